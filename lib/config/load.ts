@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ConfigError } from '../errors.js';
+import { compileRoutes } from '../router.js';
+import { LIMIT_DEFAULTS, METRICS_DEFAULTS, REDIS_DEFAULTS, STAGE_DEFAULTS, STREAM_DEFAULTS } from './defaults.js';
+import type { PipelineConfig, ResolvedConfig, ResolvedStage, StageConfig, StageOptions } from './types.js';
+
+const STAGE_KEYS = new Set<string>(['name', 'kind', 'input', 'model', 'settings', ...Object.keys(STAGE_DEFAULTS)]);
+const TOP_KEYS = new Set(['pipeline', 'input', 'redis', 'streams', 'limits', 'metrics', 'defaults', 'stages', 'routes', '$comment']);
+const NAME_RE = /^[A-Za-z0-9_.:-]+$/;
+
+/** Default config file: config/pipeline.json at the repo root, or PIPELINE_CONFIG. */
+export const DEFAULT_CONFIG_PATH = resolve(import.meta.dirname, '../../config/pipeline.json');
+
+export interface LoadOptions {
+  /** Environment to read overrides from (REDIS_URL, PIPELINE, STATSD_*). @defaultValue process.env */
+  env?: NodeJS.ProcessEnv;
+  /** Stage kinds that exist; an unknown kind is a config error. @defaultValue no check */
+  knownKinds?: readonly string[];
+}
+
+export function loadConfigFile(path = process.env.PIPELINE_CONFIG ?? DEFAULT_CONFIG_PATH, opts: LoadOptions = {}): ResolvedConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(path, `cannot read or parse: ${(err as Error).message}`);
+  }
+  return resolveConfig(raw, path, opts);
+}
+
+function positiveInt(where: string, v: unknown, min = 1): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new ConfigError(where, `expected an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function checkOptions(where: string, o: Partial<StageOptions>): void {
+  for (const [k, v] of Object.entries(o)) {
+    if (!(k in STAGE_DEFAULTS)) throw new ConfigError(`${where}.${k}`, `unknown option (known: ${Object.keys(STAGE_DEFAULTS).join(', ')})`);
+    positiveInt(`${where}.${k}`, v, k === 'minWorkers' ? 0 : 1);
+  }
+}
+
+function object(where: string, v: unknown): Record<string, unknown> {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(where, 'expected an object');
+  return v as Record<string, unknown>;
+}
+
+/** Validate a parsed config, apply env overrides and defaults. Throws ConfigError naming the path. */
+export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptions = {}): ResolvedConfig {
+  const env = opts.env ?? process.env;
+  const cfg = object('$', raw) as unknown as PipelineConfig;
+  for (const k of Object.keys(cfg)) if (!TOP_KEYS.has(k)) throw new ConfigError(k, 'unknown top-level key');
+  if (!Array.isArray(cfg.stages) || cfg.stages.length === 0) throw new ConfigError('stages', 'expected a non-empty array');
+
+  const pipeline = env.PIPELINE || cfg.pipeline || 'products';
+  if (!NAME_RE.test(pipeline)) throw new ConfigError('pipeline', `invalid name ${JSON.stringify(pipeline)}`);
+  const defaults = object('defaults', cfg.defaults) as Partial<StageOptions>;
+  checkOptions('defaults', defaults);
+
+  const names = new Set<string>();
+  const stages: ResolvedStage[] = cfg.stages.map((s: StageConfig, i) => {
+    const where = `stages[${i}]`;
+    object(where, s);
+    for (const k of Object.keys(s)) if (!STAGE_KEYS.has(k)) throw new ConfigError(`${where}.${k}`, 'unknown stage key');
+    if (typeof s.name !== 'string' || !NAME_RE.test(s.name)) throw new ConfigError(`${where}.name`, 'expected a name of letters, digits, . _ : -');
+    if (names.has(s.name)) throw new ConfigError(`${where}.name`, `duplicate stage ${s.name}`);
+    names.add(s.name);
+    if (typeof s.kind !== 'string') throw new ConfigError(`${where}.kind`, 'expected a string');
+    if (opts.knownKinds && !opts.knownKinds.includes(s.kind)) {
+      throw new ConfigError(`${where}.kind`, `unknown stage kind ${JSON.stringify(s.kind)} (known: ${opts.knownKinds.join(', ')})`);
+    }
+    const { name, kind, input, model, settings, ...options } = s;
+    checkOptions(where, options);
+    if (model !== undefined && typeof model !== 'string') throw new ConfigError(`${where}.model`, 'expected a string');
+    const merged: StageOptions = { ...STAGE_DEFAULTS, ...defaults, ...options };
+    if (merged.maxWorkers < merged.minWorkers) throw new ConfigError(`${where}.maxWorkers`, 'must be >= minWorkers');
+    return { ...merged, name, kind, input: input ?? name, model, settings: object(`${where}.settings`, settings) };
+  });
+
+  const inputs = new Set<string>();
+  stages.forEach((s, i) => {
+    if (inputs.has(s.input)) throw new ConfigError(`stages[${i}].input`, `stream ${s.input} is already the input of another stage`);
+    inputs.add(s.input);
+  });
+  const streams = { ...STREAM_DEFAULTS, ...(object('streams', cfg.streams) as object) };
+  const input = cfg.input ?? 'in';
+  if (!inputs.has(input)) throw new ConfigError('input', `no stage reads the producer's stream ${JSON.stringify(input)}`);
+
+  const routes = object('routes', cfg.routes) as ResolvedConfig['routes'];
+  // compileRoutes validates every rule and target, naming the rule in its error.
+  compileRoutes(routes, stages, streams.terminal);
+
+  const metrics = { ...METRICS_DEFAULTS, ...(object('metrics', cfg.metrics) as object) };
+  if (env.STATSD_HOST) Object.assign(metrics, { enabled: true, host: env.STATSD_HOST });
+  if (env.STATSD_PORT) metrics.port = positiveInt('env STATSD_PORT', Number(env.STATSD_PORT));
+  if (env.STATSD_PREFIX !== undefined) metrics.prefix = env.STATSD_PREFIX;
+
+  return {
+    pipeline,
+    input,
+    redis: { ...REDIS_DEFAULTS, ...(object('redis', cfg.redis) as object), ...(env.REDIS_URL ? { url: env.REDIS_URL } : {}) },
+    streams,
+    limits: { ...LIMIT_DEFAULTS, ...(object('limits', cfg.limits) as object) },
+    metrics,
+    stages,
+    routes,
+    source,
+  };
+}
+
+export function findStage(config: ResolvedConfig, name: string): ResolvedStage {
+  const s = config.stages.find((x) => x.name === name);
+  if (!s) throw new ConfigError('stages', `no stage named ${JSON.stringify(name)} (have: ${config.stages.map((x) => x.name).join(', ')})`);
+  return s;
+}

@@ -1,0 +1,143 @@
+/**
+ * The pipeline as data. `config/pipeline.json` is a `PipelineConfig`; `loadConfig` validates it,
+ * merges the defaults once and returns a `ResolvedConfig`, so the rest of the code never sees an
+ * optional field.
+ */
+
+/** Per-stage tuning. Every timer is here so tests can shrink it. */
+export interface StageOptions {
+  /** Most entries one XREADGROUP returns; the stage gets what is there up to this, never waits to fill it. @defaultValue 64 */
+  batchSize: number;
+  /** How long one XREADGROUP blocks when the stream is idle (also bounds how fast shutdown is noticed). @defaultValue 1000 */
+  blockMs: number;
+  /** Entries pending longer than this are reclaimed from their consumer (XAUTOCLAIM). Keep above the p99 batch time. @defaultValue 30000 */
+  claimMinIdleMs: number;
+  /** How often the reclaimer runs XAUTOCLAIM. @defaultValue 5000 */
+  claimIntervalMs: number;
+  /** A message delivered this many times without success goes to the dead-letter stream. @defaultValue 5 */
+  maxDeliveries: number;
+  /** First retry delay for a message that failed in the stage; doubles per attempt, with jitter. @defaultValue 200 */
+  retryBaseMs: number;
+  /** Cap on one retry delay. @defaultValue 5000 */
+  retryMaxMs: number;
+  /** While a batch runs longer than this, its entries' idle time is reset so they are not reclaimed. @defaultValue 10000 */
+  heartbeatMs: number;
+  /** Shutdown waits this long for the batch in flight; what is unfinished stays pending and is reclaimed. @defaultValue 30000 */
+  drainTimeoutMs: number;
+  /** A consumer of the group idle this long and owning no pending entries is removed (XGROUP DELCONSUMER). @defaultValue 300000 */
+  consumerIdleRemoveMs: number;
+  /** ONNX Runtime intra-op threads for model stages. @defaultValue 1 */
+  threads: number;
+  /** Worker processes `pipeline up` starts for this stage (autoscaling moves between min and max). @defaultValue 1 */
+  minWorkers: number;
+  /** @defaultValue 1 */
+  maxWorkers: number;
+}
+
+export interface StageConfig extends Partial<StageOptions> {
+  /** Unique stage name: the consumer group name and, by default, its input stream name. */
+  name: string;
+  /** Which implementation in stages/ runs it (preprocess, classify, extract, validate, match, store). */
+  kind: string;
+  /** Input stream name (without the pipeline prefix). @defaultValue the stage name */
+  input?: string;
+  /** Model name (a folder in models/ or, with remote loading on, a hub id). */
+  model?: string;
+  /** Free-form settings for the stage implementation (e.g. store sink, match threshold). */
+  settings?: Record<string, unknown>;
+}
+
+export type Scalar = string | number | boolean | null;
+
+/** Predicate on one output field. A bare scalar means `{ eq: value }`. */
+export interface Predicate {
+  eq?: Scalar;
+  ne?: Scalar;
+  in?: Scalar[];
+  nin?: Scalar[];
+  lt?: number;
+  lte?: number;
+  gt?: number;
+  gte?: number;
+  exists?: boolean;
+}
+
+/** Field path (dotted) → predicate, all must hold; `any` / `all` combine nested conditions. */
+export type Condition = { any?: Condition[]; all?: Condition[] } & { [field: string]: Predicate | Scalar | Condition[] | undefined };
+
+export interface RouteRule {
+  /** Omitted: the default rule, which must be last. */
+  when?: Condition;
+  /** Stream name(s) to forward to; several means fan-out. */
+  to: string | string[];
+}
+
+export interface RedisSettings {
+  /** Overridden by REDIS_URL. @defaultValue "redis://127.0.0.1:6379" */
+  url: string;
+}
+
+export interface StreamSettings {
+  /**
+   * Trim each stage's input stream (XTRIM MINID ~) below the oldest entry any of its groups has not
+   * yet acked, so acked work does not pile up and unprocessed work is never trimmed. @defaultValue true
+   */
+  trimAcked: boolean;
+  /** Streams that are routing targets but have no stage in this pipeline (e.g. a human review queue). @defaultValue ["review"] */
+  terminal: string[];
+}
+
+export interface LimitSettings {
+  /** Largest accepted input record, in bytes of JSON. @defaultValue 65536 */
+  maxRecordBytes: number;
+}
+
+export interface MetricsSettings {
+  /** Send StatsD metrics. Overridden by STATSD_HOST being set. @defaultValue false */
+  enabled: boolean;
+  /** @defaultValue "127.0.0.1" (env STATSD_HOST) */
+  host: string;
+  /** @defaultValue 8125 (env STATSD_PORT) */
+  port: number;
+  /** @defaultValue "pipeline." (env STATSD_PREFIX) */
+  prefix: string;
+  /** How often gauges (lag, pending, length) are sampled from Redis. @defaultValue 5000 */
+  gaugeIntervalMs: number;
+}
+
+export interface PipelineConfig {
+  /** Pipeline name: the hash tag of every key (`{products}:classify`). Overridden by PIPELINE. @defaultValue "products" */
+  pipeline?: string;
+  /** The stream the producer writes to. @defaultValue "in" */
+  input?: string;
+  redis?: Partial<RedisSettings>;
+  streams?: Partial<StreamSettings>;
+  limits?: Partial<LimitSettings>;
+  metrics?: Partial<MetricsSettings>;
+  /** Defaults for every stage, overridden per stage. */
+  defaults?: Partial<StageOptions>;
+  stages: StageConfig[];
+  /** Stage name → ordered rules, first match wins. Sink stages have none. */
+  routes: Record<string, RouteRule[]>;
+}
+
+export interface ResolvedStage extends StageOptions {
+  name: string;
+  kind: string;
+  input: string;
+  model?: string;
+  settings: Record<string, unknown>;
+}
+
+export interface ResolvedConfig {
+  pipeline: string;
+  input: string;
+  redis: RedisSettings;
+  streams: StreamSettings;
+  limits: LimitSettings;
+  metrics: MetricsSettings;
+  stages: ResolvedStage[];
+  routes: Record<string, RouteRule[]>;
+  /** Where the config came from, for messages. */
+  source: string;
+}

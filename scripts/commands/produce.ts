@@ -1,0 +1,44 @@
+import { createReadStream } from 'node:fs';
+import { Keys } from '../../lib/redis/keys.js';
+import { produce, type Reject } from '../../lib/producer.js';
+import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
+
+export interface ProduceCliOptions extends GlobalOptions {
+  rejects: string;
+  batch: string;
+  waitReplicas: string;
+}
+
+/** `pipeline produce [file]`: JSONL from a file or stdin into the input stream. Exit 1 if any line was rejected. */
+export async function produceCommand(file: string | undefined, opts: ProduceCliOptions): Promise<void> {
+  const config = loadConfig(opts);
+  const redis = cliRedis(config.redis.url);
+  const tty = process.stderr.isTTY;
+  const t0 = Date.now();
+  const progress = (n: number, bad: number) => {
+    if (!tty) return;
+    const rate = Math.round(n / Math.max(0.001, (Date.now() - t0) / 1000));
+    process.stderr.write(`\rproduced ${n}  rejected ${bad}  ${rate}/s `);
+  };
+  const onReject = (r: Reject) => {
+    if (tty) process.stderr.write('\n');
+    process.stderr.write(`${r.source}:${r.line}: rejected (${r.reason}): ${r.error}\n`);
+  };
+  try {
+    const summary = await produce(redis, file ? createReadStream(file) : process.stdin, {
+      stream: new Keys(config.pipeline).stream(config.input),
+      source: file ?? 'stdin',
+      maxRecordBytes: config.limits.maxRecordBytes,
+      batchSize: Number(opts.batch),
+      rejectsFile: opts.rejects,
+      waitReplicas: Number(opts.waitReplicas),
+      onReject,
+      onProgress: progress,
+    });
+    if (tty) process.stderr.write('\n');
+    process.stdout.write(JSON.stringify({ event: 'produce.done', ...summary, rejectsFile: summary.rejected ? opts.rejects : undefined }) + '\n');
+    if (summary.rejected > 0) process.exitCode = 1;
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
+  }
+}

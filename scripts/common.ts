@@ -1,0 +1,28 @@
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { loadConfigFile } from '../lib/config/load.js';
+import type { ResolvedConfig } from '../lib/config/types.js';
+import { STAGES } from '../stages/index.js';
+
+/** The bin every child process runs (`pipeline worker <stage>`). */
+export const BIN = resolve(import.meta.dirname, 'pipeline.mjs');
+export const REPO = resolve(import.meta.dirname, '..');
+
+export interface GlobalOptions {
+  config?: string;
+}
+
+export function loadConfig(opts: GlobalOptions): ResolvedConfig {
+  return loadConfigFile(opts.config ?? process.env.PIPELINE_CONFIG ?? undefined, { knownKinds: Object.keys(STAGES) });
+}
+
+/** A plain command connection for CLI tools (status, dlq, ...): fails fast instead of queueing. */
+export function cliRedis(url: string): Redis {
+  return new Redis(url, { connectionName: 'pipeline:cli', maxRetriesPerRequest: 2, retryStrategy: (n) => (n > 3 ? null : 200 * n) });
+}
+
+/** Print an error for a human and exit non-zero. */
+export function fatal(err: unknown): never {
+  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+}

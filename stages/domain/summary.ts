@@ -1,0 +1,31 @@
+import type { Envelope } from '../../lib/codec.js';
+
+/** Fields the store indexes, taken from the latest stage output that has them. */
+export const SUMMARY_FIELDS = ['category', 'confidence', 'brand', 'mpn', 'gtin', 'gtinValid', 'duplicateOf'] as const;
+export type Summary = Partial<Record<(typeof SUMMARY_FIELDS)[number], string | number | boolean>>;
+
+/** Stage outputs in the order the message visited the stages. */
+export function outputsInOrder(env: Envelope): Record<string, unknown>[] {
+  return env.hops.map((h) => env.outputs[h.stage]).filter((o): o is Record<string, unknown> => !!o && typeof o === 'object');
+}
+
+/** The latest scalar value of each summary field across the stage outputs (later stages win). */
+export function summarize(env: Envelope): Summary {
+  const out: Summary = {};
+  for (const o of outputsInOrder(env)) {
+    for (const f of SUMMARY_FIELDS) {
+      const v = o[f];
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[f] = v;
+    }
+  }
+  return out;
+}
+
+/** MPN and GTIN as found so far (by preprocess from the input, or by an extractor from the text). */
+export function identifiersOf(env: Envelope): { mpn?: string; gtin?: string } {
+  const s = summarize(env);
+  return {
+    mpn: typeof s.mpn === 'string' && s.mpn ? s.mpn : undefined,
+    gtin: typeof s.gtin === 'string' && s.gtin ? s.gtin : undefined,
+  };
+}

@@ -1,0 +1,35 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../../lib/redis/keys.js';
+import { Script } from '../../lib/redis/script.js';
+import type { Sink, StoredProduct } from './sink.js';
+
+const upsert = new Script('upsert-product-3');
+
+/**
+ * The embedded default store: one hash per product (`{p}:product:<key>`: doc JSON plus indexed
+ * fields), a set of all keys and one set per category. Commands go out auto-pipelined, one script
+ * call per product, all in one round trip per batch.
+ */
+export function createRedisSink(redis: Redis, keys: Keys): Sink {
+  return {
+    name: 'redis',
+    async write(products: readonly StoredProduct[]) {
+      await Promise.all(
+        products.map((p) => {
+          const pairs: string[] = ['doc', JSON.stringify(p.doc), 'trace', p.traceId, 'storedAt', String(p.storedAt)];
+          for (const [k, v] of Object.entries(p.fields)) pairs.push(k, String(v));
+          return upsert.run(redis, [keys.product(p.key), keys.products, keys.category(p.category)], [
+            p.key, p.entryId, p.category, keys.category(''), ...pairs,
+          ]);
+        }),
+      );
+    },
+    close: async () => {},
+  };
+}
+
+/** Read one stored product back (for tests, export and status). */
+export async function readProduct(redis: Redis, keys: Keys, key: string): Promise<Record<string, string> | null> {
+  const h = await redis.hgetall(keys.product(key));
+  return Object.keys(h).length ? h : null;
+}

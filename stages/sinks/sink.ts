@@ -1,0 +1,23 @@
+/** One product as the store writes it. */
+export interface StoredProduct {
+  key: string;
+  /** Store-stream entry id that carried this version (for idempotency). */
+  entryId: string;
+  traceId: string;
+  category: string;
+  /** Indexed scalar fields (brand, mpn, gtin, ...). */
+  fields: Record<string, string | number | boolean>;
+  /** The whole record: input, every stage output, route, timings. */
+  doc: Record<string, unknown>;
+  storedAt: number;
+}
+
+/**
+ * Where the store stage writes. `write` upserts the batch by key and resolves only when it is
+ * durable in the sink; the stage acks the batch after that. Throwing fails the batch (retried).
+ */
+export interface Sink {
+  readonly name: string;
+  write(products: readonly StoredProduct[]): Promise<void>;
+  close(): Promise<void>;
+}
