@@ -168,7 +168,7 @@ export class StreamConsumer {
     if (!this.inflight) {
       let block = stage.blockMs;
       for (const q of this.queue.values()) block = Math.min(block, Math.max(1, q.dueAt - Date.now()));
-      const reader = this.d.connections.reader(this.d.consumer);
+      const reader = this.d.connections.reader('read');
       this.inflight = reader
         .callBuffer('XREADGROUP', 'GROUP', this.group, this.d.consumer, 'COUNT', stage.batchSize, 'BLOCK', block, 'STREAMS', this.source, '>')
         .then(readGroupEntries);

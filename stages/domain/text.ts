@@ -15,11 +15,15 @@ function decodeEntities(s: string): string {
   });
 }
 
-/** Unicode NFKC, HTML tags and entities removed, control characters dropped, whitespace collapsed. */
+// Unicode hyphens and dashes (and the minus sign): part numbers are written with an ASCII '-'.
+const DASH = /[\u2010-\u2015\u2212]/g;
+
+/** Unicode NFKC, HTML tags and entities removed, control characters dropped, dashes unified, whitespace collapsed. */
 export function cleanText(raw: string): string {
   return decodeEntities(raw.replace(TAG, ' '))
     .normalize('NFKC')
     .replace(CONTROL, '')
+    .replace(DASH, '-')
     .replace(/\s+/g, ' ')
     .trim();
 }

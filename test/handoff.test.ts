@@ -1,0 +1,61 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { handOff } from '../lib/handoff.js';
+import { readGroupEntries } from '../lib/entries.js';
+import { Keys } from '../lib/redis/keys.js';
+import { client, randomPipeline, startRedis } from './helpers/redis.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+
+test('two consumers process the same entry: it is forwarded once', async () => {
+  const keys = new Keys(randomPipeline());
+  const [src, dst] = [keys.stream('a'), keys.stream('b')];
+  await redis.xgroup('CREATE', src, 'a', '0', 'MKSTREAM');
+  await redis.xadd(src, '*', 'k', 'p1', 'e', 'payload');
+  // Consumer 1 reads it; consumer 2 claims it while 1 is still working (as the reclaimer would).
+  const read = readGroupEntries(await redis.callBuffer('XREADGROUP', 'GROUP', 'a', 'c1', 'COUNT', 10, 'STREAMS', src, '>'));
+  assert.is(read.length, 1);
+  const id = read[0]!.id;
+  assert.equal(await redis.xclaim(src, 'a', 'c2', 0, id, 'JUSTID'), [id]);
+  const forward = { id, targets: [dst], fields: ['k', 'p1', 'e', 'out'] };
+  assert.equal(await handOff(redis, src, 'a', [forward]), [true]);
+  assert.equal(await handOff(redis, src, 'a', [forward]), [false]);
+  assert.is(await redis.xlen(dst), 1);
+  assert.equal((await redis.xpending(src, 'a'))[0], 0);
+});
+
+test('one call acks a batch and fans out per message; ack-only entries forward nothing', async () => {
+  const keys = new Keys(randomPipeline());
+  const [src, x, y] = [keys.stream('a'), keys.stream('x'), keys.stream('y')];
+  await redis.xgroup('CREATE', src, 'a', '0', 'MKSTREAM');
+  for (let i = 0; i < 3; i++) await redis.xadd(src, '*', 'k', `p${i}`);
+  const ids = readGroupEntries(await redis.callBuffer('XREADGROUP', 'GROUP', 'a', 'c1', 'STREAMS', src, '>')).map((e) => e.id);
+  const acked = await handOff(redis, src, 'a', [
+    { id: ids[0]!, targets: [x, y], fields: ['k', 'p0'] },
+    { id: ids[1]!, targets: [], fields: [] },
+    { id: ids[2]!, targets: [y], fields: ['k', 'p2', 'e', Buffer.from([0, 255])] },
+  ]);
+  assert.equal(acked, [true, true, true]);
+  assert.is(await redis.xlen(x), 1);
+  const yEntries = await redis.xrangeBuffer(y, '-', '+');
+  assert.is(yEntries.length, 2);
+  assert.equal(yEntries[1]![1][3], Buffer.from([0, 255]), 'binary payload forwarded byte for byte');
+  assert.equal((await redis.xpending(src, 'a'))[0], 0);
+});
+
+test('NOSCRIPT after SCRIPT FLUSH falls back to EVAL', async () => {
+  const keys = new Keys(randomPipeline());
+  const src = keys.stream('a');
+  await redis.xgroup('CREATE', src, 'a', '0', 'MKSTREAM');
+  await redis.xadd(src, '*', 'k', 'p');
+  const [e] = readGroupEntries(await redis.callBuffer('XREADGROUP', 'GROUP', 'a', 'c1', 'STREAMS', src, '>'));
+  await redis.script('FLUSH');
+  assert.equal(await handOff(redis, src, 'a', [{ id: e!.id, targets: [], fields: [] }]), [true]);
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.close();
+});
+test.run();

@@ -1,0 +1,67 @@
+import { resolveConfig } from '../../lib/config/load.js';
+import type { PipelineConfig, ResolvedConfig, StageOptions } from '../../lib/config/types.js';
+import { silentLogger } from '../../lib/logger.js';
+import { Worker } from '../../lib/worker.js';
+import { STAGES } from '../../stages/index.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** Timers shrunk so reclaim, retries and shutdown happen in milliseconds. */
+export const FAST: Partial<StageOptions> = {
+  blockMs: 50,
+  claimMinIdleMs: 500,
+  claimIntervalMs: 100,
+  retryBaseMs: 10,
+  retryMaxMs: 50,
+  heartbeatMs: 100,
+  drainTimeoutMs: 5_000,
+};
+
+export function rulesOnlyConfig(url: string, pipeline: string, defaults: Partial<StageOptions> = FAST): ResolvedConfig {
+  const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../config/rules-only.json'), 'utf8')) as PipelineConfig;
+  return resolveConfig({ ...raw, pipeline, defaults: { ...raw.defaults, ...defaults } }, 'test', { env: { REDIS_URL: url } });
+}
+
+/** Run one in-process worker per stage; returns them (stop them in a finally). */
+export function startWorkers(config: ResolvedConfig, perStage = 1): Worker[] {
+  const workers: Worker[] = [];
+  for (const s of config.stages) {
+    for (let i = 0; i < perStage; i++) {
+      const w = new Worker({ config, stage: s.name, stages: STAGES, index: i, logger: silentLogger });
+      w.run().catch((err) => console.error('worker failed', s.name, err));
+      workers.push(w);
+    }
+  }
+  return workers;
+}
+
+export async function stopAll(workers: Worker[]): Promise<void> {
+  await Promise.all(workers.map((w) => w.stop()));
+}
+
+/** Write a rules-only config with this pipeline name and timers to a temp file (for child processes). */
+export function writeConfig(pipeline: string, defaults: Partial<StageOptions> = FAST, extra: Record<string, unknown> = {}): string {
+  const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../config/rules-only.json'), 'utf8')) as PipelineConfig;
+  const file = join(tmpdir(), `${pipeline}-config.json`);
+  writeFileSync(file, JSON.stringify({ ...raw, pipeline, defaults: { ...raw.defaults, ...defaults }, ...extra }));
+  return file;
+}
+
+export const BIN = resolve(import.meta.dirname, '../../scripts/pipeline.mjs');
+
+/** `pipeline <args>` as a child process with REDIS_URL set; output collected. */
+export function cli(args: string[], url: string, opts: { input?: string | Buffer } = {}): ChildProcess & { output: () => string } {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, REDIS_URL: url, LOG_LEVEL: 'info' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  if (opts.input !== undefined) child.stdin!.end(opts.input);
+  else child.stdin!.end();
+  return Object.assign(child, { output: () => out });
+}
+
+export function exited(child: ChildProcess): Promise<number | null> {
+  return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((res) => child.once('exit', (code) => res(code)));
+}

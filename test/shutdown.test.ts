@@ -1,0 +1,50 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Keys } from '../lib/redis/keys.js';
+import { cli, exited, writeConfig } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+const N = 3000;
+
+test('SIGTERM mid-run: workers exit 0 with nothing pending; after a restart every record is stored once', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  // Small batches so the run is still in the middle when the signal arrives.
+  const config = writeConfig(pipeline, { blockMs: 50, batchSize: 16, claimIntervalMs: 100, claimMinIdleMs: 2000, drainTimeoutMs: 5000 });
+  const lines = Array.from({ length: N }, (_, i) => JSON.stringify({ id: `s${i}`, title: `item ${i}`, ...(i % 2 ? { mpn: `A${i}` } : {}) })).join('\n');
+  const producer = cli(['--config', config, 'produce'], server.url, { input: lines });
+  assert.is(await exited(producer), 0, producer.output());
+
+  const stages = ['preprocess', 'validate', 'store'];
+  const first = stages.map((s) => cli(['--config', config, 'worker', s], server.url));
+  await waitFor('some stored', async () => (await redis.scard(keys.products)) > 200);
+  for (const w of first) w.kill('SIGTERM');
+  const codes = await Promise.all(first.map(exited));
+  assert.equal(codes, [0, 0, 0], first.map((w) => w.output()).join('\n'));
+  const storedAtStop = await redis.scard(keys.products);
+  assert.ok(storedAtStop < N, `the signal should land mid-run (stored ${storedAtStop})`);
+  for (const s of stages) {
+    const pending = (await redis.xpending(keys.stream(s === 'preprocess' ? 'in' : s), s)) as [number];
+    assert.is(pending[0], 0, `${s} left entries pending`);
+  }
+  const drained = first.map((w) => w.output()).join('');
+  assert.match(drained, /"event":"worker.stopped"/);
+
+  const second = stages.map((s) => cli(['--config', config, 'worker', s], server.url));
+  try {
+    await waitFor('all stored after restart', async () => (await redis.scard(keys.products)) === N, 30_000);
+  } finally {
+    for (const w of second) w.kill('SIGTERM');
+    await Promise.all(second.map(exited));
+  }
+  const copies = await Promise.all(Array.from({ length: N }, (_, i) => redis.hget(keys.product(`s${i}`), 'copies')));
+  assert.equal(copies.filter((c) => c !== '1').length, 0, 'a product was stored from two stream entries');
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.close();
+});
+test.run();
