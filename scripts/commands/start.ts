@@ -1,16 +1,13 @@
-import { createReadStream, mkdtempSync, openSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
-import { sleep } from '../../lib/backoff.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { isIdle, pipelineStatus, type PipelineStatus } from '../../lib/inspect.js';
+import { pipelineStatus, type PipelineStatus } from '../../lib/inspect.js';
 import { createLogger } from '../../lib/logger.js';
 import { produce } from '../../lib/producer.js';
-import { Keys } from '../../lib/redis/keys.js';
-import { RedisServer } from '../../lib/redis/server.js';
-import { cliRedis, loadConfig, REPO, type GlobalOptions } from '../common.js';
-import { createSupervisor } from './up.js';
+import type { Keys } from '../../lib/redis/keys.js';
+import { REPO, type GlobalOptions } from '../common.js';
+import { waitIdle, withPipeline } from '../job.js';
 
 export interface StartOptions extends GlobalOptions {
   input: string;
@@ -53,46 +50,23 @@ function printSummary(config: ResolvedConfig, s: PipelineStatus, produced: numbe
  */
 export async function startCommand(opts: StartOptions): Promise<void> {
   const logger = createLogger({ component: 'start' });
-  let server: RedisServer | undefined;
-  if (!process.env.REDIS_URL) {
-    server = await new RedisServer().start();
-    process.env.REDIS_URL = server.url;
-    logger.info('start.redis_started', { url: server.url });
-  }
-  const config = loadConfig(opts);
-  const keys = new Keys(config.pipeline);
-  const redis = cliRedis(config.redis.url);
-  const logDir = mkdtempSync(join(tmpdir(), 'pipeline-start-'));
-  const logFile = join(logDir, 'workers.log');
-  const supervisor = createSupervisor({ configPath: opts.config, env: process.env, stdio: openSync(logFile, 'a') }, logger);
-  const t0 = Date.now();
-  try {
+  await withPipeline({ configPath: opts.config, logger }, async (ctx) => {
+    const { config, keys, redis } = ctx;
+    const t0 = Date.now();
     const before = await pipelineStatus(redis, config);
-    for (const s of config.stages) supervisor.scale(s.name, Math.max(1, s.minWorkers));
     const input = resolve(REPO, opts.input);
     const summary = await produce(redis, createReadStream(input), {
       stream: keys.stream(config.input),
       source: input,
       maxRecordBytes: config.limits.maxRecordBytes,
-      rejectsFile: join(logDir, 'rejects.jsonl'),
+      rejectsFile: join(ctx.logDir, 'rejects.jsonl'),
       onReject: (r) => process.stderr.write(`${r.source}:${r.line}: rejected (${r.reason}): ${r.error}\n`),
     });
-    logger.info('start.produced', { ...summary, workerLog: logFile });
-    const deadline = Date.now() + Number(opts.timeout);
-    let status = await pipelineStatus(redis, config);
-    // Idle with every stage's group created means every record has left every stage.
-    while (!(isIdle(status) && status.streams.every((s) => !s.stage || s.group))) {
-      if (Date.now() > deadline) throw new Error(`pipeline not idle after ${opts.timeout} ms; worker logs: ${logFile}`);
-      await sleep(Number(opts.poll));
-      status = await pipelineStatus(redis, config);
-    }
+    logger.info('start.produced', { ...summary, workerLog: ctx.logFile });
+    const status = await waitIdle(ctx, Number(opts.timeout), Number(opts.poll));
     const seconds = (Date.now() - t0) / 1000;
     printSummary(config, status, summary.produced, summary.rejected, await routeCounts(redis, keys), seconds);
     if (before.stored > 0) process.stdout.write(`  (${before.stored} products were already stored before this run)\n`);
-    process.stdout.write(`  worker logs: ${logFile}\n`);
-  } finally {
-    await supervisor.stop();
-    redis.disconnect();
-    await server?.close();
-  }
+    process.stdout.write(`  worker logs: ${ctx.logFile}\n`);
+  });
 }

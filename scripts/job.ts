@@ -1,0 +1,66 @@
+import { mkdtempSync, openSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { sleep } from '../lib/backoff.js';
+import type { ResolvedConfig } from '../lib/config/types.js';
+import { isIdle, pipelineStatus, type PipelineStatus } from '../lib/inspect.js';
+import type { Logger } from '../lib/logger.js';
+import { Keys } from '../lib/redis/keys.js';
+import { RedisServer } from '../lib/redis/server.js';
+import { cliRedis, loadConfig } from './common.js';
+import { createSupervisor } from './commands/up.js';
+
+export interface JobContext {
+  config: ResolvedConfig;
+  keys: Keys;
+  redis: Redis;
+  /** Where the workers' JSON logs go. */
+  logFile: string;
+  logDir: string;
+}
+
+export interface JobOptions {
+  configPath?: string;
+  /** Run under this pipeline name (keys `{name}:*`) instead of the config's. */
+  pipeline?: string;
+  logger: Logger;
+}
+
+/**
+ * Run `fn` with the whole pipeline up: a local redis-server when REDIS_URL is unset, every stage
+ * as a worker process (logs to a file), and a CLI connection; everything is stopped afterwards.
+ */
+export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) => Promise<T>): Promise<T> {
+  let server: RedisServer | undefined;
+  if (!process.env.REDIS_URL) {
+    server = await new RedisServer().start();
+    process.env.REDIS_URL = server.url;
+    opts.logger.info('job.redis_started', { url: server.url });
+  }
+  if (opts.pipeline) process.env.PIPELINE = opts.pipeline;
+  const config = loadConfig({ config: opts.configPath });
+  const redis = cliRedis(config.redis.url);
+  const logDir = mkdtempSync(join(tmpdir(), 'pipeline-job-'));
+  const logFile = join(logDir, 'workers.log');
+  const supervisor = createSupervisor({ configPath: opts.configPath, env: process.env, stdio: openSync(logFile, 'a') }, opts.logger);
+  try {
+    for (const s of config.stages) supervisor.scale(s.name, Math.max(1, s.minWorkers));
+    return await fn({ config, keys: new Keys(config.pipeline), redis, logFile, logDir });
+  } finally {
+    await supervisor.stop();
+    redis.disconnect();
+    await server?.close();
+  }
+}
+
+/** Poll until every stage's group exists and has nothing undelivered or pending. */
+export async function waitIdle(ctx: JobContext, timeoutMs: number, pollMs: number): Promise<PipelineStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await pipelineStatus(ctx.redis, ctx.config);
+    if (isIdle(status) && status.streams.every((s) => !s.stage || s.group)) return status;
+    if (Date.now() > deadline) throw new Error(`pipeline not idle after ${timeoutMs} ms; worker logs: ${ctx.logFile}`);
+    await sleep(pollMs);
+  }
+}
