@@ -1,4 +1,7 @@
 import type { StageFactory } from '../lib/stage.js';
+import { createClassify } from './classify.js';
+import { createExtract } from './extract.js';
+import { createMatch } from './match.js';
 import { createPreprocess } from './preprocess.js';
 import { createStore } from './store.js';
 import { createValidate } from './validate.js';
@@ -6,6 +9,9 @@ import { createValidate } from './validate.js';
 /** Stage kinds by name, as `kind` in config/pipeline.json names them. */
 export const STAGES: Record<string, StageFactory> = {
   preprocess: createPreprocess,
+  classify: createClassify,
+  extract: createExtract,
   validate: createValidate,
+  match: createMatch,
   store: createStore,
 };

@@ -1,0 +1,153 @@
+/**
+ * Loads a model directory through transformers.js: tokenizer plus the ONNX model
+ * behind the Auto class for its task. Local files only by default; set
+ * `allowRemoteModels` to resolve a Hugging Face hub id instead.
+ *
+ * transformers.js keeps its settings in one global `env`; loading configures it
+ * from the options of that call, so models loaded together should agree on them.
+ */
+import {
+  AutoModel,
+  AutoModelForSequenceClassification,
+  AutoModelForTokenClassification,
+  AutoTokenizer,
+  env,
+  type PreTrainedModel,
+  type PreTrainedTokenizer,
+  type Tensor,
+} from '@huggingface/transformers';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** `<repo>/models/`, where the builder writes the shipped models. */
+export const DEFAULT_MODEL_PATH = `${resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models')}/`;
+
+export interface ModelLoadOptions {
+  /**
+   * Directory that holds one folder per model.
+   * @defaultValue `<repo>/models/`
+   */
+  localModelPath?: string;
+  /**
+   * Let transformers.js download a model that is not found locally (hub id as the name).
+   * @defaultValue false
+   */
+  allowRemoteModels?: boolean;
+  /**
+   * ONNX Runtime intra-op threads per session (`session_options.intraOpNumThreads`).
+   * @defaultValue 1
+   */
+  threads?: number;
+  /**
+   * Run one dummy batch after loading so the first real call is not slower.
+   * @defaultValue true
+   */
+  warmup?: boolean;
+}
+
+export type ModelTask = 'sequence-classification' | 'token-classification' | 'feature-extraction';
+
+const AUTO_CLASSES = {
+  'sequence-classification': AutoModelForSequenceClassification,
+  'token-classification': AutoModelForTokenClassification,
+  'feature-extraction': AutoModel,
+} as const;
+
+export class ModelLoadError extends Error {
+  override name = 'ModelLoadError';
+  constructor(
+    readonly model: string,
+    message: string,
+    options?: { cause: unknown },
+  ) {
+    super(`cannot load model ${model}: ${message}`, options);
+  }
+}
+
+/** The tensors a BERT tokenizer returns for a padded batch. */
+export interface TokenizedBatch {
+  input_ids: Tensor;
+  attention_mask: Tensor;
+  [name: string]: Tensor;
+}
+
+export interface LoadedModel {
+  name: string;
+  tokenizer: PreTrainedTokenizer;
+  model: PreTrainedModel;
+  /** id2label of the model config (empty for feature extraction). */
+  labels: string[];
+  /** One tokenizer call over the whole batch: padded, truncated to model_max_length. */
+  tokenize(texts: string[]): TokenizedBatch;
+  /** One model run; returns the named output tensor. */
+  run(batch: TokenizedBatch, output: string): Promise<Tensor>;
+  close(): Promise<void>;
+}
+
+function labelsOf(model: PreTrainedModel): string[] {
+  const config = model.config as { id2label?: Record<string, string> };
+  const id2label = config.id2label ?? {};
+  return Object.keys(id2label)
+    .map(Number)
+    .sort((a, b) => a - b)
+    .map((i) => id2label[String(i)] ?? String(i));
+}
+
+export async function loadModel(name: string, task: ModelTask, options: ModelLoadOptions = {}): Promise<LoadedModel> {
+  env.allowLocalModels = true;
+  env.allowRemoteModels = options.allowRemoteModels ?? false;
+  env.localModelPath = options.localModelPath ?? DEFAULT_MODEL_PATH;
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) throw new ModelLoadError(name, `threads must be a positive integer, got ${threads}`);
+  let tokenizer: PreTrainedTokenizer;
+  let model: PreTrainedModel;
+  try {
+    tokenizer = await AutoTokenizer.from_pretrained(name);
+    model = await AUTO_CLASSES[task].from_pretrained(name, {
+      session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 },
+    });
+  } catch (err) {
+    const where = env.allowRemoteModels ? `${env.localModelPath} or the hub` : env.localModelPath;
+    throw new ModelLoadError(name, `${err instanceof Error ? err.message : String(err)} (looked in ${where})`, { cause: err });
+  }
+  const loaded: LoadedModel = {
+    name,
+    tokenizer,
+    model,
+    labels: labelsOf(model),
+    tokenize: (texts) => tokenizer(texts, { padding: true, truncation: true }) as TokenizedBatch,
+    run: async (batch, output) => {
+      const out = (await model(batch)) as Record<string, Tensor | undefined>;
+      const tensor = out[output];
+      if (tensor === undefined) throw new ModelLoadError(name, `model has no output ${output}`);
+      return tensor;
+    },
+    close: async () => {
+      await model.dispose();
+    },
+  };
+  if (options.warmup ?? true) {
+    const outputName = task === 'feature-extraction' ? 'last_hidden_state' : 'logits';
+    await loaded.run(loaded.tokenize(['warm-up title 1', 'a']), outputName);
+  }
+  return loaded;
+}
+
+/** Row-major Float32 data of an output tensor. */
+export function floatData(t: Tensor): Float32Array {
+  if (!(t.data instanceof Float32Array)) throw new TypeError(`expected a float32 tensor, got ${t.type}`);
+  return t.data;
+}
+
+/** Number of real (unpadded) tokens of each row of the attention mask. */
+export function rowLengths(mask: Tensor): number[] {
+  const [batch = 0, seq = 0] = mask.dims;
+  const data = mask.data as BigInt64Array;
+  const out: number[] = [];
+  for (let b = 0; b < batch; b++) {
+    let n = 0;
+    for (let s = 0; s < seq; s++) if (data[b * seq + s] !== 0n) n++;
+    out.push(n);
+  }
+  return out;
+}

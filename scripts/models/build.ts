@@ -1,0 +1,154 @@
+/**
+ * Builds every model into models/ (or --out): trains in TypeScript, writes the
+ * Hugging Face layout (config, tokenizer, onnx/model.onnx) and models/BUILD.json.
+ *
+ *   npm run models [-- --only <name>[,<name>]] [--out <dir>] [--data <dir>] [--seed <n>]
+ *                     [--subset <rows>] [--epochs <n>]
+ *
+ * --subset and --epochs shrink the run (tests use them); the data directory
+ * defaults to $PRODUCTS_DATA or <repo>/../shared/data/products.
+ */
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_DATA_DIR, loadDataset } from './data.js';
+import { writeModelDir } from './hf-layout.js';
+import { GROUPS } from './labels.js';
+import { Prng } from './prng.js';
+import { buildVocab } from './tokenizer.js';
+import { CLASSIFIER_DEFAULTS, trainClassifier } from './train-classifier.js';
+import { EMBEDDER_DEFAULTS, trainEmbedder } from './train-embedder.js';
+import { TAGGER_DEFAULTS, trainTaggers } from './train-tagger.js';
+import type { TrainedModel } from './trained-model.js';
+
+export const MODEL_NAMES = ['product-category', ...GROUPS.map((g) => g.name), 'product-embed'] as const;
+
+export class BuildError extends Error {
+  override name = 'BuildError';
+}
+
+interface BuildArgs {
+  only: string[];
+  out: string;
+  data: string;
+  seed: number;
+  subset: number | null;
+  epochs: number | null;
+}
+
+function parse(argv: string[]): BuildArgs {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      only: { type: 'string', multiple: true },
+      out: { type: 'string', default: 'models' },
+      data: { type: 'string', default: process.env.PRODUCTS_DATA ?? DEFAULT_DATA_DIR },
+      seed: { type: 'string', default: '20240611' },
+      subset: { type: 'string' },
+      epochs: { type: 'string' },
+    },
+  });
+  const only = (values.only ?? []).flatMap((v) => v.split(',')).filter((v) => v !== '');
+  for (const name of only) {
+    if (!(MODEL_NAMES as readonly string[]).includes(name)) throw new BuildError(`unknown model ${name}; one of ${MODEL_NAMES.join(', ')}`);
+  }
+  const int = (v: string | undefined, flag: string): number | null => {
+    if (v === undefined) return null;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new BuildError(`--${flag} must be a non-negative integer, got ${v}`);
+    return n;
+  };
+  return {
+    only: only.length > 0 ? only : [...MODEL_NAMES],
+    out: resolve(values.out ?? 'models'),
+    data: resolve(values.data ?? DEFAULT_DATA_DIR),
+    seed: int(values.seed, 'seed') ?? 0,
+    subset: int(values.subset, 'subset'),
+    epochs: int(values.epochs, 'epochs'),
+  };
+}
+
+interface ModelRecord {
+  seconds: number;
+  bytes: number;
+  description: string;
+  metrics: Record<string, number>;
+}
+
+function dirBytes(dir: string, files: string[]): number {
+  return files.reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
+}
+
+export async function build(argv: string[]): Promise<Record<string, ModelRecord>> {
+  const args = parse(argv);
+  const ds = loadDataset(args.data);
+  // --subset keeps the first rows of each file; dev gets a proportional share.
+  const train = args.subset === null ? ds.train : ds.train.slice(0, args.subset);
+  const dev = args.subset === null ? ds.dev : ds.dev.slice(0, Math.ceil(args.subset / 5));
+  const epochs = <T extends { epochs: number }>(o: T): T => (args.epochs === null ? o : { ...o, epochs: args.epochs });
+  const root = new Prng(args.seed);
+  // One independent generator per model, so --only gives the same bytes as a full build.
+  const rngs = new Map(MODEL_NAMES.map((name, i) => [name, root.fork(i + 1)]));
+  const rng = (name: string): Prng => rngs.get(name) ?? new Prng(args.seed);
+  const vocab = buildVocab(train.map((r) => r.title), { minCount: 3, maxWords: 20000 });
+
+  const trained = new Map<string, { model: TrainedModel; seconds: number }>();
+  const timed = (names: string[], run: () => Map<string, TrainedModel>): void => {
+    const t0 = performance.now();
+    const models = run();
+    const seconds = (performance.now() - t0) / 1000;
+    // Jointly trained models share the wall time evenly.
+    for (const name of names) trained.set(name, { model: models.get(name)!, seconds: seconds / names.length });
+  };
+  if (args.only.includes('product-category')) {
+    timed(['product-category'], () => new Map([['product-category', trainClassifier(train, dev, vocab, rng('product-category'), epochs(CLASSIFIER_DEFAULTS))]]));
+  }
+  const groups = GROUPS.filter((g) => args.only.includes(g.name));
+  if (groups.length > 0) {
+    const taggerEpochs = args.epochs === null ? TAGGER_DEFAULTS : { ...TAGGER_DEFAULTS, epochs: args.epochs, groupEpochs: Math.min(args.epochs, 1) };
+    timed(groups.map((g) => g.name), () => trainTaggers(groups, GROUPS, train, dev, vocab, rng('extract-electronics'), taggerEpochs));
+  }
+  if (args.only.includes('product-embed')) {
+    timed(['product-embed'], () => new Map([['product-embed', trainEmbedder(train, dev, vocab, rng('product-embed'), epochs(EMBEDDER_DEFAULTS))]]));
+  }
+
+  const records: Record<string, ModelRecord> = {};
+  for (const name of MODEL_NAMES) {
+    const t = trained.get(name);
+    if (t === undefined) continue;
+    const dir = join(args.out, name);
+    rmSync(dir, { recursive: true, force: true });
+    const files = writeModelDir(dir, t.model.config, t.model.graph);
+    records[name] = { seconds: Math.round(t.seconds * 10) / 10, bytes: dirBytes(dir, files), description: t.model.config.description, metrics: t.model.metrics };
+  }
+
+  // BUILD.json keeps entries of models not rebuilt this time (--only).
+  const buildPath = join(args.out, 'BUILD.json');
+  const previous = existsSync(buildPath) ? (JSON.parse(readFileSync(buildPath, 'utf8')) as { models?: Record<string, ModelRecord> }).models ?? {} : {};
+  const report = {
+    seed: args.seed,
+    data: { train_sha256: ds.hashes.train, dev_sha256: ds.hashes.dev, train_rows: train.length, dev_rows: dev.length },
+    options: { subset: args.subset, epochs: args.epochs },
+    vocab_size: vocab.tokens.length,
+    total_seconds: Math.round(Object.values(records).reduce((s, r) => s + r.seconds, 0) * 10) / 10,
+    models: { ...previous, ...records },
+  };
+  writeFileSync(buildPath, `${JSON.stringify(report, null, 2)}\n`);
+  return records;
+}
+
+function printReport(records: Record<string, ModelRecord>): void {
+  for (const [name, r] of Object.entries(records)) {
+    const metrics = Object.entries(r.metrics).map(([k, v]) => `${k}=${v}`).join(' ');
+    console.log(`${name.padEnd(20)} ${String(r.seconds).padStart(6)} s ${(r.bytes / 1024).toFixed(0).padStart(5)} KiB  ${metrics}`);
+  }
+  const total = Object.values(records).reduce((s, r) => s + r.seconds, 0);
+  console.log(`total training ${total.toFixed(1)} s`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  build(process.argv.slice(2)).then(printReport, (err: unknown) => {
+    console.error(err instanceof Error ? `${err.name}: ${err.message}` : err);
+    process.exit(1);
+  });
+}

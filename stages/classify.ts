@@ -1,0 +1,21 @@
+import { loadClassifier, type Classifier } from '../lib/models/classifier.js';
+import { ok, type Stage, type StageContext } from '../lib/stage.js';
+import { modelOptions, modelText } from './domain/model-options.js';
+
+/** Classifies the cleaned text into a category: one tokenizer call and one model run per batch. */
+export function createClassify(ctx: StageContext): Stage {
+  const opts = modelOptions(ctx);
+  let model: Classifier | undefined;
+  return {
+    kind: 'classify',
+    model: opts.name,
+    async init() {
+      model = await loadClassifier(opts.name, { threads: opts.threads, allowRemoteModels: opts.allowRemote, localModelPath: opts.modelsDir });
+    },
+    async process(batch) {
+      const preds = await model!.classify(batch.map((m) => modelText(m.envelope.outputs, m.envelope.input.title)));
+      return preds.map((p) => ok({ category: p.label, confidence: Math.round(p.confidence * 1e4) / 1e4, model: opts.name }));
+    },
+    close: async () => model?.close(),
+  };
+}

@@ -1,0 +1,46 @@
+import type { Entity } from '../lib/models/bio.js';
+import { loadExtractor, type Extractor } from '../lib/models/extractor.js';
+import { ok, type Stage, type StageContext } from '../lib/stage.js';
+import { modelOptions, modelText } from './domain/model-options.js';
+
+/** Entity types that become top-level fields; every other type is an attribute. */
+const FIELDS: Record<string, string> = { BRAND: 'brand', MPN: 'mpn', GTIN: 'gtin' };
+
+/** Entities → `{ brand, mpn, gtin, attributes }`, the highest-scoring span of each type winning. */
+export function entitiesToFields(entities: readonly Entity[]): Record<string, unknown> {
+  const best = new Map<string, Entity>();
+  for (const e of entities) {
+    const cur = best.get(e.type);
+    if (!cur || e.score > cur.score) best.set(e.type, e);
+  }
+  const out: Record<string, unknown> = {};
+  const attributes: Record<string, string> = {};
+  for (const [type, e] of best) {
+    if (FIELDS[type]) out[FIELDS[type]] = e.text;
+    else attributes[type.toLowerCase()] = e.text;
+  }
+  if (Object.keys(attributes).length) out.attributes = attributes;
+  return out;
+}
+
+/**
+ * Token classification with the extractor model for one category group (one stage instance per
+ * model, each its own stream and group). Entities carry original-case text and character offsets
+ * into the cleaned text.
+ */
+export function createExtract(ctx: StageContext): Stage {
+  const opts = modelOptions(ctx);
+  let model: Extractor | undefined;
+  return {
+    kind: 'extract',
+    model: opts.name,
+    async init() {
+      model = await loadExtractor(opts.name, { threads: opts.threads, allowRemoteModels: opts.allowRemote, localModelPath: opts.modelsDir });
+    },
+    async process(batch) {
+      const found = await model!.extract(batch.map((m) => modelText(m.envelope.outputs, m.envelope.input.title)));
+      return found.map((entities) => ok({ ...entitiesToFields(entities), entities, model: opts.name }));
+    },
+    close: async () => model?.close(),
+  };
+}

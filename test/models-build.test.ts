@@ -1,0 +1,75 @@
+/** The model builder is deterministic: same seed, same bytes. */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadClassifier } from '../lib/models/classifier.js';
+import { loadExtractor } from '../lib/models/extractor.js';
+import { build, MODEL_NAMES } from '../scripts/models/build.js';
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : [path];
+  });
+}
+
+const dirs: string[] = [];
+const tempDir = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'models-build-'));
+  dirs.push(d);
+  return d;
+};
+
+test.after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+// A reduced run: first 400 training rows, one epoch.
+const SMALL = ['--subset', '400', '--epochs', '1', '--seed', '7'];
+
+test('same seed rebuilds bit-identical model files', async () => {
+  const a = tempDir();
+  const b = tempDir();
+  await build([...SMALL, '--out', a]);
+  await build([...SMALL, '--out', b]);
+  const listA = files(a).map((f) => relative(a, f)).sort();
+  const listB = files(b).map((f) => relative(b, f)).sort();
+  assert.equal(listA, listB);
+  for (const name of MODEL_NAMES) {
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx']) assert.ok(listA.includes(join(name, f)), `${name}/${f}`);
+  }
+  // BUILD.json holds timings, so it is the one file allowed to differ.
+  for (const f of listA.filter((f) => f !== 'BUILD.json')) {
+    assert.ok(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), `${f} differs`);
+  }
+  const report = JSON.parse(readFileSync(join(a, 'BUILD.json'), 'utf8')) as { seed: number; models: Record<string, unknown> };
+  assert.is(report.seed, 7);
+  assert.equal(Object.keys(report.models).sort(), [...MODEL_NAMES].sort());
+
+  // --only rebuilds one model with the same bytes as the full build.
+  const c = tempDir();
+  await build([...SMALL, '--out', c, '--only', 'product-category']);
+  assert.ok(readFileSync(join(c, 'product-category/onnx/model.onnx')).equals(readFileSync(join(a, 'product-category/onnx/model.onnx'))));
+
+  // Freshly built models load from a custom localModelPath.
+  const cls = await loadClassifier('product-category', { localModelPath: `${a}/` });
+  const [out] = await cls.classify(['HP 61 Black Ink Cartridge']);
+  assert.ok(out !== undefined && out.confidence > 0);
+  await cls.close();
+  const ex = await loadExtractor('extract-computing', { localModelPath: `${a}/`, warmup: false });
+  assert.is((await ex.extract(['Kingston 16GB USB drive'])).length, 1);
+  await ex.close();
+});
+
+test('unknown --only names are rejected', async () => {
+  try {
+    await build(['--only', 'nope', '--out', tempDir()]);
+    assert.unreachable('should have thrown');
+  } catch (err) {
+    assert.is((err as Error).name, 'BuildError');
+  }
+});
+
+test.run();
