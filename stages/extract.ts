@@ -2,6 +2,8 @@ import type { Entity } from '../lib/models/bio.js';
 import { loadExtractor, type Extractor } from '../lib/models/extractor.js';
 import { ok, type Stage, type StageContext } from '../lib/stage.js';
 import { modelOptions, modelText } from './domain/model-options.js';
+import { snapEntities } from './domain/spans.js';
+import { identifiersOf } from './domain/summary.js';
 
 /** Entity types that become top-level fields; every other type is an attribute. */
 const FIELDS: Record<string, string> = { BRAND: 'brand', MPN: 'mpn', GTIN: 'gtin' };
@@ -26,7 +28,7 @@ export function entitiesToFields(entities: readonly Entity[]): Record<string, un
 /**
  * Token classification with the extractor model for one category group (one stage instance per
  * model, each its own stream and group). Entities carry original-case text and character offsets
- * into the cleaned text.
+ * into the cleaned text; MPN and GTIN spans are snapped to the shapes those identifiers have.
  */
 export function createExtract(ctx: StageContext): Stage {
   const opts = modelOptions(ctx);
@@ -38,8 +40,16 @@ export function createExtract(ctx: StageContext): Stage {
       model = await loadExtractor(opts.name, { threads: opts.threads, allowRemoteModels: opts.allowRemote, localModelPath: opts.modelsDir });
     },
     async process(batch) {
-      const found = await model!.extract(batch.map((m) => modelText(m.envelope.outputs, m.envelope.input.title)));
-      return found.map((entities) => ok({ ...entitiesToFields(entities), entities, model: opts.name }));
+      const texts = batch.map((m) => modelText(m.envelope.outputs, m.envelope.input.title));
+      const found = await model!.extract(texts);
+      return found.map((raw, i) => {
+        const entities = snapEntities(texts[i]!, raw);
+        const fields = entitiesToFields(entities);
+        // A barcode the text cleaner found by rule (valid check digit) stands when the model missed it.
+        const ruleGtin = identifiersOf(batch[i]!.envelope).gtin;
+        if (fields.gtin === undefined && ruleGtin) Object.assign(fields, { gtin: ruleGtin, gtinSource: 'rule' });
+        return ok({ ...fields, entities, model: opts.name });
+      });
     },
     close: async () => model?.close(),
   };

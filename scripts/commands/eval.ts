@@ -18,6 +18,7 @@ export interface EvalOptions extends GlobalOptions {
   seed: string;
   timeout: string;
   json?: string;
+  dump?: string;
 }
 
 const pct = (x: number) => x.toFixed(3);
@@ -83,6 +84,10 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n');
   if (opts.json) {
     writeFileSync(opts.json, JSON.stringify({ records: rows.length, seconds: report.seconds, where, categories, brand, mpn, gtin: { n: withGtin.length, found: gtinFound, invalidN: withBad.length, invalidAccepted: badAccepted } }, null, 2));
+  }
+  if (opts.dump) {
+    const out = rows.map((r) => JSON.stringify({ ...r, where: outcomes.get(r.id)?.where ?? 'missing', predicted: get(r.id) }));
+    writeFileSync(opts.dump, out.join('\n') + '\n');
   }
   if (where.missing > 0) {
     process.stderr.write(`error: ${where.missing} records are neither stored, in review nor in the DLQ; worker logs: ${report.logFile}\n`);

@@ -40,9 +40,7 @@ function printSummary(config: ResolvedConfig, s: PipelineStatus, produced: numbe
   for (const st of s.streams) if (!st.stage) out.push(`  ${st.stream.padEnd(10)} ${st.length}`);
   out.push('  per route (stored products):');
   for (const [r, n] of Object.entries(routes).sort((a, b) => b[1] - a[1])) out.push(`    ${r.padEnd(40)} ${n}`);
-  const review = s.streams.filter((st) => !st.stage).reduce((n, st) => n + st.length, 0);
   out.push(`  dlq        ${s.dlq}`, `  stored     ${s.stored}`);
-  out.push(`  accounted  ${s.stored + review + s.dlq} of ${produced} (stored + review + dlq)`);
   out.push(`  throughput ${(produced / seconds).toFixed(0)} records/s (wall time, including model loading)`);
   process.stdout.write(out.join('\n') + '\n');
 }

@@ -1,0 +1,50 @@
+import type { Entity } from '../../lib/models/bio.js';
+import { checkGtin } from './gtin.js';
+
+/** Punctuation that can sit around an identifier without being part of it. */
+const EDGE = /[\s,;:()[\]{}"'!?]/;
+
+/**
+ * Grow a span to whole whitespace-delimited words, then drop surrounding punctuation. Part
+ * numbers are whole words ("IU3.5RC", "93730"); a tagger working on WordPiece pieces can stop
+ * inside one ("IU3", "730").
+ */
+export function snapToWords(text: string, e: Entity): Entity {
+  let start = e.start;
+  let end = e.end;
+  while (start > 0 && !/\s/.test(text[start - 1]!)) start--;
+  while (end < text.length && !/\s/.test(text[end]!)) end++;
+  while (start < end && EDGE.test(text[start]!)) start++;
+  while (end > start && (EDGE.test(text[end - 1]!) || (text[end - 1] === '.' && end === text.length))) end--;
+  return start === e.start && end === e.end ? e : { ...e, start, end, text: text.slice(start, end) };
+}
+
+/**
+ * A GTIN is digits (spaces or dashes between groups allowed, "0 36000 29145 2"): split a tagged
+ * span into the 8/12/13/14-digit runs inside it, so "886065792964 Inches" or "602956008569,
+ * 744761572610" give the codes themselves. A spaced run is also tried group by group, so a code
+ * next to another number ("857864847308 3DTV") is not glued to it. Valid check digits first,
+ * then runs without separators.
+ */
+export function snapGtin(text: string, e: Entity): Entity[] {
+  const found = new Map<string, Entity>();
+  const from = Math.max(0, e.start - 20);
+  const window = text.slice(from, Math.min(text.length, e.end + 20));
+  const consider = (start: number, raw: string) => {
+    const end = start + raw.length;
+    if (end <= e.start || start >= e.end) return; // must overlap the tagged span
+    if (![8, 12, 13, 14].includes(raw.replace(/[ -]/g, '').length)) return;
+    found.set(`${start}:${end}`, { ...e, start, end, text: raw });
+  };
+  for (const run of window.matchAll(/\d(?:[\d -]*\d)?/g)) {
+    consider(from + run.index!, run[0]);
+    if (/[ -]/.test(run[0])) for (const g of run[0].matchAll(/\d+/g)) consider(from + run.index! + g.index!, g[0]);
+  }
+  const rank = (x: Entity) => (checkGtin(x.text).valid ? 0 : 2) + (/[ -]/.test(x.text) ? 1 : 0);
+  return [...found.values()].sort((a, b) => rank(a) - rank(b) || a.start - b.start);
+}
+
+/** Apply the shape rules per entity type; other types pass through. */
+export function snapEntities(text: string, entities: readonly Entity[]): Entity[] {
+  return entities.flatMap((e) => (e.type === 'MPN' ? [snapToWords(text, e)] : e.type === 'GTIN' ? snapGtin(text, e) : [e]));
+}

@@ -1,0 +1,39 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Entity } from '../lib/models/bio.js';
+import { snapEntities, snapGtin, snapToWords } from '../stages/domain/spans.js';
+
+const at = (text: string, piece: string, type = 'MPN'): Entity => {
+  const start = text.indexOf(piece);
+  return { type, text: piece, start, end: start + piece.length, score: 0.9 };
+};
+
+test('MPN spans grow to whole words and shed surrounding punctuation', () => {
+  const t = 'FELLOWES 93730 - Scosche IU3.5RC cable (MX-500), end.';
+  assert.is(snapToWords(t, at(t, '730')).text, '93730');
+  assert.is(snapToWords(t, at(t, 'IU3')).text, 'IU3.5RC');
+  assert.is(snapToWords(t, at(t, 'MX')).text, 'MX-500');
+  const whole = at(t, 'FELLOWES');
+  assert.is(snapToWords(t, whole), whole, 'an exact word is returned unchanged');
+  for (const e of [snapToWords(t, at(t, '730')), snapToWords(t, at(t, 'MX'))]) assert.is(t.slice(e.start, e.end), e.text);
+});
+
+test('GTIN spans snap to the digit runs inside them, valid check digits first', () => {
+  const t = 'Easel Pad UPC 886065792964 Inches; Folio 602956008568, 036000291452';
+  assert.equal(snapGtin(t, at(t, '886065792964 Inches', 'GTIN')).map((e) => e.text), ['886065792964']);
+  const two = snapGtin(t, at(t, '602956008568, 036000291452', 'GTIN')).map((e) => e.text);
+  assert.equal(two, ['036000291452', '602956008568'], 'the valid code first, the misprinted one kept');
+  assert.equal(snapGtin(t, at(t, 'Inches', 'GTIN')), [], 'no code of GTIN length: nothing');
+  const glued = 'Glasses FIVE 857864847308 3DTV Corp';
+  assert.is(snapGtin(glued, at(glued, '857864847308 3', 'GTIN'))[0]!.text, '857864847308', 'a neighbouring digit is not glued on');
+  const spaced = 'Cable UPC 0 36000 29145 2 black';
+  assert.is(snapGtin(spaced, at(spaced, '0 36000 29145 2', 'GTIN'))[0]!.text, '0 36000 29145 2', 'a printed spaced code stays whole');
+});
+
+test('snapEntities leaves other types alone', () => {
+  const t = 'Sony MDR7506 UPC 027242784205x';
+  const out = snapEntities(t, [at(t, 'Sony', 'BRAND'), at(t, 'MDR75'), at(t, '027242784205x', 'GTIN')]);
+  assert.equal(out.map((e) => [e.type, e.text]), [['BRAND', 'Sony'], ['MPN', 'MDR7506'], ['GTIN', '027242784205']]);
+});
+
+test.run();
