@@ -1,0 +1,73 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../../lib/redis/keys.js';
+import { bufferToVector, VectorBlock, vectorToBuffer } from './vector-index.js';
+
+/** Keys read per HMGET when catching up, so no single command carries a whole category. */
+const SYNC_CHUNK = 1000;
+
+interface Block {
+  index?: VectorBlock;
+  /** How far into the category's key log this copy has read. */
+  loaded: number;
+}
+
+/**
+ * Product vectors by category, kept in Redis next to the products (`{p}:vectors:<category>`:
+ * hash of key → little-endian float32 bytes; `{p}:vectors:<category>:log`: keys in arrival order)
+ * with an in-memory copy per category that reads only what was added since its last sync. Every
+ * match worker sees what the others added; a key added twice simply replaces its vector.
+ */
+export class VectorStore {
+  private readonly blocks = new Map<string, Block>();
+
+  constructor(private readonly redis: Redis, private readonly keys: Keys) {}
+
+  private vecKey(category: string) {
+    return this.keys.extra(`vectors:${category}`);
+  }
+  private logKey(category: string) {
+    return this.keys.extra(`vectors:${category}:log`);
+  }
+
+  private block(category: string): Block {
+    let b = this.blocks.get(category);
+    if (!b) this.blocks.set(category, (b = { loaded: 0 }));
+    return b;
+  }
+
+  /** Catch up with vectors other workers added to `category`. */
+  async sync(category: string): Promise<void> {
+    const b = this.block(category);
+    const keys = await this.redis.lrange(this.logKey(category), b.loaded, -1);
+    for (let i = 0; i < keys.length; i += SYNC_CHUNK) {
+      const chunk = keys.slice(i, i + SYNC_CHUNK);
+      const vecs = await this.redis.hmgetBuffer(this.vecKey(category), ...chunk);
+      chunk.forEach((k, j) => {
+        const v = vecs[j];
+        if (!v) return;
+        const vec = bufferToVector(v);
+        b.index ??= new VectorBlock(vec.length);
+        b.index.add(k, vec);
+      });
+    }
+    b.loaded += keys.length;
+  }
+
+  /** The most similar vector in `category` other than `key`'s own. */
+  nearest(category: string, vec: Float32Array, key: string): { key: string; score: number } | undefined {
+    return this.block(category).index?.nearest(vec, key);
+  }
+
+  /** Products in the in-memory copy of `category`. */
+  size(category: string): number {
+    return this.block(category).index?.size ?? 0;
+  }
+
+  /** Add locally at once (later messages of the same batch see it) and persist for the others. */
+  add(category: string, key: string, vec: Float32Array): Promise<unknown> {
+    const b = this.block(category);
+    b.index ??= new VectorBlock(vec.length);
+    b.index.add(key, vec);
+    return Promise.all([this.redis.hset(this.vecKey(category), key, vectorToBuffer(vec)), this.redis.rpush(this.logKey(category), key)]);
+  }
+}

@@ -1,0 +1,48 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Keys } from '../lib/redis/keys.js';
+import { VectorBlock } from '../stages/domain/vector-index.js';
+import { VectorStore } from '../stages/domain/vector-store.js';
+import { client, randomPipeline, startRedis } from './helpers/redis.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+const unit = (...xs: number[]) => { const n = Math.hypot(...xs); return Float32Array.from(xs, (x) => x / n); };
+
+test('nearest finds the most similar other vector; re-adding a key replaces it', () => {
+  const b = new VectorBlock(3, 1);
+  b.add('a', unit(1, 0, 0));
+  b.add('b', unit(0, 1, 0));
+  b.add('c', unit(1, 1, 0));
+  assert.is(b.nearest(unit(1, 0.1, 0))!.key, 'a');
+  assert.is(b.nearest(unit(1, 0.1, 0), 'a')!.key, 'c', 'excluding itself');
+  b.add('a', unit(0, 0, 1));
+  assert.is(b.size, 3);
+  assert.is(b.nearest(unit(0, 0.1, 1))!.key, 'a');
+  assert.throws(() => b.add('d', unit(1, 0)), /2 dimensions, index has 3/);
+});
+
+test('a second worker sees vectors the first stored, round-tripped exactly through Redis', async () => {
+  const keys = new Keys(randomPipeline());
+  const w1 = new VectorStore(redis, keys);
+  const w2 = new VectorStore(redis, keys);
+  const v = unit(0.3, -0.2, 0.9);
+  await w1.add('audio', 'p1', v);
+  await w1.add('audio', 'p2', unit(-1, 0, 0));
+  await w1.add('storage', 'p3', v);
+  await w2.sync('audio');
+  assert.is(w2.size('audio'), 2);
+  assert.is(w2.size('storage'), 0, 'categories are separate blocks');
+  const hit = w2.nearest('audio', v, 'nobody')!;
+  assert.is(hit.key, 'p1');
+  assert.ok(Math.abs(hit.score - 1) < 1e-6);
+  await w1.add('audio', 'p4', unit(0, 1, 0));
+  await w2.sync('audio');
+  assert.is(w2.size('audio'), 3, 'only the new key is read on the next sync');
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.close();
+});
+test.run();
