@@ -3,15 +3,18 @@ import { decodeEnvelope, encodeEnvelope, entryFields, FIELD_ENVELOPE, FIELD_KEY,
 import type { ResolvedConfig, ResolvedStage } from './config/types.js';
 import { deadLetterForward, type DeadLetter } from './deadletter.js';
 import { readGroupEntries, type RawEntry } from './entries.js';
-import { DecodeError, errorMessage, isPermanent, isTransientRedisError, RouteError } from './errors.js';
-import { handOff, type Forward } from './handoff.js';
+import { DecodeError, errorMessage, isPermanent, isTransient, isTransientRedisError, RouteError } from './errors.js';
+import { commitHandOff, type Forward } from './handoff.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { backoffMs, sleep } from './backoff.js';
 import type { Connections } from './redis/connections.js';
 import type { Keys } from './redis/keys.js';
 import type { Router } from './router.js';
-import type { Stage, StageResult } from './stage.js';
+import type { Stage } from './stage.js';
+import { StageRunner } from './stage-runner.js';
+import { RetryQueue, type Queued } from './retry-queue.js';
+import { consumerWatchdog, type Phase, type Watchdog } from './watchdog.js';
 
 export interface ConsumerDeps {
   config: ResolvedConfig;
@@ -25,37 +28,50 @@ export interface ConsumerDeps {
   consumer: string;
   logger: Logger;
   metrics: Metrics;
+  /** File the watchdog rewrites while the loop makes progress (exec liveness probes). @defaultValue env PROGRESS_FILE, else none */
+  progressFile?: string;
 }
 
-/** An entry waiting to be (re)processed by this consumer, with how often it was tried. */
-interface Queued {
-  entry: RawEntry;
-  /** Deliveries so far, counting this one. */
-  attempt: number;
-  dueAt: number;
-}
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 /**
  * One stage consumer: reads batches with XREADGROUP, runs the stage on the whole batch, and hands
  * each result to its target stream(s) while acking the input, atomically (handoff-N.lua).
  * Failed messages are retried with backoff in-process and dead-lettered after `maxDeliveries`;
  * entries reclaimed from dead consumers come in through `enqueue` and take the same path.
+ * A watchdog (watchdog.ts) checks that the loop makes progress and publishes it for probes.
  */
 export class StreamConsumer {
   readonly source: string;
   private readonly group: string;
-  private readonly queue = new Map<string, Queued>();
+  private readonly queue = new RetryQueue();
+  /** Ids of the batch being processed (a reclaim of our own entries must not queue them twice). */
+  private readonly active = new Set<string>();
   private running?: Promise<void>;
+  private abandon?: () => void;
   private stopping = false;
   private wake?: () => void;
   private inflight?: Promise<RawEntry[]>;
-  /** Last time the read loop completed an iteration: progress, not just liveness. */
+  readonly watchdog: Watchdog;
+  private readonly runner: StageRunner;
+  /** Last time a read returned (even empty) or a batch was handed off: progress, not just liveness. */
   lastProgressAt = Date.now();
+  phase: Phase = 'idle';
   processed = 0;
 
   constructor(private readonly d: ConsumerDeps) {
     this.source = d.keys.stream(d.stage.input);
     this.group = d.stage.name;
+    this.runner = new StageRunner({
+      ...d,
+      redis: () => this.redis,
+      source: this.source,
+      group: this.group,
+      tags: this.tags,
+      stopping: () => this.stopping,
+      progress: () => this.progress(),
+    });
+    this.watchdog = consumerWatchdog(this, d);
   }
 
   private get redis(): Redis {
@@ -75,17 +91,22 @@ export class StreamConsumer {
     }
   }
 
-  /** Start the read loop; a second call is refused. Resolves when the loop ends (after stop()). */
+  /**
+   * Start the read loop and its watchdog; a second call is refused. Resolves when the loop ends
+   * after stop(), or when stop() gave up waiting for it (`drainTimeoutMs`).
+   */
   run(): Promise<void> {
     if (this.running) throw new Error(`consumer ${this.d.consumer} is already running`);
     this.running = this.loop();
-    return this.running;
+    this.watchdog.start();
+    const abandoned = new Promise<void>((res) => (this.abandon = res));
+    return Promise.race([this.running, abandoned]);
   }
 
   /** Entries this consumer now owns (claimed from others): processed before the next read. */
   enqueue(entries: RawEntry[], deliveries: Map<string, number>): void {
     for (const entry of entries) {
-      if (!this.queue.has(entry.id)) this.queue.set(entry.id, { entry, attempt: deliveries.get(entry.id) ?? 1, dueAt: 0 });
+      if (!this.active.has(entry.id)) this.queue.add({ entry, attempt: deliveries.get(entry.id) ?? 1, dueAt: 0 });
     }
     this.wake?.();
   }
@@ -97,7 +118,11 @@ export class StreamConsumer {
 
   /** Ids this consumer holds in memory (for the heartbeat). */
   heldIds(): string[] {
-    return [...this.queue.keys()];
+    return this.queue.ids();
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
   }
 
   /**
@@ -107,21 +132,31 @@ export class StreamConsumer {
   async stop(): Promise<void> {
     this.stopping = true;
     this.wake?.();
-    if (!this.running) return;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), this.d.stage.drainTimeoutMs)));
-    const outcome = await Promise.race([this.running.then(() => 'done' as const), deadline]);
-    clearTimeout(timer);
-    if (outcome === 'timeout') this.d.logger.warn('consumer.drain_timeout', { drainTimeoutMs: this.d.stage.drainTimeoutMs });
+    if (this.running) {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), this.d.stage.drainTimeoutMs)));
+      const outcome = await Promise.race([this.running.then(() => 'done' as const), deadline]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        this.d.metrics.increment('consumer.drain_timeouts', 1, this.tags);
+        this.d.logger.warn('consumer.drain_timeout', { drainTimeoutMs: this.d.stage.drainTimeoutMs, left: this.active.size + this.queue.size });
+        this.abandon?.(); // run() resolves: the process may exit, what is unfinished stays pending
+      }
+    }
+    await this.watchdog.stop();
+  }
+
+  private progress(): void {
+    this.lastProgressAt = Date.now();
   }
 
   private async loop(): Promise<void> {
     const { logger, metrics } = this.d;
     while (!this.stopping) {
       try {
-        const due = this.takeDue();
+        const due = this.queue.takeDue(this.d.stage.batchSize);
         const batch = due.length > 0 ? due : await this.read();
-        this.lastProgressAt = Date.now();
+        this.progress();
         if (batch.length > 0) await this.processBatch(batch);
       } catch (err) {
         // Never let the loop die: log, count, back off, go on. Entries read but not handed off stay
@@ -129,9 +164,22 @@ export class StreamConsumer {
         metrics.increment('consumer.loop_errors', 1, this.tags);
         logger.error('consumer.loop_error', { err, transient: isTransientRedisError(err) });
         await sleep(backoffMs(1, this.d.stage.retryBaseMs, this.d.stage.retryMaxMs));
+        if (errorMessage(err).includes('NOGROUP')) await this.recreateGroup();
+      } finally {
+        this.phase = 'idle';
       }
     }
     await this.drainInflightRead();
+  }
+
+  /** The group vanished (Redis restarted without persistence, or someone deleted it): create it again. */
+  private async recreateGroup(): Promise<void> {
+    try {
+      await this.ensureGroup();
+      this.d.logger.warn('consumer.group_recreated', { stream: this.source });
+    } catch (err) {
+      this.d.logger.error('consumer.group_recreate_error', { err });
+    }
   }
 
   /** A read still blocked at stop may deliver entries: process them rather than leave them for reclaim. */
@@ -146,18 +194,6 @@ export class StreamConsumer {
     }
   }
 
-  /** Queued entries whose retry time has come, up to one batch. */
-  private takeDue(): Queued[] {
-    const now = Date.now();
-    const due: Queued[] = [];
-    for (const q of this.queue.values()) {
-      if (q.dueAt <= now) due.push(q);
-      if (due.length >= this.d.stage.batchSize) break;
-    }
-    for (const q of due) this.queue.delete(q.entry.id);
-    return due;
-  }
-
   /**
    * Block for new entries, but not past the next queued retry. A wake-up (reclaimed entries, stop)
    * returns early without cancelling the read: its reply is kept and taken by the next call, so
@@ -166,8 +202,7 @@ export class StreamConsumer {
   private async read(): Promise<Queued[]> {
     const { stage } = this.d;
     if (!this.inflight) {
-      let block = stage.blockMs;
-      for (const q of this.queue.values()) block = Math.min(block, Math.max(1, q.dueAt - Date.now()));
+      const block = this.queue.blockFor(stage.blockMs);
       const reader = this.d.connections.reader('read');
       this.inflight = reader
         .callBuffer('XREADGROUP', 'GROUP', this.group, this.d.consumer, 'COUNT', stage.batchSize, 'BLOCK', block, 'STREAMS', this.source, '>')
@@ -176,6 +211,7 @@ export class StreamConsumer {
     const read = this.inflight;
     const woken = new Promise<null>((res) => (this.wake = () => res(null)));
     let entries: RawEntry[] | null | undefined;
+    this.phase = 'reading';
     try {
       entries = await Promise.race([read, woken]);
     } catch (err) {
@@ -183,6 +219,7 @@ export class StreamConsumer {
       throw err;
     } finally {
       this.wake = undefined;
+      this.phase = 'idle';
     }
     if (!entries) return [];
     this.inflight = undefined;
@@ -190,12 +227,11 @@ export class StreamConsumer {
   }
 
   private async processBatch(batch: Queued[]): Promise<void> {
-    const { stage, impl, metrics, logger } = this.d;
+    const { stage, metrics } = this.d;
     const started = Date.now();
     const forwards: Forward[] = [];
     const messages: Message[] = [];
     const live: Queued[] = [];
-
     for (const q of batch) {
       if (q.attempt > stage.maxDeliveries) {
         forwards.push(this.deadLetter(q, { reason: 'max_deliveries', error: `delivered ${q.attempt} times`, deliveries: q.attempt }));
@@ -210,51 +246,43 @@ export class StreamConsumer {
     }
     metrics.histogram('batch.size', messages.length, this.tags);
     metrics.increment('messages.in', messages.length, this.tags);
-
-    let results: StageResult[] = [];
-    if (messages.length > 0) {
-      const heartbeat = this.heartbeat(live.map((q) => q.entry.id));
-      const modelStart = Date.now();
-      try {
-        results = await impl.process(messages);
-        if (results.length !== messages.length) throw new Error(`stage returned ${results.length} results for ${messages.length} messages`);
-      } catch (err) {
-        // The whole batch failed (e.g. the model threw): every message gets the error and retries.
-        logger.error('stage.batch_error', { err, batch: messages.length });
-        metrics.increment('batch.errors', 1, this.tags);
-        results = messages.map(() => ({ ok: false, error: err instanceof Error ? err : new Error(String(err)) }));
-      } finally {
-        clearInterval(heartbeat);
-      }
-      metrics.timing('batch.process_ms', Date.now() - modelStart, this.tags);
-    }
-
-    const doneAt = Date.now();
-    results.forEach((res, i) => {
-      const q = live[i]!;
-      const msg = messages[i]!;
-      if (res.ok) {
+    for (const q of batch) this.active.add(q.entry.id);
+    try {
+      this.phase = 'processing';
+      const results = messages.length > 0 ? await this.runner.run(messages, () => this.heldIds()) : [];
+      const doneAt = Date.now();
+      const retries: Queued[] = [];
+      results.forEach((res, i) => {
+        const q = live[i]!;
+        const msg = messages[i]!;
+        if (!res.ok) return this.onFailure(q, msg, res.error, forwards, retries);
         try {
           forwards.push(this.forward(msg, res.output, q, started, doneAt, messages.length));
-          return;
         } catch (err) {
-          if (!(err instanceof RouteError)) throw err;
-          forwards.push(this.deadLetter(q, { reason: 'no_route', error: err.message, deliveries: q.attempt }));
-          return;
+          if (err instanceof RouteError) forwards.push(this.deadLetter(q, { reason: 'no_route', error: err.message, deliveries: q.attempt }));
+          else this.onFailure(q, msg, asError(err), forwards, retries); // e.g. the envelope cannot be encoded
         }
-      }
-      this.onFailure(q, msg, res.error, forwards);
-    });
-
-    await this.commit(forwards);
+      });
+      this.phase = 'committing';
+      const { retryBaseMs, retryMaxMs } = stage;
+      const { logger, metrics } = this.d;
+      const commit = { retryBaseMs, retryMaxMs, logger, metrics, tags: this.tags, stopping: () => this.stopping };
+      this.processed += await commitHandOff(this.redis, this.source, this.group, forwards, commit);
+      await this.recordRetries(retries);
+    } finally {
+      this.active.clear();
+    }
+    this.progress();
     metrics.timing('batch.total_ms', Date.now() - started, this.tags);
   }
 
-  private onFailure(q: Queued, msg: Message, error: Error, forwards: Forward[]): void {
+  private onFailure(q: Queued, msg: Message, error: Error, forwards: Forward[], retries: Queued[]): void {
     const { stage, metrics, logger } = this.d;
     metrics.increment('messages.errors', 1, this.tags);
     const permanent = isPermanent(error);
-    if (permanent || q.attempt >= stage.maxDeliveries) {
+    // A TransientError (dependency outage) is never this message's fault: it does not count a delivery.
+    const transient = isTransient(error) && !permanent;
+    if (!transient && (permanent || q.attempt >= stage.maxDeliveries)) {
       const reason = permanent ? 'permanent_error' : 'max_deliveries';
       forwards.push(this.deadLetter(q, { reason, error: error.message, deliveries: q.attempt }));
       return;
@@ -262,7 +290,25 @@ export class StreamConsumer {
     const delay = backoffMs(q.attempt, stage.retryBaseMs, stage.retryMaxMs);
     logger.warn('message.retry', { id: q.entry.id, key: msg.envelope.key, attempt: q.attempt, delayMs: delay, err: error });
     metrics.increment('messages.retries', 1, this.tags);
-    this.queue.set(q.entry.id, { entry: q.entry, attempt: q.attempt + 1, dueAt: Date.now() + delay });
+    const next = { entry: q.entry, attempt: transient ? q.attempt : q.attempt + 1, dueAt: Date.now() + delay };
+    this.queue.set(next);
+    retries.push(next);
+  }
+
+  /**
+   * Write each retried entry's attempt number into the group (XCLAIM RETRYCOUNT, which also resets
+   * its idle time): should this process die before the retry, the reclaimer sees the true count
+   * and `maxDeliveries` still holds across crashes.
+   */
+  private async recordRetries(retries: Queued[]): Promise<void> {
+    await Promise.all(
+      retries.map((q) =>
+        this.redis.xclaim(this.source, this.group, this.d.consumer, 0, q.entry.id, 'RETRYCOUNT', q.attempt, 'JUSTID').catch((err: unknown) => {
+          this.d.metrics.increment('heartbeat.errors', 1, this.tags);
+          this.d.logger.warn('consumer.retrycount_error', { id: q.entry.id, err });
+        }),
+      ),
+    );
   }
 
   private decode(entry: RawEntry): Message {
@@ -284,51 +330,14 @@ export class StreamConsumer {
       return { id: q.entry.id, targets: [], fields: [] };
     }
     const decision = router.route(output);
+    const fields = [FIELD_KEY, env.key, FIELD_ENVELOPE, encodeEnvelope(env)];
     metrics.increment('messages.routed', 1, { ...this.tags, route: decision.targets.join('+') });
-    return { id: q.entry.id, targets: decision.targets.map((t) => keys.stream(t)), fields: [FIELD_KEY, env.key, FIELD_ENVELOPE, encodeEnvelope(env)] };
+    return { id: q.entry.id, targets: decision.targets.map((t) => keys.stream(t)), fields };
   }
 
   private deadLetter(q: Queued, dl: DeadLetter): Forward {
     this.d.metrics.increment('messages.dead_lettered', 1, { ...this.tags, reason: dl.reason });
     this.d.logger.warn('message.dead_letter', { id: q.entry.id, reason: dl.reason, error: dl.error, deliveries: dl.deliveries });
     return deadLetterForward(q.entry, this.d.stage.name, this.d.stage.input, this.d.keys.dlq, dl);
-  }
-
-  /** Hand off, retrying transient Redis errors until it goes through (or shutdown gives up). */
-  private async commit(forwards: Forward[]): Promise<void> {
-    const { stage, metrics, logger } = this.d;
-    if (forwards.length === 0) return;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const acked = await handOff(this.redis, this.source, this.group, forwards);
-        const fresh = acked.filter(Boolean).length;
-        this.processed += fresh;
-        metrics.increment('messages.out', fresh, this.tags);
-        if (fresh < acked.length) {
-          metrics.increment('messages.duplicates_suppressed', acked.length - fresh, this.tags);
-          logger.info('handoff.already_acked', { count: acked.length - fresh });
-        }
-        return;
-      } catch (err) {
-        metrics.increment('handoff.errors', 1, this.tags);
-        if (!isTransientRedisError(err) || this.stopping) throw err;
-        const delay = backoffMs(attempt, stage.retryBaseMs, stage.retryMaxMs);
-        logger.warn('handoff.retry', { attempt, delayMs: delay, err });
-        await sleep(delay);
-      }
-    }
-  }
-
-  /** While a batch runs, reset its entries' idle time so the reclaimer of another consumer leaves them. */
-  private heartbeat(ids: string[]): NodeJS.Timeout {
-    const timer = setInterval(() => {
-      const held = [...ids, ...this.heldIds()];
-      this.redis.xclaim(this.source, this.group, this.d.consumer, 0, ...held, 'JUSTID').catch((err: unknown) => {
-        this.d.metrics.increment('heartbeat.errors', 1, this.tags);
-        this.d.logger.warn('consumer.heartbeat_error', { err });
-      });
-    }, this.d.stage.heartbeatMs);
-    timer.unref();
-    return timer;
   }
 }

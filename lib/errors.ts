@@ -31,12 +31,24 @@ export class ScriptError extends PipelineError {}
 /** redis-server could not be started (binary missing, port taken, ...). */
 export class RedisServerError extends PipelineError {}
 
+/**
+ * A dependency outage, not a fault of the message (the sink is unreachable, a connection timed
+ * out, the database is restarting). The consumer retries the batch in place with backoff and does
+ * not count it toward `maxDeliveries`, so an outage never dead-letters good records.
+ */
+export class TransientError extends PipelineError {}
+
+/** True for failures that retrying the same batch later can fix without counting a delivery. */
+export function isTransient(err: unknown): boolean {
+  return err instanceof TransientError;
+}
+
 /** True for errors where retrying the same call later can succeed (connection loss, server limits, timeouts). */
 export function isTransientRedisError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const msg = err.message;
   return (
-    /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Connection is closed|Stream isn't writeable/i.test(msg) ||
+    /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Connection is closed|Stream isn't writeable|aborted due to connection close/i.test(msg) ||
     /max number of clients|LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS/.test(msg) ||
     /Command timed out|Reached the max retries per request/i.test(msg)
   );

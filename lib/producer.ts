@@ -1,10 +1,19 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
-import { encodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, newEnvelope } from './codec.js';
-import { BadRecordError, errorMessage } from './errors.js';
+import { backoffMs, sleep } from './backoff.js';
+import { encodeEnvelope, newEnvelope, newTraceId } from './codec.js';
+import { BadRecordError, errorMessage, isTransientRedisError, PipelineError } from './errors.js';
+import { appendBatchOnce } from './handoff.js';
 import { readLines } from './jsonl.js';
 import { validateRecord } from './record.js';
+import { Script } from './redis/script.js';
+import { asCluster } from './redis/url.js';
+
+const produceScript = new Script('produce-batch-2');
+
+/** A batch was not acknowledged by `waitReplicas` replicas within `retryForMs`: produce stops, the batch may or may not survive a failover. */
+export class ReplicationError extends PipelineError {}
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -20,6 +29,12 @@ export interface Reject {
 export interface ProduceOptions {
   /** Target stream key (`{products}:in`). */
   stream: string;
+  /**
+   * A sharded pipeline: the input stream of a record's shard, by record key
+   * (`(k) => shards.keysFor(k).stream('in')`). Each shard gets its own exactly-once batches.
+   * @defaultValue `stream` for every record
+   */
+  streamFor?: (recordKey: string) => string;
   /** Name for messages (file path or "stdin"). */
   source: string;
   /** Largest accepted line / record in bytes. */
@@ -33,12 +48,33 @@ export interface ProduceOptions {
   /** Called after each batch with running totals. */
   onProgress?: (produced: number, rejected: number) => void;
   /**
-   * After each batch, WAIT for this many replicas to acknowledge (0 = don't wait). Closes the window
-   * where a failover loses writes the producer saw acknowledged. @defaultValue 0
+   * A batch counts as produced only once this many replicas of the master that took it have it
+   * (WAIT, sent on the connection that wrote the batch: on a Redis Cluster, each shard's master).
+   * Fewer within `waitTimeoutMs`, or a connection lost meanwhile: the batch is sent again (a no-op
+   * when it is still there, re-applied when a failover lost it) and waited for again, up to
+   * `retryForMs`. Closes the window where a failover loses writes the producer saw acknowledged.
+   * 0 = don't wait. @defaultValue 0
    */
   waitReplicas?: number;
-  /** WAIT timeout. @defaultValue 1000 */
+  /** WAIT timeout of one attempt. @defaultValue 1000 */
   waitTimeoutMs?: number;
+  /**
+   * A batch that failed with a transient Redis error (connection lost, CLUSTERDOWN or a closed
+   * master during a cluster failover), or that too few replicas acknowledged, is sent again for up
+   * to this long (safe: batches are exactly-once), then produce fails.
+   * @defaultValue 0 without `waitReplicas` (the first error fails produce), 30000 with it
+   */
+  retryForMs?: number;
+  /** Called when a batch is acknowledged (and replicated, with `waitReplicas`): its record keys and stream. */
+  onBatch?: (recordKeys: readonly string[], stream: string) => void;
+}
+
+/** One input stream's pending batch and exactly-once state (one per shard). */
+interface Lane {
+  stream: string;
+  stateKey: string;
+  seq: number;
+  batch: [string, Buffer][];
 }
 
 export interface ProduceSummary {
@@ -60,7 +96,15 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   let produced = 0;
   let rejected = 0;
   let lines = 0;
-  let batch = redis.pipeline();
+  // Each batch goes in as one idempotent script call (produce-batch-2.lua): a batch re-sent after
+  // a dropped connection is not produced twice. Sharded: one batch and state key per shard stream.
+  const runId = newTraceId();
+  const lanes = new Map<string, Lane>();
+  const lane = (stream: string): Lane => {
+    let l = lanes.get(stream);
+    if (!l) lanes.set(stream, (l = { stream, stateKey: `${stream}:producer:${runId}`, seq: 0, batch: [] }));
+    return l;
+  };
   let inBatch = 0;
 
   const reject = (r: Reject) => {
@@ -73,11 +117,9 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   };
   const flush = async () => {
     if (inBatch === 0) return;
-    const results = (await batch.exec()) ?? [];
-    for (const [err] of results) if (err) throw err;
-    if (opts.waitReplicas) await redis.wait(opts.waitReplicas, opts.waitTimeoutMs ?? 1_000);
+    // Shards' batches go to their masters in parallel; each is retried on its own.
+    await Promise.all([...lanes.values()].filter((l) => l.batch.length > 0).map((l) => sendLane(redis, l, opts)));
     produced += inBatch;
-    batch = redis.pipeline();
     inBatch = 0;
     opts.onProgress?.(produced, rejected);
   };
@@ -106,7 +148,7 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
     }
     try {
       const record = validateRecord(value, opts.maxRecordBytes, line.bytes.length);
-      batch.xadd(opts.stream, '*', FIELD_KEY, record.id, FIELD_ENVELOPE, encodeEnvelope(newEnvelope(record)));
+      lane(opts.streamFor ? opts.streamFor(record.id) : opts.stream).batch.push([record.id, encodeEnvelope(newEnvelope(record))]);
       if (++inBatch >= batchSize) await flush();
     } catch (err) {
       if (!(err instanceof BadRecordError)) throw err;
@@ -117,3 +159,55 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   if (rejects) await new Promise<void>((res) => rejects!.end(() => res()));
   return { produced, rejected, lines, seconds: (Date.now() - t0) / 1000 };
 }
+
+/** A MOVED/ASK reply that reached us (a pipeline holding a write is not re-routed by ioredis): the slot map is refreshed, try again. */
+const isRedirect = (err: unknown) => err instanceof Error && /^(MOVED|ASK) /.test(err.message);
+
+/** Send one lane's batch until it is acknowledged (and replicated, with waitReplicas), or the retry budget is spent. */
+async function sendLane(redis: Redis, l: Lane, opts: ProduceOptions): Promise<void> {
+  const seq = ++l.seq;
+  const want = opts.waitReplicas ?? 0;
+  const budget = opts.retryForMs ?? (want > 0 ? 30_000 : 0);
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    let short: number | undefined;
+    try {
+      if (want === 0) await appendBatchOnce(redis, l.stream, l.stateKey, seq, l.batch);
+      else short = await appendAndWait(redis, l, seq, want, opts.waitTimeoutMs ?? 1_000);
+      if (short === undefined || short >= want) break;
+    } catch (err) {
+      if (!(isTransientRedisError(err) || isRedirect(err)) || Date.now() - started >= budget) throw err;
+      if (isRedirect(err)) asCluster(redis)?.refreshSlotsCache();
+    }
+    if (short !== undefined && Date.now() - started >= budget) {
+      throw new ReplicationError(`batch ${seq} of ${l.stream} reached ${short} of ${want} replicas within ${budget} ms (is a replica down?)`);
+    }
+    await sleep(backoffMs(attempt, 50, 1_000));
+  }
+  opts.onBatch?.(l.batch.map(([k]) => k), l.stream);
+  l.batch = [];
+}
+
+/**
+ * The batch and a WAIT in one pipeline, so both go on the same connection (WAIT counts replicas
+ * that have this connection's writes; on a Cluster the pipeline goes to the slot's master). Returns
+ * how many replicas acknowledged. On a re-send whose batch had gone through, the script still
+ * writes (it refreshes its state key), so WAIT waits for this master's replicas to have it too.
+ */
+async function appendAndWait(redis: Redis, l: Lane, seq: number, replicas: number, timeoutMs: number): Promise<number> {
+  const args: (string | Buffer | number)[] = [seq, PRODUCER_STATE_TTL_MS, l.batch.length];
+  for (const [k, e] of l.batch) args.push(k, e);
+  const keys = [l.stream, l.stateKey];
+  let replies = (await redis.pipeline().evalsha(produceScript.sha, 2, ...keys, ...args).wait(replicas, timeoutMs).exec()) ?? [];
+  if (replies[0]?.[0]?.message.startsWith('NOSCRIPT')) {
+    replies = (await redis.pipeline().eval(produceScript.source, 2, ...keys, ...args).wait(replicas, timeoutMs).exec()) ?? [];
+  }
+  const [script, wait] = replies;
+  if (!script || !wait) return 0; // no reply at all: not acknowledged, sent again
+  if (script[0]) throw script[0];
+  if (wait[0]) throw wait[0];
+  return Number(wait[1]);
+}
+
+/** How long a producer's exactly-once state key lives after its last batch (as handoff.ts sets it). */
+const PRODUCER_STATE_TTL_MS = 7 * 24 * 3600 * 1000;

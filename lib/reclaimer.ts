@@ -8,6 +8,15 @@ import { trimAcked } from './retention.js';
 const deleteIdleConsumer = new Script('delete-idle-consumer-1');
 
 type AutoclaimReply = [Buffer, [Buffer, Buffer[] | null][], Buffer[]?];
+/**
+ * ioredis defines `xautoclaimBuffer` at runtime but not in its types. `callBuffer` is no way out:
+ * on an auto-pipelined connection ioredis drops its command name (it re-adds it only for `call`),
+ * so `callBuffer('XAUTOCLAIM', ...)` sent `<stream> ...` as the command and every claim failed.
+ */
+interface XAutoclaimBuffer {
+  xautoclaimBuffer(...args: (string | number)[]): Promise<unknown>;
+}
+type PendingRow = [string, string, number, number];
 
 /**
  * The background side of a consumer, every `claimIntervalMs`: claims entries idle past
@@ -20,12 +29,18 @@ export class Reclaimer {
   private cursor = '0-0';
   private stopped = false;
   private tick?: Promise<void>;
+  /** Entries claimed so far, and consumers removed, for logs and tests. */
   reclaimed = 0;
+  removedConsumers = 0;
 
   constructor(private readonly d: ConsumerDeps, private readonly consumer: StreamConsumer) {}
 
   private get redis(): Redis {
     return this.d.connections.command();
+  }
+
+  private get tags() {
+    return { stage: this.d.stage.name };
   }
 
   start(): void {
@@ -39,15 +54,18 @@ export class Reclaimer {
     schedule();
   }
 
+  /** Stop the timer and wait for a pass in progress, at most `drainTimeoutMs` (Redis may be down). */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.tick;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((res) => (timer = setTimeout(res, this.d.stage.drainTimeoutMs)));
+    await Promise.race([this.tick, late]);
+    clearTimeout(timer);
   }
 
   /** One pass; errors are logged and counted, and the next pass tries again. */
   async runOnce(): Promise<void> {
-    const tags = { stage: this.d.stage.name };
     for (const [step, fn] of [
       ['claim', () => this.claim()],
       ['cleanup', () => this.removeGoneConsumers()],
@@ -56,7 +74,7 @@ export class Reclaimer {
       try {
         await fn();
       } catch (err) {
-        this.d.metrics.increment('reclaim.errors', 1, { ...tags, step });
+        this.d.metrics.increment('reclaim.errors', 1, { ...this.tags, step });
         this.d.logger.warn('reclaim.error', { step, err });
       }
     }
@@ -64,32 +82,42 @@ export class Reclaimer {
 
   private async claim(): Promise<void> {
     const { stage, metrics, logger } = this.d;
-    if (this.consumer.queued >= stage.batchSize) return; // busy: let the backlog drain first
+    // Busy, or shutting down (what it would claim could not be finished): leave entries to others.
+    if (this.consumer.queued >= stage.batchSize || this.consumer.isStopping) return;
     const source = this.consumer.source;
-    const reply = (await this.redis.callBuffer(
-      'XAUTOCLAIM', source, stage.name, this.d.consumer, stage.claimMinIdleMs, this.cursor, 'COUNT', stage.batchSize,
-    )) as unknown as AutoclaimReply;
+    const reply = (await (this.redis as unknown as XAutoclaimBuffer).xautoclaimBuffer(
+      source, stage.name, this.d.consumer, stage.claimMinIdleMs, this.cursor, 'COUNT', stage.batchSize,
+    )) as AutoclaimReply;
     this.cursor = reply[0].toString();
     const deleted = reply[2] ?? [];
     if (deleted.length > 0) {
       // Pending entries whose data was trimmed away: XAUTOCLAIM has dropped them from the PEL.
-      metrics.increment('reclaim.deleted', deleted.length, { stage: stage.name });
+      metrics.increment('reclaim.deleted', deleted.length, this.tags);
       logger.error('reclaim.entries_deleted', { ids: deleted.map(String) });
     }
     const entries = toEntries(reply[1]);
     if (entries.length === 0) return;
-    const pending = (await this.redis.xpending(
-      source, stage.name, entries[0]!.id, entries[entries.length - 1]!.id, entries.length * 2, this.d.consumer,
-    )) as [string, string, number, number][];
-    const deliveries = new Map(pending.map(([id, , , n]) => [id, Number(n)]));
+    // Each entry's own delivery count (XAUTOCLAIM has just added this delivery to it). One
+    // XPENDING per id, auto-pipelined into one round trip: a range query could miss some when
+    // this consumer owns many other entries in between.
+    const rows = await Promise.all(
+      entries.map((e) => this.redis.xpending(source, stage.name, e.id, e.id, 1) as Promise<PendingRow[]>),
+    );
+    const deliveries = new Map<string, number>();
+    for (const row of rows) if (row[0]) deliveries.set(row[0][0], Number(row[0][3]));
     this.reclaimed += entries.length;
-    metrics.increment('messages.reclaimed', entries.length, { stage: stage.name });
-    logger.info('reclaim.claimed', { count: entries.length, first: entries[0]!.id });
+    metrics.increment('messages.reclaimed', entries.length, this.tags);
+    logger.info('reclaim.claimed', { count: entries.length, first: entries[0]!.id, mostDeliveries: Math.max(...deliveries.values(), 0) });
     this.consumer.enqueue(entries, deliveries);
   }
 
+  /**
+   * Remove consumers idle past `consumerIdleRemoveMs` that own no pending entry (a dead process's
+   * consumer, once its entries were reclaimed). The check and the delete are one script, so a
+   * consumer that reads in between is never removed with entries.
+   */
   private async removeGoneConsumers(): Promise<void> {
-    const { stage } = this.d;
+    const { stage, metrics, logger } = this.d;
     const source = this.consumer.source;
     const consumers = (await this.redis.xinfo('CONSUMERS', source, stage.name)) as unknown[][];
     for (const c of consumers) {
@@ -98,13 +126,16 @@ export class Reclaimer {
       const name = String(info.get('name'));
       if (name === this.d.consumer || Number(info.get('pending')) > 0 || Number(info.get('idle')) < stage.consumerIdleRemoveMs) continue;
       const removed = await deleteIdleConsumer.run<number>(this.redis, [source], [stage.name, name, stage.consumerIdleRemoveMs]);
-      if (removed === 1) this.d.logger.info('reclaim.consumer_removed', { removed: name });
+      if (removed !== 1) continue;
+      this.removedConsumers++;
+      metrics.increment('consumers.removed', 1, this.tags);
+      logger.info('reclaim.consumer_removed', { removed: name, idleMs: Number(info.get('idle')) });
     }
   }
 
   private async trim(): Promise<void> {
     if (!this.d.config.streams.trimAcked) return;
-    const n = await trimAcked(this.redis, this.consumer.source);
-    if (n > 0) this.d.metrics.increment('stream.trimmed', n, { stage: this.d.stage.name });
+    const { removed } = await trimAcked(this.redis, this.consumer.source);
+    if (removed > 0) this.d.metrics.increment('stream.trimmed', removed, this.tags);
   }
 }

@@ -12,10 +12,10 @@ export interface SupervisorOptions {
   restartMaxMs?: number;
   /** A worker that ran this long before crashing restarts without delay growth. @defaultValue 30000 */
   stableAfterMs?: number;
-  /** SIGKILL workers still alive this long after SIGTERM at stop(). @defaultValue 60000 */
+  /** SIGKILL workers still alive this long after SIGTERM (at stop() or when retired by scale()). @defaultValue 60000 */
   killAfterMs?: number;
-  /** Called on every start, exit and restart (for metrics and tests). */
-  onEvent?: (event: 'start' | 'exit' | 'restart', stage: string, pid?: number) => void;
+  /** Called on every start, exit and restart (for metrics and tests); exits carry the code or signal. */
+  onEvent?: (event: 'start' | 'exit' | 'restart', stage: string, pid?: number, exit?: { code: number | null; signal: NodeJS.Signals | null }) => void;
 }
 
 interface Slot {
@@ -25,6 +25,7 @@ interface Slot {
   crashes: number;
   retiring: boolean;
   timer?: NodeJS.Timeout;
+  killTimer?: NodeJS.Timeout;
 }
 
 /**
@@ -58,11 +59,25 @@ export class Supervisor {
       slots.push(slot);
       this.launch(slot);
     }
+    // Retire the newest first; SIGTERM lets each drain its batch, SIGKILL if it hangs.
     for (const slot of slots.filter((s) => !s.retiring).slice(n)) {
       slot.retiring = true;
       clearTimeout(slot.timer);
-      slot.child?.kill('SIGTERM');
+      const child = slot.child;
+      if (child && child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        slot.killTimer = setTimeout(() => child.kill('SIGKILL'), this.opts.killAfterMs ?? 60_000);
+        slot.killTimer.unref();
+      } else {
+        this.remove(slot); // crashed and waiting for its restart: nothing to stop
+      }
     }
+  }
+
+  private remove(slot: Slot): void {
+    const list = this.slots.get(slot.stage) ?? [];
+    const i = list.indexOf(slot);
+    if (i >= 0) list.splice(i, 1);
   }
 
   private launch(slot: Slot): void {
@@ -72,11 +87,13 @@ export class Supervisor {
     slot.startedAt = Date.now();
     this.opts.onEvent?.('start', slot.stage, child.pid);
     logger.info('supervisor.started', { stage: slot.stage, pid: child.pid });
+    // A spawn or signal failure: log it (an unhandled 'error' would crash the supervisor); 'exit' follows a failed spawn.
+    child.on('error', (err) => logger.error('supervisor.child_error', { stage: slot.stage, pid: child.pid, err }));
     child.on('exit', (code, signal) => {
-      this.opts.onEvent?.('exit', slot.stage, child.pid);
-      const list = this.slots.get(slot.stage) ?? [];
+      clearTimeout(slot.killTimer);
+      this.opts.onEvent?.('exit', slot.stage, child.pid, { code, signal });
       if (this.stopping || slot.retiring) {
-        list.splice(list.indexOf(slot), 1);
+        this.remove(slot);
         logger.info('supervisor.exited', { stage: slot.stage, pid: child.pid, code, signal });
         return;
       }
@@ -86,7 +103,7 @@ export class Supervisor {
       logger.warn('supervisor.crashed', { stage: slot.stage, pid: child.pid, code, signal, ranMs, restartInMs: delay });
       this.restarts++;
       slot.timer = setTimeout(() => {
-        if (this.stopping || slot.retiring) return void list.splice(list.indexOf(slot), 1);
+        if (this.stopping || slot.retiring) return this.remove(slot);
         this.opts.onEvent?.('restart', slot.stage);
         this.launch(slot);
       }, delay);

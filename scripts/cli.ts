@@ -1,10 +1,18 @@
 import { Command } from 'commander';
 import { fatal } from './common.js';
 import { DEFAULT_EVAL_INPUT, evalCommand } from './commands/eval.js';
+import { aclCommand } from './commands/acl.js';
+import { exportCommand } from './commands/export.js';
 import { produceCommand } from './commands/produce.js';
+import { storeMigrateCommand } from './commands/store.js';
 import { startCommand } from './commands/start.js';
 import { statusCommand } from './commands/status.js';
 import { upCommand } from './commands/up.js';
+import { deployRenderCommand } from './commands/deploy.js';
+import { dlqCommand } from './commands/dlq.js';
+import { healthCommand } from './commands/health.js';
+import { monitorCommand } from './commands/monitor.js';
+import { topCommand } from './commands/top.js';
 import { workerCommand } from './commands/worker.js';
 
 const program = new Command('pipeline')
@@ -20,14 +28,16 @@ program
   .argument('[file]', 'JSONL file (default: stdin)')
   .option('--rejects <file>', 'append rejected lines here as JSONL', 'rejects.jsonl')
   .option('--batch <n>', 'XADDs per pipelined round trip', '500')
-  .option('--wait-replicas <n>', 'after each batch, WAIT for n replicas to acknowledge (0 = off)', '0')
+  .option('--wait-replicas <n>', 'a batch counts as produced once n replicas of its master have it (WAIT per master; re-sent until then, see --retry-for); 0 = off', '0')
+  .option('--retry-for <ms>', 're-send a batch after connection errors / a cluster failover, or too few replicas, for up to ms (exactly-once batches make this safe) (default: 0, or 30000 with --wait-replicas)')
   .action(run((file: string | undefined, o: Record<string, string>) => produceCommand(file, { ...global(), ...o } as never)));
 
 program
   .command('worker')
-  .description('run one stage consumer (SIGTERM: drain the batch in flight, ack, exit)')
+  .description('run one stage consumer (SIGTERM: drain the batch in flight, ack, exit); on a sharded pipeline one reader per shard')
   .argument('<stage>', 'stage name from the config')
-  .action(run((stage: string) => workerCommand(stage, global())));
+  .option('--shards <list>', 'sharded pipelines: read only these shards, e.g. 0,2 or 4-7 (default: env WORKER_SHARDS, else every shard)')
+  .action(run((stage: string, o: { shards?: string }) => workerCommand(stage, { ...global(), ...o })));
 
 program
   .command('up')
@@ -35,6 +45,37 @@ program
   .option('--stages <list>', 'comma-separated subset of stages')
   .option('--no-autoscale', 'keep minWorkers per stage (default: autoscale stages with maxWorkers > minWorkers on group lag)')
   .action(run((o: { stages?: string; autoscale?: boolean }) => upCommand({ ...global(), ...o })));
+
+program
+  .command('top')
+  .description('live per-stage view: lag, pending, consumers, in/read rates, p50/p99 latency to each stream, dead letters (q quits)')
+  .option('--once', 'print one frame (rates over one --interval) without ANSI codes, and exit')
+  .option('--interval <ms>', 'refresh interval', '1000')
+  .option('--sample <n>', 'newest entries per stream decoded for the latency percentiles', '200')
+  .action(run((o: Record<string, string | boolean>) => topCommand({ ...global(), ...o } as never)));
+
+program
+  .command('monitor')
+  .description('the one per-pipeline sampler for deployments without `pipeline up`: creates missing consumer groups, sends backlog gauges to StatsD')
+  .action(run(() => monitorCommand(global())));
+
+program
+  .command('health')
+  .description("probe: exit 0 if this host's consumer of the stage is making progress (its watchdog's liveness key is alive)")
+  .requiredOption('--stage <name>', 'stage name')
+  .option('--pid <n>', 'only the consumer of this process id (default: any on this host)')
+  .option('--host <name>', 'host part of the consumer name (default: hostname)')
+  .option('--unknown-ok', 'exit 0 when Redis cannot be reached (liveness: a restart would not help)')
+  .option('--shards <list>', 'sharded pipelines: the shards the worker reads, every one must progress (default: env WORKER_SHARDS, else every shard)')
+  .action(run((o: Record<string, string | boolean>) => healthCommand({ ...global(), ...o } as never)));
+
+program
+  .command('deploy')
+  .description('deployment files')
+  .command('render')
+  .description('write deploy/docker-compose.yml, deploy/k8s/pipeline.yaml, deploy/statsd/mapping.yml from the config')
+  .option('--check', 'write nothing; exit 1 if the committed files are out of date')
+  .action(run((o: { check?: boolean }) => deployRenderCommand({ ...global(), ...o })));
 
 program
   .command('status')
@@ -62,5 +103,40 @@ program
   .option('--json <file>', 'also write the scores as JSON')
   .option('--dump <file>', 'write each record with its truth, outcome and predictions as JSONL (error analysis)')
   .action(run((o: Record<string, string>) => evalCommand({ ...global(), ...o } as never)));
+
+const store = program.command('store').description('the data store (postgres sink)');
+store
+  .command('migrate')
+  .description('create or upgrade the postgres sink schema (migrations applied in order, recorded in schema_migrations; idempotent)')
+  .option('--database-url <url>', 'postgres:// URL (default: the store stage\'s settings.postgresUrl, then DATABASE_URL)')
+  .option('--schema <name>', 'schema (default: settings.postgresSchema, then public)')
+  .option('--stage <name>', 'store stage whose settings to use (default: the stage of kind store)')
+  .action(run((o: Record<string, string>) => storeMigrateCommand({ ...global(), ...o })));
+
+program
+  .command('export')
+  .description('stored products as JSONL (stdout or --out), streamed from the redis or postgres sink; progress on stderr when a TTY')
+  .option('--out <file>', 'write here (via FILE.partial, renamed when complete) instead of stdout')
+  .option('--category <name>', 'only this category')
+  .option('--since <iso-time>', 'only products stored at or after this time (e.g. 2024-05-01T00:00:00Z)')
+  .option('--sink <name>', 'redis or postgres (default: the store stage\'s settings.sink)')
+  .option('--database-url <url>', 'postgres:// URL (default: settings.postgresUrl, then DATABASE_URL)')
+  .option('--schema <name>', 'postgres schema (default: settings.postgresSchema, then public)')
+  .option('--stage <name>', 'store stage whose settings to use (default: the stage of kind store)')
+  .option('--page <n>', 'products per SSCAN / page query', '500')
+  .action(run((o: Record<string, string>) => exportCommand({ ...global(), ...o } as never)));
+
+program
+  .command('acl')
+  .description('least-privilege Redis ACL users from the config and routing table: one per stage, a producer, a read-only observer')
+  .option('--password-from-env', 'passwords from REDIS_PASSWORD_<STAGE>, REDIS_PASSWORD_PRODUCER, REDIS_PASSWORD_OBSERVER (default: generated)')
+  .option('--format <fmt>', 'acl (ACL SETUSER lines for redis-cli), env (REDIS_URL_<STAGE>=... for `pipeline up`), json (default: acl; env with --apply)')
+  .option('--apply', 'run the rules against REDIS_URL (needs a user allowed to run ACL SETUSER)')
+  .option('--write-env <file>', 'also write the users\' URLs as an env file (mode 0600; not --env-file, which Node 20 takes for itself)')
+  .option('--url-base <url>', 'scheme/host/port/db for the printed URLs (default: REDIS_URL)')
+  .option('--prefix <p>', 'user name prefix (default: "<pipeline>-")')
+  .action(run((o: Record<string, string | boolean>) => aclCommand({ ...global(), ...o } as never)));
+
+program.addCommand(dlqCommand(global, run));
 
 await program.parseAsync(process.argv);

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { loadConfigFile } from '../lib/config/load.js';
 import type { ResolvedConfig } from '../lib/config/types.js';
+import { createClient } from '../lib/redis/url.js';
 import { STAGES } from '../stages/index.js';
 
 /** The bin every child process runs (`pipeline worker <stage>`). */
@@ -16,9 +17,9 @@ export function loadConfig(opts: GlobalOptions): ResolvedConfig {
   return loadConfigFile(opts.config ?? process.env.PIPELINE_CONFIG ?? undefined, { knownKinds: Object.keys(STAGES) });
 }
 
-/** A plain command connection for CLI tools (status, dlq, ...): fails fast instead of queueing. */
+/** A plain command connection for CLI tools (status, dlq, ...): fails fast instead of queueing. A cluster URL gives a Cluster client (lib/redis/url.ts). */
 export function cliRedis(url: string): Redis {
-  return new Redis(url, { connectionName: 'pipeline:cli', maxRetriesPerRequest: 2, retryStrategy: (n) => (n > 3 ? null : 200 * n) });
+  return createClient(url, { connectionName: 'pipeline:cli', maxRetriesPerRequest: 2, retryStrategy: (n) => (n > 3 ? null : 200 * n) });
 }
 
 /** Print an error for a human and exit non-zero. */

@@ -8,12 +8,16 @@ import { isIdle, pipelineStatus, type PipelineStatus } from '../lib/inspect.js';
 import type { Logger } from '../lib/logger.js';
 import { Keys } from '../lib/redis/keys.js';
 import { RedisServer } from '../lib/redis/server.js';
+import { configShards, type Shards } from '../lib/shard.js';
 import { cliRedis, loadConfig } from './common.js';
 import { createSupervisor } from './commands/up.js';
 
 export interface JobContext {
   config: ResolvedConfig;
+  /** The unsharded pipeline's keys (with shards: shard 0's; use `shards` for anything per record). */
   keys: Keys;
+  /** Every shard's keys, and a record's shard (`shards.keysFor(id)`). */
+  shards: Shards;
   redis: Redis;
   /** Where the workers' JSON logs go. */
   logFile: string;
@@ -46,7 +50,8 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
   const supervisor = createSupervisor({ configPath: opts.configPath, env: process.env, stdio: openSync(logFile, 'a') }, opts.logger);
   try {
     for (const s of config.stages) supervisor.scale(s.name, Math.max(1, s.minWorkers));
-    return await fn({ config, keys: new Keys(config.pipeline), redis, logFile, logDir });
+    const shards = configShards(config);
+    return await fn({ config, keys: shards.all[0]!, shards, redis, logFile, logDir });
   } finally {
     await supervisor.stop();
     redis.disconnect();
@@ -59,7 +64,8 @@ export async function waitIdle(ctx: JobContext, timeoutMs: number, pollMs: numbe
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const status = await pipelineStatus(ctx.redis, ctx.config);
-    if (isIdle(status) && status.streams.every((s) => !s.stage || s.group)) return status;
+    const groups = (status.shards ?? [status]).every((sh) => sh.streams.every((s) => !s.stage || s.group));
+    if (isIdle(status) && groups) return status;
     if (Date.now() > deadline) throw new Error(`pipeline not idle after ${timeoutMs} ms; worker logs: ${ctx.logFile}`);
     await sleep(pollMs);
   }

@@ -1,4 +1,4 @@
-import { loadClassifier, type Classifier } from '../lib/models/classifier.js';
+import type { Classifier } from '../lib/models/classifier.js';
 import { ok, type Stage, type StageContext } from '../lib/stage.js';
 import { modelOptions, modelText } from './domain/model-options.js';
 
@@ -10,6 +10,8 @@ export function createClassify(ctx: StageContext): Stage {
     kind: 'classify',
     model: opts.name,
     async init() {
+      // Imported here, not at the top: only model stages load transformers.js and ONNX Runtime.
+      const { loadClassifier } = await import('../lib/models/classifier.js');
       model = await loadClassifier(opts.name, { threads: opts.threads, allowRemoteModels: opts.allowRemote, localModelPath: opts.modelsDir });
     },
     async process(batch) {

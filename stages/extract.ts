@@ -1,5 +1,5 @@
 import type { Entity } from '../lib/models/bio.js';
-import { loadExtractor, type Extractor } from '../lib/models/extractor.js';
+import type { Extractor } from '../lib/models/extractor.js';
 import { ok, type Stage, type StageContext } from '../lib/stage.js';
 import { modelOptions, modelText } from './domain/model-options.js';
 import { snapEntities } from './domain/spans.js';
@@ -37,6 +37,8 @@ export function createExtract(ctx: StageContext): Stage {
     kind: 'extract',
     model: opts.name,
     async init() {
+      // Imported here, not at the top: only model stages load transformers.js and ONNX Runtime.
+      const { loadExtractor } = await import('../lib/models/extractor.js');
       model = await loadExtractor(opts.name, { threads: opts.threads, allowRemoteModels: opts.allowRemote, localModelPath: opts.modelsDir });
     },
     async process(batch) {

@@ -1,4 +1,5 @@
-import { loadEmbedder, type Embedder } from '../lib/models/embedder.js';
+import type { Embedder } from '../lib/models/embedder.js';
+import { stageKeySpace } from '../lib/shard.js';
 import { ok, type Stage, type StageContext } from '../lib/stage.js';
 import { modelOptions, modelText } from './domain/model-options.js';
 import { summarize } from './domain/summary.js';
@@ -13,12 +14,14 @@ import { VectorStore } from './domain/vector-store.js';
 export function createMatch(ctx: StageContext): Stage {
   const opts = modelOptions(ctx);
   const threshold = typeof ctx.stage.settings.threshold === 'number' ? ctx.stage.settings.threshold : 0.92;
-  const vectors = new VectorStore(ctx.redis, ctx.keys);
+  const vectors = new VectorStore(ctx.redis, stageKeySpace(ctx));
   let model: Embedder | undefined;
   return {
     kind: 'match',
     model: opts.name,
     async init() {
+      // Imported here, not at the top: only model stages load transformers.js and ONNX Runtime.
+      const { loadEmbedder } = await import('../lib/models/embedder.js');
       model = await loadEmbedder(opts.name, { threads: opts.threads, allowRemoteModels: opts.allowRemote, localModelPath: opts.modelsDir });
     },
     async process(batch) {

@@ -1,14 +1,17 @@
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError, isTransient } from '../lib/errors.js';
+import { stageKeySpace } from '../lib/shard.js';
 import { fail, ok, type Stage, type StageContext } from '../lib/stage.js';
 import { summarize } from './domain/summary.js';
+import { createPostgresSink, postgresOptionsFrom } from './sinks/postgres.js';
 import { createRedisSink } from './sinks/redis.js';
 import type { Sink, StoredProduct } from './sinks/sink.js';
 
 export type SinkFactory = (ctx: StageContext) => Sink;
 
-/** Sinks by `settings.sink` name; other issues add theirs (e.g. postgres). */
+/** Sinks by `settings.sink` name: redis (the embedded default), postgres (needs `pipeline store migrate`). */
 export const SINKS: Record<string, SinkFactory> = {
-  redis: (ctx) => createRedisSink(ctx.redis, ctx.keys),
+  redis: (ctx) => createRedisSink(ctx.redis, stageKeySpace(ctx)),
+  postgres: (ctx) => createPostgresSink(postgresOptionsFrom(ctx.stage.settings, process.env, `stages.${ctx.stage.name}.settings`), ctx.logger),
 };
 
 /**
@@ -35,7 +38,7 @@ export function createStore(ctx: StageContext): Stage {
           traceId: env.traceId,
           category: typeof category === 'string' && category ? category : 'uncategorized',
           fields,
-          doc: { key: env.key, input: env.input, outputs: env.outputs, route: [...env.hops.map((h) => h.stage), ctx.stage.name], producedAt: env.producedAt, hops: env.hops },
+          doc: { key: env.key, input: env.input, outputs: env.outputs, route: [...env.hops.map((h) => h.stage), ctx.stage.name], models: modelsOf(env.outputs), producedAt: env.producedAt, hops: env.hops },
           storedAt: now,
         };
       });
@@ -44,9 +47,26 @@ export function createStore(ctx: StageContext): Stage {
         return products.map(() => ok({ stored: true, sink: sink.name }));
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err));
-        return products.map(() => fail(error));
+        if (isTransient(error) || products.length === 1) return products.map(() => fail(error));
+        // The sink rejected the batch's data: write one by one so one bad product fails alone.
+        ctx.logger.warn('store.batch_rejected', { err: error, batch: products.length, note: 'retrying one by one' });
+        const results: ReturnType<typeof ok>[] = [];
+        for (const p of products) results.push(await sink.write([p]).then(() => ok({ stored: true, sink: sink.name }), (e: unknown) => fail(e instanceof Error ? e : new Error(String(e)))));
+        return results;
       }
     },
+    init: async () => sink.init?.(),
     close: () => sink.close(),
   };
+}
+
+/** Model name/version per stage, from outputs that name theirs (`model`, `modelVersion`). */
+function modelsOf(outputs: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [stage, o] of Object.entries(outputs)) {
+    const r = o as Record<string, unknown> | null;
+    const m = r && typeof r === 'object' ? r.modelVersion ?? r.model : undefined;
+    if (typeof m === 'string') out[stage] = m;
+  }
+  return out;
 }

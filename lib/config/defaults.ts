@@ -1,4 +1,4 @@
-import type { LimitSettings, MetricsSettings, RedisSettings, StageOptions, StreamSettings } from './types.js';
+import type { LimitSettings, LogSettings, MetricsSettings, RedisSettings, StageOptions, StreamSettings } from './types.js';
 
 export const STAGE_DEFAULTS: StageOptions = {
   batchSize: 64,
@@ -11,9 +11,15 @@ export const STAGE_DEFAULTS: StageOptions = {
   heartbeatMs: 10_000,
   drainTimeoutMs: 30_000,
   consumerIdleRemoveMs: 300_000,
+  watchdogIntervalMs: 1_000,
+  stallTimeoutMs: 30_000,
   threads: 1,
   minWorkers: 1,
   maxWorkers: 1,
+  scaleUpLag: 1000,
+  scaleUpAfterMs: 15_000,
+  scaleDownIdleMs: 60_000,
+  autoscaleIntervalMs: 5_000,
 };
 
 export const REDIS_DEFAULTS: RedisSettings = { url: 'redis://127.0.0.1:6379' };
@@ -25,4 +31,8 @@ export const METRICS_DEFAULTS: MetricsSettings = {
   port: 8125,
   prefix: 'pipeline.',
   gaugeIntervalMs: 5_000,
+  tags: {},
+  maxBufferBytes: 1400,
+  flushIntervalMs: 1000,
 };
+export const LOG_DEFAULTS: LogSettings = { stream: false, maxLen: 10_000, flushIntervalMs: 1000, maxBuffered: 1000 };

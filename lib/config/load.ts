@@ -2,12 +2,15 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { compileRoutes } from '../router.js';
-import { LIMIT_DEFAULTS, METRICS_DEFAULTS, REDIS_DEFAULTS, STAGE_DEFAULTS, STREAM_DEFAULTS } from './defaults.js';
+import { parseTags } from '../metrics.js';
+import { LIMIT_DEFAULTS, LOG_DEFAULTS, METRICS_DEFAULTS, REDIS_DEFAULTS, STAGE_DEFAULTS, STREAM_DEFAULTS } from './defaults.js';
 import type { PipelineConfig, ResolvedConfig, ResolvedStage, StageConfig, StageOptions } from './types.js';
 
 const STAGE_KEYS = new Set<string>(['name', 'kind', 'input', 'model', 'settings', ...Object.keys(STAGE_DEFAULTS)]);
-const TOP_KEYS = new Set(['pipeline', 'input', 'redis', 'streams', 'limits', 'metrics', 'defaults', 'stages', 'routes', '$comment']);
+const TOP_KEYS = new Set(['pipeline', 'input', 'shards', 'redis', 'streams', 'limits', 'metrics', 'logs', 'defaults', 'stages', 'routes', '$comment']);
 const NAME_RE = /^[A-Za-z0-9_.:-]+$/;
+/** More shards than this buys nothing (a cluster has 16384 slots; each shard costs a reader per worker). */
+const MAX_SHARDS = 1024;
 
 /** Default config file: config/pipeline.json at the repo root, or PIPELINE_CONFIG. */
 export const DEFAULT_CONFIG_PATH = resolve(import.meta.dirname, '../../config/pipeline.json');
@@ -58,7 +61,10 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
   if (!NAME_RE.test(pipeline)) throw new ConfigError('pipeline', `invalid name ${JSON.stringify(pipeline)}`);
   const defaults = object('defaults', cfg.defaults) as Partial<StageOptions>;
   checkOptions('defaults', defaults);
+  const shards = env.PIPELINE_SHARDS ? positiveInt('env PIPELINE_SHARDS', Number(env.PIPELINE_SHARDS)) : positiveInt('shards', cfg.shards ?? 1);
+  if (shards > MAX_SHARDS) throw new ConfigError('shards', `at most ${MAX_SHARDS} shards, got ${shards}`);
 
+  const redis = { ...REDIS_DEFAULTS, ...(object('redis', cfg.redis) as object), ...(env.REDIS_URL ? { url: env.REDIS_URL } : {}) };
   const names = new Set<string>();
   const stages: ResolvedStage[] = cfg.stages.map((s: StageConfig, i) => {
     const where = `stages[${i}]`;
@@ -76,7 +82,8 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     if (model !== undefined && typeof model !== 'string') throw new ConfigError(`${where}.model`, 'expected a string');
     const merged: StageOptions = { ...STAGE_DEFAULTS, ...defaults, ...options };
     if (merged.maxWorkers < merged.minWorkers) throw new ConfigError(`${where}.maxWorkers`, 'must be >= minWorkers');
-    return { ...merged, name, kind, input: input ?? name, model, settings: object(`${where}.settings`, settings) };
+    const redisUrl = env[stageRedisUrlEnv(name)] || redis.url; // per-stage credentials (ACL user per stage)
+    return { ...merged, name, kind, input: input ?? name, model, settings: object(`${where}.settings`, settings), redisUrl };
   });
 
   const inputs = new Set<string>();
@@ -96,18 +103,28 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
   if (env.STATSD_HOST) Object.assign(metrics, { enabled: true, host: env.STATSD_HOST });
   if (env.STATSD_PORT) metrics.port = positiveInt('env STATSD_PORT', Number(env.STATSD_PORT));
   if (env.STATSD_PREFIX !== undefined) metrics.prefix = env.STATSD_PREFIX;
+  if (env.STATSD_TAGS) metrics.tags = { ...metrics.tags, ...parseTags(env.STATSD_TAGS) };
+  const logs = { ...LOG_DEFAULTS, ...(object('logs', cfg.logs) as object) };
+  if (env.LOG_STREAM) logs.stream = !['0', 'false', 'no', 'off'].includes(env.LOG_STREAM.toLowerCase());
 
   return {
     pipeline,
     input,
-    redis: { ...REDIS_DEFAULTS, ...(object('redis', cfg.redis) as object), ...(env.REDIS_URL ? { url: env.REDIS_URL } : {}) },
+    shards,
+    redis,
     streams,
     limits: { ...LIMIT_DEFAULTS, ...(object('limits', cfg.limits) as object) },
     metrics,
+    logs,
     stages,
     routes,
     source,
   };
+}
+
+/** The env var that overrides REDIS_URL for one stage's workers: `REDIS_URL_<STAGE>`, upper-cased, non-alphanumerics as `_`. */
+export function stageRedisUrlEnv(stage: string): string {
+  return `REDIS_URL_${stage.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
 export function findStage(config: ResolvedConfig, name: string): ResolvedStage {

@@ -26,12 +26,24 @@ export interface StageOptions {
   drainTimeoutMs: number;
   /** A consumer of the group idle this long and owning no pending entries is removed (XGROUP DELCONSUMER). @defaultValue 300000 */
   consumerIdleRemoveMs: number;
+  /** How often the progress watchdog checks the read loop and refreshes the liveness marker (`{p}:heartbeat:<consumer>`). @defaultValue 1000 */
+  watchdogIntervalMs: number;
+  /** The read loop is stalled when no read returned and no batch finished for `blockMs` + this; the watchdog then resets the stuck connection and stops the liveness marker. @defaultValue 30000 */
+  stallTimeoutMs: number;
   /** ONNX Runtime intra-op threads for model stages. @defaultValue 1 */
   threads: number;
   /** Worker processes `pipeline up` starts for this stage (autoscaling moves between min and max). @defaultValue 1 */
   minWorkers: number;
   /** @defaultValue 1 */
   maxWorkers: number;
+  /** Autoscaling (when maxWorkers > minWorkers): group lag at or above this, held for `scaleUpAfterMs`, adds a worker. Also KEDA's `lagCount`. @defaultValue 1000 */
+  scaleUpLag: number;
+  /** How long the lag must stay at or above `scaleUpLag` before each added worker. @defaultValue 15000 */
+  scaleUpAfterMs: number;
+  /** A group with no lag (nothing undelivered) for this long loses a worker (SIGTERM: it drains). Also KEDA's `cooldownPeriod`. @defaultValue 60000 */
+  scaleDownIdleMs: number;
+  /** How often `pipeline up` samples the lag to decide (KEDA's `pollingInterval`). @defaultValue 5000 */
+  autoscaleIntervalMs: number;
 }
 
 export interface StageConfig extends Partial<StageOptions> {
@@ -103,6 +115,23 @@ export interface MetricsSettings {
   prefix: string;
   /** How often gauges (lag, pending, length) are sampled from Redis. @defaultValue 5000 */
   gaugeIntervalMs: number;
+  /** Tags on every metric, e.g. `{ "env": "prod" }`; env STATSD_TAGS=`env:prod,region:eu` adds to them. @defaultValue {} */
+  tags: Record<string, string>;
+  /** Metrics are batched into datagrams of up to this many bytes. @defaultValue 1400 */
+  maxBufferBytes: number;
+  /** A partly filled datagram is sent after at most this long. @defaultValue 1000 */
+  flushIntervalMs: number;
+}
+
+export interface LogSettings {
+  /** Also append every log line to the capped stream `{p}:logs` (central log sink). Overridden by env LOG_STREAM=1|0. @defaultValue false */
+  stream: boolean;
+  /** XADD MAXLEN ~ this: the stream keeps about this many lines. @defaultValue 10000 */
+  maxLen: number;
+  /** Buffered lines are written this often, in one pipelined round trip. @defaultValue 1000 */
+  flushIntervalMs: number;
+  /** At most this many lines wait for Redis; older ones are dropped (and counted) beyond it. @defaultValue 1000 */
+  maxBuffered: number;
 }
 
 export interface PipelineConfig {
@@ -110,10 +139,19 @@ export interface PipelineConfig {
   pipeline?: string;
   /** The stream the producer writes to. @defaultValue "in" */
   input?: string;
+  /**
+   * Shards: N complete sets of the pipeline's streams, DLQ and store keys, each under its own hash
+   * tag (`{products:0}:classify`, ...) so a Redis Cluster spreads them over its masters; records go
+   * to a shard by a stable hash of their key (lib/shard.ts). 1 keeps the unsharded names
+   * (`{products}:...`). Fixed for a pipeline's lifetime: changing it moves where keys live.
+   * Overridden by env PIPELINE_SHARDS. @defaultValue 1
+   */
+  shards?: number;
   redis?: Partial<RedisSettings>;
   streams?: Partial<StreamSettings>;
   limits?: Partial<LimitSettings>;
   metrics?: Partial<MetricsSettings>;
+  logs?: Partial<LogSettings>;
   /** Defaults for every stage, overridden per stage. */
   defaults?: Partial<StageOptions>;
   stages: StageConfig[];
@@ -123,6 +161,8 @@ export interface PipelineConfig {
 
 export interface ResolvedStage extends StageOptions {
   name: string;
+  /** Redis URL this stage's workers connect with: env `REDIS_URL_<STAGE>` (see `stageRedisUrlEnv`), else `redis.url`. */
+  redisUrl: string;
   kind: string;
   input: string;
   model?: string;
@@ -132,10 +172,13 @@ export interface ResolvedStage extends StageOptions {
 export interface ResolvedConfig {
   pipeline: string;
   input: string;
+  /** Number of shards (1 = unsharded). */
+  shards: number;
   redis: RedisSettings;
   streams: StreamSettings;
   limits: LimitSettings;
   metrics: MetricsSettings;
+  logs: LogSettings;
   stages: ResolvedStage[];
   routes: Record<string, RouteRule[]>;
   /** Where the config came from, for messages. */

@@ -1,8 +1,9 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { asCluster, createClient } from './url.js';
 
 export interface ConnectionOptions {
-  /** redis:// or rediss:// URL (user and password allowed). */
+  /** redis:// or rediss:// URL (user and password allowed), or redis+cluster:// / rediss+cluster:// for a Redis Cluster (lib/redis/url.ts). */
   url: string;
   /** Prefix of every CLIENT SETNAME, e.g. the stage name. */
   name: string;
@@ -11,16 +12,25 @@ export interface ConnectionOptions {
   reconnectBaseMs?: number;
   /** @defaultValue 5000 */
   reconnectMaxMs?: number;
+  /** close() waits this long for QUIT to be answered, then drops the socket. @defaultValue 1000 */
+  quitTimeoutMs?: number;
+  /** At most one log line per connection-trouble event (error, reconnecting) per connection per this long. @defaultValue 1000 */
+  logEveryMs?: number;
   /** Called on every connection error (for metrics). */
   onError?: (err: Error, connection: string) => void;
 }
 
+/** Label of the shared command connection (`reset('cmd')`, `status('cmd')`). */
+export const COMMAND = 'cmd';
+
 /**
  * A process's Redis connections: one shared, auto-pipelined connection for commands, plus one
  * dedicated connection per blocking reader (a blocked XREADGROUP holds its socket). Nothing else
- * opens connections, so the count is fixed by the number of readers, whatever the load.
- * Connection errors (server down, maxclients reached) reconnect with jittered backoff and never
- * throw out of here; commands queue until the connection is back.
+ * opens connections, so the count is fixed by the number of readers, whatever the load: a
+ * reconnect replaces a connection's socket, it never adds one.
+ * Connection errors (server down, maxclients reached, which the server answers by closing the
+ * socket) reconnect with jittered backoff and never throw out of here; commands queue until the
+ * connection is back, and commands in flight when it dropped are sent again.
  */
 export class Connections {
   private shared?: Redis;
@@ -37,31 +47,53 @@ export class Connections {
       // Never give up on a command because the connection dropped: it waits for the reconnect.
       maxRetriesPerRequest: null,
       enableReadyCheck: true,
-      retryStrategy: (times) => Math.random() * Math.min(max, base * 2 ** Math.min(times, 16)),
-      // "max number of clients reached" arrives as an error reply to the handshake: reconnect.
+      // Full jitter, so workers refused at maxclients do not all come back at the same instant.
+      retryStrategy: (times) => Math.round(Math.random() * Math.min(max, base * 2 ** Math.min(times, 16))),
+      // "max number of clients reached" may arrive as an error reply to the handshake: reconnect.
       reconnectOnError: (err) => /max number of clients|READONLY|LOADING/.test(err.message),
       ...extra,
     };
   }
 
   private open(connectionName: string, extra?: RedisOptions): Redis {
-    const client = new Redis(this.opts.url, this.options(connectionName, extra));
-    let lastLogged = 0;
-    client.on('error', (err: Error) => {
-      this.opts.onError?.(err, connectionName);
-      // One log line per second per connection at most: a down server must not flood the logs.
+    // On a cluster URL each of these is an ioredis Cluster: one socket per master it sends to.
+    const client = createClient(this.opts.url, this.options(connectionName, extra));
+    const every = this.opts.logEveryMs ?? 1_000;
+    const lastLogged = new Map<string, number>();
+    let lastError: Error | undefined;
+    let troubleSince = 0;
+    const throttled = (event: string, fields: Record<string, unknown>) => {
+      // A down or full server must not flood the logs: one line per event per interval per connection.
       const now = Date.now();
-      if (now - lastLogged > 1_000) {
-        lastLogged = now;
-        this.opts.logger.warn('redis.connection_error', { connection: connectionName, err });
-      }
+      if (now - (lastLogged.get(event) ?? 0) < every) return;
+      lastLogged.set(event, now);
+      this.opts.logger.warn(event, { connection: connectionName, ...fields });
+    };
+    const onError = (err: Error) => {
+      lastError = err;
+      troubleSince ||= Date.now();
+      this.opts.onError?.(err, connectionName);
+      throttled('redis.connection_error', { err });
+    };
+    client.on('error', onError);
+    // A Cluster reports a failing master's socket as 'node error' (the client itself stays up).
+    if (asCluster(client)) client.on('node error', onError);
+    client.on('reconnecting', (delayMs: number) => {
+      troubleSince ||= Date.now();
+      throttled('redis.reconnecting', { delayMs, err: lastError });
+    });
+    client.on('ready', () => {
+      if (!troubleSince) return;
+      this.opts.logger.info('redis.reconnected', { connection: connectionName, downMs: Date.now() - troubleSince });
+      troubleSince = 0;
+      lastError = undefined;
     });
     return client;
   }
 
   /** The shared command connection (auto-pipelined: concurrent commands go out in one write). */
   command(): Redis {
-    this.shared ??= this.open(`${this.opts.name}:cmd`, { enableAutoPipelining: true });
+    this.shared ??= this.open(`${this.opts.name}:${COMMAND}`, { enableAutoPipelining: true });
     return this.shared;
   }
 
@@ -75,25 +107,94 @@ export class Connections {
     return r;
   }
 
+  /**
+   * This process's connections as one shard's consumer sees them: the same shared command
+   * connection, and reader `label` as `label:<suffix>` (`read` → `read:2`), so each shard of a
+   * worker gets its own blocking reader while the process keeps one command connection.
+   */
+  scoped(suffix: string): Connections {
+    return new ShardConnections(this, this.opts, suffix);
+  }
+
+  private byLabel(label: string): Redis | undefined {
+    return label === COMMAND ? this.shared : this.readers.get(label);
+  }
+
+  /** ioredis status of a connection (`ready`, `connecting`, `reconnecting`, ...); undefined if never opened. */
+  status(label: string): string | undefined {
+    return this.byLabel(label)?.status;
+  }
+
+  /**
+   * Drop a connection's socket and reconnect at once. Commands in flight on it are sent again on
+   * the new socket (the runtime's commands are safe to repeat: hand-off and upsert are
+   * idempotent, a lost XREADGROUP reply leaves entries pending for the reclaimer). Recovers a
+   * half-open socket, where a command waits for a reply that never comes. Returns false when
+   * the connection is not open.
+   */
+  reset(label: string): boolean {
+    const c = this.byLabel(label);
+    if (!c || this.closing) return false;
+    c.disconnect(true);
+    return true;
+  }
+
   /** How many connections this process holds (readers + the shared one once used). */
   get count(): number {
     return this.readers.size + (this.shared ? 1 : 0);
   }
 
-  /** QUIT every connection (memoised: a second call waits for the first). */
+  /** QUIT every connection, dropping any that does not answer in time (memoised: a second call waits for the first). */
   close(): Promise<void> {
     this.closing ??= (async () => {
       const all = [...this.readers.values(), ...(this.shared ? [this.shared] : [])];
+      const limit = this.opts.quitTimeoutMs ?? 1_000;
       await Promise.all(
         all.map(async (c) => {
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<'late'>((res) => (timer = setTimeout(() => res('late'), limit)));
           try {
-            await c.quit();
+            // A server that is down would keep QUIT queued forever: give it `quitTimeoutMs`.
+            if ((await Promise.race([c.quit(), late])) === 'late') c.disconnect();
           } catch {
             c.disconnect(); // already broken: drop the socket, nothing is pending on it
+          } finally {
+            clearTimeout(timer);
           }
         }),
       );
     })();
     return this.closing;
+  }
+}
+
+/** The view `Connections.scoped` returns: reader labels get the shard suffix; everything else is the process's. */
+class ShardConnections extends Connections {
+  constructor(private readonly base: Connections, opts: ConnectionOptions, private readonly suffix: string) {
+    super(opts);
+  }
+  private label(label: string): string {
+    return label === COMMAND ? label : `${label}:${this.suffix}`;
+  }
+  override command(): Redis {
+    return this.base.command();
+  }
+  override reader(label: string): Redis {
+    return this.base.reader(this.label(label));
+  }
+  override status(label: string): string | undefined {
+    return this.base.status(this.label(label));
+  }
+  override reset(label: string): boolean {
+    return this.base.reset(this.label(label));
+  }
+  override get count(): number {
+    return this.base.count;
+  }
+  override close(): Promise<void> {
+    return this.base.close();
+  }
+  override scoped(suffix: string): Connections {
+    return this.base.scoped(suffix);
   }
 }

@@ -1,11 +1,18 @@
 /**
  * Key names. Every key of a pipeline shares one hash tag (`{products}`), so a Lua script may
- * touch several streams and the store's keys, also on Redis Cluster.
+ * touch several streams and the store's keys, also on Redis Cluster. A sharded pipeline (config
+ * `shards` > 1, lib/shard.ts) has one full set per shard, each under its own tag (`{products:3}`).
  */
 export class Keys {
   readonly tag: string;
-  constructor(readonly pipeline: string) {
-    this.tag = `{${pipeline}}`;
+  /** @param shard this shard's number; undefined = the unsharded pipeline (`{products}`). */
+  constructor(readonly pipeline: string, readonly shard?: number) {
+    this.tag = shard === undefined ? `{${pipeline}}` : `{${pipeline}:${shard}}`;
+  }
+
+  /** Every shard's Keys: `[{p}]` for one shard (today's names), else `{p:0}` .. `{p:n-1}`. */
+  static shards(pipeline: string, n: number): Keys[] {
+    return n <= 1 ? [new Keys(pipeline)] : Array.from({ length: n }, (_, i) => new Keys(pipeline, i));
   }
   /** A stream by its config name (`classify` → `{products}:classify`). */
   stream(name: string): string {

@@ -66,6 +66,11 @@ export class RedisServer {
     for (const [k, v] of Object.entries(this.opts.settings ?? {})) args.push(`--${k}`, v);
     const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
+    // A process that exits without close() (a crashed test, an uncaught error) must not leave
+    // its redis-server running.
+    const reap = () => child.kill('SIGKILL');
+    process.once('exit', reap);
+    child.once('exit', () => process.off('exit', reap));
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 10_000);

@@ -39,17 +39,18 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   });
   const pipeline = `eval-${randomBytes(3).toString('hex')}`;
   const report = await withPipeline({ configPath: opts.config, pipeline, logger }, async (ctx) => {
-    const { config, keys, redis } = ctx;
+    const { config, shards, redis } = ctx;
     // Titles only: category, brand and identifiers are what the pipeline must find.
     const jsonl = rows.map((r) => JSON.stringify({ id: r.id, title: r.title })).join('\n');
     const t0 = Date.now();
     const produced = await produce(redis, Readable.from([Buffer.from(jsonl)]), {
-      stream: keys.stream(config.input), source: opts.input, maxRecordBytes: config.limits.maxRecordBytes,
+      stream: shards.all[0]!.stream(config.input), source: opts.input, maxRecordBytes: config.limits.maxRecordBytes,
+      ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
     });
     const status = await waitIdle(ctx, Number(opts.timeout), 250);
     const seconds = (Date.now() - t0) / 1000;
     const review = config.streams.terminal[0] ?? 'review';
-    const outcomes = await collectOutcomes(redis, keys, rows.map((r) => r.id), review);
+    const outcomes = await collectOutcomes(redis, shards, rows.map((r) => r.id), review);
     return { produced, status, seconds, outcomes, logFile: ctx.logFile };
   });
 

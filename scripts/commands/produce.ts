@@ -1,12 +1,14 @@
 import { createReadStream } from 'node:fs';
-import { Keys } from '../../lib/redis/keys.js';
 import { produce, type Reject } from '../../lib/producer.js';
+import { configShards } from '../../lib/shard.js';
 import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
 
 export interface ProduceCliOptions extends GlobalOptions {
   rejects: string;
   batch: string;
   waitReplicas: string;
+  /** ms; undefined = the library default (0, or 30000 with --wait-replicas). */
+  retryFor?: string;
 }
 
 /** `pipeline produce [file]`: JSONL from a file or stdin into the input stream. Exit 1 if any line was rejected. */
@@ -24,9 +26,13 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
     if (tty) process.stderr.write('\n');
     process.stderr.write(`${r.source}:${r.line}: rejected (${r.reason}): ${r.error}\n`);
   };
+  const shards = configShards(config);
   try {
     const summary = await produce(redis, file ? createReadStream(file) : process.stdin, {
-      stream: new Keys(config.pipeline).stream(config.input),
+      stream: shards.all[0]!.stream(config.input),
+      // Sharded: each record to its shard's input stream, by a stable hash of its id.
+      ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
+      ...(opts.retryFor !== undefined ? { retryForMs: Number(opts.retryFor) } : {}),
       source: file ?? 'stdin',
       maxRecordBytes: config.limits.maxRecordBytes,
       batchSize: Number(opts.batch),

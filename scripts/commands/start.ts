@@ -5,7 +5,7 @@ import type { ResolvedConfig } from '../../lib/config/types.js';
 import { pipelineStatus, type PipelineStatus } from '../../lib/inspect.js';
 import { createLogger } from '../../lib/logger.js';
 import { produce } from '../../lib/producer.js';
-import type { Keys } from '../../lib/redis/keys.js';
+import type { Shards } from '../../lib/shard.js';
 import { REPO, type GlobalOptions } from '../common.js';
 import { waitIdle, withPipeline } from '../job.js';
 
@@ -15,20 +15,22 @@ export interface StartOptions extends GlobalOptions {
   poll: string;
 }
 
-/** Count stored products by the route they took (stage names joined with →). */
-async function routeCounts(redis: Redis, keys: Keys): Promise<Record<string, number>> {
+/** Count stored products by the route they took (stage names joined with →), over every shard. */
+async function routeCounts(redis: Redis, shards: Shards): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
-  let cursor = '0';
-  do {
-    const [next, members] = await redis.sscan(keys.products, cursor, 'COUNT', 500);
-    cursor = next;
-    const docs = await Promise.all(members.map((k) => redis.hget(keys.product(k), 'doc')));
-    for (const d of docs) {
-      if (!d) continue;
-      const route = (JSON.parse(d) as { route: string[] }).route.join('→');
-      counts[route] = (counts[route] ?? 0) + 1;
-    }
-  } while (cursor !== '0');
+  for (const keys of shards.all) {
+    let cursor = '0';
+    do {
+      const [next, members] = await redis.sscan(keys.products, cursor, 'COUNT', 500);
+      cursor = next;
+      const docs = await Promise.all(members.map((k) => redis.hget(keys.product(k), 'doc')));
+      for (const d of docs) {
+        if (!d) continue;
+        const route = (JSON.parse(d) as { route: string[] }).route.join('→');
+        counts[route] = (counts[route] ?? 0) + 1;
+      }
+    } while (cursor !== '0');
+  }
   return counts;
 }
 
@@ -52,12 +54,13 @@ function printSummary(config: ResolvedConfig, s: PipelineStatus, produced: numbe
 export async function startCommand(opts: StartOptions): Promise<void> {
   const logger = createLogger({ component: 'start' });
   await withPipeline({ configPath: opts.config, logger }, async (ctx) => {
-    const { config, keys, redis } = ctx;
+    const { config, shards, redis } = ctx;
     const t0 = Date.now();
     const before = await pipelineStatus(redis, config);
     const input = resolve(REPO, opts.input);
     const summary = await produce(redis, createReadStream(input), {
-      stream: keys.stream(config.input),
+      stream: shards.all[0]!.stream(config.input),
+      ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
       source: input,
       maxRecordBytes: config.limits.maxRecordBytes,
       rejectsFile: join(ctx.logDir, 'rejects.jsonl'),
@@ -66,7 +69,7 @@ export async function startCommand(opts: StartOptions): Promise<void> {
     logger.info('start.produced', { ...summary, workerLog: ctx.logFile });
     const status = await waitIdle(ctx, Number(opts.timeout), Number(opts.poll));
     const seconds = (Date.now() - t0) / 1000;
-    printSummary(config, status, summary.produced, summary.rejected, await routeCounts(redis, keys), seconds);
+    printSummary(config, status, summary.produced, summary.rejected, await routeCounts(redis, shards), seconds);
     if (before.stored > 0) process.stdout.write(`  (${before.stored} products were already stored before this run)\n`);
     process.stdout.write(`  worker logs: ${ctx.logFile}\n`);
   });

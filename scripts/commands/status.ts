@@ -1,7 +1,13 @@
-import { pipelineStatus, type PipelineStatus } from '../../lib/inspect.js';
+import { backlog, pipelineStatus, type PipelineStatus } from '../../lib/inspect.js';
+import { asCluster } from '../../lib/redis/url.js';
+import { keySlot } from '../../lib/shard.js';
 import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
 
-export function formatStatus(s: PipelineStatus): string {
+/**
+ * The status as a table. A sharded pipeline's rows are sums over its shards, followed by one line
+ * per shard: its tag, cluster slot (and master, when `masterOf` knows it), backlog, DLQ and store.
+ */
+export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => string | undefined): string {
   const rows = [['stream', 'stage', 'length', 'added', 'lag', 'pending', 'consumers']];
   for (const st of s.streams) {
     const g = st.group;
@@ -10,7 +16,19 @@ export function formatStatus(s: PipelineStatus): string {
   rows.push(['dlq', '-', String(s.dlq), '-', '-', '-', '-']);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
-  return `pipeline ${s.pipeline}  stored ${s.stored}\n${lines.join('\n')}\n`;
+  const shards = (s.shards ?? []).map((sh) => {
+    const slot = keySlot(sh.tag);
+    let lag: number | null = 0;
+    for (const st of sh.streams) {
+      const l = st.stage ? backlog(st) : 0;
+      lag = lag === null || l === null ? null : lag + l;
+    }
+    const pending = sh.streams.reduce((n, st) => n + (st.group?.pending ?? 0), 0);
+    const master = masterOf?.(slot);
+    return `shard ${sh.shard} ${sh.tag} slot ${slot}${master ? ` on ${master}` : ''}: lag ${lag ?? '?'}, pending ${pending}, dlq ${sh.dlq}, stored ${sh.stored}`;
+  });
+  const head = `pipeline ${s.pipeline}  stored ${s.stored}${s.shards ? `  shards ${s.shards.length}` : ''}`;
+  return `${head}\n${lines.join('\n')}\n${shards.length ? shards.join('\n') + '\n' : ''}`;
 }
 
 /** `pipeline status`: per stream length, group lag, pending, consumers; DLQ length; stored count. */
@@ -19,7 +37,8 @@ export async function statusCommand(opts: GlobalOptions & { json?: boolean }): P
   const redis = cliRedis(config.redis.url);
   try {
     const status = await pipelineStatus(redis, config);
-    process.stdout.write(opts.json ? JSON.stringify(status) + '\n' : formatStatus(status));
+    const cluster = asCluster(redis);
+    process.stdout.write(opts.json ? JSON.stringify(status) + '\n' : formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined));
   } finally {
     redis.disconnect();
   }

@@ -1,12 +1,20 @@
 import { spawn } from 'node:child_process';
-import { createLogger } from '../../lib/logger.js';
+import { hostname } from 'node:os';
+import { Autoscaler } from '../../lib/autoscaler.js';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import { GaugeSampler } from '../../lib/gauges.js';
+import { createLogger, type Logger } from '../../lib/logger.js';
+import { createMetrics, noopMetrics, type Metrics } from '../../lib/metrics.js';
+import { Connections } from '../../lib/redis/connections.js';
+import { consumerName } from '../../lib/redis/keys.js';
 import { onShutdownSignal } from '../../lib/shutdown.js';
 import { Supervisor } from '../../lib/supervisor.js';
-import type { ResolvedConfig } from '../../lib/config/types.js';
 import { BIN, loadConfig, type GlobalOptions } from '../common.js';
 
 export interface UpOptions extends GlobalOptions {
   stages?: string;
+  /** commander's `--no-autoscale`. @defaultValue true */
+  autoscale?: boolean;
 }
 
 export interface SpawnSettings {
@@ -16,19 +24,35 @@ export interface SpawnSettings {
   env?: NodeJS.ProcessEnv;
   /** Where children's stdout/stderr go. @defaultValue inherit */
   stdio?: 'inherit' | 'ignore' | number;
+  /** Receives `supervisor.restarts` and the `workers` gauge. @defaultValue no-op */
+  metrics?: Metrics;
+  /**
+   * Start workers in their own process group, so a terminal's Ctrl-C reaches only the supervisor,
+   * which then SIGTERMs each worker once (sharing the group, a worker gets SIGINT and then SIGTERM,
+   * and the second signal forces exit 130 without draining). Only for a caller that handles
+   * SIGINT/SIGTERM and stops the supervisor. @defaultValue false
+   */
+  detached?: boolean;
 }
 
 /** A supervisor whose workers are `pipeline worker <stage>` child processes. */
 export function createSupervisor(s: SpawnSettings, logger = createLogger({ component: 'supervisor' })): Supervisor {
   const out = s.stdio ?? 'inherit';
-  return new Supervisor({
+  const metrics = s.metrics ?? noopMetrics;
+  const supervisor: Supervisor = new Supervisor({
     logger,
     spawn: (stage) =>
       spawn(process.execPath, [BIN, 'worker', stage, ...(s.configPath ? ['--config', s.configPath] : [])], {
         stdio: ['ignore', out, out],
         env: s.env ?? process.env,
+        detached: s.detached ?? false,
       }),
+    onEvent: (event, stage) => {
+      if (event === 'restart') metrics.increment('supervisor.restarts', 1, { stage });
+      metrics.gauge('workers', supervisor.count(stage), { stage });
+    },
   });
+  return supervisor;
 }
 
 export function selectStages(config: ResolvedConfig, list?: string): string[] {
@@ -39,14 +63,65 @@ export function selectStages(config: ResolvedConfig, list?: string): string[] {
   return wanted;
 }
 
-/** `pipeline up`: every stage of the config as child processes, restarted when they crash. */
+/** Workers a stage starts with: its minimum; at least 1 unless the autoscaler can wake it from zero. */
+export function initialWorkers(stage: ResolvedConfig['stages'][number], autoscale: boolean): number {
+  return autoscale && stage.maxWorkers > stage.minWorkers ? stage.minWorkers : Math.max(1, stage.minWorkers);
+}
+
+/** The supervisor process's own pieces: one Redis connection (shared by sampler and autoscaler), metrics, logs. */
+export interface ControlPlane {
+  autoscaler?: Autoscaler;
+  gauges?: GaugeSampler;
+  stop(): Promise<void>;
+}
+
+/**
+ * Beside the workers, `pipeline up` runs the pipeline's single gauge sampler (when metrics are on)
+ * and the autoscaler (for stages with maxWorkers > minWorkers), over one command connection
+ * (named `supervisor:<host-pid-0>:cmd`), opened only when one of them runs.
+ */
+export function startControlPlane(config: ResolvedConfig, stages: string[], supervisor: Supervisor, logger: Logger, metrics: Metrics, autoscale: boolean): ControlPlane {
+  const scaled = autoscale && config.stages.some((s) => stages.includes(s.name) && s.maxWorkers > s.minWorkers);
+  if (!scaled && !config.metrics.enabled) return { stop: async () => {} }; // nothing to sample: no connection
+  const connections = new Connections({ url: config.redis.url, name: `supervisor:${consumerName(hostname(), process.pid, 0)}`, logger });
+  const redis = connections.command();
+  const autoscaler = scaled ? new Autoscaler({ redis, config, stages, target: supervisor, logger, metrics }) : undefined;
+  autoscaler?.start();
+  const gauges = config.metrics.enabled ? new GaugeSampler({ redis, config, metrics, logger }) : undefined;
+  gauges?.start();
+  return {
+    autoscaler,
+    gauges,
+    async stop() {
+      await autoscaler?.stop();
+      await gauges?.stop();
+      await connections.close();
+    },
+  };
+}
+
+/** `pipeline up`: every stage as child processes, restarted when they crash, autoscaled on backlog. */
 export async function upCommand(opts: UpOptions): Promise<void> {
   const config = loadConfig(opts);
   const logger = createLogger({ component: 'supervisor' });
-  const supervisor = createSupervisor({ configPath: opts.config }, logger);
-  for (const name of selectStages(config, opts.stages)) {
-    const stage = config.stages.find((s) => s.name === name)!;
-    supervisor.scale(name, Math.max(1, stage.minWorkers));
-  }
-  await new Promise<void>((resolve) => onShutdownSignal(() => supervisor.stop().then(resolve), logger));
+  const metrics = createMetrics(config.metrics, { pipeline: config.pipeline }, logger);
+  const autoscale = opts.autoscale !== false;
+  const stages = selectStages(config, opts.stages);
+  const supervisor = createSupervisor({ configPath: opts.config, metrics, detached: true }, logger);
+  let control: ControlPlane | undefined;
+  // The handler is in place before any worker starts: detached workers must never outlive a Ctrl-C.
+  const stopped = new Promise<void>((resolve) =>
+    onShutdownSignal(async () => {
+      try {
+        // Workers first (they drain); a stopping supervisor ignores the autoscaler.
+        await Promise.all([supervisor.stop(), control?.stop()]);
+      } finally {
+        await metrics.close();
+        resolve();
+      }
+    }, logger),
+  );
+  for (const name of stages) supervisor.scale(name, initialWorkers(config.stages.find((s) => s.name === name)!, autoscale));
+  control = startControlPlane(config, stages, supervisor, logger, metrics, autoscale);
+  await stopped;
 }

@@ -1,16 +1,20 @@
 import { onShutdownSignal } from '../../lib/shutdown.js';
+import { parseShardList } from '../../lib/shard.js';
 import { Worker } from '../../lib/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { loadConfig, type GlobalOptions } from '../common.js';
 
 /** `pipeline worker <stage>`: one stage consumer; SIGTERM drains and exits 0. */
-export async function workerCommand(stage: string, opts: GlobalOptions): Promise<void> {
+export async function workerCommand(stage: string, opts: GlobalOptions & { shards?: string }): Promise<void> {
   const config = loadConfig(opts);
-  const worker = new Worker({ config, stage, stages: STAGES });
+  const shards = parseShardList(opts.shards ?? process.env.WORKER_SHARDS, config.shards, opts.shards !== undefined ? '--shards' : 'env WORKER_SHARDS');
+  const worker = new Worker({ config, stage, stages: STAGES, shards });
   onShutdownSignal(() => worker.stop(), worker.logger);
   try {
     await worker.run();
   } finally {
     await worker.stop();
   }
+  // A batch that outlived drainTimeoutMs may still hold timers; its entries stay pending for others.
+  process.exit(process.exitCode ?? 0);
 }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { decodeEnvelope, entryFields, type Envelope } from '../../lib/codec.js';
 import type { Keys } from '../../lib/redis/keys.js';
+import { Shards } from '../../lib/shard.js';
 import { summarize, type Summary } from '../../stages/domain/summary.js';
 
 export interface Outcome {
@@ -24,12 +25,13 @@ async function* streamEnvelopes(redis: Redis, key: string): AsyncGenerator<{ key
   }
 }
 
-/** Every record's outcome, by key: stored products, the review stream, and the DLQ. */
-export async function collectOutcomes(redis: Redis, keys: Keys, ids: readonly string[], reviewStream: string): Promise<Map<string, Outcome>> {
+/** Every record's outcome, by key: stored products, the review stream, and the DLQ (of every shard). */
+export async function collectOutcomes(redis: Redis, keys: Keys | Shards, ids: readonly string[], reviewStream: string): Promise<Map<string, Outcome>> {
   const out = new Map<string, Outcome>();
+  const shards = Shards.of(keys);
   for (let i = 0; i < ids.length; i += 500) {
     const chunk = ids.slice(i, i + 500);
-    const docs = await Promise.all(chunk.map((id) => redis.hget(keys.product(id), 'doc')));
+    const docs = await Promise.all(chunk.map((id) => redis.hget(shards.keysFor(id).product(id), 'doc')));
     chunk.forEach((id, j) => {
       const d = docs[j];
       if (!d) return;
@@ -37,11 +39,15 @@ export async function collectOutcomes(redis: Redis, keys: Keys, ids: readonly st
       out.set(id, { where: 'stored', summary: summarize(doc as Envelope) });
     });
   }
-  for await (const { key, env } of streamEnvelopes(redis, keys.stream(reviewStream))) {
-    if (key && env && !out.has(key)) out.set(key, { where: 'review', summary: summarize(env) });
+  for (const shard of shards.all) {
+    for await (const { key, env } of streamEnvelopes(redis, shard.stream(reviewStream))) {
+      if (key && env && !out.has(key)) out.set(key, { where: 'review', summary: summarize(env) });
+    }
   }
-  for await (const { key, env } of streamEnvelopes(redis, keys.dlq)) {
-    if (key && !out.has(key)) out.set(key, { where: 'dlq', summary: env ? summarize(env) : {} });
+  for (const shard of shards.all) {
+    for await (const { key, env } of streamEnvelopes(redis, shard.dlq)) {
+      if (key && !out.has(key)) out.set(key, { where: 'dlq', summary: env ? summarize(env) : {} });
+    }
   }
   return out;
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../lib/redis/keys.js';
+import { Shards } from '../../lib/shard.js';
 import { bufferToVector, VectorBlock, vectorToBuffer } from './vector-index.js';
 
 /** Keys read per HMGET when catching up, so no single command carries a whole category. */
@@ -7,8 +8,8 @@ const SYNC_CHUNK = 1000;
 
 interface Block {
   index?: VectorBlock;
-  /** How far into the category's key log this copy has read. */
-  loaded: number;
+  /** How far into the category's key log this copy has read, per shard. */
+  loaded: number[];
 }
 
 /**
@@ -16,32 +17,42 @@ interface Block {
  * hash of key → little-endian float32 bytes; `{p}:vectors:<category>:log`: keys in arrival order)
  * with an in-memory copy per category that reads only what was added since its last sync. Every
  * match worker sees what the others added; a key added twice simply replaces its vector.
+ * With shards, a vector is written under its product's shard (`{p:3}:vectors:<category>`), so
+ * writes spread like the products, and each sync reads every shard's log: matching still
+ * compares against the whole category.
  */
 export class VectorStore {
   private readonly blocks = new Map<string, Block>();
+  private readonly shards: Shards;
 
-  constructor(private readonly redis: Redis, private readonly keys: Keys) {}
-
-  private vecKey(category: string) {
-    return this.keys.extra(`vectors:${category}`);
+  constructor(private readonly redis: Redis, keys: Keys | Shards) {
+    this.shards = Shards.of(keys);
   }
-  private logKey(category: string) {
-    return this.keys.extra(`vectors:${category}:log`);
+
+  private vecKey(keys: Keys, category: string) {
+    return keys.extra(`vectors:${category}`);
+  }
+  private logKey(keys: Keys, category: string) {
+    return keys.extra(`vectors:${category}:log`);
   }
 
   private block(category: string): Block {
     let b = this.blocks.get(category);
-    if (!b) this.blocks.set(category, (b = { loaded: 0 }));
+    if (!b) this.blocks.set(category, (b = { loaded: this.shards.all.map(() => 0) }));
     return b;
   }
 
-  /** Catch up with vectors other workers added to `category`. */
+  /** Catch up with vectors other workers added to `category` (on every shard). */
   async sync(category: string): Promise<void> {
     const b = this.block(category);
-    const keys = await this.redis.lrange(this.logKey(category), b.loaded, -1);
+    await Promise.all(this.shards.all.map((shard, s) => this.syncShard(b, shard, s, category)));
+  }
+
+  private async syncShard(b: Block, shard: Keys, s: number, category: string): Promise<void> {
+    const keys = await this.redis.lrange(this.logKey(shard, category), b.loaded[s]!, -1);
     for (let i = 0; i < keys.length; i += SYNC_CHUNK) {
       const chunk = keys.slice(i, i + SYNC_CHUNK);
-      const vecs = await this.redis.hmgetBuffer(this.vecKey(category), ...chunk);
+      const vecs = await this.redis.hmgetBuffer(this.vecKey(shard, category), ...chunk);
       chunk.forEach((k, j) => {
         const v = vecs[j];
         if (!v) return;
@@ -50,7 +61,7 @@ export class VectorStore {
         b.index.add(k, vec);
       });
     }
-    b.loaded += keys.length;
+    b.loaded[s]! += keys.length;
   }
 
   /** The most similar vector in `category` other than `key`'s own. */
@@ -68,6 +79,7 @@ export class VectorStore {
     const b = this.block(category);
     b.index ??= new VectorBlock(vec.length);
     b.index.add(key, vec);
-    return Promise.all([this.redis.hset(this.vecKey(category), key, vectorToBuffer(vec)), this.redis.rpush(this.logKey(category), key)]);
+    const keys = this.shards.keysFor(key);
+    return Promise.all([this.redis.hset(this.vecKey(keys, category), key, vectorToBuffer(vec)), this.redis.rpush(this.logKey(keys, category), key)]);
   }
 }

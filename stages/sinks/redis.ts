@@ -1,21 +1,26 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../lib/redis/keys.js';
 import { Script } from '../../lib/redis/script.js';
+import { Shards } from '../../lib/shard.js';
 import type { Sink, StoredProduct } from './sink.js';
 
 const upsert = new Script('upsert-product-3');
 
 /**
  * The embedded default store: one hash per product (`{p}:product:<key>`: doc JSON plus indexed
- * fields), a set of all keys and one set per category. Commands go out auto-pipelined, one script
+ * fields), a set of all keys and one set per category; with shards, each product's keys are under
+ * its shard's tag (`{p:3}:product:<key>`, `{p:3}:products`, `{p:3}:category:<name>`). Commands go out auto-pipelined, one script
  * call per product, all in one round trip per batch.
  */
-export function createRedisSink(redis: Redis, keys: Keys): Sink {
+export function createRedisSink(redis: Redis, space: Keys | Shards): Sink {
+  const shards = Shards.of(space);
   return {
     name: 'redis',
     async write(products: readonly StoredProduct[]) {
       await Promise.all(
         products.map((p) => {
+          // A sharded pipeline stores each product under its shard's tag, beside its streams.
+          const keys = shards.keysFor(p.key);
           const pairs: string[] = ['doc', JSON.stringify(p.doc), 'trace', p.traceId, 'storedAt', String(p.storedAt)];
           for (const [k, v] of Object.entries(p.fields)) pairs.push(k, String(v));
           return upsert.run(redis, [keys.product(p.key), keys.products, keys.category(p.category)], [
@@ -29,7 +34,7 @@ export function createRedisSink(redis: Redis, keys: Keys): Sink {
 }
 
 /** Read one stored product back (for tests, export and status). */
-export async function readProduct(redis: Redis, keys: Keys, key: string): Promise<Record<string, string> | null> {
-  const h = await redis.hgetall(keys.product(key));
+export async function readProduct(redis: Redis, keys: Keys | Shards, key: string): Promise<Record<string, string> | null> {
+  const h = await redis.hgetall(Shards.of(keys).keysFor(key).product(key));
   return Object.keys(h).length ? h : null;
 }

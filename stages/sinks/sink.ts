@@ -18,6 +18,8 @@ export interface StoredProduct {
  */
 export interface Sink {
   readonly name: string;
+  /** Check the sink is usable (e.g. its schema is migrated) before the first read. @defaultValue none */
+  init?(): Promise<void>;
   write(products: readonly StoredProduct[]): Promise<void>;
   close(): Promise<void>;
 }

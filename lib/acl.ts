@@ -1,0 +1,175 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { stageRedisUrlEnv } from './config/load.js';
+import type { ResolvedConfig, ResolvedStage } from './config/types.js';
+import { ConfigError } from './errors.js';
+import { Keys } from './redis/keys.js';
+import { compileRoutes } from './router.js';
+
+/**
+ * Least-privilege Redis ACL users derived from the config and the routing table (Redis >= 7:
+ * selectors and read/write key permissions). One user per stage, one for the producer, one
+ * read-only observer (status, export).
+ *
+ * A stage user's permissions are split so that no command reaches a key it has no business with:
+ * - root: connection commands and the script commands (EVALSHA, EVAL, SCRIPT LOAD|EXISTS) with
+ *   read-write access to every key the pipeline's scripts declare (own stream, route targets, DLQ,
+ *   the stage's data keys). Redis 7 checks every command a script runs, and every key it touches
+ *   (declared or built inside the script), against the user again, so the script keys grant
+ *   nothing by themselves: what a script may do is what the selectors below allow.
+ * - selector 1: the consumer's commands (XREADGROUP, XACK, XCLAIM, ...) on its own input stream.
+ * - selector 2: XADD only (write-only key permission `%W~`) on its route targets, the DLQ and the
+ *   log stream (`{p}:logs`, lib/log-stream.ts).
+ * - selector 3: SET and DEL, write-only, on the watchdog's liveness keys (`{p}:heartbeat:<consumer>`,
+ *   lib/watchdog.ts; consumer names carry no stage, so the pattern is per pipeline).
+ * - one selector per data grant of the stage kind (e.g. the store's product hashes and sets).
+ */
+
+/** r: read (`%R~`), w: write (`%W~`), rw: both (`~`). */
+export type KeyMode = 'r' | 'w' | 'rw';
+
+/** Commands on keys matching patterns, with one permission. */
+export interface KeyGrant {
+  /** Full key patterns (`{products}:product:*`). */
+  keys: string[];
+  mode: KeyMode;
+  /** Command names, `container|sub` for subcommands (`xinfo|stream`). */
+  commands: string[];
+}
+
+export type AclRole = 'stage' | 'producer' | 'observer';
+
+export interface AclUser {
+  name: string;
+  role: AclRole;
+  stage?: string;
+  /** The env var that hands this user's URL to its process (REDIS_URL_<STAGE> for stages). */
+  env: string;
+  password: string;
+  /** The Redis URL (base URL's scheme, host, port and db with this user's credentials). */
+  url: string;
+  /** `ACL SETUSER <name>` arguments; the password appears only as its SHA-256 (`#...`). */
+  rules: string[];
+  /** What it may do, for humans. */
+  summary: string;
+}
+
+export interface AclOptions {
+  /** Password for a user (`role`, `stage`). @defaultValue 32 random bytes, hex */
+  password?: (user: { name: string; role: AclRole; stage?: string }) => string;
+  /** URL whose scheme (redis/rediss), host, port and db the users' URLs keep. @defaultValue config.redis.url */
+  baseUrl?: string;
+  /** Data keys a stage touches beyond its streams (stages/access.ts). @defaultValue none */
+  dataAccess?: (stage: ResolvedStage, keys: Keys) => KeyGrant[];
+  /** User names are `<prefix><stage>`, `<prefix>producer`, `<prefix>observer`. @defaultValue "<pipeline>-" */
+  prefix?: string;
+}
+
+/**
+ * What every connection needs: ioredis's handshake (CLIENT SETNAME for the connection names, INFO
+ * for the ready check) and PING. AUTH, HELLO and QUIT need no permission. CLIENT SETINFO (Redis
+ * 7.2+) is left out so the rules load on 7.0 too: ioredis ignores its refusal (CLIENT LIST then
+ * shows no lib-name).
+ */
+export const CONNECTION_COMMANDS = ['ping', 'info', 'client|setname'];
+/** The pipeline's Lua scripts (lib/redis/script.ts: EVALSHA, EVAL on NOSCRIPT). */
+export const SCRIPT_COMMANDS = ['evalsha', 'eval', 'script|load', 'script|exists'];
+/** What lib/consumer.ts, lib/reclaimer.ts and lib/retention.ts run on a stage's own input stream (directly or in scripts). */
+export const CONSUMER_COMMANDS = [
+  'xreadgroup', 'xack', 'xclaim', 'xautoclaim', 'xpending', 'xlen', 'xtrim', 'exists',
+  'xinfo|stream', 'xinfo|groups', 'xinfo|consumers', 'xgroup|create', 'xgroup|createconsumer', 'xgroup|delconsumer',
+];
+/** The observer: `pipeline status`, `pipeline export --sink redis`, DLQ inspection. */
+export const OBSERVER_COMMANDS = ['xinfo|stream', 'xinfo|groups', 'xinfo|consumers', 'xlen', 'xpending', 'xrange', 'xrevrange', 'scard', 'sscan', 'smembers', 'hget', 'hgetall', 'hmget', 'get', 'mget'];
+/** The watchdog's liveness marker (lib/watchdog.ts): SET ... PX while the loop progresses, DEL on stop. */
+export const HEARTBEAT_COMMANDS = ['set', 'del'];
+
+const PERM: Record<KeyMode, string> = { r: '%R~', w: '%W~', rw: '~' };
+const uniq = <T>(xs: T[]) => [...new Set(xs)];
+const cmds = (list: string[]) => list.map((c) => `+${c}`);
+const selector = (g: KeyGrant) => `(${[...uniq(g.keys).map((k) => PERM[g.mode] + k), ...cmds(uniq(g.commands))].join(' ')})`;
+
+export const generatePassword = () => randomBytes(32).toString('hex');
+export const passwordHash = (password: string) => `#${createHash('sha256').update(password).digest('hex')}`;
+
+/** `base` with this user's credentials. */
+export function userUrl(base: string, user: string, password: string): string {
+  const u = new URL(base);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError('redis.url', `expected redis:// or rediss://, got ${u.protocol}`);
+  u.username = encodeURIComponent(user);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+function validName(name: string): string {
+  if (!/^[A-Za-z0-9_.:-]+$/.test(name)) throw new ConfigError('acl', `user name ${JSON.stringify(name)} has characters ACL users cannot carry`);
+  return name;
+}
+
+/** Every ACL user of the pipeline, derived from the config and its routing table. */
+export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser[] {
+  const keys = new Keys(config.pipeline);
+  const routers = compileRoutes(config.routes, config.stages, config.streams.terminal);
+  const base = opts.baseUrl ?? config.redis.url;
+  const prefix = opts.prefix ?? `${config.pipeline}-`;
+  const db = new URL(base).pathname.replace(/^\//, '');
+  // SELECT only when the URL names a database other than 0 (ioredis sends it on connect).
+  const connection = cmds([...CONNECTION_COMMANDS, ...(db && db !== '0' ? ['select'] : [])]);
+  const start = (password: string) => ['reset', 'on', passwordHash(password), 'resetchannels', '-@all', ...connection];
+  const make = (role: AclRole, name: string, stage: string | undefined, env: string, rules: (pw: string) => string[], summary: string): AclUser => {
+    const password = opts.password?.({ name, role, stage }) ?? generatePassword();
+    return { name: validName(name), role, stage, env, password, url: userUrl(base, name, password), rules: rules(password), summary };
+  };
+
+  const users: AclUser[] = config.stages.map((stage) => {
+    const own = keys.stream(stage.input);
+    const targets = (routers.get(stage.name)?.targets ?? []).map((t) => keys.stream(t));
+    const data = opts.dataAccess?.(stage, keys) ?? [];
+    // The log stream (`logs.stream`): append-only, like the targets.
+    const appends = uniq([...targets, keys.dlq, keys.extra('logs')]);
+    const scriptKeys = uniq([own, ...targets, keys.dlq, ...data.flatMap((g) => g.keys)]);
+    const summary = `reads ${own} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${keys.extra('heartbeat:*')}` + (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
+    return make('stage', `${prefix}${stage.name}`, stage.name, stageRedisUrlEnv(stage.name), (pw) => [
+      ...start(pw),
+      ...cmds(SCRIPT_COMMANDS),
+      ...scriptKeys.map((k) => `~${k}`),
+      selector({ keys: [own], mode: 'rw', commands: CONSUMER_COMMANDS }),
+      selector({ keys: appends, mode: 'w', commands: ['xadd'] }),
+      selector({ keys: [keys.extra('heartbeat:*')], mode: 'w', commands: HEARTBEAT_COMMANDS }),
+      ...data.map(selector),
+    ], summary);
+  });
+  const input = keys.stream(config.input);
+  // The producer adds batches through produce-batch-2.lua: XADD to the input stream and GET/SET of
+  // its own exactly-once state key (`<input>:producer:<id>`, lib/producer.ts).
+  const producerState = `${input}:producer:*`;
+  users.push(make('producer', `${prefix}producer`, undefined, 'PIPELINE_PRODUCER_REDIS_URL', (pw) => [
+    ...start(pw),
+    '+wait',
+    ...cmds(SCRIPT_COMMANDS),
+    `~${input}`,
+    `~${producerState}`,
+    selector({ keys: [input], mode: 'w', commands: ['xadd'] }),
+    selector({ keys: [producerState], mode: 'rw', commands: ['get', 'set'] }),
+  ], `XADD to ${input} only, GET/SET its batch state ${producerState} (pipeline produce)`));
+  users.push(make('observer', `${prefix}observer`, undefined, 'PIPELINE_OBSERVER_REDIS_URL', (pw) => [...start(pw), ...cmds(OBSERVER_COMMANDS), `%R~${keys.tag}:*`], `read-only on ${keys.tag}:* (pipeline status, export)`));
+  const names = users.map((u) => u.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new ConfigError('acl', `two users would be named ${dup} (a stage named like the producer or observer?)`);
+  return users;
+}
+
+/** One argument as redis-cli reads it: quoted when it has spaces, quotes or is empty. */
+function cliArg(a: string): string {
+  return a !== '' && /^[^\s"'\\]+$/.test(a) ? a : `"${a.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+/** `ACL SETUSER ...` as one line for redis-cli. */
+export function formatSetUser(u: AclUser): string {
+  return ['ACL', 'SETUSER', u.name, ...u.rules].map(cliArg).join(' ');
+}
+
+/** Run the users' ACL SETUSER on `admin` (a connection allowed to run ACL; a plain one like cliRedis, not auto-pipelined). */
+export async function applyAcl(admin: Redis, users: readonly AclUser[]): Promise<void> {
+  for (const u of users) await admin.call('ACL', 'SETUSER', u.name, ...u.rules);
+}

@@ -1,0 +1,139 @@
+import type { Redis } from 'ioredis';
+import { decodeEnvelope, encodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, newEnvelope, type ProductRecord } from '../../lib/codec.js';
+import { allReady, stopAll } from './children.js';
+import { totalLength } from './fill.js';
+import { RssSampler } from './resources.js';
+import { resourcesOf, waitForOutputs, type Rig, type StageResources } from './rig.js';
+import { percentile } from './stats.js';
+
+export interface LatencyResult {
+  side: string;
+  /** Offered load, records/s. */
+  rate: number;
+  records: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Per hop (stage): p50/p99 of the wait before it read the entry and of its batch time (read to done). */
+  hops: { stage: string; waitP50Ms: number; waitP99Ms: number; batchP50Ms: number; batchP99Ms: number; meanBatchSize: number }[];
+  stages: StageResources[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** XADD records at `rate`/s for `seconds`, in small ticks, each stamped with its produce time. */
+async function paced(redis: Redis, input: string, rate: number, seconds: number, record: (i: number) => ProductRecord, first: number): Promise<number> {
+  const t0 = Date.now();
+  let sent = 0;
+  const total = Math.round(rate * seconds);
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * rate));
+    if (due > sent) {
+      const p = redis.pipeline();
+      const now = Date.now();
+      for (; sent < due; sent++) {
+        const r = record(first + sent);
+        p.xadd(input, '*', FIELD_KEY, r.id, FIELD_ENVELOPE, encodeEnvelope(newEnvelope(r, now)));
+      }
+      void p.exec(); // fire and forget: the pace must not wait on the round trip
+    }
+    await sleep(1);
+  }
+  return sent;
+}
+
+interface Timings {
+  e2e: number[];
+  wait: Map<string, number[]>;
+  batch: Map<string, number[]>;
+  size: Map<string, number[]>;
+}
+
+/**
+ * End-to-end latency of every entry in `streams` after `afterId`: server arrival time (entry id)
+ * minus producedAt; and per hop, the wait since the previous hop was done (or produced) and the
+ * hop's own batch time.
+ */
+async function latencies(redis: Redis, streams: readonly string[], afterId: Map<string, string>): Promise<Timings> {
+  const out: number[] = [];
+  const wait = new Map<string, number[]>();
+  const batch = new Map<string, number[]>();
+  const size = new Map<string, number[]>();
+  const add = (m: Map<string, number[]>, k: string, v: number) => (m.get(k) ?? m.set(k, []).get(k)!).push(v);
+  for (const s of streams) {
+    let from = `(${afterId.get(s) ?? '0-0'}`;
+    for (;;) {
+      const chunk = (await redis.xrangeBuffer(s, from, '+', 'COUNT', 5_000)) as [Buffer, Buffer[]][];
+      if (chunk.length === 0) break;
+      for (const [id, fields] of chunk) {
+        const at = fields.findIndex((f, i) => i % 2 === 0 && f.toString() === FIELD_ENVELOPE);
+        if (at < 0) continue;
+        const env = decodeEnvelope(fields[at + 1]!);
+        out.push(Number(id.toString().split('-')[0]) - env.producedAt);
+        let prev = env.producedAt;
+        for (const h of env.hops) {
+          add(wait, h.stage, h.readAt - prev);
+          add(batch, h.stage, h.doneAt - h.readAt);
+          add(size, h.stage, h.batch);
+          prev = h.doneAt;
+        }
+      }
+      from = `(${chunk[chunk.length - 1]![0].toString()}`;
+    }
+  }
+  const sort = (xs: number[]) => xs.sort((a, b) => a - b);
+  for (const xs of [...wait.values(), ...batch.values()]) sort(xs);
+  return { e2e: sort(out), wait, batch, size };
+}
+
+async function lastIds(redis: Redis, streams: readonly string[]): Promise<Map<string, string>> {
+  const m = new Map<string, string>();
+  for (const s of streams) {
+    const e = (await redis.xrevrange(s, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    if (e[0]) m.set(s, e[0][0]);
+  }
+  return m;
+}
+
+/**
+ * Latency under paced load: the stages are let go idle, warmed with `warmup` records, then fed
+ * `rate` records/s for `seconds`; every record's end-to-end time is measured.
+ */
+export async function measureLatency(
+  redis: Redis,
+  start: () => Promise<Rig>,
+  rate: number,
+  seconds: number,
+  record: (i: number) => ProductRecord,
+  warmup: number,
+): Promise<LatencyResult> {
+  const rig = await start();
+  try {
+    await allReady(rig.children);
+    const sampler = new RssSampler(rig.children.map((c) => c.pid)).start();
+    const cpuAtStart = new Map(sampler.cpuSeconds());
+    for (const c of rig.children) c.go();
+    if (warmup > 0) {
+      await paced(redis, rig.input, rate, warmup / rate, record, 0);
+      await waitForOutputs(redis, rig, warmup, 120_000);
+    }
+    const marks = await lastIds(redis, rig.outputs);
+    const base = await totalLength(redis, rig.outputs);
+    const sent = await paced(redis, rig.input, rate, seconds, record, warmup);
+    await waitForOutputs(redis, rig, base + sent, 120_000 + sent * 10);
+    const stages = await resourcesOf(redis, rig, sampler, cpuAtStart);
+    const t = await latencies(redis, rig.outputs, marks);
+    const lat = t.e2e;
+    const hops = [...t.wait.keys()].map((stage) => ({
+      stage,
+      waitP50Ms: percentile(t.wait.get(stage)!, 50),
+      waitP99Ms: percentile(t.wait.get(stage)!, 99),
+      batchP50Ms: percentile(t.batch.get(stage)!, 50),
+      batchP99Ms: percentile(t.batch.get(stage)!, 99),
+      meanBatchSize: t.size.get(stage)!.reduce((a, b) => a + b, 0) / t.size.get(stage)!.length,
+    }));
+    return { side: rig.side, rate, records: lat.length, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), maxMs: lat[lat.length - 1] ?? NaN, hops, stages };
+  } finally {
+    await stopAll(rig.children);
+  }
+}

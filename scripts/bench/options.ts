@@ -1,0 +1,110 @@
+/** `npm run bench` options: parsed once from argv, every size and timer with its default. */
+export interface BenchOptions {
+  /** Measured runs per side (project and baseline alternate). @defaultValue 3 */
+  runs: number;
+  /** Records through the transport pipeline per run. @defaultValue 100000 */
+  records: number;
+  /** Records through the model pipeline per run (dev titles, repeated). @defaultValue 20000 */
+  modelRecords: number;
+  /** XREADGROUP COUNT for every stage, project and baseline alike. @defaultValue 64 */
+  batchSize: number;
+  /** Seconds of paced load per latency run. @defaultValue 5 */
+  latencySeconds: number;
+  /** Paced load as a fraction of the measured project capacity. @defaultValue 0.5 */
+  load: number;
+  /** Paced load in records/s for the transport latency runs, instead of `load` x capacity. */
+  rate?: number;
+  /** ONNX Runtime intra-op threads per model stage process (and for the bare loop). @defaultValue 1 */
+  threads: number;
+  /** ONNX Runtime intra-op threads for the bare model loop (one process). @defaultValue `threads` */
+  bareThreads?: number;
+  /** Model pipeline config (its preprocess, classify and extract stages are used). @defaultValue config/pipeline.json */
+  config?: string;
+  /** Skip the model part (it prints a line saying so). @defaultValue false */
+  skipModels: boolean;
+  /** Also run BullMQ (three queues) as a second transport baseline, if installed. @defaultValue false */
+  bullmq: boolean;
+  /** Write every measurement as JSON here. */
+  json?: string;
+  /** Write V8 CPU profiles of the stage processes (transport both sides, model pipeline, bare loop) into this folder. */
+  cpuProf?: string;
+  /** Which parts to run. @defaultValue transport, latency, models */
+  parts: Set<'transport' | 'latency' | 'models'>;
+  /** Transport sides to run (profiling one side alone). @defaultValue project, baseline */
+  sides: Set<'project' | 'baseline'>;
+  /** A smoke run: 2,000 records, 1 run, 1 s of latency, 500 model records. */
+  quick: boolean;
+}
+
+const USAGE = `usage: npm run bench -- [options]
+  --runs N             measured runs per side, alternating project and baseline (default 3)
+  --records N          transport records per run (default 100000)
+  --model-records N    model records per run (default 20000)
+  --batch N            batch size (XREADGROUP COUNT) for every stage (default 64)
+  --latency-seconds N  paced load per latency run (default 5)
+  --load F             paced load as a fraction of project capacity (default 0.5)
+  --rate N             paced load in records/s for transport latency (instead of --load)
+  --threads N          ONNX Runtime intra-op threads per model process (default 1)
+  --bare-threads N     ONNX Runtime threads for the bare model loop (default: --threads)
+  --config FILE        model pipeline config (default config/pipeline.json)
+  --skip-models        transport and latency only
+  --bullmq             BullMQ as a second transport baseline (needs the bullmq devDependency)
+  --json FILE          write all measurements as JSON
+  --cpu-prof DIR       V8 CPU profiles of every stage process (DIR/<side>/<stage>/)
+  --parts LIST         comma list of transport, latency, models (default all)
+  --sides LIST         comma list of project, baseline (default both; for profiling one side)
+  --quick              smoke run: 2000 records, 1 run, 1 s latency, 500 model records`;
+
+export function parseOptions(argv: readonly string[]): BenchOptions {
+  const o: BenchOptions = {
+    runs: 3, records: 100_000, modelRecords: 20_000, batchSize: 64, latencySeconds: 5, load: 0.5, threads: 1,
+    skipModels: false, bullmq: false, quick: false,
+    parts: new Set(['transport', 'latency', 'models']), sides: new Set(['project', 'baseline']),
+  };
+  const explicit = new Set<string>();
+  const num = (flag: string, v: string | undefined, min: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < min) throw new Error(`${flag} expects a number >= ${min}, got ${JSON.stringify(v)}\n${USAGE}`);
+    return n;
+  };
+  const list = <T extends string>(flag: string, v: string | undefined, known: readonly T[]): Set<T> => {
+    const items = (v ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+    for (const x of items) if (!known.includes(x as T)) throw new Error(`${flag}: unknown ${JSON.stringify(x)} (known: ${known.join(', ')})\n${USAGE}`);
+    if (items.length === 0) throw new Error(`${flag} expects a list\n${USAGE}`);
+    return new Set(items as T[]);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const next = () => argv[++i];
+    explicit.add(flag);
+    switch (flag) {
+      case '--runs': o.runs = Math.floor(num(flag, next(), 1)); break;
+      case '--records': o.records = Math.floor(num(flag, next(), 1)); break;
+      case '--model-records': o.modelRecords = Math.floor(num(flag, next(), 1)); break;
+      case '--batch': o.batchSize = Math.floor(num(flag, next(), 1)); break;
+      case '--latency-seconds': o.latencySeconds = num(flag, next(), 0.1); break;
+      case '--load': o.load = num(flag, next(), 0.01); break;
+      case '--rate': o.rate = num(flag, next(), 1); break;
+      case '--threads': o.threads = Math.floor(num(flag, next(), 1)); break;
+      case '--bare-threads': o.bareThreads = Math.floor(num(flag, next(), 1)); break;
+      case '--config': o.config = next(); break;
+      case '--skip-models': o.skipModels = true; break;
+      case '--bullmq': o.bullmq = true; break;
+      case '--json': o.json = next(); break;
+      case '--cpu-prof': o.cpuProf = next(); break;
+      case '--quick': o.quick = true; break;
+      case '--parts': o.parts = list(flag, next(), ['transport', 'latency', 'models']); break;
+      case '--sides': o.sides = list(flag, next(), ['project', 'baseline']); break;
+      case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0);
+      default: throw new Error(`unknown option ${flag}\n${USAGE}`);
+    }
+  }
+  if (o.skipModels) o.parts.delete('models');
+  if (o.quick) {
+    if (!explicit.has('--records')) o.records = 2_000;
+    if (!explicit.has('--runs')) o.runs = 1;
+    if (!explicit.has('--latency-seconds')) o.latencySeconds = 1;
+    if (!explicit.has('--model-records')) o.modelRecords = 500;
+  }
+  return o;
+}

@@ -1,0 +1,97 @@
+import type { LatencyResult } from './latency.js';
+import type { ThroughputResult, StageResources } from './rig.js';
+import { median } from './stats.js';
+
+/** Everything one bench run measured, as written by --json. */
+export interface BenchResults {
+  machine: { cpus: number; node: string; redis: string; loadBefore: number[]; loadAfter?: number[] };
+  options: Record<string, unknown>;
+  transport: { project: ThroughputResult[]; baseline: ThroughputResult[]; bullmq: ThroughputResult[] };
+  latency: { project: LatencyResult[]; baseline: LatencyResult[] };
+  models: {
+    status: 'measured' | 'not built' | 'skipped' | 'failed';
+    note?: string;
+    project: ThroughputResult[];
+    baseline: ThroughputResult[];
+    latency: LatencyResult[];
+  };
+  ratios: { transport?: number; model?: number };
+}
+
+const int = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-' : Math.round(n).toLocaleString('en-US'));
+const dec = (n: number | undefined, d = 1) => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(d));
+const ratio = (a?: number, b?: number) => (a !== undefined && b ? a / b : undefined);
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd());
+}
+
+/** CPU microseconds per record: every stage process plus redis-server, while measured. */
+const cpuPerRecord = (r: ThroughputResult) => ((r.stages.reduce((s, x) => s + x.cpuSeconds, 0) + r.redisCpuSeconds) / r.records) * 1e6;
+
+const med = <T>(xs: readonly T[], f: (x: T) => number | undefined) => median(xs.map(f).filter((v): v is number => v !== undefined && Number.isFinite(v)));
+
+/** Medians per stage of peak RSS and connections per process over runs. */
+function resources(runs: readonly { stages: StageResources[] }[]): string {
+  if (runs.length === 0) return '-';
+  const names = runs[0]!.stages.map((s) => s.stage);
+  return names
+    .map((n) => {
+      const of = runs.map((r) => r.stages.find((s) => s.stage === n)).filter((s): s is StageResources => !!s);
+      return `${n} ${dec(med(of, (s) => s.peakRssMb), 0)} MB/${dec(med(of, (s) => s.connectionsPerProcess), 0)}c`;
+    })
+    .join(', ');
+}
+
+/** The summary: a table of medians, then the two ratio lines, last. */
+export function formatReport(r: BenchResults): string {
+  const t = r.transport;
+  const tp = med(t.project, (x) => x.recordsPerSec);
+  const tb = med(t.baseline, (x) => x.recordsPerSec);
+  const tq = med(t.bullmq, (x) => x.recordsPerSec);
+  const mp = med(r.models.project, (x) => x.recordsPerSec);
+  const mb = med(r.models.baseline, (x) => x.recordsPerSec);
+  r.ratios = { transport: ratio(tp, tb), model: ratio(mp, mb) };
+  const lp = r.latency.project;
+  const lb = r.latency.baseline;
+  const rows: string[][] = [
+    ['measure (median of runs)', 'project', 'baseline', 'project/baseline'],
+    [`transport records/s (${int(t.project[0]?.records)} x 3 stages)`, int(tp), int(tb), r.ratios.transport ? `${r.ratios.transport.toFixed(2)}x` : '-'],
+  ];
+  rows.push(['transport CPU us/record (stages + redis)', int(med(t.project, cpuPerRecord)), int(med(t.baseline, cpuPerRecord)), '']);
+  if (t.bullmq.length) {
+    rows.push(['transport records/s, BullMQ baseline', int(tp), int(tq), ratio(tp, tq) ? `${ratio(tp, tq)!.toFixed(2)}x` : '-']);
+    rows.push(['transport CPU us/record, BullMQ', int(med(t.project, cpuPerRecord)), int(med(t.bullmq, cpuPerRecord)), '']);
+  }
+  rows.push(
+    [`latency p50 ms (paced ${int(lp[0]?.rate)}/s)`, dec(med(lp, (x) => x.p50Ms)), dec(med(lb, (x) => x.p50Ms)), ''],
+    ['latency p99 ms', dec(med(lp, (x) => x.p99Ms)), dec(med(lb, (x) => x.p99Ms)), ''],
+    ['latency max ms', dec(med(lp, (x) => x.maxMs)), dec(med(lb, (x) => x.maxMs)), ''],
+  );
+  if (r.models.status === 'measured') {
+    const ml = r.models.latency;
+    rows.push([`model records/s (${int(r.models.project[0]?.records)} dev titles)`, int(mp), int(mb), r.ratios.model ? `${r.ratios.model.toFixed(2)}x` : '-']);
+    rows.push(['model CPU us/record (stages + redis)', int(med(r.models.project, cpuPerRecord)), int(med(r.models.baseline, cpuPerRecord)), '']);
+    if (ml.length) {
+      rows.push([`model latency p50/p99/max ms (paced ${int(ml[0]?.rate)}/s)`, `${dec(med(ml, (x) => x.p50Ms), 0)}/${dec(med(ml, (x) => x.p99Ms), 0)}/${dec(med(ml, (x) => x.maxMs), 0)}`, '', '']);
+    }
+  }
+  const lines = [
+    `bench: ${r.machine.cpus} cores, Node ${r.machine.node}, redis ${r.machine.redis}, batch ${String(r.options.batchSize)}, ${String(r.options.runs)} run(s) per side, load average before ${r.machine.loadBefore.map((x) => x.toFixed(2)).join(' ')}${r.machine.loadAfter ? `, after ${r.machine.loadAfter.map((x) => x.toFixed(2)).join(' ')}` : ''}`,
+    '',
+    ...table(rows),
+    '',
+    `peak RSS / connections per process, transport project:  ${resources(t.project)}`,
+    `peak RSS / connections per process, transport baseline: ${resources(t.baseline)}`,
+  ];
+  if (r.models.status === 'measured') {
+    lines.push(`peak RSS / connections per process, model project:      ${resources(r.models.project)}`);
+    lines.push(`peak RSS, bare model loop (one process):                ${resources(r.models.baseline)}`);
+  } else {
+    lines.push(`models: ${r.models.status}${r.models.note ? ` (${r.models.note})` : ''}`);
+  }
+  lines.push('', `transport: ${r.ratios.transport ? `${r.ratios.transport.toFixed(2)}x` : 'n/a'}`);
+  lines.push(`model: ${r.ratios.model ? `${r.ratios.model.toFixed(2)}x` : `n/a (${r.models.status})`}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,270 @@
+/**
+ * `npm run chaos`: N records through the whole pipeline (worker processes under the supervisor of
+ * `pipeline up`) while a random worker is SIGKILLed every few seconds and redis-server is killed
+ * and restarted (AOF on) in the middle of producing; then every record is checked.
+ *
+ * Input: N good records, plus one bad JSONL line per `--bad-every` lines (the producer must reject
+ * each, with its line number) and `--garbage` undecodable entries added straight to the input
+ * stream (each must end in the DLQ with reason `undecodable`). Nothing else may reach the DLQ.
+ *
+ * Checks: `stored` = good records whose product exists; `duplicated` = records stored from more
+ * than one store-stream entry (`copies` > 1: the same produced message forwarded twice, or the
+ * producer sending it twice; the producer's exactly-once batches make the second impossible, and
+ * `produced twice` checks it independently from the input stream's entries-added); `lost` = good
+ * records neither stored nor in a terminal stream. Exit 1 if anything was lost or duplicated, if
+ * the DLQ holds anything but the garbage, or if the rejects are not exactly the bad lines.
+ */
+import { Command } from 'commander';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { Redis } from 'ioredis';
+import { sleep } from '../lib/backoff.js';
+import { decodeEnvelope, entryFields } from '../lib/codec.js';
+import { resolveConfig } from '../lib/config/load.js';
+import type { PipelineConfig } from '../lib/config/types.js';
+import { appendBatchOnce } from '../lib/handoff.js';
+import { isIdle, pipelineStatus } from '../lib/inspect.js';
+import { createLogger } from '../lib/logger.js';
+import { produce } from '../lib/producer.js';
+import { RedisServer } from '../lib/redis/server.js';
+import { configShards } from '../lib/shard.js';
+import { createSupervisor } from './commands/up.js';
+import { REPO } from './common.js';
+
+const o = new Command('chaos')
+  .description('records through the pipeline while workers are SIGKILLed and redis-server restarts; checks nothing is lost or duplicated')
+  .option('--records <n>', 'good records to send', '100000')
+  .option('--kill-every-ms <ms>', 'SIGKILL a random worker this often', '3000')
+  .option('--max-kills <n>', 'stop killing after this many (default: no limit)')
+  .option('--seed <n>', 'seed of the input and of the victims', '1')
+  .option('--config <file>', 'pipeline config (default: config/rules-only.json)')
+  .option('--workers <n>', 'worker processes per stage', '2')
+  .option('--shards <n>', 'shards of the pipeline (each worker reads every shard); checks cover every shard', '1')
+  .option('--rate <n>', 'produce at most n records/s (default: as fast as possible)')
+  .option('--redis-restarts <n>', 'kill -9 and restart redis-server this many times while producing', '1')
+  .option('--fsync <mode>', 'appendfsync: always (nothing acknowledged is lost) or everysec (up to ~1 s may be)', 'always')
+  .option('--bad-every <n>', 'one bad JSONL line per n lines', '1000')
+  .option('--garbage <n>', 'undecodable entries added straight to the input stream', '20')
+  .option('--timeout <ms>', 'give up if the pipeline is not done by then', '1200000')
+  .option('--keep', 'keep the temp dir (config, worker logs, rejects)')
+  .parse()
+  .opts<Record<string, string | boolean | undefined>>();
+const num = (k: string) => Number(o[k]);
+const say = (msg: string) => process.stderr.write(`[chaos ${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
+
+/** Seeded PRNG (mulberry32). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const BAD_LINES = ['{"id":"x","title":', '{"title":"no id"}', '{"id":"y","title":7}', 'not json at all', '[]', `{"id":1e400,"title":"t"}`];
+const t0 = Date.now();
+const rand = prng(num('seed'));
+const N = num('records');
+const dir = mkdtempSync(join(tmpdir(), 'chaos-'));
+const log = createLogger({ component: 'chaos' }, 'warn');
+const server = await new RedisServer({ appendonly: true, appendfsync: o.fsync === 'everysec' ? 'everysec' : 'always' }).start();
+const persistent = (name: string) =>
+  new Redis(server.url, { connectionName: name, maxRetriesPerRequest: null, retryStrategy: (n) => Math.round(Math.random() * Math.min(2000, 50 * 2 ** n)) });
+const redis = persistent('chaos:check');
+const producerRedis = persistent('chaos:producer');
+redis.on('error', () => {});
+producerRedis.on('error', () => {});
+
+// The config: the chosen pipeline under a fresh name, with timers shrunk so reclaim takes seconds.
+const raw = JSON.parse(readFileSync(resolve(REPO, (o.config as string | undefined) ?? 'config/rules-only.json'), 'utf8')) as PipelineConfig;
+const workers = num('workers');
+const pipeline = `chaos${Date.now().toString(36)}`;
+const defaults = { blockMs: 500, claimMinIdleMs: 2000, claimIntervalMs: 500, heartbeatMs: 500, drainTimeoutMs: 5000, consumerIdleRemoveMs: 10_000, stallTimeoutMs: 5000, minWorkers: workers, maxWorkers: workers };
+const configFile = join(dir, 'config.json');
+writeFileSync(configFile, JSON.stringify({ ...raw, pipeline, shards: num('shards'), defaults: { ...raw.defaults, ...defaults } }));
+const config = resolveConfig(JSON.parse(readFileSync(configFile, 'utf8')), configFile, { env: { REDIS_URL: server.url } });
+const shards = configShards(config);
+const keys = shards.all[0]!;
+// Garbage goes to the first shard's input; records to their own shard's.
+const input = keys.stream(config.input);
+
+const logFile = join(dir, 'workers.log');
+const supervisor = createSupervisor({ configPath: configFile, env: { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'info' }, stdio: openSync(logFile, 'a') }, log);
+for (const s of config.stages) supervisor.scale(s.name, workers);
+
+/** A redis-server restart in progress (awaited before the server is closed, so none is left behind). */
+let restarting: Promise<void> = Promise.resolve();
+/** Interrupted, failed or timed out: stop the workers and redis-server (no orphans), keep the logs, exit. */
+let aborting = false;
+async function abort(why: string, code: number): Promise<never> {
+  if (!aborting) {
+    aborting = true;
+    say(`${why}: stopping workers and redis-server; logs kept in ${dir}`);
+    await supervisor.stop().catch(() => {});
+    await restarting.catch(() => {});
+    await server.close().catch(() => {});
+  }
+  process.exit(code);
+}
+process.once('SIGINT', () => void abort('interrupted', 130));
+process.once('SIGTERM', () => void abort('terminated', 143));
+process.once('uncaughtException', (err) => void abort(`failed: ${err.stack ?? err}`, 2));
+
+// Wait until every worker's read loop runs (its watchdog's liveness key is up), so the kills hit working processes.
+const beats = async () => (await Promise.all(shards.all.map((k) => redis.keys(k.extra('heartbeat:*'))))).flat().length;
+while ((await beats()) < config.stages.length * workers * shards.count) await sleep(200);
+say(`workers up (${workers} per stage); producing ${N} records, killing a worker every ${o.killEveryMs} ms`);
+let kills = 0;
+let restarts = 0;
+let killing = true;
+const killed = new Set<number>();
+const killer = (async () => {
+  const max = o.maxKills === undefined ? Infinity : num('maxKills');
+  while (killing && kills < max) {
+    await sleep(num('killEveryMs'));
+    const pids = supervisor.pids().filter((p) => !killed.has(p));
+    if (!killing || pids.length === 0) continue;
+    const victim = pids[Math.floor(rand() * pids.length)]!;
+    killed.add(victim);
+    process.kill(victim, 'SIGKILL');
+    kills++;
+  }
+})();
+
+
+// The input: good records with and without identifiers, a bad line every --bad-every lines,
+// garbage entries spread over the run, redis-server restarts spread over producing.
+const garbageCount = num('garbage');
+const badEvery = num('badEvery');
+const total = N + Math.floor(N / (badEvery - 1));
+const restartAt = new Set(Array.from({ length: num('redisRestarts') }, (_, i) => Math.floor(((i + 1) * total) / (num('redisRestarts') + 1))));
+const garbageAt = new Map(Array.from({ length: garbageCount }, (_, i) => [Math.floor(((i + 0.5) * total) / garbageCount), i]));
+const garbageKey = `${input}:producer:chaos-garbage`;
+let badLines = 0;
+async function* lines(): AsyncGenerator<string> {
+  let chunk = '';
+  let good = 0;
+  const rate = o.rate === undefined ? 0 : num('rate');
+  const start = Date.now();
+  for (let i = 0; i < total; i++) {
+    if (restartAt.has(i)) {
+      // Not awaited: the producer and the workers meet the dead server mid-flight.
+      say(`kill -9 redis-server at line ${i}`);
+      restarting = server.restart('SIGKILL').then(() => {
+        say(`redis-server back (restart ${++restarts})`);
+      });
+    }
+    const g = garbageAt.get(i);
+    if (g !== undefined) await appendBatchOnce(redis, input, garbageKey, g + 1, [[`garbage-${g}`, Buffer.from(`not an envelope ${g} \u00ff`, 'latin1')]]);
+    if ((i + 1) % badEvery === 0) {
+      chunk += BAD_LINES[badLines++ % BAD_LINES.length] + '\n';
+    } else {
+      const id = `c${good++}`;
+      const r = rand();
+      const rec = { id, title: `Product ${id} ${r.toString(36).slice(2, 8)}`, ...(r < 0.3 ? { mpn: `MX-${good}` } : r < 0.45 ? { description: 'UPC 036000291452' } : {}) };
+      chunk += JSON.stringify(rec) + '\n';
+    }
+    if (chunk.length > 16_384) {
+      yield chunk;
+      chunk = '';
+      if (rate > 0) await sleep(Math.max(0, start + (i / rate) * 1000 - Date.now()));
+    }
+  }
+  yield chunk;
+}
+const summary = await produce(producerRedis, Readable.from(lines()), {
+  stream: input,
+  ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
+  source: 'chaos',
+  maxRecordBytes: config.limits.maxRecordBytes,
+  rejectsFile: join(dir, 'rejects.jsonl'),
+});
+await restarting;
+say(`produced ${summary.produced}, rejected ${summary.rejected}; waiting for the pipeline to drain`);
+
+// Done = every stage has nothing undelivered and nothing pending.
+const deadline = t0 + num('timeout');
+let lastSay = 0;
+for (;;) {
+  const st = await pipelineStatus(redis, config).catch(() => undefined);
+  if (st && isIdle(st) && (st.shards ?? [st]).every((sh) => sh.streams.every((s) => !s.stage || s.group))) break;
+  if (st && Date.now() - lastSay > 5000) {
+    lastSay = Date.now();
+    say(`stored ${st.stored}, dlq ${st.dlq}, kills ${kills}; ${st.streams.filter((s) => s.group).map((s) => `${s.stage} lag ${s.group!.lag} pending ${s.group!.pending}`).join(', ')}`);
+  }
+  if (Date.now() > deadline) {
+    process.stdout.write(`timed out; status: ${JSON.stringify(st)}\n`);
+    await abort('timed out', 2);
+  }
+  await sleep(500);
+}
+killing = false;
+await killer;
+await supervisor.stop();
+
+// Count: stored products, terminal streams (e.g. review), DLQ, and what the input stream received.
+const copies: (string | null)[] = [];
+for (let i = 0; i < summary.produced; i += 2000) {
+  const p = redis.pipeline();
+  for (let j = i; j < Math.min(summary.produced, i + 2000); j++) p.hget(shards.keysFor(`c${j}`).product(`c${j}`), 'copies');
+  copies.push(...((await p.exec()) ?? []).map(([, v]) => v as string | null));
+}
+const elsewhere = new Map<string, number>();
+for (const t of config.streams.terminal.flatMap((name) => shards.all.map((k) => k.stream(name)))) {
+  for (const [, fields] of await redis.xrangeBuffer(t, '-', '+')) {
+    const { payload } = entryFields(fields);
+    if (payload) elsewhere.set(decodeEnvelope(payload).key, (elsewhere.get(decodeEnvelope(payload).key) ?? 0) + 1);
+  }
+}
+const dlq = (await Promise.all(shards.all.map((k) => redis.xrange(k.dlq, '-', '+')))).flat();
+const dlqGarbage = dlq.filter(([, f]) => f[1]?.startsWith('garbage-') && f.includes('undecodable')).length;
+let added = 0;
+for (const k of shards.all) {
+  const info = (await redis.xinfo('STREAM', k.stream(config.input)).catch(() => [])) as unknown[];
+  added += Number(info[info.indexOf('entries-added') + 1] ?? 0);
+}
+const workerLog = readFileSync(logFile, 'utf8');
+const sum = (re: RegExp) => [...workerLog.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+
+const stored = copies.filter((c) => c !== null).length;
+const duplicated = copies.filter((c) => Number(c) > 1).length + [...elsewhere.values()].filter((n) => n > 1).length;
+const lost = copies.filter((c, i) => c === null && !elsewhere.has(`c${i}`)).length;
+const result: [string, number][] = [
+  ['sent', summary.produced],
+  ['stored', stored],
+  ['duplicated', duplicated],
+  ['lost', lost],
+  ['dlq', dlq.length],
+  ['kills', kills],
+  ['redis restarts', restarts],
+  ['seconds', Math.round((Date.now() - t0) / 1000)],
+  ['in a terminal stream', [...elsewhere.keys()].length],
+  ['rejected', summary.rejected],
+  ['dlq expected (garbage)', garbageCount],
+  ['dlq unexpected', dlq.length - dlqGarbage],
+  ['produced twice', added - summary.produced - garbageCount],
+  ['reclaimed', sum(/"event":"reclaim\.claimed"[^\n]*"count":(\d+)/g)],
+  ['duplicate hand-offs suppressed', sum(/"event":"handoff\.already_acked"[^\n]*"count":(\d+)/g)],
+  ['worker restarts', supervisor.restarts],
+];
+process.stdout.write(result.map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
+
+const failures = [
+  lost > 0 && `${lost} lost`,
+  duplicated > 0 && `${duplicated} duplicated`,
+  summary.produced !== N && `sent ${summary.produced} of ${N}`,
+  summary.rejected !== badLines && `rejected ${summary.rejected}, expected the ${badLines} bad lines`,
+  dlq.length !== dlqGarbage && `${dlq.length - dlqGarbage} unexpected DLQ entries`,
+  dlqGarbage !== garbageCount && `${garbageCount - dlqGarbage} garbage entries missing from the DLQ`,
+  added !== summary.produced + garbageCount && `the input stream received ${added} entries, expected ${summary.produced + garbageCount}`,
+].filter(Boolean);
+redis.disconnect();
+producerRedis.disconnect();
+await server.close();
+if (failures.length) process.stdout.write(`FAILED: ${failures.join('; ')}\nlogs: ${dir}\n`);
+else if (!o.keep) rmSync(dir, { recursive: true, force: true });
+process.exit(failures.length ? 1 : 0);

@@ -1,0 +1,47 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
+import { DEFAULT_CONFIG_PATH, loadConfigFile } from '../../lib/config/load.js';
+import { STAGES } from '../../stages/index.js';
+import { REPO, type GlobalOptions } from '../common.js';
+
+/**
+ * `pipeline deploy render [--check]`: write deploy/docker-compose.yml, deploy/k8s/pipeline.yaml and
+ * deploy/statsd/mapping.yml from the config (env overrides ignored, so the output is the same on
+ * every machine). `--check` writes nothing and exits 1 if a committed file differs.
+ */
+export async function deployRenderCommand(opts: GlobalOptions & { check?: boolean }): Promise<void> {
+  let render: typeof import('../../deploy/render.js');
+  try {
+    render = await import('../../deploy/render.js');
+  } catch (err) {
+    throw new Error(`deploy render needs a source checkout with devDependencies (npm ci): ${(err as Error).message}`);
+  }
+  const path = resolve(opts.config ?? process.env.PIPELINE_CONFIG ?? DEFAULT_CONFIG_PATH);
+  const raw = readFileSync(path, 'utf8');
+  const config = loadConfigFile(path, { env: {}, knownKinds: Object.keys(STAGES) });
+  const files = render.renderDeploy(config, raw, relative(REPO, path));
+  const stale: string[] = [];
+  for (const [file, text] of files) {
+    const abs = resolve(REPO, file);
+    let current: string | undefined;
+    try {
+      current = readFileSync(abs, 'utf8');
+    } catch {
+      current = undefined;
+    }
+    if (current === text) continue;
+    stale.push(file);
+    if (!opts.check) {
+      mkdirSync(dirname(abs), { recursive: true });
+      writeFileSync(abs, text);
+    }
+  }
+  if (opts.check) {
+    if (stale.length) {
+      process.stderr.write(`out of date with ${relative(REPO, path)}: ${stale.join(', ')}\nrun: npx pipeline deploy render\n`);
+      process.exitCode = 1;
+    } else process.stdout.write('deploy files are up to date\n');
+    return;
+  }
+  process.stdout.write(stale.length ? `wrote ${stale.join(', ')}\n` : 'deploy files are up to date\n');
+}

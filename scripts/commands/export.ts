@@ -1,0 +1,75 @@
+import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { finished } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
+import { createLogger } from '../../lib/logger.js';
+import { configShards } from '../../lib/shard.js';
+import { findStoreStage, parseSince, postgresProducts, redisProducts, writeJsonl, type ExportedProduct, type ExportFilter } from '../../stages/sinks/export.js';
+import { createPool, postgresOptionsFrom } from '../../stages/sinks/postgres.js';
+import { cliRedis, loadConfig } from '../common.js';
+import type { PostgresCliOptions } from './store.js';
+
+export interface ExportOptions extends PostgresCliOptions {
+  /** Write here instead of stdout (via FILE.partial, renamed when complete). */
+  out?: string;
+  category?: string;
+  /** ISO-8601: only products stored at or after. */
+  since?: string;
+  /** redis or postgres. @defaultValue the store stage's settings.sink */
+  sink?: string;
+  /** Products per SSCAN / page query. @defaultValue 500 */
+  page: string;
+}
+
+/** `pipeline export`: stored products as JSONL, streamed from the redis or postgres sink. */
+export async function exportCommand(opts: ExportOptions): Promise<void> {
+  const config = loadConfig(opts);
+  const stage = findStoreStage(config, opts.stage);
+  const sink = opts.sink ?? String(stage.settings.sink ?? 'redis');
+  const filter: ExportFilter = { category: opts.category, since: opts.since !== undefined ? parseSince(opts.since) : undefined };
+  const page = Number(opts.page);
+  if (!Number.isInteger(page) || page < 1) throw new Error(`--page: expected a positive integer, got ${opts.page}`);
+
+  const tty = process.stderr.isTTY;
+  const t0 = Date.now();
+  const progress = (n: number) => {
+    if (tty) process.stderr.write(`\rexported ${n}  ${Math.round(n / Math.max(0.001, (Date.now() - t0) / 1000))}/s `);
+  };
+
+  const closers: (() => Promise<void>)[] = [];
+  let products: AsyncIterable<ExportedProduct>;
+  if (sink === 'redis') {
+    const redis = cliRedis(config.redis.url);
+    closers.push(async () => redis.disconnect());
+    products = redisProducts(redis, configShards(config), filter, page);
+  } else if (sink === 'postgres') {
+    const settings = { ...stage.settings, ...(opts.databaseUrl ? { postgresUrl: opts.databaseUrl } : {}), ...(opts.schema ? { postgresSchema: opts.schema } : {}) };
+    const o = postgresOptionsFrom(settings, process.env, `stages.${stage.name}.settings`);
+    const pool = createPool(o, createLogger({ component: 'export' }, 'warn'), 'pipeline:export');
+    closers.push(() => pool.end());
+    products = postgresProducts(pool, o.schema, filter, page);
+  } else {
+    throw new Error(`--sink: unknown sink ${JSON.stringify(sink)} (redis, postgres)`);
+  }
+
+  const partial = opts.out ? `${opts.out}.partial` : undefined;
+  const out: Writable = partial ? createWriteStream(partial) : process.stdout;
+  try {
+    const n = await writeJsonl(products, out, progress);
+    if (partial) {
+      out.end();
+      await finished(out);
+      renameSync(partial, opts.out!);
+    }
+    if (tty) process.stderr.write('\n');
+    process.stderr.write(JSON.stringify({ event: 'export.done', sink, exported: n, out: opts.out ?? 'stdout', seconds: (Date.now() - t0) / 1000 }) + '\n');
+  } catch (err) {
+    if (partial) {
+      out.destroy();
+      rmSync(partial, { force: true });
+    }
+    // A closed pipe (`pipeline export | head`) is the reader's choice, not a failure.
+    if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+  } finally {
+    for (const close of closers) await close();
+  }
+}

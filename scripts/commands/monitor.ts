@@ -1,0 +1,40 @@
+import { hostname } from 'node:os';
+import { GaugeSampler } from '../../lib/gauges.js';
+import { ensureGroups } from '../../lib/inspect.js';
+import { createLogger } from '../../lib/logger.js';
+import { createMetrics } from '../../lib/metrics.js';
+import { Connections } from '../../lib/redis/connections.js';
+import { consumerName } from '../../lib/redis/keys.js';
+import { onShutdownSignal } from '../../lib/shutdown.js';
+import { loadConfig, type GlobalOptions } from '../common.js';
+
+/**
+ * `pipeline monitor`: the per-pipeline singleton for deployments without `pipeline up` (compose,
+ * Kubernetes): creates every stage's consumer group if missing (KEDA's lag trigger needs it
+ * before the stage first runs), then samples the backlog gauges every `metrics.gaugeIntervalMs`.
+ * Run exactly one per pipeline. SIGTERM stops it.
+ */
+export async function monitorCommand(opts: GlobalOptions): Promise<void> {
+  const config = loadConfig(opts);
+  const logger = createLogger({ component: 'monitor' });
+  const metrics = createMetrics(config.metrics, { pipeline: config.pipeline }, logger);
+  const connections = new Connections({ url: config.redis.url, name: `monitor:${consumerName(hostname(), process.pid, 0)}`, logger });
+  const redis = connections.command();
+  const created = await ensureGroups(redis, config);
+  logger.info('monitor.groups', { created, stages: config.stages.map((s) => s.name) });
+  const sampler = config.metrics.enabled ? new GaugeSampler({ redis, config, metrics, logger }) : undefined;
+  if (sampler) sampler.start();
+  else logger.warn('monitor.metrics_off', { hint: 'set STATSD_HOST (or metrics.enabled) to send gauges' });
+  logger.info('monitor.started', { intervalMs: sampler?.intervalMs, statsd: config.metrics.enabled ? `${config.metrics.host}:${config.metrics.port}` : null });
+  await new Promise<void>((resolve) =>
+    onShutdownSignal(async () => {
+      try {
+        await sampler?.stop();
+        await metrics.close();
+      } finally {
+        await connections.close();
+        resolve();
+      }
+    }, logger),
+  );
+}

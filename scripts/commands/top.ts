@@ -1,0 +1,184 @@
+import type { Redis } from 'ioredis';
+import { sleep } from '../../lib/backoff.js';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import { arrivalLatencies, DlqTally, percentile, pipelineStatus, type PipelineStatus } from '../../lib/inspect.js';
+import { createClient } from '../../lib/redis/url.js';
+import { configShards, type Shards } from '../../lib/shard.js';
+import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
+
+export interface TopOptions extends GlobalOptions {
+  once?: boolean;
+  /** Refresh interval in ms (also the rate window of `--once`). */
+  interval: string;
+  /** Newest entries per stream sampled for the latency percentiles. */
+  sample: string;
+}
+
+/** One stream's line: a stage's input (with its group) or a terminal stream. */
+export interface TopRow {
+  stage: string | null;
+  stream: string;
+  length: number;
+  lag: number | null;
+  pending: number | null;
+  consumers: number | null;
+  /** Entries added to the stream per second (XINFO STREAM entries-added delta). */
+  inRate: number | null;
+  /** Entries delivered to the group per second (XINFO GROUPS entries-read delta). */
+  readRate: number | null;
+  /** Produced → handed to this stream, over its newest entries (ms). */
+  p50: number | null;
+  p99: number | null;
+  /** Dead letters this stage produced. */
+  dlq: number | null;
+}
+
+export interface TopFrame {
+  pipeline: string;
+  at: number;
+  rows: TopRow[];
+  dlq: number;
+  stored: number;
+}
+
+/** Samples the pipeline from Redis alone: XINFO for counts and rates, XREVRANGE + envelopes for latency, the DLQ by stage. */
+export class TopSampler {
+  private prev?: PipelineStatus;
+  private readonly shards: Shards;
+  /** One per shard (one DLQ per shard). */
+  private readonly dlqs: DlqTally[];
+
+  constructor(private readonly redis: Redis, private readonly config: ResolvedConfig, private readonly sampleSize: number) {
+    this.shards = configShards(config);
+    this.dlqs = this.shards.all.map((k) => new DlqTally(k.dlq));
+  }
+
+  /** Dead letters of a stage, over every shard. */
+  private dlqOf(stage: string): number {
+    return this.dlqs.reduce((n, d) => n + (d.byStage.get(stage) ?? 0), 0);
+  }
+
+  async frame(): Promise<TopFrame> {
+    // Sharded: each shard's newest entries, so the percentiles cover the whole pipeline.
+    const perShard = Math.max(1, Math.ceil(this.sampleSize / this.shards.count));
+    const [status, latencies] = await Promise.all([
+      pipelineStatus(this.redis, this.config),
+      Promise.all(
+        [...this.config.stages.map((s) => s.input), ...this.config.streams.terminal].map(async (name) =>
+          (await Promise.all(this.shards.all.map((k) => arrivalLatencies(this.redis, k.stream(name), perShard)))).flat()),
+      ),
+      Promise.all(this.dlqs.map((d) => d.update(this.redis))),
+    ]);
+    const prev = this.prev;
+    this.prev = status;
+    const secs = prev ? (status.at - prev.at) / 1000 : 0;
+    const rate = (now: number | null | undefined, before: number | null | undefined) =>
+      secs > 0 && now != null && before != null ? Math.max(0, now - before) / secs : null;
+    const rows = status.streams.map((s, i): TopRow => {
+      const before = prev?.streams[i];
+      const lat = latencies[i] ?? [];
+      return {
+        stage: s.stage ?? null,
+        stream: s.stream,
+        length: s.length,
+        lag: s.stage ? (s.group ? s.group.lag : s.length) : null,
+        pending: s.stage ? (s.group?.pending ?? 0) : null,
+        consumers: s.stage ? (s.group?.consumers ?? 0) : null,
+        inRate: rate(s.added, before?.added),
+        readRate: s.stage ? rate(s.group?.entriesRead ?? 0, before ? (before.group?.entriesRead ?? 0) : null) : null,
+        p50: percentile(lat, 50),
+        p99: percentile(lat, 99),
+        dlq: s.stage ? this.dlqOf(s.stage) : null,
+      };
+    });
+    return { pipeline: status.pipeline, at: status.at, rows, dlq: status.dlq, stored: status.stored };
+  }
+}
+
+const COLUMNS = ['stage', 'stream', 'length', 'lag', 'pending', 'cons', 'in/s', 'read/s', 'p50 ms', 'p99 ms', 'dlq'] as const;
+
+function cell(v: number | string | null, decimals = 0): string {
+  if (v === null) return '-';
+  return typeof v === 'number' ? v.toFixed(decimals) : v;
+}
+
+/** A frame as a fixed-width table (plain text; the live view adds ANSI around it). */
+export function renderFrame(f: TopFrame, intervalMs: number): string {
+  const rows: string[][] = [[...COLUMNS]];
+  for (const r of f.rows) {
+    rows.push([
+      r.stage ?? '(terminal)', r.stream, cell(r.length), r.stage ? cell(r.lag ?? '?') : '-', cell(r.pending), cell(r.consumers),
+      cell(r.inRate, 1), cell(r.readRate, 1), cell(r.p50), cell(r.p99), cell(r.dlq),
+    ]);
+  }
+  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+  const head = `pipeline ${f.pipeline}  ${new Date(f.at).toISOString()}  every ${(intervalMs / 1000).toFixed(1)} s`;
+  return [head, '', ...lines, '', `dlq ${f.dlq}  stored ${f.stored}`].join('\n') + '\n';
+}
+
+const CLEAR = '\x1b[H\x1b[2J';
+const HIDE_CURSOR = '\x1b[?25l';
+const SHOW_CURSOR = '\x1b[?25h';
+
+/** `pipeline top`: a live per-stage view refreshed every `--interval`; q or Ctrl-C quits. `--once` prints one frame. */
+export async function topCommand(opts: TopOptions): Promise<void> {
+  const config = loadConfig(opts);
+  const intervalMs = Number(opts.interval);
+  const sampleSize = Number(opts.sample);
+  if (!(intervalMs > 0) || !(sampleSize > 0)) throw new Error('--interval and --sample must be positive numbers');
+  if (opts.once) {
+    const redis = cliRedis(config.redis.url);
+    try {
+      const sampler = new TopSampler(redis, config, sampleSize);
+      await sampler.frame(); // the first sample only sets the base for the rates
+      await sleep(intervalMs);
+      process.stdout.write(renderFrame(await sampler.frame(), intervalMs));
+    } finally {
+      redis.disconnect();
+    }
+    return;
+  }
+  // Live: keep reconnecting if Redis goes away, show the error in place of the table meanwhile.
+  const redis = createClient(config.redis.url, { connectionName: 'pipeline:top', maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(2_000, 200 * n) });
+  redis.on('error', () => {}); // reported in the frame below; ioredis reconnects by itself
+  const sampler = new TopSampler(redis, config, sampleSize);
+  let quit: () => void = () => {};
+  const done = new Promise<void>((res) => (quit = res));
+  const stdin = process.stdin;
+  const onKey = (key: Buffer) => {
+    const k = key.toString();
+    if (k === 'q' || k === 'Q' || k === '\u0003') quit();
+  };
+  if (stdin.isTTY) {
+    stdin.setRawMode(true);
+    stdin.resume();
+    stdin.on('data', onKey);
+  }
+  process.once('SIGINT', () => quit());
+  process.once('SIGTERM', () => quit());
+  process.stdout.write(HIDE_CURSOR);
+  try {
+    let stop = false;
+    void done.then(() => (stop = true));
+    while (!stop) {
+      let text: string;
+      try {
+        text = renderFrame(await sampler.frame(), intervalMs);
+      } catch (err) {
+        text = `pipeline ${config.pipeline}: cannot read from Redis (${(err as Error).message}); retrying every ${intervalMs} ms\n`;
+      }
+      if (stop) break;
+      process.stdout.write(CLEAR + text + '\nq quits\n');
+      await Promise.race([sleep(intervalMs), done]);
+    }
+  } finally {
+    process.stdout.write(SHOW_CURSOR);
+    if (stdin.isTTY) {
+      stdin.off('data', onKey);
+      stdin.setRawMode(false);
+      stdin.pause();
+    }
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,47 @@
+import type { ResolvedStage } from '../lib/config/types.js';
+import { ConfigError } from '../lib/errors.js';
+import type { KeyGrant } from '../lib/acl.js';
+import type { Keys } from '../lib/redis/keys.js';
+
+/**
+ * The Redis data keys (beyond its streams) each stage kind touches, and with which commands, for
+ * `pipeline acl`. Keep in step with the stage: a command missing here shows up as NOPERM in the
+ * ACL end-to-end test (test/acl.test.ts). A config may grant more per stage with `settings.acl`:
+ * `[{ "keys": ["cache:*"], "commands": ["get", "set"], "mode": "rw" }]` (keys under the pipeline's tag).
+ */
+export function stageDataAccess(stage: ResolvedStage, keys: Keys): KeyGrant[] {
+  const grants: KeyGrant[] = [];
+  switch (stage.kind) {
+    case 'store':
+      // stages/sinks/redis.ts → lib/lua/upsert-product-3.lua (it SREMs the old category's set by name).
+      if ((stage.settings.sink ?? 'redis') === 'redis') {
+        grants.push({ keys: [keys.product('*'), keys.products, keys.category('*')], mode: 'rw', commands: ['hmget', 'hincrby', 'hset', 'sadd', 'srem'] });
+      }
+      break;
+    case 'match':
+      // stages/match.ts: `{p}:vectors:<category>` hash and `{p}:vectors:<category>:log` list.
+      grants.push({ keys: [keys.extra('vectors:*')], mode: 'rw', commands: ['lrange', 'hmget', 'hset', 'rpush'] });
+      break;
+  }
+  return [...grants, ...configGrants(stage, keys)];
+}
+
+/** `settings.acl` of a stage, validated. */
+function configGrants(stage: ResolvedStage, keys: Keys): KeyGrant[] {
+  const raw = stage.settings.acl;
+  if (raw === undefined) return [];
+  const where = `stages.${stage.name}.settings.acl`;
+  if (!Array.isArray(raw)) throw new ConfigError(where, 'expected an array of { keys, commands, mode }');
+  return raw.map((g: unknown, i) => {
+    const at = `${where}[${i}]`;
+    const o = g as { keys?: unknown; commands?: unknown; mode?: unknown };
+    const strings = (v: unknown) => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && /^[^\s()]+$/.test(x));
+    if (!strings(o.keys)) throw new ConfigError(`${at}.keys`, 'expected a non-empty array of key patterns (no spaces or parentheses)');
+    if (!strings(o.commands) || (o.commands as string[]).some((c) => /^[-+@]|^all/i.test(c))) {
+      throw new ConfigError(`${at}.commands`, 'expected a non-empty array of command names (e.g. "get", "xinfo|stream")');
+    }
+    const mode = o.mode ?? 'rw';
+    if (mode !== 'r' && mode !== 'w' && mode !== 'rw') throw new ConfigError(`${at}.mode`, 'expected "r", "w" or "rw"');
+    return { keys: (o.keys as string[]).map((k) => keys.extra(k)), commands: (o.commands as string[]).map((c) => c.toLowerCase()), mode };
+  });
+}

@@ -1,0 +1,190 @@
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { ResolvedConfig, ResolvedStage } from '../../lib/config/types.js';
+import { ConfigError } from '../../lib/errors.js';
+import type { Keys } from '../../lib/redis/keys.js';
+import { Shards } from '../../lib/shard.js';
+import { quoteSchema } from './migrations/migrate.js';
+
+/** Which stored products to export. */
+export interface ExportFilter {
+  /** Only this category. @defaultValue every category */
+  category?: string;
+  /** Only products stored at or after this time (ms since epoch). @defaultValue no limit */
+  since?: number;
+}
+
+/** One exported line: the same shape whichever sink it comes from. */
+export interface ExportedProduct {
+  key: string;
+  category: string;
+  brand: string | null;
+  mpn: string | null;
+  gtin: string | null;
+  gtinValid: boolean | null;
+  duplicateOf: string | null;
+  /** Distinct store-stream entries that wrote the key (1 = stored once). */
+  copies: number;
+  entryId: string;
+  traceId: string;
+  producedAt: string | null;
+  storedAt: string;
+  /** The whole record: input, every stage output, route, models, timings. */
+  doc: Record<string, unknown>;
+}
+
+/** The store stage of the config: `name` if given, else the only (or first) stage of kind `store`. */
+export function findStoreStage(config: ResolvedConfig, name?: string): ResolvedStage {
+  const stores = config.stages.filter((s) => (name ? s.name === name : s.kind === 'store'));
+  const stage = stores[0];
+  if (!stage) throw new ConfigError('stages', name ? `no stage named ${JSON.stringify(name)}` : 'no stage of kind "store"');
+  return stage;
+}
+
+/** `--since` value: an ISO-8601 time (or anything Date.parse reads) → ms since epoch. */
+export function parseSince(value: string): number {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new Error(`--since: not a time: ${JSON.stringify(value)} (use ISO-8601, e.g. 2024-05-01T00:00:00Z)`);
+  return ms;
+}
+
+const orNull = (v: string | undefined) => (v === undefined || v === '' ? null : v);
+const isoOrNull = (ms: unknown) => (typeof ms === 'number' && Number.isFinite(ms) ? new Date(ms).toISOString() : null);
+
+/** A product hash of the redis sink → an export line. */
+function fromRedisHash(key: string, h: Record<string, string>): ExportedProduct {
+  const doc = JSON.parse(h.doc ?? '{}') as Record<string, unknown>;
+  return {
+    key,
+    category: h.category ?? 'uncategorized',
+    brand: orNull(h.brand),
+    mpn: orNull(h.mpn),
+    gtin: orNull(h.gtin),
+    gtinValid: h.gtinValid === undefined ? null : h.gtinValid === 'true',
+    duplicateOf: orNull(h.duplicateOf),
+    copies: Number(h.copies ?? 1),
+    entryId: h.entry ?? '',
+    traceId: h.trace ?? '',
+    producedAt: isoOrNull(doc.producedAt),
+    storedAt: new Date(Number(h.storedAt)).toISOString(),
+    doc,
+  };
+}
+
+/**
+ * Stored products of the redis sink: SSCAN over the products set (or one category's set), one
+ * pipelined HGETALL round per page. Memory holds one page. As with any SSCAN, a key may come twice
+ * if the set is resized during the export (lines are keyed by `key`: load them as an upsert).
+ * A sharded pipeline is read shard after shard (each shard's keys share one slot, so each page's
+ * pipeline goes to one cluster node).
+ */
+export async function* redisProducts(redis: Redis, keys: Keys | Shards, filter: ExportFilter = {}, pageSize = 500): AsyncGenerator<ExportedProduct> {
+  for (const shard of Shards.of(keys).all) yield* shardProducts(redis, shard, filter, pageSize);
+}
+
+async function* shardProducts(redis: Redis, keys: Keys, filter: ExportFilter, pageSize: number): AsyncGenerator<ExportedProduct> {
+  const set = filter.category !== undefined ? keys.category(filter.category) : keys.products;
+  let cursor = '0';
+  do {
+    const [next, members] = await redis.sscan(set, cursor, 'COUNT', pageSize);
+    cursor = next;
+    if (members.length === 0) continue;
+    const batch = redis.pipeline();
+    for (const k of members) batch.hgetall(keys.product(k));
+    const replies = (await batch.exec()) ?? [];
+    for (let i = 0; i < members.length; i++) {
+      const [err, h] = replies[i] ?? [new Error('no reply')];
+      if (err) throw err;
+      const hash = h as Record<string, string>;
+      if (Object.keys(hash).length === 0) continue; // removed since the scan saw it
+      if (filter.category !== undefined && hash.category !== filter.category) continue; // moved to another category
+      if (filter.since !== undefined && !(Number(hash.storedAt) >= filter.since)) continue;
+      yield fromRedisHash(members[i]!, hash);
+    }
+  } while (cursor !== '0');
+}
+
+interface ProductRow {
+  key: string;
+  category: string;
+  brand: string | null;
+  mpn: string | null;
+  gtin: string | null;
+  gtin_valid: boolean | null;
+  duplicate_of: string | null;
+  doc: Record<string, unknown>;
+  entry_id: string;
+  trace_id: string;
+  copies: number;
+  produced_at: Date | null;
+  stored_at: Date;
+}
+
+/**
+ * Stored products of the postgres sink, by keyset pagination on the primary key (`key > last
+ * ORDER BY key LIMIT page`): each page is one short query, memory holds one page, and rows are
+ * neither skipped nor repeated while the table is being written.
+ */
+export async function* postgresProducts(pool: pg.Pool, schema: string, filter: ExportFilter = {}, pageSize = 500): AsyncGenerator<ExportedProduct> {
+  const where: string[] = ['key > $1'];
+  const params: unknown[] = [''];
+  if (filter.category !== undefined) {
+    params.push(filter.category);
+    where.push(`category = $${params.length}`);
+  }
+  if (filter.since !== undefined) {
+    params.push(new Date(filter.since));
+    where.push(`stored_at >= $${params.length}`);
+  }
+  params.push(pageSize);
+  const sql = `SELECT key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, trace_id, copies, produced_at, stored_at
+    FROM ${quoteSchema(schema)}.products WHERE ${where.join(' AND ')} ORDER BY key LIMIT $${params.length}`;
+  for (;;) {
+    const { rows } = await pool.query<ProductRow>(sql, params);
+    for (const r of rows) {
+      yield {
+        key: r.key,
+        category: r.category,
+        brand: r.brand,
+        mpn: r.mpn,
+        gtin: r.gtin,
+        gtinValid: r.gtin_valid,
+        duplicateOf: r.duplicate_of,
+        copies: r.copies,
+        entryId: r.entry_id,
+        traceId: r.trace_id,
+        producedAt: r.produced_at ? r.produced_at.toISOString() : null,
+        storedAt: r.stored_at.toISOString(),
+        doc: r.doc,
+      };
+    }
+    if (rows.length < pageSize) return;
+    params[0] = rows[rows.length - 1]!.key;
+  }
+}
+
+/**
+ * Write products as JSON lines, honouring backpressure (waits for `drain`), so memory stays one
+ * page whatever the output's speed. `onProgress` is called with the running count every `every`
+ * lines and at the end. Returns how many lines were written.
+ */
+export async function writeJsonl(products: AsyncIterable<ExportedProduct>, out: Writable, onProgress?: (n: number) => void, every = 1000): Promise<number> {
+  let n = 0;
+  let failed: Error | undefined;
+  const onError = (err: Error) => (failed = err);
+  out.on('error', onError);
+  try {
+    for await (const p of products) {
+      if (failed) throw failed;
+      if (!out.write(JSON.stringify(p) + '\n')) await once(out, 'drain'); // rejects if the output fails meanwhile
+      if (++n % every === 0) onProgress?.(n);
+    }
+    if (failed) throw failed;
+  } finally {
+    out.off('error', onError);
+  }
+  onProgress?.(n);
+  return n;
+}

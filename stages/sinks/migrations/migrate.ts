@@ -1,0 +1,110 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type pg from 'pg';
+import { ConfigError } from '../../../lib/errors.js';
+import type { Logger } from '../../../lib/logger.js';
+
+const DIR = import.meta.dirname;
+const FILE_RE = /^(\d+)_([A-Za-z0-9_]+)\.sql$/;
+const SCHEMA_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** One advisory lock for every migrator of every schema: migrations run one at a time. */
+const LOCK_KEY = 7_000_000_701;
+
+export interface Migration {
+  /** The number prefix, e.g. "001". Applied in numeric order. */
+  version: string;
+  name: string;
+  sql: string;
+  /** SHA-256 of the file, recorded when applied: an edited applied migration is reported. */
+  checksum: string;
+}
+
+export interface MigrateResult {
+  schema: string;
+  /** Versions applied by this run, in order. */
+  applied: string[];
+  /** The latest version now in the schema. */
+  current: string;
+}
+
+/** Double-quoted identifier for a validated schema name. */
+export function quoteSchema(schema: string): string {
+  if (!SCHEMA_RE.test(schema)) throw new ConfigError('postgres schema', `invalid schema name ${JSON.stringify(schema)} (letters, digits, _)`);
+  return `"${schema}"`;
+}
+
+/** The migration files of this folder (`NNN_name.sql`), in order. */
+export function listMigrations(dir = DIR): Migration[] {
+  return readdirSync(dir)
+    .filter((f) => FILE_RE.test(f))
+    .map((f) => {
+      const [, version, name] = FILE_RE.exec(f)!;
+      const sql = readFileSync(resolve(dir, f), 'utf8');
+      return { version: version!, name: name!, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+    })
+    .sort((a, b) => Number(a.version) - Number(b.version));
+}
+
+/** The latest migration version shipped (what the sink needs). */
+export function latestVersion(dir = DIR): string {
+  const all = listMigrations(dir);
+  return all[all.length - 1]?.version ?? '0';
+}
+
+/** Versions recorded in `<schema>.schema_migrations`; empty when the table does not exist yet. */
+export async function appliedVersions(db: pg.Pool | pg.PoolClient, schema: string): Promise<Map<string, string>> {
+  const exists = await db.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${quoteSchema(schema)}.schema_migrations`]);
+  if (!exists.rows[0]?.t) return new Map();
+  const rows = await db.query<{ version: string; checksum: string }>(`SELECT version, checksum FROM ${quoteSchema(schema)}.schema_migrations`);
+  return new Map(rows.rows.map((r) => [r.version, r.checksum]));
+}
+
+/**
+ * Apply every migration not yet recorded in `<schema>.schema_migrations`, in order, each in its own
+ * transaction together with its record, under an advisory lock (concurrent runs wait, then find
+ * nothing to do). Idempotent: a second run applies nothing.
+ */
+export async function migrate(pool: pg.Pool, opts: { schema?: string; logger?: Logger; dir?: string } = {}): Promise<MigrateResult> {
+  const schema = opts.schema ?? 'public';
+  const q = quoteSchema(schema);
+  const migrations = listMigrations(opts.dir);
+  const client = await pool.connect();
+  const applied: string[] = [];
+  let failed: Error | undefined;
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${q}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${q}.schema_migrations (version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    const done = await appliedVersions(client, schema);
+    for (const m of migrations) {
+      const had = done.get(m.version);
+      if (had !== undefined) {
+        if (had !== m.checksum) opts.logger?.warn('migrate.changed', { schema, version: m.version, name: m.name, note: 'applied migration file was edited since; not re-applied' });
+        continue;
+      }
+      try {
+        await client.query('BEGIN');
+        await client.query(`SET LOCAL search_path TO ${q}`);
+        await client.query(m.sql);
+        await client.query(`INSERT INTO ${q}.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [m.version, m.name, m.checksum]);
+        await client.query('COMMIT');
+      } catch (err) {
+        throw new Error(`migration ${m.version}_${m.name} failed: ${(err as Error).message}`, { cause: err });
+      }
+      applied.push(m.version);
+      opts.logger?.info('migrate.applied', { schema, version: m.version, name: m.name });
+    }
+    await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
+  } catch (err) {
+    failed = err as Error;
+    throw err;
+  } finally {
+    // After a failure the session is closed rather than reused: that rolls back the open
+    // transaction and drops the advisory lock in one go.
+    client.release(failed);
+  }
+  return { schema, applied, current: migrations[migrations.length - 1]?.version ?? '0' };
+}

@@ -1,0 +1,189 @@
+import pg from 'pg';
+import { ConfigError, TransientError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import { appliedVersions, latestVersion, quoteSchema } from './migrations/migrate.js';
+import type { Sink, StoredProduct } from './sink.js';
+
+export interface PostgresOptions {
+  /** postgres:// URL (user, password, host, port, database; `?sslmode=require` for TLS). */
+  url: string;
+  /** Schema holding `products` and `schema_migrations`. @defaultValue "public" */
+  schema: string;
+  /** Connections the pool may open; the store writes one batch at a time, so 1 is enough. @defaultValue 1 */
+  poolSize: number;
+  /** A connection attempt that takes longer fails (as a transient error). @defaultValue 5000 */
+  connectTimeoutMs: number;
+  /** A statement running longer is cancelled (server statement_timeout and client query timeout). @defaultValue 30000 */
+  statementTimeoutMs: number;
+  /** Idle pooled connections are closed after this long. @defaultValue 30000 */
+  idleTimeoutMs: number;
+}
+
+export const POSTGRES_DEFAULTS: Omit<PostgresOptions, 'url'> = {
+  schema: 'public',
+  poolSize: 1,
+  connectTimeoutMs: 5_000,
+  statementTimeoutMs: 30_000,
+  idleTimeoutMs: 30_000,
+};
+
+/**
+ * Sink options from the store stage's settings (`postgresUrl`, `postgresSchema`, `postgresPoolSize`,
+ * `postgresConnectTimeoutMs`, `postgresStatementTimeoutMs`, `postgresIdleTimeoutMs`), the URL
+ * falling back to env DATABASE_URL. `where` names the settings in errors.
+ */
+export function postgresOptionsFrom(settings: Record<string, unknown>, env: NodeJS.ProcessEnv, where: string): PostgresOptions {
+  const url = settings.postgresUrl ?? env.DATABASE_URL;
+  if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
+    throw new ConfigError(`${where}.postgresUrl`, 'the postgres sink needs a postgres:// URL in settings.postgresUrl or env DATABASE_URL');
+  }
+  const known = ['postgresUrl', 'postgresSchema', 'postgresPoolSize', 'postgresConnectTimeoutMs', 'postgresStatementTimeoutMs', 'postgresIdleTimeoutMs'];
+  for (const k of Object.keys(settings)) {
+    if (k.startsWith('postgres') && !known.includes(k)) throw new ConfigError(`${where}.${k}`, `unknown postgres setting (known: ${known.join(', ')})`);
+  }
+  const num = (k: string, d: number) => {
+    const v = settings[k];
+    if (v === undefined) return d;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new ConfigError(`${where}.${k}`, `expected an integer >= 1, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const schema = settings.postgresSchema ?? POSTGRES_DEFAULTS.schema;
+  if (typeof schema !== 'string') throw new ConfigError(`${where}.postgresSchema`, 'expected a string');
+  quoteSchema(schema);
+  return {
+    url,
+    schema,
+    poolSize: num('postgresPoolSize', POSTGRES_DEFAULTS.poolSize),
+    connectTimeoutMs: num('postgresConnectTimeoutMs', POSTGRES_DEFAULTS.connectTimeoutMs),
+    statementTimeoutMs: num('postgresStatementTimeoutMs', POSTGRES_DEFAULTS.statementTimeoutMs),
+    idleTimeoutMs: num('postgresIdleTimeoutMs', POSTGRES_DEFAULTS.idleTimeoutMs),
+  };
+}
+
+/** A pool with the sink's timeouts; pooled-connection errors (server gone) are logged, never thrown. */
+export function createPool(o: PostgresOptions, logger: Logger, applicationName = 'pipeline'): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: o.url,
+    max: o.poolSize,
+    connectionTimeoutMillis: o.connectTimeoutMs,
+    idleTimeoutMillis: o.idleTimeoutMs,
+    statement_timeout: o.statementTimeoutMs,
+    query_timeout: o.statementTimeoutMs + 1_000,
+    application_name: applicationName,
+  });
+  // An idle client whose server went away emits here; without a listener it would crash the process.
+  pool.on('error', (err) => logger.warn('postgres.idle_client_error', { err }));
+  return pool;
+}
+
+// SQLSTATE classes worth retrying: 08 connection exception, 53 insufficient resources (too many
+// connections, disk full), 57P01-3 admin/crash shutdown or cannot connect now, 57014 statement
+// timeout, 40001 serialization failure, 40P01 deadlock.
+const TRANSIENT_SQLSTATE = /^(08|53|57P0[123]$|57014$|40001$|40P01$)/;
+const TRANSIENT_MESSAGE = /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|database system is (starting up|shutting down|in recovery mode)/i;
+
+/** True when a pg / network error means "the database is unreachable or busy", not "this data is wrong". */
+export function isTransientPgError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_MESSAGE.test(code))) return true;
+  if (err instanceof AggregateError && err.errors.some(isTransientPgError)) return true; // Node's happy-eyeballs connect
+  return TRANSIENT_MESSAGE.test(err.message);
+}
+
+/** NUL cannot be stored in Postgres text or jsonb: replaced by U+FFFD wherever it appears. */
+const noNul = (_k: string, v: unknown) => (typeof v === 'string' && v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v);
+
+const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
+const iso = (ms: unknown) => (typeof ms === 'number' && Number.isFinite(ms) ? new Date(ms).toISOString() : null);
+
+/** One row per key: the batch's last version, how many of its entries wrote the key, and the first of them. */
+export function batchRows(products: readonly StoredProduct[]): Record<string, unknown>[] {
+  const byKey = new Map<string, { last: StoredProduct; entries: number; first: string }>();
+  for (const p of products) {
+    const seen = byKey.get(p.key);
+    if (seen) {
+      seen.last = p;
+      seen.entries++;
+    } else byKey.set(p.key, { last: p, entries: 1, first: p.entryId });
+  }
+  return [...byKey.values()].map(({ last: p, entries, first }) => ({
+    key: p.key,
+    category: p.category,
+    brand: str(p.fields.brand),
+    mpn: str(p.fields.mpn),
+    gtin: str(p.fields.gtin),
+    gtin_valid: typeof p.fields.gtinValid === 'boolean' ? p.fields.gtinValid : null,
+    duplicate_of: str(p.fields.duplicateOf),
+    doc: p.doc,
+    entry_id: p.entryId,
+    trace_id: p.traceId,
+    entries,
+    first_entry_id: first,
+    produced_at: iso(p.doc.producedAt),
+    stored_at: iso(p.storedAt),
+  }));
+}
+
+/**
+ * One statement per batch: the rows arrive as one JSON parameter, the same key twice in a batch is
+ * collapsed first (ON CONFLICT cannot touch a row twice). `copies` counts distinct store-stream
+ * entries like upsert-product-3.lua: +1 per entry, except a re-delivery of the entry stored last.
+ */
+export function upsertSql(schema: string): string {
+  const t = `${quoteSchema(schema)}.products`;
+  return `WITH batch AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS b(
+    key text, category text, brand text, mpn text, gtin text, gtin_valid boolean, duplicate_of text, doc jsonb,
+    entry_id text, trace_id text, entries integer, first_entry_id text, produced_at timestamptz, stored_at timestamptz)
+)
+INSERT INTO ${t} AS p (key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, trace_id, copies, produced_at, stored_at)
+SELECT key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, trace_id, entries, produced_at, stored_at FROM batch
+ON CONFLICT (key) DO UPDATE SET
+  category = EXCLUDED.category, brand = EXCLUDED.brand, mpn = EXCLUDED.mpn, gtin = EXCLUDED.gtin,
+  gtin_valid = EXCLUDED.gtin_valid, duplicate_of = EXCLUDED.duplicate_of, doc = EXCLUDED.doc,
+  entry_id = EXCLUDED.entry_id, trace_id = EXCLUDED.trace_id, produced_at = EXCLUDED.produced_at, stored_at = EXCLUDED.stored_at,
+  copies = p.copies + EXCLUDED.copies
+    - CASE WHEN p.entry_id = (SELECT b.first_entry_id FROM batch b WHERE b.key = EXCLUDED.key) THEN 1 ELSE 0 END`;
+}
+
+/**
+ * The Postgres sink: each batch is one idempotent upsert statement (its own transaction), so
+ * `write` resolves only after the batch has committed, and the store stage acks after that.
+ * Unreachable / restarting / overloaded database → TransientError (the consumer retries the batch
+ * without counting deliveries); anything else (bad data) is thrown as is.
+ */
+export function createPostgresSink(o: PostgresOptions, logger: Logger): Sink & { init(): Promise<void>; readonly pool: pg.Pool } {
+  const pool = createPool(o, logger, 'pipeline:store');
+  const sql = upsertSql(o.schema);
+  return {
+    name: 'postgres',
+    pool,
+    /** Refuse to start on a schema that lacks migrations; an unreachable database is only logged (writes retry). */
+    async init() {
+      let applied: Map<string, string>;
+      try {
+        applied = await appliedVersions(pool, o.schema);
+      } catch (err) {
+        if (!isTransientPgError(err)) throw err;
+        logger.warn('postgres.unreachable_at_start', { err, note: 'writes will retry until it is back' });
+        return;
+      }
+      const need = latestVersion();
+      if (!applied.has(need)) {
+        throw new ConfigError(`postgres schema ${o.schema}`, `migration ${need} is not applied (have: ${[...applied.keys()].join(', ') || 'none'}): run \`pipeline store migrate\``);
+      }
+    },
+    async write(products) {
+      if (products.length === 0) return;
+      const rows = JSON.stringify(batchRows(products), noNul);
+      try {
+        await pool.query(sql, [rows]);
+      } catch (err) {
+        if (isTransientPgError(err)) throw new TransientError(`postgres unavailable: ${(err as Error).message || (err as { code?: string }).code}`, { cause: err });
+        throw err;
+      }
+    },
+    close: () => pool.end(),
+  };
+}

@@ -1,0 +1,40 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+test('npm run bench -- --quick prints a table of medians and ends with the two ratio lines', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-test-'));
+  const json = join(dir, 'bench.json');
+  try {
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'scripts/bench/index.ts'), '--quick', '--records', '2000', '--model-records', '300', '--latency-seconds', '0.5', '--json', json],
+      { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, LOG_LEVEL: 'error' } },
+    );
+    const out = r.stdout + r.stderr;
+    assert.is(r.status, 0, out);
+    const lines = r.stdout.trimEnd().split('\n');
+    // The summary ends with exactly these two lines.
+    assert.match(lines.at(-2)!, /^transport: \d+\.\d{2}x$/, out);
+    assert.match(lines.at(-1)!, /^model: (\d+\.\d{2}x|n\/a \((not built|skipped|failed)\))$/, out);
+    // A table with a header and project/baseline columns, a transport and latency rows.
+    assert.match(r.stdout, /^measure \(median of runs\)\s+project\s+baseline\s+project\/baseline$/m);
+    assert.match(r.stdout, /^transport records\/s \(2,000 x 3 stages\)\s+[\d,]+\s+[\d,]+\s+\d+\.\d{2}x$/m);
+    assert.match(r.stdout, /^latency p99 ms\s+[\d.]+\s+[\d.]+$/m);
+    assert.match(r.stdout, /^peak RSS \/ connections per process, transport project: .*s1 \d+ MB\/2c/m);
+    assert.ok(existsSync(json), 'the JSON file is written');
+    const data = JSON.parse(readFileSync(json, 'utf8')) as { transport: { project: unknown[]; baseline: unknown[] }; ratios: { transport: number } };
+    assert.is(data.transport.project.length, 1);
+    assert.is(data.transport.baseline.length, 1);
+    assert.ok(data.ratios.transport > 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();

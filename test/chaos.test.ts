@@ -1,0 +1,35 @@
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+/** `npm run chaos` with its short settings, as a child process; resolves with its exit code and output. */
+function chaos(args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, 'scripts/chaos.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => res({ code, out }));
+  });
+}
+
+test('chaos: 5,000 records while 3 workers are SIGKILLed and redis-server is killed and restarted: nothing lost, nothing duplicated, only the garbage in the DLQ', async () => {
+  const { code, out } = await chaos(['--records', '5000', '--kill-every-ms', '1000', '--max-kills', '3', '--rate', '1000', '--redis-restarts', '1', '--seed', '4']);
+  const figure = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(out)?.[1] ?? NaN);
+  assert.is(code, 0, out);
+  assert.is(figure('sent'), 5000, out);
+  assert.is(figure('stored'), 5000);
+  assert.is(figure('lost'), 0);
+  assert.is(figure('duplicated'), 0);
+  assert.is(figure('produced twice'), 0);
+  assert.is(figure('dlq'), 20, 'the 20 garbage entries, nothing else');
+  assert.is(figure('dlq unexpected'), 0);
+  assert.is(figure('rejected'), 5, 'the 5 bad lines');
+  assert.is(figure('kills'), 3);
+  assert.is(figure('redis restarts'), 1);
+});
+
+test.run();

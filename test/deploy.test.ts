@@ -1,0 +1,194 @@
+/**
+ * Static checks of deploy/ (no Docker engine or cluster here): the generated files match the
+ * config they are rendered from, every stage of config/pipeline.json (read now, not a fixed
+ * list) has its compose service, Deployment and KEDA ScaledObject, and the dashboard only
+ * queries metrics the code sends.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parse, parseAllDocuments } from 'yaml';
+import { loadConfigFile, resolveConfig } from '../lib/config/load.js';
+import { ConfigError } from '../lib/errors.js';
+import { METRIC_CATALOG } from '../lib/metrics.js';
+import { Keys } from '../lib/redis/keys.js';
+import { deploymentName, envName, graceSeconds, k8sManifests, promName, renderDeploy, serviceName } from '../deploy/render.js';
+
+const REPO = resolve(import.meta.dirname, '..');
+const CONFIG = join(REPO, 'config/pipeline.json');
+const config = loadConfigFile(CONFIG, { env: {} });
+const read = (p: string) => readFileSync(join(REPO, p), 'utf8');
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+test('the committed deploy files are what config/pipeline.json renders to (run `npx pipeline deploy render`)', () => {
+  for (const [file, text] of renderDeploy(config, read('config/pipeline.json'), 'config/pipeline.json')) {
+    assert.ok(existsSync(join(REPO, file)), `${file} missing: run npx pipeline deploy render`);
+    assert.ok(read(file) === text, `${file} is out of date with config/pipeline.json: run npx pipeline deploy render`);
+  }
+});
+
+test('docker-compose: redis with AOF, one service per stage with settable replicas and a drain-long stop, monitor, producer profile, metrics stack', () => {
+  const compose = parse(read('deploy/docker-compose.yml')) as Obj;
+  const s = compose.services as Obj;
+  assert.ok(s.redis.command.join(' ').includes('--appendonly yes'), 'AOF on');
+  for (const stage of config.stages) {
+    const svc = s[serviceName(stage.name)];
+    assert.ok(svc, `no compose service for stage ${stage.name}`);
+    assert.equal(svc.command, ['worker', stage.name]);
+    assert.match(String(svc.deploy.replicas), new RegExp(`^\\$\\{${envName(stage.name)}_REPLICAS:-\\d+\\}$`));
+    assert.ok(parseInt(svc.stop_grace_period, 10) * 1000 > stage.drainTimeoutMs, `${stage.name}: stop_grace_period covers drainTimeoutMs`);
+    assert.equal(svc.healthcheck.test.slice(0, 6), ['CMD', 'node', 'scripts/pipeline.mjs', 'health', '--stage', stage.name]);
+    assert.is(svc.environment.STATSD_HOST, 'statsd-exporter');
+  }
+  const workers = Object.entries(s).filter(([, v]) => (v as Obj).command?.[0] === 'worker');
+  assert.is(workers.length, config.stages.length, 'no service for a stage that is gone');
+  assert.equal(s.monitor.command, ['monitor']);
+  assert.equal(s.producer.profiles, ['produce']);
+  assert.is(s.producer.restart, 'no');
+  for (const name of ['statsd-exporter', 'prometheus', 'grafana']) assert.ok(s[name], name);
+  // Every bind mount of a repo file (not an ${ENV} one) exists.
+  for (const [name, svc] of Object.entries(s)) {
+    for (const v of ((svc as Obj).volumes ?? []) as string[]) {
+      const src = v.split(':')[0]!;
+      if (!src.startsWith('.')) continue;
+      assert.ok(existsSync(resolve(REPO, 'deploy', src)), `${name}: mounts missing ${src}`);
+    }
+  }
+  assert.ok(existsSync(join(REPO, s.monitor.build.context === '..' ? 'deploy/Dockerfile' : '')), 'build uses deploy/Dockerfile');
+});
+
+test('kubernetes: per stage a Deployment with progress probes and a drain-long grace period, and a KEDA lag ScaledObject on its stream and group', () => {
+  const docs = parseAllDocuments(read('deploy/k8s/pipeline.yaml')).map((d) => d.toJS() as Obj);
+  for (const d of docs) {
+    assert.ok(d.apiVersion && d.kind && d.metadata?.name, 'every manifest has apiVersion, kind, name');
+    assert.match(d.metadata.name, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, `${d.metadata.name} is a DNS-1123 label`);
+  }
+  const keys = new Keys(config.pipeline);
+  for (const stage of config.stages) {
+    const name = deploymentName(config, stage.name);
+    const dep = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === name);
+    assert.ok(dep, `no Deployment for stage ${stage.name}`);
+    assert.is(dep.spec.replicas, undefined, 'KEDA owns the replica count');
+    const pod = dep.spec.template.spec;
+    assert.ok(pod.terminationGracePeriodSeconds * 1000 > stage.drainTimeoutMs, `${stage.name}: grace period covers drainTimeoutMs`);
+    assert.is(pod.terminationGracePeriodSeconds, graceSeconds(stage));
+    const c = pod.containers[0];
+    assert.equal(c.args, ['worker', stage.name]);
+    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+      assert.equal(c[probe].exec.command.slice(2, 5), ['health', '--stage', stage.name], `${stage.name} ${probe}`);
+    }
+    assert.ok(c.livenessProbe.exec.command.includes('--unknown-ok'), 'a Redis outage does not restart workers');
+    assert.ok(pod.securityContext.runAsNonRoot);
+    assert.ok(c.env.some((e: Obj) => e.name === 'REDIS_ADDRESS'), 'KEDA addressFromEnv is set on the target');
+    const so = docs.find((d) => d.kind === 'ScaledObject' && d.spec.scaleTargetRef.name === name);
+    assert.ok(so, `no ScaledObject for stage ${stage.name}`);
+    const [trigger] = so.spec.triggers;
+    assert.is(trigger.type, 'redis-streams');
+    assert.is(trigger.metadata.stream, keys.stream(stage.input), 'stream key {pipeline}:<input>');
+    assert.is(trigger.metadata.consumerGroup, stage.name, 'consumer group = stage name');
+    assert.is(trigger.metadata.lagCount, String(stage.scaleUpLag));
+    assert.is(trigger.metadata.activationLagCount, '0', 'one message wakes a stage at zero');
+    assert.is(trigger.metadata.pendingEntriesCount, undefined, 'lag, not pending, drives scaling');
+    assert.equal([so.spec.minReplicaCount, so.spec.maxReplicaCount], [stage.minWorkers, stage.maxWorkers]);
+  }
+  assert.is(docs.filter((d) => d.kind === 'ScaledObject').length, config.stages.length);
+  const monitor = docs.find((d) => d.kind === 'Deployment' && d.spec.template.spec.containers[0].args[0] === 'monitor');
+  assert.is(monitor?.spec.replicas, 1, 'exactly one gauge sampler');
+  const cm = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'pipeline-config');
+  assert.equal(JSON.parse(cm!.data['pipeline.json']), JSON.parse(read('config/pipeline.json')), 'the pods run this config');
+  const kustomization = parse(read('deploy/k8s/kustomization.yaml')) as Obj;
+  for (const r of kustomization.resources as string[]) assert.ok(existsSync(join(REPO, 'deploy/k8s', r)), r);
+});
+
+test('autoscaling options carry over to KEDA (scale to zero included); colliding stage names are a config error', () => {
+  const raw = {
+    pipeline: 'shop',
+    defaults: { drainTimeoutMs: 45_000 },
+    stages: [
+      { name: 'preprocess', kind: 'preprocess', input: 'in', minWorkers: 0, maxWorkers: 5, scaleUpLag: 20, scaleDownIdleMs: 90_000, autoscaleIntervalMs: 2_000 },
+      { name: 'store', kind: 'store' },
+    ],
+    routes: { preprocess: [{ to: 'store' }] },
+  };
+  const docs = k8sManifests(resolveConfig(raw, 'x', { env: {} }), JSON.stringify(raw));
+  const so = docs.find((d) => d.kind === 'ScaledObject' && (d.metadata as Obj).name === 'shop-preprocess') as Obj;
+  assert.equal([so.spec.minReplicaCount, so.spec.maxReplicaCount, so.spec.pollingInterval, so.spec.cooldownPeriod], [0, 5, 2, 90]);
+  assert.equal(so.spec.triggers[0].metadata, { ...so.spec.triggers[0].metadata, stream: '{shop}:in', consumerGroup: 'preprocess', lagCount: '20', activationLagCount: '0' });
+  const dep = docs.find((d) => d.kind === 'Deployment' && (d.metadata as Obj).name === 'shop-store') as Obj;
+  assert.is(dep.spec.template.spec.terminationGracePeriodSeconds, 55);
+  const clash = { ...raw, stages: [...raw.stages, { name: 'pre.process', kind: 'store' }, { name: 'Pre-Process', kind: 'store' }] };
+  assert.throws(() => k8sManifests(resolveConfig(clash, 'x', { env: {} }), ''), (e: Error) => e instanceof ConfigError && /stages\.Pre-Process/.test(e.message));
+});
+
+/** Every source file of the runtime (the code that sends metrics). */
+function sources(dir: string): string[] {
+  return readdirSync(join(REPO, dir)).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(join(REPO, p)).isDirectory() ? sources(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+test('the metric catalog is exactly what the code sends, and each metric is in the README table', () => {
+  const code = ['lib', 'stages', 'scripts'].flatMap(sources).map((f) => [f, read(f)] as const);
+  const sent = new Map<string, string>();
+  for (const [file, text] of code) {
+    for (const m of text.matchAll(/\bmetrics\.(increment|timing|gauge|histogram)\(\s*'([^']+)'/g)) sent.set(m[2]!, file);
+  }
+  const names = new Set(METRIC_CATALOG.map((m) => m.name));
+  for (const [name, file] of sent) assert.ok(names.has(name), `${file} sends ${name}, missing from METRIC_CATALOG (lib/metrics.ts) and the README`);
+  const all = code.map(([, t]) => t).join('\n');
+  const readme = read('README.md');
+  for (const m of METRIC_CATALOG) {
+    assert.ok(all.includes(`'${m.name}'`), `${m.name} is in the catalog but nothing sends it`);
+    assert.ok(readme.includes(`| \`${m.name}\` |`), `${m.name} is not in the README metrics table`);
+  }
+});
+
+test('the dashboard queries only metrics the code sends, under the names the statsd mapping gives them, and covers lag, throughput, latency, errors, DLQ', () => {
+  const dash = JSON.parse(read('deploy/grafana/dashboards/pipeline.json')) as Obj;
+  const exprs: string[] = [];
+  const walk = (p: Obj) => {
+    for (const t of p.targets ?? []) exprs.push(t.expr);
+    for (const c of p.panels ?? []) walk(c);
+  };
+  walk(dash);
+  const prom = new Set(METRIC_CATALOG.map((m) => promName(m, config.metrics.prefix)));
+  const used = new Set(exprs.flatMap((e) => [...e.matchAll(/\b(pipeline_[a-z0-9_]+)/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, ''))));
+  for (const u of used) assert.ok(prom.has(u), `dashboard queries ${u}, which no catalog metric maps to`);
+  for (const needed of ['pipeline_group_lag', 'pipeline_messages_out_total', 'pipeline_message_e2e_seconds', 'pipeline_messages_errors_total', 'pipeline_dlq_length']) {
+    assert.ok(used.has(needed), `dashboard lacks ${needed}`);
+  }
+  const mapping = parse(read('deploy/statsd/mapping.yml')) as Obj;
+  const mapped = new Set((mapping.mappings as Obj[]).map((m) => m.name));
+  for (const p of prom) assert.ok(mapped.has(p), `statsd mapping lacks ${p}`);
+  const ds = parse(read('deploy/grafana/provisioning/datasources/prometheus.yml')) as Obj;
+  assert.ok(exprs.length > 10);
+  const uids = new Set(JSON.stringify(dash).match(/"uid":"[^"]+"/g));
+  assert.ok(uids.has(`"uid":"${ds.datasources[0].uid}"`), 'panels use the provisioned datasource');
+  const providers = parse(read('deploy/grafana/provisioning/dashboards/pipeline.yml')) as Obj;
+  assert.is(providers.providers[0].options.path, '/var/lib/grafana/dashboards');
+  const prometheus = parse(read('deploy/prometheus/prometheus.yml')) as Obj;
+  assert.equal(prometheus.scrape_configs[0].static_configs[0].targets, ['statsd-exporter:9102']);
+});
+
+test('Dockerfile: multi-stage Node 20, production dependencies only, tsx at runtime, models shipped, non-root', () => {
+  const df = read('deploy/Dockerfile');
+  const froms = [...df.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]!);
+  assert.ok(froms.length >= 2 && froms.every((f) => f.startsWith('node:20')), froms.join(', '));
+  assert.match(df, /npm ci --omit=dev/);
+  assert.match(df, /^COPY models \.\/models$/m);
+  assert.match(df, /^USER node$/m);
+  assert.match(df, /^ENTRYPOINT \["node", "scripts\/pipeline\.mjs"\]$/m, 'exec form: node is PID 1 (health probes use --pid 1)');
+  const pkg = JSON.parse(read('package.json')) as Obj;
+  assert.ok(pkg.dependencies.tsx, 'tsx is a runtime dependency');
+  assert.ok(!pkg.dependencies.yaml, 'deploy rendering stays a dev-time tool');
+  const ignore = read('deploy/Dockerfile.dockerignore').split('\n');
+  for (const p of ['**/node_modules', 'test', '.git']) assert.ok(ignore.includes(p), `context excludes ${p}`);
+  for (const copied of [...df.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(' '))) {
+    if (copied !== 'models') assert.ok(existsSync(join(REPO, copied)), `COPY ${copied}: missing`);
+  }
+  assert.is(relative(REPO, dirname(join(REPO, 'deploy/Dockerfile'))), 'deploy');
+});
+
+test.run();

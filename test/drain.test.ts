@@ -1,0 +1,133 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { resolveConfig } from '../lib/config/load.js';
+import type { StageOptions } from '../lib/config/types.js';
+import { silentLogger } from '../lib/logger.js';
+import { produce } from '../lib/producer.js';
+import { Keys } from '../lib/redis/keys.js';
+import { ok, type StageFactory } from '../lib/stage.js';
+import { Worker } from '../lib/worker.js';
+import { STAGES } from '../stages/index.js';
+import { exited, FAST } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+const ROOT = resolve(import.meta.dirname, '..');
+
+/**
+ * The real `pipeline worker` entry point (scripts/commands/worker.ts) in a child process, with a
+ * test-only stage kind `slow` added to the registry at run time: each batch takes SLOW_MS (a timer
+ * that keeps the process alive, like a model call would).
+ */
+const CHILD = `
+import { STAGES } from '${ROOT}/stages/index.ts';
+import { workerCommand } from '${ROOT}/scripts/commands/worker.ts';
+STAGES.slow = () => ({
+  kind: 'slow',
+  async process(batch) {
+    process.stdout.write(JSON.stringify({ event: 'test.batch_started', size: batch.length }) + '\\n');
+    await new Promise((r) => setTimeout(r, Number(process.env.SLOW_MS)));
+    return batch.map(() => ({ ok: true, output: { slow: true } }));
+  },
+});
+await workerCommand('slow', { config: process.env.CONFIG });
+`;
+
+function writeSlowConfig(pipeline: string, options: Partial<StageOptions>): string {
+  const file = join(tmpdir(), `${pipeline}-slow.json`);
+  const raw = {
+    pipeline,
+    input: 'in',
+    defaults: { ...FAST, ...options },
+    stages: [{ name: 'slow', kind: 'slow', input: 'in' }, { name: 'store', kind: 'store', settings: { sink: 'redis' } }],
+    routes: { slow: [{ to: 'store' }] },
+  };
+  writeFileSync(file, JSON.stringify(raw));
+  return file;
+}
+
+function slowWorker(configFile: string, slowMs: number) {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD], {
+    cwd: ROOT,
+    env: { ...process.env, REDIS_URL: server.url, CONFIG: configFile, SLOW_MS: String(slowMs), LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  return Object.assign(child, { output: () => out });
+}
+
+async function produceN(keys: Keys, n: number, prefix: string): Promise<void> {
+  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ id: `${prefix}${i}`, title: `item ${i}` })).join('\n');
+  await produce(redis, Readable.from([lines]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
+}
+
+const pendingOf = async (keys: Keys) => ((await redis.xpending(keys.stream('in'), 'slow')) as [number])[0];
+
+test('SIGTERM while a batch outlives drainTimeoutMs: the worker exits 0 at the deadline, the unfinished batch stays pending and another worker reclaims it; every record stored once', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const file = writeSlowConfig(pipeline, { batchSize: 10, drainTimeoutMs: 500, claimMinIdleMs: 1000 });
+  try {
+    await produceN(keys, 25, 'd');
+    const child = slowWorker(file, 600_000); // the batch would take 10 minutes
+    await waitFor('batch started', () => child.output().includes('"event":"test.batch_started"'));
+    child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<'hung'>((r) => (timer = setTimeout(() => r('hung'), 30_000)));
+    const code = await Promise.race([exited(child), hung]);
+    clearTimeout(timer);
+    if (code === 'hung') child.kill('SIGKILL');
+    assert.is(code, 0, `the worker exits after drainTimeoutMs, not after its batch: ${child.output()}`);
+    assert.match(child.output(), /"event":"consumer\.drain_timeout"/);
+    assert.is(await pendingOf(keys), 10, 'the unfinished batch is still pending, not lost and not acked');
+
+    // Another worker (the stage fixed to be fast) reclaims it and finishes everything.
+    const config = resolveConfig(JSON.parse(readFileSync(file, 'utf8')), 'test', { env: { REDIS_URL: server.url } });
+    const fast: StageFactory = () => ({ kind: 'slow', process: async (batch) => batch.map(() => ok({ slow: false })) });
+    const workers = ['slow', 'store'].map((stage) => new Worker({ config, stage, stages: { ...STAGES, slow: fast }, logger: silentLogger }));
+    const runs = workers.map((w) => w.run());
+    try {
+      await waitFor('all stored', async () => (await redis.scard(keys.products)) === 25);
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+      await Promise.all(runs);
+    }
+    assert.is(workers[0]!.reclaimer.reclaimed, 10);
+    for (let i = 0; i < 25; i++) assert.is(await redis.hget(keys.product(`d${i}`), 'copies'), '1', `d${i}`);
+    assert.is(await pendingOf(keys), 0);
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
+test('SIGTERM while a batch finishes within drainTimeoutMs: it is handed off before the worker exits 0, nothing left pending', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const file = writeSlowConfig(pipeline, { batchSize: 10, drainTimeoutMs: 20_000 });
+  try {
+    await produceN(keys, 10, 'f');
+    const child = slowWorker(file, 1_000);
+    await waitFor('batch started', () => child.output().includes('"event":"test.batch_started"'));
+    child.kill('SIGTERM');
+    assert.is(await exited(child), 0, child.output());
+    assert.not.match(child.output(), /drain_timeout/);
+    assert.is(await pendingOf(keys), 0);
+    assert.is(await redis.xlen(keys.stream('store')), 10, 'the batch was forwarded before exit');
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.close();
+});
+test.run();

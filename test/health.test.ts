@@ -1,0 +1,93 @@
+import { writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { encodeEnvelope, newEnvelope } from '../lib/codec.js';
+import { loadConfigFile } from '../lib/config/load.js';
+import { consumerHealth, progressKey } from '../lib/inspect.js';
+import { silentLogger } from '../lib/logger.js';
+import { freePort } from '../lib/redis/server.js';
+import { consumerName, Keys } from '../lib/redis/keys.js';
+import { ok, type StageFactory } from '../lib/stage.js';
+import { Worker } from '../lib/worker.js';
+import { cli, exited, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+const host = hostname();
+
+test('health passes while a worker reads (even before its first delivery) and fails once it has stopped', async () => {
+  const pipeline = randomPipeline('h');
+  const config = rulesOnlyConfig(server.url, pipeline);
+  const worker = new Worker({ config, stage: 'preprocess', stages: (await import('../stages/index.js')).STAGES, logger: silentLogger });
+  const run = worker.run();
+  const keys = new Keys(pipeline);
+  const me = consumerName(host, process.pid, 0);
+  try {
+    await waitFor('progress marker', async () => (await redis.exists(progressKey(keys, me))) === 1);
+    const h = await consumerHealth(redis, config, 'preprocess', { host, pid: process.pid });
+    assert.equal([h.ok, h.consumer], [true, me], JSON.stringify(h));
+    const probe = cli(['--config', writeConfig(pipeline), 'health', '--stage', 'preprocess', '--pid', String(process.pid)], server.url);
+    assert.is(await exited(probe), 0, probe.output());
+    assert.match(probe.output(), /"ok":true/);
+    const other = await consumerHealth(redis, config, 'preprocess', { host: 'elsewhere', pid: 1 });
+    assert.is(other.ok, false, 'another host has no consumer here');
+  } finally {
+    await worker.stop();
+    await run;
+  }
+  const after = await consumerHealth(redis, config, 'preprocess', { host, pid: process.pid });
+  assert.is(after.ok, false);
+  assert.match(after.reason!, /no progress marker/);
+});
+
+test('health fails when the read loop is wedged inside the stage, though the consumer still talks to Redis', async () => {
+  const pipeline = randomPipeline('w');
+  const keys = new Keys(pipeline);
+  const file = join(tmpdir(), `${pipeline}.json`);
+  writeFileSync(file, JSON.stringify({
+    pipeline, input: 'in',
+    defaults: { blockMs: 100, watchdogIntervalMs: 50, stallTimeoutMs: 400, heartbeatMs: 100, claimIntervalMs: 100, drainTimeoutMs: 500 },
+    stages: [{ name: 'hang', kind: 'hang', input: 'in' }], routes: {},
+  }));
+  const config = loadConfigFile(file, { env: { REDIS_URL: server.url } });
+  let release = () => {};
+  const hang: StageFactory = () => ({
+    kind: 'hang',
+    sink: true,
+    process: (batch) => new Promise((res) => (release = () => res(batch.map(() => ok({}))))),
+  });
+  const worker = new Worker({ config, stage: 'hang', stages: { hang }, logger: silentLogger });
+  const run = worker.run();
+  try {
+    const env = newEnvelope({ id: 'x', title: 'stuck' });
+    await redis.xadd(keys.stream('in'), '*', 'k', env.key, 'e', encodeEnvelope(env));
+    await waitFor('listed after its first delivery', async () => (await consumerHealth(redis, config, 'hang', { host })).consumer !== undefined);
+    await waitFor('health fails while stuck in the stage', async () => !(await consumerHealth(redis, config, 'hang', { host, pid: process.pid })).ok, 10_000);
+    const h = await consumerHealth(redis, config, 'hang', { host, pid: process.pid });
+    assert.ok(h.idleMs! < 1000, `the heartbeat keeps XINFO idle low (${h.idleMs} ms): idle alone would call this healthy`);
+    release();
+    await waitFor('health recovers with progress', async () => (await consumerHealth(redis, config, 'hang', { host, pid: process.pid })).ok, 10_000);
+  } finally {
+    release();
+    await worker.stop();
+    await run;
+  }
+});
+
+test('an unreachable Redis fails the readiness probe but passes the liveness probe (--unknown-ok)', async () => {
+  const url = `redis://127.0.0.1:${await freePort()}`;
+  const config = writeConfig(randomPipeline('u'));
+  const ready = cli(['--config', config, 'health', '--stage', 'preprocess', '--pid', '1'], url);
+  const live = cli(['--config', config, 'health', '--stage', 'preprocess', '--pid', '1', '--unknown-ok'], url);
+  assert.equal(await Promise.all([exited(ready), exited(live)]), [1, 0], ready.output() + live.output());
+  assert.match(live.output(), /"unreachable":true/);
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.close();
+});
+test.run();

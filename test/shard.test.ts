@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { test } from 'uvu';
+import { parse, parseAllDocuments } from 'yaml';
+import * as assert from 'uvu/assert';
+import { resolveConfig } from '../lib/config/load.js';
+import { ConfigError } from '../lib/errors.js';
+import { Keys } from '../lib/redis/keys.js';
+import { isClusterUrl, parseRedisUrl } from '../lib/redis/url.js';
+import { fnv1a32, keySlot, parseShardList, shardOf, Shards } from '../lib/shard.js';
+
+test('FNV-1a matches the reference vectors, so shard assignment is stable across processes and versions', () => {
+  // Published FNV-1a 32-bit test vectors.
+  assert.is(fnv1a32(''), 0x811c9dc5);
+  assert.is(fnv1a32('a'), 0xe40c292c);
+  assert.is(fnv1a32('foobar'), 0xbf9cf968);
+  // UTF-8 bytes, not UTF-16 code units.
+  assert.is(fnv1a32('é'), fnv1a32(Buffer.from([0xc3, 0xa9]).toString('utf8')));
+});
+
+test('a record key always maps to the same shard in 0..n-1, and keys spread evenly', () => {
+  assert.is(shardOf('B00123', 1), 0);
+  for (const n of [2, 3, 4, 16]) {
+    const counts = new Array<number>(n).fill(0);
+    for (let i = 0; i < 20_000; i++) {
+      const s = shardOf(`p${i}`, n);
+      assert.ok(s >= 0 && s < n);
+      assert.is(shardOf(`p${i}`, n), s, 'stable');
+      counts[s]!++;
+    }
+    for (const c of counts) assert.ok(Math.abs(c - 20_000 / n) < (20_000 / n) * 0.1, `even spread over ${n}: ${counts.join(',')}`);
+  }
+  // Pinned values: changing the hash would move every stored product to another shard.
+  assert.equal(['B00123', 'sku-42', 'c0', 'c1'].map((k) => shardOf(k, 4)), ['B00123', 'sku-42', 'c0', 'c1'].map((k) => fnv1a32(k) % 4));
+  assert.is(shardOf('c0', 4), 0x8729de46 % 4);
+});
+
+test('one shard keeps today\'s key names; N shards get one hash tag each', () => {
+  const one = new Shards('products', 1);
+  assert.equal(one.all.map((k) => k.tag), ['{products}']);
+  assert.is(one.keysFor('anything').stream('classify'), '{products}:classify');
+  assert.is(new Keys('products').dlq, one.all[0]!.dlq);
+  const four = new Shards('products', 4);
+  assert.equal(four.all.map((k) => k.stream('in')), ['{products:0}:in', '{products:1}:in', '{products:2}:in', '{products:3}:in']);
+  assert.is(four.shard(3).dlq, '{products:3}:dlq');
+  assert.is(four.shard(3).product('B1'), '{products:3}:product:B1');
+  const k = 'B00123';
+  assert.is(four.keysFor(k).tag, `{products:${shardOf(k, 4)}}`);
+  assert.equal(Keys.shards('p', 1).map((x) => x.tag), ['{p}']);
+  assert.throws(() => four.shard(4), (e: unknown) => e instanceof ConfigError);
+});
+
+test('key slots match Redis Cluster (CRC16 of the hash tag)', () => {
+  // Values from CLUSTER KEYSLOT on Redis 7.
+  assert.is(keySlot('foo'), 12182);
+  assert.is(keySlot('{user1000}.following'), keySlot('{user1000}.followers'));
+  assert.is(keySlot('123456789'), 0x31c3 % 16384);
+  assert.is(keySlot('{products:0}:in'), keySlot('products:0'));
+  assert.is(keySlot('a{}b'), keySlot('a{}b'), 'an empty tag hashes the whole key');
+});
+
+test('shard lists: 0,2 and ranges, checked against the shard count', () => {
+  assert.equal(parseShardList(undefined, 4), [0, 1, 2, 3]);
+  assert.equal(parseShardList('all', 3), [0, 1, 2]);
+  assert.equal(parseShardList('2,0,2', 4), [0, 2]);
+  assert.equal(parseShardList('0,4-6', 8), [0, 4, 5, 6]);
+  assert.throws(() => parseShardList('4', 4), /outside 0\.\.3/);
+  assert.throws(() => parseShardList('x', 4), /expected shard numbers/);
+});
+
+test('config: shards defaults to 1, PIPELINE_SHARDS overrides, bad values are config errors', () => {
+  const raw = { stages: [{ name: 'store', kind: 'store', input: 'in' }], routes: {} };
+  assert.is(resolveConfig(raw, 't', { env: {} }).shards, 1);
+  assert.is(resolveConfig({ ...raw, shards: 4 }, 't', { env: {} }).shards, 4);
+  assert.is(resolveConfig({ ...raw, shards: 4 }, 't', { env: { PIPELINE_SHARDS: '8' } }).shards, 8);
+  assert.throws(() => resolveConfig({ ...raw, shards: 0 }, 't', { env: {} }), /shards/);
+  assert.throws(() => resolveConfig({ ...raw, shards: 2.5 }, 't', { env: {} }), /shards/);
+});
+
+test('REDIS_URL: redis:// stays a single server; redis+cluster:// lists seeds, with credentials and TLS', () => {
+  assert.equal(parseRedisUrl('redis://u:p@h:6380/2'), { kind: 'single', url: 'redis://u:p@h:6380/2' });
+  assert.ok(!isClusterUrl('rediss://h:6379'));
+  assert.equal(parseRedisUrl('redis+cluster://10.0.0.1:7000,10.0.0.2:7001'), {
+    kind: 'cluster', tls: false, seeds: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7001 }], username: undefined, password: undefined,
+  });
+  const t = parseRedisUrl('rediss+cluster://app:s%40cret@redis-0.redis:6379,redis-1.redis,[::1]:7002/');
+  assert.equal(t, {
+    kind: 'cluster', tls: true, username: 'app', password: 's@cret',
+    seeds: [{ host: 'redis-0.redis', port: 6379 }, { host: 'redis-1.redis', port: 6379 }, { host: '::1', port: 7002 }],
+  });
+  assert.throws(() => parseRedisUrl('redis+cluster://h:1/3'), /no database/);
+  assert.throws(() => parseRedisUrl('redis+cluster://'), /at least one host/);
+  assert.throws(() => parseRedisUrl('redis+cluster://h:99999'), /bad port/);
+});
+
+test('k8s for a cluster: deploy/k8s/cluster/pipeline.yaml is rendered from the config, one redis-cluster-streams trigger per shard and stage', async () => {
+  const { renderFromRepo, DEFAULT_SHARDS, OUT_FILE } = await import('../deploy/k8s/cluster/render.js');
+  assert.ok(readFileSync(OUT_FILE, 'utf8') === renderFromRepo(), 'deploy/k8s/cluster/pipeline.yaml is out of date: npx tsx deploy/k8s/cluster/render.ts');
+  const config = resolveConfig(JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/pipeline.json'), 'utf8')), 't', { env: {} });
+  type Obj = Record<string, any>;
+  const docs = parseAllDocuments(readFileSync(OUT_FILE, 'utf8')).map((d) => d.toJS() as Obj);
+  for (const stage of config.stages) {
+    const so = docs.find((d) => d.kind === 'ScaledObject' && d.spec.triggers[0].metadata.consumerGroup === stage.name)!;
+    assert.equal(so.spec.triggers.map((t: Obj) => [t.type, t.metadata.stream, t.metadata.addressesFromEnv]),
+      Keys.shards(config.pipeline, DEFAULT_SHARDS).map((k) => ['redis-cluster-streams', k.stream(stage.input), 'REDIS_ADDRESSES']));
+    const dep = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === so.spec.scaleTargetRef.name)!;
+    const env = dep.spec.template.spec.containers[0].env as Obj[];
+    assert.ok(env.some((e) => e.name === 'PIPELINE_SHARDS' && e.value === String(DEFAULT_SHARDS)), `${stage.name} runs sharded`);
+    assert.ok(env.some((e) => e.name === 'REDIS_ADDRESSES'), 'KEDA reads the addresses from the target container');
+  }
+  const kustomization = parse(readFileSync(resolve(import.meta.dirname, '../deploy/k8s/cluster/kustomization.yaml'), 'utf8')) as { resources: string[] };
+  assert.equal(kustomization.resources.sort(), ['pipeline.yaml', 'redis-cluster.yaml']);
+  const secret = parse(readFileSync(resolve(import.meta.dirname, '../deploy/k8s/cluster/redis-cluster.yaml'), 'utf8')) as Obj;
+  assert.is(parseRedisUrl(secret.stringData.url).kind, 'cluster');
+});
+
+test.run();
