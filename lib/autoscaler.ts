@@ -4,6 +4,7 @@ import type { ResolvedConfig, ResolvedStage } from './config/types.js';
 import { backlog, pipelineStatus, type StreamStatus } from './inspect.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import { Periodic } from './periodic.js';
 
 /** What the autoscaler drives: the Supervisor (live workers per stage, and scale to n). */
 export interface ScaleTarget {
@@ -102,10 +103,8 @@ export interface AutoscalerOptions {
 export class Autoscaler {
   private readonly states = new Map<string, ScaleState>();
   private readonly managed: ResolvedStage[];
-  private timer?: NodeJS.Timeout;
-  private tick?: Promise<void>;
+  private loop?: Periodic;
   private stopped = false;
-  private started = false;
   decisions = 0;
 
   constructor(private readonly opts: AutoscalerOptions) {
@@ -124,18 +123,11 @@ export class Autoscaler {
   }
 
   start(): void {
-    if (this.started) throw new Error('autoscaler already started');
-    this.started = true;
+    if (this.loop) throw new Error('autoscaler already started');
+    this.loop = new Periodic(() => this.runOnce(), this.intervalMs, (err) => this.opts.logger.error('autoscale.error', { err }));
     if (this.managed.length === 0) return;
     this.opts.logger.info('autoscale.started', { stages: this.stages, intervalMs: this.intervalMs });
-    const loop = () => {
-      if (this.stopped) return;
-      this.timer = setTimeout(() => {
-        this.tick = this.runOnce().finally(loop);
-      }, this.intervalMs);
-      this.timer.unref();
-    };
-    loop();
+    this.loop.start();
   }
 
   /** One sample and decision round; never throws. */
@@ -165,12 +157,9 @@ export class Autoscaler {
     }
   }
 
-  /** Stop the timer; wait for a tick in flight at most one interval (with Redis down it would wait for the reconnect). */
+  /** No more ticks; wait for one in flight at most one interval. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.tick, new Promise<void>((res) => (timer = setTimeout(res, this.intervalMs)))]);
-    clearTimeout(timer);
+    await this.loop?.stop(this.intervalMs);
   }
 }

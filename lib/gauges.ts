@@ -3,6 +3,7 @@ import type { ResolvedConfig } from './config/types.js';
 import { backlog, pipelineStatus, type PipelineStatus } from './inspect.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import { Periodic } from './periodic.js';
 
 export interface GaugeSamplerOptions {
   redis: Redis;
@@ -35,10 +36,7 @@ export function emitGauges(metrics: Metrics, status: PipelineStatus): void {
  * A failed sample is logged and counted (`gauges.errors`); the next interval tries again.
  */
 export class GaugeSampler {
-  private timer?: NodeJS.Timeout;
-  private tick?: Promise<void>;
-  private stopped = false;
-  private started = false;
+  private loop?: Periodic;
   samples = 0;
   /** The last status sampled (for callers that want it too). */
   last?: PipelineStatus;
@@ -51,17 +49,9 @@ export class GaugeSampler {
 
   /** Sample now, then every interval. A second call is refused. */
   start(): void {
-    if (this.started) throw new Error('gauge sampler already started');
-    this.started = true;
-    const loop = () => {
-      if (this.stopped) return;
-      this.tick = this.sampleOnce().finally(() => {
-        if (this.stopped) return;
-        this.timer = setTimeout(loop, this.intervalMs);
-        this.timer.unref();
-      });
-    };
-    loop();
+    if (this.loop) throw new Error('gauge sampler already started');
+    this.loop = new Periodic(() => this.sampleOnce(), this.intervalMs, (err) => this.opts.logger.error('gauges.sample_error', { err }));
+    this.loop.start(true);
   }
 
   /** One sample; never throws (errors are logged and counted). */
@@ -78,12 +68,8 @@ export class GaugeSampler {
     }
   }
 
-  /** Stop the timer; wait for a tick in flight at most one interval (with Redis down it would wait for the reconnect). */
+  /** No more samples; wait for one in flight at most one interval. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.tick, new Promise<void>((res) => (timer = setTimeout(res, this.intervalMs)))]);
-    clearTimeout(timer);
+    await this.loop?.stop(this.intervalMs);
   }
 }

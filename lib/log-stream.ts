@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { LogSettings } from './config/types.js';
 import type { LogSink } from './logger.js';
 import { noopMetrics, type Metrics } from './metrics.js';
+import { settleWithin } from './periodic.js';
 
 const stdoutSink: LogSink = (line) => process.stdout.write(line + '\n');
 
@@ -105,13 +106,11 @@ export class LogStream {
    */
   async close(): Promise<void> {
     clearInterval(this.timer);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((res) => (timer = setTimeout(res, this.opts.flushIntervalMs)));
-    await Promise.race([(async () => {
+    const drain = (async () => {
       await this.flushing;
       await this.flush();
-    })(), timeout]);
-    clearTimeout(timer);
+    })();
+    await settleWithin(drain, this.opts.flushIntervalMs);
     this.closed = true;
   }
 }

@@ -4,6 +4,7 @@ import type { ConsumerDeps } from './consumer.js';
 import { toEntries } from './entries.js';
 import { Script } from './redis/script.js';
 import { trimAcked } from './retention.js';
+import { Periodic } from './periodic.js';
 
 const deleteIdleConsumer = new Script('delete-idle-consumer-1');
 
@@ -25,15 +26,15 @@ type PendingRow = [string, string, number, number];
  * consumers that are gone and own nothing; trims what every group has acked.
  */
 export class Reclaimer {
-  private timer?: NodeJS.Timeout;
+  private readonly loop: Periodic;
   private cursor = '0-0';
-  private stopped = false;
-  private tick?: Promise<void>;
   /** Entries claimed so far, and consumers removed, for logs and tests. */
   reclaimed = 0;
   removedConsumers = 0;
 
-  constructor(private readonly d: ConsumerDeps, private readonly consumer: StreamConsumer) {}
+  constructor(private readonly d: ConsumerDeps, private readonly consumer: StreamConsumer) {
+    this.loop = new Periodic(() => this.runOnce(), d.stage.claimIntervalMs, (err) => d.logger.error('reclaim.error', { err }));
+  }
 
   private get redis(): Redis {
     return this.d.connections.command();
@@ -44,24 +45,12 @@ export class Reclaimer {
   }
 
   start(): void {
-    const schedule = () => {
-      if (this.stopped) return;
-      this.timer = setTimeout(() => {
-        this.tick = this.runOnce().finally(schedule);
-      }, this.d.stage.claimIntervalMs);
-      this.timer.unref();
-    };
-    schedule();
+    this.loop.start();
   }
 
   /** Stop the timer and wait for a pass in progress, at most `drainTimeoutMs` (Redis may be down). */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((res) => (timer = setTimeout(res, this.d.stage.drainTimeoutMs)));
-    await Promise.race([this.tick, late]);
-    clearTimeout(timer);
+    await this.loop.stop(this.d.stage.drainTimeoutMs);
   }
 
   /** One pass; errors are logged and counted, and the next pass tries again. */

@@ -5,6 +5,7 @@ import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { COMMAND, type Connections } from './redis/connections.js';
 import type { Keys } from './redis/keys.js';
+import { settleWithin } from './periodic.js';
 
 /** What a consumer's read loop is doing right now. */
 export type Phase = 'idle' | 'reading' | 'processing' | 'committing';
@@ -82,11 +83,8 @@ export class Watchdog {
     this.timer = undefined;
     const redis = this.o.connections.command();
     if (redis.status !== 'ready') return;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((res) => (timer = setTimeout(res, this.o.stopTimeoutMs ?? 1_000)));
     const del = redis.del(this.o.key).catch((err: unknown) => this.o.logger.warn('watchdog.cleanup_error', { err }));
-    await Promise.race([del, late]);
-    clearTimeout(timer);
+    await settleWithin(del, this.o.stopTimeoutMs ?? 1_000);
   }
 
   /** One check (the timer calls it; tests may too). */
