@@ -16,8 +16,26 @@ export interface StartOptions extends GlobalOptions {
 }
 
 /** Count stored products by the route they took (stage names joined with →), over every shard. */
-async function routeCounts(redis: Redis, shards: Shards): Promise<Record<string, number>> {
+interface StoredDoc {
+  route: string[];
+  input: { id: string; title: string };
+  outputs: Record<string, Record<string, unknown>>;
+}
+
+/** One stored product as a line: title → what the pipeline found. */
+function example(doc: StoredDoc): string {
+  const found: Record<string, unknown> = {};
+  for (const o of Object.values(doc.outputs)) {
+    for (const f of ['category', 'brand', 'mpn', 'gtin', 'gtinValid', 'attributes', 'duplicateOf'] as const) if (o[f] !== undefined) found[f] = o[f];
+  }
+  return `    ${doc.input.title.slice(0, 70)}\n      → ${JSON.stringify(found)}`;
+}
+
+/** Count stored products by route; keep a few examples (one with a barcode) to show. */
+async function routeCounts(redis: Redis, shards: Shards): Promise<{ counts: Record<string, number>; examples: string[] }> {
   const counts: Record<string, number> = {};
+  const examples: string[] = [];
+  let barcode = false;
   for (const keys of shards.all) {
     let cursor = '0';
     do {
@@ -26,15 +44,23 @@ async function routeCounts(redis: Redis, shards: Shards): Promise<Record<string,
       const docs = await Promise.all(members.map((k) => redis.hget(keys.product(k), 'doc')));
       for (const d of docs) {
         if (!d) continue;
-        const route = (JSON.parse(d) as { route: string[] }).route.join('→');
+        const doc = JSON.parse(d) as StoredDoc;
+        const route = doc.route.join('→');
         counts[route] = (counts[route] ?? 0) + 1;
+        const hasGtin = Object.values(doc.outputs).some((o) => o.gtin !== undefined);
+        const hasMpn = Object.values(doc.outputs).some((o) => o.mpn !== undefined);
+        if (hasGtin && !barcode) {
+          examples.splice(2, 1, example(doc));
+          barcode = true;
+        } else if (hasMpn && examples.length < 2) examples.push(example(doc));
       }
     } while (cursor !== '0');
   }
-  return counts;
+  return { counts, examples };
 }
 
-function printSummary(config: ResolvedConfig, s: PipelineStatus, produced: number, rejected: number, routes: Record<string, number>, seconds: number): void {
+function printSummary(config: ResolvedConfig, s: PipelineStatus, produced: number, rejected: number, stored: { counts: Record<string, number>; examples: string[] }, seconds: number): void {
+  const routes = stored.counts;
   const out: string[] = ['', `pipeline ${config.pipeline}: done in ${seconds.toFixed(1)} s`];
   out.push(`  produced   ${produced}`, `  rejected   ${rejected}`);
   out.push('  per stage (entries read by the group):');
@@ -42,6 +68,7 @@ function printSummary(config: ResolvedConfig, s: PipelineStatus, produced: numbe
   for (const st of s.streams) if (!st.stage) out.push(`  ${st.stream.padEnd(10)} ${st.length}`);
   out.push('  per route (stored products):');
   for (const [r, n] of Object.entries(routes).sort((a, b) => b[1] - a[1])) out.push(`    ${r.padEnd(40)} ${n}`);
+  out.push('  examples:', ...stored.examples);
   out.push(`  dlq        ${s.dlq}`, `  stored     ${s.stored}`);
   out.push(`  throughput ${(produced / seconds).toFixed(0)} records/s (wall time, including model loading)`);
   process.stdout.write(out.join('\n') + '\n');
