@@ -65,6 +65,10 @@ export interface ProduceOptions {
    * @defaultValue 0 without `waitReplicas` (the first error fails produce), 30000 with it
    */
   retryForMs?: number;
+  /** First delay before a batch is sent again; doubles (jittered) up to `retryMaxMs`. @defaultValue 50 */
+  retryBaseMs?: number;
+  /** @defaultValue 1000 */
+  retryMaxMs?: number;
   /** Called when a batch is acknowledged (and replicated, with `waitReplicas`): its record keys and stream. */
   onBatch?: (recordKeys: readonly string[], stream: string) => void;
 }
@@ -160,8 +164,11 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   return { produced, rejected, lines, seconds: (Date.now() - t0) / 1000 };
 }
 
-/** A MOVED/ASK reply that reached us (a pipeline holding a write is not re-routed by ioredis): the slot map is refreshed, try again. */
-const isRedirect = (err: unknown) => err instanceof Error && /^(MOVED|ASK) /.test(err.message);
+/**
+ * A MOVED/ASK reply that reached us (a pipeline holding a write is not re-routed by ioredis), or a
+ * Cluster client out of redirections mid-failover: refresh the slot map and try again.
+ */
+const isRedirect = (err: unknown) => err instanceof Error && /^(MOVED|ASK) |Too many Cluster redirections/.test(err.message);
 
 /** Send one lane's batch until it is acknowledged (and replicated, with waitReplicas), or the retry budget is spent. */
 async function sendLane(redis: Redis, l: Lane, opts: ProduceOptions): Promise<void> {
@@ -182,7 +189,7 @@ async function sendLane(redis: Redis, l: Lane, opts: ProduceOptions): Promise<vo
     if (short !== undefined && Date.now() - started >= budget) {
       throw new ReplicationError(`batch ${seq} of ${l.stream} reached ${short} of ${want} replicas within ${budget} ms (is a replica down?)`);
     }
-    await sleep(backoffMs(attempt, 50, 1_000));
+    await sleep(backoffMs(attempt, opts.retryBaseMs ?? 50, opts.retryMaxMs ?? 1_000));
   }
   opts.onBatch?.(l.batch.map(([k]) => k), l.stream);
   l.batch = [];

@@ -79,13 +79,16 @@ export class Worker {
     if (!this.impl.sink && !router) throw new ConfigError(`routes.${stage.name}`, `stage ${stage.name} has no routing rules`);
     const space = configShards(config);
     this.shards = opts.shards?.length ? [...opts.shards] : space.all.map((_, i) => i);
+    // Several shards' loops share the stage: one batch in it at a time, as with one shard (models
+    // and the match stage's vector cache are written for that); reads and hand-offs still overlap.
+    const impl = this.shards.length > 1 ? oneBatchAtATime(this.impl) : this.impl;
     const consumers: StreamConsumer[] = [];
     const reclaimers: Reclaimer[] = [];
     for (const i of this.shards) {
       // Unsharded: exactly the connections and keys of before. Sharded: the shard's keys and reader.
       const shardKeys = space.count === 1 ? keys : space.shard(i);
       const connections = space.count === 1 ? this.connections : this.connections.scoped(String(i));
-      const deps = { config, stage, impl: this.impl, router, connections, keys: shardKeys, consumer: name, logger: this.logger, metrics: this.metrics };
+      const deps = { config, stage, impl, router, connections, keys: shardKeys, consumer: name, logger: this.logger, metrics: this.metrics };
       const consumer = new StreamConsumer(deps);
       consumers.push(consumer);
       reclaimers.push(new Reclaimer(deps, consumer));
@@ -132,4 +135,16 @@ export class Worker {
     })();
     return this.closing;
   }
+}
+
+/** `stage` with its `process` calls queued: the next starts when the previous has settled. */
+function oneBatchAtATime(stage: Stage): Stage {
+  let tail: Promise<unknown> = Promise.resolve();
+  const queued = Object.create(stage) as Stage;
+  queued.process = (batch) => {
+    const run = tail.then(() => stage.process(batch));
+    tail = run.catch(() => undefined);
+    return run;
+  };
+  return queued;
 }

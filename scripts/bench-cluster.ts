@@ -8,6 +8,9 @@
  * as `pipeline up` runs them), their read loops come up, then `--records` records are produced
  * and the clock runs until the last one is stored. Records/s = records / that time.
  *
+ * Then, on the cluster, the producer alone (no workers) with and without `waitReplicas: 1`: what
+ * waiting for a replica's acknowledgement of every batch costs.
+ *
  * On one machine this measures overhead, not scale-out: all nine processes share its cores, and
  * a cluster adds replication traffic and one more connection per master per client. The cluster
  * pays off when its masters are on different machines (README, "Scale out").
@@ -52,12 +55,14 @@ interface Side {
   name: string;
   shards: number;
   start: () => Promise<{ url: string; close: () => Promise<void> }>;
+  /** Also time the producer alone, with and without WAIT. */
+  producerOnly?: boolean;
 }
 
 const sides: Side[] = [
   { name: '1 redis-server, unsharded', shards: 1, start: single },
   { name: `1 redis-server, ${SHARDS} shards`, shards: SHARDS, start: single },
-  { name: `cluster 3 masters + 3 replicas, ${SHARDS} shards`, shards: SHARDS, start: clustered },
+  { name: `cluster 3 masters + 3 replicas, ${SHARDS} shards`, shards: SHARDS, start: clustered, producerOnly: true },
 ];
 
 async function single() {
@@ -112,9 +117,31 @@ async function run(side: Side, url: string, n: number): Promise<number> {
   }
 }
 
+/** The producer alone into a fresh pipeline: records/s, with `waitReplicas` replicas per batch. */
+async function produceOnly(url: string, shardCount: number, n: number, waitReplicas: number): Promise<number> {
+  const config = resolveConfig({ ...RAW, pipeline: `bp${Date.now().toString(36)}`, shards: shardCount }, 'bench', { env: { REDIS_URL: url } });
+  const shards = configShards(config);
+  const redis: Redis = createClient(url, { connectionName: 'bench:producer', maxRetriesPerRequest: null });
+  try {
+    const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ id: `p${i}`, title: `Product ${i} widget` })).join('\n');
+    const t0 = Date.now();
+    await produce(redis, Readable.from([lines]), {
+      stream: shards.all[0]!.stream(config.input),
+      streamFor: (k: string) => shards.keysFor(k).stream(config.input),
+      source: 'bench',
+      maxRecordBytes: config.limits.maxRecordBytes,
+      waitReplicas,
+    });
+    return n / ((Date.now() - t0) / 1000);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const loadBefore = loadavg();
 const results: { side: string; rates: number[] }[] = [];
+const producerResults: { side: string; rates: number[] }[] = [];
 for (const side of sides) {
   const redis = await side.start();
   const rates: number[] = [];
@@ -122,6 +149,14 @@ for (const side of sides) {
     for (let r = 0; r < Number(o.runs); r++) {
       rates.push(await run(side, redis.url, N));
       process.stderr.write(`${side.name}: run ${r + 1}: ${rates.at(-1)!.toFixed(0)} records/s\n`);
+    }
+    if (side.producerOnly) {
+      for (const wait of [0, 1]) {
+        const p: number[] = [];
+        for (let r = 0; r < Number(o.runs); r++) p.push(await produceOnly(redis.url, side.shards, N, wait));
+        producerResults.push({ side: `producer alone, waitReplicas ${wait}`, rates: p });
+        process.stderr.write(`producer alone, waitReplicas ${wait}: ${p.map((x) => x.toFixed(0)).join(', ')} records/s\n`);
+      }
     }
   } finally {
     await redis.close();
@@ -133,5 +168,8 @@ process.stdout.write(`bench:cluster: ${N} records per run, ${WORKERS} worker(s) 
 for (const r of results) {
   const m = median(r.rates);
   process.stdout.write(`${r.side.padEnd(44)} ${m.toFixed(0).padStart(7)} records/s  (${((m / base) * 100).toFixed(0)} %; runs ${r.rates.map((x) => x.toFixed(0)).join(', ')})\n`);
+}
+for (const r of producerResults) {
+  process.stdout.write(`cluster, ${r.side.padEnd(35)} ${median(r.rates).toFixed(0).padStart(7)} records/s  (runs ${r.rates.map((x) => x.toFixed(0)).join(', ')})\n`);
 }
 process.exit(0);

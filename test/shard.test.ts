@@ -7,7 +7,16 @@ import { resolveConfig } from '../lib/config/load.js';
 import { ConfigError } from '../lib/errors.js';
 import { Keys } from '../lib/redis/keys.js';
 import { isClusterUrl, parseRedisUrl } from '../lib/redis/url.js';
-import { fnv1a32, keySlot, parseShardList, shardOf, Shards } from '../lib/shard.js';
+import { fnv1a32, keySlot, parseShardList, shardOf, Shards, configShards } from '../lib/shard.js';
+import { Readable } from 'node:stream';
+import { sleep } from '../lib/backoff.js';
+import { isIdle, pipelineStatus } from '../lib/inspect.js';
+import { silentLogger } from '../lib/logger.js';
+import { produce } from '../lib/producer.js';
+import { ok, type StageFactory } from '../lib/stage.js';
+import { Worker } from '../lib/worker.js';
+import { FAST, rulesOnlyConfig, startWorkers, stopAll } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 test('FNV-1a matches the reference vectors, so shard assignment is stable across processes and versions', () => {
   // Published FNV-1a 32-bit test vectors.
@@ -112,6 +121,77 @@ test('k8s for a cluster: deploy/k8s/cluster/pipeline.yaml is rendered from the c
   assert.equal(kustomization.resources.sort(), ['pipeline.yaml', 'redis-cluster.yaml']);
   const secret = parse(readFileSync(resolve(import.meta.dirname, '../deploy/k8s/cluster/redis-cluster.yaml'), 'utf8')) as Obj;
   assert.is(parseRedisUrl(secret.stringData.url).kind, 'cluster');
+});
+
+test('on one redis-server, 3 shards: each record flows and is stored in its own shard, once; status sums the shards', async () => {
+  const server = await startRedis();
+  const redis = client(server.url);
+  const base = rulesOnlyConfig(server.url, randomPipeline('s'));
+  const config = { ...base, shards: 3 };
+  const shards = configShards(config);
+  const workers = startWorkers(config);
+  try {
+    const N = 600;
+    const lines = Array.from({ length: N }, (_, i) => JSON.stringify({ id: `p${i}`, title: `Product ${i}`, ...(i % 2 ? { mpn: `MX-${i}` } : {}) })).join('\n');
+    const s = await produce(redis, Readable.from([lines]), { stream: shards.all[0]!.stream('in'), streamFor: (k) => shards.keysFor(k).stream('in'), source: 't', maxRecordBytes: 65536, batchSize: 100 });
+    assert.is(s.produced, N);
+    await waitFor('all stored', async () => {
+      const st = await pipelineStatus(redis, config);
+      return st.stored === N && isIdle(st);
+    });
+    const st = await pipelineStatus(redis, config);
+    assert.equal(st.shards!.map((x) => x.tag), shards.all.map((k) => k.tag));
+    assert.is(st.shards!.reduce((n, x) => n + x.stored, 0), N);
+    const inStream = st.streams.find((x) => x.stream === 'in')!;
+    assert.equal([inStream.added, inStream.group?.pending, inStream.group?.lag], [N, 0, 0], 'the summed row');
+    for (let i = 0; i < N; i++) {
+      const k = `p${i}`;
+      const own = shards.keysFor(k);
+      assert.is(await redis.hget(own.product(k), 'copies'), '1', k);
+      for (const other of shards.all) if (other !== own) assert.is(await redis.exists(other.product(k)), 0, `${k} only in its shard`);
+    }
+    assert.is(await redis.exists(new Keys(config.pipeline).stream('in')), 0, 'nothing under the unsharded names');
+  } finally {
+    await stopAll(workers);
+    redis.disconnect();
+    await server.close();
+  }
+});
+
+test('a worker reading several shards runs one batch at a time through its stage', async () => {
+  const server = await startRedis();
+  const redis = client(server.url);
+  let active = 0;
+  let most = 0;
+  let seen = 0;
+  const probe: StageFactory = () => ({
+    kind: 'probe',
+    sink: true,
+    async process(batch) {
+      most = Math.max(most, ++active);
+      await sleep(5);
+      active--;
+      seen += batch.length;
+      return batch.map(() => ok({}));
+    },
+  });
+  const config = resolveConfig({ pipeline: randomPipeline('q'), shards: 4, defaults: { ...FAST, batchSize: 10 }, stages: [{ name: 'sink', kind: 'probe', input: 'in' }], routes: {} }, 't', { env: { REDIS_URL: server.url } });
+  const shards = configShards(config);
+  const worker = new Worker({ config, stage: 'sink', stages: { probe }, logger: silentLogger });
+  const running = worker.run();
+  try {
+    assert.equal(worker.shards, [0, 1, 2, 3]);
+    const lines = Array.from({ length: 400 }, (_, i) => JSON.stringify({ id: `x${i}`, title: 't' })).join('\n');
+    await produce(redis, Readable.from([lines]), { stream: shards.all[0]!.stream('in'), streamFor: (k) => shards.keysFor(k).stream('in'), source: 't', maxRecordBytes: 65536 });
+    await waitFor('all handed off', () => seen >= 400);
+    assert.is(most, 1, 'never two batches in the stage at once');
+    assert.ok(worker.consumers.every((c) => c.processed > 0), 'every shard read');
+  } finally {
+    await worker.stop();
+    await running;
+    redis.disconnect();
+    await server.close();
+  }
 });
 
 test.run();
