@@ -49,7 +49,7 @@ export function isTransientRedisError(err: unknown): boolean {
   const msg = err.message;
   return (
     /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Connection is closed|Stream isn't writeable|aborted due to connection close/i.test(msg) ||
-    /max number of clients|LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS/.test(msg) ||
+    /max number of clients|LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS|Too many Cluster redirections/.test(msg) ||
     /Command timed out|Reached the max retries per request/i.test(msg)
   );
 }
