@@ -27,10 +27,18 @@ for n = 1, m do
   local fieldsAt = targetsAt + t + 1
   local acked = redis.call('XACK', KEYS[1], group, id)
   if acked == 1 and t > 0 then
-    local fields = {}
-    for j = 0, 2 * f - 1 do fields[#fields + 1] = ARGV[fieldsAt + j] end
-    for k = 0, t - 1 do
-      redis.call('XADD', KEYS[tonumber(ARGV[targetsAt + k])], '*', unpack(fields))
+    if f == 2 then
+      -- The usual entry (k, e): pass the arguments straight through, no table to build and unpack.
+      local f1, v1, f2, v2 = ARGV[fieldsAt], ARGV[fieldsAt + 1], ARGV[fieldsAt + 2], ARGV[fieldsAt + 3]
+      for k = 0, t - 1 do
+        redis.call('XADD', KEYS[tonumber(ARGV[targetsAt + k])], '*', f1, v1, f2, v2)
+      end
+    else
+      local fields = {}
+      for j = 0, 2 * f - 1 do fields[#fields + 1] = ARGV[fieldsAt + j] end
+      for k = 0, t - 1 do
+        redis.call('XADD', KEYS[tonumber(ARGV[targetsAt + k])], '*', unpack(fields))
+      end
     end
   end
   result[n] = acked
