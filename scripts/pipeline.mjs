@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // The `pipeline` command: runs the TypeScript CLI directly through tsx (no build step).
-import { register } from 'tsx/esm/api';
+import './register.mjs';
 
-register();
 await import('./cli.ts');

@@ -11,7 +11,7 @@ import { measureLatency } from './latency.js';
 import { runModelPart } from './models.js';
 import { parseOptions } from './options.js';
 import { syntheticRecord } from './records.js';
-import { formatReport, type BenchResults } from './report.js';
+import { formatReport, runLine, type BenchResults } from './report.js';
 import { measureThroughput, streamFill, type Rig } from './rig.js';
 import { median } from './stats.js';
 import { baselineTransport, projectTransport, transportInput, type TransportSetup } from './transport.js';
@@ -49,8 +49,7 @@ try {
       const s = await fresh(`t${side[0]}`);
       const r = await measureThroughput(redis, rigFor(side, s), opts.records, streamFill(redis, transportInput(s.pipeline), syntheticRecord));
       results.transport[side].push(r);
-      const cpu = r.stages.map((x) => `${x.stage} ${x.cpuSeconds.toFixed(1)}`).join(', ');
-      log(`run ${run}/${opts.runs} transport ${side}: ${Math.round(r.recordsPerSec)} records/s (${r.records} in ${r.seconds.toFixed(2)} s; cpu s: ${cpu}, redis ${r.redisCpuSeconds.toFixed(1)})`);
+      log(`run ${run}/${opts.runs} transport ${side}: ${runLine(r)}`);
     }
   }
   // BullMQ (a devDependency) is loaded only when asked for.
@@ -60,7 +59,7 @@ try {
     const s = await fresh('tq');
     const r = await measureThroughput(redis, () => bullmqTransport(s, redis), opts.records, bullmqFill(server.url, s.pipeline, syntheticRecord));
     results.transport.bullmq.push(r);
-    log(`run ${run}/${opts.runs} transport bullmq: ${Math.round(r.recordsPerSec)} records/s (${r.records} in ${r.seconds.toFixed(2)} s; cpu s: ${r.stages.map((x) => `${x.stage} ${x.cpuSeconds.toFixed(1)}`).join(', ')}, redis ${r.redisCpuSeconds.toFixed(1)})`);
+    log(`run ${run}/${opts.runs} transport bullmq: ${runLine(r)}`);
   }
   const capacity = median(results.transport.project.map((r) => r.recordsPerSec)) ?? 10_000;
   const rate = opts.rate ?? Math.max(1, Math.round(capacity * opts.load));

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { decodeEnvelope, encodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, newEnvelope, type ProductRecord } from '../../lib/codec.js';
+import { encodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, newEnvelope, type ProductRecord } from '../../lib/codec.js';
+import { scanEnvelopes } from './envelopes.js';
 import { allReady, stopAll } from './children.js';
 import { totalLength } from './fill.js';
 import { RssSampler } from './resources.js';
@@ -60,27 +61,21 @@ async function latencies(redis: Redis, streams: readonly string[], afterId: Map<
   const batch = new Map<string, number[]>();
   const size = new Map<string, number[]>();
   const add = (m: Map<string, number[]>, k: string, v: number) => (m.get(k) ?? m.set(k, []).get(k)!).push(v);
-  for (const s of streams) {
-    let from = `(${afterId.get(s) ?? '0-0'}`;
-    for (;;) {
-      const chunk = (await redis.xrangeBuffer(s, from, '+', 'COUNT', 5_000)) as [Buffer, Buffer[]][];
-      if (chunk.length === 0) break;
-      for (const [id, fields] of chunk) {
-        const at = fields.findIndex((f, i) => i % 2 === 0 && f.toString() === FIELD_ENVELOPE);
-        if (at < 0) continue;
-        const env = decodeEnvelope(fields[at + 1]!);
-        out.push(Number(id.toString().split('-')[0]) - env.producedAt);
-        let prev = env.producedAt;
-        for (const h of env.hops) {
-          add(wait, h.stage, h.readAt - prev);
-          add(batch, h.stage, h.doneAt - h.readAt);
-          add(size, h.stage, h.batch);
-          prev = h.doneAt;
-        }
+  await scanEnvelopes(
+    redis,
+    streams,
+    (env, arrivedAt) => {
+      out.push(arrivedAt - env.producedAt);
+      let prev = env.producedAt;
+      for (const h of env.hops) {
+        add(wait, h.stage, h.readAt - prev);
+        add(batch, h.stage, h.doneAt - h.readAt);
+        add(size, h.stage, h.batch);
+        prev = h.doneAt;
       }
-      from = `(${chunk[chunk.length - 1]![0].toString()}`;
-    }
-  }
+    },
+    afterId,
+  );
   const sort = (xs: number[]) => xs.sort((a, b) => a - b);
   for (const xs of [...wait.values(), ...batch.values()]) sort(xs);
   return { e2e: sort(out), wait, batch, size };

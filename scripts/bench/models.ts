@@ -5,7 +5,7 @@ import { measureLatency } from './latency.js';
 import { missingModels, modelBenchConfig } from './model-config.js';
 import type { BenchOptions } from './options.js';
 import { devTitles } from './records.js';
-import type { BenchResults } from './report.js';
+import { runLine, type BenchResults } from './report.js';
 import { RssSampler } from './resources.js';
 import { measureThroughput, streamFill, type Rig, type ThroughputResult } from './rig.js';
 import { median } from './stats.js';
@@ -85,10 +85,10 @@ export async function runModelPart(
       const input = new Keys(s.pipeline).stream(config.input ?? 'in');
       const p = await measureThroughput(redis, async () => projectRig(url, s.pipeline, file, stages, terminal, opts.cpuProf), recs.length, streamFill(redis, input, records));
       out.project.push(p);
-      log(`run ${run}/${opts.runs} models project: ${Math.round(p.recordsPerSec)} records/s (${p.records} in ${p.seconds.toFixed(2)} s; cpu s: ${p.stages.map((x) => `${x.stage} ${x.cpuSeconds.toFixed(1)}`).join(', ')}, redis ${p.redisCpuSeconds.toFixed(1)})`);
+      log(`run ${run}/${opts.runs} models project: ${runLine(p)}`);
       const b = await bareRun(file, recs.length, opts.batchSize, bareThreads, opts.cpuProf);
       out.baseline.push(b);
-      log(`run ${run}/${opts.runs} models bare loop: ${Math.round(b.recordsPerSec)} records/s (${b.records} in ${b.seconds.toFixed(2)} s; cpu s ${b.stages[0]!.cpuSeconds.toFixed(1)})`);
+      log(`run ${run}/${opts.runs} models bare loop: ${runLine(b)}`);
     }
     const capacity = median(out.project.map((r) => r.recordsPerSec))!;
     const rate = Math.max(1, Math.round(capacity * opts.load));

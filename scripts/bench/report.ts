@@ -44,6 +44,12 @@ function resources(runs: readonly { stages: StageResources[] }[]): string {
     .join(', ');
 }
 
+/** One run as a log line: records/s, then per stage CPU seconds and mean batch size, and Redis CPU. */
+export function runLine(r: ThroughputResult): string {
+  const stages = r.stages.map((x) => `${x.stage} ${x.cpuSeconds.toFixed(1)}${x.meanBatch === undefined ? '' : ` (batch ${x.meanBatch.toFixed(1)})`}`);
+  return `${Math.round(r.recordsPerSec)} records/s (${r.records} in ${r.seconds.toFixed(2)} s; cpu s: ${stages.join(', ')}, redis ${r.redisCpuSeconds.toFixed(1)})`;
+}
+
 /** The summary: a table of medians, then the two ratio lines, last. */
 export function formatReport(r: BenchResults): string {
   const t = r.transport;

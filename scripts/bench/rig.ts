@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { ProductRecord } from '../../lib/codec.js';
 import { allReady, stopAll, type BenchChild } from './children.js';
 import { fillStream, lastArrivalMs, totalLength } from './fill.js';
+import { meanBatchSizes } from './envelopes.js';
 import { connectionsByPid, redisCommandStats, redisCpuSeconds, RssSampler } from './resources.js';
 
 /** A running pipeline under test: its stage processes (gated), where records go in, where they end. */
@@ -24,6 +25,8 @@ export interface StageResources {
   connectionsPerProcess: number;
   /** CPU seconds the stage's processes used while measured. */
   cpuSeconds: number;
+  /** Mean size of the batches the stage ran (from the envelopes' hops; undefined without them). */
+  meanBatch?: number;
 }
 
 export interface ThroughputResult {
@@ -91,6 +94,10 @@ export async function measureThroughput(redis: Redis, start: () => Promise<Rig>,
     const redisCpu = (await redisCpuSeconds(redis)) - redisCpu0;
     const redisCommands = await redisCommandStats(redis);
     const stages = await resourcesOf(redis, rig, sampler, cpuAtStart);
+    if (!rig.arrived) {
+      const sizes = await meanBatchSizes(redis, rig.outputs);
+      for (const s of stages) s.meanBatch = sizes.get(s.stage);
+    }
     const seconds = Math.max(1, t1 - t0) / 1000;
     return { side: rig.side, records: n, seconds, recordsPerSec: n / seconds, stages, redisCpuSeconds: redisCpu, redisCommands };
   } finally {

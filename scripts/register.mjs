@@ -1,0 +1,8 @@
+// How every entry point loads the project: TypeScript through tsx, and ES modules from
+// node_modules straight from disk (skip-node-modules.mjs), so tsx does not transform and keep
+// large dependencies such as transformers.js (about 150 MB per process otherwise).
+import { register } from 'node:module';
+import { register as registerTsx } from 'tsx/esm/api';
+
+registerTsx();
+register('./skip-node-modules.mjs', import.meta.url);
