@@ -12,7 +12,7 @@ export function createClassify(ctx: StageContext): Stage {
     async init() {
       // Imported here, not at the top: only model stages load transformers.js and ONNX Runtime.
       const { loadClassifier } = await import('../lib/models/classifier.js');
-      model = await loadClassifier(opts.name, { threads: opts.threads, allowRemoteModels: opts.allowRemote, localModelPath: opts.modelsDir });
+      model = await loadClassifier(opts.name, opts.load);
     },
     async process(batch) {
       const preds = await model!.classify(batch.map((m) => modelText(m.envelope.outputs, m.envelope.input.title)));

@@ -39,7 +39,7 @@ export function createExtract(ctx: StageContext): Stage {
     async init() {
       // Imported here, not at the top: only model stages load transformers.js and ONNX Runtime.
       const { loadExtractor } = await import('../lib/models/extractor.js');
-      model = await loadExtractor(opts.name, { threads: opts.threads, allowRemoteModels: opts.allowRemote, localModelPath: opts.modelsDir });
+      model = await loadExtractor(opts.name, opts.load);
     },
     async process(batch) {
       const texts = batch.map((m) => modelText(m.envelope.outputs, m.envelope.input.title));

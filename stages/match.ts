@@ -22,7 +22,7 @@ export function createMatch(ctx: StageContext): Stage {
     async init() {
       // Imported here, not at the top: only model stages load transformers.js and ONNX Runtime.
       const { loadEmbedder } = await import('../lib/models/embedder.js');
-      model = await loadEmbedder(opts.name, { threads: opts.threads, allowRemoteModels: opts.allowRemote, localModelPath: opts.modelsDir });
+      model = await loadEmbedder(opts.name, opts.load);
     },
     async process(batch) {
       const categories = batch.map((m) => String(summarize(m.envelope).category ?? 'uncategorized'));

@@ -1,27 +1,25 @@
 import { ConfigError } from '../../lib/errors.js';
+import type { ModelLoadOptions } from '../../lib/models/loader.js';
 import type { StageContext } from '../../lib/stage.js';
 
-/** How a model stage loads its model: name from config, local models/ dir unless remote loading is allowed. */
+/**
+ * How a model stage loads its model: the name from config (a folder in models/, or a hub id),
+ * ONNX Runtime threads from the stage option `threads`, remote loading only when
+ * `settings.allowRemoteModels` or env ALLOW_REMOTE_MODELS=1 allows it (default off), and the
+ * models folder from `settings.modelsDir` or env MODELS_DIR (default <repo>/models).
+ */
 export interface ModelStageOptions {
   name: string;
-  /** ONNX Runtime intra-op threads (stage option `threads`). */
-  threads: number;
-  /** Let transformers.js fetch hub model ids (settings.allowRemoteModels or env ALLOW_REMOTE_MODELS=1). @defaultValue false */
-  allowRemote: boolean;
-  /** Folder holding <name>/ model dirs (settings.modelsDir or env MODELS_DIR). @defaultValue <repo>/models */
-  modelsDir?: string;
+  load: ModelLoadOptions;
 }
 
 export function modelOptions(ctx: StageContext): ModelStageOptions {
   const { stage } = ctx;
   if (!stage.model) throw new ConfigError(`stages.${stage.name}.model`, `stage kind ${stage.kind} needs a model`);
   const s = stage.settings;
-  return {
-    name: stage.model,
-    threads: stage.threads,
-    allowRemote: s.allowRemoteModels === true || process.env.ALLOW_REMOTE_MODELS === '1',
-    modelsDir: typeof s.modelsDir === 'string' ? s.modelsDir : process.env.MODELS_DIR,
-  };
+  const allowRemote = s.allowRemoteModels === true || process.env.ALLOW_REMOTE_MODELS === '1';
+  const modelsDir = typeof s.modelsDir === 'string' ? s.modelsDir : process.env.MODELS_DIR;
+  return { name: stage.model, load: { threads: stage.threads, allowRemoteModels: allowRemote, localModelPath: modelsDir } };
 }
 
 /** The text a model stage reads: preprocess's cleaned text, else the raw title. */
