@@ -3,7 +3,9 @@
  * redis-server (no persistence). Project and baseline runs alternate; the summary gives medians
  * and ends with the two ratio lines `transport: N.NNx` and `model: N.NNx`.
  */
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { RedisServer } from '../../lib/redis/server.js';
@@ -15,6 +17,13 @@ import { formatReport, runLine, type BenchResults } from './report.js';
 import { measureThroughput, streamFill, type Rig } from './rig.js';
 import { median } from './stats.js';
 import { baselineTransport, projectTransport, transportInput, type TransportSetup } from './transport.js';
+
+// `npm run bench -- --cluster`: the single-node vs Redis Cluster comparison (scripts/bench-cluster.ts).
+if (process.argv.includes('--cluster')) {
+  const args = process.argv.slice(2).filter((a) => a !== '--cluster');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, '../bench-cluster.ts'), ...args], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
 
 const opts = parseOptions(process.argv.slice(2));
 const log = (line: string) => process.stdout.write(`# ${line}\n`);
