@@ -7,6 +7,8 @@
 import { Queue, Worker } from 'bullmq';
 import { hostname } from 'node:os';
 import { leave, readyThenGo } from './gate.js';
+import type { Envelope } from '../../lib/codec.js';
+import { applyTrivial } from './trivial.js';
 
 const [url, prefix, stage, next, concurrencyArg] = process.argv.slice(2);
 if (!url || !prefix || !stage || !next || !concurrencyArg) throw new Error('usage: bullmq-worker.ts URL PREFIX STAGE NEXT CONCURRENCY');
@@ -14,21 +16,14 @@ const { hostname: host, port } = new URL(url);
 const connection = { host, port: Number(port), maxRetriesPerRequest: null };
 const consumer = `${hostname()}-${process.pid}-0`;
 
-interface Env {
-  input: { title: string };
-  outputs: Record<string, unknown>;
-  hops: unknown[];
-  key: string;
-}
 
 const out = new Queue(`${prefix}-${next}`, { connection });
-const worker = new Worker<Env>(
+const worker = new Worker<Envelope>(
   `${prefix}-${stage}`,
   async (job) => {
     const readAt = Date.now();
     const env = job.data;
-    env.outputs[stage] = { len: env.input.title.length };
-    env.hops.push({ stage, consumer, readAt, doneAt: Date.now(), batch: 1 });
+    applyTrivial(env, stage, consumer, readAt, 1);
     await out.add('r', env, { removeOnComplete: true, removeOnFail: 1000 });
   },
   { connection, concurrency: Number(concurrencyArg), autorun: false, removeOnComplete: { count: 0 }, removeOnFail: { count: 1000 } },

@@ -8,6 +8,8 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { pack, unpack } from 'msgpackr';
 import { leave, readyThenGo } from './gate.js';
+import type { Envelope } from '../../lib/codec.js';
+import { applyTrivial } from './trivial.js';
 
 const [url, pipeline, stage, sourceName, targetName, batchArg] = process.argv.slice(2);
 if (!url || !pipeline || !stage || !sourceName || !targetName || !batchArg) throw new Error('usage: loop-worker.ts URL PIPELINE STAGE SOURCE TARGET BATCH');
@@ -16,12 +18,6 @@ const target = `{${pipeline}}:${targetName}`;
 const batch = Number(batchArg);
 const consumer = `${hostname()}-${process.pid}-0`;
 
-interface Env {
-  input: { title: string };
-  outputs: Record<string, unknown>;
-  hops: unknown[];
-  key: string;
-}
 
 const redis = new Redis(url, { connectionName: `base-${stage}:${consumer}:read` });
 let stopping = false;
@@ -52,9 +48,8 @@ while (!stopping) {
       if (f === 'k') key = fields[i + 1];
       else if (f === 'e') body = fields[i + 1];
     }
-    const env = unpack(body!) as Env;
-    env.outputs[stage] = { len: env.input.title.length };
-    env.hops.push({ stage, consumer, readAt, doneAt: Date.now(), batch: entries.length });
+    const env = unpack(body!) as Envelope;
+    applyTrivial(env, stage, consumer, readAt, entries.length);
     p.xadd(target, '*', 'k', key!, 'e', pack(env));
   }
   p.xack(source, stage, ...ids);

@@ -8,6 +8,7 @@ import { onShutdownSignal } from '../../lib/shutdown.js';
 import { ok, type StageFactory } from '../../lib/stage.js';
 import { Worker } from '../../lib/worker.js';
 import { leave, readyThenGo } from './gate.js';
+import { trivialOutput } from './trivial.js';
 
 const [configPath, stage] = process.argv.slice(2);
 if (!configPath || !stage) throw new Error('usage: trivial-worker.ts CONFIG STAGE');
@@ -19,7 +20,7 @@ const trivial: StageFactory = (ctx) => ({
     await readyThenGo({ stage });
   },
   async process(batch) {
-    return batch.map((m) => ok({ len: m.envelope.input.title.length }));
+    return batch.map((m) => ok(trivialOutput(m.envelope)));
   },
 });
 
