@@ -252,17 +252,19 @@ export class StreamConsumer {
       const results = messages.length > 0 ? await this.runner.run(messages, () => this.heldIds()) : [];
       const doneAt = Date.now();
       const retries: Queued[] = [];
+      const routed = new Map<string, number>();
       results.forEach((res, i) => {
         const q = live[i]!;
         const msg = messages[i]!;
         if (!res.ok) return this.onFailure(q, msg, res.error, forwards, retries);
         try {
-          forwards.push(this.forward(msg, res.output, q, started, doneAt, messages.length));
+          forwards.push(this.forward(msg, res.output, q, started, doneAt, messages.length, routed));
         } catch (err) {
           if (err instanceof RouteError) forwards.push(this.deadLetter(q, { reason: 'no_route', error: err.message, deliveries: q.attempt }));
           else this.onFailure(q, msg, asError(err), forwards, retries); // e.g. the envelope cannot be encoded
         }
       });
+      for (const [route, n] of routed) this.d.metrics.increment('messages.routed', n, { ...this.tags, route });
       this.phase = 'committing';
       const { retryBaseMs, retryMaxMs } = stage;
       const { logger, metrics } = this.d;
@@ -319,8 +321,14 @@ export class StreamConsumer {
     return { id: entry.id, stream: this.d.stage.input, envelope };
   }
 
-  /** Add this stage's output and hop to the envelope and pick the targets. */
-  private forward(msg: Message, output: Record<string, unknown>, q: Queued, readAt: number, doneAt: number, batch: number): Forward {
+  /**
+   * Stream keys and metric label of each rule's target list, computed once: the router returns
+   * the same array for every match of a rule, so this is a lookup per message, not string work.
+   */
+  private readonly targetKeys = new WeakMap<readonly string[], { keys: string[]; route: string }>();
+
+  /** Add this stage's output and hop to the envelope, pick the targets, tally the route. */
+  private forward(msg: Message, output: Record<string, unknown>, q: Queued, readAt: number, doneAt: number, batch: number, routed: Map<string, number>): Forward {
     const { stage, router, keys, metrics } = this.d;
     const env = msg.envelope;
     env.outputs[stage.name] = output;
@@ -329,10 +337,11 @@ export class StreamConsumer {
       metrics.timing('message.e2e_ms', doneAt - env.producedAt, this.tags);
       return { id: q.entry.id, targets: [], fields: [] };
     }
-    const decision = router.route(output);
-    const fields = [FIELD_KEY, env.key, FIELD_ENVELOPE, encodeEnvelope(env)];
-    metrics.increment('messages.routed', 1, { ...this.tags, route: decision.targets.join('+') });
-    return { id: q.entry.id, targets: decision.targets.map((t) => keys.stream(t)), fields };
+    const { targets } = router.route(output);
+    let t = this.targetKeys.get(targets);
+    if (!t) this.targetKeys.set(targets, (t = { keys: targets.map((x) => keys.stream(x)), route: targets.join('+') }));
+    routed.set(t.route, (routed.get(t.route) ?? 0) + 1);
+    return { id: q.entry.id, targets: t.keys, fields: [FIELD_KEY, env.key, FIELD_ENVELOPE, encodeEnvelope(env)] };
   }
 
   private deadLetter(q: Queued, dl: DeadLetter): Forward {
