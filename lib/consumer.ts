@@ -1,9 +1,10 @@
 import type { Redis } from 'ioredis';
-import { decodeEnvelope, encodeEnvelope, entryFields, FIELD_ENVELOPE, FIELD_KEY, type Message } from './codec.js';
+import type { Message } from './codec.js';
 import type { ResolvedConfig, ResolvedStage } from './config/types.js';
-import { deadLetterForward, type DeadLetter } from './deadletter.js';
-import { readGroupEntries, type RawEntry } from './entries.js';
-import { DecodeError, errorMessage, isPermanent, isTransient, isTransientRedisError, RouteError } from './errors.js';
+import type { RawEntry } from './entries.js';
+import { Forwarder } from './forwarder.js';
+import { GroupReader } from './group-reader.js';
+import { errorMessage, isPermanent, isTransient, isTransientRedisError, RouteError } from './errors.js';
 import { commitHandOff, type Forward } from './handoff.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -37,6 +38,7 @@ const asError = (err: unknown): Error => (err instanceof Error ? err : new Error
 /**
  * One stage consumer: reads batches with XREADGROUP, runs the stage on the whole batch, and hands
  * each result to its target stream(s) while acking the input, atomically (handoff-N.lua).
+ * After a full, quick batch the next read is already in flight while this one is handed off.
  * Failed messages are retried with backoff in-process and dead-lettered after `maxDeliveries`;
  * entries reclaimed from dead consumers come in through `enqueue` and take the same path.
  * A watchdog (watchdog.ts) checks that the loop makes progress and publishes it for probes.
@@ -50,12 +52,14 @@ export class StreamConsumer {
   private running?: Promise<void>;
   private abandon?: () => void;
   private stopping = false;
-  private wake?: () => void;
-  private inflight?: Promise<RawEntry[]>;
+  private readonly reader: GroupReader;
+  private readonly forwarder: Forwarder;
   readonly watchdog: Watchdog;
   private readonly runner: StageRunner;
   /** Last time a read returned (even empty) or a batch was handed off: progress, not just liveness. */
   lastProgressAt = Date.now();
+  /** How long the last batch took from read to hand-off (read-ahead decisions); none yet = slow. */
+  private lastBatchMs = Infinity;
   phase: Phase = 'idle';
   processed = 0;
 
@@ -72,6 +76,8 @@ export class StreamConsumer {
       progress: () => this.progress(),
     });
     this.watchdog = consumerWatchdog(this, d);
+    this.forwarder = new Forwarder(d);
+    this.reader = new GroupReader({ connection: () => d.connections.reader('read'), source: this.source, group: this.group, consumer: d.consumer, batchSize: d.stage.batchSize });
   }
 
   private get redis(): Redis {
@@ -108,7 +114,7 @@ export class StreamConsumer {
     for (const entry of entries) {
       if (!this.active.has(entry.id)) this.queue.add({ entry, attempt: deliveries.get(entry.id) ?? 1, dueAt: 0 });
     }
-    this.wake?.();
+    this.reader.wakeUp();
   }
 
   /** How many entries wait in the local queue (retries and reclaimed). */
@@ -131,7 +137,7 @@ export class StreamConsumer {
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.wake?.();
+    this.reader.wakeUp();
     if (this.running) {
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), this.d.stage.drainTimeoutMs)));
@@ -184,45 +190,29 @@ export class StreamConsumer {
 
   /** A read still blocked at stop may deliver entries: process them rather than leave them for reclaim. */
   private async drainInflightRead(): Promise<void> {
-    if (!this.inflight) return;
     try {
-      const last = await this.inflight;
-      this.inflight = undefined;
+      const last = await this.reader.drain();
       if (last.length > 0) await this.processBatch(last.map((entry) => ({ entry, attempt: 1, dueAt: 0 })));
     } catch (err) {
       this.d.logger.warn('consumer.drain_read_error', { err });
     }
   }
 
-  /**
-   * Block for new entries, but not past the next queued retry. A wake-up (reclaimed entries, stop)
-   * returns early without cancelling the read: its reply is kept and taken by the next call, so
-   * entries delivered to this consumer are never dropped on the floor.
-   */
+  /** Block for new entries, but not past the next queued retry; [] when woken (reclaimed entries, stop). */
   private async read(): Promise<Queued[]> {
     const { stage } = this.d;
-    if (!this.inflight) {
-      const block = this.queue.blockFor(stage.blockMs);
-      const reader = this.d.connections.reader('read');
-      this.inflight = reader
-        .callBuffer('XREADGROUP', 'GROUP', this.group, this.d.consumer, 'COUNT', stage.batchSize, 'BLOCK', block, 'STREAMS', this.source, '>')
-        .then(readGroupEntries);
-    }
-    const read = this.inflight;
-    const woken = new Promise<null>((res) => (this.wake = () => res(null)));
-    let entries: RawEntry[] | null | undefined;
     this.phase = 'reading';
+    let entries: RawEntry[];
     try {
-      entries = await Promise.race([read, woken]);
-    } catch (err) {
-      this.inflight = undefined; // a failed read is retried by the loop with a fresh command
-      throw err;
+      entries = await this.reader.next(this.queue.blockFor(stage.blockMs));
     } finally {
-      this.wake = undefined;
       this.phase = 'idle';
     }
-    if (!entries) return [];
-    this.inflight = undefined;
+    // Read ahead: a full batch means more is waiting, so fetch the next one on the reader
+    // connection while this one is processed and handed off (stop() drains it like any read).
+    // Only for stages whose batches are quick: a slow stage would hold a second batch pending
+    // that another worker could be running.
+    if (entries.length === stage.batchSize && this.lastBatchMs < stage.readAheadMs && !this.stopping) this.reader.start(this.queue.blockFor(stage.blockMs));
     return entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 }));
   }
 
@@ -234,14 +224,14 @@ export class StreamConsumer {
     const live: Queued[] = [];
     for (const q of batch) {
       if (q.attempt > stage.maxDeliveries) {
-        forwards.push(this.deadLetter(q, { reason: 'max_deliveries', error: `delivered ${q.attempt} times`, deliveries: q.attempt }));
+        forwards.push(this.forwarder.deadLetter(q.entry, { reason: 'max_deliveries', error: `delivered ${q.attempt} times`, deliveries: q.attempt }));
         continue;
       }
       try {
-        messages.push(this.decode(q.entry));
+        messages.push(this.forwarder.decode(q.entry));
         live.push(q);
       } catch (err) {
-        forwards.push(this.deadLetter(q, { reason: 'undecodable', error: errorMessage(err), deliveries: q.attempt }));
+        forwards.push(this.forwarder.deadLetter(q.entry, { reason: 'undecodable', error: errorMessage(err), deliveries: q.attempt }));
       }
     }
     metrics.histogram('batch.size', messages.length, this.tags);
@@ -258,9 +248,9 @@ export class StreamConsumer {
         const msg = messages[i]!;
         if (!res.ok) return this.onFailure(q, msg, res.error, forwards, retries);
         try {
-          forwards.push(this.forward(msg, res.output, q, started, doneAt, messages.length, routed));
+          forwards.push(this.forwarder.forward(msg, res.output, started, doneAt, messages.length, routed));
         } catch (err) {
-          if (err instanceof RouteError) forwards.push(this.deadLetter(q, { reason: 'no_route', error: err.message, deliveries: q.attempt }));
+          if (err instanceof RouteError) forwards.push(this.forwarder.deadLetter(q.entry, { reason: 'no_route', error: err.message, deliveries: q.attempt }));
           else this.onFailure(q, msg, asError(err), forwards, retries); // e.g. the envelope cannot be encoded
         }
       });
@@ -275,7 +265,8 @@ export class StreamConsumer {
       this.active.clear();
     }
     this.progress();
-    metrics.timing('batch.total_ms', Date.now() - started, this.tags);
+    this.lastBatchMs = Date.now() - started;
+    metrics.timing('batch.total_ms', this.lastBatchMs, this.tags);
   }
 
   private onFailure(q: Queued, msg: Message, error: Error, forwards: Forward[], retries: Queued[]): void {
@@ -286,7 +277,7 @@ export class StreamConsumer {
     const transient = isTransient(error) && !permanent;
     if (!transient && (permanent || q.attempt >= stage.maxDeliveries)) {
       const reason = permanent ? 'permanent_error' : 'max_deliveries';
-      forwards.push(this.deadLetter(q, { reason, error: error.message, deliveries: q.attempt }));
+      forwards.push(this.forwarder.deadLetter(q.entry, { reason, error: error.message, deliveries: q.attempt }));
       return;
     }
     const delay = backoffMs(q.attempt, stage.retryBaseMs, stage.retryMaxMs);
@@ -311,42 +302,5 @@ export class StreamConsumer {
         }),
       ),
     );
-  }
-
-  private decode(entry: RawEntry): Message {
-    const { key, payload } = entryFields(entry.fields);
-    if (!payload) throw new DecodeError(`entry ${entry.id} has no '${FIELD_ENVELOPE}' field`);
-    const envelope = decodeEnvelope(payload);
-    if (key !== undefined && key !== envelope.key) throw new DecodeError(`entry key ${key} does not match envelope key ${envelope.key}`);
-    return { id: entry.id, stream: this.d.stage.input, envelope };
-  }
-
-  /**
-   * Stream keys and metric label of each rule's target list, computed once: the router returns
-   * the same array for every match of a rule, so this is a lookup per message, not string work.
-   */
-  private readonly targetKeys = new WeakMap<readonly string[], { keys: string[]; route: string }>();
-
-  /** Add this stage's output and hop to the envelope, pick the targets, tally the route. */
-  private forward(msg: Message, output: Record<string, unknown>, q: Queued, readAt: number, doneAt: number, batch: number, routed: Map<string, number>): Forward {
-    const { stage, router, keys, metrics } = this.d;
-    const env = msg.envelope;
-    env.outputs[stage.name] = output;
-    env.hops.push({ stage: stage.name, consumer: this.d.consumer, readAt, doneAt, batch });
-    if (!router) {
-      metrics.timing('message.e2e_ms', doneAt - env.producedAt, this.tags);
-      return { id: q.entry.id, targets: [], fields: [] };
-    }
-    const { targets } = router.route(output);
-    let t = this.targetKeys.get(targets);
-    if (!t) this.targetKeys.set(targets, (t = { keys: targets.map((x) => keys.stream(x)), route: targets.join('+') }));
-    routed.set(t.route, (routed.get(t.route) ?? 0) + 1);
-    return { id: q.entry.id, targets: t.keys, fields: [FIELD_KEY, env.key, FIELD_ENVELOPE, encodeEnvelope(env)] };
-  }
-
-  private deadLetter(q: Queued, dl: DeadLetter): Forward {
-    this.d.metrics.increment('messages.dead_lettered', 1, { ...this.tags, reason: dl.reason });
-    this.d.logger.warn('message.dead_letter', { id: q.entry.id, reason: dl.reason, error: dl.error, deliveries: dl.deliveries });
-    return deadLetterForward(q.entry, this.d.stage.name, this.d.stage.input, this.d.keys.dlq, dl);
   }
 }

@@ -16,6 +16,53 @@ export interface Forward {
   fields: readonly (string | Buffer)[];
 }
 
+/** Bytes of a msgpack str header + body for a string or Buffer (str only: Lua cmsgpack has no bin). */
+function strSize(v: string | Buffer): number {
+  return 5 + (typeof v === 'string' ? Buffer.byteLength(v) : v.length);
+}
+
+/** The batch as one msgpack array [[id, [key index...], [field, value...]], ...] (see lib/lua/handoff-N.lua). */
+export function packForwards(forwards: readonly Forward[], keyIndex: (key: string) => number): Buffer {
+  let size = 5;
+  for (const f of forwards) {
+    size += 1 + strSize(f.id) + 5 + 9 * f.targets.length + 5;
+    for (const v of f.fields) size += strSize(v);
+  }
+  const out = Buffer.allocUnsafe(size);
+  let o = 0;
+  const arrayHeader = (n: number) => {
+    out[o] = 0xdd;
+    out.writeUInt32BE(n, o + 1);
+    o += 5;
+  };
+  const str = (v: string | Buffer) => {
+    out[o] = 0xdb;
+    if (typeof v === 'string') {
+      const n = out.write(v, o + 5);
+      out.writeUInt32BE(n, o + 1);
+      o += 5 + n;
+    } else {
+      out.writeUInt32BE(v.length, o + 1);
+      v.copy(out, o + 5);
+      o += 5 + v.length;
+    }
+  };
+  arrayHeader(forwards.length);
+  for (const f of forwards) {
+    out[o++] = 0x93;
+    str(f.id);
+    arrayHeader(f.targets.length);
+    for (const t of f.targets) {
+      out[o] = 0xd2; // int 32
+      out.writeInt32BE(keyIndex(t), o + 1);
+      o += 5;
+    }
+    arrayHeader(f.fields.length);
+    for (const v of f.fields) str(v);
+  }
+  return out.subarray(0, o);
+}
+
 /**
  * Forward results and ack inputs in one script call per batch. Returns, per message, whether this
  * call acked it (false: another consumer already had, so nothing was forwarded twice).
@@ -24,21 +71,17 @@ export async function handOff(redis: Redis, source: string, group: string, forwa
   if (forwards.length === 0) return [];
   const keys = [source];
   const index = new Map<string, number>();
-  const args: (string | Buffer | number)[] = [group, forwards.length];
-  for (const f of forwards) {
-    args.push(f.id, f.targets.length);
-    for (const t of f.targets) {
-      let i = index.get(t);
-      if (i === undefined) {
-        keys.push(t);
-        i = keys.length; // Lua KEYS are 1-based
-        index.set(t, i);
-      }
-      args.push(i);
+  const keyIndex = (t: string) => {
+    let i = index.get(t);
+    if (i === undefined) {
+      keys.push(t);
+      i = keys.length; // Lua KEYS are 1-based
+      index.set(t, i);
     }
-    args.push(f.fields.length / 2, ...f.fields);
-  }
-  const acked = await script.run<number[]>(redis, keys, args);
+    return i;
+  };
+  const packed = packForwards(forwards, keyIndex);
+  const acked = await script.run<number[]>(redis, keys, [group, packed]);
   return acked.map((n) => n === 1);
 }
 

@@ -44,6 +44,25 @@ test('one call acks a batch and fans out per message; ack-only entries forward n
   assert.equal((await redis.xpending(src, 'a'))[0], 0);
 });
 
+test('the packed batch keeps every byte: non-ASCII keys, values over 64 KiB, entries of three fields', async () => {
+  const keys = new Keys(randomPipeline());
+  const [src, dst] = [keys.stream('a'), keys.stream('b')];
+  await redis.xgroup('CREATE', src, 'a', '0', 'MKSTREAM');
+  await redis.xadd(src, '*', 'k', 'x');
+  await redis.xadd(src, '*', 'k', 'y');
+  const ids = readGroupEntries(await redis.callBuffer('XREADGROUP', 'GROUP', 'a', 'c1', 'STREAMS', src, '>')).map((e) => e.id);
+  const big = Buffer.alloc(70_000, 0xc1); // 0xc1 is never valid msgpack: the value is opaque to the script
+  const acked = await handOff(redis, src, 'a', [
+    { id: ids[0]!, targets: [dst], fields: ['k', 'Müller – ボルト ✓', 'e', big] },
+    { id: ids[1]!, targets: [dst], fields: ['k', 'p', 'e', '', 'x', '3'] },
+  ]);
+  assert.equal(acked, [true, true]);
+  const out = await redis.xrangeBuffer(dst, '-', '+');
+  assert.is(out[0]![1][1]!.toString(), 'Müller – ボルト ✓');
+  assert.ok(out[0]![1][3]!.equals(big), 'the 70,000-byte value arrives unchanged');
+  assert.equal(out[1]![1].map(String), ['k', 'p', 'e', '', 'x', '3']);
+});
+
 test('NOSCRIPT after SCRIPT FLUSH falls back to EVAL', async () => {
   const keys = new Keys(randomPipeline());
   const src = keys.stream('a');

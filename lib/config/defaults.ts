@@ -3,6 +3,7 @@ import type { LimitSettings, LogSettings, MetricsSettings, RedisSettings, StageO
 export const STAGE_DEFAULTS: StageOptions = {
   batchSize: 64,
   blockMs: 1000,
+  readAheadMs: 50,
   claimMinIdleMs: 30_000,
   claimIntervalMs: 5_000,
   maxDeliveries: 5,

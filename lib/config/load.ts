@@ -40,7 +40,7 @@ function positiveInt(where: string, v: unknown, min = 1): number {
 function checkOptions(where: string, o: Partial<StageOptions>): void {
   for (const [k, v] of Object.entries(o)) {
     if (!(k in STAGE_DEFAULTS)) throw new ConfigError(`${where}.${k}`, `unknown option (known: ${Object.keys(STAGE_DEFAULTS).join(', ')})`);
-    positiveInt(`${where}.${k}`, v, k === 'minWorkers' ? 0 : 1);
+    positiveInt(`${where}.${k}`, v, k === 'minWorkers' || k === 'readAheadMs' ? 0 : 1);
   }
 }
 

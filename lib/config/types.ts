@@ -10,6 +10,8 @@ export interface StageOptions {
   batchSize: number;
   /** How long one XREADGROUP blocks when the stream is idle (also bounds how fast shutdown is noticed). @defaultValue 1000 */
   blockMs: number;
+  /** After a full batch that took less than this (read to hand-off), the next XREADGROUP is sent while the batch is processed; 0 never reads ahead. @defaultValue 50 */
+  readAheadMs: number;
   /** Entries pending longer than this are reclaimed from their consumer (XAUTOCLAIM). Keep above the p99 batch time. @defaultValue 30000 */
   claimMinIdleMs: number;
   /** How often the reclaimer runs XAUTOCLAIM. @defaultValue 5000 */

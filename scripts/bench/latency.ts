@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { encodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, newEnvelope, type ProductRecord } from '../../lib/codec.js';
 import { scanEnvelopes } from './envelopes.js';
@@ -18,6 +19,22 @@ export interface LatencyResult {
   /** Per hop (stage): p50/p99 of the wait before it read the entry and of its batch time (read to done). */
   hops: { stage: string; waitP50Ms: number; waitP99Ms: number; batchP50Ms: number; batchP99Ms: number; meanBatchSize: number }[];
   stages: StageResources[];
+  /**
+   * Share of the paced period in which some runnable task waited for a CPU (Linux PSI,
+   * /proc/pressure/cpu "some"): how much of the tail is the machine's run queue rather than the
+   * pipeline. Undefined where PSI is not available.
+   */
+  cpuPressurePct?: number;
+}
+
+/** Microseconds some task has waited for a CPU since boot (PSI), or undefined without PSI. */
+function cpuPressureUs(): number | undefined {
+  try {
+    const m = /^some .*total=(\d+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -114,7 +131,11 @@ export async function measureLatency(
     }
     const marks = await lastIds(redis, rig.outputs);
     const base = await totalLength(redis, rig.outputs);
+    const pressureAtStart = cpuPressureUs();
+    const pacedAt = Date.now();
     const sent = await paced(redis, rig.input, rate, seconds, record, warmup);
+    const pressureUs = pressureAtStart === undefined ? undefined : cpuPressureUs()! - pressureAtStart;
+    const cpuPressurePct = pressureUs === undefined ? undefined : Math.round(pressureUs / (10 * (Date.now() - pacedAt)));
     await waitForOutputs(redis, rig, base + sent, 120_000 + sent * 10);
     const stages = await resourcesOf(redis, rig, sampler, cpuAtStart);
     const t = await latencies(redis, rig.outputs, marks);
@@ -127,7 +148,7 @@ export async function measureLatency(
       batchP99Ms: percentile(t.batch.get(stage)!, 99),
       meanBatchSize: t.size.get(stage)!.reduce((a, b) => a + b, 0) / t.size.get(stage)!.length,
     }));
-    return { side: rig.side, rate, records: lat.length, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), maxMs: lat[lat.length - 1] ?? NaN, hops, stages };
+    return { side: rig.side, rate, records: lat.length, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), maxMs: lat[lat.length - 1] ?? NaN, hops, stages, cpuPressurePct };
   } finally {
     await stopAll(rig.children);
   }

@@ -1,0 +1,74 @@
+import type { Redis } from 'ioredis';
+import { readGroupEntries, type RawEntry } from './entries.js';
+
+export interface GroupReaderOptions {
+  /** The dedicated blocking connection (a blocked XREADGROUP holds its socket). */
+  connection: () => Redis;
+  source: string;
+  group: string;
+  consumer: string;
+  /** XREADGROUP COUNT. */
+  batchSize: number;
+}
+
+/**
+ * One consumer's XREADGROUP, at most one in flight. A read is never cancelled: a caller woken
+ * early (reclaimed entries arrived, shutdown) leaves the read in flight and the next `next()`
+ * takes its reply, so entries delivered to this consumer are never dropped on the floor. `start()`
+ * sends the next read ahead of time (read-ahead while a batch is processed).
+ */
+export class GroupReader {
+  private inflight?: Promise<RawEntry[]>;
+  private wake?: () => void;
+
+  constructor(private readonly o: GroupReaderOptions) {}
+
+  /** Send XREADGROUP (BLOCK `blockMs`) unless a read is already in flight. */
+  start(blockMs: number): Promise<RawEntry[]> {
+    if (!this.inflight) {
+      const { source, group, consumer, batchSize } = this.o;
+      this.inflight = this.o
+        .connection()
+        .callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', batchSize, 'BLOCK', blockMs, 'STREAMS', source, '>')
+        .then(readGroupEntries);
+      this.inflight.catch(() => {}); // a read-ahead that fails is rethrown by the next() that takes it
+    }
+    return this.inflight;
+  }
+
+  /**
+   * The entries of the read in flight (starting one that blocks at most `blockMs`), or [] when
+   * `wakeUp()` is called first. A failed read is thrown and forgotten: the next call sends a new one.
+   */
+  async next(blockMs: number): Promise<RawEntry[]> {
+    const read = this.start(blockMs);
+    const woken = new Promise<null>((res) => (this.wake = () => res(null)));
+    let entries: RawEntry[] | null;
+    try {
+      entries = await Promise.race([read, woken]);
+    } catch (err) {
+      this.inflight = undefined;
+      throw err;
+    } finally {
+      this.wake = undefined;
+    }
+    if (!entries) return [];
+    this.inflight = undefined;
+    return entries;
+  }
+
+  /** End a `next()` that is waiting, without cancelling its read. */
+  wakeUp(): void {
+    this.wake?.();
+  }
+
+  /** At shutdown: what the read still in flight delivers ([] when none is). */
+  async drain(): Promise<RawEntry[]> {
+    if (!this.inflight) return [];
+    try {
+      return await this.inflight;
+    } finally {
+      this.inflight = undefined;
+    }
+  }
+}
