@@ -70,6 +70,22 @@ export function statsdMapping(config: ResolvedConfig): Record<string, unknown> {
   };
 }
 
+/** Where workers' watchdogs write their progress (env PROGRESS_FILE; /tmp is an emptyDir). */
+export const PROGRESS_FILE = '/tmp/progress.json';
+
+/**
+ * The periodic probes: the age of the watchdog's progress file, checked by `sh` (no Node start,
+ * which costs ~0.5 s of CPU per probe). The watchdog rewrites it every `watchdogIntervalMs` while
+ * the read loop progresses and while it waits for a reconnecting Redis (marked
+ * `"waitingForRedis":true`); it stops when the loop is stuck, so the file ages past
+ * `blockMs + stallTimeoutMs`. Liveness: fresh. Readiness: fresh and not waiting for Redis.
+ */
+export function progressProbeArgs(stage: ResolvedStage, readiness: boolean): string[] {
+  const maxAgeSeconds = Math.ceil((stage.blockMs + stage.stallTimeoutMs + 2 * stage.watchdogIntervalMs) / 1000);
+  const fresh = `test $(( $(date +%s) - $(stat -c %Y "$PROGRESS_FILE") )) -le ${maxAgeSeconds}`;
+  return ['sh', '-c', readiness ? `${fresh} && ! grep -q '"waitingForRedis":true' "$PROGRESS_FILE"` : fresh];
+}
+
 function healthArgs(stage: ResolvedStage, liveness: boolean): string[] {
   // --pid 1: the image's exec-form ENTRYPOINT makes the worker PID 1, so its consumer is <hostname>-1-0.
   return ['node', 'scripts/pipeline.mjs', 'health', '--stage', stage.name, '--pid', '1', ...(liveness ? ['--unknown-ok'] : [])];
@@ -171,6 +187,7 @@ function k8sEnv(): Record<string, unknown>[] {
     { name: 'STATSD_HOST', value: 'statsd-exporter' },
     { name: 'STATSD_PORT', value: String(STATSD_UDP_PORT) },
     { name: 'LOG_LEVEL', value: 'info' },
+    { name: 'PROGRESS_FILE', value: PROGRESS_FILE },
   ];
 }
 
@@ -201,8 +218,8 @@ function podSpec(containerName: string, args: string[], extra: Record<string, un
 
 function stageDeployment(config: ResolvedConfig, stage: ResolvedStage): Record<string, unknown> {
   const name = deploymentName(config, stage.name);
-  const probe = (liveness: boolean, periodSeconds: number, failureThreshold: number) => ({
-    exec: { command: healthArgs(stage, liveness) },
+  const probe = (command: string[], periodSeconds: number, failureThreshold: number) => ({
+    exec: { command },
     periodSeconds,
     timeoutSeconds: 10,
     failureThreshold,
@@ -225,10 +242,11 @@ function stageDeployment(config: ResolvedConfig, stage: ResolvedStage): Record<s
               requests: { cpu: String(stage.threads), memory: model ? '1Gi' : '256Mi' },
               limits: { memory: model ? '2Gi' : '512Mi' },
             },
-            // Progress, not just a process: this pod's consumer's watchdog keeps its liveness key alive only while the read loop progresses.
-            startupProbe: probe(false, 10, 60),
-            readinessProbe: probe(false, 30, 2),
-            livenessProbe: probe(true, 30, 4),
+            // Progress, not just a process. Start-up: `pipeline health` (this pod's consumer has a live
+            // marker in Redis), once. Then the progress file's age, by sh (progressProbeArgs).
+            startupProbe: probe(healthArgs(stage, false), 10, 60),
+            readinessProbe: probe(progressProbeArgs(stage, true), 30, 2),
+            livenessProbe: probe(progressProbeArgs(stage, false), 30, 4),
           },
           { terminationGracePeriodSeconds: graceSeconds(stage) },
         ),

@@ -57,6 +57,7 @@ export class Watchdog {
   private lastActionAt = 0;
   private stalledSince?: number;
   private beating = false;
+  private writing = false;
   private probing = false;
   /** Stalls detected and connections reset, for tests and logs. */
   stalls = 0;
@@ -97,9 +98,14 @@ export class Watchdog {
         this.stalledSince = undefined;
       }
       this.beat(now);
+      this.writeFile(now, false);
       return;
     }
     this.stalledSince ??= lastProgressAt;
+    // Waiting for Redis to come back is not being stuck: keep the progress file fresh (marked),
+    // so a file-age liveness probe does not restart every worker during a Redis outage.
+    const waitingOn = phase === 'reading' ? (this.o.readerLabel ?? 'read') : COMMAND;
+    if (this.o.connections.status(waitingOn) !== 'ready') this.writeFile(now, true);
     // Act once per stall period: a reset needs time to reconnect and re-send before it shows.
     if (now - Math.max(lastProgressAt, this.lastActionAt) <= this.limit) return;
     this.lastActionAt = now;
@@ -155,14 +161,30 @@ export class Watchdog {
     const ttl = Math.max(1, lastProgressAt + this.limit + this.o.intervalMs - now);
     const body = JSON.stringify({ ...this.o.identity, phase, processed, progressAt: lastProgressAt, at: now });
     this.beating = true;
-    const writes: Promise<unknown>[] = [redis.set(this.o.key, body, 'PX', ttl)];
-    if (this.o.file) writes.push(writeFile(this.o.file, body + '\n'));
-    Promise.all(writes)
+    redis
+      .set(this.o.key, body, 'PX', ttl)
       .catch((err: unknown) => {
         this.o.metrics.increment('watchdog.errors', 1, this.o.tags);
         this.o.logger.warn('watchdog.beat_error', { err });
       })
       .finally(() => (this.beating = false));
+  }
+
+  /**
+   * Rewrite the progress file (exec probes check its age): while the loop progresses, and while it
+   * waits for a reconnecting Redis (`waitingForRedis: true`, which readiness treats as not ready).
+   */
+  private writeFile(now: number, waitingForRedis: boolean): void {
+    if (!this.o.file || this.writing) return;
+    const { lastProgressAt, phase, processed } = this.target;
+    const body = JSON.stringify({ ...this.o.identity, phase, processed, progressAt: lastProgressAt, at: now, waitingForRedis });
+    this.writing = true;
+    writeFile(this.o.file, body + '\n')
+      .catch((err: unknown) => {
+        this.o.metrics.increment('watchdog.errors', 1, this.o.tags);
+        this.o.logger.warn('watchdog.file_error', { err, file: this.o.file });
+      })
+      .finally(() => (this.writing = false));
   }
 }
 

@@ -4,7 +4,9 @@
  * list) has its compose service, Deployment and KEDA ScaledObject, and the dashboard only
  * queries metrics the code sends.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,7 +15,7 @@ import { loadConfigFile, resolveConfig } from '../lib/config/load.js';
 import { ConfigError } from '../lib/errors.js';
 import { METRIC_CATALOG } from '../lib/metrics.js';
 import { Keys } from '../lib/redis/keys.js';
-import { deploymentName, envName, graceSeconds, k8sManifests, promName, renderDeploy, serviceName } from '../deploy/render.js';
+import { deploymentName, envName, graceSeconds, k8sManifests, progressProbeArgs, PROGRESS_FILE, promName, renderDeploy, serviceName } from '../deploy/render.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const CONFIG = join(REPO, 'config/pipeline.json');
@@ -58,6 +60,33 @@ test('docker-compose: redis with AOF, one service per stage with settable replic
   assert.ok(existsSync(join(REPO, s.monitor.build.context === '..' ? 'deploy/Dockerfile' : '')), 'build uses deploy/Dockerfile');
 });
 
+test('the rendered progress probes, run by sh: live while the file is fresh (also waiting for Redis), ready only when fresh and not waiting, neither when stale or missing', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'probe-'));
+  try {
+    const file = join(dir, 'progress.json');
+    const stage = config.stages[0]!;
+    const maxAge = Math.ceil((stage.blockMs + stage.stallTimeoutMs + 2 * stage.watchdogIntervalMs) / 1000);
+    const passes = (readiness: boolean) => {
+      const [cmd, ...args] = progressProbeArgs(stage, readiness);
+      return spawnSync(cmd!, args, { env: { ...process.env, PROGRESS_FILE: file } }).status === 0;
+    };
+    assert.not.ok(passes(false), 'no file yet: not live');
+    writeFileSync(file, JSON.stringify({ stage: stage.name, waitingForRedis: false }) + '\n');
+    assert.ok(passes(false), 'fresh: live');
+    assert.ok(passes(true), 'fresh: ready');
+    writeFileSync(file, JSON.stringify({ stage: stage.name, waitingForRedis: true }) + '\n');
+    assert.ok(passes(false), 'waiting for Redis: still live (an outage restarts nobody)');
+    assert.not.ok(passes(true), 'waiting for Redis: not ready');
+    writeFileSync(file, JSON.stringify({ stage: stage.name, waitingForRedis: false }) + '\n');
+    const old = Date.now() / 1000 - maxAge - 5;
+    utimesSync(file, old, old);
+    assert.not.ok(passes(false), 'older than blockMs + stallTimeoutMs: not live');
+    assert.not.ok(passes(true), 'stale: not ready');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('kubernetes: per stage a Deployment with progress probes and a drain-long grace period, and a KEDA lag ScaledObject on its stream and group', () => {
   const docs = parseAllDocuments(read('deploy/k8s/pipeline.yaml')).map((d) => d.toJS() as Obj);
   for (const d of docs) {
@@ -75,10 +104,10 @@ test('kubernetes: per stage a Deployment with progress probes and a drain-long g
     assert.is(pod.terminationGracePeriodSeconds, graceSeconds(stage));
     const c = pod.containers[0];
     assert.equal(c.args, ['worker', stage.name]);
-    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
-      assert.equal(c[probe].exec.command.slice(2, 5), ['health', '--stage', stage.name], `${stage.name} ${probe}`);
-    }
-    assert.ok(c.livenessProbe.exec.command.includes('--unknown-ok'), 'a Redis outage does not restart workers');
+    assert.equal(c.startupProbe.exec.command.slice(2, 5), ['health', '--stage', stage.name], `${stage.name} startupProbe`);
+    assert.equal(c.livenessProbe.exec.command, progressProbeArgs(stage, false), `${stage.name} livenessProbe: the progress file's age, no Node start`);
+    assert.equal(c.readinessProbe.exec.command, progressProbeArgs(stage, true), `${stage.name} readinessProbe`);
+    assert.ok(c.env.some((e: Obj) => e.name === 'PROGRESS_FILE' && e.value === PROGRESS_FILE), 'the watchdog writes the file the probes read');
     assert.ok(pod.securityContext.runAsNonRoot);
     assert.ok(c.env.some((e: Obj) => e.name === 'REDIS_ADDRESS'), 'KEDA addressFromEnv is set on the target');
     const so = docs.find((d) => d.kind === 'ScaledObject' && d.spec.scaleTargetRef.name === name);

@@ -126,6 +126,42 @@ test('a half-open connection (socket up, no replies) is caught by the progress w
   assert.ok(logs.some((l) => l.includes('"event":"watchdog.progress_resumed"')));
 });
 
+test('while Redis is down the progress file stays fresh, marked waitingForRedis (liveness holds, readiness fails); with Redis back the mark goes', async () => {
+  const own = await startRedis({ appendonly: true, appendfsync: 'always' });
+  const config = resolveConfig(
+    {
+      pipeline: randomPipeline(),
+      input: 'in',
+      defaults: { ...FAST, blockMs: 100, stallTimeoutMs: 300, watchdogIntervalMs: 50 },
+      stages: [{ name: 'pass', kind: 'pass', input: 'in' }],
+      routes: { pass: [{ to: 'review' }] },
+    },
+    'test',
+    { env: { REDIS_URL: own.url } },
+  );
+  const pass: StageFactory = () => ({ kind: 'pass', process: async (batch) => batch.map(() => ok({})) });
+  const file = join(dir, 'progress-outage.json');
+  process.env.PROGRESS_FILE = file;
+  const worker = new Worker({ config, stage: 'pass', stages: { pass }, logger: createLogger({}, 'error', () => {}) });
+  delete process.env.PROGRESS_FILE;
+  const running = worker.run();
+  const body = () => (existsSync(file) ? readFileSync(file, 'utf8') : '');
+  try {
+    await waitFor('progress file written', () => body().includes('"waitingForRedis":false'));
+    await own.stop('SIGKILL');
+    // Past blockMs + stallTimeoutMs without progress, and the reader is reconnecting: waiting, not stuck.
+    await waitFor('marked waiting for Redis', () => body().includes('"waitingForRedis":true'), 10_000);
+    const first = statSync(file).mtimeMs;
+    await waitFor('still refreshed during the outage', () => statSync(file).mtimeMs > first, 5_000);
+    await own.start();
+    await waitFor('mark gone with Redis back', () => body().includes('"waitingForRedis":false'), 30_000);
+  } finally {
+    await worker.stop();
+    await running;
+    await own.close();
+  }
+});
+
 test('the liveness key and file are refreshed while the loop makes progress, stop when it stalls inside the stage, and come back with progress', async () => {
   const gate = { open: true, reached: false };
   const hanging: StageFactory = () => ({
