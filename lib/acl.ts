@@ -20,8 +20,8 @@ import { compileRoutes } from './router.js';
  * - selector 1: the consumer's commands (XREADGROUP, XACK, XCLAIM, ...) on its own input stream.
  * - selector 2: XADD only (write-only key permission `%W~`) on its route targets, the DLQ and the
  *   log stream (`{p}:logs`, lib/log-stream.ts).
- * - selector 3: SET and DEL, write-only, on the watchdog's liveness keys (`{p}:heartbeat:<consumer>`,
- *   lib/watchdog.ts; consumer names carry no stage, so the pattern is per pipeline).
+ * - selector 3: SET and DEL, write-only, on the stage's own watchdog liveness keys
+ *   (`{p}:heartbeat:<stage>:*`, lib/watchdog.ts).
  * - one selector per data grant of the stage kind (e.g. the store's product hashes and sets).
  */
 
@@ -128,14 +128,14 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
     // The log stream (`logs.stream`): append-only, like the targets.
     const appends = uniq([...targets, keys.dlq, keys.extra('logs')]);
     const scriptKeys = uniq([own, ...targets, keys.dlq, ...data.flatMap((g) => g.keys)]);
-    const summary = `reads ${own} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${keys.extra('heartbeat:*')}` + (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
+    const summary = `reads ${own} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${keys.heartbeat(stage.name, '*')}` + (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
     return make('stage', `${prefix}${stage.name}`, stage.name, stageRedisUrlEnv(stage.name), (pw) => [
       ...start(pw),
       ...cmds(SCRIPT_COMMANDS),
       ...scriptKeys.map((k) => `~${k}`),
       selector({ keys: [own], mode: 'rw', commands: CONSUMER_COMMANDS }),
       selector({ keys: appends, mode: 'w', commands: ['xadd'] }),
-      selector({ keys: [keys.extra('heartbeat:*')], mode: 'w', commands: HEARTBEAT_COMMANDS }),
+      selector({ keys: [keys.heartbeat(stage.name, '*')], mode: 'w', commands: HEARTBEAT_COMMANDS }),
       ...data.map(selector),
     ], summary);
   });

@@ -269,13 +269,13 @@ export interface ConsumerHealth {
 }
 
 /** The progress watchdog's liveness key of a consumer (lib/watchdog.ts writes it with SET PX while the loop progresses). */
-export function progressKey(keys: Keys, consumer: string): string {
-  return keys.extra(`heartbeat:${consumer}`);
+export function progressKey(keys: Keys, stage: string, consumer: string): string {
+  return keys.heartbeat(stage, consumer);
 }
 
 /**
  * Is this host's consumer of `stage` making progress? Progress, not liveness: the consumer's
- * watchdog keeps `{p}:heartbeat:<consumer>` alive (SET PX) only while its read loop gets replies
+ * watchdog keeps `{p}:heartbeat:<stage>:<consumer>` alive (SET PX) only while its read loop gets replies
  * and finishes batches, so the key expires `blockMs + stallTimeoutMs` after the loop wedges,
  * whether on a half-open socket or inside the stage. Consumers are found by name (host-pid-n)
  * in XINFO CONSUMERS, never by SCAN; `pid` narrows to one process, otherwise any of this host's.
@@ -315,7 +315,7 @@ async function shardHealth(redis: Redis, keys: Keys, stage: ResolvedConfig['stag
     const first = opts.pid === undefined ? undefined : consumerName(opts.host, opts.pid, 0);
     if (first && !mine.some((c) => c.name === first)) mine.push({ name: first });
     if (mine.length === 0) return { ok: false, stage: stage.name, reason: `no consumer ${prefix}* in group ${stage.name} of ${key} (not started, still loading its model, or never delivered anything: pass --pid)` };
-    const markers = await Promise.all(mine.map((c) => redis.get(progressKey(keys, c.name))));
+    const markers = await Promise.all(mine.map((c) => redis.get(progressKey(keys, stage.name, c.name))));
     const i = markers.findIndex((m) => m !== null);
     if (i < 0) {
       return { ok: false, stage: stage.name, consumer: mine[0]!.name, idleMs: mine[0]!.idle, reason: `no progress marker for ${mine.map((c) => c.name).join(', ')}: the read loop stopped or made no progress for blockMs + stallTimeoutMs` };

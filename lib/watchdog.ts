@@ -26,7 +26,7 @@ export interface WatchdogOptions {
   intervalMs: number;
   /** Stalled = no progress for `blockMs` + this. @defaultValue 30000 (stage option `stallTimeoutMs`) */
   stallTimeoutMs: number;
-  /** Liveness key, refreshed with SET PX while the loop makes progress: `{p}:heartbeat:<consumer>`. */
+  /** Liveness key, refreshed with SET PX while the loop makes progress: `{p}:heartbeat:<stage>:<consumer>`. */
   key: string;
   /** Also rewrite this file (same JSON) while the loop makes progress, for exec probes. @defaultValue none (env PROGRESS_FILE) */
   file?: string;
@@ -200,13 +200,13 @@ export interface ConsumerWatchdogDeps {
   progressFile?: string;
 }
 
-/** The watchdog of one stage consumer, from its stage options; liveness key `{p}:heartbeat:<consumer>`. */
+/** The watchdog of one stage consumer, from its stage options; liveness key `{p}:heartbeat:<stage>:<consumer>`. */
 export function consumerWatchdog(target: ProgressSource, d: ConsumerWatchdogDeps): Watchdog {
   return new Watchdog(target, {
     blockMs: d.stage.blockMs,
     intervalMs: d.stage.watchdogIntervalMs,
     stallTimeoutMs: d.stage.stallTimeoutMs,
-    key: d.keys.extra(`heartbeat:${d.consumer}`),
+    key: d.keys.heartbeat(d.stage.name, d.consumer),
     file: d.progressFile ?? process.env.PROGRESS_FILE,
     identity: { stage: d.stage.name, consumer: d.consumer, host: hostname(), pid: process.pid },
     connections: d.connections,

@@ -15,6 +15,7 @@
  * a cluster adds replication traffic and one more connection per master per client. The cluster
  * pays off when its masters are on different machines (README, "Scale out").
  */
+import type { Keys } from '../lib/redis/keys.js';
 import { Command } from 'commander';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, loadavg, tmpdir } from 'node:os';
@@ -91,8 +92,10 @@ async function run(side: Side, url: string, n: number): Promise<number> {
     const deadline = Date.now() + 120_000;
     for (;;) {
       const names = supervisor.pids().map((pid) => consumerName(hostname(), pid, 0));
-      const beats = await Promise.all(shards.all.flatMap((k) => names.map((c) => redis.exists(k.extra(`heartbeat:${c}`)))));
-      if (names.length === config.stages.length * WORKERS && beats.every((b) => b === 1)) break;
+      // A consumer name does not say its stage: a worker is up when one stage's marker exists for it.
+      const beating = async (k: Keys, c: string) => (await Promise.all(config.stages.map((s) => redis.exists(k.heartbeat(s.name, c))))).some((b) => b === 1);
+      const beats = await Promise.all(shards.all.flatMap((k) => names.map((c) => beating(k, c))));
+      if (names.length === config.stages.length * WORKERS && beats.every(Boolean)) break;
       if (Date.now() > deadline) throw new Error('workers did not come up');
       await sleep(100);
     }

@@ -66,8 +66,9 @@ test('a stage user cannot XADD to a stream outside its routes (NOPERM), not even
   assert.is(await error(validate.xadd(keys.stream('store'), '*', 'a', '1')), '', 'XADD to its route target');
   assert.is(await error(validate.xadd(keys.dlq, '*', 'a', '1')), '', 'XADD to the DLQ');
   assert.is(await error(validate.xadd(keys.extra('logs'), 'MAXLEN', '~', 100, '*', 'log', '{}')), '', 'XADD to the log stream (lib/log-stream.ts)');
-  assert.is(await error(validate.set(keys.extra('heartbeat:h-1-0'), '{}', 'PX', 1000)), '', 'its liveness marker (lib/watchdog.ts)');
-  assert.match(await error(validate.get(keys.extra('heartbeat:h-1-0'))), NOPERM, 'liveness markers are write-only');
+  assert.is(await error(validate.set(keys.heartbeat('validate', 'h-1-0'), '{}', 'PX', 1000)), '', 'its liveness marker (lib/watchdog.ts)');
+  assert.match(await error(validate.get(keys.heartbeat('validate', 'h-1-0'))), NOPERM, 'liveness markers are write-only');
+  assert.match(await error(validate.set(keys.heartbeat('store', 'h-1-0'), '{}', 'PX', 1000)), NOPERM, "another stage's liveness marker");
   for (const other of ['in', 'validate', 'review', 'elsewhere']) {
     assert.match(await error(validate.xadd(keys.stream(other), '*', 'a', '1')), NOPERM, `XADD to ${other}`);
   }

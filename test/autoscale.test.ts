@@ -107,7 +107,7 @@ test('a burst on a slow stage scales it up to max on lag, then back to min when 
     supervisor.scale('slow', 1);
     // Reading: its watchdog's progress key is alive (Redis lists a consumer only after its first delivery).
     const [pid] = supervisor.pids('slow');
-    await waitFor('the first worker reads', async () => (await redis.exists(progressKey(keys, consumerName(hostname(), pid!, 0)))) === 1, 30_000);
+    await waitFor('the first worker reads', async () => (await redis.exists(progressKey(keys, 'slow', consumerName(hostname(), pid!, 0)))) === 1, 30_000);
     autoscaler.start();
     const batch = redis.pipeline();
     for (let i = 0; i < N; i++) {

@@ -26,7 +26,7 @@ test('health passes while a worker reads (even before its first delivery) and fa
   const keys = new Keys(pipeline);
   const me = consumerName(host, process.pid, 0);
   try {
-    await waitFor('progress marker', async () => (await redis.exists(progressKey(keys, me))) === 1);
+    await waitFor('progress marker', async () => (await redis.exists(progressKey(keys, 'preprocess', me))) === 1);
     const h = await consumerHealth(redis, config, 'preprocess', { host, pid: process.pid });
     assert.equal([h.ok, h.consumer], [true, me], JSON.stringify(h));
     const probe = cli(['--config', writeConfig(pipeline), 'health', '--stage', 'preprocess', '--pid', String(process.pid)], server.url);

@@ -28,7 +28,7 @@ export interface StageOptions {
   drainTimeoutMs: number;
   /** A consumer of the group idle this long and owning no pending entries is removed (XGROUP DELCONSUMER). @defaultValue 300000 */
   consumerIdleRemoveMs: number;
-  /** How often the progress watchdog checks the read loop and refreshes the liveness marker (`{p}:heartbeat:<consumer>`). @defaultValue 1000 */
+  /** How often the progress watchdog checks the read loop and refreshes the liveness marker (`{p}:heartbeat:<stage>:<consumer>`). @defaultValue 1000 */
   watchdogIntervalMs: number;
   /** The read loop is stalled when no read returned and no batch finished for `blockMs` + this; the watchdog then resets the stuck connection and stops the liveness marker. @defaultValue 30000 */
   stallTimeoutMs: number;

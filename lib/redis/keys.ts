@@ -33,6 +33,13 @@ export class Keys {
   category(name: string): string {
     return `${this.tag}:category:${name}`;
   }
+  /**
+   * The progress watchdog's liveness marker of one consumer of `stage` (lib/watchdog.ts). The stage
+   * is in the name so a stage's ACL user can write its own markers only.
+   */
+  heartbeat(stage: string, consumer: string): string {
+    return `${this.tag}:heartbeat:${stage}:${consumer}`;
+  }
   /** Prefix for any other key a stage keeps (e.g. match vectors). */
   extra(name: string): string {
     return `${this.tag}:${name}`;
