@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { stageRedisUrlEnv } from './config/load.js';
 import type { ResolvedConfig, ResolvedStage } from './config/types.js';
 import { ConfigError } from './errors.js';
 import { Keys } from './redis/keys.js';
+import { asCluster, isClusterUrl, parseRedisUrl } from './redis/url.js';
 import { compileRoutes } from './router.js';
 
 /**
@@ -72,6 +73,8 @@ export interface AclOptions {
  * shows no lib-name).
  */
 export const CONNECTION_COMMANDS = ['ping', 'info', 'client|setname'];
+/** What a Cluster client needs besides: the slot map and the ready check (ioredis). */
+export const CLUSTER_CONNECTION_COMMANDS = ['cluster|slots', 'cluster|info'];
 /** The pipeline's Lua scripts (lib/redis/script.ts: EVALSHA, EVAL on NOSCRIPT). */
 export const SCRIPT_COMMANDS = ['evalsha', 'eval', 'script|load', 'script|exists'];
 /** What lib/consumer.ts, lib/reclaimer.ts and lib/retention.ts run on a stage's own input stream (directly or in scripts). */
@@ -92,13 +95,23 @@ const selector = (g: KeyGrant) => `(${[...uniq(g.keys).map((k) => PERM[g.mode] +
 export const generatePassword = () => randomBytes(32).toString('hex');
 export const passwordHash = (password: string) => `#${createHash('sha256').update(password).digest('hex')}`;
 
-/** `base` with this user's credentials. */
+/** `base` with this user's credentials (for a cluster URL, every seed keeps them). */
 export function userUrl(base: string, user: string, password: string): string {
+  const target = parseRedisUrl(base);
+  if (target.kind === 'cluster') {
+    const hosts = target.seeds.map((s) => `${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`).join(',');
+    return `${target.tls ? 'rediss+cluster' : 'redis+cluster'}://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hosts}`;
+  }
   const u = new URL(base);
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError('redis.url', `expected redis:// or rediss://, got ${u.protocol}`);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError('redis.url', `expected redis://, rediss://, redis+cluster:// or rediss+cluster://, got ${u.protocol}`);
   u.username = encodeURIComponent(user);
   u.password = encodeURIComponent(password);
   return u.toString();
+}
+
+/** The database a single-node URL selects ('' for 0 or none; a cluster has db 0 only). */
+function databaseOf(url: string): string {
+  return isClusterUrl(url) ? '' : new URL(url).pathname.replace(/^\//, '');
 }
 
 function validName(name: string): string {
@@ -108,13 +121,15 @@ function validName(name: string): string {
 
 /** Every ACL user of the pipeline, derived from the config and its routing table. */
 export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser[] {
-  const keys = new Keys(config.pipeline);
+  // Sharded pipelines (`shards` > 1) have one key set per shard: every rule names each shard's keys.
+  const shards = Keys.shards(config.pipeline, config.shards);
+  const each = (f: (keys: Keys) => string[]) => uniq(shards.flatMap(f));
   const routers = compileRoutes(config.routes, config.stages, config.streams.terminal);
   const base = opts.baseUrl ?? config.redis.url;
   const prefix = opts.prefix ?? `${config.pipeline}-`;
-  const db = new URL(base).pathname.replace(/^\//, '');
+  const db = databaseOf(base);
   // SELECT only when the URL names a database other than 0 (ioredis sends it on connect).
-  const connection = cmds([...CONNECTION_COMMANDS, ...(db && db !== '0' ? ['select'] : [])]);
+  const connection = cmds([...CONNECTION_COMMANDS, ...(db && db !== '0' ? ['select'] : []), ...(isClusterUrl(base) ? CLUSTER_CONNECTION_COMMANDS : [])]);
   const start = (password: string) => ['reset', 'on', passwordHash(password), 'resetchannels', '-@all', ...connection];
   const make = (role: AclRole, name: string, stage: string | undefined, env: string, rules: (pw: string) => string[], summary: string): AclUser => {
     const password = opts.password?.({ name, role, stage }) ?? generatePassword();
@@ -122,37 +137,42 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
   };
 
   const users: AclUser[] = config.stages.map((stage) => {
-    const own = keys.stream(stage.input);
-    const targets = (routers.get(stage.name)?.targets ?? []).map((t) => keys.stream(t));
-    const data = opts.dataAccess?.(stage, keys) ?? [];
+    const own = each((k) => [k.stream(stage.input)]);
+    const targetNames = routers.get(stage.name)?.targets ?? [];
+    const targets = each((k) => targetNames.map((t) => k.stream(t)));
+    // Data grants per shard, merged by position (the same grant of every shard in one selector).
+    const perShard = shards.map((k) => opts.dataAccess?.(stage, k) ?? []);
+    const data: KeyGrant[] = (perShard[0] ?? []).map((g, i) => ({ ...g, keys: uniq(perShard.flatMap((grants) => grants[i]!.keys)) }));
     // The log stream (`logs.stream`): append-only, like the targets.
-    const appends = uniq([...targets, keys.dlq, keys.extra('logs')]);
-    const scriptKeys = uniq([own, ...targets, keys.dlq, ...data.flatMap((g) => g.keys)]);
-    const summary = `reads ${own} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${keys.heartbeat(stage.name, '*')}` + (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
+    const appends = uniq([...targets, ...each((k) => [k.dlq, k.extra('logs')])]);
+    const beats = each((k) => [k.heartbeat(stage.name, '*')]);
+    const scriptKeys = uniq([...own, ...targets, ...each((k) => [k.dlq]), ...data.flatMap((g) => g.keys)]);
+    const summary = `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${beats.join(', ')}` + (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
     return make('stage', `${prefix}${stage.name}`, stage.name, stageRedisUrlEnv(stage.name), (pw) => [
       ...start(pw),
       ...cmds(SCRIPT_COMMANDS),
       ...scriptKeys.map((k) => `~${k}`),
-      selector({ keys: [own], mode: 'rw', commands: CONSUMER_COMMANDS }),
+      selector({ keys: own, mode: 'rw', commands: CONSUMER_COMMANDS }),
       selector({ keys: appends, mode: 'w', commands: ['xadd'] }),
-      selector({ keys: [keys.heartbeat(stage.name, '*')], mode: 'w', commands: HEARTBEAT_COMMANDS }),
+      selector({ keys: beats, mode: 'w', commands: HEARTBEAT_COMMANDS }),
       ...data.map(selector),
     ], summary);
   });
-  const input = keys.stream(config.input);
+  const inputs = each((k) => [k.stream(config.input)]);
   // The producer adds batches through produce-batch-2.lua: XADD to the input stream and GET/SET of
   // its own exactly-once state key (`<input>:producer:<id>`, lib/producer.ts).
-  const producerState = `${input}:producer:*`;
+  const producerState = inputs.map((input) => `${input}:producer:*`);
   users.push(make('producer', `${prefix}producer`, undefined, 'PIPELINE_PRODUCER_REDIS_URL', (pw) => [
     ...start(pw),
     '+wait',
     ...cmds(SCRIPT_COMMANDS),
-    `~${input}`,
-    `~${producerState}`,
-    selector({ keys: [input], mode: 'w', commands: ['xadd'] }),
-    selector({ keys: [producerState], mode: 'rw', commands: ['get', 'set'] }),
-  ], `XADD to ${input} only, GET/SET its batch state ${producerState} (pipeline produce)`));
-  users.push(make('observer', `${prefix}observer`, undefined, 'PIPELINE_OBSERVER_REDIS_URL', (pw) => [...start(pw), ...cmds(OBSERVER_COMMANDS), `%R~${keys.tag}:*`], `read-only on ${keys.tag}:* (pipeline status, export)`));
+    ...inputs.map((k) => `~${k}`),
+    ...producerState.map((k) => `~${k}`),
+    selector({ keys: inputs, mode: 'w', commands: ['xadd'] }),
+    selector({ keys: producerState, mode: 'rw', commands: ['get', 'set'] }),
+  ], `XADD to ${inputs.join(', ')} only, GET/SET its batch state ${producerState.join(', ')} (pipeline produce)`));
+  const everything = each((k) => [`${k.tag}:*`]);
+  users.push(make('observer', `${prefix}observer`, undefined, 'PIPELINE_OBSERVER_REDIS_URL', (pw) => [...start(pw), ...cmds(OBSERVER_COMMANDS), ...everything.map((k) => `%R~${k}`)], `read-only on ${everything.join(', ')} (pipeline status, export)`));
   const names = users.map((u) => u.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new ConfigError('acl', `two users would be named ${dup} (a stage named like the producer or observer?)`);
@@ -169,7 +189,45 @@ export function formatSetUser(u: AclUser): string {
   return ['ACL', 'SETUSER', u.name, ...u.rules].map(cliArg).join(' ');
 }
 
-/** Run the users' ACL SETUSER on `admin` (a connection allowed to run ACL; a plain one like cliRedis, not auto-pipelined). */
-export async function applyAcl(admin: Redis, users: readonly AclUser[]): Promise<void> {
-  for (const u of users) await admin.call('ACL', 'SETUSER', u.name, ...u.rules);
+/**
+ * Run the users' ACL SETUSER on `admin` (a connection allowed to run ACL; a plain one like
+ * cliRedis, not auto-pipelined). ACLs are per server, not replicated: on a Cluster client every
+ * node CLUSTER NODES lists, masters and replicas, gets them (a replica promoted at failover must
+ * know the users); nodes flagged failed are skipped. Returns how many servers were set up.
+ */
+export async function applyAcl(admin: Redis, users: readonly AclUser[]): Promise<number> {
+  const cluster = asCluster(admin);
+  if (!cluster) {
+    await setUsers(admin, users);
+    return 1;
+  }
+  const nodes = clusterNodeAddresses(String(await cluster.nodes('master')[0]!.call('CLUSTER', 'NODES')));
+  for (const { host, port } of nodes) {
+    // The Cluster client's node options carry the admin's credentials and TLS settings.
+    const node = new Redis({ ...cluster.options.redisOptions, host, port, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    try {
+      await setUsers(node, users);
+    } finally {
+      node.disconnect();
+    }
+  }
+  return nodes.length;
+}
+
+async function setUsers(server: Redis, users: readonly AclUser[]): Promise<void> {
+  for (const u of users) await server.call('ACL', 'SETUSER', u.name, ...u.rules);
+}
+
+/** host:port of every node in CLUSTER NODES output that is not flagged failed or address-less. */
+export function clusterNodeAddresses(clusterNodes: string): { host: string; port: number }[] {
+  return clusterNodes
+    .trim()
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter(([, , flags]) => !flags!.split(',').some((f) => f === 'fail' || f === 'noaddr'))
+    .map(([, addr]) => {
+      const hostPort = addr!.split('@')[0]!;
+      const colon = hostPort.lastIndexOf(':');
+      return { host: hostPort.slice(0, colon).replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(hostPort.slice(colon + 1)) };
+    });
 }

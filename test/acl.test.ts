@@ -80,6 +80,22 @@ test('a stage user cannot XADD to a stream outside its routes (NOPERM), not even
   assert.is(await admin.xlen(keys.stream('in')), 0);
 });
 
+test('sharded (shards: 2): every rule names each shard\'s keys; a stage user writes its targets on both shards and nothing else', async () => {
+  const config = { ...rulesOnlyConfig(server.url, randomPipeline()), shards: 2 };
+  const { as, user } = await secured(config);
+  const [s0, s1] = Keys.shards(config.pipeline, 2);
+  assert.match(formatSetUser(user('validate')), `%W~${s0!.stream('store')} %W~${s1!.stream('store')}`);
+  const validate = as('validate');
+  const producer = as('producer');
+  for (const k of [s0!, s1!]) {
+    assert.is(await error(validate.xadd(k.stream('store'), '*', 'a', '1')), '', `XADD to ${k.stream('store')}`);
+    assert.is(await error(validate.set(k.heartbeat('validate', 'h-1-0'), '{}', 'PX', 1000)), '', `its liveness marker on ${k.tag}`);
+    assert.match(await error(validate.xadd(k.stream('in'), '*', 'a', '1')), NOPERM, `XADD to ${k.stream('in')}`);
+    assert.is(await error(producer.xadd(k.stream(config.input), '*', 'a', '1')), '', `the producer adds to ${k.tag}'s input`);
+  }
+  assert.match(await error(validate.xadd(new Keys(config.pipeline).stream('store'), '*', 'a', '1')), NOPERM, 'the unsharded key is not granted');
+});
+
 test("a stage user cannot read another stage's stream, its targets or the store", async () => {
   const config = rulesOnlyConfig(server.url, randomPipeline());
   const { as, keys } = await secured(config);

@@ -10,6 +10,8 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { Redis } from 'ioredis';
+import { aclUsers, applyAcl } from '../lib/acl.js';
 import { sleep } from '../lib/backoff.js';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig } from '../lib/config/types.js';
@@ -20,6 +22,7 @@ import { consumerName, Keys } from '../lib/redis/keys.js';
 import { Script } from '../lib/redis/script.js';
 import { createClient } from '../lib/redis/url.js';
 import { configShards, keySlot } from '../lib/shard.js';
+import { stageDataAccess } from '../stages/access.js';
 import { RedisCluster, type ClusterNode } from './helpers/cluster.js';
 import { cli, exited, FAST, startWorkers, stopAll, writeConfig } from './helpers/pipeline.js';
 import { randomPipeline, waitFor } from './helpers/redis.js';
@@ -94,6 +97,34 @@ test('Lua scripts run through a Cluster client: EVALSHA goes to the master of th
     const [cached] = (await owner.script('EXISTS', script.sha)) as number[];
     owner.disconnect();
     assert.is(cached, 1, `the fallback EVAL cached the script on the master of ${s}`);
+  }
+});
+
+test('pipeline acl on a cluster: every node (masters and replicas) gets the users; a stage user reaches its streams on every shard through a redis+cluster:// URL and nothing else', async () => {
+  const { pipeline } = await spreadPipeline();
+  const users = aclUsers(clusterConfig(pipeline), { dataAccess: stageDataAccess });
+  const topology = await cluster.topology();
+  assert.is(await applyAcl(redis, users), topology.length, 'one ACL SETUSER pass per node');
+  for (const node of topology) {
+    const direct = new Redis(node.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    try {
+      for (const u of users) assert.ok(await direct.call('ACL', 'GETUSER', u.name), `${u.name} on ${node.role} ${node.port}`);
+    } finally {
+      direct.disconnect();
+    }
+  }
+  const user = users.find((u) => u.stage === 'validate')!;
+  assert.match(user.url, /^redis\+cluster:\/\/[^:]+:[^@]+@/);
+  const validate = createClient(user.url, { maxRetriesPerRequest: 1 });
+  validate.on('error', () => {});
+  const refused = (p: Promise<unknown>) => p.then(() => '', (e: Error) => e.message);
+  try {
+    for (const k of Keys.shards(pipeline, SHARDS)) {
+      assert.is(await refused(validate.xadd(k.stream('store'), '*', 'a', '1')), '', `XADD to its target on ${k.tag}`);
+      assert.match(await refused(validate.xadd(k.stream('in'), '*', 'a', '1')), /NOPERM|no permissions/i, `no XADD to ${k.tag}'s input`);
+    }
+  } finally {
+    validate.disconnect();
   }
 });
 

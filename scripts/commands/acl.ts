@@ -55,11 +55,11 @@ export async function aclCommand(opts: AclCliOptions): Promise<void> {
   if (opts.apply) {
     const admin = cliRedis(config.redis.url);
     try {
-      await applyAcl(admin, users);
+      const servers = await applyAcl(admin, users);
+      process.stderr.write(`applied ${users.length} ACL users to ${servers} server(s) of ${new URL(config.redis.url).host}\n`);
     } finally {
       admin.disconnect();
     }
-    process.stderr.write(`applied ${users.length} ACL users to ${new URL(config.redis.url).host}\n`);
   }
   if (opts.writeEnv) {
     writeFileSync(opts.writeEnv, envLines(users), { mode: 0o600 });
