@@ -129,11 +129,12 @@ export function composeFile(config: ResolvedConfig): Record<string, unknown> {
     if ((INFRA_SERVICES as readonly string[]).includes(name) || name in services) throw new ConfigError(`stages.${stage.name}`, `its compose service name ${name} is taken (rename the stage)`);
     const perStageUrl = stageRedisUrlEnv(stage.name);
     services[name] = {
-      ...composeApp(['worker', stage.name], { [perStageUrl]: '${' + perStageUrl + ':-}' }),
+      ...composeApp(['worker', stage.name], { [perStageUrl]: '${' + perStageUrl + ':-}', PROGRESS_FILE }),
       restart: 'unless-stopped',
       deploy: { replicas: '${' + envName(stage.name) + '_REPLICAS:-' + Math.max(1, stage.minWorkers) + '}' },
       stop_grace_period: `${graceSeconds(stage)}s`,
-      healthcheck: { test: ['CMD', ...healthArgs(stage, true)], interval: '30s', timeout: '10s', retries: 3, start_period: '120s' },
+      // The progress file's age, as in Kubernetes; `$$` is compose's escape for a literal `$`.
+      healthcheck: { test: ['CMD', ...progressProbeArgs(stage, false).map((a) => a.replaceAll('$', '$$$$'))], interval: '30s', timeout: '10s', retries: 3, start_period: '120s' },
     };
   }
   services.producer = {

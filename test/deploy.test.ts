@@ -40,7 +40,9 @@ test('docker-compose: redis with AOF, one service per stage with settable replic
     assert.equal(svc.command, ['worker', stage.name]);
     assert.match(String(svc.deploy.replicas), new RegExp(`^\\$\\{${envName(stage.name)}_REPLICAS:-\\d+\\}$`));
     assert.ok(parseInt(svc.stop_grace_period, 10) * 1000 > stage.drainTimeoutMs, `${stage.name}: stop_grace_period covers drainTimeoutMs`);
-    assert.equal(svc.healthcheck.test.slice(0, 6), ['CMD', 'node', 'scripts/pipeline.mjs', 'health', '--stage', stage.name]);
+    // Compose reads `$$` as a literal `$`: unescaped, it is the probe the Kubernetes test runs.
+    assert.equal(svc.healthcheck.test.map((a: string) => a.replaceAll('$$', '$')), ['CMD', ...progressProbeArgs(stage, false)]);
+    assert.is(svc.environment.PROGRESS_FILE, PROGRESS_FILE);
     assert.is(svc.environment.STATSD_HOST, 'statsd-exporter');
   }
   const workers = Object.entries(s).filter(([, v]) => (v as Obj).command?.[0] === 'worker');
