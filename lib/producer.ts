@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from './backoff.js';
 import { encodeEnvelope, newEnvelope, newTraceId } from './codec.js';
-import { BadRecordError, errorMessage, isTransientRedisError, PipelineError } from './errors.js';
+import { BadRecordError, ConfigError, errorMessage, isTransientRedisError, PipelineError } from './errors.js';
 import { appendBatchOnce } from './handoff.js';
 import { readLines } from './jsonl.js';
 import { validateRecord } from './record.js';
@@ -69,6 +69,13 @@ export interface ProduceOptions {
   retryBaseMs?: number;
   /** @defaultValue 1000 */
   retryMaxMs?: number;
+  /**
+   * Name of this producer run, for its exactly-once batch state (`<input>:producer:<runId>`).
+   * Produce the same input again with the same `runId` (and batch size) after a crash, and the
+   * batches that had gone through are skipped: the run resumes where it stopped, nothing twice.
+   * The state lives 7 days after the run's last batch. @defaultValue a random id (no resume)
+   */
+  runId?: string;
   /** Called when a batch is acknowledged (and replicated, with `waitReplicas`): its record keys and stream. */
   onBatch?: (recordKeys: readonly string[], stream: string) => void;
 }
@@ -79,10 +86,15 @@ interface Lane {
   stateKey: string;
   seq: number;
   batch: [string, Buffer][];
+  /** The last batch an earlier run with this run id applied (0: none), read before the first send. */
+  resumeFrom?: number;
 }
 
 export interface ProduceSummary {
+  /** Records added to the input stream by this run. */
   produced: number;
+  /** Records of batches an earlier run with the same `runId` had already added (skipped). */
+  skipped: number;
   rejected: number;
   lines: number;
   seconds: number;
@@ -98,11 +110,13 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   const batchSize = opts.batchSize ?? 500;
   let rejects: WriteStream | undefined;
   let produced = 0;
+  let skipped = 0;
   let rejected = 0;
   let lines = 0;
   // Each batch goes in as one idempotent script call (produce-batch-2.lua): a batch re-sent after
   // a dropped connection is not produced twice. Sharded: one batch and state key per shard stream.
-  const runId = newTraceId();
+  const runId = opts.runId ?? newTraceId();
+  if (!/^[\w.:-]{1,128}$/.test(runId)) throw new ConfigError('produce.runId', `expected 1-128 characters of [A-Za-z0-9_.:-], got ${JSON.stringify(runId)}`);
   const lanes = new Map<string, Lane>();
   const lane = (stream: string): Lane => {
     let l = lanes.get(stream);
@@ -122,8 +136,10 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   const flush = async () => {
     if (inBatch === 0) return;
     // Shards' batches go to their masters in parallel; each is retried on its own.
-    await Promise.all([...lanes.values()].filter((l) => l.batch.length > 0).map((l) => sendLane(redis, l, opts)));
-    produced += inBatch;
+    const sent = await Promise.all([...lanes.values()].filter((l) => l.batch.length > 0).map((l) => sendLane(redis, l, opts)));
+    const added = sent.reduce((a, b) => a + b, 0);
+    produced += added;
+    skipped += inBatch - added;
     inBatch = 0;
     opts.onProgress?.(produced, rejected);
   };
@@ -161,7 +177,7 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   }
   await flush();
   if (rejects) await new Promise<void>((res) => rejects!.end(() => res()));
-  return { produced, rejected, lines, seconds: (Date.now() - t0) / 1000 };
+  return { produced, skipped, rejected, lines, seconds: (Date.now() - t0) / 1000 };
 }
 
 /**
@@ -170,12 +186,18 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
  */
 const isRedirect = (err: unknown) => err instanceof Error && /^(MOVED|ASK) |Too many Cluster redirections/.test(err.message);
 
-/** Send one lane's batch until it is acknowledged (and replicated, with waitReplicas), or the retry budget is spent. */
-async function sendLane(redis: Redis, l: Lane, opts: ProduceOptions): Promise<void> {
+/**
+ * Send one lane's batch until it is acknowledged (and replicated, with waitReplicas), or the retry
+ * budget is spent. Returns how many entries it added (0: this run id had already applied it).
+ */
+async function sendLane(redis: Redis, l: Lane, opts: ProduceOptions): Promise<number> {
   const seq = ++l.seq;
   const want = opts.waitReplicas ?? 0;
   const budget = opts.retryForMs ?? (want > 0 ? 30_000 : 0);
   const started = Date.now();
+  // A named run may be a resumed one: batches up to the sequence an earlier run recorded are skipped
+  // by the script. (A re-send within this run also returns 0, so the reply alone cannot tell.)
+  if (l.resumeFrom === undefined) l.resumeFrom = opts.runId ? Number((await redis.get(l.stateKey)) ?? 0) : 0;
   for (let attempt = 1; ; attempt++) {
     let short: number | undefined;
     try {
@@ -192,7 +214,9 @@ async function sendLane(redis: Redis, l: Lane, opts: ProduceOptions): Promise<vo
     await sleep(backoffMs(attempt, opts.retryBaseMs ?? 50, opts.retryMaxMs ?? 1_000));
   }
   opts.onBatch?.(l.batch.map(([k]) => k), l.stream);
+  const added = seq <= l.resumeFrom ? 0 : l.batch.length;
   l.batch = [];
+  return added;
 }
 
 /**

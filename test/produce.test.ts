@@ -3,12 +3,40 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { Readable } from 'node:stream';
+import { produce } from '../lib/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { cli, exited, writeConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
 
 const server = await startRedis();
 const redis = client(server.url);
+/** The error message a promise rejects with ('' when it resolves). */
+const failure = (p: Promise<unknown>) => p.then(() => '', (e: Error) => e.message);
+
+test('--run-id resumes after a crash: the batches that went through are skipped, the rest produced, every record in the stream once', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const lines = Array.from({ length: 450 }, (_, i) => JSON.stringify({ id: `r${i}`, title: `item ${i}` }));
+  // The first run dies after 250 lines: two full batches of 100 went through, the third was never sent.
+  const dying = Readable.from((function* () {
+    for (const l of lines.slice(0, 250)) yield l + '\n';
+    throw new Error('producer killed');
+  })());
+  const opts = { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536, batchSize: 100, runId: 'nightly-2026-11-25' };
+  assert.match(await failure(produce(redis, dying, opts)), /killed/);
+  assert.is(await redis.xlen(keys.stream('in')), 200);
+  const again = await produce(redis, Readable.from([lines.join('\n')]), opts);
+  assert.is(again.skipped, 200, 'the two batches of the first run');
+  assert.is(again.produced, 250);
+  const ids = (await redis.xrange(keys.stream('in'), '-', '+')).map(([, f]) => f[f.indexOf('k') + 1]);
+  assert.is(ids.length, 450);
+  assert.is(new Set(ids).size, 450, 'no record twice');
+  // The same input once more: everything skipped.
+  const third = await produce(redis, Readable.from([lines.join('\n')]), opts);
+  assert.equal([third.produced, third.skipped], [0, 450]);
+  assert.match(await failure(produce(redis, Readable.from(['{}']), { ...opts, runId: 'no spaces' })), /runId/);
+});
 
 test('bad lines are reported with line number and reason, kept in the rejects file, and the rest produced; exit 1', async () => {
   const pipeline = randomPipeline();

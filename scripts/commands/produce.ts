@@ -9,6 +9,8 @@ export interface ProduceCliOptions extends GlobalOptions {
   waitReplicas: string;
   /** ms; undefined = the library default (0, or 30000 with --wait-replicas). */
   retryFor?: string;
+  /** Stable run name for resuming (lib/producer.ts `runId`). */
+  runId?: string;
 }
 
 /** `pipeline produce [file]`: JSONL from a file or stdin into the input stream. Exit 1 if any line was rejected. */
@@ -33,6 +35,7 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
       // Sharded: each record to its shard's input stream, by a stable hash of its id.
       ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
       ...(opts.retryFor !== undefined ? { retryForMs: Number(opts.retryFor) } : {}),
+      ...(opts.runId !== undefined ? { runId: opts.runId } : {}),
       source: file ?? 'stdin',
       maxRecordBytes: config.limits.maxRecordBytes,
       batchSize: Number(opts.batch),
