@@ -2,6 +2,9 @@
  * The child side of the bench's start gate: a stage process loads everything it needs, says
  * `ready` over IPC, and starts its work only on `go`, so start-up never counts in a measurement.
  */
+import { onShutdownSignal } from '../../lib/shutdown.js';
+import type { Worker } from '../../lib/worker.js';
+
 export function readyThenGo(info: Record<string, unknown> = {}): Promise<void> {
   if (!process.send) throw new Error('bench child started without an IPC channel');
   return new Promise((resolve) => {
@@ -23,4 +26,15 @@ export function report(data: Record<string, unknown>): void {
 /** Leave once stopped: drop the IPC channel so the event loop can end. */
 export function leave(code = 0): never {
   process.exit(code);
+}
+
+/** Run one real Worker until SIGTERM/SIGINT (it drains), then leave. */
+export async function runWorkerThenLeave(worker: Worker): Promise<never> {
+  onShutdownSignal(() => worker.stop(), worker.logger);
+  try {
+    await worker.run();
+  } finally {
+    await worker.stop();
+  }
+  return leave();
 }

@@ -4,13 +4,12 @@
  * start gate after its `init` (models loaded and warmed), so loading never counts in a measurement.
  */
 import { loadConfigFile } from '../../lib/config/load.js';
-import { onShutdownSignal } from '../../lib/shutdown.js';
 import type { StageFactory } from '../../lib/stage.js';
 import { Worker } from '../../lib/worker.js';
 import { createClassify } from '../../stages/classify.js';
 import { createExtract } from '../../stages/extract.js';
 import { STAGES } from '../../stages/index.js';
-import { leave, readyThenGo } from './gate.js';
+import { readyThenGo, runWorkerThenLeave } from './gate.js';
 
 const [configPath, stage] = process.argv.slice(2);
 if (!configPath || !stage) throw new Error('usage: model-worker.ts CONFIG STAGE');
@@ -35,11 +34,4 @@ for (const [kind, factory] of Object.entries(kinds)) {
   };
 }
 
-const worker = new Worker({ config: loadConfigFile(configPath), stage, stages: gated });
-onShutdownSignal(() => worker.stop(), worker.logger);
-try {
-  await worker.run();
-} finally {
-  await worker.stop();
-}
-leave();
+await runWorkerThenLeave(new Worker({ config: loadConfigFile(configPath), stage, stages: gated }));

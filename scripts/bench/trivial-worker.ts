@@ -4,10 +4,9 @@
  * the start gate inside `init`, so the worker has loaded and connected before timing starts.
  */
 import { loadConfigFile } from '../../lib/config/load.js';
-import { onShutdownSignal } from '../../lib/shutdown.js';
 import { ok, type StageFactory } from '../../lib/stage.js';
 import { Worker } from '../../lib/worker.js';
-import { leave, readyThenGo } from './gate.js';
+import { readyThenGo, runWorkerThenLeave } from './gate.js';
 import { trivialOutput } from './trivial.js';
 
 const [configPath, stage] = process.argv.slice(2);
@@ -24,11 +23,4 @@ const trivial: StageFactory = (ctx) => ({
   },
 });
 
-const worker = new Worker({ config: loadConfigFile(configPath), stage, stages: { trivial } });
-onShutdownSignal(() => worker.stop(), worker.logger);
-try {
-  await worker.run();
-} finally {
-  await worker.stop();
-}
-leave();
+await runWorkerThenLeave(new Worker({ config: loadConfigFile(configPath), stage, stages: { trivial } }));
