@@ -4,6 +4,7 @@ import { isTransientRedisError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { Script } from './redis/script.js';
+import { FIELD_ENVELOPE, FIELD_KEY } from './codec.js';
 
 const script = new Script('handoff-N');
 const produceScript = new Script('produce-batch-2');
@@ -16,73 +17,62 @@ export interface Forward {
   fields: readonly (string | Buffer)[];
 }
 
-/** Bytes of a msgpack str header + body for a string or Buffer (str only: Lua cmsgpack has no bin). */
-function strSize(v: string | Buffer): number {
-  return 5 + (typeof v === 'string' ? Buffer.byteLength(v) : v.length);
-}
+/** At most this many keys per script call: target indexes are one byte each in the layout. */
+const MAX_KEYS = 255;
+/** Layout byte for the usual entry (fields k, e): its two values follow without the names. */
+const USUAL = 255;
 
-/** The batch as one msgpack array [[id, [key index...], [field, value...]], ...] (see lib/lua/handoff-N.lua). */
-export function packForwards(forwards: readonly Forward[], keyIndex: (key: string) => number): Buffer {
-  let size = 5;
-  for (const f of forwards) {
-    size += 1 + strSize(f.id) + 5 + 9 * f.targets.length + 5;
-    for (const v of f.fields) size += strSize(v);
-  }
-  const out = Buffer.allocUnsafe(size);
-  let o = 0;
-  const arrayHeader = (n: number) => {
-    out[o] = 0xdd;
-    out.writeUInt32BE(n, o + 1);
-    o += 5;
-  };
-  const str = (v: string | Buffer) => {
-    out[o] = 0xdb;
-    if (typeof v === 'string') {
-      const n = out.write(v, o + 5);
-      out.writeUInt32BE(n, o + 1);
-      o += 5 + n;
-    } else {
-      out.writeUInt32BE(v.length, o + 1);
-      v.copy(out, o + 5);
-      o += 5 + v.length;
+const isUsual = (fields: readonly (string | Buffer)[]) => fields.length === 4 && fields[0] === FIELD_KEY && fields[2] === FIELD_ENVELOPE;
+
+/**
+ * One script call's KEYS and ARGV for a run of forwards (see lib/lua/handoff-N.lua for the
+ * layout). Starts at `from`, takes forwards while their targets fit in 255 keys; returns where it
+ * stopped. Throws RangeError for a forward no call can carry.
+ */
+export function handOffArgs(source: string, group: string, forwards: readonly Forward[], from = 0): { keys: string[]; args: (string | Buffer)[]; next: number } {
+  const keys = [source];
+  const index = new Map<string, number>();
+  const layout: number[] = [];
+  const values: (string | Buffer)[] = [];
+  let n = from;
+  for (; n < forwards.length; n++) {
+    const f = forwards[n]!;
+    let added = 0; // targets not yet in KEYS (a rule never lists one twice; a repeat would only split early)
+    for (const t of f.targets) if (!index.has(t)) added++;
+    if (keys.length + added > MAX_KEYS) {
+      if (n === from) throw new RangeError(`hand-off of ${f.id} names ${f.targets.length} targets; at most ${MAX_KEYS - 1} fit one call`);
+      break;
     }
-  };
-  arrayHeader(forwards.length);
-  for (const f of forwards) {
-    out[o++] = 0x93;
-    str(f.id);
-    arrayHeader(f.targets.length);
+    const usual = isUsual(f.fields);
+    if (!usual && (f.fields.length >= USUAL || f.fields.length % 2 !== 0)) throw new RangeError(`hand-off of ${f.id} has ${f.fields.length} field values; an even number below ${USUAL} is needed`);
+    if (f.targets.length > 0 && f.fields.length === 0) throw new RangeError(`hand-off of ${f.id} forwards an entry without fields`);
+    layout.push(usual ? USUAL : f.fields.length, f.targets.length);
     for (const t of f.targets) {
-      out[o] = 0xd2; // int 32
-      out.writeInt32BE(keyIndex(t), o + 1);
-      o += 5;
+      let i = index.get(t);
+      if (i === undefined) index.set(t, (i = keys.push(t))); // Lua KEYS are 1-based: the new length
+      layout.push(i);
     }
-    arrayHeader(f.fields.length);
-    for (const v of f.fields) str(v);
+    values.push(f.id);
+    if (usual) values.push(f.fields[1]!, f.fields[3]!);
+    else for (const v of f.fields) values.push(v);
   }
-  return out.subarray(0, o);
+  return { keys, args: [group, Buffer.from(layout), ...values], next: n };
 }
 
 /**
- * Forward results and ack inputs in one script call per batch. Returns, per message, whether this
- * call acked it (false: another consumer already had, so nothing was forwarded twice).
+ * Forward results and ack inputs: one script call per batch (more only when its targets exceed
+ * 255 keys). Returns, per message, whether this call acked it (false: another consumer already
+ * had, so nothing was forwarded twice).
  */
 export async function handOff(redis: Redis, source: string, group: string, forwards: readonly Forward[]): Promise<boolean[]> {
-  if (forwards.length === 0) return [];
-  const keys = [source];
-  const index = new Map<string, number>();
-  const keyIndex = (t: string) => {
-    let i = index.get(t);
-    if (i === undefined) {
-      keys.push(t);
-      i = keys.length; // Lua KEYS are 1-based
-      index.set(t, i);
-    }
-    return i;
-  };
-  const packed = packForwards(forwards, keyIndex);
-  const acked = await script.run<number[]>(redis, keys, [group, packed]);
-  return acked.map((n) => n === 1);
+  const out: boolean[] = [];
+  for (let from = 0; from < forwards.length; ) {
+    const { keys, args, next } = handOffArgs(source, group, forwards, from);
+    const acked = await script.runLarge<number[]>(redis, keys, args);
+    for (const n of acked) out.push(n === 1);
+    from = next;
+  }
+  return out;
 }
 
 export interface CommitOptions {

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { handOff } from '../lib/handoff.js';
+import { handOff, handOffArgs } from '../lib/handoff.js';
 import { readGroupEntries } from '../lib/entries.js';
 import { Keys } from '../lib/redis/keys.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
@@ -71,6 +71,29 @@ test('NOSCRIPT after SCRIPT FLUSH falls back to EVAL', async () => {
   const [e] = readGroupEntries(await redis.callBuffer('XREADGROUP', 'GROUP', 'a', 'c1', 'STREAMS', src, '>'));
   await redis.script('FLUSH');
   assert.equal(await handOff(redis, src, 'a', [{ id: e!.id, targets: [], fields: [] }]), [true]);
+});
+
+test('a batch naming more than 254 targets is split into calls of at most 255 keys, each message handed off once', async () => {
+  const keys = new Keys(randomPipeline());
+  const src = keys.stream('a');
+  await redis.xgroup('CREATE', src, 'a', '0', 'MKSTREAM');
+  for (let i = 0; i < 300; i++) await redis.xadd(src, '*', 'k', `p${i}`);
+  const ids = readGroupEntries(await redis.callBuffer('XREADGROUP', 'GROUP', 'a', 'c1', 'STREAMS', src, '>')).map((e) => e.id);
+  const forwards = ids.map((id, i) => ({ id, targets: [keys.stream(`t${i}`)], fields: ['k', `p${i}`, 'e', `v${i}`] }));
+  const first = handOffArgs(src, 'a', forwards);
+  assert.is(first.keys.length, 255, 'the first call fills KEYS');
+  assert.is(first.next, 254);
+  assert.equal(await handOff(redis, src, 'a', forwards), ids.map(() => true));
+  for (const i of [0, 253, 254, 299]) assert.equal((await redis.xrange(keys.stream(`t${i}`), '-', '+')).map((e) => e[1]), [['k', `p${i}`, 'e', `v${i}`]]);
+  assert.equal((await redis.xpending(src, 'a'))[0], 0);
+});
+
+test('shapes no call can carry are refused before anything is sent', () => {
+  const bad = (fields: string[], targets = ['x']) => () => handOffArgs('s', 'g', [{ id: '1-0', targets, fields }]);
+  assert.throws(bad(['k']), /even number/);
+  assert.throws(bad(Array.from({ length: 256 }, () => 'f')), /even number below 255/);
+  assert.throws(bad([]), /without fields/);
+  assert.throws(bad(['k', 'v'], Array.from({ length: 255 }, (_, i) => `t${i}`)), /at most 254/);
 });
 
 test.after(async () => {

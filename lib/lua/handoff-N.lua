@@ -5,35 +5,45 @@
   the second XACK returns 0 and its XADDs are skipped. Trimming is separate (retention.ts), so it
   never removes entries a group has not acked.
 
-  The batch comes as one msgpack argument (built by packForwards in handoff.ts) rather than ~8
-  arguments per message: the client builds one buffer instead of hundreds of RESP arguments.
-  Strings only (str headers): Lua's cmsgpack has no bin type, and Lua strings are binary-safe.
+  Each message's values are plain arguments, and its shape (how many values, which targets) is
+  one byte string for the whole batch. Measured on Redis 7.0 (npm run bench:handoff), this costs
+  Redis less than one packed msgpack argument (one large Lua string plus cmsgpack decoding) or
+  field names repeated per message.
 
   KEYS[1]      source stream
-  KEYS[2..N]   target streams (N varies per call; messages refer to them by index into KEYS)
+  KEYS[2..N]   target streams (N varies per call, at most 255; messages name them by index)
   ARGV[1]      consumer group
-  ARGV[2]      msgpack array of M messages, each [entry id, [key indexes], [field, value, ...]]
-               (an empty key list only acks)
+  ARGV[2]      layout, per message in order: byte F, byte T, then T bytes of KEYS indexes.
+               F = 255: the usual entry, 2 values follow (record key, envelope) written as the
+               fields k and e; F < 255: F values follow, field/value pairs written as they are.
+               T = 0 only acks.
+  ARGV[3..]    per message: entry id, then its values (2 or F of them)
 
   Returns: an array of M integers, 1 = acked and forwarded here, 0 = already acked elsewhere.
 ]=]
-local group = ARGV[1]
-local batch = cmsgpack.unpack(ARGV[2])
+local src, group, layout = KEYS[1], ARGV[1], ARGV[2]
+local byte = string.byte
 local result = {}
-for n = 1, #batch do
-  local m = batch[n]
-  local acked = redis.call('XACK', KEYS[1], group, m[1])
-  if acked == 1 then
-    local targets, f = m[2], m[3]
-    for k = 1, #targets do
-      if #f == 4 then
-        -- The usual entry (k, e): no unpack of a table per XADD.
-        redis.call('XADD', KEYS[targets[k]], '*', f[1], f[2], f[3], f[4])
-      else
-        redis.call('XADD', KEYS[targets[k]], '*', unpack(f))
+local a, p, len = 3, 1, #layout
+while p <= len do
+  local nf, nt = byte(layout, p, p + 1)
+  local acked = redis.call('XACK', src, group, ARGV[a])
+  if nf == 255 then
+    if acked == 1 then
+      for t = p + 2, p + 1 + nt do
+        redis.call('XADD', KEYS[byte(layout, t)], '*', 'k', ARGV[a + 1], 'e', ARGV[a + 2])
       end
     end
+    a = a + 3
+  else
+    if acked == 1 then
+      for t = p + 2, p + 1 + nt do
+        redis.call('XADD', KEYS[byte(layout, t)], '*', unpack(ARGV, a + 1, a + nf))
+      end
+    end
+    a = a + 1 + nf
   end
-  result[n] = acked
+  result[#result + 1] = acked
+  p = p + 2 + nt
 end
 return result

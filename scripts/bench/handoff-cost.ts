@@ -2,7 +2,7 @@
  * `npm run bench:handoff`: what one message's hand-off costs Redis, by form. Reads batches of
  * `--batch` entries (default 64) of ~400 bytes into one consumer, then hands them off to a second
  * stream and measures Redis CPU (INFO cpu, user + sys) and client CPU per message for:
- *   script     the project's conditional hand-off (lib/lua/handoff-N.lua via handOff()):
+ *   script     the project's conditional hand-off (lib/lua/handoff-N.lua via handOff(), one call per batch):
  *              XACK each id, XADD only if that XACK removed it; never forwards twice
  *   pipeline   the transport baseline's XADD per message + one XACK, pipelined (no atomicity)
  *   multi      the same commands in MULTI/EXEC: atomic, but forwards again what another
