@@ -5,7 +5,7 @@ import type { RawEntry } from './entries.js';
 import { Forwarder } from './forwarder.js';
 import { GroupReader } from './group-reader.js';
 import { errorMessage, isPermanent, isTransient, isTransientRedisError, RouteError } from './errors.js';
-import { commitHandOff, type Forward } from './handoff.js';
+import { commitHandOff, type Forward, type HandOffSource } from './handoff.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { backoffMs, sleep } from './backoff.js';
@@ -53,6 +53,13 @@ export class StreamConsumer {
   private abandon?: () => void;
   private stopping = false;
   private readonly reader: GroupReader;
+  private readonly handOffSource: HandOffSource;
+  /**
+   * The group's claim fence as the last hand-off saw it ("" before the first): each read carries
+   * the value current when it was sent, and a batch whose value is still current at hand-off is
+   * acked with one XACK (lib/lua/handoff-N.lua).
+   */
+  private fence = '';
   private readonly forwarder: Forwarder;
   readonly watchdog: Watchdog;
   private readonly runner: StageRunner;
@@ -77,7 +84,15 @@ export class StreamConsumer {
     });
     this.watchdog = consumerWatchdog(this, d);
     this.forwarder = new Forwarder(d);
-    this.reader = new GroupReader({ connection: () => d.connections.reader('read'), source: this.source, group: this.group, consumer: d.consumer, batchSize: d.stage.batchSize });
+    this.handOffSource = { stream: this.source, group: this.group, fenceKey: d.keys.fence(d.stage.name) };
+    this.reader = new GroupReader({
+      connection: () => d.connections.reader('read'),
+      source: this.source,
+      group: this.group,
+      consumer: d.consumer,
+      batchSize: d.stage.batchSize,
+      fence: () => this.fence,
+    });
   }
 
   private get redis(): Redis {
@@ -160,10 +175,11 @@ export class StreamConsumer {
     const { logger, metrics } = this.d;
     while (!this.stopping) {
       try {
+        // Retries and reclaimed entries were read before any fence value this consumer knows: checked hand-off.
         const due = this.queue.takeDue(this.d.stage.batchSize);
-        const batch = due.length > 0 ? due : await this.read();
+        const { batch, fence } = due.length > 0 ? { batch: due, fence: '' } : await this.read();
         this.progress();
-        if (batch.length > 0) await this.processBatch(batch);
+        if (batch.length > 0) await this.processBatch(batch, fence);
       } catch (err) {
         // Never let the loop die: log, count, back off, go on. Entries read but not handed off stay
         // pending in the group and come back through the reclaimer.
@@ -192,19 +208,20 @@ export class StreamConsumer {
   private async drainInflightRead(): Promise<void> {
     try {
       const last = await this.reader.drain();
-      if (last.length > 0) await this.processBatch(last.map((entry) => ({ entry, attempt: 1, dueAt: 0 })));
+      if (last.entries.length > 0) await this.processBatch(last.entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })), last.fence);
     } catch (err) {
       this.d.logger.warn('consumer.drain_read_error', { err });
     }
   }
 
   /** Block for new entries, but not past the next queued retry; [] when woken (reclaimed entries, stop). */
-  private async read(): Promise<Queued[]> {
+  private async read(): Promise<{ batch: Queued[]; fence: string }> {
     const { stage } = this.d;
     this.phase = 'reading';
     let entries: RawEntry[];
+    let fence: string;
     try {
-      entries = await this.reader.next(this.queue.blockFor(stage.blockMs));
+      ({ entries, fence } = await this.reader.next(this.queue.blockFor(stage.blockMs)));
     } finally {
       this.phase = 'idle';
     }
@@ -213,10 +230,11 @@ export class StreamConsumer {
     // Only for stages whose batches are quick: a slow stage would hold a second batch pending
     // that another worker could be running.
     if (entries.length === stage.batchSize && this.lastBatchMs < stage.readAheadMs && !this.stopping) this.reader.start(this.queue.blockFor(stage.blockMs));
-    return entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 }));
+    return { batch: entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })), fence };
   }
 
-  private async processBatch(batch: Queued[]): Promise<void> {
+  /** `fence`: the claim fence value seen before the batch was read ("" = unknown, check each message). */
+  private async processBatch(batch: Queued[], fence: string): Promise<void> {
     const { stage, metrics } = this.d;
     const started = Date.now();
     const forwards: Forward[] = [];
@@ -259,7 +277,9 @@ export class StreamConsumer {
       const { retryBaseMs, retryMaxMs } = stage;
       const { logger, metrics } = this.d;
       const commit = { retryBaseMs, retryMaxMs, logger, metrics, tags: this.tags, stopping: () => this.stopping };
-      this.processed += await commitHandOff(this.redis, this.source, this.group, forwards, commit);
+      const done = await commitHandOff(this.redis, this.handOffSource, forwards, fence, commit);
+      this.processed += done.fresh;
+      this.fence = done.fence;
       await this.recordRetries(retries);
     } finally {
       this.active.clear();

@@ -9,7 +9,17 @@ export interface GroupReaderOptions {
   consumer: string;
   /** XREADGROUP COUNT. */
   batchSize: number;
+  /** The claim fence value the consumer last saw (lib/lua/handoff-N.lua), recorded with each read as it is sent. @defaultValue always "" (unknown) */
+  fence?: () => string;
 }
+
+/** What one read delivered, and the claim fence value seen before it was sent ("" = unknown). */
+export interface GroupRead {
+  entries: RawEntry[];
+  fence: string;
+}
+
+const NOTHING: GroupRead = { entries: [], fence: '' };
 
 /**
  * One consumer's XREADGROUP, at most one in flight. A read is never cancelled: a caller woken
@@ -19,6 +29,8 @@ export interface GroupReaderOptions {
  */
 export class GroupReader {
   private inflight?: Promise<RawEntry[]>;
+  /** The fence value when the read in flight was sent: entries it delivers came after it. */
+  private inflightFence = '';
   private wake?: () => void;
 
   constructor(private readonly o: GroupReaderOptions) {}
@@ -27,6 +39,7 @@ export class GroupReader {
   start(blockMs: number): Promise<RawEntry[]> {
     if (!this.inflight) {
       const { source, group, consumer, batchSize } = this.o;
+      this.inflightFence = this.o.fence?.() ?? '';
       this.inflight = this.o
         .connection()
         .callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', batchSize, 'BLOCK', blockMs, 'STREAMS', source, '>')
@@ -37,10 +50,10 @@ export class GroupReader {
   }
 
   /**
-   * The entries of the read in flight (starting one that blocks at most `blockMs`), or [] when
+   * The entries of the read in flight (starting one that blocks at most `blockMs`), or none when
    * `wakeUp()` is called first. A failed read is thrown and forgotten: the next call sends a new one.
    */
-  async next(blockMs: number): Promise<RawEntry[]> {
+  async next(blockMs: number): Promise<GroupRead> {
     const read = this.start(blockMs);
     const woken = new Promise<null>((res) => (this.wake = () => res(null)));
     let entries: RawEntry[] | null;
@@ -52,9 +65,9 @@ export class GroupReader {
     } finally {
       this.wake = undefined;
     }
-    if (!entries) return [];
+    if (!entries) return NOTHING;
     this.inflight = undefined;
-    return entries;
+    return { entries, fence: this.inflightFence };
   }
 
   /** End a `next()` that is waiting, without cancelling its read. */
@@ -62,11 +75,11 @@ export class GroupReader {
     this.wake?.();
   }
 
-  /** At shutdown: what the read still in flight delivers ([] when none is). */
-  async drain(): Promise<RawEntry[]> {
-    if (!this.inflight) return [];
+  /** At shutdown: what the read still in flight delivers (nothing when none is). */
+  async drain(): Promise<GroupRead> {
+    if (!this.inflight) return NOTHING;
     try {
-      return await this.inflight;
+      return { entries: await this.inflight, fence: this.inflightFence };
     } finally {
       this.inflight = undefined;
     }

@@ -24,13 +24,20 @@ const USUAL = 255;
 
 const isUsual = (fields: readonly (string | Buffer)[]) => fields.length === 4 && fields[0] === FIELD_KEY && fields[2] === FIELD_ENVELOPE;
 
+/** Where a batch is handed off from: its stream, the consumer group, and the group's claim fence key (Keys.fence). */
+export interface HandOffSource {
+  stream: string;
+  group: string;
+  fenceKey: string;
+}
+
 /**
  * One script call's KEYS and ARGV for a run of forwards (see lib/lua/handoff-N.lua for the
  * layout). Starts at `from`, takes forwards while their targets fit in 255 keys; returns where it
  * stopped. Throws RangeError for a forward no call can carry.
  */
-export function handOffArgs(source: string, group: string, forwards: readonly Forward[], from = 0): { keys: string[]; args: (string | Buffer)[]; next: number } {
-  const keys = [source];
+export function handOffArgs(src: HandOffSource, forwards: readonly Forward[], fence = '', from = 0): { keys: string[]; args: (string | Buffer)[]; next: number } {
+  const keys = [src.stream, src.fenceKey];
   const index = new Map<string, number>();
   const layout: number[] = [];
   const values: (string | Buffer)[] = [];
@@ -40,7 +47,7 @@ export function handOffArgs(source: string, group: string, forwards: readonly Fo
     let added = 0; // targets not yet in KEYS (a rule never lists one twice; a repeat would only split early)
     for (const t of f.targets) if (!index.has(t)) added++;
     if (keys.length + added > MAX_KEYS) {
-      if (n === from) throw new RangeError(`hand-off of ${f.id} names ${f.targets.length} targets; at most ${MAX_KEYS - 1} fit one call`);
+      if (n === from) throw new RangeError(`hand-off of ${f.id} names ${f.targets.length} targets; at most ${MAX_KEYS - 2} fit one call`);
       break;
     }
     const usual = isUsual(f.fields);
@@ -56,20 +63,32 @@ export function handOffArgs(source: string, group: string, forwards: readonly Fo
     if (usual) values.push(f.fields[1]!, f.fields[3]!);
     else for (const v of f.fields) values.push(v);
   }
-  return { keys, args: [group, Buffer.from(layout), ...values], next: n };
+  return { keys, args: [src.group, fence, Buffer.from(layout), ...values], next: n };
+}
+
+/** What a hand-off did. */
+export interface HandOffResult {
+  /** Per message: acked and forwarded by this call (false: it had been acked already, nothing was forwarded again). */
+  acked: boolean[];
+  /** The group's claim fence as the (last) script saw it: the value to read the next batch under. */
+  fence: string;
+  /** Messages the fenced path found not pending (an operator's XACK or SETID); forwarded anyway. */
+  odd: number;
 }
 
 /**
  * Forward results and ack inputs: one script call per batch (more only when its targets exceed
- * 255 keys). Returns, per message, whether this call acked it (false: another consumer already
- * had, so nothing was forwarded twice).
+ * 255 keys). `fence` is the claim fence value seen before this batch was read ("" = unknown):
+ * when it is still current, the script acks the batch with one XACK instead of one per message.
  */
-export async function handOff(redis: Redis, source: string, group: string, forwards: readonly Forward[]): Promise<boolean[]> {
-  const out: boolean[] = [];
+export async function handOff(redis: Redis, src: HandOffSource, forwards: readonly Forward[], fence = ''): Promise<HandOffResult> {
+  const out: HandOffResult = { acked: [], fence, odd: 0 };
   for (let from = 0; from < forwards.length; ) {
-    const { keys, args, next } = handOffArgs(source, group, forwards, from);
-    const acked = await script.runLarge<number[]>(redis, keys, args);
-    for (const n of acked) out.push(n === 1);
+    const { keys, args, next } = handOffArgs(src, forwards, fence, from);
+    const [seen, flags, odd] = await script.runLarge<[string, string, number]>(redis, keys, args);
+    for (let i = 0; i < flags.length; i++) out.acked.push(flags.charCodeAt(i) === 49 /* 1 */);
+    out.fence = seen;
+    out.odd += odd;
     from = next;
   }
   return out;
@@ -88,21 +107,27 @@ export interface CommitOptions {
 
 /**
  * `handOff`, retried on transient Redis errors until it goes through (safe: a repeated hand-off
- * forwards nothing twice). Returns how many messages this call acked (the rest had been acked
- * by another consumer, counted as suppressed duplicates).
+ * forwards nothing twice; retries check every message, since the first try may have gone through).
+ * Returns how many messages this call acked (the rest had been acked by another consumer,
+ * counted as suppressed duplicates) and the claim fence value it saw.
  */
-export async function commitHandOff(redis: Redis, source: string, group: string, forwards: readonly Forward[], o: CommitOptions): Promise<number> {
-  if (forwards.length === 0) return 0;
+export async function commitHandOff(redis: Redis, src: HandOffSource, forwards: readonly Forward[], fence: string, o: CommitOptions): Promise<{ fresh: number; fence: string }> {
+  if (forwards.length === 0) return { fresh: 0, fence };
   for (let attempt = 1; ; attempt++) {
     try {
-      const acked = await handOff(redis, source, group, forwards);
-      const fresh = acked.filter(Boolean).length;
+      const r = await handOff(redis, src, forwards, attempt === 1 ? fence : '');
+      let fresh = 0;
+      for (const a of r.acked) if (a) fresh++;
       o.metrics.increment('messages.out', fresh, o.tags);
-      if (fresh < acked.length) {
-        o.metrics.increment('messages.duplicates_suppressed', acked.length - fresh, o.tags);
-        o.logger.info('handoff.already_acked', { count: acked.length - fresh });
+      if (fresh < r.acked.length) {
+        o.metrics.increment('messages.duplicates_suppressed', r.acked.length - fresh, o.tags);
+        o.logger.info('handoff.already_acked', { count: r.acked.length - fresh });
       }
-      return fresh;
+      if (r.odd > 0) {
+        o.metrics.increment('handoff.unexpected_acked', r.odd, o.tags);
+        o.logger.warn('handoff.unexpected_acked', { count: r.odd, hint: 'entries acked outside the pipeline (XACK, XGROUP SETID) while a consumer held them; they were forwarded' });
+      }
+      return { fresh, fence: r.fence };
     } catch (err) {
       o.metrics.increment('handoff.errors', 1, o.tags);
       if (!isTransientRedisError(err) || o.stopping()) throw err;
@@ -112,7 +137,6 @@ export async function commitHandOff(redis: Redis, source: string, group: string,
     }
   }
 }
-
 
 /**
  * The producer's hand-off to the input stream, exactly once per batch: `produce-batch-2.lua`

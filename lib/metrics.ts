@@ -58,6 +58,7 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w('batch.isolated', 'counter', 'failed batches re-run one message at a time to find the bad one'),
   w('message.e2e_ms', 'timer', 'end to end: produced to handed off by the sink stage (per message, at the sink)'),
   w('handoff.errors', 'counter', 'failed hand-off scripts (transient ones are retried)'),
+  w('handoff.unexpected_acked', 'counter', 'entries of a fenced hand-off that were acked outside the pipeline (XACK, XGROUP SETID) while a consumer held them; forwarded anyway'),
   w('heartbeat.errors', 'counter', 'failed idle-time resets of a long batch'),
   w('consumer.loop_errors', 'counter', 'errors caught by the read loop (it backs off and goes on)'),
   w('consumer.drain_timeouts', 'counter', 'shutdowns whose batch in flight outlived drainTimeoutMs (it stays pending, reclaimed later)'),

@@ -7,21 +7,15 @@ import { trimAcked } from './retention.js';
 import { Periodic } from './periodic.js';
 
 const deleteIdleConsumer = new Script('delete-idle-consumer-1');
+const claimScript = new Script('claim-2');
 
 type AutoclaimReply = [Buffer, [Buffer, Buffer[] | null][], Buffer[]?];
-/**
- * ioredis defines `xautoclaimBuffer` at runtime but not in its types. `callBuffer` is no way out:
- * on an auto-pipelined connection ioredis drops its command name (it re-adds it only for `call`),
- * so `callBuffer('XAUTOCLAIM', ...)` sent `<stream> ...` as the command and every claim failed.
- */
-interface XAutoclaimBuffer {
-  xautoclaimBuffer(...args: (string | number)[]): Promise<unknown>;
-}
 type PendingRow = [string, string, number, number];
 
 /**
  * The background side of a consumer, every `claimIntervalMs`: claims entries idle past
- * `claimMinIdleMs` from any consumer of the group (XAUTOCLAIM) and queues them on this consumer
+ * `claimMinIdleMs` from any consumer of the group (XAUTOCLAIM, bumping the group's claim fence)
+ * and queues them on this consumer
  * with their delivery counts (XPENDING), so `maxDeliveries` is enforced across crashes; removes
  * consumers that are gone and own nothing; trims what every group has acked.
  */
@@ -74,9 +68,11 @@ export class Reclaimer {
     // Busy, or shutting down (what it would claim could not be finished): leave entries to others.
     if (this.consumer.queued >= stage.batchSize || this.consumer.isStopping) return;
     const source = this.consumer.source;
-    const reply = (await (this.redis as unknown as XAutoclaimBuffer).xautoclaimBuffer(
-      source, stage.name, this.d.consumer, stage.claimMinIdleMs, this.cursor, 'COUNT', stage.batchSize,
-    )) as AutoclaimReply;
+    // XAUTOCLAIM and, if it took any, a bump of the claim fence, in one step (lib/lua/claim-2.lua):
+    // the consumers these entries are taken from then hand off checking each message.
+    const reply = await claimScript.runBuffer<AutoclaimReply>(this.redis, [source, this.d.keys.fence(stage.name)], [
+      stage.name, this.d.consumer, stage.claimMinIdleMs, this.cursor, stage.batchSize,
+    ]);
     this.cursor = reply[0].toString();
     const deleted = reply[2] ?? [];
     if (deleted.length > 0) {

@@ -191,6 +191,12 @@ async function runEndToEnd(raw: PipelineConfig, n: number, timeoutMs: number): P
     await admin.xgroup('CREATE', keys.stream(s.input), s.name, '0', 'MKSTREAM');
     await admin.xgroup('CREATECONSUMER', keys.stream(s.input), s.name, 'gone-1');
   }
+  // An entry held by a consumer that is gone: the first stage reclaims it as its own user through
+  // claim-2.lua (XAUTOCLAIM, and INCR of the claim fence).
+  const first = config.stages.find((s) => s.input === config.input)!;
+  const held = JSON.stringify({ id: 'held', title: 'Acme widget held' });
+  await produce(admin, Readable.from([held]), { stream: keys.stream(config.input), source: 'test', maxRecordBytes: 65536 });
+  await admin.xreadgroup('GROUP', first.name, 'gone-2', 'COUNT', 10, 'STREAMS', keys.stream(config.input), '>');
   // An undecodable entry: preprocess dead-letters it through the hand-off script.
   await admin.xadd(keys.stream(config.input), '*', FIELD_KEY, 'junk', FIELD_ENVELOPE, Buffer.from([0xc1]));
 
@@ -208,7 +214,7 @@ async function runEndToEnd(raw: PipelineConfig, n: number, timeoutMs: number): P
       if (!isIdle(await pipelineStatus(admin, config))) return false;
       const reviewed = new Set((await admin.xrange(keys.stream('review'), '-', '+')).map(([, f]) => f[f.indexOf(FIELD_KEY) + 1]));
       const stored = await admin.smembers(keys.products);
-      return new Set([...stored, ...reviewed]).size === n && stored.length > 0;
+      return new Set([...stored, ...reviewed]).size === n + 1 && stored.length > 0;
     };
     await waitFor('every record stored (or sent to review) by the per-stage users', done, timeoutMs).catch((err: Error) => {
       throw new Error(`${err.message}; refused: ${logs.filter((l) => NOPERM.test(l)).slice(0, 3).join(' | ') || 'none'}`);
@@ -216,7 +222,7 @@ async function runEndToEnd(raw: PipelineConfig, n: number, timeoutMs: number): P
     await waitFor('stale consumers removed', async () => {
       for (const s of config.stages) {
         const consumers = (await admin.xinfo('CONSUMERS', keys.stream(s.input), s.name)) as unknown[][];
-        if (consumers.some((c) => c[1] === 'gone-1')) return false;
+        if (consumers.some((c) => c[1] === 'gone-1' || c[1] === 'gone-2')) return false;
       }
       return true;
     }, 10_000);
@@ -228,6 +234,7 @@ async function runEndToEnd(raw: PipelineConfig, n: number, timeoutMs: number): P
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
   }
+  assert.ok(Number(await admin.get(keys.fence(first.name))) >= 1, 'the reclaim moved the claim fence');
   const dlq = (await admin.xrange(keys.dlq, '-', '+')).map(([, f]) => f[f.indexOf('reason') + 1]);
   assert.equal(dlq, ['undecodable'], 'only the junk entry is dead-lettered');
   const stored = await admin.smembers(keys.products);

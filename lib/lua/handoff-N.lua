@@ -1,49 +1,81 @@
 --[=[
-  Hand off a batch atomically: for each message, XACK it on the source stream and, only if that
-  XACK removed it from the group's pending list, XADD its result to each of its target streams.
-  A message that two consumers both processed (one reclaimed it from the other) is forwarded once:
-  the second XACK returns 0 and its XADDs are skipped. Trimming is separate (retention.ts), so it
-  never removes entries a group has not acked.
+  Hand off a batch atomically: ack each message on the source stream and add its result to each
+  of its target streams, forwarding only messages whose ack removed them from the group's pending
+  list. A message that two consumers both processed (one reclaimed it from the other) is
+  forwarded once, and so is a call the client sent again after losing its reply.
+
+  Two ways to know which messages were still pending:
+  - checked: XACK each message alone, XADD only where it returned 1.
+  - fenced, when ARGV[2] equals the group's claim fence (KEYS[2]): the caller read this batch
+    after seeing that fence value, and every claim of entries from another consumer increments
+    it (claim-2.lua), so nothing in the batch changed owner since it was delivered. One XACK
+    for all of them then: if it acks any, all were pending and all are forwarded; if it acks
+    none, this call had gone through before (a re-send) and nothing is forwarded again.
 
   Each message's values are plain arguments, and its shape (how many values, which targets) is
-  one byte string for the whole batch. Measured on Redis 7.0 (npm run bench:handoff), this costs
-  Redis less than one packed msgpack argument (one large Lua string plus cmsgpack decoding) or
-  field names repeated per message.
+  one byte string for the whole batch: measured on Redis 7.0 (npm run bench:handoff), this costs
+  Redis less than one packed msgpack argument or field names repeated per message.
 
   KEYS[1]      source stream
-  KEYS[2..N]   target streams (N varies per call, at most 255; messages name them by index)
+  KEYS[2]      the group's claim fence ({p}:fence:<group>)
+  KEYS[3..N]   target streams (N varies per call, at most 255; messages name them by index)
   ARGV[1]      consumer group
-  ARGV[2]      layout, per message in order: byte F, byte T, then T bytes of KEYS indexes.
+  ARGV[2]      the fence value the batch was read under, or "" to check every message
+  ARGV[3]      layout, per message in order: byte F, byte T, then T bytes of KEYS indexes.
                F = 255: the usual entry, 2 values follow (record key, envelope) written as the
                fields k and e; F < 255: F values follow, field/value pairs written as they are.
                T = 0 only acks.
-  ARGV[3..]    per message: entry id, then its values (2 or F of them)
+  ARGV[4..]    per message: entry id, then its values (2 or F of them)
 
-  Returns: an array of M integers, 1 = acked and forwarded here, 0 = already acked elsewhere.
+  Returns: { fence, acked, odd }: the fence's current value ("0" before any claim); one character
+  per message, "1" = acked and forwarded by this call, "0" = already acked, not forwarded; and,
+  on the fenced path, how many messages were not pending although the fence said they were
+  (only an operator's XACK or XGROUP SETID does that; they were forwarded anyway).
 ]=]
-local src, group, layout = KEYS[1], ARGV[1], ARGV[2]
+local src, group, expected, layout = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 local byte = string.byte
-local result = {}
-local a, p, len = 3, 1, #layout
-while p <= len do
-  local nf, nt = byte(layout, p, p + 1)
-  local acked = redis.call('XACK', src, group, ARGV[a])
-  if nf == 255 then
-    if acked == 1 then
-      for t = p + 2, p + 1 + nt do
-        redis.call('XADD', KEYS[byte(layout, t)], '*', 'k', ARGV[a + 1], 'e', ARGV[a + 2])
-      end
-    end
-    a = a + 3
-  else
-    if acked == 1 then
-      for t = p + 2, p + 1 + nt do
-        redis.call('XADD', KEYS[byte(layout, t)], '*', unpack(ARGV, a + 1, a + nf))
-      end
-    end
-    a = a + 1 + nf
+local len = #layout
+local fence = redis.call('GET', KEYS[2]) or '0'
+
+-- Call add(a, p, nf, nt) for each message: a = index of its id in ARGV, p = its layout offset.
+local function each(add)
+  local a, p, n = 4, 1, 0
+  while p <= len do
+    local nf, nt = byte(layout, p, p + 1)
+    n = n + 1
+    add(n, a, p, nf, nt)
+    if nf == 255 then a = a + 3 else a = a + 1 + nf end
+    p = p + 2 + nt
   end
-  result[#result + 1] = acked
-  p = p + 2 + nt
+  return n
 end
-return result
+
+local function forward(a, p, nf, nt)
+  for t = p + 2, p + 1 + nt do
+    if nf == 255 then
+      redis.call('XADD', KEYS[byte(layout, t)], '*', 'k', ARGV[a + 1], 'e', ARGV[a + 2])
+    else
+      redis.call('XADD', KEYS[byte(layout, t)], '*', unpack(ARGV, a + 1, a + nf))
+    end
+  end
+end
+
+if expected ~= '' and expected == fence then
+  local ids = {}
+  local n = each(function(_, a) ids[#ids + 1] = ARGV[a] end)
+  local acked = 0
+  for i = 1, n, 1000 do -- unpack in slices: Lua's C stack holds about 8000 values
+    acked = acked + redis.call('XACK', src, group, unpack(ids, i, math.min(i + 999, n)))
+  end
+  if acked == 0 then return { fence, string.rep('0', n), 0 } end
+  each(function(_, a, p, nf, nt) forward(a, p, nf, nt) end)
+  return { fence, string.rep('1', n), n - acked }
+end
+
+local result = {}
+each(function(n, a, p, nf, nt)
+  local acked = redis.call('XACK', src, group, ARGV[a])
+  if acked == 1 then forward(a, p, nf, nt) end
+  result[n] = acked
+end)
+return { fence, table.concat(result), 0 }

@@ -40,6 +40,14 @@ export class Keys {
   heartbeat(stage: string, consumer: string): string {
     return `${this.tag}:heartbeat:${stage}:${consumer}`;
   }
+  /**
+   * The claim fence of a stage's group: a counter that every claim of entries from another
+   * consumer increments in the same step (lib/lua/claim-2.lua). A hand-off whose batch was read
+   * after a fence value it sees unchanged knows none of its entries was claimed (handoff-N.lua).
+   */
+  fence(stage: string): string {
+    return `${this.tag}:fence:${stage}`;
+  }
   /** Prefix for any other key a stage keeps (e.g. match vectors). */
   extra(name: string): string {
     return `${this.tag}:${name}`;

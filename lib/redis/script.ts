@@ -35,13 +35,22 @@ export class Script {
    * (lib/redis/resp.ts) and written on its own, past the auto-pipeline, which would only add a
    * tick and a copy for a call that fills a write by itself.
    */
-  async runLarge<T = unknown>(client: Redis, keys: readonly string[], args: readonly Arg[]): Promise<T> {
-    const send = (name: string, first: string) => client.sendCommand(new EncodedCommand(name, [first, keys.length, ...keys, ...args])) as Promise<T>;
+  runLarge<T = unknown>(client: Redis, keys: readonly string[], args: readonly Arg[]): Promise<T> {
+    return this.send<T>(client, keys, args, 'utf8');
+  }
+
+  /** A call whose reply holds binary values (e.g. stream entries): bulk replies stay Buffers. */
+  runBuffer<T = unknown>(client: Redis, keys: readonly string[], args: readonly Arg[]): Promise<T> {
+    return this.send<T>(client, keys, args, null);
+  }
+
+  private async send<T>(client: Redis, keys: readonly string[], args: readonly Arg[], replyEncoding: BufferEncoding | null): Promise<T> {
+    const call = (name: string, first: string) => client.sendCommand(new EncodedCommand(name, [first, keys.length, ...keys, ...args], replyEncoding)) as Promise<T>;
     try {
-      return await send('evalsha', this.sha);
+      return await call('evalsha', this.sha);
     } catch (err) {
       if (!isNoScript(err)) throw err;
-      return await send('eval', this.source);
+      return await call('eval', this.source);
     }
   }
 }

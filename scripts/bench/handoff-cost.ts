@@ -2,8 +2,11 @@
  * `npm run bench:handoff`: what one message's hand-off costs Redis, by form. Reads batches of
  * `--batch` entries (default 64) of ~400 bytes into one consumer, then hands them off to a second
  * stream and measures Redis CPU (INFO cpu, user + sys) and client CPU per message for:
- *   script     the project's conditional hand-off (lib/lua/handoff-N.lua via handOff(), one call per batch):
- *              XACK each id, XADD only if that XACK removed it; never forwards twice
+ *   fenced     the project's hand-off as a consumer runs it (lib/lua/handoff-N.lua via handOff(), one
+ *              call per batch) when the group's claim fence is unchanged since the read: one XACK
+ *              for the batch, then the XADDs; never forwards twice
+ *   checked    the same script when the fence moved (a claim happened): XACK each id, XADD only if
+ *              that XACK removed it
  *   pipeline   the transport baseline's XADD per message + one XACK, pipelined (no atomicity)
  *   multi      the same commands in MULTI/EXEC: atomic, but forwards again what another
  *              consumer already acked (at-least-once)
@@ -22,7 +25,7 @@ const arg = (flag: string, fallback: number) => {
 const batch = arg('--batch', 64);
 const runs = arg('--runs', 3);
 const batches = Math.ceil(25_600 / batch);
-const FORMS = ['script', 'pipeline', 'multi'] as const;
+const FORMS = ['fenced', 'checked', 'pipeline', 'multi'] as const;
 type Form = (typeof FORMS)[number];
 
 const server = await new RedisServer().start();
@@ -52,8 +55,11 @@ async function pendingBatches(src: string): Promise<string[][]> {
 }
 
 async function handOffAs(form: Form, src: string, ids: string[]): Promise<void> {
-  if (form === 'script') {
-    await handOff(redis, src, 'g', ids.map((id) => ({ id, targets: ['dst'], fields: ['k', 'key', 'e', body] })));
+  if (form === 'fenced' || form === 'checked') {
+    // No claim ever bumps this fence: '0' is current (fenced); '' asks for the per-message check.
+    const forwards = ids.map((id) => ({ id, targets: ['dst'], fields: ['k', 'key', 'e', body] }));
+    const r = await handOff(redis, { stream: src, group: 'g', fenceKey: `${src}:fence` }, forwards, form === 'fenced' ? '0' : '');
+    if (r.acked.some((a) => !a)) throw new Error(`${form}: a pending entry was not forwarded`);
     return;
   }
   const p = form === 'multi' ? redis.multi() : redis.pipeline();

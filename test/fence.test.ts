@@ -1,0 +1,105 @@
+import { Readable } from 'node:stream';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { resolveConfig } from '../lib/config/load.js';
+import { toEntries } from '../lib/entries.js';
+import { handOff } from '../lib/handoff.js';
+import { silentLogger } from '../lib/logger.js';
+import { memoryMetrics } from '../lib/metrics.js';
+import { produce } from '../lib/producer.js';
+import { Keys } from '../lib/redis/keys.js';
+import { Script } from '../lib/redis/script.js';
+import { ok, type StageFactory } from '../lib/stage.js';
+import { Worker } from '../lib/worker.js';
+import { FAST } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+const claim = new Script('claim-2');
+
+type ClaimedBy = 'claim-2.lua' | 'plain XCLAIM';
+
+/**
+ * A real worker of stage `work` hands off one quick record (so it knows the claim fence), then
+ * reads a batch of 10 that its stage holds until released. Meanwhile another consumer, played by
+ * the test, claims 4 of the 10 (`how`) and hands them off to `out`. Then the worker is released
+ * and hands off its 10. Returns how often each record arrived in `out` and the worker's counts.
+ */
+async function raceForTheBatch(how: ClaimedBy) {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const [input, out] = [keys.stream('in'), keys.stream('out')];
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const gate: StageFactory = () => ({
+    kind: 'gate',
+    async process(batch) {
+      if (batch.some((m) => m.envelope.input.title.startsWith('hold'))) await held;
+      return batch.map(() => ok({ passed: true }));
+    },
+  });
+  const raw = {
+    pipeline,
+    input: 'in',
+    streams: { terminal: ['out'] },
+    // The worker itself never reclaims here (the test is the other consumer), nor refreshes idle times.
+    defaults: { ...FAST, batchSize: 10, claimMinIdleMs: 600_000, heartbeatMs: 600_000 },
+    stages: [{ name: 'work', kind: 'gate', input: 'in' }],
+    routes: { work: [{ to: 'out' }] },
+  };
+  const metrics = memoryMetrics();
+  const worker = new Worker({ config: resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } }), stage: 'work', stages: { gate }, logger: silentLogger, metrics });
+  const running = worker.run();
+  const send = (lines: string[]) => produce(redis, Readable.from([lines.join('\n')]), { stream: input, source: 'test', maxRecordBytes: 65536 });
+  try {
+    await send([JSON.stringify({ id: 'warm', title: 'warm-up' })]);
+    await waitFor('warm-up handed off', async () => (await redis.xlen(out)) === 1);
+    await send(Array.from({ length: 10 }, (_, i) => JSON.stringify({ id: `h${i}`, title: `hold ${i}` })));
+    await waitFor('the worker holds the batch', async () => ((await redis.xpending(input, 'work')) as [number])[0] === 10);
+
+    // The other consumer takes 4 of them and forwards them.
+    let ids: string[];
+    if (how === 'claim-2.lua') {
+      const [, entries] = await claim.runBuffer<[Buffer, [Buffer, Buffer[]][]]>(redis, [input, keys.fence('work')], ['work', 'other', 0, '0-0', 4]);
+      ids = toEntries(entries).map((e) => e.id);
+    } else {
+      const all = (await redis.xpending(input, 'work', '-', '+', 4)) as [string][];
+      ids = (await redis.xclaim(input, 'work', 'other', 0, ...all.map((r) => r[0]), 'JUSTID')) as string[];
+    }
+    assert.is(ids.length, 4);
+    const entries = new Map(toEntries((await redis.xrangeBuffer(input, '-', '+')) as [Buffer, Buffer[]][]).map((e) => [e.id, e]));
+    const forwards = ids.map((id) => ({ id, targets: [out], fields: entries.get(id)!.fields }));
+    await handOff(redis, { stream: input, group: 'work', fenceKey: keys.fence('work') }, forwards);
+
+    release();
+    await waitFor('the worker handed off its batch', async () => ((await redis.xpending(input, 'work')) as [number])[0] === 0);
+  } finally {
+    release?.();
+    await worker.stop();
+    await running;
+  }
+  const arrivals = new Map<string, number>();
+  for (const [, fields] of await redis.xrange(out, '-', '+')) arrivals.set(fields[1]!, (arrivals.get(fields[1]!) ?? 0) + 1);
+  const suppressed = metrics.records.filter((r) => r.name === 'messages.duplicates_suppressed').reduce((n, r) => n + r.value, 0);
+  return { arrivals, processed: worker.consumer.processed, suppressed };
+}
+
+test('a consumer whose batch was partly claimed by another forwards only the rest: each record arrives once', async () => {
+  const { arrivals, processed, suppressed } = await raceForTheBatch('claim-2.lua');
+  assert.is(arrivals.size, 11, 'warm-up and the 10 held records');
+  assert.equal([...arrivals.values()].filter((n) => n !== 1), [], 'no record arrived twice');
+  assert.is(processed, 1 + 6, 'the worker forwarded the warm-up and the 6 not claimed');
+  assert.is(suppressed, 4, 'the 4 the other consumer had forwarded were suppressed');
+});
+
+test('control: the same race with a claim that bypasses the fence duplicates the claimed records', async () => {
+  const { arrivals } = await raceForTheBatch('plain XCLAIM');
+  assert.is([...arrivals.values()].filter((n) => n === 2).length, 4, 'why every claim must go through claim-2.lua');
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.close();
+});
+test.run();
