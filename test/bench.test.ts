@@ -26,6 +26,7 @@ test('npm run bench -- --quick prints a table of medians and ends with the two r
     assert.match(r.stdout, /^measure \(median of runs\)\s+project\s+baseline\s+project\/baseline$/m);
     assert.match(r.stdout, /^transport records\/s \(2,000 x 3 stages\)\s+[\d,]+\s+[\d,]+\s+\d+\.\d{2}x$/m);
     assert.match(r.stdout, /^latency p99 ms\s+[\d.]+\s+[\d.]+$/m);
+    assert.match(r.stdout, /^transport project\/baseline per pair of runs: \d+\.\d{2}x \(median \d+\.\d{2}x; project faster in [01] of 1\)$/m);
     assert.match(r.stdout, /^peak RSS \/ connections per process, transport project: .*s1 \d+ MB\/2c/m);
     assert.ok(existsSync(json), 'the JSON file is written');
     const data = JSON.parse(readFileSync(json, 'utf8')) as { transport: { project: unknown[]; baseline: unknown[] }; ratios: { transport: number } };

@@ -15,7 +15,7 @@ export interface BenchResults {
     baseline: ThroughputResult[];
     latency: LatencyResult[];
   };
-  ratios: { transport?: number; model?: number };
+  ratios: { transport?: number; model?: number; transportPairs?: number[]; modelPairs?: number[] };
 }
 
 const int = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-' : Math.round(n).toLocaleString('en-US'));
@@ -44,6 +44,21 @@ function resources(runs: readonly { stages: StageResources[] }[]): string {
     .join(', ');
 }
 
+/**
+ * Project/baseline records/s of each alternating pair of runs (run i of each side). Neighbours in
+ * time share the machine's state, so on a VM whose speed drifts these say more than the ratio of
+ * medians, which may compare runs from a fast and a slow minute.
+ */
+export function pairRatios(project: readonly ThroughputResult[], baseline: readonly ThroughputResult[]): number[] {
+  const n = Math.min(project.length, baseline.length);
+  return Array.from({ length: n }, (_, i) => project[i]!.recordsPerSec / baseline[i]!.recordsPerSec);
+}
+
+function pairsLine(label: string, pairs: readonly number[]): string {
+  const wins = pairs.filter((x) => x > 1).length;
+  return `${label} per pair of runs: ${pairs.map((x) => `${x.toFixed(2)}x`).join(' ')} (median ${dec(median([...pairs]), 2)}x; project faster in ${wins} of ${pairs.length})`;
+}
+
 /** One run as a log line: records/s, then per stage CPU seconds and mean batch size, and Redis CPU. */
 export function runLine(r: ThroughputResult): string {
   const stages = r.stages.map((x) => `${x.stage} ${x.cpuSeconds.toFixed(1)}${x.meanBatch === undefined ? '' : ` (batch ${x.meanBatch.toFixed(1)})`}`);
@@ -58,7 +73,7 @@ export function formatReport(r: BenchResults): string {
   const tq = med(t.bullmq, (x) => x.recordsPerSec);
   const mp = med(r.models.project, (x) => x.recordsPerSec);
   const mb = med(r.models.baseline, (x) => x.recordsPerSec);
-  r.ratios = { transport: ratio(tp, tb), model: ratio(mp, mb) };
+  r.ratios = { transport: ratio(tp, tb), model: ratio(mp, mb), transportPairs: pairRatios(t.project, t.baseline), modelPairs: pairRatios(r.models.project, r.models.baseline) };
   const lp = r.latency.project;
   const lb = r.latency.baseline;
   const rows: string[][] = [
@@ -88,6 +103,8 @@ export function formatReport(r: BenchResults): string {
     '',
     ...table(rows),
     '',
+    ...(r.ratios.transportPairs!.length ? [pairsLine('transport project/baseline', r.ratios.transportPairs!)] : []),
+    ...(r.ratios.modelPairs!.length ? [pairsLine('model project/bare loop', r.ratios.modelPairs!)] : []),
     `peak RSS / connections per process, transport project:  ${resources(t.project)}`,
     `peak RSS / connections per process, transport baseline: ${resources(t.baseline)}`,
   ];
