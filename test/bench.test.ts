@@ -7,13 +7,13 @@ import * as assert from 'uvu/assert';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
-test('npm run bench -- --quick prints a table of medians and ends with the two ratio lines', () => {
+test('npm run bench -- --quick --workers 2 prints a table of medians and ends with the two ratio lines', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-test-'));
   const json = join(dir, 'bench.json');
   try {
     const r = spawnSync(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'scripts/bench/index.ts'), '--quick', '--records', '2000', '--model-records', '300', '--latency-seconds', '0.5', '--json', json],
+      ['--import', 'tsx', join(ROOT, 'scripts/bench/index.ts'), '--quick', '--records', '2000', '--model-records', '300', '--latency-seconds', '0.5', '--workers', '2', '--json', json],
       { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, LOG_LEVEL: 'error' } },
     );
     const out = r.stdout + r.stderr;
@@ -29,9 +29,13 @@ test('npm run bench -- --quick prints a table of medians and ends with the two r
     assert.match(r.stdout, /^transport project\/baseline per pair of runs: \d+\.\d{2}x \(median \d+\.\d{2}x; project faster in [01] of 1\)$/m);
     assert.match(r.stdout, /^peak RSS \/ connections per process, transport project: .*s1 \d+ MB\/2c/m);
     assert.ok(existsSync(json), 'the JSON file is written');
-    const data = JSON.parse(readFileSync(json, 'utf8')) as { transport: { project: unknown[]; baseline: unknown[] }; ratios: { transport: number } };
+    type Run = { stages: { stage: string; processes: number }[] };
+    const data = JSON.parse(readFileSync(json, 'utf8')) as { transport: { project: Run[]; baseline: Run[] }; ratios: { transport: number } };
     assert.is(data.transport.project.length, 1);
     assert.is(data.transport.baseline.length, 1);
+    for (const side of [data.transport.project[0]!, data.transport.baseline[0]!]) {
+      assert.equal(side.stages.map((s) => [s.stage, s.processes]), [['s1', 2], ['s2', 2], ['s3', 2]], '--workers 2: two processes per stage');
+    }
     assert.ok(data.ratios.transport > 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });

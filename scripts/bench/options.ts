@@ -8,6 +8,8 @@ export interface BenchOptions {
   modelRecords: number;
   /** XREADGROUP COUNT for every stage, project and baseline alike. @defaultValue 64 */
   batchSize: number;
+  /** Transport processes per stage, project and baseline alike (one consumer each in the stage's group). @defaultValue 1 */
+  workers: number;
   /** Seconds of paced load per latency run. @defaultValue 5 */
   latencySeconds: number;
   /** Paced load as a fraction of the measured project capacity. @defaultValue 0.5 */
@@ -41,6 +43,7 @@ const USAGE = `usage: npm run bench -- [options]
   --records N          transport records per run (default 100000)
   --model-records N    model records per run (default 20000)
   --batch N            batch size (XREADGROUP COUNT) for every stage (default 64)
+  --workers N          transport processes per stage, both sides (default 1)
   --latency-seconds N  paced load per latency run (default 5)
   --load F             paced load as a fraction of project capacity (default 0.5)
   --rate N             paced load in records/s for transport latency (instead of --load)
@@ -57,7 +60,7 @@ const USAGE = `usage: npm run bench -- [options]
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const o: BenchOptions = {
-    runs: 3, records: 100_000, modelRecords: 20_000, batchSize: 64, latencySeconds: 5, load: 0.5, threads: 1,
+    runs: 3, records: 100_000, modelRecords: 20_000, batchSize: 64, workers: 1, latencySeconds: 5, load: 0.5, threads: 1,
     skipModels: false, bullmq: false, quick: false,
     parts: new Set(['transport', 'latency', 'models']), sides: new Set(['project', 'baseline']),
   };
@@ -82,6 +85,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       case '--records': o.records = Math.floor(num(flag, next(), 1)); break;
       case '--model-records': o.modelRecords = Math.floor(num(flag, next(), 1)); break;
       case '--batch': o.batchSize = Math.floor(num(flag, next(), 1)); break;
+      case '--workers': o.workers = Math.floor(num(flag, next(), 1)); break;
       case '--latency-seconds': o.latencySeconds = num(flag, next(), 0.1); break;
       case '--load': o.load = num(flag, next(), 0.01); break;
       case '--rate': o.rate = num(flag, next(), 1); break;

@@ -99,7 +99,7 @@ export function formatReport(r: BenchResults): string {
     }
   }
   const lines = [
-    `bench: ${r.machine.cpus} cores, Node ${r.machine.node}, redis ${r.machine.redis}, batch ${String(r.options.batchSize)}, ${String(r.options.runs)} run(s) per side, load average before ${r.machine.loadBefore.map((x) => x.toFixed(2)).join(' ')}${r.machine.loadAfter ? `, after ${r.machine.loadAfter.map((x) => x.toFixed(2)).join(' ')}` : ''}`,
+    `bench: ${r.machine.cpus} cores, Node ${r.machine.node}, redis ${r.machine.redis}, batch ${String(r.options.batchSize)}, ${String(r.options.workers ?? 1)} process(es) per transport stage, ${String(r.options.runs)} run(s) per side, load average before ${r.machine.loadBefore.map((x) => x.toFixed(2)).join(' ')}${r.machine.loadAfter ? `, after ${r.machine.loadAfter.map((x) => x.toFixed(2)).join(' ')}` : ''}`,
     '',
     ...table(rows),
     '',

@@ -7,9 +7,14 @@ export interface TransportSetup {
   url: string;
   pipeline: string;
   batchSize: number;
+  /** Processes per stage. @defaultValue 1 */
+  workers?: number;
   /** Write CPU profiles of the stage processes here (<dir>/<side>/<stage>/). */
   cpuProfDir?: string;
 }
+
+/** `s.workers` children of one stage (consumers of its group, told apart by pid). */
+const copies = (s: TransportSetup, spawn: (i: number) => BenchChild): BenchChild[] => Array.from({ length: s.workers ?? 1 }, (_, i) => spawn(i));
 
 export const transportInput = (pipeline: string) => new Keys(pipeline).stream('in');
 
@@ -17,8 +22,8 @@ export const transportInput = (pipeline: string) => new Keys(pipeline).stream('i
 export async function projectTransport(s: TransportSetup): Promise<Rig> {
   const keys = new Keys(s.pipeline);
   const file = writeTempConfig(transportConfig(s.pipeline, s.batchSize), s.pipeline);
-  const children: BenchChild[] = TRANSPORT_STAGES.map((stage) =>
-    spawnChild(`${stage}#0`, 'trivial-worker.ts', [file, stage], { env: { REDIS_URL: s.url }, cpuProfDir: s.cpuProfDir && `${s.cpuProfDir}/project` }),
+  const children: BenchChild[] = TRANSPORT_STAGES.flatMap((stage) =>
+    copies(s, (i) => spawnChild(`${stage}#${i}`, 'trivial-worker.ts', [file, stage], { env: { REDIS_URL: s.url }, cpuProfDir: s.cpuProfDir && `${s.cpuProfDir}/project` })),
   );
   return { side: 'project', children, input: keys.stream('in'), outputs: [keys.stream(TRANSPORT_OUT), keys.dlq] };
 }
@@ -27,10 +32,12 @@ export async function projectTransport(s: TransportSetup): Promise<Rig> {
 export async function baselineTransport(s: TransportSetup): Promise<Rig> {
   const keys = new Keys(s.pipeline);
   const streams = ['in', ...TRANSPORT_STAGES.slice(1), TRANSPORT_OUT];
-  const children = TRANSPORT_STAGES.map((stage, i) =>
-    spawnChild(`${stage}#0`, 'loop-worker.ts', [s.url, s.pipeline, stage, streams[i]!, streams[i + 1]!, String(s.batchSize)], {
-      cpuProfDir: s.cpuProfDir && `${s.cpuProfDir}/baseline`,
-    }),
+  const children = TRANSPORT_STAGES.flatMap((stage, i) =>
+    copies(s, (n) =>
+      spawnChild(`${stage}#${n}`, 'loop-worker.ts', [s.url, s.pipeline, stage, streams[i]!, streams[i + 1]!, String(s.batchSize)], {
+        cpuProfDir: s.cpuProfDir && `${s.cpuProfDir}/baseline`,
+      }),
+    ),
   );
   return { side: 'baseline', children, input: keys.stream('in'), outputs: [keys.stream(TRANSPORT_OUT)] };
 }
