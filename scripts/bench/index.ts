@@ -75,8 +75,7 @@ try {
   for (let run = 1; run <= opts.runs && opts.parts.has('latency'); run++) {
     for (const side of SIDES) {
       const s = await fresh(`l${side[0]}`);
-      const warmup = Math.min(2_000, Math.round(rate));
-      const r = await measureLatency(redis, rigFor(side, s), rate, opts.latencySeconds, syntheticRecord, warmup);
+      const r = await measureLatency(redis, rigFor(side, s), rate, opts.latencySeconds, syntheticRecord, opts.warmupSeconds);
       results.latency[side].push(r);
       const hops = r.hops.map((h) => `${h.stage} wait ${h.waitP50Ms}/${h.waitP99Ms} batch ${h.batchP50Ms}/${h.batchP99Ms}`).join(', ');
       log(`run ${run}/${opts.runs} latency ${side} at ${rate}/s: p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms (${r.records} records; p50/p99 ms per hop: ${hops}${r.cpuPressurePct === undefined ? '' : `; CPU run-queue pressure ${r.cpuPressurePct}% of the time`})`);

@@ -97,7 +97,7 @@ export async function runModelPart(
       const { config } = modelBenchConfig(s.pipeline, opts.batchSize, opts.threads, opts.config);
       const file = writeTempConfig(config, s.pipeline);
       const rig = () => Promise.resolve(projectRig(url, s.pipeline, file, config.stages.map((x) => x.name), config.streams!.terminal!));
-      const l = await measureLatency(redis, rig, rate, opts.latencySeconds, records, Math.min(500, rate));
+      const l = await measureLatency(redis, rig, rate, opts.latencySeconds, records, opts.warmupSeconds);
       out.latency.push(l);
       log(`run ${run}/${opts.runs} models latency project at ${rate}/s: p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms, max ${l.maxMs} ms (${l.records} records)`);
     }

@@ -12,6 +12,8 @@ export interface BenchOptions {
   workers: number;
   /** Seconds of paced load per latency run. @defaultValue 5 */
   latencySeconds: number;
+  /** Seconds of paced load before each latency run's measured part (the same rate, no pause between). @defaultValue 2 */
+  warmupSeconds: number;
   /** Paced load as a fraction of the measured project capacity. @defaultValue 0.5 */
   load: number;
   /** Paced load in records/s for the transport latency runs, instead of `load` x capacity. */
@@ -34,7 +36,7 @@ export interface BenchOptions {
   parts: Set<'transport' | 'latency' | 'models'>;
   /** Transport sides to run (profiling one side alone). @defaultValue project, baseline */
   sides: Set<'project' | 'baseline'>;
-  /** A smoke run: 2,000 records, 1 run, 1 s of latency, 500 model records. */
+  /** A smoke run: 2,000 records, 1 run, 1 s of latency after 0.5 s of warm-up, 500 model records. */
   quick: boolean;
 }
 
@@ -45,6 +47,7 @@ const USAGE = `usage: npm run bench -- [options]
   --batch N            batch size (XREADGROUP COUNT) for every stage (default 64)
   --workers N          transport processes per stage, both sides (default 1)
   --latency-seconds N  paced load per latency run (default 5)
+  --warmup-seconds N   paced load before the measured part of each latency run (default 2)
   --load F             paced load as a fraction of project capacity (default 0.5)
   --rate N             paced load in records/s for transport latency (instead of --load)
   --threads N          ONNX Runtime intra-op threads per model process (default 1)
@@ -56,11 +59,11 @@ const USAGE = `usage: npm run bench -- [options]
   --cpu-prof DIR       V8 CPU profiles of every stage process (DIR/<side>/<stage>/)
   --parts LIST         comma list of transport, latency, models (default all)
   --sides LIST         comma list of project, baseline (default both; for profiling one side)
-  --quick              smoke run: 2000 records, 1 run, 1 s latency, 500 model records`;
+  --quick              smoke run: 2000 records, 1 run, 1 s latency (0.5 s warm-up), 500 model records`;
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const o: BenchOptions = {
-    runs: 3, records: 100_000, modelRecords: 20_000, batchSize: 64, workers: 1, latencySeconds: 5, load: 0.5, threads: 1,
+    runs: 3, records: 100_000, modelRecords: 20_000, batchSize: 64, workers: 1, latencySeconds: 5, warmupSeconds: 2, load: 0.5, threads: 1,
     skipModels: false, bullmq: false, quick: false,
     parts: new Set(['transport', 'latency', 'models']), sides: new Set(['project', 'baseline']),
   };
@@ -87,6 +90,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       case '--batch': o.batchSize = Math.floor(num(flag, next(), 1)); break;
       case '--workers': o.workers = Math.floor(num(flag, next(), 1)); break;
       case '--latency-seconds': o.latencySeconds = num(flag, next(), 0.1); break;
+      case '--warmup-seconds': o.warmupSeconds = num(flag, next(), 0); break;
       case '--load': o.load = num(flag, next(), 0.01); break;
       case '--rate': o.rate = num(flag, next(), 1); break;
       case '--threads': o.threads = Math.floor(num(flag, next(), 1)); break;
@@ -108,6 +112,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     if (!explicit.has('--records')) o.records = 2_000;
     if (!explicit.has('--runs')) o.runs = 1;
     if (!explicit.has('--latency-seconds')) o.latencySeconds = 1;
+    if (!explicit.has('--warmup-seconds')) o.warmupSeconds = 0.5;
     if (!explicit.has('--model-records')) o.modelRecords = 500;
   }
   return o;
