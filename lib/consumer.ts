@@ -279,7 +279,7 @@ export class StreamConsumer {
       const commit = { retryBaseMs, retryMaxMs, logger, metrics, tags: this.tags, stopping: () => this.stopping };
       const done = await commitHandOff(this.redis, this.handOffSource, forwards, fence, commit);
       this.processed += done.fresh;
-      this.fence = done.fence;
+      if (done.fence !== undefined) this.fence = done.fence; // keep what was seen when nothing was sent
       await this.recordRetries(retries);
     } finally {
       this.active.clear();

@@ -40,7 +40,8 @@ export function handOffArgs(src: HandOffSource, forwards: readonly Forward[], fe
   const keys = [src.stream, src.fenceKey];
   const index = new Map<string, number>();
   const layout: number[] = [];
-  const values: (string | Buffer)[] = [];
+  // ARGV: group, fence, layout (filled in once known), then each message's values.
+  const args: (string | Buffer)[] = [src.group, fence, ''];
   let n = from;
   for (; n < forwards.length; n++) {
     const f = forwards[n]!;
@@ -59,19 +60,20 @@ export function handOffArgs(src: HandOffSource, forwards: readonly Forward[], fe
       if (i === undefined) index.set(t, (i = keys.push(t))); // Lua KEYS are 1-based: the new length
       layout.push(i);
     }
-    values.push(f.id);
-    if (usual) values.push(f.fields[1]!, f.fields[3]!);
-    else for (const v of f.fields) values.push(v);
+    args.push(f.id);
+    if (usual) args.push(f.fields[1]!, f.fields[3]!);
+    else for (const v of f.fields) args.push(v);
   }
-  return { keys, args: [src.group, fence, Buffer.from(layout), ...values], next: n };
+  args[2] = Buffer.from(layout);
+  return { keys, args, next: n };
 }
 
 /** What a hand-off did. */
 export interface HandOffResult {
   /** Per message: acked and forwarded by this call (false: it had been acked already, nothing was forwarded again). */
   acked: boolean[];
-  /** The group's claim fence as the (last) script saw it: the value to read the next batch under. */
-  fence: string;
+  /** The group's claim fence as the (last) script saw it: the value to read the next batch under. Undefined when nothing was sent. */
+  fence?: string;
   /** Messages the fenced path found not pending (an operator's XACK or SETID); forwarded anyway. */
   odd: number;
 }
@@ -82,7 +84,7 @@ export interface HandOffResult {
  * when it is still current, the script acks the batch with one XACK instead of one per message.
  */
 export async function handOff(redis: Redis, src: HandOffSource, forwards: readonly Forward[], fence = ''): Promise<HandOffResult> {
-  const out: HandOffResult = { acked: [], fence, odd: 0 };
+  const out: HandOffResult = { acked: [], odd: 0 };
   for (let from = 0; from < forwards.length; ) {
     const { keys, args, next } = handOffArgs(src, forwards, fence, from);
     const [seen, flags, odd] = await script.runLarge<[string, string, number]>(redis, keys, args);
@@ -109,10 +111,11 @@ export interface CommitOptions {
  * `handOff`, retried on transient Redis errors until it goes through (safe: a repeated hand-off
  * forwards nothing twice; retries check every message, since the first try may have gone through).
  * Returns how many messages this call acked (the rest had been acked by another consumer,
- * counted as suppressed duplicates) and the claim fence value it saw.
+ * counted as suppressed duplicates) and the claim fence value it saw (undefined when there was
+ * nothing to hand off, so no script ran).
  */
-export async function commitHandOff(redis: Redis, src: HandOffSource, forwards: readonly Forward[], fence: string, o: CommitOptions): Promise<{ fresh: number; fence: string }> {
-  if (forwards.length === 0) return { fresh: 0, fence };
+export async function commitHandOff(redis: Redis, src: HandOffSource, forwards: readonly Forward[], fence: string, o: CommitOptions): Promise<{ fresh: number; fence?: string }> {
+  if (forwards.length === 0) return { fresh: 0 };
   for (let attempt = 1; ; attempt++) {
     try {
       const r = await handOff(redis, src, forwards, attempt === 1 ? fence : '');
