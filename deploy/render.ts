@@ -11,9 +11,9 @@
  */
 import { Document, isScalar, visit } from 'yaml';
 import { stageRedisUrlEnv } from '../lib/config/load.js';
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError } from '../lib/core/errors.js';
 import type { ResolvedConfig, ResolvedStage } from '../lib/config/types.js';
-import { METRIC_CATALOG, type MetricSpec } from '../lib/metrics.js';
+import { METRIC_CATALOG, type MetricSpec } from '../lib/observe/metrics.js';
 import { Keys } from '../lib/redis/keys.js';
 
 export const IMAGE = 'streamline-enrich:latest';

@@ -1,6 +1,6 @@
 import type { ResolvedStage } from '../lib/config/types.js';
-import { ConfigError } from '../lib/errors.js';
-import type { KeyGrant } from '../lib/acl.js';
+import { ConfigError } from '../lib/core/errors.js';
+import type { KeyGrant } from '../lib/ops/acl.js';
 import type { Keys } from '../lib/redis/keys.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { Classifier } from '../lib/models/classifier.js';
-import { ok, type Stage, type StageContext } from '../lib/stage.js';
+import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { modelOptions, modelText } from './domain/model-options.js';
 
 /** Classifies the cleaned text into a category: one tokenizer call and one model run per batch. */

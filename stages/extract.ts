@@ -1,6 +1,6 @@
 import type { Entity } from '../lib/models/bio.js';
 import type { Extractor } from '../lib/models/extractor.js';
-import { ok, type Stage, type StageContext } from '../lib/stage.js';
+import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { modelOptions, modelText } from './domain/model-options.js';
 import { snapEntities } from './domain/spans.js';
 import { identifiersOf } from './domain/summary.js';

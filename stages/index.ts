@@ -1,4 +1,4 @@
-import type { StageFactory } from '../lib/stage.js';
+import type { StageFactory } from '../lib/worker/stage.js';
 import { createClassify } from './classify.js';
 import { createExtract } from './extract.js';
 import { createMatch } from './match.js';

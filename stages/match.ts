@@ -1,6 +1,6 @@
 import type { Embedder } from '../lib/models/embedder.js';
-import { stageKeySpace } from '../lib/shard.js';
-import { ok, type Stage, type StageContext } from '../lib/stage.js';
+import { stageKeySpace } from '../lib/redis/shard.js';
+import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { modelOptions, modelText } from './domain/model-options.js';
 import { summarize } from './domain/summary.js';
 import { VectorStore } from './domain/vector-store.js';

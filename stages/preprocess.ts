@@ -1,7 +1,7 @@
-import { errorMessage } from '../lib/errors.js';
-import { fail, ok, type Stage, type StageContext } from '../lib/stage.js';
+import { errorMessage } from '../lib/core/errors.js';
+import { fail, ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { findGtins } from './domain/gtin.js';
-import { validateRecord } from '../lib/record.js';
+import { validateRecord } from '../lib/producer/record.js';
 import { cleanText } from './domain/text.js';
 
 /**

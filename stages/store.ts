@@ -1,6 +1,6 @@
-import { ConfigError, isTransient } from '../lib/errors.js';
-import { stageKeySpace } from '../lib/shard.js';
-import { fail, ok, type Stage, type StageContext } from '../lib/stage.js';
+import { ConfigError, isTransient } from '../lib/core/errors.js';
+import { stageKeySpace } from '../lib/redis/shard.js';
+import { fail, ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { summarize } from './domain/summary.js';
 import { createPostgresSink, postgresOptionsFrom } from './sinks/postgres.js';
 import { createRedisSink } from './sinks/redis.js';

@@ -1,4 +1,4 @@
-import { ok, type Stage } from '../lib/stage.js';
+import { ok, type Stage } from '../lib/worker/stage.js';
 import { checkGtin } from './domain/gtin.js';
 import { checkMpn } from './domain/mpn.js';
 import { identifiersOf } from './domain/summary.js';

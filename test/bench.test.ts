@@ -13,7 +13,7 @@ test('npm run bench -- --quick --workers 2 prints a table of medians and ends wi
   try {
     const r = spawnSync(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'scripts/bench/index.ts'), '--quick', '--records', '2000', '--model-records', '300', '--latency-seconds', '0.5', '--workers', '2', '--json', json],
+      ['--import', 'tsx', join(ROOT, 'bench/index.ts'), '--quick', '--records', '2000', '--model-records', '300', '--latency-seconds', '0.5', '--workers', '2', '--json', json],
       { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, LOG_LEVEL: 'error' } },
     );
     const out = r.stdout + r.stderr;

@@ -11,17 +11,17 @@ import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Redis } from 'ioredis';
-import { aclUsers, applyAcl } from '../lib/acl.js';
-import { sleep } from '../lib/backoff.js';
+import { aclUsers, applyAcl } from '../lib/ops/acl.js';
+import { sleep } from '../lib/core/backoff.js';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig } from '../lib/config/types.js';
-import { appendBatchOnce } from '../lib/handoff.js';
-import { isIdle, pipelineStatus } from '../lib/inspect.js';
-import { produce } from '../lib/producer.js';
+import { appendBatchOnce } from '../lib/stream/handoff.js';
+import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
+import { produce } from '../lib/producer/producer.js';
 import { consumerName, Keys } from '../lib/redis/keys.js';
 import { Script } from '../lib/redis/script.js';
 import { createClient } from '../lib/redis/url.js';
-import { configShards, keySlot } from '../lib/shard.js';
+import { configShards, keySlot } from '../lib/redis/shard.js';
 import { stageDataAccess } from '../stages/access.js';
 import { RedisCluster, type ClusterNode } from './helpers/cluster.js';
 import { cli, exited, FAST, startWorkers, stopAll, writeConfig } from './helpers/pipeline.js';
@@ -48,7 +48,7 @@ function ownerOf(topology: ClusterNode[], slot: number): number {
 /**
  * A fresh pipeline name whose shard tags land on at least two masters. Tags are `{name:i}`, so
  * their slots are as random as any key's; with 4 shards on 3 masters all four share one master
- * 1 time in 27, and that draw is skipped (production: see README "Scale out", spread).
+ * 1 time in 27, and that draw is skipped (production: see docs/scale-out.md, spread).
  */
 async function spreadPipeline(): Promise<{ pipeline: string; masterOf: number[] }> {
   const topology = await cluster.topology();

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeEnvelope, encodeEnvelope, entryFields, newEnvelope } from '../lib/codec.js';
-import { DecodeError } from '../lib/errors.js';
+import { decodeEnvelope, encodeEnvelope, entryFields, newEnvelope } from '../lib/stream/codec.js';
+import { DecodeError } from '../lib/core/errors.js';
 
 test('envelope survives encode/decode with outputs, hops and unicode', () => {
   const env = newEnvelope({ id: 'p1', title: 'Sony™ WH-1000XM4 — 30 h', price: 12.5 }, 1_700_000_000_000);

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fold, occursIn, scoreCategories, scoreExact } from '../scripts/eval/metrics.js';
+import { fold, occursIn, scoreCategories, scoreExact } from '../training/eval/metrics.js';
 
 test('fold and occursIn compare letters and digits only, case-folded', () => {
   assert.is(fold('KTD-DM8400A/1G'), 'ktddm8400a1g');

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { handOff, handOffArgs } from '../lib/handoff.js';
-import { readGroupEntries } from '../lib/entries.js';
+import { handOff, handOffArgs } from '../lib/stream/handoff.js';
+import { readGroupEntries } from '../lib/stream/entries.js';
 import { Keys } from '../lib/redis/keys.js';
 import { Script } from '../lib/redis/script.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';

@@ -1,12 +1,12 @@
 import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { LogStream } from '../lib/log-stream.js';
-import { createLogger } from '../lib/logger.js';
-import { memoryMetrics } from '../lib/metrics.js';
+import { LogStream } from '../lib/observe/log-stream.js';
+import { createLogger } from '../lib/observe/logger.js';
+import { memoryMetrics } from '../lib/observe/metrics.js';
 import { freePort } from '../lib/redis/server.js';
 import { Keys } from '../lib/redis/keys.js';
-import { Worker } from '../lib/worker.js';
+import { Worker } from '../lib/worker/worker.js';
 import { STAGES } from '../stages/index.js';
 import { rulesOnlyConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';

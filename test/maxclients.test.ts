@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { produce } from '../lib/producer.js';
+import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { cli, exited, FAST, writeConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';

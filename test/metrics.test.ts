@@ -3,11 +3,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig } from '../lib/config/types.js';
-import { GaugeSampler } from '../lib/gauges.js';
-import { isIdle, pipelineStatus } from '../lib/inspect.js';
-import { silentLogger } from '../lib/logger.js';
-import { createMetrics, METRIC_CATALOG, type MetricType } from '../lib/metrics.js';
-import { produce } from '../lib/producer.js';
+import { GaugeSampler } from '../lib/ops/gauges.js';
+import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
+import { silentLogger } from '../lib/observe/logger.js';
+import { createMetrics, METRIC_CATALOG, type MetricType } from '../lib/observe/metrics.js';
+import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { Readable } from 'node:stream';
 import { readFileSync } from 'node:fs';
@@ -89,7 +89,7 @@ test('a run sends the documented metrics: counts per stage, routes, batch sizes,
   const catalog = new Map(METRIC_CATALOG.map((m) => [m.name, m]));
   for (const l of lines) {
     const spec = catalog.get(l.name);
-    assert.ok(spec, `${l.name} is sent but not in METRIC_CATALOG (README table)`);
+    assert.ok(spec, `${l.name} is sent but not in METRIC_CATALOG (docs/metrics-and-monitoring.md)`);
     assert.is(TYPE[l.type], spec.type, `${l.name} sent as ${l.type}`);
     for (const t of [...spec.tags, 'pipeline', 'env']) assert.ok(l.tags[t] !== undefined, `${l.name} lacks tag ${t}: ${JSON.stringify(l.tags)}`);
     assert.is(l.tags.pipeline, cfg.pipeline);

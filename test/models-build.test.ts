@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadClassifier } from '../lib/models/classifier.js';
 import { loadExtractor } from '../lib/models/extractor.js';
-import { build, MODEL_NAMES } from '../scripts/models/build.js';
+import { build, MODEL_NAMES } from '../training/build.js';
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

@@ -12,8 +12,8 @@ import { loadEmbedder, type Embedder } from '../lib/models/embedder.js';
 import { loadExtractor, type Entity, type Extractor } from '../lib/models/extractor.js';
 import { checkGtin, gtinCheckDigit } from '../stages/domain/gtin.js';
 import { DEFAULT_MODEL_PATH, loadModel, ModelLoadError } from '../lib/models/loader.js';
-import { loadDataset } from '../scripts/models/data.js';
-import { encode, type Vocab } from '../scripts/models/tokenizer.js';
+import { loadDataset } from '../training/data.js';
+import { encode, type Vocab } from '../training/tokenizer.js';
 
 const EXTRACTORS = ['extract-electronics', 'extract-computing', 'extract-accessories'] as const;
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Readable } from 'node:stream';
-import { produce } from '../lib/producer.js';
+import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { cli, exited, writeConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';

@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { produce } from '../lib/producer.js';
+import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
-import { trimAcked } from '../lib/retention.js';
+import { trimAcked } from '../lib/stream/retention.js';
 import { FAST, rulesOnlyConfig, startWorkers, stopAll } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 

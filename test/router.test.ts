@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, RouteError } from '../lib/errors.js';
-import { compileRoutes, compileRules, getPath } from '../lib/router.js';
+import { ConfigError, RouteError } from '../lib/core/errors.js';
+import { compileRoutes, compileRules, getPath } from '../lib/stream/router.js';
 
 const streams = new Set(['extract.electronics', 'extract.computing', 'review', 'validate', 'store']);
 const classify = compileRules('classify', [

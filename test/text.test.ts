@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readLines } from '../lib/jsonl.js';
+import { readLines } from '../lib/producer/jsonl.js';
 import { cleanText } from '../stages/domain/text.js';
 
 test('cleanText: NFKC, HTML, entities, control characters, whitespace', () => {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { encodeEnvelope, newEnvelope } from '../lib/codec.js';
+import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
 import { loadConfigFile } from '../lib/config/load.js';
 import { Keys } from '../lib/redis/keys.js';
 import { TopSampler } from '../scripts/commands/top.js';

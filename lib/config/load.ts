@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError } from '../errors.js';
-import { compileRoutes } from '../router.js';
-import { parseTags } from '../metrics.js';
+import { ConfigError } from '../core/errors.js';
+import { compileRoutes } from '../stream/router.js';
+import { parseTags } from '../observe/metrics.js';
 import { LIMIT_DEFAULTS, LOG_DEFAULTS, METRICS_DEFAULTS, REDIS_DEFAULTS, STAGE_DEFAULTS, STREAM_DEFAULTS } from './defaults.js';
 import type { PipelineConfig, ResolvedConfig, ResolvedStage, StageConfig, StageOptions } from './types.js';
 

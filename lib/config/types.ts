@@ -144,7 +144,7 @@ export interface PipelineConfig {
   /**
    * Shards: N complete sets of the pipeline's streams, DLQ and store keys, each under its own hash
    * tag (`{products:0}:classify`, ...) so a Redis Cluster spreads them over its masters; records go
-   * to a shard by a stable hash of their key (lib/shard.ts). 1 keeps the unsharded names
+   * to a shard by a stable hash of their key (lib/redis/shard.ts). 1 keeps the unsharded names
    * (`{products}:...`). Fixed for a pipeline's lifetime: changing it moves where keys live.
    * Overridden by env PIPELINE_SHARDS. @defaultValue 1
    */

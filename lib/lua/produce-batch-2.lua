@@ -14,7 +14,7 @@
 
   Returns: N if the batch was added now, 0 if this sequence number was already applied.
   A re-sent batch that had gone through still refreshes the state key: that write makes a WAIT
-  after the re-send (lib/producer.ts, waitReplicas) wait until this node's replicas have the batch.
+  after the re-send (lib/producer/producer.ts, waitReplicas) wait until this node's replicas have the batch.
 ]]
 local seq = tonumber(ARGV[1])
 local recorded = redis.call('GET', KEYS[2])

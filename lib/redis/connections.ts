@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../observe/logger.js';
 import { asCluster, createClient } from './url.js';
 
 export interface ConnectionOptions {

@@ -1,7 +1,7 @@
 /**
  * Key names. Every key of a pipeline shares one hash tag (`{products}`), so a Lua script may
  * touch several streams and the store's keys, also on Redis Cluster. A sharded pipeline (config
- * `shards` > 1, lib/shard.ts) has one full set per shard, each under its own tag (`{products:3}`).
+ * `shards` > 1, lib/redis/shard.ts) has one full set per shard, each under its own tag (`{products:3}`).
  */
 export class Keys {
   readonly tag: string;
@@ -34,7 +34,7 @@ export class Keys {
     return `${this.tag}:category:${name}`;
   }
   /**
-   * The progress watchdog's liveness marker of one consumer of `stage` (lib/watchdog.ts). The stage
+   * The progress watchdog's liveness marker of one consumer of `stage` (lib/worker/watchdog.ts). The stage
    * is in the name so a stage's ACL user can write its own markers only.
    */
   heartbeat(stage: string, consumer: string): string {

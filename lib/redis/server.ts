@@ -4,8 +4,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { RedisServerError } from '../errors.js';
-import { sleep } from '../backoff.js';
+import { RedisServerError } from '../core/errors.js';
+import { sleep } from '../core/backoff.js';
 
 export interface RedisServerOptions {
   /** @defaultValue a free port on 127.0.0.1 */

@@ -1,6 +1,6 @@
 import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { ConfigError } from '../errors.js';
-import { keySlot } from '../shard.js';
+import { ConfigError } from '../core/errors.js';
+import { keySlot } from './shard.js';
 
 /**
  * `REDIS_URL` forms, parsed here and nowhere else:

@@ -1,5 +1,5 @@
 import { chmodSync, writeFileSync } from 'node:fs';
-import { aclUsers, applyAcl, formatSetUser, type AclUser } from '../../lib/acl.js';
+import { aclUsers, applyAcl, formatSetUser, type AclUser } from '../../lib/ops/acl.js';
 import { stageDataAccess } from '../../stages/access.js';
 import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
 

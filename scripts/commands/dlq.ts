@@ -1,8 +1,8 @@
 import { Command } from 'commander';
-import { decodeDeadLetter, getDeadLetter, listDeadLetters, purgeDeadLetters, replayDeadLetters, type DeadLetterEntry, type Selection } from '../../lib/dlq.js';
+import { decodeDeadLetter, getDeadLetter, listDeadLetters, purgeDeadLetters, replayDeadLetters, type DeadLetterEntry, type Selection } from '../../lib/ops/dlq.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import type { Keys } from '../../lib/redis/keys.js';
-import { configShards } from '../../lib/shard.js';
+import { configShards } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
 
 export interface DlqSelectOptions {

@@ -2,12 +2,12 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { createLogger } from '../../lib/logger.js';
-import { produce } from '../../lib/producer.js';
+import { createLogger } from '../../lib/observe/logger.js';
+import { produce } from '../../lib/producer/producer.js';
 import { REPO, type GlobalOptions } from '../common.js';
-import { collectOutcomes } from '../eval/collect.js';
-import { loadLabelled } from '../eval/dataset.js';
-import { fold, scoreCategories, scoreExact } from '../eval/metrics.js';
+import { collectOutcomes } from '../../training/eval/collect.js';
+import { loadLabelled } from '../../training/eval/dataset.js';
+import { fold, scoreCategories, scoreExact } from '../../training/eval/metrics.js';
 import { waitIdle, withPipeline } from '../job.js';
 
 export interface EvalOptions extends GlobalOptions {

@@ -1,8 +1,8 @@
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import { createLogger } from '../../lib/logger.js';
-import { configShards } from '../../lib/shard.js';
+import { createLogger } from '../../lib/observe/logger.js';
+import { configShards } from '../../lib/redis/shard.js';
 import { findStoreStage, parseSince, postgresProducts, redisProducts, writeJsonl, type ExportedProduct, type ExportFilter } from '../../stages/sinks/export.js';
 import { createPool, postgresOptionsFrom } from '../../stages/sinks/postgres.js';
 import { cliRedis, loadConfig } from '../common.js';

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import { consumerHealth } from '../../lib/inspect.js';
-import { parseShardList } from '../../lib/shard.js';
+import { consumerHealth } from '../../lib/ops/inspect.js';
+import { parseShardList } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
 
 export interface HealthOptions extends GlobalOptions {

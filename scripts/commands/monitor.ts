@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
-import { GaugeSampler } from '../../lib/gauges.js';
-import { ensureGroups } from '../../lib/inspect.js';
-import { createLogger } from '../../lib/logger.js';
-import { createMetrics } from '../../lib/metrics.js';
+import { GaugeSampler } from '../../lib/ops/gauges.js';
+import { ensureGroups } from '../../lib/ops/inspect.js';
+import { createLogger } from '../../lib/observe/logger.js';
+import { createMetrics } from '../../lib/observe/metrics.js';
 import { Connections } from '../../lib/redis/connections.js';
 import { consumerName } from '../../lib/redis/keys.js';
-import { onShutdownSignal } from '../../lib/shutdown.js';
+import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { loadConfig, type GlobalOptions } from '../common.js';
 
 /**

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { produce, type Reject } from '../../lib/producer.js';
-import { configShards } from '../../lib/shard.js';
+import { produce, type Reject } from '../../lib/producer/producer.js';
+import { configShards } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
 
 export interface ProduceCliOptions extends GlobalOptions {
@@ -9,7 +9,7 @@ export interface ProduceCliOptions extends GlobalOptions {
   waitReplicas: string;
   /** ms; undefined = the library default (0, or 30000 with --wait-replicas). */
   retryFor?: string;
-  /** Stable run name for resuming (lib/producer.ts `runId`). */
+  /** Stable run name for resuming (lib/producer/producer.ts `runId`). */
   runId?: string;
 }
 

@@ -2,10 +2,10 @@ import { createReadStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { pipelineStatus, type PipelineStatus } from '../../lib/inspect.js';
-import { createLogger } from '../../lib/logger.js';
-import { produce } from '../../lib/producer.js';
-import type { Shards } from '../../lib/shard.js';
+import { pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
+import { createLogger } from '../../lib/observe/logger.js';
+import { produce } from '../../lib/producer/producer.js';
+import type { Shards } from '../../lib/redis/shard.js';
 import { REPO, type GlobalOptions } from '../common.js';
 import { waitIdle, withPipeline } from '../job.js';
 

@@ -1,6 +1,6 @@
-import { backlog, pipelineStatus, type PipelineStatus } from '../../lib/inspect.js';
+import { backlog, pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { asCluster } from '../../lib/redis/url.js';
-import { keySlot } from '../../lib/shard.js';
+import { keySlot } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
 
 /**

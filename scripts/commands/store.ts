@@ -1,5 +1,5 @@
-import { ConfigError } from '../../lib/errors.js';
-import { createLogger } from '../../lib/logger.js';
+import { ConfigError } from '../../lib/core/errors.js';
+import { createLogger } from '../../lib/observe/logger.js';
 import { findStoreStage } from '../../stages/sinks/export.js';
 import { migrate } from '../../stages/sinks/migrations/migrate.js';
 import { createPool, postgresOptionsFrom, type PostgresOptions } from '../../stages/sinks/postgres.js';

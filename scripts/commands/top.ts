@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
-import { sleep } from '../../lib/backoff.js';
+import { sleep } from '../../lib/core/backoff.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { arrivalLatencies, DlqTally, percentile, pipelineStatus, type PipelineStatus } from '../../lib/inspect.js';
+import { arrivalLatencies, DlqTally, percentile, pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { createClient } from '../../lib/redis/url.js';
-import { configShards, type Shards } from '../../lib/shard.js';
+import { configShards, type Shards } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
 
 export interface TopOptions extends GlobalOptions {

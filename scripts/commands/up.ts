@@ -1,14 +1,14 @@
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
-import { Autoscaler } from '../../lib/autoscaler.js';
+import { Autoscaler } from '../../lib/ops/autoscaler.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { GaugeSampler } from '../../lib/gauges.js';
-import { createLogger, type Logger } from '../../lib/logger.js';
-import { createMetrics, noopMetrics, type Metrics } from '../../lib/metrics.js';
+import { GaugeSampler } from '../../lib/ops/gauges.js';
+import { createLogger, type Logger } from '../../lib/observe/logger.js';
+import { createMetrics, noopMetrics, type Metrics } from '../../lib/observe/metrics.js';
 import { Connections } from '../../lib/redis/connections.js';
 import { consumerName } from '../../lib/redis/keys.js';
-import { onShutdownSignal } from '../../lib/shutdown.js';
-import { Supervisor } from '../../lib/supervisor.js';
+import { onShutdownSignal } from '../../lib/worker/shutdown.js';
+import { Supervisor } from '../../lib/ops/supervisor.js';
 import { BIN, loadConfig, type GlobalOptions } from '../common.js';
 
 export interface UpOptions extends GlobalOptions {

@@ -1,6 +1,6 @@
-import { onShutdownSignal } from '../../lib/shutdown.js';
-import { parseShardList } from '../../lib/shard.js';
-import { Worker } from '../../lib/worker.js';
+import { onShutdownSignal } from '../../lib/worker/shutdown.js';
+import { parseShardList } from '../../lib/redis/shard.js';
+import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { loadConfig, type GlobalOptions } from '../common.js';
 

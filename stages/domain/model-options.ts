@@ -1,6 +1,6 @@
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/core/errors.js';
 import type { ModelLoadOptions } from '../../lib/models/loader.js';
-import type { StageContext } from '../../lib/stage.js';
+import type { StageContext } from '../../lib/worker/stage.js';
 
 /**
  * How a model stage loads its model: the name from config (a folder in models/, or a hub id),

@@ -1,4 +1,4 @@
-import type { Envelope } from '../../lib/codec.js';
+import type { Envelope } from '../../lib/stream/codec.js';
 
 /** Fields the store indexes, taken from the latest stage output that has them. */
 export const SUMMARY_FIELDS = ['category', 'confidence', 'brand', 'mpn', 'gtin', 'gtinValid', 'duplicateOf'] as const;

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../lib/redis/keys.js';
-import { Shards } from '../../lib/shard.js';
+import { Shards } from '../../lib/redis/shard.js';
 import { bufferToVector, VectorBlock, vectorToBuffer } from './vector-index.js';
 
 /** Keys read per HMGET when catching up, so no single command carries a whole category. */

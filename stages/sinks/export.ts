@@ -3,9 +3,9 @@ import type { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { ResolvedConfig, ResolvedStage } from '../../lib/config/types.js';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/core/errors.js';
 import type { Keys } from '../../lib/redis/keys.js';
-import { Shards } from '../../lib/shard.js';
+import { Shards } from '../../lib/redis/shard.js';
 import { quoteSchema } from './migrations/migrate.js';
 
 /** Which stored products to export. */

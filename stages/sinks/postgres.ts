@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { ConfigError, TransientError } from '../../lib/errors.js';
-import type { Logger } from '../../lib/logger.js';
+import { ConfigError, TransientError } from '../../lib/core/errors.js';
+import type { Logger } from '../../lib/observe/logger.js';
 import { appliedVersions, latestVersion, quoteSchema } from './migrations/migrate.js';
 import type { Sink, StoredProduct } from './sink.js';
 

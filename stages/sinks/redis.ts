@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../lib/redis/keys.js';
 import { Script } from '../../lib/redis/script.js';
-import { Shards } from '../../lib/shard.js';
+import { Shards } from '../../lib/redis/shard.js';
 import type { Sink, StoredProduct } from './sink.js';
 
 const upsert = new Script('upsert-product-3');

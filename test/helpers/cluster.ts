@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { sleep } from '../../lib/backoff.js';
+import { sleep } from '../../lib/core/backoff.js';
 import { freePort, RedisServer } from '../../lib/redis/server.js';
 
 export interface ClusterNode {

@@ -1,7 +1,7 @@
 import { resolveConfig } from '../../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig, StageOptions } from '../../lib/config/types.js';
-import { silentLogger } from '../../lib/logger.js';
-import { Worker } from '../../lib/worker.js';
+import { silentLogger } from '../../lib/observe/logger.js';
+import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -3,7 +3,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, realpathSync, rmSync }
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
-import { sleep } from '../../lib/backoff.js';
+import { sleep } from '../../lib/core/backoff.js';
 import { freePort } from '../../lib/redis/server.js';
 
 /**

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type pg from 'pg';
-import { ConfigError } from '../../../lib/errors.js';
-import type { Logger } from '../../../lib/logger.js';
+import { ConfigError } from '../../../lib/core/errors.js';
+import type { Logger } from '../../../lib/observe/logger.js';
 
 const DIR = import.meta.dirname;
 const FILE_RE = /^(\d+)_([A-Za-z0-9_]+)\.sql$/;

@@ -1,0 +1,112 @@
+/**
+ * Bench child: the model baseline, a bare in-process loop over the same models and routes as the
+ * model pipeline, no Redis. Records wait in one in-memory queue per stage; a stage runs on batches
+ * of `batch` (the pipeline's batch size) as soon as its queue has one, and on what is left at the
+ * end. Classify and extract call lib/models directly (tokenizer + model per batch); preprocess is
+ * the real preprocess code. argv: CONFIG RECORDS BATCH THREADS
+ */
+import { resolveConfig } from '../lib/config/load.js';
+import type { Message, ProductRecord } from '../lib/stream/codec.js';
+import { newEnvelope } from '../lib/stream/codec.js';
+import { silentLogger } from '../lib/observe/logger.js';
+import { noopMetrics } from '../lib/observe/metrics.js';
+import { loadClassifier, loadExtractor } from '../lib/models/index.js';
+import { Keys } from '../lib/redis/keys.js';
+import { compileRoutes } from '../lib/stream/router.js';
+import type { ResolvedStage } from '../lib/config/types.js';
+import type { StageContext } from '../lib/worker/stage.js';
+import { entitiesToFields } from '../stages/extract.js';
+import { createPreprocess } from '../stages/preprocess.js';
+import { modelText } from '../stages/domain/model-options.js';
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { leave, readyThenGo, report } from './gate.js';
+import { devTitles } from './records.js';
+
+const [configPath, recordsArg, batchArg, threadsArg] = process.argv.slice(2);
+if (!configPath || !recordsArg || !batchArg || !threadsArg) throw new Error('usage: bare-models.ts CONFIG RECORDS BATCH THREADS');
+const batch = Number(batchArg);
+const threads = Number(threadsArg);
+const config = resolveConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath, { env: {} });
+const routers = compileRoutes(config.routes, config.stages, config.streams.terminal);
+
+type Item = { record: ProductRecord; outputs: Record<string, unknown> };
+type Run = (items: Item[]) => Promise<Record<string, unknown>[]>;
+
+async function runnerFor(stage: ResolvedStage): Promise<Run> {
+  const opts = { threads, localModelPath: typeof stage.settings.modelsDir === 'string' ? stage.settings.modelsDir : process.env.MODELS_DIR };
+  const texts = (items: Item[]) => items.map((i) => modelText(i.outputs, i.record.title));
+  switch (stage.kind) {
+    case 'preprocess': {
+      // Preprocess never touches Redis; the bare loop has no connection to give it.
+      const ctx = { config, stage, keys: new Keys(config.pipeline), redis: undefined as unknown as Redis, logger: silentLogger, metrics: noopMetrics } satisfies StageContext;
+      const impl = createPreprocess(ctx);
+      return async (items) => {
+        const msgs: Message[] = items.map((i, n) => ({ id: String(n), stream: stage.input, envelope: newEnvelope(i.record) }));
+        return (await impl.process(msgs)).map((r) => (r.ok ? r.output : { error: r.error.message }));
+      };
+    }
+    case 'classify': {
+      const model = await loadClassifier(stage.model, opts);
+      return async (items) => (await model.classify(texts(items))).map((p) => ({ category: p.label, confidence: Math.round(p.confidence * 1e4) / 1e4 }));
+    }
+    case 'extract': {
+      const model = await loadExtractor(stage.model!, opts);
+      return async (items) => (await model.extract(texts(items))).map((entities) => ({ ...entitiesToFields(entities), entities }));
+    }
+    default:
+      throw new Error(`bare loop: no runner for stage kind ${stage.kind}`);
+  }
+}
+
+const byInput = new Map(config.stages.map((s) => [s.input, s]));
+const runners = new Map<string, Run>();
+for (const s of config.stages) runners.set(s.name, await runnerFor(s));
+const queues = new Map<string, Item[]>(config.stages.map((s) => [s.name, []]));
+const records = devTitles(Number(recordsArg));
+
+await readyThenGo({ stage: 'bare' });
+const t0 = performance.now();
+queues.get(byInput.get(config.input)!.name)!.push(...records.map((record) => ({ record, outputs: {} })));
+let done = 0;
+const calls: Record<string, number> = {};
+
+/** Run one batch of `stage` and route each output to the next queue (or count it done). */
+async function step(stage: ResolvedStage, items: Item[]): Promise<void> {
+  calls[stage.name] = (calls[stage.name] ?? 0) + 1;
+  const outputs = await runners.get(stage.name)!(items);
+  const router = routers.get(stage.name);
+  outputs.forEach((out, i) => {
+    const item = items[i]!;
+    item.outputs[stage.name] = out;
+    const targets = router ? router.route(out).targets : [];
+    let forwarded = false;
+    for (const t of targets) {
+      const next = byInput.get(t);
+      if (next) {
+        queues.get(next.name)!.push(item);
+        forwarded = true;
+      }
+    }
+    if (!forwarded) done++;
+  });
+}
+
+// Full batches first, stage by stage in config order; then whatever is left, until every queue is empty.
+for (;;) {
+  let ran = false;
+  for (const s of config.stages) {
+    const q = queues.get(s.name)!;
+    while (q.length >= batch) {
+      await step(s, q.splice(0, batch));
+      ran = true;
+    }
+  }
+  if (ran) continue;
+  const rest = config.stages.find((s) => queues.get(s.name)!.length > 0);
+  if (!rest) break;
+  await step(rest, queues.get(rest.name)!.splice(0, batch));
+}
+const seconds = (performance.now() - t0) / 1000;
+report({ records: records.length, done, seconds, calls });
+leave();

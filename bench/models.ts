@@ -1,0 +1,110 @@
+import type { Redis } from 'ioredis';
+import { Keys } from '../lib/redis/keys.js';
+import { spawnChild, type BenchChild } from './children.js';
+import { measureLatency } from './latency.js';
+import { missingModels, modelBenchConfig } from './model-config.js';
+import type { BenchOptions } from './options.js';
+import { devTitles } from './records.js';
+import { runLine, type BenchResults } from './report.js';
+import { RssSampler } from './resources.js';
+import { measureThroughput, streamFill, type Rig, type ThroughputResult } from './rig.js';
+import { median } from './stats.js';
+import { writeTempConfig } from './transport-config.js';
+import type { TransportSetup } from './transport.js';
+
+/** The project's model pipeline: one real Worker process per stage (model-worker.ts). */
+function projectRig(url: string, pipeline: string, file: string, stages: string[], terminal: string[], cpuProf?: string): Rig {
+  const keys = new Keys(pipeline);
+  const children: BenchChild[] = stages.map((s) =>
+    spawnChild(`${s}#0`, 'model-worker.ts', [file, s], { env: { REDIS_URL: url }, cpuProfDir: cpuProf && `${cpuProf}/model-project` }),
+  );
+  return { side: 'project', children, input: keys.stream('in'), outputs: [...terminal.map((t) => keys.stream(t)), keys.dlq] };
+}
+
+/** The bare loop in one process: its own timing (after models are loaded), its peak RSS from /proc. */
+async function bareRun(file: string, records: number, batch: number, threads: number, cpuProf?: string): Promise<ThroughputResult> {
+  const child = spawnChild('bare#0', 'bare-models.ts', [file, String(records), String(batch), String(threads)], { cpuProfDir: cpuProf && `${cpuProf}/model-bare` });
+  try {
+    await child.ready;
+    const sampler = new RssSampler([child.pid]).start();
+    const cpu0 = sampler.cpuSeconds().get(child.pid) ?? 0;
+    child.go();
+    const r = (await child.result) as { records: number; done: number; seconds: number };
+    const peaks = sampler.stop();
+    await Promise.race([child.exited, new Promise((res) => setTimeout(res, 10_000))]); // it leaves by itself
+    if (r.done !== r.records) throw new Error(`bare loop finished ${r.done} of ${r.records} records`);
+    const cpu = (sampler.cpuSeconds().get(child.pid) ?? cpu0) - cpu0;
+    return {
+      side: 'baseline', records: r.records, seconds: r.seconds, recordsPerSec: r.records / r.seconds,
+      stages: [{ stage: 'bare', processes: 1, peakRssMb: peaks.get(child.pid) ?? 0, connectionsPerProcess: 0, cpuSeconds: cpu }],
+      redisCpuSeconds: 0, redisCommands: {},
+    };
+  } finally {
+    await child.stop();
+  }
+}
+
+/**
+ * The model part: the project's preprocess → classify → extract.* pipeline against the bare loop,
+ * alternating, then (project only) latency at `load` of the measured capacity. Prints
+ * 'models not built' and returns when a model file is missing.
+ */
+export async function runModelPart(
+  redis: Redis,
+  url: string,
+  opts: BenchOptions,
+  out: BenchResults['models'],
+  log: (line: string) => void,
+  fresh: (label: string) => Promise<TransportSetup>,
+): Promise<void> {
+  if (!opts.parts.has('models')) {
+    out.status = 'skipped';
+    log('models: skipped (--parts)');
+    return;
+  }
+  const probe = modelBenchConfig('probe', opts.batchSize, opts.threads, opts.config);
+  const missing = missingModels(probe.config);
+  if (missing.length) {
+    out.status = 'not built';
+    out.note = `missing ${missing.join(', ')}; npm run models builds them`;
+    log(`models not built: ${out.note}`);
+    return;
+  }
+  const bareThreads = opts.bareThreads ?? opts.threads;
+  out.note = `config ${probe.source}; ${probe.config.stages.length} stage processes, threads ${opts.threads} each; bare loop threads ${bareThreads}`;
+  log(`models: ${out.note}`);
+  try {
+    const recs = devTitles(Math.max(opts.modelRecords, 1));
+    const records = (i: number) => recs[i % recs.length]!;
+    for (let run = 1; run <= opts.runs; run++) {
+      const s = await fresh('mp');
+      const { config } = modelBenchConfig(s.pipeline, opts.batchSize, opts.threads, opts.config);
+      const file = writeTempConfig(config, s.pipeline);
+      const stages = config.stages.map((x) => x.name);
+      const terminal = config.streams!.terminal!;
+      const input = new Keys(s.pipeline).stream(config.input ?? 'in');
+      const p = await measureThroughput(redis, async () => projectRig(url, s.pipeline, file, stages, terminal, opts.cpuProf), recs.length, streamFill(redis, input, records));
+      out.project.push(p);
+      log(`run ${run}/${opts.runs} models project: ${runLine(p)}`);
+      const b = await bareRun(file, recs.length, opts.batchSize, bareThreads, opts.cpuProf);
+      out.baseline.push(b);
+      log(`run ${run}/${opts.runs} models bare loop: ${runLine(b)}`);
+    }
+    const capacity = median(out.project.map((r) => r.recordsPerSec))!;
+    const rate = Math.max(1, Math.round(capacity * opts.load));
+    for (let run = 1; run <= opts.runs && opts.parts.has('latency'); run++) {
+      const s = await fresh('ml');
+      const { config } = modelBenchConfig(s.pipeline, opts.batchSize, opts.threads, opts.config);
+      const file = writeTempConfig(config, s.pipeline);
+      const rig = () => Promise.resolve(projectRig(url, s.pipeline, file, config.stages.map((x) => x.name), config.streams!.terminal!));
+      const l = await measureLatency(redis, rig, rate, opts.latencySeconds, records, opts.warmupSeconds);
+      out.latency.push(l);
+      log(`run ${run}/${opts.runs} models latency project at ${rate}/s: p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms, max ${l.maxMs} ms (${l.records} records)`);
+    }
+    out.status = 'measured';
+  } catch (err) {
+    out.status = 'failed';
+    out.note = `${out.note}; ${err instanceof Error ? err.message : String(err)}`;
+    log(`models failed: ${out.note}`);
+  }
+}

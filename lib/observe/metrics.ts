@@ -1,0 +1,155 @@
+import { StatsD } from 'hot-shots';
+import type { MetricsSettings } from '../config/types.js';
+import type { Logger } from './logger.js';
+
+export type Tags = Record<string, string>;
+
+/** The metric calls the runtime makes. Every name is in `METRIC_CATALOG` and docs/metrics-and-monitoring.md. */
+export interface Metrics {
+  increment(name: string, value?: number, tags?: Tags): void;
+  timing(name: string, ms: number, tags?: Tags): void;
+  gauge(name: string, value: number, tags?: Tags): void;
+  histogram(name: string, value: number, tags?: Tags): void;
+  close(): Promise<void>;
+}
+
+export const noopMetrics: Metrics = {
+  increment() {},
+  timing() {},
+  gauge() {},
+  histogram() {},
+  close: async () => {},
+};
+
+export type MetricType = 'counter' | 'timer' | 'histogram' | 'gauge';
+
+/** One metric the pipeline emits: the source of the docs/metrics-and-monitoring.md table, the statsd_exporter mapping and the dashboard checks. */
+export interface MetricSpec {
+  /** StatsD name without the prefix (`messages.in` → `pipeline.messages.in`). */
+  name: string;
+  type: MetricType;
+  /** Tags beside the global ones (`pipeline`, `stage` in a worker, and `metrics.tags`). */
+  tags: readonly string[];
+  /** Which process sends it. */
+  from: 'worker' | 'monitor' | 'supervisor';
+  help: string;
+}
+
+const w = (name: string, type: MetricType, help: string, tags: string[] = ['stage']): MetricSpec => ({ name, type, tags, from: 'worker', help });
+
+/**
+ * Every metric name the runtime sends. Workers tag everything with `stage`; the sampler
+ * (`pipeline up` or `pipeline monitor`, one per pipeline) sends the backlog gauges.
+ */
+export const METRIC_CATALOG: readonly MetricSpec[] = [
+  w('messages.in', 'counter', 'messages a stage read and decoded (per batch, summed)'),
+  w('messages.out', 'counter', 'messages handed off (forwarded, stored or dead-lettered) and acked, not counting duplicates'),
+  w('messages.errors', 'counter', 'per-message stage failures (each is retried or dead-lettered)'),
+  w('messages.retries', 'counter', 'failed messages scheduled for another attempt'),
+  w('messages.routed', 'counter', 'messages forwarded, by target stream(s) (`a+b` for fan-out)', ['stage', 'route']),
+  w('messages.dead_lettered', 'counter', 'messages sent to the DLQ, by reason (max_deliveries, permanent_error, undecodable, no_route)', ['stage', 'reason']),
+  w('messages.duplicates_suppressed', 'counter', 'hand-offs skipped because another consumer had already acked the entry'),
+  w('messages.reclaimed', 'counter', 'entries claimed from idle or dead consumers (XAUTOCLAIM)'),
+  w('batch.size', 'histogram', 'messages per batch (what one XREADGROUP returned)'),
+  w('batch.process_ms', 'timer', 'time in the stage for one batch: for model stages, the model call'),
+  w('batch.total_ms', 'timer', 'read to hand-off for one batch (decode, stage, routing, Lua hand-off)'),
+  w('batch.errors', 'counter', 'batches whose stage call threw (every message of it fails)'),
+  w('batch.transient_retries', 'counter', 'batches retried in place because a dependency was down (every message failed transiently)'),
+  w('batch.isolated', 'counter', 'failed batches re-run one message at a time to find the bad one'),
+  w('message.e2e_ms', 'timer', 'end to end: produced to handed off by the sink stage (per message, at the sink)'),
+  w('handoff.errors', 'counter', 'failed hand-off scripts (transient ones are retried)'),
+  w('handoff.unexpected_acked', 'counter', 'entries of a fenced hand-off that were acked outside the pipeline (XACK, XGROUP SETID) while a consumer held them; forwarded anyway'),
+  w('heartbeat.errors', 'counter', 'failed idle-time resets of a long batch'),
+  w('consumer.loop_errors', 'counter', 'errors caught by the read loop (it backs off and goes on)'),
+  w('consumer.drain_timeouts', 'counter', 'shutdowns whose batch in flight outlived drainTimeoutMs (it stays pending, reclaimed later)'),
+  w('consumers.removed', 'counter', 'gone consumers (idle, owning nothing) removed from the group'),
+  w('watchdog.stalls', 'counter', 'read loop made no progress for blockMs + stallTimeoutMs, by phase', ['stage', 'phase']),
+  w('watchdog.recoveries', 'counter', 'stalls recovered by resetting a half-open connection, by phase', ['stage', 'phase']),
+  w('watchdog.errors', 'counter', 'failed writes of the liveness marker'),
+  w('redis.connection_errors', 'counter', 'Redis connection errors (the connection reconnects with backoff)'),
+  w('reclaim.errors', 'counter', 'failed reclaimer steps', ['stage', 'step']),
+  w('reclaim.deleted', 'counter', 'pending entries whose data had been trimmed (dropped from the PEL by XAUTOCLAIM)'),
+  w('stream.trimmed', 'counter', 'acked entries trimmed from the stage input stream'),
+  { name: 'stream.length', type: 'gauge', tags: ['stream'], from: 'monitor', help: 'XLEN of each stage input and terminal stream' },
+  { name: 'group.lag', type: 'gauge', tags: ['stage'], from: 'monitor', help: 'entries not yet delivered to the stage group (XINFO GROUPS lag; the stream length before the group exists)' },
+  { name: 'group.pending', type: 'gauge', tags: ['stage'], from: 'monitor', help: 'delivered, not yet acked entries of the stage group' },
+  { name: 'group.consumers', type: 'gauge', tags: ['stage'], from: 'monitor', help: 'consumers in the stage group' },
+  { name: 'dlq.length', type: 'gauge', tags: [], from: 'monitor', help: 'entries in the dead-letter stream' },
+  { name: 'store.products', type: 'gauge', tags: [], from: 'monitor', help: 'products in the Redis store (SCARD of the key set)' },
+  { name: 'gauges.errors', type: 'counter', tags: [], from: 'monitor', help: 'failed gauge samples (the next interval tries again)' },
+  { name: 'workers', type: 'gauge', tags: ['stage'], from: 'supervisor', help: 'worker processes `pipeline up` runs for the stage' },
+  { name: 'autoscale.decisions', type: 'counter', tags: ['stage', 'direction'], from: 'supervisor', help: 'autoscaler actions, direction up or down' },
+  { name: 'autoscale.errors', type: 'counter', tags: [], from: 'supervisor', help: 'failed autoscaler ticks (the next interval tries again)' },
+  { name: 'supervisor.restarts', type: 'counter', tags: ['stage'], from: 'supervisor', help: 'crashed workers restarted' },
+  { name: 'logs.dropped', type: 'counter', tags: [], from: 'worker', help: 'log lines not written to the Redis log stream (buffer full or XADD failed)' },
+];
+
+/** `k:v,k2:v2` (STATSD_TAGS) → tags. Entries without a colon are ignored. */
+export function parseTags(s: string): Tags {
+  const tags: Tags = {};
+  for (const part of s.split(',')) {
+    const i = part.indexOf(':');
+    if (i > 0) tags[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+  }
+  return tags;
+}
+
+/**
+ * StatsD over UDP through hot-shots. Sending is fire-and-forget and buffered (one datagram per
+ * `maxBufferBytes` or per `flushIntervalMs`): a metrics error is logged at most once a minute and
+ * never reaches the data path. Global tags: `settings.tags` (config `metrics.tags`, env
+ * STATSD_TAGS) and the caller's (`pipeline`, `stage`).
+ */
+export function createMetrics(settings: MetricsSettings, globalTags: Tags, logger: Logger): Metrics {
+  if (!settings.enabled) return noopMetrics;
+  let lastError = 0;
+  const onError = (err: unknown) => {
+    if (Date.now() - lastError > 60_000) {
+      lastError = Date.now();
+      logger.warn('metrics.error', { err });
+    }
+  };
+  const client = new StatsD({
+    host: settings.host,
+    port: settings.port,
+    prefix: settings.prefix,
+    globalTags: { ...settings.tags, ...globalTags },
+    maxBufferSize: settings.maxBufferBytes,
+    bufferFlushInterval: settings.flushIntervalMs,
+    cacheDns: true,
+    includeDataDogTags: false,
+    datadog: false,
+    errorHandler: onError,
+  });
+  const safe =
+    <A extends unknown[]>(fn: (...a: A) => void) =>
+    (...a: A) => {
+      try {
+        fn(...a);
+      } catch (err) {
+        onError(err); // a metrics call never throws into the data path
+      }
+    };
+  return {
+    increment: safe((n: string, v = 1, t?: Tags) => client.increment(n, v, t)),
+    timing: safe((n: string, ms: number, t?: Tags) => client.timing(n, ms, t)),
+    gauge: safe((n: string, v: number, t?: Tags) => client.gauge(n, v, t)),
+    histogram: safe((n: string, v: number, t?: Tags) => client.histogram(n, v, t)),
+    close: () => new Promise((res) => client.close(() => res())),
+  };
+}
+
+/** One recorded call of `memoryMetrics`. */
+export interface MetricRecord {
+  type: MetricType;
+  name: string;
+  value: number;
+  tags: Tags;
+}
+
+/** Metrics kept in memory (for tests and in-process tools): `records` grows with every call. */
+export function memoryMetrics(globalTags: Tags = {}): Metrics & { records: MetricRecord[] } {
+  const records: MetricRecord[] = [];
+  const rec = (type: MetricType) => (name: string, value = 1, tags?: Tags) => void records.push({ type, name, value, tags: { ...globalTags, ...tags } });
+  return { records, increment: rec('counter'), timing: rec('timer'), gauge: rec('gauge'), histogram: rec('histogram'), close: async () => {} };
+}

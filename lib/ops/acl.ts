@@ -1,0 +1,239 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { stageRedisUrlEnv } from '../config/load.js';
+import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
+import { ConfigError } from '../core/errors.js';
+import { Keys } from '../redis/keys.js';
+import { asCluster, isClusterUrl, parseRedisUrl } from '../redis/url.js';
+import { compileRoutes } from '../stream/router.js';
+
+/**
+ * Least-privilege Redis ACL users derived from the config and the routing table (Redis >= 7:
+ * selectors and read/write key permissions). One user per stage, one for the producer, one
+ * read-only observer (status, export).
+ *
+ * A stage user's permissions are split so that no command reaches a key it has no business with:
+ * - root: connection commands and the script commands (EVALSHA, EVAL, SCRIPT LOAD|EXISTS) with
+ *   read-write access to every key the pipeline's scripts declare (own stream, route targets, DLQ,
+ *   the stage's data keys). Redis 7 checks every command a script runs, and every key it touches
+ *   (declared or built inside the script), against the user again, so the script keys grant
+ *   nothing by themselves: what a script may do is what the selectors below allow.
+ * - selector 1: the consumer's commands (XREADGROUP, XACK, XCLAIM, ...) on its own input stream.
+ * - selector 2: XADD only (write-only key permission `%W~`) on its route targets, the DLQ and the
+ *   log stream (`{p}:logs`, lib/observe/log-stream.ts).
+ * - selector 3: SET and DEL, write-only, on the stage's own watchdog liveness keys
+ *   (`{p}:heartbeat:<stage>:*`, lib/worker/watchdog.ts).
+ * - selector 4: GET and INCR on the stage group's claim fence (`{p}:fence:<stage>`), which the
+ *   hand-off reads and the reclaimer's claim increments (lib/lua/handoff-N.lua, claim-2.lua).
+ * - one selector per data grant of the stage kind (e.g. the store's product hashes and sets).
+ */
+
+/** r: read (`%R~`), w: write (`%W~`), rw: both (`~`). */
+export type KeyMode = 'r' | 'w' | 'rw';
+
+/** Commands on keys matching patterns, with one permission. */
+export interface KeyGrant {
+  /** Full key patterns (`{products}:product:*`). */
+  keys: string[];
+  mode: KeyMode;
+  /** Command names, `container|sub` for subcommands (`xinfo|stream`). */
+  commands: string[];
+}
+
+export type AclRole = 'stage' | 'producer' | 'observer';
+
+export interface AclUser {
+  name: string;
+  role: AclRole;
+  stage?: string;
+  /** The env var that hands this user's URL to its process (REDIS_URL_<STAGE> for stages). */
+  env: string;
+  password: string;
+  /** The Redis URL (base URL's scheme, host, port and db with this user's credentials). */
+  url: string;
+  /** `ACL SETUSER <name>` arguments; the password appears only as its SHA-256 (`#...`). */
+  rules: string[];
+  /** What it may do, for humans. */
+  summary: string;
+}
+
+export interface AclOptions {
+  /** Password for a user (`role`, `stage`). @defaultValue 32 random bytes, hex */
+  password?: (user: { name: string; role: AclRole; stage?: string }) => string;
+  /** URL whose scheme (redis/rediss), host, port and db the users' URLs keep. @defaultValue config.redis.url */
+  baseUrl?: string;
+  /** Data keys a stage touches beyond its streams (stages/access.ts). @defaultValue none */
+  dataAccess?: (stage: ResolvedStage, keys: Keys) => KeyGrant[];
+  /** User names are `<prefix><stage>`, `<prefix>producer`, `<prefix>observer`. @defaultValue "<pipeline>-" */
+  prefix?: string;
+}
+
+/**
+ * What every connection needs: ioredis's handshake (CLIENT SETNAME for the connection names, INFO
+ * for the ready check) and PING. AUTH, HELLO and QUIT need no permission. CLIENT SETINFO (Redis
+ * 7.2+) is left out so the rules load on 7.0 too: ioredis ignores its refusal (CLIENT LIST then
+ * shows no lib-name).
+ */
+export const CONNECTION_COMMANDS = ['ping', 'info', 'client|setname'];
+/** What a Cluster client needs besides: the slot map and the ready check (ioredis). */
+export const CLUSTER_CONNECTION_COMMANDS = ['cluster|slots', 'cluster|info'];
+/** The pipeline's Lua scripts (lib/redis/script.ts: EVALSHA, EVAL on NOSCRIPT). */
+export const SCRIPT_COMMANDS = ['evalsha', 'eval', 'script|load', 'script|exists'];
+/** What lib/worker/consumer.ts, lib/worker/reclaimer.ts and lib/stream/retention.ts run on a stage's own input stream (directly or in scripts). */
+export const CONSUMER_COMMANDS = [
+  'xreadgroup', 'xack', 'xclaim', 'xautoclaim', 'xpending', 'xlen', 'xtrim', 'exists',
+  'xinfo|stream', 'xinfo|groups', 'xinfo|consumers', 'xgroup|create', 'xgroup|createconsumer', 'xgroup|delconsumer',
+];
+/** The observer: `pipeline status`, `pipeline export --sink redis`, DLQ inspection. */
+export const OBSERVER_COMMANDS = ['xinfo|stream', 'xinfo|groups', 'xinfo|consumers', 'xlen', 'xpending', 'xrange', 'xrevrange', 'scard', 'sscan', 'smembers', 'hget', 'hgetall', 'hmget', 'get', 'mget'];
+/** The watchdog's liveness marker (lib/worker/watchdog.ts): SET ... PX while the loop progresses, DEL on stop. */
+export const HEARTBEAT_COMMANDS = ['set', 'del'];
+/** The group's claim fence, inside the hand-off (GET) and claim (INCR) scripts. */
+export const FENCE_COMMANDS = ['get', 'incr'];
+
+const PERM: Record<KeyMode, string> = { r: '%R~', w: '%W~', rw: '~' };
+const uniq = <T>(xs: T[]) => [...new Set(xs)];
+const cmds = (list: string[]) => list.map((c) => `+${c}`);
+const selector = (g: KeyGrant) => `(${[...uniq(g.keys).map((k) => PERM[g.mode] + k), ...cmds(uniq(g.commands))].join(' ')})`;
+
+export const generatePassword = () => randomBytes(32).toString('hex');
+export const passwordHash = (password: string) => `#${createHash('sha256').update(password).digest('hex')}`;
+
+/** `base` with this user's credentials (for a cluster URL, every seed keeps them). */
+export function userUrl(base: string, user: string, password: string): string {
+  const target = parseRedisUrl(base);
+  if (target.kind === 'cluster') {
+    const hosts = target.seeds.map((s) => `${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`).join(',');
+    return `${target.tls ? 'rediss+cluster' : 'redis+cluster'}://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hosts}`;
+  }
+  const u = new URL(base);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError('redis.url', `expected redis://, rediss://, redis+cluster:// or rediss+cluster://, got ${u.protocol}`);
+  u.username = encodeURIComponent(user);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+/** The database a single-node URL selects ('' for 0 or none; a cluster has db 0 only). */
+function databaseOf(url: string): string {
+  return isClusterUrl(url) ? '' : new URL(url).pathname.replace(/^\//, '');
+}
+
+function validName(name: string): string {
+  if (!/^[A-Za-z0-9_.:-]+$/.test(name)) throw new ConfigError('acl', `user name ${JSON.stringify(name)} has characters ACL users cannot carry`);
+  return name;
+}
+
+/** Every ACL user of the pipeline, derived from the config and its routing table. */
+export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser[] {
+  // Sharded pipelines (`shards` > 1) have one key set per shard: every rule names each shard's keys.
+  const shards = Keys.shards(config.pipeline, config.shards);
+  const each = (f: (keys: Keys) => string[]) => uniq(shards.flatMap(f));
+  const routers = compileRoutes(config.routes, config.stages, config.streams.terminal);
+  const base = opts.baseUrl ?? config.redis.url;
+  const prefix = opts.prefix ?? `${config.pipeline}-`;
+  const db = databaseOf(base);
+  // SELECT only when the URL names a database other than 0 (ioredis sends it on connect).
+  const connection = cmds([...CONNECTION_COMMANDS, ...(db && db !== '0' ? ['select'] : []), ...(isClusterUrl(base) ? CLUSTER_CONNECTION_COMMANDS : [])]);
+  const start = (password: string) => ['reset', 'on', passwordHash(password), 'resetchannels', '-@all', ...connection];
+  const make = (role: AclRole, name: string, stage: string | undefined, env: string, rules: (pw: string) => string[], summary: string): AclUser => {
+    const password = opts.password?.({ name, role, stage }) ?? generatePassword();
+    return { name: validName(name), role, stage, env, password, url: userUrl(base, name, password), rules: rules(password), summary };
+  };
+
+  const users: AclUser[] = config.stages.map((stage) => {
+    const own = each((k) => [k.stream(stage.input)]);
+    const targetNames = routers.get(stage.name)?.targets ?? [];
+    const targets = each((k) => targetNames.map((t) => k.stream(t)));
+    // Data grants per shard, merged by position (the same grant of every shard in one selector).
+    const perShard = shards.map((k) => opts.dataAccess?.(stage, k) ?? []);
+    const data: KeyGrant[] = (perShard[0] ?? []).map((g, i) => ({ ...g, keys: uniq(perShard.flatMap((grants) => grants[i]!.keys)) }));
+    // The log stream (`logs.stream`): append-only, like the targets.
+    const appends = uniq([...targets, ...each((k) => [k.dlq, k.extra('logs')])]);
+    const beats = each((k) => [k.heartbeat(stage.name, '*')]);
+    const fences = each((k) => [k.fence(stage.name)]);
+    const scriptKeys = uniq([...own, ...fences, ...targets, ...each((k) => [k.dlq]), ...data.flatMap((g) => g.keys)]);
+    const summary = `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${beats.join(', ')}; GET/INCR ${fences.join(', ')}` + (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
+    return make('stage', `${prefix}${stage.name}`, stage.name, stageRedisUrlEnv(stage.name), (pw) => [
+      ...start(pw),
+      ...cmds(SCRIPT_COMMANDS),
+      ...scriptKeys.map((k) => `~${k}`),
+      selector({ keys: own, mode: 'rw', commands: CONSUMER_COMMANDS }),
+      selector({ keys: appends, mode: 'w', commands: ['xadd'] }),
+      selector({ keys: beats, mode: 'w', commands: HEARTBEAT_COMMANDS }),
+      selector({ keys: fences, mode: 'rw', commands: FENCE_COMMANDS }),
+      ...data.map(selector),
+    ], summary);
+  });
+  const inputs = each((k) => [k.stream(config.input)]);
+  // The producer adds batches through produce-batch-2.lua: XADD to the input stream and GET/SET of
+  // its own exactly-once state key (`<input>:producer:<id>`, lib/producer/producer.ts).
+  const producerState = inputs.map((input) => `${input}:producer:*`);
+  users.push(make('producer', `${prefix}producer`, undefined, 'PIPELINE_PRODUCER_REDIS_URL', (pw) => [
+    ...start(pw),
+    '+wait',
+    ...cmds(SCRIPT_COMMANDS),
+    ...inputs.map((k) => `~${k}`),
+    ...producerState.map((k) => `~${k}`),
+    selector({ keys: inputs, mode: 'w', commands: ['xadd'] }),
+    selector({ keys: producerState, mode: 'rw', commands: ['get', 'set'] }),
+  ], `XADD to ${inputs.join(', ')} only, GET/SET its batch state ${producerState.join(', ')} (pipeline produce)`));
+  const everything = each((k) => [`${k.tag}:*`]);
+  users.push(make('observer', `${prefix}observer`, undefined, 'PIPELINE_OBSERVER_REDIS_URL', (pw) => [...start(pw), ...cmds(OBSERVER_COMMANDS), ...everything.map((k) => `%R~${k}`)], `read-only on ${everything.join(', ')} (pipeline status, export)`));
+  const names = users.map((u) => u.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new ConfigError('acl', `two users would be named ${dup} (a stage named like the producer or observer?)`);
+  return users;
+}
+
+/** One argument as redis-cli reads it: quoted when it has spaces, quotes or is empty. */
+function cliArg(a: string): string {
+  return a !== '' && /^[^\s"'\\]+$/.test(a) ? a : `"${a.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+/** `ACL SETUSER ...` as one line for redis-cli. */
+export function formatSetUser(u: AclUser): string {
+  return ['ACL', 'SETUSER', u.name, ...u.rules].map(cliArg).join(' ');
+}
+
+/**
+ * Run the users' ACL SETUSER on `admin` (a connection allowed to run ACL; a plain one like
+ * cliRedis, not auto-pipelined). ACLs are per server, not replicated: on a Cluster client every
+ * node CLUSTER NODES lists, masters and replicas, gets them (a replica promoted at failover must
+ * know the users); nodes flagged failed are skipped. Returns how many servers were set up.
+ */
+export async function applyAcl(admin: Redis, users: readonly AclUser[]): Promise<number> {
+  const cluster = asCluster(admin);
+  if (!cluster) {
+    await setUsers(admin, users);
+    return 1;
+  }
+  const nodes = clusterNodeAddresses(String(await cluster.nodes('master')[0]!.call('CLUSTER', 'NODES')));
+  for (const { host, port } of nodes) {
+    // The Cluster client's node options carry the admin's credentials and TLS settings.
+    const node = new Redis({ ...cluster.options.redisOptions, host, port, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    try {
+      await setUsers(node, users);
+    } finally {
+      node.disconnect();
+    }
+  }
+  return nodes.length;
+}
+
+async function setUsers(server: Redis, users: readonly AclUser[]): Promise<void> {
+  for (const u of users) await server.call('ACL', 'SETUSER', u.name, ...u.rules);
+}
+
+/** host:port of every node in CLUSTER NODES output that is not flagged failed or address-less. */
+export function clusterNodeAddresses(clusterNodes: string): { host: string; port: number }[] {
+  return clusterNodes
+    .trim()
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter(([, , flags]) => !flags!.split(',').some((f) => f === 'fail' || f === 'noaddr'))
+    .map(([, addr]) => {
+      const hostPort = addr!.split('@')[0]!;
+      const colon = hostPort.lastIndexOf(':');
+      return { host: hostPort.slice(0, colon).replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(hostPort.slice(colon + 1)) };
+    });
+}

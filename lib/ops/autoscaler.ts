@@ -1,0 +1,165 @@
+import type { Redis } from 'ioredis';
+import { STAGE_DEFAULTS } from '../config/defaults.js';
+import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
+import { backlog, pipelineStatus, type StreamStatus } from './inspect.js';
+import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
+import { Periodic } from '../core/periodic.js';
+
+/** What the autoscaler drives: the Supervisor (live workers per stage, and scale to n). */
+export interface ScaleTarget {
+  count(stage: string): number;
+  scale(stage: string, n: number): void;
+}
+
+/** One stage's autoscaling policy: its StageOptions. */
+export type ScalePolicy = Pick<ResolvedStage, 'minWorkers' | 'maxWorkers' | 'scaleUpLag' | 'scaleUpAfterMs' | 'scaleDownIdleMs'>;
+
+/** When the current streak began (ms); a streak resets when the condition breaks or after each step. */
+export interface ScaleState {
+  highSince?: number;
+  idleSince?: number;
+}
+
+export interface ScaleSample {
+  /** Undelivered entries (group lag; stream length before the group exists); null = unknown. */
+  lag: number | null;
+  pending: number;
+  workers: number;
+}
+
+export type ScaleReason = 'below_min' | 'above_max' | 'wake' | 'lag_high' | 'idle' | 'hold';
+
+export interface ScaleDecision {
+  to: number;
+  reason: ScaleReason;
+}
+
+/**
+ * The policy, pure (so it is tested without processes): one step at a time, never outside
+ * [min, max].
+ * - below min / above max: straight to the bound;
+ * - no workers and anything waiting or pending: one worker at once (scale from zero);
+ * - lag >= scaleUpLag for scaleUpAfterMs: +1, and the streak starts again (so +1 per window);
+ * - lag 0 for scaleDownIdleMs: -1 (the last worker only goes when nothing is pending either);
+ * - lag unknown, or in between: hold, and both streaks reset.
+ */
+export function decide(p: ScalePolicy, state: ScaleState, s: ScaleSample, now: number): ScaleDecision {
+  const hold = { to: s.workers, reason: 'hold' as const };
+  if (s.workers < p.minWorkers) return { to: p.minWorkers, reason: 'below_min' };
+  if (s.workers > p.maxWorkers) return { to: p.maxWorkers, reason: 'above_max' };
+  if (s.lag === null) {
+    state.highSince = state.idleSince = undefined;
+    return hold;
+  }
+  if (s.workers === 0 && (s.lag > 0 || s.pending > 0) && p.maxWorkers > 0) {
+    state.highSince = state.idleSince = undefined;
+    return { to: 1, reason: 'wake' };
+  }
+  if (s.lag >= p.scaleUpLag) {
+    state.idleSince = undefined;
+    state.highSince ??= now;
+    if (now - state.highSince >= p.scaleUpAfterMs && s.workers < p.maxWorkers) {
+      state.highSince = now;
+      return { to: s.workers + 1, reason: 'lag_high' };
+    }
+    return hold;
+  }
+  state.highSince = undefined;
+  if (s.lag > 0) {
+    state.idleSince = undefined;
+    return hold;
+  }
+  state.idleSince ??= now;
+  const lastOne = s.workers === 1;
+  if (now - state.idleSince >= p.scaleDownIdleMs && s.workers > p.minWorkers && !(lastOne && s.pending > 0)) {
+    state.idleSince = now;
+    return { to: s.workers - 1, reason: 'idle' };
+  }
+  return hold;
+}
+
+export interface AutoscalerOptions {
+  redis: Redis;
+  config: ResolvedConfig;
+  /** Stages to manage; those with maxWorkers == minWorkers are left alone. */
+  stages: readonly string[];
+  target: ScaleTarget;
+  logger: Logger;
+  metrics: Metrics;
+  /** Sampling interval. @defaultValue the smallest `autoscaleIntervalMs` of the managed stages (none managed: the option's default) */
+  intervalMs?: number;
+  /** @defaultValue Date.now */
+  now?: () => number;
+}
+
+/**
+ * Scales each stage's worker count on its consumer group's backlog: samples XINFO every interval
+ * and applies `decide`. A worker is added by the target's scale (a new process), removed
+ * gracefully (SIGTERM: it stops reading, finishes and acks its batch). Every change is logged
+ * (`autoscale.decision`, JSON) and counted (`autoscale.decisions`, tags stage and direction).
+ * A failed tick is logged and counted (`autoscale.errors`), and the next interval tries again.
+ */
+export class Autoscaler {
+  private readonly states = new Map<string, ScaleState>();
+  private readonly managed: ResolvedStage[];
+  private loop?: Periodic;
+  private stopped = false;
+  decisions = 0;
+
+  constructor(private readonly opts: AutoscalerOptions) {
+    this.managed = opts.config.stages.filter((s) => opts.stages.includes(s.name) && s.maxWorkers > s.minWorkers);
+    for (const s of this.managed) this.states.set(s.name, {});
+  }
+
+  /** Stages whose worker count this autoscaler moves. */
+  get stages(): string[] {
+    return this.managed.map((s) => s.name);
+  }
+
+  get intervalMs(): number {
+    if (this.opts.intervalMs !== undefined) return this.opts.intervalMs;
+    return this.managed.length ? Math.min(...this.managed.map((s) => s.autoscaleIntervalMs)) : STAGE_DEFAULTS.autoscaleIntervalMs;
+  }
+
+  start(): void {
+    if (this.loop) throw new Error('autoscaler already started');
+    this.loop = new Periodic(() => this.runOnce(), this.intervalMs, (err) => this.opts.logger.error('autoscale.error', { err }));
+    if (this.managed.length === 0) return;
+    this.opts.logger.info('autoscale.started', { stages: this.stages, intervalMs: this.intervalMs });
+    this.loop.start();
+  }
+
+  /** One sample and decision round; never throws. */
+  async runOnce(): Promise<void> {
+    const { redis, config, target, logger, metrics } = this.opts;
+    try {
+      const status = await pipelineStatus(redis, config);
+      if (this.stopped) return;
+      const byStage = new Map<string, StreamStatus>(status.streams.flatMap((s) => (s.stage ? [[s.stage, s] as const] : [])));
+      const now = (this.opts.now ?? Date.now)();
+      for (const stage of this.managed) {
+        const s = byStage.get(stage.name);
+        const workers = target.count(stage.name);
+        const sample: ScaleSample = { lag: s ? backlog(s) : null, pending: s?.group?.pending ?? 0, workers };
+        const d = decide(stage, this.states.get(stage.name)!, sample, now);
+        if (d.to !== workers) {
+          this.decisions++;
+          target.scale(stage.name, d.to);
+          const direction = d.to > workers ? 'up' : 'down';
+          metrics.increment('autoscale.decisions', 1, { stage: stage.name, direction });
+          logger.info('autoscale.decision', { stage: stage.name, from: workers, to: d.to, direction, reason: d.reason, lag: sample.lag, pending: sample.pending });
+        }
+      }
+    } catch (err) {
+      metrics.increment('autoscale.errors');
+      logger.warn('autoscale.error', { err });
+    }
+  }
+
+  /** No more ticks; wait for one in flight at most one interval. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop?.stop(this.intervalMs);
+  }
+}

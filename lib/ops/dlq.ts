@@ -1,0 +1,156 @@
+import type { Redis } from 'ioredis';
+import { decodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, type Envelope } from '../stream/codec.js';
+import type { ResolvedConfig } from '../config/types.js';
+import { errorMessage } from '../core/errors.js';
+import { Keys } from '../redis/keys.js';
+import { Script } from '../redis/script.js';
+
+const replayScript = new Script('dlq-replay-2');
+
+/** One entry of the dead-letter stream `{p}:dlq` (written by deadletter.ts), decoded. */
+export interface DeadLetterEntry {
+  /** Id of the entry in the DLQ. */
+  id: string;
+  /** The record key (`k`), when the original entry had one. */
+  key?: string;
+  /** Stage (group) that gave up on it, and the stream it was read from (name without the prefix). */
+  stage: string;
+  stream: string;
+  /** Its id on that stream. */
+  originalId: string;
+  reason: string;
+  /** The last error. */
+  error: string;
+  deliveries: number;
+  /** When it was dead-lettered (ms since epoch). */
+  at: number;
+  /** The original envelope bytes (`e`), byte for byte. */
+  payload?: Buffer;
+}
+
+/** Which entries a replay or purge acts on: the given ids, or all (the oldest `count` when given). */
+export interface Selection {
+  ids?: string[];
+  all?: boolean;
+  /** With `all`: at most this many, oldest first. */
+  count?: number;
+}
+
+export interface ReplayResult {
+  replayed: { id: string; stream: string; newId: string }[];
+  /** Not replayed, with why (gone already, unknown stream, nothing to replay). */
+  skipped: { id: string; why: string }[];
+}
+
+function parse(id: string, fields: Buffer[]): DeadLetterEntry {
+  const m = new Map<string, Buffer>();
+  for (let i = 0; i + 1 < fields.length; i += 2) m.set(fields[i]!.toString(), fields[i + 1]!);
+  const s = (f: string) => m.get(f)?.toString() ?? '';
+  return {
+    id,
+    key: m.get(FIELD_KEY)?.toString(),
+    stage: s('stage'),
+    stream: s('stream'),
+    originalId: s('id'),
+    reason: s('reason'),
+    error: s('error'),
+    deliveries: Number(s('deliveries') || 0),
+    at: Number(s('at') || 0),
+    payload: m.get(FIELD_ENVELOPE),
+  };
+}
+
+/** The envelope of a dead letter, or why it does not decode. */
+export function decodeDeadLetter(entry: DeadLetterEntry): { envelope?: Envelope; error?: string } {
+  if (!entry.payload) return { error: `no '${FIELD_ENVELOPE}' field` };
+  try {
+    return { envelope: decodeEnvelope(entry.payload) };
+  } catch (err) {
+    return { error: errorMessage(err) };
+  }
+}
+
+export interface ListOptions {
+  /** At most this many. @defaultValue 100 */
+  count?: number;
+  /** Only ids after this one (paging). @defaultValue from the start */
+  after?: string;
+  /** Only entries with this reason / from this stage. */
+  reason?: string;
+  stage?: string;
+}
+
+/** Dead letters, oldest first. */
+export async function listDeadLetters(redis: Redis, keys: Keys, o: ListOptions = {}): Promise<DeadLetterEntry[]> {
+  const want = o.count ?? 100;
+  const out: DeadLetterEntry[] = [];
+  let start = o.after ? `(${o.after}` : '-';
+  for (;;) {
+    const page = await redis.xrangeBuffer(keys.dlq, start, '+', 'COUNT', 500);
+    for (const [id, fields] of page) {
+      const e = parse(id.toString(), fields);
+      if ((o.reason && e.reason !== o.reason) || (o.stage && e.stage !== o.stage)) continue;
+      out.push(e);
+      if (out.length >= want) return out;
+    }
+    if (page.length < 500) return out;
+    start = `(${page[page.length - 1]![0].toString()}`;
+  }
+}
+
+export async function getDeadLetter(redis: Redis, keys: Keys, id: string): Promise<DeadLetterEntry | undefined> {
+  const [hit] = await redis.xrangeBuffer(keys.dlq, id, id);
+  return hit ? parse(hit[0].toString(), hit[1]) : undefined;
+}
+
+/** The DLQ ids a selection names; `all` stops at the last id present now, so entries dead-lettered again meanwhile are not picked up twice. */
+async function selectIds(redis: Redis, keys: Keys, sel: Selection): Promise<string[]> {
+  if (sel.ids?.length) return sel.ids;
+  if (!sel.all) throw new Error('select entries with ids or all');
+  const [last] = await redis.xrevrange(keys.dlq, '+', '-', 'COUNT', 1);
+  if (!last) return [];
+  const ids: string[] = [];
+  let start = '-';
+  const limit = sel.count ?? Infinity;
+  while (ids.length < limit) {
+    const page = await redis.xrange(keys.dlq, start, last[0], 'COUNT', 500);
+    for (const [id] of page) if (ids.length < limit) ids.push(id);
+    if (page.length < 500) break;
+    start = `(${page[page.length - 1]![0]}`;
+  }
+  return ids;
+}
+
+/**
+ * Put dead letters back on their original stage stream (field `stream`), each one atomically with
+ * its removal from the DLQ (dlq-replay-2.lua): it flows through that stage again as a new entry,
+ * with its envelope as it was. Streams that are not a stage input of `config` are refused.
+ * A sharded pipeline has one DLQ per shard: pass that shard's `keys` (an entry goes back to its own shard).
+ */
+export async function replayDeadLetters(redis: Redis, config: ResolvedConfig, sel: Selection, keys = new Keys(config.pipeline)): Promise<ReplayResult> {
+  const inputs = new Set(config.stages.map((s) => s.input));
+  const result: ReplayResult = { replayed: [], skipped: [] };
+  for (const id of await selectIds(redis, keys, sel)) {
+    const entry = await getDeadLetter(redis, keys, id);
+    if (!entry) {
+      result.skipped.push({ id, why: 'not in the DLQ' });
+      continue;
+    }
+    if (!inputs.has(entry.stream)) {
+      result.skipped.push({ id, why: `stream ${JSON.stringify(entry.stream)} is no stage input of pipeline ${config.pipeline}` });
+      continue;
+    }
+    const r = await replayScript.run<string | number>(redis, [keys.dlq, keys.stream(entry.stream)], [id, entry.stream]);
+    if (typeof r === 'string') result.replayed.push({ id, stream: entry.stream, newId: r });
+    else result.skipped.push({ id, why: r === 0 ? 'not in the DLQ' : r === -1 ? 'stream field changed' : 'no k or e field to replay' });
+  }
+  return result;
+}
+
+/** Delete dead letters for good; returns how many were deleted. */
+export async function purgeDeadLetters(redis: Redis, keys: Keys, sel: Selection): Promise<number> {
+  const ids = await selectIds(redis, keys, sel);
+  let n = 0;
+  for (let i = 0; i < ids.length; i += 500) n += await redis.xdel(keys.dlq, ...ids.slice(i, i + 500));
+  return n;
+}

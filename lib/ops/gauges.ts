@@ -1,0 +1,75 @@
+import type { Redis } from 'ioredis';
+import type { ResolvedConfig } from '../config/types.js';
+import { backlog, pipelineStatus, type PipelineStatus } from './inspect.js';
+import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
+import { Periodic } from '../core/periodic.js';
+
+export interface GaugeSamplerOptions {
+  redis: Redis;
+  config: ResolvedConfig;
+  metrics: Metrics;
+  logger: Logger;
+  /** @defaultValue config.metrics.gaugeIntervalMs */
+  intervalMs?: number;
+}
+
+/** Send one status sample as gauges (names in METRIC_CATALOG: stream.length, group.*, dlq.length, store.products). */
+export function emitGauges(metrics: Metrics, status: PipelineStatus): void {
+  for (const s of status.streams) {
+    metrics.gauge('stream.length', s.length, { stream: s.stream });
+    if (!s.stage) continue;
+    const lag = backlog(s);
+    if (lag !== null) metrics.gauge('group.lag', lag, { stage: s.stage });
+    metrics.gauge('group.pending', s.group?.pending ?? 0, { stage: s.stage });
+    metrics.gauge('group.consumers', s.group?.consumers ?? 0, { stage: s.stage });
+  }
+  metrics.gauge('dlq.length', status.dlq);
+  metrics.gauge('store.products', status.stored);
+}
+
+/**
+ * Samples the pipeline's backlog from Redis every `intervalMs` (one auto-pipelined round of XINFO
+ * per stream) and sends it as gauges. Run ONE per pipeline: `pipeline up` runs it, and deployments
+ * without `pipeline up` run `pipeline monitor`. Workers never sample: N replicas would send N
+ * copies of the same numbers, and a stage scaled to zero would report nothing at all.
+ * A failed sample is logged and counted (`gauges.errors`); the next interval tries again.
+ */
+export class GaugeSampler {
+  private loop?: Periodic;
+  samples = 0;
+  /** The last status sampled (for callers that want it too). */
+  last?: PipelineStatus;
+
+  constructor(private readonly opts: GaugeSamplerOptions) {}
+
+  get intervalMs(): number {
+    return this.opts.intervalMs ?? this.opts.config.metrics.gaugeIntervalMs;
+  }
+
+  /** Sample now, then every interval. A second call is refused. */
+  start(): void {
+    if (this.loop) throw new Error('gauge sampler already started');
+    this.loop = new Periodic(() => this.sampleOnce(), this.intervalMs, (err) => this.opts.logger.error('gauges.sample_error', { err }));
+    this.loop.start(true);
+  }
+
+  /** One sample; never throws (errors are logged and counted). */
+  async sampleOnce(): Promise<void> {
+    const { redis, config, metrics, logger } = this.opts;
+    try {
+      const status = await pipelineStatus(redis, config);
+      emitGauges(metrics, status);
+      this.last = status;
+      this.samples++;
+    } catch (err) {
+      metrics.increment('gauges.errors');
+      logger.warn('gauges.sample_error', { err });
+    }
+  }
+
+  /** No more samples; wait for one in flight at most one interval. */
+  async stop(): Promise<void> {
+    await this.loop?.stop(this.intervalMs);
+  }
+}

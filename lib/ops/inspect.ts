@@ -1,0 +1,334 @@
+import type { Redis } from 'ioredis';
+import { decodeEnvelope, entryFields } from '../stream/codec.js';
+import type { ResolvedConfig } from '../config/types.js';
+import { toEntries } from '../stream/entries.js';
+import { isTransientRedisError } from '../core/errors.js';
+import { consumerName, Keys } from '../redis/keys.js';
+import { configShards } from '../redis/shard.js';
+
+export interface GroupStatus {
+  name: string;
+  /** Entries in the stream not yet delivered to the group (Redis 7 XINFO GROUPS `lag`; null if unknown). */
+  lag: number | null;
+  /** Delivered but not yet acked. */
+  pending: number;
+  consumers: number;
+  /** Entries the group has read so far (Redis 7 `entries-read`). */
+  entriesRead: number | null;
+  lastDeliveredId: string;
+}
+
+export interface StreamStatus {
+  stream: string;
+  key: string;
+  length: number;
+  /** Entries ever added (Redis 7 XINFO STREAM `entries-added`). */
+  added: number;
+  lastId: string;
+  /** The stage that reads it, if any. */
+  stage?: string;
+  group?: GroupStatus;
+}
+
+export interface PipelineStatus {
+  pipeline: string;
+  /** Sharded pipelines: summed over the shards (lag null if any shard's is unknown; consumers: the most any shard's group has). */
+  streams: StreamStatus[];
+  dlq: number;
+  stored: number;
+  at: number;
+  /** Only for a sharded pipeline (config `shards` > 1): each shard's own numbers, in shard order. */
+  shards?: ShardStatus[];
+}
+
+export interface ShardStatus {
+  shard: number;
+  /** The shard's hash tag (`{products:3}`). */
+  tag: string;
+  streams: StreamStatus[];
+  dlq: number;
+  stored: number;
+}
+
+function pairs(raw: unknown[]): Map<string, unknown> {
+  const m = new Map<string, unknown>();
+  for (let i = 0; i + 1 < raw.length; i += 2) m.set(String(raw[i]), raw[i + 1]);
+  return m;
+}
+
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+/** One stream's length and its stage group's lag/pending/consumers; a missing stream reads as empty. */
+async function streamStatus(redis: Redis, key: string, stream: string, stage?: string): Promise<StreamStatus> {
+  const out: StreamStatus = { stream, key, length: 0, added: 0, lastId: '0-0', stage };
+  // A stream nobody wrote to yet does not exist: that reads as empty. Any other error is real.
+  const missing = <T>(fallback: T) => (err: unknown): T => {
+    if (err instanceof Error && /no such key/i.test(err.message)) return fallback;
+    throw err;
+  };
+  const [info, groups] = await Promise.all([
+    (redis.xinfo('STREAM', key) as Promise<unknown[]>).catch(missing(null)),
+    (redis.xinfo('GROUPS', key) as Promise<unknown[][]>).catch(missing([] as unknown[][])),
+  ]);
+  if (info) {
+    const m = pairs(info);
+    out.length = Number(m.get('length') ?? 0);
+    out.added = Number(m.get('entries-added') ?? out.length);
+    out.lastId = String(m.get('last-generated-id') ?? '0-0');
+  }
+  for (const g of groups) {
+    const m = pairs(g);
+    if (String(m.get('name')) !== stage) continue;
+    const lastDeliveredId = String(m.get('last-delivered-id'));
+    // Redis reports lag as nil when it cannot compute it (after deletions); 0 is still certain
+    // when the group has been delivered the stream's last entry.
+    const lag = num(m.get('lag')) ?? (lastDeliveredId === out.lastId ? 0 : null);
+    out.group = {
+      name: stage,
+      lag,
+      pending: Number(m.get('pending') ?? 0),
+      consumers: Number(m.get('consumers') ?? 0),
+      entriesRead: num(m.get('entries-read')),
+      lastDeliveredId,
+    };
+  }
+  return out;
+}
+
+/** One key set's stage streams, terminal streams, DLQ and store count. */
+async function keysStatus(redis: Redis, config: ResolvedConfig, keys: Keys): Promise<Omit<ShardStatus, 'shard' | 'tag'>> {
+  const streams = await Promise.all([
+    ...config.stages.map((s) => streamStatus(redis, keys.stream(s.input), s.input, s.name)),
+    ...config.streams.terminal.map((t) => streamStatus(redis, keys.stream(t), t)),
+  ]);
+  const [dlq, stored] = await Promise.all([redis.xlen(keys.dlq), redis.scard(keys.products)]);
+  return { streams, dlq, stored };
+}
+
+/** Every stage stream, terminal stream and the DLQ (of every shard), read in one auto-pipelined round. */
+export async function pipelineStatus(redis: Redis, config: ResolvedConfig): Promise<PipelineStatus> {
+  const space = configShards(config);
+  if (space.count === 1) return { pipeline: config.pipeline, ...(await keysStatus(redis, config, space.all[0]!)), at: Date.now() };
+  const shards = await Promise.all(space.all.map(async (keys, shard) => ({ shard, tag: keys.tag, ...(await keysStatus(redis, config, keys)) })));
+  const streams = shards[0]!.streams.map((_, i) => sumStreams(shards.map((s) => s.streams[i]!), `{${config.pipeline}:*}`));
+  const total = (k: 'dlq' | 'stored') => shards.reduce((n, s) => n + s[k], 0);
+  return { pipeline: config.pipeline, streams, dlq: total('dlq'), stored: total('stored'), at: Date.now(), shards };
+}
+
+const laterId = (a: string, b: string) => (idTime(a) > idTime(b) || (idTime(a) === idTime(b) && Number(a.split('-')[1]) > Number(b.split('-')[1])) ? a : b);
+
+/** One stream over every shard: counts summed (null when any shard's is unknown), ids the latest. */
+function sumStreams(parts: StreamStatus[], tagPattern: string): StreamStatus {
+  const first = parts[0]!;
+  const out: StreamStatus = {
+    stream: first.stream,
+    key: `${tagPattern}:${first.stream}`,
+    length: parts.reduce((n, p) => n + p.length, 0),
+    added: parts.reduce((n, p) => n + p.added, 0),
+    lastId: parts.map((p) => p.lastId).reduce(laterId),
+    stage: first.stage,
+  };
+  const groups = parts.map((p) => p.group);
+  if (first.stage && groups.some(Boolean)) {
+    // A shard whose group does not exist yet waits with its whole stream (as backlog() counts it).
+    const sumOrNull = (f: (g: GroupStatus | undefined, p: StreamStatus) => number | null) => {
+      let n = 0;
+      for (let i = 0; i < parts.length; i++) {
+        const v = f(groups[i], parts[i]!);
+        if (v === null) return null;
+        n += v;
+      }
+      return n;
+    };
+    out.group = {
+      name: first.stage,
+      lag: sumOrNull((g, p) => (g ? g.lag : p.length)),
+      pending: groups.reduce((n, g) => n + (g?.pending ?? 0), 0),
+      consumers: Math.max(...groups.map((g) => g?.consumers ?? 0)),
+      entriesRead: sumOrNull((g) => (g ? g.entriesRead : 0)),
+      lastDeliveredId: groups.map((g) => g?.lastDeliveredId ?? '0-0').reduce(laterId),
+    };
+  }
+  return out;
+}
+
+/** True when no stage has anything left: nothing undelivered, nothing pending. */
+export function isIdle(status: PipelineStatus): boolean {
+  // Sharded: every shard must be idle (the sums alone would hide a shard whose group is missing).
+  if (status.shards) return status.shards.every((sh) => isIdle({ ...status, streams: sh.streams, shards: undefined }));
+  return status.streams.every((s) => {
+    if (!s.stage) return true; // terminal streams are nobody's work here
+    if (!s.group) return s.length === 0; // no worker has joined yet
+    return s.group.lag === 0 && s.group.pending === 0;
+  });
+}
+
+/**
+ * Work waiting for a stage's group: its lag; before the group exists, the stream length (every
+ * entry is waiting). Null when Redis cannot tell (lag unknown after deletions).
+ */
+export function backlog(s: StreamStatus): number | null {
+  if (!s.group) return s.length;
+  return s.group.lag;
+}
+
+/** XGROUP CREATE ... MKSTREAM for every stage whose group is missing (KEDA's lag trigger needs the group). Returns the stages created. */
+export async function ensureGroups(redis: Redis, config: ResolvedConfig): Promise<string[]> {
+  const created = new Set<string>();
+  await Promise.all(
+    configShards(config).all.flatMap((keys) =>
+      config.stages.map(async (s) => {
+        try {
+          await redis.xgroup('CREATE', keys.stream(s.input), s.name, '0', 'MKSTREAM');
+          created.add(s.name);
+        } catch (err) {
+          if (!(err instanceof Error && err.message.includes('BUSYGROUP'))) throw err;
+        }
+      }),
+    ),
+  );
+  return [...created].sort();
+}
+
+/** Milliseconds from an entry id (`ms-seq`): when Redis added it. */
+export function idTime(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
+/**
+ * Latency to reach a stream, from its newest `count` entries: for each, the time from the
+ * producer's `producedAt` to when it was handed to this stream (the last hop's `doneAt`, or the
+ * entry id's time for the producer's own stream). Undecodable entries are skipped.
+ */
+export async function arrivalLatencies(redis: Redis, key: string, count: number): Promise<number[]> {
+  // The typed *Buffer method, not callBuffer: ioredis drops callBuffer's command name on an auto-pipelined connection.
+  const reply = (await redis.xrevrangeBuffer(key, '+', '-', 'COUNT', count)) as unknown as [Buffer, Buffer[] | null][];
+  const out: number[] = [];
+  for (const { id, fields } of toEntries(reply)) {
+    const { payload } = entryFields(fields);
+    if (!payload) continue;
+    try {
+      const env = decodeEnvelope(payload);
+      const arrived = env.hops.at(-1)?.doneAt ?? idTime(id);
+      out.push(Math.max(0, arrived - env.producedAt));
+    } catch {
+      // Not an envelope (e.g. a foreign writer): nothing to measure; `pipeline dlq` reports bad entries.
+    }
+  }
+  return out;
+}
+
+/** The p-th percentile (0..100) of `values`, nearest rank; null when empty. */
+export function percentile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+/**
+ * Dead letters per stage, read incrementally: each `update` reads the DLQ entries added since the
+ * last one (at most `maxPerUpdate`, so a huge DLQ is caught up over several calls).
+ */
+export class DlqTally {
+  readonly byStage = new Map<string, number>();
+  private lastId = '0-0';
+  constructor(private readonly key: string, private readonly maxPerUpdate = 10_000) {}
+
+  async update(redis: Redis): Promise<void> {
+    let budget = this.maxPerUpdate;
+    while (budget > 0) {
+      const batch = Math.min(1000, budget);
+      const entries = (await redis.xrange(this.key, `(${this.lastId}`, '+', 'COUNT', batch)) as [string, string[]][];
+      for (const [id, fields] of entries) {
+        this.lastId = id;
+        let stage = '?';
+        for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'stage') stage = fields[i + 1]!;
+        this.byStage.set(stage, (this.byStage.get(stage) ?? 0) + 1);
+      }
+      budget -= entries.length;
+      if (entries.length < batch) return;
+    }
+  }
+}
+
+export interface ConsumerHealth {
+  ok: boolean;
+  stage: string;
+  /** This host's consumer that proved progress (or, failing that, the one seen last). */
+  consumer?: string;
+  /** XINFO CONSUMERS idle of that consumer (ms since it last sent a command), when Redis lists it. */
+  idleMs?: number;
+  /** The watchdog's liveness record: phase, processed, progressAt. */
+  progress?: Record<string, unknown>;
+  reason?: string;
+  /** Redis could not be asked (connection error): the consumer's health is unknown. */
+  unreachable?: boolean;
+  /** Sharded pipelines: the shards checked (all must progress). */
+  shards?: number[];
+}
+
+/** The progress watchdog's liveness key of a consumer (lib/worker/watchdog.ts writes it with SET PX while the loop progresses). */
+export function progressKey(keys: Keys, stage: string, consumer: string): string {
+  return keys.heartbeat(stage, consumer);
+}
+
+/**
+ * Is this host's consumer of `stage` making progress? Progress, not liveness: the consumer's
+ * watchdog keeps `{p}:heartbeat:<stage>:<consumer>` alive (SET PX) only while its read loop gets replies
+ * and finishes batches, so the key expires `blockMs + stallTimeoutMs` after the loop wedges,
+ * whether on a half-open socket or inside the stage. Consumers are found by name (host-pid-n)
+ * in XINFO CONSUMERS, never by SCAN; `pid` narrows to one process, otherwise any of this host's.
+ */
+export async function consumerHealth(redis: Redis, config: ResolvedConfig, stageName: string, opts: { host: string; pid?: number; shards?: readonly number[] }): Promise<ConsumerHealth> {
+  const stage = config.stages.find((s) => s.name === stageName);
+  if (!stage) return { ok: false, stage: stageName, reason: `no stage named ${stageName}` };
+  const space = configShards(config);
+  if (space.count === 1) return shardHealth(redis, space.all[0]!, stage, opts);
+  // Sharded: the worker has one read loop per shard it reads; every one of them must progress.
+  const shards = opts.shards?.length ? opts.shards : space.all.map((_, i) => i);
+  const each = await Promise.all(shards.map((i) => shardHealth(redis, space.shard(i), stage, opts)));
+  const bad = each.findIndex((h) => !h.ok);
+  if (bad < 0) return { ...each[0]!, shards: [...shards] };
+  const h = each[bad]!;
+  return { ...h, shards: [...shards], reason: `shard ${shards[bad]}: ${h.reason}`, unreachable: each.some((x) => x.unreachable) };
+}
+
+async function shardHealth(redis: Redis, keys: Keys, stage: ResolvedConfig['stages'][number], opts: { host: string; pid?: number }): Promise<ConsumerHealth> {
+  const key = keys.stream(stage.input);
+  const prefix = opts.pid === undefined ? `${opts.host}-` : `${opts.host}-${opts.pid}-`;
+  try {
+    let consumers: unknown[][];
+    try {
+      consumers = (await redis.xinfo('CONSUMERS', key, stage.name)) as unknown[][];
+    } catch (err) {
+      if (err instanceof Error && /no such key|NOGROUP/i.test(err.message)) consumers = [];
+      else throw err;
+    }
+    const mine: { name: string; idle?: number }[] = consumers
+      .map((c) => pairs(c))
+      .map((m) => ({ name: String(m.get('name')), idle: Number(m.get('idle')) }))
+      .filter((c) => c.name.startsWith(prefix) && /^\d+(-\d+)?$/.test(c.name.slice(prefix.length)))
+      .sort((a, b) => a.idle - b.idle);
+    // Redis adds a consumer to the group only when it is first delivered something: an idle
+    // stage's consumer is not listed yet, so with a pid its first reader's name is asked directly.
+    const first = opts.pid === undefined ? undefined : consumerName(opts.host, opts.pid, 0);
+    if (first && !mine.some((c) => c.name === first)) mine.push({ name: first });
+    if (mine.length === 0) return { ok: false, stage: stage.name, reason: `no consumer ${prefix}* in group ${stage.name} of ${key} (not started, still loading its model, or never delivered anything: pass --pid)` };
+    const markers = await Promise.all(mine.map((c) => redis.get(progressKey(keys, stage.name, c.name))));
+    const i = markers.findIndex((m) => m !== null);
+    if (i < 0) {
+      return { ok: false, stage: stage.name, consumer: mine[0]!.name, idleMs: mine[0]!.idle, reason: `no progress marker for ${mine.map((c) => c.name).join(', ')}: the read loop stopped or made no progress for blockMs + stallTimeoutMs` };
+    }
+    let progress: Record<string, unknown> | undefined;
+    try {
+      progress = JSON.parse(markers[i]!) as Record<string, unknown>;
+    } catch {
+      progress = { raw: markers[i] };
+    }
+    return { ok: true, stage: stage.name, consumer: mine[i]!.name, idleMs: mine[i]!.idle, progress };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return { ok: false, stage: stage.name, reason: `cannot read from Redis: ${message}`, unreachable: isTransientRedisError(err) };
+  }
+}

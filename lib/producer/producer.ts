@@ -1,0 +1,244 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import { backoffMs, sleep } from '../core/backoff.js';
+import { encodeEnvelope, newEnvelope, newTraceId } from '../stream/codec.js';
+import { BadRecordError, ConfigError, errorMessage, isTransientRedisError, PipelineError } from '../core/errors.js';
+import { appendBatchOnce } from '../stream/handoff.js';
+import { readLines } from './jsonl.js';
+import { validateRecord } from './record.js';
+import { Script } from '../redis/script.js';
+import { asCluster } from '../redis/url.js';
+
+const produceScript = new Script('produce-batch-2');
+
+/** A batch was not acknowledged by `waitReplicas` replicas within `retryForMs`: produce stops, the batch may or may not survive a failover. */
+export class ReplicationError extends PipelineError {}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export interface Reject {
+  source: string;
+  line: number;
+  reason: 'empty' | 'oversized' | 'invalid_utf8' | 'invalid_json' | 'invalid_record';
+  error: string;
+  /** The start of the raw line, for finding it. */
+  raw?: string;
+}
+
+export interface ProduceOptions {
+  /** Target stream key (`{products}:in`). */
+  stream: string;
+  /**
+   * A sharded pipeline: the input stream of a record's shard, by record key
+   * (`(k) => shards.keysFor(k).stream('in')`). Each shard gets its own exactly-once batches.
+   * @defaultValue `stream` for every record
+   */
+  streamFor?: (recordKey: string) => string;
+  /** Name for messages (file path or "stdin"). */
+  source: string;
+  /** Largest accepted line / record in bytes. */
+  maxRecordBytes: number;
+  /** XADDs sent per pipeline round trip. @defaultValue 500 */
+  batchSize?: number;
+  /** Write each rejected line here as JSONL (created on the first reject). @defaultValue none */
+  rejectsFile?: string;
+  /** Called for each rejected line (e.g. print to stderr). */
+  onReject?: (r: Reject) => void;
+  /** Called after each batch with running totals. */
+  onProgress?: (produced: number, rejected: number) => void;
+  /**
+   * A batch counts as produced only once this many replicas of the master that took it have it
+   * (WAIT, sent on the connection that wrote the batch: on a Redis Cluster, each shard's master).
+   * Fewer within `waitTimeoutMs`, or a connection lost meanwhile: the batch is sent again (a no-op
+   * when it is still there, re-applied when a failover lost it) and waited for again, up to
+   * `retryForMs`. Closes the window where a failover loses writes the producer saw acknowledged.
+   * 0 = don't wait. @defaultValue 0
+   */
+  waitReplicas?: number;
+  /** WAIT timeout of one attempt. @defaultValue 1000 */
+  waitTimeoutMs?: number;
+  /**
+   * A batch that failed with a transient Redis error (connection lost, CLUSTERDOWN or a closed
+   * master during a cluster failover), or that too few replicas acknowledged, is sent again for up
+   * to this long (safe: batches are exactly-once), then produce fails.
+   * @defaultValue 0 without `waitReplicas` (the first error fails produce), 30000 with it
+   */
+  retryForMs?: number;
+  /** First delay before a batch is sent again; doubles (jittered) up to `retryMaxMs`. @defaultValue 50 */
+  retryBaseMs?: number;
+  /** @defaultValue 1000 */
+  retryMaxMs?: number;
+  /**
+   * Name of this producer run, for its exactly-once batch state (`<input>:producer:<runId>`).
+   * Produce the same input again with the same `runId` (and batch size) after a crash, and the
+   * batches that had gone through are skipped: the run resumes where it stopped, nothing twice.
+   * The state lives 7 days after the run's last batch. @defaultValue a random id (no resume)
+   */
+  runId?: string;
+  /** Called when a batch is acknowledged (and replicated, with `waitReplicas`): its record keys and stream. */
+  onBatch?: (recordKeys: readonly string[], stream: string) => void;
+}
+
+/** One input stream's pending batch and exactly-once state (one per shard). */
+interface Lane {
+  stream: string;
+  stateKey: string;
+  seq: number;
+  batch: [string, Buffer][];
+  /** The last batch an earlier run with this run id applied (0: none), read before the first send. */
+  resumeFrom?: number;
+}
+
+export interface ProduceSummary {
+  /** Records added to the input stream by this run. */
+  produced: number;
+  /** Records of batches an earlier run with the same `runId` had already added (skipped). */
+  skipped: number;
+  rejected: number;
+  lines: number;
+  seconds: number;
+}
+
+/**
+ * Read JSONL, validate each record, and XADD it as an envelope in pipelined batches (one round trip
+ * per batch, bounded memory). Bad lines are reported with their line number and reason, kept in
+ * the rejects file, counted, and skipped; the run goes on.
+ */
+export async function produce(redis: Redis, input: Readable, opts: ProduceOptions): Promise<ProduceSummary> {
+  const t0 = Date.now();
+  const batchSize = opts.batchSize ?? 500;
+  let rejects: WriteStream | undefined;
+  let produced = 0;
+  let skipped = 0;
+  let rejected = 0;
+  let lines = 0;
+  // Each batch goes in as one idempotent script call (produce-batch-2.lua): a batch re-sent after
+  // a dropped connection is not produced twice. Sharded: one batch and state key per shard stream.
+  const runId = opts.runId ?? newTraceId();
+  if (!/^[\w.:-]{1,128}$/.test(runId)) throw new ConfigError('produce.runId', `expected 1-128 characters of [A-Za-z0-9_.:-], got ${JSON.stringify(runId)}`);
+  const lanes = new Map<string, Lane>();
+  const lane = (stream: string): Lane => {
+    let l = lanes.get(stream);
+    if (!l) lanes.set(stream, (l = { stream, stateKey: `${stream}:producer:${runId}`, seq: 0, batch: [] }));
+    return l;
+  };
+  let inBatch = 0;
+
+  const reject = (r: Reject) => {
+    rejected++;
+    opts.onReject?.(r);
+    if (opts.rejectsFile) {
+      rejects ??= createWriteStream(opts.rejectsFile, { flags: 'a' });
+      rejects.write(JSON.stringify(r) + '\n');
+    }
+  };
+  const flush = async () => {
+    if (inBatch === 0) return;
+    // Shards' batches go to their masters in parallel; each is retried on its own.
+    const sent = await Promise.all([...lanes.values()].filter((l) => l.batch.length > 0).map((l) => sendLane(redis, l, opts)));
+    const added = sent.reduce((a, b) => a + b, 0);
+    produced += added;
+    skipped += inBatch - added;
+    inBatch = 0;
+    opts.onProgress?.(produced, rejected);
+  };
+
+  for await (const line of readLines(input, opts.maxRecordBytes)) {
+    lines++;
+    const at = { source: opts.source, line: line.lineNo };
+    if (!line.bytes) {
+      reject({ ...at, reason: 'oversized', error: `line is ${line.size} bytes, over the limit of ${opts.maxRecordBytes}` });
+      continue;
+    }
+    if (line.bytes.toString('latin1').trim() === '') continue; // blank lines are not records
+    let text: string;
+    try {
+      text = utf8.decode(line.bytes);
+    } catch {
+      reject({ ...at, reason: 'invalid_utf8', error: 'line is not valid UTF-8', raw: line.bytes.toString('latin1').slice(0, 200) });
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      reject({ ...at, reason: 'invalid_json', error: errorMessage(err), raw: text.slice(0, 200) });
+      continue;
+    }
+    try {
+      const record = validateRecord(value, opts.maxRecordBytes, line.bytes.length);
+      lane(opts.streamFor ? opts.streamFor(record.id) : opts.stream).batch.push([record.id, encodeEnvelope(newEnvelope(record))]);
+      if (++inBatch >= batchSize) await flush();
+    } catch (err) {
+      if (!(err instanceof BadRecordError)) throw err;
+      reject({ ...at, reason: 'invalid_record', error: err.message, raw: text.slice(0, 200) });
+    }
+  }
+  await flush();
+  if (rejects) await new Promise<void>((res) => rejects!.end(() => res()));
+  return { produced, skipped, rejected, lines, seconds: (Date.now() - t0) / 1000 };
+}
+
+/**
+ * A MOVED/ASK reply that reached us (a pipeline holding a write is not re-routed by ioredis), or a
+ * Cluster client out of redirections mid-failover: refresh the slot map and try again.
+ */
+const isRedirect = (err: unknown) => err instanceof Error && /^(MOVED|ASK) |Too many Cluster redirections/.test(err.message);
+
+/**
+ * Send one lane's batch until it is acknowledged (and replicated, with waitReplicas), or the retry
+ * budget is spent. Returns how many entries it added (0: this run id had already applied it).
+ */
+async function sendLane(redis: Redis, l: Lane, opts: ProduceOptions): Promise<number> {
+  const seq = ++l.seq;
+  const want = opts.waitReplicas ?? 0;
+  const budget = opts.retryForMs ?? (want > 0 ? 30_000 : 0);
+  const started = Date.now();
+  // A named run may be a resumed one: batches up to the sequence an earlier run recorded are skipped
+  // by the script. (A re-send within this run also returns 0, so the reply alone cannot tell.)
+  if (l.resumeFrom === undefined) l.resumeFrom = opts.runId ? Number((await redis.get(l.stateKey)) ?? 0) : 0;
+  for (let attempt = 1; ; attempt++) {
+    let short: number | undefined;
+    try {
+      if (want === 0) await appendBatchOnce(redis, l.stream, l.stateKey, seq, l.batch);
+      else short = await appendAndWait(redis, l, seq, want, opts.waitTimeoutMs ?? 1_000);
+      if (short === undefined || short >= want) break;
+    } catch (err) {
+      if (!(isTransientRedisError(err) || isRedirect(err)) || Date.now() - started >= budget) throw err;
+      if (isRedirect(err)) asCluster(redis)?.refreshSlotsCache();
+    }
+    if (short !== undefined && Date.now() - started >= budget) {
+      throw new ReplicationError(`batch ${seq} of ${l.stream} reached ${short} of ${want} replicas within ${budget} ms (is a replica down?)`);
+    }
+    await sleep(backoffMs(attempt, opts.retryBaseMs ?? 50, opts.retryMaxMs ?? 1_000));
+  }
+  opts.onBatch?.(l.batch.map(([k]) => k), l.stream);
+  const added = seq <= l.resumeFrom ? 0 : l.batch.length;
+  l.batch = [];
+  return added;
+}
+
+/**
+ * The batch and a WAIT in one pipeline, so both go on the same connection (WAIT counts replicas
+ * that have this connection's writes; on a Cluster the pipeline goes to the slot's master). Returns
+ * how many replicas acknowledged. On a re-send whose batch had gone through, the script still
+ * writes (it refreshes its state key), so WAIT waits for this master's replicas to have it too.
+ */
+async function appendAndWait(redis: Redis, l: Lane, seq: number, replicas: number, timeoutMs: number): Promise<number> {
+  const args: (string | Buffer | number)[] = [seq, PRODUCER_STATE_TTL_MS, l.batch.length];
+  for (const [k, e] of l.batch) args.push(k, e);
+  const keys = [l.stream, l.stateKey];
+  let replies = (await redis.pipeline().evalsha(produceScript.sha, 2, ...keys, ...args).wait(replicas, timeoutMs).exec()) ?? [];
+  if (replies[0]?.[0]?.message.startsWith('NOSCRIPT')) {
+    replies = (await redis.pipeline().eval(produceScript.source, 2, ...keys, ...args).wait(replicas, timeoutMs).exec()) ?? [];
+  }
+  const [script, wait] = replies;
+  if (!script || !wait) return 0; // no reply at all: not acknowledged, sent again
+  if (script[0]) throw script[0];
+  if (wait[0]) throw wait[0];
+  return Number(wait[1]);
+}
+
+/** How long a producer's exactly-once state key lives after its last batch (as handoff.ts sets it). */
+const PRODUCER_STATE_TTL_MS = 7 * 24 * 3600 * 1000;

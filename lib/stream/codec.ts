@@ -1,0 +1,99 @@
+import { Packr } from 'msgpackr';
+import { randomBytes } from 'node:crypto';
+import { DecodeError } from '../core/errors.js';
+
+/** One stage's visit: who handled the message and when (ms since epoch). */
+export interface Hop {
+  stage: string;
+  consumer: string;
+  /** When the entry was read from the stage's stream. */
+  readAt: number;
+  /** When the stage's output was handed off. */
+  doneAt: number;
+  /** Size of the batch it ran in. */
+  batch: number;
+}
+
+/** The input record as produced: an id and free text, plus whatever else the producer carried. */
+export interface ProductRecord {
+  id: string;
+  title: string;
+  description?: string;
+  brand?: string;
+  mpn?: string;
+  gtin?: string;
+  [field: string]: unknown;
+}
+
+/**
+ * What travels on every stream: the record, each stage's output so far (keyed by stage name),
+ * and per-hop timings. Stages add to it; they never rewrite what came before.
+ */
+export interface Envelope {
+  v: 1;
+  /** Idempotency key (the product id). */
+  key: string;
+  traceId: string;
+  /** When the producer wrote it (ms since epoch). */
+  producedAt: number;
+  input: ProductRecord;
+  outputs: Record<string, unknown>;
+  hops: Hop[];
+}
+
+/** A decoded stream entry. */
+export interface Message {
+  /** Stream entry id. */
+  id: string;
+  /** Stream name (without prefix) it was read from. */
+  stream: string;
+  envelope: Envelope;
+}
+
+// Plain maps, no record extension: entries stay decodable by any msgpack reader and across versions.
+const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
+
+/** Stream entry field names. */
+export const FIELD_KEY = 'k';
+export const FIELD_ENVELOPE = 'e';
+
+export function newTraceId(): string {
+  return randomBytes(8).toString('hex');
+}
+
+export function newEnvelope(record: ProductRecord, now = Date.now()): Envelope {
+  return { v: 1, key: record.id, traceId: newTraceId(), producedAt: now, input: record, outputs: {}, hops: [] };
+}
+
+export function encodeEnvelope(env: Envelope): Buffer {
+  return packr.pack(env);
+}
+
+export function decodeEnvelope(buf: Buffer): Envelope {
+  let env: unknown;
+  try {
+    env = packr.unpack(buf);
+  } catch (err) {
+    throw new DecodeError(`envelope is not valid msgpack: ${(err as Error).message}`);
+  }
+  const e = env as Partial<Envelope> | null;
+  if (!e || typeof e !== 'object') throw new DecodeError('envelope is not a map');
+  if (e.v !== 1) throw new DecodeError(`unsupported envelope version ${JSON.stringify(e.v)}`);
+  if (typeof e.key !== 'string' || !e.key) throw new DecodeError('envelope has no key');
+  if (!e.input || typeof e.input !== 'object' || typeof e.input.title !== 'string') throw new DecodeError('envelope has no input record');
+  if (!e.outputs || typeof e.outputs !== 'object') throw new DecodeError('envelope has no outputs map');
+  if (!Array.isArray(e.hops)) throw new DecodeError('envelope has no hops list');
+  return e as Envelope;
+}
+
+/** Raw stream entry fields (as ioredis returns them with Buffer replies) → key and envelope bytes. */
+export function entryFields(fields: Buffer[]): { key: string | undefined; payload: Buffer | undefined } {
+  let key: string | undefined;
+  let payload: Buffer | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]!.toString();
+    if (name === FIELD_KEY) key = fields[i + 1]!.toString();
+    else if (name === FIELD_ENVELOPE) payload = fields[i + 1];
+  }
+  return { key, payload };
+}

@@ -1,0 +1,74 @@
+import { decodeEnvelope, encodeEnvelope, entryFields, FIELD_ENVELOPE, FIELD_KEY, type Message } from './codec.js';
+import type { ResolvedStage } from '../config/types.js';
+import { deadLetterForward, type DeadLetter } from './deadletter.js';
+import type { RawEntry } from './entries.js';
+import { DecodeError } from '../core/errors.js';
+import type { Forward } from './handoff.js';
+import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
+import type { Keys } from '../redis/keys.js';
+import type { Router } from './router.js';
+
+export interface ForwarderDeps {
+  stage: ResolvedStage;
+  /** Undefined for sinks: their messages are only acked. */
+  router?: Router;
+  keys: Keys;
+  consumer: string;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/**
+ * One stage's side of the envelope contract: decodes entries into messages, and turns each
+ * outcome into the hand-off record the batch commit executes (forward by route, ack only, or
+ * dead letter).
+ */
+export class Forwarder {
+  private readonly tags: { stage: string };
+  /**
+   * Stream keys and metric label of each rule's target list, computed once: the router returns
+   * the same array for every match of a rule, so this is a lookup per message, not string work.
+   */
+  private readonly targetKeys = new WeakMap<readonly string[], { keys: string[]; route: string }>();
+
+  constructor(private readonly d: ForwarderDeps) {
+    this.tags = { stage: d.stage.name };
+  }
+
+  /** A stream entry as a message; DecodeError when it has no envelope or a key that does not match it. */
+  decode(entry: RawEntry): Message {
+    const { key, payload } = entryFields(entry.fields);
+    if (!payload) throw new DecodeError(`entry ${entry.id} has no '${FIELD_ENVELOPE}' field`);
+    const envelope = decodeEnvelope(payload);
+    if (key !== undefined && key !== envelope.key) throw new DecodeError(`entry key ${key} does not match envelope key ${envelope.key}`);
+    return { id: entry.id, stream: this.d.stage.input, envelope };
+  }
+
+  /**
+   * Add this stage's output and hop to the envelope, pick the targets (RouteError when no rule
+   * matches), tally the route in `routed`.
+   */
+  forward(msg: Message, output: Record<string, unknown>, readAt: number, doneAt: number, batch: number, routed: Map<string, number>): Forward {
+    const { stage, router, keys, metrics } = this.d;
+    const env = msg.envelope;
+    env.outputs[stage.name] = output;
+    env.hops.push({ stage: stage.name, consumer: this.d.consumer, readAt, doneAt, batch });
+    if (!router) {
+      metrics.timing('message.e2e_ms', doneAt - env.producedAt, this.tags);
+      return { id: msg.id, targets: [], fields: [] };
+    }
+    const { targets } = router.route(output);
+    let t = this.targetKeys.get(targets);
+    if (!t) this.targetKeys.set(targets, (t = { keys: targets.map((x) => keys.stream(x)), route: targets.join('+') }));
+    routed.set(t.route, (routed.get(t.route) ?? 0) + 1);
+    return { id: msg.id, targets: t.keys, fields: [FIELD_KEY, env.key, FIELD_ENVELOPE, encodeEnvelope(env)] };
+  }
+
+  /** The entry to the dead-letter stream with why; logged and counted by reason. */
+  deadLetter(entry: RawEntry, dl: DeadLetter): Forward {
+    this.d.metrics.increment('messages.dead_lettered', 1, { ...this.tags, reason: dl.reason });
+    this.d.logger.warn('message.dead_letter', { id: entry.id, reason: dl.reason, error: dl.error, deliveries: dl.deliveries });
+    return deadLetterForward(entry, this.d.stage.name, this.d.stage.input, this.d.keys.dlq, dl);
+  }
+}

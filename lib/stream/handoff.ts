@@ -1,0 +1,163 @@
+import type { Redis } from 'ioredis';
+import { backoffMs, sleep } from '../core/backoff.js';
+import { isTransientRedisError } from '../core/errors.js';
+import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
+import { Script } from '../redis/script.js';
+import { FIELD_ENVELOPE, FIELD_KEY } from './codec.js';
+
+const script = new Script('handoff-N');
+const produceScript = new Script('produce-batch-2');
+
+/** One message's hand-off: ack `id`, and (only if that ack removed it) add `fields` to each target. */
+export interface Forward {
+  id: string;
+  /** Full stream keys; empty = ack only. */
+  targets: readonly string[];
+  fields: readonly (string | Buffer)[];
+}
+
+/** At most this many keys per script call: target indexes are one byte each in the layout. */
+const MAX_KEYS = 255;
+/** Layout byte for the usual entry (fields k, e): its two values follow without the names. */
+const USUAL = 255;
+
+const isUsual = (fields: readonly (string | Buffer)[]) => fields.length === 4 && fields[0] === FIELD_KEY && fields[2] === FIELD_ENVELOPE;
+
+/** Where a batch is handed off from: its stream, the consumer group, and the group's claim fence key (Keys.fence). */
+export interface HandOffSource {
+  stream: string;
+  group: string;
+  fenceKey: string;
+}
+
+/**
+ * One script call's KEYS and ARGV for a run of forwards (see lib/lua/handoff-N.lua for the
+ * layout). Starts at `from`, takes forwards while their targets fit in 255 keys; returns where it
+ * stopped. Throws RangeError for a forward no call can carry.
+ */
+export function handOffArgs(src: HandOffSource, forwards: readonly Forward[], fence = '', from = 0): { keys: string[]; args: (string | Buffer)[]; next: number } {
+  const keys = [src.stream, src.fenceKey];
+  const index = new Map<string, number>();
+  const layout: number[] = [];
+  // ARGV: group, fence, layout (filled in once known), then each message's values.
+  const args: (string | Buffer)[] = [src.group, fence, ''];
+  let n = from;
+  for (; n < forwards.length; n++) {
+    const f = forwards[n]!;
+    let added = 0; // targets not yet in KEYS (a rule never lists one twice; a repeat would only split early)
+    for (const t of f.targets) if (!index.has(t)) added++;
+    if (keys.length + added > MAX_KEYS) {
+      if (n === from) throw new RangeError(`hand-off of ${f.id} names ${f.targets.length} targets; at most ${MAX_KEYS - 2} fit one call`);
+      break;
+    }
+    const usual = isUsual(f.fields);
+    if (!usual && (f.fields.length >= USUAL || f.fields.length % 2 !== 0)) throw new RangeError(`hand-off of ${f.id} has ${f.fields.length} field values; an even number below ${USUAL} is needed`);
+    if (f.targets.length > 0 && f.fields.length === 0) throw new RangeError(`hand-off of ${f.id} forwards an entry without fields`);
+    layout.push(usual ? USUAL : f.fields.length, f.targets.length);
+    for (const t of f.targets) {
+      let i = index.get(t);
+      if (i === undefined) index.set(t, (i = keys.push(t))); // Lua KEYS are 1-based: the new length
+      layout.push(i);
+    }
+    args.push(f.id);
+    if (usual) args.push(f.fields[1]!, f.fields[3]!);
+    else for (const v of f.fields) args.push(v);
+  }
+  args[2] = Buffer.from(layout);
+  return { keys, args, next: n };
+}
+
+/** What a hand-off did. */
+export interface HandOffResult {
+  /** Per message: acked and forwarded by this call (false: it had been acked already, nothing was forwarded again). */
+  acked: boolean[];
+  /** The group's claim fence as the (last) script saw it: the value to read the next batch under. Undefined when nothing was sent. */
+  fence?: string;
+  /** Messages the fenced path found not pending (an operator's XACK or SETID); forwarded anyway. */
+  odd: number;
+}
+
+/**
+ * Forward results and ack inputs: one script call per batch (more only when its targets exceed
+ * 255 keys). `fence` is the claim fence value seen before this batch was read ("" = unknown):
+ * when it is still current, the script acks the batch with one XACK instead of one per message.
+ */
+export async function handOff(redis: Redis, src: HandOffSource, forwards: readonly Forward[], fence = ''): Promise<HandOffResult> {
+  const out: HandOffResult = { acked: [], odd: 0 };
+  for (let from = 0; from < forwards.length; ) {
+    const { keys, args, next } = handOffArgs(src, forwards, fence, from);
+    const [seen, flags, odd] = await script.runLarge<[string, string, number]>(redis, keys, args);
+    for (let i = 0; i < flags.length; i++) out.acked.push(flags.charCodeAt(i) === 49 /* 1 */);
+    out.fence = seen;
+    out.odd += odd;
+    from = next;
+  }
+  return out;
+}
+
+export interface CommitOptions {
+  /** First retry delay after a transient Redis error; doubles, jittered, up to `retryMaxMs`. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** Give up (throw) instead of retrying once this is true (shutdown). */
+  stopping: () => boolean;
+  logger: Logger;
+  metrics: Metrics;
+  tags: Record<string, string>;
+}
+
+/**
+ * `handOff`, retried on transient Redis errors until it goes through (safe: a repeated hand-off
+ * forwards nothing twice; retries check every message, since the first try may have gone through).
+ * Returns how many messages this call acked (the rest had been acked by another consumer,
+ * counted as suppressed duplicates) and the claim fence value it saw (undefined when there was
+ * nothing to hand off, so no script ran).
+ */
+export async function commitHandOff(redis: Redis, src: HandOffSource, forwards: readonly Forward[], fence: string, o: CommitOptions): Promise<{ fresh: number; fence?: string }> {
+  if (forwards.length === 0) return { fresh: 0 };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const r = await handOff(redis, src, forwards, attempt === 1 ? fence : '');
+      let fresh = 0;
+      for (const a of r.acked) if (a) fresh++;
+      o.metrics.increment('messages.out', fresh, o.tags);
+      if (fresh < r.acked.length) {
+        o.metrics.increment('messages.duplicates_suppressed', r.acked.length - fresh, o.tags);
+        o.logger.info('handoff.already_acked', { count: r.acked.length - fresh });
+      }
+      if (r.odd > 0) {
+        o.metrics.increment('handoff.unexpected_acked', r.odd, o.tags);
+        o.logger.warn('handoff.unexpected_acked', { count: r.odd, hint: 'entries acked outside the pipeline (XACK, XGROUP SETID) while a consumer held them; they were forwarded' });
+      }
+      return { fresh, fence: r.fence };
+    } catch (err) {
+      o.metrics.increment('handoff.errors', 1, o.tags);
+      if (!isTransientRedisError(err) || o.stopping()) throw err;
+      const delayMs = backoffMs(attempt, o.retryBaseMs, o.retryMaxMs);
+      o.logger.warn('handoff.retry', { attempt, delayMs, err });
+      await sleep(delayMs);
+    }
+  }
+}
+
+/**
+ * The producer's hand-off to the input stream, exactly once per batch: `produce-batch-2.lua`
+ * XADDs the batch and records `seq` under `stateKey` in one step, and skips a batch whose `seq`
+ * is already recorded. A batch whose fate is unknown (the connection dropped before the reply)
+ * can be sent again, by the client's own resend or by the caller, without producing it twice.
+ * `entries` are [key, envelope] pairs; returns how many were added by this call (0 = a re-send).
+ * `stateTtlMs`: how long the sequence key lives after the producer's last batch. @defaultValue 604800000 (7 days)
+ */
+export async function appendBatchOnce(
+  redis: Redis,
+  stream: string,
+  stateKey: string,
+  seq: number,
+  entries: readonly (readonly [string, Buffer])[],
+  stateTtlMs = 7 * 24 * 3600 * 1000,
+): Promise<number> {
+  const args: (string | Buffer | number)[] = [seq, stateTtlMs, entries.length];
+  for (const [k, e] of entries) args.push(k, e);
+  return produceScript.run<number>(redis, [stream, stateKey], args);
+}

@@ -1,0 +1,326 @@
+import type { Redis } from 'ioredis';
+import type { Message } from '../stream/codec.js';
+import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
+import type { RawEntry } from '../stream/entries.js';
+import { Forwarder } from '../stream/forwarder.js';
+import { GroupReader } from '../stream/group-reader.js';
+import { errorMessage, isPermanent, isTransient, isTransientRedisError, RouteError } from '../core/errors.js';
+import { commitHandOff, type Forward, type HandOffSource } from '../stream/handoff.js';
+import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
+import { backoffMs, sleep } from '../core/backoff.js';
+import type { Connections } from '../redis/connections.js';
+import type { Keys } from '../redis/keys.js';
+import type { Router } from '../stream/router.js';
+import type { Stage } from './stage.js';
+import { StageRunner } from './stage-runner.js';
+import { RetryQueue, type Queued } from '../stream/retry-queue.js';
+import { consumerWatchdog, type Phase, type Watchdog } from './watchdog.js';
+
+export interface ConsumerDeps {
+  config: ResolvedConfig;
+  stage: ResolvedStage;
+  impl: Stage;
+  /** Undefined for sinks. */
+  router?: Router;
+  connections: Connections;
+  keys: Keys;
+  /** This reader's consumer name in the group (host-pid-n). */
+  consumer: string;
+  logger: Logger;
+  metrics: Metrics;
+  /** File the watchdog rewrites while the loop makes progress (exec liveness probes). @defaultValue env PROGRESS_FILE, else none */
+  progressFile?: string;
+}
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
+/**
+ * One stage consumer: reads batches with XREADGROUP, runs the stage on the whole batch, and hands
+ * each result to its target stream(s) while acking the input, atomically (handoff-N.lua).
+ * After a full, quick batch the next read is already in flight while this one is handed off.
+ * Failed messages are retried with backoff in-process and dead-lettered after `maxDeliveries`;
+ * entries reclaimed from dead consumers come in through `enqueue` and take the same path.
+ * A watchdog (watchdog.ts) checks that the loop makes progress and publishes it for probes.
+ */
+export class StreamConsumer {
+  readonly source: string;
+  private readonly group: string;
+  private readonly queue = new RetryQueue();
+  /** Ids of the batch being processed (a reclaim of our own entries must not queue them twice). */
+  private readonly active = new Set<string>();
+  private running?: Promise<void>;
+  private abandon?: () => void;
+  private stopping = false;
+  private readonly reader: GroupReader;
+  private readonly handOffSource: HandOffSource;
+  /**
+   * The group's claim fence as the last hand-off saw it ("" before the first): each read carries
+   * the value current when it was sent, and a batch whose value is still current at hand-off is
+   * acked with one XACK (lib/lua/handoff-N.lua).
+   */
+  private fence = '';
+  private readonly forwarder: Forwarder;
+  readonly watchdog: Watchdog;
+  private readonly runner: StageRunner;
+  /** Last time a read returned (even empty) or a batch was handed off: progress, not just liveness. */
+  lastProgressAt = Date.now();
+  /** How long the last batch took from read to hand-off (read-ahead decisions); none yet = slow. */
+  private lastBatchMs = Infinity;
+  phase: Phase = 'idle';
+  processed = 0;
+
+  constructor(private readonly d: ConsumerDeps) {
+    this.source = d.keys.stream(d.stage.input);
+    this.group = d.stage.name;
+    this.runner = new StageRunner({
+      ...d,
+      redis: () => this.redis,
+      source: this.source,
+      group: this.group,
+      tags: this.tags,
+      stopping: () => this.stopping,
+      progress: () => this.progress(),
+    });
+    this.watchdog = consumerWatchdog(this, d);
+    this.forwarder = new Forwarder(d);
+    this.handOffSource = { stream: this.source, group: this.group, fenceKey: d.keys.fence(d.stage.name) };
+    this.reader = new GroupReader({
+      connection: () => d.connections.reader('read'),
+      source: this.source,
+      group: this.group,
+      consumer: d.consumer,
+      batchSize: d.stage.batchSize,
+      fence: () => this.fence,
+    });
+  }
+
+  private get redis(): Redis {
+    return this.d.connections.command();
+  }
+
+  private get tags() {
+    return { stage: this.d.stage.name };
+  }
+
+  /** XGROUP CREATE ... MKSTREAM from the start of the stream; an existing group is fine. */
+  async ensureGroup(): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', this.source, this.group, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!errorMessage(err).includes('BUSYGROUP')) throw err;
+    }
+  }
+
+  /**
+   * Start the read loop and its watchdog; a second call is refused. Resolves when the loop ends
+   * after stop(), or when stop() gave up waiting for it (`drainTimeoutMs`).
+   */
+  run(): Promise<void> {
+    if (this.running) throw new Error(`consumer ${this.d.consumer} is already running`);
+    this.running = this.loop();
+    this.watchdog.start();
+    const abandoned = new Promise<void>((res) => (this.abandon = res));
+    return Promise.race([this.running, abandoned]);
+  }
+
+  /** Entries this consumer now owns (claimed from others): processed before the next read. */
+  enqueue(entries: RawEntry[], deliveries: Map<string, number>): void {
+    for (const entry of entries) {
+      if (!this.active.has(entry.id)) this.queue.add({ entry, attempt: deliveries.get(entry.id) ?? 1, dueAt: 0 });
+    }
+    this.reader.wakeUp();
+  }
+
+  /** How many entries wait in the local queue (retries and reclaimed). */
+  get queued(): number {
+    return this.queue.size;
+  }
+
+  /** Ids this consumer holds in memory (for the heartbeat). */
+  heldIds(): string[] {
+    return this.queue.ids();
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  /**
+   * Stop reading, finish and hand off the batch in flight, then resolve. Entries that cannot be
+   * finished within `drainTimeoutMs` (and queued retries) stay pending and are reclaimed by others.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.reader.wakeUp();
+    if (this.running) {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), this.d.stage.drainTimeoutMs)));
+      const outcome = await Promise.race([this.running.then(() => 'done' as const), deadline]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        this.d.metrics.increment('consumer.drain_timeouts', 1, this.tags);
+        this.d.logger.warn('consumer.drain_timeout', { drainTimeoutMs: this.d.stage.drainTimeoutMs, left: this.active.size + this.queue.size });
+        this.abandon?.(); // run() resolves: the process may exit, what is unfinished stays pending
+      }
+    }
+    await this.watchdog.stop();
+  }
+
+  private progress(): void {
+    this.lastProgressAt = Date.now();
+  }
+
+  private async loop(): Promise<void> {
+    const { logger, metrics } = this.d;
+    while (!this.stopping) {
+      try {
+        // Retries and reclaimed entries were read before any fence value this consumer knows: checked hand-off.
+        const due = this.queue.takeDue(this.d.stage.batchSize);
+        const { batch, fence } = due.length > 0 ? { batch: due, fence: '' } : await this.read();
+        this.progress();
+        if (batch.length > 0) await this.processBatch(batch, fence);
+      } catch (err) {
+        // Never let the loop die: log, count, back off, go on. Entries read but not handed off stay
+        // pending in the group and come back through the reclaimer.
+        metrics.increment('consumer.loop_errors', 1, this.tags);
+        logger.error('consumer.loop_error', { err, transient: isTransientRedisError(err) });
+        await sleep(backoffMs(1, this.d.stage.retryBaseMs, this.d.stage.retryMaxMs));
+        if (errorMessage(err).includes('NOGROUP')) await this.recreateGroup();
+      } finally {
+        this.phase = 'idle';
+      }
+    }
+    await this.drainInflightRead();
+  }
+
+  /** The group vanished (Redis restarted without persistence, or someone deleted it): create it again. */
+  private async recreateGroup(): Promise<void> {
+    try {
+      await this.ensureGroup();
+      this.d.logger.warn('consumer.group_recreated', { stream: this.source });
+    } catch (err) {
+      this.d.logger.error('consumer.group_recreate_error', { err });
+    }
+  }
+
+  /** A read still blocked at stop may deliver entries: process them rather than leave them for reclaim. */
+  private async drainInflightRead(): Promise<void> {
+    try {
+      const last = await this.reader.drain();
+      if (last.entries.length > 0) await this.processBatch(last.entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })), last.fence);
+    } catch (err) {
+      this.d.logger.warn('consumer.drain_read_error', { err });
+    }
+  }
+
+  /** Block for new entries, but not past the next queued retry; [] when woken (reclaimed entries, stop). */
+  private async read(): Promise<{ batch: Queued[]; fence: string }> {
+    const { stage } = this.d;
+    this.phase = 'reading';
+    let entries: RawEntry[];
+    let fence: string;
+    try {
+      ({ entries, fence } = await this.reader.next(this.queue.blockFor(stage.blockMs)));
+    } finally {
+      this.phase = 'idle';
+    }
+    // Read ahead: a full batch means more is waiting, so fetch the next one on the reader
+    // connection while this one is processed and handed off (stop() drains it like any read).
+    // Only for stages whose batches are quick: a slow stage would hold a second batch pending
+    // that another worker could be running.
+    if (entries.length === stage.batchSize && this.lastBatchMs < stage.readAheadMs && !this.stopping) this.reader.start(this.queue.blockFor(stage.blockMs));
+    return { batch: entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })), fence };
+  }
+
+  /** `fence`: the claim fence value seen before the batch was read ("" = unknown, check each message). */
+  private async processBatch(batch: Queued[], fence: string): Promise<void> {
+    const { stage, metrics } = this.d;
+    const started = Date.now();
+    const forwards: Forward[] = [];
+    const messages: Message[] = [];
+    const live: Queued[] = [];
+    for (const q of batch) {
+      if (q.attempt > stage.maxDeliveries) {
+        forwards.push(this.forwarder.deadLetter(q.entry, { reason: 'max_deliveries', error: `delivered ${q.attempt} times`, deliveries: q.attempt }));
+        continue;
+      }
+      try {
+        messages.push(this.forwarder.decode(q.entry));
+        live.push(q);
+      } catch (err) {
+        forwards.push(this.forwarder.deadLetter(q.entry, { reason: 'undecodable', error: errorMessage(err), deliveries: q.attempt }));
+      }
+    }
+    metrics.histogram('batch.size', messages.length, this.tags);
+    metrics.increment('messages.in', messages.length, this.tags);
+    for (const q of batch) this.active.add(q.entry.id);
+    try {
+      this.phase = 'processing';
+      const results = messages.length > 0 ? await this.runner.run(messages, () => this.heldIds()) : [];
+      const doneAt = Date.now();
+      const retries: Queued[] = [];
+      const routed = new Map<string, number>();
+      results.forEach((res, i) => {
+        const q = live[i]!;
+        const msg = messages[i]!;
+        if (!res.ok) return this.onFailure(q, msg, res.error, forwards, retries);
+        try {
+          forwards.push(this.forwarder.forward(msg, res.output, started, doneAt, messages.length, routed));
+        } catch (err) {
+          if (err instanceof RouteError) forwards.push(this.forwarder.deadLetter(q.entry, { reason: 'no_route', error: err.message, deliveries: q.attempt }));
+          else this.onFailure(q, msg, asError(err), forwards, retries); // e.g. the envelope cannot be encoded
+        }
+      });
+      for (const [route, n] of routed) this.d.metrics.increment('messages.routed', n, { ...this.tags, route });
+      this.phase = 'committing';
+      const { retryBaseMs, retryMaxMs } = stage;
+      const { logger, metrics } = this.d;
+      const commit = { retryBaseMs, retryMaxMs, logger, metrics, tags: this.tags, stopping: () => this.stopping };
+      const done = await commitHandOff(this.redis, this.handOffSource, forwards, fence, commit);
+      this.processed += done.fresh;
+      if (done.fence !== undefined) this.fence = done.fence; // keep what was seen when nothing was sent
+      await this.recordRetries(retries);
+    } finally {
+      this.active.clear();
+    }
+    this.progress();
+    this.lastBatchMs = Date.now() - started;
+    metrics.timing('batch.total_ms', this.lastBatchMs, this.tags);
+  }
+
+  private onFailure(q: Queued, msg: Message, error: Error, forwards: Forward[], retries: Queued[]): void {
+    const { stage, metrics, logger } = this.d;
+    metrics.increment('messages.errors', 1, this.tags);
+    const permanent = isPermanent(error);
+    // A TransientError (dependency outage) is never this message's fault: it does not count a delivery.
+    const transient = isTransient(error) && !permanent;
+    if (!transient && (permanent || q.attempt >= stage.maxDeliveries)) {
+      const reason = permanent ? 'permanent_error' : 'max_deliveries';
+      forwards.push(this.forwarder.deadLetter(q.entry, { reason, error: error.message, deliveries: q.attempt }));
+      return;
+    }
+    const delay = backoffMs(q.attempt, stage.retryBaseMs, stage.retryMaxMs);
+    logger.warn('message.retry', { id: q.entry.id, key: msg.envelope.key, attempt: q.attempt, delayMs: delay, err: error });
+    metrics.increment('messages.retries', 1, this.tags);
+    const next = { entry: q.entry, attempt: transient ? q.attempt : q.attempt + 1, dueAt: Date.now() + delay };
+    this.queue.set(next);
+    retries.push(next);
+  }
+
+  /**
+   * Write each retried entry's attempt number into the group (XCLAIM RETRYCOUNT, which also resets
+   * its idle time): should this process die before the retry, the reclaimer sees the true count
+   * and `maxDeliveries` still holds across crashes.
+   */
+  private async recordRetries(retries: Queued[]): Promise<void> {
+    await Promise.all(
+      retries.map((q) =>
+        this.redis.xclaim(this.source, this.group, this.d.consumer, 0, q.entry.id, 'RETRYCOUNT', q.attempt, 'JUSTID').catch((err: unknown) => {
+          this.d.metrics.increment('heartbeat.errors', 1, this.tags);
+          this.d.logger.warn('consumer.retrycount_error', { id: q.entry.id, err });
+        }),
+      ),
+    );
+  }
+}

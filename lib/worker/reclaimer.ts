@@ -1,0 +1,126 @@
+import type { Redis } from 'ioredis';
+import type { StreamConsumer } from './consumer.js';
+import type { ConsumerDeps } from './consumer.js';
+import { toEntries } from '../stream/entries.js';
+import { Script } from '../redis/script.js';
+import { trimAcked } from '../stream/retention.js';
+import { Periodic } from '../core/periodic.js';
+
+const deleteIdleConsumer = new Script('delete-idle-consumer-1');
+const claimScript = new Script('claim-2');
+
+type AutoclaimReply = [Buffer, [Buffer, Buffer[] | null][], Buffer[]?];
+type PendingRow = [string, string, number, number];
+
+/**
+ * The background side of a consumer, every `claimIntervalMs`: claims entries idle past
+ * `claimMinIdleMs` from any consumer of the group (XAUTOCLAIM, bumping the group's claim fence)
+ * and queues them on this consumer
+ * with their delivery counts (XPENDING), so `maxDeliveries` is enforced across crashes; removes
+ * consumers that are gone and own nothing; trims what every group has acked.
+ */
+export class Reclaimer {
+  private readonly loop: Periodic;
+  private cursor = '0-0';
+  /** Entries claimed so far, and consumers removed, for logs and tests. */
+  reclaimed = 0;
+  removedConsumers = 0;
+
+  constructor(private readonly d: ConsumerDeps, private readonly consumer: StreamConsumer) {
+    this.loop = new Periodic(() => this.runOnce(), d.stage.claimIntervalMs, (err) => d.logger.error('reclaim.error', { err }));
+  }
+
+  private get redis(): Redis {
+    return this.d.connections.command();
+  }
+
+  private get tags() {
+    return { stage: this.d.stage.name };
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  /** Stop the timer and wait for a pass in progress, at most `drainTimeoutMs` (Redis may be down). */
+  async stop(): Promise<void> {
+    await this.loop.stop(this.d.stage.drainTimeoutMs);
+  }
+
+  /** One pass; errors are logged and counted, and the next pass tries again. */
+  async runOnce(): Promise<void> {
+    for (const [step, fn] of [
+      ['claim', () => this.claim()],
+      ['cleanup', () => this.removeGoneConsumers()],
+      ['trim', () => this.trim()],
+    ] as const) {
+      try {
+        await fn();
+      } catch (err) {
+        this.d.metrics.increment('reclaim.errors', 1, { ...this.tags, step });
+        this.d.logger.warn('reclaim.error', { step, err });
+      }
+    }
+  }
+
+  private async claim(): Promise<void> {
+    const { stage, metrics, logger } = this.d;
+    // Busy, or shutting down (what it would claim could not be finished): leave entries to others.
+    if (this.consumer.queued >= stage.batchSize || this.consumer.isStopping) return;
+    const source = this.consumer.source;
+    // XAUTOCLAIM and, if it took any, a bump of the claim fence, in one step (lib/lua/claim-2.lua):
+    // the consumers these entries are taken from then hand off checking each message.
+    const reply = await claimScript.runBuffer<AutoclaimReply>(this.redis, [source, this.d.keys.fence(stage.name)], [
+      stage.name, this.d.consumer, stage.claimMinIdleMs, this.cursor, stage.batchSize,
+    ]);
+    this.cursor = reply[0].toString();
+    const deleted = reply[2] ?? [];
+    if (deleted.length > 0) {
+      // Pending entries whose data was trimmed away: XAUTOCLAIM has dropped them from the PEL.
+      metrics.increment('reclaim.deleted', deleted.length, this.tags);
+      logger.error('reclaim.entries_deleted', { ids: deleted.map(String) });
+    }
+    const entries = toEntries(reply[1]);
+    if (entries.length === 0) return;
+    // Each entry's own delivery count (XAUTOCLAIM has just added this delivery to it). One
+    // XPENDING per id, auto-pipelined into one round trip: a range query could miss some when
+    // this consumer owns many other entries in between.
+    const rows = await Promise.all(
+      entries.map((e) => this.redis.xpending(source, stage.name, e.id, e.id, 1) as Promise<PendingRow[]>),
+    );
+    const deliveries = new Map<string, number>();
+    for (const row of rows) if (row[0]) deliveries.set(row[0][0], Number(row[0][3]));
+    this.reclaimed += entries.length;
+    metrics.increment('messages.reclaimed', entries.length, this.tags);
+    logger.info('reclaim.claimed', { count: entries.length, first: entries[0]!.id, mostDeliveries: Math.max(...deliveries.values(), 0) });
+    this.consumer.enqueue(entries, deliveries);
+  }
+
+  /**
+   * Remove consumers idle past `consumerIdleRemoveMs` that own no pending entry (a dead process's
+   * consumer, once its entries were reclaimed). The check and the delete are one script, so a
+   * consumer that reads in between is never removed with entries.
+   */
+  private async removeGoneConsumers(): Promise<void> {
+    const { stage, metrics, logger } = this.d;
+    const source = this.consumer.source;
+    const consumers = (await this.redis.xinfo('CONSUMERS', source, stage.name)) as unknown[][];
+    for (const c of consumers) {
+      const info = new Map<string, unknown>();
+      for (let i = 0; i + 1 < c.length; i += 2) info.set(String(c[i]), c[i + 1]);
+      const name = String(info.get('name'));
+      if (name === this.d.consumer || Number(info.get('pending')) > 0 || Number(info.get('idle')) < stage.consumerIdleRemoveMs) continue;
+      const removed = await deleteIdleConsumer.run<number>(this.redis, [source], [stage.name, name, stage.consumerIdleRemoveMs]);
+      if (removed !== 1) continue;
+      this.removedConsumers++;
+      metrics.increment('consumers.removed', 1, this.tags);
+      logger.info('reclaim.consumer_removed', { removed: name, idleMs: Number(info.get('idle')) });
+    }
+  }
+
+  private async trim(): Promise<void> {
+    if (!this.d.config.streams.trimAcked) return;
+    const { removed } = await trimAcked(this.redis, this.consumer.source);
+    if (removed > 0) this.d.metrics.increment('stream.trimmed', removed, this.tags);
+  }
+}

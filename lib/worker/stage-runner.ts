@@ -1,0 +1,110 @@
+import type { Redis } from 'ioredis';
+import { backoffMs, sleep } from '../core/backoff.js';
+import type { Message } from '../stream/codec.js';
+import type { ResolvedStage } from '../config/types.js';
+import { isTransient, StageError } from '../core/errors.js';
+import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
+import { fail, type Stage, type StageResult } from './stage.js';
+
+export interface StageRunnerDeps {
+  impl: Stage;
+  stage: ResolvedStage;
+  /** The shared command connection (for the heartbeat's XCLAIM). */
+  redis: () => Redis;
+  source: string;
+  group: string;
+  consumer: string;
+  logger: Logger;
+  metrics: Metrics;
+  tags: Record<string, string>;
+  /** True once shutdown began: an outage is not waited out then. */
+  stopping: () => boolean;
+  /** The loop is alive and waiting on purpose (an outage): tell the watchdog. */
+  progress: () => void;
+}
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
+/**
+ * Runs the stage on one batch, on the consumer's single processing path: one call for the whole
+ * batch (model stages batch their inference), entries kept ours by a heartbeat while it runs,
+ * a dependency outage waited out in place, and a batch that throws split so one poison message
+ * fails only itself.
+ */
+export class StageRunner {
+  constructor(private readonly d: StageRunnerDeps) {}
+
+  /**
+   * A dependency outage (every message failed with a TransientError, e.g. the sink is down)
+   * retries the same batch in place with backoff: no delivery is counted, nothing new is read,
+   * and the heartbeat keeps the entries ours, so no reclaimer bumps their delivery count.
+   * `held` lists the other ids the consumer holds (queued retries), kept alive too.
+   */
+  async run(messages: Message[], held: () => string[]): Promise<StageResult[]> {
+    const { stage, metrics, logger, tags } = this.d;
+    const heartbeat = this.heartbeat(messages.map((m) => m.id), held);
+    const t0 = Date.now();
+    try {
+      for (let outage = 1; ; outage++) {
+        const results = await this.call(messages);
+        const first = results[0];
+        if (this.d.stopping() || !results.every((r) => !r.ok && isTransient(r.error))) return results;
+        const delayMs = backoffMs(outage, stage.retryBaseMs, stage.retryMaxMs);
+        metrics.increment('batch.transient_retries', 1, tags);
+        logger.warn('stage.transient_retry', { outage, delayMs, batch: messages.length, err: first && !first.ok ? first.error : undefined });
+        this.d.progress(); // waiting out an outage on purpose is not a stall
+        await sleep(delayMs);
+      }
+    } finally {
+      clearInterval(heartbeat);
+      metrics.timing('batch.process_ms', Date.now() - t0, tags);
+    }
+  }
+
+  /**
+   * One stage call. When the whole call throws (e.g. one malformed envelope breaks the model's
+   * input), each message runs alone, so a poison message fails only itself and the rest of the
+   * batch goes on; a transient error (outage) fails them all without splitting.
+   */
+  private async call(messages: Message[]): Promise<StageResult[]> {
+    const { impl, metrics, logger, tags } = this.d;
+    try {
+      const results = await impl.process(messages);
+      if (results.length !== messages.length) throw new StageError(`stage returned ${results.length} results for ${messages.length} messages`);
+      return results;
+    } catch (err) {
+      const error = asError(err);
+      logger.error('stage.batch_error', { err: error, batch: messages.length });
+      metrics.increment('batch.errors', 1, tags);
+      if (messages.length === 1 || isTransient(error)) return messages.map(() => fail(error));
+      metrics.increment('batch.isolated', 1, tags);
+      const out: StageResult[] = [];
+      for (const m of messages) {
+        try {
+          const [r] = await impl.process([m]);
+          out.push(r ?? fail(new StageError('stage returned no result')));
+        } catch (e) {
+          out.push(fail(asError(e)));
+        }
+      }
+      return out;
+    }
+  }
+
+  /** While a batch runs, reset its entries' idle time (XCLAIM JUSTID) so no reclaimer takes them. */
+  private heartbeat(ids: string[], held: () => string[]): NodeJS.Timeout {
+    const { metrics, logger, tags } = this.d;
+    const timer = setInterval(() => {
+      this.d
+        .redis()
+        .xclaim(this.d.source, this.d.group, this.d.consumer, 0, ...ids, ...held(), 'JUSTID')
+        .catch((err: unknown) => {
+          metrics.increment('heartbeat.errors', 1, tags);
+          logger.warn('consumer.heartbeat_error', { err });
+        });
+    }, this.d.stage.heartbeatMs);
+    timer.unref();
+    return timer;
+  }
+}

@@ -1,0 +1,41 @@
+import type { Redis } from 'ioredis';
+import type { Message } from '../stream/codec.js';
+import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
+import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
+import type { Keys } from '../redis/keys.js';
+
+/** One message's outcome: an output to route, or an error (retried, then dead-lettered). */
+export type StageResult = { ok: true; output: Record<string, unknown> } | { ok: false; error: Error };
+
+export const ok = (output: Record<string, unknown>): StageResult => ({ ok: true, output });
+export const fail = (error: Error): StageResult => ({ ok: false, error });
+
+/** What a stage may use: its config, the shared command connection, logs and metrics. */
+export interface StageContext {
+  config: ResolvedConfig;
+  stage: ResolvedStage;
+  keys: Keys;
+  /** The process's shared (non-blocking) command connection. */
+  redis: Redis;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/**
+ * What a stage does to a batch. `process` gets what one read returned and returns one result per
+ * message, in order; a model stage runs the whole batch as one model call.
+ */
+export interface Stage {
+  readonly kind: string;
+  /** Model name, for logs and the stored record's provenance. */
+  readonly model?: string;
+  /** A sink writes its results itself (e.g. the store) and forwards nothing; it has no routes. */
+  readonly sink?: boolean;
+  /** Load models and warm up; called once before the first read. */
+  init?(): Promise<void>;
+  process(batch: readonly Message[]): Promise<StageResult[]>;
+  close?(): Promise<void>;
+}
+
+export type StageFactory = (ctx: StageContext) => Stage;

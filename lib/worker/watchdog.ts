@@ -1,0 +1,217 @@
+import { writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import type { ResolvedStage } from '../config/types.js';
+import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
+import { COMMAND, type Connections } from '../redis/connections.js';
+import type { Keys } from '../redis/keys.js';
+import { settleWithin } from '../core/periodic.js';
+
+/** What a consumer's read loop is doing right now. */
+export type Phase = 'idle' | 'reading' | 'processing' | 'committing';
+
+/** What the watchdog watches: the consumer's progress, read without side effects. */
+export interface ProgressSource {
+  /** Last time the loop got a reply to a read (even an empty one) or finished a batch. */
+  readonly lastProgressAt: number;
+  readonly phase: Phase;
+  /** Messages handed off so far. */
+  readonly processed: number;
+}
+
+export interface WatchdogOptions {
+  /** The consumer's `blockMs`: a read may legitimately take this long. */
+  blockMs: number;
+  /** How often progress is checked and the liveness marker refreshed. @defaultValue 1000 (stage option `watchdogIntervalMs`) */
+  intervalMs: number;
+  /** Stalled = no progress for `blockMs` + this. @defaultValue 30000 (stage option `stallTimeoutMs`) */
+  stallTimeoutMs: number;
+  /** Liveness key, refreshed with SET PX while the loop makes progress: `{p}:heartbeat:<stage>:<consumer>`. */
+  key: string;
+  /** Also rewrite this file (same JSON) while the loop makes progress, for exec probes. @defaultValue none (env PROGRESS_FILE) */
+  file?: string;
+  /** stop() waits this long for the liveness key's DEL. @defaultValue 1000 */
+  stopTimeoutMs?: number;
+  /** The reader connection's label in `connections`. @defaultValue "read" */
+  readerLabel?: string;
+  /** Fixed fields of the liveness record (stage, consumer, pid, host). */
+  identity: Record<string, string | number>;
+  connections: Connections;
+  logger: Logger;
+  metrics: Metrics;
+  tags: Record<string, string>;
+}
+
+/**
+ * Progress, not only liveness: a worker can be alive with its read loop stuck, e.g. an
+ * XREADGROUP waiting forever on a half-open socket after a network blip (a known Celery failure).
+ * Every `intervalMs` the watchdog compares the loop's last progress with `blockMs + stallTimeoutMs`.
+ * While the loop progresses it refreshes the liveness key (it expires by itself when progress
+ * stops) and the optional file. When the loop is stalled it logs and counts, and recovers what it
+ * can: stuck reading or handing off on a connection that believes it is up, it resets that
+ * connection (the command is sent again on a fresh socket); stuck inside the stage, it can only
+ * report, and the missing liveness marker lets the orchestrator restart the process.
+ */
+export class Watchdog {
+  private timer?: NodeJS.Timeout;
+  private lastActionAt = 0;
+  private stalledSince?: number;
+  private beating = false;
+  private writing = false;
+  private probing = false;
+  /** Stalls detected and connections reset, for tests and logs. */
+  stalls = 0;
+  recoveries = 0;
+
+  constructor(private readonly target: ProgressSource, private readonly o: WatchdogOptions) {}
+
+  private get limit(): number {
+    return this.o.blockMs + this.o.stallTimeoutMs;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.check(), this.o.intervalMs);
+    this.timer.unref();
+  }
+
+  /**
+   * Stop checking and remove the liveness key, waiting at most `stopTimeoutMs` for the DEL (on a
+   * half-open connection it would never be answered; the key then expires by itself).
+   */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    const redis = this.o.connections.command();
+    if (redis.status !== 'ready') return;
+    const del = redis.del(this.o.key).catch((err: unknown) => this.o.logger.warn('watchdog.cleanup_error', { err }));
+    await settleWithin(del, this.o.stopTimeoutMs ?? 1_000);
+  }
+
+  /** One check (the timer calls it; tests may too). */
+  check(now = Date.now()): void {
+    const { phase, lastProgressAt } = this.target;
+    const idleMs = now - lastProgressAt;
+    if (idleMs <= this.limit) {
+      if (this.stalledSince !== undefined) {
+        this.o.logger.info('watchdog.progress_resumed', { stalledMs: now - this.stalledSince, phase });
+        this.stalledSince = undefined;
+      }
+      this.beat(now);
+      this.writeFile(now, false);
+      return;
+    }
+    this.stalledSince ??= lastProgressAt;
+    // Waiting for Redis to come back is not being stuck: keep the progress file fresh (marked),
+    // so a file-age liveness probe does not restart every worker during a Redis outage.
+    const waitingOn = phase === 'reading' ? (this.o.readerLabel ?? 'read') : COMMAND;
+    if (this.o.connections.status(waitingOn) !== 'ready') this.writeFile(now, true);
+    // Act once per stall period: a reset needs time to reconnect and re-send before it shows.
+    if (now - Math.max(lastProgressAt, this.lastActionAt) <= this.limit) return;
+    this.lastActionAt = now;
+    this.stalls++;
+    const { metrics, logger, tags } = this.o;
+    metrics.increment('watchdog.stalls', 1, { ...tags, phase });
+    const label = phase === 'reading' ? (this.o.readerLabel ?? 'read') : COMMAND;
+    const status = this.o.connections.status(label);
+    let action: string;
+    if (status !== 'ready') {
+      action = `none: connection ${label} is ${status ?? 'not open'}, reconnecting by itself`;
+    } else if (phase === 'processing' || phase === 'idle') {
+      // Inside the stage: its own work cannot be interrupted, but it may be waiting on the shared
+      // command connection (a sink writing to Redis). A PING left unanswered says that link is half-open.
+      this.probeCommand(phase);
+      action = 'probing the command connection; a stage stuck in its own work cannot be interrupted, the liveness marker has stopped';
+    } else {
+      // The socket believes it is connected, yet no reply came: half-open. A fresh socket fixes it.
+      this.recover(label, phase);
+      action = `reset connection ${label}`;
+    }
+    logger.error('watchdog.stalled', { phase, sinceProgressMs: idleMs, limitMs: this.limit, action });
+  }
+
+  private recover(label: string, phase: Phase): void {
+    this.o.connections.reset(label);
+    this.recoveries++;
+    this.o.metrics.increment('watchdog.recoveries', 1, { ...this.o.tags, phase });
+  }
+
+  /** PING the command connection; reset it if no reply comes within `stallTimeoutMs` while it claims to be up. */
+  private probeCommand(phase: Phase): void {
+    if (this.probing) return;
+    this.probing = true;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((res) => (timer = setTimeout(() => res('late'), this.o.stallTimeoutMs)));
+    const ping = this.o.connections.command().ping().catch(() => 'error');
+    void Promise.race([ping, late]).then((r) => {
+      clearTimeout(timer);
+      this.probing = false;
+      if (r !== 'late' || this.o.connections.status(COMMAND) !== 'ready') return;
+      this.o.logger.error('watchdog.command_unanswered', { phase, waitedMs: this.o.stallTimeoutMs, action: `reset connection ${COMMAND}` });
+      this.recover(COMMAND, phase);
+    });
+  }
+
+  /** Refresh the liveness marker; it expires `limit` after the last progress unless refreshed again. */
+  private beat(now: number): void {
+    const redis = this.o.connections.command();
+    // Never queue beats behind a connection that is down: a stale marker is the right answer then.
+    if (this.beating || redis.status !== 'ready') return;
+    const { lastProgressAt, phase, processed } = this.target;
+    const ttl = Math.max(1, lastProgressAt + this.limit + this.o.intervalMs - now);
+    const body = JSON.stringify({ ...this.o.identity, phase, processed, progressAt: lastProgressAt, at: now });
+    this.beating = true;
+    redis
+      .set(this.o.key, body, 'PX', ttl)
+      .catch((err: unknown) => {
+        this.o.metrics.increment('watchdog.errors', 1, this.o.tags);
+        this.o.logger.warn('watchdog.beat_error', { err });
+      })
+      .finally(() => (this.beating = false));
+  }
+
+  /**
+   * Rewrite the progress file (exec probes check its age): while the loop progresses, and while it
+   * waits for a reconnecting Redis (`waitingForRedis: true`, which readiness treats as not ready).
+   */
+  private writeFile(now: number, waitingForRedis: boolean): void {
+    if (!this.o.file || this.writing) return;
+    const { lastProgressAt, phase, processed } = this.target;
+    const body = JSON.stringify({ ...this.o.identity, phase, processed, progressAt: lastProgressAt, at: now, waitingForRedis });
+    this.writing = true;
+    writeFile(this.o.file, body + '\n')
+      .catch((err: unknown) => {
+        this.o.metrics.increment('watchdog.errors', 1, this.o.tags);
+        this.o.logger.warn('watchdog.file_error', { err, file: this.o.file });
+      })
+      .finally(() => (this.writing = false));
+  }
+}
+
+/** What `consumerWatchdog` needs from a consumer's dependencies. */
+export interface ConsumerWatchdogDeps {
+  stage: ResolvedStage;
+  keys: Keys;
+  consumer: string;
+  connections: Connections;
+  logger: Logger;
+  metrics: Metrics;
+  /** @defaultValue env PROGRESS_FILE, else none */
+  progressFile?: string;
+}
+
+/** The watchdog of one stage consumer, from its stage options; liveness key `{p}:heartbeat:<stage>:<consumer>`. */
+export function consumerWatchdog(target: ProgressSource, d: ConsumerWatchdogDeps): Watchdog {
+  return new Watchdog(target, {
+    blockMs: d.stage.blockMs,
+    intervalMs: d.stage.watchdogIntervalMs,
+    stallTimeoutMs: d.stage.stallTimeoutMs,
+    key: d.keys.heartbeat(d.stage.name, d.consumer),
+    file: d.progressFile ?? process.env.PROGRESS_FILE,
+    identity: { stage: d.stage.name, consumer: d.consumer, host: hostname(), pid: process.pid },
+    connections: d.connections,
+    logger: d.logger,
+    metrics: d.metrics,
+    tags: { stage: d.stage.name },
+  });
+}

@@ -1,0 +1,150 @@
+import { hostname } from 'node:os';
+import type { ResolvedConfig } from '../config/types.js';
+import { findStage } from '../config/load.js';
+import { StreamConsumer } from './consumer.js';
+import { ConfigError } from '../core/errors.js';
+import { LogStream } from '../observe/log-stream.js';
+import { createLogger, type Logger } from '../observe/logger.js';
+import { createMetrics, type Metrics } from '../observe/metrics.js';
+import { Connections } from '../redis/connections.js';
+import { consumerName, Keys } from '../redis/keys.js';
+import { Reclaimer } from './reclaimer.js';
+import { compileRoutes } from '../stream/router.js';
+import { configShards } from '../redis/shard.js';
+import type { Stage, StageFactory } from './stage.js';
+
+export interface WorkerOptions {
+  config: ResolvedConfig;
+  /** Which stage of the config this process runs. */
+  stage: string;
+  /** Stage kinds → factories (stages/index.ts). */
+  stages: Record<string, StageFactory>;
+  /** Reader index within the process, part of the consumer name. @defaultValue 0 */
+  index?: number;
+  /** Which shards of the stage's input this worker reads (config `shards` > 1), one blocking reader each. @defaultValue every shard */
+  shards?: readonly number[];
+  /** @defaultValue JSON lines on stdout with stage and consumer */
+  logger?: Logger;
+  /** @defaultValue StatsD from config, or no-op */
+  metrics?: Metrics;
+}
+
+/**
+ * One stage consumer in this process: a dedicated blocking connection for its reads plus the
+ * shared command connection, so the process holds exactly 2 connections whatever its load.
+ * A sharded pipeline (config `shards` > 1) gets one consumer and reclaimer per shard it reads,
+ * each with that shard's keys and its own blocking reader (`read:<shard>`), all sharing the one
+ * stage instance and the one command connection: shards read + 1 connections (on a Redis Cluster,
+ * clients: docs/scale-out.md).
+ */
+export class Worker {
+  /** The first shard's consumer and reclaimer (the only ones when the pipeline is unsharded). */
+  readonly consumer: StreamConsumer;
+  readonly reclaimer: Reclaimer;
+  /** One per shard read, in shard order. */
+  readonly consumers: readonly StreamConsumer[];
+  readonly reclaimers: readonly Reclaimer[];
+  /** The shard numbers this worker reads ([0] when unsharded). */
+  readonly shards: readonly number[];
+  readonly connections: Connections;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** The optional Redis log stream (config `logs.stream`), written through the shared command connection. */
+  readonly logStream?: LogStream;
+  private readonly impl: Stage;
+  private started = false;
+  private closing?: Promise<void>;
+
+  constructor(opts: WorkerOptions) {
+    const { config } = opts;
+    const stage = findStage(config, opts.stage);
+    const name = consumerName(hostname(), process.pid, opts.index ?? 0);
+    if (config.logs.stream && !opts.logger) this.logStream = new LogStream({ ...config.logs, key: new Keys(config.pipeline).extra('logs') });
+    this.logger = opts.logger ?? createLogger({ stage: stage.name, consumer: name }, undefined, this.logStream?.tee());
+    this.metrics = opts.metrics ?? createMetrics(config.metrics, { pipeline: config.pipeline, stage: stage.name }, this.logger);
+    const keys = new Keys(config.pipeline);
+    this.connections = new Connections({
+      url: stage.redisUrl,
+      name: `${stage.name}:${name}`,
+      logger: this.logger,
+      onError: () => this.metrics.increment('redis.connection_errors', 1, { stage: stage.name }),
+    });
+    this.logStream?.attach(this.connections.command(), this.metrics);
+    const factory = opts.stages[stage.kind];
+    if (!factory) throw new ConfigError(`stages.${stage.name}.kind`, `unknown stage kind ${JSON.stringify(stage.kind)}`);
+    const ctx = { config, stage, keys, redis: this.connections.command(), logger: this.logger, metrics: this.metrics };
+    this.impl = factory(ctx);
+    const router = compileRoutes(config.routes, config.stages, config.streams.terminal).get(stage.name);
+    if (this.impl.sink && router) throw new ConfigError(`routes.${stage.name}`, `stage ${stage.name} is a sink (${stage.kind}) and takes no routes`);
+    if (!this.impl.sink && !router) throw new ConfigError(`routes.${stage.name}`, `stage ${stage.name} has no routing rules`);
+    const space = configShards(config);
+    this.shards = opts.shards?.length ? [...opts.shards] : space.all.map((_, i) => i);
+    // Several shards' loops share the stage: one batch in it at a time, as with one shard (models
+    // and the match stage's vector cache are written for that); reads and hand-offs still overlap.
+    const impl = this.shards.length > 1 ? oneBatchAtATime(this.impl) : this.impl;
+    const consumers: StreamConsumer[] = [];
+    const reclaimers: Reclaimer[] = [];
+    for (const i of this.shards) {
+      // Unsharded: exactly the connections and keys of before. Sharded: the shard's keys and reader.
+      const shardKeys = space.count === 1 ? keys : space.shard(i);
+      const connections = space.count === 1 ? this.connections : this.connections.scoped(String(i));
+      const deps = { config, stage, impl, router, connections, keys: shardKeys, consumer: name, logger: this.logger, metrics: this.metrics };
+      const consumer = new StreamConsumer(deps);
+      consumers.push(consumer);
+      reclaimers.push(new Reclaimer(deps, consumer));
+    }
+    this.consumers = consumers;
+    this.reclaimers = reclaimers;
+    this.consumer = consumers[0]!;
+    this.reclaimer = reclaimers[0]!;
+  }
+
+  /** Load the stage (models), join the group, start reading and reclaiming. Resolves when reading stops. */
+  async run(): Promise<void> {
+    if (this.started) throw new Error('worker already started');
+    this.started = true;
+    const t0 = Date.now();
+    await this.impl.init?.();
+    await Promise.all(this.consumers.map((c) => c.ensureGroup()));
+    for (const r of this.reclaimers) r.start();
+    const sharded = this.consumers.length > 1 || this.shards[0] !== 0 ? { shards: this.shards } : {};
+    this.logger.info('worker.started', { initMs: Date.now() - t0, kind: this.impl.kind, model: this.impl.model, connections: this.consumers.length + 1, ...sharded });
+    await Promise.all(this.consumers.map((c) => c.run()));
+  }
+
+  /** Stop reading, drain the batch in flight, stop background loops, close the stage, QUIT. Memoised. */
+  stop(): Promise<void> {
+    this.closing ??= (async () => {
+      const steps: [string, () => Promise<void>][] = [
+        ['consumer', async () => void (await Promise.all(this.consumers.map((c) => c.stop())))],
+        ['reclaimer', async () => void (await Promise.all(this.reclaimers.map((r) => r.stop())))],
+        ['stage', async () => this.impl.close?.()],
+        ['metrics', () => this.metrics.close()],
+        ['logs', async () => this.logStream?.close()],
+        ['connections', () => this.connections.close()],
+      ];
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (err) {
+          this.logger.error('worker.stop_error', { step: name, err });
+        }
+      }
+      const sum = (xs: readonly { processed?: number; reclaimed?: number }[], k: 'processed' | 'reclaimed') => xs.reduce((n, x) => n + (x[k] ?? 0), 0);
+      this.logger.info('worker.stopped', { processed: sum(this.consumers, 'processed'), reclaimed: sum(this.reclaimers, 'reclaimed') });
+    })();
+    return this.closing;
+  }
+}
+
+/** `stage` with its `process` calls queued: the next starts when the previous has settled. */
+function oneBatchAtATime(stage: Stage): Stage {
+  let tail: Promise<unknown> = Promise.resolve();
+  const queued = Object.create(stage) as Stage;
+  queued.process = (batch) => {
+    const run = tail.then(() => stage.process(batch));
+    tail = run.catch(() => undefined);
+    return run;
+  };
+  return queued;
+}

@@ -1,0 +1,53 @@
+import type { Redis } from 'ioredis';
+import { decodeEnvelope, entryFields, type Envelope } from '../../lib/stream/codec.js';
+import type { Keys } from '../../lib/redis/keys.js';
+import { Shards } from '../../lib/redis/shard.js';
+import { summarize, type Summary } from '../../stages/domain/summary.js';
+
+export interface Outcome {
+  /** Where the record ended: stored, sent to review, or dead-lettered. */
+  where: 'stored' | 'review' | 'dlq';
+  summary: Summary;
+}
+
+async function* streamEnvelopes(redis: Redis, key: string): AsyncGenerator<{ key?: string; env?: Envelope }> {
+  let from = '-';
+  for (;;) {
+    const batch = await redis.xrangeBuffer(key, from, '+', 'COUNT', 1000);
+    if (batch.length === 0) return;
+    for (const [, fields] of batch) {
+      const { key: k, payload } = entryFields(fields);
+      yield { key: k, env: payload ? (() => { try { return decodeEnvelope(payload); } catch { return undefined; } })() : undefined };
+    }
+    const last = batch[batch.length - 1]![0].toString();
+    const [ms, seq] = last.split('-');
+    from = `${ms}-${Number(seq) + 1}`;
+  }
+}
+
+/** Every record's outcome, by key: stored products, the review stream, and the DLQ (of every shard). */
+export async function collectOutcomes(redis: Redis, keys: Keys | Shards, ids: readonly string[], reviewStream: string): Promise<Map<string, Outcome>> {
+  const out = new Map<string, Outcome>();
+  const shards = Shards.of(keys);
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    const docs = await Promise.all(chunk.map((id) => redis.hget(shards.keysFor(id).product(id), 'doc')));
+    chunk.forEach((id, j) => {
+      const d = docs[j];
+      if (!d) return;
+      const doc = JSON.parse(d) as Pick<Envelope, 'outputs' | 'hops'>;
+      out.set(id, { where: 'stored', summary: summarize(doc as Envelope) });
+    });
+  }
+  for (const shard of shards.all) {
+    for await (const { key, env } of streamEnvelopes(redis, shard.stream(reviewStream))) {
+      if (key && env && !out.has(key)) out.set(key, { where: 'review', summary: summarize(env) });
+    }
+  }
+  for (const shard of shards.all) {
+    for await (const { key, env } of streamEnvelopes(redis, shard.dlq)) {
+      if (key && !out.has(key)) out.set(key, { where: 'dlq', summary: env ? summarize(env) : {} });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,333 @@
+/**
+ * extract-*: token classification with BIO tags for BRAND, MPN, GTIN and one
+ * regex-labelled attribute per group. Network: WordPiece embeddings → kernel-3
+ * Conv1d + ReLU layers (dilations 1/2/4 widen the context) → linear per token.
+ *
+ * Brand and model-number patterns are shared across groups and each group alone
+ * has too little data, so a base tagger is trained on all titles with every
+ * group's attribute; each group's model is then that base with the output layer
+ * cut to the group's labels, fine-tuned on the group's titles.
+ */
+import { decodeBio, type Entity } from '../lib/models/bio.js';
+import { checkGtin } from '../stages/domain/gtin.js';
+
+const isValidGtin = (code: string): boolean => checkGtin(code).valid;
+import { insertGtin } from './augment-gtin.js';
+import type { ProductRow } from './data.js';
+import { taggerGraph, type ConvLayer } from './graphs.js';
+import { attributeSpans, bioLabels, findValue, foldValue, type ExtractorGroup, type Span } from './labels.js';
+import { accumulate, accumulateBackward, affine, softmax } from './nn.js';
+import { Adam, Param } from './optim.js';
+import type { Prng } from './prng.js';
+import { dequantizeRows, quantizeRows } from './quantize.js';
+import { encode, type Encoding, type Vocab } from './tokenizer.js';
+import { round4 } from './train-classifier.js';
+import type { TrainedModel } from './trained-model.js';
+
+export interface TaggerOptions {
+  dim: number;
+  hidden: number;
+  /** One conv layer per entry, with that dilation. */
+  dilations: number[];
+  /** Epochs of the shared base over all titles. */
+  epochs: number;
+  /** Epochs of each group's fine-tuning on its own titles. */
+  groupEpochs: number;
+  batch: number;
+  lr: number;
+  /** Share of training titles that get a GTIN inserted. */
+  gtinShare: number;
+  /** Share of inserted GTINs with a wrong check digit (still tagged GTIN). */
+  invalidGtinShare: number;
+}
+
+export const TAGGER_DEFAULTS: TaggerOptions = {
+  dim: 48, hidden: 48, dilations: [1, 2, 4], epochs: 3, groupEpochs: 1, batch: 16, lr: 3e-3, gtinShare: 0.15, invalidGtinShare: 0.25,
+};
+
+/** A 12–14 digit mpn with a valid check digit is a barcode, so it is labelled GTIN. */
+const mpnIsGtin = (mpn: string): boolean => /^\d{12,14}$/.test(mpn) && isValidGtin(mpn);
+
+/** Gold spans of a title, highest priority first; spans overlapping an earlier one are dropped. */
+function goldSpans(title: string, row: ProductRow, groups: readonly ExtractorGroup[], gtin: Span | null): Span[] {
+  const spans: Span[] = [];
+  if (gtin !== null) spans.push(gtin);
+  const brand = row.brand ? findValue(title, row.brand) : null;
+  if (brand) spans.push({ type: 'BRAND', ...brand });
+  const mpn = row.mpn ? findValue(title, row.mpn) : null;
+  if (mpn && row.mpn) spans.push({ type: mpnIsGtin(row.mpn) ? 'GTIN' : 'MPN', ...mpn });
+  for (const g of groups) spans.push(...attributeSpans(title, g));
+  const kept: Span[] = [];
+  for (const s of spans) if (!kept.some((k) => s.start < k.end && k.start < s.end)) kept.push(s);
+  return kept;
+}
+
+function tokenLabels(enc: Encoding, spans: readonly Span[], index: Map<string, number>): Int32Array {
+  const y = new Int32Array(enc.ids.length);
+  for (const s of spans) {
+    let first = true;
+    for (let t = 0; t < enc.ids.length; t++) {
+      if (enc.start[t]! < 0 || enc.start[t]! < s.start || enc.end[t]! > s.end) continue;
+      y[t] = index.get(`${first ? 'B' : 'I'}-${s.type}`) ?? 0;
+      first = false;
+    }
+  }
+  return y;
+}
+
+interface Example {
+  ids: Int32Array;
+  y: Int32Array;
+}
+
+/** Encodes and labels titles, inserting GTINs into a share of them. */
+function examples(rows: readonly ProductRow[], groups: readonly ExtractorGroup[], labels: readonly string[], vocab: Vocab, rng: Prng, o: TaggerOptions): Example[] {
+  const index = new Map(labels.map((l, i) => [l, i]));
+  return rows.map((row) => {
+    let title = row.title;
+    let gtin: Span | null = null;
+    if (rng.next() < o.gtinShare) {
+      const aug = insertGtin(title, rng, rng.next() >= o.invalidGtinShare);
+      title = aug.title;
+      gtin = aug.gtin;
+    }
+    const enc = encode(title, vocab);
+    return { ids: enc.ids, y: tokenLabels(enc, goldSpans(title, row, groups, gtin), index) };
+  });
+}
+
+/** The network's trainable tensors. */
+interface Net {
+  emb: Param;
+  convs: Array<{ layer: ConvLayer; w: Param; b: Param }>;
+  wo: Param;
+  bo: Param;
+  labels: number;
+}
+
+function newNet(vocabSize: number, labels: number, rng: Prng, o: TaggerOptions): Net {
+  return {
+    emb: Param.normal(vocabSize * o.dim, 0.1, rng, o.dim),
+    convs: o.dilations.map((dilation, l) => {
+      const inDim = l === 0 ? o.dim : o.hidden;
+      const w = Param.normal(3 * inDim * o.hidden, Math.sqrt(2 / (3 * inDim)), rng);
+      const b = Param.zeros(o.hidden);
+      return { layer: { w: w.w, b: b.w, inDim, outDim: o.hidden, dilation }, w, b };
+    }),
+    wo: Param.normal(o.hidden * labels, Math.sqrt(1 / o.hidden), rng),
+    bo: Param.zeros(labels),
+    labels,
+  };
+}
+
+/** Copy of `net` whose output layer keeps only the columns `keep` (label indices of `net`). */
+function narrowNet(net: Net, keep: readonly number[]): Net {
+  const copy = (p: Param): Param => new Param(Float32Array.from(p.w), p.rowSize);
+  const H = net.convs[net.convs.length - 1]!.layer.outDim;
+  const wo = new Float32Array(H * keep.length);
+  for (let h = 0; h < H; h++) keep.forEach((src, j) => (wo[h * keep.length + j] = net.wo.w[h * net.labels + src]!));
+  return {
+    emb: copy(net.emb),
+    convs: net.convs.map(({ layer, w, b }) => {
+      const w2 = copy(w);
+      const b2 = copy(b);
+      return { layer: { ...layer, w: w2.w, b: b2.w }, w: w2, b: b2 };
+    }),
+    wo: new Param(wo),
+    bo: new Param(Float32Array.from(keep, (src) => net.bo.w[src]!)),
+    labels: keep.length,
+  };
+}
+
+/** Per-sequence activations: acts[0] = embeddings, acts[l+1] = ReLU output of conv l. */
+interface Buffers {
+  acts: Float32Array[];
+  grads: Float32Array[];
+  probs: Float32Array;
+}
+
+function buffers(net: Net, maxT: number): Buffers {
+  const widths = [net.convs[0]!.layer.inDim, ...net.convs.map((c) => c.layer.outDim)];
+  return {
+    acts: widths.map((w) => new Float32Array(maxT * w)),
+    grads: widths.map((w) => new Float32Array(maxT * w)),
+    probs: new Float32Array(maxT * net.labels),
+  };
+}
+
+/** Forward pass; leaves softmax probabilities in buf.probs. */
+function forward(net: Net, emb: Float32Array, ids: Int32Array, buf: Buffers): void {
+  const T = ids.length;
+  const L = net.labels;
+  const D = net.convs[0]!.layer.inDim;
+  for (let t = 0; t < T; t++) buf.acts[0]!.set(emb.subarray(ids[t]! * D, ids[t]! * D + D), t * D);
+  net.convs.forEach(({ layer: c }, l) => {
+    const a = buf.acts[l]!;
+    const z = buf.acts[l + 1]!;
+    for (let t = 0; t < T; t++) {
+      const zo = t * c.outDim;
+      for (let u = 0; u < c.outDim; u++) z[zo + u] = c.b[u]!;
+      for (let k = 0; k < 3; k++) {
+        const src = t + (k - 1) * c.dilation;
+        if (src >= 0 && src < T) accumulate(a, src * c.inDim, c.w, k * c.inDim * c.outDim, c.inDim, c.outDim, z, zo);
+      }
+      for (let u = 0; u < c.outDim; u++) if (z[zo + u]! < 0) z[zo + u] = 0;
+    }
+  });
+  const H = net.convs[net.convs.length - 1]!.layer.outDim;
+  const h = buf.acts[net.convs.length]!;
+  for (let t = 0; t < T; t++) {
+    affine(h, t * H, net.wo.w, net.bo.w, H, L, buf.probs, t * L);
+    softmax(buf.probs, t * L, L);
+  }
+}
+
+/** Accumulates the cross-entropy gradients of one sequence (after forward()). */
+function backward(net: Net, ids: Int32Array, y: Int32Array, buf: Buffers): void {
+  const T = ids.length;
+  const L = net.labels;
+  const dz = buf.probs; // becomes dLoss/dlogits = p - onehot in place
+  for (let t = 0; t < T; t++) dz[t * L + y[t]!] = dz[t * L + y[t]!]! - 1;
+  const n = net.convs.length;
+  const H = net.convs[n - 1]!.layer.outDim;
+  buf.grads[n]!.fill(0, 0, T * H);
+  for (let t = 0; t < T; t++) {
+    accumulateBackward(buf.acts[n]!, t * H, net.wo.w, 0, H, L, dz, t * L, net.wo.g, buf.grads[n]!, t * H);
+    for (let l = 0; l < L; l++) net.bo.g[l] = net.bo.g[l]! + dz[t * L + l]!;
+  }
+  for (let l = n - 1; l >= 0; l--) {
+    const { layer: c, w, b } = net.convs[l]!;
+    const out = buf.acts[l + 1]!;
+    const g = buf.grads[l + 1]!;
+    const gin = buf.grads[l]!;
+    gin.fill(0, 0, T * c.inDim);
+    for (let t = 0; t < T; t++) {
+      const zo = t * c.outDim;
+      for (let u = 0; u < c.outDim; u++) {
+        if (out[zo + u]! <= 0) g[zo + u] = 0; // ReLU
+        b.g[u] = b.g[u]! + g[zo + u]!;
+      }
+      for (let k = 0; k < 3; k++) {
+        const src = t + (k - 1) * c.dilation;
+        if (src >= 0 && src < T) accumulateBackward(buf.acts[l]!, src * c.inDim, c.w, k * c.inDim * c.outDim, c.inDim, c.outDim, g, zo, w.g, gin, src * c.inDim);
+      }
+    }
+  }
+  const D = net.convs[0]!.layer.inDim;
+  for (let t = 0; t < T; t++) {
+    net.emb.touch(ids[t]!);
+    const row = ids[t]! * D;
+    for (let d = 0; d < D; d++) net.emb.g[row + d] = net.emb.g[row + d]! + buf.grads[0]![t * D + d]!;
+  }
+}
+
+/** Adam with linear decay to 10 % of `lr`; loss is the mean over a batch's tokens. */
+function fit(net: Net, data: readonly Example[], epochs: number, lr: number, rng: Prng, o: TaggerOptions): void {
+  const adam = new Adam([net.emb, ...net.convs.flatMap((c) => [c.w, c.b]), net.wo, net.bo], { lr });
+  const buf = buffers(net, Math.max(2, ...data.map((d) => d.ids.length)));
+  const order = data.map((_, i) => i);
+  const totalSteps = epochs * Math.ceil(data.length / o.batch);
+  let step = 0;
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    rng.shuffle(order);
+    for (let b = 0; b < order.length; b += o.batch) {
+      let tokens = 0;
+      for (let k = b; k < Math.min(order.length, b + o.batch); k++) {
+        const { ids, y } = data[order[k]!]!;
+        tokens += ids.length;
+        forward(net, net.emb.w, ids, buf);
+        backward(net, ids, y, buf);
+      }
+      adam.lr = lr * (1 - 0.9 * (step++ / totalSteps));
+      adam.step(1 / tokens);
+    }
+  }
+}
+
+/** Entities the shipped extractor returns for a title (invalid GTINs dropped, as in extract()). */
+function predict(net: Net, emb: Float32Array, title: string, vocab: Vocab, labels: readonly string[], buf: Buffers): Entity[] {
+  const enc = encode(title, vocab);
+  forward(net, emb, enc.ids, buf);
+  return decodeBio(title, buf.probs.subarray(0, enc.ids.length * labels.length), labels, enc).filter(
+    (e) => e.type !== 'GTIN' || isValidGtin(e.text),
+  );
+}
+
+const best = (entities: Entity[], type: string): Entity | undefined =>
+  entities.filter((e) => e.type === type).sort((a, b) => b.score - a.score)[0];
+
+function evaluate(net: Net, emb: Float32Array, dev: readonly ProductRow[], group: ExtractorGroup, vocab: Vocab, labels: readonly string[], rng: Prng): Record<string, number> {
+  const buf = buffers(net, 512);
+  let brandN = 0, brandOk = 0, mpnN = 0, mpnOk = 0, gtinOk = 0, gtinFalse = 0, attrN = 0, attrOk = 0;
+  for (const row of dev) {
+    const entities = predict(net, emb, row.title, vocab, labels, buf);
+    const brand = row.brand ? findValue(row.title, row.brand) : null;
+    if (brand) {
+      brandN++;
+      if (foldValue(best(entities, 'BRAND')?.text ?? '') === foldValue(row.title.slice(brand.start, brand.end))) brandOk++;
+    }
+    const mpn = row.mpn && !mpnIsGtin(row.mpn) ? findValue(row.title, row.mpn) : null;
+    if (mpn) {
+      mpnN++;
+      if (foldValue(best(entities, 'MPN')?.text ?? '') === foldValue(row.title.slice(mpn.start, mpn.end))) mpnOk++;
+    }
+    const attr = attributeSpans(row.title, group)[0];
+    if (attr) {
+      attrN++;
+      if (entities.some((e) => e.type === group.attribute && e.start === attr.start && e.end === attr.end)) attrOk++;
+    }
+    if (entities.some((e) => e.type === 'GTIN')) gtinFalse++;
+    const aug = insertGtin(row.title, rng, true);
+    if (predict(net, emb, aug.title, vocab, labels, buf).some((e) => e.type === 'GTIN' && checkGtin(e.text).value === aug.code)) gtinOk++;
+  }
+  const attr = group.attribute.toLowerCase();
+  return {
+    brand_exact: round4(brandN ? brandOk / brandN : 0),
+    brand_rows: brandN,
+    mpn_exact: round4(mpnN ? mpnOk / mpnN : 0),
+    mpn_rows: mpnN,
+    gtin_found: round4(dev.length ? gtinOk / dev.length : 0),
+    gtin_rows: dev.length,
+    gtin_false_positive_rate: round4(dev.length ? gtinFalse / dev.length : 0),
+    [`${attr}_exact`]: round4(attrN ? attrOk / attrN : 0),
+    [`${attr}_rows`]: attrN,
+  };
+}
+
+/** Trains the shared base, then one fine-tuned model per group in `groups`. */
+export function trainTaggers(
+  groups: readonly ExtractorGroup[], allGroups: readonly ExtractorGroup[], train: readonly ProductRow[], dev: readonly ProductRow[],
+  vocab: Vocab, rng: Prng, o: TaggerOptions,
+): Map<string, TrainedModel> {
+  const baseLabels = bioLabels(allGroups.map((g) => g.attribute));
+  const base = newNet(vocab.tokens.length, baseLabels.length, rng.fork(1), o);
+  fit(base, examples(train, allGroups, baseLabels, vocab, rng.fork(2), o), o.epochs, o.lr, rng.fork(3), o);
+  const out = new Map<string, TrainedModel>();
+  for (const group of groups) {
+    const grng = rng.fork(10 + allGroups.indexOf(group));
+    const inGroup = (r: ProductRow): boolean => group.categories.includes(r.category);
+    const labels = bioLabels([group.attribute]);
+    const net = narrowNet(base, labels.map((l) => baseLabels.indexOf(l)));
+    const groupTrain = train.filter(inGroup);
+    // Lower rate: adapt the base to the group without forgetting shared patterns.
+    fit(net, examples(groupTrain, [group], labels, vocab, grng.fork(1), o), o.groupEpochs, o.lr / 3, grng.fork(2), o);
+    const table = quantizeRows(net.emb.w, o.dim);
+    const groupDev = dev.filter(inGroup);
+    out.set(group.name, {
+      graph: taggerGraph(group.name, { dim: o.dim, labels: labels.length, table, convs: net.convs.map((c) => c.layer), wo: net.wo.w, bo: net.bo.w }),
+      config: {
+        architecture: 'BertForTokenClassification',
+        hiddenSize: o.hidden,
+        vocab,
+        labels,
+        description: `${o.dim}-d int8 WordPiece embeddings -> ${o.dilations.length} kernel-3 Conv1d+ReLU (${o.hidden} ch, dilations ${o.dilations.join('/')}) -> ${labels.length} BIO logits per token`,
+      },
+      metrics: {
+        ...evaluate(net, dequantizeRows(table, o.dim), groupDev, group, vocab, labels, grng.fork(3)),
+        train_rows: groupTrain.length,
+        dev_rows: groupDev.length,
+      },
+    });
+  }
+  return out;
+}
