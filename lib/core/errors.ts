@@ -38,6 +38,12 @@ export class RedisServerError extends PipelineError {}
  */
 export class TransientError extends PipelineError {}
 
+/**
+ * The pipeline's Redis Functions library (lib/redis/functions.ts) is not on the server and this
+ * connection's user may not load it: an admin must (`pipeline acl --apply`). Waited out, like an outage.
+ */
+export class FunctionsMissingError extends TransientError {}
+
 /** True for failures that retrying the same batch later can fix without counting a delivery. */
 export function isTransient(err: unknown): boolean {
   return err instanceof TransientError;
@@ -46,6 +52,7 @@ export function isTransient(err: unknown): boolean {
 /** True for errors where retrying the same call later can succeed (connection loss, server limits, timeouts). */
 export function isTransientRedisError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
+  if (err instanceof FunctionsMissingError) return true;
   const msg = err.message;
   return (
     /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Connection is closed|Stream isn't writeable|aborted due to connection close/i.test(msg) ||
