@@ -6,6 +6,7 @@ import { Forwarder } from '../stream/forwarder.js';
 import { GroupReader } from '../stream/group-reader.js';
 import { errorMessage, isPermanent, isTransient, isTransientRedisError, RouteError } from '../core/errors.js';
 import { commitHandOff, type Forward, type HandOffSource } from '../stream/handoff.js';
+import { completionsOf, recordCompletionsForBatch } from '../stream/done.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { backoffMs, sleep } from '../core/backoff.js';
@@ -69,6 +70,9 @@ export class StreamConsumer {
   private lastBatchMs = Infinity;
   phase: Phase = 'idle';
   processed = 0;
+  /** Terminal streams (e.g. review) by full key → name, and the completion stream's settings (lib/stream/done.ts). */
+  private readonly terminalKeys: Map<string, string>;
+  private readonly completionSettings: { maxLen: number; statusTtlMs: number };
 
   constructor(private readonly d: ConsumerDeps) {
     this.source = d.keys.stream(d.stage.input);
@@ -84,6 +88,8 @@ export class StreamConsumer {
     });
     this.watchdog = consumerWatchdog(this, d);
     this.forwarder = new Forwarder(d);
+    this.terminalKeys = new Map(d.config.streams.terminal.map((t) => [d.keys.stream(t), t]));
+    this.completionSettings = { maxLen: d.config.limits.doneMaxLen, statusTtlMs: d.config.limits.statusTtlMs };
     this.handOffSource = { stream: this.source, group: this.group, fenceKey: d.keys.fence(d.stage.name) };
     this.reader = new GroupReader({
       connection: () => d.connections.reader('read'),
@@ -277,6 +283,8 @@ export class StreamConsumer {
       const { retryBaseMs, retryMaxMs } = stage;
       const { logger, metrics } = this.d;
       const commit = { retryBaseMs, retryMaxMs, logger, metrics, tags: this.tags, stopping: () => this.stopping };
+      // Dead letters and review routes end a product's trip: its completion event goes first (lib/stream/done.ts).
+      await recordCompletionsForBatch(this.redis, this.d.keys, completionsOf(forwards, stage.name, this.d.keys.dlq, this.terminalKeys), this.completionSettings, commit);
       const done = await commitHandOff(this.redis, this.handOffSource, forwards, fence, commit);
       this.processed += done.fresh;
       if (done.fence !== undefined) this.fence = done.fence; // keep what was seen when nothing was sent
