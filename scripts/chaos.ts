@@ -83,7 +83,7 @@ producerRedis.on('error', () => {});
 const raw = JSON.parse(readFileSync(resolve(REPO, (o.config as string | undefined) ?? 'config/rules-only.json'), 'utf8')) as PipelineConfig;
 const workers = num('workers');
 const pipeline = `chaos${Date.now().toString(36)}`;
-const defaults = { blockMs: 500, claimMinIdleMs: 2000, claimIntervalMs: 500, heartbeatMs: 500, drainTimeoutMs: 5000, consumerIdleRemoveMs: 10_000, stallTimeoutMs: 5000, minWorkers: workers, maxWorkers: workers };
+const defaults = { blockMs: 500, claimMinIdleMs: 2000, claimIntervalMs: 500, keepClaimedMs: 500, drainTimeoutMs: 5000, consumerIdleRemoveMs: 10_000, stallTimeoutMs: 5000, minWorkers: workers, maxWorkers: workers };
 const configFile = join(dir, 'config.json');
 writeFileSync(configFile, JSON.stringify({ ...raw, pipeline, shards: num('shards'), defaults: { ...raw.defaults, ...defaults } }));
 const config = resolveConfig(JSON.parse(readFileSync(configFile, 'utf8')), configFile, { env: { REDIS_URL: server.url } });
@@ -115,8 +115,8 @@ process.once('SIGTERM', () => void abort('terminated', 143));
 process.once('uncaughtException', (err) => void abort(`failed: ${err.stack ?? err}`, 2));
 
 // Wait until every worker's read loop runs (its watchdog's liveness key is up), so the kills hit working processes.
-const beats = async () => (await Promise.all(shards.all.map((k) => redis.keys(k.extra('heartbeat:*'))))).flat().length;
-while ((await beats()) < config.stages.length * workers * shards.count) await sleep(200);
+const live = async () => (await Promise.all(shards.all.map((k) => redis.keys(k.extra('liveness:*'))))).flat().length;
+while ((await live()) < config.stages.length * workers * shards.count) await sleep(200);
 say(`workers up (${workers} per stage); producing ${N} records, killing a worker every ${o.killEveryMs} ms`);
 let kills = 0;
 let restarts = 0;

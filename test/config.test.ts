@@ -34,6 +34,21 @@ test('bad configs name the path and the reason', () => {
   fails({ ...base(), routes: { preprocess: [{ to: 'shop' }] } }, /routes\.preprocess\[0\]\.to: unknown target stream "shop"/);
 });
 
+test('heartbeatMs (renamed keepClaimedMs) still works, with a deprecation warning naming where; the new name wins', () => {
+  const warned: string[] = [];
+  const onDeprecated = (where: string, message: string) => warned.push(`${where}: ${message}`);
+  const raw = { ...base(), defaults: { heartbeatMs: 300 } };
+  raw.stages[1] = { name: 'store', kind: 'store', heartbeatMs: 700, keepClaimedMs: 900 } as (typeof raw.stages)[number];
+  const c = resolveConfig(raw, 'x', { env: {}, onDeprecated });
+  assert.is(c.stages[0]!.keepClaimedMs, 300, 'the old name in defaults sets the new option');
+  assert.is(c.stages[1]!.keepClaimedMs, 900, 'the new name wins over the old one');
+  assert.not.ok('heartbeatMs' in c.stages[0]!, 'the old name does not reach the resolved stage');
+  assert.equal(warned, ['defaults.heartbeatMs: renamed to keepClaimedMs; the old name will be removed in a later release', 'stages[1].heartbeatMs: renamed to keepClaimedMs; the old name will be removed in a later release']);
+  const quiet: string[] = [];
+  resolveConfig({ ...base(), defaults: { keepClaimedMs: 300 } }, 'x', { env: {}, onDeprecated: (w) => quiet.push(w) });
+  assert.equal(quiet, [], 'the new name alone warns nothing');
+});
+
 test('the shipped configs load', () => {
   for (const f of ['config/pipeline.json', 'config/rules-only.json']) {
     const c = loadConfigFile(f, { env: {} });
