@@ -1,3 +1,5 @@
+import { ConfigError } from '../../lib/core/errors.js';
+
 /** One product as the store writes it. */
 export interface StoredProduct {
   key: string;
@@ -22,4 +24,17 @@ export interface Sink {
   init?(): Promise<void>;
   write(products: readonly StoredProduct[]): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What a user's sink module returned must be a `Sink`: `name` a string, `write` and `close` (and `init` if given) functions. */
+export function checkSink(value: unknown, where: string): Sink {
+  const s = value as Partial<Record<keyof Sink, unknown>> | null;
+  if (typeof s !== 'object' || s === null) throw new ConfigError(where, `the sink factory returned ${s === null ? 'null' : typeof s}, not a Sink`);
+  const missing: string[] = [];
+  if (typeof s.name !== 'string') missing.push('name (string)');
+  if (typeof s.write !== 'function') missing.push('write(products) (function)');
+  if (typeof s.close !== 'function') missing.push('close() (function)');
+  if (s.init !== undefined && typeof s.init !== 'function') missing.push('init (function, if given)');
+  if (missing.length) throw new ConfigError(where, `not a Sink (stages/sinks/sink.ts): missing or wrong ${missing.join(', ')}`);
+  return value as Sink;
 }
