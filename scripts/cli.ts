@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { fatal } from './common.js';
+import { fatal } from './commands/common.js';
 import { DEFAULT_EVAL_INPUT, evalCommand } from './commands/eval.js';
 import { aclCommand } from './commands/acl.js';
 import { exportCommand } from './commands/export.js';

@@ -1,7 +1,7 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import { aclUsers, applyAcl, formatSetUser, type AclUser } from '../../lib/ops/acl.js';
 import { stageDataAccess } from '../../stages/access.js';
-import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
+import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 export interface AclCliOptions extends GlobalOptions {
   /** Take each user's password from env REDIS_PASSWORD_<STAGE> / REDIS_PASSWORD_PRODUCER / REDIS_PASSWORD_OBSERVER. */

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { produce, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
-import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
+import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 export interface ProduceCliOptions extends GlobalOptions {
   rejects: string;

@@ -9,7 +9,7 @@ import { Connections } from '../../lib/redis/connections.js';
 import { consumerName } from '../../lib/redis/keys.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { Supervisor } from '../../lib/ops/supervisor.js';
-import { BIN, loadConfig, type GlobalOptions } from '../common.js';
+import { BIN, loadConfig, type GlobalOptions } from './common.js';
 
 export interface UpOptions extends GlobalOptions {
   stages?: string;

@@ -1,0 +1,203 @@
+/** The Kubernetes manifests deploy/render.ts writes to deploy/k8s/pipeline.yaml (KEDA ScaledObject per stage). */
+import { ConfigError } from '../lib/core/errors.js';
+import { Keys } from '../lib/redis/keys.js';
+import type { ResolvedConfig, ResolvedStage } from '../lib/config/types.js';
+import { yaml, IMAGE, STATSD_UDP_PORT, dnsName, graceSeconds, deploymentName, statsdMapping, PROGRESS_FILE, progressProbeArgs, healthArgs } from './render-names.js';
+
+const LABELS = (instance: string, component: string) => ({
+  'app.kubernetes.io/name': 'streamline-enrich',
+  'app.kubernetes.io/instance': instance,
+  'app.kubernetes.io/component': component,
+});
+
+function k8sEnv(): Record<string, unknown>[] {
+  const secret = (name: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: 'pipeline-redis', key } } });
+  return [
+    { name: 'PIPELINE_CONFIG', value: '/etc/pipeline/pipeline.json' },
+    secret('REDIS_URL', 'url'),
+    // host:port and password for KEDA's redis-streams trigger (addressFromEnv / passwordFromEnv).
+    secret('REDIS_ADDRESS', 'address'),
+    secret('REDIS_PASSWORD', 'password'),
+    { name: 'STATSD_HOST', value: 'statsd-exporter' },
+    { name: 'STATSD_PORT', value: String(STATSD_UDP_PORT) },
+    { name: 'LOG_LEVEL', value: 'info' },
+    { name: 'PROGRESS_FILE', value: PROGRESS_FILE },
+  ];
+}
+
+function podSpec(containerName: string, args: string[], extra: Record<string, unknown>, podExtra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 },
+    ...podExtra,
+    containers: [
+      {
+        name: containerName,
+        image: IMAGE,
+        args,
+        env: k8sEnv(),
+        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+        volumeMounts: [
+          { name: 'config', mountPath: '/etc/pipeline', readOnly: true },
+          { name: 'tmp', mountPath: '/tmp' },
+        ],
+        ...extra,
+      },
+    ],
+    volumes: [
+      { name: 'config', configMap: { name: 'pipeline-config' } },
+      { name: 'tmp', emptyDir: {} },
+    ],
+  };
+}
+
+function stageDeployment(config: ResolvedConfig, stage: ResolvedStage): Record<string, unknown> {
+  const name = deploymentName(config, stage.name);
+  const probe = (command: string[], periodSeconds: number, failureThreshold: number) => ({
+    exec: { command },
+    periodSeconds,
+    timeoutSeconds: 10,
+    failureThreshold,
+  });
+  const model = stage.model !== undefined;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, labels: LABELS(name, 'stage'), annotations: { 'streamline-enrich/stage': stage.name } },
+    // No `replicas`: the ScaledObject (KEDA's HPA) owns the count, between minWorkers and maxWorkers.
+    spec: {
+      selector: { matchLabels: { 'app.kubernetes.io/instance': name } },
+      template: {
+        metadata: { labels: LABELS(name, 'stage') },
+        spec: podSpec(
+          'worker',
+          ['worker', stage.name],
+          {
+            resources: {
+              requests: { cpu: String(stage.threads), memory: model ? '1Gi' : '256Mi' },
+              limits: { memory: model ? '2Gi' : '512Mi' },
+            },
+            // Progress, not just a process. Start-up: `pipeline health` (this pod's consumer has a live
+            // marker in Redis), once. Then the progress file's age, by sh (progressProbeArgs).
+            startupProbe: probe(healthArgs(stage, false), 10, 60),
+            readinessProbe: probe(progressProbeArgs(stage, true), 30, 2),
+            livenessProbe: probe(progressProbeArgs(stage, false), 30, 4),
+          },
+          { terminationGracePeriodSeconds: graceSeconds(stage) },
+        ),
+      },
+    },
+  };
+}
+
+function scaledObject(config: ResolvedConfig, stage: ResolvedStage): Record<string, unknown> {
+  const name = deploymentName(config, stage.name);
+  const cooldown = Math.ceil(stage.scaleDownIdleMs / 1000);
+  return {
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledObject',
+    metadata: { name, labels: LABELS(name, 'stage') },
+    spec: {
+      scaleTargetRef: { name },
+      minReplicaCount: stage.minWorkers,
+      maxReplicaCount: stage.maxWorkers,
+      pollingInterval: Math.ceil(stage.autoscaleIntervalMs / 1000),
+      cooldownPeriod: cooldown,
+      advanced: {
+        horizontalPodAutoscalerConfig: {
+          behavior: {
+            // Like `pipeline up`: lag held for scaleUpAfterMs before adding; one pod at a time down after an idle window.
+            scaleUp: { stabilizationWindowSeconds: Math.ceil(stage.scaleUpAfterMs / 1000) },
+            scaleDown: { stabilizationWindowSeconds: cooldown, policies: [{ type: 'Pods', value: 1, periodSeconds: cooldown }] },
+          },
+        },
+      },
+      triggers: [
+        {
+          type: 'redis-streams',
+          metadata: {
+            addressFromEnv: 'REDIS_ADDRESS',
+            passwordFromEnv: 'REDIS_PASSWORD',
+            stream: new Keys(config.pipeline).stream(stage.input),
+            consumerGroup: stage.name,
+            // Lag (XINFO GROUPS, Redis 7+): the only redis-streams mode that scales to and from zero.
+            lagCount: String(stage.scaleUpLag),
+            // Active above 0: one undelivered message wakes a stage scaled to zero.
+            activationLagCount: '0',
+          },
+        },
+      ],
+    },
+  };
+}
+
+export function k8sManifests(config: ResolvedConfig, rawConfig: string): Record<string, unknown>[] {
+  const docs: Record<string, unknown>[] = [
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'pipeline-config', labels: LABELS('pipeline-config', 'config') }, data: { 'pipeline.json': rawConfig } },
+  ];
+  const names = new Set<string>();
+  for (const stage of config.stages) {
+    const name = deploymentName(config, stage.name);
+    if (names.has(name)) throw new ConfigError(`stages.${stage.name}`, `its Kubernetes name ${name} is taken by another stage (rename one)`);
+    names.add(name);
+    docs.push(stageDeployment(config, stage), scaledObject(config, stage));
+  }
+  const monitor = dnsName(`${config.pipeline}-monitor`);
+  docs.push({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: monitor, labels: LABELS(monitor, 'monitor') },
+    spec: {
+      replicas: 1, // exactly one gauge sampler per pipeline
+      strategy: { type: 'Recreate' },
+      selector: { matchLabels: { 'app.kubernetes.io/instance': monitor } },
+      template: {
+        metadata: { labels: LABELS(monitor, 'monitor') },
+        spec: podSpec('monitor', ['monitor'], { resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } } }),
+      },
+    },
+  });
+  docs.push(
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'statsd-mapping', labels: LABELS('statsd-exporter', 'metrics') }, data: { 'mapping.yml': yaml(statsdMapping(config)) } },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'statsd-exporter', labels: LABELS('statsd-exporter', 'metrics') },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { 'app.kubernetes.io/instance': 'statsd-exporter' } },
+        template: {
+          metadata: { labels: LABELS('statsd-exporter', 'metrics'), annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9102' } },
+          spec: {
+            containers: [
+              {
+                name: 'statsd-exporter',
+                image: 'prom/statsd-exporter:v0.28.0',
+                args: ['--statsd.mapping-config=/etc/statsd/mapping.yml', `--statsd.listen-udp=:${STATSD_UDP_PORT}`, '--web.listen-address=:9102'],
+                ports: [
+                  { name: 'statsd', containerPort: STATSD_UDP_PORT, protocol: 'UDP' },
+                  { name: 'metrics', containerPort: 9102, protocol: 'TCP' },
+                ],
+                volumeMounts: [{ name: 'mapping', mountPath: '/etc/statsd', readOnly: true }],
+                resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+              },
+            ],
+            volumes: [{ name: 'mapping', configMap: { name: 'statsd-mapping' } }],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'statsd-exporter', labels: LABELS('statsd-exporter', 'metrics') },
+      spec: {
+        selector: { 'app.kubernetes.io/instance': 'statsd-exporter' },
+        ports: [
+          { name: 'statsd', port: STATSD_UDP_PORT, protocol: 'UDP' },
+          { name: 'metrics', port: 9102, protocol: 'TCP' },
+        ],
+      },
+    },
+  );
+  return docs;
+}
