@@ -1,4 +1,5 @@
-import { ConfigError, isTransient } from '../lib/core/errors.js';
+import { ConfigError } from '../lib/core/errors.js';
+import { isolateEach } from '../lib/core/failure-policy.js';
 import { stageKeySpace } from '../lib/redis/shard.js';
 import { fail, ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { summarize } from './domain/summary.js';
@@ -47,7 +48,7 @@ export function createStore(ctx: StageContext): Stage {
         return products.map(() => ok({ stored: true, sink: sink.name }));
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err));
-        if (isTransient(error) || products.length === 1) return products.map(() => fail(error));
+        if (!isolateEach(error, products.length)) return products.map(() => fail(error));
         // The sink rejected the batch's data: write one by one so one bad product fails alone.
         ctx.logger.warn('store.batch_rejected', { err: error, batch: products.length, note: 'retrying one by one' });
         const results: ReturnType<typeof ok>[] = [];

@@ -36,28 +36,19 @@ export class RedisServerError extends PipelineError {}
  * out, the database is restarting). The consumer retries the batch in place with backoff and does
  * not count it toward `maxDeliveries`, so an outage never dead-letters good records.
  */
-export class TransientError extends PipelineError {}
-
-/** True for failures that retrying the same batch later can fix without counting a delivery. */
-export function isTransient(err: unknown): boolean {
-  return err instanceof TransientError;
+export class TransientError extends PipelineError {
+  /** What is out, when the raiser knows better than its cause says (lib/core/failure-policy.ts `Outage`). */
+  readonly outage?: 'redis_oom' | 'redis_unavailable' | 'postgres_unavailable' | 'connection' | 'dependency';
+  constructor(message: string, options?: { cause?: unknown; outage?: TransientError['outage'] }) {
+    super(message, options);
+    if (options?.outage) this.outage = options.outage;
+  }
 }
 
-/** True for errors where retrying the same call later can succeed (connection loss, server limits, timeouts). */
-export function isTransientRedisError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const msg = err.message;
-  return (
-    /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Connection is closed|Stream isn't writeable|aborted due to connection close/i.test(msg) ||
-    /max number of clients|LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS|Too many Cluster redirections/.test(msg) ||
-    /Command timed out|Reached the max retries per request/i.test(msg)
-  );
-}
+/** A stage call did not return within `stageTimeoutMs`: abandoned, and the batch retried (counted as a delivery). */
+export class StageTimeoutError extends PipelineError {}
 
-/** Permanent per-message failures go straight to the dead-letter stream; others are retried. */
-export function isPermanent(err: unknown): boolean {
-  return err instanceof BadRecordError || err instanceof DecodeError || err instanceof RouteError;
-}
+/* What is transient, permanent or poison is decided in one place: lib/core/failure-policy.ts. */
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

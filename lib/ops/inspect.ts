@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { decodeEnvelope, entryFields } from '../stream/codec.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { toEntries } from '../stream/entries.js';
-import { isTransientRedisError } from '../core/errors.js';
+import { isTransientRedisError } from '../core/failure-policy.js';
 import { consumerName, Keys } from '../redis/keys.js';
 import { configShards } from '../redis/shard.js';
 

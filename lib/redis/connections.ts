@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observe/logger.js';
+import { shouldReconnect } from '../core/failure-policy.js';
 import { asCluster, createClient } from './url.js';
 
 export interface ConnectionOptions {
@@ -50,7 +51,7 @@ export class Connections {
       // Full jitter, so workers refused at maxclients do not all come back at the same instant.
       retryStrategy: (times) => Math.round(Math.random() * Math.min(max, base * 2 ** Math.min(times, 16))),
       // "max number of clients reached" may arrive as an error reply to the handshake: reconnect.
-      reconnectOnError: (err) => /max number of clients|READONLY|LOADING/.test(err.message),
+      reconnectOnError: (err) => shouldReconnect(err),
       ...extra,
     };
   }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
-import { isTransientRedisError } from '../core/errors.js';
+import { isTransientRedisError, outageMetric } from '../core/failure-policy.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { Script } from '../redis/script.js';
@@ -134,6 +134,8 @@ export async function commitHandOff(redis: Redis, src: HandOffSource, forwards: 
     } catch (err) {
       o.metrics.increment('handoff.errors', 1, o.tags);
       if (!isTransientRedisError(err) || o.stopping()) throw err;
+      const alert = outageMetric(err);
+      if (alert) o.metrics.increment(alert, 1, o.tags);
       const delayMs = backoffMs(attempt, o.retryBaseMs, o.retryMaxMs);
       o.logger.warn('handoff.retry', { attempt, delayMs, err });
       await sleep(delayMs);

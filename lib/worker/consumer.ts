@@ -4,7 +4,8 @@ import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
 import type { RawEntry } from '../stream/entries.js';
 import { Forwarder } from '../stream/forwarder.js';
 import { GroupReader } from '../stream/group-reader.js';
-import { errorMessage, isPermanent, isTransient, isTransientRedisError, RouteError } from '../core/errors.js';
+import { errorMessage, RouteError } from '../core/errors.js';
+import { decide, isTransientRedisError, outageMetric } from '../core/failure-policy.js';
 import { commitHandOff, type Forward, type HandOffSource } from '../stream/handoff.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -184,6 +185,8 @@ export class StreamConsumer {
         // Never let the loop die: log, count, back off, go on. Entries read but not handed off stay
         // pending in the group and come back through the reclaimer.
         metrics.increment('consumer.loop_errors', 1, this.tags);
+        const outage = outageMetric(err);
+        if (outage) metrics.increment(outage, 1, this.tags);
         logger.error('consumer.loop_error', { err, transient: isTransientRedisError(err) });
         await sleep(backoffMs(1, this.d.stage.retryBaseMs, this.d.stage.retryMaxMs));
         if (errorMessage(err).includes('NOGROUP')) await this.recreateGroup();
@@ -292,18 +295,15 @@ export class StreamConsumer {
   private onFailure(q: Queued, msg: Message, error: Error, forwards: Forward[], retries: Queued[]): void {
     const { stage, metrics, logger } = this.d;
     metrics.increment('messages.errors', 1, this.tags);
-    const permanent = isPermanent(error);
-    // A TransientError (dependency outage) is never this message's fault: it does not count a delivery.
-    const transient = isTransient(error) && !permanent;
-    if (!transient && (permanent || q.attempt >= stage.maxDeliveries)) {
-      const reason = permanent ? 'permanent_error' : 'max_deliveries';
-      forwards.push(this.forwarder.deadLetter(q.entry, { reason, error: error.message, deliveries: q.attempt }));
+    // The one failure policy (lib/core/failure-policy.ts): an outage never counts a delivery.
+    const d = decide(error, q.attempt, stage);
+    if (d.action === 'dead_letter') {
+      forwards.push(this.forwarder.deadLetter(q.entry, { reason: d.reason, error: error.message, deliveries: q.attempt }));
       return;
     }
-    const delay = backoffMs(q.attempt, stage.retryBaseMs, stage.retryMaxMs);
-    logger.warn('message.retry', { id: q.entry.id, key: msg.envelope.key, attempt: q.attempt, delayMs: delay, err: error });
+    logger.warn('message.retry', { id: q.entry.id, key: msg.envelope.key, attempt: q.attempt, delayMs: d.delayMs, class: d.class, err: error });
     metrics.increment('messages.retries', 1, this.tags);
-    const next = { entry: q.entry, attempt: transient ? q.attempt : q.attempt + 1, dueAt: Date.now() + delay };
+    const next = { entry: q.entry, attempt: d.attempt, dueAt: Date.now() + d.delayMs };
     this.queue.set(next);
     retries.push(next);
   }

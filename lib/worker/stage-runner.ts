@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import type { Message } from '../stream/codec.js';
 import type { ResolvedStage } from '../config/types.js';
-import { isTransient, StageError } from '../core/errors.js';
+import { StageError } from '../core/errors.js';
+import { isolateEach, outageMetric, waitInPlace } from '../core/failure-policy.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { fail, type Stage, type StageResult } from './stage.js';
@@ -49,9 +50,11 @@ export class StageRunner {
       for (let outage = 1; ; outage++) {
         const results = await this.call(messages);
         const first = results[0];
-        if (this.d.stopping() || !results.every((r) => !r.ok && isTransient(r.error))) return results;
+        if (!waitInPlace(results.map((r) => (r.ok ? undefined : r.error)), this.d.stopping())) return results;
         const delayMs = backoffMs(outage, stage.retryBaseMs, stage.retryMaxMs);
         metrics.increment('batch.transient_retries', 1, tags);
+        const alert = first && !first.ok ? outageMetric(first.error) : undefined;
+        if (alert) metrics.increment(alert, 1, tags);
         logger.warn('stage.transient_retry', { outage, delayMs, batch: messages.length, err: first && !first.ok ? first.error : undefined });
         this.d.progress(); // waiting out an outage on purpose is not a stall
         await sleep(delayMs);
@@ -77,7 +80,7 @@ export class StageRunner {
       const error = asError(err);
       logger.error('stage.batch_error', { err: error, batch: messages.length });
       metrics.increment('batch.errors', 1, tags);
-      if (messages.length === 1 || isTransient(error)) return messages.map(() => fail(error));
+      if (!isolateEach(error, messages.length)) return messages.map(() => fail(error));
       metrics.increment('batch.isolated', 1, tags);
       const out: StageResult[] = [];
       for (const m of messages) {

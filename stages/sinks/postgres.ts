@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { ConfigError, TransientError } from '../../lib/core/errors.js';
+import { isTransientPgError } from '../../lib/core/failure-policy.js';
 import type { Logger } from '../../lib/observe/logger.js';
 import { appliedVersions, latestVersion, quoteSchema } from './migrations/migrate.js';
 import type { Sink, StoredProduct } from './sink.js';
@@ -76,20 +77,7 @@ export function createPool(o: PostgresOptions, logger: Logger, applicationName =
   return pool;
 }
 
-// SQLSTATE classes worth retrying: 08 connection exception, 53 insufficient resources (too many
-// connections, disk full), 57P01-3 admin/crash shutdown or cannot connect now, 57014 statement
-// timeout, 40001 serialization failure, 40P01 deadlock.
-const TRANSIENT_SQLSTATE = /^(08|53|57P0[123]$|57014$|40001$|40P01$)/;
-const TRANSIENT_MESSAGE = /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|database system is (starting up|shutting down|in recovery mode)/i;
-
-/** True when a pg / network error means "the database is unreachable or busy", not "this data is wrong". */
-export function isTransientPgError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_MESSAGE.test(code))) return true;
-  if (err instanceof AggregateError && err.errors.some(isTransientPgError)) return true; // Node's happy-eyeballs connect
-  return TRANSIENT_MESSAGE.test(err.message);
-}
+export { isTransientPgError } from '../../lib/core/failure-policy.js';
 
 /** NUL cannot be stored in Postgres text or jsonb: replaced by U+FFFD wherever it appears. */
 const noNul = (_k: string, v: unknown) => (typeof v === 'string' && v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v);
@@ -180,7 +168,7 @@ export function createPostgresSink(o: PostgresOptions, logger: Logger): Sink & {
       try {
         await pool.query(sql, [rows]);
       } catch (err) {
-        if (isTransientPgError(err)) throw new TransientError(`postgres unavailable: ${(err as Error).message || (err as { code?: string }).code}`, { cause: err });
+        if (isTransientPgError(err)) throw new TransientError(`postgres unavailable: ${(err as Error).message || (err as { code?: string }).code}`, { cause: err, outage: 'postgres_unavailable' });
         throw err;
       }
     },

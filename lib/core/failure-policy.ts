@@ -1,0 +1,162 @@
+import { backoffMs } from './backoff.js';
+import { BadRecordError, DecodeError, RouteError, TransientError } from './errors.js';
+
+/**
+ * The one failure policy (docs/reliability.md "One failure policy"): every error from every
+ * source (Redis replies and connections, Postgres, stage code, decoding) is classified here, and
+ * what happens to a failed message is decided here. Nothing else keeps a list of error patterns.
+ *
+ * - transient: an outage of something the message needs (Redis full or failing over, Postgres
+ *   down, a socket reset). Never the message's fault: waited out, no delivery counted.
+ * - permanent: the message itself is bad (undecodable, invalid, unroutable). Retrying cannot
+ *   help: dead-lettered at once.
+ * - poison: anything else a stage throws. It may be the message: retried later with backoff,
+ *   each try counted, dead-lettered after `maxDeliveries`.
+ */
+export type FailureClass = 'transient' | 'permanent' | 'poison';
+
+/** Where a transient failure comes from, for logs and for the alerting metric `outageMetric` names. */
+export type Outage = 'redis_oom' | 'redis_unavailable' | 'postgres_unavailable' | 'connection' | 'dependency';
+
+export interface Classified {
+  class: FailureClass;
+  /** Set for transient failures. */
+  outage?: Outage;
+}
+
+// Redis error replies that mean "the server cannot take this now", not "this command is wrong".
+// Anchored at the start: `BUSYGROUP` (group exists) is not `BUSY` (a script is running).
+const REDIS_OOM = /^OOM\b/;
+const REDIS_UNAVAILABLE = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS)\b|max number of clients|Too many Cluster redirections/;
+// The socket or the client gave up on a command: the server may be fine, the link was not.
+const CONNECTION = /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|Connection is closed|Stream isn't writeable|aborted due to connection close|Command timed out|Reached the max retries per request/i;
+// SQLSTATE classes worth retrying: 08 connection exception, 53 insufficient resources (too many
+// connections, disk full), 57P01-3 admin/crash shutdown or cannot connect now, 57014 statement
+// timeout, 40001 serialization failure, 40P01 deadlock.
+const PG_SQLSTATE = /^(08|53|57P0[123]$|57014$|40001$|40P01$)/;
+const PG_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|database system is (starting up|shutting down|in recovery mode)/i;
+// Replies after which the connection itself should be dropped and reopened (ioredis reconnectOnError):
+// maxclients may answer the handshake; READONLY/LOADING mean the node behind the address changed role or restarted.
+const RECONNECT = /max number of clients|^READONLY\b|^LOADING\b/;
+
+const messageOf = (err: Error) => err.message ?? '';
+
+/** Classify one error. Errors the pipeline raises on purpose carry their class; others are read from their reply or code. */
+export function classify(err: unknown): Classified {
+  if (err instanceof BadRecordError || err instanceof DecodeError || err instanceof RouteError) return { class: 'permanent' };
+  if (err instanceof TransientError) {
+    const inner = err.cause !== undefined ? classify(err.cause) : undefined;
+    return { class: 'transient', outage: inner?.outage ?? err.outage ?? 'dependency' };
+  }
+  if (!(err instanceof Error)) return { class: 'poison' };
+  const outage = outageOf(err);
+  return outage ? { class: 'transient', outage } : { class: 'poison' };
+}
+
+/** The outage an error reports, or undefined when it is not one. */
+function outageOf(err: Error): Outage | undefined {
+  const msg = messageOf(err);
+  if (REDIS_OOM.test(msg)) return 'redis_oom';
+  if (REDIS_UNAVAILABLE.test(msg)) return 'redis_unavailable';
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && PG_SQLSTATE.test(code)) return 'postgres_unavailable';
+  if (PG_MESSAGE.test(msg)) return 'postgres_unavailable';
+  if (typeof code === 'string' && CONNECTION.test(code)) return 'connection';
+  if (CONNECTION.test(msg)) return 'connection';
+  if (err instanceof AggregateError) {
+    // Node's happy-eyeballs connect: one AggregateError of several ECONNREFUSED.
+    for (const e of err.errors) if (e instanceof Error && outageOf(e)) return outageOf(e);
+  }
+  return undefined;
+}
+
+/** True for failures that retrying later can fix without counting a delivery. */
+export function isTransient(err: unknown): boolean {
+  return classify(err).class === 'transient';
+}
+
+/** True when the message itself is bad: dead-lettered at once. */
+export function isPermanent(err: unknown): boolean {
+  return classify(err).class === 'permanent';
+}
+
+/** True for Redis-side or connection outages (the hand-off, the producer and the CLI retry these). */
+export function isTransientRedisError(err: unknown): boolean {
+  const o = classify(err).outage;
+  return o === 'redis_oom' || o === 'redis_unavailable' || o === 'connection';
+}
+
+/** True when a pg / network error means "the database is unreachable or busy", not "this data is wrong". */
+export function isTransientPgError(err: unknown): boolean {
+  const o = classify(err).outage;
+  return o === 'postgres_unavailable' || o === 'connection';
+}
+
+/** True for replies after which a Redis connection should be dropped and reopened. */
+export function shouldReconnect(err: Error): boolean {
+  return RECONNECT.test(messageOf(err));
+}
+
+/**
+ * The counter an alert should watch for this failure: `redis.oom` (Redis is full: raise maxmemory
+ * or drain), `redis.unavailable` (loading, failing over, busy, cluster down), `postgres.unavailable`,
+ * `network.unavailable` (a socket dropped or timed out), `dependency.unavailable`; undefined for failures that are not outages.
+ */
+export function outageMetric(err: unknown): string | undefined {
+  switch (classify(err).outage) {
+    case 'redis_oom':
+      return 'redis.oom';
+    case 'redis_unavailable':
+      return 'redis.unavailable';
+    case 'postgres_unavailable':
+      return 'postgres.unavailable';
+    case 'connection':
+      return 'network.unavailable';
+    case 'dependency':
+      return 'dependency.unavailable';
+    default:
+      return undefined;
+  }
+}
+
+/** What happens to one failed message. */
+export type Decision =
+  /** Try again after `delayMs`; `attempt` is the delivery number it will carry (unchanged for an outage). */
+  | { action: 'retry_later'; attempt: number; delayMs: number; class: FailureClass }
+  /** To the dead-letter stream with this reason. */
+  | { action: 'dead_letter'; reason: 'permanent_error' | 'max_deliveries'; class: FailureClass };
+
+export interface RetryPolicy {
+  maxDeliveries: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+/**
+ * The fate of one message that failed on delivery `attempt`: transient → retry later without
+ * counting a delivery; permanent → dead-letter now; poison → retry later counting the delivery,
+ * dead-letter once `maxDeliveries` were used.
+ */
+export function decide(err: unknown, attempt: number, p: RetryPolicy, random = Math.random): Decision {
+  const c = classify(err).class;
+  if (c === 'permanent') return { action: 'dead_letter', reason: 'permanent_error', class: c };
+  if (c === 'poison' && attempt >= p.maxDeliveries) return { action: 'dead_letter', reason: 'max_deliveries', class: c };
+  return { action: 'retry_later', attempt: c === 'transient' ? attempt : attempt + 1, delayMs: backoffMs(attempt, p.retryBaseMs, p.retryMaxMs, random), class: c };
+}
+
+/**
+ * Whole-batch decision after a stage call: when every message failed with a transient error the
+ * batch waits in place (same entries, no delivery counted, nothing new read), unless the process
+ * is stopping. `failures` holds each message's error, or undefined when it succeeded.
+ */
+export function waitInPlace(failures: readonly (unknown | undefined)[], stopping: boolean): boolean {
+  return !stopping && failures.length > 0 && failures.every((e) => e !== undefined && isTransient(e));
+}
+
+/**
+ * A call that failed for a whole batch of `size`: should each message be tried alone, so that one
+ * bad message fails only itself? Not for an outage (it would fail them all, one call at a time).
+ */
+export function isolateEach(err: unknown, size: number): boolean {
+  return size > 1 && !isTransient(err);
+}

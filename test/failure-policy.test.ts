@@ -1,0 +1,70 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BadRecordError, DecodeError, RouteError, StageError, TransientError } from '../lib/core/errors.js';
+import { classify, decide, isolateEach, isTransientPgError, isTransientRedisError, outageMetric, shouldReconnect, waitInPlace } from '../lib/core/failure-policy.js';
+
+const reply = (msg: string) => Object.assign(new Error(msg), { name: 'ReplyError' });
+const pg = (code: string, msg = 'pg says no') => Object.assign(new Error(msg), { code });
+const policy = { maxDeliveries: 3, retryBaseMs: 100, retryMaxMs: 1000 };
+
+test('Redis refusing because it is full or not serving (OOM, LOADING, BUSY, TRYAGAIN, CLUSTERDOWN, MASTERDOWN, READONLY) is an outage, with its own alert metric', () => {
+  const oom = reply("OOM command not allowed when used memory > 'maxmemory'. script: 3b93, on @user_script:1.");
+  assert.equal(classify(oom), { class: 'transient', outage: 'redis_oom' });
+  assert.is(outageMetric(oom), 'redis.oom');
+  for (const m of ['LOADING Redis is loading the dataset in memory', 'BUSY Redis is busy running a script.', 'TRYAGAIN Multiple keys request during rehashing of slot', 'CLUSTERDOWN The cluster is down', 'MASTERDOWN Link with MASTER is down', "READONLY You can't write against a read only replica.", 'ERR max number of clients reached']) {
+    assert.equal(classify(reply(m)), { class: 'transient', outage: 'redis_unavailable' }, m);
+    assert.is(outageMetric(reply(m)), 'redis.unavailable');
+    assert.ok(isTransientRedisError(reply(m)), m);
+  }
+});
+
+test('Redis errors about the command or the data are not outages: BUSYGROUP, WRONGTYPE, NOPERM, NOSCRIPT are poison (retried, counted)', () => {
+  for (const m of ['BUSYGROUP Consumer Group name already exists', 'WRONGTYPE Operation against a key holding the wrong kind of value', "NOPERM this user has no permissions to access one of the keys used as arguments", 'NOSCRIPT No matching script', 'ERR unknown command']) {
+    assert.equal(classify(reply(m)), { class: 'poison' }, m);
+    assert.not.ok(isTransientRedisError(reply(m)), m);
+    assert.is(outageMetric(reply(m)), undefined);
+  }
+});
+
+test('connection failures are transient for every source; Postgres SQLSTATEs of outages are, data errors are not', () => {
+  assert.equal(classify(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })), { class: 'transient', outage: 'connection' });
+  assert.ok(isTransientRedisError(new Error('Connection is closed.')));
+  assert.ok(isTransientPgError(new AggregateError([Object.assign(new Error('connect ECONNREFUSED ::1:5432'), { code: 'ECONNREFUSED' })])));
+  for (const code of ['08006', '53300', '57P01', '57P03', '57014', '40001', '40P01']) assert.equal(classify(pg(code)), { class: 'transient', outage: 'postgres_unavailable' }, code);
+  assert.ok(isTransientPgError(new Error('the database system is starting up')));
+  for (const code of ['22P02', '23505', '42P01', '57P04']) assert.equal(classify(pg(code)).class, 'poison', code);
+});
+
+test("the pipeline's own errors carry their class: bad data is permanent, TransientError keeps its cause's outage", () => {
+  for (const e of [new BadRecordError('x'), new DecodeError('x'), new RouteError('x')]) assert.is(classify(e).class, 'permanent');
+  assert.is(classify(new StageError('x')).class, 'poison');
+  assert.is(classify('a string').class, 'poison');
+  assert.equal(classify(new TransientError('down')), { class: 'transient', outage: 'dependency' });
+  assert.equal(classify(new TransientError('store down', { cause: reply('OOM command not allowed') })), { class: 'transient', outage: 'redis_oom' });
+  assert.equal(classify(new TransientError('pg down', { outage: 'postgres_unavailable' })), { class: 'transient', outage: 'postgres_unavailable' });
+});
+
+test('decide: an outage retries later without counting a delivery, however often; bad data is dead-lettered at once; poison after maxDeliveries', () => {
+  const half = () => 0.5;
+  assert.equal(decide(reply('OOM command not allowed'), 99, policy, half), { action: 'retry_later', attempt: 99, delayMs: 750, class: 'transient' });
+  assert.equal(decide(new BadRecordError('x'), 1, policy), { action: 'dead_letter', reason: 'permanent_error', class: 'permanent' });
+  assert.equal(decide(new Error('boom'), 1, policy, half), { action: 'retry_later', attempt: 2, delayMs: 75, class: 'poison' });
+  assert.equal(decide(new Error('boom'), 2, policy, half), { action: 'retry_later', attempt: 3, delayMs: 150, class: 'poison' });
+  assert.equal(decide(new Error('boom'), 3, policy), { action: 'dead_letter', reason: 'max_deliveries', class: 'poison' });
+});
+
+test('waitInPlace only when every message failed transiently and the process is not stopping; isolateEach never for an outage', () => {
+  const oom = reply('OOM command not allowed');
+  assert.ok(waitInPlace([oom, new TransientError('x')], false));
+  assert.not.ok(waitInPlace([oom, oom], true));
+  assert.not.ok(waitInPlace([oom, undefined], false));
+  assert.not.ok(waitInPlace([oom, new Error('boom')], false));
+  assert.not.ok(waitInPlace([], false));
+  assert.ok(isolateEach(new Error('boom'), 2));
+  assert.not.ok(isolateEach(new Error('boom'), 1));
+  assert.not.ok(isolateEach(oom, 5));
+  assert.ok(shouldReconnect(reply("READONLY You can't write against a read only replica.")));
+  assert.not.ok(shouldReconnect(reply('OOM command not allowed')));
+});
+
+test.run();
