@@ -13,6 +13,13 @@
  * `produced twice` checks it independently from the input stream's entries-added); `lost` = good
  * records neither stored nor in a terminal stream. Exit 1 if anything was lost or duplicated, if
  * the DLQ holds anything but the garbage, or if the rejects are not exactly the bad lines.
+ *
+ * `--scenario oom`: Redis full instead. redis-server runs with `maxmemory-policy noeviction`;
+ * once the workers are up, `maxmemory` is set to what Redis uses plus `--headroom-mb`, so the
+ * producer and the stages are refused with OOM part way through; `--oom-hold-ms` after the first
+ * refusal the limit is lifted (`CONFIG SET maxmemory 0`) and the run drains. No kills, no
+ * restarts: the same checks, so any good record dead-lettered (an outage treated as bad data)
+ * fails the run. Prints `redis oom refusals` and `seconds full` with the rest.
  */
 import { Command } from 'commander';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +32,7 @@ import { decodeEnvelope, entryFields } from '../lib/stream/codec.js';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig } from '../lib/config/types.js';
 import { appendBatchOnce } from '../lib/stream/handoff.js';
+import { isTransientRedisError } from '../lib/core/failure-policy.js';
 import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
 import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
@@ -48,6 +56,9 @@ const o = new Command('chaos')
   .option('--bad-every <n>', 'one bad JSONL line per n lines', '1000')
   .option('--garbage <n>', 'undecodable entries added straight to the input stream', '20')
   .option('--timeout <ms>', 'give up if the pipeline is not done by then', '1200000')
+  .option('--scenario <name>', 'kill (workers SIGKILLed, redis-server restarted) or oom (Redis full for a while, then the limit lifted)', 'kill')
+  .option('--headroom-mb <n>', 'oom: maxmemory = memory in use when the workers are up + this', '2')
+  .option('--oom-hold-ms <ms>', 'oom: keep Redis full this long after its first OOM refusal, then lift the limit', '3000')
   .option('--keep', 'keep the temp dir (config, worker logs, rejects)')
   .parse()
   .opts<Record<string, string | boolean | undefined>>();
@@ -71,7 +82,9 @@ const rand = prng(num('seed'));
 const N = num('records');
 const dir = mkdtempSync(join(tmpdir(), 'chaos-'));
 const log = createLogger({ component: 'chaos' }, 'warn');
-const server = await new RedisServer({ appendonly: true, appendfsync: o.fsync === 'everysec' ? 'everysec' : 'always' }).start();
+const oom = o.scenario === 'oom';
+if (o.scenario !== 'kill' && !oom) throw new Error(`--scenario: expected kill or oom, got ${String(o.scenario)}`);
+const server = await new RedisServer({ appendonly: true, appendfsync: o.fsync === 'everysec' ? 'everysec' : 'always', settings: { 'maxmemory-policy': 'noeviction' } }).start();
 const persistent = (name: string) =>
   new Redis(server.url, { connectionName: name, maxRetriesPerRequest: null, retryStrategy: (n) => Math.round(Math.random() * Math.min(2000, 50 * 2 ** n)) });
 const redis = persistent('chaos:check');
@@ -117,10 +130,29 @@ process.once('uncaughtException', (err) => void abort(`failed: ${err.stack ?? er
 // Wait until every worker's read loop runs (its watchdog's liveness key is up), so the kills hit working processes.
 const beats = async () => (await Promise.all(shards.all.map((k) => redis.keys(k.extra('heartbeat:*'))))).flat().length;
 while ((await beats()) < config.stages.length * workers * shards.count) await sleep(200);
-say(`workers up (${workers} per stage); producing ${N} records, killing a worker every ${o.killEveryMs} ms`);
+/** OOM refusals Redis has answered so far (INFO errorstats). */
+const oomRefusals = async () => Number(/errorstat_OOM:count=(\d+)/.exec(await redis.info('errorstats'))?.[1] ?? 0);
+let fullMs = 0;
+/** oom: fill Redis up to the limit, hold it full, lift it. Resolves once lifted. */
+let lifted: Promise<void> = Promise.resolve();
+if (oom) {
+  const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
+  const limit = used + Math.round(num('headroomMb') * 1024 * 1024);
+  await redis.config('SET', 'maxmemory', String(limit));
+  say(`maxmemory ${(limit / 1048576).toFixed(1)} MB (noeviction); producing ${N} records`);
+  lifted = (async () => {
+    while ((await oomRefusals()) === 0) await sleep(50);
+    const fullAt = Date.now();
+    say(`Redis full: writes refused with OOM; lifting the limit in ${o.oomHoldMs} ms`);
+    await sleep(num('oomHoldMs'));
+    await redis.config('SET', 'maxmemory', '0');
+    fullMs = Date.now() - fullAt;
+    say(`limit lifted after ${fullMs} ms full (${await oomRefusals()} OOM refusals)`);
+  })();
+} else say(`workers up (${workers} per stage); producing ${N} records, killing a worker every ${o.killEveryMs} ms`);
 let kills = 0;
 let restarts = 0;
-let killing = true;
+let killing = !oom;
 const killed = new Set<number>();
 const killer = (async () => {
   const max = o.maxKills === undefined ? Infinity : num('maxKills');
@@ -141,10 +173,21 @@ const killer = (async () => {
 const garbageCount = num('garbage');
 const badEvery = num('badEvery');
 const total = N + Math.floor(N / (badEvery - 1));
-const restartAt = new Set(Array.from({ length: num('redisRestarts') }, (_, i) => Math.floor(((i + 1) * total) / (num('redisRestarts') + 1))));
+const restartAt = new Set(Array.from({ length: oom ? 0 : num('redisRestarts') }, (_, i) => Math.floor(((i + 1) * total) / (num('redisRestarts') + 1))));
 const garbageAt = new Map(Array.from({ length: garbageCount }, (_, i) => [Math.floor(((i + 0.5) * total) / garbageCount), i]));
 const garbageKey = `${input}:producer:chaos-garbage`;
 let badLines = 0;
+/** A write the full Redis refuses (oom scenario) is tried again until the limit is lifted; exactly-once batches make that safe. */
+async function untilAccepted<T>(write: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await write();
+    } catch (err) {
+      if (!oom || !isTransientRedisError(err)) throw err;
+      await sleep(100);
+    }
+  }
+}
 async function* lines(): AsyncGenerator<string> {
   let chunk = '';
   let good = 0;
@@ -159,7 +202,7 @@ async function* lines(): AsyncGenerator<string> {
       });
     }
     const g = garbageAt.get(i);
-    if (g !== undefined) await appendBatchOnce(redis, input, garbageKey, g + 1, [[`garbage-${g}`, Buffer.from(`not an envelope ${g} \u00ff`, 'latin1')]]);
+    if (g !== undefined) await untilAccepted(() => appendBatchOnce(redis, input, garbageKey, g + 1, [[`garbage-${g}`, Buffer.from(`not an envelope ${g} \u00ff`, 'latin1')]]));
     if ((i + 1) % badEvery === 0) {
       chunk += BAD_LINES[badLines++ % BAD_LINES.length] + '\n';
     } else {
@@ -182,8 +225,11 @@ const summary = await produce(producerRedis, Readable.from(lines()), {
   source: 'chaos',
   maxRecordBytes: config.limits.maxRecordBytes,
   rejectsFile: join(dir, 'rejects.jsonl'),
+  // Redis full: the producer waits for the limit to be lifted (its batches are exactly-once).
+  ...(oom ? { retryForMs: num('timeout'), retryMaxMs: 200 } : {}),
 });
 await restarting;
+await lifted;
 say(`produced ${summary.produced}, rejected ${summary.rejected}; waiting for the pipeline to drain`);
 
 // Done = every stage has nothing undelivered and nothing pending.
@@ -241,6 +287,7 @@ const result: [string, number][] = [
   ['dlq', dlq.length],
   ['kills', kills],
   ['redis restarts', restarts],
+  ...(oom ? ([['redis oom refusals', await oomRefusals()], ['seconds full', Math.round(fullMs / 100) / 10]] as [string, number][]) : []),
   ['seconds', Math.round((Date.now() - t0) / 1000)],
   ['in a terminal stream', [...elsewhere.keys()].length],
   ['rejected', summary.rejected],
@@ -261,6 +308,7 @@ const failures = [
   dlq.length !== dlqGarbage && `${dlq.length - dlqGarbage} unexpected DLQ entries`,
   dlqGarbage !== garbageCount && `${garbageCount - dlqGarbage} garbage entries missing from the DLQ`,
   added !== summary.produced + garbageCount && `the input stream received ${added} entries, expected ${summary.produced + garbageCount}`,
+  oom && fullMs === 0 && 'Redis never refused a write: raise --records or lower --headroom-mb',
 ].filter(Boolean);
 redis.disconnect();
 producerRedis.disconnect();

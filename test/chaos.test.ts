@@ -32,4 +32,17 @@ test('chaos: 5,000 records while 3 workers are SIGKILLed and redis-server is kil
   assert.is(figure('redis restarts'), 1);
 });
 
+test('chaos --scenario oom: Redis full (noeviction) for 2 s while 5,000 records flow, then the limit lifted: everything stored once, only the garbage in the DLQ', async () => {
+  const { code, out } = await chaos(['--scenario', 'oom', '--records', '5000', '--headroom-mb', '1', '--oom-hold-ms', '2000', '--workers', '1', '--seed', '5']);
+  const figure = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(out)?.[1] ?? NaN);
+  assert.is(code, 0, out);
+  assert.is(figure('sent'), 5000, out);
+  assert.is(figure('stored'), 5000);
+  assert.is(figure('lost'), 0);
+  assert.is(figure('duplicated'), 0);
+  assert.is(figure('dlq'), 20, 'the 20 garbage entries: no good record dead-lettered because Redis was full');
+  assert.is(figure('dlq unexpected'), 0);
+  assert.ok(figure('redis oom refusals') > 0, 'Redis did refuse writes');
+});
+
 test.run();

@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import { TransientError } from '../../lib/core/errors.js';
+import { classify } from '../../lib/core/failure-policy.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { Script } from '../../lib/redis/script.js';
 import { Shards } from '../../lib/redis/shard.js';
@@ -17,20 +19,32 @@ export function createRedisSink(redis: Redis, space: Keys | Shards): Sink {
   return {
     name: 'redis',
     async write(products: readonly StoredProduct[]) {
-      await Promise.all(
-        products.map((p) => {
-          // A sharded pipeline stores each product under its shard's tag, beside its streams.
-          const keys = shards.keysFor(p.key);
-          const pairs: string[] = ['doc', JSON.stringify(p.doc), 'trace', p.traceId, 'storedAt', String(p.storedAt)];
-          for (const [k, v] of Object.entries(p.fields)) pairs.push(k, String(v));
-          return upsert.run(redis, [keys.product(p.key), keys.products, keys.category(p.category)], [
-            p.key, p.entryId, p.category, keys.category(''), ...pairs,
-          ]);
-        }),
-      );
+      try {
+        await writeAll(products);
+      } catch (err) {
+        // Redis full (OOM under noeviction), loading, failing over: an outage, not bad data. The
+        // batch waits in place; the upsert is idempotent, so the products already written are fine.
+        const c = classify(err);
+        if (c.class === 'transient') throw new TransientError(`redis store unavailable: ${(err as Error).message}`, { cause: err, outage: c.outage });
+        throw err;
+      }
     },
     close: async () => {},
   };
+
+  function writeAll(products: readonly StoredProduct[]) {
+    return Promise.all(
+      products.map((p) => {
+        // A sharded pipeline stores each product under its shard's tag, beside its streams.
+        const keys = shards.keysFor(p.key);
+        const pairs: string[] = ['doc', JSON.stringify(p.doc), 'trace', p.traceId, 'storedAt', String(p.storedAt)];
+        for (const [k, v] of Object.entries(p.fields)) pairs.push(k, String(v));
+        return upsert.run(redis, [keys.product(p.key), keys.products, keys.category(p.category)], [
+          p.key, p.entryId, p.category, keys.category(''), ...pairs,
+        ]);
+      }),
+    );
+  }
 }
 
 /** Read one stored product back (for tests, export and status). */
