@@ -48,6 +48,18 @@ export class TransientError extends PipelineError {
 /** A stage call did not return within `stageTimeoutMs`: abandoned, and the batch retried (counted as a delivery). */
 export class StageTimeoutError extends PipelineError {}
 
+/**
+ * A hand-off target stream cannot be written: the key holds another type (WRONGTYPE), or the
+ * stage's ACL user may not write it (NOPERM: routes gained a target without `pipeline acl --apply`).
+ * The hand-off script checks this before its first write, so nothing was acked; the messages
+ * routed there are dead-lettered (`unwritable_target`) instead.
+ */
+export class UnwritableTargetError extends PipelineError {
+  constructor(readonly key: string, readonly reason: 'WRONGTYPE' | 'NOPERM') {
+    super(reason === 'WRONGTYPE' ? `${reason}: hand-off target ${key} holds a key of another type, not a stream` : `${reason}: this stage's Redis user may not write hand-off target ${key} (run \`pipeline acl --apply\` after changing routes)`);
+  }
+}
+
 /* What is transient, permanent or poison is decided in one place: lib/core/failure-policy.ts. */
 
 export function errorMessage(err: unknown): string {

@@ -27,15 +27,29 @@
                T = 0 only acks.
   ARGV[4..]    per message: entry id, then its values (2 or F of them)
 
+  Every check that can fail comes before the first write, because Redis does not roll a script
+  back: an XADD refused after the XACK would leave an entry acked and never forwarded. Each target
+  must be a stream (or not exist yet) and writable by the calling ACL user (redis.acl_check_cmd,
+  Redis >= 7.0). Past these checks, XACK and XADD cannot fail on a key (OOM does not stop a script
+  that has written: Redis lets it finish).
+
   Returns: { fence, acked, odd }: the fence's current value ("0" before any claim); one character
   per message, "1" = acked and forwarded by this call, "0" = already acked, not forwarded; and,
   on the fenced path, how many messages were not pending although the fence said they were
   (only an operator's XACK or XGROUP SETID does that; they were forwarded anyway).
+  Or, when a target fails a check, nothing written: { fence, "", 0, KEYS index, "WRONGTYPE" | "NOPERM" }.
 ]=]
 local src, group, expected, layout = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 local byte = string.byte
 local len = #layout
 local fence = redis.call('GET', KEYS[2]) or '0'
+
+local check = redis.acl_check_cmd
+for k = 3, #KEYS do
+  local t = redis.call('TYPE', KEYS[k])['ok']
+  if t ~= 'stream' and t ~= 'none' then return { fence, '', 0, k, 'WRONGTYPE' } end
+  if check and not check('XADD', KEYS[k], '*', 'k', 'e') then return { fence, '', 0, k, 'NOPERM' } end
+end
 
 -- Call add(a, p, nf, nt) for each message: a = index of its id in ARGV, p = its layout offset.
 local function each(add)

@@ -47,7 +47,7 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w('messages.errors', 'counter', 'per-message stage failures (each is retried or dead-lettered)'),
   w('messages.retries', 'counter', 'failed messages scheduled for another attempt'),
   w('messages.routed', 'counter', 'messages forwarded, by target stream(s) (`a+b` for fan-out)', ['stage', 'route']),
-  w('messages.dead_lettered', 'counter', 'messages sent to the DLQ, by reason (max_deliveries, permanent_error, undecodable, no_route)', ['stage', 'reason']),
+  w('messages.dead_lettered', 'counter', 'messages sent to the DLQ, by reason (max_deliveries, permanent_error, undecodable, no_route, unwritable_target)', ['stage', 'reason']),
   w('messages.duplicates_suppressed', 'counter', 'hand-offs skipped because another consumer had already acked the entry'),
   w('messages.reclaimed', 'counter', 'entries claimed from idle or dead consumers (XAUTOCLAIM)'),
   w('batch.size', 'histogram', 'messages per batch (what one XREADGROUP returned)'),

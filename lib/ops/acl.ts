@@ -159,6 +159,8 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
       ...scriptKeys.map((k) => `~${k}`),
       selector({ keys: own, mode: 'rw', commands: CONSUMER_COMMANDS }),
       selector({ keys: appends, mode: 'w', commands: ['xadd'] }),
+      // The hand-off checks each target's type before its first write (lib/lua/handoff-N.lua).
+      selector({ keys: uniq([...targets, ...each((k) => [k.dlq])]), mode: 'r', commands: ['type'] }),
       selector({ keys: beats, mode: 'w', commands: HEARTBEAT_COMMANDS }),
       selector({ keys: fences, mode: 'rw', commands: FENCE_COMMANDS }),
       ...data.map(selector),

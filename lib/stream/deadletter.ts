@@ -3,7 +3,7 @@ import type { RawEntry } from './entries.js';
 import type { Forward } from './handoff.js';
 
 /** Why a message was dead-lettered. */
-export type DeadLetterReason = 'max_deliveries' | 'permanent_error' | 'undecodable' | 'no_route';
+export type DeadLetterReason = 'max_deliveries' | 'permanent_error' | 'undecodable' | 'no_route' | 'unwritable_target';
 
 export interface DeadLetter {
   reason: DeadLetterReason;

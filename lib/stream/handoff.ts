@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
+import { errorMessage, UnwritableTargetError } from '../core/errors.js';
 import { isTransientRedisError, outageMetric } from '../core/failure-policy.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -87,7 +88,18 @@ export async function handOff(redis: Redis, src: HandOffSource, forwards: readon
   const out: HandOffResult = { acked: [], odd: 0 };
   for (let from = 0; from < forwards.length; ) {
     const { keys, args, next } = handOffArgs(src, forwards, fence, from);
-    const [seen, flags, odd] = await script.runLarge<[string, string, number]>(redis, keys, args);
+    let reply: [string, string, number, number?, ('WRONGTYPE' | 'NOPERM')?];
+    try {
+      reply = await script.runLarge(redis, keys, args);
+    } catch (err) {
+      // Redis checks a script's declared keys against the user's ACL before running it (nothing
+      // written): find the target it refused, so its messages can be diverted.
+      if (/^NOPERM\b.*keys/.test(errorMessage(err))) throw (await refusedTarget(redis, src, keys.slice(2))) ?? err;
+      throw err;
+    }
+    const [seen, flags, odd, badKey, why] = reply;
+    // A target failed the script's checks before any write: this call acked nothing.
+    if (badKey !== undefined) throw new UnwritableTargetError(keys[badKey - 1]!, why ?? 'WRONGTYPE');
     for (let i = 0; i < flags.length; i++) out.acked.push(flags.charCodeAt(i) === 49 /* 1 */);
     out.fence = seen;
     out.odd += odd;
@@ -96,10 +108,32 @@ export async function handOff(redis: Redis, src: HandOffSource, forwards: readon
   return out;
 }
 
+/**
+ * Which of `targets` the hand-off script may not touch as this user: each is tried alone in a
+ * hand-off of no messages (the script's checks only, nothing written). Undefined when all pass.
+ */
+async function refusedTarget(redis: Redis, src: HandOffSource, targets: readonly string[]): Promise<UnwritableTargetError | undefined> {
+  for (const key of targets) {
+    try {
+      const [, , , bad, why] = await script.run<[string, string, number, number?, ('WRONGTYPE' | 'NOPERM')?]>(redis, [src.stream, src.fenceKey, key], [src.group, '', Buffer.alloc(0)]);
+      if (bad !== undefined) return new UnwritableTargetError(key, why ?? 'NOPERM');
+    } catch (err) {
+      if (/^NOPERM\b/.test(errorMessage(err))) return new UnwritableTargetError(key, 'NOPERM');
+      throw err;
+    }
+  }
+  return undefined;
+}
+
 export interface CommitOptions {
   /** First retry delay after a transient Redis error; doubles, jittered, up to `retryMaxMs`. */
   retryBaseMs: number;
   retryMaxMs: number;
+  /**
+   * A forward whose target cannot be written (UnwritableTargetError): what to hand off instead,
+   * normally the entry's dead letter. Without it, the error is thrown (nothing was acked).
+   */
+  divert?: (f: Forward, err: UnwritableTargetError) => Forward;
   /** Give up (throw) instead of retrying once this is true (shutdown). */
   stopping: () => boolean;
   logger: Logger;
@@ -114,8 +148,10 @@ export interface CommitOptions {
  * counted as suppressed duplicates) and the claim fence value it saw (undefined when there was
  * nothing to hand off, so no script ran).
  */
-export async function commitHandOff(redis: Redis, src: HandOffSource, forwards: readonly Forward[], fence: string, o: CommitOptions): Promise<{ fresh: number; fence?: string }> {
-  if (forwards.length === 0) return { fresh: 0 };
+export async function commitHandOff(redis: Redis, src: HandOffSource, batch: readonly Forward[], fence: string, o: CommitOptions): Promise<{ fresh: number; fence?: string }> {
+  if (batch.length === 0) return { fresh: 0 };
+  let forwards = batch;
+  const diverted = new Set<string>();
   for (let attempt = 1; ; attempt++) {
     try {
       const r = await handOff(redis, src, forwards, attempt === 1 ? fence : '');
@@ -133,6 +169,15 @@ export async function commitHandOff(redis: Redis, src: HandOffSource, forwards: 
       return { fresh, fence: r.fence };
     } catch (err) {
       o.metrics.increment('handoff.errors', 1, o.tags);
+      if (err instanceof UnwritableTargetError && o.divert && !diverted.has(err.key)) {
+        // Nothing was written by the refused call: send the messages routed there elsewhere (their
+        // dead letters), the rest as they were, checked (an earlier call of this batch may have gone through).
+        diverted.add(err.key);
+        const divert = o.divert;
+        o.logger.error('handoff.unwritable_target', { key: err.key, reason: err.reason, err });
+        forwards = forwards.map((f) => (f.targets.includes(err.key) ? divert(f, err) : f));
+        continue;
+      }
       if (!isTransientRedisError(err) || o.stopping()) throw err;
       const alert = outageMetric(err);
       if (alert) o.metrics.increment(alert, 1, o.tags);

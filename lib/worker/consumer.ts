@@ -279,7 +279,15 @@ export class StreamConsumer {
       this.phase = 'committing';
       const { retryBaseMs, retryMaxMs } = stage;
       const { logger, metrics } = this.d;
-      const commit = { retryBaseMs, retryMaxMs, logger, metrics, tags: this.tags, stopping: () => this.stopping };
+      const byId = new Map(batch.map((q) => [q.entry.id, q]));
+      // A target the script found unwritable (WRONGTYPE, NOPERM): nothing was acked; the messages
+      // routed there go to the DLQ instead, with the reason, so none is lost or stuck.
+      const divert = (f: Forward, err: Error & { key: string }): Forward => {
+        const q = byId.get(f.id);
+        if (!q) throw err;
+        return this.forwarder.deadLetter(q.entry, { reason: 'unwritable_target', error: err.message, deliveries: q.attempt });
+      };
+      const commit = { retryBaseMs, retryMaxMs, logger, metrics, tags: this.tags, stopping: () => this.stopping, divert };
       const done = await commitHandOff(this.redis, this.handOffSource, forwards, fence, commit);
       this.processed += done.fresh;
       if (done.fence !== undefined) this.fence = done.fence; // keep what was seen when nothing was sent
