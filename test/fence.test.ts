@@ -17,8 +17,10 @@ import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js'
 const server = await startRedis();
 const redis = client(server.url);
 const claim = new Script('claim-2');
+/** claim-2.lua's ARGV for `consumer` taking up to `count` entries of group work, idle or not. */
+const claimArgs = (consumer: string, count: number) => ['work', consumer, 0, '0-0', count];
 
-type ClaimedBy = 'claim-2.lua' | 'plain XCLAIM';
+type ClaimedBy = 'claim-2.lua' | 'plain XCLAIM' | 'claim-2.lua after a lost claim';
 
 /**
  * A real worker of stage `work` hands off one quick record (so it knows the claim fence), then
@@ -48,20 +50,39 @@ async function raceForTheBatch(how: ClaimedBy) {
     stages: [{ name: 'work', kind: 'gate', input: 'in' }],
     routes: { work: [{ to: 'out' }] },
   };
+  const fenceKey = keys.fence('work');
+  let lostFence: string | null | undefined;
+  if (how === 'claim-2.lua after a lost claim') {
+    // An earlier claim (of a record that ghost read) bumps the fence; the worker will see it.
+    await redis.xgroup('CREATE', input, 'work', '0', 'MKSTREAM');
+    await produce(redis, Readable.from([JSON.stringify({ id: 'pre', title: 'earlier' })]), { stream: input, source: 'test', maxRecordBytes: 65536 });
+    await redis.xreadgroup('GROUP', 'work', 'ghost', 'COUNT', 1, 'STREAMS', input, '>');
+    lostFence = await redis.get(fenceKey);
+    const [, pre] = await claim.runBuffer<[Buffer, [Buffer, Buffer[]][]]>(redis, [input, fenceKey], claimArgs('ghost2', 1));
+    const [entry] = toEntries(pre);
+    await handOff(redis, { stream: input, group: 'work', fenceKey }, [{ id: entry!.id, targets: [out], fields: entry!.fields }]);
+  }
   const metrics = memoryMetrics();
   const worker = new Worker({ config: resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } }), stage: 'work', stages: { gate }, logger: silentLogger, metrics });
   const running = worker.run();
   const send = (lines: string[]) => produce(redis, Readable.from([lines.join('\n')]), { stream: input, source: 'test', maxRecordBytes: 65536 });
   try {
     await send([JSON.stringify({ id: 'warm', title: 'warm-up' })]);
-    await waitFor('warm-up handed off', async () => (await redis.xlen(out)) === 1);
+    await waitFor('warm-up handed off', async () => (await redis.xlen(out)) === (lostFence === undefined ? 1 : 2));
     await send(Array.from({ length: 10 }, (_, i) => JSON.stringify({ id: `h${i}`, title: `hold ${i}` })));
     await waitFor('the worker holds the batch', async () => ((await redis.xpending(input, 'work')) as [number])[0] === 10);
 
+    if (how === 'claim-2.lua after a lost claim') {
+      // A failover to a replica that had not received the earlier claim's fence write (or a
+      // restart from an AOF/RDB without it): the fence is back to its value before that claim,
+      // while the worker still holds a batch read under the value it saw after it.
+      if (lostFence === null) await redis.del(fenceKey);
+      else if (lostFence !== undefined) await redis.set(fenceKey, lostFence);
+    }
     // The other consumer takes 4 of them and forwards them.
     let ids: string[];
-    if (how === 'claim-2.lua') {
-      const [, entries] = await claim.runBuffer<[Buffer, [Buffer, Buffer[]][]]>(redis, [input, keys.fence('work')], ['work', 'other', 0, '0-0', 4]);
+    if (how !== 'plain XCLAIM') {
+      const [, entries] = await claim.runBuffer<[Buffer, [Buffer, Buffer[]][]]>(redis, [input, fenceKey], claimArgs('other', 4));
       ids = toEntries(entries).map((e) => e.id);
     } else {
       const all = (await redis.xpending(input, 'work', '-', '+', 4)) as [string][];
@@ -91,6 +112,13 @@ test('a consumer whose batch was partly claimed by another forwards only the res
   assert.equal([...arrivals.values()].filter((n) => n !== 1), [], 'no record arrived twice');
   assert.is(processed, 1 + 6, 'the worker forwarded the warm-up and the 6 not claimed');
   assert.is(suppressed, 4, 'the 4 the other consumer had forwarded were suppressed');
+});
+
+test('the fence survives a failover that lost a claim: a batch held across it, then partly claimed and forwarded by another consumer: each record arrives once', async () => {
+  const { arrivals, processed } = await raceForTheBatch('claim-2.lua after a lost claim');
+  assert.is(arrivals.size, 12, 'the earlier record, the warm-up and the 10 held records');
+  assert.equal([...arrivals.entries()].filter(([, n]) => n !== 1), [], 'no record arrived twice');
+  assert.is(processed, 1 + 6, 'the worker forwarded the warm-up and the 6 not claimed');
 });
 
 test('control: the same race with a claim that bypasses the fence duplicates the claimed records', async () => {

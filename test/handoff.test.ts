@@ -106,17 +106,17 @@ test('a claim through claim-2.lua moves the fence: the stale hand-off checks eac
   const ids = await readBy(src, 6);
   const fenceBefore = '0';
   // c2 claims the first 2 (as its reclaimer would) and hands them off.
-  const [, claimed] = await claim.runBuffer<[Buffer, [Buffer, Buffer[]][]]>(redis, [src, `${src}:fence`], ['a', 'c2', 0, '0-0', 2]);
+  const [, claimed] = await claim.runBuffer<[Buffer, [Buffer, Buffer[]][]]>(redis, [src, `${src}:fence`], ['a', 'c2', 0, '0-0', 2, 'tok1']);
   assert.equal(claimed.map((e) => e[0].toString()), ids.slice(0, 2));
-  assert.is(await redis.get(`${src}:fence`), '1', 'the claim incremented the fence');
+  assert.is(await redis.get(`${src}:fence`), 'tok1', 'the claim set the fence to its token');
   assert.equal((await handOff(redis, from(src, 'a'), ids.slice(0, 2).map(toDst(dst)))).acked, [true, true]);
   // c1 finishes its batch of 6 with the fence it read under.
   const late = await handOff(redis, from(src, 'a'), ids.map(toDst(dst)), fenceBefore);
-  assert.equal(late, { acked: [false, false, true, true, true, true], fence: '1', odd: 0 });
+  assert.equal(late, { acked: [false, false, true, true, true, true], fence: 'tok1', odd: 0 });
   assert.equal((await redis.xrange(dst, '-', '+')).map((e) => e[1][1]), ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'], 'every entry forwarded once');
   // A claim pass that takes nothing leaves the fence alone.
-  await claim.runBuffer(redis, [src, `${src}:fence`], ['a', 'c2', 0, '0-0', 10]);
-  assert.is(await redis.get(`${src}:fence`), '1');
+  await claim.runBuffer(redis, [src, `${src}:fence`], ['a', 'c2', 0, '0-0', 10, 'tok2']);
+  assert.is(await redis.get(`${src}:fence`), 'tok1');
 });
 
 test('the fence is what makes the one-XACK path safe: a claim that bypasses it (plain XCLAIM) lets a stale hand-off forward again', async () => {

@@ -23,8 +23,10 @@ import { compileRoutes } from '../stream/router.js';
  *   log stream (`{p}:logs`, lib/observe/log-stream.ts).
  * - selector 3: SET and DEL, write-only, on the stage's own watchdog liveness keys
  *   (`{p}:heartbeat:<stage>:*`, lib/worker/watchdog.ts).
- * - selector 4: GET and INCR on the stage group's claim fence (`{p}:fence:<stage>`), which the
- *   hand-off reads and the reclaimer's claim increments (lib/lua/handoff-N.lua, claim-2.lua).
+ * - selector 4: GET and SET on the stage group's claim fence (`{p}:fence:<stage>`), which the
+ *   hand-off reads and the reclaimer's claim sets to a fresh token (lib/lua/handoff-N.lua, claim-2.lua).
+ * - selector 5: TYPE, read-only, on the route targets and the DLQ: the hand-off checks each
+ *   target is a stream before its first write (lib/lua/handoff-N.lua).
  * - one selector per data grant of the stage kind (e.g. the store's product hashes and sets).
  */
 
@@ -88,8 +90,8 @@ export const CONSUMER_COMMANDS = [
 export const OBSERVER_COMMANDS = ['xinfo|stream', 'xinfo|groups', 'xinfo|consumers', 'xlen', 'xpending', 'xrange', 'xrevrange', 'scard', 'sscan', 'smembers', 'hget', 'hgetall', 'hmget', 'get', 'mget'];
 /** The watchdog's liveness marker (lib/worker/watchdog.ts): SET ... PX while the loop progresses, DEL on stop. */
 export const HEARTBEAT_COMMANDS = ['set', 'del'];
-/** The group's claim fence, inside the hand-off (GET) and claim (INCR) scripts. */
-export const FENCE_COMMANDS = ['get', 'incr'];
+/** The group's claim fence, inside the hand-off (GET) and claim (SET of a fresh token) scripts. */
+export const FENCE_COMMANDS = ['get', 'set'];
 
 const PERM: Record<KeyMode, string> = { r: '%R~', w: '%W~', rw: '~' };
 const uniq = <T>(xs: T[]) => [...new Set(xs)];
@@ -152,7 +154,7 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
     const beats = each((k) => [k.heartbeat(stage.name, '*')]);
     const fences = each((k) => [k.fence(stage.name)]);
     const scriptKeys = uniq([...own, ...fences, ...targets, ...each((k) => [k.dlq]), ...data.flatMap((g) => g.keys)]);
-    const summary = `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${beats.join(', ')}; GET/INCR ${fences.join(', ')}` + (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
+    const summary = `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${beats.join(', ')}; GET/SET ${fences.join(', ')}` + (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
     return make('stage', `${prefix}${stage.name}`, stage.name, stageRedisUrlEnv(stage.name), (pw) => [
       ...start(pw),
       ...cmds(SCRIPT_COMMANDS),

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { StreamConsumer } from './consumer.js';
 import type { ConsumerDeps } from './consumer.js';
@@ -68,10 +69,10 @@ export class Reclaimer {
     // Busy, or shutting down (what it would claim could not be finished): leave entries to others.
     if (this.consumer.queued >= stage.batchSize || this.consumer.isStopping) return;
     const source = this.consumer.source;
-    // XAUTOCLAIM and, if it took any, a bump of the claim fence, in one step (lib/lua/claim-2.lua):
+    // XAUTOCLAIM and, if it took any, a new claim fence value, in one step (lib/lua/claim-2.lua):
     // the consumers these entries are taken from then hand off checking each message.
     const reply = await claimScript.runBuffer<AutoclaimReply>(this.redis, [source, this.d.keys.fence(stage.name)], [
-      stage.name, this.d.consumer, stage.claimMinIdleMs, this.cursor, stage.batchSize,
+      stage.name, this.d.consumer, stage.claimMinIdleMs, this.cursor, stage.batchSize, fenceToken(),
     ]);
     this.cursor = reply[0].toString();
     const deleted = reply[2] ?? [];
@@ -123,4 +124,9 @@ export class Reclaimer {
     const { removed } = await trimAcked(this.redis, this.consumer.source);
     if (removed > 0) this.d.metrics.increment('stream.trimmed', removed, this.tags);
   }
+}
+
+/** A claim fence value no claim used before (claim-2.lua): time, then 64 random bits. */
+export function fenceToken(): string {
+  return `${Date.now().toString(36)}.${randomBytes(8).toString('hex')}`;
 }
