@@ -24,6 +24,12 @@ export function createStore(ctx: StageContext): Stage {
   const factory = SINKS[sinkName];
   if (!factory) throw new ConfigError(`stages.${ctx.stage.name}.settings.sink`, `unknown sink ${JSON.stringify(sinkName)} (known: ${Object.keys(SINKS).join(', ')})`);
   const sink = factory(ctx);
+  /** Older deliveries than the stored version were dropped by the sink (newest wins): counted and logged. */
+  const countStale = (n: number) => {
+    if (n === 0) return;
+    ctx.metrics.increment('store.stale_dropped', n, { stage: ctx.stage.name });
+    ctx.logger.info('store.stale_dropped', { count: n, sink: sink.name });
+  };
   return {
     kind: 'store',
     sink: true,
@@ -36,6 +42,7 @@ export function createStore(ctx: StageContext): Stage {
         return {
           key: env.key,
           entryId: m.id,
+          ...(env.origin !== undefined ? { version: env.origin } : {}),
           traceId: env.traceId,
           category: typeof category === 'string' && category ? category : 'uncategorized',
           fields,
@@ -44,7 +51,8 @@ export function createStore(ctx: StageContext): Stage {
         };
       });
       try {
-        await sink.write(products);
+        const r = await sink.write(products);
+        countStale(r ? r.stale : 0);
         return products.map(() => ok({ stored: true, sink: sink.name }));
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err));
@@ -52,7 +60,7 @@ export function createStore(ctx: StageContext): Stage {
         // The sink rejected the batch's data: write one by one so one bad product fails alone.
         ctx.logger.warn('store.batch_rejected', { err: error, batch: products.length, note: 'retrying one by one' });
         const results: ReturnType<typeof ok>[] = [];
-        for (const p of products) results.push(await sink.write([p]).then(() => ok({ stored: true, sink: sink.name }), (e: unknown) => fail(e instanceof Error ? e : new Error(String(e)))));
+        for (const p of products) results.push(await sink.write([p]).then((r) => (countStale(r ? r.stale : 0), ok({ stored: true, sink: sink.name })), (e: unknown) => fail(e instanceof Error ? e : new Error(String(e)))));
         return results;
       }
     },

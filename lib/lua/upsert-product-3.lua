@@ -1,7 +1,10 @@
 --[[
-  Upsert one product into the Redis store, idempotently: re-delivering the same store-stream entry
-  changes nothing but the document, and `copies` counts distinct stream entries that wrote this
-  key (more than 1 means the same product reached the store more than once).
+  Upsert one product into the Redis store, idempotently, newest version wins: re-delivering the
+  same store-stream entry changes nothing but the document, `copies` counts distinct stream
+  entries that wrote this key (more than 1 means the same product reached the store more than
+  once), and a delivery older than the stored version (by ARGV[5], the record's input-stream entry
+  id) is dropped: routes of different length, several store workers, reclaims and retries all
+  reorder deliveries, and none may store old over new.
 
   KEYS[1]  product hash           ({p}:product:<key>)
   KEYS[2]  set of all product keys ({p}:products)
@@ -11,11 +14,23 @@
   ARGV[3]  category
   ARGV[4]  category set key prefix ({p}:category:), to drop the key from its old category's set
            (same hash tag, so the same slot on a cluster)
-  ARGV[5..] field/value pairs for the hash
+  ARGV[5]  version: the record's input-stream entry id ("ms-seq"), or "" when unknown (always written)
+  ARGV[6..] field/value pairs for the hash
 
-  Returns: 1 if this entry was new for the product, 0 if it was a re-delivery.
+  Returns: 1 if this entry was new for the product, 0 if it was a re-delivery, -1 if it was older
+  than the stored version and dropped.
 ]]
-local old = redis.call('HMGET', KEYS[1], 'category', 'entry')
+local old = redis.call('HMGET', KEYS[1], 'category', 'entry', 'version')
+local version = ARGV[5]
+if version ~= '' and old[3] then
+  -- Stream ids compare as two numbers: milliseconds, then sequence.
+  local ms, seq = string.match(version, '^(%d+)-(%d+)$')
+  local oms, oseq = string.match(old[3], '^(%d+)-(%d+)$')
+  if ms and oms then
+    ms, seq, oms, oseq = tonumber(ms), tonumber(seq), tonumber(oms), tonumber(oseq)
+    if ms < oms or (ms == oms and seq < oseq) then return -1 end
+  end
+end
 local fresh = 0
 if old[2] ~= ARGV[2] then
   redis.call('HINCRBY', KEYS[1], 'copies', 1)
@@ -25,7 +40,11 @@ if old[1] and old[1] ~= ARGV[3] then
   redis.call('SREM', ARGV[4] .. old[1], ARGV[1])
 end
 local fields = {}
-for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+if version ~= '' then
+  fields[#fields + 1] = 'version'
+  fields[#fields + 1] = version
+end
 redis.call('HSET', KEYS[1], 'entry', ARGV[2], 'category', ARGV[3], unpack(fields))
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])

@@ -56,6 +56,7 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w('batch.errors', 'counter', 'batches whose stage call threw (every message of it fails)'),
   w('batch.transient_retries', 'counter', 'batches retried in place because a dependency was down (every message failed transiently)'),
   w('batch.isolated', 'counter', 'failed batches re-run one message at a time to find the bad one'),
+  w('store.stale_dropped', 'counter', 'deliveries older than the stored version of their product, dropped by the sink (newest wins by input entry id)'),
   w('message.e2e_ms', 'timer', 'end to end: produced to handed off by the sink stage (per message, at the sink)'),
   w('handoff.errors', 'counter', 'failed hand-off scripts (transient ones are retried)'),
   w('handoff.unexpected_acked', 'counter', 'entries of a fenced hand-off that were acked outside the pipeline (XACK, XGROUP SETID) while a consumer held them; forwarded anyway'),

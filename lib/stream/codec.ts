@@ -39,6 +39,12 @@ export interface Envelope {
   input: ProductRecord;
   outputs: Record<string, unknown>;
   hops: Hop[];
+  /**
+   * The entry id the record got in the pipeline's input stream, set by the first stage. Redis
+   * assigns it in order, so it orders the versions of a key (a product produced twice): the sinks
+   * keep the newest by it, never by a worker's clock. Absent on envelopes from before it existed.
+   */
+  origin?: string;
 }
 
 /** A decoded stream entry. */

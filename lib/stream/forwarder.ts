@@ -17,6 +17,8 @@ export interface ForwarderDeps {
   consumer: string;
   logger: Logger;
   metrics: Metrics;
+  /** This stage reads the pipeline's input stream: it stamps each envelope's `origin`. @defaultValue false */
+  readsInput?: boolean;
 }
 
 /**
@@ -42,6 +44,7 @@ export class Forwarder {
     if (!payload) throw new DecodeError(`entry ${entry.id} has no '${FIELD_ENVELOPE}' field`);
     const envelope = decodeEnvelope(payload);
     if (key !== undefined && key !== envelope.key) throw new DecodeError(`entry key ${key} does not match envelope key ${envelope.key}`);
+    if (this.d.readsInput && envelope.origin === undefined) envelope.origin = entry.id;
     return { id: entry.id, stream: this.d.stage.input, envelope };
   }
 

@@ -84,7 +84,7 @@ export class StreamConsumer {
       progress: () => this.progress(),
     });
     this.watchdog = consumerWatchdog(this, d);
-    this.forwarder = new Forwarder(d);
+    this.forwarder = new Forwarder({ ...d, readsInput: d.stage.input === d.config.input });
     this.handOffSource = { stream: this.source, group: this.group, fenceKey: d.keys.fence(d.stage.name) };
     this.reader = new GroupReader({
       connection: () => d.connections.reader('read'),

@@ -85,17 +85,42 @@ const noNul = (_k: string, v: unknown) => (typeof v === 'string' && v.includes('
 const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
 const iso = (ms: unknown) => (typeof ms === 'number' && Number.isFinite(ms) ? new Date(ms).toISOString() : null);
 
-/** One row per key: the batch's last version, how many of its entries wrote the key, and the first of them. */
-export function batchRows(products: readonly StoredProduct[]): Record<string, unknown>[] {
-  const byKey = new Map<string, { last: StoredProduct; entries: number; first: string }>();
+/**
+ * A stream entry id ("ms-seq") as text that sorts like the id (COLLATE "C"): both parts
+ * zero-padded. Undefined (no version) stays null: always written.
+ */
+export function sortableVersion(id: string | undefined): string | null {
+  const m = id === undefined ? null : /^(\d+)-(\d+)$/.exec(id);
+  return m ? `${m[1]!.padStart(20, '0')}-${m[2]!.padStart(20, '0')}` : null;
+}
+
+/**
+ * One row per key: the batch's newest version (the last of equals), how many of the batch's
+ * entries carry that version, and the first of them. Older versions in the same batch are stale
+ * and counted in `stale`.
+ */
+export function batchRows(products: readonly StoredProduct[]): { rows: Record<string, unknown>[]; stale: number } {
+  const byKey = new Map<string, { last: StoredProduct; version: string | null; entries: number; first: string }>();
+  let stale = 0;
   for (const p of products) {
+    const version = sortableVersion(p.version);
     const seen = byKey.get(p.key);
-    if (seen) {
+    if (!seen) {
+      byKey.set(p.key, { last: p, version, entries: 1, first: p.entryId });
+      continue;
+    }
+    const cmp = version === null || seen.version === null ? 0 : version < seen.version ? -1 : version > seen.version ? 1 : 0;
+    if (cmp < 0) {
+      stale++;
+    } else if (cmp > 0) {
+      stale += seen.entries;
+      byKey.set(p.key, { last: p, version, entries: 1, first: p.entryId });
+    } else {
       seen.last = p;
       seen.entries++;
-    } else byKey.set(p.key, { last: p, entries: 1, first: p.entryId });
+    }
   }
-  return [...byKey.values()].map(({ last: p, entries, first }) => ({
+  const rows = [...byKey.values()].map(({ last: p, version, entries, first }) => ({
     key: p.key,
     category: p.category,
     brand: str(p.fields.brand),
@@ -110,29 +135,36 @@ export function batchRows(products: readonly StoredProduct[]): Record<string, un
     first_entry_id: first,
     produced_at: iso(p.doc.producedAt),
     stored_at: iso(p.storedAt),
+    version,
   }));
+  return { rows, stale };
 }
 
 /**
  * One statement per batch: the rows arrive as one JSON parameter, the same key twice in a batch is
  * collapsed first (ON CONFLICT cannot touch a row twice). `copies` counts distinct store-stream
  * entries like upsert-product-3.lua: +1 per entry, except a re-delivery of the entry stored last.
+ * Newest wins: a row whose stored `version` is newer than the batch's is left alone (no row
+ * returned for it: the caller counts it as stale).
  */
 export function upsertSql(schema: string): string {
   const t = `${quoteSchema(schema)}.products`;
   return `WITH batch AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS b(
     key text, category text, brand text, mpn text, gtin text, gtin_valid boolean, duplicate_of text, doc jsonb,
-    entry_id text, trace_id text, entries integer, first_entry_id text, produced_at timestamptz, stored_at timestamptz)
+    entry_id text, trace_id text, entries integer, first_entry_id text, produced_at timestamptz, stored_at timestamptz, version text)
 )
-INSERT INTO ${t} AS p (key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, trace_id, copies, produced_at, stored_at)
-SELECT key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, trace_id, entries, produced_at, stored_at FROM batch
+INSERT INTO ${t} AS p (key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, trace_id, copies, produced_at, stored_at, version)
+SELECT key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, trace_id, entries, produced_at, stored_at, version FROM batch
 ON CONFLICT (key) DO UPDATE SET
   category = EXCLUDED.category, brand = EXCLUDED.brand, mpn = EXCLUDED.mpn, gtin = EXCLUDED.gtin,
   gtin_valid = EXCLUDED.gtin_valid, duplicate_of = EXCLUDED.duplicate_of, doc = EXCLUDED.doc,
   entry_id = EXCLUDED.entry_id, trace_id = EXCLUDED.trace_id, produced_at = EXCLUDED.produced_at, stored_at = EXCLUDED.stored_at,
+  version = COALESCE(EXCLUDED.version, p.version),
   copies = p.copies + EXCLUDED.copies
-    - CASE WHEN p.entry_id = (SELECT b.first_entry_id FROM batch b WHERE b.key = EXCLUDED.key) THEN 1 ELSE 0 END`;
+    - CASE WHEN p.entry_id = (SELECT b.first_entry_id FROM batch b WHERE b.key = EXCLUDED.key) THEN 1 ELSE 0 END
+WHERE p.version IS NULL OR EXCLUDED.version IS NULL OR EXCLUDED.version COLLATE "C" >= p.version COLLATE "C"
+RETURNING 1`;
 }
 
 /**
@@ -164,9 +196,10 @@ export function createPostgresSink(o: PostgresOptions, logger: Logger): Sink & {
     },
     async write(products) {
       if (products.length === 0) return;
-      const rows = JSON.stringify(batchRows(products), noNul);
+      const { rows, stale } = batchRows(products);
       try {
-        await pool.query(sql, [rows]);
+        const r = await pool.query(sql, [JSON.stringify(rows, noNul)]);
+        return { stale: stale + rows.length - (r.rowCount ?? rows.length) };
       } catch (err) {
         if (isTransientPgError(err)) throw new TransientError(`postgres unavailable: ${(err as Error).message || (err as { code?: string }).code}`, { cause: err, outage: 'postgres_unavailable' });
         throw err;

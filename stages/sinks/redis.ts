@@ -20,7 +20,8 @@ export function createRedisSink(redis: Redis, space: Keys | Shards): Sink {
     name: 'redis',
     async write(products: readonly StoredProduct[]) {
       try {
-        await writeAll(products);
+        const fresh = await writeAll(products);
+        return { stale: fresh.filter((f) => f === -1).length };
       } catch (err) {
         // Redis full (OOM under noeviction), loading, failing over: an outage, not bad data. The
         // batch waits in place; the upsert is idempotent, so the products already written are fine.
@@ -32,15 +33,15 @@ export function createRedisSink(redis: Redis, space: Keys | Shards): Sink {
     close: async () => {},
   };
 
-  function writeAll(products: readonly StoredProduct[]) {
+  function writeAll(products: readonly StoredProduct[]): Promise<number[]> {
     return Promise.all(
       products.map((p) => {
         // A sharded pipeline stores each product under its shard's tag, beside its streams.
         const keys = shards.keysFor(p.key);
         const pairs: string[] = ['doc', JSON.stringify(p.doc), 'trace', p.traceId, 'storedAt', String(p.storedAt)];
         for (const [k, v] of Object.entries(p.fields)) pairs.push(k, String(v));
-        return upsert.run(redis, [keys.product(p.key), keys.products, keys.category(p.category)], [
-          p.key, p.entryId, p.category, keys.category(''), ...pairs,
+        return upsert.run<number>(redis, [keys.product(p.key), keys.products, keys.category(p.category)], [
+          p.key, p.entryId, p.category, keys.category(''), p.version ?? '', ...pairs,
         ]);
       }),
     );
