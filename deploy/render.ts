@@ -13,6 +13,7 @@ import { Document, isScalar, visit } from 'yaml';
 import { stageRedisUrlEnv } from '../lib/config/load.js';
 import { ConfigError } from '../lib/core/errors.js';
 import type { ResolvedConfig, ResolvedStage } from '../lib/config/types.js';
+import { checkGracePeriod } from '../lib/config/checks.js';
 import { METRIC_CATALOG, type MetricSpec } from '../lib/observe/metrics.js';
 import { Keys } from '../lib/redis/keys.js';
 
@@ -43,7 +44,9 @@ export function promName(spec: MetricSpec, prefix: string): string {
 
 /** SIGTERM → exit: the drain, plus time to QUIT and close the stage. */
 export function graceSeconds(stage: ResolvedStage): number {
-  return Math.ceil(stage.drainTimeoutMs / 1000) + 10;
+  const grace = Math.ceil(stage.drainTimeoutMs / 1000) + 10;
+  checkGracePeriod(`stages.${stage.name}`, stage, grace, 'the rendered grace period (terminationGracePeriodSeconds, stop_grace_period)');
+  return grace;
 }
 
 
@@ -77,13 +80,14 @@ export const PROGRESS_FILE = '/tmp/progress.json';
  * The periodic probes: the age of the watchdog's progress file, checked by `sh` (no Node start,
  * which costs ~0.5 s of CPU per probe). The watchdog rewrites it every `watchdogIntervalMs` while
  * the read loop progresses and while it waits for a reconnecting Redis (marked
- * `"waitingForRedis":true`); it stops when the loop is stuck, so the file ages past
- * `blockMs + stallTimeoutMs`. Liveness: fresh. Readiness: fresh and not waiting for Redis.
+ * `"waitingForRedis":true`), or waits out a dependency outage (past `blockMs + stallTimeoutMs`:
+ * `"waitingForDependency":true`); it stops when the loop is stuck, so the file ages past
+ * `blockMs + stallTimeoutMs`. Liveness: fresh. Readiness: fresh and waiting for nothing.
  */
 export function progressProbeArgs(stage: ResolvedStage, readiness: boolean): string[] {
   const maxAgeSeconds = Math.ceil((stage.blockMs + stage.stallTimeoutMs + 2 * stage.watchdogIntervalMs) / 1000);
   const fresh = `test $(( $(date +%s) - $(stat -c %Y "$PROGRESS_FILE") )) -le ${maxAgeSeconds}`;
-  return ['sh', '-c', readiness ? `${fresh} && ! grep -q '"waitingForRedis":true' "$PROGRESS_FILE"` : fresh];
+  return ['sh', '-c', readiness ? `${fresh} && ! grep -Eq '"waitingFor(Redis|Dependency)":true' "$PROGRESS_FILE"` : fresh];
 }
 
 function healthArgs(stage: ResolvedStage, liveness: boolean): string[] {

@@ -96,7 +96,7 @@ producerRedis.on('error', () => {});
 const raw = JSON.parse(readFileSync(resolve(REPO, (o.config as string | undefined) ?? 'config/rules-only.json'), 'utf8')) as PipelineConfig;
 const workers = num('workers');
 const pipeline = `chaos${Date.now().toString(36)}`;
-const defaults = { blockMs: 500, claimMinIdleMs: 2000, claimIntervalMs: 500, heartbeatMs: 500, drainTimeoutMs: 5000, consumerIdleRemoveMs: 10_000, stallTimeoutMs: 5000, minWorkers: workers, maxWorkers: workers };
+const defaults = { blockMs: 500, claimMinIdleMs: 2000, claimIntervalMs: 500, heartbeatMs: 500, retryMaxMs: 1000, drainTimeoutMs: 5000, consumerIdleRemoveMs: 10_000, stallTimeoutMs: 5000, minWorkers: workers, maxWorkers: workers };
 const configFile = join(dir, 'config.json');
 writeFileSync(configFile, JSON.stringify({ ...raw, pipeline, shards: num('shards'), defaults: { ...raw.defaults, ...defaults } }));
 const config = resolveConfig(JSON.parse(readFileSync(configFile, 'utf8')), configFile, { env: { REDIS_URL: server.url } });

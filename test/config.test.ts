@@ -2,6 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfigFile, resolveConfig } from '../lib/config/load.js';
 import { ConfigError } from '../lib/core/errors.js';
+import { checkGracePeriod } from '../lib/config/checks.js';
+import { STAGE_DEFAULTS } from '../lib/config/defaults.js';
 
 const base = () => ({
   stages: [
@@ -32,6 +34,22 @@ test('bad configs name the path and the reason', () => {
   fails({ ...base(), stages: [{ name: 'preprocess', kind: 'nope', input: 'in' }, { name: 'store', kind: 'store' }] }, /stages\[0\]\.kind: unknown stage kind "nope"/);
   fails({ ...base(), input: 'elsewhere' }, /input: no stage reads/);
   fails({ ...base(), routes: { preprocess: [{ to: 'shop' }] } }, /routes\.preprocess\[0\]\.to: unknown target stream "shop"/);
+});
+
+test('settings that are wrong together fail at start with an error naming both, with their values', () => {
+  fails({ ...base(), defaults: { heartbeatMs: 40_000 } }, /stages\[0\]\.heartbeatMs: heartbeatMs \(40000\) must not exceed claimMinIdleMs \(30000\): a running batch would go idle/);
+  fails({ ...base(), stages: [{ name: 'preprocess', kind: 'preprocess', input: 'in', claimMinIdleMs: 2000, heartbeatMs: 5000 }, { name: 'store', kind: 'store' }] }, /^config error at stages\[0\]\.heartbeatMs: heartbeatMs \(5000\) must not exceed claimMinIdleMs \(2000\)/);
+  fails({ ...base(), defaults: { retryMaxMs: 60_000 } }, /stages\[0\]\.retryMaxMs: retryMaxMs \(60000\) must not exceed claimMinIdleMs \(30000\): a message waiting for its retry would be reclaimed/);
+  fails({ ...base(), stages: [{ name: 'preprocess', kind: 'preprocess', input: 'in' }, { name: 'store', kind: 'store', stageTimeoutMs: 5000 }] }, /stages\[1\]\.stageTimeoutMs: stageTimeoutMs \(5000\) must be above heartbeatMs \(10000\)/);
+  // Each fine alone, and the defaults fine together.
+  const c = resolveConfig({ ...base(), defaults: { claimMinIdleMs: 60_000, heartbeatMs: 20_000, retryMaxMs: 60_000, stageTimeoutMs: 20_001 } }, 'x', { env: {} });
+  assert.is(c.stages[0]!.stageTimeoutMs, 20_001);
+  assert.is(resolveConfig(base(), 'x', { env: {} }).stages[0]!.stageTimeoutMs, 300_000, 'documented default');
+});
+
+test('drainTimeoutMs against the orchestrator grace period: an error naming both', () => {
+  assert.throws(() => checkGracePeriod('stages.store', { drainTimeoutMs: 30_000 }, 30, 'terminationGracePeriodSeconds'), (e: Error) => e instanceof ConfigError && /stages\.store\.drainTimeoutMs: drainTimeoutMs \(30000\) must be below terminationGracePeriodSeconds \(30 s\)/.test(e.message));
+  checkGracePeriod('stages.store', { drainTimeoutMs: STAGE_DEFAULTS.drainTimeoutMs }, 40, 'terminationGracePeriodSeconds');
 });
 
 test('the shipped configs load', () => {

@@ -10,6 +10,7 @@ export const STAGE_DEFAULTS: StageOptions = {
   retryBaseMs: 200,
   retryMaxMs: 5_000,
   heartbeatMs: 10_000,
+  stageTimeoutMs: 300_000,
   drainTimeoutMs: 30_000,
   consumerIdleRemoveMs: 300_000,
   watchdogIntervalMs: 1_000,

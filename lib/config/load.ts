@@ -1,3 +1,4 @@
+import { crossCheckStage } from './checks.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
@@ -82,6 +83,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     if (model !== undefined && typeof model !== 'string') throw new ConfigError(`${where}.model`, 'expected a string');
     const merged: StageOptions = { ...STAGE_DEFAULTS, ...defaults, ...options };
     if (merged.maxWorkers < merged.minWorkers) throw new ConfigError(`${where}.maxWorkers`, 'must be >= minWorkers');
+    crossCheckStage(where, merged);
     const redisUrl = env[stageRedisUrlEnv(name)] || redis.url; // per-stage credentials (ACL user per stage)
     return { ...merged, name, kind, input: input ?? name, model, settings: object(`${where}.settings`, settings), redisUrl };
   });

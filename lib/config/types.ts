@@ -24,6 +24,13 @@ export interface StageOptions {
   retryMaxMs: number;
   /** While a batch runs longer than this, its entries' idle time is reset so they are not reclaimed. @defaultValue 10000 */
   heartbeatMs: number;
+  /**
+   * A stage call that has not returned after this long is abandoned (it cannot be cancelled; it
+   * is counted in `stage.timeouts`, its entries' idle-time reset stops) and the batch is retried
+   * with a delivery counted, so a call that always hangs ends in the DLQ after `maxDeliveries`.
+   * @defaultValue 300000
+   */
+  stageTimeoutMs: number;
   /** Shutdown waits this long for the batch in flight; what is unfinished stays pending and is reclaimed. @defaultValue 30000 */
   drainTimeoutMs: number;
   /** A consumer of the group idle this long and owning no pending entries is removed (XGROUP DELCONSUMER). @defaultValue 300000 */
