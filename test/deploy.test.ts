@@ -79,6 +79,9 @@ test('the rendered progress probes, run by sh: live while the file is fresh (als
     writeFileSync(file, JSON.stringify({ stage: stage.name, waitingForRedis: true }) + '\n');
     assert.ok(passes(false), 'waiting for Redis: still live (an outage restarts nobody)');
     assert.not.ok(passes(true), 'waiting for Redis: not ready');
+    writeFileSync(file, JSON.stringify({ stage: stage.name, waitingForRedis: false, waitingForDependency: true }) + '\n');
+    assert.ok(passes(false), 'a long dependency outage (Postgres down): still live');
+    assert.not.ok(passes(true), 'a long dependency outage: not ready');
     writeFileSync(file, JSON.stringify({ stage: stage.name, waitingForRedis: false }) + '\n');
     const old = Date.now() / 1000 - maxAge - 5;
     utimesSync(file, old, old);

@@ -55,6 +55,7 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w('batch.total_ms', 'timer', 'read to hand-off for one batch (decode, stage, routing, Lua hand-off)'),
   w('batch.errors', 'counter', 'batches whose stage call threw (every message of it fails)'),
   w('batch.transient_retries', 'counter', 'batches retried in place because a dependency was down (every message failed transiently)'),
+  w('stage.timeouts', 'counter', 'stage calls abandoned at stageTimeoutMs (the batch is retried with a delivery counted; the call may still be running)'),
   w('batch.isolated', 'counter', 'failed batches re-run one message at a time to find the bad one'),
   w('store.stale_dropped', 'counter', 'deliveries older than the stored version of their product, dropped by the sink (newest wins by input entry id)'),
   w('message.e2e_ms', 'timer', 'end to end: produced to handed off by the sink stage (per message, at the sink)'),

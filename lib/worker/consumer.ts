@@ -168,6 +168,16 @@ export class StreamConsumer {
     await this.watchdog.stop();
   }
 
+  /** Since when the batch in flight has been waiting out a dependency outage (the watchdog fails readiness past its limit). */
+  get outageSince(): number | undefined {
+    return this.runner.outageSince;
+  }
+
+  /** Since when the oldest stage call abandoned at `stageTimeoutMs` has been hanging (the watchdog reports it). */
+  get stuckSince(): number | undefined {
+    return this.runner.stuckSince;
+  }
+
   private progress(): void {
     this.lastProgressAt = Date.now();
   }

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import type { Message } from '../stream/codec.js';
 import type { ResolvedStage } from '../config/types.js';
-import { StageError } from '../core/errors.js';
+import { StageError, StageTimeoutError, TransientError } from '../core/errors.js';
 import { isolateEach, outageMetric, waitInPlace } from '../core/failure-policy.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -34,7 +34,49 @@ const asError = (err: unknown): Error => (err instanceof Error ? err : new Error
  * fails only itself.
  */
 export class StageRunner {
+  /** When each call abandoned at `stageTimeoutMs` and not returned since was abandoned. */
+  private readonly abandoned = new Set<{ at: number }>();
+
+  /** Since when the batch has been waiting in place for a dependency outage (undefined: it is not). */
+  outageSince?: number;
+
   constructor(private readonly d: StageRunnerDeps) {}
+
+  /** Since when the oldest abandoned stage call has been hanging (undefined: none is). */
+  get stuckSince(): number | undefined {
+    let oldest: number | undefined;
+    for (const { at } of this.abandoned) oldest = oldest === undefined ? at : Math.min(oldest, at);
+    return oldest;
+  }
+
+  /**
+   * `impl.process`, abandoned after `stageTimeoutMs`: the promise cannot be cancelled, so it is
+   * left running (tracked until it settles) and the batch fails with a StageTimeoutError, which
+   * the failure policy treats as poison: retried with a delivery counted, dead-lettered after
+   * `maxDeliveries`. The heartbeat of its entries stops with it.
+   */
+  private async process(messages: Message[]): Promise<StageResult[]> {
+    const { impl, stage, metrics, logger, tags } = this.d;
+    const call = impl.process(messages);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'late'>((res) => (timer = setTimeout(() => res('late'), stage.stageTimeoutMs)));
+    try {
+      const r = await Promise.race([call, deadline]);
+      if (r !== 'late') return r;
+    } finally {
+      clearTimeout(timer);
+    }
+    const hanging = { at: Date.now() };
+    this.abandoned.add(hanging);
+    const settled = () => {
+      this.abandoned.delete(hanging);
+      logger.warn('stage.abandoned_call_returned', { afterMs: Date.now() - hanging.at + stage.stageTimeoutMs, batch: messages.length });
+    };
+    call.then(settled, settled);
+    metrics.increment('stage.timeouts', 1, tags);
+    logger.error('stage.timeout', { stageTimeoutMs: stage.stageTimeoutMs, batch: messages.length, ids: messages.map((m) => m.id), hanging: this.abandoned.size });
+    throw new StageTimeoutError(`stage call did not return within stageTimeoutMs (${stage.stageTimeoutMs} ms); abandoned`);
+  }
 
   /**
    * A dependency outage (every message failed with a TransientError, e.g. the sink is down)
@@ -51,6 +93,7 @@ export class StageRunner {
         const results = await this.call(messages);
         const first = results[0];
         if (!waitInPlace(results.map((r) => (r.ok ? undefined : r.error)), this.d.stopping())) return results;
+        this.outageSince ??= Date.now();
         const delayMs = backoffMs(outage, stage.retryBaseMs, stage.retryMaxMs);
         metrics.increment('batch.transient_retries', 1, tags);
         const alert = first && !first.ok ? outageMetric(first.error) : undefined;
@@ -60,6 +103,7 @@ export class StageRunner {
         await sleep(delayMs);
       }
     } finally {
+      this.outageSince = undefined;
       clearInterval(heartbeat);
       metrics.timing('batch.process_ms', Date.now() - t0, tags);
     }
@@ -73,7 +117,7 @@ export class StageRunner {
   private async call(messages: Message[]): Promise<StageResult[]> {
     const { impl, metrics, logger, tags } = this.d;
     try {
-      const results = await impl.process(messages);
+      const results = await this.process(messages);
       if (results.length !== messages.length) throw new StageError(`stage returned ${results.length} results for ${messages.length} messages`);
       return results;
     } catch (err) {
@@ -83,11 +127,21 @@ export class StageRunner {
       if (!isolateEach(error, messages.length)) return messages.map(() => fail(error));
       metrics.increment('batch.isolated', 1, tags);
       const out: StageResult[] = [];
+      // After one message hangs past the deadline alone, the rest are not run this time (each
+      // could hang as long again): they are retried later without a delivery counted, so only
+      // the message that hangs uses up its deliveries.
+      let hung: StageTimeoutError | undefined;
+      let hungId = '';
       for (const m of messages) {
+        if (hung) {
+          out.push(fail(new TransientError(`not run: message ${hungId} of the same batch hung first (${hung.message})`)));
+          continue;
+        }
         try {
-          const [r] = await impl.process([m]);
+          const [r] = await this.process([m]);
           out.push(r ?? fail(new StageError('stage returned no result')));
         } catch (e) {
+          if (e instanceof StageTimeoutError) [hung, hungId] = [e, m.id];
           out.push(fail(asError(e)));
         }
       }

@@ -17,6 +17,10 @@ export interface ProgressSource {
   readonly phase: Phase;
   /** Messages handed off so far. */
   readonly processed: number;
+  /** Since when a stage call abandoned at its deadline has been hanging; undefined when none is. */
+  readonly stuckSince?: number;
+  /** Since when the batch in flight has been waiting out a dependency outage (e.g. Postgres down); undefined when it is not. */
+  readonly outageSince?: number;
 }
 
 export interface WatchdogOptions {
@@ -90,7 +94,12 @@ export class Watchdog {
 
   /** One check (the timer calls it; tests may too). */
   check(now = Date.now()): void {
-    const { phase, lastProgressAt } = this.target;
+    const { phase, stuckSince } = this.target;
+    // A stage call abandoned at stageTimeoutMs that still has not returned `limit` later: the
+    // process cannot recover it (it holds the stage's resources), so it counts as no progress,
+    // however busy the loop is with other batches: the liveness marker stops, the probe goes red.
+    const hung = stuckSince !== undefined && now - stuckSince > this.limit;
+    const lastProgressAt = hung ? Math.min(this.target.lastProgressAt, stuckSince) : this.target.lastProgressAt;
     const idleMs = now - lastProgressAt;
     if (idleMs <= this.limit) {
       if (this.stalledSince !== undefined) {
@@ -98,7 +107,10 @@ export class Watchdog {
         this.stalledSince = undefined;
       }
       this.beat(now);
-      this.writeFile(now, false);
+      // Waiting out a dependency outage is progress (liveness holds: a restart would not bring
+      // Postgres back), but past `blockMs + stallTimeoutMs` this worker is not serving: readiness fails.
+      const { outageSince } = this.target;
+      this.writeFile(now, false, outageSince !== undefined && now - outageSince > this.limit);
       return;
     }
     this.stalledSince ??= lastProgressAt;
@@ -115,7 +127,9 @@ export class Watchdog {
     const label = phase === 'reading' ? (this.o.readerLabel ?? 'read') : COMMAND;
     const status = this.o.connections.status(label);
     let action: string;
-    if (status !== 'ready') {
+    if (hung) {
+      action = 'none: a stage call abandoned at stageTimeoutMs has not returned and cannot be interrupted; the liveness marker has stopped (restart the process)';
+    } else if (status !== 'ready') {
       action = `none: connection ${label} is ${status ?? 'not open'}, reconnecting by itself`;
     } else if (phase === 'processing' || phase === 'idle') {
       // Inside the stage: its own work cannot be interrupted, but it may be waiting on the shared
@@ -172,12 +186,13 @@ export class Watchdog {
 
   /**
    * Rewrite the progress file (exec probes check its age): while the loop progresses, and while it
-   * waits for a reconnecting Redis (`waitingForRedis: true`, which readiness treats as not ready).
+   * waits for a reconnecting Redis (`waitingForRedis: true`, which readiness treats as not ready);
+   * `waitingForDependency: true` once a batch has waited out an outage longer than the stall limit.
    */
-  private writeFile(now: number, waitingForRedis: boolean): void {
+  private writeFile(now: number, waitingForRedis: boolean, waitingForDependency = false): void {
     if (!this.o.file || this.writing) return;
     const { lastProgressAt, phase, processed } = this.target;
-    const body = JSON.stringify({ ...this.o.identity, phase, processed, progressAt: lastProgressAt, at: now, waitingForRedis });
+    const body = JSON.stringify({ ...this.o.identity, phase, processed, progressAt: lastProgressAt, at: now, waitingForRedis, waitingForDependency });
     this.writing = true;
     writeFile(this.o.file, body + '\n')
       .catch((err: unknown) => {

@@ -1,0 +1,117 @@
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { TransientError } from '../lib/core/errors.js';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { resolveConfig } from '../lib/config/load.js';
+import { silentLogger } from '../lib/observe/logger.js';
+import { memoryMetrics } from '../lib/observe/metrics.js';
+import { produce } from '../lib/producer/producer.js';
+import { Keys } from '../lib/redis/keys.js';
+import { ok, type StageFactory } from '../lib/worker/stage.js';
+import { Worker } from '../lib/worker/worker.js';
+import { FAST } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+
+test('a stage call that never returns is abandoned at stageTimeoutMs, counted, retried and dead-lettered; the rest of its batch is stored; the liveness marker stops while the call hangs and comes back when it returns', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  let release!: () => void;
+  const forever = new Promise<void>((r) => (release = r));
+  const gate: StageFactory = () => ({
+    kind: 'gate',
+    async process(batch) {
+      if (batch.some((m) => m.envelope.input.title === 'hang')) await forever;
+      return batch.map(() => ok({ passed: true }));
+    },
+  });
+  const raw = {
+    pipeline,
+    input: 'in',
+    streams: { terminal: ['out'] },
+    defaults: { ...FAST, batchSize: 10, maxDeliveries: 2, stageTimeoutMs: 300, heartbeatMs: 100, claimMinIdleMs: 600_000, stallTimeoutMs: 400, watchdogIntervalMs: 50 },
+    stages: [{ name: 'work', kind: 'gate', input: 'in' }],
+    routes: { work: [{ to: 'out' }] },
+  };
+  const metrics = memoryMetrics();
+  const worker = new Worker({ config: resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } }), stage: 'work', stages: { gate }, logger: silentLogger, metrics });
+  const running = worker.run();
+  const liveness = async () => (await redis.keys(keys.heartbeat('work', '*'))).length;
+  const count = (name: string) => metrics.records.filter((r) => r.name === name).reduce((n, r) => n + r.value, 0);
+  try {
+    await waitFor('worker live', async () => (await liveness()) === 1);
+    const lines = ['a', 'b', 'hang', 'c', 'd'].map((t, i) => JSON.stringify({ id: `r${i}`, title: t }));
+    await produce(redis, Readable.from([lines.join('\n')]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
+    await waitFor('the hanging record dead-lettered, the others forwarded', async () => (await redis.xlen(keys.dlq)) === 1 && (await redis.xlen(keys.stream('out'))) === 4, 15_000);
+    const dl = (await redis.xrange(keys.dlq, '-', '+'))[0]![1];
+    assert.is(dl[dl.indexOf('k') + 1], 'r2');
+    assert.is(dl[dl.indexOf('reason') + 1], 'max_deliveries');
+    assert.match(dl[dl.indexOf('error') + 1]!, /stageTimeoutMs/);
+    assert.ok(count('stage.timeouts') >= 2, 'each abandoned call counted');
+    assert.is(((await redis.xpending(keys.stream('in'), 'work')) as [number])[0], 0, 'nothing left pending: the hung entries are no longer kept alive');
+    // The abandoned calls still hang: the process cannot recover them, so the probe goes red although the loop reads on.
+    await waitFor('liveness marker gone', async () => (await liveness()) === 0, 10_000);
+    assert.ok(worker.consumer.stuckSince !== undefined);
+    release();
+    await waitFor('liveness marker back once the calls returned', async () => (await liveness()) === 1, 10_000);
+  } finally {
+    release();
+    await worker.stop();
+    await running;
+  }
+  const out = (await redis.xrange(keys.stream('out'), '-', '+')).map(([, f]) => f[1]);
+  assert.equal(out.sort(), ['r0', 'r1', 'r3', 'r4'], 'every other record forwarded once');
+});
+
+test('a dependency outage waited out in place keeps the worker live but, past blockMs + stallTimeoutMs, not ready (waitingForDependency in the progress file) until it ends; nothing dead-lettered', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  let down = true;
+  const flaky: StageFactory = () => ({
+    kind: 'flaky',
+    async process(batch) {
+      if (down) throw new TransientError('dependency down');
+      return batch.map(() => ok({ passed: true }));
+    },
+  });
+  const raw = {
+    pipeline,
+    input: 'in',
+    streams: { terminal: ['out'] },
+    defaults: { ...FAST, maxDeliveries: 1, claimMinIdleMs: 600_000, stallTimeoutMs: 400, watchdogIntervalMs: 50 },
+    stages: [{ name: 'work', kind: 'flaky', input: 'in' }],
+    routes: { work: [{ to: 'out' }] },
+  };
+  const file = join(tmpdir(), `${pipeline}-progress.json`);
+  const body = () => (existsSync(file) ? readFileSync(file, 'utf8') : '');
+  process.env.PROGRESS_FILE = file; // read by the watchdog when the worker is built (as in a pod)
+  const worker = new Worker({ config: resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } }), stage: 'work', stages: { flaky }, logger: silentLogger });
+  delete process.env.PROGRESS_FILE;
+  const running = worker.run();
+  try {
+    await produce(redis, Readable.from([JSON.stringify({ id: 'r0', title: 'x' })]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
+    await waitFor('not ready during a long outage', () => body().includes('"waitingForDependency":true'), 10_000);
+    assert.ok((await redis.keys(keys.heartbeat('work', '*'))).length === 1, 'still live');
+    down = false;
+    await waitFor('forwarded', async () => (await redis.xlen(keys.stream('out'))) === 1, 10_000);
+    await waitFor('ready again', () => body().includes('"waitingForDependency":false'), 10_000);
+  } finally {
+    down = false;
+    await worker.stop();
+    await running;
+    rmSync(file, { force: true });
+  }
+  assert.is(await redis.xlen(keys.dlq), 0, 'an outage dead-letters nothing, even with maxDeliveries 1');
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.close();
+});
+
+test.run();
