@@ -17,12 +17,9 @@ export function crossCheckStage(where: string, s: StageOptions): void {
   if (s.retryMaxMs > s.claimMinIdleMs) {
     throw both('retryMaxMs', 'claimMinIdleMs', 'a message waiting for its retry would be reclaimed by another consumer meanwhile, and run twice with its delivery counted twice');
   }
-  // The running batch's idle time is reset every heartbeatMs until the call returns or is
-  // abandoned at stageTimeoutMs, so the deadline may exceed claimMinIdleMs; but a deadline shorter
-  // than one reset interval abandons calls that are merely slow.
-  if (s.stageTimeoutMs <= s.heartbeatMs) {
-    throw new ConfigError(`${where}.stageTimeoutMs`, `stageTimeoutMs (${s.stageTimeoutMs}) must be above heartbeatMs (${s.heartbeatMs}): a stage call would be abandoned before its entries' idle time was reset once`);
-  }
+  // stageTimeoutMs needs no check against claimMinIdleMs: the running batch's idle time is reset
+  // every heartbeatMs until the call returns or is abandoned at the deadline, so a deadline longer
+  // than claimMinIdleMs does not let another consumer reclaim the batch (docs/configuration.md).
 }
 
 /**
