@@ -68,13 +68,13 @@ test('the packed batch keeps every byte: non-ASCII keys, values over 64 KiB, ent
   assert.equal(out[1]![1].map(String), ['k', 'p', 'e', '', 'x', '3']);
 });
 
-test('NOSCRIPT after SCRIPT FLUSH falls back to EVAL', async () => {
+test('after FUNCTION FLUSH the hand-off loads the Functions library again and goes through', async () => {
   const keys = new Keys(randomPipeline());
   const src = keys.stream('a');
   await redis.xgroup('CREATE', src, 'a', '0', 'MKSTREAM');
   await redis.xadd(src, '*', 'k', 'p');
   const [e] = readGroupEntries(await redis.callBuffer('XREADGROUP', 'GROUP', 'a', 'c1', 'STREAMS', src, '>'));
-  await redis.script('FLUSH');
+  await redis.call('FUNCTION', 'FLUSH');
   assert.equal(await handOffAcked(redis, from(src, 'a'), [{ id: e!.id, targets: [], fields: [] }]), [true]);
 });
 

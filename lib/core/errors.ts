@@ -60,6 +60,16 @@ export class UnwritableTargetError extends PipelineError {
   }
 }
 
+/**
+ * The pipeline's Redis Functions library (lib/redis/functions.ts) is not on the server and this
+ * connection's user may not load it: an admin must (`pipeline acl --apply`). Waited out, like an outage.
+ */
+export class FunctionsMissingError extends TransientError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, outage: 'redis_unavailable' });
+  }
+}
+
 /* What is transient, permanent or poison is decided in one place: lib/core/failure-policy.ts. */
 
 export function errorMessage(err: unknown): string {

@@ -230,11 +230,12 @@ async function appendAndWait(redis: Redis, l: Lane, seq: number, replicas: numbe
   const args: (string | Buffer | number)[] = [seq, PRODUCER_STATE_TTL_MS, l.batch.length];
   for (const [k, e] of l.batch) args.push(k, e);
   const keys = [l.stream, l.stateKey];
-  let replies = (await redis.pipeline().evalsha(produceScript.sha, 2, ...keys, ...args).wait(replicas, timeoutMs).exec()) ?? [];
-  if (replies[0]?.[0]?.message.startsWith('NOSCRIPT')) {
-    replies = (await redis.pipeline().eval(produceScript.source, 2, ...keys, ...args).wait(replicas, timeoutMs).exec()) ?? [];
-  }
-  const [script, wait] = replies;
+  const send = async () => {
+    const replies = (await redis.pipeline().fcall(produceScript.fn, 2, ...keys, ...args).wait(replicas, timeoutMs).exec()) ?? [];
+    if (replies[0]?.[0]) throw replies[0][0]; // "Function not found": produceScript loads the library and sends again
+    return replies;
+  };
+  const [script, wait] = await produceScript.withLibrary(redis, send, keys);
   if (!script || !wait) return 0; // no reply at all: not acknowledged, sent again
   if (script[0]) throw script[0];
   if (wait[0]) throw wait[0];

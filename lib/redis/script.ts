@@ -1,33 +1,31 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
+import { ensureLibrary, isFunctionNotFound, library, type FunctionLibrary } from './functions.js';
 import { EncodedCommand, type RespArg } from './resp.js';
 
 type Arg = RespArg;
-const LUA_DIR = resolve(import.meta.dirname, '../lua');
 
 /**
- * A Lua script from lib/lua/<name>.lua: SHA computed once, EVALSHA, and EVAL when the server
- * does not have it yet (NOSCRIPT, e.g. after a restart), which also caches it there.
+ * One of the pipeline's Lua scripts (lib/lua/<name>.lua), called as a function of the pipeline's
+ * Redis Functions library (lib/redis/functions.ts) with FCALL. When the server does not have the
+ * library (a fresh or flushed server, a new master), the call loads it if this user may
+ * (`FUNCTION LOAD`) and is sent again; if it may not, FunctionsMissingError (transient: the
+ * caller retries later, an admin loads it with `pipeline acl --apply`).
  */
 export class Script {
-  readonly sha: string;
-  readonly source: string;
+  /** The FCALL function name (`sle_<version>_<name>`). */
+  readonly fn: string;
+  private readonly lib: FunctionLibrary;
 
-  constructor(readonly name: string) {
-    this.source = readFileSync(resolve(LUA_DIR, `${name}.lua`), 'utf8');
-    this.sha = createHash('sha1').update(this.source).digest('hex');
+  constructor(readonly name: string, lib = library()) {
+    const fn = lib.functions.get(name);
+    if (!fn) throw new Error(`no Lua script lib/lua/${name}.lua`);
+    this.fn = fn;
+    this.lib = lib;
   }
 
   /** Through the client's command methods: on an auto-pipelined connection, concurrent calls share one write. */
-  async run<T = unknown>(client: Redis, keys: readonly string[], args: readonly Arg[]): Promise<T> {
-    try {
-      return (await client.evalsha(this.sha, keys.length, ...keys, ...args)) as T;
-    } catch (err) {
-      if (!isNoScript(err)) throw err;
-      return (await client.eval(this.source, keys.length, ...keys, ...args)) as T;
-    }
+  run<T = unknown>(client: Redis, keys: readonly string[], args: readonly Arg[]): Promise<T> {
+    return this.withLibrary(client, () => client.fcall(this.fn, keys.length, ...keys, ...args) as Promise<T>, keys);
   }
 
   /**
@@ -44,15 +42,18 @@ export class Script {
     return this.send<T>(client, keys, args, null);
   }
 
-  private async send<T>(client: Redis, keys: readonly string[], args: readonly Arg[], replyEncoding: BufferEncoding | null): Promise<T> {
-    const call = (name: string, first: string) => client.sendCommand(new EncodedCommand(name, [first, keys.length, ...keys, ...args], replyEncoding)) as Promise<T>;
+  /** Run `call`; on "Function not found", load the library (if this user may) and run it once more. */
+  async withLibrary<T>(client: Redis, call: () => Promise<T>, keys: readonly string[] = []): Promise<T> {
     try {
-      return await call('evalsha', this.sha);
+      return await call();
     } catch (err) {
-      if (!isNoScript(err)) throw err;
-      return await call('eval', this.source);
+      if (!isFunctionNotFound(err)) throw err;
+      await ensureLibrary(client, this.lib, keys.slice(0, 1));
+      return await call();
     }
   }
-}
 
-const isNoScript = (err: unknown) => err instanceof Error && err.message.startsWith('NOSCRIPT');
+  private send<T>(client: Redis, keys: readonly string[], args: readonly Arg[], replyEncoding: BufferEncoding | null): Promise<T> {
+    return this.withLibrary(client, () => client.sendCommand(new EncodedCommand('fcall', [this.fn, keys.length, ...keys, ...args], replyEncoding)) as Promise<T>, keys);
+  }
+}

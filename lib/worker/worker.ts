@@ -7,6 +7,7 @@ import { LogStream } from '../observe/log-stream.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { createMetrics, type Metrics } from '../observe/metrics.js';
 import { Connections } from '../redis/connections.js';
+import { awaitLibrary, library } from '../redis/functions.js';
 import { consumerName, Keys } from '../redis/keys.js';
 import { Reclaimer } from './reclaimer.js';
 import { compileRoutes } from '../stream/router.js';
@@ -53,11 +54,13 @@ export class Worker {
   readonly logStream?: LogStream;
   private readonly impl: Stage;
   private started = false;
+  private readonly retry: { retryBaseMs: number; retryMaxMs: number };
   private closing?: Promise<void>;
 
   constructor(opts: WorkerOptions) {
     const { config } = opts;
     const stage = findStage(config, opts.stage);
+    this.retry = { retryBaseMs: stage.retryBaseMs, retryMaxMs: stage.retryMaxMs };
     const name = consumerName(hostname(), process.pid, opts.index ?? 0);
     if (config.logs.stream && !opts.logger) this.logStream = new LogStream({ ...config.logs, key: new Keys(config.pipeline).extra('logs') });
     this.logger = opts.logger ?? createLogger({ stage: stage.name, consumer: name }, undefined, this.logStream?.tee());
@@ -105,11 +108,30 @@ export class Worker {
     this.started = true;
     const t0 = Date.now();
     await this.impl.init?.();
+    await this.awaitFunctions();
     await Promise.all(this.consumers.map((c) => c.ensureGroup()));
     for (const r of this.reclaimers) r.start();
     const sharded = this.consumers.length > 1 || this.shards[0] !== 0 ? { shards: this.shards } : {};
     this.logger.info('worker.started', { initMs: Date.now() - t0, kind: this.impl.kind, model: this.impl.model, connections: this.consumers.length + 1, ...sharded });
     await Promise.all(this.consumers.map((c) => c.run()));
+  }
+
+  /**
+   * The pipeline's Functions library must be on the server before the first FCALL: load it if this
+   * user may, else say so in one line and check again with the stage's retry backoff until an
+   * admin loads it (`pipeline acl --apply`).
+   */
+  private async awaitFunctions(): Promise<void> {
+    const { retryBaseMs, retryMaxMs } = this.retry;
+    const lib = library();
+    const r = await awaitLibrary(this.connections.command(), {
+      retryBaseMs,
+      retryMaxMs,
+      stopping: () => this.closing !== undefined,
+      keys: this.consumers.map((c) => c.source),
+      onWait: (err) => this.logger.warn('functions.missing', { library: lib.name, err: err.message }),
+    });
+    if (r !== 'present') this.logger.info(r === 'loaded' ? 'functions.loaded' : 'functions.ready', { library: lib.name });
   }
 
   /** Stop reading, drain the batch in flight, stop background loops, close the stage, QUIT. Memoised. */

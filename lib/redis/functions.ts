@@ -1,0 +1,212 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { backoffMs, sleep } from '../core/backoff.js';
+import { FunctionsMissingError } from '../core/errors.js';
+import { asCluster } from './url.js';
+
+/**
+ * The pipeline's Lua (lib/lua/<name>-<NUMKEYS>.lua, kept as plain script bodies with their
+ * KEYS/ARGV header) as one Redis Functions library (Redis >= 7.0): each body becomes
+ * `redis.register_function`'s callback with `KEYS` and `ARGV` as its parameters, so the body runs
+ * unchanged. Called with FCALL, so no pipeline user needs EVAL, EVALSHA or SCRIPT: a stage, the
+ * producer or an observer cannot run Lua it brings itself. Unlike the EVALSHA script cache,
+ * functions persist in RDB/AOF and replicate.
+ *
+ * The library name and every function name carry a hash of the sources: a new release loads a
+ * new library beside the old one, and processes of the old release keep calling theirs during a
+ * rolling upgrade.
+ */
+
+const LUA_DIR = resolve(import.meta.dirname, '../lua');
+
+/**
+ * Function flags per script. `allow-oom`: runs while Redis is over `maxmemory` (functions without
+ * it are refused whole with OOM, before any of their writes): the scripts that only free memory.
+ */
+const FLAGS: Record<string, string[]> = {
+  'trim-acked-1': ['allow-oom'],
+  'delete-idle-consumer-1': ['allow-oom'],
+};
+
+export interface FunctionLibrary {
+  /** `streamline_<hash>`. */
+  name: string;
+  /** Hash of every script's source and flags (12 hex digits). */
+  version: string;
+  /** The `FUNCTION LOAD` body. */
+  code: string;
+  /** Script name (`handoff-N`) to its function name (`sle_<hash>_handoff_N`). */
+  functions: Map<string, string>;
+  /** A no-key, read-only function returning `version`: what a process calls to see the library is there. */
+  probe: string;
+}
+
+const identifier = (s: string) => s.replace(/[^A-Za-z0-9_]/g, '_');
+
+/** Build the library from a folder of `name.lua` files (default lib/lua). */
+export function buildLibrary(dir = LUA_DIR): FunctionLibrary {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.lua')).sort();
+  const sources = files.map((f) => ({ name: f.slice(0, -4), body: readFileSync(resolve(dir, f), 'utf8') }));
+  const hash = createHash('sha256');
+  for (const s of sources) hash.update(`${s.name}\0${(FLAGS[s.name] ?? []).join(',')}\0${s.body}\0`);
+  const version = hash.digest('hex').slice(0, 12);
+  const name = `streamline_${version}`;
+  const functions = new Map(sources.map((s) => [s.name, `sle_${version}_${identifier(s.name)}`]));
+  const probe = `sle_${version}_version`;
+  const lua = (s: string) => JSON.stringify(s); // a JSON string is a valid Lua string literal for ASCII names
+  const parts = [`#!lua name=${name}`];
+  for (const s of sources) {
+    const flags = FLAGS[s.name] ?? [];
+    parts.push(
+      `redis.register_function{function_name=${lua(functions.get(s.name)!)}, flags={${flags.map(lua).join(', ')}}, callback=function(KEYS, ARGV)`,
+      s.body,
+      'end}',
+    );
+  }
+  parts.push(`redis.register_function{function_name=${lua(probe)}, flags={'no-writes', 'allow-oom', 'allow-stale'}, callback=function() return ${lua(version)} end}`);
+  return { name, version, code: parts.join('\n') + '\n', functions, probe };
+}
+
+let cached: FunctionLibrary | undefined;
+/** The pipeline's library (built once per process). */
+export const library = (): FunctionLibrary => (cached ??= buildLibrary());
+
+export const isFunctionNotFound = (err: unknown) => err instanceof Error && /Function not found/i.test(err.message);
+export const isNoPerm = (err: unknown) => err instanceof Error && /NOPERM|no permissions/i.test(err.message);
+
+/** host:port of every master in CLUSTER NODES output not flagged failed or address-less. */
+export function clusterMasters(clusterNodes: string): { host: string; port: number }[] {
+  return clusterNodes
+    .trim()
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter(([, , flags]) => {
+      const f = flags?.split(',') ?? [];
+      return f.includes('master') && !f.some((x) => x === 'fail' || x === 'noaddr');
+    })
+    .map(([, addr]) => {
+      const hostPort = addr!.split('@')[0]!;
+      const colon = hostPort.lastIndexOf(':');
+      return { host: hostPort.slice(0, colon).replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(hostPort.slice(colon + 1)) };
+    });
+}
+
+/**
+ * `FUNCTION LOAD` the library on the server (every master of a Cluster, each over a connection of
+ * its own with the client's credentials and TLS settings) where it is missing. Needs a user allowed
+ * to run FUNCTION (the admin, or the default user of a local `npm start`); a refusal is thrown as
+ * is (NOPERM). Returns how many servers loaded it now.
+ */
+export async function loadLibrary(client: Redis, lib = library()): Promise<number> {
+  const cluster = asCluster(client);
+  if (!cluster) return (await loadOn(client, lib)) ? 1 : 0;
+  let loaded = 0;
+  for (const { host, port } of clusterMasters(String(await cluster.call('CLUSTER', 'NODES')))) {
+    const node = new Redis({ ...cluster.options.redisOptions, host, port, lazyConnect: false, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    node.on('error', () => {}); // the command's rejection carries it
+    try {
+      if (await loadOn(node, lib)) loaded++;
+    } finally {
+      node.disconnect();
+    }
+  }
+  return loaded;
+}
+
+async function loadOn(server: Redis, lib: FunctionLibrary): Promise<boolean> {
+  try {
+    await server.call('FUNCTION', 'LOAD', lib.code);
+    return true;
+  } catch (err) {
+    if (err instanceof Error && /already exists/i.test(err.message)) return false;
+    throw err;
+  }
+}
+
+/**
+ * True when the library answers its probe. On a Cluster the probe goes, through the client, to the
+ * master of each of `keys` (the keys this process's calls use: their masters are the ones that
+ * must have it; the user must be allowed those keys), or to every master when `keys` is empty.
+ */
+export async function libraryPresent(client: Redis, lib = library(), keys: readonly string[] = []): Promise<boolean> {
+  const probe = async (call: () => Promise<unknown>) => {
+    try {
+      return (await call()) === lib.version;
+    } catch (err) {
+      if (isFunctionNotFound(err)) return false;
+      throw err;
+    }
+  };
+  const cluster = asCluster(client);
+  if (!cluster) return probe(() => client.call('FCALL', lib.probe, 0));
+  if (keys.length > 0) {
+    for (const key of new Set(keys)) if (!(await probe(() => cluster.call('FCALL', lib.probe, 1, key)))) return false;
+    return true;
+  }
+  for (const { host, port } of clusterMasters(String(await cluster.call('CLUSTER', 'NODES')))) {
+    const node = new Redis({ ...cluster.options.redisOptions, host, port, lazyConnect: false, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    node.on('error', () => {});
+    try {
+      if (!(await probe(() => node.call('FCALL', lib.probe, 0)))) return false;
+    } finally {
+      node.disconnect();
+    }
+  }
+  return true;
+}
+
+/**
+ * Make sure the library is there, loading it if this connection's user may. Throws
+ * FunctionsMissingError (a TransientError: callers retry later) when it is missing and may not be
+ * loaded by this user. `keys`: see libraryPresent.
+ */
+export async function ensureLibrary(client: Redis, lib = library(), keys: readonly string[] = []): Promise<'present' | 'loaded'> {
+  if (await libraryPresent(client, lib, keys)) return 'present';
+  try {
+    await loadLibrary(client, lib);
+    return 'loaded';
+  } catch (err) {
+    if (isNoPerm(err)) throw missing(lib, err);
+    throw err;
+  }
+}
+
+export const missing = (lib: FunctionLibrary, cause?: unknown) =>
+  new FunctionsMissingError(
+    `Redis Functions library ${lib.name} is not loaded and this user may not load it (FUNCTION LOAD refused): run \`pipeline acl --apply\` or \`pipeline functions load\` as an admin`,
+    { cause },
+  );
+
+export interface AwaitLibraryOptions {
+  /** Backoff between checks (doubling, jittered). @defaultValue 200 / 5000 ms (the stage's retryBaseMs / retryMaxMs) */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** One line when it starts waiting (once), and when the library appears. */
+  onWait?: (err: FunctionsMissingError) => void;
+  /** Give up (throw the last error) once this is true. */
+  stopping?: () => boolean;
+  /** On a Cluster: keys whose masters must have it (see libraryPresent). @defaultValue every master */
+  keys?: readonly string[];
+}
+
+/**
+ * At start: `ensureLibrary`, and while the library is missing and this user may not load it, say
+ * so once and check again with backoff until an admin loads it (a worker started before
+ * `pipeline acl --apply` waits for it rather than fail each batch).
+ */
+export async function awaitLibrary(client: Redis, opts: AwaitLibraryOptions = {}, lib = library()): Promise<'present' | 'loaded' | 'waited'> {
+  let waited = false;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const r = await ensureLibrary(client, lib, opts.keys);
+      return waited ? 'waited' : r;
+    } catch (err) {
+      if (!(err instanceof FunctionsMissingError) || opts.stopping?.()) throw err;
+      if (!waited) opts.onWait?.(err);
+      waited = true;
+    }
+    await sleep(backoffMs(attempt, opts.retryBaseMs ?? 200, opts.retryMaxMs ?? 5_000));
+  }
+}
