@@ -132,10 +132,12 @@ program
   .description('least-privilege Redis ACL users from the config and routing table: one per stage, a producer, a read-only observer')
   .option('--password-from-env', 'passwords from REDIS_PASSWORD_<STAGE>, REDIS_PASSWORD_PRODUCER, REDIS_PASSWORD_OBSERVER (default: generated)')
   .option('--format <fmt>', 'acl (ACL SETUSER lines for redis-cli), env (REDIS_URL_<STAGE>=... for `pipeline up`), json (default: acl; env with --apply)')
-  .option('--apply', 'run the rules against REDIS_URL (needs a user allowed to run ACL SETUSER)')
+  .option('--apply', 'run the rules and load the Functions library against REDIS_URL (an admin: ACL SETUSER, FUNCTION LOAD)')
   .option('--write-env <file>', 'also write the users\' URLs as an env file (mode 0600; not --env-file, which Node 20 takes for itself)')
   .option('--url-base <url>', 'scheme/host/port/db for the printed URLs (default: REDIS_URL)')
   .option('--prefix <p>', 'user name prefix (default: "<pipeline>-")')
+  .option('--show-secrets', 'print the users\' passwords (in their URLs) on stdout; default: shown as ***, only the --write-env file has them')
+  .option('--rotate', 'give every user a new password; default: a user that exists keeps its password (taken from the --write-env file, or left as it is on the server)')
   .action(run((o: Record<string, string | boolean>) => aclCommand({ ...global(), ...o } as never)));
 
 program.addCommand(dlqCommand(global, run));

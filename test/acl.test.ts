@@ -13,7 +13,9 @@ import type { PipelineConfig, ResolvedConfig } from '../lib/config/types.js';
 import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
 import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
+import { loadLibrary } from '../lib/redis/functions.js';
 import { Keys } from '../lib/redis/keys.js';
+import { Script } from '../lib/redis/script.js';
 import { Worker } from '../lib/worker/worker.js';
 import { stageDataAccess } from '../stages/access.js';
 import { STAGES } from '../stages/index.js';
@@ -73,10 +75,11 @@ test('a stage user cannot XADD to a stream outside its routes (NOPERM), not even
     assert.match(await error(validate.xadd(keys.stream(other), '*', 'a', '1')), NOPERM, `XADD to ${other}`);
   }
   const addFromScript = "return redis.call('XADD', KEYS[1], '*', 'a', '1')";
-  assert.match(await error(validate.eval(addFromScript, 1, keys.stream('in'))), NOPERM, 'script declaring a foreign key');
-  assert.match(await error(validate.eval(addFromScript, 1, keys.stream('validate'))), NOPERM, 'script XADDing to its own input');
-  const built = `return redis.call('XADD', '${keys.stream('in')}', '*', 'a', '1')`;
-  assert.match(await error(validate.eval(built, 1, keys.stream('store'))), NOPERM, 'script building a foreign key name itself');
+  assert.match(await error(validate.eval(addFromScript, 1, keys.stream('store'))), NOPERM, 'no EVAL of its own Lua, not even on its own keys');
+  // The pipeline's own functions run under the same rules: produce-batch-2 XADDs to KEYS[1].
+  const produceFn = new Script('produce-batch-2').fn;
+  assert.match(await error(validate.fcall(produceFn, 2, keys.stream('in'), keys.stream('in') + ':producer:x', 1, 1000, 1, 'k', 'e')), NOPERM, 'a pipeline function declaring a foreign key');
+  assert.match(await error(validate.fcall(produceFn, 2, keys.stream('validate'), keys.stream('validate') + ':producer:x', 1, 1000, 1, 'k', 'e')), NOPERM, 'a pipeline function XADDing to its own input');
   assert.is(await admin.xlen(keys.stream('in')), 0);
 });
 
@@ -106,7 +109,7 @@ test("a stage user cannot read another stage's stream, its targets or the store"
   assert.match(await error(validate.xrange(keys.stream('in'), '-', '+')), NOPERM);
   assert.match(await error(validate.xrange(keys.stream('store'), '-', '+')), NOPERM, 'targets are write-only');
   assert.match(await error(validate.hgetall(keys.product('x'))), NOPERM);
-  assert.match(await error(validate.eval("return redis.call('XRANGE', KEYS[1], '-', '+')", 1, keys.stream('store'))), NOPERM, 'nor through a script');
+  assert.match(await error(validate.eval("return redis.call('XRANGE', KEYS[1], '-', '+')", 1, keys.stream('store'))), NOPERM, 'nor through a script of its own');
   const store = as('store');
   assert.match(await error(store.xrange(keys.stream('validate'), '-', '+')), NOPERM);
   assert.match(await error(store.del(keys.products)), NOPERM, 'store keys allow the upsert commands only');
@@ -164,6 +167,70 @@ test('pipeline acl --apply --write-env: a `pipeline worker` child runs as its st
   }
 });
 
+/** NAME=value lines of an env file. */
+const readEnv = (file: string) => Object.fromEntries(readFileSync(file, 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+const passwordOf = (url: string) => decodeURIComponent(new URL(url).password);
+/**
+ * A fresh connection with `url`: '' when it is logged in as the URL's user, else why not (a failed
+ * AUTH leaves ioredis connected as the default user, so the user is checked with ACL WHOAMI).
+ */
+async function login(url: string): Promise<string> {
+  const name = `login-${Math.random().toString(36).slice(2)}`;
+  const r = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true, connectionName: name });
+  let authError = '';
+  r.on('error', (e: Error) => (authError ||= e.message));
+  try {
+    await r.connect().catch((e: Error) => (authError ||= e.message));
+    await r.ping().catch(() => {});
+    const who = new RegExp(`name=${name} .*user=(\\S+)`).exec(String(await admin.client('LIST')))?.[1];
+    return who === decodeURIComponent(new URL(url).username) ? '' : authError || `logged in as ${String(who)}`;
+  } finally {
+    r.disconnect();
+  }
+}
+
+test('pipeline acl --apply prints no secret unless --show-secrets, and a rerun keeps every password unless --rotate', async () => {
+  const pipeline = randomPipeline();
+  const configFile = writeConfig(pipeline);
+  const envFile = join(tmpdir(), `${pipeline}-secrets.env`);
+  const run = async (...args: string[]) => {
+    const c = cli(['--config', configFile, 'acl', '--apply', ...args], server.url);
+    assert.is(await exited(c), 0, c.output());
+    return c.output();
+  };
+  try {
+    const first = await run('--write-env', envFile);
+    const env1 = readEnv(envFile);
+    const passwords = Object.values(env1).map(passwordOf);
+    assert.is(passwords.length, 5);
+    for (const pw of passwords) assert.not.ok(first.includes(pw), 'no password on stdout/stderr by default');
+    assert.match(first, new RegExp(`REDIS_URL_STORE=redis://${pipeline}-store:\\*\\*\\*@`));
+    assert.match(first, /passwords shown as \*\*\*/);
+
+    const again = await run('--write-env', envFile);
+    assert.equal(readEnv(envFile), env1, 'a rerun keeps every password (read back from the env file)');
+    for (const pw of passwords) assert.not.ok(again.includes(pw));
+    for (const url of Object.values(env1)) assert.is(await login(url), '', 'the URLs workers hold still authenticate');
+
+    const noFile = await run();
+    assert.match(noFile, /kept the existing password of/);
+    for (const url of Object.values(env1)) assert.is(await login(url), '', 'without the env file the server keeps its passwords');
+
+    const shown = await run('--write-env', envFile, '--show-secrets');
+    assert.ok(shown.includes(env1.REDIS_URL_STORE!), '--show-secrets prints the URLs with their passwords');
+
+    await run('--write-env', envFile, '--rotate');
+    const env2 = readEnv(envFile);
+    for (const [k, url] of Object.entries(env2)) {
+      assert.is.not(passwordOf(url), passwordOf(env1[k]!), `${k}: --rotate gives a new password`);
+      assert.is(await login(url), '', `${k}: the new password authenticates`);
+      assert.match(await login(env1[k]!), /WRONGPASS|logged in as default|NOPERM/, `${k}: the old one no longer does`);
+    }
+  } finally {
+    rmSync(envFile, { force: true });
+  }
+});
+
 /** Every stage as an in-process Worker on its own user; warn/error log lines collected. */
 function startSecuredWorkers(config: ResolvedConfig, logs: string[]): Worker[] {
   return config.stages.map((s) => {
@@ -200,8 +267,12 @@ async function runEndToEnd(raw: PipelineConfig, n: number, timeoutMs: number): P
   // An undecodable entry: preprocess dead-letters it through the hand-off script.
   await admin.xadd(keys.stream(config.input), '*', FIELD_KEY, 'junk', FIELD_ENVELOPE, Buffer.from([0xc1]));
 
+  // Workers started before the admin loaded the Functions library: each says so once and waits.
+  await admin.call('FUNCTION', 'FLUSH');
   const logs: string[] = [];
   const workers = startSecuredWorkers(config, logs);
+  await waitFor('every worker reports the missing library', () => config.stages.every((s) => logs.some((l) => l.includes('"functions.missing"') && l.includes(`"stage":"${s.name}"`))), 15_000);
+  assert.is(await loadLibrary(admin), 1);
   const producerUser = users.find((u) => u.role === 'producer')!;
   const producer = new Redis(producerUser.url, { maxRetriesPerRequest: 2 });
   opened.push(producer);
@@ -209,6 +280,16 @@ async function runEndToEnd(raw: PipelineConfig, n: number, timeoutMs: number): P
   try {
     const summary = await produce(producer, Readable.from([lines.join('\n')]), { stream: keys.stream(config.input), source: 'test', maxRecordBytes: 65536 });
     assert.is(summary.produced, n);
+    // While the pipeline runs: no pipeline user may run Lua of its own or load any.
+    for (const u of users) {
+      const r = new Redis(u.url, { maxRetriesPerRequest: 1 });
+      opened.push(r);
+      assert.match(await error(r.eval('return 1', 0)), NOPERM, `${u.name}: EVAL "return 1" 0`);
+      assert.match(await error(r.evalsha('e0e1f9fabfc9d4800c877a703b823ac0578ff8db', 0)), NOPERM, `${u.name}: EVALSHA`);
+      assert.match(await error(r.call('SCRIPT', 'LOAD', 'return 1')), NOPERM, `${u.name}: SCRIPT LOAD`);
+      assert.match(await error(r.call('FUNCTION', 'LOAD', "#!lua name=evil\nredis.register_function('evil', function() while true do end end)")), NOPERM, `${u.name}: FUNCTION LOAD`);
+      assert.match(await error(r.call('FUNCTION', 'FLUSH')), NOPERM, `${u.name}: FUNCTION FLUSH`);
+    }
     // Done when every stage is idle and each record is stored or (model pipeline: category unknown) only in review.
     const done = async () => {
       if (!isIdle(await pipelineStatus(admin, config))) return false;

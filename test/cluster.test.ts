@@ -19,7 +19,7 @@ import { appendBatchOnce } from '../lib/stream/handoff.js';
 import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
 import { produce } from '../lib/producer/producer.js';
 import { consumerName, Keys } from '../lib/redis/keys.js';
-import { Script } from '../lib/redis/script.js';
+import { library } from '../lib/redis/functions.js';
 import { createClient } from '../lib/redis/url.js';
 import { configShards, keySlot } from '../lib/redis/shard.js';
 import { stageDataAccess } from '../stages/access.js';
@@ -78,26 +78,30 @@ async function waitDrained(config: ResolvedConfig, stored?: number, timeoutMs = 
   }, timeoutMs, 100);
 }
 
-test('Lua scripts run through a Cluster client: EVALSHA goes to the master of the first key, NOSCRIPT falls back to EVAL', async () => {
-  const script = new Script('produce-batch-2');
+test('the Functions library on a Cluster: FCALL goes to the master of the first key; a master without the library gets it loaded by the call; replicas get it by replication', async () => {
+  const lib = library();
   const streams = ['{a}:in', '{b}:in', '{c}:in'].map((k) => `${randomPipeline()}${k}`);
   const batch = (s: string, seq: number) => appendBatchOnce(redis, s, `${s}:producer:t`, seq, [[`k${seq}`, Buffer.from('e')]]);
   for (const s of streams) assert.equal([await batch(s, 1), await batch(s, 1)], [1, 0], 'applied once, the re-send skipped');
-  // Every master forgets its scripts: the next call must fall back to EVAL, on the right node.
-  for (const port of cluster.livePorts()) {
-    const n = cluster.node(port);
-    await n.script('FLUSH');
+  // Every master forgets its functions: the next call must load the library again, on the right node.
+  const topology0 = await cluster.topology();
+  for (const node of topology0.filter((n) => n.role === 'master')) {
+    const n = cluster.node(node.port);
+    await n.call('FUNCTION', 'FLUSH');
     n.disconnect();
   }
   for (const s of streams) assert.is(await batch(s, 2), 1);
   const topology = await cluster.topology();
-  for (const s of streams) {
-    assert.is(await redis.xlen(s), 2);
-    const owner = cluster.node(ownerOf(topology, keySlot(s)));
-    const [cached] = (await owner.script('EXISTS', script.sha)) as number[];
-    owner.disconnect();
-    assert.is(cached, 1, `the fallback EVAL cached the script on the master of ${s}`);
-  }
+  for (const s of streams) assert.is(await redis.xlen(s), 2);
+  await waitFor('every node (replicas by replication) has the library', async () => {
+    for (const node of topology) {
+      const n = cluster.node(node.port);
+      const list = (await n.call('FUNCTION', 'LIST', 'LIBRARYNAME', lib.name)) as unknown[];
+      n.disconnect();
+      if (list.length !== 1) return false;
+    }
+    return true;
+  }, 10_000);
 });
 
 test('pipeline acl on a cluster: every node (masters and replicas) gets the users; a stage user reaches its streams on every shard through a redis+cluster:// URL and nothing else', async () => {
@@ -125,6 +129,39 @@ test('pipeline acl on a cluster: every node (masters and replicas) gets the user
     }
   } finally {
     validate.disconnect();
+  }
+});
+
+test('pipeline acl --apply with a multi-seed redis+cluster:// URL: users and the Functions library on every node, the env file written, a stage user reaches its stream', async () => {
+  const { pipeline } = await spreadPipeline();
+  const file = writeConfig(pipeline, FAST, { shards: SHARDS });
+  const envFile = join(tmpdir(), `${pipeline}-cluster.env`);
+  const ports = cluster.livePorts();
+  const seeds = `redis+cluster://${ports.slice(0, 2).map((p) => `127.0.0.1:${p}`).join(',')}`;
+  try {
+    const apply = cli(['--config', file, 'acl', '--apply', '--write-env', envFile], seeds);
+    assert.is(await exited(apply), 0, apply.output());
+    assert.match(apply.output(), `server(s) of 127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}`);
+    const env = Object.fromEntries(readFileSync(envFile, 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    assert.match(env.REDIS_URL_STORE!, new RegExp(`^redis\\+cluster://${pipeline}-store:[0-9a-f]{64}@127\\.0\\.0\\.1:${ports[0]},127\\.0\\.0\\.1:${ports[1]}$`));
+    assert.not.ok(apply.output().includes(decodeURIComponent(env.REDIS_URL_STORE!.split(':')[2]!.split('@')[0]!)), 'no secret printed');
+    const store = createClient(env.REDIS_URL_STORE!, { maxRetriesPerRequest: 2 });
+    try {
+      const k = configShards(clusterConfig(pipeline)).shard(1);
+      assert.ok(await store.xadd(k.dlq, '*', 'a', '1'), 'the stage user writes the DLQ of a shard');
+    } finally {
+      store.disconnect();
+    }
+    for (const node of await cluster.topology()) {
+      const n = cluster.node(node.port);
+      const has = ((await n.call('FUNCTION', 'LIST', 'LIBRARYNAME', library().name)) as unknown[]).length;
+      const user = await n.call('ACL', 'GETUSER', `${pipeline}-store`);
+      n.disconnect();
+      assert.is(has, 1, `library on ${node.role} ${node.port}`);
+      assert.ok(user, `user on ${node.role} ${node.port}`);
+    }
+  } finally {
+    rmSync(envFile, { force: true });
   }
 });
 

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { stageRedisUrlEnv } from '../config/load.js';
 import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
 import { ConfigError } from '../core/errors.js';
+import { loadLibrary } from '../redis/functions.js';
 import { Keys } from '../redis/keys.js';
 import { asCluster, isClusterUrl, parseRedisUrl } from '../redis/url.js';
 import { compileRoutes } from '../stream/router.js';
@@ -13,11 +14,13 @@ import { compileRoutes } from '../stream/router.js';
  * read-only observer (status, export).
  *
  * A stage user's permissions are split so that no command reaches a key it has no business with:
- * - root: connection commands and the script commands (EVALSHA, EVAL, SCRIPT LOAD|EXISTS) with
- *   read-write access to every key the pipeline's scripts declare (own stream, route targets, DLQ,
- *   the stage's data keys). Redis 7 checks every command a script runs, and every key it touches
- *   (declared or built inside the script), against the user again, so the script keys grant
- *   nothing by themselves: what a script may do is what the selectors below allow.
+ * - root: connection commands and FCALL (the pipeline's Lua runs as one Redis Functions library,
+ *   lib/redis/functions.ts, that the admin loads; no user but the admin may run EVAL, EVALSHA,
+ *   SCRIPT or FUNCTION, so no pipeline user can run Lua it brings itself) with read-write access
+ *   to every key the pipeline's functions declare (own stream, route targets, DLQ, the stage's
+ *   data keys). Redis 7 checks every command a function runs, and every key it touches (declared
+ *   or built inside it), against the user again, so the declared keys grant nothing by
+ *   themselves: what a function may do is what the selectors below allow.
  * - selector 1: the consumer's commands (XREADGROUP, XACK, XCLAIM, ...) on its own input stream.
  * - selector 2: XADD only (write-only key permission `%W~`) on its route targets, the DLQ and the
  *   log stream (`{p}:logs`, lib/observe/log-stream.ts).
@@ -68,6 +71,12 @@ export interface AclOptions {
   dataAccess?: (stage: ResolvedStage, keys: Keys) => KeyGrant[];
   /** User names are `<prefix><stage>`, `<prefix>producer`, `<prefix>observer`. @defaultValue "<pipeline>-" */
   prefix?: string;
+  /**
+   * Users whose password on the server stays as it is (rerun of `pipeline acl --apply` without
+   * `--rotate`, password not known here): their rules set no password and do not reset it; their
+   * `password` and `url` are ''. @defaultValue none
+   */
+  keepPassword?: (user: { name: string; role: AclRole; stage?: string }) => boolean;
 }
 
 /**
@@ -79,8 +88,11 @@ export interface AclOptions {
 export const CONNECTION_COMMANDS = ['ping', 'info', 'client|setname'];
 /** What a Cluster client needs besides: the slot map and the ready check (ioredis). */
 export const CLUSTER_CONNECTION_COMMANDS = ['cluster|slots', 'cluster|info'];
-/** The pipeline's Lua scripts (lib/redis/script.ts: EVALSHA, EVAL on NOSCRIPT). */
-export const SCRIPT_COMMANDS = ['evalsha', 'eval', 'script|load', 'script|exists'];
+/**
+ * The pipeline's Lua, as functions of its library (lib/redis/script.ts: FCALL). Not EVAL, EVALSHA,
+ * SCRIPT or FUNCTION: those would let a user run Lua of its own (`EVAL "while true do end" 0`).
+ */
+export const SCRIPT_COMMANDS = ['fcall', 'fcall_ro'];
 /** What lib/worker/consumer.ts, lib/worker/reclaimer.ts and lib/stream/retention.ts run on a stage's own input stream (directly or in scripts). */
 export const CONSUMER_COMMANDS = [
   'xreadgroup', 'xack', 'xclaim', 'xautoclaim', 'xpending', 'xlen', 'xtrim', 'exists',
@@ -136,10 +148,13 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
   const db = databaseOf(base);
   // SELECT only when the URL names a database other than 0 (ioredis sends it on connect).
   const connection = cmds([...CONNECTION_COMMANDS, ...(db && db !== '0' ? ['select'] : []), ...(isClusterUrl(base) ? CLUSTER_CONNECTION_COMMANDS : [])]);
-  const start = (password: string) => ['reset', 'on', passwordHash(password), 'resetchannels', '-@all', ...connection];
+  // '' = keep the server's password: everything but the password is reset (RESET would drop it).
+  const start = (password: string) =>
+    password === '' ? ['on', 'resetkeys', 'resetchannels', 'clearselectors', '-@all', ...connection] : ['reset', 'on', passwordHash(password), 'resetchannels', '-@all', ...connection];
   const make = (role: AclRole, name: string, stage: string | undefined, env: string, rules: (pw: string) => string[], summary: string): AclUser => {
-    const password = opts.password?.({ name, role, stage }) ?? generatePassword();
-    return { name: validName(name), role, stage, env, password, url: userUrl(base, name, password), rules: rules(password), summary };
+    const keep = opts.keepPassword?.({ name, role, stage }) ?? false;
+    const password = keep ? '' : (opts.password?.({ name, role, stage }) ?? generatePassword());
+    return { name: validName(name), role, stage, env, password, url: keep ? '' : userUrl(base, name, password), rules: rules(password), summary };
   };
 
   const users: AclUser[] = config.stages.map((stage) => {
@@ -200,12 +215,14 @@ export function formatSetUser(u: AclUser): string {
 }
 
 /**
- * Run the users' ACL SETUSER on `admin` (a connection allowed to run ACL; a plain one like
- * cliRedis, not auto-pipelined). ACLs are per server, not replicated: on a Cluster client every
+ * Load the pipeline's Functions library (lib/redis/functions.ts; on a Cluster on every master) and
+ * run the users' ACL SETUSER on `admin` (a connection allowed to run ACL and FUNCTION; a plain one
+ * like cliRedis, not auto-pipelined). ACLs are per server, not replicated: on a Cluster client every
  * node CLUSTER NODES lists, masters and replicas, gets them (a replica promoted at failover must
  * know the users); nodes flagged failed are skipped. Returns how many servers were set up.
  */
 export async function applyAcl(admin: Redis, users: readonly AclUser[]): Promise<number> {
+  await loadLibrary(admin);
   const cluster = asCluster(admin);
   if (!cluster) {
     await setUsers(admin, users);
@@ -222,6 +239,14 @@ export async function applyAcl(admin: Redis, users: readonly AclUser[]): Promise
     }
   }
   return nodes.length;
+}
+
+/** SHA-256 hex of each password a user has on the server (ACL GETUSER); undefined when there is no such user. */
+export async function serverPasswordHashes(admin: Redis, name: string): Promise<string[] | undefined> {
+  const reply = (await admin.call('ACL', 'GETUSER', name)) as unknown[] | null;
+  if (!reply) return undefined;
+  const i = reply.indexOf('passwords');
+  return i >= 0 ? ((reply[i + 1] as string[]) ?? []).map(String) : [];
 }
 
 async function setUsers(server: Redis, users: readonly AclUser[]): Promise<void> {

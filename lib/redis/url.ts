@@ -160,3 +160,19 @@ export function masterForKey(cluster: Cluster, key: string): Redis | undefined {
   if (!owner) return undefined;
   return cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner);
 }
+
+/** Where a URL points, for messages: `host:port` (every seed of a cluster URL), never its credentials. */
+export function describeRedisUrl(url: string): string {
+  try {
+    const t = parseRedisUrl(url);
+    if (t.kind === 'cluster') return t.seeds.map((s) => `${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`).join(',');
+    return new URL(url).host || url.replace(/\/\/[^@/]*@/, '//');
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+/** The URL with its password replaced by `***` (user name kept), for printing. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z+]+:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
+}

@@ -1,5 +1,7 @@
-import { chmodSync, writeFileSync } from 'node:fs';
-import { aclUsers, applyAcl, formatSetUser, type AclUser } from '../../lib/ops/acl.js';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { aclUsers, applyAcl, formatSetUser, generatePassword, serverPasswordHashes, type AclUser } from '../../lib/ops/acl.js';
+import { describeRedisUrl, parseRedisUrl, redactUrl } from '../../lib/redis/url.js';
 import { stageDataAccess } from '../../stages/access.js';
 import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
 
@@ -8,7 +10,7 @@ export interface AclCliOptions extends GlobalOptions {
   passwordFromEnv?: boolean;
   /** acl (ACL SETUSER lines for redis-cli), env (REDIS_URL_<STAGE>=... lines), json. @defaultValue acl, or env with --apply */
   format?: string;
-  /** Run the rules against REDIS_URL (a user allowed to run ACL SETUSER). */
+  /** Run the rules against REDIS_URL (a user allowed to run ACL SETUSER and FUNCTION LOAD). */
   apply?: boolean;
   /** Also write the users' URLs as an env file (mode 0600). */
   writeEnv?: string;
@@ -16,6 +18,10 @@ export interface AclCliOptions extends GlobalOptions {
   urlBase?: string;
   /** User name prefix. @defaultValue "<pipeline>-" */
   prefix?: string;
+  /** Print passwords (in URLs) on stdout; otherwise they appear as `***` and only the --write-env file has them. */
+  showSecrets?: boolean;
+  /** Give every user a new password; otherwise a user that exists keeps the one it has. */
+  rotate?: boolean;
 }
 
 /** The env var holding a user's password under --password-from-env. */
@@ -23,54 +29,116 @@ export function passwordEnv(u: { role: string; stage?: string }): string {
   return `REDIS_PASSWORD_${(u.stage ?? u.role).toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
-export function envLines(users: readonly AclUser[]): string {
+/** The env lines; a user whose password was kept on the server and is not known here gets a comment instead of a URL. */
+export function envLines(users: readonly AclUser[], showSecrets = true): string {
   const lines = ['# Redis users for this pipeline (pipeline acl). Stages: `pipeline up` reads REDIS_URL_<STAGE>.'];
   for (const u of users) {
     lines.push(`# ${u.name}: ${u.summary}`);
     if (u.role !== 'stage') lines.push(`# run \`pipeline ${u.role === 'producer' ? 'produce' : 'status'}\` with REDIS_URL=$${u.env}`);
-    lines.push(`${u.env}=${u.url}`);
+    if (u.url) lines.push(`${u.env}=${showSecrets ? u.url : redactUrl(u.url)}`);
+    else lines.push(`# ${u.env}: password kept on the server, not known here (not in the --write-env file); \`pipeline acl --apply --rotate\` issues a new one`);
   }
   return lines.join('\n') + '\n';
 }
 
-/** `pipeline acl`: print (or apply) least-privilege ACL users for every stage, the producer and an observer. */
+/** NAME=value lines of an env file (comments and blanks skipped). */
+function readEnvFile(file: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m) out.set(m[1]!, m[2]!);
+  }
+  return out;
+}
+
+/** The password in a user URL (single-node or cluster), or undefined. */
+function urlPassword(url: string): string | undefined {
+  try {
+    const t = parseRedisUrl(url);
+    if (t.kind === 'cluster') return t.password;
+    const u = new URL(url);
+    return u.password ? decodeURIComponent(u.password) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/**
+ * `pipeline acl`: print (or apply) least-privilege ACL users for every stage, the producer and an
+ * observer. Passwords: from env (--password-from-env); else, unless --rotate, the one a user
+ * already has: taken from the --write-env file when the server (with --apply) holds it, or kept
+ * on the server without being known here; else generated.
+ */
 export async function aclCommand(opts: AclCliOptions): Promise<void> {
   const config = loadConfig(opts);
-  const users = aclUsers(config, {
-    baseUrl: opts.urlBase ?? config.redis.url,
-    prefix: opts.prefix,
-    dataAccess: stageDataAccess,
-    password: opts.passwordFromEnv
-      ? (u) => {
-          const name = passwordEnv(u);
-          const pw = process.env[name];
-          if (!pw) throw new Error(`--password-from-env: ${name} is not set (password of ${u.name})`);
-          return pw;
-        }
-      : undefined,
-  });
   const format = opts.format ?? (opts.apply ? 'env' : 'acl');
   if (!['acl', 'env', 'json'].includes(format)) throw new Error(`--format: expected acl, env or json, got ${format}`);
-
-  if (opts.apply) {
-    const admin = cliRedis(config.redis.url);
-    try {
-      const servers = await applyAcl(admin, users);
-      process.stderr.write(`applied ${users.length} ACL users to ${servers} server(s) of ${new URL(config.redis.url).host}\n`);
-    } finally {
-      admin.disconnect();
+  const base = { baseUrl: opts.urlBase ?? config.redis.url, prefix: opts.prefix, dataAccess: stageDataAccess };
+  const known = !opts.rotate && opts.writeEnv && existsSync(opts.writeEnv) ? readEnvFile(opts.writeEnv) : new Map<string, string>();
+  const admin = opts.apply ? cliRedis(config.redis.url) : undefined;
+  try {
+    // Which users exist on the server and with which password hashes (--apply without --rotate).
+    const onServer = new Map<string, string[] | undefined>();
+    if (admin && !opts.rotate && !opts.passwordFromEnv) {
+      for (const u of aclUsers(config, { ...base, password: () => 'x' })) onServer.set(u.name, await serverPasswordHashes(admin, u.name));
     }
-  }
-  if (opts.writeEnv) {
-    writeFileSync(opts.writeEnv, envLines(users), { mode: 0o600 });
-    chmodSync(opts.writeEnv, 0o600); // also when the file already existed
-  }
+    const knownPassword = (u: { name: string; role: string; stage?: string }): string | undefined => {
+      const env = u.role === 'stage' ? undefined : u.role === 'producer' ? 'PIPELINE_PRODUCER_REDIS_URL' : 'PIPELINE_OBSERVER_REDIS_URL';
+      const line = [...known.entries()].find(([k]) => k === (env ?? `REDIS_URL_${u.stage!.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`));
+      return line ? urlPassword(line[1]) : undefined;
+    };
+    const kept: string[] = [];
+    // undefined: generate one (aclUsers' default); null: keep the server's.
+    const decide = (u: { name: string; role: string; stage?: string }): string | null | undefined => {
+      if (opts.rotate) return undefined;
+      const pw = knownPassword(u);
+      const hashes = onServer.get(u.name);
+      if (!admin || !hashes || hashes.length === 0) return pw;
+      if (pw && hashes.includes(sha256(pw))) return pw;
+      return null;
+    };
+    const final = aclUsers(config, {
+      ...base,
+      password: opts.passwordFromEnv
+        ? (u) => {
+            const name = passwordEnv(u);
+            const pw = process.env[name];
+            if (!pw) throw new Error(`--password-from-env: ${name} is not set (password of ${u.name})`);
+            return pw;
+          }
+        : (u) => decide(u) ?? generatePassword(),
+      keepPassword: opts.passwordFromEnv
+        ? undefined
+        : (u) => {
+            const keep = decide(u) === null;
+            if (keep) kept.push(u.name);
+            return keep;
+          },
+    });
 
-  if (format === 'acl') process.stdout.write(users.map(formatSetUser).join('\n') + '\n');
-  else if (format === 'env') process.stdout.write(envLines(users));
-  else process.stdout.write(JSON.stringify(users.map((u) => ({ name: u.name, role: u.role, stage: u.stage, env: u.env, url: u.url, summary: u.summary, setuser: ['ACL', 'SETUSER', u.name, ...u.rules] })), null, 2) + '\n');
+    // The env file first: once any server has a new password, its secret is on disk.
+    if (opts.writeEnv) {
+      writeFileSync(opts.writeEnv, envLines(final), { mode: 0o600 });
+      chmodSync(opts.writeEnv, 0o600); // also when the file already existed
+    }
+    if (admin) {
+      const servers = await applyAcl(admin, final);
+      process.stderr.write(`applied ${final.length} ACL users and the Functions library to ${servers} server(s) of ${describeRedisUrl(config.redis.url)}\n`);
+      if (kept.length) process.stderr.write(`kept the existing password of ${kept.join(', ')} (not in the --write-env file; --rotate issues new ones)\n`);
+    }
 
-  if (format === 'acl' && !opts.passwordFromEnv && !opts.writeEnv) {
-    process.stderr.write('note: passwords were generated and appear above only as hashes; use --write-env FILE, --format json or --password-from-env to keep them\n');
+    const show = opts.showSecrets === true;
+    if (format === 'acl') process.stdout.write(final.map(formatSetUser).join('\n') + '\n');
+    else if (format === 'env') process.stdout.write(envLines(final, show));
+    else process.stdout.write(JSON.stringify(final.map((u) => ({ name: u.name, role: u.role, stage: u.stage, env: u.env, url: show ? u.url : redactUrl(u.url), summary: u.summary, setuser: ['ACL', 'SETUSER', u.name, ...u.rules] })), null, 2) + '\n');
+
+    if (format !== 'acl' && !show) process.stderr.write(`note: passwords shown as ***; ${opts.writeEnv ? `they are in ${opts.writeEnv} (0600)` : 'use --write-env FILE to keep them'}, or --show-secrets to print them\n`);
+    else if (format === 'acl' && !opts.passwordFromEnv && !opts.writeEnv) {
+      process.stderr.write('note: passwords were generated and appear above only as hashes; use --write-env FILE or --password-from-env to keep them\n');
+    }
+  } finally {
+    admin?.disconnect();
   }
 }
