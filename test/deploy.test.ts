@@ -135,6 +135,40 @@ test('kubernetes: per stage a Deployment with progress probes and a drain-long g
   for (const r of kustomization.resources as string[]) assert.ok(existsSync(join(REPO, 'deploy/k8s', r)), r);
 });
 
+test('kubernetes: a Redis user per stage: each Deployment reads REDIS_URL from its own Secret, rendered per stage and listed in the kustomization; `pipeline acl --format k8s` fills exactly those Secrets with the stage users', () => {
+  const docs = parseAllDocuments(read('deploy/k8s/pipeline.yaml')).map((d) => d.toJS() as Obj);
+  const secrets = parseAllDocuments(read('deploy/k8s/stage-secrets.yaml')).map((d) => d.toJS() as Obj);
+  assert.ok((parse(read('deploy/k8s/kustomization.yaml')) as { resources: string[] }).resources.includes('stage-secrets.yaml'));
+  const refs = new Set<string>();
+  for (const stage of config.stages) {
+    const dep = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === deploymentName(config, stage.name))!;
+    const env = dep.spec.template.spec.containers[0].env as Obj[];
+    const ref = env.find((e) => e.name === 'REDIS_URL')!.valueFrom.secretKeyRef;
+    assert.is(ref.key, 'url');
+    assert.is.not(ref.name, 'pipeline-redis', `${stage.name} does not use the shared secret`);
+    assert.not.ok(refs.has(ref.name), `${stage.name}: a Secret of its own`);
+    refs.add(ref.name);
+    const own = secrets.find((x) => x.kind === 'Secret' && x.metadata.name === ref.name);
+    assert.ok(own, `${stage.name}: its Secret ${ref.name} is rendered`);
+    assert.is(own!.metadata.annotations['streamline-enrich/redis-user'], `${config.pipeline}-${stage.name}`);
+  }
+  assert.is(secrets.length, config.stages.length);
+  // The production path: the stage users' URLs as exactly those Secrets.
+  const r = spawnSync(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), '--config', CONFIG, 'acl', '--format', 'k8s', '--show-secrets', '--url-base', 'redis://redis.internal:6379'], { encoding: 'utf8', env: { ...process.env, REDIS_URL: 'redis://127.0.0.1:1' } });
+  assert.is(r.status, 0, r.stderr);
+  const list = JSON.parse(r.stdout) as Obj;
+  for (const name of refs) {
+    const item = (list.items as Obj[]).find((i) => i.metadata.name === name);
+    assert.ok(item, `pipeline acl --format k8s renders ${name}`);
+    const stage = item!.metadata.annotations['streamline-enrich/stage'];
+    assert.match(item!.stringData.url, new RegExp(`^redis://${config.pipeline}-${stage}:[0-9a-f]{64}@redis\\.internal:6379$`), `${name} carries its stage user`);
+  }
+  const masked = spawnSync(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), '--config', CONFIG, 'acl', '--format', 'k8s'], { encoding: 'utf8', env: { ...process.env, REDIS_URL: 'redis://127.0.0.1:1' } });
+  assert.is(masked.status, 0, masked.stderr);
+  assert.match(masked.stdout, /:\*\*\*@/, 'without --show-secrets the passwords are masked');
+  assert.not.match(masked.stdout, /:[0-9a-f]{64}@/);
+});
+
 test('autoscaling options carry over to KEDA (scale to zero included); colliding stage names are a config error', () => {
   const raw = {
     pipeline: 'shop',

@@ -118,7 +118,17 @@ test('k8s for a cluster: deploy/k8s/cluster/pipeline.yaml is rendered from the c
     assert.ok(env.some((e) => e.name === 'REDIS_ADDRESSES'), 'KEDA reads the addresses from the target container');
   }
   const kustomization = parse(readFileSync(resolve(import.meta.dirname, '../deploy/k8s/cluster/kustomization.yaml'), 'utf8')) as { resources: string[] };
-  assert.equal(kustomization.resources.sort(), ['pipeline.yaml', 'redis-cluster.yaml']);
+  assert.equal(kustomization.resources.sort(), ['pipeline.yaml', 'redis-cluster.yaml', 'stage-secrets.yaml']);
+  const { secretsFromRepo, SECRETS_FILE } = await import('../deploy/k8s/cluster/render.js');
+  assert.ok(readFileSync(SECRETS_FILE, 'utf8') === secretsFromRepo(), 'deploy/k8s/cluster/stage-secrets.yaml is out of date');
+  const secrets = parseAllDocuments(readFileSync(SECRETS_FILE, 'utf8')).map((d) => d.toJS() as Obj);
+  for (const stage of config.stages) {
+    const dep = docs.find((d) => d.kind === 'Deployment' && d.metadata.annotations?.['streamline-enrich/stage'] === stage.name)!;
+    const ref = (dep.spec.template.spec.containers[0].env as Obj[]).find((e) => e.name === 'REDIS_URL')!.valueFrom.secretKeyRef;
+    const own = secrets.find((x) => x.metadata.name === ref.name);
+    assert.ok(own, `${stage.name}: REDIS_URL from its own Secret ${ref.name}`);
+    assert.match(own!.stringData.url, new RegExp(`^redis\\+cluster://${config.pipeline}-${stage.name.replace('.', '\\.')}:`), `${stage.name}: its own user`);
+  }
   const secret = parse(readFileSync(resolve(import.meta.dirname, '../deploy/k8s/cluster/redis-cluster.yaml'), 'utf8')) as Obj;
   assert.is(parseRedisUrl(secret.stringData.url).kind, 'cluster');
 });

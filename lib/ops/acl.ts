@@ -204,6 +204,15 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
   return users;
 }
 
+/**
+ * The Kubernetes Secret holding a user's Redis URL (key `url`): `<pipeline>-<stage>-redis` per
+ * stage (deploy/render.ts points the stage's REDIS_URL at it), `<pipeline>-producer-redis`,
+ * `<pipeline>-observer-redis`; lower-cased, DNS-safe.
+ */
+export function k8sSecretName(pipeline: string, who: string): string {
+  return `${pipeline}-${who}-redis`.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 253).replace(/-+$/, '');
+}
+
 /** One argument as redis-cli reads it: quoted when it has spaces, quotes or is empty. */
 function cliArg(a: string): string {
   return a !== '' && /^[^\s"'\\]+$/.test(a) ? a : `"${a.replace(/[\\"]/g, (c) => `\\${c}`)}"`;

@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { aclUsers, applyAcl, formatSetUser, generatePassword, serverPasswordHashes, type AclUser } from '../../lib/ops/acl.js';
+import { aclUsers, applyAcl, formatSetUser, generatePassword, k8sSecretName, serverPasswordHashes, type AclUser } from '../../lib/ops/acl.js';
 import { describeRedisUrl, parseRedisUrl, redactUrl } from '../../lib/redis/url.js';
 import { stageDataAccess } from '../../stages/access.js';
 import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
@@ -8,7 +8,7 @@ import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
 export interface AclCliOptions extends GlobalOptions {
   /** Take each user's password from env REDIS_PASSWORD_<STAGE> / REDIS_PASSWORD_PRODUCER / REDIS_PASSWORD_OBSERVER. */
   passwordFromEnv?: boolean;
-  /** acl (ACL SETUSER lines for redis-cli), env (REDIS_URL_<STAGE>=... lines), json. @defaultValue acl, or env with --apply */
+  /** acl (ACL SETUSER lines for redis-cli), env (REDIS_URL_<STAGE>=... lines), json, k8s (a Secret per user, as a kubectl List). @defaultValue acl, or env with --apply */
   format?: string;
   /** Run the rules against REDIS_URL (a user allowed to run ACL SETUSER and FUNCTION LOAD). */
   apply?: boolean;
@@ -74,7 +74,7 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 export async function aclCommand(opts: AclCliOptions): Promise<void> {
   const config = loadConfig(opts);
   const format = opts.format ?? (opts.apply ? 'env' : 'acl');
-  if (!['acl', 'env', 'json'].includes(format)) throw new Error(`--format: expected acl, env or json, got ${format}`);
+  if (!['acl', 'env', 'json', 'k8s'].includes(format)) throw new Error(`--format: expected acl, env, json or k8s, got ${format}`);
   const base = { baseUrl: opts.urlBase ?? config.redis.url, prefix: opts.prefix, dataAccess: stageDataAccess };
   const known = !opts.rotate && opts.writeEnv && existsSync(opts.writeEnv) ? readEnvFile(opts.writeEnv) : new Map<string, string>();
   const admin = opts.apply ? cliRedis(config.redis.url) : undefined;
@@ -132,6 +132,7 @@ export async function aclCommand(opts: AclCliOptions): Promise<void> {
     const show = opts.showSecrets === true;
     if (format === 'acl') process.stdout.write(final.map(formatSetUser).join('\n') + '\n');
     else if (format === 'env') process.stdout.write(envLines(final, show));
+    else if (format === 'k8s') process.stdout.write(JSON.stringify(k8sSecrets(config.pipeline, final, show), null, 2) + '\n');
     else process.stdout.write(JSON.stringify(final.map((u) => ({ name: u.name, role: u.role, stage: u.stage, env: u.env, url: show ? u.url : redactUrl(u.url), summary: u.summary, setuser: ['ACL', 'SETUSER', u.name, ...u.rules] })), null, 2) + '\n');
 
     if (format !== 'acl' && !show) process.stderr.write(`note: passwords shown as ***; ${opts.writeEnv ? `they are in ${opts.writeEnv} (0600)` : 'use --write-env FILE to keep them'}, or --show-secrets to print them\n`);
@@ -141,4 +142,26 @@ export async function aclCommand(opts: AclCliOptions): Promise<void> {
   } finally {
     admin?.disconnect();
   }
+}
+
+/**
+ * A Kubernetes Secret per user (`k8sSecretName`: the stage Deployments of deploy/k8s read their
+ * REDIS_URL from `<pipeline>-<stage>-redis`), as one `kubectl apply -f -`-able List. Users whose
+ * password was kept and is not known here are left out (their Secret stays as it is).
+ */
+export function k8sSecrets(pipeline: string, users: readonly AclUser[], showSecrets: boolean): Record<string, unknown> {
+  const items = users
+    .filter((u) => u.url)
+    .map((u) => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: k8sSecretName(pipeline, u.stage ?? u.role),
+        labels: { 'app.kubernetes.io/name': 'streamline-enrich', 'app.kubernetes.io/component': 'redis-user' },
+        annotations: { 'streamline-enrich/redis-user': u.name, ...(u.stage ? { 'streamline-enrich/stage': u.stage } : {}) },
+      },
+      type: 'Opaque',
+      stringData: { url: showSecrets ? u.url : redactUrl(u.url) },
+    }));
+  return { apiVersion: 'v1', kind: 'List', items };
 }
