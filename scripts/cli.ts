@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { fatal } from './common.js';
+import { fatalAsync } from './common.js';
 import { DEFAULT_EVAL_INPUT, evalCommand } from './commands/eval.js';
 import { aclCommand } from './commands/acl.js';
 import { exportCommand } from './commands/export.js';
@@ -20,7 +20,7 @@ const program = new Command('pipeline')
   .option('-c, --config <file>', 'pipeline config (JSON)', process.env.PIPELINE_CONFIG);
 
 const global = () => program.opts<{ config?: string }>();
-const run = <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => fn(...args).catch(fatal);
+const run = <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => fn(...args).catch(fatalAsync);
 
 program
   .command('produce')
@@ -29,7 +29,7 @@ program
   .option('--rejects <file>', 'append rejected lines here as JSONL', 'rejects.jsonl')
   .option('--batch <n>', 'XADDs per pipelined round trip', '500')
   .option('--wait-replicas <n>', 'a batch counts as produced once n replicas of its master have it (WAIT per master; re-sent until then, see --retry-for); 0 = off', '0')
-  .option('--retry-for <ms>', 're-send a batch after connection errors / a cluster failover, or too few replicas, for up to ms (exactly-once batches make this safe) (default: 0, or 30000 with --wait-replicas)')
+  .option('--retry-for <ms>', 're-send a batch while Redis is unreachable, full (OOM), at maxclients, failing over, or too few replicas acknowledge, for up to ms, saying so on stderr (exactly-once batches make this safe); 0 = fail at the first error (default: 30000)')
   .option('--run-id <id>', 'name this run; after a crash, produce the same input with the same --run-id and --batch to resume: batches that went through are skipped (state kept 7 days)')
   .action(run((file: string | undefined, o: Record<string, string>) => produceCommand(file, { ...global(), ...o } as never)));
 

@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { loadConfigFile } from '../lib/config/load.js';
 import type { ResolvedConfig } from '../lib/config/types.js';
-import { createClient } from '../lib/redis/url.js';
+import { diagnoseRedisError, diagnoseWithProbe, type RedisFailure } from '../lib/redis/diagnose.js';
+import { createClient, describeRedisUrl, parseRedisUrl } from '../lib/redis/url.js';
 import { STAGES } from '../stages/index.js';
 
 /** The bin every child process runs (`pipeline worker <stage>`). */
@@ -17,13 +18,72 @@ export function loadConfig(opts: GlobalOptions): ResolvedConfig {
   return loadConfigFile(opts.config ?? process.env.PIPELINE_CONFIG ?? undefined, { knownKinds: Object.keys(STAGES) });
 }
 
-/** A plain command connection for CLI tools (status, dlq, ...): fails fast instead of queueing. A cluster URL gives a Cluster client (lib/redis/url.ts). */
-export function cliRedis(url: string): Redis {
-  return createClient(url, { connectionName: 'pipeline:cli', maxRetriesPerRequest: 2, retryStrategy: (n) => (n > 3 ? null : 200 * n) });
+/** The last connection error a CLI client emitted, and where it points: what `fatal` explains a failed command by. */
+let lastConnectionError: unknown;
+let target: string | undefined;
+let probeAt: { host: string; port: number } | undefined;
+
+/** host and port a raw probe can try: the URL's, or a cluster URL's first seed. */
+function firstAddress(url: string): { host: string; port: number } | undefined {
+  try {
+    const t = parseRedisUrl(url);
+    if (t.kind === 'cluster') return t.seeds[0];
+    const u = new URL(url);
+    return { host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(u.port || 6379) };
+  } catch {
+    return undefined;
+  }
 }
 
-/** Print an error for a human and exit non-zero. */
+export interface CliRedisOptions {
+  /** Keep reconnecting (with backoff up to 1 s) instead of giving up after 3 tries: for commands that retry for a window (`produce --retry-for`). */
+  reconnectForever?: boolean;
+}
+
+/**
+ * A plain command connection for CLI tools (status, dlq, ...): fails fast instead of queueing. A
+ * cluster URL gives a Cluster client (lib/redis/url.ts). Connection errors are recorded (for
+ * `fatal`'s one line) rather than printed by ioredis as unhandled error events; refused
+ * credentials end the command at once (ioredis would go on as the default user).
+ */
+export function cliRedis(url: string, opts: CliRedisOptions = {}): Redis {
+  target = describeRedisUrl(url);
+  probeAt = firstAddress(url);
+  const client = createClient(url, {
+    connectionName: 'pipeline:cli',
+    maxRetriesPerRequest: 2,
+    retryStrategy: opts.reconnectForever ? (n) => Math.min(100 * n, 1000) : (n) => (n > 3 ? null : 200 * n),
+  });
+  const onError = (err: unknown) => {
+    lastConnectionError = err;
+    if (diagnoseRedisError(err)?.cause === 'auth') fatal(err);
+  };
+  client.on('error', onError);
+  client.on('node error', onError); // a Cluster client's per-node errors
+  return client;
+}
+
+/** The one-line explanation of a Redis failure (undefined for other errors); probes the server when ioredis saw only a closed connection. */
+export function explainRedisFailure(err: unknown): Promise<RedisFailure | undefined> {
+  return diagnoseWithProbe(err, lastConnectionError, probeAt, target);
+}
+
+/**
+ * Print an error for a human and exit non-zero: a Redis that cannot be reached or refuses gets one
+ * line naming the cause and the setting to look at, and its own exit code (docs/cli.md); anything
+ * else `error: <message>` and 1. Never a stack trace.
+ */
+export async function fatalAsync(err: unknown): Promise<never> {
+  const d = await explainRedisFailure(err).catch(() => undefined);
+  exitWith(err, d);
+}
+
+/** `fatalAsync` without the probe, for where nothing can be awaited (an error event). */
 export function fatal(err: unknown): never {
-  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+  exitWith(err, diagnoseRedisError(err, lastConnectionError, target));
+}
+
+function exitWith(err: unknown, d: RedisFailure | undefined): never {
+  process.stderr.write(`error: ${(d ? d.line : err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ')}\n`);
+  process.exit(d ? d.exitCode : 1);
 }

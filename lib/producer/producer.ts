@@ -77,6 +77,11 @@ export interface ProduceOptions {
    * The state lives 7 days after the run's last batch. @defaultValue a random id (no resume)
    */
   runId?: string;
+  /**
+   * Called before a batch is sent again after a transient error (within `retryForMs`): what
+   * failed, and how long this batch has been retried so far. @defaultValue none
+   */
+  onRetry?: (err: unknown, retriedMs: number, budgetMs: number) => void;
   /** Called when a batch is acknowledged (and replicated, with `waitReplicas`): its record keys and stream. */
   onBatch?: (recordKeys: readonly string[], stream: string) => void;
 }
@@ -185,6 +190,7 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
  * A MOVED/ASK reply that reached us (a pipeline holding a write is not re-routed by ioredis), or a
  * Cluster client out of redirections mid-failover: refresh the slot map and try again.
  */
+const isOom = (err: unknown) => err instanceof Error && /^OOM /.test(err.message);
 const isRedirect = (err: unknown) => err instanceof Error && /^(MOVED|ASK) |Too many Cluster redirections/.test(err.message);
 
 /**
@@ -206,8 +212,10 @@ async function sendLane(redis: Redis, l: Lane, opts: ProduceOptions): Promise<nu
       else short = await appendAndWait(redis, l, seq, want, opts.waitTimeoutMs ?? 1_000);
       if (short === undefined || short >= want) break;
     } catch (err) {
-      if (!(isTransientRedisError(err) || isRedirect(err)) || Date.now() - started >= budget) throw err;
+      // OOM: Redis is full, an outage like the others (the batch went nowhere: functions are refused whole).
+      if (!(isTransientRedisError(err) || isRedirect(err) || isOom(err)) || Date.now() - started >= budget) throw err;
       if (isRedirect(err)) asCluster(redis)?.refreshSlotsCache();
+      opts.onRetry?.(err, Date.now() - started, budget);
     }
     if (short !== undefined && Date.now() - started >= budget) {
       throw new ReplicationError(`batch ${seq} of ${l.stream} reached ${short} of ${want} replicas within ${budget} ms (is a replica down?)`);

@@ -1,13 +1,16 @@
 import { createReadStream } from 'node:fs';
 import { produce, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
-import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
+import { cliRedis, explainRedisFailure, loadConfig, type GlobalOptions } from '../common.js';
+
+/** `pipeline produce`'s default --retry-for: a batch waits this long for Redis (unreachable, full, at maxclients) before produce gives up. */
+export const DEFAULT_RETRY_FOR_MS = 30_000;
 
 export interface ProduceCliOptions extends GlobalOptions {
   rejects: string;
   batch: string;
   waitReplicas: string;
-  /** ms; undefined = the library default (0, or 30000 with --wait-replicas). */
+  /** ms; undefined = DEFAULT_RETRY_FOR_MS. */
   retryFor?: string;
   /** Stable run name for resuming (lib/producer/producer.ts `runId`). */
   runId?: string;
@@ -16,7 +19,23 @@ export interface ProduceCliOptions extends GlobalOptions {
 /** `pipeline produce [file]`: JSONL from a file or stdin into the input stream. Exit 1 if any line was rejected. */
 export async function produceCommand(file: string | undefined, opts: ProduceCliOptions): Promise<void> {
   const config = loadConfig(opts);
-  const redis = cliRedis(config.redis.url);
+  const retryForMs = opts.retryFor !== undefined ? Number(opts.retryFor) : DEFAULT_RETRY_FOR_MS;
+  const redis = cliRedis(config.redis.url, { reconnectForever: retryForMs > 0 });
+  // While a batch waits (Redis unreachable, full, at maxclients): one line per cause, on stderr.
+  let waitingFor: string | undefined;
+  let explaining = false;
+  const onRetry = (err: unknown, retriedMs: number, budgetMs: number) => {
+    if (explaining) return;
+    explaining = true;
+    void explainRedisFailure(err).then((d) => {
+      explaining = false;
+      const cause = d?.cause ?? 'other';
+      if (cause === waitingFor) return;
+      waitingFor = cause;
+      if (tty) process.stderr.write('\n');
+      process.stderr.write(`waiting: ${d ? d.line : String((err as Error)?.message ?? err)}; retrying for up to ${Math.max(0, Math.round((budgetMs - retriedMs) / 1000))} s more (--retry-for)\n`);
+    }, () => (explaining = false));
+  };
   const tty = process.stderr.isTTY;
   const t0 = Date.now();
   const progress = (n: number, bad: number) => {
@@ -34,7 +53,8 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
       stream: shards.all[0]!.stream(config.input),
       // Sharded: each record to its shard's input stream, by a stable hash of its id.
       ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
-      ...(opts.retryFor !== undefined ? { retryForMs: Number(opts.retryFor) } : {}),
+      retryForMs,
+      onRetry,
       ...(opts.runId !== undefined ? { runId: opts.runId } : {}),
       source: file ?? 'stdin',
       maxRecordBytes: config.limits.maxRecordBytes,
@@ -48,6 +68,8 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
     process.stdout.write(JSON.stringify({ event: 'produce.done', ...summary, rejectsFile: summary.rejected ? opts.rejects : undefined }) + '\n');
     if (summary.rejected > 0) process.exitCode = 1;
   } finally {
-    await redis.quit().catch(() => redis.disconnect());
+    // QUIT when the connection is up; a Redis that stayed away would hold a queued QUIT forever.
+    if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+    else redis.disconnect();
   }
 }

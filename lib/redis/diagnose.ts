@@ -1,0 +1,101 @@
+import { connect as netConnect } from 'node:net';
+import { FunctionsMissingError } from '../core/errors.js';
+
+/**
+ * Why a command could not reach Redis or was refused, for a person: the cause class, one line
+ * naming it and the setting to look at, and the CLI's exit code for it (docs/cli.md). Classified
+ * here, in one place, from the command's error and the last connection error the client emitted
+ * (ioredis reports a refused connection as a connection error event, and the command then fails
+ * with "Reached the max retries per request limit" or "Connection is closed").
+ */
+export type RedisFailureCause = 'unreachable' | 'maxclients' | 'auth' | 'noperm' | 'tls' | 'oom' | 'unavailable' | 'functions';
+
+export interface RedisFailure {
+  cause: RedisFailureCause;
+  /** The process exit code for this cause (docs/cli.md "Exit codes"). */
+  exitCode: number;
+  /** One line: what happened and what to look at. */
+  line: string;
+  /** True when waiting and retrying can fix it (produce's --retry-for). */
+  retryable: boolean;
+}
+
+export const EXIT_CODES: Record<RedisFailureCause, number> = {
+  unreachable: 10,
+  maxclients: 11,
+  auth: 12,
+  noperm: 13,
+  tls: 14,
+  oom: 15,
+  unavailable: 16,
+  functions: 17,
+};
+
+const RULES: { cause: RedisFailureCause; test: RegExp; hint: string; retryable: boolean }[] = [
+  { cause: 'maxclients', test: /max number of clients reached/i, retryable: true, hint: 'Redis refused the connection: max number of clients reached (server setting `maxclients`; see who holds connections with CLIENT LIST, each worker process holds readers + 1)' },
+  { cause: 'auth', test: /WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH failed|user is disabled/i, retryable: false, hint: 'Redis refused the credentials (WRONGPASS/NOAUTH): check the user and password in `REDIS_URL` (or REDIS_URL_<STAGE>; `pipeline acl --apply --write-env FILE` writes them)' },
+  { cause: 'functions', test: /Functions library .* is not loaded/i, retryable: true, hint: '' },
+  { cause: 'noperm', test: /NOPERM|no permissions to (run|access)/i, retryable: false, hint: "Redis refused a command for this user's ACL (NOPERM): run `pipeline acl --apply` as an admin after changing stages or routes, and use the right user's URL in `REDIS_URL`" },
+  { cause: 'oom', test: /\bOOM\b|used memory > 'maxmemory'/, retryable: true, hint: "Redis is full: OOM command not allowed when used memory > 'maxmemory' (server setting `maxmemory`; raise it, or let the pipeline drain: nothing is lost, writes wait)" },
+  { cause: 'tls', test: /certificate|self[- ]signed|SSL|TLS|EPROTO|wrong version number|ERR_TLS|unable to verify|CERT_/i, retryable: false, hint: 'TLS failed: use `rediss://` in `REDIS_URL` for a TLS server and `redis://` for a plain one; check the server certificate and its CA' },
+  { cause: 'unavailable', test: /LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY\b|READONLY/, retryable: true, hint: 'Redis is up but not serving writes yet (loading its data, a failover or a busy script): retry in a moment' },
+  { cause: 'unreachable', test: /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|connect ETIMEDOUT|Connection is closed|ECONNRESET|EPIPE|Stream isn't writeable|Reached the max retries per request|Command timed out|Failed to refresh slots cache|None of startup nodes is available/i, retryable: true, hint: 'cannot reach Redis: nothing answers at the address in `REDIS_URL` (is redis-server running, host and port right, a firewall?)' },
+];
+
+const messageOf = (err: unknown) => (err instanceof Error ? `${err.message} ${(err as { code?: string }).code ?? ''}` : String(err ?? ''));
+
+/**
+ * The failure behind `err` (and the client's last connection error), or undefined when it is not
+ * a Redis reachability or refusal problem (a bad record, a config error, a bug).
+ * `where` (e.g. "127.0.0.1:6379") is added to the unreachable line.
+ */
+export function diagnoseRedisError(err: unknown, lastConnectionError?: unknown, where?: string): RedisFailure | undefined {
+  if (err instanceof FunctionsMissingError) return { cause: 'functions', exitCode: EXIT_CODES.functions, line: err.message, retryable: true };
+  // A refusal in the connection error says more than the command's "max retries" or "closed".
+  const candidates = [messageOf(lastConnectionError), messageOf(err)];
+  for (const rule of RULES) {
+    if (rule.cause === 'functions') continue;
+    const own = rule.test.test(messageOf(err));
+    const conn = rule.test.test(candidates[0]!);
+    if (!own && !conn) continue;
+    // The command's own server reply (OOM, NOPERM) wins over an old connection error.
+    const line = rule.cause === 'unreachable' && where ? `${rule.hint.replace('the address in `REDIS_URL`', `${where} (\`REDIS_URL\`)`)}` : rule.hint;
+    return { cause: rule.cause, exitCode: EXIT_CODES[rule.cause], line: `${line} [${(own ? messageOf(err) : candidates[0]!).trim()}]`, retryable: rule.retryable };
+  }
+  return undefined;
+}
+
+/**
+ * What a raw TCP connection to `host:port` meets within `timeoutMs`: the server's greeting refusal
+ * (at `maxclients` Redis answers a new connection with `-ERR max number of clients reached` and
+ * closes it, before any command, which ioredis reports only as a closed connection), a refused
+ * or failed connect, or an open connection that says nothing (a server that is up).
+ */
+export function probeRedis(host: string, port: number, timeoutMs = 1_000): Promise<{ state: 'refused-greeting' | 'connect-failed' | 'open'; message: string }> {
+  return new Promise((resolve) => {
+    const socket = netConnect({ host, port });
+    const done = (state: 'refused-greeting' | 'connect-failed' | 'open', message: string) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ state, message });
+    };
+    const timer = setTimeout(() => done('open', ''), timeoutMs);
+    socket.once('error', (err: NodeJS.ErrnoException) => done('connect-failed', `${err.message}`));
+    socket.once('data', (d: Buffer) => {
+      const text = d.toString('latin1');
+      done(text.startsWith('-') ? 'refused-greeting' : 'open', text.replace(/^-|\r?\n.*$/gs, ''));
+    });
+  });
+}
+
+/**
+ * `diagnoseRedisError`, and when that says only "unreachable" (ioredis saw a closed connection),
+ * a probe of `probeAt` to tell a refusal at connect (maxclients) from a server that is not there.
+ */
+export async function diagnoseWithProbe(err: unknown, lastConnectionError: unknown, probeAt: { host: string; port: number } | undefined, where?: string): Promise<RedisFailure | undefined> {
+  const d = diagnoseRedisError(err, lastConnectionError, where);
+  if (d?.cause !== 'unreachable' || !probeAt) return d;
+  const p = await probeRedis(probeAt.host, probeAt.port);
+  if (p.state === 'refused-greeting') return diagnoseRedisError(new Error(p.message), undefined, where) ?? d;
+  return d;
+}

@@ -1,0 +1,138 @@
+/**
+ * CLI commands that cannot reach Redis or are refused: one line naming the cause and the setting
+ * to look at, a distinct exit code per cause (docs/cli.md), no stack trace, no ioredis
+ * "Unhandled error event"; `produce` waits (saying so) for --retry-for and completes once Redis
+ * takes writes again.
+ */
+import { rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { diagnoseRedisError, EXIT_CODES } from '../lib/redis/diagnose.js';
+import { Keys } from '../lib/redis/keys.js';
+import { cli, exited, FAST, writeConfig } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+
+const MAX_CLIENTS = 6;
+const server = await startRedis({ settings: { maxclients: String(MAX_CLIENTS) } });
+const redis = client(server.url);
+await redis.ping();
+
+/** A raw connection that only takes a client slot; null when the server refused it (maxclients). */
+function hog(): Promise<Socket | null> {
+  return new Promise((resolve) => {
+    const s = connect(server.port, '127.0.0.1');
+    s.once('error', () => resolve(null));
+    s.once('connect', () => s.write('PING\r\n'));
+    s.once('data', (d) => {
+      if (d.toString().startsWith('+PONG')) resolve(s);
+      else {
+        s.destroy();
+        resolve(null);
+      }
+    });
+  });
+}
+
+/** The checks every refusal must pass: exit code, one `error:` line naming `setting`, no noise. */
+function assertOneLine(out: string, code: number | null, cause: keyof typeof EXIT_CODES, setting: RegExp) {
+  assert.is(code, EXIT_CODES[cause], `exit code of ${cause}: ${out}`);
+  const errors = out.split('\n').filter((l) => l.startsWith('error:'));
+  assert.is(errors.length, 1, `one error line: ${out}`);
+  assert.match(errors[0]!, setting);
+  assert.not.match(out, /Unhandled error event/, 'no ioredis noise');
+  assert.not.match(out, /^\s+at /m, 'no stack trace');
+}
+
+const records = (n: number, p = 'r') => Array.from({ length: n }, (_, i) => JSON.stringify({ id: `${p}${i}`, title: `item ${i}` })).join('\n');
+
+test('classification: each cause by its message, a refusal in the connection error wins over "max retries"', () => {
+  const cases: [unknown, unknown, keyof typeof EXIT_CODES][] = [
+    [new Error('Reached the max retries per request limit (which is 2).'), new Error('ERR max number of clients reached'), 'maxclients'],
+    [new Error('Connection is closed.'), Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }), 'unreachable'],
+    [new Error('Connection is closed.'), new Error('WRONGPASS invalid username-password pair or user is disabled.'), 'auth'],
+    [new Error('NOAUTH Authentication required.'), undefined, 'auth'],
+    [new Error("NOPERM this user has no permissions to run the 'xinfo|stream' command"), undefined, 'noperm'],
+    [new Error("OOM command not allowed when used memory > 'maxmemory'."), new Error('read ECONNRESET'), 'oom'],
+    [new Error('Connection is closed.'), new Error('self-signed certificate in certificate chain'), 'tls'],
+    [new Error('LOADING Redis is loading the dataset in memory'), undefined, 'unavailable'],
+  ];
+  for (const [err, conn, cause] of cases) assert.is(diagnoseRedisError(err, conn)?.cause, cause, String((err as Error).message));
+  assert.is(diagnoseRedisError(new Error('config error at routes.x: unknown stage')), undefined, 'not a Redis failure');
+  assert.is(new Set(Object.values(EXIT_CODES)).size, Object.keys(EXIT_CODES).length, 'one exit code per cause');
+});
+
+test('Redis not listening: status says so with the address and REDIS_URL, exit 10', async () => {
+  const file = writeConfig(randomPipeline(), FAST);
+  try {
+    const status = cli(['--config', file, 'status'], 'redis://127.0.0.1:1');
+    const code = await exited(status);
+    assertOneLine(status.output(), code, 'unreachable', /cannot reach Redis.*127\.0\.0\.1:1.*REDIS_URL/);
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
+test('wrong password: one line naming REDIS_URL, exit 12; a user without the commands: NOPERM, exit 13', async () => {
+  const file = writeConfig(randomPipeline(), FAST);
+  await redis.call('ACL', 'SETUSER', 'cli-weak', 'reset', 'on', '>pw', '-@all', '+ping', '+info', '+client|setname');
+  try {
+    const bad = cli(['--config', file, 'status'], server.url.replace('redis://', 'redis://cli-weak:nope@'));
+    const code = await exited(bad);
+    assertOneLine(bad.output(), code, 'auth', /credentials.*REDIS_URL/);
+    const weak = cli(['--config', file, 'status'], server.url.replace('redis://', 'redis://cli-weak:pw@'));
+    const code2 = await exited(weak);
+    assertOneLine(weak.output(), code2, 'noperm', /NOPERM.*pipeline acl --apply/);
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
+test('at maxclients: status and produce (after waiting for --retry-for, saying why) print one line naming maxclients and exit 11', async () => {
+  const pipeline = randomPipeline();
+  const file = writeConfig(pipeline, FAST);
+  const hogs: Socket[] = [];
+  try {
+    for (let s = await hog(); s; s = await hog()) hogs.push(s);
+    assert.ok(hogs.length >= MAX_CLIENTS - 2, `the server is full (${hogs.length} hogs)`);
+    const status = cli(['--config', file, 'status'], server.url);
+    const statusCode = await exited(status);
+    assertOneLine(status.output(), statusCode, 'maxclients', /max number of clients reached.*`maxclients`/);
+    const produce = cli(['--config', file, 'produce', '--retry-for', '1500', '--rejects', `/tmp/${pipeline}.rejects`], server.url, { input: records(10) });
+    const code = await exited(produce);
+    assert.match(produce.output(), /waiting: Redis refused the connection: max number of clients reached.*--retry-for/, 'it said it was waiting, and why');
+    assertOneLine(produce.output(), code, 'maxclients', /`maxclients`/);
+  } finally {
+    for (const h of hogs) h.destroy();
+    rmSync(file, { force: true });
+  }
+});
+
+test('Redis full (OOM): produce waits, says so, and completes every record once the limit is lifted', async () => {
+  const pipeline = randomPipeline();
+  const file = writeConfig(pipeline, FAST);
+  const keys = new Keys(pipeline);
+  const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
+  await redis.config('SET', 'maxmemory', String(Math.max(1, used - 100_000)));
+  try {
+    assert.match(await redis.set('probe', 'x').then(() => '', (e: Error) => e.message), /^OOM/, 'the server refuses writes');
+    const produce = cli(['--config', file, 'produce', '--retry-for', '60000', '--rejects', `/tmp/${pipeline}.rejects`], server.url, { input: records(300) });
+    await waitFor('produce says it waits for memory', () => /waiting: Redis is full.*`maxmemory`/.test(produce.output()), 20_000);
+    assert.is(produce.exitCode, null, 'still waiting, not failed');
+    await redis.config('SET', 'maxmemory', '0');
+    const code = await exited(produce);
+    assert.is(code, 0, produce.output());
+    assert.match(produce.output(), /"produced":300/);
+    assert.is(await redis.xlen(keys.stream('in')), 300, 'every record added once');
+    assert.not.match(produce.output(), /Unhandled error event|^\s+at /m);
+  } finally {
+    await redis.config('SET', 'maxmemory', '0');
+    rmSync(file, { force: true });
+  }
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.close();
+});
+test.run();
