@@ -141,7 +141,6 @@ export async function topCommand(opts: TopOptions): Promise<void> {
   }
   // Live: keep reconnecting if Redis goes away, show the error in place of the table meanwhile.
   const redis = createClient(config.redis.url, { connectionName: 'pipeline:top', maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(2_000, 200 * n) });
-  redis.on('error', () => {}); // it reconnects on its own; a failed frame says why (no ioredis "Unhandled error event")
   redis.on('error', () => {}); // reported in the frame below; ioredis reconnects by itself
   const sampler = new TopSampler(redis, config, sampleSize);
   let quit: () => void = () => {};
