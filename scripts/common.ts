@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { loadConfigFile } from '../lib/config/load.js';
+import { checkEvictionPolicy } from '../lib/redis/policy.js';
 import type { ResolvedConfig } from '../lib/config/types.js';
 import { diagnoseRedisError, diagnoseWithProbe, type RedisFailure } from '../lib/redis/diagnose.js';
 import { createClient, describeRedisUrl, parseRedisUrl } from '../lib/redis/url.js';
@@ -86,4 +87,9 @@ export function fatal(err: unknown): never {
 function exitWith(err: unknown, d: RedisFailure | undefined): never {
   process.stderr.write(`error: ${(d ? d.line : err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ')}\n`);
   process.exit(d ? d.exitCode : 1);
+}
+
+/** At start of a CLI command that writes or watches: warn on stderr unless Redis evicts nothing (`maxmemory-policy noeviction`). */
+export async function warnEvictionPolicy(redis: Redis): Promise<void> {
+  await checkEvictionPolicy(redis, (line) => process.stderr.write(`warning: ${line}\n`));
 }

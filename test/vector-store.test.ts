@@ -41,6 +41,26 @@ test('a second worker sees vectors the first stored, round-tripped exactly throu
   assert.is(w2.size('audio'), 3, 'only the new key is read on the next sync');
 });
 
+test('reprocessing a product with the same vector does not grow the key log; a changed vector is logged once and reaches the other worker', async () => {
+  const keys = new Keys(randomPipeline());
+  const w1 = new VectorStore(redis, keys);
+  const w2 = new VectorStore(redis, keys);
+  const log = keys.extra('vectors:audio:log');
+  const v = unit(0.3, -0.2, 0.9);
+  for (let i = 0; i < 5; i++) await w1.add('audio', 'p1', v);
+  assert.is(await redis.llen(log), 1, 'five reprocesses, one log entry');
+  await w1.add('audio', 'p2', unit(-1, 0, 0));
+  assert.is(await redis.llen(log), 2);
+  await w2.sync('audio');
+  const changed = unit(0, 1, 0);
+  assert.is(await w1.add('audio', 'p1', changed), 1, 'a changed vector is stored');
+  assert.is(await w1.add('audio', 'p1', changed), 0, 'and not again');
+  assert.is(await redis.llen(log), 3);
+  await w2.sync('audio');
+  assert.is(w2.nearest('audio', changed, 'nobody')!.key, 'p1', 'the other worker has the new vector');
+  assert.is(w2.size('audio'), 2);
+});
+
 test.after(async () => {
   redis.disconnect();
   await server.close();

@@ -94,6 +94,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     inputs.add(s.input);
   });
   const streams = { ...STREAM_DEFAULTS, ...(object('streams', cfg.streams) as object) };
+  for (const k of ['terminalMaxAgeMs', 'dlqMaxAgeMs'] as const) positiveInt(`streams.${k}`, streams[k], 0);
   const input = cfg.input ?? 'in';
   if (!inputs.has(input)) throw new ConfigError('input', `no stage reads the producer's stream ${JSON.stringify(input)}`);
 

@@ -106,6 +106,15 @@ export interface StreamSettings {
   trimAcked: boolean;
   /** Streams that are routing targets but have no stage in this pipeline (e.g. a human review queue). @defaultValue ["review"] */
   terminal: string[];
+  /**
+   * Memory caps for the streams nobody consumes here: entries of a terminal stream (`review`) or
+   * of the DLQ older than this many ms are trimmed (XTRIM MINID) by the one gauge sampler per
+   * pipeline (`pipeline up` / `pipeline monitor`), each trim logged (`stream.trimmed_by_age`) and
+   * counted (metric `stream.trimmed_by_age{stream}`): never silently. 0 = keep forever.
+   * @defaultValue 0, 0
+   */
+  terminalMaxAgeMs: number;
+  dlqMaxAgeMs: number;
 }
 
 export interface LimitSettings {

@@ -82,6 +82,7 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   { name: 'group.pending', type: 'gauge', tags: ['stage'], from: 'monitor', help: 'delivered, not yet acked entries of the stage group' },
   { name: 'group.consumers', type: 'gauge', tags: ['stage'], from: 'monitor', help: 'consumers in the stage group' },
   { name: 'dlq.length', type: 'gauge', tags: [], from: 'monitor', help: 'entries in the dead-letter stream' },
+  { name: 'stream.trimmed_by_age', type: 'counter', tags: ['stream'], from: 'monitor', help: 'review / DLQ entries removed for being older than streams.terminalMaxAgeMs / dlqMaxAgeMs' },
   { name: 'store.products', type: 'gauge', tags: [], from: 'monitor', help: 'products in the Redis store (SCARD of the key set)' },
   { name: 'gauges.errors', type: 'counter', tags: [], from: 'monitor', help: 'failed gauge samples (the next interval tries again)' },
   { name: 'workers', type: 'gauge', tags: ['stage'], from: 'supervisor', help: 'worker processes `pipeline up` runs for the stage' },

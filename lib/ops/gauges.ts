@@ -4,6 +4,8 @@ import { backlog, pipelineStatus, type PipelineStatus } from './inspect.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { Periodic } from '../core/periodic.js';
+import { Keys } from '../redis/keys.js';
+import { trimByAge, type AgeCap } from '../stream/age-cap.js';
 
 export interface GaugeSamplerOptions {
   redis: Redis;
@@ -58,6 +60,7 @@ export class GaugeSampler {
   async sampleOnce(): Promise<void> {
     const { redis, config, metrics, logger } = this.opts;
     try {
+      await this.capByAge();
       const status = await pipelineStatus(redis, config);
       emitGauges(metrics, status);
       this.last = status;
@@ -66,6 +69,22 @@ export class GaugeSampler {
       metrics.increment('gauges.errors');
       logger.warn('gauges.sample_error', { err });
     }
+  }
+
+  /**
+   * The memory caps `streams.terminalMaxAgeMs` (terminal streams such as `review`) and
+   * `streams.dlqMaxAgeMs` (the DLQ), on every shard: trimmed here, by the one sampler per pipeline.
+   */
+  async capByAge(): Promise<void> {
+    const { redis, config, metrics, logger } = this.opts;
+    const { terminalMaxAgeMs, dlqMaxAgeMs } = config.streams;
+    if (!(terminalMaxAgeMs > 0) && !(dlqMaxAgeMs > 0)) return;
+    const caps: AgeCap[] = [];
+    for (const keys of Keys.shards(config.pipeline, config.shards)) {
+      for (const t of config.streams.terminal) caps.push({ stream: keys.stream(t), maxAgeMs: terminalMaxAgeMs });
+      caps.push({ stream: keys.dlq, maxAgeMs: dlqMaxAgeMs });
+    }
+    await trimByAge(redis, caps, { logger, metrics });
   }
 
   /** No more samples; wait for one in flight at most one interval. */

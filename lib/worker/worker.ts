@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../observe/logger.js';
 import { createMetrics, type Metrics } from '../observe/metrics.js';
 import { Connections } from '../redis/connections.js';
 import { awaitLibrary, library } from '../redis/functions.js';
+import { checkEvictionPolicy } from '../redis/policy.js';
 import { consumerName, Keys } from '../redis/keys.js';
 import { Reclaimer } from './reclaimer.js';
 import { compileRoutes } from '../stream/router.js';
@@ -109,6 +110,7 @@ export class Worker {
     const t0 = Date.now();
     await this.impl.init?.();
     await this.awaitFunctions();
+    await checkEvictionPolicy(this.connections.command(), (line, policy) => this.logger.warn('redis.eviction_policy', { policy: policy ?? null, err: line }));
     await Promise.all(this.consumers.map((c) => c.ensureGroup()));
     for (const r of this.reclaimers) r.start();
     const sharded = this.consumers.length > 1 || this.shards[0] !== 0 ? { shards: this.shards } : {};

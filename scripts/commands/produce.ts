@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { produce, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
-import { cliRedis, explainRedisFailure, loadConfig, type GlobalOptions } from '../common.js';
+import { cliRedis, explainRedisFailure, loadConfig, warnEvictionPolicy, type GlobalOptions } from '../common.js';
 
 /** `pipeline produce`'s default --retry-for: a batch waits this long for Redis (unreachable, full, at maxclients) before produce gives up. */
 export const DEFAULT_RETRY_FOR_MS = 30_000;
@@ -49,6 +49,7 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
   };
   const shards = configShards(config);
   try {
+    await warnEvictionPolicy(redis);
     const summary = await produce(redis, file ? createReadStream(file) : process.stdin, {
       stream: shards.all[0]!.stream(config.input),
       // Sharded: each record to its shard's input stream, by a stable hash of its id.

@@ -1,7 +1,7 @@
 import { backlog, pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { asCluster } from '../../lib/redis/url.js';
 import { keySlot } from '../../lib/redis/shard.js';
-import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
+import { cliRedis, loadConfig, warnEvictionPolicy, type GlobalOptions } from '../common.js';
 
 /**
  * The status as a table. A sharded pipeline's rows are sums over its shards, followed by one line
@@ -36,6 +36,7 @@ export async function statusCommand(opts: GlobalOptions & { json?: boolean }): P
   const config = loadConfig(opts);
   const redis = cliRedis(config.redis.url);
   try {
+    await warnEvictionPolicy(redis);
     const status = await pipelineStatus(redis, config);
     const cluster = asCluster(redis);
     process.stdout.write(opts.json ? JSON.stringify(status) + '\n' : formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined));

@@ -1,10 +1,12 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../lib/redis/keys.js';
+import { Script } from '../../lib/redis/script.js';
 import { Shards } from '../../lib/redis/shard.js';
 import { bufferToVector, VectorBlock, vectorToBuffer } from './vector-index.js';
 
 /** Keys read per HMGET when catching up, so no single command carries a whole category. */
 const SYNC_CHUNK = 1000;
+const vectorAdd = new Script('vector-add-2');
 
 interface Block {
   index?: VectorBlock;
@@ -74,12 +76,13 @@ export class VectorStore {
     return this.block(category).index?.size ?? 0;
   }
 
-  /** Add locally at once (later messages of the same batch see it) and persist for the others. */
+  /** Add locally at once (later messages of the same batch see it) and persist for the others. Resolves 1 if it was new or changed, 0 if Redis had the same vector. */
   add(category: string, key: string, vec: Float32Array): Promise<unknown> {
     const b = this.block(category);
     b.index ??= new VectorBlock(vec.length);
     b.index.add(key, vec);
     const keys = this.shards.keysFor(key);
-    return Promise.all([this.redis.hset(this.vecKey(keys, category), key, vectorToBuffer(vec)), this.redis.rpush(this.logKey(keys, category), key)]);
+    // Logged only when new or changed (vector-add-2.lua): a reprocessed product does not grow the log.
+    return vectorAdd.run(this.redis, [this.vecKey(keys, category), this.logKey(keys, category)], [key, vectorToBuffer(vec)]);
   }
 }

@@ -1,0 +1,41 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * The server's `maxmemory-policy`: CONFIG GET, or, when the user may not run CONFIG (a pipeline
+ * ACL user), INFO memory's `maxmemory_policy`. Undefined when INFO has no such field; throws
+ * when INFO fails (Redis unreachable).
+ */
+export async function maxmemoryPolicy(redis: Redis): Promise<string | undefined> {
+  try {
+    const reply = (await redis.config('GET', 'maxmemory-policy')) as string[];
+    if (reply[1]) return reply[1];
+  } catch {
+    // NOPERM for CONFIG: fall back to INFO, which every pipeline user may run
+  }
+  return /^maxmemory_policy:(\S+)/m.exec(await redis.info('memory'))?.[1];
+}
+
+/** What a policy other than `noeviction` does to the pipeline, for the warning; undefined for `noeviction`. */
+export function evictionRisk(policy: string | undefined): string | undefined {
+  if (policy === undefined) return 'maxmemory-policy unknown (neither CONFIG GET nor INFO memory shows it): make sure it is noeviction';
+  if (policy === 'noeviction') return undefined;
+  return `maxmemory-policy is ${policy}, not noeviction: when Redis reaches maxmemory it ${policy.startsWith('allkeys') ? 'evicts any key' : 'evicts keys with a TTL (the producer\'s exactly-once state among them)'}, so streams, pending entries, claim fences and producer state can vanish without an error; set \`maxmemory-policy noeviction\` (a full Redis then refuses writes, and the pipeline waits)`;
+}
+
+/**
+ * Check the eviction policy at start and warn loudly unless it is `noeviction`: `warn` gets one
+ * line (a worker logs it as a structured `redis.eviction_policy` event, the CLI prints it on
+ * stderr). Returns the policy. Never throws: when Redis cannot be asked, nothing is said here (the
+ * command's own calls report why).
+ */
+export async function checkEvictionPolicy(redis: Redis, warn: (line: string, policy: string | undefined) => void): Promise<string | undefined> {
+  let policy: string | undefined;
+  try {
+    policy = await maxmemoryPolicy(redis);
+  } catch {
+    return undefined;
+  }
+  const risk = evictionRisk(policy);
+  if (risk) warn(risk, policy);
+  return policy;
+}

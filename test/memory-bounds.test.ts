@@ -1,0 +1,111 @@
+/**
+ * Memory bounds: review / DLQ age caps that never drop silently, and the maxmemory-policy check
+ * at start (CONFIG GET, or INFO memory when the user may not run CONFIG).
+ */
+import { rmSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { resolveConfig } from '../lib/config/load.js';
+import { createLogger } from '../lib/observe/logger.js';
+import { createMetrics } from '../lib/observe/metrics.js';
+import { GaugeSampler } from '../lib/ops/gauges.js';
+import { Keys } from '../lib/redis/keys.js';
+import { checkEvictionPolicy, evictionRisk, maxmemoryPolicy } from '../lib/redis/policy.js';
+import { Worker } from '../lib/worker/worker.js';
+import { STAGES } from '../stages/index.js';
+import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { Redis } from 'ioredis';
+
+const server = await startRedis();
+const redis = client(server.url);
+
+test('age caps: review and DLQ entries older than the cap are trimmed by the sampler, logged and counted; younger ones and other streams stay', async () => {
+  const base = rulesOnlyConfig(server.url, randomPipeline());
+  const config = { ...base, streams: { ...base.streams, terminalMaxAgeMs: 60_000, dlqMaxAgeMs: 3_600_000 } };
+  const keys = new Keys(config.pipeline);
+  const now = Date.now();
+  const old = (ageMs: number, i: number) => `${now - ageMs}-${i}`;
+  for (let i = 0; i < 5; i++) await redis.xadd(keys.stream('review'), old(120_000, i), 'k', `r${i}`);
+  for (let i = 0; i < 3; i++) await redis.xadd(keys.stream('review'), '*', 'k', `new${i}`);
+  for (let i = 0; i < 4; i++) await redis.xadd(keys.dlq, old(7_200_000, i), 'k', `d${i}`);
+  for (let i = 0; i < 2; i++) await redis.xadd(keys.dlq, old(60_000, i), 'k', `dy${i}`);
+  await redis.xadd(keys.stream('in'), old(7_200_000, 0), 'k', 'input');
+  const logs: string[] = [];
+  const counted: string[] = [];
+  const logger = createLogger({ component: 'test' }, 'info', (l) => logs.push(l));
+  const metrics = createMetrics({ ...config.metrics, enabled: false }, {}, logger);
+  const increment = metrics.increment.bind(metrics);
+  metrics.increment = (name: string, n?: number, tags?: Record<string, string>) => {
+    counted.push(`${name}:${n}:${tags?.stream}`);
+    increment(name, n, tags);
+  };
+  const sampler = new GaugeSampler({ redis, config, metrics, logger });
+  await sampler.sampleOnce();
+  assert.is(await redis.xlen(keys.stream('review')), 3, 'the 5 old review entries went, the 3 new stay');
+  assert.is(await redis.xlen(keys.dlq), 2, 'the 4 old dead letters went, the 2 younger than the cap stay');
+  assert.is(await redis.xlen(keys.stream('in')), 1, 'uncapped streams are untouched');
+  assert.equal(counted.filter((c) => c.startsWith('stream.trimmed_by_age')).sort(), [`stream.trimmed_by_age:4:${keys.dlq}`, `stream.trimmed_by_age:5:${keys.stream('review')}`]);
+  const lines = logs.filter((l) => l.includes('"stream.trimmed_by_age"'));
+  assert.is(lines.length, 2, 'one warn line per trimmed stream');
+  assert.match(lines.join('\n'), /"removed":5/);
+  await sampler.sampleOnce();
+  assert.is(logs.filter((l) => l.includes('"stream.trimmed_by_age"')).length, 2, 'nothing trimmed, nothing said');
+});
+
+test('age caps are off by default and validated', () => {
+  const config = rulesOnlyConfig(server.url, randomPipeline());
+  assert.is(config.streams.terminalMaxAgeMs, 0);
+  assert.is(config.streams.dlqMaxAgeMs, 0);
+  assert.throws(() => resolveConfig({ ...JSON.parse(JSON.stringify({ pipeline: 'x', stages: config.stages.map((s) => ({ name: s.name, kind: s.kind, input: s.input })), routes: config.routes })), streams: { dlqMaxAgeMs: -1 } }, 't', { env: {} }), /streams\.dlqMaxAgeMs/);
+});
+
+test('maxmemory-policy: noeviction passes; any other policy warns once, loudly; a user without CONFIG falls back to INFO memory', async () => {
+  assert.is(await maxmemoryPolicy(redis), 'noeviction');
+  const said: string[] = [];
+  assert.is(await checkEvictionPolicy(redis, (l) => said.push(l)), 'noeviction');
+  assert.equal(said, []);
+  await redis.config('SET', 'maxmemory-policy', 'allkeys-lru');
+  try {
+    await checkEvictionPolicy(redis, (l) => said.push(l));
+    assert.is(said.length, 1);
+    assert.match(said[0]!, /allkeys-lru, not noeviction.*evicts any key.*maxmemory-policy noeviction/);
+    await redis.call('ACL', 'SETUSER', 'noconfig', 'reset', 'on', '>pw', '-@all', '+ping', '+info', '+client|setname');
+    const limited = new Redis(server.url.replace('redis://', 'redis://noconfig:pw@'), { maxRetriesPerRequest: 1 });
+    try {
+      assert.match(await limited.config('GET', 'maxmemory-policy').then(() => '', (e: Error) => e.message), /NOPERM/);
+      assert.is(await maxmemoryPolicy(limited), 'allkeys-lru', 'read from INFO memory');
+    } finally {
+      limited.disconnect();
+    }
+    // A worker logs it as one structured line at start.
+    const config = rulesOnlyConfig(server.url, randomPipeline());
+    const lines: string[] = [];
+    const w = new Worker({ config: { ...config, stages: config.stages.map((s) => ({ ...s, ...FAST })) }, stage: 'validate', stages: STAGES, logger: createLogger({ stage: 'validate' }, 'warn', (l) => lines.push(l)) });
+    const running = w.run();
+    await waitFor('the worker warns', () => lines.some((l) => l.includes('"redis.eviction_policy"')), 10_000);
+    await w.stop();
+    await running;
+    const line = JSON.parse(lines.find((l) => l.includes('"redis.eviction_policy"'))!) as Record<string, unknown>;
+    assert.is(line.policy, 'allkeys-lru');
+    assert.is(line.level, 'warn');
+    // The CLI says it on stderr.
+    const file = writeConfig(config.pipeline, FAST);
+    try {
+      const p = cli(['--config', file, 'produce', '--rejects', `/tmp/${config.pipeline}.rej`], server.url, { input: JSON.stringify({ id: 'a', title: 'x' }) });
+      assert.is(await exited(p), 0, p.output());
+      assert.match(p.output(), /^warning: maxmemory-policy is allkeys-lru, not noeviction/m);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  } finally {
+    await redis.config('SET', 'maxmemory-policy', 'noeviction');
+  }
+  assert.is(evictionRisk('volatile-lru')!.includes('TTL'), true);
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.close();
+});
+test.run();
