@@ -47,8 +47,9 @@ const o = new Command('chaos')
   .option('--kill-every-ms <ms>', 'SIGKILL a random worker this often', '3000')
   .option('--max-kills <n>', 'stop killing after this many (default: no limit)')
   .option('--seed <n>', 'seed of the input and of the victims', '1')
-  .option('--config <file>', 'pipeline config (default: config/rules-only.json)')
-  .option('--workers <n>', 'worker processes per stage', '2')
+  .option('--config <file>', 'pipeline config (default: config/rules-only.json, or config/pipeline.json with --models)')
+  .option('--models', 'run the full model pipeline (config/pipeline.json: classify, extract, match with transformers.js); one worker per stage unless --workers')
+  .option('--workers <n>', 'worker processes per stage (default: 2, 1 with --models)')
   .option('--shards <n>', 'shards of the pipeline (each worker reads every shard); checks cover every shard', '1')
   .option('--rate <n>', 'produce at most n records/s (default: as fast as possible)')
   .option('--redis-restarts <n>', 'kill -9 and restart redis-server this many times while producing', '1')
@@ -93,8 +94,8 @@ redis.on('error', () => {});
 producerRedis.on('error', () => {});
 
 // The config: the chosen pipeline under a fresh name, with timers shrunk so reclaim takes seconds.
-const raw = JSON.parse(readFileSync(resolve(REPO, (o.config as string | undefined) ?? 'config/rules-only.json'), 'utf8')) as PipelineConfig;
-const workers = num('workers');
+const raw = JSON.parse(readFileSync(resolve(REPO, (o.config as string | undefined) ?? (o.models ? 'config/pipeline.json' : 'config/rules-only.json')), 'utf8')) as PipelineConfig;
+const workers = o.workers === undefined ? (o.models ? 1 : 2) : num('workers');
 const pipeline = `chaos${Date.now().toString(36)}`;
 const defaults = { blockMs: 500, claimMinIdleMs: 2000, claimIntervalMs: 500, heartbeatMs: 500, retryMaxMs: 1000, drainTimeoutMs: 5000, consumerIdleRemoveMs: 10_000, stallTimeoutMs: 5000, minWorkers: workers, maxWorkers: workers };
 const configFile = join(dir, 'config.json');
@@ -268,6 +269,9 @@ for (const t of config.streams.terminal.flatMap((name) => shards.all.map((k) => 
 }
 const dlq = (await Promise.all(shards.all.map((k) => redis.xrange(k.dlq, '-', '+')))).flat();
 const dlqGarbage = dlq.filter(([, f]) => f[1]?.startsWith('garbage-') && f.includes('undecodable')).length;
+// Genuinely bad records a stage refused for good (a permanent error, no route): counted apart, not lost.
+const badReasons = new Set(['permanent_error', 'no_route']);
+const dlqBad = new Set(dlq.filter(([, f]) => !f[1]?.startsWith('garbage-') && badReasons.has(f[f.indexOf('reason') + 1] ?? '')).map(([, f]) => f[1]!));
 let added = 0;
 for (const k of shards.all) {
   const info = (await redis.xinfo('STREAM', k.stream(config.input)).catch(() => [])) as unknown[];
@@ -278,7 +282,7 @@ const sum = (re: RegExp) => [...workerLog.matchAll(re)].reduce((n, m) => n + Num
 
 const stored = copies.filter((c) => c !== null).length;
 const duplicated = copies.filter((c) => Number(c) > 1).length + [...elsewhere.values()].filter((n) => n > 1).length;
-const lost = copies.filter((c, i) => c === null && !elsewhere.has(`c${i}`)).length;
+const lost = copies.filter((c, i) => c === null && !elsewhere.has(`c${i}`) && !dlqBad.has(`c${i}`)).length;
 const result: [string, number][] = [
   ['sent', summary.produced],
   ['stored', stored],
@@ -292,7 +296,8 @@ const result: [string, number][] = [
   ['in a terminal stream', [...elsewhere.keys()].length],
   ['rejected', summary.rejected],
   ['dlq expected (garbage)', garbageCount],
-  ['dlq unexpected', dlq.length - dlqGarbage],
+  ['dlq bad records', dlqBad.size],
+  ['dlq unexpected', dlq.length - dlqGarbage - dlqBad.size],
   ['produced twice', added - summary.produced - garbageCount],
   ['reclaimed', sum(/"event":"reclaim\.claimed"[^\n]*"count":(\d+)/g)],
   ['duplicate hand-offs suppressed', sum(/"event":"handoff\.already_acked"[^\n]*"count":(\d+)/g)],
@@ -305,7 +310,7 @@ const failures = [
   duplicated > 0 && `${duplicated} duplicated`,
   summary.produced !== N && `sent ${summary.produced} of ${N}`,
   summary.rejected !== badLines && `rejected ${summary.rejected}, expected the ${badLines} bad lines`,
-  dlq.length !== dlqGarbage && `${dlq.length - dlqGarbage} unexpected DLQ entries`,
+  dlq.length !== dlqGarbage + dlqBad.size && `${dlq.length - dlqGarbage - dlqBad.size} unexpected DLQ entries`,
   dlqGarbage !== garbageCount && `${garbageCount - dlqGarbage} garbage entries missing from the DLQ`,
   added !== summary.produced + garbageCount && `the input stream received ${added} entries, expected ${summary.produced + garbageCount}`,
   oom && fullMs === 0 && 'Redis never refused a write: raise --records or lower --headroom-mb',

@@ -1,0 +1,273 @@
+/**
+ * `npm run soak`: many records (default 1,000,000) through the full model pipeline
+ * (config/pipeline.json: worker processes under the supervisor of `pipeline up`) while a random
+ * worker is SIGKILLed every `--kill-every-ms` (default 30 s), sampling each stage's RSS and Redis's
+ * memory; then every record is checked.
+ *
+ * Prints `records:`, `stored:`, `lost:`, `duplicated:`, `dlq:`, `rss growth: N%` (per stage, its
+ * peak RSS over the last 10 % of the run against its peak over the first 10 %, after the models
+ * loaded; the largest growth of any stage), `redis memory: N MB` (peak used_memory), `seconds:`.
+ * `lost` = records neither stored, nor in a terminal stream (review), nor dead-lettered as
+ * genuinely bad (`dlq bad records`, counted apart); `duplicated` = records stored from more than
+ * one store-stream entry or in a terminal stream twice. Exit 1 if anything was lost or duplicated,
+ * or the DLQ holds anything else.
+ *
+ * The producer keeps at most `--max-backlog` records in flight (produced, not yet stored, reviewed
+ * or dead-lettered), so Redis holds a bounded backlog however fast the input comes.
+ */
+import { Command } from 'commander';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { Redis } from 'ioredis';
+import { sleep } from '../lib/core/backoff.js';
+import { resolveConfig } from '../lib/config/load.js';
+import type { PipelineConfig } from '../lib/config/types.js';
+import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
+import { createLogger } from '../lib/observe/logger.js';
+import { produce } from '../lib/producer/producer.js';
+import { RedisServer } from '../lib/redis/server.js';
+import { configShards } from '../lib/redis/shard.js';
+import { decodeEnvelope, entryFields } from '../lib/stream/codec.js';
+import { createSupervisor } from './commands/up.js';
+import { REPO } from './common.js';
+
+const o = new Command('soak')
+  .description('records through the full model pipeline while a worker is SIGKILLed every interval; checks nothing is lost or duplicated and memory stays flat')
+  .option('--records <n>', 'records to send', '1000000')
+  .option('--kill-every-ms <ms>', 'SIGKILL a random worker this often', '30000')
+  .option('--max-kills <n>', 'stop killing after this many (default: no limit)')
+  .option('--config <file>', 'pipeline config', 'config/pipeline.json')
+  .option('--workers <n>', 'worker processes per stage', '1')
+  .option('--max-backlog <n>', 'records produced but not yet stored, reviewed or dead-lettered, at most (at least 2000)', '20000')
+  .option('--sample-ms <ms>', 'how often RSS and Redis memory are sampled', '1000')
+  .option('--seed <n>', 'seed of the input and of the victims', '1')
+  .option('--timeout <ms>', 'give up if the pipeline is not done by then', String(48 * 3600 * 1000))
+  .option('--keep', 'keep the temp dir (config, worker logs)')
+  .parse()
+  .opts<Record<string, string | boolean | undefined>>();
+const num = (k: string) => Number(o[k]);
+const t0 = Date.now();
+const say = (msg: string) => process.stderr.write(`[soak ${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
+
+/** Seeded PRNG (mulberry32). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Resident set size of a process in bytes (Linux /proc), 0 when it is gone. */
+function rssOf(pid: number): number {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Number(kb) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+const N = num('records');
+const rand = prng(num('seed'));
+const dir = mkdtempSync(join(tmpdir(), 'soak-'));
+const log = createLogger({ component: 'soak' }, 'warn');
+const server = await new RedisServer({ appendonly: true, appendfsync: 'everysec' }).start();
+const redis = new Redis(server.url, { connectionName: 'soak:check', maxRetriesPerRequest: null });
+const producerRedis = new Redis(server.url, { connectionName: 'soak:producer', maxRetriesPerRequest: null });
+redis.on('error', () => {});
+producerRedis.on('error', () => {});
+
+const raw = JSON.parse(readFileSync(resolve(REPO, o.config as string), 'utf8')) as PipelineConfig;
+const workers = num('workers');
+const pipeline = `soak${Date.now().toString(36)}`;
+// Reclaim within seconds of a kill, as in the chaos run.
+const defaults = { blockMs: 500, claimMinIdleMs: 5000, claimIntervalMs: 1000, heartbeatMs: 1000, drainTimeoutMs: 5000, consumerIdleRemoveMs: 60_000, stallTimeoutMs: 30_000, minWorkers: workers, maxWorkers: workers };
+const configFile = join(dir, 'config.json');
+writeFileSync(configFile, JSON.stringify({ ...raw, pipeline, defaults: { ...raw.defaults, ...defaults } }));
+const config = resolveConfig(JSON.parse(readFileSync(configFile, 'utf8')), configFile, { env: { REDIS_URL: server.url } });
+const shards = configShards(config);
+const input = shards.all[0]!.stream(config.input);
+
+const logFile = join(dir, 'workers.log');
+const supervisor = createSupervisor({ configPath: configFile, env: { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'warn' }, stdio: openSync(logFile, 'a') }, log);
+for (const s of config.stages) supervisor.scale(s.name, workers);
+
+let aborting = false;
+async function abort(why: string, code: number): Promise<never> {
+  if (!aborting) {
+    aborting = true;
+    say(`${why}: stopping workers and redis-server; logs kept in ${dir}`);
+    await supervisor.stop().catch(() => {});
+    await server.close().catch(() => {});
+  }
+  process.exit(code);
+}
+process.once('SIGINT', () => void abort('interrupted', 130));
+process.once('SIGTERM', () => void abort('terminated', 143));
+process.once('uncaughtException', (err) => void abort(`failed: ${err.stack ?? err}`, 2));
+
+// Every worker's read loop running (models loaded): the RSS baseline starts after this.
+const beats = async () => (await Promise.all(shards.all.map((k) => redis.keys(k.extra('heartbeat:*'))))).flat().length;
+while ((await beats()) < config.stages.length * workers * shards.count) await sleep(500);
+say(`workers up (${workers} per stage, models loaded); ${N} records, killing a worker every ${o.killEveryMs} ms`);
+
+// Progress: records done = stored + in a terminal stream + dead-lettered.
+let done = 0;
+const countDone = async () => {
+  let n = 0;
+  for (const k of shards.all) {
+    n += await redis.scard(k.products);
+    for (const t of config.streams.terminal) n += await redis.xlen(k.stream(t));
+    n += await redis.xlen(k.dlq);
+  }
+  return n;
+};
+
+// Sampling: per stage the largest RSS of its workers, in the first and the last 10 % of the run; Redis's used_memory peak.
+const peakFirst = new Map<string, number>();
+const peakLast = new Map<string, number>();
+let redisPeak = 0;
+let sampling = true;
+const sampler = (async () => {
+  while (sampling) {
+    done = await countDone().catch(() => done);
+    const window = done <= N * 0.1 ? peakFirst : done >= N * 0.9 ? peakLast : undefined;
+    if (window) {
+      for (const s of config.stages) {
+        const rss = Math.max(0, ...supervisor.pids(s.name).map(rssOf));
+        window.set(s.name, Math.max(window.get(s.name) ?? 0, rss));
+      }
+    }
+    const used = Number(/^used_memory:(\d+)/m.exec(await redis.info('memory').catch(() => ''))?.[1] ?? 0);
+    redisPeak = Math.max(redisPeak, used);
+    await sleep(num('sampleMs'));
+  }
+})();
+
+let kills = 0;
+let killing = true;
+const killer = (async () => {
+  const max = o.maxKills === undefined ? Infinity : num('maxKills');
+  while (killing && kills < max) {
+    await sleep(num('killEveryMs'));
+    const pids = supervisor.pids();
+    if (!killing || pids.length === 0) continue;
+    process.kill(pids[Math.floor(rand() * pids.length)]!, 'SIGKILL');
+    kills++;
+  }
+})();
+
+// At least a few producer batches (500 records each, read ahead by the stream): a smaller gate would wait for records the producer has not sent yet.
+const maxBacklog = Math.max(num('maxBacklog'), 2_000);
+let sent = 0;
+async function* lines(): AsyncGenerator<string> {
+  let chunk = '';
+  for (let i = 0; i < N; i++) {
+    const r = rand();
+    const id = `s${i}`;
+    chunk += JSON.stringify({ id, title: `Product ${id} ${r.toString(36).slice(2, 8)}`, ...(r < 0.3 ? { mpn: `MX-${i}` } : r < 0.45 ? { description: 'UPC 036000291452' } : {}) }) + '\n';
+    sent++;
+    if (chunk.length > 16_384) {
+      yield chunk;
+      chunk = '';
+      while (sent - done > maxBacklog) await sleep(200);
+    }
+  }
+  yield chunk;
+}
+let lastSay = 0;
+const summary = await produce(producerRedis, Readable.from(lines()), {
+  stream: input,
+  ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
+  source: 'soak',
+  maxRecordBytes: config.limits.maxRecordBytes,
+  onProgress: (n) => {
+    if (Date.now() - lastSay < 30_000) return;
+    lastSay = Date.now();
+    say(`produced ${n}, done ${done}, kills ${kills}, redis peak ${Math.round(redisPeak / 1e6)} MB`);
+  },
+});
+say(`produced ${summary.produced}; waiting for the pipeline to drain`);
+
+const deadline = t0 + num('timeout');
+for (;;) {
+  const st = await pipelineStatus(redis, config).catch(() => undefined);
+  if (st && isIdle(st) && done >= summary.produced) break;
+  if (Date.now() > deadline) await abort('timed out', 2);
+  await sleep(1000);
+}
+killing = false;
+await killer;
+sampling = false;
+await sampler;
+await supervisor.stop();
+
+// Count, in pages (a million records).
+const copies: (string | null)[] = [];
+for (let i = 0; i < summary.produced; i += 2000) {
+  const p = redis.pipeline();
+  for (let j = i; j < Math.min(summary.produced, i + 2000); j++) p.hget(shards.keysFor(`s${j}`).product(`s${j}`), 'copies');
+  copies.push(...((await p.exec()) ?? []).map(([, v]) => v as string | null));
+}
+const elsewhere = new Map<string, number>();
+for (const t of config.streams.terminal.flatMap((name) => shards.all.map((k) => k.stream(name)))) {
+  for (let from = '-'; ; ) {
+    const page = await redis.xrangeBuffer(t, from, '+', 'COUNT', 10_000);
+    for (const [, fields] of page) {
+      const { payload } = entryFields(fields);
+      if (payload) {
+        const key = decodeEnvelope(payload).key;
+        elsewhere.set(key, (elsewhere.get(key) ?? 0) + 1);
+      }
+    }
+    if (page.length < 10_000) break;
+    from = `(${page[page.length - 1]![0].toString()}`;
+  }
+}
+const dlq = (await Promise.all(shards.all.map((k) => redis.xrange(k.dlq, '-', '+')))).flat();
+const dlqBad = new Set(dlq.filter(([, f]) => ['permanent_error', 'no_route'].includes(f[f.indexOf('reason') + 1] ?? '')).map(([, f]) => f[1]!));
+
+const stored = copies.filter((c) => c !== null).length;
+const duplicated = copies.filter((c) => Number(c) > 1).length + [...elsewhere.values()].filter((n) => n > 1).length;
+const lost = copies.filter((c, i) => c === null && !elsewhere.has(`s${i}`) && !dlqBad.has(`s${i}`)).length;
+const growth = config.stages.map((s) => {
+  const a = peakFirst.get(s.name) ?? 0;
+  const b = peakLast.get(s.name) ?? 0;
+  return { stage: s.name, first: a, last: b, pct: a > 0 && b > 0 ? ((b - a) / a) * 100 : NaN };
+});
+const worst = Math.max(...growth.map((g) => g.pct).filter((x) => Number.isFinite(x)));
+const mb = (b: number) => Math.round(b / 1e6);
+const result: [string, string | number][] = [
+  ['records', summary.produced],
+  ['stored', stored],
+  ['lost', lost],
+  ['duplicated', duplicated],
+  ['dlq', dlq.length],
+  ['rss growth', `${Number.isFinite(worst) ? worst.toFixed(1) : '?'}%`],
+  ['redis memory', `${mb(redisPeak)} MB`],
+  ['seconds', Math.round((Date.now() - t0) / 1000)],
+  ['in a terminal stream', elsewhere.size],
+  ['dlq bad records', dlqBad.size],
+  ['dlq unexpected', dlq.length - dlqBad.size],
+  ['kills', kills],
+  ['worker restarts', supervisor.restarts],
+  ['rss per stage (first 10% -> last 10%, MB)', growth.map((g) => `${g.stage} ${mb(g.first)}->${mb(g.last)}`).join(', ')],
+];
+process.stdout.write(result.map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
+const failures = [
+  lost > 0 && `${lost} lost`,
+  duplicated > 0 && `${duplicated} duplicated`,
+  summary.produced !== N && `sent ${summary.produced} of ${N}`,
+  dlq.length !== dlqBad.size && `${dlq.length - dlqBad.size} unexpected DLQ entries`,
+].filter(Boolean);
+redis.disconnect();
+producerRedis.disconnect();
+await server.close();
+if (failures.length) process.stdout.write(`FAILED: ${failures.join('; ')}\nlogs: ${dir}\n`);
+else if (!o.keep) rmSync(dir, { recursive: true, force: true });
+process.exit(failures.length ? 1 : 0);
