@@ -47,7 +47,7 @@ test('chaos --scenario oom: Redis full (noeviction) for 2 s while 5,000 records 
 
 test('chaos --models: 1,000 records through the full model pipeline (config/pipeline.json) while 3 workers are SIGKILLed and redis-server restarts: nothing lost or duplicated, only garbage (and genuinely bad records, counted apart) in the DLQ', async () => {
   const { code, out } = await chaos(['--models', '--records', '1000', '--kill-every-ms', '3000', '--max-kills', '3', '--rate', '100', '--redis-restarts', '1', '--bad-every', '100', '--garbage', '5', '--seed', '7']);
-  const figure = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(out)?.[1] ?? NaN);
+  const figure = (name: string) => Number(new RegExp(`^${name.replace(/[()]/g, '\\$&')}: (\\d+)$`, 'm').exec(out)?.[1] ?? NaN);
   assert.is(code, 0, out);
   assert.is(figure('sent'), 1000, out);
   assert.is(figure('lost'), 0, out);
