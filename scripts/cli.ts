@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { fatalAsync } from './common.js';
 import { DEFAULT_EVAL_INPUT, evalCommand } from './commands/eval.js';
 import { aclCommand } from './commands/acl.js';
+import { functionsCommand } from './commands/functions.js';
 import { exportCommand } from './commands/export.js';
 import { produceCommand } from './commands/produce.js';
 import { storeMigrateCommand } from './commands/store.js';
@@ -139,6 +140,12 @@ program
   .option('--show-secrets', 'print the users\' passwords (in their URLs) on stdout; default: shown as ***, only the --write-env file has them')
   .option('--rotate', 'give every user a new password; default: a user that exists keeps its password (taken from the --write-env file, or left as it is on the server)')
   .action(run((o: Record<string, string | boolean>) => aclCommand({ ...global(), ...o } as never)));
+
+program
+  .command('functions')
+  .description("the pipeline's Redis Functions library: load it (an admin user; `acl --apply` does it too) or check it is there (exit 3 if not)")
+  .argument('<action>', 'load | status')
+  .action(run((action: string) => functionsCommand(action, global())));
 
 program.addCommand(dlqCommand(global, run));
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -8,7 +8,8 @@ import { FunctionsMissingError } from '../lib/core/errors.js';
 import { isTransientRedisError } from '../lib/core/failure-policy.js';
 import { awaitLibrary, buildLibrary, ensureLibrary, library, libraryPresent, loadLibrary } from '../lib/redis/functions.js';
 import { Script } from '../lib/redis/script.js';
-import { client, startRedis, waitFor } from './helpers/redis.js';
+import { cli, exited, FAST, writeConfig } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
 const admin = client(server.url);
@@ -86,6 +87,24 @@ test('a user allowed to load (the default user of `npm start`) loads the library
   await admin.call('FUNCTION', 'FLUSH');
   assert.is(await new Script('produce-batch-2').run(admin, ['fn:in3', 'fn:in3:producer:x'], [1, 1000, 1, 'k', 'e']), 1);
   assert.is(await libraryPresent(admin), true);
+});
+
+test('pipeline functions status|load: missing (exit 3), loaded by the admin, then present (exit 0)', async () => {
+  await admin.call('FUNCTION', 'FLUSH');
+  const file = writeConfig(randomPipeline(), FAST);
+  try {
+    const before = cli(['--config', file, 'functions', 'status'], server.url);
+    assert.is(await exited(before), 3, before.output());
+    assert.match(before.output(), `${library().name}: missing`);
+    const load = cli(['--config', file, 'functions', 'load'], server.url);
+    assert.is(await exited(load), 0, load.output());
+    assert.match(load.output(), /loaded on 1 server/);
+    const after = cli(['--config', file, 'functions', 'status'], server.url);
+    assert.is(await exited(after), 0, after.output());
+    assert.is(await libraryPresent(admin), true);
+  } finally {
+    rmSync(file, { force: true });
+  }
 });
 
 test.after(async () => {

@@ -108,10 +108,17 @@ export class Worker {
     if (this.started) throw new Error('worker already started');
     this.started = true;
     const t0 = Date.now();
-    await this.impl.init?.();
-    await this.awaitFunctions();
-    await checkEvictionPolicy(this.connections.command(), (line, policy) => this.logger.warn('redis.eviction_policy', { policy: policy ?? null, err: line }));
-    await Promise.all(this.consumers.map((c) => c.ensureGroup()));
+    try {
+      await this.impl.init?.();
+      await this.awaitFunctions();
+      await checkEvictionPolicy(this.connections.command(), (line, policy) => this.logger.warn('redis.eviction_policy', { policy: policy ?? null, err: line }));
+      await Promise.all(this.consumers.map((c) => c.ensureGroup()));
+    } catch (err) {
+      // Stopped (SIGTERM) while starting: stop() closed the connections under the start-up calls. Nothing was read yet.
+      if (this.closing) return;
+      throw err;
+    }
+    if (this.closing) return;
     for (const r of this.reclaimers) r.start();
     const sharded = this.consumers.length > 1 || this.shards[0] !== 0 ? { shards: this.shards } : {};
     this.logger.info('worker.started', { initMs: Date.now() - t0, kind: this.impl.kind, model: this.impl.model, connections: this.consumers.length + 1, ...sharded });
