@@ -100,7 +100,7 @@ test('at maxclients: status and produce (after waiting for --retry-for, saying w
     assertOneLine(status.output(), statusCode, 'maxclients', /max number of clients reached.*`maxclients`/);
     const produce = cli(['--config', file, 'produce', '--retry-for', '1500', '--rejects', `/tmp/${pipeline}.rejects`], server.url, { input: records(10) });
     const code = await exited(produce);
-    assert.match(produce.output(), /waiting: Redis refused the connection: max number of clients reached.*--retry-for/, 'it said it was waiting, and why');
+    assert.match(produce.output(), /waiting: Redis refused the connection: max number of clients reached.*--retry-for/, `it said it was waiting, and why: ${produce.output()}`);
     assertOneLine(produce.output(), code, 'maxclients', /`maxclients`/);
   } finally {
     for (const h of hogs) h.destroy();

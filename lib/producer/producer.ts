@@ -61,8 +61,9 @@ export interface ProduceOptions {
   waitTimeoutMs?: number;
   /**
    * A batch that failed with a transient Redis error (connection lost, CLUSTERDOWN or a closed
-   * master during a cluster failover), or that too few replicas acknowledged, is sent again for up
-   * to this long (safe: batches are exactly-once), then produce fails.
+   * master during a cluster failover, Redis full: OOM), or that too few replicas acknowledged, is
+   * sent again for up to this long (from the batch's first failure; safe: batches are
+   * exactly-once), then produce fails.
    * @defaultValue 0 without `waitReplicas` (the first error fails produce), 30000 with it
    */
   retryForMs?: number;
@@ -202,6 +203,7 @@ async function sendLane(redis: Redis, l: Lane, opts: ProduceOptions): Promise<nu
   const want = opts.waitReplicas ?? 0;
   const budget = opts.retryForMs ?? (want > 0 ? 30_000 : 0);
   const started = Date.now();
+  let failingSince: number | undefined;
   // A named run may be a resumed one: batches up to the sequence an earlier run recorded are skipped
   // by the script. (A re-send within this run also returns 0, so the reply alone cannot tell.)
   if (l.resumeFrom === undefined) l.resumeFrom = opts.runId ? Number((await redis.get(l.stateKey)) ?? 0) : 0;
@@ -213,9 +215,11 @@ async function sendLane(redis: Redis, l: Lane, opts: ProduceOptions): Promise<nu
       if (short === undefined || short >= want) break;
     } catch (err) {
       // OOM: Redis is full, an outage like the others (the batch went nowhere: functions are refused whole).
-      if (!(isTransientRedisError(err) || isRedirect(err) || isOom(err)) || Date.now() - started >= budget) throw err;
+      // The retry window runs from the first failure (an attempt that fails slowly, e.g. reconnects refused at maxclients, does not eat it).
+      failingSince ??= Date.now();
+      if (!(isTransientRedisError(err) || isRedirect(err) || isOom(err)) || Date.now() - failingSince >= budget) throw err;
       if (isRedirect(err)) asCluster(redis)?.refreshSlotsCache();
-      opts.onRetry?.(err, Date.now() - started, budget);
+      opts.onRetry?.(err, Date.now() - failingSince, budget);
     }
     if (short !== undefined && Date.now() - started >= budget) {
       throw new ReplicationError(`batch ${seq} of ${l.stream} reached ${short} of ${want} replicas within ${budget} ms (is a replica down?)`);
