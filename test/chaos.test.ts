@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { reportLines } from './helpers/report-lines.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -18,7 +19,7 @@ function chaos(args: string[]): Promise<{ code: number | null; out: string }> {
 
 test('chaos: 5,000 records while 3 workers are SIGKILLed and redis-server is killed and restarted: nothing lost, nothing duplicated, only the garbage in the DLQ', async () => {
   const { code, out } = await chaos(['--records', '5000', '--kill-every-ms', '1000', '--max-kills', '3', '--rate', '1000', '--redis-restarts', '1', '--seed', '4']);
-  const figure = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(out)?.[1] ?? NaN);
+  const { figure } = reportLines(out);
   assert.is(code, 0, out);
   assert.is(figure('sent'), 5000, out);
   assert.is(figure('stored'), 5000);
@@ -34,7 +35,7 @@ test('chaos: 5,000 records while 3 workers are SIGKILLed and redis-server is kil
 
 test('chaos --scenario oom: Redis full (noeviction) for 2 s while 5,000 records flow, then the limit lifted: everything stored once, only the garbage in the DLQ', async () => {
   const { code, out } = await chaos(['--scenario', 'oom', '--records', '5000', '--headroom-mb', '1', '--oom-hold-ms', '2000', '--workers', '1', '--seed', '5']);
-  const figure = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(out)?.[1] ?? NaN);
+  const { figure } = reportLines(out);
   assert.is(code, 0, out);
   assert.is(figure('sent'), 5000, out);
   assert.is(figure('stored'), 5000);
@@ -47,7 +48,7 @@ test('chaos --scenario oom: Redis full (noeviction) for 2 s while 5,000 records 
 
 test('chaos --models: 1,000 records through the full model pipeline (config/pipeline.json) while 3 workers are SIGKILLed and redis-server restarts: nothing lost or duplicated, only garbage (and genuinely bad records, counted apart) in the DLQ', async () => {
   const { code, out } = await chaos(['--models', '--records', '1000', '--kill-every-ms', '3000', '--max-kills', '3', '--rate', '100', '--redis-restarts', '1', '--bad-every', '100', '--garbage', '5', '--seed', '7']);
-  const figure = (name: string) => Number(new RegExp(`^${name.replace(/[()]/g, '\\$&')}: (\\d+)$`, 'm').exec(out)?.[1] ?? NaN);
+  const { figure } = reportLines(out);
   assert.is(code, 0, out);
   assert.is(figure('sent'), 1000, out);
   assert.is(figure('lost'), 0, out);
