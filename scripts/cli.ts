@@ -15,6 +15,7 @@ import { healthCommand } from './commands/health.js';
 import { monitorCommand } from './commands/monitor.js';
 import { topCommand } from './commands/top.js';
 import { workerCommand } from './commands/worker.js';
+import { serveCommand } from './commands/serve.js';
 
 const program = new Command('pipeline')
   .description('Product-enrichment inference pipeline on Redis Streams.\nEnvironment: REDIS_URL, PIPELINE (name), PIPELINE_CONFIG, STATSD_HOST/PORT/PREFIX, LOG_LEVEL.')
@@ -47,6 +48,13 @@ program
   .option('--stages <list>', 'comma-separated subset of stages')
   .option('--no-autoscale', 'keep minWorkers per stage (default: autoscale stages with maxWorkers > minWorkers on group lag)')
   .action(run((o: { stages?: string; autoscale?: boolean }) => upCommand({ ...global(), ...o })));
+
+program
+  .command('serve')
+  .description('the HTTP API (docs/api.md): submit products, their status, enrich with a deadline, SSE events; tokens from API_TOKENS="role:token,..." (none: loopback only)')
+  .option('--port <n>', 'port (default: env PORT, else 8080; 0 = any free port)')
+  .option('--host <addr>', 'address to listen on (default: env HOST, else 127.0.0.1; another address needs API_TOKENS)')
+  .action(run((o: { port?: string; host?: string }) => serveCommand({ ...global(), ...o })));
 
 program
   .command('top')

@@ -1,7 +1,8 @@
-import { ConfigError } from '../lib/core/errors.js';
-import { isolateEach } from '../lib/core/failure-policy.js';
+import { ConfigError, errorMessage, TransientError } from '../lib/core/errors.js';
+import { isolateEach, isTransientRedisError } from '../lib/core/failure-policy.js';
 import { stageKeySpace } from '../lib/redis/shard.js';
 import { fail, ok, type Stage, type StageContext } from '../lib/worker/stage.js';
+import { recordCompletions, type CompletionSettings } from '../lib/stream/done.js';
 import { summarize } from './domain/summary.js';
 import { createPostgresSink, postgresOptionsFrom } from './sinks/postgres.js';
 import { createRedisSink } from './sinks/redis.js';
@@ -30,6 +31,13 @@ export function createStore(ctx: StageContext): Stage {
     ctx.metrics.increment('store.stale_dropped', n, { stage: ctx.stage.name });
     ctx.logger.info('store.stale_dropped', { count: n, sink: sink.name });
   };
+  const done: CompletionSettings = { maxLen: ctx.config.limits.doneMaxLen, statusTtlMs: ctx.config.limits.statusTtlMs };
+  // Once the sink has them, and before the batch is acked: `{p}:done` and each id's status (lib/stream/done.ts).
+  // A Redis outage or OOM there is transient: the batch waits and is written again, no delivery counted.
+  const completed = (stored: readonly StoredProduct[]) =>
+    recordCompletions(ctx.redis, ctx.keys, stored.map((p) => ({ key: p.key, status: 'stored' as const, stage: ctx.stage.name })), done).catch((err: unknown) => {
+      throw isTransientRedisError(err) ? new TransientError(`completion not recorded: ${errorMessage(err)}`, { cause: err }) : err;
+    });
   return {
     kind: 'store',
     sink: true,
@@ -53,6 +61,7 @@ export function createStore(ctx: StageContext): Stage {
       try {
         const r = await sink.write(products);
         countStale(r ? r.stale : 0);
+        await completed(products);
         return products.map(() => ok({ stored: true, sink: sink.name }));
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err));
@@ -60,7 +69,7 @@ export function createStore(ctx: StageContext): Stage {
         // The sink rejected the batch's data: write one by one so one bad product fails alone.
         ctx.logger.warn('store.batch_rejected', { err: error, batch: products.length, note: 'retrying one by one' });
         const results: ReturnType<typeof ok>[] = [];
-        for (const p of products) results.push(await sink.write([p]).then((r) => (countStale(r ? r.stale : 0), ok({ stored: true, sink: sink.name })), (e: unknown) => fail(e instanceof Error ? e : new Error(String(e)))));
+        for (const p of products) results.push(await sink.write([p]).then((r) => (countStale(r ? r.stale : 0), completed([p]))).then(() => ok({ stored: true, sink: sink.name }), (e: unknown) => fail(e instanceof Error ? e : new Error(String(e)))));
         return results;
       }
     },

@@ -7,7 +7,7 @@ import { parseTags } from '../observe/metrics.js';
 import { LIMIT_DEFAULTS, LOG_DEFAULTS, METRICS_DEFAULTS, REDIS_DEFAULTS, STAGE_DEFAULTS, STREAM_DEFAULTS } from './defaults.js';
 import type { PipelineConfig, ResolvedConfig, ResolvedStage, StageConfig, StageOptions } from './types.js';
 
-const STAGE_KEYS = new Set<string>(['name', 'kind', 'input', 'model', 'settings', ...Object.keys(STAGE_DEFAULTS)]);
+const STAGE_KEYS = new Set<string>(['name', 'kind', 'input', 'model', 'settings', 'maxLag', ...Object.keys(STAGE_DEFAULTS)]);
 const TOP_KEYS = new Set(['pipeline', 'input', 'shards', 'redis', 'streams', 'limits', 'metrics', 'logs', 'defaults', 'stages', 'routes', '$comment']);
 const NAME_RE = /^[A-Za-z0-9_.:-]+$/;
 /** More shards than this buys nothing (a cluster has 16384 slots; each shard costs a reader per worker). */
@@ -65,6 +65,8 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
   const shards = env.PIPELINE_SHARDS ? positiveInt('env PIPELINE_SHARDS', Number(env.PIPELINE_SHARDS)) : positiveInt('shards', cfg.shards ?? 1);
   if (shards > MAX_SHARDS) throw new ConfigError('shards', `at most ${MAX_SHARDS} shards, got ${shards}`);
 
+  const limits = { ...LIMIT_DEFAULTS, ...(object('limits', cfg.limits) as object) };
+  for (const k of ['maxRecordBytes', 'maxLag', 'doneMaxLen', 'statusTtlMs'] as const) positiveInt(`limits.${k}`, limits[k]);
   const redis = { ...REDIS_DEFAULTS, ...(object('redis', cfg.redis) as object), ...(env.REDIS_URL ? { url: env.REDIS_URL } : {}) };
   const names = new Set<string>();
   const stages: ResolvedStage[] = cfg.stages.map((s: StageConfig, i) => {
@@ -78,14 +80,15 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     if (opts.knownKinds && !opts.knownKinds.includes(s.kind)) {
       throw new ConfigError(`${where}.kind`, `unknown stage kind ${JSON.stringify(s.kind)} (known: ${opts.knownKinds.join(', ')})`);
     }
-    const { name, kind, input, model, settings, ...options } = s;
+    const { name, kind, input, model, settings, maxLag, ...options } = s;
+    if (maxLag !== undefined) positiveInt(`${where}.maxLag`, maxLag);
     checkOptions(where, options);
     if (model !== undefined && typeof model !== 'string') throw new ConfigError(`${where}.model`, 'expected a string');
     const merged: StageOptions = { ...STAGE_DEFAULTS, ...defaults, ...options };
     if (merged.maxWorkers < merged.minWorkers) throw new ConfigError(`${where}.maxWorkers`, 'must be >= minWorkers');
     crossCheckStage(where, merged);
     const redisUrl = env[stageRedisUrlEnv(name)] || redis.url; // per-stage credentials (ACL user per stage)
-    return { ...merged, name, kind, input: input ?? name, model, settings: object(`${where}.settings`, settings), redisUrl };
+    return { ...merged, name, kind, input: input ?? name, model, settings: object(`${where}.settings`, settings), redisUrl, maxLag: maxLag ?? limits.maxLag };
   });
 
   const inputs = new Set<string>();
@@ -116,7 +119,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     shards,
     redis,
     streams,
-    limits: { ...LIMIT_DEFAULTS, ...(object('limits', cfg.limits) as object) },
+    limits,
     metrics,
     logs,
     stages,

@@ -66,6 +66,8 @@ export interface StageConfig extends Partial<StageOptions> {
   model?: string;
   /** Free-form settings for the stage implementation (e.g. store sink, match threshold). */
   settings?: Record<string, unknown>;
+  /** Backpressure for this stage's input (lib/producer/backpressure.ts). @defaultValue `limits.maxLag` */
+  maxLag?: number;
 }
 
 export type Scalar = string | number | boolean | null;
@@ -120,6 +122,17 @@ export interface StreamSettings {
 export interface LimitSettings {
   /** Largest accepted input record, in bytes of JSON. @defaultValue 65536 */
   maxRecordBytes: number;
+  /**
+   * Backpressure, one rule for every way in (producer CLI, HTTP API, DLQ replay): while the lag
+   * of the group reading the target stream (entries not yet delivered to it) is above this, the
+   * producer waits and the API answers 429 with Retry-After. Per stage: `stages[i].maxLag`.
+   * @defaultValue 100000
+   */
+  maxLag: number;
+  /** `{p}:done`, the completion stream (stored, review, dead-lettered), is capped at about this many entries (XADD MAXLEN ~). @defaultValue 100000 */
+  doneMaxLen: number;
+  /** Each id's status hash (`{p}:status:<id>`) lives this long after its last change. @defaultValue 604800000 (7 days) */
+  statusTtlMs: number;
 }
 
 export interface MetricsSettings {
@@ -185,6 +198,8 @@ export interface ResolvedStage extends StageOptions {
   input: string;
   model?: string;
   settings: Record<string, unknown>;
+  /** `maxLag` of the stage, else `limits.maxLag`. */
+  maxLag: number;
 }
 
 export interface ResolvedConfig {

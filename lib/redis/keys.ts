@@ -48,6 +48,14 @@ export class Keys {
   fence(stage: string): string {
     return `${this.tag}:fence:${stage}`;
   }
+  /** The completion stream: one entry per product that reached an end (stored, review, dead-lettered), capped (lib/stream/done.ts). */
+  get done(): string {
+    return `${this.tag}:done`;
+  }
+  /** Small hash with one id's last known status (queued, stored, review, dead_lettered), with a TTL (lib/stream/done.ts). */
+  status(key: string): string {
+    return `${this.tag}:status:${key}`;
+  }
   /** Prefix for any other key a stage keeps (e.g. match vectors). */
   extra(name: string): string {
     return `${this.tag}:${name}`;

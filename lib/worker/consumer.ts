@@ -7,6 +7,7 @@ import { GroupReader } from '../stream/group-reader.js';
 import { errorMessage, RouteError } from '../core/errors.js';
 import { decide, isTransientRedisError, outageMetric } from '../core/failure-policy.js';
 import { commitHandOff, type Forward, type HandOffSource } from '../stream/handoff.js';
+import { completionsOf, recordCompletionsForBatch } from '../stream/done.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { backoffMs, sleep } from '../core/backoff.js';
@@ -70,6 +71,9 @@ export class StreamConsumer {
   private lastBatchMs = Infinity;
   phase: Phase = 'idle';
   processed = 0;
+  /** Terminal streams (e.g. review) by full key → name, and the completion stream's settings (lib/stream/done.ts). */
+  private readonly terminalKeys: Map<string, string>;
+  private readonly completionSettings: { maxLen: number; statusTtlMs: number };
 
   constructor(private readonly d: ConsumerDeps) {
     this.source = d.keys.stream(d.stage.input);
@@ -85,6 +89,8 @@ export class StreamConsumer {
     });
     this.watchdog = consumerWatchdog(this, d);
     this.forwarder = new Forwarder({ ...d, readsInput: d.stage.input === d.config.input });
+    this.terminalKeys = new Map(d.config.streams.terminal.map((t) => [d.keys.stream(t), t]));
+    this.completionSettings = { maxLen: d.config.limits.doneMaxLen, statusTtlMs: d.config.limits.statusTtlMs };
     this.handOffSource = { stream: this.source, group: this.group, fenceKey: d.keys.fence(d.stage.name) };
     this.reader = new GroupReader({
       connection: () => d.connections.reader('read'),
@@ -298,6 +304,8 @@ export class StreamConsumer {
         return this.forwarder.deadLetter(q.entry, { reason: 'unwritable_target', error: err.message, deliveries: q.attempt });
       };
       const commit = { retryBaseMs, retryMaxMs, logger, metrics, tags: this.tags, stopping: () => this.stopping, divert };
+      // Dead letters and review routes end a product's trip: its completion event goes first (lib/stream/done.ts).
+      await recordCompletionsForBatch(this.redis, this.d.keys, completionsOf(forwards, stage.name, this.d.keys.dlq, this.terminalKeys), this.completionSettings, commit);
       const done = await commitHandOff(this.redis, this.handOffSource, forwards, fence, commit);
       this.processed += done.fresh;
       if (done.fence !== undefined) this.fence = done.fence; // keep what was seen when nothing was sent

@@ -188,3 +188,23 @@ export async function writeJsonl(products: AsyncIterable<ExportedProduct>, out: 
   onProgress?.(n);
   return n;
 }
+
+/** One stored product of the redis sink by key, as an export line (null: not stored). One HGETALL. */
+export async function readRedisProduct(redis: Redis, keys: Keys | Shards, key: string): Promise<ExportedProduct | null> {
+  const h = await redis.hgetall(Shards.of(keys).keysFor(key).product(key));
+  return Object.keys(h).length > 0 ? fromRedisHash(key, h) : null;
+}
+
+/** One stored product of the postgres sink by key (primary-key lookup), as an export line (null: not stored). */
+export async function readPostgresProduct(pool: pg.Pool, schema: string, key: string): Promise<ExportedProduct | null> {
+  const { rows } = await pool.query<ProductRow>(
+    `SELECT key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, trace_id, copies, produced_at, stored_at FROM ${quoteSchema(schema)}.products WHERE key = $1`,
+    [key],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  return {
+    key: r.key, category: r.category, brand: r.brand, mpn: r.mpn, gtin: r.gtin, gtinValid: r.gtin_valid, duplicateOf: r.duplicate_of,
+    copies: r.copies, entryId: r.entry_id, traceId: r.trace_id, producedAt: r.produced_at ? r.produced_at.toISOString() : null, storedAt: r.stored_at.toISOString(), doc: r.doc,
+  };
+}

@@ -1,0 +1,114 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import { ConfigError } from '../core/errors.js';
+
+/**
+ * Roles of the HTTP API. `submit` may add products (`POST /v1/products`, `POST /v1/enrich`),
+ * `read` may read statuses, products and events, `admin` may do everything (and is what the
+ * console's actions require). A token carries one or more roles; `admin` implies the other two.
+ */
+export const ROLES = ['submit', 'read', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** One configured bearer token and what it may do. */
+export interface ApiToken {
+  /** The secret the client sends as `Authorization: Bearer <token>`. */
+  token: string;
+  roles: Role[];
+  /** Shown in logs instead of the secret. @defaultValue "<first role>-<n>" */
+  name?: string;
+}
+
+/** Who made a request: set on `request.principal` by the auth hook (undefined = no valid token). */
+export interface Principal {
+  name: string;
+  roles: ReadonlySet<Role>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The caller, from its bearer token; `open` mode (no tokens configured, loopback only) gives every role. */
+    principal?: Principal;
+  }
+}
+
+/**
+ * Tokens from the environment: `API_TOKENS="role[+role]:token,..."`, for example
+ * `API_TOKENS="submit:s3cret,read+submit:app-token,admin:ops-token"`. Tokens must be 16+
+ * characters. Throws ConfigError naming the entry that is wrong (never echoing a secret).
+ */
+export function parseTokens(spec: string | undefined, where = 'API_TOKENS'): ApiToken[] {
+  if (!spec || !spec.trim()) return [];
+  return spec.split(',').map((s) => s.trim()).filter(Boolean).map((entry, i) => {
+    const colon = entry.indexOf(':');
+    if (colon <= 0) throw new ConfigError(`${where}[${i}]`, 'expected role[+role]:token');
+    const roles = entry.slice(0, colon).split('+').map((r) => r.trim());
+    for (const r of roles) if (!(ROLES as readonly string[]).includes(r)) throw new ConfigError(`${where}[${i}]`, `unknown role ${JSON.stringify(r)} (known: ${ROLES.join(', ')})`);
+    const token = entry.slice(colon + 1).trim();
+    if (token.length < 16) throw new ConfigError(`${where}[${i}]`, 'token shorter than 16 characters');
+    return { token, roles: roles as Role[], name: `${roles[0]}-${i}` };
+  });
+}
+
+/** True when `host` only accepts connections from this machine. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/** Compare secrets in constant time (length leaks, content does not). */
+function sameSecret(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Resolve the caller of a request from its `Authorization` header. With no tokens configured
+ * every caller is `open` with every role (the server then binds to loopback only: see
+ * buildServer's `host`). Returns undefined for a missing or unknown token.
+ */
+export function authenticator(tokens: readonly ApiToken[]): (request: FastifyRequest) => Principal | undefined {
+  if (tokens.length === 0) {
+    const open: Principal = { name: 'open', roles: new Set(ROLES) };
+    return () => open;
+  }
+  const known = tokens.map((t, i) => ({
+    secret: Buffer.from(t.token),
+    principal: { name: t.name ?? `${t.roles[0]}-${i}`, roles: new Set<Role>(t.roles.includes('admin') ? ROLES : t.roles) } as Principal,
+  }));
+  return (request) => {
+    const header = request.headers.authorization;
+    if (typeof header !== 'string') return undefined;
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!m) return undefined;
+    const given = Buffer.from(m[1]!);
+    // Check every token (no early exit), so timing does not tell which prefix matched.
+    let found: Principal | undefined;
+    for (const k of known) if (sameSecret(given, k.secret)) found = k.principal;
+    return found;
+  };
+}
+
+/**
+ * A preHandler that lets a request through only if its caller has `role` (`admin` has all):
+ * 401 with `WWW-Authenticate: Bearer` without a valid token, 403 with a valid token lacking the
+ * role. For the console and any other plugin:
+ *
+ * ```ts
+ * app.get('/console/api/x', { preHandler: requireRole('admin') }, handler)
+ * ```
+ *
+ * The server's auth hook (registered by buildServer) has already set `request.principal`.
+ */
+export function requireRole(role: Role): preHandlerHookHandler {
+  return function checkRole(request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) {
+    const p = request.principal;
+    if (!p) {
+      reply.header('www-authenticate', 'Bearer').code(401).send({ error: 'unauthorized', message: 'missing or unknown bearer token (Authorization: Bearer <token>)' });
+      return;
+    }
+    if (!p.roles.has(role)) {
+      reply.code(403).send({ error: 'forbidden', message: `this token lacks the "${role}" role` });
+      return;
+    }
+    done();
+  };
+}

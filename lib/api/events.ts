@@ -1,0 +1,78 @@
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
+import { parseCompletion, type CompletionEvent } from './completions.js';
+import { compareIds } from './status.js';
+
+const ID_RE = /^\d+-\d+$/;
+
+function frame(e: CompletionEvent): string {
+  return `id: ${e.id}\nevent: completion\ndata: ${JSON.stringify(e)}\n\n`;
+}
+
+/**
+ * `GET /v1/events`: Server-Sent Events, one `completion` event per `{p}:done` entry, its entry id
+ * as the event id. A client that reconnects with `Last-Event-ID` (or `?last_event_id=`) gets every
+ * entry after it still in the stream (XRANGE pages), then the live ones, none twice and none
+ * skipped: live events are buffered from before the catch-up starts and sent once it ends, skipping
+ * ids already sent. The stream is capped (`limits.doneMaxLen`): a client away longer than the cap
+ * lasts misses what was trimmed. Every stream is ended when the server closes.
+ */
+export function registerEvents(app: FastifyInstance, guard: preHandlerHookHandler): void {
+  const { redis, keys, completions, limits } = app.pipeline;
+  const open = new Set<ServerResponse>();
+  app.addHook('preClose', async () => {
+    for (const res of open) res.end();
+  });
+
+  app.get<{ Querystring: { last_event_id?: string } }>('/v1/events', {
+    preHandler: guard,
+    schema: {
+      summary: 'completions as Server-Sent Events (text/event-stream), resumable with Last-Event-ID',
+      querystring: { type: 'object', properties: { last_event_id: { type: 'string', pattern: '^\\d+-\\d+$' } }, additionalProperties: false },
+    },
+  }, async (request, reply) => {
+    const header = request.headers['last-event-id'];
+    const from = typeof header === 'string' && ID_RE.test(header.trim()) ? header.trim() : request.query.last_event_id;
+    const res = reply.raw;
+    reply.hijack();
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': request.id });
+    open.add(res);
+    let last = from ?? '';
+    let catchingUp = from !== undefined;
+    const buffered: CompletionEvent[] = [];
+    const send = (e: CompletionEvent) => {
+      if (last && compareIds(e.id, last) <= 0) return;
+      last = e.id;
+      res.write(frame(e));
+    };
+    const unsubscribe = completions.subscribe((e) => (catchingUp ? buffered.push(e) : send(e)));
+    const heartbeat = setInterval(() => res.write(': ping\n\n'), limits.sseHeartbeatMs);
+    const close = () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+      open.delete(res);
+    };
+    res.on('close', close);
+    request.log.info({ from: from ?? null }, 'api.events_open');
+    res.write(': connected\n\n');
+    if (from !== undefined) {
+      try {
+        for (let start = `(${from}`; ; ) {
+          const page = await redis.xrange(keys.done, start, '+', 'COUNT', limits.ssePageSize);
+          for (const [id, fields] of page) {
+            const e = parseCompletion(id, fields);
+            if (e) send(e);
+          }
+          if (page.length < limits.ssePageSize || res.destroyed) break;
+          start = `(${page[page.length - 1]![0]}`;
+        }
+      } catch (err) {
+        request.log.error({ err }, 'api.events_catchup_error');
+        res.end();
+        return;
+      }
+      catchingUp = false;
+      for (const e of buffered.splice(0)) send(e);
+    }
+  });
+}

@@ -1,0 +1,39 @@
+/** The HTTP API's timeouts, caps and sizes: every one an option (ServerOptions.limits), documented in docs/configuration.md. */
+export interface ApiLimits {
+  /** Largest request body (413 above it). @defaultValue 10485760 (10 MiB) */
+  bodyLimitBytes: number;
+  /** Most records in one `POST /v1/products` (413 above it). @defaultValue 10000 */
+  maxRecordsPerRequest: number;
+  /** `POST /v1/enrich` waits this long when the request names no `timeout_ms`. @defaultValue 10000 */
+  enrichTimeoutMs: number;
+  /** Cap on `timeout_ms` of `POST /v1/enrich` and `wait_ms` of `GET /v1/products/{id}`: no request waits longer. @defaultValue 60000 */
+  maxWaitMs: number;
+  /** The completions reader's XREAD BLOCK (also bounds how fast shutdown stops it). @defaultValue 1000 */
+  completionsBlockMs: number;
+  /** Most completion entries one XREAD returns. @defaultValue 1000 */
+  completionsBatch: number;
+  /** First delay after a failed XREAD of the completions reader; doubles up to 5000 ms, jittered. @defaultValue 100 */
+  completionsRetryMs: number;
+  /** How long a backpressure reading (the input group's lag, Redis OOM) is reused before it is read again. @defaultValue 250 */
+  backpressureCacheMs: number;
+  /** `Retry-After` (seconds) of 429 and 503 answers. @defaultValue 1 */
+  retryAfterSeconds: number;
+  /** An SSE stream sends a comment line this often, so proxies keep it open. @defaultValue 15000 */
+  sseHeartbeatMs: number;
+  /** Entries per XRANGE page when an SSE client resumes with Last-Event-ID. @defaultValue 500 */
+  ssePageSize: number;
+}
+
+export const API_DEFAULTS: ApiLimits = {
+  bodyLimitBytes: 10 * 1024 * 1024,
+  maxRecordsPerRequest: 10_000,
+  enrichTimeoutMs: 10_000,
+  maxWaitMs: 60_000,
+  completionsBlockMs: 1_000,
+  completionsBatch: 1_000,
+  completionsRetryMs: 100,
+  backpressureCacheMs: 250,
+  retryAfterSeconds: 1,
+  sseHeartbeatMs: 15_000,
+  ssePageSize: 500,
+};

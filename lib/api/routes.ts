@@ -1,0 +1,155 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errorMessage } from '../core/errors.js';
+import { isTransientRedisError } from '../core/failure-policy.js';
+import { Backpressure, describe, inputStage } from '../producer/backpressure.js';
+import { requireRole } from './auth.js';
+import type { CompletionEvent } from './completions.js';
+import { registerEvents } from './events.js';
+import { FINAL, lookupStatus, type IdStatus } from './status.js';
+import { parseRecords, submitRecords } from './submit.js';
+
+
+const ERROR = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
+const ACCEPTED = {
+  type: 'object',
+  properties: {
+    accepted: { type: 'array', items: { type: 'string' } },
+    rejected: { type: 'array', items: { type: 'object', properties: { index: { type: 'integer' }, reason: { type: 'string' }, error: { type: 'string' } } } },
+  },
+} as const;
+const STATUS = {
+  type: 'object',
+  additionalProperties: true,
+  properties: {
+    id: { type: 'string' },
+    status: { type: 'string', enum: ['queued', 'processing', 'stored', 'review', 'dead_lettered'] },
+    stage: { type: ['string', 'null'] },
+    reason: { type: 'string' },
+    product: { type: 'object', additionalProperties: true },
+  },
+} as const;
+
+/** Redis unreachable: 503 with Retry-After (the command would otherwise wait for the reconnect). */
+class Unavailable extends Error {
+  statusCode = 503;
+}
+
+/** An error reply worth a 429 (Redis full) or 503 (Redis unreachable), else undefined. */
+function overloadCode(err: unknown): 429 | 503 | undefined {
+  if (/^OOM /.test(errorMessage(err))) return 429;
+  if (err instanceof Unavailable || isTransientRedisError(err)) return 503;
+  return undefined;
+}
+
+/** The `/v1` routes, `/healthz` and `/readyz` (registered by buildServer). */
+export async function registerRoutes(app: FastifyInstance): Promise<void> {
+  const { config, keys, redis, completions, limits, readProduct } = app.pipeline;
+  const first = inputStage(config);
+  const backpressure = Backpressure.forInput(redis, config, keys, limits.backpressureCacheMs);
+  const retryAfter = String(limits.retryAfterSeconds);
+
+  app.addContentTypeParser('application/x-ndjson', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
+    const code = overloadCode(err);
+    if (code) {
+      request.log.warn({ err, status: code }, code === 429 ? 'api.redis_full' : 'api.redis_unavailable');
+      return reply.header('retry-after', retryAfter).code(code).send({ error: code === 429 ? 'redis_full' : 'unavailable', message: errorMessage(err) });
+    }
+    if (err.validation) return reply.code(400).send({ error: 'bad_request', message: err.message });
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) request.log.error({ err }, 'api.error');
+    return reply.code(status).send({ error: status === 413 ? 'too_large' : status === 500 ? 'internal' : 'bad_request', message: err.message });
+  });
+
+  const redisReady = () => {
+    if (redis.status !== 'ready') throw new Unavailable(`Redis is unreachable (connection ${redis.status})`);
+  };
+  /** 429 while the input lag is above maxLag or Redis is full; true when answered. */
+  const refuseIfOverloaded = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+    redisReady();
+    const p = await backpressure.check();
+    if (p.clear) return false;
+    request.log.info({ reason: p.reason, lag: p.lag, maxLag: p.maxLag }, 'api.backpressure');
+    await reply.header('retry-after', retryAfter).code(429).send({ error: p.reason === 'oom' ? 'redis_full' : 'backlog', message: describe(p), lag: p.lag, maxLag: p.maxLag });
+    return true;
+  };
+  const statusOf = (id: string) => lookupStatus(redis, keys, first, id, async () => (await readProduct(id)) !== null);
+  /** The answer for an id: 404 unknown, the stored product with status stored. */
+  const answer = async (id: string, s: IdStatus, reply: FastifyReply) => {
+    if (s.status === 'unknown') return reply.code(404).send({ error: 'not_found', message: `no product ${JSON.stringify(id)} was ever submitted (or its status expired)` });
+    if (s.status === 'stored') return reply.send({ id, ...s, product: await readProduct(id) });
+    return reply.send({ id, ...s });
+  };
+  const fromEvent = (e: CompletionEvent): IdStatus =>
+    e.status === 'dead_lettered' ? { status: e.status, stage: e.stage, reason: e.reason ?? 'unknown', ...(e.error ? { error: e.error } : {}), at: e.at } : { status: e.status, stage: e.stage, at: e.at };
+
+  app.get('/healthz', { schema: { summary: 'liveness: the process answers', response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } }, async () => ({ ok: true }));
+  app.get('/readyz', { schema: { summary: 'readiness: Redis reachable and the completions reader following {p}:done', response: { 200: { type: 'object', additionalProperties: true }, 503: { type: 'object', additionalProperties: true } } } }, async (_req, reply) => {
+    const checks = { redis: redis.status === 'ready', completions: completions.following };
+    return reply.code(checks.redis && checks.completions ? 200 : 503).send({ ready: checks.redis && checks.completions, ...checks });
+  });
+
+  app.post('/v1/products', {
+    preHandler: requireRole('submit'),
+    schema: { summary: 'submit records (one, an array, or NDJSON); 202 with accepted ids and rejected records', response: { 202: ACCEPTED, 400: ACCEPTED, 413: ERROR, 429: ERROR, 503: ERROR } },
+  }, async (request, reply) => {
+    if (await refuseIfOverloaded(request, reply)) return reply;
+    const { records, rejected } = parseRecords(request.body, config.limits.maxRecordBytes);
+    if (records.length + rejected.length > limits.maxRecordsPerRequest) return reply.code(413).send({ error: 'too_large', message: `${records.length + rejected.length} records, over the limit of ${limits.maxRecordsPerRequest} per request` });
+    if (records.length === 0) return reply.code(400).send({ accepted: [], rejected: rejected.length ? rejected : [{ index: 0, reason: 'invalid_record', error: 'no records in the body' }] });
+    await submitRecords(redis, keys, config.input, records, config.limits.statusTtlMs);
+    request.log.info({ accepted: records.length, rejected: rejected.length }, 'api.submitted');
+    return reply.code(202).send({ accepted: records.map((r) => r.id), rejected });
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { wait_ms?: number } }>('/v1/products/:id', {
+    preHandler: requireRole('read'),
+    schema: {
+      summary: 'status of one id (404: never seen); ?wait_ms long-polls until it is final',
+      params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['id'] },
+      querystring: { type: 'object', properties: { wait_ms: { type: 'integer', minimum: 0, description: `capped at maxWaitMs (${limits.maxWaitMs})` } }, additionalProperties: false },
+      response: { 200: STATUS, 404: ERROR, 503: ERROR },
+    },
+  }, async (request, reply) => {
+    redisReady();
+    const { id } = request.params;
+    const waitMs = Math.min(request.query.wait_ms ?? 0, limits.maxWaitMs);
+    const w = waitMs > 0 ? completions.wait(id, waitMs) : undefined; // before the lookup: no event slips between
+    const s = await statusOf(id);
+    if (!w || s.status === 'unknown' || FINAL.has(s.status)) {
+      w?.cancel();
+      return answer(id, s, reply);
+    }
+    const e = await w.promise;
+    return answer(id, e ? fromEvent(e) : await statusOf(id), reply);
+  });
+
+  app.post<{ Querystring: { timeout_ms?: number } }>('/v1/enrich', {
+    preHandler: requireRole('submit'),
+    schema: {
+      summary: 'submit one record and wait for the result: 200 with the stored product (or its final status), 202 when timeout_ms passes first',
+      querystring: { type: 'object', properties: { timeout_ms: { type: 'integer', minimum: 1, description: `default ${limits.enrichTimeoutMs}, capped at ${limits.maxWaitMs}` } }, additionalProperties: false },
+      response: { 200: STATUS, 202: STATUS, 400: ACCEPTED, 429: ERROR, 503: ERROR },
+    },
+  }, async (request, reply) => {
+    if (await refuseIfOverloaded(request, reply)) return reply;
+    if (Array.isArray(request.body) || typeof request.body === 'string') return reply.code(400).send({ accepted: [], rejected: [{ index: 0, reason: 'invalid_record', error: 'enrich takes one JSON object; use POST /v1/products for several' }] });
+    const { records, rejected } = parseRecords(request.body, config.limits.maxRecordBytes);
+    const record = records[0];
+    if (!record) return reply.code(400).send({ accepted: [], rejected });
+    const timeout = Math.min(request.query.timeout_ms ?? limits.enrichTimeoutMs, limits.maxWaitMs);
+    const w = completions.wait(record.id, timeout); // before the submit: the completion cannot come first
+    try {
+      await submitRecords(redis, keys, config.input, [record], config.limits.statusTtlMs);
+    } catch (err) {
+      w.cancel();
+      throw err;
+    }
+    const e = await w.promise;
+    if (!e) return reply.code(202).send({ id: record.id, ...(await statusOf(record.id)) });
+    return answer(record.id, fromEvent(e), reply);
+  });
+
+  registerEvents(app, requireRole('read'));
+}

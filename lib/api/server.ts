@@ -1,0 +1,144 @@
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyPluginCallback } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { ResolvedConfig } from '../config/types.js';
+import { ConfigError } from '../core/errors.js';
+import { createLogger, type Logger } from '../observe/logger.js';
+import { Connections } from '../redis/connections.js';
+import { Keys } from '../redis/keys.js';
+import { authenticator, isLoopback, parseTokens, type ApiToken } from './auth.js';
+import { fastifyLogger } from './log.js';
+import { openapiDocument } from './openapi.js';
+import { API_DEFAULTS, type ApiLimits } from './options.js';
+import { registerRoutes } from './routes.js';
+import { Completions } from './completions.js';
+
+/** What the routes (and plugins such as the console) share: decorated on the instance as `app.pipeline`. */
+export interface ApiContext {
+  config: ResolvedConfig;
+  /** The pipeline's keys (unsharded: `{products}:...`). */
+  keys: Keys;
+  /** The process's one shared, auto-pipelined command connection (`api:cmd` in CLIENT LIST). */
+  redis: Redis;
+  /** The process's connections: `cmd` and the one blocking completions reader `api:done`. */
+  connections: Connections;
+  /** Completion events from `{p}:done`, read by one blocking connection, fanned out to every waiter. */
+  completions: Completions;
+  limits: ApiLimits;
+  logger: Logger;
+  /** A stored product as `pipeline export` writes it (null: not stored). */
+  readProduct: ProductReader;
+}
+
+/** Reads a stored product as `pipeline export` writes it (null: not stored): lib/ does not import the sinks, so the caller gives it (scripts/commands/serve.ts). */
+export type ProductReader = (key: string) => Promise<Record<string, unknown> | null>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The pipeline this server fronts: config, keys, the command connection, completions. */
+    pipeline: ApiContext;
+  }
+}
+
+/** A plugin to register on the server, with its options (how the console plugs in). */
+export interface PluginEntry {
+  plugin: FastifyPluginAsync<any> | FastifyPluginCallback<any>;
+  opts?: Record<string, unknown>;
+}
+
+export interface ServerOptions {
+  config: ResolvedConfig;
+  /** Bearer tokens with roles. @defaultValue parsed from env `API_TOKENS` (lib/api/auth.ts parseTokens) */
+  tokens?: ApiToken[];
+  /**
+   * The address the caller will listen on: checked here, so a server without tokens can only
+   * be reachable from this machine (a non-loopback host without tokens is a ConfigError).
+   * @defaultValue "127.0.0.1"
+   */
+  host?: string;
+  /** Redis URL. @defaultValue config.redis.url */
+  redisUrl?: string;
+  /** Timeouts, caps and sizes (lib/api/options.ts; every one documented in docs/configuration.md). */
+  limits?: Partial<ApiLimits>;
+  /** Plugins registered after the API's routes, in order, each as `app.register(plugin, opts)`. */
+  plugins?: PluginEntry[];
+  /** The stored-product reader for the store stage's sink, made from the server's context (its command connection). @defaultValue none: stored products answer `product: null` */
+  productReader?: (ctx: Omit<ApiContext, 'readProduct'>) => { read: ProductReader; close?: () => Promise<void> };
+  /** @defaultValue a JSON logger with `component: "api"` */
+  logger?: Logger;
+}
+
+/**
+ * The HTTP API (`pipeline serve`): a Fastify instance with the auth hook, the `/v1` routes,
+ * `/healthz`, `/readyz` and `/openapi.json` registered, not yet listening. The caller listens
+ * (`await app.listen({ host, port })`) and closes (`await app.close()`: stops accepting, answers
+ * new requests 503, waits for in-flight ones, ends SSE streams, then closes the Redis connections).
+ *
+ * **Plugins (the console):** pass them as `options.plugins`, or register them on the returned
+ * instance before `listen`: `app.register(consolePlugin, { prefix: '/console' })`. A plugin sees
+ * `app.pipeline` (ApiContext: config, keys, command connection, completions) and guards its
+ * routes with `requireRole('admin')` from lib/api/auth.ts (`request.principal` is already set by
+ * the server's onRequest hook). Its schemas appear in `/openapi.json` like the API's own.
+ *
+ * Connections: exactly two per server process, whatever the number of clients and waiters:
+ * `api:cmd` (commands, auto-pipelined) and `api:done` (one blocking XREAD on `{p}:done`).
+ */
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const { config } = options;
+  if (config.shards > 1) throw new ConfigError('shards', 'pipeline serve supports an unsharded pipeline (shards = 1) only, for now');
+  const tokens = options.tokens ?? parseTokens(process.env.API_TOKENS);
+  const host = options.host ?? '127.0.0.1';
+  const logger = options.logger ?? createLogger({ component: 'api' });
+  if (tokens.length === 0) {
+    if (!isLoopback(host)) throw new ConfigError('API_TOKENS', `no API tokens configured: refusing to listen on ${host}; set API_TOKENS (role:token,...) or listen on 127.0.0.1`);
+    logger.warn('api.no_tokens', { note: 'NO API TOKENS CONFIGURED: every caller has every role; listening on loopback only. Set API_TOKENS="submit:<token>,read:<token>,admin:<token>" before exposing this server.', host });
+  }
+  const limits: ApiLimits = { ...API_DEFAULTS, ...options.limits };
+  const connections = new Connections({ url: options.redisUrl ?? config.redis.url, name: 'api', logger });
+  const redis = connections.command();
+  const keys = new Keys(config.pipeline);
+  const completions = new Completions(connections.reader('done'), keys.extra('done'), logger, limits);
+
+  const app = Fastify({
+    loggerInstance: fastifyLogger(logger),
+    // One line per request from the onResponse hook below, with the request id as `requestId`.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    requestIdHeader: 'x-request-id',
+    bodyLimit: limits.bodyLimitBytes,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+  });
+  // Response schemas document (in /openapi.json); they never filter what is sent.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  const base = { config, keys, redis, connections, completions, limits, logger };
+  const reader = options.productReader?.(base) ?? { read: async () => null };
+  app.decorate('pipeline', { ...base, readProduct: reader.read } satisfies ApiContext);
+
+  const authenticate = authenticator(tokens);
+  app.addHook('onRequest', async (request, reply) => {
+    request.principal = authenticate(request);
+    reply.header('x-request-id', request.id);
+  });
+  // One line per request, with the request id (responses to errors log the error too).
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime), principal: request.principal?.name }, 'http.request');
+  });
+
+  const routes: { method: string | string[]; url: string; schema?: unknown }[] = [];
+  app.addHook('onRoute', (r) => {
+    if (!r.schema || (r.schema as { hide?: boolean }).hide) return;
+    routes.push({ method: r.method, url: r.url, schema: r.schema });
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => openapiDocument(routes));
+
+  await app.register(registerRoutes);
+  for (const p of options.plugins ?? []) await app.register(p.plugin, p.opts ?? {});
+
+  completions.start();
+  app.addHook('onClose', async () => {
+    await completions.stop();
+    await reader.close?.();
+    await connections.close();
+  });
+  return app;
+}

@@ -1,0 +1,23 @@
+--[[
+  The HTTP API's way in (lib/api/submit.ts): add records to the input stream and mark each id
+  queued in its status hash, in one step, so an id the API accepted is never unknown (404).
+
+  KEYS[1]      input stream ({p}:in)
+  KEYS[2..N+1] each record's status hash ({p}:status:<id>), in the order of the records
+  ARGV[1]      status TTL in ms
+  ARGV[2]      now (ms since epoch)
+  ARGV[3..2+2N] N pairs: record key, msgpack envelope
+
+  Returns: the N new entry ids, in order.
+]]
+local ids = {}
+local n = #KEYS - 1
+for i = 1, n do
+  local key = ARGV[1 + 2 * i]
+  local id = redis.call('XADD', KEYS[1], '*', 'k', key, 'e', ARGV[2 + 2 * i])
+  redis.call('DEL', KEYS[1 + i])
+  redis.call('HSET', KEYS[1 + i], 's', 'queued', 'q', id, 't', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1 + i], ARGV[1])
+  ids[i] = id
+end
+return ids

@@ -1,0 +1,121 @@
+import type { Redis } from 'ioredis';
+import { backoffMs, sleep } from '../core/backoff.js';
+import { errorMessage } from '../core/errors.js';
+import { isTransientRedisError } from '../core/failure-policy.js';
+import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
+import type { Keys } from '../redis/keys.js';
+import { FIELD_KEY } from './codec.js';
+import type { Forward } from './handoff.js';
+
+/**
+ * Completions: where a product's trip ends. The store stage (stored), the dead-letter path
+ * (dead_lettered, with the reason) and routes into a terminal stream such as `review` append one
+ * entry each to the capped stream `{p}:done` and set the id's status hash `{p}:status:<id>` (with
+ * a TTL). The API's waiters and SSE clients read the stream; `GET /v1/products/{id}` reads the hash.
+ *
+ * Written **before** the entry is acked (store: after the sink has it; others: before the hand-off),
+ * so a completion is never missing for an acked entry; a crash in between writes it twice, which
+ * readers tolerate (same id, same status).
+ */
+export type FinalStatus = 'stored' | 'review' | 'dead_lettered';
+
+export interface Completion {
+  /** Product id (the record key). */
+  key: string;
+  status: FinalStatus;
+  /** The stage that ended it (store, the stage that dead-lettered it, the stage that routed it to review). */
+  stage: string;
+  /** dead_lettered: why (max_deliveries, permanent_error, undecodable, no_route); review: the stream. */
+  reason?: string;
+  /** dead_lettered: the error text (first 500 characters). */
+  error?: string;
+}
+
+export interface CompletionSettings {
+  /** XADD MAXLEN ~ this on `{p}:done` (config `limits.doneMaxLen`). */
+  maxLen: number;
+  /** PEXPIRE of each status hash (config `limits.statusTtlMs`). */
+  statusTtlMs: number;
+}
+
+/** Status hash and `{p}:done` fields: s status, g stage, r reason, x error, t time (ms). */
+export async function recordCompletions(redis: Redis, keys: Keys, list: readonly Completion[], s: CompletionSettings): Promise<void> {
+  if (list.length === 0) return;
+  const at = String(Date.now());
+  const p = redis.pipeline();
+  for (const c of list) {
+    const fields = [FIELD_KEY, c.key, 's', c.status, 'g', c.stage, 't', at];
+    if (c.reason) fields.push('r', c.reason);
+    if (c.error) fields.push('x', c.error.slice(0, 500));
+    p.xadd(keys.done, 'MAXLEN', '~', s.maxLen, '*', ...fields);
+    const status = keys.status(c.key);
+    p.del(status);
+    p.hset(status, ...fields.slice(2));
+    p.pexpire(status, s.statusTtlMs);
+  }
+  const replies = (await p.exec()) ?? [];
+  for (const [err] of replies) if (err) throw err;
+}
+
+/** Field value of a hand-off's fields list (`[name, value, ...]`). */
+function field(fields: readonly (string | Buffer)[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === name) return fields[i + 1]!.toString();
+  return undefined;
+}
+
+/**
+ * The completions a batch's hand-off implies: forwards to the DLQ (dead_lettered, reason) and to
+ * a terminal stream (`terminalKeys`, full stream keys → their names, e.g. review). Pure.
+ */
+export function completionsOf(forwards: readonly Forward[], stage: string, dlqKey: string, terminalKeys: ReadonlyMap<string, string>): Completion[] {
+  const out: Completion[] = [];
+  for (const f of forwards) {
+    for (const t of f.targets) {
+      if (t === dlqKey) {
+        const key = field(f.fields, FIELD_KEY);
+        if (key !== undefined) out.push({ key, status: 'dead_lettered', stage, reason: field(f.fields, 'reason') ?? 'unknown', error: field(f.fields, 'error') });
+        break;
+      }
+      const terminal = terminalKeys.get(t);
+      if (terminal !== undefined) {
+        const key = field(f.fields, FIELD_KEY);
+        if (key !== undefined) out.push({ key, status: 'review', stage, reason: terminal });
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+export interface CompletionRetry {
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** Stop retrying (shutdown): the entry stays pending and its completion is written when it is handled again. */
+  stopping: () => boolean;
+  logger: Logger;
+  metrics: Metrics;
+  tags: Record<string, string>;
+}
+
+/**
+ * recordCompletions for a consumer's batch, before its hand-off: a transient Redis error (OOM,
+ * connection lost) is retried with backoff, so the batch waits like its hand-off would; any other
+ * error is logged (`done.error`) and counted (`completions.errors`) and the hand-off goes on: the
+ * record itself is safe in the DLQ / review stream, only its completion event is missing.
+ * Throws only when stopping with the write still failing (the batch then stays pending).
+ */
+export async function recordCompletionsForBatch(redis: Redis, keys: Keys, list: readonly Completion[], s: CompletionSettings, r: CompletionRetry): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await recordCompletions(redis, keys, list, s);
+    } catch (err) {
+      r.metrics.increment('completions.errors', 1, r.tags);
+      const transient = isTransientRedisError(err) || /^OOM /.test(errorMessage(err));
+      r.logger.warn('done.error', { err, completions: list.length, attempt, transient });
+      if (!transient) return;
+      if (r.stopping()) throw err;
+      await sleep(backoffMs(attempt, r.retryBaseMs, r.retryMaxMs));
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import type { FastifyInstance } from 'fastify';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import { parseTokens } from '../../lib/api/auth.js';
+import { buildServer, type ApiContext, type PluginEntry, type ProductReader } from '../../lib/api/server.js';
+import type { ApiLimits } from '../../lib/api/options.js';
+import { createLogger, type Logger } from '../../lib/observe/logger.js';
+import { Keys } from '../../lib/redis/keys.js';
+import { onShutdownSignal } from '../../lib/worker/shutdown.js';
+import { findStoreStage, readPostgresProduct, readRedisProduct } from '../../stages/sinks/export.js';
+import { createPool, postgresOptionsFrom } from '../../stages/sinks/postgres.js';
+import { loadConfig, type GlobalOptions } from '../common.js';
+
+export interface ServeCliOptions extends GlobalOptions {
+  /** @defaultValue env PORT, else 8080 */
+  port?: string;
+  /** @defaultValue env HOST, else 127.0.0.1 */
+  host?: string;
+}
+
+/** Stored products as `pipeline export` writes them, from the store stage's sink (redis or postgres). */
+export function productReader(ctx: Pick<ApiContext, 'config' | 'redis' | 'logger'>): { read: ProductReader; close: () => Promise<void> } {
+  const { config, logger } = ctx;
+  const stage = findStoreStage(config);
+  if (String(stage.settings.sink ?? 'redis') === 'postgres') {
+    const o = postgresOptionsFrom(stage.settings, process.env, `stages.${stage.name}.settings`);
+    const pool = createPool(o, logger, 'pipeline:api');
+    return { read: async (key) => (await readPostgresProduct(pool, o.schema, key)) as Record<string, unknown> | null, close: () => pool.end() };
+  }
+  const keys = new Keys(config.pipeline);
+  return { read: async (key) => (await readRedisProduct(ctx.redis, keys, key)) as Record<string, unknown> | null, close: async () => {} };
+}
+
+/**
+ * The API server for a config: buildServer plus the sink's product reader, listening on
+ * `host:port`. Returns the instance (closed by `app.close()`). Used by `pipeline serve`,
+ * `pipeline up --serve` and `npm start -- --serve`.
+ */
+export async function startServer(config: ResolvedConfig, o: { host: string; port: number; limits?: Partial<ApiLimits>; plugins?: PluginEntry[]; logger?: Logger }): Promise<FastifyInstance> {
+  const logger = o.logger ?? createLogger({ component: 'api' });
+  const app = await buildServer({ config, host: o.host, tokens: parseTokens(process.env.API_TOKENS), logger, productReader, ...(o.limits ? { limits: o.limits } : {}), ...(o.plugins ? { plugins: o.plugins } : {}) });
+  await app.listen({ host: o.host, port: o.port });
+  logger.info('api.listening', { host: o.host, port: (app.server.address() as { port: number }).port });
+  return app;
+}
+
+/** `pipeline serve`: the HTTP API until SIGTERM/SIGINT (then: stop accepting, finish in-flight requests, end SSE streams, close Redis). */
+export async function serveCommand(opts: ServeCliOptions): Promise<void> {
+  const config = loadConfig(opts);
+  const logger = createLogger({ component: 'api' });
+  const port = Number(opts.port ?? process.env.PORT ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: expected 0-65535, got ${opts.port ?? process.env.PORT}`);
+  const app = await startServer(config, { host: opts.host ?? process.env.HOST ?? '127.0.0.1', port, logger });
+  await new Promise<void>((resolve) => {
+    onShutdownSignal(async () => {
+      await app.close();
+      resolve();
+    }, logger);
+  });
+}

@@ -1,0 +1,110 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { buildServer } from '../lib/api/server.js';
+import { silentLogger } from '../lib/observe/logger.js';
+import { Keys } from '../lib/redis/keys.js';
+import { readRedisProduct } from '../stages/sinks/export.js';
+import { rulesOnlyConfig, startWorkers, stopAll } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+const TOKENS = [
+  { token: 'submit-token-0123456789', roles: ['submit' as const] },
+  { token: 'read-token-0123456789ab', roles: ['read' as const] },
+  { token: 'admin-token-0123456789a', roles: ['admin' as const] },
+];
+const auth = (role: 'submit' | 'read' | 'admin') => ({ authorization: `Bearer ${TOKENS.find((t) => t.roles[0] === role)!.token}` });
+
+async function api(pipeline: string, limits = {}, config = rulesOnlyConfig(server.url, pipeline)): Promise<FastifyInstance> {
+  const keys = new Keys(pipeline);
+  const productReader = (ctx: { redis: Redis }) => ({ read: async (k: string) => (await readRedisProduct(ctx.redis, keys, k)) as Record<string, unknown> | null });
+  const app = await buildServer({ config, tokens: TOKENS, logger: silentLogger, limits: { completionsBlockMs: 100, ...limits }, productReader });
+  await app.ready();
+  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
+  return app;
+}
+
+test('auth: no token 401, wrong role 403, admin may do everything; health and openapi need none', async () => {
+  const app = await api(randomPipeline());
+  try {
+    const body = { id: 'a1', title: 'x' };
+    assert.is((await app.inject({ method: 'POST', url: '/v1/products', payload: body })).statusCode, 401);
+    assert.is((await app.inject({ method: 'POST', url: '/v1/products', payload: body, headers: { authorization: 'Bearer nope-nope-nope-nope' } })).statusCode, 401);
+    assert.is((await app.inject({ method: 'POST', url: '/v1/products', payload: body, headers: auth('read') })).statusCode, 403);
+    assert.is((await app.inject({ method: 'GET', url: '/v1/products/a1', headers: auth('submit') })).statusCode, 403);
+    assert.is((await app.inject({ method: 'POST', url: '/v1/products', payload: body, headers: auth('submit') })).statusCode, 202);
+    assert.is((await app.inject({ method: 'GET', url: '/v1/products/a1', headers: auth('read') })).statusCode, 200);
+    assert.is((await app.inject({ method: 'GET', url: '/v1/products/a1', headers: auth('admin') })).statusCode, 200);
+    assert.is((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+    assert.is((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    assert.ok(doc.paths['/v1/products/{id}'].get, 'routes are in the document');
+    assert.ok(doc.paths['/v1/enrich'].post.parameters.some((p: { name: string }) => p.name === 'timeout_ms'));
+  } finally {
+    await app.close();
+  }
+});
+
+test('malformed bodies: 400 naming the field, invalid JSON 400, NDJSON with bad lines 202 + rejected, oversized 413', async () => {
+  const app = await api(randomPipeline(), { bodyLimitBytes: 4096, maxRecordsPerRequest: 5 });
+  try {
+    const h = { ...auth('submit'), 'content-type': 'application/json' };
+    const r1 = await app.inject({ method: 'POST', url: '/v1/products', payload: { id: 'x' }, headers: h });
+    assert.is(r1.statusCode, 400);
+    assert.match(r1.body, /field \\"title\\"/);
+    const r2 = await app.inject({ method: 'POST', url: '/v1/products', payload: '{"id": "x", ', headers: h });
+    assert.is(r2.statusCode, 400);
+    const nd = ['{"id":"n1","title":"ok"}', '{bad json', '{"id":"n3","title":5}', ''].join('\n');
+    const r3 = await app.inject({ method: 'POST', url: '/v1/products', payload: nd, headers: { ...auth('submit'), 'content-type': 'application/x-ndjson' } });
+    assert.is(r3.statusCode, 202);
+    const j = r3.json();
+    assert.equal(j.accepted, ['n1']);
+    assert.equal(j.rejected.map((r: { index: number; reason: string }) => [r.index, r.reason]), [[1, 'invalid_json'], [2, 'invalid_record']]);
+    assert.match(j.rejected[1].error, /field "title"/);
+    const big = await app.inject({ method: 'POST', url: '/v1/products', payload: JSON.stringify({ id: 'b', title: 'x'.repeat(5000) }), headers: h });
+    assert.is(big.statusCode, 413);
+    const many = await app.inject({ method: 'POST', url: '/v1/products', payload: Array.from({ length: 6 }, (_, i) => ({ id: `m${i}`, title: 't' })), headers: h });
+    assert.is(many.statusCode, 413);
+    const q = await app.inject({ method: 'POST', url: '/v1/enrich?timeout_ms=abc', payload: { id: 'e', title: 't' }, headers: h });
+    assert.is(q.statusCode, 400, q.body);
+    assert.match(q.body, /timeout_ms/, q.body);
+  } finally {
+    await app.close();
+  }
+});
+
+test('404 for an id never seen, queued before any worker runs, stored (with the product) after', async () => {
+  const pipeline = randomPipeline();
+  const config = rulesOnlyConfig(server.url, pipeline);
+  const app = await api(pipeline, {}, config);
+  try {
+    assert.is((await app.inject({ method: 'GET', url: '/v1/products/nobody', headers: auth('read') })).statusCode, 404);
+    const r = await app.inject({ method: 'POST', url: '/v1/products', payload: { id: 'q1', title: 'SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46' }, headers: auth('submit') });
+    assert.is(r.statusCode, 202);
+    const queued = (await app.inject({ method: 'GET', url: '/v1/products/q1', headers: auth('read') })).json();
+    assert.is(queued.status, 'queued', JSON.stringify(queued));
+    assert.is(queued.stage, config.stages[0]!.name, JSON.stringify(queued));
+    const workers = startWorkers(config);
+    try {
+      const done = await app.inject({ method: 'GET', url: '/v1/products/q1?wait_ms=15000', headers: auth('read') });
+      const j = done.json();
+      assert.is(j.status, 'stored');
+      assert.is(j.product.key, 'q1');
+      assert.ok(j.product.doc.outputs, 'the product as export writes it');
+    } finally {
+      await stopAll(workers);
+    }
+  } finally {
+    await app.close();
+  }
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+test.run();
