@@ -16,6 +16,7 @@ import { monitorCommand } from './commands/monitor.js';
 import { topCommand } from './commands/top.js';
 import { workerCommand } from './commands/worker.js';
 import { serveCommand } from './commands/serve.js';
+import { labelsExportCommand } from './commands/labels.js';
 
 const program = new Command('pipeline')
   .description('Product-enrichment inference pipeline on Redis Streams.\nEnvironment: REDIS_URL, PIPELINE (name), PIPELINE_CONFIG, STATSD_HOST/PORT/PREFIX, LOG_LEVEL.')
@@ -113,6 +114,13 @@ program
   .option('--json <file>', 'also write the scores as JSON')
   .option('--dump <file>', 'write each record with its truth, outcome and predictions as JSONL (error analysis)')
   .action(run((o: Record<string, string>) => evalCommand({ ...global(), ...o } as never)));
+
+const labels = program.command('labels').description("the console's review decisions (training labels)");
+labels
+  .command('export')
+  .description('write every review decision (latest per product) as JSONL in the training data shape: id, title, category, brand, mpn, source_category, source, ...')
+  .option('--out <file>', 'write here instead of stdout')
+  .action(run((o: { out?: string }) => labelsExportCommand({ ...global(), ...o })));
 
 const store = program.command('store').description('the data store (postgres sink)');
 store

@@ -16,7 +16,9 @@ export function createClassify(ctx: StageContext): Stage {
     },
     async process(batch) {
       const preds = await model!.classify(batch.map((m) => modelText(m.envelope.outputs, m.envelope.input.title)));
-      return preds.map((p) => ok({ category: p.label, confidence: Math.round(p.confidence * 1e4) / 1e4, model: opts.name }));
+      const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
+      // `top`: the three most probable categories, for the review queue (docs/console.md).
+      return preds.map((p) => ok({ category: p.label, confidence: r4(p.confidence), top: p.top.map((t) => ({ category: t.label, confidence: r4(t.confidence) })), model: opts.name }));
     },
     close: async () => model?.close(),
   };

@@ -5,13 +5,28 @@ export interface Classification {
   label: string;
   /** Softmax probability of `label`. */
   confidence: number;
+  /** The most probable labels, best first (the first is `label`): what a reviewer sees. */
+  top: { label: string; confidence: number }[];
 }
+
+/** How many labels `Classification.top` lists. */
+export const TOP_LABELS = 3;
 
 export interface Classifier {
   /** One tokenizer call and one model run for the whole batch. */
   classify(texts: string[]): Promise<Classification[]>;
   close(): Promise<void>;
   readonly labels: readonly string[];
+}
+
+/** Softmax over one row of logits: the `k` most probable indexes with their probabilities, best first. */
+export function softmaxTop(logits: Float32Array, off: number, n: number, k: number): { index: number; probability: number }[] {
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) max = Math.max(max, logits[off + i]!);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += Math.exp(logits[off + i]! - max);
+  const all = Array.from({ length: n }, (_, i) => ({ index: i, probability: Math.exp(logits[off + i]! - max) / sum }));
+  return all.sort((a, b) => b.probability - a.probability || a.index - b.index).slice(0, k);
 }
 
 export function softmaxArgmax(logits: Float32Array, off: number, n: number): { index: number; probability: number } {
@@ -32,7 +47,8 @@ function classifier(m: LoadedModel): Classifier {
       const C = logits.dims[1] ?? 0;
       return texts.map((_, b) => {
         const { index, probability } = softmaxArgmax(data, b * C, C);
-        return { label: m.labels[index] ?? String(index), confidence: probability };
+        const top = softmaxTop(data, b * C, C, TOP_LABELS).map((t) => ({ label: m.labels[t.index] ?? String(t.index), confidence: t.probability }));
+        return { label: m.labels[index] ?? String(index), confidence: probability, top };
       });
     },
     close: () => m.close(),

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { parseTokens } from '../../lib/api/auth.js';
 import { buildServer, type ApiContext, type PluginEntry, type ProductReader } from '../../lib/api/server.js';
+import { consolePlugin } from '../../lib/console/plugin.js';
 import type { ApiLimits } from '../../lib/api/options.js';
 import { createLogger, type Logger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
@@ -34,10 +35,11 @@ export function productReader(ctx: Pick<ApiContext, 'config' | 'redis' | 'logger
  * The API server for a config: buildServer plus the sink's product reader, listening on
  * `host:port`. Returns the instance (closed by `app.close()`). Used by `pipeline serve`,
  * `pipeline up --serve` and `npm start -- --serve`.
+ * Plugins: the console (lib/console/plugin.ts) unless `o.plugins` says otherwise.
  */
 export async function startServer(config: ResolvedConfig, o: { host: string; port: number; limits?: Partial<ApiLimits>; plugins?: PluginEntry[]; logger?: Logger }): Promise<FastifyInstance> {
   const logger = o.logger ?? createLogger({ component: 'api' });
-  const app = await buildServer({ config, host: o.host, tokens: parseTokens(process.env.API_TOKENS), logger, productReader, ...(o.limits ? { limits: o.limits } : {}), ...(o.plugins ? { plugins: o.plugins } : {}) });
+  const app = await buildServer({ config, host: o.host, tokens: parseTokens(process.env.API_TOKENS), logger, productReader, ...(o.limits ? { limits: o.limits } : {}), plugins: o.plugins ?? [{ plugin: consolePlugin }] });
   await app.listen({ host: o.host, port: o.port });
   logger.info('api.listening', { host: o.host, port: (app.server.address() as { port: number }).port });
   return app;

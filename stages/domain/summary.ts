@@ -1,7 +1,10 @@
 import type { Envelope } from '../../lib/stream/codec.js';
 
 /** Fields the store indexes, taken from the latest stage output that has them. */
-export const SUMMARY_FIELDS = ['category', 'confidence', 'brand', 'mpn', 'gtin', 'gtinValid', 'duplicateOf'] as const;
+export const SUMMARY_FIELDS = ['category', 'confidence', 'brand', 'mpn', 'gtin', 'gtinValid', 'duplicateOf', 'reviewedBy'] as const;
+
+/** The output a human review decision adds (lib/console/review.ts): its category and fields stand over every model's. */
+const REVIEW_OUTPUT = 'review';
 export type Summary = Partial<Record<(typeof SUMMARY_FIELDS)[number], string | number | boolean>>;
 
 /** Stage outputs in the order the message visited the stages. */
@@ -9,10 +12,12 @@ export function outputsInOrder(env: Envelope): Record<string, unknown>[] {
   return env.hops.map((h) => env.outputs[h.stage]).filter((o): o is Record<string, unknown> => !!o && typeof o === 'object');
 }
 
-/** The latest scalar value of each summary field across the stage outputs (later stages win). */
+/** The latest scalar value of each summary field across the stage outputs (later stages win; a reviewer's decision wins over all). */
 export function summarize(env: Envelope): Summary {
   const out: Summary = {};
-  for (const o of outputsInOrder(env)) {
+  const review = env.outputs[REVIEW_OUTPUT];
+  const reviewed = review && typeof review === 'object' && typeof (review as Record<string, unknown>).reviewedBy === 'string' ? [review as Record<string, unknown>] : [];
+  for (const o of [...outputsInOrder(env), ...reviewed]) {
     for (const f of SUMMARY_FIELDS) {
       const v = o[f];
       if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[f] = v;

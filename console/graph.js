@@ -1,0 +1,82 @@
+// The pipeline graph as SVG, laid out in columns from the server's JSON description.
+const NS = 'http://www.w3.org/2000/svg';
+const el = (name, attrs = {}, text) => {
+  const e = document.createElementNS(NS, name);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  return e;
+};
+
+const W = 150, H = 46, GX = 50, GY = 14;
+
+/** Draw `graph` ({nodes, edges}) into `host`; returns update(stats) that writes lag/out per node. */
+export function drawGraph(host, graph) {
+  const cols = new Map();
+  for (const n of graph.nodes) {
+    if (!cols.has(n.column)) cols.set(n.column, []);
+    cols.get(n.column).push(n);
+  }
+  const maxRows = Math.max(...[...cols.values()].map((c) => c.length));
+  const width = cols.size * (W + GX) + GX;
+  const height = maxRows * (H + GY) + GY;
+  const pos = new Map();
+  for (const [c, list] of cols) {
+    const top = (height - list.length * (H + GY) + GY) / 2;
+    list.forEach((n, i) => pos.set(n.id, { x: GX / 2 + c * (W + GX), y: top + i * (H + GY) }));
+  }
+  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `pipeline ${graph.pipeline}` });
+  const defs = el('defs');
+  const marker = el('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' });
+  marker.append(el('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill: '#98a2b3' }));
+  defs.append(marker);
+  svg.append(defs);
+  for (const e of graph.edges) {
+    const a = pos.get(e.from), b = pos.get(e.to);
+    if (!a || !b) continue;
+    const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2;
+    const mx = (x1 + x2) / 2;
+    const path = el('path', { class: 'edge', d: `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}` });
+    path.append(el('title', {}, `${e.from} → ${e.to} (rule ${e.rules.join(', ')})`));
+    svg.append(path);
+  }
+  const subs = new Map();
+  for (const n of graph.nodes) {
+    const p = pos.get(n.id);
+    const g = el('g', { class: `node${n.terminal ? ' terminal' : ''}`, transform: `translate(${p.x},${p.y})`, 'data-stage': n.id });
+    g.append(el('rect', { width: W, height: H, rx: 6 }));
+    g.append(el('text', { x: 8, y: 18 }, n.id));
+    const sub = el('text', { x: 8, y: 36, class: 'sub' }, n.terminal ? 'terminal stream' : n.kind);
+    g.append(sub);
+    subs.set(n.id, sub);
+    svg.append(g);
+  }
+  host.replaceChildren(svg);
+  return (sample) => {
+    for (const s of sample.stages) {
+      const sub = subs.get(s.stage);
+      if (sub) sub.textContent = `lag ${s.lag ?? '?'} · pend ${s.pending} · ${s.outRate ?? '–'}/s`;
+    }
+    for (const t of sample.terminal) {
+      const sub = subs.get(t.stream);
+      if (sub) sub.textContent = `length ${t.length}`;
+    }
+  };
+}
+
+/** A small two-line chart (lag and out/s) of a stage's samples, as SVG. */
+export function sparkline(points, w = 160, h = 28) {
+  const svg = el('svg', { class: 'spark', width: w, height: h, viewBox: `0 0 ${w} ${h}` });
+  if (points.length < 2) return svg;
+  const t0 = points[0].at, t1 = points[points.length - 1].at || t0 + 1;
+  const line = (key, cls) => {
+    const vals = points.map((p) => p[key] ?? 0);
+    const max = Math.max(1, ...vals);
+    const d = points.map((p, i) => `${i ? 'L' : 'M'} ${(((p.at - t0) / (t1 - t0 || 1)) * (w - 2) + 1).toFixed(1)} ${(h - 2 - (vals[i] / max) * (h - 4)).toFixed(1)}`).join(' ');
+    const path = el('path', { d, class: cls });
+    path.append(el('title', {}, `${key}: max ${max}`));
+    svg.append(path);
+  };
+  line('lag', 'lag');
+  line('outRate', 'out');
+  return svg;
+}

@@ -1,0 +1,102 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { requireRole } from '../api/auth.js';
+import { BadRecordError, errorMessage, RouteError } from '../core/errors.js';
+import type { Logger } from '../observe/logger.js';
+import { getDeadLetter, listDeadLetters, purgeDeadLetters, replayDeadLetters } from '../ops/dlq.js';
+import { Backpressure } from '../producer/backpressure.js';
+import { audit } from './audit.js';
+import type { ConsoleOptions } from './options.js';
+import { decideReview, REVIEW_FIELDS } from './review.js';
+
+const admin = requireRole('admin');
+
+/** Which dead letters an action takes: ids, or every one of a reason and/or stage, or all (at most maxBulk). */
+interface SelectionBody {
+  ids?: string[];
+  reason?: string;
+  stage?: string;
+  all?: boolean;
+}
+
+const selectionSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ids: { type: 'array', items: { type: 'string', pattern: '^\\d+-\\d+$' }, minItems: 1, maxItems: 10000 },
+    reason: { type: 'string', minLength: 1 },
+    stage: { type: 'string', minLength: 1 },
+    all: { type: 'boolean' },
+  },
+} as const;
+
+/**
+ * The console's admin actions: replay and purge dead letters, decide review items. Each answers
+ * 401/403 without an admin token, 400 naming the field for a bad body, 429 (Retry-After) while
+ * the stage a record would go to is over its maxLag or Redis is full (the one backpressure rule),
+ * and is audited with the token's name.
+ */
+export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Logger): void {
+  const { config, keys, redis, limits } = app.pipeline;
+  const pressure = new Map(config.stages.map((s) => [s.input, Backpressure.forStage(redis, s, keys, limits.backpressureCacheMs)]));
+
+  /** 429 when any of these stage streams is over its backpressure limit; undefined when clear. */
+  const busy = async (streams: Iterable<string>, reply: FastifyReply) => {
+    for (const s of new Set(streams)) {
+      const p = await pressure.get(s)?.check();
+      if (p && !p.clear) {
+        return reply.code(429).header('retry-after', String(limits.retryAfterSeconds)).send({ error: 'backpressure', message: `stream ${s}: ${p.reason === 'oom' ? 'Redis is at its memory limit' : `lag ${p.lag} is above maxLag ${p.maxLag}`}; try again later`, stream: s, lag: p.lag, maxLag: p.maxLag });
+      }
+    }
+    return undefined;
+  };
+
+  const selected = async (b: SelectionBody): Promise<string[] | undefined> => {
+    if (b.ids?.length) return b.ids;
+    if (!b.reason && !b.stage && !b.all) return undefined;
+    return (await listDeadLetters(redis, keys, { count: o.maxBulk, reason: b.reason, stage: b.stage })).map((e) => e.id);
+  };
+  const noSelection = (reply: FastifyReply) => reply.code(400).send({ error: 'bad_request', message: 'body: name the dead letters with ids, or reason and/or stage, or all: true' });
+
+  app.post<{ Body: SelectionBody }>('/console/api/dlq/replay', { preHandler: admin, schema: { body: selectionSchema } }, async (req, reply) => {
+    const ids = await selected(req.body);
+    if (!ids) return noSelection(reply);
+    const entries = await Promise.all(ids.map((id) => getDeadLetter(redis, keys, id)));
+    const blocked = await busy(entries.filter((e) => !!e).map((e) => e!.stream), reply);
+    if (blocked) return blocked;
+    const result = await replayDeadLetters(redis, config, { ids }, keys);
+    await audit(redis, keys, log, { action: 'dlq_replay', by: req.principal!.name, requestId: req.id, selection: req.body, replayed: result.replayed.length, skipped: result.skipped.length, ids: result.replayed.map((r) => r.id) }, o.auditMaxLen);
+    return result;
+  });
+
+  app.post<{ Body: SelectionBody }>('/console/api/dlq/purge', { preHandler: admin, schema: { body: selectionSchema } }, async (req, reply) => {
+    const ids = await selected(req.body);
+    if (!ids) return noSelection(reply);
+    const purged = ids.length ? await purgeDeadLetters(redis, keys, { ids }) : 0;
+    await audit(redis, keys, log, { action: 'dlq_purge', by: req.principal!.name, requestId: req.id, selection: req.body, purged, ids }, o.auditMaxLen);
+    return { purged };
+  });
+
+  const fieldProps = Object.fromEntries(REVIEW_FIELDS.map((f) => [f, { type: 'string', maxLength: 200 }]));
+  app.post<{ Params: { id: string }; Body: { category: string; fields?: Record<string, string> } }>(
+    '/console/api/review/:id',
+    {
+      preHandler: admin,
+      schema: {
+        params: { type: 'object', properties: { id: { type: 'string', pattern: '^\\d+-\\d+$' } } },
+        body: { type: 'object', required: ['category'], additionalProperties: false, properties: { category: { type: 'string', minLength: 1, maxLength: 100 }, fields: { type: 'object', additionalProperties: false, properties: fieldProps } } },
+      },
+    },
+    async (req, reply) => {
+      const by = req.principal!.name;
+      try {
+        const result = await decideReview(redis, config, keys, req.params.id, { category: req.body.category, fields: req.body.fields, reviewer: by }, undefined);
+        if (!result) return reply.code(409).send({ error: 'conflict', message: `review entry ${req.params.id} was decided already (or never listed by the console)` });
+        await audit(redis, keys, log, { action: 'review_decision', by, requestId: req.id, entry: req.params.id, key: result.label.id, decision: result.label.decision, category: result.label.category, predicted: result.label.predicted, sentTo: result.sentTo }, o.auditMaxLen);
+        return result;
+      } catch (err) {
+        if (err instanceof BadRecordError || err instanceof RouteError) return reply.code(err instanceof RouteError ? 422 : 400).send({ error: err instanceof RouteError ? 'no_route' : 'bad_request', message: errorMessage(err) });
+        throw err;
+      }
+    },
+  );
+}

@@ -1,0 +1,27 @@
+/** The console's timers and caps: every one an option of the plugin, documented in docs/configuration.md and docs/console.md. */
+export interface ConsoleOptions {
+  /** How often the sampler reads the pipeline (SSE updates, chart points, /metrics freshness). @defaultValue 5000 */
+  sampleIntervalMs: number;
+  /** How much history the charts keep in Redis (`{p}:console:stats`, capped at historyMs / sampleIntervalMs entries). @defaultValue 3600000 */
+  historyMs: number;
+  /** Newest entries per stream decoded for the p50/p99 figures. @defaultValue 200 */
+  latencySampleSize: number;
+  /** An SSE stream sends a comment line this often, so proxies keep it open. @defaultValue 15000 */
+  sseHeartbeatMs: number;
+  /** Most dead letters one "replay all of a reason" or "purge" acts on. @defaultValue 10000 */
+  maxBulk: number;
+  /** `{p}:console:audit` is capped at about this many actions. @defaultValue 10000 */
+  auditMaxLen: number;
+  /** Serve `GET /metrics` (Prometheus text format). @defaultValue true */
+  metrics: boolean;
+}
+
+export const CONSOLE_DEFAULTS: ConsoleOptions = {
+  sampleIntervalMs: 5000,
+  historyMs: 3_600_000,
+  latencySampleSize: 200,
+  sseHeartbeatMs: 15_000,
+  maxBulk: 10_000,
+  auditMaxLen: 10_000,
+  metrics: true,
+};

@@ -1,0 +1,141 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import { requireRole } from '../api/auth.js';
+import { readAudit } from './audit.js';
+import { registerActions } from './actions.js';
+import { pipelineGraph } from './graph.js';
+import { CONSOLE_DEFAULTS, type ConsoleOptions } from './options.js';
+import { createPrometheus } from './prometheus.js';
+import { recentProducts, traceProduct } from './products.js';
+import { listReview } from './review.js';
+import { ConsoleSampler } from './sampler.js';
+import { loadAssets } from './static.js';
+import { workersView } from './workers.js';
+import { listDeadLetters, decodeDeadLetter, getDeadLetter } from '../ops/dlq.js';
+
+const read = requireRole('read');
+
+/**
+ * The web console, a Fastify plugin for `pipeline serve` (lib/api/server.ts): the page at `/`
+ * (files of console/, served from memory), its JSON API under `/console/api`, live samples over
+ * Server-Sent Events, and `GET /metrics` (Prometheus). Reading needs the `read` role, acting
+ * (replay, purge, review decisions) `admin`; every action is audited with the token's name.
+ * Uses the server's one command connection (`app.pipeline.redis`): no connection of its own.
+ */
+export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleOptions> = {}): Promise<void> {
+  const o: ConsoleOptions = { ...CONSOLE_DEFAULTS, ...opts };
+  const { config, keys, redis, logger } = app.pipeline;
+  const log = logger.child({ component: 'console' });
+  const sampler = new ConsoleSampler({ redis, config, logger: log, intervalMs: o.sampleIntervalMs, historyMs: o.historyMs, latencySampleSize: o.latencySampleSize });
+  const assets = loadAssets();
+
+  const sendAsset = (name: string, reply: FastifyReply) => {
+    const a = assets.get(name);
+    if (!a) return reply.code(404).send({ error: 'not_found', message: `no console file ${name}` });
+    return reply.type(a.type).header('cache-control', 'no-cache').send(a.body);
+  };
+  // The page itself needs no token: it holds no data, and asks for a token before it reads any.
+  app.get('/', { schema: { hide: true } as never }, (_req, reply) => sendAsset('index.html', reply));
+  app.get('/console/*', { schema: { hide: true } as never }, (req, reply) => sendAsset((req.params as { '*': string })['*'], reply));
+
+  app.get('/console/api/me', { preHandler: read }, async (req) => ({ name: req.principal!.name, roles: [...req.principal!.roles], canAct: req.principal!.roles.has('admin') }));
+  app.get('/console/api/graph', { preHandler: read }, async () => pipelineGraph(config));
+  app.get('/console/api/stats', { preHandler: read }, async () => sampler.last ?? (await sampler.sampleOnce()) ?? null);
+  app.get<{ Querystring: { minutes?: number } }>(
+    '/console/api/history',
+    { preHandler: read, schema: { querystring: { type: 'object', properties: { minutes: { type: 'number', minimum: 1, maximum: 1440 } } } } },
+    async (req) => ({ samples: await sampler.history(Date.now() - (req.query.minutes ?? o.historyMs / 60_000) * 60_000), intervalMs: o.sampleIntervalMs, writer: sampler.writer }),
+  );
+
+  // Live samples: one SSE stream per client, fed from the sampler (no Redis read per client).
+  const streams = new Set<ServerResponse>();
+  app.get('/console/api/events', { preHandler: read }, (req: FastifyRequest, reply: FastifyReply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': req.id });
+    const send = (s: unknown) => res.write(`event: sample\ndata: ${JSON.stringify(s)}\n\n`);
+    if (sampler.last) send(sampler.last);
+    const off = sampler.subscribe(send);
+    const beat = setInterval(() => res.write(': keep-alive\n\n'), o.sseHeartbeatMs);
+    streams.add(res);
+    res.on('close', () => {
+      off();
+      clearInterval(beat);
+      streams.delete(res);
+    });
+  });
+
+  app.get<{ Querystring: { stage?: string; reason?: string; count?: number; after?: string } }>(
+    '/console/api/dlq',
+    { preHandler: read, schema: { querystring: { type: 'object', properties: { stage: { type: 'string' }, reason: { type: 'string' }, count: { type: 'integer', minimum: 1, maximum: 1000 }, after: { type: 'string' } } } } },
+    async (req) => {
+      const entries = await listDeadLetters(redis, keys, { ...req.query, count: req.query.count ?? 100 });
+      // By stage and reason over the whole DLQ (bounded by maxBulk), for the summary table.
+      const all = await listDeadLetters(redis, keys, { count: o.maxBulk });
+      const groups = new Map<string, { stage: string; reason: string; count: number }>();
+      for (const e of all) {
+        const k = `${e.stage}\u0000${e.reason}`;
+        const g = groups.get(k) ?? { stage: e.stage, reason: e.reason, count: 0 };
+        g.count++;
+        groups.set(k, g);
+      }
+      return { total: await redis.xlen(keys.dlq), groups: [...groups.values()], entries: entries.map(({ payload: _p, ...e }) => e) };
+    },
+  );
+  app.get<{ Params: { id: string } }>('/console/api/dlq/:id', { preHandler: read }, async (req, reply) => {
+    const e = await getDeadLetter(redis, keys, req.params.id);
+    if (!e) return reply.code(404).send({ error: 'not_found', message: `no dead letter ${req.params.id}` });
+    const { payload: _p, ...entry } = e;
+    const d = decodeDeadLetter(e);
+    return { entry, envelope: d.envelope ?? null, decodeError: d.error ?? null };
+  });
+
+  app.get('/console/api/review', { preHandler: read }, async () => ({ items: await listReview(redis, keys), categories: reviewCategories(config) }));
+  app.get<{ Params: { id: string } }>('/console/api/products/:id', { preHandler: read }, async (req) => traceProduct(redis, config, keys, req.params.id));
+  app.get<{ Querystring: { category?: string; brand?: string; route?: string; minConfidence?: number; maxConfidence?: number; limit?: number } }>(
+    '/console/api/products',
+    {
+      preHandler: read,
+      schema: { querystring: { type: 'object', properties: { category: { type: 'string' }, brand: { type: 'string' }, route: { type: 'string' }, minConfidence: { type: 'number' }, maxConfidence: { type: 'number' }, limit: { type: 'integer', minimum: 1, maximum: 500 } } } },
+    },
+    async (req) => ({ products: await recentProducts(redis, keys, req.query) }),
+  );
+  app.get('/console/api/workers', { preHandler: read }, async () => workersView(redis, config, keys));
+  app.get('/console/api/audit', { preHandler: read }, async () => ({ actions: await readAudit(redis, keys) }));
+
+  registerActions(app, o, log);
+
+  if (o.metrics) {
+    const registry = createPrometheus(config, () => sampler.last);
+    app.get('/metrics', { preHandler: read, schema: { hide: true } as never }, async (_req, reply) => {
+      if (!sampler.last) await sampler.sampleOnce();
+      return reply.type(registry.contentType).send(await registry.metrics());
+    });
+  }
+
+  sampler.start();
+  app.addHook('preClose', async () => {
+    for (const res of streams) res.end();
+    await sampler.stop();
+  });
+}
+
+/** Every category a routing rule names (`category: { in: [...] }` or `category: x`), for the reviewer's picker. */
+export function reviewCategories(config: { routes: Record<string, { when?: unknown }[]> }): string[] {
+  const out = new Set<string>();
+  const walk = (c: unknown) => {
+    if (!c || typeof c !== 'object') return;
+    for (const [k, v] of Object.entries(c as Record<string, unknown>)) {
+      if (k === 'category') {
+        if (typeof v === 'string') out.add(v);
+        else if (v && typeof v === 'object') {
+          const p = v as { eq?: unknown; in?: unknown[] };
+          if (typeof p.eq === 'string') out.add(p.eq);
+          for (const x of p.in ?? []) if (typeof x === 'string') out.add(x);
+        }
+      } else if (Array.isArray(v)) v.forEach(walk);
+    }
+  };
+  for (const rules of Object.values(config.routes)) for (const r of rules) walk(r.when);
+  return [...out].sort();
+}

@@ -1,0 +1,149 @@
+import type { Redis } from 'ioredis';
+import type { ResolvedConfig } from '../config/types.js';
+import type { Keys } from '../redis/keys.js';
+import { decodeEnvelope, entryFields, type Envelope } from '../stream/codec.js';
+import { toEntries } from '../stream/entries.js';
+import { listDeadLetters, decodeDeadLetter } from '../ops/dlq.js';
+import { hopTimings, type HopTiming } from './hops.js';
+
+/** Where a product is now, as far as Redis still tells. */
+export type ProductState = 'stored' | 'in_flight' | 'review' | 'dead_lettered' | 'unknown';
+
+export interface ProductTrace {
+  id: string;
+  state: ProductState;
+  /** Stored: the indexed fields (category, brand, mpn, ..., reviewedBy, storedAt). */
+  stored?: Record<string, string>;
+  /** Stages visited, in order, with wait and batch times. */
+  hops: HopTiming[];
+  /** Each stage's output, by stage. */
+  outputs: Record<string, unknown>;
+  input?: Record<string, unknown>;
+  producedAt?: number;
+  /** Where it waits now (in flight / review): stream and entry id. */
+  at?: { stream: string; entry: string }[];
+  deadLetters: { id: string; stage: string; reason: string; error: string }[];
+}
+
+/** Newest `scan` entries of a stream whose key field is `id`, decoded. */
+async function findInStream(redis: Redis, key: string, id: string, scan: number): Promise<{ entry: string; env?: Envelope }[]> {
+  const reply = (await redis.xrevrangeBuffer(key, '+', '-', 'COUNT', scan)) as unknown as [Buffer, Buffer[] | null][];
+  const out: { entry: string; env?: Envelope }[] = [];
+  for (const e of toEntries(reply)) {
+    const f = entryFields(e.fields);
+    if (f.key !== id) continue;
+    let env: Envelope | undefined;
+    try {
+      env = f.payload ? decodeEnvelope(f.payload) : undefined;
+    } catch {
+      env = undefined; // shown as found, without its envelope
+    }
+    out.push({ entry: e.id, env });
+  }
+  return out;
+}
+
+/**
+ * One product's trip: the stored document (redis sink) with its hops and every stage's output;
+ * else its newest envelope on a stage or terminal stream (the newest `scan` entries of each are
+ * searched); its dead letters (the DLQ's first `scan` entries of that key).
+ */
+export async function traceProduct(redis: Redis, config: ResolvedConfig, keys: Keys, id: string, scan = 1000): Promise<ProductTrace> {
+  const out: ProductTrace = { id, state: 'unknown', hops: [], outputs: {}, deadLetters: [] };
+  const hash = await redis.hgetall(keys.product(id));
+  let env: Pick<Envelope, 'hops' | 'outputs' | 'producedAt' | 'input'> | undefined;
+  if (Object.keys(hash).length) {
+    const { doc, ...fields } = hash;
+    out.stored = fields;
+    out.state = 'stored';
+    try {
+      const d = JSON.parse(doc ?? '{}') as Partial<Envelope>;
+      if (Array.isArray(d.hops) && typeof d.producedAt === 'number') env = { hops: d.hops, outputs: d.outputs ?? {}, producedAt: d.producedAt, input: d.input! };
+    } catch {
+      // A document that does not parse: the fields still show.
+    }
+  }
+  const streams = [...new Set([...config.stages.map((s) => s.input), ...config.streams.terminal])];
+  const found = await Promise.all(streams.map(async (s) => ({ s, hits: await findInStream(redis, keys.stream(s), id, scan) })));
+  const live = found.filter((f) => f.hits.length);
+  if (live.length) {
+    out.at = live.map((f) => ({ stream: f.s, entry: f.hits[0]!.entry }));
+    // The newest envelope: the one that went furthest.
+    const newest = live.flatMap((f) => f.hits.map((h) => h.env)).filter((e): e is Envelope => !!e).sort((a, b) => b.hops.length - a.hops.length)[0];
+    if (!env && newest) env = newest;
+    if (out.state !== 'stored') out.state = live.some((f) => config.streams.terminal.includes(f.s)) ? 'review' : 'in_flight';
+  }
+  for (const d of await listDeadLetters(redis, keys, { count: 50, after: undefined }).then((all) => all.filter((e) => e.key === id))) {
+    out.deadLetters.push({ id: d.id, stage: d.stage, reason: d.reason, error: d.error });
+    if (!env) env = decodeDeadLetter(d).envelope;
+  }
+  if (out.state === 'unknown' && out.deadLetters.length) out.state = 'dead_lettered';
+  if (env) {
+    out.hops = hopTimings(env);
+    out.outputs = env.outputs;
+    out.input = env.input;
+    out.producedAt = env.producedAt;
+  }
+  return out;
+}
+
+export interface RecentProduct {
+  id: string;
+  category?: string;
+  brand?: string;
+  mpn?: string;
+  confidence?: number;
+  reviewedBy?: string;
+  storedAt?: number;
+  /** Stages it went through. */
+  route: string[];
+}
+
+export interface RecentFilter {
+  category?: string;
+  brand?: string;
+  /** A stage the product went through. */
+  route?: string;
+  minConfidence?: number;
+  maxConfidence?: number;
+  /** At most this many. @defaultValue 50 */
+  limit?: number;
+  /** Newest completions looked at. @defaultValue 500 */
+  scan?: number;
+}
+
+/** Recently stored products, newest first, from the completion stream `{p}:done` and the stored documents; filtered. */
+export async function recentProducts(redis: Redis, keys: Keys, f: RecentFilter = {}): Promise<RecentProduct[]> {
+  const rows = (await redis.xrevrange(keys.extra('done'), '+', '-', 'COUNT', f.scan ?? 500)) as [string, string[]][];
+  const ids: string[] = [];
+  const seen = new Set<string>();
+  for (const [, fields] of rows) {
+    const m = new Map<string, string>();
+    for (let i = 0; i + 1 < fields.length; i += 2) m.set(fields[i]!, fields[i + 1]!);
+    const k = m.get('k');
+    if (m.get('s') !== 'stored' || !k || seen.has(k)) continue;
+    seen.add(k);
+    ids.push(k);
+  }
+  const limit = f.limit ?? 50;
+  const out: RecentProduct[] = [];
+  const fetched = await Promise.all(ids.map((id) => redis.hmget(keys.product(id), 'category', 'brand', 'mpn', 'confidence', 'reviewedBy', 'storedAt', 'doc')));
+  ids.forEach((id, i) => {
+    const [category, brand, mpn, confidence, reviewedBy, storedAt, doc] = fetched[i]!;
+    if (category === null && doc === null) return; // no longer stored
+    let route: string[] = [];
+    try {
+      route = (JSON.parse(doc ?? '{}') as { route?: string[] }).route ?? [];
+    } catch {
+      route = [];
+    }
+    const p: RecentProduct = { id, category: category ?? undefined, brand: brand ?? undefined, mpn: mpn ?? undefined, confidence: confidence === null ? undefined : Number(confidence), reviewedBy: reviewedBy ?? undefined, storedAt: storedAt === null ? undefined : Number(storedAt), route };
+    if (f.category && p.category !== f.category) return;
+    if (f.brand && (p.brand ?? '').toLowerCase() !== f.brand.toLowerCase()) return;
+    if (f.route && !route.includes(f.route)) return;
+    if (f.minConfidence !== undefined && !(p.confidence !== undefined && p.confidence >= f.minConfidence)) return;
+    if (f.maxConfidence !== undefined && !(p.confidence !== undefined && p.confidence <= f.maxConfidence)) return;
+    if (out.length < limit) out.push(p);
+  });
+  return out;
+}

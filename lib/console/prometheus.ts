@@ -1,0 +1,83 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ResolvedConfig } from '../config/types.js';
+import { METRIC_CATALOG, type MetricSpec } from '../observe/metrics.js';
+import type { ConsoleSample } from './sampler.js';
+
+/**
+ * The Prometheus name statsd_exporter gives a StatsD metric under deploy/statsd/mapping.yml
+ * (`pipeline.group.lag` → `pipeline_group_lag`, counters `_total`), so one dashboard reads either source.
+ */
+export function prometheusName(spec: Pick<MetricSpec, 'name' | 'type'>, prefix: string): string {
+  const base = `${prefix}${spec.name}`.replace(/[^a-zA-Z0-9_]/g, '_').replace(/_+$/, '');
+  return spec.type === 'counter' ? `${base}_total` : base;
+}
+
+const spec = (name: string): MetricSpec => {
+  const s = METRIC_CATALOG.find((m) => m.name === name);
+  if (!s) throw new Error(`metric ${name} is not in METRIC_CATALOG`);
+  return s;
+};
+
+/**
+ * `GET /metrics` of `pipeline serve`: prom-client gauges and counters filled from the console
+ * sampler's latest sample at scrape time (no extra Redis round trip per scrape). Served: the
+ * monitor's backlog gauges (stream.length, group.lag/pending/consumers, dlq.length,
+ * store.products) and messages.in / messages.out per stage, counted by Redis itself (the group's
+ * entries-read, and entries-read minus pending), so the dashboard's backlog and throughput panels
+ * work without StatsD. Per-batch timings and error counters exist only in the workers' StatsD.
+ */
+export function createPrometheus(config: ResolvedConfig, latest: () => ConsoleSample | undefined, opts: { processMetrics?: boolean } = {}): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ pipeline: config.pipeline });
+  const prefix = config.metrics.prefix;
+  const gauge = (name: string, labelNames: string[], fill: (g: Gauge<string>, s: ConsoleSample) => void) => {
+    const m = spec(name);
+    new Gauge({
+      name: prometheusName(m, prefix),
+      help: m.help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        const s = latest();
+        this.reset();
+        if (s) fill(this, s);
+      },
+    });
+  };
+  gauge('stream.length', ['stream'], (g, s) => {
+    for (const st of s.stages) g.set({ stream: st.stream }, st.length);
+    for (const t of s.terminal) g.set({ stream: t.stream }, t.length);
+  });
+  gauge('group.lag', ['stage'], (g, s) => {
+    for (const st of s.stages) if (st.lag !== null) g.set({ stage: st.stage }, st.lag);
+  });
+  gauge('group.pending', ['stage'], (g, s) => s.stages.forEach((st) => g.set({ stage: st.stage }, st.pending)));
+  gauge('group.consumers', ['stage'], (g, s) => s.stages.forEach((st) => g.set({ stage: st.stage }, st.consumers)));
+  gauge('dlq.length', [], (g, s) => g.set(s.dlq));
+  gauge('store.products', [], (g, s) => g.set(s.stored));
+  // Counters from Redis' own counts: increased by what Redis counted since the last scrape.
+  const counter = (name: string, value: (t: NonNullable<ConsoleSample['totals']>[number]) => number | null) => {
+    const m = spec(name);
+    const seen = new Map<string, number>();
+    new Counter({
+      name: prometheusName(m, prefix),
+      help: `${m.help} (pipeline serve: counted by Redis, see docs/console.md)`,
+      labelNames: ['stage'],
+      registers: [registry],
+      collect() {
+        for (const t of latest()?.totals ?? []) {
+          const v = value(t);
+          if (v === null) continue;
+          const d = v - (seen.get(t.stage) ?? 0);
+          if (d > 0) this.inc({ stage: t.stage }, d);
+          if (d > 0 || !seen.has(t.stage)) seen.set(t.stage, v);
+          if (d === 0) this.inc({ stage: t.stage }, 0);
+        }
+      },
+    });
+  };
+  counter('messages.in', (t) => t.read);
+  counter('messages.out', (t) => (t.read === null ? null : t.read - t.pending));
+  if (opts.processMetrics) collectDefaultMetrics({ register: registry });
+  return registry;
+}

@@ -1,0 +1,227 @@
+import type { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { ResolvedConfig } from '../config/types.js';
+import { Periodic } from '../core/periodic.js';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../observe/logger.js';
+import { backlog, DlqTally, pipelineStatus, type PipelineStatus } from '../ops/inspect.js';
+import { Keys } from '../redis/keys.js';
+import { Script } from '../redis/script.js';
+import { decodeEnvelope, entryFields, type Envelope } from '../stream/codec.js';
+import { toEntries } from '../stream/entries.js';
+import { stageLatencies } from './hops.js';
+
+const lease = new Script('lease-1');
+
+/** One stage's numbers at one sample. Rates are per second over the interval since the previous sample. */
+export interface StageSample {
+  stage: string;
+  stream: string;
+  length: number;
+  lag: number | null;
+  pending: number;
+  consumers: number;
+  /** Entries the group read per second (XINFO GROUPS entries-read, differenced). */
+  inRate: number | null;
+  /** Entries the group finished (read and acked) per second: Δ entries-read − Δ pending. */
+  outRate: number | null;
+  /** Batch time (read to hand-off) over recent hops, ms. */
+  p50Ms: number | null;
+  p99Ms: number | null;
+  batchMean: number | null;
+  /** Pending entries delivered more than once (a failed attempt each), from the oldest `redeliveryScan`. */
+  redelivered: number;
+  /** Dead letters this stage sent, all time (DLQ entries still there). */
+  deadLetters: number;
+}
+
+export interface ConsoleSample {
+  at: number;
+  stages: StageSample[];
+  /** Terminal streams (review): their lengths. */
+  terminal: { stream: string; length: number }[];
+  dlq: number;
+  stored: number;
+  /** Per stage, Redis' own counts: entries the group ever read (entries-read; null when Redis cannot tell) and pending now. */
+  totals: { stage: string; read: number | null; pending: number }[];
+}
+
+export interface ConsoleSamplerOptions {
+  redis: Redis;
+  config: ResolvedConfig;
+  logger: Logger;
+  /** How often to sample. @defaultValue 5000 (console.sampleIntervalMs) */
+  intervalMs?: number;
+  /** History kept in Redis: the series stream is capped at historyMs / intervalMs entries (XADD MAXLEN ~). @defaultValue 3600000 (1 hour) */
+  historyMs?: number;
+  /** Newest entries read from each stream for the latency figures. @defaultValue 200 */
+  latencySampleSize?: number;
+  /** Pending entries per stage looked at for redeliveries (XPENDING ... COUNT). @defaultValue 100 */
+  redeliveryScan?: number;
+}
+
+/** The console's keys: the stats series and the sampler's lease. */
+export const consoleKeys = (keys: Keys) => ({ series: keys.extra('console:stats'), lease: keys.extra('console:sampler') });
+
+/**
+ * Samples the pipeline every `intervalMs` (XINFO per stream, XPENDING, the newest entries for
+ * hop timings) into a `ConsoleSample`, hands it to listeners (the SSE clients) and, while it holds
+ * the lease `{p}:console:sampler` (one writer among all console processes), appends it to the
+ * capped stream `{p}:console:stats`. A console restart loses nothing Redis still has: the charts
+ * read their history from that stream. A failed sample is logged; the next interval tries again.
+ */
+export class ConsoleSampler {
+  private loop?: Periodic;
+  private prev?: { at: number; read: Map<string, { read: number | null; pending: number }> };
+  private readonly tally: DlqTally;
+  private readonly listeners = new Set<(s: ConsoleSample) => void>();
+  private readonly id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  private readonly keys: Keys;
+  last?: ConsoleSample;
+  /** Whether the last sample was written to the series (this process held the lease). */
+  writer = false;
+
+  constructor(private readonly o: ConsoleSamplerOptions) {
+    this.keys = new Keys(o.config.pipeline);
+    this.tally = new DlqTally(this.keys.dlq);
+  }
+
+  get intervalMs(): number {
+    return this.o.intervalMs ?? 5000;
+  }
+  get historyMs(): number {
+    return this.o.historyMs ?? 3_600_000;
+  }
+  /** Entries the series stream keeps. */
+  get maxSamples(): number {
+    return Math.max(10, Math.ceil(this.historyMs / this.intervalMs));
+  }
+
+  start(): void {
+    if (this.loop) throw new Error('console sampler already started');
+    this.loop = new Periodic(() => this.sampleOnce().then(() => undefined), this.intervalMs, (err) => this.o.logger.error('console.sample_error', { err }));
+    this.loop.start(true);
+  }
+
+  async stop(): Promise<void> {
+    await this.loop?.stop(this.intervalMs);
+  }
+
+  subscribe(fn: (s: ConsoleSample) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** One sample: read, publish, and write to the series while holding the lease. Errors are logged, not thrown. */
+  async sampleOnce(): Promise<ConsoleSample | undefined> {
+    const { redis, config, logger } = this.o;
+    try {
+      const [status, envelopes] = await Promise.all([pipelineStatus(redis, config), this.recentEnvelopes(), this.tally.update(redis)]);
+      const redelivered = await this.redeliveries(status);
+      const sample = this.build(status, envelopes, redelivered);
+      this.last = sample;
+      for (const fn of this.listeners) fn(sample);
+      const ttl = this.intervalMs * 3;
+      this.writer = (await lease.run<number>(redis, [consoleKeys(this.keys).lease], [this.id, ttl])) === 1;
+      if (this.writer) await redis.xadd(consoleKeys(this.keys).series, 'MAXLEN', '~', this.maxSamples, '*', 's', JSON.stringify(sample));
+      return sample;
+    } catch (err) {
+      logger.warn('console.sample_error', { err: errorMessage(err) });
+      return undefined;
+    }
+  }
+
+  /** The series in Redis since `since` (ms), oldest first: what the charts draw. */
+  async history(since = Date.now() - this.historyMs): Promise<ConsoleSample[]> {
+    const rows = (await this.o.redis.xrange(consoleKeys(this.keys).series, String(since), '+')) as [string, string[]][];
+    const out: ConsoleSample[] = [];
+    for (const [, fields] of rows) {
+      const i = fields.indexOf('s');
+      if (i < 0) continue;
+      try {
+        out.push(JSON.parse(fields[i + 1]!) as ConsoleSample);
+      } catch {
+        // A foreign or truncated entry: skip it, the chart has a gap.
+      }
+    }
+    return out;
+  }
+
+  private async recentEnvelopes(): Promise<Envelope[]> {
+    const { redis, config } = this.o;
+    const n = this.o.latencySampleSize ?? 200;
+    const streams = [...new Set([...config.stages.map((s) => s.input), ...config.streams.terminal, 'done'])];
+    const replies = await Promise.all(streams.map((s) => redis.xrevrangeBuffer(this.keys.stream(s), '+', '-', 'COUNT', n)));
+    const out: Envelope[] = [];
+    for (const reply of replies) {
+      for (const { fields } of toEntries(reply as unknown as [Buffer, Buffer[] | null][])) {
+        const { payload } = entryFields(fields);
+        if (!payload) continue;
+        try {
+          out.push(decodeEnvelope(payload));
+        } catch {
+          // Not an envelope (e.g. a completion record): no hops to read.
+        }
+      }
+    }
+    return out;
+  }
+
+  private async redeliveries(status: PipelineStatus): Promise<Map<string, number>> {
+    const scan = this.o.redeliveryScan ?? 100;
+    const out = new Map<string, number>();
+    await Promise.all(
+      status.streams
+        .filter((s) => s.stage && s.group && s.group.pending > 0)
+        .map(async (s) => {
+          const rows = (await this.o.redis.xpending(s.key, s.stage!, '-', '+', scan)) as [string, string, number, number][];
+          out.set(s.stage!, rows.filter((r) => Number(r[3]) > 1).length);
+        }),
+    );
+    return out;
+  }
+
+  private build(status: PipelineStatus, envelopes: Envelope[], redelivered: Map<string, number>): ConsoleSample {
+    const at = status.at;
+    const lat = stageLatencies(envelopes, at - Math.max(60_000, this.intervalMs * 12));
+    const read = new Map<string, { read: number | null; pending: number }>();
+    const stages: StageSample[] = [];
+    const dt = this.prev ? (at - this.prev.at) / 1000 : 0;
+    for (const s of status.streams) {
+      if (!s.stage) continue;
+      const g = s.group;
+      const cur = { read: g?.entriesRead ?? (g ? null : 0), pending: g?.pending ?? 0 };
+      read.set(s.stage, cur);
+      const before = this.prev?.read.get(s.stage);
+      let inRate: number | null = null;
+      let outRate: number | null = null;
+      if (before && dt > 0 && cur.read !== null && before.read !== null) {
+        const dIn = Math.max(0, cur.read - before.read);
+        inRate = round(dIn / dt);
+        outRate = round(Math.max(0, dIn - (cur.pending - before.pending)) / dt);
+      }
+      const l = lat.get(s.stage);
+      stages.push({
+        stage: s.stage,
+        stream: s.stream,
+        length: s.length,
+        lag: backlog(s),
+        pending: cur.pending,
+        consumers: g?.consumers ?? 0,
+        inRate,
+        outRate,
+        p50Ms: l?.p50Ms ?? null,
+        p99Ms: l?.p99Ms ?? null,
+        batchMean: l?.batchMean ?? null,
+        redelivered: redelivered.get(s.stage) ?? 0,
+        deadLetters: this.tally.byStage.get(s.stage) ?? 0,
+      });
+    }
+    this.prev = { at, read };
+    const totals = [...read].map(([stage, r]) => ({ stage, read: r.read, pending: r.pending }));
+    return { at, stages, totals, terminal: status.streams.filter((s) => !s.stage).map((s) => ({ stream: s.stream, length: s.length })), dlq: status.dlq, stored: status.stored };
+  }
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;

@@ -1,0 +1,88 @@
+import type { Redis } from 'ioredis';
+import type { ResolvedConfig } from '../config/types.js';
+import type { Keys } from '../redis/keys.js';
+
+export interface ConsumerView {
+  name: string;
+  /** ms since the consumer last read (XINFO CONSUMERS idle). */
+  idleMs: number;
+  /** Entries it holds (delivered, not acked). */
+  pending: number;
+  /** The oldest entries it holds: id, ms since delivery, deliveries. */
+  holds: { id: string; idleMs: number; deliveries: number }[];
+  /** Its watchdog's liveness record (phase, processed, progressAt), or null: no progress for blockMs + stallTimeoutMs, or gone. */
+  watchdog: Record<string, unknown> | null;
+}
+
+export interface StageWorkers {
+  stage: string;
+  consumers: ConsumerView[];
+}
+
+export interface WorkersView {
+  stages: StageWorkers[];
+  /** Autoscaler decisions and watchdog events, newest first, from the log stream `{p}:logs` (config logs.stream). */
+  events: Record<string, unknown>[];
+}
+
+const pairs = (raw: unknown[]) => {
+  const m = new Map<string, unknown>();
+  for (let i = 0; i + 1 < raw.length; i += 2) m.set(String(raw[i]), raw[i + 1]);
+  return m;
+};
+
+/** Log events the workers view shows. */
+const EVENT = /^(autoscale\.|supervisor\.|watchdog\.)/;
+
+/**
+ * Consumers per stage (XINFO CONSUMERS) with idle time, what each holds (XPENDING per consumer,
+ * the oldest `holdCount`) and its watchdog marker (`{p}:heartbeat:<stage>:<consumer>`); autoscaler,
+ * supervisor and watchdog events from the newest `logScan` lines of `{p}:logs`.
+ */
+export async function workersView(redis: Redis, config: ResolvedConfig, keys: Keys, o: { holdCount?: number; logScan?: number } = {}): Promise<WorkersView> {
+  const stages = await Promise.all(
+    config.stages.map(async (s): Promise<StageWorkers> => {
+      let raw: unknown[][] = [];
+      try {
+        raw = (await redis.xinfo('CONSUMERS', keys.stream(s.input), s.name)) as unknown[][];
+      } catch (err) {
+        if (!(err instanceof Error && /no such key|NOGROUP/i.test(err.message))) throw err;
+      }
+      const consumers = await Promise.all(
+        raw.map(async (c) => {
+          const m = pairs(c);
+          const name = String(m.get('name'));
+          const pending = Number(m.get('pending') ?? 0);
+          const [holds, marker] = await Promise.all([
+            pending > 0 ? (redis.xpending(keys.stream(s.input), s.name, '-', '+', o.holdCount ?? 5, name) as Promise<[string, string, number, number][]>) : Promise.resolve([]),
+            redis.get(keys.heartbeat(s.name, name)),
+          ]);
+          let watchdog: Record<string, unknown> | null = null;
+          if (marker !== null) {
+            try {
+              watchdog = JSON.parse(marker) as Record<string, unknown>;
+            } catch {
+              watchdog = { raw: marker };
+            }
+          }
+          return { name, idleMs: Number(m.get('idle') ?? 0), pending, holds: holds.map(([id, , idle, n]) => ({ id, idleMs: Number(idle), deliveries: Number(n) })), watchdog };
+        }),
+      );
+      return { stage: s.name, consumers };
+    }),
+  );
+  const lines = (await redis.xrevrange(keys.extra('logs'), '+', '-', 'COUNT', o.logScan ?? 2000)) as [string, string[]][];
+  const events: Record<string, unknown>[] = [];
+  for (const [, fields] of lines) {
+    const i = fields.indexOf('log');
+    if (i < 0) continue;
+    try {
+      const rec = JSON.parse(fields[i + 1]!) as Record<string, unknown>;
+      if (typeof rec.event === 'string' && EVENT.test(rec.event)) events.push(rec);
+    } catch {
+      // not JSON: not an event of ours
+    }
+    if (events.length >= 100) break;
+  }
+  return { stages, events };
+}

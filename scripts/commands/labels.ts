@@ -1,0 +1,27 @@
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { readLabels, writeLabelsJsonl } from '../../lib/console/labels.js';
+import { Keys } from '../../lib/redis/keys.js';
+import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
+
+/**
+ * `pipeline labels export`: the console's review decisions ({p}:labels) as JSONL in the training
+ * data's shape, latest decision per product; to stdout or --out. Unreadable entries are reported on stderr.
+ */
+export async function labelsExportCommand(opts: GlobalOptions & { out?: string }): Promise<void> {
+  const config = loadConfig(opts);
+  const redis = cliRedis(config.redis.url);
+  try {
+    const { labels, bad } = await readLabels(redis, new Keys(config.pipeline));
+    for (const b of bad) process.stderr.write(JSON.stringify({ event: 'labels.bad_entry', id: b.id, why: b.why }) + '\n');
+    if (opts.out) {
+      const file = createWriteStream(opts.out);
+      await writeLabelsJsonl(labels, file);
+      file.end();
+      await once(file, 'close');
+    } else await writeLabelsJsonl(labels, process.stdout);
+    process.stderr.write(JSON.stringify({ event: 'labels.exported', labels: labels.length, bad: bad.length, out: opts.out ?? 'stdout' }) + '\n');
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,73 @@
+import type { FastifyInstance } from 'fastify';
+import { resolveConfig } from '../../lib/config/load.js';
+import type { PipelineConfig, ResolvedConfig, StageOptions } from '../../lib/config/types.js';
+import { buildServer } from '../../lib/api/server.js';
+import { consolePlugin } from '../../lib/console/plugin.js';
+import type { ConsoleOptions } from '../../lib/console/options.js';
+import { silentLogger } from '../../lib/observe/logger.js';
+import { Keys } from '../../lib/redis/keys.js';
+import { encodeEnvelope, newEnvelope, type ProductRecord } from '../../lib/stream/codec.js';
+import { productReader } from '../../scripts/commands/serve.js';
+import { FAST } from './pipeline.js';
+import type { Redis } from 'ioredis';
+
+export const TOKENS = [
+  { token: 'read-token-0123456789ab', roles: ['read' as const], name: 'viewer' },
+  { token: 'admin-token-0123456789a', roles: ['admin' as const], name: 'alice' },
+];
+export const READ = TOKENS[0]!.token;
+export const ADMIN = TOKENS[1]!.token;
+export const auth = (t: string) => ({ authorization: `Bearer ${t}` });
+
+const ELECTRONICS = ['audio', 'cameras_photo', 'tv_video', 'phones_radios', 'gps_auto', 'security_surveillance'];
+const idRule = { when: { any: [{ mpn: { exists: true } }, { gtin: { exists: true } }] }, to: 'validate' };
+
+/**
+ * A pipeline with the real classifier that sends products it is not sure of (confidence below
+ * `reviewBelow`) to review only; sure ones go to an extractor and are stored. A reviewed product
+ * (confidence 1) goes through the same table to its extractor.
+ */
+export function reviewConfig(url: string, pipeline: string, reviewBelow = 0.9, defaults: Partial<StageOptions> = FAST): ResolvedConfig {
+  const raw: PipelineConfig = {
+    pipeline,
+    input: 'in',
+    defaults: { ...defaults, batchSize: 16 },
+    logs: { stream: true, flushIntervalMs: 200 },
+    stages: [
+      { name: 'preprocess', kind: 'preprocess', input: 'in' },
+      { name: 'classify', kind: 'classify', model: 'product-category' },
+      { name: 'extract.electronics', kind: 'extract', model: 'extract-electronics' },
+      { name: 'extract.computing', kind: 'extract', model: 'extract-computing' },
+      { name: 'validate', kind: 'validate' },
+      { name: 'store', kind: 'store', settings: { sink: 'redis' } },
+    ],
+    routes: {
+      preprocess: [{ to: 'classify' }],
+      classify: [
+        { when: { confidence: { lt: reviewBelow } }, to: 'review' },
+        { when: { category: { in: ELECTRONICS } }, to: 'extract.electronics' },
+        { to: 'extract.computing' },
+      ],
+      'extract.electronics': [idRule, { to: 'store' }],
+      'extract.computing': [idRule, { to: 'store' }],
+      validate: [{ to: 'store' }],
+    },
+  };
+  return resolveConfig(raw, 'test', { env: { REDIS_URL: url } });
+}
+
+/** `pipeline serve` with the console, listening on a random loopback port. */
+export async function startConsole(config: ResolvedConfig, opts: Partial<ConsoleOptions> = { sampleIntervalMs: 300 }): Promise<{ app: FastifyInstance; url: string }> {
+  const app = await buildServer({ config, tokens: TOKENS, logger: silentLogger, productReader, limits: { completionsBlockMs: 100 }, plugins: [{ plugin: consolePlugin, opts: opts as Record<string, unknown> }] });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return { app, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
+}
+
+/**
+ * A dead letter as a worker writes it after `maxDeliveries` failed attempts (lib/stream/deadletter.ts
+ * fields), of a good record: as if its stage had failed during an outage. Replayed, it goes through.
+ */
+export async function addDeadLetter(redis: Redis, keys: Keys, record: ProductRecord, stage = 'preprocess', stream = 'in'): Promise<string> {
+  const env = newEnvelope(record);
+  return (await redis.xadd(keys.dlq, '*', 'k', record.id, 'e', encodeEnvelope(env), 'stage', stage, 'stream', stream, 'id', '1-0', 'reason', 'max_deliveries', 'error', 'connect ECONNREFUSED 127.0.0.1:5432 (simulated outage)', 'deliveries', '5', 'at', String(Date.now())))!;
+}
