@@ -19,7 +19,7 @@ function selectTab(name) {
   for (const b of document.querySelectorAll('#tabs button')) b.classList.toggle('active', b.dataset.tab === name);
   for (const s of document.querySelectorAll('.tab')) s.hidden = s.id !== name;
   location.hash = name;
-  views[name]?.().catch(showError);
+  Promise.resolve(views[name]?.()).catch(showError);
 }
 
 export function showError(err) {

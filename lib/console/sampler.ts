@@ -154,6 +154,19 @@ export class ConsoleSampler {
     const streams = [...new Set([...config.stages.map((s) => s.input), ...config.streams.terminal, 'done'])];
     const replies = await Promise.all(streams.map((s) => redis.xrevrangeBuffer(this.keys.stream(s), '+', '-', 'COUNT', n)));
     const out: Envelope[] = [];
+    // Stage streams are trimmed once acked: the stored documents keep every hop of recent products.
+    const done = (await redis.xrevrange(this.keys.extra('done'), '+', '-', 'COUNT', Math.min(n, 50))) as [string, string[]][];
+    const storedKeys = [...new Set(done.filter(([, f]) => f.includes('stored')).map(([, f]) => f[f.indexOf('k') + 1]!))];
+    const docs = await Promise.all(storedKeys.map((k) => redis.hmget(this.keys.product(k), 'doc', 'trace')));
+    for (const [doc, trace] of docs) {
+      if (!doc) continue;
+      try {
+        const d = JSON.parse(doc) as Partial<Envelope>;
+        if (Array.isArray(d.hops) && typeof d.producedAt === 'number') out.push({ ...(d as Envelope), traceId: trace ?? `${d.key}:${d.producedAt}` });
+      } catch {
+        // A document that does not parse: no hops from it.
+      }
+    }
     for (const reply of replies) {
       for (const { fields } of toEntries(reply as unknown as [Buffer, Buffer[] | null][])) {
         const { payload } = entryFields(fields);
