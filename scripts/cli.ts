@@ -33,6 +33,7 @@ program
   .option('--batch <n>', 'XADDs per pipelined round trip', '500')
   .option('--wait-replicas <n>', 'a batch counts as produced once n replicas of its master have it (WAIT per master; re-sent until then, see --retry-for); 0 = off', '0')
   .option('--retry-for <ms>', 're-send a batch while Redis is unreachable, full (OOM), at maxclients, failing over, or too few replicas acknowledge, for up to ms, saying so on stderr (exactly-once batches make this safe); 0 = fail at the first error (default: 30000)')
+  .option('--backpressure-poll <ms>', 'while the input lag is above limits.maxLag or Redis is full, check again every ms (waits, says so on stderr)', '500')
   .option('--run-id <id>', 'name this run; after a crash, produce the same input with the same --run-id and --batch to resume: batches that went through are skipped (state kept 7 days)')
   .action(run((file: string | undefined, o: Record<string, string>) => produceCommand(file, { ...global(), ...o } as never)));
 

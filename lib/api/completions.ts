@@ -71,7 +71,8 @@ export class Completions {
     for (const set of this.waiters.values()) for (const w of set) w(undefined);
     this.waiters.clear();
     this.subscribers.clear();
-    await this.loop;
+    // The loop ends within one XREAD BLOCK; while Redis is down its XREAD waits for the reconnect: don't wait for that.
+    await Promise.race([this.loop, sleep(this.limits.completionsBlockMs + 500)]);
   }
 
   /**

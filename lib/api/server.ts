@@ -135,8 +135,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   for (const p of options.plugins ?? []) await app.register(p.plugin, p.opts ?? {});
 
   completions.start();
-  app.addHook('onClose', async () => {
+  // Closing: waiting requests are answered now (202 with their current status) and SSE streams
+  // ended, so the server's close does not wait out their deadlines; Redis closes last.
+  app.addHook('preClose', async () => {
     await completions.stop();
+  });
+  app.addHook('onClose', async () => {
     await reader.close?.();
     await connections.close();
   });

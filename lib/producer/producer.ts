@@ -83,6 +83,12 @@ export interface ProduceOptions {
    * failed, and how long this batch has been retried so far. @defaultValue none
    */
   onRetry?: (err: unknown, retriedMs: number, budgetMs: number) => void;
+  /**
+   * Awaited before each batch is sent: backpressure (lib/producer/backpressure.ts
+   * `waitUntilClear`) holds the producer here while the pipeline is behind or Redis is full.
+   * @defaultValue none
+   */
+  beforeBatch?: () => Promise<void>;
   /** Called when a batch is acknowledged (and replicated, with `waitReplicas`): its record keys and stream. */
   onBatch?: (recordKeys: readonly string[], stream: string) => void;
 }
@@ -142,6 +148,7 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   };
   const flush = async () => {
     if (inBatch === 0) return;
+    await opts.beforeBatch?.();
     // Shards' batches go to their masters in parallel; each is retried on its own.
     const sent = await Promise.all([...lanes.values()].filter((l) => l.batch.length > 0).map((l) => sendLane(redis, l, opts)));
     const added = sent.reduce((a, b) => a + b, 0);

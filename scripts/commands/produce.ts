@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { produce, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
+import { Backpressure, describe } from '../../lib/producer/backpressure.js';
 import { cliRedis, explainRedisFailure, loadConfig, warnEvictionPolicy, type GlobalOptions } from '../common.js';
 
 /** `pipeline produce`'s default --retry-for: a batch waits this long for Redis (unreachable, full, at maxclients) before produce gives up. */
@@ -14,6 +15,8 @@ export interface ProduceCliOptions extends GlobalOptions {
   retryFor?: string;
   /** Stable run name for resuming (lib/producer/producer.ts `runId`). */
   runId?: string;
+  /** ms between backpressure readings while waiting. @defaultValue 500 */
+  backpressurePoll?: string;
 }
 
 /** `pipeline produce [file]`: JSONL from a file or stdin into the input stream. Exit 1 if any line was rejected. */
@@ -48,6 +51,21 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
     process.stderr.write(`${r.source}:${r.line}: rejected (${r.reason}): ${r.error}\n`);
   };
   const shards = configShards(config);
+  // Backpressure (limits.maxLag, Redis full): wait before each batch, saying so on stderr. Per shard
+  // input the same rule; shard 0's reading stands for all (records spread evenly over the shards).
+  const pressure = Backpressure.forInput(redis, config, shards.all[0]!, 0); // a fresh reading per batch (3 cheap commands per batch)
+  const pollMs = Number(opts.backpressurePoll ?? 500);
+  let lastSaid = 0;
+  const beforeBatch = () =>
+    pressure.waitUntilClear({
+      pollMs,
+      onWait: (p, ms) => {
+        if (Date.now() - lastSaid < 5_000 && ms > 0) return;
+        lastSaid = Date.now();
+        process.stderr.write(`${tty ? '\n' : ''}produce: waiting: ${describe(p)} (${Math.round(ms / 1000)} s so far)\n`);
+      },
+      onClear: (ms) => process.stderr.write(`produce: resumed after ${Math.round(ms / 1000)} s of backpressure\n`),
+    });
   try {
     await warnEvictionPolicy(redis);
     const summary = await produce(redis, file ? createReadStream(file) : process.stdin, {
@@ -64,6 +82,7 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
       waitReplicas: Number(opts.waitReplicas),
       onReject,
       onProgress: progress,
+      beforeBatch,
     });
     if (tty) process.stderr.write('\n');
     process.stdout.write(JSON.stringify({ event: 'produce.done', ...summary, rejectsFile: summary.rejected ? opts.rejects : undefined }) + '\n');

@@ -1,0 +1,169 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { buildServer } from '../lib/api/server.js';
+import { silentLogger } from '../lib/observe/logger.js';
+import { Keys } from '../lib/redis/keys.js';
+import { readRedisProduct } from '../stages/sinks/export.js';
+import { rulesOnlyConfig, startWorkers, stopAll } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+const TOKEN = 'admin-token-0123456789a';
+const H = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+
+/** A real listening server (HTTP on a random port) over a fresh rules-only pipeline. */
+async function listening(pipeline: string, limits = {}) {
+  const config = rulesOnlyConfig(server.url, pipeline);
+  const keys = new Keys(pipeline);
+  const productReader = (ctx: { redis: Redis }) => ({ read: async (k: string) => (await readRedisProduct(ctx.redis, keys, k)) as Record<string, unknown> | null });
+  const app: FastifyInstance = await buildServer({ config, tokens: [{ token: TOKEN, roles: ['admin'] }], logger: silentLogger, limits: { completionsBlockMs: 100, backpressureCacheMs: 0, ...limits }, productReader });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  return { app, config, keys, base };
+}
+
+const apiConnections = async () => String(await redis.client('LIST')).split('\n').filter((l: string) => / name=api:/.test(l)).map((l: string) => /name=(\S+)/.exec(l)![1]!).sort();
+
+test('1,000 concurrent enrich waiters share one completions connection: api:cmd + api:done in CLIENT LIST; every one answered with its stored product', async () => {
+  const { app, config, base } = await listening(randomPipeline());
+  let workers: ReturnType<typeof startWorkers> = [];
+  try {
+    const N = 1_000;
+    // No worker yet: every request waits.
+    const answers = Array.from({ length: N }, (_, i) =>
+      fetch(`${base}/v1/enrich?timeout_ms=60000`, { method: 'POST', headers: H, body: JSON.stringify({ id: `w${i}`, title: `SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46 #${i}` }) }).then(async (r) => ({ status: r.status, body: (await r.json()) as { id: string; status: string; product?: { key: string } } })),
+    );
+    await waitFor('1,000 waiters', () => app.pipeline.completions.waiting === N, 30_000);
+    assert.equal(await apiConnections(), ['api:cmd', 'api:done'], 'two connections, whatever the number of waiters');
+    workers = startWorkers(config);
+    const got = await Promise.all(answers);
+    assert.is(got.filter((g) => g.status === 200 && g.body.status === 'stored').length, N, JSON.stringify(got.find((g) => g.status !== 200)));
+    assert.ok(got.every((g, i) => g.body.product?.key === `w${i}`), 'each waiter got its own product');
+    assert.equal(await apiConnections(), ['api:cmd', 'api:done']);
+    assert.is(app.pipeline.completions.waiting, 0);
+  } finally {
+    await stopAll(workers);
+    await app.close();
+  }
+});
+
+test('enrich without a result in time answers 202 with the current status (never waits past timeout_ms)', async () => {
+  const { app, base } = await listening(randomPipeline());
+  try {
+    const t0 = Date.now();
+    const r = await fetch(`${base}/v1/enrich?timeout_ms=200`, { method: 'POST', headers: H, body: JSON.stringify({ id: 'slow', title: 't' }) });
+    assert.is(r.status, 202);
+    assert.equal(await r.json(), { id: 'slow', status: 'queued', stage: 'preprocess' });
+    assert.ok(Date.now() - t0 < 5_000);
+  } finally {
+    await app.close();
+  }
+});
+
+test('1,000 products over HTTP (10 x 100) all end stored and readable; SSE streams the completions and resumes after Last-Event-ID without gaps or repeats', async () => {
+  const { app, config, base } = await listening(randomPipeline());
+  const workers = startWorkers(config);
+  const ac = new AbortController();
+  try {
+    const events: { id: string; key: string }[] = [];
+    const sse = await fetch(`${base}/v1/events`, { headers: H, signal: ac.signal });
+    assert.is(sse.headers.get('content-type'), 'text/event-stream');
+    const reading = (async () => {
+      let buf = '';
+      for await (const chunk of sse.body as unknown as AsyncIterable<Uint8Array>) {
+        buf += Buffer.from(chunk).toString();
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const frame = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const data = /^data: (.*)$/m.exec(frame);
+          if (data) events.push(JSON.parse(data[1]!));
+        }
+      }
+    })().catch(() => {});
+    for (let b = 0; b < 10; b++) {
+      const records = Array.from({ length: 100 }, (_, i) => ({ id: `h${b * 100 + i}`, title: `Kingston DataTraveler 32GB DTX/32GB item ${b * 100 + i}` }));
+      const r = await fetch(`${base}/v1/products`, { method: 'POST', headers: H, body: JSON.stringify(records) });
+      assert.is(r.status, 202);
+      assert.is(((await r.json()) as { accepted: string[] }).accepted.length, 100);
+    }
+    await waitFor('1,000 completion events', () => events.length >= 1_000, 60_000);
+    assert.is(new Set(events.map((e) => e.key)).size, 1_000);
+    for (const id of ['h0', 'h537', 'h999']) {
+      const j = (await (await fetch(`${base}/v1/products/${id}`, { headers: H })).json()) as { status: string; product: { key: string } };
+      assert.equal([j.status, j.product.key], ['stored', id]);
+    }
+    ac.abort();
+    await reading;
+    // Resume after the 500th event: exactly the other 500, in order.
+    const resumed = await fetch(`${base}/v1/events`, { headers: { ...H, 'last-event-id': events[499]!.id } });
+    const got: string[] = [];
+    const reader = (resumed.body as ReadableStream<Uint8Array>).getReader();
+    let buf = '';
+    while (got.length < 500) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += Buffer.from(value).toString();
+      for (const m of buf.matchAll(/^id: (\S+)$/gm)) if (!got.includes(m[1]!)) got.push(m[1]!);
+    }
+    await reader.cancel();
+    assert.equal(got, events.slice(500).map((e) => e.id));
+  } finally {
+    ac.abort();
+    await stopAll(workers);
+    await app.close();
+  }
+});
+
+test('429 with Retry-After while the input lag is above limits.maxLag; accepted again once the stage catches up', async () => {
+  const pipeline = randomPipeline();
+  const config = rulesOnlyConfig(server.url, pipeline);
+  config.stages[0]!.maxLag = 20;
+  const app = await buildServer({ config, tokens: [{ token: TOKEN, roles: ['admin'] }], logger: silentLogger, limits: { backpressureCacheMs: 0, completionsBlockMs: 100 } });
+  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
+  try {
+    const post = (n: number, from: number) => app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: Array.from({ length: n }, (_, i) => ({ id: `l${from + i}`, title: 't' })) });
+    assert.is((await post(25, 0)).statusCode, 202, 'lag 0: in');
+    const refused = await post(1, 100);
+    assert.is(refused.statusCode, 429);
+    assert.is(refused.headers['retry-after'], '1');
+    assert.match(refused.json().message, /lag 25 is above limits.maxLag 20/);
+    const enrich = await app.inject({ method: 'POST', url: '/v1/enrich', headers: H, payload: { id: 'e1', title: 't' } });
+    assert.is(enrich.statusCode, 429, 'enrich too');
+    assert.is((await app.inject({ method: 'GET', url: '/v1/products/l100', headers: H })).statusCode, 404, 'refused means not taken');
+    const workers = startWorkers(config);
+    try {
+      await waitFor('the stage to catch up', async () => (await post(1, 200)).statusCode === 202, 20_000);
+    } finally {
+      await stopAll(workers);
+    }
+  } finally {
+    await app.close();
+  }
+});
+
+test('503 with Retry-After while Redis is unreachable; /readyz 503, /healthz 200', async () => {
+  const config = rulesOnlyConfig('redis://127.0.0.1:1', randomPipeline());
+  const app = await buildServer({ config, redisUrl: 'redis://127.0.0.1:1', tokens: [{ token: TOKEN, roles: ['admin'] }], logger: silentLogger });
+  try {
+    const r = await app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id: 'a', title: 't' } });
+    assert.is(r.statusCode, 503);
+    assert.is(r.headers['retry-after'], '1');
+    assert.is((await app.inject({ method: 'GET', url: '/v1/products/a', headers: H })).statusCode, 503);
+    assert.is((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);
+    assert.is((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  } finally {
+    await app.close();
+  }
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+test.run();

@@ -1,0 +1,101 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Backpressure, BackpressureTimeoutError } from '../lib/producer/backpressure.js';
+import { Keys } from '../lib/redis/keys.js';
+import { cli, exited, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+
+const addN = async (stream: string, n: number) => {
+  const p = redis.pipeline();
+  for (let i = 0; i < n; i++) p.xadd(stream, '*', 'k', `r${i}`, 'e', 'x');
+  await p.exec();
+};
+
+test('lag above maxLag is pressure; no group yet counts the whole stream; a group that read it clears it', async () => {
+  const keys = new Keys(randomPipeline());
+  const stream = keys.stream('in');
+  const bp = new Backpressure(redis, { stream, group: 'preprocess', maxLag: 10, cacheMs: 0 });
+  assert.equal((await bp.check()).clear, true, 'a stream that does not exist yet');
+  await addN(stream, 11);
+  const before = await bp.check();
+  assert.equal([before.clear, before.reason, before.lag], [false, 'lag', 11], 'no group: every entry waits');
+  await redis.xgroup('CREATE', stream, 'preprocess', '0');
+  assert.is((await bp.check()).lag, 11);
+  await redis.xreadgroup('GROUP', 'preprocess', 'c1', 'COUNT', 5, 'STREAMS', stream, '>');
+  const after = await bp.check();
+  assert.equal([after.clear, after.lag], [true, 6]);
+});
+
+test('Redis at maxmemory is pressure (reason oom), whatever the lag', async () => {
+  const keys = new Keys(randomPipeline());
+  const bp = new Backpressure(redis, { stream: keys.stream('in'), group: 'preprocess', maxLag: 1000, cacheMs: 0 });
+  try {
+    await redis.config('SET', 'maxmemory', '1mb');
+    const p = await bp.check();
+    assert.equal([p.clear, p.reason], [false, 'oom']);
+    await assert.not.throws(() => p.usedMemory! >= p.maxMemory!);
+  } finally {
+    await redis.config('SET', 'maxmemory', '0');
+  }
+  assert.is((await bp.check()).clear, true);
+});
+
+test('waitUntilClear waits while behind, reports, resumes once the group catches up; maxWaitMs gives up with a typed error', async () => {
+  const keys = new Keys(randomPipeline());
+  const stream = keys.stream('in');
+  await addN(stream, 20);
+  const bp = new Backpressure(redis, { stream, group: 'preprocess', maxLag: 10, cacheMs: 0 });
+  const err = await bp.waitUntilClear({ pollMs: 10, maxWaitMs: 50 }).then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof BackpressureTimeoutError, String(err));
+  let waits = 0;
+  const waiting = bp.waitUntilClear({ pollMs: 10, onWait: () => waits++ });
+  await waitFor('a wait reported', () => waits > 0, 5_000, 5);
+  await redis.xgroup('CREATE', stream, 'preprocess', '0');
+  await redis.xreadgroup('GROUP', 'preprocess', 'c1', 'COUNT', 20, 'STREAMS', stream, '>');
+  await waiting;
+});
+
+test('pipeline produce waits on stderr while the input lag is above limits.maxLag, and completes once the stage catches up, every record once', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const config = writeConfig(pipeline, undefined, { limits: { maxLag: 50 } });
+  const lines = Array.from({ length: 200 }, (_, i) => JSON.stringify({ id: `p${i}`, title: `item ${i}` })).join('\n');
+  const child = cli(['produce', '--config', config, '--batch', '50', '--backpressure-poll', '20', '--rejects', '/dev/null'], server.url, { input: lines });
+  const stream = keys.stream('in');
+  await waitFor('the producer to wait', () => /waiting: the input lag \d+ is above limits.maxLag 50/.test(child.output()), 20_000).catch((e: Error) => { throw new Error(e.message + ': ' + child.output()); });
+  const held = await redis.xlen(stream);
+  assert.ok(held >= 51 && held <= 100, `stopped after the batch that crossed the limit (${held} in the stream)`);
+  // The stage catches up: its group reads everything so far, again and again until the producer is done.
+  await redis.xgroup('CREATE', stream, 'preprocess', '0', 'MKSTREAM');
+  const drain = setInterval(() => void redis.xreadgroup('GROUP', 'preprocess', 'c1', 'COUNT', 1000, 'STREAMS', stream, '>').catch(() => {}), 20);
+  try {
+    assert.is(await exited(child), 0, child.output());
+  } finally {
+    clearInterval(drain);
+  }
+  assert.match(child.output(), /resumed after/);
+  const ids = (await redis.xrange(stream, '-', '+')).map(([, f]) => f[1]);
+  assert.is(ids.length, 200);
+  assert.is(new Set(ids).size, 200);
+});
+
+test('config: limits.maxLag defaults to 100000, a stage may override it, and a bad value names where', async () => {
+  const c = rulesOnlyConfig(server.url, 'x');
+  assert.is(c.limits.maxLag, 100_000);
+  assert.is(c.stages[0]!.maxLag, 100_000);
+  const { resolveConfig } = await import('../lib/config/load.js');
+  const raw = { stages: [{ name: 'preprocess', kind: 'preprocess', input: 'in', maxLag: 7 }], routes: { preprocess: [{ to: 'review' }] }, limits: { maxLag: 9 } };
+  const r = resolveConfig(raw, 't', { env: {} });
+  assert.equal([r.limits.maxLag, r.stages[0]!.maxLag], [9, 7]);
+  assert.throws(() => resolveConfig({ ...raw, limits: { maxLag: 0 } }, 't', { env: {} }), /limits\.maxLag/);
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+test.run();
