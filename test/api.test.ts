@@ -6,7 +6,9 @@ import { buildServer } from '../lib/api/server.js';
 import { silentLogger } from '../lib/observe/logger.js';
 import { Keys } from '../lib/redis/keys.js';
 import { readRedisProduct } from '../stages/sinks/export.js';
-import { rulesOnlyConfig, startWorkers, stopAll } from './helpers/pipeline.js';
+import { resolveConfig } from '../lib/config/load.js';
+import { completionsOf } from '../lib/stream/done.js';
+import { FAST, rulesOnlyConfig, startWorkers, stopAll } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -100,6 +102,52 @@ test('404 for an id never seen, queued before any worker runs, stored (with the 
   } finally {
     await app.close();
   }
+});
+
+test('review and dead-lettered ids end with their final status (GET, wait_ms, enrich), from the consumer\'s completion helper', async () => {
+  const pipeline = randomPipeline();
+  const base = rulesOnlyConfig(server.url, pipeline);
+  const config = resolveConfig({
+    pipeline,
+    defaults: FAST,
+    stages: [{ name: 'preprocess', kind: 'preprocess', input: 'in' }, { name: 'store', kind: 'store', settings: { sink: 'redis' } }],
+    // "to review" goes to the review stream; "nowhere" matches no rule: dead-lettered (no_route).
+    routes: { preprocess: [{ when: { title: 'to review' }, to: 'review' }, { when: { title: { ne: 'nowhere' } }, to: 'store' }] },
+  }, 'test', { env: { REDIS_URL: base.redis.url } });
+  const app = await api(pipeline, {}, config);
+  const workers = startWorkers(config);
+  try {
+    const review = await app.inject({ method: 'POST', url: '/v1/enrich?timeout_ms=15000', payload: { id: 'rv1', title: 'to review' }, headers: auth('submit') });
+    assert.equal([review.statusCode, review.json().status, review.json().stage, review.json().reason], [200, 'review', 'preprocess', 'review']);
+    await app.inject({ method: 'POST', url: '/v1/products', payload: { id: 'dl1', title: 'nowhere' }, headers: auth('submit') });
+    const dead = (await app.inject({ method: 'GET', url: '/v1/products/dl1?wait_ms=15000', headers: auth('read') })).json();
+    assert.equal([dead.status, dead.reason, dead.stage], ['dead_lettered', 'no_route', 'preprocess']);
+    assert.match(dead.error, /matched no routing rule/);
+    const again = (await app.inject({ method: 'GET', url: '/v1/products/dl1', headers: auth('read') })).json();
+    assert.is(again.status, 'dead_lettered', 'kept in the status hash');
+    const stored = (await app.inject({ method: 'POST', url: '/v1/enrich', payload: { id: 'ok1', title: 'fine' }, headers: auth('submit') })).json();
+    assert.equal([stored.status, stored.product.key], ['stored', 'ok1']);
+    const events = await redis.xrange(new Keys(pipeline).done, '-', '+');
+    assert.equal(events.map(([, f]) => `${f[1]}:${f[3]}`).sort(), ['dl1:dead_lettered', 'ok1:stored', 'rv1:review']);
+  } finally {
+    await stopAll(workers);
+    await app.close();
+  }
+});
+
+test('completionsOf: DLQ forwards are dead_lettered with the reason, terminal-stream forwards review, others nothing (pure)', () => {
+  const dlq = '{p}:dlq';
+  const terminal = new Map([['{p}:review', 'review']]);
+  const got = completionsOf([
+    { id: '1-0', targets: ['{p}:store'], fields: ['k', 'a', 'e', Buffer.from('x')] },
+    { id: '2-0', targets: ['{p}:review'], fields: ['k', 'b', 'e', Buffer.from('x')] },
+    { id: '3-0', targets: [dlq], fields: ['k', 'c', 'e', Buffer.from('x'), 'stage', 's', 'reason', 'max_deliveries', 'error', 'boom'] },
+    { id: '4-0', targets: [], fields: [] },
+  ], 's', dlq, terminal);
+  assert.equal(got, [
+    { key: 'b', status: 'review', stage: 's', reason: 'review' },
+    { key: 'c', status: 'dead_lettered', stage: 's', reason: 'max_deliveries', error: 'boom' },
+  ]);
 });
 
 test.after(async () => {

@@ -82,7 +82,11 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     return reply.send({ id, ...s });
   };
   const fromEvent = (e: CompletionEvent): IdStatus =>
-    e.status === 'dead_lettered' ? { status: e.status, stage: e.stage, reason: e.reason ?? 'unknown', ...(e.error ? { error: e.error } : {}), at: e.at } : { status: e.status, stage: e.stage, at: e.at };
+    e.status === 'dead_lettered'
+      ? { status: e.status, stage: e.stage, reason: e.reason ?? 'unknown', ...(e.error ? { error: e.error } : {}), at: e.at }
+      : e.status === 'review'
+        ? { status: e.status, stage: e.stage, reason: e.reason ?? 'review', at: e.at }
+        : { status: e.status, stage: e.stage, at: e.at };
 
   app.get('/healthz', { schema: { summary: 'liveness: the process answers', response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } }, async () => ({ ok: true }));
   app.get('/readyz', { schema: { summary: 'readiness: Redis reachable and the completions reader following {p}:done', response: { 200: { type: 'object', additionalProperties: true }, 503: { type: 'object', additionalProperties: true } } } }, async (_req, reply) => {

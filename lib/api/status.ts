@@ -8,7 +8,7 @@ export type IdStatus =
   | { status: 'queued'; stage: string }
   | { status: 'processing'; stage: string | null; after?: string }
   | { status: 'stored'; stage: string; at: number }
-  | { status: 'review'; stage: string; at: number }
+  | { status: 'review'; stage: string; reason: string; at: number }
   | { status: 'dead_lettered'; stage: string; reason: string; error?: string; at: number };
 
 export const FINAL = new Set(['stored', 'review', 'dead_lettered']);
@@ -35,8 +35,9 @@ export async function lookupStatus(redis: Redis, keys: Keys, first: ResolvedStag
   const at = Number(h.t ?? 0);
   switch (h.s) {
     case 'stored':
+      return { status: 'stored', stage: h.g ?? '', at };
     case 'review':
-      return { status: h.s, stage: h.g ?? '', at };
+      return { status: 'review', stage: h.g ?? '', reason: h.r ?? 'review', at };
     case 'dead_lettered':
       return { status: 'dead_lettered', stage: h.g ?? '', reason: h.r ?? 'unknown', ...(h.x ? { error: h.x } : {}), at };
     case 'queued':
