@@ -1,0 +1,69 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { Keys } from '../lib/redis/keys.js';
+import { BIN, exited, writeConfig } from './helpers/pipeline.js';
+import { randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+
+const server = await startRedis();
+
+/** `pipeline serve` as a child process; output collected. */
+function serve(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args], { env: { ...process.env, REDIS_URL: server.url, API_TOKENS: '', LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  return Object.assign(child, { output: () => out });
+}
+const portOf = (out: string) => Number(/"event":"api.listening"[^\n]*"port":(\d+)/.exec(out)?.[1] ?? 0);
+
+test('no tokens: a loud warning and loopback only (another address is refused, naming API_TOKENS)', async () => {
+  const config = writeConfig(randomPipeline());
+  const refused = serve(['--config', config, '--host', '0.0.0.0', '--port', '0']);
+  assert.is(await exited(refused), 1);
+  assert.match(refused.output(), /API_TOKENS.*refusing to listen on 0\.0\.0\.0/);
+  const local = serve(['--config', config, '--port', '0']);
+  try {
+    await waitFor('listening', () => portOf(local.output()) > 0, 20_000);
+    assert.match(local.output(), /"event":"api.no_tokens"[^\n]*NO API TOKENS CONFIGURED/);
+  } finally {
+    local.kill('SIGTERM');
+    await exited(local);
+  }
+});
+
+test('graceful shutdown: SIGTERM answers the waiting enrich (202, not cut off), refuses new connections, exits 0; request ids in the log lines', async () => {
+  const pipeline = randomPipeline();
+  const config = writeConfig(pipeline);
+  const token = 'submit-token-0123456789';
+  const child = serve(['--config', config, '--port', '0'], { API_TOKENS: `admin:${token}` });
+  try {
+    await waitFor('listening', () => portOf(child.output()) > 0, 20_000);
+    const base = `http://127.0.0.1:${portOf(child.output())}`;
+    await waitFor('ready', async () => (await fetch(`${base}/readyz`)).status === 200, 10_000);
+    const waiting = fetch(`${base}/v1/enrich?timeout_ms=30000`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-request-id': 'req-abc-1' }, body: JSON.stringify({ id: 'g1', title: 't' }) });
+    const redis = new Redis(server.url);
+    await waitFor('the request submitted and waiting', async () => (await redis.hget(new Keys(pipeline).status('g1'), 's')) === 'queued', 10_000).finally(() => redis.disconnect());
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    const r = await waiting;
+    assert.is(r.status, 202);
+    assert.equal(await r.json(), { id: 'g1', status: 'queued', stage: 'preprocess' });
+    assert.ok(Date.now() - t0 < 10_000, 'answered at shutdown, not at its 30 s deadline');
+    assert.is(await exited(child), 0, child.output());
+    assert.ok(await fetch(`${base}/healthz`).then(() => false, () => true), 'no longer accepting');
+    const line = child.output().split('\n').find((l) => l.includes('"event":"http.request"') && l.includes('/v1/enrich'));
+    assert.ok(line, child.output());
+    assert.match(line!, /"requestId":"req-abc-1"/);
+    assert.match(line!, /"status":202/);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+test.after(async () => {
+  await server.stop();
+});
+
+test.run();
