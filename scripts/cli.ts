@@ -49,7 +49,10 @@ program
   .description('run every stage of the config as child processes; restart crashed ones')
   .option('--stages <list>', 'comma-separated subset of stages')
   .option('--no-autoscale', 'keep minWorkers per stage (default: autoscale stages with maxWorkers > minWorkers on group lag)')
-  .action(run((o: { stages?: string; autoscale?: boolean }) => upCommand({ ...global(), ...o })));
+  .option('--serve', 'also serve the HTTP API (pipeline serve) from this process')
+  .option('--port <n>', 'with --serve: port (default: env PORT, else 8080)')
+  .option('--host <addr>', 'with --serve: address (default: env HOST, else 127.0.0.1)')
+  .action(run((o: { stages?: string; autoscale?: boolean; serve?: boolean; port?: string; host?: string }) => upCommand({ ...global(), ...o })));
 
 program
   .command('serve')
@@ -101,6 +104,9 @@ program
   .option('--input <file>', 'JSONL to produce', 'data/sample.jsonl')
   .option('--timeout <ms>', 'give up if the pipeline is not idle by then', '300000')
   .option('--poll <ms>', 'status poll interval', '250')
+  .option('--serve', 'after the sample run, keep the pipeline up and serve the HTTP API until Ctrl-C (npm start -- --serve)')
+  .option('--port <n>', 'with --serve: port (default: env PORT, else 8080)')
+  .option('--host <addr>', 'with --serve: address (default: env HOST, else 127.0.0.1)')
   .action(run((o: Record<string, string>) => startCommand({ ...global(), ...o } as never)));
 
 program

@@ -70,6 +70,11 @@ test('malformed bodies: 400 naming the field, invalid JSON 400, NDJSON with bad 
     assert.is(big.statusCode, 413);
     const many = await app.inject({ method: 'POST', url: '/v1/products', payload: Array.from({ length: 6 }, (_, i) => ({ id: `m${i}`, title: 't' })), headers: h });
     assert.is(many.statusCode, 413);
+    const form = await app.inject({ method: 'POST', url: '/v1/products', payload: '{"id":"c1","title":"curl -d sends a form type"}', headers: { ...auth('submit'), 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.equal([form.statusCode, form.json().accepted], [202, ['c1']], 'curl -d without a content type');
+    const notJson = await app.inject({ method: 'POST', url: '/v1/products', payload: 'id=c2&title=x', headers: { ...auth('submit'), 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.is(notJson.statusCode, 400);
+    assert.match(notJson.json().message, /not JSON/);
     const q = await app.inject({ method: 'POST', url: '/v1/enrich?timeout_ms=abc', payload: { id: 'e', title: 't' }, headers: h });
     assert.is(q.statusCode, 400, q.body);
     assert.match(q.body, /timeout_ms/, q.body);

@@ -49,6 +49,14 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   const retryAfter = String(limits.retryAfterSeconds);
 
   app.addContentTypeParser('application/x-ndjson', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // `curl -d '{...}'` sends JSON labelled as a form: read it as the JSON it is (a form body fails as invalid JSON, 400).
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (err) {
+      done(Object.assign(new Error(`body is not JSON: ${errorMessage(err)} (send Content-Type: application/json)`), { statusCode: 400 }), undefined);
+    }
+  });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
     const code = overloadCode(err);

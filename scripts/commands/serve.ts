@@ -45,12 +45,32 @@ export async function startServer(config: ResolvedConfig, o: { host: string; por
   return app;
 }
 
+/** Port from `--port`, else env PORT, else 8080. */
+export function servePort(port: string | undefined): number {
+  const n = Number(port ?? process.env.PORT ?? 8080);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--port: expected 0-65535, got ${port ?? process.env.PORT}`);
+  return n;
+}
+
+/** Serve until SIGTERM/SIGINT, then close gracefully (`pipeline up --serve`, `npm start -- --serve`). */
+export async function serveUntilSignal(config: ResolvedConfig, o: { host?: string; port?: string }, logger: Logger): Promise<void> {
+  const host = o.host ?? process.env.HOST ?? '127.0.0.1';
+  const app = await startServer(config, { host, port: servePort(o.port), logger });
+  const port = (app.server.address() as { port: number }).port;
+  process.stderr.write(`serving the API on http://${host}:${port} (Ctrl-C stops), e.g.\n  curl -X POST ${host}:${port}/v1/enrich -d '{"id":"x1","title":"SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46"}'\n`);
+  await new Promise<void>((resolve) => {
+    onShutdownSignal(async () => {
+      await app.close();
+      resolve();
+    }, logger);
+  });
+}
+
 /** `pipeline serve`: the HTTP API until SIGTERM/SIGINT (then: stop accepting, finish in-flight requests, end SSE streams, close Redis). */
 export async function serveCommand(opts: ServeCliOptions): Promise<void> {
   const config = loadConfig(opts);
   const logger = createLogger({ component: 'api' });
-  const port = Number(opts.port ?? process.env.PORT ?? 8080);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: expected 0-65535, got ${opts.port ?? process.env.PORT}`);
+  const port = servePort(opts.port);
   const app = await startServer(config, { host: opts.host ?? process.env.HOST ?? '127.0.0.1', port, logger });
   await new Promise<void>((resolve) => {
     onShutdownSignal(async () => {

@@ -8,11 +8,16 @@ import { produce } from '../../lib/producer/producer.js';
 import type { Shards } from '../../lib/redis/shard.js';
 import { REPO, type GlobalOptions } from '../common.js';
 import { waitIdle, withPipeline } from '../job.js';
+import { serveUntilSignal } from './serve.js';
 
 export interface StartOptions extends GlobalOptions {
   input: string;
   timeout: string;
   poll: string;
+  /** After the sample run, keep the pipeline up and serve the HTTP API (`pipeline serve`) until Ctrl-C. */
+  serve?: boolean;
+  port?: string;
+  host?: string;
 }
 
 /** Count stored products by the route they took (stage names joined with →), over every shard. */
@@ -99,5 +104,6 @@ export async function startCommand(opts: StartOptions): Promise<void> {
     printSummary(config, status, summary.produced, summary.rejected, await routeCounts(redis, shards), seconds);
     if (before.stored > 0) process.stdout.write(`  (${before.stored} products were already stored before this run)\n`);
     process.stdout.write(`  worker logs: ${ctx.logFile}\n`);
+    if (opts.serve) await serveUntilSignal(config, opts, createLogger({ component: 'api' }));
   });
 }

@@ -9,12 +9,18 @@ import { Connections } from '../../lib/redis/connections.js';
 import { consumerName } from '../../lib/redis/keys.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { Supervisor } from '../../lib/ops/supervisor.js';
+import type { FastifyInstance } from 'fastify';
 import { BIN, loadConfig, type GlobalOptions } from '../common.js';
+import { servePort, startServer } from './serve.js';
 
 export interface UpOptions extends GlobalOptions {
   stages?: string;
   /** commander's `--no-autoscale`. @defaultValue true */
   autoscale?: boolean;
+  /** Also serve the HTTP API (`pipeline serve`) in this process. */
+  serve?: boolean;
+  port?: string;
+  host?: string;
 }
 
 export interface SpawnSettings {
@@ -109,11 +115,13 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   const stages = selectStages(config, opts.stages);
   const supervisor = createSupervisor({ configPath: opts.config, metrics, detached: true }, logger);
   let control: ControlPlane | undefined;
+  let api: FastifyInstance | undefined;
   // The handler is in place before any worker starts: detached workers must never outlive a Ctrl-C.
   const stopped = new Promise<void>((resolve) =>
     onShutdownSignal(async () => {
       try {
-        // Workers first (they drain); a stopping supervisor ignores the autoscaler.
+        // The API stops taking work first; workers then drain; a stopping supervisor ignores the autoscaler.
+        await api?.close();
         await Promise.all([supervisor.stop(), control?.stop()]);
       } finally {
         await metrics.close();
@@ -123,5 +131,6 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   );
   for (const name of stages) supervisor.scale(name, initialWorkers(config.stages.find((s) => s.name === name)!, autoscale));
   control = startControlPlane(config, stages, supervisor, logger, metrics, autoscale);
+  if (opts.serve) api = await startServer(config, { host: opts.host ?? process.env.HOST ?? '127.0.0.1', port: servePort(opts.port) });
   await stopped;
 }
