@@ -14,6 +14,7 @@ import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
 import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
 import { loadLibrary } from '../lib/redis/functions.js';
+import { Backpressure } from '../lib/producer/backpressure.js';
 import { Keys } from '../lib/redis/keys.js';
 import { Script } from '../lib/redis/script.js';
 import { Worker } from '../lib/worker/worker.js';
@@ -45,14 +46,15 @@ const error = (p: Promise<unknown>) => p.then(() => '', (e: Error) => e.message)
 /** Refused by ACL: NOPERM for a command, "The user executing the script can't ..." inside a script. */
 const NOPERM = /NOPERM|no permissions|user executing the script can't/i;
 
-test('generated rules: one user per stage, XADD only to the stage routes, the DLQ and the log stream', () => {
+test('generated rules: one user per stage, XADD only to the stage routes, the DLQ, the log stream and the completion stream', () => {
   const config = rulesOnlyConfig(server.url, 'products');
   const users = aclUsers(config, { dataAccess: stageDataAccess, password: () => 'pw' });
   assert.equal(users.map((u) => u.name), ['products-preprocess', 'products-validate', 'products-store', 'products-producer', 'products-observer']);
   const line = (stage: string) => formatSetUser(users.find((u) => u.stage === stage)!);
-  assert.match(line('preprocess'), '"(%W~{products}:validate %W~{products}:store %W~{products}:dlq %W~{products}:logs +xadd)"');
-  assert.match(line('validate'), '"(%W~{products}:store %W~{products}:dlq %W~{products}:logs +xadd)"');
-  assert.match(line('store'), '"(%W~{products}:dlq %W~{products}:logs +xadd)"');
+  assert.match(line('preprocess'), '"(%W~{products}:validate %W~{products}:store %W~{products}:dlq %W~{products}:logs %W~{products}:done +xadd)"');
+  assert.match(line('validate'), '"(%W~{products}:store %W~{products}:dlq %W~{products}:logs %W~{products}:done +xadd)"');
+  assert.match(line('store'), '"(%W~{products}:dlq %W~{products}:logs %W~{products}:done +xadd)"');
+  assert.match(line('store'), '"(%W~{products}:status:* +del +hset +pexpire)"');
   assert.match(line('store'), '+hmget +hincrby +hset +sadd +srem)');
   for (const u of users) {
     assert.not.match(formatSetUser(u), 'pw ', 'the plain password never appears in the rules');
@@ -129,6 +131,9 @@ test('the producer user can only XADD to the input stream: no XREADGROUP, no rea
   assert.match(await error(producer.call('KEYS', '*')), NOPERM);
   assert.match(await error(producer.flushall()), NOPERM);
   assert.match(await error(producer.call('ACL', 'WHOAMI')), NOPERM);
+  // Backpressure readings (the input group's lag, Redis memory) are allowed: produce waits on them.
+  const pressure = await Backpressure.forInput(producer, config, keys, 0).check();
+  assert.equal([pressure.clear, pressure.lag], [true, 1], 'the one entry added above');
 });
 
 test('the store user runs the redis sink upsert, including moving a product between category sets (key built in the script)', async () => {

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Backpressure, BackpressureTimeoutError } from '../lib/producer/backpressure.js';
 import { Keys } from '../lib/redis/keys.js';
+import { replayDeadLetters } from '../lib/ops/dlq.js';
 import { cli, exited, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
@@ -91,6 +92,22 @@ test('config: limits.maxLag defaults to 100000, a stage may override it, and a b
   const r = resolveConfig(raw, 't', { env: {} });
   assert.equal([r.limits.maxLag, r.stages[0]!.maxLag], [9, 7]);
   assert.throws(() => resolveConfig({ ...raw, limits: { maxLag: 0 } }, 't', { env: {} }), /limits\.maxLag/);
+});
+
+test('DLQ replay follows the same rule: it waits while the target stage is behind (and gives up with maxWaitMs, the entry kept), then replays', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const config = rulesOnlyConfig(server.url, pipeline);
+  config.stages.find((s) => s.name === 'validate')!.maxLag = 3;
+  await addN(keys.stream('validate'), 5);
+  const id = await redis.xadd(keys.dlq, '*', 'k', 'd1', 'e', 'x', 'stage', 'validate', 'stream', 'validate', 'id', '1-0', 'reason', 'max_deliveries', 'error', 'e', 'deliveries', '5', 'at', '0');
+  const err = await replayDeadLetters(redis, config, { ids: [id!] }, keys, { backpressure: { pollMs: 10, maxWaitMs: 100 } }).then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof BackpressureTimeoutError, String(err));
+  assert.is(await redis.xlen(keys.dlq), 1, 'not replayed while behind');
+  await redis.xtrim(keys.stream('validate'), 'MAXLEN', 0);
+  const r = await replayDeadLetters(redis, config, { ids: [id!] }, keys, { backpressure: { pollMs: 10, maxWaitMs: 1000 } });
+  assert.is(r.replayed.length, 1);
+  assert.is(await redis.xlen(keys.dlq), 0);
 });
 
 test.after(async () => {

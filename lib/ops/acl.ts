@@ -165,11 +165,13 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
     const perShard = shards.map((k) => opts.dataAccess?.(stage, k) ?? []);
     const data: KeyGrant[] = (perShard[0] ?? []).map((g, i) => ({ ...g, keys: uniq(perShard.flatMap((grants) => grants[i]!.keys)) }));
     // The log stream (`logs.stream`): append-only, like the targets.
-    const appends = uniq([...targets, ...each((k) => [k.dlq, k.extra('logs')])]);
+    // Completions (lib/stream/done.ts): every stage may end a product (store, dead letters, review routes).
+    const appends = uniq([...targets, ...each((k) => [k.dlq, k.extra('logs'), k.done])]);
+    const statuses = each((k) => [k.status('*')]);
     const beats = each((k) => [k.heartbeat(stage.name, '*')]);
     const fences = each((k) => [k.fence(stage.name)]);
     const scriptKeys = uniq([...own, ...fences, ...targets, ...each((k) => [k.dlq]), ...data.flatMap((g) => g.keys)]);
-    const summary = `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${beats.join(', ')}; GET/SET ${fences.join(', ')}` + (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
+    const summary = `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${beats.join(', ')}; GET/SET ${fences.join(', ')}; HSET/DEL/PEXPIRE ${statuses.join(', ')}` + (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
     return make('stage', `${prefix}${stage.name}`, stage.name, stageRedisUrlEnv(stage.name), (pw) => [
       ...start(pw),
       ...cmds(SCRIPT_COMMANDS),
@@ -180,6 +182,7 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
       selector({ keys: uniq([...targets, ...each((k) => [k.dlq])]), mode: 'r', commands: ['type'] }),
       selector({ keys: beats, mode: 'w', commands: HEARTBEAT_COMMANDS }),
       selector({ keys: fences, mode: 'rw', commands: FENCE_COMMANDS }),
+      selector({ keys: statuses, mode: 'w', commands: ['del', 'hset', 'pexpire'] }),
       ...data.map(selector),
     ], summary);
   });
@@ -195,7 +198,10 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
     ...producerState.map((k) => `~${k}`),
     selector({ keys: inputs, mode: 'w', commands: ['xadd'] }),
     selector({ keys: producerState, mode: 'rw', commands: ['get', 'set'] }),
-  ], `XADD to ${inputs.join(', ')} only, GET/SET its batch state ${producerState.join(', ')} (pipeline produce)`));
+    // Backpressure (lib/producer/backpressure.ts): the input group's lag and Redis memory.
+    '+info',
+    selector({ keys: inputs, mode: 'r', commands: ['xinfo|groups', 'xlen'] }),
+  ], `XADD to ${inputs.join(', ')} only, GET/SET its batch state ${producerState.join(', ')}, XINFO GROUPS/XLEN of the input and INFO for backpressure (pipeline produce)`));
   const everything = each((k) => [`${k.tag}:*`]);
   users.push(make('observer', `${prefix}observer`, undefined, 'PIPELINE_OBSERVER_REDIS_URL', (pw) => [...start(pw), ...cmds(OBSERVER_COMMANDS), ...everything.map((k) => `%R~${k}`)], `read-only on ${everything.join(', ')} (pipeline status, export)`));
   const names = users.map((u) => u.name);

@@ -4,6 +4,7 @@ import type { ResolvedConfig } from '../config/types.js';
 import { errorMessage } from '../core/errors.js';
 import { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
+import { Backpressure, type Pressure } from '../producer/backpressure.js';
 
 const replayScript = new Script('dlq-replay-2');
 
@@ -121,14 +122,27 @@ async function selectIds(redis: Redis, keys: Keys, sel: Selection): Promise<stri
   return ids;
 }
 
+export interface ReplayOptions {
+  /** Wait before each entry while its stage's input lag is above its maxLag or Redis is full (the producer's rule). @defaultValue no waiting */
+  backpressure?: { pollMs?: number; maxWaitMs?: number; onWait?: (p: Pressure, waitedMs: number) => void };
+}
+
 /**
  * Put dead letters back on their original stage stream (field `stream`), each one atomically with
  * its removal from the DLQ (dlq-replay-2.lua): it flows through that stage again as a new entry,
  * with its envelope as it was. Streams that are not a stage input of `config` are refused.
  * A sharded pipeline has one DLQ per shard: pass that shard's `keys` (an entry goes back to its own shard).
  */
-export async function replayDeadLetters(redis: Redis, config: ResolvedConfig, sel: Selection, keys = new Keys(config.pipeline)): Promise<ReplayResult> {
+export async function replayDeadLetters(redis: Redis, config: ResolvedConfig, sel: Selection, keys = new Keys(config.pipeline), o: ReplayOptions = {}): Promise<ReplayResult> {
   const inputs = new Set(config.stages.map((s) => s.input));
+  // Backpressure (lib/producer/backpressure.ts): per target stage, its maxLag; one fresh reading per replayed entry.
+  const pressure = new Map<string, Backpressure>();
+  const waitFor = async (stream: string) => {
+    if (!o.backpressure) return;
+    let bp = pressure.get(stream);
+    if (!bp) pressure.set(stream, (bp = Backpressure.forStage(redis, config.stages.find((s) => s.input === stream)!, keys, 0)));
+    await bp.waitUntilClear(o.backpressure);
+  };
   const result: ReplayResult = { replayed: [], skipped: [] };
   for (const id of await selectIds(redis, keys, sel)) {
     const entry = await getDeadLetter(redis, keys, id);
@@ -140,6 +154,7 @@ export async function replayDeadLetters(redis: Redis, config: ResolvedConfig, se
       result.skipped.push({ id, why: `stream ${JSON.stringify(entry.stream)} is no stage input of pipeline ${config.pipeline}` });
       continue;
     }
+    await waitFor(entry.stream);
     const r = await replayScript.run<string | number>(redis, [keys.dlq, keys.stream(entry.stream)], [id, entry.stream]);
     if (typeof r === 'string') result.replayed.push({ id, stream: entry.stream, newId: r });
     else result.skipped.push({ id, why: r === 0 ? 'not in the DLQ' : r === -1 ? 'stream field changed' : 'no k or e field to replay' });

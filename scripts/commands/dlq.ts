@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { describe } from '../../lib/producer/backpressure.js';
 import { decodeDeadLetter, getDeadLetter, listDeadLetters, purgeDeadLetters, replayDeadLetters, type DeadLetterEntry, type Selection } from '../../lib/ops/dlq.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import type { Keys } from '../../lib/redis/keys.js';
@@ -115,7 +116,11 @@ export function dlqCommand(global: () => GlobalOptions, run: <A extends unknown[
         let replayed = 0;
         let skipped = 0;
         for (const part of perShard(config, selection(o))) {
-          const r = await replayDeadLetters(redis, config, part.sel, part.keys);
+          // The producer's backpressure rule: wait while the target stage is behind or Redis is full.
+          let said = false;
+          const r = await replayDeadLetters(redis, config, part.sel, part.keys, {
+            backpressure: { pollMs: 500, onWait: (p) => void (said || ((said = true), process.stderr.write(`dlq replay: waiting: ${describe(p)}\n`))) },
+          });
           for (const s of r.skipped) process.stderr.write(`${shardId(part.keys, s.id)}: not replayed: ${s.why}\n`);
           replayed += r.replayed.length;
           skipped += r.skipped.length;
