@@ -20,7 +20,14 @@ import { k8sSecretName } from '../lib/ops/acl.js';
 
 export const IMAGE = 'streamline-enrich:latest';
 /** Compose services that are not stages; a stage whose name maps to one of these is an error. */
-export const INFRA_SERVICES = ['redis', 'monitor', 'producer', 'statsd-exporter', 'prometheus', 'grafana'] as const;
+export const INFRA_SERVICES = ['redis', 'monitor', 'producer', 'api', 'statsd-exporter', 'prometheus', 'grafana'] as const;
+
+/** The HTTP API's port in the container (`pipeline serve --port`). */
+export const API_PORT = 8080;
+/** `pipeline serve` in a container: on every interface, so tokens are required (API_TOKENS). */
+export const API_ARGS = ['serve', '--host', '0.0.0.0', '--port', String(API_PORT)];
+/** Drain budget of the API: its longest request (`maxWaitMs`, 60 s) plus a margin. */
+const API_GRACE_SECONDS = 75;
 export const STATSD_UDP_PORT = 9125;
 const TIMER_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 const SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
@@ -147,6 +154,16 @@ export function composeFile(config: ResolvedConfig): Record<string, unknown> {
     profiles: ['produce'],
     restart: 'no',
     volumes: ['../config:/app/config:ro', '${PRODUCE_INPUT:-../data/sample.jsonl}:/data/input.jsonl:ro'],
+  };
+  // The HTTP API (docs/api.md): its own service, started with `--profile api` and API_TOKENS set
+  // (without tokens it refuses to listen beyond loopback, so the container would exit).
+  services.api = {
+    ...composeApp(API_ARGS, { API_TOKENS: '${API_TOKENS:-}' }),
+    profiles: ['api'],
+    ports: ['127.0.0.1:${API_PORT:-' + API_PORT + '}:' + API_PORT],
+    restart: 'unless-stopped',
+    stop_grace_period: `${API_GRACE_SECONDS}s`,
+    healthcheck: { test: ['CMD', 'node', '-e', `fetch('http://127.0.0.1:${API_PORT}/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`], interval: '15s', timeout: '5s', retries: 3, start_period: '20s' },
   };
   services['statsd-exporter'] = {
     image: 'prom/statsd-exporter:v0.28.0',
@@ -351,6 +368,7 @@ export function k8sManifests(config: ResolvedConfig, rawConfig: string): Record<
       },
     },
   });
+  docs.push(...apiManifests(config));
   docs.push(
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'statsd-mapping', labels: LABELS('statsd-exporter', 'metrics') }, data: { 'mapping.yml': yaml(statsdMapping(config)) } },
     {
@@ -395,6 +413,39 @@ export function k8sManifests(config: ResolvedConfig, rawConfig: string): Record<
     },
   );
   return docs;
+}
+
+/** The HTTP API: a Deployment (2 replicas: each holds two Redis connections, whatever its clients) and a Service. Tokens from Secret `pipeline-api`, key `tokens`. */
+function apiManifests(config: ResolvedConfig): Record<string, unknown>[] {
+  const name = dnsName(`${config.pipeline}-api`);
+  const http = (path: string, periodSeconds: number, failureThreshold: number) => ({ httpGet: { path, port: API_PORT }, periodSeconds, timeoutSeconds: 5, failureThreshold });
+  return [
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, labels: LABELS(name, 'api') },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { 'app.kubernetes.io/instance': name } },
+        template: {
+          metadata: { labels: LABELS(name, 'api') },
+          spec: podSpec('api', API_ARGS, {
+            env: [...k8sEnv(), { name: 'API_TOKENS', valueFrom: { secretKeyRef: { name: 'pipeline-api', key: 'tokens' } } }],
+            ports: [{ name: 'http', containerPort: API_PORT }],
+            resources: { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '512Mi' } },
+            readinessProbe: http('/readyz', 10, 2),
+            livenessProbe: http('/healthz', 20, 3),
+          }, { terminationGracePeriodSeconds: API_GRACE_SECONDS }),
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, labels: LABELS(name, 'api') },
+      spec: { selector: { 'app.kubernetes.io/instance': name }, ports: [{ name: 'http', port: API_PORT, targetPort: 'http' }] },
+    },
+  ];
 }
 
 /** YAML that compose (YAML 1.1 readers) and kubectl read alike: `yes`/`no` quoted, lists of scalars on one line. */

@@ -92,6 +92,26 @@ test('the rendered progress probes, run by sh: live while the file is fresh (als
   }
 });
 
+test('the HTTP API has its own service: compose (profile api, tokens from API_TOKENS, /readyz healthcheck) and Kubernetes (Deployment with http probes, tokens from a Secret, a Service)', () => {
+  const s = (parse(read('deploy/docker-compose.yml')) as Obj).services as Obj;
+  assert.equal(s.api.command, ['serve', '--host', '0.0.0.0', '--port', '8080']);
+  assert.equal(s.api.profiles, ['api']);
+  assert.is(s.api.environment.API_TOKENS, '${API_TOKENS:-}');
+  assert.match(s.api.healthcheck.test.join(' '), '/readyz');
+  assert.ok(parseInt(s.api.stop_grace_period, 10) > 60, 'covers the longest wait (maxWaitMs)');
+  const docs = parseAllDocuments(read('deploy/k8s/pipeline.yaml')).map((d) => d.toJS() as Obj);
+  const name = `${config.pipeline}-api`;
+  const dep = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === name)!;
+  assert.ok(dep, 'api Deployment');
+  const c = dep.spec.template.spec.containers[0];
+  assert.equal(c.args, ['serve', '--host', '0.0.0.0', '--port', '8080']);
+  assert.equal(c.env.find((e: Obj) => e.name === 'API_TOKENS').valueFrom.secretKeyRef, { name: 'pipeline-api', key: 'tokens' });
+  assert.is(c.env.filter((e: Obj) => e.name === 'REDIS_URL').length, 1);
+  assert.equal([c.readinessProbe.httpGet.path, c.livenessProbe.httpGet.path], ['/readyz', '/healthz']);
+  const svc = docs.find((d) => d.kind === 'Service' && d.metadata.name === name)!;
+  assert.equal(svc.spec.selector, { 'app.kubernetes.io/instance': name });
+});
+
 test('kubernetes: per stage a Deployment with progress probes and a drain-long grace period, and a KEDA lag ScaledObject on its stream and group', () => {
   const docs = parseAllDocuments(read('deploy/k8s/pipeline.yaml')).map((d) => d.toJS() as Obj);
   for (const d of docs) {

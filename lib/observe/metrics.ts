@@ -62,6 +62,7 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w('handoff.errors', 'counter', 'failed hand-off scripts (transient ones are retried)'),
   w('handoff.unexpected_acked', 'counter', 'entries of a fenced hand-off that were acked outside the pipeline (XACK, XGROUP SETID) while a consumer held them; forwarded anyway'),
   w('heartbeat.errors', 'counter', 'failed idle-time resets of a long batch'),
+  w('completions.errors', 'counter', 'failed writes of a completion ({p}:done, {p}:status:<id>) before a hand-off'),
   w('consumer.loop_errors', 'counter', 'errors caught by the read loop (it backs off and goes on)'),
   w('consumer.drain_timeouts', 'counter', 'shutdowns whose batch in flight outlived drainTimeoutMs (it stays pending, reclaimed later)'),
   w('consumers.removed', 'counter', 'gone consumers (idle, owning nothing) removed from the group'),
