@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { RedisServer } from '../lib/redis/server.js';
 import { measureLatency } from './latency.js';
 import { runModelPart } from './models.js';
+import type { ApiResults } from './api.js';
 import { parseOptions } from './options.js';
 import { syntheticRecord } from './records.js';
 import { formatReport, runLine, type BenchResults } from './report.js';
@@ -40,6 +41,7 @@ const results: BenchResults = {
   ratios: {},
 };
 
+let api: ApiResults | undefined;
 type Side = 'project' | 'baseline';
 const SIDES: Side[] = (['project', 'baseline'] as const).filter((x) => opts.sides.has(x));
 let seq = 0;
@@ -82,6 +84,8 @@ try {
     }
   }
   await runModelPart(redis, server.url, opts, results.models, log, fresh);
+  // The HTTP API part (autocannon, loaded only when asked for): bench/api.ts.
+  if (opts.parts.has('api')) api = await (await import('./api.js')).runApiPart(redis, server.url, opts, log, fresh);
 } finally {
   redis.disconnect();
   await server.close();
@@ -89,5 +93,6 @@ try {
 
 results.machine.loadAfter = loadavg();
 const summary = formatReport(results);
-if (opts.json) writeFileSync(opts.json, JSON.stringify(results, null, 2) + '\n');
+if (opts.json) writeFileSync(opts.json, JSON.stringify({ ...results, ...(api ? { api } : {}) }, null, 2) + '\n');
 process.stdout.write('\n' + summary + '\n');
+if (api) process.stdout.write((await import('./api.js')).apiLines(api).join('\n') + '\n');

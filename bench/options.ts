@@ -32,8 +32,8 @@ export interface BenchOptions {
   json?: string;
   /** Write V8 CPU profiles of the stage processes (transport both sides, model pipeline, bare loop) into this folder. */
   cpuProf?: string;
-  /** Which parts to run. @defaultValue transport, latency, models */
-  parts: Set<'transport' | 'latency' | 'models'>;
+  /** Which parts to run (`api` only when named: bench/api.ts). @defaultValue transport, latency, models */
+  parts: Set<'transport' | 'latency' | 'models' | 'api'>;
   /** Transport sides to run (profiling one side alone). @defaultValue project, baseline */
   sides: Set<'project' | 'baseline'>;
   /** A smoke run: 2,000 records, 1 run, 1 s of latency after 0.5 s of warm-up, 500 model records. */
@@ -57,7 +57,7 @@ const USAGE = `usage: npm run bench -- [options]
   --bullmq             BullMQ as a second transport baseline (needs the bullmq devDependency)
   --json FILE          write all measurements as JSON
   --cpu-prof DIR       V8 CPU profiles of every stage process (DIR/<side>/<stage>/)
-  --parts LIST         comma list of transport, latency, models (default all)
+  --parts LIST         comma list of transport, latency, models, api (default: all but api)
   --sides LIST         comma list of project, baseline (default both; for profiling one side)
   --quick              smoke run: 2000 records, 1 run, 1 s latency (0.5 s warm-up), 500 model records`;
 
@@ -101,7 +101,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       case '--json': o.json = next(); break;
       case '--cpu-prof': o.cpuProf = next(); break;
       case '--quick': o.quick = true; break;
-      case '--parts': o.parts = list(flag, next(), ['transport', 'latency', 'models']); break;
+      case '--parts': o.parts = list(flag, next(), ['transport', 'latency', 'models', 'api']); break;
       case '--sides': o.sides = list(flag, next(), ['project', 'baseline']); break;
       case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0);
       default: throw new Error(`unknown option ${flag}\n${USAGE}`);
