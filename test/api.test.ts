@@ -140,7 +140,7 @@ test('review and dead-lettered ids end with their final status (GET, wait_ms, en
   }
 });
 
-test('completionsOf: DLQ forwards are dead_lettered with the reason, terminal-stream forwards review, others nothing (pure)', () => {
+test('completionsOf: DLQ forwards are dead_lettered with the reason, forwards to terminal streams only are review, others (and review fan-outs that go on to a stage) nothing (pure)', () => {
   const dlq = '{p}:dlq';
   const terminal = new Map([['{p}:review', 'review']]);
   const got = completionsOf([
@@ -148,6 +148,7 @@ test('completionsOf: DLQ forwards are dead_lettered with the reason, terminal-st
     { id: '2-0', targets: ['{p}:review'], fields: ['k', 'b', 'e', Buffer.from('x')] },
     { id: '3-0', targets: [dlq], fields: ['k', 'c', 'e', Buffer.from('x'), 'stage', 's', 'reason', 'max_deliveries', 'error', 'boom'] },
     { id: '4-0', targets: [], fields: [] },
+    { id: '5-0', targets: ['{p}:review', '{p}:extract'], fields: ['k', 'd', 'e', Buffer.from('x')] },
   ], 's', dlq, terminal);
   assert.equal(got, [
     { key: 'b', status: 'review', stage: 's', reason: 'review' },

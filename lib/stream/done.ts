@@ -66,7 +66,8 @@ function field(fields: readonly (string | Buffer)[], name: string): string | und
 
 /**
  * The completions a batch's hand-off implies: forwards to the DLQ (dead_lettered, reason) and to
- * a terminal stream (`terminalKeys`, full stream keys → their names, e.g. review). Pure.
+ * terminal streams only (`terminalKeys`, full stream keys → their names, e.g. review): a fan-out
+ * that also goes to a stage is not an end (its store completion comes later). Pure.
  */
 export function completionsOf(forwards: readonly Forward[], stage: string, dlqKey: string, terminalKeys: ReadonlyMap<string, string>): Completion[] {
   const out: Completion[] = [];
@@ -78,7 +79,8 @@ export function completionsOf(forwards: readonly Forward[], stage: string, dlqKe
         break;
       }
       const terminal = terminalKeys.get(t);
-      if (terminal !== undefined) {
+      // A fan-out that also goes on to a stage (e.g. low confidence: review AND extract) has not ended here.
+      if (terminal !== undefined && f.targets.every((x) => terminalKeys.has(x))) {
         const key = field(f.fields, FIELD_KEY);
         if (key !== undefined) out.push({ key, status: 'review', stage, reason: terminal });
         break;
