@@ -146,6 +146,28 @@ test('429 with Retry-After while the input lag is above limits.maxLag; accepted 
   }
 });
 
+test('429 redis_full with Retry-After while Redis is at maxmemory; nothing taken; accepted again once the limit is lifted', async () => {
+  const pipeline = randomPipeline();
+  const app = await buildServer({ config: rulesOnlyConfig(server.url, pipeline), tokens: [{ token: TOKEN, roles: ['admin'] }], logger: silentLogger, limits: { backpressureCacheMs: 0, completionsBlockMs: 100 } });
+  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
+  try {
+    await redis.config('SET', 'maxmemory', '1mb');
+    const r = await app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id: 'm1', title: 't' } });
+    assert.is(r.statusCode, 429);
+    assert.is(r.headers['retry-after'], '1');
+    assert.is(r.json().error, 'redis_full');
+    assert.match(r.json().message, /Redis is full/);
+    assert.is(await redis.xlen(new Keys(pipeline).stream('in')), 0);
+  } finally {
+    await redis.config('SET', 'maxmemory', '0');
+  }
+  try {
+    assert.is((await app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id: 'm1', title: 't' } })).statusCode, 202);
+  } finally {
+    await app.close();
+  }
+});
+
 test('503 with Retry-After while Redis is unreachable; /readyz 503, /healthz 200', async () => {
   const config = rulesOnlyConfig('redis://127.0.0.1:1', randomPipeline());
   const app = await buildServer({ config, redisUrl: 'redis://127.0.0.1:1', tokens: [{ token: TOKEN, roles: ['admin'] }], logger: silentLogger });
