@@ -168,6 +168,25 @@ test('429 redis_full with Retry-After while Redis is at maxmemory; nothing taken
   }
 });
 
+test('a write that Redis refuses with OOM (limit reached after the last backpressure reading) is a 429 redis_full too, not a 500', async () => {
+  const pipeline = randomPipeline();
+  // The reading is reused for a minute: the limit set below is met by the write itself.
+  const app = await buildServer({ config: rulesOnlyConfig(server.url, pipeline), tokens: [{ token: TOKEN, roles: ['admin'] }], logger: silentLogger, limits: { backpressureCacheMs: 60_000, completionsBlockMs: 100 } });
+  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
+  try {
+    assert.is((await app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id: 'o1', title: 't' } })).statusCode, 202);
+    await redis.config('SET', 'maxmemory', '1mb');
+    const r = await app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id: 'o2', title: 't' } });
+    assert.is(r.statusCode, 429, r.body);
+    assert.is(r.json().error, 'redis_full');
+    assert.match(r.json().message, /OOM/);
+    assert.is(r.headers['retry-after'], '1');
+  } finally {
+    await redis.config('SET', 'maxmemory', '0');
+    await app.close();
+  }
+});
+
 test('503 with Retry-After while Redis is unreachable; /readyz 503, /healthz 200', async () => {
   const config = rulesOnlyConfig('redis://127.0.0.1:1', randomPipeline());
   const app = await buildServer({ config, redisUrl: 'redis://127.0.0.1:1', tokens: [{ token: TOKEN, roles: ['admin'] }], logger: silentLogger });
