@@ -93,7 +93,7 @@ async function run(side: Side, url: string, n: number): Promise<number> {
     for (;;) {
       const names = supervisor.pids().map((pid) => consumerName(hostname(), pid, 0));
       // A consumer name does not say its stage: a worker is up when one stage's marker exists for it.
-      const beating = async (k: Keys, c: string) => (await Promise.all(config.stages.map((s) => redis.exists(k.heartbeat(s.name, c))))).some((b) => b === 1);
+      const beating = async (k: Keys, c: string) => (await Promise.all(config.stages.map((s) => redis.exists(k.liveness(s.name, c))))).some((b) => b === 1);
       const beats = await Promise.all(shards.all.flatMap((k) => names.map((c) => beating(k, c))));
       if (names.length === config.stages.length * WORKERS && beats.every(Boolean)) break;
       if (Date.now() > deadline) throw new Error('workers did not come up');

@@ -97,7 +97,7 @@ producerRedis.on('error', () => {});
 const raw = JSON.parse(readFileSync(resolve(REPO, (o.config as string | undefined) ?? (o.models ? 'config/pipeline.json' : 'config/rules-only.json')), 'utf8')) as PipelineConfig;
 const workers = o.workers === undefined ? (o.models ? 1 : 2) : num('workers');
 const pipeline = `chaos${Date.now().toString(36)}`;
-const defaults = { blockMs: 500, claimMinIdleMs: 2000, claimIntervalMs: 500, heartbeatMs: 500, retryMaxMs: 1000, drainTimeoutMs: 5000, consumerIdleRemoveMs: 10_000, stallTimeoutMs: 5000, minWorkers: workers, maxWorkers: workers };
+const defaults = { blockMs: 500, claimMinIdleMs: 2000, claimIntervalMs: 500, keepClaimedMs: 500, retryMaxMs: 1000, drainTimeoutMs: 5000, consumerIdleRemoveMs: 10_000, stallTimeoutMs: 5000, minWorkers: workers, maxWorkers: workers };
 const configFile = join(dir, 'config.json');
 writeFileSync(configFile, JSON.stringify({ ...raw, pipeline, shards: num('shards'), defaults: { ...raw.defaults, ...defaults } }));
 const config = resolveConfig(JSON.parse(readFileSync(configFile, 'utf8')), configFile, { env: { REDIS_URL: server.url } });
@@ -129,8 +129,8 @@ process.once('SIGTERM', () => void abort('terminated', 143));
 process.once('uncaughtException', (err) => void abort(`failed: ${err.stack ?? err}`, 2));
 
 // Wait until every worker's read loop runs (its watchdog's liveness key is up), so the kills hit working processes.
-const beats = async () => (await Promise.all(shards.all.map((k) => redis.keys(k.extra('heartbeat:*'))))).flat().length;
-while ((await beats()) < config.stages.length * workers * shards.count) await sleep(200);
+const live = async () => (await Promise.all(shards.all.map((k) => redis.keys(k.extra('liveness:*'))))).flat().length;
+while ((await live()) < config.stages.length * workers * shards.count) await sleep(200);
 /** OOM refusals Redis has answered so far (INFO errorstats). */
 const oomRefusals = async () => Number(/errorstat_OOM:count=(\d+)/.exec(await redis.info('errorstats'))?.[1] ?? 0);
 let fullMs = 0;

@@ -86,7 +86,7 @@ const raw = JSON.parse(readFileSync(resolve(REPO, o.config as string), 'utf8')) 
 const workers = num('workers');
 const pipeline = `soak${Date.now().toString(36)}`;
 // Reclaim within seconds of a kill, as in the chaos run.
-const defaults = { blockMs: 500, claimMinIdleMs: 5000, claimIntervalMs: 1000, heartbeatMs: 1000, drainTimeoutMs: 5000, consumerIdleRemoveMs: 60_000, stallTimeoutMs: 30_000, minWorkers: workers, maxWorkers: workers };
+const defaults = { blockMs: 500, claimMinIdleMs: 5000, claimIntervalMs: 1000, keepClaimedMs: 1000, drainTimeoutMs: 5000, consumerIdleRemoveMs: 60_000, stallTimeoutMs: 30_000, minWorkers: workers, maxWorkers: workers };
 const configFile = join(dir, 'config.json');
 writeFileSync(configFile, JSON.stringify({ ...raw, pipeline, defaults: { ...raw.defaults, ...defaults } }));
 const config = resolveConfig(JSON.parse(readFileSync(configFile, 'utf8')), configFile, { env: { REDIS_URL: server.url } });
@@ -112,8 +112,8 @@ process.once('SIGTERM', () => void abort('terminated', 143));
 process.once('uncaughtException', (err) => void abort(`failed: ${err.stack ?? err}`, 2));
 
 // Every worker's read loop running (models loaded): the RSS baseline starts after this.
-const beats = async () => (await Promise.all(shards.all.map((k) => redis.keys(k.extra('heartbeat:*'))))).flat().length;
-while ((await beats()) < config.stages.length * workers * shards.count) await sleep(500);
+const live = async () => (await Promise.all(shards.all.map((k) => redis.keys(k.extra('liveness:*'))))).flat().length;
+while ((await live()) < config.stages.length * workers * shards.count) await sleep(500);
 say(`workers up (${workers} per stage, models loaded); ${N} records, killing a worker every ${o.killEveryMs} ms`);
 
 // Progress: records done = stored + in a terminal stream + dead-lettered.

@@ -70,9 +70,9 @@ test('a stage user cannot XADD to a stream outside its routes (NOPERM), not even
   assert.is(await error(validate.xadd(keys.stream('store'), '*', 'a', '1')), '', 'XADD to its route target');
   assert.is(await error(validate.xadd(keys.dlq, '*', 'a', '1')), '', 'XADD to the DLQ');
   assert.is(await error(validate.xadd(keys.extra('logs'), 'MAXLEN', '~', 100, '*', 'log', '{}')), '', 'XADD to the log stream (lib/observe/log-stream.ts)');
-  assert.is(await error(validate.set(keys.heartbeat('validate', 'h-1-0'), '{}', 'PX', 1000)), '', 'its liveness marker (lib/worker/watchdog.ts)');
-  assert.match(await error(validate.get(keys.heartbeat('validate', 'h-1-0'))), NOPERM, 'liveness markers are write-only');
-  assert.match(await error(validate.set(keys.heartbeat('store', 'h-1-0'), '{}', 'PX', 1000)), NOPERM, "another stage's liveness marker");
+  assert.is(await error(validate.set(keys.liveness('validate', 'h-1-0'), '{}', 'PX', 1000)), '', 'its liveness marker (lib/worker/watchdog.ts)');
+  assert.match(await error(validate.get(keys.liveness('validate', 'h-1-0'))), NOPERM, 'liveness markers are write-only');
+  assert.match(await error(validate.set(keys.liveness('store', 'h-1-0'), '{}', 'PX', 1000)), NOPERM, "another stage's liveness marker");
   for (const other of ['in', 'validate', 'review', 'elsewhere']) {
     assert.match(await error(validate.xadd(keys.stream(other), '*', 'a', '1')), NOPERM, `XADD to ${other}`);
   }
@@ -94,7 +94,7 @@ test('sharded (shards: 2): every rule names each shard\'s keys; a stage user wri
   const producer = as('producer');
   for (const k of [s0!, s1!]) {
     assert.is(await error(validate.xadd(k.stream('store'), '*', 'a', '1')), '', `XADD to ${k.stream('store')}`);
-    assert.is(await error(validate.set(k.heartbeat('validate', 'h-1-0'), '{}', 'PX', 1000)), '', `its liveness marker on ${k.tag}`);
+    assert.is(await error(validate.set(k.liveness('validate', 'h-1-0'), '{}', 'PX', 1000)), '', `its liveness marker on ${k.tag}`);
     assert.match(await error(validate.xadd(k.stream('in'), '*', 'a', '1')), NOPERM, `XADD to ${k.stream('in')}`);
     assert.is(await error(producer.xadd(k.stream(config.input), '*', 'a', '1')), '', `the producer adds to ${k.tag}'s input`);
   }

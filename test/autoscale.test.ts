@@ -73,7 +73,7 @@ test('a burst on a slow stage scales it up to max on lag, then back to min when 
     JSON.stringify({
       pipeline,
       input: 'in',
-      defaults: { blockMs: 100, claimIntervalMs: 200, claimMinIdleMs: 60_000, heartbeatMs: 500, drainTimeoutMs: 10_000 },
+      defaults: { blockMs: 100, claimIntervalMs: 200, claimMinIdleMs: 60_000, keepClaimedMs: 500, drainTimeoutMs: 10_000 },
       stages: [
         {
           name: 'slow', kind: 'slow', input: 'in', settings: { delayMs: 100 },

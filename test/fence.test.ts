@@ -46,7 +46,7 @@ async function raceForTheBatch(how: ClaimedBy) {
     input: 'in',
     streams: { terminal: ['out'] },
     // The worker itself never reclaims here (the test is the other consumer), nor refreshes idle times.
-    defaults: { ...FAST, batchSize: 10, claimMinIdleMs: 600_000, heartbeatMs: 600_000 },
+    defaults: { ...FAST, batchSize: 10, claimMinIdleMs: 600_000, keepClaimedMs: 600_000 },
     stages: [{ name: 'work', kind: 'gate', input: 'in' }],
     routes: { work: [{ to: 'out' }] },
   };

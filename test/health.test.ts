@@ -49,7 +49,7 @@ test('health fails when the read loop is wedged inside the stage, though the con
   const file = join(tmpdir(), `${pipeline}.json`);
   writeFileSync(file, JSON.stringify({
     pipeline, input: 'in',
-    defaults: { blockMs: 100, watchdogIntervalMs: 50, stallTimeoutMs: 400, heartbeatMs: 100, claimIntervalMs: 100, drainTimeoutMs: 500 },
+    defaults: { blockMs: 100, watchdogIntervalMs: 50, stallTimeoutMs: 400, keepClaimedMs: 100, claimIntervalMs: 100, drainTimeoutMs: 500 },
     stages: [{ name: 'hang', kind: 'hang', input: 'in' }], routes: {},
   }));
   const config = loadConfigFile(file, { env: { REDIS_URL: server.url } });
@@ -67,7 +67,7 @@ test('health fails when the read loop is wedged inside the stage, though the con
     await waitFor('listed after its first delivery', async () => (await consumerHealth(redis, config, 'hang', { host })).consumer !== undefined);
     await waitFor('health fails while stuck in the stage', async () => !(await consumerHealth(redis, config, 'hang', { host, pid: process.pid })).ok, 10_000);
     const h = await consumerHealth(redis, config, 'hang', { host, pid: process.pid });
-    assert.ok(h.idleMs! < 1000, `the heartbeat keeps XINFO idle low (${h.idleMs} ms): idle alone would call this healthy`);
+    assert.ok(h.idleMs! < 1000, `the keep-claimed reset keeps XINFO idle low (${h.idleMs} ms): idle alone would call this healthy`);
     release();
     await waitFor('health recovers with progress', async () => (await consumerHealth(redis, config, 'hang', { host, pid: process.pid })).ok, 10_000);
   } finally {

@@ -34,7 +34,7 @@ test('Redis full (maxmemory + noeviction) while producing and storing: the produ
   const N = 3000;
   const lines = Array.from({ length: N }, (_, i) => JSON.stringify({ id: `m${i}`, title: `Product ${i} ${'x'.repeat(200)}`, ...(i % 3 === 0 ? { mpn: `MX-${i}` } : {}) })).join('\n');
   try {
-    await waitFor('workers reading', async () => (await redis.keys(`${keys.extra('heartbeat:*')}`)).length === config.stages.length);
+    await waitFor('workers reading', async () => (await redis.keys(`${keys.extra('liveness:*')}`)).length === config.stages.length);
     const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
     await redis.config('SET', 'maxmemory', String(used + 400_000)); // room for about a third of the run
     const before = await oomRejections();

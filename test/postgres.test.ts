@@ -191,7 +191,7 @@ test('postgres stopped mid-run: nothing acked or dead-lettered, deliveries not b
   const pipeline = randomPipeline();
   const keys = new Keys(pipeline);
   // maxDeliveries 2 with 10-50 ms retries: counting outage retries would dead-letter within a second.
-  // claimMinIdleMs stays well above heartbeatMs (100), so a CPU-starved heartbeat on a loaded machine
+  // claimMinIdleMs stays well above keepClaimedMs (100), so a CPU-starved keep-claimed reset on a loaded machine
   // does not let the worker's own reclaimer take (and count) its in-flight batch.
   const config = pgConfig(pipeline, { postgresUrl: url }, { maxDeliveries: 2, claimMinIdleMs: 1500, batchSize: 16 });
   const workers = startWorkers(config);

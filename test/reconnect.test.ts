@@ -179,7 +179,7 @@ test('the liveness key and file are refreshed while the loop makes progress, sto
     {
       pipeline,
       input: 'in',
-      defaults: { ...FAST, blockMs: 100, stallTimeoutMs: 600, watchdogIntervalMs: 50, heartbeatMs: 100 },
+      defaults: { ...FAST, blockMs: 100, stallTimeoutMs: 600, watchdogIntervalMs: 50, keepClaimedMs: 100 },
       stages: [{ name: 'hang', kind: 'hang', input: 'in' }],
       routes: { hang: [{ to: 'review' }] },
     },
@@ -194,9 +194,9 @@ test('the liveness key and file are refreshed while the loop makes progress, sto
   delete process.env.PROGRESS_FILE;
   const running = worker.run();
   try {
-    const heartbeatKeys = async () => redis.keys(`${keys.tag}:heartbeat:*`);
-    await waitFor('liveness key set', async () => (await heartbeatKeys()).length === 1);
-    const [liveKey] = await heartbeatKeys();
+    const livenessKeys = async () => redis.keys(`${keys.tag}:liveness:*`);
+    await waitFor('liveness key set', async () => (await livenessKeys()).length === 1);
+    const [liveKey] = await livenessKeys();
     const live = JSON.parse((await redis.get(liveKey!))!) as { stage: string; consumer: string; pid: number; phase: string };
     assert.is(live.stage, 'hang');
     assert.is(live.pid, process.pid);
@@ -223,7 +223,7 @@ test('the liveness key and file are refreshed while the loop makes progress, sto
     await worker.stop();
     await running;
   }
-  assert.equal(await redis.keys(`${keys.tag}:heartbeat:*`), [], 'a clean stop removes the liveness key');
+  assert.equal(await redis.keys(`${keys.tag}:liveness:*`), [], 'a clean stop removes the liveness key');
 });
 
 test.after(async () => {

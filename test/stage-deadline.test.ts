@@ -34,14 +34,14 @@ test('a stage call that never returns is abandoned at stageTimeoutMs, counted, r
     pipeline,
     input: 'in',
     streams: { terminal: ['out'] },
-    defaults: { ...FAST, batchSize: 10, maxDeliveries: 2, stageTimeoutMs: 300, heartbeatMs: 100, claimMinIdleMs: 600_000, stallTimeoutMs: 400, watchdogIntervalMs: 50 },
+    defaults: { ...FAST, batchSize: 10, maxDeliveries: 2, stageTimeoutMs: 300, keepClaimedMs: 100, claimMinIdleMs: 600_000, stallTimeoutMs: 400, watchdogIntervalMs: 50 },
     stages: [{ name: 'work', kind: 'gate', input: 'in' }],
     routes: { work: [{ to: 'out' }] },
   };
   const metrics = memoryMetrics();
   const worker = new Worker({ config: resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } }), stage: 'work', stages: { gate }, logger: silentLogger, metrics });
   const running = worker.run();
-  const liveness = async () => (await redis.keys(keys.heartbeat('work', '*'))).length;
+  const liveness = async () => (await redis.keys(keys.liveness('work', '*'))).length;
   const count = (name: string) => metrics.records.filter((r) => r.name === name).reduce((n, r) => n + r.value, 0);
   try {
     await waitFor('worker live', async () => (await liveness()) === 1);
@@ -96,7 +96,7 @@ test('a dependency outage waited out in place keeps the worker live but, past bl
   try {
     await produce(redis, Readable.from([JSON.stringify({ id: 'r0', title: 'x' })]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
     await waitFor('not ready during a long outage', () => body().includes('"waitingForDependency":true'), 10_000);
-    assert.ok((await redis.keys(keys.heartbeat('work', '*'))).length === 1, 'still live');
+    assert.ok((await redis.keys(keys.liveness('work', '*'))).length === 1, 'still live');
     down = false;
     await waitFor('forwarded', async () => (await redis.xlen(keys.stream('out'))) === 1, 10_000);
     await waitFor('ready again', () => body().includes('"waitingForDependency":false'), 10_000);

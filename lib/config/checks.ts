@@ -10,15 +10,15 @@ export function crossCheckStage(where: string, s: StageOptions): void {
   const both = (a: keyof StageOptions, b: keyof StageOptions, why: string) =>
     new ConfigError(`${where}.${a}`, `${a} (${s[a]}) must not exceed ${b} (${s[b]}): ${why}`);
   // The idle-time reset of a running batch must come before the reclaimer may take it.
-  if (s.heartbeatMs > s.claimMinIdleMs) {
-    throw both('heartbeatMs', 'claimMinIdleMs', 'a running batch would go idle long enough for another consumer to reclaim it and run it again (keep heartbeatMs a third of claimMinIdleMs or less)');
+  if (s.keepClaimedMs > s.claimMinIdleMs) {
+    throw both('keepClaimedMs', 'claimMinIdleMs', 'a running batch would go idle long enough for another consumer to reclaim it and run it again (keep keepClaimedMs a third of claimMinIdleMs or less)');
   }
   // A queued retry waits in this process up to retryMaxMs; between batches nothing resets its idle time.
   if (s.retryMaxMs > s.claimMinIdleMs) {
     throw both('retryMaxMs', 'claimMinIdleMs', 'a message waiting for its retry would be reclaimed by another consumer meanwhile, and run twice with its delivery counted twice');
   }
   // stageTimeoutMs needs no check against claimMinIdleMs: the running batch's idle time is reset
-  // every heartbeatMs until the call returns or is abandoned at the deadline, so a deadline longer
+  // every keepClaimedMs until the call returns or is abandoned at the deadline, so a deadline longer
   // than claimMinIdleMs does not let another consumer reclaim the batch (docs/configuration.md).
 }
 

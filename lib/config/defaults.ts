@@ -9,7 +9,7 @@ export const STAGE_DEFAULTS: StageOptions = {
   maxDeliveries: 5,
   retryBaseMs: 200,
   retryMaxMs: 5_000,
-  heartbeatMs: 10_000,
+  keepClaimedMs: 10_000,
   stageTimeoutMs: 300_000,
   drainTimeoutMs: 30_000,
   consumerIdleRemoveMs: 300_000,

@@ -7,7 +7,9 @@ import { parseTags } from '../observe/metrics.js';
 import { LIMIT_DEFAULTS, LOG_DEFAULTS, METRICS_DEFAULTS, REDIS_DEFAULTS, STAGE_DEFAULTS, STREAM_DEFAULTS } from './defaults.js';
 import type { PipelineConfig, ResolvedConfig, ResolvedStage, StageConfig, StageOptions } from './types.js';
 
-const STAGE_KEYS = new Set<string>(['name', 'kind', 'input', 'model', 'settings', 'maxLag', ...Object.keys(STAGE_DEFAULTS)]);
+/** Renamed stage options: old name → new name. The old name still works, with a `config.deprecated` warning. */
+export const RENAMED_OPTIONS: Readonly<Record<string, keyof StageOptions>> = { heartbeatMs: 'keepClaimedMs' };
+const STAGE_KEYS = new Set<string>(['name', 'kind', 'input', 'model', 'settings', 'maxLag', ...Object.keys(STAGE_DEFAULTS), ...Object.keys(RENAMED_OPTIONS)]);
 const TOP_KEYS = new Set(['pipeline', 'input', 'shards', 'redis', 'streams', 'limits', 'metrics', 'logs', 'defaults', 'stages', 'routes', '$comment']);
 const NAME_RE = /^[A-Za-z0-9_.:-]+$/;
 /** More shards than this buys nothing (a cluster has 16384 slots; each shard costs a reader per worker). */
@@ -21,6 +23,24 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Stage kinds that exist; an unknown kind is a config error. @defaultValue no check */
   knownKinds?: readonly string[];
+  /** Told about each deprecated option in use (where, what to write instead). @defaultValue a `config.deprecated` JSON line on stderr */
+  onDeprecated?: (where: string, message: string) => void;
+}
+
+const warnOnStderr = (where: string, message: string): void => {
+  process.stderr.write(JSON.stringify({ ts: new Date().toISOString(), level: 'warn', event: 'config.deprecated', where, message }) + '\n');
+};
+
+/** Options under a renamed name move to the new one (the new name wins when both are given). */
+function renameOptions(where: string, o: Record<string, unknown>, warn: (where: string, message: string) => void): Record<string, unknown> {
+  const out = { ...o };
+  for (const [old, now] of Object.entries(RENAMED_OPTIONS)) {
+    if (!(old in out)) continue;
+    warn(`${where}.${old}`, `renamed to ${now}; the old name will be removed in a later release`);
+    if (!(now in out)) out[now] = out[old];
+    delete out[old];
+  }
+  return out;
 }
 
 export function loadConfigFile(path = process.env.PIPELINE_CONFIG ?? DEFAULT_CONFIG_PATH, opts: LoadOptions = {}): ResolvedConfig {
@@ -60,7 +80,8 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
 
   const pipeline = env.PIPELINE || cfg.pipeline || 'products';
   if (!NAME_RE.test(pipeline)) throw new ConfigError('pipeline', `invalid name ${JSON.stringify(pipeline)}`);
-  const defaults = object('defaults', cfg.defaults) as Partial<StageOptions>;
+  const warn = opts.onDeprecated ?? warnOnStderr;
+  const defaults = renameOptions('defaults', object('defaults', cfg.defaults), warn) as Partial<StageOptions>;
   checkOptions('defaults', defaults);
   const shards = env.PIPELINE_SHARDS ? positiveInt('env PIPELINE_SHARDS', Number(env.PIPELINE_SHARDS)) : positiveInt('shards', cfg.shards ?? 1);
   if (shards > MAX_SHARDS) throw new ConfigError('shards', `at most ${MAX_SHARDS} shards, got ${shards}`);
@@ -80,8 +101,9 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     if (opts.knownKinds && !opts.knownKinds.includes(s.kind)) {
       throw new ConfigError(`${where}.kind`, `unknown stage kind ${JSON.stringify(s.kind)} (known: ${opts.knownKinds.join(', ')})`);
     }
-    const { name, kind, input, model, settings, maxLag, ...options } = s;
+    const { name, kind, input, model, settings, maxLag, ...rest } = s;
     if (maxLag !== undefined) positiveInt(`${where}.maxLag`, maxLag);
+    const options = renameOptions(where, rest, warn) as Partial<StageOptions>;
     checkOptions(where, options);
     if (model !== undefined && typeof model !== 'string') throw new ConfigError(`${where}.model`, 'expected a string');
     const merged: StageOptions = { ...STAGE_DEFAULTS, ...defaults, ...options };

@@ -22,8 +22,8 @@ export interface StageOptions {
   retryBaseMs: number;
   /** Cap on one retry delay. @defaultValue 5000 */
   retryMaxMs: number;
-  /** While a batch runs longer than this, its entries' idle time is reset so they are not reclaimed. @defaultValue 10000 */
-  heartbeatMs: number;
+  /** While a batch runs, its entries' idle time is reset this often (XCLAIM JUSTID) so no reclaimer takes them; keep it well below `claimMinIdleMs`. Formerly `heartbeatMs` (still accepted, deprecated). @defaultValue 10000 */
+  keepClaimedMs: number;
   /**
    * A stage call that has not returned after this long is abandoned (it cannot be cancelled; it
    * is counted in `stage.timeouts`, its entries' idle-time reset stops) and the batch is retried
@@ -35,7 +35,7 @@ export interface StageOptions {
   drainTimeoutMs: number;
   /** A consumer of the group idle this long and owning no pending entries is removed (XGROUP DELCONSUMER). @defaultValue 300000 */
   consumerIdleRemoveMs: number;
-  /** How often the progress watchdog checks the read loop and refreshes the liveness marker (`{p}:heartbeat:<stage>:<consumer>`). @defaultValue 1000 */
+  /** How often the progress watchdog checks the read loop and refreshes the liveness marker (`{p}:liveness:<stage>:<consumer>`). @defaultValue 1000 */
   watchdogIntervalMs: number;
   /** The read loop is stalled when no read returned and no batch finished for `blockMs` + this; the watchdog then resets the stuck connection and stops the liveness marker. @defaultValue 30000 */
   stallTimeoutMs: number;

@@ -36,7 +36,7 @@ const EVENT = /^(autoscale\.|supervisor\.|watchdog\.)/;
 
 /**
  * Consumers per stage (XINFO CONSUMERS) with idle time, what each holds (XPENDING per consumer,
- * the oldest `holdCount`) and its watchdog marker (`{p}:heartbeat:<stage>:<consumer>`); autoscaler,
+ * the oldest `holdCount`) and its watchdog marker (`{p}:liveness:<stage>:<consumer>`); autoscaler,
  * supervisor and watchdog events from the newest `logScan` lines of `{p}:logs`.
  */
 export async function workersView(redis: Redis, config: ResolvedConfig, keys: Keys, o: { holdCount?: number; logScan?: number } = {}): Promise<WorkersView> {
@@ -55,7 +55,7 @@ export async function workersView(redis: Redis, config: ResolvedConfig, keys: Ke
           const pending = Number(m.get('pending') ?? 0);
           const [holds, marker] = await Promise.all([
             pending > 0 ? (redis.xpending(keys.stream(s.input), s.name, '-', '+', o.holdCount ?? 5, name) as Promise<[string, string, number, number][]>) : Promise.resolve([]),
-            redis.get(keys.heartbeat(s.name, name)),
+            redis.get(keys.liveness(s.name, name)),
           ]);
           let watchdog: Record<string, unknown> | null = null;
           if (marker !== null) {

@@ -25,7 +25,7 @@ import { compileRoutes } from '../stream/router.js';
  * - selector 2: XADD only (write-only key permission `%W~`) on its route targets, the DLQ and the
  *   log stream (`{p}:logs`, lib/observe/log-stream.ts).
  * - selector 3: SET and DEL, write-only, on the stage's own watchdog liveness keys
- *   (`{p}:heartbeat:<stage>:*`, lib/worker/watchdog.ts).
+ *   (`{p}:liveness:<stage>:*`, lib/worker/watchdog.ts).
  * - selector 4: GET and SET on the stage group's claim fence (`{p}:fence:<stage>`), which the
  *   hand-off reads and the reclaimer's claim sets to a fresh token (lib/lua/handoff-N.lua, claim-2.lua).
  * - selector 5: TYPE, read-only, on the route targets and the DLQ: the hand-off checks each
@@ -101,7 +101,7 @@ export const CONSUMER_COMMANDS = [
 /** The observer: `pipeline status`, `pipeline export --sink redis`, DLQ inspection. */
 export const OBSERVER_COMMANDS = ['xinfo|stream', 'xinfo|groups', 'xinfo|consumers', 'xlen', 'xpending', 'xrange', 'xrevrange', 'scard', 'sscan', 'smembers', 'hget', 'hgetall', 'hmget', 'get', 'mget'];
 /** The watchdog's liveness marker (lib/worker/watchdog.ts): SET ... PX while the loop progresses, DEL on stop. */
-export const HEARTBEAT_COMMANDS = ['set', 'del'];
+export const LIVENESS_COMMANDS = ['set', 'del'];
 /** The group's claim fence, inside the hand-off (GET) and claim (SET of a fresh token) scripts. */
 export const FENCE_COMMANDS = ['get', 'set'];
 
@@ -168,10 +168,10 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
     // Completions (lib/stream/done.ts): every stage may end a product (store, dead letters, review routes).
     const appends = uniq([...targets, ...each((k) => [k.dlq, k.extra('logs'), k.done])]);
     const statuses = each((k) => [k.status('*')]);
-    const beats = each((k) => [k.heartbeat(stage.name, '*')]);
+    const liveness = each((k) => [k.liveness(stage.name, '*')]);
     const fences = each((k) => [k.fence(stage.name)]);
     const scriptKeys = uniq([...own, ...fences, ...targets, ...each((k) => [k.dlq]), ...data.flatMap((g) => g.keys)]);
-    const summary = `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${beats.join(', ')}; GET/SET ${fences.join(', ')}; HSET/DEL/PEXPIRE ${statuses.join(', ')}` + (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
+    const summary = `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; HSET/DEL/PEXPIRE ${statuses.join(', ')}` + (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
     return make('stage', `${prefix}${stage.name}`, stage.name, stageRedisUrlEnv(stage.name), (pw) => [
       ...start(pw),
       ...cmds(SCRIPT_COMMANDS),
@@ -180,7 +180,7 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
       selector({ keys: appends, mode: 'w', commands: ['xadd'] }),
       // The hand-off checks each target's type before its first write (lib/lua/handoff-N.lua).
       selector({ keys: uniq([...targets, ...each((k) => [k.dlq])]), mode: 'r', commands: ['type'] }),
-      selector({ keys: beats, mode: 'w', commands: HEARTBEAT_COMMANDS }),
+      selector({ keys: liveness, mode: 'w', commands: LIVENESS_COMMANDS }),
       selector({ keys: fences, mode: 'rw', commands: FENCE_COMMANDS }),
       selector({ keys: statuses, mode: 'w', commands: ['del', 'hset', 'pexpire'] }),
       ...data.map(selector),

@@ -270,12 +270,12 @@ export interface ConsumerHealth {
 
 /** The progress watchdog's liveness key of a consumer (lib/worker/watchdog.ts writes it with SET PX while the loop progresses). */
 export function progressKey(keys: Keys, stage: string, consumer: string): string {
-  return keys.heartbeat(stage, consumer);
+  return keys.liveness(stage, consumer);
 }
 
 /**
  * Is this host's consumer of `stage` making progress? Progress, not liveness: the consumer's
- * watchdog keeps `{p}:heartbeat:<stage>:<consumer>` alive (SET PX) only while its read loop gets replies
+ * watchdog keeps `{p}:liveness:<stage>:<consumer>` alive (SET PX) only while its read loop gets replies
  * and finishes batches, so the key expires `blockMs + stallTimeoutMs` after the loop wedges,
  * whether on a half-open socket or inside the stage. Consumers are found by name (host-pid-n)
  * in XINFO CONSUMERS, never by SCAN; `pid` narrows to one process, otherwise any of this host's.

@@ -37,8 +37,8 @@ export class Keys {
    * The progress watchdog's liveness marker of one consumer of `stage` (lib/worker/watchdog.ts). The stage
    * is in the name so a stage's ACL user can write its own markers only.
    */
-  heartbeat(stage: string, consumer: string): string {
-    return `${this.tag}:heartbeat:${stage}:${consumer}`;
+  liveness(stage: string, consumer: string): string {
+    return `${this.tag}:liveness:${stage}:${consumer}`;
   }
   /**
    * The claim fence of a stage's group: a counter that every claim of entries from another

@@ -144,7 +144,7 @@ export class StreamConsumer {
     return this.queue.size;
   }
 
-  /** Ids this consumer holds in memory (for the heartbeat). */
+  /** Ids this consumer holds in memory (kept claimed while a batch runs). */
   heldIds(): string[] {
     return this.queue.ids();
   }
@@ -343,7 +343,7 @@ export class StreamConsumer {
     await Promise.all(
       retries.map((q) =>
         this.redis.xclaim(this.source, this.group, this.d.consumer, 0, q.entry.id, 'RETRYCOUNT', q.attempt, 'JUSTID').catch((err: unknown) => {
-          this.d.metrics.increment('heartbeat.errors', 1, this.tags);
+          this.d.metrics.increment('retry_count.errors', 1, this.tags);
           this.d.logger.warn('consumer.retrycount_error', { id: q.entry.id, err });
         }),
       ),

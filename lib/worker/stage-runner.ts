@@ -11,7 +11,7 @@ import { fail, type Stage, type StageResult } from './stage.js';
 export interface StageRunnerDeps {
   impl: Stage;
   stage: ResolvedStage;
-  /** The shared command connection (for the heartbeat's XCLAIM). */
+  /** The shared command connection (for the keep-claimed XCLAIM). */
   redis: () => Redis;
   source: string;
   group: string;
@@ -29,7 +29,7 @@ const asError = (err: unknown): Error => (err instanceof Error ? err : new Error
 
 /**
  * Runs the stage on one batch, on the consumer's single processing path: one call for the whole
- * batch (model stages batch their inference), entries kept ours by a heartbeat while it runs,
+ * batch (model stages batch their inference), entries kept claimed (idle time reset) while it runs,
  * a dependency outage waited out in place, and a batch that throws split so one poison message
  * fails only itself.
  */
@@ -53,7 +53,7 @@ export class StageRunner {
    * `impl.process`, abandoned after `stageTimeoutMs`: the promise cannot be cancelled, so it is
    * left running (tracked until it settles) and the batch fails with a StageTimeoutError, which
    * the failure policy treats as poison: retried with a delivery counted, dead-lettered after
-   * `maxDeliveries`. The heartbeat of its entries stops with it.
+   * `maxDeliveries`. The idle-time reset of its entries (keepClaimedMs) stops with it.
    */
   private async process(messages: Message[]): Promise<StageResult[]> {
     const { impl, stage, metrics, logger, tags } = this.d;
@@ -81,12 +81,12 @@ export class StageRunner {
   /**
    * A dependency outage (every message failed with a TransientError, e.g. the sink is down)
    * retries the same batch in place with backoff: no delivery is counted, nothing new is read,
-   * and the heartbeat keeps the entries ours, so no reclaimer bumps their delivery count.
+   * and the keep-claimed timer keeps the entries ours, so no reclaimer bumps their delivery count.
    * `held` lists the other ids the consumer holds (queued retries), kept alive too.
    */
   async run(messages: Message[], held: () => string[]): Promise<StageResult[]> {
     const { stage, metrics, logger, tags } = this.d;
-    const heartbeat = this.heartbeat(messages.map((m) => m.id), held);
+    const keepClaimed = this.keepClaimed(messages.map((m) => m.id), held);
     const t0 = Date.now();
     try {
       for (let outage = 1; ; outage++) {
@@ -104,7 +104,7 @@ export class StageRunner {
       }
     } finally {
       this.outageSince = undefined;
-      clearInterval(heartbeat);
+      clearInterval(keepClaimed);
       metrics.timing('batch.process_ms', Date.now() - t0, tags);
     }
   }
@@ -150,17 +150,17 @@ export class StageRunner {
   }
 
   /** While a batch runs, reset its entries' idle time (XCLAIM JUSTID) so no reclaimer takes them. */
-  private heartbeat(ids: string[], held: () => string[]): NodeJS.Timeout {
+  private keepClaimed(ids: string[], held: () => string[]): NodeJS.Timeout {
     const { metrics, logger, tags } = this.d;
     const timer = setInterval(() => {
       this.d
         .redis()
         .xclaim(this.d.source, this.d.group, this.d.consumer, 0, ...ids, ...held(), 'JUSTID')
         .catch((err: unknown) => {
-          metrics.increment('heartbeat.errors', 1, tags);
-          logger.warn('consumer.heartbeat_error', { err });
+          metrics.increment('keep_claimed.errors', 1, tags);
+          logger.warn('consumer.keep_claimed_error', { err });
         });
-    }, this.d.stage.heartbeatMs);
+    }, this.d.stage.keepClaimedMs);
     timer.unref();
     return timer;
   }

@@ -30,7 +30,7 @@ export interface WatchdogOptions {
   intervalMs: number;
   /** Stalled = no progress for `blockMs` + this. @defaultValue 30000 (stage option `stallTimeoutMs`) */
   stallTimeoutMs: number;
-  /** Liveness key, refreshed with SET PX while the loop makes progress: `{p}:heartbeat:<stage>:<consumer>`. */
+  /** Liveness key, refreshed with SET PX while the loop makes progress: `{p}:liveness:<stage>:<consumer>`. */
   key: string;
   /** Also rewrite this file (same JSON) while the loop makes progress, for exec probes. @defaultValue none (env PROGRESS_FILE) */
   file?: string;
@@ -60,7 +60,7 @@ export class Watchdog {
   private timer?: NodeJS.Timeout;
   private lastActionAt = 0;
   private stalledSince?: number;
-  private beating = false;
+  private writing_liveness = false;
   private writing = false;
   private probing = false;
   /** Stalls detected and connections reset, for tests and logs. */
@@ -169,19 +169,19 @@ export class Watchdog {
   /** Refresh the liveness marker; it expires `limit` after the last progress unless refreshed again. */
   private beat(now: number): void {
     const redis = this.o.connections.command();
-    // Never queue beats behind a connection that is down: a stale marker is the right answer then.
-    if (this.beating || redis.status !== 'ready') return;
+    // Never queue liveness writes behind a connection that is down: a stale marker is the right answer then.
+    if (this.writing_liveness || redis.status !== 'ready') return;
     const { lastProgressAt, phase, processed } = this.target;
     const ttl = Math.max(1, lastProgressAt + this.limit + this.o.intervalMs - now);
     const body = JSON.stringify({ ...this.o.identity, phase, processed, progressAt: lastProgressAt, at: now });
-    this.beating = true;
+    this.writing_liveness = true;
     redis
       .set(this.o.key, body, 'PX', ttl)
       .catch((err: unknown) => {
         this.o.metrics.increment('watchdog.errors', 1, this.o.tags);
         this.o.logger.warn('watchdog.beat_error', { err });
       })
-      .finally(() => (this.beating = false));
+      .finally(() => (this.writing_liveness = false));
   }
 
   /**
@@ -215,13 +215,13 @@ export interface ConsumerWatchdogDeps {
   progressFile?: string;
 }
 
-/** The watchdog of one stage consumer, from its stage options; liveness key `{p}:heartbeat:<stage>:<consumer>`. */
+/** The watchdog of one stage consumer, from its stage options; liveness key `{p}:liveness:<stage>:<consumer>`. */
 export function consumerWatchdog(target: ProgressSource, d: ConsumerWatchdogDeps): Watchdog {
   return new Watchdog(target, {
     blockMs: d.stage.blockMs,
     intervalMs: d.stage.watchdogIntervalMs,
     stallTimeoutMs: d.stage.stallTimeoutMs,
-    key: d.keys.heartbeat(d.stage.name, d.consumer),
+    key: d.keys.liveness(d.stage.name, d.consumer),
     file: d.progressFile ?? process.env.PROGRESS_FILE,
     identity: { stage: d.stage.name, consumer: d.consumer, host: hostname(), pid: process.pid },
     connections: d.connections,

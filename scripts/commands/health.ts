@@ -15,7 +15,7 @@ export interface HealthOptions extends GlobalOptions {
 
 /**
  * `pipeline health --stage X`: exit 0 when this host's consumer of the stage is making progress
- * (its watchdog's liveness key `{p}:heartbeat:<stage>:<consumer>` is alive), else exit 1 with the reason,
+ * (its watchdog's liveness key `{p}:liveness:<stage>:<consumer>` is alive), else exit 1 with the reason,
  * as one JSON line. For exec readiness/liveness probes: one XINFO and one GET, then it disconnects.
  */
 export async function healthCommand(opts: HealthOptions): Promise<void> {

@@ -15,7 +15,7 @@ export const FAST: Partial<StageOptions> = {
   claimIntervalMs: 100,
   retryBaseMs: 10,
   retryMaxMs: 50,
-  heartbeatMs: 100,
+  keepClaimedMs: 100,
   drainTimeoutMs: 5_000,
 };
 
