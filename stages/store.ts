@@ -1,12 +1,13 @@
 import { ConfigError, errorMessage, TransientError } from '../lib/core/errors.js';
 import { isolateEach, isTransientRedisError } from '../lib/core/failure-policy.js';
 import { stageKeySpace } from '../lib/redis/shard.js';
+import { importFactory, isModuleSpec } from '../lib/worker/modules.js';
 import { fail, ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { recordCompletions, type CompletionSettings } from '../lib/stream/done.js';
 import { summarize } from './domain/summary.js';
 import { createPostgresSink, postgresOptionsFrom } from './sinks/postgres.js';
 import { createRedisSink } from './sinks/redis.js';
-import type { Sink, StoredProduct } from './sinks/sink.js';
+import { checkSink, type Sink, type StoredProduct } from './sinks/sink.js';
 
 export type SinkFactory = (ctx: StageContext) => Sink;
 
@@ -22,9 +23,11 @@ export const SINKS: Record<string, SinkFactory> = {
  */
 export function createStore(ctx: StageContext): Stage {
   const sinkName = String(ctx.stage.settings.sink ?? 'redis');
+  const where = `stages.${ctx.stage.name}.settings.sink`;
   const factory = SINKS[sinkName];
-  if (!factory) throw new ConfigError(`stages.${ctx.stage.name}.settings.sink`, `unknown sink ${JSON.stringify(sinkName)} (known: ${Object.keys(SINKS).join(', ')})`);
-  const sink = factory(ctx);
+  if (!factory && !isModuleSpec(sinkName)) throw new ConfigError(where, `unknown sink ${JSON.stringify(sinkName)} (known: ${Object.keys(SINKS).join(', ')}, or module:<path> for your own)`);
+  // A `module:` sink (the user's own module) is imported in init(), before the first read.
+  let sink: Sink = factory ? factory(ctx) : { name: sinkName, write: async () => Promise.reject(new ConfigError(where, 'sink not loaded: init() was not called')), close: async () => {} };
   /** Older deliveries than the stored version were dropped by the sink (newest wins): counted and logged. */
   const countStale = (n: number) => {
     if (n === 0) return;
@@ -73,7 +76,10 @@ export function createStore(ctx: StageContext): Stage {
         return results;
       }
     },
-    init: async () => sink.init?.(),
+    init: async () => {
+      if (!factory) sink = checkSink((await importFactory(sinkName, ctx.config.source, where, 'createSink'))(ctx), where);
+      await sink.init?.();
+    },
     close: () => sink.close(),
   };
 }

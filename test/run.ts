@@ -19,7 +19,7 @@ let failed = 0;
 const failedFiles: string[] = [];
 for (const f of files) {
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(dir, f)], { encoding: 'utf8', env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'error' } });
+  const r = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', join(dir, f)], { encoding: 'utf8', env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'error' } });
   const out = (r.stdout ?? '') + (r.stderr ?? '');
   // uvu's summary: "Total:  N", "Passed: N"
   const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0);

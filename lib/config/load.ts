@@ -98,8 +98,8 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     if (names.has(s.name)) throw new ConfigError(`${where}.name`, `duplicate stage ${s.name}`);
     names.add(s.name);
     if (typeof s.kind !== 'string') throw new ConfigError(`${where}.kind`, 'expected a string');
-    if (opts.knownKinds && !opts.knownKinds.includes(s.kind)) {
-      throw new ConfigError(`${where}.kind`, `unknown stage kind ${JSON.stringify(s.kind)} (known: ${opts.knownKinds.join(', ')})`);
+    if (opts.knownKinds && !opts.knownKinds.includes(s.kind) && !s.kind.startsWith('module:')) {
+      throw new ConfigError(`${where}.kind`, `unknown stage kind ${JSON.stringify(s.kind)} (known: ${opts.knownKinds.join(', ')}, or module:<path> for your own)`);
     }
     const { name, kind, input, model, settings, maxLag, ...rest } = s;
     if (maxLag !== undefined) positiveInt(`${where}.maxLag`, maxLag);

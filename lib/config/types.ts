@@ -58,7 +58,7 @@ export interface StageOptions {
 export interface StageConfig extends Partial<StageOptions> {
   /** Unique stage name: the consumer group name and, by default, its input stream name. */
   name: string;
-  /** Which implementation in stages/ runs it (preprocess, classify, extract, validate, match, store). */
+  /** Which implementation runs it: a built-in kind in stages/ (preprocess, classify, extract, validate, match, store), or `module:<path>` for the user's own module, relative to the config file (docs/extending.md). */
   kind: string;
   /** Input stream name (without the pipeline prefix). @defaultValue the stage name */
   input?: string;

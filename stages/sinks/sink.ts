@@ -1,3 +1,5 @@
+import { ConfigError } from '../../lib/core/errors.js';
+
 /** What a write did beyond storing: deliveries dropped because a newer version is stored. */
 export interface WriteResult {
   stale: number;
@@ -33,4 +35,17 @@ export interface Sink {
   /** Resolves with how many products were older than the stored version and dropped. */
   write(products: readonly StoredProduct[]): Promise<WriteResult | void>;
   close(): Promise<void>;
+}
+
+/** What a user's sink module returned must be a `Sink`: `name` a string, `write` and `close` (and `init` if given) functions. */
+export function checkSink(value: unknown, where: string): Sink {
+  const s = value as Partial<Record<keyof Sink, unknown>> | null;
+  if (typeof s !== 'object' || s === null) throw new ConfigError(where, `the sink factory returned ${s === null ? 'null' : typeof s}, not a Sink`);
+  const missing: string[] = [];
+  if (typeof s.name !== 'string') missing.push('name (string)');
+  if (typeof s.write !== 'function') missing.push('write(products) (function)');
+  if (typeof s.close !== 'function') missing.push('close() (function)');
+  if (s.init !== undefined && typeof s.init !== 'function') missing.push('init (function, if given)');
+  if (missing.length) throw new ConfigError(where, `not a Sink (stages/sinks/sink.ts): missing or wrong ${missing.join(', ')}`);
+  return value as Sink;
 }
