@@ -100,7 +100,7 @@ export function progressProbeArgs(stage: ResolvedStage, readiness: boolean): str
 
 function healthArgs(stage: ResolvedStage, liveness: boolean): string[] {
   // --pid 1: the image's exec-form ENTRYPOINT makes the worker PID 1, so its consumer is <hostname>-1-0.
-  return ['node', 'scripts/pipeline.mjs', 'health', '--stage', stage.name, '--pid', '1', ...(liveness ? ['--unknown-ok'] : [])];
+  return ['node', 'dist/scripts/cli.js', 'health', '--stage', stage.name, '--pid', '1', ...(liveness ? ['--unknown-ok'] : [])];
 }
 
 function composeEnv(extra: Record<string, string> = {}): Record<string, string> {

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { Command } from 'commander';
 import { fatalAsync } from './common.js';
 import { DEFAULT_EVAL_INPUT, evalCommand } from './commands/eval.js';

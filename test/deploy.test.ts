@@ -260,16 +260,19 @@ test('the dashboard queries only metrics the code sends, under the names the sta
   assert.equal(prometheus.scrape_configs[0].static_configs[0].targets, ['statsd-exporter:9102']);
 });
 
-test('Dockerfile: multi-stage Node 20, production dependencies only, tsx at runtime, models shipped, non-root', () => {
+test('Dockerfile: multi-stage Node 20, compiled in a build stage, production dependencies only, no tsx at runtime, models shipped, non-root', () => {
   const df = read('deploy/Dockerfile');
   const froms = [...df.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]!);
   assert.ok(froms.length >= 2 && froms.every((f) => f.startsWith('node:20')), froms.join(', '));
   assert.match(df, /npm ci --omit=dev/);
   assert.match(df, /^COPY models \.\/models$/m);
   assert.match(df, /^USER node$/m);
-  assert.match(df, /^ENTRYPOINT \["node", "scripts\/pipeline\.mjs"\]$/m, 'exec form: node is PID 1 (health probes use --pid 1)');
+  assert.match(df, /^RUN npm run build$/m, 'a build stage compiles dist/');
+  assert.match(df, /^COPY --from=build \/app\/dist \.\/dist$/m, 'the runtime gets the compiled dist/');
+  assert.match(df, /^ENTRYPOINT \["node", "dist\/scripts\/cli\.js"\]$/m, 'exec form: node is PID 1 (health probes use --pid 1), compiled JavaScript');
   const pkg = JSON.parse(read('package.json')) as Obj;
-  assert.ok(pkg.dependencies.tsx, 'tsx is a runtime dependency');
+  assert.ok(!pkg.dependencies.tsx && pkg.devDependencies.tsx, 'tsx is a development dependency only');
+  assert.is(pkg.bin.pipeline, 'dist/scripts/cli.js', 'the bin runs compiled JavaScript');
   assert.ok(!pkg.dependencies.yaml, 'deploy rendering stays a dev-time tool');
   const ignore = read('deploy/Dockerfile.dockerignore').split('\n');
   for (const p of ['**/node_modules', 'test', '.git']) assert.ok(ignore.includes(p), `context excludes ${p}`);

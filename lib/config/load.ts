@@ -2,6 +2,7 @@ import { crossCheckStage } from './checks.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
+import { PACKAGE_ROOT } from '../core/root.js';
 import { compileRoutes } from '../stream/router.js';
 import { parseTags } from '../observe/metrics.js';
 import { LIMIT_DEFAULTS, LOG_DEFAULTS, METRICS_DEFAULTS, REDIS_DEFAULTS, STAGE_DEFAULTS, STREAM_DEFAULTS } from './defaults.js';
@@ -16,7 +17,7 @@ const NAME_RE = /^[A-Za-z0-9_.:-]+$/;
 const MAX_SHARDS = 1024;
 
 /** Default config file: config/pipeline.json at the repo root, or PIPELINE_CONFIG. */
-export const DEFAULT_CONFIG_PATH = resolve(import.meta.dirname, '../../config/pipeline.json');
+export const DEFAULT_CONFIG_PATH = resolve(PACKAGE_ROOT, 'config/pipeline.json');
 
 export interface LoadOptions {
   /** Environment to read overrides from (REDIS_URL, PIPELINE, STATSD_*). @defaultValue process.env */

@@ -16,11 +16,11 @@ import {
   type PreTrainedTokenizer,
   type Tensor,
 } from '@huggingface/transformers';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { PACKAGE_ROOT } from '../core/root.js';
 
 /** `<repo>/models/`, where the builder writes the shipped models. */
-export const DEFAULT_MODEL_PATH = `${resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models')}/`;
+export const DEFAULT_MODEL_PATH = `${resolve(PACKAGE_ROOT, 'models')}/`;
 
 export interface ModelLoadOptions {
   /**

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { DEFAULT_CONFIG_PATH, loadConfigFile } from '../../lib/config/load.js';
+import type { ResolvedConfig } from '../../lib/config/types.js';
 import { STAGES } from '../../stages/index.js';
 import { REPO, type GlobalOptions } from '../common.js';
 
@@ -10,9 +11,13 @@ import { REPO, type GlobalOptions } from '../common.js';
  * every machine). `--check` writes nothing and exits 1 if a committed file differs.
  */
 export async function deployRenderCommand(opts: GlobalOptions & { check?: boolean }): Promise<void> {
-  let render: typeof import('../../deploy/render.js');
+  // A development tool (deploy/render.ts needs the devDependency yaml): not part of the compiled
+  // build, so its module is named in a variable that tsc -p tsconfig.build.json does not follow.
+  if (!import.meta.url.endsWith('.ts')) throw new Error('deploy render is a development tool: run it from the sources, `npm run dev -- deploy render`');
+  const renderModule = '../../deploy/render.js';
+  let render: { renderDeploy(config: ResolvedConfig, rawConfig: string, source?: string): Map<string, string> };
   try {
-    render = await import('../../deploy/render.js');
+    render = (await import(renderModule)) as typeof render;
   } catch (err) {
     throw new Error(`deploy render needs a source checkout with devDependencies (npm ci): ${(err as Error).message}`);
   }
