@@ -103,7 +103,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       case '--quick': o.quick = true; break;
       case '--parts': o.parts = list(flag, next(), ['transport', 'latency', 'models', 'api']); break;
       case '--sides': o.sides = list(flag, next(), ['project', 'baseline']); break;
-      case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0);
+      case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0); // falls through (never: exit)
       default: throw new Error(`unknown option ${flag}\n${USAGE}`);
     }
   }

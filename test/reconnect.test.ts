@@ -97,7 +97,10 @@ class FreezingProxy {
   }
 
   async close(): Promise<void> {
-    for (const p of this.pairs) (p.a.destroy(), p.b.destroy());
+    for (const p of this.pairs) {
+      p.a.destroy();
+      p.b.destroy();
+    }
     await new Promise((r) => this.server.close(r));
   }
 }

@@ -106,7 +106,7 @@ test('k8s for a cluster: deploy/k8s/cluster/pipeline.yaml is rendered from the c
   const { renderFromRepo, DEFAULT_SHARDS, OUT_FILE } = await import('../deploy/k8s/cluster/render.js');
   assert.ok(readFileSync(OUT_FILE, 'utf8') === renderFromRepo(), 'deploy/k8s/cluster/pipeline.yaml is out of date: npx tsx deploy/k8s/cluster/render.ts');
   const config = resolveConfig(JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/pipeline.json'), 'utf8')), 't', { env: {} });
-  type Obj = Record<string, any>;
+  type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   const docs = parseAllDocuments(readFileSync(OUT_FILE, 'utf8')).map((d) => d.toJS() as Obj);
   for (const stage of config.stages) {
     const so = docs.find((d) => d.kind === 'ScaledObject' && d.spec.triggers[0].metadata.consumerGroup === stage.name)!;

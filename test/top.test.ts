@@ -46,6 +46,7 @@ test('top --once renders each stage with its lag, pending, consumers, dead lette
   const top = cli(['--config', configPath, 'top', '--once', '--interval', '100'], server.url);
   assert.is(await exited(top), 0, top.output());
   const out = top.output();
+  // eslint-disable-next-line no-control-regex -- looking for the ANSI escape character on purpose
   assert.not.match(out, /\x1b\[/, 'no ANSI codes in --once output');
   assert.match(out, new RegExp(`pipeline ${pipeline}`));
   const pre = row(out, 'preprocess');

@@ -31,7 +31,7 @@ export async function storeMigrateCommand(opts: PostgresCliOptions): Promise<voi
   try {
     o = postgresOptionsForCli(opts);
   } catch (err) {
-    if (err instanceof ConfigError) throw new Error(`${err.message} (or pass --database-url)`);
+    if (err instanceof ConfigError) throw new Error(`${err.message} (or pass --database-url)`, { cause: err });
     throw err;
   }
   const pool = createPool(o, logger, 'pipeline:migrate');

@@ -3,6 +3,7 @@
 const TAG = /<\/?[a-zA-Z][^>]*>/g;
 const ENTITY: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ', trade: '™', reg: '®', copy: '©' };
 // C0/C1 controls except tab/newline (which become spaces below), and zero-width characters.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B-\u200D\uFEFF]/g;
 
 function decodeEntities(s: string): string {

@@ -181,7 +181,7 @@ export class RedisCluster {
   async waitHealthy(timeoutMs = this.opts.readyTimeoutMs ?? 30_000): Promise<void> {
     const want = this.opts.replicas ?? 1;
     const deadline = Date.now() + timeoutMs;
-    let why = '';
+    let why: string;
     for (;;) {
       try {
         why = await this.unhealthy(want);
