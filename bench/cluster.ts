@@ -34,7 +34,7 @@ import { createClient } from '../lib/redis/url.js';
 import { configShards } from '../lib/redis/shard.js';
 import { RedisCluster } from '../test/helpers/cluster.js';
 import { createSupervisor } from '../scripts/commands/up.js';
-import { REPO } from '../scripts/common.js';
+import { REPO } from '../scripts/commands/common.js';
 
 const o = new Command('bench-cluster')
   .description('rules-only pipeline throughput: one redis-server (1 and N shards) versus a local 3-master Redis Cluster (N shards), same workers')

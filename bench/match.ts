@@ -10,7 +10,7 @@ import { RedisServer } from '../lib/redis/server.js';
 import { Prng } from '../training/prng.js';
 import { VectorBlock } from '../stages/domain/vector-index.js';
 import { VectorStore } from '../stages/domain/vector-store.js';
-import { cliRedis } from '../scripts/common.js';
+import { cliRedis } from '../scripts/commands/common.js';
 
 // Dev-set category shares (see ../shared/data/products/README.md), largest first.
 const SHARES = [1913, 1889, 1818, 1812, 1753, 1412, 1358, 1280, 1159, 1050, 625, 418, 382, 300, 21];

@@ -39,7 +39,7 @@ import { produce } from '../lib/producer/producer.js';
 import { RedisServer } from '../lib/redis/server.js';
 import { configShards } from '../lib/redis/shard.js';
 import { createSupervisor } from './commands/up.js';
-import { REPO } from './common.js';
+import { REPO } from './commands/common.js';
 
 const o = new Command('chaos')
   .description('records through the pipeline while workers are SIGKILLed and redis-server restarts; checks nothing is lost or duplicated')

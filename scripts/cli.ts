@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { fatalAsync } from './common.js';
+import { fatalAsync } from './commands/common.js';
 import { DEFAULT_EVAL_INPUT, evalCommand } from './commands/eval.js';
 import { aclCommand } from './commands/acl.js';
 import { functionsCommand } from './commands/functions.js';

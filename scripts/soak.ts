@@ -31,7 +31,7 @@ import { RedisServer } from '../lib/redis/server.js';
 import { configShards } from '../lib/redis/shard.js';
 import { decodeEnvelope, entryFields } from '../lib/stream/codec.js';
 import { createSupervisor } from './commands/up.js';
-import { REPO } from './common.js';
+import { REPO } from './commands/common.js';
 
 const o = new Command('soak')
   .description('records through the full model pipeline while a worker is SIGKILLed every interval; checks nothing is lost or duplicated and memory stays flat')

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { aclUsers, applyAcl, formatSetUser, generatePassword, k8sSecretName, serverPasswordHashes, type AclUser } from '../../lib/ops/acl.js';
 import { describeRedisUrl, parseRedisUrl, redactUrl } from '../../lib/redis/url.js';
 import { stageDataAccess } from '../../stages/access.js';
-import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
+import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 export interface AclCliOptions extends GlobalOptions {
   /** Take each user's password from env REDIS_PASSWORD_<STAGE> / REDIS_PASSWORD_PRODUCER / REDIS_PASSWORD_OBSERVER. */

@@ -3,7 +3,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { DEFAULT_CONFIG_PATH, loadConfigFile } from '../../lib/config/load.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { STAGES } from '../../stages/index.js';
-import { REPO, type GlobalOptions } from '../common.js';
+import { REPO, type GlobalOptions } from './common.js';
 
 /**
  * `pipeline deploy render [--check]`: write deploy/docker-compose.yml, deploy/k8s/pipeline.yaml and
@@ -19,7 +19,7 @@ export async function deployRenderCommand(opts: GlobalOptions & { check?: boolea
   try {
     render = (await import(renderModule)) as typeof render;
   } catch (err) {
-    throw new Error(`deploy render needs a source checkout with devDependencies (npm ci): ${(err as Error).message}`);
+    throw new Error(`deploy render needs a source checkout with devDependencies (npm ci): ${(err as Error).message}`, { cause: err });
   }
   const path = resolve(opts.config ?? process.env.PIPELINE_CONFIG ?? DEFAULT_CONFIG_PATH);
   const raw = readFileSync(path, 'utf8');

@@ -4,7 +4,7 @@ import { decodeDeadLetter, getDeadLetter, listDeadLetters, purgeDeadLetters, rep
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { configShards } from '../../lib/redis/shard.js';
-import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
+import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 export interface DlqSelectOptions {
   id?: string[];

@@ -4,11 +4,11 @@ import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../lib/observe/logger.js';
 import { produce } from '../../lib/producer/producer.js';
-import { REPO, type GlobalOptions } from '../common.js';
+import { REPO, type GlobalOptions } from './common.js';
 import { collectOutcomes } from '../../training/eval/collect.js';
 import { loadLabelled } from '../../training/eval/dataset.js';
 import { fold, scoreCategories, scoreExact } from '../../training/eval/metrics.js';
-import { waitIdle, withPipeline } from '../job.js';
+import { waitIdle, withPipeline } from './job.js';
 
 export interface EvalOptions extends GlobalOptions {
   input: string;

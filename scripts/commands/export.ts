@@ -5,7 +5,7 @@ import { createLogger } from '../../lib/observe/logger.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { findStoreStage, parseSince, postgresProducts, redisProducts, writeJsonl, type ExportedProduct, type ExportFilter } from '../../stages/sinks/export.js';
 import { createPool, postgresOptionsFrom } from '../../stages/sinks/postgres.js';
-import { cliRedis, loadConfig } from '../common.js';
+import { cliRedis, loadConfig } from './common.js';
 import type { PostgresCliOptions } from './store.js';
 
 export interface ExportOptions extends PostgresCliOptions {

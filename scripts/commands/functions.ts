@@ -1,6 +1,6 @@
 import { library, libraryPresent, loadLibrary } from '../../lib/redis/functions.js';
 import { describeRedisUrl } from '../../lib/redis/url.js';
-import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
+import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 /**
  * `pipeline functions load|status`: the pipeline's Redis Functions library (lib/redis/functions.ts).

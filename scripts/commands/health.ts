@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { consumerHealth } from '../../lib/ops/inspect.js';
 import { parseShardList } from '../../lib/redis/shard.js';
-import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
+import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 export interface HealthOptions extends GlobalOptions {
   stage: string;

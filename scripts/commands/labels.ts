@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { readLabels, writeLabelsJsonl } from '../../lib/console/labels.js';
 import { Keys } from '../../lib/redis/keys.js';
-import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
+import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 /**
  * `pipeline labels export`: the console's review decisions ({p}:labels) as JSONL in the training

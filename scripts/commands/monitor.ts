@@ -6,7 +6,7 @@ import { createMetrics } from '../../lib/observe/metrics.js';
 import { Connections } from '../../lib/redis/connections.js';
 import { consumerName } from '../../lib/redis/keys.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
-import { loadConfig, type GlobalOptions } from '../common.js';
+import { loadConfig, type GlobalOptions } from './common.js';
 
 /**
  * `pipeline monitor`: the per-pipeline singleton for deployments without `pipeline up` (compose,

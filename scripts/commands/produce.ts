@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { produce, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { Backpressure, describe } from '../../lib/producer/backpressure.js';
-import { cliRedis, explainRedisFailure, loadConfig, warnEvictionPolicy, type GlobalOptions } from '../common.js';
+import { cliRedis, explainRedisFailure, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 
 /** `pipeline produce`'s default --retry-for: a batch waits this long for Redis (unreachable, full, at maxclients) before produce gives up. */
 export const DEFAULT_RETRY_FOR_MS = 30_000;

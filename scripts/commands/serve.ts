@@ -9,7 +9,7 @@ import { Keys } from '../../lib/redis/keys.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { findStoreStage, readPostgresProduct, readRedisProduct } from '../../stages/sinks/export.js';
 import { createPool, postgresOptionsFrom } from '../../stages/sinks/postgres.js';
-import { loadConfig, type GlobalOptions } from '../common.js';
+import { loadConfig, type GlobalOptions } from './common.js';
 
 export interface ServeCliOptions extends GlobalOptions {
   /** @defaultValue env PORT, else 8080 */

@@ -6,8 +6,8 @@ import { pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { createLogger } from '../../lib/observe/logger.js';
 import { produce } from '../../lib/producer/producer.js';
 import type { Shards } from '../../lib/redis/shard.js';
-import { REPO, type GlobalOptions } from '../common.js';
-import { waitIdle, withPipeline } from '../job.js';
+import { REPO, type GlobalOptions } from './common.js';
+import { waitIdle, withPipeline } from './job.js';
 import { serveUntilSignal } from './serve.js';
 
 export interface StartOptions extends GlobalOptions {

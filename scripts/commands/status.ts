@@ -1,7 +1,7 @@
 import { backlog, pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { asCluster } from '../../lib/redis/url.js';
 import { keySlot } from '../../lib/redis/shard.js';
-import { cliRedis, loadConfig, warnEvictionPolicy, type GlobalOptions } from '../common.js';
+import { cliRedis, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 
 /**
  * The status as a table. A sharded pipeline's rows are sums over its shards, followed by one line

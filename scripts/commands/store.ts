@@ -3,7 +3,7 @@ import { createLogger } from '../../lib/observe/logger.js';
 import { findStoreStage } from '../../stages/sinks/export.js';
 import { migrate } from '../../stages/sinks/migrations/migrate.js';
 import { createPool, postgresOptionsFrom, type PostgresOptions } from '../../stages/sinks/postgres.js';
-import { loadConfig, type GlobalOptions } from '../common.js';
+import { loadConfig, type GlobalOptions } from './common.js';
 
 export interface PostgresCliOptions extends GlobalOptions {
   /** Store stage whose settings to use. @defaultValue the stage of kind store */

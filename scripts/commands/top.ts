@@ -4,7 +4,7 @@ import type { ResolvedConfig } from '../../lib/config/types.js';
 import { arrivalLatencies, DlqTally, percentile, pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { createClient } from '../../lib/redis/url.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
-import { cliRedis, loadConfig, type GlobalOptions } from '../common.js';
+import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 export interface TopOptions extends GlobalOptions {
   once?: boolean;

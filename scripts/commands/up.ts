@@ -10,7 +10,7 @@ import { consumerName } from '../../lib/redis/keys.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { Supervisor } from '../../lib/ops/supervisor.js';
 import type { FastifyInstance } from 'fastify';
-import { BIN, loadConfig, type GlobalOptions } from '../common.js';
+import { BIN, loadConfig, type GlobalOptions } from './common.js';
 import { servePort, startServer } from './serve.js';
 
 export interface UpOptions extends GlobalOptions {

@@ -3,7 +3,7 @@ import { parseShardList } from '../../lib/redis/shard.js';
 import { loadModuleStages } from '../../lib/worker/modules.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
-import { loadConfig, type GlobalOptions } from '../common.js';
+import { loadConfig, type GlobalOptions } from './common.js';
 
 /** `pipeline worker <stage>`: one stage consumer; SIGTERM drains and exits 0. */
 export async function workerCommand(stage: string, opts: GlobalOptions & { shards?: string }): Promise<void> {

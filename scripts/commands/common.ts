@@ -1,19 +1,19 @@
 import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
-import { loadConfigFile } from '../lib/config/load.js';
-import { checkEvictionPolicy } from '../lib/redis/policy.js';
-import { PACKAGE_ROOT } from '../lib/core/root.js';
-import type { ResolvedConfig } from '../lib/config/types.js';
-import { diagnoseRedisError, diagnoseWithProbe, type RedisFailure } from '../lib/redis/diagnose.js';
-import { createClient, describeRedisUrl, parseRedisUrl } from '../lib/redis/url.js';
-import { STAGES } from '../stages/index.js';
+import { loadConfigFile } from '../../lib/config/load.js';
+import { checkEvictionPolicy } from '../../lib/redis/policy.js';
+import { PACKAGE_ROOT } from '../../lib/core/root.js';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import { diagnoseRedisError, diagnoseWithProbe, type RedisFailure } from '../../lib/redis/diagnose.js';
+import { createClient, describeRedisUrl, parseRedisUrl } from '../../lib/redis/url.js';
+import { STAGES } from '../../stages/index.js';
 
 /**
  * The bin every child process runs (`pipeline worker <stage>`): the entry this process came from.
  * From the sources (tsx) that is the development entry `scripts/pipeline.mjs`; compiled, it is
  * `dist/scripts/cli.js`, never the other, so a parent and its children run the same code.
  */
-export const BIN = import.meta.url.endsWith('.ts') ? resolve(PACKAGE_ROOT, 'scripts/pipeline.mjs') : resolve(import.meta.dirname, 'cli.js');
+export const BIN = import.meta.url.endsWith('.ts') ? resolve(PACKAGE_ROOT, 'scripts/pipeline.mjs') : resolve(import.meta.dirname, '../cli.js');
 export const REPO = PACKAGE_ROOT;
 
 export interface GlobalOptions {

@@ -2,15 +2,15 @@ import { mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { sleep } from '../lib/core/backoff.js';
-import type { ResolvedConfig } from '../lib/config/types.js';
-import { isIdle, pipelineStatus, type PipelineStatus } from '../lib/ops/inspect.js';
-import type { Logger } from '../lib/observe/logger.js';
-import { Keys } from '../lib/redis/keys.js';
-import { RedisServer } from '../lib/redis/server.js';
-import { configShards, type Shards } from '../lib/redis/shard.js';
+import { sleep } from '../../lib/core/backoff.js';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import { isIdle, pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
+import type { Logger } from '../../lib/observe/logger.js';
+import { Keys } from '../../lib/redis/keys.js';
+import { RedisServer } from '../../lib/redis/server.js';
+import { configShards, type Shards } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig } from './common.js';
-import { createSupervisor } from './commands/up.js';
+import { createSupervisor } from './up.js';
 
 export interface JobContext {
   config: ResolvedConfig;

@@ -1,0 +1,262 @@
+/** The Kubernetes manifests: per stage a Deployment, a KEDA ScaledObject and its Redis Secret; the monitor, the API, statsd-exporter. */
+import { stageRedisUrlEnv } from '../lib/config/load.js';
+import { ConfigError } from '../lib/core/errors.js';
+import type { ResolvedConfig, ResolvedStage } from '../lib/config/types.js';
+import { Keys } from '../lib/redis/keys.js';
+import { k8sSecretName } from '../lib/ops/acl.js';
+import { API_ARGS, API_GRACE_SECONDS, API_PORT, IMAGE, PROGRESS_FILE, STATSD_UDP_PORT, deploymentName, dnsName, envName, graceSeconds, healthArgs, progressProbeArgs, serviceName, statsdMapping, yaml } from './render-names.js';
+
+const LABELS = (instance: string, component: string) => ({
+  'app.kubernetes.io/name': 'streamline-enrich',
+  'app.kubernetes.io/instance': instance,
+  'app.kubernetes.io/component': component,
+});
+
+/**
+ * A container's env. `redisSecret`: the Secret whose `url` is REDIS_URL (a stage's own user,
+ * `k8sSecretName`); KEDA's address and password stay on `pipeline-redis`.
+ */
+function k8sEnv(redisSecret = 'pipeline-redis'): Record<string, unknown>[] {
+  const secret = (name: string, key: string, from = 'pipeline-redis') => ({ name, valueFrom: { secretKeyRef: { name: from, key } } });
+  return [
+    { name: 'PIPELINE_CONFIG', value: '/etc/pipeline/pipeline.json' },
+    secret('REDIS_URL', 'url', redisSecret),
+    // host:port and password for KEDA's redis-streams trigger (addressFromEnv / passwordFromEnv).
+    secret('REDIS_ADDRESS', 'address'),
+    secret('REDIS_PASSWORD', 'password'),
+    { name: 'STATSD_HOST', value: 'statsd-exporter' },
+    { name: 'STATSD_PORT', value: String(STATSD_UDP_PORT) },
+    { name: 'LOG_LEVEL', value: 'info' },
+    { name: 'PROGRESS_FILE', value: PROGRESS_FILE },
+  ];
+}
+
+function podSpec(containerName: string, args: string[], extra: Record<string, unknown>, podExtra: Record<string, unknown> = {}, redisSecret?: string): Record<string, unknown> {
+  return {
+    securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 },
+    ...podExtra,
+    containers: [
+      {
+        name: containerName,
+        image: IMAGE,
+        args,
+        env: k8sEnv(redisSecret),
+        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+        volumeMounts: [
+          { name: 'config', mountPath: '/etc/pipeline', readOnly: true },
+          { name: 'tmp', mountPath: '/tmp' },
+        ],
+        ...extra,
+      },
+    ],
+    volumes: [
+      { name: 'config', configMap: { name: 'pipeline-config' } },
+      { name: 'tmp', emptyDir: {} },
+    ],
+  };
+}
+
+function stageDeployment(config: ResolvedConfig, stage: ResolvedStage): Record<string, unknown> {
+  const name = deploymentName(config, stage.name);
+  const probe = (command: string[], periodSeconds: number, failureThreshold: number) => ({
+    exec: { command },
+    periodSeconds,
+    timeoutSeconds: 10,
+    failureThreshold,
+  });
+  const model = stage.model !== undefined;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, labels: LABELS(name, 'stage'), annotations: { 'streamline-enrich/stage': stage.name } },
+    // No `replicas`: the ScaledObject (KEDA's HPA) owns the count, between minWorkers and maxWorkers.
+    spec: {
+      selector: { matchLabels: { 'app.kubernetes.io/instance': name } },
+      template: {
+        metadata: { labels: LABELS(name, 'stage') },
+        spec: podSpec(
+          'worker',
+          ['worker', stage.name],
+          {
+            resources: {
+              requests: { cpu: String(stage.threads), memory: model ? '1Gi' : '256Mi' },
+              limits: { memory: model ? '2Gi' : '512Mi' },
+            },
+            // Progress, not just a process. Start-up: `pipeline health` (this pod's consumer has a live
+            // marker in Redis), once. Then the progress file's age, by sh (progressProbeArgs).
+            startupProbe: probe(healthArgs(stage, false), 10, 60),
+            readinessProbe: probe(progressProbeArgs(stage, true), 30, 2),
+            livenessProbe: probe(progressProbeArgs(stage, false), 30, 4),
+          },
+          { terminationGracePeriodSeconds: graceSeconds(stage) },
+          k8sSecretName(config.pipeline, stage.name),
+        ),
+      },
+    },
+  };
+}
+
+function scaledObject(config: ResolvedConfig, stage: ResolvedStage): Record<string, unknown> {
+  const name = deploymentName(config, stage.name);
+  const cooldown = Math.ceil(stage.scaleDownIdleMs / 1000);
+  return {
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledObject',
+    metadata: { name, labels: LABELS(name, 'stage') },
+    spec: {
+      scaleTargetRef: { name },
+      minReplicaCount: stage.minWorkers,
+      maxReplicaCount: stage.maxWorkers,
+      pollingInterval: Math.ceil(stage.autoscaleIntervalMs / 1000),
+      cooldownPeriod: cooldown,
+      advanced: {
+        horizontalPodAutoscalerConfig: {
+          behavior: {
+            // Like `pipeline up`: lag held for scaleUpAfterMs before adding; one pod at a time down after an idle window.
+            scaleUp: { stabilizationWindowSeconds: Math.ceil(stage.scaleUpAfterMs / 1000) },
+            scaleDown: { stabilizationWindowSeconds: cooldown, policies: [{ type: 'Pods', value: 1, periodSeconds: cooldown }] },
+          },
+        },
+      },
+      triggers: [
+        {
+          type: 'redis-streams',
+          metadata: {
+            addressFromEnv: 'REDIS_ADDRESS',
+            passwordFromEnv: 'REDIS_PASSWORD',
+            stream: new Keys(config.pipeline).stream(stage.input),
+            consumerGroup: stage.name,
+            // Lag (XINFO GROUPS, Redis 7+): the only redis-streams mode that scales to and from zero.
+            lagCount: String(stage.scaleUpLag),
+            // Active above 0: one undelivered message wakes a stage scaled to zero.
+            activationLagCount: '0',
+          },
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * One Secret per stage (`k8sSecretName`) whose `url` is that stage's REDIS_URL. Rendered with the
+ * development Redis's URL (deploy/k8s/redis.yaml, default user); in production replace them with
+ * the stage users' URLs: `pipeline acl --apply --format k8s --show-secrets | kubectl apply -f -`.
+ */
+export function k8sStageSecrets(config: ResolvedConfig, url = 'redis://redis:6379'): Record<string, unknown>[] {
+  return config.stages.map((stage) => {
+    const name = k8sSecretName(config.pipeline, stage.name);
+    return {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, labels: LABELS(deploymentName(config, stage.name), 'redis-user'), annotations: { 'streamline-enrich/stage': stage.name, 'streamline-enrich/redis-user': `${config.pipeline}-${stage.name}` } },
+      type: 'Opaque',
+      stringData: { url },
+    };
+  });
+}
+
+export function k8sManifests(config: ResolvedConfig, rawConfig: string): Record<string, unknown>[] {
+  const docs: Record<string, unknown>[] = [
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'pipeline-config', labels: LABELS('pipeline-config', 'config') }, data: { 'pipeline.json': rawConfig } },
+  ];
+  const names = new Set<string>();
+  for (const stage of config.stages) {
+    const name = deploymentName(config, stage.name);
+    if (names.has(name)) throw new ConfigError(`stages.${stage.name}`, `its Kubernetes name ${name} is taken by another stage (rename one)`);
+    names.add(name);
+    docs.push(stageDeployment(config, stage), scaledObject(config, stage));
+  }
+  const monitor = dnsName(`${config.pipeline}-monitor`);
+  docs.push({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: monitor, labels: LABELS(monitor, 'monitor') },
+    spec: {
+      replicas: 1, // exactly one gauge sampler per pipeline
+      strategy: { type: 'Recreate' },
+      selector: { matchLabels: { 'app.kubernetes.io/instance': monitor } },
+      template: {
+        metadata: { labels: LABELS(monitor, 'monitor') },
+        spec: podSpec('monitor', ['monitor'], { resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } } }),
+      },
+    },
+  });
+  docs.push(...apiManifests(config));
+  docs.push(
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'statsd-mapping', labels: LABELS('statsd-exporter', 'metrics') }, data: { 'mapping.yml': yaml(statsdMapping(config)) } },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'statsd-exporter', labels: LABELS('statsd-exporter', 'metrics') },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { 'app.kubernetes.io/instance': 'statsd-exporter' } },
+        template: {
+          metadata: { labels: LABELS('statsd-exporter', 'metrics'), annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9102' } },
+          spec: {
+            containers: [
+              {
+                name: 'statsd-exporter',
+                image: 'prom/statsd-exporter:v0.28.0',
+                args: ['--statsd.mapping-config=/etc/statsd/mapping.yml', `--statsd.listen-udp=:${STATSD_UDP_PORT}`, '--web.listen-address=:9102'],
+                ports: [
+                  { name: 'statsd', containerPort: STATSD_UDP_PORT, protocol: 'UDP' },
+                  { name: 'metrics', containerPort: 9102, protocol: 'TCP' },
+                ],
+                volumeMounts: [{ name: 'mapping', mountPath: '/etc/statsd', readOnly: true }],
+                resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+              },
+            ],
+            volumes: [{ name: 'mapping', configMap: { name: 'statsd-mapping' } }],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'statsd-exporter', labels: LABELS('statsd-exporter', 'metrics') },
+      spec: {
+        selector: { 'app.kubernetes.io/instance': 'statsd-exporter' },
+        ports: [
+          { name: 'statsd', port: STATSD_UDP_PORT, protocol: 'UDP' },
+          { name: 'metrics', port: 9102, protocol: 'TCP' },
+        ],
+      },
+    },
+  );
+  return docs;
+}
+
+/** The HTTP API: a Deployment (2 replicas: each holds two Redis connections, whatever its clients) and a Service. Tokens from Secret `pipeline-api`, key `tokens`. */
+function apiManifests(config: ResolvedConfig): Record<string, unknown>[] {
+  const name = dnsName(`${config.pipeline}-api`);
+  const http = (path: string, periodSeconds: number, failureThreshold: number) => ({ httpGet: { path, port: API_PORT }, periodSeconds, timeoutSeconds: 5, failureThreshold });
+  return [
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, labels: LABELS(name, 'api') },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { 'app.kubernetes.io/instance': name } },
+        template: {
+          metadata: { labels: LABELS(name, 'api') },
+          spec: podSpec('api', API_ARGS, {
+            env: [...k8sEnv(), { name: 'API_TOKENS', valueFrom: { secretKeyRef: { name: 'pipeline-api', key: 'tokens' } } }],
+            ports: [{ name: 'http', containerPort: API_PORT }],
+            resources: { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '512Mi' } },
+            readinessProbe: http('/readyz', 10, 2),
+            livenessProbe: http('/healthz', 20, 3),
+          }, { terminationGracePeriodSeconds: API_GRACE_SECONDS }),
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, labels: LABELS(name, 'api') },
+      spec: { selector: { 'app.kubernetes.io/instance': name }, ports: [{ name: 'http', port: API_PORT, targetPort: 'http' }] },
+    },
+  ];
+}

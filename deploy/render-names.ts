@@ -1,0 +1,104 @@
+/**
+ * Names, ports, probes, YAML output and the statsd mapping the rendered deploy files share
+ * (deploy/render.ts: compose and the file list; deploy/render-k8s.ts: the Kubernetes manifests).
+ */
+import { Document, isScalar, visit } from 'yaml';
+import type { ResolvedConfig, ResolvedStage } from '../lib/config/types.js';
+import { checkGracePeriod } from '../lib/config/checks.js';
+import { METRIC_CATALOG, type MetricSpec } from '../lib/observe/metrics.js';
+
+export const IMAGE = 'streamline-enrich:latest';
+/** Compose services that are not stages; a stage whose name maps to one of these is an error. */
+export const INFRA_SERVICES = ['redis', 'monitor', 'producer', 'api', 'statsd-exporter', 'prometheus', 'grafana'] as const;
+
+/** The HTTP API's port in the container (`pipeline serve --port`). */
+export const API_PORT = 8080;
+/** `pipeline serve` in a container: on every interface, so tokens are required (API_TOKENS). */
+export const API_ARGS = ['serve', '--host', '0.0.0.0', '--port', String(API_PORT)];
+/** Drain budget of the API: its longest request (`maxWaitMs`, 60 s) plus a margin. */
+export const API_GRACE_SECONDS = 75;
+export const STATSD_UDP_PORT = 9125;
+const TIMER_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+const SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+
+/** A Kubernetes/compose-safe name: lowercase letters, digits and '-', at most 63 characters. */
+export function dnsName(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '');
+}
+
+/** `extract.electronics` → `EXTRACT_ELECTRONICS` (env var names: `<STAGE>_REPLICAS`). */
+export function envName(stage: string): string {
+  return stage.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
+
+/** The Prometheus name statsd_exporter gives a metric under this mapping (timers are in seconds there). */
+export function promName(spec: MetricSpec, prefix: string): string {
+  const base = `${prefix}${prefix && !prefix.endsWith('.') ? '.' : ''}${spec.name}`.replace(/[^A-Za-z0-9_]/g, '_');
+  if (spec.type === 'counter') return `${base}_total`;
+  if (spec.type === 'timer') return `${base.replace(/_ms$/, '')}_seconds`;
+  return base;
+}
+
+/** SIGTERM → exit: the drain, plus time to QUIT and close the stage. */
+export function graceSeconds(stage: ResolvedStage): number {
+  const grace = Math.ceil(stage.drainTimeoutMs / 1000) + 10;
+  checkGracePeriod(`stages.${stage.name}`, stage, grace, 'the rendered grace period (terminationGracePeriodSeconds, stop_grace_period)');
+  return grace;
+}
+
+
+export function deploymentName(config: ResolvedConfig, stage: string): string {
+  return dnsName(`${config.pipeline}-${stage}`);
+}
+
+export function serviceName(stage: string): string {
+  return dnsName(stage);
+}
+
+/** statsd_exporter mapping: one explicit rule per metric (counters `_total`, timers histograms in seconds). */
+export function statsdMapping(config: ResolvedConfig): Record<string, unknown> {
+  const prefix = config.metrics.prefix.replace(/\.$/, '');
+  return {
+    defaults: { observer_type: 'histogram', histogram_options: { buckets: TIMER_BUCKETS }, ttl: '0s' },
+    mappings: METRIC_CATALOG.map((m) => ({
+      match: prefix ? `${prefix}.${m.name}` : m.name,
+      name: promName(m, config.metrics.prefix),
+      help: m.help,
+      match_metric_type: m.type === 'counter' ? 'counter' : m.type === 'gauge' ? 'gauge' : 'observer',
+      ...(m.type === 'histogram' ? { observer_type: 'histogram', histogram_options: { buckets: SIZE_BUCKETS } } : {}),
+    })),
+  };
+}
+
+/** Where workers' watchdogs write their progress (env PROGRESS_FILE; /tmp is an emptyDir). */
+export const PROGRESS_FILE = '/tmp/progress.json';
+
+/**
+ * The periodic probes: the age of the watchdog's progress file, checked by `sh` (no Node start,
+ * which costs ~0.5 s of CPU per probe). The watchdog rewrites it every `watchdogIntervalMs` while
+ * the read loop progresses and while it waits for a reconnecting Redis (marked
+ * `"waitingForRedis":true`), or waits out a dependency outage (past `blockMs + stallTimeoutMs`:
+ * `"waitingForDependency":true`); it stops when the loop is stuck, so the file ages past
+ * `blockMs + stallTimeoutMs`. Liveness: fresh. Readiness: fresh and waiting for nothing.
+ */
+export function progressProbeArgs(stage: ResolvedStage, readiness: boolean): string[] {
+  const maxAgeSeconds = Math.ceil((stage.blockMs + stage.stallTimeoutMs + 2 * stage.watchdogIntervalMs) / 1000);
+  const fresh = `test $(( $(date +%s) - $(stat -c %Y "$PROGRESS_FILE") )) -le ${maxAgeSeconds}`;
+  return ['sh', '-c', readiness ? `${fresh} && ! grep -Eq '"waitingFor(Redis|Dependency)":true' "$PROGRESS_FILE"` : fresh];
+}
+
+export function healthArgs(stage: ResolvedStage, liveness: boolean): string[] {
+  // --pid 1: the image's exec-form ENTRYPOINT makes the worker PID 1, so its consumer is <hostname>-1-0.
+  return ['node', 'dist/scripts/cli.js', 'health', '--stage', stage.name, '--pid', '1', ...(liveness ? ['--unknown-ok'] : [])];
+}
+
+/** YAML that compose (YAML 1.1 readers) and kubectl read alike: `yes`/`no` quoted, lists of scalars on one line. */
+export function yaml(value: unknown): string {
+  const doc = new Document(value, { version: '1.1', aliasDuplicateObjects: false });
+  visit(doc, {
+    Seq(_, node) {
+      if (node.items.every((i) => isScalar(i))) node.flow = true;
+    },
+  });
+  return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+}
