@@ -46,7 +46,10 @@ async function startRedis() {
 function workerRun(entry, stage, url) {
   return new Promise((res, rej) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [...entry, 'worker', stage], { env: { ...process.env, REDIS_URL: url, LOG_LEVEL: 'info', PIPELINE: `st${Date.now()}` }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...entry, 'worker', stage], {
+      env: { ...process.env, REDIS_URL: url, LOG_LEVEL: 'info', PIPELINE: `st${Date.now()}` },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let buf = '';
     const timer = setTimeout(() => (child.kill('SIGKILL'), rej(new Error(`${stage}: no worker.started in 120 s`))), 120_000);
     child.stdout.on('data', (d) => {

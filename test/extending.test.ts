@@ -66,7 +66,11 @@ test('module: kinds pass config validation; unknown built-in kinds still fail an
 
 test('a module that lacks createStage, fails to import, or returns no Stage is a ConfigError naming the stage', async () => {
   write('empty.mjs', 'export const something = 1;\n');
-  await configError(loadModuleStages(load(configWith('module:./empty.mjs'))), /stages\.price\.kind/, /must export a function createStage\(ctx\).*exports something/);
+  await configError(
+    loadModuleStages(load(configWith('module:./empty.mjs'))),
+    /stages\.price\.kind/,
+    /must export a function createStage\(ctx\).*exports something/,
+  );
   await configError(loadModuleStages(load(configWith('module:./missing.mjs'))), /stages\.price\.kind/, /cannot load module:\.\/missing\.mjs/);
   write('nostage.mjs', "export default function () { return { kind: 'x', init: 3 }; }\n");
   const file = configWith('module:./nostage.mjs');
@@ -78,7 +82,11 @@ test('a sink module that lacks write/close is a ConfigError naming the store sta
   write('badsink.mjs', "export function createSink() { return { name: 'bad' }; }\n");
   const store = createStore(ctxOf(configWith('preprocess', 'module:./badsink.mjs'), 'store'));
   await configError(store.init!(), /stages\.store\.settings\.sink/, /not a Sink.*write\(products\).*close\(\)/);
-  await configError(() => createStore(ctxOf(configWith('preprocess', 'nosuch'), 'store')), /stages\.store\.settings\.sink/, /unknown sink "nosuch".*module:<path>/);
+  await configError(
+    () => createStore(ctxOf(configWith('preprocess', 'nosuch'), 'store')),
+    /stages\.store\.settings\.sink/,
+    /unknown sink "nosuch".*module:<path>/,
+  );
 });
 
 test('the worker CLI refuses a broken stage module with the reason, exit 1', async () => {
@@ -109,7 +117,11 @@ test('examples/price-normaliser runs end to end from its own folder: module stag
     const keys = new Keys(pipeline);
     const lines = () => (existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n').filter(Boolean) : []);
     await waitFor('4 products in the sink and 1 dead letter', async () => lines().length >= 4 && (await redis.xlen(keys.dlq)) >= 1, 30_000, 100);
-    const byKey = Object.fromEntries(lines().map((l) => JSON.parse(l) as { key: string; price: unknown }).map((r) => [r.key, r.price]));
+    const byKey = Object.fromEntries(
+      lines()
+        .map((l) => JSON.parse(l) as { key: string; price: unknown })
+        .map((r) => [r.key, r.price]),
+    );
     assert.equal(byKey, {
       p1: { amount: 1299, currency: 'EUR' },
       p2: { amount: 12.5, currency: 'USD' },
