@@ -1,0 +1,108 @@
+/**
+ * Every relative link in the docs resolves: the file (or folder) exists and, for `#anchor`, the
+ * target page has a heading with that GitHub slug. External links (http, mailto) are not fetched.
+ * Also: the README stays a front page (at most 200 lines).
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const REPO = resolve(import.meta.dirname, '..');
+const PAGES = [
+  'README.md',
+  'CONTRIBUTING.md',
+  'CHANGELOG.md',
+  'models/README.md',
+  ...readdirSync(join(REPO, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+  ...readdirSync(join(REPO, 'examples')).flatMap((d) => (existsSync(join(REPO, 'examples', d, 'README.md')) ? [`examples/${d}/README.md`] : [])),
+];
+
+/** GitHub's heading anchor: lower case, punctuation dropped (but `-` and `_`), spaces to `-`. */
+export function slug(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/`/g, '')
+    .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+}
+
+/** Markdown without fenced code blocks and inline code (links there are examples, not links). */
+const prose = (md: string) => md.replace(/^(```|~~~)[\s\S]*?^\1/gm, '').replace(/`[^`\n]*`/g, '');
+
+/** The anchors a page offers: its headings' slugs (numbered -1, -2 when repeated) and explicit ids. */
+export function anchorsOf(md: string): Set<string> {
+  const seen = new Map<string, number>();
+  const out = new Set<string>();
+  for (const m of md.replace(/^(```|~~~)[\s\S]*?^\1/gm, '').matchAll(/^#{1,6}\s+(.+?)\s*#*$/gm)) {
+    const base = slug(m[1]!);
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    out.add(n === 0 ? base : `${base}-${n}`);
+  }
+  for (const m of md.matchAll(/<a\s+(?:name|id)="([^"]+)"/g)) out.add(m[1]!);
+  return out;
+}
+
+/** Relative link targets of a page: `[text](target)` and `[text]: target` references. */
+export function linksOf(md: string): string[] {
+  const text = prose(md);
+  const inline = [...text.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)].map((m) => m[1]!);
+  const refs = [...text.matchAll(/^\s*\[[^\]]+\]:\s*(\S+)/gm)].map((m) => m[1]!);
+  return [...inline, ...refs].filter((l) => !/^[a-z][a-z0-9+.-]*:/i.test(l));
+}
+
+/** What is wrong with one link from `page` (undefined when it resolves). */
+export function brokenLink(page: string, link: string, read: (p: string) => string | undefined): string | undefined {
+  const [path, anchor] = link.split('#') as [string, string | undefined];
+  const target = path ? relative(REPO, resolve(REPO, dirname(page), decodeURI(path))) : page;
+  if (!existsSync(join(REPO, target))) return `${page}: ${link}: no file ${target}`;
+  if (anchor === undefined || anchor === '') return undefined;
+  if (statSync(join(REPO, target)).isDirectory() || !target.endsWith('.md')) return `${page}: ${link}: an anchor into ${target}, which is no Markdown page`;
+  const md = read(target);
+  if (md === undefined || !anchorsOf(md).has(decodeURI(anchor))) return `${page}: ${link}: ${target} has no heading #${anchor}`;
+  return undefined;
+}
+
+const cache = new Map<string, string>();
+const read = (p: string) => {
+  if (!cache.has(p)) cache.set(p, readFileSync(join(REPO, p), 'utf8'));
+  return cache.get(p);
+};
+
+test('every relative link and #anchor in the docs resolves', () => {
+  const broken: string[] = [];
+  let links = 0;
+  for (const page of PAGES) {
+    for (const link of linksOf(read(page)!)) {
+      links++;
+      const why = brokenLink(page, link, read);
+      if (why) broken.push(why);
+    }
+  }
+  assert.ok(links > 30, `only ${links} links found: is the link pattern still right?`);
+  assert.equal(broken, []);
+});
+
+test('the checker finds broken links: a missing file, a missing anchor, an anchor into a folder; code is not checked', () => {
+  const pages: Record<string, string> = { 'docs/x.md': '# Title\n## Where things `live`\n## Where things live\n' };
+  const r = (p: string) => pages[p] ?? read(p);
+  assert.is(brokenLink('docs/x.md', 'nope.md', r), 'docs/x.md: nope.md: no file docs/nope.md');
+  assert.is(brokenLink('README.md', 'docs/architecture.md#where-things-live', r), undefined);
+  assert.match(brokenLink('README.md', 'docs/architecture.md#where-things-die', r) ?? '', /has no heading #where-things-die/);
+  assert.match(brokenLink('README.md', 'docs#x', r) ?? '', /no Markdown page/);
+  assert.equal([...anchorsOf(pages['docs/x.md']!)], ['title', 'where-things-live', 'where-things-live-1']);
+  assert.equal(linksOf('[a](b.md) `[c](d.md)` [e](https://x.y)\n```\n[f](g.md)\n```\n[h]: i.md#j'), ['b.md', 'i.md#j']);
+  assert.is(slug('Sources in development, compiled JavaScript in production'), 'sources-in-development-compiled-javascript-in-production');
+});
+
+test('README.md is a front page: at most 200 lines', () => {
+  const lines = read('README.md')!.split('\n').length;
+  assert.ok(lines <= 200, `README.md has ${lines} lines; move reference to docs/`);
+});
+
+test.run();
