@@ -142,4 +142,24 @@ test('examples/price-normaliser runs end to end from its own folder: module stag
   }
 });
 
+test('the runtime is importable as a library: every export resolves (to the sources here) and names its compiled twin', async () => {
+  const lib = await import('streamline-enrich');
+  assert.type(lib.Worker, 'function');
+  assert.type(lib.produce, 'function');
+  assert.type(lib.compileRoutes, 'function');
+  assert.type(lib.loadModuleStages, 'function');
+  assert.type((await import('streamline-enrich/worker')).Worker, 'function');
+  assert.type((await import('streamline-enrich/producer')).produce, 'function');
+  assert.type((await import('streamline-enrich/router')).compileRules, 'function');
+  assert.ok('preprocess' in (await import('streamline-enrich/stages')).STAGES);
+  const pkg = JSON.parse(readFileSync(resolve(import.meta.dirname, '../package.json'), 'utf8')) as { exports: Record<string, string | Record<string, string>> };
+  for (const [name, e] of Object.entries(pkg.exports)) {
+    if (typeof e === 'string') continue;
+    const src = e.source!.replace(/^\.\//, '');
+    assert.ok(existsSync(resolve(import.meta.dirname, '..', src)), `${name}: ${src} exists`);
+    assert.is(e.default, `./dist/${src.replace(/\.ts$/, '.js')}`, `${name}: default is the compiled source`);
+    assert.is(e.types, `./dist/${src.replace(/\.ts$/, '.d.ts')}`, `${name}: types are the compiled declarations`);
+  }
+});
+
 test.run();

@@ -15,7 +15,7 @@ const MAX_LINES = 350;
 
 /**
  * lib/ folders by layer: a folder imports only folders of a lower layer (or its own).
- * core/observe ← config/redis ← stream ← worker/producer/models ← ops ← index.ts (the library entry).
+ * core/observe ← config/redis ← stream ← worker/producer/models ← ops ← index.ts, types.ts (the library entries).
  */
 export const LIB_LAYERS: Record<string, number> = {
   core: 0,
@@ -28,6 +28,7 @@ export const LIB_LAYERS: Record<string, number> = {
   models: 3,
   ops: 4,
   'index.ts': 5,
+  'types.ts': 5,
 };
 /** Same-layer pairs allowed one way: observe may use core. */
 const SAME_LAYER_OK = new Set(['observe->core']);
