@@ -89,10 +89,12 @@ test('a sink module that lacks write/close is a ConfigError naming the store sta
   );
 });
 
-test('the worker CLI refuses a broken stage module with the reason, exit 1', async () => {
-  const child = cli(['-c', configWith('module:./empty.mjs'), 'worker', 'price'], 'redis://127.0.0.1:1');
-  assert.is(await exited(child), 1);
-  assert.match(child.output(), /stages\.price\.kind: module:\.\/empty\.mjs must export a function createStage/);
+test('pipeline worker and pipeline up refuse a broken stage module at start with the reason, exit 1 (no crash loop)', async () => {
+  for (const args of [['worker', 'price'], ['up']]) {
+    const child = cli(['-c', configWith('module:./empty.mjs'), ...args], 'redis://127.0.0.1:1');
+    assert.is(await exited(child), 1, args.join(' '));
+    assert.match(child.output(), /stages\.price\.kind: module:\.\/empty\.mjs must export a function createStage/, args.join(' '));
+  }
 });
 
 test('examples/price-normaliser runs end to end from its own folder: module stage and module sink, bad price dead-lettered', async () => {

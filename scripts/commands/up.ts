@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../../lib/observe/logger.js';
 import { createMetrics, noopMetrics, type Metrics } from '../../lib/observe/metrics.js';
 import { Connections } from '../../lib/redis/connections.js';
 import { consumerName } from '../../lib/redis/keys.js';
+import { loadModuleStages } from '../../lib/worker/modules.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { Supervisor } from '../../lib/ops/supervisor.js';
 import type { FastifyInstance } from 'fastify';
@@ -113,6 +114,8 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   const metrics = createMetrics(config.metrics, { pipeline: config.pipeline }, logger);
   const autoscale = opts.autoscale !== false;
   const stages = selectStages(config, opts.stages);
+  // A broken `module:` stage is a ConfigError naming the stage now, not a crash loop of its workers.
+  await loadModuleStages(config, config.stages.filter((s) => stages.includes(s.name)));
   const supervisor = createSupervisor({ configPath: opts.config, metrics, detached: true }, logger);
   let control: ControlPlane | undefined;
   let api: FastifyInstance | undefined;
