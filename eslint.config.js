@@ -12,11 +12,18 @@ const node = Object.fromEntries(
   ]),
 );
 
+/** The browser globals the console's page scripts use. */
+const browser = Object.fromEntries(
+  ['window', 'document', 'fetch', 'console', 'URL', 'URLSearchParams', 'FormData', 'EventSource', 'localStorage', 'sessionStorage', 'location', 'history', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'requestAnimationFrame', 'performance', 'HTMLElement', 'Event', 'CustomEvent', 'Blob', 'alert', 'confirm', 'navigator', 'getComputedStyle', 'AbortController', 'TextDecoderStream', 'Option'].map((g) => [g, 'readonly']),
+);
+
 export default defineConfig(
   { ignores: ['node_modules/', 'dist/', 'dist-test-*/', 'models/', 'tmp/'] },
   js.configs.recommended,
   tseslint.configs.recommended,
-  { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: node } },
+  { files: ['**/*.js', '**/*.mjs'], ignores: ['console/**'], languageOptions: { globals: node } },
+  // The console's page scripts run in the browser.
+  { files: ['console/**/*.js'], languageOptions: { globals: browser } },
   {
     rules: {
       // `_`-prefixed names are unused on purpose (destructuring a field away, an unused parameter).

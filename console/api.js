@@ -19,7 +19,7 @@ function headers(extra = {}) {
 export async function api(path, { method = 'GET', body } = {}) {
   const res = await fetch(path, { method, headers: headers(body ? { 'content-type': 'application/json' } : {}), body: body ? JSON.stringify(body) : undefined });
   const text = await res.text();
-  let data = null;
+  let data;
   try { data = text ? JSON.parse(text) : null; } catch { data = { message: text }; }
   if (!res.ok) throw new HttpError(res.status, data);
   return data;

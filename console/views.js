@@ -43,7 +43,7 @@ export async function showDlq() {
     const box = document.createElement('input');
     box.type = 'checkbox';
     box.dataset.id = e.id;
-    box.addEventListener('change', () => { box.checked ? selected.add(e.id) : selected.delete(e.id); sync(); });
+    box.addEventListener('change', () => { if (box.checked) selected.add(e.id); else selected.delete(e.id); sync(); });
     const cell = document.createElement('td');
     cell.append(box);
     const idCell = document.createElement('td');

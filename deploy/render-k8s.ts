@@ -1,10 +1,9 @@
 /** The Kubernetes manifests: per stage a Deployment, a KEDA ScaledObject and its Redis Secret; the monitor, the API, statsd-exporter. */
-import { stageRedisUrlEnv } from '../lib/config/load.js';
 import { ConfigError } from '../lib/core/errors.js';
 import type { ResolvedConfig, ResolvedStage } from '../lib/config/types.js';
 import { Keys } from '../lib/redis/keys.js';
 import { k8sSecretName } from '../lib/ops/acl.js';
-import { API_ARGS, API_GRACE_SECONDS, API_PORT, IMAGE, PROGRESS_FILE, STATSD_UDP_PORT, deploymentName, dnsName, envName, graceSeconds, healthArgs, progressProbeArgs, serviceName, statsdMapping, yaml } from './render-names.js';
+import { API_ARGS, API_GRACE_SECONDS, API_PORT, IMAGE, PROGRESS_FILE, STATSD_UDP_PORT, deploymentName, dnsName, graceSeconds, healthArgs, progressProbeArgs, statsdMapping, yaml } from './render-names.js';
 
 const LABELS = (instance: string, component: string) => ({
   'app.kubernetes.io/name': 'streamline-enrich',

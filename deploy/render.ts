@@ -13,7 +13,7 @@ import { stageRedisUrlEnv } from '../lib/config/load.js';
 import { ConfigError } from '../lib/core/errors.js';
 import type { ResolvedConfig } from '../lib/config/types.js';
 import { k8sManifests, k8sStageSecrets } from './render-k8s.js';
-import { API_ARGS, API_GRACE_SECONDS, API_PORT, IMAGE, INFRA_SERVICES, STATSD_UDP_PORT, envName, graceSeconds, healthArgs, PROGRESS_FILE, progressProbeArgs, serviceName, statsdMapping, yaml } from './render-names.js';
+import { API_ARGS, API_GRACE_SECONDS, API_PORT, IMAGE, INFRA_SERVICES, STATSD_UDP_PORT, envName, graceSeconds, PROGRESS_FILE, progressProbeArgs, serviceName, statsdMapping, yaml } from './render-names.js';
 
 export { k8sManifests, k8sStageSecrets } from './render-k8s.js';
 export * from './render-names.js';

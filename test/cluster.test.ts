@@ -4,60 +4,31 @@
  * CLI test runs `pipeline up`, `produce`, `status`, `dlq list` as child processes. The failover
  * tests SIGKILL a master mid-run and count what the producer was told is stored against what is.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Redis } from 'ioredis';
-import { aclUsers, applyAcl } from '../lib/ops/acl.js';
 import { sleep } from '../lib/core/backoff.js';
-import { resolveConfig } from '../lib/config/load.js';
-import type { PipelineConfig, ResolvedConfig } from '../lib/config/types.js';
-import { appendBatchOnce } from '../lib/stream/handoff.js';
+import type { ResolvedConfig } from '../lib/config/types.js';
 import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
 import { produce } from '../lib/producer/producer.js';
-import { consumerName, Keys } from '../lib/redis/keys.js';
-import { library } from '../lib/redis/functions.js';
+import { consumerName } from '../lib/redis/keys.js';
 import { createClient } from '../lib/redis/url.js';
 import { configShards, keySlot } from '../lib/redis/shard.js';
-import { stageDataAccess } from '../stages/access.js';
-import { RedisCluster, type ClusterNode } from './helpers/cluster.js';
+import { RedisCluster } from './helpers/cluster.js';
 import { cli, exited, FAST, startWorkers, stopAll, writeConfig } from './helpers/pipeline.js';
-import { randomPipeline, waitFor } from './helpers/redis.js';
+import { waitFor } from './helpers/redis.js';
+import { clusterPipelines } from './helpers/cluster-pipelines.js';
 
 const SHARDS = 4;
 const cluster = await new RedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 1000 }).start();
 const redis = createClient(cluster.url, { connectionName: 'test:check', maxRetriesPerRequest: null });
 redis.on('error', () => {});
-const RAW = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
-
-function clusterConfig(pipeline: string): ResolvedConfig {
-  return resolveConfig({ ...RAW, pipeline, shards: SHARDS, defaults: { ...RAW.defaults, ...FAST } }, 'test', { env: { REDIS_URL: cluster.url } });
-}
+const { clusterConfig, spreadPipeline } = clusterPipelines(cluster, SHARDS);
 
 const record = (i: number) => ({ id: `r${i}`, title: `Product ${i}`, ...(i % 3 === 0 ? { mpn: `MX-${i}` } : {}) });
-
-function ownerOf(topology: ClusterNode[], slot: number): number {
-  const m = topology.find((n) => n.role === 'master' && !n.failing && n.slots.some(([a, b]) => slot >= a && slot <= b));
-  if (!m) throw new Error(`no master for slot ${slot}`);
-  return m.port;
-}
-
-/**
- * A fresh pipeline name whose shard tags land on at least two masters. Tags are `{name:i}`, so
- * their slots are as random as any key's; with 4 shards on 3 masters all four share one master
- * 1 time in 27, and that draw is skipped (production: see docs/scale-out.md, spread).
- */
-async function spreadPipeline(): Promise<{ pipeline: string; masterOf: number[] }> {
-  const topology = await cluster.topology();
-  for (;;) {
-    const pipeline = randomPipeline('c');
-    const masterOf = Keys.shards(pipeline, SHARDS).map((k) => ownerOf(topology, keySlot(k.tag)));
-    if (new Set(masterOf).size >= 2) return { pipeline, masterOf };
-  }
-}
 
 /** Connection names per node: CLIENT LIST of every live node. */
 async function clientNames(): Promise<Map<number, string[]>> {
@@ -77,93 +48,6 @@ async function waitDrained(config: ResolvedConfig, stored?: number, timeoutMs = 
     return isIdle(st) && (stored === undefined || st.stored === stored);
   }, timeoutMs, 100);
 }
-
-test('the Functions library on a Cluster: FCALL goes to the master of the first key; a master without the library gets it loaded by the call; replicas get it by replication', async () => {
-  const lib = library();
-  const streams = ['{a}:in', '{b}:in', '{c}:in'].map((k) => `${randomPipeline()}${k}`);
-  const batch = (s: string, seq: number) => appendBatchOnce(redis, s, `${s}:producer:t`, seq, [[`k${seq}`, Buffer.from('e')]]);
-  for (const s of streams) assert.equal([await batch(s, 1), await batch(s, 1)], [1, 0], 'applied once, the re-send skipped');
-  // Every master forgets its functions: the next call must load the library again, on the right node.
-  const topology0 = await cluster.topology();
-  for (const node of topology0.filter((n) => n.role === 'master')) {
-    const n = cluster.node(node.port);
-    await n.call('FUNCTION', 'FLUSH');
-    n.disconnect();
-  }
-  for (const s of streams) assert.is(await batch(s, 2), 1);
-  const topology = await cluster.topology();
-  for (const s of streams) assert.is(await redis.xlen(s), 2);
-  await waitFor('every node (replicas by replication) has the library', async () => {
-    for (const node of topology) {
-      const n = cluster.node(node.port);
-      const list = (await n.call('FUNCTION', 'LIST', 'LIBRARYNAME', lib.name)) as unknown[];
-      n.disconnect();
-      if (list.length !== 1) return false;
-    }
-    return true;
-  }, 10_000);
-});
-
-test('pipeline acl on a cluster: every node (masters and replicas) gets the users; a stage user reaches its streams on every shard through a redis+cluster:// URL and nothing else', async () => {
-  const { pipeline } = await spreadPipeline();
-  const users = aclUsers(clusterConfig(pipeline), { dataAccess: stageDataAccess });
-  const topology = await cluster.topology();
-  assert.is(await applyAcl(redis, users), topology.length, 'one ACL SETUSER pass per node');
-  for (const node of topology) {
-    const direct = new Redis(node.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
-    try {
-      for (const u of users) assert.ok(await direct.call('ACL', 'GETUSER', u.name), `${u.name} on ${node.role} ${node.port}`);
-    } finally {
-      direct.disconnect();
-    }
-  }
-  const user = users.find((u) => u.stage === 'validate')!;
-  assert.match(user.url, /^redis\+cluster:\/\/[^:]+:[^@]+@/);
-  const validate = createClient(user.url, { maxRetriesPerRequest: 1 });
-  validate.on('error', () => {});
-  const refused = (p: Promise<unknown>) => p.then(() => '', (e: Error) => e.message);
-  try {
-    for (const k of Keys.shards(pipeline, SHARDS)) {
-      assert.is(await refused(validate.xadd(k.stream('store'), '*', 'a', '1')), '', `XADD to its target on ${k.tag}`);
-      assert.match(await refused(validate.xadd(k.stream('in'), '*', 'a', '1')), /NOPERM|no permissions/i, `no XADD to ${k.tag}'s input`);
-    }
-  } finally {
-    validate.disconnect();
-  }
-});
-
-test('pipeline acl --apply with a multi-seed redis+cluster:// URL: users and the Functions library on every node, the env file written, a stage user reaches its stream', async () => {
-  const { pipeline } = await spreadPipeline();
-  const file = writeConfig(pipeline, FAST, { shards: SHARDS });
-  const envFile = join(tmpdir(), `${pipeline}-cluster.env`);
-  const ports = cluster.livePorts();
-  const seeds = `redis+cluster://${ports.slice(0, 2).map((p) => `127.0.0.1:${p}`).join(',')}`;
-  try {
-    const apply = cli(['--config', file, 'acl', '--apply', '--write-env', envFile], seeds);
-    assert.is(await exited(apply), 0, apply.output());
-    assert.match(apply.output(), `server(s) of 127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}`);
-    const env = Object.fromEntries(readFileSync(envFile, 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-    assert.match(env.REDIS_URL_STORE!, new RegExp(`^redis\\+cluster://${pipeline}-store:[0-9a-f]{64}@127\\.0\\.0\\.1:${ports[0]},127\\.0\\.0\\.1:${ports[1]}$`));
-    assert.not.ok(apply.output().includes(decodeURIComponent(env.REDIS_URL_STORE!.split(':')[2]!.split('@')[0]!)), 'no secret printed');
-    const store = createClient(env.REDIS_URL_STORE!, { maxRetriesPerRequest: 2 });
-    try {
-      const k = configShards(clusterConfig(pipeline)).shard(1);
-      assert.ok(await store.xadd(k.dlq, '*', 'a', '1'), 'the stage user writes the DLQ of a shard');
-    } finally {
-      store.disconnect();
-    }
-    for (const node of await cluster.topology()) {
-      const n = cluster.node(node.port);
-      const has = ((await n.call('FUNCTION', 'LIST', 'LIBRARYNAME', library().name)) as unknown[]).length;
-      const user = await n.call('ACL', 'GETUSER', `${pipeline}-store`);
-      n.disconnect();
-      assert.is(has, 1, `library on ${node.role} ${node.port}`);
-      assert.ok(user, `user on ${node.role} ${node.port}`);
-    }
-  } finally {
-    rmSync(envFile, { force: true });
-  }
-});
 
 test(`${SHARDS} shards: every record stored exactly once, shards spread over the masters, one blocking reader per shard on its master`, async () => {
   const { pipeline, masterOf } = await spreadPipeline();

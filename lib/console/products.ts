@@ -131,7 +131,7 @@ export async function recentProducts(redis: Redis, keys: Keys, f: RecentFilter =
   ids.forEach((id, i) => {
     const [category, brand, mpn, confidence, reviewedBy, storedAt, doc] = fetched[i]!;
     if (category === null && doc === null) return; // no longer stored
-    let route: string[] = [];
+    let route: string[];
     try {
       route = (JSON.parse(doc ?? '{}') as { route?: string[] }).route ?? [];
     } catch {

@@ -115,7 +115,7 @@ export class StageRunner {
    * batch goes on; a transient error (outage) fails them all without splitting.
    */
   private async call(messages: Message[]): Promise<StageResult[]> {
-    const { impl, metrics, logger, tags } = this.d;
+    const { metrics, logger, tags } = this.d;
     try {
       const results = await this.process(messages);
       if (results.length !== messages.length) throw new StageError(`stage returned ${results.length} results for ${messages.length} messages`);
