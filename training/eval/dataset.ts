@@ -5,6 +5,8 @@ import { Prng } from '../prng.js';
 export interface LabelledRow {
   id: string;
   title: string;
+  /** The title as read, before GTIN augmentation (what the robustness slices start from). */
+  sourceTitle: string;
   category: string;
   brand?: string;
   mpn?: string;
@@ -23,17 +25,30 @@ export interface DatasetOptions {
   seed: number;
 }
 
+export class DatasetError extends Error {
+  override name = 'DatasetError';
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
 /** Labelled JSONL (id, title, category, brand?, mpn?) with seeded GTIN augmentation, as in training. */
 export function loadLabelled(path: string, opts: DatasetOptions): LabelledRow[] {
   const rng = new Prng(opts.seed);
   const rows: LabelledRow[] = [];
   for (const [i, line] of readFileSync(path, 'utf8').split('\n').entries()) {
     if (!line.trim()) continue;
-    const r = JSON.parse(line) as Partial<LabelledRow>;
-    if (typeof r.id !== 'string' || typeof r.title !== 'string' || typeof r.category !== 'string') {
-      throw new Error(`${path}:${i + 1}: expected id, title and category strings`);
+    let r: Partial<LabelledRow>;
+    try {
+      r = JSON.parse(line) as Partial<LabelledRow>;
+    } catch (err) {
+      throw new DatasetError(`${path}:${i + 1}: not JSON (${err instanceof Error ? err.message : String(err)})`);
     }
-    const row: LabelledRow = { id: r.id, title: r.title, category: r.category, brand: r.brand, mpn: r.mpn };
+    if (typeof r.title !== 'string' || typeof r.category !== 'string' || (r.id !== undefined && typeof r.id !== 'string')) {
+      throw new DatasetError(`${path}:${i + 1}: expected title and category strings (and id, brand, mpn strings where given)`);
+    }
+    // Rows without an id are numbered by line.
+    const id = r.id ?? `line-${i + 1}`;
+    const row: LabelledRow = { id, title: r.title, sourceTitle: r.title, category: r.category, brand: str(r.brand), mpn: str(r.mpn) };
     const u = rng.next();
     if (u < opts.gtinShare) {
       const a = insertGtin(row.title, rng, true);
