@@ -11,6 +11,8 @@ import { loadLabelled } from '../../training/eval/dataset.js';
 import { fold, scoreCategories, scoreExact } from '../../training/eval/metrics.js';
 import { NAIVE_BAYES_DEFAULTS, NaiveBayes } from '../../training/eval/naive-bayes.js';
 import { formatReport, type EvalScores } from '../../training/eval/report.js';
+import { modelLabels, scoreFine } from '../../training/eval/fine.js';
+import { DEFAULT_MODEL_PATH } from '../../lib/models/loader.js';
 import { parseSliceNames, planSlices, scoreSlice } from '../../training/eval/slice-runs.js';
 import { waitIdle, withPipeline } from '../job.js';
 
@@ -79,7 +81,10 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     const seconds = (Date.now() - t0) / 1000;
     const review = config.streams.terminal[0] ?? 'review';
     const outcomes = await collectOutcomes(redis, shards, records.map((r) => r.id), review);
-    return { produced, status, seconds, outcomes, logFile: ctx.logFile, routes: config.routes as unknown as Record<string, unknown> };
+    const cls = config.stages.find((st) => st.kind === 'classify');
+    const modelsDir = typeof cls?.settings.modelsDir === 'string' ? cls.settings.modelsDir : process.env.MODELS_DIR ?? DEFAULT_MODEL_PATH;
+    const labels = cls?.model ? modelLabels(modelsDir, cls.model) : [];
+    return { produced, status, seconds, outcomes, logFile: ctx.logFile, routes: config.routes as unknown as Record<string, unknown>, labels };
   });
 
   const { outcomes } = report;
@@ -109,6 +114,11 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     return { confidence: typeof c === 'number' ? c : 0, correct: category(r.id) === r.category };
   });
   const routing = routingThresholds(report.routes, 'classify');
+  const topLabels = (id: string): string[] | undefined => {
+    const subs = outcomes.get(id)?.classify?.subcategories;
+    return Array.isArray(subs) ? subs.map((x) => String((x as { label?: unknown }).label)) : undefined;
+  };
+  const fine = scoreFine(report.labels, rows.map((r) => ({ category: r.category, sourceCategory: r.sourceCategory, top: topLabels(r.id) })));
   const scores: EvalScores = {
     input: opts.input,
     seed: opts.seed,
@@ -126,6 +136,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
       routing,
       table: thresholdTable(scored, [...new Set([...thresholds, ...routing])].sort((a, b) => a - b)),
     },
+    fine,
     brand,
     mpn,
     gtin: { n: withGtin.length, found: gtinFound, invalidN: withBad.length, invalidAccepted: badAccepted },

@@ -10,6 +10,8 @@ export interface LabelledRow {
   category: string;
   brand?: string;
   mpn?: string;
+  /** Fine source category, when the file has one (scored as the subcategory). */
+  sourceCategory?: string;
   /** A valid GTIN inserted into the title by augmentation. */
   gtin?: string;
   /** An invalid-check-digit code inserted into the title (must never be accepted). */
@@ -48,7 +50,8 @@ export function loadLabelled(path: string, opts: DatasetOptions): LabelledRow[] 
     }
     // Rows without an id are numbered by line.
     const id = r.id ?? `line-${i + 1}`;
-    const row: LabelledRow = { id, title: r.title, sourceTitle: r.title, category: r.category, brand: str(r.brand), mpn: str(r.mpn) };
+    const sourceCategory = str((r as { source_category?: unknown }).source_category);
+    const row: LabelledRow = { id, title: r.title, sourceTitle: r.title, category: r.category, brand: str(r.brand), mpn: str(r.mpn), ...(sourceCategory ? { sourceCategory } : {}) };
     const u = rng.next();
     if (u < opts.gtinShare) {
       const a = insertGtin(row.title, rng, true);

@@ -2,6 +2,7 @@
 import type { ThresholdRow } from './calibration.js';
 import type { CategoryScores, ExactMatch } from './metrics.js';
 import type { SliceScore } from './slice-runs.js';
+import type { FineScores } from './fine.js';
 
 export interface EvalScores {
   input: string;
@@ -15,6 +16,7 @@ export interface EvalScores {
   baseline: { accuracy: number; alpha: number; train: string };
   slices: SliceScore[];
   calibration: { ece: number; bins: number; meanConfidence: number; routing: number[]; table: ThresholdRow[] };
+  fine: FineScores | null;
   brand: ExactMatch;
   mpn: ExactMatch;
   gtin: { n: number; found: number; invalidN: number; invalidAccepted: number };
@@ -41,6 +43,9 @@ export function formatReport(s: EvalScores): string[] {
     `calibration: expected calibration error ${f3(s.calibration.ece)} (${s.calibration.bins} bins), mean confidence ${f3(s.calibration.meanConfidence)}; routing table threshold(s): ${s.calibration.routing.length ? s.calibration.routing.join(', ') : 'none'}`,
     'review threshold (confidence < t goes to review): t, share to review, accuracy at or above t, accuracy below t',
     ...s.calibration.table.map((t) => `  ${t.threshold.toFixed(2)}${s.calibration.routing.includes(t.threshold) ? '*' : ' '} ${f3(t.reviewShare)}  ${f3(t.accuracyAbove)} (${t.above})  ${f3(t.accuracyBelow)} (${t.below})`),
+    s.fine === null
+      ? 'subcategory: not scored (the classifier has no <category>/<subcategory> labels, or the input no source_category)'
+      : `subcategory (n=${s.fine.n}, ${s.fine.learnt} with a learnt subcategory, the rest scored as <category>/*): top-1 ${f3(s.fine.top1)}, top-3 ${f3(s.fine.top3)}`,
     ...(s.extra ?? []),
     `brand (value in title, n=${s.brand.n}): exact-match recall ${f3(s.brand.recall)}, precision ${f3(s.brand.precision)}`,
     `mpn (value in title, n=${s.mpn.n}): exact-match recall ${f3(s.mpn.recall)}, precision ${f3(s.mpn.precision)}`,
