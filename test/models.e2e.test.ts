@@ -19,7 +19,7 @@ const GROUP: Record<string, string> = {
   cables_power: 'accessories', cases_protection: 'accessories', office_supplies: 'accessories',
 };
 /** The routing table's review threshold on classifier confidence. */
-const REVIEW_BELOW = 0.4;
+const REVIEW_BELOW = 0.5;
 
 const server = await startRedis();
 const redis = client(server.url);
