@@ -109,6 +109,15 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     return l;
   };
   const slices = plan.slices.map((s) => scoreSlice(s.name, s.members, category, baselineOf));
+  // Brand and MPN exact match on each slice's titles (rows whose value is in that title).
+  const identifierSlices = plan.slices.map((s) => ({
+    name: s.name,
+    brand: scoreExact(s.members.map((m) => ({ title: m.title, truth: m.row.brand, predicted: str(get(m.recordId).brand) }))),
+    mpn: scoreExact(s.members.map((m) => ({ title: m.title, truth: m.row.mpn, predicted: str(get(m.recordId).mpn) }))),
+    // The same rows with their titles unchanged, for contrast.
+    brandUnchanged: scoreExact(s.members.map((m) => ({ title: m.title, truth: m.row.brand, predicted: str(get(m.row.id).brand) }))),
+    mpnUnchanged: scoreExact(s.members.map((m) => ({ title: m.title, truth: m.row.mpn, predicted: str(get(m.row.id).mpn) }))),
+  }));
   const scored = rows.map((r) => {
     const c = get(r.id).confidence;
     return { confidence: typeof c === 'number' ? c : 0, correct: category(r.id) === r.category };
@@ -137,6 +146,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
       table: thresholdTable(scored, [...new Set([...thresholds, ...routing])].sort((a, b) => a - b)),
     },
     fine,
+    identifierSlices,
     brand,
     mpn,
     gtin: { n: withGtin.length, found: gtinFound, invalidN: withBad.length, invalidAccepted: badAccepted },

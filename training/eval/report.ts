@@ -17,6 +17,7 @@ export interface EvalScores {
   slices: SliceScore[];
   calibration: { ece: number; bins: number; meanConfidence: number; routing: number[]; table: ThresholdRow[] };
   fine: FineScores | null;
+  identifierSlices: { name: string; brand: ExactMatch; mpn: ExactMatch; brandUnchanged: ExactMatch; mpnUnchanged: ExactMatch }[];
   brand: ExactMatch;
   mpn: ExactMatch;
   gtin: { n: number; found: number; invalidN: number; invalidAccepted: number };
@@ -49,6 +50,8 @@ export function formatReport(s: EvalScores): string[] {
     ...(s.extra ?? []),
     `brand (value in title, n=${s.brand.n}): exact-match recall ${f3(s.brand.recall)}, precision ${f3(s.brand.precision)}`,
     `mpn (value in title, n=${s.mpn.n}): exact-match recall ${f3(s.mpn.recall)}, precision ${f3(s.mpn.precision)}`,
+    ...(s.identifierSlices.length > 0 ? ['brand / mpn exact-match recall by slice, rows with the value in the slice title (same rows with unchanged titles):'] : []),
+    ...s.identifierSlices.map((x) => `  ${x.name.padEnd(14)} brand ${f3(x.brand.recall)} (${f3(x.brandUnchanged.recall)}, n=${x.brand.n})  mpn ${x.mpn.n > 0 ? `${f3(x.mpn.recall)} (${f3(x.mpnUnchanged.recall)}, n=${x.mpn.n})` : '- (n=0)'}`),
     `gtin (augmented valid, n=${s.gtin.n}): found and validated ${f3(s.gtin.found / Math.max(1, s.gtin.n))}`,
     `gtin (augmented invalid, n=${s.gtin.invalidN}): invalid codes accepted ${s.gtin.invalidAccepted}`,
     `throughput: ${(s.sent / s.seconds).toFixed(1)} records/s`,
