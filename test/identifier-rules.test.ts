@@ -38,7 +38,9 @@ test('model-number shape: letters with digits, 4-6 digit numbers; not quantities
   for (const w of ['16GB', '3.5mm', '1080p', '10ft', '2010', '012345678905', '4x6', '55-Inch', '2x', 'USB']) assert.not.ok(looksLikeMpn(w), w);
   const t = 'Koss KPH13 Over The Head Stereophone';
   assert.equal(findMpnByShape(t, 4), { start: 5, end: 10, text: 'KPH13' });
-  assert.is(findMpnByShape('Brother DSMobile Portable Scanner DS-600', 7), null, 'only the first 3 words after the brand');
+  assert.equal(findMpnByShape('Brother DSMobile Portable Scanner DS-600', 7)?.text, 'DS-600', 'else the last word');
+  assert.is(findMpnByShape('Brother DSMobile Portable Scanner DS-600', 7, { digitsOnly: [4, 6], maxWordsAfterBrand: 3, lastWord: false }), null, 'only the first 3 words after the brand');
+  assert.is(findMpnByShape('Belkin Pure AV Silver Series HDMI cable 8 ft', 6), null);
 });
 
 test('applyIdentifierRules: fields changed by a rule say so', () => {

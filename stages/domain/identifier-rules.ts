@@ -5,7 +5,8 @@
  *   builder from the training brands), complete or fill in brands (see brands.ts); brands seen
  *   fewer than `brandMinCount` times (default 2) are not used.
  * - `mpnShapeRule` (default true): when the tagger found no model number, take the first
- *   model-number-shaped word among the 3 after the brand (see mpn-shape.ts).
+ *   model-number-shaped word among the 3 after the brand, else the title's last word if it has
+ *   that shape (see mpn-shape.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,6 +1,6 @@
 /**
- * A model number the tagger missed, found by shape: the first of the few words after the brand that mixes
- * letters and digits (or is a 4–6 digit number), and is not a quantity ("16GB", "3.5mm",
+ * A model number the tagger missed, found by shape: the first of the few words after the brand (or
+ * else the title's last word) that mixes letters and digits (or is a 4–6 digit number), and is not a quantity ("16GB", "3.5mm",
  * "1080p"), a barcode, or the brand itself.
  */
 
@@ -13,9 +13,11 @@ export interface MpnShapeOptions {
   digitsOnly: [number, number];
   /** Look at most this many words past the brand (or the title start). @defaultValue 3 */
   maxWordsAfterBrand: number;
+  /** Failing that, take the title's last word if it has the shape (codes often close a title). @defaultValue true */
+  lastWord: boolean;
 }
 
-export const MPN_SHAPE_DEFAULTS: MpnShapeOptions = { digitsOnly: [4, 6], maxWordsAfterBrand: 3 };
+export const MPN_SHAPE_DEFAULTS: MpnShapeOptions = { digitsOnly: [4, 6], maxWordsAfterBrand: 3, lastWord: true };
 
 export interface WordSpan {
   start: number;
@@ -48,8 +50,13 @@ export function looksLikeMpn(word: string, o: MpnShapeOptions = MPN_SHAPE_DEFAUL
   return /\d/.test(word) && /[a-z]/i.test(word) && word.replace(/[^a-z0-9]/gi, '').length >= 3;
 }
 
-/** The first model-number-shaped word after the brand span (or from the start), skipping the brand. */
+/** The first model-number-shaped word of the few after the brand span (or the title start), else the last word. */
 export function findMpnByShape(text: string, brandEnd: number | null, o: MpnShapeOptions = MPN_SHAPE_DEFAULTS): WordSpan | null {
-  const after = words(text).filter((w) => brandEnd === null || w.start >= brandEnd).slice(0, o.maxWordsAfterBrand);
-  return after.find((w) => looksLikeMpn(w.text, o)) ?? null;
+  const all = words(text);
+  const after = all.filter((w) => brandEnd === null || w.start >= brandEnd).slice(0, o.maxWordsAfterBrand);
+  const near = after.find((w) => looksLikeMpn(w.text, o));
+  if (near !== undefined) return near;
+  const last = all[all.length - 1];
+  return o.lastWord && last !== undefined && (brandEnd === null || last.start >= brandEnd) && looksLikeMpn(last.text, o) ? last : null;
 }
+
