@@ -1,4 +1,4 @@
-/** Build-time figures of product-category on dev (and the held-out part of train). */
+/** Build-time figures of product-category on a labelled set (dev, the held-out part of train). */
 import type { ProductRow } from './data.js';
 import { predictEnsemble, type ShippedEnsemble } from './ensemble-predict.js';
 import type { FineLabels } from './fine-labels.js';
@@ -9,7 +9,8 @@ import { expectedCalibrationError } from './eval/calibration.js';
 const argmax = (p: Float32Array): number => p.reduce((b, v, i) => (v > p[b]! ? i : b), 0);
 const r4 = (v: number): number => Math.round(v * 1e4) / 1e4;
 
-export function classifierMetrics(m: ShippedEnsemble, vocab: Vocab, fine: FineLabels, dev: readonly ProductRow[], holdout: readonly ProductRow[]): Record<string, number> {
+/** `<prefix>_accuracy`, `_ece` (15 bins), `_fine_top1`, `_fine_top3`, `_rows` of `rows`. */
+export function classifierMetrics(m: ShippedEnsemble, vocab: Vocab, fine: FineLabels, rows: readonly ProductRow[], prefix: string): Record<string, number> {
   const score = (rows: readonly ProductRow[]) => {
     let correct = 0;
     let fineTop1 = 0;
@@ -29,16 +30,12 @@ export function classifierMetrics(m: ShippedEnsemble, vocab: Vocab, fine: FineLa
     const n = Math.max(1, rows.length);
     return { accuracy: r4(correct / n), ece: r4(expectedCalibrationError(calib, 15)), fineTop1: r4(fineTop1 / n), fineTop3: r4(fineTop3 / n) };
   };
-  const d = score(dev);
-  const h = score(holdout);
+  const d = score(rows);
   return {
-    dev_accuracy: d.accuracy,
-    dev_ece: d.ece,
-    dev_fine_top1: d.fineTop1,
-    dev_fine_top3: d.fineTop3,
-    dev_rows: dev.length,
-    holdout_accuracy: h.accuracy,
-    holdout_ece: h.ece,
-    holdout_rows: holdout.length,
+    [`${prefix}_accuracy`]: d.accuracy,
+    [`${prefix}_ece`]: d.ece,
+    [`${prefix}_fine_top1`]: d.fineTop1,
+    [`${prefix}_fine_top3`]: d.fineTop3,
+    [`${prefix}_rows`]: rows.length,
   };
 }

@@ -2,14 +2,15 @@
  * product-category: an ensemble of multinomial naive Bayes (generative, transfers well) and three
  * MLPs (unigram, unigram + hashed bigram, fine source category), all over shape-mapped WordPieces
  * and trained on perturbed titles. The mixing weights are fitted by log-likelihood on a held-out
- * tenth of train, which also calibrates the confidence; the shipped graph outputs fine labels
+ * tenth of train, which also calibrates the confidence (the components are then retrained on all
+ * of train under those weights); the shipped graph outputs fine labels
  * whose probabilities sum to the calibrated coarse ones (see graph-classifier.ts).
  */
 import type { ProductRow } from './data.js';
 import { fitEnsemble } from './ensemble.js';
 import { classifierScores, type ShippedEnsemble } from './ensemble-predict.js';
 import { FEATURE_DEFAULTS, BIGRAM_MULTIPLIER, shapeMap, type FeatureOptions } from './features.js';
-import { fineLabels } from './fine-labels.js';
+import { fineLabels, type FineLabels } from './fine-labels.js';
 import { ensembleClassifierGraph, type MlpBranch } from './graph-classifier.js';
 import { CATEGORIES } from './labels.js';
 import { trainMlp, type MlpNet, type MlpOptions } from './classifier-mlp.js';
@@ -33,6 +34,11 @@ export interface ClassifierOptions {
   mlpBigramBuckets: number;
   /** MLP epochs (the one knob --epochs sets). @defaultValue 10 */
   epochs: number;
+  /**
+   * After fitting the mixing weights on the held-out part, retrain the components on all of train
+   * and ship those (the held-out figures are then those of the first models). @defaultValue true
+   */
+  refitOnAll: boolean;
 }
 
 export const CLASSIFIER_DEFAULTS: ClassifierOptions = {
@@ -43,6 +49,7 @@ export const CLASSIFIER_DEFAULTS: ClassifierOptions = {
   mlp: { dim: 64, hidden: 96, epochs: 10, batch: 32, lr: 3e-3, wordDropout: 0.2, labelSmoothing: 0.1, perturb: PERTURB_DEFAULTS },
   mlpBigramBuckets: 65536,
   epochs: 10,
+  refitOnAll: true,
 };
 
 /** FNV-1a of the id: a row is held out when it falls in the first `share` of the hash range. */
@@ -58,21 +65,22 @@ function branch(name: string, net: MlpNet, bigramBuckets: number, coarseOf: Int3
   return { name, dim: net.dim, hidden: net.hidden, classes: net.classes, table, bigramBuckets, w1: net.w1, b1: net.b1, w2: net.w2, b2: net.b2, coarseOf, weight: 1 };
 }
 
-export function trainClassifier(train: readonly ProductRow[], dev: readonly ProductRow[], vocab: Vocab, rng: Prng, o: ClassifierOptions): TrainedModel {
+interface Components {
+  shipped: ShippedEnsemble;
+  fine: FineLabels;
+}
+
+/** Trains the four components on `rows` and quantises them as they ship (weights still 1). */
+function trainComponents(rows: readonly ProductRow[], vocab: Vocab, rng: Prng, o: ClassifierOptions, map: Int32Array): Components {
   const C = CATEGORIES.length;
   const coarse = new Map<string, number>(CATEGORIES.map((c, i) => [c, i]));
   const coarseOfRow = (r: ProductRow): number => coarse.get(r.category) ?? -1;
-  const fit = train.filter((r) => !isHoldout(r.id, o.holdoutShare));
-  const holdout = train.filter((r) => isHoldout(r.id, o.holdoutShare));
-  const fine = fineLabels(fit, CATEGORIES, o.fineMinRows);
-  const map = shapeMap(vocab, o.features.abstractDigits);
+  const fine = fineLabels(rows, CATEGORIES, o.fineMinRows);
   const mlp = { ...o.mlp, epochs: o.epochs };
-
-  const nb = trainNb(fit, coarseOfRow, C, vocab, map, o.features.bigramBuckets, rng.fork(1), o.nb);
-  const unigram = trainMlp(fit, coarseOfRow, C, vocab, map, rng.fork(2), { ...mlp, bigramBuckets: 0 });
-  const bigram = trainMlp(fit, coarseOfRow, C, vocab, map, rng.fork(3), { ...mlp, bigramBuckets: o.mlpBigramBuckets });
-  const fineNet = trainMlp(fit, fine.of, fine.labels.length, vocab, map, rng.fork(4), { ...mlp, bigramBuckets: 0 });
-
+  const nb = trainNb(rows, coarseOfRow, C, vocab, map, o.features.bigramBuckets, rng.fork(1), o.nb);
+  const unigram = trainMlp(rows, coarseOfRow, C, vocab, map, rng.fork(2), { ...mlp, bigramBuckets: 0 });
+  const bigram = trainMlp(rows, coarseOfRow, C, vocab, map, rng.fork(3), { ...mlp, bigramBuckets: o.mlpBigramBuckets });
+  const fineNet = trainMlp(rows, fine.of, fine.labels.length, vocab, map, rng.fork(4), { ...mlp, bigramBuckets: 0 });
   const uq = quantizeRows(nb.unigram, C);
   const bq = quantizeRows(nb.bigram, C);
   const shipped: ShippedEnsemble = {
@@ -83,33 +91,51 @@ export function trainClassifier(train: readonly ProductRow[], dev: readonly Prod
     nb: { unigram: uq, bigram: bq, prior: nb.prior, buckets: nb.buckets, weight: 1 },
     mlps: [branch('mlp_unigram', unigram, 0, null), branch('mlp_bigram', bigram, o.mlpBigramBuckets, null), branch('mlp_fine', fineNet, 0, fine.coarseOf)],
     coarseOf: fine.coarseOf,
-    dequantized: {
-      nbUnigram: dequantizeRows(uq, C),
-      nbBigram: dequantizeRows(bq, C),
-    },
+    dequantized: { nbUnigram: dequantizeRows(uq, C), nbBigram: dequantizeRows(bq, C) },
   };
-  // Fit the mixing weights on the held-out rows, with the int8 weights that ship.
-  const held = holdout.filter((r) => coarseOfRow(r) >= 0);
-  const components = held.map((r) => classifierScores(shipped, vocab, r.title));
+  return { shipped, fine };
+}
+
+function setWeights(m: ShippedEnsemble, w: readonly number[]): void {
+  m.nb.weight = w[0]!;
+  m.mlps.forEach((b, i) => (b.weight = w[i + 1]!));
+}
+
+export function trainClassifier(train: readonly ProductRow[], dev: readonly ProductRow[], vocab: Vocab, rng: Prng, o: ClassifierOptions): TrainedModel {
+  const coarse = new Map<string, number>(CATEGORIES.map((c, i) => [c, i]));
+  const coarseOfRow = (r: ProductRow): number => coarse.get(r.category) ?? -1;
+  const fit = train.filter((r) => !isHoldout(r.id, o.holdoutShare));
+  const held = train.filter((r) => isHoldout(r.id, o.holdoutShare) && coarseOfRow(r) >= 0);
+  const map = shapeMap(vocab, o.features.abstractDigits);
+
+  // 1. Components on the fit part; mixing weights (= calibration) on the held-out part, with
+  //    the int8 weights that ship.
+  const first = trainComponents(fit, vocab, rng, o, map);
+  const components = held.map((r) => classifierScores(first.shipped, vocab, r.title));
   const scores = [0, 1, 2, 3].map((k) => components.map((c) => c[k]!));
   const fitted = fitEnsemble(scores, held.map(coarseOfRow), [0.03, 0.5, 0.5, 0.5]);
-  shipped.nb.weight = fitted.weights[0]!;
-  shipped.mlps.forEach((b, i) => (b.weight = fitted.weights[i + 1]!));
+  setWeights(first.shipped, fitted.weights);
+  const heldMetrics = classifierMetrics(first.shipped, vocab, first.fine, held, 'holdout');
 
-  const metrics = classifierMetrics(shipped, vocab, fine, dev, held);
+  // 2. With refitOnAll, the same components retrained on all of train under those weights.
+  const final = o.refitOnAll ? trainComponents(train, vocab, rng, o, map) : first;
+  setWeights(final.shipped, fitted.weights);
+  const devMetrics = classifierMetrics(final.shipped, vocab, final.fine, dev, 'dev');
+  const w = fitted.weights.map(round4);
   return {
-    graph: ensembleClassifierGraph(shipped),
+    graph: ensembleClassifierGraph(final.shipped),
     config: {
       architecture: 'BertForSequenceClassification',
-      hiddenSize: mlp.dim,
+      hiddenSize: o.mlp.dim,
       vocab,
-      labels: fine.labels,
+      labels: final.fine.labels,
       description:
-        `ensemble over shape-mapped WordPieces: naive Bayes (unigrams + ${o.features.bigramBuckets} hashed bigrams, weight ${round4(fitted.weights[0]!)}), ` +
-        `MLPs ${mlp.dim}-d [mean; max] -> ${mlp.hidden} ReLU on unigrams (${round4(fitted.weights[1]!)}), unigrams + ${o.mlpBigramBuckets} bigram buckets (${round4(fitted.weights[2]!)}), ` +
-        `${fine.labels.length} fine labels (${round4(fitted.weights[3]!)}); weights fitted on ${held.length} held-out train rows; logits over fine labels <category>/<source_category>`,
+        `ensemble over shape-mapped WordPieces: naive Bayes (unigrams + ${o.features.bigramBuckets} hashed bigrams, weight ${w[0]}), ` +
+        `MLPs ${o.mlp.dim}-d [mean; max] -> ${o.mlp.hidden} ReLU on unigrams (${w[1]}), unigrams + ${o.mlpBigramBuckets} bigram buckets (${w[2]}), ` +
+        `${final.fine.labels.length} fine labels (${w[3]}); weights fitted on ${held.length} held-out train rows${o.refitOnAll ? ', components then retrained on all of train' : ''}; ` +
+        'logits over fine labels <category>/<source_category>',
     },
-    metrics: { ...metrics, holdout_nll: round4(fitted.nll), fine_labels: fine.labels.length },
+    metrics: { ...devMetrics, ...heldMetrics, holdout_nll: round4(fitted.nll), fine_labels: final.fine.labels.length },
   };
 }
 
