@@ -2,8 +2,8 @@
  * product-category: an ensemble of multinomial naive Bayes (generative, transfers well) and three
  * MLPs (unigram, unigram + hashed bigram, fine source category), all over shape-mapped WordPieces
  * and trained on perturbed titles. The mixing weights are fitted by log-likelihood on a held-out
- * tenth of train, which also calibrates the confidence (the components are then retrained on all
- * of train under those weights); the shipped graph outputs fine labels
+ * tenth of train, which also calibrates the confidence (optionally the components are then
+ * retrained on all of train under those weights: refitOnAll); the shipped graph outputs fine labels
  * whose probabilities sum to the calibrated coarse ones (see graph-classifier.ts).
  */
 import type { ProductRow } from './data.js';
@@ -36,7 +36,10 @@ export interface ClassifierOptions {
   epochs: number;
   /**
    * After fitting the mixing weights on the held-out part, retrain the components on all of train
-   * and ship those (the held-out figures are then those of the first models). @defaultValue true
+   * and ship those under the same weights. Measured (dev, seed 20240611): 0.867 accuracy against
+   * 0.864 without, but level with the baseline on the unseen-brand slice (0.698) where the
+   * held-out-calibrated models are above it (0.717), and the weights no longer belong to the
+   * shipped components; so off. @defaultValue false
    */
   refitOnAll: boolean;
 }
@@ -49,7 +52,7 @@ export const CLASSIFIER_DEFAULTS: ClassifierOptions = {
   mlp: { dim: 64, hidden: 96, epochs: 10, batch: 32, lr: 3e-3, wordDropout: 0.2, labelSmoothing: 0.1, perturb: PERTURB_DEFAULTS },
   mlpBigramBuckets: 65536,
   epochs: 10,
-  refitOnAll: true,
+  refitOnAll: false,
 };
 
 /** FNV-1a of the id: a row is held out when it falls in the first `share` of the hash range. */
