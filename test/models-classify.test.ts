@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeClassification } from '../lib/models/classifier.js';
+import { decodeClassification, topK } from '../lib/models/classifier.js';
 import { modelContentHash, modelVersion } from '../lib/models/provenance.js';
 import { groupOf, parseGroups } from '../stages/domain/groups.js';
 import { fineLabels } from '../training/fine-labels.js';
@@ -34,6 +34,12 @@ test('plain labels (a hub model) decode as before, with an offset into the batch
   const c = decodeClassification(data, 2, ['a', 'b', 'c']);
   assert.is(c.label, 'b');
   assert.is(c.subcategories, undefined);
+});
+
+test('topK: the k largest, largest first, ties by index', () => {
+  assert.equal(topK(Float64Array.of(0.1, 0.5, 0.2, 0.5, 0.05), 3), [1, 3, 2]);
+  assert.equal(topK(Float64Array.of(0.3), 3), [0]);
+  assert.equal(topK(Float64Array.of(1, 2, 3, 4, 5, 6), 2), [5, 4]);
 });
 
 test('groups: category or category/subcategory → group; duplicates and bad shapes are config errors', () => {

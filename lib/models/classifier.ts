@@ -44,6 +44,20 @@ export function softmaxArgmax(logits: Float32Array, off: number, n: number): { i
   return { index: best, probability: 1 / sum };
 }
 
+/** Indices of the k largest values, largest first (ties: lower index first); one pass, no sort. */
+export function topK(p: Float64Array | Float32Array, k: number): number[] {
+  const top: number[] = [];
+  for (let i = 0; i < p.length; i++) {
+    let at = top.length;
+    while (at > 0 && p[i]! > p[top[at - 1]!]!) at--;
+    if (at < k) {
+      top.splice(at, 0, i);
+      if (top.length > k) top.pop();
+    }
+  }
+  return top;
+}
+
 /** Category and subcategory of each label (`a/b` → a, b; `a` → a, undefined). */
 export function splitLabels(labels: readonly string[]): { category: string; sub?: string }[] {
   return labels.map((l) => {
@@ -53,9 +67,12 @@ export function splitLabels(labels: readonly string[]): { category: string; sub?
 }
 
 /** Classification from one row of logits over `labels` (fine or plain). */
+const splitCache = new WeakMap<readonly string[], { category: string; sub?: string }[]>();
+
 export function decodeClassification(logits: Float32Array, off: number, labels: readonly string[]): Classification {
   const n = labels.length;
-  const parts = splitLabels(labels);
+  let parts = splitCache.get(labels);
+  if (parts === undefined) splitCache.set(labels, (parts = splitLabels(labels)));
   if (!parts.some((p) => p.sub !== undefined)) {
     const { index, probability } = softmaxArgmax(logits, off, n);
     return { label: labels[index] ?? String(index), confidence: probability };
@@ -75,7 +92,7 @@ export function decodeClassification(logits: Float32Array, off: number, labels: 
   for (const [c, v] of byCategory) if (v > confidence) [label, confidence] = [c, v];
   let bestSub = -1;
   for (let i = 0; i < n; i++) if (parts[i]!.category === label && (bestSub < 0 || p[i]! > p[bestSub]!)) bestSub = i;
-  const order = Array.from(p.keys()).sort((a, b) => p[b]! - p[a]! || a - b).slice(0, 3);
+  const order = topK(p, 3);
   const out: Classification = { label, confidence, subcategories: order.map((i) => ({ label: labels[i]!, score: p[i]! })) };
   const sub = parts[bestSub]?.sub;
   if (sub !== undefined && sub !== RESIDUAL_SUBCATEGORY) Object.assign(out, { subcategory: sub, subcategoryConfidence: p[bestSub]! });
@@ -90,7 +107,8 @@ function classifier(m: LoadedModel): Classifier {
       const logits = await m.run(m.tokenize(texts), 'logits');
       const data = floatData(logits);
       const C = logits.dims[1] ?? 0;
-      return texts.map((_, b) => decodeClassification(data, b * C, m.labels.length === C ? m.labels : Array.from({ length: C }, (_, i) => m.labels[i] ?? String(i))));
+      const labels = m.labels.length === C ? m.labels : Array.from({ length: C }, (_, i) => m.labels[i] ?? String(i));
+      return texts.map((_, b) => decodeClassification(data, b * C, labels));
     },
     close: () => m.close(),
   };
