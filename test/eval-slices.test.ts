@@ -1,7 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { expectedCalibrationError, routingThresholds, thresholdTable } from '../training/eval/calibration.js';
-import type { LabelledRow } from '../training/eval/dataset.js';
+import { loadLabelled, type LabelledRow } from '../training/eval/dataset.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { NaiveBayes, features } from '../training/eval/naive-bayes.js';
 import { parseSliceNames, planSlices, scoreSlice } from '../training/eval/slice-runs.js';
 import { firstWords, makeSlices, removeValue } from '../training/eval/slices.js';
@@ -98,6 +101,25 @@ test('routingThresholds finds confidence lt/lte in the stage routes, nested too'
   };
   assert.equal(routingThresholds(routes, 'classify'), [0.4, 0.6]);
   assert.equal(routingThresholds(routes, 'missing'), []);
+});
+
+test('loadLabelled: ids optional, numeric or repeated; title and category required; bad lines are DatasetErrors', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'labelled-'));
+  try {
+    const f = join(dir, 'x.jsonl');
+    const opts = { gtinShare: 0, badGtinShare: 0, seed: 1 };
+    writeFileSync(f, ['{"title":"a","category":"x"}', '{"id":7,"title":"b","category":"y","source_category":"s"}', '', '{"id":"7","title":"c","category":"y"}'].join('\n'));
+    const rows = loadLabelled(f, opts);
+    assert.equal(rows.map((r) => r.id), ['line-1', '7', '7#4']);
+    assert.is(rows[1]!.sourceCategory, 's');
+    assert.is(rows[0]!.sourceTitle, 'a');
+    writeFileSync(f, '{"title":"a"}\n');
+    assert.throws(() => loadLabelled(f, opts), (e: Error) => e.name === 'DatasetError' && /:1: expected title and category/.test(e.message));
+    writeFileSync(f, '{"title":\n');
+    assert.throws(() => loadLabelled(f, opts), (e: Error) => e.name === 'DatasetError' && /not JSON/.test(e.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -33,10 +33,14 @@ export class DatasetError extends Error {
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
-/** Labelled JSONL (id, title, category, brand?, mpn?) with seeded GTIN augmentation, as in training. */
+/**
+ * Labelled JSONL (title, category; id, brand, mpn, source_category optional) with seeded GTIN
+ * augmentation, as in training.
+ */
 export function loadLabelled(path: string, opts: DatasetOptions): LabelledRow[] {
   const rng = new Prng(opts.seed);
   const rows: LabelledRow[] = [];
+  const seen = new Set<string>();
   for (const [i, line] of readFileSync(path, 'utf8').split('\n').entries()) {
     if (!line.trim()) continue;
     let r: Partial<LabelledRow>;
@@ -45,11 +49,15 @@ export function loadLabelled(path: string, opts: DatasetOptions): LabelledRow[] 
     } catch (err) {
       throw new DatasetError(`${path}:${i + 1}: not JSON (${err instanceof Error ? err.message : String(err)})`);
     }
-    if (typeof r.title !== 'string' || typeof r.category !== 'string' || (r.id !== undefined && typeof r.id !== 'string')) {
-      throw new DatasetError(`${path}:${i + 1}: expected title and category strings (and id, brand, mpn strings where given)`);
+    const rawId: unknown = r.id;
+    if (typeof r.title !== 'string' || typeof r.category !== 'string' || (rawId !== undefined && typeof rawId !== 'string' && typeof rawId !== 'number')) {
+      throw new DatasetError(`${path}:${i + 1}: expected title and category strings (and a string or number id where given)`);
     }
-    // Rows without an id are numbered by line.
-    const id = r.id ?? `line-${i + 1}`;
+    // Rows without an id are numbered by line; a repeated id gets the line number appended, so
+    // every row is its own record.
+    let id = rawId === undefined ? `line-${i + 1}` : String(rawId);
+    if (seen.has(id)) id = `${id}#${i + 1}`;
+    seen.add(id);
     const sourceCategory = str((r as { source_category?: unknown }).source_category);
     const row: LabelledRow = { id, title: r.title, sourceTitle: r.title, category: r.category, brand: str(r.brand), mpn: str(r.mpn), ...(sourceCategory ? { sourceCategory } : {}) };
     const u = rng.next();
