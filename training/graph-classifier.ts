@@ -46,12 +46,15 @@ export interface EnsembleWeights {
 
 const i64 = (a: Int32Array): BigInt64Array => BigInt64Array.from(a, (v) => BigInt(v));
 
-/** Gather of int8 rows × per-row scale → float [.., dim]. */
-function lookup(g: OnnxGraph, name: string, table: QuantizedTable, rowSize: number, ids: string): string {
+/**
+ * Gather of int8 rows × per-row scale → float [batch, seq, dim], padding rows zeroed: the mask is
+ * folded into the [batch, seq, 1] scale, so the full-size tensor is multiplied once.
+ */
+function lookup(g: OnnxGraph, name: string, table: QuantizedTable, rowSize: number, ids: string, mask3: string): string {
   g.init(`${name}.q`, [table.scale.length, rowSize], table.q);
   g.init(`${name}.scale`, [table.scale.length, 1], table.scale);
   const rows = g.op('Cast', [g.op('Gather', [`${name}.q`, ids], { axis: 0 })], { to: DType.FLOAT });
-  return g.op('Mul', [rows, g.op('Gather', [`${name}.scale`, ids], { axis: 0 })]);
+  return g.op('Mul', [rows, g.op('Mul', [g.op('Gather', [`${name}.scale`, ids], { axis: 0 }), mask3])]);
 }
 
 function dense(g: OnnxGraph, x: string, name: string, w: Float32Array, b: Float32Array, nIn: number, nOut: number): string {
@@ -86,11 +89,13 @@ export function ensembleClassifierGraph(m: EnsembleWeights): OnnxGraph {
     g.ints(`${name}.buckets`, [buckets]);
     return g.op('Mod', [g.op('Add', [g.op('Mul', [left, 'bigram.multiplier']), right]), `${name}.buckets`], { fmod: 0 });
   };
-  const bagSum = (rows: string, msk: string): string => g.op('ReduceSum', [g.op('Mul', [rows, g.op('Unsqueeze', [msk, axis2])]), axis1], { keepdims: 0 });
+  const mask3 = g.op('Unsqueeze', [mask, axis2]);
+  const pairMask3 = g.op('Unsqueeze', [pairMask, axis2]);
+  const bagSum = (rows: string): string => g.op('ReduceSum', [rows, axis1], { keepdims: 0 });
 
   // Naive Bayes.
-  const nbUni = bagSum(lookup(g, 'nb.unigram', m.nb.unigram, C, mapped), mask);
-  const nbBi = bagSum(lookup(g, 'nb.bigram', m.nb.bigram, C, pairHash(m.nb.buckets, 'nb')), pairMask);
+  const nbUni = bagSum(lookup(g, 'nb.unigram', m.nb.unigram, C, mapped, mask3));
+  const nbBi = bagSum(lookup(g, 'nb.bigram', m.nb.bigram, C, pairHash(m.nb.buckets, 'nb'), pairMask3));
   g.init('nb.prior', [C], m.nb.prior);
   const nb = g.op('Add', [g.op('Add', [nbUni, nbBi]), 'nb.prior']);
   g.init('nb.weight', [], Float32Array.of(m.nb.weight));
@@ -99,19 +104,18 @@ export function ensembleClassifierGraph(m: EnsembleWeights): OnnxGraph {
   let fineLogits: string | null = null;
   for (const b of m.mlps) {
     let bagIds = mapped;
-    let bagMask = mask;
+    let bagMask3 = mask3;
     if (b.bigramBuckets > 0) {
       g.ints(`${b.name}.offset`, [m.vocab]);
       bagIds = g.op('Concat', [mapped, g.op('Add', [pairHash(b.bigramBuckets, b.name), `${b.name}.offset`])], { axis: 1 });
-      bagMask = g.op('Concat', [mask, pairMask], { axis: 1 });
+      bagMask3 = g.op('Concat', [mask3, pairMask3], { axis: 1 });
     }
-    const emb = lookup(g, `${b.name}.embeddings`, b.table, b.dim, bagIds);
-    const mask3 = g.op('Unsqueeze', [bagMask, axis2]);
-    const sum = g.op('ReduceSum', [g.op('Mul', [emb, mask3]), axis1], { keepdims: 0 });
-    const count = g.op('Max', [g.op('ReduceSum', [mask3, axis1], { keepdims: 0 }), 'one']);
+    const emb = lookup(g, `${b.name}.embeddings`, b.table, b.dim, bagIds, bagMask3);
+    const sum = g.op('ReduceSum', [emb, axis1], { keepdims: 0 });
+    const count = g.op('Max', [g.op('ReduceSum', [bagMask3, axis1], { keepdims: 0 }), 'one']);
     const mean = g.op('Div', [sum, count]);
-    // Padding gets -1e9 so it never wins the max.
-    const max = g.op('ReduceMax', [g.op('Add', [emb, g.op('Mul', [g.op('Sub', [mask3, 'one']), 'neg_big'])])], { axes: [1], keepdims: 0 });
+    // Padding (zero after the masked lookup) gets -1e9 so it never wins the max.
+    const max = g.op('ReduceMax', [g.op('Add', [emb, g.op('Mul', [g.op('Sub', [bagMask3, 'one']), 'neg_big'])])], { axes: [1], keepdims: 0 });
     const hidden = g.op('Relu', [dense(g, g.op('Concat', [mean, max], { axis: 1 }), `${b.name}.hidden`, b.w1, b.b1, 2 * b.dim, b.hidden)]);
     const logits = dense(g, hidden, `${b.name}.output`, b.w2, b.b2, b.hidden, b.classes);
     let score: string;
