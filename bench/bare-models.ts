@@ -17,6 +17,7 @@ import type { ResolvedStage } from '../lib/config/types.js';
 import type { StageContext } from '../lib/worker/stage.js';
 import { entitiesToFields } from '../stages/extract.js';
 import { createPreprocess } from '../stages/preprocess.js';
+import { groupOf, parseGroups } from '../stages/domain/groups.js';
 import { modelText } from '../stages/domain/model-options.js';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
@@ -48,7 +49,10 @@ async function runnerFor(stage: ResolvedStage): Promise<Run> {
     }
     case 'classify': {
       const model = await loadClassifier(stage.model, opts);
-      return async (items) => (await model.classify(texts(items))).map((p) => ({ category: p.label, confidence: Math.round(p.confidence * 1e4) / 1e4 }));
+      // Routes may name the category's group (settings.groups), as the classify stage outputs it.
+      const groups = parseGroups(`stages.${stage.name}.settings.groups`, stage.settings.groups);
+      return async (items) =>
+        (await model.classify(texts(items))).map((p) => ({ category: p.label, confidence: Math.round(p.confidence * 1e4) / 1e4, subcategory: p.subcategory, group: groupOf(groups, p.label, p.subcategory) }));
     }
     case 'extract': {
       const model = await loadExtractor(stage.model!, opts);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { fatalAsync } from './commands/common.js';
-import { DEFAULT_EVAL_INPUT, evalCommand } from './commands/eval.js';
+import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, evalCommand } from './commands/eval.js';
 import { aclCommand } from './commands/acl.js';
 import { functionsCommand } from './commands/functions.js';
 import { exportCommand } from './commands/export.js';
@@ -113,7 +113,10 @@ program
 program
   .command('eval')
   .description('run a labelled JSONL set (default: the dev set) through the real pipeline and score it (prints `accuracy: 0.NNN`)')
-  .option('--input <file>', 'labelled JSONL: id, title, category, brand?, mpn?', DEFAULT_EVAL_INPUT)
+  .option('--input <file>', 'labelled JSONL: title, category, id?, brand?, mpn?', DEFAULT_EVAL_INPUT)
+  .option('--train <file>', 'labelled JSONL the naive Bayes baseline is trained on (and whose brands define "unseen")', DEFAULT_EVAL_TRAIN)
+  .option('--slices <list>', 'robustness slices to run: all, none, or a comma list of unseen-brand,no-mpn,first-8-words,lower-case', 'all')
+  .option('--thresholds <list>', 'confidence thresholds for the review table (the routing table\'s own are added)', '0.3,0.4,0.5,0.6,0.7,0.8')
   .option('--limit <n>', 'only the first n records')
   .option('--gtin-share <x>', 'share of titles given a valid generated GTIN', '0.15')
   .option('--bad-gtin-share <x>', 'share of titles given an invalid GTIN', '0.05')

@@ -1,10 +1,23 @@
 import type { Classifier } from '../lib/models/classifier.js';
+import { DEFAULT_MODEL_PATH } from '../lib/models/loader.js';
+import { modelVersion } from '../lib/models/provenance.js';
 import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
+import { groupOf, parseGroups } from './domain/groups.js';
 import { modelOptions, modelText } from './domain/model-options.js';
 
-/** Classifies the cleaned text into a category: one tokenizer call and one model run per batch. */
+const r4 = (v: number): number => Math.round(v * 1e4) / 1e4;
+
+/**
+ * Classifies the cleaned text into a category: one tokenizer call and one model run per batch.
+ * Output: `category`, `confidence`; with a fine-label model also `subcategory` (absent when the
+ * most probable one within the category is too rare to have been learnt), `subcategoryConfidence`
+ * and the top-3 `subcategories`; `group` from `settings.groups` (category or
+ * `<category>/<subcategory>` → group; default none); `model` and `modelVersion` (content hash).
+ */
 export function createClassify(ctx: StageContext): Stage {
   const opts = modelOptions(ctx);
+  const groups = parseGroups(`stages.${ctx.stage.name}.settings.groups`, ctx.stage.settings.groups);
+  const version = modelVersion(opts.name, opts.load.localModelPath ?? DEFAULT_MODEL_PATH);
   let model: Classifier | undefined;
   return {
     kind: 'classify',
@@ -16,9 +29,15 @@ export function createClassify(ctx: StageContext): Stage {
     },
     async process(batch) {
       const preds = await model!.classify(batch.map((m) => modelText(m.envelope.outputs, m.envelope.input.title)));
-      const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
-      // `top`: the three most probable categories, for the review queue (docs/console.md).
-      return preds.map((p) => ok({ category: p.label, confidence: r4(p.confidence), top: p.top.map((t) => ({ category: t.label, confidence: r4(t.confidence) })), model: opts.name }));
+      return preds.map((p) => {
+        // `top`: the three most probable categories, for the review queue (docs/console.md).
+        const out: Record<string, unknown> = { category: p.label, confidence: r4(p.confidence), top: p.top.map((c) => ({ category: c.label, confidence: r4(c.confidence) })) };
+        if (p.subcategory !== undefined) Object.assign(out, { subcategory: p.subcategory, subcategoryConfidence: r4(p.subcategoryConfidence ?? 0) });
+        if (p.subcategories !== undefined) out.subcategories = p.subcategories.map((s) => ({ label: s.label, score: r4(s.score) }));
+        const group = groupOf(groups, p.label, p.subcategory);
+        if (group !== undefined) out.group = group;
+        return ok({ ...out, model: opts.name, modelVersion: version });
+      });
     },
     close: async () => model?.close(),
   };

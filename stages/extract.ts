@@ -2,13 +2,21 @@ import type { Entity } from '../lib/models/bio.js';
 import type { Extractor } from '../lib/models/extractor.js';
 import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { modelOptions, modelText } from './domain/model-options.js';
+import { DEFAULT_MODEL_PATH } from '../lib/models/loader.js';
+import { modelVersion } from '../lib/models/provenance.js';
 import { snapEntities } from './domain/spans.js';
 import { identifiersOf } from './domain/summary.js';
+import { normalizeAttributes } from './domain/units.js';
+import { applyIdentifierRules, identifierRules } from './domain/identifier-rules.js';
+import { join } from 'node:path';
 
 /** Entity types that become top-level fields; every other type is an attribute. */
 const FIELDS: Record<string, string> = { BRAND: 'brand', MPN: 'mpn', GTIN: 'gtin' };
 
-/** Entities → `{ brand, mpn, gtin, attributes }`, the highest-scoring span of each type winning. */
+/**
+ * Entities → `{ brand, mpn, gtin, attributes }`, the highest-scoring span of each type winning;
+ * attributes normalised to `{ value, unit, text }` (lengths also in metres and feet) where they parse.
+ */
 export function entitiesToFields(entities: readonly Entity[]): Record<string, unknown> {
   const best = new Map<string, Entity>();
   for (const e of entities) {
@@ -21,7 +29,7 @@ export function entitiesToFields(entities: readonly Entity[]): Record<string, un
     if (FIELDS[type]) out[FIELDS[type]] = e.text;
     else attributes[type.toLowerCase()] = e.text;
   }
-  if (Object.keys(attributes).length) out.attributes = attributes;
+  if (Object.keys(attributes).length) out.attributes = normalizeAttributes(attributes);
   return out;
 }
 
@@ -29,9 +37,13 @@ export function entitiesToFields(entities: readonly Entity[]): Record<string, un
  * Token classification with the extractor model for one category group (one stage instance per
  * model, each its own stream and group). Entities carry original-case text and character offsets
  * into the cleaned text; MPN and GTIN spans are snapped to the shapes those identifiers have.
+ * Brand and model number then go through the rules of domain/identifier-rules.ts (settings
+ * `brandLexicon`, `brandMinCount`, `mpnShapeRule`).
  */
 export function createExtract(ctx: StageContext): Stage {
   const opts = modelOptions(ctx);
+  const version = modelVersion(opts.name, opts.load.localModelPath ?? DEFAULT_MODEL_PATH);
+  const rules = identifierRules(`stages.${ctx.stage.name}.settings`, ctx.stage.settings, join(opts.load.localModelPath ?? DEFAULT_MODEL_PATH, opts.name));
   let model: Extractor | undefined;
   return {
     kind: 'extract',
@@ -47,10 +59,11 @@ export function createExtract(ctx: StageContext): Stage {
       return found.map((raw, i) => {
         const entities = snapEntities(texts[i]!, raw);
         const fields = entitiesToFields(entities);
+        applyIdentifierRules(rules, texts[i]!, entities, fields);
         // A barcode the text cleaner found by rule (valid check digit) stands when the model missed it.
         const ruleGtin = identifiersOf(batch[i]!.envelope).gtin;
         if (fields.gtin === undefined && ruleGtin) Object.assign(fields, { gtin: ruleGtin, gtinSource: 'rule' });
-        return ok({ ...fields, entities, model: opts.name });
+        return ok({ ...fields, entities, model: opts.name, modelVersion: version });
       });
     },
     close: async () => model?.close(),

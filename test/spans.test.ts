@@ -30,6 +30,18 @@ test('GTIN spans snap to the digit runs inside them, valid check digits first', 
   assert.is(snapGtin(spaced, at(spaced, '0 36000 29145 2', 'GTIN'))[0]!.text, '0 36000 29145 2', 'a printed spaced code stays whole');
 });
 
+test('a GTIN is never assembled from digit runs glued to letters (issue 14: "C8727 8727" gave 87278727)', () => {
+  const t = 'C8727a Hp 27 Black Inkjet Cartridge for C8727a 8727a 8727an C8727 8727';
+  // The tagger marks the trailing digits; no 8-digit code may come out of "C8727 8727".
+  const tagged = at(t, '8727 8727', 'GTIN');
+  const texts = snapGtin(t, tagged).map((e) => e.text.replace(/[ -]/g, ''));
+  assert.not.ok(texts.includes('87278727'), `got ${JSON.stringify(texts)}`);
+  assert.equal(snapEntities(t, [tagged]), []);
+  // A real spaced EAN-8 between spaces still comes out whole.
+  const ok = 'Label tape EAN 9638 5074 refill';
+  assert.equal(snapGtin(ok, at(ok, '9638 5074', 'GTIN')).map((e) => e.text), ['9638 5074']);
+});
+
 test('snapEntities leaves other types alone', () => {
   const t = 'Sony MDR7506 UPC 027242784205x';
   const out = snapEntities(t, [at(t, 'Sony', 'BRAND'), at(t, 'MDR75'), at(t, '027242784205x', 'GTIN')]);

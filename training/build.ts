@@ -20,6 +20,8 @@ import { CLASSIFIER_DEFAULTS, trainClassifier } from './train-classifier.js';
 import { EMBEDDER_DEFAULTS, trainEmbedder } from './train-embedder.js';
 import { TAGGER_DEFAULTS, trainTaggers } from './train-tagger.js';
 import type { TrainedModel } from './trained-model.js';
+import { BRANDS_FILE } from '../stages/domain/identifier-rules.js';
+import { fold } from '../stages/domain/brands.js';
 
 export const MODEL_NAMES = ['product-category', ...GROUPS.map((g) => g.name), 'product-embed'] as const;
 
@@ -75,6 +77,17 @@ interface ModelRecord {
   metrics: Record<string, number>;
 }
 
+/** `{ "brands": { <folded brand>: <training titles> } }`, sorted by brand (reproducible bytes). */
+export function brandsJson(rows: readonly { brand?: string }[]): string {
+  const counts = new Map<string, number>();
+  for (const r of rows) {
+    const b = fold(r.brand ?? '');
+    if (b !== '') counts.set(b, (counts.get(b) ?? 0) + 1);
+  }
+  const sorted = [...counts.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return `${JSON.stringify({ brands: Object.fromEntries(sorted) })}\n`;
+}
+
 function dirBytes(dir: string, files: string[]): number {
   return files.reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
 }
@@ -119,6 +132,11 @@ export async function build(argv: string[]): Promise<Record<string, ModelRecord>
     const dir = join(args.out, name);
     rmSync(dir, { recursive: true, force: true });
     const files = writeModelDir(dir, t.model.config, t.model.graph);
+    // Extractors ship the training brands for the extract stage's brand rules (identifier-rules.ts).
+    if (name.startsWith('extract-')) {
+      writeFileSync(join(dir, BRANDS_FILE), brandsJson(train));
+      files.push(BRANDS_FILE);
+    }
     records[name] = { seconds: Math.round(t.seconds * 10) / 10, bytes: dirBytes(dir, files), description: t.model.config.description, metrics: t.model.metrics };
   }
 

@@ -1,5 +1,5 @@
 /**
- * ONNX graphs of the three architectures. Inputs are BERT-style int64
+ * ONNX graphs of the tagger and embedder (the classifier's is graph-classifier.ts). Inputs are BERT-style int64
  * `input_ids` and `attention_mask` [batch, sequence]; only standard opset-13 ops.
  */
 import { DType, OnnxGraph } from './onnx-writer.js';
@@ -24,39 +24,6 @@ function dense(g: OnnxGraph, x: string, name: string, w: Float32Array, b: Float3
   g.init(`${name}.weight`, [nIn, nOut], w);
   g.init(`${name}.bias`, [nOut], b);
   return g.op('Add', [g.op('MatMul', [x, `${name}.weight`]), `${name}.bias`]);
-}
-
-export interface ClassifierWeights {
-  dim: number;
-  hidden: number;
-  classes: number;
-  table: QuantizedTable;
-  w1: Float32Array;
-  b1: Float32Array;
-  w2: Float32Array;
-  b2: Float32Array;
-}
-
-/** [masked mean; masked max] of token embeddings → ReLU layer → logits [batch, classes]. */
-export function classifierGraph(m: ClassifierWeights): OnnxGraph {
-  const g = new OnnxGraph('product-category');
-  const { emb, mask } = front(g, m.table, m.dim);
-  const axis2 = g.ints('axes.2', [2]);
-  const axis1 = g.ints('axes.1', [1]);
-  const mask3 = g.op('Unsqueeze', [mask, axis2]);
-  const sum = g.op('ReduceSum', [g.op('Mul', [emb, mask3]), axis1], { keepdims: 0 });
-  g.init('one', [], Float32Array.of(1));
-  const count = g.op('Max', [g.op('ReduceSum', [mask3, axis1], { keepdims: 0 }), 'one']);
-  const mean = g.op('Div', [sum, count]);
-  // Padding gets -1e9 so it never wins the max (opset 13 ReduceMax takes axes as an attribute).
-  g.init('neg_big', [], Float32Array.of(1e9));
-  const offset = g.op('Mul', [g.op('Sub', [mask3, 'one']), 'neg_big']);
-  const max = g.op('ReduceMax', [g.op('Add', [emb, offset])], { axes: [1], keepdims: 0 });
-  const pooled = g.op('Concat', [mean, max], { axis: 1 });
-  const hidden = g.op('Relu', [dense(g, pooled, 'hidden', m.w1, m.b1, 2 * m.dim, m.hidden)]);
-  g.op('Identity', [dense(g, hidden, 'classifier', m.w2, m.b2, m.hidden, m.classes)], {}, 'logits');
-  g.output('logits', DType.FLOAT, ['batch', m.classes]);
-  return g;
 }
 
 export interface ConvLayer {

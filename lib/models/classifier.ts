@@ -1,12 +1,31 @@
-/** Product category classification with the product-category model. */
+/**
+ * Product category classification with the product-category model (or any sequence
+ * classification model). A model whose labels are `<category>/<subcategory>` (the shipped one:
+ * fine source categories, `<category>/*` for the rest of a category) gives the category as the
+ * sum of its subcategories' probabilities, plus the subcategory; plain labels are categories.
+ */
 import { floatData, loadModel, type LoadedModel, type ModelLoadOptions } from './loader.js';
+
+export interface ScoredLabel {
+  label: string;
+  score: number;
+}
 
 export interface Classification {
   label: string;
-  /** Softmax probability of `label`. */
+  /** Probability of `label`. */
   confidence: number;
   /** The most probable labels, best first (the first is `label`): what a reviewer sees. */
   top: { label: string; confidence: number }[];
+  /**
+   * Most probable subcategory of `label` (fine labels only; absent when the most probable is the
+   * category's residual `<category>/*`, i.e. a subcategory too rare to have been learnt).
+   */
+  subcategory?: string;
+  /** Probability of `subcategory`. */
+  subcategoryConfidence?: number;
+  /** The three most probable fine labels overall, as `<category>/<subcategory>`, with probabilities. */
+  subcategories?: ScoredLabel[];
 }
 
 /** How many labels `Classification.top` lists. */
@@ -16,6 +35,7 @@ export interface Classifier {
   /** One tokenizer call and one model run for the whole batch. */
   classify(texts: string[]): Promise<Classification[]>;
   close(): Promise<void>;
+  /** Categories (the part before '/' of fine labels). */
   readonly labels: readonly string[];
 }
 
@@ -29,6 +49,8 @@ export function softmaxTop(logits: Float32Array, off: number, n: number, k: numb
   return all.sort((a, b) => b.probability - a.probability || a.index - b.index).slice(0, k);
 }
 
+export const RESIDUAL_SUBCATEGORY = '*';
+
 export function softmaxArgmax(logits: Float32Array, off: number, n: number): { index: number; probability: number } {
   let best = 0;
   for (let i = 1; i < n; i++) if (logits[off + i]! > logits[off + best]!) best = i;
@@ -37,19 +59,72 @@ export function softmaxArgmax(logits: Float32Array, off: number, n: number): { i
   return { index: best, probability: 1 / sum };
 }
 
+/** Indices of the k largest values, largest first (ties: lower index first); one pass, no sort. */
+export function topK(p: Float64Array | Float32Array, k: number): number[] {
+  const top: number[] = [];
+  for (let i = 0; i < p.length; i++) {
+    let at = top.length;
+    while (at > 0 && p[i]! > p[top[at - 1]!]!) at--;
+    if (at < k) {
+      top.splice(at, 0, i);
+      if (top.length > k) top.pop();
+    }
+  }
+  return top;
+}
+
+/** Category and subcategory of each label (`a/b` → a, b; `a` → a, undefined). */
+export function splitLabels(labels: readonly string[]): { category: string; sub?: string }[] {
+  return labels.map((l) => {
+    const at = l.indexOf('/');
+    return at < 0 ? { category: l } : { category: l.slice(0, at), sub: l.slice(at + 1) };
+  });
+}
+
+/** Classification from one row of logits over `labels` (fine or plain). */
+const splitCache = new WeakMap<readonly string[], { category: string; sub?: string }[]>();
+
+export function decodeClassification(logits: Float32Array, off: number, labels: readonly string[]): Classification {
+  const n = labels.length;
+  let parts = splitCache.get(labels);
+  if (parts === undefined) splitCache.set(labels, (parts = splitLabels(labels)));
+  if (!parts.some((p) => p.sub !== undefined)) {
+    const top = softmaxTop(logits, off, n, TOP_LABELS).map((t) => ({ label: labels[t.index] ?? String(t.index), confidence: t.probability }));
+    return { label: top[0]!.label, confidence: top[0]!.confidence, top };
+  }
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) max = Math.max(max, logits[off + i]!);
+  const p = new Float64Array(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += p[i] = Math.exp(logits[off + i]! - max);
+  const byCategory = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    p[i] = p[i]! / sum;
+    byCategory.set(parts[i]!.category, (byCategory.get(parts[i]!.category) ?? 0) + p[i]!);
+  }
+  let label = '';
+  let confidence = -1;
+  for (const [c, v] of byCategory) if (v > confidence) [label, confidence] = [c, v];
+  let bestSub = -1;
+  for (let i = 0; i < n; i++) if (parts[i]!.category === label && (bestSub < 0 || p[i]! > p[bestSub]!)) bestSub = i;
+  const order = topK(p, 3);
+  const top = [...byCategory].sort((a, b) => b[1] - a[1]).slice(0, TOP_LABELS).map(([c, v]) => ({ label: c, confidence: v }));
+  const out: Classification = { label, confidence, top, subcategories: order.map((i) => ({ label: labels[i]!, score: p[i]! })) };
+  const sub = parts[bestSub]?.sub;
+  if (sub !== undefined && sub !== RESIDUAL_SUBCATEGORY) Object.assign(out, { subcategory: sub, subcategoryConfidence: p[bestSub]! });
+  return out;
+}
+
 function classifier(m: LoadedModel): Classifier {
   return {
-    labels: m.labels,
+    labels: [...new Set(splitLabels(m.labels).map((p) => p.category))],
     async classify(texts) {
       if (texts.length === 0) return [];
       const logits = await m.run(m.tokenize(texts), 'logits');
       const data = floatData(logits);
       const C = logits.dims[1] ?? 0;
-      return texts.map((_, b) => {
-        const { index, probability } = softmaxArgmax(data, b * C, C);
-        const top = softmaxTop(data, b * C, C, TOP_LABELS).map((t) => ({ label: m.labels[t.index] ?? String(t.index), confidence: t.probability }));
-        return { label: m.labels[index] ?? String(index), confidence: probability, top };
-      });
+      const labels = m.labels.length === C ? m.labels : Array.from({ length: C }, (_, i) => m.labels[i] ?? String(i));
+      return texts.map((_, b) => decodeClassification(data, b * C, labels));
     },
     close: () => m.close(),
   };

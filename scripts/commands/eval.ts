@@ -5,13 +5,22 @@ import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../lib/observe/logger.js';
 import { produce } from '../../lib/producer/producer.js';
 import { REPO, type GlobalOptions } from './common.js';
+import { expectedCalibrationError, routingThresholds, thresholdTable } from '../../training/eval/calibration.js';
 import { collectOutcomes } from '../../training/eval/collect.js';
 import { loadLabelled } from '../../training/eval/dataset.js';
 import { fold, scoreCategories, scoreExact } from '../../training/eval/metrics.js';
+import { NAIVE_BAYES_DEFAULTS, NaiveBayes } from '../../training/eval/naive-bayes.js';
+import { formatReport, type EvalScores } from '../../training/eval/report.js';
+import { modelLabels, scoreFine } from '../../training/eval/fine.js';
+import { DEFAULT_MODEL_PATH } from '../../lib/models/loader.js';
+import { parseSliceNames, planSlices, scoreSlice } from '../../training/eval/slice-runs.js';
 import { waitIdle, withPipeline } from './job.js';
 
 export interface EvalOptions extends GlobalOptions {
   input: string;
+  train: string;
+  slices: string;
+  thresholds: string;
   limit?: string;
   gtinShare: string;
   badGtinShare: string;
@@ -21,27 +30,48 @@ export interface EvalOptions extends GlobalOptions {
   dump?: string;
 }
 
-const pct = (x: number) => x.toFixed(3);
+/** Bins of the expected calibration error. */
+const ECE_BINS = 15;
+
+export class EvalOptionError extends Error {
+  override name = 'EvalOptionError';
+}
+
+function parseThresholds(value: string): number[] {
+  const out = value.split(',').filter((s) => s.trim() !== '').map(Number);
+  for (const t of out) if (!(t >= 0 && t <= 1)) throw new EvalOptionError(`--thresholds: each must be a number in [0, 1], got ${value}`);
+  return out;
+}
 
 /**
  * `pipeline eval`: runs a labelled set (default: the dev set) through the real pipeline (Redis,
- * every stage as a worker process) with titles only, then scores what came out: category
- * accuracy / macro-F1 / confusions, brand and MPN exact match where the value is in the title,
- * GTINs found and validated on augmented titles, invalid GTINs accepted, and throughput.
+ * every stage as a worker process) with titles only, together with the robustness slices' variant
+ * titles, then scores what came out: category accuracy / macro-F1 / confusions, a naive Bayes
+ * baseline trained on --train and each slice for pipeline and baseline, calibration (ECE) and the
+ * review-threshold table, brand and MPN exact match where the value is in the title, GTINs found
+ * and validated on augmented titles, invalid GTINs accepted, and throughput.
  */
 export async function evalCommand(opts: EvalOptions): Promise<void> {
   const logger = createLogger({ component: 'eval' });
+  const thresholds = parseThresholds(opts.thresholds);
+  const sliceNames = parseSliceNames(opts.slices);
   const rows = loadLabelled(resolve(REPO, opts.input), {
     limit: opts.limit ? Number(opts.limit) : undefined,
     gtinShare: Number(opts.gtinShare),
     badGtinShare: Number(opts.badGtinShare),
     seed: Number(opts.seed),
   });
+  const trainRows = loadLabelled(resolve(REPO, opts.train), { gtinShare: 0, badGtinShare: 0, seed: 0 });
+  const baseline = NaiveBayes.train(trainRows, NAIVE_BAYES_DEFAULTS);
+  const trainBrands = new Set(trainRows.map((r) => fold(r.brand)).filter((b) => b !== ''));
+  const plan = planSlices(rows, trainBrands, sliceNames);
+  const records = [...rows.map((r) => ({ id: r.id, title: r.title })), ...plan.extra];
+
   const pipeline = `eval-${randomBytes(3).toString('hex')}`;
   const report = await withPipeline({ configPath: opts.config, pipeline, logger }, async (ctx) => {
     const { config, shards, redis } = ctx;
     // Titles only: category, brand and identifiers are what the pipeline must find.
-    const jsonl = rows.map((r) => JSON.stringify({ id: r.id, title: r.title })).join('\n');
+    const jsonl = records.map((r) => JSON.stringify(r)).join('\n');
     const t0 = Date.now();
     const produced = await produce(redis, Readable.from([Buffer.from(jsonl)]), {
       stream: shards.all[0]!.stream(config.input), source: opts.input, maxRecordBytes: config.limits.maxRecordBytes,
@@ -50,50 +80,88 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     const status = await waitIdle(ctx, Number(opts.timeout), 250);
     const seconds = (Date.now() - t0) / 1000;
     const review = config.streams.terminal[0] ?? 'review';
-    const outcomes = await collectOutcomes(redis, shards, rows.map((r) => r.id), review);
-    return { produced, status, seconds, outcomes, logFile: ctx.logFile };
+    const outcomes = await collectOutcomes(redis, shards, records.map((r) => r.id), review);
+    const cls = config.stages.find((st) => st.kind === 'classify');
+    const modelsDir = typeof cls?.settings.modelsDir === 'string' ? cls.settings.modelsDir : process.env.MODELS_DIR ?? DEFAULT_MODEL_PATH;
+    const labels = cls?.model ? modelLabels(modelsDir, cls.model) : [];
+    return { produced, status, seconds, outcomes, logFile: ctx.logFile, routes: config.routes as unknown as Record<string, unknown>, labels };
   });
 
   const { outcomes } = report;
   const get = (id: string) => outcomes.get(id)?.summary ?? {};
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-  const categories = scoreCategories(rows.map((r) => ({ truth: r.category, predicted: str(get(r.id).category) })));
+  const category = (id: string) => str(get(id).category);
+  const categories = scoreCategories(rows.map((r) => ({ truth: r.category, predicted: category(r.id) })));
   const brand = scoreExact(rows.map((r) => ({ title: r.title, truth: r.brand, predicted: str(get(r.id).brand) })));
   const mpn = scoreExact(rows.map((r) => ({ title: r.title, truth: r.mpn, predicted: str(get(r.id).mpn) })));
   const withGtin = rows.filter((r) => r.gtin);
   const gtinFound = withGtin.filter((r) => fold(str(get(r.id).gtin)) === r.gtin && get(r.id).gtinValid === true).length;
   const withBad = rows.filter((r) => r.badGtin);
   const badAccepted = withBad.filter((r) => get(r.id).gtinValid === true && fold(str(get(r.id).gtin)) === r.badGtin).length;
-  const where = { stored: 0, review: 0, dlq: 0, missing: 0 };
-  for (const r of rows) where[outcomes.get(r.id)?.where ?? 'missing']++;
+  const where: Record<string, number> = { stored: 0, review: 0, dlq: 0, missing: 0 };
+  for (const r of rows) where[outcomes.get(r.id)?.where ?? 'missing']!++;
+  const missingAll = records.filter((r) => !outcomes.has(r.id)).length;
 
-  const lines = [
-    `eval: ${rows.length} records from ${opts.input} (seed ${opts.seed}), ${report.seconds.toFixed(1)} s, ${(rows.length / report.seconds).toFixed(1)} records/s end to end`,
-    `outcomes: stored ${where.stored}, review ${where.review}, dlq ${where.dlq}, missing ${where.missing}`,
-    `category: accuracy ${pct(categories.accuracy)}, macro-F1 ${pct(categories.macroF1)}`,
-    'per category (precision / recall / F1 / support):',
-    ...Object.entries(categories.perLabel).map(([l, s]) => `  ${l.padEnd(22)} ${pct(s.precision)} / ${pct(s.recall)} / ${pct(s.f1)} / ${s.support}`),
-    'top confusions (truth → predicted: count):',
-    ...categories.confusions.map((c) => `  ${c.truth} → ${c.predicted}: ${c.count}`),
-    `brand (value in title, n=${brand.n}): exact-match recall ${pct(brand.recall)}, precision ${pct(brand.precision)}`,
-    `mpn (value in title, n=${mpn.n}): exact-match recall ${pct(mpn.recall)}, precision ${pct(mpn.precision)}`,
-    `gtin (augmented valid, n=${withGtin.length}): found and validated ${pct(gtinFound / Math.max(1, withGtin.length))}`,
-    `gtin (augmented invalid, n=${withBad.length}): invalid codes accepted ${badAccepted}`,
-    `throughput: ${(rows.length / report.seconds).toFixed(1)} records/s`,
-    `accuracy: ${pct(categories.accuracy)}`,
-  ];
-  process.stdout.write(lines.join('\n') + '\n');
-  if (opts.json) {
-    writeFileSync(opts.json, JSON.stringify({ records: rows.length, seconds: report.seconds, where, categories, brand, mpn, gtin: { n: withGtin.length, found: gtinFound, invalidN: withBad.length, invalidAccepted: badAccepted } }, null, 2));
-  }
+  const baselineLabel = new Map<string, string>();
+  const baselineOf = (title: string): string => {
+    let l = baselineLabel.get(title);
+    if (l === undefined) baselineLabel.set(title, (l = baseline.predict(title).label));
+    return l;
+  };
+  const slices = plan.slices.map((s) => scoreSlice(s.name, s.members, category, baselineOf));
+  // Brand and MPN exact match on each slice's titles (rows whose value is in that title).
+  const identifierSlices = plan.slices.map((s) => ({
+    name: s.name,
+    brand: scoreExact(s.members.map((m) => ({ title: m.title, truth: m.row.brand, predicted: str(get(m.recordId).brand) }))),
+    mpn: scoreExact(s.members.map((m) => ({ title: m.title, truth: m.row.mpn, predicted: str(get(m.recordId).mpn) }))),
+    // The same rows with their titles unchanged, for contrast.
+    brandUnchanged: scoreExact(s.members.map((m) => ({ title: m.title, truth: m.row.brand, predicted: str(get(m.row.id).brand) }))),
+    mpnUnchanged: scoreExact(s.members.map((m) => ({ title: m.title, truth: m.row.mpn, predicted: str(get(m.row.id).mpn) }))),
+  }));
+  const scored = rows.map((r) => {
+    const c = get(r.id).confidence;
+    return { confidence: typeof c === 'number' ? c : 0, correct: category(r.id) === r.category };
+  });
+  const routing = routingThresholds(report.routes, 'classify');
+  const topLabels = (id: string): string[] | undefined => {
+    const subs = outcomes.get(id)?.classify?.subcategories;
+    return Array.isArray(subs) ? subs.map((x) => String((x as { label?: unknown }).label)) : undefined;
+  };
+  const fine = scoreFine(report.labels, rows.map((r) => ({ category: r.category, sourceCategory: r.sourceCategory, top: topLabels(r.id) })));
+  const scores: EvalScores = {
+    input: opts.input,
+    seed: opts.seed,
+    records: rows.length,
+    sent: records.length,
+    seconds: report.seconds,
+    where,
+    categories,
+    baseline: { accuracy: rows.filter((r) => baselineOf(r.title) === r.category).length / Math.max(1, rows.length), alpha: NAIVE_BAYES_DEFAULTS.alpha, train: opts.train },
+    slices,
+    calibration: {
+      ece: expectedCalibrationError(scored, ECE_BINS),
+      bins: ECE_BINS,
+      meanConfidence: scored.reduce((s, r) => s + r.confidence, 0) / Math.max(1, scored.length),
+      routing,
+      table: thresholdTable(scored, [...new Set([...thresholds, ...routing])].sort((a, b) => a - b)),
+    },
+    fine,
+    identifierSlices,
+    brand,
+    mpn,
+    gtin: { n: withGtin.length, found: gtinFound, invalidN: withBad.length, invalidAccepted: badAccepted },
+  };
+  process.stdout.write(formatReport(scores).join('\n') + '\n');
+  if (opts.json) writeFileSync(opts.json, JSON.stringify(scores, null, 2));
   if (opts.dump) {
-    const out = rows.map((r) => JSON.stringify({ ...r, where: outcomes.get(r.id)?.where ?? 'missing', predicted: get(r.id) }));
+    const out = rows.map((r) => JSON.stringify({ ...r, where: outcomes.get(r.id)?.where ?? 'missing', predicted: get(r.id), baseline: baselineOf(r.title) }));
     writeFileSync(opts.dump, out.join('\n') + '\n');
   }
-  if (where.missing > 0) {
-    process.stderr.write(`error: ${where.missing} records are neither stored, in review nor in the DLQ; worker logs: ${report.logFile}\n`);
+  if (missingAll > 0) {
+    process.stderr.write(`error: ${missingAll} records are neither stored, in review nor in the DLQ; worker logs: ${report.logFile}\n`);
     process.exitCode = 1;
   }
 }
 
 export const DEFAULT_EVAL_INPUT = join('..', 'shared', 'data', 'products', 'dev.jsonl');
+export const DEFAULT_EVAL_TRAIN = join('..', 'shared', 'data', 'products', 'train.jsonl');

@@ -24,7 +24,7 @@ export function snapToWords(text: string, e: Entity): Entity {
  * span into the 8/12/13/14-digit runs inside it, so "886065792964 Inches" or "602956008569,
  * 744761572610" give the codes themselves. A spaced run is also tried group by group, so a code
  * next to another number ("857864847308 3DTV") is not glued to it. Valid check digits first,
- * then runs without separators.
+ * then runs without separators. A spaced run glued to a letter is not a code.
  */
 export function snapGtin(text: string, e: Entity): Entity[] {
   const found = new Map<string, Entity>();
@@ -36,9 +36,13 @@ export function snapGtin(text: string, e: Entity): Entity[] {
     if (![8, 12, 13, 14].includes(raw.replace(/[ -]/g, '').length)) return;
     found.set(`${start}:${end}`, { ...e, start, end, text: raw });
   };
+  // A run of several groups must not touch a letter at either end: the "8727" of "C8727" belongs
+  // to a model number, so "C8727 8727" is no code (it gave 87278727).
+  const glued = (start: number, end: number) => /\p{L}/u.test(text.charAt(start - 1)) || /\p{L}/u.test(text.charAt(end));
   for (const run of window.matchAll(/\d(?:[\d -]*\d)?/g)) {
-    consider(from + run.index!, run[0]);
-    if (/[ -]/.test(run[0])) for (const g of run[0].matchAll(/\d+/g)) consider(from + run.index! + g.index!, g[0]);
+    const spaced = /[ -]/.test(run[0]);
+    if (!spaced || !glued(from + run.index!, from + run.index! + run[0].length)) consider(from + run.index!, run[0]);
+    if (spaced) for (const g of run[0].matchAll(/\d+/g)) consider(from + run.index! + g.index!, g[0]);
   }
   const rank = (x: Entity) => (checkGtin(x.text).valid ? 0 : 2) + (/[ -]/.test(x.text) ? 1 : 0);
   return [...found.values()].sort((a, b) => rank(a) - rank(b) || a.start - b.start);

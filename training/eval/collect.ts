@@ -8,7 +8,14 @@ export interface Outcome {
   /** Where the record ended: stored, sent to review, or dead-lettered. */
   where: 'stored' | 'review' | 'dlq';
   summary: Summary;
+  /** The classify stage's output (subcategories, group), when the record got that far. */
+  classify?: Record<string, unknown>;
 }
+
+const classifyOutput = (doc: Pick<Envelope, 'outputs'> | undefined): Record<string, unknown> | undefined => {
+  const o = doc?.outputs?.classify;
+  return o !== null && typeof o === 'object' ? (o as Record<string, unknown>) : undefined;
+};
 
 async function* streamEnvelopes(redis: Redis, key: string): AsyncGenerator<{ key?: string; env?: Envelope }> {
   let from = '-';
@@ -36,12 +43,12 @@ export async function collectOutcomes(redis: Redis, keys: Keys | Shards, ids: re
       const d = docs[j];
       if (!d) return;
       const doc = JSON.parse(d) as Pick<Envelope, 'outputs' | 'hops'>;
-      out.set(id, { where: 'stored', summary: summarize(doc as Envelope) });
+      out.set(id, { where: 'stored', summary: summarize(doc as Envelope), classify: classifyOutput(doc) });
     });
   }
   for (const shard of shards.all) {
     for await (const { key, env } of streamEnvelopes(redis, shard.stream(reviewStream))) {
-      if (key && env && !out.has(key)) out.set(key, { where: 'review', summary: summarize(env) });
+      if (key && env && !out.has(key)) out.set(key, { where: 'review', summary: summarize(env), classify: classifyOutput(env) });
     }
   }
   for (const shard of shards.all) {

@@ -5,9 +5,13 @@ import { Prng } from '../prng.js';
 export interface LabelledRow {
   id: string;
   title: string;
+  /** The title as read, before GTIN augmentation (what the robustness slices start from). */
+  sourceTitle: string;
   category: string;
   brand?: string;
   mpn?: string;
+  /** Fine source category, when the file has one (scored as the subcategory). */
+  sourceCategory?: string;
   /** A valid GTIN inserted into the title by augmentation. */
   gtin?: string;
   /** An invalid-check-digit code inserted into the title (must never be accepted). */
@@ -23,17 +27,39 @@ export interface DatasetOptions {
   seed: number;
 }
 
-/** Labelled JSONL (id, title, category, brand?, mpn?) with seeded GTIN augmentation, as in training. */
+export class DatasetError extends Error {
+  override name = 'DatasetError';
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+/**
+ * Labelled JSONL (title, category; id, brand, mpn, source_category optional) with seeded GTIN
+ * augmentation, as in training.
+ */
 export function loadLabelled(path: string, opts: DatasetOptions): LabelledRow[] {
   const rng = new Prng(opts.seed);
   const rows: LabelledRow[] = [];
+  const seen = new Set<string>();
   for (const [i, line] of readFileSync(path, 'utf8').split('\n').entries()) {
     if (!line.trim()) continue;
-    const r = JSON.parse(line) as Partial<LabelledRow>;
-    if (typeof r.id !== 'string' || typeof r.title !== 'string' || typeof r.category !== 'string') {
-      throw new Error(`${path}:${i + 1}: expected id, title and category strings`);
+    let r: Partial<LabelledRow>;
+    try {
+      r = JSON.parse(line) as Partial<LabelledRow>;
+    } catch (err) {
+      throw new DatasetError(`${path}:${i + 1}: not JSON (${err instanceof Error ? err.message : String(err)})`);
     }
-    const row: LabelledRow = { id: r.id, title: r.title, category: r.category, brand: r.brand, mpn: r.mpn };
+    const rawId: unknown = r.id;
+    if (typeof r.title !== 'string' || typeof r.category !== 'string' || (rawId !== undefined && typeof rawId !== 'string' && typeof rawId !== 'number')) {
+      throw new DatasetError(`${path}:${i + 1}: expected title and category strings (and a string or number id where given)`);
+    }
+    // Rows without an id are numbered by line; a repeated id gets the line number appended, so
+    // every row is its own record.
+    let id = rawId === undefined ? `line-${i + 1}` : String(rawId);
+    if (seen.has(id)) id = `${id}#${i + 1}`;
+    seen.add(id);
+    const sourceCategory = str((r as { source_category?: unknown }).source_category);
+    const row: LabelledRow = { id, title: r.title, sourceTitle: r.title, category: r.category, brand: str(r.brand), mpn: str(r.mpn), ...(sourceCategory ? { sourceCategory } : {}) };
     const u = rng.next();
     if (u < opts.gtinShare) {
       const a = insertGtin(row.title, rng, true);

@@ -1,0 +1,35 @@
+/**
+ * Model provenance: a content hash of a model folder's files, so a stored product records exactly
+ * which model produced it (`<name>@sha256:<first 16 hex>`), not just a name that a rebuild reuses.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+function files(dir: string): string[] {
+  return readdirSync(dir)
+    .flatMap((name) => {
+      const path = join(dir, name);
+      return statSync(path).isDirectory() ? files(path) : [path];
+    })
+    .sort();
+}
+
+/** SHA-256 over each file's relative path and bytes, in path order; null when `dir` does not exist. */
+export function modelContentHash(dir: string): string | null {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return null;
+  const h = createHash('sha256');
+  for (const f of files(dir)) {
+    h.update(relative(dir, f).split('\\').join('/'));
+    h.update('\0');
+    h.update(readFileSync(f));
+    h.update('\0');
+  }
+  return h.digest('hex');
+}
+
+/** `<name>@sha256:<16 hex>`, or the bare name when the files are not local (hub model). */
+export function modelVersion(name: string, modelsDir: string): string {
+  const hash = modelContentHash(join(modelsDir, name));
+  return hash === null ? name : `${name}@sha256:${hash.slice(0, 16)}`;
+}

@@ -1,0 +1,88 @@
+/**
+ * Brand post-processing with a lexicon of the brands seen in training (`brands.json` beside an
+ * extractor model). The tagger finds brands it never saw (it reads context), but cuts known
+ * multi-word brands short ("Just" for "Just Mobile") or tags a letter inside one; the lexicon
+ * repairs those, and fills in a known brand the tagger missed. An unknown brand the tagger
+ * found is kept.
+ */
+
+export interface BrandLexicon {
+  /** Folded brand (letters and digits, lower-case) → number of training titles that had it. */
+  counts: ReadonlyMap<string, number>;
+  /** Longest brand, in folded characters. */
+  maxLength: number;
+}
+
+export interface BrandLexiconFile {
+  /** Folded brand → count, sorted by brand. */
+  brands: Record<string, number>;
+}
+
+export const fold = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]/g, '');
+
+export function brandLexicon(file: BrandLexiconFile, minCount = 1): BrandLexicon {
+  const counts = new Map(Object.entries(file.brands).filter(([b, n]) => b !== '' && n >= minCount));
+  return { counts, maxLength: Math.max(0, ...[...counts.keys()].map((b) => b.length)) };
+}
+
+export interface BrandSpan {
+  start: number;
+  end: number;
+  text: string;
+}
+
+const isAlnum = (c: string): boolean => /[a-z0-9]/i.test(c);
+
+/**
+ * Lexicon brands in `text`, on letter/digit-run boundaries (folded comparison, so "Dri-Mark"
+ * matches "drimark"), longest first at each start, in text order.
+ */
+export function findBrands(lex: BrandLexicon, text: string): BrandSpan[] {
+  const pos: number[] = [];
+  let hay = '';
+  for (let i = 0; i < text.length; i++) {
+    if (isAlnum(text.charAt(i))) {
+      hay += text.charAt(i).toLowerCase();
+      pos.push(i);
+    }
+  }
+  const out: BrandSpan[] = [];
+  for (let a = 0; a < hay.length; a++) {
+    const start = pos[a]!;
+    if (start > 0 && isAlnum(text.charAt(start - 1))) continue; // not at a run start
+    for (let len = Math.min(lex.maxLength, hay.length - a); len >= 2; len--) {
+      const end = pos[a + len - 1]! + 1;
+      if (end < text.length && isAlnum(text.charAt(end))) continue;
+      if (lex.counts.has(hay.slice(a, a + len))) {
+        out.push({ start, end, text: text.slice(start, end) });
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+export interface BrandRuleOptions {
+  /** A missed brand is filled in only from the first this-many words of the title. @defaultValue 3 */
+  fillWithinWords: number;
+}
+
+export const BRAND_RULE_DEFAULTS: BrandRuleOptions = { fillWithinWords: 3 };
+
+const wordIndex = (text: string, at: number): number => text.slice(0, at).split(/\s+/).filter((w) => w !== '').length;
+
+/**
+ * The brand to report, given the tagger's (or none): a lexicon brand that overlaps the tagger's
+ * span and is longer wins (it completes a cut-short or letter-only tag); a tagger brand that is
+ * itself in the lexicon, or overlaps none, stands; with no tagger brand, the first lexicon brand
+ * within the first `fillWithinWords` words.
+ */
+export function resolveBrand(lex: BrandLexicon, text: string, tagged: BrandSpan | null, o: BrandRuleOptions = BRAND_RULE_DEFAULTS): BrandSpan | null {
+  const found = findBrands(lex, text);
+  if (tagged !== null) {
+    const overlapping = found.filter((b) => b.start < tagged.end && tagged.start < b.end && fold(b.text).length > fold(tagged.text).length);
+    if (lex.counts.has(fold(tagged.text)) && !overlapping.some((b) => b.start === tagged.start)) return tagged;
+    return overlapping.sort((a, b) => fold(b.text).length - fold(a.text).length || a.start - b.start)[0] ?? tagged;
+  }
+  return found.find((b) => wordIndex(text, b.start) < o.fillWithinWords) ?? null;
+}

@@ -1,0 +1,57 @@
+/**
+ * Post-processing of the extractor's brand and model number (extract stage settings):
+ *
+ * - `brandLexicon` (default true): with `brands.json` in the model folder (written by the model
+ *   builder from the training brands), complete or fill in brands (see brands.ts); brands seen
+ *   fewer than `brandMinCount` times (default 2) are not used.
+ * - `mpnShapeRule` (default true): when the tagger found no model number, take the first
+ *   model-number-shaped word among the 3 after the brand, else the title's last word if it has
+ *   that shape (see mpn-shape.ts).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Entity } from '../../lib/models/bio.js';
+import { ConfigError } from '../../lib/core/errors.js';
+import { brandLexicon, resolveBrand, type BrandLexicon, type BrandLexiconFile } from './brands.js';
+import { findMpnByShape } from './mpn-shape.js';
+
+export const BRANDS_FILE = 'brands.json';
+
+export interface IdentifierRules {
+  lexicon: BrandLexicon | null;
+  mpnShape: boolean;
+}
+
+export function identifierRules(where: string, settings: Record<string, unknown>, modelDir: string): IdentifierRules {
+  const flag = (k: string, d: boolean): boolean => {
+    const v = settings[k];
+    if (v === undefined) return d;
+    if (typeof v !== 'boolean') throw new ConfigError(`${where}.${k}`, 'expected true or false');
+    return v;
+  };
+  const minCount = settings.brandMinCount ?? 2;
+  if (typeof minCount !== 'number' || !Number.isInteger(minCount) || minCount < 1) throw new ConfigError(`${where}.brandMinCount`, 'expected a positive integer');
+  const path = join(modelDir, BRANDS_FILE);
+  const lexicon = flag('brandLexicon', true) && existsSync(path) ? brandLexicon(JSON.parse(readFileSync(path, 'utf8')) as BrandLexiconFile, minCount) : null;
+  return { lexicon, mpnShape: flag('mpnShapeRule', true) };
+}
+
+/** Applies the rules to the fields from the entities; marks what a rule changed (`brandSource`, `mpnSource`). */
+export function applyIdentifierRules(rules: IdentifierRules, text: string, entities: readonly Entity[], fields: Record<string, unknown>): void {
+  let brandEnd: number | null = null;
+  const tagged = entities.filter((e) => e.type === 'BRAND').sort((a, b) => b.score - a.score)[0];
+  if (tagged !== undefined) brandEnd = tagged.end;
+  if (rules.lexicon !== null) {
+    const span = tagged ? { start: tagged.start, end: tagged.end, text: tagged.text } : null;
+    const resolved = resolveBrand(rules.lexicon, text, span);
+    if (resolved !== null && (span === null || resolved.start !== span.start || resolved.end !== span.end)) {
+      Object.assign(fields, { brand: resolved.text, brandSource: 'lexicon' });
+    }
+    if (resolved !== null) brandEnd = resolved.end;
+  }
+  if (rules.mpnShape && fields.mpn === undefined) {
+    const w = findMpnByShape(text, brandEnd);
+    const gtin = typeof fields.gtin === 'string' ? fields.gtin : '';
+    if (w !== null && (gtin === '' || !gtin.includes(w.text))) Object.assign(fields, { mpn: w.text, mpnSource: 'shape' });
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * A model number the tagger missed, found by shape: the first of the few words after the brand (or
+ * else the title's last word) that mixes letters and digits (or is a 4–6 digit number), and is not a quantity ("16GB", "3.5mm",
+ * "1080p"), a barcode, or the brand itself.
+ */
+
+/** Quantities and other number-bearing words that are not model numbers. */
+const NOT_MPN =
+  /^(?:\d+(?:[.,]\d+)?(?:-?(?:[kmgt]b|gig|gb?|mp|mm|cm|m|ft|in|inch(?:es)?|x|w|v|mah|hz|ghz|mhz|p|i|k|pack|pk|oz|lbs?|ft|ppm|dpi|mbps|gbps|watts?|volts?|pcs?|port|ports|pin|th|st|nd|rd|d|s|g|yr|year|mil|lb|ct|sheets?|feet|foot|meters?|inches|awg|bit))+|\d+x\d*|\d+(?:[.,]\d+)?)$/i;
+
+export interface MpnShapeOptions {
+  /** Accept all-digit words of this many digits (office products use them). @defaultValue [4, 6] */
+  digitsOnly: [number, number];
+  /** Look at most this many words past the brand (or the title start). @defaultValue 3 */
+  maxWordsAfterBrand: number;
+  /** Failing that, take the title's last word if it has the shape (codes often close a title). @defaultValue true */
+  lastWord: boolean;
+}
+
+export const MPN_SHAPE_DEFAULTS: MpnShapeOptions = { digitsOnly: [4, 6], maxWordsAfterBrand: 3, lastWord: true };
+
+export interface WordSpan {
+  start: number;
+  end: number;
+  text: string;
+}
+
+const EDGE = /^[\s,;:()[\]{}"'!?.]+|[\s,;:()[\]{}"'!?.]+$/g;
+
+/** Whitespace-delimited words with edge punctuation trimmed, and their offsets. */
+export function words(text: string): WordSpan[] {
+  const out: WordSpan[] = [];
+  for (const m of text.matchAll(/\S+/g)) {
+    const raw = m[0];
+    const lead = raw.length - raw.replace(/^[\s,;:()[\]{}"'!?.]+/, '').length;
+    const core = raw.replace(EDGE, '');
+    if (core === '') continue;
+    const start = m.index! + lead;
+    out.push({ start, end: start + core.length, text: core });
+  }
+  return out;
+}
+
+export function looksLikeMpn(word: string, o: MpnShapeOptions = MPN_SHAPE_DEFAULTS): boolean {
+  if (NOT_MPN.test(word)) {
+    const digits = /^\d+$/.test(word) ? word.length : 0;
+    return digits >= o.digitsOnly[0] && digits <= o.digitsOnly[1] && !/^(?:19|20)\d\d$/.test(word);
+  }
+  if (/^\d{8,}$/.test(word)) return false; // barcodes and other long numbers
+  return /\d/.test(word) && /[a-z]/i.test(word) && word.replace(/[^a-z0-9]/gi, '').length >= 3;
+}
+
+/** The first model-number-shaped word of the few after the brand span (or the title start), else the last word. */
+export function findMpnByShape(text: string, brandEnd: number | null, o: MpnShapeOptions = MPN_SHAPE_DEFAULTS): WordSpan | null {
+  const all = words(text);
+  const after = all.filter((w) => brandEnd === null || w.start >= brandEnd).slice(0, o.maxWordsAfterBrand);
+  const near = after.find((w) => looksLikeMpn(w.text, o));
+  if (near !== undefined) return near;
+  const last = all[all.length - 1];
+  return o.lastWord && last !== undefined && (brandEnd === null || last.start >= brandEnd) && looksLikeMpn(last.text, o) ? last : null;
+}
+

@@ -1,0 +1,66 @@
+/**
+ * Attribute values with units, from the extractor's raw spans: "64GB" → { value: 64, unit: "GB",
+ * text: "64GB" }, "55-Inch" → { value: 55, unit: "in" }, "6 ft" → { value: 6, unit: "ft",
+ * metres: 1.8288, feet: 6 }. A span that does not parse keeps its text only.
+ */
+
+export interface Quantity {
+  /** The number as written. */
+  value: number;
+  /** Canonical unit: KB MB GB TB (capacity), in (screen size), m cm ft (length). */
+  unit: string;
+  /** The span as it appears in the title. */
+  text: string;
+  /** Lengths only: the value in metres and in feet (rounded to 4 decimals). */
+  metres?: number;
+  feet?: number;
+}
+
+export interface RawAttribute {
+  text: string;
+}
+
+const UNIT: Record<string, string> = {
+  kb: 'KB', mb: 'MB', gb: 'GB', tb: 'TB', gig: 'GB', gigs: 'GB', gigabyte: 'GB', gigabytes: 'GB', terabyte: 'TB', terabytes: 'TB', megabyte: 'MB', megabytes: 'MB',
+  in: 'in', 'in.': 'in', inch: 'in', inches: 'in', '"': 'in',
+  ft: 'ft', 'ft.': 'ft', feet: 'ft', foot: 'ft', "'": 'ft',
+  m: 'm', meter: 'm', meters: 'm', metre: 'm', metres: 'm', cm: 'cm', mm: 'mm',
+};
+
+/** Metres per unit, for lengths. */
+const METRES: Record<string, number> = { m: 1, cm: 0.01, mm: 0.001, ft: 0.3048, in: 0.0254 };
+
+/** Which units each attribute accepts (a "16 in" where a length is expected is still a length). */
+export const ATTRIBUTE_UNITS: Record<string, readonly string[]> = {
+  capacity: ['KB', 'MB', 'GB', 'TB'],
+  size: ['in'],
+  length: ['m', 'cm', 'mm', 'ft', 'in'],
+};
+
+const QUANTITY = /(\d+(?:[.,]\d+)?)\s*-?\s*(gigabytes?|terabytes?|megabytes?|gigs?|inches|inch|in\.?|feet|foot|ft\.?|meters?|metres?|[kmgt]b|cm|mm|m|"|')(?![a-z])/i;
+
+const round4 = (v: number): number => Math.round(v * 1e4) / 1e4;
+
+/** The first number-with-unit in `text`, for `attribute` (capacity, size, length); null if none parses. */
+export function parseQuantity(attribute: string, text: string): Quantity | null {
+  const m = QUANTITY.exec(text);
+  if (m === null) return null;
+  const value = Number(m[1]!.replace(',', '.'));
+  const unit = UNIT[m[2]!.toLowerCase()];
+  if (!Number.isFinite(value) || unit === undefined) return null;
+  const allowed = ATTRIBUTE_UNITS[attribute];
+  if (allowed !== undefined && !allowed.includes(unit)) return null;
+  const q: Quantity = { value, unit, text };
+  if (attribute === 'length' && METRES[unit] !== undefined) {
+    const metres = value * METRES[unit];
+    Object.assign(q, { metres: round4(metres), feet: round4(metres / 0.3048) });
+  }
+  return q;
+}
+
+/** Each attribute's raw text → a Quantity, or `{ text }` when it does not parse. */
+export function normalizeAttributes(raw: Record<string, string>): Record<string, Quantity | RawAttribute> {
+  const out: Record<string, Quantity | RawAttribute> = {};
+  for (const [name, text] of Object.entries(raw)) out[name] = parseQuantity(name, text) ?? { text };
+  return out;
+}

@@ -1,0 +1,83 @@
+/**
+ * Running the robustness slices through the pipeline: each slice member whose title differs
+ * from what the row already sent is sent once more as its own record (`<id>~<slice>`), and
+ * every slice is scored for the pipeline and for the baseline on the same titles.
+ */
+import type { LabelledRow } from './dataset.js';
+import { makeSlices, SLICE_NAMES, type SliceName } from './slices.js';
+
+export const VARIANT_SEPARATOR = '~';
+
+export interface PlannedMember {
+  /** Source row. */
+  row: LabelledRow;
+  /** Title in this slice. */
+  title: string;
+  /** Record id whose prediction scores this member: the row's own when the title is unchanged. */
+  recordId: string;
+}
+
+export interface PlannedSlice {
+  name: SliceName;
+  members: PlannedMember[];
+}
+
+export class SliceError extends Error {
+  override name = 'SliceError';
+}
+
+/** Parses `--slices`: "all", "none" or a comma-separated list of slice names. */
+export function parseSliceNames(value: string | undefined): SliceName[] {
+  if (value === undefined || value === 'all') return [...SLICE_NAMES];
+  if (value === 'none' || value === '') return [];
+  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const n of names) if (!(SLICE_NAMES as readonly string[]).includes(n)) throw new SliceError(`unknown slice ${n}; one of ${SLICE_NAMES.join(', ')}, all, none`);
+  return names as SliceName[];
+}
+
+/** The slices and the extra records (id, title) they need sent through the pipeline. */
+export function planSlices(rows: readonly LabelledRow[], trainBrands: ReadonlySet<string>, names: readonly SliceName[]): { slices: PlannedSlice[]; extra: { id: string; title: string }[] } {
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const source = rows.map((r) => ({ id: r.id, title: r.sourceTitle, category: r.category, brand: r.brand, mpn: r.mpn }));
+  const extra: { id: string; title: string }[] = [];
+  const slices = makeSlices(source, trainBrands)
+    .filter((s) => names.includes(s.name))
+    .map((s) => ({
+      name: s.name,
+      members: s.members.map((m) => {
+        const row = byId.get(m.id)!;
+        if (m.title === row.title) return { row, title: m.title, recordId: row.id };
+        const recordId = `${row.id}${VARIANT_SEPARATOR}${s.name}`;
+        extra.push({ id: recordId, title: m.title });
+        return { row, title: m.title, recordId };
+      }),
+    }));
+  return { slices, extra };
+}
+
+export interface SliceScore {
+  name: string;
+  n: number;
+  /** Pipeline accuracy on the slice's titles. */
+  accuracy: number;
+  /** Baseline accuracy on the same titles. */
+  baseline: number;
+  /** Pipeline accuracy on the same rows with their titles unchanged (for contrast). */
+  unchanged: number;
+}
+
+export function scoreSlice(
+  name: string,
+  members: readonly PlannedMember[],
+  predicted: (recordId: string) => string | undefined,
+  baseline: (title: string) => string,
+): SliceScore {
+  const acc = (hit: (m: PlannedMember) => boolean): number => members.filter(hit).length / Math.max(1, members.length);
+  return {
+    name,
+    n: members.length,
+    accuracy: acc((m) => predicted(m.recordId) === m.row.category),
+    baseline: acc((m) => baseline(m.title) === m.row.category),
+    unchanged: acc((m) => predicted(m.row.id) === m.row.category),
+  };
+}
