@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { produce, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { Backpressure, describe } from '../../lib/producer/backpressure.js';
+import { isTransientRedisError } from '../../lib/core/failure-policy.js';
 import { cliRedis, explainRedisFailure, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 
 /** `pipeline produce`'s default --retry-for: a batch waits this long for Redis (unreachable, full, at maxclients) before produce gives up. */
@@ -56,6 +57,8 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
   const pressure = Backpressure.forInput(redis, config, shards.all[0]!, 0); // a fresh reading per batch (3 cheap commands per batch)
   const pollMs = Number(opts.backpressurePoll ?? 500);
   let lastSaid = 0;
+  // A reading Redis cannot answer (unreachable, at maxclients) does not stop produce: the batch is
+  // sent, and the send's own retry (--retry-for) waits and says why.
   const beforeBatch = () =>
     pressure.waitUntilClear({
       pollMs,
@@ -65,6 +68,8 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
         process.stderr.write(`${tty ? '\n' : ''}produce: waiting: ${describe(p)} (${Math.round(ms / 1000)} s so far)\n`);
       },
       onClear: (ms) => process.stderr.write(`produce: resumed after ${Math.round(ms / 1000)} s of backpressure\n`),
+    }).catch((err: unknown) => {
+      if (!isTransientRedisError(err)) throw err;
     });
   try {
     await warnEvictionPolicy(redis);
