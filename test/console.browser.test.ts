@@ -1,12 +1,15 @@
 /**
  * The console in a real browser: Debian's headless Chromium driven by playwright-core against a
  * real `pipeline serve` (buildServer + the console plugin) and a real Redis with the pipeline
- * running. Screenshots (1366×768, a laptop screen) go to docs/images/, shown by docs/console.md.
+ * running. Screenshots (1366×768, a laptop screen) go to a temporary folder; with
+ * UPDATE_SCREENSHOTS=1 they replace docs/images/, shown by docs/console.md (a test run leaves the tree clean).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { resolve } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Keys } from '../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
 import { startWorkers, stopAll } from './helpers/pipeline.js';
@@ -15,7 +18,7 @@ import { addDeadLetter, ADMIN, READ, reviewConfig, startConsole } from './helper
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const IMAGES = resolve(import.meta.dirname, '../docs/images');
+const IMAGES = process.env.UPDATE_SCREENSHOTS === '1' ? resolve(import.meta.dirname, '../docs/images') : mkdtempSync(join(tmpdir(), 'console-shots-'));
 
 const server = await startRedis();
 const redis = client(server.url);
