@@ -14,7 +14,37 @@ const node = Object.fromEntries(
 
 /** The browser globals the console's page scripts use. */
 const browser = Object.fromEntries(
-  ['window', 'document', 'fetch', 'console', 'URL', 'URLSearchParams', 'FormData', 'EventSource', 'localStorage', 'sessionStorage', 'location', 'history', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'requestAnimationFrame', 'performance', 'HTMLElement', 'Event', 'CustomEvent', 'Blob', 'alert', 'confirm', 'navigator', 'getComputedStyle', 'AbortController', 'TextDecoderStream', 'Option'].map((g) => [g, 'readonly']),
+  [
+    'window',
+    'document',
+    'fetch',
+    'console',
+    'URL',
+    'URLSearchParams',
+    'FormData',
+    'EventSource',
+    'localStorage',
+    'sessionStorage',
+    'location',
+    'history',
+    'setTimeout',
+    'clearTimeout',
+    'setInterval',
+    'clearInterval',
+    'requestAnimationFrame',
+    'performance',
+    'HTMLElement',
+    'Event',
+    'CustomEvent',
+    'Blob',
+    'alert',
+    'confirm',
+    'navigator',
+    'getComputedStyle',
+    'AbortController',
+    'TextDecoderStream',
+    'Option',
+  ].map((g) => [g, 'readonly']),
 );
 
 export default defineConfig(

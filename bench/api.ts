@@ -47,7 +47,17 @@ const BATCH = 100;
 
 export interface ApiResults {
   ingest?: { apiPerSec: number; producerPerSec: number; ratio: number; records: number };
-  enrich?: { capacityPerSec: number; rate: number; p50Ms: number; p99Ms: number; maxMs: number; requests: number; completed: number; timedOut: number; errors: number };
+  enrich?: {
+    capacityPerSec: number;
+    rate: number;
+    p50Ms: number;
+    p99Ms: number;
+    maxMs: number;
+    requests: number;
+    completed: number;
+    timedOut: number;
+    errors: number;
+  };
   note?: string;
 }
 
@@ -72,7 +82,10 @@ async function serveProcess(url: string, configFile: string): Promise<{ base: st
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`pipeline serve exited (${child.exitCode})`);
-    const ok = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline) throw new Error('pipeline serve not ready in 60 s');
     await new Promise((r) => setTimeout(r, 100));
@@ -91,7 +104,13 @@ function pipelineConfig(pipeline: string, path = resolve(REPO, 'config/pipeline.
   return { ...raw, pipeline, limits: { ...raw.limits, maxLag: 1_000_000_000 } };
 }
 
-async function measureIngest(redis: Redis, url: string, opts: BenchOptions, fresh: (l: string) => Promise<TransportSetup>, log: (l: string) => void): Promise<ApiResults['ingest']> {
+async function measureIngest(
+  redis: Redis,
+  url: string,
+  opts: BenchOptions,
+  fresh: (l: string) => Promise<TransportSetup>,
+  log: (l: string) => void,
+): Promise<ApiResults['ingest']> {
   const records = Math.max(BATCH, Math.round(opts.records / BATCH) * BATCH);
   const bodies = Array.from({ length: records / BATCH }, (_, b) => JSON.stringify(Array.from({ length: BATCH }, (_, i) => syntheticRecord(b * BATCH + i))));
   // HTTP: a fresh pipeline, a server process, autocannon sending each body once over 8 connections.
@@ -120,7 +139,10 @@ async function measureIngest(redis: Redis, url: string, opts: BenchOptions, fres
     await server.stop();
   }
   const stored = (await redis.xlen(new Keys(a.pipeline).stream('in'))) - warmup * BATCH;
-  if (r['2xx'] !== bodies.length || stored !== records) throw new Error(`api ingest: ${r['2xx']} of ${bodies.length} requests accepted, ${stored} of ${records} records in the stream (non-2xx ${r.non2xx}, errors ${r.errors})`);
+  if (r['2xx'] !== bodies.length || stored !== records)
+    throw new Error(
+      `api ingest: ${r['2xx']} of ${bodies.length} requests accepted, ${stored} of ${records} records in the stream (non-2xx ${r.non2xx}, errors ${r.errors})`,
+    );
   const apiPerSec = records / (r.duration || 1e-3);
   // The producer on the same records: produce(), batches of 100, in this process.
   const lines = bodies.map((b) => (JSON.parse(b) as unknown[]).map((x) => JSON.stringify(x)).join('\n')).join('\n');
@@ -128,15 +150,28 @@ async function measureIngest(redis: Redis, url: string, opts: BenchOptions, fres
   await produce(redis, Readable.from([lines]), { stream: new Keys(warm.pipeline).stream('in'), source: 'bench', maxRecordBytes: 65_536, batchSize: BATCH });
   const p = await fresh('ap');
   const t0 = process.hrtime.bigint();
-  const sum = await produce(redis, Readable.from([lines]), { stream: new Keys(p.pipeline).stream('in'), source: 'bench', maxRecordBytes: 65_536, batchSize: BATCH });
+  const sum = await produce(redis, Readable.from([lines]), {
+    stream: new Keys(p.pipeline).stream('in'),
+    source: 'bench',
+    maxRecordBytes: 65_536,
+    batchSize: BATCH,
+  });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (sum.produced !== records) throw new Error(`producer: ${sum.produced} of ${records}`);
   const producerPerSec = records / seconds;
-  log(`api ingest: HTTP ${Math.round(apiPerSec)} records/s (${bodies.length} requests of ${BATCH}, 8 connections, latency p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms), producer ${Math.round(producerPerSec)} records/s`);
+  log(
+    `api ingest: HTTP ${Math.round(apiPerSec)} records/s (${bodies.length} requests of ${BATCH}, 8 connections, latency p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms), producer ${Math.round(producerPerSec)} records/s`,
+  );
   return { apiPerSec, producerPerSec, ratio: apiPerSec / producerPerSec, records };
 }
 
-async function measureEnrich(redis: Redis, url: string, opts: BenchOptions, fresh: (l: string) => Promise<TransportSetup>, log: (l: string) => void): Promise<ApiResults['enrich'] | string> {
+async function measureEnrich(
+  redis: Redis,
+  url: string,
+  opts: BenchOptions,
+  fresh: (l: string) => Promise<TransportSetup>,
+  log: (l: string) => void,
+): Promise<ApiResults['enrich'] | string> {
   const configPath = opts.config ?? resolve(REPO, 'config/pipeline.json');
   const missing = missingModels(JSON.parse(readFileSync(configPath, 'utf8')) as PipelineConfig);
   if (missing.length) return `models not built (missing ${missing.join(', ')}; npm run models)`;
@@ -176,20 +211,34 @@ async function measureEnrich(redis: Redis, url: string, opts: BenchOptions, fres
         connections: Math.max(4, Math.min(64, Math.ceil(rate * 0.5))),
         overallRate: rate,
         duration,
-        requests: [{
-          method: 'POST',
-          headers: HEADERS,
-          setupRequest: (req: Record<string, unknown>) => ({ ...req, body: JSON.stringify({ ...titles[i % titles.length]!, id: `en${i++}` }) }),
-          onResponse: (status: number) => (status === 200 ? completed++ : status === 202 ? timedOut++ : undefined),
-        }],
+        requests: [
+          {
+            method: 'POST',
+            headers: HEADERS,
+            setupRequest: (req: Record<string, unknown>) => ({ ...req, body: JSON.stringify({ ...titles[i % titles.length]!, id: `en${i++}` }) }),
+            onResponse: (status: number) => (status === 200 ? completed++ : status === 202 ? timedOut++ : undefined),
+          },
+        ],
       });
     // The same paced load for --warmup-seconds, not measured, then the measured part.
     if (opts.warmupSeconds > 0) await paced(Math.max(1, Math.round(opts.warmupSeconds)));
     completed = 0;
     timedOut = 0;
     const r = await paced(seconds);
-    log(`api enrich: capacity ${capacityPerSec.toFixed(1)} records/s through ${config.stages.length} stage processes; at ${rate}/s for ${seconds} s after ${Math.round(opts.warmupSeconds)} s of warm-up: p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, max ${r.latency.max} ms (${r.requests.total} requests, ${completed} answered with the product, ${timedOut} timed out, ${r.non2xx} non-2xx, ${r.errors} errors)`);
-    return { capacityPerSec, rate, p50Ms: r.latency.p50, p99Ms: r.latency.p99, maxMs: r.latency.max, requests: r.requests.total, completed, timedOut, errors: r.non2xx + r.errors };
+    log(
+      `api enrich: capacity ${capacityPerSec.toFixed(1)} records/s through ${config.stages.length} stage processes; at ${rate}/s for ${seconds} s after ${Math.round(opts.warmupSeconds)} s of warm-up: p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, max ${r.latency.max} ms (${r.requests.total} requests, ${completed} answered with the product, ${timedOut} timed out, ${r.non2xx} non-2xx, ${r.errors} errors)`,
+    );
+    return {
+      capacityPerSec,
+      rate,
+      p50Ms: r.latency.p50,
+      p99Ms: r.latency.p99,
+      maxMs: r.latency.max,
+      requests: r.requests.total,
+      completed,
+      timedOut,
+      errors: r.non2xx + r.errors,
+    };
   } finally {
     await server?.stop();
     await stopAll(children);
@@ -197,7 +246,13 @@ async function measureEnrich(redis: Redis, url: string, opts: BenchOptions, fres
 }
 
 /** The api part; returns what it measured and prints the two summary lines' figures into `out`. */
-export async function runApiPart(redis: Redis, url: string, opts: BenchOptions, log: (l: string) => void, fresh: (l: string) => Promise<TransportSetup>): Promise<ApiResults> {
+export async function runApiPart(
+  redis: Redis,
+  url: string,
+  opts: BenchOptions,
+  log: (l: string) => void,
+  fresh: (l: string) => Promise<TransportSetup>,
+): Promise<ApiResults> {
   const out: ApiResults = {};
   out.ingest = await measureIngest(redis, url, opts, fresh, log);
   const e = await measureEnrich(redis, url, opts, fresh, log);

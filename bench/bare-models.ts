@@ -40,7 +40,14 @@ async function runnerFor(stage: ResolvedStage): Promise<Run> {
   switch (stage.kind) {
     case 'preprocess': {
       // Preprocess never touches Redis; the bare loop has no connection to give it.
-      const ctx = { config, stage, keys: new Keys(config.pipeline), redis: undefined as unknown as Redis, logger: silentLogger, metrics: noopMetrics } satisfies StageContext;
+      const ctx = {
+        config,
+        stage,
+        keys: new Keys(config.pipeline),
+        redis: undefined as unknown as Redis,
+        logger: silentLogger,
+        metrics: noopMetrics,
+      } satisfies StageContext;
       const impl = createPreprocess(ctx);
       return async (items) => {
         const msgs: Message[] = items.map((i, n) => ({ id: String(n), stream: stage.input, envelope: newEnvelope(i.record) }));
@@ -52,7 +59,12 @@ async function runnerFor(stage: ResolvedStage): Promise<Run> {
       // Routes may name the category's group (settings.groups), as the classify stage outputs it.
       const groups = parseGroups(`stages.${stage.name}.settings.groups`, stage.settings.groups);
       return async (items) =>
-        (await model.classify(texts(items))).map((p) => ({ category: p.label, confidence: Math.round(p.confidence * 1e4) / 1e4, subcategory: p.subcategory, group: groupOf(groups, p.label, p.subcategory) }));
+        (await model.classify(texts(items))).map((p) => ({
+          category: p.label,
+          confidence: Math.round(p.confidence * 1e4) / 1e4,
+          subcategory: p.subcategory,
+          group: groupOf(groups, p.label, p.subcategory),
+        }));
     }
     case 'extract': {
       const model = await loadExtractor(stage.model!, opts);

@@ -16,7 +16,6 @@ const { hostname: host, port } = new URL(url);
 const connection = { host, port: Number(port), maxRetriesPerRequest: null };
 const consumer = `${hostname()}-${process.pid}-0`;
 
-
 const out = new Queue(`${prefix}-${next}`, { connection });
 const worker = new Worker<Envelope>(
   `${prefix}-${stage}`,

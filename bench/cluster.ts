@@ -99,7 +99,9 @@ async function run(side: Side, url: string, n: number): Promise<number> {
       if (Date.now() > deadline) throw new Error('workers did not come up');
       await sleep(100);
     }
-    const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ id: `b${i}`, title: `Product ${i} widget`, ...(i % 3 === 0 ? { mpn: `MX-${i}` } : {}) })).join('\n');
+    const lines = Array.from({ length: n }, (_, i) =>
+      JSON.stringify({ id: `b${i}`, title: `Product ${i} widget`, ...(i % 3 === 0 ? { mpn: `MX-${i}` } : {}) }),
+    ).join('\n');
     const t0 = Date.now();
     await produce(redis, Readable.from([lines]), {
       stream: shards.all[0]!.stream(config.input),
@@ -167,12 +169,20 @@ for (const side of sides) {
   results.push({ side: side.name, rates });
 }
 const base = median(results[0]!.rates);
-process.stdout.write(`bench:cluster: ${N} records per run, ${WORKERS} worker(s) per stage (3 stages), ${cpus().length} cores, load average before ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+process.stdout.write(
+  `bench:cluster: ${N} records per run, ${WORKERS} worker(s) per stage (3 stages), ${cpus().length} cores, load average before ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}\n`,
+);
 for (const r of results) {
   const m = median(r.rates);
-  process.stdout.write(`${r.side.padEnd(44)} ${m.toFixed(0).padStart(7)} records/s  (${((m / base) * 100).toFixed(0)} %; runs ${r.rates.map((x) => x.toFixed(0)).join(', ')})\n`);
+  process.stdout.write(
+    `${r.side.padEnd(44)} ${m.toFixed(0).padStart(7)} records/s  (${((m / base) * 100).toFixed(0)} %; runs ${r.rates.map((x) => x.toFixed(0)).join(', ')})\n`,
+  );
 }
 for (const r of producerResults) {
-  process.stdout.write(`cluster, ${r.side.padEnd(35)} ${median(r.rates).toFixed(0).padStart(7)} records/s  (runs ${r.rates.map((x) => x.toFixed(0)).join(', ')})\n`);
+  process.stdout.write(
+    `cluster, ${r.side.padEnd(35)} ${median(r.rates).toFixed(0).padStart(7)} records/s  (runs ${r.rates.map((x) => x.toFixed(0)).join(', ')})\n`,
+  );
 }
 process.exit(0);

@@ -80,7 +80,7 @@ try {
       for (const ids of work) await handOffAs(form, src, ids);
       const client = process.cpuUsage(client0);
       const n = batches * batch;
-      results.get(form)!.redis.push(((await redisCpu()) - cpu0) * 1e6 / n);
+      results.get(form)!.redis.push((((await redisCpu()) - cpu0) * 1e6) / n);
       results.get(form)!.client.push((client.user + client.system) / n);
       if (Number((await redis.xpending(src, 'g'))[0]) !== 0) throw new Error(`${form}: entries left pending`);
       await redis.del(src, 'dst');

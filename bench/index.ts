@@ -54,7 +54,11 @@ const rigFor = (side: Side, s: TransportSetup): (() => Promise<Rig>) =>
   side === 'project' ? () => projectTransport({ ...s, cpuProfDir: opts.cpuProf }) : () => baselineTransport({ ...s, cpuProfDir: opts.cpuProf });
 
 try {
-  log(`redis-server ${results.machine.redis} on ${server.url}, ${results.machine.cpus} cores, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  log(
+    `redis-server ${results.machine.redis} on ${server.url}, ${results.machine.cpus} cores, load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   for (let run = 1; run <= opts.runs && opts.parts.has('transport'); run++) {
     for (const side of SIDES) {
       const s = await fresh(`t${side[0]}`);
@@ -80,7 +84,9 @@ try {
       const r = await measureLatency(redis, rigFor(side, s), rate, opts.latencySeconds, syntheticRecord, opts.warmupSeconds);
       results.latency[side].push(r);
       const hops = r.hops.map((h) => `${h.stage} wait ${h.waitP50Ms}/${h.waitP99Ms} batch ${h.batchP50Ms}/${h.batchP99Ms}`).join(', ');
-      log(`run ${run}/${opts.runs} latency ${side} at ${rate}/s: p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms (${r.records} records; p50/p99 ms per hop: ${hops}${r.cpuPressurePct === undefined ? '' : `; CPU run-queue pressure ${r.cpuPressurePct}% of the time`})`);
+      log(
+        `run ${run}/${opts.runs} latency ${side} at ${rate}/s: p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms (${r.records} records; p50/p99 ms per hop: ${hops}${r.cpuPressurePct === undefined ? '' : `; CPU run-queue pressure ${r.cpuPressurePct}% of the time`})`,
+      );
     }
   }
   await runModelPart(redis, server.url, opts, results.models, log, fresh);

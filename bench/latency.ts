@@ -148,7 +148,17 @@ export async function measureLatency(
       batchP99Ms: percentile(t.batch.get(stage)!, 99),
       meanBatchSize: t.size.get(stage)!.reduce((a, b) => a + b, 0) / t.size.get(stage)!.length,
     }));
-    return { side: rig.side, rate, records: lat.length, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), maxMs: lat[lat.length - 1] ?? NaN, hops, stages, cpuPressurePct };
+    return {
+      side: rig.side,
+      rate,
+      records: lat.length,
+      p50Ms: percentile(lat, 50),
+      p99Ms: percentile(lat, 99),
+      maxMs: lat[lat.length - 1] ?? NaN,
+      hops,
+      stages,
+      cpuPressurePct,
+    };
   } finally {
     await stopAll(rig.children);
   }

@@ -18,7 +18,6 @@ const target = `{${pipeline}}:${targetName}`;
 const batch = Number(batchArg);
 const consumer = `${hostname()}-${process.pid}-0`;
 
-
 const redis = new Redis(url, { connectionName: `base-${stage}:${consumer}:read` });
 let stopping = false;
 process.on('SIGTERM', () => (stopping = true));
@@ -32,8 +31,7 @@ await readyThenGo({ stage });
 
 while (!stopping) {
   const reply = (await redis.callBuffer('XREADGROUP', 'GROUP', stage, consumer, 'COUNT', batch, 'BLOCK', 1000, 'STREAMS', source, '>')) as
-    | [Buffer, [Buffer, Buffer[]][]][]
-    | null;
+    [Buffer, [Buffer, Buffer[]][]][] | null;
   if (!reply) continue;
   const entries = reply[0]![1];
   const readAt = Date.now();

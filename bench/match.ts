@@ -68,7 +68,12 @@ try {
   console.log(`cold-start sync of all vectors from Redis: ${((Date.now() - t) / 1000).toFixed(2)} s`);
 
   const queries = Array.from({ length: Number(opts.queries) }, () => unit(rng, dim));
-  const time = (fn: (q: Float32Array) => unknown) => queries.map((q) => { const t0 = performance.now(); fn(q); return performance.now() - t0; });
+  const time = (fn: (q: Float32Array) => unknown) =>
+    queries.map((q) => {
+      const t0 = performance.now();
+      fn(q);
+      return performance.now() - t0;
+    });
   console.log(`lookup, largest category block (${cats[0]!.n} vectors): ${percentiles(time((q) => reader.nearest(cats[0]!.name, q, '')))}`);
   console.log(`lookup, one block of all ${k} vectors (no blocking): ${percentiles(time((q) => all.nearest(q)))}`);
 } finally {

@@ -59,7 +59,7 @@ export function modelBenchConfig(pipeline: string, batchSize: number, threads: n
   const retarget = (t: string) => (inputs.has(t) || terminal.includes(t) ? t : MODEL_OUT);
   const routes: Record<string, RouteRule[]> = {};
   for (const s of stages) {
-    const rules = s.kind === 'extract' ? [{ to: MODEL_OUT }] : raw.routes[s.name] ?? [{ to: MODEL_OUT }];
+    const rules = s.kind === 'extract' ? [{ to: MODEL_OUT }] : (raw.routes[s.name] ?? [{ to: MODEL_OUT }]);
     routes[s.name] = rules.map((r) => {
       const to = [...new Set((typeof r.to === 'string' ? [r.to] : r.to).map(retarget))];
       return { ...r, to: to.length === 1 ? to[0]! : to };
@@ -73,7 +73,7 @@ export function modelBenchConfig(pipeline: string, batchSize: number, threads: n
 
 /** Folder of a stage's model files (settings.modelsDir, env MODELS_DIR, else <repo>/models). */
 export function modelDir(stage: StageConfig): string {
-  const dir = typeof stage.settings?.modelsDir === 'string' ? stage.settings.modelsDir : process.env.MODELS_DIR ?? resolve(REPO, 'models');
+  const dir = typeof stage.settings?.modelsDir === 'string' ? stage.settings.modelsDir : (process.env.MODELS_DIR ?? resolve(REPO, 'models'));
   return resolve(dir, stage.model ?? '');
 }
 

@@ -23,7 +23,9 @@ function projectRig(url: string, pipeline: string, file: string, stages: string[
 
 /** The bare loop in one process: its own timing (after models are loaded), its peak RSS from /proc. */
 async function bareRun(file: string, records: number, batch: number, threads: number, cpuProf?: string): Promise<ThroughputResult> {
-  const child = spawnChild('bare#0', 'bare-models.ts', [file, String(records), String(batch), String(threads)], { cpuProfDir: cpuProf && `${cpuProf}/model-bare` });
+  const child = spawnChild('bare#0', 'bare-models.ts', [file, String(records), String(batch), String(threads)], {
+    cpuProfDir: cpuProf && `${cpuProf}/model-bare`,
+  });
   try {
     await child.ready;
     const sampler = new RssSampler([child.pid]).start();
@@ -35,9 +37,13 @@ async function bareRun(file: string, records: number, batch: number, threads: nu
     if (r.done !== r.records) throw new Error(`bare loop finished ${r.done} of ${r.records} records`);
     const cpu = (sampler.cpuSeconds().get(child.pid) ?? cpu0) - cpu0;
     return {
-      side: 'baseline', records: r.records, seconds: r.seconds, recordsPerSec: r.records / r.seconds,
+      side: 'baseline',
+      records: r.records,
+      seconds: r.seconds,
+      recordsPerSec: r.records / r.seconds,
       stages: [{ stage: 'bare', processes: 1, peakRssMb: peaks.get(child.pid) ?? 0, connectionsPerProcess: 0, cpuSeconds: cpu }],
-      redisCpuSeconds: 0, redisCommands: {},
+      redisCpuSeconds: 0,
+      redisCommands: {},
     };
   } finally {
     await child.stop();
@@ -83,7 +89,12 @@ export async function runModelPart(
       const stages = config.stages.map((x) => x.name);
       const terminal = config.streams!.terminal!;
       const input = new Keys(s.pipeline).stream(config.input ?? 'in');
-      const p = await measureThroughput(redis, async () => projectRig(url, s.pipeline, file, stages, terminal, opts.cpuProf), recs.length, streamFill(redis, input, records));
+      const p = await measureThroughput(
+        redis,
+        async () => projectRig(url, s.pipeline, file, stages, terminal, opts.cpuProf),
+        recs.length,
+        streamFill(redis, input, records),
+      );
       out.project.push(p);
       log(`run ${run}/${opts.runs} models project: ${runLine(p)}`);
       const b = await bareRun(file, recs.length, opts.batchSize, bareThreads, opts.cpuProf);
@@ -96,7 +107,16 @@ export async function runModelPart(
       const s = await fresh('ml');
       const { config } = modelBenchConfig(s.pipeline, opts.batchSize, opts.threads, opts.config);
       const file = writeTempConfig(config, s.pipeline);
-      const rig = () => Promise.resolve(projectRig(url, s.pipeline, file, config.stages.map((x) => x.name), config.streams!.terminal!));
+      const rig = () =>
+        Promise.resolve(
+          projectRig(
+            url,
+            s.pipeline,
+            file,
+            config.stages.map((x) => x.name),
+            config.streams!.terminal!,
+          ),
+        );
       const l = await measureLatency(redis, rig, rate, opts.latencySeconds, records, opts.warmupSeconds);
       out.latency.push(l);
       log(`run ${run}/${opts.runs} models latency project at ${rate}/s: p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms, max ${l.maxMs} ms (${l.records} records)`);

@@ -63,9 +63,20 @@ const USAGE = `usage: npm run bench -- [options]
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const o: BenchOptions = {
-    runs: 3, records: 100_000, modelRecords: 20_000, batchSize: 64, workers: 1, latencySeconds: 5, warmupSeconds: 2, load: 0.5, threads: 1,
-    skipModels: false, bullmq: false, quick: false,
-    parts: new Set(['transport', 'latency', 'models']), sides: new Set(['project', 'baseline']),
+    runs: 3,
+    records: 100_000,
+    modelRecords: 20_000,
+    batchSize: 64,
+    workers: 1,
+    latencySeconds: 5,
+    warmupSeconds: 2,
+    load: 0.5,
+    threads: 1,
+    skipModels: false,
+    bullmq: false,
+    quick: false,
+    parts: new Set(['transport', 'latency', 'models']),
+    sides: new Set(['project', 'baseline']),
   };
   const explicit = new Set<string>();
   const num = (flag: string, v: string | undefined, min: number): number => {
@@ -74,7 +85,10 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     return n;
   };
   const list = <T extends string>(flag: string, v: string | undefined, known: readonly T[]): Set<T> => {
-    const items = (v ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+    const items = (v ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
     for (const x of items) if (!known.includes(x as T)) throw new Error(`${flag}: unknown ${JSON.stringify(x)} (known: ${known.join(', ')})\n${USAGE}`);
     if (items.length === 0) throw new Error(`${flag} expects a list\n${USAGE}`);
     return new Set(items as T[]);
@@ -84,27 +98,69 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     const next = () => argv[++i];
     explicit.add(flag);
     switch (flag) {
-      case '--runs': o.runs = Math.floor(num(flag, next(), 1)); break;
-      case '--records': o.records = Math.floor(num(flag, next(), 1)); break;
-      case '--model-records': o.modelRecords = Math.floor(num(flag, next(), 1)); break;
-      case '--batch': o.batchSize = Math.floor(num(flag, next(), 1)); break;
-      case '--workers': o.workers = Math.floor(num(flag, next(), 1)); break;
-      case '--latency-seconds': o.latencySeconds = num(flag, next(), 0.1); break;
-      case '--warmup-seconds': o.warmupSeconds = num(flag, next(), 0); break;
-      case '--load': o.load = num(flag, next(), 0.01); break;
-      case '--rate': o.rate = num(flag, next(), 1); break;
-      case '--threads': o.threads = Math.floor(num(flag, next(), 1)); break;
-      case '--bare-threads': o.bareThreads = Math.floor(num(flag, next(), 1)); break;
-      case '--config': o.config = next(); break;
-      case '--skip-models': o.skipModels = true; break;
-      case '--bullmq': o.bullmq = true; break;
-      case '--json': o.json = next(); break;
-      case '--cpu-prof': o.cpuProf = next(); break;
-      case '--quick': o.quick = true; break;
-      case '--parts': o.parts = list(flag, next(), ['transport', 'latency', 'models', 'api']); break;
-      case '--sides': o.sides = list(flag, next(), ['project', 'baseline']); break;
-      case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0); // falls through (never: exit)
-      default: throw new Error(`unknown option ${flag}\n${USAGE}`);
+      case '--runs':
+        o.runs = Math.floor(num(flag, next(), 1));
+        break;
+      case '--records':
+        o.records = Math.floor(num(flag, next(), 1));
+        break;
+      case '--model-records':
+        o.modelRecords = Math.floor(num(flag, next(), 1));
+        break;
+      case '--batch':
+        o.batchSize = Math.floor(num(flag, next(), 1));
+        break;
+      case '--workers':
+        o.workers = Math.floor(num(flag, next(), 1));
+        break;
+      case '--latency-seconds':
+        o.latencySeconds = num(flag, next(), 0.1);
+        break;
+      case '--warmup-seconds':
+        o.warmupSeconds = num(flag, next(), 0);
+        break;
+      case '--load':
+        o.load = num(flag, next(), 0.01);
+        break;
+      case '--rate':
+        o.rate = num(flag, next(), 1);
+        break;
+      case '--threads':
+        o.threads = Math.floor(num(flag, next(), 1));
+        break;
+      case '--bare-threads':
+        o.bareThreads = Math.floor(num(flag, next(), 1));
+        break;
+      case '--config':
+        o.config = next();
+        break;
+      case '--skip-models':
+        o.skipModels = true;
+        break;
+      case '--bullmq':
+        o.bullmq = true;
+        break;
+      case '--json':
+        o.json = next();
+        break;
+      case '--cpu-prof':
+        o.cpuProf = next();
+        break;
+      case '--quick':
+        o.quick = true;
+        break;
+      case '--parts':
+        o.parts = list(flag, next(), ['transport', 'latency', 'models', 'api']);
+        break;
+      case '--sides':
+        o.sides = list(flag, next(), ['project', 'baseline']);
+        break;
+      case '-h':
+      case '--help':
+        process.stdout.write(USAGE + '\n');
+        process.exit(0); // falls through (never: exit)
+      default:
+        throw new Error(`unknown option ${flag}\n${USAGE}`);
     }
   }
   if (o.skipModels) o.parts.delete('models');

@@ -2,7 +2,23 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ProductRecord } from '../lib/stream/codec.js';
 
-const WORDS = ['Wireless', 'Mouse', 'Stereo', 'Equalizer', 'USB-C', 'Cable', 'Laptop', 'Sleeve', 'HDMI', 'Adapter', 'Black', 'Portable', 'Speaker', 'Pro', 'Mini'];
+const WORDS = [
+  'Wireless',
+  'Mouse',
+  'Stereo',
+  'Equalizer',
+  'USB-C',
+  'Cable',
+  'Laptop',
+  'Sleeve',
+  'HDMI',
+  'Adapter',
+  'Black',
+  'Portable',
+  'Speaker',
+  'Pro',
+  'Mini',
+];
 
 /** A synthetic product of about 300 bytes as JSON (id, title, description, brand), the same for every side. */
 export function syntheticRecord(i: number): ProductRecord {

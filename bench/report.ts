@@ -24,7 +24,12 @@ const ratio = (a?: number, b?: number) => (a !== undefined && b ? a / b : undefi
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /** CPU microseconds per record: every stage process plus redis-server, while measured. */
@@ -39,7 +44,13 @@ function resources(runs: readonly { stages: StageResources[] }[]): string {
   return names
     .map((n) => {
       const of = runs.map((r) => r.stages.find((s) => s.stage === n)).filter((s): s is StageResources => !!s);
-      return `${n} ${dec(med(of, (s) => s.peakRssMb), 0)} MB/${dec(med(of, (s) => s.connectionsPerProcess), 0)}c`;
+      return `${n} ${dec(
+        med(of, (s) => s.peakRssMb),
+        0,
+      )} MB/${dec(
+        med(of, (s) => s.connectionsPerProcess),
+        0,
+      )}c`;
     })
     .join(', ');
 }
@@ -73,7 +84,12 @@ export function formatReport(r: BenchResults): string {
   const tq = med(t.bullmq, (x) => x.recordsPerSec);
   const mp = med(r.models.project, (x) => x.recordsPerSec);
   const mb = med(r.models.baseline, (x) => x.recordsPerSec);
-  r.ratios = { transport: ratio(tp, tb), model: ratio(mp, mb), transportPairs: pairRatios(t.project, t.baseline), modelPairs: pairRatios(r.models.project, r.models.baseline) };
+  r.ratios = {
+    transport: ratio(tp, tb),
+    model: ratio(mp, mb),
+    transportPairs: pairRatios(t.project, t.baseline),
+    modelPairs: pairRatios(r.models.project, r.models.baseline),
+  };
   const lp = r.latency.project;
   const lb = r.latency.baseline;
   const rows: string[][] = [
@@ -95,7 +111,21 @@ export function formatReport(r: BenchResults): string {
     rows.push([`model records/s (${int(r.models.project[0]?.records)} dev titles)`, int(mp), int(mb), r.ratios.model ? `${r.ratios.model.toFixed(2)}x` : '-']);
     rows.push(['model CPU us/record (stages + redis)', int(med(r.models.project, cpuPerRecord)), int(med(r.models.baseline, cpuPerRecord)), '']);
     if (ml.length) {
-      rows.push([`model latency p50/p99/max ms (paced ${int(ml[0]?.rate)}/s)`, `${dec(med(ml, (x) => x.p50Ms), 0)}/${dec(med(ml, (x) => x.p99Ms), 0)}/${dec(med(ml, (x) => x.maxMs), 0)}`, '', '']);
+      rows.push([
+        `model latency p50/p99/max ms (paced ${int(ml[0]?.rate)}/s)`,
+        `${dec(
+          med(ml, (x) => x.p50Ms),
+          0,
+        )}/${dec(
+          med(ml, (x) => x.p99Ms),
+          0,
+        )}/${dec(
+          med(ml, (x) => x.maxMs),
+          0,
+        )}`,
+        '',
+        '',
+      ]);
     }
   }
   const lines = [

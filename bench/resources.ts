@@ -37,7 +37,10 @@ export class RssSampler {
   private readonly cpu = new Map<number, number>();
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly pids: readonly number[], private readonly everyMs = 250) {}
+  constructor(
+    private readonly pids: readonly number[],
+    private readonly everyMs = 250,
+  ) {}
 
   start(): this {
     this.sample();

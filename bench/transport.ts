@@ -23,7 +23,9 @@ export async function projectTransport(s: TransportSetup): Promise<Rig> {
   const keys = new Keys(s.pipeline);
   const file = writeTempConfig(transportConfig(s.pipeline, s.batchSize), s.pipeline);
   const children: BenchChild[] = TRANSPORT_STAGES.flatMap((stage) =>
-    copies(s, (i) => spawnChild(`${stage}#${i}`, 'trivial-worker.ts', [file, stage], { env: { REDIS_URL: s.url }, cpuProfDir: s.cpuProfDir && `${s.cpuProfDir}/project` })),
+    copies(s, (i) =>
+      spawnChild(`${stage}#${i}`, 'trivial-worker.ts', [file, stage], { env: { REDIS_URL: s.url }, cpuProfDir: s.cpuProfDir && `${s.cpuProfDir}/project` }),
+    ),
   );
   return { side: 'project', children, input: keys.stream('in'), outputs: [keys.stream(TRANSPORT_OUT), keys.dlq] };
 }

@@ -17,10 +17,18 @@ function headers(extra = {}) {
 }
 
 export async function api(path, { method = 'GET', body } = {}) {
-  const res = await fetch(path, { method, headers: headers(body ? { 'content-type': 'application/json' } : {}), body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(path, {
+    method,
+    headers: headers(body ? { 'content-type': 'application/json' } : {}),
+    body: body ? JSON.stringify(body) : undefined,
+  });
   const text = await res.text();
   let data;
-  try { data = text ? JSON.parse(text) : null; } catch { data = { message: text }; }
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { message: text };
+  }
   if (!res.ok) throw new HttpError(res.status, data);
   return data;
 }
@@ -63,5 +71,8 @@ export function events(path, onEvent, onState, retryMs = 2000) {
     }
   };
   run();
-  return () => { stopped = true; ctrl?.abort(); };
+  return () => {
+    stopped = true;
+    ctrl?.abort();
+  };
 }

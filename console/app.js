@@ -55,7 +55,19 @@ function onSample(sample) {
     state.history.set(s.stage, h);
     const tr = document.createElement('tr');
     tr.dataset.stage = s.stage;
-    tr.append(td(s.stage), td(s.lag, 'num lag'), td(s.pending, 'num'), td(s.consumers, 'num'), td(s.inRate, 'num in'), td(s.outRate, 'num out'), td(s.p50Ms, 'num'), td(s.p99Ms, 'num'), td(s.batchMean, 'num'), td(s.redelivered, 'num'), td(s.deadLetters, 'num'));
+    tr.append(
+      td(s.stage),
+      td(s.lag, 'num lag'),
+      td(s.pending, 'num'),
+      td(s.consumers, 'num'),
+      td(s.inRate, 'num in'),
+      td(s.outRate, 'num out'),
+      td(s.p50Ms, 'num'),
+      td(s.p99Ms, 'num'),
+      td(s.batchMean, 'num'),
+      td(s.redelivered, 'num'),
+      td(s.deadLetters, 'num'),
+    );
     const chart = document.createElement('td');
     chart.append(sparkline(h));
     tr.append(chart);
@@ -86,7 +98,11 @@ async function start() {
       state.history.set(s.stage, h);
     }
   }
-  events('/console/api/events', (name, data) => name === 'sample' && onSample(data), (s) => ($('#live-state').textContent = s));
+  events(
+    '/console/api/events',
+    (name, data) => name === 'sample' && onSample(data),
+    (s) => ($('#live-state').textContent = s),
+  );
   selectTab(location.hash.slice(1) in views ? location.hash.slice(1) : 'pipeline');
 }
 

@@ -7,7 +7,10 @@ const el = (name, attrs = {}, text) => {
   return e;
 };
 
-const W = 150, H = 46, GX = 50, GY = 14;
+const W = 150,
+  H = 46,
+  GX = 50,
+  GY = 14;
 
 /** Draw `graph` ({nodes, edges}) into `host`; returns update(stats) that writes lag/out per node. */
 export function drawGraph(host, graph) {
@@ -31,9 +34,13 @@ export function drawGraph(host, graph) {
   defs.append(marker);
   svg.append(defs);
   for (const e of graph.edges) {
-    const a = pos.get(e.from), b = pos.get(e.to);
+    const a = pos.get(e.from),
+      b = pos.get(e.to);
     if (!a || !b) continue;
-    const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2;
+    const x1 = a.x + W,
+      y1 = a.y + H / 2,
+      x2 = b.x,
+      y2 = b.y + H / 2;
     const mx = (x1 + x2) / 2;
     const path = el('path', { class: 'edge', d: `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}` });
     path.append(el('title', {}, `${e.from} → ${e.to} (rule ${e.rules.join(', ')})`));
@@ -67,11 +74,14 @@ export function drawGraph(host, graph) {
 export function sparkline(points, w = 160, h = 28) {
   const svg = el('svg', { class: 'spark', width: w, height: h, viewBox: `0 0 ${w} ${h}` });
   if (points.length < 2) return svg;
-  const t0 = points[0].at, t1 = points[points.length - 1].at || t0 + 1;
+  const t0 = points[0].at,
+    t1 = points[points.length - 1].at || t0 + 1;
   const line = (key, cls) => {
     const vals = points.map((p) => p[key] ?? 0);
     const max = Math.max(1, ...vals);
-    const d = points.map((p, i) => `${i ? 'L' : 'M'} ${(((p.at - t0) / (t1 - t0 || 1)) * (w - 2) + 1).toFixed(1)} ${(h - 2 - (vals[i] / max) * (h - 4)).toFixed(1)}`).join(' ');
+    const d = points
+      .map((p, i) => `${i ? 'L' : 'M'} ${(((p.at - t0) / (t1 - t0 || 1)) * (w - 2) + 1).toFixed(1)} ${(h - 2 - (vals[i] / max) * (h - 4)).toFixed(1)}`)
+      .join(' ');
     const path = el('path', { d, class: cls });
     path.append(el('title', {}, `${key}: max ${max}`));
     svg.append(path);

@@ -7,7 +7,10 @@ const button = (text, onClick, cls = '') => {
   const b = document.createElement('button');
   b.textContent = text;
   if (cls) b.className = cls;
-  b.addEventListener('click', (e) => { e.preventDefault(); onClick().catch(showError); });
+  b.addEventListener('click', (e) => {
+    e.preventDefault();
+    onClick().catch(showError);
+  });
   return b;
 };
 const canAct = () => !!state.me?.canAct;
@@ -26,7 +29,17 @@ export async function showDlq() {
   for (const g of d.groups) {
     const tr = document.createElement('tr');
     const act = document.createElement('td');
-    if (canAct()) act.append(button(`Replay all ${g.count}`, () => dlqAction('replay', { stage: g.stage, reason: g.reason }), 'admin-only'), ' ', button('Purge', () => confirm(`Purge ${g.count} dead letters of ${g.stage}/${g.reason}?`) ? dlqAction('purge', { stage: g.stage, reason: g.reason }) : Promise.resolve(), 'danger admin-only'));
+    if (canAct())
+      act.append(
+        button(`Replay all ${g.count}`, () => dlqAction('replay', { stage: g.stage, reason: g.reason }), 'admin-only'),
+        ' ',
+        button(
+          'Purge',
+          () =>
+            confirm(`Purge ${g.count} dead letters of ${g.stage}/${g.reason}?`) ? dlqAction('purge', { stage: g.stage, reason: g.reason }) : Promise.resolve(),
+          'danger admin-only',
+        ),
+      );
     tr.append(td(g.stage), td(g.reason), td(g.count, 'num'), act);
     groups.append(tr);
   }
@@ -43,7 +56,11 @@ export async function showDlq() {
     const box = document.createElement('input');
     box.type = 'checkbox';
     box.dataset.id = e.id;
-    box.addEventListener('change', () => { if (box.checked) selected.add(e.id); else selected.delete(e.id); sync(); });
+    box.addEventListener('change', () => {
+      if (box.checked) selected.add(e.id);
+      else selected.delete(e.id);
+      sync();
+    });
     const cell = document.createElement('td');
     cell.append(box);
     const idCell = document.createElement('td');
@@ -60,16 +77,24 @@ export async function showDlq() {
     tr.append(cell, idCell, td(e.key), td(e.stage), td(e.reason), td(e.deliveries, 'num'), td(e.error));
     body.append(tr);
   }
-  $('#dlq-all').onchange = (ev) => { for (const b of body.querySelectorAll('input[type=checkbox]')) { b.checked = ev.target.checked; b.dispatchEvent(new Event('change')); } };
+  $('#dlq-all').onchange = (ev) => {
+    for (const b of body.querySelectorAll('input[type=checkbox]')) {
+      b.checked = ev.target.checked;
+      b.dispatchEvent(new Event('change'));
+    }
+  };
   $('#dlq-replay-selected').onclick = () => dlqAction('replay', { ids: [...selected] }).catch(showError);
-  $('#dlq-purge-selected').onclick = () => (confirm(`Purge ${selected.size} dead letters for good?`) ? dlqAction('purge', { ids: [...selected] }) : Promise.resolve()).catch(showError);
+  $('#dlq-purge-selected').onclick = () =>
+    (confirm(`Purge ${selected.size} dead letters for good?`) ? dlqAction('purge', { ids: [...selected] }) : Promise.resolve()).catch(showError);
   sync();
   const list = $('#audit');
-  list.replaceChildren(...audit.actions.map((a) => {
-    const li = document.createElement('li');
-    li.textContent = `${new Date(a.at).toLocaleString()} · ${a.by} · ${a.action}${a.replayed !== undefined ? ` · replayed ${a.replayed}` : ''}${a.purged !== undefined ? ` · purged ${a.purged}` : ''}${a.category ? ` · ${a.key} → ${a.category}` : ''}`;
-    return li;
-  }));
+  list.replaceChildren(
+    ...audit.actions.map((a) => {
+      const li = document.createElement('li');
+      li.textContent = `${new Date(a.at).toLocaleString()} · ${a.by} · ${a.action}${a.replayed !== undefined ? ` · replayed ${a.replayed}` : ''}${a.purged !== undefined ? ` · purged ${a.purged}` : ''}${a.category ? ` · ${a.key} → ${a.category}` : ''}`;
+      return li;
+    }),
+  );
 }
 
 // ---- Review queue
@@ -87,10 +112,17 @@ export async function showReview() {
     left.innerHTML = '<div class="title"></div><div class="muted meta"></div><div class="top"></div><div class="fields"></div>';
     left.querySelector('.title').textContent = it.title;
     left.querySelector('.meta').textContent = `${it.key} · sent by ${it.from} · ${new Date(it.producedAt).toLocaleString()}`;
-    left.querySelector('.top').append(...it.top.map((t) => { const s = document.createElement('span'); s.textContent = `${t.category} ${(t.confidence * 100).toFixed(1)}%`; return s; }));
+    left.querySelector('.top').append(
+      ...it.top.map((t) => {
+        const s = document.createElement('span');
+        s.textContent = `${t.category} ${(t.confidence * 100).toFixed(1)}%`;
+        return s;
+      }),
+    );
     const select = document.createElement('select');
     select.name = 'category';
-    for (const c of new Set([...(it.category ? [it.category] : []), ...it.top.map((t) => t.category), ...categories])) select.append(new Option(c, c, false, c === it.category));
+    for (const c of new Set([...(it.category ? [it.category] : []), ...it.top.map((t) => t.category), ...categories]))
+      select.append(new Option(c, c, false, c === it.category));
     const catLabel = document.createElement('label');
     catLabel.append('category ', select);
     const fields = left.querySelector('.fields');
@@ -107,11 +139,21 @@ export async function showReview() {
     for (const x of fields.querySelectorAll('input, select')) x.disabled = !canAct();
     const right = document.createElement('div');
     if (canAct()) {
-      right.append(button('Save decision', async () => {
-        const body = { category: select.value, fields: Object.fromEntries(['brand', 'mpn', 'gtin'].map((f) => [f, card.elements[f].value])) };
-        const r = await api(`/console/api/review/${it.id}`, { method: 'POST', body });
-        card.replaceChildren(Object.assign(document.createElement('p'), { textContent: `${it.key}: ${r.label.decision} → ${r.label.category}, sent to ${r.sentTo.map((s) => s.stream).join(', ')}` }));
-      }, 'admin-only'));
+      right.append(
+        button(
+          'Save decision',
+          async () => {
+            const body = { category: select.value, fields: Object.fromEntries(['brand', 'mpn', 'gtin'].map((f) => [f, card.elements[f].value])) };
+            const r = await api(`/console/api/review/${it.id}`, { method: 'POST', body });
+            card.replaceChildren(
+              Object.assign(document.createElement('p'), {
+                textContent: `${it.key}: ${r.label.decision} → ${r.label.category}, sent to ${r.sentTo.map((s) => s.stream).join(', ')}`,
+              }),
+            );
+          },
+          'admin-only',
+        ),
+      );
     } else right.append(Object.assign(document.createElement('span'), { className: 'muted', textContent: 'read only' }));
     card.append(left, right);
     host.append(card);
@@ -122,7 +164,8 @@ export async function showReview() {
 async function trace(id) {
   const t = await api(`/console/api/products/${encodeURIComponent(id)}`);
   const host = $('#trace');
-  host.innerHTML = '<h2></h2><table class="hops"><thead><tr><th>stage</th><th>consumer</th><th>wait ms</th><th>batch ms</th><th>batch size</th><th>output</th></tr></thead><tbody></tbody></table>';
+  host.innerHTML =
+    '<h2></h2><table class="hops"><thead><tr><th>stage</th><th>consumer</th><th>wait ms</th><th>batch ms</th><th>batch size</th><th>output</th></tr></thead><tbody></tbody></table>';
   host.querySelector('h2').innerHTML = `<span></span> · <span class="state ${t.state}">${t.state.replace('_', ' ')}</span>`;
   host.querySelector('h2 span').textContent = t.id;
   const body = host.querySelector('tbody');
@@ -139,10 +182,14 @@ async function trace(id) {
     body.append(tr);
   }
   if (t.stored) host.append(Object.assign(document.createElement('pre'), { className: 'detail', textContent: `stored: ${JSON.stringify(t.stored, null, 1)}` }));
-  for (const d of t.deadLetters) host.append(Object.assign(document.createElement('p'), { className: 'error', textContent: `dead letter ${d.id} at ${d.stage}: ${d.reason} (${d.error})` }));
+  for (const d of t.deadLetters)
+    host.append(Object.assign(document.createElement('p'), { className: 'error', textContent: `dead letter ${d.id} at ${d.stage}: ${d.reason} (${d.error})` }));
 }
 export async function showProducts() {
-  $('#find').onsubmit = (e) => { e.preventDefault(); trace($('#find-id').value.trim()).catch(showError); };
+  $('#find').onsubmit = (e) => {
+    e.preventDefault();
+    trace($('#find-id').value.trim()).catch(showError);
+  };
   const load = async () => {
     const q = new URLSearchParams([...new FormData($('#filter'))].filter(([, v]) => v !== ''));
     const { products } = await api(`/console/api/products?${q}`);
@@ -152,13 +199,29 @@ export async function showProducts() {
       const tr = document.createElement('tr');
       const id = document.createElement('td');
       const a = Object.assign(document.createElement('a'), { href: '#products', textContent: p.id });
-      a.addEventListener('click', (e) => { e.preventDefault(); $('#find-id').value = p.id; trace(p.id).catch(showError); });
+      a.addEventListener('click', (e) => {
+        e.preventDefault();
+        $('#find-id').value = p.id;
+        trace(p.id).catch(showError);
+      });
       id.append(a);
-      tr.append(id, td(p.category), td(p.confidence, 'num'), td(p.brand), td(p.mpn), td(p.route.join(' → ')), td(p.reviewedBy), td(p.storedAt ? new Date(p.storedAt).toLocaleTimeString() : null));
+      tr.append(
+        id,
+        td(p.category),
+        td(p.confidence, 'num'),
+        td(p.brand),
+        td(p.mpn),
+        td(p.route.join(' → ')),
+        td(p.reviewedBy),
+        td(p.storedAt ? new Date(p.storedAt).toLocaleTimeString() : null),
+      );
       body.append(tr);
     }
   };
-  $('#filter').onsubmit = (e) => { e.preventDefault(); load().catch(showError); };
+  $('#filter').onsubmit = (e) => {
+    e.preventDefault();
+    load().catch(showError);
+  };
   await load();
 }
 
@@ -171,11 +234,20 @@ export async function showWorkers() {
     const h = document.createElement('h2');
     h.textContent = `${s.stage} · ${s.consumers.length} consumer(s)`;
     const table = document.createElement('table');
-    table.innerHTML = '<thead><tr><th>consumer</th><th>idle</th><th>holds</th><th>oldest held (id · age · deliveries)</th><th>watchdog</th></tr></thead><tbody></tbody>';
+    table.innerHTML =
+      '<thead><tr><th>consumer</th><th>idle</th><th>holds</th><th>oldest held (id · age · deliveries)</th><th>watchdog</th></tr></thead><tbody></tbody>';
     for (const c of s.consumers) {
       const tr = document.createElement('tr');
-      const wd = c.watchdog ? `${c.watchdog.phase ?? ''} · processed ${c.watchdog.processed ?? '?'} · progress ${c.watchdog.progressAt ? ago(Date.now() - c.watchdog.progressAt) + ' ago' : '?'}` : 'no liveness marker (stopped, stalled or gone)';
-      tr.append(td(c.name), td(ago(c.idleMs)), td(c.pending, 'num'), td(c.holds.map((x) => `${x.id} · ${ago(x.idleMs)} · ${x.deliveries}`).join('; ') || '–'), td(wd));
+      const wd = c.watchdog
+        ? `${c.watchdog.phase ?? ''} · processed ${c.watchdog.processed ?? '?'} · progress ${c.watchdog.progressAt ? ago(Date.now() - c.watchdog.progressAt) + ' ago' : '?'}`
+        : 'no liveness marker (stopped, stalled or gone)';
+      tr.append(
+        td(c.name),
+        td(ago(c.idleMs)),
+        td(c.pending, 'num'),
+        td(c.holds.map((x) => `${x.id} · ${ago(x.idleMs)} · ${x.deliveries}`).join('; ') || '–'),
+        td(wd),
+      );
       table.tBodies[0].append(tr);
     }
     host.append(h, table);
@@ -188,5 +260,7 @@ export async function showWorkers() {
     tr.append(td(ts ? new Date(ts).toLocaleTimeString() : ''), td(event), td(stage), td(JSON.stringify(rest)));
     body.append(tr);
   }
-  if (!w.events.length) body.innerHTML = '<tr><td colspan="4" class="muted">No events in {p}:logs (run workers with logs.stream on to see autoscaler and watchdog events).</td></tr>';
+  if (!w.events.length)
+    body.innerHTML =
+      '<tr><td colspan="4" class="muted">No events in {p}:logs (run workers with logs.stream on to see autoscaler and watchdog events).</td></tr>';
 }

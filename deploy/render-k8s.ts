@@ -3,7 +3,21 @@ import { ConfigError } from '../lib/core/errors.js';
 import type { ResolvedConfig, ResolvedStage } from '../lib/config/types.js';
 import { Keys } from '../lib/redis/keys.js';
 import { k8sSecretName } from '../lib/ops/acl.js';
-import { API_ARGS, API_GRACE_SECONDS, API_PORT, IMAGE, PROGRESS_FILE, STATSD_UDP_PORT, deploymentName, dnsName, graceSeconds, healthArgs, progressProbeArgs, statsdMapping, yaml } from './render-names.js';
+import {
+  API_ARGS,
+  API_GRACE_SECONDS,
+  API_PORT,
+  IMAGE,
+  PROGRESS_FILE,
+  STATSD_UDP_PORT,
+  deploymentName,
+  dnsName,
+  graceSeconds,
+  healthArgs,
+  progressProbeArgs,
+  statsdMapping,
+  yaml,
+} from './render-names.js';
 
 const LABELS = (instance: string, component: string) => ({
   'app.kubernetes.io/name': 'streamline-enrich',
@@ -30,7 +44,13 @@ function k8sEnv(redisSecret = 'pipeline-redis'): Record<string, unknown>[] {
   ];
 }
 
-function podSpec(containerName: string, args: string[], extra: Record<string, unknown>, podExtra: Record<string, unknown> = {}, redisSecret?: string): Record<string, unknown> {
+function podSpec(
+  containerName: string,
+  args: string[],
+  extra: Record<string, unknown>,
+  podExtra: Record<string, unknown> = {},
+  redisSecret?: string,
+): Record<string, unknown> {
   return {
     securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 },
     ...podExtra,
@@ -147,7 +167,11 @@ export function k8sStageSecrets(config: ResolvedConfig, url = 'redis://redis:637
     return {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name, labels: LABELS(deploymentName(config, stage.name), 'redis-user'), annotations: { 'streamline-enrich/stage': stage.name, 'streamline-enrich/redis-user': `${config.pipeline}-${stage.name}` } },
+      metadata: {
+        name,
+        labels: LABELS(deploymentName(config, stage.name), 'redis-user'),
+        annotations: { 'streamline-enrich/stage': stage.name, 'streamline-enrich/redis-user': `${config.pipeline}-${stage.name}` },
+      },
       type: 'Opaque',
       stringData: { url },
     };
@@ -156,7 +180,12 @@ export function k8sStageSecrets(config: ResolvedConfig, url = 'redis://redis:637
 
 export function k8sManifests(config: ResolvedConfig, rawConfig: string): Record<string, unknown>[] {
   const docs: Record<string, unknown>[] = [
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'pipeline-config', labels: LABELS('pipeline-config', 'config') }, data: { 'pipeline.json': rawConfig } },
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'pipeline-config', labels: LABELS('pipeline-config', 'config') },
+      data: { 'pipeline.json': rawConfig },
+    },
   ];
   const names = new Set<string>();
   for (const stage of config.stages) {
@@ -182,7 +211,12 @@ export function k8sManifests(config: ResolvedConfig, rawConfig: string): Record<
   });
   docs.push(...apiManifests(config));
   docs.push(
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'statsd-mapping', labels: LABELS('statsd-exporter', 'metrics') }, data: { 'mapping.yml': yaml(statsdMapping(config)) } },
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'statsd-mapping', labels: LABELS('statsd-exporter', 'metrics') },
+      data: { 'mapping.yml': yaml(statsdMapping(config)) },
+    },
     {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -230,7 +264,12 @@ export function k8sManifests(config: ResolvedConfig, rawConfig: string): Record<
 /** The HTTP API: a Deployment (2 replicas: each holds two Redis connections, whatever its clients) and a Service. Tokens from Secret `pipeline-api`, key `tokens`. */
 function apiManifests(config: ResolvedConfig): Record<string, unknown>[] {
   const name = dnsName(`${config.pipeline}-api`);
-  const http = (path: string, periodSeconds: number, failureThreshold: number) => ({ httpGet: { path, port: API_PORT }, periodSeconds, timeoutSeconds: 5, failureThreshold });
+  const http = (path: string, periodSeconds: number, failureThreshold: number) => ({
+    httpGet: { path, port: API_PORT },
+    periodSeconds,
+    timeoutSeconds: 5,
+    failureThreshold,
+  });
   return [
     {
       apiVersion: 'apps/v1',
@@ -241,13 +280,18 @@ function apiManifests(config: ResolvedConfig): Record<string, unknown>[] {
         selector: { matchLabels: { 'app.kubernetes.io/instance': name } },
         template: {
           metadata: { labels: LABELS(name, 'api') },
-          spec: podSpec('api', API_ARGS, {
-            env: [...k8sEnv(), { name: 'API_TOKENS', valueFrom: { secretKeyRef: { name: 'pipeline-api', key: 'tokens' } } }],
-            ports: [{ name: 'http', containerPort: API_PORT }],
-            resources: { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '512Mi' } },
-            readinessProbe: http('/readyz', 10, 2),
-            livenessProbe: http('/healthz', 20, 3),
-          }, { terminationGracePeriodSeconds: API_GRACE_SECONDS }),
+          spec: podSpec(
+            'api',
+            API_ARGS,
+            {
+              env: [...k8sEnv(), { name: 'API_TOKENS', valueFrom: { secretKeyRef: { name: 'pipeline-api', key: 'tokens' } } }],
+              ports: [{ name: 'http', containerPort: API_PORT }],
+              resources: { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '512Mi' } },
+              readinessProbe: http('/readyz', 10, 2),
+              livenessProbe: http('/healthz', 20, 3),
+            },
+            { terminationGracePeriodSeconds: API_GRACE_SECONDS },
+          ),
         },
       },
     },

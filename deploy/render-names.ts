@@ -23,7 +23,12 @@ const SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 
 /** A Kubernetes/compose-safe name: lowercase letters, digits and '-', at most 63 characters. */
 export function dnsName(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '');
+  return s
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
 }
 
 /** `extract.electronics` → `EXTRACT_ELECTRONICS` (env var names: `<STAGE>_REPLICAS`). */
@@ -45,7 +50,6 @@ export function graceSeconds(stage: ResolvedStage): number {
   checkGracePeriod(`stages.${stage.name}`, stage, grace, 'the rendered grace period (terminationGracePeriodSeconds, stop_grace_period)');
   return grace;
 }
-
 
 export function deploymentName(config: ResolvedConfig, stage: string): string {
   return dnsName(`${config.pipeline}-${stage}`);

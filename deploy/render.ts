@@ -13,7 +13,21 @@ import { stageRedisUrlEnv } from '../lib/config/load.js';
 import { ConfigError } from '../lib/core/errors.js';
 import type { ResolvedConfig } from '../lib/config/types.js';
 import { k8sManifests, k8sStageSecrets } from './render-k8s.js';
-import { API_ARGS, API_GRACE_SECONDS, API_PORT, IMAGE, INFRA_SERVICES, STATSD_UDP_PORT, envName, graceSeconds, PROGRESS_FILE, progressProbeArgs, serviceName, statsdMapping, yaml } from './render-names.js';
+import {
+  API_ARGS,
+  API_GRACE_SECONDS,
+  API_PORT,
+  IMAGE,
+  INFRA_SERVICES,
+  STATSD_UDP_PORT,
+  envName,
+  graceSeconds,
+  PROGRESS_FILE,
+  progressProbeArgs,
+  serviceName,
+  statsdMapping,
+  yaml,
+} from './render-names.js';
 
 export { k8sManifests, k8sStageSecrets } from './render-k8s.js';
 export * from './render-names.js';
@@ -53,7 +67,8 @@ export function composeFile(config: ResolvedConfig): Record<string, unknown> {
   };
   for (const stage of config.stages) {
     const name = serviceName(stage.name);
-    if ((INFRA_SERVICES as readonly string[]).includes(name) || name in services) throw new ConfigError(`stages.${stage.name}`, `its compose service name ${name} is taken (rename the stage)`);
+    if ((INFRA_SERVICES as readonly string[]).includes(name) || name in services)
+      throw new ConfigError(`stages.${stage.name}`, `its compose service name ${name} is taken (rename the stage)`);
     const perStageUrl = stageRedisUrlEnv(stage.name);
     services[name] = {
       ...composeApp(['worker', stage.name], { [perStageUrl]: '${' + perStageUrl + ':-}', PROGRESS_FILE }),
@@ -61,7 +76,13 @@ export function composeFile(config: ResolvedConfig): Record<string, unknown> {
       deploy: { replicas: '${' + envName(stage.name) + '_REPLICAS:-' + Math.max(1, stage.minWorkers) + '}' },
       stop_grace_period: `${graceSeconds(stage)}s`,
       // The progress file's age, as in Kubernetes; `$$` is compose's escape for a literal `$`.
-      healthcheck: { test: ['CMD', ...progressProbeArgs(stage, false).map((a) => a.replaceAll('$', '$$$$'))], interval: '30s', timeout: '10s', retries: 3, start_period: '120s' },
+      healthcheck: {
+        test: ['CMD', ...progressProbeArgs(stage, false).map((a) => a.replaceAll('$', '$$$$'))],
+        interval: '30s',
+        timeout: '10s',
+        retries: 3,
+        start_period: '120s',
+      },
     };
   }
   services.producer = {
@@ -78,7 +99,13 @@ export function composeFile(config: ResolvedConfig): Record<string, unknown> {
     ports: ['127.0.0.1:${API_PORT:-' + API_PORT + '}:' + API_PORT],
     restart: 'unless-stopped',
     stop_grace_period: `${API_GRACE_SECONDS}s`,
-    healthcheck: { test: ['CMD', 'node', '-e', `fetch('http://127.0.0.1:${API_PORT}/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`], interval: '15s', timeout: '5s', retries: 3, start_period: '20s' },
+    healthcheck: {
+      test: ['CMD', 'node', '-e', `fetch('http://127.0.0.1:${API_PORT}/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
+      interval: '15s',
+      timeout: '5s',
+      retries: 3,
+      start_period: '20s',
+    },
   };
   services['statsd-exporter'] = {
     image: 'prom/statsd-exporter:v0.28.0',

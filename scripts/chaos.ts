@@ -48,7 +48,10 @@ const o = new Command('chaos')
   .option('--max-kills <n>', 'stop killing after this many (default: no limit)')
   .option('--seed <n>', 'seed of the input and of the victims', '1')
   .option('--config <file>', 'pipeline config (default: config/rules-only.json, or config/pipeline.json with --models)')
-  .option('--models', 'run the full model pipeline (config/pipeline.json: classify, extract, match with transformers.js); one worker per stage unless --workers')
+  .option(
+    '--models',
+    'run the full model pipeline (config/pipeline.json: classify, extract, match with transformers.js); one worker per stage unless --workers',
+  )
   .option('--workers <n>', 'worker processes per stage (default: 2, 1 with --models)')
   .option('--shards <n>', 'shards of the pipeline (each worker reads every shard); checks cover every shard', '1')
   .option('--rate <n>', 'produce at most n records/s (default: as fast as possible)')
@@ -85,7 +88,11 @@ const dir = mkdtempSync(join(tmpdir(), 'chaos-'));
 const log = createLogger({ component: 'chaos' }, 'warn');
 const oom = o.scenario === 'oom';
 if (o.scenario !== 'kill' && !oom) throw new Error(`--scenario: expected kill or oom, got ${String(o.scenario)}`);
-const server = await new RedisServer({ appendonly: true, appendfsync: o.fsync === 'everysec' ? 'everysec' : 'always', settings: { 'maxmemory-policy': 'noeviction' } }).start();
+const server = await new RedisServer({
+  appendonly: true,
+  appendfsync: o.fsync === 'everysec' ? 'everysec' : 'always',
+  settings: { 'maxmemory-policy': 'noeviction' },
+}).start();
 const persistent = (name: string) =>
   new Redis(server.url, { connectionName: name, maxRetriesPerRequest: null, retryStrategy: (n) => Math.round(Math.random() * Math.min(2000, 50 * 2 ** n)) });
 const redis = persistent('chaos:check');
@@ -94,10 +101,23 @@ redis.on('error', () => {});
 producerRedis.on('error', () => {});
 
 // The config: the chosen pipeline under a fresh name, with timers shrunk so reclaim takes seconds.
-const raw = JSON.parse(readFileSync(resolve(REPO, (o.config as string | undefined) ?? (o.models ? 'config/pipeline.json' : 'config/rules-only.json')), 'utf8')) as PipelineConfig;
+const raw = JSON.parse(
+  readFileSync(resolve(REPO, (o.config as string | undefined) ?? (o.models ? 'config/pipeline.json' : 'config/rules-only.json')), 'utf8'),
+) as PipelineConfig;
 const workers = o.workers === undefined ? (o.models ? 1 : 2) : num('workers');
 const pipeline = `chaos${Date.now().toString(36)}`;
-const defaults = { blockMs: 500, claimMinIdleMs: 2000, claimIntervalMs: 500, keepClaimedMs: 500, retryMaxMs: 1000, drainTimeoutMs: 5000, consumerIdleRemoveMs: 10_000, stallTimeoutMs: 5000, minWorkers: workers, maxWorkers: workers };
+const defaults = {
+  blockMs: 500,
+  claimMinIdleMs: 2000,
+  claimIntervalMs: 500,
+  keepClaimedMs: 500,
+  retryMaxMs: 1000,
+  drainTimeoutMs: 5000,
+  consumerIdleRemoveMs: 10_000,
+  stallTimeoutMs: 5000,
+  minWorkers: workers,
+  maxWorkers: workers,
+};
 const configFile = join(dir, 'config.json');
 writeFileSync(configFile, JSON.stringify({ ...raw, pipeline, shards: num('shards'), defaults: { ...raw.defaults, ...defaults } }));
 const config = resolveConfig(JSON.parse(readFileSync(configFile, 'utf8')), configFile, { env: { REDIS_URL: server.url } });
@@ -107,7 +127,10 @@ const keys = shards.all[0]!;
 const input = keys.stream(config.input);
 
 const logFile = join(dir, 'workers.log');
-const supervisor = createSupervisor({ configPath: configFile, env: { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'info' }, stdio: openSync(logFile, 'a') }, log);
+const supervisor = createSupervisor(
+  { configPath: configFile, env: { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'info' }, stdio: openSync(logFile, 'a') },
+  log,
+);
 for (const s of config.stages) supervisor.scale(s.name, workers);
 
 /** A redis-server restart in progress (awaited before the server is closed, so none is left behind). */
@@ -168,7 +191,6 @@ const killer = (async () => {
   }
 })();
 
-
 // The input: good records with and without identifiers, a bad line every --bad-every lines,
 // garbage entries spread over the run, redis-server restarts spread over producing.
 const garbageCount = num('garbage');
@@ -203,13 +225,18 @@ async function* lines(): AsyncGenerator<string> {
       });
     }
     const g = garbageAt.get(i);
-    if (g !== undefined) await untilAccepted(() => appendBatchOnce(redis, input, garbageKey, g + 1, [[`garbage-${g}`, Buffer.from(`not an envelope ${g} \u00ff`, 'latin1')]]));
+    if (g !== undefined)
+      await untilAccepted(() => appendBatchOnce(redis, input, garbageKey, g + 1, [[`garbage-${g}`, Buffer.from(`not an envelope ${g} \u00ff`, 'latin1')]]));
     if ((i + 1) % badEvery === 0) {
       chunk += BAD_LINES[badLines++ % BAD_LINES.length] + '\n';
     } else {
       const id = `c${good++}`;
       const r = rand();
-      const rec = { id, title: `Product ${id} ${r.toString(36).slice(2, 8)}`, ...(r < 0.3 ? { mpn: `MX-${good}` } : r < 0.45 ? { description: 'UPC 036000291452' } : {}) };
+      const rec = {
+        id,
+        title: `Product ${id} ${r.toString(36).slice(2, 8)}`,
+        ...(r < 0.3 ? { mpn: `MX-${good}` } : r < 0.45 ? { description: 'UPC 036000291452' } : {}),
+      };
       chunk += JSON.stringify(rec) + '\n';
     }
     if (chunk.length > 16_384) {
@@ -241,7 +268,12 @@ for (;;) {
   if (st && isIdle(st) && (st.shards ?? [st]).every((sh) => sh.streams.every((s) => !s.stage || s.group))) break;
   if (st && Date.now() - lastSay > 5000) {
     lastSay = Date.now();
-    say(`stored ${st.stored}, dlq ${st.dlq}, kills ${kills}; ${st.streams.filter((s) => s.group).map((s) => `${s.stage} lag ${s.group!.lag} pending ${s.group!.pending}`).join(', ')}`);
+    say(
+      `stored ${st.stored}, dlq ${st.dlq}, kills ${kills}; ${st.streams
+        .filter((s) => s.group)
+        .map((s) => `${s.stage} lag ${s.group!.lag} pending ${s.group!.pending}`)
+        .join(', ')}`,
+    );
   }
   if (Date.now() > deadline) {
     process.stdout.write(`timed out; status: ${JSON.stringify(st)}\n`);
@@ -291,7 +323,12 @@ const result: [string, number][] = [
   ['dlq', dlq.length],
   ['kills', kills],
   ['redis restarts', restarts],
-  ...(oom ? ([['redis oom refusals', await oomRefusals()], ['seconds full', Math.round(fullMs / 100) / 10]] as [string, number][]) : []),
+  ...(oom
+    ? ([
+        ['redis oom refusals', await oomRefusals()],
+        ['seconds full', Math.round(fullMs / 100) / 10],
+      ] as [string, number][])
+    : []),
   ['seconds', Math.round((Date.now() - t0) / 1000)],
   ['in a terminal stream', [...elsewhere.keys()].length],
   ['rejected', summary.rejected],

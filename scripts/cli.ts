@@ -20,11 +20,16 @@ import { serveCommand } from './commands/serve.js';
 import { labelsExportCommand } from './commands/labels.js';
 
 const program = new Command('pipeline')
-  .description('Product-enrichment inference pipeline on Redis Streams.\nEnvironment: REDIS_URL, PIPELINE (name), PIPELINE_CONFIG, STATSD_HOST/PORT/PREFIX, LOG_LEVEL.')
+  .description(
+    'Product-enrichment inference pipeline on Redis Streams.\nEnvironment: REDIS_URL, PIPELINE (name), PIPELINE_CONFIG, STATSD_HOST/PORT/PREFIX, LOG_LEVEL.',
+  )
   .option('-c, --config <file>', 'pipeline config (JSON)', process.env.PIPELINE_CONFIG);
 
 const global = () => program.opts<{ config?: string }>();
-const run = <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => fn(...args).catch(fatalAsync);
+const run =
+  <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
+  (...args: A) =>
+    fn(...args).catch(fatalAsync);
 
 program
   .command('produce')
@@ -32,10 +37,20 @@ program
   .argument('[file]', 'JSONL file (default: stdin)')
   .option('--rejects <file>', 'append rejected lines here as JSONL', 'rejects.jsonl')
   .option('--batch <n>', 'XADDs per pipelined round trip', '500')
-  .option('--wait-replicas <n>', 'a batch counts as produced once n replicas of its master have it (WAIT per master; re-sent until then, see --retry-for); 0 = off', '0')
-  .option('--retry-for <ms>', 're-send a batch while Redis is unreachable, full (OOM), at maxclients, failing over, or too few replicas acknowledge, for up to ms, saying so on stderr (exactly-once batches make this safe); 0 = fail at the first error (default: 30000)')
+  .option(
+    '--wait-replicas <n>',
+    'a batch counts as produced once n replicas of its master have it (WAIT per master; re-sent until then, see --retry-for); 0 = off',
+    '0',
+  )
+  .option(
+    '--retry-for <ms>',
+    're-send a batch while Redis is unreachable, full (OOM), at maxclients, failing over, or too few replicas acknowledge, for up to ms, saying so on stderr (exactly-once batches make this safe); 0 = fail at the first error (default: 30000)',
+  )
   .option('--backpressure-poll <ms>', 'while the input lag is above limits.maxLag or Redis is full, check again every ms (waits, says so on stderr)', '500')
-  .option('--run-id <id>', 'name this run; after a crash, produce the same input with the same --run-id and --batch to resume: batches that went through are skipped (state kept 7 days)')
+  .option(
+    '--run-id <id>',
+    'name this run; after a crash, produce the same input with the same --run-id and --batch to resume: batches that went through are skipped (state kept 7 days)',
+  )
   .action(run((file: string | undefined, o: Record<string, string>) => produceCommand(file, { ...global(), ...o } as never)));
 
 program
@@ -57,7 +72,9 @@ program
 
 program
   .command('serve')
-  .description('the HTTP API (docs/api.md): submit products, their status, enrich with a deadline, SSE events; tokens from API_TOKENS="role:token,..." (none: loopback only)')
+  .description(
+    'the HTTP API (docs/api.md): submit products, their status, enrich with a deadline, SSE events; tokens from API_TOKENS="role:token,..." (none: loopback only)',
+  )
   .option('--port <n>', 'port (default: env PORT, else 8080; 0 = any free port)')
   .option('--host <addr>', 'address to listen on (default: env HOST, else 127.0.0.1; another address needs API_TOKENS)')
   .action(run((o: { port?: string; host?: string }) => serveCommand({ ...global(), ...o })));
@@ -116,7 +133,7 @@ program
   .option('--input <file>', 'labelled JSONL: title, category, id?, brand?, mpn?', DEFAULT_EVAL_INPUT)
   .option('--train <file>', 'labelled JSONL the naive Bayes baseline is trained on (and whose brands define "unseen")', DEFAULT_EVAL_TRAIN)
   .option('--slices <list>', 'robustness slices to run: all, none, or a comma list of unseen-brand,no-mpn,first-8-words,lower-case', 'all')
-  .option('--thresholds <list>', 'confidence thresholds for the review table (the routing table\'s own are added)', '0.3,0.4,0.5,0.6,0.7,0.8')
+  .option('--thresholds <list>', "confidence thresholds for the review table (the routing table's own are added)", '0.3,0.4,0.5,0.6,0.7,0.8')
   .option('--limit <n>', 'only the first n records')
   .option('--gtin-share <x>', 'share of titles given a valid generated GTIN', '0.15')
   .option('--bad-gtin-share <x>', 'share of titles given an invalid GTIN', '0.05')
@@ -129,7 +146,9 @@ program
 const labels = program.command('labels').description("the console's review decisions (training labels)");
 labels
   .command('export')
-  .description('write every review decision (latest per product) as JSONL in the training data shape: id, title, category, brand, mpn, source_category, source, ...')
+  .description(
+    'write every review decision (latest per product) as JSONL in the training data shape: id, title, category, brand, mpn, source_category, source, ...',
+  )
   .option('--out <file>', 'write here instead of stdout')
   .action(run((o: { out?: string }) => labelsExportCommand({ ...global(), ...o })));
 
@@ -137,7 +156,7 @@ const store = program.command('store').description('the data store (postgres sin
 store
   .command('migrate')
   .description('create or upgrade the postgres sink schema (migrations applied in order, recorded in schema_migrations; idempotent)')
-  .option('--database-url <url>', 'postgres:// URL (default: the store stage\'s settings.postgresUrl, then DATABASE_URL)')
+  .option('--database-url <url>', "postgres:// URL (default: the store stage's settings.postgresUrl, then DATABASE_URL)")
   .option('--schema <name>', 'schema (default: settings.postgresSchema, then public)')
   .option('--stage <name>', 'store stage whose settings to use (default: the stage of kind store)')
   .action(run((o: Record<string, string>) => storeMigrateCommand({ ...global(), ...o })));
@@ -148,7 +167,7 @@ program
   .option('--out <file>', 'write here (via FILE.partial, renamed when complete) instead of stdout')
   .option('--category <name>', 'only this category')
   .option('--since <iso-time>', 'only products stored at or after this time (e.g. 2024-05-01T00:00:00Z)')
-  .option('--sink <name>', 'redis or postgres (default: the store stage\'s settings.sink)')
+  .option('--sink <name>', "redis or postgres (default: the store stage's settings.sink)")
   .option('--database-url <url>', 'postgres:// URL (default: settings.postgresUrl, then DATABASE_URL)')
   .option('--schema <name>', 'postgres schema (default: settings.postgresSchema, then public)')
   .option('--stage <name>', 'store stage whose settings to use (default: the stage of kind store)')
@@ -159,13 +178,19 @@ program
   .command('acl')
   .description('least-privilege Redis ACL users from the config and routing table: one per stage, a producer, a read-only observer')
   .option('--password-from-env', 'passwords from REDIS_PASSWORD_<STAGE>, REDIS_PASSWORD_PRODUCER, REDIS_PASSWORD_OBSERVER (default: generated)')
-  .option('--format <fmt>', 'acl (ACL SETUSER lines for redis-cli), env (REDIS_URL_<STAGE>=... for `pipeline up`), json, k8s (a Secret per user for deploy/k8s: pipe to kubectl apply -f -) (default: acl; env with --apply)')
+  .option(
+    '--format <fmt>',
+    'acl (ACL SETUSER lines for redis-cli), env (REDIS_URL_<STAGE>=... for `pipeline up`), json, k8s (a Secret per user for deploy/k8s: pipe to kubectl apply -f -) (default: acl; env with --apply)',
+  )
   .option('--apply', 'run the rules and load the Functions library against REDIS_URL (an admin: ACL SETUSER, FUNCTION LOAD)')
-  .option('--write-env <file>', 'also write the users\' URLs as an env file (mode 0600; not --env-file, which Node 20 takes for itself)')
+  .option('--write-env <file>', "also write the users' URLs as an env file (mode 0600; not --env-file, which Node 20 takes for itself)")
   .option('--url-base <url>', 'scheme/host/port/db for the printed URLs (default: REDIS_URL)')
   .option('--prefix <p>', 'user name prefix (default: "<pipeline>-")')
-  .option('--show-secrets', 'print the users\' passwords (in their URLs) on stdout; default: shown as ***, only the --write-env file has them')
-  .option('--rotate', 'give every user a new password; default: a user that exists keeps its password (taken from the --write-env file, or left as it is on the server)')
+  .option('--show-secrets', "print the users' passwords (in their URLs) on stdout; default: shown as ***, only the --write-env file has them")
+  .option(
+    '--rotate',
+    'give every user a new password; default: a user that exists keeps its password (taken from the --write-env file, or left as it is on the server)',
+  )
   .action(run((o: Record<string, string | boolean>) => aclCommand({ ...global(), ...o } as never)));
 
 program

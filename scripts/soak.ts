@@ -86,7 +86,17 @@ const raw = JSON.parse(readFileSync(resolve(REPO, o.config as string), 'utf8')) 
 const workers = num('workers');
 const pipeline = `soak${Date.now().toString(36)}`;
 // Reclaim within seconds of a kill, as in the chaos run.
-const defaults = { blockMs: 500, claimMinIdleMs: 5000, claimIntervalMs: 1000, keepClaimedMs: 1000, drainTimeoutMs: 5000, consumerIdleRemoveMs: 60_000, stallTimeoutMs: 30_000, minWorkers: workers, maxWorkers: workers };
+const defaults = {
+  blockMs: 500,
+  claimMinIdleMs: 5000,
+  claimIntervalMs: 1000,
+  keepClaimedMs: 1000,
+  drainTimeoutMs: 5000,
+  consumerIdleRemoveMs: 60_000,
+  stallTimeoutMs: 30_000,
+  minWorkers: workers,
+  maxWorkers: workers,
+};
 const configFile = join(dir, 'config.json');
 writeFileSync(configFile, JSON.stringify({ ...raw, pipeline, defaults: { ...raw.defaults, ...defaults } }));
 const config = resolveConfig(JSON.parse(readFileSync(configFile, 'utf8')), configFile, { env: { REDIS_URL: server.url } });
@@ -94,7 +104,10 @@ const shards = configShards(config);
 const input = shards.all[0]!.stream(config.input);
 
 const logFile = join(dir, 'workers.log');
-const supervisor = createSupervisor({ configPath: configFile, env: { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'warn' }, stdio: openSync(logFile, 'a') }, log);
+const supervisor = createSupervisor(
+  { configPath: configFile, env: { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'warn' }, stdio: openSync(logFile, 'a') },
+  log,
+);
 for (const s of config.stages) supervisor.scale(s.name, workers);
 
 let aborting = false;
@@ -170,7 +183,12 @@ async function* lines(): AsyncGenerator<string> {
   for (let i = 0; i < N; i++) {
     const r = rand();
     const id = `s${i}`;
-    chunk += JSON.stringify({ id, title: `Product ${id} ${r.toString(36).slice(2, 8)}`, ...(r < 0.3 ? { mpn: `MX-${i}` } : r < 0.45 ? { description: 'UPC 036000291452' } : {}) }) + '\n';
+    chunk +=
+      JSON.stringify({
+        id,
+        title: `Product ${id} ${r.toString(36).slice(2, 8)}`,
+        ...(r < 0.3 ? { mpn: `MX-${i}` } : r < 0.45 ? { description: 'UPC 036000291452' } : {}),
+      }) + '\n';
     sent++;
     if (chunk.length > 16_384) {
       yield chunk;
@@ -216,7 +234,7 @@ for (let i = 0; i < summary.produced; i += 2000) {
 }
 const elsewhere = new Map<string, number>();
 for (const t of config.streams.terminal.flatMap((name) => shards.all.map((k) => k.stream(name)))) {
-  for (let from = '-'; ; ) {
+  for (let from = '-'; ;) {
     const page = await redis.xrangeBuffer(t, from, '+', 'COUNT', 10_000);
     for (const [, fields] of page) {
       const { payload } = entryFields(fields);

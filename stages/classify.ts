@@ -31,7 +31,11 @@ export function createClassify(ctx: StageContext): Stage {
       const preds = await model!.classify(batch.map((m) => modelText(m.envelope.outputs, m.envelope.input.title)));
       return preds.map((p) => {
         // `top`: the three most probable categories, for the review queue (docs/console.md).
-        const out: Record<string, unknown> = { category: p.label, confidence: r4(p.confidence), top: p.top.map((c) => ({ category: c.label, confidence: r4(c.confidence) })) };
+        const out: Record<string, unknown> = {
+          category: p.label,
+          confidence: r4(p.confidence),
+          top: p.top.map((c) => ({ category: c.label, confidence: r4(c.confidence) })),
+        };
         if (p.subcategory !== undefined) Object.assign(out, { subcategory: p.subcategory, subcategoryConfidence: r4(p.subcategoryConfidence ?? 0) });
         if (p.subcategories !== undefined) out.subcategories = p.subcategories.map((s) => ({ label: s.label, score: r4(s.score) }));
         const group = groupOf(groups, p.label, p.subcategory);

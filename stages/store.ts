@@ -25,9 +25,12 @@ export function createStore(ctx: StageContext): Stage {
   const sinkName = String(ctx.stage.settings.sink ?? 'redis');
   const where = `stages.${ctx.stage.name}.settings.sink`;
   const factory = SINKS[sinkName];
-  if (!factory && !isModuleSpec(sinkName)) throw new ConfigError(where, `unknown sink ${JSON.stringify(sinkName)} (known: ${Object.keys(SINKS).join(', ')}, or module:<path> for your own)`);
+  if (!factory && !isModuleSpec(sinkName))
+    throw new ConfigError(where, `unknown sink ${JSON.stringify(sinkName)} (known: ${Object.keys(SINKS).join(', ')}, or module:<path> for your own)`);
   // A `module:` sink (the user's own module) is imported in init(), before the first read.
-  let sink: Sink = factory ? factory(ctx) : { name: sinkName, write: async () => Promise.reject(new ConfigError(where, 'sink not loaded: init() was not called')), close: async () => {} };
+  let sink: Sink = factory
+    ? factory(ctx)
+    : { name: sinkName, write: async () => Promise.reject(new ConfigError(where, 'sink not loaded: init() was not called')), close: async () => {} };
   /** Older deliveries than the stored version were dropped by the sink (newest wins): counted and logged. */
   const countStale = (n: number) => {
     if (n === 0) return;
@@ -38,7 +41,12 @@ export function createStore(ctx: StageContext): Stage {
   // Once the sink has them, and before the batch is acked: `{p}:done` and each id's status (lib/stream/done.ts).
   // A Redis outage or OOM there is transient: the batch waits and is written again, no delivery counted.
   const completed = (stored: readonly StoredProduct[]) =>
-    recordCompletions(ctx.redis, ctx.keys, stored.map((p) => ({ key: p.key, status: 'stored' as const, stage: ctx.stage.name })), done).catch((err: unknown) => {
+    recordCompletions(
+      ctx.redis,
+      ctx.keys,
+      stored.map((p) => ({ key: p.key, status: 'stored' as const, stage: ctx.stage.name })),
+      done,
+    ).catch((err: unknown) => {
       throw isTransientRedisError(err) ? new TransientError(`completion not recorded: ${errorMessage(err)}`, { cause: err }) : err;
     });
   return {
@@ -57,7 +65,15 @@ export function createStore(ctx: StageContext): Stage {
           traceId: env.traceId,
           category: typeof category === 'string' && category ? category : 'uncategorized',
           fields,
-          doc: { key: env.key, input: env.input, outputs: env.outputs, route: [...env.hops.map((h) => h.stage), ctx.stage.name], models: modelsOf(env.outputs), producedAt: env.producedAt, hops: env.hops },
+          doc: {
+            key: env.key,
+            input: env.input,
+            outputs: env.outputs,
+            route: [...env.hops.map((h) => h.stage), ctx.stage.name],
+            models: modelsOf(env.outputs),
+            producedAt: env.producedAt,
+            hops: env.hops,
+          },
           storedAt: now,
         };
       });
@@ -72,7 +88,16 @@ export function createStore(ctx: StageContext): Stage {
         // The sink rejected the batch's data: write one by one so one bad product fails alone.
         ctx.logger.warn('store.batch_rejected', { err: error, batch: products.length, note: 'retrying one by one' });
         const results: ReturnType<typeof ok>[] = [];
-        for (const p of products) results.push(await sink.write([p]).then((r) => (countStale(r ? r.stale : 0), completed([p]))).then(() => ok({ stored: true, sink: sink.name }), (e: unknown) => fail(e instanceof Error ? e : new Error(String(e)))));
+        for (const p of products)
+          results.push(
+            await sink
+              .write([p])
+              .then((r) => (countStale(r ? r.stale : 0), completed([p])))
+              .then(
+                () => ok({ stored: true, sink: sink.name }),
+                (e: unknown) => fail(e instanceof Error ? e : new Error(String(e))),
+              ),
+          );
         return results;
       }
     },
@@ -89,7 +114,7 @@ function modelsOf(outputs: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [stage, o] of Object.entries(outputs)) {
     const r = o as Record<string, unknown> | null;
-    const m = r && typeof r === 'object' ? r.modelVersion ?? r.model : undefined;
+    const m = r && typeof r === 'object' ? (r.modelVersion ?? r.model) : undefined;
     if (typeof m === 'string') out[stage] = m;
   }
   return out;

@@ -43,7 +43,12 @@ export function createValidate(ctx?: StageContext): Stage {
           const category = summarize(m.envelope).category;
           const sub = latest(outputs, 'subcategory');
           const attrs = latest(outputs, 'attributes');
-          const check = checkSchema(schemas, typeof category === 'string' ? category : undefined, typeof sub === 'string' ? sub : undefined, attrs !== null && typeof attrs === 'object' ? (attrs as Record<string, unknown>) : {});
+          const check = checkSchema(
+            schemas,
+            typeof category === 'string' ? category : undefined,
+            typeof sub === 'string' ? sub : undefined,
+            attrs !== null && typeof attrs === 'object' ? (attrs as Record<string, unknown>) : {},
+          );
           if (check !== null) {
             out.attributesComplete = check.missingRequired.length === 0;
             if (check.missingRequired.length > 0) out.missingAttributes = check.missingRequired;

@@ -15,7 +15,13 @@ const server = await startRedis();
 const admin = client(server.url);
 
 /** NAME=value lines of an env file. */
-const readEnv = (file: string) => Object.fromEntries(readFileSync(file, 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+const readEnv = (file: string) =>
+  Object.fromEntries(
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 const passwordOf = (url: string) => decodeURIComponent(new URL(url).password);
 /**
  * A fresh connection with `url`: '' when it is logged in as the URL's user, else why not (a failed

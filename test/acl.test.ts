@@ -42,14 +42,21 @@ async function secured(config: ResolvedConfig) {
 }
 
 /** The command's error message ('' if it succeeded). */
-const error = (p: Promise<unknown>) => p.then(() => '', (e: Error) => e.message);
+const error = (p: Promise<unknown>) =>
+  p.then(
+    () => '',
+    (e: Error) => e.message,
+  );
 /** Refused by ACL: NOPERM for a command, "The user executing the script can't ..." inside a script. */
 const NOPERM = /NOPERM|no permissions|user executing the script can't/i;
 
 test('generated rules: one user per stage, XADD only to the stage routes, the DLQ, the log stream and the completion stream', () => {
   const config = rulesOnlyConfig(server.url, 'products');
   const users = aclUsers(config, { dataAccess: stageDataAccess, password: () => 'pw' });
-  assert.equal(users.map((u) => u.name), ['products-preprocess', 'products-validate', 'products-store', 'products-producer', 'products-observer']);
+  assert.equal(
+    users.map((u) => u.name),
+    ['products-preprocess', 'products-validate', 'products-store', 'products-producer', 'products-observer'],
+  );
   const line = (stage: string) => formatSetUser(users.find((u) => u.stage === stage)!);
   assert.match(line('preprocess'), '"(%W~{products}:validate %W~{products}:store %W~{products}:dlq %W~{products}:logs %W~{products}:done +xadd)"');
   assert.match(line('validate'), '"(%W~{products}:store %W~{products}:dlq %W~{products}:logs %W~{products}:done +xadd)"');
@@ -80,12 +87,20 @@ test('a stage user cannot XADD to a stream outside its routes (NOPERM), not even
   assert.match(await error(validate.eval(addFromScript, 1, keys.stream('store'))), NOPERM, 'no EVAL of its own Lua, not even on its own keys');
   // The pipeline's own functions run under the same rules: produce-batch-2 XADDs to KEYS[1].
   const produceFn = new Script('produce-batch-2').fn;
-  assert.match(await error(validate.fcall(produceFn, 2, keys.stream('in'), keys.stream('in') + ':producer:x', 1, 1000, 1, 'k', 'e')), NOPERM, 'a pipeline function declaring a foreign key');
-  assert.match(await error(validate.fcall(produceFn, 2, keys.stream('validate'), keys.stream('validate') + ':producer:x', 1, 1000, 1, 'k', 'e')), NOPERM, 'a pipeline function XADDing to its own input');
+  assert.match(
+    await error(validate.fcall(produceFn, 2, keys.stream('in'), keys.stream('in') + ':producer:x', 1, 1000, 1, 'k', 'e')),
+    NOPERM,
+    'a pipeline function declaring a foreign key',
+  );
+  assert.match(
+    await error(validate.fcall(produceFn, 2, keys.stream('validate'), keys.stream('validate') + ':producer:x', 1, 1000, 1, 'k', 'e')),
+    NOPERM,
+    'a pipeline function XADDing to its own input',
+  );
   assert.is(await admin.xlen(keys.stream('in')), 0);
 });
 
-test('sharded (shards: 2): every rule names each shard\'s keys; a stage user writes its targets on both shards and nothing else', async () => {
+test("sharded (shards: 2): every rule names each shard's keys; a stage user writes its targets on both shards and nothing else", async () => {
   const config = { ...rulesOnlyConfig(server.url, randomPipeline()), shards: 2 };
   const { as, user } = await secured(config);
   const [s0, s1] = Keys.shards(config.pipeline, 2);
@@ -111,7 +126,11 @@ test("a stage user cannot read another stage's stream, its targets or the store"
   assert.match(await error(validate.xrange(keys.stream('in'), '-', '+')), NOPERM);
   assert.match(await error(validate.xrange(keys.stream('store'), '-', '+')), NOPERM, 'targets are write-only');
   assert.match(await error(validate.hgetall(keys.product('x'))), NOPERM);
-  assert.match(await error(validate.eval("return redis.call('XRANGE', KEYS[1], '-', '+')", 1, keys.stream('store'))), NOPERM, 'nor through a script of its own');
+  assert.match(
+    await error(validate.eval("return redis.call('XRANGE', KEYS[1], '-', '+')", 1, keys.stream('store'))),
+    NOPERM,
+    'nor through a script of its own',
+  );
   const store = as('store');
   assert.match(await error(store.xrange(keys.stream('validate'), '-', '+')), NOPERM);
   assert.match(await error(store.del(keys.products)), NOPERM, 'store keys allow the upsert commands only');
@@ -140,7 +159,15 @@ test('the store user runs the redis sink upsert, including moving a product betw
   const config = rulesOnlyConfig(server.url, randomPipeline());
   const { as, keys } = await secured(config);
   const sink = createRedisSink(as('store'), keys);
-  const product = (category: string, entryId: string) => ({ key: 'k1', entryId, traceId: 't', category, fields: { brand: 'B' }, doc: { key: 'k1' }, storedAt: Date.now() });
+  const product = (category: string, entryId: string) => ({
+    key: 'k1',
+    entryId,
+    traceId: 't',
+    category,
+    fields: { brand: 'B' },
+    doc: { key: 'k1' },
+    storedAt: Date.now(),
+  });
   await sink.write([product('tools', '1-0')]);
   await sink.write([product('garden', '2-0')]);
   assert.equal(await admin.smembers(keys.category('tools')), []);
@@ -156,10 +183,22 @@ test('pipeline acl --apply --write-env: a `pipeline worker` child runs as its st
     const apply = cli(['--config', configFile, 'acl', '--apply', '--write-env', envFile], server.url);
     assert.is(await exited(apply), 0, apply.output());
     assert.is(statSync(envFile).mode & 0o777, 0o600);
-    const env = Object.fromEntries(readFileSync(envFile, 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const env = Object.fromEntries(
+      readFileSync(envFile, 'utf8')
+        .split('\n')
+        .filter((l) => /^[A-Z_]+=/.test(l))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
     assert.match(env.REDIS_URL_STORE!, new RegExp(`^redis://${pipeline}-store:[0-9a-f]{64}@`));
-    assert.equal(apply.output().match(/^REDIS_URL_[A-Z]+=/gm), ['REDIS_URL_PREPROCESS=', 'REDIS_URL_VALIDATE=', 'REDIS_URL_STORE='], 'with --apply it prints the env lines');
-    const worker = spawn(process.execPath, [BIN, '--config', configFile, 'worker', 'store'], { env: { ...process.env, REDIS_URL: server.url, REDIS_URL_STORE: env.REDIS_URL_STORE }, stdio: 'ignore' });
+    assert.equal(
+      apply.output().match(/^REDIS_URL_[A-Z]+=/gm),
+      ['REDIS_URL_PREPROCESS=', 'REDIS_URL_VALIDATE=', 'REDIS_URL_STORE='],
+      'with --apply it prints the env lines',
+    );
+    const worker = spawn(process.execPath, [BIN, '--config', configFile, 'worker', 'store'], {
+      env: { ...process.env, REDIS_URL: server.url, REDIS_URL_STORE: env.REDIS_URL_STORE },
+      stdio: 'ignore',
+    });
     try {
       await waitFor('store worker connected as its user', async () => /name=store:\S+:read .*user=\S+-store /.test(String(await admin.client('LIST'))), 15_000);
       assert.match(String(await admin.client('LIST')), new RegExp(`name=store:\\S+:cmd .*user=${pipeline}-store `));
@@ -184,7 +223,9 @@ function startSecuredWorkers(config: ResolvedConfig, logs: string[]): Worker[] {
 
 async function runEndToEnd(raw: PipelineConfig, n: number, timeoutMs: number): Promise<void> {
   const pipeline = randomPipeline();
-  const base = resolveConfig({ ...raw, pipeline, defaults: { ...raw.defaults, ...FAST, consumerIdleRemoveMs: 200 } }, 'test', { env: { REDIS_URL: server.url } });
+  const base = resolveConfig({ ...raw, pipeline, defaults: { ...raw.defaults, ...FAST, consumerIdleRemoveMs: 200 } }, 'test', {
+    env: { REDIS_URL: server.url },
+  });
   const users = aclUsers(base, { dataAccess: stageDataAccess });
   await applyAcl(admin, users);
   const stageUser = (stage: string) => users.find((u) => u.stage === stage)!;
@@ -212,12 +253,23 @@ async function runEndToEnd(raw: PipelineConfig, n: number, timeoutMs: number): P
   await admin.call('FUNCTION', 'FLUSH');
   const logs: string[] = [];
   const workers = startSecuredWorkers(config, logs);
-  await waitFor('every worker reports the missing library', () => config.stages.every((s) => logs.some((l) => l.includes('"functions.missing"') && l.includes(`"stage":"${s.name}"`))), 15_000);
+  await waitFor(
+    'every worker reports the missing library',
+    () => config.stages.every((s) => logs.some((l) => l.includes('"functions.missing"') && l.includes(`"stage":"${s.name}"`))),
+    15_000,
+  );
   assert.is(await loadLibrary(admin), 1);
   const producerUser = users.find((u) => u.role === 'producer')!;
   const producer = new Redis(producerUser.url, { maxRetriesPerRequest: 2 });
   opened.push(producer);
-  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ id: `a${i}`, title: `Acme widget ${i}`, ...(i % 2 ? { mpn: `AW-${i}` } : {}), ...(i % 3 === 0 ? { description: 'UPC 036000291452' } : {}) }));
+  const lines = Array.from({ length: n }, (_, i) =>
+    JSON.stringify({
+      id: `a${i}`,
+      title: `Acme widget ${i}`,
+      ...(i % 2 ? { mpn: `AW-${i}` } : {}),
+      ...(i % 3 === 0 ? { description: 'UPC 036000291452' } : {}),
+    }),
+  );
   try {
     const summary = await produce(producer, Readable.from([lines.join('\n')]), { stream: keys.stream(config.input), source: 'test', maxRecordBytes: 65536 });
     assert.is(summary.produced, n);
@@ -228,7 +280,11 @@ async function runEndToEnd(raw: PipelineConfig, n: number, timeoutMs: number): P
       assert.match(await error(r.eval('return 1', 0)), NOPERM, `${u.name}: EVAL "return 1" 0`);
       assert.match(await error(r.evalsha('e0e1f9fabfc9d4800c877a703b823ac0578ff8db', 0)), NOPERM, `${u.name}: EVALSHA`);
       assert.match(await error(r.call('SCRIPT', 'LOAD', 'return 1')), NOPERM, `${u.name}: SCRIPT LOAD`);
-      assert.match(await error(r.call('FUNCTION', 'LOAD', "#!lua name=evil\nredis.register_function('evil', function() while true do end end)")), NOPERM, `${u.name}: FUNCTION LOAD`);
+      assert.match(
+        await error(r.call('FUNCTION', 'LOAD', "#!lua name=evil\nredis.register_function('evil', function() while true do end end)")),
+        NOPERM,
+        `${u.name}: FUNCTION LOAD`,
+      );
       assert.match(await error(r.call('FUNCTION', 'FLUSH')), NOPERM, `${u.name}: FUNCTION FLUSH`);
     }
     // Done when every stage is idle and each record is stored or (model pipeline: category unknown) only in review.
@@ -239,15 +295,26 @@ async function runEndToEnd(raw: PipelineConfig, n: number, timeoutMs: number): P
       return new Set([...stored, ...reviewed]).size === n + 1 && stored.length > 0;
     };
     await waitFor('every record stored (or sent to review) by the per-stage users', done, timeoutMs).catch((err: Error) => {
-      throw new Error(`${err.message}; refused: ${logs.filter((l) => NOPERM.test(l)).slice(0, 3).join(' | ') || 'none'}`);
+      throw new Error(
+        `${err.message}; refused: ${
+          logs
+            .filter((l) => NOPERM.test(l))
+            .slice(0, 3)
+            .join(' | ') || 'none'
+        }`,
+      );
     });
-    await waitFor('stale consumers removed', async () => {
-      for (const s of config.stages) {
-        const consumers = (await admin.xinfo('CONSUMERS', keys.stream(s.input), s.name)) as unknown[][];
-        if (consumers.some((c) => c[1] === 'gone-1' || c[1] === 'gone-2')) return false;
-      }
-      return true;
-    }, 10_000);
+    await waitFor(
+      'stale consumers removed',
+      async () => {
+        for (const s of config.stages) {
+          const consumers = (await admin.xinfo('CONSUMERS', keys.stream(s.input), s.name)) as unknown[][];
+          if (consumers.some((c) => c[1] === 'gone-1' || c[1] === 'gone-2')) return false;
+        }
+        return true;
+      },
+      10_000,
+    );
     const clients = String(await admin.client('LIST'));
     for (const s of config.stages) {
       assert.match(clients, new RegExp(`name=${s.name}:\\S+:cmd .*user=${stageUser(s.name).name} `), `${s.name} command connection runs as its user`);
@@ -261,7 +328,10 @@ async function runEndToEnd(raw: PipelineConfig, n: number, timeoutMs: number): P
   assert.equal(dlq, ['undecodable'], 'only the junk entry is dead-lettered');
   const stored = await admin.smembers(keys.products);
   const copies = await Promise.all(stored.map((k) => admin.hget(keys.product(k), 'copies')));
-  assert.ok(copies.every((c) => c === '1'), 'every product stored exactly once');
+  assert.ok(
+    copies.every((c) => c === '1'),
+    'every product stored exactly once',
+  );
   const denied = logs.filter((l) => NOPERM.test(l));
   assert.equal(denied, [], 'no command was refused');
 }

@@ -18,15 +18,28 @@ const H = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json'
 async function listening(pipeline: string, limits = {}) {
   const config = rulesOnlyConfig(server.url, pipeline);
   const keys = new Keys(pipeline);
-  const productReader = (ctx: { redis: Redis }) => ({ read: async (k: string) => (await readRedisProduct(ctx.redis, keys, k)) as Record<string, unknown> | null });
-  const app: FastifyInstance = await buildServer({ config, tokens: [{ token: TOKEN, roles: ['admin'] }], logger: silentLogger, limits: { completionsBlockMs: 100, backpressureCacheMs: 0, ...limits }, productReader });
+  const productReader = (ctx: { redis: Redis }) => ({
+    read: async (k: string) => (await readRedisProduct(ctx.redis, keys, k)) as Record<string, unknown> | null,
+  });
+  const app: FastifyInstance = await buildServer({
+    config,
+    tokens: [{ token: TOKEN, roles: ['admin'] }],
+    logger: silentLogger,
+    limits: { completionsBlockMs: 100, backpressureCacheMs: 0, ...limits },
+    productReader,
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   return { app, config, keys, base };
 }
 
-const apiConnections = async () => String(await redis.client('LIST')).split('\n').filter((l: string) => / name=api:/.test(l)).map((l: string) => /name=(\S+)/.exec(l)![1]!).sort();
+const apiConnections = async () =>
+  String(await redis.client('LIST'))
+    .split('\n')
+    .filter((l: string) => / name=api:/.test(l))
+    .map((l: string) => /name=(\S+)/.exec(l)![1]!)
+    .sort();
 
 test('1,000 concurrent enrich waiters share one completions connection: api:cmd + api:done in CLIENT LIST; every one answered with its stored product', async () => {
   const { app, config, base } = await listening(randomPipeline());
@@ -35,14 +48,21 @@ test('1,000 concurrent enrich waiters share one completions connection: api:cmd 
     const N = 1_000;
     // No worker yet: every request waits.
     const answers = Array.from({ length: N }, (_, i) =>
-      fetch(`${base}/v1/enrich?timeout_ms=60000`, { method: 'POST', headers: H, body: JSON.stringify({ id: `w${i}`, title: `SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46 #${i}` }) }).then(async (r) => ({ status: r.status, body: (await r.json()) as { id: string; status: string; product?: { key: string } } })),
+      fetch(`${base}/v1/enrich?timeout_ms=60000`, {
+        method: 'POST',
+        headers: H,
+        body: JSON.stringify({ id: `w${i}`, title: `SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46 #${i}` }),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { id: string; status: string; product?: { key: string } } })),
     );
     await waitFor('1,000 waiters', () => app.pipeline.completions.waiting === N, 30_000);
     assert.equal(await apiConnections(), ['api:cmd', 'api:done'], 'two connections, whatever the number of waiters');
     workers = startWorkers(config);
     const got = await Promise.all(answers);
     assert.is(got.filter((g) => g.status === 200 && g.body.status === 'stored').length, N, JSON.stringify(got.find((g) => g.status !== 200)));
-    assert.ok(got.every((g, i) => g.body.product?.key === `w${i}`), 'each waiter got its own product');
+    assert.ok(
+      got.every((g, i) => g.body.product?.key === `w${i}`),
+      'each waiter got its own product',
+    );
     assert.equal(await apiConnections(), ['api:cmd', 'api:done']);
     assert.is(app.pipeline.completions.waiting, 0);
   } finally {
@@ -111,7 +131,10 @@ test('1,000 products over HTTP (10 x 100) all end stored and readable; SSE strea
       for (const m of buf.matchAll(/^id: (\S+)$/gm)) if (!got.includes(m[1]!)) got.push(m[1]!);
     }
     await reader.cancel();
-    assert.equal(got, events.slice(500).map((e) => e.id));
+    assert.equal(
+      got,
+      events.slice(500).map((e) => e.id),
+    );
   } finally {
     ac.abort();
     await stopAll(workers);
@@ -123,10 +146,16 @@ test('429 with Retry-After while the input lag is above limits.maxLag; accepted 
   const pipeline = randomPipeline();
   const config = rulesOnlyConfig(server.url, pipeline);
   config.stages[0]!.maxLag = 20;
-  const app = await buildServer({ config, tokens: [{ token: TOKEN, roles: ['admin'] }], logger: silentLogger, limits: { backpressureCacheMs: 0, completionsBlockMs: 100 } });
+  const app = await buildServer({
+    config,
+    tokens: [{ token: TOKEN, roles: ['admin'] }],
+    logger: silentLogger,
+    limits: { backpressureCacheMs: 0, completionsBlockMs: 100 },
+  });
   await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
   try {
-    const post = (n: number, from: number) => app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: Array.from({ length: n }, (_, i) => ({ id: `l${from + i}`, title: 't' })) });
+    const post = (n: number, from: number) =>
+      app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: Array.from({ length: n }, (_, i) => ({ id: `l${from + i}`, title: 't' })) });
     assert.is((await post(25, 0)).statusCode, 202, 'lag 0: in');
     const refused = await post(1, 100);
     assert.is(refused.statusCode, 429);
@@ -148,7 +177,12 @@ test('429 with Retry-After while the input lag is above limits.maxLag; accepted 
 
 test('429 redis_full with Retry-After while Redis is at maxmemory; nothing taken; accepted again once the limit is lifted', async () => {
   const pipeline = randomPipeline();
-  const app = await buildServer({ config: rulesOnlyConfig(server.url, pipeline), tokens: [{ token: TOKEN, roles: ['admin'] }], logger: silentLogger, limits: { backpressureCacheMs: 0, completionsBlockMs: 100 } });
+  const app = await buildServer({
+    config: rulesOnlyConfig(server.url, pipeline),
+    tokens: [{ token: TOKEN, roles: ['admin'] }],
+    logger: silentLogger,
+    limits: { backpressureCacheMs: 0, completionsBlockMs: 100 },
+  });
   await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
   try {
     await redis.config('SET', 'maxmemory', '1mb');
@@ -171,7 +205,12 @@ test('429 redis_full with Retry-After while Redis is at maxmemory; nothing taken
 test('a write that Redis refuses with OOM (limit reached after the last backpressure reading) is a 429 redis_full too, not a 500', async () => {
   const pipeline = randomPipeline();
   // The reading is reused for a minute: the limit set below is met by the write itself.
-  const app = await buildServer({ config: rulesOnlyConfig(server.url, pipeline), tokens: [{ token: TOKEN, roles: ['admin'] }], logger: silentLogger, limits: { backpressureCacheMs: 60_000, completionsBlockMs: 100 } });
+  const app = await buildServer({
+    config: rulesOnlyConfig(server.url, pipeline),
+    tokens: [{ token: TOKEN, roles: ['admin'] }],
+    logger: silentLogger,
+    limits: { backpressureCacheMs: 60_000, completionsBlockMs: 100 },
+  });
   await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
   try {
     assert.is((await app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id: 'o1', title: 't' } })).statusCode, 202);

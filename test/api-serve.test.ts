@@ -10,7 +10,10 @@ const server = await startRedis();
 
 /** `pipeline serve` as a child process; output collected. */
 function serve(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args], { env: { ...process.env, REDIS_URL: server.url, API_TOKENS: '', LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'serve', ...args], {
+    env: { ...process.env, REDIS_URL: server.url, API_TOKENS: '', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -42,9 +45,15 @@ test('graceful shutdown: SIGTERM answers the waiting enrich (202, not cut off), 
     await waitFor('listening', () => portOf(child.output()) > 0, 20_000);
     const base = `http://127.0.0.1:${portOf(child.output())}`;
     await waitFor('ready', async () => (await fetch(`${base}/readyz`)).status === 200, 10_000);
-    const waiting = fetch(`${base}/v1/enrich?timeout_ms=30000`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-request-id': 'req-abc-1' }, body: JSON.stringify({ id: 'g1', title: 't' }) });
+    const waiting = fetch(`${base}/v1/enrich?timeout_ms=30000`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-request-id': 'req-abc-1' },
+      body: JSON.stringify({ id: 'g1', title: 't' }),
+    });
     const redis = new Redis(server.url);
-    await waitFor('the request submitted and waiting', async () => (await redis.hget(new Keys(pipeline).status('g1'), 's')) === 'queued', 10_000).finally(() => redis.disconnect());
+    await waitFor('the request submitted and waiting', async () => (await redis.hget(new Keys(pipeline).status('g1'), 's')) === 'queued', 10_000).finally(() =>
+      redis.disconnect(),
+    );
     const t0 = Date.now();
     child.kill('SIGTERM');
     const r = await waiting;
@@ -52,8 +61,17 @@ test('graceful shutdown: SIGTERM answers the waiting enrich (202, not cut off), 
     assert.equal(await r.json(), { id: 'g1', status: 'queued', stage: 'preprocess' });
     assert.ok(Date.now() - t0 < 10_000, 'answered at shutdown, not at its 30 s deadline');
     assert.is(await exited(child), 0, child.output());
-    assert.ok(await fetch(`${base}/healthz`).then(() => false, () => true), 'no longer accepting');
-    const line = child.output().split('\n').find((l) => l.includes('"event":"http.request"') && l.includes('/v1/enrich'));
+    assert.ok(
+      await fetch(`${base}/healthz`).then(
+        () => false,
+        () => true,
+      ),
+      'no longer accepting',
+    );
+    const line = child
+      .output()
+      .split('\n')
+      .find((l) => l.includes('"event":"http.request"') && l.includes('/v1/enrich'));
     assert.ok(line, child.output());
     assert.match(line!, /"requestId":"req-abc-1"/);
     assert.match(line!, /"status":202/);

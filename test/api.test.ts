@@ -22,7 +22,9 @@ const auth = (role: 'submit' | 'read' | 'admin') => ({ authorization: `Bearer ${
 
 async function api(pipeline: string, limits = {}, config = rulesOnlyConfig(server.url, pipeline)): Promise<FastifyInstance> {
   const keys = new Keys(pipeline);
-  const productReader = (ctx: { redis: Redis }) => ({ read: async (k: string) => (await readRedisProduct(ctx.redis, keys, k)) as Record<string, unknown> | null });
+  const productReader = (ctx: { redis: Redis }) => ({
+    read: async (k: string) => (await readRedisProduct(ctx.redis, keys, k)) as Record<string, unknown> | null,
+  });
   const app = await buildServer({ config, tokens: TOKENS, logger: silentLogger, limits: { completionsBlockMs: 100, ...limits }, productReader });
   await app.ready();
   await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
@@ -34,7 +36,10 @@ test('auth: no token 401, wrong role 403, admin may do everything; health and op
   try {
     const body = { id: 'a1', title: 'x' };
     assert.is((await app.inject({ method: 'POST', url: '/v1/products', payload: body })).statusCode, 401);
-    assert.is((await app.inject({ method: 'POST', url: '/v1/products', payload: body, headers: { authorization: 'Bearer nope-nope-nope-nope' } })).statusCode, 401);
+    assert.is(
+      (await app.inject({ method: 'POST', url: '/v1/products', payload: body, headers: { authorization: 'Bearer nope-nope-nope-nope' } })).statusCode,
+      401,
+    );
     assert.is((await app.inject({ method: 'POST', url: '/v1/products', payload: body, headers: auth('read') })).statusCode, 403);
     assert.is((await app.inject({ method: 'GET', url: '/v1/products/a1', headers: auth('submit') })).statusCode, 403);
     assert.is((await app.inject({ method: 'POST', url: '/v1/products', payload: body, headers: auth('submit') })).statusCode, 202);
@@ -64,15 +69,36 @@ test('malformed bodies: 400 naming the field, invalid JSON 400, NDJSON with bad 
     assert.is(r3.statusCode, 202);
     const j = r3.json();
     assert.equal(j.accepted, ['n1']);
-    assert.equal(j.rejected.map((r: { index: number; reason: string }) => [r.index, r.reason]), [[1, 'invalid_json'], [2, 'invalid_record']]);
+    assert.equal(
+      j.rejected.map((r: { index: number; reason: string }) => [r.index, r.reason]),
+      [
+        [1, 'invalid_json'],
+        [2, 'invalid_record'],
+      ],
+    );
     assert.match(j.rejected[1].error, /field "title"/);
     const big = await app.inject({ method: 'POST', url: '/v1/products', payload: JSON.stringify({ id: 'b', title: 'x'.repeat(5000) }), headers: h });
     assert.is(big.statusCode, 413);
-    const many = await app.inject({ method: 'POST', url: '/v1/products', payload: Array.from({ length: 6 }, (_, i) => ({ id: `m${i}`, title: 't' })), headers: h });
+    const many = await app.inject({
+      method: 'POST',
+      url: '/v1/products',
+      payload: Array.from({ length: 6 }, (_, i) => ({ id: `m${i}`, title: 't' })),
+      headers: h,
+    });
     assert.is(many.statusCode, 413);
-    const form = await app.inject({ method: 'POST', url: '/v1/products', payload: '{"id":"c1","title":"curl -d sends a form type"}', headers: { ...auth('submit'), 'content-type': 'application/x-www-form-urlencoded' } });
+    const form = await app.inject({
+      method: 'POST',
+      url: '/v1/products',
+      payload: '{"id":"c1","title":"curl -d sends a form type"}',
+      headers: { ...auth('submit'), 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal([form.statusCode, form.json().accepted], [202, ['c1']], 'curl -d without a content type');
-    const notJson = await app.inject({ method: 'POST', url: '/v1/products', payload: 'id=c2&title=x', headers: { ...auth('submit'), 'content-type': 'application/x-www-form-urlencoded' } });
+    const notJson = await app.inject({
+      method: 'POST',
+      url: '/v1/products',
+      payload: 'id=c2&title=x',
+      headers: { ...auth('submit'), 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.is(notJson.statusCode, 400);
     assert.match(notJson.json().message, /not JSON/);
     const q = await app.inject({ method: 'POST', url: '/v1/enrich?timeout_ms=abc', payload: { id: 'e', title: 't' }, headers: h });
@@ -89,7 +115,12 @@ test('404 for an id never seen, queued before any worker runs, stored (with the 
   const app = await api(pipeline, {}, config);
   try {
     assert.is((await app.inject({ method: 'GET', url: '/v1/products/nobody', headers: auth('read') })).statusCode, 404);
-    const r = await app.inject({ method: 'POST', url: '/v1/products', payload: { id: 'q1', title: 'SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46' }, headers: auth('submit') });
+    const r = await app.inject({
+      method: 'POST',
+      url: '/v1/products',
+      payload: { id: 'q1', title: 'SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46' },
+      headers: auth('submit'),
+    });
     assert.is(r.statusCode, 202);
     const queued = (await app.inject({ method: 'GET', url: '/v1/products/q1', headers: auth('read') })).json();
     assert.is(queued.status, 'queued', JSON.stringify(queued));
@@ -109,20 +140,37 @@ test('404 for an id never seen, queued before any worker runs, stored (with the 
   }
 });
 
-test('review and dead-lettered ids end with their final status (GET, wait_ms, enrich), from the consumer\'s completion helper', async () => {
+test("review and dead-lettered ids end with their final status (GET, wait_ms, enrich), from the consumer's completion helper", async () => {
   const pipeline = randomPipeline();
   const base = rulesOnlyConfig(server.url, pipeline);
-  const config = resolveConfig({
-    pipeline,
-    defaults: FAST,
-    stages: [{ name: 'preprocess', kind: 'preprocess', input: 'in' }, { name: 'store', kind: 'store', settings: { sink: 'redis' } }],
-    // "to review" goes to the review stream; "nowhere" matches no rule: dead-lettered (no_route).
-    routes: { preprocess: [{ when: { title: 'to review' }, to: 'review' }, { when: { title: { ne: 'nowhere' } }, to: 'store' }] },
-  }, 'test', { env: { REDIS_URL: base.redis.url } });
+  const config = resolveConfig(
+    {
+      pipeline,
+      defaults: FAST,
+      stages: [
+        { name: 'preprocess', kind: 'preprocess', input: 'in' },
+        { name: 'store', kind: 'store', settings: { sink: 'redis' } },
+      ],
+      // "to review" goes to the review stream; "nowhere" matches no rule: dead-lettered (no_route).
+      routes: {
+        preprocess: [
+          { when: { title: 'to review' }, to: 'review' },
+          { when: { title: { ne: 'nowhere' } }, to: 'store' },
+        ],
+      },
+    },
+    'test',
+    { env: { REDIS_URL: base.redis.url } },
+  );
   const app = await api(pipeline, {}, config);
   const workers = startWorkers(config);
   try {
-    const review = await app.inject({ method: 'POST', url: '/v1/enrich?timeout_ms=15000', payload: { id: 'rv1', title: 'to review' }, headers: auth('submit') });
+    const review = await app.inject({
+      method: 'POST',
+      url: '/v1/enrich?timeout_ms=15000',
+      payload: { id: 'rv1', title: 'to review' },
+      headers: auth('submit'),
+    });
     assert.equal([review.statusCode, review.json().status, review.json().stage, review.json().reason], [200, 'review', 'preprocess', 'review']);
     await app.inject({ method: 'POST', url: '/v1/products', payload: { id: 'dl1', title: 'nowhere' }, headers: auth('submit') });
     const dead = (await app.inject({ method: 'GET', url: '/v1/products/dl1?wait_ms=15000', headers: auth('read') })).json();
@@ -143,13 +191,18 @@ test('review and dead-lettered ids end with their final status (GET, wait_ms, en
 test('completionsOf: DLQ forwards are dead_lettered with the reason, forwards to terminal streams only are review, others (and review fan-outs that go on to a stage) nothing (pure)', () => {
   const dlq = '{p}:dlq';
   const terminal = new Map([['{p}:review', 'review']]);
-  const got = completionsOf([
-    { id: '1-0', targets: ['{p}:store'], fields: ['k', 'a', 'e', Buffer.from('x')] },
-    { id: '2-0', targets: ['{p}:review'], fields: ['k', 'b', 'e', Buffer.from('x')] },
-    { id: '3-0', targets: [dlq], fields: ['k', 'c', 'e', Buffer.from('x'), 'stage', 's', 'reason', 'max_deliveries', 'error', 'boom'] },
-    { id: '4-0', targets: [], fields: [] },
-    { id: '5-0', targets: ['{p}:review', '{p}:extract'], fields: ['k', 'd', 'e', Buffer.from('x')] },
-  ], 's', dlq, terminal);
+  const got = completionsOf(
+    [
+      { id: '1-0', targets: ['{p}:store'], fields: ['k', 'a', 'e', Buffer.from('x')] },
+      { id: '2-0', targets: ['{p}:review'], fields: ['k', 'b', 'e', Buffer.from('x')] },
+      { id: '3-0', targets: [dlq], fields: ['k', 'c', 'e', Buffer.from('x'), 'stage', 's', 'reason', 'max_deliveries', 'error', 'boom'] },
+      { id: '4-0', targets: [], fields: [] },
+      { id: '5-0', targets: ['{p}:review', '{p}:extract'], fields: ['k', 'd', 'e', Buffer.from('x')] },
+    ],
+    's',
+    dlq,
+    terminal,
+  );
   assert.equal(got, [
     { key: 'b', status: 'review', stage: 's', reason: 'review' },
     { key: 'c', status: 'dead_lettered', stage: 's', reason: 'max_deliveries', error: 'boom' },

@@ -76,8 +76,17 @@ test('a burst on a slow stage scales it up to max on lag, then back to min when 
       defaults: { blockMs: 100, claimIntervalMs: 200, claimMinIdleMs: 60_000, keepClaimedMs: 500, drainTimeoutMs: 10_000 },
       stages: [
         {
-          name: 'slow', kind: 'slow', input: 'in', settings: { delayMs: 100 },
-          batchSize: 5, minWorkers: 1, maxWorkers: 3, scaleUpLag: 50, scaleUpAfterMs: 400, scaleDownIdleMs: 1500, autoscaleIntervalMs: 100,
+          name: 'slow',
+          kind: 'slow',
+          input: 'in',
+          settings: { delayMs: 100 },
+          batchSize: 5,
+          minWorkers: 1,
+          maxWorkers: 3,
+          scaleUpLag: 50,
+          scaleUpAfterMs: 400,
+          scaleDownIdleMs: 1500,
+          autoscaleIntervalMs: 100,
         },
       ],
       routes: {},
@@ -126,13 +135,29 @@ test('a burst on a slow stage scales it up to max on lag, then back to min when 
   }
   assert.is(maxSeen, 3, 'never above maxWorkers');
   const decisions = lines.filter((l) => l.event === 'autoscale.decision');
-  assert.equal(decisions.map((d) => [d.from, d.to, d.reason]), [[1, 2, 'lag_high'], [2, 3, 'lag_high'], [3, 2, 'idle'], [2, 1, 'idle']]);
+  assert.equal(
+    decisions.map((d) => [d.from, d.to, d.reason]),
+    [
+      [1, 2, 'lag_high'],
+      [2, 3, 'lag_high'],
+      [3, 2, 'idle'],
+      [2, 1, 'idle'],
+    ],
+  );
   const counted = metrics.records.filter((r) => r.name === 'autoscale.decisions').map((r) => r.tags.direction);
   assert.equal(counted, ['up', 'up', 'down', 'down']);
-  assert.equal(exits.map((e) => e.code), [0, 0, 0], 'every worker (2 retired, 1 stopped) drained and exited 0');
+  assert.equal(
+    exits.map((e) => e.code),
+    [0, 0, 0],
+    'every worker (2 retired, 1 stopped) drained and exited 0',
+  );
   const seen = await redis.hgetall(keys.extra('seen'));
   assert.is(Object.keys(seen).length, N, 'every message processed');
-  assert.equal(Object.values(seen).filter((n) => n !== '1'), [], 'no message processed twice');
+  assert.equal(
+    Object.values(seen).filter((n) => n !== '1'),
+    [],
+    'no message processed twice',
+  );
   const st = (await pipelineStatus(redis, config)).streams[0]!;
   assert.equal([st.group?.lag, st.group?.pending], [0, 0]);
 });

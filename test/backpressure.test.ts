@@ -49,7 +49,10 @@ test('waitUntilClear waits while behind, reports, resumes once the group catches
   const stream = keys.stream('in');
   await addN(stream, 20);
   const bp = new Backpressure(redis, { stream, group: 'preprocess', maxLag: 10, cacheMs: 0 });
-  const err = await bp.waitUntilClear({ pollMs: 10, maxWaitMs: 50 }).then(() => undefined, (e: unknown) => e);
+  const err = await bp.waitUntilClear({ pollMs: 10, maxWaitMs: 50 }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof BackpressureTimeoutError, String(err));
   let waits = 0;
   const waiting = bp.waitUntilClear({ pollMs: 10, onWait: () => waits++ });
@@ -66,7 +69,9 @@ test('pipeline produce waits on stderr while the input lag is above limits.maxLa
   const lines = Array.from({ length: 200 }, (_, i) => JSON.stringify({ id: `p${i}`, title: `item ${i}` })).join('\n');
   const child = cli(['produce', '--config', config, '--batch', '50', '--backpressure-poll', '20', '--rejects', '/dev/null'], server.url, { input: lines });
   const stream = keys.stream('in');
-  await waitFor('the producer to wait', () => /waiting: the input lag \d+ is above limits.maxLag 50/.test(child.output()), 20_000).catch((e: Error) => { throw new Error(e.message + ': ' + child.output()); });
+  await waitFor('the producer to wait', () => /waiting: the input lag \d+ is above limits.maxLag 50/.test(child.output()), 20_000).catch((e: Error) => {
+    throw new Error(e.message + ': ' + child.output());
+  });
   const held = await redis.xlen(stream);
   assert.ok(held >= 51 && held <= 100, `stopped after the batch that crossed the limit (${held} in the stream)`);
   // The stage catches up: its group reads everything so far, again and again until the producer is done.
@@ -88,7 +93,11 @@ test('config: limits.maxLag defaults to 100000, a stage may override it, and a b
   assert.is(c.limits.maxLag, 100_000);
   assert.is(c.stages[0]!.maxLag, 100_000);
   const { resolveConfig } = await import('../lib/config/load.js');
-  const raw = { stages: [{ name: 'preprocess', kind: 'preprocess', input: 'in', maxLag: 7 }], routes: { preprocess: [{ to: 'review' }] }, limits: { maxLag: 9 } };
+  const raw = {
+    stages: [{ name: 'preprocess', kind: 'preprocess', input: 'in', maxLag: 7 }],
+    routes: { preprocess: [{ to: 'review' }] },
+    limits: { maxLag: 9 },
+  };
   const r = resolveConfig(raw, 't', { env: {} });
   assert.equal([r.limits.maxLag, r.stages[0]!.maxLag], [9, 7]);
   assert.throws(() => resolveConfig({ ...raw, limits: { maxLag: 0 } }, 't', { env: {} }), /limits\.maxLag/);
@@ -100,8 +109,32 @@ test('DLQ replay follows the same rule: it waits while the target stage is behin
   const config = rulesOnlyConfig(server.url, pipeline);
   config.stages.find((s) => s.name === 'validate')!.maxLag = 3;
   await addN(keys.stream('validate'), 5);
-  const id = await redis.xadd(keys.dlq, '*', 'k', 'd1', 'e', 'x', 'stage', 'validate', 'stream', 'validate', 'id', '1-0', 'reason', 'max_deliveries', 'error', 'e', 'deliveries', '5', 'at', '0');
-  const err = await replayDeadLetters(redis, config, { ids: [id!] }, keys, { backpressure: { pollMs: 10, maxWaitMs: 100 } }).then(() => undefined, (e: unknown) => e);
+  const id = await redis.xadd(
+    keys.dlq,
+    '*',
+    'k',
+    'd1',
+    'e',
+    'x',
+    'stage',
+    'validate',
+    'stream',
+    'validate',
+    'id',
+    '1-0',
+    'reason',
+    'max_deliveries',
+    'error',
+    'e',
+    'deliveries',
+    '5',
+    'at',
+    '0',
+  );
+  const err = await replayDeadLetters(redis, config, { ids: [id!] }, keys, { backpressure: { pollMs: 10, maxWaitMs: 100 } }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof BackpressureTimeoutError, String(err));
   assert.is(await redis.xlen(keys.dlq), 1, 'not replayed while behind');
   await redis.xtrim(keys.stream('validate'), 'MAXLEN', 0);

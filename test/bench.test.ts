@@ -13,7 +13,22 @@ test('npm run bench -- --quick --workers 2 prints a table of medians and ends wi
   try {
     const r = spawnSync(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'bench/index.ts'), '--quick', '--records', '2000', '--model-records', '300', '--latency-seconds', '0.5', '--workers', '2', '--json', json],
+      [
+        '--import',
+        'tsx',
+        join(ROOT, 'bench/index.ts'),
+        '--quick',
+        '--records',
+        '2000',
+        '--model-records',
+        '300',
+        '--latency-seconds',
+        '0.5',
+        '--workers',
+        '2',
+        '--json',
+        json,
+      ],
       { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, LOG_LEVEL: 'error' } },
     );
     const out = r.stdout + r.stderr;
@@ -34,7 +49,15 @@ test('npm run bench -- --quick --workers 2 prints a table of medians and ends wi
     assert.is(data.transport.project.length, 1);
     assert.is(data.transport.baseline.length, 1);
     for (const side of [data.transport.project[0]!, data.transport.baseline[0]!]) {
-      assert.equal(side.stages.map((s) => [s.stage, s.processes]), [['s1', 2], ['s2', 2], ['s3', 2]], '--workers 2: two processes per stage');
+      assert.equal(
+        side.stages.map((s) => [s.stage, s.processes]),
+        [
+          ['s1', 2],
+          ['s2', 2],
+          ['s3', 2],
+        ],
+        '--workers 2: two processes per stage',
+      );
     }
     assert.ok(data.ratios.transport > 0);
   } finally {

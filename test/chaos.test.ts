@@ -18,7 +18,20 @@ function chaos(args: string[]): Promise<{ code: number | null; out: string }> {
 }
 
 test('chaos: 5,000 records while 3 workers are SIGKILLed and redis-server is killed and restarted: nothing lost, nothing duplicated, only the garbage in the DLQ', async () => {
-  const { code, out } = await chaos(['--records', '5000', '--kill-every-ms', '1000', '--max-kills', '3', '--rate', '1000', '--redis-restarts', '1', '--seed', '4']);
+  const { code, out } = await chaos([
+    '--records',
+    '5000',
+    '--kill-every-ms',
+    '1000',
+    '--max-kills',
+    '3',
+    '--rate',
+    '1000',
+    '--redis-restarts',
+    '1',
+    '--seed',
+    '4',
+  ]);
   const { figure } = reportLines(out);
   assert.is(code, 0, out);
   assert.is(figure('sent'), 5000, out);
@@ -47,7 +60,25 @@ test('chaos --scenario oom: Redis full (noeviction) for 2 s while 5,000 records 
 });
 
 test('chaos --models: 1,000 records through the full model pipeline (config/pipeline.json) while 3 workers are SIGKILLed and redis-server restarts: nothing lost or duplicated, only garbage (and genuinely bad records, counted apart) in the DLQ', async () => {
-  const { code, out } = await chaos(['--models', '--records', '1000', '--kill-every-ms', '3000', '--max-kills', '3', '--rate', '100', '--redis-restarts', '1', '--bad-every', '100', '--garbage', '5', '--seed', '7']);
+  const { code, out } = await chaos([
+    '--models',
+    '--records',
+    '1000',
+    '--kill-every-ms',
+    '3000',
+    '--max-kills',
+    '3',
+    '--rate',
+    '100',
+    '--redis-restarts',
+    '1',
+    '--bad-every',
+    '100',
+    '--garbage',
+    '5',
+    '--seed',
+    '7',
+  ]);
   const { figure } = reportLines(out);
   assert.is(code, 0, out);
   assert.is(figure('sent'), 1000, out);

@@ -100,7 +100,11 @@ test('at maxclients: status and produce (after waiting for --retry-for, saying w
     assertOneLine(status.output(), statusCode, 'maxclients', /max number of clients reached.*`maxclients`/);
     const produce = cli(['--config', file, 'produce', '--retry-for', '1500', '--rejects', `/tmp/${pipeline}.rejects`], server.url, { input: records(10) });
     const code = await exited(produce);
-    assert.match(produce.output(), /waiting: Redis refused the connection: max number of clients reached.*--retry-for/, `it said it was waiting, and why: ${produce.output()}`);
+    assert.match(
+      produce.output(),
+      /waiting: Redis refused the connection: max number of clients reached.*--retry-for/,
+      `it said it was waiting, and why: ${produce.output()}`,
+    );
     assertOneLine(produce.output(), code, 'maxclients', /`maxclients`/);
   } finally {
     for (const h of hogs) h.destroy();
@@ -115,7 +119,14 @@ test('Redis full (OOM): produce waits, says so, and completes every record once 
   const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
   await redis.config('SET', 'maxmemory', String(Math.max(1, used - 100_000)));
   try {
-    assert.match(await redis.set('probe', 'x').then(() => '', (e: Error) => e.message), /^OOM/, 'the server refuses writes');
+    assert.match(
+      await redis.set('probe', 'x').then(
+        () => '',
+        (e: Error) => e.message,
+      ),
+      /^OOM/,
+      'the server refuses writes',
+    );
     const produce = cli(['--config', file, 'produce', '--retry-for', '60000', '--rejects', `/tmp/${pipeline}.rejects`], server.url, { input: records(300) });
     await waitFor('produce says it waits for memory', () => /waiting: Redis is full.*`maxmemory`/.test(produce.output()), 20_000);
     assert.is(produce.exitCode, null, 'still waiting, not failed');

@@ -41,15 +41,19 @@ test('the Functions library on a Cluster: FCALL goes to the master of the first 
   for (const s of streams) assert.is(await batch(s, 2), 1);
   const topology = await cluster.topology();
   for (const s of streams) assert.is(await redis.xlen(s), 2);
-  await waitFor('every node (replicas by replication) has the library', async () => {
-    for (const node of topology) {
-      const n = cluster.node(node.port);
-      const list = (await n.call('FUNCTION', 'LIST', 'LIBRARYNAME', lib.name)) as unknown[];
-      n.disconnect();
-      if (list.length !== 1) return false;
-    }
-    return true;
-  }, 10_000);
+  await waitFor(
+    'every node (replicas by replication) has the library',
+    async () => {
+      for (const node of topology) {
+        const n = cluster.node(node.port);
+        const list = (await n.call('FUNCTION', 'LIST', 'LIBRARYNAME', lib.name)) as unknown[];
+        n.disconnect();
+        if (list.length !== 1) return false;
+      }
+      return true;
+    },
+    10_000,
+  );
 });
 
 test('pipeline acl on a cluster: every node (masters and replicas) gets the users; a stage user reaches its streams on every shard through a redis+cluster:// URL and nothing else', async () => {
@@ -69,7 +73,11 @@ test('pipeline acl on a cluster: every node (masters and replicas) gets the user
   assert.match(user.url, /^redis\+cluster:\/\/[^:]+:[^@]+@/);
   const validate = createClient(user.url, { maxRetriesPerRequest: 1 });
   validate.on('error', () => {});
-  const refused = (p: Promise<unknown>) => p.then(() => '', (e: Error) => e.message);
+  const refused = (p: Promise<unknown>) =>
+    p.then(
+      () => '',
+      (e: Error) => e.message,
+    );
   try {
     for (const k of Keys.shards(pipeline, SHARDS)) {
       assert.is(await refused(validate.xadd(k.stream('store'), '*', 'a', '1')), '', `XADD to its target on ${k.tag}`);
@@ -85,13 +93,24 @@ test('pipeline acl --apply with a multi-seed redis+cluster:// URL: users and the
   const file = writeConfig(pipeline, FAST, { shards: SHARDS });
   const envFile = join(tmpdir(), `${pipeline}-cluster.env`);
   const ports = cluster.livePorts();
-  const seeds = `redis+cluster://${ports.slice(0, 2).map((p) => `127.0.0.1:${p}`).join(',')}`;
+  const seeds = `redis+cluster://${ports
+    .slice(0, 2)
+    .map((p) => `127.0.0.1:${p}`)
+    .join(',')}`;
   try {
     const apply = cli(['--config', file, 'acl', '--apply', '--write-env', envFile], seeds);
     assert.is(await exited(apply), 0, apply.output());
     assert.match(apply.output(), `server(s) of 127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}`);
-    const env = Object.fromEntries(readFileSync(envFile, 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-    assert.match(env.REDIS_URL_STORE!, new RegExp(`^redis\\+cluster://${pipeline}-store:[0-9a-f]{64}@127\\.0\\.0\\.1:${ports[0]},127\\.0\\.0\\.1:${ports[1]}$`));
+    const env = Object.fromEntries(
+      readFileSync(envFile, 'utf8')
+        .split('\n')
+        .filter((l) => /^[A-Z_]+=/.test(l))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    assert.match(
+      env.REDIS_URL_STORE!,
+      new RegExp(`^redis\\+cluster://${pipeline}-store:[0-9a-f]{64}@127\\.0\\.0\\.1:${ports[0]},127\\.0\\.0\\.1:${ports[1]}$`),
+    );
     assert.not.ok(apply.output().includes(decodeURIComponent(env.REDIS_URL_STORE!.split(':')[2]!.split('@')[0]!)), 'no secret printed');
     const store = createClient(env.REDIS_URL_STORE!, { maxRetriesPerRequest: 2 });
     try {
@@ -118,4 +137,3 @@ test.after(async () => {
   await cluster.close();
 });
 test.run();
-

@@ -43,10 +43,15 @@ async function clientNames(): Promise<Map<number, string[]>> {
 }
 
 async function waitDrained(config: ResolvedConfig, stored?: number, timeoutMs = 30_000): Promise<void> {
-  await waitFor('every shard idle', async () => {
-    const st = await pipelineStatus(redis, config);
-    return isIdle(st) && (stored === undefined || st.stored === stored);
-  }, timeoutMs, 100);
+  await waitFor(
+    'every shard idle',
+    async () => {
+      const st = await pipelineStatus(redis, config);
+      return isIdle(st) && (stored === undefined || st.stored === stored);
+    },
+    timeoutMs,
+    100,
+  );
 }
 
 test(`${SHARDS} shards: every record stored exactly once, shards spread over the masters, one blocking reader per shard on its master`, async () => {
@@ -85,7 +90,10 @@ test(`${SHARDS} shards: every record stored exactly once, shards spread over the
   const status = await pipelineStatus(redis, config);
   assert.is(status.stored, N);
   assert.is(status.dlq, 0);
-  assert.ok(status.shards!.every((s) => s.stored > 0), `every shard stores products: ${status.shards!.map((s) => s.stored).join(',')}`);
+  assert.ok(
+    status.shards!.every((s) => s.stored > 0),
+    `every shard stores products: ${status.shards!.map((s) => s.stored).join(',')}`,
+  );
   assert.ok(new Set(masterOf).size >= 2, 'the shards live on at least two masters');
   const copies = await Promise.all(Array.from({ length: N }, (_, i) => redis.hget(shards.keysFor(`r${i}`).product(`r${i}`), 'copies')));
   assert.is(copies.filter((c) => c === '1').length, N, 'each product stored once, under its shard');
@@ -100,7 +108,9 @@ test('the CLI on a cluster: `pipeline up` runs every stage, `produce` shards the
   const rejects = join(tmpdir(), `${pipeline}-rejects.jsonl`);
   try {
     const N = 300;
-    const p = cli(['--config', file, 'produce', '--rejects', rejects], cluster.url, { input: Array.from({ length: N }, (_, i) => JSON.stringify(record(i))).join('\n') });
+    const p = cli(['--config', file, 'produce', '--rejects', rejects], cluster.url, {
+      input: Array.from({ length: N }, (_, i) => JSON.stringify(record(i))).join('\n'),
+    });
     assert.is(await exited(p), 0, p.output());
     assert.match(p.output(), /"produced":300/);
     // An entry that is no envelope, added to shard 2: the DLQ of shard 2 gets it.
@@ -199,7 +209,11 @@ async function failover(waitReplicas: number, windowMs = 400): Promise<FailoverR
     const promotedAt = Date.now();
     await cluster.restart(victim);
     await cluster.waitHealthy();
-    await waitFor('records flowing again on the failed-over shards', () => [...acked].some(([k, t]) => t > promotedAt && victimShards.includes(shards.shardOf(k))), 30_000);
+    await waitFor(
+      'records flowing again on the failed-over shards',
+      () => [...acked].some(([k, t]) => t > promotedAt && victimShards.includes(shards.shardOf(k))),
+      30_000,
+    );
     await sleep(300);
     stop = true;
     await producing;

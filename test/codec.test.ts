@@ -17,9 +17,15 @@ test('trace ids differ between envelopes', () => {
 });
 
 test('truncated bytes and wrong shapes are DecodeErrors that say why', () => {
-  assert.throws(() => decodeEnvelope(Buffer.from([0x92, 0x01])), (e: Error) => e instanceof DecodeError && /msgpack/.test(e.message));
+  assert.throws(
+    () => decodeEnvelope(Buffer.from([0x92, 0x01])),
+    (e: Error) => e instanceof DecodeError && /msgpack/.test(e.message),
+  );
   const noKey = encodeEnvelope({ ...newEnvelope({ id: 'x', title: 't' }), key: '' });
-  assert.throws(() => decodeEnvelope(noKey), (e: Error) => e instanceof DecodeError && /no key/.test(e.message));
+  assert.throws(
+    () => decodeEnvelope(noKey),
+    (e: Error) => e instanceof DecodeError && /no key/.test(e.message),
+  );
   const v2 = encodeEnvelope({ ...newEnvelope({ id: 'x', title: 't' }), v: 2 as 1 });
   assert.throws(() => decodeEnvelope(v2), /version/);
 });

@@ -14,7 +14,10 @@ const base = () => ({
 });
 
 const fails = (raw: unknown, where: RegExp, env = {}) =>
-  assert.throws(() => resolveConfig(raw, 'x', { env, knownKinds: ['preprocess', 'store'] }), (e: Error) => e instanceof ConfigError && where.test(e.message));
+  assert.throws(
+    () => resolveConfig(raw, 'x', { env, knownKinds: ['preprocess', 'store'] }),
+    (e: Error) => e instanceof ConfigError && where.test(e.message),
+  );
 
 test('defaults merged once, env overrides applied', () => {
   const c = resolveConfig({ ...base(), defaults: { batchSize: 8 } }, 'x', { env: { REDIS_URL: 'redis://h:1', PIPELINE: 'p2', STATSD_HOST: 'stats' } });
@@ -29,25 +32,65 @@ test('defaults merged once, env overrides applied', () => {
 test('bad configs name the path and the reason', () => {
   fails({ ...base(), stages: [] }, /stages: expected a non-empty array/);
   fails({ ...base(), stagez: 1 }, /stagez: unknown top-level key/);
-  fails({ ...base(), stages: [{ name: 'preprocess', kind: 'preprocess', input: 'in', batchSise: 3 }, { name: 'store', kind: 'store' }] }, /stages\[0\]\.batchSise: unknown stage key/);
+  fails(
+    {
+      ...base(),
+      stages: [
+        { name: 'preprocess', kind: 'preprocess', input: 'in', batchSise: 3 },
+        { name: 'store', kind: 'store' },
+      ],
+    },
+    /stages\[0\]\.batchSise: unknown stage key/,
+  );
   fails({ ...base(), defaults: { blockMs: -1 } }, /defaults\.blockMs: expected an integer/);
-  fails({ ...base(), stages: [{ name: 'preprocess', kind: 'nope', input: 'in' }, { name: 'store', kind: 'store' }] }, /stages\[0\]\.kind: unknown stage kind "nope"/);
+  fails(
+    {
+      ...base(),
+      stages: [
+        { name: 'preprocess', kind: 'nope', input: 'in' },
+        { name: 'store', kind: 'store' },
+      ],
+    },
+    /stages\[0\]\.kind: unknown stage kind "nope"/,
+  );
   fails({ ...base(), input: 'elsewhere' }, /input: no stage reads/);
   fails({ ...base(), routes: { preprocess: [{ to: 'shop' }] } }, /routes\.preprocess\[0\]\.to: unknown target stream "shop"/);
 });
 
 test('settings that are wrong together fail at start with an error naming both, with their values', () => {
-  fails({ ...base(), defaults: { keepClaimedMs: 40_000 } }, /stages\[0\]\.keepClaimedMs: keepClaimedMs \(40000\) must not exceed claimMinIdleMs \(30000\): a running batch would go idle/);
-  fails({ ...base(), stages: [{ name: 'preprocess', kind: 'preprocess', input: 'in', claimMinIdleMs: 2000, keepClaimedMs: 5000 }, { name: 'store', kind: 'store' }] }, /^config error at stages\[0\]\.keepClaimedMs: keepClaimedMs \(5000\) must not exceed claimMinIdleMs \(2000\)/);
-  fails({ ...base(), defaults: { retryMaxMs: 60_000 } }, /stages\[0\]\.retryMaxMs: retryMaxMs \(60000\) must not exceed claimMinIdleMs \(30000\): a message waiting for its retry would be reclaimed/);
+  fails(
+    { ...base(), defaults: { keepClaimedMs: 40_000 } },
+    /stages\[0\]\.keepClaimedMs: keepClaimedMs \(40000\) must not exceed claimMinIdleMs \(30000\): a running batch would go idle/,
+  );
+  fails(
+    {
+      ...base(),
+      stages: [
+        { name: 'preprocess', kind: 'preprocess', input: 'in', claimMinIdleMs: 2000, keepClaimedMs: 5000 },
+        { name: 'store', kind: 'store' },
+      ],
+    },
+    /^config error at stages\[0\]\.keepClaimedMs: keepClaimedMs \(5000\) must not exceed claimMinIdleMs \(2000\)/,
+  );
+  fails(
+    { ...base(), defaults: { retryMaxMs: 60_000 } },
+    /stages\[0\]\.retryMaxMs: retryMaxMs \(60000\) must not exceed claimMinIdleMs \(30000\): a message waiting for its retry would be reclaimed/,
+  );
   // Each fine alone, and the defaults fine together.
-  const c = resolveConfig({ ...base(), defaults: { claimMinIdleMs: 60_000, keepClaimedMs: 20_000, retryMaxMs: 60_000, stageTimeoutMs: 600_000 } }, 'x', { env: {} });
+  const c = resolveConfig({ ...base(), defaults: { claimMinIdleMs: 60_000, keepClaimedMs: 20_000, retryMaxMs: 60_000, stageTimeoutMs: 600_000 } }, 'x', {
+    env: {},
+  });
   assert.is(c.stages[0]!.stageTimeoutMs, 600_000, 'a deadline beyond claimMinIdleMs is fine: the batch is kept alive until it');
   assert.is(resolveConfig(base(), 'x', { env: {} }).stages[0]!.stageTimeoutMs, 300_000, 'documented default');
 });
 
 test('drainTimeoutMs against the orchestrator grace period: an error naming both', () => {
-  assert.throws(() => checkGracePeriod('stages.store', { drainTimeoutMs: 30_000 }, 30, 'terminationGracePeriodSeconds'), (e: Error) => e instanceof ConfigError && /stages\.store\.drainTimeoutMs: drainTimeoutMs \(30000\) must be below terminationGracePeriodSeconds \(30 s\)/.test(e.message));
+  assert.throws(
+    () => checkGracePeriod('stages.store', { drainTimeoutMs: 30_000 }, 30, 'terminationGracePeriodSeconds'),
+    (e: Error) =>
+      e instanceof ConfigError &&
+      /stages\.store\.drainTimeoutMs: drainTimeoutMs \(30000\) must be below terminationGracePeriodSeconds \(30 s\)/.test(e.message),
+  );
   checkGracePeriod('stages.store', { drainTimeoutMs: STAGE_DEFAULTS.drainTimeoutMs }, 40, 'terminationGracePeriodSeconds');
 });
 
@@ -60,7 +103,10 @@ test('heartbeatMs (renamed keepClaimedMs) still works, with a deprecation warnin
   assert.is(c.stages[0]!.keepClaimedMs, 300, 'the old name in defaults sets the new option');
   assert.is(c.stages[1]!.keepClaimedMs, 900, 'the new name wins over the old one');
   assert.not.ok('heartbeatMs' in c.stages[0]!, 'the old name does not reach the resolved stage');
-  assert.equal(warned, ['defaults.heartbeatMs: renamed to keepClaimedMs; the old name will be removed in a later release', 'stages[1].heartbeatMs: renamed to keepClaimedMs; the old name will be removed in a later release']);
+  assert.equal(warned, [
+    'defaults.heartbeatMs: renamed to keepClaimedMs; the old name will be removed in a later release',
+    'stages[1].heartbeatMs: renamed to keepClaimedMs; the old name will be removed in a later release',
+  ]);
   const quiet: string[] = [];
   resolveConfig({ ...base(), defaults: { keepClaimedMs: 300 } }, 'x', { env: {}, onDeprecated: (w) => quiet.push(w) });
   assert.equal(quiet, [], 'the new name alone warns nothing');

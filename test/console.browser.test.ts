@@ -17,7 +17,15 @@ import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js'
 import { addDeadLetter, ADMIN, READ, reviewConfig, startConsole } from './helpers/console.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 const IMAGES = process.env.UPDATE_SCREENSHOTS === '1' ? resolve(import.meta.dirname, '../docs/images') : mkdtempSync(join(tmpdir(), 'console-shots-'));
 
 const server = await startRedis();
@@ -29,7 +37,14 @@ const workers = startWorkers(config);
 const { app, url } = await startConsole(config, { sampleIntervalMs: 250 });
 const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
 
-const TITLES = ['Koss EQ50 3-Band Stereo Equalizer', 'Kensington K72349US Wireless Mouse for Netbooks', 'Imation Corp 50PK CDR 700MB 80MIN 52X-SPINDLE 17301', 'Sony MDR-ZX100 Stereo Headphones', 'Logitech K120 USB Keyboard', 'Seagate 1TB Portable Hard Drive STBU1000100'];
+const TITLES = [
+  'Koss EQ50 3-Band Stereo Equalizer',
+  'Kensington K72349US Wireless Mouse for Netbooks',
+  'Imation Corp 50PK CDR 700MB 80MIN 52X-SPINDLE 17301',
+  'Sony MDR-ZX100 Stereo Headphones',
+  'Logitech K120 USB Keyboard',
+  'Seagate 1TB Portable Hard Drive STBU1000100',
+];
 let n = 0;
 async function produce(count: number, title = (i: number) => TITLES[i % TITLES.length]!): Promise<void> {
   const p = redis.pipeline();
@@ -57,14 +72,24 @@ test('the page loads and the live numbers change while records flow (SSE, no rel
   const before = await stored();
   await produce(40);
   await waitFor('stored count to rise on the page', async () => (await stored()) > before, 30_000, 100);
-  await waitFor('an out rate on the page', async () => {
-    const rates = await page.$$eval('#stages tbody td.out', (tds) => tds.map((td) => Number(td.textContent)));
-    return rates.some((r) => r > 0);
-  }, 30_000, 100);
+  await waitFor(
+    'an out rate on the page',
+    async () => {
+      const rates = await page.$$eval('#stages tbody td.out', (tds) => tds.map((td) => Number(td.textContent)));
+      return rates.some((r) => r > 0);
+    },
+    30_000,
+    100,
+  );
   assert.ok((await page.textContent('#live-state')) === 'live');
   await produce(400, (i) => TITLES[1 + (i % (TITLES.length - 1))]!); // sure ones: the review queue stays short
   // Screenshot while records flow: some stage shows an in rate.
-  await waitFor('records flowing on the page', async () => (await page.$$eval('#stages tbody td.in', (tds) => tds.map((td) => Number(td.textContent)))).some((r) => r > 0), 30_000, 50);
+  await waitFor(
+    'records flowing on the page',
+    async () => (await page.$$eval('#stages tbody td.in', (tds) => tds.map((td) => Number(td.textContent)))).some((r) => r > 0),
+    30_000,
+    50,
+  );
   await page.screenshot({ path: `${IMAGES}/console-pipeline.png` });
   await page.close();
 });
@@ -116,7 +141,17 @@ test('a read token sees but cannot act: no action buttons, and the POSTs answer 
   await page.waitForSelector('#dlq-entries tbody tr:has-text("dead-2")');
   assert.not.ok(await page.isVisible('#dlq-replay-selected'), 'replay button hidden');
   assert.is(await page.locator('#dlq-groups button').count(), 0, 'no replay/purge per reason');
-  const status = await page.evaluate(async (t) => (await fetch('/console/api/dlq/replay', { method: 'POST', headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' }, body: JSON.stringify({ all: true }) })).status, READ);
+  const status = await page.evaluate(
+    async (t) =>
+      (
+        await fetch('/console/api/dlq/replay', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ all: true }),
+        })
+      ).status,
+    READ,
+  );
   assert.is(status, 403);
   await page.click('#tabs button[data-tab=workers]');
   await page.waitForSelector('#worker-stages h2');

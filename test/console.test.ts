@@ -18,8 +18,21 @@ const server = await startRedis();
 const redis = client(server.url);
 
 test('hop timings: wait from the previous hand-off, batch from read to hand-off; each hop counted once across streams', () => {
-  const env = { producedAt: 1000, traceId: 't1', hops: [{ stage: 'a', consumer: 'c', readAt: 1010, doneAt: 1030, batch: 4 }, { stage: 'b', consumer: 'c', readAt: 1100, doneAt: 1105, batch: 1 }] };
-  assert.equal(hopTimings(env).map((h) => [h.stage, h.waitMs, h.batchMs]), [['a', 10, 20], ['b', 70, 5]]);
+  const env = {
+    producedAt: 1000,
+    traceId: 't1',
+    hops: [
+      { stage: 'a', consumer: 'c', readAt: 1010, doneAt: 1030, batch: 4 },
+      { stage: 'b', consumer: 'c', readAt: 1100, doneAt: 1105, batch: 1 },
+    ],
+  };
+  assert.equal(
+    hopTimings(env).map((h) => [h.stage, h.waitMs, h.batchMs]),
+    [
+      ['a', 10, 20],
+      ['b', 70, 5],
+    ],
+  );
   const lat = stageLatencies([env, env, { ...env, traceId: 't2', hops: env.hops.slice(0, 1) }]);
   assert.is(lat.get('a')!.samples, 2, 'the same hop seen in two streams counts once; another message (t2) counts too');
   assert.is(stageLatencies([env, env]).get('a')!.samples, 1);
@@ -45,13 +58,26 @@ test('GET /metrics: Prometheus text with the statsd-exporter mapping names; need
     await waitFor('stored', async () => (await redis.scard(new Keys(pipeline).products)) === 1, 10_000);
     assert.is((await fetch(`${url}/metrics`)).status, 401);
     let text = '';
-    await waitFor('messages_in counted', async () => {
-      text = await (await fetch(`${url}/metrics`, { headers: auth(READ) })).text();
-      return /pipeline_messages_in_total\{[^}]*stage="store"[^}]*\} 1/.test(text);
-    }, 10_000);
+    await waitFor(
+      'messages_in counted',
+      async () => {
+        text = await (await fetch(`${url}/metrics`, { headers: auth(READ) })).text();
+        return /pipeline_messages_in_total\{[^}]*stage="store"[^}]*\} 1/.test(text);
+      },
+      10_000,
+    );
     const mapping = readFileSync(resolve(import.meta.dirname, '../deploy/statsd/mapping.yml'), 'utf8');
     const names = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!);
-    for (const n of ['pipeline_group_lag', 'pipeline_group_pending', 'pipeline_group_consumers', 'pipeline_stream_length', 'pipeline_dlq_length', 'pipeline_store_products', 'pipeline_messages_in_total', 'pipeline_messages_out_total']) {
+    for (const n of [
+      'pipeline_group_lag',
+      'pipeline_group_pending',
+      'pipeline_group_consumers',
+      'pipeline_stream_length',
+      'pipeline_dlq_length',
+      'pipeline_store_products',
+      'pipeline_messages_in_total',
+      'pipeline_messages_out_total',
+    ]) {
       assert.ok(names.includes(n), `${n} served`);
       assert.ok(mapping.includes(`name: ${n}\n`), `${n} is a name of deploy/statsd/mapping.yml`);
     }
@@ -93,7 +119,8 @@ test('dead letters: a read token lists but gets 403 on replay; admin replays by 
     await addDeadLetter(redis, keys, { id: 'd1', title: 'Kensington K72349US Wireless Mouse' });
     const list = await json(fetch(`${url}/console/api/dlq`, { headers: auth(READ) }));
     assert.equal(list.groups, [{ stage: 'preprocess', reason: 'max_deliveries', count: 1 }]);
-    const post = (t: string, body: unknown) => fetch(`${url}/console/api/dlq/replay`, { method: 'POST', headers: { ...auth(t), 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (t: string, body: unknown) =>
+      fetch(`${url}/console/api/dlq/replay`, { method: 'POST', headers: { ...auth(t), 'content-type': 'application/json' }, body: JSON.stringify(body) });
     assert.is((await post(READ, { reason: 'max_deliveries' })).status, 403);
     assert.is((await post(ADMIN, { ids: ['not-an-id'] })).status, 400);
     assert.is((await post(ADMIN, {})).status, 400);
@@ -105,7 +132,10 @@ test('dead letters: a read token lists but gets 403 on replay; admin replays by 
     assert.is(audit.actions[0].action, 'dlq_replay');
     const trace = await json(fetch(`${url}/console/api/products/d1`, { headers: auth(READ) }));
     assert.is(trace.state, 'stored');
-    assert.equal(trace.hops.map((h: { stage: string }) => h.stage), ['preprocess', 'validate'].filter((s) => trace.hops.some((h: { stage: string }) => h.stage === s)));
+    assert.equal(
+      trace.hops.map((h: { stage: string }) => h.stage),
+      ['preprocess', 'validate'].filter((s) => trace.hops.some((h: { stage: string }) => h.stage === s)),
+    );
   } finally {
     await app.close();
     await stopAll(workers);
@@ -121,18 +151,30 @@ test('review: an unsure product waits in review; a correction goes to the extrac
   try {
     await redis.xadd(keys.stream('in'), '*', 'k', 'r1', 'e', encodeEnvelope(newEnvelope({ id: 'r1', title: 'blue thing 3000' })));
     let items: { id: string; key: string; category: string; top: unknown[] }[] = [];
-    await waitFor('a review item', async () => {
-      items = (await json(fetch(`${url}/console/api/review`, { headers: auth(READ) }))).items;
-      return items.length === 1;
-    }, 20_000);
+    await waitFor(
+      'a review item',
+      async () => {
+        items = (await json(fetch(`${url}/console/api/review`, { headers: auth(READ) }))).items;
+        return items.length === 1;
+      },
+      20_000,
+    );
     assert.is(items[0]!.key, 'r1');
     assert.is(items[0]!.top.length, 3, 'the top three categories');
-    const post = (t: string, body: unknown) => fetch(`${url}/console/api/review/${items[0]!.id}`, { method: 'POST', headers: { ...auth(t), 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (t: string, body: unknown) =>
+      fetch(`${url}/console/api/review/${items[0]!.id}`, {
+        method: 'POST',
+        headers: { ...auth(t), 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     assert.is((await post(READ, { category: 'audio' })).status, 403);
     const bad = await post(ADMIN, { category: 'audio', fields: { colour: 'blue' } });
     assert.is(bad.status, 400);
     const r = await json(post(ADMIN, { category: 'audio', fields: { brand: 'Bluecorp' } }));
-    assert.equal(r.sentTo.map((s: { stream: string }) => s.stream), ['extract.electronics']);
+    assert.equal(
+      r.sentTo.map((s: { stream: string }) => s.stream),
+      ['extract.electronics'],
+    );
     assert.is((await post(ADMIN, { category: 'audio' })).status, 409, 'a second decision on the same item is refused');
     await waitFor('stored after review', async () => (await redis.hget(keys.product('r1'), 'reviewedBy')) === 'alice', 20_000);
     const stored = await redis.hgetall(keys.product('r1'));
@@ -140,13 +182,24 @@ test('review: an unsure product waits in review; a correction goes to the extrac
     assert.is(stored.brand, 'Bluecorp');
     assert.ok(JSON.parse(stored.doc!).route.includes('extract.electronics'));
     const { labels } = await readLabels(redis, keys);
-    assert.equal(labels.map((l) => [l.id, l.category, l.brand, l.reviewedBy, l.decision]), [['r1', 'audio', 'Bluecorp', 'alice', 'correct']]);
+    assert.equal(
+      labels.map((l) => [l.id, l.category, l.brand, l.reviewedBy, l.decision]),
+      [['r1', 'audio', 'Bluecorp', 'alice', 'correct']],
+    );
     process.env.PIPELINE = pipeline;
     const exp = cli(['labels', 'export'], server.url);
     delete process.env.PIPELINE;
     assert.is(await exited(exp), 0, exp.output());
-    const line = JSON.parse(exp.output().split('\n').find((l) => l.startsWith('{"id"'))!);
-    assert.equal([line.id, line.title, line.category, line.brand, line.source_category, line.source, line.reviewedBy], ['r1', 'blue thing 3000', 'audio', 'Bluecorp', items[0]!.category, 'console-review', 'alice']);
+    const line = JSON.parse(
+      exp
+        .output()
+        .split('\n')
+        .find((l) => l.startsWith('{"id"'))!,
+    );
+    assert.equal(
+      [line.id, line.title, line.category, line.brand, line.source_category, line.source, line.reviewedBy],
+      ['r1', 'blue thing 3000', 'audio', 'Bluecorp', items[0]!.category, 'console-review', 'alice'],
+    );
   } finally {
     await app.close();
     await stopAll(workers);

@@ -15,7 +15,17 @@ import { loadConfigFile, resolveConfig } from '../lib/config/load.js';
 import { ConfigError } from '../lib/core/errors.js';
 import { METRIC_CATALOG } from '../lib/observe/metrics.js';
 import { Keys } from '../lib/redis/keys.js';
-import { deploymentName, envName, graceSeconds, k8sManifests, progressProbeArgs, PROGRESS_FILE, promName, renderDeploy, serviceName } from '../deploy/render.js';
+import {
+  deploymentName,
+  envName,
+  graceSeconds,
+  k8sManifests,
+  progressProbeArgs,
+  PROGRESS_FILE,
+  promName,
+  renderDeploy,
+  serviceName,
+} from '../deploy/render.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const CONFIG = join(REPO, 'config/pipeline.json');
@@ -41,7 +51,10 @@ test('docker-compose: redis with AOF, one service per stage with settable replic
     assert.match(String(svc.deploy.replicas), new RegExp(`^\\$\\{${envName(stage.name)}_REPLICAS:-\\d+\\}$`));
     assert.ok(parseInt(svc.stop_grace_period, 10) * 1000 > stage.drainTimeoutMs, `${stage.name}: stop_grace_period covers drainTimeoutMs`);
     // Compose reads `$$` as a literal `$`: unescaped, it is the probe the Kubernetes test runs.
-    assert.equal(svc.healthcheck.test.map((a: string) => a.replaceAll('$$', '$')), ['CMD', ...progressProbeArgs(stage, false)]);
+    assert.equal(
+      svc.healthcheck.test.map((a: string) => a.replaceAll('$$', '$')),
+      ['CMD', ...progressProbeArgs(stage, false)],
+    );
     assert.is(svc.environment.PROGRESS_FILE, PROGRESS_FILE);
     assert.is(svc.environment.STATSD_HOST, 'statsd-exporter');
   }
@@ -132,9 +145,15 @@ test('kubernetes: per stage a Deployment with progress probes and a drain-long g
     assert.equal(c.startupProbe.exec.command.slice(2, 5), ['health', '--stage', stage.name], `${stage.name} startupProbe`);
     assert.equal(c.livenessProbe.exec.command, progressProbeArgs(stage, false), `${stage.name} livenessProbe: the progress file's age, no Node start`);
     assert.equal(c.readinessProbe.exec.command, progressProbeArgs(stage, true), `${stage.name} readinessProbe`);
-    assert.ok(c.env.some((e: Obj) => e.name === 'PROGRESS_FILE' && e.value === PROGRESS_FILE), 'the watchdog writes the file the probes read');
+    assert.ok(
+      c.env.some((e: Obj) => e.name === 'PROGRESS_FILE' && e.value === PROGRESS_FILE),
+      'the watchdog writes the file the probes read',
+    );
     assert.ok(pod.securityContext.runAsNonRoot);
-    assert.ok(c.env.some((e: Obj) => e.name === 'REDIS_ADDRESS'), 'KEDA addressFromEnv is set on the target');
+    assert.ok(
+      c.env.some((e: Obj) => e.name === 'REDIS_ADDRESS'),
+      'KEDA addressFromEnv is set on the target',
+    );
     const so = docs.find((d) => d.kind === 'ScaledObject' && d.spec.scaleTargetRef.name === name);
     assert.ok(so, `no ScaledObject for stage ${stage.name}`);
     const [trigger] = so.spec.triggers;
@@ -174,16 +193,27 @@ test('kubernetes: a Redis user per stage: each Deployment reads REDIS_URL from i
   }
   assert.is(secrets.length, config.stages.length);
   // The production path: the stage users' URLs as exactly those Secrets.
-  const r = spawnSync(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), '--config', CONFIG, 'acl', '--format', 'k8s', '--show-secrets', '--url-base', 'redis://redis.internal:6379'], { encoding: 'utf8', env: { ...process.env, REDIS_URL: 'redis://127.0.0.1:1' } });
+  const r = spawnSync(
+    process.execPath,
+    [join(REPO, 'scripts/pipeline.mjs'), '--config', CONFIG, 'acl', '--format', 'k8s', '--show-secrets', '--url-base', 'redis://redis.internal:6379'],
+    { encoding: 'utf8', env: { ...process.env, REDIS_URL: 'redis://127.0.0.1:1' } },
+  );
   assert.is(r.status, 0, r.stderr);
   const list = JSON.parse(r.stdout) as Obj;
   for (const name of refs) {
     const item = (list.items as Obj[]).find((i) => i.metadata.name === name);
     assert.ok(item, `pipeline acl --format k8s renders ${name}`);
     const stage = item!.metadata.annotations['streamline-enrich/stage'];
-    assert.match(item!.stringData.url, new RegExp(`^redis://${config.pipeline}-${stage}:[0-9a-f]{64}@redis\\.internal:6379$`), `${name} carries its stage user`);
+    assert.match(
+      item!.stringData.url,
+      new RegExp(`^redis://${config.pipeline}-${stage}:[0-9a-f]{64}@redis\\.internal:6379$`),
+      `${name} carries its stage user`,
+    );
   }
-  const masked = spawnSync(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), '--config', CONFIG, 'acl', '--format', 'k8s'], { encoding: 'utf8', env: { ...process.env, REDIS_URL: 'redis://127.0.0.1:1' } });
+  const masked = spawnSync(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), '--config', CONFIG, 'acl', '--format', 'k8s'], {
+    encoding: 'utf8',
+    env: { ...process.env, REDIS_URL: 'redis://127.0.0.1:1' },
+  });
   assert.is(masked.status, 0, masked.stderr);
   assert.match(masked.stdout, /:\*\*\*@/, 'without --show-secrets the passwords are masked');
   assert.not.match(masked.stdout, /:[0-9a-f]{64}@/);
@@ -194,7 +224,16 @@ test('autoscaling options carry over to KEDA (scale to zero included); colliding
     pipeline: 'shop',
     defaults: { drainTimeoutMs: 45_000 },
     stages: [
-      { name: 'preprocess', kind: 'preprocess', input: 'in', minWorkers: 0, maxWorkers: 5, scaleUpLag: 20, scaleDownIdleMs: 90_000, autoscaleIntervalMs: 2_000 },
+      {
+        name: 'preprocess',
+        kind: 'preprocess',
+        input: 'in',
+        minWorkers: 0,
+        maxWorkers: 5,
+        scaleUpLag: 20,
+        scaleDownIdleMs: 90_000,
+        autoscaleIntervalMs: 2_000,
+      },
       { name: 'store', kind: 'store' },
     ],
     routes: { preprocess: [{ to: 'store' }] },
@@ -202,11 +241,20 @@ test('autoscaling options carry over to KEDA (scale to zero included); colliding
   const docs = k8sManifests(resolveConfig(raw, 'x', { env: {} }), JSON.stringify(raw));
   const so = docs.find((d) => d.kind === 'ScaledObject' && (d.metadata as Obj).name === 'shop-preprocess') as Obj;
   assert.equal([so.spec.minReplicaCount, so.spec.maxReplicaCount, so.spec.pollingInterval, so.spec.cooldownPeriod], [0, 5, 2, 90]);
-  assert.equal(so.spec.triggers[0].metadata, { ...so.spec.triggers[0].metadata, stream: '{shop}:in', consumerGroup: 'preprocess', lagCount: '20', activationLagCount: '0' });
+  assert.equal(so.spec.triggers[0].metadata, {
+    ...so.spec.triggers[0].metadata,
+    stream: '{shop}:in',
+    consumerGroup: 'preprocess',
+    lagCount: '20',
+    activationLagCount: '0',
+  });
   const dep = docs.find((d) => d.kind === 'Deployment' && (d.metadata as Obj).name === 'shop-store') as Obj;
   assert.is(dep.spec.template.spec.terminationGracePeriodSeconds, 55);
   const clash = { ...raw, stages: [...raw.stages, { name: 'pre.process', kind: 'store' }, { name: 'Pre-Process', kind: 'store' }] };
-  assert.throws(() => k8sManifests(resolveConfig(clash, 'x', { env: {} }), ''), (e: Error) => e instanceof ConfigError && /stages\.Pre-Process/.test(e.message));
+  assert.throws(
+    () => k8sManifests(resolveConfig(clash, 'x', { env: {} }), ''),
+    (e: Error) => e instanceof ConfigError && /stages\.Pre-Process/.test(e.message),
+  );
 });
 
 /** Every source file of the runtime (the code that sends metrics). */
@@ -224,7 +272,8 @@ test('the metric catalog is exactly what the code sends, and each metric is in t
     for (const m of text.matchAll(/\bmetrics\.(increment|timing|gauge|histogram)\(\s*'([^']+)'/g)) sent.set(m[2]!, file);
   }
   const names = new Set(METRIC_CATALOG.map((m) => m.name));
-  for (const [name, file] of sent) assert.ok(names.has(name), `${file} sends ${name}, missing from METRIC_CATALOG (lib/observe/metrics.ts) and docs/metrics-and-monitoring.md`);
+  for (const [name, file] of sent)
+    assert.ok(names.has(name), `${file} sends ${name}, missing from METRIC_CATALOG (lib/observe/metrics.ts) and docs/metrics-and-monitoring.md`);
   const all = code.map(([, t]) => t).join('\n');
   const readme = read('docs/metrics-and-monitoring.md');
   for (const m of METRIC_CATALOG) {
@@ -244,7 +293,13 @@ test('the dashboard queries only metrics the code sends, under the names the sta
   const prom = new Set(METRIC_CATALOG.map((m) => promName(m, config.metrics.prefix)));
   const used = new Set(exprs.flatMap((e) => [...e.matchAll(/\b(pipeline_[a-z0-9_]+)/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, ''))));
   for (const u of used) assert.ok(prom.has(u), `dashboard queries ${u}, which no catalog metric maps to`);
-  for (const needed of ['pipeline_group_lag', 'pipeline_messages_out_total', 'pipeline_message_e2e_seconds', 'pipeline_messages_errors_total', 'pipeline_dlq_length']) {
+  for (const needed of [
+    'pipeline_group_lag',
+    'pipeline_messages_out_total',
+    'pipeline_message_e2e_seconds',
+    'pipeline_messages_errors_total',
+    'pipeline_dlq_length',
+  ]) {
     assert.ok(used.has(needed), `dashboard lacks ${needed}`);
   }
   const mapping = parse(read('deploy/statsd/mapping.yml')) as Obj;

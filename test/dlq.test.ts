@@ -56,7 +56,10 @@ function start(pipeline: string, options: Partial<StageOptions>): Setup {
       pipeline,
       input: 'in',
       defaults: { ...FAST, ...options },
-      stages: [{ name: 'flaky', kind: 'flaky', input: 'in' }, { name: 'store', kind: 'store', settings: { sink: 'redis' } }],
+      stages: [
+        { name: 'flaky', kind: 'flaky', input: 'in' },
+        { name: 'store', kind: 'store', settings: { sink: 'redis' } },
+      ],
       routes: { flaky: [{ to: 'store' }] },
     },
     'test',
@@ -145,7 +148,11 @@ test('pipeline dlq list, show, replay: the dead letter goes back to its stage st
     const replay = cli(['--config', cliConfig, 'dlq', 'replay', '--id', poison!.id], server.url);
     assert.is(await exited(replay), 0, replay.output());
     assert.match(replay.output(), /^replayed: 1$/m);
-    assert.equal((await dlqEntries(keys)).map((e) => e.id), [junk!.id], 'the replayed entry left the DLQ in the same step');
+    assert.equal(
+      (await dlqEntries(keys)).map((e) => e.id),
+      [junk!.id],
+      'the replayed entry left the DLQ in the same step',
+    );
     await waitFor('replayed message stored', async () => (await redis.hget(keys.product('bad2'), 'copies')) === '1');
     const again = cli(['--config', cliConfig, 'dlq', 'replay', '--id', poison!.id], server.url);
     assert.is(await exited(again), 0);
@@ -183,10 +190,18 @@ test('a transient per-message error is retried with backoff and then succeeds; t
   assert.is(attempts.get('twice'), 3);
   assert.is(await redis.hget(keys.product('twice'), 'copies'), '1');
   assert.is(await redis.xlen(keys.dlq), 0);
-  const retries = run.logs.filter((l) => l.includes('"event":"message.retry"') && l.includes('"key":"gated"')).map((l) => JSON.parse(l) as { attempt: number; delayMs: number });
+  const retries = run.logs
+    .filter((l) => l.includes('"event":"message.retry"') && l.includes('"key":"gated"'))
+    .map((l) => JSON.parse(l) as { attempt: number; delayMs: number });
   assert.ok(retries.length >= 3);
-  assert.equal(retries.slice(0, 3).map((r) => r.attempt), [1, 2, 3]);
-  assert.ok(retries.every((r) => r.delayMs >= 10 && r.delayMs <= 100), 'backoff within retryBaseMs/2 .. retryMaxMs');
+  assert.equal(
+    retries.slice(0, 3).map((r) => r.attempt),
+    [1, 2, 3],
+  );
+  assert.ok(
+    retries.every((r) => r.delayMs >= 10 && r.delayMs <= 100),
+    'backoff within retryBaseMs/2 .. retryMaxMs',
+  );
 });
 
 test('a batch call that throws is split: each message runs alone, only the poison one fails and is dead-lettered', async () => {

@@ -45,7 +45,10 @@ function writeSlowConfig(pipeline: string, options: Partial<StageOptions>): stri
     pipeline,
     input: 'in',
     defaults: { ...FAST, ...options },
-    stages: [{ name: 'slow', kind: 'slow', input: 'in' }, { name: 'store', kind: 'store', settings: { sink: 'redis' } }],
+    stages: [
+      { name: 'slow', kind: 'slow', input: 'in' },
+      { name: 'store', kind: 'store', settings: { sink: 'redis' } },
+    ],
     routes: { slow: [{ to: 'store' }] },
   };
   writeFileSync(file, JSON.stringify(raw));

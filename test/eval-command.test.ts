@@ -13,26 +13,75 @@ const dir = mkdtempSync(join(tmpdir(), 'eval-cmd-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('eval scores any labelled JSONL: baseline, every slice, calibration, subcategory, identifiers', () => {
-  const lines = (f: string, n: number) => readFileSync(join(DATA, f), 'utf8').trim().split('\n').slice(0, n).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = (f: string, n: number) =>
+    readFileSync(join(DATA, f), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(0, n)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   // Held-out-style rows: no id, title and category only for some.
   const rows = lines('dev.jsonl', 24).map(({ id: _id, ...r }, i) => (i % 3 === 0 ? { title: r.title, category: r.category } : r));
   writeFileSync(join(dir, 'input.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  writeFileSync(join(dir, 'train.jsonl'), lines('train.jsonl', 3000).map((r) => JSON.stringify(r)).join('\n') + '\n');
+  writeFileSync(
+    join(dir, 'train.jsonl'),
+    lines('train.jsonl', 3000)
+      .map((r) => JSON.stringify(r))
+      .join('\n') + '\n',
+  );
   const out = join(dir, 'scores.json');
-  const r = spawnSync(process.execPath, ['scripts/pipeline.mjs', 'eval', '--input', join(dir, 'input.jsonl'), '--train', join(dir, 'train.jsonl'), '--gtin-share', '0', '--bad-gtin-share', '0', '--json', out, '--timeout', '120000'], {
-    cwd: REPO,
-    encoding: 'utf8',
-    env: { ...process.env, LOG_LEVEL: 'error' },
-  });
+  const r = spawnSync(
+    process.execPath,
+    [
+      'scripts/pipeline.mjs',
+      'eval',
+      '--input',
+      join(dir, 'input.jsonl'),
+      '--train',
+      join(dir, 'train.jsonl'),
+      '--gtin-share',
+      '0',
+      '--bad-gtin-share',
+      '0',
+      '--json',
+      out,
+      '--timeout',
+      '120000',
+    ],
+    {
+      cwd: REPO,
+      encoding: 'utf8',
+      env: { ...process.env, LOG_LEVEL: 'error' },
+    },
+  );
   assert.is(r.status, 0, r.stderr);
   const text = r.stdout;
-  for (const line of [/^eval: 24 records/m, /^baseline: naive Bayes/m, /^ {2}unseen-brand +\d+/m, /^ {2}no-mpn +\d+/m, /^ {2}first-8-words +24 /m, /^ {2}lower-case +24 /m, /^calibration: expected calibration error 0\.\d{3}/m, /^ {2}0\.50\* /m, /^subcategory \(n=16,/m, /^accuracy: 0\.\d{3}$/m]) {
+  for (const line of [
+    /^eval: 24 records/m,
+    /^baseline: naive Bayes/m,
+    /^ {2}unseen-brand +\d+/m,
+    /^ {2}no-mpn +\d+/m,
+    /^ {2}first-8-words +24 /m,
+    /^ {2}lower-case +24 /m,
+    /^calibration: expected calibration error 0\.\d{3}/m,
+    /^ {2}0\.50\* /m,
+    /^subcategory \(n=16,/m,
+    /^accuracy: 0\.\d{3}$/m,
+  ]) {
     assert.match(text, line);
   }
-  const scores = JSON.parse(readFileSync(out, 'utf8')) as { records: number; sent: number; slices: { name: string; n: number }[]; where: Record<string, number>; calibration: { ece: number } };
+  const scores = JSON.parse(readFileSync(out, 'utf8')) as {
+    records: number;
+    sent: number;
+    slices: { name: string; n: number }[];
+    where: Record<string, number>;
+    calibration: { ece: number };
+  };
   assert.is(scores.records, 24);
   assert.ok(scores.sent > 24, 'slice variants were sent through the pipeline');
-  assert.equal(scores.slices.map((s) => s.name), ['unseen-brand', 'no-mpn', 'first-8-words', 'lower-case']);
+  assert.equal(
+    scores.slices.map((s) => s.name),
+    ['unseen-brand', 'no-mpn', 'first-8-words', 'lower-case'],
+  );
   assert.is(scores.where.missing, 0);
   assert.ok(scores.calibration.ece >= 0 && scores.calibration.ece <= 1);
 });

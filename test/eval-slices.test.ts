@@ -54,16 +54,37 @@ test('makeSlices: unseen brands, model number removed, first 8 words, lower-case
   assert.is(s['lower-case']![0]!.title, 'acme x100 widget case');
 });
 
-const row = (id: string, title: string, category: string, extra: Partial<LabelledRow> = {}): LabelledRow => ({ id, title, sourceTitle: title, category, ...extra });
+const row = (id: string, title: string, category: string, extra: Partial<LabelledRow> = {}): LabelledRow => ({
+  id,
+  title,
+  sourceTitle: title,
+  category,
+  ...extra,
+});
 
 test('planSlices sends only changed titles, as <id>~<slice>, and scores them against the baseline', () => {
   const rows = [row('a', 'Acme X1 ink', 'ink', { mpn: 'X1', brand: 'Acme' }), row('b', 'plain title', 'ink', { brand: 'Known' })];
   const { slices, extra } = planSlices(rows, new Set(['known']), ['no-mpn', 'lower-case']);
-  assert.equal(extra, [{ id: 'a~no-mpn', title: 'Acme ink' }, { id: 'a~lower-case', title: 'acme x1 ink' }]);
+  assert.equal(extra, [
+    { id: 'a~no-mpn', title: 'Acme ink' },
+    { id: 'a~lower-case', title: 'acme x1 ink' },
+  ]);
   const lower = slices.find((s) => s.name === 'lower-case')!;
-  assert.equal(lower.members.map((m) => m.recordId), ['a~lower-case', 'b']);
-  const predicted = new Map([['a', 'ink'], ['b', 'ink'], ['a~lower-case', 'other']]);
-  const score = scoreSlice('lower-case', lower.members, (id) => predicted.get(id), () => 'ink');
+  assert.equal(
+    lower.members.map((m) => m.recordId),
+    ['a~lower-case', 'b'],
+  );
+  const predicted = new Map([
+    ['a', 'ink'],
+    ['b', 'ink'],
+    ['a~lower-case', 'other'],
+  ]);
+  const score = scoreSlice(
+    'lower-case',
+    lower.members,
+    (id) => predicted.get(id),
+    () => 'ink',
+  );
   assert.equal(score, { name: 'lower-case', n: 2, accuracy: 0.5, baseline: 1, unchanged: 1 });
 });
 
@@ -75,9 +96,15 @@ test('parseSliceNames accepts all, none and lists, and rejects unknown names', (
 });
 
 test('expected calibration error: zero when confidence matches accuracy, the gap otherwise', () => {
-  const half = [{ confidence: 0.5, correct: true }, { confidence: 0.5, correct: false }];
+  const half = [
+    { confidence: 0.5, correct: true },
+    { confidence: 0.5, correct: false },
+  ];
   assert.is(expectedCalibrationError(half, 15), 0);
-  const over = [{ confidence: 0.9, correct: false }, { confidence: 0.9, correct: true }];
+  const over = [
+    { confidence: 0.9, correct: false },
+    { confidence: 0.9, correct: true },
+  ];
   assert.ok(Math.abs(expectedCalibrationError(over, 15) - 0.4) < 1e-9);
   // Confidence 1 falls in the last bin, not past it.
   assert.is(expectedCalibrationError([{ confidence: 1, correct: true }], 15), 0);
@@ -96,7 +123,11 @@ test('threshold table: share to review and accuracy above / below', () => {
 
 test('routingThresholds finds confidence lt/lte in the stage routes, nested too', () => {
   const routes = {
-    classify: [{ when: { confidence: { lt: 0.4 }, category: { in: ['a'] } }, to: 'x' }, { when: { any: [{ confidence: { lte: 0.6 } }] }, to: 'y' }, { to: 'z' }],
+    classify: [
+      { when: { confidence: { lt: 0.4 }, category: { in: ['a'] } }, to: 'x' },
+      { when: { any: [{ confidence: { lte: 0.6 } }] }, to: 'y' },
+      { to: 'z' },
+    ],
     other: [{ when: { confidence: { lt: 0.9 } }, to: 'q' }],
   };
   assert.equal(routingThresholds(routes, 'classify'), [0.4, 0.6]);
@@ -108,15 +139,27 @@ test('loadLabelled: ids optional, numeric or repeated; title and category requir
   try {
     const f = join(dir, 'x.jsonl');
     const opts = { gtinShare: 0, badGtinShare: 0, seed: 1 };
-    writeFileSync(f, ['{"title":"a","category":"x"}', '{"id":7,"title":"b","category":"y","source_category":"s"}', '', '{"id":"7","title":"c","category":"y"}'].join('\n'));
+    writeFileSync(
+      f,
+      ['{"title":"a","category":"x"}', '{"id":7,"title":"b","category":"y","source_category":"s"}', '', '{"id":"7","title":"c","category":"y"}'].join('\n'),
+    );
     const rows = loadLabelled(f, opts);
-    assert.equal(rows.map((r) => r.id), ['line-1', '7', '7#4']);
+    assert.equal(
+      rows.map((r) => r.id),
+      ['line-1', '7', '7#4'],
+    );
     assert.is(rows[1]!.sourceCategory, 's');
     assert.is(rows[0]!.sourceTitle, 'a');
     writeFileSync(f, '{"title":"a"}\n');
-    assert.throws(() => loadLabelled(f, opts), (e: Error) => e.name === 'DatasetError' && /:1: expected title and category/.test(e.message));
+    assert.throws(
+      () => loadLabelled(f, opts),
+      (e: Error) => e.name === 'DatasetError' && /:1: expected title and category/.test(e.message),
+    );
     writeFileSync(f, '{"title":\n');
-    assert.throws(() => loadLabelled(f, opts), (e: Error) => e.name === 'DatasetError' && /not JSON/.test(e.message));
+    assert.throws(
+      () => loadLabelled(f, opts),
+      (e: Error) => e.name === 'DatasetError' && /not JSON/.test(e.message),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

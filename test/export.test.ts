@@ -46,7 +46,10 @@ async function runExport(config: string, args: string[]): Promise<{ lines: Expor
   let stdout = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   const code = await exited(child);
-  const lines = stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ExportedProduct);
+  const lines = stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as ExportedProduct);
   return { lines, code, stdout };
 }
 
@@ -62,7 +65,16 @@ test('export --category X --since T returns exactly the products of X stored at 
   assert.equal(sortedKeys(lines), sortedKeys(want));
   const e30 = lines.find((l) => l.key === 'e30')!;
   assert.equal(
-    { category: e30.category, brand: e30.brand, gtin: e30.gtin, gtinValid: e30.gtinValid, copies: e30.copies, entryId: e30.entryId, traceId: e30.traceId, storedAt: e30.storedAt },
+    {
+      category: e30.category,
+      brand: e30.brand,
+      gtin: e30.gtin,
+      gtinValid: e30.gtinValid,
+      copies: e30.copies,
+      entryId: e30.entryId,
+      traceId: e30.traceId,
+      storedAt: e30.storedAt,
+    },
     { category: 'tools', brand: 'Brand 30', gtin: null, gtinValid: null, copies: 1, entryId: '31-0', traceId: 't30', storedAt: '2024-05-02T06:00:00.000Z' },
   );
   assert.is((e30.doc.input as { title: string }).title, 'Item 30 \u201cquoted\u201d\n', 'the doc survives the round trip');
@@ -76,7 +88,10 @@ test('export without filters streams every product once, in pages; a category mo
   assert.equal(sortedKeys(lines), sortedKeys(all));
   assert.is(new Set(lines.map((l) => l.key)).size, all.length, 'no key twice');
   const tools = await runExport(config, ['--category', 'tools']);
-  assert.not.ok(tools.lines.some((l) => l.key === 'e3'), 'e3 moved to garden');
+  assert.not.ok(
+    tools.lines.some((l) => l.key === 'e3'),
+    'e3 moved to garden',
+  );
   const garden = await runExport(config, ['--category', 'garden']);
   const e3 = garden.lines.find((l) => l.key === 'e3')!;
   assert.equal([e3.copies, e3.gtinValid], [2, null]);
@@ -90,7 +105,10 @@ test('export --out FILE writes the file (nothing on stdout); a bad --since fails
     const r = await runExport(config, ['--out', out, '--category', 'toys', '--since', '2024-05-02T00:00:00Z']);
     assert.is(r.code, 0);
     assert.is(r.stdout, '');
-    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ExportedProduct);
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ExportedProduct);
     assert.equal(sortedKeys(lines), ['e26', 'e29', 'e32', 'e35', 'e38', 'e41', 'e44', 'e47', 'e50', 'e53', 'e56', 'e59']);
   } finally {
     rmSync(out, { force: true });

@@ -1,7 +1,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BadRecordError, DecodeError, RouteError, StageError, TransientError } from '../lib/core/errors.js';
-import { classify, decide, isolateEach, isTransientPgError, isTransientRedisError, outageMetric, shouldReconnect, waitInPlace } from '../lib/core/failure-policy.js';
+import {
+  classify,
+  decide,
+  isolateEach,
+  isTransientPgError,
+  isTransientRedisError,
+  outageMetric,
+  shouldReconnect,
+  waitInPlace,
+} from '../lib/core/failure-policy.js';
 
 const reply = (msg: string) => Object.assign(new Error(msg), { name: 'ReplyError' });
 const pg = (code: string, msg = 'pg says no') => Object.assign(new Error(msg), { code });
@@ -11,7 +20,15 @@ test('Redis refusing because it is full or not serving (OOM, LOADING, BUSY, TRYA
   const oom = reply("OOM command not allowed when used memory > 'maxmemory'. script: 3b93, on @user_script:1.");
   assert.equal(classify(oom), { class: 'transient', outage: 'redis_oom' });
   assert.is(outageMetric(oom), 'redis.oom');
-  for (const m of ['LOADING Redis is loading the dataset in memory', 'BUSY Redis is busy running a script.', 'TRYAGAIN Multiple keys request during rehashing of slot', 'CLUSTERDOWN The cluster is down', 'MASTERDOWN Link with MASTER is down', "READONLY You can't write against a read only replica.", 'ERR max number of clients reached']) {
+  for (const m of [
+    'LOADING Redis is loading the dataset in memory',
+    'BUSY Redis is busy running a script.',
+    'TRYAGAIN Multiple keys request during rehashing of slot',
+    'CLUSTERDOWN The cluster is down',
+    'MASTERDOWN Link with MASTER is down',
+    "READONLY You can't write against a read only replica.",
+    'ERR max number of clients reached',
+  ]) {
     assert.equal(classify(reply(m)), { class: 'transient', outage: 'redis_unavailable' }, m);
     assert.is(outageMetric(reply(m)), 'redis.unavailable');
     assert.ok(isTransientRedisError(reply(m)), m);
@@ -19,7 +36,13 @@ test('Redis refusing because it is full or not serving (OOM, LOADING, BUSY, TRYA
 });
 
 test('Redis errors about the command or the data are not outages: BUSYGROUP, WRONGTYPE, NOPERM, NOSCRIPT are poison (retried, counted)', () => {
-  for (const m of ['BUSYGROUP Consumer Group name already exists', 'WRONGTYPE Operation against a key holding the wrong kind of value', "NOPERM this user has no permissions to access one of the keys used as arguments", 'NOSCRIPT No matching script', 'ERR unknown command']) {
+  for (const m of [
+    'BUSYGROUP Consumer Group name already exists',
+    'WRONGTYPE Operation against a key holding the wrong kind of value',
+    'NOPERM this user has no permissions to access one of the keys used as arguments',
+    'NOSCRIPT No matching script',
+    'ERR unknown command',
+  ]) {
     assert.equal(classify(reply(m)), { class: 'poison' }, m);
     assert.not.ok(isTransientRedisError(reply(m)), m);
     assert.is(outageMetric(reply(m)), undefined);
@@ -30,7 +53,8 @@ test('connection failures are transient for every source; Postgres SQLSTATEs of 
   assert.equal(classify(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })), { class: 'transient', outage: 'connection' });
   assert.ok(isTransientRedisError(new Error('Connection is closed.')));
   assert.ok(isTransientPgError(new AggregateError([Object.assign(new Error('connect ECONNREFUSED ::1:5432'), { code: 'ECONNREFUSED' })])));
-  for (const code of ['08006', '53300', '57P01', '57P03', '57014', '40001', '40P01']) assert.equal(classify(pg(code)), { class: 'transient', outage: 'postgres_unavailable' }, code);
+  for (const code of ['08006', '53300', '57P01', '57P03', '57014', '40001', '40P01'])
+    assert.equal(classify(pg(code)), { class: 'transient', outage: 'postgres_unavailable' }, code);
   assert.ok(isTransientPgError(new Error('the database system is starting up')));
   for (const code of ['22P02', '23505', '42P01', '57P04']) assert.equal(classify(pg(code)).class, 'poison', code);
 });

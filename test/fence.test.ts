@@ -63,7 +63,13 @@ async function raceForTheBatch(how: ClaimedBy) {
     await handOff(redis, { stream: input, group: 'work', fenceKey }, [{ id: entry!.id, targets: [out], fields: entry!.fields }]);
   }
   const metrics = memoryMetrics();
-  const worker = new Worker({ config: resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } }), stage: 'work', stages: { gate }, logger: silentLogger, metrics });
+  const worker = new Worker({
+    config: resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } }),
+    stage: 'work',
+    stages: { gate },
+    logger: silentLogger,
+    metrics,
+  });
   const running = worker.run();
   const send = (lines: string[]) => produce(redis, Readable.from([lines.join('\n')]), { stream: input, source: 'test', maxRecordBytes: 65536 });
   try {
@@ -109,7 +115,11 @@ async function raceForTheBatch(how: ClaimedBy) {
 test('a consumer whose batch was partly claimed by another forwards only the rest: each record arrives once', async () => {
   const { arrivals, processed, suppressed } = await raceForTheBatch('claim-2.lua');
   assert.is(arrivals.size, 11, 'warm-up and the 10 held records');
-  assert.equal([...arrivals.values()].filter((n) => n !== 1), [], 'no record arrived twice');
+  assert.equal(
+    [...arrivals.values()].filter((n) => n !== 1),
+    [],
+    'no record arrived twice',
+  );
   assert.is(processed, 1 + 6, 'the worker forwarded the warm-up and the 6 not claimed');
   assert.is(suppressed, 4, 'the 4 the other consumer had forwarded were suppressed');
 });
@@ -117,7 +127,11 @@ test('a consumer whose batch was partly claimed by another forwards only the res
 test('the fence survives a failover that lost a claim: a batch held across it, then partly claimed and forwarded by another consumer: each record arrives once', async () => {
   const { arrivals, processed } = await raceForTheBatch('claim-2.lua after a lost claim');
   assert.is(arrivals.size, 12, 'the earlier record, the warm-up and the 10 held records');
-  assert.equal([...arrivals.entries()].filter(([, n]) => n !== 1), [], 'no record arrived twice');
+  assert.equal(
+    [...arrivals.entries()].filter(([, n]) => n !== 1),
+    [],
+    'no record arrived twice',
+  );
   assert.is(processed, 1 + 6, 'the worker forwarded the warm-up and the 6 not claimed');
 });
 

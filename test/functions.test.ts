@@ -17,7 +17,24 @@ const opened: Redis[] = [];
 
 /** A user that may FCALL and touch every key, but not load functions or run EVAL. */
 async function fcallOnlyUser(name: string): Promise<Redis> {
-  await admin.call('ACL', 'SETUSER', name, 'reset', 'on', '>pw', '~*', '-@all', '+ping', '+info', '+client|setname', '+fcall', '+fcall_ro', '+xadd', '+get', '+set');
+  await admin.call(
+    'ACL',
+    'SETUSER',
+    name,
+    'reset',
+    'on',
+    '>pw',
+    '~*',
+    '-@all',
+    '+ping',
+    '+info',
+    '+client|setname',
+    '+fcall',
+    '+fcall_ro',
+    '+xadd',
+    '+get',
+    '+set',
+  );
   const r = new Redis(server.url.replace('redis://', `redis://${name}:pw@`), { maxRetriesPerRequest: 1 });
   opened.push(r);
   return r;
@@ -25,7 +42,9 @@ async function fcallOnlyUser(name: string): Promise<Redis> {
 
 test('the library registers one function per lib/lua file, named with a hash of the sources', () => {
   const lib = library();
-  const files = readdirSync(resolve(import.meta.dirname, '../lib/lua')).filter((f) => f.endsWith('.lua')).map((f) => f.slice(0, -4));
+  const files = readdirSync(resolve(import.meta.dirname, '../lib/lua'))
+    .filter((f) => f.endsWith('.lua'))
+    .map((f) => f.slice(0, -4));
   assert.equal([...lib.functions.keys()].sort(), files.sort());
   assert.match(lib.name, new RegExp(`^streamline_${lib.version}$`));
   for (const fn of lib.functions.values()) assert.match(fn, new RegExp(`^sle_${lib.version}_[A-Za-z0-9_]+$`));
@@ -58,14 +77,32 @@ test('loaded once: every script runs by FCALL; loading again is a no-op; a new v
 test('a user without FUNCTION: EVAL and FUNCTION LOAD refused; a missing library is a FunctionsMissingError (transient) naming the fix', async () => {
   await admin.call('FUNCTION', 'FLUSH');
   const user = await fcallOnlyUser('fnuser1');
-  const err = await ensureLibrary(user).then(() => undefined, (e: unknown) => e);
+  const err = await ensureLibrary(user).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(err, FunctionsMissingError);
   assert.ok(isTransientRedisError(err), 'retried like an outage, not counted as a delivery');
   assert.match((err as Error).message, /pipeline acl --apply/);
-  const call = await new Script('produce-batch-2').run(user, ['fn:in', 'fn:in:producer:x'], [1, 1000, 1, 'k', 'e']).then(() => undefined, (e: unknown) => e);
+  const call = await new Script('produce-batch-2').run(user, ['fn:in', 'fn:in:producer:x'], [1, 1000, 1, 'k', 'e']).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(call, FunctionsMissingError, 'an FCALL without the library says the same');
-  assert.match(await user.eval('return 1', 0).then(() => '', (e: Error) => e.message), /NOPERM/);
-  assert.match(await user.call('FUNCTION', 'LOAD', library().code).then(() => '', (e: Error) => e.message), /NOPERM/);
+  assert.match(
+    await user.eval('return 1', 0).then(
+      () => '',
+      (e: Error) => e.message,
+    ),
+    /NOPERM/,
+  );
+  assert.match(
+    await user.call('FUNCTION', 'LOAD', library().code).then(
+      () => '',
+      (e: Error) => e.message,
+    ),
+    /NOPERM/,
+  );
 });
 
 test('awaitLibrary: a process whose user may not load says so once and goes on when an admin loads it', async () => {

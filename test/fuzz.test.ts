@@ -38,22 +38,59 @@ const b = (s: string) => Buffer.from(s, 'utf8');
 const BAD: Record<string, { reason: string; make: (r: Rng, i: number) => Buffer }> = {
   malformed_json: {
     reason: 'invalid_json',
-    make: (r, i) => b(r.pick([
-      `{"id":"m${i}","title":"${r.word()}"`, `{"id":"m${i}","title":"x",}`, `{'id':'m${i}','title':'x'}`, `{id:"m${i}",title:"x"}`,
-      `{"id":"m${i}" "title":"x"}`, `NaN`, `{"id":"m${i}","title":"x"}}`, `${r.word()} ${r.word()}`, `{"id":"m${i}","title":"\\x41"}`, `[1,2`,
-    ])),
+    make: (r, i) =>
+      b(
+        r.pick([
+          `{"id":"m${i}","title":"${r.word()}"`,
+          `{"id":"m${i}","title":"x",}`,
+          `{'id':'m${i}','title':'x'}`,
+          `{id:"m${i}",title:"x"}`,
+          `{"id":"m${i}" "title":"x"}`,
+          `NaN`,
+          `{"id":"m${i}","title":"x"}}`,
+          `${r.word()} ${r.word()}`,
+          `{"id":"m${i}","title":"\\x41"}`,
+          `[1,2`,
+        ]),
+      ),
   },
   wrong_type: {
     reason: 'invalid_record',
-    make: (r, i) => b(JSON.stringify(r.pick([
-      { id: { n: i }, title: 'x' }, { id: [i], title: 'x' }, { id: true, title: 'x' }, { id: null, title: 'x' }, { id: `w${i}`, title: i },
-      { id: `w${i}`, title: ['a'] }, { id: `w${i}`, title: { t: 1 } }, { id: `w${i}`, title: 'x', brand: 7 }, { id: `w${i}`, title: 'x', mpn: ['A1'] },
-      { id: `w${i}`, title: 'x', gtin: 4006381333931 }, { id: `w${i}`, title: 'x', description: false },
-    ]))),
+    make: (r, i) =>
+      b(
+        JSON.stringify(
+          r.pick([
+            { id: { n: i }, title: 'x' },
+            { id: [i], title: 'x' },
+            { id: true, title: 'x' },
+            { id: null, title: 'x' },
+            { id: `w${i}`, title: i },
+            { id: `w${i}`, title: ['a'] },
+            { id: `w${i}`, title: { t: 1 } },
+            { id: `w${i}`, title: 'x', brand: 7 },
+            { id: `w${i}`, title: 'x', mpn: ['A1'] },
+            { id: `w${i}`, title: 'x', gtin: 4006381333931 },
+            { id: `w${i}`, title: 'x', description: false },
+          ]),
+        ),
+      ),
   },
   missing_field: {
     reason: 'invalid_record',
-    make: (r, i) => b(JSON.stringify(r.pick([{ title: 'no id' }, { id: `f${i}` }, { id: `f${i}`, title: '' }, { id: `f${i}`, title: '   ' }, { id: '', title: 'x' }, { id: ' ', title: 'x' }, { brand: 'b' }]))),
+    make: (r, i) =>
+      b(
+        JSON.stringify(
+          r.pick([
+            { title: 'no id' },
+            { id: `f${i}` },
+            { id: `f${i}`, title: '' },
+            { id: `f${i}`, title: '   ' },
+            { id: '', title: 'x' },
+            { id: ' ', title: 'x' },
+            { brand: 'b' },
+          ]),
+        ),
+      ),
   },
   oversized: {
     reason: 'oversized',
@@ -134,11 +171,17 @@ test('10,000 generated bad lines mixed with good ones: every bad line is rejecte
     assert.is(done.produced, goodIds.length);
     assert.is(done.rejected, 10_000);
 
-    const rejects = readFileSync(rejectsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; reason: string; source: string });
+    const rejects = readFileSync(rejectsFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { line: number; reason: string; source: string });
     assert.is(rejects.length, 10_000);
     const got = new Map(rejects.map((x) => [x.line, x.reason]));
     const wrong = [...expected].filter(([line, reason]) => got.get(line) !== reason).slice(0, 5);
-    assert.equal(wrong.map(([line, reason]) => `${line}: expected ${reason}, got ${got.get(line)} (${lines[line - 1]!.subarray(0, 80).toString('latin1')})`), []);
+    assert.equal(
+      wrong.map(([line, reason]) => `${line}: expected ${reason}, got ${got.get(line)} (${lines[line - 1]!.subarray(0, 80).toString('latin1')})`),
+      [],
+    );
     assert.ok(rejects.every((x) => x.source === file));
     assert.is((out.match(/: rejected \(/g) ?? []).length, 10_000, 'each rejected line reported on stderr');
 
@@ -169,10 +212,16 @@ test('garbage entries added straight to stage streams (not msgpack, not an envel
   const sent = new Map<string, string>(); // `<stream>/<entry id>` of each garbage entry → the stage that reads it
   try {
     for (let round = 0; round < 4; round++) {
-      const lines = Array.from({ length: 100 }, (_, i) => JSON.stringify({ id: `ok${round}-${i}`, title: `fine ${i}`, ...(i % 2 ? { mpn: `M${i}` } : {}) })).join('\n');
+      const lines = Array.from({ length: 100 }, (_, i) =>
+        JSON.stringify({ id: `ok${round}-${i}`, title: `fine ${i}`, ...(i % 2 ? { mpn: `M${i}` } : {}) }),
+      ).join('\n');
       await produce(redis, Readable.from([lines]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
       for (let i = 0; i < 50; i++) {
-        const [stream, stage] = r.pick([['in', 'preprocess'], ['validate', 'validate'], ['store', 'store']] as const);
+        const [stream, stage] = r.pick([
+          ['in', 'preprocess'],
+          ['validate', 'validate'],
+          ['store', 'store'],
+        ] as const);
         const id = (await redis.xadd(keys.stream(stream), '*', ...garbage[i % garbage.length]!(round * 100 + i)))!;
         sent.set(`${stream}/${id}`, stage);
       }

@@ -27,8 +27,15 @@ function config(pipeline: string, env: Record<string, string> = {}, routes = RAW
 
 /** N records, every third with an identifier (routed preprocess → validate → store), the rest preprocess → store. */
 async function produceRecords(c: ResolvedConfig, n: number): Promise<void> {
-  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ id: `r${i}`, title: `Product ${i}`, ...(i % 3 === 0 ? { mpn: `MX-${i}` } : {}) })).join('\n');
-  const s = await produce(redis, Readable.from([lines]), { stream: new Keys(c.pipeline).stream(c.input), source: 'test', maxRecordBytes: 65536, batchSize: 50 });
+  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ id: `r${i}`, title: `Product ${i}`, ...(i % 3 === 0 ? { mpn: `MX-${i}` } : {}) })).join(
+    '\n',
+  );
+  const s = await produce(redis, Readable.from([lines]), {
+    stream: new Keys(c.pipeline).stream(c.input),
+    source: 'test',
+    maxRecordBytes: 65536,
+    batchSize: 50,
+  });
   assert.is(s.produced, n);
 }
 
@@ -59,12 +66,16 @@ async function everyRecordAccountedFor(c: ResolvedConfig, n: number, reason: str
 async function groupDone(c: ResolvedConfig, stage: string): Promise<boolean> {
   const input = new Keys(c.pipeline).stream(c.stages.find((s) => s.name === stage)!.input);
   const groups = (await redis.xinfo('GROUPS', input).catch(() => [])) as unknown[][];
-  const g = groups.map((row) => Object.fromEntries(Array.from({ length: row.length / 2 }, (_, i) => [row[2 * i], row[2 * i + 1]]))).find((x) => x.name === stage);
+  const g = groups
+    .map((row) => Object.fromEntries(Array.from({ length: row.length / 2 }, (_, i) => [row[2 * i], row[2 * i + 1]])))
+    .find((x) => x.name === stage);
   return !!g && Number(g.lag) === 0 && Number(g.pending) === 0;
 }
 
 function run(configs: Record<string, ResolvedConfig>): Worker[] {
-  const ws = Object.entries(configs).map(([stage, c]) => new Worker({ config: c, stage, stages: STAGES, logger: process.env.TEST_LOG ? createLogger({ stage }, 'info') : silentLogger }));
+  const ws = Object.entries(configs).map(
+    ([stage, c]) => new Worker({ config: c, stage, stages: STAGES, logger: process.env.TEST_LOG ? createLogger({ stage }, 'info') : silentLogger }),
+  );
   for (const w of ws) w.run().catch((err) => console.error('worker failed', err));
   return ws;
 }

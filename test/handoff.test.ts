@@ -107,13 +107,20 @@ test('a claim through claim-2.lua moves the fence: the stale hand-off checks eac
   const fenceBefore = '0';
   // c2 claims the first 2 (as its reclaimer would) and hands them off.
   const [, claimed] = await claim.runBuffer<[Buffer, [Buffer, Buffer[]][]]>(redis, [src, `${src}:fence`], ['a', 'c2', 0, '0-0', 2, 'tok1']);
-  assert.equal(claimed.map((e) => e[0].toString()), ids.slice(0, 2));
+  assert.equal(
+    claimed.map((e) => e[0].toString()),
+    ids.slice(0, 2),
+  );
   assert.is(await redis.get(`${src}:fence`), 'tok1', 'the claim set the fence to its token');
   assert.equal((await handOff(redis, from(src, 'a'), ids.slice(0, 2).map(toDst(dst)))).acked, [true, true]);
   // c1 finishes its batch of 6 with the fence it read under.
   const late = await handOff(redis, from(src, 'a'), ids.map(toDst(dst)), fenceBefore);
   assert.equal(late, { acked: [false, false, true, true, true, true], fence: 'tok1', odd: 0 });
-  assert.equal((await redis.xrange(dst, '-', '+')).map((e) => e[1][1]), ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'], 'every entry forwarded once');
+  assert.equal(
+    (await redis.xrange(dst, '-', '+')).map((e) => e[1][1]),
+    ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'],
+    'every entry forwarded once',
+  );
   // A claim pass that takes nothing leaves the fence alone.
   await claim.runBuffer(redis, [src, `${src}:fence`], ['a', 'c2', 0, '0-0', 10, 'tok2']);
   assert.is(await redis.get(`${src}:fence`), 'tok1');
@@ -140,17 +147,33 @@ test('a batch naming more than 253 targets is split into calls of at most 255 ke
   const first = handOffArgs(from(src, 'a'), forwards);
   assert.is(first.keys.length, 255, 'the first call fills KEYS');
   assert.is(first.next, 253, 'source and fence take two of them');
-  assert.equal(await handOffAcked(redis, from(src, 'a'), forwards), ids.map(() => true));
-  for (const i of [0, 252, 253, 299]) assert.equal((await redis.xrange(keys.stream(`t${i}`), '-', '+')).map((e) => e[1]), [['k', `p${i}`, 'e', `v${i}`]]);
+  assert.equal(
+    await handOffAcked(redis, from(src, 'a'), forwards),
+    ids.map(() => true),
+  );
+  for (const i of [0, 252, 253, 299])
+    assert.equal(
+      (await redis.xrange(keys.stream(`t${i}`), '-', '+')).map((e) => e[1]),
+      [['k', `p${i}`, 'e', `v${i}`]],
+    );
   assert.equal((await redis.xpending(src, 'a'))[0], 0);
 });
 
 test('shapes no call can carry are refused before anything is sent', () => {
-  const bad = (fields: string[], targets = ['x']) => () => handOffArgs(from('s', 'g'), [{ id: '1-0', targets, fields }]);
+  const bad =
+    (fields: string[], targets = ['x']) =>
+    () =>
+      handOffArgs(from('s', 'g'), [{ id: '1-0', targets, fields }]);
   assert.throws(bad(['k']), /even number/);
   assert.throws(bad(Array.from({ length: 256 }, () => 'f')), /even number below 255/);
   assert.throws(bad([]), /without fields/);
-  assert.throws(bad(['k', 'v'], Array.from({ length: 254 }, (_, i) => `t${i}`)), /at most 253/);
+  assert.throws(
+    bad(
+      ['k', 'v'],
+      Array.from({ length: 254 }, (_, i) => `t${i}`),
+    ),
+    /at most 253/,
+  );
 });
 
 test.after(async () => {

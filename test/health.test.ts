@@ -47,11 +47,16 @@ test('health fails when the read loop is wedged inside the stage, though the con
   const pipeline = randomPipeline('w');
   const keys = new Keys(pipeline);
   const file = join(tmpdir(), `${pipeline}.json`);
-  writeFileSync(file, JSON.stringify({
-    pipeline, input: 'in',
-    defaults: { blockMs: 100, watchdogIntervalMs: 50, stallTimeoutMs: 400, keepClaimedMs: 100, claimIntervalMs: 100, drainTimeoutMs: 500 },
-    stages: [{ name: 'hang', kind: 'hang', input: 'in' }], routes: {},
-  }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      pipeline,
+      input: 'in',
+      defaults: { blockMs: 100, watchdogIntervalMs: 50, stallTimeoutMs: 400, keepClaimedMs: 100, claimIntervalMs: 100, drainTimeoutMs: 500 },
+      stages: [{ name: 'hang', kind: 'hang', input: 'in' }],
+      routes: {},
+    }),
+  );
   const config = loadConfigFile(file, { env: { REDIS_URL: server.url } });
   let release = () => {};
   const hang: StageFactory = () => ({

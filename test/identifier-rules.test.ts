@@ -39,7 +39,11 @@ test('model-number shape: letters with digits, 4-6 digit numbers; not quantities
   const t = 'Koss KPH13 Over The Head Stereophone';
   assert.equal(findMpnByShape(t, 4), { start: 5, end: 10, text: 'KPH13' });
   assert.equal(findMpnByShape('Brother DSMobile Portable Scanner DS-600', 7)?.text, 'DS-600', 'else the last word');
-  assert.is(findMpnByShape('Brother DSMobile Portable Scanner DS-600', 7, { digitsOnly: [4, 6], maxWordsAfterBrand: 3, lastWord: false }), null, 'only the first 3 words after the brand');
+  assert.is(
+    findMpnByShape('Brother DSMobile Portable Scanner DS-600', 7, { digitsOnly: [4, 6], maxWordsAfterBrand: 3, lastWord: false }),
+    null,
+    'only the first 3 words after the brand',
+  );
   assert.is(findMpnByShape('Belkin Pure AV Silver Series HDMI cable 8 ft', 6), null);
 });
 

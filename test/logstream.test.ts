@@ -26,7 +26,10 @@ test('log lines go to stdout and, batched, to the capped {p}:logs stream', async
   assert.is(out.length, 10, 'stdout got every line at once');
   await waitFor('written', async () => (await redis.xlen(key)) === 10);
   const entries = await redis.xrange(key, '-', '+');
-  assert.equal(entries.map(([, f]) => (JSON.parse(f[1]!) as { i: number; event: string; stage: string }).i), [...Array(10).keys()]);
+  assert.equal(
+    entries.map(([, f]) => (JSON.parse(f[1]!) as { i: number; event: string; stage: string }).i),
+    [...Array(10).keys()],
+  );
   assert.equal(entries[0]![1][0], 'log');
   for (let i = 0; i < 1000; i++) logger.info('flood', { i });
   await stream.close();
@@ -49,8 +52,14 @@ test('with Redis down, logging never waits: the buffer stays bounded, drops are 
   await new Promise((r) => setTimeout(r, 100)); // a flush takes up to 100 lines and waits on the dead connection
   for (let i = 0; i < 500; i++) logger.info('still.down', { i });
   assert.ok(stream.dropped >= 5000 - 200, `dropped ${stream.dropped}`);
-  assert.is(metrics.records.filter((r) => r.name === 'logs.dropped').reduce((a, r) => a + r.value, 0), stream.dropped);
-  assert.ok(out.some((l) => l.includes('"event":"logs.dropped"')), 'the drop is reported on stdout');
+  assert.is(
+    metrics.records.filter((r) => r.name === 'logs.dropped').reduce((a, r) => a + r.value, 0),
+    stream.dropped,
+  );
+  assert.ok(
+    out.some((l) => l.includes('"event":"logs.dropped"')),
+    'the drop is reported on stdout',
+  );
   const c0 = Date.now();
   await stream.close();
   assert.ok(Date.now() - c0 < 1000, 'close does not hang on a dead connection');

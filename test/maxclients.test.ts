@@ -63,10 +63,17 @@ test('at maxclients, workers back off with jitter and retry, log it, and consume
   })();
   const workers = ['preprocess', 'validate', 'store'].map((s) => cli(['--config', config, 'worker', s], server.url));
   try {
-    await waitFor('every worker logs its refused connections', () => workers.every((w) => /"event":"redis\.(connection_error|reconnecting)"/.test(w.output())), 30_000);
+    await waitFor(
+      'every worker logs its refused connections',
+      () => workers.every((w) => /"event":"redis\.(connection_error|reconnecting)"/.test(w.output())),
+      30_000,
+    );
     await new Promise((r) => setTimeout(r, 1_500)); // they keep retrying, and nothing is consumed meanwhile
     assert.is(await redis.scard(keys.products), 0, 'no worker could work while the server was full');
-    assert.ok(workers.every((w) => w.exitCode === null), 'no worker crashed');
+    assert.ok(
+      workers.every((w) => w.exitCode === null),
+      'no worker crashed',
+    );
 
     // Free the slots a few at a time.
     while (hogs.length > 0) {
@@ -85,7 +92,11 @@ test('at maxclients, workers back off with jitter and retry, log it, and consume
   assert.ok(maxPerProcess <= 2, `a process held ${maxPerProcess} connections`);
   assert.is(maxPerProcess, 2, 'the sampler saw the workers connected');
   const copies = await Promise.all(Array.from({ length: N }, (_, i) => redis.hget(keys.product(`m${i}`), 'copies')));
-  assert.equal(copies.filter((c) => c !== '1'), [], 'every record stored exactly once');
+  assert.equal(
+    copies.filter((c) => c !== '1'),
+    [],
+    'every record stored exactly once',
+  );
   assert.is(await redis.xlen(keys.dlq), 0);
   const logs = workers.map((w) => w.output()).join('\n');
   assert.match(logs, /"event":"redis\.reconnected"/, 'the reconnect is logged');

@@ -45,7 +45,10 @@ test('age caps: review and DLQ entries older than the cap are trimmed by the sam
   assert.is(await redis.xlen(keys.stream('review')), 3, 'the 5 old review entries went, the 3 new stay');
   assert.is(await redis.xlen(keys.dlq), 2, 'the 4 old dead letters went, the 2 younger than the cap stay');
   assert.is(await redis.xlen(keys.stream('in')), 1, 'uncapped streams are untouched');
-  assert.equal(counted.filter((c) => c.startsWith('stream.trimmed_by_age')).sort(), [`stream.trimmed_by_age:4:${keys.dlq}`, `stream.trimmed_by_age:5:${keys.stream('review')}`]);
+  assert.equal(counted.filter((c) => c.startsWith('stream.trimmed_by_age')).sort(), [
+    `stream.trimmed_by_age:4:${keys.dlq}`,
+    `stream.trimmed_by_age:5:${keys.stream('review')}`,
+  ]);
   const lines = logs.filter((l) => l.includes('"stream.trimmed_by_age"'));
   assert.is(lines.length, 2, 'one warn line per trimmed stream');
   assert.match(lines.join('\n'), /"removed":5/);
@@ -57,7 +60,20 @@ test('age caps are off by default and validated', () => {
   const config = rulesOnlyConfig(server.url, randomPipeline());
   assert.is(config.streams.terminalMaxAgeMs, 0);
   assert.is(config.streams.dlqMaxAgeMs, 0);
-  assert.throws(() => resolveConfig({ ...JSON.parse(JSON.stringify({ pipeline: 'x', stages: config.stages.map((s) => ({ name: s.name, kind: s.kind, input: s.input })), routes: config.routes })), streams: { dlqMaxAgeMs: -1 } }, 't', { env: {} }), /streams\.dlqMaxAgeMs/);
+  assert.throws(
+    () =>
+      resolveConfig(
+        {
+          ...JSON.parse(
+            JSON.stringify({ pipeline: 'x', stages: config.stages.map((s) => ({ name: s.name, kind: s.kind, input: s.input })), routes: config.routes }),
+          ),
+          streams: { dlqMaxAgeMs: -1 },
+        },
+        't',
+        { env: {} },
+      ),
+    /streams\.dlqMaxAgeMs/,
+  );
 });
 
 test('maxmemory-policy: noeviction passes; any other policy warns once, loudly; a user without CONFIG falls back to INFO memory', async () => {
@@ -73,7 +89,13 @@ test('maxmemory-policy: noeviction passes; any other policy warns once, loudly; 
     await redis.call('ACL', 'SETUSER', 'noconfig', 'reset', 'on', '>pw', '-@all', '+ping', '+info', '+client|setname');
     const limited = new Redis(server.url.replace('redis://', 'redis://noconfig:pw@'), { maxRetriesPerRequest: 1 });
     try {
-      assert.match(await limited.config('GET', 'maxmemory-policy').then(() => '', (e: Error) => e.message), /NOPERM/);
+      assert.match(
+        await limited.config('GET', 'maxmemory-policy').then(
+          () => '',
+          (e: Error) => e.message,
+        ),
+        /NOPERM/,
+      );
       assert.is(await maxmemoryPolicy(limited), 'allkeys-lru', 'read from INFO memory');
     } finally {
       limited.disconnect();
@@ -81,7 +103,12 @@ test('maxmemory-policy: noeviction passes; any other policy warns once, loudly; 
     // A worker logs it as one structured line at start.
     const config = rulesOnlyConfig(server.url, randomPipeline());
     const lines: string[] = [];
-    const w = new Worker({ config: { ...config, stages: config.stages.map((s) => ({ ...s, ...FAST })) }, stage: 'validate', stages: STAGES, logger: createLogger({ stage: 'validate' }, 'warn', (l) => lines.push(l)) });
+    const w = new Worker({
+      config: { ...config, stages: config.stages.map((s) => ({ ...s, ...FAST })) },
+      stage: 'validate',
+      stages: STAGES,
+      logger: createLogger({ stage: 'validate' }, 'warn', (l) => lines.push(l)),
+    });
     const running = w.run();
     await waitFor('the worker warns', () => lines.some((l) => l.includes('"redis.eviction_policy"')), 10_000);
     await w.stop();

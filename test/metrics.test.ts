@@ -105,7 +105,10 @@ test('a run sends the documented metrics: counts per stage, routes, batch sizes,
   assert.is(sum(lines, 'messages.errors'), 0);
   const e2e = lines.filter((l) => l.name === 'message.e2e_ms');
   assert.is(e2e.length, N, 'one end-to-end timing per message');
-  assert.ok(e2e.every((l) => l.tags.stage === 'store' && l.value >= 0 && l.value <= elapsed), 'e2e timed at the sink, within the run');
+  assert.ok(
+    e2e.every((l) => l.tags.stage === 'store' && l.value >= 0 && l.value <= elapsed),
+    'e2e timed at the sink, within the run',
+  );
   assert.ok(count(lines, 'batch.process_ms', { stage: 'validate' }) > 0 && count(lines, 'batch.total_ms', { stage: 'preprocess' }) > 0);
   for (const stage of ['preprocess', 'validate', 'store']) {
     assert.is(last(lines, 'group.lag', { stage }), 0, `lag ${stage}`);
@@ -123,7 +126,9 @@ test('gauges report backlog while work waits: lag per stage before any worker, d
   const cfg = config(server.url, randomPipeline('g'), { enabled: true, host: '127.0.0.1', port: statsd.port, flushIntervalMs: 20 });
   const keys = new Keys(cfg.pipeline);
   await produce(redis, Readable.from(Array.from({ length: 25 }, (_, i) => JSON.stringify({ id: `g${i}`, title: `t${i}` }) + '\n')), {
-    stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536,
+    stream: keys.stream('in'),
+    source: 'test',
+    maxRecordBytes: 65536,
   });
   await redis.xadd(keys.dlq, '*', 'stage', 'validate', 'reason', 'max_deliveries');
   const metrics = createMetrics(cfg.metrics, { pipeline: cfg.pipeline }, silentLogger);
@@ -150,7 +155,9 @@ test('an unreachable StatsD (every datagram refused) does not fail or stop the d
   const workers = startWorkers(cfg);
   try {
     await produce(redis, Readable.from(Array.from({ length: N }, (_, i) => JSON.stringify({ id: `u${i}`, title: `t${i}` }) + '\n')), {
-      stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536,
+      stream: keys.stream('in'),
+      source: 'test',
+      maxRecordBytes: 65536,
     });
     await waitFor('all stored', async () => (await redis.scard(keys.products)) === N, 30_000);
   } finally {
@@ -163,7 +170,9 @@ test('an unreachable StatsD (every datagram refused) does not fail or stop the d
 
 test('metrics config: STATSD_* and STATSD_TAGS from the environment, batching defaults', () => {
   const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
-  const c = resolveConfig({ ...raw, metrics: { tags: { team: 'data' } } }, 'x', { env: { STATSD_HOST: 'stats', STATSD_PORT: '9125', STATSD_PREFIX: 'enrich.', STATSD_TAGS: 'env:prod, region:eu' } });
+  const c = resolveConfig({ ...raw, metrics: { tags: { team: 'data' } } }, 'x', {
+    env: { STATSD_HOST: 'stats', STATSD_PORT: '9125', STATSD_PREFIX: 'enrich.', STATSD_TAGS: 'env:prod, region:eu' },
+  });
   assert.equal(
     [c.metrics.enabled, c.metrics.host, c.metrics.port, c.metrics.prefix, c.metrics.tags],
     [true, 'stats', 9125, 'enrich.', { team: 'data', env: 'prod', region: 'eu' }],

@@ -34,8 +34,12 @@ test('same seed rebuilds bit-identical model files', async () => {
   const b = tempDir();
   await build([...SMALL, '--out', a]);
   await build([...SMALL, '--out', b]);
-  const listA = files(a).map((f) => relative(a, f)).sort();
-  const listB = files(b).map((f) => relative(b, f)).sort();
+  const listA = files(a)
+    .map((f) => relative(a, f))
+    .sort();
+  const listB = files(b)
+    .map((f) => relative(b, f))
+    .sort();
   assert.equal(listA, listB);
   for (const name of MODEL_NAMES) {
     for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx']) assert.ok(listA.includes(join(name, f)), `${name}/${f}`);

@@ -20,11 +20,20 @@ test('fine labels: category = sum of its subcategories, subcategory = best withi
   assert.ok(Math.abs(c.confidence - 0.55) < 1e-6);
   assert.is(c.subcategory, 'usb flash drives');
   assert.ok(Math.abs(c.subcategoryConfidence! - 0.3) < 1e-6);
-  assert.equal(c.subcategories!.map((s) => s.label), ['audio/headphones', 'storage/usb flash drives', 'storage/memory cards']);
+  assert.equal(
+    c.subcategories!.map((s) => s.label),
+    ['audio/headphones', 'storage/usb flash drives', 'storage/memory cards'],
+  );
 });
 
 test('fine labels: a residual <category>/* winner gives the category and no subcategory', () => {
-  const c = decodeClassification(logits([0.7, 0.1, 0.1, 0.05, 0.05]), 0, ['audio/*', 'audio/headphones', 'storage/*', 'storage/usb flash drives', 'storage/memory cards']);
+  const c = decodeClassification(logits([0.7, 0.1, 0.1, 0.05, 0.05]), 0, [
+    'audio/*',
+    'audio/headphones',
+    'storage/*',
+    'storage/usb flash drives',
+    'storage/memory cards',
+  ]);
   assert.is(c.label, 'audio');
   assert.is(c.subcategory, undefined);
 });

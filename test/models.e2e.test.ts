@@ -14,9 +14,21 @@ import { FAST, startWorkers, stopAll } from './helpers/pipeline.js';
 
 // Written out independently of config/pipeline.json, so a wrong routing table fails the test.
 const GROUP: Record<string, string> = {
-  audio: 'electronics', cameras_photo: 'electronics', tv_video: 'electronics', phones_radios: 'electronics', gps_auto: 'electronics', security_surveillance: 'electronics',
-  computers: 'computing', networking: 'computing', peripherals: 'computing', storage: 'computing', software: 'computing', printers_ink: 'computing',
-  cables_power: 'accessories', cases_protection: 'accessories', office_supplies: 'accessories',
+  audio: 'electronics',
+  cameras_photo: 'electronics',
+  tv_video: 'electronics',
+  phones_radios: 'electronics',
+  gps_auto: 'electronics',
+  security_surveillance: 'electronics',
+  computers: 'computing',
+  networking: 'computing',
+  peripherals: 'computing',
+  storage: 'computing',
+  software: 'computing',
+  printers_ink: 'computing',
+  cables_power: 'accessories',
+  cases_protection: 'accessories',
+  office_supplies: 'accessories',
 };
 /** The routing table's review threshold on classifier confidence. */
 const REVIEW_BELOW = 0.5;
@@ -29,18 +41,31 @@ test('500 dev records through the model pipeline: routed by the group of the pre
   const base = loadConfigFile('config/pipeline.json', { env: { REDIS_URL: server.url, PIPELINE: pipeline } });
   const config = { ...base, stages: base.stages.map((s) => ({ ...s, ...FAST, blockMs: 100, drainTimeoutMs: 30_000, claimMinIdleMs: 60_000 })) };
   const keys = new Keys(pipeline);
-  const dev = readFileSync(resolve(import.meta.dirname, '../../shared/data/products/dev.jsonl'), 'utf8').trim().split('\n').slice(0, 500);
-  const titles = new Map(dev.map((l) => { const r = JSON.parse(l) as { id: string; title: string }; return [r.id, r.title]; }));
+  const dev = readFileSync(resolve(import.meta.dirname, '../../shared/data/products/dev.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(0, 500);
+  const titles = new Map(
+    dev.map((l) => {
+      const r = JSON.parse(l) as { id: string; title: string };
+      return [r.id, r.title];
+    }),
+  );
   const jsonl = [...titles].map(([id, title]) => JSON.stringify({ id, title })).join('\n');
 
   const workers = startWorkers(config);
   const envelopes: Envelope[] = [];
   try {
     await produce(redis, Readable.from([Buffer.from(jsonl)]), { stream: keys.stream('in'), source: 'dev', maxRecordBytes: 65536 });
-    await waitFor('every record stored', async () => {
-      const s = await pipelineStatus(redis, config);
-      return s.stored === 500 && isIdle(s);
-    }, 240_000, 200);
+    await waitFor(
+      'every record stored',
+      async () => {
+        const s = await pipelineStatus(redis, config);
+        return s.stored === 500 && isIdle(s);
+      },
+      240_000,
+      200,
+    );
   } finally {
     await stopAll(workers);
   }
@@ -58,7 +83,11 @@ test('500 dev records through the model pipeline: routed by the group of the pre
     const extractStage = env.hops.map((h) => h.stage).find((s) => s.startsWith('extract.'));
     const validated = env.outputs.validate as { attributesComplete?: boolean } | undefined;
     const incomplete = validated?.attributesComplete === false;
-    assert.is(reviewed.has(env.key), cls.confidence < REVIEW_BELOW || incomplete, `${env.key} (confidence ${cls.confidence}, attributes complete ${validated?.attributesComplete}) review fan-out`);
+    assert.is(
+      reviewed.has(env.key),
+      cls.confidence < REVIEW_BELOW || incomplete,
+      `${env.key} (confidence ${cls.confidence}, attributes complete ${validated?.attributesComplete}) review fan-out`,
+    );
     assert.is(cls.group, GROUP[cls.category], `${env.key} group`);
     // Provenance: the stored product names each model with a content hash of its files.
     const models = (env as unknown as { models: Record<string, string> }).models;
@@ -73,7 +102,10 @@ test('500 dev records through the model pipeline: routed by the group of the pre
       assert.ok(titles.get(env.key)!.includes(e.text), `${env.key}: "${e.text}" is not in the title`);
     }
     // Every extracted record is validated (identifiers and the category's attribute schema).
-    assert.ok(env.hops.some((h) => h.stage === 'validate'), `${env.key} validated`);
+    assert.ok(
+      env.hops.some((h) => h.stage === 'validate'),
+      `${env.key} validated`,
+    );
   }
   assert.ok(extracted > 500, `only ${extracted} entities extracted from 500 titles`);
 });

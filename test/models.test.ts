@@ -51,7 +51,13 @@ test('transformers.js tokenizes dev titles exactly as the builder trained on the
   };
   const tokens = Object.keys(json.model.vocab);
   const vocab: Vocab = { tokens, ids: new Map(Object.entries(json.model.vocab)) };
-  const titles = [...loadDataset().dev.slice(0, 300).map((r) => r.title), 'Sony™ Bravia 55” TV — Café [MASK]', 'x'.repeat(400)];
+  const titles = [
+    ...loadDataset()
+      .dev.slice(0, 300)
+      .map((r) => r.title),
+    'Sony™ Bravia 55” TV — Café [MASK]',
+    'x'.repeat(400),
+  ];
   for (const title of titles) {
     const theirs = (tokenizer(title, { truncation: true }).input_ids.tolist() as bigint[][])[0]!.map(Number);
     assert.equal(theirs, Array.from(encode(title, vocab).ids), title);
@@ -70,7 +76,10 @@ test('classifier gets obvious titles right, deterministically', async () => {
   const first = await classifier.classify(titles);
   const second = await classifier.classify(titles);
   assert.equal(first, second);
-  assert.equal(first.map((c) => c.label), expected);
+  assert.equal(
+    first.map((c) => c.label),
+    expected,
+  );
   for (const c of first) assert.ok(c.confidence > 0 && c.confidence <= 1);
   assert.equal(await classifier.classify([]), []);
 });
@@ -105,7 +114,10 @@ test('extractor reports GTIN-shaped numbers whatever the check digit; the check 
   const invalid = valid.slice(0, -1) + String((Number(valid.slice(-1)) + 1) % 10);
   const ex = extractors.get('extract-computing')!;
   const [good, bad] = await ex.extract([`Kingston 16GB USB Flash Drive EAN: ${valid}`, `Kingston 16GB USB Flash Drive EAN: ${invalid}`]);
-  assert.ok(good!.some((e) => e.type === 'GTIN' && e.text === valid), JSON.stringify(good));
+  assert.ok(
+    good!.some((e) => e.type === 'GTIN' && e.text === valid),
+    JSON.stringify(good),
+  );
   const reported = bad!.find((e) => e.type === 'GTIN');
   assert.is(reported?.text, invalid, JSON.stringify(bad));
   assert.is(checkGtin(reported!.text).reason, 'check_digit');
@@ -117,7 +129,9 @@ test('extractor spans match the original text, case and odd characters included'
     'StarTech.com  USB2HAB2M 2m   USB Cable [MASK] (black)',
     '',
     'x'.repeat(300) + ' Belkin F3U133-06 6 ft',
-    ...loadDataset().dev.slice(0, 200).map((r) => r.title),
+    ...loadDataset()
+      .dev.slice(0, 200)
+      .map((r) => r.title),
   ];
   for (const ex of extractors.values()) {
     const out = await ex.extract(titles);

@@ -24,7 +24,14 @@ const pgServer = pgBin ? await new PostgresServer({ bin: pgBin }).start() : unde
 
 /** Version `origin` of product `key`, as the store stage builds it. */
 const product = (key: string, origin: string | undefined, title: string, entryId = `${origin ?? '9'}-9`): StoredProduct => ({
-  key, entryId, traceId: 't', category: 'c', fields: { brand: title }, doc: { key, title }, storedAt: Date.now(), ...(origin !== undefined ? { version: origin } : {}),
+  key,
+  entryId,
+  traceId: 't',
+  category: 'c',
+  fields: { brand: title },
+  doc: { key, title },
+  storedAt: Date.now(),
+  ...(origin !== undefined ? { version: origin } : {}),
 });
 
 /**
@@ -82,7 +89,11 @@ test('end to end: the first stage stamps the input entry id; store-stream delive
   await produce(redis, Readable.from([lines.join('\n')]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
   const inputIds = (await redis.xrange(keys.stream('in'), '-', '+')).map(([id]) => id);
   // Then, by hand, the store stream receives the two versions reversed (as a slow route, a retry or a reclaim would deliver them).
-  const envs = lines.map((l, i) => ({ ...newEnvelope(JSON.parse(l) as { id: string; title: string }), origin: inputIds[i]!, outputs: { preprocess: { title: JSON.parse(l).title } } }));
+  const envs = lines.map((l, i) => ({
+    ...newEnvelope(JSON.parse(l) as { id: string; title: string }),
+    origin: inputIds[i]!,
+    outputs: { preprocess: { title: JSON.parse(l).title } },
+  }));
   for (const env of [envs[1]!, envs[0]!]) await redis.xadd(keys.stream('store'), '*', FIELD_KEY, env.key, FIELD_ENVELOPE, encodeEnvelope(env));
   const metrics = memoryMetrics();
   const store = new Worker({ config, stage: 'store', stages: STAGES, logger: silentLogger, metrics });
@@ -97,8 +108,10 @@ test('end to end: the first stage stamps the input entry id; store-stream delive
   const h = await redis.hgetall(keys.product('x1'));
   assert.is(h.version, inputIds[1], 'the version is the input entry id of the newer production');
   assert.is((JSON.parse(h.doc!) as { input: { title: string } }).input.title, 'new title');
-  assert.is(metrics.records.filter((r) => r.name === 'store.stale_dropped').reduce((n, r) => n + r.value, 0), 1);
-
+  assert.is(
+    metrics.records.filter((r) => r.name === 'store.stale_dropped').reduce((n, r) => n + r.value, 0),
+    1,
+  );
 });
 
 test('the first stage stamps each envelope with its input-stream entry id (origin); later stages keep it', async () => {

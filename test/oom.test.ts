@@ -32,13 +32,22 @@ test('Redis full (maxmemory + noeviction) while producing and storing: the produ
   for (const w of workers) w.run().catch((err) => console.error('worker failed', err));
   const producer = client(server.url);
   const N = 3000;
-  const lines = Array.from({ length: N }, (_, i) => JSON.stringify({ id: `m${i}`, title: `Product ${i} ${'x'.repeat(200)}`, ...(i % 3 === 0 ? { mpn: `MX-${i}` } : {}) })).join('\n');
+  const lines = Array.from({ length: N }, (_, i) =>
+    JSON.stringify({ id: `m${i}`, title: `Product ${i} ${'x'.repeat(200)}`, ...(i % 3 === 0 ? { mpn: `MX-${i}` } : {}) }),
+  ).join('\n');
   try {
     await waitFor('workers reading', async () => (await redis.keys(`${keys.extra('liveness:*')}`)).length === config.stages.length);
     const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
     await redis.config('SET', 'maxmemory', String(used + 400_000)); // room for about a third of the run
     const before = await oomRejections();
-    const producing = produce(producer, Readable.from([lines]), { stream: keys.stream('in'), source: 'oom-test', maxRecordBytes: 65536, batchSize: 100, retryForMs: 120_000, retryMaxMs: 100 });
+    const producing = produce(producer, Readable.from([lines]), {
+      stream: keys.stream('in'),
+      source: 'oom-test',
+      maxRecordBytes: 65536,
+      batchSize: 100,
+      retryForMs: 120_000,
+      retryMaxMs: 100,
+    });
     // Full: both the producer and the store stage are refused for a while.
     await waitFor('Redis refusing writes with OOM', async () => (await oomRejections()) - before > 50, 30_000);
     await waitFor('the store stage meeting OOM', () => (metrics.counts.get('redis.oom') ?? 0) > 5, 30_000);

@@ -81,11 +81,21 @@ function startWorkers(config: ResolvedConfig, only?: string[]): Worker[] {
 const records = (n: number, from = 0) =>
   Array.from({ length: n }, (_, j) => {
     const i = from + j;
-    return { id: `p${i}`, title: `Product ${i}`, brand: i % 2 ? 'Acme' : undefined, ...(i % 3 === 0 ? { mpn: `MX-${i}` } : {}), ...(i % 5 === 0 ? { description: `UPC 036000291452 item ${i}` } : {}) };
+    return {
+      id: `p${i}`,
+      title: `Product ${i}`,
+      brand: i % 2 ? 'Acme' : undefined,
+      ...(i % 3 === 0 ? { mpn: `MX-${i}` } : {}),
+      ...(i % 5 === 0 ? { description: `UPC 036000291452 item ${i}` } : {}),
+    };
   });
 
 async function produceRecords(config: ResolvedConfig, rs: ReturnType<typeof records>): Promise<void> {
-  const s = await produce(redis, Readable.from([rs.map((r) => JSON.stringify(r)).join('\n')]), { stream: new Keys(config.pipeline).stream(config.input), source: 'test', maxRecordBytes: 65536 });
+  const s = await produce(redis, Readable.from([rs.map((r) => JSON.stringify(r)).join('\n')]), {
+    stream: new Keys(config.pipeline).stream(config.input),
+    source: 'test',
+    maxRecordBytes: 65536,
+  });
   assert.is(s.produced, rs.length);
 }
 
@@ -103,7 +113,9 @@ const storeGroup = async (config: ResolvedConfig) => (await pipelineStatus(redis
 test('re-processing the same store entries does not duplicate rows: copies stays 1; a new entry for the key counts 2', async () => {
   const { url, db } = await freshDatabase();
   const pipeline = randomPipeline();
-  const config = resolveConfig({ ...RAW, pipeline, stages: pgStages({ postgresUrl: url }), streams: { trimAcked: false }, defaults: FAST }, 'test', { env: { REDIS_URL: redisServer.url } });
+  const config = resolveConfig({ ...RAW, pipeline, stages: pgStages({ postgresUrl: url }), streams: { trimAcked: false }, defaults: FAST }, 'test', {
+    env: { REDIS_URL: redisServer.url },
+  });
   const workers = startWorkers(config);
   try {
     await produceRecords(config, records(50));
@@ -139,7 +151,10 @@ test('re-processing the same store entries does not duplicate rows: copies stays
   }
   const copies = (await db.query<{ key: string; copies: number; entry_id: string }>('SELECT key, copies, entry_id FROM products ORDER BY key')).rows;
   assert.is(copies.length, 50);
-  assert.equal(copies.filter((c) => c.copies !== 1).map((c) => [c.key, c.copies, c.entry_id]), [[messages[7]!.envelope.key, 2, '9999999999999-0']]);
+  assert.equal(
+    copies.filter((c) => c.copies !== 1).map((c) => [c.key, c.copies, c.entry_id]),
+    [[messages[7]!.envelope.key, 2, '9999999999999-0']],
+  );
 });
 
 test('a store worker SIGKILLed mid-batch loses nothing: after restart and reclaim every product is there exactly once', async () => {
@@ -151,7 +166,10 @@ test('a store worker SIGKILLed mid-batch loses nothing: after restart and reclai
   const file = writeConfig(pipeline, defaults, { stages: pgStages({}) });
   // The child gets the database from DATABASE_URL (the store settings name none).
   const storeWorker = (): ChildProcess =>
-    spawn(process.execPath, [BIN, '--config', file, 'worker', 'store'], { env: { ...process.env, REDIS_URL: redisServer.url, DATABASE_URL: url, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] });
+    spawn(process.execPath, [BIN, '--config', file, 'worker', 'store'], {
+      env: { ...process.env, REDIS_URL: redisServer.url, DATABASE_URL: url, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
   const upstream = startWorkers(config, ['preprocess', 'validate']);
   let child = storeWorker();
   const locker = new pg.Client({ connectionString: url });
@@ -163,10 +181,16 @@ test('a store worker SIGKILLed mid-batch loses nothing: after restart and reclai
     await locker.query('BEGIN');
     await locker.query('LOCK TABLE products IN SHARE MODE');
     await produceRecords(config, records(N - 100, 100));
-    await waitFor('store worker blocked mid-batch', async () => {
-      const r = await db.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pipeline:store' AND wait_event_type = 'Lock'");
-      return r.rowCount === 1;
-    }, 30_000);
+    await waitFor(
+      'store worker blocked mid-batch',
+      async () => {
+        const r = await db.query(
+          "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pipeline:store' AND wait_event_type = 'Lock'",
+        );
+        return r.rowCount === 1;
+      },
+      30_000,
+    );
     await stopChild(child, 'SIGKILL');
     const pending = await storeGroup(config);
     assert.ok(pending.pending > 0, 'the killed worker held unacked entries');
@@ -181,7 +205,10 @@ test('a store worker SIGKILLed mid-batch loses nothing: after restart and reclai
   }
   const rows = (await db.query<{ copies: number }>('SELECT copies FROM products')).rows;
   assert.is(rows.length, N);
-  assert.ok(rows.every((r) => r.copies === 1), 'no product written by two distinct entries');
+  assert.ok(
+    rows.every((r) => r.copies === 1),
+    'no product written by two distinct entries',
+  );
   assert.is(await redis.xlen(new Keys(pipeline).dlq), 0);
   assert.is((await storeGroup(config)).pending, 0);
 });
@@ -203,22 +230,33 @@ test('postgres stopped mid-run: nothing acked or dead-lettered, deliveries not b
     await pgServer.stop();
     down = true;
     await produceRecords(config, records(60, 40));
-    await waitFor('all 60 passed preprocess and validate', async () => {
-      const st = await pipelineStatus(redis, config);
-      return st.streams.filter((x) => x.stage && x.stage !== 'store').every((x) => x.group?.lag === 0 && x.group.pending === 0);
-    }, 10_000);
+    await waitFor(
+      'all 60 passed preprocess and validate',
+      async () => {
+        const st = await pipelineStatus(redis, config);
+        return st.streams.filter((x) => x.stage && x.stage !== 'store').every((x) => x.group?.lag === 0 && x.group.pending === 0);
+      },
+      10_000,
+    );
     await new Promise((r) => setTimeout(r, 2_500)); // dozens of retries, and past claimMinIdleMs
     const g = await storeGroup(config);
     const undelivered = (await redis.xrange(keys.stream('store'), `(${g.lastDeliveredId}`, '+')).length;
     assert.is(g.pending + undelivered, 60, 'nothing acked while postgres is down');
     assert.ok(g.pending > 0 && g.pending <= 16, 'one batch in flight, the rest not read');
     const detail = (await redis.xpending(keys.stream('store'), 'store', '-', '+', 100)) as [string, string, number, number][];
-    assert.ok(detail.every(([, , , deliveries]) => deliveries === 1), `deliveries burned: ${JSON.stringify(detail.map((d) => d[3]))}`);
+    assert.ok(
+      detail.every(([, , , deliveries]) => deliveries === 1),
+      `deliveries burned: ${JSON.stringify(detail.map((d) => d[3]))}`,
+    );
     assert.is(await redis.xlen(keys.dlq), 0, 'nothing dead-lettered');
 
     await pgServer.start();
     down = false;
-    await waitFor('all 100 stored after postgres is back', async () => (await count(db).catch(() => -1)) === 100 && isIdle(await pipelineStatus(redis, config)), 30_000);
+    await waitFor(
+      'all 100 stored after postgres is back',
+      async () => (await count(db).catch(() => -1)) === 100 && isIdle(await pipelineStatus(redis, config)),
+      30_000,
+    );
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
     if (down) await pgServer.start(); // a failed assertion must not leave the next tests without a database
@@ -233,15 +271,25 @@ test('export from postgres: --category and --since select exactly the matching r
   const pipeline = randomPipeline();
   const T0 = Date.parse('2024-05-01T00:00:00Z');
   for (let i = 0; i < 40; i++) {
-    await db.query(
-      `INSERT INTO products (key, category, brand, doc, entry_id, trace_id, produced_at, stored_at) VALUES ($1, $2, $3, $4, $5, 't', $6, $6)`,
-      [`k${String(i).padStart(2, '0')}`, i % 2 ? 'tools' : 'toys', `B${i}`, { key: `k${i}`, n: i }, `${i}-0`, new Date(T0 + i * 60_000)],
-    );
+    await db.query(`INSERT INTO products (key, category, brand, doc, entry_id, trace_id, produced_at, stored_at) VALUES ($1, $2, $3, $4, $5, 't', $6, $6)`, [
+      `k${String(i).padStart(2, '0')}`,
+      i % 2 ? 'tools' : 'toys',
+      `B${i}`,
+      { key: `k${i}`, n: i },
+      `${i}-0`,
+      new Date(T0 + i * 60_000),
+    ]);
   }
   const file = writeConfig(pipeline, FAST, { stages: pgStages({ postgresUrl: url }) });
   const out = await cliOutput(['--config', file, 'export', '--category', 'tools', '--since', new Date(T0 + 20 * 60_000).toISOString(), '--page', '3'], {});
-  const lines = out.split('\n').filter((l) => l.startsWith('{"key"')).map((l) => JSON.parse(l) as { key: string; category: string; brand: string; storedAt: string });
-  assert.equal(lines.map((l) => l.key), ['k21', 'k23', 'k25', 'k27', 'k29', 'k31', 'k33', 'k35', 'k37', 'k39']);
+  const lines = out
+    .split('\n')
+    .filter((l) => l.startsWith('{"key"'))
+    .map((l) => JSON.parse(l) as { key: string; category: string; brand: string; storedAt: string });
+  assert.equal(
+    lines.map((l) => l.key),
+    ['k21', 'k23', 'k25', 'k27', 'k29', 'k31', 'k33', 'k35', 'k37', 'k39'],
+  );
   assert.ok(lines.every((l) => l.category === 'tools'));
   assert.is(lines[0]!.storedAt, new Date(T0 + 21 * 60_000).toISOString());
   const all = await cliOutput(['--config', file, 'export', '--page', '7']);

@@ -12,17 +12,23 @@ import { client, randomPipeline, startRedis } from './helpers/redis.js';
 const server = await startRedis();
 const redis = client(server.url);
 /** The error message a promise rejects with ('' when it resolves). */
-const failure = (p: Promise<unknown>) => p.then(() => '', (e: Error) => e.message);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => '',
+    (e: Error) => e.message,
+  );
 
 test('--run-id resumes after a crash: the batches that went through are skipped, the rest produced, every record in the stream once', async () => {
   const pipeline = randomPipeline();
   const keys = new Keys(pipeline);
   const lines = Array.from({ length: 450 }, (_, i) => JSON.stringify({ id: `r${i}`, title: `item ${i}` }));
   // The first run dies after 250 lines: two full batches of 100 went through, the third was never sent.
-  const dying = Readable.from((function* () {
-    for (const l of lines.slice(0, 250)) yield l + '\n';
-    throw new Error('producer killed');
-  })());
+  const dying = Readable.from(
+    (function* () {
+      for (const l of lines.slice(0, 250)) yield l + '\n';
+      throw new Error('producer killed');
+    })(),
+  );
   const opts = { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536, batchSize: 100, runId: 'nightly-2026-11-25' };
   assert.match(await failure(produce(redis, dying, opts)), /killed/);
   assert.is(await redis.xlen(keys.stream('in')), 200);
@@ -56,16 +62,22 @@ test('bad lines are reported with line number and reason, kept in the rejects fi
   const code = await exited(p);
   const out = p.output();
   assert.is(code, 1, out);
-  const kept = readFileSync(rejects, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; reason: string; error: string });
+  const kept = readFileSync(rejects, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { line: number; reason: string; error: string });
   rmSync(rejects);
-  assert.equal(kept.map((r) => [r.line, r.reason]), [
-    [2, 'invalid_json'],
-    [3, 'invalid_record'],
-    [4, 'invalid_record'],
-    [5, 'oversized'],
-    [6, 'invalid_utf8'],
-    [8, 'invalid_record'],
-  ]);
+  assert.equal(
+    kept.map((r) => [r.line, r.reason]),
+    [
+      [2, 'invalid_json'],
+      [3, 'invalid_record'],
+      [4, 'invalid_record'],
+      [5, 'oversized'],
+      [6, 'invalid_utf8'],
+      [8, 'invalid_record'],
+    ],
+  );
   assert.match(kept[1]!.error, /field "title": expected a non-empty string/);
   assert.match(kept[2]!.error, /field "brand": expected a string, got number/);
   assert.match(out, /stdin:5: rejected \(oversized\)/);

@@ -27,7 +27,10 @@ async function pendingDuringThirdBatch(readAheadMs: number): Promise<number> {
     pipeline,
     input: 'in',
     defaults: { ...FAST, batchSize: 10, readAheadMs },
-    stages: [{ name: 'probe', kind: 'probe', input: 'in' }, { name: 'store', kind: 'store', settings: { sink: 'redis' } }],
+    stages: [
+      { name: 'probe', kind: 'probe', input: 'in' },
+      { name: 'store', kind: 'store', settings: { sink: 'redis' } },
+    ],
     routes: { probe: [{ to: 'store' }] },
   };
   const lines = Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `r${i}`, title: `item ${i}` })).join('\n');

@@ -71,7 +71,11 @@ test('entries held by a worker killed with SIGKILL are reclaimed by another: eve
     assert.equal(await Promise.all(rescuers.map(exited)), [0, 0, 0]);
 
     const copies = await Promise.all(Array.from({ length: N }, (_, i) => redis.hget(keys.product(`r${i}`), 'copies')));
-    assert.equal(copies.filter((c) => c !== '1'), [], 'every product written by exactly one store entry');
+    assert.equal(
+      copies.filter((c) => c !== '1'),
+      [],
+      'every product written by exactly one store entry',
+    );
     assert.is(((await redis.xpending(keys.stream('in'), 'preprocess')) as [number])[0], 0);
     const log = rescuers[0]!.output();
     const claimed = [...log.matchAll(/"event":"reclaim\.claimed"[^\n]*"count":(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
@@ -136,7 +140,7 @@ test('an entry that kept killing its workers is dead-lettered when reclaimed pas
   assert.is(f.deliveries, '4', 'the reclaim was the 4th delivery');
   assert.is(f.id, id);
   assert.is(f.k, 'killer');
-  assert.is(await redis.xlen(keys.stream('validate')) + (await redis.xlen(keys.stream('store'))), 0, 'nothing was forwarded');
+  assert.is((await redis.xlen(keys.stream('validate'))) + (await redis.xlen(keys.stream('store'))), 0, 'nothing was forwarded');
   assert.is(worker.consumer.processed, 1, 'handed off once, to the DLQ');
 });
 

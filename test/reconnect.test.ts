@@ -20,13 +20,19 @@ const redis = client(server.url);
 const dir = mkdtempSync(join(tmpdir(), 'reconnect-'));
 
 async function produceN(keys: Keys, from: number, n: number): Promise<void> {
-  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ id: `r${from + i}`, title: `item ${from + i}`, ...(i % 2 ? { mpn: `M${i}` } : {}) })).join('\n');
+  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ id: `r${from + i}`, title: `item ${from + i}`, ...(i % 2 ? { mpn: `M${i}` } : {}) })).join(
+    '\n',
+  );
   await produce(redis, Readable.from([lines]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
 }
 
 async function allCopiesOne(keys: Keys, n: number): Promise<void> {
   const copies = await Promise.all(Array.from({ length: n }, (_, i) => redis.hget(keys.product(`r${i}`), 'copies')));
-  assert.equal(copies.filter((c) => c !== '1'), [], 'every record stored exactly once');
+  assert.equal(
+    copies.filter((c) => c !== '1'),
+    [],
+    'every record stored exactly once',
+  );
 }
 
 function inProcess(config: ReturnType<typeof rulesOnlyConfig>, stages = STAGES, logs: string[] = []): { workers: Worker[]; stop: () => Promise<void> } {
@@ -55,7 +61,10 @@ test('after redis-server restarts under running workers (AOF on), they resume co
     await produceN(keys, 200, 200);
     await waitFor('second half stored', async () => (await redis.scard(keys.products)) === 400, 60_000);
     const after = run.workers.map((w) => w.consumer.processed);
-    assert.ok(after.every((n, i) => n > before[i]!), `every stage consumed after the restart (${before} → ${after})`);
+    assert.ok(
+      after.every((n, i) => n > before[i]!),
+      `every stage consumed after the restart (${before} → ${after})`,
+    );
   } finally {
     await run.stop();
   }
@@ -107,7 +116,12 @@ class FreezingProxy {
 
 test('a half-open connection (socket up, no replies) is caught by the progress watchdog, which resets it: consuming resumes', async () => {
   const proxy = await new FreezingProxy(server.port).start();
-  const config = rulesOnlyConfig(`redis://127.0.0.1:${proxy.port}`, randomPipeline(), { ...FAST, blockMs: 200, stallTimeoutMs: 1_000, watchdogIntervalMs: 100 });
+  const config = rulesOnlyConfig(`redis://127.0.0.1:${proxy.port}`, randomPipeline(), {
+    ...FAST,
+    blockMs: 200,
+    stallTimeoutMs: 1_000,
+    watchdogIntervalMs: 100,
+  });
   const keys = new Keys(config.pipeline);
   const logs: string[] = [];
   const run = inProcess(config, STAGES, logs);
@@ -125,7 +139,10 @@ test('a half-open connection (socket up, no replies) is caught by the progress w
   const recoveries = run.workers.reduce((n, w) => n + w.consumer.watchdog.recoveries, 0);
   assert.ok(recoveries >= 3, `each stage's stuck connection was reset (${recoveries} resets)`);
   const stalled = logs.filter((l) => l.includes('"event":"watchdog.stalled"')).map((l) => JSON.parse(l) as { phase: string; action: string });
-  assert.ok(stalled.some((s) => s.phase === 'reading' && s.action === 'reset connection read'), 'a stuck read was reset');
+  assert.ok(
+    stalled.some((s) => s.phase === 'reading' && s.action === 'reset connection read'),
+    'a stuck read was reset',
+  );
   assert.ok(logs.some((l) => l.includes('"event":"watchdog.progress_resumed"')));
 });
 

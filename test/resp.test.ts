@@ -33,7 +33,11 @@ test('a real server runs an encoded command and answers it', async () => {
     assert.is(await redis.sendCommand(new EncodedCommand('set', ['resp:k', value])), 'OK');
     assert.ok((await redis.getBuffer('resp:k'))!.equals(value));
     // The hand-off's form: FCALL of a library function, keys and arguments in one pass.
-    await redis.call('FUNCTION', 'LOAD', "#!lua name=resptest\nredis.register_function('resp_echo', function(KEYS, ARGV) return {KEYS[1], ARGV[1], #ARGV} end)");
+    await redis.call(
+      'FUNCTION',
+      'LOAD',
+      "#!lua name=resptest\nredis.register_function('resp_echo', function(KEYS, ARGV) return {KEYS[1], ARGV[1], #ARGV} end)",
+    );
     const reply = await redis.sendCommand(new EncodedCommand('fcall', ['resp_echo', 1, 'ké', 'ü', 'z']));
     assert.equal(reply, ['ké', 'ü', 2]);
   } finally {

@@ -31,7 +31,7 @@ test('trimming never removes entries a group has not acked (two groups, one lagg
   const slowRead = await readAck(stream, 'slow', 300, 100); // slow: 100 acked, 200 pending, 700 not yet read
 
   const first = await trimAcked(redis, stream);
-  assert.is(first.minId, slowRead[100], "the oldest entry the slow group has not acked");
+  assert.is(first.minId, slowRead[100], 'the oldest entry the slow group has not acked');
   assert.ok(first.removed > 0 && first.removed <= 100, `only acked entries go (${first.removed})`);
   const left = (await redis.xrange(stream, '-', '+')).map(([id]) => id);
   assert.equal(left.slice(-900), all.slice(100), 'every entry from the oldest unacked one on is still there');

@@ -19,7 +19,10 @@ let failed = 0;
 const failedFiles: string[] = [];
 for (const f of files) {
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', join(dir, f)], { encoding: 'utf8', env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'error' } });
+  const r = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', join(dir, f)], {
+    encoding: 'utf8',
+    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'error' },
+  });
   const out = (r.stdout ?? '') + (r.stderr ?? '');
   // uvu's summary: "Total:  N", "Passed: N"
   const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0);
@@ -31,7 +34,12 @@ for (const f of files) {
   process.stdout.write(`${bad === 0 && r.status === 0 ? 'ok  ' : 'FAIL'} ${f} (${ok}/${total}, ${secs}s)\n`);
   if (bad > 0 || r.status !== 0) {
     failedFiles.push(f);
-    process.stdout.write(out.split('\n').map((l) => `    ${l}`).join('\n') + '\n');
+    process.stdout.write(
+      out
+        .split('\n')
+        .map((l) => `    ${l}`)
+        .join('\n') + '\n',
+    );
   }
 }
 if (files.length === 0) {

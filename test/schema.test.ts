@@ -12,7 +12,10 @@ const table = parseSchemas('s', {
 test('schemas: a subcategory schema wins over its category; required are also expected', () => {
   assert.equal(checkSchema(table, 'storage', 'usb flash drives', {}), { missingRequired: ['capacity'], missingExpected: [] });
   assert.equal(checkSchema(table, 'storage', 'memory card readers', {}), { missingRequired: [], missingExpected: ['capacity'] });
-  assert.equal(checkSchema(table, 'storage', 'usb flash drives', { capacity: { value: 16, unit: 'GB', text: '16GB' } }), { missingRequired: [], missingExpected: [] });
+  assert.equal(checkSchema(table, 'storage', 'usb flash drives', { capacity: { value: 16, unit: 'GB', text: '16GB' } }), {
+    missingRequired: [],
+    missingExpected: [],
+  });
   assert.is(checkSchema(table, 'audio', undefined, {}), null);
   assert.is(checkSchema(table, undefined, undefined, {}), null);
 });

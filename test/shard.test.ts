@@ -40,23 +40,38 @@ test('a record key always maps to the same shard in 0..n-1, and keys spread even
     for (const c of counts) assert.ok(Math.abs(c - 20_000 / n) < (20_000 / n) * 0.1, `even spread over ${n}: ${counts.join(',')}`);
   }
   // Pinned values: changing the hash would move every stored product to another shard.
-  assert.equal(['B00123', 'sku-42', 'c0', 'c1'].map((k) => shardOf(k, 4)), ['B00123', 'sku-42', 'c0', 'c1'].map((k) => fnv1a32(k) % 4));
+  assert.equal(
+    ['B00123', 'sku-42', 'c0', 'c1'].map((k) => shardOf(k, 4)),
+    ['B00123', 'sku-42', 'c0', 'c1'].map((k) => fnv1a32(k) % 4),
+  );
   assert.is(shardOf('c0', 4), 0x8729de46 % 4);
 });
 
-test('one shard keeps today\'s key names; N shards get one hash tag each', () => {
+test("one shard keeps today's key names; N shards get one hash tag each", () => {
   const one = new Shards('products', 1);
-  assert.equal(one.all.map((k) => k.tag), ['{products}']);
+  assert.equal(
+    one.all.map((k) => k.tag),
+    ['{products}'],
+  );
   assert.is(one.keysFor('anything').stream('classify'), '{products}:classify');
   assert.is(new Keys('products').dlq, one.all[0]!.dlq);
   const four = new Shards('products', 4);
-  assert.equal(four.all.map((k) => k.stream('in')), ['{products:0}:in', '{products:1}:in', '{products:2}:in', '{products:3}:in']);
+  assert.equal(
+    four.all.map((k) => k.stream('in')),
+    ['{products:0}:in', '{products:1}:in', '{products:2}:in', '{products:3}:in'],
+  );
   assert.is(four.shard(3).dlq, '{products:3}:dlq');
   assert.is(four.shard(3).product('B1'), '{products:3}:product:B1');
   const k = 'B00123';
   assert.is(four.keysFor(k).tag, `{products:${shardOf(k, 4)}}`);
-  assert.equal(Keys.shards('p', 1).map((x) => x.tag), ['{p}']);
-  assert.throws(() => four.shard(4), (e: unknown) => e instanceof ConfigError);
+  assert.equal(
+    Keys.shards('p', 1).map((x) => x.tag),
+    ['{p}'],
+  );
+  assert.throws(
+    () => four.shard(4),
+    (e: unknown) => e instanceof ConfigError,
+  );
 });
 
 test('key slots match Redis Cluster (CRC16 of the hash tag)', () => {
@@ -90,12 +105,26 @@ test('REDIS_URL: redis:// stays a single server; redis+cluster:// lists seeds, w
   assert.equal(parseRedisUrl('redis://u:p@h:6380/2'), { kind: 'single', url: 'redis://u:p@h:6380/2' });
   assert.ok(!isClusterUrl('rediss://h:6379'));
   assert.equal(parseRedisUrl('redis+cluster://10.0.0.1:7000,10.0.0.2:7001'), {
-    kind: 'cluster', tls: false, seeds: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7001 }], username: undefined, password: undefined,
+    kind: 'cluster',
+    tls: false,
+    seeds: [
+      { host: '10.0.0.1', port: 7000 },
+      { host: '10.0.0.2', port: 7001 },
+    ],
+    username: undefined,
+    password: undefined,
   });
   const t = parseRedisUrl('rediss+cluster://app:s%40cret@redis-0.redis:6379,redis-1.redis,[::1]:7002/');
   assert.equal(t, {
-    kind: 'cluster', tls: true, username: 'app', password: 's@cret',
-    seeds: [{ host: 'redis-0.redis', port: 6379 }, { host: 'redis-1.redis', port: 6379 }, { host: '::1', port: 7002 }],
+    kind: 'cluster',
+    tls: true,
+    username: 'app',
+    password: 's@cret',
+    seeds: [
+      { host: 'redis-0.redis', port: 6379 },
+      { host: 'redis-1.redis', port: 6379 },
+      { host: '::1', port: 7002 },
+    ],
   });
   assert.throws(() => parseRedisUrl('redis+cluster://h:1/3'), /no database/);
   assert.throws(() => parseRedisUrl('redis+cluster://'), /at least one host/);
@@ -110,12 +139,20 @@ test('k8s for a cluster: deploy/k8s/cluster/pipeline.yaml is rendered from the c
   const docs = parseAllDocuments(readFileSync(OUT_FILE, 'utf8')).map((d) => d.toJS() as Obj);
   for (const stage of config.stages) {
     const so = docs.find((d) => d.kind === 'ScaledObject' && d.spec.triggers[0].metadata.consumerGroup === stage.name)!;
-    assert.equal(so.spec.triggers.map((t: Obj) => [t.type, t.metadata.stream, t.metadata.addressesFromEnv]),
-      Keys.shards(config.pipeline, DEFAULT_SHARDS).map((k) => ['redis-cluster-streams', k.stream(stage.input), 'REDIS_ADDRESSES']));
+    assert.equal(
+      so.spec.triggers.map((t: Obj) => [t.type, t.metadata.stream, t.metadata.addressesFromEnv]),
+      Keys.shards(config.pipeline, DEFAULT_SHARDS).map((k) => ['redis-cluster-streams', k.stream(stage.input), 'REDIS_ADDRESSES']),
+    );
     const dep = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === so.spec.scaleTargetRef.name)!;
     const env = dep.spec.template.spec.containers[0].env as Obj[];
-    assert.ok(env.some((e) => e.name === 'PIPELINE_SHARDS' && e.value === String(DEFAULT_SHARDS)), `${stage.name} runs sharded`);
-    assert.ok(env.some((e) => e.name === 'REDIS_ADDRESSES'), 'KEDA reads the addresses from the target container');
+    assert.ok(
+      env.some((e) => e.name === 'PIPELINE_SHARDS' && e.value === String(DEFAULT_SHARDS)),
+      `${stage.name} runs sharded`,
+    );
+    assert.ok(
+      env.some((e) => e.name === 'REDIS_ADDRESSES'),
+      'KEDA reads the addresses from the target container',
+    );
   }
   const kustomization = parse(readFileSync(resolve(import.meta.dirname, '../deploy/k8s/cluster/kustomization.yaml'), 'utf8')) as { resources: string[] };
   assert.equal(kustomization.resources.sort(), ['pipeline.yaml', 'redis-cluster.yaml', 'stage-secrets.yaml']);
@@ -143,15 +180,27 @@ test('on one redis-server, 3 shards: each record flows and is stored in its own 
   try {
     const N = 600;
     const lines = Array.from({ length: N }, (_, i) => JSON.stringify({ id: `p${i}`, title: `Product ${i}`, ...(i % 2 ? { mpn: `MX-${i}` } : {}) })).join('\n');
-    const s = await produce(redis, Readable.from([lines]), { stream: shards.all[0]!.stream('in'), streamFor: (k) => shards.keysFor(k).stream('in'), source: 't', maxRecordBytes: 65536, batchSize: 100 });
+    const s = await produce(redis, Readable.from([lines]), {
+      stream: shards.all[0]!.stream('in'),
+      streamFor: (k) => shards.keysFor(k).stream('in'),
+      source: 't',
+      maxRecordBytes: 65536,
+      batchSize: 100,
+    });
     assert.is(s.produced, N);
     await waitFor('all stored', async () => {
       const st = await pipelineStatus(redis, config);
       return st.stored === N && isIdle(st);
     });
     const st = await pipelineStatus(redis, config);
-    assert.equal(st.shards!.map((x) => x.tag), shards.all.map((k) => k.tag));
-    assert.is(st.shards!.reduce((n, x) => n + x.stored, 0), N);
+    assert.equal(
+      st.shards!.map((x) => x.tag),
+      shards.all.map((k) => k.tag),
+    );
+    assert.is(
+      st.shards!.reduce((n, x) => n + x.stored, 0),
+      N,
+    );
     const inStream = st.streams.find((x) => x.stream === 'in')!;
     assert.equal([inStream.added, inStream.group?.pending, inStream.group?.lag], [N, 0, 0], 'the summed row');
     for (let i = 0; i < N; i++) {
@@ -185,17 +234,29 @@ test('a worker reading several shards runs one batch at a time through its stage
       return batch.map(() => ok({}));
     },
   });
-  const config = resolveConfig({ pipeline: randomPipeline('q'), shards: 4, defaults: { ...FAST, batchSize: 10 }, stages: [{ name: 'sink', kind: 'probe', input: 'in' }], routes: {} }, 't', { env: { REDIS_URL: server.url } });
+  const config = resolveConfig(
+    { pipeline: randomPipeline('q'), shards: 4, defaults: { ...FAST, batchSize: 10 }, stages: [{ name: 'sink', kind: 'probe', input: 'in' }], routes: {} },
+    't',
+    { env: { REDIS_URL: server.url } },
+  );
   const shards = configShards(config);
   const worker = new Worker({ config, stage: 'sink', stages: { probe }, logger: silentLogger });
   const running = worker.run();
   try {
     assert.equal(worker.shards, [0, 1, 2, 3]);
     const lines = Array.from({ length: 400 }, (_, i) => JSON.stringify({ id: `x${i}`, title: 't' })).join('\n');
-    await produce(redis, Readable.from([lines]), { stream: shards.all[0]!.stream('in'), streamFor: (k) => shards.keysFor(k).stream('in'), source: 't', maxRecordBytes: 65536 });
+    await produce(redis, Readable.from([lines]), {
+      stream: shards.all[0]!.stream('in'),
+      streamFor: (k) => shards.keysFor(k).stream('in'),
+      source: 't',
+      maxRecordBytes: 65536,
+    });
     await waitFor('all handed off', () => seen >= 400);
     assert.is(most, 1, 'never two batches in the stage at once');
-    assert.ok(worker.consumers.every((c) => c.processed > 0), 'every shard read');
+    assert.ok(
+      worker.consumers.every((c) => c.processed > 0),
+      'every shard read',
+    );
   } finally {
     await worker.stop();
     await running;

@@ -12,7 +12,15 @@ test('SIGTERM mid-run: workers exit 0 with nothing pending; after a restart ever
   const pipeline = randomPipeline();
   const keys = new Keys(pipeline);
   // Small batches so the run is still in the middle when the signal arrives.
-  const config = writeConfig(pipeline, { blockMs: 50, batchSize: 16, claimIntervalMs: 100, claimMinIdleMs: 2000, keepClaimedMs: 500, retryMaxMs: 1000, drainTimeoutMs: 5000 });
+  const config = writeConfig(pipeline, {
+    blockMs: 50,
+    batchSize: 16,
+    claimIntervalMs: 100,
+    claimMinIdleMs: 2000,
+    keepClaimedMs: 500,
+    retryMaxMs: 1000,
+    drainTimeoutMs: 5000,
+  });
   const lines = Array.from({ length: N }, (_, i) => JSON.stringify({ id: `s${i}`, title: `item ${i}`, ...(i % 2 ? { mpn: `A${i}` } : {}) })).join('\n');
   const producer = cli(['--config', config, 'produce'], server.url, { input: lines });
   assert.is(await exited(producer), 0, producer.output());

@@ -18,7 +18,20 @@ function soak(args: string[]): Promise<{ code: number | null; out: string }> {
 }
 
 test('soak (short): 1,500 records through the full model pipeline with a worker SIGKILLed every second (3 kills): nothing lost or duplicated; RSS and Redis memory reported', async () => {
-  const { code, out } = await soak(['--records', '1500', '--kill-every-ms', '1000', '--max-kills', '3', '--max-backlog', '2000', '--sample-ms', '250', '--seed', '3']);
+  const { code, out } = await soak([
+    '--records',
+    '1500',
+    '--kill-every-ms',
+    '1000',
+    '--max-kills',
+    '3',
+    '--max-backlog',
+    '2000',
+    '--sample-ms',
+    '250',
+    '--seed',
+    '3',
+  ]);
   const { line, figure } = reportLines(out);
   assert.is(code, 0, out);
   assert.is(figure('records'), 1500, out);

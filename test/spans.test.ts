@@ -20,7 +20,10 @@ test('MPN spans grow to whole words and shed surrounding punctuation', () => {
 
 test('GTIN spans snap to the digit runs inside them, valid check digits first', () => {
   const t = 'Easel Pad UPC 886065792964 Inches; Folio 602956008568, 036000291452';
-  assert.equal(snapGtin(t, at(t, '886065792964 Inches', 'GTIN')).map((e) => e.text), ['886065792964']);
+  assert.equal(
+    snapGtin(t, at(t, '886065792964 Inches', 'GTIN')).map((e) => e.text),
+    ['886065792964'],
+  );
   const two = snapGtin(t, at(t, '602956008568, 036000291452', 'GTIN')).map((e) => e.text);
   assert.equal(two, ['036000291452', '602956008568'], 'the valid code first, the misprinted one kept');
   assert.equal(snapGtin(t, at(t, 'Inches', 'GTIN')), [], 'no code of GTIN length: nothing');
@@ -39,13 +42,23 @@ test('a GTIN is never assembled from digit runs glued to letters (issue 14: "C87
   assert.equal(snapEntities(t, [tagged]), []);
   // A real spaced EAN-8 between spaces still comes out whole.
   const ok = 'Label tape EAN 9638 5074 refill';
-  assert.equal(snapGtin(ok, at(ok, '9638 5074', 'GTIN')).map((e) => e.text), ['9638 5074']);
+  assert.equal(
+    snapGtin(ok, at(ok, '9638 5074', 'GTIN')).map((e) => e.text),
+    ['9638 5074'],
+  );
 });
 
 test('snapEntities leaves other types alone', () => {
   const t = 'Sony MDR7506 UPC 027242784205x';
   const out = snapEntities(t, [at(t, 'Sony', 'BRAND'), at(t, 'MDR75'), at(t, '027242784205x', 'GTIN')]);
-  assert.equal(out.map((e) => [e.type, e.text]), [['BRAND', 'Sony'], ['MPN', 'MDR7506'], ['GTIN', '027242784205']]);
+  assert.equal(
+    out.map((e) => [e.type, e.text]),
+    [
+      ['BRAND', 'Sony'],
+      ['MPN', 'MDR7506'],
+      ['GTIN', '027242784205'],
+    ],
+  );
 });
 
 test.run();

@@ -34,12 +34,27 @@ test('a stage call that never returns is abandoned at stageTimeoutMs, counted, r
     pipeline,
     input: 'in',
     streams: { terminal: ['out'] },
-    defaults: { ...FAST, batchSize: 10, maxDeliveries: 2, stageTimeoutMs: 300, keepClaimedMs: 100, claimMinIdleMs: 600_000, stallTimeoutMs: 400, watchdogIntervalMs: 50 },
+    defaults: {
+      ...FAST,
+      batchSize: 10,
+      maxDeliveries: 2,
+      stageTimeoutMs: 300,
+      keepClaimedMs: 100,
+      claimMinIdleMs: 600_000,
+      stallTimeoutMs: 400,
+      watchdogIntervalMs: 50,
+    },
     stages: [{ name: 'work', kind: 'gate', input: 'in' }],
     routes: { work: [{ to: 'out' }] },
   };
   const metrics = memoryMetrics();
-  const worker = new Worker({ config: resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } }), stage: 'work', stages: { gate }, logger: silentLogger, metrics });
+  const worker = new Worker({
+    config: resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } }),
+    stage: 'work',
+    stages: { gate },
+    logger: silentLogger,
+    metrics,
+  });
   const running = worker.run();
   const liveness = async () => (await redis.keys(keys.liveness('work', '*'))).length;
   const count = (name: string) => metrics.records.filter((r) => r.name === name).reduce((n, r) => n + r.value, 0);
@@ -47,7 +62,11 @@ test('a stage call that never returns is abandoned at stageTimeoutMs, counted, r
     await waitFor('worker live', async () => (await liveness()) === 1);
     const lines = ['a', 'b', 'hang', 'c', 'd'].map((t, i) => JSON.stringify({ id: `r${i}`, title: t }));
     await produce(redis, Readable.from([lines.join('\n')]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
-    await waitFor('the hanging record dead-lettered, the others forwarded', async () => (await redis.xlen(keys.dlq)) === 1 && (await redis.xlen(keys.stream('out'))) === 4, 15_000);
+    await waitFor(
+      'the hanging record dead-lettered, the others forwarded',
+      async () => (await redis.xlen(keys.dlq)) === 1 && (await redis.xlen(keys.stream('out'))) === 4,
+      15_000,
+    );
     const dl = (await redis.xrange(keys.dlq, '-', '+'))[0]![1];
     assert.is(dl[dl.indexOf('k') + 1], 'r2');
     assert.is(dl[dl.indexOf('reason') + 1], 'max_deliveries');

@@ -14,14 +14,18 @@ const redis = client(server.url);
 /** XADD an envelope produced `ageMs` ago, whose last hop (if `hopDoneAfterMs`) finished that long after producing. */
 async function add(stream: string, id: string, producedAt: number, hopDoneAfterMs?: number): Promise<void> {
   const env = newEnvelope({ id, title: `t ${id}` }, producedAt);
-  if (hopDoneAfterMs !== undefined) env.hops.push({ stage: 'preprocess', consumer: 'h-1-0', readAt: producedAt, doneAt: producedAt + hopDoneAfterMs, batch: 1 });
+  if (hopDoneAfterMs !== undefined)
+    env.hops.push({ stage: 'preprocess', consumer: 'h-1-0', readAt: producedAt, doneAt: producedAt + hopDoneAfterMs, batch: 1 });
   await redis.xadd(stream, '*', 'k', env.key, 'e', encodeEnvelope(env));
 }
 
 /** The row of `top --once` output for a stage (or terminal stream), as column → cell. */
 function row(out: string, first: string): Record<string, string> {
   const lines = out.split('\n');
-  const header = lines.find((l) => l.startsWith('stage'))!.trim().split(/\s{2,}/);
+  const header = lines
+    .find((l) => l.startsWith('stage'))!
+    .trim()
+    .split(/\s{2,}/);
   const line = lines.find((l) => l.startsWith(first + ' '));
   assert.ok(line, `no row ${first} in:\n${out}`);
   const cells = line.trim().split(/\s{2,}/);

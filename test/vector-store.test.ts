@@ -7,7 +7,10 @@ import { client, randomPipeline, startRedis } from './helpers/redis.js';
 
 const server = await startRedis();
 const redis = client(server.url);
-const unit = (...xs: number[]) => { const n = Math.hypot(...xs); return Float32Array.from(xs, (x) => x / n); };
+const unit = (...xs: number[]) => {
+  const n = Math.hypot(...xs);
+  return Float32Array.from(xs, (x) => x / n);
+};
 
 test('nearest finds the most similar other vector; re-adding a key replaces it', () => {
   const b = new VectorBlock(3, 1);

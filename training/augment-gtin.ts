@@ -10,7 +10,28 @@ import { gtinCheckDigit } from '../stages/domain/gtin.js';
 import type { Prng } from './prng.js';
 import type { Span } from './labels.js';
 
-const EAN_PREFIXES = ['400', '401', '419', '500', '503', '690', '692', '693', '761', '789', '800', '840', '871', '880', '890', '930', '450', '490', '540', '590'];
+const EAN_PREFIXES = [
+  '400',
+  '401',
+  '419',
+  '500',
+  '503',
+  '690',
+  '692',
+  '693',
+  '761',
+  '789',
+  '800',
+  '840',
+  '871',
+  '880',
+  '890',
+  '930',
+  '450',
+  '490',
+  '540',
+  '590',
+];
 
 function digits(rng: Prng, n: number): string {
   let s = '';

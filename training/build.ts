@@ -103,7 +103,10 @@ export async function build(argv: string[]): Promise<Record<string, ModelRecord>
   // One independent generator per model, so --only gives the same bytes as a full build.
   const rngs = new Map(MODEL_NAMES.map((name, i) => [name, root.fork(i + 1)]));
   const rng = (name: string): Prng => rngs.get(name) ?? new Prng(args.seed);
-  const vocab = buildVocab(train.map((r) => r.title), { minCount: 3, maxWords: 20000 });
+  const vocab = buildVocab(
+    train.map((r) => r.title),
+    { minCount: 3, maxWords: 20000 },
+  );
 
   const trained = new Map<string, { model: TrainedModel; seconds: number }>();
   const timed = (names: string[], run: () => Map<string, TrainedModel>): void => {
@@ -114,12 +117,18 @@ export async function build(argv: string[]): Promise<Record<string, ModelRecord>
     for (const name of names) trained.set(name, { model: models.get(name)!, seconds: seconds / names.length });
   };
   if (args.only.includes('product-category')) {
-    timed(['product-category'], () => new Map([['product-category', trainClassifier(train, dev, vocab, rng('product-category'), epochs(CLASSIFIER_DEFAULTS))]]));
+    timed(
+      ['product-category'],
+      () => new Map([['product-category', trainClassifier(train, dev, vocab, rng('product-category'), epochs(CLASSIFIER_DEFAULTS))]]),
+    );
   }
   const groups = GROUPS.filter((g) => args.only.includes(g.name));
   if (groups.length > 0) {
     const taggerEpochs = args.epochs === null ? TAGGER_DEFAULTS : { ...TAGGER_DEFAULTS, epochs: args.epochs, groupEpochs: Math.min(args.epochs, 1) };
-    timed(groups.map((g) => g.name), () => trainTaggers(groups, GROUPS, train, dev, vocab, rng('extract-electronics'), taggerEpochs));
+    timed(
+      groups.map((g) => g.name),
+      () => trainTaggers(groups, GROUPS, train, dev, vocab, rng('extract-electronics'), taggerEpochs),
+    );
   }
   if (args.only.includes('product-embed')) {
     timed(['product-embed'], () => new Map([['product-embed', trainEmbedder(train, dev, vocab, rng('product-embed'), epochs(EMBEDDER_DEFAULTS))]]));
@@ -137,12 +146,17 @@ export async function build(argv: string[]): Promise<Record<string, ModelRecord>
       writeFileSync(join(dir, BRANDS_FILE), brandsJson(train));
       files.push(BRANDS_FILE);
     }
-    records[name] = { seconds: Math.round(t.seconds * 10) / 10, bytes: dirBytes(dir, files), description: t.model.config.description, metrics: t.model.metrics };
+    records[name] = {
+      seconds: Math.round(t.seconds * 10) / 10,
+      bytes: dirBytes(dir, files),
+      description: t.model.config.description,
+      metrics: t.model.metrics,
+    };
   }
 
   // BUILD.json keeps entries of models not rebuilt this time (--only).
   const buildPath = join(args.out, 'BUILD.json');
-  const previous = existsSync(buildPath) ? (JSON.parse(readFileSync(buildPath, 'utf8')) as { models?: Record<string, ModelRecord> }).models ?? {} : {};
+  const previous = existsSync(buildPath) ? ((JSON.parse(readFileSync(buildPath, 'utf8')) as { models?: Record<string, ModelRecord> }).models ?? {}) : {};
   const report = {
     seed: args.seed,
     data: { train_sha256: ds.hashes.train, dev_sha256: ds.hashes.dev, train_rows: train.length, dev_rows: dev.length },
@@ -157,7 +171,9 @@ export async function build(argv: string[]): Promise<Record<string, ModelRecord>
 
 function printReport(records: Record<string, ModelRecord>): void {
   for (const [name, r] of Object.entries(records)) {
-    const metrics = Object.entries(r.metrics).map(([k, v]) => `${k}=${v}`).join(' ');
+    const metrics = Object.entries(r.metrics)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
     console.log(`${name.padEnd(20)} ${String(r.seconds).padStart(6)} s ${(r.bytes / 1024).toFixed(0).padStart(5)} KiB  ${metrics}`);
   }
   const total = Object.values(records).reduce((s, r) => s + r.seconds, 0);

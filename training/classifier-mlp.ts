@@ -88,7 +88,15 @@ export function mlpForward(net: MlpNet, ids: Int32Array, n: number, s: MlpScratc
   return z;
 }
 
-export function trainMlp(rows: readonly ProductRow[], labelOf: (r: ProductRow) => number, classes: number, vocab: Vocab, map: Int32Array, rng: Prng, o: MlpOptions): MlpNet {
+export function trainMlp(
+  rows: readonly ProductRow[],
+  labelOf: (r: ProductRow) => number,
+  classes: number,
+  vocab: Vocab,
+  map: Int32Array,
+  rng: Prng,
+  o: MlpOptions,
+): MlpNet {
   const V = vocab.tokens.length + o.bigramBuckets;
   const C = classes;
   const data = rows.map((r) => ({ row: r, y: labelOf(r) })).filter((e) => e.y >= 0);

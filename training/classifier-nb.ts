@@ -30,7 +30,16 @@ export interface NbTables {
   buckets: number;
 }
 
-export function trainNb(rows: readonly ProductRow[], labelOf: (r: ProductRow) => number, classes: number, vocab: Vocab, map: Int32Array, buckets: number, rng: Prng, o: NbOptions): NbTables {
+export function trainNb(
+  rows: readonly ProductRow[],
+  labelOf: (r: ProductRow) => number,
+  classes: number,
+  vocab: Vocab,
+  map: Int32Array,
+  buckets: number,
+  rng: Prng,
+  o: NbOptions,
+): NbTables {
   const C = classes;
   const V = vocab.tokens.length;
   const uc = new Float64Array(V * C);

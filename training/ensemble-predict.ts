@@ -13,7 +13,16 @@ export interface ShippedEnsemble extends EnsembleWeights {
 }
 
 function nets(m: ShippedEnsemble): MlpNet[] {
-  m.dequantized.nets ??= m.mlps.map((b: MlpBranch) => ({ dim: b.dim, hidden: b.hidden, classes: b.classes, emb: dequantizeRows(b.table, b.dim), w1: b.w1, b1: b.b1, w2: b.w2, b2: b.b2 }));
+  m.dequantized.nets ??= m.mlps.map((b: MlpBranch) => ({
+    dim: b.dim,
+    hidden: b.hidden,
+    classes: b.classes,
+    emb: dequantizeRows(b.table, b.dim),
+    w1: b.w1,
+    b1: b.b1,
+    w2: b.w2,
+    b2: b.b2,
+  }));
   return m.dequantized.nets;
 }
 

@@ -26,7 +26,10 @@ export function fineLabels(rows: readonly ProductRow[], categories: readonly str
   }
   const coarse = new Map(categories.map((c, i) => [c, i]));
   const labels = categories.map((c) => `${c}/${RESIDUAL}`);
-  const kept = [...counts.entries()].filter(([k, e]) => e.n >= minRows && coarse.has(e.category) && !k.endsWith(`/${RESIDUAL}`)).map(([k]) => k).sort();
+  const kept = [...counts.entries()]
+    .filter(([k, e]) => e.n >= minRows && coarse.has(e.category) && !k.endsWith(`/${RESIDUAL}`))
+    .map(([k]) => k)
+    .sort();
   labels.push(...kept);
   const index = new Map(labels.map((l, i) => [l, i]));
   const coarseOf = Int32Array.from(labels, (l) => coarse.get(l.slice(0, l.indexOf('/')))!);

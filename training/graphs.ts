@@ -48,8 +48,7 @@ export interface TaggerWeights {
 function convKernel(c: ConvLayer): Float32Array {
   const out = new Float32Array(c.w.length);
   for (let k = 0; k < 3; k++)
-    for (let i = 0; i < c.inDim; i++)
-      for (let o = 0; o < c.outDim; o++) out[o * c.inDim * 3 + i * 3 + k] = c.w[(k * c.inDim + i) * c.outDim + o]!;
+    for (let i = 0; i < c.inDim; i++) for (let o = 0; o < c.outDim; o++) out[o * c.inDim * 3 + i * 3 + k] = c.w[(k * c.inDim + i) * c.outDim + o]!;
   return out;
 }
 

@@ -1,9 +1,21 @@
 /** Label sets: the 15 categories, the extractor groups, and entity spans found in titles. */
 
 export const CATEGORIES = [
-  'audio', 'cables_power', 'cameras_photo', 'cases_protection', 'computers',
-  'gps_auto', 'networking', 'office_supplies', 'peripherals', 'phones_radios',
-  'printers_ink', 'security_surveillance', 'software', 'storage', 'tv_video',
+  'audio',
+  'cables_power',
+  'cameras_photo',
+  'cases_protection',
+  'computers',
+  'gps_auto',
+  'networking',
+  'office_supplies',
+  'peripherals',
+  'phones_radios',
+  'printers_ink',
+  'security_surveillance',
+  'software',
+  'storage',
+  'tv_video',
 ] as const;
 
 export interface ExtractorGroup {

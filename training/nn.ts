@@ -36,17 +36,32 @@ export function accumulate(x: Float32Array, xOff: number, W: Float32Array, wOff:
  * gx[gxOff+i] += Σ_o W[i,o]·dy[o].
  */
 export function accumulateBackward(
-  x: Float32Array, xOff: number, W: Float32Array, wOff: number, nIn: number, nOut: number,
-  dy: Float32Array, dyOff: number, gW: Float32Array, gx: Float32Array | null, gxOff: number,
+  x: Float32Array,
+  xOff: number,
+  W: Float32Array,
+  wOff: number,
+  nIn: number,
+  nOut: number,
+  dy: Float32Array,
+  dyOff: number,
+  gW: Float32Array,
+  gx: Float32Array | null,
+  gxOff: number,
 ): void {
   const n4 = nOut - (nOut % 4);
   for (let i = 0; i < nIn; i++) {
     const xi = x[xOff + i]!;
     const row = wOff + i * nOut;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    let s0 = 0,
+      s1 = 0,
+      s2 = 0,
+      s3 = 0;
     let o = 0;
     for (; o < n4; o += 4) {
-      const d0 = dy[dyOff + o]!, d1 = dy[dyOff + o + 1]!, d2 = dy[dyOff + o + 2]!, d3 = dy[dyOff + o + 3]!;
+      const d0 = dy[dyOff + o]!,
+        d1 = dy[dyOff + o + 1]!,
+        d2 = dy[dyOff + o + 2]!,
+        d3 = dy[dyOff + o + 3]!;
       gW[row + o] = gW[row + o]! + xi * d0;
       gW[row + o + 1] = gW[row + o + 1]! + xi * d1;
       gW[row + o + 2] = gW[row + o + 2]! + xi * d2;

@@ -19,9 +19,7 @@ const MAX_CHARS_PER_WORD = 100;
  * from other sources; each gets a word and a ## entry so e.g. "Sony™" maps to
  * "sony" "##™" rather than [UNK]. Accented letters need no entry: the normaliser strips accents.
  */
-const EXTRA_CHARS =
-  '¡¢£¤¥¦§¨©ª«¬®¯°±²³´µ¶·¸¹º»¼½¾¿×÷ßæðøþœłđħı' +
-  '‐‑‒–—―‘’‚“”„†‡•…‰′″‹›€₤₹™℃℉№Ω←↑→↓∅−√∞≈≠≤≥■□▪●★☆✓✔';
+const EXTRA_CHARS = '¡¢£¤¥¦§¨©ª«¬®¯°±²³´µ¶·¸¹º»¼½¾¿×÷ßæðøþœłđħı' + '‐‑‒–—―‘’‚“”„†‡•…‰′″‹›€₤₹™℃℉№Ω←↑→↓∅−√∞≈≠≤≥■□▪●★☆✓✔';
 
 export interface Vocab {
   tokens: string[];
@@ -171,11 +169,7 @@ export function tokenizerJson(vocab: Vocab): object {
     pre_tokenizer: { type: 'BertPreTokenizer' },
     post_processor: {
       type: 'TemplateProcessing',
-      single: [
-        { SpecialToken: { id: '[CLS]', type_id: 0 } },
-        { Sequence: { id: 'A', type_id: 0 } },
-        { SpecialToken: { id: '[SEP]', type_id: 0 } },
-      ],
+      single: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }],
       pair: [
         { SpecialToken: { id: '[CLS]', type_id: 0 } },
         { Sequence: { id: 'A', type_id: 0 } },

@@ -65,7 +65,20 @@ export function isHoldout(id: string, share: number): boolean {
 /** The shipped (int8) form of a trained MLP, as a graph branch. */
 function branch(name: string, net: MlpNet, bigramBuckets: number, coarseOf: Int32Array | null): MlpBranch {
   const table = quantizeRows(net.emb, net.dim);
-  return { name, dim: net.dim, hidden: net.hidden, classes: net.classes, table, bigramBuckets, w1: net.w1, b1: net.b1, w2: net.w2, b2: net.b2, coarseOf, weight: 1 };
+  return {
+    name,
+    dim: net.dim,
+    hidden: net.hidden,
+    classes: net.classes,
+    table,
+    bigramBuckets,
+    w1: net.w1,
+    b1: net.b1,
+    w2: net.w2,
+    b2: net.b2,
+    coarseOf,
+    weight: 1,
+  };
 }
 
 interface Components {

@@ -32,7 +32,14 @@ export interface EmbedderOptions {
 }
 
 export const EMBEDDER_DEFAULTS: EmbedderOptions = {
-  dim: 64, out: 96, epochs: 2, batch: 64, lr: 3e-3, wordDropout: 0.2, temperature: 0.1, minBrandCount: 5,
+  dim: 64,
+  out: 96,
+  epochs: 2,
+  batch: 64,
+  lr: 3e-3,
+  wordDropout: 0.2,
+  temperature: 0.1,
+  minBrandCount: 5,
 };
 
 interface Net {
@@ -97,11 +104,24 @@ function perturb(title: string, rng: Prng): string {
 }
 
 function evaluate(net: Net, dev: readonly ProductRow[], vocab: Vocab, o: EmbedderOptions, rng: Prng): Record<string, number> {
-  const vecs = embedAll(net, dev.map((r) => r.title), vocab, o);
-  const dups = embedAll(net, dev.map((r) => perturb(r.title, rng)), vocab, o);
+  const vecs = embedAll(
+    net,
+    dev.map((r) => r.title),
+    vocab,
+    o,
+  );
+  const dups = embedAll(
+    net,
+    dev.map((r) => perturb(r.title, rng)),
+    vocab,
+    o,
+  );
   const brandCount = new Map<string, number>();
   for (const r of dev) if (r.brand) brandCount.set(foldValue(r.brand), (brandCount.get(foldValue(r.brand)) ?? 0) + 1);
-  let dupOk = 0, catOk = 0, brandN = 0, brandOk = 0;
+  let dupOk = 0,
+    catOk = 0,
+    brandN = 0,
+    brandOk = 0;
   dev.forEach((r, i) => {
     if (nearest(vecs, dups[i]!, -1) === i) dupOk++;
     const nn = nearest(vecs, vecs[i]!, i);
@@ -125,7 +145,10 @@ export function trainEmbedder(train: readonly ProductRow[], dev: readonly Produc
   const M = o.out;
   const brandCounts = new Map<string, number>();
   for (const r of train) if (r.brand) brandCounts.set(foldValue(r.brand), (brandCounts.get(foldValue(r.brand)) ?? 0) + 1);
-  const brands = [...brandCounts.entries()].filter(([, n]) => n >= o.minBrandCount).map(([b]) => b).sort();
+  const brands = [...brandCounts.entries()]
+    .filter(([, n]) => n >= o.minBrandCount)
+    .map(([b]) => b)
+    .sort();
   const brandIndex = new Map(brands.map((b, i) => [b, i]));
   const catIndex = new Map<string, number>(CATEGORIES.map((c, i) => [c, i]));
   const data = train.map((r) => ({

@@ -42,7 +42,15 @@ export interface TaggerOptions {
 }
 
 export const TAGGER_DEFAULTS: TaggerOptions = {
-  dim: 48, hidden: 48, dilations: [1, 2, 4], epochs: 3, groupEpochs: 1, batch: 16, lr: 3e-3, gtinShare: 0.15, invalidGtinShare: 0.25,
+  dim: 48,
+  hidden: 48,
+  dilations: [1, 2, 4],
+  epochs: 3,
+  groupEpochs: 1,
+  batch: 16,
+  lr: 3e-3,
+  gtinShare: 0.15,
+  invalidGtinShare: 0.25,
 };
 
 /** A 12–14 digit mpn with a valid check digit is a barcode, so it is labelled GTIN. */
@@ -81,7 +89,14 @@ interface Example {
 }
 
 /** Encodes and labels titles, inserting GTINs into a share of them. */
-function examples(rows: readonly ProductRow[], groups: readonly ExtractorGroup[], labels: readonly string[], vocab: Vocab, rng: Prng, o: TaggerOptions): Example[] {
+function examples(
+  rows: readonly ProductRow[],
+  groups: readonly ExtractorGroup[],
+  labels: readonly string[],
+  vocab: Vocab,
+  rng: Prng,
+  o: TaggerOptions,
+): Example[] {
   const index = new Map(labels.map((l, i) => [l, i]));
   return rows.map((row) => {
     let title = row.title;
@@ -209,7 +224,8 @@ function backward(net: Net, ids: Int32Array, y: Int32Array, buf: Buffers): void 
       }
       for (let k = 0; k < 3; k++) {
         const src = t + (k - 1) * c.dilation;
-        if (src >= 0 && src < T) accumulateBackward(buf.acts[l]!, src * c.inDim, c.w, k * c.inDim * c.outDim, c.inDim, c.outDim, g, zo, w.g, gin, src * c.inDim);
+        if (src >= 0 && src < T)
+          accumulateBackward(buf.acts[l]!, src * c.inDim, c.w, k * c.inDim * c.outDim, c.inDim, c.outDim, g, zo, w.g, gin, src * c.inDim);
       }
     }
   }
@@ -248,17 +264,29 @@ function fit(net: Net, data: readonly Example[], epochs: number, lr: number, rng
 function predict(net: Net, emb: Float32Array, title: string, vocab: Vocab, labels: readonly string[], buf: Buffers): Entity[] {
   const enc = encode(title, vocab);
   forward(net, emb, enc.ids, buf);
-  return decodeBio(title, buf.probs.subarray(0, enc.ids.length * labels.length), labels, enc).filter(
-    (e) => e.type !== 'GTIN' || isValidGtin(e.text),
-  );
+  return decodeBio(title, buf.probs.subarray(0, enc.ids.length * labels.length), labels, enc).filter((e) => e.type !== 'GTIN' || isValidGtin(e.text));
 }
 
-const best = (entities: Entity[], type: string): Entity | undefined =>
-  entities.filter((e) => e.type === type).sort((a, b) => b.score - a.score)[0];
+const best = (entities: Entity[], type: string): Entity | undefined => entities.filter((e) => e.type === type).sort((a, b) => b.score - a.score)[0];
 
-function evaluate(net: Net, emb: Float32Array, dev: readonly ProductRow[], group: ExtractorGroup, vocab: Vocab, labels: readonly string[], rng: Prng): Record<string, number> {
+function evaluate(
+  net: Net,
+  emb: Float32Array,
+  dev: readonly ProductRow[],
+  group: ExtractorGroup,
+  vocab: Vocab,
+  labels: readonly string[],
+  rng: Prng,
+): Record<string, number> {
   const buf = buffers(net, 512);
-  let brandN = 0, brandOk = 0, mpnN = 0, mpnOk = 0, gtinOk = 0, gtinFalse = 0, attrN = 0, attrOk = 0;
+  let brandN = 0,
+    brandOk = 0,
+    mpnN = 0,
+    mpnOk = 0,
+    gtinOk = 0,
+    gtinFalse = 0,
+    attrN = 0,
+    attrOk = 0;
   for (const row of dev) {
     const entities = predict(net, emb, row.title, vocab, labels, buf);
     const brand = row.brand ? findValue(row.title, row.brand) : null;
@@ -296,8 +324,13 @@ function evaluate(net: Net, emb: Float32Array, dev: readonly ProductRow[], group
 
 /** Trains the shared base, then one fine-tuned model per group in `groups`. */
 export function trainTaggers(
-  groups: readonly ExtractorGroup[], allGroups: readonly ExtractorGroup[], train: readonly ProductRow[], dev: readonly ProductRow[],
-  vocab: Vocab, rng: Prng, o: TaggerOptions,
+  groups: readonly ExtractorGroup[],
+  allGroups: readonly ExtractorGroup[],
+  train: readonly ProductRow[],
+  dev: readonly ProductRow[],
+  vocab: Vocab,
+  rng: Prng,
+  o: TaggerOptions,
 ): Map<string, TrainedModel> {
   const baseLabels = bioLabels(allGroups.map((g) => g.attribute));
   const base = newNet(vocab.tokens.length, baseLabels.length, rng.fork(1), o);
@@ -307,7 +340,10 @@ export function trainTaggers(
     const grng = rng.fork(10 + allGroups.indexOf(group));
     const inGroup = (r: ProductRow): boolean => group.categories.includes(r.category);
     const labels = bioLabels([group.attribute]);
-    const net = narrowNet(base, labels.map((l) => baseLabels.indexOf(l)));
+    const net = narrowNet(
+      base,
+      labels.map((l) => baseLabels.indexOf(l)),
+    );
     const groupTrain = train.filter(inGroup);
     // Lower rate: adapt the base to the group without forgetting shared patterns.
     fit(net, examples(groupTrain, [group], labels, vocab, grng.fork(1), o), o.groupEpochs, o.lr / 3, grng.fork(2), o);

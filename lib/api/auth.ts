@@ -39,15 +39,24 @@ declare module 'fastify' {
  */
 export function parseTokens(spec: string | undefined, where = 'API_TOKENS'): ApiToken[] {
   if (!spec || !spec.trim()) return [];
-  return spec.split(',').map((s) => s.trim()).filter(Boolean).map((entry, i) => {
-    const colon = entry.indexOf(':');
-    if (colon <= 0) throw new ConfigError(`${where}[${i}]`, 'expected role[+role]:token');
-    const roles = entry.slice(0, colon).split('+').map((r) => r.trim());
-    for (const r of roles) if (!(ROLES as readonly string[]).includes(r)) throw new ConfigError(`${where}[${i}]`, `unknown role ${JSON.stringify(r)} (known: ${ROLES.join(', ')})`);
-    const token = entry.slice(colon + 1).trim();
-    if (token.length < 16) throw new ConfigError(`${where}[${i}]`, 'token shorter than 16 characters');
-    return { token, roles: roles as Role[], name: `${roles[0]}-${i}` };
-  });
+  return spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry, i) => {
+      const colon = entry.indexOf(':');
+      if (colon <= 0) throw new ConfigError(`${where}[${i}]`, 'expected role[+role]:token');
+      const roles = entry
+        .slice(0, colon)
+        .split('+')
+        .map((r) => r.trim());
+      for (const r of roles)
+        if (!(ROLES as readonly string[]).includes(r))
+          throw new ConfigError(`${where}[${i}]`, `unknown role ${JSON.stringify(r)} (known: ${ROLES.join(', ')})`);
+      const token = entry.slice(colon + 1).trim();
+      if (token.length < 16) throw new ConfigError(`${where}[${i}]`, 'token shorter than 16 characters');
+      return { token, roles: roles as Role[], name: `${roles[0]}-${i}` };
+    });
 }
 
 /** True when `host` only accepts connections from this machine. */
@@ -102,7 +111,10 @@ export function requireRole(role: Role): preHandlerHookHandler {
   return function checkRole(request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) {
     const p = request.principal;
     if (!p) {
-      reply.header('www-authenticate', 'Bearer').code(401).send({ error: 'unauthorized', message: 'missing or unknown bearer token (Authorization: Bearer <token>)' });
+      reply
+        .header('www-authenticate', 'Bearer')
+        .code(401)
+        .send({ error: 'unauthorized', message: 'missing or unknown bearer token (Authorization: Bearer <token>)' });
       return;
     }
     if (!p.roles.has(role)) {

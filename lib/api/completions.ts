@@ -122,7 +122,7 @@ export class Completions {
 
   private async run(): Promise<void> {
     const { completionsBlockMs, completionsBatch, completionsRetryMs } = this.limits;
-    for (let failures = 0; !this.stopped; ) {
+    for (let failures = 0; !this.stopped;) {
       try {
         if (this.lastId === '') {
           // Start after the newest entry: explicit ids from here on, so nothing between reads is missed.

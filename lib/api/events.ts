@@ -24,55 +24,59 @@ export function registerEvents(app: FastifyInstance, guard: preHandlerHookHandle
     for (const res of open) res.end();
   });
 
-  app.get<{ Querystring: { last_event_id?: string } }>('/v1/events', {
-    preHandler: guard,
-    schema: {
-      summary: 'completions as Server-Sent Events (text/event-stream), resumable with Last-Event-ID',
-      querystring: { type: 'object', properties: { last_event_id: { type: 'string', pattern: '^\\d+-\\d+$' } }, additionalProperties: false },
+  app.get<{ Querystring: { last_event_id?: string } }>(
+    '/v1/events',
+    {
+      preHandler: guard,
+      schema: {
+        summary: 'completions as Server-Sent Events (text/event-stream), resumable with Last-Event-ID',
+        querystring: { type: 'object', properties: { last_event_id: { type: 'string', pattern: '^\\d+-\\d+$' } }, additionalProperties: false },
+      },
     },
-  }, async (request, reply) => {
-    const header = request.headers['last-event-id'];
-    const from = typeof header === 'string' && ID_RE.test(header.trim()) ? header.trim() : request.query.last_event_id;
-    const res = reply.raw;
-    reply.hijack();
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': request.id });
-    open.add(res);
-    let last = from ?? '';
-    let catchingUp = from !== undefined;
-    const buffered: CompletionEvent[] = [];
-    const send = (e: CompletionEvent) => {
-      if (last && compareIds(e.id, last) <= 0) return;
-      last = e.id;
-      res.write(frame(e));
-    };
-    const unsubscribe = completions.subscribe((e) => (catchingUp ? buffered.push(e) : send(e)));
-    const heartbeat = setInterval(() => res.write(': ping\n\n'), limits.sseHeartbeatMs);
-    const close = () => {
-      clearInterval(heartbeat);
-      unsubscribe();
-      open.delete(res);
-    };
-    res.on('close', close);
-    request.log.info({ from: from ?? null }, 'api.events_open');
-    res.write(': connected\n\n');
-    if (from !== undefined) {
-      try {
-        for (let start = `(${from}`; ; ) {
-          const page = await redis.xrange(keys.done, start, '+', 'COUNT', limits.ssePageSize);
-          for (const [id, fields] of page) {
-            const e = parseCompletion(id, fields);
-            if (e) send(e);
+    async (request, reply) => {
+      const header = request.headers['last-event-id'];
+      const from = typeof header === 'string' && ID_RE.test(header.trim()) ? header.trim() : request.query.last_event_id;
+      const res = reply.raw;
+      reply.hijack();
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': request.id });
+      open.add(res);
+      let last = from ?? '';
+      let catchingUp = from !== undefined;
+      const buffered: CompletionEvent[] = [];
+      const send = (e: CompletionEvent) => {
+        if (last && compareIds(e.id, last) <= 0) return;
+        last = e.id;
+        res.write(frame(e));
+      };
+      const unsubscribe = completions.subscribe((e) => (catchingUp ? buffered.push(e) : send(e)));
+      const heartbeat = setInterval(() => res.write(': ping\n\n'), limits.sseHeartbeatMs);
+      const close = () => {
+        clearInterval(heartbeat);
+        unsubscribe();
+        open.delete(res);
+      };
+      res.on('close', close);
+      request.log.info({ from: from ?? null }, 'api.events_open');
+      res.write(': connected\n\n');
+      if (from !== undefined) {
+        try {
+          for (let start = `(${from}`; ;) {
+            const page = await redis.xrange(keys.done, start, '+', 'COUNT', limits.ssePageSize);
+            for (const [id, fields] of page) {
+              const e = parseCompletion(id, fields);
+              if (e) send(e);
+            }
+            if (page.length < limits.ssePageSize || res.destroyed) break;
+            start = `(${page[page.length - 1]![0]}`;
           }
-          if (page.length < limits.ssePageSize || res.destroyed) break;
-          start = `(${page[page.length - 1]![0]}`;
+        } catch (err) {
+          request.log.error({ err }, 'api.events_catchup_error');
+          res.end();
+          return;
         }
-      } catch (err) {
-        request.log.error({ err }, 'api.events_catchup_error');
-        res.end();
-        return;
+        catchingUp = false;
+        for (const e of buffered.splice(0)) send(e);
       }
-      catchingUp = false;
-      for (const e of buffered.splice(0)) send(e);
-    }
-  });
+    },
+  );
 }

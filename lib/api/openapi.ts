@@ -33,16 +33,30 @@ type RouteInfo = { method: string | string[]; url: string; schema?: unknown };
 export function openapiDocument(routes: readonly RouteInfo[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
-    const s = (r.schema ?? {}) as { querystring?: { properties?: Record<string, unknown>; required?: string[] }; params?: { properties?: Record<string, unknown> }; response?: Record<string, unknown>; summary?: string; description?: string; tags?: string[]; security?: unknown };
+    const s = (r.schema ?? {}) as {
+      querystring?: { properties?: Record<string, unknown>; required?: string[] };
+      params?: { properties?: Record<string, unknown> };
+      response?: Record<string, unknown>;
+      summary?: string;
+      description?: string;
+      tags?: string[];
+      security?: unknown;
+    };
     const url = r.url.replace(/:(\w+)/g, '{$1}');
     for (const m of [r.method].flat()) {
       if (m === 'HEAD') continue;
       const parameters = [
         ...Object.entries(s.params?.properties ?? {}).map(([name, schema]) => ({ name, in: 'path', required: true, schema })),
-        ...Object.entries(s.querystring?.properties ?? {}).map(([name, schema]) => ({ name, in: 'query', required: s.querystring?.required?.includes(name) ?? false, schema })),
+        ...Object.entries(s.querystring?.properties ?? {}).map(([name, schema]) => ({
+          name,
+          in: 'query',
+          required: s.querystring?.required?.includes(name) ?? false,
+          schema,
+        })),
       ];
       const responses: Record<string, unknown> = {};
-      for (const [code, schema] of Object.entries(s.response ?? {})) responses[code] = { description: (schema as { description?: string }).description ?? code, content: { 'application/json': { schema } } };
+      for (const [code, schema] of Object.entries(s.response ?? {}))
+        responses[code] = { description: (schema as { description?: string }).description ?? code, content: { 'application/json': { schema } } };
       paths[url] ??= {};
       paths[url]![m.toLowerCase()] = {
         ...(s.summary ? { summary: s.summary } : {}),

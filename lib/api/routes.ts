@@ -8,7 +8,6 @@ import { registerEvents } from './events.js';
 import { FINAL, lookupStatus, type IdStatus } from './status.js';
 import { parseRecords, submitRecords } from './submit.js';
 
-
 const ERROR = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
 const ACCEPTED = {
   type: 'object',
@@ -62,7 +61,10 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     const code = overloadCode(err);
     if (code) {
       request.log.warn({ err, status: code }, code === 429 ? 'api.redis_full' : 'api.redis_unavailable');
-      return reply.header('retry-after', retryAfter).code(code).send({ error: code === 429 ? 'redis_full' : 'unavailable', message: errorMessage(err) });
+      return reply
+        .header('retry-after', retryAfter)
+        .code(code)
+        .send({ error: code === 429 ? 'redis_full' : 'unavailable', message: errorMessage(err) });
     }
     if (err.validation) return reply.code(400).send({ error: 'bad_request', message: err.message });
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
@@ -79,13 +81,17 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     const p = await backpressure.check();
     if (p.clear) return false;
     request.log.info({ reason: p.reason, lag: p.lag, maxLag: p.maxLag }, 'api.backpressure');
-    await reply.header('retry-after', retryAfter).code(429).send({ error: p.reason === 'oom' ? 'redis_full' : 'backlog', message: describe(p), lag: p.lag, maxLag: p.maxLag });
+    await reply
+      .header('retry-after', retryAfter)
+      .code(429)
+      .send({ error: p.reason === 'oom' ? 'redis_full' : 'backlog', message: describe(p), lag: p.lag, maxLag: p.maxLag });
     return true;
   };
   const statusOf = (id: string) => lookupStatus(redis, keys, first, id, async () => (await readProduct(id)) !== null);
   /** The answer for an id: 404 unknown, the stored product with status stored. */
   const answer = async (id: string, s: IdStatus, reply: FastifyReply) => {
-    if (s.status === 'unknown') return reply.code(404).send({ error: 'not_found', message: `no product ${JSON.stringify(id)} was ever submitted (or its status expired)` });
+    if (s.status === 'unknown')
+      return reply.code(404).send({ error: 'not_found', message: `no product ${JSON.stringify(id)} was ever submitted (or its status expired)` });
     if (s.status === 'stored') return reply.send({ id, ...s, product: await readProduct(id) });
     return reply.send({ id, ...s });
   };
@@ -96,72 +102,117 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
         ? { status: e.status, stage: e.stage, reason: e.reason ?? 'review', at: e.at }
         : { status: e.status, stage: e.stage, at: e.at };
 
-  app.get('/healthz', { schema: { summary: 'liveness: the process answers', response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } }, async () => ({ ok: true }));
-  app.get('/readyz', { schema: { summary: 'readiness: Redis reachable and the completions reader following {p}:done', response: { 200: { type: 'object', additionalProperties: true }, 503: { type: 'object', additionalProperties: true } } } }, async (_req, reply) => {
-    const checks = { redis: redis.status === 'ready', completions: completions.following };
-    return reply.code(checks.redis && checks.completions ? 200 : 503).send({ ready: checks.redis && checks.completions, ...checks });
-  });
-
-  app.post('/v1/products', {
-    preHandler: requireRole('submit'),
-    schema: { summary: 'submit records (one, an array, or NDJSON); 202 with accepted ids and rejected records', response: { 202: ACCEPTED, 400: ACCEPTED, 413: ERROR, 429: ERROR, 503: ERROR } },
-  }, async (request, reply) => {
-    if (await refuseIfOverloaded(request, reply)) return reply;
-    const { records, rejected } = parseRecords(request.body, config.limits.maxRecordBytes);
-    if (records.length + rejected.length > limits.maxRecordsPerRequest) return reply.code(413).send({ error: 'too_large', message: `${records.length + rejected.length} records, over the limit of ${limits.maxRecordsPerRequest} per request` });
-    if (records.length === 0) return reply.code(400).send({ accepted: [], rejected: rejected.length ? rejected : [{ index: 0, reason: 'invalid_record', error: 'no records in the body' }] });
-    await submitRecords(redis, keys, config.input, records, config.limits.statusTtlMs);
-    request.log.info({ accepted: records.length, rejected: rejected.length }, 'api.submitted');
-    return reply.code(202).send({ accepted: records.map((r) => r.id), rejected });
-  });
-
-  app.get<{ Params: { id: string }; Querystring: { wait_ms?: number } }>('/v1/products/:id', {
-    preHandler: requireRole('read'),
-    schema: {
-      summary: 'status of one id (404: never seen); ?wait_ms long-polls until it is final',
-      params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['id'] },
-      querystring: { type: 'object', properties: { wait_ms: { type: 'integer', minimum: 0, description: `capped at maxWaitMs (${limits.maxWaitMs})` } }, additionalProperties: false },
-      response: { 200: STATUS, 404: ERROR, 503: ERROR },
+  app.get(
+    '/healthz',
+    { schema: { summary: 'liveness: the process answers', response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } },
+    async () => ({ ok: true }),
+  );
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'readiness: Redis reachable and the completions reader following {p}:done',
+        response: { 200: { type: 'object', additionalProperties: true }, 503: { type: 'object', additionalProperties: true } },
+      },
     },
-  }, async (request, reply) => {
-    redisReady();
-    const { id } = request.params;
-    const waitMs = Math.min(request.query.wait_ms ?? 0, limits.maxWaitMs);
-    const w = waitMs > 0 ? completions.wait(id, waitMs) : undefined; // before the lookup: no event slips between
-    const s = await statusOf(id);
-    if (!w || s.status === 'unknown' || FINAL.has(s.status)) {
-      w?.cancel();
-      return answer(id, s, reply);
-    }
-    const e = await w.promise;
-    return answer(id, e ? fromEvent(e) : await statusOf(id), reply);
-  });
-
-  app.post<{ Querystring: { timeout_ms?: number } }>('/v1/enrich', {
-    preHandler: requireRole('submit'),
-    schema: {
-      summary: 'submit one record and wait for the result: 200 with the stored product (or its final status), 202 when timeout_ms passes first',
-      querystring: { type: 'object', properties: { timeout_ms: { type: 'integer', minimum: 1, description: `default ${limits.enrichTimeoutMs}, capped at ${limits.maxWaitMs}` } }, additionalProperties: false },
-      response: { 200: STATUS, 202: STATUS, 400: ACCEPTED, 429: ERROR, 503: ERROR },
+    async (_req, reply) => {
+      const checks = { redis: redis.status === 'ready', completions: completions.following };
+      return reply.code(checks.redis && checks.completions ? 200 : 503).send({ ready: checks.redis && checks.completions, ...checks });
     },
-  }, async (request, reply) => {
-    if (await refuseIfOverloaded(request, reply)) return reply;
-    if (Array.isArray(request.body) || typeof request.body === 'string') return reply.code(400).send({ accepted: [], rejected: [{ index: 0, reason: 'invalid_record', error: 'enrich takes one JSON object; use POST /v1/products for several' }] });
-    const { records, rejected } = parseRecords(request.body, config.limits.maxRecordBytes);
-    const record = records[0];
-    if (!record) return reply.code(400).send({ accepted: [], rejected });
-    const timeout = Math.min(request.query.timeout_ms ?? limits.enrichTimeoutMs, limits.maxWaitMs);
-    const w = completions.wait(record.id, timeout); // before the submit: the completion cannot come first
-    try {
-      await submitRecords(redis, keys, config.input, [record], config.limits.statusTtlMs);
-    } catch (err) {
-      w.cancel();
-      throw err;
-    }
-    const e = await w.promise;
-    if (!e) return reply.code(202).send({ id: record.id, ...(await statusOf(record.id)) });
-    return answer(record.id, fromEvent(e), reply);
-  });
+  );
+
+  app.post(
+    '/v1/products',
+    {
+      preHandler: requireRole('submit'),
+      schema: {
+        summary: 'submit records (one, an array, or NDJSON); 202 with accepted ids and rejected records',
+        response: { 202: ACCEPTED, 400: ACCEPTED, 413: ERROR, 429: ERROR, 503: ERROR },
+      },
+    },
+    async (request, reply) => {
+      if (await refuseIfOverloaded(request, reply)) return reply;
+      const { records, rejected } = parseRecords(request.body, config.limits.maxRecordBytes);
+      if (records.length + rejected.length > limits.maxRecordsPerRequest)
+        return reply
+          .code(413)
+          .send({ error: 'too_large', message: `${records.length + rejected.length} records, over the limit of ${limits.maxRecordsPerRequest} per request` });
+      if (records.length === 0)
+        return reply
+          .code(400)
+          .send({ accepted: [], rejected: rejected.length ? rejected : [{ index: 0, reason: 'invalid_record', error: 'no records in the body' }] });
+      await submitRecords(redis, keys, config.input, records, config.limits.statusTtlMs);
+      request.log.info({ accepted: records.length, rejected: rejected.length }, 'api.submitted');
+      return reply.code(202).send({ accepted: records.map((r) => r.id), rejected });
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { wait_ms?: number } }>(
+    '/v1/products/:id',
+    {
+      preHandler: requireRole('read'),
+      schema: {
+        summary: 'status of one id (404: never seen); ?wait_ms long-polls until it is final',
+        params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['id'] },
+        querystring: {
+          type: 'object',
+          properties: { wait_ms: { type: 'integer', minimum: 0, description: `capped at maxWaitMs (${limits.maxWaitMs})` } },
+          additionalProperties: false,
+        },
+        response: { 200: STATUS, 404: ERROR, 503: ERROR },
+      },
+    },
+    async (request, reply) => {
+      redisReady();
+      const { id } = request.params;
+      const waitMs = Math.min(request.query.wait_ms ?? 0, limits.maxWaitMs);
+      const w = waitMs > 0 ? completions.wait(id, waitMs) : undefined; // before the lookup: no event slips between
+      const s = await statusOf(id);
+      if (!w || s.status === 'unknown' || FINAL.has(s.status)) {
+        w?.cancel();
+        return answer(id, s, reply);
+      }
+      const e = await w.promise;
+      return answer(id, e ? fromEvent(e) : await statusOf(id), reply);
+    },
+  );
+
+  app.post<{ Querystring: { timeout_ms?: number } }>(
+    '/v1/enrich',
+    {
+      preHandler: requireRole('submit'),
+      schema: {
+        summary: 'submit one record and wait for the result: 200 with the stored product (or its final status), 202 when timeout_ms passes first',
+        querystring: {
+          type: 'object',
+          properties: { timeout_ms: { type: 'integer', minimum: 1, description: `default ${limits.enrichTimeoutMs}, capped at ${limits.maxWaitMs}` } },
+          additionalProperties: false,
+        },
+        response: { 200: STATUS, 202: STATUS, 400: ACCEPTED, 429: ERROR, 503: ERROR },
+      },
+    },
+    async (request, reply) => {
+      if (await refuseIfOverloaded(request, reply)) return reply;
+      if (Array.isArray(request.body) || typeof request.body === 'string')
+        return reply
+          .code(400)
+          .send({ accepted: [], rejected: [{ index: 0, reason: 'invalid_record', error: 'enrich takes one JSON object; use POST /v1/products for several' }] });
+      const { records, rejected } = parseRecords(request.body, config.limits.maxRecordBytes);
+      const record = records[0];
+      if (!record) return reply.code(400).send({ accepted: [], rejected });
+      const timeout = Math.min(request.query.timeout_ms ?? limits.enrichTimeoutMs, limits.maxWaitMs);
+      const w = completions.wait(record.id, timeout); // before the submit: the completion cannot come first
+      try {
+        await submitRecords(redis, keys, config.input, [record], config.limits.statusTtlMs);
+      } catch (err) {
+        w.cancel();
+        throw err;
+      }
+      const e = await w.promise;
+      if (!e) return reply.code(202).send({ id: record.id, ...(await statusOf(record.id)) });
+      return answer(record.id, fromEvent(e), reply);
+    },
+  );
 
   registerEvents(app, requireRole('read'));
 }

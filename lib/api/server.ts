@@ -91,8 +91,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const host = options.host ?? '127.0.0.1';
   const logger = options.logger ?? createLogger({ component: 'api' });
   if (tokens.length === 0) {
-    if (!isLoopback(host)) throw new ConfigError('API_TOKENS', `no API tokens configured: refusing to listen on ${host}; set API_TOKENS (role:token,...) or listen on 127.0.0.1`);
-    logger.warn('api.no_tokens', { note: 'NO API TOKENS CONFIGURED: every caller has every role; listening on loopback only. Set API_TOKENS="submit:<token>,read:<token>,admin:<token>" before exposing this server.', host });
+    if (!isLoopback(host))
+      throw new ConfigError('API_TOKENS', `no API tokens configured: refusing to listen on ${host}; set API_TOKENS (role:token,...) or listen on 127.0.0.1`);
+    logger.warn('api.no_tokens', {
+      note: 'NO API TOKENS CONFIGURED: every caller has every role; listening on loopback only. Set API_TOKENS="submit:<token>,read:<token>,admin:<token>" before exposing this server.',
+      host,
+    });
   }
   const limits: ApiLimits = { ...API_DEFAULTS, ...options.limits };
   const connections = new Connections({ url: options.redisUrl ?? config.redis.url, name: 'api', logger });
@@ -123,7 +127,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   // One line per request, with the request id (responses to errors log the error too).
   app.addHook('onResponse', async (request, reply) => {
-    request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime), principal: request.principal?.name }, 'http.request');
+    request.log.info(
+      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime), principal: request.principal?.name },
+      'http.request',
+    );
   });
 
   const routes: { method: string | string[]; url: string; schema?: unknown }[] = [];

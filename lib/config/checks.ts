@@ -11,11 +11,19 @@ export function crossCheckStage(where: string, s: StageOptions): void {
     new ConfigError(`${where}.${a}`, `${a} (${s[a]}) must not exceed ${b} (${s[b]}): ${why}`);
   // The idle-time reset of a running batch must come before the reclaimer may take it.
   if (s.keepClaimedMs > s.claimMinIdleMs) {
-    throw both('keepClaimedMs', 'claimMinIdleMs', 'a running batch would go idle long enough for another consumer to reclaim it and run it again (keep keepClaimedMs a third of claimMinIdleMs or less)');
+    throw both(
+      'keepClaimedMs',
+      'claimMinIdleMs',
+      'a running batch would go idle long enough for another consumer to reclaim it and run it again (keep keepClaimedMs a third of claimMinIdleMs or less)',
+    );
   }
   // A queued retry waits in this process up to retryMaxMs; between batches nothing resets its idle time.
   if (s.retryMaxMs > s.claimMinIdleMs) {
-    throw both('retryMaxMs', 'claimMinIdleMs', 'a message waiting for its retry would be reclaimed by another consumer meanwhile, and run twice with its delivery counted twice');
+    throw both(
+      'retryMaxMs',
+      'claimMinIdleMs',
+      'a message waiting for its retry would be reclaimed by another consumer meanwhile, and run twice with its delivery counted twice',
+    );
   }
   // stageTimeoutMs needs no check against claimMinIdleMs: the running batch's idle time is reset
   // every keepClaimedMs until the call returns or is abandoned at the deadline, so a deadline longer
@@ -29,6 +37,9 @@ export function crossCheckStage(where: string, s: StageOptions): void {
  */
 export function checkGracePeriod(where: string, stage: Pick<StageOptions, 'drainTimeoutMs'>, graceSeconds: number, setting: string): void {
   if (graceSeconds * 1000 <= stage.drainTimeoutMs) {
-    throw new ConfigError(`${where}.drainTimeoutMs`, `drainTimeoutMs (${stage.drainTimeoutMs}) must be below ${setting} (${graceSeconds} s): the orchestrator would SIGKILL the worker before its batch in flight is handed off`);
+    throw new ConfigError(
+      `${where}.drainTimeoutMs`,
+      `drainTimeoutMs (${stage.drainTimeoutMs}) must be below ${setting} (${graceSeconds} s): the orchestrator would SIGKILL the worker before its batch in flight is handed off`,
+    );
   }
 }

@@ -100,7 +100,10 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     names.add(s.name);
     if (typeof s.kind !== 'string') throw new ConfigError(`${where}.kind`, 'expected a string');
     if (opts.knownKinds && !opts.knownKinds.includes(s.kind) && !s.kind.startsWith('module:')) {
-      throw new ConfigError(`${where}.kind`, `unknown stage kind ${JSON.stringify(s.kind)} (known: ${opts.knownKinds.join(', ')}, or module:<path> for your own)`);
+      throw new ConfigError(
+        `${where}.kind`,
+        `unknown stage kind ${JSON.stringify(s.kind)} (known: ${opts.knownKinds.join(', ')}, or module:<path> for your own)`,
+      );
     }
     const { name, kind, input, model, settings, maxLag, ...rest } = s;
     if (maxLag !== undefined) positiveInt(`${where}.maxLag`, maxLag);

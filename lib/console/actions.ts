@@ -44,7 +44,16 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
     for (const s of new Set(streams)) {
       const p = await pressure.get(s)?.check();
       if (p && !p.clear) {
-        return reply.code(429).header('retry-after', String(limits.retryAfterSeconds)).send({ error: 'backpressure', message: `stream ${s}: ${p.reason === 'oom' ? 'Redis is at its memory limit' : `lag ${p.lag} is above maxLag ${p.maxLag}`}; try again later`, stream: s, lag: p.lag, maxLag: p.maxLag });
+        return reply
+          .code(429)
+          .header('retry-after', String(limits.retryAfterSeconds))
+          .send({
+            error: 'backpressure',
+            message: `stream ${s}: ${p.reason === 'oom' ? 'Redis is at its memory limit' : `lag ${p.lag} is above maxLag ${p.maxLag}`}; try again later`,
+            stream: s,
+            lag: p.lag,
+            maxLag: p.maxLag,
+          });
       }
     }
     return undefined;
@@ -55,16 +64,34 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
     if (!b.reason && !b.stage && !b.all) return undefined;
     return (await listDeadLetters(redis, keys, { count: o.maxBulk, reason: b.reason, stage: b.stage })).map((e) => e.id);
   };
-  const noSelection = (reply: FastifyReply) => reply.code(400).send({ error: 'bad_request', message: 'body: name the dead letters with ids, or reason and/or stage, or all: true' });
+  const noSelection = (reply: FastifyReply) =>
+    reply.code(400).send({ error: 'bad_request', message: 'body: name the dead letters with ids, or reason and/or stage, or all: true' });
 
   app.post<{ Body: SelectionBody }>('/console/api/dlq/replay', { preHandler: admin, schema: { body: selectionSchema } }, async (req, reply) => {
     const ids = await selected(req.body);
     if (!ids) return noSelection(reply);
     const entries = await Promise.all(ids.map((id) => getDeadLetter(redis, keys, id)));
-    const blocked = await busy(entries.filter((e) => !!e).map((e) => e!.stream), reply);
+    const blocked = await busy(
+      entries.filter((e) => !!e).map((e) => e!.stream),
+      reply,
+    );
     if (blocked) return blocked;
     const result = await replayDeadLetters(redis, config, { ids }, keys);
-    await audit(redis, keys, log, { action: 'dlq_replay', by: req.principal!.name, requestId: req.id, selection: req.body, replayed: result.replayed.length, skipped: result.skipped.length, ids: result.replayed.map((r) => r.id) }, o.auditMaxLen);
+    await audit(
+      redis,
+      keys,
+      log,
+      {
+        action: 'dlq_replay',
+        by: req.principal!.name,
+        requestId: req.id,
+        selection: req.body,
+        replayed: result.replayed.length,
+        skipped: result.skipped.length,
+        ids: result.replayed.map((r) => r.id),
+      },
+      o.auditMaxLen,
+    );
     return result;
   });
 
@@ -83,18 +110,53 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
       preHandler: admin,
       schema: {
         params: { type: 'object', properties: { id: { type: 'string', pattern: '^\\d+-\\d+$' } } },
-        body: { type: 'object', required: ['category'], additionalProperties: false, properties: { category: { type: 'string', minLength: 1, maxLength: 100 }, fields: { type: 'object', additionalProperties: false, properties: fieldProps } } },
+        body: {
+          type: 'object',
+          required: ['category'],
+          additionalProperties: false,
+          properties: {
+            category: { type: 'string', minLength: 1, maxLength: 100 },
+            fields: { type: 'object', additionalProperties: false, properties: fieldProps },
+          },
+        },
       },
     },
     async (req, reply) => {
       const by = req.principal!.name;
       try {
-        const result = await decideReview(redis, config, keys, req.params.id, { category: req.body.category, fields: req.body.fields, reviewer: by }, undefined);
-        if (!result) return reply.code(409).send({ error: 'conflict', message: `review entry ${req.params.id} was decided already (or never listed by the console)` });
-        await audit(redis, keys, log, { action: 'review_decision', by, requestId: req.id, entry: req.params.id, key: result.label.id, decision: result.label.decision, category: result.label.category, predicted: result.label.predicted, sentTo: result.sentTo }, o.auditMaxLen);
+        const result = await decideReview(
+          redis,
+          config,
+          keys,
+          req.params.id,
+          { category: req.body.category, fields: req.body.fields, reviewer: by },
+          undefined,
+        );
+        if (!result)
+          return reply.code(409).send({ error: 'conflict', message: `review entry ${req.params.id} was decided already (or never listed by the console)` });
+        await audit(
+          redis,
+          keys,
+          log,
+          {
+            action: 'review_decision',
+            by,
+            requestId: req.id,
+            entry: req.params.id,
+            key: result.label.id,
+            decision: result.label.decision,
+            category: result.label.category,
+            predicted: result.label.predicted,
+            sentTo: result.sentTo,
+          },
+          o.auditMaxLen,
+        );
         return result;
       } catch (err) {
-        if (err instanceof BadRecordError || err instanceof RouteError) return reply.code(err instanceof RouteError ? 422 : 400).send({ error: err instanceof RouteError ? 'no_route' : 'bad_request', message: errorMessage(err) });
+        if (err instanceof BadRecordError || err instanceof RouteError)
+          return reply
+            .code(err instanceof RouteError ? 422 : 400)
+            .send({ error: err instanceof RouteError ? 'no_route' : 'bad_request', message: errorMessage(err) });
         throw err;
       }
     },

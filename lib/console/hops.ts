@@ -19,7 +19,15 @@ export interface HopTiming {
 export function hopTimings(env: Pick<Envelope, 'producedAt' | 'hops'>): HopTiming[] {
   let prev = env.producedAt;
   return env.hops.map((h) => {
-    const t: HopTiming = { stage: h.stage, consumer: h.consumer, waitMs: Math.max(0, h.readAt - prev), batchMs: Math.max(0, h.doneAt - h.readAt), batch: h.batch, readAt: h.readAt, doneAt: h.doneAt };
+    const t: HopTiming = {
+      stage: h.stage,
+      consumer: h.consumer,
+      waitMs: Math.max(0, h.readAt - prev),
+      batchMs: Math.max(0, h.doneAt - h.readAt),
+      batch: h.batch,
+      readAt: h.readAt,
+      doneAt: h.doneAt,
+    };
     prev = h.doneAt;
     return t;
   });

@@ -35,7 +35,21 @@ export async function readLabels(redis: Redis, keys: Keys): Promise<{ labels: La
 /** Labels as JSONL in the training data's shape: id, title, category, brand, mpn, source_category, source, then the review's own fields. */
 export async function writeLabelsJsonl(labels: readonly Label[], out: Writable): Promise<void> {
   for (const l of labels) {
-    const line = JSON.stringify({ id: l.id, title: l.title, category: l.category, brand: l.brand, mpn: l.mpn, gtin: l.gtin, source_category: l.source_category, source: l.source, decision: l.decision, predicted: l.predicted, reviewedBy: l.reviewedBy, reviewedAt: new Date(l.reviewedAt).toISOString() }) + '\n';
+    const line =
+      JSON.stringify({
+        id: l.id,
+        title: l.title,
+        category: l.category,
+        brand: l.brand,
+        mpn: l.mpn,
+        gtin: l.gtin,
+        source_category: l.source_category,
+        source: l.source,
+        decision: l.decision,
+        predicted: l.predicted,
+        reviewedBy: l.reviewedBy,
+        reviewedAt: new Date(l.reviewedAt).toISOString(),
+      }) + '\n';
     if (!out.write(line)) await new Promise((res) => out.once('drain', res));
   }
 }

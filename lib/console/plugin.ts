@@ -26,7 +26,14 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   const o: ConsoleOptions = { ...CONSOLE_DEFAULTS, ...opts };
   const { config, keys, redis, logger } = app.pipeline;
   const log = logger.child({ component: 'console' });
-  const sampler = new ConsoleSampler({ redis, config, logger: log, intervalMs: o.sampleIntervalMs, historyMs: o.historyMs, latencySampleSize: o.latencySampleSize });
+  const sampler = new ConsoleSampler({
+    redis,
+    config,
+    logger: log,
+    intervalMs: o.sampleIntervalMs,
+    historyMs: o.historyMs,
+    latencySampleSize: o.latencySampleSize,
+  });
   const assets = loadAssets();
 
   const sendAsset = (name: string, reply: FastifyReply) => {
@@ -38,13 +45,21 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   app.get('/', { schema: { hide: true } as never }, (_req, reply) => sendAsset('index.html', reply));
   app.get('/console/*', { schema: { hide: true } as never }, (req, reply) => sendAsset((req.params as { '*': string })['*'], reply));
 
-  app.get('/console/api/me', { preHandler: read }, async (req) => ({ name: req.principal!.name, roles: [...req.principal!.roles], canAct: req.principal!.roles.has('admin') }));
+  app.get('/console/api/me', { preHandler: read }, async (req) => ({
+    name: req.principal!.name,
+    roles: [...req.principal!.roles],
+    canAct: req.principal!.roles.has('admin'),
+  }));
   app.get('/console/api/graph', { preHandler: read }, async () => pipelineGraph(config));
   app.get('/console/api/stats', { preHandler: read }, async () => sampler.last ?? (await sampler.sampleOnce()) ?? null);
   app.get<{ Querystring: { minutes?: number } }>(
     '/console/api/history',
     { preHandler: read, schema: { querystring: { type: 'object', properties: { minutes: { type: 'number', minimum: 1, maximum: 1440 } } } } },
-    async (req) => ({ samples: await sampler.history(Date.now() - (req.query.minutes ?? o.historyMs / 60_000) * 60_000), intervalMs: o.sampleIntervalMs, writer: sampler.writer }),
+    async (req) => ({
+      samples: await sampler.history(Date.now() - (req.query.minutes ?? o.historyMs / 60_000) * 60_000),
+      intervalMs: o.sampleIntervalMs,
+      writer: sampler.writer,
+    }),
   );
 
   // Live samples: one SSE stream per client, fed from the sampler (no Redis read per client).
@@ -67,7 +82,20 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
 
   app.get<{ Querystring: { stage?: string; reason?: string; count?: number; after?: string } }>(
     '/console/api/dlq',
-    { preHandler: read, schema: { querystring: { type: 'object', properties: { stage: { type: 'string' }, reason: { type: 'string' }, count: { type: 'integer', minimum: 1, maximum: 1000 }, after: { type: 'string' } } } } },
+    {
+      preHandler: read,
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            stage: { type: 'string' },
+            reason: { type: 'string' },
+            count: { type: 'integer', minimum: 1, maximum: 1000 },
+            after: { type: 'string' },
+          },
+        },
+      },
+    },
     async (req) => {
       const entries = await listDeadLetters(redis, keys, { ...req.query, count: req.query.count ?? 100 });
       // By stage and reason over the whole DLQ (bounded by maxBulk), for the summary table.
@@ -96,7 +124,19 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     '/console/api/products',
     {
       preHandler: read,
-      schema: { querystring: { type: 'object', properties: { category: { type: 'string' }, brand: { type: 'string' }, route: { type: 'string' }, minConfidence: { type: 'number' }, maxConfidence: { type: 'number' }, limit: { type: 'integer', minimum: 1, maximum: 500 } } } },
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            category: { type: 'string' },
+            brand: { type: 'string' },
+            route: { type: 'string' },
+            minConfidence: { type: 'number' },
+            maxConfidence: { type: 'number' },
+            limit: { type: 'integer', minimum: 1, maximum: 500 },
+          },
+        },
+      },
     },
     async (req) => ({ products: await recentProducts(redis, keys, req.query) }),
   );

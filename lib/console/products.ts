@@ -58,7 +58,8 @@ export async function traceProduct(redis: Redis, config: ResolvedConfig, keys: K
     out.state = 'stored';
     try {
       const d = JSON.parse(doc ?? '{}') as Partial<Envelope>;
-      if (Array.isArray(d.hops) && typeof d.producedAt === 'number') env = { hops: d.hops, outputs: d.outputs ?? {}, producedAt: d.producedAt, input: d.input! };
+      if (Array.isArray(d.hops) && typeof d.producedAt === 'number')
+        env = { hops: d.hops, outputs: d.outputs ?? {}, producedAt: d.producedAt, input: d.input! };
     } catch {
       // A document that does not parse: the fields still show.
     }
@@ -69,7 +70,10 @@ export async function traceProduct(redis: Redis, config: ResolvedConfig, keys: K
   if (live.length) {
     out.at = live.map((f) => ({ stream: f.s, entry: f.hits[0]!.entry }));
     // The newest envelope: the one that went furthest.
-    const newest = live.flatMap((f) => f.hits.map((h) => h.env)).filter((e): e is Envelope => !!e).sort((a, b) => b.hops.length - a.hops.length)[0];
+    const newest = live
+      .flatMap((f) => f.hits.map((h) => h.env))
+      .filter((e): e is Envelope => !!e)
+      .sort((a, b) => b.hops.length - a.hops.length)[0];
     if (!env && newest) env = newest;
     if (out.state !== 'stored') out.state = live.some((f) => config.streams.terminal.includes(f.s)) ? 'review' : 'in_flight';
   }
@@ -137,7 +141,16 @@ export async function recentProducts(redis: Redis, keys: Keys, f: RecentFilter =
     } catch {
       route = [];
     }
-    const p: RecentProduct = { id, category: category ?? undefined, brand: brand ?? undefined, mpn: mpn ?? undefined, confidence: confidence === null ? undefined : Number(confidence), reviewedBy: reviewedBy ?? undefined, storedAt: storedAt === null ? undefined : Number(storedAt), route };
+    const p: RecentProduct = {
+      id,
+      category: category ?? undefined,
+      brand: brand ?? undefined,
+      mpn: mpn ?? undefined,
+      confidence: confidence === null ? undefined : Number(confidence),
+      reviewedBy: reviewedBy ?? undefined,
+      storedAt: storedAt === null ? undefined : Number(storedAt),
+      route,
+    };
     if (f.category && p.category !== f.category) return;
     if (f.brand && (p.brand ?? '').toLowerCase() !== f.brand.toLowerCase()) return;
     if (f.route && !route.includes(f.route)) return;

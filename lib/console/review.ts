@@ -78,13 +78,27 @@ const scalar = (v: unknown): v is string | number => typeof v === 'string' || ty
 
 /** What a reviewer sees of an envelope. */
 export function reviewView(id: string, env: Envelope, deliveries: number): ReviewItem {
-  const outs = env.hops.map((h) => env.outputs[h.stage] as Record<string, unknown> | undefined).filter((o): o is Record<string, unknown> => !!o && typeof o === 'object');
-  const item: ReviewItem = { id, key: env.key, title: env.input.title, from: env.hops.at(-1)?.stage ?? '', top: [], fields: {}, producedAt: env.producedAt, deliveries };
+  const outs = env.hops
+    .map((h) => env.outputs[h.stage] as Record<string, unknown> | undefined)
+    .filter((o): o is Record<string, unknown> => !!o && typeof o === 'object');
+  const item: ReviewItem = {
+    id,
+    key: env.key,
+    title: env.input.title,
+    from: env.hops.at(-1)?.stage ?? '',
+    top: [],
+    fields: {},
+    producedAt: env.producedAt,
+    deliveries,
+  };
   for (const f of REVIEW_FIELDS) if (typeof env.input[f] === 'string' && env.input[f]) item.fields[f] = env.input[f] as string;
   for (const o of outs) {
     if (typeof o.category === 'string') item.category = o.category;
     if (typeof o.confidence === 'number') item.confidence = o.confidence;
-    if (Array.isArray(o.top)) item.top = (o.top as { category?: unknown; confidence?: unknown }[]).filter((t) => typeof t.category === 'string').map((t) => ({ category: String(t.category), confidence: Number(t.confidence) }));
+    if (Array.isArray(o.top))
+      item.top = (o.top as { category?: unknown; confidence?: unknown }[])
+        .filter((t) => typeof t.category === 'string')
+        .map((t) => ({ category: String(t.category), confidence: Number(t.confidence) }));
     for (const f of REVIEW_FIELDS) if (scalar(o[f]) && o[f] !== '') item.fields[f] = String(o[f]);
   }
   if (item.top.length === 0 && item.category) item.top = [{ category: item.category, confidence: item.confidence ?? NaN }];
@@ -123,10 +137,18 @@ export async function listReview(redis: Redis, keys: Keys, count = 50, stream = 
  * Throws BadRecordError (unknown entry, empty category) and RouteError (the table sends that
  * category nowhere but to terminal streams); returns undefined when another decision won.
  */
-export async function decideReview(redis: Redis, config: ResolvedConfig, keys: Keys, id: string, d: Decision, stream = 'review'): Promise<DecisionResult | undefined> {
+export async function decideReview(
+  redis: Redis,
+  config: ResolvedConfig,
+  keys: Keys,
+  id: string,
+  d: Decision,
+  stream = 'review',
+): Promise<DecisionResult | undefined> {
   const category = d.category?.trim();
   if (!category) throw new BadRecordError('category: required (the confirmed or corrected category)');
-  for (const f of Object.keys(d.fields ?? {})) if (!(REVIEW_FIELDS as readonly string[]).includes(f)) throw new BadRecordError(`fields.${f}: not a reviewable field (known: ${REVIEW_FIELDS.join(', ')})`);
+  for (const f of Object.keys(d.fields ?? {}))
+    if (!(REVIEW_FIELDS as readonly string[]).includes(f)) throw new BadRecordError(`fields.${f}: not a reviewable field (known: ${REVIEW_FIELDS.join(', ')})`);
   const key = keys.stream(stream);
   const [entry] = toEntries((await redis.xrangeBuffer(key, id, id)) as unknown as [Buffer, Buffer[] | null][]);
   if (!entry) throw new BadRecordError(`review entry ${id}: not in ${key}`);
@@ -147,12 +169,25 @@ export async function decideReview(redis: Redis, config: ResolvedConfig, keys: K
   const prior = (env.outputs[item.from] ?? {}) as Record<string, unknown>;
   const corrected = { ...prior, ...fields, category, confidence: 1, reviewedBy: d.reviewer };
   const targets = router.route(corrected).targets.filter((t) => inputs.has(t) && !config.streams.terminal.includes(t));
-  if (targets.length === 0) throw new RouteError(`routes.${item.from}: a product of category ${JSON.stringify(category)} goes to no stage (only to ${router.route(corrected).targets.join(', ')})`);
+  if (targets.length === 0)
+    throw new RouteError(
+      `routes.${item.from}: a product of category ${JSON.stringify(category)} goes to no stage (only to ${router.route(corrected).targets.join(', ')})`,
+    );
   const now = Date.now();
   const decision = category === item.category && Object.keys(d.fields ?? {}).every((f) => (fields[f] ?? '') === (item.fields[f] ?? '')) ? 'confirm' : 'correct';
   const next: Envelope = {
     ...env,
-    outputs: { ...env.outputs, [REVIEW_STAGE]: { category, ...fields, confidence: 1, reviewedBy: d.reviewer, decision, predicted: { category: item.category, confidence: item.confidence } } },
+    outputs: {
+      ...env.outputs,
+      [REVIEW_STAGE]: {
+        category,
+        ...fields,
+        confidence: 1,
+        reviewedBy: d.reviewer,
+        decision,
+        predicted: { category: item.category, confidence: item.confidence },
+      },
+    },
     hops: [...env.hops, { stage: REVIEW_STAGE, consumer: d.reviewer, readAt: Number(id.split('-')[0]), doneAt: now, batch: 1 }],
   };
   const label: Label = {
@@ -169,7 +204,11 @@ export async function decideReview(redis: Redis, config: ResolvedConfig, keys: K
     reviewedBy: d.reviewer,
     reviewedAt: now,
   };
-  const ids = await decide.run<string[] | number>(redis, [key, keys.extra('labels'), ...targets.map((t) => keys.stream(t))], [REVIEW_GROUP, id, env.key, encodeEnvelope(next), JSON.stringify(label)]);
+  const ids = await decide.run<string[] | number>(
+    redis,
+    [key, keys.extra('labels'), ...targets.map((t) => keys.stream(t))],
+    [REVIEW_GROUP, id, env.key, encodeEnvelope(next), JSON.stringify(label)],
+  );
   if (!Array.isArray(ids)) return undefined;
   return { label, sentTo: targets.map((t, i) => ({ stream: t, id: String(ids[i]) })) };
 }

@@ -100,7 +100,11 @@ export class ConsoleSampler {
 
   start(): void {
     if (this.loop) throw new Error('console sampler already started');
-    this.loop = new Periodic(() => this.sampleOnce().then(() => undefined), this.intervalMs, (err) => this.o.logger.error('console.sample_error', { err }));
+    this.loop = new Periodic(
+      () => this.sampleOnce().then(() => undefined),
+      this.intervalMs,
+      (err) => this.o.logger.error('console.sample_error', { err }),
+    );
     this.loop.start(true);
   }
 
@@ -233,7 +237,14 @@ export class ConsoleSampler {
     }
     this.prev = { at, read };
     const totals = [...read].map(([stage, r]) => ({ stage, read: r.read, pending: r.pending }));
-    return { at, stages, totals, terminal: status.streams.filter((s) => !s.stage).map((s) => ({ stream: s.stream, length: s.length })), dlq: status.dlq, stored: status.stored };
+    return {
+      at,
+      stages,
+      totals,
+      terminal: status.streams.filter((s) => !s.stage).map((s) => ({ stream: s.stream, length: s.length })),
+      dlq: status.dlq,
+      stored: status.stored,
+    };
   }
 }
 

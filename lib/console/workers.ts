@@ -54,7 +54,9 @@ export async function workersView(redis: Redis, config: ResolvedConfig, keys: Ke
           const name = String(m.get('name'));
           const pending = Number(m.get('pending') ?? 0);
           const [holds, marker] = await Promise.all([
-            pending > 0 ? (redis.xpending(keys.stream(s.input), s.name, '-', '+', o.holdCount ?? 5, name) as Promise<[string, string, number, number][]>) : Promise.resolve([]),
+            pending > 0
+              ? (redis.xpending(keys.stream(s.input), s.name, '-', '+', o.holdCount ?? 5, name) as Promise<[string, string, number, number][]>)
+              : Promise.resolve([]),
             redis.get(keys.liveness(s.name, name)),
           ]);
           let watchdog: Record<string, unknown> | null = null;
@@ -65,7 +67,13 @@ export async function workersView(redis: Redis, config: ResolvedConfig, keys: Ke
               watchdog = { raw: marker };
             }
           }
-          return { name, idleMs: Number(m.get('idle') ?? 0), pending, holds: holds.map(([id, , idle, n]) => ({ id, idleMs: Number(idle), deliveries: Number(n) })), watchdog };
+          return {
+            name,
+            idleMs: Number(m.get('idle') ?? 0),
+            pending,
+            holds: holds.map(([id, , idle, n]) => ({ id, idleMs: Number(idle), deliveries: Number(n) })),
+            watchdog,
+          };
         }),
       );
       return { stage: s.name, consumers };

@@ -8,7 +8,10 @@ export class PipelineError extends Error {
 
 /** The pipeline config is invalid; `where` names the offending path (e.g. `routes.classify[2].to`). */
 export class ConfigError extends PipelineError {
-  constructor(readonly where: string, reason: string) {
+  constructor(
+    readonly where: string,
+    reason: string,
+  ) {
     super(`config error at ${where}: ${reason}`);
   }
 }
@@ -55,8 +58,15 @@ export class StageTimeoutError extends PipelineError {}
  * routed there are dead-lettered (`unwritable_target`) instead.
  */
 export class UnwritableTargetError extends PipelineError {
-  constructor(readonly key: string, readonly reason: 'WRONGTYPE' | 'NOPERM') {
-    super(reason === 'WRONGTYPE' ? `${reason}: hand-off target ${key} holds a key of another type, not a stream` : `${reason}: this stage's Redis user may not write hand-off target ${key} (run \`pipeline acl --apply\` after changing routes)`);
+  constructor(
+    readonly key: string,
+    readonly reason: 'WRONGTYPE' | 'NOPERM',
+  ) {
+    super(
+      reason === 'WRONGTYPE'
+        ? `${reason}: hand-off target ${key} holds a key of another type, not a stream`
+        : `${reason}: this stage's Redis user may not write hand-off target ${key} (run \`pipeline acl --apply\` after changing routes)`,
+    );
   }
 }
 

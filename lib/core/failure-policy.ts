@@ -29,12 +29,14 @@ export interface Classified {
 const REDIS_OOM = /^OOM\b/;
 const REDIS_UNAVAILABLE = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS)\b|max number of clients|Too many Cluster redirections/;
 // The socket or the client gave up on a command: the server may be fine, the link was not.
-const CONNECTION = /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|Connection is closed|Stream isn't writeable|aborted due to connection close|Command timed out|Reached the max retries per request/i;
+const CONNECTION =
+  /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|Connection is closed|Stream isn't writeable|aborted due to connection close|Command timed out|Reached the max retries per request/i;
 // SQLSTATE classes worth retrying: 08 connection exception, 53 insufficient resources (too many
 // connections, disk full), 57P01-3 admin/crash shutdown or cannot connect now, 57014 statement
 // timeout, 40001 serialization failure, 40P01 deadlock.
 const PG_SQLSTATE = /^(08|53|57P0[123]$|57014$|40001$|40P01$)/;
-const PG_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|database system is (starting up|shutting down|in recovery mode)/i;
+const PG_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|database system is (starting up|shutting down|in recovery mode)/i;
 // Replies after which the connection itself should be dropped and reopened (ioredis reconnectOnError):
 // maxclients may answer the handshake; READONLY/LOADING mean the node behind the address changed role or restarted.
 const RECONNECT = /max number of clients|^READONLY\b|^LOADING\b/;
@@ -141,7 +143,12 @@ export function decide(err: unknown, attempt: number, p: RetryPolicy, random = M
   const c = classify(err).class;
   if (c === 'permanent') return { action: 'dead_letter', reason: 'permanent_error', class: c };
   if (c === 'poison' && attempt >= p.maxDeliveries) return { action: 'dead_letter', reason: 'max_deliveries', class: c };
-  return { action: 'retry_later', attempt: c === 'transient' ? attempt : attempt + 1, delayMs: backoffMs(attempt, p.retryBaseMs, p.retryMaxMs, random), class: c };
+  return {
+    action: 'retry_later',
+    attempt: c === 'transient' ? attempt : attempt + 1,
+    delayMs: backoffMs(attempt, p.retryBaseMs, p.retryMaxMs, random),
+    class: c,
+  };
 }
 
 /**

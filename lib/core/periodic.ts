@@ -44,6 +44,12 @@ export class Periodic {
 export async function settleWithin(p: Promise<unknown> | undefined, ms: number): Promise<void> {
   if (!p) return;
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p.then(() => undefined, () => undefined), new Promise<void>((res) => (timer = setTimeout(res, ms)))]);
+  await Promise.race([
+    p.then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((res) => (timer = setTimeout(res, ms))),
+  ]);
   clearTimeout(timer);
 }

@@ -96,7 +96,16 @@ export class LogStream {
     this.metrics.increment('logs.dropped', n);
     if (Date.now() - this.lastReport > 60_000) {
       this.lastReport = Date.now();
-      this.next(JSON.stringify({ ts: new Date().toISOString(), level: 'warn', event: 'logs.write_error', dropped: n, key: this.opts.key, err: { message: err instanceof Error ? err.message : String(err) } }));
+      this.next(
+        JSON.stringify({
+          ts: new Date().toISOString(),
+          level: 'warn',
+          event: 'logs.write_error',
+          dropped: n,
+          key: this.opts.key,
+          err: { message: err instanceof Error ? err.message : String(err) },
+        }),
+      );
     }
   }
 

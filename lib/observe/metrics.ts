@@ -47,7 +47,10 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w('messages.errors', 'counter', 'per-message stage failures (each is retried or dead-lettered)'),
   w('messages.retries', 'counter', 'failed messages scheduled for another attempt'),
   w('messages.routed', 'counter', 'messages forwarded, by target stream(s) (`a+b` for fan-out)', ['stage', 'route']),
-  w('messages.dead_lettered', 'counter', 'messages sent to the DLQ, by reason (max_deliveries, permanent_error, undecodable, no_route, unwritable_target)', ['stage', 'reason']),
+  w('messages.dead_lettered', 'counter', 'messages sent to the DLQ, by reason (max_deliveries, permanent_error, undecodable, no_route, unwritable_target)', [
+    'stage',
+    'reason',
+  ]),
   w('messages.duplicates_suppressed', 'counter', 'hand-offs skipped because another consumer had already acked the entry'),
   w('messages.reclaimed', 'counter', 'entries claimed from idle or dead consumers (XAUTOCLAIM)'),
   w('batch.size', 'histogram', 'messages per batch (what one XREADGROUP returned)'),
@@ -60,9 +63,13 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w('store.stale_dropped', 'counter', 'deliveries older than the stored version of their product, dropped by the sink (newest wins by input entry id)'),
   w('message.e2e_ms', 'timer', 'end to end: produced to handed off by the sink stage (per message, at the sink)'),
   w('handoff.errors', 'counter', 'failed hand-off scripts (transient ones are retried)'),
-  w('handoff.unexpected_acked', 'counter', 'entries of a fenced hand-off that were acked outside the pipeline (XACK, XGROUP SETID) while a consumer held them; forwarded anyway'),
+  w(
+    'handoff.unexpected_acked',
+    'counter',
+    'entries of a fenced hand-off that were acked outside the pipeline (XACK, XGROUP SETID) while a consumer held them; forwarded anyway',
+  ),
   w('keep_claimed.errors', 'counter', 'failed idle-time resets (XCLAIM JUSTID every keepClaimedMs) of a running batch'),
-  w('retry_count.errors', 'counter', 'failed writes of a retried entry\'s attempt number into the group (XCLAIM RETRYCOUNT)'),
+  w('retry_count.errors', 'counter', "failed writes of a retried entry's attempt number into the group (XCLAIM RETRYCOUNT)"),
   w('completions.errors', 'counter', 'failed writes of a completion ({p}:done, {p}:status:<id>) before a hand-off'),
   w('consumer.loop_errors', 'counter', 'errors caught by the read loop (it backs off and goes on)'),
   w('consumer.drain_timeouts', 'counter', 'shutdowns whose batch in flight outlived drainTimeoutMs (it stays pending, reclaimed later)'),
@@ -70,8 +77,16 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w('watchdog.stalls', 'counter', 'read loop made no progress for blockMs + stallTimeoutMs, by phase', ['stage', 'phase']),
   w('watchdog.recoveries', 'counter', 'stalls recovered by resetting a half-open connection, by phase', ['stage', 'phase']),
   w('watchdog.errors', 'counter', 'failed writes of the liveness marker'),
-  w('redis.oom', 'counter', 'Redis refused a write with OOM (maxmemory reached under noeviction): the batch waits in place, nothing is dead-lettered; alert on it'),
-  w('redis.unavailable', 'counter', 'Redis answered LOADING, BUSY, TRYAGAIN, CLUSTERDOWN, MASTERDOWN, READONLY or NOREPLICAS (restart, failover, script): the batch waits in place'),
+  w(
+    'redis.oom',
+    'counter',
+    'Redis refused a write with OOM (maxmemory reached under noeviction): the batch waits in place, nothing is dead-lettered; alert on it',
+  ),
+  w(
+    'redis.unavailable',
+    'counter',
+    'Redis answered LOADING, BUSY, TRYAGAIN, CLUSTERDOWN, MASTERDOWN, READONLY or NOREPLICAS (restart, failover, script): the batch waits in place',
+  ),
   w('postgres.unavailable', 'counter', 'the Postgres sink was unreachable, restarting or overloaded: the batch waits in place'),
   w('network.unavailable', 'counter', 'a dependency connection dropped or timed out during a batch or hand-off: waited out in place'),
   w('dependency.unavailable', 'counter', 'a stage raised TransientError for an outage of its own dependency: the batch waits in place'),
@@ -80,11 +95,23 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w('reclaim.deleted', 'counter', 'pending entries whose data had been trimmed (dropped from the PEL by XAUTOCLAIM)'),
   w('stream.trimmed', 'counter', 'acked entries trimmed from the stage input stream'),
   { name: 'stream.length', type: 'gauge', tags: ['stream'], from: 'monitor', help: 'XLEN of each stage input and terminal stream' },
-  { name: 'group.lag', type: 'gauge', tags: ['stage'], from: 'monitor', help: 'entries not yet delivered to the stage group (XINFO GROUPS lag; the stream length before the group exists)' },
+  {
+    name: 'group.lag',
+    type: 'gauge',
+    tags: ['stage'],
+    from: 'monitor',
+    help: 'entries not yet delivered to the stage group (XINFO GROUPS lag; the stream length before the group exists)',
+  },
   { name: 'group.pending', type: 'gauge', tags: ['stage'], from: 'monitor', help: 'delivered, not yet acked entries of the stage group' },
   { name: 'group.consumers', type: 'gauge', tags: ['stage'], from: 'monitor', help: 'consumers in the stage group' },
   { name: 'dlq.length', type: 'gauge', tags: [], from: 'monitor', help: 'entries in the dead-letter stream' },
-  { name: 'stream.trimmed_by_age', type: 'counter', tags: ['stream'], from: 'monitor', help: 'review / DLQ entries removed for being older than streams.terminalMaxAgeMs / dlqMaxAgeMs' },
+  {
+    name: 'stream.trimmed_by_age',
+    type: 'counter',
+    tags: ['stream'],
+    from: 'monitor',
+    help: 'review / DLQ entries removed for being older than streams.terminalMaxAgeMs / dlqMaxAgeMs',
+  },
   { name: 'store.products', type: 'gauge', tags: [], from: 'monitor', help: 'products in the Redis store (SCARD of the key set)' },
   { name: 'gauges.errors', type: 'counter', tags: [], from: 'monitor', help: 'failed gauge samples (the next interval tries again)' },
   { name: 'workers', type: 'gauge', tags: ['stage'], from: 'supervisor', help: 'worker processes `pipeline up` runs for the stage' },
@@ -160,6 +187,9 @@ export interface MetricRecord {
 /** Metrics kept in memory (for tests and in-process tools): `records` grows with every call. */
 export function memoryMetrics(globalTags: Tags = {}): Metrics & { records: MetricRecord[] } {
   const records: MetricRecord[] = [];
-  const rec = (type: MetricType) => (name: string, value = 1, tags?: Tags) => void records.push({ type, name, value, tags: { ...globalTags, ...tags } });
+  const rec =
+    (type: MetricType) =>
+    (name: string, value = 1, tags?: Tags) =>
+      void records.push({ type, name, value, tags: { ...globalTags, ...tags } });
   return { records, increment: rec('counter'), timing: rec('timer'), gauge: rec('gauge'), histogram: rec('histogram'), close: async () => {} };
 }

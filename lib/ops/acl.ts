@@ -95,11 +95,39 @@ export const CLUSTER_CONNECTION_COMMANDS = ['cluster|slots', 'cluster|info'];
 export const SCRIPT_COMMANDS = ['fcall', 'fcall_ro'];
 /** What lib/worker/consumer.ts, lib/worker/reclaimer.ts and lib/stream/retention.ts run on a stage's own input stream (directly or in scripts). */
 export const CONSUMER_COMMANDS = [
-  'xreadgroup', 'xack', 'xclaim', 'xautoclaim', 'xpending', 'xlen', 'xtrim', 'exists',
-  'xinfo|stream', 'xinfo|groups', 'xinfo|consumers', 'xgroup|create', 'xgroup|createconsumer', 'xgroup|delconsumer',
+  'xreadgroup',
+  'xack',
+  'xclaim',
+  'xautoclaim',
+  'xpending',
+  'xlen',
+  'xtrim',
+  'exists',
+  'xinfo|stream',
+  'xinfo|groups',
+  'xinfo|consumers',
+  'xgroup|create',
+  'xgroup|createconsumer',
+  'xgroup|delconsumer',
 ];
 /** The observer: `pipeline status`, `pipeline export --sink redis`, DLQ inspection. */
-export const OBSERVER_COMMANDS = ['xinfo|stream', 'xinfo|groups', 'xinfo|consumers', 'xlen', 'xpending', 'xrange', 'xrevrange', 'scard', 'sscan', 'smembers', 'hget', 'hgetall', 'hmget', 'get', 'mget'];
+export const OBSERVER_COMMANDS = [
+  'xinfo|stream',
+  'xinfo|groups',
+  'xinfo|consumers',
+  'xlen',
+  'xpending',
+  'xrange',
+  'xrevrange',
+  'scard',
+  'sscan',
+  'smembers',
+  'hget',
+  'hgetall',
+  'hmget',
+  'get',
+  'mget',
+];
 /** The watchdog's liveness marker (lib/worker/watchdog.ts): SET ... PX while the loop progresses, DEL on stop. */
 export const LIVENESS_COMMANDS = ['set', 'del'];
 /** The group's claim fence, inside the hand-off (GET) and claim (SET of a fresh token) scripts. */
@@ -121,7 +149,8 @@ export function userUrl(base: string, user: string, password: string): string {
     return `${target.tls ? 'rediss+cluster' : 'redis+cluster'}://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hosts}`;
   }
   const u = new URL(base);
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError('redis.url', `expected redis://, rediss://, redis+cluster:// or rediss+cluster://, got ${u.protocol}`);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
+    throw new ConfigError('redis.url', `expected redis://, rediss://, redis+cluster:// or rediss+cluster://, got ${u.protocol}`);
   u.username = encodeURIComponent(user);
   u.password = encodeURIComponent(password);
   return u.toString();
@@ -150,7 +179,9 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
   const connection = cmds([...CONNECTION_COMMANDS, ...(db && db !== '0' ? ['select'] : []), ...(isClusterUrl(base) ? CLUSTER_CONNECTION_COMMANDS : [])]);
   // '' = keep the server's password: everything but the password is reset (RESET would drop it).
   const start = (password: string) =>
-    password === '' ? ['on', 'resetkeys', 'resetchannels', 'clearselectors', '-@all', ...connection] : ['reset', 'on', passwordHash(password), 'resetchannels', '-@all', ...connection];
+    password === ''
+      ? ['on', 'resetkeys', 'resetchannels', 'clearselectors', '-@all', ...connection]
+      : ['reset', 'on', passwordHash(password), 'resetchannels', '-@all', ...connection];
   const make = (role: AclRole, name: string, stage: string | undefined, env: string, rules: (pw: string) => string[], summary: string): AclUser => {
     const keep = opts.keepPassword?.({ name, role, stage }) ?? false;
     const password = keep ? '' : (opts.password?.({ name, role, stage }) ?? generatePassword());
@@ -171,39 +202,66 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
     const liveness = each((k) => [k.liveness(stage.name, '*')]);
     const fences = each((k) => [k.fence(stage.name)]);
     const scriptKeys = uniq([...own, ...fences, ...targets, ...each((k) => [k.dlq]), ...data.flatMap((g) => g.keys)]);
-    const summary = `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; HSET/DEL/PEXPIRE ${statuses.join(', ')}` + (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
-    return make('stage', `${prefix}${stage.name}`, stage.name, stageRedisUrlEnv(stage.name), (pw) => [
-      ...start(pw),
-      ...cmds(SCRIPT_COMMANDS),
-      ...scriptKeys.map((k) => `~${k}`),
-      selector({ keys: own, mode: 'rw', commands: CONSUMER_COMMANDS }),
-      selector({ keys: appends, mode: 'w', commands: ['xadd'] }),
-      // The hand-off checks each target's type before its first write (lib/lua/handoff-N.lua).
-      selector({ keys: uniq([...targets, ...each((k) => [k.dlq])]), mode: 'r', commands: ['type'] }),
-      selector({ keys: liveness, mode: 'w', commands: LIVENESS_COMMANDS }),
-      selector({ keys: fences, mode: 'rw', commands: FENCE_COMMANDS }),
-      selector({ keys: statuses, mode: 'w', commands: ['del', 'hset', 'pexpire'] }),
-      ...data.map(selector),
-    ], summary);
+    const summary =
+      `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; HSET/DEL/PEXPIRE ${statuses.join(', ')}` +
+      (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
+    return make(
+      'stage',
+      `${prefix}${stage.name}`,
+      stage.name,
+      stageRedisUrlEnv(stage.name),
+      (pw) => [
+        ...start(pw),
+        ...cmds(SCRIPT_COMMANDS),
+        ...scriptKeys.map((k) => `~${k}`),
+        selector({ keys: own, mode: 'rw', commands: CONSUMER_COMMANDS }),
+        selector({ keys: appends, mode: 'w', commands: ['xadd'] }),
+        // The hand-off checks each target's type before its first write (lib/lua/handoff-N.lua).
+        selector({ keys: uniq([...targets, ...each((k) => [k.dlq])]), mode: 'r', commands: ['type'] }),
+        selector({ keys: liveness, mode: 'w', commands: LIVENESS_COMMANDS }),
+        selector({ keys: fences, mode: 'rw', commands: FENCE_COMMANDS }),
+        selector({ keys: statuses, mode: 'w', commands: ['del', 'hset', 'pexpire'] }),
+        ...data.map(selector),
+      ],
+      summary,
+    );
   });
   const inputs = each((k) => [k.stream(config.input)]);
   // The producer adds batches through produce-batch-2.lua: XADD to the input stream and GET/SET of
   // its own exactly-once state key (`<input>:producer:<id>`, lib/producer/producer.ts).
   const producerState = inputs.map((input) => `${input}:producer:*`);
-  users.push(make('producer', `${prefix}producer`, undefined, 'PIPELINE_PRODUCER_REDIS_URL', (pw) => [
-    ...start(pw),
-    '+wait',
-    ...cmds(SCRIPT_COMMANDS),
-    ...inputs.map((k) => `~${k}`),
-    ...producerState.map((k) => `~${k}`),
-    selector({ keys: inputs, mode: 'w', commands: ['xadd'] }),
-    selector({ keys: producerState, mode: 'rw', commands: ['get', 'set'] }),
-    // Backpressure (lib/producer/backpressure.ts): the input group's lag and Redis memory.
-    '+info',
-    selector({ keys: inputs, mode: 'r', commands: ['xinfo|groups', 'xlen'] }),
-  ], `XADD to ${inputs.join(', ')} only, GET/SET its batch state ${producerState.join(', ')}, XINFO GROUPS/XLEN of the input and INFO for backpressure (pipeline produce)`));
+  users.push(
+    make(
+      'producer',
+      `${prefix}producer`,
+      undefined,
+      'PIPELINE_PRODUCER_REDIS_URL',
+      (pw) => [
+        ...start(pw),
+        '+wait',
+        ...cmds(SCRIPT_COMMANDS),
+        ...inputs.map((k) => `~${k}`),
+        ...producerState.map((k) => `~${k}`),
+        selector({ keys: inputs, mode: 'w', commands: ['xadd'] }),
+        selector({ keys: producerState, mode: 'rw', commands: ['get', 'set'] }),
+        // Backpressure (lib/producer/backpressure.ts): the input group's lag and Redis memory.
+        '+info',
+        selector({ keys: inputs, mode: 'r', commands: ['xinfo|groups', 'xlen'] }),
+      ],
+      `XADD to ${inputs.join(', ')} only, GET/SET its batch state ${producerState.join(', ')}, XINFO GROUPS/XLEN of the input and INFO for backpressure (pipeline produce)`,
+    ),
+  );
   const everything = each((k) => [`${k.tag}:*`]);
-  users.push(make('observer', `${prefix}observer`, undefined, 'PIPELINE_OBSERVER_REDIS_URL', (pw) => [...start(pw), ...cmds(OBSERVER_COMMANDS), ...everything.map((k) => `%R~${k}`)], `read-only on ${everything.join(', ')} (pipeline status, export)`));
+  users.push(
+    make(
+      'observer',
+      `${prefix}observer`,
+      undefined,
+      'PIPELINE_OBSERVER_REDIS_URL',
+      (pw) => [...start(pw), ...cmds(OBSERVER_COMMANDS), ...everything.map((k) => `%R~${k}`)],
+      `read-only on ${everything.join(', ')} (pipeline status, export)`,
+    ),
+  );
   const names = users.map((u) => u.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new ConfigError('acl', `two users would be named ${dup} (a stage named like the producer or observer?)`);
@@ -216,7 +274,12 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
  * `<pipeline>-observer-redis`; lower-cased, DNS-safe.
  */
 export function k8sSecretName(pipeline: string, who: string): string {
-  return `${pipeline}-${who}-redis`.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 253).replace(/-+$/, '');
+  return `${pipeline}-${who}-redis`
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 253)
+    .replace(/-+$/, '');
 }
 
 /** One argument as redis-cli reads it: quoted when it has spaces, quotes or is empty. */

@@ -124,7 +124,11 @@ export class Autoscaler {
 
   start(): void {
     if (this.loop) throw new Error('autoscaler already started');
-    this.loop = new Periodic(() => this.runOnce(), this.intervalMs, (err) => this.opts.logger.error('autoscale.error', { err }));
+    this.loop = new Periodic(
+      () => this.runOnce(),
+      this.intervalMs,
+      (err) => this.opts.logger.error('autoscale.error', { err }),
+    );
     if (this.managed.length === 0) return;
     this.opts.logger.info('autoscale.started', { stages: this.stages, intervalMs: this.intervalMs });
     this.loop.start();
@@ -148,7 +152,15 @@ export class Autoscaler {
           target.scale(stage.name, d.to);
           const direction = d.to > workers ? 'up' : 'down';
           metrics.increment('autoscale.decisions', 1, { stage: stage.name, direction });
-          logger.info('autoscale.decision', { stage: stage.name, from: workers, to: d.to, direction, reason: d.reason, lag: sample.lag, pending: sample.pending });
+          logger.info('autoscale.decision', {
+            stage: stage.name,
+            from: workers,
+            to: d.to,
+            direction,
+            reason: d.reason,
+            lag: sample.lag,
+            pending: sample.pending,
+          });
         }
       }
     } catch (err) {

@@ -133,14 +133,29 @@ export interface ReplayOptions {
  * with its envelope as it was. Streams that are not a stage input of `config` are refused.
  * A sharded pipeline has one DLQ per shard: pass that shard's `keys` (an entry goes back to its own shard).
  */
-export async function replayDeadLetters(redis: Redis, config: ResolvedConfig, sel: Selection, keys = new Keys(config.pipeline), o: ReplayOptions = {}): Promise<ReplayResult> {
+export async function replayDeadLetters(
+  redis: Redis,
+  config: ResolvedConfig,
+  sel: Selection,
+  keys = new Keys(config.pipeline),
+  o: ReplayOptions = {},
+): Promise<ReplayResult> {
   const inputs = new Set(config.stages.map((s) => s.input));
   // Backpressure (lib/producer/backpressure.ts): per target stage, its maxLag; one fresh reading per replayed entry.
   const pressure = new Map<string, Backpressure>();
   const waitFor = async (stream: string) => {
     if (!o.backpressure) return;
     let bp = pressure.get(stream);
-    if (!bp) pressure.set(stream, (bp = Backpressure.forStage(redis, config.stages.find((s) => s.input === stream)!, keys, 0)));
+    if (!bp)
+      pressure.set(
+        stream,
+        (bp = Backpressure.forStage(
+          redis,
+          config.stages.find((s) => s.input === stream)!,
+          keys,
+          0,
+        )),
+      );
     await bp.waitUntilClear(o.backpressure);
   };
   const result: ReplayResult = { replayed: [], skipped: [] };

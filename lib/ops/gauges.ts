@@ -52,7 +52,11 @@ export class GaugeSampler {
   /** Sample now, then every interval. A second call is refused. */
   start(): void {
     if (this.loop) throw new Error('gauge sampler already started');
-    this.loop = new Periodic(() => this.sampleOnce(), this.intervalMs, (err) => this.opts.logger.error('gauges.sample_error', { err }));
+    this.loop = new Periodic(
+      () => this.sampleOnce(),
+      this.intervalMs,
+      (err) => this.opts.logger.error('gauges.sample_error', { err }),
+    );
     this.loop.start(true);
   }
 

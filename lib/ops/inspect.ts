@@ -62,10 +62,12 @@ const num = (v: unknown): number | null => (v === null || v === undefined ? null
 async function streamStatus(redis: Redis, key: string, stream: string, stage?: string): Promise<StreamStatus> {
   const out: StreamStatus = { stream, key, length: 0, added: 0, lastId: '0-0', stage };
   // A stream nobody wrote to yet does not exist: that reads as empty. Any other error is real.
-  const missing = <T>(fallback: T) => (err: unknown): T => {
-    if (err instanceof Error && /no such key/i.test(err.message)) return fallback;
-    throw err;
-  };
+  const missing =
+    <T>(fallback: T) =>
+    (err: unknown): T => {
+      if (err instanceof Error && /no such key/i.test(err.message)) return fallback;
+      throw err;
+    };
   const [info, groups] = await Promise.all([
     (redis.xinfo('STREAM', key) as Promise<unknown[]>).catch(missing(null)),
     (redis.xinfo('GROUPS', key) as Promise<unknown[][]>).catch(missing([] as unknown[][])),
@@ -110,7 +112,12 @@ export async function pipelineStatus(redis: Redis, config: ResolvedConfig): Prom
   const space = configShards(config);
   if (space.count === 1) return { pipeline: config.pipeline, ...(await keysStatus(redis, config, space.all[0]!)), at: Date.now() };
   const shards = await Promise.all(space.all.map(async (keys, shard) => ({ shard, tag: keys.tag, ...(await keysStatus(redis, config, keys)) })));
-  const streams = shards[0]!.streams.map((_, i) => sumStreams(shards.map((s) => s.streams[i]!), `{${config.pipeline}:*}`));
+  const streams = shards[0]!.streams.map((_, i) =>
+    sumStreams(
+      shards.map((s) => s.streams[i]!),
+      `{${config.pipeline}:*}`,
+    ),
+  );
   const total = (k: 'dlq' | 'stored') => shards.reduce((n, s) => n + s[k], 0);
   return { pipeline: config.pipeline, streams, dlq: total('dlq'), stored: total('stored'), at: Date.now(), shards };
 }
@@ -233,7 +240,10 @@ export function percentile(values: readonly number[], p: number): number | null 
 export class DlqTally {
   readonly byStage = new Map<string, number>();
   private lastId = '0-0';
-  constructor(private readonly key: string, private readonly maxPerUpdate = 10_000) {}
+  constructor(
+    private readonly key: string,
+    private readonly maxPerUpdate = 10_000,
+  ) {}
 
   async update(redis: Redis): Promise<void> {
     let budget = this.maxPerUpdate;
@@ -280,7 +290,12 @@ export function progressKey(keys: Keys, stage: string, consumer: string): string
  * whether on a half-open socket or inside the stage. Consumers are found by name (host-pid-n)
  * in XINFO CONSUMERS, never by SCAN; `pid` narrows to one process, otherwise any of this host's.
  */
-export async function consumerHealth(redis: Redis, config: ResolvedConfig, stageName: string, opts: { host: string; pid?: number; shards?: readonly number[] }): Promise<ConsumerHealth> {
+export async function consumerHealth(
+  redis: Redis,
+  config: ResolvedConfig,
+  stageName: string,
+  opts: { host: string; pid?: number; shards?: readonly number[] },
+): Promise<ConsumerHealth> {
   const stage = config.stages.find((s) => s.name === stageName);
   if (!stage) return { ok: false, stage: stageName, reason: `no stage named ${stageName}` };
   const space = configShards(config);
@@ -314,11 +329,22 @@ async function shardHealth(redis: Redis, keys: Keys, stage: ResolvedConfig['stag
     // stage's consumer is not listed yet, so with a pid its first reader's name is asked directly.
     const first = opts.pid === undefined ? undefined : consumerName(opts.host, opts.pid, 0);
     if (first && !mine.some((c) => c.name === first)) mine.push({ name: first });
-    if (mine.length === 0) return { ok: false, stage: stage.name, reason: `no consumer ${prefix}* in group ${stage.name} of ${key} (not started, still loading its model, or never delivered anything: pass --pid)` };
+    if (mine.length === 0)
+      return {
+        ok: false,
+        stage: stage.name,
+        reason: `no consumer ${prefix}* in group ${stage.name} of ${key} (not started, still loading its model, or never delivered anything: pass --pid)`,
+      };
     const markers = await Promise.all(mine.map((c) => redis.get(progressKey(keys, stage.name, c.name))));
     const i = markers.findIndex((m) => m !== null);
     if (i < 0) {
-      return { ok: false, stage: stage.name, consumer: mine[0]!.name, idleMs: mine[0]!.idle, reason: `no progress marker for ${mine.map((c) => c.name).join(', ')}: the read loop stopped or made no progress for blockMs + stallTimeoutMs` };
+      return {
+        ok: false,
+        stage: stage.name,
+        consumer: mine[0]!.name,
+        idleMs: mine[0]!.idle,
+        reason: `no progress marker for ${mine.map((c) => c.name).join(', ')}: the read loop stopped or made no progress for blockMs + stallTimeoutMs`,
+      };
     }
     let progress: Record<string, unknown> | undefined;
     try {

@@ -45,7 +45,7 @@ export class Supervisor {
   }
 
   pids(stage?: string): number[] {
-    const all = stage ? this.slots.get(stage) ?? [] : [...this.slots.values()].flat();
+    const all = stage ? (this.slots.get(stage) ?? []) : [...this.slots.values()].flat();
     return all.flatMap((s) => (s.child?.pid && s.child.exitCode === null && s.child.signalCode === null ? [s.child.pid] : []));
   }
 

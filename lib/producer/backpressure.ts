@@ -49,7 +49,10 @@ export class Backpressure {
   private cached?: { at: number; value: Pressure };
   private inflight?: Promise<Pressure>;
 
-  constructor(private readonly redis: Redis, readonly opts: BackpressureOptions) {}
+  constructor(
+    private readonly redis: Redis,
+    readonly opts: BackpressureOptions,
+  ) {}
 
   /** The input stage's backpressure: the stage reading the producer's stream (`config.input`). */
   static forInput(redis: Redis, config: ResolvedConfig, keys: Keys, cacheMs?: number): Backpressure {
@@ -58,7 +61,12 @@ export class Backpressure {
 
   /** Backpressure of one stage's input stream (DLQ replay into that stage, reprocessing). */
   static forStage(redis: Redis, stage: ResolvedStage, keys: Keys, cacheMs?: number): Backpressure {
-    return new Backpressure(redis, { stream: keys.stream(stage.input), group: stage.name, maxLag: stage.maxLag, ...(cacheMs !== undefined ? { cacheMs } : {}) });
+    return new Backpressure(redis, {
+      stream: keys.stream(stage.input),
+      group: stage.name,
+      maxLag: stage.maxLag,
+      ...(cacheMs !== undefined ? { cacheMs } : {}),
+    });
   }
 
   /** The current reading (cached for `cacheMs`; concurrent callers share one round trip). */
@@ -82,7 +90,7 @@ export class Backpressure {
   private async read(): Promise<Pressure> {
     const { stream, group, maxLag } = this.opts;
     const cluster = asCluster(this.redis);
-    const node = cluster ? masterForKey(cluster, stream) ?? this.redis : this.redis;
+    const node = cluster ? (masterForKey(cluster, stream) ?? this.redis) : this.redis;
     const [groups, length, info] = await Promise.all([
       (this.redis.xinfo('GROUPS', stream) as Promise<unknown[][]>).catch((err: unknown) => {
         if (/no such key/i.test(errorMessage(err))) return [] as unknown[][];
@@ -114,7 +122,9 @@ export class Backpressure {
    * (every `pollMs`), e.g. to print progress; after `maxWaitMs` (0 = forever) it throws
    * BackpressureTimeoutError. Read errors propagate (the caller's retry policy decides).
    */
-  async waitUntilClear(o: { pollMs?: number; maxWaitMs?: number; onWait?: (p: Pressure, waitedMs: number) => void; onClear?: (waitedMs: number) => void } = {}): Promise<void> {
+  async waitUntilClear(
+    o: { pollMs?: number; maxWaitMs?: number; onWait?: (p: Pressure, waitedMs: number) => void; onClear?: (waitedMs: number) => void } = {},
+  ): Promise<void> {
     const started = Date.now();
     let waited = false;
     for (;;) {
@@ -134,7 +144,8 @@ export class Backpressure {
 
 /** One line for a person: why new work waits. */
 export function describe(p: Pressure): string {
-  if (p.reason === 'oom') return `Redis is full: used_memory ${p.usedMemory} >= \`maxmemory\` ${p.maxMemory} (raise it, or let the pipeline drain: nothing is lost, new work waits)`;
+  if (p.reason === 'oom')
+    return `Redis is full: used_memory ${p.usedMemory} >= \`maxmemory\` ${p.maxMemory} (raise it, or let the pipeline drain: nothing is lost, new work waits)`;
   if (p.reason === 'lag') return `the input lag ${p.lag} is above limits.maxLag ${p.maxLag}`;
   return `clear (lag ${p.lag} <= ${p.maxLag})`;
 }

@@ -233,7 +233,10 @@ async function sendLane(redis: Redis, l: Lane, opts: ProduceOptions): Promise<nu
     }
     await sleep(backoffMs(attempt, opts.retryBaseMs ?? 50, opts.retryMaxMs ?? 1_000));
   }
-  opts.onBatch?.(l.batch.map(([k]) => k), l.stream);
+  opts.onBatch?.(
+    l.batch.map(([k]) => k),
+    l.stream,
+  );
   const added = seq <= l.resumeFrom ? 0 : l.batch.length;
   l.batch = [];
   return added;
@@ -250,7 +253,12 @@ async function appendAndWait(redis: Redis, l: Lane, seq: number, replicas: numbe
   for (const [k, e] of l.batch) args.push(k, e);
   const keys = [l.stream, l.stateKey];
   const send = async () => {
-    const replies = (await redis.pipeline().fcall(produceScript.fn, 2, ...keys, ...args).wait(replicas, timeoutMs).exec()) ?? [];
+    const replies =
+      (await redis
+        .pipeline()
+        .fcall(produceScript.fn, 2, ...keys, ...args)
+        .wait(replicas, timeoutMs)
+        .exec()) ?? [];
     if (replies[0]?.[0]) throw replies[0][0]; // "Function not found": produceScript loads the library and sends again
     return replies;
   };

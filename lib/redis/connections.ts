@@ -171,7 +171,11 @@ export class Connections {
 
 /** The view `Connections.scoped` returns: reader labels get the shard suffix; everything else is the process's. */
 class ShardConnections extends Connections {
-  constructor(private readonly base: Connections, opts: ConnectionOptions, private readonly suffix: string) {
+  constructor(
+    private readonly base: Connections,
+    opts: ConnectionOptions,
+    private readonly suffix: string,
+  ) {
     super(opts);
   }
   private label(label: string): string {

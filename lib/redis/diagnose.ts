@@ -32,14 +32,49 @@ export const EXIT_CODES: Record<RedisFailureCause, number> = {
 };
 
 const RULES: { cause: RedisFailureCause; test: RegExp; hint: string; retryable: boolean }[] = [
-  { cause: 'maxclients', test: /max number of clients reached/i, retryable: true, hint: 'Redis refused the connection: max number of clients reached (server setting `maxclients`; see who holds connections with CLIENT LIST, each worker process holds readers + 1)' },
-  { cause: 'auth', test: /WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH failed|user is disabled/i, retryable: false, hint: 'Redis refused the credentials (WRONGPASS/NOAUTH): check the user and password in `REDIS_URL` (or REDIS_URL_<STAGE>; `pipeline acl --apply --write-env FILE` writes them)' },
+  {
+    cause: 'maxclients',
+    test: /max number of clients reached/i,
+    retryable: true,
+    hint: 'Redis refused the connection: max number of clients reached (server setting `maxclients`; see who holds connections with CLIENT LIST, each worker process holds readers + 1)',
+  },
+  {
+    cause: 'auth',
+    test: /WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH failed|user is disabled/i,
+    retryable: false,
+    hint: 'Redis refused the credentials (WRONGPASS/NOAUTH): check the user and password in `REDIS_URL` (or REDIS_URL_<STAGE>; `pipeline acl --apply --write-env FILE` writes them)',
+  },
   { cause: 'functions', test: /Functions library .* is not loaded/i, retryable: true, hint: '' },
-  { cause: 'noperm', test: /NOPERM|no permissions to (run|access)/i, retryable: false, hint: "Redis refused a command for this user's ACL (NOPERM): run `pipeline acl --apply` as an admin after changing stages or routes, and use the right user's URL in `REDIS_URL`" },
-  { cause: 'oom', test: /\bOOM\b|used memory > 'maxmemory'/, retryable: true, hint: "Redis is full: OOM command not allowed when used memory > 'maxmemory' (server setting `maxmemory`; raise it, or let the pipeline drain: nothing is lost, writes wait)" },
-  { cause: 'tls', test: /certificate|self[- ]signed|SSL|TLS|EPROTO|wrong version number|ERR_TLS|unable to verify|CERT_/i, retryable: false, hint: 'TLS failed: use `rediss://` in `REDIS_URL` for a TLS server and `redis://` for a plain one; check the server certificate and its CA' },
-  { cause: 'unavailable', test: /LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY\b|READONLY/, retryable: true, hint: 'Redis is up but not serving writes yet (loading its data, a failover or a busy script): retry in a moment' },
-  { cause: 'unreachable', test: /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|connect ETIMEDOUT|Connection is closed|ECONNRESET|EPIPE|Stream isn't writeable|Reached the max retries per request|Command timed out|Failed to refresh slots cache|None of startup nodes is available/i, retryable: true, hint: 'cannot reach Redis: nothing answers at the address in `REDIS_URL` (is redis-server running, host and port right, a firewall?)' },
+  {
+    cause: 'noperm',
+    test: /NOPERM|no permissions to (run|access)/i,
+    retryable: false,
+    hint: "Redis refused a command for this user's ACL (NOPERM): run `pipeline acl --apply` as an admin after changing stages or routes, and use the right user's URL in `REDIS_URL`",
+  },
+  {
+    cause: 'oom',
+    test: /\bOOM\b|used memory > 'maxmemory'/,
+    retryable: true,
+    hint: "Redis is full: OOM command not allowed when used memory > 'maxmemory' (server setting `maxmemory`; raise it, or let the pipeline drain: nothing is lost, writes wait)",
+  },
+  {
+    cause: 'tls',
+    test: /certificate|self[- ]signed|SSL|TLS|EPROTO|wrong version number|ERR_TLS|unable to verify|CERT_/i,
+    retryable: false,
+    hint: 'TLS failed: use `rediss://` in `REDIS_URL` for a TLS server and `redis://` for a plain one; check the server certificate and its CA',
+  },
+  {
+    cause: 'unavailable',
+    test: /LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY\b|READONLY/,
+    retryable: true,
+    hint: 'Redis is up but not serving writes yet (loading its data, a failover or a busy script): retry in a moment',
+  },
+  {
+    cause: 'unreachable',
+    test: /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|connect ETIMEDOUT|Connection is closed|ECONNRESET|EPIPE|Stream isn't writeable|Reached the max retries per request|Command timed out|Failed to refresh slots cache|None of startup nodes is available/i,
+    retryable: true,
+    hint: 'cannot reach Redis: nothing answers at the address in `REDIS_URL` (is redis-server running, host and port right, a firewall?)',
+  },
 ];
 
 const messageOf = (err: unknown) => (err instanceof Error ? `${err.message} ${(err as { code?: string }).code ?? ''}` : String(err ?? ''));
@@ -60,7 +95,12 @@ export function diagnoseRedisError(err: unknown, lastConnectionError?: unknown, 
     if (!own && !conn) continue;
     // The command's own server reply (OOM, NOPERM) wins over an old connection error.
     const line = rule.cause === 'unreachable' && where ? `${rule.hint.replace('the address in `REDIS_URL`', `${where} (\`REDIS_URL\`)`)}` : rule.hint;
-    return { cause: rule.cause, exitCode: EXIT_CODES[rule.cause], line: `${line} [${(own ? messageOf(err) : candidates[0]!).trim()}]`, retryable: rule.retryable };
+    return {
+      cause: rule.cause,
+      exitCode: EXIT_CODES[rule.cause],
+      line: `${line} [${(own ? messageOf(err) : candidates[0]!).trim()}]`,
+      retryable: rule.retryable,
+    };
   }
   return undefined;
 }
@@ -92,7 +132,12 @@ export function probeRedis(host: string, port: number, timeoutMs = 1_000): Promi
  * `diagnoseRedisError`, and when that says only "unreachable" (ioredis saw a closed connection),
  * a probe of `probeAt` to tell a refusal at connect (maxclients) from a server that is not there.
  */
-export async function diagnoseWithProbe(err: unknown, lastConnectionError: unknown, probeAt: { host: string; port: number } | undefined, where?: string): Promise<RedisFailure | undefined> {
+export async function diagnoseWithProbe(
+  err: unknown,
+  lastConnectionError: unknown,
+  probeAt: { host: string; port: number } | undefined,
+  where?: string,
+): Promise<RedisFailure | undefined> {
   const d = diagnoseRedisError(err, lastConnectionError, where);
   if (d?.cause !== 'unreachable' || !probeAt) return d;
   const p = await probeRedis(probeAt.host, probeAt.port);

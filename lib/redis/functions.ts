@@ -47,7 +47,9 @@ const identifier = (s: string) => s.replace(/[^A-Za-z0-9_]/g, '_');
 
 /** Build the library from a folder of `name.lua` files (default lib/lua). */
 export function buildLibrary(dir = LUA_DIR): FunctionLibrary {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.lua')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.lua'))
+    .sort();
   const sources = files.map((f) => ({ name: f.slice(0, -4), body: readFileSync(resolve(dir, f), 'utf8') }));
   const hash = createHash('sha256');
   for (const s of sources) hash.update(`${s.name}\0${(FLAGS[s.name] ?? []).join(',')}\0${s.body}\0`);
@@ -65,7 +67,9 @@ export function buildLibrary(dir = LUA_DIR): FunctionLibrary {
       'end}',
     );
   }
-  parts.push(`redis.register_function{function_name=${lua(probe)}, flags={'no-writes', 'allow-oom', 'allow-stale'}, callback=function() return ${lua(version)} end}`);
+  parts.push(
+    `redis.register_function{function_name=${lua(probe)}, flags={'no-writes', 'allow-oom', 'allow-stale'}, callback=function() return ${lua(version)} end}`,
+  );
   return { name, version, code: parts.join('\n') + '\n', functions, probe };
 }
 

@@ -6,7 +6,10 @@
 export class Keys {
   readonly tag: string;
   /** @param shard this shard's number; undefined = the unsharded pipeline (`{products}`). */
-  constructor(readonly pipeline: string, readonly shard?: number) {
+  constructor(
+    readonly pipeline: string,
+    readonly shard?: number,
+  ) {
     this.tag = shard === undefined ? `{${pipeline}}` : `{${pipeline}:${shard}}`;
   }
 

@@ -19,7 +19,7 @@ export async function maxmemoryPolicy(redis: Redis): Promise<string | undefined>
 export function evictionRisk(policy: string | undefined): string | undefined {
   if (policy === undefined) return 'maxmemory-policy unknown (neither CONFIG GET nor INFO memory shows it): make sure it is noeviction';
   if (policy === 'noeviction') return undefined;
-  return `maxmemory-policy is ${policy}, not noeviction: when Redis reaches maxmemory it ${policy.startsWith('allkeys') ? 'evicts any key' : 'evicts keys with a TTL (the producer\'s exactly-once state among them)'}, so streams, pending entries, claim fences and producer state can vanish without an error; set \`maxmemory-policy noeviction\` (a full Redis then refuses writes, and the pipeline waits)`;
+  return `maxmemory-policy is ${policy}, not noeviction: when Redis reaches maxmemory it ${policy.startsWith('allkeys') ? 'evicts any key' : "evicts keys with a TTL (the producer's exactly-once state among them)"}, so streams, pending entries, claim fences and producer state can vanish without an error; set \`maxmemory-policy noeviction\` (a full Redis then refuses writes, and the pipeline waits)`;
 }
 
 /**

@@ -16,7 +16,10 @@ export class Script {
   readonly fn: string;
   private readonly lib: FunctionLibrary;
 
-  constructor(readonly name: string, lib = library()) {
+  constructor(
+    readonly name: string,
+    lib = library(),
+  ) {
     const fn = lib.functions.get(name);
     if (!fn) throw new Error(`no Lua script lib/lua/${name}.lua`);
     this.fn = fn;
@@ -54,6 +57,10 @@ export class Script {
   }
 
   private send<T>(client: Redis, keys: readonly string[], args: readonly Arg[], replyEncoding: BufferEncoding | null): Promise<T> {
-    return this.withLibrary(client, () => client.sendCommand(new EncodedCommand('fcall', [this.fn, keys.length, ...keys, ...args], replyEncoding)) as Promise<T>, keys);
+    return this.withLibrary(
+      client,
+      () => client.sendCommand(new EncodedCommand('fcall', [this.fn, keys.length, ...keys, ...args], replyEncoding)) as Promise<T>,
+      keys,
+    );
   }
 }

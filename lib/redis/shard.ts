@@ -52,7 +52,10 @@ export function parseShardList(spec: string | undefined, n: number, where = 'sha
   const all = Array.from({ length: n }, (_, i) => i);
   if (spec === undefined || spec.trim() === '' || spec.trim() === 'all') return all;
   const out = new Set<number>();
-  for (const part of spec.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part);
     if (!m) throw new ConfigError(where, `expected shard numbers like 0,2 or 1-3, got ${JSON.stringify(part)}`);
     const from = Number(m[1]);
@@ -70,7 +73,10 @@ export function parseShardList(spec: string | undefined, n: number, where = 'sha
 export class Shards {
   readonly all: readonly Keys[];
 
-  constructor(readonly pipeline: string, readonly count = 1) {
+  constructor(
+    readonly pipeline: string,
+    readonly count = 1,
+  ) {
     if (!Number.isInteger(count) || count < 1) throw new ConfigError('shards', `expected an integer >= 1, got ${count}`);
     this.all = Keys.shards(pipeline, count);
   }

@@ -10,8 +10,7 @@ import { keySlot } from './shard.js';
  *   rest with CLUSTER SLOTS). A cluster has database 0 only: a path other than `/` or `/0` is an error.
  */
 export type RedisTarget =
-  | { kind: 'single'; url: string }
-  | { kind: 'cluster'; tls: boolean; seeds: { host: string; port: number }[]; username?: string; password?: string };
+  { kind: 'single'; url: string } | { kind: 'cluster'; tls: boolean; seeds: { host: string; port: number }[]; username?: string; password?: string };
 
 const CLUSTER_SCHEMES = new Set(['redis+cluster:', 'rediss+cluster:']);
 
@@ -38,14 +37,18 @@ export function parseRedisUrl(url: string, where = 'redis.url'): RedisTarget {
   const slash = rest.search(/[/?]/);
   const hosts = slash >= 0 ? rest.slice(0, slash) : rest;
   const path = slash >= 0 ? rest.slice(slash) : '';
-  if (path && !/^\/0?(\?.*)?$/.test(path) && path !== '?') throw new ConfigError(where, `a cluster URL has no database (Redis Cluster has db 0 only): drop ${JSON.stringify(path)}`);
-  const seeds = hosts.split(',').filter(Boolean).map((h) => {
-    const m = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d+))?$/.exec(h);
-    if (!m) throw new ConfigError(where, `bad cluster seed ${JSON.stringify(h)} (expected host:port)`);
-    const port = m[2] === undefined ? 6379 : Number(m[2]);
-    if (!(port > 0 && port < 65536)) throw new ConfigError(where, `bad port in cluster seed ${JSON.stringify(h)}`);
-    return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
-  });
+  if (path && !/^\/0?(\?.*)?$/.test(path) && path !== '?')
+    throw new ConfigError(where, `a cluster URL has no database (Redis Cluster has db 0 only): drop ${JSON.stringify(path)}`);
+  const seeds = hosts
+    .split(',')
+    .filter(Boolean)
+    .map((h) => {
+      const m = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d+))?$/.exec(h);
+      if (!m) throw new ConfigError(where, `bad cluster seed ${JSON.stringify(h)} (expected host:port)`);
+      const port = m[2] === undefined ? 6379 : Number(m[2]);
+      if (!(port > 0 && port < 65536)) throw new ConfigError(where, `bad port in cluster seed ${JSON.stringify(h)}`);
+      return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+    });
   if (seeds.length === 0) throw new ConfigError(where, `${scheme}// needs at least one host:port`);
   return { kind: 'cluster', tls: scheme === 'rediss+cluster:', seeds, username, password };
 }

@@ -25,13 +25,20 @@ export function deadLetterForward(entry: RawEntry, stage: string, stream: string
     if (name === FIELD_KEY || name === FIELD_ENVELOPE) fields.push(name, entry.fields[i + 1]!);
   }
   fields.push(
-    'stage', stage,
-    'stream', stream,
-    'id', entry.id,
-    'reason', dl.reason,
-    'error', dl.error.slice(0, 2_000),
-    'deliveries', String(dl.deliveries),
-    'at', String(Date.now()),
+    'stage',
+    stage,
+    'stream',
+    stream,
+    'id',
+    entry.id,
+    'reason',
+    dl.reason,
+    'error',
+    dl.error.slice(0, 2_000),
+    'deliveries',
+    String(dl.deliveries),
+    'at',
+    String(Date.now()),
   );
   return { id: entry.id, targets: [dlqKey], fields };
 }

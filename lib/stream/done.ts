@@ -75,7 +75,8 @@ export function completionsOf(forwards: readonly Forward[], stage: string, dlqKe
     for (const t of f.targets) {
       if (t === dlqKey) {
         const key = field(f.fields, FIELD_KEY);
-        if (key !== undefined) out.push({ key, status: 'dead_lettered', stage, reason: field(f.fields, 'reason') ?? 'unknown', error: field(f.fields, 'error') });
+        if (key !== undefined)
+          out.push({ key, status: 'dead_lettered', stage, reason: field(f.fields, 'reason') ?? 'unknown', error: field(f.fields, 'error') });
         break;
       }
       const terminal = terminalKeys.get(t);
@@ -107,7 +108,13 @@ export interface CompletionRetry {
  * record itself is safe in the DLQ / review stream, only its completion event is missing.
  * Throws only when stopping with the write still failing (the batch then stays pending).
  */
-export async function recordCompletionsForBatch(redis: Redis, keys: Keys, list: readonly Completion[], s: CompletionSettings, r: CompletionRetry): Promise<void> {
+export async function recordCompletionsForBatch(
+  redis: Redis,
+  keys: Keys,
+  list: readonly Completion[],
+  s: CompletionSettings,
+  r: CompletionRetry,
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await recordCompletions(redis, keys, list, s);

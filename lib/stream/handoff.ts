@@ -37,7 +37,12 @@ export interface HandOffSource {
  * layout). Starts at `from`, takes forwards while their targets fit in 255 keys; returns where it
  * stopped. Throws RangeError for a forward no call can carry.
  */
-export function handOffArgs(src: HandOffSource, forwards: readonly Forward[], fence = '', from = 0): { keys: string[]; args: (string | Buffer)[]; next: number } {
+export function handOffArgs(
+  src: HandOffSource,
+  forwards: readonly Forward[],
+  fence = '',
+  from = 0,
+): { keys: string[]; args: (string | Buffer)[]; next: number } {
   const keys = [src.stream, src.fenceKey];
   const index = new Map<string, number>();
   const layout: number[] = [];
@@ -53,7 +58,8 @@ export function handOffArgs(src: HandOffSource, forwards: readonly Forward[], fe
       break;
     }
     const usual = isUsual(f.fields);
-    if (!usual && (f.fields.length >= USUAL || f.fields.length % 2 !== 0)) throw new RangeError(`hand-off of ${f.id} has ${f.fields.length} field values; an even number below ${USUAL} is needed`);
+    if (!usual && (f.fields.length >= USUAL || f.fields.length % 2 !== 0))
+      throw new RangeError(`hand-off of ${f.id} has ${f.fields.length} field values; an even number below ${USUAL} is needed`);
     if (f.targets.length > 0 && f.fields.length === 0) throw new RangeError(`hand-off of ${f.id} forwards an entry without fields`);
     layout.push(usual ? USUAL : f.fields.length, f.targets.length);
     for (const t of f.targets) {
@@ -86,7 +92,7 @@ export interface HandOffResult {
  */
 export async function handOff(redis: Redis, src: HandOffSource, forwards: readonly Forward[], fence = ''): Promise<HandOffResult> {
   const out: HandOffResult = { acked: [], odd: 0 };
-  for (let from = 0; from < forwards.length; ) {
+  for (let from = 0; from < forwards.length;) {
     const { keys, args, next } = handOffArgs(src, forwards, fence, from);
     let reply: [string, string, number, number?, ('WRONGTYPE' | 'NOPERM')?];
     try {
@@ -115,7 +121,11 @@ export async function handOff(redis: Redis, src: HandOffSource, forwards: readon
 async function refusedTarget(redis: Redis, src: HandOffSource, targets: readonly string[]): Promise<UnwritableTargetError | undefined> {
   for (const key of targets) {
     try {
-      const [, , , bad, why] = await script.run<[string, string, number, number?, ('WRONGTYPE' | 'NOPERM')?]>(redis, [src.stream, src.fenceKey, key], [src.group, '', Buffer.alloc(0)]);
+      const [, , , bad, why] = await script.run<[string, string, number, number?, ('WRONGTYPE' | 'NOPERM')?]>(
+        redis,
+        [src.stream, src.fenceKey, key],
+        [src.group, '', Buffer.alloc(0)],
+      );
       if (bad !== undefined) return new UnwritableTargetError(key, why ?? 'NOPERM');
     } catch (err) {
       if (/^NOPERM\b/.test(errorMessage(err))) return new UnwritableTargetError(key, 'NOPERM');
@@ -148,7 +158,13 @@ export interface CommitOptions {
  * counted as suppressed duplicates) and the claim fence value it saw (undefined when there was
  * nothing to hand off, so no script ran).
  */
-export async function commitHandOff(redis: Redis, src: HandOffSource, batch: readonly Forward[], fence: string, o: CommitOptions): Promise<{ fresh: number; fence?: string }> {
+export async function commitHandOff(
+  redis: Redis,
+  src: HandOffSource,
+  batch: readonly Forward[],
+  fence: string,
+  o: CommitOptions,
+): Promise<{ fresh: number; fence?: string }> {
   if (batch.length === 0) return { fresh: 0 };
   let forwards = batch;
   const diverted = new Set<string>();
@@ -164,7 +180,10 @@ export async function commitHandOff(redis: Redis, src: HandOffSource, batch: rea
       }
       if (r.odd > 0) {
         o.metrics.increment('handoff.unexpected_acked', r.odd, o.tags);
-        o.logger.warn('handoff.unexpected_acked', { count: r.odd, hint: 'entries acked outside the pipeline (XACK, XGROUP SETID) while a consumer held them; they were forwarded' });
+        o.logger.warn('handoff.unexpected_acked', {
+          count: r.odd,
+          hint: 'entries acked outside the pipeline (XACK, XGROUP SETID) while a consumer held them; they were forwarded',
+        });
       }
       return { fresh, fence: r.fence };
     } catch (err) {

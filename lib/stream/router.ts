@@ -44,18 +44,39 @@ function compilePredicate(where: string, field: string, p: Predicate | Scalar): 
     if (op === 'exists' && typeof v !== 'boolean') throw new ConfigError(at, 'expected true or false');
     if ((op === 'eq' || op === 'ne') && !isScalar(v)) throw new ConfigError(at, 'expected a value');
     const get = (o: unknown) => getPath(o, field);
-    const num = (o: unknown) => { const x = get(o); return typeof x === 'number' ? x : NaN; };
+    const num = (o: unknown) => {
+      const x = get(o);
+      return typeof x === 'number' ? x : NaN;
+    };
     switch (op) {
-      case 'eq': tests.push((o) => get(o) === v); break;
-      case 'ne': tests.push((o) => get(o) !== v); break;
-      case 'in': tests.push((o) => (v as Scalar[]).includes(get(o) as Scalar)); break;
-      case 'nin': tests.push((o) => !(v as Scalar[]).includes(get(o) as Scalar)); break;
+      case 'eq':
+        tests.push((o) => get(o) === v);
+        break;
+      case 'ne':
+        tests.push((o) => get(o) !== v);
+        break;
+      case 'in':
+        tests.push((o) => (v as Scalar[]).includes(get(o) as Scalar));
+        break;
+      case 'nin':
+        tests.push((o) => !(v as Scalar[]).includes(get(o) as Scalar));
+        break;
       // NaN compares false, so a missing or non-numeric field never passes a threshold.
-      case 'lt': tests.push((o) => num(o) < (v as number)); break;
-      case 'lte': tests.push((o) => num(o) <= (v as number)); break;
-      case 'gt': tests.push((o) => num(o) > (v as number)); break;
-      case 'gte': tests.push((o) => num(o) >= (v as number)); break;
-      case 'exists': tests.push((o) => present(get(o)) === v); break;
+      case 'lt':
+        tests.push((o) => num(o) < (v as number));
+        break;
+      case 'lte':
+        tests.push((o) => num(o) <= (v as number));
+        break;
+      case 'gt':
+        tests.push((o) => num(o) > (v as number));
+        break;
+      case 'gte':
+        tests.push((o) => num(o) >= (v as number));
+        break;
+      case 'exists':
+        tests.push((o) => present(get(o)) === v);
+        break;
     }
   }
   if (tests.length === 0) throw new ConfigError(`${where}.${field}`, 'empty predicate');

@@ -227,7 +227,11 @@ export class StreamConsumer {
   private async drainInflightRead(): Promise<void> {
     try {
       const last = await this.reader.drain();
-      if (last.entries.length > 0) await this.processBatch(last.entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })), last.fence);
+      if (last.entries.length > 0)
+        await this.processBatch(
+          last.entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })),
+          last.fence,
+        );
     } catch (err) {
       this.d.logger.warn('consumer.drain_read_error', { err });
     }
@@ -305,7 +309,13 @@ export class StreamConsumer {
       };
       const commit = { retryBaseMs, retryMaxMs, logger, metrics, tags: this.tags, stopping: () => this.stopping, divert };
       // Dead letters and review routes end a product's trip: its completion event goes first (lib/stream/done.ts).
-      await recordCompletionsForBatch(this.redis, this.d.keys, completionsOf(forwards, stage.name, this.d.keys.dlq, this.terminalKeys), this.completionSettings, commit);
+      await recordCompletionsForBatch(
+        this.redis,
+        this.d.keys,
+        completionsOf(forwards, stage.name, this.d.keys.dlq, this.terminalKeys),
+        this.completionSettings,
+        commit,
+      );
       const done = await commitHandOff(this.redis, this.handOffSource, forwards, fence, commit);
       this.processed += done.fresh;
       if (done.fence !== undefined) this.fence = done.fence; // keep what was seen when nothing was sent

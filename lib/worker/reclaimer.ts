@@ -27,8 +27,15 @@ export class Reclaimer {
   reclaimed = 0;
   removedConsumers = 0;
 
-  constructor(private readonly d: ConsumerDeps, private readonly consumer: StreamConsumer) {
-    this.loop = new Periodic(() => this.runOnce(), d.stage.claimIntervalMs, (err) => d.logger.error('reclaim.error', { err }));
+  constructor(
+    private readonly d: ConsumerDeps,
+    private readonly consumer: StreamConsumer,
+  ) {
+    this.loop = new Periodic(
+      () => this.runOnce(),
+      d.stage.claimIntervalMs,
+      (err) => d.logger.error('reclaim.error', { err }),
+    );
   }
 
   private get redis(): Redis {
@@ -71,9 +78,11 @@ export class Reclaimer {
     const source = this.consumer.source;
     // XAUTOCLAIM and, if it took any, a new claim fence value, in one step (lib/lua/claim-2.lua):
     // the consumers these entries are taken from then hand off checking each message.
-    const reply = await claimScript.runBuffer<AutoclaimReply>(this.redis, [source, this.d.keys.fence(stage.name)], [
-      stage.name, this.d.consumer, stage.claimMinIdleMs, this.cursor, stage.batchSize, fenceToken(),
-    ]);
+    const reply = await claimScript.runBuffer<AutoclaimReply>(
+      this.redis,
+      [source, this.d.keys.fence(stage.name)],
+      [stage.name, this.d.consumer, stage.claimMinIdleMs, this.cursor, stage.batchSize, fenceToken()],
+    );
     this.cursor = reply[0].toString();
     const deleted = reply[2] ?? [];
     if (deleted.length > 0) {
@@ -86,9 +95,7 @@ export class Reclaimer {
     // Each entry's own delivery count (XAUTOCLAIM has just added this delivery to it). One
     // XPENDING per id, auto-pipelined into one round trip: a range query could miss some when
     // this consumer owns many other entries in between.
-    const rows = await Promise.all(
-      entries.map((e) => this.redis.xpending(source, stage.name, e.id, e.id, 1) as Promise<PendingRow[]>),
-    );
+    const rows = await Promise.all(entries.map((e) => this.redis.xpending(source, stage.name, e.id, e.id, 1) as Promise<PendingRow[]>));
     const deliveries = new Map<string, number>();
     for (const row of rows) if (row[0]) deliveries.set(row[0][0], Number(row[0][3]));
     this.reclaimed += entries.length;

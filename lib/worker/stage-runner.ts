@@ -74,7 +74,12 @@ export class StageRunner {
     };
     call.then(settled, settled);
     metrics.increment('stage.timeouts', 1, tags);
-    logger.error('stage.timeout', { stageTimeoutMs: stage.stageTimeoutMs, batch: messages.length, ids: messages.map((m) => m.id), hanging: this.abandoned.size });
+    logger.error('stage.timeout', {
+      stageTimeoutMs: stage.stageTimeoutMs,
+      batch: messages.length,
+      ids: messages.map((m) => m.id),
+      hanging: this.abandoned.size,
+    });
     throw new StageTimeoutError(`stage call did not return within stageTimeoutMs (${stage.stageTimeoutMs} ms); abandoned`);
   }
 
@@ -86,13 +91,22 @@ export class StageRunner {
    */
   async run(messages: Message[], held: () => string[]): Promise<StageResult[]> {
     const { stage, metrics, logger, tags } = this.d;
-    const keepClaimed = this.keepClaimed(messages.map((m) => m.id), held);
+    const keepClaimed = this.keepClaimed(
+      messages.map((m) => m.id),
+      held,
+    );
     const t0 = Date.now();
     try {
       for (let outage = 1; ; outage++) {
         const results = await this.call(messages);
         const first = results[0];
-        if (!waitInPlace(results.map((r) => (r.ok ? undefined : r.error)), this.d.stopping())) return results;
+        if (
+          !waitInPlace(
+            results.map((r) => (r.ok ? undefined : r.error)),
+            this.d.stopping(),
+          )
+        )
+          return results;
         this.outageSince ??= Date.now();
         const delayMs = backoffMs(outage, stage.retryBaseMs, stage.retryMaxMs);
         metrics.increment('batch.transient_retries', 1, tags);

@@ -67,7 +67,10 @@ export class Watchdog {
   stalls = 0;
   recoveries = 0;
 
-  constructor(private readonly target: ProgressSource, private readonly o: WatchdogOptions) {}
+  constructor(
+    private readonly target: ProgressSource,
+    private readonly o: WatchdogOptions,
+  ) {}
 
   private get limit(): number {
     return this.o.blockMs + this.o.stallTimeoutMs;
@@ -128,7 +131,8 @@ export class Watchdog {
     const status = this.o.connections.status(label);
     let action: string;
     if (hung) {
-      action = 'none: a stage call abandoned at stageTimeoutMs has not returned and cannot be interrupted; the liveness marker has stopped (restart the process)';
+      action =
+        'none: a stage call abandoned at stageTimeoutMs has not returned and cannot be interrupted; the liveness marker has stopped (restart the process)';
     } else if (status !== 'ready') {
       action = `none: connection ${label} is ${status ?? 'not open'}, reconnecting by itself`;
     } else if (phase === 'processing' || phase === 'idle') {
@@ -156,7 +160,10 @@ export class Watchdog {
     this.probing = true;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((res) => (timer = setTimeout(() => res('late'), this.o.stallTimeoutMs)));
-    const ping = this.o.connections.command().ping().catch(() => 'error');
+    const ping = this.o.connections
+      .command()
+      .ping()
+      .catch(() => 'error');
     void Promise.race([ping, late]).then((r) => {
       clearTimeout(timer);
       this.probing = false;

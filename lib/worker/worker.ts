@@ -121,7 +121,13 @@ export class Worker {
     if (this.closing) return;
     for (const r of this.reclaimers) r.start();
     const sharded = this.consumers.length > 1 || this.shards[0] !== 0 ? { shards: this.shards } : {};
-    this.logger.info('worker.started', { initMs: Date.now() - t0, kind: this.impl.kind, model: this.impl.model, connections: this.consumers.length + 1, ...sharded });
+    this.logger.info('worker.started', {
+      initMs: Date.now() - t0,
+      kind: this.impl.kind,
+      model: this.impl.model,
+      connections: this.consumers.length + 1,
+      ...sharded,
+    });
     await Promise.all(this.consumers.map((c) => c.run()));
   }
 

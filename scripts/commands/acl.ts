@@ -36,7 +36,8 @@ export function envLines(users: readonly AclUser[], showSecrets = true): string 
     lines.push(`# ${u.name}: ${u.summary}`);
     if (u.role !== 'stage') lines.push(`# run \`pipeline ${u.role === 'producer' ? 'produce' : 'status'}\` with REDIS_URL=$${u.env}`);
     if (u.url) lines.push(`${u.env}=${showSecrets ? u.url : redactUrl(u.url)}`);
-    else lines.push(`# ${u.env}: password kept on the server, not known here (not in the --write-env file); \`pipeline acl --apply --rotate\` issues a new one`);
+    else
+      lines.push(`# ${u.env}: password kept on the server, not known here (not in the --write-env file); \`pipeline acl --apply --rotate\` issues a new one`);
   }
   return lines.join('\n') + '\n';
 }
@@ -133,9 +134,27 @@ export async function aclCommand(opts: AclCliOptions): Promise<void> {
     if (format === 'acl') process.stdout.write(final.map(formatSetUser).join('\n') + '\n');
     else if (format === 'env') process.stdout.write(envLines(final, show));
     else if (format === 'k8s') process.stdout.write(JSON.stringify(k8sSecrets(config.pipeline, final, show), null, 2) + '\n');
-    else process.stdout.write(JSON.stringify(final.map((u) => ({ name: u.name, role: u.role, stage: u.stage, env: u.env, url: show ? u.url : redactUrl(u.url), summary: u.summary, setuser: ['ACL', 'SETUSER', u.name, ...u.rules] })), null, 2) + '\n');
+    else
+      process.stdout.write(
+        JSON.stringify(
+          final.map((u) => ({
+            name: u.name,
+            role: u.role,
+            stage: u.stage,
+            env: u.env,
+            url: show ? u.url : redactUrl(u.url),
+            summary: u.summary,
+            setuser: ['ACL', 'SETUSER', u.name, ...u.rules],
+          })),
+          null,
+          2,
+        ) + '\n',
+      );
 
-    if (format !== 'acl' && !show) process.stderr.write(`note: passwords shown as ***; ${opts.writeEnv ? `they are in ${opts.writeEnv} (0600)` : 'use --write-env FILE to keep them'}, or --show-secrets to print them\n`);
+    if (format !== 'acl' && !show)
+      process.stderr.write(
+        `note: passwords shown as ***; ${opts.writeEnv ? `they are in ${opts.writeEnv} (0600)` : 'use --write-env FILE to keep them'}, or --show-secrets to print them\n`,
+      );
     else if (format === 'acl' && !opts.passwordFromEnv && !opts.writeEnv) {
       process.stderr.write('note: passwords were generated and appear above only as hashes; use --write-env FILE or --password-from-env to keep them\n');
     }

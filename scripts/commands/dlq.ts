@@ -1,6 +1,14 @@
 import { Command } from 'commander';
 import { describe } from '../../lib/producer/backpressure.js';
-import { decodeDeadLetter, getDeadLetter, listDeadLetters, purgeDeadLetters, replayDeadLetters, type DeadLetterEntry, type Selection } from '../../lib/ops/dlq.js';
+import {
+  decodeDeadLetter,
+  getDeadLetter,
+  listDeadLetters,
+  purgeDeadLetters,
+  replayDeadLetters,
+  type DeadLetterEntry,
+  type Selection,
+} from '../../lib/ops/dlq.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { configShards } from '../../lib/redis/shard.js';
@@ -38,7 +46,8 @@ function locate(config: ResolvedConfig, ref: string): { keys: Keys; id: string }
     if (m) throw new Error(`${ref}: pipeline ${config.pipeline} is not sharded, name dead letters by their id alone`);
     return { keys: space.all[0]!, id: ref };
   }
-  if (!m) throw new Error(`${ref}: pipeline ${config.pipeline} has ${space.count} shards, name dead letters as <shard>/<id> (as \`pipeline dlq list\` prints them)`);
+  if (!m)
+    throw new Error(`${ref}: pipeline ${config.pipeline} has ${space.count} shards, name dead letters as <shard>/<id> (as \`pipeline dlq list\` prints them)`);
   return { keys: space.shard(Number(m[1])), id: m[2]! };
 }
 
@@ -79,31 +88,46 @@ export function dlqCommand(global: () => GlobalOptions, run: <A extends unknown[
     .option('--reason <reason>', 'only this reason (max_deliveries, permanent_error, undecodable, no_route)')
     .option('--stage <stage>', 'only from this stage')
     .option('--json', 'one JSON object per line')
-    .action(run((o: { count: string; reason?: string; stage?: string; json?: boolean }) =>
-      withRedis(global(), async (redis, config) => {
-        const count = Number(o.count);
-        // Every shard's oldest `count`, merged by time: the oldest `count` of the pipeline.
-        const all = await Promise.all(configShards(config).all.map(async (keys) =>
-          (await listDeadLetters(redis, keys, { count, reason: o.reason, stage: o.stage })).map((e) => ({ ...e, id: shardId(keys, e.id) }))));
-        const entries = all.length === 1 ? all[0]! : all.flat().sort((a, b) => a.at - b.at || a.id.localeCompare(b.id)).slice(0, count);
-        for (const e of entries) out(o.json ? JSON.stringify({ ...e, payload: undefined, payloadBytes: e.payload?.length ?? 0 }) : row(e));
-        if (!o.json) process.stderr.write(`${entries.length} dead letters\n`);
-      })));
+    .action(
+      run((o: { count: string; reason?: string; stage?: string; json?: boolean }) =>
+        withRedis(global(), async (redis, config) => {
+          const count = Number(o.count);
+          // Every shard's oldest `count`, merged by time: the oldest `count` of the pipeline.
+          const all = await Promise.all(
+            configShards(config).all.map(async (keys) =>
+              (await listDeadLetters(redis, keys, { count, reason: o.reason, stage: o.stage })).map((e) => ({ ...e, id: shardId(keys, e.id) })),
+            ),
+          );
+          const entries =
+            all.length === 1
+              ? all[0]!
+              : all
+                  .flat()
+                  .sort((a, b) => a.at - b.at || a.id.localeCompare(b.id))
+                  .slice(0, count);
+          for (const e of entries) out(o.json ? JSON.stringify({ ...e, payload: undefined, payloadBytes: e.payload?.length ?? 0 }) : row(e));
+          if (!o.json) process.stderr.write(`${entries.length} dead letters\n`);
+        }),
+      ),
+    );
 
   dlq
     .command('show')
     .description('one dead letter in full, with its envelope decoded (or why it does not decode)')
     .argument('<id>', 'DLQ entry id (<shard>/<id> when the pipeline is sharded)')
-    .action(run((id: string) =>
-      withRedis(global(), async (redis, config) => {
-        const where = locate(config, id);
-        const found = await getDeadLetter(redis, where.keys, where.id);
-        if (!found) throw new Error(`no dead letter ${id}`);
-        const e = { ...found, id };
-        const { envelope, error } = decodeDeadLetter(e);
-        const raw = e.payload ? { payloadBytes: e.payload.length, payloadHex: e.payload.subarray(0, 64).toString('hex') } : {};
-        out(JSON.stringify({ ...e, payload: undefined, at: iso(e.at), ...(envelope ? { envelope } : { decodeError: error, ...raw }) }, null, 2));
-      })));
+    .action(
+      run((id: string) =>
+        withRedis(global(), async (redis, config) => {
+          const where = locate(config, id);
+          const found = await getDeadLetter(redis, where.keys, where.id);
+          if (!found) throw new Error(`no dead letter ${id}`);
+          const e = { ...found, id };
+          const { envelope, error } = decodeDeadLetter(e);
+          const raw = e.payload ? { payloadBytes: e.payload.length, payloadHex: e.payload.subarray(0, 64).toString('hex') } : {};
+          out(JSON.stringify({ ...e, payload: undefined, at: iso(e.at), ...(envelope ? { envelope } : { decodeError: error, ...raw }) }, null, 2));
+        }),
+      ),
+    );
 
   dlq
     .command('replay')
@@ -111,35 +135,41 @@ export function dlqCommand(global: () => GlobalOptions, run: <A extends unknown[
     .option('--id <id...>', 'these DLQ entry ids (<shard>/<id> when the pipeline is sharded, as `dlq list` prints them)')
     .option('--all', 'every dead letter present now (oldest first)')
     .option('--count <n>', 'with --all: at most n (per shard, when the pipeline is sharded)')
-    .action(run((o: DlqSelectOptions) =>
-      withRedis(global(), async (redis, config) => {
-        let replayed = 0;
-        let skipped = 0;
-        for (const part of perShard(config, selection(o))) {
-          // The producer's backpressure rule: wait while the target stage is behind or Redis is full.
-          let said = false;
-          const r = await replayDeadLetters(redis, config, part.sel, part.keys, {
-            backpressure: { pollMs: 500, onWait: (p) => void (said || ((said = true), process.stderr.write(`dlq replay: waiting: ${describe(p)}\n`))) },
-          });
-          for (const s of r.skipped) process.stderr.write(`${shardId(part.keys, s.id)}: not replayed: ${s.why}\n`);
-          replayed += r.replayed.length;
-          skipped += r.skipped.length;
-        }
-        out(`replayed: ${replayed}`);
-        if (skipped) out(`skipped: ${skipped}`);
-      })));
+    .action(
+      run((o: DlqSelectOptions) =>
+        withRedis(global(), async (redis, config) => {
+          let replayed = 0;
+          let skipped = 0;
+          for (const part of perShard(config, selection(o))) {
+            // The producer's backpressure rule: wait while the target stage is behind or Redis is full.
+            let said = false;
+            const r = await replayDeadLetters(redis, config, part.sel, part.keys, {
+              backpressure: { pollMs: 500, onWait: (p) => void (said || ((said = true), process.stderr.write(`dlq replay: waiting: ${describe(p)}\n`))) },
+            });
+            for (const s of r.skipped) process.stderr.write(`${shardId(part.keys, s.id)}: not replayed: ${s.why}\n`);
+            replayed += r.replayed.length;
+            skipped += r.skipped.length;
+          }
+          out(`replayed: ${replayed}`);
+          if (skipped) out(`skipped: ${skipped}`);
+        }),
+      ),
+    );
 
   dlq
     .command('purge')
     .description('delete dead letters for good; prints the count')
     .option('--id <id...>', 'these DLQ entry ids (<shard>/<id> when the pipeline is sharded, as `dlq list` prints them)')
     .option('--all', 'every dead letter present now')
-    .action(run((o: DlqSelectOptions) =>
-      withRedis(global(), async (redis, config) => {
-        let purged = 0;
-        for (const part of perShard(config, selection(o))) purged += await purgeDeadLetters(redis, part.keys, part.sel);
-        out(`purged: ${purged}`);
-      })));
+    .action(
+      run((o: DlqSelectOptions) =>
+        withRedis(global(), async (redis, config) => {
+          let purged = 0;
+          for (const part of perShard(config, selection(o))) purged += await purgeDeadLetters(redis, part.keys, part.sel);
+          out(`purged: ${purged}`);
+        }),
+      ),
+    );
 
   return dlq;
 }

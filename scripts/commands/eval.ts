@@ -38,7 +38,10 @@ export class EvalOptionError extends Error {
 }
 
 function parseThresholds(value: string): number[] {
-  const out = value.split(',').filter((s) => s.trim() !== '').map(Number);
+  const out = value
+    .split(',')
+    .filter((s) => s.trim() !== '')
+    .map(Number);
   for (const t of out) if (!(t >= 0 && t <= 1)) throw new EvalOptionError(`--thresholds: each must be a number in [0, 1], got ${value}`);
   return out;
 }
@@ -74,15 +77,22 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     const jsonl = records.map((r) => JSON.stringify(r)).join('\n');
     const t0 = Date.now();
     const produced = await produce(redis, Readable.from([Buffer.from(jsonl)]), {
-      stream: shards.all[0]!.stream(config.input), source: opts.input, maxRecordBytes: config.limits.maxRecordBytes,
+      stream: shards.all[0]!.stream(config.input),
+      source: opts.input,
+      maxRecordBytes: config.limits.maxRecordBytes,
       ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
     });
     const status = await waitIdle(ctx, Number(opts.timeout), 250);
     const seconds = (Date.now() - t0) / 1000;
     const review = config.streams.terminal[0] ?? 'review';
-    const outcomes = await collectOutcomes(redis, shards, records.map((r) => r.id), review);
+    const outcomes = await collectOutcomes(
+      redis,
+      shards,
+      records.map((r) => r.id),
+      review,
+    );
     const cls = config.stages.find((st) => st.kind === 'classify');
-    const modelsDir = typeof cls?.settings.modelsDir === 'string' ? cls.settings.modelsDir : process.env.MODELS_DIR ?? DEFAULT_MODEL_PATH;
+    const modelsDir = typeof cls?.settings.modelsDir === 'string' ? cls.settings.modelsDir : (process.env.MODELS_DIR ?? DEFAULT_MODEL_PATH);
     const labels = cls?.model ? modelLabels(modelsDir, cls.model) : [];
     return { produced, status, seconds, outcomes, logFile: ctx.logFile, routes: config.routes as unknown as Record<string, unknown>, labels };
   });
@@ -127,7 +137,10 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     const subs = outcomes.get(id)?.classify?.subcategories;
     return Array.isArray(subs) ? subs.map((x) => String((x as { label?: unknown }).label)) : undefined;
   };
-  const fine = scoreFine(report.labels, rows.map((r) => ({ category: r.category, sourceCategory: r.sourceCategory, top: topLabels(r.id) })));
+  const fine = scoreFine(
+    report.labels,
+    rows.map((r) => ({ category: r.category, sourceCategory: r.sourceCategory, top: topLabels(r.id) })),
+  );
   const scores: EvalScores = {
     input: opts.input,
     seed: opts.seed,
@@ -136,14 +149,21 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     seconds: report.seconds,
     where,
     categories,
-    baseline: { accuracy: rows.filter((r) => baselineOf(r.title) === r.category).length / Math.max(1, rows.length), alpha: NAIVE_BAYES_DEFAULTS.alpha, train: opts.train },
+    baseline: {
+      accuracy: rows.filter((r) => baselineOf(r.title) === r.category).length / Math.max(1, rows.length),
+      alpha: NAIVE_BAYES_DEFAULTS.alpha,
+      train: opts.train,
+    },
     slices,
     calibration: {
       ece: expectedCalibrationError(scored, ECE_BINS),
       bins: ECE_BINS,
       meanConfidence: scored.reduce((s, r) => s + r.confidence, 0) / Math.max(1, scored.length),
       routing,
-      table: thresholdTable(scored, [...new Set([...thresholds, ...routing])].sort((a, b) => a - b)),
+      table: thresholdTable(
+        scored,
+        [...new Set([...thresholds, ...routing])].sort((a, b) => a - b),
+      ),
     },
     fine,
     identifierSlices,

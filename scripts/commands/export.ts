@@ -42,7 +42,11 @@ export async function exportCommand(opts: ExportOptions): Promise<void> {
     closers.push(async () => redis.disconnect());
     products = redisProducts(redis, configShards(config), filter, page);
   } else if (sink === 'postgres') {
-    const settings = { ...stage.settings, ...(opts.databaseUrl ? { postgresUrl: opts.databaseUrl } : {}), ...(opts.schema ? { postgresSchema: opts.schema } : {}) };
+    const settings = {
+      ...stage.settings,
+      ...(opts.databaseUrl ? { postgresUrl: opts.databaseUrl } : {}),
+      ...(opts.schema ? { postgresSchema: opts.schema } : {}),
+    };
     const o = postgresOptionsFrom(settings, process.env, `stages.${stage.name}.settings`);
     const pool = createPool(o, createLogger({ component: 'export' }, 'warn'), 'pipeline:export');
     closers.push(() => pool.end());

@@ -31,14 +31,19 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
   const onRetry = (err: unknown, retriedMs: number, budgetMs: number) => {
     if (explaining) return;
     explaining = true;
-    void explainRedisFailure(err).then((d) => {
-      explaining = false;
-      const cause = d?.cause ?? 'other';
-      if (cause === waitingFor) return;
-      waitingFor = cause;
-      if (tty) process.stderr.write('\n');
-      process.stderr.write(`waiting: ${d ? d.line : String((err as Error)?.message ?? err)}; retrying for up to ${Math.max(0, Math.round((budgetMs - retriedMs) / 1000))} s more (--retry-for)\n`);
-    }, () => (explaining = false));
+    void explainRedisFailure(err).then(
+      (d) => {
+        explaining = false;
+        const cause = d?.cause ?? 'other';
+        if (cause === waitingFor) return;
+        waitingFor = cause;
+        if (tty) process.stderr.write('\n');
+        process.stderr.write(
+          `waiting: ${d ? d.line : String((err as Error)?.message ?? err)}; retrying for up to ${Math.max(0, Math.round((budgetMs - retriedMs) / 1000))} s more (--retry-for)\n`,
+        );
+      },
+      () => (explaining = false),
+    );
   };
   const tty = process.stderr.isTTY;
   const t0 = Date.now();
@@ -60,17 +65,19 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
   // A reading Redis cannot answer (unreachable, at maxclients) does not stop produce: the batch is
   // sent, and the send's own retry (--retry-for) waits and says why.
   const beforeBatch = () =>
-    pressure.waitUntilClear({
-      pollMs,
-      onWait: (p, ms) => {
-        if (Date.now() - lastSaid < 5_000 && ms > 0) return;
-        lastSaid = Date.now();
-        process.stderr.write(`${tty ? '\n' : ''}produce: waiting: ${describe(p)} (${Math.round(ms / 1000)} s so far)\n`);
-      },
-      onClear: (ms) => process.stderr.write(`produce: resumed after ${Math.round(ms / 1000)} s of backpressure\n`),
-    }).catch((err: unknown) => {
-      if (!isTransientRedisError(err)) throw err;
-    });
+    pressure
+      .waitUntilClear({
+        pollMs,
+        onWait: (p, ms) => {
+          if (Date.now() - lastSaid < 5_000 && ms > 0) return;
+          lastSaid = Date.now();
+          process.stderr.write(`${tty ? '\n' : ''}produce: waiting: ${describe(p)} (${Math.round(ms / 1000)} s so far)\n`);
+        },
+        onClear: (ms) => process.stderr.write(`produce: resumed after ${Math.round(ms / 1000)} s of backpressure\n`),
+      })
+      .catch((err: unknown) => {
+        if (!isTransientRedisError(err)) throw err;
+      });
   try {
     await warnEvictionPolicy(redis);
     const summary = await produce(redis, file ? createReadStream(file) : process.stdin, {

@@ -37,9 +37,20 @@ export function productReader(ctx: Pick<ApiContext, 'config' | 'redis' | 'logger
  * `pipeline up --serve` and `npm start -- --serve`.
  * Plugins: the console (lib/console/plugin.ts) unless `o.plugins` says otherwise.
  */
-export async function startServer(config: ResolvedConfig, o: { host: string; port: number; limits?: Partial<ApiLimits>; plugins?: PluginEntry[]; logger?: Logger }): Promise<FastifyInstance> {
+export async function startServer(
+  config: ResolvedConfig,
+  o: { host: string; port: number; limits?: Partial<ApiLimits>; plugins?: PluginEntry[]; logger?: Logger },
+): Promise<FastifyInstance> {
   const logger = o.logger ?? createLogger({ component: 'api' });
-  const app = await buildServer({ config, host: o.host, tokens: parseTokens(process.env.API_TOKENS), logger, productReader, ...(o.limits ? { limits: o.limits } : {}), plugins: o.plugins ?? [{ plugin: consolePlugin }] });
+  const app = await buildServer({
+    config,
+    host: o.host,
+    tokens: parseTokens(process.env.API_TOKENS),
+    logger,
+    productReader,
+    ...(o.limits ? { limits: o.limits } : {}),
+    plugins: o.plugins ?? [{ plugin: consolePlugin }],
+  });
   await app.listen({ host: o.host, port: o.port });
   logger.info('api.listening', { host: o.host, port: (app.server.address() as { port: number }).port });
   return app;
@@ -57,7 +68,9 @@ export async function serveUntilSignal(config: ResolvedConfig, o: { host?: strin
   const host = o.host ?? process.env.HOST ?? '127.0.0.1';
   const app = await startServer(config, { host, port: servePort(o.port), logger });
   const port = (app.server.address() as { port: number }).port;
-  process.stderr.write(`serving the API on http://${host}:${port} (Ctrl-C stops), e.g.\n  curl -X POST ${host}:${port}/v1/enrich -d '{"id":"x1","title":"SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46"}'\n`);
+  process.stderr.write(
+    `serving the API on http://${host}:${port} (Ctrl-C stops), e.g.\n  curl -X POST ${host}:${port}/v1/enrich -d '{"id":"x1","title":"SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46"}'\n`,
+  );
   await new Promise<void>((resolve) => {
     onShutdownSignal(async () => {
       await app.close();

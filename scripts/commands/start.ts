@@ -64,7 +64,14 @@ async function routeCounts(redis: Redis, shards: Shards): Promise<{ counts: Reco
   return { counts, examples };
 }
 
-function printSummary(config: ResolvedConfig, s: PipelineStatus, produced: number, rejected: number, stored: { counts: Record<string, number>; examples: string[] }, seconds: number): void {
+function printSummary(
+  config: ResolvedConfig,
+  s: PipelineStatus,
+  produced: number,
+  rejected: number,
+  stored: { counts: Record<string, number>; examples: string[] },
+  seconds: number,
+): void {
   const routes = stored.counts;
   const out: string[] = ['', `pipeline ${config.pipeline}: done in ${seconds.toFixed(1)} s`];
   out.push(`  produced   ${produced}`, `  rejected   ${rejected}`);

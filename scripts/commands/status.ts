@@ -11,7 +11,15 @@ export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => str
   const rows = [['stream', 'stage', 'length', 'added', 'lag', 'pending', 'consumers']];
   for (const st of s.streams) {
     const g = st.group;
-    rows.push([st.stream, st.stage ?? '-', String(st.length), String(st.added), g ? String(g.lag ?? '?') : '-', g ? String(g.pending) : '-', g ? String(g.consumers) : '-']);
+    rows.push([
+      st.stream,
+      st.stage ?? '-',
+      String(st.length),
+      String(st.added),
+      g ? String(g.lag ?? '?') : '-',
+      g ? String(g.pending) : '-',
+      g ? String(g.consumers) : '-',
+    ]);
   }
   rows.push(['dlq', '-', String(s.dlq), '-', '-', '-', '-']);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

@@ -48,7 +48,11 @@ export class TopSampler {
   /** One per shard (one DLQ per shard). */
   private readonly dlqs: DlqTally[];
 
-  constructor(private readonly redis: Redis, private readonly config: ResolvedConfig, private readonly sampleSize: number) {
+  constructor(
+    private readonly redis: Redis,
+    private readonly config: ResolvedConfig,
+    private readonly sampleSize: number,
+  ) {
     this.shards = configShards(config);
     this.dlqs = this.shards.all.map((k) => new DlqTally(k.dlq));
   }
@@ -65,7 +69,8 @@ export class TopSampler {
       pipelineStatus(this.redis, this.config),
       Promise.all(
         [...this.config.stages.map((s) => s.input), ...this.config.streams.terminal].map(async (name) =>
-          (await Promise.all(this.shards.all.map((k) => arrivalLatencies(this.redis, k.stream(name), perShard)))).flat()),
+          (await Promise.all(this.shards.all.map((k) => arrivalLatencies(this.redis, k.stream(name), perShard)))).flat(),
+        ),
       ),
       Promise.all(this.dlqs.map((d) => d.update(this.redis))),
     ]);
@@ -107,8 +112,17 @@ export function renderFrame(f: TopFrame, intervalMs: number): string {
   const rows: string[][] = [[...COLUMNS]];
   for (const r of f.rows) {
     rows.push([
-      r.stage ?? '(terminal)', r.stream, cell(r.length), r.stage ? cell(r.lag ?? '?') : '-', cell(r.pending), cell(r.consumers),
-      cell(r.inRate, 1), cell(r.readRate, 1), cell(r.p50), cell(r.p99), cell(r.dlq),
+      r.stage ?? '(terminal)',
+      r.stream,
+      cell(r.length),
+      r.stage ? cell(r.lag ?? '?') : '-',
+      cell(r.pending),
+      cell(r.consumers),
+      cell(r.inRate, 1),
+      cell(r.readRate, 1),
+      cell(r.p50),
+      cell(r.p99),
+      cell(r.dlq),
     ]);
   }
   const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

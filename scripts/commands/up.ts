@@ -65,7 +65,10 @@ export function createSupervisor(s: SpawnSettings, logger = createLogger({ compo
 export function selectStages(config: ResolvedConfig, list?: string): string[] {
   const all = config.stages.map((s) => s.name);
   if (!list) return all;
-  const wanted = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const wanted = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const w of wanted) if (!all.includes(w)) throw new Error(`no stage named ${w} (have: ${all.join(', ')})`);
   return wanted;
 }
@@ -87,7 +90,14 @@ export interface ControlPlane {
  * and the autoscaler (for stages with maxWorkers > minWorkers), over one command connection
  * (named `supervisor:<host-pid-0>:cmd`), opened only when one of them runs.
  */
-export function startControlPlane(config: ResolvedConfig, stages: string[], supervisor: Supervisor, logger: Logger, metrics: Metrics, autoscale: boolean): ControlPlane {
+export function startControlPlane(
+  config: ResolvedConfig,
+  stages: string[],
+  supervisor: Supervisor,
+  logger: Logger,
+  metrics: Metrics,
+  autoscale: boolean,
+): ControlPlane {
   const scaled = autoscale && config.stages.some((s) => stages.includes(s.name) && s.maxWorkers > s.minWorkers);
   if (!scaled && !config.metrics.enabled) return { stop: async () => {} }; // nothing to sample: no connection
   const connections = new Connections({ url: config.redis.url, name: `supervisor:${consumerName(hostname(), process.pid, 0)}`, logger });
@@ -115,7 +125,10 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   const autoscale = opts.autoscale !== false;
   const stages = selectStages(config, opts.stages);
   // A broken `module:` stage is a ConfigError naming the stage now, not a crash loop of its workers.
-  await loadModuleStages(config, config.stages.filter((s) => stages.includes(s.name)));
+  await loadModuleStages(
+    config,
+    config.stages.filter((s) => stages.includes(s.name)),
+  );
   const supervisor = createSupervisor({ configPath: opts.config, metrics, detached: true }, logger);
   let control: ControlPlane | undefined;
   let api: FastifyInstance | undefined;
@@ -132,7 +145,14 @@ export async function upCommand(opts: UpOptions): Promise<void> {
       }
     }, logger),
   );
-  for (const name of stages) supervisor.scale(name, initialWorkers(config.stages.find((s) => s.name === name)!, autoscale));
+  for (const name of stages)
+    supervisor.scale(
+      name,
+      initialWorkers(
+        config.stages.find((s) => s.name === name)!,
+        autoscale,
+      ),
+    );
   control = startControlPlane(config, stages, supervisor, logger, metrics, autoscale);
   if (opts.serve) api = await startServer(config, { host: opts.host ?? process.env.HOST ?? '127.0.0.1', port: servePort(opts.port) });
   await stopped;

@@ -10,7 +10,10 @@ export async function workerCommand(stage: string, opts: GlobalOptions & { shard
   const config = loadConfig(opts);
   const shards = parseShardList(opts.shards ?? process.env.WORKER_SHARDS, config.shards, opts.shards !== undefined ? '--shards' : 'env WORKER_SHARDS');
   // `module:` kinds (the user's own stage modules) are imported for this worker's stage only.
-  const own = await loadModuleStages(config, config.stages.filter((s) => s.name === stage));
+  const own = await loadModuleStages(
+    config,
+    config.stages.filter((s) => s.name === stage),
+  );
   const worker = new Worker({ config, stage, stages: { ...STAGES, ...own }, shards });
   onShutdownSignal(() => worker.stop(), worker.logger);
   try {

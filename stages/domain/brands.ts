@@ -69,7 +69,11 @@ export interface BrandRuleOptions {
 
 export const BRAND_RULE_DEFAULTS: BrandRuleOptions = { fillWithinWords: 3 };
 
-const wordIndex = (text: string, at: number): number => text.slice(0, at).split(/\s+/).filter((w) => w !== '').length;
+const wordIndex = (text: string, at: number): number =>
+  text
+    .slice(0, at)
+    .split(/\s+/)
+    .filter((w) => w !== '').length;
 
 /**
  * The brand to report, given the tagger's (or none): a lexicon brand that overlaps the tagger's

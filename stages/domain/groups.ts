@@ -14,9 +14,11 @@ export type GroupTable = ReadonlyMap<string, string>;
 export function parseGroups(where: string, value: unknown): GroupTable {
   const out = new Map<string, string>();
   if (value === undefined) return out;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(where, 'expected an object of group name → array of categories');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new ConfigError(where, 'expected an object of group name → array of categories');
   for (const [group, members] of Object.entries(value as Record<string, unknown>)) {
-    if (!Array.isArray(members) || !members.every((m) => typeof m === 'string' && m !== '')) throw new ConfigError(`${where}.${group}`, 'expected an array of category names');
+    if (!Array.isArray(members) || !members.every((m) => typeof m === 'string' && m !== ''))
+      throw new ConfigError(`${where}.${group}`, 'expected an array of category names');
     for (const m of members as string[]) {
       const prev = out.get(m);
       if (prev !== undefined && prev !== group) throw new ConfigError(`${where}.${group}`, `${m} is already in group ${prev}`);

@@ -30,7 +30,8 @@ export function identifierRules(where: string, settings: Record<string, unknown>
     return v;
   };
   const minCount = settings.brandMinCount ?? 2;
-  if (typeof minCount !== 'number' || !Number.isInteger(minCount) || minCount < 1) throw new ConfigError(`${where}.brandMinCount`, 'expected a positive integer');
+  if (typeof minCount !== 'number' || !Number.isInteger(minCount) || minCount < 1)
+    throw new ConfigError(`${where}.brandMinCount`, 'expected a positive integer');
   const path = join(modelDir, BRANDS_FILE);
   const lexicon = flag('brandLexicon', true) && existsSync(path) ? brandLexicon(JSON.parse(readFileSync(path, 'utf8')) as BrandLexiconFile, minCount) : null;
   return { lexicon, mpnShape: flag('mpnShapeRule', true) };

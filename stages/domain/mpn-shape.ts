@@ -59,4 +59,3 @@ export function findMpnByShape(text: string, brandEnd: number | null, o: MpnShap
   const last = all[all.length - 1];
   return o.lastWord && last !== undefined && (brandEnd === null || last.start >= brandEnd) && looksLikeMpn(last.text, o) ? last : null;
 }
-

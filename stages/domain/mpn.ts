@@ -9,7 +9,10 @@ export interface MpnCheck {
 }
 
 export function normalizeMpn(raw: string): string {
-  return raw.normalize('NFKC').toUpperCase().replace(/[^A-Z0-9]/g, '');
+  return raw
+    .normalize('NFKC')
+    .toUpperCase()
+    .replace(/[^A-Z0-9]/g, '');
 }
 
 export function checkMpn(raw: string): MpnCheck {

@@ -24,7 +24,8 @@ const names = (where: string, v: unknown): string[] => {
 export function parseSchemas(where: string, value: unknown): SchemaTable {
   const out = new Map<string, CategorySchema>();
   if (value === undefined) return out;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(where, 'expected an object of category → { expected, required }');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new ConfigError(where, 'expected an object of category → { expected, required }');
   for (const [cat, s] of Object.entries(value as Record<string, unknown>)) {
     if (s === null || typeof s !== 'object' || Array.isArray(s)) throw new ConfigError(`${where}.${cat}`, 'expected { expected?: [...], required?: [...] }');
     const o = s as Record<string, unknown>;
@@ -44,7 +45,12 @@ export interface SchemaCheck {
 }
 
 /** The schema of `<category>/<subcategory>` if configured, else of the category; null if neither. */
-export function checkSchema(table: SchemaTable, category: string | undefined, subcategory: string | undefined, attributes: Record<string, unknown>): SchemaCheck | null {
+export function checkSchema(
+  table: SchemaTable,
+  category: string | undefined,
+  subcategory: string | undefined,
+  attributes: Record<string, unknown>,
+): SchemaCheck | null {
   if (category === undefined) return null;
   const schema = (subcategory !== undefined ? table.get(`${category}/${subcategory}`) : undefined) ?? table.get(category);
   if (schema === undefined) return null;

@@ -16,7 +16,8 @@ export function outputsInOrder(env: Envelope): Record<string, unknown>[] {
 export function summarize(env: Envelope): Summary {
   const out: Summary = {};
   const review = env.outputs[REVIEW_OUTPUT];
-  const reviewed = review && typeof review === 'object' && typeof (review as Record<string, unknown>).reviewedBy === 'string' ? [review as Record<string, unknown>] : [];
+  const reviewed =
+    review && typeof review === 'object' && typeof (review as Record<string, unknown>).reviewedBy === 'string' ? [review as Record<string, unknown>] : [];
   for (const o of [...outputsInOrder(env), ...reviewed]) {
     for (const f of SUMMARY_FIELDS) {
       const v = o[f];

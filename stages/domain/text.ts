@@ -21,10 +21,5 @@ const DASH = /[\u2010-\u2015\u2212]/g;
 
 /** Unicode NFKC, HTML tags and entities removed, control characters dropped, dashes unified, whitespace collapsed. */
 export function cleanText(raw: string): string {
-  return decodeEntities(raw.replace(TAG, ' '))
-    .normalize('NFKC')
-    .replace(CONTROL, '')
-    .replace(DASH, '-')
-    .replace(/\s+/g, ' ')
-    .trim();
+  return decodeEntities(raw.replace(TAG, ' ')).normalize('NFKC').replace(CONTROL, '').replace(DASH, '-').replace(/\s+/g, ' ').trim();
 }

@@ -21,10 +21,35 @@ export interface RawAttribute {
 }
 
 const UNIT: Record<string, string> = {
-  kb: 'KB', mb: 'MB', gb: 'GB', tb: 'TB', gig: 'GB', gigs: 'GB', gigabyte: 'GB', gigabytes: 'GB', terabyte: 'TB', terabytes: 'TB', megabyte: 'MB', megabytes: 'MB',
-  in: 'in', 'in.': 'in', inch: 'in', inches: 'in', '"': 'in',
-  ft: 'ft', 'ft.': 'ft', feet: 'ft', foot: 'ft', "'": 'ft',
-  m: 'm', meter: 'm', meters: 'm', metre: 'm', metres: 'm', cm: 'cm', mm: 'mm',
+  kb: 'KB',
+  mb: 'MB',
+  gb: 'GB',
+  tb: 'TB',
+  gig: 'GB',
+  gigs: 'GB',
+  gigabyte: 'GB',
+  gigabytes: 'GB',
+  terabyte: 'TB',
+  terabytes: 'TB',
+  megabyte: 'MB',
+  megabytes: 'MB',
+  in: 'in',
+  'in.': 'in',
+  inch: 'in',
+  inches: 'in',
+  '"': 'in',
+  ft: 'ft',
+  'ft.': 'ft',
+  feet: 'ft',
+  foot: 'ft',
+  "'": 'ft',
+  m: 'm',
+  meter: 'm',
+  meters: 'm',
+  metre: 'm',
+  metres: 'm',
+  cm: 'cm',
+  mm: 'mm',
 };
 
 /** Metres per unit, for lengths. */
@@ -37,7 +62,8 @@ export const ATTRIBUTE_UNITS: Record<string, readonly string[]> = {
   length: ['m', 'cm', 'mm', 'ft', 'in'],
 };
 
-const QUANTITY = /(\d+(?:[.,]\d+)?)\s*-?\s*(gigabytes?|terabytes?|megabytes?|gigs?|inches|inch|in\.?|feet|foot|ft\.?|meters?|metres?|[kmgt]b|cm|mm|m|"|')(?![a-z])/i;
+const QUANTITY =
+  /(\d+(?:[.,]\d+)?)\s*-?\s*(gigabytes?|terabytes?|megabytes?|gigs?|inches|inch|in\.?|feet|foot|ft\.?|meters?|metres?|[kmgt]b|cm|mm|m|"|')(?![a-z])/i;
 
 const round4 = (v: number): number => Math.round(v * 1e4) / 1e4;
 

@@ -9,7 +9,10 @@ export class VectorBlock {
   private readonly keys: string[] = [];
   private readonly slot = new Map<string, number>();
 
-  constructor(readonly dim: number, capacity = 1024) {
+  constructor(
+    readonly dim: number,
+    capacity = 1024,
+  ) {
     this.data = new Float32Array(dim * capacity);
   }
 
@@ -38,7 +41,7 @@ export class VectorBlock {
     const { dim, data } = this;
     let best = -Infinity;
     let bestAt = -1;
-    const skip = exclude === undefined ? -1 : this.slot.get(exclude) ?? -1;
+    const skip = exclude === undefined ? -1 : (this.slot.get(exclude) ?? -1);
     for (let i = 0, off = 0; i < this.keys.length; i++, off += dim) {
       if (i === skip) continue;
       let dot = 0;

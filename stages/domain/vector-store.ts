@@ -27,7 +27,10 @@ export class VectorStore {
   private readonly blocks = new Map<string, Block>();
   private readonly shards: Shards;
 
-  constructor(private readonly redis: Redis, keys: Keys | Shards) {
+  constructor(
+    private readonly redis: Redis,
+    keys: Keys | Shards,
+  ) {
     this.shards = Shards.of(keys);
   }
 

@@ -204,7 +204,18 @@ export async function readPostgresProduct(pool: pg.Pool, schema: string, key: st
   const r = rows[0];
   if (!r) return null;
   return {
-    key: r.key, category: r.category, brand: r.brand, mpn: r.mpn, gtin: r.gtin, gtinValid: r.gtin_valid, duplicateOf: r.duplicate_of,
-    copies: r.copies, entryId: r.entry_id, traceId: r.trace_id, producedAt: r.produced_at ? r.produced_at.toISOString() : null, storedAt: r.stored_at.toISOString(), doc: r.doc,
+    key: r.key,
+    category: r.category,
+    brand: r.brand,
+    mpn: r.mpn,
+    gtin: r.gtin,
+    gtinValid: r.gtin_valid,
+    duplicateOf: r.duplicate_of,
+    copies: r.copies,
+    entryId: r.entry_id,
+    traceId: r.trace_id,
+    producedAt: r.produced_at ? r.produced_at.toISOString() : null,
+    storedAt: r.stored_at.toISOString(),
+    doc: r.doc,
   };
 }

@@ -191,7 +191,10 @@ export function createPostgresSink(o: PostgresOptions, logger: Logger): Sink & {
       }
       const need = latestVersion();
       if (!applied.has(need)) {
-        throw new ConfigError(`postgres schema ${o.schema}`, `migration ${need} is not applied (have: ${[...applied.keys()].join(', ') || 'none'}): run \`pipeline store migrate\``);
+        throw new ConfigError(
+          `postgres schema ${o.schema}`,
+          `migration ${need} is not applied (have: ${[...applied.keys()].join(', ') || 'none'}): run \`pipeline store migrate\``,
+        );
       }
     },
     async write(products) {
@@ -201,7 +204,11 @@ export function createPostgresSink(o: PostgresOptions, logger: Logger): Sink & {
         const r = await pool.query(sql, [JSON.stringify(rows, noNul)]);
         return { stale: stale + rows.length - (r.rowCount ?? rows.length) };
       } catch (err) {
-        if (isTransientPgError(err)) throw new TransientError(`postgres unavailable: ${(err as Error).message || (err as { code?: string }).code}`, { cause: err, outage: 'postgres_unavailable' });
+        if (isTransientPgError(err))
+          throw new TransientError(`postgres unavailable: ${(err as Error).message || (err as { code?: string }).code}`, {
+            cause: err,
+            outage: 'postgres_unavailable',
+          });
         throw err;
       }
     },

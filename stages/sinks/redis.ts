@@ -40,9 +40,11 @@ export function createRedisSink(redis: Redis, space: Keys | Shards): Sink {
         const keys = shards.keysFor(p.key);
         const pairs: string[] = ['doc', JSON.stringify(p.doc), 'trace', p.traceId, 'storedAt', String(p.storedAt)];
         for (const [k, v] of Object.entries(p.fields)) pairs.push(k, String(v));
-        return upsert.run<number>(redis, [keys.product(p.key), keys.products, keys.category(p.category)], [
-          p.key, p.entryId, p.category, keys.category(''), p.version ?? '', ...pairs,
-        ]);
+        return upsert.run<number>(
+          redis,
+          [keys.product(p.key), keys.products, keys.category(p.category)],
+          [p.key, p.entryId, p.category, keys.category(''), p.version ?? '', ...pairs],
+        );
       }),
     );
   }

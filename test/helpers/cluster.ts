@@ -89,7 +89,11 @@ export class RedisCluster {
         await this.notePid(port);
       }),
     );
-    const create = spawnSync('redis-cli', ['--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 });
+    const create = spawnSync(
+      'redis-cli',
+      ['--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed (${create.status}): ${create.stdout}${create.stderr}`);
     await this.waitHealthy();
     return this;
@@ -124,18 +128,24 @@ export class RedisCluster {
   /** CLUSTER NODES as one live node sees it. */
   async topology(from = this.livePorts()[0]!): Promise<ClusterNode[]> {
     const text = (await this.ask(from, (r) => r.call('CLUSTER', 'NODES'))) as string;
-    return text.trim().split('\n').map((line) => {
-      const [id, addr, flags, master, , , , , ...slots] = line.split(' ');
-      const f = flags!.split(',');
-      return {
-        id: id!,
-        port: Number(addr!.split('@')[0]!.split(':')[1]),
-        role: f.includes('master') ? ('master' as const) : ('replica' as const),
-        masterId: master === '-' ? undefined : master,
-        slots: slots.filter((s) => /^\d/.test(s)).map((s) => s.split('-').map(Number)).map(([a, b]) => [a!, b ?? a!] as [number, number]),
-        failing: f.some((x) => x === 'fail' || x === 'fail?' || x === 'noaddr'),
-      };
-    });
+    return text
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const [id, addr, flags, master, , , , , ...slots] = line.split(' ');
+        const f = flags!.split(',');
+        return {
+          id: id!,
+          port: Number(addr!.split('@')[0]!.split(':')[1]),
+          role: f.includes('master') ? ('master' as const) : ('replica' as const),
+          masterId: master === '-' ? undefined : master,
+          slots: slots
+            .filter((s) => /^\d/.test(s))
+            .map((s) => s.split('-').map(Number))
+            .map(([a, b]) => [a!, b ?? a!] as [number, number]),
+          failing: f.some((x) => x === 'fail' || x === 'fail?' || x === 'noaddr'),
+        };
+      });
   }
 
   /** Port of the master serving `slot`, as a live node sees it. */

@@ -57,8 +57,18 @@ export function reviewConfig(url: string, pipeline: string, reviewBelow = 0.9, d
 }
 
 /** `pipeline serve` with the console, listening on a random loopback port. */
-export async function startConsole(config: ResolvedConfig, opts: Partial<ConsoleOptions> = { sampleIntervalMs: 300 }): Promise<{ app: FastifyInstance; url: string }> {
-  const app = await buildServer({ config, tokens: TOKENS, logger: silentLogger, productReader, limits: { completionsBlockMs: 100 }, plugins: [{ plugin: consolePlugin, opts: opts as Record<string, unknown> }] });
+export async function startConsole(
+  config: ResolvedConfig,
+  opts: Partial<ConsoleOptions> = { sampleIntervalMs: 300 },
+): Promise<{ app: FastifyInstance; url: string }> {
+  const app = await buildServer({
+    config,
+    tokens: TOKENS,
+    logger: silentLogger,
+    productReader,
+    limits: { completionsBlockMs: 100 },
+    plugins: [{ plugin: consolePlugin, opts: opts as Record<string, unknown> }],
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
 }
@@ -69,5 +79,26 @@ export async function startConsole(config: ResolvedConfig, opts: Partial<Console
  */
 export async function addDeadLetter(redis: Redis, keys: Keys, record: ProductRecord, stage = 'preprocess', stream = 'in'): Promise<string> {
   const env = newEnvelope(record);
-  return (await redis.xadd(keys.dlq, '*', 'k', record.id, 'e', encodeEnvelope(env), 'stage', stage, 'stream', stream, 'id', '1-0', 'reason', 'max_deliveries', 'error', 'connect ECONNREFUSED 127.0.0.1:5432 (simulated outage)', 'deliveries', '5', 'at', String(Date.now())))!;
+  return (await redis.xadd(
+    keys.dlq,
+    '*',
+    'k',
+    record.id,
+    'e',
+    encodeEnvelope(env),
+    'stage',
+    stage,
+    'stream',
+    stream,
+    'id',
+    '1-0',
+    'reason',
+    'max_deliveries',
+    'error',
+    'connect ECONNREFUSED 127.0.0.1:5432 (simulated outage)',
+    'deliveries',
+    '5',
+    'at',
+    String(Date.now()),
+  ))!;
 }

@@ -15,7 +15,9 @@ export function findPostgresBin(): string | undefined {
   if (process.env.PG_BIN) return existsSync(join(process.env.PG_BIN, 'initdb')) ? process.env.PG_BIN : undefined;
   const root = '/usr/lib/postgresql';
   if (existsSync(root)) {
-    const versions = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a));
+    const versions = readdirSync(root)
+      .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
+      .sort((a, b) => Number(b) - Number(a));
     if (versions[0]) return join(root, versions[0], 'bin');
   }
   const which = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' });
@@ -54,7 +56,8 @@ export class PostgresServer {
       const id = (flag: string) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
       const uid = id('-u');
       const gid = id('-g');
-      if (!Number.isInteger(uid) || uid === 0) throw new Error('running as root needs a `postgres` user to run the server as (the postgresql package creates it)');
+      if (!Number.isInteger(uid) || uid === 0)
+        throw new Error('running as root needs a `postgres` user to run the server as (the postgresql package creates it)');
       Object.assign(this.as, { uid, gid });
       chownSync(this.dir, uid, gid);
     }

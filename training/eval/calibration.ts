@@ -45,7 +45,14 @@ export function thresholdTable(rows: readonly Scored[], thresholds: readonly num
     const above = rows.filter((r) => r.confidence >= threshold);
     const below = rows.filter((r) => r.confidence < threshold);
     const acc = (xs: readonly Scored[]): number => xs.filter((r) => r.correct).length / Math.max(1, xs.length);
-    return { threshold, reviewShare: below.length / Math.max(1, rows.length), accuracyAbove: acc(above), accuracyBelow: acc(below), above: above.length, below: below.length };
+    return {
+      threshold,
+      reviewShare: below.length / Math.max(1, rows.length),
+      accuracyAbove: acc(above),
+      accuracyBelow: acc(below),
+      above: above.length,
+      below: below.length,
+    };
   });
 }
 

@@ -24,7 +24,18 @@ async function* streamEnvelopes(redis: Redis, key: string): AsyncGenerator<{ key
     if (batch.length === 0) return;
     for (const [, fields] of batch) {
       const { key: k, payload } = entryFields(fields);
-      yield { key: k, env: payload ? (() => { try { return decodeEnvelope(payload); } catch { return undefined; } })() : undefined };
+      yield {
+        key: k,
+        env: payload
+          ? (() => {
+              try {
+                return decodeEnvelope(payload);
+              } catch {
+                return undefined;
+              }
+            })()
+          : undefined,
+      };
     }
     const last = batch[batch.length - 1]![0].toString();
     const [ms, seq] = last.split('-');

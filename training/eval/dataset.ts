@@ -59,7 +59,15 @@ export function loadLabelled(path: string, opts: DatasetOptions): LabelledRow[] 
     if (seen.has(id)) id = `${id}#${i + 1}`;
     seen.add(id);
     const sourceCategory = str((r as { source_category?: unknown }).source_category);
-    const row: LabelledRow = { id, title: r.title, sourceTitle: r.title, category: r.category, brand: str(r.brand), mpn: str(r.mpn), ...(sourceCategory ? { sourceCategory } : {}) };
+    const row: LabelledRow = {
+      id,
+      title: r.title,
+      sourceTitle: r.title,
+      category: r.category,
+      brand: str(r.brand),
+      mpn: str(r.mpn),
+      ...(sourceCategory ? { sourceCategory } : {}),
+    };
     const u = rng.next();
     if (u < opts.gtinShare) {
       const a = insertGtin(row.title, rng, true);

@@ -18,7 +18,9 @@ export function modelLabels(modelsDir: string, name: string): string[] {
   const path = join(modelsDir, name, 'config.json');
   if (!existsSync(path)) return [];
   const id2label = (JSON.parse(readFileSync(path, 'utf8')) as { id2label?: Record<string, string> }).id2label ?? {};
-  return Object.keys(id2label).sort((a, b) => Number(a) - Number(b)).map((k) => id2label[k]!);
+  return Object.keys(id2label)
+    .sort((a, b) => Number(a) - Number(b))
+    .map((k) => id2label[k]!);
 }
 
 export function fineTruth(labels: ReadonlySet<string>, category: string, sourceCategory: string): string {
@@ -26,7 +28,10 @@ export function fineTruth(labels: ReadonlySet<string>, category: string, sourceC
   return labels.has(fine) ? fine : `${category}/*`;
 }
 
-export function scoreFine(labels: readonly string[], rows: readonly { category: string; sourceCategory?: string; top: readonly string[] | undefined }[]): FineScores | null {
+export function scoreFine(
+  labels: readonly string[],
+  rows: readonly { category: string; sourceCategory?: string; top: readonly string[] | undefined }[],
+): FineScores | null {
   const set = new Set(labels);
   if (!labels.some((l) => l.includes('/'))) return null;
   const scored = rows.filter((r) => r.sourceCategory !== undefined);

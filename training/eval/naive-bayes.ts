@@ -63,7 +63,11 @@ export class NaiveBayes {
     const V = counts.size;
     const denom = Float64Array.from(totals, (t) => Math.log(t + opts.alpha * V));
     const logLik = new Map<string, Float64Array>();
-    for (const [f, row] of counts) logLik.set(f, Float64Array.from(row, (n, c) => Math.log(n + opts.alpha) - denom[c]!));
+    for (const [f, row] of counts)
+      logLik.set(
+        f,
+        Float64Array.from(row, (n, c) => Math.log(n + opts.alpha) - denom[c]!),
+      );
     const logPrior = Float64Array.from(docs, (d) => Math.log(d / rows.length));
     const logUnseen = Float64Array.from(denom, (d) => Math.log(opts.alpha) - d);
     return new NaiveBayes(labels, logPrior, logLik, logUnseen, opts);

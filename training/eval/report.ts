@@ -40,18 +40,29 @@ export function formatReport(s: EvalScores): string[] {
     `baseline: naive Bayes on word unigrams + bigrams (alpha ${s.baseline.alpha}) trained on ${s.baseline.train}: accuracy ${f3(s.baseline.accuracy)}`,
     'slices (rows, pipeline, baseline, pipeline vs baseline, pipeline on the same rows unchanged):',
     `  ${'all'.padEnd(14)} ${String(c.n).padStart(5)}  ${f3(c.accuracy)}  ${f3(s.baseline.accuracy)}  ${beat(c.accuracy, s.baseline.accuracy).padEnd(5)}  ${f3(c.accuracy)}`,
-    ...s.slices.map((x) => `  ${x.name.padEnd(14)} ${String(x.n).padStart(5)}  ${f3(x.accuracy)}  ${f3(x.baseline)}  ${beat(x.accuracy, x.baseline).padEnd(5)}  ${f3(x.unchanged)}`),
+    ...s.slices.map(
+      (x) =>
+        `  ${x.name.padEnd(14)} ${String(x.n).padStart(5)}  ${f3(x.accuracy)}  ${f3(x.baseline)}  ${beat(x.accuracy, x.baseline).padEnd(5)}  ${f3(x.unchanged)}`,
+    ),
     `calibration: expected calibration error ${f3(s.calibration.ece)} (${s.calibration.bins} bins), mean confidence ${f3(s.calibration.meanConfidence)}; routing table threshold(s): ${s.calibration.routing.length ? s.calibration.routing.join(', ') : 'none'}`,
     'review threshold (confidence < t goes to review): t, share to review, accuracy at or above t, accuracy below t',
-    ...s.calibration.table.map((t) => `  ${t.threshold.toFixed(2)}${s.calibration.routing.includes(t.threshold) ? '*' : ' '} ${f3(t.reviewShare)}  ${f3(t.accuracyAbove)} (${t.above})  ${f3(t.accuracyBelow)} (${t.below})`),
+    ...s.calibration.table.map(
+      (t) =>
+        `  ${t.threshold.toFixed(2)}${s.calibration.routing.includes(t.threshold) ? '*' : ' '} ${f3(t.reviewShare)}  ${f3(t.accuracyAbove)} (${t.above})  ${f3(t.accuracyBelow)} (${t.below})`,
+    ),
     s.fine === null
       ? 'subcategory: not scored (the classifier has no <category>/<subcategory> labels, or the input no source_category)'
       : `subcategory (n=${s.fine.n}, ${s.fine.learnt} with a learnt subcategory, the rest scored as <category>/*): top-1 ${f3(s.fine.top1)}, top-3 ${f3(s.fine.top3)}`,
     ...(s.extra ?? []),
     `brand (value in title, n=${s.brand.n}): exact-match recall ${f3(s.brand.recall)}, precision ${f3(s.brand.precision)}`,
     `mpn (value in title, n=${s.mpn.n}): exact-match recall ${f3(s.mpn.recall)}, precision ${f3(s.mpn.precision)}`,
-    ...(s.identifierSlices.length > 0 ? ['brand / mpn exact-match recall by slice, rows with the value in the slice title (same rows with unchanged titles):'] : []),
-    ...s.identifierSlices.map((x) => `  ${x.name.padEnd(14)} brand ${f3(x.brand.recall)} (${f3(x.brandUnchanged.recall)}, n=${x.brand.n})  mpn ${x.mpn.n > 0 ? `${f3(x.mpn.recall)} (${f3(x.mpnUnchanged.recall)}, n=${x.mpn.n})` : '- (n=0)'}`),
+    ...(s.identifierSlices.length > 0
+      ? ['brand / mpn exact-match recall by slice, rows with the value in the slice title (same rows with unchanged titles):']
+      : []),
+    ...s.identifierSlices.map(
+      (x) =>
+        `  ${x.name.padEnd(14)} brand ${f3(x.brand.recall)} (${f3(x.brandUnchanged.recall)}, n=${x.brand.n})  mpn ${x.mpn.n > 0 ? `${f3(x.mpn.recall)} (${f3(x.mpnUnchanged.recall)}, n=${x.mpn.n})` : '- (n=0)'}`,
+    ),
     `gtin (augmented valid, n=${s.gtin.n}): found and validated ${f3(s.gtin.found / Math.max(1, s.gtin.n))}`,
     `gtin (augmented invalid, n=${s.gtin.invalidN}): invalid codes accepted ${s.gtin.invalidAccepted}`,
     `throughput: ${(s.sent / s.seconds).toFixed(1)} records/s`,

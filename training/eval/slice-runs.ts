@@ -30,13 +30,21 @@ export class SliceError extends Error {
 export function parseSliceNames(value: string | undefined): SliceName[] {
   if (value === undefined || value === 'all') return [...SLICE_NAMES];
   if (value === 'none' || value === '') return [];
-  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  for (const n of names) if (!(SLICE_NAMES as readonly string[]).includes(n)) throw new SliceError(`unknown slice ${n}; one of ${SLICE_NAMES.join(', ')}, all, none`);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const n of names)
+    if (!(SLICE_NAMES as readonly string[]).includes(n)) throw new SliceError(`unknown slice ${n}; one of ${SLICE_NAMES.join(', ')}, all, none`);
   return names as SliceName[];
 }
 
 /** The slices and the extra records (id, title) they need sent through the pipeline. */
-export function planSlices(rows: readonly LabelledRow[], trainBrands: ReadonlySet<string>, names: readonly SliceName[]): { slices: PlannedSlice[]; extra: { id: string; title: string }[] } {
+export function planSlices(
+  rows: readonly LabelledRow[],
+  trainBrands: ReadonlySet<string>,
+  names: readonly SliceName[],
+): { slices: PlannedSlice[]; extra: { id: string; title: string }[] } {
   const byId = new Map(rows.map((r) => [r.id, r]));
   const source = rows.map((r) => ({ id: r.id, title: r.sourceTitle, category: r.category, brand: r.brand, mpn: r.mpn }));
   const extra: { id: string; title: string }[] = [];

@@ -71,11 +71,19 @@ export function removeValue(title: string, value: string): string | null {
   }
   out += title.slice(last);
   // Punctuation left dangling by the cut ("- ", "( )") goes with it.
-  return out.replace(/\(\s*\)|\[\s*\]/g, ' ').replace(/\s+([-,/])(?=\s|$)/g, ' ').replace(/\s+/g, ' ').trim();
+  return out
+    .replace(/\(\s*\)|\[\s*\]/g, ' ')
+    .replace(/\s+([-,/])(?=\s|$)/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 export function firstWords(title: string, n: number): string {
-  return title.split(/\s+/).filter((w) => w !== '').slice(0, n).join(' ');
+  return title
+    .split(/\s+/)
+    .filter((w) => w !== '')
+    .slice(0, n)
+    .join(' ');
 }
 
 /** The four slices of `rows`; `trainBrands` are the folded brands of the training file. */

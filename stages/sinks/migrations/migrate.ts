@@ -82,7 +82,8 @@ export async function migrate(pool: pg.Pool, opts: { schema?: string; logger?: L
     for (const m of migrations) {
       const had = done.get(m.version);
       if (had !== undefined) {
-        if (had !== m.checksum) opts.logger?.warn('migrate.changed', { schema, version: m.version, name: m.name, note: 'applied migration file was edited since; not re-applied' });
+        if (had !== m.checksum)
+          opts.logger?.warn('migrate.changed', { schema, version: m.version, name: m.name, note: 'applied migration file was edited since; not re-applied' });
         continue;
       }
       try {
