@@ -6,8 +6,8 @@ import { Forwarder } from '../stream/forwarder.js';
 import { GroupReader } from '../stream/group-reader.js';
 import { errorMessage, RouteError } from '../core/errors.js';
 import { decide, isTransientRedisError, outageMetric } from '../core/failure-policy.js';
-import { commitHandOff, type Forward, type HandOffSource } from '../stream/handoff.js';
-import { completionsOf, recordCompletionsForBatch } from '../stream/done.js';
+import type { Forward } from '../stream/handoff.js';
+import { commitBatch, type BatchCommitTarget } from './batch-commit.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { backoffMs, sleep } from '../core/backoff.js';
@@ -55,7 +55,8 @@ export class StreamConsumer {
   private abandon?: () => void;
   private stopping = false;
   private readonly reader: GroupReader;
-  private readonly handOffSource: HandOffSource;
+  /** Where and how batches are committed (lib/worker/batch-commit.ts). */
+  private readonly commitTarget: BatchCommitTarget;
   /**
    * The group's claim fence as the last hand-off saw it ("" before the first): each read carries
    * the value current when it was sent, and a batch whose value is still current at hand-off is
@@ -71,9 +72,6 @@ export class StreamConsumer {
   private lastBatchMs = Infinity;
   phase: Phase = 'idle';
   processed = 0;
-  /** Terminal streams (e.g. review) by full key → name, and the completion stream's settings (lib/stream/done.ts). */
-  private readonly terminalKeys: Map<string, string>;
-  private readonly completionSettings: { maxLen: number; statusTtlMs: number };
 
   constructor(private readonly d: ConsumerDeps) {
     this.source = d.keys.stream(d.stage.input);
@@ -89,9 +87,14 @@ export class StreamConsumer {
     });
     this.watchdog = consumerWatchdog(this, d);
     this.forwarder = new Forwarder({ ...d, readsInput: d.stage.input === d.config.input });
-    this.terminalKeys = new Map(d.config.streams.terminal.map((t) => [d.keys.stream(t), t]));
-    this.completionSettings = { maxLen: d.config.limits.doneMaxLen, statusTtlMs: d.config.limits.statusTtlMs };
-    this.handOffSource = { stream: this.source, group: this.group, fenceKey: d.keys.fence(d.stage.name) };
+    this.commitTarget = {
+      stage: d.stage.name,
+      keys: d.keys,
+      forwarder: this.forwarder,
+      source: { stream: this.source, group: this.group, fenceKey: d.keys.fence(d.stage.name) },
+      terminalKeys: new Map(d.config.streams.terminal.map((t) => [d.keys.stream(t), t])),
+      completions: { maxLen: d.config.limits.doneMaxLen, statusTtlMs: d.config.limits.statusTtlMs },
+    };
     this.reader = new GroupReader({
       connection: () => d.connections.reader('read'),
       source: this.source,
@@ -298,25 +301,8 @@ export class StreamConsumer {
       for (const [route, n] of routed) this.d.metrics.increment('messages.routed', n, { ...this.tags, route });
       this.phase = 'committing';
       const { retryBaseMs, retryMaxMs } = stage;
-      const { logger, metrics } = this.d;
-      const byId = new Map(batch.map((q) => [q.entry.id, q]));
-      // A target the script found unwritable (WRONGTYPE, NOPERM): nothing was acked; the messages
-      // routed there go to the DLQ instead, with the reason, so none is lost or stuck.
-      const divert = (f: Forward, err: Error & { key: string }): Forward => {
-        const q = byId.get(f.id);
-        if (!q) throw err;
-        return this.forwarder.deadLetter(q.entry, { reason: 'unwritable_target', error: err.message, deliveries: q.attempt });
-      };
-      const commit = { retryBaseMs, retryMaxMs, logger, metrics, tags: this.tags, stopping: () => this.stopping, divert };
-      // Dead letters and review routes end a product's trip: its completion event goes first (lib/stream/done.ts).
-      await recordCompletionsForBatch(
-        this.redis,
-        this.d.keys,
-        completionsOf(forwards, stage.name, this.d.keys.dlq, this.terminalKeys),
-        this.completionSettings,
-        commit,
-      );
-      const done = await commitHandOff(this.redis, this.handOffSource, forwards, fence, commit);
+      const commit = { retryBaseMs, retryMaxMs, logger: this.d.logger, metrics: this.d.metrics, tags: this.tags, stopping: () => this.stopping };
+      const done = await commitBatch(this.redis, this.commitTarget, batch, forwards, fence, commit);
       this.processed += done.fresh;
       if (done.fence !== undefined) this.fence = done.fence; // keep what was seen when nothing was sent
       await this.recordRetries(retries);

@@ -1,0 +1,41 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/keys.js';
+import { completionsOf, recordCompletionsForBatch, type CompletionSettings } from '../stream/done.js';
+import type { Forwarder } from '../stream/forwarder.js';
+import { commitHandOff, type CommitOptions, type Forward, type HandOffSource } from '../stream/handoff.js';
+import type { Queued } from '../stream/retry-queue.js';
+
+/** What one stage's consumer commits its batches with. */
+export interface BatchCommitTarget {
+  stage: string;
+  keys: Keys;
+  forwarder: Forwarder;
+  source: HandOffSource;
+  /** Terminal stream keys (review) → their names: a forward there ends the product's trip. */
+  terminalKeys: Map<string, string>;
+  completions: CompletionSettings;
+}
+
+/**
+ * Commit a processed batch: the completion events of the products it ends (dead letters, review
+ * routes; lib/stream/done.ts) first, then the one hand-off script that forwards and acks. A target
+ * the script finds unwritable (WRONGTYPE, NOPERM) acks nothing; the messages routed there go to
+ * the DLQ instead, with the reason, so none is lost or stuck.
+ */
+export async function commitBatch(
+  redis: Redis,
+  t: BatchCommitTarget,
+  batch: readonly Queued[],
+  forwards: Forward[],
+  fence: string,
+  o: Omit<CommitOptions, 'divert'>,
+): Promise<{ fresh: number; fence?: string }> {
+  const byId = new Map(batch.map((q) => [q.entry.id, q]));
+  const divert = (f: Forward, err: Error & { key: string }): Forward => {
+    const q = byId.get(f.id);
+    if (!q) throw err;
+    return t.forwarder.deadLetter(q.entry, { reason: 'unwritable_target', error: err.message, deliveries: q.attempt });
+  };
+  await recordCompletionsForBatch(redis, t.keys, completionsOf(forwards, t.stage, t.keys.dlq, t.terminalKeys), t.completions, o);
+  return commitHandOff(redis, t.source, forwards, fence, { ...o, divert });
+}
