@@ -61,4 +61,20 @@ test('snapEntities leaves other types alone', () => {
   );
 });
 
+test('BRAND spans grow to the letters and digits they cut into (not across punctuation), and pieces of one word merge into one span with the best score', () => {
+  // The tagger cut "CoolMax" into "CoolM" and "x": the user saw brand "x".
+  const t = 'CoolMax V-500 500 Watt Power Supply';
+  const out = snapEntities(t, [
+    { type: 'BRAND', text: 'CoolM', start: 0, end: 5, score: 0.28 },
+    { type: 'BRAND', text: 'x', start: 6, end: 7, score: 0.4 },
+  ]);
+  assert.equal(out, [{ type: 'BRAND', text: 'CoolMax', start: 0, end: 7, score: 0.4 }]);
+  const two = 'Western Digital WD10EZEX drive';
+  const whole = at(two, 'Western Digital', 'BRAND');
+  assert.equal(snapEntities(two, [whole]), [whole], 'a multi-word brand on word boundaries is kept as it is');
+  const dotted = 'StarTech.com USBEXTAA3BK Cable';
+  const st = at(dotted, 'StarTech', 'BRAND');
+  assert.equal(snapEntities(dotted, [st]), [st], 'not grown across the dot: StarTech is the brand');
+});
+
 test.run();

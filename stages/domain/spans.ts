@@ -19,6 +19,21 @@ export function snapToWords(text: string, e: Entity): Entity {
   return start === e.start && end === e.end ? e : { ...e, start, end, text: text.slice(start, end) };
 }
 
+const ALNUM = /[\p{L}\p{N}]/u;
+
+/**
+ * Grow a brand span to the whole run of letters and digits it cuts into ("CoolM" → "CoolMax",
+ * "x" → "CoolMax"), but not across punctuation: "StarTech" in "StarTech.com" and "Cisco" in
+ * "Cisco-Linksys" are the brand as labelled.
+ */
+export function snapToAlnum(text: string, e: Entity): Entity {
+  let start = e.start;
+  let end = e.end;
+  while (start > 0 && ALNUM.test(text[start - 1]!) && ALNUM.test(text[start]!)) start--;
+  while (end < text.length && ALNUM.test(text[end]!) && ALNUM.test(text[end - 1]!)) end++;
+  return start === e.start && end === e.end ? e : { ...e, start, end, text: text.slice(start, end) };
+}
+
 /**
  * A GTIN is digits (spaces or dashes between groups allowed, "0 36000 29145 2"): split a tagged
  * span into the 8/12/13/14-digit runs inside it, so "886065792964 Inches" or "602956008569,
@@ -50,5 +65,24 @@ export function snapGtin(text: string, e: Entity): Entity[] {
 
 /** Apply the shape rules per entity type; other types pass through. */
 export function snapEntities(text: string, entities: readonly Entity[]): Entity[] {
-  return entities.flatMap((e) => (e.type === 'MPN' ? [snapToWords(text, e)] : e.type === 'GTIN' ? snapGtin(text, e) : [e]));
+  const snapped = entities.flatMap((e) => (e.type === 'MPN' ? [snapToWords(text, e)] : e.type === 'BRAND' ? [snapToAlnum(text, e)] : e.type === 'GTIN' ? snapGtin(text, e) : [e]));
+  return mergeSameSpans(snapped);
+}
+
+/**
+ * Pieces of one word tagged apart ("CoolM" + "x" of "CoolMax") snap to the same span: keep it
+ * once, with the best score, where the first piece was.
+ */
+function mergeSameSpans(entities: readonly Entity[]): Entity[] {
+  const out: Entity[] = [];
+  const at = new Map<string, number>();
+  for (const e of entities) {
+    const key = `${e.type}:${e.start}:${e.end}`;
+    const i = at.get(key);
+    if (i === undefined) {
+      at.set(key, out.length);
+      out.push(e);
+    } else if (e.score > out[i]!.score) out[i] = { ...out[i]!, score: e.score };
+  }
+  return out;
 }
