@@ -28,7 +28,6 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { sleep } from '../lib/core/backoff.js';
-import { decodeEnvelope, entryFields } from '../lib/stream/codec.js';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig } from '../lib/config/types.js';
 import { appendBatchOnce } from '../lib/stream/handoff.js';
@@ -38,6 +37,8 @@ import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
 import { RedisServer } from '../lib/redis/server.js';
 import { configShards } from '../lib/redis/shard.js';
+import { ChaosInput, prng } from './commands/chaos-input.js';
+import { tallyChaos } from './commands/chaos-tally.js';
 import { createSupervisor } from './commands/up.js';
 import { REPO } from './commands/common.js';
 
@@ -69,18 +70,6 @@ const o = new Command('chaos')
 const num = (k: string) => Number(o[k]);
 const say = (msg: string) => process.stderr.write(`[chaos ${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
 
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const BAD_LINES = ['{"id":"x","title":', '{"title":"no id"}', '{"id":"y","title":7}', 'not json at all', '[]', `{"id":1e400,"title":"t"}`];
 const t0 = Date.now();
 const rand = prng(num('seed'));
 const N = num('records');
@@ -199,7 +188,6 @@ const total = N + Math.floor(N / (badEvery - 1));
 const restartAt = new Set(Array.from({ length: oom ? 0 : num('redisRestarts') }, (_, i) => Math.floor(((i + 1) * total) / (num('redisRestarts') + 1))));
 const garbageAt = new Map(Array.from({ length: garbageCount }, (_, i) => [Math.floor(((i + 0.5) * total) / garbageCount), i]));
 const garbageKey = `${input}:producer:chaos-garbage`;
-let badLines = 0;
 /** A write the full Redis refuses (oom scenario) is tried again until the limit is lifted; exactly-once batches make that safe. */
 async function untilAccepted<T>(write: () => Promise<T>): Promise<T> {
   for (;;) {
@@ -211,43 +199,21 @@ async function untilAccepted<T>(write: () => Promise<T>): Promise<T> {
     }
   }
 }
-async function* lines(): AsyncGenerator<string> {
-  let chunk = '';
-  let good = 0;
-  const rate = o.rate === undefined ? 0 : num('rate');
-  const start = Date.now();
-  for (let i = 0; i < total; i++) {
-    if (restartAt.has(i)) {
-      // Not awaited: the producer and the workers meet the dead server mid-flight.
-      say(`kill -9 redis-server at line ${i}`);
-      restarting = server.restart('SIGKILL').then(() => {
-        say(`redis-server back (restart ${++restarts})`);
-      });
-    }
-    const g = garbageAt.get(i);
-    if (g !== undefined)
-      await untilAccepted(() => appendBatchOnce(redis, input, garbageKey, g + 1, [[`garbage-${g}`, Buffer.from(`not an envelope ${g} \u00ff`, 'latin1')]]));
-    if ((i + 1) % badEvery === 0) {
-      chunk += BAD_LINES[badLines++ % BAD_LINES.length] + '\n';
-    } else {
-      const id = `c${good++}`;
-      const r = rand();
-      const rec = {
-        id,
-        title: `Product ${id} ${r.toString(36).slice(2, 8)}`,
-        ...(r < 0.3 ? { mpn: `MX-${good}` } : r < 0.45 ? { description: 'UPC 036000291452' } : {}),
-      };
-      chunk += JSON.stringify(rec) + '\n';
-    }
-    if (chunk.length > 16_384) {
-      yield chunk;
-      chunk = '';
-      if (rate > 0) await sleep(Math.max(0, start + (i / rate) * 1000 - Date.now()));
-    }
+/** Before input line i: a redis-server restart, a garbage entry, when one falls there. */
+function faultsAt(i: number): Promise<unknown> | undefined {
+  if (restartAt.has(i)) {
+    // Not awaited: the producer and the workers meet the dead server mid-flight.
+    say(`kill -9 redis-server at line ${i}`);
+    restarting = server.restart('SIGKILL').then(() => {
+      say(`redis-server back (restart ${++restarts})`);
+    });
   }
-  yield chunk;
+  const g = garbageAt.get(i);
+  if (g === undefined) return undefined;
+  return untilAccepted(() => appendBatchOnce(redis, input, garbageKey, g + 1, [[`garbage-${g}`, Buffer.from(`not an envelope ${g} \u00ff`, 'latin1')]]));
 }
-const summary = await produce(producerRedis, Readable.from(lines()), {
+const chaosInput = new ChaosInput({ total, badEvery, rand, rate: o.rate === undefined ? 0 : num('rate'), before: faultsAt });
+const summary = await produce(producerRedis, Readable.from(chaosInput.chunks()), {
   stream: input,
   ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
   source: 'chaos',
@@ -286,41 +252,16 @@ await killer;
 await supervisor.stop();
 
 // Count: stored products, terminal streams (e.g. review), DLQ, and what the input stream received.
-const copies: (string | null)[] = [];
-for (let i = 0; i < summary.produced; i += 2000) {
-  const p = redis.pipeline();
-  for (let j = i; j < Math.min(summary.produced, i + 2000); j++) p.hget(shards.keysFor(`c${j}`).product(`c${j}`), 'copies');
-  copies.push(...((await p.exec()) ?? []).map(([, v]) => v as string | null));
-}
-const elsewhere = new Map<string, number>();
-for (const t of config.streams.terminal.flatMap((name) => shards.all.map((k) => k.stream(name)))) {
-  for (const [, fields] of await redis.xrangeBuffer(t, '-', '+')) {
-    const { payload } = entryFields(fields);
-    if (payload) elsewhere.set(decodeEnvelope(payload).key, (elsewhere.get(decodeEnvelope(payload).key) ?? 0) + 1);
-  }
-}
-const dlq = (await Promise.all(shards.all.map((k) => redis.xrange(k.dlq, '-', '+')))).flat();
-const dlqGarbage = dlq.filter(([, f]) => f[1]?.startsWith('garbage-') && f.includes('undecodable')).length;
-// Genuinely bad records a stage refused for good (a permanent error, no route): counted apart, not lost.
-const badReasons = new Set(['permanent_error', 'no_route']);
-const dlqBad = new Set(dlq.filter(([, f]) => !f[1]?.startsWith('garbage-') && badReasons.has(f[f.indexOf('reason') + 1] ?? '')).map(([, f]) => f[1]!));
-let added = 0;
-for (const k of shards.all) {
-  const info = (await redis.xinfo('STREAM', k.stream(config.input)).catch(() => [])) as unknown[];
-  added += Number(info[info.indexOf('entries-added') + 1] ?? 0);
-}
+const { stored, duplicated, lost, inTerminal, dlq, dlqGarbage, dlqBad, added } = await tallyChaos(redis, config, shards, summary.produced);
 const workerLog = readFileSync(logFile, 'utf8');
 const sum = (re: RegExp) => [...workerLog.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
 
-const stored = copies.filter((c) => c !== null).length;
-const duplicated = copies.filter((c) => Number(c) > 1).length + [...elsewhere.values()].filter((n) => n > 1).length;
-const lost = copies.filter((c, i) => c === null && !elsewhere.has(`c${i}`) && !dlqBad.has(`c${i}`)).length;
 const result: [string, number][] = [
   ['sent', summary.produced],
   ['stored', stored],
   ['duplicated', duplicated],
   ['lost', lost],
-  ['dlq', dlq.length],
+  ['dlq', dlq],
   ['kills', kills],
   ['redis restarts', restarts],
   ...(oom
@@ -330,11 +271,11 @@ const result: [string, number][] = [
       ] as [string, number][])
     : []),
   ['seconds', Math.round((Date.now() - t0) / 1000)],
-  ['in a terminal stream', [...elsewhere.keys()].length],
+  ['in a terminal stream', inTerminal],
   ['rejected', summary.rejected],
   ['dlq expected (garbage)', garbageCount],
-  ['dlq bad records', dlqBad.size],
-  ['dlq unexpected', dlq.length - dlqGarbage - dlqBad.size],
+  ['dlq bad records', dlqBad],
+  ['dlq unexpected', dlq - dlqGarbage - dlqBad],
   ['produced twice', added - summary.produced - garbageCount],
   ['reclaimed', sum(/"event":"reclaim\.claimed"[^\n]*"count":(\d+)/g)],
   ['duplicate hand-offs suppressed', sum(/"event":"handoff\.already_acked"[^\n]*"count":(\d+)/g)],
@@ -346,8 +287,8 @@ const failures = [
   lost > 0 && `${lost} lost`,
   duplicated > 0 && `${duplicated} duplicated`,
   summary.produced !== N && `sent ${summary.produced} of ${N}`,
-  summary.rejected !== badLines && `rejected ${summary.rejected}, expected the ${badLines} bad lines`,
-  dlq.length !== dlqGarbage + dlqBad.size && `${dlq.length - dlqGarbage - dlqBad.size} unexpected DLQ entries`,
+  summary.rejected !== chaosInput.badLines && `rejected ${summary.rejected}, expected the ${chaosInput.badLines} bad lines`,
+  dlq !== dlqGarbage + dlqBad && `${dlq - dlqGarbage - dlqBad} unexpected DLQ entries`,
   dlqGarbage !== garbageCount && `${garbageCount - dlqGarbage} garbage entries missing from the DLQ`,
   added !== summary.produced + garbageCount && `the input stream received ${added} entries, expected ${summary.produced + garbageCount}`,
   oom && fullMs === 0 && 'Redis never refused a write: raise --records or lower --headroom-mb',

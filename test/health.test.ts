@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
 import { loadConfigFile } from '../lib/config/load.js';
-import { consumerHealth, progressKey } from '../lib/ops/inspect.js';
+import { consumerHealth, progressKey } from '../lib/ops/consumer-health.js';
 import { silentLogger } from '../lib/observe/logger.js';
 import { freePort } from '../lib/redis/server.js';
 import { consumerName, Keys } from '../lib/redis/keys.js';

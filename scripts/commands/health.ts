@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { consumerHealth } from '../../lib/ops/inspect.js';
+import { consumerHealth } from '../../lib/ops/consumer-health.js';
 import { parseShardList } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 

@@ -1,0 +1,107 @@
+/**
+ * Consumer health (`pipeline health`): is this host's consumer of a stage making progress, read
+ * from XINFO CONSUMERS and the progress watchdog's liveness keys (every shard's, when sharded).
+ */
+import type { Redis } from 'ioredis';
+import type { ResolvedConfig } from '../config/types.js';
+import { isTransientRedisError } from '../core/failure-policy.js';
+import { consumerName, type Keys } from '../redis/keys.js';
+import { configShards } from '../redis/shard.js';
+import { pairs } from './inspect.js';
+
+export interface ConsumerHealth {
+  ok: boolean;
+  stage: string;
+  /** This host's consumer that proved progress (or, failing that, the one seen last). */
+  consumer?: string;
+  /** XINFO CONSUMERS idle of that consumer (ms since it last sent a command), when Redis lists it. */
+  idleMs?: number;
+  /** The watchdog's liveness record: phase, processed, progressAt. */
+  progress?: Record<string, unknown>;
+  reason?: string;
+  /** Redis could not be asked (connection error): the consumer's health is unknown. */
+  unreachable?: boolean;
+  /** Sharded pipelines: the shards checked (all must progress). */
+  shards?: number[];
+}
+
+/** The progress watchdog's liveness key of a consumer (lib/worker/watchdog.ts writes it with SET PX while the loop progresses). */
+export function progressKey(keys: Keys, stage: string, consumer: string): string {
+  return keys.liveness(stage, consumer);
+}
+
+/**
+ * Is this host's consumer of `stage` making progress? Progress, not liveness: the consumer's
+ * watchdog keeps `{p}:liveness:<stage>:<consumer>` alive (SET PX) only while its read loop gets replies
+ * and finishes batches, so the key expires `blockMs + stallTimeoutMs` after the loop wedges,
+ * whether on a half-open socket or inside the stage. Consumers are found by name (host-pid-n)
+ * in XINFO CONSUMERS, never by SCAN; `pid` narrows to one process, otherwise any of this host's.
+ */
+export async function consumerHealth(
+  redis: Redis,
+  config: ResolvedConfig,
+  stageName: string,
+  opts: { host: string; pid?: number; shards?: readonly number[] },
+): Promise<ConsumerHealth> {
+  const stage = config.stages.find((s) => s.name === stageName);
+  if (!stage) return { ok: false, stage: stageName, reason: `no stage named ${stageName}` };
+  const space = configShards(config);
+  if (space.count === 1) return shardHealth(redis, space.all[0]!, stage, opts);
+  // Sharded: the worker has one read loop per shard it reads; every one of them must progress.
+  const shards = opts.shards?.length ? opts.shards : space.all.map((_, i) => i);
+  const each = await Promise.all(shards.map((i) => shardHealth(redis, space.shard(i), stage, opts)));
+  const bad = each.findIndex((h) => !h.ok);
+  if (bad < 0) return { ...each[0]!, shards: [...shards] };
+  const h = each[bad]!;
+  return { ...h, shards: [...shards], reason: `shard ${shards[bad]}: ${h.reason}`, unreachable: each.some((x) => x.unreachable) };
+}
+
+async function shardHealth(redis: Redis, keys: Keys, stage: ResolvedConfig['stages'][number], opts: { host: string; pid?: number }): Promise<ConsumerHealth> {
+  const key = keys.stream(stage.input);
+  const prefix = opts.pid === undefined ? `${opts.host}-` : `${opts.host}-${opts.pid}-`;
+  try {
+    let consumers: unknown[][];
+    try {
+      consumers = (await redis.xinfo('CONSUMERS', key, stage.name)) as unknown[][];
+    } catch (err) {
+      if (err instanceof Error && /no such key|NOGROUP/i.test(err.message)) consumers = [];
+      else throw err;
+    }
+    const mine: { name: string; idle?: number }[] = consumers
+      .map((c) => pairs(c))
+      .map((m) => ({ name: String(m.get('name')), idle: Number(m.get('idle')) }))
+      .filter((c) => c.name.startsWith(prefix) && /^\d+(-\d+)?$/.test(c.name.slice(prefix.length)))
+      .sort((a, b) => a.idle - b.idle);
+    // Redis adds a consumer to the group only when it is first delivered something: an idle
+    // stage's consumer is not listed yet, so with a pid its first reader's name is asked directly.
+    const first = opts.pid === undefined ? undefined : consumerName(opts.host, opts.pid, 0);
+    if (first && !mine.some((c) => c.name === first)) mine.push({ name: first });
+    if (mine.length === 0)
+      return {
+        ok: false,
+        stage: stage.name,
+        reason: `no consumer ${prefix}* in group ${stage.name} of ${key} (not started, still loading its model, or never delivered anything: pass --pid)`,
+      };
+    const markers = await Promise.all(mine.map((c) => redis.get(progressKey(keys, stage.name, c.name))));
+    const i = markers.findIndex((m) => m !== null);
+    if (i < 0) {
+      return {
+        ok: false,
+        stage: stage.name,
+        consumer: mine[0]!.name,
+        idleMs: mine[0]!.idle,
+        reason: `no progress marker for ${mine.map((c) => c.name).join(', ')}: the read loop stopped or made no progress for blockMs + stallTimeoutMs`,
+      };
+    }
+    let progress: Record<string, unknown> | undefined;
+    try {
+      progress = JSON.parse(markers[i]!) as Record<string, unknown>;
+    } catch {
+      progress = { raw: markers[i] };
+    }
+    return { ok: true, stage: stage.name, consumer: mine[i]!.name, idleMs: mine[i]!.idle, progress };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return { ok: false, stage: stage.name, reason: `cannot read from Redis: ${message}`, unreachable: isTransientRedisError(err) };
+  }
+}
