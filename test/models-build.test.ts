@@ -48,8 +48,9 @@ test('same seed rebuilds bit-identical model files', async () => {
   for (const f of listA.filter((f) => f !== 'BUILD.json')) {
     assert.ok(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), `${f} differs`);
   }
-  const report = JSON.parse(readFileSync(join(a, 'BUILD.json'), 'utf8')) as { seed: number; models: Record<string, unknown> };
+  const report = JSON.parse(readFileSync(join(a, 'BUILD.json'), 'utf8')) as { seed: number; labels: unknown[]; models: Record<string, unknown> };
   assert.is(report.seed, 7);
+  assert.equal(report.labels, [], "no reviewers' labels: BUILD.json says none");
   assert.equal(Object.keys(report.models).sort(), [...MODEL_NAMES].sort());
 
   // --only rebuilds one model with the same bytes as the full build.

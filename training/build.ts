@@ -3,10 +3,12 @@
  * Hugging Face layout (config, tokenizer, onnx/model.onnx) and models/BUILD.json.
  *
  *   npm run models [-- --only <name>[,<name>]] [--out <dir>] [--data <dir>] [--seed <n>]
- *                     [--subset <rows>] [--epochs <n>]
+ *                     [--subset <rows>] [--epochs <n>] [--labels <file>[,<file>]]...
  *
  * --subset and --epochs shrink the run (tests use them); the data directory
- * defaults to $PRODUCTS_DATA or <repo>/../shared/data/products.
+ * defaults to $PRODUCTS_DATA or <repo>/../shared/data/products. --labels (or
+ * $PRODUCTS_LABELS, a comma list) adds reviewers' labels from `pipeline labels
+ * export` to the train part (training/review-labels.ts); BUILD.json names each file.
  */
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -15,6 +17,7 @@ import { DEFAULT_DATA_DIR, loadDataset } from './data.js';
 import { writeModelDir } from './hf-layout.js';
 import { GROUPS } from './labels.js';
 import { Prng } from './prng.js';
+import { labelsReport, mergeLabels } from './review-labels.js';
 import { buildVocab } from './tokenizer.js';
 import { CLASSIFIER_DEFAULTS, trainClassifier } from './train-classifier.js';
 import { EMBEDDER_DEFAULTS, trainEmbedder } from './train-embedder.js';
@@ -36,6 +39,7 @@ interface BuildArgs {
   seed: number;
   subset: number | null;
   epochs: number | null;
+  labels: string[];
 }
 
 function parse(argv: string[]): BuildArgs {
@@ -48,6 +52,7 @@ function parse(argv: string[]): BuildArgs {
       seed: { type: 'string', default: '20240611' },
       subset: { type: 'string' },
       epochs: { type: 'string' },
+      labels: { type: 'string', multiple: true },
     },
   });
   const only = (values.only ?? []).flatMap((v) => v.split(',')).filter((v) => v !== '');
@@ -60,6 +65,7 @@ function parse(argv: string[]): BuildArgs {
     if (!Number.isInteger(n) || n < 0) throw new BuildError(`--${flag} must be a non-negative integer, got ${v}`);
     return n;
   };
+  const labels = (values.labels ?? [process.env.PRODUCTS_LABELS ?? '']).flatMap((v) => v.split(',')).filter((v) => v.trim() !== '');
   return {
     only: only.length > 0 ? only : [...MODEL_NAMES],
     out: resolve(values.out ?? 'models'),
@@ -67,6 +73,7 @@ function parse(argv: string[]): BuildArgs {
     seed: int(values.seed, 'seed') ?? 0,
     subset: int(values.subset, 'subset'),
     epochs: int(values.epochs, 'epochs'),
+    labels,
   };
 }
 
@@ -95,8 +102,11 @@ function dirBytes(dir: string, files: string[]): number {
 export async function build(argv: string[]): Promise<Record<string, ModelRecord>> {
   const args = parse(argv);
   const ds = loadDataset(args.data);
-  // --subset keeps the first rows of each file; dev gets a proportional share.
-  const train = args.subset === null ? ds.train : ds.train.slice(0, args.subset);
+  // --subset keeps the first rows of each file; dev gets a proportional share. Labels join train after the cut.
+  const shared = args.subset === null ? ds.train : ds.train.slice(0, args.subset);
+  const labels = mergeLabels(shared, ds.dev, args.labels);
+  for (const w of labelsReport(labels)) console.warn(w);
+  const train = labels.train;
   const dev = args.subset === null ? ds.dev : ds.dev.slice(0, Math.ceil(args.subset / 5));
   const epochs = <T extends { epochs: number }>(o: T): T => (args.epochs === null ? o : { ...o, epochs: args.epochs });
   const root = new Prng(args.seed);
@@ -161,6 +171,8 @@ export async function build(argv: string[]): Promise<Record<string, ModelRecord>
     seed: args.seed,
     data: { train_sha256: ds.hashes.train, dev_sha256: ds.hashes.dev, train_rows: train.length, dev_rows: dev.length },
     options: { subset: args.subset, epochs: args.epochs },
+    // Reviewers' labels trained on (--labels), each file with its SHA-256 and counts; [] = none.
+    labels: labels.files,
     vocab_size: vocab.tokens.length,
     total_seconds: Math.round(Object.values(records).reduce((s, r) => s + r.seconds, 0) * 10) / 10,
     models: { ...previous, ...records },
