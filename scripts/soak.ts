@@ -9,7 +9,7 @@
  * loaded; the largest growth of any stage), `redis memory: N MB` (peak used_memory), `seconds:`.
  * `lost` = records neither stored, nor in a terminal stream (review), nor dead-lettered as
  * genuinely bad (`dlq bad records`, counted apart); `duplicated` = records stored from more than
- * one store-stream entry or in a terminal stream twice. Exit 1 if anything was lost or duplicated,
+ * one store-stream entry or sent to a terminal stream twice by one stage. Exit 1 if anything was lost or duplicated,
  * or the DLQ holds anything else.
  *
  * The producer keeps at most `--max-backlog` records in flight (produced, not yet stored, reviewed
@@ -29,9 +29,9 @@ import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
 import { RedisServer } from '../lib/redis/server.js';
 import { configShards } from '../lib/redis/shard.js';
-import { decodeEnvelope, entryFields } from '../lib/stream/codec.js';
 import { createSupervisor } from './commands/up.js';
 import { REPO } from './commands/common.js';
+import { tallyTerminal } from './commands/terminal-tally.js';
 
 const o = new Command('soak')
   .description('records through the full model pipeline while a worker is SIGKILLed every interval; checks nothing is lost or duplicated and memory stays flat')
@@ -232,27 +232,13 @@ for (let i = 0; i < summary.produced; i += 2000) {
   for (let j = i; j < Math.min(summary.produced, i + 2000); j++) p.hget(shards.keysFor(`s${j}`).product(`s${j}`), 'copies');
   copies.push(...((await p.exec()) ?? []).map(([, v]) => v as string | null));
 }
-const elsewhere = new Map<string, number>();
-for (const t of config.streams.terminal.flatMap((name) => shards.all.map((k) => k.stream(name)))) {
-  for (let from = '-'; ;) {
-    const page = await redis.xrangeBuffer(t, from, '+', 'COUNT', 10_000);
-    for (const [, fields] of page) {
-      const { payload } = entryFields(fields);
-      if (payload) {
-        const key = decodeEnvelope(payload).key;
-        elsewhere.set(key, (elsewhere.get(key) ?? 0) + 1);
-      }
-    }
-    if (page.length < 10_000) break;
-    from = `(${page[page.length - 1]![0].toString()}`;
-  }
-}
+const terminal = await tallyTerminal(redis, config, shards);
 const dlq = (await Promise.all(shards.all.map((k) => redis.xrange(k.dlq, '-', '+')))).flat();
 const dlqBad = new Set(dlq.filter(([, f]) => ['permanent_error', 'no_route'].includes(f[f.indexOf('reason') + 1] ?? '')).map(([, f]) => f[1]!));
 
 const stored = copies.filter((c) => c !== null).length;
-const duplicated = copies.filter((c) => Number(c) > 1).length + [...elsewhere.values()].filter((n) => n > 1).length;
-const lost = copies.filter((c, i) => c === null && !elsewhere.has(`s${i}`) && !dlqBad.has(`s${i}`)).length;
+const duplicated = copies.filter((c) => Number(c) > 1).length + terminal.repeated;
+const lost = copies.filter((c, i) => c === null && !terminal.keys.has(`s${i}`) && !dlqBad.has(`s${i}`)).length;
 const growth = config.stages.map((s) => {
   const a = peakFirst.get(s.name) ?? 0;
   const b = peakLast.get(s.name) ?? 0;
@@ -269,7 +255,7 @@ const result: [string, string | number][] = [
   ['rss growth', `${Number.isFinite(worst) ? worst.toFixed(1) : '?'}%`],
   ['redis memory', `${mb(redisPeak)} MB`],
   ['seconds', Math.round((Date.now() - t0) / 1000)],
-  ['in a terminal stream', elsewhere.size],
+  ['in a terminal stream', terminal.keys.size],
   ['dlq bad records', dlqBad.size],
   ['dlq unexpected', dlq.length - dlqBad.size],
   ['kills', kills],

@@ -6,12 +6,12 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import type { Shards } from '../../lib/redis/shard.js';
-import { decodeEnvelope, entryFields } from '../../lib/stream/codec.js';
+import { tallyTerminal } from './terminal-tally.js';
 
 export interface ChaosTally {
   /** Good records whose product exists. */
   stored: number;
-  /** Records stored from more than one store-stream entry, or in a terminal stream more than once. */
+  /** Records stored from more than one store-stream entry, or sent to a terminal stream twice by one stage. */
   duplicated: number;
   /** Good records neither stored, in a terminal stream, nor dead-lettered as bad. */
   lost: number;
@@ -33,13 +33,7 @@ export async function tallyChaos(redis: Redis, config: ResolvedConfig, shards: S
     for (let j = i; j < Math.min(produced, i + 2000); j++) p.hget(shards.keysFor(`c${j}`).product(`c${j}`), 'copies');
     copies.push(...((await p.exec()) ?? []).map(([, v]) => v as string | null));
   }
-  const elsewhere = new Map<string, number>();
-  for (const t of config.streams.terminal.flatMap((name) => shards.all.map((k) => k.stream(name)))) {
-    for (const [, fields] of await redis.xrangeBuffer(t, '-', '+')) {
-      const { payload } = entryFields(fields);
-      if (payload) elsewhere.set(decodeEnvelope(payload).key, (elsewhere.get(decodeEnvelope(payload).key) ?? 0) + 1);
-    }
-  }
+  const terminal = await tallyTerminal(redis, config, shards);
   const dlq = (await Promise.all(shards.all.map((k) => redis.xrange(k.dlq, '-', '+')))).flat();
   const dlqGarbage = dlq.filter(([, f]) => f[1]?.startsWith('garbage-') && f.includes('undecodable')).length;
   // Genuinely bad records a stage refused for good (a permanent error, no route): counted apart, not lost.
@@ -52,9 +46,9 @@ export async function tallyChaos(redis: Redis, config: ResolvedConfig, shards: S
   }
   return {
     stored: copies.filter((c) => c !== null).length,
-    duplicated: copies.filter((c) => Number(c) > 1).length + [...elsewhere.values()].filter((n) => n > 1).length,
-    lost: copies.filter((c, i) => c === null && !elsewhere.has(`c${i}`) && !dlqBad.has(`c${i}`)).length,
-    inTerminal: [...elsewhere.keys()].length,
+    duplicated: copies.filter((c) => Number(c) > 1).length + terminal.repeated,
+    lost: copies.filter((c, i) => c === null && !terminal.keys.has(`c${i}`) && !dlqBad.has(`c${i}`)).length,
+    inTerminal: terminal.keys.size,
     dlq: dlq.length,
     dlqGarbage,
     dlqBad: dlqBad.size,

@@ -65,7 +65,9 @@ export function snapGtin(text: string, e: Entity): Entity[] {
 
 /** Apply the shape rules per entity type; other types pass through. */
 export function snapEntities(text: string, entities: readonly Entity[]): Entity[] {
-  const snapped = entities.flatMap((e) => (e.type === 'MPN' ? [snapToWords(text, e)] : e.type === 'BRAND' ? [snapToAlnum(text, e)] : e.type === 'GTIN' ? snapGtin(text, e) : [e]));
+  const snapped = entities.flatMap((e) =>
+    e.type === 'MPN' ? [snapToWords(text, e)] : e.type === 'BRAND' ? [snapToAlnum(text, e)] : e.type === 'GTIN' ? snapGtin(text, e) : [e],
+  );
   return mergeSameSpans(snapped);
 }
 
