@@ -35,6 +35,7 @@ export const COMMAND = 'cmd';
  */
 export class Connections {
   private shared?: Redis;
+  private trouble = 0;
   private readonly readers = new Map<string, Redis>();
   private closing?: Promise<void>;
 
@@ -71,6 +72,7 @@ export class Connections {
       this.opts.logger.warn(event, { connection: connectionName, ...fields });
     };
     const onError = (err: Error) => {
+      this.trouble++;
       lastError = err;
       troubleSince ||= Date.now();
       this.opts.onError?.(err, connectionName);
@@ -80,6 +82,7 @@ export class Connections {
     // A Cluster reports a failing master's socket as 'node error' (the client itself stays up).
     if (asCluster(client)) client.on('node error', onError);
     client.on('reconnecting', (delayMs: number) => {
+      this.trouble++;
       troubleSince ||= Date.now();
       throttled('redis.reconnecting', { delayMs, err: lastError });
     });
@@ -90,6 +93,14 @@ export class Connections {
       lastError = undefined;
     });
     return client;
+  }
+
+  /**
+   * How many times any connection of this process erred or began to reconnect. A read sent before
+   * the count changed may have been lost with a failed-over master (lib/worker/consumer.ts).
+   */
+  get troubles(): number {
+    return this.trouble;
   }
 
   /** The shared command connection (auto-pipelined: concurrent commands go out in one write). */
@@ -195,6 +206,9 @@ class ShardConnections extends Connections {
   }
   override get count(): number {
     return this.base.count;
+  }
+  override get troubles(): number {
+    return this.base.troubles;
   }
   override close(): Promise<void> {
     return this.base.close();

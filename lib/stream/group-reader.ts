@@ -11,15 +11,19 @@ export interface GroupReaderOptions {
   batchSize: number;
   /** The claim fence value the consumer last saw (lib/lua/handoff-N.lua), recorded with each read as it is sent. @defaultValue always "" (unknown) */
   fence?: () => string;
+  /** A count that changes whenever a read may have been lost (Connections.troubles), recorded as each read is sent. @defaultValue always 0 */
+  epoch?: () => number;
 }
 
 /** What one read delivered, and the claim fence value seen before it was sent ("" = unknown). */
 export interface GroupRead {
   entries: RawEntry[];
   fence: string;
+  /** `epoch()` when the read was sent. */
+  epoch: number;
 }
 
-const NOTHING: GroupRead = { entries: [], fence: '' };
+const NOTHING: GroupRead = { entries: [], fence: '', epoch: 0 };
 
 /**
  * One consumer's XREADGROUP, at most one in flight. A read is never cancelled: a caller woken
@@ -31,6 +35,7 @@ export class GroupReader {
   private inflight?: Promise<RawEntry[]>;
   /** The fence value when the read in flight was sent: entries it delivers came after it. */
   private inflightFence = '';
+  private inflightEpoch = 0;
   private wake?: () => void;
 
   constructor(private readonly o: GroupReaderOptions) {}
@@ -40,6 +45,7 @@ export class GroupReader {
     if (!this.inflight) {
       const { source, group, consumer, batchSize } = this.o;
       this.inflightFence = this.o.fence?.() ?? '';
+      this.inflightEpoch = this.o.epoch?.() ?? 0;
       this.inflight = this.o
         .connection()
         .callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', batchSize, 'BLOCK', blockMs, 'STREAMS', source, '>')
@@ -67,7 +73,7 @@ export class GroupReader {
     }
     if (!entries) return NOTHING;
     this.inflight = undefined;
-    return { entries, fence: this.inflightFence };
+    return { entries, fence: this.inflightFence, epoch: this.inflightEpoch };
   }
 
   /** End a `next()` that is waiting, without cancelling its read. */
@@ -79,7 +85,7 @@ export class GroupReader {
   async drain(): Promise<GroupRead> {
     if (!this.inflight) return NOTHING;
     try {
-      return { entries: await this.inflight, fence: this.inflightFence };
+      return { entries: await this.inflight, fence: this.inflightFence, epoch: this.inflightEpoch };
     } finally {
       this.inflight = undefined;
     }

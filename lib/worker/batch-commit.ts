@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
 import type { Keys } from '../redis/keys.js';
 import { completionsOf, recordCompletionsForBatch, type CompletionSettings } from '../stream/done.js';
 import type { Forwarder } from '../stream/forwarder.js';
@@ -38,4 +40,26 @@ export async function commitBatch(
   };
   await recordCompletionsForBatch(redis, t.keys, completionsOf(forwards, t.stage, t.keys.dlq, t.terminalKeys), t.completions, o);
   return commitHandOff(redis, t.source, forwards, fence, { ...o, divert });
+}
+
+/**
+ * Write each retried entry's attempt number into the group (XCLAIM RETRYCOUNT, which also resets
+ * its idle time): should this process die before the retry, the reclaimer sees the true count
+ * and `maxDeliveries` still holds across crashes. A failed write is counted and logged, not thrown.
+ */
+export async function recordRetryCounts(
+  redis: Redis,
+  source: HandOffSource,
+  consumer: string,
+  retries: readonly Queued[],
+  o: { metrics: Metrics; logger: Logger; tags: Record<string, string> },
+): Promise<void> {
+  await Promise.all(
+    retries.map((q) =>
+      redis.xclaim(source.stream, source.group, consumer, 0, q.entry.id, 'RETRYCOUNT', q.attempt, 'JUSTID').catch((err: unknown) => {
+        o.metrics.increment('retry_count.errors', 1, o.tags);
+        o.logger.warn('consumer.retrycount_error', { id: q.entry.id, err });
+      }),
+    ),
+  );
 }

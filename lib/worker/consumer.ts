@@ -7,7 +7,7 @@ import { GroupReader } from '../stream/group-reader.js';
 import { errorMessage, RouteError } from '../core/errors.js';
 import { decide, isTransientRedisError, outageMetric } from '../core/failure-policy.js';
 import type { Forward } from '../stream/handoff.js';
-import { commitBatch, type BatchCommitTarget } from './batch-commit.js';
+import { commitBatch, recordRetryCounts, type BatchCommitTarget } from './batch-commit.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { backoffMs, sleep } from '../core/backoff.js';
@@ -102,6 +102,7 @@ export class StreamConsumer {
       consumer: d.consumer,
       batchSize: d.stage.batchSize,
       fence: () => this.fence,
+      epoch: () => d.connections.troubles,
     });
   }
 
@@ -197,9 +198,9 @@ export class StreamConsumer {
       try {
         // Retries and reclaimed entries were read before any fence value this consumer knows: checked hand-off.
         const due = this.queue.takeDue(this.d.stage.batchSize);
-        const { batch, fence } = due.length > 0 ? { batch: due, fence: '' } : await this.read();
+        const { batch, fence, epoch } = due.length > 0 ? { batch: due, fence: '', epoch: 0 } : await this.read();
         this.progress();
-        if (batch.length > 0) await this.processBatch(batch, fence);
+        if (batch.length > 0) await this.processBatch(batch, fence, epoch);
       } catch (err) {
         // Never let the loop die: log, count, back off, go on. Entries read but not handed off stay
         // pending in the group and come back through the reclaimer.
@@ -234,6 +235,7 @@ export class StreamConsumer {
         await this.processBatch(
           last.entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })),
           last.fence,
+          last.epoch,
         );
     } catch (err) {
       this.d.logger.warn('consumer.drain_read_error', { err });
@@ -241,13 +243,14 @@ export class StreamConsumer {
   }
 
   /** Block for new entries, but not past the next queued retry; [] when woken (reclaimed entries, stop). */
-  private async read(): Promise<{ batch: Queued[]; fence: string }> {
+  private async read(): Promise<{ batch: Queued[]; fence: string; epoch: number }> {
     const { stage } = this.d;
     this.phase = 'reading';
     let entries: RawEntry[];
     let fence: string;
+    let epoch: number;
     try {
-      ({ entries, fence } = await this.reader.next(this.queue.blockFor(stage.blockMs)));
+      ({ entries, fence, epoch } = await this.reader.next(this.queue.blockFor(stage.blockMs)));
     } finally {
       this.phase = 'idle';
     }
@@ -256,11 +259,16 @@ export class StreamConsumer {
     // Only for stages whose batches are quick: a slow stage would hold a second batch pending
     // that another worker could be running.
     if (entries.length === stage.batchSize && this.lastBatchMs < stage.readAheadMs && !this.stopping) this.reader.start(this.queue.blockFor(stage.blockMs));
-    return { batch: entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })), fence };
+    return { batch: entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })), fence, epoch };
   }
 
-  /** `fence`: the claim fence value seen before the batch was read ("" = unknown, check each message). */
-  private async processBatch(batch: Queued[], fence: string): Promise<void> {
+  /**
+   * `fence`: the claim fence value seen before the batch was read ("" = unknown, check each message).
+   * `epoch`: Connections.troubles then. A connection that failed since may have lost the read itself
+   * with a failed-over master (another consumer then got the entries fresh, with no claim to move the
+   * fence): such a batch is checked message by message, never acked on the fence alone.
+   */
+  private async processBatch(batch: Queued[], fence: string, epoch: number): Promise<void> {
     const { stage, metrics } = this.d;
     const started = Date.now();
     const forwards: Forward[] = [];
@@ -302,10 +310,15 @@ export class StreamConsumer {
       this.phase = 'committing';
       const { retryBaseMs, retryMaxMs } = stage;
       const commit = { retryBaseMs, retryMaxMs, logger: this.d.logger, metrics: this.d.metrics, tags: this.tags, stopping: () => this.stopping };
-      const done = await commitBatch(this.redis, this.commitTarget, batch, forwards, fence, commit);
+      const sure = epoch === this.d.connections.troubles ? fence : '';
+      const done = await commitBatch(this.redis, this.commitTarget, batch, forwards, sure, commit);
       this.processed += done.fresh;
       if (done.fence !== undefined) this.fence = done.fence; // keep what was seen when nothing was sent
-      await this.recordRetries(retries);
+      await recordRetryCounts(this.redis, this.commitTarget.source, this.d.consumer, retries, {
+        metrics: this.d.metrics,
+        logger: this.d.logger,
+        tags: this.tags,
+      });
     } finally {
       this.active.clear();
     }
@@ -328,21 +341,5 @@ export class StreamConsumer {
     const next = { entry: q.entry, attempt: d.attempt, dueAt: Date.now() + d.delayMs };
     this.queue.set(next);
     retries.push(next);
-  }
-
-  /**
-   * Write each retried entry's attempt number into the group (XCLAIM RETRYCOUNT, which also resets
-   * its idle time): should this process die before the retry, the reclaimer sees the true count
-   * and `maxDeliveries` still holds across crashes.
-   */
-  private async recordRetries(retries: Queued[]): Promise<void> {
-    await Promise.all(
-      retries.map((q) =>
-        this.redis.xclaim(this.source, this.group, this.d.consumer, 0, q.entry.id, 'RETRYCOUNT', q.attempt, 'JUSTID').catch((err: unknown) => {
-          this.d.metrics.increment('retry_count.errors', 1, this.tags);
-          this.d.logger.warn('consumer.retrycount_error', { id: q.entry.id, err });
-        }),
-      ),
-    );
   }
 }

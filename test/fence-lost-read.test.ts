@@ -1,0 +1,107 @@
+/**
+ * The fence and a read lost in a failover (issue 13, item 4; test/cluster.test.ts "a master dies
+ * mid-run without WAIT" found it under load). A worker holds a batch it read under a known claim
+ * fence; the master it read from dies before that read reached the replica, so on the new master
+ * the entries were never delivered: other consumers read them fresh (no claim, the fence does not
+ * move); one forwards and acks some, another still holds the rest. The worker's connections drop and come back; when it hands its
+ * batch off, the fence alone must not let it ack and forward: each record arrives once.
+ */
+import { Readable } from 'node:stream';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { resolveConfig } from '../lib/config/load.js';
+import { silentLogger } from '../lib/observe/logger.js';
+import { memoryMetrics } from '../lib/observe/metrics.js';
+import { produce } from '../lib/producer/producer.js';
+import { Keys } from '../lib/redis/keys.js';
+import { readGroupEntries } from '../lib/stream/entries.js';
+import { handOff } from '../lib/stream/handoff.js';
+import { ok, type StageFactory } from '../lib/worker/stage.js';
+import { Worker } from '../lib/worker/worker.js';
+import { FAST } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+
+test('a batch read before the connection failed is handed off message by message: a read the new master never had, re-read by others (some forwarded, the rest still held), is not forwarded twice', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const [input, out] = [keys.stream('in'), keys.stream('out')];
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const gate: StageFactory = () => ({
+    kind: 'gate',
+    async process(batch) {
+      if (batch.some((m) => m.envelope.input.title.startsWith('hold'))) await held;
+      return batch.map(() => ok({ passed: true }));
+    },
+  });
+  const raw = {
+    pipeline,
+    input: 'in',
+    streams: { terminal: ['out'] },
+    defaults: { ...FAST, batchSize: 10, claimMinIdleMs: 600_000, keepClaimedMs: 600_000 },
+    stages: [{ name: 'work', kind: 'gate', input: 'in' }],
+    routes: { work: [{ to: 'out' }] },
+  };
+  const metrics = memoryMetrics();
+  const worker = new Worker({
+    config: resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } }),
+    stage: 'work',
+    stages: { gate },
+    logger: silentLogger,
+    metrics,
+  });
+  const running = worker.run();
+  const send = (lines: string[]) => produce(redis, Readable.from([lines.join('\n')]), { stream: input, source: 'test', maxRecordBytes: 65536 });
+  try {
+    // The worker hands off one record first, so it knows the claim fence.
+    await send([JSON.stringify({ id: 'warm', title: 'warm-up' })]);
+    await waitFor('warm-up handed off', async () => (await redis.xlen(out)) === 1);
+    const [lastBefore] = (await redis.xrevrange(input, '+', '-', 'COUNT', 1))[0]!;
+    await send(Array.from({ length: 10 }, (_, i) => JSON.stringify({ id: `h${i}`, title: `hold ${i}` })));
+    await waitFor('the worker holds the batch', async () => ((await redis.xpending(input, 'work')) as [number])[0] === 10);
+
+    // The failover: the new master never saw the worker's read (not pending, not delivered) ...
+    const ids = (await redis.xrange(input, `(${lastBefore}`, '+')).map(([id]) => id);
+    await redis.xack(input, 'work', ...ids);
+    await redis.xgroup('SETID', input, 'work', lastBefore);
+    // ... and the worker's connections dropped with the old master.
+    const list = String(await redis.client('LIST'));
+    const mine = [...list.matchAll(/id=(\d+) .*name=work:\S+/g)].map((m) => m[1]!);
+    assert.ok(mine.length >= 2, `the worker's connections: ${mine.length}`);
+    for (const id of mine) await redis.client('KILL', 'ID', id);
+    // On the new master others read the 10 fresh (no claim: the fence stays): one forwards and
+    // acks 4, another still holds the other 6.
+    const read = async (consumer: string, count: number) =>
+      readGroupEntries(await redis.callBuffer('XREADGROUP', 'GROUP', 'work', consumer, 'COUNT', count, 'STREAMS', input, '>'));
+    const four = await read('other', 4);
+    assert.is(four.length, 4);
+    await handOff(
+      redis,
+      { stream: input, group: 'work', fenceKey: keys.fence('work') },
+      four.map((e) => ({ id: e.id, targets: [out], fields: e.fields })),
+    );
+    assert.is((await read('third', 6)).length, 6);
+    await waitFor('the worker reconnected', async () => /name=work:\S+:cmd\b/.test(String(await redis.client('LIST'))));
+
+    release();
+    // Done when nothing is pending any more (the worker acked the 6 the third consumer held).
+    await waitFor('the worker handed off its batch', async () => ((await redis.xpending(input, 'work')) as [number])[0] === 0, 10_000);
+  } finally {
+    release?.();
+    await worker.stop();
+    await running;
+  }
+  const arrivals = new Map<string, number>();
+  for (const [, fields] of await redis.xrange(out, '-', '+')) arrivals.set(fields[1]!, (arrivals.get(fields[1]!) ?? 0) + 1);
+  assert.equal([...arrivals.values()].filter((n) => n > 1).length, 0, `arrived more than once: ${JSON.stringify([...arrivals].filter(([, n]) => n > 1))}`);
+  assert.is(arrivals.size, 11);
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.close();
+});
+test.run();
