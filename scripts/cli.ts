@@ -5,6 +5,7 @@ import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, evalCommand } from './commands/
 import { aclCommand } from './commands/acl.js';
 import { functionsCommand } from './commands/functions.js';
 import { exportCommand } from './commands/export.js';
+import { reprocessCommand } from './commands/reprocess.js';
 import { produceCommand } from './commands/produce.js';
 import { storeMigrateCommand } from './commands/store.js';
 import { startCommand } from './commands/start.js';
@@ -173,6 +174,26 @@ program
   .option('--stage <name>', 'store stage whose settings to use (default: the stage of kind store)')
   .option('--page <n>', 'products per SSCAN / page query', '500')
   .action(run((o: Record<string, string>) => exportCommand({ ...global(), ...o } as never)));
+
+program
+  .command('reprocess')
+  .description(
+    'put stored products back through the pipeline after a model upgrade: from the first stage whose model changed (or --from-stage), waiting while that stage is behind its maxLag; once per stored version; JSON summary on stdout',
+  )
+  .option('--category <name>', 'only products stored with this category')
+  .option('--model <name>', 'only products stored by another version of this model than the current one (models/<name>, content hash)')
+  .option('--since <iso-time>', 'only products stored at or after this time')
+  .option('--from-stage <stage>', 're-enter at this stage (default: the first stage of each product whose model changed; up-to-date products are left alone)')
+  .option('--dry-run', 'count what would be put back, write nothing (the observer user may run it)')
+  .option('--sink <name>', "read products from redis or postgres (default: the store stage's settings.sink)")
+  .option('--database-url <url>', 'postgres:// URL (default: settings.postgresUrl, then DATABASE_URL)')
+  .option('--schema <name>', 'postgres schema (default: settings.postgresSchema, then public)')
+  .option('--stage <name>', 'store stage whose settings to use (default: the stage of kind store)')
+  .option('--page <n>', 'products per SSCAN / page query', '500')
+  .option('--batch <n>', 'products put back per backpressure reading and round trip', '100')
+  .option('--marker-ttl <s>', 'seconds a product put back counts as in flight (not put back again) unless its new version is stored first', '86400')
+  .option('--backpressure-poll <ms>', 'while the stage is behind its maxLag or Redis is full, check again every ms', '500')
+  .action(run((o: Record<string, string | boolean>) => reprocessCommand({ ...global(), ...o } as never)));
 
 program
   .command('acl')

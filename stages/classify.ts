@@ -1,9 +1,7 @@
 import type { Classifier } from '../lib/models/classifier.js';
-import { DEFAULT_MODEL_PATH } from '../lib/models/loader.js';
-import { modelVersion } from '../lib/models/provenance.js';
 import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { groupOf, parseGroups } from './domain/groups.js';
-import { modelOptions, modelText } from './domain/model-options.js';
+import { modelOptions, modelText, stageModelVersion } from './domain/model-options.js';
 
 const r4 = (v: number): number => Math.round(v * 1e4) / 1e4;
 
@@ -17,7 +15,7 @@ const r4 = (v: number): number => Math.round(v * 1e4) / 1e4;
 export function createClassify(ctx: StageContext): Stage {
   const opts = modelOptions(ctx);
   const groups = parseGroups(`stages.${ctx.stage.name}.settings.groups`, ctx.stage.settings.groups);
-  const version = modelVersion(opts.name, opts.load.localModelPath ?? DEFAULT_MODEL_PATH);
+  const version = stageModelVersion(ctx.stage)!;
   let model: Classifier | undefined;
   return {
     kind: 'classify',

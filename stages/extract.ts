@@ -1,9 +1,7 @@
 import type { Entity } from '../lib/models/bio.js';
 import type { Extractor } from '../lib/models/extractor.js';
 import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
-import { modelOptions, modelText } from './domain/model-options.js';
-import { DEFAULT_MODEL_PATH } from '../lib/models/loader.js';
-import { modelVersion } from '../lib/models/provenance.js';
+import { modelOptions, modelsDirOf, modelText, stageModelVersion } from './domain/model-options.js';
 import { snapEntities } from './domain/spans.js';
 import { identifiersOf } from './domain/summary.js';
 import { normalizeAttributes } from './domain/units.js';
@@ -42,8 +40,8 @@ export function entitiesToFields(entities: readonly Entity[]): Record<string, un
  */
 export function createExtract(ctx: StageContext): Stage {
   const opts = modelOptions(ctx);
-  const version = modelVersion(opts.name, opts.load.localModelPath ?? DEFAULT_MODEL_PATH);
-  const rules = identifierRules(`stages.${ctx.stage.name}.settings`, ctx.stage.settings, join(opts.load.localModelPath ?? DEFAULT_MODEL_PATH, opts.name));
+  const version = stageModelVersion(ctx.stage)!;
+  const rules = identifierRules(`stages.${ctx.stage.name}.settings`, ctx.stage.settings, join(modelsDirOf(ctx.stage), opts.name));
   let model: Extractor | undefined;
   return {
     kind: 'extract',

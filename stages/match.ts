@@ -1,9 +1,7 @@
 import type { Embedder } from '../lib/models/embedder.js';
 import { stageKeySpace } from '../lib/redis/shard.js';
 import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
-import { modelOptions, modelText } from './domain/model-options.js';
-import { DEFAULT_MODEL_PATH } from '../lib/models/loader.js';
-import { modelVersion } from '../lib/models/provenance.js';
+import { modelOptions, modelText, stageModelVersion } from './domain/model-options.js';
 import { summarize } from './domain/summary.js';
 import { VectorStore } from './domain/vector-store.js';
 
@@ -15,7 +13,7 @@ import { VectorStore } from './domain/vector-store.js';
  */
 export function createMatch(ctx: StageContext): Stage {
   const opts = modelOptions(ctx);
-  const version = modelVersion(opts.name, opts.load.localModelPath ?? DEFAULT_MODEL_PATH);
+  const version = stageModelVersion(ctx.stage)!;
   const threshold = typeof ctx.stage.settings.threshold === 'number' ? ctx.stage.settings.threshold : 0.92;
   const vectors = new VectorStore(ctx.redis, stageKeySpace(ctx));
   let model: Embedder | undefined;

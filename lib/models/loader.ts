@@ -16,11 +16,9 @@ import {
   type PreTrainedTokenizer,
   type Tensor,
 } from '@huggingface/transformers';
-import { resolve } from 'node:path';
-import { PACKAGE_ROOT } from '../core/root.js';
+import { DEFAULT_MODEL_PATH } from './provenance.js';
 
-/** `<repo>/models/`, where the builder writes the shipped models. */
-export const DEFAULT_MODEL_PATH = `${resolve(PACKAGE_ROOT, 'models')}/`;
+export { DEFAULT_MODEL_PATH };
 
 export interface ModelLoadOptions {
   /**

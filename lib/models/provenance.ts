@@ -4,7 +4,11 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import { PACKAGE_ROOT } from '../core/root.js';
+
+/** `<repo>/models/`, where the builder writes the shipped models (here, not in loader.ts, so reading a version loads no transformers.js). */
+export const DEFAULT_MODEL_PATH = `${resolve(PACKAGE_ROOT, 'models')}/`;
 
 function files(dir: string): string[] {
   return readdirSync(dir)
@@ -32,4 +36,10 @@ export function modelContentHash(dir: string): string | null {
 export function modelVersion(name: string, modelsDir: string): string {
   const hash = modelContentHash(join(modelsDir, name));
   return hash === null ? name : `${name}@sha256:${hash.slice(0, 16)}`;
+}
+
+/** The model name of a stored provenance entry: `product-category@sha256:…` → `product-category`. */
+export function modelNameOf(version: string): string {
+  const at = version.indexOf('@');
+  return at < 0 ? version : version.slice(0, at);
 }

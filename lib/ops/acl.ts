@@ -11,7 +11,10 @@ import { compileRoutes } from '../stream/router.js';
 /**
  * Least-privilege Redis ACL users derived from the config and the routing table (Redis >= 7:
  * selectors and read/write key permissions). One user per stage, one for the producer, one
- * read-only observer (status, export).
+ * read-only observer (status, export, `reprocess --dry-run`). What puts work back mid-pipeline
+ * (`pipeline dlq replay`, `pipeline reprocess`: XADD to any stage stream, the
+ * `{p}:reprocess:<key>` markers) is no pipeline user's: it runs as the admin of REDIS_URL, and the
+ * observer gets NOPERM for it (test/reprocess.test.ts).
  *
  * A stage user's permissions are split so that no command reaches a key it has no business with:
  * - root: connection commands and FCALL (the pipeline's Lua runs as one Redis Functions library,
@@ -259,7 +262,7 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
       undefined,
       'PIPELINE_OBSERVER_REDIS_URL',
       (pw) => [...start(pw), ...cmds(OBSERVER_COMMANDS), ...everything.map((k) => `%R~${k}`)],
-      `read-only on ${everything.join(', ')} (pipeline status, export)`,
+      `read-only on ${everything.join(', ')} (pipeline status, export, reprocess --dry-run)`,
     ),
   );
   const names = users.map((u) => u.name);

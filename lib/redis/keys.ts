@@ -59,6 +59,13 @@ export class Keys {
   status(key: string): string {
     return `${this.tag}:status:${key}`;
   }
+  /**
+   * `pipeline reprocess`'s in-flight marker of one product (lib/ops/reprocess.ts, reprocess-2.lua): a
+   * small hash naming the stored version that was put back, with a TTL. Only the admin writes it.
+   */
+  reprocess(key: string): string {
+    return `${this.tag}:reprocess:${key}`;
+  }
   /** Prefix for any other key a stage keeps (e.g. match vectors). */
   extra(name: string): string {
     return `${this.tag}:${name}`;

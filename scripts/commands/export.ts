@@ -1,6 +1,8 @@
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import type { ResolvedConfig } from '../../lib/config/types.js';
 import { createLogger } from '../../lib/observe/logger.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { findStoreStage, parseSince, postgresProducts, redisProducts, writeJsonl, type ExportedProduct, type ExportFilter } from '../../stages/sinks/export.js';
@@ -20,6 +22,35 @@ export interface ExportOptions extends PostgresCliOptions {
   page: string;
 }
 
+/**
+ * The stored products of the store stage's sink (`sink`: redis or postgres), with the sink's own
+ * filters, one page in memory: what `pipeline export` writes and `pipeline reprocess` reads.
+ * The redis sink is read through `redis`; the postgres one through a pool `close` ends.
+ */
+export function storedProducts(
+  config: ResolvedConfig,
+  opts: PostgresCliOptions,
+  sink: string,
+  filter: ExportFilter,
+  page: number,
+  redis?: Redis,
+): { products: AsyncIterable<ExportedProduct>; close: () => Promise<void> } {
+  if (sink === 'redis') {
+    if (!redis) throw new Error('the redis sink is read through a Redis connection');
+    return { products: redisProducts(redis, configShards(config), filter, page), close: async () => {} };
+  }
+  if (sink !== 'postgres') throw new Error(`--sink: unknown sink ${JSON.stringify(sink)} (redis, postgres)`);
+  const stage = findStoreStage(config, opts.stage);
+  const settings = {
+    ...stage.settings,
+    ...(opts.databaseUrl ? { postgresUrl: opts.databaseUrl } : {}),
+    ...(opts.schema ? { postgresSchema: opts.schema } : {}),
+  };
+  const o = postgresOptionsFrom(settings, process.env, `stages.${stage.name}.settings`);
+  const pool = createPool(o, createLogger({ component: 'export' }, 'warn'), 'pipeline:export');
+  return { products: postgresProducts(pool, o.schema, filter, page), close: () => pool.end() };
+}
+
 /** `pipeline export`: stored products as JSONL, streamed from the redis or postgres sink. */
 export async function exportCommand(opts: ExportOptions): Promise<void> {
   const config = loadConfig(opts);
@@ -36,24 +67,11 @@ export async function exportCommand(opts: ExportOptions): Promise<void> {
   };
 
   const closers: (() => Promise<void>)[] = [];
-  let products: AsyncIterable<ExportedProduct>;
-  if (sink === 'redis') {
-    const redis = cliRedis(config.redis.url);
-    closers.push(async () => redis.disconnect());
-    products = redisProducts(redis, configShards(config), filter, page);
-  } else if (sink === 'postgres') {
-    const settings = {
-      ...stage.settings,
-      ...(opts.databaseUrl ? { postgresUrl: opts.databaseUrl } : {}),
-      ...(opts.schema ? { postgresSchema: opts.schema } : {}),
-    };
-    const o = postgresOptionsFrom(settings, process.env, `stages.${stage.name}.settings`);
-    const pool = createPool(o, createLogger({ component: 'export' }, 'warn'), 'pipeline:export');
-    closers.push(() => pool.end());
-    products = postgresProducts(pool, o.schema, filter, page);
-  } else {
-    throw new Error(`--sink: unknown sink ${JSON.stringify(sink)} (redis, postgres)`);
-  }
+  const redis = sink === 'redis' ? cliRedis(config.redis.url) : undefined;
+  if (redis) closers.push(async () => redis.disconnect());
+  const source = storedProducts(config, opts, sink, filter, page, redis);
+  closers.push(source.close);
+  const products = source.products;
 
   const partial = opts.out ? `${opts.out}.partial` : undefined;
   const out: Writable = partial ? createWriteStream(partial) : process.stdout;

@@ -1,5 +1,7 @@
+import type { ResolvedConfig, ResolvedStage } from '../../lib/config/types.js';
 import { ConfigError } from '../../lib/core/errors.js';
 import type { ModelLoadOptions } from '../../lib/models/loader.js';
+import { DEFAULT_MODEL_PATH, modelVersion } from '../../lib/models/provenance.js';
 import type { StageContext } from '../../lib/worker/stage.js';
 
 /**
@@ -20,6 +22,30 @@ export function modelOptions(ctx: StageContext): ModelStageOptions {
   const allowRemote = s.allowRemoteModels === true || process.env.ALLOW_REMOTE_MODELS === '1';
   const modelsDir = typeof s.modelsDir === 'string' ? s.modelsDir : process.env.MODELS_DIR;
   return { name: stage.model, load: { threads: stage.threads, allowRemoteModels: allowRemote, localModelPath: modelsDir } };
+}
+
+/** The folder a stage's model is read from: `settings.modelsDir`, else env MODELS_DIR, else <repo>/models/. */
+export function modelsDirOf(stage: ResolvedStage, env: NodeJS.ProcessEnv = process.env): string {
+  const dir = stage.settings.modelsDir;
+  return typeof dir === 'string' ? dir : (env.MODELS_DIR ?? DEFAULT_MODEL_PATH);
+}
+
+/**
+ * The `modelVersion` a stage writes with the models this process sees (`<name>@sha256:<16 hex>`,
+ * the bare name for a model whose files are not local); undefined for a stage without a model.
+ */
+export function stageModelVersion(stage: ResolvedStage, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return stage.model ? modelVersion(stage.model, modelsDirOf(stage, env)) : undefined;
+}
+
+/** Every model stage's current version, by stage name (what `pipeline reprocess` compares stored provenance with). */
+export function currentModelVersions(config: ResolvedConfig, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const stage of config.stages) {
+    const v = stageModelVersion(stage, env);
+    if (v !== undefined) out[stage.name] = v;
+  }
+  return out;
 }
 
 /** The text a model stage reads: preprocess's cleaned text, else the raw title. */

@@ -31,6 +31,8 @@ export interface ExportedProduct {
   traceId: string;
   producedAt: string | null;
   storedAt: string;
+  /** The stored version: the record's input-stream entry id (`origin`, "ms-seq") by which newest wins; null when stored without one. */
+  version: string | null;
   /** The whole record: input, every stage output, route, models, timings. */
   doc: Record<string, unknown>;
 }
@@ -69,6 +71,7 @@ function fromRedisHash(key: string, h: Record<string, string>): ExportedProduct 
     traceId: h.trace ?? '',
     producedAt: isoOrNull(doc.producedAt),
     storedAt: new Date(Number(h.storedAt)).toISOString(),
+    version: orNull(h.version),
     doc,
   };
 }
@@ -120,6 +123,32 @@ interface ProductRow {
   copies: number;
   produced_at: Date | null;
   stored_at: Date;
+  version: string | null;
+}
+
+const COLUMNS = 'key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, trace_id, copies, produced_at, stored_at, version';
+
+/** The postgres column keeps the version zero-padded to sort as text (migration 002): back to "ms-seq". */
+const unpadVersion = (v: string | null): string | null => (v === null ? null : v.replace(/^0+(?=\d)/, '').replace(/-0+(?=\d)/, '-'));
+
+/** A row of the postgres sink → an export line. */
+function fromRow(r: ProductRow): ExportedProduct {
+  return {
+    key: r.key,
+    category: r.category,
+    brand: r.brand,
+    mpn: r.mpn,
+    gtin: r.gtin,
+    gtinValid: r.gtin_valid,
+    duplicateOf: r.duplicate_of,
+    copies: r.copies,
+    entryId: r.entry_id,
+    traceId: r.trace_id,
+    producedAt: r.produced_at ? r.produced_at.toISOString() : null,
+    storedAt: r.stored_at.toISOString(),
+    version: unpadVersion(r.version),
+    doc: r.doc,
+  };
 }
 
 /**
@@ -139,27 +168,10 @@ export async function* postgresProducts(pool: pg.Pool, schema: string, filter: E
     where.push(`stored_at >= $${params.length}`);
   }
   params.push(pageSize);
-  const sql = `SELECT key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, trace_id, copies, produced_at, stored_at
-    FROM ${quoteSchema(schema)}.products WHERE ${where.join(' AND ')} ORDER BY key LIMIT $${params.length}`;
+  const sql = `SELECT ${COLUMNS} FROM ${quoteSchema(schema)}.products WHERE ${where.join(' AND ')} ORDER BY key LIMIT $${params.length}`;
   for (;;) {
     const { rows } = await pool.query<ProductRow>(sql, params);
-    for (const r of rows) {
-      yield {
-        key: r.key,
-        category: r.category,
-        brand: r.brand,
-        mpn: r.mpn,
-        gtin: r.gtin,
-        gtinValid: r.gtin_valid,
-        duplicateOf: r.duplicate_of,
-        copies: r.copies,
-        entryId: r.entry_id,
-        traceId: r.trace_id,
-        producedAt: r.produced_at ? r.produced_at.toISOString() : null,
-        storedAt: r.stored_at.toISOString(),
-        doc: r.doc,
-      };
-    }
+    for (const r of rows) yield fromRow(r);
     if (rows.length < pageSize) return;
     params[0] = rows[rows.length - 1]!.key;
   }
@@ -197,25 +209,7 @@ export async function readRedisProduct(redis: Redis, keys: Keys | Shards, key: s
 
 /** One stored product of the postgres sink by key (primary-key lookup), as an export line (null: not stored). */
 export async function readPostgresProduct(pool: pg.Pool, schema: string, key: string): Promise<ExportedProduct | null> {
-  const { rows } = await pool.query<ProductRow>(
-    `SELECT key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, trace_id, copies, produced_at, stored_at FROM ${quoteSchema(schema)}.products WHERE key = $1`,
-    [key],
-  );
+  const { rows } = await pool.query<ProductRow>(`SELECT ${COLUMNS} FROM ${quoteSchema(schema)}.products WHERE key = $1`, [key]);
   const r = rows[0];
-  if (!r) return null;
-  return {
-    key: r.key,
-    category: r.category,
-    brand: r.brand,
-    mpn: r.mpn,
-    gtin: r.gtin,
-    gtinValid: r.gtin_valid,
-    duplicateOf: r.duplicate_of,
-    copies: r.copies,
-    entryId: r.entry_id,
-    traceId: r.trace_id,
-    producedAt: r.produced_at ? r.produced_at.toISOString() : null,
-    storedAt: r.stored_at.toISOString(),
-    doc: r.doc,
-  };
+  return r ? fromRow(r) : null;
 }

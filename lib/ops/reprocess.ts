@@ -1,0 +1,139 @@
+/**
+ * `pipeline reprocess`: stored products back through the pipeline from a chosen stage, after a
+ * model upgrade. Each product re-enters one stage's input stream with its envelope rebuilt from
+ * the stored doc (lib/ops/reprocess-plan.ts: the outputs of the stages before it kept, an origin
+ * just after the stored version's, so the store's newest-wins keeps it over the version it
+ * replaces but not over a record produced since), through lib/lua/reprocess-2.lua, which puts it
+ * back at most once per stored version: a marker `{p}:reprocess:<key>` (TTL) names the store
+ * entry of the version put back, so a second run (or the same key seen twice by SSCAN) skips it
+ * until its new version is stored. Bounded like the producer and DLQ replay: before each batch
+ * it waits while the target stage's lag is above its maxLag or Redis is full
+ * (lib/producer/backpressure.ts).
+ */
+import type { Redis } from 'ioredis';
+import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
+import { Backpressure, type Pressure } from '../producer/backpressure.js';
+import type { Keys } from '../redis/keys.js';
+import { Script } from '../redis/script.js';
+import { configShards } from '../redis/shard.js';
+import { encodeEnvelope } from '../stream/codec.js';
+import { checkFromStage, planReprocess, rebuildEnvelope, type PlanOptions, type SkipReason, type StoredProductRef } from './reprocess-plan.js';
+
+export * from './reprocess-plan.js';
+
+const putBack = new Script('reprocess-2');
+
+/** How long a product put back counts as in flight unless its new version is stored first. @defaultValue one day */
+export const DEFAULT_MARKER_TTL_MS = 24 * 3_600_000;
+
+export interface ReprocessOptions extends PlanOptions {
+  /** Count what would be put back, write nothing (reads only: the observer user may run it). @defaultValue false */
+  dryRun?: boolean;
+  /** Products put back per backpressure reading (and per pipelined round trip). @defaultValue 100 */
+  batch?: number;
+  /** @defaultValue DEFAULT_MARKER_TTL_MS */
+  markerTtlMs?: number;
+  backpressure?: { pollMs?: number; maxWaitMs?: number; onWait?: (p: Pressure, stage: string, waitedMs: number) => void; onClear?: (waitedMs: number) => void };
+  /** With the running totals: after each batch put back, every 1000 products read, and at the end. */
+  onProgress?: (s: ReprocessSummary) => void;
+}
+
+export interface ReprocessSummary {
+  /** Products read from the sink (after its --category / --since filters). */
+  scanned: number;
+  /** Put back (with dryRun: would be). */
+  reprocessed: number;
+  /** Put back per stage they re-entered. */
+  byStage: Record<string, number>;
+  /** Not put back: another model (--model), no model changed, never went through --from-stage, unreadable doc, or already put back and not stored again yet. */
+  skipped: Record<SkipReason | 'inFlight', number>;
+}
+
+interface Item {
+  p: StoredProductRef;
+  stage: ResolvedStage;
+  keys: Keys;
+}
+
+type Reply = [1, string] | [0, string];
+
+/** Put back the products of `products` that the options select; resolves with the counts. */
+export async function reprocess(
+  redis: Redis,
+  config: ResolvedConfig,
+  products: AsyncIterable<StoredProductRef>,
+  o: ReprocessOptions,
+): Promise<ReprocessSummary> {
+  checkFromStage(config, o.fromStage);
+  const shards = configShards(config);
+  const stages = new Map(config.stages.map((s) => [s.name, s]));
+  const batchSize = o.batch ?? 100;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch: expected a positive integer, got ${batchSize}`);
+  const summary: ReprocessSummary = {
+    scanned: 0,
+    reprocessed: 0,
+    byStage: {},
+    skipped: { otherModel: 0, upToDate: 0, notOnRoute: 0, unreadable: 0, inFlight: 0 },
+  };
+  const done = (it: Item) => {
+    summary.reprocessed++;
+    summary.byStage[it.stage.name] = (summary.byStage[it.stage.name] ?? 0) + 1;
+  };
+  const ttl = String(o.markerTtlMs ?? DEFAULT_MARKER_TTL_MS);
+
+  /** Wait while any target stage of the batch is behind its maxLag, or Redis is full: a fresh reading per batch. */
+  const waitForRoom = async (items: readonly Item[]) => {
+    const seen = new Set<string>();
+    for (const it of items) {
+      const id = `${it.keys.tag}\0${it.stage.name}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      await Backpressure.forStage(redis, it.stage, it.keys, 0).waitUntilClear({
+        ...o.backpressure,
+        onWait: (p, ms) => o.backpressure?.onWait?.(p, it.stage.name, ms),
+      });
+    }
+  };
+
+  /** One product through the script: put back, or already in flight. */
+  const send = async (it: Item): Promise<void> => {
+    const env = rebuildEnvelope(it.p, it.stage.name, Date.now());
+    const r = await putBack.run<Reply>(
+      redis,
+      [it.keys.reprocess(it.p.key), it.keys.stream(it.stage.input)],
+      [it.p.key, it.p.entryId, encodeEnvelope(env), it.stage.name, env.origin ?? '', ttl, String(Date.now())],
+    );
+    if (r[0] === 1) done(it);
+    else summary.skipped.inFlight++;
+  };
+
+  const flush = async (items: Item[]) => {
+    if (items.length === 0) return;
+    if (o.dryRun) {
+      const markers = await Promise.all(items.map((it) => redis.hget(it.keys.reprocess(it.p.key), 'from')));
+      items.forEach((it, i) => (markers[i] === it.p.entryId ? summary.skipped.inFlight++ : done(it)));
+    } else {
+      await waitForRoom(items);
+      await Promise.all(items.map(send)); // pipelined on the one connection
+    }
+  };
+
+  let batch: Item[] = [];
+  for await (const p of products) {
+    summary.scanned++;
+    const plan = planReprocess(p.doc, o);
+    if ('skip' in plan) {
+      summary.skipped[plan.skip]++;
+      continue;
+    }
+    batch.push({ p, stage: stages.get(plan.stage)!, keys: shards.keysFor(p.key) });
+    if (batch.length >= batchSize) {
+      await flush(batch);
+      batch = [];
+      o.onProgress?.(summary);
+    } else if (summary.scanned % 1000 === 0) o.onProgress?.(summary);
+  }
+  await flush(batch);
+  o.onProgress?.(summary);
+  return summary;
+}

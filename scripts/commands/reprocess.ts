@@ -1,0 +1,96 @@
+import { describe } from '../../lib/producer/backpressure.js';
+import { DEFAULT_MARKER_TTL_MS, reprocess, type ReprocessSummary } from '../../lib/ops/reprocess.js';
+import { findStoreStage, parseSince, type ExportFilter } from '../../stages/sinks/export.js';
+import { currentModelVersions } from '../../stages/domain/model-options.js';
+import { cliRedis, loadConfig, warnEvictionPolicy } from './common.js';
+import { storedProducts } from './export.js';
+import type { PostgresCliOptions } from './store.js';
+
+export interface ReprocessCliOptions extends PostgresCliOptions {
+  category?: string;
+  /** Only products stored by another version of this model. */
+  model?: string;
+  /** ISO-8601: only products stored at or after. */
+  since?: string;
+  fromStage?: string;
+  dryRun?: boolean;
+  /** redis or postgres. @defaultValue the store stage's settings.sink */
+  sink?: string;
+  page: string;
+  batch: string;
+  /** Seconds a product put back counts as in flight. */
+  markerTtl?: string;
+  backpressurePoll: string;
+}
+
+const positive = (name: string, v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: expected a positive integer, got ${v}`);
+  return n;
+};
+
+/**
+ * `pipeline reprocess`: stored products (from the store stage's sink, as `pipeline export` reads
+ * them) back through the pipeline from the first stage whose model changed, or `--from-stage`
+ * (lib/ops/reprocess.ts). Progress on stderr when a TTY; one JSON summary line on stdout.
+ */
+export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void> {
+  const config = loadConfig(opts);
+  const sink = opts.sink ?? String(findStoreStage(config, opts.stage).settings.sink ?? 'redis');
+  const filter: ExportFilter = { category: opts.category, since: opts.since !== undefined ? parseSince(opts.since) : undefined };
+  const page = positive('--page', opts.page);
+  const batch = positive('--batch', opts.batch);
+  const markerTtlMs = opts.markerTtl !== undefined ? positive('--marker-ttl', opts.markerTtl) * 1000 : DEFAULT_MARKER_TTL_MS;
+  const pollMs = positive('--backpressure-poll', opts.backpressurePoll);
+  const current = currentModelVersions(config);
+  if (opts.model !== undefined && !config.stages.some((s) => s.model === opts.model))
+    process.stderr.write(
+      `warning: no stage of pipeline ${config.pipeline} runs model ${opts.model} now (models: ${Object.values(current).join(', ') || 'none'})\n`,
+    );
+
+  const tty = process.stderr.isTTY;
+  const t0 = Date.now();
+  const verb = opts.dryRun ? 'would reprocess' : 'reprocessed';
+  const progress = (s: ReprocessSummary) => {
+    if (!tty) return;
+    const skipped = Object.values(s.skipped).reduce((a, b) => a + b, 0);
+    const rate = Math.round(s.scanned / Math.max(0.001, (Date.now() - t0) / 1000));
+    process.stderr.write(`\rscanned ${s.scanned}  ${verb} ${s.reprocessed}  skipped ${skipped} (in flight ${s.skipped.inFlight})  ${rate}/s `);
+  };
+  let lastSaid = 0;
+  const onWait = (p: Parameters<typeof describe>[0], stage: string, ms: number) => {
+    if (Date.now() - lastSaid < 5_000) return;
+    lastSaid = Date.now();
+    process.stderr.write(`${tty ? '\n' : ''}reprocess: waiting for stage ${stage}: ${describe(p)} (${Math.round(ms / 1000)} s so far)\n`);
+  };
+
+  const redis = cliRedis(config.redis.url);
+  const source = storedProducts(config, opts, sink, filter, page, redis);
+  try {
+    if (!opts.dryRun) await warnEvictionPolicy(redis);
+    const summary = await reprocess(redis, config, source.products, {
+      current,
+      ...(opts.fromStage !== undefined ? { fromStage: opts.fromStage } : {}),
+      ...(opts.model !== undefined ? { model: opts.model } : {}),
+      dryRun: opts.dryRun === true,
+      batch,
+      markerTtlMs,
+      backpressure: { pollMs, onWait, onClear: (ms) => process.stderr.write(`reprocess: resumed after ${Math.round(ms / 1000)} s of backpressure\n`) },
+      onProgress: progress,
+    });
+    if (tty) process.stderr.write('\n');
+    const line = {
+      event: 'reprocess.done',
+      dryRun: opts.dryRun === true,
+      sink,
+      ...summary,
+      filter: { category: opts.category, model: opts.model, since: opts.since, fromStage: opts.fromStage },
+      models: current,
+      seconds: (Date.now() - t0) / 1000,
+    };
+    process.stdout.write(JSON.stringify(line) + '\n');
+  } finally {
+    await source.close();
+    await redis.quit().catch(() => redis.disconnect());
+  }
+}
