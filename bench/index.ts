@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the project's runtime against hand-written baselines, in one run on one local
  * redis-server (no persistence). Project and baseline runs alternate; the summary gives medians
- * and ends with the two ratio lines `transport: N.NNx` and `model: N.NNx`.
+ * and ends with five lines: `transport: N.NNx`, `model: N.NNx`, `model cpu: N.NNx`, `latency p99: N ms`,
+ * `model latency p99: N ms` (bench/report.ts `contractLines`).
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';

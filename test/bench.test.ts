@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
-test('npm run bench -- --quick --workers 2 prints a table of medians and ends with the two ratio lines', () => {
+test('npm run bench -- --quick --workers 2 prints a table of medians and ends with the five contract lines', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-test-'));
   const json = join(dir, 'bench.json');
   try {
@@ -34,9 +34,13 @@ test('npm run bench -- --quick --workers 2 prints a table of medians and ends wi
     const out = r.stdout + r.stderr;
     assert.is(r.status, 0, out);
     const lines = r.stdout.trimEnd().split('\n');
-    // The summary ends with exactly these two lines.
-    assert.match(lines.at(-2)!, /^transport: \d+\.\d{2}x$/, out);
-    assert.match(lines.at(-1)!, /^model: (\d+\.\d{2}x|n\/a \((not built|skipped|failed)\))$/, out);
+    // The summary ends with exactly these five lines (issue 17's contract).
+    const na = String.raw`n\/a \((not built|skipped|failed)\)`;
+    assert.match(lines.at(-5)!, /^transport: \d+\.\d{2}x$/, out);
+    assert.match(lines.at(-4)!, new RegExp(String.raw`^model: (\d+\.\d{2}x|${na})$`), out);
+    assert.match(lines.at(-3)!, new RegExp(String.raw`^model cpu: (\d+\.\d{2}x|${na})$`), out);
+    assert.match(lines.at(-2)!, /^latency p99: \d+ ms$/, out);
+    assert.match(lines.at(-1)!, new RegExp(String.raw`^model latency p99: (\d+ ms|${na})$`), out);
     // A table with a header and project/baseline columns, a transport and latency rows.
     assert.match(r.stdout, /^measure \(median of runs\)\s+project\s+baseline\s+project\/baseline$/m);
     assert.match(r.stdout, /^transport records\/s \(2,000 x 3 stages\)\s+[\d,]+\s+[\d,]+\s+\d+\.\d{2}x$/m);
