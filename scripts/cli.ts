@@ -55,8 +55,10 @@ program
 
 program
   .command('worker')
-  .description('run one stage consumer (SIGTERM: drain the batch in flight, ack, exit); on a sharded pipeline one reader per shard')
-  .argument('<stage>', 'stage name from the config')
+  .description(
+    'run stage consumers in this process (SIGTERM: drain the batches in flight, ack, exit); several stages share the process and its command connection, each with its own group and reader; on a sharded pipeline one reader per shard',
+  )
+  .argument('<stages>', 'a stage name from the config, a comma list of them (classify,extract.electronics), or a process name (stages with that `process`)')
   .option('--shards <list>', 'sharded pipelines: read only these shards, e.g. 0,2 or 4-7 (default: env WORKER_SHARDS, else every shard)')
   .action(run((stage: string, o: { shards?: string }) => workerCommand(stage, { ...global(), ...o })));
 
@@ -95,7 +97,7 @@ program
 program
   .command('health')
   .description("probe: exit 0 if this host's consumer of the stage is making progress (its watchdog's liveness key is alive)")
-  .requiredOption('--stage <name>', 'stage name')
+  .requiredOption('--stage <name>', 'stage name; a comma list or a process name: every stage of that worker must progress')
   .option('--pid <n>', 'only the consumer of this process id (default: any on this host)')
   .option('--host <name>', 'host part of the consumer name (default: hostname)')
   .option('--unknown-ok', 'exit 0 when Redis cannot be reached (liveness: a restart would not help)')
