@@ -49,7 +49,7 @@ let seq = 0;
 /** A fresh pipeline name on an empty server for every run. */
 async function fresh(label: string): Promise<TransportSetup> {
   await redis.flushall();
-  return { url: server.url, pipeline: `bench${++seq}${label}`, batchSize: opts.batchSize, workers: opts.workers };
+  return { url: server.url, pipeline: `bench${++seq}${label}`, batchSize: opts.batchSize, workers: opts.workers, colocate: opts.colocate ?? false };
 }
 const rigFor = (side: Side, s: TransportSetup): (() => Promise<Rig>) =>
   side === 'project' ? () => projectTransport({ ...s, cpuProfDir: opts.cpuProf }) : () => baselineTransport({ ...s, cpuProfDir: opts.cpuProf });
@@ -91,6 +91,8 @@ try {
     }
   }
   await runModelPart(redis, server.url, opts, results.models, log, fresh);
+  // Stages sharing a process against one process per stage (bench/colocate.ts), only when named.
+  if (opts.parts.has('colocate')) results.colocate = await (await import('./colocate.js')).runColocatePart(redis, opts, log, fresh);
   // The HTTP API part (autocannon, loaded only when asked for): bench/api.ts.
   if (opts.parts.has('api')) api = await (await import('./api.js')).runApiPart(redis, server.url, opts, log, fresh);
 } finally {

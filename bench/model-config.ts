@@ -38,12 +38,19 @@ export interface ModelBenchConfig {
   source: string;
 }
 
+/** Process of a model stage: the config's (`colocate` undefined), all in `models` (true), or its own (false). */
+function processFor(s: StageConfig, colocate: boolean | undefined): string | undefined {
+  if (colocate === undefined) return s.process;
+  return colocate ? 'models' : undefined;
+}
+
 /**
  * The model part of a pipeline config: its preprocess, classify and extract stages with their
  * routes; any route target outside them (validate, match, store, ...) becomes the terminal `out`.
- * Batch size and ONNX threads are the bench's, the same for every stage.
+ * Batch size and ONNX threads are the bench's, the same for every stage. Stages share processes as
+ * the config's `process` says, unless `colocate` is given: true puts them all in one, false none.
  */
-export function modelBenchConfig(pipeline: string, batchSize: number, threads: number, path = DEFAULT_MODEL_CONFIG): ModelBenchConfig {
+export function modelBenchConfig(pipeline: string, batchSize: number, threads: number, path = DEFAULT_MODEL_CONFIG, colocate?: boolean): ModelBenchConfig {
   let raw: PipelineConfig | undefined;
   let source = path;
   if (existsSync(path)) raw = JSON.parse(readFileSync(path, 'utf8')) as PipelineConfig;
@@ -53,7 +60,7 @@ export function modelBenchConfig(pipeline: string, batchSize: number, threads: n
   }
   const stages: StageConfig[] = raw.stages
     .filter((s) => MODEL_KINDS.includes(s.kind))
-    .map((s) => ({ name: s.name, kind: s.kind, input: s.input, model: s.model, settings: s.settings, batchSize, threads }));
+    .map((s) => ({ name: s.name, kind: s.kind, input: s.input, model: s.model, settings: s.settings, batchSize, threads, process: processFor(s, colocate) }));
   const inputs = new Set(stages.map((s) => s.input ?? s.name));
   const terminal = [...new Set([...(raw.streams?.terminal ?? ['review']), MODEL_OUT])];
   const retarget = (t: string) => (inputs.has(t) || terminal.includes(t) ? t : MODEL_OUT);

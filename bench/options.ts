@@ -32,8 +32,14 @@ export interface BenchOptions {
   json?: string;
   /** Write V8 CPU profiles of the stage processes (transport both sides, model pipeline, bare loop) into this folder. */
   cpuProf?: string;
-  /** Which parts to run (`api` only when named: bench/api.ts). @defaultValue transport, latency, models */
-  parts: Set<'transport' | 'latency' | 'models' | 'api'>;
+  /**
+   * Stages sharing a process in the main parts: true runs the transport stages in one process on
+   * both sides (the baseline's three loops too) and every model stage in one; false one process per
+   * stage everywhere. @defaultValue transport one process per stage, models as the config's `process` says
+   */
+  colocate?: boolean;
+  /** Which parts to run (`api` and `colocate` only when named: bench/api.ts, bench/colocate.ts). @defaultValue transport, latency, models */
+  parts: Set<'transport' | 'latency' | 'models' | 'api' | 'colocate'>;
   /** Transport sides to run (profiling one side alone). @defaultValue project, baseline */
   sides: Set<'project' | 'baseline'>;
   /** A smoke run: 2,000 records, 1 run, 1 s of latency after 0.5 s of warm-up, 500 model records. */
@@ -57,7 +63,9 @@ const USAGE = `usage: npm run bench -- [options]
   --bullmq             BullMQ as a second transport baseline (needs the bullmq devDependency)
   --json FILE          write all measurements as JSON
   --cpu-prof DIR       V8 CPU profiles of every stage process (DIR/<side>/<stage>/)
-  --parts LIST         comma list of transport, latency, models, api (default: all but api)
+  --colocate yes|no    yes: transport stages in one process (both sides) and model stages in one;
+                       no: one process per stage (default: transport per stage, models as the config says)
+  --parts LIST         comma list of transport, latency, models, api, colocate (default: the first three)
   --sides LIST         comma list of project, baseline (default both; for profiling one side)
   --quick              smoke run: 2000 records, 1 run, 1 s latency (0.5 s warm-up), 500 model records`;
 
@@ -149,8 +157,14 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       case '--quick':
         o.quick = true;
         break;
+      case '--colocate': {
+        const v = next();
+        if (v !== 'yes' && v !== 'no') throw new Error(`--colocate expects yes or no, got ${JSON.stringify(v)}\n${USAGE}`);
+        o.colocate = v === 'yes';
+        break;
+      }
       case '--parts':
-        o.parts = list(flag, next(), ['transport', 'latency', 'models', 'api']);
+        o.parts = list(flag, next(), ['transport', 'latency', 'models', 'api', 'colocate']);
         break;
       case '--sides':
         o.sides = list(flag, next(), ['project', 'baseline']);
@@ -163,7 +177,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         throw new Error(`unknown option ${flag}\n${USAGE}`);
     }
   }
-  if (o.skipModels) o.parts.delete('models');
+  if (o.skipModels) o.parts.delete('models'); // the colocate part reads skipModels itself
   if (o.quick) {
     if (!explicit.has('--records')) o.records = 2_000;
     if (!explicit.has('--runs')) o.runs = 1;

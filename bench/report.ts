@@ -1,5 +1,6 @@
+import { colocateLines, type ColocateResults } from './colocate-report.js';
 import type { LatencyResult } from './latency.js';
-import type { ThroughputResult, StageResources } from './rig.js';
+import { cpuPerRecord, type ThroughputResult, type StageResources } from './rig.js';
 import { median } from './stats.js';
 
 /** Everything one bench run measured, as written by --json. */
@@ -15,6 +16,8 @@ export interface BenchResults {
     baseline: ThroughputResult[];
     latency: LatencyResult[];
   };
+  /** `--parts colocate` (bench/colocate.ts). */
+  colocate?: ColocateResults;
   ratios: {
     transport?: number;
     model?: number;
@@ -42,9 +45,6 @@ function table(rows: string[][]): string[] {
       .trimEnd(),
   );
 }
-
-/** CPU microseconds per record: every stage process plus redis-server, while measured. */
-const cpuPerRecord = (r: ThroughputResult) => ((r.stages.reduce((s, x) => s + x.cpuSeconds, 0) + r.redisCpuSeconds) / r.records) * 1e6;
 
 const med = <T>(xs: readonly T[], f: (x: T) => number | undefined) => median(xs.map(f).filter((v): v is number => v !== undefined && Number.isFinite(v)));
 
@@ -177,6 +177,7 @@ export function formatReport(r: BenchResults): string {
   } else {
     lines.push(`models: ${r.models.status}${r.models.note ? ` (${r.models.note})` : ''}`);
   }
+  if (r.colocate) lines.push('', ...colocateLines(r.colocate));
   lines.push('', ...contractLines(r));
   return lines.join('\n');
 }
