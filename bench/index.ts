@@ -91,6 +91,7 @@ try {
     }
   }
   await runModelPart(redis, server.url, opts, results.models, log, fresh);
+  if (opts.parts.has('coldstart')) results.coldStart = await (await import('./coldstart.js')).runColdStartPart(redis, opts, log, fresh);
   // Stages sharing a process against one process per stage (bench/colocate.ts), only when named.
   if (opts.parts.has('colocate')) results.colocate = await (await import('./colocate.js')).runColocatePart(redis, opts, log, fresh);
   // The HTTP API part (autocannon, loaded only when asked for): bench/api.ts.

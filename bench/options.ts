@@ -38,8 +38,8 @@ export interface BenchOptions {
    * stage everywhere. @defaultValue transport one process per stage, models as the config's `process` says
    */
   colocate?: boolean;
-  /** Which parts to run (`api` and `colocate` only when named: bench/api.ts, bench/colocate.ts). @defaultValue transport, latency, models */
-  parts: Set<'transport' | 'latency' | 'models' | 'api' | 'colocate'>;
+  /** Which parts to run (`api` and `colocate` only when named: bench/api.ts, bench/colocate.ts). @defaultValue transport, latency, models, coldstart */
+  parts: Set<'transport' | 'latency' | 'models' | 'coldstart' | 'api' | 'colocate'>;
   /** Transport sides to run (profiling one side alone). @defaultValue project, baseline */
   sides: Set<'project' | 'baseline'>;
   /** A smoke run: 2,000 records, 1 run, 1 s of latency after 0.5 s of warm-up, 500 model records. */
@@ -65,7 +65,7 @@ const USAGE = `usage: npm run bench -- [options]
   --cpu-prof DIR       V8 CPU profiles of every stage process (DIR/<side>/<stage>/)
   --colocate yes|no    yes: transport stages in one process (both sides) and model stages in one;
                        no: one process per stage (default: transport per stage, models as the config says)
-  --parts LIST         comma list of transport, latency, models, api, colocate (default: the first three)
+  --parts LIST         comma list of transport, latency, models, coldstart, api, colocate (default: the first four)
   --sides LIST         comma list of project, baseline (default both; for profiling one side)
   --quick              smoke run: 2000 records, 1 run, 1 s latency (0.5 s warm-up), 500 model records`;
 
@@ -83,7 +83,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     skipModels: false,
     bullmq: false,
     quick: false,
-    parts: new Set(['transport', 'latency', 'models']),
+    parts: new Set(['transport', 'latency', 'models', 'coldstart']),
     sides: new Set(['project', 'baseline']),
   };
   const explicit = new Set<string>();
@@ -164,7 +164,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         break;
       }
       case '--parts':
-        o.parts = list(flag, next(), ['transport', 'latency', 'models', 'api', 'colocate']);
+        o.parts = list(flag, next(), ['transport', 'latency', 'models', 'coldstart', 'api', 'colocate']);
         break;
       case '--sides':
         o.sides = list(flag, next(), ['project', 'baseline']);

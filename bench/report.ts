@@ -1,3 +1,4 @@
+import { coldStartRows, type ColdStartResults } from './coldstart-rows.js';
 import { colocateLines, type ColocateResults } from './colocate-report.js';
 import type { LatencyResult } from './latency.js';
 import { cpuPerRecord, type ThroughputResult, type StageResources } from './rig.js';
@@ -16,6 +17,8 @@ export interface BenchResults {
     baseline: ThroughputResult[];
     latency: LatencyResult[];
   };
+  /** Cold start per stage kind (bench/coldstart.ts). */
+  coldStart?: ColdStartResults;
   /** `--parts colocate` (bench/colocate.ts). */
   colocate?: ColocateResults;
   ratios: {
@@ -161,6 +164,7 @@ export function formatReport(r: BenchResults): string {
       ]);
     }
   }
+  if (r.coldStart) rows.push(...coldStartRows(r.coldStart));
   const lines = [
     `bench: ${r.machine.cpus} cores, Node ${r.machine.node}, redis ${r.machine.redis}, batch ${String(r.options.batchSize)}, ${String(r.options.workers ?? 1)} process(es) per transport stage, ${String(r.options.runs)} run(s) per side, load average before ${r.machine.loadBefore.map((x) => x.toFixed(2)).join(' ')}${r.machine.loadAfter ? `, after ${r.machine.loadAfter.map((x) => x.toFixed(2)).join(' ')}` : ''}`,
     '',

@@ -1,23 +1,32 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { fatalAsync } from './commands/common.js';
-import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, evalCommand } from './commands/eval.js';
-import { aclCommand } from './commands/acl.js';
-import { functionsCommand } from './commands/functions.js';
-import { exportCommand } from './commands/export.js';
-import { produceCommand } from './commands/produce.js';
-import { storeMigrateCommand } from './commands/store.js';
-import { startCommand } from './commands/start.js';
-import { statusCommand } from './commands/status.js';
-import { upCommand } from './commands/up.js';
-import { deployRenderCommand } from './commands/deploy.js';
+import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, fatalAsync } from './commands/common.js';
 import { dlqCommand } from './commands/dlq.js';
-import { healthCommand } from './commands/health.js';
-import { monitorCommand } from './commands/monitor.js';
-import { topCommand } from './commands/top.js';
-import { workerCommand } from './commands/worker.js';
-import { serveCommand } from './commands/serve.js';
-import { labelsExportCommand } from './commands/labels.js';
+
+/**
+ * Each command's module is imported when that command runs, so `pipeline worker` loads no HTTP
+ * server, training, evaluation or sink code it does not use: a worker's cold start (issue 17).
+ */
+const lazy =
+  <M extends Record<K, (...args: never[]) => Promise<void>>, K extends keyof M>(load: () => Promise<M>, name: K) =>
+  (...args: Parameters<M[K]>): Promise<void> =>
+    load().then((m) => m[name](...args));
+const evalCommand = lazy(() => import('./commands/eval.js'), 'evalCommand');
+const aclCommand = lazy(() => import('./commands/acl.js'), 'aclCommand');
+const functionsCommand = lazy(() => import('./commands/functions.js'), 'functionsCommand');
+const exportCommand = lazy(() => import('./commands/export.js'), 'exportCommand');
+const produceCommand = lazy(() => import('./commands/produce.js'), 'produceCommand');
+const storeMigrateCommand = lazy(() => import('./commands/store.js'), 'storeMigrateCommand');
+const startCommand = lazy(() => import('./commands/start.js'), 'startCommand');
+const statusCommand = lazy(() => import('./commands/status.js'), 'statusCommand');
+const upCommand = lazy(() => import('./commands/up.js'), 'upCommand');
+const deployRenderCommand = lazy(() => import('./commands/deploy.js'), 'deployRenderCommand');
+const healthCommand = lazy(() => import('./commands/health.js'), 'healthCommand');
+const monitorCommand = lazy(() => import('./commands/monitor.js'), 'monitorCommand');
+const topCommand = lazy(() => import('./commands/top.js'), 'topCommand');
+const workerCommand = lazy(() => import('./commands/worker.js'), 'workerCommand');
+const serveCommand = lazy(() => import('./commands/serve.js'), 'serveCommand');
+const labelsExportCommand = lazy(() => import('./commands/labels.js'), 'labelsExportCommand');
 
 const program = new Command('pipeline')
   .description(

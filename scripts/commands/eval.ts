@@ -183,5 +183,4 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   }
 }
 
-export const DEFAULT_EVAL_INPUT = join('..', 'shared', 'data', 'products', 'dev.jsonl');
-export const DEFAULT_EVAL_TRAIN = join('..', 'shared', 'data', 'products', 'train.jsonl');
+export { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN } from './common.js';
