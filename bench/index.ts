@@ -49,7 +49,7 @@ let seq = 0;
 /** A fresh pipeline name on an empty server for every run. */
 async function fresh(label: string): Promise<TransportSetup> {
   await redis.flushall();
-  return { url: server.url, pipeline: `bench${++seq}${label}`, batchSize: opts.batchSize, workers: opts.workers, colocate: opts.colocate ?? false };
+  return { url: server.url, pipeline: `bench${++seq}${label}`, batchSize: opts.batchSize, workers: opts.workers, colocate: opts.colocate ?? true };
 }
 const rigFor = (side: Side, s: TransportSetup): (() => Promise<Rig>) =>
   side === 'project' ? () => projectTransport({ ...s, cpuProfDir: opts.cpuProf }) : () => baselineTransport({ ...s, cpuProfDir: opts.cpuProf });

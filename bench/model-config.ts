@@ -1,10 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { PipelineConfig, RouteRule, StageConfig } from '../lib/config/types.js';
+import { REST_STAGE, restStage } from './transport-config.js';
 
 /** Stage kinds the model bench keeps from the pipeline config. */
 export const MODEL_KINDS = ['preprocess', 'classify', 'extract'];
-/** Terminal stream of the bench's model pipeline: where extract (and anything routed past it) ends. */
+/** Where the bench's model pipeline ends: extract (and anything routed past it) hands off to `out`, the input of the rest of the pipeline (validate, match, store), which is not run (`restStage`). */
 export const MODEL_OUT = 'out';
 export const REPO = resolve(import.meta.dirname, '..');
 export const DEFAULT_MODEL_CONFIG = resolve(REPO, 'config/pipeline.json');
@@ -46,7 +47,8 @@ function processFor(s: StageConfig, colocate: boolean | undefined): string | und
 
 /**
  * The model part of a pipeline config: its preprocess, classify and extract stages with their
- * routes; any route target outside them (validate, match, store, ...) becomes the terminal `out`.
+ * routes; any route target outside them (validate, match, store, ...) becomes `out`, the input of
+ * a stage standing for the rest of the pipeline that is never started (`REST_STAGE`).
  * Batch size and ONNX threads are the bench's, the same for every stage. Stages share processes as
  * the config's `process` says, unless `colocate` is given: true puts them all in one, false none.
  */
@@ -62,7 +64,7 @@ export function modelBenchConfig(pipeline: string, batchSize: number, threads: n
     .filter((s) => MODEL_KINDS.includes(s.kind))
     .map((s) => ({ name: s.name, kind: s.kind, input: s.input, model: s.model, settings: s.settings, batchSize, threads, process: processFor(s, colocate) }));
   const inputs = new Set(stages.map((s) => s.input ?? s.name));
-  const terminal = [...new Set([...(raw.streams?.terminal ?? ['review']), MODEL_OUT])];
+  const terminal = [...new Set(raw.streams?.terminal ?? ['review'])].filter((t) => t !== MODEL_OUT);
   const retarget = (t: string) => (inputs.has(t) || terminal.includes(t) ? t : MODEL_OUT);
   const routes: Record<string, RouteRule[]> = {};
   for (const s of stages) {
@@ -74,7 +76,14 @@ export function modelBenchConfig(pipeline: string, batchSize: number, threads: n
   }
   return {
     source,
-    config: { pipeline, input: raw.input ?? 'in', streams: { ...raw.streams, terminal }, limits: raw.limits, stages, routes },
+    config: {
+      pipeline,
+      input: raw.input ?? 'in',
+      streams: { ...raw.streams, terminal },
+      limits: raw.limits,
+      stages: [...stages, restStage(MODEL_OUT)],
+      routes,
+    },
   };
 }
 
@@ -85,6 +94,9 @@ export function modelDir(stage: StageConfig): string {
 }
 
 /** Model stages whose model file is missing (empty: everything is built). */
+/** The stages the bench runs (all but `REST_STAGE`). */
+export const benchStages = (config: PipelineConfig): StageConfig[] => config.stages.filter((s) => s.name !== REST_STAGE);
+
 export function missingModels(config: PipelineConfig): string[] {
   return config.stages.filter((s) => s.model && !existsSync(resolve(modelDir(s), 'onnx/model.onnx'))).map((s) => `${s.name} (${s.model})`);
 }

@@ -4,7 +4,7 @@ import { groupProcesses } from '../lib/config/processes.js';
 import type { PipelineConfig } from '../lib/config/types.js';
 import { spawnChild, type BenchChild } from './children.js';
 import { measureLatency } from './latency.js';
-import { missingModels, modelBenchConfig } from './model-config.js';
+import { benchStages, missingModels, MODEL_OUT, modelBenchConfig } from './model-config.js';
 import type { BenchOptions } from './options.js';
 import { devTitles } from './records.js';
 import { runLine, type BenchResults } from './report.js';
@@ -16,17 +16,17 @@ import type { TransportSetup } from './transport.js';
 
 /** The model pipeline's worker processes: one per stage, except stages that share a `process`. */
 export function modelProcesses(config: PipelineConfig): string[][] {
-  return groupProcesses(config.stages.map((s) => ({ name: s.name, process: s.process ?? s.name }))).map((p) => p.stages);
+  return groupProcesses(benchStages(config).map((s) => ({ name: s.name, process: s.process ?? s.name }))).map((p) => p.stages);
 }
 
 /** The project's model pipeline: real Worker processes (model-worker.ts), one per config process. */
 export function projectRig(url: string, pipeline: string, file: string, config: PipelineConfig, cpuProf?: string): Rig {
   const keys = new Keys(pipeline);
-  const terminal = config.streams!.terminal!;
+  const ends = [...config.streams!.terminal!, MODEL_OUT];
   const children: BenchChild[] = modelProcesses(config).map((g) =>
     spawnChild(`${g.join('+')}#0`, 'model-worker.ts', [file, g.join(',')], { env: { REDIS_URL: url }, cpuProfDir: cpuProf && `${cpuProf}/model-project` }),
   );
-  return { side: 'project', children, input: keys.stream('in'), outputs: [...terminal.map((t) => keys.stream(t)), keys.dlq] };
+  return { side: 'project', children, input: keys.stream('in'), outputs: [...ends.map((t) => keys.stream(t)), keys.dlq] };
 }
 
 /** The bare loop in one process: its own timing (after models are loaded), its peak RSS from /proc. */
@@ -85,7 +85,7 @@ export async function runModelPart(
     return;
   }
   const bareThreads = opts.bareThreads ?? opts.threads;
-  out.note = `config ${probe.source}; ${probe.config.stages.length} stages in ${modelProcesses(probe.config).length} processes, threads ${opts.threads} each; bare loop threads ${bareThreads}`;
+  out.note = `config ${probe.source}; ${benchStages(probe.config).length} stages in ${modelProcesses(probe.config).length} processes, threads ${opts.threads} each; bare loop threads ${bareThreads}`;
   log(`models: ${out.note}`);
   try {
     const recs = devTitles(Math.max(opts.modelRecords, 1));

@@ -35,7 +35,7 @@ export interface BenchOptions {
   /**
    * Stages sharing a process in the main parts: true runs the transport stages in one process on
    * both sides (the baseline's three loops too) and every model stage in one; false one process per
-   * stage everywhere. @defaultValue transport one process per stage, models as the config's `process` says
+   * stage everywhere. @defaultValue transport in one process on both sides, models as the config's `process` says
    */
   colocate?: boolean;
   /** Which parts to run (`api` and `colocate` only when named: bench/api.ts, bench/colocate.ts). @defaultValue transport, latency, models, coldstart */
@@ -64,7 +64,8 @@ const USAGE = `usage: npm run bench -- [options]
   --json FILE          write all measurements as JSON
   --cpu-prof DIR       V8 CPU profiles of every stage process (DIR/<side>/<stage>/)
   --colocate yes|no    yes: transport stages in one process (both sides) and model stages in one;
-                       no: one process per stage (default: transport per stage, models as the config says)
+                       no: one process per stage (default: transport in one process on both sides,
+                       models as the config's \`process\` says)
   --parts LIST         comma list of transport, latency, models, coldstart, api, colocate (default: the first four)
   --sides LIST         comma list of project, baseline (default both; for profiling one side)
   --quick              smoke run: 2000 records, 1 run, 1 s latency (0.5 s warm-up), 500 model records`;

@@ -16,7 +16,10 @@ import { ConfigError } from '../lib/core/errors.js';
 import { composeFile, k8sManifests, progressProbeArgs } from '../deploy/render.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-const RAW = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/pipeline.json'), 'utf8')) as PipelineConfig;
+/** config/pipeline.json with every stage in a process of its own (no `process` keys). */
+const RAW = ((c: PipelineConfig) => ({ ...c, stages: c.stages.map(({ process: _, ...s }) => s) }))(
+  JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/pipeline.json'), 'utf8')) as PipelineConfig,
+);
 const MODELS = ['classify', 'extract.electronics', 'extract.computing', 'extract.accessories'];
 
 /** config/pipeline.json with the model stages in process `models` (and `extra` on each of them). */
