@@ -8,7 +8,7 @@ export interface BenchOptions {
   modelRecords: number;
   /** XREADGROUP COUNT for every stage, project and baseline alike. @defaultValue 64 */
   batchSize: number;
-  /** Transport processes per stage, project and baseline alike (one consumer each in the stage's group). @defaultValue 1 */
+  /** Transport processes per stage (co-located: processes running all three), project and baseline alike (one consumer each in each stage's group). @defaultValue 1 */
   workers: number;
   /** Seconds of paced load per latency run. @defaultValue 5 */
   latencySeconds: number;
@@ -51,7 +51,7 @@ const USAGE = `usage: npm run bench -- [options]
   --records N          transport records per run (default 100000)
   --model-records N    model records per run (default 20000)
   --batch N            batch size (XREADGROUP COUNT) for every stage (default 64)
-  --workers N          transport processes per stage, both sides (default 1)
+  --workers N          transport processes per stage (with --colocate: running all three), both sides (default 1)
   --latency-seconds N  paced load per latency run (default 5)
   --warmup-seconds N   paced load before the measured part of each latency run (default 2)
   --load F             paced load as a fraction of project capacity (default 0.5)
