@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { leave, readyThenGo, report } from './gate.js';
 import { devTitles } from './records.js';
+import { REST_STAGE } from './transport-config.js';
 
 const [configPath, recordsArg, batchArg, threadsArg] = process.argv.slice(2);
 if (!configPath || !recordsArg || !batchArg || !threadsArg) throw new Error('usage: bare-models.ts CONFIG RECORDS BATCH THREADS');
@@ -75,10 +76,12 @@ async function runnerFor(stage: ResolvedStage): Promise<Run> {
   }
 }
 
-const byInput = new Map(config.stages.map((s) => [s.input, s]));
+// The stage standing for the rest of the pipeline (REST_STAGE) is not run: what reaches it is done.
+const stages = config.stages.filter((s) => s.name !== REST_STAGE);
+const byInput = new Map(stages.map((s) => [s.input, s]));
 const runners = new Map<string, Run>();
-for (const s of config.stages) runners.set(s.name, await runnerFor(s));
-const queues = new Map<string, Item[]>(config.stages.map((s) => [s.name, []]));
+for (const s of stages) runners.set(s.name, await runnerFor(s));
+const queues = new Map<string, Item[]>(stages.map((s) => [s.name, []]));
 const records = devTitles(Number(recordsArg));
 
 await readyThenGo({ stage: 'bare' });
@@ -111,7 +114,7 @@ async function step(stage: ResolvedStage, items: Item[]): Promise<void> {
 // Full batches first, stage by stage in config order; then whatever is left, until every queue is empty.
 for (;;) {
   let ran = false;
-  for (const s of config.stages) {
+  for (const s of stages) {
     const q = queues.get(s.name)!;
     while (q.length >= batch) {
       await step(s, q.splice(0, batch));
@@ -119,7 +122,7 @@ for (;;) {
     }
   }
   if (ran) continue;
-  const rest = config.stages.find((s) => queues.get(s.name)!.length > 0);
+  const rest = stages.find((s) => queues.get(s.name)!.length > 0);
   if (!rest) break;
   await step(rest, queues.get(rest.name)!.splice(0, batch));
 }

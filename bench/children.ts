@@ -32,9 +32,9 @@ const HERE = resolve(import.meta.dirname);
 const REGISTER = resolve(HERE, '../register.mjs');
 const LOADER = existsSync(REGISTER) ? REGISTER : 'tsx';
 
-/** Fork `bench/<entry>` through tsx with an IPC channel; its output goes to ours. */
+/** Fork `bench/<entry>` through tsx with an IPC channel; its output goes to ours. Env BENCH_CHILD_FLAGS adds Node/V8 flags to every child (e.g. `--max-semi-space-size=8`). */
 export function spawnChild(label: string, entry: string, args: readonly string[], opts: SpawnOptions = {}): BenchChild {
-  const execArgv = ['--import', LOADER];
+  const execArgv = ['--import', LOADER, ...(process.env.BENCH_CHILD_FLAGS ?? '').split(' ').filter(Boolean)];
   // One folder per child: Node names each thread's profile CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile.
   if (opts.cpuProfDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${resolve(opts.cpuProfDir, label.replace(/[^\w.-]/g, '_'))}`);
   const child = fork(resolve(HERE, entry), [...args], {

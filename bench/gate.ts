@@ -3,7 +3,7 @@
  * `ready` over IPC, and starts its work only on `go`, so start-up never counts in a measurement.
  */
 import { onShutdownSignal } from '../lib/worker/shutdown.js';
-import type { Worker } from '../lib/worker/worker.js';
+import type { Logger } from '../lib/observe/logger.js';
 
 export function readyThenGo(info: Record<string, unknown> = {}): Promise<void> {
   if (!process.send) throw new Error('bench child started without an IPC channel');
@@ -28,8 +28,22 @@ export function leave(code = 0): never {
   process.exit(code);
 }
 
-/** Run one real Worker until SIGTERM/SIGINT (it drains), then leave. */
-export async function runWorkerThenLeave(worker: Worker): Promise<never> {
+/**
+ * The gate of a process running `n` stages: each stage's `init` awaits the returned function;
+ * `ready` is sent once all `n` have arrived (everything loaded), and `go` lets them all start.
+ */
+export function sharedGate(n: number, info: Record<string, unknown> = {}): () => Promise<void> {
+  let arrived = 0;
+  let release!: () => void;
+  const all = new Promise<void>((res) => (release = res));
+  return () => {
+    if (++arrived === n) void readyThenGo(info).then(release);
+    return all;
+  };
+}
+
+/** Run one real Worker (or a process of several, lib/worker/process.ts) until SIGTERM/SIGINT (it drains), then leave. */
+export async function runWorkerThenLeave(worker: { run(): Promise<void>; stop(): Promise<void>; logger: Logger }): Promise<never> {
   onShutdownSignal(() => worker.stop(), worker.logger);
   try {
     await worker.run();

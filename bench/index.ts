@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the project's runtime against hand-written baselines, in one run on one local
  * redis-server (no persistence). Project and baseline runs alternate; the summary gives medians
- * and ends with the two ratio lines `transport: N.NNx` and `model: N.NNx`.
+ * and ends with five lines: `transport: N.NNx`, `model: N.NNx`, `model cpu: N.NNx`, `latency p99: N ms`,
+ * `model latency p99: N ms` (bench/report.ts `contractLines`).
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -48,7 +49,7 @@ let seq = 0;
 /** A fresh pipeline name on an empty server for every run. */
 async function fresh(label: string): Promise<TransportSetup> {
   await redis.flushall();
-  return { url: server.url, pipeline: `bench${++seq}${label}`, batchSize: opts.batchSize, workers: opts.workers };
+  return { url: server.url, pipeline: `bench${++seq}${label}`, batchSize: opts.batchSize, workers: opts.workers, colocate: opts.colocate ?? true };
 }
 const rigFor = (side: Side, s: TransportSetup): (() => Promise<Rig>) =>
   side === 'project' ? () => projectTransport({ ...s, cpuProfDir: opts.cpuProf }) : () => baselineTransport({ ...s, cpuProfDir: opts.cpuProf });
@@ -90,6 +91,9 @@ try {
     }
   }
   await runModelPart(redis, server.url, opts, results.models, log, fresh);
+  if (opts.parts.has('coldstart')) results.coldStart = await (await import('./coldstart.js')).runColdStartPart(redis, opts, log, fresh);
+  // Stages sharing a process against one process per stage (bench/colocate.ts), only when named.
+  if (opts.parts.has('colocate')) results.colocate = await (await import('./colocate.js')).runColocatePart(redis, opts, log, fresh);
   // The HTTP API part (autocannon, loaded only when asked for): bench/api.ts.
   if (opts.parts.has('api')) api = await (await import('./api.js')).runApiPart(redis, server.url, opts, log, fresh);
 } finally {

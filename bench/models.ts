@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis';
 import { Keys } from '../lib/redis/keys.js';
+import { groupProcesses } from '../lib/config/processes.js';
+import type { PipelineConfig } from '../lib/config/types.js';
 import { spawnChild, type BenchChild } from './children.js';
 import { measureLatency } from './latency.js';
-import { missingModels, modelBenchConfig } from './model-config.js';
+import { benchStages, missingModels, MODEL_OUT, modelBenchConfig } from './model-config.js';
 import type { BenchOptions } from './options.js';
 import { devTitles } from './records.js';
 import { runLine, type BenchResults } from './report.js';
@@ -12,13 +14,19 @@ import { median } from './stats.js';
 import { writeTempConfig } from './transport-config.js';
 import type { TransportSetup } from './transport.js';
 
-/** The project's model pipeline: one real Worker process per stage (model-worker.ts). */
-function projectRig(url: string, pipeline: string, file: string, stages: string[], terminal: string[], cpuProf?: string): Rig {
+/** The model pipeline's worker processes: one per stage, except stages that share a `process`. */
+export function modelProcesses(config: PipelineConfig): string[][] {
+  return groupProcesses(benchStages(config).map((s) => ({ name: s.name, process: s.process ?? s.name }))).map((p) => p.stages);
+}
+
+/** The project's model pipeline: real Worker processes (model-worker.ts), one per config process. */
+export function projectRig(url: string, pipeline: string, file: string, config: PipelineConfig, cpuProf?: string): Rig {
   const keys = new Keys(pipeline);
-  const children: BenchChild[] = stages.map((s) =>
-    spawnChild(`${s}#0`, 'model-worker.ts', [file, s], { env: { REDIS_URL: url }, cpuProfDir: cpuProf && `${cpuProf}/model-project` }),
+  const ends = [...config.streams!.terminal!, MODEL_OUT];
+  const children: BenchChild[] = modelProcesses(config).map((g) =>
+    spawnChild(`${g.join('+')}#0`, 'model-worker.ts', [file, g.join(',')], { env: { REDIS_URL: url }, cpuProfDir: cpuProf && `${cpuProf}/model-project` }),
   );
-  return { side: 'project', children, input: keys.stream('in'), outputs: [...terminal.map((t) => keys.stream(t)), keys.dlq] };
+  return { side: 'project', children, input: keys.stream('in'), outputs: [...ends.map((t) => keys.stream(t)), keys.dlq] };
 }
 
 /** The bare loop in one process: its own timing (after models are loaded), its peak RSS from /proc. */
@@ -68,7 +76,7 @@ export async function runModelPart(
     log('models: skipped (--parts)');
     return;
   }
-  const probe = modelBenchConfig('probe', opts.batchSize, opts.threads, opts.config);
+  const probe = modelBenchConfig('probe', opts.batchSize, opts.threads, opts.config, opts.colocate);
   const missing = missingModels(probe.config);
   if (missing.length) {
     out.status = 'not built';
@@ -77,21 +85,19 @@ export async function runModelPart(
     return;
   }
   const bareThreads = opts.bareThreads ?? opts.threads;
-  out.note = `config ${probe.source}; ${probe.config.stages.length} stage processes, threads ${opts.threads} each; bare loop threads ${bareThreads}`;
+  out.note = `config ${probe.source}; ${benchStages(probe.config).length} stages in ${modelProcesses(probe.config).length} processes, threads ${opts.threads} each; bare loop threads ${bareThreads}`;
   log(`models: ${out.note}`);
   try {
     const recs = devTitles(Math.max(opts.modelRecords, 1));
     const records = (i: number) => recs[i % recs.length]!;
     for (let run = 1; run <= opts.runs; run++) {
       const s = await fresh('mp');
-      const { config } = modelBenchConfig(s.pipeline, opts.batchSize, opts.threads, opts.config);
+      const { config } = modelBenchConfig(s.pipeline, opts.batchSize, opts.threads, opts.config, opts.colocate);
       const file = writeTempConfig(config, s.pipeline);
-      const stages = config.stages.map((x) => x.name);
-      const terminal = config.streams!.terminal!;
       const input = new Keys(s.pipeline).stream(config.input ?? 'in');
       const p = await measureThroughput(
         redis,
-        async () => projectRig(url, s.pipeline, file, stages, terminal, opts.cpuProf),
+        async () => projectRig(url, s.pipeline, file, config, opts.cpuProf),
         recs.length,
         streamFill(redis, input, records),
       );
@@ -105,18 +111,9 @@ export async function runModelPart(
     const rate = Math.max(1, Math.round(capacity * opts.load));
     for (let run = 1; run <= opts.runs && opts.parts.has('latency'); run++) {
       const s = await fresh('ml');
-      const { config } = modelBenchConfig(s.pipeline, opts.batchSize, opts.threads, opts.config);
+      const { config } = modelBenchConfig(s.pipeline, opts.batchSize, opts.threads, opts.config, opts.colocate);
       const file = writeTempConfig(config, s.pipeline);
-      const rig = () =>
-        Promise.resolve(
-          projectRig(
-            url,
-            s.pipeline,
-            file,
-            config.stages.map((x) => x.name),
-            config.streams!.terminal!,
-          ),
-        );
+      const rig = () => Promise.resolve(projectRig(url, s.pipeline, file, config));
       const l = await measureLatency(redis, rig, rate, opts.latencySeconds, records, opts.warmupSeconds);
       out.latency.push(l);
       log(`run ${run}/${opts.runs} models latency project at ${rate}/s: p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms, max ${l.maxMs} ms (${l.records} records)`);

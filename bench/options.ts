@@ -8,7 +8,7 @@ export interface BenchOptions {
   modelRecords: number;
   /** XREADGROUP COUNT for every stage, project and baseline alike. @defaultValue 64 */
   batchSize: number;
-  /** Transport processes per stage, project and baseline alike (one consumer each in the stage's group). @defaultValue 1 */
+  /** Transport processes per stage (co-located: processes running all three), project and baseline alike (one consumer each in each stage's group). @defaultValue 1 */
   workers: number;
   /** Seconds of paced load per latency run. @defaultValue 5 */
   latencySeconds: number;
@@ -32,8 +32,14 @@ export interface BenchOptions {
   json?: string;
   /** Write V8 CPU profiles of the stage processes (transport both sides, model pipeline, bare loop) into this folder. */
   cpuProf?: string;
-  /** Which parts to run (`api` only when named: bench/api.ts). @defaultValue transport, latency, models */
-  parts: Set<'transport' | 'latency' | 'models' | 'api'>;
+  /**
+   * Stages sharing a process in the main parts: true runs the transport stages in one process on
+   * both sides (the baseline's three loops too) and every model stage in one; false one process per
+   * stage everywhere. @defaultValue transport in one process on both sides, models as the config's `process` says
+   */
+  colocate?: boolean;
+  /** Which parts to run (`api` and `colocate` only when named: bench/api.ts, bench/colocate.ts). @defaultValue transport, latency, models, coldstart */
+  parts: Set<'transport' | 'latency' | 'models' | 'coldstart' | 'api' | 'colocate'>;
   /** Transport sides to run (profiling one side alone). @defaultValue project, baseline */
   sides: Set<'project' | 'baseline'>;
   /** A smoke run: 2,000 records, 1 run, 1 s of latency after 0.5 s of warm-up, 500 model records. */
@@ -45,7 +51,7 @@ const USAGE = `usage: npm run bench -- [options]
   --records N          transport records per run (default 100000)
   --model-records N    model records per run (default 20000)
   --batch N            batch size (XREADGROUP COUNT) for every stage (default 64)
-  --workers N          transport processes per stage, both sides (default 1)
+  --workers N          transport processes per stage (with --colocate: running all three), both sides (default 1)
   --latency-seconds N  paced load per latency run (default 5)
   --warmup-seconds N   paced load before the measured part of each latency run (default 2)
   --load F             paced load as a fraction of project capacity (default 0.5)
@@ -57,7 +63,10 @@ const USAGE = `usage: npm run bench -- [options]
   --bullmq             BullMQ as a second transport baseline (needs the bullmq devDependency)
   --json FILE          write all measurements as JSON
   --cpu-prof DIR       V8 CPU profiles of every stage process (DIR/<side>/<stage>/)
-  --parts LIST         comma list of transport, latency, models, api (default: all but api)
+  --colocate yes|no    yes: transport stages in one process (both sides) and model stages in one;
+                       no: one process per stage (default: transport in one process on both sides,
+                       models as the config's \`process\` says)
+  --parts LIST         comma list of transport, latency, models, coldstart, api, colocate (default: the first four)
   --sides LIST         comma list of project, baseline (default both; for profiling one side)
   --quick              smoke run: 2000 records, 1 run, 1 s latency (0.5 s warm-up), 500 model records`;
 
@@ -75,7 +84,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     skipModels: false,
     bullmq: false,
     quick: false,
-    parts: new Set(['transport', 'latency', 'models']),
+    parts: new Set(['transport', 'latency', 'models', 'coldstart']),
     sides: new Set(['project', 'baseline']),
   };
   const explicit = new Set<string>();
@@ -149,8 +158,14 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       case '--quick':
         o.quick = true;
         break;
+      case '--colocate': {
+        const v = next();
+        if (v !== 'yes' && v !== 'no') throw new Error(`--colocate expects yes or no, got ${JSON.stringify(v)}\n${USAGE}`);
+        o.colocate = v === 'yes';
+        break;
+      }
       case '--parts':
-        o.parts = list(flag, next(), ['transport', 'latency', 'models', 'api']);
+        o.parts = list(flag, next(), ['transport', 'latency', 'models', 'coldstart', 'api', 'colocate']);
         break;
       case '--sides':
         o.sides = list(flag, next(), ['project', 'baseline']);
@@ -163,7 +178,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         throw new Error(`unknown option ${flag}\n${USAGE}`);
     }
   }
-  if (o.skipModels) o.parts.delete('models');
+  if (o.skipModels) o.parts.delete('models'); // the colocate part reads skipModels itself
   if (o.quick) {
     if (!explicit.has('--records')) o.records = 2_000;
     if (!explicit.has('--runs')) o.runs = 1;

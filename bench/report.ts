@@ -1,5 +1,7 @@
+import { coldStartRows, type ColdStartResults } from './coldstart-rows.js';
+import { colocateLines, type ColocateResults } from './colocate-report.js';
 import type { LatencyResult } from './latency.js';
-import type { ThroughputResult, StageResources } from './rig.js';
+import { cpuPerRecord, type ThroughputResult, type StageResources } from './rig.js';
 import { median } from './stats.js';
 
 /** Everything one bench run measured, as written by --json. */
@@ -15,7 +17,22 @@ export interface BenchResults {
     baseline: ThroughputResult[];
     latency: LatencyResult[];
   };
-  ratios: { transport?: number; model?: number; transportPairs?: number[]; modelPairs?: number[] };
+  /** Cold start per stage kind (bench/coldstart.ts). */
+  coldStart?: ColdStartResults;
+  /** `--parts colocate` (bench/colocate.ts). */
+  colocate?: ColocateResults;
+  ratios: {
+    transport?: number;
+    model?: number;
+    /** Model pipeline CPU per record (stages + Redis) over the bare loop's. */
+    modelCpu?: number;
+    /** Median transport latency p99 (ms) at the paced load, project side. */
+    latencyP99Ms?: number;
+    /** Median model pipeline latency p99 (ms) at the paced load. */
+    modelLatencyP99Ms?: number;
+    transportPairs?: number[];
+    modelPairs?: number[];
+  };
 }
 
 const int = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-' : Math.round(n).toLocaleString('en-US'));
@@ -31,9 +48,6 @@ function table(rows: string[][]): string[] {
       .trimEnd(),
   );
 }
-
-/** CPU microseconds per record: every stage process plus redis-server, while measured. */
-const cpuPerRecord = (r: ThroughputResult) => ((r.stages.reduce((s, x) => s + x.cpuSeconds, 0) + r.redisCpuSeconds) / r.records) * 1e6;
 
 const med = <T>(xs: readonly T[], f: (x: T) => number | undefined) => median(xs.map(f).filter((v): v is number => v !== undefined && Number.isFinite(v)));
 
@@ -76,7 +90,26 @@ export function runLine(r: ThroughputResult): string {
   return `${Math.round(r.recordsPerSec)} records/s (${r.records} in ${r.seconds.toFixed(2)} s; cpu s: ${stages.join(', ')}, redis ${r.redisCpuSeconds.toFixed(1)})`;
 }
 
-/** The summary: a table of medians, then the two ratio lines, last. */
+/**
+ * The bench's last five lines, in this order (issue 17 checks them): `transport: N.NNx`,
+ * `model: N.NNx`, `model cpu: N.NNx` (project CPU per record over the bare loop's),
+ * `latency p99: N ms` (transport at the paced load), `model latency p99: N ms`. A measure that was
+ * not taken reads `n/a (<why>)`.
+ */
+export function contractLines(r: BenchResults): string[] {
+  const x = (v: number | undefined, why: string) => (v !== undefined && Number.isFinite(v) && v > 0 ? `${v.toFixed(2)}x` : `n/a (${why})`);
+  const ms = (v: number | undefined, why: string) => (v !== undefined && Number.isFinite(v) ? `${Math.round(v)} ms` : `n/a (${why})`);
+  const models = r.models.status;
+  return [
+    `transport: ${x(r.ratios.transport, 'skipped')}`,
+    `model: ${x(r.ratios.model, models)}`,
+    `model cpu: ${x(r.ratios.modelCpu, models)}`,
+    `latency p99: ${ms(r.ratios.latencyP99Ms, 'skipped')}`,
+    `model latency p99: ${ms(r.ratios.modelLatencyP99Ms, models === 'measured' ? 'skipped' : models)}`,
+  ];
+}
+
+/** The summary: a table of medians, then the five contract lines, last. */
 export function formatReport(r: BenchResults): string {
   const t = r.transport;
   const tp = med(t.project, (x) => x.recordsPerSec);
@@ -87,6 +120,9 @@ export function formatReport(r: BenchResults): string {
   r.ratios = {
     transport: ratio(tp, tb),
     model: ratio(mp, mb),
+    modelCpu: ratio(med(r.models.project, cpuPerRecord), med(r.models.baseline, cpuPerRecord)),
+    latencyP99Ms: med(r.latency.project, (x) => x.p99Ms),
+    modelLatencyP99Ms: med(r.models.latency, (x) => x.p99Ms),
     transportPairs: pairRatios(t.project, t.baseline),
     modelPairs: pairRatios(r.models.project, r.models.baseline),
   };
@@ -128,6 +164,7 @@ export function formatReport(r: BenchResults): string {
       ]);
     }
   }
+  if (r.coldStart) rows.push(...coldStartRows(r.coldStart));
   const lines = [
     `bench: ${r.machine.cpus} cores, Node ${r.machine.node}, redis ${r.machine.redis}, batch ${String(r.options.batchSize)}, ${String(r.options.workers ?? 1)} process(es) per transport stage, ${String(r.options.runs)} run(s) per side, load average before ${r.machine.loadBefore.map((x) => x.toFixed(2)).join(' ')}${r.machine.loadAfter ? `, after ${r.machine.loadAfter.map((x) => x.toFixed(2)).join(' ')}` : ''}`,
     '',
@@ -144,7 +181,7 @@ export function formatReport(r: BenchResults): string {
   } else {
     lines.push(`models: ${r.models.status}${r.models.note ? ` (${r.models.note})` : ''}`);
   }
-  lines.push('', `transport: ${r.ratios.transport ? `${r.ratios.transport.toFixed(2)}x` : 'n/a'}`);
-  lines.push(`model: ${r.ratios.model ? `${r.ratios.model.toFixed(2)}x` : `n/a (${r.models.status})`}`);
+  if (r.colocate) lines.push('', ...colocateLines(r.colocate));
+  lines.push('', ...contractLines(r));
   return lines.join('\n');
 }

@@ -41,6 +41,9 @@ export interface ThroughputResult {
   redisCommands: Record<string, { calls: number; usec: number }>;
 }
 
+/** CPU microseconds per record: every stage process plus redis-server, while measured. */
+export const cpuPerRecord = (r: ThroughputResult) => ((r.stages.reduce((s, x) => s + x.cpuSeconds, 0) + r.redisCpuSeconds) / r.records) * 1e6;
+
 /** Stage label of a child: the part before the first '#' (`s1#0` → `s1`). */
 const stageOf = (c: BenchChild) => c.label.split('#')[0]!;
 

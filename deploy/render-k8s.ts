@@ -1,6 +1,7 @@
-/** The Kubernetes manifests: per stage a Deployment, a KEDA ScaledObject and its Redis Secret; the monitor, the API, statsd-exporter. */
+/** The Kubernetes manifests: per worker process (a stage, or the stages sharing a `process`) a Deployment and a KEDA ScaledObject, per stage its Redis Secret; the monitor, the API, statsd-exporter. */
 import { ConfigError } from '../lib/core/errors.js';
-import type { ResolvedConfig, ResolvedStage } from '../lib/config/types.js';
+import type { ResolvedConfig, ResolvedProcess } from '../lib/config/types.js';
+import { stageRedisUrlEnv } from '../lib/config/load.js';
 import { Keys } from '../lib/redis/keys.js';
 import { k8sSecretName } from '../lib/ops/acl.js';
 import {
@@ -15,6 +16,7 @@ import {
   graceSeconds,
   healthArgs,
   progressProbeArgs,
+  processStages,
   statsdMapping,
   yaml,
 } from './render-names.js';
@@ -29,11 +31,13 @@ const LABELS = (instance: string, component: string) => ({
  * A container's env. `redisSecret`: the Secret whose `url` is REDIS_URL (a stage's own user,
  * `k8sSecretName`); KEDA's address and password stay on `pipeline-redis`.
  */
-function k8sEnv(redisSecret = 'pipeline-redis'): Record<string, unknown>[] {
+function k8sEnv(redisSecret = 'pipeline-redis', stageSecrets: [string, string][] = []): Record<string, unknown>[] {
   const secret = (name: string, key: string, from = 'pipeline-redis') => ({ name, valueFrom: { secretKeyRef: { name: from, key } } });
   return [
     { name: 'PIPELINE_CONFIG', value: '/etc/pipeline/pipeline.json' },
     secret('REDIS_URL', 'url', redisSecret),
+    // The other stages of a process running several: each its own user (REDIS_URL_<STAGE>); equal URLs share one command connection.
+    ...stageSecrets.map(([env, from]) => secret(env, 'url', from)),
     // host:port and password for KEDA's redis-streams trigger (addressFromEnv / passwordFromEnv).
     secret('REDIS_ADDRESS', 'address'),
     secret('REDIS_PASSWORD', 'password'),
@@ -50,6 +54,7 @@ function podSpec(
   extra: Record<string, unknown>,
   podExtra: Record<string, unknown> = {},
   redisSecret?: string,
+  stageSecrets?: [string, string][],
 ): Record<string, unknown> {
   return {
     securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 },
@@ -59,7 +64,7 @@ function podSpec(
         name: containerName,
         image: IMAGE,
         args,
-        env: k8sEnv(redisSecret),
+        env: k8sEnv(redisSecret, stageSecrets),
         securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
         volumeMounts: [
           { name: 'config', mountPath: '/etc/pipeline', readOnly: true },
@@ -75,19 +80,22 @@ function podSpec(
   };
 }
 
-function stageDeployment(config: ResolvedConfig, stage: ResolvedStage): Record<string, unknown> {
-  const name = deploymentName(config, stage.name);
+/** One Deployment per worker process: a stage alone, or the stages sharing a `process` (`worker a,b,c`). */
+function stageDeployment(config: ResolvedConfig, p: ResolvedProcess): Record<string, unknown> {
+  const { stages, options } = processStages(config, p);
+  const name = deploymentName(config, p.name);
   const probe = (command: string[], periodSeconds: number, failureThreshold: number) => ({
     exec: { command },
     periodSeconds,
     timeoutSeconds: 10,
     failureThreshold,
   });
-  const model = stage.model !== undefined;
+  const models = stages.filter((s) => s.model !== undefined).length;
+  const others = stages.slice(1).map((s): [string, string] => [stageRedisUrlEnv(s.name), k8sSecretName(config.pipeline, s.name)]);
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name, labels: LABELS(name, 'stage'), annotations: { 'streamline-enrich/stage': stage.name } },
+    metadata: { name, labels: LABELS(name, 'stage'), annotations: { 'streamline-enrich/stage': p.stages.join(',') } },
     // No `replicas`: the ScaledObject (KEDA's HPA) owns the count, between minWorkers and maxWorkers.
     spec: {
       selector: { matchLabels: { 'app.kubernetes.io/instance': name } },
@@ -95,63 +103,64 @@ function stageDeployment(config: ResolvedConfig, stage: ResolvedStage): Record<s
         metadata: { labels: LABELS(name, 'stage') },
         spec: podSpec(
           'worker',
-          ['worker', stage.name],
+          ['worker', p.stages.join(',')],
           {
             resources: {
-              requests: { cpu: String(stage.threads), memory: model ? '1Gi' : '256Mi' },
-              limits: { memory: model ? '2Gi' : '512Mi' },
+              requests: { cpu: String(options.threads), memory: models ? `${models}Gi` : '256Mi' },
+              limits: { memory: models ? `${2 * models}Gi` : '512Mi' },
             },
             // Progress, not just a process. Start-up: `pipeline health` (this pod's consumer has a live
             // marker in Redis), once. Then the progress file's age, by sh (progressProbeArgs).
-            startupProbe: probe(healthArgs(stage, false), 10, 60),
-            readinessProbe: probe(progressProbeArgs(stage, true), 30, 2),
-            livenessProbe: probe(progressProbeArgs(stage, false), 30, 4),
+            startupProbe: probe(healthArgs(stages, false), 10, 60),
+            readinessProbe: probe(progressProbeArgs(stages, true), 30, 2),
+            livenessProbe: probe(progressProbeArgs(stages, false), 30, 4),
           },
-          { terminationGracePeriodSeconds: graceSeconds(stage) },
-          k8sSecretName(config.pipeline, stage.name),
+          { terminationGracePeriodSeconds: graceSeconds({ name: p.name, drainTimeoutMs: options.drainTimeoutMs }) },
+          k8sSecretName(config.pipeline, stages[0]!.name),
+          others,
         ),
       },
     },
   };
 }
 
-function scaledObject(config: ResolvedConfig, stage: ResolvedStage): Record<string, unknown> {
-  const name = deploymentName(config, stage.name);
-  const cooldown = Math.ceil(stage.scaleDownIdleMs / 1000);
+/** KEDA scales a process on each of its stages' lag (one trigger per stage: the highest wins), within processOptions' bounds. */
+function scaledObject(config: ResolvedConfig, p: ResolvedProcess): Record<string, unknown> {
+  const { stages, options } = processStages(config, p);
+  const name = deploymentName(config, p.name);
+  const cooldown = Math.ceil(options.scaleDownIdleMs / 1000);
   return {
     apiVersion: 'keda.sh/v1alpha1',
     kind: 'ScaledObject',
     metadata: { name, labels: LABELS(name, 'stage') },
     spec: {
       scaleTargetRef: { name },
-      minReplicaCount: stage.minWorkers,
-      maxReplicaCount: stage.maxWorkers,
-      pollingInterval: Math.ceil(stage.autoscaleIntervalMs / 1000),
+      minReplicaCount: options.minWorkers,
+      maxReplicaCount: options.maxWorkers,
+      pollingInterval: Math.ceil(options.autoscaleIntervalMs / 1000),
       cooldownPeriod: cooldown,
       advanced: {
         horizontalPodAutoscalerConfig: {
           behavior: {
             // Like `pipeline up`: lag held for scaleUpAfterMs before adding; one pod at a time down after an idle window.
-            scaleUp: { stabilizationWindowSeconds: Math.ceil(stage.scaleUpAfterMs / 1000) },
+            scaleUp: { stabilizationWindowSeconds: Math.ceil(options.scaleUpAfterMs / 1000) },
             scaleDown: { stabilizationWindowSeconds: cooldown, policies: [{ type: 'Pods', value: 1, periodSeconds: cooldown }] },
           },
         },
       },
-      triggers: [
-        {
-          type: 'redis-streams',
-          metadata: {
-            addressFromEnv: 'REDIS_ADDRESS',
-            passwordFromEnv: 'REDIS_PASSWORD',
-            stream: new Keys(config.pipeline).stream(stage.input),
-            consumerGroup: stage.name,
-            // Lag (XINFO GROUPS, Redis 7+): the only redis-streams mode that scales to and from zero.
-            lagCount: String(stage.scaleUpLag),
-            // Active above 0: one undelivered message wakes a stage scaled to zero.
-            activationLagCount: '0',
-          },
+      triggers: stages.map((stage) => ({
+        type: 'redis-streams',
+        metadata: {
+          addressFromEnv: 'REDIS_ADDRESS',
+          passwordFromEnv: 'REDIS_PASSWORD',
+          stream: new Keys(config.pipeline).stream(stage.input),
+          consumerGroup: stage.name,
+          // Lag (XINFO GROUPS, Redis 7+): the only redis-streams mode that scales to and from zero.
+          lagCount: String(stage.scaleUpLag),
+          // Active above 0: one undelivered message wakes a stage scaled to zero.
+          activationLagCount: '0',
         },
-      ],
+      })),
     },
   };
 }
@@ -188,11 +197,11 @@ export function k8sManifests(config: ResolvedConfig, rawConfig: string): Record<
     },
   ];
   const names = new Set<string>();
-  for (const stage of config.stages) {
-    const name = deploymentName(config, stage.name);
-    if (names.has(name)) throw new ConfigError(`stages.${stage.name}`, `its Kubernetes name ${name} is taken by another stage (rename one)`);
+  for (const p of config.processes) {
+    const name = deploymentName(config, p.name);
+    if (names.has(name)) throw new ConfigError(`stages.${p.stages[0]}`, `its Kubernetes name ${name} is taken by another stage or process (rename one)`);
     names.add(name);
-    docs.push(stageDeployment(config, stage), scaledObject(config, stage));
+    docs.push(stageDeployment(config, p), scaledObject(config, p));
   }
   const monitor = dnsName(`${config.pipeline}-monitor`);
   docs.push({

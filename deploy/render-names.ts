@@ -3,7 +3,8 @@
  * (deploy/render.ts: compose and the file list; deploy/render-k8s.ts: the Kubernetes manifests).
  */
 import { Document, isScalar, visit } from 'yaml';
-import type { ResolvedConfig, ResolvedStage } from '../lib/config/types.js';
+import type { ResolvedConfig, ResolvedProcess, ResolvedStage } from '../lib/config/types.js';
+import { processOptions } from '../lib/config/processes.js';
 import { checkGracePeriod } from '../lib/config/checks.js';
 import { METRIC_CATALOG, type MetricSpec } from '../lib/observe/metrics.js';
 
@@ -44,8 +45,8 @@ export function promName(spec: MetricSpec, prefix: string): string {
   return base;
 }
 
-/** SIGTERM → exit: the drain, plus time to QUIT and close the stage. */
-export function graceSeconds(stage: ResolvedStage): number {
+/** SIGTERM → exit: the drain, plus time to QUIT and close the stage (a process of several: its longest `drainTimeoutMs`, processOptions). */
+export function graceSeconds(stage: Pick<ResolvedStage, 'name' | 'drainTimeoutMs'>): number {
   const grace = Math.ceil(stage.drainTimeoutMs / 1000) + 10;
   checkGracePeriod(`stages.${stage.name}`, stage, grace, 'the rendered grace period (terminationGracePeriodSeconds, stop_grace_period)');
   return grace;
@@ -85,15 +86,29 @@ export const PROGRESS_FILE = '/tmp/progress.json';
  * `"waitingForDependency":true`); it stops when the loop is stuck, so the file ages past
  * `blockMs + stallTimeoutMs`. Liveness: fresh. Readiness: fresh and waiting for nothing.
  */
-export function progressProbeArgs(stage: ResolvedStage, readiness: boolean): string[] {
-  const maxAgeSeconds = Math.ceil((stage.blockMs + stage.stallTimeoutMs + 2 * stage.watchdogIntervalMs) / 1000);
-  const fresh = `test $(( $(date +%s) - $(stat -c %Y "$PROGRESS_FILE") )) -le ${maxAgeSeconds}`;
-  return ['sh', '-c', readiness ? `${fresh} && ! grep -Eq '"waitingFor(Redis|Dependency)":true' "$PROGRESS_FILE"` : fresh];
+export function progressProbeArgs(stages: ResolvedStage | readonly ResolvedStage[], readiness: boolean): string[] {
+  const list = Array.isArray(stages) ? (stages as readonly ResolvedStage[]) : [stages as ResolvedStage];
+  // A process running several stages: every stage's own file (progressFileFor), each within its stage's limit.
+  const checks = list.map((stage) => {
+    // progressFileFor in sh: /tmp/progress.json → /tmp/progress.<stage>.json (PROGRESS_FILE ends in .json here).
+    const file = list.length === 1 ? '$PROGRESS_FILE' : `\${PROGRESS_FILE%.json}.${stage.name}.json`;
+    const maxAgeSeconds = Math.ceil((stage.blockMs + stage.stallTimeoutMs + 2 * stage.watchdogIntervalMs) / 1000);
+    const fresh = `test $(( $(date +%s) - $(stat -c %Y "${file}") )) -le ${maxAgeSeconds}`;
+    return readiness ? `${fresh} && ! grep -Eq '"waitingFor(Redis|Dependency)":true' "${file}"` : fresh;
+  });
+  return ['sh', '-c', checks.join(' && ')];
 }
 
-export function healthArgs(stage: ResolvedStage, liveness: boolean): string[] {
+/** `pipeline health` for a worker's stages (several: a comma list, every one must progress). */
+export function healthArgs(stages: ResolvedStage | readonly ResolvedStage[], liveness: boolean): string[] {
+  const names = (Array.isArray(stages) ? (stages as readonly ResolvedStage[]) : [stages as ResolvedStage]).map((s) => s.name).join(',');
   // --pid 1: the image's exec-form ENTRYPOINT makes the worker PID 1, so its consumer is <hostname>-1-0.
-  return ['node', 'dist/scripts/cli.js', 'health', '--stage', stage.name, '--pid', '1', ...(liveness ? ['--unknown-ok'] : [])];
+  return ['node', 'dist/scripts/cli.js', 'health', '--stage', names, '--pid', '1', ...(liveness ? ['--unknown-ok'] : [])];
+}
+
+/** The stages of one worker process, resolved, and its scaling and drain settings (lib/config/processes.ts). */
+export function processStages(config: ResolvedConfig, p: ResolvedProcess): { stages: ResolvedStage[]; options: ReturnType<typeof processOptions> } {
+  return { stages: config.stages.filter((s) => p.stages.includes(s.name)), options: processOptions(config, p) };
 }
 
 /** YAML that compose (YAML 1.1 readers) and kubectl read alike: `yes`/`no` quoted, lists of scalars on one line. */

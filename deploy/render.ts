@@ -24,6 +24,7 @@ import {
   graceSeconds,
   PROGRESS_FILE,
   progressProbeArgs,
+  processStages,
   serviceName,
   statsdMapping,
   yaml,
@@ -65,19 +66,21 @@ export function composeFile(config: ResolvedConfig): Record<string, unknown> {
     },
     monitor: { ...composeApp(['monitor']), restart: 'unless-stopped' },
   };
-  for (const stage of config.stages) {
-    const name = serviceName(stage.name);
+  // One service per worker process: a stage alone, or the stages sharing a `process`.
+  for (const p of config.processes) {
+    const { stages, options } = processStages(config, p);
+    const name = serviceName(p.name);
     if ((INFRA_SERVICES as readonly string[]).includes(name) || name in services)
-      throw new ConfigError(`stages.${stage.name}`, `its compose service name ${name} is taken (rename the stage)`);
-    const perStageUrl = stageRedisUrlEnv(stage.name);
+      throw new ConfigError(`stages.${stages[0]!.name}`, `its compose service name ${name} is taken (rename the ${stages.length > 1 ? 'process' : 'stage'})`);
+    const urls = Object.fromEntries(stages.map((s) => stageRedisUrlEnv(s.name)).map((v) => [v, '${' + v + ':-}']));
     services[name] = {
-      ...composeApp(['worker', stage.name], { [perStageUrl]: '${' + perStageUrl + ':-}', PROGRESS_FILE }),
+      ...composeApp(['worker', p.stages.join(',')], { ...urls, PROGRESS_FILE }),
       restart: 'unless-stopped',
-      deploy: { replicas: '${' + envName(stage.name) + '_REPLICAS:-' + Math.max(1, stage.minWorkers) + '}' },
-      stop_grace_period: `${graceSeconds(stage)}s`,
+      deploy: { replicas: '${' + envName(p.name) + '_REPLICAS:-' + Math.max(1, options.minWorkers) + '}' },
+      stop_grace_period: `${graceSeconds({ name: p.name, drainTimeoutMs: options.drainTimeoutMs })}s`,
       // The progress file's age, as in Kubernetes; `$$` is compose's escape for a literal `$`.
       healthcheck: {
-        test: ['CMD', ...progressProbeArgs(stage, false).map((a) => a.replaceAll('$', '$$$$'))],
+        test: ['CMD', ...progressProbeArgs(stages, false).map((a) => a.replaceAll('$', '$$$$'))],
         interval: '30s',
         timeout: '10s',
         retries: 3,

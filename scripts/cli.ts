@@ -1,24 +1,33 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { fatalAsync } from './commands/common.js';
-import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, evalCommand } from './commands/eval.js';
-import { aclCommand } from './commands/acl.js';
-import { functionsCommand } from './commands/functions.js';
-import { exportCommand } from './commands/export.js';
-import { reprocessCommand } from './commands/reprocess.js';
-import { produceCommand } from './commands/produce.js';
-import { storeMigrateCommand } from './commands/store.js';
-import { startCommand } from './commands/start.js';
-import { statusCommand } from './commands/status.js';
-import { upCommand } from './commands/up.js';
-import { deployRenderCommand } from './commands/deploy.js';
+import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, fatalAsync } from './commands/common.js';
 import { dlqCommand } from './commands/dlq.js';
-import { healthCommand } from './commands/health.js';
-import { monitorCommand } from './commands/monitor.js';
-import { topCommand } from './commands/top.js';
-import { workerCommand } from './commands/worker.js';
-import { serveCommand } from './commands/serve.js';
-import { labelsExportCommand } from './commands/labels.js';
+
+/**
+ * Each command's module is imported when that command runs, so `pipeline worker` loads no HTTP
+ * server, training, evaluation or sink code it does not use: a worker's cold start (issue 17).
+ */
+const lazy =
+  <M extends Record<K, (...args: never[]) => Promise<void>>, K extends keyof M>(load: () => Promise<M>, name: K) =>
+  (...args: Parameters<M[K]>): Promise<void> =>
+    load().then((m) => m[name](...args));
+const evalCommand = lazy(() => import('./commands/eval.js'), 'evalCommand');
+const aclCommand = lazy(() => import('./commands/acl.js'), 'aclCommand');
+const functionsCommand = lazy(() => import('./commands/functions.js'), 'functionsCommand');
+const exportCommand = lazy(() => import('./commands/export.js'), 'exportCommand');
+const reprocessCommand = lazy(() => import('./commands/reprocess.js'), 'reprocessCommand');
+const produceCommand = lazy(() => import('./commands/produce.js'), 'produceCommand');
+const storeMigrateCommand = lazy(() => import('./commands/store.js'), 'storeMigrateCommand');
+const startCommand = lazy(() => import('./commands/start.js'), 'startCommand');
+const statusCommand = lazy(() => import('./commands/status.js'), 'statusCommand');
+const upCommand = lazy(() => import('./commands/up.js'), 'upCommand');
+const deployRenderCommand = lazy(() => import('./commands/deploy.js'), 'deployRenderCommand');
+const healthCommand = lazy(() => import('./commands/health.js'), 'healthCommand');
+const monitorCommand = lazy(() => import('./commands/monitor.js'), 'monitorCommand');
+const topCommand = lazy(() => import('./commands/top.js'), 'topCommand');
+const workerCommand = lazy(() => import('./commands/worker.js'), 'workerCommand');
+const serveCommand = lazy(() => import('./commands/serve.js'), 'serveCommand');
+const labelsExportCommand = lazy(() => import('./commands/labels.js'), 'labelsExportCommand');
 
 const program = new Command('pipeline')
   .description(
@@ -56,8 +65,10 @@ program
 
 program
   .command('worker')
-  .description('run one stage consumer (SIGTERM: drain the batch in flight, ack, exit); on a sharded pipeline one reader per shard')
-  .argument('<stage>', 'stage name from the config')
+  .description(
+    'run stage consumers in this process (SIGTERM: drain the batches in flight, ack, exit); several stages share the process and its command connection, each with its own group and reader; on a sharded pipeline one reader per shard',
+  )
+  .argument('<stages>', 'a stage name from the config, a comma list of them (classify,extract.electronics), or a process name (stages with that `process`)')
   .option('--shards <list>', 'sharded pipelines: read only these shards, e.g. 0,2 or 4-7 (default: env WORKER_SHARDS, else every shard)')
   .action(run((stage: string, o: { shards?: string }) => workerCommand(stage, { ...global(), ...o })));
 
@@ -96,7 +107,7 @@ program
 program
   .command('health')
   .description("probe: exit 0 if this host's consumer of the stage is making progress (its watchdog's liveness key is alive)")
-  .requiredOption('--stage <name>', 'stage name')
+  .requiredOption('--stage <name>', 'stage name; a comma list or a process name: every stage of that worker must progress')
   .option('--pid <n>', 'only the consumer of this process id (default: any on this host)')
   .option('--host <name>', 'host part of the consumer name (default: hostname)')
   .option('--unknown-ok', 'exit 0 when Redis cannot be reached (liveness: a restart would not help)')

@@ -6,7 +6,7 @@ import { createPreprocess } from './preprocess.js';
 import { createStore } from './store.js';
 import { createValidate } from './validate.js';
 
-/** Stage kinds by name, as `kind` in config/pipeline.json names them. */
+/** Stage kinds by name, as `kind` in config/pipeline.json names them (all imported; `stages/kinds.ts` imports one kind when it is used). */
 export const STAGES: Record<string, StageFactory> = {
   preprocess: createPreprocess,
   classify: createClassify,

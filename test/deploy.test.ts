@@ -11,7 +11,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parse, parseAllDocuments } from 'yaml';
-import { loadConfigFile, resolveConfig } from '../lib/config/load.js';
+import { loadConfigFile, resolveConfig, stageRedisUrlEnv } from '../lib/config/load.js';
+import { processOf, processOptions } from '../lib/config/processes.js';
 import { ConfigError } from '../lib/core/errors.js';
 import { METRIC_CATALOG } from '../lib/observe/metrics.js';
 import { Keys } from '../lib/redis/keys.js';
@@ -40,26 +41,29 @@ test('the committed deploy files are what config/pipeline.json renders to (run `
   }
 });
 
-test('docker-compose: redis with AOF, one service per stage with settable replicas and a drain-long stop, monitor, producer profile, metrics stack', () => {
+test('docker-compose: redis with AOF, one service per worker process with settable replicas and a drain-long stop, monitor, producer profile, metrics stack', () => {
   const compose = parse(read('deploy/docker-compose.yml')) as Obj;
   const s = compose.services as Obj;
   assert.ok(s.redis.command.join(' ').includes('--appendonly yes'), 'AOF on');
-  for (const stage of config.stages) {
-    const svc = s[serviceName(stage.name)];
-    assert.ok(svc, `no compose service for stage ${stage.name}`);
-    assert.equal(svc.command, ['worker', stage.name]);
-    assert.match(String(svc.deploy.replicas), new RegExp(`^\\$\\{${envName(stage.name)}_REPLICAS:-\\d+\\}$`));
-    assert.ok(parseInt(svc.stop_grace_period, 10) * 1000 > stage.drainTimeoutMs, `${stage.name}: stop_grace_period covers drainTimeoutMs`);
+  // One service per worker process: a stage alone, or the stages sharing a `process` (config/pipeline.json: enrich).
+  for (const proc of config.processes) {
+    const stages = config.stages.filter((x) => proc.stages.includes(x.name));
+    const svc = s[serviceName(proc.name)];
+    assert.ok(svc, `no compose service for process ${proc.name}`);
+    assert.equal(svc.command, ['worker', proc.stages.join(',')]);
+    assert.match(String(svc.deploy.replicas), new RegExp(`^\\$\\{${envName(proc.name)}_REPLICAS:-\\d+\\}$`));
+    for (const stage of stages)
+      assert.ok(parseInt(svc.stop_grace_period, 10) * 1000 > stage.drainTimeoutMs, `${stage.name}: stop_grace_period covers drainTimeoutMs`);
     // Compose reads `$$` as a literal `$`: unescaped, it is the probe the Kubernetes test runs.
     assert.equal(
       svc.healthcheck.test.map((a: string) => a.replaceAll('$$', '$')),
-      ['CMD', ...progressProbeArgs(stage, false)],
+      ['CMD', ...progressProbeArgs(stages.length === 1 ? stages[0]! : stages, false)],
     );
     assert.is(svc.environment.PROGRESS_FILE, PROGRESS_FILE);
     assert.is(svc.environment.STATSD_HOST, 'statsd-exporter');
   }
   const workers = Object.entries(s).filter(([, v]) => (v as Obj).command?.[0] === 'worker');
-  assert.is(workers.length, config.stages.length, 'no service for a stage that is gone');
+  assert.is(workers.length, config.processes.length, 'no service for a stage that is gone');
   assert.equal(s.monitor.command, ['monitor']);
   assert.equal(s.producer.profiles, ['produce']);
   assert.is(s.producer.restart, 'no');
@@ -125,26 +129,27 @@ test('the HTTP API has its own service: compose (profile api, tokens from API_TO
   assert.equal(svc.spec.selector, { 'app.kubernetes.io/instance': name });
 });
 
-test('kubernetes: per stage a Deployment with progress probes and a drain-long grace period, and a KEDA lag ScaledObject on its stream and group', () => {
+test('kubernetes: per worker process a Deployment with progress probes and a drain-long grace period, and a KEDA lag ScaledObject on its stream and group', () => {
   const docs = parseAllDocuments(read('deploy/k8s/pipeline.yaml')).map((d) => d.toJS() as Obj);
   for (const d of docs) {
     assert.ok(d.apiVersion && d.kind && d.metadata?.name, 'every manifest has apiVersion, kind, name');
     assert.match(d.metadata.name, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, `${d.metadata.name} is a DNS-1123 label`);
   }
   const keys = new Keys(config.pipeline);
-  for (const stage of config.stages) {
-    const name = deploymentName(config, stage.name);
+  for (const proc of config.processes) {
+    const stages = config.stages.filter((x) => proc.stages.includes(x.name));
+    const one = stages.length === 1 ? stages[0]! : stages;
+    const name = deploymentName(config, proc.name);
     const dep = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === name);
-    assert.ok(dep, `no Deployment for stage ${stage.name}`);
+    assert.ok(dep, `no Deployment for process ${proc.name}`);
     assert.is(dep.spec.replicas, undefined, 'KEDA owns the replica count');
     const pod = dep.spec.template.spec;
-    assert.ok(pod.terminationGracePeriodSeconds * 1000 > stage.drainTimeoutMs, `${stage.name}: grace period covers drainTimeoutMs`);
-    assert.is(pod.terminationGracePeriodSeconds, graceSeconds(stage));
+    for (const stage of stages) assert.ok(pod.terminationGracePeriodSeconds * 1000 > stage.drainTimeoutMs, `${stage.name}: grace period covers drainTimeoutMs`);
     const c = pod.containers[0];
-    assert.equal(c.args, ['worker', stage.name]);
-    assert.equal(c.startupProbe.exec.command.slice(2, 5), ['health', '--stage', stage.name], `${stage.name} startupProbe`);
-    assert.equal(c.livenessProbe.exec.command, progressProbeArgs(stage, false), `${stage.name} livenessProbe: the progress file's age, no Node start`);
-    assert.equal(c.readinessProbe.exec.command, progressProbeArgs(stage, true), `${stage.name} readinessProbe`);
+    assert.equal(c.args, ['worker', proc.stages.join(',')]);
+    assert.equal(c.startupProbe.exec.command.slice(2, 5), ['health', '--stage', proc.stages.join(',')], `${proc.name} startupProbe`);
+    assert.equal(c.livenessProbe.exec.command, progressProbeArgs(one, false), `${proc.name} livenessProbe: the progress files' age, no Node start`);
+    assert.equal(c.readinessProbe.exec.command, progressProbeArgs(one, true), `${proc.name} readinessProbe`);
     assert.ok(
       c.env.some((e: Obj) => e.name === 'PROGRESS_FILE' && e.value === PROGRESS_FILE),
       'the watchdog writes the file the probes read',
@@ -155,17 +160,22 @@ test('kubernetes: per stage a Deployment with progress probes and a drain-long g
       'KEDA addressFromEnv is set on the target',
     );
     const so = docs.find((d) => d.kind === 'ScaledObject' && d.spec.scaleTargetRef.name === name);
-    assert.ok(so, `no ScaledObject for stage ${stage.name}`);
-    const [trigger] = so.spec.triggers;
-    assert.is(trigger.type, 'redis-streams');
-    assert.is(trigger.metadata.stream, keys.stream(stage.input), 'stream key {pipeline}:<input>');
-    assert.is(trigger.metadata.consumerGroup, stage.name, 'consumer group = stage name');
-    assert.is(trigger.metadata.lagCount, String(stage.scaleUpLag));
-    assert.is(trigger.metadata.activationLagCount, '0', 'one message wakes a stage at zero');
-    assert.is(trigger.metadata.pendingEntriesCount, undefined, 'lag, not pending, drives scaling');
-    assert.equal([so.spec.minReplicaCount, so.spec.maxReplicaCount], [stage.minWorkers, stage.maxWorkers]);
+    assert.ok(so, `no ScaledObject for process ${proc.name}`);
+    assert.is(so.spec.triggers.length, stages.length, 'one trigger per stage');
+    stages.forEach((stage, i) => {
+      const trigger = so.spec.triggers[i];
+      assert.is(trigger.type, 'redis-streams');
+      assert.is(trigger.metadata.stream, keys.stream(stage.input), 'stream key {pipeline}:<input>');
+      assert.is(trigger.metadata.consumerGroup, stage.name, 'consumer group = stage name');
+      assert.is(trigger.metadata.lagCount, String(stage.scaleUpLag));
+      assert.is(trigger.metadata.activationLagCount, '0', 'one message wakes a stage at zero');
+      assert.is(trigger.metadata.pendingEntriesCount, undefined, 'lag, not pending, drives scaling');
+    });
+    const o = processOptions(config, proc);
+    assert.equal([so.spec.minReplicaCount, so.spec.maxReplicaCount], [o.minWorkers, o.maxWorkers]);
+    assert.is(pod.terminationGracePeriodSeconds, graceSeconds({ name: proc.name, drainTimeoutMs: o.drainTimeoutMs }));
   }
-  assert.is(docs.filter((d) => d.kind === 'ScaledObject').length, config.stages.length);
+  assert.is(docs.filter((d) => d.kind === 'ScaledObject').length, config.processes.length);
   const monitor = docs.find((d) => d.kind === 'Deployment' && d.spec.template.spec.containers[0].args[0] === 'monitor');
   assert.is(monitor?.spec.replicas, 1, 'exactly one gauge sampler');
   const cm = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'pipeline-config');
@@ -180,9 +190,11 @@ test('kubernetes: a Redis user per stage: each Deployment reads REDIS_URL from i
   assert.ok((parse(read('deploy/k8s/kustomization.yaml')) as { resources: string[] }).resources.includes('stage-secrets.yaml'));
   const refs = new Set<string>();
   for (const stage of config.stages) {
-    const dep = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === deploymentName(config, stage.name))!;
+    // A stage's process reads its URL from the stage's own Secret: REDIS_URL for the process's first stage, REDIS_URL_<STAGE> for the others.
+    const proc = processOf(config, stage.name);
+    const dep = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === deploymentName(config, proc.name))!;
     const env = dep.spec.template.spec.containers[0].env as Obj[];
-    const ref = env.find((e) => e.name === 'REDIS_URL')!.valueFrom.secretKeyRef;
+    const ref = env.find((e) => e.name === (proc.stages[0] === stage.name ? 'REDIS_URL' : stageRedisUrlEnv(stage.name)))!.valueFrom.secretKeyRef;
     assert.is(ref.key, 'url');
     assert.is.not(ref.name, 'pipeline-redis', `${stage.name} does not use the shared secret`);
     assert.not.ok(refs.has(ref.name), `${stage.name}: a Secret of its own`);

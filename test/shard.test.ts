@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { test } from 'uvu';
 import { parse, parseAllDocuments } from 'yaml';
 import * as assert from 'uvu/assert';
-import { resolveConfig } from '../lib/config/load.js';
+import { resolveConfig, stageRedisUrlEnv } from '../lib/config/load.js';
 import { ConfigError } from '../lib/core/errors.js';
 import { Keys } from '../lib/redis/keys.js';
 import { isClusterUrl, parseRedisUrl } from '../lib/redis/url.js';
@@ -138,9 +138,9 @@ test('k8s for a cluster: deploy/k8s/cluster/pipeline.yaml is rendered from the c
   type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   const docs = parseAllDocuments(readFileSync(OUT_FILE, 'utf8')).map((d) => d.toJS() as Obj);
   for (const stage of config.stages) {
-    const so = docs.find((d) => d.kind === 'ScaledObject' && d.spec.triggers[0].metadata.consumerGroup === stage.name)!;
+    const so = docs.find((d) => d.kind === 'ScaledObject' && d.spec.triggers.some((t: Obj) => t.metadata.consumerGroup === stage.name))!;
     assert.equal(
-      so.spec.triggers.map((t: Obj) => [t.type, t.metadata.stream, t.metadata.addressesFromEnv]),
+      so.spec.triggers.filter((t: Obj) => t.metadata.consumerGroup === stage.name).map((t: Obj) => [t.type, t.metadata.stream, t.metadata.addressesFromEnv]),
       Keys.shards(config.pipeline, DEFAULT_SHARDS).map((k) => ['redis-cluster-streams', k.stream(stage.input), 'REDIS_ADDRESSES']),
     );
     const dep = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === so.spec.scaleTargetRef.name)!;
@@ -160,8 +160,10 @@ test('k8s for a cluster: deploy/k8s/cluster/pipeline.yaml is rendered from the c
   assert.ok(readFileSync(SECRETS_FILE, 'utf8') === secretsFromRepo(), 'deploy/k8s/cluster/stage-secrets.yaml is out of date');
   const secrets = parseAllDocuments(readFileSync(SECRETS_FILE, 'utf8')).map((d) => d.toJS() as Obj);
   for (const stage of config.stages) {
-    const dep = docs.find((d) => d.kind === 'Deployment' && d.metadata.annotations?.['streamline-enrich/stage'] === stage.name)!;
-    const ref = (dep.spec.template.spec.containers[0].env as Obj[]).find((e) => e.name === 'REDIS_URL')!.valueFrom.secretKeyRef;
+    const dep = docs.find((d) => d.kind === 'Deployment' && d.metadata.annotations?.['streamline-enrich/stage']?.split(',').includes(stage.name))!;
+    const first = dep.metadata.annotations['streamline-enrich/stage'].split(',')[0] === stage.name;
+    const ref = (dep.spec.template.spec.containers[0].env as Obj[]).find((e) => e.name === (first ? 'REDIS_URL' : stageRedisUrlEnv(stage.name)))!.valueFrom
+      .secretKeyRef;
     const own = secrets.find((x) => x.metadata.name === ref.name);
     assert.ok(own, `${stage.name}: REDIS_URL from its own Secret ${ref.name}`);
     assert.match(own!.stringData.url, new RegExp(`^redis\\+cluster://${config.pipeline}-${stage.name.replace('.', '\\.')}:`), `${stage.name}: its own user`);

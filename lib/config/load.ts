@@ -1,4 +1,5 @@
 import { crossCheckStage } from './checks.js';
+import { groupProcesses } from './processes.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
@@ -10,7 +11,17 @@ import type { PipelineConfig, ResolvedConfig, ResolvedStage, StageConfig, StageO
 
 /** Renamed stage options: old name → new name. The old name still works, with a `config.deprecated` warning. */
 export const RENAMED_OPTIONS: Readonly<Record<string, keyof StageOptions>> = { heartbeatMs: 'keepClaimedMs' };
-const STAGE_KEYS = new Set<string>(['name', 'kind', 'input', 'model', 'settings', 'maxLag', ...Object.keys(STAGE_DEFAULTS), ...Object.keys(RENAMED_OPTIONS)]);
+const STAGE_KEYS = new Set<string>([
+  'name',
+  'kind',
+  'input',
+  'model',
+  'settings',
+  'maxLag',
+  'process',
+  ...Object.keys(STAGE_DEFAULTS),
+  ...Object.keys(RENAMED_OPTIONS),
+]);
 const TOP_KEYS = new Set(['pipeline', 'input', 'shards', 'redis', 'streams', 'limits', 'metrics', 'logs', 'defaults', 'stages', 'routes', '$comment']);
 const NAME_RE = /^[A-Za-z0-9_.:-]+$/;
 /** More shards than this buys nothing (a cluster has 16384 slots; each shard costs a reader per worker). */
@@ -105,7 +116,9 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
         `unknown stage kind ${JSON.stringify(s.kind)} (known: ${opts.knownKinds.join(', ')}, or module:<path> for your own)`,
       );
     }
-    const { name, kind, input, model, settings, maxLag, ...rest } = s;
+    const { name, kind, input, model, settings, maxLag, process: proc, ...rest } = s;
+    if (proc !== undefined && (typeof proc !== 'string' || !NAME_RE.test(proc)))
+      throw new ConfigError(`${where}.process`, 'expected a name of letters, digits, . _ : -');
     if (maxLag !== undefined) positiveInt(`${where}.maxLag`, maxLag);
     const options = renameOptions(where, rest, warn) as Partial<StageOptions>;
     checkOptions(where, options);
@@ -114,7 +127,17 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     if (merged.maxWorkers < merged.minWorkers) throw new ConfigError(`${where}.maxWorkers`, 'must be >= minWorkers');
     crossCheckStage(where, merged);
     const redisUrl = env[stageRedisUrlEnv(name)] || redis.url; // per-stage credentials (ACL user per stage)
-    return { ...merged, name, kind, input: input ?? name, model, settings: object(`${where}.settings`, settings), redisUrl, maxLag: maxLag ?? limits.maxLag };
+    return {
+      ...merged,
+      name,
+      kind,
+      input: input ?? name,
+      model,
+      settings: object(`${where}.settings`, settings),
+      redisUrl,
+      maxLag: maxLag ?? limits.maxLag,
+      process: proc ?? name,
+    };
   });
 
   const inputs = new Set<string>();
@@ -149,6 +172,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     metrics,
     logs,
     stages,
+    processes: groupProcesses(stages),
     routes,
     source,
   };

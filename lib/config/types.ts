@@ -68,6 +68,13 @@ export interface StageConfig extends Partial<StageOptions> {
   settings?: Record<string, unknown>;
   /** Backpressure for this stage's input (lib/producer/backpressure.ts). @defaultValue `limits.maxLag` */
   maxLag?: number;
+  /**
+   * Run this stage in one worker process with every other stage of the same `process` value
+   * (lib/config/processes.ts): `pipeline up`, `pipeline start` and the rendered compose and
+   * Kubernetes files start that group as one process (`pipeline worker a,b,c`), each stage keeping
+   * its own consumer group, reader, hand-off, reclaimer and watchdog. @defaultValue the stage's own name (a process of its own)
+   */
+  process?: string;
 }
 
 export type Scalar = string | number | boolean | null;
@@ -200,6 +207,15 @@ export interface ResolvedStage extends StageOptions {
   settings: Record<string, unknown>;
   /** `maxLag` of the stage, else `limits.maxLag`. */
   maxLag: number;
+  /** The worker process it runs in: its `process`, else its own name. */
+  process: string;
+}
+
+/** One worker process kind (lib/config/processes.ts): the stages it runs, in config order. */
+export interface ResolvedProcess {
+  /** The `process` value its stages share, or the name of a stage that has none. */
+  name: string;
+  stages: string[];
 }
 
 export interface ResolvedConfig {
@@ -213,6 +229,8 @@ export interface ResolvedConfig {
   metrics: MetricsSettings;
   logs: LogSettings;
   stages: ResolvedStage[];
+  /** Worker processes: the stages grouped by `process`, in config order (one per stage when none is set). */
+  processes: ResolvedProcess[];
   routes: Record<string, RouteRule[]>;
   /** Where the config came from, for messages. */
   source: string;

@@ -40,9 +40,10 @@ function sourceWords(input: string, specials: readonly string[]): SourceWord[] {
     }
   };
   // The tokenizer splits literal special tokens out of the input before normalising.
+  const firsts = new Set(specials.filter((s) => s.length > 0).map((s) => s.charAt(0)));
   let last = 0;
   for (let at = 0; at < input.length; ) {
-    const hit = specials.find((s) => s.length > 0 && input.startsWith(s, at));
+    const hit = firsts.has(input.charAt(at)) ? specials.find((s) => s.length > 0 && input.startsWith(s, at)) : undefined;
     if (hit === undefined) {
       at++;
       continue;

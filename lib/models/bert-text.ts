@@ -29,7 +29,12 @@ export interface NormalizedText {
   end: number[];
 }
 
-/** BertNormalizer({ clean_text, handle_chinese_chars, lowercase, strip_accents }) applied per character. */
+/**
+ * BertNormalizer({ clean_text, handle_chinese_chars, lowercase, strip_accents }) applied per character.
+ * ASCII characters (nearly all of a product title) take a fast path with the same result as the
+ * general one: a control character other than tab, newline and carriage return is dropped, those
+ * three and space become ' ', A-Z is lower-cased; ASCII has no accents and no Chinese characters.
+ */
 export function normalizeWithOffsets(input: string): NormalizedText {
   let text = '';
   const start: number[] = [];
@@ -39,7 +44,16 @@ export function normalizeWithOffsets(input: string): NormalizedText {
     const from = i;
     i += ch.length;
     const cp = ch.codePointAt(0) ?? 0;
-    if (cp === 0 || cp === 0xfffd || isControl(ch)) continue;
+    if (cp < 0x80) {
+      // Tab, newline, carriage return and space become ' '; every other code below 0x20 (\v and \f too) and 0x7f is Cc, dropped.
+      if (cp === 0x20 || cp === 0x09 || cp === 0x0a || cp === 0x0d) text += ' ';
+      else if (cp < 0x20 || cp === 0x7f) continue;
+      else text += cp >= 0x41 && cp <= 0x5a ? String.fromCharCode(cp + 32) : ch;
+      start.push(from);
+      end.push(i);
+      continue;
+    }
+    if (cp === 0xfffd || isControl(ch)) continue;
     let out: string;
     if (/^\s$/u.test(ch)) out = ' ';
     else if (ch.length === 1 && isChineseChar(cp)) out = ` ${ch} `;

@@ -100,10 +100,13 @@ export async function loadModel(name: string, task: ModelTask, options: ModelLoa
   let tokenizer: PreTrainedTokenizer;
   let model: PreTrainedModel;
   try {
-    tokenizer = await AutoTokenizer.from_pretrained(name);
-    model = await AUTO_CLASSES[task].from_pretrained(name, {
-      session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 },
-    });
+    // In parallel: the tokenizer's JSON is parsed while ONNX Runtime reads and initialises the model.
+    [tokenizer, model] = await Promise.all([
+      AutoTokenizer.from_pretrained(name),
+      AUTO_CLASSES[task].from_pretrained(name, {
+        session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 },
+      }),
+    ]);
   } catch (err) {
     const where = env.allowRemoteModels ? `${env.localModelPath} or the hub` : env.localModelPath;
     throw new ModelLoadError(name, `${err instanceof Error ? err.message : String(err)} (looked in ${where})`, { cause: err });

@@ -1,12 +1,13 @@
 import type { Redis } from 'ioredis';
 import { STAGE_DEFAULTS } from '../config/defaults.js';
-import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
+import type { ResolvedConfig, ResolvedProcess, ResolvedStage } from '../config/types.js';
+import { processOptions } from '../config/processes.js';
 import { backlog, pipelineStatus, type StreamStatus } from './inspect.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { Periodic } from '../core/periodic.js';
 
-/** What the autoscaler drives: the Supervisor (live workers per stage, and scale to n). */
+/** What the autoscaler drives: the Supervisor (live workers per process, named as in `units`, and scale to n). */
 export interface ScaleTarget {
   count(stage: string): number;
   scale(stage: string, n: number): void;
@@ -84,6 +85,12 @@ export interface AutoscalerOptions {
   config: ResolvedConfig;
   /** Stages to manage; those with maxWorkers == minWorkers are left alone. */
   stages: readonly string[];
+  /**
+   * The worker processes the target scales, each with the stages it runs (config `process`): a
+   * process is scaled as one, on its stages' largest lag, with `processOptions` as its policy.
+   * @defaultValue one per stage, named after it
+   */
+  units?: readonly ResolvedProcess[];
   target: ScaleTarget;
   logger: Logger;
   metrics: Metrics;
@@ -100,19 +107,29 @@ export interface AutoscalerOptions {
  * (`autoscale.decision`, JSON) and counted (`autoscale.decisions`, tags stage and direction).
  * A failed tick is logged and counted (`autoscale.errors`), and the next interval tries again.
  */
+/** A process the autoscaler moves: its name (the target's), its stages and its policy. */
+interface Managed extends ScalePolicy {
+  name: string;
+  stages: string[];
+  autoscaleIntervalMs: number;
+}
+
 export class Autoscaler {
   private readonly states = new Map<string, ScaleState>();
-  private readonly managed: ResolvedStage[];
+  private readonly managed: Managed[];
   private loop?: Periodic;
   private stopped = false;
   decisions = 0;
 
   constructor(private readonly opts: AutoscalerOptions) {
-    this.managed = opts.config.stages.filter((s) => opts.stages.includes(s.name) && s.maxWorkers > s.minWorkers);
+    const units = (opts.units ?? opts.config.stages.map((s) => ({ name: s.name, stages: [s.name] })))
+      .map((u) => ({ name: u.name, stages: u.stages.filter((n) => opts.stages.includes(n)) }))
+      .filter((u) => u.stages.length > 0);
+    this.managed = units.map((u) => ({ ...u, ...processOptions(opts.config, u) })).filter((u) => u.maxWorkers > u.minWorkers);
     for (const s of this.managed) this.states.set(s.name, {});
   }
 
-  /** Stages whose worker count this autoscaler moves. */
+  /** Processes (stages, unless several share one) whose worker count this autoscaler moves. */
   get stages(): string[] {
     return this.managed.map((s) => s.name);
   }
@@ -143,9 +160,12 @@ export class Autoscaler {
       const byStage = new Map<string, StreamStatus>(status.streams.flatMap((s) => (s.stage ? [[s.stage, s] as const] : [])));
       const now = (this.opts.now ?? Date.now)();
       for (const stage of this.managed) {
-        const s = byStage.get(stage.name);
+        // A process's lag is its most behind stage's (unknown only when no stage's is known).
+        const lags = stage.stages.map((n) => byStage.get(n)).map((x) => (x ? backlog(x) : null));
+        const known = lags.filter((l): l is number => l !== null);
+        const pending = stage.stages.reduce((n, x) => n + (byStage.get(x)?.group?.pending ?? 0), 0);
         const workers = target.count(stage.name);
-        const sample: ScaleSample = { lag: s ? backlog(s) : null, pending: s?.group?.pending ?? 0, workers };
+        const sample: ScaleSample = { lag: known.length ? Math.max(...known) : null, pending, workers };
         const d = decide(stage, this.states.get(stage.name)!, sample, now);
         if (d.to !== workers) {
           this.decisions++;

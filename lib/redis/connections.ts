@@ -109,12 +109,17 @@ export class Connections {
     return this.shared;
   }
 
-  /** The dedicated blocking connection for one reader, created on first use. */
+  /** The dedicated blocking connection for one reader (`<name>:<label>` in CLIENT LIST), created on first use. */
   reader(label: string): Redis {
-    let r = this.readers.get(label);
+    return this.readerNamed(`${this.opts.name}:${label}`);
+  }
+
+  /** A blocking reader by its full connection name (the views below name theirs). */
+  readerNamed(connectionName: string): Redis {
+    let r = this.readers.get(connectionName);
     if (!r) {
-      r = this.open(`${this.opts.name}:${label}`);
-      this.readers.set(label, r);
+      r = this.open(connectionName);
+      this.readers.set(connectionName, r);
     }
     return r;
   }
@@ -125,16 +130,35 @@ export class Connections {
    * worker gets its own blocking reader while the process keeps one command connection.
    */
   scoped(suffix: string): Connections {
-    return new ShardConnections(this, this.opts, suffix);
+    return new ConnectionsView(this, this.opts, this.opts.name, suffix);
+  }
+
+  /**
+   * This process's connections as another stage running in it sees them (stages sharing a
+   * process, lib/config/processes.ts): the same shared command connection, and that stage's own
+   * blocking readers, named `<name>:<label>` (e.g. `classify:host-pid-0:read`). Closed with the process's.
+   */
+  forStage(name: string): Connections {
+    return new ConnectionsView(this, { ...this.opts, name }, name);
+  }
+
+  /** The connection behind a label: `cmd`, or a reader by its full name. */
+  protected byName(connectionName: string): Redis | undefined {
+    return connectionName === COMMAND ? this.shared : this.readers.get(connectionName);
   }
 
   private byLabel(label: string): Redis | undefined {
-    return label === COMMAND ? this.shared : this.readers.get(label);
+    return this.byName(label === COMMAND ? COMMAND : `${this.opts.name}:${label}`);
   }
 
   /** ioredis status of a connection (`ready`, `connecting`, `reconnecting`, ...); undefined if never opened. */
   status(label: string): string | undefined {
     return this.byLabel(label)?.status;
+  }
+
+  /** status() by full connection name (`cmd` for the command connection). */
+  statusNamed(connectionName: string): string | undefined {
+    return this.byName(connectionName)?.status;
   }
 
   /**
@@ -145,7 +169,12 @@ export class Connections {
    * the connection is not open.
    */
   reset(label: string): boolean {
-    const c = this.byLabel(label);
+    return this.resetNamed(label === COMMAND ? COMMAND : `${this.opts.name}:${label}`);
+  }
+
+  /** reset() by full connection name (`cmd` for the command connection). */
+  resetNamed(connectionName: string): boolean {
+    const c = this.byName(connectionName);
     if (!c || this.closing) return false;
     c.disconnect(true);
     return true;
@@ -180,29 +209,33 @@ export class Connections {
   }
 }
 
-/** The view `Connections.scoped` returns: reader labels get the shard suffix; everything else is the process's. */
-class ShardConnections extends Connections {
+/**
+ * The view `Connections.scoped` and `Connections.forStage` return: reader `label` is the base's
+ * reader `<prefix>:<label>[:<suffix>]`; the command connection, the count and close are the base's.
+ */
+class ConnectionsView extends Connections {
   constructor(
     private readonly base: Connections,
-    opts: ConnectionOptions,
-    private readonly suffix: string,
+    private readonly viewOpts: ConnectionOptions,
+    private readonly prefix: string,
+    private readonly suffix?: string,
   ) {
-    super(opts);
+    super(viewOpts);
   }
-  private label(label: string): string {
-    return label === COMMAND ? label : `${label}:${this.suffix}`;
+  private full(label: string): string {
+    return label === COMMAND ? COMMAND : `${this.prefix}:${label}${this.suffix === undefined ? '' : `:${this.suffix}`}`;
   }
   override command(): Redis {
     return this.base.command();
   }
   override reader(label: string): Redis {
-    return this.base.reader(this.label(label));
+    return this.base.readerNamed(this.full(label));
   }
   override status(label: string): string | undefined {
-    return this.base.status(this.label(label));
+    return this.base.statusNamed(this.full(label));
   }
   override reset(label: string): boolean {
-    return this.base.reset(this.label(label));
+    return this.base.resetNamed(this.full(label));
   }
   override get count(): number {
     return this.base.count;
@@ -214,6 +247,9 @@ class ShardConnections extends Connections {
     return this.base.close();
   }
   override scoped(suffix: string): Connections {
-    return this.base.scoped(suffix);
+    return new ConnectionsView(this.base, this.viewOpts, this.prefix, suffix);
+  }
+  override forStage(name: string): Connections {
+    return this.base.forStage(name);
   }
 }

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { ResolvedConfig } from '../config/types.js';
+import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
 import { findStage } from '../config/load.js';
 import { StreamConsumer } from './consumer.js';
 import { ConfigError } from '../core/errors.js';
@@ -29,6 +29,14 @@ export interface WorkerOptions {
   logger?: Logger;
   /** @defaultValue StatsD from config, or no-op */
   metrics?: Metrics;
+  /**
+   * The process's connections when it runs several stages (lib/worker/process.ts): this worker's
+   * readers are opened in it under the stage's name and its command connection is shared; the
+   * owner closes them, not this worker. @defaultValue the worker's own (closed by stop())
+   */
+  connections?: Connections;
+  /** File the watchdog rewrites while the loop progresses (exec probes). @defaultValue env PROGRESS_FILE, else none */
+  progressFile?: string;
 }
 
 /**
@@ -49,6 +57,8 @@ export class Worker {
   /** The shard numbers this worker reads ([0] when unsharded). */
   readonly shards: readonly number[];
   readonly connections: Connections;
+  /** The stage this worker runs, resolved. */
+  readonly stage: ResolvedStage;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** The optional Redis log stream (config `logs.stream`), written through the shared command connection. */
@@ -57,22 +67,27 @@ export class Worker {
   private started = false;
   private readonly retry: { retryBaseMs: number; retryMaxMs: number };
   private closing?: Promise<void>;
+  private readonly ownsConnections: boolean;
 
   constructor(opts: WorkerOptions) {
     const { config } = opts;
     const stage = findStage(config, opts.stage);
+    this.stage = stage;
     this.retry = { retryBaseMs: stage.retryBaseMs, retryMaxMs: stage.retryMaxMs };
     const name = consumerName(hostname(), process.pid, opts.index ?? 0);
     if (config.logs.stream && !opts.logger) this.logStream = new LogStream({ ...config.logs, key: new Keys(config.pipeline).extra('logs') });
     this.logger = opts.logger ?? createLogger({ stage: stage.name, consumer: name }, undefined, this.logStream?.tee());
     this.metrics = opts.metrics ?? createMetrics(config.metrics, { pipeline: config.pipeline, stage: stage.name }, this.logger);
     const keys = new Keys(config.pipeline);
-    this.connections = new Connections({
-      url: stage.redisUrl,
-      name: `${stage.name}:${name}`,
-      logger: this.logger,
-      onError: () => this.metrics.increment('redis.connection_errors', 1, { stage: stage.name }),
-    });
+    this.ownsConnections = !opts.connections;
+    this.connections =
+      opts.connections?.forStage(`${stage.name}:${name}`) ??
+      new Connections({
+        url: stage.redisUrl,
+        name: `${stage.name}:${name}`,
+        logger: this.logger,
+        onError: () => this.metrics.increment('redis.connection_errors', 1, { stage: stage.name }),
+      });
     this.logStream?.attach(this.connections.command(), this.metrics);
     const factory = opts.stages[stage.kind];
     if (!factory) throw new ConfigError(`stages.${stage.name}.kind`, `unknown stage kind ${JSON.stringify(stage.kind)}`);
@@ -92,7 +107,18 @@ export class Worker {
       // Unsharded: exactly the connections and keys of before. Sharded: the shard's keys and reader.
       const shardKeys = space.count === 1 ? keys : space.shard(i);
       const connections = space.count === 1 ? this.connections : this.connections.scoped(String(i));
-      const deps = { config, stage, impl, router, connections, keys: shardKeys, consumer: name, logger: this.logger, metrics: this.metrics };
+      const deps = {
+        config,
+        stage,
+        impl,
+        router,
+        connections,
+        keys: shardKeys,
+        consumer: name,
+        logger: this.logger,
+        metrics: this.metrics,
+        progressFile: opts.progressFile,
+      };
       const consumer = new StreamConsumer(deps);
       consumers.push(consumer);
       reclaimers.push(new Reclaimer(deps, consumer));
@@ -158,7 +184,7 @@ export class Worker {
         ['stage', async () => this.impl.close?.()],
         ['metrics', () => this.metrics.close()],
         ['logs', async () => this.logStream?.close()],
-        ['connections', () => this.connections.close()],
+        ['connections', async () => (this.ownsConnections ? this.connections.close() : undefined)],
       ];
       for (const [name, step] of steps) {
         try {

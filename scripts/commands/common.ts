@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { loadConfigFile } from '../../lib/config/load.js';
 import { checkEvictionPolicy } from '../../lib/redis/policy.js';
@@ -6,7 +6,7 @@ import { PACKAGE_ROOT } from '../../lib/core/root.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { diagnoseRedisError, diagnoseWithProbe, type RedisFailure } from '../../lib/redis/diagnose.js';
 import { createClient, describeRedisUrl, parseRedisUrl } from '../../lib/redis/url.js';
-import { STAGES } from '../../stages/index.js';
+import { STAGE_KINDS } from '../../stages/kinds.js';
 
 /**
  * The bin every child process runs (`pipeline worker <stage>`): the entry this process came from.
@@ -21,7 +21,7 @@ export interface GlobalOptions {
 }
 
 export function loadConfig(opts: GlobalOptions): ResolvedConfig {
-  return loadConfigFile(opts.config ?? process.env.PIPELINE_CONFIG ?? undefined, { knownKinds: Object.keys(STAGES) });
+  return loadConfigFile(opts.config ?? process.env.PIPELINE_CONFIG ?? undefined, { knownKinds: STAGE_KINDS });
 }
 
 /** The last connection error a CLI client emitted, and where it points: what `fatal` explains a failed command by. */
@@ -98,3 +98,7 @@ function exitWith(err: unknown, d: RedisFailure | undefined): never {
 export async function warnEvictionPolicy(redis: Redis): Promise<void> {
   await checkEvictionPolicy(redis, (line) => process.stderr.write(`warning: ${line}\n`));
 }
+
+/** `pipeline eval`'s default inputs (here, so the CLI's option list needs no import of the evaluation code). */
+export const DEFAULT_EVAL_INPUT = join('..', 'shared', 'data', 'products', 'dev.jsonl');
+export const DEFAULT_EVAL_TRAIN = join('..', 'shared', 'data', 'products', 'train.jsonl');

@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../lib/observe/logger.js';
@@ -183,5 +183,4 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   }
 }
 
-export const DEFAULT_EVAL_INPUT = join('..', 'shared', 'data', 'products', 'dev.jsonl');
-export const DEFAULT_EVAL_TRAIN = join('..', 'shared', 'data', 'products', 'train.jsonl');
+export { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN } from './common.js';

@@ -1,9 +1,11 @@
 import { hostname } from 'node:os';
+import { stagesNamed } from '../../lib/config/processes.js';
 import { consumerHealth } from '../../lib/ops/consumer-health.js';
 import { parseShardList } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 export interface HealthOptions extends GlobalOptions {
+  /** A stage, a comma list of stages, or a process name (a worker running several stages: every one must progress). */
   stage: string;
   pid?: string;
   host?: string;
@@ -16,19 +18,26 @@ export interface HealthOptions extends GlobalOptions {
 /**
  * `pipeline health --stage X`: exit 0 when this host's consumer of the stage is making progress
  * (its watchdog's liveness key `{p}:liveness:<stage>:<consumer>` is alive), else exit 1 with the reason,
- * as one JSON line. For exec readiness/liveness probes: one XINFO and one GET, then it disconnects.
+ * as one JSON line. `--stage a,b` (or a process name): every stage of a process that runs several.
+ * For exec readiness/liveness probes: one XINFO and one GET per stage, then it disconnects.
  */
 export async function healthCommand(opts: HealthOptions): Promise<void> {
   const config = loadConfig(opts);
   const redis = cliRedis(config.redis.url);
   try {
-    const h = await consumerHealth(redis, config, opts.stage, {
-      host: opts.host ?? hostname(),
-      pid: opts.pid === undefined ? undefined : Number(opts.pid),
-      shards: parseShardList(opts.shards ?? process.env.WORKER_SHARDS, config.shards, opts.shards !== undefined ? '--shards' : 'env WORKER_SHARDS'),
-    });
-    const ok = h.ok || (h.unreachable === true && opts.unknownOk === true);
-    process.stdout.write(JSON.stringify({ ...h, ok }) + '\n');
+    // An unknown name is reported by consumerHealth as for one stage.
+    const known = opts.stage.split(',').every((s) => config.stages.some((x) => x.name === s.trim()) || config.processes.some((p) => p.name === s.trim()));
+    const stages = known ? stagesNamed(config, opts.stage) : [opts.stage];
+    const shards = parseShardList(opts.shards ?? process.env.WORKER_SHARDS, config.shards, opts.shards !== undefined ? '--shards' : 'env WORKER_SHARDS');
+    const each = await Promise.all(
+      stages.map((stage) =>
+        consumerHealth(redis, config, stage, { host: opts.host ?? hostname(), pid: opts.pid === undefined ? undefined : Number(opts.pid), shards }),
+      ),
+    );
+    const h = each.find((x) => !x.ok) ?? each[0]!;
+    const unreachable = each.some((x) => x.unreachable === true);
+    const ok = each.every((x) => x.ok) || (unreachable && opts.unknownOk === true);
+    process.stdout.write(JSON.stringify({ ...h, ...(stages.length > 1 ? { stages } : {}), ok }) + '\n');
     if (!ok) process.exitCode = 1;
   } finally {
     redis.disconnect();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { sleep } from '../../lib/core/backoff.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
+import { processOptions } from '../../lib/config/processes.js';
 import { isIdle, pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
 import type { Logger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
@@ -33,7 +34,7 @@ export interface JobOptions {
 
 /**
  * Run `fn` with the whole pipeline up: a local redis-server when REDIS_URL is unset, every stage
- * as a worker process (logs to a file), and a CLI connection; everything is stopped afterwards.
+ * in a worker process (one per config `process`; logs to a file), and a CLI connection; everything is stopped afterwards.
  */
 export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) => Promise<T>): Promise<T> {
   let server: RedisServer | undefined;
@@ -47,9 +48,10 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
   const redis = cliRedis(config.redis.url);
   const logDir = mkdtempSync(join(tmpdir(), 'pipeline-job-'));
   const logFile = join(logDir, 'workers.log');
-  const supervisor = createSupervisor({ configPath: opts.configPath, env: process.env, stdio: openSync(logFile, 'a') }, opts.logger);
+  const supervisor = createSupervisor({ configPath: opts.configPath, env: process.env, stdio: openSync(logFile, 'a'), units: config.processes }, opts.logger);
   try {
-    for (const s of config.stages) supervisor.scale(s.name, Math.max(1, s.minWorkers));
+    // One worker process per config `process` (a stage alone unless several share one).
+    for (const p of config.processes) supervisor.scale(p.name, Math.max(1, processOptions(config, p).minWorkers));
     const shards = configShards(config);
     return await fn({ config, keys: shards.all[0]!, shards, redis, logFile, logDir });
   } finally {

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { Autoscaler } from '../../lib/ops/autoscaler.js';
-import type { ResolvedConfig } from '../../lib/config/types.js';
+import type { ResolvedConfig, ResolvedProcess, ResolvedStage } from '../../lib/config/types.js';
+import { processOptions } from '../../lib/config/processes.js';
 import { GaugeSampler } from '../../lib/ops/gauges.js';
 import { createLogger, type Logger } from '../../lib/observe/logger.js';
 import { createMetrics, noopMetrics, type Metrics } from '../../lib/observe/metrics.js';
@@ -40,26 +41,40 @@ export interface SpawnSettings {
    * SIGINT/SIGTERM and stops the supervisor. @defaultValue false
    */
   detached?: boolean;
+  /**
+   * The worker processes by the name the supervisor scales them under, each with the stages it
+   * runs (`pipeline worker a,b,c`). @defaultValue a name is one stage's name
+   */
+  units?: readonly ResolvedProcess[];
 }
 
-/** A supervisor whose workers are `pipeline worker <stage>` child processes. */
+/** A supervisor whose workers are `pipeline worker <stage>[,<stage>...]` child processes, one slot name per process kind. */
 export function createSupervisor(s: SpawnSettings, logger = createLogger({ component: 'supervisor' })): Supervisor {
   const out = s.stdio ?? 'inherit';
   const metrics = s.metrics ?? noopMetrics;
+  const stagesOf = (unit: string) => s.units?.find((u) => u.name === unit)?.stages ?? [unit];
   const supervisor: Supervisor = new Supervisor({
     logger,
-    spawn: (stage) =>
-      spawn(process.execPath, [BIN, 'worker', stage, ...(s.configPath ? ['--config', s.configPath] : [])], {
+    spawn: (unit) =>
+      spawn(process.execPath, [BIN, 'worker', stagesOf(unit).join(','), ...(s.configPath ? ['--config', s.configPath] : [])], {
         stdio: ['ignore', out, out],
         env: s.env ?? process.env,
         detached: s.detached ?? false,
       }),
-    onEvent: (event, stage) => {
-      if (event === 'restart') metrics.increment('supervisor.restarts', 1, { stage });
-      metrics.gauge('workers', supervisor.count(stage), { stage });
+    onEvent: (event, unit) => {
+      // Per stage, as with one process per stage: each stage of a process has that many workers.
+      for (const stage of stagesOf(unit)) {
+        if (event === 'restart') metrics.increment('supervisor.restarts', 1, { stage });
+        metrics.gauge('workers', supervisor.count(unit), { stage });
+      }
     },
   });
   return supervisor;
+}
+
+/** The config's worker processes restricted to `stages` (a process keeps its name with the stages selected from it). */
+export function processUnits(config: ResolvedConfig, stages: readonly string[]): ResolvedProcess[] {
+  return config.processes.map((p) => ({ name: p.name, stages: p.stages.filter((n) => stages.includes(n)) })).filter((p) => p.stages.length > 0);
 }
 
 export function selectStages(config: ResolvedConfig, list?: string): string[] {
@@ -73,9 +88,9 @@ export function selectStages(config: ResolvedConfig, list?: string): string[] {
   return wanted;
 }
 
-/** Workers a stage starts with: its minimum; at least 1 unless the autoscaler can wake it from zero. */
-export function initialWorkers(stage: ResolvedConfig['stages'][number], autoscale: boolean): number {
-  return autoscale && stage.maxWorkers > stage.minWorkers ? stage.minWorkers : Math.max(1, stage.minWorkers);
+/** Workers a process starts with: its minimum (processOptions); at least 1 unless the autoscaler can wake it from zero. */
+export function initialWorkers(p: Pick<ResolvedStage, 'minWorkers' | 'maxWorkers'>, autoscale: boolean): number {
+  return autoscale && p.maxWorkers > p.minWorkers ? p.minWorkers : Math.max(1, p.minWorkers);
 }
 
 /** The supervisor process's own pieces: one Redis connection (shared by sampler and autoscaler), metrics, logs. */
@@ -102,7 +117,8 @@ export function startControlPlane(
   if (!scaled && !config.metrics.enabled) return { stop: async () => {} }; // nothing to sample: no connection
   const connections = new Connections({ url: config.redis.url, name: `supervisor:${consumerName(hostname(), process.pid, 0)}`, logger });
   const redis = connections.command();
-  const autoscaler = scaled ? new Autoscaler({ redis, config, stages, target: supervisor, logger, metrics }) : undefined;
+  const units = processUnits(config, stages);
+  const autoscaler = scaled ? new Autoscaler({ redis, config, stages, units, target: supervisor, logger, metrics }) : undefined;
   autoscaler?.start();
   const gauges = config.metrics.enabled ? new GaugeSampler({ redis, config, metrics, logger }) : undefined;
   gauges?.start();
@@ -117,7 +133,7 @@ export function startControlPlane(
   };
 }
 
-/** `pipeline up`: every stage as child processes, restarted when they crash, autoscaled on backlog. */
+/** `pipeline up`: every stage as child processes (stages with one `process` in one), restarted when they crash, autoscaled on backlog. */
 export async function upCommand(opts: UpOptions): Promise<void> {
   const config = loadConfig(opts);
   const logger = createLogger({ component: 'supervisor' });
@@ -129,7 +145,8 @@ export async function upCommand(opts: UpOptions): Promise<void> {
     config,
     config.stages.filter((s) => stages.includes(s.name)),
   );
-  const supervisor = createSupervisor({ configPath: opts.config, metrics, detached: true }, logger);
+  const units = processUnits(config, stages);
+  const supervisor = createSupervisor({ configPath: opts.config, metrics, detached: true, units }, logger);
   let control: ControlPlane | undefined;
   let api: FastifyInstance | undefined;
   // The handler is in place before any worker starts: detached workers must never outlive a Ctrl-C.
@@ -145,14 +162,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
       }
     }, logger),
   );
-  for (const name of stages)
-    supervisor.scale(
-      name,
-      initialWorkers(
-        config.stages.find((s) => s.name === name)!,
-        autoscale,
-      ),
-    );
+  for (const unit of units) supervisor.scale(unit.name, initialWorkers(processOptions(config, unit), autoscale));
   control = startControlPlane(config, stages, supervisor, logger, metrics, autoscale);
   if (opts.serve) api = await startServer(config, { host: opts.host ?? process.env.HOST ?? '127.0.0.1', port: servePort(opts.port) });
   await stopped;

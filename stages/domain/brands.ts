@@ -31,7 +31,11 @@ export interface BrandSpan {
   text: string;
 }
 
-const isAlnum = (c: string): boolean => /[a-z0-9]/i.test(c);
+/** ASCII letter or digit (what `fold` keeps), by char code: this runs per character of every title. */
+function alnumAt(text: string, i: number): boolean {
+  const c = text.charCodeAt(i);
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
 
 /**
  * Lexicon brands in `text`, on letter/digit-run boundaries (folded comparison, so "Dri-Mark"
@@ -39,20 +43,21 @@ const isAlnum = (c: string): boolean => /[a-z0-9]/i.test(c);
  */
 export function findBrands(lex: BrandLexicon, text: string): BrandSpan[] {
   const pos: number[] = [];
-  let hay = '';
+  const chars: string[] = [];
   for (let i = 0; i < text.length; i++) {
-    if (isAlnum(text.charAt(i))) {
-      hay += text.charAt(i).toLowerCase();
+    if (alnumAt(text, i)) {
+      chars.push(text.charAt(i));
       pos.push(i);
     }
   }
+  const hay = chars.join('').toLowerCase();
   const out: BrandSpan[] = [];
   for (let a = 0; a < hay.length; a++) {
     const start = pos[a]!;
-    if (start > 0 && isAlnum(text.charAt(start - 1))) continue; // not at a run start
+    if (start > 0 && alnumAt(text, start - 1)) continue; // not at a run start
     for (let len = Math.min(lex.maxLength, hay.length - a); len >= 2; len--) {
       const end = pos[a + len - 1]! + 1;
-      if (end < text.length && isAlnum(text.charAt(end))) continue;
+      if (end < text.length && alnumAt(text, end)) continue;
       if (lex.counts.has(hay.slice(a, a + len))) {
         out.push({ start, end, text: text.slice(start, end) });
         break;

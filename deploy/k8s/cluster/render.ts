@@ -1,10 +1,10 @@
 /**
  * Renders deploy/k8s/cluster/pipeline.yaml: the generated Kubernetes manifests of the base
- * (deploy/render.ts `k8sManifests`: config, per stage a Deployment and a KEDA ScaledObject, the
+ * (deploy/render.ts `k8sManifests`: config, per worker process a Deployment and a KEDA ScaledObject, the
  * monitor, statsd-exporter) for a sharded pipeline on a Redis Cluster:
  *   - every stage Deployment and the monitor get env PIPELINE_SHARDS, and REDIS_ADDRESSES and
  *     REDIS_USERNAME from the `pipeline-redis` secret (KEDA reads *FromEnv from the target's container);
- *   - every stage ScaledObject gets one `redis-cluster-streams` trigger per shard (stream
+ *   - every ScaledObject gets one `redis-cluster-streams` trigger per shard and stage of its process (stream
  *     `{products:<i>}:<input>`) instead of the single-node `redis-streams` one, each with
  *     lagCount = scaleUpLag / shards: every pod reads every shard and KEDA scales to the largest
  *     trigger, so with evenly spread records the busiest shard asks for as many pods as the whole
@@ -36,7 +36,8 @@ const secretEnv = (name: string, key: string) => ({ name, valueFrom: { secretKey
 
 /** The cluster variant of the base manifests for `config` with `shards` shards, as YAML. */
 export function renderClusterManifests(config: ResolvedConfig, rawConfig: string, shards: number): string {
-  const stages = new Map(config.stages.map((s) => [deploymentName(config, s.name), s]));
+  // Deployment name → the stages its process runs (one, unless stages share a `process`).
+  const stages = new Map(config.processes.map((p) => [deploymentName(config, p.name), config.stages.filter((s) => p.stages.includes(s.name))]));
   const env = [{ name: 'PIPELINE_SHARDS', value: String(shards) }, secretEnv('REDIS_ADDRESSES', 'addresses'), secretEnv('REDIS_USERNAME', 'username')];
   const docs = k8sManifests(config, rawConfig).map((doc) => {
     const d = doc as { kind: string; metadata: { name: string; labels?: Record<string, string> }; spec: Record<string, unknown> };
@@ -45,20 +46,22 @@ export function renderClusterManifests(config: ResolvedConfig, rawConfig: string
       const containers = (d.spec as { template: { spec: { containers: Container[] } } }).template.spec.containers;
       for (const c of containers) c.env = [...(c.env ?? []), ...env];
     }
-    const stage = stages.get(d.metadata.name);
-    if (d.kind === 'ScaledObject' && stage) {
-      d.spec.triggers = Keys.shards(config.pipeline, shards).map((keys) => ({
-        type: 'redis-cluster-streams',
-        metadata: {
-          addressesFromEnv: 'REDIS_ADDRESSES',
-          usernameFromEnv: 'REDIS_USERNAME',
-          passwordFromEnv: 'REDIS_PASSWORD',
-          stream: keys.stream(stage.input),
-          consumerGroup: stage.name,
-          lagCount: String(Math.max(1, Math.ceil(stage.scaleUpLag / shards))),
-          activationLagCount: '0',
-        },
-      }));
+    const group = stages.get(d.metadata.name);
+    if (d.kind === 'ScaledObject' && group) {
+      d.spec.triggers = group.flatMap((stage) =>
+        Keys.shards(config.pipeline, shards).map((keys) => ({
+          type: 'redis-cluster-streams',
+          metadata: {
+            addressesFromEnv: 'REDIS_ADDRESSES',
+            usernameFromEnv: 'REDIS_USERNAME',
+            passwordFromEnv: 'REDIS_PASSWORD',
+            stream: keys.stream(stage.input),
+            consumerGroup: stage.name,
+            lagCount: String(Math.max(1, Math.ceil(stage.scaleUpLag / shards))),
+            activationLagCount: '0',
+          },
+        })),
+      );
     }
     return d;
   });

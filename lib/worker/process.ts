@@ -1,0 +1,130 @@
+import { hostname } from 'node:os';
+import type { ResolvedConfig } from '../config/types.js';
+import { findStage } from '../config/load.js';
+import { progressFileFor } from '../config/processes.js';
+
+export { progressFileFor };
+import { ConfigError } from '../core/errors.js';
+import { createLogger, type Logger } from '../observe/logger.js';
+import { Connections } from '../redis/connections.js';
+import { consumerName } from '../redis/keys.js';
+import type { StageFactory } from './stage.js';
+import { Worker } from './worker.js';
+
+export interface StageProcessOptions {
+  config: ResolvedConfig;
+  /** The stages this process runs (names; at least one). */
+  stages: readonly string[];
+  /** Stage kinds → factories (stages/index.ts). */
+  kinds: Record<string, StageFactory>;
+  /** Which shards each stage reads (config `shards` > 1). @defaultValue every shard */
+  shards?: readonly number[];
+  /** Reader index within the process, part of the consumer name. @defaultValue 0 */
+  index?: number;
+  /** Every stage's logger is this one's child with `stage`. @defaultValue JSON lines on stdout with stage and consumer */
+  logger?: Logger;
+  /**
+   * The watchdogs' progress file (exec probes). With several stages, each stage writes its own,
+   * `progressFileFor(file, stage)`, so a stalled stage is not hidden by a busy one.
+   * @defaultValue env PROGRESS_FILE, else none
+   */
+  progressFile?: string;
+}
+
+/**
+ * One worker process running one or several stages (config `process`, lib/config/processes.ts;
+ * `pipeline worker a,b,c`). Each stage is a full `Worker`: its own consumer group, blocking reader,
+ * hand-off, reclaimer, watchdog, logs and metrics, so reclaim, dead-lettering, scaling signals
+ * and liveness stay per stage. What they share is the process: one JS thread, and one
+ * auto-pipelined command connection per distinct Redis URL (one, unless stages have their own
+ * `REDIS_URL_<STAGE>` users), so the process holds readers + 1 connections.
+ * One stage alone is exactly a `Worker`, with its connections named as always.
+ */
+export class StageProcess {
+  readonly workers: readonly Worker[];
+  /** The process's connections, one set per distinct Redis URL (empty with one stage: the worker owns its own). */
+  readonly connections: readonly Connections[];
+  readonly logger: Logger;
+  /** The process's name: its config `process` when it runs exactly that group, else the stage names joined by `+`. */
+  readonly name: string;
+  private closing?: Promise<void>;
+
+  constructor(opts: StageProcessOptions) {
+    const { config } = opts;
+    const names = [...new Set(opts.stages)];
+    if (names.length === 0) throw new ConfigError('stages', 'a worker process needs at least one stage');
+    const stages = names.map((n) => findStage(config, n));
+    const group = config.processes.find((p) => p.stages.length === names.length && names.every((n) => p.stages.includes(n)));
+    this.name = group?.name ?? names.join('+');
+    const consumer = consumerName(hostname(), process.pid, opts.index ?? 0);
+    const base = { config, stages: opts.kinds, index: opts.index, shards: opts.shards };
+    if (stages.length === 1) {
+      const w = new Worker({ ...base, stage: names[0]!, logger: opts.logger?.child({ stage: names[0] }), progressFile: opts.progressFile });
+      this.workers = [w];
+      this.connections = [];
+      this.logger = w.logger;
+      return;
+    }
+    this.logger = opts.logger ?? createLogger({ process: this.name, consumer });
+    const byUrl = new Map<string, Connections>();
+    const workers: Worker[] = [];
+    const file = opts.progressFile ?? process.env.PROGRESS_FILE;
+    for (const stage of stages) {
+      let connections = byUrl.get(stage.redisUrl);
+      if (!connections) {
+        connections = new Connections({
+          url: stage.redisUrl,
+          name: `${this.name}:${consumer}`,
+          logger: this.logger,
+          // A shared connection's trouble is every stage's: counted under each stage that uses it.
+          onError: () =>
+            workers
+              .filter((w) => w.stage.redisUrl === stage.redisUrl)
+              .forEach((w) => w.metrics.increment('redis.connection_errors', 1, { stage: w.stage.name })),
+        });
+        byUrl.set(stage.redisUrl, connections);
+      }
+      workers.push(
+        new Worker({
+          ...base,
+          stage: stage.name,
+          connections,
+          logger: opts.logger?.child({ stage: stage.name, consumer }),
+          progressFile: file && progressFileFor(file, stage.name),
+        }),
+      );
+    }
+    this.workers = workers;
+    this.connections = [...byUrl.values()];
+  }
+
+  /**
+   * Load every stage (their `init`s, e.g. models, run concurrently), then run them all until
+   * stop(). If one stage fails to start or its loop ends in an error, the others are stopped
+   * (they drain) and the error is thrown: the supervisor restarts the whole process.
+   */
+  async run(): Promise<void> {
+    if (this.workers.length > 1) this.logger.info('process.starting', { stages: this.workers.map((w) => w.stage.name), connections: this.connectionCount });
+    try {
+      await Promise.all(this.workers.map((w) => w.run()));
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** Readers + command connections this process holds (opened so far). */
+  get connectionCount(): number {
+    if (this.connections.length === 0) return this.workers[0]!.connections.count;
+    return this.connections.reduce((n, c) => n + c.count, 0);
+  }
+
+  /** Stop every stage (each drains its batch in flight, concurrently), then close the shared connections. Memoised. */
+  stop(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.all(this.workers.map((w) => w.stop()));
+      await Promise.all(this.connections.map((c) => c.close()));
+    })();
+    return this.closing;
+  }
+}
