@@ -1,9 +1,5 @@
-/**
- * Static checks of deploy/ (no Docker engine or cluster here): the generated files match the
- * config they are rendered from, every stage of config/pipeline.json (read now, not a fixed
- * list) has its compose service, Deployment and KEDA ScaledObject, and the dashboard only
- * queries metrics the code sends.
- */
+// Static checks of deploy/ (no Docker engine or cluster here): generated files match their config, every
+// stage of config/pipeline.json has its service, Deployment and ScaledObject; the dashboard queries only sent metrics.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
