@@ -81,6 +81,8 @@ export class Connections {
     client.on('error', onError);
     // A Cluster reports a failing master's socket as 'node error' (the client itself stays up).
     if (asCluster(client)) client.on('node error', onError);
+    // A Cluster node whose connection ended (a master killed in a failover) leaves the pool: trouble too.
+    if (asCluster(client)) client.on('-node', () => this.trouble++);
     client.on('reconnecting', (delayMs: number) => {
       this.trouble++;
       troubleSince ||= Date.now();
@@ -96,7 +98,7 @@ export class Connections {
   }
 
   /**
-   * How many times any connection of this process erred or began to reconnect. A read sent before
+   * How many times any connection of this process erred, began to reconnect, or lost a Cluster node. A read sent before
    * the count changed may have been lost with a failed-over master (lib/worker/consumer.ts).
    */
   get troubles(): number {
