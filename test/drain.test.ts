@@ -22,20 +22,26 @@ const ROOT = resolve(import.meta.dirname, '..');
 
 /**
  * The real `pipeline worker` entry point (scripts/commands/worker.ts) in a child process, with a
- * test-only stage kind `slow` added to the registry at run time: each batch takes SLOW_MS (a timer
- * that keeps the process alive, like a model call would).
+ * test-only stage of the user's own (`module:`, docs/extending.md): each batch takes SLOW_MS (a
+ * timer that keeps the process alive, like a model call would).
  */
+const SLOW_MODULE = join(tmpdir(), `drain-slow-stage-${process.pid}.mjs`);
+writeFileSync(
+  SLOW_MODULE,
+  `export function createStage() {
+  return {
+    kind: 'slow',
+    async process(batch) {
+      process.stdout.write(JSON.stringify({ event: 'test.batch_started', size: batch.length }) + '\\n');
+      await new Promise((r) => setTimeout(r, Number(process.env.SLOW_MS)));
+      return batch.map(() => ({ ok: true, output: { slow: true } }));
+    },
+  };
+}
+`,
+);
 const CHILD = `
-import { STAGES } from '${ROOT}/stages/index.ts';
 import { workerCommand } from '${ROOT}/scripts/commands/worker.ts';
-STAGES.slow = () => ({
-  kind: 'slow',
-  async process(batch) {
-    process.stdout.write(JSON.stringify({ event: 'test.batch_started', size: batch.length }) + '\\n');
-    await new Promise((r) => setTimeout(r, Number(process.env.SLOW_MS)));
-    return batch.map(() => ({ ok: true, output: { slow: true } }));
-  },
-});
 await workerCommand('slow', { config: process.env.CONFIG });
 `;
 
@@ -46,7 +52,7 @@ function writeSlowConfig(pipeline: string, options: Partial<StageOptions>): stri
     input: 'in',
     defaults: { ...FAST, ...options },
     stages: [
-      { name: 'slow', kind: 'slow', input: 'in' },
+      { name: 'slow', kind: `module:${SLOW_MODULE}`, input: 'in' },
       { name: 'store', kind: 'store', settings: { sink: 'redis' } },
     ],
     routes: { slow: [{ to: 'store' }] },
@@ -95,7 +101,7 @@ test('SIGTERM while a batch outlives drainTimeoutMs: the worker exits 0 at the d
     // Another worker (the stage fixed to be fast) reclaims it and finishes everything.
     const config = resolveConfig(JSON.parse(readFileSync(file, 'utf8')), 'test', { env: { REDIS_URL: server.url } });
     const fast: StageFactory = () => ({ kind: 'slow', process: async (batch) => batch.map(() => ok({ slow: false })) });
-    const workers = ['slow', 'store'].map((stage) => new Worker({ config, stage, stages: { ...STAGES, slow: fast }, logger: silentLogger }));
+    const workers = ['slow', 'store'].map((stage) => new Worker({ config, stage, stages: { ...STAGES, [`module:${SLOW_MODULE}`]: fast }, logger: silentLogger }));
     const runs = workers.map((w) => w.run());
     try {
       await waitFor('all stored', async () => (await redis.scard(keys.products)) === 25);
