@@ -42,6 +42,24 @@ test('build.mjs compiles the CLI and copies the Lua scripts and migrations; the 
       assert.ok(produced > 0, log);
       const keys = new Keys(pipeline);
       await waitFor(`${produced} products stored by the compiled workers`, async () => (await redis.scard(keys.products)) === produced, 60_000, 100);
+      // The compiled server finds the console's page (console/ at the package root, not in dist/).
+      const port = 20_000 + (process.pid % 20_000);
+      const server = run(['serve', '--port', String(port)]);
+      workers.push(server);
+      let page = '';
+      await waitFor(
+        'the compiled server serves the console',
+        async () => {
+          page = await fetch(`http://127.0.0.1:${port}/`).then(
+            (r) => (r.ok ? r.text() : ''),
+            () => '',
+          );
+          return page !== '';
+        },
+        30_000,
+        200,
+      );
+      assert.match(page, /<html/i);
     } finally {
       for (const w of workers) w.kill('SIGTERM');
       await Promise.all(workers.map(exited));

@@ -1,8 +1,12 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative, resolve } from 'node:path';
+import { PACKAGE_ROOT } from '../core/root.js';
 
-/** The page's files (console/ at the top of the repository): plain HTML, CSS and ES modules, no build step. */
-export const CONSOLE_DIR = resolve(import.meta.dirname, '../../console');
+/**
+ * The page's files (console/ at the package root, from the sources and from the compiled dist/
+ * alike): plain HTML, CSS and ES modules, no build step.
+ */
+export const CONSOLE_DIR = resolve(PACKAGE_ROOT, 'console');
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
