@@ -101,7 +101,9 @@ test('SIGTERM while a batch outlives drainTimeoutMs: the worker exits 0 at the d
     // Another worker (the stage fixed to be fast) reclaims it and finishes everything.
     const config = resolveConfig(JSON.parse(readFileSync(file, 'utf8')), 'test', { env: { REDIS_URL: server.url } });
     const fast: StageFactory = () => ({ kind: 'slow', process: async (batch) => batch.map(() => ok({ slow: false })) });
-    const workers = ['slow', 'store'].map((stage) => new Worker({ config, stage, stages: { ...STAGES, [`module:${SLOW_MODULE}`]: fast }, logger: silentLogger }));
+    const workers = ['slow', 'store'].map(
+      (stage) => new Worker({ config, stage, stages: { ...STAGES, [`module:${SLOW_MODULE}`]: fast }, logger: silentLogger }),
+    );
     const runs = workers.map((w) => w.run());
     try {
       await waitFor('all stored', async () => (await redis.scard(keys.products)) === 25);
