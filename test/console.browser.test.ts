@@ -72,9 +72,16 @@ test('the page loads and the live numbers change while records flow (SSE, no rel
   const before = await stored();
   await produce(40);
   await waitFor('stored count to rise on the page', async () => (await stored()) > before, 30_000, 100);
+  // Records keep flowing while we wait: a rate is a difference between two samples, and a burst
+  // that fits between them (a loaded machine) shows none.
+  let lastSent = Date.now();
   await waitFor(
     'an out rate on the page',
     async () => {
+      if (Date.now() - lastSent > 1_000) {
+        lastSent = Date.now();
+        await produce(10);
+      }
       const rates = await page.$$eval('#stages tbody td.out', (tds) => tds.map((td) => Number(td.textContent)));
       return rates.some((r) => r > 0);
     },
