@@ -1,4 +1,5 @@
 import { stagesNamed } from '../../lib/config/processes.js';
+import { createLogger } from '../../lib/observe/logger.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { parseShardList } from '../../lib/redis/shard.js';
 import { loadModuleStages } from '../../lib/worker/modules.js';
@@ -11,16 +12,26 @@ import { loadConfig, type GlobalOptions } from './common.js';
  * name from the config stands for its stages; lib/worker/process.ts); SIGTERM drains and exits 0.
  */
 export async function workerCommand(arg: string, opts: GlobalOptions & { shards?: string }): Promise<void> {
+  // The handler goes in first: a SIGTERM while the config and stage kinds load stops the start-up
+  // cleanly (exit 0) instead of killing the process by the default action.
+  let proc: StageProcess | undefined;
+  let stopRequested = false;
+  onShutdownSignal(
+    async () => {
+      stopRequested = true;
+      await proc?.stop();
+    },
+    createLogger({ stage: arg, pid: process.pid }),
+  );
   const config = loadConfig(opts);
   const stages = stagesNamed(config, arg);
   const shards = parseShardList(opts.shards ?? process.env.WORKER_SHARDS, config.shards, opts.shards !== undefined ? '--shards' : 'env WORKER_SHARDS');
   // Only this process's stage kinds are imported (built-in ones and the user's `module:` ones): a shorter cold start.
   const mine = config.stages.filter((s) => stages.includes(s.name));
   const [builtIn, own] = await Promise.all([loadStageKinds(mine.map((s) => s.kind)), loadModuleStages(config, mine)]);
-  const proc = new StageProcess({ config, stages, kinds: { ...builtIn, ...own }, shards });
-  onShutdownSignal(() => proc.stop(), proc.logger);
+  proc = new StageProcess({ config, stages, kinds: { ...builtIn, ...own }, shards });
   try {
-    await proc.run();
+    if (!stopRequested) await proc.run();
   } finally {
     await proc.stop();
   }
