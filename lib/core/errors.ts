@@ -34,6 +34,9 @@ export class ScriptError extends PipelineError {}
 /** redis-server could not be started (binary missing, port taken, ...). */
 export class RedisServerError extends PipelineError {}
 
+/** redis-server could not bind its port (another process took it between the pick and the bind). */
+export class PortTakenError extends RedisServerError {}
+
 /**
  * A dependency outage, not a fault of the message (the sink is unreachable, a connection timed
  * out, the database is restarting). The consumer retries the batch in place with backoff and does

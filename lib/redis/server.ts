@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { RedisServerError } from '../core/errors.js';
+import { PortTakenError, RedisServerError } from '../core/errors.js';
 import { sleep } from '../core/backoff.js';
 
 export interface RedisServerOptions {
@@ -20,7 +20,19 @@ export interface RedisServerOptions {
   dir?: string;
   /** How long to wait for PING after start. @defaultValue 10000 */
   startTimeoutMs?: number;
+  /**
+   * Starts on another free port when the picked one was taken before redis-server bound it (only
+   * when `port` is not given). @defaultValue 5
+   */
+  portAttempts?: number;
+  /** Where start() gets a port when `port` is not given. @defaultValue freePort */
+  pickPort?: () => Promise<number>;
 }
+
+/** Last bytes of redis-server's log kept for an error message. */
+const LOG_TAIL_BYTES = 4096;
+/** One PING probe while waiting for the server to come up. */
+const PROBE_TIMEOUT_MS = 1000;
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -42,6 +54,24 @@ export function assertRedisServerInstalled(bin = 'redis-server'): void {
   }
 }
 
+/** PING once, or false when the child exits first; the probe is closed either way. */
+async function answersPing(port: number, exited: Promise<false>): Promise<boolean> {
+  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: PROBE_TIMEOUT_MS });
+  probe.on('error', () => {});
+  const ping = async () => {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  };
+  try {
+    // Raced with the child's exit: whatever holds the port may accept and never answer.
+    return await Promise.race([ping(), exited]);
+  } catch {
+    return false; // not up yet (or still loading the AOF)
+  } finally {
+    probe.disconnect();
+  }
+}
+
 /** A real redis-server child process on loopback, for `npm start`, tests, bench and chaos. */
 export class RedisServer {
   private child?: ChildProcess;
@@ -60,32 +90,44 @@ export class RedisServer {
 
   async start(): Promise<this> {
     assertRedisServerInstalled();
-    this.port ||= this.opts.port ?? (await freePort());
+    const attempts = this.opts.port || this.port ? 1 : (this.opts.portAttempts ?? 5);
+    for (let attempt = 1; ; attempt++) {
+      this.port ||= this.opts.port ?? (await (this.opts.pickPort ?? freePort)());
+      try {
+        return await this.startOnce();
+      } catch (err) {
+        // freePort() closes its probe before redis-server binds: a parallel test or an outgoing
+        // connection can take the port in between. Pick another one.
+        if (!(err instanceof PortTakenError) || attempt >= attempts) throw err;
+        this.port = 0;
+      }
+    }
+  }
+
+  private async startOnce(): Promise<this> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--daemonize', 'no', '--logfile', ''];
     if (this.opts.appendonly) args.push('--appendonly', 'yes', '--appendfsync', this.opts.appendfsync ?? 'everysec');
     for (const [k, v] of Object.entries(this.opts.settings ?? {})) args.push(`--${k}`, v);
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // redis-server logs to stdout with --logfile "": keep its tail, it says why a start failed.
+    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     // A process that exits without close() (a crashed test, an uncaught error) must not leave
     // its redis-server running.
     const reap = () => child.kill('SIGKILL');
     process.once('exit', reap);
     child.once('exit', () => process.off('exit', reap));
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    let log = '';
+    const keep = (d: Buffer) => (log = (log + d.toString()).slice(-LOG_TAIL_BYTES));
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    const exited = new Promise<false>((res) => child.once('exit', () => res(false)));
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 10_000);
     while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new RedisServerError(`redis-server exited with ${child.exitCode}: ${stderr.trim()}`);
-      const probe = new Redis(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => {});
-      try {
-        await probe.connect();
-        if ((await probe.ping()) === 'PONG') return this;
-      } catch {
-        // not up yet (or still loading the AOF)
-      } finally {
-        probe.disconnect();
+      if (child.exitCode !== null) {
+        const why = `redis-server on port ${this.port} exited with ${child.exitCode}: ${log.trim().split('\n').slice(-3).join(' | ')}`;
+        throw /address already in use/i.test(log) ? new PortTakenError(why) : new RedisServerError(why);
       }
+      if (await answersPing(this.port, exited)) return this;
       await sleep(50);
     }
     throw new RedisServerError(`redis-server did not answer PING on port ${this.port} in time`);

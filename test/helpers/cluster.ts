@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { sleep } from '../../lib/core/backoff.js';
+import { PortTakenError } from '../../lib/core/errors.js';
 import { freePort, RedisServer } from '../../lib/redis/server.js';
 
 export interface ClusterNode {
@@ -67,28 +68,7 @@ export class RedisCluster {
     const masters = this.opts.masters ?? 3;
     const replicas = this.opts.replicas ?? 1;
     const n = masters * (1 + replicas);
-    await Promise.all(
-      Array.from({ length: n }, async () => {
-        const port = await freePort();
-        const dir = join(this.dir, String(port));
-        mkdirSync(dir);
-        const server = new RedisServer({
-          port,
-          dir,
-          appendonly: true,
-          settings: {
-            'cluster-enabled': 'yes',
-            'cluster-config-file': `nodes-${port}.conf`,
-            'cluster-node-timeout': String(this.opts.nodeTimeoutMs ?? 1000),
-            // The bus port would be port + 10000, which may be taken or out of range: pick a free one.
-            'cluster-port': String(await freePort()),
-          },
-        });
-        this.servers.set(port, server);
-        await server.start();
-        await this.notePid(port);
-      }),
-    );
+    await Promise.all(Array.from({ length: n }, () => this.startNode()));
     const create = spawnSync(
       'redis-cli',
       ['--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
@@ -97,6 +77,37 @@ export class RedisCluster {
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed (${create.status}): ${create.stdout}${create.stderr}`);
     await this.waitHealthy();
     return this;
+  }
+
+  /** One node on a fresh port pair; a pair taken before redis-server bound it is picked again. */
+  private async startNode(attempts = 5): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const dir = join(this.dir, String(port));
+      mkdirSync(dir);
+      const server = new RedisServer({
+        port,
+        dir,
+        appendonly: true,
+        settings: {
+          'cluster-enabled': 'yes',
+          'cluster-config-file': `nodes-${port}.conf`,
+          'cluster-node-timeout': String(this.opts.nodeTimeoutMs ?? 1000),
+          // The bus port would be port + 10000, which may be taken or out of range: pick a free one.
+          'cluster-port': String(await freePort()),
+        },
+      });
+      try {
+        await server.start();
+      } catch (err) {
+        rmSync(dir, { recursive: true, force: true });
+        if (err instanceof PortTakenError && attempt < attempts) continue;
+        throw err;
+      }
+      this.servers.set(port, server);
+      await this.notePid(port);
+      return;
+    }
   }
 
   /** A plain connection to one node (caller disconnects). */
