@@ -82,7 +82,19 @@ export class PostgresServer {
       });
       if (r.status !== 0) throw new Error(`initdb failed (${r.status}): ${r.stderr || r.error?.message}`);
     }
+    const picked = !this.port;
     this.port ||= await freePort();
+    try {
+      return await this.startOnce(data);
+    } catch (err) {
+      // freePort() closes its probe before postgres binds: the port can be taken in between.
+      if (!picked || !/address already in use/i.test(this.log)) throw err;
+      this.port = await freePort();
+      return this.startOnce(data);
+    }
+  }
+
+  private async startOnce(data: string): Promise<this> {
     const args = ['-D', data, '-p', String(this.port), '-k', this.dir, '-c', 'listen_addresses=127.0.0.1'];
     for (const s of ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=40', 'shared_buffers=16MB']) args.push('-c', s);
     this.log = '';
