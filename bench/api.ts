@@ -2,10 +2,11 @@
  * `npm run bench -- --parts api`: the HTTP API (docs/api.md) under load, with autocannon.
  * - ingest: accepted records/s through `POST /v1/products` in batches of 100 (a `pipeline serve`
  *   process, autocannon in this one) against the producer (`produce()`, batches of 100) on the same
- *   records, each into a fresh pipeline with no workers, each after an unmeasured warm-up:
+ *   records, with no workers, after an unmeasured warm-up of each, `--runs` alternating runs, medians:
  *   `api ingest: N.NNx` (goal >= 0.8).
  * - enrich: `POST /v1/enrich` latency through the full model pipeline (config/pipeline.json, one
- *   worker process per stage) at `--load` (0.5) of its capacity, measured first by submitting a
+ *   worker process per `process` of the config, as `pipeline start` runs it) evenly paced
+ *   (bench/paced-http.ts) at `--load` (0.5) of its capacity, measured first by submitting a
  *   batch and timing its completions, after `--warmup-seconds` of the same load that is not
  *   measured: `api enrich p99: N ms` (goal <= 100 ms on 2 cores).
  */
@@ -16,13 +17,17 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
+import { groupProcesses } from '../lib/config/processes.js';
 import type { PipelineConfig } from '../lib/config/types.js';
 import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { allReady, spawnChild, stopAll, type BenchChild } from './children.js';
 import { missingModels } from './model-config.js';
 import type { BenchOptions } from './options.js';
+import { hopTimes } from './hop-times.js';
+import { pacedHttp } from './paced-http.js';
 import { devTitles, syntheticRecord } from './records.js';
+import { median } from './stats.js';
 import { writeTempConfig } from './transport-config.js';
 import type { TransportSetup } from './transport.js';
 
@@ -72,9 +77,10 @@ async function freePort(): Promise<number> {
 }
 
 /** `pipeline serve` on a free port for this config; resolves once /readyz answers 200. */
-async function serveProcess(url: string, configFile: string): Promise<{ base: string; child: ChildProcess; stop: () => Promise<void> }> {
+async function serveProcess(url: string, configFile: string, cpuProfDir?: string): Promise<{ base: string; child: ChildProcess; stop: () => Promise<void> }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', configFile, '--port', String(port)], {
+  const prof = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
+  const child = spawn(process.execPath, [...prof, BIN, 'serve', '--config', configFile, '--port', String(port)], {
     env: { ...process.env, REDIS_URL: url, API_TOKENS: `admin:${TOKEN}`, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -113,54 +119,74 @@ async function measureIngest(
 ): Promise<ApiResults['ingest']> {
   const records = Math.max(BATCH, Math.round(opts.records / BATCH) * BATCH);
   const bodies = Array.from({ length: records / BATCH }, (_, b) => JSON.stringify(Array.from({ length: BATCH }, (_, i) => syntheticRecord(b * BATCH + i))));
-  // HTTP: a fresh pipeline, a server process, autocannon sending each body once over 8 connections.
+  // HTTP: one server process on a fresh pipeline, autocannon sending each body once over 8
+  // connections per run; the producer: produce() on the same records in this process, a fresh
+  // pipeline per run. Runs alternate (HTTP, producer, HTTP, ...) --runs times; medians compared.
   const a = await fresh('ai');
+  const inputA = new Keys(a.pipeline).stream('in');
   const file = writeTempConfig(pipelineConfig(a.pipeline, resolve(REPO, 'config/rules-only.json')), a.pipeline);
-  const server = await serveProcess(url, file);
-  let next = 0;
-  let r: CannonResult;
-  const warmup = Math.min(bodies.length, 50);
+  const server = await serveProcess(url, file, opts.cpuProf && `${opts.cpuProf}/api-ingest-serve`);
+  const lines = bodies.map((b) => (JSON.parse(b) as unknown[]).map((x) => JSON.stringify(x)).join('\n')).join('\n');
+  const httpRun = async (amount: number) => {
+    let next = 0;
+    const before = await redis.xlen(inputA);
+    // Timed from the start to the last response: autocannon ends a run (and its `duration`) only
+    // at its next 1 s sampling tick, which made any run of 2.0-3.0 s read as about 3 s.
+    const t0 = performance.now();
+    let last = t0;
+    const r = await autocannon({
+      url: `${server.base}/v1/products`,
+      connections: 8,
+      amount,
+      requests: [
+        {
+          method: 'POST',
+          headers: HEADERS,
+          setupRequest: (req: Record<string, unknown>) => ({ ...req, body: bodies[next++ % bodies.length] }),
+          onResponse: () => (last = performance.now()),
+        },
+      ],
+    });
+    const stored = (await redis.xlen(inputA)) - before;
+    if (r['2xx'] !== amount || stored !== amount * BATCH)
+      throw new Error(
+        `api ingest: ${r['2xx']} of ${amount} requests accepted, ${stored} of ${amount * BATCH} records in the stream (non-2xx ${r.non2xx}, errors ${r.errors})`,
+      );
+    return { perSec: stored / ((last - t0) / 1000), r };
+  };
+  const producerRun = async (label: string) => {
+    const p = await fresh(label);
+    const t0 = performance.now();
+    const sum = await produce(redis, Readable.from([lines]), {
+      stream: new Keys(p.pipeline).stream('in'),
+      source: 'bench',
+      maxRecordBytes: 65_536,
+      batchSize: BATCH,
+    });
+    if (sum.produced !== records) throw new Error(`producer: ${sum.produced} of ${records}`);
+    return records / ((performance.now() - t0) / 1000);
+  };
+  const http: number[] = [];
+  const producer: number[] = [];
+  let last: CannonResult | undefined;
   try {
-    // Warm-up (not measured): the server process's JIT, as the producer's run below is warm in this process.
-    await autocannon({
-      url: `${server.base}/v1/products`,
-      connections: 8,
-      amount: warmup,
-      requests: [{ method: 'POST', headers: HEADERS, setupRequest: (req: Record<string, unknown>) => ({ ...req, body: bodies[next++ % bodies.length] }) }],
-    });
-    next = 0;
-    r = await autocannon({
-      url: `${server.base}/v1/products`,
-      connections: 8,
-      amount: bodies.length,
-      requests: [{ method: 'POST', headers: HEADERS, setupRequest: (req: Record<string, unknown>) => ({ ...req, body: bodies[next++ % bodies.length] }) }],
-    });
+    // Warm-up of both (not measured): the server process's JIT and this process's.
+    await httpRun(bodies.length);
+    await producerRun('apw');
+    for (let k = 0; k < Math.max(1, opts.runs); k++) {
+      const h = await httpRun(bodies.length);
+      http.push(h.perSec);
+      last = h.r;
+      producer.push(await producerRun(`ap${k}`));
+    }
   } finally {
     await server.stop();
   }
-  const stored = (await redis.xlen(new Keys(a.pipeline).stream('in'))) - warmup * BATCH;
-  if (r['2xx'] !== bodies.length || stored !== records)
-    throw new Error(
-      `api ingest: ${r['2xx']} of ${bodies.length} requests accepted, ${stored} of ${records} records in the stream (non-2xx ${r.non2xx}, errors ${r.errors})`,
-    );
-  const apiPerSec = records / (r.duration || 1e-3);
-  // The producer on the same records: produce(), batches of 100, in this process.
-  const lines = bodies.map((b) => (JSON.parse(b) as unknown[]).map((x) => JSON.stringify(x)).join('\n')).join('\n');
-  const warm = await fresh('apw'); // warm-up run, as for the server
-  await produce(redis, Readable.from([lines]), { stream: new Keys(warm.pipeline).stream('in'), source: 'bench', maxRecordBytes: 65_536, batchSize: BATCH });
-  const p = await fresh('ap');
-  const t0 = process.hrtime.bigint();
-  const sum = await produce(redis, Readable.from([lines]), {
-    stream: new Keys(p.pipeline).stream('in'),
-    source: 'bench',
-    maxRecordBytes: 65_536,
-    batchSize: BATCH,
-  });
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (sum.produced !== records) throw new Error(`producer: ${sum.produced} of ${records}`);
-  const producerPerSec = records / seconds;
+  const apiPerSec = median(http)!;
+  const producerPerSec = median(producer)!;
+  const each = (xs: number[]) => xs.map((x) => Math.round(x)).join(' / ');
   log(
-    `api ingest: HTTP ${Math.round(apiPerSec)} records/s (${bodies.length} requests of ${BATCH}, 8 connections, latency p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms), producer ${Math.round(producerPerSec)} records/s`,
+    `api ingest: HTTP ${Math.round(apiPerSec)} records/s (runs ${each(http)}; ${bodies.length} requests of ${BATCH}, 8 connections, last run latency p50 ${last!.latency.p50} ms p99 ${last!.latency.p99} ms), producer ${Math.round(producerPerSec)} records/s (runs ${each(producer)}); medians of ${http.length} alternating runs`,
   );
   return { apiPerSec, producerPerSec, ratio: apiPerSec / producerPerSec, records };
 }
@@ -180,12 +206,19 @@ async function measureEnrich(
   const file = writeTempConfig(config, s.pipeline);
   const keys = new Keys(s.pipeline);
   const titles = devTitles(2_000);
-  const children: BenchChild[] = config.stages.map((st) => spawnChild(`${st.name}#0`, 'model-worker.ts', [file, st.name], { env: { REDIS_URL: url } }));
+  // One child per process of the config (its `process` keys), as `pipeline start` runs it.
+  const processes = groupProcesses(config.stages.map((st) => ({ name: st.name, process: st.process ?? st.name })));
+  const children: BenchChild[] = processes.map((p) =>
+    spawnChild(`${p.name}#0`, 'model-worker.ts', [file, p.stages.join(',')], {
+      env: { REDIS_URL: url },
+      cpuProfDir: opts.cpuProf && `${opts.cpuProf}/api-enrich`,
+    }),
+  );
   let server: Awaited<ReturnType<typeof serveProcess>> | undefined;
   try {
     await allReady(children);
     for (const c of children) c.go();
-    server = await serveProcess(url, file);
+    server = await serveProcess(url, file, opts.cpuProf && `${opts.cpuProf}/api-enrich-serve`);
     const base = server.base;
     // Capacity: 400 records submitted at once (warms every stage too), timed to their last completion.
     const n = 400;
@@ -201,44 +234,30 @@ async function measureEnrich(
     }
     const capacityPerSec = n / ((Date.now() - t0) / 1000);
     const rate = Math.max(1, Math.round(opts.rate ?? capacityPerSec * opts.load));
-    let i = 0;
-    let completed = 0;
-    let timedOut = 0;
     const seconds = Math.max(1, Math.round(opts.latencySeconds));
+    let i = 0;
     const paced = (duration: number) =>
-      autocannon({
+      pacedHttp({
         url: `${base}/v1/enrich?timeout_ms=10000`,
-        connections: Math.max(4, Math.min(64, Math.ceil(rate * 0.5))),
-        overallRate: rate,
-        duration,
-        requests: [
-          {
-            method: 'POST',
-            headers: HEADERS,
-            setupRequest: (req: Record<string, unknown>) => ({ ...req, body: JSON.stringify({ ...titles[i % titles.length]!, id: `en${i++}` }) }),
-            onResponse: (status: number) => (status === 200 ? completed++ : status === 202 ? timedOut++ : undefined),
-          },
-        ],
+        method: 'POST',
+        headers: HEADERS,
+        rate,
+        seconds: duration,
+        body: () => JSON.stringify({ ...titles[i % titles.length]!, id: `en${i++}` }),
       });
     // The same paced load for --warmup-seconds, not measured, then the measured part.
     if (opts.warmupSeconds > 0) await paced(Math.max(1, Math.round(opts.warmupSeconds)));
-    completed = 0;
-    timedOut = 0;
+    const measuredFrom = i;
     const r = await paced(seconds);
+    const completed = r.statuses['200'] ?? 0;
+    const timedOut = r.statuses['202'] ?? 0;
+    const errors = r.requests - completed - timedOut;
     log(
-      `api enrich: capacity ${capacityPerSec.toFixed(1)} records/s through ${config.stages.length} stage processes; at ${rate}/s for ${seconds} s after ${Math.round(opts.warmupSeconds)} s of warm-up: p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, max ${r.latency.max} ms (${r.requests.total} requests, ${completed} answered with the product, ${timedOut} timed out, ${r.non2xx} non-2xx, ${r.errors} errors)`,
+      `api enrich: capacity ${capacityPerSec.toFixed(1)} records/s through ${config.stages.length} stages in ${processes.length} processes; evenly paced at ${rate}/s for ${seconds} s after ${Math.round(opts.warmupSeconds)} s of warm-up: p50 ${Math.round(r.p50)} ms, p99 ${Math.round(r.p99)} ms, max ${Math.round(r.max)} ms (${r.requests} requests, ${completed} answered with the product, ${timedOut} timed out, ${errors} other; sender lag at most ${Math.round(r.maxSendLagMs)} ms)`,
     );
-    return {
-      capacityPerSec,
-      rate,
-      p50Ms: r.latency.p50,
-      p99Ms: r.latency.p99,
-      maxMs: r.latency.max,
-      requests: r.requests.total,
-      completed,
-      timedOut,
-      errors: r.non2xx + r.errors,
-    };
+    const ids = Array.from({ length: i - measuredFrom }, (_, k) => `en${measuredFrom + k}`);
+    log(`api enrich: where the time goes (store's hops; stamped by the stages): ${await hopTimes(redis, keys, ids)}`);
+    return { capacityPerSec, rate, p50Ms: r.p50, p99Ms: r.p99, maxMs: r.max, requests: r.requests, completed, timedOut, errors };
   } finally {
     await server?.stop();
     await stopAll(children);

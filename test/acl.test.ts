@@ -49,7 +49,7 @@ test('generated rules: one user per stage, XADD only to the stage routes, the DL
   assert.match(line('preprocess'), '"(%W~{products}:validate %W~{products}:store %W~{products}:dlq %W~{products}:logs %W~{products}:done +xadd)"');
   assert.match(line('validate'), '"(%W~{products}:store %W~{products}:dlq %W~{products}:logs %W~{products}:done +xadd)"');
   assert.match(line('store'), '"(%W~{products}:dlq %W~{products}:logs %W~{products}:done +xadd)"');
-  assert.match(line('store'), '"(%W~{products}:status:* +del +hset +pexpire)"');
+  assert.match(line('store'), '"(%W~{products}:status:* +set)"');
   assert.match(line('store'), '+hmget +hincrby +hset +sadd +srem)');
   for (const u of users) {
     assert.not.match(formatSetUser(u), 'pw ', 'the plain password never appears in the rules');

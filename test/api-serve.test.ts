@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { Keys } from '../lib/redis/keys.js';
+import { readStatus } from '../lib/stream/status-value.js';
 import { BIN, exited, writeConfig } from './helpers/pipeline.js';
 import { randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
@@ -51,8 +52,8 @@ test('graceful shutdown: SIGTERM answers the waiting enrich (202, not cut off), 
       body: JSON.stringify({ id: 'g1', title: 't' }),
     });
     const redis = new Redis(server.url);
-    await waitFor('the request submitted and waiting', async () => (await redis.hget(new Keys(pipeline).status('g1'), 's')) === 'queued', 10_000).finally(() =>
-      redis.disconnect(),
+    await waitFor('the request submitted and waiting', async () => (await readStatus(redis, new Keys(pipeline).status('g1'))).s === 'queued', 10_000).finally(
+      () => redis.disconnect(),
     );
     const t0 = Date.now();
     child.kill('SIGTERM');

@@ -12,8 +12,13 @@ test('envelope survives encode/decode with outputs, hops and unicode', () => {
   assert.is(back.traceId.length, 16);
 });
 
-test('trace ids differ between envelopes', () => {
-  assert.is.not(newEnvelope({ id: 'a', title: 't' }).traceId, newEnvelope({ id: 'a', title: 't' }).traceId);
+test('trace ids differ between envelopes, 16 hex digits each, across refills of their random pool', () => {
+  const ids = Array.from({ length: 2_000 }, () => newEnvelope({ id: 'a', title: 't' }).traceId);
+  assert.ok(
+    ids.every((id) => /^[0-9a-f]{16}$/.test(id)),
+    ids.find((id) => !/^[0-9a-f]{16}$/.test(id)),
+  );
+  assert.is(new Set(ids).size, ids.length);
 });
 
 test('truncated bytes and wrong shapes are DecodeErrors that say why', () => {

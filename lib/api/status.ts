@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedStage } from '../config/types.js';
 import type { Keys } from '../redis/keys.js';
+import { readStatus } from '../stream/status-value.js';
 
 /** What `GET /v1/products/{id}` answers (before the stored product is added). */
 export type IdStatus =
@@ -22,16 +23,16 @@ export function compareIds(a: string, b: string): number {
 
 /**
  * One id's status, cheaply:
- * - the id's status hash `{p}:status:<id>` (one HGETALL): written `queued` by the API with the
+ * - the id's status `{p}:status:<id>` (one GET; lib/stream/status-value.ts): written `queued` by the API with the
  *   input entry id, and `stored` / `review` / `dead_lettered` by the completion writers
  *   (lib/stream/done.ts). No hash and no stored product: `unknown` (404).
  * - queued: is the input entry still undelivered to the first stage (id above the group's
  *   last-delivered-id: one XINFO GROUPS), pending there (one XPENDING over that one id:
  *   `processing` at the first stage), or past it (`processing`, later stage not tracked)?
- * `storedFallback` answers for ids stored before status hashes existed (or whose hash expired).
+ * `storedFallback` answers for ids stored before statuses existed (or whose status expired).
  */
 export async function lookupStatus(redis: Redis, keys: Keys, first: ResolvedStage, id: string, storedFallback: () => Promise<boolean>): Promise<IdStatus> {
-  const h = await redis.hgetall(keys.status(id));
+  const h = await readStatus(redis, keys.status(id));
   const at = Number(h.t ?? 0);
   switch (h.s) {
     case 'stored':
@@ -41,7 +42,7 @@ export async function lookupStatus(redis: Redis, keys: Keys, first: ResolvedStag
     case 'dead_lettered':
       return { status: 'dead_lettered', stage: h.g ?? '', reason: h.r ?? 'unknown', ...(h.x ? { error: h.x } : {}), at };
     case 'queued':
-      return inFlight(redis, keys, first, h.q ?? '');
+      return inFlight(redis, keys, first, String(h.q ?? ''));
   }
   return (await storedFallback()) ? { status: 'stored', stage: '', at: 0 } : { status: 'unknown' };
 }

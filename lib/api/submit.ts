@@ -52,7 +52,7 @@ export function parseRecords(body: unknown, maxRecordBytes: number): { records: 
 }
 
 /**
- * Add validated records to the input stream and mark each id queued (`{p}:status:<id>`), one
+ * Add validated records to the input stream and mark each id queued (`{p}:status:<id>`, one SET), one
  * script call per 500 records (lib/lua/submit-N.lua). Returns the input entry ids, in order.
  */
 export async function submitRecords(redis: Redis, keys: Keys, input: string, records: readonly ProductRecord[], statusTtlMs: number): Promise<string[]> {

@@ -138,7 +138,7 @@ export interface LimitSettings {
   maxLag: number;
   /** `{p}:done`, the completion stream (stored, review, dead-lettered), is capped at about this many entries (XADD MAXLEN ~). @defaultValue 100000 */
   doneMaxLen: number;
-  /** Each id's status hash (`{p}:status:<id>`) lives this long after its last change. @defaultValue 604800000 (7 days) */
+  /** Each id's status (`{p}:status:<id>`) lives this long after its last change. @defaultValue 604800000 (7 days) */
   statusTtlMs: number;
 }
 

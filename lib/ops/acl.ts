@@ -206,7 +206,7 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
     const fences = each((k) => [k.fence(stage.name)]);
     const scriptKeys = uniq([...own, ...fences, ...targets, ...each((k) => [k.dlq]), ...data.flatMap((g) => g.keys)]);
     const summary =
-      `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; HSET/DEL/PEXPIRE ${statuses.join(', ')}` +
+      `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; SET ${statuses.join(', ')}` +
       (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
     return make(
       'stage',
@@ -223,7 +223,7 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
         selector({ keys: uniq([...targets, ...each((k) => [k.dlq])]), mode: 'r', commands: ['type'] }),
         selector({ keys: liveness, mode: 'w', commands: LIVENESS_COMMANDS }),
         selector({ keys: fences, mode: 'rw', commands: FENCE_COMMANDS }),
-        selector({ keys: statuses, mode: 'w', commands: ['del', 'hset', 'pexpire'] }),
+        selector({ keys: statuses, mode: 'w', commands: ['set'] }),
         ...data.map(selector),
       ],
       summary,

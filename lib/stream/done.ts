@@ -6,12 +6,13 @@ import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { Keys } from '../redis/keys.js';
 import { FIELD_KEY } from './codec.js';
+import { encodeStatus, type StatusValue } from './status-value.js';
 import type { Forward } from './handoff.js';
 
 /**
  * Completions: where a product's trip ends. The store stage (stored), the dead-letter path
  * (dead_lettered, with the reason) and routes into a terminal stream such as `review` append one
- * entry each to the capped stream `{p}:done` and set the id's status hash `{p}:status:<id>` (with
+ * entry each to the capped stream `{p}:done` and set the id's status `{p}:status:<id>` (status-value.ts, with
  * a TTL). The API's waiters and SSE clients read the stream; `GET /v1/products/{id}` reads the hash.
  *
  * Written **before** the entry is acked (store: after the sink has it; others: before the hand-off),
@@ -35,11 +36,11 @@ export interface Completion {
 export interface CompletionSettings {
   /** XADD MAXLEN ~ this on `{p}:done` (config `limits.doneMaxLen`). */
   maxLen: number;
-  /** PEXPIRE of each status hash (config `limits.statusTtlMs`). */
+  /** TTL of each status key (config `limits.statusTtlMs`). */
   statusTtlMs: number;
 }
 
-/** Status hash and `{p}:done` fields: s status, g stage, r reason, x error, t time (ms). */
+/** `{p}:done` fields and the status value's: s status, g stage, r reason, x error, t time (ms). */
 export async function recordCompletions(redis: Redis, keys: Keys, list: readonly Completion[], s: CompletionSettings): Promise<void> {
   if (list.length === 0) return;
   const at = String(Date.now());
@@ -49,10 +50,10 @@ export async function recordCompletions(redis: Redis, keys: Keys, list: readonly
     if (c.reason) fields.push('r', c.reason);
     if (c.error) fields.push('x', c.error.slice(0, 500));
     p.xadd(keys.done, 'MAXLEN', '~', s.maxLen, '*', ...fields);
-    const status = keys.status(c.key);
-    p.del(status);
-    p.hset(status, ...fields.slice(2));
-    p.pexpire(status, s.statusTtlMs);
+    const status: StatusValue = { s: c.status, g: c.stage, t: Number(at) };
+    if (c.reason) status.r = c.reason;
+    if (c.error) status.x = c.error.slice(0, 500);
+    p.set(keys.status(c.key), encodeStatus(status), 'PX', s.statusTtlMs);
   }
   const replies = (await p.exec()) ?? [];
   for (const [err] of replies) if (err) throw err;
