@@ -22,13 +22,12 @@
  * fails the run. Prints `redis oom refusals` and `seconds full` with the rest.
  */
 import { Command } from 'commander';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { sleep } from '../lib/core/backoff.js';
-import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig } from '../lib/config/types.js';
 import { appendBatchOnce } from '../lib/stream/handoff.js';
 import { isTransientRedisError } from '../lib/core/failure-policy.js';
@@ -36,10 +35,9 @@ import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
 import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
 import { RedisServer } from '../lib/redis/server.js';
-import { configShards } from '../lib/redis/shard.js';
 import { ChaosInput, prng } from './commands/chaos-input.js';
 import { tallyChaos } from './commands/chaos-tally.js';
-import { createSupervisor } from './commands/up.js';
+import { startFaultRun } from './commands/fault-run.js';
 import { REPO } from './commands/common.js';
 
 const o = new Command('chaos')
@@ -107,42 +105,28 @@ const defaults = {
   minWorkers: workers,
   maxWorkers: workers,
 };
-const configFile = join(dir, 'config.json');
-writeFileSync(configFile, JSON.stringify({ ...raw, pipeline, shards: num('shards'), defaults: { ...raw.defaults, ...defaults } }));
-const config = resolveConfig(JSON.parse(readFileSync(configFile, 'utf8')), configFile, { env: { REDIS_URL: server.url } });
-const shards = configShards(config);
+/** A redis-server restart in progress (awaited before the server is closed, so none is left behind). */
+let restarting: Promise<void> = Promise.resolve();
+const { config, shards, supervisor, abort, allLive } = startFaultRun({
+  dir,
+  server,
+  redis,
+  raw,
+  pipeline,
+  defaults,
+  shards: num('shards'),
+  workers,
+  workerLogLevel: 'info',
+  say,
+  log,
+  beforeServerClose: () => restarting,
+});
 const keys = shards.all[0]!;
 // Garbage goes to the first shard's input; records to their own shard's.
 const input = keys.stream(config.input);
 
-const logFile = join(dir, 'workers.log');
-const supervisor = createSupervisor(
-  { configPath: configFile, env: { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'info' }, stdio: openSync(logFile, 'a') },
-  log,
-);
-for (const s of config.stages) supervisor.scale(s.name, workers);
-
-/** A redis-server restart in progress (awaited before the server is closed, so none is left behind). */
-let restarting: Promise<void> = Promise.resolve();
-/** Interrupted, failed or timed out: stop the workers and redis-server (no orphans), keep the logs, exit. */
-let aborting = false;
-async function abort(why: string, code: number): Promise<never> {
-  if (!aborting) {
-    aborting = true;
-    say(`${why}: stopping workers and redis-server; logs kept in ${dir}`);
-    await supervisor.stop().catch(() => {});
-    await restarting.catch(() => {});
-    await server.close().catch(() => {});
-  }
-  process.exit(code);
-}
-process.once('SIGINT', () => void abort('interrupted', 130));
-process.once('SIGTERM', () => void abort('terminated', 143));
-process.once('uncaughtException', (err) => void abort(`failed: ${err.stack ?? err}`, 2));
-
-// Wait until every worker's read loop runs (its watchdog's liveness key is up), so the kills hit working processes.
-const live = async () => (await Promise.all(shards.all.map((k) => redis.keys(k.extra('liveness:*'))))).flat().length;
-while ((await live()) < config.stages.length * workers * shards.count) await sleep(200);
+// Wait until every worker's read loop runs, so the kills hit working processes.
+await allLive(200);
 /** OOM refusals Redis has answered so far (INFO errorstats). */
 const oomRefusals = async () => Number(/errorstat_OOM:count=(\d+)/.exec(await redis.info('errorstats'))?.[1] ?? 0);
 let fullMs = 0;
@@ -253,7 +237,7 @@ await supervisor.stop();
 
 // Count: stored products, terminal streams (e.g. review), DLQ, and what the input stream received.
 const { stored, duplicated, lost, inTerminal, dlq, dlqGarbage, dlqBad, added } = await tallyChaos(redis, config, shards, summary.produced);
-const workerLog = readFileSync(logFile, 'utf8');
+const workerLog = readFileSync(join(dir, 'workers.log'), 'utf8');
 const sum = (re: RegExp) => [...workerLog.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
 
 const result: [string, number][] = [

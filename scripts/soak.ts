@@ -16,20 +16,19 @@
  * or dead-lettered), so Redis holds a bounded backlog however fast the input comes.
  */
 import { Command } from 'commander';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { sleep } from '../lib/core/backoff.js';
-import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig } from '../lib/config/types.js';
 import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
 import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
 import { RedisServer } from '../lib/redis/server.js';
-import { configShards } from '../lib/redis/shard.js';
-import { createSupervisor } from './commands/up.js';
+import { prng } from './commands/chaos-input.js';
+import { startFaultRun } from './commands/fault-run.js';
 import { REPO } from './commands/common.js';
 import { tallyTerminal } from './commands/terminal-tally.js';
 
@@ -50,17 +49,6 @@ const o = new Command('soak')
 const num = (k: string) => Number(o[k]);
 const t0 = Date.now();
 const say = (msg: string) => process.stderr.write(`[soak ${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
-
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Resident set size of a process in bytes (Linux /proc), 0 when it is gone. */
 function rssOf(pid: number): number {
@@ -97,36 +85,22 @@ const defaults = {
   minWorkers: workers,
   maxWorkers: workers,
 };
-const configFile = join(dir, 'config.json');
-writeFileSync(configFile, JSON.stringify({ ...raw, pipeline, defaults: { ...raw.defaults, ...defaults } }));
-const config = resolveConfig(JSON.parse(readFileSync(configFile, 'utf8')), configFile, { env: { REDIS_URL: server.url } });
-const shards = configShards(config);
+const { config, shards, supervisor, abort, allLive } = startFaultRun({
+  dir,
+  server,
+  redis,
+  raw,
+  pipeline,
+  defaults,
+  workers,
+  workerLogLevel: 'warn',
+  say,
+  log,
+});
 const input = shards.all[0]!.stream(config.input);
 
-const logFile = join(dir, 'workers.log');
-const supervisor = createSupervisor(
-  { configPath: configFile, env: { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'warn' }, stdio: openSync(logFile, 'a') },
-  log,
-);
-for (const s of config.stages) supervisor.scale(s.name, workers);
-
-let aborting = false;
-async function abort(why: string, code: number): Promise<never> {
-  if (!aborting) {
-    aborting = true;
-    say(`${why}: stopping workers and redis-server; logs kept in ${dir}`);
-    await supervisor.stop().catch(() => {});
-    await server.close().catch(() => {});
-  }
-  process.exit(code);
-}
-process.once('SIGINT', () => void abort('interrupted', 130));
-process.once('SIGTERM', () => void abort('terminated', 143));
-process.once('uncaughtException', (err) => void abort(`failed: ${err.stack ?? err}`, 2));
-
 // Every worker's read loop running (models loaded): the RSS baseline starts after this.
-const live = async () => (await Promise.all(shards.all.map((k) => redis.keys(k.extra('liveness:*'))))).flat().length;
-while ((await live()) < config.stages.length * workers * shards.count) await sleep(500);
+await allLive(500);
 say(`workers up (${workers} per stage, models loaded); ${N} records, killing a worker every ${o.killEveryMs} ms`);
 
 // Progress: records done = stored + in a terminal stream + dead-lettered.

@@ -5,34 +5,18 @@
  * takes writes again.
  */
 import { rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { diagnoseRedisError, EXIT_CODES } from '../lib/redis/diagnose.js';
 import { Keys } from '../lib/redis/keys.js';
 import { cli, exited, FAST, writeConfig } from './helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { client, hogAllClientSlots, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const MAX_CLIENTS = 6;
 const server = await startRedis({ settings: { maxclients: String(MAX_CLIENTS) } });
 const redis = client(server.url);
 await redis.ping();
-
-/** A raw connection that only takes a client slot; null when the server refused it (maxclients). */
-function hog(): Promise<Socket | null> {
-  return new Promise((resolve) => {
-    const s = connect(server.port, '127.0.0.1');
-    s.once('error', () => resolve(null));
-    s.once('connect', () => s.write('PING\r\n'));
-    s.once('data', (d) => {
-      if (d.toString().startsWith('+PONG')) resolve(s);
-      else {
-        s.destroy();
-        resolve(null);
-      }
-    });
-  });
-}
 
 /** The checks every refusal must pass: exit code, one `error:` line naming `setting`, no noise. */
 function assertOneLine(out: string, code: number | null, cause: keyof typeof EXIT_CODES, setting: RegExp) {
@@ -91,9 +75,9 @@ test('wrong password: one line naming REDIS_URL, exit 12; a user without the com
 test('at maxclients: status and produce (after waiting for --retry-for, saying why) print one line naming maxclients and exit 11', async () => {
   const pipeline = randomPipeline();
   const file = writeConfig(pipeline, FAST);
-  const hogs: Socket[] = [];
+  let hogs: Socket[] = [];
   try {
-    for (let s = await hog(); s; s = await hog()) hogs.push(s);
+    hogs = await hogAllClientSlots(server.port);
     assert.ok(hogs.length >= MAX_CLIENTS - 2, `the server is full (${hogs.length} hogs)`);
     const status = cli(['--config', file, 'status'], server.url);
     const statusCode = await exited(status);

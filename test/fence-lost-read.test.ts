@@ -6,55 +6,19 @@
  * move); one forwards and acks some, another still holds the rest. The worker's connections drop and come back; when it hands its
  * batch off, the fence alone must not let it ack and forward: each record arrives once.
  */
-import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveConfig } from '../lib/config/load.js';
-import { silentLogger } from '../lib/observe/logger.js';
-import { memoryMetrics } from '../lib/observe/metrics.js';
-import { produce } from '../lib/producer/producer.js';
-import { Keys } from '../lib/redis/keys.js';
 import { readGroupEntries } from '../lib/stream/entries.js';
 import { handOff } from '../lib/stream/handoff.js';
-import { ok, type StageFactory } from '../lib/worker/stage.js';
-import { Worker } from '../lib/worker/worker.js';
-import { FAST } from './helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { gatedWorkerRig } from './helpers/gated-worker.js';
+import { client, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
 const redis = client(server.url);
 
 test('a batch read before the connection failed is handed off message by message: a read the new master never had, re-read by others (some forwarded, the rest still held), is not forwarded twice', async () => {
-  const pipeline = randomPipeline();
-  const keys = new Keys(pipeline);
-  const [input, out] = [keys.stream('in'), keys.stream('out')];
-  let release!: () => void;
-  const held = new Promise<void>((r) => (release = r));
-  const gate: StageFactory = () => ({
-    kind: 'gate',
-    async process(batch) {
-      if (batch.some((m) => m.envelope.input.title.startsWith('hold'))) await held;
-      return batch.map(() => ok({ passed: true }));
-    },
-  });
-  const raw = {
-    pipeline,
-    input: 'in',
-    streams: { terminal: ['out'] },
-    defaults: { ...FAST, batchSize: 10, claimMinIdleMs: 600_000, keepClaimedMs: 600_000 },
-    stages: [{ name: 'work', kind: 'gate', input: 'in' }],
-    routes: { work: [{ to: 'out' }] },
-  };
-  const metrics = memoryMetrics();
-  const worker = new Worker({
-    config: resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } }),
-    stage: 'work',
-    stages: { gate },
-    logger: silentLogger,
-    metrics,
-  });
-  const running = worker.run();
-  const send = (lines: string[]) => produce(redis, Readable.from([lines.join('\n')]), { stream: input, source: 'test', maxRecordBytes: 65536 });
+  const { keys, input, out, release, start, send, arrivals: arrived } = gatedWorkerRig(redis, server.url);
+  const { worker, running } = start();
   try {
     // The worker hands off one record first, so it knows the claim fence.
     await send([JSON.stringify({ id: 'warm', title: 'warm-up' })]);
@@ -90,12 +54,11 @@ test('a batch read before the connection failed is handed off message by message
     // Done when nothing is pending any more (the worker acked the 6 the third consumer held).
     await waitFor('the worker handed off its batch', async () => ((await redis.xpending(input, 'work')) as [number])[0] === 0, 10_000);
   } finally {
-    release?.();
+    release();
     await worker.stop();
     await running;
   }
-  const arrivals = new Map<string, number>();
-  for (const [, fields] of await redis.xrange(out, '-', '+')) arrivals.set(fields[1]!, (arrivals.get(fields[1]!) ?? 0) + 1);
+  const arrivals = await arrived();
   assert.equal([...arrivals.values()].filter((n) => n > 1).length, 0, `arrived more than once: ${JSON.stringify([...arrivals].filter(([, n]) => n > 1))}`);
   assert.is(arrivals.size, 11);
 });

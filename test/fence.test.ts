@@ -1,18 +1,12 @@
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveConfig } from '../lib/config/load.js';
 import { toEntries } from '../lib/stream/entries.js';
 import { handOff } from '../lib/stream/handoff.js';
-import { silentLogger } from '../lib/observe/logger.js';
-import { memoryMetrics } from '../lib/observe/metrics.js';
 import { produce } from '../lib/producer/producer.js';
-import { Keys } from '../lib/redis/keys.js';
 import { Script } from '../lib/redis/script.js';
-import { ok, type StageFactory } from '../lib/worker/stage.js';
-import { Worker } from '../lib/worker/worker.js';
-import { FAST } from './helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { gatedWorkerRig } from './helpers/gated-worker.js';
+import { client, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -29,27 +23,7 @@ type ClaimedBy = 'claim-2.lua' | 'plain XCLAIM' | 'claim-2.lua after a lost clai
  * and hands off its 10. Returns how often each record arrived in `out` and the worker's counts.
  */
 async function raceForTheBatch(how: ClaimedBy) {
-  const pipeline = randomPipeline();
-  const keys = new Keys(pipeline);
-  const [input, out] = [keys.stream('in'), keys.stream('out')];
-  let release!: () => void;
-  const held = new Promise<void>((r) => (release = r));
-  const gate: StageFactory = () => ({
-    kind: 'gate',
-    async process(batch) {
-      if (batch.some((m) => m.envelope.input.title.startsWith('hold'))) await held;
-      return batch.map(() => ok({ passed: true }));
-    },
-  });
-  const raw = {
-    pipeline,
-    input: 'in',
-    streams: { terminal: ['out'] },
-    // The worker itself never reclaims here (the test is the other consumer), nor refreshes idle times.
-    defaults: { ...FAST, batchSize: 10, claimMinIdleMs: 600_000, keepClaimedMs: 600_000 },
-    stages: [{ name: 'work', kind: 'gate', input: 'in' }],
-    routes: { work: [{ to: 'out' }] },
-  };
+  const { keys, input, out, release, metrics, start, send, arrivals: arrived } = gatedWorkerRig(redis, server.url);
   const fenceKey = keys.fence('work');
   let lostFence: string | null | undefined;
   if (how === 'claim-2.lua after a lost claim') {
@@ -62,16 +36,7 @@ async function raceForTheBatch(how: ClaimedBy) {
     const [entry] = toEntries(pre);
     await handOff(redis, { stream: input, group: 'work', fenceKey }, [{ id: entry!.id, targets: [out], fields: entry!.fields }]);
   }
-  const metrics = memoryMetrics();
-  const worker = new Worker({
-    config: resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } }),
-    stage: 'work',
-    stages: { gate },
-    logger: silentLogger,
-    metrics,
-  });
-  const running = worker.run();
-  const send = (lines: string[]) => produce(redis, Readable.from([lines.join('\n')]), { stream: input, source: 'test', maxRecordBytes: 65536 });
+  const { worker, running } = start();
   try {
     await send([JSON.stringify({ id: 'warm', title: 'warm-up' })]);
     await waitFor('warm-up handed off', async () => (await redis.xlen(out)) === (lostFence === undefined ? 1 : 2));
@@ -102,12 +67,11 @@ async function raceForTheBatch(how: ClaimedBy) {
     release();
     await waitFor('the worker handed off its batch', async () => ((await redis.xpending(input, 'work')) as [number])[0] === 0);
   } finally {
-    release?.();
+    release();
     await worker.stop();
     await running;
   }
-  const arrivals = new Map<string, number>();
-  for (const [, fields] of await redis.xrange(out, '-', '+')) arrivals.set(fields[1]!, (arrivals.get(fields[1]!) ?? 0) + 1);
+  const arrivals = await arrived();
   const suppressed = metrics.records.filter((r) => r.name === 'messages.duplicates_suppressed').reduce((n, r) => n + r.value, 0);
   return { arrivals, processed: worker.consumer.processed, suppressed };
 }

@@ -1,33 +1,16 @@
 import { rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { cli, exited, FAST, writeConfig } from './helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { client, hogAllClientSlots, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const MAX_CLIENTS = 8;
 const server = await startRedis({ settings: { maxclients: String(MAX_CLIENTS) } });
 const redis = client(server.url);
 await redis.ping();
-
-/** A raw connection that only takes a client slot; resolves null when the server refused it (maxclients). */
-function hog(): Promise<Socket | null> {
-  return new Promise((resolve) => {
-    const s = connect(server.port, '127.0.0.1');
-    s.once('error', () => resolve(null));
-    s.once('connect', () => s.write('PING\r\n'));
-    s.once('data', (d) => {
-      if (d.toString().startsWith('+PONG')) resolve(s);
-      else {
-        s.destroy();
-        resolve(null);
-      }
-    });
-  });
-}
 
 /** Named pipeline connections per process (`stage:consumer`), from CLIENT LIST. */
 async function perProcess(): Promise<Map<string, number>> {
@@ -49,8 +32,7 @@ test('at maxclients, workers back off with jitter and retry, log it, and consume
   await produce(redis, Readable.from([lines]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
 
   // Take every free client slot.
-  const hogs: Socket[] = [];
-  for (let s = await hog(); s; s = await hog()) hogs.push(s);
+  const hogs = await hogAllClientSlots(server.port);
   assert.ok(hogs.length >= MAX_CLIENTS - 2, `the server is full (${hogs.length} hogs)`);
 
   let maxPerProcess = 0;

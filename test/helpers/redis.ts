@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { RedisServer, type RedisServerOptions } from '../../lib/redis/server.js';
 
@@ -23,4 +24,27 @@ export async function waitFor(what: string, check: () => Promise<boolean> | bool
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** A raw connection that only takes a client slot; null when the server refused it (maxclients). */
+export function hogClientSlot(port: number): Promise<Socket | null> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('error', () => resolve(null));
+    s.once('connect', () => s.write('PING\r\n'));
+    s.once('data', (d) => {
+      if (d.toString().startsWith('+PONG')) resolve(s);
+      else {
+        s.destroy();
+        resolve(null);
+      }
+    });
+  });
+}
+
+/** Take every free client slot of the server at `port` (until it refuses one); the caller destroys them. */
+export async function hogAllClientSlots(port: number): Promise<Socket[]> {
+  const hogs: Socket[] = [];
+  for (let s = await hogClientSlot(port); s; s = await hogClientSlot(port)) hogs.push(s);
+  return hogs;
 }

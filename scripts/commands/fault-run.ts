@@ -1,0 +1,78 @@
+/**
+ * The start-up `npm run chaos` and `npm run soak` share: the chosen pipeline config under a fresh
+ * name with their shrunk timers, written to the run's temp dir; the worker processes under the
+ * supervisor of `pipeline up` (logs to `<dir>/workers.log`); an abort that stops the workers and
+ * redis-server on SIGINT / SIGTERM / an uncaught error (no orphans, logs kept); and a wait until
+ * every worker's read loop runs (its watchdog's liveness key is up).
+ */
+import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { sleep } from '../../lib/core/backoff.js';
+import { resolveConfig } from '../../lib/config/load.js';
+import type { PipelineConfig, ResolvedConfig } from '../../lib/config/types.js';
+import type { Logger } from '../../lib/observe/logger.js';
+import type { RedisServer } from '../../lib/redis/server.js';
+import { configShards, type Shards } from '../../lib/redis/shard.js';
+import { createSupervisor } from './up.js';
+
+export interface FaultRunOptions {
+  dir: string;
+  server: RedisServer;
+  /** The check connection (liveness keys are read through it). */
+  redis: Redis;
+  raw: PipelineConfig;
+  pipeline: string;
+  /** Stage options over the config's defaults (shrunk timers). */
+  defaults: Record<string, unknown>;
+  shards?: number;
+  /** Worker processes per stage. */
+  workers: number;
+  workerLogLevel: 'info' | 'warn';
+  say: (msg: string) => void;
+  log: Logger;
+  /** Awaited by abort after the workers stop, before redis-server closes (a restart in progress). */
+  beforeServerClose?: () => Promise<unknown>;
+}
+
+export interface FaultRun {
+  config: ResolvedConfig;
+  shards: Shards;
+  supervisor: ReturnType<typeof createSupervisor>;
+  /** Stop the workers and redis-server, say why, exit with `code`. */
+  abort(why: string, code: number): Promise<never>;
+  /** Resolves once every worker's read loop runs. */
+  allLive(everyMs: number): Promise<void>;
+}
+
+export function startFaultRun(o: FaultRunOptions): FaultRun {
+  const configFile = join(o.dir, 'config.json');
+  const shardCount = o.shards !== undefined ? { shards: o.shards } : {};
+  writeFileSync(configFile, JSON.stringify({ ...o.raw, pipeline: o.pipeline, ...shardCount, defaults: { ...o.raw.defaults, ...o.defaults } }));
+  const config = resolveConfig(JSON.parse(readFileSync(configFile, 'utf8')), configFile, { env: { REDIS_URL: o.server.url } });
+  const shards = configShards(config);
+  const supervisor = createSupervisor(
+    { configPath: configFile, env: { ...process.env, REDIS_URL: o.server.url, LOG_LEVEL: o.workerLogLevel }, stdio: openSync(join(o.dir, 'workers.log'), 'a') },
+    o.log,
+  );
+  for (const s of config.stages) supervisor.scale(s.name, o.workers);
+  let aborting = false;
+  const abort = async (why: string, code: number): Promise<never> => {
+    if (!aborting) {
+      aborting = true;
+      o.say(`${why}: stopping workers and redis-server; logs kept in ${o.dir}`);
+      await supervisor.stop().catch(() => {});
+      await o.beforeServerClose?.().catch(() => {});
+      await o.server.close().catch(() => {});
+    }
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void abort('interrupted', 130));
+  process.once('SIGTERM', () => void abort('terminated', 143));
+  process.once('uncaughtException', (err) => void abort(`failed: ${err.stack ?? err}`, 2));
+  const live = async () => (await Promise.all(shards.all.map((k) => o.redis.keys(k.extra('liveness:*'))))).flat().length;
+  const allLive = async (everyMs: number) => {
+    while ((await live()) < config.stages.length * o.workers * shards.count) await sleep(everyMs);
+  };
+  return { config, shards, supervisor, abort, allLive };
+}
