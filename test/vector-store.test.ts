@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../lib/redis/keys.js';
-import { VectorBlock } from '../stages/domain/vector-index.js';
+import { VectorBlock, vectorToBuffer } from '../stages/domain/vector-index.js';
 import { VectorStore } from '../stages/domain/vector-store.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
 
@@ -62,6 +62,25 @@ test('reprocessing a product with the same vector does not grow the key log; a c
   await w2.sync('audio');
   assert.is(w2.nearest('audio', changed, 'nobody')!.key, 'p1', 'the other worker has the new vector');
   assert.is(w2.size('audio'), 2);
+});
+
+test("a sync reads back only the log entries other workers wrote, not the worker's own (already in its copy)", async () => {
+  const keys = new Keys(randomPipeline());
+  const w1 = new VectorStore(redis, keys);
+  const w2 = new VectorStore(redis, keys);
+  const mine = unit(1, 0, 0);
+  await w1.add('audio', 'p1', mine);
+  await w2.add('audio', 'p2', unit(0, 1, 0));
+  // Change p1 in Redis behind w1's back: if w1's sync read its own entry back, its copy would take it.
+  await redis.hset(keys.extra('vectors:audio'), 'p1', vectorToBuffer(unit(0, 0, 1)));
+  await w1.sync('audio');
+  assert.is(w1.size('audio'), 2, "w2's vector arrived");
+  const hit = w1.nearest('audio', mine, 'nobody')!;
+  assert.equal([hit.key, Math.round(hit.score * 1e6) / 1e6], ['p1', 1], 'its own entry was skipped, not re-read');
+  await w1.add('audio', 'p3', unit(0, 1, 1));
+  await w2.add('audio', 'p3', unit(1, 1, 1));
+  await w1.sync('audio');
+  assert.ok(w1.nearest('audio', unit(1, 1, 1), 'nobody')!.score > 0.999, "another worker's later vector for the same key still arrives");
 });
 
 test.after(async () => {

@@ -12,6 +12,12 @@ interface Block {
   index?: VectorBlock;
   /** How far into the category's key log this copy has read, per shard. */
   loaded: number[];
+  /**
+   * Log entries this worker wrote itself and has not read past yet, per shard: key → count.
+   * Their vectors are in the local copy already, so a sync skips them instead of reading them
+   * back (the match stage's largest Redis read when one worker adds most of the vectors).
+   */
+  own: Map<string, number>[];
 }
 
 /**
@@ -43,7 +49,7 @@ export class VectorStore {
 
   private block(category: string): Block {
     let b = this.blocks.get(category);
-    if (!b) this.blocks.set(category, (b = { loaded: this.shards.all.map(() => 0) }));
+    if (!b) this.blocks.set(category, (b = { loaded: this.shards.all.map(() => 0), own: this.shards.all.map(() => new Map()) }));
     return b;
   }
 
@@ -54,7 +60,15 @@ export class VectorStore {
   }
 
   private async syncShard(b: Block, shard: Keys, s: number, category: string): Promise<void> {
-    const keys = await this.redis.lrange(this.logKey(shard, category), b.loaded[s]!, -1);
+    const logged = await this.redis.lrange(this.logKey(shard, category), b.loaded[s]!, -1);
+    const own = b.own[s]!;
+    const keys = logged.filter((k) => {
+      const n = own.get(k);
+      if (n === undefined) return true;
+      if (n <= 1) own.delete(k);
+      else own.set(k, n - 1);
+      return false;
+    });
     for (let i = 0; i < keys.length; i += SYNC_CHUNK) {
       const chunk = keys.slice(i, i + SYNC_CHUNK);
       const vecs = await this.redis.hmgetBuffer(this.vecKey(shard, category), ...chunk);
@@ -66,7 +80,7 @@ export class VectorStore {
         b.index.add(k, vec);
       });
     }
-    b.loaded[s]! += keys.length;
+    b.loaded[s]! += logged.length;
   }
 
   /** The most similar vector in `category` other than `key`'s own. */
@@ -84,8 +98,12 @@ export class VectorStore {
     const b = this.block(category);
     b.index ??= new VectorBlock(vec.length);
     b.index.add(key, vec);
-    const keys = this.shards.keysFor(key);
+    const s = this.shards.shardOf(key);
+    const keys = this.shards.all[s]!;
     // Logged only when new or changed (vector-add-2.lua): a reprocessed product does not grow the log.
-    return vectorAdd.run(this.redis, [this.vecKey(keys, category), this.logKey(keys, category)], [key, vectorToBuffer(vec)]);
+    return vectorAdd.run<number>(this.redis, [this.vecKey(keys, category), this.logKey(keys, category)], [key, vectorToBuffer(vec)]).then((logged) => {
+      if (logged === 1) b.own[s]!.set(key, (b.own[s]!.get(key) ?? 0) + 1);
+      return logged;
+    });
   }
 }
