@@ -42,10 +42,23 @@ export class VectorBlock {
     let best = -Infinity;
     let bestAt = -1;
     const skip = exclude === undefined ? -1 : (this.slot.get(exclude) ?? -1);
+    // Four running sums: independent additions the CPU can overlap (a dependency chain of one
+    // sum each element was 3 ms per lookup in a 30,000-product category).
+    const tail = dim - (dim % 4);
     for (let i = 0, off = 0; i < this.keys.length; i++, off += dim) {
       if (i === skip) continue;
-      let dot = 0;
-      for (let d = 0; d < dim; d++) dot += data[off + d]! * vec[d]!;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let d = 0; d < tail; d += 4) {
+        s0 += data[off + d]! * vec[d]!;
+        s1 += data[off + d + 1]! * vec[d + 1]!;
+        s2 += data[off + d + 2]! * vec[d + 2]!;
+        s3 += data[off + d + 3]! * vec[d + 3]!;
+      }
+      for (let d = tail; d < dim; d++) s0 += data[off + d]! * vec[d]!;
+      const dot = s0 + s1 + s2 + s3;
       if (dot > best) {
         best = dot;
         bestAt = i;
