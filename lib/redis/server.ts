@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,25 +105,35 @@ export class RedisServer {
   }
 
   private async startOnce(): Promise<this> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--daemonize', 'no', '--logfile', ''];
+    // A log file in its data dir rather than a pipe: a server's writes never wait on this
+    // process's event loop, and a failed start can still say why (its last lines).
+    const logFile = join(this.dir, 'redis-server.log');
+    const logFrom = existsSync(logFile) ? statSync(logFile).size : 0;
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--daemonize', 'no', '--logfile', logFile];
     if (this.opts.appendonly) args.push('--appendonly', 'yes', '--appendfsync', this.opts.appendfsync ?? 'everysec');
     for (const [k, v] of Object.entries(this.opts.settings ?? {})) args.push(`--${k}`, v);
-    // redis-server logs to stdout with --logfile "": keep its tail, it says why a start failed.
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // stderr only carries a fatal config error, printed before the log file opens.
+    const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-LOG_TAIL_BYTES)));
     // A process that exits without close() (a crashed test, an uncaught error) must not leave
     // its redis-server running.
     const reap = () => child.kill('SIGKILL');
     process.once('exit', reap);
     child.once('exit', () => process.off('exit', reap));
-    let log = '';
-    const keep = (d: Buffer) => (log = (log + d.toString()).slice(-LOG_TAIL_BYTES));
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
+    const logSince = () => {
+      try {
+        return readFileSync(logFile).subarray(logFrom).toString().slice(-LOG_TAIL_BYTES);
+      } catch {
+        return ''; // it exited before opening its log (e.g. a bad argument)
+      }
+    };
     const exited = new Promise<false>((res) => child.once('exit', () => res(false)));
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 10_000);
     while (Date.now() < deadline) {
       if (child.exitCode !== null) {
+        const log = `${stderr}${logSince()}`;
         const why = `redis-server on port ${this.port} exited with ${child.exitCode}: ${log.trim().split('\n').slice(-3).join(' | ')}`;
         throw /address already in use/i.test(log) ? new PortTakenError(why) : new RedisServerError(why);
       }
