@@ -13,13 +13,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { groupProcesses } from '../lib/config/processes.js';
 import type { PipelineConfig } from '../lib/config/types.js';
 import { produce } from '../lib/producer/producer.js';
+import { freePort } from '../lib/redis/server.js';
 import { Keys } from '../lib/redis/keys.js';
 import { allReady, spawnChild, stopAll, type BenchChild } from './children.js';
 import { missingModels } from './model-config.js';
@@ -64,16 +64,6 @@ export interface ApiResults {
     errors: number;
   };
   note?: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
 }
 
 /** `pipeline serve` on a free port for this config; resolves once /readyz answers 200. */

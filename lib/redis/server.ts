@@ -14,8 +14,12 @@ export interface RedisServerOptions {
   appendonly?: boolean;
   /** @defaultValue "everysec" */
   appendfsync?: 'always' | 'everysec' | 'no';
-  /** Extra `--name value` settings, e.g. { maxclients: '10' }. */
-  settings?: Record<string, string>;
+  /**
+   * Extra `--name value` settings, e.g. { maxclients: '10' }; or made for the port picked (a
+   * cluster node's config file and bus port), made again when a taken port is picked again and
+   * kept across restart().
+   */
+  settings?: Record<string, string> | ((port: number) => Promise<Record<string, string>>);
   /** Data directory; kept across restart() so AOF survives. @defaultValue a fresh temp dir */
   dir?: string;
   /** How long to wait for PING after start. @defaultValue 10000 */
@@ -75,6 +79,8 @@ async function answersPing(port: number, exited: Promise<false>): Promise<boolea
 /** A real redis-server child process on loopback, for `npm start`, tests, bench and chaos. */
 export class RedisServer {
   private child?: ChildProcess;
+  /** `opts.settings` for the current port. */
+  private settings: Record<string, string> = {};
   readonly dir: string;
   private ownsDir: boolean;
   port = 0;
@@ -92,7 +98,11 @@ export class RedisServer {
     assertRedisServerInstalled();
     const attempts = this.opts.port || this.port ? 1 : (this.opts.portAttempts ?? 5);
     for (let attempt = 1; ; attempt++) {
-      this.port ||= this.opts.port ?? (await (this.opts.pickPort ?? freePort)());
+      if (!this.port) {
+        this.port = this.opts.port ?? (await (this.opts.pickPort ?? freePort)());
+        const s = this.opts.settings;
+        this.settings = typeof s === 'function' ? await s(this.port) : (s ?? {});
+      }
       try {
         return await this.startOnce();
       } catch (err) {
@@ -111,7 +121,7 @@ export class RedisServer {
     const logFrom = existsSync(logFile) ? statSync(logFile).size : 0;
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--daemonize', 'no', '--logfile', logFile];
     if (this.opts.appendonly) args.push('--appendonly', 'yes', '--appendfsync', this.opts.appendfsync ?? 'everysec');
-    for (const [k, v] of Object.entries(this.opts.settings ?? {})) args.push(`--${k}`, v);
+    for (const [k, v] of Object.entries(this.settings)) args.push(`--${k}`, v);
     // stderr only carries a fatal config error, printed before the log file opens.
     const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;

@@ -1,10 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { sleep } from '../../lib/core/backoff.js';
-import { PortTakenError } from '../../lib/core/errors.js';
 import { freePort, RedisServer } from '../../lib/redis/server.js';
 
 export interface ClusterNode {
@@ -79,35 +78,22 @@ export class RedisCluster {
     return this;
   }
 
-  /** One node on a fresh port pair; a pair taken before redis-server bound it is picked again. */
-  private async startNode(attempts = 5): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      const port = await freePort();
-      const dir = join(this.dir, String(port));
-      mkdirSync(dir);
-      const server = new RedisServer({
-        port,
-        dir,
-        appendonly: true,
-        settings: {
-          'cluster-enabled': 'yes',
-          'cluster-config-file': `nodes-${port}.conf`,
-          'cluster-node-timeout': String(this.opts.nodeTimeoutMs ?? 1000),
-          // The bus port would be port + 10000, which may be taken or out of range: pick a free one.
-          'cluster-port': String(await freePort()),
-        },
-      });
-      try {
-        await server.start();
-      } catch (err) {
-        rmSync(dir, { recursive: true, force: true });
-        if (err instanceof PortTakenError && attempt < attempts) continue;
-        throw err;
-      }
-      this.servers.set(port, server);
-      await this.notePid(port);
-      return;
-    }
+  /** One node; RedisServer picks its port again (and the bus port with it) when one was taken. */
+  private async startNode(): Promise<void> {
+    const server = new RedisServer({
+      dir: mkdtempSync(join(this.dir, 'node-')),
+      appendonly: true,
+      settings: async (port) => ({
+        'cluster-enabled': 'yes',
+        'cluster-config-file': `nodes-${port}.conf`,
+        'cluster-node-timeout': String(this.opts.nodeTimeoutMs ?? 1000),
+        // The bus port would be port + 10000, which may be taken or out of range: pick a free one.
+        'cluster-port': String(await freePort()),
+      }),
+    });
+    await server.start();
+    this.servers.set(server.port, server);
+    await this.notePid(server.port);
   }
 
   /** A plain connection to one node (caller disconnects). */
