@@ -123,12 +123,18 @@ test('1,000 products over HTTP (10 x 100) all end stored and readable; SSE strea
     const resumed = await fetch(`${base}/v1/events`, { headers: { ...H, 'last-event-id': events[499]!.id } });
     const got: string[] = [];
     const reader = (resumed.body as ReadableStream<Uint8Array>).getReader();
+    // Only whole frames: a chunk may end inside an id line ("id: 17962889-5" of "-52").
     let buf = '';
     while (got.length < 500) {
       const { value, done } = await reader.read();
       if (done) break;
       buf += Buffer.from(value).toString();
-      for (const m of buf.matchAll(/^id: (\S+)$/gm)) if (!got.includes(m[1]!)) got.push(m[1]!);
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const id = /^id: (\S+)$/m.exec(buf.slice(0, i));
+        buf = buf.slice(i + 2);
+        if (id) got.push(id[1]!);
+      }
     }
     await reader.cancel();
     assert.equal(
