@@ -1,6 +1,7 @@
 import type { Classifier } from '../lib/models/classifier.js';
 import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { groupOf, parseGroups } from './domain/groups.js';
+import { carriedRows, carryRows } from './domain/carried-tokens.js';
 import { modelOptions, modelText, stageModelVersion } from './domain/model-options.js';
 
 const r4 = (v: number): number => Math.round(v * 1e4) / 1e4;
@@ -26,7 +27,10 @@ export function createClassify(ctx: StageContext): Stage {
       model = await loadClassifier(opts.name, opts.load);
     },
     async process(batch) {
-      const preds = await model!.classify(batch.map((m) => modelText(m.envelope.outputs, m.envelope.input.title)));
+      const texts = batch.map((m) => modelText(m.envelope.outputs, m.envelope.input.title));
+      const tokens = carriedRows(batch, texts, model!.tokenizerId);
+      const preds = await model!.classify(texts, tokens);
+      carryRows(batch, texts, model!.tokenizerId, tokens);
       return preds.map((p) => {
         // `top`: the three most probable categories, for the review queue (docs/console.md).
         const out: Record<string, unknown> = {

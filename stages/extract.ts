@@ -1,6 +1,7 @@
 import type { Entity } from '../lib/models/bio.js';
 import type { Extractor } from '../lib/models/extractor.js';
 import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
+import { carriedRows, carryRows } from './domain/carried-tokens.js';
 import { modelOptions, modelsDirOf, modelText, stageModelVersion } from './domain/model-options.js';
 import { snapEntities } from './domain/spans.js';
 import { identifiersOf } from './domain/summary.js';
@@ -53,7 +54,9 @@ export function createExtract(ctx: StageContext): Stage {
     },
     async process(batch) {
       const texts = batch.map((m) => modelText(m.envelope.outputs, m.envelope.input.title));
-      const found = await model!.extract(texts);
+      const tokens = carriedRows(batch, texts, model!.tokenizerId);
+      const found = await model!.extract(texts, tokens);
+      carryRows(batch, texts, model!.tokenizerId, tokens);
       return found.map((raw, i) => {
         const entities = snapEntities(texts[i]!, raw);
         const fields = entitiesToFields(entities);

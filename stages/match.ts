@@ -1,6 +1,7 @@
 import type { Embedder } from '../lib/models/embedder.js';
 import { stageKeySpace } from '../lib/redis/shard.js';
 import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
+import { carriedRows } from './domain/carried-tokens.js';
 import { modelOptions, modelText, stageModelVersion } from './domain/model-options.js';
 import { summarize } from './domain/summary.js';
 import { VectorStore } from './domain/vector-store.js';
@@ -27,8 +28,9 @@ export function createMatch(ctx: StageContext): Stage {
     },
     async process(batch) {
       const categories = batch.map((m) => String(summarize(m.envelope).category ?? 'uncategorized'));
+      const texts = batch.map((m) => modelText(m.envelope.outputs, m.envelope.input.title));
       const [embeddings] = await Promise.all([
-        model!.embed(batch.map((m) => modelText(m.envelope.outputs, m.envelope.input.title))),
+        model!.embed(texts, carriedRows(batch, texts, model!.tokenizerId)),
         Promise.all([...new Set(categories)].map((c) => vectors.sync(c))),
       ]);
       const writes: Promise<unknown>[] = [];

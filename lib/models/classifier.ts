@@ -4,7 +4,7 @@
  * fine source categories, `<category>/*` for the rest of a category) gives the category as the
  * sum of its subcategories' probabilities, plus the subcategory; plain labels are categories.
  */
-import { floatData, loadModel, type LoadedModel, type ModelLoadOptions } from './loader.js';
+import { floatData, loadModel, type LoadedModel, type ModelLoadOptions, type TokenRows } from './loader.js';
 
 export interface ScoredLabel {
   label: string;
@@ -32,8 +32,10 @@ export interface Classification {
 export const TOP_LABELS = 3;
 
 export interface Classifier {
-  /** One tokenizer call and one model run for the whole batch. */
-  classify(texts: string[]): Promise<Classification[]>;
+  /** One tokenizer call (for texts without a row in `tokens`, see token-rows.ts) and one model run for the whole batch. */
+  classify(texts: string[], tokens?: TokenRows): Promise<Classification[]>;
+  /** Models with the same id share token rows. */
+  readonly tokenizerId: string;
   close(): Promise<void>;
   /** Categories (the part before '/' of fine labels). */
   readonly labels: readonly string[];
@@ -118,9 +120,10 @@ export function decodeClassification(logits: Float32Array, off: number, labels: 
 function classifier(m: LoadedModel): Classifier {
   return {
     labels: [...new Set(splitLabels(m.labels).map((p) => p.category))],
-    async classify(texts) {
+    tokenizerId: m.tokenizerId,
+    async classify(texts, tokens) {
       if (texts.length === 0) return [];
-      const logits = await m.run(m.tokenize(texts), 'logits');
+      const logits = await m.run(m.tokenize(texts, tokens), 'logits');
       const data = floatData(logits);
       const C = logits.dims[1] ?? 0;
       const labels = m.labels.length === C ? m.labels : Array.from({ length: C }, (_, i) => m.labels[i] ?? String(i));

@@ -1,9 +1,11 @@
 /** Title embeddings with the product-embed model: mean-pooled over the mask, L2-normalised. */
-import { floatData, loadModel, type LoadedModel, type ModelLoadOptions } from './loader.js';
+import { floatData, loadModel, type LoadedModel, type ModelLoadOptions, type TokenRows } from './loader.js';
 
 export interface Embedder {
   /** Unit-length vectors, one per text; cosine similarity is their dot product. */
-  embed(texts: string[]): Promise<Float32Array[]>;
+  embed(texts: string[], tokens?: TokenRows): Promise<Float32Array[]>;
+  /** Models with the same id share token rows (token-rows.ts): `tokens` is read and filled in. */
+  readonly tokenizerId: string;
   close(): Promise<void>;
   readonly dimension: number;
 }
@@ -12,9 +14,10 @@ function embedder(m: LoadedModel): Embedder {
   const config = m.model.config as { hidden_size?: number };
   return {
     dimension: config.hidden_size ?? 0,
-    async embed(texts) {
+    tokenizerId: m.tokenizerId,
+    async embed(texts, tokens) {
       if (texts.length === 0) return [];
-      const batch = m.tokenize(texts);
+      const batch = m.tokenize(texts, tokens);
       const hidden = await m.run(batch, 'last_hidden_state');
       const data = floatData(hidden);
       const [, S = 0, M = 0] = hidden.dims;

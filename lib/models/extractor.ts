@@ -5,7 +5,7 @@
  */
 import { alignTokens } from './align.js';
 import { decodeBio, type Entity } from './bio.js';
-import { floatData, loadModel, rowLengths, type LoadedModel, type ModelLoadOptions } from './loader.js';
+import { floatData, loadModel, rowLengths, type LoadedModel, type ModelLoadOptions, type TokenRows } from './loader.js';
 
 export type { Entity } from './bio.js';
 
@@ -15,7 +15,9 @@ export interface Extractor {
    * numbers whatever their check digit: the pipeline's validate stage checks them and keeps
    * the reason, so a misprinted barcode is reported rather than silently dropped.
    */
-  extract(texts: string[]): Promise<Entity[][]>;
+  extract(texts: string[], tokens?: TokenRows): Promise<Entity[][]>;
+  /** Models with the same id share token rows (token-rows.ts): `tokens` is read and filled in. */
+  readonly tokenizerId: string;
   close(): Promise<void>;
   readonly labels: readonly string[];
 }
@@ -27,9 +29,10 @@ function extractor(m: LoadedModel): Extractor {
   const unk = m.tokenizer.unk_token;
   return {
     labels: m.labels,
-    async extract(texts) {
+    tokenizerId: m.tokenizerId,
+    async extract(texts, tokens) {
       if (texts.length === 0) return [];
-      const batch = m.tokenize(texts);
+      const batch = m.tokenize(texts, tokens);
       const logits = await m.run(batch, 'logits');
       const data = floatData(logits);
       const [, S = 0, L = 0] = logits.dims;

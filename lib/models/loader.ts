@@ -17,8 +17,10 @@ import {
   type Tensor,
 } from '@huggingface/transformers';
 import { DEFAULT_MODEL_PATH } from './provenance.js';
+import { tokenizeRows, tokenizerId, type PadOptions, type TokenizedBatch, type TokenRows } from './token-rows.js';
 
 export { DEFAULT_MODEL_PATH };
+export type { TokenizedBatch, TokenRows };
 
 export interface ModelLoadOptions {
   /**
@@ -62,21 +64,19 @@ export class ModelLoadError extends Error {
   }
 }
 
-/** The tensors a BERT tokenizer returns for a padded batch. */
-export interface TokenizedBatch {
-  input_ids: Tensor;
-  attention_mask: Tensor;
-  [name: string]: Tensor;
-}
-
 export interface LoadedModel {
   name: string;
   tokenizer: PreTrainedTokenizer;
   model: PreTrainedModel;
   /** id2label of the model config (empty for feature extraction). */
   labels: string[];
-  /** One tokenizer call over the whole batch: padded, truncated to model_max_length. */
-  tokenize(texts: string[]): TokenizedBatch;
+  /** What the tokenizer does (token-rows.ts): models with the same id can share token rows. */
+  tokenizerId: string;
+  /**
+   * One tokenizer call over the batch: padded, truncated to model_max_length. With `known`
+   * (token-rows.ts), only texts without a row are tokenised, and their rows are written into it.
+   */
+  tokenize(texts: string[], known?: TokenRows): TokenizedBatch;
   /** One model run; returns the named output tensor. */
   run(batch: TokenizedBatch, output: string): Promise<Tensor>;
   close(): Promise<void>;
@@ -111,12 +111,18 @@ export async function loadModel(name: string, task: ModelTask, options: ModelLoa
     const where = env.allowRemoteModels ? `${env.localModelPath} or the hub` : env.localModelPath;
     throw new ModelLoadError(name, `${err instanceof Error ? err.message : String(err)} (looked in ${where})`, { cause: err });
   }
+  const pad: PadOptions = {
+    padId: tokenizer.pad_token_id ?? 0,
+    side: tokenizer.padding_side === 'left' ? 'left' : 'right',
+    typeIds: 'token_type_ids' in (tokenizer('a') as object),
+  };
   const loaded: LoadedModel = {
     name,
     tokenizer,
     model,
     labels: labelsOf(model),
-    tokenize: (texts) => tokenizer(texts, { padding: true, truncation: true }) as TokenizedBatch,
+    tokenizerId: tokenizerId(tokenizer, name),
+    tokenize: (texts, known) => tokenizeRows(tokenizer, texts, pad, known),
     run: async (batch, output) => {
       const out = (await model(batch)) as Record<string, Tensor | undefined>;
       const tensor = out[output];

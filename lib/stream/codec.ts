@@ -45,6 +45,20 @@ export interface Envelope {
    * keep the newest by it, never by a worker's clock. Absent on envelopes from before it existed.
    */
   origin?: string;
+  /**
+   * The title's token ids from the first model stage that tokenised it, for later model stages
+   * with the same tokenizer (stages/domain/carried-tokens.ts). Not stored with the product.
+   */
+  tokens?: CarriedTokens;
+}
+
+/** Token ids carried in the envelope: which tokenizer made them from which text. */
+export interface CarriedTokens {
+  /** `tokenizerId` of the models that may use them (lib/models/token-rows.ts). */
+  tokenizer: string;
+  /** FNV-1a hash of the text that was tokenised; a stage whose text differs tokenises again. */
+  text: number;
+  ids: number[];
 }
 
 /** A decoded stream entry. */
