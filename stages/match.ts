@@ -4,19 +4,22 @@ import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { carriedRows } from './domain/carried-tokens.js';
 import { modelOptions, modelText, stageModelVersion } from './domain/model-options.js';
 import { summarize } from './domain/summary.js';
+import { parseIndexOptions } from './domain/vector-index.js';
 import { VectorStore } from './domain/vector-store.js';
 
 /**
  * Marks likely duplicates: embeds the batch (one model call), finds the most similar product
  * already seen in the same category (blocking by category), and reports it as `duplicateOf`
  * when the cosine similarity reaches `settings.threshold` (default 0.92). Vectors live in Redis
- * next to the products (VectorStore); each worker keeps an in-memory copy per category.
+ * next to the products (VectorStore); each worker keeps an in-memory copy per category, searched
+ * exactly up to `settings.index.exactBelow` vectors and through an IVF index above (vector-index.ts).
  */
 export function createMatch(ctx: StageContext): Stage {
   const opts = modelOptions(ctx);
   const version = stageModelVersion(ctx.stage)!;
   const threshold = typeof ctx.stage.settings.threshold === 'number' ? ctx.stage.settings.threshold : 0.92;
-  const vectors = new VectorStore(ctx.redis, stageKeySpace(ctx));
+  const index = parseIndexOptions(`stages.${ctx.stage.name}.settings.index`, ctx.stage.settings.index);
+  const vectors = new VectorStore(ctx.redis, stageKeySpace(ctx), index);
   let model: Embedder | undefined;
   return {
     kind: 'match',

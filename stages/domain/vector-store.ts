@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../../lib/redis/keys.js';
 import { Script } from '../../lib/redis/script.js';
 import { Shards } from '../../lib/redis/shard.js';
-import { bufferToVector, VectorBlock, vectorToBuffer } from './vector-index.js';
+import { bufferToVector, INDEX_DEFAULTS, VectorBlock, vectorToBuffer, type IndexOptions } from './vector-index.js';
 
 /** Keys read per HMGET when catching up, so no single command carries a whole category. */
 const SYNC_CHUNK = 1000;
@@ -36,6 +36,7 @@ export class VectorStore {
   constructor(
     private readonly redis: Redis,
     keys: Keys | Shards,
+    private readonly index: IndexOptions = INDEX_DEFAULTS,
   ) {
     this.shards = Shards.of(keys);
   }
@@ -76,7 +77,7 @@ export class VectorStore {
         const v = vecs[j];
         if (!v) return;
         const vec = bufferToVector(v);
-        b.index ??= new VectorBlock(vec.length);
+        b.index ??= new VectorBlock(vec.length, 1024, this.index);
         b.index.add(k, vec);
       });
     }
@@ -96,7 +97,7 @@ export class VectorStore {
   /** Add locally at once (later messages of the same batch see it) and persist for the others. Resolves 1 if it was new or changed, 0 if Redis had the same vector. */
   add(category: string, key: string, vec: Float32Array): Promise<unknown> {
     const b = this.block(category);
-    b.index ??= new VectorBlock(vec.length);
+    b.index ??= new VectorBlock(vec.length, 1024, this.index);
     b.index.add(key, vec);
     const s = this.shards.shardOf(key);
     const keys = this.shards.all[s]!;
