@@ -41,6 +41,7 @@ test('soak (short): 1,500 records through the full model pipeline with a worker 
   assert.is(figure('stored') + figure('dlq bad records'), 1500);
   assert.is(figure('kills'), 3, out);
   assert.match(line('rss growth') ?? '', /^-?\d+(\.\d+)?%$/, 'a measured RSS growth');
+  assert.match(line('rss growth, stages that hold no data') ?? '', /^-?\d+(\.\d+)?%$/, 'a measured RSS growth without the match stage');
   assert.match(line('redis memory') ?? '', /^\d+ MB$/);
   assert.ok(figure('seconds') > 0);
 });
