@@ -28,6 +28,8 @@ export interface PacedResult {
   p50: number;
   p99: number;
   max: number;
+  /** Every request's latency (ms from when it was due), ascending: to pool several runs. */
+  latencies: number[];
   /** How late the sender was at worst (ms): large means the load generator, not the server, fell behind. */
   maxSendLagMs: number;
 }
@@ -67,5 +69,5 @@ export async function pacedHttp(opts: PacedOptions): Promise<PacedResult> {
   await Promise.all(inFlight);
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  return { requests: n, statuses, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1)!, maxSendLagMs };
+  return { requests: n, statuses, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1)!, maxSendLagMs, latencies };
 }
