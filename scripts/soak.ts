@@ -14,6 +14,10 @@
  * one store-stream entry or sent to a terminal stream twice by one stage. Exit 1 if anything was lost or duplicated,
  * or the DLQ holds anything else.
  *
+ * Titles are real listings (`--titles`, default the data set's train.jsonl, cycled through; each
+ * record has its own id, so a repeated title is a duplicate listing the match stage finds), or
+ * generated ones with `--titles synthetic`.
+ *
  * The producer keeps at most `--max-backlog` records in flight (produced, not yet stored, reviewed
  * or dead-lettered), so Redis holds a bounded backlog however fast the input comes.
  */
@@ -44,6 +48,11 @@ const o = new Command('soak')
   .option('--max-backlog <n>', 'records produced but not yet stored, reviewed or dead-lettered, at most (at least 2000)', '20000')
   .option('--sample-ms <ms>', 'how often RSS and Redis memory are sampled', '1000')
   .option('--seed <n>', 'seed of the input and of the victims', '1')
+  .option(
+    '--titles <file>',
+    "JSONL whose titles the records cycle through (real listings: the match stage's index gets realistic vectors), or 'synthetic' for generated ones",
+    resolve(REPO, '../shared/data/products/train.jsonl'),
+  )
   .option('--timeout <ms>', 'give up if the pipeline is not done by then', String(48 * 3600 * 1000))
   .option('--keep', 'keep the temp dir (config, worker logs)')
   .parse()
@@ -151,6 +160,16 @@ const killer = (async () => {
   }
 })();
 
+// Titles: real listings cycled through (record i, each id unique), or generated ("Product s12 k3x9q2").
+const titles =
+  o.titles === 'synthetic'
+    ? undefined
+    : readFileSync(resolve(o.titles as string), 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => (JSON.parse(l) as { title: string }).title);
+if (titles?.length === 0) await abort(`${o.titles as string} has no titles`, 2);
+
 // At least a few producer batches (500 records each, read ahead by the stream): a smaller gate would wait for records the producer has not sent yet.
 const maxBacklog = Math.max(num('maxBacklog'), 2_000);
 let sent = 0;
@@ -162,7 +181,7 @@ async function* lines(): AsyncGenerator<string> {
     chunk +=
       JSON.stringify({
         id,
-        title: `Product ${id} ${r.toString(36).slice(2, 8)}`,
+        title: titles ? titles[i % titles.length]! : `Product ${id} ${r.toString(36).slice(2, 8)}`,
         ...(r < 0.3 ? { mpn: `MX-${i}` } : r < 0.45 ? { description: 'UPC 036000291452' } : {}),
       }) + '\n';
     sent++;
