@@ -3,15 +3,15 @@ import { dot, InvertedLists, trainCentroids } from './ivf.js';
 
 /** When and how a block switches from brute force to an inverted-file index (ivf.ts). */
 export interface IndexOptions {
-  /** A block scans every vector until it holds this many; then it builds its IVF index once. @defaultValue 20000 */
+  /** A block scans every vector until it holds this many; then it builds its IVF index once. @defaultValue 4096 */
   exactBelow: number;
-  /** IVF centroids (lists), trained once by spherical k-means when the block reaches `exactBelow`. @defaultValue 256 */
+  /** IVF centroids (lists), trained once by spherical k-means when the block reaches `exactBelow`. @defaultValue 128 */
   lists: number;
-  /** Lists scanned per lookup: the ones whose centroids are most similar to the query. @defaultValue 8 */
+  /** Lists scanned per lookup: the ones whose centroids are most similar to the query. @defaultValue 12 */
   probes: number;
 }
 
-export const INDEX_DEFAULTS: IndexOptions = { exactBelow: 20_000, lists: 128, probes: 12 };
+export const INDEX_DEFAULTS: IndexOptions = { exactBelow: 4096, lists: 128, probes: 12 };
 
 /** `settings.index` of a match stage: positive integers, unknown keys refused; ConfigError names the setting. */
 export function parseIndexOptions(where: string, raw: unknown): IndexOptions {
