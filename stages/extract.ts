@@ -37,7 +37,7 @@ export function entitiesToFields(entities: readonly Entity[]): Record<string, un
  * model, each its own stream and group). Entities carry original-case text and character offsets
  * into the cleaned text; MPN and GTIN spans are snapped to the shapes those identifiers have.
  * Brand and model number then go through the rules of domain/identifier-rules.ts (settings
- * `brandLexicon`, `brandMinCount`, `mpnShapeRule`).
+ * `brandLexicon`, `brandMinCount`, `mpnShapeRule`, `mpnTidy`).
  */
 export function createExtract(ctx: StageContext): Stage {
   const opts = modelOptions(ctx);

@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { brandLexicon, findBrands, resolveBrand } from '../stages/domain/brands.js';
 import { findMpnByShape, looksLikeMpn } from '../stages/domain/mpn-shape.js';
 import { applyIdentifierRules } from '../stages/domain/identifier-rules.js';
+import { oneCode, tidyMpn, withoutLeadingZeros } from '../stages/domain/mpn-tidy.js';
 import type { Entity } from '../lib/models/bio.js';
 
 const lex = brandLexicon({ brands: { justmobile: 4, just: 1, macesecurity: 3, mace: 2, drimark: 5, solidtek: 2, sony: 40, apple: 30, once: 1 } }, 2);
@@ -51,12 +52,52 @@ test('applyIdentifierRules: fields changed by a rule say so', () => {
   const t = 'Just Mobile iPhone 4 Xtand Go Windshield Mount';
   const e: Entity = { type: 'BRAND', ...span(t, 'Just'), score: 0.9 };
   const fields: Record<string, unknown> = { brand: 'Just' };
-  applyIdentifierRules({ lexicon: lex, mpnShape: true }, t, [e], fields);
+  applyIdentifierRules({ lexicon: lex, mpnShape: true, mpnTidy: true }, t, [e], fields);
   assert.equal(fields, { brand: 'Just Mobile', brandSource: 'lexicon' });
   const k = 'Koss KPH13 Over The Head Stereophone';
   const f2: Record<string, unknown> = {};
-  applyIdentifierRules({ lexicon: null, mpnShape: true }, k, [{ type: 'BRAND', ...span(k, 'Koss'), score: 0.9 }], f2);
+  applyIdentifierRules({ lexicon: null, mpnShape: true, mpnTidy: true }, k, [{ type: 'BRAND', ...span(k, 'Koss'), score: 0.9 }], f2);
   assert.equal(f2, { mpn: 'KPH13', mpnSource: 'shape' });
+});
+
+test('mpn tidy: a span that runs on into a word, a count or itself is cut to its code; suffixes stay', () => {
+  // Tagger spans on dev titles and the labels of those rows.
+  assert.is(oneCode('ACP-WTA World'), 'ACP-WTA World', 'a first word without digits is not surely a code');
+  assert.is(oneCode('BP-BG1 Replacement'), 'BP-BG1');
+  assert.is(oneCode('HT10DBS 10-Outlet'), 'HT10DBS');
+  assert.is(oneCode('T104 208-277-Volt'), 'T104');
+  assert.is(oneCode('DT-210 DT-210'), 'DT-210');
+  assert.is(oneCode('T654X11A - T654X11A'), 'T654X11A');
+  assert.is(oneCode('SAT2510U2 - Silver'), 'SAT2510U2');
+  assert.is(oneCode('KTD-DM8400A 1G'), 'KTD-DM8400A 1G', 'the data lost the slash of "KTD-DM8400A/1G"');
+  assert.is(oneCode('CH393A B1H'), 'CH393A B1H');
+  assert.is(oneCode('DXG-535VP HD'), 'DXG-535VP HD');
+  assert.is(oneCode('MX 370'), 'MX 370', 'a first word that is no model number: left alone');
+  assert.is(oneCode('Video Spectra 1.5'), 'Video Spectra 1.5');
+  assert.is(oneCode('KPH13'), 'KPH13');
+});
+
+test('mpn tidy: all-digit numbers lose leading zeros, nothing else does', () => {
+  assert.is(withoutLeadingZeros('05146'), '5146');
+  assert.is(withoutLeadingZeros('0528003909'), '528003909');
+  assert.is(withoutLeadingZeros('0012'), '0012', 'keeps at least 3 digits');
+  assert.is(withoutLeadingZeros('07103A'), '07103A');
+  assert.is(withoutLeadingZeros('17301'), '17301');
+  assert.is(tidyMpn('03182 - Cable'), '3182');
+});
+
+test('applyIdentifierRules: a tidied model number says so; mpnTidy false leaves the span', () => {
+  const t = 'Digipower BP-BG1 Replacement Li-Ion Battery for Sony NP-BG1';
+  const f: Record<string, unknown> = { mpn: 'BP-BG1 Replacement' };
+  applyIdentifierRules({ lexicon: null, mpnShape: true, mpnTidy: true }, t, [], f);
+  assert.equal(f, { mpn: 'BP-BG1', mpnSource: 'tidied' });
+  const g: Record<string, unknown> = { mpn: 'BP-BG1 Replacement' };
+  applyIdentifierRules({ lexicon: null, mpnShape: true, mpnTidy: false }, t, [], g);
+  assert.equal(g, { mpn: 'BP-BG1 Replacement' });
+  const z = 'PC Treasures ClickIt Classic Mouse - Navy 07669';
+  const h: Record<string, unknown> = {};
+  applyIdentifierRules({ lexicon: null, mpnShape: true, mpnTidy: true }, z, [], h);
+  assert.equal(h, { mpn: '7669', mpnSource: 'shape' }, 'a number found by shape is tidied too');
 });
 
 test.run();

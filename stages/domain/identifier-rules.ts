@@ -7,6 +7,8 @@
  * - `mpnShapeRule` (default true): when the tagger found no model number, take the first
  *   model-number-shaped word among the 3 after the brand, else the title's last word if it has
  *   that shape (see mpn-shape.ts).
+ * - `mpnTidy` (default true): cut a tagged model number that runs on into the next words to its
+ *   code, and drop leading zeros of an all-digit one (see mpn-tidy.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,12 +16,14 @@ import type { Entity } from '../../lib/models/bio.js';
 import { ConfigError } from '../../lib/core/errors.js';
 import { brandLexicon, resolveBrand, type BrandLexicon, type BrandLexiconFile } from './brands.js';
 import { findMpnByShape } from './mpn-shape.js';
+import { tidyMpn } from './mpn-tidy.js';
 
 export const BRANDS_FILE = 'brands.json';
 
 export interface IdentifierRules {
   lexicon: BrandLexicon | null;
   mpnShape: boolean;
+  mpnTidy: boolean;
 }
 
 export function identifierRules(where: string, settings: Record<string, unknown>, modelDir: string): IdentifierRules {
@@ -34,10 +38,10 @@ export function identifierRules(where: string, settings: Record<string, unknown>
     throw new ConfigError(`${where}.brandMinCount`, 'expected a positive integer');
   const path = join(modelDir, BRANDS_FILE);
   const lexicon = flag('brandLexicon', true) && existsSync(path) ? brandLexicon(JSON.parse(readFileSync(path, 'utf8')) as BrandLexiconFile, minCount) : null;
-  return { lexicon, mpnShape: flag('mpnShapeRule', true) };
+  return { lexicon, mpnShape: flag('mpnShapeRule', true), mpnTidy: flag('mpnTidy', true) };
 }
 
-/** Applies the rules to the fields from the entities; marks what a rule changed (`brandSource`, `mpnSource`). */
+/** Applies the rules to the fields from the entities; marks what a rule changed (`brandSource`, `mpnSource`: shape, tidied). */
 export function applyIdentifierRules(rules: IdentifierRules, text: string, entities: readonly Entity[], fields: Record<string, unknown>): void {
   let brandEnd: number | null = null;
   const tagged = entities.filter((e) => e.type === 'BRAND').sort((a, b) => b.score - a.score)[0];
@@ -54,5 +58,9 @@ export function applyIdentifierRules(rules: IdentifierRules, text: string, entit
     const w = findMpnByShape(text, brandEnd);
     const gtin = typeof fields.gtin === 'string' ? fields.gtin : '';
     if (w !== null && (gtin === '' || !gtin.includes(w.text))) Object.assign(fields, { mpn: w.text, mpnSource: 'shape' });
+  }
+  if (rules.mpnTidy && typeof fields.mpn === 'string') {
+    const tidy = tidyMpn(fields.mpn);
+    if (tidy !== fields.mpn) Object.assign(fields, { mpn: tidy, mpnSource: fields.mpnSource ?? 'tidied' });
   }
 }
