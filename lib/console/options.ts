@@ -4,7 +4,7 @@ export interface ConsoleOptions {
   sampleIntervalMs: number;
   /** How much history the charts keep in Redis (`{p}:console:stats`, capped at historyMs / sampleIntervalMs entries). @defaultValue 3600000 */
   historyMs: number;
-  /** Newest entries per stream decoded for the p50/p99 figures. @defaultValue 200 */
+  /** Newest entries kept per stream for the p50/p99 figures (each sample reads only the new ones). @defaultValue 100 */
   latencySampleSize: number;
   /** An SSE stream sends a comment line this often, so proxies keep it open. @defaultValue 15000 */
   sseHeartbeatMs: number;
@@ -19,7 +19,7 @@ export interface ConsoleOptions {
 export const CONSOLE_DEFAULTS: ConsoleOptions = {
   sampleIntervalMs: 5000,
   historyMs: 3_600_000,
-  latencySampleSize: 200,
+  latencySampleSize: 100,
   sseHeartbeatMs: 15_000,
   maxBulk: 10_000,
   auditMaxLen: 10_000,

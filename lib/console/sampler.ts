@@ -8,9 +8,8 @@ import type { Logger } from '../observe/logger.js';
 import { backlog, DlqTally, pipelineStatus, type PipelineStatus } from '../ops/inspect.js';
 import { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
-import { decodeEnvelope, entryFields, type Envelope } from '../stream/codec.js';
-import { toEntries } from '../stream/entries.js';
 import { stageLatencies } from './hops.js';
+import { RecentHops, type Hops } from './recent-hops.js';
 
 const lease = new Script('lease-1');
 
@@ -55,7 +54,7 @@ export interface ConsoleSamplerOptions {
   intervalMs?: number;
   /** History kept in Redis: the series stream is capped at historyMs / intervalMs entries (XADD MAXLEN ~). @defaultValue 3600000 (1 hour) */
   historyMs?: number;
-  /** Newest entries read from each stream for the latency figures. @defaultValue 200 */
+  /** Newest entries kept per stream for the latency figures (each sample reads only the new ones). @defaultValue 100 */
   latencySampleSize?: number;
   /** Pending entries per stage looked at for redeliveries (XPENDING ... COUNT). @defaultValue 100 */
   redeliveryScan?: number;
@@ -75,6 +74,7 @@ export class ConsoleSampler {
   private loop?: Periodic;
   private prev?: { at: number; read: Map<string, { read: number | null; pending: number }> };
   private readonly tally: DlqTally;
+  private readonly hops: RecentHops;
   private readonly listeners = new Set<(s: ConsoleSample) => void>();
   private readonly id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   private readonly keys: Keys;
@@ -85,6 +85,13 @@ export class ConsoleSampler {
   constructor(private readonly o: ConsoleSamplerOptions) {
     this.keys = new Keys(o.config.pipeline);
     this.tally = new DlqTally(this.keys.dlq);
+    const streams = [...new Set([...o.config.stages.map((s) => s.input), ...o.config.streams.terminal, 'done'])];
+    this.hops = new RecentHops(o.redis, this.keys, { streams, perStream: o.latencySampleSize });
+  }
+
+  /** Hops handed off this long ago or less make the latency figures. */
+  private get latencyWindowMs(): number {
+    return Math.max(60_000, this.intervalMs * 12);
   }
 
   get intervalMs(): number {
@@ -121,7 +128,8 @@ export class ConsoleSampler {
   async sampleOnce(): Promise<ConsoleSample | undefined> {
     const { redis, config, logger } = this.o;
     try {
-      const [status, envelopes] = await Promise.all([pipelineStatus(redis, config), this.recentEnvelopes(), this.tally.update(redis)]);
+      const since = Date.now() - this.latencyWindowMs;
+      const [status, envelopes] = await Promise.all([pipelineStatus(redis, config), this.hops.update(since), this.tally.update(redis)]);
       const redelivered = await this.redeliveries(status);
       const sample = this.build(status, envelopes, redelivered);
       this.last = sample;
@@ -152,39 +160,6 @@ export class ConsoleSampler {
     return out;
   }
 
-  private async recentEnvelopes(): Promise<Envelope[]> {
-    const { redis, config } = this.o;
-    const n = this.o.latencySampleSize ?? 200;
-    const streams = [...new Set([...config.stages.map((s) => s.input), ...config.streams.terminal, 'done'])];
-    const replies = await Promise.all(streams.map((s) => redis.xrevrangeBuffer(this.keys.stream(s), '+', '-', 'COUNT', n)));
-    const out: Envelope[] = [];
-    // Stage streams are trimmed once acked: the stored documents keep every hop of recent products.
-    const done = (await redis.xrevrange(this.keys.extra('done'), '+', '-', 'COUNT', Math.min(n, 50))) as [string, string[]][];
-    const storedKeys = [...new Set(done.filter(([, f]) => f.includes('stored')).map(([, f]) => f[f.indexOf('k') + 1]!))];
-    const docs = await Promise.all(storedKeys.map((k) => redis.hmget(this.keys.product(k), 'doc', 'trace')));
-    for (const [doc, trace] of docs) {
-      if (!doc) continue;
-      try {
-        const d = JSON.parse(doc) as Partial<Envelope>;
-        if (Array.isArray(d.hops) && typeof d.producedAt === 'number') out.push({ ...(d as Envelope), traceId: trace ?? `${d.key}:${d.producedAt}` });
-      } catch {
-        // A document that does not parse: no hops from it.
-      }
-    }
-    for (const reply of replies) {
-      for (const { fields } of toEntries(reply as unknown as [Buffer, Buffer[] | null][])) {
-        const { payload } = entryFields(fields);
-        if (!payload) continue;
-        try {
-          out.push(decodeEnvelope(payload));
-        } catch {
-          // Not an envelope (e.g. a completion record): no hops to read.
-        }
-      }
-    }
-    return out;
-  }
-
   private async redeliveries(status: PipelineStatus): Promise<Map<string, number>> {
     const scan = this.o.redeliveryScan ?? 100;
     const out = new Map<string, number>();
@@ -199,9 +174,9 @@ export class ConsoleSampler {
     return out;
   }
 
-  private build(status: PipelineStatus, envelopes: Envelope[], redelivered: Map<string, number>): ConsoleSample {
+  private build(status: PipelineStatus, envelopes: Hops[], redelivered: Map<string, number>): ConsoleSample {
     const at = status.at;
-    const lat = stageLatencies(envelopes, at - Math.max(60_000, this.intervalMs * 12));
+    const lat = stageLatencies(envelopes, at - this.latencyWindowMs);
     const read = new Map<string, { read: number | null; pending: number }>();
     const stages: StageSample[] = [];
     const dt = this.prev ? (at - this.prev.at) / 1000 : 0;
