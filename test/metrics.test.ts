@@ -1,4 +1,3 @@
-import { createSocket, type Socket } from 'node:dgram';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
@@ -6,7 +5,7 @@ import type { PipelineConfig, ResolvedConfig } from '../lib/config/types.js';
 import { GaugeSampler } from '../lib/ops/gauges.js';
 import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
 import { silentLogger } from '../lib/observe/logger.js';
-import { createMetrics, METRIC_CATALOG, type MetricType } from '../lib/observe/metrics.js';
+import { createMetrics, METRIC_CATALOG } from '../lib/observe/metrics.js';
 import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { Readable } from 'node:stream';
@@ -14,39 +13,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FAST, startWorkers, stopAll } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
-
-/** One StatsD line as sent by hot-shots: `prefix.name:value|type|#k:v,k:v`. */
-interface Line {
-  name: string;
-  value: number;
-  type: string;
-  tags: Record<string, string>;
-}
-
-const TYPE: Record<string, MetricType> = { c: 'counter', ms: 'timer', h: 'histogram', g: 'gauge' };
-
-function parse(datagram: string, prefix: string): Line[] {
-  return datagram
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const m = /^([^:]+):([^|]+)\|([a-z]+)(?:\|#(.*))?$/.exec(l);
-      if (!m) throw new Error(`not a StatsD line: ${l}`);
-      const tags: Record<string, string> = {};
-      for (const t of (m[4] ?? '').split(',').filter(Boolean)) tags[t.slice(0, t.indexOf(':'))] = t.slice(t.indexOf(':') + 1);
-      assert.ok(m[1]!.startsWith(prefix), `metric ${m[1]} lacks the prefix ${prefix}`);
-      return { name: m[1]!.slice(prefix.length), value: Number(m[2]), type: m[3]!, tags };
-    });
-}
-
-/** A UDP StatsD listener on a random loopback port. */
-async function listener(): Promise<{ socket: Socket; port: number; lines: Line[] }> {
-  const socket = createSocket('udp4');
-  const lines: Line[] = [];
-  socket.on('message', (msg) => lines.push(...parse(msg.toString(), 'pipeline.')));
-  await new Promise<void>((res) => socket.bind(0, '127.0.0.1', () => res()));
-  return { socket, port: socket.address().port, lines };
-}
+import { listener, TYPE, type Line } from './helpers/statsd.js';
 
 function config(url: string, pipeline: string, metrics: Record<string, unknown>): ResolvedConfig {
   const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;

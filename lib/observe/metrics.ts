@@ -118,6 +118,17 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   { name: 'autoscale.decisions', type: 'counter', tags: ['stage', 'direction'], from: 'supervisor', help: 'autoscaler actions, direction up or down' },
   { name: 'autoscale.errors', type: 'counter', tags: [], from: 'supervisor', help: 'failed autoscaler ticks (the next interval tries again)' },
   { name: 'supervisor.restarts', type: 'counter', tags: ['stage'], from: 'supervisor', help: 'crashed workers restarted' },
+  w('process.rss_mb', 'gauge', 'resident memory of the worker process, MB (every metrics.gaugeIntervalMs)', ['stage', 'consumer']),
+  w('process.heap_used_mb', 'gauge', 'V8 heap in use in the worker process, MB', ['stage', 'consumer']),
+  w('process.cpu_percent', 'gauge', 'CPU of the worker process over the interval, % of one core', ['stage', 'consumer']),
+  w('process.event_loop_p99_ms', 'gauge', 'event-loop delay of the worker process over the interval, p99 (every stage of the process waits this long)', [
+    'stage',
+    'consumer',
+  ]),
+  w('process.event_loop_max_ms', 'gauge', 'worst event-loop delay of the worker process over the interval (a stall: GC, a long synchronous call)', [
+    'stage',
+    'consumer',
+  ]),
   { name: 'logs.dropped', type: 'counter', tags: [], from: 'worker', help: 'log lines not written to the Redis log stream (buffer full or XADD failed)' },
 ];
 

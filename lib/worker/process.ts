@@ -10,6 +10,7 @@ import { Connections } from '../redis/connections.js';
 import { consumerName } from '../redis/keys.js';
 import type { StageFactory } from './stage.js';
 import { Worker } from './worker.js';
+import { ProcessGauges } from './process-gauges.js';
 
 export interface StageProcessOptions {
   config: ResolvedConfig;
@@ -48,6 +49,9 @@ export class StageProcess {
   /** The process's name: its config `process` when it runs exactly that group, else the stage names joined by `+`. */
   readonly name: string;
   private closing?: Promise<void>;
+  private gauges?: ProcessGauges;
+  private readonly consumer: string;
+  private readonly metricsSettings: ResolvedConfig['metrics'];
 
   constructor(opts: StageProcessOptions) {
     const { config } = opts;
@@ -57,6 +61,8 @@ export class StageProcess {
     const group = config.processes.find((p) => p.stages.length === names.length && names.every((n) => p.stages.includes(n)));
     this.name = group?.name ?? names.join('+');
     const consumer = consumerName(hostname(), process.pid, opts.index ?? 0);
+    this.consumer = consumer;
+    this.metricsSettings = config.metrics;
     const base = { config, stages: opts.kinds, index: opts.index, shards: opts.shards };
     if (stages.length === 1) {
       const w = new Worker({ ...base, stage: names[0]!, logger: opts.logger?.child({ stage: names[0] }), progressFile: opts.progressFile });
@@ -105,6 +111,8 @@ export class StageProcess {
    */
   async run(): Promise<void> {
     if (this.workers.length > 1) this.logger.info('process.starting', { stages: this.workers.map((w) => w.stage.name), connections: this.connectionCount });
+    const m = this.metricsSettings;
+    if (m.enabled) this.gauges = new ProcessGauges(this.workers, this.consumer, m.gaugeIntervalMs).start();
     try {
       await Promise.all(this.workers.map((w) => w.run()));
     } catch (err) {
@@ -122,6 +130,7 @@ export class StageProcess {
   /** Stop every stage (each drains its batch in flight, concurrently), then close the shared connections. Memoised. */
   stop(): Promise<void> {
     this.closing ??= (async () => {
+      this.gauges?.stop();
       await Promise.all(this.workers.map((w) => w.stop()));
       await Promise.all(this.connections.map((c) => c.close()));
     })();
