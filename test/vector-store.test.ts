@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../lib/redis/keys.js';
-import { VectorBlock, vectorToBuffer } from '../stages/domain/vector-index.js';
+import { bufferToVector, VectorBlock, vectorToBuffer } from '../stages/domain/vector-index.js';
 import { VectorStore } from '../stages/domain/vector-store.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
 
@@ -11,6 +11,15 @@ const unit = (...xs: number[]) => {
   const n = Math.hypot(...xs);
   return Float32Array.from(xs, (x) => x / n);
 };
+
+test('vectors are stored as little-endian float32 bytes, and read back from an unaligned buffer exactly', () => {
+  const v = new Float32Array([1.5, -0.25, 3.1415927, 1e-7]);
+  const expected = Buffer.alloc(16);
+  v.forEach((x, i) => expected.writeFloatLE(x, i * 4));
+  assert.equal([...vectorToBuffer(v)], [...expected]);
+  const unaligned = Buffer.concat([Buffer.from([9]), expected]).subarray(1);
+  assert.equal([...bufferToVector(unaligned)], [...v]);
+});
 
 test('nearest finds the most similar other vector; re-adding a key replaces it', () => {
   const b = new VectorBlock(3, 1);

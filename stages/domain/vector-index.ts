@@ -109,16 +109,21 @@ export class VectorBlock {
   }
 }
 
+/** Float32Array bytes are the host's order; Redis holds little-endian, which every platform Node runs on in practice is. */
+const LITTLE_ENDIAN = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
+
 /** Little-endian float32 bytes, as stored in Redis. */
 export function vectorToBuffer(v: Float32Array): Buffer {
+  if (LITTLE_ENDIAN) return Buffer.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)); // one copy, not a call per float
   const b = Buffer.allocUnsafe(v.length * 4);
   for (let i = 0; i < v.length; i++) b.writeFloatLE(v[i]!, i * 4);
   return b;
 }
 
 export function bufferToVector(b: Buffer): Float32Array {
-  // Copy: a Buffer from ioredis may not be 4-byte aligned.
+  // Copied: a Buffer from ioredis may not be 4-byte aligned, so it cannot be viewed as floats in place.
   const out = new Float32Array(b.length / 4);
-  for (let i = 0; i < out.length; i++) out[i] = b.readFloatLE(i * 4);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(b.subarray(0, out.length * 4));
+  else for (let i = 0; i < out.length; i++) out[i] = b.readFloatLE(i * 4);
   return out;
 }
