@@ -36,23 +36,54 @@ interface Chunk extends Unit {
   tokens: Unit[];
 }
 
-function unit(start: number, end: number, dist: ArrayLike<number>, labels: readonly string[], scale: number): Unit {
+/** Per label id: its entity type ("" for O) and whether it is I-; and per `I/B` + type, the label id. Built once per label list. */
+interface LabelTable {
+  type: string[];
+  inside: boolean[];
+  id: Map<string, number>;
+}
+
+const tables = new WeakMap<readonly string[], LabelTable>();
+
+function labelTable(labels: readonly string[]): LabelTable {
+  let t = tables.get(labels);
+  if (t === undefined) {
+    const tagged = (l: string) => l.startsWith('B-') || l.startsWith('I-');
+    t = {
+      type: labels.map((l) => (tagged(l) ? l.slice(2) : '')),
+      inside: labels.map((l) => l.startsWith('I-')),
+      id: new Map(labels.map((l, i) => [l, i])),
+    };
+    tables.set(labels, t);
+  }
+  return t;
+}
+
+function unit(start: number, end: number, dist: ArrayLike<number>, table: LabelTable, scale: number): Unit {
   let best = 0;
-  for (let l = 1; l < labels.length; l++) if (dist[l]! > dist[best]!) best = l;
-  const label = labels[best]!;
-  const tagged = label.startsWith('B-') || label.startsWith('I-');
-  return { start, end, type: tagged ? label.slice(2) : '', inside: label.startsWith('I-'), score: dist[best]! / scale };
+  for (let l = 1; l < table.type.length; l++) if (dist[l]! > dist[best]!) best = l;
+  return { start, end, type: table.type[best]!, inside: table.inside[best]!, score: dist[best]! / scale };
+}
+
+/** Whether `input` has whitespace in [from, to): the gap between two tokens. */
+function spaceBetween(input: string, from: number, to: number): boolean {
+  for (let i = Math.max(0, from); i < to; i++) {
+    const c = input.charCodeAt(i);
+    if (c === 32 || (c >= 9 && c <= 13) || (c > 127 && /\s/.test(input.charAt(i)))) return true;
+  }
+  return false;
 }
 
 function chunks(input: string, probs: Float32Array, labels: readonly string[], spans: TokenSpans): Chunk[] {
   const L = labels.length;
+  const table = labelTable(labels);
   const groups: Array<{ first: number; last: number }> = [];
   let prevEnd = -1;
   for (let t = 0; t < spans.start.length; t++) {
     const start = spans.start[t]!;
     if (start < 0) continue;
     const g = groups[groups.length - 1];
-    if (g === undefined || /\s/.test(input.slice(prevEnd, start))) groups.push({ first: t, last: t });
+    if (g === undefined || spaceBetween(input, prevEnd, start)) groups.push({ first: t, last: t });
     else g.last = t;
     prevEnd = spans.end[t]!;
   }
@@ -64,17 +95,18 @@ function chunks(input: string, probs: Float32Array, labels: readonly string[], s
       if (start < 0) continue;
       const dist = probs.subarray(t * L, (t + 1) * L);
       for (let l = 0; l < L; l++) mean[l] = mean[l]! + dist[l]!;
-      tokens.push(unit(start, spans.end[t]!, dist, labels, 1));
+      tokens.push(unit(start, spans.end[t]!, dist, table, 1));
     }
     const n = tokens.length;
-    const chunk = unit(tokens[0]!.start, tokens[n - 1]!.end, mean, labels, n);
+    const chunk = unit(tokens[0]!.start, tokens[n - 1]!.end, mean, table, n);
     // A token-level entity inside an O chunk is less certain than a whole chunk:
     // score it by the chunk's mean probability of its type, so it ranks below.
     for (const tok of tokens) {
-      const l = labels.indexOf(`${tok.inside ? 'I' : 'B'}-${tok.type}`);
-      if (l >= 0) tok.score = mean[l]! / n;
+      if (tok.type === '') continue;
+      const l = table.id.get(`${tok.inside ? 'I' : 'B'}-${tok.type}`);
+      if (l !== undefined) tok.score = mean[l]! / n;
     }
-    return { ...chunk, tokens };
+    return { start: chunk.start, end: chunk.end, type: chunk.type, inside: chunk.inside, score: chunk.score, tokens };
   });
 }
 

@@ -9,8 +9,14 @@
 export interface BrandLexicon {
   /** Folded brand (letters and digits, lower-case) → number of training titles that had it. */
   counts: ReadonlyMap<string, number>;
-  /** Longest brand, in folded characters. */
-  maxLength: number;
+  /** The same brands as a character trie, so a scan follows one path per start instead of trying every length. */
+  trie: TrieNode;
+}
+
+interface TrieNode {
+  next: Map<number, TrieNode>;
+  /** A brand ends here. */
+  brand: boolean;
 }
 
 export interface BrandLexiconFile {
@@ -22,7 +28,18 @@ export const fold = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]/g,
 
 export function brandLexicon(file: BrandLexiconFile, minCount = 1): BrandLexicon {
   const counts = new Map(Object.entries(file.brands).filter(([b, n]) => b !== '' && n >= minCount));
-  return { counts, maxLength: Math.max(0, ...[...counts.keys()].map((b) => b.length)) };
+  const trie: TrieNode = { next: new Map(), brand: false };
+  for (const b of counts.keys()) {
+    let node = trie;
+    for (let i = 0; i < b.length; i++) {
+      const c = b.charCodeAt(i);
+      let child = node.next.get(c);
+      if (!child) node.next.set(c, (child = { next: new Map(), brand: false }));
+      node = child;
+    }
+    node.brand = true;
+  }
+  return { counts, trie };
 }
 
 export interface BrandSpan {
@@ -55,14 +72,17 @@ export function findBrands(lex: BrandLexicon, text: string): BrandSpan[] {
   for (let a = 0; a < hay.length; a++) {
     const start = pos[a]!;
     if (start > 0 && alnumAt(text, start - 1)) continue; // not at a run start
-    for (let len = Math.min(lex.maxLength, hay.length - a); len >= 2; len--) {
-      const end = pos[a + len - 1]! + 1;
-      if (end < text.length && alnumAt(text, end)) continue;
-      if (lex.counts.has(hay.slice(a, a + len))) {
-        out.push({ start, end, text: text.slice(start, end) });
-        break;
-      }
+    // The longest lexicon brand from here that ends at a run end (two characters at least).
+    let end = -1;
+    let node: TrieNode | undefined = lex.trie;
+    for (let k = a; k < hay.length; k++) {
+      node = node.next.get(hay.charCodeAt(k));
+      if (node === undefined) break;
+      if (!node.brand || k === a) continue;
+      const e = pos[k]! + 1;
+      if (e >= text.length || !alnumAt(text, e)) end = e;
     }
+    if (end >= 0) out.push({ start, end, text: text.slice(start, end) });
   }
   return out;
 }
