@@ -51,6 +51,7 @@ try {
   let k = 0;
   for (const c of cats) {
     for (let i = 0; i < c.n; i += 1000) {
+      await writer.sync(c.name); // as the match stage does before each batch (it publishes the centroids once built)
       const adds: Promise<unknown>[] = [];
       for (let j = i; j < Math.min(c.n, i + 1000); j++) {
         const v = unit(rng, dim);

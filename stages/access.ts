@@ -19,8 +19,8 @@ export function stageDataAccess(stage: ResolvedStage, keys: Keys): KeyGrant[] {
       }
       break;
     case 'match':
-      // stages/match.ts: `{p}:vectors:<category>` hash and `{p}:vectors:<category>:log` list (HGET: vector-add-2.lua).
-      grants.push({ keys: [keys.extra('vectors:*')], mode: 'rw', commands: ['lrange', 'hmget', 'hget', 'hset', 'rpush'] });
+      // stages/match.ts: `{p}:vectors:<category>` hash, `{p}:vectors:<category>:log` list (HGET: vector-add-2.lua), `:centroids` string (GET, SET NX).
+      grants.push({ keys: [keys.extra('vectors:*')], mode: 'rw', commands: ['lrange', 'hmget', 'hget', 'hset', 'rpush', 'get', 'set'] });
       break;
   }
   return [...grants, ...configGrants(stage, keys)];

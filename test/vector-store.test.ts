@@ -1,7 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../lib/redis/keys.js';
-import { bufferToVector, VectorBlock, vectorToBuffer } from '../stages/domain/vector-index.js';
+import { VectorBlock } from '../stages/domain/vector-index.js';
+import { bufferToCentroids, bufferToVector, centroidsId, vectorFiled, vectorToBuffer } from '../stages/domain/vector-bytes.js';
+import { nearestCentroid } from '../stages/domain/ivf.js';
 import { VectorStore } from '../stages/domain/vector-store.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
 
@@ -96,4 +98,76 @@ test.after(async () => {
   redis.disconnect();
   await server.close();
 });
+/** `n` unit vectors of `dim` dimensions in a few clusters, deterministic. */
+function clustered(n: number, dim: number, seed: number): Float32Array[] {
+  let x = seed;
+  const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  const centres = Array.from({ length: 6 }, () => Float32Array.from({ length: dim }, rnd));
+  return Array.from({ length: n }, (_, i) => unit(...Array.from(centres[i % 6]!, (c) => c + 0.3 * rnd())));
+}
+
+const SMALL = { exactBelow: 64, lists: 8, probes: 2 };
+
+test('IVF centroids are shared: the first copy to build them publishes them, a later worker adopts them and files stored vectors by their list', async () => {
+  const keys = new Keys(randomPipeline());
+  const a = new VectorStore(redis, keys, SMALL);
+  const vecs = clustered(200, 8, 1);
+  await a.sync('audio');
+  for (let i = 0; i < 100; i++) await a.add('audio', `p${i}`, vecs[i]!);
+  assert.is(a.sharedCentroids('audio'), null, 'built at 64 vectors, not published until the next sync');
+  await a.sync('audio');
+  const raw = await redis.getBuffer(keys.extra('vectors:audio:centroids'));
+  assert.ok(raw, 'published');
+  assert.is(a.sharedCentroids('audio'), centroidsId(raw!));
+  for (let i = 100; i < 200; i++) await a.add('audio', `p${i}`, vecs[i]!);
+  const stored = await redis.hgetallBuffer(keys.extra('vectors:audio'));
+  assert.is(stored['p10']!.length, 8 * 4, 'written before sharing: the vector alone');
+  assert.is(stored['p150']!.length, 8 * 4 + 6, 'written after: with where it is filed');
+
+  const b = new VectorStore(redis, keys, SMALL);
+  await b.sync('audio');
+  assert.is(b.sharedCentroids('audio'), centroidsId(raw!), 'a new worker adopts the shared centroids');
+  assert.is(b.size('audio'), 200);
+  for (let i = 0; i < 200; i += 7) assert.equal(b.nearest('audio', vecs[i]!, `p${i}`), a.nearest('audio', vecs[i]!, `p${i}`), `p${i}`);
+});
+
+test('a stored list is used as is (no centroid comparisons); one filed under other centroids is not', async () => {
+  const keys = new Keys(randomPipeline());
+  const a = new VectorStore(redis, keys, { ...SMALL, probes: 1 });
+  const vecs = clustered(120, 8, 2);
+  for (let i = 0; i < 100; i++) await a.add('tv', `p${i}`, vecs[i]!);
+  await a.sync('tv');
+  const raw = (await redis.getBuffer(keys.extra('vectors:tv:centroids')))!;
+  const { centroids } = bufferToCentroids(raw)!;
+  const k = centroids.length / 8;
+  const q = vecs[100]!;
+  const own = nearestCentroid(centroids, k, 8, q, 0);
+  const wrong = (own + 1) % k;
+  // The query's twin, stored as filed in a list a probe of 1 never visits: only a copy that trusts the stored list misses it.
+  await redis.hset(keys.extra('vectors:tv'), 'twin', vectorFiled(q, { centroids: centroidsId(raw), list: wrong }));
+  await redis.rpush(keys.extra('vectors:tv:log'), 'twin');
+  await redis.hset(keys.extra('vectors:tv'), 'twin2', vectorFiled(q, { centroids: centroidsId(raw) ^ 1, list: wrong }));
+  await redis.rpush(keys.extra('vectors:tv:log'), 'twin2');
+  const b = new VectorStore(redis, keys, { ...SMALL, probes: 1 });
+  await b.sync('tv');
+  assert.is(b.nearest('tv', q, 'nobody')!.key, 'twin2', 'filed under other centroids: its list is ignored and computed');
+  assert.is(b.nearest('tv', q, 'twin2')?.key === 'twin', false, 'the stored list was used: the twin sits in a list the probe skips');
+});
+
+test('two copies that built their own centroids end on the same ones: the second to sync adopts the first one’s', async () => {
+  const keys = new Keys(randomPipeline());
+  const a = new VectorStore(redis, keys, SMALL);
+  const b = new VectorStore(redis, keys, SMALL);
+  const vecs = clustered(160, 8, 3);
+  for (let i = 0; i < 80; i++) await a.add('cams', `a${i}`, vecs[i]!);
+  for (let i = 80; i < 160; i++) await b.add('cams', `b${i}`, vecs[i]!);
+  await a.sync('cams');
+  await b.sync('cams');
+  const id = a.sharedCentroids('cams');
+  assert.ok(id !== null);
+  assert.is(b.sharedCentroids('cams'), id);
+  assert.is(b.size('cams'), 160);
+  for (let i = 0; i < 160; i += 9) assert.ok(b.nearest('cams', vecs[i]!, 'none')!.score > 0.9999, 'every vector still found (its own)');
+});
+
 test.run();

@@ -89,15 +89,24 @@ export class InvertedLists {
     this.sizes = new Int32Array(this.k);
   }
 
-  /** File the vector at `slot` (its row in `data`) under its most similar centroid. */
-  file(slot: number, data: Float32Array): void {
-    const l = nearestCentroid(this.centroids, this.k, this.dim, data, slot * this.dim);
+  /** The centroids, row-major [k, dim]. */
+  get centroidRows(): Float32Array {
+    return this.centroids;
+  }
+
+  /**
+   * File the vector at `slot` (its row in `data`) under its most similar centroid, or under
+   * `known` when the caller has it (a list number stored with the vector, computed against these
+   * same centroids): no dot products. Returns the list.
+   */
+  file(slot: number, data: Float32Array, known?: number): number {
+    const l = known !== undefined && known >= 0 && known < this.k ? known : nearestCentroid(this.centroids, this.k, this.dim, data, slot * this.dim);
     if (slot >= this.listOf.length) {
       const grown = new Int32Array(Math.max(slot + 1, this.listOf.length * 2)).fill(-1);
       grown.set(this.listOf);
       this.listOf = grown;
     }
-    if (this.listOf[slot] === l) return;
+    if (this.listOf[slot] === l) return l;
     this.listOf[slot] = l;
     let list = this.lists[l]!;
     if (this.sizes[l]! === list.length) {
@@ -106,6 +115,7 @@ export class InvertedLists {
       this.lists[l] = list = grown;
     }
     list[this.sizes[l]!++] = slot;
+    return l;
   }
 
   /**

@@ -52,21 +52,34 @@ export class VectorBlock {
     readonly dim: number,
     capacity = 1024,
     options: Partial<IndexOptions> = {},
+    /** Start indexed with these centroids ([k, dim], e.g. shared by the workers of a category) instead of building them at `exactBelow`. */
+    centroids?: Float32Array,
   ) {
     this.data = new Float32Array(dim * Math.max(1, capacity));
     this.o = { ...INDEX_DEFAULTS, ...options };
+    if (centroids) this.useCentroids(centroids);
   }
 
   get size(): number {
     return this.keys.length;
   }
 
-  /** Whether lookups use the IVF index (the block reached `exactBelow`). */
+  /** Whether lookups use the IVF index (the block reached `exactBelow`, or was given centroids). */
   get indexed(): boolean {
     return this.ivf !== undefined;
   }
 
-  add(key: string, vec: Float32Array): void {
+  /** The IVF centroids ([k, dim]) once indexed. */
+  get centroids(): Float32Array | undefined {
+    return this.ivf?.centroidRows;
+  }
+
+  /**
+   * Adds (or replaces) `key`'s vector. Returns the IVF list it was filed under, -1 while the
+   * block is scanned in full. `list`: the list stored with the vector, used instead of comparing
+   * it with every centroid; only valid for the centroids this block uses (the caller checks).
+   */
+  add(key: string, vec: Float32Array, list?: number): number {
     if (vec.length !== this.dim) throw new Error(`vector has ${vec.length} dimensions, index has ${this.dim}`);
     let i = this.slot.get(key);
     if (i === undefined) {
@@ -80,16 +93,23 @@ export class VectorBlock {
       this.slot.set(key, i);
     }
     this.data.set(vec, i * this.dim);
-    if (this.ivf) this.ivf.file(i, this.data);
-    else if (this.keys.length >= this.o.exactBelow) this.buildIndex();
+    if (this.ivf) return this.ivf.file(i, this.data, list);
+    if (this.keys.length >= this.o.exactBelow) this.buildIndex();
+    return -1;
+  }
+
+  /** Index with `centroids` from now on: every vector is filed again under them. */
+  useCentroids(centroids: Float32Array): void {
+    if (centroids.length === 0 || centroids.length % this.dim !== 0)
+      throw new Error(`centroids of ${centroids.length} floats do not fit dimension ${this.dim}`);
+    this.ivf = new InvertedLists(centroids, this.dim);
+    for (let i = 0; i < this.keys.length; i++) this.ivf.file(i, this.data);
   }
 
   private buildIndex(): void {
     const n = this.keys.length;
     const k = Math.max(1, Math.min(this.o.lists, Math.floor(n / 4)));
-    const centroids = trainCentroids(this.data, this.dim, n, k, KMEANS_ITERATIONS, k * KMEANS_SAMPLE_PER_LIST);
-    this.ivf = new InvertedLists(centroids, this.dim);
-    for (let i = 0; i < n; i++) this.ivf.file(i, this.data);
+    this.useCentroids(trainCentroids(this.data, this.dim, n, k, KMEANS_ITERATIONS, k * KMEANS_SAMPLE_PER_LIST));
   }
 
   /** The most similar stored vector other than `exclude`, by cosine (= dot product of unit vectors). */
@@ -107,23 +127,4 @@ export class VectorBlock {
     else for (let i = 0; i < this.keys.length; i++) visit(i);
     return bestAt < 0 ? undefined : { key: this.keys[bestAt]!, score: best };
   }
-}
-
-/** Float32Array bytes are the host's order; Redis holds little-endian, which every platform Node runs on in practice is. */
-const LITTLE_ENDIAN = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
-
-/** Little-endian float32 bytes, as stored in Redis. */
-export function vectorToBuffer(v: Float32Array): Buffer {
-  if (LITTLE_ENDIAN) return Buffer.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)); // one copy, not a call per float
-  const b = Buffer.allocUnsafe(v.length * 4);
-  for (let i = 0; i < v.length; i++) b.writeFloatLE(v[i]!, i * 4);
-  return b;
-}
-
-export function bufferToVector(b: Buffer): Float32Array {
-  // Copied: a Buffer from ioredis may not be 4-byte aligned, so it cannot be viewed as floats in place.
-  const out = new Float32Array(b.length / 4);
-  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(b.subarray(0, out.length * 4));
-  else for (let i = 0; i < out.length; i++) out[i] = b.readFloatLE(i * 4);
-  return out;
 }

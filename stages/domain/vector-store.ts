@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../../lib/redis/keys.js';
 import { Script } from '../../lib/redis/script.js';
 import { Shards } from '../../lib/redis/shard.js';
-import { bufferToVector, INDEX_DEFAULTS, VectorBlock, vectorToBuffer, type IndexOptions } from './vector-index.js';
+import { INDEX_DEFAULTS, VectorBlock, type IndexOptions } from './vector-index.js';
+import { bufferToCentroids, centroidsId, centroidsToBuffer, storedVector, vectorFiled, vectorToBuffer } from './vector-bytes.js';
 
 /** Keys read per HMGET when catching up, so no single command carries a whole category. */
 const SYNC_CHUNK = 1000;
@@ -18,6 +19,10 @@ interface Block {
    * back (the match stage's largest Redis read when one worker adds most of the vectors).
    */
   own: Map<string, number>[];
+  /** The id of the category's shared centroids once the block's IVF uses them (lists stored with that id are valid for it, and its writes carry theirs), else null. */
+  shared: number | null;
+  /** Whether the shared centroids have been looked for since the block was created. */
+  looked: boolean;
 }
 
 /**
@@ -28,6 +33,11 @@ interface Block {
  * With shards, a vector is written under its product's shard (`{p:3}:vectors:<category>`), so
  * writes spread like the products, and each sync reads every shard's log: matching still
  * compares against the whole category.
+ *
+ * The IVF centroids of a category are shared (`{p}:vectors:<category>:centroids`, on the first
+ * shard): the first worker whose copy builds them publishes them (SET NX), every other adopts them,
+ * and from then on each vector is written with its list, so a worker that starts later files the
+ * vectors it loads without comparing each with every centroid (most of a cold start's CPU).
  */
 export class VectorStore {
   private readonly blocks = new Map<string, Block>();
@@ -47,17 +57,44 @@ export class VectorStore {
   private logKey(keys: Keys, category: string) {
     return keys.extra(`vectors:${category}:log`);
   }
+  private centroidsKey(category: string) {
+    return this.shards.all[0]!.extra(`vectors:${category}:centroids`);
+  }
 
   private block(category: string): Block {
     let b = this.blocks.get(category);
-    if (!b) this.blocks.set(category, (b = { loaded: this.shards.all.map(() => 0), own: this.shards.all.map(() => new Map()) }));
+    if (!b) this.blocks.set(category, (b = { loaded: this.shards.all.map(() => 0), own: this.shards.all.map(() => new Map()), shared: null, looked: false }));
     return b;
   }
 
   /** Catch up with vectors other workers added to `category` (on every shard). */
   async sync(category: string): Promise<void> {
     const b = this.block(category);
+    if (b.shared === null && (!b.looked || b.index?.indexed)) await this.shareCentroids(category, b);
     await Promise.all(this.shards.all.map((shard, s) => this.syncShard(b, shard, s, category)));
+  }
+
+  /**
+   * Publish this copy's centroids if it has built them and none are shared yet, else adopt the
+   * shared ones if there are (every vector already here is filed again under them).
+   */
+  private async shareCentroids(category: string, b: Block): Promise<void> {
+    b.looked = true;
+    const key = this.centroidsKey(category);
+    const own = b.index?.centroids;
+    if (b.index && own) {
+      const bytes = centroidsToBuffer(own, b.index.dim);
+      if ((await this.redis.set(key, bytes, 'NX')) === 'OK') {
+        b.shared = centroidsId(bytes);
+        return;
+      }
+    }
+    const raw = await this.redis.getBuffer(key);
+    const stored = raw && bufferToCentroids(raw);
+    if (!raw || !stored || (b.index && b.index.dim !== stored.dim)) return;
+    if (b.index) b.index.useCentroids(stored.centroids);
+    else b.index = new VectorBlock(stored.dim, 1024, this.index, stored.centroids);
+    b.shared = centroidsId(raw);
   }
 
   private async syncShard(b: Block, shard: Keys, s: number, category: string): Promise<void> {
@@ -76,9 +113,9 @@ export class VectorStore {
       chunk.forEach((k, j) => {
         const v = vecs[j];
         if (!v) return;
-        const vec = bufferToVector(v);
+        const { vec, filed } = storedVector(v);
         b.index ??= new VectorBlock(vec.length, 1024, this.index);
-        b.index.add(k, vec);
+        b.index.add(k, vec, filed && filed.centroids === b.shared ? filed.list : undefined);
       });
     }
     b.loaded[s]! += logged.length;
@@ -87,6 +124,11 @@ export class VectorStore {
   /** The most similar vector in `category` other than `key`'s own. */
   nearest(category: string, vec: Float32Array, key: string): { key: string; score: number } | undefined {
     return this.block(category).index?.nearest(vec, key);
+  }
+
+  /** The id of the shared centroids this copy of `category` is filed under, null while it has none. */
+  sharedCentroids(category: string): number | null {
+    return this.block(category).shared;
   }
 
   /** Products in the in-memory copy of `category`. */
@@ -98,11 +140,12 @@ export class VectorStore {
   add(category: string, key: string, vec: Float32Array): Promise<unknown> {
     const b = this.block(category);
     b.index ??= new VectorBlock(vec.length, 1024, this.index);
-    b.index.add(key, vec);
+    const list = b.index.add(key, vec);
     const s = this.shards.shardOf(key);
     const keys = this.shards.all[s]!;
     // Logged only when new or changed (vector-add-2.lua): a reprocessed product does not grow the log.
-    return vectorAdd.run<number>(this.redis, [this.vecKey(keys, category), this.logKey(keys, category)], [key, vectorToBuffer(vec)]).then((logged) => {
+    const bytes = b.shared !== null && list >= 0 ? vectorFiled(vec, { centroids: b.shared, list }) : vectorToBuffer(vec);
+    return vectorAdd.run<number>(this.redis, [this.vecKey(keys, category), this.logKey(keys, category)], [key, bytes]).then((logged) => {
       if (logged === 1) b.own[s]!.set(key, (b.own[s]!.get(key) ?? 0) + 1);
       return logged;
     });
