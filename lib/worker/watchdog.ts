@@ -1,4 +1,3 @@
-import { writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { ResolvedStage } from '../config/types.js';
 import type { Logger } from '../observe/logger.js';
@@ -6,6 +5,7 @@ import type { Metrics } from '../observe/metrics.js';
 import { COMMAND, type Connections } from '../redis/connections.js';
 import type { Keys } from '../redis/keys.js';
 import { settleWithin } from '../core/periodic.js';
+import { writeFileAtomic } from '../core/atomic-file.js';
 
 /** What a consumer's read loop is doing right now. */
 export type Phase = 'idle' | 'reading' | 'processing' | 'committing';
@@ -201,7 +201,7 @@ export class Watchdog {
     const { lastProgressAt, phase, processed } = this.target;
     const body = JSON.stringify({ ...this.o.identity, phase, processed, progressAt: lastProgressAt, at: now, waitingForRedis, waitingForDependency });
     this.writing = true;
-    writeFile(this.o.file, body + '\n')
+    writeFileAtomic(this.o.file, body + '\n')
       .catch((err: unknown) => {
         this.o.metrics.increment('watchdog.errors', 1, this.o.tags);
         this.o.logger.warn('watchdog.file_error', { err, file: this.o.file });
