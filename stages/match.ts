@@ -19,7 +19,7 @@ export function createMatch(ctx: StageContext): Stage {
   const version = stageModelVersion(ctx.stage)!;
   const threshold = typeof ctx.stage.settings.threshold === 'number' ? ctx.stage.settings.threshold : 0.92;
   const index = parseIndexOptions(`stages.${ctx.stage.name}.settings.index`, ctx.stage.settings.index);
-  const vectors = new VectorStore(ctx.redis, stageKeySpace(ctx), index);
+  const vectors = new VectorStore(ctx.redis, stageKeySpace(ctx), index, (event, fields) => ctx.logger.warn(event, fields));
   let model: Embedder | undefined;
   return {
     kind: 'match',

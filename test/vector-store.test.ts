@@ -170,4 +170,31 @@ test('two copies that built their own centroids end on the same ones: the second
   for (let i = 0; i < 160; i += 9) assert.ok(b.nearest('cams', vecs[i]!, 'none')!.score > 0.9999, 'every vector still found (its own)');
 });
 
+test('a match user whose ACL predates shared centroids (no GET/SET) goes on unshared, warns once, and still matches', async () => {
+  const keys = new Keys(randomPipeline());
+  const user = `old${Math.random().toString(36).slice(2, 8)}`;
+  await redis.acl('SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', '-get', '-set');
+  const url = new URL(server.url);
+  url.username = user;
+  url.password = 'pw';
+  const old = client(url.toString());
+  const warnings: Record<string, unknown>[] = [];
+  const store = new VectorStore(old, keys, SMALL, (event, fields) => warnings.push({ event, ...fields }));
+  const vecs = clustered(100, 8, 4);
+  try {
+    await store.sync('toys');
+    for (let i = 0; i < 100; i++) await store.add('toys', `p${i}`, vecs[i]!);
+    await store.sync('toys');
+    await store.sync('toys');
+    assert.is(warnings.length, 1, JSON.stringify(warnings));
+    assert.is(warnings[0]!.event, 'match.centroids_unshared');
+    assert.match(String(warnings[0]!.err), /NOPERM/);
+    assert.is(store.sharedCentroids('toys'), null);
+    assert.ok(store.nearest('toys', vecs[5]!, 'none')!.score > 0.9999);
+  } finally {
+    old.disconnect();
+    await redis.acl('DELUSER', user);
+  }
+});
+
 test.run();

@@ -23,6 +23,8 @@ interface Block {
   shared: number | null;
   /** Whether the shared centroids have been looked for since the block was created. */
   looked: boolean;
+  /** Sharing is off for this block (the centroids key is refused or holds another dimension): no more tries. */
+  unshareable: boolean;
 }
 
 /**
@@ -47,6 +49,8 @@ export class VectorStore {
     private readonly redis: Redis,
     keys: Keys | Shards,
     private readonly index: IndexOptions = INDEX_DEFAULTS,
+    /** Logs a warning (sharing the centroids was refused); once per category. */
+    private readonly warn: (event: string, fields: Record<string, unknown>) => void = () => {},
   ) {
     this.shards = Shards.of(keys);
   }
@@ -63,14 +67,18 @@ export class VectorStore {
 
   private block(category: string): Block {
     let b = this.blocks.get(category);
-    if (!b) this.blocks.set(category, (b = { loaded: this.shards.all.map(() => 0), own: this.shards.all.map(() => new Map()), shared: null, looked: false }));
+    if (!b)
+      this.blocks.set(
+        category,
+        (b = { loaded: this.shards.all.map(() => 0), own: this.shards.all.map(() => new Map()), shared: null, looked: false, unshareable: false }),
+      );
     return b;
   }
 
   /** Catch up with vectors other workers added to `category` (on every shard). */
   async sync(category: string): Promise<void> {
     const b = this.block(category);
-    if (b.shared === null && (!b.looked || b.index?.indexed)) await this.shareCentroids(category, b);
+    if (b.shared === null && !b.unshareable && (!b.looked || b.index?.indexed)) await this.shareCentroids(category, b);
     await Promise.all(this.shards.all.map((shard, s) => this.syncShard(b, shard, s, category)));
   }
 
@@ -82,15 +90,28 @@ export class VectorStore {
     b.looked = true;
     const key = this.centroidsKey(category);
     const own = b.index?.centroids;
-    if (b.index && own) {
-      const bytes = centroidsToBuffer(own, b.index.dim);
-      if ((await this.redis.set(key, bytes, 'NX')) === 'OK') {
-        b.shared = centroidsId(bytes);
-        return;
+    let raw: Buffer | null;
+    try {
+      if (b.index && own) {
+        const bytes = centroidsToBuffer(own, b.index.dim);
+        if ((await this.redis.set(key, bytes, 'NX')) === 'OK') {
+          b.shared = centroidsId(bytes);
+          return;
+        }
       }
+      raw = await this.redis.getBuffer(key);
+    } catch (err) {
+      // An ACL from before the centroids were shared (no GET/SET on them): match works as before, unshared.
+      if (!(err instanceof Error) || !err.message.startsWith('NOPERM')) throw err;
+      b.unshareable = true;
+      this.warn('match.centroids_unshared', { category, key, err: err.message, fix: 'pipeline acl --apply' });
+      return;
     }
-    const raw = await this.redis.getBuffer(key);
     const stored = raw && bufferToCentroids(raw);
+    if (raw && stored && b.index && b.index.dim !== stored.dim) {
+      b.unshareable = true;
+      this.warn('match.centroids_unshared', { category, key, err: `stored centroids have ${stored.dim} dimensions, vectors ${b.index.dim}` });
+    }
     if (!raw || !stored || (b.index && b.index.dim !== stored.dim)) return;
     if (b.index) b.index.useCentroids(stored.centroids);
     else b.index = new VectorBlock(stored.dim, 1024, this.index, stored.centroids);
