@@ -11,7 +11,7 @@ import { Keys } from '../lib/redis/keys.js';
 import { fail, ok, type StageFactory } from '../lib/worker/stage.js';
 import { Worker } from '../lib/worker/worker.js';
 import { STAGES } from '../stages/index.js';
-import { cli, exited, FAST, writeConfig } from './helpers/pipeline.js';
+import { cli, exited, FAST, stageThenStore, writeConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -51,20 +51,7 @@ interface Setup {
 
 /** A two-stage pipeline, flaky → store, run in-process. */
 function start(pipeline: string, options: Partial<StageOptions>): Setup {
-  const config = resolveConfig(
-    {
-      pipeline,
-      input: 'in',
-      defaults: { ...FAST, ...options },
-      stages: [
-        { name: 'flaky', kind: 'flaky', input: 'in' },
-        { name: 'store', kind: 'store', settings: { sink: 'redis' } },
-      ],
-      routes: { flaky: [{ to: 'store' }] },
-    },
-    'test',
-    { env: { REDIS_URL: server.url } },
-  );
+  const config = resolveConfig(stageThenStore(pipeline, { name: 'flaky', kind: 'flaky' }, { ...FAST, ...options }), 'test', { env: { REDIS_URL: server.url } });
   const logs: string[] = [];
   const logger = createLogger({}, 'info', (l) => logs.push(l));
   const workers = ['flaky', 'store'].map((stage) => new Worker({ config, stage, stages: { ...STAGES, flaky }, logger }));

@@ -13,7 +13,7 @@ import { Keys } from '../lib/redis/keys.js';
 import { ok, type StageFactory } from '../lib/worker/stage.js';
 import { Worker } from '../lib/worker/worker.js';
 import { STAGES } from '../stages/index.js';
-import { exited, FAST } from './helpers/pipeline.js';
+import { exited, FAST, stageThenStore } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -47,16 +47,7 @@ await workerCommand('slow', { config: process.env.CONFIG });
 
 function writeSlowConfig(pipeline: string, options: Partial<StageOptions>): string {
   const file = join(tmpdir(), `${pipeline}-slow.json`);
-  const raw = {
-    pipeline,
-    input: 'in',
-    defaults: { ...FAST, ...options },
-    stages: [
-      { name: 'slow', kind: `module:${SLOW_MODULE}`, input: 'in' },
-      { name: 'store', kind: 'store', settings: { sink: 'redis' } },
-    ],
-    routes: { slow: [{ to: 'store' }] },
-  };
+  const raw = stageThenStore(pipeline, { name: 'slow', kind: `module:${SLOW_MODULE}` }, { ...FAST, ...options });
   writeFileSync(file, JSON.stringify(raw));
   return file;
 }

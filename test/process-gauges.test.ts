@@ -9,7 +9,7 @@ import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
 import { ok, type StageFactory } from '../lib/worker/stage.js';
 import { StageProcess } from '../lib/worker/process.js';
 import { STAGES } from '../stages/index.js';
-import { FAST } from './helpers/pipeline.js';
+import { FAST, stageThenStore } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 import { listener } from './helpers/statsd.js';
 
@@ -38,21 +38,8 @@ test('ProcessStats: a synchronous 150 ms block is the interval’s worst event-l
 test('a worker process with metrics on sends process.* under each of its stages, tagged with its consumer', async () => {
   const statsd = await listener();
   const pipeline = randomPipeline('pg');
-  const config = resolveConfig(
-    {
-      pipeline,
-      input: 'in',
-      defaults: FAST,
-      metrics: { enabled: true, host: '127.0.0.1', port: statsd.port, flushIntervalMs: 20, gaugeIntervalMs: 150 },
-      stages: [
-        { name: 'slow', kind: 'slow', input: 'in' },
-        { name: 'store', kind: 'store', settings: { sink: 'redis' } },
-      ],
-      routes: { slow: [{ to: 'store' }] },
-    },
-    'test',
-    { env: { REDIS_URL: server.url } },
-  );
+  const metrics = { enabled: true, host: '127.0.0.1', port: statsd.port, flushIntervalMs: 20, gaugeIntervalMs: 150 };
+  const config = resolveConfig(stageThenStore(pipeline, { name: 'slow', kind: 'slow' }, FAST, { metrics }), 'test', { env: { REDIS_URL: server.url } });
   // Each batch blocks the one JS thread both stages share for 250 ms, as a long synchronous model call would.
   const slow: StageFactory = () => ({
     kind: 'slow',

@@ -8,7 +8,7 @@ import { Keys } from '../lib/redis/keys.js';
 import { ok, type StageFactory } from '../lib/worker/stage.js';
 import { Worker } from '../lib/worker/worker.js';
 import { STAGES } from '../stages/index.js';
-import { FAST } from './helpers/pipeline.js';
+import { FAST, stageThenStore } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -23,16 +23,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function pendingDuringThirdBatch(readAheadMs: number): Promise<number> {
   const pipeline = randomPipeline();
   const keys = new Keys(pipeline);
-  const raw = {
-    pipeline,
-    input: 'in',
-    defaults: { ...FAST, batchSize: 10, readAheadMs },
-    stages: [
-      { name: 'probe', kind: 'probe', input: 'in' },
-      { name: 'store', kind: 'store', settings: { sink: 'redis' } },
-    ],
-    routes: { probe: [{ to: 'store' }] },
-  };
+  const raw = stageThenStore(pipeline, { name: 'probe', kind: 'probe' }, { ...FAST, batchSize: 10, readAheadMs });
   const lines = Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `r${i}`, title: `item ${i}` })).join('\n');
   await produce(redis, Readable.from([lines]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
   let batches = 0;

@@ -69,17 +69,25 @@ export class RecentHops {
     const entries = toEntries(reply);
     if (entries.length === 0) return;
     w.last = entries[0]!.id;
-    const fresh: Hops[] = [];
-    for (let i = 0; i < entries.length; i++) {
-      if (i > 0 && i % this.chunk === 0) await yieldToLoop();
-      const { payload } = entryFields(entries[i]!.fields);
-      if (!payload) continue;
+    await this.keep(w, entries, ({ fields }) => {
+      const { payload } = entryFields(fields);
+      if (!payload) return undefined;
       try {
         const env = decodeEnvelope(payload);
-        fresh.push({ producedAt: env.producedAt, hops: env.hops, traceId: env.traceId });
+        return { producedAt: env.producedAt, hops: env.hops, traceId: env.traceId };
       } catch {
-        // Not an envelope (e.g. a completion record): no hops to read.
+        return undefined; // Not an envelope (e.g. a completion record): no hops to read.
       }
+    });
+  }
+
+  /** Reads `items` newest first into `w`, yielding to the event loop every `chunk`; keeps the newest `perStream`. */
+  private async keep<T>(w: Window, items: readonly T[], read: (item: T) => Hops | undefined): Promise<void> {
+    const fresh: Hops[] = [];
+    for (let i = 0; i < items.length; i++) {
+      if (i > 0 && i % this.chunk === 0) await yieldToLoop();
+      const h = read(items[i]!);
+      if (h) fresh.push(h);
     }
     w.hops = [...fresh, ...w.hops].slice(0, this.perStream);
   }
@@ -94,20 +102,17 @@ export class RecentHops {
     w.last = done[0]![0];
     const storedKeys = [...new Set(done.filter(([, f]) => f.includes('stored')).map(([, f]) => f[f.indexOf('k') + 1]!))];
     const docs = await Promise.all(storedKeys.map((k) => this.redis.hmget(this.keys.product(k), 'doc', 'trace')));
-    const fresh: Hops[] = [];
-    for (let i = 0; i < docs.length; i++) {
-      if (i > 0 && i % this.chunk === 0) await yieldToLoop();
-      const [doc, trace] = docs[i]!;
-      if (!doc) continue;
+    await this.keep(w, docs, ([doc, trace]) => {
+      if (!doc) return undefined;
       try {
         const d = JSON.parse(doc) as Partial<Envelope>;
         if (Array.isArray(d.hops) && typeof d.producedAt === 'number')
-          fresh.push({ producedAt: d.producedAt, hops: d.hops, traceId: trace ?? `${d.key}:${d.producedAt}` });
+          return { producedAt: d.producedAt, hops: d.hops, traceId: trace ?? `${d.key}:${d.producedAt}` };
       } catch {
         // A document that does not parse: no hops from it.
       }
-    }
-    w.hops = [...fresh, ...w.hops].slice(0, this.perStream);
+      return undefined;
+    });
   }
 }
 

@@ -9,10 +9,10 @@ import { Keys } from './keys.js';
  * of its key: one product always goes to the same shard, so its upserts stay in order.
  */
 
-/** FNV-1a, 32 bits, over the UTF-8 bytes of `s`. Stable across processes, versions and platforms. */
-export function fnv1a32(s: string): number {
+/** FNV-1a, 32 bits, over `s`'s UTF-8 bytes (or the bytes given). Stable across processes, versions and platforms. */
+export function fnv1a32(s: string | Uint8Array): number {
   let h = 0x811c9dc5;
-  for (const byte of Buffer.from(s, 'utf8')) {
+  for (const byte of typeof s === 'string' ? Buffer.from(s, 'utf8') : s) {
     h ^= byte;
     h = Math.imul(h, 0x01000193) >>> 0;
   }

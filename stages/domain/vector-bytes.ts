@@ -7,6 +7,8 @@
  * followed by the [k, dim] float32 rows.
  */
 
+import { fnv1a32 } from '../../lib/redis/shard.js';
+
 /** Float32Array bytes are the host's order; Redis holds little-endian, which every platform Node runs on in practice is. */
 const LITTLE_ENDIAN = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
 
@@ -52,9 +54,7 @@ export function vectorFiled(v: Float32Array, filed: Filed): Buffer {
 
 /** A centroid set's id: FNV-1a over its stored bytes. */
 export function centroidsId(stored: Buffer): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < stored.length; i++) h = Math.imul(h ^ stored[i]!, 0x01000193) >>> 0;
-  return h;
+  return fnv1a32(stored);
 }
 
 export function centroidsToBuffer(centroids: Float32Array, dim: number): Buffer {

@@ -65,6 +65,10 @@ export class VectorStore {
     return this.shards.all[0]!.extra(`vectors:${category}:centroids`);
   }
 
+  private newBlock(dim: number, centroids?: Float32Array): VectorBlock {
+    return new VectorBlock(dim, 1024, this.index, centroids);
+  }
+
   private block(category: string): Block {
     let b = this.blocks.get(category);
     if (!b)
@@ -107,14 +111,16 @@ export class VectorStore {
       this.warn('match.centroids_unshared', { category, key, err: err.message, fix: 'pipeline acl --apply' });
       return;
     }
-    const stored = raw && bufferToCentroids(raw);
-    if (raw && stored && b.index && b.index.dim !== stored.dim) {
+    if (!raw) return;
+    const stored = bufferToCentroids(raw);
+    if (!stored || (b.index && b.index.dim !== stored.dim)) {
       b.unshareable = true;
-      this.warn('match.centroids_unshared', { category, key, err: `stored centroids have ${stored.dim} dimensions, vectors ${b.index.dim}` });
+      const why = stored ? `stored centroids have ${stored.dim} dimensions, vectors ${b.index!.dim}` : 'stored centroids are not a float32 matrix';
+      this.warn('match.centroids_unshared', { category, key, err: why });
+      return;
     }
-    if (!raw || !stored || (b.index && b.index.dim !== stored.dim)) return;
     if (b.index) b.index.useCentroids(stored.centroids);
-    else b.index = new VectorBlock(stored.dim, 1024, this.index, stored.centroids);
+    else b.index = this.newBlock(stored.dim, stored.centroids);
     b.shared = centroidsId(raw);
   }
 
@@ -135,7 +141,7 @@ export class VectorStore {
         const v = vecs[j];
         if (!v) return;
         const { vec, filed } = storedVector(v);
-        b.index ??= new VectorBlock(vec.length, 1024, this.index);
+        b.index ??= this.newBlock(vec.length);
         b.index.add(k, vec, filed && filed.centroids === b.shared ? filed.list : undefined);
       });
     }
@@ -160,7 +166,7 @@ export class VectorStore {
   /** Add locally at once (later messages of the same batch see it) and persist for the others. Resolves 1 if it was new or changed, 0 if Redis had the same vector. */
   add(category: string, key: string, vec: Float32Array): Promise<unknown> {
     const b = this.block(category);
-    b.index ??= new VectorBlock(vec.length, 1024, this.index);
+    b.index ??= this.newBlock(vec.length);
     const list = b.index.add(key, vec);
     const s = this.shards.shardOf(key);
     const keys = this.shards.all[s]!;

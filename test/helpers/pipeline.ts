@@ -41,6 +41,26 @@ export async function stopAll(workers: Worker[]): Promise<void> {
   await Promise.all(workers.map((w) => w.stop()));
 }
 
+/** The raw config of a two-stage pipeline: `stage` reads `in` and routes everything to a Redis store. */
+export function stageThenStore(
+  pipeline: string,
+  stage: { name: string; kind: string },
+  defaults: Partial<StageOptions> = FAST,
+  extra: Partial<PipelineConfig> = {},
+) {
+  return {
+    pipeline,
+    input: 'in',
+    defaults,
+    stages: [
+      { ...stage, input: 'in' },
+      { name: 'store', kind: 'store', settings: { sink: 'redis' } },
+    ],
+    routes: { [stage.name]: [{ to: 'store' }] },
+    ...extra,
+  };
+}
+
 /** Write a rules-only config with this pipeline name and timers to a temp file (for child processes). */
 export function writeConfig(pipeline: string, defaults: Partial<StageOptions> = FAST, extra: Record<string, unknown> = {}): string {
   const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../config/rules-only.json'), 'utf8')) as PipelineConfig;
