@@ -19,9 +19,32 @@ function depthOf(value: unknown, limit: number): number {
   return max;
 }
 
+/** Bytes one UTF-16 unit can take in JSON text: 6 for a `\u0000` escape (3 in UTF-8 otherwise). */
+const MAX_BYTES_PER_UNIT = 6;
+/** The longest JSON a number can print as ("-1.2345678901234567e-308"). */
+const MAX_NUMBER_CHARS = 24;
+
+/**
+ * An upper bound on the UTF-8 bytes of `JSON.stringify(r)` when `r` is flat (every value a string,
+ * number, boolean or null), else undefined. Lets a record parsed from a larger body (an API array)
+ * skip stringifying itself to be measured: only one whose bound is over the limit is measured exactly.
+ */
+function flatJsonBound(r: Record<string, unknown>): number | undefined {
+  let bound = 2;
+  for (const key of Object.keys(r)) {
+    const v = r[key];
+    bound += MAX_BYTES_PER_UNIT * key.length + 4; // quotes, colon, comma
+    if (typeof v === 'string') bound += MAX_BYTES_PER_UNIT * v.length + 2;
+    else if (typeof v === 'number' || typeof v === 'boolean' || v === null) bound += MAX_NUMBER_CHARS;
+    else return undefined;
+  }
+  return bound;
+}
+
 /**
  * Check a parsed input record: an object with a non-empty string `id` and `title`, optional string
- * fields of the right type, at most `maxBytes` of JSON. Throws BadRecordError saying which field and why.
+ * fields of the right type, at most `maxBytes` of JSON (`size` when the caller knows it, e.g. the
+ * line it came from; else as `JSON.stringify` writes it). Throws BadRecordError saying which field and why.
  */
 export function validateRecord(value: unknown, maxBytes: number, size?: number): ProductRecord {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new BadRecordError('record is not a JSON object');
@@ -34,7 +57,9 @@ export function validateRecord(value: unknown, maxBytes: number, size?: number):
   for (const f of OPTIONAL_STRINGS) {
     if (r[f] !== undefined && r[f] !== null && typeof r[f] !== 'string') throw new BadRecordError(`field "${f}": expected a string, got ${typeof r[f]}`);
   }
-  if (depthOf(r, MAX_DEPTH) > MAX_DEPTH) throw new BadRecordError(`record nests objects or arrays deeper than ${MAX_DEPTH} levels`);
+  const bound = size === undefined ? flatJsonBound(r) : undefined;
+  if (bound === undefined && depthOf(r, MAX_DEPTH) > MAX_DEPTH) throw new BadRecordError(`record nests objects or arrays deeper than ${MAX_DEPTH} levels`);
+  if (bound !== undefined && bound <= maxBytes) return r as ProductRecord;
   const bytes = size ?? Buffer.byteLength(JSON.stringify(r));
   if (bytes > maxBytes) throw new BadRecordError(`record is ${bytes} bytes, over the limit of ${maxBytes}`);
   return r as ProductRecord;
