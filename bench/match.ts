@@ -1,7 +1,8 @@
 /**
  * `npm run bench:match`: how long the match stage's nearest-neighbour lookup takes with N stored
  * products (default 100,000), with the category blocking the stage uses and without it (one
- * block of all N), plus the cold-start sync of all vectors from Redis. Vectors are random unit
+ * block of all N), plus the cold-start sync of all vectors from Redis and the memory the synced
+ * copy holds per product. Vectors are random unit
  * vectors of the embedder's dimension: the cost of a brute-force scan does not depend on values.
  */
 import { Command } from 'commander';
@@ -63,10 +64,25 @@ try {
   }
   console.log(`stored ${k} vectors (dim ${dim}) in ${cats.length} categories in ${((Date.now() - t) / 1000).toFixed(1)} s; largest category ${cats[0]!.n}`);
 
+  // Memory the reader's copy holds: heap and array buffers after full GCs, before and after its
+  // sync. Array buffers are freed after the GC that finds them dead: wait, collect again.
+  const held = async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    for (let i = 0; i < 3; i++) {
+      gc?.();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const before = await held();
   const reader = new VectorStore(redis, keys);
   t = Date.now();
   for (const c of cats) await reader.sync(c.name);
-  console.log(`cold-start sync of all vectors from Redis: ${((Date.now() - t) / 1000).toFixed(2)} s`);
+  const seconds = (Date.now() - t) / 1000;
+  const perProduct = ((await held()) - before) / k;
+  const gcNote = 'gc' in globalThis ? '' : ' (no --expose-gc: garbage included)';
+  console.log(`cold-start sync of all vectors from Redis: ${seconds.toFixed(2)} s; the copy holds ${Math.round(perProduct)} bytes per product${gcNote}`);
 
   const queries = Array.from({ length: Number(opts.queries) }, () => unit(rng, dim));
   const time = (fn: (q: Float32Array) => unknown) =>

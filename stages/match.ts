@@ -37,11 +37,13 @@ export function createMatch(ctx: StageContext): Stage {
         Promise.all([...new Set(categories)].map((c) => vectors.sync(c))),
       ]);
       const writes: Promise<unknown>[] = [];
-      const results = batch.map((m, i) => {
+      // One record after the other: a later record of the batch is compared with the earlier ones.
+      const results = [];
+      for (const [i, m] of batch.entries()) {
         const key = m.envelope.key;
         const cat = categories[i]!;
         const t0 = performance.now();
-        const hit = vectors.nearest(cat, embeddings[i]!, key);
+        const hit = await vectors.nearest(cat, embeddings[i]!, key, threshold);
         const lookupMs = performance.now() - t0;
         writes.push(vectors.add(cat, key, embeddings[i]!));
         const out: Record<string, unknown> = {
@@ -52,8 +54,8 @@ export function createMatch(ctx: StageContext): Stage {
           modelVersion: version,
         };
         if (hit && hit.score >= threshold) out.duplicateOf = hit.key;
-        return ok(out);
-      });
+        results.push(ok(out));
+      }
       await Promise.all(writes);
       return results;
     },

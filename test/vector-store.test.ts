@@ -2,8 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../lib/redis/keys.js';
 import { VectorBlock } from '../stages/domain/vector-index.js';
-import { bufferToCentroids, bufferToVector, centroidsId, vectorFiled, vectorToBuffer } from '../stages/domain/vector-bytes.js';
-import { nearestCentroid } from '../stages/domain/ivf.js';
+import { bufferToCentroids, bufferToVector, centroidsId, storedVector, vectorFiled, vectorToBuffer } from '../stages/domain/vector-bytes.js';
+import { dot, nearestCentroid } from '../stages/domain/ivf.js';
 import { VectorStore } from '../stages/domain/vector-store.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
 
@@ -47,9 +47,11 @@ test('a second worker sees vectors the first stored, round-tripped exactly throu
   await w2.sync('audio');
   assert.is(w2.size('audio'), 2);
   assert.is(w2.size('storage'), 0, 'categories are separate blocks');
-  const hit = w2.nearest('audio', v, 'nobody')!;
+  const hit = (await w2.nearest('audio', v, 'nobody'))!;
   assert.is(hit.key, 'p1');
-  assert.ok(Math.abs(hit.score - 1) < 1e-6);
+  assert.ok(Math.abs(hit.score - 1) < 0.01, 'scored on the int8 copy');
+  const stored = storedVector((await redis.hgetBuffer(keys.extra('vectors:audio'), 'p1'))!).vec;
+  assert.equal(Array.from(stored), Array.from(v), 'Redis holds the float32 vector exactly');
   await w1.add('audio', 'p4', unit(0, 1, 0));
   await w2.sync('audio');
   assert.is(w2.size('audio'), 3, 'only the new key is read on the next sync');
@@ -71,7 +73,7 @@ test('reprocessing a product with the same vector does not grow the key log; a c
   assert.is(await w1.add('audio', 'p1', changed), 0, 'and not again');
   assert.is(await redis.llen(log), 3);
   await w2.sync('audio');
-  assert.is(w2.nearest('audio', changed, 'nobody')!.key, 'p1', 'the other worker has the new vector');
+  assert.is((await w2.nearest('audio', changed, 'nobody'))!.key, 'p1', 'the other worker has the new vector');
   assert.is(w2.size('audio'), 2);
 });
 
@@ -86,12 +88,12 @@ test("a sync reads back only the log entries other workers wrote, not the worker
   await redis.hset(keys.extra('vectors:audio'), 'p1', vectorToBuffer(unit(0, 0, 1)));
   await w1.sync('audio');
   assert.is(w1.size('audio'), 2, "w2's vector arrived");
-  const hit = w1.nearest('audio', mine, 'nobody')!;
+  const hit = (await w1.nearest('audio', mine, 'nobody'))!;
   assert.equal([hit.key, Math.round(hit.score * 1e6) / 1e6], ['p1', 1], 'its own entry was skipped, not re-read');
   await w1.add('audio', 'p3', unit(0, 1, 1));
   await w2.add('audio', 'p3', unit(1, 1, 1));
   await w1.sync('audio');
-  assert.ok(w1.nearest('audio', unit(1, 1, 1), 'nobody')!.score > 0.999, "another worker's later vector for the same key still arrives");
+  assert.ok((await w1.nearest('audio', unit(1, 1, 1), 'nobody'))!.score > 0.999, "another worker's later vector for the same key still arrives");
 });
 
 test.after(async () => {
@@ -128,7 +130,7 @@ test('IVF centroids are shared: the first copy to build them publishes them, a l
   await b.sync('audio');
   assert.is(b.sharedCentroids('audio'), centroidsId(raw!), 'a new worker adopts the shared centroids');
   assert.is(b.size('audio'), 200);
-  for (let i = 0; i < 200; i += 7) assert.equal(b.nearest('audio', vecs[i]!, `p${i}`), a.nearest('audio', vecs[i]!, `p${i}`), `p${i}`);
+  for (let i = 0; i < 200; i += 7) assert.equal(await b.nearest('audio', vecs[i]!, `p${i}`), await a.nearest('audio', vecs[i]!, `p${i}`), `p${i}`);
 });
 
 test('a stored list is used as is (no centroid comparisons); one filed under other centroids is not', async () => {
@@ -146,12 +148,12 @@ test('a stored list is used as is (no centroid comparisons); one filed under oth
   // The query's twin, stored as filed in a list a probe of 1 never visits: only a copy that trusts the stored list misses it.
   await redis.hset(keys.extra('vectors:tv'), 'twin', vectorFiled(q, { centroids: centroidsId(raw), list: wrong }));
   await redis.rpush(keys.extra('vectors:tv:log'), 'twin');
-  await redis.hset(keys.extra('vectors:tv'), 'twin2', vectorFiled(q, { centroids: centroidsId(raw) ^ 1, list: wrong }));
+  await redis.hset(keys.extra('vectors:tv'), 'twin2', vectorFiled(q, { centroids: (centroidsId(raw) ^ 1) >>> 0, list: wrong }));
   await redis.rpush(keys.extra('vectors:tv:log'), 'twin2');
   const b = new VectorStore(redis, keys, { ...SMALL, probes: 1 });
   await b.sync('tv');
-  assert.is(b.nearest('tv', q, 'nobody')!.key, 'twin2', 'filed under other centroids: its list is ignored and computed');
-  assert.is(b.nearest('tv', q, 'twin2')?.key === 'twin', false, 'the stored list was used: the twin sits in a list the probe skips');
+  assert.is((await b.nearest('tv', q, 'nobody'))!.key, 'twin2', 'filed under other centroids: its list is ignored and computed');
+  assert.is((await b.nearest('tv', q, 'twin2'))?.key === 'twin', false, 'the stored list was used: the twin sits in a list the probe skips');
 });
 
 test('two copies that built their own centroids end on the same ones: the second to sync adopts the first one’s', async () => {
@@ -167,7 +169,8 @@ test('two copies that built their own centroids end on the same ones: the second
   assert.ok(id !== null);
   assert.is(b.sharedCentroids('cams'), id);
   assert.is(b.size('cams'), 160);
-  for (let i = 0; i < 160; i += 9) assert.ok(b.nearest('cams', vecs[i]!, 'none')!.score > 0.9999, 'every vector still found (its own)');
+  for (let i = 0; i < 160; i += 9)
+    assert.ok((await b.nearest('cams', vecs[i]!, 'none'))!.score > 0.99, 'every vector still found (its own, scored on its int8 copy)');
 });
 
 test('a match user whose ACL predates shared centroids (no GET/SET) goes on unshared, warns once, and still matches', async () => {
@@ -190,11 +193,53 @@ test('a match user whose ACL predates shared centroids (no GET/SET) goes on unsh
     assert.is(warnings[0]!.event, 'match.centroids_unshared');
     assert.match(String(warnings[0]!.err), /NOPERM/);
     assert.is(store.sharedCentroids('toys'), null);
-    assert.ok(store.nearest('toys', vecs[5]!, 'none')!.score > 0.9999);
+    assert.ok((await store.nearest('toys', vecs[5]!, 'none'))!.score > 0.99);
   } finally {
     old.disconnect();
     await redis.acl('DELUSER', user);
   }
+});
+
+test('the int8 copy: every score within its error bound of the float32 one, and the best within the block bound of the exact best', () => {
+  const vecs = clustered(600, 96, 5);
+  const block = new VectorBlock(96, 16, { exactBelow: Infinity });
+  vecs.slice(0, 500).forEach((v, i) => block.add(`p${i}`, v));
+  for (const q of vecs.slice(500)) {
+    const hit = block.nearest(q)!;
+    const exact = dot(vecs[Number(hit.key.slice(1))]!, 0, q, 0, 96);
+    assert.ok(Math.abs(hit.score - exact) <= hit.bound, `${hit.score} vs ${exact}, bound ${hit.bound}`);
+    assert.ok(hit.bound <= block.errorBound(q) + 1e-12);
+    const best = Math.max(...vecs.slice(0, 500).map((v) => dot(v, 0, q, 0, 96)));
+    assert.ok(exact >= best - 2 * block.errorBound(q), `exact best ${best}, found ${exact}`);
+  }
+});
+
+test('a threshold decision the int8 scores leave open is settled on the exact float32 vectors from Redis', async () => {
+  const threshold = 0.92;
+  const base = clustered(400, 96, 9);
+  // A stored vector and a query at an exact cosine just above or below the threshold, such that
+  // the int8 score lands on the other side of it.
+  let found: { x: Float32Array; q: Float32Array; exact: number } | undefined;
+  for (let i = 0; i + 1 < base.length && !found; i += 2) {
+    const [x, r] = [base[i]!, base[i + 1]!];
+    const along = dot(r, 0, x, 0, 96);
+    const ortho = unit(...Array.from(r, (v, d) => v - along * x[d]!));
+    for (const target of [threshold + 4e-4, threshold - 4e-4]) {
+      const q = unit(...Array.from(x, (v, d) => target * v + Math.sqrt(1 - target * target) * ortho[d]!));
+      const exact = dot(x, 0, q, 0, 96);
+      const block = new VectorBlock(96, 1, { exactBelow: Infinity });
+      block.add('x', x);
+      if (block.nearest(q)!.score >= threshold !== exact >= threshold) found = { x, q, exact };
+    }
+  }
+  assert.ok(found, 'a pair whose int8 score is on the other side of the threshold');
+  const store = new VectorStore(redis, new Keys(randomPipeline()));
+  await store.add('audio', 'x', found.x);
+  const approx = (await store.nearest('audio', found.q, 'q'))!;
+  const decided = (await store.nearest('audio', found.q, 'q', threshold))!;
+  assert.is(approx.score >= threshold, !(found.exact >= threshold), 'without a threshold: the int8 score');
+  assert.is(decided.score >= threshold, found.exact >= threshold, 'with it: the exact decision');
+  assert.ok(Math.abs(decided.score - found.exact) < 1e-6, `${decided.score} is the exact ${found.exact}`);
 });
 
 test.run();

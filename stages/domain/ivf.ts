@@ -5,8 +5,8 @@
  * vectors filed under the `probes` centroids most similar to the query. A near-duplicate (cosine
  * 0.92 and up, the match threshold) sits next to its query, so it is almost always in the query's
  * own list or the next few; products far from the query may be missed, so the best score
- * reported for a non-duplicate is a lower bound. Vectors are compared exactly (float32 dot
- * products); only the choice of candidates is approximate.
+ * reported for a non-duplicate is a lower bound. The block scores candidates on its int8 codes
+ * (vector-index.ts); only the choice of candidates is the IVF's approximation.
  */
 
 /** Dot product of `dim` floats of `a` at `ao` and `b` at `bo`, four running sums (overlapping additions). */
@@ -23,6 +23,27 @@ export function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, di
     s3 += a[ao + d + 3]! * b[bo + d + 3]!;
   }
   for (let d = tail; d < dim; d++) s0 += a[ao + d]! * b[bo + d]!;
+  return s0 + s1 + s2 + s3;
+}
+
+/**
+ * Dot product of `dim` int8 codes of `codes` at `at` with the float query `q` (four running sums).
+ * The same loop as `dot`, kept apart on purpose: one function over both array types would make
+ * the element loads of the hottest loop of the match stage polymorphic.
+ */
+export function dotInt8(codes: Int8Array, at: number, q: Float32Array, dim: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const tail = dim - (dim % 4);
+  for (let d = 0; d < tail; d += 4) {
+    s0 += codes[at + d]! * q[d]!;
+    s1 += codes[at + d + 1]! * q[d + 1]!;
+    s2 += codes[at + d + 2]! * q[d + 2]!;
+    s3 += codes[at + d + 3]! * q[d + 3]!;
+  }
+  for (let d = tail; d < dim; d++) s0 += codes[at + d]! * q[d]!;
   return s0 + s1 + s2 + s3;
 }
 
@@ -95,12 +116,12 @@ export class InvertedLists {
   }
 
   /**
-   * File the vector at `slot` (its row in `data`) under its most similar centroid, or under
-   * `known` when the caller has it (a list number stored with the vector, computed against these
-   * same centroids): no dot products. Returns the list.
+   * File the vector `vec` held at `slot` under its most similar centroid, or under `known` when
+   * the caller has it (a list number stored with the vector, computed against these same
+   * centroids): no dot products. Returns the list.
    */
-  file(slot: number, data: Float32Array, known?: number): number {
-    const l = known !== undefined && known >= 0 && known < this.k ? known : nearestCentroid(this.centroids, this.k, this.dim, data, slot * this.dim);
+  file(slot: number, vec: Float32Array, known?: number): number {
+    const l = known !== undefined && known >= 0 && known < this.k ? known : nearestCentroid(this.centroids, this.k, this.dim, vec, 0);
     if (slot >= this.listOf.length) {
       const grown = new Int32Array(Math.max(slot + 1, this.listOf.length * 2)).fill(-1);
       grown.set(this.listOf);

@@ -1,5 +1,5 @@
 import { ConfigError } from '../../lib/core/errors.js';
-import { dot, InvertedLists, trainCentroids } from './ivf.js';
+import { dotInt8, InvertedLists, trainCentroids } from './ivf.js';
 
 /** When and how a block switches from brute force to an inverted-file index (ivf.ts). */
 export interface IndexOptions {
@@ -30,19 +30,37 @@ export function parseIndexOptions(where: string, raw: unknown): IndexOptions {
 const KMEANS_ITERATIONS = 6;
 const KMEANS_SAMPLE_PER_LIST = 24;
 
+/** The best stored vector for a query: its key, its score, and how far that score may be from the exact one. */
+export interface Nearest {
+  key: string;
+  /** Cosine similarity computed on the int8 copy. */
+  score: number;
+  /** Bound on |score - exact float32 score| (`VectorBlock.errorBound`). */
+  bound: number;
+}
+
+/** Largest int8 code: a vector's largest component maps to ±127. */
+const INT8_MAX = 127;
+
 /**
- * Nearest-neighbour search over L2-normalised vectors, in one contiguous Float32Array per block
- * (the match stage keeps one block per category: "blocking", as entity-matching systems do, so a
- * lookup scans only products of the same category). Up to `exactBelow` vectors a lookup is a
- * brute-force scan (exact); from there on an IVF index (ivf.ts) picks the candidates, so a lookup
- * costs `lists + n × probes / lists` dot products instead of `n`: with the defaults a tenth of a
- * scan, which keeps the match stage's rate from falling with the catalogue as fast. Measured on
- * real titles (the 14,608 training titles as the block, the dev titles as queries): every dev
- * title whose exact nearest neighbour scores 0.92 or more found one (745 of 745), and 98 % found
- * the exact nearest. Re-adding a key replaces its vector.
+ * Nearest-neighbour search over L2-normalised vectors, one block per category (the match stage
+ * keeps one per category: "blocking", as entity-matching systems do, so a lookup scans only
+ * products of the same category). Vectors are held as int8 codes with one float scale each
+ * (component ≈ code × scale): 100 bytes a vector instead of 384, so a million products take a
+ * quarter of the memory. A score computed on the codes differs from the float32 one by at most
+ * `scale / 2 × ‖query‖₁` (each component is off by at most half a step); callers that decide on
+ * a threshold re-score the candidates within that bound exactly (VectorStore.nearest).
+ * Up to `exactBelow` vectors a lookup is a scan of all; from there on an IVF index (ivf.ts) picks
+ * the candidates, so a lookup costs `lists + n × probes / lists` dot products instead of `n`:
+ * with the defaults a tenth of a scan. Measured on real titles (the 14,608 training titles as the
+ * block, the dev titles as queries): every dev title whose exact nearest neighbour scores 0.92 or
+ * more found one (745 of 745), and 98 % found the exact nearest. Re-adding a key replaces its vector.
  */
 export class VectorBlock {
-  private data: Float32Array;
+  private codes: Int8Array;
+  private scales: Float32Array;
+  /** Largest scale of any vector held: bounds the error of every score in the block. */
+  private maxScale = 0;
   private readonly keys: string[] = [];
   private readonly slot = new Map<string, number>();
   private ivf?: InvertedLists;
@@ -55,7 +73,9 @@ export class VectorBlock {
     /** Start indexed with these centroids ([k, dim], e.g. shared by the workers of a category) instead of building them at `exactBelow`. */
     centroids?: Float32Array,
   ) {
-    this.data = new Float32Array(dim * Math.max(1, capacity));
+    const rows = Math.max(1, capacity);
+    this.codes = new Int8Array(dim * rows);
+    this.scales = new Float32Array(rows);
     this.o = { ...INDEX_DEFAULTS, ...options };
     if (centroids) this.useCentroids(centroids);
   }
@@ -84,18 +104,42 @@ export class VectorBlock {
     let i = this.slot.get(key);
     if (i === undefined) {
       i = this.keys.length;
-      if ((i + 1) * this.dim > this.data.length) {
-        const grown = new Float32Array(this.data.length * 2);
-        grown.set(this.data);
-        this.data = grown;
-      }
+      if (i === this.scales.length) this.grow();
       this.keys.push(key);
       this.slot.set(key, i);
     }
-    this.data.set(vec, i * this.dim);
-    if (this.ivf) return this.ivf.file(i, this.data, list);
+    this.quantise(i, vec);
+    if (this.ivf) return this.ivf.file(i, vec, list);
     if (this.keys.length >= this.o.exactBelow) this.buildIndex();
     return -1;
+  }
+
+  /** Room for half as many rows again (doubling left up to half of a large block unused). */
+  private grow(): void {
+    const rows = this.scales.length + Math.max(1024, this.scales.length >> 1);
+    const codes = new Int8Array(rows * this.dim);
+    codes.set(this.codes);
+    const scales = new Float32Array(rows);
+    scales.set(this.scales);
+    this.codes = codes;
+    this.scales = scales;
+  }
+
+  private quantise(i: number, vec: Float32Array): void {
+    let max = 0;
+    for (const x of vec) max = Math.max(max, Math.abs(x));
+    const scale = max / INT8_MAX;
+    this.scales[i] = scale;
+    this.maxScale = Math.max(this.maxScale, scale);
+    const at = i * this.dim;
+    for (let d = 0; d < this.dim; d++) this.codes[at + d] = scale > 0 ? Math.round(vec[d]! / scale) : 0;
+  }
+
+  /** Row `i` as floats (code × scale) into `out` at `off`. */
+  private dequantise(i: number, out: Float32Array, off: number): void {
+    const scale = this.scales[i]!;
+    const at = i * this.dim;
+    for (let d = 0; d < this.dim; d++) out[off + d] = this.codes[at + d]! * scale;
   }
 
   /** Index with `centroids` from now on: every vector is filed again under them. */
@@ -103,28 +147,63 @@ export class VectorBlock {
     if (centroids.length === 0 || centroids.length % this.dim !== 0)
       throw new Error(`centroids of ${centroids.length} floats do not fit dimension ${this.dim}`);
     this.ivf = new InvertedLists(centroids, this.dim);
-    for (let i = 0; i < this.keys.length; i++) this.ivf.file(i, this.data);
+    const row = new Float32Array(this.dim);
+    for (let i = 0; i < this.keys.length; i++) {
+      this.dequantise(i, row, 0);
+      this.ivf.file(i, row);
+    }
   }
 
   private buildIndex(): void {
     const n = this.keys.length;
     const k = Math.max(1, Math.min(this.o.lists, Math.floor(n / 4)));
-    this.useCentroids(trainCentroids(this.data, this.dim, n, k, KMEANS_ITERATIONS, k * KMEANS_SAMPLE_PER_LIST));
+    const rows = new Float32Array(n * this.dim);
+    for (let i = 0; i < n; i++) this.dequantise(i, rows, i * this.dim);
+    this.useCentroids(trainCentroids(rows, this.dim, n, k, KMEANS_ITERATIONS, k * KMEANS_SAMPLE_PER_LIST));
+  }
+
+  /** The most an int8 score against `vec` can be off from the float32 one, for any vector held. */
+  errorBound(vec: Float32Array): number {
+    return (this.maxScale / 2) * l1(vec);
   }
 
   /** The most similar stored vector other than `exclude`, by cosine (= dot product of unit vectors). */
-  nearest(vec: Float32Array, exclude?: string): { key: string; score: number } | undefined {
-    const { dim, data } = this;
+  nearest(vec: Float32Array, exclude?: string): Nearest | undefined {
     let best = -Infinity;
     let bestAt = -1;
-    const skip = exclude === undefined ? -1 : (this.slot.get(exclude) ?? -1);
-    const visit = (i: number) => {
-      if (i === skip) return;
-      const s = dot(data, i * dim, vec, 0, dim);
+    this.visit(vec, exclude, (i, s) => {
       if (s > best) [best, bestAt] = [s, i];
-    };
-    if (this.ivf) this.ivf.scan(vec, this.o.probes, visit);
-    else for (let i = 0; i < this.keys.length; i++) visit(i);
-    return bestAt < 0 ? undefined : { key: this.keys[bestAt]!, score: best };
+    });
+    return bestAt < 0 ? undefined : { key: this.keys[bestAt]!, score: best, bound: (this.scales[bestAt]! / 2) * l1(vec) };
   }
+
+  /** Keys of the stored vectors (other than `exclude`) whose int8 score reaches `floor`, best first, at most `max`. */
+  within(vec: Float32Array, floor: number, max: number, exclude?: string): string[] {
+    const found: [number, number][] = [];
+    this.visit(vec, exclude, (i, s) => {
+      if (s >= floor) found.push([s, i]);
+    });
+    return found
+      .sort((a, b) => b[0] - a[0])
+      .slice(0, max)
+      .map(([, i]) => this.keys[i]!);
+  }
+
+  /** Score every candidate (all vectors, or the IVF's probed lists) but `exclude`. */
+  private visit(vec: Float32Array, exclude: string | undefined, each: (slot: number, score: number) => void): void {
+    const { dim, codes, scales } = this;
+    const skip = exclude === undefined ? -1 : (this.slot.get(exclude) ?? -1);
+    const one = (i: number) => {
+      if (i !== skip) each(i, dotInt8(codes, i * dim, vec, dim) * scales[i]!);
+    };
+    if (this.ivf) this.ivf.scan(vec, this.o.probes, one);
+    else for (let i = 0; i < this.keys.length; i++) one(i);
+  }
+}
+
+/** Sum of absolute values. */
+function l1(v: Float32Array): number {
+  let s = 0;
+  for (const x of v) s += Math.abs(x);
+  return s;
 }

@@ -2,12 +2,15 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../../lib/redis/keys.js';
 import { Script } from '../../lib/redis/script.js';
 import { Shards } from '../../lib/redis/shard.js';
+import { dot } from './ivf.js';
 import { INDEX_DEFAULTS, VectorBlock, type IndexOptions } from './vector-index.js';
 import { bufferToCentroids, centroidsId, centroidsToBuffer, storedVector, vectorFiled, vectorToBuffer } from './vector-bytes.js';
 
 /** Keys read per HMGET when catching up, so no single command carries a whole category. */
 const SYNC_CHUNK = 1000;
 const vectorAdd = new Script('vector-add-2');
+/** Most candidates re-scored exactly when the int8 scores leave a threshold decision open. */
+const REFINE_MAX = 16;
 
 interface Block {
   index?: VectorBlock;
@@ -148,9 +151,46 @@ export class VectorStore {
     b.loaded[s]! += logged.length;
   }
 
-  /** The most similar vector in `category` other than `key`'s own. */
-  nearest(category: string, vec: Float32Array, key: string): { key: string; score: number } | undefined {
-    return this.block(category).index?.nearest(vec, key);
+  /**
+   * The most similar vector in `category` other than `key`'s own. The in-memory copy scores on
+   * int8 codes (vector-index.ts); with a `threshold`, a decision the codes leave open (a
+   * candidate whose score is within its error bound of the threshold) is settled on the exact
+   * float32 vectors from Redis: every candidate that may reach it is scored exactly (one HMGET
+   * per shard), so whether the result reaches the threshold is what float32 vectors would say.
+   */
+  async nearest(category: string, vec: Float32Array, key: string, threshold?: number): Promise<{ key: string; score: number } | undefined> {
+    const block = this.block(category).index;
+    const hit = block?.nearest(vec, key);
+    if (!block || !hit || threshold === undefined) return hit && { key: hit.key, score: hit.score };
+    const bound = block.errorBound(vec);
+    if (hit.score - hit.bound >= threshold || hit.score + bound < threshold) return { key: hit.key, score: hit.score };
+    const candidates = block.within(vec, threshold - bound, REFINE_MAX, key);
+    let best: { key: string; score: number } = { key: hit.key, score: hit.score };
+    let exactBest = -Infinity;
+    for (const [k, v] of await this.exactVectors(category, candidates)) {
+      const score = dot(v, 0, vec, 0, vec.length);
+      if (score > exactBest) [exactBest, best] = [score, { key: k, score }];
+    }
+    return best;
+  }
+
+  /** The float32 vectors of `keys` in `category` as Redis holds them (missing keys left out). */
+  private async exactVectors(category: string, keys: readonly string[]): Promise<Map<string, Float32Array>> {
+    const byShard = new Map<number, string[]>();
+    for (const k of keys) {
+      const s = this.shards.shardOf(k);
+      byShard.set(s, [...(byShard.get(s) ?? []), k]);
+    }
+    const out = new Map<string, Float32Array>();
+    await Promise.all(
+      [...byShard].map(async ([s, ks]) => {
+        const raw = await this.redis.hmgetBuffer(this.vecKey(this.shards.all[s]!, category), ...ks);
+        ks.forEach((k, j) => {
+          if (raw[j]) out.set(k, storedVector(raw[j]).vec);
+        });
+      }),
+    );
+    return out;
   }
 
   /** The id of the shared centroids this copy of `category` is filed under, null while it has none. */
