@@ -249,7 +249,7 @@ const perProduct = growth
   .filter((g) => holdsData.has(g.stage) && g.first > 0 && g.last > 0)
   .map(
     (g) =>
-      `${g.stage} +${Math.round((g.last - g.first) / 1e6)} MB, ${Math.round((g.last - g.first) / (0.9 * summary.produced))} bytes per product (its vector: 384)`,
+      `${g.stage} +${Math.round((g.last - g.first) / 1e6)} MB, ${Math.round((g.last - g.first) / (0.9 * summary.produced))} bytes per product (RSS; vectors held as int8 codes)`,
   );
 const mb = (b: number) => Math.round(b / 1e6);
 const result: [string, string | number][] = [

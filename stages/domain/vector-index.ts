@@ -126,13 +126,18 @@ export class VectorBlock {
   }
 
   private quantise(i: number, vec: Float32Array): void {
+    const { dim, codes } = this;
     let max = 0;
-    for (const x of vec) max = Math.max(max, Math.abs(x));
+    for (let d = 0; d < dim; d++) {
+      const a = Math.abs(vec[d]!);
+      if (a > max) max = a;
+    }
     const scale = max / INT8_MAX;
     this.scales[i] = scale;
-    this.maxScale = Math.max(this.maxScale, scale);
-    const at = i * this.dim;
-    for (let d = 0; d < this.dim; d++) this.codes[at + d] = scale > 0 ? Math.round(vec[d]! / scale) : 0;
+    if (scale > this.maxScale) this.maxScale = scale;
+    const inverse = scale > 0 ? 1 / scale : 0;
+    const at = i * dim;
+    for (let d = 0; d < dim; d++) codes[at + d] = Math.round(vec[d]! * inverse);
   }
 
   /** Row `i` as floats (code × scale) into `out` at `off`. */
