@@ -7,7 +7,7 @@
  * - enrich: `POST /v1/enrich` latency through the full model pipeline (config/pipeline.json, one
  *   worker process per `process` of the config, as `pipeline start` runs it) evenly paced
  *   (bench/paced-http.ts) at `--load` (0.5) of its capacity, measured first by submitting a
- *   batch and timing its completions, after `--warmup-seconds` of the same load that is not
+ *   batch and timing its completions, after `--api-warmup-seconds` of the same load that is not
  *   measured, then `--runs` runs of `--latency-seconds` pooled: `api enrich p99: N ms` (goal
  *   <= 100 ms on 2 cores).
  */
@@ -239,10 +239,11 @@ async function measureEnrich(
         seconds: duration,
         body: () => JSON.stringify({ ...titles[i % titles.length]!, id: `en${i++}` }),
       });
-    // The same paced load for --warmup-seconds, not measured, then --runs measured parts back to
+    // The same paced load for --api-warmup-seconds, not measured, then --runs measured parts back to
     // back, pooled: one 5 s run is about 1,500 requests, so its p99 is the 15th slowest and one
     // stall of the shared VM moves it by tens of ms; each run's own p99 is printed beside.
-    if (opts.warmupSeconds > 0) await paced(Math.max(1, Math.round(opts.warmupSeconds)));
+    const warmup = opts.apiWarmupSeconds > 0 ? Math.max(1, Math.round(opts.apiWarmupSeconds)) : 0;
+    if (warmup > 0) await paced(warmup);
     const measuredFrom = i;
     const runs: PacedResult[] = [];
     for (let k = 0; k < Math.max(1, opts.runs); k++) runs.push(await paced(seconds));
@@ -259,7 +260,7 @@ async function measureEnrich(
     const timedOut = count('202');
     const errors = r.requests - completed - timedOut;
     log(
-      `api enrich: capacity ${capacityPerSec.toFixed(1)} records/s through ${config.stages.length} stages in ${processes.length} processes; evenly paced at ${rate}/s, ${runs.length} runs of ${seconds} s after ${Math.round(opts.warmupSeconds)} s of warm-up, pooled: p50 ${Math.round(r.p50)} ms, p99 ${Math.round(r.p99)} ms, max ${Math.round(r.max)} ms (runs' p99 ${runs.map((x) => Math.round(x.p99)).join(' / ')} ms; ${r.requests} requests, ${completed} answered with the product, ${timedOut} timed out, ${errors} other; sender lag at most ${Math.round(r.maxSendLagMs)} ms)`,
+      `api enrich: capacity ${capacityPerSec.toFixed(1)} records/s through ${config.stages.length} stages in ${processes.length} processes; evenly paced at ${rate}/s, ${runs.length} runs of ${seconds} s after ${warmup} s of warm-up, pooled: p50 ${Math.round(r.p50)} ms, p99 ${Math.round(r.p99)} ms, max ${Math.round(r.max)} ms (runs' p99 ${runs.map((x) => Math.round(x.p99)).join(' / ')} ms; ${r.requests} requests, ${completed} answered with the product, ${timedOut} timed out, ${errors} other; sender lag at most ${Math.round(r.maxSendLagMs)} ms)`,
     );
     const ids = Array.from({ length: i - measuredFrom }, (_, k) => `en${measuredFrom + k}`);
     log(`api enrich: where the time goes (store's hops; stamped by the stages): ${await hopTimes(redis, keys, ids)}`);

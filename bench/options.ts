@@ -14,6 +14,12 @@ export interface BenchOptions {
   latencySeconds: number;
   /** Seconds of paced load before each latency run's measured part (the same rate, no pause between). @defaultValue 2 */
   warmupSeconds: number;
+  /**
+   * Seconds of paced `POST /v1/enrich` load before the api part's measured runs: longer than the
+   * other parts' because the first measured run after 2 s still had the highest p99 in 6 of 7 runs
+   * (five processes warming up on two cores). @defaultValue 6
+   */
+  apiWarmupSeconds: number;
   /** Paced load as a fraction of the measured project capacity. @defaultValue 0.5 */
   load: number;
   /** Paced load in records/s for the transport latency runs, instead of `load` x capacity. */
@@ -54,6 +60,7 @@ const USAGE = `usage: npm run bench -- [options]
   --workers N          transport processes per stage (with --colocate: running all three), both sides (default 1)
   --latency-seconds N  paced load per latency run (default 5)
   --warmup-seconds N   paced load before the measured part of each latency run (default 2)
+  --api-warmup-seconds N  paced enrich load before the api part's measured runs (default 6)
   --load F             paced load as a fraction of project capacity (default 0.5)
   --rate N             paced load in records/s for transport latency (instead of --load)
   --threads N          ONNX Runtime intra-op threads per model process (default 1)
@@ -79,6 +86,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     workers: 1,
     latencySeconds: 5,
     warmupSeconds: 2,
+    apiWarmupSeconds: 6,
     load: 0.5,
     threads: 1,
     skipModels: false,
@@ -127,6 +135,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         break;
       case '--warmup-seconds':
         o.warmupSeconds = num(flag, next(), 0);
+        break;
+      case '--api-warmup-seconds':
+        o.apiWarmupSeconds = num(flag, next(), 0);
         break;
       case '--load':
         o.load = num(flag, next(), 0.01);
@@ -184,6 +195,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     if (!explicit.has('--runs')) o.runs = 1;
     if (!explicit.has('--latency-seconds')) o.latencySeconds = 1;
     if (!explicit.has('--warmup-seconds')) o.warmupSeconds = 0.5;
+    if (!explicit.has('--api-warmup-seconds')) o.apiWarmupSeconds = 0.5;
     if (!explicit.has('--model-records')) o.modelRecords = 500;
   }
   return o;
