@@ -91,7 +91,7 @@ try {
       fn(q);
       return performance.now() - t0;
     });
-  console.log(`lookup, largest category block (${cats[0]!.n} vectors): ${percentiles(time((q) => reader.nearest(cats[0]!.name, q, '')))}`);
+  console.log(`lookup, largest category block (${cats[0]!.n} vectors): ${percentiles(time((q) => reader.lookup(cats[0]!.name, q, '')))}`);
   console.log(`lookup, one block of all ${k} vectors (no blocking): ${percentiles(time((q) => all.nearest(q)))}`);
 } finally {
   redis.disconnect();

@@ -38,24 +38,28 @@ export function createMatch(ctx: StageContext): Stage {
       ]);
       const writes: Promise<unknown>[] = [];
       // One record after the other: a later record of the batch is compared with the earlier ones.
-      const results = [];
-      for (const [i, m] of batch.entries()) {
+      // Lookups the int8 codes leave open are settled together, once the batch's adds are sent.
+      const found = batch.map((m, i) => {
         const key = m.envelope.key;
         const cat = categories[i]!;
         const t0 = performance.now();
-        const hit = await vectors.nearest(cat, embeddings[i]!, key, threshold);
+        const lookup = vectors.lookup(cat, embeddings[i]!, key, threshold);
         const lookupMs = performance.now() - t0;
         writes.push(vectors.add(cat, key, embeddings[i]!));
+        return { lookup, lookupMs, candidates: vectors.size(cat) - 1 };
+      });
+      await vectors.settle(found.map((f) => f.lookup));
+      const results = found.map(({ lookup: { hit }, lookupMs, candidates }) => {
         const out: Record<string, unknown> = {
           matchScore: hit ? Math.round(hit.score * 1e4) / 1e4 : 0,
-          candidates: vectors.size(cat) - 1,
+          candidates,
           lookupMs: Math.round(lookupMs * 1000) / 1000,
           model: opts.name,
           modelVersion: version,
         };
         if (hit && hit.score >= threshold) out.duplicateOf = hit.key;
-        results.push(ok(out));
-      }
+        return ok(out);
+      });
       await Promise.all(writes);
       return results;
     },

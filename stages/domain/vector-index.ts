@@ -49,7 +49,7 @@ const INT8_MAX = 127;
  * (component ≈ code × scale): 100 bytes a vector instead of 384, so a million products take a
  * quarter of the memory. A score computed on the codes differs from the float32 one by at most
  * `scale / 2 × ‖query‖₁` (each component is off by at most half a step); callers that decide on
- * a threshold re-score the candidates within that bound exactly (VectorStore.nearest).
+ * a threshold re-score the candidates within that bound exactly (VectorStore.settle).
  * Up to `exactBelow` vectors a lookup is a scan of all; from there on an IVF index (ivf.ts) picks
  * the candidates, so a lookup costs `lists + n × probes / lists` dot products instead of `n`:
  * with the defaults a tenth of a scan. Measured on real titles (the 14,608 training titles as the

@@ -12,6 +12,16 @@ const vectorAdd = new Script('vector-add-2');
 /** Most candidates re-scored exactly when the int8 scores leave a threshold decision open. */
 const REFINE_MAX = 16;
 
+/** One vector's lookup (`VectorStore.lookup`): its best hit, and what `settle` still has to score exactly. */
+export interface Lookup {
+  category: string;
+  vec: Float32Array;
+  /** The best match: scored on the int8 codes, or exactly once `settle` decided an open lookup. */
+  hit?: { key: string; score: number };
+  /** While the threshold decision is open: the candidates that may reach it, best first. */
+  open?: string[];
+}
+
 interface Block {
   index?: VectorBlock;
   /** How far into the category's key log this copy has read, per shard. */
@@ -152,26 +162,56 @@ export class VectorStore {
   }
 
   /**
-   * The most similar vector in `category` other than `key`'s own. The in-memory copy scores on
-   * int8 codes (vector-index.ts); with a `threshold`, a decision the codes leave open (a
-   * candidate whose score is within its error bound of the threshold) is settled on the exact
-   * float32 vectors from Redis: every candidate that may reach it is scored exactly (one HMGET
-   * per shard), so whether the result reaches the threshold is what float32 vectors would say.
+   * The most similar vector in `category` other than `key`'s own, on the in-memory int8 copy
+   * (vector-index.ts). With a `threshold`, a decision the codes leave open (the best score within
+   * its error bound of the threshold) is marked with the candidates that may reach it, for
+   * `settle` to score exactly.
    */
-  async nearest(category: string, vec: Float32Array, key: string, threshold?: number): Promise<{ key: string; score: number } | undefined> {
+  lookup(category: string, vec: Float32Array, key: string, threshold?: number): Lookup {
     const block = this.block(category).index;
-    const hit = block?.nearest(vec, key);
-    if (!block || !hit || threshold === undefined) return hit && { key: hit.key, score: hit.score };
+    const found = block?.nearest(vec, key);
+    const l: Lookup = { category, vec, ...(found ? { hit: { key: found.key, score: found.score } } : {}) };
+    if (!block || !found || threshold === undefined) return l;
     const bound = block.errorBound(vec);
-    if (hit.score - hit.bound >= threshold || hit.score + bound < threshold) return { key: hit.key, score: hit.score };
-    const candidates = block.within(vec, threshold - bound, REFINE_MAX, key);
-    let best: { key: string; score: number } = { key: hit.key, score: hit.score };
-    let exactBest = -Infinity;
-    for (const [k, v] of await this.exactVectors(category, candidates)) {
-      const score = dot(v, 0, vec, 0, vec.length);
-      if (score > exactBest) [exactBest, best] = [score, { key: k, score }];
+    if (found.score - found.bound < threshold && found.score + bound >= threshold) l.open = block.within(vec, threshold - bound, REFINE_MAX, key);
+    return l;
+  }
+
+  /**
+   * Settle the open lookups on the float32 vectors Redis keeps: one HMGET per category and shard
+   * for all of them (a batch's worth), so whether each hit reaches the threshold is what float32
+   * vectors would say. Call after the batch's `add`s were sent: a candidate added earlier in the
+   * batch is then in Redis (same connection, in order).
+   */
+  async settle(lookups: readonly Lookup[]): Promise<void> {
+    const open = lookups.filter((l) => l.open !== undefined && l.open.length > 0);
+    if (open.length === 0) return;
+    const wanted = new Map<string, Set<string>>();
+    for (const l of open) {
+      let keys = wanted.get(l.category);
+      if (!keys) wanted.set(l.category, (keys = new Set()));
+      for (const k of l.open!) keys.add(k);
     }
-    return best;
+    const exact = new Map<string, Map<string, Float32Array>>();
+    await Promise.all([...wanted].map(async ([category, keys]) => exact.set(category, await this.exactVectors(category, [...keys]))));
+    for (const l of open) {
+      const vecs = exact.get(l.category)!;
+      let best = -Infinity;
+      for (const k of l.open!) {
+        const v = vecs.get(k);
+        if (!v) continue;
+        const score = dot(v, 0, l.vec, 0, l.vec.length);
+        if (score > best) [best, l.hit] = [score, { key: k, score }];
+      }
+      delete l.open;
+    }
+  }
+
+  /** `lookup` and `settle` for one vector. */
+  async nearest(category: string, vec: Float32Array, key: string, threshold?: number): Promise<{ key: string; score: number } | undefined> {
+    const l = this.lookup(category, vec, key, threshold);
+    await this.settle([l]);
+    return l.hit;
   }
 
   /** The float32 vectors of `keys` in `category` as Redis holds them (missing keys left out). */
@@ -179,7 +219,9 @@ export class VectorStore {
     const byShard = new Map<number, string[]>();
     for (const k of keys) {
       const s = this.shards.shardOf(k);
-      byShard.set(s, [...(byShard.get(s) ?? []), k]);
+      let ks = byShard.get(s);
+      if (!ks) byShard.set(s, (ks = []));
+      ks.push(k);
     }
     const out = new Map<string, Float32Array>();
     await Promise.all(
