@@ -7,6 +7,7 @@ import { totalLength } from './fill.js';
 import { RssSampler } from './resources.js';
 import { resourcesOf, waitForOutputs, type Rig, type StageResources } from './rig.js';
 import { percentile } from './stats.js';
+import { PacedConnection } from './pacer.js';
 
 export interface LatencyResult {
   side: string;
@@ -39,24 +40,35 @@ function cpuPressureUs(): number | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** XADD records at `rate`/s for `seconds`, in small ticks, each stamped with its produce time. */
-async function paced(redis: Redis, input: string, rate: number, seconds: number, record: (i: number) => ProductRecord, first: number): Promise<number> {
+/**
+ * XADD records at `rate`/s for `seconds`, in ticks of about a millisecond, each stamped with its
+ * produce time, on the pacer's own connection (bench/pacer.ts); replies are awaited only at the end.
+ */
+async function paced(
+  conn: PacedConnection,
+  input: string,
+  rate: number,
+  seconds: number,
+  record: (i: number) => ProductRecord,
+  first: number,
+): Promise<number> {
   const t0 = Date.now();
   let sent = 0;
   const total = Math.round(rate * seconds);
   while (sent < total) {
     const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * rate));
     if (due > sent) {
-      const p = redis.pipeline();
       const now = Date.now();
+      const commands: Buffer[] = [];
       for (; sent < due; sent++) {
         const r = record(first + sent);
-        p.xadd(input, '*', FIELD_KEY, r.id, FIELD_ENVELOPE, encodeEnvelope(newEnvelope(r, now)));
+        commands.push(PacedConnection.command('XADD', [input, '*', FIELD_KEY, r.id, FIELD_ENVELOPE, encodeEnvelope(newEnvelope(r, now))]));
       }
-      void p.exec(); // fire and forget: the pace must not wait on the round trip
+      conn.write(commands); // the pace must not wait on the round trip
     }
     await sleep(1);
   }
+  await conn.drain();
   return sent;
 }
 
@@ -123,6 +135,7 @@ export async function measureLatency(
   warmupSeconds: number,
 ): Promise<LatencyResult> {
   const rig = await start();
+  const conn = await PacedConnection.open(redis.options.host ?? '127.0.0.1', redis.options.port ?? 6379, redis.options.password);
   try {
     await allReady(rig.children);
     const sampler = new RssSampler(rig.children.map((c) => c.pid)).start();
@@ -130,10 +143,10 @@ export async function measureLatency(
     const marks = await lastIds(redis, rig.outputs);
     const base = await totalLength(redis, rig.outputs);
     for (const c of rig.children) c.go();
-    const warm = warmupSeconds > 0 ? await paced(redis, rig.input, rate, warmupSeconds, record, 0) : 0;
+    const warm = warmupSeconds > 0 ? await paced(conn, rig.input, rate, warmupSeconds, record, 0) : 0;
     const pressureAtStart = cpuPressureUs();
     const pacedAt = Date.now();
-    const sent = await paced(redis, rig.input, rate, seconds, record, warm);
+    const sent = await paced(conn, rig.input, rate, seconds, record, warm);
     const pressureUs = pressureAtStart === undefined ? undefined : cpuPressureUs()! - pressureAtStart;
     const cpuPressurePct = pressureUs === undefined ? undefined : Math.round(pressureUs / (10 * (Date.now() - pacedAt)));
     await waitForOutputs(redis, rig, base + warm + sent, 120_000 + (warm + sent) * 10);
@@ -160,6 +173,7 @@ export async function measureLatency(
       cpuPressurePct,
     };
   } finally {
+    conn.close();
     await stopAll(rig.children);
   }
 }
