@@ -11,9 +11,15 @@ import { Keys } from './keys.js';
 
 /** FNV-1a, 32 bits, over `s`'s UTF-8 bytes (or the bytes given). Stable across processes, versions and platforms. */
 export function fnv1a32(s: string | Uint8Array): number {
+  const bytes = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
+  return fnv1a32Range(bytes, 0, bytes.length);
+}
+
+/** FNV-1a (32 bits) of `bytes[start, end)`: a key held in a larger buffer, hashed without a copy. */
+export function fnv1a32Range(bytes: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5;
-  for (const byte of typeof s === 'string' ? Buffer.from(s, 'utf8') : s) {
-    h ^= byte;
+  for (let i = start; i < end; i++) {
+    h ^= bytes[i]!;
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h >>> 0;

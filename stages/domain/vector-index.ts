@@ -1,5 +1,6 @@
 import { ConfigError } from '../../lib/core/errors.js';
 import { dotInt8, InvertedLists, trainCentroids } from './ivf.js';
+import { KeyTable } from './key-table.js';
 
 /** When and how a block switches from brute force to an inverted-file index (ivf.ts). */
 export interface IndexOptions {
@@ -61,8 +62,7 @@ export class VectorBlock {
   private scales: Float32Array;
   /** Largest scale of any vector held: bounds the error of every score in the block. */
   private maxScale = 0;
-  private readonly keys: string[] = [];
-  private readonly slot = new Map<string, number>();
+  private readonly keys = new KeyTable();
   private ivf?: InvertedLists;
   private readonly o: IndexOptions;
 
@@ -81,7 +81,7 @@ export class VectorBlock {
   }
 
   get size(): number {
-    return this.keys.length;
+    return this.keys.size;
   }
 
   /** Whether lookups use the IVF index (the block reached `exactBelow`, or was given centroids). */
@@ -101,16 +101,11 @@ export class VectorBlock {
    */
   add(key: string, vec: Float32Array, list?: number): number {
     if (vec.length !== this.dim) throw new Error(`vector has ${vec.length} dimensions, index has ${this.dim}`);
-    let i = this.slot.get(key);
-    if (i === undefined) {
-      i = this.keys.length;
-      if (i === this.scales.length) this.grow();
-      this.keys.push(key);
-      this.slot.set(key, i);
-    }
+    const i = this.keys.intern(key);
+    if (i === this.scales.length) this.grow();
     this.quantise(i, vec);
     if (this.ivf) return this.ivf.file(i, vec, list);
-    if (this.keys.length >= this.o.exactBelow) this.buildIndex();
+    if (this.keys.size >= this.o.exactBelow) this.buildIndex();
     return -1;
   }
 
@@ -153,14 +148,14 @@ export class VectorBlock {
       throw new Error(`centroids of ${centroids.length} floats do not fit dimension ${this.dim}`);
     this.ivf = new InvertedLists(centroids, this.dim);
     const row = new Float32Array(this.dim);
-    for (let i = 0; i < this.keys.length; i++) {
+    for (let i = 0; i < this.keys.size; i++) {
       this.dequantise(i, row, 0);
       this.ivf.file(i, row);
     }
   }
 
   private buildIndex(): void {
-    const n = this.keys.length;
+    const n = this.keys.size;
     const k = Math.max(1, Math.min(this.o.lists, Math.floor(n / 4)));
     const rows = new Float32Array(n * this.dim);
     for (let i = 0; i < n; i++) this.dequantise(i, rows, i * this.dim);
@@ -179,7 +174,7 @@ export class VectorBlock {
     this.visit(vec, exclude, (i, s) => {
       if (s > best) [best, bestAt] = [s, i];
     });
-    return bestAt < 0 ? undefined : { key: this.keys[bestAt]!, score: best, bound: (this.scales[bestAt]! / 2) * l1(vec) };
+    return bestAt < 0 ? undefined : { key: this.keys.keyAt(bestAt), score: best, bound: (this.scales[bestAt]! / 2) * l1(vec) };
   }
 
   /** Keys of the stored vectors (other than `exclude`) whose int8 score reaches `floor`, best first, at most `max`. */
@@ -191,18 +186,18 @@ export class VectorBlock {
     return found
       .sort((a, b) => b[0] - a[0])
       .slice(0, max)
-      .map(([, i]) => this.keys[i]!);
+      .map(([, i]) => this.keys.keyAt(i));
   }
 
   /** Score every candidate (all vectors, or the IVF's probed lists) but `exclude`. */
   private visit(vec: Float32Array, exclude: string | undefined, each: (slot: number, score: number) => void): void {
     const { dim, codes, scales } = this;
-    const skip = exclude === undefined ? -1 : (this.slot.get(exclude) ?? -1);
+    const skip = exclude === undefined ? -1 : (this.keys.slotOf(exclude) ?? -1);
     const one = (i: number) => {
       if (i !== skip) each(i, dotInt8(codes, i * dim, vec, dim) * scales[i]!);
     };
     if (this.ivf) this.ivf.scan(vec, this.o.probes, one);
-    else for (let i = 0; i < this.keys.length; i++) one(i);
+    else for (let i = 0; i < this.keys.size; i++) one(i);
   }
 }
 
