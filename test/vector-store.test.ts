@@ -214,6 +214,23 @@ test('the int8 copy: every score within its error bound of the float32 one, and 
   }
 });
 
+test('rows past the first chunk of codes (2,048 rows) score and re-add like the first: every stored vector finds itself', () => {
+  const vecs = clustered(20_000, 16, 40);
+  const block = new VectorBlock(16, 1, { exactBelow: Infinity });
+  vecs.forEach((v, i) => block.add(`p${i}`, v));
+  assert.is(block.size, 20_000);
+  for (const i of [0, 2047, 2048, 8192, 12_345, 16_384, 19_999]) {
+    const hit = block.nearest(vecs[i]!)!;
+    assert.ok(hit.score >= 1 - hit.bound, `p${i} scored ${hit.score}`);
+    assert.ok(dot(vecs[Number(hit.key.slice(1))]!, 0, vecs[i]!, 0, 16) >= 1 - 2 * block.errorBound(vecs[i]!), `p${i} found ${hit.key}`);
+  }
+  // Re-adding a key of a later chunk replaces its vector there: it no longer matches its old one.
+  block.add('p17000', vecs[3]!);
+  assert.is(block.size, 20_000);
+  const again = block.nearest(vecs[3]!, 'p3')!;
+  assert.is(again.key, 'p17000');
+});
+
 test('a threshold decision the int8 scores leave open is settled on the exact float32 vectors from Redis', async () => {
   const threshold = 0.92;
   const base = clustered(400, 96, 9);
