@@ -1,10 +1,11 @@
 /**
  * The latency parts' load generator's connection: XADDs written as RESP bytes, one write per tick,
  * on a socket of its own, replies counted and errors kept. Through ioredis (a Command, its argument
- * conversion and a promise per XADD) the bench process used 62 % of a core at 11,000 records/s
- * (`/proc/<pid>/stat` over the measured part): a third of the 2-core machine the pipeline under
- * test shares with it, which showed in that pipeline's tail as run-queue waits. A load generator
- * should cost the system under test as little as it can; both sides of a run get the same one.
+ * conversion and a promise per XADD) the paced part cost the bench process 41 % of a core at
+ * 14,000 records/s (process.cpuUsage over it), 23 % this way: a fifth of the 2-core machine the
+ * pipeline under test shares with it, which showed in that pipeline's tail as run-queue waits. A
+ * load generator should cost the system under test as little as it can; both sides of a run get
+ * the same one.
  */
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
