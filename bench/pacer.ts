@@ -25,6 +25,23 @@ export class PacedConnection {
   private constructor(private readonly socket: Socket) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.read(chunk));
+    // A lost connection fails the run at its next drain instead of leaving it waiting for replies.
+    socket.on('error', (err) => this.fail(`connection: ${err.message}`));
+    socket.on('close', () => {
+      if (this.replied < this.written) this.fail(`connection closed with ${this.written - this.replied} replies outstanding`);
+    });
+  }
+
+  private fail(why: string): void {
+    this.errors.push(why);
+    this.replied = this.written;
+    this.release();
+  }
+
+  private release(): void {
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w();
   }
 
   static async open(host: string, port: number, password?: string): Promise<PacedConnection> {
@@ -76,10 +93,6 @@ export class PacedConnection {
       this.replied++;
     }
     this.pending = at < buf.length ? Buffer.from(buf.subarray(at)) : Buffer.alloc(0);
-    if (this.replied >= this.written && this.waiters.length > 0) {
-      const ws = this.waiters;
-      this.waiters = [];
-      for (const w of ws) w();
-    }
+    if (this.replied >= this.written) this.release();
   }
 }
