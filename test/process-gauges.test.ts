@@ -35,6 +35,23 @@ test('ProcessStats: a synchronous 150 ms block is the interval’s worst event-l
   stats.close();
 });
 
+test('ProcessStats: a block that starts right after a sample is reported in the next one (it read 5 ms with a reset perf_hooks histogram)', async () => {
+  const stats = new ProcessStats(5);
+  await new Promise((r) => setTimeout(r, 30));
+  stats.sample();
+  busy(150);
+  await new Promise((r) => setTimeout(r, 30));
+  const s = stats.sample();
+  assert.ok(s.eventLoopMaxMs >= 130 && s.eventLoopMaxMs < 1000, `max ${s.eventLoopMaxMs}`);
+  // And a block that ends just before a sample counts once, not again in the interval after it.
+  busy(120);
+  const ended = stats.sample();
+  assert.ok(ended.eventLoopMaxMs >= 100, `max ${ended.eventLoopMaxMs}`);
+  await new Promise((r) => setTimeout(r, 40));
+  assert.ok(stats.sample().eventLoopMaxMs < 60, 'counted twice');
+  stats.close();
+});
+
 test('a worker process with metrics on sends process.* under each of its stages, tagged with its consumer', async () => {
   const statsd = await listener();
   const pipeline = randomPipeline('pg');

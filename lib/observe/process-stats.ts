@@ -1,5 +1,3 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-
 /** What one process looked like over the last interval. */
 export interface ProcessSample {
   /** Resident set size now, MB. */
@@ -16,41 +14,58 @@ export interface ProcessSample {
 const MB = 1024 * 1024;
 
 /**
- * Process figures for the metrics: memory, CPU and event-loop delay (perf_hooks'
- * `monitorEventLoopDelay`, sampling every `resolutionMs`). Each `sample()` covers the time since
- * the one before and starts a new interval.
+ * Process figures for the metrics: memory, CPU and event-loop delay. The delay is measured by a
+ * timer every `resolutionMs` that records how late it ran; each `sample()` covers the time since
+ * the one before and starts a new interval. Not perf_hooks' `monitorEventLoopDelay`: resetting its
+ * histogram at a sample also forgot when its timer last ran, so the next delay was not recorded,
+ * and a stall that began right after a sample (or ended just as one was due) was never reported
+ * (a 150 ms block read as 5 ms: test/process-gauges.test.ts).
  */
 export class ProcessStats {
-  private readonly loop: IntervalHistogram;
+  private readonly ticker: NodeJS.Timeout;
+  private lastTick = performance.now();
+  /** Each tick's lateness (ms) this interval, and the largest. */
+  private delays: number[] = [];
+  private worst = 0;
   private cpu = process.cpuUsage();
   private at = performance.now();
 
-  constructor(resolutionMs = 10) {
-    this.loop = monitorEventLoopDelay({ resolution: resolutionMs });
-    this.loop.enable();
+  constructor(private readonly resolutionMs = 10) {
+    this.ticker = setInterval(() => this.record(performance.now()), resolutionMs);
+    this.ticker.unref();
+  }
+
+  private record(now: number): void {
+    const late = Math.max(0, now - this.lastTick - this.resolutionMs);
+    this.lastTick = now;
+    this.delays.push(late);
+    if (late > this.worst) this.worst = late;
   }
 
   sample(): ProcessSample {
     const now = performance.now();
+    // A stall that ended just before this call, before the ticker could run, counts here (and
+    // not again in the next interval: the ticker measures from now on).
+    this.record(now);
     const cpu = process.cpuUsage(this.cpu);
     const mem = process.memoryUsage();
-    const ms = (ns: number) => Math.round(ns / 1e5) / 10;
-    // With no sample yet (a blocked loop never ran the sampling timer) the histogram reads 0: the interval's length is the honest floor.
-    const empty = this.loop.count === 0;
+    const sorted = this.delays.sort((a, b) => a - b);
+    const tenth = (ms: number) => Math.round(ms * 10) / 10;
     const out: ProcessSample = {
       rssMb: Math.round(mem.rss / MB),
       heapUsedMb: Math.round(mem.heapUsed / MB),
-      eventLoopP99Ms: empty ? Math.round(now - this.at) : ms(this.loop.percentile(99)),
-      eventLoopMaxMs: empty ? Math.round(now - this.at) : ms(this.loop.max),
+      eventLoopP99Ms: tenth(sorted[Math.max(0, Math.ceil(sorted.length * 0.99) - 1)]!),
+      eventLoopMaxMs: tenth(this.worst),
       cpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / Math.max(1, now - this.at)) * 1000) / 10,
     };
-    this.loop.reset();
+    this.delays = [];
+    this.worst = 0;
     this.cpu = process.cpuUsage();
     this.at = now;
     return out;
   }
 
   close(): void {
-    this.loop.disable();
+    clearInterval(this.ticker);
   }
 }
