@@ -8,6 +8,7 @@ import { RssSampler } from './resources.js';
 import { resourcesOf, waitForOutputs, type Rig, type StageResources } from './rig.js';
 import { percentile } from './stats.js';
 import { PacedConnection } from './pacer.js';
+import { encodeCommand } from '../lib/redis/resp.js';
 
 export interface LatencyResult {
   side: string;
@@ -62,7 +63,7 @@ async function paced(
       const commands: Buffer[] = [];
       for (; sent < due; sent++) {
         const r = record(first + sent);
-        commands.push(PacedConnection.command('XADD', [input, '*', FIELD_KEY, r.id, FIELD_ENVELOPE, encodeEnvelope(newEnvelope(r, now))]));
+        commands.push(encodeCommand('XADD', [input, '*', FIELD_KEY, r.id, FIELD_ENVELOPE, encodeEnvelope(newEnvelope(r, now))]));
       }
       conn.write(commands); // the pace must not wait on the round trip
     }

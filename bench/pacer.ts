@@ -9,7 +9,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { encodeCommand, type RespArg } from '../lib/redis/resp.js';
+import { encodeCommand } from '../lib/redis/resp.js';
 
 const CR = 13;
 const DOLLAR = 36;
@@ -55,15 +55,11 @@ export class PacedConnection {
     return conn;
   }
 
-  /** One write of these commands (each from `command`). */
+  /** One write of these commands (each as `encodeCommand` (lib/redis/resp.ts) gives it). */
   write(commands: readonly Buffer[]): void {
     if (commands.length === 0) return;
     this.written += commands.length;
     this.socket.write(commands.length === 1 ? commands[0]! : Buffer.concat(commands));
-  }
-
-  static command(name: string, args: readonly RespArg[]): Buffer {
-    return encodeCommand(name, args);
   }
 
   /** Resolves when every command written so far has its reply; throws the first error reply. */

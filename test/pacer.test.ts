@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PacedConnection } from '../bench/pacer.js';
+import { encodeCommand } from '../lib/redis/resp.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -11,8 +12,7 @@ test('the bench pacer: every XADD of many writes lands, replies split across rea
   const conn = await PacedConnection.open(hostname, Number(port));
   const stream = `${randomPipeline()}:in`;
   const big = Buffer.alloc(3000, 120); // replies and commands cross TCP read boundaries
-  for (let tick = 0; tick < 50; tick++)
-    conn.write(Array.from({ length: 40 }, (_, i) => PacedConnection.command('XADD', [stream, '*', 'k', `r${tick}-${i}`, 'e', big])));
+  for (let tick = 0; tick < 50; tick++) conn.write(Array.from({ length: 40 }, (_, i) => encodeCommand('XADD', [stream, '*', 'k', `r${tick}-${i}`, 'e', big])));
   await conn.drain();
   assert.is(await redis.xlen(stream), 2000);
   conn.close();
@@ -23,11 +23,7 @@ test('the bench pacer: an error reply fails the drain with Redis’s message, th
   const key = `${randomPipeline()}:str`;
   await redis.set(key, 'x');
   const stream = `${randomPipeline()}:in`;
-  conn.write([
-    PacedConnection.command('XADD', [stream, '*', 'k', 'a']),
-    PacedConnection.command('XADD', [key, '*', 'k', 'b']),
-    PacedConnection.command('XADD', [stream, '*', 'k', 'c']),
-  ]);
+  conn.write([encodeCommand('XADD', [stream, '*', 'k', 'a']), encodeCommand('XADD', [key, '*', 'k', 'b']), encodeCommand('XADD', [stream, '*', 'k', 'c'])]);
   assert.match(await failure(conn.drain()), /1 command\(s\) failed, first: WRONGTYPE/);
   assert.is(await redis.xlen(stream), 2);
   conn.close();
@@ -37,7 +33,7 @@ test('the bench pacer: a connection lost with replies outstanding fails the drai
   const conn = await PacedConnection.open(hostname, Number(port));
   const stream = `${randomPipeline()}:in`;
   // BLPOP holds its reply; the kill then closes the connection with it outstanding.
-  conn.write([PacedConnection.command('CLIENT', ['SETNAME', 'pacer-test']), PacedConnection.command('BLPOP', [`${stream}:never`, 0])]);
+  conn.write([encodeCommand('CLIENT', ['SETNAME', 'pacer-test']), encodeCommand('BLPOP', [`${stream}:never`, 0])]);
   await new Promise((r) => setTimeout(r, 100));
   await redis.client('KILL', 'SKIPME', 'yes', 'TYPE', 'normal', 'ID', String(await clientId(redis, 'pacer-test')));
   assert.match(await failure(conn.drain()), /connection closed with 1 replies outstanding/);

@@ -1,5 +1,5 @@
 import type { Envelope } from '../stream/codec.js';
-import { percentile } from '../ops/inspect.js';
+import { percentile } from '../core/percentile.js';
 
 /** One stage's visit as the console shows it: how long it waited in the stage's stream and how long its batch took. */
 export interface HopTiming {

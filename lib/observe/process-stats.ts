@@ -1,3 +1,5 @@
+import { percentile } from '../core/percentile.js';
+
 /** What one process looked like over the last interval. */
 export interface ProcessSample {
   /** Resident set size now, MB. */
@@ -24,9 +26,8 @@ const MB = 1024 * 1024;
 export class ProcessStats {
   private readonly ticker: NodeJS.Timeout;
   private lastTick = performance.now();
-  /** Each tick's lateness (ms) this interval, and the largest. */
+  /** Each tick's lateness (ms) this interval. */
   private delays: number[] = [];
-  private worst = 0;
   private cpu = process.cpuUsage();
   private at = performance.now();
 
@@ -39,7 +40,6 @@ export class ProcessStats {
     const late = Math.max(0, now - this.lastTick - this.resolutionMs);
     this.lastTick = now;
     this.delays.push(late);
-    if (late > this.worst) this.worst = late;
   }
 
   sample(): ProcessSample {
@@ -49,17 +49,15 @@ export class ProcessStats {
     this.record(now);
     const cpu = process.cpuUsage(this.cpu);
     const mem = process.memoryUsage();
-    const sorted = this.delays.sort((a, b) => a - b);
     const tenth = (ms: number) => Math.round(ms * 10) / 10;
     const out: ProcessSample = {
       rssMb: Math.round(mem.rss / MB),
       heapUsedMb: Math.round(mem.heapUsed / MB),
-      eventLoopP99Ms: tenth(sorted[Math.max(0, Math.ceil(sorted.length * 0.99) - 1)]!),
-      eventLoopMaxMs: tenth(this.worst),
+      eventLoopP99Ms: tenth(percentile(this.delays, 99)!),
+      eventLoopMaxMs: tenth(percentile(this.delays, 100)!),
       cpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / Math.max(1, now - this.at)) * 1000) / 10,
     };
     this.delays = [];
-    this.worst = 0;
     this.cpu = process.cpuUsage();
     this.at = now;
     return out;

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { sleep } from '../../lib/core/backoff.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { arrivalLatencies, DlqTally, percentile, pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
+import { percentile } from '../../lib/core/percentile.js';
+import { arrivalLatencies, DlqTally, pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { createClient } from '../../lib/redis/url.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
