@@ -7,7 +7,8 @@
  * Prints `records:`, `stored:`, `lost:`, `duplicated:`, `dlq:`, `rss growth: N%` (per stage, its
  * peak RSS over the last 10 % of the run against its peak over the first 10 %, after the models
  * loaded; the largest growth of any stage; then the same for the stages that hold no data, i.e.
- * all but match, whose in-memory vector index grows with the catalogue by design, and match's
+ * all but match, whose vector index (in spill files, an entry per product in memory) grows with the
+ * catalogue by design, and match's
  * growth per product), `redis memory: N MB` (peak used_memory), `seconds:`.
  * `lost` = records neither stored, nor in a terminal stream (review), nor dead-lettered as
  * genuinely bad (`dlq bad records`, counted apart); `duplicated` = records stored from more than
@@ -241,15 +242,16 @@ const growth = config.stages.map((s) => {
 });
 const worstOf = (gs: typeof growth) => Math.max(...gs.map((g) => g.pct).filter((x) => Number.isFinite(x)));
 const worst = worstOf(growth);
-// A match stage holds every product's vector in memory by design (stages/domain/vector-index.ts):
-// its growth is data, so the leak signal is the other stages, and match's growth per product.
+// A match stage holds an entry per product by design (stages/domain/vector-index.ts: its rows are in
+// spill files, a position and a key entry in memory): its growth is data, so the leak signal is the
+// other stages, and match's growth per product.
 const holdsData = new Set(config.stages.filter((s) => s.kind === 'match').map((s) => s.name));
 const worstOther = worstOf(growth.filter((g) => !holdsData.has(g.stage)));
 const perProduct = growth
   .filter((g) => holdsData.has(g.stage) && g.first > 0 && g.last > 0)
   .map(
     (g) =>
-      `${g.stage} +${Math.round((g.last - g.first) / 1e6)} MB, ${Math.round((g.last - g.first) / (0.9 * summary.produced))} bytes per product (RSS; vectors held as int8 codes)`,
+      `${g.stage} +${Math.round((g.last - g.first) / 1e6)} MB, ${Math.round((g.last - g.first) / (0.9 * summary.produced))} bytes per product (RSS; its vector rows in spill files)`,
   );
 const mb = (b: number) => Math.round(b / 1e6);
 const result: [string, string | number][] = [

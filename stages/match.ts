@@ -11,7 +11,8 @@ import { VectorStore } from './domain/vector-store.js';
  * Marks likely duplicates: embeds the batch (one model call), finds the most similar product
  * already seen in the same category (blocking by category), and reports it as `duplicateOf`
  * when the cosine similarity reaches `settings.threshold` (default 0.92). Vectors live in Redis
- * next to the products (VectorStore); each worker keeps an in-memory copy per category, searched
+ * next to the products (VectorStore); each worker keeps a local copy per category (its rows in a
+ * spill file, `settings.index.dir`), searched
  * exactly up to `settings.index.exactBelow` vectors and through an IVF index above (vector-index.ts).
  */
 export function createMatch(ctx: StageContext): Stage {
@@ -63,6 +64,9 @@ export function createMatch(ctx: StageContext): Stage {
       await Promise.all(writes);
       return results;
     },
-    close: async () => model?.close(),
+    close: async () => {
+      vectors.close();
+      await model?.close();
+    },
   };
 }

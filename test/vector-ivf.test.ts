@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadEmbedder } from '../lib/models/embedder.js';
 import { ConfigError } from '../lib/core/errors.js';
-import { dot, InvertedLists, trainCentroids } from '../stages/domain/ivf.js';
+import { bestLists, dot, trainCentroids } from '../stages/domain/ivf.js';
 import { INDEX_DEFAULTS, parseIndexOptions, VectorBlock } from '../stages/domain/vector-index.js';
 import { Prng } from '../training/prng.js';
 
@@ -21,28 +21,51 @@ function unit(dim = DIM): Float32Array {
   return v.map((x) => x / n);
 }
 
-test('k-means centroids are unit vectors; every slot is visited once when all lists are probed, and a re-filed slot only in its new list', () => {
+test('k-means centroids are unit vectors; bestLists gives the most similar centroids, best first', () => {
   const n = 500;
   const data = new Float32Array(n * DIM);
   for (let i = 0; i < n; i++) data.set(unit(), i * DIM);
   const k = 10;
   const centroids = trainCentroids(data, DIM, n, k, 5, 200);
   for (let c = 0; c < k; c++) assert.ok(Math.abs(dot(centroids, c * DIM, centroids, c * DIM, DIM) - 1) < 1e-5, `centroid ${c} is unit length`);
-  const lists = new InvertedLists(centroids, DIM);
-  for (let i = 0; i < n; i++) lists.file(i, data);
-  const seen: number[] = [];
-  lists.scan(unit(), k, (s) => seen.push(s));
-  assert.equal(
-    [...seen].sort((a, b) => a - b),
-    Array.from({ length: n }, (_, i) => i),
-  );
-  // Slot 0 re-filed under the list of slot 1's vector: visited once, from there.
-  data.set(data.subarray(DIM, 2 * DIM), 0);
-  lists.file(0, data);
-  const again: number[] = [];
-  lists.scan(unit(), k, (s) => again.push(s));
-  assert.is(again.filter((s) => s === 0).length, 1);
-  assert.is(again.length, n);
+  const q = unit();
+  const byScore = Array.from({ length: k }, (_, c) => c).sort((a, b) => dot(centroids, b * DIM, q, 0, DIM) - dot(centroids, a * DIM, q, 0, DIM));
+  assert.equal([...bestLists(centroids, DIM, q, 4)], byScore.slice(0, 4));
+  assert.equal([...bestLists(centroids, DIM, q, 50)], byScore, 'more probes than lists: every list once');
+});
+
+test('with every list probed, each stored key is a candidate exactly once, also after re-adds that move it to another list', () => {
+  const block = new VectorBlock(DIM, 4, { exactBelow: 100, lists: 10, probes: 10 });
+  const vecs = Array.from({ length: 1500 }, () => unit());
+  vecs.forEach((v, i) => block.add(`k${i}`, v));
+  assert.ok(block.indexed);
+  // Re-add a third of the keys with other keys' vectors: most land in another list.
+  for (let i = 0; i < 1500; i += 3) block.add(`k${i}`, vecs[(i * 7 + 1) % 1500]!);
+  assert.is(block.size, 1500);
+  const seen = block.within(unit(), -2, 10_000);
+  assert.is(seen.length, 1500);
+  assert.is(new Set(seen).size, 1500);
+  // A moved key is found by its new vector, not its old one.
+  assert.is(block.nearest(vecs[(3 * 7 + 1) % 1500]!, `k${(3 * 7 + 1) % 1500}`)!.key, 'k3');
+});
+
+test('addAll (rows written in runs) leaves a block as one add at a time does: keys re-added in one run, the index built part-way', () => {
+  for (const options of [{ exactBelow: 300, lists: 8, probes: 8 }, { exactBelow: Infinity }]) {
+    const one = new VectorBlock(DIM, 4, options);
+    const all = new VectorBlock(DIM, 4, options);
+    // 3,000 entries: 2,000 keys, then 50 keys re-added 20 times each, within the same runs.
+    const entries = Array.from({ length: 3000 }, (_, i) => [`k${i < 2000 ? i : 2000 + (i % 50)}`, unit()] as const);
+    for (const [k, v] of entries) one.add(k, v);
+    all.addAll(entries);
+    assert.is(all.size, 2050);
+    for (let i = 0; i < 20; i++) {
+      const q = unit();
+      assert.equal(all.within(q, -2, 10_000), one.within(q, -2, 10_000));
+    }
+    for (const [key, vec] of entries.slice(-50)) assert.is(all.nearest(vec)!.key, key, `the last vector given for ${key} is the one kept`);
+    one.close();
+    all.close();
+  }
 });
 
 test('a block scans exactly below exactBelow, then builds its index once; probing every list gives the full scan answers', () => {

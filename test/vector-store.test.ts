@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../lib/redis/keys.js';
@@ -229,6 +232,27 @@ test('rows past the first chunk of codes (2,048 rows) score and re-add like the 
   assert.is(block.size, 20_000);
   const again = block.nearest(vecs[3]!, 'p3')!;
   assert.is(again.key, 'p17000');
+});
+
+test('a block keeps rows and keys in spill files it has unlinked: nothing in the directory, under 32 bytes of memory a product', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spill-test-'));
+  try {
+    const vecs = clustered(60_000, 96, 50);
+    const block = new VectorBlock(96, 1, { dir });
+    vecs.forEach((v, i) => block.add(`sku-${i}-${'x'.repeat(i % 30)}`, v));
+    assert.ok(block.indexed);
+    assert.equal(readdirSync(dir), [], 'no file is left under a name');
+    const perProduct = block.bytesHeld / vecs.length;
+    assert.ok(perProduct < 32, `${perProduct.toFixed(1)} bytes a product`);
+    for (const i of [0, 511, 512, 30_000, 59_999]) {
+      const hit = block.nearest(vecs[i]!)!;
+      assert.ok(hit.score >= 1 - hit.bound, `${i} scored ${hit.score}`);
+    }
+    block.close();
+    assert.throws(() => new VectorBlock(96, 1, { dir: join(dir, 'missing') }), /ENOENT.*missing/);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
 });
 
 test('a threshold decision the int8 scores leave open is settled on the exact float32 vectors from Redis', async () => {

@@ -5,8 +5,9 @@
  * vectors filed under the `probes` centroids most similar to the query. A near-duplicate (cosine
  * 0.92 and up, the match threshold) sits next to its query, so it is almost always in the query's
  * own list or the next few; products far from the query may be missed, so the best score
- * reported for a non-duplicate is a lower bound. The block scores candidates on its int8 codes
- * (vector-index.ts); only the choice of candidates is the IVF's approximation.
+ * reported for a non-duplicate is a lower bound. The block (vector-index.ts) keeps each list's
+ * rows together and scores candidates on their int8 codes; only the choice of candidates is the
+ * IVF's approximation.
  */
 
 /** Dot product of `dim` floats of `a` at `ao` and `b` at `bo`, four running sums (overlapping additions). */
@@ -93,80 +94,26 @@ export function nearestCentroid(centroids: Float32Array, k: number, dim: number,
   return at;
 }
 
-/** Centroids and, per centroid, the slots (row numbers) of the vectors filed under it. */
-export class InvertedLists {
-  readonly k: number;
-  private readonly lists: Int32Array[];
-  private readonly sizes: Int32Array;
-  /** slot → its list; a slot re-filed elsewhere stays in its old list and is skipped there. */
-  private listOf = new Int32Array(1024).fill(-1);
-
-  constructor(
-    private readonly centroids: Float32Array,
-    private readonly dim: number,
-  ) {
-    this.k = centroids.length / dim;
-    this.lists = Array.from({ length: this.k }, () => new Int32Array(16));
-    this.sizes = new Int32Array(this.k);
-  }
-
-  /** The centroids, row-major [k, dim]. */
-  get centroidRows(): Float32Array {
-    return this.centroids;
-  }
-
-  /**
-   * File the vector `vec` held at `slot` under its most similar centroid, or under `known` when
-   * the caller has it (a list number stored with the vector, computed against these same
-   * centroids): no dot products. Returns the list.
-   */
-  file(slot: number, vec: Float32Array, known?: number): number {
-    const l = known !== undefined && known >= 0 && known < this.k ? known : nearestCentroid(this.centroids, this.k, this.dim, vec, 0);
-    if (slot >= this.listOf.length) {
-      const grown = new Int32Array(Math.max(slot + 1, this.listOf.length * 2)).fill(-1);
-      grown.set(this.listOf);
-      this.listOf = grown;
+/**
+ * The `probes` centroids (lists) most similar to the row of `q` at 0, best first; fewer when
+ * there are fewer centroids.
+ */
+export function bestLists(centroids: Float32Array, dim: number, q: Float32Array, probes: number): Int32Array {
+  const k = centroids.length / dim;
+  const p = Math.min(probes, k);
+  // The p best centroids by insertion into a small sorted array (p is a handful).
+  const bestScore = new Float64Array(p).fill(-Infinity);
+  const bestList = new Int32Array(p).fill(-1);
+  for (let c = 0; c < k; c++) {
+    const s = dot(centroids, c * dim, q, 0, dim);
+    if (s <= bestScore[p - 1]!) continue;
+    let i = p - 1;
+    for (; i > 0 && bestScore[i - 1]! < s; i--) {
+      bestScore[i] = bestScore[i - 1]!;
+      bestList[i] = bestList[i - 1]!;
     }
-    if (this.listOf[slot] === l) return l;
-    this.listOf[slot] = l;
-    let list = this.lists[l]!;
-    if (this.sizes[l]! === list.length) {
-      const grown = new Int32Array(list.length * 2);
-      grown.set(list);
-      this.lists[l] = list = grown;
-    }
-    list[this.sizes[l]!++] = slot;
-    return l;
+    bestScore[i] = s;
+    bestList[i] = c;
   }
-
-  /**
-   * Call `visit(slot)` for every vector filed under the `probes` centroids most similar to the
-   * row of `q` at 0.
-   */
-  scan(q: Float32Array, probes: number, visit: (slot: number) => void): void {
-    const { k, dim, centroids } = this;
-    const p = Math.min(probes, k);
-    // The p best centroids by insertion into a small sorted array (p is a handful).
-    const bestScore = new Float64Array(p).fill(-Infinity);
-    const bestList = new Int32Array(p).fill(-1);
-    for (let c = 0; c < k; c++) {
-      const s = dot(centroids, c * dim, q, 0, dim);
-      if (s <= bestScore[p - 1]!) continue;
-      let i = p - 1;
-      for (; i > 0 && bestScore[i - 1]! < s; i--) {
-        bestScore[i] = bestScore[i - 1]!;
-        bestList[i] = bestList[i - 1]!;
-      }
-      bestScore[i] = s;
-      bestList[i] = c;
-    }
-    for (const l of bestList) {
-      if (l < 0) continue;
-      const list = this.lists[l]!;
-      for (let i = 0, n = this.sizes[l]!; i < n; i++) {
-        const slot = list[i]!;
-        if (this.listOf[slot] === l) visit(slot);
-      }
-    }
-  }
+  return bestList;
 }

@@ -1,24 +1,41 @@
 import { fnv1a32Range } from '../../lib/redis/shard.js';
+import { SpillFile } from './spill-file.js';
 
 const EMPTY = -1;
+/** Key bytes gathered before one write to the file. */
+const PENDING_BYTES = 64 * 1024;
 
 /**
- * Interned keys, numbered 0, 1, 2… in the order added: their UTF-8 bytes end to end in one
- * buffer, an offset each, and an open-addressing hash table of slot numbers. A vector block holds
- * one key per product; as a `string[]` plus a `Map<string, number>` that was about 100 bytes a
- * product (the string, the map entry, the array slot), more than its int8 vector. Here a key
- * costs its bytes, 4 bytes of offset and 8-16 of table. Keys are never removed (a block only
- * replaces a key's vector).
+ * Interned keys, numbered 0, 1, 2… in the order added. Their UTF-8 bytes are written end to end
+ * to a spill file (spill-file.ts: the page cache holds them, not the process); the process keeps
+ * per key where its bytes end and their hash (4 bytes each), and an open-addressing table of slot
+ * numbers at most three quarters full (5-11 bytes a key). A lookup compares hashes in memory and
+ * reads a key's bytes back only when they match. As a `string[]` plus a `Map<string, number>` a
+ * key cost about 100 bytes of heap, more than its int8 vector. Keys are never removed (a block
+ * only replaces a key's vector).
  */
 export class KeyTable {
-  private bytes = Buffer.allocUnsafe(4096);
+  private readonly file: SpillFile;
+  /** Bytes of keys in all: the first `flushed` in the file, the rest in `pending`. */
   private used = 0;
+  private flushed = 0;
+  /** Keys added since the last flush: written in one call when full or when a key is read back (a cold start adds a million). */
+  private pending = Buffer.allocUnsafe(PENDING_BYTES);
   /** `ends[i]`: where key i's bytes end; key i starts at `ends[i - 1]` (0 for the first). */
   private ends: Int32Array<ArrayBuffer> = new Int32Array(1024);
+  /** FNV-1a of each key's bytes. */
+  private hashes: Int32Array<ArrayBuffer> = new Int32Array(1024);
   private count = 0;
-  /** Slot numbers by hash, EMPTY where free; its length a power of two, at most half full. */
+  /** Slot numbers by hash, EMPTY where free; its length a power of two. */
   private table = new Int32Array(2048).fill(EMPTY);
+  /** The key being looked up, as UTF-8. */
   private scratch = Buffer.allocUnsafe(256);
+  /** A stored key read back, to compare with the scratch. */
+  private readBack = Buffer.allocUnsafe(256);
+
+  constructor(dir?: string) {
+    this.file = new SpillFile(dir);
+  }
 
   get size(): number {
     return this.count;
@@ -27,11 +44,12 @@ export class KeyTable {
   /** The slot of `key`, or undefined. */
   slotOf(key: string): number | undefined {
     const len = this.encode(key);
+    const hash = fnv1a32Range(this.scratch, 0, len) | 0;
     const mask = this.table.length - 1;
-    for (let at = fnv1a32Range(this.scratch, 0, len) & mask; ; at = (at + 1) & mask) {
+    for (let at = hash & mask; ; at = (at + 1) & mask) {
       const slot = this.table[at]!;
       if (slot === EMPTY) return undefined;
-      if (this.equals(slot, len)) return slot;
+      if (this.hashes[slot] === hash && this.equals(slot, len)) return slot;
     }
   }
 
@@ -40,30 +58,45 @@ export class KeyTable {
     const found = this.slotOf(key); // leaves the key's bytes in scratch
     if (found !== undefined) return found;
     const len = Buffer.byteLength(key);
-    if ((this.count + 1) * 2 > this.table.length) this.rehash(this.table.length * 2);
-    if (this.count === this.ends.length) this.ends = grown(this.ends, this.ends.length + (this.ends.length >> 1));
-    if (this.used + len > this.bytes.length) {
-      const bytes = Buffer.allocUnsafe(Math.max(this.used + len, this.bytes.length + (this.bytes.length >> 1)));
-      this.bytes.copy(bytes, 0, 0, this.used);
-      this.bytes = bytes;
+    // Written (or gathered) first: if the disk refuses, nothing in memory has changed.
+    if (this.used - this.flushed + len > this.pending.length) this.flush();
+    if (len > this.pending.length) {
+      this.file.write(this.scratch, len, this.used);
+      this.flushed += len;
+    } else this.scratch.copy(this.pending, this.used - this.flushed, 0, len);
+    if ((this.count + 1) * 4 > this.table.length * 3) this.rehash(this.table.length * 2);
+    if (this.count === this.ends.length) {
+      const size = this.ends.length + (this.ends.length >> 1);
+      this.ends = grown(this.ends, size);
+      this.hashes = grown(this.hashes, size);
     }
-    this.scratch.copy(this.bytes, this.used, 0, len);
     this.used += len;
     const slot = this.count++;
     this.ends[slot] = this.used;
-    this.place(slot, fnv1a32Range(this.bytes, this.used - len, this.used));
+    this.hashes[slot] = fnv1a32Range(this.scratch, 0, len) | 0;
+    this.place(slot, this.hashes[slot]!);
     return slot;
   }
 
   /** The key in `slot`. */
   keyAt(slot: number): string {
     if (slot < 0 || slot >= this.count) throw new RangeError(`no key in slot ${slot} (${this.count} keys)`);
-    return this.bytes.toString('utf8', slot === 0 ? 0 : this.ends[slot - 1]!, this.ends[slot]!);
+    const len = this.readKey(slot);
+    return this.readBack.toString('utf8', 0, len);
   }
 
-  /** Bytes held (buffers and tables, capacity included). */
+  /** Bytes of process memory held (tables and buffers, capacity included; the keys' bytes are in the file). */
   get bytesHeld(): number {
-    return this.bytes.length + this.ends.byteLength + this.table.byteLength + this.scratch.length;
+    return this.ends.byteLength + this.hashes.byteLength + this.table.byteLength + this.scratch.length + this.readBack.length + this.pending.length;
+  }
+
+  /** Bytes of keys stored (in the spill file, or gathered to be written there). */
+  get bytesSpilled(): number {
+    return this.used;
+  }
+
+  close(): void {
+    this.file.close();
   }
 
   /** `key`'s UTF-8 bytes into scratch (grown to fit); returns their length. */
@@ -73,11 +106,28 @@ export class KeyTable {
     return this.scratch.write(key, 0, 'utf8');
   }
 
+  /** Writes the gathered keys to the file. */
+  private flush(): void {
+    if (this.used === this.flushed) return;
+    this.file.write(this.pending, this.used - this.flushed, this.flushed);
+    this.flushed = this.used;
+  }
+
+  /** Key `slot`'s bytes into readBack (grown to fit); returns their length. */
+  private readKey(slot: number): number {
+    const start = slot === 0 ? 0 : this.ends[slot - 1]!;
+    const len = this.ends[slot]! - start;
+    if (this.ends[slot]! > this.flushed) this.flush();
+    if (len > this.readBack.length) this.readBack = Buffer.allocUnsafe(Math.max(len, this.readBack.length * 2));
+    this.file.read(this.readBack, len, start);
+    return len;
+  }
+
   private equals(slot: number, len: number): boolean {
     const start = slot === 0 ? 0 : this.ends[slot - 1]!;
     if (this.ends[slot]! - start !== len) return false;
-    for (let i = 0; i < len; i++) if (this.bytes[start + i] !== this.scratch[i]) return false;
-    return true;
+    this.readKey(slot);
+    return this.readBack.compare(this.scratch, 0, len, 0, len) === 0;
   }
 
   private place(slot: number, hash: number): void {
@@ -89,7 +139,7 @@ export class KeyTable {
 
   private rehash(size: number): void {
     this.table = new Int32Array(size).fill(EMPTY);
-    for (let slot = 0; slot < this.count; slot++) this.place(slot, fnv1a32Range(this.bytes, slot === 0 ? 0 : this.ends[slot - 1]!, this.ends[slot]!));
+    for (let slot = 0; slot < this.count; slot++) this.place(slot, this.hashes[slot]!);
   }
 }
 

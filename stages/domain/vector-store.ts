@@ -43,7 +43,8 @@ interface Block {
 /**
  * Product vectors by category, kept in Redis next to the products (`{p}:vectors:<category>`:
  * hash of key → little-endian float32 bytes; `{p}:vectors:<category>:log`: keys in arrival order)
- * with an in-memory copy per category that reads only what was added since its last sync. Every
+ * with a local copy per category (vector-index.ts: its rows in a spill file) that reads only what
+ * was added since its last sync. Every
  * match worker sees what the others added; a key added twice simply replaces its vector.
  * With shards, a vector is written under its product's shard (`{p:3}:vectors:<category>`), so
  * writes spread like the products, and each sync reads every shard's log: matching still
@@ -150,13 +151,16 @@ export class VectorStore {
     for (let i = 0; i < keys.length; i += SYNC_CHUNK) {
       const chunk = keys.slice(i, i + SYNC_CHUNK);
       const vecs = await this.redis.hmgetBuffer(this.vecKey(shard, category), ...chunk);
+      const entries: [string, Float32Array, number | undefined][] = [];
       chunk.forEach((k, j) => {
         const v = vecs[j];
         if (!v) return;
         const { vec, filed } = storedVector(v);
-        b.index ??= this.newBlock(vec.length);
-        b.index.add(k, vec, filed && filed.centroids === b.shared ? filed.list : undefined);
+        entries.push([k, vec, filed && filed.centroids === b.shared ? filed.list : undefined]);
       });
+      if (entries.length === 0) continue;
+      b.index ??= this.newBlock(entries[0]![1].length);
+      b.index.addAll(entries);
     }
     b.loaded[s]! += logged.length;
   }
@@ -240,7 +244,13 @@ export class VectorStore {
     return this.block(category).shared;
   }
 
-  /** Products in the in-memory copy of `category`. */
+  /** Closes every category's block (their spill files); the store is not usable after. */
+  close(): void {
+    for (const b of this.blocks.values()) b.index?.close();
+    this.blocks.clear();
+  }
+
+  /** Products in the local copy of `category`. */
   size(category: string): number {
     return this.block(category).index?.size ?? 0;
   }
