@@ -6,6 +6,7 @@
  * vectors of the embedder's dimension: the cost of a brute-force scan does not depend on values.
  */
 import { Command } from 'commander';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Keys } from '../lib/redis/keys.js';
 import { RedisServer } from '../lib/redis/server.js';
 import { Prng } from '../training/prng.js';
@@ -22,6 +23,25 @@ function unit(rng: Prng, dim: number): Float32Array {
   for (let i = 0; i < dim; i++) n += (v[i] = rng.next() * 2 - 1) ** 2;
   for (let i = 0; i < dim; i++) v[i]! /= Math.sqrt(n);
   return v;
+}
+
+/** Resets this process's peak RSS (Linux); returns the current RSS in bytes, undefined where it cannot. */
+function resetPeakRss(): number | undefined {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return statusBytes('VmRSS');
+  } catch {
+    return undefined; // not Linux, or not allowed: the line goes without the peak
+  }
+}
+
+function peakRss(): number {
+  return statusBytes('VmHWM');
+}
+
+function statusBytes(field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
 }
 
 function percentiles(ms: number[]): string {
@@ -76,13 +96,18 @@ try {
     return m.heapUsed + m.arrayBuffers;
   };
   const before = await held();
+  // Linux: writing 5 to clear_refs resets the peak RSS (VmHWM), so the next read is the sync's peak.
+  const rssBefore = resetPeakRss();
   const reader = new VectorStore(redis, keys);
   t = Date.now();
   for (const c of cats) await reader.sync(c.name);
   const seconds = (Date.now() - t) / 1000;
+  const peakNote = rssBefore === undefined ? '' : `; peak RSS during it ${Math.round((peakRss() - rssBefore) / 1e6)} MB above the RSS before it`;
   const perProduct = ((await held()) - before) / k;
   const gcNote = 'gc' in globalThis ? '' : ' (no --expose-gc: garbage included)';
-  console.log(`cold-start sync of all vectors from Redis: ${seconds.toFixed(2)} s; the copy holds ${Math.round(perProduct)} bytes per product${gcNote}`);
+  console.log(
+    `cold-start sync of all vectors from Redis: ${seconds.toFixed(2)} s; the copy holds ${Math.round(perProduct)} bytes per product${gcNote}${peakNote}`,
+  );
 
   const queries = Array.from({ length: Number(opts.queries) }, () => unit(rng, dim));
   const time = (fn: (q: Float32Array) => unknown) =>

@@ -60,6 +60,33 @@ test('a second worker sees vectors the first stored, round-tripped exactly throu
   assert.is(w2.size('audio'), 3, 'only the new key is read on the next sync');
 });
 
+test("a sync across many log chunks (1,000 entries per read) reads every vector once, and skips the syncing worker's own in every chunk", async () => {
+  const keys = new Keys(randomPipeline());
+  const w1 = new VectorStore(redis, keys);
+  const w2 = new VectorStore(redis, keys);
+  const vecs = clustered(2600, 16, 20);
+  // Interleaved writers, so each of w1's chunks holds entries of both.
+  for (let i = 0; i < vecs.length; i++) await (i % 3 === 0 ? w2 : w1).add('cams', `p${i}`, vecs[i]!);
+  const w3 = new VectorStore(redis, keys);
+  const reads: number[] = [];
+  const lrange = redis.lrange.bind(redis);
+  redis.lrange = ((...args: Parameters<typeof redis.lrange>) => (reads.push(Number(args[2]) - Number(args[1]) + 1), lrange(...args))) as typeof redis.lrange;
+  try {
+    await w3.sync('cams');
+    await w1.sync('cams');
+  } finally {
+    redis.lrange = lrange;
+  }
+  assert.ok(
+    reads.every((n) => n === 1000),
+    `every read asks for 1,000 entries: ${reads.join(', ')}`,
+  );
+  assert.is(w3.size('cams'), 2600);
+  assert.is(w1.size('cams'), 2600, "w1 adds w2's vectors to its own");
+  for (const i of [0, 999, 1000, 2599]) assert.is((await w3.nearest('cams', vecs[i]!, 'none'))!.key, `p${i}`);
+  assert.is(await w1.sync('cams').then(() => w1.size('cams')), 2600, 'nothing left to read');
+});
+
 test('reprocessing a product with the same vector does not grow the key log; a changed vector is logged once and reaches the other worker', async () => {
   const keys = new Keys(randomPipeline());
   const w1 = new VectorStore(redis, keys);

@@ -6,7 +6,7 @@ import { dot } from './ivf.js';
 import { INDEX_DEFAULTS, VectorBlock, type IndexOptions } from './vector-index.js';
 import { bufferToCentroids, centroidsId, centroidsToBuffer, storedVector, vectorFiled, vectorToBuffer } from './vector-bytes.js';
 
-/** Keys read per HMGET when catching up, so no single command carries a whole category. */
+/** Log entries read per LRANGE, and keys per HMGET, when catching up: no single reply carries a whole category. */
 const SYNC_CHUNK = 1000;
 const vectorAdd = new Script('vector-add-2');
 /** Most candidates re-scored exactly when the int8 scores leave a threshold decision open. */
@@ -138,31 +138,41 @@ export class VectorStore {
     b.shared = centroidsId(raw);
   }
 
+  /**
+   * Reads the log from where this copy is, SYNC_CHUNK keys per LRANGE, and their vectors: a cold
+   * start at a million products never holds the whole log (as strings, and as one reply) at once,
+   * which was the match worker's peak RSS after a restart.
+   */
   private async syncShard(b: Block, shard: Keys, s: number, category: string): Promise<void> {
-    const logged = await this.redis.lrange(this.logKey(shard, category), b.loaded[s]!, -1);
     const own = b.own[s]!;
-    const keys = logged.filter((k) => {
-      const n = own.get(k);
-      if (n === undefined) return true;
-      if (n <= 1) own.delete(k);
-      else own.set(k, n - 1);
-      return false;
-    });
-    for (let i = 0; i < keys.length; i += SYNC_CHUNK) {
-      const chunk = keys.slice(i, i + SYNC_CHUNK);
-      const vecs = await this.redis.hmgetBuffer(this.vecKey(shard, category), ...chunk);
-      const entries: [string, Float32Array, number | undefined][] = [];
-      chunk.forEach((k, j) => {
-        const v = vecs[j];
-        if (!v) return;
-        const { vec, filed } = storedVector(v);
-        entries.push([k, vec, filed && filed.centroids === b.shared ? filed.list : undefined]);
+    for (;;) {
+      const logged = await this.redis.lrange(this.logKey(shard, category), b.loaded[s]!, b.loaded[s]! + SYNC_CHUNK - 1);
+      const keys = logged.filter((k) => {
+        const n = own.get(k);
+        if (n === undefined) return true;
+        if (n <= 1) own.delete(k);
+        else own.set(k, n - 1);
+        return false;
       });
-      if (entries.length === 0) continue;
-      b.index ??= this.newBlock(entries[0]![1].length);
-      b.index.addAll(entries);
+      if (keys.length > 0) await this.addFromRedis(b, shard, category, keys);
+      b.loaded[s]! += logged.length;
+      if (logged.length < SYNC_CHUNK) return;
     }
-    b.loaded[s]! += logged.length;
+  }
+
+  /** Reads `keys`' vectors (one HMGET) and adds them to the copy in bulk. */
+  private async addFromRedis(b: Block, shard: Keys, category: string, keys: string[]): Promise<void> {
+    const vecs = await this.redis.hmgetBuffer(this.vecKey(shard, category), ...keys);
+    const entries: [string, Float32Array, number | undefined][] = [];
+    keys.forEach((k, j) => {
+      const v = vecs[j];
+      if (!v) return;
+      const { vec, filed } = storedVector(v);
+      entries.push([k, vec, filed && filed.centroids === b.shared ? filed.list : undefined]);
+    });
+    if (entries.length === 0) return;
+    b.index ??= this.newBlock(entries[0]![1].length);
+    b.index.addAll(entries);
   }
 
   /**
