@@ -12,8 +12,8 @@ import { VectorStore } from './domain/vector-store.js';
  * already seen in the same category (blocking by category), and reports it as `duplicateOf`
  * when the cosine similarity reaches `settings.threshold` (default 0.92). Vectors live in Redis
  * next to the products (VectorStore); each worker keeps a local copy per category (its rows in a
- * spill file, `settings.index.dir`), searched
- * exactly up to `settings.index.exactBelow` vectors and through an IVF index above (vector-index.ts).
+ * spill file in `settings.index.dir`), searched exactly up to `settings.index.exactBelow` vectors
+ * and through an IVF index above (vector-index.ts).
  */
 export function createMatch(ctx: StageContext): Stage {
   const opts = modelOptions(ctx);

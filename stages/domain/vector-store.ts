@@ -44,8 +44,8 @@ interface Block {
  * Product vectors by category, kept in Redis next to the products (`{p}:vectors:<category>`:
  * hash of key → little-endian float32 bytes; `{p}:vectors:<category>:log`: keys in arrival order)
  * with a local copy per category (vector-index.ts: its rows in a spill file) that reads only what
- * was added since its last sync. Every
- * match worker sees what the others added; a key added twice simply replaces its vector.
+ * was added since its last sync. Every match worker sees what the others added; a key added twice
+ * simply replaces its vector.
  * With shards, a vector is written under its product's shard (`{p:3}:vectors:<category>`), so
  * writes spread like the products, and each sync reads every shard's log: matching still
  * compares against the whole category.
@@ -176,7 +176,7 @@ export class VectorStore {
   }
 
   /**
-   * The most similar vector in `category` other than `key`'s own, on the in-memory int8 copy
+   * The most similar vector in `category` other than `key`'s own, on the local int8 copy
    * (vector-index.ts). With a `threshold`, a decision the codes leave open (the best score within
    * its error bound of the threshold) is marked with the candidates that may reach it, for
    * `settle` to score exactly.
