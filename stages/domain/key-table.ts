@@ -55,9 +55,15 @@ export class KeyTable {
 
   /** The slot of `key`, added as the next slot if it is new. */
   intern(key: string): number {
-    const found = this.slotOf(key); // leaves the key's bytes in scratch
-    if (found !== undefined) return found;
-    const len = Buffer.byteLength(key);
+    return this.slotOf(key) ?? this.add(key);
+  }
+
+  /**
+   * Adds `key`, which the caller has just looked for with `slotOf` and not found (it is not
+   * searched for again), as the next slot.
+   */
+  add(key: string): number {
+    const len = this.encode(key);
     // Written (or gathered) first: if the disk refuses, nothing in memory has changed.
     if (this.used - this.flushed + len > this.pending.length) this.flush();
     if (len > this.pending.length) {

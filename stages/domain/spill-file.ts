@@ -19,19 +19,19 @@ export class SpillFile {
 
   constructor(readonly dir: string = tmpdir()) {
     const path = join(dir, `pipeline-spill-${process.pid}-${randomUUID()}`);
-    this.fd = this.io(() => openSync(path, 'wx+', 0o600));
+    this.fd = onDisk(dir, () => openSync(path, 'wx+', 0o600));
     unlinkSync(path);
   }
 
   /** Write `len` bytes of `src` at file offset `at`. */
   write(src: Uint8Array, len: number, at: number): void {
-    for (let done = 0; done < len;) done += this.io(() => writeSync(this.fd, src, done, len - done, at + done));
+    for (let done = 0; done < len;) done += onDisk(this.dir, () => writeSync(this.fd, src, done, len - done, at + done));
   }
 
   /** Read `len` bytes at file offset `at` into `into` (from its start); the file must hold them. */
   read(into: Uint8Array, len: number, at: number): void {
     for (let done = 0; done < len;) {
-      const n = this.io(() => readSync(this.fd, into, done, len - done, at + done));
+      const n = onDisk(this.dir, () => readSync(this.fd, into, done, len - done, at + done));
       if (n === 0) throw new Error(`spill file: ${len} bytes at ${at} asked, the file ends ${done} bytes in`);
       done += n;
     }
@@ -41,10 +41,6 @@ export class SpillFile {
     if (this.fd < 0) return;
     closeSync(this.fd);
     this.fd = -1;
-  }
-
-  private io<T>(call: () => T): T {
-    return onDisk(this.dir, call);
   }
 }
 

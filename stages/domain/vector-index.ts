@@ -141,7 +141,7 @@ export class VectorBlock {
       this.rows.put(was, this.row.buf); // same list: rewritten in place
     else at = this.rows.append(l, this.row.buf);
     // The key is interned after its row is written: a failed write leaves no key without a row.
-    if (existing === undefined) this.keys.intern(key);
+    if (existing === undefined) this.keys.add(key);
     this.setPosition(slot, at);
     if (scale > this.maxScale) this.maxScale = scale;
     if (c) return l;
