@@ -16,7 +16,12 @@ export const TRANSPORT_OUT = 'out';
 export const REST_STAGE = 'rest';
 export const restStage = (input: string) => ({ name: REST_STAGE, kind: 'store', input });
 
-/** in → s1 → s2 → s3 → out (the input of `rest`, not run), all of kind `trivial`, default stage options except the batch size. */
+/**
+ * in → s1 → s2 → s3 → out (the input of `rest`, not run), all of kind `trivial`, default stage
+ * options except the batch size, and `fuse: false`: this part measures hops, so every record goes
+ * through all three streams even when the stages share a process (fused, they would be one hop
+ * against three hand-written loops' three).
+ */
 export function transportConfig(pipeline: string, batchSize: number): PipelineConfig {
   const [a, b, c] = TRANSPORT_STAGES;
   return {
@@ -24,7 +29,12 @@ export function transportConfig(pipeline: string, batchSize: number): PipelineCo
     input: 'in',
     streams: { terminal: [] },
     defaults: { batchSize },
-    stages: [{ name: a, kind: 'trivial', input: 'in' }, { name: b, kind: 'trivial' }, { name: c, kind: 'trivial' }, restStage(TRANSPORT_OUT)],
+    stages: [
+      { name: a, kind: 'trivial', input: 'in', fuse: false },
+      { name: b, kind: 'trivial', fuse: false },
+      { name: c, kind: 'trivial', fuse: false },
+      restStage(TRANSPORT_OUT),
+    ],
     routes: { [a]: [{ to: b }], [b]: [{ to: c }], [c]: [{ to: TRANSPORT_OUT }] },
   };
 }

@@ -30,10 +30,10 @@ const config = loadConfigFile(CONFIG, { env: {} });
 const read = (p: string) => readFileSync(join(REPO, p), 'utf8');
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-test('the committed deploy files are what config/pipeline.json renders to (run `npx pipeline deploy render`)', () => {
+test('the committed deploy files are what config/pipeline.json renders to (run `npm run dev -- deploy render`)', () => {
   for (const [file, text] of renderDeploy(config, read('config/pipeline.json'), 'config/pipeline.json')) {
-    assert.ok(existsSync(join(REPO, file)), `${file} missing: run npx pipeline deploy render`);
-    assert.ok(read(file) === text, `${file} is out of date with config/pipeline.json: run npx pipeline deploy render`);
+    assert.ok(existsSync(join(REPO, file)), `${file} missing: run npm run dev -- deploy render`);
+    assert.ok(read(file) === text, `${file} is out of date with config/pipeline.json: run npm run dev -- deploy render`);
   }
 });
 

@@ -19,6 +19,7 @@ const STAGE_KEYS = new Set<string>([
   'settings',
   'maxLag',
   'process',
+  'fuse',
   ...Object.keys(STAGE_DEFAULTS),
   ...Object.keys(RENAMED_OPTIONS),
 ]);
@@ -116,7 +117,8 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
         `unknown stage kind ${JSON.stringify(s.kind)} (known: ${opts.knownKinds.join(', ')}, or module:<path> for your own)`,
       );
     }
-    const { name, kind, input, model, settings, maxLag, process: proc, ...rest } = s;
+    const { name, kind, input, model, settings, maxLag, process: proc, fuse, ...rest } = s;
+    if (fuse !== undefined && typeof fuse !== 'boolean') throw new ConfigError(`${where}.fuse`, 'expected true or false');
     if (proc !== undefined && (typeof proc !== 'string' || !NAME_RE.test(proc)))
       throw new ConfigError(`${where}.process`, 'expected a name of letters, digits, . _ : -');
     if (maxLag !== undefined) positiveInt(`${where}.maxLag`, maxLag);
@@ -137,6 +139,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
       redisUrl,
       maxLag: maxLag ?? limits.maxLag,
       process: proc ?? name,
+      fuse: fuse ?? true,
     };
   });
 

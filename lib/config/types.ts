@@ -75,6 +75,15 @@ export interface StageConfig extends Partial<StageOptions> {
    * its own consumer group, reader, hand-off, reclaimer and watchdog. @defaultValue the stage's own name (a process of its own)
    */
   process?: string;
+  /**
+   * Records an upstream stage of the same worker process routes to this stage alone are run
+   * through this stage right there, in the upstream's batch, and handed off once
+   * (lib/worker/fusion.ts): one hop fewer, same ack-with-output atomicity. Entries that reach this
+   * stage's stream otherwise (another process, reprocess, DLQ replay, a fused call that failed)
+   * are read by its own consumer as always. `false`: every record goes through the stream.
+   * @defaultValue true
+   */
+  fuse?: boolean;
 }
 
 export type Scalar = string | number | boolean | null;
@@ -209,6 +218,8 @@ export interface ResolvedStage extends StageOptions {
   maxLag: number;
   /** The worker process it runs in: its `process`, else its own name. */
   process: string;
+  /** May run fused after an upstream stage of its process (StageConfig.fuse). */
+  fuse: boolean;
 }
 
 /** One worker process kind (lib/config/processes.ts): the stages it runs, in config order. */

@@ -47,6 +47,12 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w('messages.errors', 'counter', 'per-message stage failures (each is retried or dead-lettered)'),
   w('messages.retries', 'counter', 'failed messages scheduled for another attempt'),
   w('messages.routed', 'counter', 'messages forwarded, by target stream(s) (`a+b` for fan-out)', ['stage', 'route']),
+  w(
+    'messages.fused',
+    'counter',
+    'messages a stage ran fused, in the batch of another stage of its process (also in messages.in; their hand-off counts in that stage’s messages.out)',
+  ),
+  w('messages.fused_fallback', 'counter', 'messages a fused run failed on (error, timeout, no route), written to the stage’s stream for its own consumer'),
   w('messages.dead_lettered', 'counter', 'messages sent to the DLQ, by reason (max_deliveries, permanent_error, undecodable, no_route, unwritable_target)', [
     'stage',
     'reason',

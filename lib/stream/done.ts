@@ -68,11 +68,13 @@ function field(fields: readonly (string | Buffer)[], name: string): string | und
 /**
  * The completions a batch's hand-off implies: forwards to the DLQ (dead_lettered, reason) and to
  * terminal streams only (`terminalKeys`, full stream keys → their names, e.g. review): a fan-out
- * that also goes to a stage is not an end (its store completion comes later). Pure.
+ * that also goes to a stage is not an end (its store completion comes later). Each names the
+ * stage that made the forward: `f.stage`, else `committer`, the stage committing the batch. Pure.
  */
-export function completionsOf(forwards: readonly Forward[], stage: string, dlqKey: string, terminalKeys: ReadonlyMap<string, string>): Completion[] {
+export function completionsOf(forwards: readonly Forward[], committer: string, dlqKey: string, terminalKeys: ReadonlyMap<string, string>): Completion[] {
   const out: Completion[] = [];
   for (const f of forwards) {
+    const stage = f.stage ?? committer;
     for (const t of f.targets) {
       if (t === dlqKey) {
         const key = field(f.fields, FIELD_KEY);

@@ -21,6 +21,29 @@ export interface ForwarderDeps {
   readsInput?: boolean;
 }
 
+/** A stage this process can run right after the forwarding one (lib/worker/fusion.ts). */
+export interface FusedStage {
+  /**
+   * Run the stage on messages routed to it alone, in the caller's batch. Per message: its
+   * hand-off (possibly fused further), or undefined when it failed here: the caller then writes
+   * it to the stage's stream, where the stage's own consumer retries or dead-letters it.
+   */
+  runFused(messages: Message[]): Promise<(Forward | undefined)[]>;
+}
+
+/** A forward to a fused stage: not encoded; the batch's fusion pass runs `into` on `message`. */
+export interface FusedForward extends Forward {
+  fused: { into: FusedStage; message: Message };
+}
+
+export const isFused = (f: Forward): f is FusedForward => (f as Partial<FusedForward>).fused !== undefined;
+
+/** The hand-off a fused forward falls back to: the envelope written to the stage's stream. */
+export function unfused(f: FusedForward): Forward {
+  const env = f.fused.message.envelope;
+  return { id: f.id, targets: f.targets, stage: f.stage, fields: [FIELD_KEY, env.key, FIELD_ENVELOPE, encodeEnvelope(env)] };
+}
+
 /**
  * One stage's side of the envelope contract: decodes entries into messages, and turns each
  * outcome into the hand-off record the batch commit executes (forward by route, ack only, or
@@ -33,6 +56,8 @@ export class Forwarder {
    * the same array for every match of a rule, so this is a lookup per message, not string work.
    */
   private readonly targetKeys = new WeakMap<readonly string[], { keys: string[]; route: string }>();
+  /** Stream key → the local stage that may run fused on what this stage routes there alone (set by the process). */
+  private fusable?: (key: string) => FusedStage | undefined;
 
   constructor(private readonly d: ForwarderDeps) {
     this.tags = { stage: d.stage.name };
@@ -48,24 +73,35 @@ export class Forwarder {
     return { id: entry.id, stream: this.d.stage.input, envelope };
   }
 
+  /** Let the process's stages run fused after this one (lib/worker/fusion.ts). */
+  fuseInto(lookup: (key: string) => FusedStage | undefined): void {
+    this.fusable = lookup;
+  }
+
   /**
-   * Add this stage's output and hop to the envelope, pick the targets (RouteError when no rule
-   * matches), tally the route in `routed`.
+   * Pick the targets (RouteError when no rule matches, the envelope untouched), add this stage's
+   * output and hop to the envelope, tally the route in `routed`. A single target that a local
+   * stage reads fused gives a FusedForward, not yet encoded.
    */
   forward(msg: Message, output: Record<string, unknown>, readAt: number, doneAt: number, batch: number, routed: Map<string, number>): Forward {
     const { stage, router, keys, metrics } = this.d;
     const env = msg.envelope;
+    const targets = router?.route(output).targets;
     env.outputs[stage.name] = output;
     env.hops.push({ stage: stage.name, consumer: this.d.consumer, readAt, doneAt, batch });
-    if (!router) {
+    if (!targets) {
       metrics.timing('message.e2e_ms', doneAt - env.producedAt, this.tags);
-      return { id: msg.id, targets: [], fields: [] };
+      return { id: msg.id, targets: [], fields: [], stage: stage.name };
     }
-    const { targets } = router.route(output);
     let t = this.targetKeys.get(targets);
     if (!t) this.targetKeys.set(targets, (t = { keys: targets.map((x) => keys.stream(x)), route: targets.join('+') }));
     routed.set(t.route, (routed.get(t.route) ?? 0) + 1);
-    return { id: msg.id, targets: t.keys, fields: [FIELD_KEY, env.key, FIELD_ENVELOPE, encodeEnvelope(env)] };
+    const into = t.keys.length === 1 ? this.fusable?.(t.keys[0]!) : undefined;
+    if (into) {
+      const f: FusedForward = { id: msg.id, targets: t.keys, fields: [], stage: stage.name, fused: { into, message: msg } };
+      return f;
+    }
+    return { id: msg.id, targets: t.keys, fields: [FIELD_KEY, env.key, FIELD_ENVELOPE, encodeEnvelope(env)], stage: stage.name };
   }
 
   /** The entry to the dead-letter stream with why; logged and counted by reason. */

@@ -16,6 +16,8 @@ export interface Forward {
   /** Full stream keys; empty = ack only. */
   targets: readonly string[];
   fields: readonly (string | Buffer)[];
+  /** The stage whose output this is, when not the committing one's (a fused stage, lib/worker/fusion.ts): completions name it. */
+  stage?: string;
 }
 
 /** At most this many keys per script call: target indexes are one byte each in the layout. */

@@ -6,6 +6,35 @@ import { completionsOf, recordCompletionsForBatch, type CompletionSettings } fro
 import type { Forwarder } from '../stream/forwarder.js';
 import { commitHandOff, type CommitOptions, type Forward, type HandOffSource } from '../stream/handoff.js';
 import type { Queued } from '../stream/retry-queue.js';
+import type { Message } from '../stream/codec.js';
+import { errorMessage } from '../core/errors.js';
+
+/**
+ * A read batch as messages to run (`messages`, their entries in `live`) and the dead letters of
+ * those that cannot run: delivered more than `maxDeliveries` times, or undecodable.
+ */
+export function decodeBatch(
+  batch: readonly Queued[],
+  forwarder: Forwarder,
+  maxDeliveries: number,
+): { forwards: Forward[]; messages: Message[]; live: Queued[] } {
+  const forwards: Forward[] = [];
+  const messages: Message[] = [];
+  const live: Queued[] = [];
+  for (const q of batch) {
+    if (q.attempt > maxDeliveries) {
+      forwards.push(forwarder.deadLetter(q.entry, { reason: 'max_deliveries', error: `delivered ${q.attempt} times`, deliveries: q.attempt }));
+      continue;
+    }
+    try {
+      messages.push(forwarder.decode(q.entry));
+      live.push(q);
+    } catch (err) {
+      forwards.push(forwarder.deadLetter(q.entry, { reason: 'undecodable', error: errorMessage(err), deliveries: q.attempt }));
+    }
+  }
+  return { forwards, messages, live };
+}
 
 /** What one stage's consumer commits its batches with. */
 export interface BatchCommitTarget {

@@ -2,12 +2,13 @@ import type { Redis } from 'ioredis';
 import type { Message } from '../stream/codec.js';
 import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
 import type { RawEntry } from '../stream/entries.js';
-import { Forwarder } from '../stream/forwarder.js';
+import { Forwarder, type FusedStage } from '../stream/forwarder.js';
+import { resolveFused, runFusedBatch } from './fusion.js';
 import { GroupReader } from '../stream/group-reader.js';
 import { errorMessage, RouteError } from '../core/errors.js';
 import { decide, isTransientRedisError, outageMetric } from '../core/failure-policy.js';
 import type { Forward } from '../stream/handoff.js';
-import { commitBatch, recordRetryCounts, type BatchCommitTarget } from './batch-commit.js';
+import { commitBatch, decodeBatch, recordRetryCounts, type BatchCommitTarget } from './batch-commit.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { backoffMs, sleep } from '../core/backoff.js';
@@ -45,7 +46,7 @@ const asError = (err: unknown): Error => (err instanceof Error ? err : new Error
  * entries reclaimed from dead consumers come in through `enqueue` and take the same path.
  * A watchdog (watchdog.ts) checks that the loop makes progress and publishes it for probes.
  */
-export class StreamConsumer {
+export class StreamConsumer implements FusedStage {
   readonly source: string;
   private readonly group: string;
   private readonly queue = new RetryQueue();
@@ -54,6 +55,7 @@ export class StreamConsumer {
   private running?: Promise<void>;
   private abandon?: () => void;
   private stopping = false;
+  private stopped?: Promise<void>;
   private readonly reader: GroupReader;
   /** Where and how batches are committed (lib/worker/batch-commit.ts). */
   private readonly commitTarget: BatchCommitTarget;
@@ -114,6 +116,18 @@ export class StreamConsumer {
     return { stage: this.d.stage.name };
   }
 
+  /** Run the stages `lookup` gives (by their stream key) fused after this one (lib/worker/fusion.ts). */
+  fuseInto(lookup: (key: string) => FusedStage | undefined): void {
+    this.forwarder.fuseInto(lookup);
+  }
+
+  /** FusedStage: this stage on messages another stage of the process routed here alone. */
+  async runFused(messages: Message[]): Promise<(Forward | undefined)[]> {
+    const out = await runFusedBatch({ runner: this.runner, forwarder: this.forwarder, metrics: this.d.metrics, tags: this.tags }, messages);
+    this.processed += out.filter((f) => f !== undefined).length;
+    return out;
+  }
+
   /** XGROUP CREATE ... MKSTREAM from the start of the stream; an existing group is fine. */
   async ensureGroup(): Promise<void> {
     try {
@@ -158,10 +172,15 @@ export class StreamConsumer {
   }
 
   /**
-   * Stop reading, finish and hand off the batch in flight, then resolve. Entries that cannot be
+   * Stop reading, finish and hand off the batch in flight, then resolve (memoised). Entries that cannot be
    * finished within `drainTimeoutMs` (and queued retries) stay pending and are reclaimed by others.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.stopped ??= this.drainThenStop();
+    return this.stopped;
+  }
+
+  private async drainThenStop(): Promise<void> {
     this.stopping = true;
     this.reader.wakeUp();
     if (this.running) {
@@ -271,21 +290,7 @@ export class StreamConsumer {
   private async processBatch(batch: Queued[], fence: string, epoch: number): Promise<void> {
     const { stage, metrics } = this.d;
     const started = Date.now();
-    const forwards: Forward[] = [];
-    const messages: Message[] = [];
-    const live: Queued[] = [];
-    for (const q of batch) {
-      if (q.attempt > stage.maxDeliveries) {
-        forwards.push(this.forwarder.deadLetter(q.entry, { reason: 'max_deliveries', error: `delivered ${q.attempt} times`, deliveries: q.attempt }));
-        continue;
-      }
-      try {
-        messages.push(this.forwarder.decode(q.entry));
-        live.push(q);
-      } catch (err) {
-        forwards.push(this.forwarder.deadLetter(q.entry, { reason: 'undecodable', error: errorMessage(err), deliveries: q.attempt }));
-      }
-    }
+    const { forwards, messages, live } = decodeBatch(batch, this.forwarder, stage.maxDeliveries);
     metrics.histogram('batch.size', messages.length, this.tags);
     metrics.increment('messages.in', messages.length, this.tags);
     for (const q of batch) this.active.add(q.entry.id);
@@ -307,6 +312,8 @@ export class StreamConsumer {
         }
       });
       for (const [route, n] of routed) this.d.metrics.increment('messages.routed', n, { ...this.tags, route });
+      const ids = messages.map((m) => m.id);
+      await resolveFused(forwards, (work) => this.runner.holding(ids, () => this.heldIds(), work));
       this.phase = 'committing';
       const { retryBaseMs, retryMaxMs } = stage;
       const commit = { retryBaseMs, retryMaxMs, logger: this.d.logger, metrics: this.d.metrics, tags: this.tags, stopping: () => this.stopping };
@@ -314,11 +321,7 @@ export class StreamConsumer {
       const done = await commitBatch(this.redis, this.commitTarget, batch, forwards, sure, commit);
       this.processed += done.fresh;
       if (done.fence !== undefined) this.fence = done.fence; // keep what was seen when nothing was sent
-      await recordRetryCounts(this.redis, this.commitTarget.source, this.d.consumer, retries, {
-        metrics: this.d.metrics,
-        logger: this.d.logger,
-        tags: this.tags,
-      });
+      await recordRetryCounts(this.redis, this.commitTarget.source, this.d.consumer, retries, { ...this.d, tags: this.tags });
     } finally {
       this.active.clear();
     }

@@ -10,6 +10,7 @@ import { Connections } from '../redis/connections.js';
 import { consumerName } from '../redis/keys.js';
 import type { StageFactory } from './stage.js';
 import { Worker } from './worker.js';
+import type { StreamConsumer } from './consumer.js';
 import { ProcessGauges } from './process-gauges.js';
 
 export interface StageProcessOptions {
@@ -30,6 +31,23 @@ export interface StageProcessOptions {
    * @defaultValue env PROGRESS_FILE, else none
    */
   progressFile?: string;
+}
+
+/**
+ * Let each stage's consumers hand records they route to one stream alone straight to the local
+ * consumer of that stream (lib/worker/fusion.ts) when that stage allows it (`fuse`) and uses the
+ * same Redis URL (its ACL user must be able to write what the fused stage writes).
+ */
+function fuseStages(workers: readonly Worker[]): void {
+  const bySource = new Map<string, { url: string; consumer: StreamConsumer }>();
+  for (const w of workers) if (w.stage.fuse) for (const c of w.consumers) bySource.set(c.source, { url: w.stage.redisUrl, consumer: c });
+  for (const w of workers)
+    for (const c of w.consumers) {
+      c.fuseInto((key) => {
+        const local = bySource.get(key);
+        return local && local.consumer !== c && local.url === w.stage.redisUrl ? local.consumer : undefined;
+      });
+    }
 }
 
 /**
@@ -102,6 +120,7 @@ export class StageProcess {
     }
     this.workers = workers;
     this.connections = [...byUrl.values()];
+    fuseStages(workers);
   }
 
   /**
@@ -127,10 +146,14 @@ export class StageProcess {
     return this.connections.reduce((n, c) => n + c.count, 0);
   }
 
-  /** Stop every stage (each drains its batch in flight, concurrently), then close the shared connections. Memoised. */
+  /**
+   * Stop every stage: first all drain their batches in flight (concurrently; one may still run
+   * another fused), then each closes its stage, then the shared connections close. Memoised.
+   */
   stop(): Promise<void> {
     this.closing ??= (async () => {
       this.gauges?.stop();
+      await Promise.all(this.workers.map((w) => w.drain()));
       await Promise.all(this.workers.map((w) => w.stop()));
       await Promise.all(this.connections.map((c) => c.close()));
     })();

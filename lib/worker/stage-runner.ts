@@ -124,6 +124,20 @@ export class StageRunner {
   }
 
   /**
+   * One call for messages this stage runs fused in another stage's batch (lib/worker/fusion.ts):
+   * no outage waited out and no idle-time reset, since the entries belong to the other stage's
+   * stream; what fails here goes through this stage's stream to its own consumer.
+   */
+  async once(messages: Message[]): Promise<StageResult[]> {
+    const t0 = Date.now();
+    try {
+      return await this.call(messages);
+    } finally {
+      this.d.metrics.timing('batch.process_ms', Date.now() - t0, this.d.tags);
+    }
+  }
+
+  /**
    * One stage call. When the whole call throws (e.g. one malformed envelope breaks the model's
    * input), each message runs alone, so a poison message fails only itself and the rest of the
    * batch goes on; a transient error (outage) fails them all without splitting.
@@ -160,6 +174,16 @@ export class StageRunner {
         }
       }
       return out;
+    }
+  }
+
+  /** Keep `ids` (and `held()`) claimed while `work` runs: the part of a batch fused stages run (lib/worker/fusion.ts). */
+  async holding<T>(ids: string[], held: () => string[], work: () => Promise<T>): Promise<T> {
+    const timer = this.keepClaimed(ids, held);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
     }
   }
 

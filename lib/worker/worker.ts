@@ -98,9 +98,10 @@ export class Worker {
     if (!this.impl.sink && !router) throw new ConfigError(`routes.${stage.name}`, `stage ${stage.name} has no routing rules`);
     const space = configShards(config);
     this.shards = opts.shards?.length ? [...opts.shards] : space.all.map((_, i) => i);
-    // Several shards' loops share the stage: one batch in it at a time, as with one shard (models
-    // and the match stage's vector cache are written for that); reads and hand-offs still overlap.
-    const impl = this.shards.length > 1 ? oneBatchAtATime(this.impl) : this.impl;
+    // Several shards' loops, or stages of the process running this one fused (lib/worker/fusion.ts),
+    // share the stage: one batch in it at a time, as with one loop (models and the match stage's
+    // vector cache are written for that); reads and hand-offs still overlap.
+    const impl = this.shards.length > 1 || opts.connections ? oneBatchAtATime(this.impl) : this.impl;
     const consumers: StreamConsumer[] = [];
     const reclaimers: Reclaimer[] = [];
     for (const i of this.shards) {
@@ -173,6 +174,11 @@ export class Worker {
       onWait: (err) => this.logger.warn('functions.missing', { library: lib.name, err: err.message }),
     });
     if (r !== 'present') this.logger.info(r === 'loaded' ? 'functions.loaded' : 'functions.ready', { library: lib.name });
+  }
+
+  /** Stop reading and drain the batches in flight, leaving the stage open (other stages of the process may still run it fused). */
+  async drain(): Promise<void> {
+    await Promise.all(this.consumers.map((c) => c.stop()));
   }
 
   /** Stop reading, drain the batch in flight, stop background loops, close the stage, QUIT. Memoised. */

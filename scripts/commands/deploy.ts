@@ -43,7 +43,7 @@ export async function deployRenderCommand(opts: GlobalOptions & { check?: boolea
   }
   if (opts.check) {
     if (stale.length) {
-      process.stderr.write(`out of date with ${relative(REPO, path)}: ${stale.join(', ')}\nrun: npx pipeline deploy render\n`);
+      process.stderr.write(`out of date with ${relative(REPO, path)}: ${stale.join(', ')}\nrun: npm run dev -- deploy render\n`);
       process.exitCode = 1;
     } else process.stdout.write('deploy files are up to date\n');
     return;

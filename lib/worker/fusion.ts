@@ -1,0 +1,87 @@
+/**
+ * Stage fusion (operator chaining): when a stage routes a record to one stream only, and the
+ * stage reading that stream runs in the same worker process (config `process`, `fuse` not false,
+ * same Redis user), the downstream stage runs on it right away, in the upstream's batch, and the
+ * upstream's one hand-off script acks the input and writes the downstream's output. The record
+ * skips a hop (an XADD, a read, an envelope decode and encode) and keeps every guarantee: its
+ * input entry stays pending until that hand-off, so a crash anywhere re-runs both stages on it
+ * (reclaim), and the hand-off is as atomic as ever.
+ *
+ * A record the fused stage fails on (error, timeout, no route) is written to that stage's stream
+ * instead, exactly as without fusion, and its own consumer retries, waits out outages or
+ * dead-letters it with that stage's settings. Entries that reach the stream any other way
+ * (another process, reprocess, DLQ replay) are read there as always.
+ */
+import type { Message } from '../stream/codec.js';
+import { isFused, unfused, type Forwarder, type FusedForward, type FusedStage } from '../stream/forwarder.js';
+import type { Forward } from '../stream/handoff.js';
+import type { Metrics } from '../observe/metrics.js';
+import type { StageRunner } from './stage-runner.js';
+
+/** Chains longer than this (a routing cycle inside one process) are cut: the rest goes through streams. */
+export const MAX_FUSED_DEPTH = 16;
+
+/**
+ * Replace, in place, every fused forward of a batch's hand-off by what its stage made of it,
+ * stage after stage (a fused stage may fuse into the next), each stage called once per level
+ * with all the messages routed to it; all of it inside `hold` (the batch's entries kept claimed).
+ */
+export async function resolveFused(
+  forwards: Forward[],
+  hold: (work: () => Promise<void>) => Promise<void> = (w) => w(),
+  maxDepth = MAX_FUSED_DEPTH,
+): Promise<void> {
+  if (forwards.some(isFused)) await hold(() => fuseLevels(forwards, maxDepth));
+}
+
+async function fuseLevels(forwards: Forward[], maxDepth: number): Promise<void> {
+  for (let depth = 0; ; depth++) {
+    const groups = new Map<FusedStage, number[]>();
+    forwards.forEach((f, i) => {
+      if (!isFused(f)) return;
+      if (depth >= maxDepth) forwards[i] = unfused(f);
+      else groups.set(f.fused.into, [...(groups.get(f.fused.into) ?? []), i]);
+    });
+    if (groups.size === 0) return;
+    for (const [stage, at] of groups) {
+      const results = await stage.runFused(at.map((i) => (forwards[i] as FusedForward).fused.message));
+      at.forEach((i, j) => (forwards[i] = results[j] ?? unfused(forwards[i] as FusedForward)));
+    }
+  }
+}
+
+/** What a stage's consumer lends its fused runs: its runner, forwarder and metrics. */
+export interface FusedParts {
+  runner: StageRunner;
+  forwarder: Forwarder;
+  metrics: Metrics;
+  tags: Record<string, string>;
+}
+
+/**
+ * One fused call of a stage (FusedStage.runFused): the stage once on the messages (timeout and
+ * poison split as always, no outage wait), then its own routing; undefined for a message that
+ * failed or matched no rule (its own consumer will dead-letter it with the reason).
+ */
+export async function runFusedBatch(p: FusedParts, messages: Message[]): Promise<(Forward | undefined)[]> {
+  const { metrics, tags } = p;
+  metrics.histogram('batch.size', messages.length, tags);
+  metrics.increment('messages.in', messages.length, tags);
+  metrics.increment('messages.fused', messages.length, tags);
+  const started = Date.now();
+  const results = await p.runner.once(messages);
+  const doneAt = Date.now();
+  const routed = new Map<string, number>();
+  const out = results.map((res, i) => {
+    if (!res.ok) return undefined;
+    try {
+      return p.forwarder.forward(messages[i]!, res.output, started, doneAt, messages.length, routed);
+    } catch {
+      return undefined;
+    }
+  });
+  for (const [route, n] of routed) metrics.increment('messages.routed', n, { ...tags, route });
+  const fallback = out.filter((f) => f === undefined).length;
+  if (fallback > 0) metrics.increment('messages.fused_fallback', fallback, tags);
+  return out;
+}
