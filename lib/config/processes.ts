@@ -1,6 +1,7 @@
 /**
  * Stages that share a worker process (stage key `process`): each stage keeps its own consumer
- * group, blocking reader, hand-off, reclaimer and watchdog; the process holds one shared command
+ * group, blocking reader, hand-off, reclaimer and watchdog (records one stage routes to another
+ * of the process alone run fused, lib/worker/fusion.ts); the process holds one shared command
  * connection and runs one JS thread for all of them. `pipeline worker a,b`, `pipeline up`,
  * `pipeline start` and the rendered compose/Kubernetes files start one process per group.
  */

@@ -72,7 +72,8 @@ export interface StageConfig extends Partial<StageOptions> {
    * Run this stage in one worker process with every other stage of the same `process` value
    * (lib/config/processes.ts): `pipeline up`, `pipeline start` and the rendered compose and
    * Kubernetes files start that group as one process (`pipeline worker a,b,c`), each stage keeping
-   * its own consumer group, reader, hand-off, reclaimer and watchdog. @defaultValue the stage's own name (a process of its own)
+   * its own consumer group, reader, hand-off, reclaimer and watchdog (a record one stage routes to
+   * another of the process alone runs fused: `fuse`). @defaultValue the stage's own name (a process of its own)
    */
   process?: string;
   /**
