@@ -52,6 +52,7 @@ const o = new Command('chaos')
     'run the full model pipeline (config/pipeline.json: classify, extract, match with transformers.js); one worker per stage unless --workers',
   )
   .option('--workers <n>', 'worker processes per stage (default: 2, 1 with --models)')
+  .option('--colocate', 'run the stages as the config’s process groups, as `pipeline up` does (fused stages included); victims are those processes')
   .option('--shards <n>', 'shards of the pipeline (each worker reads every shard); checks cover every shard', '1')
   .option('--rate <n>', 'produce at most n records/s (default: as fast as possible)')
   .option('--redis-restarts <n>', 'kill -9 and restart redis-server this many times while producing', '1')
@@ -116,6 +117,7 @@ const { config, shards, supervisor, abort, allLive } = startFaultRun({
   defaults,
   shards: num('shards'),
   workers,
+  colocate: o.colocate === true,
   workerLogLevel: 'info',
   say,
   log,

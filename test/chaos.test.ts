@@ -59,9 +59,10 @@ test('chaos --scenario oom: Redis full (noeviction) for 2 s while 5,000 records 
   assert.ok(figure('redis oom refusals') > 0, 'Redis did refuse writes');
 });
 
-test('chaos --models: 1,000 records through the full model pipeline (config/pipeline.json) while 3 workers are SIGKILLed and redis-server restarts: nothing lost or duplicated, only garbage (and genuinely bad records, counted apart) in the DLQ', async () => {
+test('chaos --models --colocate: 1,000 records through the full model pipeline as config/pipeline.json runs it (two processes, fused stages) while 3 workers are SIGKILLed and redis-server restarts: nothing lost or duplicated, only garbage (and genuinely bad records, counted apart) in the DLQ', async () => {
   const { code, out } = await chaos([
     '--models',
+    '--colocate',
     '--records',
     '1000',
     '--kill-every-ms',

@@ -26,8 +26,10 @@ export interface FaultRunOptions {
   /** Stage options over the config's defaults (shrunk timers). */
   defaults: Record<string, unknown>;
   shards?: number;
-  /** Worker processes per stage. */
+  /** Worker processes per stage (per config process with `colocate`). */
   workers: number;
+  /** Run the stages as the config's `process` groups, as `pipeline up` does (fused stages included), instead of one process per stage. @defaultValue false */
+  colocate?: boolean;
   workerLogLevel: 'info' | 'warn';
   say: (msg: string) => void;
   log: Logger;
@@ -52,10 +54,15 @@ export function startFaultRun(o: FaultRunOptions): FaultRun {
   const config = resolveConfig(JSON.parse(readFileSync(configFile, 'utf8')), configFile, { env: { REDIS_URL: o.server.url } });
   const shards = configShards(config);
   const supervisor = createSupervisor(
-    { configPath: configFile, env: { ...process.env, REDIS_URL: o.server.url, LOG_LEVEL: o.workerLogLevel }, stdio: openSync(join(o.dir, 'workers.log'), 'a') },
+    {
+      configPath: configFile,
+      env: { ...process.env, REDIS_URL: o.server.url, LOG_LEVEL: o.workerLogLevel },
+      stdio: openSync(join(o.dir, 'workers.log'), 'a'),
+      ...(o.colocate ? { units: config.processes } : {}),
+    },
     o.log,
   );
-  for (const s of config.stages) supervisor.scale(s.name, o.workers);
+  for (const unit of o.colocate ? config.processes.map((p) => p.name) : config.stages.map((s) => s.name)) supervisor.scale(unit, o.workers);
   let aborting = false;
   const abort = async (why: string, code: number): Promise<never> => {
     if (!aborting) {
