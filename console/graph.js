@@ -42,8 +42,9 @@ export function drawGraph(host, graph) {
       x2 = b.x,
       y2 = b.y + H / 2;
     const mx = (x1 + x2) / 2;
-    const path = el('path', { class: 'edge', d: `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}` });
-    path.append(el('title', {}, `${e.from} → ${e.to} (rule ${e.rules.join(', ')})`));
+    const path = el('path', { class: e.fused ? 'edge fused' : 'edge', d: `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}` });
+    const fusedNote = e.fused ? `; fused: runs in ${e.from}'s batch, ${e.to}'s stream sees only the rest` : '';
+    path.append(el('title', {}, `${e.from} → ${e.to} (rule ${e.rules.join(', ')}${fusedNote})`));
     svg.append(path);
   }
   const subs = new Map();

@@ -4,9 +4,13 @@
  * what the fused stage fails on goes through its stream to its own consumer; `fuse: false` and
  * another Redis user keep every hop.
  */
+import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveConfig, stageRedisUrlEnv } from '../lib/config/load.js';
+import { loadConfigFile, resolveConfig, stageRedisUrlEnv } from '../lib/config/load.js';
+import { fusedRoutes } from '../lib/config/fusion-plan.js';
+import { pipelineGraph } from '../lib/console/graph.js';
+import { renderFrame } from '../scripts/commands/top.js';
 import type { StageOptions } from '../lib/config/types.js';
 import { silentLogger } from '../lib/observe/logger.js';
 import { Keys } from '../lib/redis/keys.js';
@@ -55,6 +59,28 @@ test('completionsOf names the stage that made a forward, not the one committing 
     list.map((c) => c.stage),
     ['classify', 'preprocess'],
   );
+});
+
+test('fusedRoutes: the shipped config fuses preprocess into classify and extract → validate → match → store; fuse: false or another Redis user undoes one; views show it', () => {
+  const shipped = loadConfigFile('config/pipeline.json', { env: {} });
+  const pairs = (c: typeof shipped) => fusedRoutes(c).map((r) => `${r.from}>${r.to}`);
+  assert.equal(pairs(shipped), [
+    'preprocess>classify',
+    'extract.electronics>validate',
+    'extract.computing>validate',
+    'extract.accessories>validate',
+    'validate>match',
+    'match>store',
+  ]);
+  const raw = JSON.parse(readFileSync('config/pipeline.json', 'utf8')) as { stages: Record<string, unknown>[] };
+  raw.stages.find((st) => st.name === 'classify')!.fuse = false;
+  const other = resolveConfig(raw, 'test', { env: { [stageRedisUrlEnv('store')]: 'redis://other:6379' } });
+  assert.equal(pairs(other), ['extract.electronics>validate', 'extract.computing>validate', 'extract.accessories>validate', 'validate>match']);
+  const edges = pipelineGraph(shipped).edges;
+  assert.ok(edges.find((e) => e.from === 'preprocess' && e.to === 'classify')!.fused);
+  assert.not.ok(edges.find((e) => e.from === 'classify' && e.to === 'extract.computing')!.fused, 'another process');
+  const frame = { pipeline: 'p', at: 0, rows: [], dlq: 0, stored: 0, fused: fusedRoutes(shipped) };
+  assert.match(renderFrame(frame, 1000), /fused .*: classify after preprocess, validate after extract\.electronics/);
 });
 
 const server = await startRedis();

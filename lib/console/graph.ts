@@ -1,12 +1,17 @@
 import type { ResolvedConfig } from '../config/types.js';
+import { fusedRoutes } from '../config/fusion-plan.js';
 
 /** The pipeline drawn as data: the page lays it out and draws it as SVG. */
 export interface PipelineGraph {
   pipeline: string;
   /** Stages and terminal streams (review), in config order; `column` is the longest path from the input. */
   nodes: { id: string; kind: string; input: string; terminal: boolean; column: number }[];
-  /** One edge per (stage, target stream) of the routing table; `rules` lists the rule labels (`0`, `default`) that send there. */
-  edges: { from: string; to: string; rules: string[] }[];
+  /**
+   * One edge per (stage, target stream) of the routing table; `rules` lists the rule labels (`0`,
+   * `default`) that send there; `fused`: what a rule sends there alone runs in `from`'s batch
+   * (lib/config/fusion-plan.ts), so `to`'s stream sees only the rest.
+   */
+  edges: { from: string; to: string; rules: string[]; fused: boolean }[];
 }
 
 /** Stages, routes and terminal streams of a config as a graph; targets are mapped from stream names to the stage reading them. */
@@ -15,12 +20,13 @@ export function pipelineGraph(config: ResolvedConfig): PipelineGraph {
   const nodes: PipelineGraph['nodes'] = config.stages.map((s) => ({ id: s.name, kind: s.kind, input: s.input, terminal: false, column: 0 }));
   for (const t of config.streams.terminal) if (!byInput.has(t)) nodes.push({ id: t, kind: 'terminal', input: t, terminal: true, column: 0 });
   const edges = new Map<string, PipelineGraph['edges'][number]>();
+  const fused = new Set(fusedRoutes(config).map((r) => `${r.from}\u0000${r.to}`));
   for (const [stage, rules] of Object.entries(config.routes)) {
     rules.forEach((rule, i) => {
       for (const stream of typeof rule.to === 'string' ? [rule.to] : rule.to) {
         const to = byInput.get(stream) ?? stream;
         const k = `${stage}\u0000${to}`;
-        const e = edges.get(k) ?? { from: stage, to, rules: [] };
+        const e = edges.get(k) ?? { from: stage, to, rules: [], fused: fused.has(k) };
         e.rules.push(rule.when === undefined ? 'default' : String(i));
         edges.set(k, e);
       }

@@ -5,6 +5,7 @@ import { percentile } from '../../lib/core/percentile.js';
 import { arrivalLatencies, DlqTally, pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { createClient } from '../../lib/redis/url.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
+import { fusedRoutes } from '../../lib/config/fusion-plan.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 export interface TopOptions extends GlobalOptions {
@@ -40,6 +41,8 @@ export interface TopFrame {
   rows: TopRow[];
   dlq: number;
   stored: number;
+  /** Stages that run fused after another (lib/config/fusion-plan.ts): their streams see only what is not. */
+  fused: { from: string; to: string }[];
 }
 
 /** Samples the pipeline from Redis alone: XINFO for counts and rates, XREVRANGE + envelopes for latency, the DLQ by stage. */
@@ -97,7 +100,7 @@ export class TopSampler {
         dlq: s.stage ? this.dlqOf(s.stage) : null,
       };
     });
-    return { pipeline: status.pipeline, at: status.at, rows, dlq: status.dlq, stored: status.stored };
+    return { pipeline: status.pipeline, at: status.at, rows, dlq: status.dlq, stored: status.stored, fused: fusedRoutes(this.config) };
   }
 }
 
@@ -129,7 +132,10 @@ export function renderFrame(f: TopFrame, intervalMs: number): string {
   const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
   const head = `pipeline ${f.pipeline}  ${new Date(f.at).toISOString()}  every ${(intervalMs / 1000).toFixed(1)} s`;
-  return [head, '', ...lines, '', `dlq ${f.dlq}  stored ${f.stored}`].join('\n') + '\n';
+  const fused = f.fused.length
+    ? ['', `fused (run in the batch of the stage before; their streams count only the rest): ${f.fused.map((r) => `${r.to} after ${r.from}`).join(', ')}`]
+    : [];
+  return [head, '', ...lines, '', `dlq ${f.dlq}  stored ${f.stored}`, ...fused].join('\n') + '\n';
 }
 
 const CLEAR = '\x1b[H\x1b[2J';
