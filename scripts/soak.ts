@@ -45,7 +45,8 @@ const o = new Command('soak')
   .option('--kill-every-ms <ms>', 'SIGKILL a random worker this often', '30000')
   .option('--max-kills <n>', 'stop killing after this many (default: no limit)')
   .option('--config <file>', 'pipeline config', 'config/pipeline.json')
-  .option('--workers <n>', 'worker processes per stage', '1')
+  .option('--workers <n>', 'worker processes per stage (per process with --colocate)', '1')
+  .option('--colocate', 'run the stages as the config’s process groups, as `pipeline up` does (fused stages included); RSS per process')
   .option('--max-backlog <n>', 'records produced but not yet stored, reviewed or dead-lettered, at most (at least 2000)', '20000')
   .option('--sample-ms <ms>', 'how often RSS and Redis memory are sampled', '1000')
   .option('--seed <n>', 'seed of the input and of the victims', '1')
@@ -105,11 +106,14 @@ const { config, shards, supervisor, abort, allLive } = startFaultRun({
   pipeline,
   defaults,
   workers,
+  colocate: o.colocate === true,
   workerLogLevel: 'warn',
   say,
   log,
 });
 const input = shards.all[0]!.stream(config.input);
+// What the supervisor runs and RSS is sampled by: each stage, or each of the config's processes.
+const units = o.colocate ? config.processes : config.stages.map((s) => ({ name: s.name, stages: [s.name] }));
 
 // Every worker's read loop running (models loaded): the RSS baseline starts after this.
 await allLive(500);
@@ -137,9 +141,9 @@ const sampler = (async () => {
     done = await countDone().catch(() => done);
     const window = done <= N * 0.1 ? peakFirst : done >= N * 0.9 ? peakLast : undefined;
     if (window) {
-      for (const s of config.stages) {
-        const rss = Math.max(0, ...supervisor.pids(s.name).map(rssOf));
-        window.set(s.name, Math.max(window.get(s.name) ?? 0, rss));
+      for (const u of units) {
+        const rss = Math.max(0, ...supervisor.pids(u.name).map(rssOf));
+        window.set(u.name, Math.max(window.get(u.name) ?? 0, rss));
       }
     }
     const used = Number(/^used_memory:(\d+)/m.exec(await redis.info('memory').catch(() => ''))?.[1] ?? 0);
@@ -235,17 +239,18 @@ const dlqBad = new Set(dlq.filter(([, f]) => ['permanent_error', 'no_route'].inc
 const stored = copies.filter((c) => c !== null).length;
 const duplicated = copies.filter((c) => Number(c) > 1).length + terminal.repeated;
 const lost = copies.filter((c, i) => c === null && !terminal.keys.has(`s${i}`) && !dlqBad.has(`s${i}`)).length;
-const growth = config.stages.map((s) => {
-  const a = peakFirst.get(s.name) ?? 0;
-  const b = peakLast.get(s.name) ?? 0;
-  return { stage: s.name, first: a, last: b, pct: a > 0 && b > 0 ? ((b - a) / a) * 100 : NaN };
+const growth = units.map((u) => {
+  const a = peakFirst.get(u.name) ?? 0;
+  const b = peakLast.get(u.name) ?? 0;
+  return { stage: u.name, first: a, last: b, pct: a > 0 && b > 0 ? ((b - a) / a) * 100 : NaN };
 });
 const worstOf = (gs: typeof growth) => Math.max(...gs.map((g) => g.pct).filter((x) => Number.isFinite(x)));
 const worst = worstOf(growth);
 // A match stage holds an entry per product by design (stages/domain/vector-index.ts: its rows are in
 // spill files, a position and a key entry in memory): its growth is data, so the leak signal is the
 // other stages, and match's growth per product.
-const holdsData = new Set(config.stages.filter((s) => s.kind === 'match').map((s) => s.name));
+const matchStages = new Set(config.stages.filter((s) => s.kind === 'match').map((s) => s.name));
+const holdsData = new Set(units.filter((u) => u.stages.some((n) => matchStages.has(n))).map((u) => u.name));
 const worstOther = worstOf(growth.filter((g) => !holdsData.has(g.stage)));
 const perProduct = growth
   .filter((g) => holdsData.has(g.stage) && g.first > 0 && g.last > 0)
@@ -270,7 +275,7 @@ const result: [string, string | number][] = [
   ['dlq unexpected', dlq.length - dlqBad.size],
   ['kills', kills],
   ['worker restarts', supervisor.restarts],
-  ['rss per stage (first 10% -> last 10%, MB)', growth.map((g) => `${g.stage} ${mb(g.first)}->${mb(g.last)}`).join(', ')],
+  [`rss per ${o.colocate ? 'process' : 'stage'} (first 10% -> last 10%, MB)`, growth.map((g) => `${g.stage} ${mb(g.first)}->${mb(g.last)}`).join(', ')],
 ];
 process.stdout.write(result.map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
 const failures = [
