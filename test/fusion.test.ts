@@ -90,6 +90,11 @@ const redis = client(server.url);
 const seen = new Map<string, number>();
 const kinds: Record<string, StageFactory> = {
   mark: (ctx) => ({ kind: 'mark', process: async (batch) => batch.map(() => ok({ by: ctx.stage.name })) }),
+  // An output msgpack cannot encode (a symbol) for a title with "sym": the fused hand-off cannot be written.
+  odd: (ctx) => ({
+    kind: 'odd',
+    process: async (batch) => batch.map((m) => ok(m.envelope.input.title.includes('sym') ? { v: Symbol('x') } : { by: ctx.stage.name })),
+  }),
   flaky: (ctx) => ({
     kind: 'flaky',
     process: async (batch) =>
@@ -167,6 +172,39 @@ test('fused: what a routes to b alone runs through b in a’s batch; b’s strea
     ['a', 'b'],
   );
   assert.is(seen.get('p3'), 2);
+});
+
+test('a fused output that cannot be encoded is taken back: the record goes to b’s stream as a left it, and b’s own consumer dead-letters it', async () => {
+  const pipeline = randomPipeline('fz');
+  const keys = new Keys(pipeline);
+  const proc = new StageProcess({ config: config(pipeline, { kind: 'odd', maxDeliveries: 2 }), stages: ['a', 'b'], kinds, logger: silentLogger });
+  const running = proc.run();
+  try {
+    const p = redis.pipeline();
+    for (const [id, title] of [
+      ['p0', 'ok 0'],
+      ['p1', 'sym 1'],
+      ['p2', 'ok 2'],
+    ])
+      p.xadd(keys.stream('in'), '*', 'k', id!, 'e', encodeEnvelope(newEnvelope({ id: id!, title: title! })));
+    await p.exec();
+    await waitFor('two in out, one dead letter', async () => (await redis.xlen(keys.stream('out'))) === 2 && (await redis.xlen(keys.dlq)) === 1);
+  } finally {
+    await proc.stop();
+    await running;
+  }
+  // The dead letter keeps the entry b read from its stream: the envelope as a handed it over.
+  const dead = (await redis.xrangeBuffer(keys.dlq, '-', '+')) as [Buffer, Buffer[]][];
+  const fields = dead[0]![1];
+  const env = decodeEnvelope(entryFields(fields).payload!);
+  assert.is(env.key, 'p1');
+  assert.equal(Object.keys(env.outputs), ['a'], 'b’s output and hop taken back');
+  assert.equal(
+    env.hops.map((h) => h.stage),
+    ['a'],
+  );
+  const names = fields.map((f) => f.toString());
+  assert.is(names[names.indexOf('stage') + 1], 'b');
 });
 
 test('fuse: false, or b on another Redis URL (another ACL user): every record goes through b’s stream', async () => {

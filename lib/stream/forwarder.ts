@@ -104,6 +104,17 @@ export class Forwarder {
     return { id: msg.id, targets: t.keys, fields: [FIELD_KEY, env.key, FIELD_ENVELOPE, encodeEnvelope(env)], stage: stage.name };
   }
 
+  /**
+   * Undo what `forward` added to the envelope (this stage's output and hop) when it threw after
+   * adding them (the envelope could not be encoded), so the message can be written as it came.
+   */
+  retract(msg: Message): void {
+    const env = msg.envelope;
+    if (env.hops.at(-1)?.stage !== this.d.stage.name) return;
+    env.hops.pop();
+    delete env.outputs[this.d.stage.name];
+  }
+
   /** The entry to the dead-letter stream with why; logged and counted by reason. */
   deadLetter(entry: RawEntry, dl: DeadLetter): Forward {
     this.d.metrics.increment('messages.dead_lettered', 1, { ...this.tags, reason: dl.reason });

@@ -16,7 +16,7 @@ export interface Forward {
   /** Full stream keys; empty = ack only. */
   targets: readonly string[];
   fields: readonly (string | Buffer)[];
-  /** The stage whose output this is, when not the committing one's (a fused stage, lib/worker/fusion.ts): completions name it. */
+  /** The stage whose output this is; completions name it. Unset (dead letters): the committing stage. A fused stage's differs from the committing one's (lib/worker/fusion.ts). */
   stage?: string;
 }
 

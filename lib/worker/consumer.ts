@@ -123,7 +123,7 @@ export class StreamConsumer implements FusedStage {
 
   /** FusedStage: this stage on messages another stage of the process routed here alone. */
   async runFused(messages: Message[]): Promise<(Forward | undefined)[]> {
-    const out = await runFusedBatch({ runner: this.runner, forwarder: this.forwarder, metrics: this.d.metrics, tags: this.tags }, messages);
+    const out = await runFusedBatch({ ...this.d, runner: this.runner, forwarder: this.forwarder, tags: this.tags }, messages);
     this.processed += out.filter((f) => f !== undefined).length;
     return out;
   }

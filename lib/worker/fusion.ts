@@ -15,7 +15,9 @@
 import type { Message } from '../stream/codec.js';
 import { isFused, unfused, type Forwarder, type FusedForward, type FusedStage } from '../stream/forwarder.js';
 import type { Forward } from '../stream/handoff.js';
+import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
+import { RouteError } from '../core/errors.js';
 import type { StageRunner } from './stage-runner.js';
 
 /** Chains longer than this (a routing cycle inside one process) are cut: the rest goes through streams. */
@@ -54,6 +56,7 @@ async function fuseLevels(forwards: Forward[], maxDepth: number): Promise<void> 
 export interface FusedParts {
   runner: StageRunner;
   forwarder: Forwarder;
+  logger: Logger;
   metrics: Metrics;
   tags: Record<string, string>;
 }
@@ -61,7 +64,8 @@ export interface FusedParts {
 /**
  * One fused call of a stage (FusedStage.runFused): the stage once on the messages (timeout and
  * poison split as always, no outage wait), then its own routing; undefined for a message that
- * failed or matched no rule (its own consumer will dead-letter it with the reason).
+ * failed, matched no rule or could not be encoded (its own consumer retries or dead-letters it,
+ * with the reason).
  */
 export async function runFusedBatch(p: FusedParts, messages: Message[]): Promise<(Forward | undefined)[]> {
   const { metrics, tags } = p;
@@ -74,9 +78,16 @@ export async function runFusedBatch(p: FusedParts, messages: Message[]): Promise
   const routed = new Map<string, number>();
   const out = results.map((res, i) => {
     if (!res.ok) return undefined;
+    const msg = messages[i]!;
     try {
-      return p.forwarder.forward(messages[i]!, res.output, started, doneAt, messages.length, routed);
-    } catch {
+      return p.forwarder.forward(msg, res.output, started, doneAt, messages.length, routed);
+    } catch (err) {
+      // No route: nothing was added. Anything else (the envelope cannot be encoded) came after
+      // the output was added: take it back, so the stage's own consumer meets the same error.
+      if (!(err instanceof RouteError)) {
+        p.forwarder.retract(msg);
+        p.logger.warn('fusion.forward_error', { id: msg.id, key: msg.envelope.key, err });
+      }
       return undefined;
     }
   });
