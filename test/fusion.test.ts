@@ -47,7 +47,7 @@ test('resolveFused: a chain runs level by level, each stage once with all its me
   let runs = 0;
   const loop: FusedStage = { runFused: async (ms) => (runs++, ms.map((m) => fusedTo(loop, m))) };
   const cycle: Forward[] = [fusedTo(loop, message('c'))];
-  await resolveFused(cycle, undefined, 3);
+  await resolveFused(cycle, undefined, undefined, 3);
   assert.is(runs, 3);
   assert.equal(cycle[0]!.fields.length, 4, 'cut at the depth limit: encoded for the stream');
 });
@@ -107,7 +107,7 @@ const kinds: Record<string, StageFactory> = {
 };
 
 /** in → a → b → out; `out` is the input of `rest`, never run. */
-function config(pipeline: string, b: Record<string, unknown> = {}, env: Record<string, string> = {}) {
+function config(pipeline: string, b: Record<string, unknown> = {}, env: Record<string, string> = {}, a: Record<string, unknown> = {}) {
   const defaults: Partial<StageOptions> = { ...FAST, batchSize: 20 };
   return resolveConfig(
     {
@@ -115,7 +115,7 @@ function config(pipeline: string, b: Record<string, unknown> = {}, env: Record<s
       input: 'in',
       defaults,
       stages: [
-        { name: 'a', kind: 'mark', input: 'in' },
+        { name: 'a', kind: 'mark', input: 'in', ...a },
         { name: 'b', kind: 'flaky', ...b },
         { name: 'rest', kind: 'store', input: 'out' },
       ],
@@ -174,37 +174,38 @@ test('fused: what a routes to b alone runs through b in a’s batch; b’s strea
   assert.is(seen.get('p3'), 2);
 });
 
-test('a fused output that cannot be encoded is taken back: the record goes to b’s stream as a left it, and b’s own consumer dead-letters it', async () => {
-  const pipeline = randomPipeline('fz');
-  const keys = new Keys(pipeline);
-  const proc = new StageProcess({ config: config(pipeline, { kind: 'odd', maxDeliveries: 2 }), stages: ['a', 'b'], kinds, logger: silentLogger });
-  const running = proc.run();
-  try {
-    const p = redis.pipeline();
-    for (const [id, title] of [
-      ['p0', 'ok 0'],
-      ['p1', 'sym 1'],
-      ['p2', 'ok 2'],
-    ])
-      p.xadd(keys.stream('in'), '*', 'k', id!, 'e', encodeEnvelope(newEnvelope({ id: id!, title: title! })));
-    await p.exec();
-    await waitFor('two in out, one dead letter', async () => (await redis.xlen(keys.stream('out'))) === 2 && (await redis.xlen(keys.dlq)) === 1);
-  } finally {
-    await proc.stop();
-    await running;
+test('an output that cannot be encoded fails only its record, at the stage that made it: b’s is taken back and b’s own consumer dead-letters it; a’s goes a’s way', async () => {
+  for (const odd of ['b', 'a'] as const) {
+    const pipeline = randomPipeline('fz');
+    const keys = new Keys(pipeline);
+    const cfg = odd === 'b' ? config(pipeline, { kind: 'odd', maxDeliveries: 2 }) : config(pipeline, {}, {}, { kind: 'odd', maxDeliveries: 2 });
+    const proc = new StageProcess({ config: cfg, stages: ['a', 'b'], kinds, logger: silentLogger });
+    const running = proc.run();
+    try {
+      const p = redis.pipeline();
+      for (const [id, title] of [
+        ['p0', 'ok 0'],
+        ['p1', 'sym 1'],
+        ['p2', 'ok 2'],
+      ])
+        p.xadd(keys.stream('in'), '*', 'k', id!, 'e', encodeEnvelope(newEnvelope({ id: id!, title: title! })));
+      await p.exec();
+      await waitFor(`${odd}: two in out, one dead letter`, async () => (await redis.xlen(keys.stream('out'))) === 2 && (await redis.xlen(keys.dlq)) === 1);
+    } finally {
+      await proc.stop();
+      await running;
+    }
+    const dead = (await redis.xrangeBuffer(keys.dlq, '-', '+')) as [Buffer, Buffer[]][];
+    const fields = dead[0]![1];
+    const names = fields.map((f) => f.toString());
+    assert.is(names[names.indexOf('stage') + 1], odd);
+    const env = decodeEnvelope(entryFields(fields).payload!);
+    assert.is(env.key, 'p1');
+    // The dead letter keeps the entry as the failing stage read it: b's has a's output, not its own.
+    assert.equal(Object.keys(env.outputs), odd === 'b' ? ['a'] : []);
+    const out = (await redis.xrangeBuffer(keys.stream('out'), '-', '+')) as [Buffer, Buffer[]][];
+    assert.equal(out.map(([, f]) => decodeEnvelope(entryFields(f).payload!).key).sort(), ['p0', 'p2']);
   }
-  // The dead letter keeps the entry b read from its stream: the envelope as a handed it over.
-  const dead = (await redis.xrangeBuffer(keys.dlq, '-', '+')) as [Buffer, Buffer[]][];
-  const fields = dead[0]![1];
-  const env = decodeEnvelope(entryFields(fields).payload!);
-  assert.is(env.key, 'p1');
-  assert.equal(Object.keys(env.outputs), ['a'], 'b’s output and hop taken back');
-  assert.equal(
-    env.hops.map((h) => h.stage),
-    ['a'],
-  );
-  const names = fields.map((f) => f.toString());
-  assert.is(names[names.indexOf('stage') + 1], 'b');
 });
 
 test('fuse: false, or b on another Redis URL (another ACL user): every record goes through b’s stream', async () => {

@@ -27,27 +27,44 @@ export const MAX_FUSED_DEPTH = 16;
  * Replace, in place, every fused forward of a batch's hand-off by what its stage made of it,
  * stage after stage (a fused stage may fuse into the next), each stage called once per level
  * with all the messages routed to it; all of it inside `hold` (the batch's entries kept claimed).
+ * A fallback that cannot be encoded (an output before the failed stage cannot be) is removed and
+ * given to `onError`, for the consumer's failure policy, as its forward would have been unfused.
  */
 export async function resolveFused(
   forwards: Forward[],
   hold: (work: () => Promise<void>) => Promise<void> = (w) => w(),
+  onError: (f: FusedForward, err: Error) => void = (_, err) => {
+    throw err;
+  },
   maxDepth = MAX_FUSED_DEPTH,
 ): Promise<void> {
-  if (forwards.some(isFused)) await hold(() => fuseLevels(forwards, maxDepth));
+  if (!forwards.some(isFused)) return;
+  const failed = new Map<FusedForward, Error>();
+  await hold(() => fuseLevels(forwards, maxDepth, failed));
+  for (let i = forwards.length - 1; i >= 0; i--) if (failed.has(forwards[i] as FusedForward)) forwards.splice(i, 1);
+  for (const [f, err] of failed) onError(f, err);
 }
 
-async function fuseLevels(forwards: Forward[], maxDepth: number): Promise<void> {
+async function fuseLevels(forwards: Forward[], maxDepth: number, failed: Map<FusedForward, Error>): Promise<void> {
+  const fallback = (f: FusedForward): Forward => {
+    try {
+      return unfused(f);
+    } catch (err) {
+      failed.set(f, err instanceof Error ? err : new Error(String(err)));
+      return f;
+    }
+  };
   for (let depth = 0; ; depth++) {
     const groups = new Map<FusedStage, number[]>();
     forwards.forEach((f, i) => {
-      if (!isFused(f)) return;
-      if (depth >= maxDepth) forwards[i] = unfused(f);
+      if (!isFused(f) || failed.has(f)) return;
+      if (depth >= maxDepth) forwards[i] = fallback(f);
       else groups.set(f.fused.into, [...(groups.get(f.fused.into) ?? []), i]);
     });
     if (groups.size === 0) return;
     for (const [stage, at] of groups) {
       const results = await stage.runFused(at.map((i) => (forwards[i] as FusedForward).fused.message));
-      at.forEach((i, j) => (forwards[i] = results[j] ?? unfused(forwards[i] as FusedForward)));
+      at.forEach((i, j) => (forwards[i] = results[j] ?? fallback(forwards[i] as FusedForward)));
     }
   }
 }
