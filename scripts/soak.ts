@@ -98,7 +98,7 @@ const defaults = {
   minWorkers: workers,
   maxWorkers: workers,
 };
-const { config, shards, supervisor, abort, allLive } = startFaultRun({
+const { config, units, shards, supervisor, abort, allLive } = startFaultRun({
   dir,
   server,
   redis,
@@ -112,8 +112,6 @@ const { config, shards, supervisor, abort, allLive } = startFaultRun({
   log,
 });
 const input = shards.all[0]!.stream(config.input);
-// What the supervisor runs and RSS is sampled by: each stage, or each of the config's processes.
-const units = o.colocate ? config.processes : config.stages.map((s) => ({ name: s.name, stages: [s.name] }));
 
 // Every worker's read loop running (models loaded): the RSS baseline starts after this.
 await allLive(500);

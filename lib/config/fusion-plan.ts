@@ -4,7 +4,15 @@
  * that allows it (`fuse`) and connects as the same Redis user. Pure: for views (`pipeline top`,
  * the console's graph) that must say why a stage's stream sees little of the traffic.
  */
-import type { ResolvedConfig } from './types.js';
+import type { ResolvedConfig, ResolvedStage } from './types.js';
+
+/**
+ * Whether `to` may run fused after `from` when both run in one process: another stage that allows
+ * it, connecting as the same Redis user (the hand-off writes what `to` writes with `from`'s).
+ */
+export function mayFuse(from: ResolvedStage, to: ResolvedStage): boolean {
+  return to !== from && to.fuse && to.redisUrl === from.redisUrl;
+}
 
 export interface FusedRoute {
   /** The stage whose hand-off carries the fused stage's output. */
@@ -20,7 +28,7 @@ export function fusedRoutes(config: ResolvedConfig): FusedRoute[] {
     for (const rule of config.routes[from.name] ?? []) {
       const targets = typeof rule.to === 'string' ? [rule.to] : rule.to;
       const to = targets.length === 1 ? byInput.get(targets[0]!) : undefined;
-      if (!to || to === from || !to.fuse || to.process !== from.process || to.redisUrl !== from.redisUrl) continue;
+      if (!to || to.process !== from.process || !mayFuse(from, to)) continue;
       out.set(`${from.name}\u0000${to.name}`, { from: from.name, to: to.name });
     }
   }

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Message } from '../stream/codec.js';
 import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
 import type { RawEntry } from '../stream/entries.js';
-import { Forwarder, type FusedForward, type FusedStage } from '../stream/forwarder.js';
+import { Forwarder, type FusedStage } from '../stream/forwarder.js';
 import { resolveFused, runFusedBatch } from './fusion.js';
 import { GroupReader } from '../stream/group-reader.js';
 import { errorMessage, RouteError } from '../core/errors.js';
@@ -312,9 +312,10 @@ export class StreamConsumer implements FusedStage {
         }
       });
       for (const [route, n] of routed) this.d.metrics.increment('messages.routed', n, { ...this.tags, route });
-      const [ids, byId] = [messages.map((m) => m.id), new Map(live.map((q) => [q.entry.id, q]))];
-      const unencodable = (f: FusedForward, err: Error) => this.onFailure(byId.get(f.id)!, f.fused.message, err, forwards, retries);
-      await resolveFused(forwards, (work) => this.runner.holding(ids, () => this.heldIds(), work), unencodable);
+      const hold = (ids: string[], work: () => Promise<void>) => this.runner.holding(ids, () => this.heldIds(), work);
+      const owner = (id: string) => live.find((q) => q.entry.id === id)!;
+      const fail = (id: string, msg: Message, err: Error) => this.onFailure(owner(id), msg, err, forwards, retries);
+      await resolveFused(forwards, hold, fail);
       this.phase = 'committing';
       const { retryBaseMs, retryMaxMs } = stage;
       const commit = { retryBaseMs, retryMaxMs, logger: this.d.logger, metrics: this.d.metrics, tags: this.tags, stopping: () => this.stopping };

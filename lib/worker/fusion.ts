@@ -26,23 +26,24 @@ export const MAX_FUSED_DEPTH = 16;
 /**
  * Replace, in place, every fused forward of a batch's hand-off by what its stage made of it,
  * stage after stage (a fused stage may fuse into the next), each stage called once per level
- * with all the messages routed to it; all of it inside `hold` (the batch's entries kept claimed).
+ * with all the messages routed to it; all of it inside `hold` (those messages' entries kept claimed).
  * A fallback that cannot be encoded (an output before the failed stage cannot be) is removed and
  * given to `onError`, for the consumer's failure policy, as its forward would have been unfused.
  */
 export async function resolveFused(
   forwards: Forward[],
-  hold: (work: () => Promise<void>) => Promise<void> = (w) => w(),
-  onError: (f: FusedForward, err: Error) => void = (_, err) => {
+  hold: (ids: string[], work: () => Promise<void>) => Promise<void> = (_, w) => w(),
+  onError: (id: string, message: Message, err: Error) => void = (_, __, err) => {
     throw err;
   },
   maxDepth = MAX_FUSED_DEPTH,
 ): Promise<void> {
-  if (!forwards.some(isFused)) return;
+  const ids = forwards.filter(isFused).map((f) => f.id);
+  if (ids.length === 0) return;
   const failed = new Map<FusedForward, Error>();
-  await hold(() => fuseLevels(forwards, maxDepth, failed));
+  await hold(ids, () => fuseLevels(forwards, maxDepth, failed));
   for (let i = forwards.length - 1; i >= 0; i--) if (failed.has(forwards[i] as FusedForward)) forwards.splice(i, 1);
-  for (const [f, err] of failed) onError(f, err);
+  for (const [f, err] of failed) onError(f.id, f.fused.message, err);
 }
 
 async function fuseLevels(forwards: Forward[], maxDepth: number, failed: Map<FusedForward, Error>): Promise<void> {
@@ -59,7 +60,8 @@ async function fuseLevels(forwards: Forward[], maxDepth: number, failed: Map<Fus
     forwards.forEach((f, i) => {
       if (!isFused(f) || failed.has(f)) return;
       if (depth >= maxDepth) forwards[i] = fallback(f);
-      else groups.set(f.fused.into, [...(groups.get(f.fused.into) ?? []), i]);
+      else if (groups.has(f.fused.into)) groups.get(f.fused.into)!.push(i);
+      else groups.set(f.fused.into, [i]);
     });
     if (groups.size === 0) return;
     for (const [stage, at] of groups) {

@@ -10,7 +10,7 @@ import { Connections } from '../redis/connections.js';
 import { consumerName } from '../redis/keys.js';
 import type { StageFactory } from './stage.js';
 import { Worker } from './worker.js';
-import type { StreamConsumer } from './consumer.js';
+import { mayFuse } from '../config/fusion-plan.js';
 import { ProcessGauges } from './process-gauges.js';
 
 export interface StageProcessOptions {
@@ -35,17 +35,15 @@ export interface StageProcessOptions {
 
 /**
  * Let each stage's consumers hand records they route to one stream alone straight to the local
- * consumer of that stream (lib/worker/fusion.ts) when that stage allows it (`fuse`) and uses the
- * same Redis URL (its ACL user must be able to write what the fused stage writes).
+ * consumer of that stream (lib/worker/fusion.ts) when `mayFuse` says so (lib/config/fusion-plan.ts).
  */
 function fuseStages(workers: readonly Worker[]): void {
-  const bySource = new Map<string, { url: string; consumer: StreamConsumer }>();
-  for (const w of workers) if (w.stage.fuse) for (const c of w.consumers) bySource.set(c.source, { url: w.stage.redisUrl, consumer: c });
+  const bySource = new Map(workers.flatMap((w) => w.consumers.map((c) => [c.source, { stage: w.stage, consumer: c }] as const)));
   for (const w of workers)
     for (const c of w.consumers) {
       c.fuseInto((key) => {
         const local = bySource.get(key);
-        return local && local.consumer !== c && local.url === w.stage.redisUrl ? local.consumer : undefined;
+        return local && mayFuse(w.stage, local.stage) ? local.consumer : undefined;
       });
     }
 }

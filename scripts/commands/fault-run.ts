@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { sleep } from '../../lib/core/backoff.js';
 import { resolveConfig } from '../../lib/config/load.js';
-import type { PipelineConfig, ResolvedConfig } from '../../lib/config/types.js';
+import type { PipelineConfig, ResolvedConfig, ResolvedProcess } from '../../lib/config/types.js';
 import type { Logger } from '../../lib/observe/logger.js';
 import type { RedisServer } from '../../lib/redis/server.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
@@ -39,6 +39,8 @@ export interface FaultRunOptions {
 
 export interface FaultRun {
   config: ResolvedConfig;
+  /** What the supervisor runs (and kills): each stage alone, or the config's processes with `colocate`. */
+  units: readonly ResolvedProcess[];
   shards: Shards;
   supervisor: ReturnType<typeof createSupervisor>;
   /** Stop the workers and redis-server, say why, exit with `code`. */
@@ -53,16 +55,17 @@ export function startFaultRun(o: FaultRunOptions): FaultRun {
   writeFileSync(configFile, JSON.stringify({ ...o.raw, pipeline: o.pipeline, ...shardCount, defaults: { ...o.raw.defaults, ...o.defaults } }));
   const config = resolveConfig(JSON.parse(readFileSync(configFile, 'utf8')), configFile, { env: { REDIS_URL: o.server.url } });
   const shards = configShards(config);
+  const units = o.colocate ? config.processes : config.stages.map((s) => ({ name: s.name, stages: [s.name] }));
   const supervisor = createSupervisor(
     {
       configPath: configFile,
       env: { ...process.env, REDIS_URL: o.server.url, LOG_LEVEL: o.workerLogLevel },
       stdio: openSync(join(o.dir, 'workers.log'), 'a'),
-      ...(o.colocate ? { units: config.processes } : {}),
+      units,
     },
     o.log,
   );
-  for (const unit of o.colocate ? config.processes.map((p) => p.name) : config.stages.map((s) => s.name)) supervisor.scale(unit, o.workers);
+  for (const unit of units) supervisor.scale(unit.name, o.workers);
   let aborting = false;
   const abort = async (why: string, code: number): Promise<never> => {
     if (!aborting) {
@@ -81,5 +84,5 @@ export function startFaultRun(o: FaultRunOptions): FaultRun {
   const allLive = async (everyMs: number) => {
     while ((await live()) < config.stages.length * o.workers * shards.count) await sleep(everyMs);
   };
-  return { config, shards, supervisor, abort, allLive };
+  return { config, units, shards, supervisor, abort, allLive };
 }
