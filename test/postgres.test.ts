@@ -242,7 +242,7 @@ test('postgres stopped mid-run: nothing acked or dead-lettered, deliveries not b
     const g = await storeGroup(config);
     const undelivered = (await redis.xrange(keys.stream('store'), `(${g.lastDeliveredId}`, '+')).length;
     assert.is(g.pending + undelivered, 60, 'nothing acked while postgres is down');
-    assert.ok(g.pending > 0 && g.pending <= 16, 'one batch in flight, the rest not read');
+    assert.ok(g.pending > 0 && g.pending <= 32, `one batch in flight and at most one read ahead, the rest not read (${g.pending} pending)`);
     const detail = (await redis.xpending(keys.stream('store'), 'store', '-', '+', 100)) as [string, string, number, number][];
     assert.ok(
       detail.every(([, , , deliveries]) => deliveries === 1),

@@ -36,6 +36,8 @@ export class GroupReader {
   /** The fence value when the read in flight was sent: entries it delivers came after it. */
   private inflightFence = '';
   private inflightEpoch = 0;
+  /** Ids the read in flight delivered that no `next()` has taken yet (a batch read ahead). */
+  private waiting: string[] = [];
   private wake?: () => void;
 
   constructor(private readonly o: GroupReaderOptions) {}
@@ -49,7 +51,11 @@ export class GroupReader {
       this.inflight = this.o
         .connection()
         .callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', batchSize, 'BLOCK', blockMs, 'STREAMS', source, '>')
-        .then(readGroupEntries);
+        .then(readGroupEntries)
+        .then((entries) => {
+          this.waiting = entries.map((e) => e.id);
+          return entries;
+        });
       this.inflight.catch(() => {}); // a read-ahead that fails is rethrown by the next() that takes it
     }
     return this.inflight;
@@ -73,7 +79,16 @@ export class GroupReader {
     }
     if (!entries) return NOTHING;
     this.inflight = undefined;
+    this.waiting = [];
     return { entries, fence: this.inflightFence, epoch: this.inflightEpoch };
+  }
+
+  /**
+   * Entries delivered to this consumer and not yet taken (a read ahead that arrived while a batch
+   * is processed): the consumer keeps them claimed with its batch, since they are pending here.
+   */
+  deliveredIds(): readonly string[] {
+    return this.waiting;
   }
 
   /** End a `next()` that is waiting, without cancelling its read. */
@@ -88,6 +103,7 @@ export class GroupReader {
       return { entries: await this.inflight, fence: this.inflightFence, epoch: this.inflightEpoch };
     } finally {
       this.inflight = undefined;
+      this.waiting = [];
     }
   }
 }

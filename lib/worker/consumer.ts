@@ -162,9 +162,9 @@ export class StreamConsumer implements FusedStage {
     return this.queue.size;
   }
 
-  /** Ids this consumer holds in memory (kept claimed while a batch runs). */
+  /** Ids this consumer holds in memory, queued or read ahead (kept claimed while a batch runs). */
   heldIds(): string[] {
-    return this.queue.ids();
+    return [...this.queue.ids(), ...this.reader.deliveredIds()];
   }
 
   get isStopping(): boolean {
