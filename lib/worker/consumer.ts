@@ -273,11 +273,11 @@ export class StreamConsumer implements FusedStage {
     } finally {
       this.phase = 'idle';
     }
-    // Read ahead: the next read is on the reader connection while this batch is processed and
-    // handed off, so what arrives meanwhile does not wait for a new read's round trip (stop()
-    // drains it like any read; its entries are kept claimed). Only for stages whose batches are
-    // quick: a slow stage would hold a second batch pending that another worker could be running.
-    if (entries.length > 0 && this.lastBatchMs < stage.readAheadMs && !this.stopping) this.reader.start(this.queue.blockFor(stage.blockMs));
+    // Read ahead: a full batch means more is waiting, so fetch the next one on the reader
+    // connection while this one is processed and handed off (stop() drains it like any read).
+    // Only for stages whose batches are quick: a slow stage would hold a second batch pending
+    // that another worker could be running.
+    if (entries.length === stage.batchSize && this.lastBatchMs < stage.readAheadMs && !this.stopping) this.reader.start(this.queue.blockFor(stage.blockMs));
     return { batch: entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })), fence, epoch };
   }
 
