@@ -86,7 +86,9 @@ function pairsLine(label: string, pairs: readonly number[]): string {
 
 /** One run as a log line: records/s, then per stage CPU seconds and mean batch size, and Redis CPU. */
 export function runLine(r: ThroughputResult): string {
-  const stages = r.stages.map((x) => `${x.stage} ${x.cpuSeconds.toFixed(1)}${x.meanBatch === undefined ? '' : ` (batch ${x.meanBatch.toFixed(1)})`}`);
+  const batches = (m: number[] | undefined) =>
+    m === undefined || m.every(Number.isNaN) ? '' : ` (batch ${m.map((b) => (Number.isNaN(b) ? '-' : b.toFixed(1))).join('/')})`;
+  const stages = r.stages.map((x) => `${x.stage} ${x.cpuSeconds.toFixed(1)}${batches(x.meanBatch)}`);
   return `${Math.round(r.recordsPerSec)} records/s (${r.records} in ${r.seconds.toFixed(2)} s; cpu s: ${stages.join(', ')}, redis ${r.redisCpuSeconds.toFixed(1)})`;
 }
 

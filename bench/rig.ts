@@ -25,8 +25,11 @@ export interface StageResources {
   connectionsPerProcess: number;
   /** CPU seconds the stage's processes used while measured. */
   cpuSeconds: number;
-  /** Mean size of the batches the stage ran (from the envelopes' hops; undefined without them). */
-  meanBatch?: number;
+  /**
+   * Mean size of the batches each stage of the process group ran, in the group's order (from the
+   * envelopes' hops; undefined without them; NaN for a stage no hop names, e.g. a fused one).
+   */
+  meanBatch?: number[];
 }
 
 export interface ThroughputResult {
@@ -99,7 +102,7 @@ export async function measureThroughput(redis: Redis, start: () => Promise<Rig>,
     const stages = await resourcesOf(redis, rig, sampler, cpuAtStart);
     if (!rig.arrived) {
       const sizes = await meanBatchSizes(redis, rig.outputs);
-      for (const s of stages) s.meanBatch = sizes.get(s.stage);
+      for (const s of stages) s.meanBatch = s.stage.split('+').map((name) => sizes.get(name) ?? NaN);
     }
     const seconds = Math.max(1, t1 - t0) / 1000;
     return { side: rig.side, records: n, seconds, recordsPerSec: n / seconds, stages, redisCpuSeconds: redisCpu, redisCommands };
