@@ -1,14 +1,12 @@
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { TransientError } from '../lib/core/errors.js';
 import { resolveConfig } from '../lib/config/load.js';
 import { silentLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
-import { ok, type StageFactory } from '../lib/worker/stage.js';
 import { Worker } from '../lib/worker/worker.js';
-import { FAST } from './helpers/pipeline.js';
+import { FAST, oneStageToOut, outageStage } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -22,22 +20,17 @@ test('during an outage the batch read ahead is kept claimed with the one in flig
   const pipeline = randomPipeline();
   const keys = new Keys(pipeline);
   let down = false;
-  const gate: StageFactory = () => ({
-    kind: 'gate',
-    async process(batch) {
-      if (down) throw new TransientError('dependency down');
-      return batch.map(() => ok({ passed: true }));
-    },
+  // readAheadMs: every full batch reads the next one ahead; claimMinIdleMs far below the outage.
+  const raw = oneStageToOut(pipeline, 'gate', {
+    ...FAST,
+    batchSize: 8,
+    maxDeliveries: 2,
+    readAheadMs: 60_000,
+    claimMinIdleMs: 400,
+    claimIntervalMs: 50,
+    keepClaimedMs: 100,
   });
-  const raw = {
-    pipeline,
-    input: 'in',
-    streams: { terminal: ['out'] },
-    // readAheadMs: every full batch reads the next one ahead; claimMinIdleMs far below the outage.
-    defaults: { ...FAST, batchSize: 8, maxDeliveries: 2, readAheadMs: 60_000, claimMinIdleMs: 400, claimIntervalMs: 50, keepClaimedMs: 100 },
-    stages: [{ name: 'work', kind: 'gate', input: 'in' }],
-    routes: { work: [{ to: 'out' }] },
-  };
+  const gate = outageStage('gate', () => down);
   const worker = new Worker({ config: resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } }), stage: 'work', stages: { gate }, logger: silentLogger });
   const running = worker.run();
   const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ id: `r${from + i}`, title: `t${from + i}` })).join('\n');

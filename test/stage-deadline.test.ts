@@ -2,7 +2,6 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { TransientError } from '../lib/core/errors.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
@@ -12,7 +11,7 @@ import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { ok, type StageFactory } from '../lib/worker/stage.js';
 import { Worker } from '../lib/worker/worker.js';
-import { FAST } from './helpers/pipeline.js';
+import { FAST, oneStageToOut, outageStage } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -30,23 +29,16 @@ test('a stage call that never returns is abandoned at stageTimeoutMs, counted, r
       return batch.map(() => ok({ passed: true }));
     },
   });
-  const raw = {
-    pipeline,
-    input: 'in',
-    streams: { terminal: ['out'] },
-    defaults: {
-      ...FAST,
-      batchSize: 10,
-      maxDeliveries: 2,
-      stageTimeoutMs: 300,
-      keepClaimedMs: 100,
-      claimMinIdleMs: 600_000,
-      stallTimeoutMs: 400,
-      watchdogIntervalMs: 50,
-    },
-    stages: [{ name: 'work', kind: 'gate', input: 'in' }],
-    routes: { work: [{ to: 'out' }] },
-  };
+  const raw = oneStageToOut(pipeline, 'gate', {
+    ...FAST,
+    batchSize: 10,
+    maxDeliveries: 2,
+    stageTimeoutMs: 300,
+    keepClaimedMs: 100,
+    claimMinIdleMs: 600_000,
+    stallTimeoutMs: 400,
+    watchdogIntervalMs: 50,
+  });
   const metrics = memoryMetrics();
   const worker = new Worker({
     config: resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } }),
@@ -91,21 +83,8 @@ test('a dependency outage waited out in place keeps the worker live but, past bl
   const pipeline = randomPipeline();
   const keys = new Keys(pipeline);
   let down = true;
-  const flaky: StageFactory = () => ({
-    kind: 'flaky',
-    async process(batch) {
-      if (down) throw new TransientError('dependency down');
-      return batch.map(() => ok({ passed: true }));
-    },
-  });
-  const raw = {
-    pipeline,
-    input: 'in',
-    streams: { terminal: ['out'] },
-    defaults: { ...FAST, maxDeliveries: 1, claimMinIdleMs: 600_000, stallTimeoutMs: 400, watchdogIntervalMs: 50 },
-    stages: [{ name: 'work', kind: 'flaky', input: 'in' }],
-    routes: { work: [{ to: 'out' }] },
-  };
+  const flaky = outageStage('flaky', () => down);
+  const raw = oneStageToOut(pipeline, 'flaky', { ...FAST, maxDeliveries: 1, claimMinIdleMs: 600_000, stallTimeoutMs: 400, watchdogIntervalMs: 50 });
   const file = join(tmpdir(), `${pipeline}-progress.json`);
   const body = () => (existsSync(file) ? readFileSync(file, 'utf8') : '');
   process.env.PROGRESS_FILE = file; // read by the watchdog when the worker is built (as in a pod)

@@ -2,6 +2,8 @@ import { resolveConfig } from '../../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig, StageOptions } from '../../lib/config/types.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { Worker } from '../../lib/worker/worker.js';
+import { ok, type StageFactory } from '../../lib/worker/stage.js';
+import { TransientError } from '../../lib/core/errors.js';
 import { STAGES } from '../../stages/index.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -59,6 +61,29 @@ export function stageThenStore(
     routes: { [stage.name]: [{ to: 'store' }] },
     ...extra,
   };
+}
+
+/** One stage `work` of `kind` reading `in`, everything routed to the terminal stream `out`. */
+export function oneStageToOut(pipeline: string, kind: string, defaults: Partial<StageOptions>) {
+  return {
+    pipeline,
+    input: 'in',
+    streams: { terminal: ['out'] },
+    defaults,
+    stages: [{ name: 'work', kind, input: 'in' }],
+    routes: { work: [{ to: 'out' }] },
+  };
+}
+
+/** A stage kind that passes every record on, or fails its batch as a dependency outage (TransientError) while `down()`. */
+export function outageStage(kind: string, down: () => boolean): StageFactory {
+  return () => ({
+    kind,
+    async process(batch) {
+      if (down()) throw new TransientError('dependency down');
+      return batch.map(() => ok({ passed: true }));
+    },
+  });
 }
 
 /** Write a rules-only config with this pipeline name and timers to a temp file (for child processes). */
