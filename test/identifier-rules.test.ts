@@ -46,6 +46,10 @@ test('model-number shape: letters with digits, 4-6 digit numbers; not quantities
     'only the first 3 words after the brand',
   );
   assert.is(findMpnByShape('Belkin Pure AV Silver Series HDMI cable 8 ft', 6), null);
+  // A number the next word makes a quantity or a product line is not a model number (titles from the data).
+  assert.is(findMpnByShape('3000 Lumens XGA DLP Projector', null), null);
+  assert.is(findMpnByShape('HP LaserJet 4250 Series Toner', 2)?.text, undefined);
+  assert.is(findMpnByShape('Avery 5160 Address Labels', 5)?.text, '5160', 'a number before another word still is one');
 });
 
 test('applyIdentifierRules: fields changed by a rule say so', () => {

@@ -1,12 +1,20 @@
 /**
  * A model number the tagger missed, found by shape: the first of the few words after the brand (or
  * else the title's last word) that mixes letters and digits (or is a 4–6 digit number), and is not a quantity ("16GB", "3.5mm",
- * "1080p"), a barcode, or the brand itself.
+ * "1080p", or a number whose next word makes it one: "3000 Lumens"), a barcode, or the brand itself.
  */
 
 /** Quantities and other number-bearing words that are not model numbers. */
 const NOT_MPN =
   /^(?:\d+(?:[.,]\d+)?(?:-?(?:[kmgt]b|gig|gb?|mp|mm|cm|m|ft|in|inch(?:es)?|x|w|v|mah|hz|ghz|mhz|p|i|k|pack|pk|oz|lbs?|ft|ppm|dpi|mbps|gbps|watts?|volts?|pcs?|port|ports|pin|th|st|nd|rd|d|s|g|yr|year|mil|lb|ct|sheets?|feet|foot|meters?|inches|awg|bit))+|\d+x\d*|\d+(?:[.,]\d+)?)$/i;
+
+/**
+ * Words that make the number before them a quantity or a product line: "3000 Lumens", "8000
+ * Series", "2400 mAh", "500 Sheets". In the training and dev titles no 4-6 digit number followed
+ * by one of these is the model number.
+ */
+const QUANTITY_NEXT =
+  /^(?:series|lumens?|[kmgt]hz|rpm|pages?|sheets?|mah|[kmgt]b|dpi|yield|joules?|watts?|volts?|carton|box|count|ct|pack|pk|pcs|pieces|feet|ft|inch(?:es)?|mm|cm|lbs?|oz|btu|hours?|hrs|x)$/i;
 
 export interface MpnShapeOptions {
   /** Accept all-digit words of this many digits (office products use them). @defaultValue [4, 6] */
@@ -53,8 +61,9 @@ export function looksLikeMpn(word: string, o: MpnShapeOptions = MPN_SHAPE_DEFAUL
 /** The first model-number-shaped word of the few after the brand span (or the title start), else the last word. */
 export function findMpnByShape(text: string, brandEnd: number | null, o: MpnShapeOptions = MPN_SHAPE_DEFAULTS): WordSpan | null {
   const all = words(text);
+  const quantity = (w: WordSpan): boolean => /^\d+$/.test(w.text) && QUANTITY_NEXT.test(all[all.indexOf(w) + 1]?.text ?? '');
   const after = all.filter((w) => brandEnd === null || w.start >= brandEnd).slice(0, o.maxWordsAfterBrand);
-  const near = after.find((w) => looksLikeMpn(w.text, o));
+  const near = after.find((w) => looksLikeMpn(w.text, o) && !quantity(w));
   if (near !== undefined) return near;
   const last = all[all.length - 1];
   return o.lastWord && last !== undefined && (brandEnd === null || last.start >= brandEnd) && looksLikeMpn(last.text, o) ? last : null;
