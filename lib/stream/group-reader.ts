@@ -36,8 +36,8 @@ export class GroupReader {
   /** The fence value when the read in flight was sent: entries it delivers came after it. */
   private inflightFence = '';
   private inflightEpoch = 0;
-  /** Ids the read in flight delivered that no `next()` has taken yet (a batch read ahead). */
-  private waiting: string[] = [];
+  /** What the read in flight delivered that no `next()` has taken yet (a batch read ahead). */
+  private waiting: readonly RawEntry[] = [];
   private wake?: () => void;
 
   constructor(private readonly o: GroupReaderOptions) {}
@@ -52,10 +52,7 @@ export class GroupReader {
         .connection()
         .callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', batchSize, 'BLOCK', blockMs, 'STREAMS', source, '>')
         .then(readGroupEntries)
-        .then((entries) => {
-          this.waiting = entries.map((e) => e.id);
-          return entries;
-        });
+        .then((entries) => (this.waiting = entries));
       this.inflight.catch(() => {}); // a read-ahead that fails is rethrown by the next() that takes it
     }
     return this.inflight;
@@ -87,8 +84,8 @@ export class GroupReader {
    * Entries delivered to this consumer and not yet taken (a read ahead that arrived while a batch
    * is processed): the consumer keeps them claimed with its batch, since they are pending here.
    */
-  deliveredIds(): readonly string[] {
-    return this.waiting;
+  deliveredIds(): string[] {
+    return this.waiting.map((e) => e.id);
   }
 
   /** End a `next()` that is waiting, without cancelling its read. */
