@@ -19,6 +19,16 @@ test('findBrands matches folded brands on word boundaries, longest first', () =>
   assert.equal(findBrands(lex, t), [{ start: 0, end: 8, text: 'Dri-Mark' }]);
   assert.equal(findBrands(lex, 'Sonya cable'), [], 'not inside a longer word');
   assert.equal(findBrands(lex, 'once upon'), [], 'brands under brandMinCount are left out');
+  assert.equal(findBrands(lex, 'JUST MOBILE Xtand, sony™ SONY'), [
+    { start: 0, end: 11, text: 'JUST MOBILE' },
+    { start: 19, end: 23, text: 'sony' },
+    { start: 25, end: 29, text: 'SONY' },
+  ]);
+  assert.equal(findBrands(lex, 'mace'), [{ start: 0, end: 4, text: 'mace' }], 'a brand that ends the title');
+  // A key that is not folded could never match a folded title; it is left out, not mis-indexed.
+  const odd = brandLexicon({ brands: { 'Dri-Mark': 3, 'é': 2, pen: 2 } });
+  assert.equal([...odd.counts.keys()], ['pen']);
+  assert.equal(findBrands(odd, 'Dri-Mark pen'), [{ start: 9, end: 12, text: 'pen' }]);
 });
 
 test('resolveBrand completes a cut-short or letter-only tag, keeps an unknown brand, fills a missed one', () => {

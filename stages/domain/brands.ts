@@ -10,13 +10,28 @@ export interface BrandLexicon {
   /** Folded brand (letters and digits, lower-case) → number of training titles that had it. */
   counts: ReadonlyMap<string, number>;
   /** The same brands as a character trie, so a scan follows one path per start instead of trying every length. */
-  trie: TrieNode;
+  trie: FlatTrie;
 }
 
-interface TrieNode {
-  next: Map<number, TrieNode>;
-  /** A brand ends here. */
-  brand: boolean;
+/**
+ * A trie over the 36 symbols `fold` keeps, as flat arrays: node n's child for symbol s is
+ * `next[n * 36 + s]` (0: none; the root is node 0 and never a child). One array read per
+ * character instead of a Map lookup and two objects per node.
+ */
+interface FlatTrie {
+  next: Int32Array;
+  /** 1 where a brand ends. */
+  brand: Uint8Array;
+}
+
+const SYMBOLS = 36;
+
+/** Symbol of a char code: 0-9 for digits, 10-35 for letters of either case; -1 for anything else. */
+function symbolOf(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 122) return c - 87;
+  if (c >= 65 && c <= 90) return c - 55;
+  return -1;
 }
 
 export interface BrandLexiconFile {
@@ -27,19 +42,23 @@ export interface BrandLexiconFile {
 export const fold = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]/g, '');
 
 export function brandLexicon(file: BrandLexiconFile, minCount = 1): BrandLexicon {
-  const counts = new Map(Object.entries(file.brands).filter(([b, n]) => b !== '' && n >= minCount));
-  const trie: TrieNode = { next: new Map(), brand: false };
+  // Keys are folded already; a key that is not (a hand-edited file) could never match, and holds a symbol the trie lacks.
+  const counts = new Map(Object.entries(file.brands).filter(([b, n]) => b !== '' && b === fold(b) && n >= minCount));
+  let size = 1;
+  for (const b of counts.keys()) size += b.length;
+  const next = new Int32Array(size * SYMBOLS);
+  const brand = new Uint8Array(size);
+  let nodes = 1;
   for (const b of counts.keys()) {
-    let node = trie;
+    let node = 0;
     for (let i = 0; i < b.length; i++) {
-      const c = b.charCodeAt(i);
-      let child = node.next.get(c);
-      if (!child) node.next.set(c, (child = { next: new Map(), brand: false }));
-      node = child;
+      const at = node * SYMBOLS + symbolOf(b.charCodeAt(i));
+      if (next[at] === 0) next[at] = nodes++;
+      node = next[at]!;
     }
-    node.brand = true;
+    brand[node] = 1;
   }
-  return { counts, trie };
+  return { counts, trie: { next: next.slice(0, nodes * SYMBOLS), brand: brand.slice(0, nodes) } };
 }
 
 export interface BrandSpan {
@@ -48,39 +67,27 @@ export interface BrandSpan {
   text: string;
 }
 
-/** ASCII letter or digit (what `fold` keeps), by char code: this runs per character of every title. */
-function alnumAt(text: string, i: number): boolean {
-  const c = text.charCodeAt(i);
-  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
-}
-
 /**
  * Lexicon brands in `text`, on letter/digit-run boundaries (folded comparison, so "Dri-Mark"
  * matches "drimark"), longest first at each start, in text order.
  */
 export function findBrands(lex: BrandLexicon, text: string): BrandSpan[] {
-  const pos: number[] = [];
-  const chars: string[] = [];
-  for (let i = 0; i < text.length; i++) {
-    if (alnumAt(text, i)) {
-      chars.push(text.charAt(i));
-      pos.push(i);
-    }
-  }
-  const hay = chars.join('').toLowerCase();
+  const { next, brand } = lex.trie;
   const out: BrandSpan[] = [];
-  for (let a = 0; a < hay.length; a++) {
-    const start = pos[a]!;
-    if (start > 0 && alnumAt(text, start - 1)) continue; // not at a run start
-    // The longest lexicon brand from here that ends at a run end (two characters at least).
+  for (let start = 0; start < text.length; start++) {
+    // Only at a run start.
+    if (symbolOf(text.charCodeAt(start)) < 0 || (start > 0 && symbolOf(text.charCodeAt(start - 1)) >= 0)) continue;
+    // The longest lexicon brand from here that ends at a run end (two characters at least),
+    // skipping the characters `fold` drops.
     let end = -1;
-    let node: TrieNode | undefined = lex.trie;
-    for (let k = a; k < hay.length; k++) {
-      node = node.next.get(hay.charCodeAt(k));
-      if (node === undefined) break;
-      if (!node.brand || k === a) continue;
-      const e = pos[k]! + 1;
-      if (e >= text.length || !alnumAt(text, e)) end = e;
+    let node = 0;
+    for (let i = start; i < text.length; i++) {
+      const s = symbolOf(text.charCodeAt(i));
+      if (s < 0) continue;
+      node = next[node * SYMBOLS + s]!;
+      if (node === 0) break;
+      if (brand[node] === 0 || i === start) continue;
+      if (i + 1 >= text.length || symbolOf(text.charCodeAt(i + 1)) < 0) end = i + 1;
     }
     if (end >= 0) out.push({ start, end, text: text.slice(start, end) });
   }
