@@ -26,7 +26,7 @@ test('findBrands matches folded brands on word boundaries, longest first', () =>
   ]);
   assert.equal(findBrands(lex, 'mace'), [{ start: 0, end: 4, text: 'mace' }], 'a brand that ends the title');
   // A key that is not folded could never match a folded title; it is left out, not mis-indexed.
-  const odd = brandLexicon({ brands: { 'Dri-Mark': 3, 'é': 2, pen: 2 } });
+  const odd = brandLexicon({ brands: { 'Dri-Mark': 3, é: 2, pen: 2 } });
   assert.equal([...odd.counts.keys()], ['pen']);
   assert.equal(findBrands(odd, 'Dri-Mark pen'), [{ start: 9, end: 12, text: 'pen' }]);
 });
@@ -112,6 +112,24 @@ test('applyIdentifierRules: a tidied model number says so; mpnTidy false leaves 
   const h: Record<string, unknown> = {};
   applyIdentifierRules({ lexicon: null, mpnShape: true, mpnTidy: true }, z, [], h);
   assert.equal(h, { mpn: '7669', mpnSource: 'shape' }, 'a number found by shape is tidied too');
+});
+
+test('applyIdentifierRules: a quantity is no brand unless the lexicon knows it; a range is no model number (dev titles)', () => {
+  const rules = { lexicon: brandLexicon({ brands: { '3m': 40, nikon: 30 } }, 2), mpnShape: true, mpnTidy: true };
+  const a = '10FT High Speed HDMI Cable with Ethernet Video Output Cable for HTC EVO 4G Phone';
+  const fa: Record<string, unknown> = { brand: '10FT' };
+  applyIdentifierRules(rules, a, [{ type: 'BRAND', ...span(a, '10FT'), score: 0.8 }], fa);
+  assert.equal(fa, {}, 'a length is not a brand');
+  const b = '3M Privacy Filter for 15.4 Widescreen Laptop PF15.4W';
+  const fb: Record<string, unknown> = { brand: '3M', mpn: 'PF15.4W' };
+  applyIdentifierRules(rules, b, [{ type: 'BRAND', ...span(b, '3M'), score: 0.9 }], fb);
+  assert.equal(fb, { brand: '3M', mpn: 'PF15.4W' }, 'a lexicon brand shaped like a quantity stands');
+  const c = 'Nikon 18-55mm f 3.5-5.6G AF-S DX VR Nikkor Zoom Lens';
+  const fc: Record<string, unknown> = { brand: 'Nikon', mpn: '18-55mm' };
+  applyIdentifierRules(rules, c, [{ type: 'BRAND', ...span(c, 'Nikon'), score: 0.9 }], fc);
+  assert.equal(fc, { brand: 'Nikon' }, 'neither the focal range nor the aperture is a model number');
+  for (const code of ['3700-09M', '6673-10W', '172-94X']) assert.ok(looksLikeMpn(code), `${code} is a code`);
+  for (const spec of ['18-55mm', '70-300MM', '3.5-5.6G', '2-4GB']) assert.not.ok(looksLikeMpn(spec), `${spec} is a specification`);
 });
 
 test.run();

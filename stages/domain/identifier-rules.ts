@@ -14,8 +14,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Entity } from '../../lib/models/bio.js';
 import { ConfigError } from '../../lib/core/errors.js';
-import { brandLexicon, resolveBrand, type BrandLexicon, type BrandLexiconFile } from './brands.js';
-import { findMpnByShape } from './mpn-shape.js';
+import { brandLexicon, fold, resolveBrand, type BrandLexicon, type BrandLexiconFile } from './brands.js';
+import { findMpnByShape, isQuantity, isSpecRange } from './mpn-shape.js';
 import { tidyMpn } from './mpn-tidy.js';
 
 export const BRANDS_FILE = 'brands.json';
@@ -44,9 +44,15 @@ export function identifierRules(where: string, settings: Record<string, unknown>
 /** Applies the rules to the fields from the entities; marks what a rule changed (`brandSource`, `mpnSource`: shape, tidied). */
 export function applyIdentifierRules(rules: IdentifierRules, text: string, entities: readonly Entity[], fields: Record<string, unknown>): void {
   let brandEnd: number | null = null;
-  const tagged = entities.filter((e) => e.type === 'BRAND').sort((a, b) => b.score - a.score)[0];
+  let tagged = entities.filter((e) => e.type === 'BRAND').sort((a, b) => b.score - a.score)[0];
   if (tagged !== undefined) brandEnd = tagged.end;
   if (rules.lexicon !== null) {
+    // A tagged "brand" that is a quantity ("10FT", "4400mAh", "2TB") is not one, unless the lexicon
+    // knows it ("3M"): the shipped taggers give 16 others in train and dev titles, none right.
+    if (tagged !== undefined && isQuantity(tagged.text.replace(/\s+/g, '')) && !rules.lexicon.counts.has(fold(tagged.text))) {
+      tagged = undefined;
+      delete fields.brand;
+    }
     const span = tagged ? { start: tagged.start, end: tagged.end, text: tagged.text } : null;
     const resolved = resolveBrand(rules.lexicon, text, span);
     if (resolved !== null && (span === null || resolved.start !== span.start || resolved.end !== span.end)) {
@@ -54,6 +60,9 @@ export function applyIdentifierRules(rules: IdentifierRules, text: string, entit
     }
     if (resolved !== null) brandEnd = resolved.end;
   }
+  // A tagged model number that is a range ("18-55mm", a lens's focal range) is a specification:
+  // the shipped taggers give 31 such in train and dev titles, none right. The shape rule may find the real one.
+  if (rules.mpnShape && typeof fields.mpn === 'string' && isSpecRange(fields.mpn)) delete fields.mpn;
   if (rules.mpnShape && fields.mpn === undefined) {
     const w = findMpnByShape(text, brandEnd);
     const gtin = typeof fields.gtin === 'string' ? fields.gtin : '';

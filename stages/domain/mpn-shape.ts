@@ -9,6 +9,24 @@ const NOT_MPN =
   /^(?:\d+(?:[.,]\d+)?(?:-?(?:[kmgt]b|gig|gb?|mp|mm|cm|m|ft|in|inch(?:es)?|x|w|v|mah|hz|ghz|mhz|p|i|k|pack|pk|oz|lbs?|ft|ppm|dpi|mbps|gbps|watts?|volts?|pcs?|port|ports|pin|th|st|nd|rd|d|s|g|yr|year|mil|lb|ct|sheets?|feet|foot|meters?|inches|awg|bit))+|\d+x\d*|\d+(?:[.,]\d+)?)$/i;
 
 /**
+ * Ranges that are specifications, never model numbers: a rising range with a unit ("18-55mm",
+ * "70-300mm", a lens's focal range) or of decimals ("3.5-5.6G", its aperture). Single-letter
+ * units stay out: "3700-09M" and "6673-10W" are codes. No model number in train or dev is one.
+ */
+const UNIT_RANGE = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)(?:mm|cm|in|inch(?:es)?|ft|[kmgt]b|[kmg]hz)$/i;
+const DECIMAL_RANGE = /^\d+\.\d+-\d+\.\d+[a-z]*$/i;
+
+/** `isSpecRange("18-55mm")`, `isSpecRange("3.5-5.6G")`: see UNIT_RANGE, DECIMAL_RANGE. */
+export function isSpecRange(word: string): boolean {
+  if (DECIMAL_RANGE.test(word)) return true;
+  const m = UNIT_RANGE.exec(word);
+  return m !== null && Number(m[1]) < Number(m[2]);
+}
+
+/** A quantity ("10FT", "4400mAh", "2TB", a bare number) or a range with a unit. */
+export const isQuantity = (word: string): boolean => NOT_MPN.test(word) || isSpecRange(word);
+
+/**
  * Words that make the number before them a quantity or a product line: "3000 Lumens", "8000
  * Series", "2400 mAh", "500 Sheets". In the training and dev titles no 4-6 digit number followed
  * by one of these is the model number.
@@ -50,6 +68,7 @@ export function words(text: string): WordSpan[] {
 }
 
 export function looksLikeMpn(word: string, o: MpnShapeOptions = MPN_SHAPE_DEFAULTS): boolean {
+  if (isSpecRange(word)) return false;
   if (NOT_MPN.test(word)) {
     const digits = /^\d+$/.test(word) ? word.length : 0;
     return digits >= o.digitsOnly[0] && digits <= o.digitsOnly[1] && !/^(?:19|20)\d\d$/.test(word);
