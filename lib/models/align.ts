@@ -19,9 +19,14 @@ interface SourceWord {
   /** Normalised word text, or the literal of a special token written in the input. */
   text: string;
   special: boolean;
-  /** Original offset of each UTF-16 unit of `text`, and the end of the last one. */
-  start: number[];
-  end: number[];
+  /**
+   * Original offset of unit `i` of `text` is `starts[base + i] + shift`, its end `ends[base + i] +
+   * shift`: views into the segment's normalisation, not copies per word (fewer allocations per title).
+   */
+  starts: readonly number[];
+  ends: readonly number[];
+  base: number;
+  shift: number;
 }
 
 const PREFIX = '##';
@@ -30,14 +35,7 @@ function sourceWords(input: string, specials: readonly string[]): SourceWord[] {
   const out: SourceWord[] = [];
   const addSegment = (offset: number, segment: string): void => {
     const norm = normalizeWithOffsets(segment);
-    for (const w of preTokenize(norm.text)) {
-      out.push({
-        text: w.text,
-        special: false,
-        start: norm.start.slice(w.start, w.end).map((s) => s + offset),
-        end: norm.end.slice(w.start, w.end).map((e) => e + offset),
-      });
-    }
+    for (const w of preTokenize(norm.text)) out.push({ text: w.text, special: false, starts: norm.start, ends: norm.end, base: w.start, shift: offset });
   };
   // The tokenizer splits literal special tokens out of the input before normalising.
   const firsts = new Set(specials.filter((s) => s.length > 0).map((s) => s.charAt(0)));
@@ -49,7 +47,7 @@ function sourceWords(input: string, specials: readonly string[]): SourceWord[] {
       continue;
     }
     addSegment(last, input.slice(last, at));
-    out.push({ text: hit, special: true, start: [at], end: [at + hit.length] });
+    out.push({ text: hit, special: true, starts: [at], ends: [at + hit.length], base: 0, shift: 0 });
     at += hit.length;
     last = at;
   }
@@ -75,8 +73,8 @@ export function alignTokens(input: string, tokens: readonly string[], specials: 
       // A literal special token in the text; the template's [CLS] may precede it.
       while (t < n && tokens[t] !== word.text) t++;
       if (t === n) break;
-      spans.start[t] = word.start[0]!;
-      spans.end[t] = word.end[0]!;
+      spans.start[t] = word.starts[0]!;
+      spans.end[t] = word.ends[0]!;
       t++;
       continue;
     }
@@ -95,8 +93,8 @@ export function alignTokens(input: string, tokens: readonly string[], specials: 
         }
         len = piece.length;
       }
-      spans.start[t] = word.start[pos]!;
-      spans.end[t] = word.end[pos + len - 1]!;
+      spans.start[t] = word.starts[word.base + pos]! + word.shift;
+      spans.end[t] = word.ends[word.base + pos + len - 1]! + word.shift;
       pos += len;
       t++;
     }
