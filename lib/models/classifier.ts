@@ -83,36 +83,67 @@ export function splitLabels(labels: readonly string[]): { category: string; sub?
   });
 }
 
-/** Classification from one row of logits over `labels` (fine or plain). */
-const splitCache = new WeakMap<readonly string[], { category: string; sub?: string }[]>();
+/** Per label list: its categories in order of first appearance, and each label's category index and subcategory. */
+interface LabelIndex {
+  categories: string[];
+  categoryOf: Int32Array;
+  subs: (string | undefined)[];
+  /** Some label is `<category>/<subcategory>`. */
+  fine: boolean;
+}
 
+const labelIndexes = new WeakMap<readonly string[], LabelIndex>();
+
+function labelIndex(labels: readonly string[]): LabelIndex {
+  let index = labelIndexes.get(labels);
+  if (index !== undefined) return index;
+  const parts = splitLabels(labels);
+  const categories = [...new Set(parts.map((p) => p.category))];
+  const at = new Map(categories.map((c, i) => [c, i]));
+  index = {
+    categories,
+    categoryOf: Int32Array.from(parts, (p) => at.get(p.category)!),
+    subs: parts.map((p) => p.sub),
+    fine: parts.some((p) => p.sub !== undefined),
+  };
+  labelIndexes.set(labels, index);
+  return index;
+}
+
+/**
+ * Classification from one row of logits over `labels` (fine or plain). Per record: one softmax
+ * and sums into an array per category (this runs for every record a classify stage sees).
+ */
 export function decodeClassification(logits: Float32Array, off: number, labels: readonly string[]): Classification {
   const n = labels.length;
-  let parts = splitCache.get(labels);
-  if (parts === undefined) splitCache.set(labels, (parts = splitLabels(labels)));
-  if (!parts.some((p) => p.sub !== undefined)) {
+  const index = labelIndex(labels);
+  if (!index.fine) {
     const top = softmaxTop(logits, off, n, TOP_LABELS).map((t) => ({ label: labels[t.index] ?? String(t.index), confidence: t.probability }));
     return { label: top[0]!.label, confidence: top[0]!.confidence, top };
   }
+  const { categories, categoryOf, subs } = index;
   let max = -Infinity;
   for (let i = 0; i < n; i++) max = Math.max(max, logits[off + i]!);
   const p = new Float64Array(n);
   let sum = 0;
   for (let i = 0; i < n; i++) sum += p[i] = Math.exp(logits[off + i]! - max);
-  const byCategory = new Map<string, number>();
+  const byCategory = new Float64Array(categories.length);
   for (let i = 0; i < n; i++) {
     p[i] = p[i]! / sum;
-    byCategory.set(parts[i]!.category, (byCategory.get(parts[i]!.category) ?? 0) + p[i]!);
+    const c = categoryOf[i]!;
+    byCategory[c] = byCategory[c]! + p[i]!;
   }
-  let label = '';
-  let confidence = -1;
-  for (const [c, v] of byCategory) if (v > confidence) [label, confidence] = [c, v];
+  const ranked = topK(byCategory, TOP_LABELS);
+  const best = ranked[0]!;
   let bestSub = -1;
-  for (let i = 0; i < n; i++) if (parts[i]!.category === label && (bestSub < 0 || p[i]! > p[bestSub]!)) bestSub = i;
-  const order = topK(p, 3);
-  const top = [...byCategory].sort((a, b) => b[1] - a[1]).slice(0, TOP_LABELS).map(([c, v]) => ({ label: c, confidence: v }));
-  const out: Classification = { label, confidence, top, subcategories: order.map((i) => ({ label: labels[i]!, score: p[i]! })) };
-  const sub = parts[bestSub]?.sub;
+  for (let i = 0; i < n; i++) if (categoryOf[i] === best && (bestSub < 0 || p[i]! > p[bestSub]!)) bestSub = i;
+  const out: Classification = {
+    label: categories[best]!,
+    confidence: byCategory[best]!,
+    top: ranked.map((c) => ({ label: categories[c]!, confidence: byCategory[c]! })),
+    subcategories: topK(p, 3).map((i) => ({ label: labels[i]!, score: p[i]! })),
+  };
+  const sub = subs[bestSub];
   if (sub !== undefined && sub !== RESIDUAL_SUBCATEGORY) Object.assign(out, { subcategory: sub, subcategoryConfidence: p[bestSub]! });
   return out;
 }
