@@ -51,6 +51,7 @@ export function applyIdentifierRules(rules: IdentifierRules, text: string, entit
     // knows it ("3M"): the shipped taggers give 16 others in train and dev titles, none right.
     if (tagged !== undefined && isQuantity(tagged.text.replace(/\s+/g, '')) && !rules.lexicon.counts.has(fold(tagged.text))) {
       tagged = undefined;
+      brandEnd = null;
       delete fields.brand;
     }
     const span = tagged ? { start: tagged.start, end: tagged.end, text: tagged.text } : null;
