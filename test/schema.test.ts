@@ -16,6 +16,9 @@ test('schemas: a subcategory schema wins over its category; required are also ex
     missingRequired: [],
     missingExpected: [],
   });
+  // A span that lost its unit ("DiCAPac WPS10 … 230 x 270 x 190mm" gave "190") is kept as text only: not a value.
+  assert.equal(checkSchema(table, 'storage', 'usb flash drives', { capacity: { text: '190' } }), { missingRequired: ['capacity'], missingExpected: [] });
+  assert.equal(checkSchema(table, 'storage', 'memory card readers', { capacity: { text: '190' } }), { missingRequired: [], missingExpected: ['capacity'] });
   assert.is(checkSchema(table, 'audio', undefined, {}), null);
   assert.is(checkSchema(table, undefined, undefined, {}), null);
 });

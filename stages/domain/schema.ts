@@ -2,7 +2,8 @@
  * Per-category attribute schemas (validate stage `settings.schemas`):
  * `{ "<category>" | "<category>/<subcategory>": { "expected": [...], "required": [...] } }`.
  * A record missing a required attribute is flagged (`attributesComplete: false`,
- * `missingAttributes`), which a routing rule can send to review.
+ * `missingAttributes`), which a routing rule can send to review. An attribute kept as text only
+ * (it did not parse into a value and unit, units.ts) counts as missing.
  */
 import { ConfigError } from '../../lib/core/errors.js';
 
@@ -54,7 +55,13 @@ export function checkSchema(
   if (category === undefined) return null;
   const schema = (subcategory !== undefined ? table.get(`${category}/${subcategory}`) : undefined) ?? table.get(category);
   if (schema === undefined) return null;
-  const has = (a: string) => attributes[a] !== undefined && attributes[a] !== null;
+  // An attribute whose text did not parse into a value with a unit (`{ text: "190" }`: the
+  // extractor's span lost its unit) is no better than none for a schema that needs it.
+  const has = (a: string) => {
+    const v = attributes[a];
+    if (v === undefined || v === null) return false;
+    return typeof v !== 'object' || !('text' in v) || 'value' in v;
+  };
   return {
     missingRequired: schema.required.filter((a) => !has(a)),
     missingExpected: schema.expected.filter((a) => !schema.required.includes(a) && !has(a)),
