@@ -4,6 +4,7 @@ import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { carriedRows, carryRows } from './domain/carried-tokens.js';
 import { modelOptions, modelsDirOf, modelText, stageModelVersion } from './domain/model-options.js';
 import { snapEntities } from './domain/spans.js';
+import { productAttributes } from './domain/attribute-spans.js';
 import { identifiersOf } from './domain/summary.js';
 import { normalizeAttributes } from './domain/units.js';
 import { applyIdentifierRules, identifierRules } from './domain/identifier-rules.js';
@@ -59,7 +60,7 @@ export function createExtract(ctx: StageContext): Stage {
       carryRows(batch, texts, model!.tokenizerId, tokens);
       return found.map((raw, i) => {
         const entities = snapEntities(texts[i]!, raw);
-        const fields = entitiesToFields(entities);
+        const fields = entitiesToFields(productAttributes(texts[i]!, entities));
         applyIdentifierRules(rules, texts[i]!, entities, fields);
         // A barcode the text cleaner found by rule (valid check digit) stands when the model missed it.
         const ruleGtin = identifiersOf(batch[i]!.envelope).gtin;

@@ -1,0 +1,20 @@
+/**
+ * Attribute spans that measure something other than the product. The computing extractor tags
+ * every number with a storage unit as CAPACITY (its weak labels did), so a hard drive's
+ * "64 MB Cache" and its "SATA 3 Gb s" (3 Gb/s, the titles lost the slash) compete with its
+ * "1 TB". Over the train and dev titles this changes the capacity of 37: 30 now give the
+ * product's (the drive's 1 TB, not its 64 MB cache), 5 enclosures and motherboards ("SATA 6Gb s")
+ * give none, and 2 keep a fragment the tagger cut ("1" of "1.5TB"), which stays text only.
+ */
+import type { Entity } from '../../lib/models/bio.js';
+
+/** What follows a capacity that belongs to a part or a rate: "Cache", "Buffer", "s" / "/s" / "ps" as a word of its own ("8 GB S-Professional" is not a rate). */
+const NOT_THE_PRODUCT = /^\s*(?:cache\b|buffer\b|(?:\/\s*s|s|ps)(?=$|[\s,;)]))/i;
+
+/** One number and its unit: a span the tagger ran over two quantities ("16GB 60MB") is left alone. */
+const ONE_QUANTITY = /^\d+(?:\.\d+)?\s?-?\s?[a-z]+$/i;
+
+/** Entities minus CAPACITY spans that name a cache, a buffer or a transfer rate (the fields skip them; the entities stay). */
+export function productAttributes(text: string, entities: readonly Entity[]): Entity[] {
+  return entities.filter((e) => e.type !== 'CAPACITY' || !ONE_QUANTITY.test(e.text) || !NOT_THE_PRODUCT.test(text.slice(e.end)));
+}

@@ -1,0 +1,37 @@
+/** Capacity spans that measure a part or a rate, not the product (titles from the data set). */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Entity } from '../lib/models/bio.js';
+import { productAttributes } from '../stages/domain/attribute-spans.js';
+import { entitiesToFields } from '../stages/extract.js';
+
+const capacity = (text: string, piece: string, score = 1, from = 0): Entity => {
+  const start = text.indexOf(piece, from);
+  return { type: 'CAPACITY', text: piece, start, end: start + piece.length, score };
+};
+
+test("a drive's cache and its interface's rate are not its capacity", () => {
+  const t = 'Western Digital 1 TB AV-GP SATA 3 Gb s Intellipower 64 MB Cache Bulk OEM AV Hard Drive- WD10EURS';
+  const entities = [capacity(t, '3 Gb'), capacity(t, '64 MB'), capacity(t, '1 TB', 0.9)];
+  assert.equal(entitiesToFields(entities).attributes, { capacity: { value: 3, unit: 'GB', text: '3 Gb' } }, 'the best span alone');
+  assert.equal(productAttributes(t, entities), [entities[2]]);
+  assert.equal(entitiesToFields(productAttributes(t, entities)).attributes, { capacity: { value: 1, unit: 'TB', text: '1 TB' } });
+});
+
+test('a motherboard has no capacity; "S-Professional" and a span over two quantities are left alone', () => {
+  const m = 'GIGABYTE GA-990FXA-UD3 AM3 AMD 990FX SATA 6Gb s USB 3.0 ATX AMD Motherboard';
+  assert.equal(productAttributes(m, [capacity(m, '6Gb')]), []);
+  const w = 'Wintec Filemate 8 GB S-Professional CompactFlash Card';
+  assert.equal(productAttributes(w, [capacity(w, '8 GB')]).length, 1, 'an S that starts a word is not a rate');
+  const s = 'SanDisk 16GB 60MB s Extreme Compact Flash Card SDCFX-016G-A61 US Retail Package';
+  assert.equal(productAttributes(s, [capacity(s, '16GB 60MB')]).length, 1, 'the tagger ran two quantities together');
+  const rate = 'Seagate Momentus 7200.4 320 GB 7200RPM SATA 3Gb/s 16MB Buffer';
+  assert.equal(
+    productAttributes(rate, [capacity(rate, '3Gb'), capacity(rate, '16MB'), capacity(rate, '320 GB')]).map((e) => e.text),
+    ['320 GB'],
+  );
+  const other: Entity = { type: 'BRAND', text: 'Seagate', start: 0, end: 7, score: 1 };
+  assert.equal(productAttributes(rate, [other]), [other], 'other types pass');
+});
+
+test.run();
