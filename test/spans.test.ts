@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Entity } from '../lib/models/bio.js';
-import { snapEntities, snapGtin, snapToWords } from '../stages/domain/spans.js';
+import { snapEntities, snapGtin, snapQuantity, snapToWords } from '../stages/domain/spans.js';
 
 const at = (text: string, piece: string, type = 'MPN'): Entity => {
   const start = text.indexOf(piece);
@@ -75,6 +75,26 @@ test('BRAND spans grow to the letters and digits they cut into (not across punct
   const dotted = 'StarTech.com USBEXTAA3BK Cable';
   const st = at(dotted, 'StarTech', 'BRAND');
   assert.equal(snapEntities(dotted, [st]), [st], 'not grown across the dot: StarTech is the brand');
+});
+
+test('an attribute span holding only its unit or only its number grows to the other half (dev and train titles)', () => {
+  const grown = (title: string, piece: string, type: string) => snapEntities(title, [at(title, piece, type)])[0]!.text;
+  assert.is(grown('Rand McNally 528881469 7-inch Intelliroute TND 700 Truck GPS', 'inch', 'SIZE'), '7-inch');
+  assert.is(grown('Cables To Go - 40009 - 1.5ft Velocity Component Video Cable Blue', 'ft', 'LENGTH'), '1.5ft');
+  assert.is(grown('DiCAPac WPS10 Waterproof Case for SLR DSLR Cameras 230 x 270 x 190mm', '190', 'LENGTH'), '190mm');
+  assert.is(grown('Intel Solid-State Drives 310 series - Solid state drive - 40 GB - internal', '40', 'CAPACITY'), '40 GB');
+  assert.is(grown('Verbatim 3.5In HD 1.44MB Pre-Fmt IBM 10Pk', '44', 'CAPACITY'), '1.44MB', 'the whole number first');
+  // Where the title reads otherwise, the span stays as it is.
+  const kept = (title: string, piece: string, type: string) => {
+    const e = at(title, piece, type);
+    assert.is(snapQuantity(title, e), e, `${piece} in ${title}`);
+  };
+  kept('Clarion VZ300 3.5 In-Dash DVD CD MP3 USB Receiver', '3.5', 'SIZE');
+  kept('Kenwood KDC148 KDC-148 In-Dash MP3 WMA CD Receiver', 'In', 'SIZE');
+  kept('Victoria GDI-TW3USB 7-in-One Stereo Entertainment Center', '7', 'SIZE');
+  kept('basyx 1624MP - 1600 Series File File Pedestal File w 2 M Pull Drawers 22d Black', 'M', 'LENGTH');
+  kept('OEM HTC USB Travel Charger Adapter U250 CNR6300 79H00095-14M', 'M', 'LENGTH');
+  kept('Laptop Notebook Keyboard for Dell Inspiron 1501 6400 9400 630M 640M', '630', 'LENGTH');
 });
 
 test.run();

@@ -63,10 +63,34 @@ export function snapGtin(text: string, e: Entity): Entity[] {
   return [...found.values()].sort((a, b) => rank(a) - rank(b) || a.start - b.start);
 }
 
-/** Apply the shape rules per entity type; other types pass through. */
+const NUMBER_BEFORE = /(?:^|[\s(])(\d+(?:\.\d+)?[ -]?)$/;
+const UNIT_AFTER = /^[ -]?(?:mm|cm|ft|feet|foot|inch(?:es)?|in|meters?|metres?|[kmgt]b)\b/i;
+
+/**
+ * Grow an attribute span that holds only its unit or only its number to the other half, when it
+ * sits right beside it: "Inch" of "48-Inch", "ft" of "1.5ft", "190" of "190mm", "40" of "40 GB",
+ * "44" of "1.44MB" (titles from the data; units.ts could not parse the halves). Conservative where
+ * a title reads otherwise: one-letter units are not taken ("2 M Pull Drawers", "630M"), nor a unit
+ * that starts a compound ("In-Dash", "7-in-One") or a number inside a code ("KDC-148 In", "-14M").
+ */
+export function snapQuantity(text: string, e: Entity): Entity {
+  let { start, end } = e;
+  if (/^\d+(?:\.\d+)?$/.test(e.text)) {
+    // The whole number first: "44" of "1.44MB".
+    while (start > 0 && (/\d/.test(text.charAt(start - 1)) || (text.charAt(start - 1) === '.' && /\d/.test(text.charAt(start - 2))))) start--;
+    const m = UNIT_AFTER.exec(text.slice(end, end + 8));
+    if (m && !/^-\p{L}/u.test(text.slice(end + m[0].length))) end += m[0].length;
+  } else if (/^\p{L}{2,}$/u.test(e.text) && !/^-\p{L}/u.test(text.slice(end))) {
+    const m = NUMBER_BEFORE.exec(text.slice(Math.max(0, start - 12), start));
+    if (m) start -= m[1]!.length;
+  }
+  return start === e.start && end === e.end ? e : { ...e, start, end, text: text.slice(start, end) };
+}
+
+/** Apply the shape rules per entity type; other types (attributes) get snapQuantity. */
 export function snapEntities(text: string, entities: readonly Entity[]): Entity[] {
   const snapped = entities.flatMap((e) =>
-    e.type === 'MPN' ? [snapToWords(text, e)] : e.type === 'BRAND' ? [snapToAlnum(text, e)] : e.type === 'GTIN' ? snapGtin(text, e) : [e],
+    e.type === 'MPN' ? [snapToWords(text, e)] : e.type === 'BRAND' ? [snapToAlnum(text, e)] : e.type === 'GTIN' ? snapGtin(text, e) : [snapQuantity(text, e)],
   );
   return mergeSameSpans(snapped);
 }
