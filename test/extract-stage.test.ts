@@ -1,0 +1,63 @@
+/**
+ * The extract stage with the shipped models and config on titles from the data set: the rules
+ * after the tagger (identifier rules, attribute spans) as a user sees them in a stored product.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadConfigFile } from '../lib/config/load.js';
+import { silentLogger } from '../lib/observe/logger.js';
+import { noopMetrics } from '../lib/observe/metrics.js';
+import { Keys } from '../lib/redis/keys.js';
+import { newEnvelope, type Message } from '../lib/stream/codec.js';
+import type { Stage, StageContext } from '../lib/worker/stage.js';
+import { createExtract } from '../stages/extract.js';
+import { createPreprocess } from '../stages/preprocess.js';
+
+const config = loadConfigFile('config/pipeline.json');
+const ctx = (name: string): StageContext => ({
+  config,
+  stage: config.stages.find((s) => s.name === name)!,
+  keys: new Keys(config.pipeline),
+  redis: undefined as never,
+  logger: silentLogger,
+  metrics: noopMetrics,
+});
+
+const stages = new Map<string, Stage>();
+async function extract(group: string, title: string): Promise<Record<string, unknown>> {
+  const msg: Message = { id: '1-0', stream: 'in', envelope: newEnvelope({ id: 'p1', title }) };
+  const [pre] = await createPreprocess(ctx('preprocess')).process([msg]);
+  if (!pre?.ok) throw new Error('preprocess failed');
+  msg.envelope.outputs.preprocess = pre.output;
+  let stage = stages.get(group);
+  if (!stage) {
+    stage = createExtract(ctx(`extract.${group}`));
+    await stage.init?.();
+    stages.set(group, stage);
+  }
+  const [out] = await stage.process([msg]);
+  if (!out?.ok) throw new Error('extract failed');
+  return out.output;
+}
+
+test("a hard drive's capacity is the drive's, not its cache's or its interface's rate", async () => {
+  const out = await extract('computing', 'Western Digital 1 TB AV-GP SATA 3 Gb s Intellipower 64 MB Cache Bulk OEM AV Hard Drive- WD10EURS');
+  assert.equal((out.attributes as Record<string, unknown>).capacity, { value: 1, unit: 'TB', text: '1 TB' });
+  assert.ok((out.entities as { type: string }[]).filter((e) => e.type === 'CAPACITY').length >= 2, 'the entities keep every span');
+});
+
+test('a length is no brand; a focal range is no model number; a cut size grows to its number', async () => {
+  const cable = await extract('accessories', '10FT High Speed HDMI Cable with Ethernet Video Output Cable for HTC EVO 4G Phone');
+  assert.not.equal(cable.brand, '10FT');
+  const lens = await extract('electronics', 'Nikon 18-55mm f 3.5-5.6G AF-S DX VR Nikkor Zoom Lens');
+  assert.is(lens.brand, 'Nikon');
+  assert.ok(lens.mpn !== '18-55mm' && lens.mpn !== '3.5-5.6G', `mpn ${String(lens.mpn)}`);
+  const gps = await extract('electronics', 'Rand McNally 528881469 7-inch Intelliroute TND 700 Truck GPS');
+  assert.equal((gps.attributes as Record<string, unknown>).size, { value: 7, unit: 'in', text: '7-inch' });
+});
+
+test.after(async () => {
+  for (const s of stages.values()) await s.close?.();
+});
+
+test.run();
