@@ -1,5 +1,6 @@
 import type { Entity } from '../../lib/models/bio.js';
 import { checkGtin } from './gtin.js';
+import { UNIT_WORDS } from './units.js';
 
 /** Punctuation that can sit around an identifier without being part of it. */
 const EDGE = /[\s,;:()[\]{}"'!?]/;
@@ -64,7 +65,8 @@ export function snapGtin(text: string, e: Entity): Entity[] {
 }
 
 const NUMBER_BEFORE = /(?:^|[\s(])(\d+(?:\.\d+)?[ -]?)$/;
-const UNIT_AFTER = /^[ -]?(?:mm|cm|ft|feet|foot|inch(?:es)?|in|meters?|metres?|[kmgt]b)\b/i;
+/** A unit word of units.ts right after a number ("190mm", "40 GB"), longest first. */
+const UNIT_AFTER = new RegExp(`^[ -]?(?:${[...UNIT_WORDS].sort((a, b) => b.length - a.length).join('|')})\\b`, 'i');
 
 /**
  * Grow an attribute span that holds only its unit or only its number to the other half, when it
@@ -80,7 +82,7 @@ export function snapQuantity(text: string, e: Entity): Entity {
     while (start > 0 && (/\d/.test(text.charAt(start - 1)) || (text.charAt(start - 1) === '.' && /\d/.test(text.charAt(start - 2))))) start--;
     const m = UNIT_AFTER.exec(text.slice(end, end + 8));
     if (m && !/^-\p{L}/u.test(text.slice(end + m[0].length))) end += m[0].length;
-  } else if (/^\p{L}{2,}$/u.test(e.text) && !/^-\p{L}/u.test(text.slice(end))) {
+  } else if (UNIT_WORDS.has(e.text.toLowerCase()) && !/^-\p{L}/u.test(text.slice(end))) {
     const m = NUMBER_BEFORE.exec(text.slice(Math.max(0, start - 12), start));
     if (m) start -= m[1]!.length;
   }

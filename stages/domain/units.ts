@@ -52,6 +52,9 @@ const UNIT: Record<string, string> = {
   mm: 'mm',
 };
 
+/** The unit words of two letters or more ("mm", "ft", "inch", "gb", "gigabytes"): what a number beside them measures in. */
+export const UNIT_WORDS: ReadonlySet<string> = new Set(Object.keys(UNIT).filter((u) => /^[a-z]{2,}$/.test(u)));
+
 /** Metres per unit, for lengths. */
 const METRES: Record<string, number> = { m: 1, cm: 0.01, mm: 0.001, ft: 0.3048, in: 0.0254 };
 
