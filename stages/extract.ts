@@ -4,7 +4,7 @@ import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { carriedRows, carryRows } from './domain/carried-tokens.js';
 import { modelOptions, modelsDirOf, modelText, stageModelVersion } from './domain/model-options.js';
 import { snapEntities } from './domain/spans.js';
-import { productAttributes } from './domain/attribute-spans.js';
+import { productAttributes, withoutBrandSpans } from './domain/attribute-spans.js';
 import { identifiersOf } from './domain/summary.js';
 import { normalizeAttributes } from './domain/units.js';
 import { applyIdentifierRules, identifierRules } from './domain/identifier-rules.js';
@@ -31,6 +31,11 @@ export function entitiesToFields(entities: readonly Entity[]): Record<string, un
   }
   if (Object.keys(attributes).length) out.attributes = normalizeAttributes(attributes);
   return out;
+}
+
+function replaceAttributes(fields: Record<string, unknown>, attributes: unknown): void {
+  if (attributes === undefined) delete fields.attributes;
+  else fields.attributes = attributes;
 }
 
 /**
@@ -60,8 +65,12 @@ export function createExtract(ctx: StageContext): Stage {
       carryRows(batch, texts, model!.tokenizerId, tokens);
       return found.map((raw, i) => {
         const entities = snapEntities(texts[i]!, raw);
-        const fields = entitiesToFields(productAttributes(texts[i]!, entities));
+        const attributeSpans = productAttributes(texts[i]!, entities);
+        const fields = entitiesToFields(attributeSpans);
         applyIdentifierRules(rules, texts[i]!, entities, fields);
+        // The brand is known only now: an attribute that is the brand ("3M") gives way to the next span of its kind.
+        const notBrand = withoutBrandSpans(attributeSpans, fields.brand);
+        if (notBrand !== attributeSpans) replaceAttributes(fields, entitiesToFields(notBrand).attributes);
         // A barcode the text cleaner found by rule (valid check digit) stands when the model missed it.
         const ruleGtin = identifiersOf(batch[i]!.envelope).gtin;
         if (fields.gtin === undefined && ruleGtin) Object.assign(fields, { gtin: ruleGtin, gtinSource: 'rule' });

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Entity } from '../lib/models/bio.js';
-import { productAttributes } from '../stages/domain/attribute-spans.js';
+import { productAttributes, withoutBrandSpans } from '../stages/domain/attribute-spans.js';
 import { entitiesToFields } from '../stages/extract.js';
 
 const capacity = (text: string, piece: string, score = 1, from = 0): Entity => {
@@ -32,6 +32,19 @@ test('a motherboard has no capacity; "S-Professional" and a span over two quanti
   );
   const other: Entity = { type: 'BRAND', text: 'Seagate', start: 0, end: 7, score: 1 };
   assert.equal(productAttributes(rate, [other]), [other], 'other types pass');
+});
+
+test("a quantity that is the product's brand is no attribute; the same text of another brand's product is", () => {
+  const t = '3M Privacy Filter - 3M PF24.0W9 Widescreen Monitor Privacy Screen 16 9';
+  const start = t.indexOf('3M', 1);
+  const brand: Entity = { type: 'BRAND', text: '3M', start: 0, end: 2, score: 0.9 };
+  const length: Entity = { type: 'LENGTH', text: '3M', start, end: start + 2, score: 0.8 };
+  assert.equal(withoutBrandSpans([brand, length], '3M'), [brand]);
+  const cable = 'Accell ProUltra Supreme B116C-010B-40 High Speed HDMI Cable with Ethernet 3m';
+  const metres: Entity = { type: 'LENGTH', text: '3m', start: cable.length - 2, end: cable.length, score: 0.8 };
+  const both = [metres];
+  assert.is(withoutBrandSpans(both, 'Accell'), both, 'unchanged: the same list');
+  assert.is(withoutBrandSpans(both, undefined), both);
 });
 
 test.run();

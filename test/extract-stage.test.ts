@@ -56,6 +56,18 @@ test('a length is no brand; a focal range is no model number; a cut size grows t
   assert.equal((gps.attributes as Record<string, unknown>).size, { value: 7, unit: 'in', text: '7-inch' });
 });
 
+test("3M's own privacy filter has no 3-metre length; a 3 m cable keeps its; sizes and capacities cut inside a word are whole", async () => {
+  const filter = await extract('accessories', '3M Privacy Filter - 3M PF21.5W Widescreen Monitor privacy screen');
+  assert.is(filter.brand, '3M');
+  assert.is((filter.attributes as Record<string, unknown> | undefined)?.length, undefined);
+  const cable = await extract('accessories', 'Accell ProUltra Supreme B116C-010B-40 High Speed HDMI Cable with Ethernet 3m');
+  assert.equal((cable.attributes as Record<string, unknown>).length, { value: 3, unit: 'm', text: '3m', metres: 3, feet: 9.8425 });
+  const tv = await extract('electronics', 'Haier L24B1180 23.6-Inch 1080p LCD TV - Black');
+  assert.equal((tv.attributes as Record<string, unknown>).size, { value: 23.6, unit: 'in', text: '23.6-Inch' });
+  const drive = await extract('computing', 'Seagate Barracuda Green 1.5TB 5900RPM SATA 6Gb s 64MB Cache 3.5 Inch Internal Hard Drive ST1500DL003');
+  assert.equal((drive.attributes as Record<string, unknown>).capacity, { value: 1.5, unit: 'TB', text: '1.5TB' });
+});
+
 test.after(async () => {
   for (const s of stages.values()) await s.close?.();
 });

@@ -84,6 +84,14 @@ test('an attribute span holding only its unit or only its number grows to the ot
   assert.is(grown('DiCAPac WPS10 Waterproof Case for SLR DSLR Cameras 230 x 270 x 190mm', '190', 'LENGTH'), '190mm');
   assert.is(grown('Intel Solid-State Drives 310 series - Solid state drive - 40 GB - internal', '40', 'CAPACITY'), '40 GB');
   assert.is(grown('Verbatim 3.5In HD 1.44MB Pre-Fmt IBM 10Pk', '44', 'CAPACITY'), '1.44MB', 'the whole number first');
+  assert.is(grown('Haier L24B1180 23.6-Inch 1080p LCD TV - Black', '23', 'SIZE'), '23.6-Inch', 'its decimals too');
+  // Cut inside one glued number-and-unit word: the whole word.
+  assert.is(grown('Hitachi Deskstar 3.5 inch 3TB 7200RPM SATA III 6Gbps 64MB Cache', 'B', 'CAPACITY'), '3TB');
+  assert.is(grown('Maxell 200200 36.0GB 72.0GB 4MM Dds Data Car', 'B', 'CAPACITY'), '36.0GB');
+  assert.is(grown('Belkin 1000ft Bulk Gigabit Fast Cat6 Solid 24Awg PVC Gray Fastcat6', 't', 'LENGTH'), '1000ft');
+  assert.is(grown('HP C7973A Data Backup Tapes LTO 3 Ultrium 800GB', '800G', 'CAPACITY'), '800GB');
+  assert.is(grown('Imation Travan-3 Data Cartridge 3.2GB Single', '2GB', 'CAPACITY'), '3.2GB');
+  assert.is(grown('0.5M Internal Sata SFF-8484 To 4X7PIN Sas Cable', '5M', 'LENGTH'), '0.5M', 'a one-letter unit when the span holds its number');
   // Where the title reads otherwise, the span stays as it is.
   const kept = (title: string, piece: string, type: string) => {
     const e = at(title, piece, type);
@@ -95,6 +103,9 @@ test('an attribute span holding only its unit or only its number grows to the ot
   kept('basyx 1624MP - 1600 Series File File Pedestal File w 2 M Pull Drawers 22d Black', 'M', 'LENGTH');
   kept('OEM HTC USB Travel Charger Adapter U250 CNR6300 79H00095-14M', 'M', 'LENGTH');
   kept('Laptop Notebook Keyboard for Dell Inspiron 1501 6400 9400 630M 640M', '630', 'LENGTH');
+  kept('ZAX 87310 PRO SERIES COMPOSITE AUDIO VIDEO CABLE 10 M', 'M', 'LENGTH');
+  kept('10 Pack 2BK 2BK 2C 2M 2Y BCI-6 BCI-3e Printer Ink Cartridges', '2M', 'CAPACITY');
+  kept('Buffalo Drivestation Quattro 2.0TB 4X500GB Desktop External Hard Drive', 'B', 'CAPACITY');
 });
 
 test.run();

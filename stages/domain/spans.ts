@@ -71,22 +71,43 @@ const UNIT_AFTER = new RegExp(`^[ -]?(?:${[...UNIT_WORDS].sort((a, b) => b.lengt
 /**
  * Grow an attribute span that holds only its unit or only its number to the other half, when it
  * sits right beside it: "Inch" of "48-Inch", "ft" of "1.5ft", "190" of "190mm", "40" of "40 GB",
- * "44" of "1.44MB" (titles from the data; units.ts could not parse the halves). Conservative where
- * a title reads otherwise: one-letter units are not taken ("2 M Pull Drawers", "630M"), nor a unit
- * that starts a compound ("In-Dash", "7-in-One") or a number inside a code ("KDC-148 In", "-14M").
+ * "44" of "1.44MB", "23" of "23.6-Inch" (titles from the data; units.ts could not parse the
+ * halves); and a span cut inside one glued number-and-unit word to that word: "B" of "2.0TB", "t"
+ * of "1000ft", "800G" of "800GB", "5M" of "0.5M". Conservative where a title reads otherwise:
+ * one-letter units are not taken from a span without its number ("2 M Pull Drawers", "630M"), nor
+ * a unit that starts a compound ("In-Dash", "7-in-One") or a number inside a code ("KDC-148 In", "-14M").
  */
 export function snapQuantity(text: string, e: Entity): Entity {
   let { start, end } = e;
   if (/^\d+(?:\.\d+)?$/.test(e.text)) {
-    // The whole number first: "44" of "1.44MB".
+    // The whole number first: "44" of "1.44MB", "23" of "23.6-Inch".
     while (start > 0 && (/\d/.test(text.charAt(start - 1)) || (text.charAt(start - 1) === '.' && /\d/.test(text.charAt(start - 2))))) start--;
+    if (!e.text.includes('.')) end += /^\.\d+/.exec(text.slice(end))?.[0].length ?? 0;
     const m = UNIT_AFTER.exec(text.slice(end, end + 8));
     if (m && !/^-\p{L}/u.test(text.slice(end + m[0].length))) end += m[0].length;
   } else if (UNIT_WORDS.has(e.text.toLowerCase()) && !/^-\p{L}/u.test(text.slice(end))) {
     const m = NUMBER_BEFORE.exec(text.slice(Math.max(0, start - 12), start));
     if (m) start -= m[1]!.length;
+  } else {
+    ({ start, end } = gluedQuantity(text, e));
   }
   return start === e.start && end === e.end ? e : { ...e, start, end, text: text.slice(start, end) };
+}
+
+const GLUED_QUANTITY = /^\d+(?:\.\d+)?([a-z]+)$/i;
+
+/** The glued number-and-unit word ("2.0TB", "1000ft") a span was cut inside, or the span itself. */
+function gluedQuantity(text: string, e: Entity): { start: number; end: number } {
+  let start = e.start;
+  let end = e.end;
+  const inWord = (i: number) =>
+    /[\p{L}\p{N}]/u.test(text.charAt(i)) || (text.charAt(i) === '.' && /\d/.test(text.charAt(i - 1)) && /\d/.test(text.charAt(i + 1)));
+  while (start > 0 && inWord(start - 1)) start--;
+  while (end < text.length && inWord(end)) end++;
+  const unit = GLUED_QUANTITY.exec(text.slice(start, end))?.[1]?.toLowerCase();
+  const known = unit !== undefined && (UNIT_WORDS.has(unit) || (unit === 'm' && /\d/.test(e.text)));
+  const inCode = /[\p{L}\p{N}]-$/u.test(text.slice(Math.max(0, start - 2), start)) || /^-\p{L}/u.test(text.slice(end));
+  return known && !inCode ? { start, end } : e;
 }
 
 /** Apply the shape rules per entity type; other types (attributes) get snapQuantity. */
