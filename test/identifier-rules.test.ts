@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { brandLexicon, findBrands, resolveBrand } from '../stages/domain/brands.js';
 import { findMpnByShape, looksLikeMpn } from '../stages/domain/mpn-shape.js';
 import { applyIdentifierRules } from '../stages/domain/identifier-rules.js';
-import { oneCode, tidyMpn, withoutLeadingZeros } from '../stages/domain/mpn-tidy.js';
+import { codeOfDashed, oneCode, tidyMpn, withoutLeadingZeros } from '../stages/domain/mpn-tidy.js';
 import type { Entity } from '../lib/models/bio.js';
 
 const lex = brandLexicon({ brands: { justmobile: 4, just: 1, macesecurity: 3, mace: 2, drimark: 5, solidtek: 2, sony: 40, apple: 30, once: 1 } }, 2);
@@ -130,6 +130,22 @@ test('applyIdentifierRules: a quantity is no brand unless the lexicon knows it; 
   assert.equal(fc, { brand: 'Nikon' }, 'neither the focal range nor the aperture is a model number');
   for (const code of ['3700-09M', '6673-10W', '172-94X']) assert.ok(looksLikeMpn(code), `${code} is a code`);
   for (const spec of ['18-55mm', '70-300MM', '3.5-5.6G', '2-4GB']) assert.not.ok(looksLikeMpn(spec), `${spec} is a specification`);
+});
+
+test('a span over a spaced dash keeps its longest code; a dimension is no model number (dev titles)', () => {
+  assert.is(codeOfDashed('40009 - 1.5ft'), '40009', 'Cables To Go - 40009 - 1.5ft Velocity Component Video Cable');
+  assert.is(codeOfDashed('FW800 - DRDR4A21'), 'DRDR4A21', 'Drobo S … eSATA FW800 - DRDR4A21 Black');
+  assert.is(codeOfDashed('Cooler - RR-CCH-P912-GP'), 'RR-CCH-P912-GP');
+  assert.is(codeOfDashed('130x - SD'), '130x - SD', 'no part is a code: left alone');
+  assert.is(codeOfDashed('KTD-DM8400A 1G'), 'KTD-DM8400A 1G', 'no spaced dash: left alone');
+  assert.is(tidyMpn('40009 - 1.5ft'), '40009');
+  for (const spec of ['60x60MM', '24inX100ft', '1600x1200', '72X96', '70INX70IN']) assert.not.ok(looksLikeMpn(spec), `${spec} is a dimension`);
+  for (const code of ['T654X11A', '4X7PIN']) assert.ok(looksLikeMpn(code), `${code} is a code`);
+  const rules = { lexicon: brandLexicon({ brands: { meade: 12 } }, 2), mpnShape: true, mpnTidy: true };
+  const t = 'Meade 81011 Travel View 20 - 60x60MM Zoom Spotting Scope';
+  const f: Record<string, unknown> = { brand: 'Meade', mpn: '60x60MM' };
+  applyIdentifierRules(rules, t, [{ type: 'BRAND', ...span(t, 'Meade'), score: 0.9 }], f);
+  assert.equal(f, { brand: 'Meade', mpn: '81011', mpnSource: 'shape' }, 'the shape rule finds the real one');
 });
 
 test.run();

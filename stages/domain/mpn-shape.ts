@@ -16,9 +16,16 @@ const NOT_MPN =
 const UNIT_RANGE = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)(?:mm|cm|in|inch(?:es)?|ft|[kmgt]b|[kmg]hz)$/i;
 const DECIMAL_RANGE = /^\d+\.\d+-\d+\.\d+[a-z]*$/i;
 
-/** `isSpecRange("18-55mm")`, `isSpecRange("3.5-5.6G")`: see UNIT_RANGE, DECIMAL_RANGE. */
+/**
+ * Dimensions, never model numbers either: "60x60MM", "24inX100ft", "1600x1200", "72X96" (the
+ * shipped taggers gave 11 such in train and dev titles, none right). Numbers with a leading zero
+ * stay out: "02704X5" is a code.
+ */
+const DIMENSION = /^[1-9]\d{0,3}(?:\.\d+)?(?:mm|cm|m|in|inch(?:es)?|ft|")?x[1-9]\d{0,3}(?:\.\d+)?(?:mm|cm|m|in|inch(?:es)?|ft|")?$/i;
+
+/** `isSpecRange("18-55mm")`, `isSpecRange("3.5-5.6G")`, `isSpecRange("60x60MM")`: see UNIT_RANGE, DECIMAL_RANGE, DIMENSION. */
 export function isSpecRange(word: string): boolean {
-  if (DECIMAL_RANGE.test(word)) return true;
+  if (DECIMAL_RANGE.test(word) || DIMENSION.test(word)) return true;
   const m = UNIT_RANGE.exec(word);
   return m !== null && Number(m[1]) < Number(m[2]);
 }

@@ -31,11 +31,24 @@ export function oneCode(mpn: string): string {
   return runsOn ? first.text : mpn;
 }
 
+/**
+ * "40009 - 1.5ft" → "40009", "FW800 - DRDR4A21" → "DRDR4A21": a span that ran over a spaced dash
+ * holds a code and something else; the longest part with a model number's shape is the code.
+ */
+export function codeOfDashed(mpn: string): string {
+  if (!mpn.includes(' - ')) return mpn;
+  const codes = mpn
+    .split(' - ')
+    .map((p) => p.trim())
+    .filter((p) => looksLikeMpn(p.replace(/\s+/g, '')) && !/\s/.test(p));
+  return codes.sort((a, b) => b.length - a.length)[0] ?? mpn;
+}
+
 /** "05146" → "5146"; keeps at least 3 digits and leaves anything with a letter alone. */
 export function withoutLeadingZeros(mpn: string): string {
   return /^0+[1-9]\d{2,}$/.test(mpn) ? mpn.replace(/^0+/, '') : mpn;
 }
 
 export function tidyMpn(mpn: string): string {
-  return withoutLeadingZeros(oneCode(mpn));
+  return withoutLeadingZeros(oneCode(codeOfDashed(mpn)));
 }
