@@ -34,6 +34,31 @@ test('a motherboard has no capacity; "S-Professional" and a span over two quanti
   assert.equal(productAttributes(rate, [other]), [other], 'other types pass');
 });
 
+test("a kit's or an array's capacity is its total, not one module's or disk's (train and dev titles)", () => {
+  const kit = 'Corsair TR3X6G1333C9 XMS3 6 GB 3 x 2 GB PC3-10666 1333MHz 240-Pin DDR3 Core i7 Memory Kit';
+  const k = [capacity(kit, '2 GB', 1), capacity(kit, '6 GB', 0.99)];
+  assert.equal(entitiesToFields(k).attributes, { capacity: { value: 2, unit: 'GB', text: '2 GB' } }, 'the best span alone');
+  assert.equal(productAttributes(kit, k), [k[1]]);
+  const nas = 'Iomega StorCenter ix4-200d 8TB 4 x 2TB Network Storage Cloud Edition - 35439';
+  assert.equal(
+    productAttributes(nas, [capacity(nas, '2TB'), capacity(nas, '8TB', 0.5)]).map((e) => e.text),
+    ['8TB'],
+  );
+  const after = 'Crucial CT2KIT51272AF667 DDR2-667 1.8V 512Meg x 72 4GB X 2 8GB Kit';
+  assert.equal(
+    productAttributes(after, [capacity(after, '4GB'), capacity(after, '8GB', 0.5)]).map((e) => e.text),
+    ['8GB'],
+    'a count after the module',
+  );
+  // Left alone: one disk, a disc's speed, a module without a total.
+  const server = 'Dell PowerEdge R710 - RAM 12 GB - SATA - hot-swap 3.5 - HDD 1 x 160 GB - MGA G200';
+  assert.is(productAttributes(server, [capacity(server, '160 GB'), capacity(server, '12 GB', 0.5)]).length, 2);
+  const disc = 'Taiyo Yuden JVC 8x 4.7GB DVD-R Silver Thermal in Cake Box 100 pack';
+  assert.is(productAttributes(disc, [capacity(disc, '4.7GB')]).length, 1);
+  const alone = 'Kingston 2 x 2GB DDR3 modules';
+  assert.is(productAttributes(alone, [capacity(alone, '2GB')]).length, 1);
+});
+
 test("a quantity that is the product's brand is no attribute; the same text of another brand's product is", () => {
   const t = '3M Privacy Filter - 3M PF24.0W9 Widescreen Monitor Privacy Screen 16 9';
   const start = t.indexOf('3M', 1);

@@ -68,6 +68,11 @@ test("3M's own privacy filter has no 3-metre length; a 3 m cable keeps its; size
   assert.equal((drive.attributes as Record<string, unknown>).capacity, { value: 1.5, unit: 'TB', text: '1.5TB' });
 });
 
+test("a memory kit's capacity is the kit's", async () => {
+  const kit = await extract('computing', 'Corsair TR3X6G1333C9 XMS3 6 GB 3 x 2 GB PC3-10666 1333MHz 240-Pin DDR3 Core i7 Memory Kit');
+  assert.equal((kit.attributes as Record<string, unknown>).capacity, { value: 6, unit: 'GB', text: '6 GB' });
+});
+
 test.after(async () => {
   for (const s of stages.values()) await s.close?.();
 });
