@@ -73,6 +73,11 @@ test("a memory kit's capacity is the kit's", async () => {
   assert.equal((kit.attributes as Record<string, unknown>).capacity, { value: 6, unit: 'GB', text: '6 GB' });
 });
 
+test('a wall mount "for 37-Inch to 52-Inch" screens has the range as its size', async () => {
+  const mount = await extract('electronics', 'Bell O 7615B Tilting Low Profile Wall Mount for a 37-Inch to 52-Inch Flat Screen TV Up to 200 lb s Black');
+  assert.equal((mount.attributes as Record<string, unknown>).size, { value: 52, unit: 'in', text: '37-Inch to 52-Inch', min: 37 });
+});
+
 test.after(async () => {
   for (const s of stages.values()) await s.close?.();
 });

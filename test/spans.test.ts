@@ -108,4 +108,17 @@ test('an attribute span holding only its unit or only its number grows to the ot
   kept('Buffalo Drivestation Quattro 2.0TB 4X500GB Desktop External Hard Drive', 'B', 'CAPACITY');
 });
 
+test('two attribute spans of one kind joined by "to" become one range span; other pairs stay apart', () => {
+  const t = 'Bell O 7465B 16-Inch Extending Arm Wall Mount System for a 12-Inch to 32-Inch Flat Screen TV';
+  const arm = at(t, '16-Inch', 'SIZE');
+  const low = { ...at(t, '12-Inch', 'SIZE'), score: 0.66 };
+  const high = { ...at(t, '32-Inch', 'SIZE'), score: 0.67 };
+  assert.equal(snapEntities(t, [arm, low, high]), [arm, { ...low, end: high.end, text: '12-Inch to 32-Inch', score: 0.67 }]);
+  const pair = 'Kenwood Kfc-6993Ps 6-Inch X 9-Inch Performance Series Speaker System';
+  const two = [at(pair, '6-Inch', 'SIZE'), at(pair, '9-Inch', 'SIZE')];
+  assert.equal(snapEntities(pair, two), two, 'a speaker of 6 x 9 inches is no range');
+  const mixed = 'Cable 3 ft to 6 ft 2M';
+  assert.equal(snapEntities(mixed, [at(mixed, '3 ft', 'LENGTH'), at(mixed, '2M', 'SIZE')]).length, 2, 'different kinds are not joined');
+});
+
 test.run();

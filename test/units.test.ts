@@ -32,4 +32,14 @@ test('normalizeAttributes keeps the text of a span that does not parse', () => {
   assert.equal(normalizeAttributes({ capacity: '64GB', size: 'large' }), { capacity: { value: 64, unit: 'GB', text: '64GB' }, size: { text: 'large' } });
 });
 
+test('a range of two quantities in one unit: the upper end as the value, the lower as min (wall mounts)', () => {
+  assert.equal(normalizeAttributes({ size: '37-Inch to 52-Inch' }), { size: { value: 52, unit: 'in', text: '37-Inch to 52-Inch', min: 37 } });
+  assert.equal(normalizeAttributes({ size: '13 Inch to 28 Inch' }).size, { value: 28, unit: 'in', text: '13 Inch to 28 Inch', min: 13 });
+  assert.equal(normalizeAttributes({ length: '3 ft to 6 ft' }).length, { value: 6, unit: 'ft', text: '3 ft to 6 ft', metres: 1.8288, feet: 6, min: 3 });
+  // Not a range: other units, a falling pair, a text that is no pair of quantities.
+  assert.equal(normalizeAttributes({ length: '6 ft to 2 m' }).length, { value: 6, unit: 'ft', text: '6 ft to 2 m', metres: 1.8288, feet: 6 });
+  assert.equal(normalizeAttributes({ size: '52-Inch to 37-Inch' }).size, { value: 52, unit: 'in', text: '52-Inch to 37-Inch' });
+  assert.equal(normalizeAttributes({ size: 'up to 27-Inch' }).size, { value: 27, unit: 'in', text: 'up to 27-Inch' });
+});
+
 test.run();

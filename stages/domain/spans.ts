@@ -1,6 +1,7 @@
 import type { Entity } from '../../lib/models/bio.js';
 import { checkGtin } from './gtin.js';
 import { UNIT_WORDS } from './units.js';
+import { joinRanges } from './quantity-ranges.js';
 
 /** Punctuation that can sit around an identifier without being part of it. */
 const EDGE = /[\s,;:()[\]{}"'!?]/;
@@ -115,7 +116,7 @@ export function snapEntities(text: string, entities: readonly Entity[]): Entity[
   const snapped = entities.flatMap((e) =>
     e.type === 'MPN' ? [snapToWords(text, e)] : e.type === 'BRAND' ? [snapToAlnum(text, e)] : e.type === 'GTIN' ? snapGtin(text, e) : [snapQuantity(text, e)],
   );
-  return mergeSameSpans(snapped);
+  return joinRanges(text, mergeSameSpans(snapped));
 }
 
 /**

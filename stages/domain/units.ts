@@ -14,6 +14,8 @@ export interface Quantity {
   /** Lengths only: the value in metres and in feet (rounded to 4 decimals). */
   metres?: number;
   feet?: number;
+  /** A range ("37-Inch to 52-Inch", what a wall mount fits): its lower end; `value` is the upper. */
+  min?: number;
 }
 
 export interface RawAttribute {
@@ -87,9 +89,19 @@ export function parseQuantity(attribute: string, text: string): Quantity | null 
   return q;
 }
 
+/** "A to B" of two quantities in one unit, as `{ value: B, min: A }`; null when it is no such range. */
+function parseRange(attribute: string, text: string): Quantity | null {
+  const m = /^(.+?)\s*-?to-?\s*(.+)$/i.exec(text);
+  if (m === null) return null;
+  const low = parseQuantity(attribute, m[1]!);
+  const high = parseQuantity(attribute, m[2]!);
+  if (low === null || high === null || low.unit !== high.unit || low.value >= high.value) return null;
+  return { ...high, text, min: low.value };
+}
+
 /** Each attribute's raw text → a Quantity, or `{ text }` when it does not parse. */
 export function normalizeAttributes(raw: Record<string, string>): Record<string, Quantity | RawAttribute> {
   const out: Record<string, Quantity | RawAttribute> = {};
-  for (const [name, text] of Object.entries(raw)) out[name] = parseQuantity(name, text) ?? { text };
+  for (const [name, text] of Object.entries(raw)) out[name] = parseRange(name, text) ?? parseQuantity(name, text) ?? { text };
   return out;
 }
