@@ -117,6 +117,13 @@ test('two attribute spans of one kind joined by "to" become one range span; othe
   const pair = 'Kenwood Kfc-6993Ps 6-Inch X 9-Inch Performance Series Speaker System';
   const two = [at(pair, '6-Inch', 'SIZE'), at(pair, '9-Inch', 'SIZE')];
   assert.equal(snapEntities(pair, two), two, 'a speaker of 6 x 9 inches is no range');
+  const chain = 'Mount for 12-Inch to 25-Inch to 40-Inch Screens';
+  const ends = ['12-Inch', '25-Inch', '40-Inch'].map((p) => at(chain, p, 'SIZE'));
+  assert.equal(
+    snapEntities(chain, ends).map((e) => e.text),
+    ['12-Inch to 25-Inch', '40-Inch'],
+    'a span joins once',
+  );
   const mixed = 'Cable 3 ft to 6 ft 2M';
   assert.equal(snapEntities(mixed, [at(mixed, '3 ft', 'LENGTH'), at(mixed, '2M', 'SIZE')]).length, 2, 'different kinds are not joined');
 });

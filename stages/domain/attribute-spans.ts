@@ -44,12 +44,12 @@ export function productAttributes(text: string, entities: readonly Entity[]): En
 }
 
 /** Identifier types: every other entity type is an attribute. */
-const IDENTIFIERS = new Set(['BRAND', 'MPN', 'GTIN']);
+export const IDENTIFIER_TYPES: ReadonlySet<string> = new Set(['BRAND', 'MPN', 'GTIN']);
 
 /** Entities minus attribute spans that are the product's `brand` (the same entities when there is none). */
 export function withoutBrandSpans(entities: readonly Entity[], brand: unknown): readonly Entity[] {
   if (typeof brand !== 'string' || fold(brand) === '') return entities;
   const b = fold(brand);
-  const kept = entities.filter((e) => IDENTIFIERS.has(e.type) || fold(e.text) !== b);
+  const kept = entities.filter((e) => IDENTIFIER_TYPES.has(e.type) || fold(e.text) !== b);
   return kept.length === entities.length ? entities : kept;
 }

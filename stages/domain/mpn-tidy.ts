@@ -40,7 +40,7 @@ export function codeOfDashed(mpn: string): string {
   const codes = mpn
     .split(' - ')
     .map((p) => p.trim())
-    .filter((p) => looksLikeMpn(p.replace(/\s+/g, '')) && !/\s/.test(p));
+    .filter((p) => !/\s/.test(p) && looksLikeMpn(p));
   return codes.sort((a, b) => b.length - a.length)[0] ?? mpn;
 }
 

@@ -6,24 +6,25 @@
  * `value`, the lower as `min`).
  */
 import type { Entity } from '../../lib/models/bio.js';
-
-/** Identifier types: their spans are never joined. */
-const IDENTIFIERS = new Set(['BRAND', 'MPN', 'GTIN']);
+import { IDENTIFIER_TYPES } from './attribute-spans.js';
 
 /** What may sit between the two ends: "to", "-to-". */
 const BETWEEN = /^\s*-?to-?\s*$/i;
 
-/** `entities` with each pair of same-type attribute spans that reads "A to B" joined into one span (the better score). */
+/**
+ * `entities` with each pair of same-type attribute spans that reads "A to B" joined into one span
+ * (the better score), where A came first. A span joins at most once: "A to B to C" gives "A to B", C.
+ */
 export function joinRanges(text: string, entities: readonly Entity[]): Entity[] {
-  const out = [...entities];
-  const byStart = entities.filter((e) => !IDENTIFIERS.has(e.type)).sort((a, b) => a.start - b.start);
-  for (let i = 0; i + 1 < byStart.length; i++) {
-    const a = byStart[i]!;
+  const joined = new Map<Entity, Entity>();
+  const dropped = new Set<Entity>();
+  const byStart = entities.filter((e) => !IDENTIFIER_TYPES.has(e.type)).sort((a, b) => a.start - b.start);
+  for (const [i, a] of byStart.entries()) {
+    if (dropped.has(a) || joined.has(a)) continue;
     const b = byStart.slice(i + 1).find((e) => e.type === a.type && e.start >= a.end);
     if (b === undefined || !BETWEEN.test(text.slice(a.end, b.start))) continue;
-    const joined: Entity = { ...a, end: b.end, text: text.slice(a.start, b.end), score: Math.max(a.score, b.score) };
-    out.splice(out.indexOf(a), 1, joined);
-    out.splice(out.indexOf(b), 1);
+    joined.set(a, { ...a, end: b.end, text: text.slice(a.start, b.end), score: Math.max(a.score, b.score) });
+    dropped.add(b);
   }
-  return out;
+  return joined.size === 0 ? [...entities] : entities.filter((e) => !dropped.has(e)).map((e) => joined.get(e) ?? e);
 }
