@@ -4,14 +4,11 @@ import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { carriedRows, carryRows } from './domain/carried-tokens.js';
 import { modelOptions, modelsDirOf, modelText, stageModelVersion } from './domain/model-options.js';
 import { snapEntities } from './domain/spans.js';
-import { productAttributes, withoutBrandSpans } from './domain/attribute-spans.js';
+import { IDENTIFIER_FIELDS, productAttributes, withoutBrandSpans } from './domain/attribute-spans.js';
 import { identifiersOf } from './domain/summary.js';
 import { normalizeAttributes } from './domain/units.js';
 import { applyIdentifierRules, identifierRules } from './domain/identifier-rules.js';
 import { join } from 'node:path';
-
-/** Entity types that become top-level fields; every other type is an attribute. */
-const FIELDS: Record<string, string> = { BRAND: 'brand', MPN: 'mpn', GTIN: 'gtin' };
 
 /**
  * Entities → `{ brand, mpn, gtin, attributes }`, the highest-scoring span of each type winning;
@@ -26,7 +23,8 @@ export function entitiesToFields(entities: readonly Entity[]): Record<string, un
   const out: Record<string, unknown> = {};
   const attributes: Record<string, string> = {};
   for (const [type, e] of best) {
-    if (FIELDS[type]) out[FIELDS[type]] = e.text;
+    const field = IDENTIFIER_FIELDS[type];
+    if (field !== undefined) out[field] = e.text;
     else attributes[type.toLowerCase()] = e.text;
   }
   if (Object.keys(attributes).length) out.attributes = normalizeAttributes(attributes);

@@ -43,8 +43,9 @@ export function productAttributes(text: string, entities: readonly Entity[]): En
   return whole.filter((e) => !part(e));
 }
 
-/** Identifier types: every other entity type is an attribute. */
-export const IDENTIFIER_TYPES: ReadonlySet<string> = new Set(['BRAND', 'MPN', 'GTIN']);
+/** Identifier entity types and the fields they become; every other entity type is an attribute. */
+export const IDENTIFIER_FIELDS: Readonly<Record<string, string>> = { BRAND: 'brand', MPN: 'mpn', GTIN: 'gtin' };
+export const IDENTIFIER_TYPES: ReadonlySet<string> = new Set(Object.keys(IDENTIFIER_FIELDS));
 
 /** Entities minus attribute spans that are the product's `brand` (the same entities when there is none). */
 export function withoutBrandSpans(entities: readonly Entity[], brand: unknown): readonly Entity[] {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Entity } from '../../lib/models/bio.js';
 import { ConfigError } from '../../lib/core/errors.js';
 import { brandLexicon, fold, resolveBrand, type BrandLexicon, type BrandLexiconFile } from './brands.js';
-import { findMpnByShape, isQuantity, isSpecRange } from './mpn-shape.js';
+import { findMpnByShape, isQuantity, isSpecification } from './mpn-shape.js';
 import { tidyMpn } from './mpn-tidy.js';
 
 export const BRANDS_FILE = 'brands.json';
@@ -61,9 +61,10 @@ export function applyIdentifierRules(rules: IdentifierRules, text: string, entit
     }
     if (resolved !== null) brandEnd = resolved.end;
   }
-  // A tagged model number that is a range ("18-55mm", a lens's focal range) is a specification:
-  // the shipped taggers give 31 such in train and dev titles, none right. The shape rule may find the real one.
-  if (rules.mpnShape && typeof fields.mpn === 'string' && isSpecRange(fields.mpn)) delete fields.mpn;
+  // A tagged model number that is a range ("18-55mm", a lens's focal range) or a dimension
+  // ("60x60MM") is a specification: the shipped taggers give 31 and 11 such in train and dev
+  // titles, none right. The shape rule may find the real one.
+  if (rules.mpnShape && typeof fields.mpn === 'string' && isSpecification(fields.mpn)) delete fields.mpn;
   if (rules.mpnShape && fields.mpn === undefined) {
     const w = findMpnByShape(text, brandEnd);
     const gtin = typeof fields.gtin === 'string' ? fields.gtin : '';

@@ -23,15 +23,15 @@ const DECIMAL_RANGE = /^\d+\.\d+-\d+\.\d+[a-z]*$/i;
  */
 const DIMENSION = /^[1-9]\d{0,3}(?:\.\d+)?(?:mm|cm|m|in|inch(?:es)?|ft|")?x[1-9]\d{0,3}(?:\.\d+)?(?:mm|cm|m|in|inch(?:es)?|ft|")?$/i;
 
-/** `isSpecRange("18-55mm")`, `isSpecRange("3.5-5.6G")`, `isSpecRange("60x60MM")`: see UNIT_RANGE, DECIMAL_RANGE, DIMENSION. */
-export function isSpecRange(word: string): boolean {
+/** `isSpecification("18-55mm")`, `isSpecification("3.5-5.6G")`, `isSpecification("60x60MM")`: see UNIT_RANGE, DECIMAL_RANGE, DIMENSION. */
+export function isSpecification(word: string): boolean {
   if (DECIMAL_RANGE.test(word) || DIMENSION.test(word)) return true;
   const m = UNIT_RANGE.exec(word);
   return m !== null && Number(m[1]) < Number(m[2]);
 }
 
-/** A quantity ("10FT", "4400mAh", "2TB", a bare number) or a range with a unit. */
-export const isQuantity = (word: string): boolean => NOT_MPN.test(word) || isSpecRange(word);
+/** A quantity ("10FT", "4400mAh", "2TB", a bare number), a range with a unit or a dimension. */
+export const isQuantity = (word: string): boolean => NOT_MPN.test(word) || isSpecification(word);
 
 /**
  * Words that make the number before them a quantity or a product line: "3000 Lumens", "8000
@@ -75,7 +75,7 @@ export function words(text: string): WordSpan[] {
 }
 
 export function looksLikeMpn(word: string, o: MpnShapeOptions = MPN_SHAPE_DEFAULTS): boolean {
-  if (isSpecRange(word)) return false;
+  if (isSpecification(word)) return false;
   if (NOT_MPN.test(word)) {
     const digits = /^\d+$/.test(word) ? word.length : 0;
     return digits >= o.digitsOnly[0] && digits <= o.digitsOnly[1] && !/^(?:19|20)\d\d$/.test(word);
