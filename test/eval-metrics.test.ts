@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fold, occursIn, scoreCategories, scoreExact } from '../training/eval/metrics.js';
+import { fold, occursIn, scoreCategories, scoreExact, scoreGivenWithout } from '../training/eval/metrics.js';
 
 test('fold and occursIn compare letters and digits only, case-folded', () => {
   assert.is(fold('KTD-DM8400A/1G'), 'ktddm8400a1g');
@@ -29,6 +29,16 @@ test('exact match scores only rows whose value is in the title', () => {
     { title: 'Canon PG-245', truth: 'PG-245' },
   ]);
   assert.equal(m, { n: 3, predicted: 2, correct: 1, precision: 0.5, recall: 1 / 3 });
+});
+
+test('a field given where the title lacks its true value: counted over rows with a value not in the title', () => {
+  const g = scoreGivenWithout([
+    { title: 'Lorex 4-Channel Security DVR', truth: 'LH324501', predicted: '4-Channel' },
+    { title: 'Kingston 8GB Flash Drive', truth: 'DT101G2/8GB' },
+    { title: 'HP CE285A toner', truth: 'CE285A', predicted: 'CE285A' }, // value in title: not counted
+    { title: 'USB cable', predicted: 'X1' }, // no true value: not counted
+  ]);
+  assert.equal(g, { n: 2, given: 1, share: 0.5 });
 });
 
 test.run();

@@ -148,4 +148,18 @@ test('a span over a spaced dash keeps its longest code; a dimension is no model 
   assert.equal(f, { brand: 'Meade', mpn: '81011', mpnSource: 'shape' }, 'the shape rule finds the real one');
 });
 
+test('a standard or a counted feature is no model number; codes with capitals stay (train and dev titles)', () => {
+  for (const spec of ['802.11n', 'H.264', 'MP3', 'MPEG4', 'DDR2', 'CAT5e', 'Cat-6', 'RG-59U', 'FW800', 'USB2.0', 'RJ45M', '1394'])
+    assert.not.ok(looksLikeMpn(spec), `${spec} is a standard`);
+  for (const spec of ['4-Channel', '80-Minute', '3-Way', '12-Button', '8CH', '7.1CH', '2x1GB', '8x-12x'])
+    assert.not.ok(looksLikeMpn(spec), `${spec} is a count`);
+  for (const code of ['4734-EPCP', '90309-BLK', '620-PISTOLGRPQR', '4734-epcp', 'PC501', 'MP305-2GBLK', 'H530', 'CAT5E-25'])
+    assert.ok(looksLikeMpn(code), `${code} is a code`);
+  const rules = { lexicon: brandLexicon({ brands: { duracell: 40 } }, 2), mpnShape: true, mpnTidy: true };
+  const t = 'Duracell NiMH Multi-Format 7-Hour Camcorder Battery DR11AA';
+  const f: Record<string, unknown> = { brand: 'Duracell', mpn: '7-Hour' };
+  applyIdentifierRules(rules, t, [{ type: 'BRAND', ...span(t, 'Duracell'), score: 0.9 }], f);
+  assert.equal(f, { brand: 'Duracell', mpn: 'DR11AA', mpnSource: 'shape' }, 'the shape rule finds the real one');
+});
+
 test.run();

@@ -8,7 +8,7 @@ import { REPO, type GlobalOptions } from './common.js';
 import { expectedCalibrationError, routingThresholds, thresholdTable } from '../../training/eval/calibration.js';
 import { collectOutcomes } from '../../training/eval/collect.js';
 import { loadLabelled } from '../../training/eval/dataset.js';
-import { fold, scoreCategories, scoreExact } from '../../training/eval/metrics.js';
+import { fold, scoreCategories, scoreExact, scoreGivenWithout } from '../../training/eval/metrics.js';
 import { NAIVE_BAYES_DEFAULTS, NaiveBayes } from '../../training/eval/naive-bayes.js';
 import { formatReport, type EvalScores } from '../../training/eval/report.js';
 import { modelLabels, scoreFine } from '../../training/eval/fine.js';
@@ -128,6 +128,8 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     brandUnchanged: scoreExact(s.members.map((m) => ({ title: m.title, truth: m.row.brand, predicted: str(get(m.row.id).brand) }))),
     mpnUnchanged: scoreExact(s.members.map((m) => ({ title: m.title, truth: m.row.mpn, predicted: str(get(m.row.id).mpn) }))),
   }));
+  const noMpn = plan.slices.find((s) => s.name === 'no-mpn');
+  const mpnWithout = noMpn ? scoreGivenWithout(noMpn.members.map((m) => ({ title: m.title, truth: m.row.mpn, predicted: str(get(m.recordId).mpn) }))) : null;
   const scored = rows.map((r) => {
     const c = get(r.id).confidence;
     return { confidence: typeof c === 'number' ? c : 0, correct: category(r.id) === r.category };
@@ -169,6 +171,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     identifierSlices,
     brand,
     mpn,
+    mpnWithout,
     gtin: { n: withGtin.length, found: gtinFound, invalidN: withBad.length, invalidAccepted: badAccepted },
   };
   process.stdout.write(formatReport(scores).join('\n') + '\n');

@@ -23,9 +23,33 @@ const DECIMAL_RANGE = /^\d+\.\d+-\d+\.\d+[a-z]*$/i;
  */
 const DIMENSION = /^[1-9]\d{0,3}(?:\.\d+)?(?:mm|cm|m|in|inch(?:es)?|ft|")?x[1-9]\d{0,3}(?:\.\d+)?(?:mm|cm|m|in|inch(?:es)?|ft|")?$/i;
 
-/** `isSpecification("18-55mm")`, `isSpecification("3.5-5.6G")`, `isSpecification("60x60MM")`: see UNIT_RANGE, DECIMAL_RANGE, DIMENSION. */
+/**
+ * Names of standards and formats, never model numbers: "802.11n", "H.264", "MP3", "DDR2",
+ * "CAT5e", "RG6", "FW800", "USB2.0", "RJ45". In train and dev titles the shipped taggers give
+ * 55 such as a model number, none right.
+ */
+const STANDARD =
+  /^(?:802\.11[a-z/]*|h\.?26[45]|mpeg-?[124]|mp[34]|ddr[2-5]l?|1394[ab]?|fw-?[48]00|cat-?[5-8]e?a?|rg-?(?:6|58|59|11)u?|usb-?[23](?:\.[01])?|rj-?(?:11|12|45)[mf]?)$/i;
+
+/**
+ * A count of a feature, never a model number: "4-Channel", "80-Minute", "3-Way", "12-Button"
+ * (a number, a hyphen and a capitalised word; 46 in train and dev titles, none right), and
+ * channels as "8CH", "7.1CH". Codes keep their capitals: "4734-EPCP", "90309-BLK"; in a
+ * lower-cased title a count cannot be told from a code ("4734-epcp"), so both stay.
+ */
+const COUNTED = /^\d+(?:\.\d+)?-[A-Z][a-z]{2,}$/;
+const CHANNELS = /^\d+(?:\.\d)?ch$/i;
+
+/** A memory kit ("2x1GB": two 1 GB modules) or a range of disc speeds ("8x-12x"): 6 in train and dev titles, none right. */
+const KIT_OR_SPEEDS = /^\d+x\d+(?:\.\d+)?[kmgt]b$|^\d+x-\d+x$/i;
+
+/**
+ * `isSpecification("18-55mm")`, `("3.5-5.6G")`, `("60x60MM")`, `("802.11n")`, `("4-Channel")`:
+ * see UNIT_RANGE, DECIMAL_RANGE, DIMENSION, STANDARD, COUNTED, CHANNELS, KIT_OR_SPEEDS.
+ */
 export function isSpecification(word: string): boolean {
-  if (DECIMAL_RANGE.test(word) || DIMENSION.test(word)) return true;
+  if (DECIMAL_RANGE.test(word) || DIMENSION.test(word) || STANDARD.test(word) || COUNTED.test(word) || CHANNELS.test(word) || KIT_OR_SPEEDS.test(word))
+    return true;
   const m = UNIT_RANGE.exec(word);
   return m !== null && Number(m[1]) < Number(m[2]);
 }

@@ -77,3 +77,27 @@ export function scoreExact(rows: readonly { title: string; truth?: string; predi
   }
   return { n, predicted, correct, precision: correct / Math.max(1, predicted), recall: correct / Math.max(1, n) };
 }
+
+/** How often a field is given on rows whose true value is not in the title (so it can only be another value). */
+export interface GivenWithout {
+  /** Rows with a true value that does not occur in the title. */
+  n: number;
+  given: number;
+  share: number;
+}
+
+/**
+ * A field given where the title lacks its true value: on titles that lost their model number
+ * (the no-mpn slice) each model number given is another code or a word mistaken for one. Titles
+ * from other retailers often carry no model number, so this is the false-positive side of it.
+ */
+export function scoreGivenWithout(rows: readonly { title: string; truth?: string; predicted?: string }[]): GivenWithout {
+  let n = 0;
+  let given = 0;
+  for (const r of rows) {
+    if (!fold(r.truth) || occursIn(r.truth, r.title)) continue;
+    n++;
+    if (r.predicted) given++;
+  }
+  return { n, given, share: given / Math.max(1, n) };
+}

@@ -1,6 +1,6 @@
 /** The text report of `pipeline eval`, from the computed scores (pure formatting). */
 import type { ThresholdRow } from './calibration.js';
-import type { CategoryScores, ExactMatch } from './metrics.js';
+import type { CategoryScores, ExactMatch, GivenWithout } from './metrics.js';
 import type { SliceScore } from './slice-runs.js';
 import type { FineScores } from './fine.js';
 
@@ -20,6 +20,8 @@ export interface EvalScores {
   identifierSlices: { name: string; brand: ExactMatch; mpn: ExactMatch; brandUnchanged: ExactMatch; mpnUnchanged: ExactMatch }[];
   brand: ExactMatch;
   mpn: ExactMatch;
+  /** Model numbers given on the no-mpn slice's titles (which lost theirs); null without that slice. */
+  mpnWithout: GivenWithout | null;
   gtin: { n: number; found: number; invalidN: number; invalidAccepted: number };
   extra?: string[];
 }
@@ -63,6 +65,9 @@ export function formatReport(s: EvalScores): string[] {
       (x) =>
         `  ${x.name.padEnd(14)} brand ${f3(x.brand.recall)} (${f3(x.brandUnchanged.recall)}, n=${x.brand.n})  mpn ${x.mpn.n > 0 ? `${f3(x.mpn.recall)} (${f3(x.mpnUnchanged.recall)}, n=${x.mpn.n})` : '- (n=0)'}`,
     ),
+    ...(s.mpnWithout
+      ? [`mpn given on titles that lost theirs (no-mpn slice, n=${s.mpnWithout.n}): ${f3(s.mpnWithout.share)} (another code or a word taken for one)`]
+      : []),
     `gtin (augmented valid, n=${s.gtin.n}): found and validated ${f3(s.gtin.found / Math.max(1, s.gtin.n))}`,
     `gtin (augmented invalid, n=${s.gtin.invalidN}): invalid codes accepted ${s.gtin.invalidAccepted}`,
     `throughput: ${(s.sent / s.seconds).toFixed(1)} records/s`,
