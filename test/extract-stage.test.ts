@@ -46,6 +46,12 @@ test("a hard drive's capacity is the drive's, not its cache's or its interface's
   assert.ok((out.entities as { type: string }[]).filter((e) => e.type === 'CAPACITY').length >= 2, 'the entities keep every span');
 });
 
+test('Fujifilm titles get the brand the training titles give them (Fuji), not none', async () => {
+  const out = await extract('electronics', 'Fujifilm FinePix S2550 12.2 MP Digital Camera with 18x Wide Angle Optical Zoom');
+  assert.is(out.brand, 'Fuji');
+  assert.is(out.brandSource, 'lexicon');
+});
+
 test('a length is no brand; a focal range is no model number; a cut size grows to its number', async () => {
   const cable = await extract('accessories', '10FT High Speed HDMI Cable with Ethernet Video Output Cable for HTC EVO 4G Phone');
   assert.not.equal(cable.brand, '10FT');

@@ -1,7 +1,7 @@
 /** Brand lexicon and model-number shape rules, on titles from the dev set. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { brandLexicon, findBrands, resolveBrand } from '../stages/domain/brands.js';
+import { brandLexicon, brandPrefix, findBrands, resolveBrand } from '../stages/domain/brands.js';
 import { findMpnByShape, looksLikeMpn } from '../stages/domain/mpn-shape.js';
 import { applyIdentifierRules } from '../stages/domain/identifier-rules.js';
 import { codeOfDashed, oneCode, tidyMpn, withoutLeadingZeros } from '../stages/domain/mpn-tidy.js';
@@ -42,6 +42,20 @@ test('resolveBrand completes a cut-short or letter-only tag, keeps an unknown br
   assert.is(resolveBrand(lex, d, span(d, 'Zorbix'))?.text, 'Zorbix', 'an unseen brand the tagger found stands');
   assert.is(resolveBrand(lex, 'Sony MDR-7506 Headphones', null)?.text, 'Sony');
   assert.is(resolveBrand(lex, 'Leather Case Sleeve Cover for Apple iPad', null), null, 'only within the first words');
+});
+
+test('a known brand that begins the first word is the brand when nothing else is (Fujifilm → Fuji, train and dev titles)', () => {
+  const known = brandLexicon({ brands: { fuji: 45, apple: 67, hp: 439, balt: 3, sony: 401 } }, 2);
+  assert.is(brandPrefix(known, 'Fujifilm FinePix S2550 12.2 MP Digital Camera')?.text, 'Fuji');
+  assert.is(brandPrefix(known, '  AppleCare Protection Plan')?.text, 'Apple');
+  assert.is(brandPrefix(known, 'HPX Cable'), null, 'a short brand: a first word begins with one by chance');
+  assert.is(brandPrefix(known, 'Baltimore Ravens Pro Grip Mouse'), null, 'a rare brand');
+  assert.is(brandPrefix(known, 'Fuji FinePix'), null, 'a whole word is no prefix (findBrands has it)');
+  assert.is(brandPrefix(known, 'Digital Camera by Fujifilm'), null, 'only the first word');
+  const t = 'Fujifilm FinePix S2550 12.2 MP Digital Camera';
+  assert.equal(resolveBrand(known, t, null), { start: 0, end: 4, text: 'Fuji' });
+  assert.is(resolveBrand(known, 'Sony Fujifilm adapter', null)?.text, 'Sony', 'a whole-word brand comes first');
+  assert.is(resolveBrand(known, t, span(t, 'FinePix'))?.text, 'FinePix', "the tagger's brand stands");
 });
 
 test('model-number shape: letters with digits, 4-6 digit numbers; not quantities, years or barcodes', () => {

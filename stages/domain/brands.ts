@@ -97,9 +97,13 @@ export function findBrands(lex: BrandLexicon, text: string): BrandSpan[] {
 export interface BrandRuleOptions {
   /** A missed brand is filled in only from the first this-many words of the title. @defaultValue 3 */
   fillWithinWords: number;
+  /** A brand that begins the title's first word ("Fuji" of "Fujifilm") has at least this many letters and digits. @defaultValue 4 */
+  prefixMinLength: number;
+  /** ... and was seen in at least this many training titles. @defaultValue 5 */
+  prefixMinCount: number;
 }
 
-export const BRAND_RULE_DEFAULTS: BrandRuleOptions = { fillWithinWords: 3 };
+export const BRAND_RULE_DEFAULTS: BrandRuleOptions = { fillWithinWords: 3, prefixMinLength: 4, prefixMinCount: 5 };
 
 const wordIndex = (text: string, at: number): number =>
   text
@@ -108,10 +112,38 @@ const wordIndex = (text: string, at: number): number =>
     .filter((w) => w !== '').length;
 
 /**
+ * The longest lexicon brand that begins the title's first word without being all of it: "Fuji"
+ * of "Fujifilm FinePix …" (the training titles name Fujifilm's products "Fuji"; neither the
+ * tagger nor a whole-word match finds it), "Apple" of "AppleCare". Short or rare brands are left
+ * out (`prefixMinLength`, `prefixMinCount`): a first word begins with one by chance.
+ */
+export function brandPrefix(lex: BrandLexicon, text: string, o: BrandRuleOptions = BRAND_RULE_DEFAULTS): BrandSpan | null {
+  const { next, brand } = lex.trie;
+  const start = text.search(/\S/);
+  if (start < 0) return null;
+  let end = -1;
+  let node = 0;
+  let length = 0;
+  let i = start;
+  for (; i < text.length && !/\s/.test(text.charAt(i)); i++) {
+    const s = symbolOf(text.charCodeAt(i));
+    if (s < 0) continue;
+    node = next[node * SYMBOLS + s]!;
+    if (node === 0) break;
+    length++;
+    if (brand[node] === 1 && length >= o.prefixMinLength) end = i + 1;
+  }
+  // The brand must end inside the word, before a letter or digit of it.
+  if (end < 0 || end >= text.length || symbolOf(text.charCodeAt(end)) < 0) return null;
+  const span = { start, end, text: text.slice(start, end) };
+  return (lex.counts.get(fold(span.text)) ?? 0) >= o.prefixMinCount ? span : null;
+}
+
+/**
  * The brand to report, given the tagger's (or none): a lexicon brand that overlaps the tagger's
  * span and is longer wins (it completes a cut-short or letter-only tag); a tagger brand that is
  * itself in the lexicon, or overlaps none, stands; with no tagger brand, the first lexicon brand
- * within the first `fillWithinWords` words.
+ * within the first `fillWithinWords` words, else one that begins the first word (`brandPrefix`).
  */
 export function resolveBrand(lex: BrandLexicon, text: string, tagged: BrandSpan | null, o: BrandRuleOptions = BRAND_RULE_DEFAULTS): BrandSpan | null {
   const found = findBrands(lex, text);
@@ -120,5 +152,5 @@ export function resolveBrand(lex: BrandLexicon, text: string, tagged: BrandSpan 
     if (lex.counts.has(fold(tagged.text)) && !overlapping.some((b) => b.start === tagged.start)) return tagged;
     return overlapping.sort((a, b) => fold(b.text).length - fold(a.text).length || a.start - b.start)[0] ?? tagged;
   }
-  return found.find((b) => wordIndex(text, b.start) < o.fillWithinWords) ?? null;
+  return found.find((b) => wordIndex(text, b.start) < o.fillWithinWords) ?? brandPrefix(lex, text, o);
 }

@@ -7,8 +7,9 @@
  *   leading zeros ("Avery … 05146"), the label is the number without them ("5146"): 72 training
  *   rows fixed, 2 broken.
  * - **A code, not a phrase.** A span that starts with a model number and runs on into an ordinary
- *   word ("ACP-WTA World", "BP-BG1 Replacement"), a counted thing ("HT10DBS 10-Outlet") or the
- *   same code again ("DT-210 DT-210") is cut to its first word: 10 fixed, 2 broken. Short suffixes
+ *   word ("BP-BG1 Replacement"), a counted thing ("HT10DBS 10-Outlet") or the same code again
+ *   ("DT-210 DT-210") is cut to its first word: 10 fixed, 2 broken. A first word without digits
+ *   is not surely a code, so "ACP-WTA World" stays whole. Short suffixes
  *   stay ("KTD-DM8400A 1G", "DXG-535VW HD"): the data set's titles lost the `/` and `#` of codes
  *   such as "KTD-DM8400A/1G", so such a suffix is as often part of the number as not (cutting
  *   them too broke more training rows than it fixed).
