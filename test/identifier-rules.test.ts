@@ -76,6 +76,22 @@ test('model-number shape: letters with digits, 4-6 digit numbers; not quantities
   assert.is(findMpnByShape('Avery 5160 Address Labels', 5)?.text, '5160', 'a number before another word still is one');
 });
 
+test('a listing\'s "New-" is not part of the brand; "New Trent" is a brand (train and dev titles)', () => {
+  const rules = { lexicon: brandLexicon({ brands: { domtar: 3, newtrent: 2 } }, 2), mpnShape: false, mpnTidy: false };
+  const a = 'New-Domtar 2468 - Copy Paper 8-1 2 x 11';
+  const fa: Record<string, unknown> = { brand: 'New-Domtar' };
+  applyIdentifierRules(rules, a, [{ type: 'BRAND', ...span(a, 'New-Domtar'), score: 0.9 }], fa);
+  assert.equal(fa, { brand: 'Domtar', brandSource: 'tidied' });
+  const b = 'New-Marks-A-Lot Permanent Marker';
+  const fb: Record<string, unknown> = { brand: 'New-Marks-A-Lot' };
+  applyIdentifierRules(rules, b, [{ type: 'BRAND', ...span(b, 'New-Marks-A-Lot'), score: 0.9 }], fb);
+  assert.is(fb.brand, 'Marks-A-Lot', 'an unknown brand too');
+  const c = 'New Trent Arcadia 12000mAh External Battery';
+  const fc: Record<string, unknown> = { brand: 'New Trent' };
+  applyIdentifierRules(rules, c, [{ type: 'BRAND', ...span(c, 'New Trent'), score: 0.9 }], fc);
+  assert.equal(fc, { brand: 'New Trent' });
+});
+
 test('applyIdentifierRules: fields changed by a rule say so', () => {
   const t = 'Just Mobile iPhone 4 Xtand Go Windshield Mount';
   const e: Entity = { type: 'BRAND', ...span(t, 'Just'), score: 0.9 };

@@ -3,7 +3,8 @@
  *
  * - `brandLexicon` (default true): with `brands.json` in the model folder (written by the model
  *   builder from the training brands), complete or fill in brands (see brands.ts); brands seen
- *   fewer than `brandMinCount` times (default 2) are not used.
+ *   fewer than `brandMinCount` times (default 2) are not used. A tagged brand that is a quantity
+ *   loses out, and one with a listing's "New-" before it loses that.
  * - `mpnShapeRule` (default true): when the tagger found no model number, take the first
  *   model-number-shaped word among the 3 after the brand, else the title's last word if it has
  *   that shape (see mpn-shape.ts).
@@ -19,6 +20,8 @@ import { findMpnByShape, isQuantity, isSpecification } from './mpn-shape.js';
 import { tidyMpn } from './mpn-tidy.js';
 
 export const BRANDS_FILE = 'brands.json';
+
+const NEW_PREFIX = /^new-(?=[a-z0-9])/i;
 
 export interface IdentifierRules {
   lexicon: BrandLexicon | null;
@@ -53,6 +56,12 @@ export function applyIdentifierRules(rules: IdentifierRules, text: string, entit
       tagged = undefined;
       brandEnd = null;
       delete fields.brand;
+    }
+    // "New-Domtar 2468 - …": a listing's "New-" joined to the brand is not part of it (the shipped
+    // taggers give 22 such brands in train and dev titles, each right without it; "New Trent" stays).
+    if (tagged !== undefined && NEW_PREFIX.test(tagged.text)) {
+      tagged = { ...tagged, start: tagged.start + 4, text: tagged.text.slice(4) };
+      Object.assign(fields, { brand: tagged.text, brandSource: 'tidied' });
     }
     const span = tagged ? { start: tagged.start, end: tagged.end, text: tagged.text } : null;
     const resolved = resolveBrand(rules.lexicon, text, span);
