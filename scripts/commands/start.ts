@@ -9,6 +9,7 @@ import type { Shards } from '../../lib/redis/shard.js';
 import { REPO, type GlobalOptions } from './common.js';
 import { waitIdle, withPipeline } from './job.js';
 import { serveUntilSignal } from './serve.js';
+import { ExamplePicker, exampleLine, type StoredDoc } from './start-examples.js';
 
 export interface StartOptions extends GlobalOptions {
   input: string;
@@ -20,27 +21,10 @@ export interface StartOptions extends GlobalOptions {
   host?: string;
 }
 
-/** Count stored products by the route they took (stage names joined with →), over every shard. */
-interface StoredDoc {
-  route: string[];
-  input: { id: string; title: string };
-  outputs: Record<string, Record<string, unknown>>;
-}
-
-/** One stored product as a line: title → what the pipeline found. */
-function example(doc: StoredDoc): string {
-  const found: Record<string, unknown> = {};
-  for (const o of Object.values(doc.outputs)) {
-    for (const f of ['category', 'brand', 'mpn', 'gtin', 'gtinValid', 'attributes', 'duplicateOf'] as const) if (o[f] !== undefined) found[f] = o[f];
-  }
-  return `    ${doc.input.title.slice(0, 70)}\n      → ${JSON.stringify(found)}`;
-}
-
-/** Count stored products by route; keep a few examples (one with a barcode) to show. */
+/** Count stored products by route; keep a few examples (two with a model number, one with a barcode) to show. */
 async function routeCounts(redis: Redis, shards: Shards): Promise<{ counts: Record<string, number>; examples: string[] }> {
   const counts: Record<string, number> = {};
-  const examples: string[] = [];
-  let barcode = false;
+  const picker = new ExamplePicker();
   for (const keys of shards.all) {
     let cursor = '0';
     do {
@@ -52,16 +36,11 @@ async function routeCounts(redis: Redis, shards: Shards): Promise<{ counts: Reco
         const doc = JSON.parse(d) as StoredDoc;
         const route = doc.route.join('→');
         counts[route] = (counts[route] ?? 0) + 1;
-        const hasGtin = Object.values(doc.outputs).some((o) => o.gtin !== undefined);
-        const hasMpn = Object.values(doc.outputs).some((o) => o.mpn !== undefined);
-        if (hasGtin && !barcode) {
-          examples.splice(2, 1, example(doc));
-          barcode = true;
-        } else if (hasMpn && examples.length < 2) examples.push(example(doc));
+        picker.offer(doc);
       }
     } while (cursor !== '0');
   }
-  return { counts, examples };
+  return { counts, examples: picker.picked.map(exampleLine) };
 }
 
 function printSummary(
