@@ -124,8 +124,7 @@ export function brandPrefix(lex: BrandLexicon, text: string, o: BrandRuleOptions
   let end = -1;
   let node = 0;
   let length = 0;
-  let i = start;
-  for (; i < text.length && !/\s/.test(text.charAt(i)); i++) {
+  for (let i = start; i < text.length && !/\s/.test(text.charAt(i)); i++) {
     const s = symbolOf(text.charCodeAt(i));
     if (s < 0) continue;
     node = next[node * SYMBOLS + s]!;

@@ -37,7 +37,7 @@ const STANDARD =
  * channels as "8CH", "7.1CH". Codes keep their capitals: "4734-EPCP", "90309-BLK"; in a
  * lower-cased title a count cannot be told from a code ("4734-epcp"), so both stay.
  */
-const COUNTED = /^\d+(?:\.\d+)?-[A-Z][a-z]{2,}$/;
+const FEATURE_COUNT = /^\d+(?:\.\d+)?-[A-Z][a-z]{2,}$/;
 const CHANNELS = /^\d+(?:\.\d)?ch$/i;
 
 /** A memory kit ("2x1GB": two 1 GB modules) or a range of disc speeds ("8x-12x"): 6 in train and dev titles, none right. */
@@ -45,10 +45,10 @@ const KIT_OR_SPEEDS = /^\d+x\d+(?:\.\d+)?[kmgt]b$|^\d+x-\d+x$/i;
 
 /**
  * `isSpecification("18-55mm")`, `("3.5-5.6G")`, `("60x60MM")`, `("802.11n")`, `("4-Channel")`:
- * see UNIT_RANGE, DECIMAL_RANGE, DIMENSION, STANDARD, COUNTED, CHANNELS, KIT_OR_SPEEDS.
+ * see UNIT_RANGE, DECIMAL_RANGE, DIMENSION, STANDARD, FEATURE_COUNT, CHANNELS, KIT_OR_SPEEDS.
  */
 export function isSpecification(word: string): boolean {
-  if (DECIMAL_RANGE.test(word) || DIMENSION.test(word) || STANDARD.test(word) || COUNTED.test(word) || CHANNELS.test(word) || KIT_OR_SPEEDS.test(word))
+  if (DECIMAL_RANGE.test(word) || DIMENSION.test(word) || STANDARD.test(word) || FEATURE_COUNT.test(word) || CHANNELS.test(word) || KIT_OR_SPEEDS.test(word))
     return true;
   const m = UNIT_RANGE.exec(word);
   return m !== null && Number(m[1]) < Number(m[2]);
