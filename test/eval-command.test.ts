@@ -65,6 +65,7 @@ test('eval scores any labelled JSONL: baseline, every slice, calibration, subcat
     /^calibration: expected calibration error 0\.\d{3}/m,
     /^ {2}0\.50\* /m,
     /^subcategory \(n=16,/m,
+    /^mpn given on titles without their labelled one \(n=\d+\): [01]\.\d{3}/m,
     /^mpn given on titles that lost theirs \(no-mpn slice, n=\d+\): [01]\.\d{3}/m,
     /^accuracy: 0\.\d{3}$/m,
   ]) {

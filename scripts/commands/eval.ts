@@ -104,6 +104,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   const categories = scoreCategories(rows.map((r) => ({ truth: r.category, predicted: category(r.id) })));
   const brand = scoreExact(rows.map((r) => ({ title: r.title, truth: r.brand, predicted: str(get(r.id).brand) })));
   const mpn = scoreExact(rows.map((r) => ({ title: r.title, truth: r.mpn, predicted: str(get(r.id).mpn) })));
+  const mpnElsewhere = scoreGivenWithout(rows.map((r) => ({ title: r.title, truth: r.mpn, predicted: str(get(r.id).mpn) })));
   const withGtin = rows.filter((r) => r.gtin);
   const gtinFound = withGtin.filter((r) => fold(str(get(r.id).gtin)) === r.gtin && get(r.id).gtinValid === true).length;
   const withBad = rows.filter((r) => r.badGtin);
@@ -172,6 +173,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     brand,
     mpn,
     mpnWithout,
+    mpnElsewhere,
     gtin: { n: withGtin.length, found: gtinFound, invalidN: withBad.length, invalidAccepted: badAccepted },
   };
   process.stdout.write(formatReport(scores).join('\n') + '\n');

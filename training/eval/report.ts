@@ -22,6 +22,8 @@ export interface EvalScores {
   mpn: ExactMatch;
   /** Model numbers given on the no-mpn slice's titles (which lost theirs); null without that slice. */
   mpnWithout: GivenWithout | null;
+  /** Model numbers given on the input's titles whose labelled model number is not in them. */
+  mpnElsewhere: GivenWithout;
   gtin: { n: number; found: number; invalidN: number; invalidAccepted: number };
   extra?: string[];
 }
@@ -65,6 +67,7 @@ export function formatReport(s: EvalScores): string[] {
       (x) =>
         `  ${x.name.padEnd(14)} brand ${f3(x.brand.recall)} (${f3(x.brandUnchanged.recall)}, n=${x.brand.n})  mpn ${x.mpn.n > 0 ? `${f3(x.mpn.recall)} (${f3(x.mpnUnchanged.recall)}, n=${x.mpn.n})` : '- (n=0)'}`,
     ),
+    `mpn given on titles without their labelled one (n=${s.mpnElsewhere.n}): ${f3(s.mpnElsewhere.share)} (another code of the title, often the model name, or a word taken for one)`,
     ...(s.mpnWithout
       ? [`mpn given on titles that lost theirs (no-mpn slice, n=${s.mpnWithout.n}): ${f3(s.mpnWithout.share)} (another code or a word taken for one)`]
       : []),
