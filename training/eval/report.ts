@@ -29,6 +29,8 @@ export interface EvalScores {
 }
 
 const f3 = (x: number): string => x.toFixed(3);
+/** A share, or '-' when there were no rows to take it over (an input without model numbers). */
+const shareOrDash = (g: GivenWithout): string => (g.n > 0 ? f3(g.share) : '-');
 
 export function formatReport(s: EvalScores): string[] {
   const c = s.categories;
@@ -67,9 +69,9 @@ export function formatReport(s: EvalScores): string[] {
       (x) =>
         `  ${x.name.padEnd(14)} brand ${f3(x.brand.recall)} (${f3(x.brandUnchanged.recall)}, n=${x.brand.n})  mpn ${x.mpn.n > 0 ? `${f3(x.mpn.recall)} (${f3(x.mpnUnchanged.recall)}, n=${x.mpn.n})` : '- (n=0)'}`,
     ),
-    `mpn given on titles without their labelled one (n=${s.mpnElsewhere.n}): ${f3(s.mpnElsewhere.share)} (another code of the title, often the model name, or a word taken for one)`,
+    `mpn given on titles without their labelled one (n=${s.mpnElsewhere.n}): ${shareOrDash(s.mpnElsewhere)} (another code of the title, often the model name, or a word taken for one)`,
     ...(s.mpnWithout
-      ? [`mpn given on titles that lost theirs (no-mpn slice, n=${s.mpnWithout.n}): ${f3(s.mpnWithout.share)} (another code or a word taken for one)`]
+      ? [`mpn given on titles that lost theirs (no-mpn slice, n=${s.mpnWithout.n}): ${shareOrDash(s.mpnWithout)} (another code or a word taken for one)`]
       : []),
     `gtin (augmented valid, n=${s.gtin.n}): found and validated ${f3(s.gtin.found / Math.max(1, s.gtin.n))}`,
     `gtin (augmented invalid, n=${s.gtin.invalidN}): invalid codes accepted ${s.gtin.invalidAccepted}`,

@@ -1,0 +1,45 @@
+/** The eval report's model-number lines for titles without their labelled model number. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { formatReport, type EvalScores } from '../training/eval/report.js';
+
+const exact = { n: 0, predicted: 0, correct: 0, precision: 0, recall: 0 };
+const scores = (over: Partial<EvalScores>): EvalScores => ({
+  input: 'in.jsonl',
+  seed: '7',
+  records: 2,
+  sent: 2,
+  seconds: 1,
+  where: { stored: 2, review: 0, dlq: 0, missing: 0 },
+  categories: { n: 2, accuracy: 1, macroF1: 1, perLabel: {}, confusions: [] },
+  baseline: { accuracy: 0.5, alpha: 0.3, train: 'train.jsonl' },
+  slices: [],
+  calibration: { ece: 0, bins: 15, meanConfidence: 1, routing: [], table: [] },
+  fine: null,
+  identifierSlices: [],
+  brand: exact,
+  mpn: exact,
+  mpnWithout: null,
+  mpnElsewhere: { n: 0, given: 0, share: 0 },
+  gtin: { n: 0, found: 0, invalidN: 0, invalidAccepted: 0 },
+  ...over,
+});
+
+test('a share of titles given a model number they do not carry; a dash when no title had one to lack', () => {
+  const none = formatReport(scores({}));
+  assert.ok(
+    none.includes('mpn given on titles without their labelled one (n=0): - (another code of the title, often the model name, or a word taken for one)'),
+    none.join('\n'),
+  );
+  assert.not.ok(
+    none.some((l) => l.includes('no-mpn slice')),
+    'no line for a slice that was not run',
+  );
+  const some = formatReport(scores({ mpnElsewhere: { n: 4, given: 1, share: 0.25 }, mpnWithout: { n: 10, given: 2, share: 0.2 } }));
+  assert.ok(
+    some.includes('mpn given on titles without their labelled one (n=4): 0.250 (another code of the title, often the model name, or a word taken for one)'),
+  );
+  assert.ok(some.includes('mpn given on titles that lost theirs (no-mpn slice, n=10): 0.200 (another code or a word taken for one)'));
+});
+
+test.run();
