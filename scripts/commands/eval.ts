@@ -103,8 +103,9 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   const category = (id: string) => str(get(id).category);
   const categories = scoreCategories(rows.map((r) => ({ truth: r.category, predicted: category(r.id) })));
   const brand = scoreExact(rows.map((r) => ({ title: r.title, truth: r.brand, predicted: str(get(r.id).brand) })));
-  const mpn = scoreExact(rows.map((r) => ({ title: r.title, truth: r.mpn, predicted: str(get(r.id).mpn) })));
-  const mpnElsewhere = scoreGivenWithout(rows.map((r) => ({ title: r.title, truth: r.mpn, predicted: str(get(r.id).mpn) })));
+  const mpnRows = rows.map((r) => ({ title: r.title, truth: r.mpn, predicted: str(get(r.id).mpn) }));
+  const mpn = scoreExact(mpnRows);
+  const mpnElsewhere = scoreGivenWithout(mpnRows);
   const withGtin = rows.filter((r) => r.gtin);
   const gtinFound = withGtin.filter((r) => fold(str(get(r.id).gtin)) === r.gtin && get(r.id).gtinValid === true).length;
   const withBad = rows.filter((r) => r.badGtin);

@@ -70,9 +70,10 @@ export function applyIdentifierRules(rules: IdentifierRules, text: string, entit
     }
     if (resolved !== null) brandEnd = resolved.end;
   }
-  // A tagged model number that is a range ("18-55mm", a lens's focal range) or a dimension
-  // ("60x60MM") is a specification: the shipped taggers give 31 and 11 such in train and dev
-  // titles, none right. The shape rule may find the real one.
+  // A tagged model number that is a specification (a range such as a lens's "18-55mm", a
+  // dimension, a standard such as "802.11n", a count such as "4-Channel"; mpn-shape.ts) is
+  // dropped: none of those the shipped taggers give on train and dev titles is right. The shape
+  // rule may find the real one.
   if (rules.mpnShape && typeof fields.mpn === 'string' && isSpecification(fields.mpn)) delete fields.mpn;
   if (rules.mpnShape && fields.mpn === undefined) {
     const w = findMpnByShape(text, brandEnd);

@@ -54,7 +54,7 @@ export function isSpecification(word: string): boolean {
   return m !== null && Number(m[1]) < Number(m[2]);
 }
 
-/** A quantity ("10FT", "4400mAh", "2TB", a bare number), a range with a unit or a dimension. */
+/** A quantity ("10FT", "4400mAh", "2TB", a bare number) or a specification (`isSpecification`). */
 export const isQuantity = (word: string): boolean => NOT_MPN.test(word) || isSpecification(word);
 
 /**
