@@ -192,4 +192,22 @@ test('a standard or a counted feature is no model number; codes with capitals st
   assert.equal(f, { brand: 'Duracell', mpn: 'DR11AA', mpnSource: 'shape' }, 'the shape rule finds the real one');
 });
 
+test('a plain word is no model number unless it names the model right after the brand in a title without a code (train and dev titles)', () => {
+  const rules = { lexicon: brandLexicon({ brands: { jvc: 40, samsung: 40, antec: 20, hp: 40 } }, 2), mpnShape: true, mpnTidy: true };
+  const run = (t: string, brand: string, mpn: string): Record<string, unknown> => {
+    const f: Record<string, unknown> = { brand, mpn };
+    applyIdentifierRules(rules, t, [{ type: 'BRAND', ...span(t, brand), score: 0.9 }], f);
+    return f;
+  };
+  // A product line after the brand, with the code later in the title: the shape rule finds the code.
+  assert.equal(run('JVC Everio GZ-MG20 20 GB Hard Disk Drive Camcorder', 'JVC', 'Everio'), { brand: 'JVC', mpn: 'GZ-MG20', mpnSource: 'shape' });
+  // A word elsewhere in the title ("Argento", "Unisex", "s" of "15mb s") is not one.
+  assert.equal(run('HP Wireless Laser Mobile Mouse - Argento Blush', 'HP', 'Argento'), { brand: 'HP' });
+  // The model's name right after the brand, no code in the title: kept ("Samsung Replenish", "Samsung Trender").
+  assert.equal(run('Samsung Replenish Android Phone Black Sprint', 'Samsung', 'Replenish'), { brand: 'Samsung', mpn: 'Replenish' });
+  // Codes without digits keep their capitals and stay anywhere.
+  assert.equal(run('Antec Case Cooler ICUSBAUDIO', 'Antec', 'ICUSBAUDIO'), { brand: 'Antec', mpn: 'ICUSBAUDIO' });
+  assert.equal(run('Antec Case Cooler eXplorist', 'Antec', 'eXplorist'), { brand: 'Antec', mpn: 'eXplorist' });
+});
+
 test.run();

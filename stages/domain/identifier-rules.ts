@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { Entity } from '../../lib/models/bio.js';
 import { ConfigError } from '../../lib/core/errors.js';
 import { brandLexicon, fold, resolveBrand, type BrandLexicon, type BrandLexiconFile } from './brands.js';
-import { findMpnByShape, isQuantity, isSpecification } from './mpn-shape.js';
+import { findMpnByShape, isQuantity, isSpecification, isStrayWord } from './mpn-shape.js';
 import { tidyMpn } from './mpn-tidy.js';
 
 export const BRANDS_FILE = 'brands.json';
@@ -72,9 +72,10 @@ export function applyIdentifierRules(rules: IdentifierRules, text: string, entit
   }
   // A tagged model number that is a specification (a range such as a lens's "18-55mm", a
   // dimension, a standard such as "802.11n", a count such as "4-Channel"; mpn-shape.ts) is
-  // dropped: none of those the shipped taggers give on train and dev titles is right. The shape
-  // rule may find the real one.
-  if (rules.mpnShape && typeof fields.mpn === 'string' && isSpecification(fields.mpn)) delete fields.mpn;
+  // dropped: none of those the shipped taggers give on train and dev titles is right. So is a
+  // plain word ("Argento", "Everio") other than a model's name right after the brand in a title
+  // without a code (`isStrayWord`). The shape rule may find the real one.
+  if (rules.mpnShape && typeof fields.mpn === 'string' && (isSpecification(fields.mpn) || isStrayWord(text, fields.mpn, brandEnd))) delete fields.mpn;
   if (rules.mpnShape && fields.mpn === undefined) {
     const w = findMpnByShape(text, brandEnd);
     const gtin = typeof fields.gtin === 'string' ? fields.gtin : '';
