@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { brandLexicon, brandPrefix, findBrands, resolveBrand } from '../stages/domain/brands.js';
-import { findMpnByShape, looksLikeMpn } from '../stages/domain/mpn-shape.js';
+import { findMpnByShape, isSpecification, looksLikeMpn } from '../stages/domain/mpn-shape.js';
 import { applyIdentifierRules } from '../stages/domain/identifier-rules.js';
 import { codeOfDashed, oneCode, tidyMpn, withoutLeadingZeros } from '../stages/domain/mpn-tidy.js';
 import type { Entity } from '../lib/models/bio.js';
@@ -208,6 +208,34 @@ test('a plain word is no model number unless it names the model right after the 
   // Codes without digits keep their capitals and stay anywhere.
   assert.equal(run('Antec Case Cooler ICUSBAUDIO', 'Antec', 'ICUSBAUDIO'), { brand: 'Antec', mpn: 'ICUSBAUDIO' });
   assert.equal(run('Antec Case Cooler eXplorist', 'Antec', 'eXplorist'), { brand: 'Antec', mpn: 'eXplorist' });
+});
+
+test('a rating, an N-in-1 bundle, model years, IEEE1284 or 100TX is no model number; codes like them stay (train and dev titles)', () => {
+  for (const spec of [
+    '5dBi',
+    '9DBI',
+    '1000VA',
+    '1kVA',
+    '800mA',
+    '4100MHz',
+    '2.4GHz',
+    '3-in-1',
+    '11-in-1',
+    '3n1',
+    '1998-Up',
+    '2000-2003',
+    'IEEE1284',
+    'IEEE-1284',
+    '100TX',
+    '2.4x-6x',
+  ])
+    assert.ok(isSpecification(spec), `${spec} is a specification`);
+  for (const code of ['410G', '2511x', '92298X', '1770W', '2000-210US', 'HD5770', 'CLI-226']) assert.not.ok(isSpecification(code), `${code} is a code`);
+  const rules = { lexicon: brandLexicon({ brands: { cyberpower: 10 } }, 2), mpnShape: true, mpnTidy: true };
+  const t = 'CyberPower UPS 1500VA 900W PFC Compatible Pure Sine Wave';
+  const f: Record<string, unknown> = { brand: 'CyberPower', mpn: '1500VA' };
+  applyIdentifierRules(rules, t, [{ type: 'BRAND', ...span(t, 'CyberPower'), score: 0.9 }], f);
+  assert.equal(f, { brand: 'CyberPower' }, 'a tagged rating is dropped');
 });
 
 test.run();
