@@ -210,7 +210,7 @@ test('a plain word is no model number unless it names the model right after the 
   assert.equal(run('Antec Case Cooler eXplorist', 'Antec', 'eXplorist'), { brand: 'Antec', mpn: 'eXplorist' });
 });
 
-test('a rating, an N-in-1 bundle, model years, IEEE1284 or 100TX is no model number; codes like them stay (train and dev titles)', () => {
+test('a rating, an N-in-1 bundle, model years, a counted thing, IEEE1284 or 100TX is no model number; codes like them stay (train and dev titles)', () => {
   for (const spec of [
     '5dBi',
     '9DBI',
@@ -222,6 +222,11 @@ test('a rating, an N-in-1 bundle, model years, IEEE1284 or 100TX is no model num
     '3-in-1',
     '11-in-1',
     '3n1',
+    'All-in-1',
+    '7-in-One',
+    '4-channel',
+    '2-bay',
+    '51-inch',
     '1998-Up',
     '2000-2003',
     'IEEE1284',
@@ -230,7 +235,8 @@ test('a rating, an N-in-1 bundle, model years, IEEE1284 or 100TX is no model num
     '2.4x-6x',
   ])
     assert.ok(isSpecification(spec), `${spec} is a specification`);
-  for (const code of ['410G', '2511x', '92298X', '1770W', '2000-210US', 'HD5770', 'CLI-226']) assert.not.ok(isSpecification(code), `${code} is a code`);
+  for (const code of ['410G', '2511x', '92298X', '1770W', '2000-210US', 'HD5770', 'CLI-226', '4734-EPCP', '4734-epcp', '620-EBOX'])
+    assert.not.ok(isSpecification(code), `${code} is a code`);
   const rules = { lexicon: brandLexicon({ brands: { cyberpower: 10 } }, 2), mpnShape: true, mpnTidy: true };
   const t = 'CyberPower UPS 1500VA 900W PFC Compatible Pure Sine Wave';
   const f: Record<string, unknown> = { brand: 'CyberPower', mpn: '1500VA' };

@@ -36,9 +36,12 @@ const STANDARD =
  * A count of a feature, never a model number: "4-Channel", "80-Minute", "3-Way", "12-Button"
  * (a number, a hyphen and a capitalised word; 46 in train and dev titles, none right), and
  * channels as "8CH", "7.1CH". Codes keep their capitals: "4734-EPCP", "90309-BLK"; in a
- * lower-cased title a count cannot be told from a code ("4734-epcp"), so both stay.
+ * lower-cased title a count cannot be told from a code ("4734-epcp"), so both stay. COUNTED
+ * names things counted, in any case ("4-channel", "2-BUTTON", "2-bay", "51-inch", "10-amp"): 2
+ * more in train and dev titles, none right, and 11 on those titles with their model number removed.
  */
 const FEATURE_COUNT = /^\d+(?:\.\d+)?-[A-Z][a-z]{2,}$/;
+const COUNTED = /^\d+(?:\.\d+)?-(?:channel|bay|port|way|button|outlet|line|handset|label|inch|amp|volt|watt)s?$/i;
 const CHANNELS = /^\d+(?:\.\d)?ch$/i;
 
 /** A memory kit ("2x1GB": two 1 GB modules) or a range of disc speeds ("8x-12x", "2.4x-6x"): 6 in train and dev titles, none right. */
@@ -53,12 +56,13 @@ const KIT_OR_SPEEDS = /^\d+x\d+(?:\.\d+)?[kmgt]b$|^\d+(?:\.\d+)?x-\d+(?:\.\d+)?x
 const RATING = /^\d+(?:\.\d+)?(?:dbi|k?va|ma|mah|[kmg]hz)$/i;
 
 /**
- * A bundle ("3-in-1", "3n1") or a vehicle's model years ("1998-Up", "2000-2003"): 27 in train and
- * dev titles, none right, and 38 on those titles with their model number removed.
+ * A bundle ("3-in-1", "3n1", "All-in-1", "7-in-One") or a vehicle's model years ("1998-Up",
+ * "2000-2003"): 30 in train and dev titles, none right, and 42 on those titles with their model
+ * number removed.
  */
-const IN_ONE_OR_YEARS = /^\d+(?:-in-|n)1$|^(?:19|20)\d\d-(?:up|(?:19|20)\d\d)$/i;
+const IN_ONE_OR_YEARS = /^(?:\d+|all)-in-(?:1|one)$|^\d+n1$|^(?:19|20)\d\d-(?:up|(?:19|20)\d\d)$/i;
 
-const SPECIFICATIONS = [DECIMAL_RANGE, DIMENSION, STANDARD, FEATURE_COUNT, CHANNELS, KIT_OR_SPEEDS, RATING, IN_ONE_OR_YEARS];
+const SPECIFICATIONS = [DECIMAL_RANGE, DIMENSION, STANDARD, FEATURE_COUNT, COUNTED, CHANNELS, KIT_OR_SPEEDS, RATING, IN_ONE_OR_YEARS];
 
 /**
  * `isSpecification("18-55mm")`, `("3.5-5.6G")`, `("60x60MM")`, `("802.11n")`, `("4-Channel")`,
