@@ -60,6 +60,7 @@ test('eval scores any labelled JSONL: baseline, every slice, calibration, subcat
     /^baseline: naive Bayes/m,
     /^ {2}unseen-brand +\d+/m,
     /^ {2}no-mpn +\d+/m,
+    /^ {2}no-brand +\d+/m,
     /^ {2}first-8-words +24 /m,
     /^ {2}lower-case +24 /m,
     /^calibration: expected calibration error 0\.\d{3}/m,
@@ -67,6 +68,7 @@ test('eval scores any labelled JSONL: baseline, every slice, calibration, subcat
     /^subcategory \(n=16,/m,
     /^mpn given on titles without their labelled one \(n=\d+\): [01]\.\d{3}/m,
     /^mpn given on titles that lost theirs \(no-mpn slice, n=\d+\): [01]\.\d{3}/m,
+    /^brand given on titles that lost theirs \(no-brand slice, n=\d+\): [01]\.\d{3}/m,
     /^accuracy: 0\.\d{3}$/m,
   ]) {
     assert.match(text, line);
@@ -82,7 +84,7 @@ test('eval scores any labelled JSONL: baseline, every slice, calibration, subcat
   assert.ok(scores.sent > 24, 'slice variants were sent through the pipeline');
   assert.equal(
     scores.slices.map((s) => s.name),
-    ['unseen-brand', 'no-mpn', 'first-8-words', 'lower-case'],
+    ['unseen-brand', 'no-mpn', 'no-brand', 'first-8-words', 'lower-case'],
   );
   assert.is(scores.where.missing, 0);
   assert.ok(scores.calibration.ece >= 0 && scores.calibration.ece <= 1);

@@ -20,6 +20,7 @@ const scores = (over: Partial<EvalScores>): EvalScores => ({
   brand: exact,
   mpn: exact,
   mpnWithout: null,
+  brandWithout: null,
   mpnElsewhere: { n: 0, given: 0, share: 0 },
   gtin: { n: 0, found: 0, invalidN: 0, invalidAccepted: 0 },
   ...over,
@@ -40,6 +41,18 @@ test('a share of titles given a model number they do not carry; a dash when no t
     some.includes('mpn given on titles without their labelled one (n=4): 0.250 (another code of the title, often the model name, or a word taken for one)'),
   );
   assert.ok(some.includes('mpn given on titles that lost theirs (no-mpn slice, n=10): 0.200 (another code or a word taken for one)'));
+});
+
+test('brands given on titles that lost theirs: a line only with the no-brand slice; a dash for a brand recall over no rows', () => {
+  const none = formatReport(scores({}));
+  assert.not.ok(none.some((l) => l.includes('no-brand slice')));
+  const byslice = { name: 'no-brand', brand: exact, mpn: { ...exact, n: 3, recall: 1 }, brandUnchanged: exact, mpnUnchanged: { ...exact, n: 3, recall: 1 } };
+  const some = formatReport(scores({ brandWithout: { n: 8, given: 2, share: 0.25 }, identifierSlices: [byslice] }));
+  assert.ok(
+    some.includes('brand given on titles that lost theirs (no-brand slice, n=8): 0.250 (a product line, a word or a code taken for one)'),
+    some.join('\n'),
+  );
+  assert.ok(some.includes('  no-brand       brand - (n=0)  mpn 1.000 (1.000, n=3)'), some.join('\n'));
 });
 
 test.run();

@@ -42,7 +42,7 @@ test('firstWords keeps the first n whitespace words', () => {
   assert.is(firstWords('short', 8), 'short');
 });
 
-test('makeSlices: unseen brands, model number removed, first 8 words, lower-case', () => {
+test('makeSlices: unseen brands, model number removed, brand removed, first 8 words, lower-case', () => {
   const rows = [
     { id: '1', title: 'Acme X100 Widget Case', category: 'cases', brand: 'Acme', mpn: 'X100' },
     { id: '2', title: 'Known One Two Three Four Five Six Seven Eight Nine', category: 'x', brand: 'Known' },
@@ -50,6 +50,10 @@ test('makeSlices: unseen brands, model number removed, first 8 words, lower-case
   const s = Object.fromEntries(makeSlices(rows, new Set(['known'])).map((x) => [x.name, x.members]));
   assert.equal(s['unseen-brand'], [{ id: '1', title: 'Acme X100 Widget Case' }]);
   assert.equal(s['no-mpn'], [{ id: '1', title: 'Acme Widget Case' }]);
+  assert.equal(s['no-brand'], [
+    { id: '1', title: 'X100 Widget Case' },
+    { id: '2', title: 'One Two Three Four Five Six Seven Eight Nine' },
+  ]);
   assert.is(s['first-8-words']![1]!.title, 'Known One Two Three Four Five Six Seven');
   assert.is(s['lower-case']![0]!.title, 'acme x100 widget case');
 });
@@ -89,7 +93,7 @@ test('planSlices sends only changed titles, as <id>~<slice>, and scores them aga
 });
 
 test('parseSliceNames accepts all, none and lists, and rejects unknown names', () => {
-  assert.is(parseSliceNames('all').length, 4);
+  assert.is(parseSliceNames('all').length, 5);
   assert.equal(parseSliceNames('none'), []);
   assert.equal(parseSliceNames('no-mpn,lower-case'), ['no-mpn', 'lower-case']);
   assert.throws(() => parseSliceNames('nope'), /unknown slice nope/);

@@ -132,6 +132,10 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   }));
   const noMpn = plan.slices.find((s) => s.name === 'no-mpn');
   const mpnWithout = noMpn ? scoreGivenWithout(noMpn.members.map((m) => ({ title: m.title, truth: m.row.mpn, predicted: str(get(m.recordId).mpn) }))) : null;
+  const noBrand = plan.slices.find((s) => s.name === 'no-brand');
+  const brandWithout = noBrand
+    ? scoreGivenWithout(noBrand.members.map((m) => ({ title: m.title, truth: m.row.brand, predicted: str(get(m.recordId).brand) })))
+    : null;
   const scored = rows.map((r) => {
     const c = get(r.id).confidence;
     return { confidence: typeof c === 'number' ? c : 0, correct: category(r.id) === r.category };
@@ -174,6 +178,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     brand,
     mpn,
     mpnWithout,
+    brandWithout,
     mpnElsewhere,
     gtin: { n: withGtin.length, found: gtinFound, invalidN: withBad.length, invalidAccepted: badAccepted },
   };

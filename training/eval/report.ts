@@ -22,6 +22,8 @@ export interface EvalScores {
   mpn: ExactMatch;
   /** Model numbers given on the no-mpn slice's titles (which lost theirs); null without that slice. */
   mpnWithout: GivenWithout | null;
+  /** Brands given on the no-brand slice's titles (which lost theirs); null without that slice. */
+  brandWithout: GivenWithout | null;
   /** Model numbers given on the input's titles whose labelled model number is not in them. */
   mpnElsewhere: GivenWithout;
   gtin: { n: number; found: number; invalidN: number; invalidAccepted: number };
@@ -67,11 +69,16 @@ export function formatReport(s: EvalScores): string[] {
       : []),
     ...s.identifierSlices.map(
       (x) =>
-        `  ${x.name.padEnd(14)} brand ${f3(x.brand.recall)} (${f3(x.brandUnchanged.recall)}, n=${x.brand.n})  mpn ${x.mpn.n > 0 ? `${f3(x.mpn.recall)} (${f3(x.mpnUnchanged.recall)}, n=${x.mpn.n})` : '- (n=0)'}`,
+        `  ${x.name.padEnd(14)} brand ${x.brand.n > 0 ? `${f3(x.brand.recall)} (${f3(x.brandUnchanged.recall)}, n=${x.brand.n})` : '- (n=0)'}  mpn ${x.mpn.n > 0 ? `${f3(x.mpn.recall)} (${f3(x.mpnUnchanged.recall)}, n=${x.mpn.n})` : '- (n=0)'}`,
     ),
     `mpn given on titles without their labelled one (n=${s.mpnElsewhere.n}): ${shareOrDash(s.mpnElsewhere)} (another code of the title, often the model name, or a word taken for one)`,
     ...(s.mpnWithout
       ? [`mpn given on titles that lost theirs (no-mpn slice, n=${s.mpnWithout.n}): ${shareOrDash(s.mpnWithout)} (another code or a word taken for one)`]
+      : []),
+    ...(s.brandWithout
+      ? [
+          `brand given on titles that lost theirs (no-brand slice, n=${s.brandWithout.n}): ${shareOrDash(s.brandWithout)} (a product line, a word or a code taken for one)`,
+        ]
       : []),
     `gtin (augmented valid, n=${s.gtin.n}): found and validated ${f3(s.gtin.found / Math.max(1, s.gtin.n))}`,
     `gtin (augmented invalid, n=${s.gtin.invalidN}): invalid codes accepted ${s.gtin.invalidAccepted}`,

@@ -4,12 +4,14 @@
  *
  * - `unseen-brand`: rows whose brand never occurs as a brand in the training file (same rows, same titles)
  * - `no-mpn`: rows whose model number occurs in the title, with it removed
+ * - `no-brand`: rows whose brand occurs in the title, with it removed (listings that name no brand,
+ *   or one the classifier cannot lean on)
  * - `first-8-words`: every row, title cut to its first 8 words
  * - `lower-case`: every row, title lower-cased
  */
 import { fold } from './metrics.js';
 
-export const SLICE_NAMES = ['unseen-brand', 'no-mpn', 'first-8-words', 'lower-case'] as const;
+export const SLICE_NAMES = ['unseen-brand', 'no-mpn', 'no-brand', 'first-8-words', 'lower-case'] as const;
 export type SliceName = (typeof SLICE_NAMES)[number];
 
 export interface SliceRow {
@@ -86,16 +88,23 @@ export function firstWords(title: string, n: number): string {
     .join(' ');
 }
 
-/** The four slices of `rows`; `trainBrands` are the folded brands of the training file. */
-export function makeSlices(rows: readonly SliceRow[], trainBrands: ReadonlySet<string>): Slice[] {
-  const noMpn: SliceMember[] = [];
+/** Rows whose `value` occurs in the title, with it removed (none left empty). */
+function without(rows: readonly SliceRow[], value: (r: SliceRow) => string | undefined): SliceMember[] {
+  const out: SliceMember[] = [];
   for (const r of rows) {
-    const t = r.mpn ? removeValue(r.title, r.mpn) : null;
-    if (t !== null && t !== '') noMpn.push({ id: r.id, title: t });
+    const v = value(r);
+    const t = v ? removeValue(r.title, v) : null;
+    if (t !== null && t !== '') out.push({ id: r.id, title: t });
   }
+  return out;
+}
+
+/** The five slices of `rows`; `trainBrands` are the folded brands of the training file. */
+export function makeSlices(rows: readonly SliceRow[], trainBrands: ReadonlySet<string>): Slice[] {
   return [
     { name: 'unseen-brand', members: rows.filter((r) => fold(r.brand) !== '' && !trainBrands.has(fold(r.brand))).map((r) => ({ id: r.id, title: r.title })) },
-    { name: 'no-mpn', members: noMpn },
+    { name: 'no-mpn', members: without(rows, (r) => r.mpn) },
+    { name: 'no-brand', members: without(rows, (r) => r.brand) },
     { name: 'first-8-words', members: rows.map((r) => ({ id: r.id, title: firstWords(r.title, 8) })) },
     { name: 'lower-case', members: rows.map((r) => ({ id: r.id, title: r.title.toLowerCase() })) },
   ];
