@@ -244,4 +244,18 @@ test('a rating, an N-in-1 bundle, model years, a counted thing, IEEE1284 or 100T
   assert.equal(f, { brand: 'CyberPower' }, 'a tagged rating is dropped');
 });
 
+test("a tagged brand with a model number's shape is no brand unless the lexicon knows it; the shape rule may take it as the model number", () => {
+  const rules = { lexicon: brandLexicon({ brands: { v7: 60, iriscan: 3 } }, 2), mpnShape: true, mpnTidy: true };
+  const run = (t: string, brand: string): Record<string, unknown> => {
+    const f: Record<string, unknown> = { brand };
+    applyIdentifierRules(rules, t, [{ type: 'BRAND', ...span(t, brand), score: 0.9 }], f);
+    return f;
+  };
+  assert.equal(run('V470 Bluetooth Cordless Laser Mouse for Notebooks White', 'V470'), { mpn: 'V470', mpnSource: 'shape' });
+  assert.equal(run('25NW 40-Channel CB Radio', '25NW'), { mpn: '25NW', mpnSource: 'shape' });
+  // The lexicon's brands stand ("V7"), and a brand the lexicon finds still fills in.
+  assert.equal(run('V7 Black Toner Cartridge for HP LaserJet', 'V7'), { brand: 'V7' });
+  assert.equal(run('USOA447 IRIScan Express 2 Portable Scanner', 'USOA447'), { brand: 'IRIScan', brandSource: 'lexicon' });
+});
+
 test.run();
