@@ -44,6 +44,17 @@ test('resolveBrand completes a cut-short or letter-only tag, keeps an unknown br
   assert.is(resolveBrand(lex, 'Leather Case Sleeve Cover for Apple iPad', null), null, 'only within the first words');
 });
 
+test('a missed brand fills in from the first two words only: further in, a lexicon brand is mostly an ordinary word (train and dev titles)', () => {
+  const words = brandLexicon({ brands: { digital: 3, universal: 27, sony: 40 } }, 2);
+  assert.is(resolveBrand(words, 'EX-Z550 14.1MP Digital Camera with 4x Wide Angle Zoom', null), null);
+  assert.is(resolveBrand(words, 'SIRIUS SADV2 Universal Dock-and-Play Vehicle Kit', null), null);
+  assert.is(resolveBrand(words, 'New Sony MDR-7506 Headphones', null)?.text, 'Sony');
+  assert.is(resolveBrand(words, 'Sony MDR-7506 Headphones', null)?.text, 'Sony');
+  // A barcode before the name is not one of its words.
+  assert.is(resolveBrand(words, 'EAN13: 5032975471023 Sony MDR-7506 Headphones', null)?.text, 'Sony');
+  assert.is(resolveBrand(words, '(UPC 012345678905) New Sony MDR-7506 Headphones', null)?.text, 'Sony');
+});
+
 test('a known brand that begins the first word is the brand when nothing else is (Fujifilm → Fuji, train and dev titles)', () => {
   const known = brandLexicon({ brands: { fuji: 45, apple: 67, hp: 439, balt: 3, sony: 401 } }, 2);
   assert.is(brandPrefix(known, 'Fujifilm FinePix S2550 12.2 MP Digital Camera')?.text, 'Fuji');
