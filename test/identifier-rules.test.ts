@@ -266,7 +266,27 @@ test("a tagged brand with a model number's shape is no brand unless the lexicon 
   assert.equal(run('25NW 40-Channel CB Radio', '25NW'), { mpn: '25NW', mpnSource: 'shape' });
   // The lexicon's brands stand ("V7"), and a brand the lexicon finds still fills in.
   assert.equal(run('V7 Black Toner Cartridge for HP LaserJet', 'V7'), { brand: 'V7' });
-  assert.equal(run('USOA447 IRIScan Express 2 Portable Scanner', 'USOA447'), { brand: 'IRIScan', brandSource: 'lexicon' });
+  assert.equal(run('USOA447 IRIScan Express 2 Portable Scanner', 'USOA447'), { brand: 'IRIScan', brandSource: 'lexicon', mpn: 'USOA447', mpnSource: 'shape' });
+});
+
+test("a brand glued to the rest of a code loses the code's head; a code before the brand is the model number when none follows it (train and dev titles)", () => {
+  const rules = { lexicon: brandLexicon({ brands: { garmin: 60, dlink: 40 } }, 2), mpnShape: true, mpnTidy: true };
+  const run = (t: string, brand: string): Record<string, unknown> => {
+    const f: Record<string, unknown> = { brand };
+    applyIdentifierRules(rules, t, [{ type: 'BRAND', ...span(t, brand), score: 0.9 }], f);
+    return f;
+  };
+  assert.equal(run('DIR-655 Extreme N Gigabit Wireless Router', 'DIR'), { mpn: 'DIR-655', mpnSource: 'shape' });
+  assert.equal(run('Ultrasone HFI-780 S-Logic Surround Sound Professional Headphones', 'Ultrasone HFI'), {
+    brand: 'Ultrasone',
+    brandSource: 'tidied',
+    mpn: 'HFI-780',
+    mpnSource: 'shape',
+  });
+  // A known brand glued to a code stays ("D-Link" is one word of the lexicon).
+  assert.equal(run('D-Link DIR-655 Extreme N Gigabit Wireless Router', 'D-Link'), { brand: 'D-Link', mpn: 'DIR-655', mpnSource: 'shape' });
+  assert.equal(run('GN042 Garmin Nuvi 8.5-Inch Windshield Suction Gooseneck Mount', 'Garmin'), { brand: 'Garmin', mpn: 'GN042', mpnSource: 'shape' });
+  assert.equal(findMpnByShape('Garmin Nuvi 8.5-Inch Windshield Suction Mount', 6), null, 'nothing before the brand, nothing after it');
 });
 
 test.run();

@@ -23,6 +23,18 @@ export const BRANDS_FILE = 'brands.json';
 
 const NEW_PREFIX = /^new-(?=[a-z0-9])/i;
 
+/**
+ * `span` without its last word when that word runs on, with no space, into a model number
+ * ("DIR" + "-655"); null when nothing is left; `span` itself otherwise.
+ */
+function withoutCodeHead<S extends { start: number; end: number; text: string }>(text: string, span: S): S | null {
+  const rest = /^[^\s]*/.exec(text.slice(span.end))![0];
+  const head = span.start + span.text.search(/\S+$/);
+  if (rest === '' || !looksLikeMpn(text.slice(head, span.end) + rest)) return span;
+  const kept = text.slice(span.start, head).trimEnd();
+  return kept === '' ? null : { ...span, end: span.start + kept.length, text: kept };
+}
+
 /** A quantity, or one word with a model number's shape. */
 const isNotBrand = (text: string): boolean => isQuantity(text.replace(/\s+/g, '')) || (!/\s/.test(text) && looksLikeMpn(text));
 
@@ -63,6 +75,23 @@ export function applyIdentifierRules(rules: IdentifierRules, text: string, entit
       tagged = undefined;
       brandEnd = null;
       delete fields.brand;
+    }
+    // A brand whose last word is glued to the rest of a code ("DIR" of "DIR-655", "MAS" of
+    // "MAS-WA-SYS", "Ultrasone HFI" of "Ultrasone HFI-780") loses that word: it is the code's
+    // head. In train and dev titles 6 tagged brands change (1 right lost: "AAS" of "AAS-V700", 2
+    // become the labelled brand); on those titles with their brand removed, about 200 codes stop
+    // being brands and 48 become the labelled model number.
+    if (tagged !== undefined && !rules.lexicon.counts.has(fold(tagged.text))) {
+      const cut = withoutCodeHead(text, tagged);
+      if (cut === null) {
+        tagged = undefined;
+        brandEnd = null;
+        delete fields.brand;
+      } else if (cut !== tagged) {
+        tagged = cut;
+        brandEnd = cut.end;
+        Object.assign(fields, { brand: cut.text, brandSource: 'tidied' });
+      }
     }
     // "New-Domtar 2468 - …": a listing's "New-" joined to the brand is not part of it (the shipped
     // taggers give 22 such brands in train and dev titles, each right without it; "New Trent" stays).

@@ -128,13 +128,18 @@ export function looksLikeMpn(word: string, o: MpnShapeOptions = MPN_SHAPE_DEFAUL
   return /\d/.test(word) && /[a-z]/i.test(word) && word.replace(/[^a-z0-9]/gi, '').length >= 3;
 }
 
-/** The first model-number-shaped word of the few after the brand span (or the title start), else the last word. */
+/**
+ * The first model-number-shaped word of the few after the brand span (or the title start), else
+ * one before the brand ("GN042 Garmin Nuvi … Mount"), else the last word.
+ */
 export function findMpnByShape(text: string, brandEnd: number | null, o: MpnShapeOptions = MPN_SHAPE_DEFAULTS): WordSpan | null {
   const all = words(text);
   const quantity = (w: WordSpan): boolean => /^\d+$/.test(w.text) && QUANTITY_NEXT.test(all[all.indexOf(w) + 1]?.text ?? '');
   const after = all.filter((w) => brandEnd === null || w.start >= brandEnd).slice(0, o.maxWordsAfterBrand);
   const near = after.find((w) => looksLikeMpn(w.text, o) && !quantity(w));
   if (near !== undefined) return near;
+  const lead = brandEnd === null ? undefined : all.find((w) => w.end < brandEnd && looksLikeMpn(w.text, o) && !quantity(w));
+  if (lead !== undefined) return lead;
   const last = all[all.length - 1];
   return o.lastWord && last !== undefined && (brandEnd === null || last.start >= brandEnd) && looksLikeMpn(last.text, o) ? last : null;
 }
