@@ -14,6 +14,13 @@ const span = (text: string, piece: string) => {
   return { start, end: start + piece.length, text: piece };
 };
 
+/** The rules' fields for title `t` whose tagger found `brand` (and, if given, the model number `mpn`). */
+const withTaggedBrand = (rules: Parameters<typeof applyIdentifierRules>[0], t: string, brand: string, mpn?: string): Record<string, unknown> => {
+  const f: Record<string, unknown> = mpn === undefined ? { brand } : { brand, mpn };
+  applyIdentifierRules(rules, t, [{ type: 'BRAND', ...span(t, brand), score: 0.9 }], f);
+  return f;
+};
+
 test('findBrands matches folded brands on word boundaries, longest first', () => {
   const t = 'Dri-Mark 3513B1 - Smart Money Pen';
   assert.equal(findBrands(lex, t), [{ start: 0, end: 8, text: 'Dri-Mark' }]);
@@ -205,11 +212,7 @@ test('a standard or a counted feature is no model number; codes with capitals st
 
 test('a plain word is no model number unless it names the model right after the brand in a title without a code (train and dev titles)', () => {
   const rules = { lexicon: brandLexicon({ brands: { jvc: 40, samsung: 40, antec: 20, hp: 40 } }, 2), mpnShape: true, mpnTidy: true };
-  const run = (t: string, brand: string, mpn: string): Record<string, unknown> => {
-    const f: Record<string, unknown> = { brand, mpn };
-    applyIdentifierRules(rules, t, [{ type: 'BRAND', ...span(t, brand), score: 0.9 }], f);
-    return f;
-  };
+  const run = (t: string, brand: string, mpn: string) => withTaggedBrand(rules, t, brand, mpn);
   // A product line after the brand, with the code later in the title: the shape rule finds the code.
   assert.equal(run('JVC Everio GZ-MG20 20 GB Hard Disk Drive Camcorder', 'JVC', 'Everio'), { brand: 'JVC', mpn: 'GZ-MG20', mpnSource: 'shape' });
   // A word elsewhere in the title ("Argento", "Unisex", "s" of "15mb s") is not one.
@@ -257,11 +260,7 @@ test('a rating, an N-in-1 bundle, model years, a counted thing, IEEE1284 or 100T
 
 test("a tagged brand with a model number's shape is no brand unless the lexicon knows it; the shape rule may take it as the model number", () => {
   const rules = { lexicon: brandLexicon({ brands: { v7: 60, iriscan: 3 } }, 2), mpnShape: true, mpnTidy: true };
-  const run = (t: string, brand: string): Record<string, unknown> => {
-    const f: Record<string, unknown> = { brand };
-    applyIdentifierRules(rules, t, [{ type: 'BRAND', ...span(t, brand), score: 0.9 }], f);
-    return f;
-  };
+  const run = (t: string, brand: string) => withTaggedBrand(rules, t, brand);
   assert.equal(run('V470 Bluetooth Cordless Laser Mouse for Notebooks White', 'V470'), { mpn: 'V470', mpnSource: 'shape' });
   assert.equal(run('25NW 40-Channel CB Radio', '25NW'), { mpn: '25NW', mpnSource: 'shape' });
   // The lexicon's brands stand ("V7"), and a brand the lexicon finds still fills in.
@@ -271,11 +270,7 @@ test("a tagged brand with a model number's shape is no brand unless the lexicon 
 
 test("a brand glued to the rest of a code loses the code's head; a code before the brand is the model number when none follows it (train and dev titles)", () => {
   const rules = { lexicon: brandLexicon({ brands: { garmin: 60, dlink: 40 } }, 2), mpnShape: true, mpnTidy: true };
-  const run = (t: string, brand: string): Record<string, unknown> => {
-    const f: Record<string, unknown> = { brand };
-    applyIdentifierRules(rules, t, [{ type: 'BRAND', ...span(t, brand), score: 0.9 }], f);
-    return f;
-  };
+  const run = (t: string, brand: string) => withTaggedBrand(rules, t, brand);
   assert.equal(run('DIR-655 Extreme N Gigabit Wireless Router', 'DIR'), { mpn: 'DIR-655', mpnSource: 'shape' });
   assert.equal(run('Ultrasone HFI-780 S-Logic Surround Sound Professional Headphones', 'Ultrasone HFI'), {
     brand: 'Ultrasone',
