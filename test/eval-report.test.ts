@@ -55,4 +55,13 @@ test('brands given on titles that lost theirs: a line only with the no-brand sli
   assert.ok(some.includes('  no-brand       brand - (n=0)  mpn 1.000 (1.000, n=3)'), some.join('\n'));
 });
 
+test('a slice or an identifier with no rows prints a dash, not 0.000 and "level"', () => {
+  const lines = formatReport(scores({ slices: [{ name: 'no-mpn', n: 0, accuracy: 0, baseline: 0, unchanged: 0 }] }));
+  assert.ok(lines.includes('  no-mpn             0  - (no rows)'), lines.join('\n'));
+  assert.ok(lines.includes('mpn (value in title, n=0): -'), lines.join('\n'));
+  assert.ok(lines.includes('brand (value in title, n=0): -'), lines.join('\n'));
+  const some = formatReport(scores({ mpn: { n: 4, predicted: 4, correct: 3, precision: 0.75, recall: 0.75 } }));
+  assert.ok(some.includes('mpn (value in title, n=4): exact-match recall 0.750, precision 0.750'), some.join('\n'));
+});
+
 test.run();

@@ -34,6 +34,10 @@ const f3 = (x: number): string => x.toFixed(3);
 /** A share, or '-' when there were no rows to take it over (an input without model numbers). */
 const shareOrDash = (g: GivenWithout): string => (g.n > 0 ? f3(g.share) : '-');
 
+/** Exact match of a field where its value is in the title; a dash when no row had one. */
+const exactLine = (field: string, m: ExactMatch): string =>
+  m.n > 0 ? `${field} (value in title, n=${m.n}): exact-match recall ${f3(m.recall)}, precision ${f3(m.precision)}` : `${field} (value in title, n=0): -`;
+
 export function formatReport(s: EvalScores): string[] {
   const c = s.categories;
   const beat = (a: number, b: number): string => (a > b ? 'above' : a === b ? 'level' : 'BELOW');
@@ -48,9 +52,10 @@ export function formatReport(s: EvalScores): string[] {
     `baseline: naive Bayes on word unigrams + bigrams (alpha ${s.baseline.alpha}) trained on ${s.baseline.train}: accuracy ${f3(s.baseline.accuracy)}`,
     'slices (rows, pipeline, baseline, pipeline vs baseline, pipeline on the same rows unchanged):',
     `  ${'all'.padEnd(14)} ${String(c.n).padStart(5)}  ${f3(c.accuracy)}  ${f3(s.baseline.accuracy)}  ${beat(c.accuracy, s.baseline.accuracy).padEnd(5)}  ${f3(c.accuracy)}`,
-    ...s.slices.map(
-      (x) =>
-        `  ${x.name.padEnd(14)} ${String(x.n).padStart(5)}  ${f3(x.accuracy)}  ${f3(x.baseline)}  ${beat(x.accuracy, x.baseline).padEnd(5)}  ${f3(x.unchanged)}`,
+    ...s.slices.map((x) =>
+      x.n === 0
+        ? `  ${x.name.padEnd(14)} ${String(x.n).padStart(5)}  - (no rows)`
+        : `  ${x.name.padEnd(14)} ${String(x.n).padStart(5)}  ${f3(x.accuracy)}  ${f3(x.baseline)}  ${beat(x.accuracy, x.baseline).padEnd(5)}  ${f3(x.unchanged)}`,
     ),
     `calibration: expected calibration error ${f3(s.calibration.ece)} (${s.calibration.bins} bins), mean confidence ${f3(s.calibration.meanConfidence)}; routing table threshold(s): ${s.calibration.routing.length ? s.calibration.routing.join(', ') : 'none'}`,
     'review threshold (confidence < t goes to review): t, share to review, accuracy at or above t, accuracy below t',
@@ -62,8 +67,8 @@ export function formatReport(s: EvalScores): string[] {
       ? 'subcategory: not scored (the classifier has no <category>/<subcategory> labels, or the input no source_category)'
       : `subcategory (n=${s.fine.n}, ${s.fine.learnt} with a learnt subcategory, the rest scored as <category>/*): top-1 ${f3(s.fine.top1)}, top-3 ${f3(s.fine.top3)}`,
     ...(s.extra ?? []),
-    `brand (value in title, n=${s.brand.n}): exact-match recall ${f3(s.brand.recall)}, precision ${f3(s.brand.precision)}`,
-    `mpn (value in title, n=${s.mpn.n}): exact-match recall ${f3(s.mpn.recall)}, precision ${f3(s.mpn.precision)}`,
+    exactLine('brand', s.brand),
+    exactLine('mpn', s.mpn),
     ...(s.identifierSlices.length > 0
       ? ['brand / mpn exact-match recall by slice, rows with the value in the slice title (same rows with unchanged titles):']
       : []),
