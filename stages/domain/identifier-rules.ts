@@ -3,11 +3,13 @@
  *
  * - `brandLexicon` (default true): with `brands.json` in the model folder (written by the model
  *   builder from the training brands), complete or fill in brands (see brands.ts); brands seen
- *   fewer than `brandMinCount` times (default 2) are not used. A tagged brand that is a quantity
- *   loses out, and one with a listing's "New-" before it loses that.
- * - `mpnShapeRule` (default true): when the tagger found no model number, take the first
- *   model-number-shaped word among the 3 after the brand, else the title's last word if it has
- *   that shape (see mpn-shape.ts).
+ *   fewer than `brandMinCount` times (default 2) are not used. A tagged brand the lexicon does
+ *   not know loses out when it is a quantity or a code, loses a last word that runs on into a
+ *   code, and loses a listing's "New-" before it.
+ * - `mpnShapeRule` (default true): drop a tagged model number that is a specification or a stray
+ *   word; when there is none, take the first model-number-shaped word among the 3 after the
+ *   brand, else one before the brand, else the title's last word if it has that shape (see
+ *   mpn-shape.ts).
  * - `mpnTidy` (default true): cut a tagged model number that runs on into the next words to its
  *   code, and drop leading zeros of an all-digit one (see mpn-tidy.ts).
  */
