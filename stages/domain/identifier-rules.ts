@@ -3,9 +3,9 @@
  *
  * - `brandLexicon` (default true): with `brands.json` in the model folder (written by the model
  *   builder from the training brands), complete or fill in brands (see brands.ts); brands seen
- *   fewer than `brandMinCount` times (default 2) are not used. A tagged brand the lexicon does
- *   not know loses out when it is a quantity or a code, loses a last word that runs on into a
- *   code, and loses a listing's "New-" before it.
+ *   fewer than `brandMinCount` times (default 2) are not used. A tagged brand loses a listing's
+ *   "New-" before it; one the lexicon does not know loses out when it is a quantity or a code,
+ *   and loses a last word that runs on into a code.
  * - `mpnShapeRule` (default true): drop a tagged model number that is a specification or a stray
  *   word; when there is none, take the first model-number-shaped word among the 3 after the
  *   brand, else one before the brand, else the title's last word if it has that shape (see
