@@ -5,7 +5,6 @@ import { brandLexicon, brandPrefix, findBrands, resolveBrand } from '../stages/d
 import { findMpnByShape, isSpecification, looksLikeMpn } from '../stages/domain/mpn-shape.js';
 import { applyIdentifierRules } from '../stages/domain/identifier-rules.js';
 import { codeOfDashed, oneCode, tidyMpn, withoutLeadingZeros } from '../stages/domain/mpn-tidy.js';
-import type { Entity } from '../lib/models/bio.js';
 
 const lex = brandLexicon({ brands: { justmobile: 4, just: 1, macesecurity: 3, mace: 2, drimark: 5, solidtek: 2, sony: 40, apple: 30, once: 1 } }, 2);
 
@@ -97,24 +96,19 @@ test('model-number shape: letters with digits, 4-6 digit numbers; not quantities
 test('a listing\'s "New-" is not part of the brand; "New Trent" is a brand (train and dev titles)', () => {
   const rules = { lexicon: brandLexicon({ brands: { domtar: 3, newtrent: 2 } }, 2), mpnShape: false, mpnTidy: false };
   const a = 'New-Domtar 2468 - Copy Paper 8-1 2 x 11';
-  const fa: Record<string, unknown> = { brand: 'New-Domtar' };
-  applyIdentifierRules(rules, a, [{ type: 'BRAND', ...span(a, 'New-Domtar'), score: 0.9 }], fa);
+  const fa = withTaggedBrand(rules, a, 'New-Domtar');
   assert.equal(fa, { brand: 'Domtar', brandSource: 'tidied' });
   const b = 'New-Marks-A-Lot Permanent Marker';
-  const fb: Record<string, unknown> = { brand: 'New-Marks-A-Lot' };
-  applyIdentifierRules(rules, b, [{ type: 'BRAND', ...span(b, 'New-Marks-A-Lot'), score: 0.9 }], fb);
+  const fb = withTaggedBrand(rules, b, 'New-Marks-A-Lot');
   assert.is(fb.brand, 'Marks-A-Lot', 'an unknown brand too');
   const c = 'New Trent Arcadia 12000mAh External Battery';
-  const fc: Record<string, unknown> = { brand: 'New Trent' };
-  applyIdentifierRules(rules, c, [{ type: 'BRAND', ...span(c, 'New Trent'), score: 0.9 }], fc);
+  const fc = withTaggedBrand(rules, c, 'New Trent');
   assert.equal(fc, { brand: 'New Trent' });
 });
 
 test('applyIdentifierRules: fields changed by a rule say so', () => {
   const t = 'Just Mobile iPhone 4 Xtand Go Windshield Mount';
-  const e: Entity = { type: 'BRAND', ...span(t, 'Just'), score: 0.9 };
-  const fields: Record<string, unknown> = { brand: 'Just' };
-  applyIdentifierRules({ lexicon: lex, mpnShape: true, mpnTidy: true }, t, [e], fields);
+  const fields = withTaggedBrand({ lexicon: lex, mpnShape: true, mpnTidy: true }, t, 'Just');
   assert.equal(fields, { brand: 'Just Mobile', brandSource: 'lexicon' });
   const k = 'Koss KPH13 Over The Head Stereophone';
   const f2: Record<string, unknown> = {};
@@ -165,16 +159,13 @@ test('applyIdentifierRules: a tidied model number says so; mpnTidy false leaves 
 test('applyIdentifierRules: a quantity is no brand unless the lexicon knows it; a range is no model number (dev titles)', () => {
   const rules = { lexicon: brandLexicon({ brands: { '3m': 40, nikon: 30 } }, 2), mpnShape: true, mpnTidy: true };
   const a = '10FT High Speed HDMI Cable with Ethernet Video Output Cable for HTC EVO 4G Phone';
-  const fa: Record<string, unknown> = { brand: '10FT' };
-  applyIdentifierRules(rules, a, [{ type: 'BRAND', ...span(a, '10FT'), score: 0.8 }], fa);
+  const fa = withTaggedBrand(rules, a, '10FT');
   assert.equal(fa, {}, 'a length is not a brand');
   const b = '3M Privacy Filter for 15.4 Widescreen Laptop PF15.4W';
-  const fb: Record<string, unknown> = { brand: '3M', mpn: 'PF15.4W' };
-  applyIdentifierRules(rules, b, [{ type: 'BRAND', ...span(b, '3M'), score: 0.9 }], fb);
+  const fb = withTaggedBrand(rules, b, '3M', 'PF15.4W');
   assert.equal(fb, { brand: '3M', mpn: 'PF15.4W' }, 'a lexicon brand shaped like a quantity stands');
   const c = 'Nikon 18-55mm f 3.5-5.6G AF-S DX VR Nikkor Zoom Lens';
-  const fc: Record<string, unknown> = { brand: 'Nikon', mpn: '18-55mm' };
-  applyIdentifierRules(rules, c, [{ type: 'BRAND', ...span(c, 'Nikon'), score: 0.9 }], fc);
+  const fc = withTaggedBrand(rules, c, 'Nikon', '18-55mm');
   assert.equal(fc, { brand: 'Nikon' }, 'neither the focal range nor the aperture is a model number');
   for (const code of ['3700-09M', '6673-10W', '172-94X']) assert.ok(looksLikeMpn(code), `${code} is a code`);
   for (const spec of ['18-55mm', '70-300MM', '3.5-5.6G', '2-4GB']) assert.not.ok(looksLikeMpn(spec), `${spec} is a specification`);
@@ -191,8 +182,7 @@ test('a span over a spaced dash keeps its longest code; a dimension is no model 
   for (const code of ['T654X11A', '4X7PIN']) assert.ok(looksLikeMpn(code), `${code} is a code`);
   const rules = { lexicon: brandLexicon({ brands: { meade: 12 } }, 2), mpnShape: true, mpnTidy: true };
   const t = 'Meade 81011 Travel View 20 - 60x60MM Zoom Spotting Scope';
-  const f: Record<string, unknown> = { brand: 'Meade', mpn: '60x60MM' };
-  applyIdentifierRules(rules, t, [{ type: 'BRAND', ...span(t, 'Meade'), score: 0.9 }], f);
+  const f = withTaggedBrand(rules, t, 'Meade', '60x60MM');
   assert.equal(f, { brand: 'Meade', mpn: '81011', mpnSource: 'shape' }, 'the shape rule finds the real one');
 });
 
@@ -205,8 +195,7 @@ test('a standard or a counted feature is no model number; codes with capitals st
     assert.ok(looksLikeMpn(code), `${code} is a code`);
   const rules = { lexicon: brandLexicon({ brands: { duracell: 40 } }, 2), mpnShape: true, mpnTidy: true };
   const t = 'Duracell NiMH Multi-Format 7-Hour Camcorder Battery DR11AA';
-  const f: Record<string, unknown> = { brand: 'Duracell', mpn: '7-Hour' };
-  applyIdentifierRules(rules, t, [{ type: 'BRAND', ...span(t, 'Duracell'), score: 0.9 }], f);
+  const f = withTaggedBrand(rules, t, 'Duracell', '7-Hour');
   assert.equal(f, { brand: 'Duracell', mpn: 'DR11AA', mpnSource: 'shape' }, 'the shape rule finds the real one');
 });
 
@@ -253,8 +242,7 @@ test('a rating, an N-in-1 bundle, model years, a counted thing, IEEE1284 or 100T
     assert.not.ok(isSpecification(code), `${code} is a code`);
   const rules = { lexicon: brandLexicon({ brands: { cyberpower: 10 } }, 2), mpnShape: true, mpnTidy: true };
   const t = 'CyberPower UPS 1500VA 900W PFC Compatible Pure Sine Wave';
-  const f: Record<string, unknown> = { brand: 'CyberPower', mpn: '1500VA' };
-  applyIdentifierRules(rules, t, [{ type: 'BRAND', ...span(t, 'CyberPower'), score: 0.9 }], f);
+  const f = withTaggedBrand(rules, t, 'CyberPower', '1500VA');
   assert.equal(f, { brand: 'CyberPower' }, 'a tagged rating is dropped');
 });
 

@@ -73,18 +73,13 @@ export function applyIdentifierRules(rules: IdentifierRules, text: string, entit
     // right, and 29 codes, 1 right ("Agent18", seen once); on those titles with their brand removed,
     // about 500 codes (brands given 3,394 → 2,899 of 13,988; 63 of the codes then become the
     // labelled model number).
-    if (tagged !== undefined && isNotBrand(tagged.text) && !rules.lexicon.counts.has(fold(tagged.text))) {
-      tagged = undefined;
-      brandEnd = null;
-      delete fields.brand;
-    }
     // A brand whose last word is glued to the rest of a code ("DIR" of "DIR-655", "MAS" of
     // "MAS-WA-SYS", "Ultrasone HFI" of "Ultrasone HFI-780") loses that word: it is the code's
     // head. In train and dev titles 6 tagged brands change (1 right lost: "AAS" of "AAS-V700", 2
     // become the labelled brand); on those titles with their brand removed, about 200 codes stop
     // being brands and 48 become the labelled model number.
     if (tagged !== undefined && !rules.lexicon.counts.has(fold(tagged.text))) {
-      const cut = withoutCodeHead(text, tagged);
+      const cut = isNotBrand(tagged.text) ? null : withoutCodeHead(text, tagged);
       if (cut === null) {
         tagged = undefined;
         brandEnd = null;
