@@ -2,8 +2,11 @@
  * Bench child: the model baseline, a bare in-process loop over the same models and routes as the
  * model pipeline, no Redis. Records wait in one in-memory queue per stage; a stage runs on batches
  * of `batch` (the pipeline's batch size) as soon as its queue has one, and on what is left at the
- * end. Classify and extract call lib/models directly (tokenizer + model per batch); preprocess is
- * the real preprocess code. argv: CONFIG RECORDS BATCH THREADS
+ * end. Classify and extract call lib/models directly (tokenizer + model per batch) and turn the
+ * predictions into outputs with the stages' own functions (`classificationOutput`,
+ * `extractionFields` with the extract stage's identifier rules); preprocess is the real preprocess
+ * code. Both sides do the same work: the bench compares their outputs record by record
+ * (bench/model-outputs.ts). argv: CONFIG RECORDS BATCH THREADS
  */
 import { resolveConfig } from '../lib/config/load.js';
 import type { Message, ProductRecord } from '../lib/stream/codec.js';
@@ -15,10 +18,15 @@ import { Keys } from '../lib/redis/keys.js';
 import { compileRoutes } from '../lib/stream/router.js';
 import type { ResolvedStage } from '../lib/config/types.js';
 import type { StageContext } from '../lib/worker/stage.js';
-import { entitiesToFields } from '../stages/extract.js';
+import { extractionFields } from '../stages/extract.js';
+import { classificationOutput } from '../stages/classify.js';
+import { identifierRules } from '../stages/domain/identifier-rules.js';
+import { modelsDirOf, modelText } from '../stages/domain/model-options.js';
+import { outputDigest } from './model-outputs.js';
+import { join } from 'node:path';
 import { createPreprocess } from '../stages/preprocess.js';
-import { groupOf, parseGroups } from '../stages/domain/groups.js';
-import { modelText } from '../stages/domain/model-options.js';
+import { parseGroups } from '../stages/domain/groups.js';
+
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { leave, readyThenGo, report } from './gate.js';
@@ -59,17 +67,21 @@ async function runnerFor(stage: ResolvedStage): Promise<Run> {
       const model = await loadClassifier(stage.model, opts);
       // Routes may name the category's group (settings.groups), as the classify stage outputs it.
       const groups = parseGroups(`stages.${stage.name}.settings.groups`, stage.settings.groups);
-      return async (items) =>
-        (await model.classify(texts(items))).map((p) => ({
-          category: p.label,
-          confidence: Math.round(p.confidence * 1e4) / 1e4,
-          subcategory: p.subcategory,
-          group: groupOf(groups, p.label, p.subcategory),
-        }));
+      return async (items) => (await model.classify(texts(items))).map((p) => classificationOutput(p, groups));
     }
     case 'extract': {
       const model = await loadExtractor(stage.model!, opts);
-      return async (items) => (await model.extract(texts(items))).map((entities) => ({ ...entitiesToFields(entities), entities }));
+      const rules = identifierRules(`stages.${stage.name}.settings`, stage.settings, join(modelsDirOf(stage), stage.model!));
+      return async (items) => {
+        const ts = texts(items);
+        // A barcode the text cleaner found (preprocess's `gtin`), as the stage reads it from the envelope.
+        const ruleGtin = (i: Item) => {
+          let gtin: string | undefined;
+          for (const o of Object.values(i.outputs)) if (typeof (o as { gtin?: unknown }).gtin === 'string') gtin = (o as { gtin: string }).gtin;
+          return gtin;
+        };
+        return (await model.extract(ts)).map((raw, n) => extractionFields(ts[n]!, raw, rules, ruleGtin(items[n]!)));
+      };
     }
     default:
       throw new Error(`bare loop: no runner for stage kind ${stage.kind}`);
@@ -86,7 +98,8 @@ const records = devTitles(Number(recordsArg));
 
 await readyThenGo({ stage: 'bare' });
 const t0 = performance.now();
-queues.get(byInput.get(config.input)!.name)!.push(...records.map((record) => ({ record, outputs: {} })));
+const items: Item[] = records.map((record) => ({ record, outputs: {} }));
+queues.get(byInput.get(config.input)!.name)!.push(...items);
 let done = 0;
 const calls: Record<string, number> = {};
 
@@ -127,5 +140,6 @@ for (;;) {
   await step(rest, queues.get(rest.name)!.splice(0, batch));
 }
 const seconds = (performance.now() - t0) / 1000;
-report({ records: records.length, done, seconds, calls });
+// Each record's outputs, after the timing, for the bench to compare with the pipeline's (bench/model-outputs.ts).
+report({ records: records.length, done, seconds, calls, outputs: Object.fromEntries(items.map((i) => [i.record.id, outputDigest(i.outputs)])) });
 leave();

@@ -11,6 +11,8 @@ import { runLine, type BenchResults } from './report.js';
 import { RssSampler } from './resources.js';
 import { measureThroughput, streamFill, type Rig, type ThroughputResult } from './rig.js';
 import { median } from './stats.js';
+import { scanEnvelopes } from './envelopes.js';
+import { compareDigests, outputDigest, outputsLine } from './model-outputs.js';
 import { writeTempConfig } from './transport-config.js';
 import type { TransportSetup } from './transport.js';
 
@@ -29,8 +31,21 @@ export function projectRig(url: string, pipeline: string, file: string, config: 
   return { side: 'project', children, input: keys.stream('in'), outputs: [...ends.map((t) => keys.stream(t)), keys.dlq] };
 }
 
-/** The bare loop in one process: its own timing (after models are loaded), its peak RSS from /proc. */
-async function bareRun(file: string, records: number, batch: number, threads: number, cpuProf?: string): Promise<ThroughputResult> {
+/** Each record's output digest (bench/model-outputs.ts) from the envelopes in `streams`, by record id. */
+async function projectDigests(redis: Redis, streams: readonly string[]): Promise<Map<string, string>> {
+  const m = new Map<string, string>();
+  await scanEnvelopes(redis, streams, (env) => m.set(env.input.id, outputDigest(env.outputs)));
+  return m;
+}
+
+/** The bare loop in one process: its own timing (after models are loaded), its peak RSS from /proc, each record's output digest. */
+async function bareRun(
+  file: string,
+  records: number,
+  batch: number,
+  threads: number,
+  cpuProf?: string,
+): Promise<ThroughputResult & { outputs: Record<string, string> }> {
   const child = spawnChild('bare#0', 'bare-models.ts', [file, String(records), String(batch), String(threads)], {
     cpuProfDir: cpuProf && `${cpuProf}/model-bare`,
   });
@@ -39,7 +54,7 @@ async function bareRun(file: string, records: number, batch: number, threads: nu
     const sampler = new RssSampler([child.pid]).start();
     const cpu0 = sampler.cpuSeconds().get(child.pid) ?? 0;
     child.go();
-    const r = (await child.result) as { records: number; done: number; seconds: number };
+    const r = (await child.result) as { records: number; done: number; seconds: number; outputs: Record<string, string> };
     const peaks = sampler.stop();
     await Promise.race([child.exited, new Promise((res) => setTimeout(res, 10_000))]); // it leaves by itself
     if (r.done !== r.records) throw new Error(`bare loop finished ${r.done} of ${r.records} records`);
@@ -52,6 +67,7 @@ async function bareRun(file: string, records: number, batch: number, threads: nu
       stages: [{ stage: 'bare', processes: 1, peakRssMb: peaks.get(child.pid) ?? 0, connectionsPerProcess: 0, cpuSeconds: cpu }],
       redisCpuSeconds: 0,
       redisCommands: {},
+      outputs: r.outputs,
     };
   } finally {
     await child.stop();
@@ -103,9 +119,13 @@ export async function runModelPart(
       );
       out.project.push(p);
       log(`run ${run}/${opts.runs} models project: ${runLine(p)}`);
-      const b = await bareRun(file, recs.length, opts.batchSize, bareThreads, opts.cpuProf);
+      const { outputs: bareOutputs, ...b } = await bareRun(file, recs.length, opts.batchSize, bareThreads, opts.cpuProf);
       out.baseline.push(b);
       log(`run ${run}/${opts.runs} models bare loop: ${runLine(b)}`);
+      if (run === 1) {
+        out.outputs = compareDigests(await projectDigests(redis, [new Keys(s.pipeline).stream(MODEL_OUT)]), bareOutputs);
+        log(`models outputs: ${outputsLine(out.outputs)}`);
+      }
     }
     const capacity = median(out.project.map((r) => r.recordsPerSec))!;
     const rate = Math.max(1, Math.round(capacity * opts.load));

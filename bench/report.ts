@@ -16,6 +16,8 @@ export interface BenchResults {
     project: ThroughputResult[];
     baseline: ThroughputResult[];
     latency: LatencyResult[];
+    /** The first run's outputs, record by record, pipeline against bare loop (bench/model-outputs.ts). */
+    outputs?: { compared: number; same: number; differing: { id: string; project?: string; bare?: string }[] };
   };
   /** Cold start per stage kind (bench/coldstart.ts). */
   coldStart?: ColdStartResults;

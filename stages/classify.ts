@@ -1,10 +1,28 @@
-import type { Classifier } from '../lib/models/classifier.js';
+import type { Classification, Classifier } from '../lib/models/classifier.js';
 import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
-import { groupOf, parseGroups } from './domain/groups.js';
+import { groupOf, parseGroups, type GroupTable } from './domain/groups.js';
 import { carriedRows, carryRows } from './domain/carried-tokens.js';
 import { modelOptions, modelText, stageModelVersion } from './domain/model-options.js';
 
 const r4 = (v: number): number => Math.round(v * 1e4) / 1e4;
+
+/**
+ * The classify stage's output for one prediction, without the model's name and version. `top`:
+ * the three most probable categories, for the review queue (docs/console.md). The bench's bare
+ * model loop calls it too, so that both sides of the model comparison do the same work.
+ */
+export function classificationOutput(p: Classification, groups: GroupTable): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    category: p.label,
+    confidence: r4(p.confidence),
+    top: p.top.map((c) => ({ category: c.label, confidence: r4(c.confidence) })),
+  };
+  if (p.subcategory !== undefined) Object.assign(out, { subcategory: p.subcategory, subcategoryConfidence: r4(p.subcategoryConfidence ?? 0) });
+  if (p.subcategories !== undefined) out.subcategories = p.subcategories.map((s) => ({ label: s.label, score: r4(s.score) }));
+  const group = groupOf(groups, p.label, p.subcategory);
+  if (group !== undefined) out.group = group;
+  return out;
+}
 
 /**
  * Classifies the cleaned text into a category: one tokenizer call and one model run per batch.
@@ -31,19 +49,7 @@ export function createClassify(ctx: StageContext): Stage {
       const tokens = carriedRows(batch, texts, model!.tokenizerId);
       const preds = await model!.classify(texts, tokens);
       carryRows(batch, texts, model!.tokenizerId, tokens);
-      return preds.map((p) => {
-        // `top`: the three most probable categories, for the review queue (docs/console.md).
-        const out: Record<string, unknown> = {
-          category: p.label,
-          confidence: r4(p.confidence),
-          top: p.top.map((c) => ({ category: c.label, confidence: r4(c.confidence) })),
-        };
-        if (p.subcategory !== undefined) Object.assign(out, { subcategory: p.subcategory, subcategoryConfidence: r4(p.subcategoryConfidence ?? 0) });
-        if (p.subcategories !== undefined) out.subcategories = p.subcategories.map((s) => ({ label: s.label, score: r4(s.score) }));
-        const group = groupOf(groups, p.label, p.subcategory);
-        if (group !== undefined) out.group = group;
-        return ok({ ...out, model: opts.name, modelVersion: version });
-      });
+      return preds.map((p) => ok({ ...classificationOutput(p, groups), model: opts.name, modelVersion: version }));
     },
     close: async () => model?.close(),
   };

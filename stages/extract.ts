@@ -7,7 +7,7 @@ import { snapEntities } from './domain/spans.js';
 import { IDENTIFIER_FIELDS, productAttributes, withoutBrandSpans } from './domain/attribute-spans.js';
 import { identifiersOf } from './domain/summary.js';
 import { normalizeAttributes } from './domain/units.js';
-import { applyIdentifierRules, identifierRules } from './domain/identifier-rules.js';
+import { applyIdentifierRules, identifierRules, type IdentifierRules } from './domain/identifier-rules.js';
 import { join } from 'node:path';
 
 /**
@@ -37,6 +37,25 @@ function replaceAttributes(fields: Record<string, unknown>, attributes: unknown)
 }
 
 /**
+ * What the extract stage outputs for one text from the model's raw entities (without the model's
+ * name and version): MPN and GTIN spans snapped to the shapes those identifiers have, fields from
+ * the best span of each type, brand and model number through the identifier rules, and `ruleGtin`
+ * (a barcode the text cleaner found by its check digit) where the model found none. The bench's
+ * bare model loop calls it too, so that both sides of the model comparison do the same work.
+ */
+export function extractionFields(text: string, raw: readonly Entity[], rules: IdentifierRules, ruleGtin: string | undefined): Record<string, unknown> {
+  const entities = snapEntities(text, raw);
+  const attributeSpans = productAttributes(text, entities);
+  const fields = entitiesToFields(attributeSpans);
+  applyIdentifierRules(rules, text, entities, fields);
+  // The brand is known only now: an attribute that is the brand ("3M") gives way to the next span of its kind.
+  const notBrand = withoutBrandSpans(attributeSpans, fields.brand);
+  if (notBrand !== attributeSpans) replaceAttributes(fields, entitiesToFields(notBrand).attributes);
+  if (fields.gtin === undefined && ruleGtin) Object.assign(fields, { gtin: ruleGtin, gtinSource: 'rule' });
+  return { ...fields, entities };
+}
+
+/**
  * Token classification with the extractor model for one category group (one stage instance per
  * model, each its own stream and group). Entities carry original-case text and character offsets
  * into the cleaned text; MPN and GTIN spans are snapped to the shapes those identifiers have.
@@ -62,17 +81,8 @@ export function createExtract(ctx: StageContext): Stage {
       const found = await model!.extract(texts, tokens);
       carryRows(batch, texts, model!.tokenizerId, tokens);
       return found.map((raw, i) => {
-        const entities = snapEntities(texts[i]!, raw);
-        const attributeSpans = productAttributes(texts[i]!, entities);
-        const fields = entitiesToFields(attributeSpans);
-        applyIdentifierRules(rules, texts[i]!, entities, fields);
-        // The brand is known only now: an attribute that is the brand ("3M") gives way to the next span of its kind.
-        const notBrand = withoutBrandSpans(attributeSpans, fields.brand);
-        if (notBrand !== attributeSpans) replaceAttributes(fields, entitiesToFields(notBrand).attributes);
-        // A barcode the text cleaner found by rule (valid check digit) stands when the model missed it.
-        const ruleGtin = identifiersOf(batch[i]!.envelope).gtin;
-        if (fields.gtin === undefined && ruleGtin) Object.assign(fields, { gtin: ruleGtin, gtinSource: 'rule' });
-        return ok({ ...fields, entities, model: opts.name, modelVersion: version });
+        const fields = extractionFields(texts[i]!, raw, rules, identifiersOf(batch[i]!.envelope).gtin);
+        return ok({ ...fields, model: opts.name, modelVersion: version });
       });
     },
     close: async () => model?.close(),

@@ -61,6 +61,10 @@ test('npm run bench -- --quick --workers 2 prints a table of medians and ends wi
       );
     }
     assert.ok(data.ratios.transport > 0);
+    // Both sides of the model comparison do the same work: every record gives the same fields
+    // (category, group, brand, model number, attributes) in the pipeline and in the bare loop.
+    if (!/^model: n\/a/m.test(r.stdout))
+      assert.match(r.stderr + r.stdout, /models outputs: (\d+) of \1 records give the same fields in the pipeline and the bare loop$/m, out);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
