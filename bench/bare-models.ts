@@ -6,7 +6,9 @@
  * predictions into outputs with the stages' own functions (`classificationOutput`,
  * `extractionFields` with the extract stage's identifier rules); preprocess is the real preprocess
  * code. Both sides do the same work: the bench compares their outputs record by record
- * (bench/model-outputs.ts). argv: CONFIG RECORDS BATCH THREADS
+ * (bench/model-outputs.ts) when the 5th argument is `outputs`: the loop then keeps every record's
+ * outputs to the end (otherwise they are dropped as each record is done, as a real loop would).
+ * argv: CONFIG RECORDS BATCH THREADS [outputs]
  */
 import { resolveConfig } from '../lib/config/load.js';
 import type { Message, ProductRecord } from '../lib/stream/codec.js';
@@ -33,8 +35,8 @@ import { leave, readyThenGo, report } from './gate.js';
 import { devTitles } from './records.js';
 import { REST_STAGE } from './transport-config.js';
 
-const [configPath, recordsArg, batchArg, threadsArg] = process.argv.slice(2);
-if (!configPath || !recordsArg || !batchArg || !threadsArg) throw new Error('usage: bare-models.ts CONFIG RECORDS BATCH THREADS');
+const [configPath, recordsArg, batchArg, threadsArg, outputsArg] = process.argv.slice(2);
+if (!configPath || !recordsArg || !batchArg || !threadsArg) throw new Error('usage: bare-models.ts CONFIG RECORDS BATCH THREADS [outputs]');
 const batch = Number(batchArg);
 const threads = Number(threadsArg);
 const config = resolveConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath, { env: {} });
@@ -98,8 +100,14 @@ const records = devTitles(Number(recordsArg));
 
 await readyThenGo({ stage: 'bare' });
 const t0 = performance.now();
-const items: Item[] = records.map((record) => ({ record, outputs: {} }));
-queues.get(byInput.get(config.input)!.name)!.push(...items);
+const items: Item[] | undefined = outputsArg === 'outputs' ? [] : undefined;
+queues.get(byInput.get(config.input)!.name)!.push(
+  ...records.map((record) => {
+    const item: Item = { record, outputs: {} };
+    items?.push(item);
+    return item;
+  }),
+);
 let done = 0;
 const calls: Record<string, number> = {};
 
@@ -141,5 +149,5 @@ for (;;) {
 }
 const seconds = (performance.now() - t0) / 1000;
 // Each record's outputs, after the timing, for the bench to compare with the pipeline's (bench/model-outputs.ts).
-report({ records: records.length, done, seconds, calls, outputs: Object.fromEntries(items.map((i) => [i.record.id, outputDigest(i.outputs)])) });
+await report({ records: records.length, done, seconds, calls, outputs: items && Object.fromEntries(items.map((i) => [i.record.id, outputDigest(i.outputs)])) });
 leave();

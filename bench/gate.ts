@@ -18,9 +18,15 @@ export function readyThenGo(info: Record<string, unknown> = {}): Promise<void> {
   });
 }
 
-/** Send a result to the parent (e.g. the bare model loop's timing). */
-export function report(data: Record<string, unknown>): void {
-  process.send?.({ type: 'result', ...data });
+/**
+ * Send a result to the parent (e.g. the bare model loop's timing); resolves once it is written, so
+ * that leaving right after does not cut a large message short.
+ */
+export function report(data: Record<string, unknown>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!process.send) return resolve();
+    process.send({ type: 'result', ...data }, undefined, {}, (err) => (err ? reject(err) : resolve()));
+  });
 }
 
 /** Leave once stopped: drop the IPC channel so the event loop can end. */

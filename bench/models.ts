@@ -45,8 +45,9 @@ async function bareRun(
   batch: number,
   threads: number,
   cpuProf?: string,
-): Promise<ThroughputResult & { outputs: Record<string, string> }> {
-  const child = spawnChild('bare#0', 'bare-models.ts', [file, String(records), String(batch), String(threads)], {
+  outputs = false,
+): Promise<ThroughputResult & { outputs?: Record<string, string> }> {
+  const child = spawnChild('bare#0', 'bare-models.ts', [file, String(records), String(batch), String(threads), ...(outputs ? ['outputs'] : [])], {
     cpuProfDir: cpuProf && `${cpuProf}/model-bare`,
   });
   try {
@@ -54,7 +55,7 @@ async function bareRun(
     const sampler = new RssSampler([child.pid]).start();
     const cpu0 = sampler.cpuSeconds().get(child.pid) ?? 0;
     child.go();
-    const r = (await child.result) as { records: number; done: number; seconds: number; outputs: Record<string, string> };
+    const r = (await child.result) as { records: number; done: number; seconds: number; outputs?: Record<string, string> };
     const peaks = sampler.stop();
     await Promise.race([child.exited, new Promise((res) => setTimeout(res, 10_000))]); // it leaves by itself
     if (r.done !== r.records) throw new Error(`bare loop finished ${r.done} of ${r.records} records`);
@@ -119,10 +120,10 @@ export async function runModelPart(
       );
       out.project.push(p);
       log(`run ${run}/${opts.runs} models project: ${runLine(p)}`);
-      const { outputs: bareOutputs, ...b } = await bareRun(file, recs.length, opts.batchSize, bareThreads, opts.cpuProf);
+      const { outputs: bareOutputs, ...b } = await bareRun(file, recs.length, opts.batchSize, bareThreads, opts.cpuProf, opts.checkOutputs && run === 1);
       out.baseline.push(b);
       log(`run ${run}/${opts.runs} models bare loop: ${runLine(b)}`);
-      if (run === 1) {
+      if (bareOutputs) {
         out.outputs = compareDigests(await projectDigests(redis, [new Keys(s.pipeline).stream(MODEL_OUT)]), bareOutputs);
         log(`models outputs: ${outputsLine(out.outputs)}`);
       }

@@ -50,6 +50,12 @@ export interface BenchOptions {
   sides: Set<'project' | 'baseline'>;
   /** A smoke run: 2,000 records, 1 run, 1 s of latency after 0.5 s of warm-up, 500 model records. */
   quick: boolean;
+  /**
+   * Compare the model part's outputs, pipeline against bare loop, record by record (first run).
+   * The bare loop then keeps every record's outputs until the end, which slows it: a check, not a
+   * measurement. @defaultValue on with --quick, else off
+   */
+  checkOutputs: boolean;
 }
 
 const USAGE = `usage: npm run bench -- [options]
@@ -75,6 +81,8 @@ const USAGE = `usage: npm run bench -- [options]
                        models as the config's \`process\` says)
   --parts LIST         comma list of transport, latency, models, coldstart, api, colocate (default: the first four)
   --sides LIST         comma list of project, baseline (default both; for profiling one side)
+  --check-outputs yes|no  compare the model part's outputs record by record, pipeline against bare
+                       loop, in the first run (slows that bare-loop run; default yes with --quick)
   --quick              smoke run: 2000 records, 1 run, 1 s latency (0.5 s warm-up), 500 model records`;
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
@@ -92,6 +100,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     skipModels: false,
     bullmq: false,
     quick: false,
+    checkOutputs: false,
     parts: new Set(['transport', 'latency', 'models', 'coldstart']),
     sides: new Set(['project', 'baseline']),
   };
@@ -169,6 +178,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       case '--quick':
         o.quick = true;
         break;
+      case '--check-outputs': {
+        const v = next();
+        if (v !== 'yes' && v !== 'no') throw new Error(`--check-outputs expects yes or no, got ${JSON.stringify(v)}\n${USAGE}`);
+        o.checkOutputs = v === 'yes';
+        break;
+      }
       case '--colocate': {
         const v = next();
         if (v !== 'yes' && v !== 'no') throw new Error(`--colocate expects yes or no, got ${JSON.stringify(v)}\n${USAGE}`);
@@ -197,6 +212,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     if (!explicit.has('--warmup-seconds')) o.warmupSeconds = 0.5;
     if (!explicit.has('--api-warmup-seconds')) o.apiWarmupSeconds = 0.5;
     if (!explicit.has('--model-records')) o.modelRecords = 500;
+    if (!explicit.has('--check-outputs')) o.checkOutputs = true;
   }
   return o;
 }
