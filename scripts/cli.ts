@@ -144,7 +144,7 @@ program
   .description('run a labelled JSONL set (default: the dev set) through the real pipeline and score it (prints `accuracy: 0.NNN`)')
   .option('--input <file>', 'labelled JSONL: title, category, id?, brand?, mpn?', DEFAULT_EVAL_INPUT)
   .option('--train <file>', 'labelled JSONL the naive Bayes baseline is trained on (and whose brands define "unseen")', DEFAULT_EVAL_TRAIN)
-  .option('--slices <list>', 'robustness slices to run: all, none, or a comma list of unseen-brand,no-mpn,no-brand,first-8-words,lower-case', 'all')
+  .option('--slices <list>', 'robustness slices to run: all, none, or a comma list of unseen-brand,no-mpn,no-brand,brand-last,first-8-words,lower-case', 'all')
   .option('--thresholds <list>', "confidence thresholds for the review table (the routing table's own are added)", '0.3,0.4,0.5,0.6,0.7,0.8')
   .option('--limit <n>', 'only the first n records')
   .option('--gtin-share <x>', 'share of titles given a valid generated GTIN', '0.15')

@@ -84,7 +84,7 @@ test('eval scores any labelled JSONL: baseline, every slice, calibration, subcat
   assert.ok(scores.sent > 24, 'slice variants were sent through the pipeline');
   assert.equal(
     scores.slices.map((s) => s.name),
-    ['unseen-brand', 'no-mpn', 'no-brand', 'first-8-words', 'lower-case'],
+    ['unseen-brand', 'no-mpn', 'no-brand', 'brand-last', 'first-8-words', 'lower-case'],
   );
   assert.is(scores.where.missing, 0);
   assert.ok(scores.calibration.ece >= 0 && scores.calibration.ece <= 1);

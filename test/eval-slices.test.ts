@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NaiveBayes, features } from '../training/eval/naive-bayes.js';
 import { parseSliceNames, planSlices, scoreSlice } from '../training/eval/slice-runs.js';
-import { firstWords, makeSlices, removeValue } from '../training/eval/slices.js';
+import { brandLast, firstWords, makeSlices, removeValue } from '../training/eval/slices.js';
 
 test('naive Bayes features are lower-cased word unigrams and bigrams', () => {
   assert.equal(features('HP 61-XL Ink', true), ['hp', '61', 'xl', 'ink', 'hp 61', '61 xl', 'xl ink']);
@@ -42,7 +42,16 @@ test('firstWords keeps the first n whitespace words', () => {
   assert.is(firstWords('short', 8), 'short');
 });
 
-test('makeSlices: unseen brands, model number removed, brand removed, first 8 words, lower-case', () => {
+test('brandLast moves a leading brand (as written) to the end, only when the title starts with it as a word', () => {
+  assert.is(brandLast('Koss EQ50 3-Band Stereo Equalizer', 'koss'), 'EQ50 3-Band Stereo Equalizer - Koss');
+  assert.is(brandLast('Case Logic - Laptop Sleeve', 'Case Logic', ' by '), 'Laptop Sleeve by Case Logic');
+  assert.is(brandLast('Sonyx Headphones', 'Sony'), null); // not a whole word
+  assert.is(brandLast('Headphones by Sony', 'Sony'), null);
+  assert.is(brandLast('Sony', 'Sony'), null); // nothing else in the title
+  assert.is(brandLast('Sony Walkman', ''), null);
+});
+
+test('makeSlices: unseen brands, model number removed, brand removed, brand last, first 8 words, lower-case', () => {
   const rows = [
     { id: '1', title: 'Acme X100 Widget Case', category: 'cases', brand: 'Acme', mpn: 'X100' },
     { id: '2', title: 'Known One Two Three Four Five Six Seven Eight Nine', category: 'x', brand: 'Known' },
@@ -53,6 +62,10 @@ test('makeSlices: unseen brands, model number removed, brand removed, first 8 wo
   assert.equal(s['no-brand'], [
     { id: '1', title: 'X100 Widget Case' },
     { id: '2', title: 'One Two Three Four Five Six Seven Eight Nine' },
+  ]);
+  assert.equal(s['brand-last'], [
+    { id: '1', title: 'X100 Widget Case - Acme' },
+    { id: '2', title: 'One Two Three Four Five Six Seven Eight Nine - Known' },
   ]);
   assert.is(s['first-8-words']![1]!.title, 'Known One Two Three Four Five Six Seven');
   assert.is(s['lower-case']![0]!.title, 'acme x100 widget case');
@@ -93,7 +106,7 @@ test('planSlices sends only changed titles, as <id>~<slice>, and scores them aga
 });
 
 test('parseSliceNames accepts all, none and lists, and rejects unknown names', () => {
-  assert.is(parseSliceNames('all').length, 5);
+  assert.is(parseSliceNames('all').length, 6);
   assert.equal(parseSliceNames('none'), []);
   assert.equal(parseSliceNames('no-mpn,lower-case'), ['no-mpn', 'lower-case']);
   assert.throws(() => parseSliceNames('nope'), /unknown slice nope/);

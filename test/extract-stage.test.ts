@@ -68,8 +68,8 @@ test("3M's own privacy filter has no 3-metre length; a 3 m cable keeps its; size
   assert.is((filter.attributes as Record<string, unknown> | undefined)?.length, undefined);
   const cable = await extract('accessories', 'Accell ProUltra Supreme B116C-010B-40 High Speed HDMI Cable with Ethernet 3m');
   assert.equal((cable.attributes as Record<string, unknown>).length, { value: 3, unit: 'm', text: '3m', metres: 3, feet: 9.8425 });
-  const tv = await extract('electronics', 'Haier L24B1180 23.6-Inch 1080p LCD TV - Black');
-  assert.equal((tv.attributes as Record<string, unknown>).size, { value: 23.6, unit: 'in', text: '23.6-Inch' });
+  const tv = await extract('electronics', 'Haier HLT10 10.2-Inch Handheld TV Black');
+  assert.equal((tv.attributes as Record<string, unknown>).size, { value: 10.2, unit: 'in', text: '10.2-Inch' });
   const drive = await extract('computing', 'Seagate Barracuda Green 1.5TB 5900RPM SATA 6Gb s 64MB Cache 3.5 Inch Internal Hard Drive ST1500DL003');
   assert.equal((drive.attributes as Record<string, unknown>).capacity, { value: 1.5, unit: 'TB', text: '1.5TB' });
 });

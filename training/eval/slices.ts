@@ -6,12 +6,14 @@
  * - `no-mpn`: rows whose model number occurs in the title, with it removed
  * - `no-brand`: rows whose brand occurs in the title, with it removed (listings that name no brand,
  *   or one the classifier cannot lean on)
+ * - `brand-last`: rows whose title starts with the brand, with the brand moved to the end after " - "
+ *   (another retailer's habit of where the brand goes; the training titles mostly start with it)
  * - `first-8-words`: every row, title cut to its first 8 words
  * - `lower-case`: every row, title lower-cased
  */
 import { fold } from './metrics.js';
 
-export const SLICE_NAMES = ['unseen-brand', 'no-mpn', 'no-brand', 'first-8-words', 'lower-case'] as const;
+export const SLICE_NAMES = ['unseen-brand', 'no-mpn', 'no-brand', 'brand-last', 'first-8-words', 'lower-case'] as const;
 export type SliceName = (typeof SLICE_NAMES)[number];
 
 export interface SliceRow {
@@ -80,6 +82,17 @@ export function removeValue(title: string, value: string): string | null {
     .trim();
 }
 
+/** `title` with its leading `brand` (case-folded, then a space or punctuation) moved to the end after `separator`; null when it does not start with it. */
+export function brandLast(title: string, brand: string, separator = ' - '): string | null {
+  const b = brand.trim();
+  if (b === '' || title.length <= b.length || title.slice(0, b.length).toLowerCase() !== b.toLowerCase() || isAlnum(title.charAt(b.length))) return null;
+  const rest = title
+    .slice(b.length)
+    .replace(/^[\s\-,:|/]+/, '')
+    .trim();
+  return rest === '' ? null : `${rest}${separator}${title.slice(0, b.length)}`;
+}
+
 export function firstWords(title: string, n: number): string {
   return title
     .split(/\s+/)
@@ -99,12 +112,23 @@ function without(rows: readonly SliceRow[], value: (r: SliceRow) => string | und
   return out;
 }
 
-/** The five slices of `rows`; `trainBrands` are the folded brands of the training file. */
+/** Rows whose title starts with the brand, the brand moved to the end. */
+function brandAtEnd(rows: readonly SliceRow[]): SliceMember[] {
+  const out: SliceMember[] = [];
+  for (const r of rows) {
+    const t = r.brand ? brandLast(r.title, r.brand) : null;
+    if (t !== null) out.push({ id: r.id, title: t });
+  }
+  return out;
+}
+
+/** The six slices of `rows`; `trainBrands` are the folded brands of the training file. */
 export function makeSlices(rows: readonly SliceRow[], trainBrands: ReadonlySet<string>): Slice[] {
   return [
     { name: 'unseen-brand', members: rows.filter((r) => fold(r.brand) !== '' && !trainBrands.has(fold(r.brand))).map((r) => ({ id: r.id, title: r.title })) },
     { name: 'no-mpn', members: without(rows, (r) => r.mpn) },
     { name: 'no-brand', members: without(rows, (r) => r.brand) },
+    { name: 'brand-last', members: brandAtEnd(rows) },
     { name: 'first-8-words', members: rows.map((r) => ({ id: r.id, title: firstWords(r.title, 8) })) },
     { name: 'lower-case', members: rows.map((r) => ({ id: r.id, title: r.title.toLowerCase() })) },
   ];
