@@ -46,7 +46,8 @@ export interface TaggerOptions extends NetShape {
   brandLastShare: number;
   /**
    * Of those copies, the share with the brand after the next one or two words instead ("Genuine HP
-   * 61 …" style): end-only copies found 12 % of brands put there, these 70 %.
+   * 61 …" style): of dev brands put there, the taggers without copies found 12 %, with end-only
+   * copies 31 %, with these 70 %.
    */
   brandMidShare: number;
 }
@@ -120,7 +121,7 @@ export function movedBrand(title: string, brand: string, rng: Prng, midShare: nu
   return [...words.slice(0, k), asWritten, ...words.slice(k)].join(' ');
 }
 
-/** Encodes and labels titles, inserting GTINs into a share of them. */
+/** Encodes and labels titles, inserting GTINs into a share of them and adding brand-moved copies of some (`brandLastShare`). */
 function examples(
   rows: readonly ProductRow[],
   groups: readonly ExtractorGroup[],
