@@ -28,7 +28,7 @@ import { outputDigest } from './model-outputs.js';
 import { join } from 'node:path';
 import { createPreprocess } from '../stages/preprocess.js';
 import { parseGroups } from '../stages/domain/groups.js';
-
+import { identifiersIn, latestValues } from '../stages/domain/summary.js';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { leave, readyThenGo, report } from './gate.js';
@@ -76,12 +76,8 @@ async function runnerFor(stage: ResolvedStage): Promise<Run> {
       const rules = identifierRules(`stages.${stage.name}.settings`, stage.settings, join(modelsDirOf(stage), stage.model!));
       return async (items) => {
         const ts = texts(items);
-        // A barcode the text cleaner found (preprocess's `gtin`), as the stage reads it from the envelope.
-        const ruleGtin = (i: Item) => {
-          let gtin: string | undefined;
-          for (const o of Object.values(i.outputs)) if (typeof (o as { gtin?: unknown }).gtin === 'string') gtin = (o as { gtin: string }).gtin;
-          return gtin;
-        };
+        // A barcode the text cleaner found (preprocess's `gtin`), read as the stage reads it from the envelope.
+        const ruleGtin = (i: Item) => identifiersIn(latestValues(Object.values(i.outputs) as Record<string, unknown>[])).gtin;
         return (await model.extract(ts)).map((raw, n) => extractionFields(ts[n]!, raw, rules, ruleGtin(items[n]!)));
       };
     }

@@ -20,14 +20,17 @@ export function outputDigest(outputs: Readonly<Record<string, unknown>>): string
   return JSON.stringify(parts);
 }
 
+/** How the two sides' outputs compared: records seen on either side, the same on both, the first that differ. */
+export interface OutputComparison {
+  compared: number;
+  same: number;
+  differing: { id: string; project?: string; bare?: string }[];
+}
+
 /** Records whose digest differs between the two sides (or is missing on one), first `show` of them by id. */
-export function compareDigests(
-  project: ReadonlyMap<string, string>,
-  bare: Readonly<Record<string, string>>,
-  show = 3,
-): { compared: number; same: number; differing: { id: string; project?: string; bare?: string }[] } {
+export function compareDigests(project: ReadonlyMap<string, string>, bare: Readonly<Record<string, string>>, show = 3): OutputComparison {
   const ids = new Set([...project.keys(), ...Object.keys(bare)]);
-  const differing: { id: string; project?: string; bare?: string }[] = [];
+  const differing: OutputComparison['differing'] = [];
   let same = 0;
   for (const id of ids) {
     const p = project.get(id);
@@ -39,7 +42,7 @@ export function compareDigests(
 }
 
 /** `N of M records give the same fields on both sides` and the first differing ones. */
-export function outputsLine(c: ReturnType<typeof compareDigests>): string {
+export function outputsLine(c: OutputComparison): string {
   const head = `${c.same} of ${c.compared} records give the same fields in the pipeline and the bare loop`;
   return c.differing.length === 0
     ? head

@@ -1,6 +1,7 @@
 import { coldStartRows, type ColdStartResults } from './coldstart-rows.js';
 import { colocateLines, type ColocateResults } from './colocate-report.js';
 import type { LatencyResult } from './latency.js';
+import type { OutputComparison } from './model-outputs.js';
 import { cpuPerRecord, type ThroughputResult, type StageResources } from './rig.js';
 import { median } from './stats.js';
 
@@ -17,7 +18,7 @@ export interface BenchResults {
     baseline: ThroughputResult[];
     latency: LatencyResult[];
     /** The first run's outputs, record by record, pipeline against bare loop (bench/model-outputs.ts). */
-    outputs?: { compared: number; same: number; differing: { id: string; project?: string; bare?: string }[] };
+    outputs?: OutputComparison;
   };
   /** Cold start per stage kind (bench/coldstart.ts). */
   coldStart?: ColdStartResults;

@@ -13,7 +13,7 @@ import { checkGtin } from '../stages/domain/gtin.js';
 
 const isValidGtin = (code: string): boolean => checkGtin(code).valid;
 import { insertGtin } from './augment-gtin.js';
-import { brandLast } from './eval/slices.js';
+import { leadingBrand } from './eval/slices.js';
 import type { ProductRow } from './data.js';
 import { taggerGraph } from './graphs.js';
 import { attributeSpans, bioLabels, findValue, foldValue, type ExtractorGroup, type Span } from './labels.js';
@@ -113,12 +113,11 @@ export function movedBrand(title: string, brand: string, rng: Prng, midShare: nu
   const sep = rng.pick(BRAND_LAST_SEPARATORS);
   const mid = rng.next() < midShare;
   const k = 1 + rng.int(2);
-  const last = brandLast(title, brand, sep);
-  if (!mid || last === null) return last;
-  const asWritten = title.slice(0, brand.trim().length);
-  const words = last.slice(0, last.length - sep.length - asWritten.length).split(' ');
-  if (words.length <= k) return last;
-  return [...words.slice(0, k), asWritten, ...words.slice(k)].join(' ');
+  const lead = leadingBrand(title, brand);
+  if (lead === null) return null;
+  const words = lead.rest.split(' ');
+  if (!mid || words.length <= k) return `${lead.rest}${sep}${lead.brand}`;
+  return [...words.slice(0, k), lead.brand, ...words.slice(k)].join(' ');
 }
 
 /** Encodes and labels titles, inserting GTINs into a share of them and adding brand-moved copies of some (`brandLastShare`). */

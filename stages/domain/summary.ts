@@ -12,13 +12,10 @@ export function outputsInOrder(env: Envelope): Record<string, unknown>[] {
   return env.hops.map((h) => env.outputs[h.stage]).filter((o): o is Record<string, unknown> => !!o && typeof o === 'object');
 }
 
-/** The latest scalar value of each summary field across the stage outputs (later stages win; a reviewer's decision wins over all). */
-export function summarize(env: Envelope): Summary {
+/** The latest scalar value of each summary field across `outputs`, in the order given (later ones win). */
+export function latestValues(outputs: readonly Record<string, unknown>[]): Summary {
   const out: Summary = {};
-  const review = env.outputs[REVIEW_OUTPUT];
-  const reviewed =
-    review && typeof review === 'object' && typeof (review as Record<string, unknown>).reviewedBy === 'string' ? [review as Record<string, unknown>] : [];
-  for (const o of [...outputsInOrder(env), ...reviewed]) {
+  for (const o of outputs) {
     for (const f of SUMMARY_FIELDS) {
       const v = o[f];
       if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[f] = v;
@@ -27,9 +24,21 @@ export function summarize(env: Envelope): Summary {
   return out;
 }
 
+/** The latest scalar value of each summary field across the stage outputs (later stages win; a reviewer's decision wins over all). */
+export function summarize(env: Envelope): Summary {
+  const review = env.outputs[REVIEW_OUTPUT];
+  const reviewed =
+    review && typeof review === 'object' && typeof (review as Record<string, unknown>).reviewedBy === 'string' ? [review as Record<string, unknown>] : [];
+  return latestValues([...outputsInOrder(env), ...reviewed]);
+}
+
 /** MPN and GTIN as found so far (by preprocess from the input, or by an extractor from the text). */
 export function identifiersOf(env: Envelope): { mpn?: string; gtin?: string } {
-  const s = summarize(env);
+  return identifiersIn(summarize(env));
+}
+
+/** The non-empty MPN and GTIN of a summary. */
+export function identifiersIn(s: Summary): { mpn?: string; gtin?: string } {
   return {
     mpn: typeof s.mpn === 'string' && s.mpn ? s.mpn : undefined,
     gtin: typeof s.gtin === 'string' && s.gtin ? s.gtin : undefined,

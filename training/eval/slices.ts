@@ -82,15 +82,21 @@ export function removeValue(title: string, value: string): string | null {
     .trim();
 }
 
-/** `title` with its leading `brand` (case-folded, then a space or punctuation) moved to the end after `separator`; null when it does not start with it. */
-export function brandLast(title: string, brand: string, separator = ' - '): string | null {
+/** The brand as written at the start of `title` (case-folded match, then a space or punctuation) and the rest of the title; null when it does not start with it or nothing follows. */
+export function leadingBrand(title: string, brand: string): { brand: string; rest: string } | null {
   const b = brand.trim();
   if (b === '' || title.length <= b.length || title.slice(0, b.length).toLowerCase() !== b.toLowerCase() || isAlnum(title.charAt(b.length))) return null;
   const rest = title
     .slice(b.length)
     .replace(/^[\s\-,:|/]+/, '')
     .trim();
-  return rest === '' ? null : `${rest}${separator}${title.slice(0, b.length)}`;
+  return rest === '' ? null : { brand: title.slice(0, b.length), rest };
+}
+
+/** `title` with its leading `brand` moved to the end after `separator`; null when it does not start with it. */
+export function brandLast(title: string, brand: string, separator = ' - '): string | null {
+  const lead = leadingBrand(title, brand);
+  return lead === null ? null : `${lead.rest}${separator}${lead.brand}`;
 }
 
 export function firstWords(title: string, n: number): string {
