@@ -6,7 +6,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadClassifier } from '../lib/models/classifier.js';
 import { loadExtractor } from '../lib/models/extractor.js';
-import { build, MODEL_NAMES } from '../training/build.js';
+import { fold } from '../stages/domain/brands.js';
+import { build, HELD_OUT_BRANDS_FILE, MODEL_NAMES } from '../training/build.js';
+import { isHoldout } from '../training/train-classifier.js';
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -66,6 +68,30 @@ test('same seed rebuilds bit-identical model files', async () => {
   const ex = await loadExtractor('extract-computing', { localModelPath: `${a}/`, warmup: false });
   assert.is((await ex.extract(['Kingston 16GB USB drive'])).length, 1);
   await ex.close();
+});
+
+test('--hold-out-brands leaves a share of brands out of training and writes their rows beside the models', async () => {
+  const d = tempDir();
+  await build([...SMALL, '--out', d, '--only', 'extract-accessories', '--hold-out-brands', '0.2']);
+  const held = readFileSync(join(d, HELD_OUT_BRANDS_FILE), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { brand: string });
+  assert.ok(held.length > 20, `${held.length} rows held out`);
+  for (const r of held) assert.ok(isHoldout(fold(r.brand), 0.2), r.brand);
+  const report = JSON.parse(readFileSync(join(d, 'BUILD.json'), 'utf8')) as { data: { train_rows: number }; options: { hold_out_brands: number } };
+  assert.is(report.options.hold_out_brands, 0.2);
+  assert.is(report.data.train_rows, 400 - held.length);
+  // The extractors' brand lexicon (brands.json) knows none of them.
+  const lexicon = (JSON.parse(readFileSync(join(d, 'extract-accessories', 'brands.json'), 'utf8')) as { brands: Record<string, number> }).brands;
+  assert.ok(Object.keys(lexicon).length > 20);
+  for (const r of held) assert.is(lexicon[fold(r.brand)], undefined, r.brand);
+  try {
+    await build(['--hold-out-brands', '1.5', '--out', tempDir()]);
+    assert.unreachable('should have thrown');
+  } catch (err) {
+    assert.is((err as Error).name, 'BuildError');
+  }
 });
 
 test('unknown --only names are rejected', async () => {

@@ -46,7 +46,7 @@ test('the shipped extractors find the brand moved to the end of dev titles', asy
     const brand = extractionFields(s.title, found[i]!, rules, undefined).brand;
     return typeof brand === 'string' && brand.toLowerCase() === s.brand.toLowerCase();
   }).length;
-  // 0.08 of these before the brand-moved training copies; 0.89 on the whole dev slice after.
+  // 0.08 of these before the brand-moved training copies; 0.86 on the whole dev slice after.
   assert.ok(right / sample.length >= 0.75, `${right} of ${sample.length} brands found at the end of the title`);
 });
 

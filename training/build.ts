@@ -4,22 +4,25 @@
  *
  *   npm run models [-- --only <name>[,<name>]] [--out <dir>] [--data <dir>] [--seed <n>]
  *                     [--subset <rows>] [--epochs <n>] [--labels <file>[,<file>]]...
+ *                     [--hold-out-brands <share>]
  *
  * --subset and --epochs shrink the run (tests use them); the data directory
  * defaults to $PRODUCTS_DATA or <repo>/../shared/data/products. --labels (or
  * $PRODUCTS_LABELS, a comma list) adds reviewers' labels from `pipeline labels
  * export` to the train part (training/review-labels.ts); BUILD.json names each file.
+ * --hold-out-brands leaves the rows of that share of brands out of training and writes them
+ * to <out>/held-out-brands.jsonl: how the models do on brands they never saw.
  */
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_DATA_DIR, loadDataset } from './data.js';
+import { DEFAULT_DATA_DIR, loadDataset, type ProductRow } from './data.js';
 import { writeModelDir } from './hf-layout.js';
 import { GROUPS } from './labels.js';
 import { Prng } from './prng.js';
 import { labelsReport, mergeLabels } from './review-labels.js';
 import { buildVocab } from './tokenizer.js';
-import { CLASSIFIER_DEFAULTS, trainClassifier } from './train-classifier.js';
+import { CLASSIFIER_DEFAULTS, isHoldout, trainClassifier } from './train-classifier.js';
 import { EMBEDDER_DEFAULTS, trainEmbedder } from './train-embedder.js';
 import { TAGGER_DEFAULTS, trainTaggers } from './train-tagger.js';
 import type { TrainedModel } from './trained-model.js';
@@ -27,6 +30,9 @@ import { BRANDS_FILE } from '../stages/domain/identifier-rules.js';
 import { fold } from '../stages/domain/brands.js';
 
 export const MODEL_NAMES = ['product-category', ...GROUPS.map((g) => g.name), 'product-embed'] as const;
+
+/** Rows left out by --hold-out-brands, written beside the models. */
+export const HELD_OUT_BRANDS_FILE = 'held-out-brands.jsonl';
 
 export class BuildError extends Error {
   override name = 'BuildError';
@@ -40,6 +46,8 @@ interface BuildArgs {
   subset: number | null;
   epochs: number | null;
   labels: string[];
+  /** Share of brands (by a hash of the folded brand) whose rows are left out of training; 0 = none. */
+  holdOutBrands: number;
 }
 
 function parse(argv: string[]): BuildArgs {
@@ -53,6 +61,7 @@ function parse(argv: string[]): BuildArgs {
       subset: { type: 'string' },
       epochs: { type: 'string' },
       labels: { type: 'string', multiple: true },
+      'hold-out-brands': { type: 'string' },
     },
   });
   const only = (values.only ?? []).flatMap((v) => v.split(',')).filter((v) => v !== '');
@@ -65,6 +74,11 @@ function parse(argv: string[]): BuildArgs {
     if (!Number.isInteger(n) || n < 0) throw new BuildError(`--${flag} must be a non-negative integer, got ${v}`);
     return n;
   };
+  const share = (v: string | undefined): number => {
+    const n = Number(v ?? 0);
+    if (!(n >= 0 && n < 1)) throw new BuildError(`--hold-out-brands must be a share in [0, 1), got ${v}`);
+    return n;
+  };
   const labels = (values.labels ?? [process.env.PRODUCTS_LABELS ?? '']).flatMap((v) => v.split(',')).filter((v) => v.trim() !== '');
   return {
     only: only.length > 0 ? only : [...MODEL_NAMES],
@@ -74,6 +88,7 @@ function parse(argv: string[]): BuildArgs {
     subset: int(values.subset, 'subset'),
     epochs: int(values.epochs, 'epochs'),
     labels,
+    holdOutBrands: share(values['hold-out-brands']),
   };
 }
 
@@ -106,7 +121,13 @@ export async function build(argv: string[]): Promise<Record<string, ModelRecord>
   const shared = args.subset === null ? ds.train : ds.train.slice(0, args.subset);
   const labels = mergeLabels(shared, ds.dev, args.labels);
   for (const w of labelsReport(labels)) console.warn(w);
-  const train = labels.train;
+  // --hold-out-brands: a check of how the models do on brands they never saw (the held-out rows are
+  // written beside the models for `pipeline eval --input`); shipped models use every row.
+  const heldOut = (r: ProductRow): boolean => {
+    const brand = fold(r.brand ?? '');
+    return args.holdOutBrands > 0 && brand !== '' && isHoldout(brand, args.holdOutBrands);
+  };
+  const train = labels.train.filter((r) => !heldOut(r));
   const dev = args.subset === null ? ds.dev : ds.dev.slice(0, Math.ceil(args.subset / 5));
   const epochs = <T extends { epochs: number }>(o: T): T => (args.epochs === null ? o : { ...o, epochs: args.epochs });
   const root = new Prng(args.seed);
@@ -170,7 +191,7 @@ export async function build(argv: string[]): Promise<Record<string, ModelRecord>
   const report = {
     seed: args.seed,
     data: { train_sha256: ds.hashes.train, dev_sha256: ds.hashes.dev, train_rows: train.length, dev_rows: dev.length },
-    options: { subset: args.subset, epochs: args.epochs },
+    options: { subset: args.subset, epochs: args.epochs, hold_out_brands: args.holdOutBrands },
     // Reviewers' labels trained on (--labels), each file with its SHA-256 and counts; [] = none.
     labels: labels.files,
     vocab_size: vocab.tokens.length,
@@ -178,6 +199,11 @@ export async function build(argv: string[]): Promise<Record<string, ModelRecord>
     models: { ...previous, ...records },
   };
   writeFileSync(buildPath, `${JSON.stringify(report, null, 2)}\n`);
+  if (args.holdOutBrands > 0) {
+    const rows = labels.train.filter(heldOut);
+    writeFileSync(join(args.out, HELD_OUT_BRANDS_FILE), rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    console.log(`${rows.length} rows of brands left out of training in ${join(args.out, HELD_OUT_BRANDS_FILE)}`);
+  }
   return records;
 }
 
