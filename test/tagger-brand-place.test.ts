@@ -3,7 +3,6 @@
  * start with the brand, they had learnt the place, not the brand (8.7 % of dev brands found once
  * moved to the end). Training copies with the brand moved (training/train-tagger.ts) fixed it.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,6 +10,7 @@ import { loadExtractor } from '../lib/models/extractor.js';
 import { DEFAULT_MODEL_PATH } from '../lib/models/loader.js';
 import { extractionFields } from '../stages/extract.js';
 import { identifierRules } from '../stages/domain/identifier-rules.js';
+import { loadDataset } from '../training/data.js';
 import { brandLast } from '../training/eval/slices.js';
 import { Prng } from '../training/prng.js';
 import { BRAND_LAST_SEPARATORS, movedBrand } from '../training/train-tagger.js';
@@ -28,11 +28,7 @@ test('movedBrand: the leading brand to the end after a separator, or after the n
 });
 
 test('the shipped extractors find the brand moved to the end of dev titles', async () => {
-  const rows = readFileSync(join(import.meta.dirname, '../../shared/data/products/dev.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { title: string; brand?: string; category: string })
-    .filter((r) => r.category === 'audio' || r.category === 'tv_video' || r.category === 'cameras_photo');
+  const rows = loadDataset().dev.filter((r) => r.category === 'audio' || r.category === 'tv_video' || r.category === 'cameras_photo');
   const moved = rows.flatMap((r) => {
     const t = r.brand ? brandLast(r.title, r.brand) : null;
     return t === null ? [] : [{ title: t, brand: r.brand! }];

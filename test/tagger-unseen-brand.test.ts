@@ -4,7 +4,6 @@
  * Training copies with a made-up brand in the brand's place (training/fake-brand.ts) lifted it.
  * UNSEEN_BRAND_MODELS=<models dir> runs the check on other models (the old taggers fail it).
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,25 +13,13 @@ import { extractionFields } from '../stages/extract.js';
 import { fold } from '../stages/domain/brands.js';
 import { identifierRules } from '../stages/domain/identifier-rules.js';
 import { cleanText } from '../stages/domain/text.js';
-import { GROUPS } from '../training/labels.js';
-
-interface Row {
-  title: string;
-  brand?: string;
-  category: string;
-}
-
-const rows = (file: string): Row[] =>
-  readFileSync(join(import.meta.dirname, '../../shared/data/products', file), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Row);
-
-const letters = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]/g, '');
+import { loadDataset } from '../training/data.js';
+import { foldValue, GROUPS } from '../training/labels.js';
 
 test('the shipped extractors find dev brands that never occur in train', async () => {
-  const seen = new Set(rows('train.jsonl').map((r) => fold(r.brand ?? '')));
-  const unseen = rows('dev.jsonl').filter((r) => r.brand && !seen.has(fold(r.brand)) && letters(r.title).includes(letters(r.brand)));
+  const { train, dev } = loadDataset();
+  const seen = new Set(train.map((r) => fold(r.brand ?? '')));
+  const unseen = dev.filter((r) => r.brand && !seen.has(fold(r.brand)) && foldValue(r.title).includes(foldValue(r.brand)));
   assert.ok(unseen.length >= 45, `${unseen.length} dev rows with an unseen brand in the title`);
   const dir = process.env.UNSEEN_BRAND_MODELS ?? DEFAULT_MODEL_PATH;
   let right = 0;
@@ -44,7 +31,7 @@ test('the shipped extractors find dev brands that never occur in train', async (
     const found = await model.extract(texts);
     texts.forEach((t, i) => {
       const brand = extractionFields(t, found[i]!, rules, undefined).brand;
-      if (typeof brand === 'string' && letters(brand) === letters(sample[i]!.brand!)) right++;
+      if (typeof brand === 'string' && foldValue(brand) === foldValue(sample[i]!.brand!)) right++;
     });
     await model.close();
   }
