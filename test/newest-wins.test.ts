@@ -61,7 +61,8 @@ test('Redis sink: newest wins by the input entry id, not arrival order; older de
 });
 
 test('Postgres sink: newest wins by the input entry id; older deliveries (across batches and within one) dropped and counted', async () => {
-  if (!pgServer) return console.log('SKIP: PostgreSQL server binaries not found');
+  if (!pgServer)
+    return console.log('SKIP newest-wins.test.ts (Postgres sink): PostgreSQL server binaries not found (apt-get install -y postgresql, or set PG_BIN)');
   const url = await pgServer.createDatabase(randomPipeline('db'));
   const db = new pg.Pool({ connectionString: url, max: 1 });
   try {

@@ -3,7 +3,8 @@ import type { RawEntry } from './entries.js';
 import type { Forward } from './handoff.js';
 
 /** Why a message was dead-lettered. */
-export type DeadLetterReason = 'max_deliveries' | 'permanent_error' | 'undecodable' | 'no_route' | 'unwritable_target';
+export const DEAD_LETTER_REASONS = ['max_deliveries', 'permanent_error', 'undecodable', 'no_route', 'unwritable_target'] as const;
+export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
 export interface DeadLetter {
   reason: DeadLetterReason;

@@ -12,7 +12,9 @@ import {
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { configShards } from '../../lib/redis/shard.js';
+import { DEAD_LETTER_REASONS } from '../../lib/stream/deadletter.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
+import { oneOf, positiveInt } from './option-values.js';
 
 export interface DlqSelectOptions {
   id?: string[];
@@ -84,8 +86,8 @@ export function dlqCommand(global: () => GlobalOptions, run: <A extends unknown[
   dlq
     .command('list')
     .description('dead letters, oldest first: id, stage, reason, deliveries, key, time, last error')
-    .option('--count <n>', 'at most n entries', '100')
-    .option('--reason <reason>', 'only this reason (max_deliveries, permanent_error, undecodable, no_route)')
+    .option('--count <n>', 'at most n entries', positiveInt, '100')
+    .option('--reason <reason>', `only this reason (${DEAD_LETTER_REASONS.join(', ')})`, oneOf(DEAD_LETTER_REASONS))
     .option('--stage <stage>', 'only from this stage')
     .option('--json', 'one JSON object per line')
     .action(
@@ -134,7 +136,7 @@ export function dlqCommand(global: () => GlobalOptions, run: <A extends unknown[
     .description('put dead letters back on their original stage stream (atomically removed from the DLQ); prints the count')
     .option('--id <id...>', 'these DLQ entry ids (<shard>/<id> when the pipeline is sharded, as `dlq list` prints them)')
     .option('--all', 'every dead letter present now (oldest first)')
-    .option('--count <n>', 'with --all: at most n (per shard, when the pipeline is sharded)')
+    .option('--count <n>', 'with --all: at most n (per shard, when the pipeline is sharded)', positiveInt)
     .action(
       run((o: DlqSelectOptions) =>
         withRedis(global(), async (redis, config) => {

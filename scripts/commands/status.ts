@@ -16,7 +16,8 @@ export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => str
       st.stage ?? '-',
       String(st.length),
       String(st.added),
-      g ? String(g.lag ?? '?') : '-',
+      // A stage stream without its group yet waits with all of it, as `top` and the autoscaler count it.
+      st.stage ? String(backlog(st) ?? '?') : g ? String(g.lag ?? '?') : '-',
       g ? String(g.pending) : '-',
       g ? String(g.consumers) : '-',
     ]);

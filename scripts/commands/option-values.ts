@@ -1,0 +1,27 @@
+import { InvalidArgumentError } from 'commander';
+
+/**
+ * Checks of the CLI's numeric and enumerated options, run by commander as it parses: a bad value
+ * stops the command before anything runs, with `error: option '--batch <n>' argument 'abc' is
+ * invalid. Expected a positive integer.` (exit 1). The value stays the text given; each command
+ * converts it.
+ */
+const check =
+  (ok: (n: number) => boolean, expected: string) =>
+  (value: string): string => {
+    if (value.trim() === '' || !ok(Number(value))) throw new InvalidArgumentError(`Expected ${expected}.`);
+    return value;
+  };
+
+export const positiveInt = check((n) => Number.isInteger(n) && n >= 1, 'a positive integer');
+export const nonNegativeInt = check((n) => Number.isInteger(n) && n >= 0, 'an integer >= 0');
+export const integer = check(Number.isInteger, 'an integer');
+export const port = check((n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'a port number, 0-65535');
+export const share = check((n) => n >= 0 && n <= 1, 'a number from 0 to 1');
+
+export const oneOf =
+  (values: readonly string[]) =>
+  (value: string): string => {
+    if (!values.includes(value)) throw new InvalidArgumentError(`Expected one of ${values.join(', ')}.`);
+    return value;
+  };

@@ -1,0 +1,254 @@
+import { Command } from 'commander';
+import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, fatalAsync } from './common.js';
+import { dlqCommand } from './dlq.js';
+import { integer, nonNegativeInt, port, positiveInt, share } from './option-values.js';
+
+/**
+ * The `pipeline` command line (scripts/cli.ts parses it; test/cli-docs.test.ts reads its options).
+ * Each command's module is imported when that command runs, so `pipeline worker` loads no HTTP
+ * server, training, evaluation or sink code it does not use: a worker's cold start (issue 17).
+ */
+const lazy =
+  <M extends Record<K, (...args: never[]) => Promise<void>>, K extends keyof M>(load: () => Promise<M>, name: K) =>
+  (...args: Parameters<M[K]>): Promise<void> =>
+    load().then((m) => m[name](...args));
+const evalCommand = lazy(() => import('./eval.js'), 'evalCommand');
+const aclCommand = lazy(() => import('./acl.js'), 'aclCommand');
+const functionsCommand = lazy(() => import('./functions.js'), 'functionsCommand');
+const exportCommand = lazy(() => import('./export.js'), 'exportCommand');
+const reprocessCommand = lazy(() => import('./reprocess.js'), 'reprocessCommand');
+const produceCommand = lazy(() => import('./produce.js'), 'produceCommand');
+const storeMigrateCommand = lazy(() => import('./store.js'), 'storeMigrateCommand');
+const startCommand = lazy(() => import('./start.js'), 'startCommand');
+const statusCommand = lazy(() => import('./status.js'), 'statusCommand');
+const upCommand = lazy(() => import('./up.js'), 'upCommand');
+const deployRenderCommand = lazy(() => import('./deploy.js'), 'deployRenderCommand');
+const healthCommand = lazy(() => import('./health.js'), 'healthCommand');
+const monitorCommand = lazy(() => import('./monitor.js'), 'monitorCommand');
+const topCommand = lazy(() => import('./top.js'), 'topCommand');
+const workerCommand = lazy(() => import('./worker.js'), 'workerCommand');
+const serveCommand = lazy(() => import('./serve.js'), 'serveCommand');
+const labelsExportCommand = lazy(() => import('./labels.js'), 'labelsExportCommand');
+
+export function buildProgram(): Command {
+  const program = new Command('pipeline')
+    .description(
+      'Product-enrichment inference pipeline on Redis Streams.\nEnvironment: REDIS_URL, PIPELINE (name), PIPELINE_CONFIG, STATSD_HOST/PORT/PREFIX, LOG_LEVEL.',
+    )
+    .option('-c, --config <file>', 'pipeline config (JSON)', process.env.PIPELINE_CONFIG);
+
+  const global = () => program.opts<{ config?: string }>();
+  const run =
+    <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
+    (...args: A) =>
+      fn(...args).catch(fatalAsync);
+
+  program
+    .command('produce')
+    .description('read JSONL (file or stdin) and add each record to the input stream; bad lines are reported and kept')
+    .argument('[file]', 'JSONL file (default: stdin)')
+    .option('--rejects <file>', 'append rejected lines here as JSONL', 'rejects.jsonl')
+    .option('--batch <n>', 'XADDs per pipelined round trip', positiveInt, '500')
+    .option(
+      '--wait-replicas <n>',
+      'a batch counts as produced once n replicas of its master have it (WAIT per master; re-sent until then, see --retry-for); 0 = off',
+      nonNegativeInt,
+      '0',
+    )
+    .option(
+      '--retry-for <ms>',
+      're-send a batch while Redis is unreachable, full (OOM), at maxclients, failing over, or too few replicas acknowledge, for up to ms, saying so on stderr (exactly-once batches make this safe); 0 = fail at the first error (default: 30000)',
+      nonNegativeInt,
+    )
+    .option(
+      '--backpressure-poll <ms>',
+      'while the input lag is above limits.maxLag or Redis is full, check again every ms (waits, says so on stderr)',
+      positiveInt,
+      '500',
+    )
+    .option(
+      '--run-id <id>',
+      'name this run; after a crash, produce the same input with the same --run-id and --batch to resume: batches that went through are skipped (state kept 7 days)',
+    )
+    .action(run((file: string | undefined, o: Record<string, string>) => produceCommand(file, { ...global(), ...o } as never)));
+
+  program
+    .command('worker')
+    .description(
+      'run stage consumers in this process (SIGTERM: drain the batches in flight, ack, exit); several stages share the process and its command connection, each with its own group and reader; on a sharded pipeline one reader per shard',
+    )
+    .argument('<stages>', 'a stage name from the config, a comma list of them (classify,extract.electronics), or a process name (stages with that `process`)')
+    .option('--shards <list>', 'sharded pipelines: read only these shards, e.g. 0,2 or 4-7 (default: env WORKER_SHARDS, else every shard)')
+    .action(run((stage: string, o: { shards?: string }) => workerCommand(stage, { ...global(), ...o })));
+
+  program
+    .command('up')
+    .description('run every stage of the config as child processes; restart crashed ones')
+    .option('--stages <list>', 'comma-separated subset of stages')
+    .option('--no-autoscale', 'keep minWorkers per stage (default: autoscale stages with maxWorkers > minWorkers on group lag)')
+    .option('--serve', 'also serve the HTTP API (pipeline serve) from this process')
+    .option('--port <n>', 'with --serve: port (default: env PORT, else 8080)', port)
+    .option('--host <addr>', 'with --serve: address (default: env HOST, else 127.0.0.1)')
+    .action(run((o: { stages?: string; autoscale?: boolean; serve?: boolean; port?: string; host?: string }) => upCommand({ ...global(), ...o })));
+
+  program
+    .command('serve')
+    .description(
+      'the HTTP API (docs/api.md): submit products, their status, enrich with a deadline, SSE events; tokens from API_TOKENS="role:token,..." (none: loopback only)',
+    )
+    .option('--port <n>', 'port (default: env PORT, else 8080; 0 = any free port)', port)
+    .option('--host <addr>', 'address to listen on (default: env HOST, else 127.0.0.1; another address needs API_TOKENS)')
+    .action(run((o: { port?: string; host?: string }) => serveCommand({ ...global(), ...o })));
+
+  program
+    .command('top')
+    .description('live per-stage view: lag, pending, consumers, in/read rates, p50/p99 latency to each stream, dead letters (q quits)')
+    .option('--once', 'print one frame (rates over one --interval) without ANSI codes, and exit')
+    .option('--interval <ms>', 'refresh interval', positiveInt, '1000')
+    .option('--sample <n>', 'newest entries per stream decoded for the latency percentiles', positiveInt, '200')
+    .action(run((o: Record<string, string | boolean>) => topCommand({ ...global(), ...o } as never)));
+
+  program
+    .command('monitor')
+    .description('the one per-pipeline sampler for deployments without `pipeline up`: creates missing consumer groups, sends backlog gauges to StatsD')
+    .action(run(() => monitorCommand(global())));
+
+  program
+    .command('health')
+    .description("probe: exit 0 if this host's consumer of the stage is making progress (its watchdog's liveness key is alive)")
+    .requiredOption('--stage <name>', 'stage name; a comma list or a process name: every stage of that worker must progress')
+    .option('--pid <n>', 'only the consumer of this process id (default: any on this host)', positiveInt)
+    .option('--host <name>', 'host part of the consumer name (default: hostname)')
+    .option('--unknown-ok', 'exit 0 when Redis cannot be reached (liveness: a restart would not help)')
+    .option('--shards <list>', 'sharded pipelines: the shards the worker reads, every one must progress (default: env WORKER_SHARDS, else every shard)')
+    .action(run((o: Record<string, string | boolean>) => healthCommand({ ...global(), ...o } as never)));
+
+  program
+    .command('deploy')
+    .description('deployment files')
+    .command('render')
+    .description('write deploy/docker-compose.yml, deploy/k8s/pipeline.yaml, deploy/statsd/mapping.yml from the config')
+    .option('--check', 'write nothing; exit 1 if the committed files are out of date')
+    .action(run((o: { check?: boolean }) => deployRenderCommand({ ...global(), ...o })));
+
+  program
+    .command('status')
+    .description('per stream: length, group lag, pending, consumers; DLQ length; stored products')
+    .option('--json', 'print JSON')
+    .action(run((o: { json?: boolean }) => statusCommand({ ...global(), ...o })));
+
+  program
+    .command('start')
+    .description('the main job on sample data: local redis-server if REDIS_URL is unset, all stages, produce, wait, summary')
+    .option('--input <file>', 'JSONL to produce', 'data/sample.jsonl')
+    .option('--timeout <ms>', 'give up if the pipeline is not idle by then', positiveInt, '300000')
+    .option('--poll <ms>', 'status poll interval', positiveInt, '250')
+    .option('--serve', 'after the sample run, keep the pipeline up and serve the HTTP API until Ctrl-C (npm start -- --serve)')
+    .option('--port <n>', 'with --serve: port (default: env PORT, else 8080)', port)
+    .option('--host <addr>', 'with --serve: address (default: env HOST, else 127.0.0.1)')
+    .action(run((o: Record<string, string>) => startCommand({ ...global(), ...o } as never)));
+
+  program
+    .command('eval')
+    .description('run a labelled JSONL set (default: the dev set) through the real pipeline and score it (prints `accuracy: 0.NNN`)')
+    .option('--input <file>', 'labelled JSONL: title, category, id?, brand?, mpn?', DEFAULT_EVAL_INPUT)
+    .option('--train <file>', 'labelled JSONL the naive Bayes baseline is trained on (and whose brands define "unseen")', DEFAULT_EVAL_TRAIN)
+    .option(
+      '--slices <list>',
+      'robustness slices to run: all, none, or a comma list of unseen-brand,no-mpn,no-brand,brand-last,first-8-words,lower-case',
+      'all',
+    )
+    .option('--thresholds <list>', "confidence thresholds for the review table (the routing table's own are added)", '0.3,0.4,0.5,0.6,0.7,0.8')
+    .option('--limit <n>', 'only the first n records', positiveInt)
+    .option('--gtin-share <x>', 'share of titles given a valid generated GTIN', share, '0.15')
+    .option('--bad-gtin-share <x>', 'share of titles given an invalid GTIN', share, '0.05')
+    .option('--seed <n>', 'augmentation seed', integer, '7')
+    .option('--timeout <ms>', 'give up if the pipeline is not idle by then', positiveInt, '900000')
+    .option('--json <file>', 'also write the scores as JSON')
+    .option('--dump <file>', 'write each record with its truth, outcome and predictions as JSONL (error analysis)')
+    .action(run((o: Record<string, string>) => evalCommand({ ...global(), ...o } as never)));
+
+  const labels = program.command('labels').description("the console's review decisions (training labels)");
+  labels
+    .command('export')
+    .description(
+      'write every review decision (latest per product) as JSONL in the training data shape: id, title, category, brand, mpn, source_category, source, ...',
+    )
+    .option('--out <file>', 'write here instead of stdout')
+    .action(run((o: { out?: string }) => labelsExportCommand({ ...global(), ...o })));
+
+  const store = program.command('store').description('the data store (postgres sink)');
+  store
+    .command('migrate')
+    .description('create or upgrade the postgres sink schema (migrations applied in order, recorded in schema_migrations; idempotent)')
+    .option('--database-url <url>', "postgres:// URL (default: the store stage's settings.postgresUrl, then DATABASE_URL)")
+    .option('--schema <name>', 'schema (default: settings.postgresSchema, then public)')
+    .option('--stage <name>', 'store stage whose settings to use (default: the stage of kind store)')
+    .action(run((o: Record<string, string>) => storeMigrateCommand({ ...global(), ...o })));
+
+  program
+    .command('export')
+    .description('stored products as JSONL (stdout or --out), streamed from the redis or postgres sink; progress on stderr when a TTY')
+    .option('--out <file>', 'write here (via FILE.partial, renamed when complete) instead of stdout')
+    .option('--category <name>', 'only this category')
+    .option('--since <iso-time>', 'only products stored at or after this time (e.g. 2024-05-01T00:00:00Z)')
+    .option('--sink <name>', "redis or postgres (default: the store stage's settings.sink)")
+    .option('--database-url <url>', 'postgres:// URL (default: settings.postgresUrl, then DATABASE_URL)')
+    .option('--schema <name>', 'postgres schema (default: settings.postgresSchema, then public)')
+    .option('--stage <name>', 'store stage whose settings to use (default: the stage of kind store)')
+    .option('--page <n>', 'products per SSCAN / page query', positiveInt, '500')
+    .action(run((o: Record<string, string>) => exportCommand({ ...global(), ...o } as never)));
+
+  program
+    .command('reprocess')
+    .description(
+      'put stored products back through the pipeline after a model upgrade: from the first stage whose model changed (or --from-stage), waiting while that stage is behind its maxLag; once per stored version; JSON summary on stdout',
+    )
+    .option('--category <name>', 'only products stored with this category')
+    .option('--model <name>', 'only products stored by another version of this model than the current one (models/<name>, content hash)')
+    .option('--since <iso-time>', 'only products stored at or after this time')
+    .option('--from-stage <stage>', 're-enter at this stage (default: the first stage of each product whose model changed; up-to-date products are left alone)')
+    .option('--dry-run', 'count what would be put back, write nothing (the observer user may run it)')
+    .option('--sink <name>', "read products from redis or postgres (default: the store stage's settings.sink)")
+    .option('--database-url <url>', 'postgres:// URL (default: settings.postgresUrl, then DATABASE_URL)')
+    .option('--schema <name>', 'postgres schema (default: settings.postgresSchema, then public)')
+    .option('--stage <name>', 'store stage whose settings to use (default: the stage of kind store)')
+    .option('--page <n>', 'products per SSCAN / page query', positiveInt, '500')
+    .option('--batch <n>', 'products put back per backpressure reading and round trip', positiveInt, '100')
+    .option(
+      '--marker-ttl <s>',
+      'seconds a product put back counts as in flight (not put back again) unless its new version is stored first',
+      positiveInt,
+      '86400',
+    )
+    .option('--backpressure-poll <ms>', 'while the stage is behind its maxLag or Redis is full, check again every ms', positiveInt, '500')
+    .action(run((o: Record<string, string | boolean>) => reprocessCommand({ ...global(), ...o } as never)));
+
+  program
+    .command('acl')
+    .description('least-privilege Redis ACL users from the config and routing table: one per stage, a producer, a read-only observer')
+    .option('--password-from-env', 'passwords from REDIS_PASSWORD_<STAGE>, REDIS_PASSWORD_PRODUCER, REDIS_PASSWORD_OBSERVER (default: generated)')
+    .option(
+      '--format <fmt>',
+      'acl (ACL SETUSER lines for redis-cli), env (REDIS_URL_<STAGE>=... for `pipeline up`), json, k8s (a Secret per user for deploy/k8s: pipe to kubectl apply -f -) (default: acl; env with --apply)',
+    )
+    .option('--apply', 'run the rules and load the Functions library against REDIS_URL (an admin: ACL SETUSER, FUNCTION LOAD)')
+    .option('--write-env <file>', "also write the users' URLs as an env file (mode 0600; not --env-file, which Node 20 takes for itself)")
+    .option('--url-base <url>', 'scheme/host/port/db for the printed URLs (default: REDIS_URL)')
+    .option('--prefix <p>', 'user name prefix (default: "<pipeline>-")')
+    .option('--show-secrets', "print the users' passwords (in their URLs) on stdout; default: shown as ***, only the --write-env file has them")
+    .option(
+      '--rotate',
+      'give every user a new password; default: a user that exists keeps its password (taken from the --write-env file, or left as it is on the server)',
+    )
+    .action(run((o: Record<string, string | boolean>) => aclCommand({ ...global(), ...o } as never)));
+
+  program
+    .command('functions')
+    .description("the pipeline's Redis Functions library: load it (an admin user; `acl --apply` does it too) or check it is there (exit 3 if not)")
+    .argument('<action>', 'load | status')
+    .action(run((action: string) => functionsCommand(action, global())));
+
+  program.addCommand(dlqCommand(global, run));
+  return program;
+}

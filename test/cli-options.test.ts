@@ -1,0 +1,103 @@
+/**
+ * The CLI's own input: a bad option value stops a command before it touches Redis, with
+ * commander's error naming the option and what it expects (exit 1); a reader that closes the
+ * output early (`| head -1`) ends the command quietly (exit 0, no EPIPE stack trace).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Keys } from '../lib/redis/keys.js';
+import { integer, nonNegativeInt, oneOf, port, positiveInt, share } from '../scripts/commands/option-values.js';
+import { cli, exited, writeConfig } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis } from './helpers/redis.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+
+const rejects = (parse: (v: string) => string, value: string) => {
+  try {
+    parse(value);
+    return false;
+  } catch {
+    return true;
+  }
+};
+
+test('option checks: integers, ports, shares and choices; the text is kept', () => {
+  assert.is(positiveInt('500'), '500');
+  for (const bad of ['0', '-3', '1.5', 'abc', '', ' ']) assert.ok(rejects(positiveInt, bad), `positiveInt(${JSON.stringify(bad)})`);
+  assert.is(nonNegativeInt('0'), '0');
+  assert.ok(rejects(nonNegativeInt, '-1'));
+  assert.is(integer('-7'), '-7');
+  assert.ok(rejects(integer, '7.5'));
+  assert.is(port('0'), '0');
+  assert.ok(rejects(port, '65536'));
+  assert.is(share('0.15'), '0.15');
+  assert.ok(rejects(share, '1.5'));
+  assert.is(oneOf(['a', 'b'])('b'), 'b');
+  assert.ok(rejects(oneOf(['a', 'b']), 'c'));
+});
+
+test('bad values stop the command before it writes: produce --batch abc, dlq list --reason bogus, --count 0', async () => {
+  const pipeline = randomPipeline('cliopt');
+  const file = writeConfig(pipeline);
+  const input = new Keys(pipeline).stream('in');
+  const cases: [string[], RegExp][] = [
+    [['produce', '--batch', 'abc'], /option '--batch <n>' argument 'abc' is invalid\. Expected a positive integer/],
+    [['produce', '--retry-for', '-1'], /option '--retry-for <ms>' argument '-1' is invalid/],
+    [['dlq', 'list', '--reason', 'bogus'], /argument 'bogus' is invalid\. Expected one of max_deliveries, .*unwritable_target/],
+    [['dlq', 'list', '--count', '0'], /option '--count <n>' argument '0' is invalid/],
+  ];
+  for (const [args, message] of cases) {
+    const child = cli(['--config', file, ...args], server.url, { input: '{"id":"a","title":"one"}\n' });
+    const code = await exited(child);
+    assert.is(code, 1, `${args.join(' ')}: ${child.output()}`);
+    assert.match(child.output(), message);
+  }
+  assert.is(await redis.exists(input), 0, 'produce wrote nothing');
+});
+
+test('a reader that closes the pipe early ends `dlq list --json` quietly', async () => {
+  const pipeline = randomPipeline('cliopt');
+  const file = writeConfig(pipeline);
+  const dlq = new Keys(pipeline).dlq;
+  const batch = redis.pipeline();
+  const error = 'x'.repeat(400);
+  for (let i = 0; i < 3000; i++)
+    batch.xadd(
+      dlq,
+      '*',
+      'stage',
+      'classify',
+      'stream',
+      'in',
+      'id',
+      `1-${i}`,
+      'reason',
+      'permanent_error',
+      'error',
+      error,
+      'deliveries',
+      '1',
+      'at',
+      String(Date.now()),
+      'k',
+      `k${i}`,
+      'e',
+      'x',
+    );
+  await batch.exec();
+  const child = cli(['--config', file, 'dlq', 'list', '--json', '--count', '3000'], server.url);
+  // Take the first chunk, then close the pipe while the command still has about 2 MB to write.
+  await new Promise<void>((res) => child.stdout!.once('data', () => res()));
+  child.stdout!.destroy();
+  const code = await exited(child);
+  assert.is(code, 0, child.output());
+  assert.not.match(child.output(), /EPIPE|^\s+at /m);
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+test.run();

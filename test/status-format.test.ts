@@ -1,0 +1,41 @@
+/** `pipeline status`'s table: its lag column is the backlog `top` and the autoscaler count. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { PipelineStatus } from '../lib/ops/inspect.js';
+import { formatStatus } from '../scripts/commands/status.js';
+
+const status: PipelineStatus = {
+  pipeline: 'p',
+  streams: [
+    { stream: 'in', key: '{p}:in', length: 3, added: 3, lastId: '1-2', stage: 'preprocess' },
+    {
+      stream: 'classify',
+      key: '{p}:classify',
+      length: 5,
+      added: 9,
+      lastId: '1-8',
+      stage: 'classify',
+      group: { name: 'classify', lag: 2, pending: 1, consumers: 1, entriesRead: 7, lastDeliveredId: '1-6' },
+    },
+    { stream: 'review', key: '{p}:review', length: 4, added: 4, lastId: '1-3' },
+  ],
+  dlq: 0,
+  stored: 0,
+  at: 0,
+};
+
+const cells = (table: string, stream: string) =>
+  table
+    .split('\n')
+    .find((l) => l.startsWith(`${stream} `))!
+    .trim()
+    .split(/\s+/);
+
+test('lag: the group lag; the whole stream before a stage has its group (was "-"); "-" where no stage reads', () => {
+  const table = formatStatus(status);
+  assert.equal(cells(table, 'in'), ['in', 'preprocess', '3', '3', '3', '-', '-']);
+  assert.equal(cells(table, 'classify'), ['classify', 'classify', '5', '9', '2', '1', '1']);
+  assert.equal(cells(table, 'review'), ['review', '-', '4', '4', '-', '-', '-']);
+});
+
+test.run();
