@@ -84,6 +84,37 @@ test('bad lines are reported with line number and reason, kept in the rejects fi
   assert.is(await redis.xlen(new Keys(pipeline).stream('in')), 2);
 });
 
+test('a line of a lone 0xA0 byte is rejected as invalid UTF-8, not skipped as blank (latin1 reads it as a no-break space)', async () => {
+  const pipeline = randomPipeline();
+  const seen: [number, string][] = [];
+  const input = Readable.from([
+    Buffer.concat([Buffer.from('{"id":"b1","title":"one"}\n \t\r\n'), Buffer.from([0xa0, 0x0a]), Buffer.from('{"id":"b2","title":"two"}\n')]),
+  ]);
+  const summary = await produce(redis, input, {
+    stream: new Keys(pipeline).stream('in'),
+    source: 'mem',
+    maxRecordBytes: 1000,
+    onReject: (r) => seen.push([r.line, r.reason]),
+  });
+  assert.equal(seen, [[3, 'invalid_utf8']]);
+  assert.equal([summary.lines, summary.produced, summary.rejected], [4, 2, 1]);
+});
+
+test('a rejects file that cannot be written: produce refuses before the first record; the library fails the run at its end, good lines in', async () => {
+  const pipeline = randomPipeline();
+  const config = writeConfig(pipeline);
+  const p = cli(['--config', config, 'produce', '--rejects', '/nonexistent-dir/rejects.jsonl'], server.url, { input: '{"id":"c1","title":"one"}\n{bad\n' });
+  assert.is(await exited(p), 1);
+  assert.match(p.output(), /error: --rejects \/nonexistent-dir\/rejects\.jsonl: cannot write there \(ENOENT/);
+  assert.not.match(p.output(), /^\s+at /m, 'no stack trace');
+  const stream = new Keys(pipeline).stream('in');
+  assert.is(await redis.xlen(stream), 0);
+  const input = Readable.from(['{"id":"c1","title":"one"}\n{bad\n{"id":"c2","title":"two"}\n']);
+  const message = await failure(produce(redis, input, { stream, source: 'mem', maxRecordBytes: 1000, rejectsFile: '/nonexistent-dir/rejects.jsonl' }));
+  assert.match(message, /1 rejected line\(s\) could not be kept in \/nonexistent-dir\/rejects\.jsonl: ENOENT/);
+  assert.is(await redis.xlen(stream), 2);
+});
+
 test.after(async () => {
   redis.disconnect();
   await server.close();

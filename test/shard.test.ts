@@ -129,6 +129,14 @@ test('REDIS_URL: redis:// stays a single server; redis+cluster:// lists seeds, w
   assert.throws(() => parseRedisUrl('redis+cluster://h:1/3'), /no database/);
   assert.throws(() => parseRedisUrl('redis+cluster://'), /at least one host/);
   assert.throws(() => parseRedisUrl('redis+cluster://h:99999'), /bad port/);
+  // ioredis takes http://h:1 for a socket path and /abc for SELECT NaN (a stack trace at the first command).
+  assert.throws(() => parseRedisUrl('http://h:6379'), /expected redis:\/\/, rediss:\/\/.*got http:\/\//);
+  assert.throws(() => parseRedisUrl('h:6379'), /got no scheme/);
+  assert.throws(
+    () => parseRedisUrl('redis://u:secret@h:6379/abc'),
+    (e: Error) => /database after the port must be a number, got "\/abc"/.test(e.message) && !e.message.includes('secret'),
+  );
+  assert.equal(parseRedisUrl('rediss://h:6379/'), { kind: 'single', url: 'rediss://h:6379/' });
 });
 
 test('k8s for a cluster: deploy/k8s/cluster/pipeline.yaml is rendered from the config, one redis-cluster-streams trigger per shard and stage', async () => {

@@ -1,4 +1,6 @@
 import { crossCheckStage } from './checks.js';
+import { checkSection, configInt } from './sections.js';
+import { checkTopology } from './topology.js';
 import { groupProcesses } from './processes.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -66,9 +68,12 @@ export function loadConfigFile(path = process.env.PIPELINE_CONFIG ?? DEFAULT_CON
   return resolveConfig(raw, path, opts);
 }
 
-function positiveInt(where: string, v: unknown, min = 1): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new ConfigError(where, `expected an integer >= ${min}, got ${JSON.stringify(v)}`);
-  return v;
+const positiveInt = configInt;
+
+/** An integer from an environment variable: its text in the error when it is not one. */
+function envInt(name: string, text: string, min = 1): number {
+  if (!/^\s*-?\d+\s*$/.test(text)) throw new ConfigError(`env ${name}`, `expected an integer >= ${min}, got ${JSON.stringify(text)}`);
+  return configInt(`env ${name}`, Number(text), min);
 }
 
 function checkOptions(where: string, o: Partial<StageOptions>): void {
@@ -91,17 +96,19 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
   for (const k of Object.keys(cfg)) if (!TOP_KEYS.has(k)) throw new ConfigError(k, 'unknown top-level key');
   if (!Array.isArray(cfg.stages) || cfg.stages.length === 0) throw new ConfigError('stages', 'expected a non-empty array');
 
+  if (cfg.pipeline !== undefined && typeof cfg.pipeline !== 'string') throw new ConfigError('pipeline', `expected a name, got ${JSON.stringify(cfg.pipeline)}`);
   const pipeline = env.PIPELINE || cfg.pipeline || 'products';
   if (!NAME_RE.test(pipeline)) throw new ConfigError('pipeline', `invalid name ${JSON.stringify(pipeline)}`);
   const warn = opts.onDeprecated ?? warnOnStderr;
   const defaults = renameOptions('defaults', object('defaults', cfg.defaults), warn) as Partial<StageOptions>;
   checkOptions('defaults', defaults);
-  const shards = env.PIPELINE_SHARDS ? positiveInt('env PIPELINE_SHARDS', Number(env.PIPELINE_SHARDS)) : positiveInt('shards', cfg.shards ?? 1);
+  const shards = env.PIPELINE_SHARDS ? envInt('PIPELINE_SHARDS', env.PIPELINE_SHARDS) : positiveInt('shards', cfg.shards ?? 1);
   if (shards > MAX_SHARDS) throw new ConfigError('shards', `at most ${MAX_SHARDS} shards, got ${shards}`);
 
-  const limits = { ...LIMIT_DEFAULTS, ...(object('limits', cfg.limits) as object) };
-  for (const k of ['maxRecordBytes', 'maxLag', 'doneMaxLen', 'statusTtlMs'] as const) positiveInt(`limits.${k}`, limits[k]);
-  const redis = { ...REDIS_DEFAULTS, ...(object('redis', cfg.redis) as object), ...(env.REDIS_URL ? { url: env.REDIS_URL } : {}) };
+  const limits = { ...LIMIT_DEFAULTS, ...object('limits', cfg.limits) };
+  checkSection('limits', object('limits', cfg.limits), limits);
+  const redis = { ...REDIS_DEFAULTS, ...object('redis', cfg.redis), ...(env.REDIS_URL ? { url: env.REDIS_URL } : {}) };
+  checkSection('redis', object('redis', cfg.redis), redis);
   const names = new Set<string>();
   const stages: ResolvedStage[] = cfg.stages.map((s: StageConfig, i) => {
     const where = `stages[${i}]`;
@@ -148,22 +155,25 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     if (inputs.has(s.input)) throw new ConfigError(`stages[${i}].input`, `stream ${s.input} is already the input of another stage`);
     inputs.add(s.input);
   });
-  const streams = { ...STREAM_DEFAULTS, ...(object('streams', cfg.streams) as object) };
-  for (const k of ['terminalMaxAgeMs', 'dlqMaxAgeMs'] as const) positiveInt(`streams.${k}`, streams[k], 0);
+  const streams = { ...STREAM_DEFAULTS, ...object('streams', cfg.streams) };
+  checkSection('streams', object('streams', cfg.streams), streams);
   const input = cfg.input ?? 'in';
   if (!inputs.has(input)) throw new ConfigError('input', `no stage reads the producer's stream ${JSON.stringify(input)}`);
 
   const routes = object('routes', cfg.routes) as ResolvedConfig['routes'];
   // compileRoutes validates every rule and target, naming the rule in its error.
   compileRoutes(routes, stages, streams.terminal);
+  checkTopology(stages, streams.terminal, routes);
 
-  const metrics = { ...METRICS_DEFAULTS, ...(object('metrics', cfg.metrics) as object) };
+  const metrics = { ...METRICS_DEFAULTS, ...object('metrics', cfg.metrics) };
   if (env.STATSD_HOST) Object.assign(metrics, { enabled: true, host: env.STATSD_HOST });
-  if (env.STATSD_PORT) metrics.port = positiveInt('env STATSD_PORT', Number(env.STATSD_PORT));
+  if (env.STATSD_PORT) metrics.port = envInt('STATSD_PORT', env.STATSD_PORT);
   if (env.STATSD_PREFIX !== undefined) metrics.prefix = env.STATSD_PREFIX;
   if (env.STATSD_TAGS) metrics.tags = { ...metrics.tags, ...parseTags(env.STATSD_TAGS) };
-  const logs = { ...LOG_DEFAULTS, ...(object('logs', cfg.logs) as object) };
+  checkSection('metrics', object('metrics', cfg.metrics), metrics);
+  const logs = { ...LOG_DEFAULTS, ...object('logs', cfg.logs) };
   if (env.LOG_STREAM) logs.stream = !['0', 'false', 'no', 'off'].includes(env.LOG_STREAM.toLowerCase());
+  checkSection('logs', object('logs', cfg.logs), logs);
 
   return {
     pipeline,

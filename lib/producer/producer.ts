@@ -113,6 +113,12 @@ export interface ProduceSummary {
   seconds: number;
 }
 
+/** Only ASCII spaces, tabs and line ends: a byte such as 0xA0 (not UTF-8 alone) makes the line a record to reject, not a blank. */
+function isBlank(bytes: Buffer): boolean {
+  for (const b of bytes) if (b !== 0x20 && b !== 0x09 && b !== 0x0d && b !== 0x0b && b !== 0x0c) return false;
+  return true;
+}
+
 /**
  * Read JSONL, validate each record, and XADD it as an envelope in pipelined batches (one round trip
  * per batch, bounded memory). Bad lines are reported with their line number and reason, kept in
@@ -122,6 +128,7 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   const t0 = Date.now();
   const batchSize = opts.batchSize ?? 500;
   let rejects: WriteStream | undefined;
+  let rejectsError: Error | undefined;
   let produced = 0;
   let skipped = 0;
   let rejected = 0;
@@ -142,7 +149,8 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
     rejected++;
     opts.onReject?.(r);
     if (opts.rejectsFile) {
-      rejects ??= createWriteStream(opts.rejectsFile, { flags: 'a' });
+      // A rejects file that cannot be written fails the run at its end (after the good lines are in): never silent.
+      rejects ??= createWriteStream(opts.rejectsFile, { flags: 'a' }).on('error', (err) => (rejectsError ??= err));
       rejects.write(JSON.stringify(r) + '\n');
     }
   };
@@ -165,7 +173,7 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
       reject({ ...at, reason: 'oversized', error: `line is ${line.size} bytes, over the limit of ${opts.maxRecordBytes}` });
       continue;
     }
-    if (line.bytes.toString('latin1').trim() === '') continue; // blank lines are not records
+    if (isBlank(line.bytes)) continue; // blank lines are not records
     let text: string;
     try {
       text = utf8.decode(line.bytes);
@@ -191,6 +199,7 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   }
   await flush();
   if (rejects) await new Promise<void>((res) => rejects!.end(() => res()));
+  if (rejectsError) throw new Error(`${rejected} rejected line(s) could not be kept in ${opts.rejectsFile}: ${rejectsError.message}`);
   return { produced, skipped, rejected, lines, seconds: (Date.now() - t0) / 1000 };
 }
 

@@ -18,9 +18,26 @@ export function isClusterUrl(url: string): boolean {
   return CLUSTER_SCHEMES.has(url.slice(0, url.indexOf('//')).toLowerCase());
 }
 
+/**
+ * A one-server URL: redis:// or rediss://, and a database that is a number. Else ioredis would
+ * take `http://host:6379` for a socket path and `/abc` for SELECT NaN (a stack trace at the first
+ * command).
+ */
+function checkSingleUrl(url: string, where: string): void {
+  const m = /^([a-z][a-z0-9+.-]*):\/\/(?:[^@/?#]*@)?[^/?#]*(\/[^?#]*)?/i.exec(url);
+  if (!m || !/^rediss?$/i.test(m[1]!))
+    throw new ConfigError(where, `expected redis://, rediss://, redis+cluster:// or rediss+cluster://, got ${m ? `${m[1]}://` : 'no scheme'}`);
+  const path = m[2] ?? '';
+  if (path !== '' && path !== '/' && !/^\/\d{1,9}$/.test(path))
+    throw new ConfigError(where, `the database after the port must be a number, got ${JSON.stringify(path)}`);
+}
+
 /** Parse a Redis URL (see RedisTarget). Throws ConfigError naming what is wrong, never echoing the password. */
 export function parseRedisUrl(url: string, where = 'redis.url'): RedisTarget {
-  if (!isClusterUrl(url)) return { kind: 'single', url };
+  if (!isClusterUrl(url)) {
+    checkSingleUrl(url, where);
+    return { kind: 'single', url };
+  }
   const scheme = url.slice(0, url.indexOf('//')).toLowerCase();
   let rest = url.slice(scheme.length + 2);
   let username: string | undefined;

@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync } from 'node:fs';
 import { produce, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { Backpressure, describe } from '../../lib/producer/backpressure.js';
@@ -23,6 +23,12 @@ export interface ProduceCliOptions extends GlobalOptions {
 /** `pipeline produce [file]`: JSONL from a file or stdin into the input stream. Exit 1 if any line was rejected. */
 export async function produceCommand(file: string | undefined, opts: ProduceCliOptions): Promise<void> {
   const config = loadConfig(opts);
+  // Before the first record goes in: a rejects file that cannot be opened would otherwise fail the run at its first bad line.
+  try {
+    closeSync(openSync(opts.rejects, 'a'));
+  } catch (err) {
+    throw new Error(`--rejects ${opts.rejects}: cannot write there (${(err as Error).message})`, { cause: err });
+  }
   const retryForMs = opts.retryFor !== undefined ? Number(opts.retryFor) : DEFAULT_RETRY_FOR_MS;
   const redis = cliRedis(config.redis.url, { reconnectForever: retryForMs > 0 });
   // While a batch waits (Redis unreachable, full, at maxclients): one line per cause, on stderr.

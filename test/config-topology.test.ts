@@ -1,0 +1,101 @@
+/**
+ * Config checks that keep records from being lost or looping (lib/config/topology.ts) and the
+ * settings sections' keys and types (lib/config/sections.ts): each was a config that loaded
+ * without a word and then trimmed unread work, fed the DLQ to itself, looped records forever or
+ * ignored a setting.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { resolveConfig } from '../lib/config/load.js';
+import { routeCycle } from '../lib/config/topology.js';
+import { ConfigError } from '../lib/core/errors.js';
+
+const base = (): Record<string, unknown> => ({
+  stages: [
+    { name: 'preprocess', kind: 'preprocess', input: 'in' },
+    { name: 'validate', kind: 'validate' },
+    { name: 'store', kind: 'store' },
+  ],
+  routes: { preprocess: [{ to: 'validate' }], validate: [{ to: 'store' }] },
+});
+
+/** The ConfigError message of `raw`, or a failure when it loads. */
+function error(raw: unknown, env: NodeJS.ProcessEnv = {}): string {
+  try {
+    resolveConfig(raw, 'x', { env });
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    return (err as Error).message;
+  }
+  assert.unreachable('the config loaded');
+  return '';
+}
+
+test('the base config loads', () => {
+  assert.is(resolveConfig(base(), 'x', { env: {} }).stages.length, 3);
+});
+
+test("a terminal stream that a stage reads is refused (terminalMaxAgeMs would trim that stage's work unread)", () => {
+  const m = error({ ...base(), streams: { terminal: ['review', 'validate'], terminalMaxAgeMs: 1000 } });
+  assert.match(m, /streams\.terminal\[1\]/);
+  assert.match(m, /"validate" is the input of stage validate/);
+  assert.match(error({ ...base(), streams: { terminal: ['review', 'review'] } }), /listed twice/);
+});
+
+test("names of the pipeline's own keys are refused as streams: a stage named dlq, an input under vectors:, a terminal done", () => {
+  const named = (name: string) => ({
+    ...base(),
+    stages: [...(base().stages as object[]).slice(0, 2), { name, kind: 'store' }],
+    routes: { preprocess: [{ to: 'validate' }], validate: [{ to: name }] },
+  });
+  assert.match(error(named('dlq')), /stages\[2\]\.name.*"dlq" is a key the pipeline keeps for itself/);
+  assert.match(error(named('products')), /"products" is a key/);
+  const input = {
+    ...base(),
+    stages: [...(base().stages as object[]).slice(0, 2), { name: 'store', kind: 'store', input: 'vectors:x' }],
+    routes: { preprocess: [{ to: 'validate' }], validate: [{ to: 'vectors:x' }] },
+  };
+  assert.match(error(input), /stages\[2\]\.input.*prefix of the pipeline's own keys/);
+  assert.match(error({ ...base(), streams: { terminal: ['done'] } }), /streams\.terminal\[0\].*"done"/);
+});
+
+test('a cycle of routes is refused, naming it; a self-loop too', () => {
+  const cycle = { ...base(), routes: { preprocess: [{ to: 'validate' }], validate: [{ when: { mpn: { exists: true } }, to: 'in' }, { to: 'store' }] } };
+  assert.match(error(cycle), /routes\.preprocess: routes form a cycle \(preprocess → validate → preprocess\)/);
+  const self = { ...base(), routes: { preprocess: [{ to: 'validate' }], validate: [{ to: ['store', 'validate'] }] } };
+  assert.match(error(self), /cycle \(validate → validate\)/);
+  assert.is(
+    routeCycle(
+      [
+        { name: 'a', input: 'a' },
+        { name: 'b', input: 'b' },
+        { name: 'c', input: 'c' },
+      ],
+      { a: [{ to: ['b', 'c'] }], b: [{ to: 'c' }] },
+    ),
+    undefined,
+  );
+});
+
+test('settings sections: unknown keys and wrong types are errors naming the key', () => {
+  assert.match(error({ ...base(), limits: { maxLagg: 5 } }), /limits\.maxLagg: unknown key \(known: maxRecordBytes, maxLag/);
+  assert.match(error({ ...base(), metrics: { enabeld: true } }), /metrics\.enabeld: unknown key/);
+  assert.match(error({ ...base(), logs: { stream: 'false' } }), /logs\.stream: expected true or false, got "false"/);
+  assert.match(error({ ...base(), metrics: { port: 99999 } }), /metrics\.port: expected a port number/);
+  assert.match(error({ ...base(), streams: { trimAcked: 'no' } }), /streams\.trimAcked: expected true or false/);
+  assert.match(error({ ...base(), redis: { uri: 'redis://h' } }), /redis\.uri: unknown key/);
+  assert.match(error({ ...base(), pipeline: 5 }), /pipeline: expected a name, got 5/);
+  assert.ok(resolveConfig({ ...base(), limits: { $comment: 'why', maxLag: 10 } }, 'x', { env: {} }).limits.maxLag === 10);
+});
+
+test("integers stop at Node's longest timer; environment integers name their text", () => {
+  assert.match(
+    error({ ...base(), defaults: { claimIntervalMs: 3_000_000_000 } }),
+    /defaults\.claimIntervalMs: expected an integer from 1 to 2147483647, got 3000000000/,
+  );
+  assert.match(error({ ...base(), defaults: { batchSize: 1e300 } }), /defaults\.batchSize: expected an integer from 1 to 2147483647/);
+  assert.match(error(base(), { PIPELINE_SHARDS: 'abc' }), /env PIPELINE_SHARDS: expected an integer >= 1, got "abc"/);
+  assert.match(error(base(), { STATSD_PORT: '99999' }), /metrics\.port: expected a port number/);
+});
+
+test.run();
