@@ -208,9 +208,8 @@ test('429 redis_full with Retry-After while Redis is at maxmemory; nothing taken
   }
 });
 
-test('a write that Redis refuses with OOM (limit reached after the last backpressure reading) is a 429 redis_full too, not a 500', async () => {
-  const pipeline = randomPipeline();
-  // The reading is reused for a minute: the limit set below is met by the write itself.
+/** A server whose backpressure reading is reused for a minute: a limit set after its first request is met by the writes themselves. */
+async function staleReadingServer(pipeline: string): Promise<FastifyInstance> {
   const app = await buildServer({
     config: rulesOnlyConfig(server.url, pipeline),
     tokens: [{ token: TOKEN, roles: ['admin'] }],
@@ -218,6 +217,12 @@ test('a write that Redis refuses with OOM (limit reached after the last backpres
     limits: { backpressureCacheMs: 60_000, completionsBlockMs: 100 },
   });
   await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
+  return app;
+}
+
+test('a write that Redis refuses with OOM (limit reached after the last backpressure reading) is a 429 redis_full too, not a 500', async () => {
+  const pipeline = randomPipeline();
+  const app = await staleReadingServer(pipeline);
   try {
     assert.is((await app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id: 'o1', title: 't' } })).statusCode, 202);
     await redis.config('SET', 'maxmemory', '1mb');
@@ -226,6 +231,38 @@ test('a write that Redis refuses with OOM (limit reached after the last backpres
     assert.is(r.json().error, 'redis_full');
     assert.match(r.json().message, /OOM/);
     assert.is(r.headers['retry-after'], '1');
+  } finally {
+    await redis.config('SET', 'maxmemory', '0');
+    await app.close();
+  }
+});
+
+test('Redis full part-way through a large request: 202 names the records taken and the rest as not_taken; nothing else written (a 429 had come after 1,000 of them were in)', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const app = await staleReadingServer(pipeline);
+  try {
+    assert.is((await app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id: 'warm', title: 't' } })).statusCode, 202);
+    // Room for one or a few calls of 500 records (each about 250 kB), not for 4,000 records.
+    const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
+    await redis.config('SET', 'maxmemory', String(used + 400_000));
+    const body = [
+      { id: 'bad' },
+      ...Array.from({ length: 4_000 }, (_, i) => ({ id: `p${i}`, title: `SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46 #${i} ${'x'.repeat(200)}` })),
+    ];
+    const r = await app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: body });
+    assert.is(r.statusCode, 202, r.body.slice(0, 300));
+    const { accepted, rejected } = r.json() as { accepted: string[]; rejected: { index: number; reason: string; error: string }[] };
+    assert.ok(accepted.length > 0 && accepted.length < 4_000 && accepted.length % 500 === 0, `taken in whole calls: ${accepted.length}`);
+    assert.equal(rejected[0]!.index, 0);
+    const notTaken = rejected.filter((x) => x.reason === 'not_taken');
+    assert.is(notTaken.length, 4_000 - accepted.length);
+    assert.equal(notTaken[0]!.index, accepted.length + 1, 'by their place in the body');
+    assert.match(notTaken[0]!.error, /not taken: Redis is full .*OOM/);
+    await redis.config('SET', 'maxmemory', '0');
+    assert.is(await redis.xlen(keys.stream('in')), 1 + accepted.length, 'the stream holds what the answer says was taken');
+    assert.is(await redis.exists(keys.status(`p${accepted.length - 1}`)), 1);
+    assert.is(await redis.exists(keys.status(`p${accepted.length}`)), 0);
   } finally {
     await redis.config('SET', 'maxmemory', '0');
     await app.close();

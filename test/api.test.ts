@@ -55,6 +55,25 @@ test('auth: no token 401, wrong role 403, admin may do everything; health and op
   }
 });
 
+test('ids: one of 150 characters is readable once accepted (Fastify had answered 414 past 100); a lone surrogate or U+FFFD is rejected, not merged into one product', async () => {
+  const app = await api(randomPipeline());
+  try {
+    const long = 'b'.repeat(150) + 'é'.repeat(100);
+    const h = { ...auth('admin'), 'content-type': 'application/json' };
+    assert.is((await app.inject({ method: 'POST', url: '/v1/products', payload: { id: long, title: 'x' }, headers: h })).statusCode, 202);
+    const got = await app.inject({ method: 'GET', url: `/v1/products/${encodeURIComponent(long)}`, headers: h });
+    assert.is(got.statusCode, 200, got.body);
+    assert.is(got.json().id, long);
+    for (const id of ['a\ud800', '\udfffb', 'c\ufffd']) {
+      const r = await app.inject({ method: 'POST', url: '/v1/products', payload: JSON.stringify([{ id, title: 'x' }]), headers: h });
+      assert.is(r.statusCode, 400, JSON.stringify(id));
+      assert.match(r.json().rejected[0].error, /field "id": not well-formed text/);
+    }
+  } finally {
+    await app.close();
+  }
+});
+
 test('malformed bodies: 400 naming the field, invalid JSON 400, NDJSON with bad lines 202 + rejected, oversized 413', async () => {
   const app = await api(randomPipeline(), { bodyLimitBytes: 4096, maxRecordsPerRequest: 5 });
   try {

@@ -142,6 +142,34 @@ test('dead letters: a read token lists but gets 403 on replay; admin replays by 
   }
 });
 
+test('console actions: a replay refused with 429 replays nothing; stream ids Redis cannot parse are 400s, not 500s; a selection matching nothing replays nothing', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const config = rulesOnlyConfig(server.url, pipeline);
+  for (const s of config.stages) s.maxLag = 2;
+  const { app, url } = await startConsole(config);
+  try {
+    const id = await addDeadLetter(redis, keys, { id: 'z1', title: 'Kensington K72349US Wireless Mouse' });
+    for (let i = 0; i < 3; i++) await redis.xadd(keys.stream('in'), '*', 'k', `q${i}`, 'e', 'x'); // lag 3 > maxLag 2, no worker
+    const post = (path: string, body: unknown) =>
+      fetch(`${url}/console/api/${path}`, { method: 'POST', headers: { ...auth(ADMIN), 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const refused = await post('dlq/replay', { ids: [id] });
+    assert.is(refused.status, 429);
+    assert.is(((await refused.json()) as { error: string }).error, 'backpressure');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.is(await redis.xlen(keys.dlq), 1, 'the dead letter is still there');
+    assert.is(await redis.xlen(keys.stream('in')), 3, 'nothing replayed onto the stream');
+    const huge = '99999999999999999999999-0';
+    assert.is((await fetch(`${url}/console/api/dlq/${huge}`, { headers: auth(READ) })).status, 400);
+    assert.is((await post('dlq/replay', { ids: [huge] })).status, 400);
+    const none = await post('dlq/replay', { reason: 'no_route' });
+    assert.is(none.status, 200);
+    assert.equal(await none.json(), { replayed: [], skipped: [] });
+  } finally {
+    await app.close();
+  }
+});
+
 test('review: an unsure product waits in review; a correction goes to the extractor of the corrected category, is stored with reviewedBy, and kept as a label', async () => {
   const pipeline = randomPipeline();
   const keys = new Keys(pipeline);

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorMessage } from '../core/errors.js';
-import { isTransientRedisError } from '../core/failure-policy.js';
 import { Backpressure, describe, inputStage } from '../producer/backpressure.js';
 import { requireRole } from './auth.js';
+import { Unavailable } from './errors.js';
 import type { CompletionEvent } from './completions.js';
 import { registerEvents } from './events.js';
 import { FINAL, lookupStatus, type IdStatus } from './status.js';
@@ -28,18 +28,6 @@ const STATUS = {
   },
 } as const;
 
-/** Redis unreachable: 503 with Retry-After (the command would otherwise wait for the reconnect). */
-class Unavailable extends Error {
-  statusCode = 503;
-}
-
-/** An error reply worth a 429 (Redis full) or 503 (Redis unreachable), else undefined. */
-function overloadCode(err: unknown): 429 | 503 | undefined {
-  if (/^OOM /.test(errorMessage(err))) return 429;
-  if (err instanceof Unavailable || isTransientRedisError(err)) return 503;
-  return undefined;
-}
-
 /** The `/v1` routes, `/healthz` and `/readyz` (registered by buildServer). */
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
   const { config, keys, redis, completions, limits, readProduct } = app.pipeline;
@@ -55,21 +43,6 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     } catch (err) {
       done(Object.assign(new Error(`body is not JSON: ${errorMessage(err)} (send Content-Type: application/json)`), { statusCode: 400 }), undefined);
     }
-  });
-
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
-    const code = overloadCode(err);
-    if (code) {
-      request.log.warn({ err, status: code }, code === 429 ? 'api.redis_full' : 'api.redis_unavailable');
-      return reply
-        .header('retry-after', retryAfter)
-        .code(code)
-        .send({ error: code === 429 ? 'redis_full' : 'unavailable', message: errorMessage(err) });
-    }
-    if (err.validation) return reply.code(400).send({ error: 'bad_request', message: err.message });
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    if (status === 500) request.log.error({ err }, 'api.error');
-    return reply.code(status).send({ error: status === 413 ? 'too_large' : status === 500 ? 'internal' : 'bad_request', message: err.message });
   });
 
   const redisReady = () => {
@@ -132,7 +105,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       if (await refuseIfOverloaded(request, reply)) return reply;
-      const { records, rejected } = parseRecords(request.body, config.limits.maxRecordBytes);
+      const { records, indexes, rejected } = parseRecords(request.body, config.limits.maxRecordBytes);
       if (records.length + rejected.length > limits.maxRecordsPerRequest)
         return reply
           .code(413)
@@ -141,9 +114,14 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
         return reply
           .code(400)
           .send({ accepted: [], rejected: rejected.length ? rejected : [{ index: 0, reason: 'invalid_record', error: 'no records in the body' }] });
-      await submitRecords(redis, keys, config.input, records, config.limits.statusTtlMs);
-      request.log.info({ accepted: records.length, rejected: rejected.length }, 'api.submitted');
-      return reply.code(202).send({ accepted: records.map((r) => r.id), rejected });
+      const { taken, notTaken } = await submitRecords(redis, keys, config.input, records, config.limits.statusTtlMs);
+      if (notTaken) {
+        // Part of the request is in: say which records are not (by their place in the body), never a bare refusal.
+        for (let i = notTaken.from; i < records.length; i++) rejected.push({ index: indexes[i]!, reason: notTaken.reason, error: notTaken.error });
+        rejected.sort((a, b) => a.index - b.index);
+        request.log.warn({ accepted: taken, notTaken: records.length - taken, reason: notTaken.reason }, 'api.submitted_in_part');
+      } else request.log.info({ accepted: records.length, rejected: rejected.length }, 'api.submitted');
+      return reply.code(202).send({ accepted: records.slice(0, taken).map((r) => r.id), rejected });
     },
   );
 

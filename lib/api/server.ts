@@ -9,6 +9,7 @@ import { authenticator, isLoopback, parseTokens, type ApiToken } from './auth.js
 import { fastifyLogger } from './log.js';
 import { openapiDocument } from './openapi.js';
 import { API_DEFAULTS, type ApiLimits } from './options.js';
+import { errorHandler } from './errors.js';
 import { registerRoutes } from './routes.js';
 import { Completions } from './completions.js';
 
@@ -110,6 +111,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     requestIdHeader: 'x-request-id',
     bodyLimit: limits.bodyLimitBytes,
+    // A product id is up to 256 characters; URL-encoded, up to 12 each (4 UTF-8 bytes as %XX).
+    // Fastify's default of 100 answered 414 for ids the API had accepted.
+    routerOptions: { maxParamLength: 256 * 12 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
@@ -140,6 +144,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => openapiDocument(routes));
 
+  // One error handler for every route, the plugins' (console) included: they inherit it from here.
+  app.setErrorHandler(errorHandler(limits.retryAfterSeconds));
   await app.register(registerRoutes);
   for (const p of options.plugins ?? []) await app.register(p.plugin, p.opts ?? {});
 

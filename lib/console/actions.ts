@@ -39,12 +39,15 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
   const { config, keys, redis, limits } = app.pipeline;
   const pressure = new Map(config.stages.map((s) => [s.input, Backpressure.forStage(redis, s, keys, limits.backpressureCacheMs)]));
 
-  /** 429 when any of these stage streams is over its backpressure limit; undefined when clear. */
-  const busy = async (streams: Iterable<string>, reply: FastifyReply) => {
+  /**
+   * Answers 429 when any of these stage streams is over its backpressure limit, and says so (true).
+   * (It returned the reply, which is thenable: `await`ed, it read as undefined and the replay ran after the 429.)
+   */
+  const busy = async (streams: Iterable<string>, reply: FastifyReply): Promise<boolean> => {
     for (const s of new Set(streams)) {
       const p = await pressure.get(s)?.check();
       if (p && !p.clear) {
-        return reply
+        await reply
           .code(429)
           .header('retry-after', String(limits.retryAfterSeconds))
           .send({
@@ -54,9 +57,10 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
             lag: p.lag,
             maxLag: p.maxLag,
           });
+        return true;
       }
     }
-    return undefined;
+    return false;
   };
 
   const selected = async (b: SelectionBody): Promise<string[] | undefined> => {
@@ -71,11 +75,14 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
     const ids = await selected(req.body);
     if (!ids) return noSelection(reply);
     const entries = await Promise.all(ids.map((id) => getDeadLetter(redis, keys, id)));
-    const blocked = await busy(
-      entries.filter((e) => !!e).map((e) => e!.stream),
-      reply,
-    );
-    if (blocked) return blocked;
+    if (ids.length === 0) return { replayed: [], skipped: [] }; // a selection that matches nothing (purge answers 0 too)
+    if (
+      await busy(
+        entries.filter((e) => !!e).map((e) => e!.stream),
+        reply,
+      )
+    )
+      return reply;
     const result = await replayDeadLetters(redis, config, { ids }, keys);
     await audit(
       redis,

@@ -41,6 +41,8 @@ function flatJsonBound(r: Record<string, unknown>): number | undefined {
   return bound;
 }
 
+const BROKEN_TEXT = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\uFFFD/;
+
 /**
  * Check a parsed input record: an object with a non-empty string `id` and `title`, optional string
  * fields of the right type, at most `maxBytes` of JSON (`size` when the caller knows it, e.g. the
@@ -53,6 +55,9 @@ export function validateRecord(value: unknown, maxBytes: number, size?: number):
   if (typeof r.id === 'number' && Number.isSafeInteger(r.id)) r.id = String(r.id);
   if (typeof r.id !== 'string' || r.id.trim() === '') throw new BadRecordError('field "id": expected a non-empty string');
   if (r.id.length > 256) throw new BadRecordError('field "id": longer than 256 characters');
+  // The id is the product's key: a lone surrogate or a U+FFFD (bytes that were not UTF-8) would
+  // become U+FFFD on the way to Redis, and different ids one product.
+  if (BROKEN_TEXT.test(r.id)) throw new BadRecordError('field "id": not well-formed text (a lone surrogate, or U+FFFD from bytes that were not UTF-8)');
   if (typeof r.title !== 'string' || r.title.trim() === '') throw new BadRecordError('field "title": expected a non-empty string');
   for (const f of OPTIONAL_STRINGS) {
     if (r[f] !== undefined && r[f] !== null && typeof r[f] !== 'string') throw new BadRecordError(`field "${f}": expected a string, got ${typeof r[f]}`);

@@ -1,0 +1,42 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { errorMessage } from '../core/errors.js';
+import { isTransientRedisError } from '../core/failure-policy.js';
+
+/** Redis cannot be reached now: the request is answered 503 with Retry-After. */
+export class Unavailable extends Error {
+  override name = 'Unavailable';
+}
+
+/** 429 for Redis at its memory limit, 503 for Redis unreachable or failing over; undefined for anything else. */
+export function overloadCode(err: unknown): 429 | 503 | undefined {
+  if (/^OOM /.test(errorMessage(err))) return 429;
+  if (err instanceof Unavailable || isTransientRedisError(err)) return 503;
+  return undefined;
+}
+
+/** A stream id the client sent that Redis cannot parse (out of range: `99999999999999999999999-0`). */
+const badStreamId = (err: unknown): boolean => /^ERR Invalid stream ID/.test(errorMessage(err));
+
+/**
+ * How every route of the server (the API's and its plugins', e.g. the console) answers an error,
+ * in one place: Redis full 429 and Redis unreachable 503, both with Retry-After; a client's
+ * mistake 4xx naming it (schema validation, a stream id Redis refuses); the rest 500, logged at
+ * error level with the request id.
+ */
+export function errorHandler(retryAfterSeconds: number) {
+  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const code = overloadCode(err);
+    if (code) {
+      request.log.warn({ err, status: code }, code === 429 ? 'api.redis_full' : 'api.redis_unavailable');
+      return reply
+        .header('retry-after', String(retryAfterSeconds))
+        .code(code)
+        .send({ error: code === 429 ? 'redis_full' : 'unavailable', message: errorMessage(err) });
+    }
+    if (err.validation) return reply.code(400).send({ error: 'bad_request', message: err.message });
+    if (badStreamId(err)) return reply.code(400).send({ error: 'bad_request', message: `${errorMessage(err)} (a stream id is <ms>-<seq>, each below 2^64)` });
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) request.log.error({ err }, 'api.error');
+    return reply.code(status).send({ error: status === 413 ? 'too_large' : status === 500 ? 'internal' : 'bad_request', message: err.message });
+  };
+}
