@@ -30,7 +30,7 @@ export const SECTION_KEYS = {
     prefix: 'string',
     gaugeIntervalMs: 'int',
     tags: 'tags',
-    maxBufferBytes: 'int',
+    maxBufferBytes: 'int0', // 0: no batching, a datagram per metric
     flushIntervalMs: 'int',
   },
   logs: { stream: 'boolean', maxLen: 'int', flushIntervalMs: 'int', maxBuffered: 'int' },
