@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { buildServer } from '../lib/api/server.js';
+import { consolePlugin } from '../lib/console/plugin.js';
 import { silentLogger } from '../lib/observe/logger.js';
 import { Keys } from '../lib/redis/keys.js';
 import { readRedisProduct } from '../stages/sinks/export.js';
@@ -279,9 +280,50 @@ test('503 with Retry-After while Redis is unreachable; /readyz 503, /healthz 200
     assert.is((await app.inject({ method: 'GET', url: '/v1/products/a', headers: H })).statusCode, 503);
     assert.is((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);
     assert.is((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+    // SSE too (it answered 200 and stayed open with nothing to send).
+    const events = await app.inject({ method: 'GET', url: '/v1/events', headers: H });
+    assert.is(events.statusCode, 503);
+    assert.is(events.headers['retry-after'], '1');
   } finally {
     await app.close();
   }
+});
+
+test('the console answers 503 with Retry-After at once while Redis is unreachable (its commands had queued until Redis was back, and a purge ran minutes after its caller gave up)', async () => {
+  const config = rulesOnlyConfig('redis://127.0.0.1:1', randomPipeline());
+  const app = await buildServer({
+    config,
+    redisUrl: 'redis://127.0.0.1:1',
+    tokens: [{ token: TOKEN, roles: ['admin'] }],
+    logger: silentLogger,
+    plugins: [{ plugin: consolePlugin, opts: { sampleIntervalMs: 300 } }],
+  });
+  try {
+    const t0 = Date.now();
+    for (const [method, url] of [
+      ['GET', '/console/api/dlq'],
+      ['POST', '/console/api/dlq/purge'],
+    ] as const) {
+      const r = await app.inject({ method, url, headers: H, payload: method === 'POST' ? { all: true } : undefined });
+      assert.is(r.statusCode, 503, `${method} ${url}: ${r.body}`);
+      assert.is(r.headers['retry-after'], '1');
+    }
+    assert.ok(Date.now() - t0 < 5_000, 'answered at once');
+    assert.is((await app.inject({ method: 'GET', url: '/' })).statusCode, 200, 'the page itself needs no Redis');
+  } finally {
+    await app.close();
+  }
+});
+
+test("closing: a new request is answered 503 with Retry-After and its request id (Fastify's own 503 had neither)", async () => {
+  const app = await staleReadingServer(randomPipeline());
+  const closing = app.close();
+  const r = await app.inject({ method: 'GET', url: '/v1/products/x', headers: { ...H, 'x-request-id': 'req-closing' } });
+  await closing;
+  assert.is(r.statusCode, 503, r.body);
+  assert.is(r.headers['retry-after'], '1');
+  assert.is(r.headers['x-request-id'], 'req-closing');
+  assert.match(r.json().message, /shutting down/);
 });
 
 test.after(async () => {

@@ -36,6 +36,9 @@ test('auth: no token 401, wrong role 403, admin may do everything; health and op
   try {
     const body = { id: 'a1', title: 'x' };
     assert.is((await app.inject({ method: 'POST', url: '/v1/products', payload: body })).statusCode, 401);
+    // Before the body is read: no token and a broken body is 401, not 400 (nor 413 for a large one).
+    const noToken = await app.inject({ method: 'POST', url: '/v1/products', payload: '{broken', headers: { 'content-type': 'application/json' } });
+    assert.is(noToken.statusCode, 401, noToken.body);
     assert.is(
       (await app.inject({ method: 'POST', url: '/v1/products', payload: body, headers: { authorization: 'Bearer nope-nope-nope-nope' } })).statusCode,
       401,
@@ -64,6 +67,16 @@ test('ids: one of 150 characters is readable once accepted (Fastify had answered
     const got = await app.inject({ method: 'GET', url: `/v1/products/${encodeURIComponent(long)}`, headers: h });
     assert.is(got.statusCode, 200, got.body);
     assert.is(got.json().id, long);
+    const proto = await app.inject({
+      method: 'POST',
+      url: '/v1/products',
+      payload: '{"id":"p1","title":"x","__proto__":{"a":1}}\n',
+      headers: { ...h, 'content-type': 'application/x-ndjson' },
+    });
+    assert.is(proto.statusCode, 400, proto.body);
+    assert.match(proto.json().rejected[0].error, /field "__proto__": a reserved name/);
+    const events = await app.inject({ method: 'GET', url: '/v1/events?last_event_id=99999999999999999999999-0', headers: h });
+    assert.is(events.statusCode, 400, 'an event id past 2^64 is refused before the stream starts');
     for (const id of ['a\ud800', '\udfffb', 'c\ufffd']) {
       const r = await app.inject({ method: 'POST', url: '/v1/products', payload: JSON.stringify([{ id, title: 'x' }]), headers: h });
       assert.is(r.statusCode, 400, JSON.stringify(id));

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { ConfigError } from '../core/errors.js';
 
 /**
@@ -97,17 +97,19 @@ export function authenticator(tokens: readonly ApiToken[]): (request: FastifyReq
 }
 
 /**
- * A preHandler that lets a request through only if its caller has `role` (`admin` has all):
+ * An onRequest hook that lets a request through only if its caller has `role` (`admin` has all):
  * 401 with `WWW-Authenticate: Bearer` without a valid token, 403 with a valid token lacking the
- * role. For the console and any other plugin:
+ * role. As onRequest, it answers before the body is read: a caller without a token cannot make
+ * the server buffer and parse a body. For the console and any other plugin:
  *
  * ```ts
- * app.get('/console/api/x', { preHandler: requireRole('admin') }, handler)
+ * app.get('/console/api/x', { onRequest: requireRole('admin') }, handler)
  * ```
  *
- * The server's auth hook (registered by buildServer) has already set `request.principal`.
+ * The server's auth hook (registered by buildServer, an onRequest hook too, so it runs first) has
+ * already set `request.principal`.
  */
-export function requireRole(role: Role): preHandlerHookHandler {
+export function requireRole(role: Role): onRequestHookHandler {
   return function checkRole(request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) {
     const p = request.principal;
     if (!p) {

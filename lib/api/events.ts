@@ -1,9 +1,14 @@
 import type { ServerResponse } from 'node:http';
-import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
+import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import { parseCompletion, type CompletionEvent } from './completions.js';
+import { Unavailable } from './errors.js';
 import { compareIds } from './status.js';
 
 const ID_RE = /^\d+-\d+$/;
+const U64_MAX = 2n ** 64n - 1n;
+
+/** `<ms>-<seq>` with both parts within Redis's 64 bits. */
+export const streamIdInRange = (id: string): boolean => ID_RE.test(id) && id.split('-').every((p) => BigInt(p) <= U64_MAX);
 
 function frame(e: CompletionEvent): string {
   return `id: ${e.id}\nevent: completion\ndata: ${JSON.stringify(e)}\n\n`;
@@ -17,7 +22,7 @@ function frame(e: CompletionEvent): string {
  * ids already sent. The stream is capped (`limits.doneMaxLen`): a client away longer than the cap
  * lasts misses what was trimmed. Every stream is ended when the server closes.
  */
-export function registerEvents(app: FastifyInstance, guard: preHandlerHookHandler): void {
+export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler): void {
   const { redis, keys, completions, limits } = app.pipeline;
   const open = new Set<ServerResponse>();
   app.addHook('preClose', async () => {
@@ -27,15 +32,19 @@ export function registerEvents(app: FastifyInstance, guard: preHandlerHookHandle
   app.get<{ Querystring: { last_event_id?: string } }>(
     '/v1/events',
     {
-      preHandler: guard,
+      onRequest: guard,
       schema: {
         summary: 'completions as Server-Sent Events (text/event-stream), resumable with Last-Event-ID',
         querystring: { type: 'object', properties: { last_event_id: { type: 'string', pattern: '^\\d+-\\d+$' } }, additionalProperties: false },
       },
     },
     async (request, reply) => {
+      if (redis.status !== 'ready') throw new Unavailable(`Redis is unreachable (connection ${redis.status})`);
       const header = request.headers['last-event-id'];
       const from = typeof header === 'string' && ID_RE.test(header.trim()) ? header.trim() : request.query.last_event_id;
+      // Checked before the stream starts: Redis refuses an id past 2^64-1, and the catch-up would end the stream with nothing.
+      if (from !== undefined && !streamIdInRange(from))
+        return reply.code(400).send({ error: 'bad_request', message: `last event id ${from}: each part of a stream id is below 2^64` });
       const res = reply.raw;
       reply.hijack();
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': request.id });

@@ -29,7 +29,7 @@ const BODIES: Record<string, unknown> = {
 
 type RouteInfo = { method: string | string[]; url: string; schema?: unknown };
 
-/** OpenAPI 3.0 document from the routes' own Fastify schemas (querystring, params, responses). */
+/** OpenAPI 3.1 document from the routes' own Fastify schemas (querystring, params, responses): 3.1 takes JSON Schema as it is, type arrays (`["string", "null"]`) included. */
 export function openapiDocument(routes: readonly RouteInfo[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
@@ -70,7 +70,7 @@ export function openapiDocument(routes: readonly RouteInfo[]): Record<string, un
     }
   }
   return {
-    openapi: '3.0.3',
+    openapi: '3.1.0',
     info: { title: 'streamline-enrich API', version: '1', description: 'Submit products, follow them, get the enriched result (docs/api.md).' },
     components: { schemas: { Record: RECORD_SCHEMA }, securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     security: [{ bearer: [] }],

@@ -97,7 +97,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   app.post(
     '/v1/products',
     {
-      preHandler: requireRole('submit'),
+      onRequest: requireRole('submit'),
       schema: {
         summary: 'submit records (one, an array, or NDJSON); 202 with accepted ids and rejected records',
         response: { 202: ACCEPTED, 400: ACCEPTED, 413: ERROR, 429: ERROR, 503: ERROR },
@@ -128,7 +128,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string }; Querystring: { wait_ms?: number } }>(
     '/v1/products/:id',
     {
-      preHandler: requireRole('read'),
+      onRequest: requireRole('read'),
       schema: {
         summary: 'status of one id (404: never seen); ?wait_ms long-polls until it is final',
         params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['id'] },
@@ -158,7 +158,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Querystring: { timeout_ms?: number } }>(
     '/v1/enrich',
     {
-      preHandler: requireRole('submit'),
+      onRequest: requireRole('submit'),
       schema: {
         summary: 'submit one record and wait for the result: 200 with the stored product (or its final status), 202 when timeout_ms passes first',
         querystring: {

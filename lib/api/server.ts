@@ -9,7 +9,7 @@ import { authenticator, isLoopback, parseTokens, type ApiToken } from './auth.js
 import { fastifyLogger } from './log.js';
 import { openapiDocument } from './openapi.js';
 import { API_DEFAULTS, type ApiLimits } from './options.js';
-import { errorHandler } from './errors.js';
+import { errorHandler, Unavailable } from './errors.js';
 import { registerRoutes } from './routes.js';
 import { Completions } from './completions.js';
 
@@ -114,7 +114,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // A product id is up to 256 characters; URL-encoded, up to 12 each (4 UTF-8 bytes as %XX).
     // Fastify's default of 100 answered 414 for ids the API had accepted.
     routerOptions: { maxParamLength: 256 * 12 },
-    return503OnClosing: true,
+    // Closing: the onRequest hook below answers 503 with Retry-After and the request id (Fastify's own 503 has neither).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   });
@@ -125,7 +126,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.decorate('pipeline', { ...base, readProduct: reader.read } satisfies ApiContext);
 
   const authenticate = authenticator(tokens);
+  let closing = false;
   app.addHook('onRequest', async (request, reply) => {
+    if (closing) {
+      reply.header('x-request-id', request.id).header('connection', 'close');
+      throw new Unavailable('the server is shutting down');
+    }
     request.principal = authenticate(request);
     reply.header('x-request-id', request.id);
   });
@@ -153,6 +159,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // Closing: waiting requests are answered now (202 with their current status) and SSE streams
   // ended, so the server's close does not wait out their deadlines; Redis closes last.
   app.addHook('preClose', async () => {
+    closing = true;
     await completions.stop();
   });
   app.addHook('onClose', async () => {

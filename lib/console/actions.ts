@@ -71,7 +71,7 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
   const noSelection = (reply: FastifyReply) =>
     reply.code(400).send({ error: 'bad_request', message: 'body: name the dead letters with ids, or reason and/or stage, or all: true' });
 
-  app.post<{ Body: SelectionBody }>('/console/api/dlq/replay', { preHandler: admin, schema: { body: selectionSchema } }, async (req, reply) => {
+  app.post<{ Body: SelectionBody }>('/console/api/dlq/replay', { onRequest: admin, schema: { body: selectionSchema } }, async (req, reply) => {
     const ids = await selected(req.body);
     if (!ids) return noSelection(reply);
     const entries = await Promise.all(ids.map((id) => getDeadLetter(redis, keys, id)));
@@ -102,7 +102,7 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
     return result;
   });
 
-  app.post<{ Body: SelectionBody }>('/console/api/dlq/purge', { preHandler: admin, schema: { body: selectionSchema } }, async (req, reply) => {
+  app.post<{ Body: SelectionBody }>('/console/api/dlq/purge', { onRequest: admin, schema: { body: selectionSchema } }, async (req, reply) => {
     const ids = await selected(req.body);
     if (!ids) return noSelection(reply);
     const purged = ids.length ? await purgeDeadLetters(redis, keys, { ids }) : 0;
@@ -114,7 +114,7 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
   app.post<{ Params: { id: string }; Body: { category: string; fields?: Record<string, string> } }>(
     '/console/api/review/:id',
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         params: { type: 'object', properties: { id: { type: 'string', pattern: '^\\d+-\\d+$' } } },
         body: {

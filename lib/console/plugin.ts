@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { requireRole } from '../api/auth.js';
+import { Unavailable } from '../api/errors.js';
 import { readAudit } from './audit.js';
 import { registerActions } from './actions.js';
 import { pipelineGraph } from './graph.js';
@@ -35,6 +36,13 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     latencySampleSize: o.latencySampleSize,
   });
   const assets = loadAssets();
+  // Redis unreachable: 503 with Retry-After at once. The command connection would otherwise queue
+  // the request's commands until Redis is back, minutes later for a caller long gone (a purge then
+  // ran after its caller had given up).
+  app.addHook('onRequest', async (req) => {
+    if ((req.url.startsWith('/console/api/') || req.url.startsWith('/metrics')) && redis.status !== 'ready')
+      throw new Unavailable(`Redis is unreachable (connection ${redis.status})`);
+  });
 
   const sendAsset = (name: string, reply: FastifyReply) => {
     const a = assets.get(name);
@@ -45,16 +53,16 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   app.get('/', { schema: { hide: true } as never }, (_req, reply) => sendAsset('index.html', reply));
   app.get('/console/*', { schema: { hide: true } as never }, (req, reply) => sendAsset((req.params as { '*': string })['*'], reply));
 
-  app.get('/console/api/me', { preHandler: read }, async (req) => ({
+  app.get('/console/api/me', { onRequest: read }, async (req) => ({
     name: req.principal!.name,
     roles: [...req.principal!.roles],
     canAct: req.principal!.roles.has('admin'),
   }));
-  app.get('/console/api/graph', { preHandler: read }, async () => pipelineGraph(config));
-  app.get('/console/api/stats', { preHandler: read }, async () => sampler.last ?? (await sampler.sampleOnce()) ?? null);
+  app.get('/console/api/graph', { onRequest: read }, async () => pipelineGraph(config));
+  app.get('/console/api/stats', { onRequest: read }, async () => sampler.last ?? (await sampler.sampleOnce()) ?? null);
   app.get<{ Querystring: { minutes?: number } }>(
     '/console/api/history',
-    { preHandler: read, schema: { querystring: { type: 'object', properties: { minutes: { type: 'number', minimum: 1, maximum: 1440 } } } } },
+    { onRequest: read, schema: { querystring: { type: 'object', properties: { minutes: { type: 'number', minimum: 1, maximum: 1440 } } } } },
     async (req) => ({
       samples: await sampler.history(Date.now() - (req.query.minutes ?? o.historyMs / 60_000) * 60_000),
       intervalMs: o.sampleIntervalMs,
@@ -64,7 +72,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
 
   // Live samples: one SSE stream per client, fed from the sampler (no Redis read per client).
   const streams = new Set<ServerResponse>();
-  app.get('/console/api/events', { preHandler: read }, (req: FastifyRequest, reply: FastifyReply) => {
+  app.get('/console/api/events', { onRequest: read }, (req: FastifyRequest, reply: FastifyReply) => {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': req.id });
@@ -83,7 +91,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   app.get<{ Querystring: { stage?: string; reason?: string; count?: number; after?: string } }>(
     '/console/api/dlq',
     {
-      preHandler: read,
+      onRequest: read,
       schema: {
         querystring: {
           type: 'object',
@@ -110,7 +118,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
       return { total: await redis.xlen(keys.dlq), groups: [...groups.values()], entries: entries.map(({ payload: _p, ...e }) => e) };
     },
   );
-  app.get<{ Params: { id: string } }>('/console/api/dlq/:id', { preHandler: read }, async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/console/api/dlq/:id', { onRequest: read }, async (req, reply) => {
     const e = await getDeadLetter(redis, keys, req.params.id);
     if (!e) return reply.code(404).send({ error: 'not_found', message: `no dead letter ${req.params.id}` });
     const { payload: _p, ...entry } = e;
@@ -118,12 +126,12 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     return { entry, envelope: d.envelope ?? null, decodeError: d.error ?? null };
   });
 
-  app.get('/console/api/review', { preHandler: read }, async () => ({ items: await listReview(redis, keys), categories: reviewCategories(config) }));
-  app.get<{ Params: { id: string } }>('/console/api/products/:id', { preHandler: read }, async (req) => traceProduct(redis, config, keys, req.params.id));
+  app.get('/console/api/review', { onRequest: read }, async () => ({ items: await listReview(redis, keys), categories: reviewCategories(config) }));
+  app.get<{ Params: { id: string } }>('/console/api/products/:id', { onRequest: read }, async (req) => traceProduct(redis, config, keys, req.params.id));
   app.get<{ Querystring: { category?: string; brand?: string; route?: string; minConfidence?: number; maxConfidence?: number; limit?: number } }>(
     '/console/api/products',
     {
-      preHandler: read,
+      onRequest: read,
       schema: {
         querystring: {
           type: 'object',
@@ -140,14 +148,14 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     },
     async (req) => ({ products: await recentProducts(redis, keys, req.query) }),
   );
-  app.get('/console/api/workers', { preHandler: read }, async () => workersView(redis, config, keys));
-  app.get('/console/api/audit', { preHandler: read }, async () => ({ actions: await readAudit(redis, keys) }));
+  app.get('/console/api/workers', { onRequest: read }, async () => workersView(redis, config, keys));
+  app.get('/console/api/audit', { onRequest: read }, async () => ({ actions: await readAudit(redis, keys) }));
 
   registerActions(app, o, log);
 
   if (o.metrics) {
     const registry = createPrometheus(config, () => sampler.last);
-    app.get('/metrics', { preHandler: read, schema: { hide: true } as never }, async (_req, reply) => {
+    app.get('/metrics', { onRequest: read, schema: { hide: true } as never }, async (_req, reply) => {
       if (!sampler.last) await sampler.sampleOnce();
       return reply.type(registry.contentType).send(await registry.metrics());
     });

@@ -51,6 +51,8 @@ const BROKEN_TEXT = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uD
 export function validateRecord(value: unknown, maxBytes: number, size?: number): ProductRecord {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new BadRecordError('record is not a JSON object');
   const r = value as Record<string, unknown>;
+  // JSON.parse keeps "__proto__" as a plain key, but a msgpack reader renames it (msgpackr: "__proto_"): the stored record would differ from the one sent.
+  if (Object.hasOwn(r, '__proto__')) throw new BadRecordError('field "__proto__": a reserved name, not allowed in a record');
   // Only integers that convert exactly: 1e30 would become "1e+30", and two different ids one key.
   if (typeof r.id === 'number' && Number.isSafeInteger(r.id)) r.id = String(r.id);
   if (typeof r.id !== 'string' || r.id.trim() === '') throw new BadRecordError('field "id": expected a non-empty string');
