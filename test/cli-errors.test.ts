@@ -57,6 +57,25 @@ test('Redis not listening: status says so with the address and REDIS_URL, exit 1
   }
 });
 
+test('a database the server does not have (/99 of 16): status and produce stop with exit 18 and write nothing (ioredis had gone on with database 0)', async () => {
+  const pipeline = randomPipeline();
+  const file = writeConfig(pipeline, FAST);
+  try {
+    const url = `${server.url}/99`;
+    const status = cli(['--config', file, 'status'], url);
+    const code = await exited(status);
+    assertOneLine(status.output(), code, 'database', /no such database.*REDIS_URL.*databases/);
+    const t0 = Date.now();
+    const produce = cli(['--config', file, 'produce'], url, { input: records(20, 'db') });
+    const code2 = await exited(produce);
+    assertOneLine(produce.output(), code2, 'database', /no such database/);
+    assert.ok(Date.now() - t0 < 15_000, 'no waiting out --retry-for: waiting cannot fix it');
+    assert.is(await redis.exists(new Keys(pipeline).stream('in')), 0, 'nothing written to database 0');
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
 test('wrong password: one line naming REDIS_URL, exit 12; a user without the commands: NOPERM, exit 13', async () => {
   const file = writeConfig(randomPipeline(), FAST);
   await redis.call('ACL', 'SETUSER', 'cli-weak', 'reset', 'on', '>pw', '-@all', '+ping', '+info', '+client|setname');

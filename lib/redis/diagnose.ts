@@ -8,7 +8,7 @@ import { FunctionsMissingError } from '../core/errors.js';
  * (ioredis reports a refused connection as a connection error event, and the command then fails
  * with "Reached the max retries per request limit" or "Connection is closed").
  */
-export type RedisFailureCause = 'unreachable' | 'maxclients' | 'auth' | 'noperm' | 'tls' | 'oom' | 'unavailable' | 'functions';
+export type RedisFailureCause = 'unreachable' | 'maxclients' | 'auth' | 'noperm' | 'tls' | 'oom' | 'unavailable' | 'functions' | 'database';
 
 export interface RedisFailure {
   cause: RedisFailureCause;
@@ -29,6 +29,7 @@ export const EXIT_CODES: Record<RedisFailureCause, number> = {
   oom: 15,
   unavailable: 16,
   functions: 17,
+  database: 18,
 };
 
 const RULES: { cause: RedisFailureCause; test: RegExp; hint: string; retryable: boolean }[] = [
@@ -68,6 +69,12 @@ const RULES: { cause: RedisFailureCause; test: RegExp; hint: string; retryable: 
     test: /LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY\b|READONLY/,
     retryable: true,
     hint: 'Redis is up but not serving writes yet (loading its data, a failover or a busy script): retry in a moment',
+  },
+  {
+    cause: 'database',
+    test: /DB index is out of range/i,
+    retryable: false,
+    hint: "Redis has no such database: the number after the port in `REDIS_URL` is past the server's `databases` setting (16 unless set)",
   },
   {
     cause: 'unreachable',

@@ -12,6 +12,8 @@ import { keySlot } from './shard.js';
 export type RedisTarget =
   { kind: 'single'; url: string } | { kind: 'cluster'; tls: boolean; seeds: { host: string; port: number }[]; username?: string; password?: string };
 
+const DB_OUT_OF_RANGE = /DB index is out of range/i;
+
 const CLUSTER_SCHEMES = new Set(['redis+cluster:', 'rediss+cluster:']);
 
 export function isClusterUrl(url: string): boolean {
@@ -103,7 +105,16 @@ export interface ClusterTimings {
  */
 export function createClient(url: string, options: RedisOptions = {}, timings: ClusterTimings = {}): Redis {
   const target = parseRedisUrl(url);
-  if (target.kind === 'single') return new Redis(url, options);
+  if (target.kind === 'single') {
+    const client = new Redis(url, options);
+    // A database the server does not have (`/99` on 16): ioredis reports the refused SELECT as an
+    // error event and goes on with database 0. Close instead, before the commands queued behind the
+    // SELECT run there; commands then fail and diagnose.ts names the cause (exit 18).
+    client.on('error', (err: Error) => {
+      if (DB_OUT_OF_RANGE.test(err.message)) client.disconnect();
+    });
+    return client;
+  }
   // Options the Cluster owns (reconnects, offline queue, routing) are not node options.
   const { retryStrategy, reconnectOnError: _r, enableAutoPipelining, enableOfflineQueue: _q, readOnly: _ro, lazyConnect, ...node } = options;
   const clusterOptions: ClusterOptions = {

@@ -3,7 +3,7 @@ import { produce, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { Backpressure, describe } from '../../lib/producer/backpressure.js';
 import { isTransientRedisError } from '../../lib/core/failure-policy.js';
-import { cliRedis, explainRedisFailure, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
+import { cliRedis, explainRedisFailure, fatalAsync, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 
 /** `pipeline produce`'s default --retry-for: a batch waits this long for Redis (unreachable, full, at maxclients) before produce gives up. */
 export const DEFAULT_RETRY_FOR_MS = 30_000;
@@ -40,6 +40,8 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
     void explainRedisFailure(err).then(
       (d) => {
         explaining = false;
+        // Waiting cannot fix it (credentials, ACL, TLS, a database the server does not have): stop now, with its exit code.
+        if (d && !d.retryable) return void fatalAsync(err);
         const cause = d?.cause ?? 'other';
         if (cause === waitingFor) return;
         waitingFor = cause;
