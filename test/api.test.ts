@@ -87,6 +87,31 @@ test('ids: one of 150 characters is readable once accepted (Fastify had answered
   }
 });
 
+test('errors name what is wrong: an unknown query parameter by name, an unread content type with the ones read; a bad record is 400 even during a backlog', async () => {
+  const pipeline = randomPipeline();
+  const config = rulesOnlyConfig(server.url, pipeline);
+  for (const st of config.stages) st.maxLag = 1;
+  const app = await api(pipeline, { backpressureCacheMs: 0 }, config);
+  try {
+    const h = auth('admin');
+    const extra = await app.inject({ method: 'GET', url: '/v1/products/x?foo=1', headers: h });
+    assert.is(extra.statusCode, 400);
+    assert.match(extra.json().message, /additional properties: foo/);
+    const text = await app.inject({ method: 'POST', url: '/v1/products', payload: 'id,title', headers: { ...h, 'content-type': 'text/csv' } });
+    assert.is(text.statusCode, 415);
+    assert.is(text.json().error, 'unsupported_media_type');
+    assert.match(text.json().message, /application\/json, application\/x-ndjson/);
+    for (let i = 0; i < 3; i++) await redis.xadd(new Keys(pipeline).stream('in'), '*', 'k', `q${i}`, 'e', 'x'); // lag 3 > maxLag 1
+    const json = { ...h, 'content-type': 'application/json' };
+    assert.is((await app.inject({ method: 'POST', url: '/v1/products', payload: { id: 'v1', title: 'ok' }, headers: json })).statusCode, 429);
+    const bad = await app.inject({ method: 'POST', url: '/v1/products', payload: { id: 'v2' }, headers: json });
+    assert.is(bad.statusCode, 400, 'not a 429 the client would retry unchanged');
+    assert.match(bad.json().rejected[0].error, /field "title"/);
+  } finally {
+    await app.close();
+  }
+});
+
 test('malformed bodies: 400 naming the field, invalid JSON 400, NDJSON with bad lines 202 + rejected, oversized 413', async () => {
   const app = await api(randomPipeline(), { bodyLimitBytes: 4096, maxRecordsPerRequest: 5 });
   try {

@@ -14,6 +14,9 @@ export function overloadCode(err: unknown): 429 | 503 | undefined {
   return undefined;
 }
 
+/** The request bodies the API reads (lib/api/routes.ts content-type parsers and Fastify's JSON). */
+const ACCEPTED_TYPES = ['application/json', 'application/x-ndjson', 'application/x-www-form-urlencoded (JSON, as curl -d sends it)'];
+
 /** A stream id the client sent that Redis cannot parse (out of range: `99999999999999999999999-0`). */
 const badStreamId = (err: unknown): boolean => /^ERR Invalid stream ID/.test(errorMessage(err));
 
@@ -33,7 +36,13 @@ export function errorHandler(retryAfterSeconds: number) {
         .code(code)
         .send({ error: code === 429 ? 'redis_full' : 'unavailable', message: errorMessage(err) });
     }
-    if (err.validation) return reply.code(400).send({ error: 'bad_request', message: err.message });
+    if (err.validation) {
+      // ajv's "must NOT have additional properties" does not say which: name it.
+      const extra = err.validation.map((v) => (v.params as { additionalProperty?: string }).additionalProperty).filter(Boolean);
+      return reply.code(400).send({ error: 'bad_request', message: extra.length ? `${err.message}: ${extra.join(', ')}` : err.message });
+    }
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      return reply.code(415).send({ error: 'unsupported_media_type', message: `${err.message}; send ${ACCEPTED_TYPES.join(', ')}` });
     if (badStreamId(err)) return reply.code(400).send({ error: 'bad_request', message: `${errorMessage(err)} (a stream id is <ms>-<seq>, each below 2^64)` });
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) request.log.error({ err }, 'api.error');

@@ -104,7 +104,6 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      if (await refuseIfOverloaded(request, reply)) return reply;
       const { records, indexes, rejected } = parseRecords(request.body, config.limits.maxRecordBytes);
       if (records.length + rejected.length > limits.maxRecordsPerRequest)
         return reply
@@ -114,6 +113,8 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
         return reply
           .code(400)
           .send({ accepted: [], rejected: rejected.length ? rejected : [{ index: 0, reason: 'invalid_record', error: 'no records in the body' }] });
+      // After validation: a request with nothing valid is a 400 whatever the backlog, not a 429 to retry as it is.
+      if (await refuseIfOverloaded(request, reply)) return reply;
       const { taken, notTaken } = await submitRecords(redis, keys, config.input, records, config.limits.statusTtlMs);
       if (notTaken) {
         // Part of the request is in: say which records are not (by their place in the body), never a bare refusal.
