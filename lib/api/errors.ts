@@ -7,6 +7,11 @@ export class Unavailable extends Error {
   override name = 'Unavailable';
 }
 
+/** Throws Unavailable (503 + Retry-After) unless the connection is ready: a command would otherwise queue until Redis is back. */
+export function assertRedisReady(redis: { status: string }): void {
+  if (redis.status !== 'ready') throw new Unavailable(`Redis is unreachable (connection ${redis.status})`);
+}
+
 /** 429 for Redis at its memory limit, 503 for Redis unreachable or failing over; undefined for anything else. */
 export function overloadCode(err: unknown): 429 | 503 | undefined {
   if (/^OOM /.test(errorMessage(err))) return 429;

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import { parseCompletion, type CompletionEvent } from './completions.js';
-import { Unavailable } from './errors.js';
+import { assertRedisReady } from './errors.js';
 import { compareIds } from './status.js';
 
 const ID_RE = /^\d+-\d+$/;
@@ -39,7 +39,7 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
       },
     },
     async (request, reply) => {
-      if (redis.status !== 'ready') throw new Unavailable(`Redis is unreachable (connection ${redis.status})`);
+      assertRedisReady(redis);
       const header = request.headers['last-event-id'];
       const from = typeof header === 'string' && ID_RE.test(header.trim()) ? header.trim() : request.query.last_event_id;
       // Checked before the stream starts: Redis refuses an id past 2^64-1, and the catch-up would end the stream with nothing.

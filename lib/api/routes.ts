@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorMessage } from '../core/errors.js';
 import { Backpressure, describe, inputStage } from '../producer/backpressure.js';
 import { requireRole } from './auth.js';
-import { Unavailable } from './errors.js';
+import { assertRedisReady } from './errors.js';
 import type { CompletionEvent } from './completions.js';
 import { registerEvents } from './events.js';
 import { FINAL, lookupStatus, type IdStatus } from './status.js';
@@ -45,12 +45,9 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     }
   });
 
-  const redisReady = () => {
-    if (redis.status !== 'ready') throw new Unavailable(`Redis is unreachable (connection ${redis.status})`);
-  };
   /** 429 while the input lag is above maxLag or Redis is full; true when answered. */
   const refuseIfOverloaded = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
-    redisReady();
+    assertRedisReady(redis);
     const p = await backpressure.check();
     if (p.clear) return false;
     request.log.info({ reason: p.reason, lag: p.lag, maxLag: p.maxLag }, 'api.backpressure');
@@ -142,7 +139,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      redisReady();
+      assertRedisReady(redis);
       const { id } = request.params;
       const waitMs = Math.min(request.query.wait_ms ?? 0, limits.maxWaitMs);
       const w = waitMs > 0 ? completions.wait(id, waitMs) : undefined; // before the lookup: no event slips between

@@ -1,6 +1,6 @@
 import { crossCheckStage } from './checks.js';
 import { checkSection, configInt } from './sections.js';
-import { checkTopology } from './topology.js';
+import { checkTopology, NAME_RE } from './topology.js';
 import { groupProcesses } from './processes.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -26,7 +26,6 @@ const STAGE_KEYS = new Set<string>([
   ...Object.keys(RENAMED_OPTIONS),
 ]);
 const TOP_KEYS = new Set(['pipeline', 'input', 'shards', 'redis', 'streams', 'limits', 'metrics', 'logs', 'defaults', 'stages', 'routes', '$comment']);
-const NAME_RE = /^[A-Za-z0-9_.:-]+$/;
 /** More shards than this buys nothing (a cluster has 16384 slots; each shard costs a reader per worker). */
 const MAX_SHARDS = 1024;
 
@@ -68,8 +67,6 @@ export function loadConfigFile(path = process.env.PIPELINE_CONFIG ?? DEFAULT_CON
   return resolveConfig(raw, path, opts);
 }
 
-const positiveInt = configInt;
-
 /** An integer from an environment variable: its text in the error when it is not one. */
 function envInt(name: string, text: string, min = 1): number {
   if (!/^\s*-?\d+\s*$/.test(text)) throw new ConfigError(`env ${name}`, `expected an integer >= ${min}, got ${JSON.stringify(text)}`);
@@ -79,7 +76,7 @@ function envInt(name: string, text: string, min = 1): number {
 function checkOptions(where: string, o: Partial<StageOptions>): void {
   for (const [k, v] of Object.entries(o)) {
     if (!(k in STAGE_DEFAULTS)) throw new ConfigError(`${where}.${k}`, `unknown option (known: ${Object.keys(STAGE_DEFAULTS).join(', ')})`);
-    positiveInt(`${where}.${k}`, v, k === 'minWorkers' || k === 'readAheadMs' ? 0 : 1);
+    configInt(`${where}.${k}`, v, k === 'minWorkers' || k === 'readAheadMs' ? 0 : 1);
   }
 }
 
@@ -102,7 +99,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
   const warn = opts.onDeprecated ?? warnOnStderr;
   const defaults = renameOptions('defaults', object('defaults', cfg.defaults), warn) as Partial<StageOptions>;
   checkOptions('defaults', defaults);
-  const shards = env.PIPELINE_SHARDS ? envInt('PIPELINE_SHARDS', env.PIPELINE_SHARDS) : positiveInt('shards', cfg.shards ?? 1);
+  const shards = env.PIPELINE_SHARDS ? envInt('PIPELINE_SHARDS', env.PIPELINE_SHARDS) : configInt('shards', cfg.shards ?? 1);
   if (shards > MAX_SHARDS) throw new ConfigError('shards', `at most ${MAX_SHARDS} shards, got ${shards}`);
 
   const limits = { ...LIMIT_DEFAULTS, ...object('limits', cfg.limits) };
@@ -128,7 +125,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     if (fuse !== undefined && typeof fuse !== 'boolean') throw new ConfigError(`${where}.fuse`, 'expected true or false');
     if (proc !== undefined && (typeof proc !== 'string' || !NAME_RE.test(proc)))
       throw new ConfigError(`${where}.process`, 'expected a name of letters, digits, . _ : -');
-    if (maxLag !== undefined) positiveInt(`${where}.maxLag`, maxLag);
+    if (maxLag !== undefined) configInt(`${where}.maxLag`, maxLag);
     const options = renameOptions(where, rest, warn) as Partial<StageOptions>;
     checkOptions(where, options);
     if (model !== undefined && typeof model !== 'string') throw new ConfigError(`${where}.model`, 'expected a string');

@@ -20,7 +20,8 @@ export function reservedStreamName(name: string): string | undefined {
   return undefined;
 }
 
-const NAME_RE = /^[A-Za-z0-9_.:-]+$/;
+/** Names of pipelines, stages, processes and streams. */
+export const NAME_RE = /^[A-Za-z0-9_.:-]+$/;
 
 export function checkTopology(
   stages: readonly Pick<ResolvedStage, 'name' | 'input'>[],

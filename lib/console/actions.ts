@@ -74,8 +74,8 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
   app.post<{ Body: SelectionBody }>('/console/api/dlq/replay', { onRequest: admin, schema: { body: selectionSchema } }, async (req, reply) => {
     const ids = await selected(req.body);
     if (!ids) return noSelection(reply);
-    const entries = await Promise.all(ids.map((id) => getDeadLetter(redis, keys, id)));
     if (ids.length === 0) return { replayed: [], skipped: [] }; // a selection that matches nothing (purge answers 0 too)
+    const entries = await Promise.all(ids.map((id) => getDeadLetter(redis, keys, id)));
     if (
       await busy(
         entries.filter((e) => !!e).map((e) => e!.stream),

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { requireRole } from '../api/auth.js';
-import { Unavailable } from '../api/errors.js';
+import { assertRedisReady } from '../api/errors.js';
 import { readAudit } from './audit.js';
 import { registerActions } from './actions.js';
 import { pipelineGraph } from './graph.js';
@@ -40,8 +40,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   // the request's commands until Redis is back, minutes later for a caller long gone (a purge then
   // ran after its caller had given up).
   app.addHook('onRequest', async (req) => {
-    if ((req.url.startsWith('/console/api/') || req.url.startsWith('/metrics')) && redis.status !== 'ready')
-      throw new Unavailable(`Redis is unreachable (connection ${redis.status})`);
+    if (req.url.startsWith('/console/api/') || req.url.startsWith('/metrics')) assertRedisReady(redis);
   });
 
   const sendAsset = (name: string, reply: FastifyReply) => {

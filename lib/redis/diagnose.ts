@@ -32,6 +32,9 @@ export const EXIT_CODES: Record<RedisFailureCause, number> = {
   database: 18,
 };
 
+/** Redis's reply to SELECT of a database it does not have (url.ts closes the client on it). */
+export const DB_OUT_OF_RANGE = /DB index is out of range/i;
+
 const RULES: { cause: RedisFailureCause; test: RegExp; hint: string; retryable: boolean }[] = [
   {
     cause: 'maxclients',
@@ -72,7 +75,7 @@ const RULES: { cause: RedisFailureCause; test: RegExp; hint: string; retryable: 
   },
   {
     cause: 'database',
-    test: /DB index is out of range/i,
+    test: DB_OUT_OF_RANGE,
     retryable: false,
     hint: "Redis has no such database: the number after the port in `REDIS_URL` is past the server's `databases` setting (16 unless set)",
   },

@@ -1,5 +1,6 @@
 import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ConfigError } from '../core/errors.js';
+import { DB_OUT_OF_RANGE } from './diagnose.js';
 import { keySlot } from './shard.js';
 
 /**
@@ -11,8 +12,6 @@ import { keySlot } from './shard.js';
  */
 export type RedisTarget =
   { kind: 'single'; url: string } | { kind: 'cluster'; tls: boolean; seeds: { host: string; port: number }[]; username?: string; password?: string };
-
-const DB_OUT_OF_RANGE = /DB index is out of range/i;
 
 const CLUSTER_SCHEMES = new Set(['redis+cluster:', 'rediss+cluster:']);
 
