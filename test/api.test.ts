@@ -52,6 +52,11 @@ test('auth: no token 401, wrong role 403, admin may do everything; health and op
     assert.is((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
     const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
     assert.ok(doc.paths['/v1/products/{id}'].get, 'routes are in the document');
+    // What the guard answers is documented on every guarded route; health needs no token.
+    assert.ok(doc.paths['/v1/products'].post.responses['401'] && doc.paths['/v1/events'].get.responses['403'], 'auth answers documented');
+    assert.equal(doc.paths['/healthz'].get.security, [], 'health needs no token');
+    assert.is(doc.paths['/healthz'].get.responses['401'], undefined);
+    assert.is(doc.paths['/v1/products'].post.security, undefined, "guarded routes keep the document's bearer default");
     assert.ok(doc.paths['/v1/enrich'].post.parameters.some((p: { name: string }) => p.name === 'timeout_ms'));
   } finally {
     await app.close();
@@ -107,6 +112,27 @@ test('errors name what is wrong: an unknown query parameter by name, an unread c
     const bad = await app.inject({ method: 'POST', url: '/v1/products', payload: { id: 'v2' }, headers: json });
     assert.is(bad.statusCode, 400, 'not a 429 the client would retry unchanged');
     assert.match(bad.json().rejected[0].error, /field "title"/);
+  } finally {
+    await app.close();
+  }
+});
+
+test('an unknown route is a 404 in the API error shape; HEAD of the event stream answers its headers and ends (it had never ended)', async () => {
+  const app = await api(randomPipeline());
+  try {
+    const h = auth('admin');
+    const nope = await app.inject({ method: 'GET', url: '/v1/nope?x=1', headers: h });
+    assert.is(nope.statusCode, 404);
+    assert.equal(nope.json(), { error: 'not_found', message: 'no route GET /v1/nope' });
+    assert.ok(nope.headers['x-request-id'], 'with the request id');
+    const head = await Promise.race([
+      app.inject({ method: 'HEAD', url: '/v1/events', headers: h }),
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 3_000)),
+    ]);
+    assert.ok(head, 'HEAD /v1/events answered within 3 s');
+    assert.is(head.statusCode, 200);
+    assert.match(String(head.headers['content-type']), /^text\/event-stream/);
+    assert.is((await app.inject({ method: 'HEAD', url: '/v1/events' })).statusCode, 401, 'still guarded');
   } finally {
     await app.close();
   }

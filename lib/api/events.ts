@@ -45,6 +45,8 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
       // Checked before the stream starts: Redis refuses an id past 2^64-1, and the catch-up would end the stream with nothing.
       if (from !== undefined && !streamIdInRange(from))
         return reply.code(400).send({ error: 'bad_request', message: `last event id ${from}: each part of a stream id is below 2^64` });
+      // HEAD (Fastify adds it for every GET): the headers only; a stream opened for HEAD would never end.
+      if (request.method === 'HEAD') return reply.header('content-type', 'text/event-stream').header('cache-control', 'no-cache').send();
       const res = reply.raw;
       reply.hijack();
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': request.id });

@@ -15,6 +15,9 @@ export const RECORD_SCHEMA = {
   description: 'validated as `pipeline produce` validates (lib/producer/record.ts): at most limits.maxRecordBytes of JSON, 32 levels deep',
 } as const;
 
+/** Every error answer: `error` a code (`not_found`, `bad_request`, `backlog`, ...), `message` what and why. */
+const ERROR_SCHEMA = { type: 'object', required: ['error', 'message'], properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
+
 /** Request bodies by route (Fastify does not validate them: lib/api/submit.ts parseRecords does, with the producer's rules). */
 const BODIES: Record<string, unknown> = {
   'POST /v1/products': {
@@ -27,7 +30,15 @@ const BODIES: Record<string, unknown> = {
   'POST /v1/enrich': { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Record' } } } },
 };
 
-type RouteInfo = { method: string | string[]; url: string; schema?: unknown };
+/** A route as the server's onRoute hook saw it; `guarded`: it has an onRequest role check (a token is needed). */
+export type RouteInfo = { method: string | string[]; url: string; schema?: unknown; guarded?: boolean };
+
+const ERROR_RESPONSE = { content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+/** What every guarded route may answer before its handler runs (lib/api/auth.ts). */
+const AUTH_RESPONSES = {
+  401: { description: 'no token, or one the server does not know', ...ERROR_RESPONSE },
+  403: { description: "the token's roles do not allow this route", ...ERROR_RESPONSE },
+};
 
 /** OpenAPI 3.1 document from the routes' own Fastify schemas (querystring, params, responses): 3.1 takes JSON Schema as it is, type arrays (`["string", "null"]`) included. */
 export function openapiDocument(routes: readonly RouteInfo[]): Record<string, unknown> {
@@ -54,25 +65,27 @@ export function openapiDocument(routes: readonly RouteInfo[]): Record<string, un
           schema,
         })),
       ];
-      const responses: Record<string, unknown> = {};
+      const responses: Record<string, unknown> = r.guarded ? { ...AUTH_RESPONSES } : {};
       for (const [code, schema] of Object.entries(s.response ?? {}))
         responses[code] = { description: (schema as { description?: string }).description ?? code, content: { 'application/json': { schema } } };
+      if (!Object.keys(s.response ?? {}).length) responses.default = { description: 'see docs/api.md and docs/console.md' };
       paths[url] ??= {};
       paths[url]![m.toLowerCase()] = {
         ...(s.summary ? { summary: s.summary } : {}),
         ...(s.description ? { description: s.description } : {}),
         ...(s.tags ? { tags: s.tags } : {}),
-        ...(s.security ? { security: s.security } : {}),
+        // The document's default is a bearer token; a route without a guard (health, readiness) needs none.
+        ...(s.security ? { security: s.security } : r.guarded ? {} : { security: [] }),
         parameters,
         ...(BODIES[`${m} ${r.url}`] ? { requestBody: BODIES[`${m} ${r.url}`] } : {}),
-        responses: Object.keys(responses).length ? responses : { default: { description: 'see docs/api.md' } },
+        responses,
       };
     }
   }
   return {
     openapi: '3.1.0',
     info: { title: 'streamline-enrich API', version: '1', description: 'Submit products, follow them, get the enriched result (docs/api.md).' },
-    components: { schemas: { Record: RECORD_SCHEMA }, securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    components: { schemas: { Record: RECORD_SCHEMA, Error: ERROR_SCHEMA }, securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     security: [{ bearer: [] }],
     paths,
   };

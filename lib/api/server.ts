@@ -7,7 +7,7 @@ import { Connections } from '../redis/connections.js';
 import { Keys } from '../redis/keys.js';
 import { authenticator, isLoopback, parseTokens, type ApiToken } from './auth.js';
 import { fastifyLogger } from './log.js';
-import { openapiDocument } from './openapi.js';
+import { openapiDocument, type RouteInfo } from './openapi.js';
 import { API_DEFAULTS, type ApiLimits } from './options.js';
 import { errorHandler, Unavailable } from './errors.js';
 import { registerRoutes } from './routes.js';
@@ -143,15 +143,18 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     );
   });
 
-  const routes: { method: string | string[]; url: string; schema?: unknown }[] = [];
+  const routes: RouteInfo[] = [];
   app.addHook('onRoute', (r) => {
-    if (!r.schema || (r.schema as { hide?: boolean }).hide) return;
-    routes.push({ method: r.method, url: r.url, schema: r.schema });
+    if ((r.schema as { hide?: boolean } | undefined)?.hide) return;
+    // A route with an onRequest guard (requireRole) needs a token; the others (health) do not.
+    routes.push({ method: r.method, url: r.url, schema: r.schema, guarded: r.onRequest !== undefined });
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => openapiDocument(routes));
 
   // One error handler for every route, the plugins' (console) included: they inherit it from here.
   app.setErrorHandler(errorHandler(limits.retryAfterSeconds));
+  // An unknown route answers in the API's error shape (Fastify's own 404 has `statusCode`, not `error`).
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` }));
   await app.register(registerRoutes);
   for (const p of options.plugins ?? []) await app.register(p.plugin, p.opts ?? {});
 
