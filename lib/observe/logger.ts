@@ -16,14 +16,26 @@ export interface Logger {
   child(context: LogFields): Logger;
 }
 
+/** LOG_LEVEL, or info when unset; a value it does not know is info too, said once by the first logger (log.bad_level). */
 function envLevel(): LogLevel {
   const v = (process.env.LOG_LEVEL ?? 'info').toLowerCase();
   return v in ORDER ? (v as LogLevel) : 'info';
 }
+let badLevelSaid = false;
 
 const stdoutSink: LogSink = (line) => process.stdout.write(line + '\n');
 
 export function createLogger(context: LogFields = {}, level: LogLevel = envLevel(), sink: LogSink = stdoutSink): Logger {
+  const raw = process.env.LOG_LEVEL;
+  if (raw !== undefined && !(raw.toLowerCase() in ORDER) && !badLevelSaid) {
+    badLevelSaid = true;
+    const rec = { ts: new Date().toISOString(), level: 'warn', event: 'log.bad_level', ...context, value: raw, using: level, levels: Object.keys(ORDER) };
+    sink(JSON.stringify(rec));
+  }
+  return makeLogger(context, level, sink);
+}
+
+function makeLogger(context: LogFields, level: LogLevel, sink: LogSink): Logger {
   const emit = (lvl: LogLevel, event: string, fields?: LogFields) => {
     if (ORDER[lvl] < ORDER[level]) return;
     const rec: LogFields = { ts: new Date().toISOString(), level: lvl, event, ...context, ...fields };
@@ -35,9 +47,9 @@ export function createLogger(context: LogFields = {}, level: LogLevel = envLevel
     info: (e, f) => emit('info', e, f),
     warn: (e, f) => emit('warn', e, f),
     error: (e, f) => emit('error', e, f),
-    child: (ctx) => createLogger({ ...context, ...ctx }, level, sink),
+    child: (ctx) => makeLogger({ ...context, ...ctx }, level, sink),
   };
 }
 
 /** A logger that writes nothing: for tests and library callers that log themselves. */
-export const silentLogger: Logger = createLogger({}, 'error', () => {});
+export const silentLogger: Logger = makeLogger({}, 'error', () => {});
