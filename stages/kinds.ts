@@ -1,3 +1,4 @@
+import { ConfigError } from '../lib/core/errors.js';
 import type { StageFactory } from '../lib/worker/stage.js';
 
 /**
@@ -21,4 +22,37 @@ export const STAGE_KINDS: readonly string[] = Object.keys(STAGE_LOADERS);
 export async function loadStageKinds(kinds: readonly string[]): Promise<Record<string, StageFactory>> {
   const wanted = [...new Set(kinds)].filter((k) => k in STAGE_LOADERS);
   return Object.fromEntries(await Promise.all(wanted.map(async (k) => [k, await STAGE_LOADERS[k]!()] as const)));
+}
+
+const MODEL_SETTINGS = ['modelsDir', 'allowRemoteModels'];
+const POSTGRES_SETTINGS = [
+  'postgresUrl',
+  'postgresSchema',
+  'postgresPoolSize',
+  'postgresConnectTimeoutMs',
+  'postgresStatementTimeoutMs',
+  'postgresIdleTimeoutMs',
+];
+
+/** The `settings` keys each built-in kind reads (every kind reads `acl`: stages/access.ts). */
+export const STAGE_SETTINGS: Readonly<Record<string, readonly string[]>> = {
+  preprocess: [],
+  classify: ['groups', ...MODEL_SETTINGS],
+  extract: ['brandLexicon', 'brandMinCount', 'mpnShapeRule', 'mpnTidy', ...MODEL_SETTINGS],
+  validate: ['schemas'],
+  match: ['threshold', 'index', ...MODEL_SETTINGS],
+  store: ['sink', ...POSTGRES_SETTINGS],
+};
+
+/**
+ * Refuses a `settings` key the stage's kind does not read (`where` names the stage: `stages[2]`).
+ * A misspelt setting (`"treshold"`) had been ignored, the stage running on its default. A store
+ * with a `module:` sink and `module:` kinds take any settings: their code reads them.
+ */
+export function checkStageSettings(where: string, kind: string, settings: Readonly<Record<string, unknown>>): void {
+  const known = STAGE_SETTINGS[kind];
+  if (!known || (kind === 'store' && String(settings.sink ?? '').startsWith('module:'))) return;
+  const allowed = ['acl', ...known];
+  for (const k of Object.keys(settings))
+    if (!allowed.includes(k)) throw new ConfigError(`${where}.settings.${k}`, `unknown setting for a ${kind} stage (known: ${allowed.join(', ')})`);
 }

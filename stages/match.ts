@@ -1,3 +1,4 @@
+import { ConfigError } from '../lib/core/errors.js';
 import type { Embedder } from '../lib/models/embedder.js';
 import { stageKeySpace } from '../lib/redis/shard.js';
 import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
@@ -18,7 +19,10 @@ import { VectorStore } from './domain/vector-store.js';
 export function createMatch(ctx: StageContext): Stage {
   const opts = modelOptions(ctx);
   const version = stageModelVersion(ctx.stage)!;
-  const threshold = typeof ctx.stage.settings.threshold === 'number' ? ctx.stage.settings.threshold : 0.92;
+  const threshold = ctx.stage.settings.threshold ?? 0.92;
+  // A threshold given as text ("0.9") had been ignored for the default.
+  if (typeof threshold !== 'number' || !(threshold > 0 && threshold <= 1))
+    throw new ConfigError(`stages.${ctx.stage.name}.settings.threshold`, `expected a cosine similarity in (0, 1], got ${JSON.stringify(threshold)}`);
   const index = parseIndexOptions(`stages.${ctx.stage.name}.settings.index`, ctx.stage.settings.index);
   const vectors = new VectorStore(ctx.redis, stageKeySpace(ctx), index, (event, fields) => ctx.logger.warn(event, fields));
   let model: Embedder | undefined;

@@ -9,6 +9,11 @@ import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
 import { routeCycle } from '../lib/config/topology.js';
 import { ConfigError } from '../lib/core/errors.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../scripts/commands/common.js';
+import { checkStageSettings } from '../stages/kinds.js';
 
 const base = (): Record<string, unknown> => ({
   stages: [
@@ -96,6 +101,42 @@ test("integers stop at Node's longest timer; environment integers name their tex
   assert.match(error({ ...base(), defaults: { batchSize: 1e300 } }), /defaults\.batchSize: expected an integer from 1 to 2147483647/);
   assert.match(error(base(), { PIPELINE_SHARDS: 'abc' }), /env PIPELINE_SHARDS: expected an integer >= 1, got "abc"/);
   assert.match(error(base(), { STATSD_PORT: '99999' }), /metrics\.port: expected a port number/);
+});
+
+test('a stage setting its kind does not read is refused, naming it and the known ones (a misspelt "treshold" had run on the default)', () => {
+  const withSettings = (i: number, settings: Record<string, unknown>) => {
+    const raw = base() as { stages: Record<string, unknown>[] };
+    raw.stages[i]!.settings = settings;
+    return raw;
+  };
+  const check = (raw: unknown) => {
+    try {
+      resolveConfig(raw, 'x', { env: {}, checkSettings: checkStageSettings });
+    } catch (err) {
+      assert.instance(err, ConfigError);
+      return (err as Error).message;
+    }
+    return 'loaded';
+  };
+  assert.match(check(withSettings(1, { shemas: {} })), /stages\[1\]\.settings\.shemas: unknown setting for a validate stage \(known: acl, schemas\)/);
+  assert.match(check(withSettings(2, { postgresURL: 'x' })), /stages\[2\]\.settings\.postgresURL: unknown setting for a store stage/);
+  assert.is(check(withSettings(1, { schemas: {}, acl: {} })), 'loaded');
+  assert.is(check(withSettings(2, { sink: 'module:./mine.js', file: 'out.jsonl' })), 'loaded', "a module sink's own settings are its code's business");
+  // The CLI's loader (every command) runs the check, and names the file.
+  const dir = mkdtempSync(join(tmpdir(), 'settings-'));
+  try {
+    const f = join(dir, 'p.json');
+    writeFileSync(f, JSON.stringify(withSettings(0, { lowercase: true })));
+    assert.throws(
+      () => loadConfig({ config: f }),
+      (err: unknown) => {
+        assert.match((err as Error).message, `config error in ${f} at stages[0].settings.lowercase: unknown setting for a preprocess stage (known: acl)`);
+        return true;
+      },
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

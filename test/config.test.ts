@@ -1,5 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfigFile, resolveConfig } from '../lib/config/load.js';
 import { ConfigError } from '../lib/core/errors.js';
 import { checkGracePeriod } from '../lib/config/checks.js';
@@ -121,6 +124,31 @@ test('the shipped configs load', () => {
 
 test('an unreadable config file is a ConfigError naming the file', () => {
   assert.throws(() => loadConfigFile('/nonexistent.json', { env: {} }), /\/nonexistent\.json: cannot read/);
+});
+
+test("a config file's mistakes name the file as well as the place; a byte-order mark is read past (it was refused as invalid JSON)", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  try {
+    const good = readFileSync('config/rules-only.json', 'utf8');
+    const bom = join(dir, 'bom.json');
+    writeFileSync(bom, '\uFEFF' + good);
+    assert.ok(loadConfigFile(bom, { env: {} }).stages.length >= 3, 'a BOM-prefixed file loads');
+    const bad = join(dir, 'bad.json');
+    const raw = JSON.parse(good);
+    raw.stages[0].name = 'has space';
+    writeFileSync(bad, JSON.stringify(raw));
+    assert.throws(
+      () => loadConfigFile(bad, { env: {} }),
+      (err: unknown) => {
+        assert.instance(err, ConfigError);
+        assert.match((err as Error).message, new RegExp(`^config error in ${bad.replace(/[.]/g, '\\.')} at stages\\[0\\]\\.name: `));
+        assert.is((err as ConfigError).where, 'stages[0].name');
+        return true;
+      },
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

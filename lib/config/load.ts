@@ -37,6 +37,8 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Stage kinds that exist; an unknown kind is a config error. @defaultValue no check */
   knownKinds?: readonly string[];
+  /** Checks a stage's `settings` for its kind (stages/kinds.ts checkStageSettings); throws a ConfigError. @defaultValue no check */
+  checkSettings?: (where: string, kind: string, settings: Readonly<Record<string, unknown>>) => void;
   /** Told about each deprecated option in use (where, what to write instead). @defaultValue a `config.deprecated` JSON line on stderr */
   onDeprecated?: (where: string, message: string) => void;
 }
@@ -60,11 +62,18 @@ function renameOptions(where: string, o: Record<string, unknown>, warn: (where: 
 export function loadConfigFile(path = process.env.PIPELINE_CONFIG ?? DEFAULT_CONFIG_PATH, opts: LoadOptions = {}): ResolvedConfig {
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    // A byte-order mark (what some Windows editors save) is not JSON; it says nothing about the config.
+    raw = JSON.parse(readFileSync(path, 'utf8').replace(/^\uFEFF/, ''));
   } catch (err) {
     throw new ConfigError(path, `cannot read or parse: ${(err as Error).message}`);
   }
-  return resolveConfig(raw, path, opts);
+  try {
+    return resolveConfig(raw, path, opts);
+  } catch (err) {
+    // Name the file: the same mistake reads differently in the config a process was given and in another.
+    if (err instanceof ConfigError && !err.file) throw new ConfigError(err.where, err.reason, path);
+    throw err;
+  }
 }
 
 /** An integer from an environment variable: its text in the error when it is not one. */
@@ -132,6 +141,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     const merged: StageOptions = { ...STAGE_DEFAULTS, ...defaults, ...options };
     if (merged.maxWorkers < merged.minWorkers) throw new ConfigError(`${where}.maxWorkers`, 'must be >= minWorkers');
     crossCheckStage(where, merged);
+    opts.checkSettings?.(where, kind, object(`${where}.settings`, settings));
     const redisUrl = env[stageRedisUrlEnv(name)] || redis.url; // per-stage credentials (ACL user per stage)
     return {
       ...merged,

@@ -10,9 +10,11 @@ export class PipelineError extends Error {
 export class ConfigError extends PipelineError {
   constructor(
     readonly where: string,
-    reason: string,
+    readonly reason: string,
+    /** The config file it came from, when there is one. */
+    readonly file?: string,
   ) {
-    super(`config error at ${where}: ${reason}`);
+    super(`config error${file ? ` in ${file}` : ''} at ${where}: ${reason}`);
   }
 }
 
