@@ -44,6 +44,37 @@ export const STAGE_SETTINGS: Readonly<Record<string, readonly string[]>> = {
   store: ['sink', ...POSTGRES_SETTINGS],
 };
 
+const MODEL_OUTPUTS = ['model', 'modelVersion'];
+
+/**
+ * The top-level fields each built-in kind outputs (routing rules may test only these; a rule on
+ * another field never matches). test/stage-kinds.test.ts checks them against the stages' own
+ * output functions.
+ */
+export const STAGE_OUTPUTS: Readonly<Record<string, readonly string[]>> = {
+  preprocess: ['title', 'text', 'mpn', 'gtin', 'brand'],
+  classify: ['category', 'confidence', 'top', 'subcategory', 'subcategoryConfidence', 'subcategories', 'group', ...MODEL_OUTPUTS],
+  extract: ['brand', 'brandSource', 'mpn', 'mpnSource', 'gtin', 'gtinSource', 'attributes', 'entities', ...MODEL_OUTPUTS],
+  validate: [
+    'valid',
+    'mpn',
+    'mpnNormalized',
+    'mpnPlausible',
+    'gtin',
+    'gtinValid',
+    'gtinType',
+    'gtinError',
+    'attributesComplete',
+    'missingAttributes',
+    'missingExpected',
+  ],
+  match: ['matchScore', 'candidates', 'lookupMs', 'duplicateOf', ...MODEL_OUTPUTS],
+  store: ['stored', 'sink'],
+};
+
+/** The output fields of a built-in kind; undefined for `module:` kinds (they may output anything). */
+export const stageOutputs = (kind: string): readonly string[] | undefined => STAGE_OUTPUTS[kind];
+
 /**
  * Refuses a `settings` key the stage's kind does not read (`where` names the stage: `stages[2]`).
  * A misspelt setting (`"treshold"`) had been ignored, the stage running on its default. A store
@@ -56,3 +87,6 @@ export function checkStageSettings(where: string, kind: string, settings: Readon
   for (const k of Object.keys(settings))
     if (!allowed.includes(k)) throw new ConfigError(`${where}.settings.${k}`, `unknown setting for a ${kind} stage (known: ${allowed.join(', ')})`);
 }
+
+/** What the config loader checks against the built-in kinds (LoadOptions of lib/config/load.ts): the CLI passes these. */
+export const KIND_CHECKS = { knownKinds: STAGE_KINDS, checkSettings: checkStageSettings, stageOutputs } as const;

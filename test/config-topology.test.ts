@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../scripts/commands/common.js';
-import { checkStageSettings } from '../stages/kinds.js';
+import { checkStageSettings, stageOutputs } from '../stages/kinds.js';
 
 const base = (): Record<string, unknown> => ({
   stages: [
@@ -137,6 +137,35 @@ test('a stage setting its kind does not read is refused, naming it and the known
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a routing rule on a field its stage never outputs is refused, naming the rule and the fields there are (a misspelt one had sent every record to the next rule)', () => {
+  const routed = (when: unknown) => ({ ...base(), routes: { preprocess: [{ when, to: 'validate' }, { to: 'store' }], validate: [{ to: 'store' }] } });
+  const check = (raw: unknown) => {
+    try {
+      resolveConfig(raw, 'x', { env: {}, stageOutputs });
+    } catch (err) {
+      assert.instance(err, ConfigError);
+      return (err as Error).message;
+    }
+    return 'loaded';
+  };
+  assert.match(
+    check(routed({ titel: 'x' })),
+    'config error at routes.preprocess[0].when.titel: a preprocess stage outputs no field "titel" (it outputs: title, text, mpn, gtin, brand)',
+  );
+  assert.match(
+    check(routed({ any: [{ mpn: { exists: true } }, { 'gtn.x': 1 }] })),
+    'routes.preprocess[0].when.gtn.x: a preprocess stage outputs no field "gtn"',
+  );
+  assert.is(check(routed({ any: [{ mpn: { exists: true } }, { gtin: { exists: true } }] })), 'loaded');
+  const moduleKind = base() as { stages: Record<string, unknown>[] };
+  moduleKind.stages[0]!.kind = 'module:./mine.js';
+  assert.is(
+    check({ ...moduleKind, routes: { preprocess: [{ when: { anything: 1 }, to: 'validate' }, { to: 'store' }], validate: [{ to: 'store' }] } }),
+    'loaded',
+    'a module kind may output anything',
+  );
 });
 
 test.run();

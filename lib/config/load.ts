@@ -1,6 +1,6 @@
 import { crossCheckStage } from './checks.js';
 import { checkSection, configInt } from './sections.js';
-import { checkTopology, NAME_RE } from './topology.js';
+import { checkRouteFields, checkTopology, NAME_RE } from './topology.js';
 import { groupProcesses } from './processes.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -39,6 +39,8 @@ export interface LoadOptions {
   knownKinds?: readonly string[];
   /** Checks a stage's `settings` for its kind (stages/kinds.ts checkStageSettings); throws a ConfigError. @defaultValue no check */
   checkSettings?: (where: string, kind: string, settings: Readonly<Record<string, unknown>>) => void;
+  /** The top-level output fields of a stage kind (stages/kinds.ts STAGE_OUTPUTS), undefined for one that may output anything; a routing rule on another field is a config error. @defaultValue no check */
+  stageOutputs?: (kind: string) => readonly string[] | undefined;
   /** Told about each deprecated option in use (where, what to write instead). @defaultValue a `config.deprecated` JSON line on stderr */
   onDeprecated?: (where: string, message: string) => void;
 }
@@ -171,6 +173,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
   // compileRoutes validates every rule and target, naming the rule in its error.
   compileRoutes(routes, stages, streams.terminal);
   checkTopology(stages, streams.terminal, routes);
+  if (opts.stageOutputs) checkRouteFields(stages, routes, opts.stageOutputs);
 
   const metrics = { ...METRICS_DEFAULTS, ...object('metrics', cfg.metrics) };
   if (env.STATSD_HOST) Object.assign(metrics, { enabled: true, host: env.STATSD_HOST });

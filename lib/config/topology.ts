@@ -1,4 +1,5 @@
 import { ConfigError } from '../core/errors.js';
+import { conditionFields } from '../stream/router.js';
 import type { ResolvedStage, RouteRule } from './types.js';
 
 /**
@@ -81,4 +82,30 @@ export function routeCycle(stages: readonly Pick<ResolvedStage, 'name' | 'input'
     if (found) return found;
   }
   return undefined;
+}
+
+/**
+ * A rule that tests a field its stage never outputs is refused (`"gruop": "electronics"` never
+ * matched, so every record took the next rule, often the default `review`, without a word).
+ * Only the first part of a dotted path is known (`attributes.capacity.value`: `attributes`).
+ */
+export function checkRouteFields(
+  stages: readonly Pick<ResolvedStage, 'name' | 'kind'>[],
+  routes: Record<string, RouteRule[]>,
+  outputsOf: (kind: string) => readonly string[] | undefined,
+): void {
+  for (const [name, rules] of Object.entries(routes)) {
+    const kind = stages.find((s) => s.name === name)?.kind;
+    const outputs = kind === undefined ? undefined : outputsOf(kind);
+    if (!outputs) continue;
+    rules.forEach((rule, i) => {
+      for (const field of rule.when ? conditionFields(rule.when) : []) {
+        if (!outputs.includes(field.split('.')[0]!))
+          throw new ConfigError(
+            `routes.${name}[${i}].when.${field}`,
+            `a ${kind} stage outputs no field ${JSON.stringify(field.split('.')[0])} (it outputs: ${outputs.join(', ')})`,
+          );
+      }
+    });
+  }
 }

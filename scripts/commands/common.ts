@@ -6,7 +6,7 @@ import { PACKAGE_ROOT } from '../../lib/core/root.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { diagnoseRedisError, diagnoseWithProbe, type RedisFailure } from '../../lib/redis/diagnose.js';
 import { createClient, describeRedisUrl, parseRedisUrl } from '../../lib/redis/url.js';
-import { checkStageSettings, STAGE_KINDS } from '../../stages/kinds.js';
+import { KIND_CHECKS } from '../../stages/kinds.js';
 
 /**
  * The bin every child process runs (`pipeline worker <stage>`): the entry this process came from.
@@ -21,7 +21,7 @@ export interface GlobalOptions {
 }
 
 export function loadConfig(opts: GlobalOptions): ResolvedConfig {
-  return loadConfigFile(opts.config ?? process.env.PIPELINE_CONFIG ?? undefined, { knownKinds: STAGE_KINDS, checkSettings: checkStageSettings });
+  return loadConfigFile(opts.config ?? process.env.PIPELINE_CONFIG ?? undefined, { ...KIND_CHECKS });
 }
 
 /** The last connection error a CLI client emitted, and where it points: what `fatal` explains a failed command by. */

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { DEFAULT_CONFIG_PATH, loadConfigFile } from '../../lib/config/load.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { checkStageSettings, STAGE_KINDS } from '../../stages/kinds.js';
+import { KIND_CHECKS } from '../../stages/kinds.js';
 import { REPO, type GlobalOptions } from './common.js';
 
 /**
@@ -23,7 +23,7 @@ export async function deployRenderCommand(opts: GlobalOptions & { check?: boolea
   }
   const path = resolve(opts.config ?? process.env.PIPELINE_CONFIG ?? DEFAULT_CONFIG_PATH);
   const raw = readFileSync(path, 'utf8');
-  const config = loadConfigFile(path, { env: {}, knownKinds: STAGE_KINDS, checkSettings: checkStageSettings });
+  const config = loadConfigFile(path, { env: {}, ...KIND_CHECKS });
   const files = render.renderDeploy(config, raw, relative(REPO, path));
   const stale: string[] = [];
   for (const [file, text] of files) {
