@@ -15,10 +15,23 @@ test('readLines splits across chunks, measures oversized lines without keeping t
   const lines = [];
   for await (const l of readLines(input, 10)) lines.push({ n: l.lineNo, s: l.bytes?.toString(), size: l.size });
   assert.equal(lines, [
-    { n: 1, s: 'ab', size: 3 },
+    { n: 1, s: 'ab', size: 2 },
     { n: 2, s: 'cdef', size: 4 },
     { n: 3, s: undefined, size: 50 },
     { n: 4, s: 'last', size: 4 },
+  ]);
+});
+
+test("a CRLF line of exactly the limit is kept (its CR is not the record's); one byte more is oversized, with or without CR", async () => {
+  const ten = '0123456789';
+  const input = Readable.from([Buffer.from(`${ten}\r\n${ten}x\r\n${ten}x\n${ten}\r`)]);
+  const lines = [];
+  for await (const l of readLines(input, 10)) lines.push({ n: l.lineNo, s: l.bytes?.toString(), size: l.size });
+  assert.equal(lines, [
+    { n: 1, s: ten, size: 10 },
+    { n: 2, s: undefined, size: 11 },
+    { n: 3, s: undefined, size: 11 },
+    { n: 4, s: ten, size: 10 },
   ]);
 });
 
