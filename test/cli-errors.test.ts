@@ -71,6 +71,12 @@ test('a database the server does not have (/99 of 16): status and produce stop w
     assertOneLine(produce.output(), code2, 'database', /no such database/);
     assert.ok(Date.now() - t0 < 15_000, 'no waiting out --retry-for: waiting cannot fix it');
     assert.is(await redis.exists(new Keys(pipeline).stream('in')), 0, 'nothing written to database 0');
+    // A worker (one stage, and several in one process) names the database too: it had said "cannot reach Redis", exit 10.
+    for (const stages of ['preprocess', 'preprocess,store']) {
+      const worker = cli(['--config', file, 'worker', stages], url);
+      const code3 = await exited(worker);
+      assertOneLine(worker.output(), code3, 'database', /no such database/);
+    }
   } finally {
     rmSync(file, { force: true });
   }

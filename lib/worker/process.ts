@@ -31,6 +31,8 @@ export interface StageProcessOptions {
    * @defaultValue env PROGRESS_FILE, else none
    */
   progressFile?: string;
+  /** Told of every error of the process's Redis connections (the CLI explains a failed run by the last one: `pipeline worker` with a database Redis does not have). @defaultValue none */
+  onConnectionError?: (err: Error) => void;
 }
 
 /**
@@ -81,7 +83,13 @@ export class StageProcess {
     this.metricsSettings = config.metrics;
     const base = { config, stages: opts.kinds, index: opts.index, shards: opts.shards };
     if (stages.length === 1) {
-      const w = new Worker({ ...base, stage: names[0]!, logger: opts.logger?.child({ stage: names[0] }), progressFile: opts.progressFile });
+      const w = new Worker({
+        ...base,
+        stage: names[0]!,
+        logger: opts.logger?.child({ stage: names[0] }),
+        progressFile: opts.progressFile,
+        onConnectionError: opts.onConnectionError,
+      });
       this.workers = [w];
       this.connections = [];
       this.logger = w.logger;
@@ -99,10 +107,12 @@ export class StageProcess {
           name: `${this.name}:${consumer}`,
           logger: this.logger,
           // A shared connection's trouble is every stage's: counted under each stage that uses it.
-          onError: () =>
+          onError: (err) => {
             workers
               .filter((w) => w.stage.redisUrl === stage.redisUrl)
-              .forEach((w) => w.metrics.increment('redis.connection_errors', 1, { stage: w.stage.name })),
+              .forEach((w) => w.metrics.increment('redis.connection_errors', 1, { stage: w.stage.name }));
+            opts.onConnectionError?.(err);
+          },
         });
         byUrl.set(stage.redisUrl, connections);
       }

@@ -37,6 +37,8 @@ export interface WorkerOptions {
   connections?: Connections;
   /** File the watchdog rewrites while the loop progresses (exec probes). @defaultValue env PROGRESS_FILE, else none */
   progressFile?: string;
+  /** Told of every error of the worker's own connections (the CLI explains a failed run by the last one). @defaultValue none */
+  onConnectionError?: (err: Error) => void;
 }
 
 /**
@@ -86,7 +88,10 @@ export class Worker {
         url: stage.redisUrl,
         name: `${stage.name}:${name}`,
         logger: this.logger,
-        onError: () => this.metrics.increment('redis.connection_errors', 1, { stage: stage.name }),
+        onError: (err) => {
+          this.metrics.increment('redis.connection_errors', 1, { stage: stage.name });
+          opts.onConnectionError?.(err);
+        },
       });
     this.logStream?.attach(this.connections.command(), this.metrics);
     const factory = opts.stages[stage.kind];

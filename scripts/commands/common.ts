@@ -69,6 +69,11 @@ export function cliRedis(url: string, opts: CliRedisOptions = {}): Redis {
   return client;
 }
 
+/** Records a connection error of a client the CLI did not make (a worker's): what `fatal` explains a failed command by. */
+export function noteConnectionError(err: unknown): void {
+  lastConnectionError = err;
+}
+
 /** The one-line explanation of a Redis failure (undefined for other errors); probes the server when ioredis saw only a closed connection. */
 export function explainRedisFailure(err: unknown): Promise<RedisFailure | undefined> {
   return diagnoseWithProbe(err, lastConnectionError, probeAt, target);

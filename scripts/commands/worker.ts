@@ -5,7 +5,7 @@ import { parseShardList } from '../../lib/redis/shard.js';
 import { loadModuleStages } from '../../lib/worker/modules.js';
 import { StageProcess } from '../../lib/worker/process.js';
 import { loadStageKinds } from '../../stages/kinds.js';
-import { loadConfig, type GlobalOptions } from './common.js';
+import { loadConfig, noteConnectionError, type GlobalOptions } from './common.js';
 
 /**
  * `pipeline worker <stage>[,<stage>...]`: one process running those stages' consumers (a process
@@ -29,7 +29,7 @@ export async function workerCommand(arg: string, opts: GlobalOptions & { shards?
   // Only this process's stage kinds are imported (built-in ones and the user's `module:` ones): a shorter cold start.
   const mine = config.stages.filter((s) => stages.includes(s.name));
   const [builtIn, own] = await Promise.all([loadStageKinds(mine.map((s) => s.kind)), loadModuleStages(config, mine)]);
-  proc = new StageProcess({ config, stages, kinds: { ...builtIn, ...own }, shards });
+  proc = new StageProcess({ config, stages, kinds: { ...builtIn, ...own }, shards, onConnectionError: noteConnectionError });
   try {
     if (!stopRequested) await proc.run();
   } finally {
