@@ -4,7 +4,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
 import type { StageOptions } from '../lib/config/types.js';
-import { BadRecordError, StageError } from '../lib/core/errors.js';
+import { BadIdError, BadRecordError, StageError } from '../lib/core/errors.js';
+import { getDeadLetter, purgeDeadLetters, replayDeadLetters } from '../lib/ops/dlq.js';
+import { Script } from '../lib/redis/script.js';
+import { rulesOnlyConfig } from './helpers/pipeline.js';
 import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
@@ -211,4 +214,36 @@ test.after(async () => {
   redis.disconnect();
   await server.close();
 });
+test('a dead-letter id without its -seq is refused by show, replay and purge; the replay script deletes the entry it put back (a replay by <ms> had stored one record twice)', async () => {
+  const pipeline = randomPipeline();
+  const config = rulesOnlyConfig(server.url, pipeline);
+  const keys = new Keys(pipeline);
+  const stream = config.stages[1]!.input;
+  // Two dead letters in one millisecond, as a batch dead-letters them.
+  for (const seq of [0, 1]) await redis.xadd(keys.dlq, `5-${seq}`, 'stream', stream, 'k', `p${seq}`, 'e', 'x', 'reason', 'max_deliveries');
+  for (const call of [
+    () => getDeadLetter(redis, keys, '5'),
+    () => replayDeadLetters(redis, config, { ids: ['5'] }, keys),
+    () => purgeDeadLetters(redis, keys, { ids: ['5'] }),
+  ])
+    await call().then(
+      () => assert.unreachable('a partial id was taken'),
+      (err: unknown) => {
+        assert.instance(err, BadIdError);
+        assert.match((err as Error).message, /expected <ms>-<seq>/);
+      },
+    );
+  assert.is(await redis.xlen(keys.dlq), 2, 'nothing replayed or purged');
+  // The script itself, given a partial id after 5-0 went: it puts back 5-1 and deletes 5-1, not 5-0.
+  await redis.xdel(keys.dlq, '5-0');
+  const r = await new Script('dlq-replay-2').run<string>(redis, [keys.dlq, keys.stream(stream)], ['5', stream]);
+  assert.type(r, 'string');
+  assert.is(await redis.xlen(keys.dlq), 0, 'the entry put back is the one deleted');
+  const back = await redis.xrange(keys.stream(stream), '-', '+');
+  assert.equal(
+    back.map(([, f]) => f[f.indexOf('k') + 1]),
+    ['p1'],
+  );
+});
+
 test.run();

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { errorMessage } from '../core/errors.js';
+import { BadIdError, errorMessage } from '../core/errors.js';
 import { isTransientRedisError } from '../core/failure-policy.js';
 
 /** Redis cannot be reached now: the request is answered 503 with Retry-After. */
@@ -48,6 +48,7 @@ export function errorHandler(retryAfterSeconds: number) {
     }
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       return reply.code(415).send({ error: 'unsupported_media_type', message: `${err.message}; send ${ACCEPTED_TYPES.join(', ')}` });
+    if (err instanceof BadIdError) return reply.code(400).send({ error: 'bad_request', message: err.message });
     if (badStreamId(err)) return reply.code(400).send({ error: 'bad_request', message: `${errorMessage(err)} (a stream id is <ms>-<seq>, each below 2^64)` });
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) request.log.error({ err }, 'api.error');

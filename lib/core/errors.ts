@@ -24,6 +24,9 @@ export class DecodeError extends PipelineError {}
 /** A record that fails validation (wrong types, missing fields, oversized). Permanent: retrying will not help. */
 export class BadRecordError extends PipelineError {}
 
+/** An entry id a caller gave (CLI argument, API body) that is not a whole stream id `<ms>-<seq>`. */
+export class BadIdError extends PipelineError {}
+
 /** A stage output matched no routing rule and the stage has no default. */
 export class RouteError extends PipelineError {}
 

@@ -29,5 +29,6 @@ end
 if stream ~= ARGV[2] then return -1 end
 if #keep == 0 then return -2 end
 local id = redis.call('XADD', KEYS[2], '*', unpack(keep))
-redis.call('XDEL', KEYS[1], ARGV[1])
+-- The id XRANGE found, not ARGV[1]: the entry put back is the one deleted, whatever form the caller's id had.
+redis.call('XDEL', KEYS[1], found[1][1])
 return id

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { decodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, type Envelope } from '../stream/codec.js';
 import type { ResolvedConfig } from '../config/types.js';
-import { errorMessage } from '../core/errors.js';
+import { BadIdError, errorMessage } from '../core/errors.js';
 import { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { Backpressure, type Pressure } from '../producer/backpressure.js';
@@ -99,14 +99,27 @@ export async function listDeadLetters(redis: Redis, keys: Keys, o: ListOptions =
   }
 }
 
+/**
+ * Throws BadIdError unless `id` is a whole entry id. Redis reads `<ms>` alone as a range in XRANGE
+ * (`<ms>-0` to `<ms>-max`) but as `<ms>-0` in XDEL: a replay by `<ms>` put back one entry and
+ * deleted another, which a second replay then stored again.
+ */
+export function checkEntryId(id: string): void {
+  if (!/^\d+-\d+$/.test(id)) throw new BadIdError(`dead-letter id ${JSON.stringify(id)}: expected <ms>-<seq>, as \`pipeline dlq list\` shows it`);
+}
+
 export async function getDeadLetter(redis: Redis, keys: Keys, id: string): Promise<DeadLetterEntry | undefined> {
+  checkEntryId(id);
   const [hit] = await redis.xrangeBuffer(keys.dlq, id, id);
   return hit ? parse(hit[0].toString(), hit[1]) : undefined;
 }
 
 /** The DLQ ids a selection names; `all` stops at the last id present now, so entries dead-lettered again meanwhile are not picked up twice. */
 async function selectIds(redis: Redis, keys: Keys, sel: Selection): Promise<string[]> {
-  if (sel.ids?.length) return sel.ids;
+  if (sel.ids?.length) {
+    sel.ids.forEach(checkEntryId);
+    return sel.ids;
+  }
   if (!sel.all) throw new Error('select entries with ids or all');
   const [last] = await redis.xrevrange(keys.dlq, '+', '-', 'COUNT', 1);
   if (!last) return [];
