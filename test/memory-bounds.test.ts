@@ -56,6 +56,29 @@ test('age caps: review and DLQ entries older than the cap are trimmed by the sam
   assert.is(logs.filter((l) => l.includes('"stream.trimmed_by_age"')).length, 2, 'nothing trimmed, nothing said');
 });
 
+test('age caps apply without StatsD: `pipeline monitor` with metrics off trims review and DLQ (the caps had run only beside the gauges)', async () => {
+  const pipeline = randomPipeline();
+  const file = writeConfig(pipeline, FAST, {
+    streams: { terminal: ['review'], terminalMaxAgeMs: 60_000, dlqMaxAgeMs: 60_000 },
+    metrics: { gaugeIntervalMs: 200 },
+  });
+  const keys = new Keys(pipeline);
+  const old = `${Date.now() - 120_000}`;
+  for (let i = 0; i < 3; i++) await redis.xadd(keys.stream('review'), `${old}-${i}`, 'k', `r${i}`);
+  for (let i = 0; i < 2; i++) await redis.xadd(keys.dlq, `${old}-${i}`, 'k', `d${i}`);
+  await redis.xadd(keys.stream('review'), '*', 'k', 'young');
+  const monitor = cli(['--config', file, 'monitor'], server.url);
+  try {
+    await waitFor('the old entries trimmed', async () => (await redis.xlen(keys.stream('review'))) === 1 && (await redis.xlen(keys.dlq)) === 0, 15_000);
+    assert.match(monitor.output(), /"event":"stream\.trimmed_by_age"/);
+    assert.match(monitor.output(), /"event":"monitor\.metrics_off"[^\n]*"ageCaps":true/);
+  } finally {
+    monitor.kill('SIGTERM');
+    await exited(monitor);
+    rmSync(file, { force: true });
+  }
+});
+
 test('age caps are off by default and validated', () => {
   const config = rulesOnlyConfig(server.url, randomPipeline());
   assert.is(config.streams.terminalMaxAgeMs, 0);

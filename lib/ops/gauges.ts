@@ -31,6 +31,15 @@ export function emitGauges(metrics: Metrics, status: PipelineStatus): void {
 }
 
 /**
+ * Whether a pipeline needs its one sampler process (`pipeline up`'s supervisor, `pipeline
+ * monitor`): for the gauges when metrics are on, and for the age caps whenever one is set (they
+ * had run only beside the gauges, so without StatsD the review stream and the DLQ grew past them).
+ */
+export function needsSampler(config: ResolvedConfig): boolean {
+  return config.metrics.enabled || config.streams.terminalMaxAgeMs > 0 || config.streams.dlqMaxAgeMs > 0;
+}
+
+/**
  * Samples the pipeline's backlog from Redis every `intervalMs` (one auto-pipelined round of XINFO
  * per stream) and sends it as gauges. Run ONE per pipeline: `pipeline up` runs it, and deployments
  * without `pipeline up` run `pipeline monitor`. Workers never sample: N replicas would send N

@@ -9,15 +9,15 @@ export interface AgeCap {
 }
 
 /**
- * Trim each stream of entries older than its cap (XTRIM MINID <now - maxAgeMs>: entry ids start
- * with the ms time the server added them, so the age is the server's, whatever the clocks of the
- * processes). Never silent: every trim that removed entries is logged (`stream.trimmed_by_age`,
+ * Trim each stream of entries older than its cap (XTRIM MINID <now - maxAgeMs>, `now` from Redis's
+ * TIME: entry ids start with the ms time the server added them, so the age is the server's,
+ * whatever the clock of the process that trims). Never silent: every trim that removed entries is logged (`stream.trimmed_by_age`,
  * warn, with the count and the cut-off) and counted (`stream.trimmed_by_age{stream}`). Exact
  * MINID, not `~`: the count is what went. Returns the entries removed per stream.
  */
 export async function trimByAge(redis: Redis, caps: readonly AgeCap[], o: { logger: Logger; metrics: Metrics; now?: number }): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  const now = o.now ?? Date.now();
+  const now = o.now ?? (await serverTimeMs(redis));
   for (const { stream, maxAgeMs } of caps) {
     if (!(maxAgeMs > 0)) continue;
     const minId = `${Math.max(0, now - maxAgeMs)}-0`;
@@ -29,4 +29,10 @@ export async function trimByAge(redis: Redis, caps: readonly AgeCap[], o: { logg
     }
   }
   return out;
+}
+
+/** The server's clock in ms (TIME). */
+export async function serverTimeMs(redis: Redis): Promise<number> {
+  const [seconds, micros] = await redis.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }

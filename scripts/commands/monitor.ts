@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { GaugeSampler } from '../../lib/ops/gauges.js';
+import { GaugeSampler, needsSampler } from '../../lib/ops/gauges.js';
 import { ensureGroups } from '../../lib/ops/inspect.js';
 import { createLogger } from '../../lib/observe/logger.js';
 import { createMetrics } from '../../lib/observe/metrics.js';
@@ -22,9 +22,10 @@ export async function monitorCommand(opts: GlobalOptions): Promise<void> {
   const redis = connections.command();
   const created = await ensureGroups(redis, config);
   logger.info('monitor.groups', { created, stages: config.stages.map((s) => s.name) });
-  const sampler = config.metrics.enabled ? new GaugeSampler({ redis, config, metrics, logger }) : undefined;
-  if (sampler) sampler.start();
-  else logger.warn('monitor.metrics_off', { hint: 'set STATSD_HOST (or metrics.enabled) to send gauges' });
+  const sampler = needsSampler(config) ? new GaugeSampler({ redis, config, metrics, logger }) : undefined;
+  sampler?.start();
+  if (!config.metrics.enabled)
+    logger.warn('monitor.metrics_off', { hint: 'set STATSD_HOST (or metrics.enabled) to send gauges', ageCaps: sampler !== undefined });
   logger.info('monitor.started', { intervalMs: sampler?.intervalMs, statsd: config.metrics.enabled ? `${config.metrics.host}:${config.metrics.port}` : null });
   await new Promise<void>((resolve) =>
     onShutdownSignal(async () => {

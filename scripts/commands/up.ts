@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { Autoscaler } from '../../lib/ops/autoscaler.js';
 import type { ResolvedConfig, ResolvedProcess, ResolvedStage } from '../../lib/config/types.js';
 import { processOptions } from '../../lib/config/processes.js';
-import { GaugeSampler } from '../../lib/ops/gauges.js';
+import { GaugeSampler, needsSampler } from '../../lib/ops/gauges.js';
 import { createLogger, type Logger } from '../../lib/observe/logger.js';
 import { createMetrics, noopMetrics, type Metrics } from '../../lib/observe/metrics.js';
 import { Connections } from '../../lib/redis/connections.js';
@@ -101,7 +101,7 @@ export interface ControlPlane {
 }
 
 /**
- * Beside the workers, `pipeline up` runs the pipeline's single gauge sampler (when metrics are on)
+ * Beside the workers, `pipeline up` runs the pipeline's single gauge sampler (when metrics are on or an age cap is set)
  * and the autoscaler (for stages with maxWorkers > minWorkers), over one command connection
  * (named `supervisor:<host-pid-0>:cmd`), opened only when one of them runs.
  */
@@ -114,13 +114,13 @@ export function startControlPlane(
   autoscale: boolean,
 ): ControlPlane {
   const scaled = autoscale && config.stages.some((s) => stages.includes(s.name) && s.maxWorkers > s.minWorkers);
-  if (!scaled && !config.metrics.enabled) return { stop: async () => {} }; // nothing to sample: no connection
+  if (!scaled && !needsSampler(config)) return { stop: async () => {} }; // nothing to sample: no connection
   const connections = new Connections({ url: config.redis.url, name: `supervisor:${consumerName(hostname(), process.pid, 0)}`, logger });
   const redis = connections.command();
   const units = processUnits(config, stages);
   const autoscaler = scaled ? new Autoscaler({ redis, config, stages, units, target: supervisor, logger, metrics }) : undefined;
   autoscaler?.start();
-  const gauges = config.metrics.enabled ? new GaugeSampler({ redis, config, metrics, logger }) : undefined;
+  const gauges = needsSampler(config) ? new GaugeSampler({ redis, config, metrics, logger }) : undefined;
   gauges?.start();
   return {
     autoscaler,
