@@ -1,6 +1,5 @@
 import { ConfigError } from '../core/errors.js';
-import { conditionFields } from '../stream/router.js';
-import type { ResolvedStage, RouteRule } from './types.js';
+import type { Condition, ResolvedStage, RouteRule } from './types.js';
 
 /**
  * Checks of the streams a config names and how routes join them, at start: a name that is one of
@@ -82,6 +81,11 @@ export function routeCycle(stages: readonly Pick<ResolvedStage, 'name' | 'input'
     if (found) return found;
   }
   return undefined;
+}
+
+/** The output fields a (compiled, so well-formed) condition reads, as written (`entities.mpn`), through `any` / `all`. */
+export function conditionFields(cond: Condition): string[] {
+  return Object.entries(cond).flatMap(([key, value]) => (key === 'any' || key === 'all' ? (value as Condition[]).flatMap(conditionFields) : [key]));
 }
 
 /**

@@ -6,6 +6,9 @@ import { Script } from '../redis/script.js';
 import { decodeEnvelope, encodeEnvelope, entryFields, type Envelope } from '../stream/codec.js';
 import { toEntries } from '../stream/entries.js';
 import { compileRules } from '../stream/router.js';
+import { groupOf, parseGroups } from '../stream/groups.js';
+import { serverTimeMs } from '../redis/server-time.js';
+import { compareIds } from '../api/status.js';
 
 const decide = new Script('review-decide-N');
 
@@ -167,16 +170,29 @@ export async function decideReview(
     else fields[f] = v.trim();
   }
   const prior = (env.outputs[item.from] ?? {}) as Record<string, unknown>;
-  const corrected = { ...prior, ...fields, category, confidence: 1, reviewedBy: d.reviewer };
+  const corrected: Record<string, unknown> = { ...prior, ...fields, category, confidence: 1, reviewedBy: d.reviewer };
+  if (category !== item.category) {
+    // The model's subcategory, scores and group were of the category it predicted: a corrected
+    // product is routed by the group of its corrected category (it had gone to the old group's extractor).
+    for (const f of ['subcategory', 'subcategoryConfidence', 'subcategories', 'top', 'group']) delete corrected[f];
+    const from = config.stages.find((s) => s.name === item.from);
+    const group = groupOf(parseGroups(`stages.${item.from}.settings.groups`, from?.settings.groups), category);
+    if (group !== undefined) corrected.group = group;
+  }
   const targets = router.route(corrected).targets.filter((t) => inputs.has(t) && !config.streams.terminal.includes(t));
   if (targets.length === 0)
     throw new RouteError(
       `routes.${item.from}: a product of category ${JSON.stringify(category)} goes to no stage (only to ${router.route(corrected).targets.join(', ')})`,
     );
-  const now = Date.now();
+  const now = await serverTimeMs(redis);
+  // The decision is the product's newest version: it must not lose to a reprocess made after the
+  // item entered review (the store keeps the newest by origin, and had dropped the decision).
+  const decidedAt = `${now}-0`;
+  const origin = env.origin !== undefined && compareIds(env.origin, decidedAt) > 0 ? env.origin : decidedAt;
   const decision = category === item.category && Object.keys(d.fields ?? {}).every((f) => (fields[f] ?? '') === (item.fields[f] ?? '')) ? 'confirm' : 'correct';
   const next: Envelope = {
     ...env,
+    origin,
     outputs: {
       ...env.outputs,
       [REVIEW_STAGE]: {

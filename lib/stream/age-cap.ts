@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { serverTimeMs } from '../redis/server-time.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 
@@ -29,10 +30,4 @@ export async function trimByAge(redis: Redis, caps: readonly AgeCap[], o: { logg
     }
   }
   return out;
-}
-
-/** The server's clock in ms (TIME). */
-export async function serverTimeMs(redis: Redis): Promise<number> {
-  const [seconds, micros] = await redis.time();
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }

@@ -99,11 +99,6 @@ export function compileCondition(where: string, cond: Condition): Test {
   return (o) => tests.every((t) => t(o));
 }
 
-/** The output fields a (compiled, so well-formed) condition reads, as written (`entities.mpn`), through `any` / `all`. */
-export function conditionFields(cond: Condition): string[] {
-  return Object.entries(cond).flatMap(([key, value]) => (key === 'any' || key === 'all' ? (value as Condition[]).flatMap(conditionFields) : [key]));
-}
-
 export function compileRules(stage: string, rules: RouteRule[], knownStreams: ReadonlySet<string>): Router {
   if (!Array.isArray(rules) || rules.length === 0) throw new ConfigError(`routes.${stage}`, 'expected a non-empty array of rules');
   const compiled = rules.map((rule, i) => {

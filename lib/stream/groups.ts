@@ -3,7 +3,7 @@
  * labels) in it, so routing rules can name a group instead of listing hundreds of categories:
  * `{"when": {"group": "electronics"}, "to": "extract.electronics"}`.
  */
-import { ConfigError } from '../../lib/core/errors.js';
+import { ConfigError } from '../core/errors.js';
 
 export type GroupTable = ReadonlyMap<string, string>;
 

@@ -1,0 +1,7 @@
+import type { Redis } from 'ioredis';
+
+/** The Redis server's clock in ms (TIME): what orders stream ids, whatever the caller's clock says. */
+export async function serverTimeMs(redis: Redis): Promise<number> {
+  const [seconds, micros] = await redis.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}

@@ -1,0 +1,113 @@
+/**
+ * A reviewer's decision (lib/console/review.ts decideReview) against real Redis and real workers:
+ * where the corrected product goes, and that it is stored even when the product was reprocessed
+ * after the item entered review.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { resolveConfig } from '../lib/config/load.js';
+import { decideReview, listReview } from '../lib/console/review.js';
+import { Keys } from '../lib/redis/keys.js';
+import { serverTimeMs } from '../lib/redis/server-time.js';
+import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.js';
+import { silentLogger } from '../lib/observe/logger.js';
+import { Worker } from '../lib/worker/worker.js';
+import { STAGES } from '../stages/index.js';
+import { FAST, stopAll } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+
+/** classify routes by group (settings.groups): electronics to validate, computing straight to store; unsure to review. */
+function groupConfig(pipeline: string) {
+  return resolveConfig(
+    {
+      pipeline,
+      input: 'in',
+      defaults: FAST,
+      stages: [
+        { name: 'preprocess', kind: 'preprocess', input: 'in' },
+        { name: 'classify', kind: 'classify', model: 'product-category', settings: { groups: { electronics: ['audio'], computing: ['networking'] } } },
+        { name: 'validate', kind: 'validate' },
+        { name: 'store', kind: 'store' },
+      ],
+      routes: {
+        preprocess: [{ to: 'classify' }],
+        classify: [
+          { when: { confidence: { lt: 0.5 } }, to: 'review' },
+          { when: { group: 'electronics' }, to: 'validate' },
+          { when: { group: 'computing' }, to: 'store' },
+        ],
+        validate: [{ to: 'store' }],
+      },
+    },
+    'test',
+    { env: { REDIS_URL: server.url } },
+  );
+}
+
+/** A review entry as the classify stage leaves it: predicted networking (group computing), unsure. */
+async function reviewEntry(keys: Keys, key: string, origin: string): Promise<string> {
+  const env: Envelope = {
+    ...newEnvelope({ id: key, title: 'Bluecorp speaker 3000' }),
+    origin,
+    outputs: {
+      preprocess: { title: 'Bluecorp speaker 3000', text: 'Bluecorp speaker 3000' },
+      classify: { category: 'networking', confidence: 0.4, group: 'computing', subcategory: 'routers', top: [{ category: 'networking', confidence: 0.4 }] },
+    },
+    hops: [
+      { stage: 'preprocess', consumer: 'c', readAt: 1, doneAt: 1, batch: 1 },
+      { stage: 'classify', consumer: 'c', readAt: 1, doneAt: 1, batch: 1 },
+    ],
+  };
+  await redis.xadd(keys.stream('review'), '*', 'k', key, 'e', encodeEnvelope(env));
+  const items = await listReview(redis, keys);
+  return items.find((i) => i.key === key)!.id;
+}
+
+test("a corrected category is routed by its own group, not the predicted one's (networking → audio had gone to the computing route)", async () => {
+  const pipeline = randomPipeline();
+  const config = groupConfig(pipeline);
+  const keys = new Keys(pipeline);
+  const id = await reviewEntry(keys, 'g1', '1-0');
+  const r = await decideReview(redis, config, keys, id, { category: 'audio', reviewer: 'alice' });
+  assert.equal(
+    r!.sentTo.map((s) => s.stream),
+    ['validate'],
+  );
+  // Confirming the prediction keeps the classifier's group and subcategory.
+  const id2 = await reviewEntry(keys, 'g2', '1-0');
+  const r2 = await decideReview(redis, config, keys, id2, { category: 'networking', reviewer: 'alice' });
+  assert.equal(
+    r2!.sentTo.map((s) => s.stream),
+    ['store'],
+  );
+});
+
+test('a decision is stored although the product was reprocessed after the item entered review (the store had dropped it as older)', async () => {
+  const pipeline = randomPipeline();
+  const config = groupConfig(pipeline);
+  const keys = new Keys(pipeline);
+  const now = await serverTimeMs(redis);
+  const id = await reviewEntry(keys, 's1', `${now - 60_000}-0`);
+  // Meanwhile a reprocess stored a newer version of the product.
+  await redis.hset(keys.product('s1'), 'category', 'networking', 'version', `${now - 1_000}-3`, 'entry', '1-1');
+  // The stages after review only (no model needed).
+  const workers = ['validate', 'store'].map((stage) => new Worker({ config, stage, stages: STAGES, logger: silentLogger }));
+  for (const w of workers) void w.run();
+  try {
+    const r = await decideReview(redis, config, keys, id, { category: 'audio', reviewer: 'alice' });
+    assert.ok(r, 'decided');
+    await waitFor('the decision stored', async () => (await redis.hget(keys.product('s1'), 'category')) === 'audio', 10_000);
+    assert.is(await redis.hget(keys.product('s1'), 'reviewedBy'), 'alice');
+  } finally {
+    await stopAll(workers);
+  }
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+test.run();
