@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../lib/redis/keys.js';
-import type { ExportedProduct } from '../stages/sinks/export.js';
+import { parseSince, type ExportedProduct } from '../stages/sinks/export.js';
 import { createRedisSink } from '../stages/sinks/redis.js';
 import type { StoredProduct } from '../stages/sinks/sink.js';
 import { cli, exited, writeConfig } from './helpers/pipeline.js';
@@ -116,6 +116,18 @@ test('export --out FILE writes the file (nothing on stdout); a bad --since fails
   const child = cli(['--config', config, 'export', '--since', 'yesterday-ish'], server.url);
   assert.is(await exited(child), 1);
   assert.match(child.output(), /--since: not a time/);
+});
+
+test('--since reads ISO-8601 dates and times and ages, and refuses the rest (Date.parse had read "7" as July 2001, 2024-02-30 as 1 March)', () => {
+  const now = Date.UTC(2026, 11, 5, 12, 0, 0);
+  assert.is(parseSince('2024-05-01', now), Date.UTC(2024, 4, 1));
+  assert.is(parseSince('2024-05-01T12:30:00Z', now), Date.UTC(2024, 4, 1, 12, 30));
+  assert.is(parseSince('2024-05-01T12:30:00.250+02:00', now), Date.UTC(2024, 4, 1, 10, 30, 0, 250));
+  assert.is(parseSince('24h', now), now - 86_400_000);
+  assert.is(parseSince('90m', now), now - 5_400_000);
+  assert.is(parseSince('7d', now), now - 7 * 86_400_000);
+  for (const bad of ['7', 'May 1', '2024-02-30', '2024-13-01', '2024-05-01T24:00:00Z', 'yesterday', '', '-1h', '1w'])
+    assert.throws(() => parseSince(bad, now), /--since: not a time/, bad);
 });
 
 test.after(async () => {

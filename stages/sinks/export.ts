@@ -45,10 +45,31 @@ export function findStoreStage(config: ResolvedConfig, name?: string): ResolvedS
   return stage;
 }
 
-/** `--since` value: an ISO-8601 time (or anything Date.parse reads) → ms since epoch. */
-export function parseSince(value: string): number {
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new Error(`--since: not a time: ${JSON.stringify(value)} (use ISO-8601, e.g. 2024-05-01T00:00:00Z)`);
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+const AGO = /^(\d+)(ms|s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * `--since` value → ms since epoch: an ISO-8601 date or time (a date alone is UTC midnight, a time
+ * without an offset local time) or an age (`90m`, `24h`, `7d`: that long before `now`). Anything
+ * else is refused: `Date.parse` had read `7` as July 2001 and `2024-02-30` as 1 March, and widened
+ * what export and reprocess selected.
+ */
+export function parseSince(value: string, now = Date.now()): number {
+  const v = value.trim();
+  const ago = AGO.exec(v);
+  if (ago) return now - Number(ago[1]) * UNIT_MS[ago[2]!]!;
+  const m = ISO_TIME.exec(v);
+  const ms = m ? Date.parse(v) : NaN;
+  const [y, mo, d, h = '0', mi = '0', sec = '0'] = (m ?? []).slice(1);
+  // Each part in its range: no day 30 of February, no hour 24 (Date would roll them over).
+  const date = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
+  const inRange =
+    date.getUTCFullYear() === Number(y) && date.getUTCMonth() === Number(mo) - 1 && date.getUTCDate() === Number(d) && +h < 24 && +mi < 60 && +sec < 60;
+  if (!m || !inRange || Number.isNaN(ms))
+    throw new Error(
+      `--since: not a time: ${JSON.stringify(value)} (an ISO-8601 date or time, e.g. 2024-05-01 or 2024-05-01T12:00:00Z, or an age: 90m, 24h, 7d)`,
+    );
   return ms;
 }
 
