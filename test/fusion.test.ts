@@ -21,6 +21,7 @@ import type { Forward } from '../lib/stream/handoff.js';
 import { resolveFused } from '../lib/worker/fusion.js';
 import { StageProcess } from '../lib/worker/process.js';
 import { fail, ok, type StageFactory } from '../lib/worker/stage.js';
+import { TransientError } from '../lib/core/errors.js';
 import { FAST } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
@@ -88,12 +89,27 @@ const redis = client(server.url);
 
 /** `mark` records its stage name; `flaky` also fails the first call for a title with "bad". */
 const seen = new Map<string, number>();
+const outageOnce = { pending: false };
 const kinds: Record<string, StageFactory> = {
   mark: (ctx) => ({ kind: 'mark', process: async (batch) => batch.map(() => ok({ by: ctx.stage.name })) }),
   // An output msgpack cannot encode (a symbol) for a title with "sym": the fused hand-off cannot be written.
   odd: (ctx) => ({
     kind: 'odd',
     process: async (batch) => batch.map((m) => ok(m.envelope.input.title.includes('sym') ? { v: Symbol('x') } : { by: ctx.stage.name })),
+  }),
+  // A sink that writes each message (by its entry id, as the store's `copies` counts) and then
+  // fails the whole call with an outage the first time it sees a batch, as a Redis OOM on the
+  // store's completion write after its upserts did.
+  writesThenOutage: (ctx) => ({
+    kind: 'writesThenOutage',
+    process: async (batch) => {
+      for (const m of batch) await ctx.redis.sadd(`${ctx.config.pipeline}:copies:${m.envelope.key}`, m.id);
+      if (outageOnce.pending) {
+        outageOnce.pending = false;
+        throw new TransientError('OOM command not allowed when used memory > maxmemory');
+      }
+      return batch.map(() => ok({ by: ctx.stage.name }));
+    },
   }),
   flaky: (ctx) => ({
     kind: 'flaky',
@@ -206,6 +222,18 @@ test('an output that cannot be encoded fails only its record, at the stage that 
     const out = (await redis.xrangeBuffer(keys.stream('out'), '-', '+')) as [Buffer, Buffer[]][];
     assert.equal(out.map(([, f]) => decodeEnvelope(entryFields(f).payload!).key).sort(), ['p0', 'p2']);
   }
+});
+
+test("an outage in a fused stage is waited out in place: the same entries are called again, so a sink that wrote part of them counts no second copy (they had gone through b's stream under new ids)", async () => {
+  const pipeline = randomPipeline('fz');
+  outageOnce.pending = true;
+  const n = 10;
+  const { out, intoB, pendingA } = await run(pipeline, n, config(pipeline, { kind: 'writesThenOutage' }));
+  assert.equal(keysOf(out), expected(n));
+  assert.is(outageOnce.pending, false, 'the outage happened');
+  assert.is(intoB, 0, "nothing went through b's stream");
+  assert.is(pendingA, 0);
+  for (let i = 0; i < n; i++) assert.is(await redis.scard(`${pipeline}:copies:p${i}`), 1, `p${i} written under one entry id`);
 });
 
 test('fuse: false, or b on another Redis URL (another ACL user): every record goes through b’s stream', async () => {

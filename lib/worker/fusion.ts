@@ -7,9 +7,12 @@
  * input entry stays pending until that hand-off, so a crash anywhere re-runs both stages on it
  * (reclaim), and the hand-off is as atomic as ever.
  *
- * A record the fused stage fails on (error, timeout, no route) is written to that stage's stream
- * instead, exactly as without fusion, and its own consumer retries, waits out outages or
- * dead-letters it with that stage's settings. Entries that reach the stream any other way
+ * An outage (every message of a fused call failed with a TransientError) is waited out in place
+ * and the same messages called again (StageRunner.once): a sink that wrote some of them before
+ * failing sees the same entry ids again, a re-delivery, not a second copy. A record the fused
+ * stage fails on otherwise (error, timeout, no route) is written to that stage's stream instead,
+ * exactly as without fusion (logged as `fusion.fallback` with its ids), and its own consumer
+ * retries or dead-letters it with that stage's settings. Entries that reach the stream any other way
  * (another process, reprocess, DLQ replay) are read there as always.
  */
 import type { Message } from '../stream/codec.js';
@@ -111,7 +114,16 @@ export async function runFusedBatch(p: FusedParts, messages: Message[]): Promise
     }
   });
   for (const [route, n] of routed) metrics.increment('messages.routed', n, { ...tags, route });
-  const fallback = out.filter((f) => f === undefined).length;
-  if (fallback > 0) metrics.increment('messages.fused_fallback', fallback, tags);
+  const fallback = out.flatMap((f, i) => (f === undefined ? [i] : []));
+  if (fallback.length > 0) {
+    metrics.increment('messages.fused_fallback', fallback.length, tags);
+    const failed = results.find((r) => !r.ok);
+    p.logger.info('fusion.fallback', {
+      count: fallback.length,
+      ids: fallback.map((i) => messages[i]!.id),
+      keys: fallback.map((i) => messages[i]!.envelope.key),
+      err: failed && !failed.ok ? failed.error : undefined,
+    });
+  }
   return out;
 }

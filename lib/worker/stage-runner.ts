@@ -90,11 +90,33 @@ export class StageRunner {
    * `held` lists the other ids the consumer holds (queued retries), kept alive too.
    */
   async run(messages: Message[], held: () => string[]): Promise<StageResult[]> {
-    const { stage, metrics, logger, tags } = this.d;
     const keepClaimed = this.keepClaimed(
       messages.map((m) => m.id),
       held,
     );
+    try {
+      return await this.callThroughOutages(messages, false);
+    } finally {
+      clearInterval(keepClaimed);
+    }
+  }
+
+  /**
+   * The call for messages this stage runs fused in another stage's batch (lib/worker/fusion.ts):
+   * no idle-time reset here, since the entries belong to the other stage's stream (its consumer
+   * holds them). An outage is waited out in place as in `run`, and the same messages called again:
+   * a sink that wrote part of the batch before failing then sees the same entry ids again (a
+   * re-delivery). Sent through this stage's stream instead, they came back under new ids and were
+   * stored a second time (`copies` 2). What fails otherwise goes through this stage's stream to
+   * its own consumer.
+   */
+  once(messages: Message[]): Promise<StageResult[]> {
+    return this.callThroughOutages(messages, true);
+  }
+
+  /** Calls the stage on `messages` until the results are not an outage (or shutdown began), backing off between tries. */
+  private async callThroughOutages(messages: Message[], fused: boolean): Promise<StageResult[]> {
+    const { stage, metrics, logger, tags } = this.d;
     const t0 = Date.now();
     try {
       for (let outage = 1; ; outage++) {
@@ -112,28 +134,20 @@ export class StageRunner {
         metrics.increment('batch.transient_retries', 1, tags);
         const alert = first && !first.ok ? outageMetric(first.error) : undefined;
         if (alert) metrics.increment(alert, 1, tags);
-        logger.warn('stage.transient_retry', { outage, delayMs, batch: messages.length, err: first && !first.ok ? first.error : undefined });
+        logger.warn('stage.transient_retry', {
+          outage,
+          delayMs,
+          batch: messages.length,
+          ...(fused ? { fused } : {}),
+          ids: messages.map((m) => m.id),
+          err: first && !first.ok ? first.error : undefined,
+        });
         this.d.progress(); // waiting out an outage on purpose is not a stall
         await sleep(delayMs);
       }
     } finally {
       this.outageSince = undefined;
-      clearInterval(keepClaimed);
       metrics.timing('batch.process_ms', Date.now() - t0, tags);
-    }
-  }
-
-  /**
-   * One call for messages this stage runs fused in another stage's batch (lib/worker/fusion.ts):
-   * no outage waited out and no idle-time reset, since the entries belong to the other stage's
-   * stream; what fails here goes through this stage's stream to its own consumer.
-   */
-  async once(messages: Message[]): Promise<StageResult[]> {
-    const t0 = Date.now();
-    try {
-      return await this.call(messages);
-    } finally {
-      this.d.metrics.timing('batch.process_ms', Date.now() - t0, this.d.tags);
     }
   }
 
@@ -180,10 +194,15 @@ export class StageRunner {
   /** Keep `ids` (and `held()`) claimed while `work` runs: the part of a batch fused stages run (lib/worker/fusion.ts). */
   async holding<T>(ids: string[], held: () => string[], work: () => Promise<T>): Promise<T> {
     const timer = this.keepClaimed(ids, held);
+    // The work is other stages' fused calls: each bounded by its stageTimeoutMs, or waiting out an
+    // outage on purpose (StageRunner.once). Either way this loop is not stuck: tell the watchdog.
+    const alive = setInterval(() => this.d.progress(), this.d.stage.keepClaimedMs);
+    alive.unref();
     try {
       return await work();
     } finally {
       clearInterval(timer);
+      clearInterval(alive);
     }
   }
 
