@@ -110,6 +110,31 @@ test('SIGTERM while a batch outlives drainTimeoutMs: the worker exits 0 at the d
   }
 });
 
+test('SIGTERM while Redis does not answer: the worker exits within one drainTimeoutMs (and its QUITs), not one per background loop', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const drainTimeoutMs = 3000;
+  const file = writeSlowConfig(pipeline, { batchSize: 10, drainTimeoutMs, claimIntervalMs: 100 });
+  const admin = client(server.url);
+  try {
+    await produceN(keys, 20, 'p');
+    const child = slowWorker(file, 1000);
+    await waitFor('batch started', () => child.output().includes('"event":"test.batch_started"'));
+    await admin.call('CLIENT', 'PAUSE', '20000', 'ALL'); // the hand-off and the reclaimer's next pass hang
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    const code = await exited(child);
+    const tookMs = Date.now() - t0;
+    await admin.call('CLIENT', 'UNPAUSE');
+    assert.is(code, 0, child.output());
+    assert.ok(tookMs < drainTimeoutMs + 3500, `shutdown took ${tookMs} ms with drainTimeoutMs ${drainTimeoutMs}`);
+  } finally {
+    await admin.call('CLIENT', 'UNPAUSE').catch(() => undefined);
+    admin.disconnect();
+    rmSync(file, { force: true });
+  }
+});
+
 test('SIGTERM while a batch finishes within drainTimeoutMs: it is handed off before the worker exits 0, nothing left pending', async () => {
   const pipeline = randomPipeline();
   const keys = new Keys(pipeline);

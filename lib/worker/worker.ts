@@ -181,17 +181,28 @@ export class Worker {
     if (r !== 'present') this.logger.info(r === 'loaded' ? 'functions.loaded' : 'functions.ready', { library: lib.name });
   }
 
-  /** Stop reading and drain the batches in flight, leaving the stage open (other stages of the process may still run it fused). */
+  /**
+   * Stop reading and drain the batches in flight, leaving the stage open (other stages of the
+   * process may still run it fused). Consumers and reclaimers stop together, under one
+   * `drainTimeoutMs`: one after the other, a Redis that did not answer made shutdown take twice
+   * that, past the grace period the deploy files give (drainTimeoutMs + 10 s).
+   */
   async drain(): Promise<void> {
-    await Promise.all(this.consumers.map((c) => c.stop()));
+    const stopping = [...this.consumers.map((c) => ['consumer', c] as const), ...this.reclaimers.map((r) => ['reclaimer', r] as const)];
+    await Promise.all(
+      stopping.map(([step, x]) =>
+        x.stop().catch((err: unknown) => {
+          this.logger.error('worker.stop_error', { step, err });
+        }),
+      ),
+    );
   }
 
   /** Stop reading, drain the batch in flight, stop background loops, close the stage, QUIT. Memoised. */
   stop(): Promise<void> {
     this.closing ??= (async () => {
       const steps: [string, () => Promise<void>][] = [
-        ['consumer', async () => void (await Promise.all(this.consumers.map((c) => c.stop())))],
-        ['reclaimer', async () => void (await Promise.all(this.reclaimers.map((r) => r.stop())))],
+        ['drain', () => this.drain()],
         ['stage', async () => this.impl.close?.()],
         ['metrics', () => this.metrics.close()],
         ['logs', async () => this.logStream?.close()],
