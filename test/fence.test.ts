@@ -23,9 +23,10 @@ type ClaimedBy = 'claim-2.lua' | 'plain XCLAIM' | 'claim-2.lua after a lost clai
  * and hands off its 10. Returns how often each record arrived in `out` and the worker's counts.
  */
 async function raceForTheBatch(how: ClaimedBy) {
-  const { keys, input, out, release, metrics, start, send, arrivals: arrived } = gatedWorkerRig(redis, server.url);
+  const { keys, input, out, release, metrics, logs, start, send, arrivals: arrived } = gatedWorkerRig(redis, server.url);
   const fenceKey = keys.fence('work');
   let lostFence: string | null | undefined;
+  let claimed: string[] | undefined;
   if (how === 'claim-2.lua after a lost claim') {
     // An earlier claim (of a record that ghost read) bumps the fence; the worker will see it.
     await redis.xgroup('CREATE', input, 'work', '0', 'MKSTREAM');
@@ -60,6 +61,7 @@ async function raceForTheBatch(how: ClaimedBy) {
       ids = (await redis.xclaim(input, 'work', 'other', 0, ...all.map((r) => r[0]), 'JUSTID')) as string[];
     }
     assert.is(ids.length, 4);
+    claimed = ids;
     const entries = new Map(toEntries((await redis.xrangeBuffer(input, '-', '+')) as [Buffer, Buffer[]][]).map((e) => [e.id, e]));
     const forwards = ids.map((id) => ({ id, targets: [out], fields: entries.get(id)!.fields }));
     await handOff(redis, { stream: input, group: 'work', fenceKey: keys.fence('work') }, forwards);
@@ -73,11 +75,12 @@ async function raceForTheBatch(how: ClaimedBy) {
   }
   const arrivals = await arrived();
   const suppressed = metrics.records.filter((r) => r.name === 'messages.duplicates_suppressed').reduce((n, r) => n + r.value, 0);
-  return { arrivals, processed: worker.consumer.processed, suppressed };
+  const alreadyAcked = logs.filter((l) => l.event === 'handoff.already_acked');
+  return { arrivals, processed: worker.consumer.processed, suppressed, alreadyAcked, claimedIds: claimed };
 }
 
 test('a consumer whose batch was partly claimed by another forwards only the rest: each record arrives once', async () => {
-  const { arrivals, processed, suppressed } = await raceForTheBatch('claim-2.lua');
+  const { arrivals, processed, suppressed, alreadyAcked, claimedIds } = await raceForTheBatch('claim-2.lua');
   assert.is(arrivals.size, 11, 'warm-up and the 10 held records');
   assert.equal(
     [...arrivals.values()].filter((n) => n !== 1),
@@ -86,6 +89,11 @@ test('a consumer whose batch was partly claimed by another forwards only the res
   );
   assert.is(processed, 1 + 6, 'the worker forwarded the warm-up and the 6 not claimed');
   assert.is(suppressed, 4, 'the 4 the other consumer had forwarded were suppressed');
+  // Said at warn with the ids, so that a Redis restart that lost the group (which looks the same) can be told apart.
+  assert.equal(
+    alreadyAcked.map((l) => [l.level, l.count, l.ids]),
+    [['warn', 4, claimedIds]],
+  );
 });
 
 test('the fence survives a failover that lost a claim: a batch held across it, then partly claimed and forwarded by another consumer: each record arrives once', async () => {

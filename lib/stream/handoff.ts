@@ -178,7 +178,9 @@ export async function commitHandOff(
       o.metrics.increment('messages.out', fresh, o.tags);
       if (fresh < r.acked.length) {
         o.metrics.increment('messages.duplicates_suppressed', r.acked.length - fresh, o.tags);
-        o.logger.info('handoff.already_acked', { count: r.acked.length - fresh });
+        // Another consumer acked them first (a reclaim race), or their group was lost with a Redis
+        // that restarted without persistence: the ids say which, to look up.
+        o.logger.warn('handoff.already_acked', { count: r.acked.length - fresh, ids: forwards.filter((_, i) => !r.acked[i]).map((f) => f.id) });
       }
       if (r.odd > 0) {
         o.metrics.increment('handoff.unexpected_acked', r.odd, o.tags);
@@ -203,7 +205,7 @@ export async function commitHandOff(
       const alert = outageMetric(err);
       if (alert) o.metrics.increment(alert, 1, o.tags);
       const delayMs = backoffMs(attempt, o.retryBaseMs, o.retryMaxMs);
-      o.logger.warn('handoff.retry', { attempt, delayMs, err });
+      o.logger.warn('handoff.retry', { attempt, delayMs, ids: forwards.map((f) => f.id), err });
       await sleep(delayMs);
     }
   }

@@ -213,6 +213,10 @@ export class StreamConsumer implements FusedStage {
 
   private async loop(): Promise<void> {
     const { logger, metrics } = this.d;
+    // Loop errors in a row: the backoff doubles with them (up to retryMaxMs), so an error that
+    // lasts (a stream key of the wrong type, a permission taken away) is not retried and logged
+    // every 100-200 ms for as long as it lasts.
+    let failures = 0;
     while (!this.stopping) {
       try {
         // Retries and reclaimed entries were read before any fence value this consumer knows: checked hand-off.
@@ -220,14 +224,17 @@ export class StreamConsumer implements FusedStage {
         const { batch, fence, epoch } = due.length > 0 ? { batch: due, fence: '', epoch: 0 } : await this.read();
         this.progress();
         if (batch.length > 0) await this.processBatch(batch, fence, epoch);
+        failures = 0;
       } catch (err) {
         // Never let the loop die: log, count, back off, go on. Entries read but not handed off stay
         // pending in the group and come back through the reclaimer.
+        failures++;
         metrics.increment('consumer.loop_errors', 1, this.tags);
         const outage = outageMetric(err);
         if (outage) metrics.increment(outage, 1, this.tags);
-        logger.error('consumer.loop_error', { err, transient: isTransientRedisError(err) });
-        await sleep(backoffMs(1, this.d.stage.retryBaseMs, this.d.stage.retryMaxMs));
+        const delayMs = backoffMs(failures, this.d.stage.retryBaseMs, this.d.stage.retryMaxMs);
+        logger.error('consumer.loop_error', { err, transient: isTransientRedisError(err), inARow: failures, delayMs });
+        await sleep(delayMs);
         if (errorMessage(err).includes('NOGROUP')) await this.recreateGroup();
       } finally {
         this.phase = 'idle';

@@ -164,7 +164,7 @@ export class StageRunner {
       return results;
     } catch (err) {
       const error = asError(err);
-      logger.error('stage.batch_error', { err: error, batch: messages.length });
+      logger.error('stage.batch_error', { err: error, batch: messages.length, ids: messages.map((m) => m.id) });
       metrics.increment('batch.errors', 1, tags);
       if (!isolateEach(error, messages.length)) return messages.map(() => fail(error));
       metrics.increment('batch.isolated', 1, tags);

@@ -157,7 +157,8 @@ export class Worker {
       initMs: Date.now() - t0,
       kind: this.impl.kind,
       model: this.impl.model,
-      connections: this.consumers.length + 1,
+      // Its own connections; in a process of several stages the process's count is on `process.starting`.
+      ...(this.ownsConnections ? { connections: this.consumers.length + 1 } : { connections: 'shared (process.starting)' }),
       ...sharded,
     });
     await Promise.all(this.consumers.map((c) => c.run()));

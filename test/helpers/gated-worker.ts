@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { resolveConfig } from '../../lib/config/load.js';
-import { silentLogger } from '../../lib/observe/logger.js';
+import { createLogger } from '../../lib/observe/logger.js';
 import { memoryMetrics } from '../../lib/observe/metrics.js';
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
@@ -37,13 +37,16 @@ export function gatedWorkerRig(redis: Redis, redisUrl: string) {
     routes: { work: [{ to: 'out' }] },
   };
   const metrics = memoryMetrics();
+  /** The worker's log lines, parsed. */
+  const logs: Record<string, unknown>[] = [];
+  const logger = createLogger({}, 'info', (l) => logs.push(JSON.parse(l) as Record<string, unknown>));
   /** Starts the worker; stop it with `worker.stop()` then await `running`. */
   const start = () => {
     const worker = new Worker({
       config: resolveConfig(raw, 'test', { env: { REDIS_URL: redisUrl } }),
       stage: 'work',
       stages: { gate },
-      logger: silentLogger,
+      logger,
       metrics,
     });
     return { worker, running: worker.run() };
@@ -55,5 +58,5 @@ export function gatedWorkerRig(redis: Redis, redisUrl: string) {
     for (const [, fields] of await redis.xrange(out, '-', '+')) n.set(fields[1]!, (n.get(fields[1]!) ?? 0) + 1);
     return n;
   };
-  return { keys, input, out, release: () => release(), metrics, start, send, arrivals };
+  return { keys, input, out, release: () => release(), metrics, logs, start, send, arrivals };
 }
