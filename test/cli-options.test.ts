@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../lib/redis/keys.js';
-import { integer, nonNegativeInt, oneOf, port, positiveInt, share } from '../scripts/commands/option-values.js';
+import { integer, nonNegativeInt, nonNegativeMs, oneOf, port, positiveInt, positiveMs, positiveSeconds, share } from '../scripts/commands/option-values.js';
 import { cli, exited, writeConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
 
@@ -33,6 +33,13 @@ test('option checks: integers, ports, shares and choices; the text is kept', () 
   assert.ok(rejects(port, '65536'));
   assert.is(share('0.15'), '0.15');
   assert.ok(rejects(share, '1.5'));
+  // Timer values stop at 2^31-1 ms: Node fires a larger delay at once (top --interval 2147483648 refreshed in a loop).
+  assert.is(positiveMs('2147483647'), '2147483647');
+  assert.ok(rejects(positiveMs, '2147483648'));
+  assert.is(nonNegativeMs('0'), '0');
+  assert.ok(rejects(nonNegativeMs, '3e9'));
+  // A TTL Redis takes as ms: 1e20 s was "1e+23", refused by PEXPIRE after the product was put back.
+  assert.ok(rejects(positiveSeconds, '100000000000000000000'));
   assert.is(oneOf(['a', 'b'])('b'), 'b');
   assert.ok(rejects(oneOf(['a', 'b']), 'c'));
 });
@@ -46,6 +53,11 @@ test('bad values stop the command before it writes: produce --batch abc, dlq lis
     [['produce', '--retry-for', '-1'], /option '--retry-for <ms>' argument '-1' is invalid/],
     [['dlq', 'list', '--reason', 'bogus'], /argument 'bogus' is invalid\. Expected one of max_deliveries, .*unwritable_target/],
     [['dlq', 'list', '--count', '0'], /option '--count <n>' argument '0' is invalid/],
+    [
+      ['top', '--once', '--interval', '2147483648'],
+      /option '--interval <ms>' argument '2147483648' is invalid\. Expected a positive integer of ms, at most 2147483647/,
+    ],
+    [['reprocess', '--marker-ttl', '100000000000000000000'], /option '--marker-ttl <s>' argument '100000000000000000000' is invalid/],
   ];
   for (const [args, message] of cases) {
     const child = cli(['--config', file, ...args], server.url, { input: '{"id":"a","title":"one"}\n' });
@@ -93,6 +105,18 @@ test('a reader that closes the pipe early ends `dlq list --json` quietly', async
   const code = await exited(child);
   assert.is(code, 0, child.output());
   assert.not.match(child.output(), /EPIPE|^\s+at /m);
+});
+
+test('status of a pipeline this Redis has nothing of warns and names the pipelines it has (all zeros had read as idle)', async () => {
+  const real = randomPipeline('realpl');
+  await redis.xadd(new Keys(real).stream('in'), '*', 'k', 'x', 'e', 'y');
+  const typo = writeConfig(randomPipeline('typo'));
+  const st = cli(['--config', typo, 'status'], server.url);
+  assert.is(await exited(st), 0, st.output());
+  assert.match(st.output(), /warning: nothing of pipeline "typo[^"]*" in this Redis yet .*; pipelines here: [^\n]*realpl/);
+  const ok = cli(['--config', writeConfig(real), 'status'], server.url);
+  assert.is(await exited(ok), 0);
+  assert.not.match(ok.output(), /warning: nothing of pipeline/, 'not for a pipeline that has keys');
 });
 
 test.after(async () => {

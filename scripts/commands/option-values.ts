@@ -14,6 +14,12 @@ const check =
   };
 
 export const positiveInt = check((n) => Number.isInteger(n) && n >= 1, 'a positive integer');
+/** Node's timers take at most 2^31-1 ms: a larger delay fires at once (with a TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+export const positiveMs = check((n) => Number.isInteger(n) && n >= 1 && n <= MAX_TIMER_MS, `a positive integer of ms, at most ${MAX_TIMER_MS}`);
+export const nonNegativeMs = check((n) => Number.isInteger(n) && n >= 0 && n <= MAX_TIMER_MS, `an integer of ms from 0 to ${MAX_TIMER_MS}`);
+/** A TTL in seconds that Redis takes as ms (PEXPIRE): at most 2^31-1 s (68 years). */
+export const positiveSeconds = check((n) => Number.isInteger(n) && n >= 1 && n <= MAX_TIMER_MS, `a positive integer of seconds, at most ${MAX_TIMER_MS}`);
 export const nonNegativeInt = check((n) => Number.isInteger(n) && n >= 0, 'an integer >= 0');
 export const integer = check(Number.isInteger, 'an integer');
 export const port = check((n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'a port number, 0-65535');

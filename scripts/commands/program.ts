@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, fatalAsync } from './common.js';
 import { dlqCommand } from './dlq.js';
-import { integer, nonNegativeInt, port, positiveInt, share } from './option-values.js';
+import { integer, nonNegativeInt, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, share } from './option-values.js';
 
 /**
  * The `pipeline` command line (scripts/cli.ts parses it; test/cli-docs.test.ts reads its options).
@@ -58,12 +58,12 @@ export function buildProgram(): Command {
     .option(
       '--retry-for <ms>',
       're-send a batch while Redis is unreachable, full (OOM), at maxclients, failing over, or too few replicas acknowledge, for up to ms, saying so on stderr (exactly-once batches make this safe); 0 = fail at the first error (default: 30000)',
-      nonNegativeInt,
+      nonNegativeMs,
     )
     .option(
       '--backpressure-poll <ms>',
       'while the input lag is above limits.maxLag or Redis is full, check again every ms (waits, says so on stderr)',
-      positiveInt,
+      positiveMs,
       '500',
     )
     .option(
@@ -104,7 +104,7 @@ export function buildProgram(): Command {
     .command('top')
     .description('live per-stage view: lag, pending, consumers, in/read rates, p50/p99 latency to each stream, dead letters (q quits)')
     .option('--once', 'print one frame (rates over one --interval) without ANSI codes, and exit')
-    .option('--interval <ms>', 'refresh interval', positiveInt, '1000')
+    .option('--interval <ms>', 'refresh interval', positiveMs, '1000')
     .option('--sample <n>', 'newest entries per stream decoded for the latency percentiles', positiveInt, '200')
     .action(run((o: Record<string, string | boolean>) => topCommand({ ...global(), ...o } as never)));
 
@@ -141,8 +141,8 @@ export function buildProgram(): Command {
     .command('start')
     .description('the main job on sample data: local redis-server if REDIS_URL is unset, all stages, produce, wait, summary')
     .option('--input <file>', 'JSONL to produce', 'data/sample.jsonl')
-    .option('--timeout <ms>', 'give up if the pipeline is not idle by then', positiveInt, '300000')
-    .option('--poll <ms>', 'status poll interval', positiveInt, '250')
+    .option('--timeout <ms>', 'give up if the pipeline is not idle by then', positiveMs, '300000')
+    .option('--poll <ms>', 'status poll interval', positiveMs, '250')
     .option('--serve', 'after the sample run, keep the pipeline up and serve the HTTP API until Ctrl-C (npm start -- --serve)')
     .option('--port <n>', 'with --serve: port (default: env PORT, else 8080)', port)
     .option('--host <addr>', 'with --serve: address (default: env HOST, else 127.0.0.1)')
@@ -163,7 +163,7 @@ export function buildProgram(): Command {
     .option('--gtin-share <x>', 'share of titles given a valid generated GTIN', share, '0.15')
     .option('--bad-gtin-share <x>', 'share of titles given an invalid GTIN', share, '0.05')
     .option('--seed <n>', 'augmentation seed', integer, '7')
-    .option('--timeout <ms>', 'give up if the pipeline is not idle by then', positiveInt, '900000')
+    .option('--timeout <ms>', 'give up if the pipeline is not idle by then', positiveMs, '900000')
     .option('--json <file>', 'also write the scores as JSON')
     .option('--dump <file>', 'write each record with its truth, outcome and predictions as JSONL (error analysis)')
     .action(run((o: Record<string, string>) => evalCommand({ ...global(), ...o } as never)));
@@ -218,10 +218,10 @@ export function buildProgram(): Command {
     .option(
       '--marker-ttl <s>',
       'seconds a product put back counts as in flight (not put back again) unless its new version is stored first',
-      positiveInt,
+      positiveSeconds,
       '86400',
     )
-    .option('--backpressure-poll <ms>', 'while the stage is behind its maxLag or Redis is full, check again every ms', positiveInt, '500')
+    .option('--backpressure-poll <ms>', 'while the stage is behind its maxLag or Redis is full, check again every ms', positiveMs, '500')
     .action(run((o: Record<string, string | boolean>) => reprocessCommand({ ...global(), ...o } as never)));
 
   program
