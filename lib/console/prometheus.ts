@@ -59,6 +59,8 @@ export function createPrometheus(config: ResolvedConfig, latest: () => ConsoleSa
   const counter = (name: string, value: (t: NonNullable<ConsoleSample['totals']>[number]) => number | null) => {
     const m = spec(name);
     const seen = new Map<string, number>();
+    /** The group's entries-read when last collected: it only goes down when the group was made again (a Redis restart without persistence). */
+    const readAt = new Map<string, number>();
     new Counter({
       name: prometheusName(m, prefix),
       help: `${m.help} (pipeline serve: counted by Redis, see docs/console.md)`,
@@ -68,6 +70,12 @@ export function createPrometheus(config: ResolvedConfig, latest: () => ConsoleSa
         for (const t of latest()?.totals ?? []) {
           const v = value(t);
           if (v === null) continue;
+          // Redis's count started again from 0: what it has now is all new (the counter froze
+          // until the new count passed the old one). A dip without a reset (out = read - pending
+          // while pending grows) is not counted twice.
+          const reset = t.read !== null && t.read < (readAt.get(t.stage) ?? 0);
+          if (t.read !== null) readAt.set(t.stage, t.read);
+          if (reset) seen.set(t.stage, 0);
           const d = v - (seen.get(t.stage) ?? 0);
           if (d > 0) this.inc({ stage: t.stage }, d);
           if (d > 0 || !seen.has(t.stage)) seen.set(t.stage, v);
