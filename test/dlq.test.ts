@@ -6,6 +6,7 @@ import { resolveConfig } from '../lib/config/load.js';
 import type { StageOptions } from '../lib/config/types.js';
 import { BadIdError, BadRecordError, StageError } from '../lib/core/errors.js';
 import { getDeadLetter, purgeDeadLetters, replayDeadLetters } from '../lib/ops/dlq.js';
+import { DlqTally } from '../lib/ops/inspect.js';
 import { Script } from '../lib/redis/script.js';
 import { rulesOnlyConfig } from './helpers/pipeline.js';
 import { createLogger } from '../lib/observe/logger.js';
@@ -244,6 +245,24 @@ test('a dead-letter id without its -seq is refused by show, replay and purge; th
     back.map(([, f]) => f[f.indexOf('k') + 1]),
     ['p1'],
   );
+});
+
+test("top's dead letters per stage go down when entries are replayed, purged or trimmed (the tally had only grown)", async () => {
+  const keys = new Keys(randomPipeline());
+  const add = (stage: string) => redis.xadd(keys.dlq, '*', 'stage', stage, 'k', 'x');
+  const [a1] = [await add('a'), await add('a'), await add('b')];
+  const tally = new DlqTally(keys.dlq, 2); // at most 2 entries read per update: a large DLQ catches up over updates
+  await tally.update(redis);
+  await tally.update(redis);
+  assert.equal(Object.fromEntries(tally.byStage), { a: 2, b: 1 });
+  await redis.xdel(keys.dlq, a1!);
+  await add('b');
+  await tally.update(redis);
+  await tally.update(redis);
+  assert.equal(Object.fromEntries(tally.byStage), { a: 1, b: 2 });
+  await redis.del(keys.dlq);
+  await tally.update(redis);
+  assert.equal(Object.fromEntries(tally.byStage), {});
 });
 
 test.run();

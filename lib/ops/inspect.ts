@@ -227,7 +227,9 @@ export async function arrivalLatencies(redis: Redis, key: string, count: number)
 
 /**
  * Dead letters per stage, read incrementally: each `update` reads the DLQ entries added since the
- * last one (at most `maxPerUpdate`, so a huge DLQ is caught up over several calls).
+ * last one (at most `maxPerUpdate`, so a huge DLQ is caught up over several calls). Once caught
+ * up, a count that differs from the DLQ's length means entries went (replayed, purged, trimmed by
+ * age): the tally starts again from the first entry (it had only ever grown).
  */
 export class DlqTally {
   readonly byStage = new Map<string, number>();
@@ -239,6 +241,7 @@ export class DlqTally {
 
   async update(redis: Redis): Promise<void> {
     let budget = this.maxPerUpdate;
+    let recounted = false;
     while (budget > 0) {
       const batch = Math.min(1000, budget);
       const entries = (await redis.xrange(this.key, `(${this.lastId}`, '+', 'COUNT', batch)) as [string, string[]][];
@@ -249,7 +252,13 @@ export class DlqTally {
         this.byStage.set(stage, (this.byStage.get(stage) ?? 0) + 1);
       }
       budget -= entries.length;
-      if (entries.length < batch) return;
+      if (entries.length < batch) {
+        const counted = [...this.byStage.values()].reduce((a, b) => a + b, 0);
+        if (recounted || counted === (await redis.xlen(this.key))) return;
+        this.byStage.clear();
+        this.lastId = '0-0';
+        recounted = true;
+      }
     }
   }
 }
