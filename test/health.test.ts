@@ -4,14 +4,16 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
-import { loadConfigFile } from '../lib/config/load.js';
+import { loadConfigFile, resolveConfig } from '../lib/config/load.js';
+import { StageProcess } from '../lib/worker/process.js';
+import { STAGES } from '../stages/index.js';
 import { consumerHealth, progressKey } from '../lib/ops/consumer-health.js';
 import { silentLogger } from '../lib/observe/logger.js';
 import { freePort } from '../lib/redis/server.js';
 import { consumerName, Keys } from '../lib/redis/keys.js';
 import { ok, type StageFactory } from '../lib/worker/stage.js';
 import { Worker } from '../lib/worker/worker.js';
-import { cli, exited, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
+import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -41,6 +43,40 @@ test('health passes while a worker reads (even before its first delivery) and fa
   const after = await consumerHealth(redis, config, 'preprocess', { host, pid: process.pid });
   assert.is(after.ok, false);
   assert.match(after.reason!, /no progress marker/);
+});
+
+test("a stage run fused in its process is found through the process's other stages, without --pid; an exited process's consumer does not hide it", async () => {
+  const pipeline = randomPipeline('h');
+  const config = resolveConfig(
+    {
+      pipeline,
+      input: 'in',
+      defaults: FAST,
+      stages: [
+        { name: 'preprocess', kind: 'preprocess', input: 'in', process: 'both' },
+        { name: 'store', kind: 'store', process: 'both' },
+      ],
+      routes: { preprocess: [{ to: 'store' }] },
+    },
+    'test',
+    { env: { REDIS_URL: server.url } },
+  );
+  const keys = new Keys(pipeline);
+  const proc = new StageProcess({ config, stages: ['preprocess', 'store'], kinds: STAGES, logger: silentLogger });
+  const run = proc.run();
+  try {
+    await redis.xadd(keys.stream('in'), '*', 'k', 'f1', 'e', encodeEnvelope(newEnvelope({ id: 'f1', title: 'fused' })));
+    await waitFor('stored, fused', async () => (await redis.scard(keys.products)) === 1);
+    const me = consumerName(host, process.pid, 0);
+    await waitFor("the store's progress marker", async () => (await redis.exists(progressKey(keys, 'store', me))) === 1);
+    // The store group was never delivered anything (the record ran fused); an exited process left its name there.
+    await redis.xgroup('CREATECONSUMER', keys.stream('store'), 'store', `${host}-1-0`);
+    const h = await consumerHealth(redis, config, 'store', { host });
+    assert.equal([h.ok, h.consumer], [true, me], JSON.stringify(h));
+  } finally {
+    await proc.stop();
+    await run;
+  }
 });
 
 test('health fails when the read loop is wedged inside the stage, though the consumer still talks to Redis', async () => {

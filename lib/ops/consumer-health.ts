@@ -46,32 +46,50 @@ export async function consumerHealth(
   const stage = config.stages.find((s) => s.name === stageName);
   if (!stage) return { ok: false, stage: stageName, reason: `no stage named ${stageName}` };
   const space = configShards(config);
-  if (space.count === 1) return shardHealth(redis, space.all[0]!, stage, opts);
+  if (space.count === 1) return shardHealth(redis, config, space.all[0]!, stage, opts);
   // Sharded: the worker has one read loop per shard it reads; every one of them must progress.
   const shards = opts.shards?.length ? opts.shards : space.all.map((_, i) => i);
-  const each = await Promise.all(shards.map((i) => shardHealth(redis, space.shard(i), stage, opts)));
+  const each = await Promise.all(shards.map((i) => shardHealth(redis, config, space.shard(i), stage, opts)));
   const bad = each.findIndex((h) => !h.ok);
   if (bad < 0) return { ...each[0]!, shards: [...shards] };
   const h = each[bad]!;
   return { ...h, shards: [...shards], reason: `shard ${shards[bad]}: ${h.reason}`, unreachable: each.some((x) => x.unreachable) };
 }
 
-async function shardHealth(redis: Redis, keys: Keys, stage: ResolvedConfig['stages'][number], opts: { host: string; pid?: number }): Promise<ConsumerHealth> {
+/** XINFO CONSUMERS of a stage's group, [] when the stream or group does not exist yet. */
+async function groupConsumers(redis: Redis, key: string, group: string): Promise<unknown[][]> {
+  try {
+    return (await redis.xinfo('CONSUMERS', key, group)) as unknown[][];
+  } catch (err) {
+    if (err instanceof Error && /no such key|NOGROUP/i.test(err.message)) return [];
+    throw err;
+  }
+}
+
+async function shardHealth(
+  redis: Redis,
+  config: ResolvedConfig,
+  keys: Keys,
+  stage: ResolvedConfig['stages'][number],
+  opts: { host: string; pid?: number },
+): Promise<ConsumerHealth> {
   const key = keys.stream(stage.input);
   const prefix = opts.pid === undefined ? `${opts.host}-` : `${opts.host}-${opts.pid}-`;
   try {
-    let consumers: unknown[][];
-    try {
-      consumers = (await redis.xinfo('CONSUMERS', key, stage.name)) as unknown[][];
-    } catch (err) {
-      if (err instanceof Error && /no such key|NOGROUP/i.test(err.message)) consumers = [];
-      else throw err;
+    // The stages sharing this stage's process read under the same consumer names (host-pid-n): a
+    // stage run fused is rarely delivered anything in its own group, so its consumer is found
+    // through theirs (it had failed health without --pid, or matched an exited process's name).
+    const process = config.processes.find((p) => p.stages.includes(stage.name));
+    const siblings = config.stages.filter((s) => s.name === stage.name || process?.stages.includes(s.name));
+    const listed = (await Promise.all(siblings.map((s) => groupConsumers(redis, keys.stream(s.input), s.name)))).flat();
+    const byName = new Map<string, { name: string; idle?: number }>();
+    for (const m of listed.map((c) => pairs(c))) {
+      const c = { name: String(m.get('name')), idle: Number(m.get('idle')) };
+      if (!c.name.startsWith(prefix) || !/^\d+(-\d+)?$/.test(c.name.slice(prefix.length))) continue;
+      const seen = byName.get(c.name);
+      if (!seen || (c.idle ?? Infinity) < (seen.idle ?? Infinity)) byName.set(c.name, c);
     }
-    const mine: { name: string; idle?: number }[] = consumers
-      .map((c) => pairs(c))
-      .map((m) => ({ name: String(m.get('name')), idle: Number(m.get('idle')) }))
-      .filter((c) => c.name.startsWith(prefix) && /^\d+(-\d+)?$/.test(c.name.slice(prefix.length)))
-      .sort((a, b) => a.idle - b.idle);
+    const mine = [...byName.values()].sort((a, b) => (a.idle ?? Infinity) - (b.idle ?? Infinity));
     // Redis adds a consumer to the group only when it is first delivered something: an idle
     // stage's consumer is not listed yet, so with a pid its first reader's name is asked directly.
     const first = opts.pid === undefined ? undefined : consumerName(opts.host, opts.pid, 0);
