@@ -27,7 +27,7 @@ import { modelsDirOf, modelText } from '../stages/domain/model-options.js';
 import { outputDigest } from './model-outputs.js';
 import { join } from 'node:path';
 import { createPreprocess } from '../stages/preprocess.js';
-import { parseGroups } from '../lib/stream/groups.js';
+import { parseGroups } from '../lib/stream/category-groups.js';
 import { identifiersIn, latestValues } from '../stages/domain/summary.js';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';

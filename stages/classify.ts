@@ -1,6 +1,6 @@
 import type { Classification, Classifier } from '../lib/models/classifier.js';
 import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
-import { groupOf, parseGroups, type GroupTable } from '../lib/stream/groups.js';
+import { groupOf, parseGroups, type GroupTable } from '../lib/stream/category-groups.js';
 import { carriedRows, carryRows } from './domain/carried-tokens.js';
 import { modelOptions, modelText, stageModelVersion } from './domain/model-options.js';
 

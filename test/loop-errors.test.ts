@@ -42,6 +42,10 @@ test('a lasting loop error backs off (doubling to retryMaxMs) instead of being r
     await redis.del(keys.stream('in'));
     await produce(redis, Readable.from([JSON.stringify({ id: 'a1', title: 'after' })]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
     await waitFor('the record handed on after recovery', async () => (await redis.xlen(keys.stream('store'))) > 0, 10_000);
+    assert.ok(
+      lines.some((l) => l.event === 'consumer.group_recreated'),
+      'the group, gone with the key, was made again',
+    );
   } finally {
     await worker.stop();
     await running;

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeClassification, topK } from '../lib/models/classifier.js';
 import { modelContentHash, modelVersion } from '../lib/models/provenance.js';
-import { groupOf, parseGroups } from '../lib/stream/groups.js';
+import { groupOf, parseGroups } from '../lib/stream/category-groups.js';
 import { fineLabels } from '../training/fine-labels.js';
 import type { ProductRow } from '../training/data.js';
 

@@ -4,7 +4,7 @@ import { STAGES } from '../stages/index.js';
 import { loadStageKinds, STAGE_KINDS, STAGE_OUTPUTS, STAGE_SETTINGS } from '../stages/kinds.js';
 import { classificationOutput } from '../stages/classify.js';
 import { extractionFields } from '../stages/extract.js';
-import { parseGroups } from '../lib/stream/groups.js';
+import { parseGroups } from '../lib/stream/category-groups.js';
 import { newEnvelope } from '../lib/stream/codec.js';
 import { loadConfigFile } from '../lib/config/load.js';
 import { ConfigError } from '../lib/core/errors.js';

@@ -6,7 +6,7 @@ import { Script } from '../redis/script.js';
 import { decodeEnvelope, encodeEnvelope, entryFields, type Envelope } from '../stream/codec.js';
 import { toEntries } from '../stream/entries.js';
 import { compileRules } from '../stream/router.js';
-import { groupOf, parseGroups } from '../stream/groups.js';
+import { groupOf, parseGroups } from '../stream/category-groups.js';
 import { serverTimeMs } from '../redis/server-time.js';
 import { compareIds } from '../api/status.js';
 

@@ -1,3 +1,4 @@
+import { createGroup } from '../stream/consumer-group.js';
 import type { Redis } from 'ioredis';
 import { decodeEnvelope, entryFields } from '../stream/codec.js';
 import type { ResolvedConfig } from '../config/types.js';
@@ -185,12 +186,7 @@ export async function ensureGroups(redis: Redis, config: ResolvedConfig): Promis
   await Promise.all(
     configShards(config).all.flatMap((keys) =>
       config.stages.map(async (s) => {
-        try {
-          await redis.xgroup('CREATE', keys.stream(s.input), s.name, '0', 'MKSTREAM');
-          created.add(s.name);
-        } catch (err) {
-          if (!(err instanceof Error && err.message.includes('BUSYGROUP'))) throw err;
-        }
+        if (await createGroup(redis, keys.stream(s.input), s.name)) created.add(s.name);
       }),
     ),
   );

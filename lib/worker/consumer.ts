@@ -1,3 +1,4 @@
+import { createGroup } from '../stream/consumer-group.js';
 import type { Redis } from 'ioredis';
 import type { Message } from '../stream/codec.js';
 import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
@@ -128,13 +129,9 @@ export class StreamConsumer implements FusedStage {
     return out;
   }
 
-  /** XGROUP CREATE ... MKSTREAM from the start of the stream; an existing group is fine. */
+  /** The stage's group, from the start of the stream; an existing group is fine. */
   async ensureGroup(): Promise<void> {
-    try {
-      await this.redis.xgroup('CREATE', this.source, this.group, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!errorMessage(err).includes('BUSYGROUP')) throw err;
-    }
+    await createGroup(this.redis, this.source, this.group);
   }
 
   /**
@@ -213,9 +210,7 @@ export class StreamConsumer implements FusedStage {
 
   private async loop(): Promise<void> {
     const { logger, metrics } = this.d;
-    // Loop errors in a row: the backoff doubles with them (up to retryMaxMs), so an error that
-    // lasts (a stream key of the wrong type, a permission taken away) is not retried and logged
-    // every 100-200 ms for as long as it lasts.
+    // Loop errors in a row: the backoff doubles with them (to retryMaxMs), so a lasting one (a key of the wrong type, a permission taken away) is not retried and logged every 100-200 ms.
     let failures = 0;
     while (!this.stopping) {
       try {
@@ -235,22 +230,17 @@ export class StreamConsumer implements FusedStage {
         const delayMs = backoffMs(failures, this.d.stage.retryBaseMs, this.d.stage.retryMaxMs);
         logger.error('consumer.loop_error', { err, transient: isTransientRedisError(err), inARow: failures, delayMs });
         await sleep(delayMs);
-        if (errorMessage(err).includes('NOGROUP')) await this.recreateGroup();
+        // The group vanished (Redis restarted without persistence, or someone deleted it): create it again.
+        if (errorMessage(err).includes('NOGROUP'))
+          await this.ensureGroup().then(
+            () => logger.warn('consumer.group_recreated', { stream: this.source }),
+            (e: unknown) => logger.error('consumer.group_recreate_error', { err: e }),
+          );
       } finally {
         this.phase = 'idle';
       }
     }
     await this.drainInflightRead();
-  }
-
-  /** The group vanished (Redis restarted without persistence, or someone deleted it): create it again. */
-  private async recreateGroup(): Promise<void> {
-    try {
-      await this.ensureGroup();
-      this.d.logger.warn('consumer.group_recreated', { stream: this.source });
-    } catch (err) {
-      this.d.logger.error('consumer.group_recreate_error', { err });
-    }
   }
 
   /** A read still blocked at stop may deliver entries: process them rather than leave them for reclaim. */
