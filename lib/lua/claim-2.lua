@@ -17,11 +17,18 @@
   ARGV[4]  start id (the cursor of the previous call, 0-0 at first)
   ARGV[5]  COUNT
   ARGV[6]  the fence's new value if anything is claimed: unique per call (lib/worker/reclaimer.ts).
-           Absent: the server's TIME, microseconds (unique per server; a clock set back could repeat one).
+           Absent or '': the server's TIME, microseconds (unique per server; a clock set back could repeat one).
+  ARGV[7]  optional 'JUSTID': claim the ids only, without counting a delivery (the reclaimer does,
+           and counts each one when it runs it: take-claimed-1.lua)
 
-  Returns: the XAUTOCLAIM reply unchanged: { next cursor, claimed entries, deleted ids }.
+  Returns: the XAUTOCLAIM reply unchanged: { next cursor, claimed entries (or ids), deleted ids }.
 ]]
-local reply = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
+local reply
+if ARGV[7] == 'JUSTID' then
+  reply = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5], 'JUSTID')
+else
+  reply = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
+end
 if #reply[2] > 0 then
   local token = ARGV[6]
   if not token or token == '' then

@@ -7,6 +7,13 @@ export interface Queued {
   attempt: number;
   /** Not before this time (ms since epoch); 0 = now. */
   dueAt: number;
+  /**
+   * Run in a batch of its own: an entry reclaimed from a consumer that stopped while holding it
+   * (a crash, maybe caused by one record of its batch). Alone, the innocent records of that batch
+   * go through on their next delivery instead of crashing with the poison one until all of them
+   * are dead-lettered at `maxDeliveries`.
+   */
+  alone?: boolean;
 }
 
 /**
@@ -29,12 +36,15 @@ export class RetryQueue {
     this.items.set(q.entry.id, q);
   }
 
-  /** Remove and return the entries whose time has come, at most `max`. */
+  /** Remove and return the entries whose time has come, at most `max`; an `alone` one only by itself. */
   takeDue(max: number, now = Date.now()): Queued[] {
     const due: Queued[] = [];
     for (const q of this.items.values()) {
       if (due.length >= max) break;
-      if (q.dueAt <= now) due.push(q);
+      if (q.dueAt > now) continue;
+      if (q.alone && due.length > 0) continue; // it goes in a later call, first
+      due.push(q);
+      if (q.alone) break;
     }
     for (const q of due) this.items.delete(q.entry.id);
     return due;

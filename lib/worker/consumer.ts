@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Message } from '../stream/codec.js';
 import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
 import type { RawEntry } from '../stream/entries.js';
+import { takeClaimed } from './take-claimed.js';
 import { Forwarder, type FusedStage } from '../stream/forwarder.js';
 import { resolveFused, runFusedBatch } from './fusion.js';
 import { GroupReader } from '../stream/group-reader.js';
@@ -38,7 +39,6 @@ export interface ConsumerDeps {
 }
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
-
 /**
  * One stage consumer: reads batches with XREADGROUP, runs the stage on the whole batch, and hands
  * each result to its target stream(s) while acking the input, atomically (handoff-N.lua).
@@ -146,10 +146,10 @@ export class StreamConsumer implements FusedStage {
     return Promise.race([this.running, abandoned]);
   }
 
-  /** Entries this consumer now owns (claimed from others): processed before the next read. */
-  enqueue(entries: RawEntry[], deliveries: Map<string, number>): void {
-    for (const entry of entries) {
-      if (!this.active.has(entry.id)) this.queue.add({ entry, attempt: deliveries.get(entry.id) ?? 1, dueAt: 0 });
+  /** Entries claimed from others without data or a delivery counted (`deliveries`: counts so far): each runs by itself, before the next read (take-claimed.ts). */
+  enqueueClaimed(ids: readonly string[], deliveries: ReadonlyMap<string, number>): void {
+    for (const id of ids) {
+      if (!this.active.has(id)) this.queue.add({ entry: { id, fields: [] }, attempt: (deliveries.get(id) ?? 0) + 1, dueAt: 0, alone: true });
     }
     this.reader.wakeUp();
   }
@@ -215,7 +215,8 @@ export class StreamConsumer implements FusedStage {
     while (!this.stopping) {
       try {
         // Retries and reclaimed entries were read before any fence value this consumer knows: checked hand-off.
-        const due = this.queue.takeDue(this.d.stage.batchSize);
+        let due = this.queue.takeDue(this.d.stage.batchSize);
+        if (due.length === 1 && due[0]!.alone) due = await takeClaimed(this.redis, this.source, this.group, this.d.consumer, due[0]!, this.d.logger);
         const { batch, fence, epoch } = due.length > 0 ? { batch: due, fence: '', epoch: 0 } : await this.read();
         this.progress();
         if (batch.length > 0) await this.processBatch(batch, fence, epoch);

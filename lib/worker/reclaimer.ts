@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { StreamConsumer } from './consumer.js';
 import type { ConsumerDeps } from './consumer.js';
-import { toEntries } from '../stream/entries.js';
 import { Script } from '../redis/script.js';
 import { trimAcked } from '../stream/retention.js';
 import { Periodic } from '../core/periodic.js';
@@ -10,7 +9,8 @@ import { Periodic } from '../core/periodic.js';
 const deleteIdleConsumer = new Script('delete-idle-consumer-1');
 const claimScript = new Script('claim-2');
 
-type AutoclaimReply = [Buffer, [Buffer, Buffer[] | null][], Buffer[]?];
+/** XAUTOCLAIM ... JUSTID: next cursor, claimed ids, ids whose data was deleted. */
+type AutoclaimReply = [Buffer, Buffer[], Buffer[]?];
 type PendingRow = [string, string, number, number];
 
 /**
@@ -78,10 +78,13 @@ export class Reclaimer {
     const source = this.consumer.source;
     // XAUTOCLAIM and, if it took any, a new claim fence value, in one step (lib/lua/claim-2.lua):
     // the consumers these entries are taken from then hand off checking each message.
+    // JUSTID: ownership only, no delivery counted now; each entry's delivery is counted when it
+    // runs, by itself (StreamConsumer.takeClaimed), so the records of a batch that crashed its
+    // consumer are not charged for the one that did.
     const reply = await claimScript.runBuffer<AutoclaimReply>(
       this.redis,
       [source, this.d.keys.fence(stage.name)],
-      [stage.name, this.d.consumer, stage.claimMinIdleMs, this.cursor, stage.batchSize, fenceToken()],
+      [stage.name, this.d.consumer, stage.claimMinIdleMs, this.cursor, stage.batchSize, fenceToken(), 'JUSTID'],
     );
     this.cursor = reply[0].toString();
     const deleted = reply[2] ?? [];
@@ -90,18 +93,18 @@ export class Reclaimer {
       metrics.increment('reclaim.deleted', deleted.length, this.tags);
       logger.error('reclaim.entries_deleted', { ids: deleted.map(String) });
     }
-    const entries = toEntries(reply[1]);
-    if (entries.length === 0) return;
-    // Each entry's own delivery count (XAUTOCLAIM has just added this delivery to it). One
-    // XPENDING per id, auto-pipelined into one round trip: a range query could miss some when
-    // this consumer owns many other entries in between.
-    const rows = await Promise.all(entries.map((e) => this.redis.xpending(source, stage.name, e.id, e.id, 1) as Promise<PendingRow[]>));
+    const ids = reply[1].map(String);
+    if (ids.length === 0) return;
+    // Each entry's delivery count so far (a JUSTID claim adds none). One XPENDING per id,
+    // auto-pipelined into one round trip: a range query could miss some when this consumer owns
+    // many other entries in between.
+    const rows = await Promise.all(ids.map((id) => this.redis.xpending(source, stage.name, id, id, 1) as Promise<PendingRow[]>));
     const deliveries = new Map<string, number>();
     for (const row of rows) if (row[0]) deliveries.set(row[0][0], Number(row[0][3]));
-    this.reclaimed += entries.length;
-    metrics.increment('messages.reclaimed', entries.length, this.tags);
-    logger.info('reclaim.claimed', { count: entries.length, first: entries[0]!.id, mostDeliveries: Math.max(...deliveries.values(), 0) });
-    this.consumer.enqueue(entries, deliveries);
+    this.reclaimed += ids.length;
+    metrics.increment('messages.reclaimed', ids.length, this.tags);
+    logger.info('reclaim.claimed', { count: ids.length, first: ids[0], ids, mostDeliveries: Math.max(...deliveries.values(), 0) });
+    this.consumer.enqueueClaimed(ids, deliveries);
   }
 
   /**
