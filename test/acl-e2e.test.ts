@@ -3,8 +3,10 @@
  * registered) runs with every stage and the producer on their own ACL users: stale consumers
  * removed, a held entry reclaimed, no pipeline user may run or load Lua of its own, nothing refused.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { test } from 'uvu';
@@ -22,7 +24,7 @@ import { Worker } from '../lib/worker/worker.js';
 import { stageDataAccess } from '../stages/access.js';
 import { STAGES } from '../stages/index.js';
 import { error, NOPERM } from './helpers/acl.js';
-import { FAST } from './helpers/pipeline.js';
+import { BIN, exited, FAST } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -133,6 +135,31 @@ async function runEndToEnd(raw: PipelineConfig, n: number, timeoutMs: number): P
       },
       10_000,
     );
+    // The health probe as a pod runs it: REDIS_URL is the first stage's user, each stage's own in
+    // REDIS_URL_<STAGE> (as the first stage's user it got NOPERM for every other stage). Probed
+    // until it passes, as the startup probe does (the markers are written every watchdogIntervalMs).
+    const file = join(tmpdir(), `${pipeline}-acl.json`);
+    writeFileSync(file, JSON.stringify({ ...raw, pipeline, defaults: { ...raw.defaults, ...FAST } }));
+    try {
+      for (const s of config.stages) {
+        let out = '';
+        const probe = async () => {
+          const p = spawn(process.execPath, [BIN, '--config', file, 'health', '--stage', s.name, '--pid', String(process.pid)], {
+            env: { ...process.env, ...env, REDIS_URL: stageUser(first.name).url },
+          });
+          out = '';
+          p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+          return (await exited(p)) === 0;
+        };
+        await waitFor(`health --stage ${s.name} as the stage users`, probe, 15_000).catch((err: Error) => {
+          throw new Error(`${err.message}: ${out}`);
+        });
+        assert.not.match(out, NOPERM);
+      }
+    } finally {
+      rmSync(file, { force: true });
+    }
     const clients = String(await admin.client('LIST'));
     for (const s of config.stages) {
       assert.match(clients, new RegExp(`name=${s.name}:\\S+:cmd .*user=${stageUser(s.name).name} `), `${s.name} command connection runs as its user`);

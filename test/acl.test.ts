@@ -66,7 +66,8 @@ test('a stage user cannot XADD to a stream outside its routes (NOPERM), not even
   assert.is(await error(validate.xadd(keys.dlq, '*', 'a', '1')), '', 'XADD to the DLQ');
   assert.is(await error(validate.xadd(keys.extra('logs'), 'MAXLEN', '~', 100, '*', 'log', '{}')), '', 'XADD to the log stream (lib/observe/log-stream.ts)');
   assert.is(await error(validate.set(keys.liveness('validate', 'h-1-0'), '{}', 'PX', 1000)), '', 'its liveness marker (lib/worker/watchdog.ts)');
-  assert.match(await error(validate.get(keys.liveness('validate', 'h-1-0'))), NOPERM, 'liveness markers are write-only');
+  assert.is(await error(validate.get(keys.liveness('validate', 'h-1-0'))), '', 'its liveness marker is readable (pipeline health runs as the stage user)');
+  assert.match(await error(validate.get(keys.liveness('store', 'h-1-0'))), NOPERM, "another stage's liveness marker is not");
   assert.match(await error(validate.set(keys.liveness('store', 'h-1-0'), '{}', 'PX', 1000)), NOPERM, "another stage's liveness marker");
   for (const other of ['in', 'validate', 'review', 'elsewhere']) {
     assert.match(await error(validate.xadd(keys.stream(other), '*', 'a', '1')), NOPERM, `XADD to ${other}`);

@@ -131,8 +131,11 @@ export const OBSERVER_COMMANDS = [
   'get',
   'mget',
 ];
-/** The watchdog's liveness marker (lib/worker/watchdog.ts): SET ... PX while the loop progresses, DEL on stop. */
-export const LIVENESS_COMMANDS = ['set', 'del'];
+/**
+ * The watchdog's liveness marker (lib/worker/watchdog.ts): SET ... PX while the loop progresses,
+ * DEL on stop; GET for `pipeline health`, the probe that runs as the stage's user.
+ */
+export const LIVENESS_COMMANDS = ['set', 'del', 'get'];
 /** The group's claim fence, inside the hand-off (GET) and claim (SET of a fresh token) scripts. */
 export const FENCE_COMMANDS = ['get', 'set'];
 
@@ -206,7 +209,7 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
     const fences = each((k) => [k.fence(stage.name)]);
     const scriptKeys = uniq([...own, ...fences, ...targets, ...each((k) => [k.dlq]), ...data.flatMap((g) => g.keys)]);
     const summary =
-      `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; SET ${statuses.join(', ')}` +
+      `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL/GET ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; SET ${statuses.join(', ')}` +
       (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
     return make(
       'stage',
@@ -221,7 +224,7 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
         selector({ keys: appends, mode: 'w', commands: ['xadd'] }),
         // The hand-off checks each target's type before its first write (lib/lua/handoff-N.lua).
         selector({ keys: uniq([...targets, ...each((k) => [k.dlq])]), mode: 'r', commands: ['type'] }),
-        selector({ keys: liveness, mode: 'w', commands: LIVENESS_COMMANDS }),
+        selector({ keys: liveness, mode: 'rw', commands: LIVENESS_COMMANDS }),
         selector({ keys: fences, mode: 'rw', commands: FENCE_COMMANDS }),
         selector({ keys: statuses, mode: 'w', commands: ['set'] }),
         ...data.map(selector),

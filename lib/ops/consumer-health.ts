@@ -81,7 +81,10 @@ async function shardHealth(
     // through theirs (it had failed health without --pid, or matched an exited process's name).
     const process = config.processes.find((p) => p.stages.includes(stage.name));
     const siblings = config.stages.filter((s) => s.name === stage.name || process?.stages.includes(s.name));
-    const listed = (await Promise.all(siblings.map((s) => groupConsumers(redis, keys.stream(s.input), s.name)))).flat();
+    // A sibling's stream the stage's own Redis user may not read (a user per stage) just adds no names.
+    const sibling = (s: (typeof siblings)[number]) =>
+      s.name === stage.name ? groupConsumers(redis, key, s.name) : groupConsumers(redis, keys.stream(s.input), s.name).catch(() => []);
+    const listed = (await Promise.all(siblings.map(sibling))).flat();
     const byName = new Map<string, { name: string; idle?: number }>();
     for (const m of listed.map((c) => pairs(c))) {
       const c = { name: String(m.get('name')), idle: Number(m.get('idle')) };

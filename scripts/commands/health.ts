@@ -23,7 +23,15 @@ export interface HealthOptions extends GlobalOptions {
  */
 export async function healthCommand(opts: HealthOptions): Promise<void> {
   const config = loadConfig(opts);
-  const redis = cliRedis(config.redis.url);
+  // As the stage's own user (REDIS_URL_<STAGE>, what its worker runs as): in a pod with a Redis
+  // user per stage, REDIS_URL is the first stage's, which may not read the others' keys.
+  const urlOf = (stage: string) => config.stages.find((s) => s.name === stage)?.redisUrl ?? config.redis.url;
+  const clients = new Map<string, ReturnType<typeof cliRedis>>();
+  const redisFor = (stage: string) => {
+    const url = urlOf(stage);
+    if (!clients.has(url)) clients.set(url, cliRedis(url));
+    return clients.get(url)!;
+  };
   try {
     // An unknown name is reported by consumerHealth as for one stage.
     const known = opts.stage.split(',').every((s) => config.stages.some((x) => x.name === s.trim()) || config.processes.some((p) => p.name === s.trim()));
@@ -31,7 +39,7 @@ export async function healthCommand(opts: HealthOptions): Promise<void> {
     const shards = parseShardList(opts.shards ?? process.env.WORKER_SHARDS, config.shards, opts.shards !== undefined ? '--shards' : 'env WORKER_SHARDS');
     const each = await Promise.all(
       stages.map((stage) =>
-        consumerHealth(redis, config, stage, { host: opts.host ?? hostname(), pid: opts.pid === undefined ? undefined : Number(opts.pid), shards }),
+        consumerHealth(redisFor(stage), config, stage, { host: opts.host ?? hostname(), pid: opts.pid === undefined ? undefined : Number(opts.pid), shards }),
       ),
     );
     const h = each.find((x) => !x.ok) ?? each[0]!;
@@ -40,6 +48,6 @@ export async function healthCommand(opts: HealthOptions): Promise<void> {
     process.stdout.write(JSON.stringify({ ...h, ...(stages.length > 1 ? { stages } : {}), ok }) + '\n');
     if (!ok) process.exitCode = 1;
   } finally {
-    redis.disconnect();
+    for (const c of clients.values()) c.disconnect();
   }
 }
