@@ -55,8 +55,14 @@ test('connection failures are transient for every source; Postgres SQLSTATEs of 
   assert.ok(isTransientPgError(new AggregateError([Object.assign(new Error('connect ECONNREFUSED ::1:5432'), { code: 'ECONNREFUSED' })])));
   for (const code of ['08006', '53300', '57P01', '57P03', '57014', '40001', '40P01'])
     assert.equal(classify(pg(code)), { class: 'transient', outage: 'postgres_unavailable' }, code);
+  // A database that refuses every write whatever the record (a rotated password, a demoted primary, a
+  // revoked grant, the schema not migrated): every record had been dead-lettered within seconds.
+  for (const code of ['28P01', '28000', '3D000', '42501', '25006', '55P03', '42P01', '42703'])
+    assert.equal(classify(pg(code)), { class: 'transient', outage: 'postgres_unavailable' }, code);
+  assert.equal(classify(Object.assign(new Error('getaddrinfo ENOTFOUND db.internal'), { code: 'ENOTFOUND' })).class, 'transient', 'a DNS blip');
   assert.ok(isTransientPgError(new Error('the database system is starting up')));
-  for (const code of ['22P02', '23505', '42P01', '57P04']) assert.equal(classify(pg(code)).class, 'poison', code);
+  // The record's own data: a bad value, a duplicate key, a string too long.
+  for (const code of ['22P02', '23505', '22001', '57P04']) assert.equal(classify(pg(code)).class, 'poison', code);
 });
 
 test("the pipeline's own errors carry their class: bad data is permanent, TransientError keeps its cause's outage", () => {

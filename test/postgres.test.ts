@@ -266,6 +266,33 @@ test('postgres stopped mid-run: nothing acked or dead-lettered, deliveries not b
   assert.ok(rows.length === 100 && rows.every((r) => r.copies === 1));
 });
 
+test('a database that refuses every write (read-only, as a demoted primary is) holds the records back, none dead-lettered; a NUL in a key is stored', async () => {
+  const { url, db } = await freshDatabase();
+  const name = new URL(url).pathname.slice(1);
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const config = pgConfig(pipeline, { postgresUrl: url }, { maxDeliveries: 2, claimMinIdleMs: 1500, batchSize: 16 });
+  await db.query(`ALTER DATABASE "${name}" SET default_transaction_read_only = on`);
+  const workers = startWorkers(config);
+  try {
+    const rs = records(20);
+    (rs[3] as Record<string, unknown>).attrs = { 'co\u0000lor': 'red' }; // Postgres text holds no NUL, in keys either
+    await produceRecords(config, rs);
+    await new Promise((r) => setTimeout(r, 2_500)); // dozens of 25006 refusals, each retried
+    assert.is(await redis.xlen(keys.dlq), 0, 'nothing dead-lettered for a refusal that is no record’s fault (25006 had been poison)');
+    assert.is(await count(db), 0);
+    await db.query(`ALTER DATABASE "${name}" SET default_transaction_read_only = off`);
+    // The pooled sessions keep the setting they started with: end them, as a failover would.
+    await db.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]).catch(() => undefined);
+    await waitFor('all 20 stored once writes are taken', async () => (await count(db).catch(() => -1)) === 20, 20_000);
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+  assert.is(await redis.xlen(keys.dlq), 0);
+  const odd = (await db.query('SELECT doc FROM products WHERE key = $1', ['p3'])).rows[0];
+  assert.equal(odd.doc.input.attrs, { 'co\uFFFDlor': 'red' });
+});
+
 test('export from postgres: --category and --since select exactly the matching rows, across keyset pages', async () => {
   const { url, db } = await freshDatabase();
   const pipeline = randomPipeline();

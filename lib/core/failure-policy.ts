@@ -30,11 +30,15 @@ const REDIS_OOM = /^OOM\b/;
 const REDIS_UNAVAILABLE = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS)\b|max number of clients|Too many Cluster redirections/;
 // The socket or the client gave up on a command: the server may be fine, the link was not.
 const CONNECTION =
-  /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|Connection is closed|Stream isn't writeable|aborted due to connection close|Command timed out|Reached the max retries per request/i;
+  /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND|Connection is closed|Stream isn't writeable|aborted due to connection close|Command timed out|Reached the max retries per request/i;
 // SQLSTATE classes worth retrying: 08 connection exception, 53 insufficient resources (too many
 // connections, disk full), 57P01-3 admin/crash shutdown or cannot connect now, 57014 statement
-// timeout, 40001 serialization failure, 40P01 deadlock.
-const PG_SQLSTATE = /^(08|53|57P0[123]$|57014$|40001$|40P01$)/;
+// timeout, 40001 serialization failure, 40P01 deadlock. And the database refusing every write
+// whatever the record, until someone acts (no record's fault, so no record is dead-lettered for
+// it): 28 credentials refused (a rotated password), 3D000 no such database, 42501 privilege
+// revoked, 25006 read-only (a demoted primary, a standby), 55P03 lock not available, 42P01 / 42703
+// the table or a column missing (the schema not migrated: `pipeline store migrate`).
+const PG_SQLSTATE = /^(08|53|28|57P0[123]$|57014$|40001$|40P01$|3D000$|42501$|25006$|55P03$|42P01$|42703$)/;
 const PG_MESSAGE =
   /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|database system is (starting up|shutting down|in recovery mode)/i;
 // Replies after which the connection itself should be dropped and reopened (ioredis reconnectOnError):

@@ -80,7 +80,12 @@ export function createPool(o: PostgresOptions, logger: Logger, applicationName =
 export { isTransientPgError } from '../../lib/core/failure-policy.js';
 
 /** NUL cannot be stored in Postgres text or jsonb: replaced by U+FFFD wherever it appears. */
-const noNul = (_k: string, v: unknown) => (typeof v === 'string' && v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v);
+/** Postgres text holds no NUL: in values and in object keys alike (a key with one had failed the whole batch). */
+const noNul = (_k: string, v: unknown): unknown => {
+  if (typeof v === 'string') return v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v;
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.keys(v).some((k) => k.includes('\u0000'))) return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k.replaceAll('\u0000', '\uFFFD'), x]));
+};
 
 const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
 const iso = (ms: unknown) => (typeof ms === 'number' && Number.isFinite(ms) ? new Date(ms).toISOString() : null);
@@ -204,11 +209,11 @@ export function createPostgresSink(o: PostgresOptions, logger: Logger): Sink & {
         const r = await pool.query(sql, [JSON.stringify(rows, noNul)]);
         return { stale: stale + rows.length - (r.rowCount ?? rows.length) };
       } catch (err) {
-        if (isTransientPgError(err))
-          throw new TransientError(`postgres unavailable: ${(err as Error).message || (err as { code?: string }).code}`, {
-            cause: err,
-            outage: 'postgres_unavailable',
-          });
+        if (isTransientPgError(err)) {
+          const code = (err as { code?: string }).code;
+          const hint = code === '42P01' || code === '42703' ? ' (the schema is not migrated: run `pipeline store migrate`)' : '';
+          throw new TransientError(`postgres unavailable: ${(err as Error).message || code}${hint}`, { cause: err, outage: 'postgres_unavailable' });
+        }
         throw err;
       }
     },
