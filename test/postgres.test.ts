@@ -293,6 +293,23 @@ test('a database that refuses every write (read-only, as a demoted primary is) h
   assert.equal(odd.doc.input.attrs, { 'co\uFFFDlor': 'red' });
 });
 
+test('a database that cannot be reached is named as PostgreSQL, not Redis (migrate, export, reprocess)', async () => {
+  const bad = 'postgres://u:secret@127.0.0.1:1/nodb';
+  for (const args of [
+    ['store', 'migrate', '--database-url', bad],
+    ['export', '--sink', 'postgres', '--database-url', bad],
+    ['reprocess', '--sink', 'postgres', '--database-url', bad, '--dry-run'],
+  ]) {
+    const err = await cliOutput(args).then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    assert.match(err, /exited 1: .*error: PostgreSQL at 127\.0\.0\.1:1\/nodb: .*ECONNREFUSED.*check --database-url/, args.join(' '));
+    assert.not.match(err, /REDIS_URL|Redis/, 'Redis is not blamed');
+    assert.not.match(err.slice(err.indexOf('exited 1:')), /secret/, 'no password in the message');
+  }
+});
+
 test('export from postgres: --category and --since select exactly the matching rows, across keyset pages', async () => {
   const { url, db } = await freshDatabase();
   const pipeline = randomPipeline();

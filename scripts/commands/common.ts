@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import { postgresOrigin } from '../../stages/sinks/postgres-origin.js';
 import type { Redis } from 'ioredis';
 import { loadConfigFile } from '../../lib/config/load.js';
 import { checkEvictionPolicy } from '../../lib/redis/policy.js';
@@ -85,16 +86,28 @@ export function explainRedisFailure(err: unknown): Promise<RedisFailure | undefi
  * else `error: <message>` and 1. Never a stack trace.
  */
 export async function fatalAsync(err: unknown): Promise<never> {
-  const d = await explainRedisFailure(err).catch(() => undefined);
+  const d = postgresOrigin(err) ? undefined : await explainRedisFailure(err).catch(() => undefined);
   exitWith(err, d);
 }
 
 /** `fatalAsync` without the probe, for where nothing can be awaited (an error event). */
 export function fatal(err: unknown): never {
-  exitWith(err, diagnoseRedisError(err, lastConnectionError, target));
+  exitWith(err, postgresOrigin(err) ? undefined : diagnoseRedisError(err, lastConnectionError, target));
 }
 
 function exitWith(err: unknown, d: RedisFailure | undefined): never {
+  const pgAt = postgresOrigin(err);
+  if (pgAt) {
+    // A Postgres failure: name the database and where its address is set, not Redis's settings.
+    const code = (err as { code?: unknown }).code;
+    const hint =
+      code === '42P01' || code === '42703'
+        ? 'the schema is not migrated: run `pipeline store migrate`'
+        : "check --database-url, DATABASE_URL or the store stage's settings.postgresUrl";
+    const why = err instanceof Error ? err.message || String((err as { code?: unknown }).code ?? err) : String(err);
+    process.stderr.write(`error: PostgreSQL at ${pgAt}: ${why.replace(/\s*\n\s*/g, ' ')} (${hint})\n`);
+    process.exit(1);
+  }
   process.stderr.write(`error: ${(d ? d.line : err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ')}\n`);
   process.exit(d ? d.exitCode : 1);
 }

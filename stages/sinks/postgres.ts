@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { markPostgres, postgresAddress } from './postgres-origin.js';
 import { ConfigError, TransientError } from '../../lib/core/errors.js';
 import { isTransientPgError } from '../../lib/core/failure-policy.js';
 import type { Logger } from '../../lib/observe/logger.js';
@@ -74,12 +75,22 @@ export function createPool(o: PostgresOptions, logger: Logger, applicationName =
   });
   // An idle client whose server went away emits here; without a listener it would crash the process.
   pool.on('error', (err) => logger.warn('postgres.idle_client_error', { err }));
+  // Errors of this pool say they are Postgres's, and where: a CLI command names the database, not
+  // Redis (a refused connection reads the same from either client).
+  const at = postgresAddress(o.url);
+  const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+  const connect = pool.connect.bind(pool) as (cb?: (err: unknown, ...rest: unknown[]) => void) => Promise<pg.PoolClient> | undefined;
+  pool.query = ((...args: unknown[]) => query(...args).catch((err: unknown) => Promise.reject(markPostgres(err, at)))) as typeof pool.query;
+  // Both forms: pg-pool's own query() connects with a callback.
+  pool.connect = ((cb?: (err: unknown, ...rest: unknown[]) => void) =>
+    cb
+      ? connect((err, ...rest) => cb(err ? markPostgres(err, at) : err, ...rest))
+      : connect()!.catch((err: unknown) => Promise.reject(markPostgres(err, at)))) as typeof pool.connect;
   return pool;
 }
 
 export { isTransientPgError } from '../../lib/core/failure-policy.js';
 
-/** NUL cannot be stored in Postgres text or jsonb: replaced by U+FFFD wherever it appears. */
 /** Postgres text holds no NUL: in values and in object keys alike (a key with one had failed the whole batch). */
 const noNul = (_k: string, v: unknown): unknown => {
   if (typeof v === 'string') return v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v;
