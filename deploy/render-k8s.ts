@@ -106,8 +106,10 @@ function stageDeployment(config: ResolvedConfig, p: ResolvedProcess): Record<str
           ['worker', p.stages.join(',')],
           {
             resources: {
-              requests: { cpu: String(options.threads), memory: models ? `${models}Gi` : '256Mi' },
-              limits: { memory: models ? `${2 * models}Gi` : '512Mi' },
+              // docs/benchmarks.md: a model process peaks at about 150-400 MB (the three extractors
+              // together 393 MB); requests near that, limits with room for a larger hub model.
+              requests: { cpu: String(options.threads), memory: `${256 + 128 * models}Mi` },
+              limits: { memory: `${512 + 256 * models}Mi` },
             },
             // Progress, not just a process. Start-up: `pipeline health` (this pod's consumer has a live
             // marker in Redis), once. Then the progress file's age, by sh (progressProbeArgs).

@@ -151,6 +151,11 @@ test('kubernetes: per worker process a Deployment with progress probes and a dra
       'the watchdog writes the file the probes read',
     );
     assert.ok(pod.securityContext.runAsNonRoot);
+    // One JS thread per process, and the ONNX threads of its busiest model stage: `enrich` had asked 6 CPUs and 4 GiB
+    // (a sum over its stages, model-less ones included), unschedulable on a 4-6 core node.
+    const models = stages.filter((x) => x.model !== undefined);
+    assert.is(c.resources.requests.cpu, String(Math.max(1, ...models.map((x) => x.threads))), `${proc.name} cpu request`);
+    assert.is(c.resources.requests.memory, `${256 + 128 * models.length}Mi`, `${proc.name} memory request`);
     assert.ok(
       c.env.some((e: Obj) => e.name === 'REDIS_ADDRESS'),
       'KEDA addressFromEnv is set on the target',

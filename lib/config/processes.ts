@@ -65,7 +65,8 @@ export function stagesNamed(config: Pick<ResolvedConfig, 'stages' | 'processes'>
  * A process's scaling and shutdown settings from its stages' options: it starts the most workers
  * any of its stages asks for (min and max), scales up as soon as the most eager stage would (the
  * smallest `scaleUpLag`, `scaleUpAfterMs` and `autoscaleIntervalMs`), scales down only when every
- * stage would (the largest `scaleDownIdleMs`), and drains for the longest `drainTimeoutMs`.
+ * stage would (the largest `scaleDownIdleMs`), and drains for the longest `drainTimeoutMs`;
+ * `threads` is what it asks of the CPU (the CPU request of its Kubernetes Deployment).
  */
 export function processOptions(
   config: Pick<ResolvedConfig, 'stages'>,
@@ -85,7 +86,9 @@ export function processOptions(
     scaleDownIdleMs: max('scaleDownIdleMs'),
     autoscaleIntervalMs: min('autoscaleIntervalMs'),
     drainTimeoutMs: max('drainTimeoutMs'),
-    threads: st.reduce((n, s) => n + s.threads, 0),
+    // ONNX threads of the process's busiest model stage: its stages take turns on one JS thread,
+    // and stages without a model use none (a sum over all of them asked 6 CPUs for `enrich`).
+    threads: Math.max(1, ...st.filter((s) => s.model !== undefined).map((s) => s.threads)),
   };
 }
 
