@@ -150,19 +150,29 @@ function scaledObject(config: ResolvedConfig, p: ResolvedProcess): Record<string
           },
         },
       },
-      triggers: stages.map((stage) => ({
-        type: 'redis-streams',
-        metadata: {
+      triggers: stages.flatMap((stage) => {
+        const on = {
           addressFromEnv: 'REDIS_ADDRESS',
           passwordFromEnv: 'REDIS_PASSWORD',
           stream: new Keys(config.pipeline).stream(stage.input),
           consumerGroup: stage.name,
-          // Lag (XINFO GROUPS, Redis 7+): the only redis-streams mode that scales to and from zero.
-          lagCount: String(stage.scaleUpLag),
-          // Active above 0: one undelivered message wakes a stage scaled to zero.
-          activationLagCount: '0',
-        },
-      })),
+        };
+        const lag = {
+          type: 'redis-streams',
+          metadata: {
+            ...on,
+            // Lag (XINFO GROUPS, Redis 7+): the only redis-streams mode that scales to and from zero.
+            lagCount: String(stage.scaleUpLag),
+            // Active above 0: one undelivered message wakes a stage scaled to zero.
+            activationLagCount: '0',
+          },
+        };
+        // A process that may scale to zero also stays up while its group has pending entries: delivered
+        // to a pod that crashed or outlived drainTimeoutMs, they are lag 0 and would wait for new input.
+        // (`pipeline up` keeps the last worker while anything is pending, for the same reason.)
+        if (options.minWorkers > 0) return [lag];
+        return [lag, { type: 'redis-streams', metadata: { ...on, pendingEntriesCount: String(stage.scaleUpLag) } }];
+      }),
     },
   };
 }

@@ -261,6 +261,11 @@ test('autoscaling options carry over to KEDA (scale to zero included); colliding
     lagCount: '20',
     activationLagCount: '0',
   });
+  // Scaled to zero only when nothing is pending either: entries delivered to a pod that crashed are lag 0.
+  const { lagCount: _lag, activationLagCount: _act, ...where } = so.spec.triggers[0].metadata as Obj;
+  assert.equal(so.spec.triggers[1].metadata, { ...where, pendingEntriesCount: '20' });
+  const storeSo = docs.find((d) => d.kind === 'ScaledObject' && (d.metadata as Obj).name === 'shop-store') as Obj;
+  assert.is(storeSo.spec.triggers.length, 1, 'a process that never scales to zero needs no pending trigger');
   const dep = docs.find((d) => d.kind === 'Deployment' && (d.metadata as Obj).name === 'shop-store') as Obj;
   assert.is(dep.spec.template.spec.terminationGracePeriodSeconds, 55);
   const clash = { ...raw, stages: [...raw.stages, { name: 'pre.process', kind: 'store' }, { name: 'Pre-Process', kind: 'store' }] };

@@ -48,19 +48,21 @@ export function renderClusterManifests(config: ResolvedConfig, rawConfig: string
     }
     const group = stages.get(d.metadata.name);
     if (d.kind === 'ScaledObject' && group) {
+      // As in the single-node render: a process that may scale to zero also watches its pending entries.
+      const toZero = (d.spec as { minReplicaCount?: number }).minReplicaCount === 0;
       d.spec.triggers = group.flatMap((stage) =>
-        Keys.shards(config.pipeline, shards).map((keys) => ({
-          type: 'redis-cluster-streams',
-          metadata: {
+        Keys.shards(config.pipeline, shards).flatMap((keys) => {
+          const on = {
             addressesFromEnv: 'REDIS_ADDRESSES',
             usernameFromEnv: 'REDIS_USERNAME',
             passwordFromEnv: 'REDIS_PASSWORD',
             stream: keys.stream(stage.input),
             consumerGroup: stage.name,
-            lagCount: String(Math.max(1, Math.ceil(stage.scaleUpLag / shards))),
-            activationLagCount: '0',
-          },
-        })),
+          };
+          const per = String(Math.max(1, Math.ceil(stage.scaleUpLag / shards)));
+          const lag = { type: 'redis-cluster-streams', metadata: { ...on, lagCount: per, activationLagCount: '0' } };
+          return toZero ? [lag, { type: 'redis-cluster-streams', metadata: { ...on, pendingEntriesCount: per } }] : [lag];
+        }),
       );
     }
     return d;
