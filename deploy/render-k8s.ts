@@ -32,14 +32,19 @@ const LABELS = (instance: string, component: string) => ({
  * `k8sSecretName`); KEDA's address and password stay on `pipeline-redis`.
  */
 function k8sEnv(redisSecret = 'pipeline-redis', stageSecrets: [string, string][] = []): Record<string, unknown>[] {
-  const secret = (name: string, key: string, from = 'pipeline-redis') => ({ name, valueFrom: { secretKeyRef: { name: from, key } } });
+  const secret = (name: string, key: string, from = 'pipeline-redis', optional = false) => ({
+    name,
+    valueFrom: { secretKeyRef: { name: from, key, ...(optional ? { optional } : {}) } },
+  });
   return [
     { name: 'PIPELINE_CONFIG', value: '/etc/pipeline/pipeline.json' },
     secret('REDIS_URL', 'url', redisSecret),
     // The other stages of a process running several: each its own user (REDIS_URL_<STAGE>); equal URLs share one command connection.
     ...stageSecrets.map(([env, from]) => secret(env, 'url', from)),
-    // host:port and password for KEDA's redis-streams trigger (addressFromEnv / passwordFromEnv).
+    // host:port, user and password for KEDA's redis-streams trigger (addressFromEnv / usernameFromEnv /
+    // passwordFromEnv): in production a user that may only read group information (`observer`).
     secret('REDIS_ADDRESS', 'address'),
+    secret('REDIS_USERNAME', 'username', 'pipeline-redis', true),
     secret('REDIS_PASSWORD', 'password'),
     { name: 'STATSD_HOST', value: 'statsd-exporter' },
     { name: 'STATSD_PORT', value: String(STATSD_UDP_PORT) },
@@ -153,6 +158,7 @@ function scaledObject(config: ResolvedConfig, p: ResolvedProcess): Record<string
       triggers: stages.flatMap((stage) => {
         const on = {
           addressFromEnv: 'REDIS_ADDRESS',
+          usernameFromEnv: 'REDIS_USERNAME',
           passwordFromEnv: 'REDIS_PASSWORD',
           stream: new Keys(config.pipeline).stream(stage.input),
           consumerGroup: stage.name,

@@ -3,7 +3,7 @@
  * (deploy/render.ts `k8sManifests`: config, per worker process a Deployment and a KEDA ScaledObject, the
  * monitor, statsd-exporter) for a sharded pipeline on a Redis Cluster:
  *   - every stage Deployment and the monitor get env PIPELINE_SHARDS, and REDIS_ADDRESSES and
- *     REDIS_USERNAME from the `pipeline-redis` secret (KEDA reads *FromEnv from the target's container);
+ *     (REDIS_USERNAME, from the base manifests) from the `pipeline-redis` secret (KEDA reads *FromEnv from the target's container);
  *   - every ScaledObject gets one `redis-cluster-streams` trigger per shard and stage of its process (stream
  *     `{products:<i>}:<input>`) instead of the single-node `redis-streams` one, each with
  *     lagCount = scaleUpLag / shards: every pod reads every shard and KEDA scales to the largest
@@ -38,7 +38,8 @@ const secretEnv = (name: string, key: string) => ({ name, valueFrom: { secretKey
 export function renderClusterManifests(config: ResolvedConfig, rawConfig: string, shards: number): string {
   // Deployment name → the stages its process runs (one, unless stages share a `process`).
   const stages = new Map(config.processes.map((p) => [deploymentName(config, p.name), config.stages.filter((s) => p.stages.includes(s.name))]));
-  const env = [{ name: 'PIPELINE_SHARDS', value: String(shards) }, secretEnv('REDIS_ADDRESSES', 'addresses'), secretEnv('REDIS_USERNAME', 'username')];
+  // REDIS_USERNAME comes with the base manifests (optional there; the cluster secret has `username`).
+  const env = [{ name: 'PIPELINE_SHARDS', value: String(shards) }, secretEnv('REDIS_ADDRESSES', 'addresses')];
   const docs = k8sManifests(config, rawConfig).map((doc) => {
     const d = doc as { kind: string; metadata: { name: string; labels?: Record<string, string> }; spec: Record<string, unknown> };
     const component = d.metadata.labels?.['app.kubernetes.io/component'];
