@@ -60,6 +60,9 @@ export function serviceName(stage: string): string {
   return dnsName(stage);
 }
 
+/** How long statsd_exporter keeps a per-process series it no longer hears from (every `metrics.gaugeIntervalMs` while the process lives). */
+export const PROCESS_SERIES_TTL = '10m';
+
 /** statsd_exporter mapping: one explicit rule per metric (counters `_total`, timers histograms in seconds). */
 export function statsdMapping(config: ResolvedConfig): Record<string, unknown> {
   const prefix = config.metrics.prefix.replace(/\.$/, '');
@@ -71,6 +74,9 @@ export function statsdMapping(config: ResolvedConfig): Record<string, unknown> {
       help: m.help,
       match_metric_type: m.type === 'counter' ? 'counter' : m.type === 'gauge' ? 'gauge' : 'observer',
       ...(m.type === 'histogram' ? { observer_type: 'histogram', histogram_options: { buckets: SIZE_BUCKETS } } : {}),
+      // Per-process gauges carry the process's `consumer` (a pod's host-pid-n): a replaced pod's
+      // series would stay in the dashboards, frozen, forever (ttl 0s); they go after 10 minutes unheard.
+      ...(m.name.startsWith('process.') ? { ttl: PROCESS_SERIES_TTL } : {}),
     })),
   };
 }
