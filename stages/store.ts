@@ -86,7 +86,7 @@ export function createStore(ctx: StageContext): Stage {
         const error = err instanceof Error ? err : new Error(String(err));
         if (!isolateEach(error, products.length)) return products.map(() => fail(error));
         // The sink rejected the batch's data: write one by one so one bad product fails alone.
-        ctx.logger.warn('store.batch_rejected', { err: error, batch: products.length, note: 'retrying one by one' });
+        ctx.logger.warn('store.batch_rejected', { err: error, batch: products.length, ids: batch.map((m) => m.id), note: 'retrying one by one' });
         const results: ReturnType<typeof ok>[] = [];
         for (const p of products)
           results.push(

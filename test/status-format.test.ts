@@ -38,4 +38,9 @@ test('lag: the group lag; the whole stream before a stage has its group (was "-"
   assert.equal(cells(table, 'review'), ['review', '-', '4', '4', '-', '-', '-']);
 });
 
+test("another sink's products are not counted as 0: the header says where they are", () => {
+  assert.match(formatStatus(status), /^pipeline p {2}stored 0\n/);
+  assert.match(formatStatus(status, undefined, 'postgres'), /^pipeline p {2}stored: in the postgres sink \(not counted here\)\n/);
+});
+
 test.run();

@@ -8,7 +8,7 @@ import { cliRedis, loadConfig, warnEvictionPolicy, type GlobalOptions } from './
  * The status as a table. A sharded pipeline's rows are sums over its shards, followed by one line
  * per shard: its tag, cluster slot (and master, when `masterOf` knows it), backlog, DLQ and store.
  */
-export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => string | undefined): string {
+export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => string | undefined, sink = 'redis'): string {
   const rows = [['stream', 'stage', 'length', 'added', 'lag', 'pending', 'consumers']];
   for (const st of s.streams) {
     const g = st.group;
@@ -37,7 +37,9 @@ export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => str
     const master = masterOf?.(slot);
     return `shard ${sh.shard} ${sh.tag} slot ${slot}${master ? ` on ${master}` : ''}: lag ${lag ?? '?'}, pending ${pending}, dlq ${sh.dlq}, stored ${sh.stored}`;
   });
-  const head = `pipeline ${s.pipeline}  stored ${s.stored}${s.shards ? `  shards ${s.shards.length}` : ''}`;
+  // `stored` counts the Redis store's products; another sink holds its own (Postgres: `pipeline export --sink postgres`).
+  const stored = sink === 'redis' ? `stored ${s.stored}` : `stored: in the ${sink} sink (not counted here)`;
+  const head = `pipeline ${s.pipeline}  ${stored}${s.shards ? `  shards ${s.shards.length}` : ''}`;
   return `${head}\n${lines.join('\n')}\n${shards.length ? shards.join('\n') + '\n' : ''}`;
 }
 
@@ -49,7 +51,10 @@ export async function statusCommand(opts: GlobalOptions & { json?: boolean }): P
     await warnEvictionPolicy(redis);
     const status = await pipelineStatus(redis, config);
     const cluster = asCluster(redis);
-    process.stdout.write(opts.json ? JSON.stringify(status) + '\n' : formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined));
+    const sink = String(config.stages.find((st) => st.kind === 'store')?.settings.sink ?? 'redis');
+    process.stdout.write(
+      opts.json ? JSON.stringify({ ...status, sink }) + '\n' : formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined, sink),
+    );
     if (isEmpty(status)) {
       // All zeros reads as "idle", but is as often a mistyped PIPELINE or the wrong database: say which pipelines this Redis has.
       // A hint only: a user without SCAN (the observer ACL user) gets the warning without the list.

@@ -73,7 +73,15 @@ export async function migrate(pool: pg.Pool, opts: { schema?: string; logger?: L
   const applied: string[] = [];
   let failed: Error | undefined;
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
+    await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]).catch((err: unknown) => {
+      // Cancelled by statement_timeout while waiting: someone else holds the lock, say so.
+      if ((err as { code?: string }).code === '57014')
+        throw new Error(
+          `another \`pipeline store migrate\` (or a process holding its advisory lock ${LOCK_KEY}) has been running longer than the statement timeout; wait for it and run again`,
+          { cause: err },
+        );
+      throw err;
+    });
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${q}`);
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${q}.schema_migrations (version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
