@@ -1,7 +1,7 @@
 // Static checks of deploy/ (no Docker engine or cluster here): generated files match their config, every
-// stage of config/pipeline.json has its service, Deployment and ScaledObject; the dashboard queries only sent metrics.
+// stage of config/pipeline.json has its service, Deployment and ScaledObject (metrics and dashboard: deploy-metrics.test.ts).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'uvu';
@@ -10,19 +10,8 @@ import { parse, parseAllDocuments } from 'yaml';
 import { loadConfigFile, resolveConfig, stageRedisUrlEnv } from '../lib/config/load.js';
 import { processOf, processOptions } from '../lib/config/processes.js';
 import { ConfigError } from '../lib/core/errors.js';
-import { METRIC_CATALOG } from '../lib/observe/metrics.js';
 import { Keys } from '../lib/redis/keys.js';
-import {
-  deploymentName,
-  envName,
-  graceSeconds,
-  k8sManifests,
-  progressProbeArgs,
-  PROGRESS_FILE,
-  promName,
-  renderDeploy,
-  serviceName,
-} from '../deploy/render.js';
+import { deploymentName, envName, graceSeconds, k8sManifests, progressProbeArgs, PROGRESS_FILE, renderDeploy, serviceName } from '../deploy/render.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const CONFIG = join(REPO, 'config/pipeline.json');
@@ -276,65 +265,6 @@ test('autoscaling options carry over to KEDA (scale to zero included); colliding
 });
 
 /** Every source file of the runtime (the code that sends metrics). */
-function sources(dir: string): string[] {
-  return readdirSync(join(REPO, dir)).flatMap((f) => {
-    const p = join(dir, f);
-    return statSync(join(REPO, p)).isDirectory() ? sources(p) : p.endsWith('.ts') ? [p] : [];
-  });
-}
-
-test('the metric catalog is exactly what the code sends, and each metric is in the metrics page (docs/metrics-and-monitoring.md)', () => {
-  const code = ['lib', 'stages', 'scripts'].flatMap(sources).map((f) => [f, read(f)] as const);
-  const sent = new Map<string, string>();
-  for (const [file, text] of code) {
-    for (const m of text.matchAll(/\bmetrics\.(increment|timing|gauge|histogram)\(\s*'([^']+)'/g)) sent.set(m[2]!, file);
-  }
-  const names = new Set(METRIC_CATALOG.map((m) => m.name));
-  for (const [name, file] of sent)
-    assert.ok(names.has(name), `${file} sends ${name}, missing from METRIC_CATALOG (lib/observe/metrics.ts) and docs/metrics-and-monitoring.md`);
-  const all = code.map(([, t]) => t).join('\n');
-  const readme = read('docs/metrics-and-monitoring.md');
-  for (const m of METRIC_CATALOG) {
-    assert.ok(all.includes(`'${m.name}'`), `${m.name} is in the catalog but nothing sends it`);
-    assert.ok(readme.includes(`| \`${m.name}\` |`), `${m.name} is not in the metrics table of docs/metrics-and-monitoring.md`);
-  }
-});
-
-test('the dashboard queries only metrics the code sends, under the names the statsd mapping gives them, and covers lag, throughput, latency, errors, DLQ', () => {
-  const dash = JSON.parse(read('deploy/grafana/dashboards/pipeline.json')) as Obj;
-  const exprs: string[] = [];
-  const walk = (p: Obj) => {
-    for (const t of p.targets ?? []) exprs.push(t.expr);
-    for (const c of p.panels ?? []) walk(c);
-  };
-  walk(dash);
-  const prom = new Set(METRIC_CATALOG.map((m) => promName(m, config.metrics.prefix)));
-  const used = new Set(exprs.flatMap((e) => [...e.matchAll(/\b(pipeline_[a-z0-9_]+)/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, ''))));
-  for (const u of used) assert.ok(prom.has(u), `dashboard queries ${u}, which no catalog metric maps to`);
-  for (const needed of [
-    'pipeline_group_lag',
-    'pipeline_messages_out_total',
-    'pipeline_message_e2e_seconds',
-    'pipeline_messages_errors_total',
-    'pipeline_dlq_length',
-  ]) {
-    assert.ok(used.has(needed), `dashboard lacks ${needed}`);
-  }
-  const mapping = parse(read('deploy/statsd/mapping.yml')) as Obj;
-  const mapped = new Set((mapping.mappings as Obj[]).map((m) => m.name));
-  for (const p of prom) assert.ok(mapped.has(p), `statsd mapping lacks ${p}`);
-  // Series labelled by process (consumer) expire; the pipeline's own never do.
-  for (const m of mapping.mappings as Obj[]) assert.is(m.ttl, String(m.match).includes('.process.') ? '10m' : undefined, `${m.match} ttl`);
-  const ds = parse(read('deploy/grafana/provisioning/datasources/prometheus.yml')) as Obj;
-  assert.ok(exprs.length > 10);
-  const uids = new Set(JSON.stringify(dash).match(/"uid":"[^"]+"/g));
-  assert.ok(uids.has(`"uid":"${ds.datasources[0].uid}"`), 'panels use the provisioned datasource');
-  const providers = parse(read('deploy/grafana/provisioning/dashboards/pipeline.yml')) as Obj;
-  assert.is(providers.providers[0].options.path, '/var/lib/grafana/dashboards');
-  const prometheus = parse(read('deploy/prometheus/prometheus.yml')) as Obj;
-  assert.equal(prometheus.scrape_configs[0].static_configs[0].targets, ['statsd-exporter:9102']);
-});
-
 test('Dockerfile: multi-stage Node 20, compiled in a build stage, production dependencies only, no tsx at runtime, models shipped, non-root', () => {
   const df = read('deploy/Dockerfile');
   const froms = [...df.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]!);

@@ -131,10 +131,7 @@ export const OBSERVER_COMMANDS = [
   'get',
   'mget',
 ];
-/**
- * The watchdog's liveness marker (lib/worker/watchdog.ts): SET ... PX while the loop progresses,
- * DEL on stop; GET for `pipeline health`, the probe that runs as the stage's user.
- */
+/** The watchdog's liveness marker (lib/worker/watchdog.ts): SET PX while progressing, DEL on stop, GET for `pipeline health` (run as the stage user). */
 export const LIVENESS_COMMANDS = ['set', 'del', 'get'];
 /** The group's claim fence, inside the hand-off (GET) and claim (SET of a fresh token) scripts. */
 export const FENCE_COMMANDS = ['get', 'set'];
