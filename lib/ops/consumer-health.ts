@@ -79,11 +79,15 @@ async function shardHealth(
     // The stages sharing this stage's process read under the same consumer names (host-pid-n): a
     // stage run fused is rarely delivered anything in its own group, so its consumer is found
     // through theirs (it had failed health without --pid, or matched an exited process's name).
-    const process = config.processes.find((p) => p.stages.includes(stage.name));
-    const siblings = config.stages.filter((s) => s.name === stage.name || process?.stages.includes(s.name));
+    const proc = config.processes.find((p) => p.stages.includes(stage.name));
+    const siblings = config.stages.filter((s) => s.name === stage.name || proc?.stages.includes(s.name));
     // A sibling's stream the stage's own Redis user may not read (a user per stage) just adds no names.
+    const notAllowed = (err: unknown) => {
+      if (err instanceof Error && /^NOPERM/.test(err.message)) return [];
+      throw err;
+    };
     const sibling = (s: (typeof siblings)[number]) =>
-      s.name === stage.name ? groupConsumers(redis, key, s.name) : groupConsumers(redis, keys.stream(s.input), s.name).catch(() => []);
+      s.name === stage.name ? groupConsumers(redis, key, s.name) : groupConsumers(redis, keys.stream(s.input), s.name).catch(notAllowed);
     const listed = (await Promise.all(siblings.map(sibling))).flat();
     const byName = new Map<string, { name: string; idle?: number }>();
     for (const m of listed.map((c) => pairs(c))) {

@@ -79,7 +79,7 @@ export class Reclaimer {
     // XAUTOCLAIM and, if it took any, a new claim fence value, in one step (lib/lua/claim-2.lua):
     // the consumers these entries are taken from then hand off checking each message.
     // JUSTID: ownership only, no delivery counted now; each entry's delivery is counted when it
-    // runs, by itself (StreamConsumer.takeClaimed), so the records of a batch that crashed its
+    // runs, by itself (lib/worker/take-claimed.ts), so the records of a batch that crashed its
     // consumer are not charged for the one that did.
     const reply = await claimScript.runBuffer<AutoclaimReply>(
       this.redis,
