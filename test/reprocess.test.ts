@@ -270,6 +270,11 @@ test('reprocess --from-stage on the rules-only pipeline: products whose route we
   const bad = await runReprocess(file, ['--from-stage', 'nope']);
   assert.is(bad.code, 1);
   assert.match(bad.output, /--from-stage: no stage "nope"/);
+  // A filter that selects nothing says so (it ended with zeros and nothing else, like a run with nothing to do).
+  const none = await runReprocess(file, ['--category', 'nosuch', '--dry-run']);
+  assert.equal([none.code, none.summary.scanned], [0, 0], none.output);
+  assert.match(none.output, /warning: no stored product in the redis sink matched --category "nosuch"/);
+  assert.not.match(up.output, /warning: no stored product/, 'not without a filter');
 });
 
 test("a sharded pipeline (shards: 3): each product re-enters on its own shard, with an origin from its shard's input stream", async () => {

@@ -89,6 +89,11 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
       seconds: (Date.now() - t0) / 1000,
     };
     process.stdout.write(JSON.stringify(line) + '\n');
+    // Nothing selected reads like "nothing to do", but is as often a mistyped filter: say which.
+    const filters = [opts.category !== undefined ? `--category ${JSON.stringify(opts.category)}` : '', opts.since !== undefined ? `--since ${opts.since}` : '']
+      .filter(Boolean)
+      .join(' ');
+    if (summary.scanned === 0 && filters) process.stderr.write(`warning: no stored product in the ${sink} sink matched ${filters}\n`);
   } finally {
     await source.close();
     await redis.quit().catch(() => redis.disconnect());
