@@ -1,5 +1,6 @@
 import { ConfigError } from '../lib/core/errors.js';
 import type { StageFactory } from '../lib/worker/stage.js';
+import { POSTGRES_SETTINGS } from './sinks/postgres-settings.js';
 
 /**
  * The built-in stage kinds, each imported only when a process runs it (`pipeline worker` loads the
@@ -25,14 +26,6 @@ export async function loadStageKinds(kinds: readonly string[]): Promise<Record<s
 }
 
 const MODEL_SETTINGS = ['modelsDir', 'allowRemoteModels'];
-const POSTGRES_SETTINGS = [
-  'postgresUrl',
-  'postgresSchema',
-  'postgresPoolSize',
-  'postgresConnectTimeoutMs',
-  'postgresStatementTimeoutMs',
-  'postgresIdleTimeoutMs',
-];
 
 /** The `settings` keys each built-in kind reads (every kind reads `acl`: stages/access.ts). */
 export const STAGE_SETTINGS: Readonly<Record<string, readonly string[]>> = {

@@ -143,7 +143,8 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     const merged: StageOptions = { ...STAGE_DEFAULTS, ...defaults, ...options };
     if (merged.maxWorkers < merged.minWorkers) throw new ConfigError(`${where}.maxWorkers`, 'must be >= minWorkers');
     crossCheckStage(where, merged);
-    opts.checkSettings?.(where, kind, object(`${where}.settings`, settings));
+    const ownSettings = object(`${where}.settings`, settings);
+    opts.checkSettings?.(where, kind, ownSettings);
     const redisUrl = env[stageRedisUrlEnv(name)] || redis.url; // per-stage credentials (ACL user per stage)
     return {
       ...merged,
@@ -151,7 +152,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
       kind,
       input: input ?? name,
       model,
-      settings: object(`${where}.settings`, settings),
+      settings: ownSettings,
       redisUrl,
       maxLag: maxLag ?? limits.maxLag,
       process: proc ?? name,

@@ -3,7 +3,7 @@ import type { RawEntry } from './entries.js';
 /** An entry waiting to be (re)processed by this consumer, with how often it was tried. */
 export interface Queued {
   entry: RawEntry;
-  /** Deliveries so far, counting the one about to happen. */
+  /** Deliveries so far, counting the one about to happen (0 for an `alone` entry until take-claimed-1.lua counts it). */
   attempt: number;
   /** Not before this time (ms since epoch); 0 = now. */
   dueAt: number;

@@ -146,11 +146,10 @@ export class StreamConsumer implements FusedStage {
     return Promise.race([this.running, abandoned]);
   }
 
-  /** Entries claimed from others without data or a delivery counted (`deliveries`: counts so far): each runs by itself, before the next read (take-claimed.ts). */
-  enqueueClaimed(ids: readonly string[], deliveries: ReadonlyMap<string, number>): void {
-    for (const id of ids) {
-      if (!this.active.has(id)) this.queue.add({ entry: { id, fields: [] }, attempt: (deliveries.get(id) ?? 0) + 1, dueAt: 0, alone: true });
-    }
+  /** Entries claimed from others without their data or a delivery counted: each runs by itself, before the next read, its delivery counted then (take-claimed.ts). */
+  enqueueClaimed(ids: readonly string[]): void {
+    // attempt 0: not known until take-claimed-1.lua counts the delivery it is about to make.
+    for (const id of ids) if (!this.active.has(id)) this.queue.add({ entry: { id, fields: [] }, attempt: 0, dueAt: 0, alone: true });
     this.reader.wakeUp();
   }
 

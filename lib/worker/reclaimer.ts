@@ -11,14 +11,13 @@ const claimScript = new Script('claim-2');
 
 /** XAUTOCLAIM ... JUSTID: next cursor, claimed ids, ids whose data was deleted. */
 type AutoclaimReply = [Buffer, Buffer[], Buffer[]?];
-type PendingRow = [string, string, number, number];
 
 /**
  * The background side of a consumer, every `claimIntervalMs`: claims entries idle past
  * `claimMinIdleMs` from any consumer of the group (XAUTOCLAIM, bumping the group's claim fence)
- * and queues them on this consumer
- * with their delivery counts (XPENDING), so `maxDeliveries` is enforced across crashes; removes
- * consumers that are gone and own nothing; trims what every group has acked.
+ * and queues them on this consumer, each delivery counted when it runs (take-claimed-1.lua), so
+ * `maxDeliveries` is enforced across crashes; removes consumers that are gone and own nothing;
+ * trims what every group has acked.
  */
 export class Reclaimer {
   private readonly loop: Periodic;
@@ -95,16 +94,11 @@ export class Reclaimer {
     }
     const ids = reply[1].map(String);
     if (ids.length === 0) return;
-    // Each entry's delivery count so far (a JUSTID claim adds none). One XPENDING per id,
-    // auto-pipelined into one round trip: a range query could miss some when this consumer owns
-    // many other entries in between.
-    const rows = await Promise.all(ids.map((id) => this.redis.xpending(source, stage.name, id, id, 1) as Promise<PendingRow[]>));
-    const deliveries = new Map<string, number>();
-    for (const row of rows) if (row[0]) deliveries.set(row[0][0], Number(row[0][3]));
     this.reclaimed += ids.length;
     metrics.increment('messages.reclaimed', ids.length, this.tags);
-    logger.info('reclaim.claimed', { count: ids.length, first: ids[0], ids, mostDeliveries: Math.max(...deliveries.values(), 0) });
-    this.consumer.enqueueClaimed(ids, deliveries);
+    logger.info('reclaim.claimed', { count: ids.length, first: ids[0], ids });
+    // Each one's delivery count is read when it runs (take-claimed-1.lua), not here.
+    this.consumer.enqueueClaimed(ids);
   }
 
   /**

@@ -193,23 +193,21 @@ export class StageRunner {
 
   /** Keep `ids` (and `held()`) claimed while `work` runs: the part of a batch fused stages run (lib/worker/fusion.ts). */
   async holding<T>(ids: string[], held: () => string[], work: () => Promise<T>): Promise<T> {
-    const timer = this.keepClaimed(ids, held);
     // The work is other stages' fused calls: each bounded by its stageTimeoutMs, or waiting out an
     // outage on purpose (StageRunner.once). Either way this loop is not stuck: tell the watchdog.
-    const alive = setInterval(() => this.d.progress(), this.d.stage.keepClaimedMs);
-    alive.unref();
+    const timer = this.keepClaimed(ids, held, () => this.d.progress());
     try {
       return await work();
     } finally {
       clearInterval(timer);
-      clearInterval(alive);
     }
   }
 
   /** While a batch runs, reset its entries' idle time (XCLAIM JUSTID) so no reclaimer takes them. */
-  private keepClaimed(ids: string[], held: () => string[]): NodeJS.Timeout {
+  private keepClaimed(ids: string[], held: () => string[], tick?: () => void): NodeJS.Timeout {
     const { metrics, logger, tags } = this.d;
     const timer = setInterval(() => {
+      tick?.();
       this.d
         .redis()
         .xclaim(this.d.source, this.d.group, this.d.consumer, 0, ...ids, ...held(), 'JUSTID')

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { POSTGRES_SETTINGS } from './postgres-settings.js';
 import { markPostgres, postgresAddress } from './postgres-origin.js';
 import { ConfigError, TransientError } from '../../lib/core/errors.js';
 import { isTransientPgError } from '../../lib/core/failure-policy.js';
@@ -39,7 +40,7 @@ export function postgresOptionsFrom(settings: Record<string, unknown>, env: Node
   if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
     throw new ConfigError(`${where}.postgresUrl`, 'the postgres sink needs a postgres:// URL in settings.postgresUrl or env DATABASE_URL');
   }
-  const known = ['postgresUrl', 'postgresSchema', 'postgresPoolSize', 'postgresConnectTimeoutMs', 'postgresStatementTimeoutMs', 'postgresIdleTimeoutMs'];
+  const known: readonly string[] = POSTGRES_SETTINGS;
   for (const k of Object.keys(settings)) {
     if (k.startsWith('postgres') && !known.includes(k)) throw new ConfigError(`${where}.${k}`, `unknown postgres setting (known: ${known.join(', ')})`);
   }
@@ -217,7 +218,9 @@ export function createPostgresSink(o: PostgresOptions, logger: Logger): Sink & {
       if (products.length === 0) return;
       const { rows, stale } = batchRows(products);
       try {
-        const r = await pool.query(sql, [JSON.stringify(rows, noNul)]);
+        const json = JSON.stringify(rows);
+        // NUL shows in JSON text only as \u0000: the replacer pass only for the rare batch that has one.
+        const r = await pool.query(sql, [json.includes('\\u0000') ? JSON.stringify(rows, noNul) : json]);
         return { stale: stale + rows.length - (r.rowCount ?? rows.length) };
       } catch (err) {
         if (isTransientPgError(err)) {
