@@ -41,11 +41,6 @@ function k8sEnv(redisSecret = 'pipeline-redis', stageSecrets: [string, string][]
     secret('REDIS_URL', 'url', redisSecret),
     // The other stages of a process running several: each its own user (REDIS_URL_<STAGE>); equal URLs share one command connection.
     ...stageSecrets.map(([env, from]) => secret(env, 'url', from)),
-    // host:port, user and password for KEDA's redis-streams trigger (addressFromEnv / usernameFromEnv /
-    // passwordFromEnv): in production a user that may only read group information (`observer`).
-    secret('REDIS_ADDRESS', 'address'),
-    secret('REDIS_USERNAME', 'username', 'pipeline-redis', true),
-    secret('REDIS_PASSWORD', 'password'),
     { name: 'STATSD_HOST', value: 'statsd-exporter' },
     { name: 'STATSD_PORT', value: String(STATSD_UDP_PORT) },
     { name: 'LOG_LEVEL', value: 'info' },
@@ -131,6 +126,26 @@ function stageDeployment(config: ResolvedConfig, p: ResolvedProcess): Record<str
   };
 }
 
+/** The TriggerAuthentication every ScaledObject's triggers name. */
+export const KEDA_AUTH = 'pipeline-redis';
+
+/**
+ * KEDA's login to Redis, read by the operator from the `pipeline-redis` Secret: host:port, user and
+ * password (in production a user that may only read group information, `pipeline acl`'s `observer`).
+ * A TriggerAuthentication rather than `*FromEnv`, so no worker pod carries that password in its env.
+ * `parameters`: KEDA's auth parameter → the Secret's key (the cluster render swaps `address` for `addresses`).
+ */
+export function kedaAuthentication(
+  parameters: Record<string, string> = { address: 'address', username: 'username', password: 'password' },
+): Record<string, unknown> {
+  return {
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'TriggerAuthentication',
+    metadata: { name: KEDA_AUTH, labels: LABELS(KEDA_AUTH, 'redis') },
+    spec: { secretTargetRef: Object.entries(parameters).map(([parameter, key]) => ({ parameter, name: 'pipeline-redis', key })) },
+  };
+}
+
 /** KEDA scales a process on each of its stages' lag (one trigger per stage: the highest wins), within processOptions' bounds. */
 function scaledObject(config: ResolvedConfig, p: ResolvedProcess): Record<string, unknown> {
   const { stages, options } = processStages(config, p);
@@ -156,15 +171,10 @@ function scaledObject(config: ResolvedConfig, p: ResolvedProcess): Record<string
         },
       },
       triggers: stages.flatMap((stage) => {
-        const on = {
-          addressFromEnv: 'REDIS_ADDRESS',
-          usernameFromEnv: 'REDIS_USERNAME',
-          passwordFromEnv: 'REDIS_PASSWORD',
-          stream: new Keys(config.pipeline).stream(stage.input),
-          consumerGroup: stage.name,
-        };
+        const on = { stream: new Keys(config.pipeline).stream(stage.input), consumerGroup: stage.name };
         const lag = {
           type: 'redis-streams',
+          authenticationRef: { name: KEDA_AUTH },
           metadata: {
             ...on,
             // Lag (XINFO GROUPS, Redis 7+): the only redis-streams mode that scales to and from zero.
@@ -177,7 +187,7 @@ function scaledObject(config: ResolvedConfig, p: ResolvedProcess): Record<string
         // to a pod that crashed or outlived drainTimeoutMs, they are lag 0 and would wait for new input.
         // (`pipeline up` keeps the last worker while anything is pending, for the same reason.)
         if (options.minWorkers > 0) return [lag];
-        return [lag, { type: 'redis-streams', metadata: { ...on, pendingEntriesCount: String(stage.scaleUpLag) } }];
+        return [lag, { type: 'redis-streams', authenticationRef: { name: KEDA_AUTH }, metadata: { ...on, pendingEntriesCount: String(stage.scaleUpLag) } }];
       }),
     },
   };
@@ -214,6 +224,7 @@ export function k8sManifests(config: ResolvedConfig, rawConfig: string): Record<
       data: { 'pipeline.json': rawConfig },
     },
   ];
+  docs.push(kedaAuthentication());
   const names = new Set<string>();
   for (const p of config.processes) {
     const name = deploymentName(config, p.name);

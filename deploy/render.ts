@@ -4,7 +4,7 @@
  * committed files differ from what the config renders to.
  *
  *   deploy/docker-compose.yml   redis (AOF), one service per stage, monitor, producer profile, statsd-exporter, Prometheus, Grafana
- *   deploy/k8s/pipeline.yaml    config ConfigMap, per stage a Deployment and a KEDA ScaledObject, the monitor, statsd-exporter
+ *   deploy/k8s/pipeline.yaml    config ConfigMap, per stage a Deployment and a KEDA ScaledObject, KEDA's TriggerAuthentication, the monitor, statsd-exporter
  *   deploy/statsd/mapping.yml   StatsD → Prometheus names for every metric in METRIC_CATALOG
  *
  * Dev-time only (it needs the `yaml` devDependency); the runtime image does not ship deploy/.
@@ -30,7 +30,7 @@ import {
   yaml,
 } from './render-names.js';
 
-export { k8sManifests, k8sStageSecrets } from './render-k8s.js';
+export { KEDA_AUTH, k8sManifests, k8sStageSecrets, kedaAuthentication } from './render-k8s.js';
 export * from './render-names.js';
 
 function composeEnv(extra: Record<string, string> = {}): Record<string, string> {

@@ -121,6 +121,12 @@ test('kubernetes: per worker process a Deployment with progress probes and a dra
     assert.match(d.metadata.name, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, `${d.metadata.name} is a DNS-1123 label`);
   }
   const keys = new Keys(config.pipeline);
+  const auth = docs.find((d) => d.kind === 'TriggerAuthentication');
+  assert.equal(
+    auth?.spec.secretTargetRef.map((r: Obj) => [r.parameter, r.name, r.key]),
+    ['address', 'username', 'password'].map((k) => [k, 'pipeline-redis', k]),
+    'KEDA reads address, user and password from the pipeline-redis secret',
+  );
   for (const proc of config.processes) {
     const stages = config.stages.filter((x) => proc.stages.includes(x.name));
     const one = stages.length === 1 ? stages[0]! : stages;
@@ -145,9 +151,10 @@ test('kubernetes: per worker process a Deployment with progress probes and a dra
     const models = stages.filter((x) => x.model !== undefined);
     assert.is(c.resources.requests.cpu, String(Math.max(1, ...models.map((x) => x.threads))), `${proc.name} cpu request`);
     assert.is(c.resources.requests.memory, `${256 + 128 * models.length}Mi`, `${proc.name} memory request`);
-    assert.ok(
-      c.env.some((e: Obj) => e.name === 'REDIS_ADDRESS'),
-      'KEDA addressFromEnv is set on the target',
+    // KEDA logs in through a TriggerAuthentication: no worker pod carries KEDA's password.
+    assert.not.ok(
+      c.env.some((e: Obj) => e.valueFrom?.secretKeyRef?.key === 'password'),
+      `${proc.name}: no password in the pod's env`,
     );
     const so = docs.find((d) => d.kind === 'ScaledObject' && d.spec.scaleTargetRef.name === name);
     assert.ok(so, `no ScaledObject for process ${proc.name}`);
@@ -155,6 +162,7 @@ test('kubernetes: per worker process a Deployment with progress probes and a dra
     stages.forEach((stage, i) => {
       const trigger = so.spec.triggers[i];
       assert.is(trigger.type, 'redis-streams');
+      assert.equal(trigger.authenticationRef, { name: auth!.metadata.name }, 'the trigger logs in through the TriggerAuthentication');
       assert.is(trigger.metadata.stream, keys.stream(stage.input), 'stream key {pipeline}:<input>');
       assert.is(trigger.metadata.consumerGroup, stage.name, 'consumer group = stage name');
       assert.is(trigger.metadata.lagCount, String(stage.scaleUpLag));

@@ -148,8 +148,8 @@ test('k8s for a cluster: deploy/k8s/cluster/pipeline.yaml is rendered from the c
   for (const stage of config.stages) {
     const so = docs.find((d) => d.kind === 'ScaledObject' && d.spec.triggers.some((t: Obj) => t.metadata.consumerGroup === stage.name))!;
     assert.equal(
-      so.spec.triggers.filter((t: Obj) => t.metadata.consumerGroup === stage.name).map((t: Obj) => [t.type, t.metadata.stream, t.metadata.addressesFromEnv]),
-      Keys.shards(config.pipeline, DEFAULT_SHARDS).map((k) => ['redis-cluster-streams', k.stream(stage.input), 'REDIS_ADDRESSES']),
+      so.spec.triggers.filter((t: Obj) => t.metadata.consumerGroup === stage.name).map((t: Obj) => [t.type, t.metadata.stream, t.authenticationRef?.name]),
+      Keys.shards(config.pipeline, DEFAULT_SHARDS).map((k) => ['redis-cluster-streams', k.stream(stage.input), 'pipeline-redis']),
     );
     const dep = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === so.spec.scaleTargetRef.name)!;
     const env = dep.spec.template.spec.containers[0].env as Obj[];
@@ -157,11 +157,17 @@ test('k8s for a cluster: deploy/k8s/cluster/pipeline.yaml is rendered from the c
       env.some((e) => e.name === 'PIPELINE_SHARDS' && e.value === String(DEFAULT_SHARDS)),
       `${stage.name} runs sharded`,
     );
-    assert.ok(
-      env.some((e) => e.name === 'REDIS_ADDRESSES'),
-      'KEDA reads the addresses from the target container',
+    assert.not.ok(
+      env.some((e) => e.valueFrom?.secretKeyRef?.key === 'password'),
+      'KEDA logs in through its TriggerAuthentication, not the pod env',
     );
   }
+  const auth = docs.find((d) => d.kind === 'TriggerAuthentication');
+  assert.equal(
+    auth?.spec.secretTargetRef.map((r: Obj) => r.parameter),
+    ['addresses', 'username', 'password'],
+    'the cluster trigger reads the seed nodes',
+  );
   const kustomization = parse(readFileSync(resolve(import.meta.dirname, '../deploy/k8s/cluster/kustomization.yaml'), 'utf8')) as { resources: string[] };
   assert.equal(kustomization.resources.sort(), ['pipeline.yaml', 'redis-cluster.yaml', 'stage-secrets.yaml']);
   const { secretsFromRepo, SECRETS_FILE } = await import('../deploy/k8s/cluster/render.js');

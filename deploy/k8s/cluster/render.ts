@@ -2,8 +2,9 @@
  * Renders deploy/k8s/cluster/pipeline.yaml: the generated Kubernetes manifests of the base
  * (deploy/render.ts `k8sManifests`: config, per worker process a Deployment and a KEDA ScaledObject, the
  * monitor, statsd-exporter) for a sharded pipeline on a Redis Cluster:
- *   - every stage Deployment and the monitor get env PIPELINE_SHARDS, and REDIS_ADDRESSES and
- *     (REDIS_USERNAME, from the base manifests) from the `pipeline-redis` secret (KEDA reads *FromEnv from the target's container);
+ *   - every stage Deployment and the monitor get env PIPELINE_SHARDS;
+ *   - KEDA's TriggerAuthentication reads `addresses` (the cluster's seed nodes), `username` and
+ *     `password` from the `pipeline-redis` secret;
  *   - every ScaledObject gets one `redis-cluster-streams` trigger per shard and stage of its process (stream
  *     `{products:<i>}:<input>`) instead of the single-node `redis-streams` one, each with
  *     lagCount = scaleUpLag / shards: every pod reads every shard and KEDA scales to the largest
@@ -21,7 +22,7 @@ import { stringify } from 'yaml';
 import { resolveConfig } from '../../../lib/config/load.js';
 import type { ResolvedConfig } from '../../../lib/config/types.js';
 import { Keys } from '../../../lib/redis/keys.js';
-import { deploymentName, k8sManifests, k8sStageSecrets } from '../../render.js';
+import { KEDA_AUTH, deploymentName, k8sManifests, k8sStageSecrets, kedaAuthentication } from '../../render.js';
 
 export const CONFIG_FILE = resolve(import.meta.dirname, '../../../config/pipeline.json');
 export const OUT_FILE = resolve(import.meta.dirname, 'pipeline.yaml');
@@ -32,16 +33,15 @@ interface Container {
   name: string;
   env?: unknown[];
 }
-const secretEnv = (name: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: 'pipeline-redis', key } } });
 
 /** The cluster variant of the base manifests for `config` with `shards` shards, as YAML. */
 export function renderClusterManifests(config: ResolvedConfig, rawConfig: string, shards: number): string {
   // Deployment name → the stages its process runs (one, unless stages share a `process`).
   const stages = new Map(config.processes.map((p) => [deploymentName(config, p.name), config.stages.filter((s) => p.stages.includes(s.name))]));
-  // REDIS_USERNAME comes with the base manifests (optional there; the cluster secret has `username`).
-  const env = [{ name: 'PIPELINE_SHARDS', value: String(shards) }, secretEnv('REDIS_ADDRESSES', 'addresses')];
+  const env = [{ name: 'PIPELINE_SHARDS', value: String(shards) }];
   const docs = k8sManifests(config, rawConfig).map((doc) => {
     const d = doc as { kind: string; metadata: { name: string; labels?: Record<string, string> }; spec: Record<string, unknown> };
+    if (d.kind === 'TriggerAuthentication') return kedaAuthentication({ addresses: 'addresses', username: 'username', password: 'password' });
     const component = d.metadata.labels?.['app.kubernetes.io/component'];
     if (d.kind === 'Deployment' && (component === 'stage' || component === 'monitor')) {
       const containers = (d.spec as { template: { spec: { containers: Container[] } } }).template.spec.containers;
@@ -53,16 +53,11 @@ export function renderClusterManifests(config: ResolvedConfig, rawConfig: string
       const toZero = (d.spec as { minReplicaCount?: number }).minReplicaCount === 0;
       d.spec.triggers = group.flatMap((stage) =>
         Keys.shards(config.pipeline, shards).flatMap((keys) => {
-          const on = {
-            addressesFromEnv: 'REDIS_ADDRESSES',
-            usernameFromEnv: 'REDIS_USERNAME',
-            passwordFromEnv: 'REDIS_PASSWORD',
-            stream: keys.stream(stage.input),
-            consumerGroup: stage.name,
-          };
+          const on = { stream: keys.stream(stage.input), consumerGroup: stage.name };
           const per = String(Math.max(1, Math.ceil(stage.scaleUpLag / shards)));
-          const lag = { type: 'redis-cluster-streams', metadata: { ...on, lagCount: per, activationLagCount: '0' } };
-          return toZero ? [lag, { type: 'redis-cluster-streams', metadata: { ...on, pendingEntriesCount: per } }] : [lag];
+          const trigger = { type: 'redis-cluster-streams', authenticationRef: { name: KEDA_AUTH } };
+          const lag = { ...trigger, metadata: { ...on, lagCount: per, activationLagCount: '0' } };
+          return toZero ? [lag, { ...trigger, metadata: { ...on, pendingEntriesCount: per } }] : [lag];
         }),
       );
     }
