@@ -32,6 +32,10 @@ export function showError(err) {
 }
 
 function signIn(message = '') {
+  // One live stream per page: the old one had gone on after each new sign-in.
+  state.stopEvents?.();
+  state.stopEvents = undefined;
+  clearTimeout(state.retry);
   token.clear();
   $('#login').hidden = false;
   $('main').hidden = true;
@@ -43,8 +47,9 @@ function onSample(sample) {
   $('#stored').textContent = sample.stored;
   $('#dlq-total').textContent = sample.dlq;
   $('#dlq-badge').textContent = sample.dlq || '';
+  // Entries not decided yet, not the stream's length (decided ones stay in the stream).
   const review = sample.terminal.find((t) => t.stream === 'review');
-  $('#review-badge').textContent = review?.length || '';
+  $('#review-badge').textContent = (review?.open ?? review?.length) || '';
   state.updateGraph?.(sample);
   const body = $('#stages tbody');
   body.replaceChildren();
@@ -75,13 +80,23 @@ function onSample(sample) {
   }
 }
 
+/** Sign in with the stored token and draw the page; while the server or Redis does not answer, say so and try again. */
 async function start() {
+  clearTimeout(state.retry);
   try {
-    state.me = await api('/console/api/me');
+    await begin();
   } catch (err) {
-    if (err instanceof HttpError && err.status === 401) return signIn(token.get() ? 'That token was not accepted.' : '');
-    throw err;
+    if (err instanceof HttpError && (err.status === 401 || err.status === 403))
+      return signIn(err.status === 403 ? `This token may not read the console (${err.message}).` : token.get() ? 'That token was not accepted.' : '');
+    $('#live-state').textContent = `unreachable (${err.message}); retrying`;
+    showError(err);
+    state.retry = setTimeout(() => start().catch(showError), RETRY_MS);
   }
+}
+const RETRY_MS = 3000;
+
+async function begin() {
+  state.me = await api('/console/api/me');
   $('#login').hidden = true;
   $('main').hidden = false;
   document.body.classList.toggle('read-only', !state.me.canAct);
@@ -98,9 +113,15 @@ async function start() {
       state.history.set(s.stage, h);
     }
   }
-  events(
+  state.stopEvents?.();
+  state.stopEvents = events(
     '/console/api/events',
-    (name, data) => name === 'sample' && onSample(data),
+    (name, data) => {
+      if (name === 'sample') {
+        $('#live-state').textContent = 'live';
+        onSample(data);
+      } else if (name === 'stale') $('#live-state').textContent = `stale: sampling failed (${data.error})`;
+    },
     (s) => ($('#live-state').textContent = s),
   );
   selectTab(location.hash.slice(1) in views ? location.hash.slice(1) : 'pipeline');
@@ -110,8 +131,15 @@ document.addEventListener('DOMContentLoaded', () => {
   for (const b of document.querySelectorAll('#tabs button')) b.addEventListener('click', () => selectTab(b.dataset.tab));
   $('#login').addEventListener('submit', (e) => {
     e.preventDefault();
-    token.set($('#token').value.trim());
+    const t = $('#token').value.trim();
+    if (!t) return void ($('#login-error').textContent = 'Enter a token.');
+    token.set(t);
     start().catch(showError);
+  });
+  // Back and forward move between tabs (the hash changed, the view had not).
+  window.addEventListener('hashchange', () => {
+    const name = location.hash.slice(1);
+    if (name in views && $(`#${name}`)?.hidden) selectTab(name);
   });
   start().catch(showError);
 });

@@ -66,7 +66,7 @@ export function drawGraph(host, graph) {
     }
     for (const t of sample.terminal) {
       const sub = subs.get(t.stream);
-      if (sub) sub.textContent = `length ${t.length}`;
+      if (sub) sub.textContent = t.open !== undefined ? `${t.open} to review · length ${t.length}` : `length ${t.length}`;
     }
   };
 }

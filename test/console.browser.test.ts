@@ -113,6 +113,24 @@ test('a dead letter is replayed from the page and arrives stored; the action nam
   await waitFor('replayed product stored', async () => (await redis.hget(keys.product('dead-1'), 'category')) !== null, 30_000);
   await page.waitForSelector('#audit li:has-text("alice")');
   assert.match((await page.textContent('#audit')) ?? '', /alice · dlq_replay · replayed 1/);
+  assert.match((await page.textContent('#dlq-result')) ?? '', /^Replayed 1\.$/, 'the page says what the replay did');
+  await page.close();
+});
+
+test("a group's Purge takes the dead letters the operator confirmed, not those arrived since the page was drawn (it had purged 6 after confirming 1)", async () => {
+  await addDeadLetter(redis, keys, { id: 'late-0', title: 'Sony MDR-ZX100 Stereo Headphones' }, 'match', 'match');
+  const page = await open(ADMIN, 'dlq');
+  const row = page.locator('#dlq-groups tbody tr:has-text("match")');
+  await row.waitFor();
+  assert.is((await row.locator('td.num').textContent())?.trim(), '1');
+  for (let i = 1; i <= 5; i++) await addDeadLetter(redis, keys, { id: `late-${i}`, title: 'Sony MDR-ZX100 Stereo Headphones' }, 'match', 'match');
+  page.once('dialog', (d) => void d.accept());
+  await row.locator('button:has-text("Purge")').click();
+  await page.waitForSelector('#dlq-result:has-text("Purged")');
+  assert.is(await page.textContent('#dlq-result'), 'Purged 1 dead letter(s).');
+  const left = (await redis.xrange(keys.dlq, '-', '+')).filter(([, f]) => f[f.indexOf('stage') + 1] === 'match');
+  assert.is(left.length, 5, 'the five that arrived after the page was drawn are still there');
+  await redis.xdel(keys.dlq, ...left.map(([id]) => id)); // the next test counts the DLQ
   await page.close();
 });
 

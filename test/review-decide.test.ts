@@ -85,6 +85,42 @@ test("a corrected category is routed by its own group, not the predicted one's (
   );
 });
 
+test("a category corrected on an item validate sent to review goes back through the classifier's table to the new group (it had gone on to store with the old extractor's fields)", async () => {
+  const pipeline = randomPipeline();
+  const config = groupConfig(pipeline);
+  const keys = new Keys(pipeline);
+  const fromValidate = async (key: string) => {
+    const env: Envelope = {
+      ...newEnvelope({ id: key, title: 'Bluecorp speaker 3000' }),
+      origin: '1-0',
+      outputs: {
+        preprocess: { title: 'Bluecorp speaker 3000', text: 'Bluecorp speaker 3000' },
+        classify: { category: 'networking', confidence: 0.9, group: 'computing', top: [{ category: 'networking', confidence: 0.9 }] },
+        validate: { brand: 'Bluecorp', missing: ['speed'] },
+      },
+      hops: ['preprocess', 'classify', 'validate'].map((stage) => ({ stage, consumer: 'c', readAt: 1, doneAt: 1, batch: 1 })),
+    };
+    await redis.xadd(keys.stream('review'), '*', 'k', key, 'e', encodeEnvelope(env));
+    return (await listReview(redis, keys)).find((i) => i.key === key)!;
+  };
+  const item = await fromValidate('v1');
+  assert.is(item.from, 'validate');
+  assert.is(item.categoryFrom, 'classify');
+  const r = await decideReview(redis, config, keys, item.id, { category: 'audio', reviewer: 'alice' });
+  assert.equal(
+    r!.sentTo.map((s) => s.stream),
+    ['validate'],
+    "audio's group (electronics) by classify's table",
+  );
+  // Confirmed, it goes on where validate sends it.
+  const same = await fromValidate('v2');
+  const r2 = await decideReview(redis, config, keys, same.id, { category: 'networking', reviewer: 'alice' });
+  assert.equal(
+    r2!.sentTo.map((s) => s.stream),
+    ['store'],
+  );
+});
+
 test('a decision is stored although the product was reprocessed after the item entered review (the store had dropped it as older)', async () => {
   const pipeline = randomPipeline();
   const config = groupConfig(pipeline);

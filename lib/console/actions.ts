@@ -10,12 +10,17 @@ import { decideReview, REVIEW_FIELDS } from './review.js';
 
 const admin = requireRole('admin');
 
-/** Which dead letters an action takes: ids, or every one of a reason and/or stage, or all (at most maxBulk). */
+/**
+ * Which dead letters an action takes: ids, or every one of a reason and/or stage, or all (at most
+ * maxBulk); `until` bounds those to ids up to the newest one the operator saw (the console sends
+ * it), so entries dead-lettered after the page was drawn are not purged with the ones confirmed.
+ */
 interface SelectionBody {
   ids?: string[];
   reason?: string;
   stage?: string;
   all?: boolean;
+  until?: string;
 }
 
 const selectionSchema = {
@@ -26,6 +31,7 @@ const selectionSchema = {
     reason: { type: 'string', minLength: 1 },
     stage: { type: 'string', minLength: 1 },
     all: { type: 'boolean' },
+    until: { type: 'string', pattern: '^\\d+-\\d+$' },
   },
 } as const;
 
@@ -66,7 +72,7 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
   const selected = async (b: SelectionBody): Promise<string[] | undefined> => {
     if (b.ids?.length) return b.ids;
     if (!b.reason && !b.stage && !b.all) return undefined;
-    return (await listDeadLetters(redis, keys, { count: o.maxBulk, reason: b.reason, stage: b.stage })).map((e) => e.id);
+    return (await listDeadLetters(redis, keys, { count: o.maxBulk, reason: b.reason, stage: b.stage, until: b.until })).map((e) => e.id);
   };
   const noSelection = (reply: FastifyReply) =>
     reply.code(400).send({ error: 'bad_request', message: 'body: name the dead letters with ids, or reason and/or stage, or all: true' });

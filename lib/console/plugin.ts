@@ -39,8 +39,9 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   // Redis unreachable: 503 with Retry-After at once. The command connection would otherwise queue
   // the request's commands until Redis is back, minutes later for a caller long gone (a purge then
   // ran after its caller had given up).
+  // (`/console/api/me` reads no Redis: it answers, so a page opened during an outage signs in and waits.)
   app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith('/console/api/') || req.url.startsWith('/metrics')) assertRedisReady(redis);
+    if ((req.url.startsWith('/console/api/') && !req.url.startsWith('/console/api/me')) || req.url.startsWith('/metrics')) assertRedisReady(redis);
   });
 
   const sendAsset = (name: string, reply: FastifyReply) => {
@@ -75,9 +76,9 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': req.id });
-    const send = (s: unknown) => res.write(`event: sample\ndata: ${JSON.stringify(s)}\n\n`);
+    const send = (s: unknown, event = 'sample') => res.write(`event: ${event}\ndata: ${JSON.stringify(s)}\n\n`);
     if (sampler.last) send(sampler.last);
-    const off = sampler.subscribe(send);
+    const off = sampler.subscribe(send, (f) => send(f, 'stale'));
     const beat = setInterval(() => res.write(': keep-alive\n\n'), o.sseHeartbeatMs);
     streams.add(res);
     res.on('close', () => {
@@ -105,16 +106,23 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     },
     async (req) => {
       const entries = await listDeadLetters(redis, keys, { ...req.query, count: req.query.count ?? 100 });
-      // By stage and reason over the whole DLQ (bounded by maxBulk), for the summary table.
+      // By stage and reason over the oldest maxBulk dead letters (`counted`), for the summary table;
+      // `newest` is the id a bulk action on the group stops at (`until`).
       const all = await listDeadLetters(redis, keys, { count: o.maxBulk });
-      const groups = new Map<string, { stage: string; reason: string; count: number }>();
+      const groups = new Map<string, { stage: string; reason: string; count: number; newest: string }>();
       for (const e of all) {
         const k = `${e.stage}\u0000${e.reason}`;
-        const g = groups.get(k) ?? { stage: e.stage, reason: e.reason, count: 0 };
+        const g = groups.get(k) ?? { stage: e.stage, reason: e.reason, count: 0, newest: e.id };
         g.count++;
+        g.newest = e.id;
         groups.set(k, g);
       }
-      return { total: await redis.xlen(keys.dlq), groups: [...groups.values()], entries: entries.map(({ payload: _p, ...e }) => e) };
+      return {
+        total: await redis.xlen(keys.dlq),
+        counted: all.length,
+        groups: [...groups.values()],
+        entries: entries.map(({ payload: _p, ...e }) => e),
+      };
     },
   );
   app.get<{ Params: { id: string } }>('/console/api/dlq/:id', { onRequest: read }, async (req, reply) => {
@@ -167,8 +175,13 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   });
 }
 
-/** Every category a routing rule names (`category: { in: [...] }` or `category: x`), for the reviewer's picker. */
-export function reviewCategories(config: { routes: Record<string, { when?: unknown }[]> }): string[] {
+/**
+ * The categories a reviewer may pick: every category a routing rule names (`category: { in: [...] }`
+ * or `category: x`) and every member of a stage's category groups (`settings.groups`, the category
+ * part of a `<category>/<subcategory>` entry). With only the rules, the shipped config (routes by
+ * group) offered no category beyond the model's top 3.
+ */
+export function reviewCategories(config: { routes: Record<string, { when?: unknown }[]>; stages: readonly { settings: Record<string, unknown> }[] }): string[] {
   const out = new Set<string>();
   const walk = (c: unknown) => {
     if (!c || typeof c !== 'object') return;
@@ -184,5 +197,11 @@ export function reviewCategories(config: { routes: Record<string, { when?: unkno
     }
   };
   for (const rules of Object.values(config.routes)) for (const r of rules) walk(r.when);
+  for (const stage of config.stages) {
+    const groups = stage.settings.groups;
+    if (!groups || typeof groups !== 'object') continue;
+    for (const members of Object.values(groups as Record<string, unknown>))
+      if (Array.isArray(members)) for (const m of members) if (typeof m === 'string' && m) out.add(m.split('/')[0]!);
+  }
   return [...out].sort();
 }

@@ -27,6 +27,8 @@ export interface ReviewItem {
   /** The stage that sent it to review (its routing table is the one a decision goes through). */
   from: string;
   category?: string;
+  /** The stage whose output set `category` (the classifier); a corrected category is routed by its table. */
+  categoryFrom?: string;
   confidence?: number;
   /** The model's most probable categories, best first. */
   top: { category: string; confidence: number }[];
@@ -68,6 +70,28 @@ export interface DecisionResult {
   sentTo: { stream: string; id: string }[];
 }
 
+/**
+ * Review entries not decided yet: the console group's lag plus its pending entries; `length` (all
+ * of them) before the console first listed any (no group yet) or when Redis cannot tell the lag.
+ */
+export async function undecidedReviews(redis: Redis, keys: Keys, length: number, stream = 'review'): Promise<number> {
+  let groups: unknown[][];
+  try {
+    groups = (await redis.xinfo('GROUPS', keys.stream(stream))) as unknown[][];
+  } catch (err) {
+    if (err instanceof Error && err.message.includes('no such key')) return 0;
+    throw err;
+  }
+  for (const g of groups) {
+    const f = new Map<unknown, unknown>();
+    for (let i = 0; i + 1 < g.length; i += 2) f.set(g[i], g[i + 1]);
+    if (f.get('name') !== REVIEW_GROUP) continue;
+    const lag = f.get('lag');
+    return lag === null || lag === undefined ? length : Number(lag) + Number(f.get('pending') ?? 0);
+  }
+  return length;
+}
+
 /** XGROUP CREATE on the review stream (MKSTREAM, from the start) when the group is missing. */
 export async function ensureReviewGroup(redis: Redis, keys: Keys, stream = 'review'): Promise<void> {
   try {
@@ -82,8 +106,8 @@ const scalar = (v: unknown): v is string | number => typeof v === 'string' || ty
 /** What a reviewer sees of an envelope. */
 export function reviewView(id: string, env: Envelope, deliveries: number): ReviewItem {
   const outs = env.hops
-    .map((h) => env.outputs[h.stage] as Record<string, unknown> | undefined)
-    .filter((o): o is Record<string, unknown> => !!o && typeof o === 'object');
+    .map((h) => [h.stage, env.outputs[h.stage]] as const)
+    .filter((o): o is readonly [string, Record<string, unknown>] => !!o[1] && typeof o[1] === 'object');
   const item: ReviewItem = {
     id,
     key: env.key,
@@ -95,8 +119,11 @@ export function reviewView(id: string, env: Envelope, deliveries: number): Revie
     deliveries,
   };
   for (const f of REVIEW_FIELDS) if (typeof env.input[f] === 'string' && env.input[f]) item.fields[f] = env.input[f] as string;
-  for (const o of outs) {
-    if (typeof o.category === 'string') item.category = o.category;
+  for (const [stage, o] of outs) {
+    if (typeof o.category === 'string') {
+      item.category = o.category;
+      item.categoryFrom = stage;
+    }
     if (typeof o.confidence === 'number') item.confidence = o.confidence;
     if (Array.isArray(o.top))
       item.top = (o.top as { category?: unknown; confidence?: unknown }[])
@@ -159,30 +186,35 @@ export async function decideReview(
   if (!payload) throw new BadRecordError(`review entry ${id}: no envelope`);
   const env = decodeEnvelope(payload);
   const item = reviewView(id, env, 0);
-  const rules = config.routes[item.from];
-  if (!rules) throw new RouteError(`review entry ${id}: stage ${JSON.stringify(item.from)} that sent it has no routing table in this config`);
+  // A corrected category goes back through the table of the stage that set the category (its
+  // extractor then runs for the new category): one sent to review further on (validate, for a
+  // missing attribute) had been stored with the old category's extractor's fields.
+  const changed = category !== item.category;
+  const via = changed && item.categoryFrom && config.routes[item.categoryFrom] ? item.categoryFrom : item.from;
+  const rules = config.routes[via];
+  if (!rules) throw new RouteError(`review entry ${id}: stage ${JSON.stringify(via)} that sent it has no routing table in this config`);
   const inputs = new Set(config.stages.map((s) => s.input));
-  const router = compileRules(item.from, rules, new Set([...inputs, ...config.streams.terminal]));
+  const router = compileRules(via, rules, new Set([...inputs, ...config.streams.terminal]));
   const fields: Record<string, string> = { ...item.fields };
   for (const [f, v] of Object.entries(d.fields ?? {})) {
     if (v === undefined) continue;
     if (v.trim() === '') delete fields[f];
     else fields[f] = v.trim();
   }
-  const prior = (env.outputs[item.from] ?? {}) as Record<string, unknown>;
+  const prior = (env.outputs[via] ?? {}) as Record<string, unknown>;
   const corrected: Record<string, unknown> = { ...prior, ...fields, category, confidence: 1, reviewedBy: d.reviewer };
-  if (category !== item.category) {
+  if (changed) {
     // The model's subcategory, scores and group were of the category it predicted: a corrected
     // product is routed by the group of its corrected category (it had gone to the old group's extractor).
     for (const f of ['subcategory', 'subcategoryConfidence', 'subcategories', 'top', 'group']) delete corrected[f];
-    const from = config.stages.find((s) => s.name === item.from);
-    const group = groupOf(parseGroups(`stages.${item.from}.settings.groups`, from?.settings.groups), category);
+    const from = config.stages.find((s) => s.name === via);
+    const group = groupOf(parseGroups(`stages.${via}.settings.groups`, from?.settings.groups), category);
     if (group !== undefined) corrected.group = group;
   }
   const targets = router.route(corrected).targets.filter((t) => inputs.has(t) && !config.streams.terminal.includes(t));
   if (targets.length === 0)
     throw new RouteError(
-      `routes.${item.from}: a product of category ${JSON.stringify(category)} goes to no stage (only to ${router.route(corrected).targets.join(', ')})`,
+      `routes.${via}: a product of category ${JSON.stringify(category)} goes to no stage (only to ${router.route(corrected).targets.join(', ')})`,
     );
   const now = await serverTimeMs(redis);
   // The decision is the product's newest version: it must not lose to a reprocess made after the

@@ -4,12 +4,14 @@ import { hostname } from 'node:os';
 import type { ResolvedConfig } from '../config/types.js';
 import { Periodic } from '../core/periodic.js';
 import { errorMessage } from '../core/errors.js';
+import { assertRedisReady } from '../api/errors.js';
 import type { Logger } from '../observe/logger.js';
 import { backlog, DlqTally, pipelineStatus, type PipelineStatus } from '../ops/inspect.js';
 import { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { stageLatencies } from './hops.js';
 import { RecentHops, type Hops } from './recent-hops.js';
+import { undecidedReviews } from './review.js';
 
 const lease = new Script('lease-1');
 
@@ -38,8 +40,8 @@ export interface StageSample {
 export interface ConsoleSample {
   at: number;
   stages: StageSample[];
-  /** Terminal streams (review): their lengths. */
-  terminal: { stream: string; length: number }[];
+  /** Terminal streams (review): their lengths, and for review the entries not decided yet (`open`). */
+  terminal: { stream: string; length: number; open?: number }[];
   dlq: number;
   stored: number;
   /** Per stage, Redis' own counts: entries the group ever read (entries-read; null when Redis cannot tell) and pending now. */
@@ -60,6 +62,14 @@ export interface ConsoleSamplerOptions {
   redeliveryScan?: number;
 }
 
+/** A sample that failed, told to the SSE clients (event `stale`). */
+export interface SampleFailure {
+  at: number;
+  error: string;
+  /** When the numbers the page shows were sampled. */
+  lastSampleAt: number | null;
+}
+
 /** The console's keys: the stats series and the sampler's lease. */
 export const consoleKeys = (keys: Keys) => ({ series: keys.extra('console:stats'), lease: keys.extra('console:sampler') });
 
@@ -76,6 +86,7 @@ export class ConsoleSampler {
   private readonly tally: DlqTally;
   private readonly hops: RecentHops;
   private readonly listeners = new Set<(s: ConsoleSample) => void>();
+  private readonly failureListeners = new Set<(f: SampleFailure) => void>();
   private readonly id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   private readonly keys: Keys;
   last?: ConsoleSample;
@@ -119,19 +130,29 @@ export class ConsoleSampler {
     await this.loop?.stop(this.intervalMs);
   }
 
-  subscribe(fn: (s: ConsoleSample) => void): () => void {
+  /** `onFailure`: a sample failed (Redis unreachable); the page then says its numbers are stale instead of "live". */
+  subscribe(fn: (s: ConsoleSample) => void, onFailure?: (f: SampleFailure) => void): () => void {
     this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
+    if (onFailure) this.failureListeners.add(onFailure);
+    return () => {
+      this.listeners.delete(fn);
+      if (onFailure) this.failureListeners.delete(onFailure);
+    };
   }
 
   /** One sample: read, publish, and write to the series while holding the lease. Errors are logged, not thrown. */
   async sampleOnce(): Promise<ConsoleSample | undefined> {
     const { redis, config, logger } = this.o;
     try {
+      // Not queued behind a connection that is down: that sample would hang until Redis is back,
+      // and the page would go on showing "live" on frozen numbers.
+      assertRedisReady(redis);
       const since = Date.now() - this.latencyWindowMs;
       const [status, envelopes] = await Promise.all([pipelineStatus(redis, config), this.hops.update(since), this.tally.update(redis)]);
       const redelivered = await this.redeliveries(status);
-      const sample = this.build(status, envelopes, redelivered);
+      const review = status.streams.find((s) => !s.stage && s.stream === 'review');
+      const reviewOpen = review ? await undecidedReviews(redis, this.keys, review.length) : undefined;
+      const sample = this.build(status, envelopes, redelivered, reviewOpen);
       this.last = sample;
       for (const fn of this.listeners) fn(sample);
       const ttl = this.intervalMs * 3;
@@ -140,6 +161,8 @@ export class ConsoleSampler {
       return sample;
     } catch (err) {
       logger.warn('console.sample_error', { err: errorMessage(err) });
+      const failure = { at: Date.now(), error: errorMessage(err), lastSampleAt: this.last?.at ?? null };
+      for (const fn of this.failureListeners) fn(failure);
       return undefined;
     }
   }
@@ -174,7 +197,7 @@ export class ConsoleSampler {
     return out;
   }
 
-  private build(status: PipelineStatus, envelopes: Hops[], redelivered: Map<string, number>): ConsoleSample {
+  private build(status: PipelineStatus, envelopes: Hops[], redelivered: Map<string, number>, reviewOpen?: number): ConsoleSample {
     const at = status.at;
     const lat = stageLatencies(envelopes, at - this.latencyWindowMs);
     const read = new Map<string, { read: number | null; pending: number }>();
@@ -216,7 +239,9 @@ export class ConsoleSampler {
       at,
       stages,
       totals,
-      terminal: status.streams.filter((s) => !s.stage).map((s) => ({ stream: s.stream, length: s.length })),
+      terminal: status.streams
+        .filter((s) => !s.stage)
+        .map((s) => ({ stream: s.stream, length: s.length, ...(s.stream === 'review' && reviewOpen !== undefined ? { open: reviewOpen } : {}) })),
       dlq: status.dlq,
       stored: status.stored,
     };

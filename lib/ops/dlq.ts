@@ -76,6 +76,8 @@ export interface ListOptions {
   count?: number;
   /** Only ids after this one (paging). @defaultValue from the start */
   after?: string;
+  /** Only ids up to this one, inclusive: a bulk action bounded to what its caller saw. @defaultValue to the end */
+  until?: string;
   /** Only entries with this reason / from this stage. */
   reason?: string;
   stage?: string;
@@ -86,8 +88,10 @@ export async function listDeadLetters(redis: Redis, keys: Keys, o: ListOptions =
   const want = o.count ?? 100;
   const out: DeadLetterEntry[] = [];
   let start = o.after ? `(${o.after}` : '-';
+  if (o.until !== undefined) checkEntryId(o.until);
+  const end = o.until ?? '+';
   for (;;) {
-    const page = await redis.xrangeBuffer(keys.dlq, start, '+', 'COUNT', 500);
+    const page = await redis.xrangeBuffer(keys.dlq, start, end, 'COUNT', 500);
     for (const [id, fields] of page) {
       const e = parse(id.toString(), fields);
       if ((o.reason && e.reason !== o.reason) || (o.stage && e.stage !== o.stage)) continue;
