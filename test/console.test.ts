@@ -116,9 +116,9 @@ test('dead letters: a read token lists but gets 403 on replay; admin replays by 
   const workers = startWorkers(config);
   const { app, url } = await startConsole(config);
   try {
-    await addDeadLetter(redis, keys, { id: 'd1', title: 'Kensington K72349US Wireless Mouse' });
+    const d1 = await addDeadLetter(redis, keys, { id: 'd1', title: 'Kensington K72349US Wireless Mouse' });
     const list = await json(fetch(`${url}/console/api/dlq`, { headers: auth(READ) }));
-    assert.equal(list.groups, [{ stage: 'preprocess', reason: 'max_deliveries', count: 1 }]);
+    assert.equal(list.groups, [{ stage: 'preprocess', reason: 'max_deliveries', count: 1, newest: d1 }]);
     const post = (t: string, body: unknown) =>
       fetch(`${url}/console/api/dlq/replay`, { method: 'POST', headers: { ...auth(t), 'content-type': 'application/json' }, body: JSON.stringify(body) });
     assert.is((await post(READ, { reason: 'max_deliveries' })).status, 403);

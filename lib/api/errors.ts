@@ -7,6 +7,14 @@ export class Unavailable extends Error {
   override name = 'Unavailable';
 }
 
+/**
+ * A submit call whose connection failed and whose outcome is still unknown when its retries ran
+ * out (lib/api/submit.ts): 503 `outcome_unknown`, since its records may or may not be in.
+ */
+export class OutcomeUnknown extends Unavailable {
+  override name = 'OutcomeUnknown';
+}
+
 /** Throws Unavailable (503 + Retry-After) unless the connection is ready: a command would otherwise queue until Redis is back. */
 export function assertRedisReady(redis: { status: string }): void {
   if (redis.status !== 'ready') throw new Unavailable(`Redis is unreachable (connection ${redis.status})`);
@@ -39,7 +47,7 @@ export function errorHandler(retryAfterSeconds: number) {
       return reply
         .header('retry-after', String(retryAfterSeconds))
         .code(code)
-        .send({ error: code === 429 ? 'redis_full' : 'unavailable', message: errorMessage(err) });
+        .send({ error: code === 429 ? 'redis_full' : err instanceof OutcomeUnknown ? 'outcome_unknown' : 'unavailable', message: errorMessage(err) });
     }
     if (err.validation) {
       // ajv's "must NOT have additional properties" does not say which: name it.

@@ -41,7 +41,12 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
     async (request, reply) => {
       assertRedisReady(redis);
       const header = request.headers['last-event-id'];
-      const from = typeof header === 'string' && ID_RE.test(header.trim()) ? header.trim() : request.query.last_event_id;
+      // A malformed header is refused, as the query parameter is: ignored, it had started a live-only stream with a gap.
+      if (typeof header === 'string' && header.trim() !== '' && !ID_RE.test(header.trim()))
+        return reply
+          .code(400)
+          .send({ error: 'bad_request', message: `Last-Event-ID ${JSON.stringify(header)}: expected a stream id <ms>-<seq>, as the event ids are` });
+      const from = typeof header === 'string' && header.trim() !== '' ? header.trim() : request.query.last_event_id;
       // Checked before the stream starts: Redis refuses an id past 2^64-1, and the catch-up would end the stream with nothing.
       if (from !== undefined && !streamIdInRange(from))
         return reply.code(400).send({ error: 'bad_request', message: `last event id ${from}: each part of a stream id is below 2^64` });
@@ -55,9 +60,15 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
       let catchingUp = from !== undefined;
       const buffered: CompletionEvent[] = [];
       const send = (e: CompletionEvent) => {
-        if (last && compareIds(e.id, last) <= 0) return;
+        if (res.destroyed || (last && compareIds(e.id, last) <= 0)) return;
         last = e.id;
         res.write(frame(e));
+        // A client that does not read: its events would pile up in this process without bound. It is
+        // cut off; reconnecting with Last-Event-ID it gets what it missed from the stream.
+        if (res.writableLength > limits.sseMaxBufferBytes) {
+          request.log.warn({ buffered: res.writableLength, limit: limits.sseMaxBufferBytes, last }, 'api.events_slow_client');
+          res.destroy();
+        }
       };
       const unsubscribe = completions.subscribe((e) => (catchingUp ? buffered.push(e) : send(e)));
       const heartbeat = setInterval(() => res.write(': ping\n\n'), limits.sseHeartbeatMs);
@@ -79,6 +90,8 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
             }
             if (page.length < limits.ssePageSize || res.destroyed) break;
             start = `(${page[page.length - 1]![0]}`;
+            // The next page once this one is on its way: a catch-up no faster than the client reads.
+            if (res.writableNeedDrain) await new Promise<void>((done) => (res.once('drain', done), res.once('close', done)));
           }
         } catch (err) {
           request.log.error({ err }, 'api.events_catchup_error');

@@ -22,6 +22,12 @@ export interface ApiLimits {
   sseHeartbeatMs: number;
   /** Entries per XRANGE page when an SSE client resumes with Last-Event-ID. @defaultValue 500 */
   ssePageSize: number;
+  /** An SSE client with more than this many bytes unread is cut off (it resumes with Last-Event-ID). @defaultValue 1048576 (1 MiB) */
+  sseMaxBufferBytes: number;
+  /** How long a submit call's marker (`{p}:in:submit:<token>`) is kept: a copy of the call re-sent within it (after a dropped connection) adds nothing. @defaultValue 3600000 */
+  submitDedupMs: number;
+  /** A submit call whose connection failed is sent again with the same marker until this long after it began; then 503 `outcome_unknown`. @defaultValue 10000 */
+  submitRetryMs: number;
 }
 
 export const API_DEFAULTS: ApiLimits = {
@@ -36,4 +42,7 @@ export const API_DEFAULTS: ApiLimits = {
   retryAfterSeconds: 1,
   sseHeartbeatMs: 15_000,
   ssePageSize: 500,
+  sseMaxBufferBytes: 1024 * 1024,
+  submitDedupMs: 3_600_000,
+  submitRetryMs: 10_000,
 };

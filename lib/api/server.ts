@@ -135,6 +135,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     request.principal = authenticate(request);
     reply.header('x-request-id', request.id);
   });
+  // A response finished while closing ends its connection: a keep-alive connection busy when close
+  // began was not idle then, and held the process open for Node's keep-alive timeout (72 s).
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
   // One line per request, with the request id (responses to errors log the error too).
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(

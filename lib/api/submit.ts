@@ -1,10 +1,13 @@
 import type { Redis } from 'ioredis';
 import { BadRecordError, errorMessage } from '../core/errors.js';
-import { classify } from '../core/failure-policy.js';
+import { randomBytes } from 'node:crypto';
+import { sleep } from '../core/backoff.js';
+import { classify, isTransientRedisError } from '../core/failure-policy.js';
 import { validateRecord } from '../producer/record.js';
 import type { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { encodeEnvelope, newEnvelope, type ProductRecord } from '../stream/codec.js';
+import { OutcomeUnknown } from './errors.js';
 
 const submitScript = new Script('submit-N');
 
@@ -18,6 +21,26 @@ export interface Rejected {
 
 /** Records per script call: keeps one call's run on the server short (10,000 records in one call held Redis about 130 ms). */
 const CHUNK = 500;
+
+/** An `application/x-ndjson` body: its text, told apart from a JSON body that is a string (one bad record, not NDJSON). */
+export class NdjsonBody {
+  constructor(readonly text: string) {}
+}
+
+/** Records in a body, counted without parsing them (NDJSON: lines with any character but white space); stops past `max`. */
+export function countRecords(body: unknown, max: number): number {
+  if (Array.isArray(body)) return body.length;
+  if (!(body instanceof NdjsonBody)) return 1;
+  const text = body.text;
+  let n = 0;
+  for (let at = 0; at < text.length && n <= max;) {
+    const end = text.indexOf('\n', at);
+    const stop = end < 0 ? text.length : end;
+    if (text.slice(at, stop).trim() !== '') n++;
+    at = stop + 1;
+  }
+  return n;
+}
 
 /**
  * A request body as records: a JSON object (one record), a JSON array, or NDJSON text (one
@@ -37,8 +60,8 @@ export function parseRecords(body: unknown, maxRecordBytes: number): { records: 
       rejected.push({ index, reason: 'invalid_record', error: err.message });
     }
   };
-  if (typeof body === 'string') {
-    const lines = body.split('\n');
+  if (body instanceof NdjsonBody) {
+    const lines = body.text.split('\n');
     lines.forEach((line, i) => {
       if (line.trim() === '') return;
       let value: unknown;
@@ -55,28 +78,72 @@ export function parseRecords(body: unknown, maxRecordBytes: number): { records: 
   return { records, indexes, rejected };
 }
 
+/** How a submit call survives a dropped connection: its marker's life and how long it is retried. */
+export interface SubmitOptions {
+  /** Status TTL of each id (config limits.statusTtlMs). */
+  statusTtlMs: number;
+  /** How long a call's marker is kept: a copy re-sent within it adds nothing (ApiLimits.submitDedupMs). */
+  dedupMs: number;
+  /** A call whose connection failed is sent again (same marker) until this long after it began (ApiLimits.submitRetryMs). */
+  retryMs: number;
+}
+
+/**
+ * Run one submit call exactly once: on a connection failure it is sent again with the same marker
+ * (lib/lua/submit-N.lua adds nothing the second time) until `retryMs` has passed. Redis full, or
+ * an error that is not the connection's, is thrown at once (nothing was written).
+ */
+async function runOnce(call: () => Promise<unknown>, retryMs: number): Promise<void> {
+  const deadline = Date.now() + retryMs;
+  for (let attempt = 0; ; attempt++) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // A command sent while the connection is down waits in ioredis's queue: bounded by the deadline.
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new OutcomeUnknown(`no reply from Redis within ${retryMs} ms`)), Math.max(0, deadline - Date.now()));
+      });
+      await Promise.race([call(), late]);
+      return;
+    } catch (err) {
+      const retry = isTransientRedisError(err) && classify(err).outage !== 'redis_oom' && !(err instanceof OutcomeUnknown);
+      if (!retry) {
+        if (attempt > 0 && classify(err).outage !== 'redis_oom') throw new OutcomeUnknown(`outcome unknown: ${errorMessage(err)}`);
+        throw err;
+      }
+      if (Date.now() >= deadline) throw new OutcomeUnknown(`outcome unknown after ${retryMs} ms of retries: ${errorMessage(err)}`);
+      await sleep(Math.min(100 * 2 ** attempt, 1_000, Math.max(0, deadline - Date.now())));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
 /**
  * Add validated records to the input stream and mark each id queued (`{p}:status:<id>`, one SET), one
  * script call per 500 records (lib/lua/submit-N.lua), one after another. A call either writes all
- * of its records or none (Redis refuses a script at its first write when full). When the first call
- * fails, nothing was taken and the error is thrown (429 / 503); when a later one fails, the records
- * before it are in and the rest come back in `notTaken` (by their place in `records`), so the
- * answer can say which: never a refusal that took part of the request.
+ * of its records or none (Redis refuses a script at its first write when full), and at most once: a
+ * call whose connection dropped is sent again with the same marker until `retryMs`. When the first
+ * call fails, nothing was taken and the error is thrown (429 / 503); when its outcome stayed unknown,
+ * OutcomeUnknown (503 `outcome_unknown`); when a later one fails, the records before it are in and
+ * the rest come back in `notTaken` (by their place in `records`), so the answer can say which: never
+ * a refusal that took part of the request.
  */
 export async function submitRecords(
   redis: Redis,
   keys: Keys,
   input: string,
   records: readonly ProductRecord[],
-  statusTtlMs: number,
+  o: SubmitOptions,
 ): Promise<{ taken: number; notTaken?: { from: number; reason: 'not_taken' | 'unknown'; error: string } }> {
   const now = Date.now();
   for (let i = 0; i < records.length; i += CHUNK) {
     const chunk = records.slice(i, i + CHUNK);
-    const args: (string | Buffer | number)[] = [statusTtlMs, now];
+    const marker = `${keys.stream(input)}:submit:${randomBytes(12).toString('hex')}`;
+    const args: (string | Buffer | number)[] = [o.statusTtlMs, now, o.dedupMs];
     for (const r of chunk) args.push(r.id, encodeEnvelope(newEnvelope(r, now)));
+    const streamKeys = [keys.stream(input), marker, ...chunk.map((r) => keys.status(r.id))];
     try {
-      await submitScript.run<string[]>(redis, [keys.stream(input), ...chunk.map((r) => keys.status(r.id))], args);
+      await runOnce(() => submitScript.run<number>(redis, streamKeys, args), o.retryMs);
     } catch (err) {
       if (i === 0) throw err;
       const full = classify(err).outage === 'redis_oom';

@@ -40,7 +40,10 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   // the request's commands until Redis is back, minutes later for a caller long gone (a purge then
   // ran after its caller had given up).
   // (`/console/api/me` reads no Redis: it answers, so a page opened during an outage signs in and waits.)
+  // Without a valid token the route's guard answers 401 first (it had been a 503 that told a caller
+  // with no token about Redis).
   app.addHook('onRequest', async (req) => {
+    if (!req.principal) return;
     if ((req.url.startsWith('/console/api/') && !req.url.startsWith('/console/api/me')) || req.url.startsWith('/metrics')) assertRedisReady(redis);
   });
 
@@ -76,7 +79,12 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': req.id });
-    const send = (s: unknown, event = 'sample') => res.write(`event: ${event}\ndata: ${JSON.stringify(s)}\n\n`);
+    const send = (s: unknown, event = 'sample') => {
+      if (res.destroyed) return;
+      res.write(`event: ${event}\ndata: ${JSON.stringify(s)}\n\n`);
+      // A page that does not read (a frozen tab) is cut off rather than buffered without bound; it reconnects.
+      if (res.writableLength > app.pipeline.limits.sseMaxBufferBytes) res.destroy();
+    };
     if (sampler.last) send(sampler.last);
     const off = sampler.subscribe(send, (f) => send(f, 'stale'));
     const beat = setInterval(() => res.write(': keep-alive\n\n'), o.sseHeartbeatMs);
