@@ -111,6 +111,21 @@ const kinds: Record<string, StageFactory> = {
       return batch.map(() => ok({ by: ctx.stage.name }));
     },
   }),
+  // A model stage: nothing can run until init (its model load) is done.
+  slowInit: (ctx) => {
+    let loaded = false;
+    return {
+      kind: 'slowInit',
+      init: async () => {
+        await new Promise((r) => setTimeout(r, 400));
+        loaded = true;
+      },
+      process: async (batch) => {
+        if (!loaded) throw new Error("Cannot read properties of undefined (reading 'tokenizerId')");
+        return batch.map(() => ok({ by: ctx.stage.name }));
+      },
+    };
+  },
   flaky: (ctx) => ({
     kind: 'flaky',
     process: async (batch) =>
@@ -142,7 +157,7 @@ function config(pipeline: string, b: Record<string, unknown> = {}, env: Record<s
   );
 }
 
-async function run(pipeline: string, n: number, cfg = config(pipeline)): Promise<{ out: Envelope[]; intoB: number; pendingA: number }> {
+async function run(pipeline: string, n: number, cfg = config(pipeline), want = n): Promise<{ out: Envelope[]; intoB: number; pendingA: number }> {
   const keys = new Keys(pipeline);
   const proc = new StageProcess({ config: cfg, stages: ['a', 'b'], kinds, logger: silentLogger });
   const running = proc.run();
@@ -151,7 +166,7 @@ async function run(pipeline: string, n: number, cfg = config(pipeline)): Promise
     for (let i = 0; i < n; i++)
       p.xadd(keys.stream('in'), '*', 'k', `p${i}`, 'e', encodeEnvelope(newEnvelope({ id: `p${i}`, title: i % 10 === 3 ? `bad ${i}` : `ok ${i}` })));
     await p.exec();
-    await waitFor(`${n} in out`, async () => (await redis.xlen(keys.stream('out'))) >= n, 15_000);
+    await waitFor(`${want} in out`, async () => (await redis.xlen(keys.stream('out'))) >= want, 15_000);
   } finally {
     await proc.stop();
     await running;
@@ -234,6 +249,17 @@ test("an outage in a fused stage is waited out in place: the same entries are ca
   assert.is(intoB, 0, "nothing went through b's stream");
   assert.is(pendingA, 0);
   for (let i = 0; i < n; i++) assert.is(await redis.scard(`${pipeline}:copies:p${i}`), 1, `p${i} written under one entry id`);
+});
+
+test('a process prepares every stage before any reads: records waiting at start are fused into a stage still loading its model (they had failed their batch and gone through its stream)', async () => {
+  const pipeline = randomPipeline('fz');
+  const keys = new Keys(pipeline);
+  const p = redis.pipeline();
+  for (let i = 0; i < 100; i++) p.xadd(keys.stream('in'), '*', 'k', `w${i}`, 'e', encodeEnvelope(newEnvelope({ id: `w${i}`, title: `ok ${i}` })));
+  await p.exec();
+  const { out, intoB } = await run(pipeline, 0, config(pipeline, { kind: 'slowInit' }), 100);
+  assert.is(out.length, 100);
+  assert.is(intoB, 0, 'nothing went the long way round through b’s stream');
 });
 
 test('fuse: false, or b on another Redis URL (another ACL user): every record goes through b’s stream', async () => {

@@ -132,7 +132,7 @@ export class StageProcess {
   }
 
   /**
-   * Load every stage (their `init`s, e.g. models, run concurrently), then run them all until
+   * Load every stage (their `init`s, e.g. models, run concurrently), and only then start them all reading, until
    * stop(). If one stage fails to start or its loop ends in an error, the others are stopped
    * (they drain) and the error is thrown: the supervisor restarts the whole process.
    */
@@ -141,7 +141,11 @@ export class StageProcess {
     const m = this.metricsSettings;
     if (m.enabled) this.gauges = new ProcessGauges(this.workers, this.consumer, m.gaugeIntervalMs).start();
     try {
-      await Promise.all(this.workers.map((w) => w.run()));
+      if (this.workers.length === 1) return await this.workers[0]!.run();
+      // Every stage loaded before any reads: a record fused from preprocess into a classify still
+      // loading its model failed its batch (`stage.batch_error`) and went the long way round.
+      const prepared = await Promise.all(this.workers.map((w) => w.prepare()));
+      if (prepared.every(Boolean)) await Promise.all(this.workers.map((w) => w.serve()));
     } catch (err) {
       await this.stop();
       throw err;

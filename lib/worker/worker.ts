@@ -67,6 +67,7 @@ export class Worker {
   readonly logStream?: LogStream;
   private readonly impl: Stage;
   private started = false;
+  private startedAt = 0;
   private readonly retry: { retryBaseMs: number; retryMaxMs: number };
   private closing?: Promise<void>;
   private readonly ownsConnections: boolean;
@@ -137,9 +138,18 @@ export class Worker {
 
   /** Load the stage (models), join the group, start reading and reclaiming. Resolves when reading stops. */
   async run(): Promise<void> {
+    if (await this.prepare()) await this.serve();
+  }
+
+  /**
+   * Everything before reading: load the stage (models), the Functions library, join the group.
+   * False when stopped meanwhile. A process of several stages prepares them all before any reads
+   * (lib/worker/process.ts): a stage fused into another must be loaded before it is called.
+   */
+  async prepare(): Promise<boolean> {
     if (this.started) throw new Error('worker already started');
     this.started = true;
-    const t0 = Date.now();
+    this.startedAt = Date.now();
     try {
       await this.impl.init?.();
       await this.awaitFunctions();
@@ -147,14 +157,19 @@ export class Worker {
       await Promise.all(this.consumers.map((c) => c.ensureGroup()));
     } catch (err) {
       // Stopped (SIGTERM) while starting: stop() closed the connections under the start-up calls. Nothing was read yet.
-      if (this.closing) return;
+      if (this.closing) return false;
       throw err;
     }
+    return !this.closing;
+  }
+
+  /** Start reclaiming and reading (after prepare()). Resolves when reading stops. */
+  async serve(): Promise<void> {
     if (this.closing) return;
     for (const r of this.reclaimers) r.start();
     const sharded = this.consumers.length > 1 || this.shards[0] !== 0 ? { shards: this.shards } : {};
     this.logger.info('worker.started', {
-      initMs: Date.now() - t0,
+      initMs: Date.now() - this.startedAt,
       kind: this.impl.kind,
       model: this.impl.model,
       // Its own connections; in a process of several stages the process's count is on `process.starting`.
