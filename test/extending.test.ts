@@ -97,6 +97,25 @@ test('pipeline worker and pipeline up refuse a broken stage module at start with
   }
 });
 
+test('pipeline up refuses a model name that is no folder (a typo) before starting anything, naming the stage (it had restarted the worker 9 times in 45 s)', async () => {
+  const file = join(dir, 'typo-model.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      pipeline: randomPipeline(),
+      stages: [
+        { name: 'preprocess', kind: 'preprocess', input: 'in' },
+        { name: 'classify', kind: 'classify', model: 'product-categroy' },
+        { name: 'store', kind: 'store' },
+      ],
+      routes: { preprocess: [{ to: 'classify' }], classify: [{ to: 'store' }] },
+    }),
+  );
+  const child = cli(['-c', file, 'up'], 'redis://127.0.0.1:1');
+  assert.is(await exited(child), 1);
+  assert.match(child.output(), /stages\.classify\.model: no model folder \S*product-categroy .*models in \S+: .*product-category/);
+});
+
 test('examples/price-normaliser runs end to end from its own folder: module stage and module sink, bad price dead-lettered', async () => {
   const server = await startRedis();
   const redis = client(server.url);

@@ -41,6 +41,8 @@ test('a missing model fails with ModelLoadError, not a download', async () => {
     assert.unreachable('should have thrown');
   } catch (err) {
     assert.instance(err, ModelLoadError);
+    // It names the folder, what is there, and the switch for hub ids (it had said "reading 'tokenizer_class'").
+    assert.match((err as Error).message, /no model folder \S*no-such-model .*product-category.*ALLOW_REMOTE_MODELS=1/);
   }
 });
 

@@ -6,6 +6,8 @@
  * transformers.js keeps its settings in one global `env`; loading configures it
  * from the options of that call, so models loaded together should agree on them.
  */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   AutoModel,
   AutoModelForSequenceClassification,
@@ -91,10 +93,30 @@ function labelsOf(model: PreTrainedModel): string[] {
     .map((i) => id2label[String(i)] ?? String(i));
 }
 
+/**
+ * Why `name` cannot load from `dir` with remote loading off, or undefined when its folder is there.
+ * (transformers.js said only "Cannot read properties of undefined (reading 'tokenizer_class')".)
+ */
+export function missingModel(name: string, dir: string): string | undefined {
+  if (existsSync(join(dir, name, 'config.json'))) return undefined;
+  let here: string[] = [];
+  try {
+    here = readdirSync(dir).filter((d) => existsSync(join(dir, d, 'config.json')));
+  } catch {
+    // no such folder: listed as none
+  }
+  return (
+    `no model folder ${join(dir, name)} with a config.json (models in ${dir}: ${here.join(', ') || 'none'}); ` +
+    'a hub model id needs remote loading on (settings.allowRemoteModels, or env ALLOW_REMOTE_MODELS=1)'
+  );
+}
+
 export async function loadModel(name: string, task: ModelTask, options: ModelLoadOptions = {}): Promise<LoadedModel> {
   env.allowLocalModels = true;
   env.allowRemoteModels = options.allowRemoteModels ?? false;
   env.localModelPath = options.localModelPath ?? DEFAULT_MODEL_PATH;
+  const missing = env.allowRemoteModels ? undefined : missingModel(name, env.localModelPath);
+  if (missing) throw new ModelLoadError(name, missing);
   const threads = options.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new ModelLoadError(name, `threads must be a positive integer, got ${threads}`);
   let tokenizer: PreTrainedTokenizer;

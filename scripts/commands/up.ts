@@ -9,6 +9,7 @@ import { createMetrics, noopMetrics, type Metrics } from '../../lib/observe/metr
 import { Connections } from '../../lib/redis/connections.js';
 import { consumerName } from '../../lib/redis/keys.js';
 import { loadModuleStages } from '../../lib/worker/modules.js';
+import { checkModelFolder } from '../../stages/domain/model-options.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { Supervisor } from '../../lib/ops/supervisor.js';
 import type { FastifyInstance } from 'fastify';
@@ -145,6 +146,8 @@ export async function upCommand(opts: UpOptions): Promise<void> {
     config,
     config.stages.filter((s) => stages.includes(s.name)),
   );
+  // So is a model that is not there (a typo): one line naming it, not a worker restarted in a loop.
+  for (const s of config.stages) if (stages.includes(s.name)) checkModelFolder(s);
   const units = processUnits(config, stages);
   const supervisor = createSupervisor({ configPath: opts.config, metrics, detached: true, units }, logger);
   let control: ControlPlane | undefined;

@@ -1,6 +1,6 @@
 import type { ResolvedConfig, ResolvedStage } from '../../lib/config/types.js';
 import { ConfigError } from '../../lib/core/errors.js';
-import type { ModelLoadOptions } from '../../lib/models/loader.js';
+import { missingModel, type ModelLoadOptions } from '../../lib/models/loader.js';
 import { DEFAULT_MODEL_PATH, modelVersion } from '../../lib/models/provenance.js';
 import type { StageContext } from '../../lib/worker/stage.js';
 
@@ -22,6 +22,13 @@ export function modelOptions(ctx: StageContext): ModelStageOptions {
   const allowRemote = s.allowRemoteModels === true || process.env.ALLOW_REMOTE_MODELS === '1';
   const modelsDir = typeof s.modelsDir === 'string' ? s.modelsDir : process.env.MODELS_DIR;
   return { name: stage.model, load: { threads: stage.threads, allowRemoteModels: allowRemote, localModelPath: modelsDir } };
+}
+
+/** Throws ConfigError naming the stage when its model is not a folder here and remote loading is off (`pipeline up` checks before starting). */
+export function checkModelFolder(stage: ResolvedStage, env: NodeJS.ProcessEnv = process.env): void {
+  if (!stage.model || stage.settings.allowRemoteModels === true || env.ALLOW_REMOTE_MODELS === '1') return;
+  const missing = missingModel(stage.model, modelsDirOf(stage, env));
+  if (missing) throw new ConfigError(`stages.${stage.name}.model`, missing);
 }
 
 /** The folder a stage's model is read from: `settings.modelsDir`, else env MODELS_DIR, else <repo>/models/. */
