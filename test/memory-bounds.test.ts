@@ -10,7 +10,7 @@ import { createLogger } from '../lib/observe/logger.js';
 import { createMetrics } from '../lib/observe/metrics.js';
 import { GaugeSampler } from '../lib/ops/gauges.js';
 import { Keys } from '../lib/redis/keys.js';
-import { checkEvictionPolicy, evictionRisk, maxmemoryPolicy } from '../lib/redis/policy.js';
+import { checkEvictionPolicy, EvictingPolicyError, evictionRisk, maxmemoryPolicy } from '../lib/redis/policy.js';
 import { Worker } from '../lib/worker/worker.js';
 import { STAGES } from '../stages/index.js';
 import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
@@ -99,7 +99,7 @@ test('age caps are off by default and validated', () => {
   );
 });
 
-test('maxmemory-policy: noeviction passes; any other policy warns once, loudly; a user without CONFIG falls back to INFO memory', async () => {
+test('maxmemory-policy: noeviction passes; any other policy warns once, loudly, and allkeys-* stops workers and the producer from starting; a user without CONFIG falls back to INFO memory', async () => {
   assert.is(await maxmemoryPolicy(redis), 'noeviction');
   const said: string[] = [];
   assert.is(await checkEvictionPolicy(redis, (l) => said.push(l)), 'noeviction');
@@ -123,28 +123,41 @@ test('maxmemory-policy: noeviction passes; any other policy warns once, loudly; 
     } finally {
       limited.disconnect();
     }
-    // A worker logs it as one structured line at start.
+    // A worker says why in one structured line, and refuses to start: any key (stored products
+    // among them) could vanish (an audit's run lost 11,174 of 20,000 stored products).
     const config = rulesOnlyConfig(server.url, randomPipeline());
     const lines: string[] = [];
-    const w = new Worker({
-      config: { ...config, stages: config.stages.map((s) => ({ ...s, ...FAST })) },
-      stage: 'validate',
-      stages: STAGES,
-      logger: createLogger({ stage: 'validate' }, 'warn', (l) => lines.push(l)),
-    });
-    const running = w.run();
-    await waitFor('the worker warns', () => lines.some((l) => l.includes('"redis.eviction_policy"')), 10_000);
+    const worker = (level: 'warn' | 'info' = 'warn') =>
+      new Worker({
+        config: { ...config, stages: config.stages.map((s) => ({ ...s, ...FAST })) },
+        stage: 'validate',
+        stages: STAGES,
+        logger: createLogger({ stage: 'validate' }, level, (l) => lines.push(l)),
+      });
+    const w = worker();
+    const refused = await w.run().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     await w.stop();
-    await running;
+    assert.instance(refused, EvictingPolicyError);
     const line = JSON.parse(lines.find((l) => l.includes('"redis.eviction_policy"'))!) as Record<string, unknown>;
     assert.is(line.policy, 'allkeys-lru');
     assert.is(line.level, 'warn');
-    // The CLI says it on stderr.
+    // The CLI's producer says it and refuses too, writing nothing.
     const file = writeConfig(config.pipeline, FAST);
     try {
       const p = cli(['--config', file, 'produce', '--rejects', `/tmp/${config.pipeline}.rej`], server.url, { input: JSON.stringify({ id: 'a', title: 'x' }) });
-      assert.is(await exited(p), 0, p.output());
-      assert.match(p.output(), /^warning: maxmemory-policy is allkeys-lru, not noeviction/m);
+      assert.is(await exited(p), 1, p.output());
+      assert.match(p.output(), /^error: config error at maxmemory-policy: maxmemory-policy is allkeys-lru.*refusing to start/m);
+      assert.is(await redis.exists(new Keys(config.pipeline).stream('in')), 0, 'nothing produced');
+      // volatile-* evicts only keys with a TTL: a warning, the worker runs.
+      await redis.config('SET', 'maxmemory-policy', 'volatile-lru');
+      const v = worker('info');
+      const running = v.run();
+      await waitFor('the volatile-lru worker to start', () => lines.some((l) => l.includes('"worker.started"')), 10_000);
+      await v.stop();
+      await running;
     } finally {
       rmSync(file, { force: true });
     }

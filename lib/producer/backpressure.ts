@@ -145,7 +145,7 @@ export class Backpressure {
 /** One line for a person: why new work waits. */
 export function describe(p: Pressure): string {
   if (p.reason === 'oom')
-    return `Redis is full: used_memory ${p.usedMemory} >= \`maxmemory\` ${p.maxMemory} (raise it, or let the pipeline drain: nothing is lost, new work waits)`;
+    return `Redis is full: used_memory ${p.usedMemory} >= \`maxmemory\` ${p.maxMemory} (raise it, or free memory: nothing is lost, new work waits)`;
   if (p.reason === 'lag') return `the input lag ${p.lag} is above limits.maxLag ${p.maxLag}`;
   return `clear (lag ${p.lag} <= ${p.maxLag})`;
 }

@@ -59,7 +59,7 @@ const RULES: { cause: RedisFailureCause; test: RegExp; hint: string; retryable: 
     cause: 'oom',
     test: /\bOOM\b|used memory > 'maxmemory'/,
     retryable: true,
-    hint: "Redis is full: OOM command not allowed when used memory > 'maxmemory' (server setting `maxmemory`; raise it, or let the pipeline drain: nothing is lost, writes wait)",
+    hint: "Redis is full: OOM command not allowed when used memory > 'maxmemory' (server setting `maxmemory`; raise it, or free memory (trim the DLQ, export and delete stored products): nothing is lost, writes wait)",
   },
   {
     cause: 'tls',

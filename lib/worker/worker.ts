@@ -8,7 +8,7 @@ import { createLogger, type Logger } from '../observe/logger.js';
 import { createMetrics, type Metrics } from '../observe/metrics.js';
 import { Connections } from '../redis/connections.js';
 import { awaitLibrary, library } from '../redis/functions.js';
-import { checkEvictionPolicy } from '../redis/policy.js';
+import { checkEvictionPolicy, refuseEvictingPolicy } from '../redis/policy.js';
 import { consumerName, Keys } from '../redis/keys.js';
 import { Reclaimer } from './reclaimer.js';
 import { compileRoutes } from '../stream/router.js';
@@ -153,7 +153,11 @@ export class Worker {
     try {
       await this.impl.init?.();
       await this.awaitFunctions();
-      await checkEvictionPolicy(this.connections.command(), (line, policy) => this.logger.warn('redis.eviction_policy', { policy: policy ?? null, err: line }));
+      refuseEvictingPolicy(
+        await checkEvictionPolicy(this.connections.command(), (line, policy) =>
+          this.logger.warn('redis.eviction_policy', { policy: policy ?? null, err: line }),
+        ),
+      );
       await Promise.all(this.consumers.map((c) => c.ensureGroup()));
     } catch (err) {
       // Stopped (SIGTERM) while starting: stop() closed the connections under the start-up calls. Nothing was read yet.

@@ -112,9 +112,9 @@ function exitWith(err: unknown, d: RedisFailure | undefined): never {
   process.exit(d ? d.exitCode : 1);
 }
 
-/** At start of a CLI command that writes or watches: warn on stderr unless Redis evicts nothing (`maxmemory-policy noeviction`). */
-export async function warnEvictionPolicy(redis: Redis): Promise<void> {
-  await checkEvictionPolicy(redis, (line) => process.stderr.write(`warning: ${line}\n`));
+/** At start of a CLI command that writes or watches: warn on stderr unless Redis evicts nothing (`maxmemory-policy noeviction`). Returns the policy. */
+export async function warnEvictionPolicy(redis: Redis): Promise<string | undefined> {
+  return checkEvictionPolicy(redis, (line) => process.stderr.write(`warning: ${line}\n`));
 }
 
 /** `pipeline eval`'s default inputs (here, so the CLI's option list needs no import of the evaluation code). */

@@ -1,4 +1,5 @@
 import { closeSync, createReadStream, openSync } from 'node:fs';
+import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
 import { produce, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { Backpressure, describe } from '../../lib/producer/backpressure.js';
@@ -87,7 +88,7 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
         if (!isTransientRedisError(err)) throw err;
       });
   try {
-    await warnEvictionPolicy(redis);
+    refuseEvictingPolicy(await warnEvictionPolicy(redis));
     const summary = await produce(redis, file ? createReadStream(file) : process.stdin, {
       stream: shards.all[0]!.stream(config.input),
       // Sharded: each record to its shard's input stream, by a stable hash of its id.

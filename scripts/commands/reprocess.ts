@@ -1,4 +1,5 @@
 import { describe } from '../../lib/producer/backpressure.js';
+import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
 import { DEFAULT_MARKER_TTL_MS, reprocess, type ReprocessSummary } from '../../lib/ops/reprocess.js';
 import { findStoreStage, parseSince, type ExportFilter } from '../../stages/sinks/export.js';
 import { currentModelVersions } from '../../stages/domain/model-options.js';
@@ -67,7 +68,7 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
   const redis = cliRedis(config.redis.url);
   const source = storedProducts(config, opts, sink, filter, page, redis);
   try {
-    if (!opts.dryRun) await warnEvictionPolicy(redis);
+    if (!opts.dryRun) refuseEvictingPolicy(await warnEvictionPolicy(redis));
     const summary = await reprocess(redis, config, source.products, {
       current,
       ...(opts.fromStage !== undefined ? { fromStage: opts.fromStage } : {}),
