@@ -32,12 +32,13 @@ test('eval scores any labelled JSONL: baseline, every slice, calibration, subcat
   const r = spawnSync(
     process.execPath,
     [
-      'scripts/pipeline.mjs',
+      join(REPO, 'scripts/pipeline.mjs'),
       'eval',
+      // Relative to the current directory, run from elsewhere (they had been resolved against the package).
       '--input',
-      join(dir, 'input.jsonl'),
+      'input.jsonl',
       '--train',
-      join(dir, 'train.jsonl'),
+      'train.jsonl',
       '--gtin-share',
       '0',
       '--bad-gtin-share',
@@ -48,7 +49,7 @@ test('eval scores any labelled JSONL: baseline, every slice, calibration, subcat
       '120000',
     ],
     {
-      cwd: REPO,
+      cwd: dir,
       encoding: 'utf8',
       env: { ...process.env, LOG_LEVEL: 'error' },
     },

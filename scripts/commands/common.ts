@@ -117,6 +117,18 @@ export async function warnEvictionPolicy(redis: Redis): Promise<string | undefin
   return checkEvictionPolicy(redis, (line) => process.stderr.write(`warning: ${line}\n`));
 }
 
+/** `pipeline start`'s default input, a file of the package. */
+export const DEFAULT_START_INPUT = join('data', 'sample.jsonl');
+
+/**
+ * A file option: its default names a file of the package (resolved against it); a path the user
+ * gave is relative to the current directory, as `--config` and `produce FILE` are (it had been
+ * resolved against the package: `start --input products.jsonl` outside it read the wrong file).
+ */
+export function fileOption(value: string, fallback: string): string {
+  return value === fallback ? resolve(REPO, value) : resolve(value);
+}
+
 /** `pipeline eval`'s default inputs (here, so the CLI's option list needs no import of the evaluation code). */
 export const DEFAULT_EVAL_INPUT = join('..', 'shared', 'data', 'products', 'dev.jsonl');
 export const DEFAULT_EVAL_TRAIN = join('..', 'shared', 'data', 'products', 'train.jsonl');

@@ -1,10 +1,9 @@
 import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../lib/observe/logger.js';
 import { produce } from '../../lib/producer/producer.js';
-import { REPO, type GlobalOptions } from './common.js';
+import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, fileOption, type GlobalOptions } from './common.js';
 import { expectedCalibrationError, routingThresholds, thresholdTable } from '../../training/eval/calibration.js';
 import { collectOutcomes } from '../../training/eval/collect.js';
 import { loadLabelled } from '../../training/eval/dataset.js';
@@ -58,13 +57,13 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   const logger = createLogger({ component: 'eval' });
   const thresholds = parseThresholds(opts.thresholds);
   const sliceNames = parseSliceNames(opts.slices);
-  const rows = loadLabelled(resolve(REPO, opts.input), {
+  const rows = loadLabelled(fileOption(opts.input, DEFAULT_EVAL_INPUT), {
     limit: opts.limit ? Number(opts.limit) : undefined,
     gtinShare: Number(opts.gtinShare),
     badGtinShare: Number(opts.badGtinShare),
     seed: Number(opts.seed),
   });
-  const trainRows = loadLabelled(resolve(REPO, opts.train), { gtinShare: 0, badGtinShare: 0, seed: 0 });
+  const trainRows = loadLabelled(fileOption(opts.train, DEFAULT_EVAL_TRAIN), { gtinShare: 0, badGtinShare: 0, seed: 0 });
   const baseline = NaiveBayes.train(trainRows, NAIVE_BAYES_DEFAULTS);
   const trainBrands = new Set(trainRows.map((r) => fold(r.brand)).filter((b) => b !== ''));
   const plan = planSlices(rows, trainBrands, sliceNames);

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, fatalAsync } from './common.js';
+import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, DEFAULT_START_INPUT, fatalAsync } from './common.js';
 import { dlqCommand } from './dlq.js';
 import { integer, nonNegativeInt, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, share } from './option-values.js';
 
@@ -140,7 +140,7 @@ export function buildProgram(): Command {
   program
     .command('start')
     .description('the main job on sample data: local redis-server if REDIS_URL is unset, all stages, produce, wait, summary')
-    .option('--input <file>', 'JSONL to produce', 'data/sample.jsonl')
+    .option('--input <file>', "JSONL to produce (relative to the current directory; the default is the package's)", DEFAULT_START_INPUT)
     .option('--timeout <ms>', 'give up if the pipeline is not idle by then', positiveMs, '300000')
     .option('--poll <ms>', 'status poll interval', positiveMs, '250')
     .option('--serve', 'after the sample run, keep the pipeline up and serve the HTTP API until Ctrl-C (npm start -- --serve)')

@@ -1,12 +1,12 @@
 import { createReadStream } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { createLogger } from '../../lib/observe/logger.js';
 import { produce } from '../../lib/producer/producer.js';
 import type { Shards } from '../../lib/redis/shard.js';
-import { REPO, type GlobalOptions } from './common.js';
+import { DEFAULT_START_INPUT, fileOption, type GlobalOptions } from './common.js';
 import { waitIdle, withPipeline } from './job.js';
 import { serveUntilSignal } from './serve.js';
 import { ExamplePicker, exampleLine, type StoredDoc } from './start-examples.js';
@@ -75,7 +75,7 @@ export async function startCommand(opts: StartOptions): Promise<void> {
     const { config, shards, redis } = ctx;
     const t0 = Date.now();
     const before = await pipelineStatus(redis, config);
-    const input = resolve(REPO, opts.input);
+    const input = fileOption(opts.input, DEFAULT_START_INPUT);
     const summary = await produce(redis, createReadStream(input), {
       stream: shards.all[0]!.stream(config.input),
       ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
