@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { diagnoseRedisError, EXIT_CODES } from '../lib/redis/diagnose.js';
+import { diagnoseRedisError, diagnoseWithProbe, EXIT_CODES } from '../lib/redis/diagnose.js';
 import { Keys } from '../lib/redis/keys.js';
 import { cli, exited, FAST, writeConfig } from './helpers/pipeline.js';
 import { client, hogAllClientSlots, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
@@ -44,6 +44,17 @@ test('classification: each cause by its message, a refusal in the connection err
   for (const [err, conn, cause] of cases) assert.is(diagnoseRedisError(err, conn)?.cause, cause, String((err as Error).message));
   assert.is(diagnoseRedisError(new Error('config error at routes.x: unknown stage')), undefined, 'not a Redis failure');
   assert.is(new Set(Object.values(EXIT_CODES)).size, Object.keys(EXIT_CODES).length, 'one exit code per cause');
+});
+
+test('rediss:// at a plain Redis is named as the TLS mismatch, exit 14 (it had been "nothing answers at", exit 10, after ~40 s)', async () => {
+  const port = Number(new URL(server.url).port);
+  const d = await diagnoseWithProbe(new Error('Connection is closed.'), undefined, { host: '127.0.0.1', port, tls: true }, `127.0.0.1:${port}`);
+  assert.is(d?.cause, 'tls');
+  assert.is(d?.exitCode, 14);
+  assert.match(d!.line, /plain \(non-TLS\) Redis answers at 127\.0\.0\.1:\d+; use `redis:\/\/`/);
+  // A plain URL with nothing listening stays "unreachable".
+  const none = await diagnoseWithProbe(new Error('connect ECONNREFUSED 127.0.0.1:1'), undefined, { host: '127.0.0.1', port: 1, tls: true });
+  assert.is(none?.cause, 'unreachable');
 });
 
 test('Redis not listening: status says so with the address and REDIS_URL, exit 10', async () => {

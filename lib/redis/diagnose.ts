@@ -121,9 +121,16 @@ export function diagnoseRedisError(err: unknown, lastConnectionError?: unknown, 
  * closes it, before any command, which ioredis reports only as a closed connection), a refused
  * or failed connect, or an open connection that says nothing (a server that is up).
  */
-export function probeRedis(host: string, port: number, timeoutMs = 1_000): Promise<{ state: 'refused-greeting' | 'connect-failed' | 'open'; message: string }> {
+export function probeRedis(
+  host: string,
+  port: number,
+  timeoutMs = 1_000,
+  ping = false,
+): Promise<{ state: 'refused-greeting' | 'connect-failed' | 'open'; message: string }> {
   return new Promise((resolve) => {
     const socket = netConnect({ host, port });
+    // `ping`: say PING in plain RESP, so a plain Redis answers (+PONG, or -NOAUTH with a password set).
+    if (ping) socket.once('connect', () => socket.write('PING\r\n'));
     const done = (state: 'refused-greeting' | 'connect-failed' | 'open', message: string) => {
       clearTimeout(timer);
       socket.destroy();
@@ -145,12 +152,23 @@ export function probeRedis(host: string, port: number, timeoutMs = 1_000): Promi
 export async function diagnoseWithProbe(
   err: unknown,
   lastConnectionError: unknown,
-  probeAt: { host: string; port: number } | undefined,
+  probeAt: { host: string; port: number; tls?: boolean } | undefined,
   where?: string,
 ): Promise<RedisFailure | undefined> {
   const d = diagnoseRedisError(err, lastConnectionError, where);
   if (d?.cause !== 'unreachable' || !probeAt) return d;
-  const p = await probeRedis(probeAt.host, probeAt.port);
-  if (p.state === 'refused-greeting') return diagnoseRedisError(new Error(p.message), undefined, where) ?? d;
+  // A TLS client at a plain Redis sees only a closed connection (after ~40 s of handshakes): ask in
+  // plain RESP, and a Redis that answers is the mismatch (it had been "nothing answers").
+  const p = await probeRedis(probeAt.host, probeAt.port, 1_000, probeAt.tls === true);
+  if (p.state === 'refused-greeting' && !probeAt.tls) return diagnoseRedisError(new Error(p.message), undefined, where) ?? d;
+  if (probeAt.tls && p.state !== 'connect-failed' && /^\+?(PONG|NOAUTH|ERR|WRONGPASS)/.test(p.message)) {
+    const at = `${probeAt.host}:${probeAt.port}`;
+    return {
+      cause: 'tls',
+      exitCode: EXIT_CODES.tls,
+      line: `TLS failed: a plain (non-TLS) Redis answers at ${at}; use \`redis://\` in \`REDIS_URL\` for it (\`rediss://\` is for a TLS server) [plain PING answered: ${p.message}]`,
+      retryable: false,
+    };
+  }
   return d;
 }

@@ -28,15 +28,15 @@ export function loadConfig(opts: GlobalOptions): ResolvedConfig {
 /** The last connection error a CLI client emitted, and where it points: what `fatal` explains a failed command by. */
 let lastConnectionError: unknown;
 let target: string | undefined;
-let probeAt: { host: string; port: number } | undefined;
+let probeAt: { host: string; port: number; tls: boolean } | undefined;
 
-/** host and port a raw probe can try: the URL's, or a cluster URL's first seed. */
-function firstAddress(url: string): { host: string; port: number } | undefined {
+/** host and port a raw probe can try: the URL's, or a cluster URL's first seed; and whether the URL asks for TLS. */
+function firstAddress(url: string): { host: string; port: number; tls: boolean } | undefined {
   try {
     const t = parseRedisUrl(url);
-    if (t.kind === 'cluster') return t.seeds[0];
+    if (t.kind === 'cluster') return t.seeds[0] && { ...t.seeds[0], tls: t.tls };
     const u = new URL(url);
-    return { host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(u.port || 6379) };
+    return { host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(u.port || 6379), tls: u.protocol === 'rediss:' };
   } catch {
     return undefined;
   }
