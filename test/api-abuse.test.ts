@@ -119,6 +119,24 @@ test('shutdown with keep-alive requests in flight ends in seconds (the connectio
   assert.ok(ms < 10_000, `closed in ${ms} ms`);
 });
 
+test('a Redis that stops answering (CLIENT PAUSE: connected, silent): a read is a 503 after redisCommandTimeoutMs and /readyz says not ready (both had waited until Redis answered again)', async () => {
+  const { app, base } = await listening({ redisCommandTimeoutMs: 300 });
+  const pauser = client(server.url);
+  try {
+    await pauser.client('PAUSE', 3000, 'ALL');
+    const t0 = Date.now();
+    const [read, ready] = await Promise.all([fetch(`${base}/v1/products/x1`, { headers: H }), fetch(`${base}/readyz`)]);
+    const ms = Date.now() - t0;
+    assert.is(read.status, 503);
+    assert.is(ready.status, 503);
+    assert.ok(ms < 2_500, `answered in ${ms} ms, before the pause ended`);
+  } finally {
+    await pauser.client('UNPAUSE');
+    pauser.disconnect();
+    await app.close();
+  }
+});
+
 test.after(async () => {
   redis.disconnect();
   await server.stop();

@@ -24,6 +24,8 @@ export interface ApiLimits {
   ssePageSize: number;
   /** An SSE client with more than this many bytes unread is cut off (it resumes with Last-Event-ID). @defaultValue 1048576 (1 MiB) */
   sseMaxBufferBytes: number;
+  /** A command on the API's Redis connection not answered within this fails: 503 (reads), a retried submit call (writes), `/readyz` 503. @defaultValue 5000 */
+  redisCommandTimeoutMs: number;
   /** How long a submit call's marker (`{p}:in:submit:<token>`) is kept: a copy of the call re-sent within it (after a dropped connection) adds nothing. @defaultValue 3600000 */
   submitDedupMs: number;
   /** A submit call whose connection failed is sent again with the same marker until this long after it began; then 503 `outcome_unknown`. @defaultValue 10000 */
@@ -43,6 +45,7 @@ export const API_DEFAULTS: ApiLimits = {
   sseHeartbeatMs: 15_000,
   ssePageSize: 500,
   sseMaxBufferBytes: 1024 * 1024,
+  redisCommandTimeoutMs: 5_000,
   submitDedupMs: 3_600_000,
   submitRetryMs: 10_000,
 };

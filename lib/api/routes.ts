@@ -89,7 +89,15 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (_req, reply) => {
-      const checks = { redis: redis.status === 'ready', completions: completions.following };
+      // Connected is not answering: a stalled Redis (a fork on a big dataset, a paused VM) keeps the
+      // socket up. PING, bounded by redisCommandTimeoutMs.
+      const answers =
+        redis.status === 'ready' &&
+        (await redis.ping().then(
+          () => true,
+          () => false,
+        ));
+      const checks = { redis: answers, completions: completions.following };
       return reply.code(checks.redis && checks.completions ? 200 : 503).send({ ready: checks.redis && checks.completions, ...checks });
     },
   );

@@ -100,7 +100,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     });
   }
   const limits: ApiLimits = { ...API_DEFAULTS, ...options.limits };
-  const connections = new Connections({ url: options.redisUrl ?? config.redis.url, name: 'api', logger });
+  // Commands time out: a Redis that stops answering (stalled, not down) had held every request until it answered again.
+  const connections = new Connections({ url: options.redisUrl ?? config.redis.url, name: 'api', logger, commandTimeoutMs: limits.redisCommandTimeoutMs });
   const redis = connections.command();
   const keys = new Keys(config.pipeline);
   const completions = new Completions(connections.reader('done'), keys.extra('done'), logger, limits);

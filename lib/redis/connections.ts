@@ -19,6 +19,8 @@ export interface ConnectionOptions {
   logEveryMs?: number;
   /** Called on every connection error (for metrics). */
   onError?: (err: Error, connection: string) => void;
+  /** A command on the shared connection not answered within this many ms fails ("Command timed out"). @defaultValue none (workers: the watchdog handles a stalled Redis) */
+  commandTimeoutMs?: number;
 }
 
 /** Label of the shared command connection (`reset('cmd')`, `status('cmd')`). */
@@ -107,7 +109,10 @@ export class Connections {
 
   /** The shared command connection (auto-pipelined: concurrent commands go out in one write). */
   command(): Redis {
-    this.shared ??= this.open(`${this.opts.name}:${COMMAND}`, { enableAutoPipelining: true });
+    this.shared ??= this.open(`${this.opts.name}:${COMMAND}`, {
+      enableAutoPipelining: true,
+      ...(this.opts.commandTimeoutMs ? { commandTimeout: this.opts.commandTimeoutMs } : {}),
+    });
     return this.shared;
   }
 
