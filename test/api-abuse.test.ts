@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { connect } from 'node:net';
 import { buildServer } from '../lib/api/server.js';
 import { countRecords, NdjsonBody } from '../lib/api/submit.js';
-import { silentLogger } from '../lib/observe/logger.js';
+import { createLogger, silentLogger } from '../lib/observe/logger.js';
 import { Keys } from '../lib/redis/keys.js';
 import { rulesOnlyConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
@@ -133,6 +133,38 @@ test('a Redis that stops answering (CLIENT PAUSE: connected, silent): a read is 
   } finally {
     await pauser.client('UNPAUSE');
     pauser.disconnect();
+    await app.close();
+  }
+});
+
+test('a client that goes away mid-body is logged as api.client_aborted, not as Redis unavailable (a false alarm)', async () => {
+  const lines: string[] = [];
+  const config = rulesOnlyConfig(server.url, randomPipeline());
+  const app = await buildServer({
+    config,
+    tokens: [{ token: TOKEN, roles: ['admin'] }],
+    logger: createLogger({ component: 'api' }, 'info', (l) => lines.push(l)),
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const sock = connect((app.server.address() as { port: number }).port, '127.0.0.1');
+    sock.on('error', () => undefined);
+    sock.write(
+      `POST /v1/products HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{"id":"a",`,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    sock.destroy();
+    await waitFor('the request to end in the log', () => lines.some((l) => l.includes('"http.request"') || l.includes('client_aborted')), 5_000);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(
+      lines.some((l) => l.includes('"api.client_aborted"')),
+      lines.join('\n'),
+    );
+    assert.not.ok(
+      lines.some((l) => l.includes('redis_unavailable')),
+      'no Redis alarm',
+    );
+  } finally {
     await app.close();
   }
 });

@@ -142,6 +142,22 @@ test('dead letters: a read token lists but gets 403 on replay; admin replays by 
   }
 });
 
+test('a product dead-lettered after 60 others shows as dead_lettered in its trace (the first 50 dead letters had been read, then filtered: "unknown")', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const config = rulesOnlyConfig(server.url, pipeline);
+  const { app, url } = await startConsole(config);
+  try {
+    for (let i = 0; i < 60; i++) await addDeadLetter(redis, keys, { id: `other-${i}`, title: 'Kensington K72349US Wireless Mouse' });
+    await addDeadLetter(redis, keys, { id: 'late-1', title: 'Kensington K72349US Wireless Mouse' });
+    const trace = await json(fetch(`${url}/console/api/products/late-1`, { headers: auth(READ) }));
+    assert.is(trace.state, 'dead_lettered');
+    assert.is(trace.deadLetters.length, 1);
+  } finally {
+    await app.close();
+  }
+});
+
 test('console actions: a replay refused with 429 replays nothing; stream ids Redis cannot parse are 400s, not 500s; a selection matching nothing replays nothing', async () => {
   const pipeline = randomPipeline();
   const keys = new Keys(pipeline);

@@ -41,6 +41,12 @@ const badStreamId = (err: unknown): boolean => /^ERR Invalid stream ID/.test(err
  */
 export function errorHandler(retryAfterSeconds: number) {
   return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    // The client went away mid-body (Node's "aborted", ECONNRESET): not Redis. It had been logged as
+    // api.redis_unavailable with a 503, a false alarm for whoever alerts on it.
+    if (request.raw.aborted || (err.code === 'ECONNRESET' && errorMessage(err) === 'aborted')) {
+      request.log.info({ err: errorMessage(err) }, 'api.client_aborted');
+      return reply.code(400).send({ error: 'client_aborted', message: 'the client closed the connection before the body was read' });
+    }
     const code = overloadCode(err);
     if (code) {
       request.log.warn({ err, status: code }, code === 429 ? 'api.redis_full' : 'api.redis_unavailable');

@@ -46,7 +46,7 @@ async function findInStream(redis: Redis, key: string, id: string, scan: number)
 /**
  * One product's trip: the stored document (redis sink) with its hops and every stage's output;
  * else its newest envelope on a stage or terminal stream (the newest `scan` entries of each are
- * searched); its dead letters (the DLQ's first `scan` entries of that key).
+ * searched); its dead letters (every DLQ entry of that key, at most 50).
  */
 export async function traceProduct(redis: Redis, config: ResolvedConfig, keys: Keys, id: string, scan = 1000): Promise<ProductTrace> {
   const out: ProductTrace = { id, state: 'unknown', hops: [], outputs: {}, deadLetters: [] };
@@ -77,7 +77,9 @@ export async function traceProduct(redis: Redis, config: ResolvedConfig, keys: K
     if (!env && newest) env = newest;
     if (out.state !== 'stored') out.state = live.some((f) => config.streams.terminal.includes(f.s)) ? 'review' : 'in_flight';
   }
-  for (const d of await listDeadLetters(redis, keys, { count: 50, after: undefined }).then((all) => all.filter((e) => e.key === id))) {
+  // This product's dead letters anywhere in the DLQ (the first 50 entries had been read, then filtered:
+  // a product dead-lettered later showed as "unknown").
+  for (const d of await listDeadLetters(redis, keys, { count: 50, key: id })) {
     out.deadLetters.push({ id: d.id, stage: d.stage, reason: d.reason, error: d.error });
     if (!env) env = decodeDeadLetter(d).envelope;
   }

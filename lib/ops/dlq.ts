@@ -78,9 +78,10 @@ export interface ListOptions {
   after?: string;
   /** Only ids up to this one, inclusive: a bulk action bounded to what its caller saw. @defaultValue to the end */
   until?: string;
-  /** Only entries with this reason / from this stage. */
+  /** Only entries with this reason / from this stage / of this record key. */
   reason?: string;
   stage?: string;
+  key?: string;
 }
 
 /** Dead letters, oldest first. */
@@ -94,7 +95,7 @@ export async function listDeadLetters(redis: Redis, keys: Keys, o: ListOptions =
     const page = await redis.xrangeBuffer(keys.dlq, start, end, 'COUNT', 500);
     for (const [id, fields] of page) {
       const e = parse(id.toString(), fields);
-      if ((o.reason && e.reason !== o.reason) || (o.stage && e.stage !== o.stage)) continue;
+      if ((o.reason && e.reason !== o.reason) || (o.stage && e.stage !== o.stage) || (o.key !== undefined && e.key !== o.key)) continue;
       out.push(e);
       if (out.length >= want) return out;
     }
