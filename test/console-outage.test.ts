@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { resolveConfig } from '../lib/config/load.js';
 import { reviewCategories } from '../lib/console/plugin.js';
-import { listReview, undecidedReviews } from '../lib/console/review.js';
+import { listReview, REVIEW_GROUP, undecidedReviews } from '../lib/console/review.js';
+import { pipelineStatus } from '../lib/ops/inspect.js';
 import { Keys } from '../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
 import { rulesOnlyConfig } from './helpers/pipeline.js';
@@ -28,14 +29,16 @@ test('the reviewer may pick every category of the shipped config (its routes nam
 });
 
 test('undecided reviews: every entry before the console listed any, then lag + pending (the badge had shown the stream length, decided ones too)', async () => {
-  const keys = new Keys(randomPipeline());
-  assert.is(await undecidedReviews(redis, keys, 0), 0, 'no review stream yet');
+  const config = rulesOnlyConfig(server.url, randomPipeline());
+  const keys = new Keys(config.pipeline);
+  const open = async () => undecidedReviews((await pipelineStatus(redis, config, { terminalGroup: REVIEW_GROUP })).streams.find((s) => s.stream === 'review')!);
+  assert.is(await open(), 0, 'no review stream yet');
   for (let i = 0; i < 4; i++)
     await redis.xadd(keys.stream('review'), '*', 'k', `r${i}`, 'e', encodeEnvelope(newEnvelope({ id: `r${i}`, title: 'blue thing 3000' })));
-  assert.is(await undecidedReviews(redis, keys, 4), 4);
+  assert.is(await open(), 4);
   const [first] = await listReview(redis, keys, 1); // delivered to the console group: pending
   await redis.xack(keys.stream('review'), 'console', first!.id); // decided
-  assert.is(await undecidedReviews(redis, keys, 4), 3);
+  assert.is(await open(), 3);
 });
 
 test('a live page is told its numbers are stale while sampling fails, and live again when Redis is back; signing in needs no Redis', async () => {

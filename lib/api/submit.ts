@@ -105,9 +105,9 @@ async function runOnce(call: () => Promise<unknown>, retryMs: number): Promise<v
       await Promise.race([call(), late]);
       return;
     } catch (err) {
-      const retry = isTransientRedisError(err) && classify(err).outage !== 'redis_oom' && !(err instanceof OutcomeUnknown);
-      if (!retry) {
-        if (attempt > 0 && classify(err).outage !== 'redis_oom') throw new OutcomeUnknown(`outcome unknown: ${errorMessage(err)}`);
+      const full = classify(err).outage === 'redis_oom';
+      if (full || err instanceof OutcomeUnknown || !isTransientRedisError(err)) {
+        if (attempt > 0 && !full) throw new OutcomeUnknown(`outcome unknown: ${errorMessage(err)}`);
         throw err;
       }
       if (Date.now() >= deadline) throw new OutcomeUnknown(`outcome unknown after ${retryMs} ms of retries: ${errorMessage(err)}`);

@@ -2,6 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { requireRole } from '../api/auth.js';
 import { assertRedisReady } from '../api/errors.js';
+import { writeOrCut } from '../api/events.js';
+import { parseGroups } from '../stream/category-groups.js';
 import { readAudit } from './audit.js';
 import { registerActions } from './actions.js';
 import { pipelineGraph } from './graph.js';
@@ -79,12 +81,8 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': req.id });
-    const send = (s: unknown, event = 'sample') => {
-      if (res.destroyed) return;
-      res.write(`event: ${event}\ndata: ${JSON.stringify(s)}\n\n`);
-      // A page that does not read (a frozen tab) is cut off rather than buffered without bound; it reconnects.
-      if (res.writableLength > app.pipeline.limits.sseMaxBufferBytes) res.destroy();
-    };
+    // A page that does not read (a frozen tab) is cut off rather than buffered without bound; it reconnects.
+    const send = (s: unknown, event = 'sample') => writeOrCut(res, `event: ${event}\ndata: ${JSON.stringify(s)}\n\n`, app.pipeline.limits.sseMaxBufferBytes);
     if (sampler.last) send(sampler.last);
     const off = sampler.subscribe(send, (f) => send(f, 'stale'));
     const beat = setInterval(() => res.write(': keep-alive\n\n'), o.sseHeartbeatMs);
@@ -205,11 +203,6 @@ export function reviewCategories(config: { routes: Record<string, { when?: unkno
     }
   };
   for (const rules of Object.values(config.routes)) for (const r of rules) walk(r.when);
-  for (const stage of config.stages) {
-    const groups = stage.settings.groups;
-    if (!groups || typeof groups !== 'object') continue;
-    for (const members of Object.values(groups as Record<string, unknown>))
-      if (Array.isArray(members)) for (const m of members) if (typeof m === 'string' && m) out.add(m.split('/')[0]!);
-  }
+  for (const stage of config.stages) for (const m of parseGroups('settings.groups', stage.settings.groups).keys()) out.add(m.split('/')[0]!);
   return [...out].sort();
 }

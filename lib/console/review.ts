@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
 import { BadRecordError, RouteError } from '../core/errors.js';
+import type { StreamStatus } from '../ops/inspect.js';
 import type { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { decodeEnvelope, encodeEnvelope, entryFields, type Envelope } from '../stream/codec.js';
@@ -71,25 +72,14 @@ export interface DecisionResult {
 }
 
 /**
- * Review entries not decided yet: the console group's lag plus its pending entries; `length` (all
- * of them) before the console first listed any (no group yet) or when Redis cannot tell the lag.
+ * Review entries not decided yet, from the review stream's status read with the console's group
+ * (`pipelineStatus(…, { terminalGroup: REVIEW_GROUP })`): that group's lag plus its pending entries;
+ * the stream's length (all of them) before the console first listed any (no group yet) or when
+ * Redis cannot tell the lag.
  */
-export async function undecidedReviews(redis: Redis, keys: Keys, length: number, stream = 'review'): Promise<number> {
-  let groups: unknown[][];
-  try {
-    groups = (await redis.xinfo('GROUPS', keys.stream(stream))) as unknown[][];
-  } catch (err) {
-    if (err instanceof Error && err.message.includes('no such key')) return 0;
-    throw err;
-  }
-  for (const g of groups) {
-    const f = new Map<unknown, unknown>();
-    for (let i = 0; i + 1 < g.length; i += 2) f.set(g[i], g[i + 1]);
-    if (f.get('name') !== REVIEW_GROUP) continue;
-    const lag = f.get('lag');
-    return lag === null || lag === undefined ? length : Number(lag) + Number(f.get('pending') ?? 0);
-  }
-  return length;
+export function undecidedReviews(review: StreamStatus): number {
+  const g = review.group;
+  return g && g.lag !== null ? g.lag + g.pending : review.length;
 }
 
 /** XGROUP CREATE on the review stream (MKSTREAM, from the start) when the group is missing. */

@@ -11,7 +11,7 @@ import { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { stageLatencies } from './hops.js';
 import { RecentHops, type Hops } from './recent-hops.js';
-import { undecidedReviews } from './review.js';
+import { REVIEW_GROUP, undecidedReviews } from './review.js';
 
 const lease = new Script('lease-1');
 
@@ -148,11 +148,13 @@ export class ConsoleSampler {
       // and the page would go on showing "live" on frozen numbers.
       assertRedisReady(redis);
       const since = Date.now() - this.latencyWindowMs;
-      const [status, envelopes] = await Promise.all([pipelineStatus(redis, config), this.hops.update(since), this.tally.update(redis)]);
+      const [status, envelopes] = await Promise.all([
+        pipelineStatus(redis, config, { terminalGroup: REVIEW_GROUP }),
+        this.hops.update(since),
+        this.tally.update(redis),
+      ]);
       const redelivered = await this.redeliveries(status);
-      const review = status.streams.find((s) => !s.stage && s.stream === 'review');
-      const reviewOpen = review ? await undecidedReviews(redis, this.keys, review.length) : undefined;
-      const sample = this.build(status, envelopes, redelivered, reviewOpen);
+      const sample = this.build(status, envelopes, redelivered);
       this.last = sample;
       for (const fn of this.listeners) fn(sample);
       const ttl = this.intervalMs * 3;
@@ -197,7 +199,7 @@ export class ConsoleSampler {
     return out;
   }
 
-  private build(status: PipelineStatus, envelopes: Hops[], redelivered: Map<string, number>, reviewOpen?: number): ConsoleSample {
+  private build(status: PipelineStatus, envelopes: Hops[], redelivered: Map<string, number>): ConsoleSample {
     const at = status.at;
     const lat = stageLatencies(envelopes, at - this.latencyWindowMs);
     const read = new Map<string, { read: number | null; pending: number }>();
@@ -241,7 +243,7 @@ export class ConsoleSampler {
       totals,
       terminal: status.streams
         .filter((s) => !s.stage)
-        .map((s) => ({ stream: s.stream, length: s.length, ...(s.stream === 'review' && reviewOpen !== undefined ? { open: reviewOpen } : {}) })),
+        .map((s) => ({ stream: s.stream, length: s.length, ...(s.stream === 'review' ? { open: undecidedReviews(s) } : {}) })),
       dlq: status.dlq,
       stored: status.stored,
     };

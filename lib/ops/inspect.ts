@@ -59,8 +59,8 @@ export function pairs(raw: unknown[]): Map<string, unknown> {
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
-/** One stream's length and its stage group's lag/pending/consumers; a missing stream reads as empty. */
-async function streamStatus(redis: Redis, key: string, stream: string, stage?: string): Promise<StreamStatus> {
+/** One stream's length and its group's lag/pending/consumers (the stage's, or `group` for a terminal stream); a missing stream reads as empty. */
+async function streamStatus(redis: Redis, key: string, stream: string, stage?: string, group = stage): Promise<StreamStatus> {
   const out: StreamStatus = { stream, key, length: 0, added: 0, lastId: '0-0', stage };
   // A stream nobody wrote to yet does not exist: that reads as empty. Any other error is real.
   const missing =
@@ -81,13 +81,13 @@ async function streamStatus(redis: Redis, key: string, stream: string, stage?: s
   }
   for (const g of groups) {
     const m = pairs(g);
-    if (String(m.get('name')) !== stage) continue;
+    if (group === undefined || String(m.get('name')) !== group) continue;
     const lastDeliveredId = String(m.get('last-delivered-id'));
     // Redis reports lag as nil when it cannot compute it (after deletions); 0 is still certain
     // when the group has been delivered the stream's last entry.
     const lag = num(m.get('lag')) ?? (lastDeliveredId === out.lastId ? 0 : null);
     out.group = {
-      name: stage,
+      name: group,
       lag,
       pending: Number(m.get('pending') ?? 0),
       consumers: Number(m.get('consumers') ?? 0),
@@ -98,21 +98,26 @@ async function streamStatus(redis: Redis, key: string, stream: string, stage?: s
   return out;
 }
 
+export interface StatusOptions {
+  /** The group whose numbers a terminal stream reports (the console's `console` on review). @defaultValue none */
+  terminalGroup?: string;
+}
+
 /** One key set's stage streams, terminal streams, DLQ and store count. */
-async function keysStatus(redis: Redis, config: ResolvedConfig, keys: Keys): Promise<Omit<ShardStatus, 'shard' | 'tag'>> {
+async function keysStatus(redis: Redis, config: ResolvedConfig, keys: Keys, o: StatusOptions): Promise<Omit<ShardStatus, 'shard' | 'tag'>> {
   const streams = await Promise.all([
     ...config.stages.map((s) => streamStatus(redis, keys.stream(s.input), s.input, s.name)),
-    ...config.streams.terminal.map((t) => streamStatus(redis, keys.stream(t), t)),
+    ...config.streams.terminal.map((t) => streamStatus(redis, keys.stream(t), t, undefined, o.terminalGroup)),
   ]);
   const [dlq, stored] = await Promise.all([redis.xlen(keys.dlq), redis.scard(keys.products)]);
   return { streams, dlq, stored };
 }
 
 /** Every stage stream, terminal stream and the DLQ (of every shard), read in one auto-pipelined round. */
-export async function pipelineStatus(redis: Redis, config: ResolvedConfig): Promise<PipelineStatus> {
+export async function pipelineStatus(redis: Redis, config: ResolvedConfig, o: StatusOptions = {}): Promise<PipelineStatus> {
   const space = configShards(config);
-  if (space.count === 1) return { pipeline: config.pipeline, ...(await keysStatus(redis, config, space.all[0]!)), at: Date.now() };
-  const shards = await Promise.all(space.all.map(async (keys, shard) => ({ shard, tag: keys.tag, ...(await keysStatus(redis, config, keys)) })));
+  if (space.count === 1) return { pipeline: config.pipeline, ...(await keysStatus(redis, config, space.all[0]!, o)), at: Date.now() };
+  const shards = await Promise.all(space.all.map(async (keys, shard) => ({ shard, tag: keys.tag, ...(await keysStatus(redis, config, keys, o)) })));
   const streams = shards[0]!.streams.map((_, i) =>
     sumStreams(
       shards.map((s) => s.streams[i]!),
@@ -137,7 +142,8 @@ function sumStreams(parts: StreamStatus[], tagPattern: string): StreamStatus {
     stage: first.stage,
   };
   const groups = parts.map((p) => p.group);
-  if (first.stage && groups.some(Boolean)) {
+  const name = groups.find(Boolean)?.name;
+  if (name !== undefined) {
     // A shard whose group does not exist yet waits with its whole stream (as backlog() counts it).
     const sumOrNull = (f: (g: GroupStatus | undefined, p: StreamStatus) => number | null) => {
       let n = 0;
@@ -149,7 +155,7 @@ function sumStreams(parts: StreamStatus[], tagPattern: string): StreamStatus {
       return n;
     };
     out.group = {
-      name: first.stage,
+      name,
       lag: sumOrNull((g, p) => (g ? g.lag : p.length)),
       pending: groups.reduce((n, g) => n + (g?.pending ?? 0), 0),
       consumers: Math.max(...groups.map((g) => g?.consumers ?? 0)),
