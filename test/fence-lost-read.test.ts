@@ -63,6 +63,49 @@ test('a batch read before the connection failed is handed off message by message
   assert.is(arrivals.size, 11);
 });
 
+test('a consumer given a lost read afresh, with entries of its own, does not forward twice what the first consumer handed off before it: that hand-off moved the fence', async () => {
+  const { keys, input, out, release, start, send, arrivals: arrived } = gatedWorkerRig(redis, server.url);
+  const { worker, running } = start();
+  const source = { stream: input, group: 'work', fenceKey: keys.fence('work') };
+  try {
+    await send([JSON.stringify({ id: 'warm', title: 'warm-up' })]);
+    await waitFor('warm-up handed off', async () => (await redis.xlen(out)) === 1);
+    const [lastBefore] = (await redis.xrevrange(input, '+', '-', 'COUNT', 1))[0]!;
+    await send(Array.from({ length: 10 }, (_, i) => JSON.stringify({ id: `h${i}`, title: `hold ${i}` })));
+    await waitFor('the worker holds the batch', async () => ((await redis.xpending(input, 'work')) as [number])[0] === 10);
+    await new Promise((r) => setTimeout(r, 300)); // its read-ahead is in flight, blocked, holding nothing
+    await send(Array.from({ length: 2 }, (_, i) => JSON.stringify({ id: `n${i}`, title: `new ${i}` })));
+    // The failover loses the worker's read; its connections drop.
+    const ids = (await redis.xrange(input, `(${lastBefore}`, '+')).map(([id]) => id).slice(0, 10);
+    await redis.xack(input, 'work', ...ids);
+    await redis.xgroup('SETID', input, 'work', lastBefore);
+    const list = String(await redis.client('LIST'));
+    for (const m of list.matchAll(/id=(\d+) .*name=work:\S+/g)) await redis.client('KILL', 'ID', m[1]!);
+    // Another consumer, which knows the current fence, reads the 10 lost and the 2 new.
+    const fence = (await redis.get(keys.fence('work'))) ?? '0';
+    const other = readGroupEntries(await redis.callBuffer('XREADGROUP', 'GROUP', 'work', 'other', 'COUNT', 12, 'STREAMS', input, '>'));
+    assert.is(other.length, 12);
+    await waitFor('the worker reconnected', async () => /name=work:\S+:cmd\b/.test(String(await redis.client('LIST'))));
+    release();
+    await waitFor('the worker handed off the 10', async () => ((await redis.xpending(input, 'work')) as [number])[0] === 2, 10_000);
+    // The other consumer hands off under the fence it read with: only its own 2 are still pending.
+    const r = await handOff(
+      redis,
+      source,
+      other.map((e) => ({ id: e.id, targets: [out], fields: e.fields })),
+      fence,
+    );
+    assert.is(r.acked.filter(Boolean).length, 2, `forwarded by the other consumer: ${JSON.stringify(r.acked)}`);
+  } finally {
+    release();
+    await worker.stop();
+    await running;
+  }
+  const arrivals = await arrived();
+  assert.equal([...arrivals.values()].filter((n) => n > 1).length, 0, `arrived more than once: ${JSON.stringify([...arrivals].filter(([, n]) => n > 1))}`);
+  assert.is(arrivals.size, 13);
+});
+
 test.after(async () => {
   redis.disconnect();
   await server.close();

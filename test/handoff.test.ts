@@ -137,6 +137,23 @@ test('the fence is what makes the one-XACK path safe: a claim that bypasses it (
   assert.is(await redis.xlen(dst), 5, 'p0 arrived twice: every claim must go through claim-2.lua');
 });
 
+test('a moving fence ("!<token>") checks each entry and sets the fence to the token only when it acked one', async () => {
+  const keys = new Keys(randomPipeline());
+  const [src, dst] = [keys.stream('a'), keys.stream('b')];
+  const source = from(src, 'a');
+  await redis.xgroup('CREATE', src, 'a', '0', 'MKSTREAM');
+  await redis.set(source.fenceKey, 'before');
+  await redis.xadd(src, '*', 'k', 'p1', 'e', 'x');
+  const [e] = readGroupEntries(await redis.callBuffer('XREADGROUP', 'GROUP', 'a', 'c1', 'STREAMS', src, '>'));
+  const forward = { id: e!.id, targets: [dst], fields: ['k', 'p1', 'e', 'out'] };
+  const first = await handOff(redis, source, [forward], '!moved-1');
+  assert.equal([first.acked, first.fence, await redis.get(source.fenceKey)], [[true], 'moved-1', 'moved-1']);
+  // Sent again (nothing acked): the fence stays where it is.
+  const again = await handOff(redis, source, [forward], '!moved-2');
+  assert.equal([again.acked, again.fence, await redis.get(source.fenceKey)], [[false], 'moved-1', 'moved-1']);
+  assert.is(await redis.xlen(dst), 1);
+});
+
 test('a batch naming more than 253 targets is split into calls of at most 255 keys, each message handed off once', async () => {
   const keys = new Keys(randomPipeline());
   const src = keys.stream('a');

@@ -11,6 +11,12 @@
     it (claim-2.lua), so nothing in the batch changed owner since it was delivered. One XACK
     for all of them then: if it acks any, all were pending and all are forwarded; if it acks
     none, this call had gone through before (a re-send) and nothing is forwarded again.
+  - checked and bumped, when ARGV[2] is "!" and a token: the batch's read may have been lost
+    with a failed-over master, so another consumer may have been given the same entries afresh
+    (no claim moved the fence) and may hold them under a fence value it saw before. Checked as
+    above, and when anything was acked the fence is set to the token in the same step: that
+    other consumer's hand-off then takes the checked path too, and forwards only what it still
+    holds, instead of acking its own entries with one XACK and forwarding these again.
 
   Each message's values are plain arguments, and its shape (how many values, which targets) is
   one byte string for the whole batch: measured on Redis 7.0 (npm run bench:handoff), this costs
@@ -20,7 +26,9 @@
   KEYS[2]      the group's claim fence ({p}:fence:<group>)
   KEYS[3..N]   target streams (N varies per call, at most 255; messages name them by index)
   ARGV[1]      consumer group
-  ARGV[2]      the fence value the batch was read under, or "" to check every message
+  ARGV[2]      the fence value the batch was read under, "" to check every message, or "!<token>"
+               to check every message and, if any was acked, set the fence to <token> (unique per
+               call: lib/worker/reclaimer.ts fenceToken)
   ARGV[3]      layout, per message in order: byte F, byte T, then T bytes of KEYS indexes.
                F = 255: the usual entry, 2 values follow (record key, envelope) written as the
                fields k and e; F < 255: F values follow, field/value pairs written as they are.
@@ -33,7 +41,8 @@
   Redis >= 7.0). Past these checks, XACK and XADD cannot fail on a key (OOM does not stop a script
   that has written: Redis lets it finish).
 
-  Returns: { fence, acked, odd }: the fence's current value ("0" before any claim); one character
+  Returns: { fence, acked, odd }: the fence's current value ("0" before any claim; the token when
+  this call set it); one character
   per message, "1" = acked and forwarded by this call, "0" = already acked, not forwarded; and,
   on the fenced path, how many messages were not pending although the fence said they were
   (only an operator's XACK or XGROUP SETID does that; they were forwarded anyway).
@@ -89,10 +98,17 @@ if expected ~= '' and expected == fence then
   return { fence, string.rep('1', n), n - acked }
 end
 
-local result = {}
+local result, any = {}, false
 each(function(n, a, p, nf, nt)
   local acked = redis.call('XACK', src, group, ARGV[a])
-  if acked == 1 then forward(a, p, nf, nt) end
+  if acked == 1 then
+    forward(a, p, nf, nt)
+    any = true
+  end
   result[n] = acked
 end)
+if any and string.sub(expected, 1, 1) == '!' and #expected > 1 then
+  fence = string.sub(expected, 2)
+  redis.call('SET', KEYS[2], fence)
+end
 return { fence, table.concat(result), 0 }

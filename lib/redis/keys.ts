@@ -44,8 +44,9 @@ export class Keys {
     return `${this.tag}:liveness:${stage}:${consumer}`;
   }
   /**
-   * The claim fence of a stage's group: a counter that every claim of entries from another
-   * consumer increments in the same step (lib/lua/claim-2.lua). A hand-off whose batch was read
+   * The claim fence of a stage's group: a token that every claim of entries from another
+   * consumer replaces in the same step (lib/lua/claim-2.lua), as does a hand-off of a read that
+   * may have been lost in a failover (handoff-N.lua). A hand-off whose batch was read
    * after a fence value it sees unchanged knows none of its entries was claimed (handoff-N.lua).
    */
   fence(stage: string): string {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import { errorMessage, UnwritableTargetError } from '../core/errors.js';
@@ -75,6 +76,20 @@ export function handOffArgs(
   }
   args[2] = Buffer.from(layout);
   return { keys, args, next: n };
+}
+
+/** A claim fence value no call used before (claim-2.lua, handoff-N.lua): time, then 64 random bits. */
+export function fenceToken(): string {
+  return `${Date.now().toString(36)}.${randomBytes(8).toString('hex')}`;
+}
+
+/**
+ * The `fence` argument for a batch whose read may have been lost with a failed-over master:
+ * checked message by message, and the fence moves to a new token if anything is acked, so that a
+ * consumer given the same entries afresh does not ack them with one XACK (handoff-N.lua).
+ */
+export function movingFence(): string {
+  return `!${fenceToken()}`;
 }
 
 /** What a hand-off did. */

@@ -9,7 +9,7 @@ import { resolveFused, runFusedBatch } from './fusion.js';
 import { GroupReader } from '../stream/group-reader.js';
 import { errorMessage, RouteError } from '../core/errors.js';
 import { decide, isTransientRedisError, outageMetric } from '../core/failure-policy.js';
-import type { Forward } from '../stream/handoff.js';
+import { movingFence, type Forward } from '../stream/handoff.js';
 import { commitBatch, decodeBatch, recordRetryCounts, type BatchCommitTarget } from './batch-commit.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -316,7 +316,8 @@ export class StreamConsumer implements FusedStage {
       this.phase = 'committing';
       const { retryBaseMs, retryMaxMs } = stage;
       const commit = { retryBaseMs, retryMaxMs, logger: this.d.logger, metrics: this.d.metrics, tags: this.tags, stopping: () => this.stopping };
-      const sure = epoch === this.d.connections.troubles ? fence : '';
+      // A read that may have been lost is checked, and moves the fence if it acks anything (handoff-N.lua).
+      const sure = epoch === this.d.connections.troubles ? fence : movingFence();
       const done = await commitBatch(this.redis, this.commitTarget, batch, forwards, sure, commit);
       this.processed += done.fresh;
       if (done.fence !== undefined) this.fence = done.fence; // keep what was seen when nothing was sent

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { StreamConsumer } from './consumer.js';
 import type { ConsumerDeps } from './consumer.js';
 import { Script } from '../redis/script.js';
+import { fenceToken } from '../stream/handoff.js';
 import { trimAcked } from '../stream/retention.js';
 import { Periodic } from '../core/periodic.js';
 
@@ -128,9 +128,4 @@ export class Reclaimer {
     const { removed } = await trimAcked(this.redis, this.consumer.source);
     if (removed > 0) this.d.metrics.increment('stream.trimmed', removed, this.tags);
   }
-}
-
-/** A claim fence value no claim used before (claim-2.lua): time, then 64 random bits. */
-export function fenceToken(): string {
-  return `${Date.now().toString(36)}.${randomBytes(8).toString('hex')}`;
 }
