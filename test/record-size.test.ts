@@ -86,4 +86,9 @@ test('a size given by the caller (the line it came from) is the one compared', (
   assert.throws(() => validateRecord({ id: 'a', title: 'b' }, 22, 23), /record is 23 bytes, over the limit of 22/);
 });
 
+test('ids a URL path cannot carry ("." and "..") are refused, naming the field; ids that merely contain dots are not', () => {
+  for (const id of ['.', '..']) assert.throws(() => validateRecord({ id, title: 't' }, 1000), /field "id": "\.{1,2}" is not an id a URL path can carry/);
+  for (const id of ['...', 'a.b', '.x']) assert.ok(accepted({ id, title: 't' }, 1000));
+});
+
 test.run();

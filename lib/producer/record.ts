@@ -57,6 +57,8 @@ export function validateRecord(value: unknown, maxBytes: number, size?: number):
   if (typeof r.id === 'number' && Number.isSafeInteger(r.id)) r.id = String(r.id);
   if (typeof r.id !== 'string' || r.id.trim() === '') throw new BadRecordError('field "id": expected a non-empty string');
   if (r.id.length > 256) throw new BadRecordError('field "id": longer than 256 characters');
+  // HTTP clients resolve these as path segments (/v1/products/.. is /v1/): the product could not be looked up.
+  if (r.id === '.' || r.id === '..') throw new BadRecordError(`field "id": "${r.id}" is not an id a URL path can carry`);
   // The id is the product's key: a lone surrogate or a U+FFFD (bytes that were not UTF-8) would
   // become U+FFFD on the way to Redis, and different ids one product.
   if (BROKEN_TEXT.test(r.id)) throw new BadRecordError('field "id": not well-formed text (a lone surrogate, or U+FFFD from bytes that were not UTF-8)');
