@@ -16,7 +16,10 @@ function td(text, cls) {
 export { td };
 
 function selectTab(name) {
-  for (const b of document.querySelectorAll('#tabs button')) b.classList.toggle('active', b.dataset.tab === name);
+  for (const b of document.querySelectorAll('#tabs button')) {
+    b.classList.toggle('active', b.dataset.tab === name);
+    b.setAttribute('aria-selected', String(b.dataset.tab === name));
+  }
   for (const s of document.querySelectorAll('.tab')) s.hidden = s.id !== name;
   location.hash = name;
   Promise.resolve(views[name]?.()).catch(showError);
@@ -129,6 +132,16 @@ async function begin() {
 
 document.addEventListener('DOMContentLoaded', () => {
   for (const b of document.querySelectorAll('#tabs button')) b.addEventListener('click', () => selectTab(b.dataset.tab));
+  // The tab list's arrow keys (WAI-ARIA tabs pattern): move to the tab beside and open it.
+  $('#tabs').addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
+    const tabs = [...document.querySelectorAll('#tabs button')];
+    const at = tabs.indexOf(document.activeElement);
+    if (at < 0) return;
+    const next = tabs[(at + (e.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length];
+    next.focus();
+    selectTab(next.dataset.tab);
+  });
   $('#login').addEventListener('submit', (e) => {
     e.preventDefault();
     const t = $('#token').value.trim();

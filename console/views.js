@@ -176,11 +176,15 @@ export async function showReview() {
           async () => {
             const body = { category: select.value, fields: Object.fromEntries(['brand', 'mpn', 'gtin'].map((f) => [f, card.elements[f].value])) };
             const r = await api(`/console/api/review/${it.id}`, { method: 'POST', body });
-            card.replaceChildren(
-              Object.assign(document.createElement('p'), {
-                textContent: `${it.key}: ${r.label.decision} → ${r.label.category}, sent to ${r.sentTo.map((s) => s.stream).join(', ')}`,
-              }),
-            );
+            const done = Object.assign(document.createElement('p'), {
+              textContent: `${it.key}: ${r.label.decision} → ${r.label.category}, sent to ${r.sentTo.map((s) => s.stream).join(', ')}`,
+              tabIndex: -1,
+            });
+            done.setAttribute('role', 'status');
+            card.replaceChildren(done);
+            // Keyboard review goes on with the next item; the status line is read out either way.
+            const next = card.nextElementSibling?.querySelector('select');
+            (next ?? done).focus();
           },
           'admin-only',
         ),

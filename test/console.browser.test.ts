@@ -145,12 +145,20 @@ test('a review item is corrected in the page and arrives stored with the correct
   await card.locator('select[name=category]').selectOption('audio');
   await card.locator('input[name=brand]').fill('Bluecorp');
   await page.screenshot({ path: `${IMAGES}/console-review.png` });
-  await card.locator('button:has-text("Save decision")').click();
+  // Enter in a field saves, as the Save decision button does; the result line takes the focus.
+  await card.locator('input[name=brand]').press('Enter');
   await page.waitForSelector(`text=${id}: correct → audio`);
+  assert.is(await page.evaluate(() => document.activeElement?.getAttribute('role')), 'status', 'focus on the result line');
+  assert.is(page.url().split('#')[1], 'review', 'the page was not submitted away');
   await waitFor('stored after review', async () => (await redis.hget(keys.product(id), 'reviewedBy')) === 'alice', 30_000);
   assert.is(await redis.hget(keys.product(id), 'category'), 'audio');
   // Find it: the trip, with the review hop and the extractor of the corrected category.
-  await page.click('#tabs button[data-tab=products]');
+  // Tabs are a WAI-ARIA tab list: the arrow keys move along it, aria-selected follows.
+  await page.focus('#tabs button[data-tab=review]');
+  await page.keyboard.press('ArrowRight');
+  assert.is(await page.getAttribute('#tab-products', 'aria-selected'), 'true');
+  assert.is(await page.getAttribute('#tab-review', 'aria-selected'), 'false');
+  assert.ok((await page.isVisible('#products')) && !(await page.isVisible('#review')), 'the products panel shows');
   await page.fill('#find-id', id);
   await page.click('#find button');
   await page.waitForSelector('#trace .state.stored');
