@@ -57,6 +57,24 @@ test('rediss:// at a plain Redis is named as the TLS mismatch, exit 14 (it had b
   assert.is(none?.cause, 'unreachable');
 });
 
+test('rediss:// at a plain Redis: a command, a worker and the API exit 14 within seconds (they had waited ~40 s, or retried for ever)', async () => {
+  const file = writeConfig(randomPipeline(), FAST);
+  const url = server.url.replace(/^redis:/, 'rediss:');
+  try {
+    for (const args of [['status'], ['worker', 'preprocess'], ['serve', '--port', '0']]) {
+      const started = Date.now();
+      const p = cli(['--config', file, ...args], url);
+      const killer = setTimeout(() => p.kill('SIGKILL'), 15_000);
+      const code = await exited(p);
+      clearTimeout(killer);
+      assertOneLine(p.output(), code, 'tls', /plain \(non-TLS\) Redis answers at 127\.0\.0\.1:\d+; use `redis:\/\/`/);
+      assert.ok(Date.now() - started < 10_000, `${args[0]} took ${Date.now() - started} ms`);
+    }
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
 test('Redis not listening: status says so with the address and REDIS_URL, exit 10', async () => {
   const file = writeConfig(randomPipeline(), FAST);
   try {

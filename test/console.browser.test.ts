@@ -148,7 +148,7 @@ test('a review item is corrected in the page and arrives stored with the correct
   // Enter in a field saves, as the Save decision button does; the result line takes the focus.
   await card.locator('input[name=brand]').press('Enter');
   await page.waitForSelector(`text=${id}: correct → audio`);
-  assert.is(await page.evaluate(() => document.activeElement?.getAttribute('role')), 'status', 'focus on the result line');
+  assert.is(await page.locator(':focus').getAttribute('role'), 'status', 'focus on the result line');
   assert.is(page.url().split('#')[1], 'review', 'the page was not submitted away');
   await waitFor('stored after review', async () => (await redis.hget(keys.product(id), 'reviewedBy')) === 'alice', 30_000);
   assert.is(await redis.hget(keys.product(id), 'category'), 'audio');

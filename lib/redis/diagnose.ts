@@ -159,16 +159,24 @@ export async function diagnoseWithProbe(
   if (d?.cause !== 'unreachable' || !probeAt) return d;
   // A TLS client at a plain Redis sees only a closed connection (after ~40 s of handshakes): ask in
   // plain RESP, and a Redis that answers is the mismatch (it had been "nothing answers").
-  const p = await probeRedis(probeAt.host, probeAt.port, 1_000, probeAt.tls === true);
-  if (p.state === 'refused-greeting' && !probeAt.tls) return diagnoseRedisError(new Error(p.message), undefined, where) ?? d;
-  if (probeAt.tls && p.state !== 'connect-failed' && /^\+?(PONG|NOAUTH|ERR|WRONGPASS)/.test(p.message)) {
-    const at = `${probeAt.host}:${probeAt.port}`;
-    return {
-      cause: 'tls',
-      exitCode: EXIT_CODES.tls,
-      line: `TLS failed: a plain (non-TLS) Redis answers at ${at}; use \`redis://\` in \`REDIS_URL\` for it (\`rediss://\` is for a TLS server) [plain PING answered: ${p.message}]`,
-      retryable: false,
-    };
-  }
+  if (probeAt.tls) return (await plainRedisAt(probeAt.host, probeAt.port)) ?? d;
+  const p = await probeRedis(probeAt.host, probeAt.port, 1_000);
+  if (p.state === 'refused-greeting') return diagnoseRedisError(new Error(p.message), undefined, where) ?? d;
   return d;
+}
+
+/**
+ * For a `rediss://` URL: the TLS failure when a plain (non-TLS) Redis answers a plain PING at
+ * `host:port` within `timeoutMs`, else undefined (a TLS server does not answer plain RESP). A TLS
+ * client there would wait through connect timeouts (~40 s) before it failed.
+ */
+export async function plainRedisAt(host: string, port: number, timeoutMs = 1_000): Promise<RedisFailure | undefined> {
+  const p = await probeRedis(host, port, timeoutMs, true);
+  if (p.state === 'connect-failed' || !/^\+?(PONG|NOAUTH|ERR|WRONGPASS)/.test(p.message)) return undefined;
+  return {
+    cause: 'tls',
+    exitCode: EXIT_CODES.tls,
+    line: `TLS failed: a plain (non-TLS) Redis answers at ${host}:${port}; use \`redis://\` in \`REDIS_URL\` for it (\`rediss://\` is for a TLS server) [plain PING answered: ${p.message}]`,
+    retryable: false,
+  };
 }

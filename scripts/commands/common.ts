@@ -5,7 +5,7 @@ import { loadConfigFile } from '../../lib/config/load.js';
 import { checkEvictionPolicy } from '../../lib/redis/policy.js';
 import { PACKAGE_ROOT } from '../../lib/core/root.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { diagnoseRedisError, diagnoseWithProbe, type RedisFailure } from '../../lib/redis/diagnose.js';
+import { diagnoseRedisError, diagnoseWithProbe, plainRedisAt, type RedisFailure } from '../../lib/redis/diagnose.js';
 import { createClient, describeRedisUrl, parseRedisUrl } from '../../lib/redis/url.js';
 import { KIND_CHECKS } from '../../stages/kinds.js';
 
@@ -67,7 +67,23 @@ export function cliRedis(url: string, opts: CliRedisOptions = {}): Redis {
   };
   client.on('error', onError);
   client.on('node error', onError); // a Cluster client's per-node errors
+  refuseTlsMismatch([url]);
   return client;
+}
+
+/**
+ * `rediss://` at a plain Redis: exit now (code 14, one line), not after the TLS handshakes'
+ * connect timeouts (~40 s for a command; a worker or the API would retry for ever). Probes each
+ * TLS URL's address in plain RESP in the background; a TLS server does not answer, so nothing waits.
+ */
+export function refuseTlsMismatch(urls: Iterable<string>): void {
+  for (const url of new Set(urls)) {
+    const at = firstAddress(url);
+    if (!at?.tls) continue;
+    void plainRedisAt(at.host, at.port).then((d) => {
+      if (d) exitWith(new Error(d.line), d);
+    });
+  }
 }
 
 /** Records a connection error of a client the CLI did not make (a worker's): what `fatal` explains a failed command by. */

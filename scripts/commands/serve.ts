@@ -9,7 +9,7 @@ import { Keys } from '../../lib/redis/keys.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { findStoreStage, readPostgresProduct, readRedisProduct } from '../../stages/sinks/export.js';
 import { createPool, postgresOptionsFrom } from '../../stages/sinks/postgres.js';
-import { loadConfig, type GlobalOptions } from './common.js';
+import { loadConfig, refuseTlsMismatch, type GlobalOptions } from './common.js';
 
 export interface ServeCliOptions extends GlobalOptions {
   /** @defaultValue env PORT, else 8080 */
@@ -82,6 +82,7 @@ export async function serveUntilSignal(config: ResolvedConfig, o: { host?: strin
 /** `pipeline serve`: the HTTP API until SIGTERM/SIGINT (then: stop accepting, finish in-flight requests, end SSE streams, close Redis). */
 export async function serveCommand(opts: ServeCliOptions): Promise<void> {
   const config = loadConfig(opts);
+  refuseTlsMismatch([config.redis.url]);
   const logger = createLogger({ component: 'api' });
   const port = servePort(opts.port);
   const app = await startServer(config, { host: opts.host ?? process.env.HOST ?? '127.0.0.1', port, logger });

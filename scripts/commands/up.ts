@@ -13,7 +13,7 @@ import { checkModelFolder } from '../../stages/domain/model-options.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { Supervisor } from '../../lib/ops/supervisor.js';
 import type { FastifyInstance } from 'fastify';
-import { BIN, loadConfig, type GlobalOptions } from './common.js';
+import { BIN, loadConfig, refuseTlsMismatch, type GlobalOptions } from './common.js';
 import { servePort, startServer } from './serve.js';
 
 export interface UpOptions extends GlobalOptions {
@@ -137,6 +137,7 @@ export function startControlPlane(
 /** `pipeline up`: every stage as child processes (stages with one `process` in one), restarted when they crash, autoscaled on backlog. */
 export async function upCommand(opts: UpOptions): Promise<void> {
   const config = loadConfig(opts);
+  refuseTlsMismatch([config.redis.url, ...config.stages.map((s) => s.redisUrl)]);
   const logger = createLogger({ component: 'supervisor' });
   const metrics = createMetrics(config.metrics, { pipeline: config.pipeline }, logger);
   const autoscale = opts.autoscale !== false;

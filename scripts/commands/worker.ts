@@ -5,7 +5,7 @@ import { parseShardList } from '../../lib/redis/shard.js';
 import { loadModuleStages } from '../../lib/worker/modules.js';
 import { StageProcess } from '../../lib/worker/process.js';
 import { loadStageKinds } from '../../stages/kinds.js';
-import { loadConfig, noteConnectionError, type GlobalOptions } from './common.js';
+import { loadConfig, noteConnectionError, refuseTlsMismatch, type GlobalOptions } from './common.js';
 
 /**
  * `pipeline worker <stage>[,<stage>...]`: one process running those stages' consumers (a process
@@ -28,6 +28,7 @@ export async function workerCommand(arg: string, opts: GlobalOptions & { shards?
   const shards = parseShardList(opts.shards ?? process.env.WORKER_SHARDS, config.shards, opts.shards !== undefined ? '--shards' : 'env WORKER_SHARDS');
   // Only this process's stage kinds are imported (built-in ones and the user's `module:` ones): a shorter cold start.
   const mine = config.stages.filter((s) => stages.includes(s.name));
+  refuseTlsMismatch(mine.map((s) => s.redisUrl));
   const [builtIn, own] = await Promise.all([loadStageKinds(mine.map((s) => s.kind)), loadModuleStages(config, mine)]);
   proc = new StageProcess({ config, stages, kinds: { ...builtIn, ...own }, shards, onConnectionError: noteConnectionError });
   try {
