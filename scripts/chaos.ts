@@ -196,7 +196,7 @@ function faultsAt(i: number): Promise<unknown> | undefined {
   }
   const g = garbageAt.get(i);
   if (g === undefined) return undefined;
-  return untilAccepted(() => appendBatchOnce(redis, input, garbageKey, g + 1, [[`garbage-${g}`, Buffer.from(`not an envelope ${g} \u00ff`, 'latin1')]]));
+  return untilAccepted(() => appendBatchOnce(redis, input, garbageKey, g, [[`garbage-${g}`, Buffer.from(`not an envelope ${g} \u00ff`, 'latin1')]]));
 }
 const chaosInput = new ChaosInput({ total, badEvery, rand, rate: o.rate === undefined ? 0 : num('rate'), before: faultsAt });
 const summary = await produce(producerRedis, Readable.from(chaosInput.chunks()), {

@@ -93,3 +93,26 @@ export class FunctionsMissingError extends TransientError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * A producer run's state in Redis counts fewer of its records than it has sent: records it had
+ * added are gone (Redis restarted without persistence, a failover lost writes, the state expired).
+ * Nothing of the batch was written (produce-batch-2.lua).
+ */
+export class ProducerGapError extends PipelineError {
+  constructor(
+    readonly stream: string,
+    readonly start: number,
+    readonly recorded: number,
+  ) {
+    super(
+      `${stream}: Redis has ${recorded} of the ${start} records this run had added before this batch (restarted without persistence, or a failover lost writes?): records may be missing`,
+    );
+  }
+}
+
+/** A producer run id resumed on an input that is not the one it was started on (produce-batch-2.lua's fingerprint). */
+export class RunInputMismatchError extends PipelineError {}
+
+/** A file a command reads or writes cannot be used (missing, a directory, no permission): named with its path, never taken for a Redis failure. */
+export class FileError extends PipelineError {}

@@ -1,15 +1,16 @@
+import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import { encodeEnvelope, newEnvelope, newTraceId } from '../stream/codec.js';
-import { BadRecordError, ConfigError, errorMessage, PipelineError } from '../core/errors.js';
-import { isTransientRedisError } from '../core/failure-policy.js';
-import { appendBatchOnce } from '../stream/handoff.js';
+import { BadRecordError, ConfigError, errorMessage, PipelineError, RunInputMismatchError } from '../core/errors.js';
+import { checkFingerprint, readRunState, type RunState } from './run-state.js';
+import { retryBudget, retryOrThrow } from './retry.js';
+import { appendBatchOnce, produceArgs, producedNow } from '../stream/handoff.js';
 import { readLines } from './jsonl.js';
 import { validateRecord } from './record.js';
 import { Script } from '../redis/script.js';
-import { asCluster } from '../redis/url.js';
 
 const produceScript = new Script('produce-batch-2');
 
@@ -72,10 +73,12 @@ export interface ProduceOptions {
   /** @defaultValue 1000 */
   retryMaxMs?: number;
   /**
-   * Name of this producer run, for its exactly-once batch state (`<input>:producer:<runId>`).
-   * Produce the same input again with the same `runId` (and batch size) after a crash, and the
-   * batches that had gone through are skipped: the run resumes where it stopped, nothing twice.
-   * The state lives 7 days after the run's last batch. @defaultValue a random id (no resume)
+   * Name of this producer run, for its exactly-once state (`<input>:producer:<runId>`: how many
+   * of the run's records are in, and a hash of them). Produce the same input again with the same
+   * `runId` after a crash (any batch size), and the records that had gone through are skipped:
+   * the run resumes where it stopped, nothing twice. An input whose first records are not those
+   * the run added is refused (RunInputMismatchError) before anything of it is written. The state
+   * lives 7 days after the run's last batch. @defaultValue a random id (no resume)
    */
   runId?: string;
   /**
@@ -97,16 +100,19 @@ export interface ProduceOptions {
 interface Lane {
   stream: string;
   stateKey: string;
-  seq: number;
+  /** The run's records for this stream read so far, the batch's included. */
+  count: number;
+  /** A hash of those records' lines in order: the fingerprint produce-batch-2.lua keeps with the count. */
+  hash: Hash;
   batch: [string, Buffer][];
-  /** The last batch an earlier run with this run id applied (0: none), read before the first send. */
-  resumeFrom?: number;
+  /** What an earlier run with this run id had added (read before the lane's first record); null: nothing. */
+  resume?: RunState | null;
 }
 
 export interface ProduceSummary {
   /** Records added to the input stream by this run. */
   produced: number;
-  /** Records of batches an earlier run with the same `runId` had already added (skipped). */
+  /** Records an earlier run with the same `runId` (or a concurrent one) had already added (skipped). */
   skipped: number;
   rejected: number;
   lines: number;
@@ -140,7 +146,7 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   const lanes = new Map<string, Lane>();
   const lane = (stream: string): Lane => {
     let l = lanes.get(stream);
-    if (!l) lanes.set(stream, (l = { stream, stateKey: `${stream}:producer:${runId}`, seq: 0, batch: [] }));
+    if (!l) lanes.set(stream, (l = { stream, stateKey: `${stream}:producer:${runId}`, count: 0, hash: createHash('sha1'), batch: [] }));
     return l;
   };
   let inBatch = 0;
@@ -161,7 +167,7 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
     const sent = await Promise.all([...lanes.values()].filter((l) => l.batch.length > 0).map((l) => sendLane(redis, l, opts)));
     const added = sent.reduce((a, b) => a + b, 0);
     produced += added;
-    skipped += inBatch - added;
+    skipped += inBatch - added; // a producer of the same run id, running at the same time, had added them
     inBatch = 0;
     opts.onProgress?.(produced, rejected);
   };
@@ -190,7 +196,17 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
     }
     try {
       const record = validateRecord(value, opts.maxRecordBytes, line.bytes.length);
-      lane(opts.streamFor ? opts.streamFor(record.id) : opts.stream).batch.push([record.id, encodeEnvelope(newEnvelope(record))]);
+      const l = lane(opts.streamFor ? opts.streamFor(record.id) : opts.stream);
+      // A named run may be a resumed one: its records that are in are skipped here, unsent.
+      if (l.resume === undefined) l.resume = opts.runId ? await readRunState(redis, l.stateKey, opts) : null;
+      l.count++;
+      l.hash.update(line.bytes);
+      if (l.resume && l.count <= l.resume.count) {
+        skipped++;
+        if (l.count === l.resume.count) checkFingerprint(l, l.resume, runId);
+        continue;
+      }
+      l.batch.push([record.id, encodeEnvelope(newEnvelope(record))]);
       if (++inBatch >= batchSize) await flush();
     } catch (err) {
       if (!(err instanceof BadRecordError)) throw err;
@@ -198,47 +214,52 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
     }
   }
   await flush();
+  for (const l of lanes.values())
+    if (l.resume && l.count < l.resume.count)
+      throw new RunInputMismatchError(
+        `run id ${runId}: this input has ${l.count} records for ${l.stream}, the run had added ${l.resume.count}: not the input it was started on; use a new --run-id, or none`,
+      );
   if (rejects) await new Promise<void>((res) => rejects!.end(() => res()));
   if (rejectsError) throw new Error(`${rejected} rejected line(s) could not be kept in ${opts.rejectsFile}: ${rejectsError.message}`);
   return { produced, skipped, rejected, lines, seconds: (Date.now() - t0) / 1000 };
 }
 
 /**
- * A MOVED/ASK reply that reached us (a pipeline holding a write is not re-routed by ioredis), or a
- * Cluster client out of redirections mid-failover: refresh the slot map and try again.
- */
-const isOom = (err: unknown) => err instanceof Error && /^OOM /.test(err.message);
-const isRedirect = (err: unknown) => err instanceof Error && /^(MOVED|ASK) |Too many Cluster redirections/.test(err.message);
-
-/**
  * Send one lane's batch until it is acknowledged (and replicated, with waitReplicas), or the retry
- * budget is spent. Returns how many entries it added (0: this run id had already applied it).
+ * budget is spent. Returns how many entries this run added (0: a producer of the same run id had).
  */
 async function sendLane(redis: Redis, l: Lane, opts: ProduceOptions): Promise<number> {
-  const seq = ++l.seq;
+  const start = l.count - l.batch.length;
+  const fingerprint = l.hash.copy().digest('hex');
   const want = opts.waitReplicas ?? 0;
-  const budget = opts.retryForMs ?? (want > 0 ? 30_000 : 0);
+  const budget = retryBudget(opts);
   const started = Date.now();
   let failingSince: number | undefined;
-  // A named run may be a resumed one: batches up to the sequence an earlier run recorded are skipped
-  // by the script. (A re-send within this run also returns 0, so the reply alone cannot tell.)
-  if (l.resumeFrom === undefined) l.resumeFrom = opts.runId ? Number((await redis.get(l.stateKey)) ?? 0) : 0;
+  let added = 0;
+  // An attempt that failed may have gone through: a re-send then adds nothing, yet the batch is this run's.
+  let uncertain = false;
   for (let attempt = 1; ; attempt++) {
     let short: number | undefined;
     try {
-      if (want === 0) await appendBatchOnce(redis, l.stream, l.stateKey, seq, l.batch);
-      else short = await appendAndWait(redis, l, seq, want, opts.waitTimeoutMs ?? 1_000);
+      if (want === 0) added += await appendBatchOnce(redis, l.stream, l.stateKey, start, l.batch, fingerprint);
+      else {
+        const r = await appendAndWait(redis, l, start, fingerprint, want, opts.waitTimeoutMs ?? 1_000);
+        added += r.added;
+        short = r.replicas;
+      }
       if (short === undefined || short >= want) break;
+      uncertain = true; // a failover may yet lose it: the re-send puts it back
+      opts.onRetry?.(new ReplicationError(`batch of ${l.stream} reached ${short} of ${want} replicas`), Date.now() - started, budget);
     } catch (err) {
-      // OOM: Redis is full, an outage like the others (the batch went nowhere: functions are refused whole).
       // The retry window runs from the first failure (an attempt that fails slowly, e.g. reconnects refused at maxclients, does not eat it).
       failingSince ??= Date.now();
-      if (!(isTransientRedisError(err) || isRedirect(err) || isOom(err)) || Date.now() - failingSince >= budget) throw err;
-      if (isRedirect(err)) asCluster(redis)?.refreshSlotsCache();
-      opts.onRetry?.(err, Date.now() - failingSince, budget);
+      uncertain = true;
+      retryOrThrow(redis, err, failingSince, budget, opts);
     }
     if (short !== undefined && Date.now() - started >= budget) {
-      throw new ReplicationError(`batch ${seq} of ${l.stream} reached ${short} of ${want} replicas within ${budget} ms (is a replica down?)`);
+      throw new ReplicationError(
+        `records ${start + 1}-${l.count} of ${l.stream} reached ${short} of ${want} replicas within ${budget} ms (is a replica down?); they are in the stream`,
+      );
     }
     await sleep(backoffMs(attempt, opts.retryBaseMs ?? 50, opts.retryMaxMs ?? 1_000));
   }
@@ -246,20 +267,27 @@ async function sendLane(redis: Redis, l: Lane, opts: ProduceOptions): Promise<nu
     l.batch.map(([k]) => k),
     l.stream,
   );
-  const added = seq <= l.resumeFrom ? 0 : l.batch.length;
+  const mine = uncertain && added === 0 ? l.batch.length : Math.min(added, l.batch.length);
   l.batch = [];
-  return added;
+  return mine;
 }
 
 /**
  * The batch and a WAIT in one pipeline, so both go on the same connection (WAIT counts replicas
  * that have this connection's writes; on a Cluster the pipeline goes to the slot's master). Returns
- * how many replicas acknowledged. On a re-send whose batch had gone through, the script still
- * writes (it refreshes its state key), so WAIT waits for this master's replicas to have it too.
+ * how many entries the script added and how many replicas acknowledged. On a re-send whose batch
+ * had gone through, the script still writes (it refreshes its state key), so WAIT waits for this
+ * master's replicas to have it too.
  */
-async function appendAndWait(redis: Redis, l: Lane, seq: number, replicas: number, timeoutMs: number): Promise<number> {
-  const args: (string | Buffer | number)[] = [seq, PRODUCER_STATE_TTL_MS, l.batch.length];
-  for (const [k, e] of l.batch) args.push(k, e);
+async function appendAndWait(
+  redis: Redis,
+  l: Lane,
+  start: number,
+  fingerprint: string,
+  replicas: number,
+  timeoutMs: number,
+): Promise<{ added: number; replicas: number }> {
+  const args = produceArgs(start, l.batch, fingerprint);
   const keys = [l.stream, l.stateKey];
   const send = async () => {
     const replies =
@@ -272,11 +300,8 @@ async function appendAndWait(redis: Redis, l: Lane, seq: number, replicas: numbe
     return replies;
   };
   const [script, wait] = await produceScript.withLibrary(redis, send, keys);
-  if (!script || !wait) return 0; // no reply at all: not acknowledged, sent again
+  if (!script || !wait) return { added: 0, replicas: 0 }; // no reply at all: not acknowledged, sent again
   if (script[0]) throw script[0];
   if (wait[0]) throw wait[0];
-  return Number(wait[1]);
+  return { added: producedNow(script[1] as [number, number], l.stream, start), replicas: Number(wait[1]) };
 }
-
-/** How long a producer's exactly-once state key lives after its last batch (as handoff.ts sets it). */
-const PRODUCER_STATE_TTL_MS = 7 * 24 * 3600 * 1000;

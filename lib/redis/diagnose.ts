@@ -1,5 +1,5 @@
 import { connect as netConnect } from 'node:net';
-import { FunctionsMissingError } from '../core/errors.js';
+import { FileError, FunctionsMissingError } from '../core/errors.js';
 
 /**
  * Why a command could not reach Redis or was refused, for a person: the cause class, one line
@@ -87,6 +87,10 @@ const RULES: { cause: RedisFailureCause; test: RegExp; hint: string; retryable: 
   },
 ];
 
+/** An error of a file operation (open, read, stat: it carries the path), not of a socket. */
+const isFileSystemError = (err: unknown) =>
+  err instanceof Error && typeof (err as { path?: unknown }).path === 'string' && (err as { syscall?: unknown }).syscall !== 'connect';
+
 const messageOf = (err: unknown) => (err instanceof Error ? `${err.message} ${(err as { code?: string }).code ?? ''}` : String(err ?? ''));
 
 /**
@@ -95,6 +99,8 @@ const messageOf = (err: unknown) => (err instanceof Error ? `${err.message} ${(e
  * `where` (e.g. "127.0.0.1:6379") is added to the unreachable line.
  */
 export function diagnoseRedisError(err: unknown, lastConnectionError?: unknown, where?: string): RedisFailure | undefined {
+  // A file's error names its path, which may hold any word ("ssl-certs.jsonl", "LOADING/x.jsonl"): never a Redis failure.
+  if (err instanceof FileError || isFileSystemError(err)) return undefined;
   if (err instanceof FunctionsMissingError) return { cause: 'functions', exitCode: EXIT_CODES.functions, line: err.message, retryable: true };
   // A refusal in the connection error says more than the command's "max retries" or "closed".
   const candidates = [messageOf(lastConnectionError), messageOf(err)];

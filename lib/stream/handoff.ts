@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
-import { errorMessage, UnwritableTargetError } from '../core/errors.js';
+import { errorMessage, ProducerGapError, UnwritableTargetError } from '../core/errors.js';
 import { isTransientRedisError, outageMetric } from '../core/failure-policy.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -227,22 +227,44 @@ export async function commitHandOff(
 }
 
 /**
- * The producer's hand-off to the input stream, exactly once per batch: `produce-batch-2.lua`
- * XADDs the batch and records `seq` under `stateKey` in one step, and skips a batch whose `seq`
- * is already recorded. A batch whose fate is unknown (the connection dropped before the reply)
- * can be sent again, by the client's own resend or by the caller, without producing it twice.
+ * The producer's hand-off to the input stream, exactly once per record: `produce-batch-2.lua`
+ * XADDs the batch and records under `stateKey`, in one step, how many of the run's records for
+ * this stream are in (`start` + the batch) and `fingerprint`, a hash of them; what had gone
+ * through is skipped. A batch whose fate is unknown (the connection dropped before the reply) can
+ * be sent again, by the client's own resend or by the caller, without producing it twice.
  * `entries` are [key, envelope] pairs; returns how many were added by this call (0 = a re-send).
- * `stateTtlMs`: how long the sequence key lives after the producer's last batch. @defaultValue 604800000 (7 days)
+ * Throws ProducerGapError when the state counts fewer than `start` (records the run had added are gone).
+ * `stateTtlMs`: how long the state key lives after the producer's last batch. @defaultValue 604800000 (7 days)
  */
 export async function appendBatchOnce(
   redis: Redis,
   stream: string,
   stateKey: string,
-  seq: number,
+  start: number,
   entries: readonly (readonly [string, Buffer])[],
-  stateTtlMs = 7 * 24 * 3600 * 1000,
+  fingerprint = '',
+  stateTtlMs = PRODUCER_STATE_TTL_MS,
 ): Promise<number> {
-  const args: (string | Buffer | number)[] = [seq, stateTtlMs, entries.length];
+  return producedNow(await produceScript.run<[number, number]>(redis, [stream, stateKey], produceArgs(start, entries, fingerprint, stateTtlMs)), stream, start);
+}
+
+/** How long a producer's exactly-once state key lives after its last batch. */
+export const PRODUCER_STATE_TTL_MS = 7 * 24 * 3600 * 1000;
+
+/** `produce-batch-2.lua`'s ARGV. */
+export function produceArgs(
+  start: number,
+  entries: readonly (readonly [string, Buffer])[],
+  fingerprint: string,
+  stateTtlMs = PRODUCER_STATE_TTL_MS,
+): (string | Buffer | number)[] {
+  const args: (string | Buffer | number)[] = [start, fingerprint, stateTtlMs, entries.length];
   for (const [k, e] of entries) args.push(k, e);
-  return produceScript.run<number>(redis, [stream, stateKey], args);
+  return args;
+}
+
+/** `produce-batch-2.lua`'s reply: entries added, or ProducerGapError. */
+export function producedNow([added, count]: [number, number], stream: string, start: number): number {
+  if (added < 0) throw new ProducerGapError(stream, start, count);
+  return added;
 }

@@ -1,4 +1,6 @@
-import { closeSync, createReadStream, openSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fstatSync, openSync, rmSync } from 'node:fs';
+import { newTraceId } from '../../lib/stream/codec.js';
+import { FileError, ProducerGapError, RunInputMismatchError } from '../../lib/core/errors.js';
 import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
 import { produce, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
@@ -22,18 +24,23 @@ export interface ProduceCliOptions extends GlobalOptions {
 }
 
 /** `pipeline produce [file]`: JSONL from a file or stdin into the input stream. Exit 1 if any line was rejected. */
-export async function produceCommand(file: string | undefined, opts: ProduceCliOptions): Promise<void> {
+export async function produceCommand(fileArg: string | undefined, opts: ProduceCliOptions): Promise<void> {
   const config = loadConfig(opts);
+  const file = fileArg === '-' ? undefined : fileArg;
+  // Before Redis is contacted: an input that cannot be read is named as such (its path is no Redis failure).
+  if (file) checkReadable(file);
   // Before the first record goes in: a rejects file that cannot be opened would otherwise fail the run at its first bad line.
+  const rejectsExisted = existsSync(opts.rejects);
   try {
     closeSync(openSync(opts.rejects, 'a'));
   } catch (err) {
-    throw new Error(`--rejects ${opts.rejects}: cannot write there (${(err as Error).message})`, { cause: err });
+    throw new FileError(`--rejects ${opts.rejects}: cannot write there (${(err as Error).message})`, { cause: err });
   }
   const retryForMs = opts.retryFor !== undefined ? Number(opts.retryFor) : DEFAULT_RETRY_FOR_MS;
   const redis = cliRedis(config.redis.url, { reconnectForever: retryForMs > 0 });
   // While a batch waits (Redis unreachable, full, at maxclients): one line per cause, on stderr.
   let waitingFor: string | undefined;
+  let waitingSince = 0;
   let explaining = false;
   const onRetry = (err: unknown, retriedMs: number, budgetMs: number) => {
     if (explaining) return;
@@ -46,6 +53,7 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
         const cause = d?.cause ?? 'other';
         if (cause === waitingFor) return;
         waitingFor = cause;
+        waitingSince = Date.now() - retriedMs;
         if (tty) process.stderr.write('\n');
         process.stderr.write(
           `waiting: ${d ? d.line : String((err as Error)?.message ?? err)}; retrying for up to ${Math.max(0, Math.round((budgetMs - retriedMs) / 1000))} s more (--retry-for)\n`,
@@ -56,7 +64,14 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
   };
   const tty = process.stderr.isTTY;
   const t0 = Date.now();
+  let produced = 0;
   const progress = (n: number, bad: number) => {
+    produced = n;
+    // A batch went in: the wait is over (a later outage is said again).
+    if (waitingFor !== undefined) {
+      process.stderr.write(`${tty ? '\n' : ''}produce: going on after ${Math.round((Date.now() - waitingSince) / 1000)} s of waiting\n`);
+      waitingFor = undefined;
+    }
     if (!tty) return;
     const rate = Math.round(n / Math.max(0.001, (Date.now() - t0) / 1000));
     process.stderr.write(`\rproduced ${n}  rejected ${bad}  ${rate}/s `);
@@ -87,6 +102,16 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
       .catch((err: unknown) => {
         if (!isTransientRedisError(err)) throw err;
       });
+  // The run's name: given, or made here so that a stopped run can say how to resume it.
+  const runId = opts.runId ?? newTraceId();
+  const resume = `pipeline produce ${file ?? '< <the same input>'} --run-id ${runId}`;
+  const stopped = (why: string) =>
+    process.stderr.write(`${tty ? '\n' : ''}produce: ${why} after ${produced} records produced; to resume (nothing twice): ${resume}\n`);
+  const onSignal = (signal: NodeJS.Signals) => {
+    stopped(`stopped by ${signal}`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
     refuseEvictingPolicy(await warnEvictionPolicy(redis));
     const summary = await produce(redis, file ? createReadStream(file) : process.stdin, {
@@ -95,7 +120,7 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
       ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
       retryForMs,
       onRetry,
-      ...(opts.runId !== undefined ? { runId: opts.runId } : {}),
+      runId,
       source: file ?? 'stdin',
       maxRecordBytes: config.limits.maxRecordBytes,
       batchSize: Number(opts.batch),
@@ -108,9 +133,30 @@ export async function produceCommand(file: string | undefined, opts: ProduceCliO
     if (tty) process.stderr.write('\n');
     process.stdout.write(JSON.stringify({ event: 'produce.done', ...summary, rejectsFile: summary.rejected ? opts.rejects : undefined }) + '\n');
     if (summary.rejected > 0) process.exitCode = 1;
+    else if (!rejectsExisted) rmSync(opts.rejects, { force: true }); // no empty rejects file left behind
+  } catch (err) {
+    if (err instanceof ProducerGapError) stopped('Redis lost records of this run');
+    else if (!(err instanceof RunInputMismatchError)) stopped('failed');
+    throw err;
   } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     // QUIT when the connection is up; a Redis that stayed away would hold a queued QUIT forever.
     if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
     else redis.disconnect();
+  }
+}
+
+/** The input file must be a readable file: say so naming it, before anything else happens. */
+function checkReadable(file: string): void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw new FileError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+  }
+  try {
+    if (fstatSync(fd).isDirectory()) throw new FileError(`${file}: a directory, not a JSONL file`);
+  } finally {
+    closeSync(fd);
   }
 }

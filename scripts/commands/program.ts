@@ -46,7 +46,7 @@ export function buildProgram(): Command {
   program
     .command('produce')
     .description('read JSONL (file or stdin) and add each record to the input stream; bad lines are reported and kept')
-    .argument('[file]', 'JSONL file (default: stdin)')
+    .argument('[file]', 'JSONL file (default, or -: stdin)')
     .option('--rejects <file>', 'append rejected lines here as JSONL', 'rejects.jsonl')
     .option('--batch <n>', 'XADDs per pipelined round trip', positiveInt, '500')
     .option(
@@ -68,7 +68,7 @@ export function buildProgram(): Command {
     )
     .option(
       '--run-id <id>',
-      'name this run; after a crash, produce the same input with the same --run-id and --batch to resume: batches that went through are skipped (state kept 7 days)',
+      'name this run; after a crash or Ctrl-C, produce the same input with the same --run-id to resume (any --batch): records that went in are skipped, and an input that is not the one the run started on is refused (state kept 7 days; unnamed runs print their id when stopped)',
     )
     .action(run((file: string | undefined, o: Record<string, string>) => produceCommand(file, { ...global(), ...o } as never)));
 

@@ -1,0 +1,26 @@
+import type { Redis } from 'ioredis';
+import { isTransientRedisError } from '../core/failure-policy.js';
+import { asCluster } from '../redis/url.js';
+import type { ProduceOptions } from './producer.js';
+
+const isOom = (err: unknown) => err instanceof Error && /^OOM /.test(err.message);
+/**
+ * A MOVED/ASK reply that reached us (a pipeline holding a write is not re-routed by ioredis), or a
+ * Cluster client out of redirections mid-failover: refresh the slot map and try again.
+ */
+const isRedirect = (err: unknown) => err instanceof Error && /^(MOVED|ASK) |Too many Cluster redirections/.test(err.message);
+
+/**
+ * An error a batch (or the read of a run's state) is tried again after, within `retryForMs` of
+ * its first failure: transient Redis errors, redirects, OOM. Calls `onRetry`; throws anything else,
+ * or once the window is spent.
+ */
+export function retryOrThrow(redis: Redis, err: unknown, failingSince: number, budget: number, opts: ProduceOptions): void {
+  // OOM: Redis is full, an outage like the others (the batch went nowhere: functions are refused whole).
+  if (!(isTransientRedisError(err) || isRedirect(err) || isOom(err)) || Date.now() - failingSince >= budget) throw err;
+  if (isRedirect(err)) asCluster(redis)?.refreshSlotsCache();
+  opts.onRetry?.(err, Date.now() - failingSince, budget);
+}
+
+/** How long a failing batch is retried: `retryForMs`, else 30 s with `waitReplicas`, else not at all. */
+export const retryBudget = (opts: ProduceOptions) => opts.retryForMs ?? ((opts.waitReplicas ?? 0) > 0 ? 30_000 : 0);
