@@ -64,6 +64,32 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
+/** The host name of a Host header or an Origin (`127.0.0.1:8080`, `[::1]:80`, `http://localhost:3000`), brackets off; undefined when unreadable. */
+function hostNameOf(value: string, isOrigin: boolean): string | undefined {
+  try {
+    return new URL(isOrigin ? value : `http://${value}`).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Without tokens every caller has every role, and the server listens on loopback only; but a web
+ * page in a browser on this machine can still reach it: a cross-site POST (its Origin another
+ * site's) or a DNS-rebound name (its Host not a loopback name). Returns why such a request is
+ * refused, or undefined for a request from this machine's own tools (curl, the console itself).
+ */
+export function openModeRefusal(headers: { host?: string | undefined; origin?: string | undefined }): string | undefined {
+  const host = headers.host === undefined ? undefined : hostNameOf(headers.host, false);
+  if (host === undefined || !isLoopback(host))
+    return `Host ${JSON.stringify(headers.host ?? '')} is not a loopback name; without API_TOKENS only this machine's own clients are served`;
+  if (headers.origin === undefined || headers.origin === 'null')
+    return headers.origin === 'null' ? 'a request from an opaque origin (Origin: null); without API_TOKENS only pages of this server are served' : undefined;
+  const origin = hostNameOf(headers.origin, true);
+  if (origin === undefined || !isLoopback(origin)) return `Origin ${headers.origin} is another site; without API_TOKENS only pages of this server are served`;
+  return undefined;
+}
+
 /** Compare secrets in constant time (length leaks, content does not). */
 function sameSecret(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);

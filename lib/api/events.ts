@@ -70,15 +70,23 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
       open.add(res);
       let last = from ?? '';
       let catchingUp = from !== undefined;
+      // Live events that arrive during the catch-up, sent after it; past a bound they are dropped and
+      // read from the stream by another catch-up pass (a client that reads slowly had grown this without end).
       const buffered: CompletionEvent[] = [];
+      const maxBuffered = limits.ssePageSize * 4;
+      let overflowed: boolean | undefined;
       const send = (e: CompletionEvent) => {
         if (res.destroyed || (last && compareIds(e.id, last) <= 0)) return;
         last = e.id;
         // Reconnecting with Last-Event-ID, a client cut off for not reading gets what it missed from the stream.
         if (!writeOrCut(res, frame(e), limits.sseMaxBufferBytes)) request.log.warn({ limit: limits.sseMaxBufferBytes, last }, 'api.events_slow_client');
       };
-      const unsubscribe = completions.subscribe((e) => (catchingUp ? buffered.push(e) : send(e)));
-      const heartbeat = setInterval(() => res.write(': ping\n\n'), limits.sseHeartbeatMs);
+      const unsubscribe = completions.subscribe((e) => {
+        if (!catchingUp) send(e);
+        else if (buffered.length < maxBuffered) buffered.push(e);
+        else overflowed = true;
+      });
+      const heartbeat = setInterval(() => writeOrCut(res, ': ping\n\n', limits.sseMaxBufferBytes), limits.sseHeartbeatMs);
       const close = () => {
         clearInterval(heartbeat);
         unsubscribe();
@@ -89,16 +97,11 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
       res.write(': connected\n\n');
       if (from !== undefined) {
         try {
-          for (let start = `(${from}`; ;) {
-            const page = await redis.xrange(keys.done, start, '+', 'COUNT', limits.ssePageSize);
-            for (const [id, fields] of page) {
-              const e = parseCompletion(id, fields);
-              if (e) send(e);
-            }
-            if (page.length < limits.ssePageSize || res.destroyed) break;
-            start = `(${page[page.length - 1]![0]}`;
-            // The next page once this one is on its way: a catch-up no faster than the client reads.
-            if (res.writableNeedDrain) await new Promise<void>((done) => (res.once('drain', done), res.once('close', done)));
+          for (let pass = from; ; pass = last) {
+            overflowed = false;
+            buffered.length = 0;
+            if (!(await catchUp(pass))) return;
+            if (!overflowed) break;
           }
         } catch (err) {
           request.log.error({ err }, 'api.events_catchup_error');
@@ -108,6 +111,40 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
         catchingUp = false;
         for (const e of buffered.splice(0)) send(e);
       }
+
+      /** Send what the stream holds after `after`, page by page, no faster than the client reads. False: the client is gone or was cut off. */
+      async function catchUp(after: string): Promise<boolean> {
+        for (let start = `(${after}`; ;) {
+          const page = await redis.xrange(keys.done, start, '+', 'COUNT', limits.ssePageSize);
+          for (const [id, fields] of page) {
+            const e = parseCompletion(id, fields);
+            if (e) send(e);
+          }
+          if (res.destroyed) return false;
+          if (page.length < limits.ssePageSize) return true;
+          start = `(${page[page.length - 1]![0]}`;
+          if (res.writableNeedDrain && !(await drained(res, limits.sseStallMs))) {
+            request.log.warn({ stallMs: limits.sseStallMs, last }, 'api.events_slow_client');
+            res.destroy();
+            return false;
+          }
+        }
+      }
     },
   );
+}
+
+/** Whether `res` drains within `ms` (false: it did not, or it closed). */
+function drained(res: ServerResponse, ms: number): Promise<boolean> {
+  return new Promise((done) => {
+    const timer = setTimeout(() => finish(false), ms);
+    const onDrain = () => finish(true);
+    const onClose = () => finish(false);
+    function finish(ok: boolean) {
+      clearTimeout(timer);
+      res.off('drain', onDrain).off('close', onClose);
+      done(ok);
+    }
+    res.once('drain', onDrain).once('close', onClose);
+  });
 }

@@ -24,6 +24,12 @@ export interface ApiLimits {
   ssePageSize: number;
   /** An SSE client with more than this many bytes unread is cut off (it resumes with Last-Event-ID). @defaultValue 1048576 (1 MiB) */
   sseMaxBufferBytes: number;
+  /** An SSE client resuming with Last-Event-ID that reads nothing for this long while the catch-up has more for it is cut off (it resumes again). @defaultValue 30000 */
+  sseStallMs: number;
+  /** Time to receive a whole request (headers and body) before the connection is closed: a client that sends slowly, or never, does not hold it. @defaultValue 30000 */
+  requestTimeoutMs: number;
+  /** Most open connections; more are refused at connect, so clients cannot use up the process's file descriptors (which its Redis connections need too). @defaultValue 10000 */
+  maxConnections: number;
   /** A command on the API's Redis connection not answered within this fails: 503 (reads), a retried submit call (writes), `/readyz` 503. @defaultValue 5000 */
   redisCommandTimeoutMs: number;
   /** How long a submit call's marker (`{p}:in:submit:<token>`) is kept: a copy of the call re-sent within it (after a dropped connection) adds nothing. @defaultValue 3600000 */
@@ -45,6 +51,9 @@ export const API_DEFAULTS: ApiLimits = {
   sseHeartbeatMs: 15_000,
   ssePageSize: 500,
   sseMaxBufferBytes: 1024 * 1024,
+  sseStallMs: 30_000,
+  requestTimeoutMs: 30_000,
+  maxConnections: 10_000,
   redisCommandTimeoutMs: 5_000,
   submitDedupMs: 3_600_000,
   submitRetryMs: 10_000,

@@ -5,7 +5,7 @@ import { ConfigError } from '../core/errors.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { Connections } from '../redis/connections.js';
 import { Keys } from '../redis/keys.js';
-import { authenticator, isLoopback, parseTokens, type ApiToken } from './auth.js';
+import { authenticator, isLoopback, openModeRefusal, parseTokens, type ApiToken } from './auth.js';
 import { fastifyLogger } from './log.js';
 import { openapiDocument, type RouteInfo } from './openapi.js';
 import { API_DEFAULTS, type ApiLimits } from './options.js';
@@ -29,6 +29,14 @@ export interface ApiContext {
   /** A stored product as `pipeline export` writes it (null: not stored). */
   readProduct: ProductReader;
 }
+
+/** On every answer: the console's page loads only its own scripts and styles, is never framed, and nothing is sniffed. */
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
 
 /** Reads a stored product as `pipeline export` writes it (null: not stored): lib/ does not import the sinks, so the caller gives it (scripts/commands/serve.ts). */
 export type ProductReader = (key: string) => Promise<Record<string, unknown> | null>;
@@ -112,6 +120,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     requestIdHeader: 'x-request-id',
     bodyLimit: limits.bodyLimitBytes,
+    // A client that sends its request slowly, or never, is cut off (Fastify's default 0 waited for ever, before authentication too).
+    requestTimeout: limits.requestTimeoutMs,
+    // Node checks those timeouts every 30 s by default (a client could hold a socket twice as long),
+    // and the headers' own timeout (60 s) must not be longer than the whole request's.
+    http: {
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: Math.min(60_000, limits.requestTimeoutMs),
+      connectionsCheckingInterval: Math.max(50, Math.min(5_000, Math.floor(limits.requestTimeoutMs / 4))),
+    },
     // A product id is up to 256 characters; URL-encoded, up to 12 each (4 UTF-8 bytes as %XX).
     // Fastify's default of 100 answered 414 for ids the API had accepted.
     routerOptions: { maxParamLength: 256 * 12 },
@@ -126,6 +143,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const reader = options.productReader?.(base) ?? { read: async () => null };
   app.decorate('pipeline', { ...base, readProduct: reader.read } satisfies ApiContext);
 
+  app.server.maxConnections = limits.maxConnections;
   const authenticate = authenticator(tokens);
   let closing = false;
   app.addHook('onRequest', async (request, reply) => {
@@ -133,13 +151,17 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       reply.header('x-request-id', request.id).header('connection', 'close');
       throw new Unavailable('the server is shutting down');
     }
-    request.principal = authenticate(request);
     reply.header('x-request-id', request.id);
+    const refused = tokens.length === 0 ? openModeRefusal(request.headers) : undefined;
+    if (refused) return reply.code(403).send({ error: 'forbidden', message: refused });
+    request.principal = authenticate(request);
   });
-  // A response finished while closing ends its connection: a keep-alive connection busy when close
-  // began was not idle then, and held the process open for Node's keep-alive timeout (72 s).
   app.addHook('onSend', async (_request, reply) => {
-    if (closing) reply.header('connection', 'close');
+    // A response finished while closing ends its connection: a keep-alive connection busy when close
+    // began was not idle then, and held the process open for Node's keep-alive timeout (72 s).
+    // A refusal ends it too: its body, maybe large and never to be read, does not hold the socket.
+    if (closing || reply.statusCode === 401 || reply.statusCode === 403 || reply.statusCode === 413) reply.header('connection', 'close');
+    reply.headers(SECURITY_HEADERS);
   });
   // One line per request, with the request id (responses to errors log the error too).
   app.addHook('onResponse', async (request, reply) => {
