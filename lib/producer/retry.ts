@@ -1,7 +1,15 @@
 import type { Redis } from 'ioredis';
 import { isTransientRedisError } from '../core/failure-policy.js';
 import { asCluster } from '../redis/url.js';
-import type { ProduceOptions } from './producer.js';
+
+/** The retry settings of ProduceOptions (there documented). */
+export interface RetrySettings {
+  retryForMs?: number;
+  waitReplicas?: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  onRetry?: (err: unknown, retriedMs: number, budgetMs: number) => void;
+}
 
 const isOom = (err: unknown) => err instanceof Error && /^OOM /.test(err.message);
 /**
@@ -15,7 +23,7 @@ const isRedirect = (err: unknown) => err instanceof Error && /^(MOVED|ASK) |Too 
  * its first failure: transient Redis errors, redirects, OOM. Calls `onRetry`; throws anything else,
  * or once the window is spent.
  */
-export function retryOrThrow(redis: Redis, err: unknown, failingSince: number, budget: number, opts: ProduceOptions): void {
+export function retryOrThrow(redis: Redis, err: unknown, failingSince: number, budget: number, opts: RetrySettings): void {
   // OOM: Redis is full, an outage like the others (the batch went nowhere: functions are refused whole).
   if (!(isTransientRedisError(err) || isRedirect(err) || isOom(err)) || Date.now() - failingSince >= budget) throw err;
   if (isRedirect(err)) asCluster(redis)?.refreshSlotsCache();
@@ -23,4 +31,4 @@ export function retryOrThrow(redis: Redis, err: unknown, failingSince: number, b
 }
 
 /** How long a failing batch is retried: `retryForMs`, else 30 s with `waitReplicas`, else not at all. */
-export const retryBudget = (opts: ProduceOptions) => opts.retryForMs ?? ((opts.waitReplicas ?? 0) > 0 ? 30_000 : 0);
+export const retryBudget = (opts: RetrySettings) => opts.retryForMs ?? ((opts.waitReplicas ?? 0) > 0 ? 30_000 : 0);

@@ -2,8 +2,7 @@ import type { Hash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import { RunInputMismatchError } from '../core/errors.js';
-import type { ProduceOptions } from './producer.js';
-import { retryBudget, retryOrThrow } from './retry.js';
+import { retryBudget, retryOrThrow, type RetrySettings } from './retry.js';
 
 /**
  * A producer run's state in Redis, per input stream (produce-batch-2.lua): how many of its
@@ -15,7 +14,7 @@ export interface RunState {
 }
 
 /** What an earlier run with this run id had added to a stream, read (and retried) as batches are. */
-export async function readRunState(redis: Redis, key: string, opts: ProduceOptions): Promise<RunState | null> {
+export async function readRunState(redis: Redis, key: string, opts: RetrySettings & { runId?: string }): Promise<RunState | null> {
   let failingSince: number | undefined;
   for (let attempt = 1; ; attempt++) {
     let value: string | null;
