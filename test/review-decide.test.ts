@@ -66,6 +66,25 @@ async function reviewEntry(keys: Keys, key: string, origin: string): Promise<str
   return items.find((i) => i.key === key)!.id;
 }
 
+test('an undecodable review entry goes to the DLQ (acked from review), and the list shows the others (it had failed the whole list with a 500)', async () => {
+  const keys = new Keys(randomPipeline());
+  await redis.xadd(keys.stream('review'), '*', 'k', 'poison', 'e', 'not-an-envelope');
+  await redis.xadd(keys.stream('review'), '*', 'k', 'no-envelope');
+  await reviewEntry(keys, 'good', `${Date.now()}-0`);
+  const items = await listReview(redis, keys);
+  assert.equal(
+    items.map((i) => i.key),
+    ['good'],
+  );
+  const dead = await redis.xrange(keys.dlq, '-', '+');
+  assert.is(dead.length, 2);
+  for (const [, f] of dead) {
+    const m = Object.fromEntries(f.flatMap((v, i) => (i % 2 === 0 ? [[v, f[i + 1]]] : [])));
+    assert.equal([m.stage, m.stream, m.reason], ['review', 'review', 'undecodable']);
+  }
+  assert.is(((await redis.xpending(keys.stream('review'), 'console')) as [number])[0], 1, 'only the good item waits');
+});
+
 test("a corrected category is routed by its own group, not the predicted one's (networking → audio had gone to the computing route)", async () => {
   const pipeline = randomPipeline();
   const config = groupConfig(pipeline);

@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
-import { BadRecordError, RouteError } from '../core/errors.js';
+import { BadRecordError, DecodeError, errorMessage, RouteError } from '../core/errors.js';
+import { deadLetterForward } from '../stream/deadletter.js';
+import { handOff } from '../stream/handoff.js';
 import type { StreamStatus } from '../ops/inspect.js';
 import type { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
@@ -140,9 +142,17 @@ export async function listReview(redis: Redis, keys: Keys, count = 50, stream = 
       const reply = (await redis.xrangeBuffer(key, id, id)) as unknown as [Buffer, Buffer[] | null][];
       const [entry] = toEntries(reply);
       if (!entry) return undefined; // trimmed: nothing left to review
-      const { payload } = entryFields(entry.fields);
-      if (!payload) return undefined;
-      return reviewView(id, decodeEnvelope(payload), Number(deliveries));
+      try {
+        const { payload } = entryFields(entry.fields);
+        if (!payload) throw new DecodeError('no envelope field');
+        return reviewView(id, decodeEnvelope(payload), Number(deliveries));
+      } catch (err) {
+        // One entry that does not decode had failed the whole list (500) until someone acked it by
+        // hand: it goes to the DLQ as a stage's undecodable entry does, acked in the same step.
+        const dl = deadLetterForward(entry, stream, stream, keys.dlq, { reason: 'undecodable', error: errorMessage(err), deliveries: Number(deliveries) });
+        await handOff(redis, { stream: key, group: REVIEW_GROUP, fenceKey: keys.fence(REVIEW_GROUP) }, [dl]);
+        return undefined;
+      }
     }),
   );
   return items.filter((i): i is ReviewItem => !!i);
