@@ -198,7 +198,7 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
     // Data grants per shard, merged by position (the same grant of every shard in one selector).
     const perShard = shards.map((k) => opts.dataAccess?.(stage, k) ?? []);
     const data: KeyGrant[] = (perShard[0] ?? []).map((g, i) => ({ ...g, keys: uniq(perShard.flatMap((grants) => grants[i]!.keys)) }));
-    // The log stream (`logs.stream`): append-only, like the targets.
+    // The log stream (`logs.stream`): write-only, like the targets (XADD's MAXLEN/MINID can still trim: docs/security.md).
     // Completions (lib/stream/done.ts): every stage may end a product (store, dead letters, review routes).
     const appends = uniq([...targets, ...each((k) => [k.dlq, k.extra('logs'), k.done])]);
     const statuses = each((k) => [k.status('*')]);

@@ -76,6 +76,11 @@ export async function aclCommand(opts: AclCliOptions): Promise<void> {
   const config = loadConfig(opts);
   const format = opts.format ?? (opts.apply ? 'env' : 'acl');
   if (!['acl', 'env', 'json', 'k8s'].includes(format)) throw new Error(`--format: expected acl, env, json or k8s, got ${format}`);
+  // Secret manifests with redis://user:***@ URLs would apply cleanly and break every worker that reads them.
+  if (format === 'k8s' && opts.showSecrets !== true)
+    throw new Error(
+      '--format k8s prints Secret manifests that are applied as they are: add --show-secrets (the output then holds passwords), or use --write-env FILE',
+    );
   const base = { baseUrl: opts.urlBase ?? config.redis.url, prefix: opts.prefix, dataAccess: stageDataAccess };
   const known = !opts.rotate && opts.writeEnv && existsSync(opts.writeEnv) ? readEnvFile(opts.writeEnv) : new Map<string, string>();
   const admin = opts.apply ? cliRedis(config.redis.url) : undefined;

@@ -230,7 +230,7 @@ export function buildProgram(): Command {
     .option('--password-from-env', 'passwords from REDIS_PASSWORD_<STAGE>, REDIS_PASSWORD_PRODUCER, REDIS_PASSWORD_OBSERVER (default: generated)')
     .option(
       '--format <fmt>',
-      'acl (ACL SETUSER lines for redis-cli), env (REDIS_URL_<STAGE>=... for `pipeline up`), json, k8s (a Secret per user for deploy/k8s: pipe to kubectl apply -f -) (default: acl; env with --apply)',
+      'acl (ACL SETUSER lines for redis-cli), env (REDIS_URL_<STAGE>=... for `pipeline up`), json, k8s (a Secret per user for deploy/k8s, needs --show-secrets: pipe to kubectl apply -f -) (default: acl; env with --apply)',
     )
     .option('--apply', 'run the rules and load the Functions library against REDIS_URL (an admin: ACL SETUSER, FUNCTION LOAD)')
     .option('--write-env <file>', "also write the users' URLs as an env file (mode 0600; not --env-file, which Node 20 takes for itself)")
