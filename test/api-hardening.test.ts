@@ -82,6 +82,10 @@ test('security headers on the console page and API answers; a 401 ends its conne
       assert.is(r.headers.get('x-content-type-options'), 'nosniff', path);
       assert.is(r.headers.get('x-frame-options'), 'DENY', path);
     }
+    // The client's request id is echoed when it is a short token; a long or odd one is replaced (it was logged and audited as sent).
+    assert.is((await fetch(`${base}/healthz`, { headers: { 'x-request-id': 'trace-42.a:b' } })).headers.get('x-request-id'), 'trace-42.a:b');
+    const forged = await fetch(`${base}/healthz`, { headers: { 'x-request-id': 'x'.repeat(8_000) } });
+    assert.match(forged.headers.get('x-request-id') ?? '', /^req-[0-9a-z]+$/);
     const denied = await fetch(`${base}/v1/products`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[]' });
     assert.is(denied.status, 401);
     assert.is(denied.headers.get('connection'), 'close');

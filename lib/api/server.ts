@@ -30,6 +30,14 @@ export interface ApiContext {
   readProduct: ProductReader;
 }
 
+let requestCount = 0;
+const REQUEST_ID = /^[\w.:-]{1,64}$/;
+/** The request's id: the client's `X-Request-Id` when it is 1-64 characters of [A-Za-z0-9_.:-], else `req-<n>`. */
+function requestId(req: { headers: Record<string, string | string[] | undefined> }): string {
+  const h = req.headers['x-request-id'];
+  return typeof h === 'string' && REQUEST_ID.test(h) ? h : `req-${(++requestCount).toString(36)}`;
+}
+
 /** On every answer: the console's page loads only its own scripts and styles, is never framed, and nothing is sniffed. */
 const SECURITY_HEADERS = {
   'content-security-policy': "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
@@ -118,7 +126,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     loggerInstance: fastifyLogger(logger),
     // One line per request from the onResponse hook below, with the request id as `requestId`.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
-    requestIdHeader: 'x-request-id',
+    // A client's X-Request-Id is kept when it is a short token; a longer or odd one (8 kB, newlines)
+    // would be written as is into every log line and the console's audit trail: the server's own id then.
+    requestIdHeader: false,
+    genReqId: requestId,
     bodyLimit: limits.bodyLimitBytes,
     // A client that sends its request slowly, or never, is cut off (Fastify's default 0 waited for ever, before authentication too).
     requestTimeout: limits.requestTimeoutMs,
