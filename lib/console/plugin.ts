@@ -14,7 +14,8 @@ import { listReview } from './review.js';
 import { ConsoleSampler } from './sampler.js';
 import { loadAssets } from './static.js';
 import { workersView } from './workers.js';
-import { listDeadLetters, decodeDeadLetter, getDeadLetter } from '../ops/dlq.js';
+import { scanDeadLetters, decodeDeadLetter, getDeadLetter, tallyDeadLetters } from '../ops/dlq.js';
+import { sharedFor } from './shared-result.js';
 
 const read = requireRole('read');
 
@@ -38,6 +39,11 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     latencySampleSize: o.latencySampleSize,
   });
   const assets = loadAssets();
+  const dlqSummary = sharedFor(() => tallyDeadLetters(redis, keys, o.maxBulk), o.dlqSummaryMs);
+  // A replay or purge changes the tally: the page reads it again right after.
+  app.addHook('onSend', async (req) => {
+    if (req.method === 'POST' && req.url.startsWith('/console/api/dlq/')) dlqSummary.reset();
+  });
   // Redis unreachable: 503 with Retry-After at once. The command connection would otherwise queue
   // the request's commands until Redis is back, minutes later for a caller long gone (a purge then
   // ran after its caller had given up).
@@ -111,23 +117,19 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
       },
     },
     async (req) => {
-      const entries = await listDeadLetters(redis, keys, { ...req.query, count: req.query.count ?? 100 });
+      // A filter reads at most maxBulk entries per call (`complete`: it reached the end; else go on `after` scannedTo).
+      const scan = await scanDeadLetters(redis, keys, { ...req.query, count: req.query.count ?? 100, scanLimit: o.maxBulk });
       // By stage and reason over the oldest maxBulk dead letters (`counted`), for the summary table;
-      // `newest` is the id a bulk action on the group stops at (`until`).
-      const all = await listDeadLetters(redis, keys, { count: o.maxBulk });
-      const groups = new Map<string, { stage: string; reason: string; count: number; newest: string }>();
-      for (const e of all) {
-        const k = `${e.stage}\u0000${e.reason}`;
-        const g = groups.get(k) ?? { stage: e.stage, reason: e.reason, count: 0, newest: e.id };
-        g.count++;
-        g.newest = e.id;
-        groups.set(k, g);
-      }
+      // `newest` is the id a bulk action on the group stops at (`until`). One tally serves concurrent calls.
+      const { groups, counted } = await dlqSummary();
       return {
         total: await redis.xlen(keys.dlq),
-        counted: all.length,
-        groups: [...groups.values()],
-        entries: entries.map(({ payload: _p, ...e }) => e),
+        counted,
+        groups,
+        entries: scan.entries.map(({ payload: _p, ...e }) => e),
+        scanned: scan.scanned,
+        complete: scan.complete,
+        scannedTo: scan.scannedTo,
       };
     },
   );
@@ -140,7 +142,9 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   });
 
   app.get('/console/api/review', { onRequest: read }, async () => ({ items: await listReview(redis, keys), categories: reviewCategories(config) }));
-  app.get<{ Params: { id: string } }>('/console/api/products/:id', { onRequest: read }, async (req) => traceProduct(redis, config, keys, req.params.id));
+  app.get<{ Params: { id: string } }>('/console/api/products/:id', { onRequest: read }, async (req) =>
+    traceProduct(redis, config, keys, req.params.id, undefined, o.maxBulk),
+  );
   app.get<{ Querystring: { category?: string; brand?: string; route?: string; minConfidence?: number; maxConfidence?: number; limit?: number } }>(
     '/console/api/products',
     {

@@ -3,7 +3,7 @@ import type { ResolvedConfig } from '../config/types.js';
 import type { Keys } from '../redis/keys.js';
 import { decodeEnvelope, entryFields, type Envelope } from '../stream/codec.js';
 import { toEntries } from '../stream/entries.js';
-import { listDeadLetters, decodeDeadLetter } from '../ops/dlq.js';
+import { scanDeadLetters, decodeDeadLetter } from '../ops/dlq.js';
 import { hopTimings, type HopTiming } from './hops.js';
 
 /** Where a product is now, as far as Redis still tells. */
@@ -23,6 +23,8 @@ export interface ProductTrace {
   /** Where it waits now (in flight / review): stream and entry id. */
   at?: { stream: string; entry: string }[];
   deadLetters: { id: string; stage: string; reason: string; error: string }[];
+  /** How many of the newest dead letters were read for this product, and whether that was all of them. */
+  deadLettersSearched?: { scanned: number; complete: boolean };
 }
 
 /** Newest `scan` entries of a stream whose key field is `id`, decoded. */
@@ -46,9 +48,9 @@ async function findInStream(redis: Redis, key: string, id: string, scan: number)
 /**
  * One product's trip: the stored document (redis sink) with its hops and every stage's output;
  * else its newest envelope on a stage or terminal stream (the newest `scan` entries of each are
- * searched); its dead letters (every DLQ entry of that key, at most 50).
+ * searched); its dead letters (the DLQ entries of that key among the newest `dlqScanLimit`, at most 50).
  */
-export async function traceProduct(redis: Redis, config: ResolvedConfig, keys: Keys, id: string, scan = 1000): Promise<ProductTrace> {
+export async function traceProduct(redis: Redis, config: ResolvedConfig, keys: Keys, id: string, scan = 1000, dlqScanLimit = 10_000): Promise<ProductTrace> {
   const out: ProductTrace = { id, state: 'unknown', hops: [], outputs: {}, deadLetters: [] };
   const hash = await redis.hgetall(keys.product(id));
   let env: Pick<Envelope, 'hops' | 'outputs' | 'producedAt' | 'input'> | undefined;
@@ -77,9 +79,12 @@ export async function traceProduct(redis: Redis, config: ResolvedConfig, keys: K
     if (!env && newest) env = newest;
     if (out.state !== 'stored') out.state = live.some((f) => config.streams.terminal.includes(f.s)) ? 'review' : 'in_flight';
   }
-  // This product's dead letters anywhere in the DLQ (the first 50 entries had been read, then filtered:
-  // a product dead-lettered later showed as "unknown").
-  for (const d of await listDeadLetters(redis, keys, { count: 50, key: id })) {
+  // This product's dead letters in the DLQ (the first 50 entries had been read, then filtered: a product
+  // dead-lettered later showed as "unknown"), newest first and at most dlqScanLimit entries read (a whole
+  // DLQ of 200,000 had been read per trace).
+  const dead = await scanDeadLetters(redis, keys, { count: 50, key: id, newestFirst: true, scanLimit: dlqScanLimit });
+  out.deadLettersSearched = { scanned: dead.scanned, complete: dead.complete };
+  for (const d of dead.entries) {
     out.deadLetters.push({ id: d.id, stage: d.stage, reason: d.reason, error: d.error });
     if (!env) env = decodeDeadLetter(d).envelope;
   }

@@ -86,22 +86,87 @@ export interface ListOptions {
 
 /** Dead letters, oldest first. */
 export async function listDeadLetters(redis: Redis, keys: Keys, o: ListOptions = {}): Promise<DeadLetterEntry[]> {
+  return (await scanDeadLetters(redis, keys, o)).entries;
+}
+
+/** What a scan of the DLQ found, how many entries it read, and the last id it read (where to go on from). */
+export interface DeadLetterScan {
+  entries: DeadLetterEntry[];
+  scanned: number;
+  /** The scan reached the end of the range (false: `scanLimit` stopped it first). */
+  complete: boolean;
+  /** The last id read ('' when none): `after` for the next scan. */
+  scannedTo: string;
+}
+
+/**
+ * `listDeadLetters` that reads at most `scanLimit` entries: a filter that matches nothing had read
+ * the whole DLQ on every call (200,000 entries: seconds per call, and other requests slowed).
+ */
+export async function scanDeadLetters(redis: Redis, keys: Keys, o: ListOptions & { scanLimit?: number; newestFirst?: boolean } = {}): Promise<DeadLetterScan> {
   const want = o.count ?? 100;
-  const out: DeadLetterEntry[] = [];
+  const limit = o.scanLimit ?? Infinity;
+  const out: DeadLetterScan = { entries: [], scanned: 0, complete: false, scannedTo: '' };
+  if (o.newestFirst && (o.after !== undefined || o.until !== undefined)) throw new Error('newestFirst takes no after/until');
   let start = o.after ? `(${o.after}` : '-';
   if (o.until !== undefined) checkEntryId(o.until);
-  const end = o.until ?? '+';
+  let end = o.until ?? '+';
   for (;;) {
-    const page = await redis.xrangeBuffer(keys.dlq, start, end, 'COUNT', 500);
+    const ask = Math.min(500, limit - out.scanned);
+    const page = o.newestFirst ? await redis.xrevrangeBuffer(keys.dlq, end, '-', 'COUNT', ask) : await redis.xrangeBuffer(keys.dlq, start, end, 'COUNT', ask);
     for (const [id, fields] of page) {
-      const e = parse(id.toString(), fields);
+      out.scanned++;
+      out.scannedTo = id.toString();
+      const e = parse(out.scannedTo, fields);
       if ((o.reason && e.reason !== o.reason) || (o.stage && e.stage !== o.stage) || (o.key !== undefined && e.key !== o.key)) continue;
-      out.push(e);
-      if (out.length >= want) return out;
+      out.entries.push(e);
+      if (out.entries.length >= want) return out;
     }
-    if (page.length < 500) return out;
+    if (page.length < ask) return { ...out, complete: true };
+    if (out.scanned >= limit) return out;
+    if (o.newestFirst) end = `(${out.scannedTo}`;
+    else start = `(${out.scannedTo}`;
+  }
+}
+
+/** Dead letters by stage and reason, with the newest id of each group. */
+export interface DeadLetterGroup {
+  stage: string;
+  reason: string;
+  count: number;
+  newest: string;
+}
+
+/**
+ * Count the oldest `max` dead letters by stage and reason, a page at a time: only the counts are
+ * kept (the console's summary had held all 10,000 entries, envelopes included, per call).
+ */
+export async function tallyDeadLetters(redis: Redis, keys: Keys, max: number): Promise<{ groups: DeadLetterGroup[]; counted: number }> {
+  const groups = new Map<string, DeadLetterGroup>();
+  let counted = 0;
+  for (let start = '-'; counted < max;) {
+    const ask = Math.min(200, max - counted);
+    const page = await redis.xrangeBuffer(keys.dlq, start, '+', 'COUNT', ask);
+    for (const [idBytes, fields] of page) {
+      const id = idBytes.toString();
+      let stage = '?';
+      let reason = '?';
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        const name = fields[i]!.toString();
+        if (name === 'stage') stage = fields[i + 1]!.toString();
+        else if (name === 'reason') reason = fields[i + 1]!.toString();
+      }
+      const k = `${stage}\u0000${reason}`;
+      const g = groups.get(k) ?? { stage, reason, count: 0, newest: id };
+      g.count++;
+      g.newest = id;
+      groups.set(k, g);
+    }
+    counted += page.length;
+    if (page.length < ask) break;
     start = `(${page[page.length - 1]![0].toString()}`;
   }
+  return { groups: [...groups.values()], counted };
 }
 
 /**
