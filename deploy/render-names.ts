@@ -63,6 +63,11 @@ export function serviceName(stage: string): string {
 /** How long statsd_exporter keeps a per-process series it no longer hears from (every `metrics.gaugeIntervalMs` while the process lives). */
 export const PROCESS_SERIES_TTL = '10m';
 
+/** How long statsd_exporter keeps a sampled gauge unheard: 6 sampling intervals, at least a minute. */
+export function sampledSeriesTtl(config: ResolvedConfig): string {
+  return `${Math.max(60, Math.ceil((6 * config.metrics.gaugeIntervalMs) / 1000))}s`;
+}
+
 /** statsd_exporter mapping: one explicit rule per metric (counters `_total`, timers histograms in seconds). */
 export function statsdMapping(config: ResolvedConfig): Record<string, unknown> {
   const prefix = config.metrics.prefix.replace(/\.$/, '');
@@ -77,6 +82,10 @@ export function statsdMapping(config: ResolvedConfig): Record<string, unknown> {
       // Per-process gauges carry the process's `consumer` (a pod's host-pid-n): a replaced pod's
       // series would stay in the dashboards, frozen, forever (ttl 0s); they go after 10 minutes unheard.
       ...(m.name.startsWith('process.') ? { ttl: PROCESS_SERIES_TTL } : {}),
+      // The sampler's backlog gauges (lag, pending, DLQ, stored) are sent every gaugeIntervalMs: when
+      // it stops (monitor gone, Redis down) they go after a few intervals instead of showing the
+      // last numbers for ever ("backlog 0" on screen during an outage).
+      ...(m.type === 'gauge' && m.from === 'monitor' ? { ttl: sampledSeriesTtl(config) } : {}),
     })),
   };
 }
