@@ -77,12 +77,12 @@ test('a stage user cannot XADD to a stream outside its routes (NOPERM), not even
   // The pipeline's own functions run under the same rules: produce-batch-2 XADDs to KEYS[1].
   const produceFn = new Script('produce-batch-2').fn;
   assert.match(
-    await error(validate.fcall(produceFn, 2, keys.stream('in'), keys.stream('in') + ':producer:x', 1, 1000, 1, 'k', 'e')),
+    await error(validate.fcall(produceFn, 2, keys.stream('in'), keys.stream('in') + ':producer:x', 0, '', 1000, 1, 'k', 'e')),
     NOPERM,
     'a pipeline function declaring a foreign key',
   );
   assert.match(
-    await error(validate.fcall(produceFn, 2, keys.stream('validate'), keys.stream('validate') + ':producer:x', 1, 1000, 1, 'k', 'e')),
+    await error(validate.fcall(produceFn, 2, keys.stream('validate'), keys.stream('validate') + ':producer:x', 0, '', 1000, 1, 'k', 'e')),
     NOPERM,
     'a pipeline function XADDing to its own input',
   );

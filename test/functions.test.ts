@@ -84,7 +84,7 @@ test('a user without FUNCTION: EVAL and FUNCTION LOAD refused; a missing library
   assert.instance(err, FunctionsMissingError);
   assert.ok(isTransientRedisError(err), 'retried like an outage, not counted as a delivery');
   assert.match((err as Error).message, /pipeline acl --apply/);
-  const call = await new Script('produce-batch-2').run(user, ['fn:in', 'fn:in:producer:x'], [1, 1000, 1, 'k', 'e']).then(
+  const call = await new Script('produce-batch-2').run(user, ['fn:in', 'fn:in:producer:x'], [0, '', 1000, 1, 'k', 'e']).then(
     () => undefined,
     (e: unknown) => e,
   );
@@ -115,14 +115,14 @@ test('awaitLibrary: a process whose user may not load says so once and goes on w
   assert.is(waits.length, 1, 'one line, not one per check');
   await loadLibrary(admin);
   assert.is(await waiting, 'waited');
-  assert.is(await new Script('produce-batch-2').run(user, ['fn:in2', 'fn:in2:producer:x'], [1, 1000, 1, 'k', 'e']), 1);
+  assert.equal(await new Script('produce-batch-2').run(user, ['fn:in2', 'fn:in2:producer:x'], [0, '', 1000, 1, 'k', 'e']), [1, 0]);
 });
 
 test('a user allowed to load (the default user of `npm start`) loads the library on first use', async () => {
   await admin.call('FUNCTION', 'FLUSH');
   assert.is(await ensureLibrary(admin), 'loaded');
   await admin.call('FUNCTION', 'FLUSH');
-  assert.is(await new Script('produce-batch-2').run(admin, ['fn:in3', 'fn:in3:producer:x'], [1, 1000, 1, 'k', 'e']), 1);
+  assert.equal(await new Script('produce-batch-2').run(admin, ['fn:in3', 'fn:in3:producer:x'], [0, '', 1000, 1, 'k', 'e']), [1, 0]);
   assert.is(await libraryPresent(admin), true);
 });
 

@@ -89,13 +89,13 @@ test('CLI: the state read waits out a busy Redis like a batch does (with --run-i
   try {
     await redis.config('SET', 'busy-reply-threshold', '100');
     const script = busy
-      .eval('local t = redis.call("TIME"); while true do local n = redis.call("TIME"); if n[1] - t[1] > 2 then break end end return 1', 0)
+      .eval('local t = redis.call("TIME"); while true do local n = redis.call("TIME"); if n[1] - t[1] > 6 then break end end return 1', 0)
       .catch(() => 0);
     await new Promise((r) => setTimeout(r, 300));
     const p = cli(['--config', config, 'produce', '--run-id', 'busy-run', '--rejects', join(dir, 'rejects.jsonl'), '-'], server.url, {
       input: lines(300, 'stdin-').join('\n'),
     });
-    await waitFor('produce says it waits', () => /waiting: .*BUSY/.test(p.output()), 10_000);
+    await waitFor('produce says it waits', () => /waiting: .*BUSY/.test(p.output()), 20_000);
     await script;
     assert.is(await exited(p), 0, p.output());
     assert.match(p.output(), /"produced":300/);
