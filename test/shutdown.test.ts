@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../lib/redis/keys.js';
-import { cli, exited, writeConfig } from './helpers/pipeline.js';
+import { cli, exited, FAST, writeConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -52,6 +52,15 @@ test('SIGTERM mid-run: workers exit 0 with nothing pending; after a restart ever
   }
   const copies = await Promise.all(Array.from({ length: N }, (_, i) => redis.hget(keys.product(`s${i}`), 'copies')));
   assert.equal(copies.filter((c) => c !== '1').length, 0, 'a product was stored from two stream entries');
+});
+
+test('SIGTERM while Redis is unreachable (start-up commands never answered): the worker stops and exits 0 (it had exited 13)', async () => {
+  const config = writeConfig(randomPipeline(), { ...FAST, drainTimeoutMs: 1000 });
+  const worker = cli(['--config', config, 'worker', 'preprocess'], 'redis://127.0.0.1:1');
+  await waitFor('a connection error', () => worker.output().includes('"event":"redis.connection_error"'), 30_000);
+  worker.kill('SIGTERM');
+  assert.is(await exited(worker), 0, worker.output());
+  assert.match(worker.output(), /"event":"worker.stopped"/);
 });
 
 test.after(async () => {

@@ -71,6 +71,9 @@ export class Worker {
   private readonly retry: { retryBaseMs: number; retryMaxMs: number };
   private closing?: Promise<void>;
   private readonly ownsConnections: boolean;
+  private requestStop!: () => void;
+  /** Resolves when stop() is first called. */
+  private readonly stopRequested = new Promise<void>((resolve) => (this.requestStop = resolve));
 
   constructor(opts: WorkerOptions) {
     const { config } = opts;
@@ -150,7 +153,7 @@ export class Worker {
     if (this.started) throw new Error('worker already started');
     this.started = true;
     this.startedAt = Date.now();
-    try {
+    const startUp = (async () => {
       await this.impl.init?.();
       await this.awaitFunctions();
       refuseEvictingPolicy(
@@ -159,6 +162,12 @@ export class Worker {
         ),
       );
       await Promise.all(this.consumers.map((c) => c.ensureGroup()));
+    })();
+    startUp.catch(() => undefined); // settled below, or abandoned by a stop
+    try {
+      // A start-up command queued while Redis is unreachable never settles once stop() closes its
+      // connection: a stop ends the wait (the process had exited 13, an unsettled top-level await).
+      await Promise.race([startUp, this.stopRequested]);
     } catch (err) {
       // Stopped (SIGTERM) while starting: stop() closed the connections under the start-up calls. Nothing was read yet.
       if (this.closing) return false;
@@ -220,6 +229,7 @@ export class Worker {
 
   /** Stop reading, drain the batch in flight, stop background loops, close the stage, QUIT. Memoised. */
   stop(): Promise<void> {
+    this.requestStop();
     this.closing ??= (async () => {
       const steps: [string, () => Promise<void>][] = [
         ['drain', () => this.drain()],
