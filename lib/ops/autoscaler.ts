@@ -11,6 +11,8 @@ import { Periodic } from '../core/periodic.js';
 export interface ScaleTarget {
   count(stage: string): number;
   scale(stage: string, n: number): void;
+  /** A worker of the process crashed lately (a crash loop): no worker is added to it then. @defaultValue never */
+  crashedRecently?(stage: string): boolean;
 }
 
 /** One stage's autoscaling policy: its StageOptions. */
@@ -167,6 +169,8 @@ export class Autoscaler {
         const workers = target.count(stage.name);
         const sample: ScaleSample = { lag: known.length ? Math.max(...known) : null, pending, workers };
         const d = decide(stage, this.states.get(stage.name)!, sample, now);
+        // A crashing process is not helped by more copies of it (its lag grows because it is down).
+        if (d.to > workers && target.crashedRecently?.(stage.name)) continue;
         if (d.to !== workers) {
           this.decisions++;
           target.scale(stage.name, d.to);

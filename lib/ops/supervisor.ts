@@ -2,6 +2,8 @@ import type { ChildProcess } from 'node:child_process';
 import { backoffMs } from '../core/backoff.js';
 import type { Logger } from '../observe/logger.js';
 
+export type SupervisorEvent = 'start' | 'exit' | 'restart' | 'stop';
+
 export interface SupervisorOptions {
   /** Starts one worker process for a stage. */
   spawn: (stage: string) => ChildProcess;
@@ -10,12 +12,20 @@ export interface SupervisorOptions {
   restartBaseMs?: number;
   /** @defaultValue 10000 */
   restartMaxMs?: number;
-  /** A worker that ran this long before crashing restarts without delay growth. @defaultValue 30000 */
+  /** A worker that ran this long before crashing restarts without delay growth; a crash sooner is a fast crash. @defaultValue 30000 */
   stableAfterMs?: number;
-  /** SIGKILL workers still alive this long after SIGTERM (at stop() or when retired by scale()). @defaultValue 60000 */
-  killAfterMs?: number;
-  /** Called on every start, exit and restart (for metrics and tests); exits carry the code or signal. */
-  onEvent?: (event: 'start' | 'exit' | 'restart', stage: string, pid?: number, exit?: { code: number | null; signal: NodeJS.Signals | null }) => void;
+  /** After this many fast crashes in a row a slot logs `supervisor.crash_loop` (error; again each time as many more follow). @defaultValue 5 */
+  crashLoopAfter?: number;
+  /**
+   * SIGKILL workers still alive this long after SIGTERM (at stop() or when retired by scale()),
+   * logged as `supervisor.killed` (warn); per stage when a function (`pipeline up`: the
+   * process's `drainTimeoutMs` + 10 s, the deploy files' grace period). @defaultValue 60000
+   */
+  killAfterMs?: number | ((stage: string) => number);
+  /** Each child leads its own process group (spawned `detached`): kill() signals the whole group. @defaultValue false */
+  processGroups?: boolean;
+  /** Called on every start, exit and restart, and per stage at the end of stop() (for metrics and tests); exits carry the code or signal. */
+  onEvent?: (event: SupervisorEvent, stage: string, pid?: number, exit?: { code: number | null; signal: NodeJS.Signals | null }) => void;
 }
 
 interface Slot {
@@ -23,10 +33,13 @@ interface Slot {
   child?: ChildProcess;
   startedAt: number;
   crashes: number;
+  crashedAt?: number;
   retiring: boolean;
   timer?: NodeJS.Timeout;
   killTimer?: NodeJS.Timeout;
 }
+
+const alive = (c: ChildProcess | undefined): c is ChildProcess => c !== undefined && c.exitCode === null && c.signalCode === null;
 
 /**
  * Keeps N worker processes per stage: starts them, restarts a crashed one with backoff, retires
@@ -39,14 +52,25 @@ export class Supervisor {
 
   constructor(private readonly opts: SupervisorOptions) {}
 
-  /** Live (not retiring) workers of a stage. */
+  /** Live (not retiring) worker slots of a stage, a crashed one waiting for its restart included. */
   count(stage: string): number {
     return (this.slots.get(stage) ?? []).filter((s) => !s.retiring).length;
   }
 
+  /** Worker processes of a stage that are running now (draining ones included, crashed ones not). */
+  running(stage: string): number {
+    return this.pids(stage).length;
+  }
+
+  /** Whether a worker of the stage crashed less than `stableAfterMs` ago (the autoscaler adds none then). */
+  crashedRecently(stage: string, now = Date.now()): boolean {
+    const stable = this.opts.stableAfterMs ?? 30_000;
+    return (this.slots.get(stage) ?? []).some((s) => s.crashedAt !== undefined && now - s.crashedAt < stable);
+  }
+
   pids(stage?: string): number[] {
     const all = stage ? (this.slots.get(stage) ?? []) : [...this.slots.values()].flat();
-    return all.flatMap((s) => (s.child?.pid && s.child.exitCode === null && s.child.signalCode === null ? [s.child.pid] : []));
+    return all.flatMap((s) => (alive(s.child) && s.child.pid ? [s.child.pid] : []));
   }
 
   /** Start or retire workers until `stage` has `n`. */
@@ -64,14 +88,49 @@ export class Supervisor {
       slot.retiring = true;
       clearTimeout(slot.timer);
       const child = slot.child;
-      if (child && child.exitCode === null && child.signalCode === null) {
+      if (alive(child)) {
         child.kill('SIGTERM');
-        slot.killTimer = setTimeout(() => child.kill('SIGKILL'), this.opts.killAfterMs ?? 60_000);
+        slot.killTimer = this.killLater(stage, child);
         slot.killTimer.unref();
       } else {
         this.remove(slot); // crashed and waiting for its restart: nothing to stop
       }
     }
+  }
+
+  /** No worker is started or restarted from now on (a shutdown has begun; stop() follows). */
+  hold(): void {
+    this.stopping = true;
+    for (const slot of [...this.slots.values()].flat()) clearTimeout(slot.timer);
+  }
+
+  /** SIGKILL every worker now, with its process group when they lead one (the forced exit of a second Ctrl-C). Synchronous. */
+  kill(): void {
+    this.hold();
+    for (const slot of [...this.slots.values()].flat()) {
+      const c = slot.child;
+      if (!alive(c) || !c.pid) continue;
+      try {
+        if (this.opts.processGroups) process.kill(-c.pid, 'SIGKILL');
+        else c.kill('SIGKILL');
+      } catch {
+        c.kill('SIGKILL'); // the group is gone already (ESRCH): the child alone
+      }
+    }
+  }
+
+  private killAfter(stage: string): number {
+    const k = this.opts.killAfterMs ?? 60_000;
+    return typeof k === 'function' ? k(stage) : k;
+  }
+
+  private killLater(stage: string, child: ChildProcess): NodeJS.Timeout {
+    const afterMs = this.killAfter(stage);
+    return setTimeout(() => {
+      if (!alive(child)) return;
+      this.opts.logger.warn('supervisor.killed', { stage, pid: child.pid, afterMs, why: 'still running after SIGTERM' });
+      child.kill('SIGKILL');
+    }, afterMs);
   }
 
   private remove(slot: Slot): void {
@@ -91,16 +150,23 @@ export class Supervisor {
     child.on('error', (err) => logger.error('supervisor.child_error', { stage: slot.stage, pid: child.pid, err }));
     child.on('exit', (code, signal) => {
       clearTimeout(slot.killTimer);
-      this.opts.onEvent?.('exit', slot.stage, child.pid, { code, signal });
       if (this.stopping || slot.retiring) {
+        // Removed before the event: a listener counting workers no longer sees this one.
         this.remove(slot);
+        this.opts.onEvent?.('exit', slot.stage, child.pid, { code, signal });
         logger.info('supervisor.exited', { stage: slot.stage, pid: child.pid, code, signal });
         return;
       }
       const ranMs = Date.now() - slot.startedAt;
       slot.crashes = ranMs > (this.opts.stableAfterMs ?? 30_000) ? 1 : slot.crashes + 1;
+      slot.crashedAt = Date.now();
+      this.opts.onEvent?.('exit', slot.stage, child.pid, { code, signal });
       const delay = backoffMs(slot.crashes, this.opts.restartBaseMs ?? 500, this.opts.restartMaxMs ?? 10_000);
       logger.warn('supervisor.crashed', { stage: slot.stage, pid: child.pid, code, signal, ranMs, restartInMs: delay });
+      const loopAfter = this.opts.crashLoopAfter ?? 5;
+      if (slot.crashes % loopAfter === 0) {
+        logger.error('supervisor.crash_loop', { stage: slot.stage, crashes: slot.crashes, lastRanMs: ranMs, code, signal, restartInMs: delay });
+      }
       this.restarts++;
       slot.timer = setTimeout(() => {
         if (this.stopping || slot.retiring) return this.remove(slot);
@@ -110,19 +176,16 @@ export class Supervisor {
     });
   }
 
-  /** SIGTERM every worker, wait for all to exit (SIGKILL after `killAfterMs`). */
+  /** SIGTERM every worker, wait for all to exit (SIGKILL after `killAfterMs`, logged). */
   async stop(): Promise<void> {
-    this.stopping = true;
-    const children: ChildProcess[] = [];
-    for (const slot of [...this.slots.values()].flat()) {
-      clearTimeout(slot.timer);
-      if (slot.child && slot.child.exitCode === null && slot.child.signalCode === null) children.push(slot.child);
-    }
+    this.hold();
+    const children: [string, ChildProcess][] = [];
+    for (const slot of [...this.slots.values()].flat()) if (alive(slot.child)) children.push([slot.stage, slot.child]);
     await Promise.all(
       children.map(
-        (c) =>
+        ([stage, c]) =>
           new Promise<void>((res) => {
-            const kill = setTimeout(() => c.kill('SIGKILL'), this.opts.killAfterMs ?? 60_000);
+            const kill = this.killLater(stage, c);
             c.once('exit', () => {
               clearTimeout(kill);
               res();
@@ -131,5 +194,9 @@ export class Supervisor {
           }),
       ),
     );
+    for (const [stage, slots] of this.slots) {
+      slots.length = 0; // crashed ones waiting for a restart are gone too
+      this.opts.onEvent?.('stop', stage);
+    }
   }
 }

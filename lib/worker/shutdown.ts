@@ -1,15 +1,36 @@
 import type { Logger } from '../observe/logger.js';
 
+export interface ShutdownOptions {
+  /**
+   * Runs synchronously when a second signal cuts the graceful stop short, just before the exit
+   * (130): e.g. SIGKILL the children a supervisor started, which would otherwise outlive it.
+   * @defaultValue nothing
+   */
+  force?: (signal: string) => void;
+  /**
+   * Also stop gracefully when the parent's IPC channel closes (the parent is gone: killed, or its
+   * terminal hung up). Only in a process started with an IPC channel (`pipeline up` and
+   * `pipeline start` start their workers with one). @defaultValue false
+   */
+  parentGone?: boolean;
+}
+
 /**
- * SIGTERM / SIGINT run `graceful` once; a second signal while it runs exits at once (exit code 130),
- * so a stuck drain can always be cut short by hand. Returns a function that removes the handlers.
+ * SIGTERM / SIGINT / SIGHUP (a closed terminal, an ssh disconnect) run `graceful` once; a second
+ * signal while it runs exits at once (exit code 130, after `force`), so a stuck drain can always
+ * be cut short by hand. Returns a function that removes the handlers.
  */
-export function onShutdownSignal(graceful: (signal: string) => Promise<void>, logger: Logger): () => void {
+export function onShutdownSignal(graceful: (signal: string) => Promise<void>, logger: Logger, opts: ShutdownOptions = {}): () => void {
   let started = false;
-  const handler = (signal: NodeJS.Signals) => {
+  const handler = (signal: string) => {
     if (started) {
+      if (signal === 'disconnect') return; // the parent went during a stop already under way
       logger.warn('shutdown.forced', { signal });
-      process.exit(130);
+      try {
+        opts.force?.(signal);
+      } finally {
+        process.exit(130);
+      }
     }
     started = true;
     logger.info('shutdown.begin', { signal });
@@ -21,10 +42,16 @@ export function onShutdownSignal(graceful: (signal: string) => Promise<void>, lo
       },
     );
   };
-  process.on('SIGTERM', handler);
-  process.on('SIGINT', handler);
+  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  for (const s of signals) process.on(s, handler);
+  const onDisconnect = () => handler('disconnect');
+  const watchParent = opts.parentGone === true && process.channel !== undefined;
+  if (watchParent) {
+    process.once('disconnect', onDisconnect);
+    process.channel!.unref(); // the channel alone must not keep the process alive
+  }
   return () => {
-    process.off('SIGTERM', handler);
-    process.off('SIGINT', handler);
+    for (const s of signals) process.off(s, handler);
+    if (watchParent) process.off('disconnect', onDisconnect);
   };
 }

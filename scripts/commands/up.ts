@@ -13,7 +13,7 @@ import { checkModelFolder } from '../../stages/domain/model-options.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { Supervisor } from '../../lib/ops/supervisor.js';
 import type { FastifyInstance } from 'fastify';
-import { BIN, loadConfig, refuseTlsMismatch, type GlobalOptions } from './common.js';
+import { BIN, cliRedis, loadConfig, refuseTlsMismatch, type GlobalOptions } from './common.js';
 import { servePort, startServer } from './serve.js';
 
 export interface UpOptions extends GlobalOptions {
@@ -47,7 +47,20 @@ export interface SpawnSettings {
    * runs (`pipeline worker a,b,c`). @defaultValue a name is one stage's name
    */
   units?: readonly ResolvedProcess[];
+  /** How long a worker of a unit may drain after SIGTERM before SIGKILL (`unitKillAfterMs`). @defaultValue the Supervisor's 60 s */
+  killAfterMs?: (unit: string) => number;
 }
+
+/** A unit's SIGKILL deadline after SIGTERM: its process's `drainTimeoutMs` + 10 s, the grace period the deploy files give. */
+export function unitKillAfterMs(config: ResolvedConfig, units: readonly ResolvedProcess[]): (unit: string) => number {
+  return (unit) => {
+    const p = units.find((u) => u.name === unit) ?? { name: unit, stages: [unit] };
+    return processOptions(config, p).drainTimeoutMs + KILL_GRACE_MS;
+  };
+}
+
+/** What a worker gets beyond its `drainTimeoutMs` before the supervisor SIGKILLs it (as `deploy render`'s grace period). */
+export const KILL_GRACE_MS = 10_000;
 
 /** A supervisor whose workers are `pipeline worker <stage>[,<stage>...]` child processes, one slot name per process kind. */
 export function createSupervisor(s: SpawnSettings, logger = createLogger({ component: 'supervisor' })): Supervisor {
@@ -56,17 +69,20 @@ export function createSupervisor(s: SpawnSettings, logger = createLogger({ compo
   const stagesOf = (unit: string) => s.units?.find((u) => u.name === unit)?.stages ?? [unit];
   const supervisor: Supervisor = new Supervisor({
     logger,
+    ...(s.killAfterMs ? { killAfterMs: s.killAfterMs } : {}),
+    processGroups: s.detached ?? false,
     spawn: (unit) =>
       spawn(process.execPath, [BIN, 'worker', stagesOf(unit).join(','), ...(s.configPath ? ['--config', s.configPath] : [])], {
-        stdio: ['ignore', out, out],
+        // The IPC channel is how a worker learns that its supervisor is gone (killed, or its terminal hung up): it drains and exits.
+        stdio: ['ignore', out, out, 'ipc'],
         env: s.env ?? process.env,
         detached: s.detached ?? false,
       }),
     onEvent: (event, unit) => {
-      // Per stage, as with one process per stage: each stage of a process has that many workers.
+      // Per stage, as with one process per stage: each stage of a process has that many running workers (0 after stop()).
       for (const stage of stagesOf(unit)) {
         if (event === 'restart') metrics.increment('supervisor.restarts', 1, { stage });
-        metrics.gauge('workers', supervisor.count(unit), { stage });
+        metrics.gauge('workers', supervisor.running(unit), { stage });
       }
     },
   });
@@ -134,12 +150,21 @@ export function startControlPlane(
   };
 }
 
+/** Fail now, with the CLI's one line and exit code (docs/cli.md), when Redis cannot be reached or refuses: not workers retrying for ever. */
+export async function pingRedis(url: string): Promise<void> {
+  const redis = cliRedis(url);
+  try {
+    await redis.ping();
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** `pipeline up`: every stage as child processes (stages with one `process` in one), restarted when they crash, autoscaled on backlog. */
 export async function upCommand(opts: UpOptions): Promise<void> {
   const config = loadConfig(opts);
   refuseTlsMismatch([config.redis.url, ...config.stages.map((s) => s.redisUrl)]);
   const logger = createLogger({ component: 'supervisor' });
-  const metrics = createMetrics(config.metrics, { pipeline: config.pipeline }, logger);
   const autoscale = opts.autoscale !== false;
   const stages = selectStages(config, opts.stages);
   // A broken `module:` stage is a ConfigError naming the stage now, not a crash loop of its workers.
@@ -149,25 +174,40 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   );
   // So is a model that is not there (a typo): one line naming it, not a worker restarted in a loop.
   for (const s of config.stages) if (stages.includes(s.name)) checkModelFolder(s);
+  await pingRedis(config.redis.url);
+  const metrics = createMetrics(config.metrics, { pipeline: config.pipeline }, logger);
   const units = processUnits(config, stages);
-  const supervisor = createSupervisor({ configPath: opts.config, metrics, detached: true, units }, logger);
+  const supervisor = createSupervisor({ configPath: opts.config, metrics, detached: true, units, killAfterMs: unitKillAfterMs(config, units) }, logger);
   let control: ControlPlane | undefined;
   let api: FastifyInstance | undefined;
-  // The handler is in place before any worker starts: detached workers must never outlive a Ctrl-C.
+  // The handler is in place before any worker starts: detached workers must never outlive a Ctrl-C
+  // (a second one SIGKILLs their process groups), a SIGHUP or a failed start; a SIGKILL to `up`
+  // closes their IPC channel, and they drain and exit.
   const stopped = new Promise<void>((resolve) =>
-    onShutdownSignal(async () => {
-      try {
-        // The API stops taking work first; workers then drain; a stopping supervisor ignores the autoscaler.
-        await api?.close();
-        await Promise.all([supervisor.stop(), control?.stop()]);
-      } finally {
-        await metrics.close();
-        resolve();
-      }
-    }, logger),
+    onShutdownSignal(
+      async () => {
+        supervisor.hold(); // no restart from here on
+        try {
+          // The API stops taking work first; workers then drain; a stopping supervisor ignores the autoscaler.
+          await api?.close();
+          await Promise.all([supervisor.stop(), control?.stop()]);
+        } finally {
+          await metrics.close();
+          resolve();
+        }
+      },
+      logger,
+      { force: () => supervisor.kill() },
+    ),
   );
-  for (const unit of units) supervisor.scale(unit.name, initialWorkers(processOptions(config, unit), autoscale));
-  control = startControlPlane(config, stages, supervisor, logger, metrics, autoscale);
-  if (opts.serve) api = await startServer(config, { host: opts.host ?? process.env.HOST ?? '127.0.0.1', port: servePort(opts.port) });
+  try {
+    // The API binds before any worker starts: a port in use is one error line, with nothing left running.
+    if (opts.serve) api = await startServer(config, { host: opts.host ?? process.env.HOST ?? '127.0.0.1', port: servePort(opts.port) });
+    for (const unit of units) supervisor.scale(unit.name, initialWorkers(processOptions(config, unit), autoscale));
+    control = startControlPlane(config, stages, supervisor, logger, metrics, autoscale);
+  } catch (err) {
+    await Promise.all([supervisor.stop(), api?.close(), control?.stop()]);
+    throw err;
+  }
   await stopped;
 }

@@ -22,6 +22,8 @@ export async function workerCommand(arg: string, opts: GlobalOptions & { shards?
       await proc?.stop();
     },
     createLogger({ stage: arg, pid: process.pid }),
+    // Started by `pipeline up` / `start` (an IPC channel): drain and exit when that parent is gone.
+    { parentGone: true },
   );
   const config = loadConfig(opts);
   const stages = stagesNamed(config, arg);
