@@ -31,6 +31,11 @@ export interface RedisServerOptions {
   portAttempts?: number;
   /** Where start() gets a port when `port` is not given. @defaultValue freePort */
   pickPort?: () => Promise<number>;
+  /**
+   * Run redis-server in its own process group, so a terminal's Ctrl-C reaches only its owner,
+   * which stops it after its workers have drained (`pipeline start`). @defaultValue false
+   */
+  detached?: boolean;
 }
 
 /** Last bytes of redis-server's log kept for an error message. */
@@ -123,7 +128,7 @@ export class RedisServer {
     if (this.opts.appendonly) args.push('--appendonly', 'yes', '--appendfsync', this.opts.appendfsync ?? 'everysec');
     for (const [k, v] of Object.entries(this.settings)) args.push(`--${k}`, v);
     // stderr only carries a fatal config error, printed before the log file opens.
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: this.opts.detached ?? false });
     this.child = child;
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-LOG_TAIL_BYTES)));

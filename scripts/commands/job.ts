@@ -11,7 +11,9 @@ import { Keys } from '../../lib/redis/keys.js';
 import { RedisServer } from '../../lib/redis/server.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig } from './common.js';
-import { createSupervisor } from './up.js';
+import { createSupervisor, unitKillAfterMs } from './up.js';
+import type { Supervisor } from '../../lib/ops/supervisor.js';
+import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 
 export interface JobContext {
   config: ResolvedConfig;
@@ -23,6 +25,12 @@ export interface JobContext {
   /** Where the workers' JSON logs go. */
   logFile: string;
   logDir: string;
+  /**
+   * Resolves at SIGTERM / SIGINT / SIGHUP, for a job that runs until stopped (`start --serve`):
+   * once it has called this, a signal lets it return (then workers and Redis stop) instead of
+   * interrupting it.
+   */
+  untilStopped(): Promise<void>;
 }
 
 export interface JobOptions {
@@ -35,29 +43,74 @@ export interface JobOptions {
 /**
  * Run `fn` with the whole pipeline up: a local redis-server when REDIS_URL is unset, every stage
  * in a worker process (one per config `process`; logs to a file), and a CLI connection; everything is stopped afterwards.
+ * A signal (SIGTERM, SIGINT, SIGHUP) stops it all too: the job is interrupted (exit 130) unless it waits in
+ * `untilStopped()`; a second signal SIGKILLs the workers and exits at once.
  */
 export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) => Promise<T>): Promise<T> {
   let server: RedisServer | undefined;
-  if (!process.env.REDIS_URL) {
-    server = await new RedisServer().start();
-    process.env.REDIS_URL = server.url;
-    opts.logger.info('job.redis_started', { url: server.url });
-  }
-  if (opts.pipeline) process.env.PIPELINE = opts.pipeline;
-  const config = loadConfig({ config: opts.configPath });
-  const redis = cliRedis(config.redis.url);
-  const logDir = mkdtempSync(join(tmpdir(), 'pipeline-job-'));
-  const logFile = join(logDir, 'workers.log');
-  const supervisor = createSupervisor({ configPath: opts.configPath, env: process.env, stdio: openSync(logFile, 'a'), units: config.processes }, opts.logger);
+  let supervisor: Supervisor | undefined;
+  let redis: Redis | undefined;
+  let stopping = false;
+  let waiting = false;
+  let signalled!: () => void;
+  const stopSignal = new Promise<void>((resolve) => (signalled = resolve));
+  let stopped: Promise<void> | undefined;
+  const stopAll = () =>
+    (stopped ??= (async () => {
+      await supervisor?.stop();
+      redis?.disconnect();
+      await server?.close();
+    })());
+  const interrupted = async (): Promise<never> => {
+    await stopAll();
+    opts.logger.warn('job.interrupted', { exitCode: 130 });
+    process.exit(130);
+  };
+  // In place before anything starts: a signal must not leave workers or the redis-server behind
+  // (death by a signal runs no 'exit' hook).
+  const off = onShutdownSignal(
+    async () => {
+      stopping = true;
+      supervisor?.hold();
+      signalled();
+      if (!waiting) await interrupted();
+    },
+    opts.logger,
+    { force: () => supervisor?.kill() },
+  );
   try {
+    if (!process.env.REDIS_URL) {
+      // Its own process group too: a terminal's Ctrl-C must not stop Redis under workers still draining.
+      server = await new RedisServer({ detached: true }).start();
+      process.env.REDIS_URL = server.url;
+      opts.logger.info('job.redis_started', { url: server.url });
+    }
+    if (opts.pipeline) process.env.PIPELINE = opts.pipeline;
+    const config = loadConfig({ config: opts.configPath });
+    redis = cliRedis(config.redis.url);
+    const logDir = mkdtempSync(join(tmpdir(), 'pipeline-job-'));
+    const logFile = join(logDir, 'workers.log');
+    const units = config.processes;
+    // Workers in their own process groups: a terminal's Ctrl-C reaches this process alone, which stops them once (drained).
+    supervisor = createSupervisor(
+      { configPath: opts.configPath, env: process.env, stdio: openSync(logFile, 'a'), units, detached: true, killAfterMs: unitKillAfterMs(config, units) },
+      opts.logger,
+    );
+    if (stopping) return await interrupted();
     // One worker process per config `process` (a stage alone unless several share one).
-    for (const p of config.processes) supervisor.scale(p.name, Math.max(1, processOptions(config, p).minWorkers));
+    for (const p of units) supervisor.scale(p.name, Math.max(1, processOptions(config, p).minWorkers));
     const shards = configShards(config);
-    return await fn({ config, keys: shards.all[0]!, shards, redis, logFile, logDir });
+    const untilStopped = () => {
+      waiting = true;
+      return stopSignal;
+    };
+    return await fn({ config, keys: shards.all[0]!, shards, redis, logFile, logDir, untilStopped });
+  } catch (err) {
+    if (stopping) return await interrupted(); // an error of the stop itself (Redis closed under the job)
+    throw err;
   } finally {
-    await supervisor.stop();
-    redis.disconnect();
-    await server?.close();
+    await stopAll();
+    off();
   }
 }
 

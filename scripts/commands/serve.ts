@@ -63,20 +63,16 @@ export function servePort(port: string | undefined): number {
   return n;
 }
 
-/** Serve until SIGTERM/SIGINT, then close gracefully (`pipeline up --serve`, `npm start -- --serve`). */
-export async function serveUntilSignal(config: ResolvedConfig, o: { host?: string; port?: string }, logger: Logger): Promise<void> {
+/** Serve until `stop` resolves (`npm start -- --serve`: a signal), then close gracefully. */
+export async function serveUntil(config: ResolvedConfig, o: { host?: string; port?: string }, logger: Logger, stop: Promise<void>): Promise<void> {
   const host = o.host ?? process.env.HOST ?? '127.0.0.1';
   const app = await startServer(config, { host, port: servePort(o.port), logger });
   const port = (app.server.address() as { port: number }).port;
   process.stderr.write(
     `serving the API on http://${host}:${port} (Ctrl-C stops), e.g.\n  curl -X POST ${host}:${port}/v1/enrich -d '{"id":"x1","title":"SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46"}'\n`,
   );
-  await new Promise<void>((resolve) => {
-    onShutdownSignal(async () => {
-      await app.close();
-      resolve();
-    }, logger);
-  });
+  await stop;
+  await app.close();
 }
 
 /** `pipeline serve`: the HTTP API until SIGTERM/SIGINT (then: stop accepting, finish in-flight requests, end SSE streams, close Redis). */

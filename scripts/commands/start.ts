@@ -8,7 +8,7 @@ import { produce } from '../../lib/producer/producer.js';
 import type { Shards } from '../../lib/redis/shard.js';
 import { DEFAULT_START_INPUT, fileOption, type GlobalOptions } from './common.js';
 import { waitIdle, withPipeline } from './job.js';
-import { serveUntilSignal } from './serve.js';
+import { serveUntil } from './serve.js';
 import { ExamplePicker, exampleLine, type StoredDoc } from './start-examples.js';
 
 export interface StartOptions extends GlobalOptions {
@@ -90,6 +90,7 @@ export async function startCommand(opts: StartOptions): Promise<void> {
     printSummary(config, status, summary.produced, summary.rejected, await routeCounts(redis, shards), seconds);
     if (before.stored > 0) process.stdout.write(`  (${before.stored} products were already stored before this run)\n`);
     process.stdout.write(`  worker logs: ${ctx.logFile}\n`);
-    if (opts.serve) await serveUntilSignal(config, opts, createLogger({ component: 'api' }));
+    // The API closes first (withPipeline's signal handler ends the wait), then workers drain and Redis stops.
+    if (opts.serve) await serveUntil(config, opts, createLogger({ component: 'api' }), ctx.untilStopped());
   });
 }

@@ -1,0 +1,94 @@
+/**
+ * `pipeline start` (`npm start`) stops what it started on a signal: SIGTERM mid-run stops its
+ * workers and its own redis-server; Ctrl-C under `--serve` reaches only it (workers run in their
+ * own process groups), so each worker drains once, exits 0 and is not restarted.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BIN, exited, writeConfig } from './helpers/pipeline.js';
+import { alive, events, killAll, startedPids } from './helpers/processes.js';
+import { randomPipeline, waitFor } from './helpers/redis.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'start-lifecycle-'));
+
+/** `pipeline start` with no REDIS_URL (it starts its own redis-server), output collected. */
+function start(args: string[], records: number, opts: { detached?: boolean } = {}) {
+  const input = join(dir, `${randomPipeline('in')}.jsonl`);
+  writeFileSync(input, Array.from({ length: records }, (_, i) => JSON.stringify({ id: `r${i}`, title: `item ${i}`, mpn: `M${i}` })).join('\n') + '\n');
+  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info' };
+  delete env.REDIS_URL;
+  const child = spawn(process.execPath, [BIN, '--config', writeConfig(randomPipeline()), 'start', '--input', input, ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  return Object.assign(child, { output: () => out });
+}
+
+const refused = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), resolve(false)));
+    s.once('error', () => resolve(true));
+  });
+
+test('start killed by SIGTERM mid-run: its workers drain and exit, its redis-server stops, exit 130 (both had been left running)', async () => {
+  const job = start([], 40_000);
+  let pids: number[] = [];
+  try {
+    await waitFor('records produced', () => job.output().includes('"event":"start.produced"'), 60_000);
+    pids = startedPids(job.output());
+    const logFile = String(events(job.output(), 'start.produced')[0]!.workerLog);
+    await waitFor('3 workers reading', () => events(readFileSync(logFile, 'utf8'), 'worker.started').length === 3, 30_000);
+    assert.not.match(job.output(), /done in/, 'the run ended before the signal');
+    assert.is(pids.length, 3);
+    const port = Number(/"url":"redis:\/\/127\.0\.0\.1:(\d+)/.exec(job.output())?.[1]);
+    job.kill('SIGTERM');
+    assert.is(await exited(job), 130, job.output());
+    assert.equal(pids.filter(alive), [], 'workers left running');
+    assert.ok(await refused(port), 'its redis-server still runs');
+    assert.is(events(readFileSync(logFile, 'utf8'), 'worker.stopped').length, 3, 'each worker drained and stopped');
+  } finally {
+    job.kill('SIGKILL');
+    killAll(pids);
+  }
+});
+
+test('start --serve, Ctrl-C at the terminal (SIGINT to the process group): each worker drains once and exits 0, none is restarted', async () => {
+  const job = start(['--serve', '--port', '0'], 50, { detached: true });
+  try {
+    await waitFor('serving', () => job.output().includes('serving the API on'), 120_000);
+    const pids = startedPids(job.output());
+    process.kill(-job.pid!, 'SIGINT');
+    assert.is(await exited(job), 0, job.output());
+    assert.equal(events(job.output(), 'supervisor.crashed'), [], 'a worker stopped by Ctrl-C was taken for a crash');
+    const exits = events(job.output(), 'supervisor.exited');
+    assert.equal(
+      exits.map((e) => e.code),
+      [0, 0, 0],
+      job.output(),
+    );
+    assert.equal(startedPids(job.output()), pids, 'no worker was started again');
+    const log = readFileSync(String(events(job.output(), 'start.produced')[0]!.workerLog), 'utf8');
+    assert.is(events(log, 'worker.stopped').length, 3);
+    assert.equal(events(log, 'redis.connection_error'), [], 'Redis went (Ctrl-C) before the workers had drained');
+  } finally {
+    try {
+      process.kill(-job.pid!, 'SIGKILL');
+    } catch {
+      // gone
+    }
+    killAll(startedPids(job.output()));
+  }
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+test.run();
