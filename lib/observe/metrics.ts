@@ -86,7 +86,7 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w(
     'redis.oom',
     'counter',
-    'Redis refused a write with OOM (maxmemory reached under noeviction): the batch waits in place, nothing is dead-lettered; alert on it',
+    'Redis refused a write with OOM (maxmemory reached under noeviction): the batch waits in place, nothing is dead-lettered (a starting worker waits to join its group); alert on it',
   ),
   w(
     'redis.unavailable',

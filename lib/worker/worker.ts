@@ -11,6 +11,7 @@ import { awaitLibrary, library } from '../redis/functions.js';
 import { checkEvictionPolicy, refuseEvictingPolicy } from '../redis/policy.js';
 import { consumerName, Keys } from '../redis/keys.js';
 import { Reclaimer } from './reclaimer.js';
+import { waitOutAtStart } from './start-wait.js';
 import { compileRoutes } from '../stream/router.js';
 import { configShards } from '../redis/shard.js';
 import type { Stage, StageFactory } from './stage.js';
@@ -155,13 +156,15 @@ export class Worker {
     this.startedAt = Date.now();
     const startUp = (async () => {
       await this.impl.init?.();
-      await this.awaitFunctions();
+      // Redis full (OOM) or unavailable at start is waited out here, as a running worker waits it out.
+      const wait = { ...this.retry, stopping: () => this.closing !== undefined, logger: this.logger, metrics: this.metrics, tags: { stage: this.stage.name } };
+      await waitOutAtStart('functions', () => this.awaitFunctions(), wait);
       refuseEvictingPolicy(
         await checkEvictionPolicy(this.connections.command(), (line, policy) =>
           this.logger.warn('redis.eviction_policy', { policy: policy ?? null, err: line }),
         ),
       );
-      await Promise.all(this.consumers.map((c) => c.ensureGroup()));
+      await waitOutAtStart('groups', () => Promise.all(this.consumers.map((c) => c.ensureGroup())), wait);
     })();
     startUp.catch(() => undefined); // settled below, or abandoned by a stop
     try {
