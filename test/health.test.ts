@@ -118,6 +118,37 @@ test('health fails when the read loop is wedged inside the stage, though the con
   }
 });
 
+test('a worker waiting out a full Redis (maxmemory, noeviction) stays healthy: its liveness marker is still refreshed (before: SET refused with OOM, the marker expired)', async () => {
+  const pipeline = randomPipeline('f');
+  const o = { ...FAST, blockMs: 50, watchdogIntervalMs: 50, stallTimeoutMs: 300 };
+  const config = rulesOnlyConfig(server.url, pipeline, o);
+  const worker = new Worker({ config, stage: 'preprocess', stages: STAGES, logger: silentLogger });
+  const run = worker.run();
+  const key = progressKey(new Keys(pipeline), 'preprocess', consumerName(host, process.pid, 0));
+  const limit = o.blockMs + o.stallTimeoutMs + o.watchdogIntervalMs; // the marker's TTL after its last refresh
+  try {
+    await waitFor('progress marker', async () => (await redis.exists(key)) === 1);
+    await redis.config('SET', 'maxmemory', '1');
+    const fullAt = Date.now();
+    const err = await redis.set(`${pipeline}:probe`, 'x').catch((e: unknown) => e);
+    assert.match(String(err), /OOM/, 'Redis refuses writes');
+    await waitFor(
+      'the marker refreshed past the TTL it had when Redis filled up',
+      async () => {
+        const m = await redis.get(key);
+        return m !== null && (JSON.parse(m) as { at: number }).at > fullAt + 2 * limit;
+      },
+      10_000,
+    );
+    const h = await consumerHealth(redis, config, 'preprocess', { host, pid: process.pid });
+    assert.ok(h.ok, JSON.stringify(h));
+  } finally {
+    await redis.config('SET', 'maxmemory', '0');
+    await worker.stop();
+    await run;
+  }
+});
+
 test('an unreachable Redis fails the readiness probe but passes the liveness probe (--unknown-ok)', async () => {
   const url = `redis://127.0.0.1:${await freePort()}`;
   const config = writeConfig(randomPipeline('u'));

@@ -27,8 +27,8 @@ import { compileRoutes } from '../stream/router.js';
  * - selector 1: the consumer's commands (XREADGROUP, XACK, XCLAIM, ...) on its own input stream.
  * - selector 2: XADD only (write-only key permission `%W~`) on its route targets, the DLQ and the
  *   log stream (`{p}:logs`, lib/observe/log-stream.ts).
- * - selector 3: SET and DEL, write-only, on the stage's own watchdog liveness keys
- *   (`{p}:liveness:<stage>:*`, lib/worker/watchdog.ts).
+ * - selector 3: SET, DEL and GET on the stage's own watchdog liveness keys
+ *   (`{p}:liveness:<stage>:*`, lib/worker/watchdog.ts; SET inside lib/lua/liveness-1.lua).
  * - selector 4: GET and SET on the stage group's claim fence (`{p}:fence:<stage>`), which the
  *   hand-off reads and the reclaimer's claim sets to a fresh token (lib/lua/handoff-N.lua, claim-2.lua).
  * - selector 5: TYPE, read-only, on the route targets and the DLQ: the hand-off checks each
@@ -204,7 +204,8 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
     const statuses = each((k) => [k.status('*')]);
     const liveness = each((k) => [k.liveness(stage.name, '*')]);
     const fences = each((k) => [k.fence(stage.name)]);
-    const scriptKeys = uniq([...own, ...fences, ...targets, ...each((k) => [k.dlq]), ...data.flatMap((g) => g.keys)]);
+    // The liveness marker is written by FCALL too (lib/lua/liveness-1.lua, allow-oom: it holds while Redis is full).
+    const scriptKeys = uniq([...own, ...fences, ...liveness, ...targets, ...each((k) => [k.dlq]), ...data.flatMap((g) => g.keys)]);
     const summary =
       `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL/GET ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; SET ${statuses.join(', ')}` +
       (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');

@@ -6,6 +6,10 @@ import { COMMAND, type Connections } from '../redis/connections.js';
 import type { Keys } from '../redis/keys.js';
 import { settleWithin } from '../core/periodic.js';
 import { writeFileAtomic } from '../core/atomic-file.js';
+import { Script } from '../redis/script.js';
+
+/** SET PX as a function that runs while Redis is full (lib/lua/liveness-1.lua, allow-oom). */
+const liveness = new Script('liveness-1');
 
 /** What a consumer's read loop is doing right now. */
 export type Phase = 'idle' | 'reading' | 'processing' | 'committing';
@@ -30,7 +34,10 @@ export interface WatchdogOptions {
   intervalMs: number;
   /** Stalled = no progress for `blockMs` + this. @defaultValue 30000 (stage option `stallTimeoutMs`) */
   stallTimeoutMs: number;
-  /** Liveness key, refreshed with SET PX while the loop makes progress: `{p}:liveness:<stage>:<consumer>`. */
+  /**
+   * Liveness key, refreshed with SET PX while the loop makes progress: `{p}:liveness:<stage>:<consumer>`.
+   * Written through lib/lua/liveness-1.lua (allow-oom), so a full Redis does not let it expire.
+   */
   key: string;
   /** Also rewrite this file (same JSON) while the loop makes progress, for exec probes. @defaultValue none (env PROGRESS_FILE) */
   file?: string;
@@ -182,8 +189,8 @@ export class Watchdog {
     const ttl = Math.max(1, lastProgressAt + this.limit + this.o.intervalMs - now);
     const body = JSON.stringify({ ...this.o.identity, phase, processed, progressAt: lastProgressAt, at: now });
     this.writing_liveness = true;
-    redis
-      .set(this.o.key, body, 'PX', ttl)
+    liveness
+      .run(redis, [this.o.key], [body, ttl])
       .catch((err: unknown) => {
         this.o.metrics.increment('watchdog.errors', 1, this.o.tags);
         this.o.logger.warn('watchdog.beat_error', { err });
