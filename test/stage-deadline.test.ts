@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -105,6 +105,48 @@ test('a dependency outage waited out in place keeps the worker live but, past bl
     rmSync(file, { force: true });
   }
   assert.is(await redis.xlen(keys.dlq), 0, 'an outage dead-letters nothing, even with maxDeliveries 1');
+});
+
+test('while a stage call hangs the liveness marker and the progress file run out blockMs + stallTimeoutMs after the hang began, though the loop reads on (before: a full stall period later)', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  let release!: () => void;
+  const forever = new Promise<void>((r) => (release = r));
+  const gate: StageFactory = () => ({
+    kind: 'gate',
+    async process(batch) {
+      await forever;
+      return batch.map(() => ok({ passed: true }));
+    },
+  });
+  const o = { ...FAST, blockMs: 50, stageTimeoutMs: 200, claimMinIdleMs: 600_000, stallTimeoutMs: 2000, watchdogIntervalMs: 50 };
+  const limit = o.blockMs + o.stallTimeoutMs;
+  const file = join(tmpdir(), `${pipeline}-progress.json`);
+  const config = resolveConfig(oneStageToOut(pipeline, 'gate', o), 'test', { env: { REDIS_URL: server.url } });
+  const worker = new Worker({ config, stage: 'work', stages: { gate }, logger: silentLogger, progressFile: file });
+  const running = worker.run();
+  try {
+    await waitFor('worker live', async () => (await redis.keys(keys.liveness('work', '*'))).length === 1);
+    await produce(redis, Readable.from([JSON.stringify({ id: 'r0', title: 'hang' })]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
+    await waitFor('the call abandoned', () => worker.consumer.stuckSince !== undefined, 10_000);
+    const stuckSince = worker.consumer.stuckSince!;
+    // Half a stall period into the hang: the loop has gone on reading (progress), the hang is not yet past the limit.
+    await waitFor('half the limit', () => Date.now() > stuckSince + limit / 2, 10_000);
+    assert.ok(Date.now() - worker.consumer.lastProgressAt < limit / 4, 'the read loop still progresses');
+    const [key] = await redis.keys(keys.liveness('work', '*'));
+    const expiresAt = Date.now() + (await redis.pttl(key!));
+    const due = stuckSince + limit + o.watchdogIntervalMs;
+    assert.ok(expiresAt <= due + 200, `the marker expires ${expiresAt - due} ms after the hang passes the limit`);
+    assert.ok(statSync(file).mtimeMs <= stuckSince + 200, `the file's age counts from the hang (${statSync(file).mtimeMs - stuckSince} ms after it)`);
+    assert.ok((JSON.parse(readFileSync(file, 'utf8')) as { progressAt: number }).progressAt <= stuckSince);
+    await waitFor('marker gone', async () => (await redis.keys(keys.liveness('work', '*'))).length === 0, 10_000);
+    assert.ok(Date.now() <= due + 1000, `gone ${Date.now() - due} ms after the limit`);
+  } finally {
+    release();
+    await worker.stop();
+    await running;
+    rmSync(file, { force: true });
+  }
 });
 
 test.after(async () => {

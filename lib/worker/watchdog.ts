@@ -109,25 +109,29 @@ export class Watchdog {
     // process cannot recover it (it holds the stage's resources), so it counts as no progress,
     // however busy the loop is with other batches: the liveness marker stops, the probe goes red.
     const hung = stuckSince !== undefined && now - stuckSince > this.limit;
-    const lastProgressAt = hung ? Math.min(this.target.lastProgressAt, stuckSince) : this.target.lastProgressAt;
+    // What the marker and the file publish: progress counted from the hang's start while a call
+    // hangs, so both run out `limit` after it began, when `hung` turns true, not a period later.
+    const progressAt = stuckSince !== undefined ? Math.min(this.target.lastProgressAt, stuckSince) : this.target.lastProgressAt;
+    const lastProgressAt = hung ? progressAt : this.target.lastProgressAt;
     const idleMs = now - lastProgressAt;
     if (idleMs <= this.limit) {
       if (this.stalledSince !== undefined) {
         this.o.logger.info('watchdog.progress_resumed', { stalledMs: now - this.stalledSince, phase });
         this.stalledSince = undefined;
       }
-      this.beat(now);
+      this.beat(now, progressAt);
       // Waiting out a dependency outage is progress (liveness holds: a restart would not bring
       // Postgres back), but past `blockMs + stallTimeoutMs` this worker is not serving: readiness fails.
       const { outageSince } = this.target;
-      this.writeFile(now, false, outageSince !== undefined && now - outageSince > this.limit);
+      this.writeFile(now, progressAt, false, outageSince !== undefined && now - outageSince > this.limit);
       return;
     }
     this.stalledSince ??= lastProgressAt;
     // Waiting for Redis to come back is not being stuck: keep the progress file fresh (marked),
-    // so a file-age liveness probe does not restart every worker during a Redis outage.
+    // so a file-age liveness probe does not restart every worker during a Redis outage. A hung
+    // stage call is being stuck, whatever the connection.
     const waitingOn = phase === 'reading' ? (this.o.readerLabel ?? 'read') : COMMAND;
-    if (this.o.connections.status(waitingOn) !== 'ready') this.writeFile(now, true);
+    if (!hung && this.o.connections.status(waitingOn) !== 'ready') this.writeFile(now, lastProgressAt, true);
     // Act once per stall period: a reset needs time to reconnect and re-send before it shows.
     if (now - Math.max(lastProgressAt, this.lastActionAt) <= this.limit) return;
     this.lastActionAt = now;
@@ -180,14 +184,17 @@ export class Watchdog {
     });
   }
 
-  /** Refresh the liveness marker; it expires `limit` after the last progress unless refreshed again. */
-  private beat(now: number): void {
+  /**
+   * Refresh the liveness marker; it expires `limit` (+ one interval) after `progressAt` unless
+   * refreshed again: the last progress, or the start of a stage call that hangs.
+   */
+  private beat(now: number, progressAt: number): void {
     const redis = this.o.connections.command();
     // Never queue liveness writes behind a connection that is down: a stale marker is the right answer then.
     if (this.writing_liveness || redis.status !== 'ready') return;
-    const { lastProgressAt, phase, processed } = this.target;
-    const ttl = Math.max(1, lastProgressAt + this.limit + this.o.intervalMs - now);
-    const body = JSON.stringify({ ...this.o.identity, phase, processed, progressAt: lastProgressAt, at: now });
+    const { phase, processed } = this.target;
+    const ttl = Math.max(1, progressAt + this.limit + this.o.intervalMs - now);
+    const body = JSON.stringify({ ...this.o.identity, phase, processed, progressAt, at: now });
     this.writing_liveness = true;
     liveness
       .run(redis, [this.o.key], [body, ttl])
@@ -202,13 +209,15 @@ export class Watchdog {
    * Rewrite the progress file (exec probes check its age): while the loop progresses, and while it
    * waits for a reconnecting Redis (`waitingForRedis: true`, which readiness treats as not ready);
    * `waitingForDependency: true` once a batch has waited out an outage longer than the stall limit.
+   * While a stage call hangs, the file's mtime is `progressAt` (when the hang began), so a file-age
+   * probe fails `limit` after it began, as the marker does.
    */
-  private writeFile(now: number, waitingForRedis: boolean, waitingForDependency = false): void {
+  private writeFile(now: number, progressAt: number, waitingForRedis: boolean, waitingForDependency = false): void {
     if (!this.o.file || this.writing) return;
-    const { lastProgressAt, phase, processed } = this.target;
-    const body = JSON.stringify({ ...this.o.identity, phase, processed, progressAt: lastProgressAt, at: now, waitingForRedis, waitingForDependency });
+    const { phase, processed, stuckSince } = this.target;
+    const body = JSON.stringify({ ...this.o.identity, phase, processed, progressAt, at: now, waitingForRedis, waitingForDependency });
     this.writing = true;
-    writeFileAtomic(this.o.file, body + '\n')
+    writeFileAtomic(this.o.file, body + '\n', stuckSince !== undefined && !waitingForRedis ? progressAt : undefined)
       .catch((err: unknown) => {
         this.o.metrics.increment('watchdog.errors', 1, this.o.tags);
         this.o.logger.warn('watchdog.file_error', { err, file: this.o.file });
