@@ -38,6 +38,12 @@ test('lag: the group lag; the whole stream before a stage has its group (was "-"
   assert.equal(cells(table, 'review'), ['review', '-', '4', '4', '-', '-', '-']);
 });
 
+test('a lag Redis could not report and was counted shows as ~N', () => {
+  const classify = status.streams[1]!;
+  const estimated = { ...status, streams: [{ ...classify, group: { ...classify.group!, lag: 7, lagEstimated: true } }] };
+  assert.equal(cells(formatStatus(estimated), 'classify'), ['classify', 'classify', '5', '9', '~7', '1', '1']);
+});
+
 test("another sink's products are not counted as 0: the header says where they are", () => {
   assert.match(formatStatus(status), /^pipeline p {2}stored 0\n/);
   assert.match(formatStatus(status, undefined, 'postgres'), /^pipeline p {2}stored: in the postgres sink \(not counted here\)\n/);

@@ -106,7 +106,7 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     type: 'gauge',
     tags: ['stage'],
     from: 'monitor',
-    help: 'entries not yet delivered to the stage group (XINFO GROUPS lag; the stream length before the group exists)',
+    help: 'entries not yet delivered to the stage group (XINFO GROUPS lag, counted after last-delivered-id up to 1,000 when Redis reports none; the stream length before the group exists)',
   },
   { name: 'group.pending', type: 'gauge', tags: ['stage'], from: 'monitor', help: 'delivered, not yet acked entries of the stage group' },
   { name: 'group.consumers', type: 'gauge', tags: ['stage'], from: 'monitor', help: 'consumers in the stage group' },

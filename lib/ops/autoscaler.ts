@@ -100,6 +100,8 @@ export interface AutoscalerOptions {
   intervalMs?: number;
   /** @defaultValue Date.now */
   now?: () => number;
+  /** When Redis reports no lag, count at most this many undelivered entries instead (StatusOptions.lagEstimateCap). @defaultValue 1000 */
+  lagEstimateCap?: number;
 }
 
 /**
@@ -118,6 +120,8 @@ interface Managed extends ScalePolicy {
 
 export class Autoscaler {
   private readonly states = new Map<string, ScaleState>();
+  /** Units whose lag is unknown (said once by `autoscale.lag_unknown`, until it is known again). */
+  private readonly unknownLag = new Set<string>();
   private readonly managed: Managed[];
   private loop?: Periodic;
   private stopped = false;
@@ -157,7 +161,7 @@ export class Autoscaler {
   async runOnce(): Promise<void> {
     const { redis, config, target, logger, metrics } = this.opts;
     try {
-      const status = await pipelineStatus(redis, config);
+      const status = await pipelineStatus(redis, config, { lagEstimateCap: this.opts.lagEstimateCap });
       if (this.stopped) return;
       const byStage = new Map<string, StreamStatus>(status.streams.flatMap((s) => (s.stage ? [[s.stage, s] as const] : [])));
       const now = (this.opts.now ?? Date.now)();
@@ -168,6 +172,11 @@ export class Autoscaler {
         const pending = stage.stages.reduce((n, x) => n + (byStage.get(x)?.group?.pending ?? 0), 0);
         const workers = target.count(stage.name);
         const sample: ScaleSample = { lag: known.length ? Math.max(...known) : null, pending, workers };
+        if (sample.lag !== null) this.unknownLag.delete(stage.name);
+        else if (!this.unknownLag.has(stage.name)) {
+          this.unknownLag.add(stage.name);
+          logger.warn('autoscale.lag_unknown', { stage: stage.name, stages: stage.stages, workers, pending, action: 'hold until the lag is known' });
+        }
         const d = decide(stage, this.states.get(stage.name)!, sample, now);
         // A crashing process is not helped by more copies of it (its lag grows because it is down).
         if (d.to > workers && target.crashedRecently?.(stage.name)) continue;

@@ -10,6 +10,12 @@ export interface GroupStatus {
   name: string;
   /** Entries in the stream not yet delivered to the group (Redis 7 XINFO GROUPS `lag`; null if unknown). */
   lag: number | null;
+  /**
+   * True when Redis reported no lag (after deletions, or after a restart from the AOF, until the
+   * group has read everything) and `lag` was counted instead: the entries after last-delivered-id
+   * (XRANGE, at most `lagEstimateCap`: at the cap, a lower bound).
+   */
+  lagEstimated?: boolean;
   /** Delivered but not yet acked. */
   pending: number;
   consumers: number;
@@ -32,7 +38,7 @@ export interface StreamStatus {
 
 export interface PipelineStatus {
   pipeline: string;
-  /** Sharded pipelines: summed over the shards (lag null if any shard's is unknown; consumers: the most any shard's group has). */
+  /** Sharded pipelines: summed over the shards (lag null if any shard's is unknown, estimated if any shard's is; consumers: the most any shard's group has). */
   streams: StreamStatus[];
   dlq: number;
   stored: number;
@@ -59,8 +65,27 @@ export function pairs(raw: unknown[]): Map<string, unknown> {
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
+/**
+ * The entries after `afterId` (those not yet delivered to a group that was delivered `afterId`),
+ * counted with one XRANGE of at most `cap` entries; null when they cannot be read.
+ */
+async function countAfter(redis: Redis, key: string, afterId: string, cap: number): Promise<number | null> {
+  try {
+    return ((await redis.xrange(key, `(${afterId}`, '+', 'COUNT', cap)) as unknown[]).length;
+  } catch {
+    return null; // e.g. a user that may not XRANGE: the lag stays unknown
+  }
+}
+
 /** One stream's length and its group's lag/pending/consumers (the stage's, or `group` for a terminal stream); a missing stream reads as empty. */
-async function streamStatus(redis: Redis, key: string, stream: string, stage?: string, group = stage): Promise<StreamStatus> {
+async function streamStatus(
+  redis: Redis,
+  key: string,
+  stream: string,
+  stage: string | undefined,
+  group: string | undefined,
+  cap: number,
+): Promise<StreamStatus> {
   const out: StreamStatus = { stream, key, length: 0, added: 0, lastId: '0-0', stage };
   // A stream nobody wrote to yet does not exist: that reads as empty. Any other error is real.
   const missing =
@@ -83,12 +108,19 @@ async function streamStatus(redis: Redis, key: string, stream: string, stage?: s
     const m = pairs(g);
     if (group === undefined || String(m.get('name')) !== group) continue;
     const lastDeliveredId = String(m.get('last-delivered-id'));
-    // Redis reports lag as nil when it cannot compute it (after deletions); 0 is still certain
-    // when the group has been delivered the stream's last entry.
-    const lag = num(m.get('lag')) ?? (lastDeliveredId === out.lastId ? 0 : null);
+    // Redis reports lag as nil when it cannot compute it (after deletions, after a restart from
+    // the AOF); 0 is still certain when the group has been delivered the stream's last entry, and
+    // otherwise the entries after its last-delivered-id are counted (bounded by `cap`).
+    let lag = num(m.get('lag')) ?? (lastDeliveredId === out.lastId ? 0 : null);
+    let lagEstimated: true | undefined;
+    if (lag === null && cap > 0) {
+      lag = await countAfter(redis, key, lastDeliveredId, cap);
+      if (lag !== null) lagEstimated = true;
+    }
     out.group = {
       name: group,
       lag,
+      ...(lagEstimated ? { lagEstimated } : {}),
       pending: Number(m.get('pending') ?? 0),
       consumers: Number(m.get('consumers') ?? 0),
       entriesRead: num(m.get('entries-read')),
@@ -101,13 +133,19 @@ async function streamStatus(redis: Redis, key: string, stream: string, stage?: s
 export interface StatusOptions {
   /** The group whose numbers a terminal stream reports (the console's `console` on review). @defaultValue none */
   terminalGroup?: string;
+  /** When Redis reports no lag, count at most this many entries after the group's last-delivered-id instead (0: leave it unknown). @defaultValue 1000 */
+  lagEstimateCap?: number;
 }
+
+/** StatusOptions.lagEstimateCap's default. */
+export const LAG_ESTIMATE_CAP = 1000;
 
 /** One key set's stage streams, terminal streams, DLQ and store count. */
 async function keysStatus(redis: Redis, config: ResolvedConfig, keys: Keys, o: StatusOptions): Promise<Omit<ShardStatus, 'shard' | 'tag'>> {
+  const cap = o.lagEstimateCap ?? LAG_ESTIMATE_CAP;
   const streams = await Promise.all([
-    ...config.stages.map((s) => streamStatus(redis, keys.stream(s.input), s.input, s.name)),
-    ...config.streams.terminal.map((t) => streamStatus(redis, keys.stream(t), t, undefined, o.terminalGroup)),
+    ...config.stages.map((s) => streamStatus(redis, keys.stream(s.input), s.input, s.name, s.name, cap)),
+    ...config.streams.terminal.map((t) => streamStatus(redis, keys.stream(t), t, undefined, o.terminalGroup, cap)),
   ]);
   const [dlq, stored] = await Promise.all([redis.xlen(keys.dlq), redis.scard(keys.products)]);
   return { streams, dlq, stored };
@@ -157,6 +195,7 @@ function sumStreams(parts: StreamStatus[], tagPattern: string): StreamStatus {
     out.group = {
       name,
       lag: sumOrNull((g, p) => (g ? g.lag : p.length)),
+      ...(groups.some((g) => g?.lagEstimated) ? { lagEstimated: true } : {}),
       pending: groups.reduce((n, g) => n + (g?.pending ?? 0), 0),
       consumers: Math.max(...groups.map((g) => g?.consumers ?? 0)),
       entriesRead: sumOrNull((g) => (g ? g.entriesRead : 0)),

@@ -18,7 +18,8 @@ export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => str
       String(st.length),
       String(st.added),
       // A stage stream without its group yet waits with all of it, as `top` and the autoscaler count it.
-      st.stage ? String(backlog(st) ?? '?') : g ? String(g.lag ?? '?') : '-',
+      // `~`: Redis could not tell the lag, it was counted (GroupStatus.lagEstimated).
+      (g?.lagEstimated ? '~' : '') + (st.stage ? String(backlog(st) ?? '?') : g ? String(g.lag ?? '?') : '-'),
       g ? String(g.pending) : '-',
       g ? String(g.consumers) : '-',
     ]);
