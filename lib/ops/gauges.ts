@@ -94,8 +94,8 @@ export class GaugeSampler {
     if (!(terminalMaxAgeMs > 0) && !(dlqMaxAgeMs > 0)) return;
     const caps: AgeCap[] = [];
     for (const keys of Keys.shards(config.pipeline, config.shards)) {
-      for (const t of config.streams.terminal) caps.push({ stream: keys.stream(t), maxAgeMs: terminalMaxAgeMs });
-      caps.push({ stream: keys.dlq, maxAgeMs: dlqMaxAgeMs });
+      for (const t of config.streams.terminal) caps.push({ stream: keys.stream(t), name: t, maxAgeMs: terminalMaxAgeMs });
+      caps.push({ stream: keys.dlq, name: 'dlq', maxAgeMs: dlqMaxAgeMs });
     }
     await trimByAge(redis, caps, { logger, metrics });
   }
