@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
@@ -9,7 +9,7 @@ import { resolveConfig } from '../lib/config/load.js';
 import type { StageOptions } from '../lib/config/types.js';
 import { silentLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
-import { Keys } from '../lib/redis/keys.js';
+import { consumerName, Keys } from '../lib/redis/keys.js';
 import { ok, type StageFactory } from '../lib/worker/stage.js';
 import { Worker } from '../lib/worker/worker.js';
 import { STAGES } from '../stages/index.js';
@@ -70,6 +70,8 @@ async function produceN(keys: Keys, n: number, prefix: string): Promise<void> {
 }
 
 const pendingOf = async (keys: Keys) => ((await redis.xpending(keys.stream('in'), 'slow')) as [number])[0];
+/** The consumers XINFO CONSUMERS lists in the `slow` group: name and pending. */
+const consumersOf = async (keys: Keys) => ((await redis.xinfo('CONSUMERS', keys.stream('in'), 'slow')) as unknown[][]).map((c) => [String(c[1]), Number(c[3])]);
 
 test('SIGTERM while a batch outlives drainTimeoutMs: the worker exits 0 at the deadline, the unfinished batch stays pending and another worker reclaims it; every record stored once', async () => {
   const pipeline = randomPipeline();
@@ -88,6 +90,7 @@ test('SIGTERM while a batch outlives drainTimeoutMs: the worker exits 0 at the d
     assert.is(code, 0, `the worker exits after drainTimeoutMs, not after its batch: ${child.output()}`);
     assert.match(child.output(), /"event":"consumer\.drain_timeout"/);
     assert.is(await pendingOf(keys), 10, 'the unfinished batch is still pending, not lost and not acked');
+    assert.is((await consumersOf(keys)).length, 1, 'a consumer that still owns entries stays in the group, for the reclaimers');
 
     // Another worker (the stage fixed to be fast) reclaims it and finishes everything.
     const config = resolveConfig(JSON.parse(readFileSync(file, 'utf8')), 'test', { env: { REDIS_URL: server.url } });
@@ -103,6 +106,11 @@ test('SIGTERM while a batch outlives drainTimeoutMs: the worker exits 0 at the d
       await Promise.all(runs);
     }
     assert.is(workers[0]!.reclaimer.reclaimed, 10);
+    assert.equal(
+      (await consumersOf(keys)).filter(([name]) => name === consumerName(hostname(), process.pid, 0)),
+      [],
+      'the worker stopped cleanly left the group',
+    );
     for (let i = 0; i < 25; i++) assert.is(await redis.hget(keys.product(`d${i}`), 'copies'), '1', `d${i}`);
     assert.is(await pendingOf(keys), 0);
   } finally {
@@ -148,6 +156,9 @@ test('SIGTERM while a batch finishes within drainTimeoutMs: it is handed off bef
     assert.not.match(child.output(), /drain_timeout/);
     assert.is(await pendingOf(keys), 0);
     assert.is(await redis.xlen(keys.stream('store')), 10, 'the batch was forwarded before exit');
+    // Stopped cleanly with nothing pending: it left its group (it stayed listed for consumerIdleRemoveMs, counted as a live worker).
+    assert.equal(await consumersOf(keys), [], 'no consumer left in the group');
+    assert.match(child.output(), /"event":"consumer\.left_group"/);
   } finally {
     rmSync(file, { force: true });
   }

@@ -109,7 +109,13 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     help: 'entries not yet delivered to the stage group (XINFO GROUPS lag, counted after last-delivered-id up to 1,000 when Redis reports none; the stream length before the group exists)',
   },
   { name: 'group.pending', type: 'gauge', tags: ['stage'], from: 'monitor', help: 'delivered, not yet acked entries of the stage group' },
-  { name: 'group.consumers', type: 'gauge', tags: ['stage'], from: 'monitor', help: 'consumers in the stage group' },
+  {
+    name: 'group.consumers',
+    type: 'gauge',
+    tags: ['stage'],
+    from: 'monitor',
+    help: 'consumers in the stage group (a cleanly stopped worker leaves at once; a crashed one stays until consumerIdleRemoveMs)',
+  },
   { name: 'dlq.length', type: 'gauge', tags: [], from: 'monitor', help: 'entries in the dead-letter stream' },
   {
     name: 'stream.trimmed_by_age',

@@ -21,6 +21,7 @@ import type { Stage } from './stage.js';
 import { StageRunner } from './stage-runner.js';
 import { RetryQueue, type Queued } from '../stream/retry-queue.js';
 import { consumerWatchdog, type Phase, type Watchdog } from './watchdog.js';
+import { leaveGroup } from './leave-group.js';
 
 export interface ConsumerDeps {
   config: ResolvedConfig;
@@ -179,6 +180,7 @@ export class StreamConsumer implements FusedStage {
   private async drainThenStop(): Promise<void> {
     this.stopping = true;
     this.reader.wakeUp();
+    let clean = false;
     if (this.running) {
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), this.d.stage.drainTimeoutMs)));
@@ -188,9 +190,9 @@ export class StreamConsumer implements FusedStage {
         this.d.metrics.increment('consumer.drain_timeouts', 1, this.tags);
         this.d.logger.warn('consumer.drain_timeout', { drainTimeoutMs: this.d.stage.drainTimeoutMs, left: this.active.size + this.queue.size });
         this.abandon?.(); // run() resolves: the process may exit, what is unfinished stays pending
-      }
+      } else clean = true; // all handed off: leave the group (leave-group.ts) so status counts live workers
     }
-    await this.watchdog.stop();
+    await Promise.all([this.watchdog.stop(), clean && leaveGroup(this.d, this.redis, this.source, this.group, this.watchdog.stopTimeoutMs)]);
   }
 
   /** Since when the batch in flight has been waiting out a dependency outage (the watchdog fails readiness past its limit). */

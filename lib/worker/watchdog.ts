@@ -79,6 +79,11 @@ export class Watchdog {
     private readonly o: WatchdogOptions,
   ) {}
 
+  /** How long stop() waits for Redis (the liveness key's DEL); the consumer's leaving its group shares it. */
+  get stopTimeoutMs(): number {
+    return this.o.stopTimeoutMs ?? 1_000;
+  }
+
   private get limit(): number {
     return this.o.blockMs + this.o.stallTimeoutMs;
   }
@@ -99,7 +104,7 @@ export class Watchdog {
     const redis = this.o.connections.command();
     if (redis.status !== 'ready') return;
     const del = redis.del(this.o.key).catch((err: unknown) => this.o.logger.warn('watchdog.cleanup_error', { err }));
-    await settleWithin(del, this.o.stopTimeoutMs ?? 1_000);
+    await settleWithin(del, this.stopTimeoutMs);
   }
 
   /** One check (the timer calls it; tests may too). */
