@@ -5,7 +5,7 @@
 import { Document, isScalar, visit } from 'yaml';
 import type { ResolvedConfig, ResolvedProcess, ResolvedStage } from '../lib/config/types.js';
 import { processOptions } from '../lib/config/processes.js';
-import { checkGracePeriod } from '../lib/config/checks.js';
+import { checkGracePeriod, SHUTDOWN_GRACE_MS } from '../lib/config/checks.js';
 import { METRIC_CATALOG, type MetricSpec } from '../lib/observe/metrics.js';
 
 export const IMAGE = 'streamline-enrich:latest';
@@ -47,7 +47,7 @@ export function promName(spec: MetricSpec, prefix: string): string {
 
 /** SIGTERM → exit: the drain, plus time to QUIT and close the stage (a process of several: its longest `drainTimeoutMs`, processOptions). */
 export function graceSeconds(stage: Pick<ResolvedStage, 'name' | 'drainTimeoutMs'>): number {
-  const grace = Math.ceil(stage.drainTimeoutMs / 1000) + 10;
+  const grace = Math.ceil(stage.drainTimeoutMs / 1000) + SHUTDOWN_GRACE_MS / 1000;
   checkGracePeriod(`stages.${stage.name}`, stage, grace, 'the rendered grace period (terminationGracePeriodSeconds, stop_grace_period)');
   return grace;
 }

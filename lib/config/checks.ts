@@ -30,6 +30,9 @@ export function crossCheckStage(where: string, s: StageOptions): void {
   // than claimMinIdleMs does not let another consumer reclaim the batch (docs/configuration.md).
 }
 
+/** What a worker gets beyond its `drainTimeoutMs` after SIGTERM before it is SIGKILLed: the deploy files' grace period and `pipeline up`'s kill deadline. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
 /**
  * The orchestrator's grace period (k8s `terminationGracePeriodSeconds`, compose
  * `stop_grace_period`) must outlast the drain: SIGTERM → finish the batch in flight within

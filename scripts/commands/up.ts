@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { Autoscaler } from '../../lib/ops/autoscaler.js';
 import type { ResolvedConfig, ResolvedProcess, ResolvedStage } from '../../lib/config/types.js';
 import { processOptions } from '../../lib/config/processes.js';
+import { SHUTDOWN_GRACE_MS } from '../../lib/config/checks.js';
 import { GaugeSampler, needsSampler } from '../../lib/ops/gauges.js';
 import { createLogger, type Logger } from '../../lib/observe/logger.js';
 import { createMetrics, noopMetrics, type Metrics } from '../../lib/observe/metrics.js';
@@ -55,12 +56,9 @@ export interface SpawnSettings {
 export function unitKillAfterMs(config: ResolvedConfig, units: readonly ResolvedProcess[]): (unit: string) => number {
   return (unit) => {
     const p = units.find((u) => u.name === unit) ?? { name: unit, stages: [unit] };
-    return processOptions(config, p).drainTimeoutMs + KILL_GRACE_MS;
+    return processOptions(config, p).drainTimeoutMs + SHUTDOWN_GRACE_MS;
   };
 }
-
-/** What a worker gets beyond its `drainTimeoutMs` before the supervisor SIGKILLs it (as `deploy render`'s grace period). */
-export const KILL_GRACE_MS = 10_000;
 
 /** A supervisor whose workers are `pipeline worker <stage>[,<stage>...]` child processes, one slot name per process kind. */
 export function createSupervisor(s: SpawnSettings, logger = createLogger({ component: 'supervisor' })): Supervisor {
