@@ -2,8 +2,7 @@ import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import { errorMessage } from '../core/errors.js';
 import { isTransientRedisError } from '../core/failure-policy.js';
-import type { Logger } from '../observe/logger.js';
-import type { Metrics } from '../observe/metrics.js';
+import type { OutageWaitOptions } from '../core/outage-wait.js';
 import type { Keys } from '../redis/keys.js';
 import { FIELD_KEY } from './codec.js';
 import { encodeStatus, type StatusValue } from './status-value.js';
@@ -94,16 +93,6 @@ export function completionsOf(forwards: readonly Forward[], committer: string, d
   return out;
 }
 
-export interface CompletionRetry {
-  retryBaseMs: number;
-  retryMaxMs: number;
-  /** Stop retrying (shutdown): the entry stays pending and its completion is written when it is handled again. */
-  stopping: () => boolean;
-  logger: Logger;
-  metrics: Metrics;
-  tags: Record<string, string>;
-}
-
 /**
  * recordCompletions for a consumer's batch, before its hand-off: a transient Redis error (OOM,
  * connection lost) is retried with backoff, so the batch waits like its hand-off would; any other
@@ -116,7 +105,7 @@ export async function recordCompletionsForBatch(
   keys: Keys,
   list: readonly Completion[],
   s: CompletionSettings,
-  r: CompletionRetry,
+  r: OutageWaitOptions,
 ): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {

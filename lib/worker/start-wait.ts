@@ -1,18 +1,6 @@
 import { backoffMs, sleep } from '../core/backoff.js';
 import { classify, isTransientRedisError, outageMetric } from '../core/failure-policy.js';
-import type { Logger } from '../observe/logger.js';
-import type { Metrics } from '../observe/metrics.js';
-
-export interface StartWaitOptions {
-  /** Backoff between tries (doubling, jittered): the stage's `retryBaseMs` / `retryMaxMs`. */
-  retryBaseMs: number;
-  retryMaxMs: number;
-  /** Give up (throw the last error) once this is true: the worker is stopping. */
-  stopping: () => boolean;
-  logger: Logger;
-  metrics: Metrics;
-  tags: Record<string, string>;
-}
+import type { OutageWaitOptions } from '../core/outage-wait.js';
 
 /**
  * A start-up step against Redis (load the Functions library, join the groups), tried until it
@@ -22,7 +10,7 @@ export interface StartWaitOptions {
  * `redis.unavailable`, `network.unavailable`); each cause is logged once (`worker.start_waiting`,
  * warn), and `worker.start_resumed` says when the step went through. Other errors are thrown.
  */
-export async function waitOutAtStart<T>(step: string, work: () => Promise<T>, o: StartWaitOptions): Promise<T> {
+export async function waitOutAtStart<T>(step: string, work: () => Promise<T>, o: OutageWaitOptions): Promise<T> {
   const logged = new Set<string>();
   const since = Date.now();
   for (let attempt = 1; ; attempt++) {
