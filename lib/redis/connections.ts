@@ -38,6 +38,7 @@ export const COMMAND = 'cmd';
 export class Connections {
   private shared?: Redis;
   private trouble = 0;
+  private lastError: Error | undefined;
   private readonly readers = new Map<string, Redis>();
   private closing?: Promise<void>;
 
@@ -76,6 +77,7 @@ export class Connections {
     const onError = (err: Error) => {
       this.trouble++;
       lastError = err;
+      this.lastError = err;
       troubleSince ||= Date.now();
       this.opts.onError?.(err, connectionName);
       throttled('redis.connection_error', { err });
@@ -105,6 +107,11 @@ export class Connections {
    */
   get troubles(): number {
     return this.trouble;
+  }
+
+  /** The last error any connection of this process reported (a refusal at connect: credentials, database, TLS). */
+  get lastConnectionError(): Error | undefined {
+    return this.lastError;
   }
 
   /** The shared command connection (auto-pipelined: concurrent commands go out in one write). */
@@ -249,6 +256,9 @@ class ConnectionsView extends Connections {
   }
   override get troubles(): number {
     return this.base.troubles;
+  }
+  override get lastConnectionError(): Error | undefined {
+    return this.base.lastConnectionError;
   }
   override close(): Promise<void> {
     return this.base.close();

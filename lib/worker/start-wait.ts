@@ -10,7 +10,14 @@ import type { OutageWaitOptions } from '../core/outage-wait.js';
  * `redis.unavailable`, `network.unavailable`); each cause is logged once (`worker.start_waiting`,
  * warn), and `worker.start_resumed` says when the step went through. Other errors are thrown.
  */
-export async function waitOutAtStart<T>(step: string, work: () => Promise<T>, o: OutageWaitOptions): Promise<T> {
+export async function waitOutAtStart<T>(
+  step: string,
+  work: () => Promise<T>,
+  o: OutageWaitOptions & {
+    /** A failure behind this error that waiting cannot fix (a connection refused for its credentials or database): thrown at once. */
+    refused?: (err: unknown) => boolean;
+  },
+): Promise<T> {
   const logged = new Set<string>();
   const since = Date.now();
   for (let attempt = 1; ; attempt++) {
@@ -19,7 +26,7 @@ export async function waitOutAtStart<T>(step: string, work: () => Promise<T>, o:
       if (logged.size > 0) o.logger.info('worker.start_resumed', { step, waitedMs: Date.now() - since });
       return r;
     } catch (err) {
-      if (!isTransientRedisError(err) || o.stopping()) throw err;
+      if (!isTransientRedisError(err) || o.stopping() || o.refused?.(err)) throw err;
       const metric = outageMetric(err);
       if (metric) o.metrics.increment(metric, 1, o.tags);
       const cause = classify(err).outage ?? 'unknown';

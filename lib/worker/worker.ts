@@ -7,6 +7,7 @@ import { LogStream } from '../observe/log-stream.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { createMetrics, type Metrics } from '../observe/metrics.js';
 import { Connections } from '../redis/connections.js';
+import { diagnoseRedisError } from '../redis/diagnose.js';
 import { awaitLibrary, library } from '../redis/functions.js';
 import { checkEvictionPolicy, refuseEvictingPolicy } from '../redis/policy.js';
 import { consumerName, Keys } from '../redis/keys.js';
@@ -157,7 +158,15 @@ export class Worker {
     const startUp = (async () => {
       await this.impl.init?.();
       // Redis full (OOM) or unavailable at start is waited out here, as a running worker waits it out.
-      const wait = { ...this.retry, stopping: () => this.closing !== undefined, logger: this.logger, metrics: this.metrics, tags: { stage: this.stage.name } };
+      const wait = {
+        ...this.retry,
+        stopping: () => this.closing !== undefined,
+        // A connection refused for good (no such database, credentials, TLS) is not waited out: the process exits naming it.
+        refused: (err: unknown) => diagnoseRedisError(err, this.connections.lastConnectionError)?.retryable === false,
+        logger: this.logger,
+        metrics: this.metrics,
+        tags: { stage: this.stage.name },
+      };
       await waitOutAtStart('functions', () => this.awaitFunctions(), wait);
       refuseEvictingPolicy(
         await checkEvictionPolicy(this.connections.command(), (line, policy) =>
