@@ -193,7 +193,7 @@ async function failover(waitReplicas: number, windowMs = 400): Promise<FailoverR
     runId: `failover-${pipeline}`,
     onBatch: (ks: readonly string[]) => {
       const t = Date.now();
-      for (const k of ks) acked.set(k, t);
+      for (const k of ks) if (!acked.has(k)) acked.set(k, t); // when first acknowledged: a resume sends lost ones again
     },
   };
   // A run that finds records of its own missing (ProducerGapError) is resumed with the same run id, as

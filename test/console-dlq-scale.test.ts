@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { sharedFor } from '../lib/console/shared-result.js';
+import { sharedWhileSame } from '../lib/console/shared-result.js';
 import { Keys } from '../lib/redis/keys.js';
 import { rulesOnlyConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
@@ -16,26 +16,28 @@ const redis = client(server.url);
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const json = async (r: Promise<Response>): Promise<any> => (await r).json();
 
-test('sharedFor: concurrent callers share one call; the result is reused for reuseMs; reset and failures are not reused (pure)', async () => {
+test('sharedWhileSame: concurrent and later callers share one call while the version stays; a new version or a failure reads again (pure)', async () => {
   let calls = 0;
   let fail = false;
-  const get = sharedFor(async () => {
-    calls++;
-    await new Promise((r) => setTimeout(r, 20));
-    if (fail) throw new Error('boom');
-    return calls;
-  }, 200);
+  let version = 'a';
+  const get = sharedWhileSame(
+    async () => version,
+    async () => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 20));
+      if (fail) throw new Error('boom');
+      return calls;
+    },
+  );
   assert.equal(await Promise.all([get(), get(), get()]), [1, 1, 1]);
-  assert.is(await get(), 1, 'reused');
-  get.reset();
-  assert.is(await get(), 2, 'read again after reset');
-  get.reset();
+  assert.is(await get(), 1, 'kept while the version stays');
+  version = 'b';
+  assert.is(await get(), 2, 'read again for a new version');
+  version = 'c';
   fail = true;
   assert.match(String(await get().catch((e: Error) => e.message)), /boom/);
   fail = false;
-  assert.is(await get(), 4, 'a failure is not reused');
-  await new Promise((r) => setTimeout(r, 250));
-  assert.is(await get(), 5, 'stale after reuseMs');
+  assert.is(await get(), 4, 'a failure is not kept');
 });
 
 test('a filter that matches nothing reads maxBulk entries and says where it stopped (it had read the whole DLQ per call); a trace finds the newest dead letter', async () => {
@@ -63,7 +65,7 @@ test('a filter that matches nothing reads maxBulk entries and says where it stop
     const trace = await json(fetch(`${url}/console/api/products/late`, { headers: auth(READ) }));
     assert.is(trace.state, 'dead_lettered');
     assert.equal(trace.deadLettersSearched, { scanned: 50, complete: false }, 'the newest maxBulk read');
-    // A purge resets the shared summary: the next read shows it at once.
+    // A purge changes the DLQ: the next read shows it at once.
     const purged = await json(
       fetch(`${url}/console/api/dlq/purge`, {
         method: 'POST',

@@ -10,8 +10,6 @@ export interface ConsoleOptions {
   sseHeartbeatMs: number;
   /** Most dead letters one "replay all of a reason" or "purge" acts on. @defaultValue 10000 */
   maxBulk: number;
-  /** The dead-letter summary (by stage and reason over the oldest maxBulk) is read once for concurrent requests and reused this long (a replay or purge resets it). @defaultValue 2000 */
-  dlqSummaryMs: number;
   /** `{p}:console:audit` is capped at about this many actions. @defaultValue 10000 */
   auditMaxLen: number;
   /** Serve `GET /metrics` (Prometheus text format). @defaultValue true */
@@ -24,7 +22,6 @@ export const CONSOLE_DEFAULTS: ConsoleOptions = {
   latencySampleSize: 100,
   sseHeartbeatMs: 15_000,
   maxBulk: 10_000,
-  dlqSummaryMs: 2_000,
   auditMaxLen: 10_000,
   metrics: true,
 };

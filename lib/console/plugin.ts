@@ -15,7 +15,7 @@ import { ConsoleSampler } from './sampler.js';
 import { loadAssets } from './static.js';
 import { workersView } from './workers.js';
 import { scanDeadLetters, decodeDeadLetter, getDeadLetter, tallyDeadLetters } from '../ops/dlq.js';
-import { sharedFor } from './shared-result.js';
+import { sharedWhileSame } from './shared-result.js';
 
 const read = requireRole('read');
 
@@ -39,11 +39,12 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     latencySampleSize: o.latencySampleSize,
   });
   const assets = loadAssets();
-  const dlqSummary = sharedFor(() => tallyDeadLetters(redis, keys, o.maxBulk), o.dlqSummaryMs);
-  // A replay or purge changes the tally: the page reads it again right after.
-  app.addHook('onSend', async (req) => {
-    if (req.method === 'POST' && req.url.startsWith('/console/api/dlq/')) dlqSummary.reset();
-  });
+  // The tally is read again only when the DLQ changed (its length or newest id): any write to it changes one.
+  const dlqVersion = async () => {
+    const [len, newest] = await Promise.all([redis.xlen(keys.dlq), redis.call('XINFO', 'STREAM', keys.dlq).then(lastGeneratedId, () => '')]);
+    return `${len}:${newest}`;
+  };
+  const dlqSummary = sharedWhileSame(dlqVersion, () => tallyDeadLetters(redis, keys, o.maxBulk));
   // Redis unreachable: 503 with Retry-After at once. The command connection would otherwise queue
   // the request's commands until Redis is back, minutes later for a caller long gone (a purge then
   // ran after its caller had given up).
@@ -120,7 +121,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
       // A filter reads at most maxBulk entries per call (`complete`: it reached the end; else go on `after` scannedTo).
       const scan = await scanDeadLetters(redis, keys, { ...req.query, count: req.query.count ?? 100, scanLimit: o.maxBulk });
       // By stage and reason over the oldest maxBulk dead letters (`counted`), for the summary table;
-      // `newest` is the id a bulk action on the group stops at (`until`). One tally serves concurrent calls.
+      // `newest` is the id a bulk action on the group stops at (`until`). One tally serves every call until the DLQ changes.
       const { groups, counted } = await dlqSummary();
       return {
         total: await redis.xlen(keys.dlq),
@@ -209,4 +210,11 @@ export function reviewCategories(config: { routes: Record<string, { when?: unkno
   for (const rules of Object.values(config.routes)) for (const r of rules) walk(r.when);
   for (const stage of config.stages) for (const m of parseGroups('settings.groups', stage.settings.groups).keys()) out.add(m.split('/')[0]!);
   return [...out].sort();
+}
+
+/** XINFO STREAM's last-generated-id (the reply is a flat field/value list). */
+function lastGeneratedId(reply: unknown): string {
+  const r = reply as unknown[];
+  const i = r.indexOf('last-generated-id');
+  return i >= 0 ? String(r[i + 1]) : '';
 }

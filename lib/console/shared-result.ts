@@ -1,21 +1,18 @@
 /**
- * `fn`'s result, shared: concurrent callers wait for one call, and a result is reused for `reuseMs`
- * after it resolved (a failure is not reused); `reset()` forgets it (after a write that changes it).
- * For reads whose cost grows with the data, such as the DLQ's tally.
+ * `fn`'s result, shared while `version()` (cheap) stays the same: concurrent callers and callers
+ * after them get one call's result until the data it reads changes; a failure is not kept. For
+ * reads whose cost grows with the data, such as the DLQ's tally (version: its length and last id).
  */
-export function sharedFor<T>(fn: () => Promise<T>, reuseMs: number): (() => Promise<T>) & { reset: () => void } {
-  let current: { p: Promise<T>; doneAt: number } | undefined;
-  const get = () => {
-    if (current && (current.doneAt === 0 || Date.now() - current.doneAt < reuseMs)) return current.p;
-    const entry = { p: fn(), doneAt: 0 };
-    current = entry;
-    entry.p.then(
-      () => (entry.doneAt = Date.now()),
-      () => {
-        if (current === entry) current = undefined;
-      },
-    );
+export function sharedWhileSame<T>(version: () => Promise<string>, fn: () => Promise<T>): () => Promise<T> {
+  let kept: { version: string; p: Promise<T> } | undefined;
+  return async () => {
+    const v = await version();
+    if (kept?.version === v) return kept.p;
+    const entry = { version: v, p: fn() };
+    kept = entry;
+    entry.p.catch(() => {
+      if (kept === entry) kept = undefined;
+    });
     return entry.p;
   };
-  return Object.assign(get, { reset: () => (current = undefined) });
 }
