@@ -8,6 +8,7 @@ import { rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { ProducerGapError } from '../lib/core/errors.js';
 import { diagnoseRedisError, diagnoseWithProbe, EXIT_CODES } from '../lib/redis/diagnose.js';
 import { Keys } from '../lib/redis/keys.js';
 import { cli, exited, FAST, writeConfig } from './helpers/pipeline.js';
@@ -43,6 +44,9 @@ test('classification: each cause by its message, a refusal in the connection err
   ];
   for (const [err, conn, cause] of cases) assert.is(diagnoseRedisError(err, conn)?.cause, cause, String((err as Error).message));
   assert.is(diagnoseRedisError(new Error('config error at routes.x: unknown stage')), undefined, 'not a Redis failure');
+  // The producer's finding that Redis lost records is said as such, not as the outage behind it (it had read "cannot reach Redis", exit 10).
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+  assert.is(diagnoseRedisError(new ProducerGapError('{p}:in', 200, 0), refused), undefined, 'the loss, not the outage');
   assert.is(new Set(Object.values(EXIT_CODES)).size, Object.keys(EXIT_CODES).length, 'one exit code per cause');
 });
 

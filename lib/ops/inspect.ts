@@ -1,5 +1,6 @@
 import { createGroup } from '../stream/consumer-group.js';
 import type { Redis } from 'ioredis';
+import { errorMessage } from '../core/errors.js';
 import { decodeEnvelope, entryFields } from '../stream/codec.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { toEntries } from '../stream/entries.js';
@@ -72,8 +73,9 @@ const num = (v: unknown): number | null => (v === null || v === undefined ? null
 async function countAfter(redis: Redis, key: string, afterId: string, cap: number): Promise<number | null> {
   try {
     return ((await redis.xrange(key, `(${afterId}`, '+', 'COUNT', cap)) as unknown[]).length;
-  } catch {
-    return null; // e.g. a user that may not XRANGE: the lag stays unknown
+  } catch (err) {
+    if (/^NOPERM/.test(errorMessage(err))) return null; // a user that may not XRANGE: the lag stays unknown
+    throw err;
   }
 }
 

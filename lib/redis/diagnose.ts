@@ -1,5 +1,5 @@
 import { connect as netConnect } from 'node:net';
-import { FileError, FunctionsMissingError } from '../core/errors.js';
+import { FileError, FunctionsMissingError, ProducerGapError, RunInputMismatchError } from '../core/errors.js';
 
 /**
  * Why a command could not reach Redis or was refused, for a person: the cause class, one line
@@ -101,6 +101,9 @@ const messageOf = (err: unknown) => (err instanceof Error ? `${err.message} ${(e
 export function diagnoseRedisError(err: unknown, lastConnectionError?: unknown, where?: string): RedisFailure | undefined {
   // A file's error names its path, which may hold any word ("ssl-certs.jsonl", "LOADING/x.jsonl"): never a Redis failure.
   if (err instanceof FileError || isFileSystemError(err)) return undefined;
+  // The producer's own findings (records Redis lost, another input) say more than the connection
+  // error of the outage that caused them ("cannot reach Redis", exit 10, had replaced the loss).
+  if (err instanceof ProducerGapError || err instanceof RunInputMismatchError) return undefined;
   if (err instanceof FunctionsMissingError) return { cause: 'functions', exitCode: EXIT_CODES.functions, line: err.message, retryable: true };
   // A refusal in the connection error says more than the command's "max retries" or "closed".
   const candidates = [messageOf(lastConnectionError), messageOf(err)];
