@@ -20,15 +20,14 @@ test('sharedWhileSame: concurrent and later callers share one call while the ver
   let calls = 0;
   let fail = false;
   let version = 'a';
-  const get = sharedWhileSame(
-    async () => version,
-    async () => {
-      calls++;
-      await new Promise((r) => setTimeout(r, 20));
-      if (fail) throw new Error('boom');
-      return calls;
-    },
-  );
+  const read = sharedWhileSame(async () => {
+    calls++;
+    await new Promise((r) => setTimeout(r, 20));
+    if (fail) throw new Error('boom');
+    return calls;
+  });
+  const get = () => read(version);
+
   assert.equal(await Promise.all([get(), get(), get()]), [1, 1, 1]);
   assert.is(await get(), 1, 'kept while the version stays');
   version = 'b';

@@ -16,26 +16,34 @@ import { client, startRedis, waitFor } from './helpers/redis.js';
 const server = await startRedis();
 const redis = client(server.url);
 
+/**
+ * The worker hands off one record (so it knows the claim fence), then holds a batch of 10; `meanwhile`
+ * runs; then the failover: the new master never saw the worker's read of the 10 (not pending, not
+ * delivered), and the worker's connections drop with the old master.
+ */
+async function holdThenLoseRead(rig: ReturnType<typeof gatedWorkerRig>, meanwhile: () => Promise<void> = async () => {}): Promise<void> {
+  const { input, out, send } = rig;
+  await send([JSON.stringify({ id: 'warm', title: 'warm-up' })]);
+  await waitFor('warm-up handed off', async () => (await redis.xlen(out)) === 1);
+  const [lastBefore] = (await redis.xrevrange(input, '+', '-', 'COUNT', 1))[0]!;
+  await send(Array.from({ length: 10 }, (_, i) => JSON.stringify({ id: `h${i}`, title: `hold ${i}` })));
+  await waitFor('the worker holds the batch', async () => ((await redis.xpending(input, 'work')) as [number])[0] === 10);
+  await meanwhile();
+  const ids = (await redis.xrange(input, `(${lastBefore}`, '+', 'COUNT', 10)).map(([id]) => id);
+  await redis.xack(input, 'work', ...ids);
+  await redis.xgroup('SETID', input, 'work', lastBefore);
+  const list = String(await redis.client('LIST'));
+  const mine = [...list.matchAll(/id=(\d+) .*name=work:\S+/g)].map((m) => m[1]!);
+  assert.ok(mine.length >= 2, `the worker's connections: ${mine.length}`);
+  for (const id of mine) await redis.client('KILL', 'ID', id);
+}
+
 test('a batch read before the connection failed is handed off message by message: a read the new master never had, re-read by others (some forwarded, the rest still held), is not forwarded twice', async () => {
-  const { keys, input, out, release, start, send, arrivals: arrived } = gatedWorkerRig(redis, server.url);
+  const rig = gatedWorkerRig(redis, server.url);
+  const { keys, input, out, release, start, arrivals: arrived } = rig;
   const { worker, running } = start();
   try {
-    // The worker hands off one record first, so it knows the claim fence.
-    await send([JSON.stringify({ id: 'warm', title: 'warm-up' })]);
-    await waitFor('warm-up handed off', async () => (await redis.xlen(out)) === 1);
-    const [lastBefore] = (await redis.xrevrange(input, '+', '-', 'COUNT', 1))[0]!;
-    await send(Array.from({ length: 10 }, (_, i) => JSON.stringify({ id: `h${i}`, title: `hold ${i}` })));
-    await waitFor('the worker holds the batch', async () => ((await redis.xpending(input, 'work')) as [number])[0] === 10);
-
-    // The failover: the new master never saw the worker's read (not pending, not delivered) ...
-    const ids = (await redis.xrange(input, `(${lastBefore}`, '+')).map(([id]) => id);
-    await redis.xack(input, 'work', ...ids);
-    await redis.xgroup('SETID', input, 'work', lastBefore);
-    // ... and the worker's connections dropped with the old master.
-    const list = String(await redis.client('LIST'));
-    const mine = [...list.matchAll(/id=(\d+) .*name=work:\S+/g)].map((m) => m[1]!);
-    assert.ok(mine.length >= 2, `the worker's connections: ${mine.length}`);
-    for (const id of mine) await redis.client('KILL', 'ID', id);
+    await holdThenLoseRead(rig);
     // On the new master others read the 10 fresh (no claim: the fence stays): one forwards and
     // acks 4, another still holds the other 6.
     const read = async (consumer: string, count: number) =>
@@ -64,23 +72,16 @@ test('a batch read before the connection failed is handed off message by message
 });
 
 test('a consumer given a lost read afresh, with entries of its own, does not forward twice what the first consumer handed off before it: that hand-off moved the fence', async () => {
-  const { keys, input, out, release, start, send, arrivals: arrived } = gatedWorkerRig(redis, server.url);
+  const rig = gatedWorkerRig(redis, server.url);
+  const { keys, input, out, release, start, send, arrivals: arrived } = rig;
   const { worker, running } = start();
   const source = { stream: input, group: 'work', fenceKey: keys.fence('work') };
   try {
-    await send([JSON.stringify({ id: 'warm', title: 'warm-up' })]);
-    await waitFor('warm-up handed off', async () => (await redis.xlen(out)) === 1);
-    const [lastBefore] = (await redis.xrevrange(input, '+', '-', 'COUNT', 1))[0]!;
-    await send(Array.from({ length: 10 }, (_, i) => JSON.stringify({ id: `h${i}`, title: `hold ${i}` })));
-    await waitFor('the worker holds the batch', async () => ((await redis.xpending(input, 'work')) as [number])[0] === 10);
-    await new Promise((r) => setTimeout(r, 300)); // its read-ahead is in flight, blocked, holding nothing
-    await send(Array.from({ length: 2 }, (_, i) => JSON.stringify({ id: `n${i}`, title: `new ${i}` })));
-    // The failover loses the worker's read; its connections drop.
-    const ids = (await redis.xrange(input, `(${lastBefore}`, '+')).map(([id]) => id).slice(0, 10);
-    await redis.xack(input, 'work', ...ids);
-    await redis.xgroup('SETID', input, 'work', lastBefore);
-    const list = String(await redis.client('LIST'));
-    for (const m of list.matchAll(/id=(\d+) .*name=work:\S+/g)) await redis.client('KILL', 'ID', m[1]!);
+    // Two records more arrive while it holds the batch: they are not part of the lost read.
+    await holdThenLoseRead(rig, async () => {
+      await new Promise((r) => setTimeout(r, 300)); // its read-ahead is in flight, blocked, holding nothing
+      await send(Array.from({ length: 2 }, (_, i) => JSON.stringify({ id: `n${i}`, title: `new ${i}` })));
+    });
     // Another consumer, which knows the current fence, reads the 10 lost and the 2 new.
     const fence = (await redis.get(keys.fence('work'))) ?? '0';
     const other = readGroupEntries(await redis.callBuffer('XREADGROUP', 'GROUP', 'work', 'other', 'COUNT', 12, 'STREAMS', input, '>'));

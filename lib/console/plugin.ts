@@ -2,6 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { requireRole } from '../api/auth.js';
 import { assertRedisReady } from '../api/errors.js';
+import { errorMessage } from '../core/errors.js';
+import { pairs } from '../ops/inspect.js';
 import { writeOrCut } from '../api/events.js';
 import { parseGroups } from '../stream/category-groups.js';
 import { readAudit } from './audit.js';
@@ -40,11 +42,16 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   });
   const assets = loadAssets();
   // The tally is read again only when the DLQ changed (its length or newest id): any write to it changes one.
-  const dlqVersion = async () => {
-    const [len, newest] = await Promise.all([redis.xlen(keys.dlq), redis.call('XINFO', 'STREAM', keys.dlq).then(lastGeneratedId, () => '')]);
-    return `${len}:${newest}`;
+  const dlqSummary = sharedWhileSame(() => tallyDeadLetters(redis, keys, o.maxBulk));
+  /** The DLQ's length and newest id, in one XINFO STREAM (a DLQ nobody wrote to yet reads as empty). */
+  const dlqState = async (): Promise<{ length: number; newest: string }> => {
+    const info = await (redis.xinfo('STREAM', keys.dlq) as Promise<unknown[]>).catch((err: unknown) => {
+      if (/no such key/i.test(errorMessage(err))) return [];
+      throw err;
+    });
+    const m = pairs(info);
+    return { length: Number(m.get('length') ?? 0), newest: String(m.get('last-generated-id') ?? '') };
   };
-  const dlqSummary = sharedWhileSame(dlqVersion, () => tallyDeadLetters(redis, keys, o.maxBulk));
   // Redis unreachable: 503 with Retry-After at once. The command connection would otherwise queue
   // the request's commands until Redis is back, minutes later for a caller long gone (a purge then
   // ran after its caller had given up).
@@ -122,9 +129,10 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
       const scan = await scanDeadLetters(redis, keys, { ...req.query, count: req.query.count ?? 100, scanLimit: o.maxBulk });
       // By stage and reason over the oldest maxBulk dead letters (`counted`), for the summary table;
       // `newest` is the id a bulk action on the group stops at (`until`). One tally serves every call until the DLQ changes.
-      const { groups, counted } = await dlqSummary();
+      const state = await dlqState();
+      const { groups, counted } = await dlqSummary(`${state.length}:${state.newest}`);
       return {
-        total: await redis.xlen(keys.dlq),
+        total: state.length,
         counted,
         groups,
         entries: scan.entries.map(({ payload: _p, ...e }) => e),
@@ -210,11 +218,4 @@ export function reviewCategories(config: { routes: Record<string, { when?: unkno
   for (const rules of Object.values(config.routes)) for (const r of rules) walk(r.when);
   for (const stage of config.stages) for (const m of parseGroups('settings.groups', stage.settings.groups).keys()) out.add(m.split('/')[0]!);
   return [...out].sort();
-}
-
-/** XINFO STREAM's last-generated-id (the reply is a flat field/value list). */
-function lastGeneratedId(reply: unknown): string {
-  const r = reply as unknown[];
-  const i = r.indexOf('last-generated-id');
-  return i >= 0 ? String(r[i + 1]) : '';
 }

@@ -71,13 +71,17 @@ export function cliRedis(url: string, opts: CliRedisOptions = {}): Redis {
   return client;
 }
 
+const tlsProbed = new Set<string>();
+
 /**
  * `rediss://` at a plain Redis: exit now (code 14, one line), not after the TLS handshakes'
  * connect timeouts (~40 s for a command; a worker or the API would retry for ever). Probes each
  * TLS URL's address in plain RESP in the background; a TLS server does not answer, so nothing waits.
  */
 export function refuseTlsMismatch(urls: Iterable<string>): void {
-  for (const url of new Set(urls)) {
+  for (const url of urls) {
+    if (tlsProbed.has(url)) continue; // once per URL and process (up probes, then PINGs through cliRedis)
+    tlsProbed.add(url);
     const at = firstAddress(url);
     if (!at?.tls) continue;
     void plainRedisAt(at.host, at.port).then((d) => {
