@@ -91,6 +91,15 @@ test('settings sections: unknown keys and wrong types are errors naming the key'
   assert.match(error({ ...base(), redis: { uri: 'redis://h' } }), /redis\.uri: unknown key/);
   assert.match(error({ ...base(), pipeline: 5 }), /pipeline: expected a name, got 5/);
   assert.ok(resolveConfig({ ...base(), limits: { $comment: 'why', maxLag: 10 } }, 'x', { env: {} }).limits.maxLag === 10);
+  assert.match(error({ ...base(), supervisor: { restartBaseMS: 10 } }), /supervisor\.restartBaseMS: unknown key \(known: restartBaseMs/);
+  assert.match(error({ ...base(), supervisor: { crashLoopAfter: 0 } }), /supervisor\.crashLoopAfter: expected an integer from 1/);
+  assert.match(error({ ...base(), supervisor: { restartBaseMs: 20_000 } }), /supervisor\.restartMaxMs: 10000 is below supervisor\.restartBaseMs \(20000\)/);
+  assert.equal(resolveConfig({ ...base(), supervisor: { crashLoopAfter: 2 } }, 'x', { env: {} }).supervisor, {
+    restartBaseMs: 500,
+    restartMaxMs: 10_000,
+    stableAfterMs: 30_000,
+    crashLoopAfter: 2,
+  });
 });
 
 test("integers stop at Node's longest timer; environment integers name their text", () => {

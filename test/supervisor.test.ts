@@ -3,9 +3,11 @@
  * up; the `workers` gauge counts running processes (0 after a crash and after stop()).
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
+import type { PipelineConfig } from '../lib/config/types.js';
 import { Autoscaler } from '../lib/ops/autoscaler.js';
 import { Supervisor } from '../lib/ops/supervisor.js';
 import { createLogger } from '../lib/observe/logger.js';
@@ -86,6 +88,29 @@ test('the workers gauge: running processes per stage, 0 after a crash and after 
   }
   assert.is(gauge('preprocess').at(-1), 0, 'after stop()');
   assert.is(gauge('nosuch').at(-1), 0, 'after stop()');
+});
+
+test("the config's supervisor section sets the restart backoff and crash-loop count of `up` / `start` workers (they were fixed at 500 ms / 5)", async () => {
+  const file = writeConfig(randomPipeline(), FAST, { supervisor: { restartBaseMs: 20, restartMaxMs: 40, crashLoopAfter: 2 } });
+  const config = resolveConfig(JSON.parse(readFileSync(file, 'utf8')) as PipelineConfig, file, { env: { REDIS_URL: server.url } });
+  const { lines, logger } = capture();
+  const units = [{ name: 'broken', stages: ['nosuch'] }];
+  const env = { ...process.env, REDIS_URL: server.url };
+  const supervisor = createSupervisor({ configPath: file, env, stdio: 'ignore', units, restart: config.supervisor }, logger);
+  try {
+    supervisor.scale('broken', 1);
+    // With the defaults the second restart waits 500 + 1,000 ms and the loop is reported after 5 crashes.
+    await waitFor('a crash loop reported', () => lines.some((l) => l.event === 'supervisor.crash_loop'), 20_000);
+  } finally {
+    await supervisor.stop();
+  }
+  const loop = lines.find((l) => l.event === 'supervisor.crash_loop')!;
+  assert.is(loop.crashes, 2);
+  const delays = lines.filter((l) => l.event === 'supervisor.crashed').map((l) => l.restartInMs);
+  assert.ok(
+    delays.every((d) => typeof d === 'number' && d <= 40),
+    `restart delays ${JSON.stringify(delays)}`,
+  );
 });
 
 test.after(async () => {

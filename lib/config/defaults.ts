@@ -1,4 +1,4 @@
-import type { LimitSettings, LogSettings, MetricsSettings, RedisSettings, StageOptions, StreamSettings } from './types.js';
+import type { LimitSettings, LogSettings, MetricsSettings, RedisSettings, StageOptions, StreamSettings, SupervisorSettings } from './types.js';
 
 export const STAGE_DEFAULTS: StageOptions = {
   batchSize: 64,
@@ -37,4 +37,5 @@ export const METRICS_DEFAULTS: MetricsSettings = {
   maxBufferBytes: 1400,
   flushIntervalMs: 1000,
 };
+export const SUPERVISOR_DEFAULTS: SupervisorSettings = { restartBaseMs: 500, restartMaxMs: 10_000, stableAfterMs: 30_000, crashLoopAfter: 5 };
 export const LOG_DEFAULTS: LogSettings = { stream: false, maxLen: 10_000, flushIntervalMs: 1000, maxBuffered: 1000 };

@@ -8,7 +8,7 @@ import { ConfigError } from '../core/errors.js';
 import { PACKAGE_ROOT } from '../core/root.js';
 import { compileRoutes } from '../stream/router.js';
 import { parseTags } from '../observe/metrics.js';
-import { LIMIT_DEFAULTS, LOG_DEFAULTS, METRICS_DEFAULTS, REDIS_DEFAULTS, STAGE_DEFAULTS, STREAM_DEFAULTS } from './defaults.js';
+import { LIMIT_DEFAULTS, LOG_DEFAULTS, METRICS_DEFAULTS, REDIS_DEFAULTS, STAGE_DEFAULTS, STREAM_DEFAULTS, SUPERVISOR_DEFAULTS } from './defaults.js';
 import type { PipelineConfig, ResolvedConfig, ResolvedStage, StageConfig, StageOptions } from './types.js';
 
 /** Renamed stage options: old name → new name. The old name still works, with a `config.deprecated` warning. */
@@ -25,7 +25,21 @@ const STAGE_KEYS = new Set<string>([
   ...Object.keys(STAGE_DEFAULTS),
   ...Object.keys(RENAMED_OPTIONS),
 ]);
-const TOP_KEYS = new Set(['pipeline', 'input', 'shards', 'redis', 'streams', 'limits', 'metrics', 'logs', 'defaults', 'stages', 'routes', '$comment']);
+const TOP_KEYS = new Set([
+  'pipeline',
+  'input',
+  'shards',
+  'redis',
+  'streams',
+  'limits',
+  'metrics',
+  'logs',
+  'supervisor',
+  'defaults',
+  'stages',
+  'routes',
+  '$comment',
+]);
 /** More shards than this buys nothing (a cluster has 16384 slots; each shard costs a reader per worker). */
 const MAX_SHARDS = 1024;
 
@@ -185,6 +199,10 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
   const logs = { ...LOG_DEFAULTS, ...object('logs', cfg.logs) };
   if (env.LOG_STREAM) logs.stream = !['0', 'false', 'no', 'off'].includes(env.LOG_STREAM.toLowerCase());
   checkSection('logs', object('logs', cfg.logs), logs);
+  const supervisor = { ...SUPERVISOR_DEFAULTS, ...object('supervisor', cfg.supervisor) };
+  checkSection('supervisor', object('supervisor', cfg.supervisor), supervisor);
+  if (supervisor.restartMaxMs < supervisor.restartBaseMs)
+    throw new ConfigError('supervisor.restartMaxMs', `${supervisor.restartMaxMs} is below supervisor.restartBaseMs (${supervisor.restartBaseMs})`);
 
   return {
     pipeline,
@@ -195,6 +213,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     limits,
     metrics,
     logs,
+    supervisor,
     stages,
     processes: groupProcesses(stages),
     routes,

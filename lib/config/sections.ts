@@ -1,7 +1,8 @@
 import { ConfigError } from '../core/errors.js';
 
 /**
- * The config's settings sections (`redis`, `streams`, `limits`, `metrics`, `logs`): every key known
+ * The config's settings sections (`redis`, `streams`, `limits`, `metrics`, `logs`,
+ * `supervisor`): every key known
  * and of its type, so a typo (`maxLagg`, `enabeld`) or a string where a flag belongs
  * (`"stream": "false"`, which is truthy) is an error at start, not a setting silently ignored or
  * turned on.
@@ -34,6 +35,7 @@ export const SECTION_KEYS = {
     flushIntervalMs: 'int',
   },
   logs: { stream: 'boolean', maxLen: 'int', flushIntervalMs: 'int', maxBuffered: 'int' },
+  supervisor: { restartBaseMs: 'int', restartMaxMs: 'int', stableAfterMs: 'int', crashLoopAfter: 'int' },
 } as const satisfies Record<string, Record<string, Kind>>;
 
 function checkValue(where: string, kind: Kind, v: unknown): void {

@@ -182,6 +182,18 @@ export interface LogSettings {
   maxBuffered: number;
 }
 
+/** How `pipeline up` / `start` restart a crashed worker process (lib/ops/supervisor.ts). */
+export interface SupervisorSettings {
+  /** First restart delay after a crash; doubles per consecutive fast crash. @defaultValue 500 */
+  restartBaseMs: number;
+  /** Longest restart delay. @defaultValue 10000 */
+  restartMaxMs: number;
+  /** A worker that ran this long before it crashed restarts after `restartBaseMs` again; one that crashed sooner is a fast crash. @defaultValue 30000 */
+  stableAfterMs: number;
+  /** This many fast crashes in a row log `supervisor.crash_loop` (error), and again after as many more. @defaultValue 5 */
+  crashLoopAfter: number;
+}
+
 export interface PipelineConfig {
   /** Pipeline name: the hash tag of every key (`{products}:classify`). Overridden by PIPELINE. @defaultValue "products" */
   pipeline?: string;
@@ -200,6 +212,7 @@ export interface PipelineConfig {
   limits?: Partial<LimitSettings>;
   metrics?: Partial<MetricsSettings>;
   logs?: Partial<LogSettings>;
+  supervisor?: Partial<SupervisorSettings>;
   /** Defaults for every stage, overridden per stage. */
   defaults?: Partial<StageOptions>;
   stages: StageConfig[];
@@ -240,6 +253,7 @@ export interface ResolvedConfig {
   limits: LimitSettings;
   metrics: MetricsSettings;
   logs: LogSettings;
+  supervisor: SupervisorSettings;
   stages: ResolvedStage[];
   /** Worker processes: the stages grouped by `process`, in config order (one per stage when none is set). */
   processes: ResolvedProcess[];

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { backoffMs } from '../core/backoff.js';
+import { SUPERVISOR_DEFAULTS } from '../config/defaults.js';
 import type { Logger } from '../observe/logger.js';
 
 export type SupervisorEvent = 'start' | 'exit' | 'restart' | 'stop';
@@ -8,7 +9,7 @@ export interface SupervisorOptions {
   /** Starts one worker process for a stage. */
   spawn: (stage: string) => ChildProcess;
   logger: Logger;
-  /** First restart delay after a crash; doubles per consecutive crash. @defaultValue 500 */
+  /** First restart delay after a crash; doubles per consecutive crash. @defaultValue 500 (config `supervisor.*`, SUPERVISOR_DEFAULTS) */
   restartBaseMs?: number;
   /** @defaultValue 10000 */
   restartMaxMs?: number;
@@ -64,7 +65,7 @@ export class Supervisor {
 
   /** Whether a worker of the stage crashed less than `stableAfterMs` ago (the autoscaler adds none then). */
   crashedRecently(stage: string, now = Date.now()): boolean {
-    const stable = this.opts.stableAfterMs ?? 30_000;
+    const stable = this.opts.stableAfterMs ?? SUPERVISOR_DEFAULTS.stableAfterMs;
     return (this.slots.get(stage) ?? []).some((s) => s.crashedAt !== undefined && now - s.crashedAt < stable);
   }
 
@@ -158,12 +159,16 @@ export class Supervisor {
         return;
       }
       const ranMs = Date.now() - slot.startedAt;
-      slot.crashes = ranMs > (this.opts.stableAfterMs ?? 30_000) ? 1 : slot.crashes + 1;
+      slot.crashes = ranMs > (this.opts.stableAfterMs ?? SUPERVISOR_DEFAULTS.stableAfterMs) ? 1 : slot.crashes + 1;
       slot.crashedAt = Date.now();
       this.opts.onEvent?.('exit', slot.stage, child.pid, { code, signal });
-      const delay = backoffMs(slot.crashes, this.opts.restartBaseMs ?? 500, this.opts.restartMaxMs ?? 10_000);
+      const delay = backoffMs(
+        slot.crashes,
+        this.opts.restartBaseMs ?? SUPERVISOR_DEFAULTS.restartBaseMs,
+        this.opts.restartMaxMs ?? SUPERVISOR_DEFAULTS.restartMaxMs,
+      );
       logger.warn('supervisor.crashed', { stage: slot.stage, pid: child.pid, code, signal, ranMs, restartInMs: delay });
-      const loopAfter = this.opts.crashLoopAfter ?? 5;
+      const loopAfter = this.opts.crashLoopAfter ?? SUPERVISOR_DEFAULTS.crashLoopAfter;
       if (slot.crashes % loopAfter === 0) {
         logger.error('supervisor.crash_loop', { stage: slot.stage, crashes: slot.crashes, lastRanMs: ranMs, code, signal, restartInMs: delay });
       }

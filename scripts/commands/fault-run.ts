@@ -62,6 +62,7 @@ export function startFaultRun(o: FaultRunOptions): FaultRun {
       env: { ...process.env, REDIS_URL: o.server.url, LOG_LEVEL: o.workerLogLevel },
       stdio: openSync(join(o.dir, 'workers.log'), 'a'),
       units,
+      restart: config.supervisor,
     },
     o.log,
   );

@@ -93,7 +93,15 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
     const units = config.processes;
     // Workers in their own process groups: a terminal's Ctrl-C reaches this process alone, which stops them once (drained).
     supervisor = createSupervisor(
-      { configPath: opts.configPath, env: process.env, stdio: openSync(logFile, 'a'), units, detached: true, killAfterMs: unitKillAfterMs(config, units) },
+      {
+        configPath: opts.configPath,
+        env: process.env,
+        stdio: openSync(logFile, 'a'),
+        units,
+        detached: true,
+        killAfterMs: unitKillAfterMs(config, units),
+        restart: config.supervisor,
+      },
       opts.logger,
     );
     if (stopping) return await interrupted();

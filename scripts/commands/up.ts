@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { Autoscaler } from '../../lib/ops/autoscaler.js';
-import type { ResolvedConfig, ResolvedProcess, ResolvedStage } from '../../lib/config/types.js';
+import type { ResolvedConfig, ResolvedProcess, ResolvedStage, SupervisorSettings } from '../../lib/config/types.js';
 import { processOptions } from '../../lib/config/processes.js';
 import { SHUTDOWN_GRACE_MS } from '../../lib/config/checks.js';
 import { GaugeSampler, needsSampler } from '../../lib/ops/gauges.js';
@@ -50,6 +50,8 @@ export interface SpawnSettings {
   units?: readonly ResolvedProcess[];
   /** How long a worker of a unit may drain after SIGTERM before SIGKILL (`unitKillAfterMs`). @defaultValue the Supervisor's 60 s */
   killAfterMs?: (unit: string) => number;
+  /** Restart backoff and crash-loop reporting (config `supervisor`). @defaultValue SUPERVISOR_DEFAULTS */
+  restart?: SupervisorSettings;
 }
 
 /** A unit's SIGKILL deadline after SIGTERM: its process's `drainTimeoutMs` + 10 s, the grace period the deploy files give. */
@@ -67,6 +69,7 @@ export function createSupervisor(s: SpawnSettings, logger = createLogger({ compo
   const stagesOf = (unit: string) => s.units?.find((u) => u.name === unit)?.stages ?? [unit];
   const supervisor: Supervisor = new Supervisor({
     logger,
+    ...s.restart,
     ...(s.killAfterMs ? { killAfterMs: s.killAfterMs } : {}),
     processGroups: s.detached ?? false,
     spawn: (unit) =>
@@ -175,7 +178,10 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   await pingRedis(config.redis.url);
   const metrics = createMetrics(config.metrics, { pipeline: config.pipeline }, logger);
   const units = processUnits(config, stages);
-  const supervisor = createSupervisor({ configPath: opts.config, metrics, detached: true, units, killAfterMs: unitKillAfterMs(config, units) }, logger);
+  const supervisor = createSupervisor(
+    { configPath: opts.config, metrics, detached: true, units, killAfterMs: unitKillAfterMs(config, units), restart: config.supervisor },
+    logger,
+  );
   let control: ControlPlane | undefined;
   let api: FastifyInstance | undefined;
   // The handler is in place before any worker starts: detached workers must never outlive a Ctrl-C
