@@ -1,6 +1,7 @@
 import { ConfigError } from '../lib/core/errors.js';
 import type { StageFactory } from '../lib/worker/stage.js';
 import { POSTGRES_SETTINGS } from './sinks/postgres-settings.js';
+import { checkStageSettingValues } from './settings-checks.js';
 
 /**
  * The built-in stage kinds, each imported only when a process runs it (`pipeline worker` loads the
@@ -82,4 +83,4 @@ export function checkStageSettings(where: string, kind: string, settings: Readon
 }
 
 /** What the config loader checks against the built-in kinds (LoadOptions of lib/config/load.ts): the CLI passes these. */
-export const KIND_CHECKS = { knownKinds: STAGE_KINDS, checkSettings: checkStageSettings, stageOutputs } as const;
+export const KIND_CHECKS = { knownKinds: STAGE_KINDS, checkSettings: checkStageSettings, stageOutputs, checkStages: checkStageSettingValues } as const;

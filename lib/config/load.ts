@@ -9,7 +9,7 @@ import { PACKAGE_ROOT } from '../core/root.js';
 import { compileRoutes } from '../stream/router.js';
 import { parseTags } from '../observe/metrics.js';
 import { LIMIT_DEFAULTS, LOG_DEFAULTS, METRICS_DEFAULTS, REDIS_DEFAULTS, STAGE_DEFAULTS, STREAM_DEFAULTS, SUPERVISOR_DEFAULTS } from './defaults.js';
-import type { PipelineConfig, ResolvedConfig, ResolvedStage, StageConfig, StageOptions } from './types.js';
+import type { PipelineConfig, ResolvedConfig, ResolvedStage, RouteRule, StageConfig, StageOptions } from './types.js';
 
 /** Renamed stage options: old name → new name. The old name still works, with a `config.deprecated` warning. */
 export const RENAMED_OPTIONS: Readonly<Record<string, keyof StageOptions>> = { heartbeatMs: 'keepClaimedMs' };
@@ -55,6 +55,8 @@ export interface LoadOptions {
   checkSettings?: (where: string, kind: string, settings: Readonly<Record<string, unknown>>) => void;
   /** The top-level output fields of a stage kind (stages/kinds.ts STAGE_OUTPUTS), undefined for one that may output anything; a routing rule on another field is a config error. @defaultValue no check */
   stageOutputs?: (kind: string) => readonly string[] | undefined;
+  /** Checks the stages' settings against each other, the routes and the models (stages/settings-checks.ts); throws a ConfigError. @defaultValue no check */
+  checkStages?: (stages: readonly ResolvedStage[], routes: Readonly<Record<string, RouteRule[]>>, env: NodeJS.ProcessEnv) => void;
   /** Told about each deprecated option in use (where, what to write instead). @defaultValue a `config.deprecated` JSON line on stderr */
   onDeprecated?: (where: string, message: string) => void;
 }
@@ -189,6 +191,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
   compileRoutes(routes, stages, streams.terminal);
   checkTopology(stages, streams.terminal, routes);
   if (opts.stageOutputs) checkRouteFields(stages, routes, opts.stageOutputs);
+  opts.checkStages?.(stages, routes, env);
 
   const metrics = { ...METRICS_DEFAULTS, ...object('metrics', cfg.metrics) };
   if (env.STATSD_HOST) Object.assign(metrics, { enabled: true, host: env.STATSD_HOST });

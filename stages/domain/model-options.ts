@@ -1,7 +1,8 @@
 import type { ResolvedConfig, ResolvedStage } from '../../lib/config/types.js';
 import { ConfigError } from '../../lib/core/errors.js';
 import { missingModel, type ModelLoadOptions } from '../../lib/models/loader.js';
-import { DEFAULT_MODEL_PATH, modelVersion } from '../../lib/models/provenance.js';
+import { modelVersion } from '../../lib/models/provenance.js';
+import { modelsDirOf } from './model-labels.js';
 import type { StageContext } from '../../lib/worker/stage.js';
 
 /**
@@ -31,11 +32,7 @@ export function checkModelFolder(stage: ResolvedStage, env: NodeJS.ProcessEnv = 
   if (missing) throw new ConfigError(`stages.${stage.name}.model`, missing);
 }
 
-/** The folder a stage's model is read from: `settings.modelsDir`, else env MODELS_DIR, else <repo>/models/. */
-export function modelsDirOf(stage: ResolvedStage, env: NodeJS.ProcessEnv = process.env): string {
-  const dir = stage.settings.modelsDir;
-  return typeof dir === 'string' ? dir : (env.MODELS_DIR ?? DEFAULT_MODEL_PATH);
-}
+export { modelsDirOf };
 
 /**
  * The `modelVersion` a stage writes with the models this process sees (`<name>@sha256:<16 hex>`,
