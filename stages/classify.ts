@@ -1,6 +1,6 @@
 import type { Classification, Classifier } from '../lib/models/classifier.js';
 import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
-import { groupOf, parseGroups, type GroupTable } from '../lib/stream/category-groups.js';
+import { groupOf, parseGroups, parseUngroupedPolicy, ungroupedCategories, ungroupedError, type GroupTable } from '../lib/stream/category-groups.js';
 import { carriedRows, carryRows } from './domain/carried-tokens.js';
 import { modelOptions, modelText, stageModelVersion } from './domain/model-options.js';
 
@@ -30,10 +30,13 @@ export function classificationOutput(p: Classification, groups: GroupTable): Rec
  * most probable one within the category is too rare to have been learnt), `subcategoryConfidence`
  * and the top-3 `subcategories`; `group` from `settings.groups` (category or
  * `<category>/<subcategory>` → group; default none); `model` and `modelVersion` (content hash).
+ * At init, each category of the model with labels in no group (their records match no `group`
+ * rule) is a `classify.ungrouped_category` warning, or with `settings.ungrouped: "fail"` an error.
  */
 export function createClassify(ctx: StageContext): Stage {
   const opts = modelOptions(ctx);
   const groups = parseGroups(`stages.${ctx.stage.name}.settings.groups`, ctx.stage.settings.groups);
+  const ungrouped = parseUngroupedPolicy(`stages.${ctx.stage.name}.settings.ungrouped`, ctx.stage.settings.ungrouped);
   const version = stageModelVersion(ctx.stage)!;
   let model: Classifier | undefined;
   return {
@@ -43,6 +46,16 @@ export function createClassify(ctx: StageContext): Stage {
       // Imported here, not at the top: only model stages load transformers.js and ONNX Runtime.
       const { loadClassifier } = await import('../lib/models/classifier.js');
       model = await loadClassifier(opts.name, opts.load);
+      const found = ungroupedCategories(groups, model.fineLabels);
+      if (found.length > 0 && ungrouped === 'fail') throw ungroupedError(`stages.${ctx.stage.name}.settings.groups`, opts.name, found);
+      for (const f of found)
+        ctx.logger.warn('classify.ungrouped_category', {
+          stage: ctx.stage.name,
+          model: opts.name,
+          category: f.category,
+          labels: f.labels,
+          reason: 'these labels are in no group of settings.groups: their records match no "group" rule',
+        });
     },
     async process(batch) {
       const texts = batch.map((m) => modelText(m.envelope.outputs, m.envelope.input.title));

@@ -5,7 +5,8 @@
  * matches, so a typo is an error at start rather than a rule that silently never applies.
  *
  * - classify `groups`: each member a category or `<category>/<subcategory>` of the stage's model;
- *   its routes' `group` values name a group, `category` / `subcategory` values name labels of the model.
+ *   `ungrouped: "fail"` refuses a model label in no group; its routes' `group` values name a group,
+ *   `category` / `subcategory` values name labels of the model.
  * - validate `schemas`: each key a category or `<category>/<subcategory>` of the classify stages'
  *   models; each `expected` / `required` attribute one an extract stage's model tags.
  *
@@ -15,7 +16,7 @@
  */
 import { ConfigError } from '../lib/core/errors.js';
 import type { Condition, ResolvedStage, RouteRule } from '../lib/config/types.js';
-import { parseGroups, type GroupTable } from '../lib/stream/category-groups.js';
+import { parseGroups, parseUngroupedPolicy, ungroupedCategories, ungroupedError, type GroupTable } from '../lib/stream/category-groups.js';
 import { IDENTIFIER_TYPES } from './domain/attribute-spans.js';
 import { attributeNames, categoryLabels, isCategoryLabel, localModelLabels, type CategoryLabels } from './domain/model-labels.js';
 import { parseSchemas } from './domain/schema.js';
@@ -52,6 +53,7 @@ function checkRuleValues(rules: readonly RouteRule[] | undefined, stage: string,
 
 function checkClassify(where: string, stage: ResolvedStage, rules: readonly RouteRule[] | undefined, env: NodeJS.ProcessEnv): CategoryLabels | undefined {
   const groups: GroupTable = parseGroups(`${where}.settings.groups`, stage.settings.groups);
+  const policy = parseUngroupedPolicy(`${where}.settings.ungrouped`, stage.settings.ungrouped);
   const names = new Set(groups.values());
   checkRuleValues(
     rules,
@@ -69,6 +71,10 @@ function checkClassify(where: string, stage: ResolvedStage, rules: readonly Rout
         `${where}.settings.groups.${group}`,
         `${JSON.stringify(member)} is no category or <category>/<subcategory> of model ${stage.model} (categories: ${list(known.categories)})`,
       );
+  if (policy === 'fail') {
+    const found = ungroupedCategories(groups, labels);
+    if (found.length > 0) throw ungroupedError(`${where}.settings.groups`, stage.model!, found);
+  }
   const subs = new Set([...known.fine].map((l) => l.slice(l.indexOf('/') + 1)));
   const what = (field: string, v: string) => `model ${stage.model} has no ${field} ${JSON.stringify(v)}`;
   checkRuleValues(

@@ -13,6 +13,9 @@ import { join, resolve } from 'node:path';
 import { resolveConfig } from '../lib/config/load.js';
 import { ConfigError } from '../lib/core/errors.js';
 import { KIND_CHECKS } from '../stages/kinds.js';
+import { createClassify } from '../stages/classify.js';
+import { createLogger } from '../lib/observe/logger.js';
+import type { StageContext } from '../lib/worker/stage.js';
 import { startRedis } from './helpers/redis.js';
 
 type Raw = { stages: { name: string; settings?: Record<string, unknown>; model?: string }[]; routes: Record<string, Record<string, unknown>[]> };
@@ -46,6 +49,9 @@ test("bad schemas and groups shapes are errors at load, naming the path (they ha
   raw = shipped();
   groups(raw).computing = ['storage', 'audio'];
   assert.match(load(raw), /at stages\[1\]\.settings\.groups\.computing: audio is already in group electronics/);
+  raw = shipped();
+  stage(raw, 'classify').settings!.ungrouped = 'maybe';
+  assert.match(load(raw), /at stages\[1\]\.settings\.ungrouped: expected "warn" or "fail"/);
 });
 
 test('a route on a group that does not exist is an error', () => {
@@ -109,6 +115,51 @@ test('labels not known here (a hub model, no local config.json) are not checked;
     assert.match(load(raw, { MODELS_DIR: dir }), /no group "electronix"/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ungrouped "fail" refuses a model whose categories are in no group, naming them', () => {
+  const raw = shipped();
+  stage(raw, 'classify').settings!.ungrouped = 'fail';
+  assert.is(load(raw), 'loaded', 'every category of the shipped model is in a group');
+  groups(raw).electronics = groups(raw).electronics!.filter((c) => c !== 'tv_video');
+  groups(raw).electronics!.push('tv_video/tvs');
+  const msg = load(raw);
+  assert.match(msg, /at stages\[1\]\.settings\.groups: model product-category has labels in no group: tv_video \(tv_video\/\*, /);
+  assert.not.match(msg, /tv_video\/tvs/, 'the grouped subcategory is not listed');
+});
+
+test('classify init warns once per category of its model in no group (a structured log line), or fails with ungrouped "fail"', async () => {
+  const config = resolveConfig(shipped(), 'x', { env: {} });
+  const start = async (settings: Record<string, unknown>) => {
+    const lines: string[] = [];
+    const stage = { ...config.stages.find((s) => s.kind === 'classify')!, settings };
+    const ctx = { config, stage, logger: createLogger({}, 'info', (l) => lines.push(l)) } as unknown as StageContext;
+    const classify = createClassify(ctx);
+    try {
+      await classify.init!();
+    } finally {
+      await classify.close?.();
+    }
+    return lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'classify.ungrouped_category');
+  };
+  const full = groups(shipped());
+  assert.equal(await start({ groups: full }), [], 'every category of the shipped model is in a group');
+  // The relabelled model's case: tv_video in no group, one of its subcategories in one.
+  const partial = { ...full, electronics: [...full.electronics!.filter((c) => c !== 'tv_video'), 'tv_video/tvs'] };
+  const warned = await start({ groups: partial });
+  assert.is(warned.length, 1, 'one line per category');
+  assert.is(warned[0]!.level, 'warn');
+  assert.is(warned[0]!.category, 'tv_video');
+  assert.ok((warned[0]!.labels as string[]).includes('tv_video/*'));
+  assert.not.ok((warned[0]!.labels as string[]).includes('tv_video/tvs'), 'the grouped subcategory is not listed');
+  assert.equal(await start({}), [], 'no groups configured: nothing to warn about');
+  try {
+    await start({ groups: partial, ungrouped: 'fail' });
+    assert.unreachable('init failed');
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    assert.match((err as Error).message, /model product-category has labels in no group: tv_video/);
   }
 });
 

@@ -39,6 +39,8 @@ export interface Classifier {
   close(): Promise<void>;
   /** Categories (the part before '/' of fine labels). */
   readonly labels: readonly string[];
+  /** The model's own labels, in order (`<category>/<subcategory>`, `<category>/*`, or plain categories). */
+  readonly fineLabels: readonly string[];
 }
 
 /** Softmax over one row of logits: the `k` most probable indexes with their probabilities, best first. */
@@ -151,6 +153,7 @@ export function decodeClassification(logits: Float32Array, off: number, labels: 
 function classifier(m: LoadedModel): Classifier {
   return {
     labels: [...new Set(splitLabels(m.labels).map((p) => p.category))],
+    fineLabels: m.labels,
     tokenizerId: m.tokenizerId,
     async classify(texts, tokens) {
       if (texts.length === 0) return [];
