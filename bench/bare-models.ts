@@ -24,6 +24,8 @@ import { extractionFields } from '../stages/extract.js';
 import { classificationOutput } from '../stages/classify.js';
 import { identifierRules } from '../stages/domain/identifier-rules.js';
 import { modelsDirOf, modelText } from '../stages/domain/model-options.js';
+import { attributeNames } from '../stages/domain/model-labels.js';
+import { IDENTIFIER_TYPES } from '../stages/domain/attribute-spans.js';
 import { outputDigest } from './model-outputs.js';
 import { join } from 'node:path';
 import { createPreprocess } from '../stages/preprocess.js';
@@ -74,11 +76,12 @@ async function runnerFor(stage: ResolvedStage): Promise<Run> {
     case 'extract': {
       const model = await loadExtractor(stage.model!, opts);
       const rules = identifierRules(`stages.${stage.name}.settings`, stage.settings, join(modelsDirOf(stage), stage.model!));
+      const attributes = attributeNames(model.labels, IDENTIFIER_TYPES);
       return async (items) => {
         const ts = texts(items);
         // A barcode the text cleaner found (preprocess's `gtin`), read as the stage reads it from the envelope.
         const ruleGtin = (i: Item) => identifiersIn(latestValues(Object.values(i.outputs) as Record<string, unknown>[])).gtin;
-        return (await model.extract(ts)).map((raw, n) => extractionFields(ts[n]!, raw, rules, ruleGtin(items[n]!)));
+        return (await model.extract(ts)).map((raw, n) => extractionFields(ts[n]!, raw, rules, ruleGtin(items[n]!), attributes));
       };
     }
     default:

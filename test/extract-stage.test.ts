@@ -84,6 +84,37 @@ test('a wall mount "for 37-Inch to 52-Inch" screens has the range as its size', 
   assert.equal((mount.attributes as Record<string, unknown>).size, { value: 52, unit: 'in', text: '37-Inch to 52-Inch', min: 37 });
 });
 
+test('quantities joined by "/" and numbers with inch marks are no model numbers (they had been: "GB/1TB", "1m/3.3ft", "70′′")', async () => {
+  const drive = await extract('computing', 'Seagate Barracuda 500 GB/1TB Internal Hard Drive');
+  assert.is(drive.mpn, undefined, `mpn ${String(drive.mpn)}`);
+  const cable = await extract('accessories', 'Monster 1m/3.3ft HDMI Cable');
+  assert.is(cable.mpn, undefined, `mpn ${String(cable.mpn)}`);
+  const tv = await extract('electronics', 'Vizio 70\u2033 LED Smart TV');
+  assert.is(tv.mpn, undefined, `mpn ${String(tv.mpn)}`);
+  const flash = await extract('computing', 'Kingston 8GB USB 2.0 Flash Drive DT101G2/8GBZ');
+  assert.is(flash.mpn, 'DT101G2/8GBZ', 'a code with a slash stays');
+});
+
+test('sizes and lengths written with marks (65", 70″, 6\') are taken by rule where the tagger found none, from a model that tags them', async () => {
+  const attrs = (out: Record<string, unknown>) => (out.attributes ?? {}) as Record<string, unknown>;
+  const oled = await extract('electronics', 'LG 65" Class 4K OLED TV OLED65C9PUA');
+  assert.equal(attrs(oled).size, { value: 65, unit: 'in', text: '65"' });
+  assert.is(oled.mpn, 'OLED65C9PUA');
+  const vizio = await extract('electronics', 'Vizio 70\u2033 LED Smart TV');
+  assert.equal(attrs(vizio).size, { value: 70, unit: 'in', text: '70′′' });
+  assert.not.ok(
+    (vizio.entities as { type: string }[]).some((e) => e.type === 'SIZE'),
+    'the tagger found none: the rule gave it',
+  );
+  const hdmi = await extract('accessories', "Belkin 6' HDMI Cable");
+  assert.equal(attrs(hdmi).length, { value: 6, unit: 'ft', text: "6'", metres: 1.8288, feet: 6 });
+  // The computing model tags no size: a laptop sleeve's 15.6" gives none there.
+  assert.is(attrs(await extract('computing', 'Targus 15.6" Laptop Sleeve TSS124US')).size, undefined);
+  // Running-on text is trimmed to the quantity.
+  const amazon = await extract('accessories', 'AmazonBasics HDMI Cable - 6 Feet (1.8 Meters)');
+  assert.is((attrs(amazon).length as { text: string }).text, '6 Feet');
+});
+
 test.after(async () => {
   for (const s of stages.values()) await s.close?.();
 });

@@ -3,6 +3,7 @@
  * else the title's last word) that mixes letters and digits (or is a 4–6 digit number), and is not a quantity ("16GB", "3.5mm",
  * "1080p", or a number whose next word makes it one: "3000 Lumens"), a barcode, or the brand itself.
  */
+import { UNIT_WORDS } from './units.js';
 
 /** Quantities and other number-bearing words that are not model numbers. */
 const NOT_MPN =
@@ -62,14 +63,28 @@ const RATING = /^\d+(?:\.\d+)?(?:dbi|k?va|ma|mah|[kmg]hz)$/i;
  */
 const IN_ONE_OR_YEARS = /^(?:\d+|all)-in-(?:1|one)$|^\d+n1$|^(?:19|20)\d\d-(?:up|(?:19|20)\d\d)$/i;
 
-const SPECIFICATIONS = [DECIMAL_RANGE, DIMENSION, STANDARD, FEATURE_COUNT, COUNTED, CHANNELS, KIT_OR_SPEEDS, RATING, IN_ONE_OR_YEARS];
+/** A number with inch or foot marks: `70″` (NFKC makes it `70′′`), `6′`, `65''`: a size or a length, never a model number. */
+const MARKED = /^\d+(?:\.\d+)?(?:″|′′?|''?|")$/;
+
+const SPECIFICATIONS = [DECIMAL_RANGE, DIMENSION, STANDARD, FEATURE_COUNT, COUNTED, CHANNELS, KIT_OR_SPEEDS, RATING, IN_ONE_OR_YEARS, MARKED];
+
+/**
+ * Quantities joined by "/", each part a quantity or a bare unit, one with a unit: "1m/3.3ft" (a
+ * length in two units), "GB/1TB" (of "500 GB/1TB": two capacities). "DT101G2/8GBZ" and "10/100"
+ * stay (a part that is a code; no unit).
+ */
+function slashedQuantities(word: string): boolean {
+  const parts = word.split('/');
+  if (parts.length < 2 || parts.some((p) => p === '')) return false;
+  return parts.some((p) => /[a-z]/i.test(p)) && parts.every((p) => NOT_MPN.test(p) || UNIT_WORDS.has(p.toLowerCase()));
+}
 
 /**
  * `isSpecification("18-55mm")`, `("3.5-5.6G")`, `("60x60MM")`, `("802.11n")`, `("4-Channel")`,
- * `("1500VA")`, `("3-in-1")`: see UNIT_RANGE and SPECIFICATIONS.
+ * `("1500VA")`, `("3-in-1")`, `("70′′")`, `("1m/3.3ft")`: see UNIT_RANGE, SPECIFICATIONS and slashedQuantities.
  */
 export function isSpecification(word: string): boolean {
-  if (SPECIFICATIONS.some((re) => re.test(word))) return true;
+  if (SPECIFICATIONS.some((re) => re.test(word)) || slashedQuantities(word)) return true;
   const m = UNIT_RANGE.exec(word);
   return m !== null && Number(m[1]) < Number(m[2]);
 }

@@ -65,6 +65,8 @@ export function snapGtin(text: string, e: Entity): Entity[] {
   return [...found.values()].sort((a, b) => rank(a) - rank(b) || a.start - b.start);
 }
 
+/** The thousands before a group of three digits: "1 " of "1 000", "12,345," of "12,345,678". */
+const THOUSANDS_BEFORE = /(?:^|[\s(])(\d{1,3}[, ](?:\d{3}[, ])*)$/;
 const NUMBER_BEFORE = /(?:^|[\s(])(\d+(?:\.\d+)?[ -]?)$/;
 /** A unit word of units.ts right after a number ("190mm", "40 GB"), longest first. */
 const UNIT_AFTER = new RegExp(`^[ -]?(?:${[...UNIT_WORDS].sort((a, b) => b.length - a.length).join('|')})\\b`, 'i');
@@ -77,6 +79,8 @@ const UNIT_AFTER = new RegExp(`^[ -]?(?:${[...UNIT_WORDS].sort((a, b) => b.lengt
  * of "1000ft", "800G" of "800GB", "5M" of "0.5M". Conservative where a title reads otherwise:
  * one-letter units are not taken from a span without its number ("2 M Pull Drawers", "630M"), nor
  * a unit that starts a compound ("In-Dash", "7-in-One") or a number inside a code ("KDC-148 In", "-14M").
+ * A span that starts at a group of three digits after a thousands separator takes the groups
+ * before it: "000 FT" of "1 000 FT", "000ft" of "1,000ft".
  */
 export function snapQuantity(text: string, e: Entity): Entity {
   let { start, end } = e;
@@ -92,6 +96,7 @@ export function snapQuantity(text: string, e: Entity): Entity {
   } else {
     ({ start, end } = gluedQuantity(text, e));
   }
+  if (/^\d{3}(?!\d)/.test(text.slice(start, end))) start -= THOUSANDS_BEFORE.exec(text.slice(Math.max(0, start - 16), start))?.[1]?.length ?? 0;
   return start === e.start && end === e.end ? e : { ...e, start, end, text: text.slice(start, end) };
 }
 

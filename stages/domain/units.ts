@@ -2,6 +2,12 @@
  * Attribute values with units, from the extractor's raw spans: "64GB" → { value: 64, unit: "GB",
  * text: "64GB" }, "55-Inch" → { value: 55, unit: "in" }, "6 ft" → { value: 6, unit: "ft",
  * metres: 1.8288, feet: 6 }. A span that does not parse keeps its text only.
+ *
+ * "1,000 GB" and "1 000 FT" are thousands (the comma had been read as a decimal point: 1 GB); a
+ * decimal comma stays one ("1,5 TB"). A value of 0 is no quantity ("000 GB" of a span cut
+ * inside "1,000 GB" had been stored as 0 GB, which a schema's `required` took as present).
+ * Inch and foot marks count as units: `65"`, `70″` (what NFKC makes `70′′`), `6'`, `6′`. A span
+ * running on past its quantity ("6 Feet (1.8 Meters") keeps the text up to the quantity.
  */
 
 export interface Quantity {
@@ -40,6 +46,10 @@ const UNIT: Record<string, string> = {
   inch: 'in',
   inches: 'in',
   '"': 'in',
+  "''": 'in',
+  '″': 'in',
+  '′′': 'in',
+  '′': 'ft',
   ft: 'ft',
   'ft.': 'ft',
   feet: 'ft',
@@ -68,7 +78,12 @@ export const ATTRIBUTE_UNITS: Record<string, readonly string[]> = {
 };
 
 const QUANTITY =
-  /(\d+(?:[.,]\d+)?)\s*-?\s*(gigabytes?|terabytes?|megabytes?|gigs?|inches|inch|in\.?|feet|foot|ft\.?|meters?|metres?|[kmgt]b|cm|mm|m|"|')(?![a-z])/i;
+  /(\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d{1,3}(?: \d{3})+(?![\d.,])|\d+(?:[.,]\d+)?)\s*-?\s*(gigabytes?|terabytes?|megabytes?|gigs?|inches|inch|in\.?|feet|foot|ft\.?|meters?|metres?|[kmgt]b|cm|mm|m|"|''|'|″|′′|′)(?![a-z])/i;
+
+/** "1,000" and "1 000" → 1000 (groups of three after the first); "1,5" → 1.5. */
+function numberOf(text: string): number {
+  return /^\d{1,3}(?:[, ]\d{3})+(?:\.\d+)?$/.test(text) ? Number(text.replace(/[, ]/g, '')) : Number(text.replace(',', '.'));
+}
 
 const round4 = (v: number): number => Math.round(v * 1e4) / 1e4;
 
@@ -76,12 +91,12 @@ const round4 = (v: number): number => Math.round(v * 1e4) / 1e4;
 export function parseQuantity(attribute: string, text: string): Quantity | null {
   const m = QUANTITY.exec(text);
   if (m === null) return null;
-  const value = Number(m[1]!.replace(',', '.'));
+  const value = numberOf(m[1]!);
   const unit = UNIT[m[2]!.toLowerCase()];
-  if (!Number.isFinite(value) || unit === undefined) return null;
+  if (!Number.isFinite(value) || value <= 0 || unit === undefined) return null;
   const allowed = ATTRIBUTE_UNITS[attribute];
   if (allowed !== undefined && !allowed.includes(unit)) return null;
-  const q: Quantity = { value, unit, text };
+  const q: Quantity = { value, unit, text: text.slice(0, m.index + m[0].length).trimEnd() };
   if (attribute === 'length' && METRES[unit] !== undefined) {
     const metres = value * METRES[unit];
     Object.assign(q, { metres: round4(metres), feet: round4(metres / 0.3048) });
