@@ -34,4 +34,29 @@ test('MPNs normalise to letters and digits and need a digit', () => {
   assert.is(checkMpn('Comet').plausible, false);
 });
 
+test('an all-zero body is no GTIN (000000000000 and 0000000000000 had passed their check digit)', () => {
+  for (const zeros of ['000000000000', '0000000000000', '00000000', '00000000000000']) assert.equal(checkGtin(zeros).reason, 'zero', zeros);
+  assert.equal(findGtins('Sony MDR-7506 Professional Studio Headphones 000000000000'), []);
+  assert.equal(findGtins('Sony MDR-7506 Professional Studio Headphones 0000000000000'), []);
+  assert.is(checkGtin('075000000008').valid, true, 'zeros inside a code are fine');
+});
+
+test('codes printed in groups are found: a dashed UPC, an ISBN-13, a spaced EAN-13; never digit runs apart, nor a code glued to letters', () => {
+  const title = 'Sony MDR-7506 Professional Studio Headphones';
+  assert.equal(findGtins(`${title} 0-12345-67890-5`), ['012345678905']);
+  assert.equal(findGtins(`${title} 978-0-306-40615-7`), ['9780306406157']);
+  assert.equal(findGtins(`${title} 4 006381 333931`), ['4006381333931']);
+  assert.equal(findGtins('Cable UPC 0 36000 29145 2 black'), ['036000291452']);
+  assert.equal(findGtins(`${title} 0-12345-67890-6`), [], 'a wrong check digit');
+  assert.equal(findGtins('C8727a Hp 27 Black Inkjet Cartridge for C8727a 8727a 8727an C8727 8727'), []);
+  assert.equal(findGtins('Part KX-0-12345-67890-5'), [], 'glued to a code');
+});
+
+test('an EAN-8 only where labelled (any 8 digits could be one)', () => {
+  assert.equal(findGtins('Sony MDR-7506 Professional Studio Headphones 96385074'), []);
+  assert.equal(findGtins('Label tape EAN-8: 96385074 refill'), ['96385074']);
+  assert.equal(findGtins('Label tape EAN: 9638 5074 refill'), ['96385074']);
+  assert.equal(findGtins('Label tape EAN: 96385075 refill'), [], 'a wrong check digit');
+});
+
 test.run();
