@@ -1,7 +1,10 @@
-// The console page: sign-in, tabs, the live pipeline view. Other views are in views.js.
+// The console page: sign-in, tabs, the live pipeline view. Other views: dlq.js, review.js, products.js, workers.js.
 import { api, events, token, HttpError } from './api.js';
 import { drawGraph, sparkline } from './graph.js';
-import { showDlq, showReview, showProducts, showWorkers } from './views.js';
+import { showDlq } from './dlq.js';
+import { showReview } from './review.js';
+import { showProducts } from './products.js';
+import { showWorkers } from './workers.js';
 
 const $ = (s) => document.querySelector(s);
 export const state = { me: null, history: new Map(), historyMs: 3600000 };

@@ -1,0 +1,68 @@
+// The products view: one product's trip by id, and the recently stored products, filtered.
+import { api } from './api.js';
+import { td, showError } from './app.js';
+import { $ } from './ui.js';
+
+async function trace(id) {
+  const t = await api(`/console/api/products/${encodeURIComponent(id)}`);
+  const host = $('#trace');
+  host.innerHTML =
+    '<h2></h2><table class="hops"><thead><tr><th>stage</th><th>consumer</th><th>wait ms</th><th>batch ms</th><th>batch size</th><th>output</th></tr></thead><tbody></tbody></table>';
+  host.querySelector('h2').innerHTML = `<span></span> · <span class="state ${t.state}">${t.state.replace('_', ' ')}</span>`;
+  host.querySelector('h2 span').textContent = t.id;
+  const body = host.querySelector('tbody');
+  for (const h of t.hops) {
+    const tr = document.createElement('tr');
+    const out = document.createElement('td');
+    const pre = document.createElement('pre');
+    pre.className = 'detail';
+    const o = { ...(t.outputs[h.stage] ?? {}) };
+    delete o.entities;
+    pre.textContent = JSON.stringify(o);
+    out.append(pre);
+    tr.append(td(h.stage), td(h.consumer), td(h.waitMs, 'num'), td(h.batchMs, 'num'), td(h.batch, 'num'), out);
+    body.append(tr);
+  }
+  if (t.stored) host.append(Object.assign(document.createElement('pre'), { className: 'detail', textContent: `stored: ${JSON.stringify(t.stored, null, 1)}` }));
+  for (const d of t.deadLetters)
+    host.append(Object.assign(document.createElement('p'), { className: 'error', textContent: `dead letter ${d.id} at ${d.stage}: ${d.reason} (${d.error})` }));
+}
+export async function showProducts() {
+  $('#find').onsubmit = (e) => {
+    e.preventDefault();
+    trace($('#find-id').value.trim()).catch(showError);
+  };
+  const load = async () => {
+    const q = new URLSearchParams([...new FormData($('#filter'))].filter(([, v]) => v !== ''));
+    const { products } = await api(`/console/api/products?${q}`);
+    const body = $('#recent tbody');
+    body.replaceChildren();
+    for (const p of products) {
+      const tr = document.createElement('tr');
+      const id = document.createElement('td');
+      const a = Object.assign(document.createElement('a'), { href: '#products', textContent: p.id });
+      a.addEventListener('click', (e) => {
+        e.preventDefault();
+        $('#find-id').value = p.id;
+        trace(p.id).catch(showError);
+      });
+      id.append(a);
+      tr.append(
+        id,
+        td(p.category),
+        td(p.confidence, 'num'),
+        td(p.brand),
+        td(p.mpn),
+        td(p.route.join(' → ')),
+        td(p.reviewedBy),
+        td(p.storedAt ? new Date(p.storedAt).toLocaleTimeString() : null),
+      );
+      body.append(tr);
+    }
+  };
+  $('#filter').onsubmit = (e) => {
+    e.preventDefault();
+    load().catch(showError);
+  };
+  await load();
+}

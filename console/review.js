@@ -1,0 +1,69 @@
+// The review queue: undecided items, each a form to confirm or correct.
+import { api } from './api.js';
+import { $, button, canAct } from './ui.js';
+
+export async function showReview() {
+  const { items, categories } = await api('/console/api/review');
+  const host = $('#review-items');
+  host.replaceChildren();
+  if (!items.length) host.innerHTML = '<p class="muted">Nothing to review.</p>';
+  for (const it of items) {
+    const card = document.createElement('form');
+    card.className = 'card';
+    card.dataset.id = it.id;
+    card.dataset.key = it.key;
+    const left = document.createElement('div');
+    left.innerHTML = '<div class="title"></div><div class="muted meta"></div><div class="top"></div><div class="fields"></div>';
+    left.querySelector('.title').textContent = it.title;
+    left.querySelector('.meta').textContent = `${it.key} · sent by ${it.from} · ${new Date(it.producedAt).toLocaleString()}`;
+    left.querySelector('.top').append(
+      ...it.top.map((t) => {
+        const s = document.createElement('span');
+        s.textContent = `${t.category} ${(t.confidence * 100).toFixed(1)}%`;
+        return s;
+      }),
+    );
+    const select = document.createElement('select');
+    select.name = 'category';
+    for (const c of new Set([...(it.category ? [it.category] : []), ...it.top.map((t) => t.category), ...categories]))
+      select.append(new Option(c, c, false, c === it.category));
+    const catLabel = document.createElement('label');
+    catLabel.append('category ', select);
+    const fields = left.querySelector('.fields');
+    fields.append(catLabel);
+    for (const f of ['brand', 'mpn', 'gtin']) {
+      const l = document.createElement('label');
+      const i = document.createElement('input');
+      i.name = f;
+      i.size = 14;
+      i.value = it.fields[f] ?? '';
+      l.append(`${f} `, i);
+      fields.append(l);
+    }
+    for (const x of fields.querySelectorAll('input, select')) x.disabled = !canAct();
+    const right = document.createElement('div');
+    if (canAct()) {
+      right.append(
+        button(
+          'Save decision',
+          async () => {
+            const body = { category: select.value, fields: Object.fromEntries(['brand', 'mpn', 'gtin'].map((f) => [f, card.elements[f].value])) };
+            const r = await api(`/console/api/review/${it.id}`, { method: 'POST', body });
+            const done = Object.assign(document.createElement('p'), {
+              textContent: `${it.key}: ${r.label.decision} → ${r.label.category}, sent to ${r.sentTo.map((s) => s.stream).join(', ')}`,
+              tabIndex: -1,
+            });
+            done.setAttribute('role', 'status');
+            card.replaceChildren(done);
+            // Keyboard review goes on with the next item; the status line is read out either way.
+            const next = card.nextElementSibling?.querySelector('select');
+            (next ?? done).focus();
+          },
+          'admin-only',
+        ),
+      );
+    } else right.append(Object.assign(document.createElement('span'), { className: 'muted', textContent: 'read only' }));
+    card.append(left, right);
+    host.append(card);
+  }
+}
