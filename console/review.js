@@ -1,12 +1,37 @@
 // The review queue: undecided items, each a form to confirm or correct.
 import { api } from './api.js';
+import { showError } from './app.js';
 import { $, button, canAct } from './ui.js';
 
-export async function showReview() {
-  const { items, categories } = await api('/console/api/review');
+// The page shown: the id it starts after ('' = the oldest) and how many undecided items come before it.
+let at = { after: '', offset: 0 };
+const earlier = []; // the pages before it, for "Previous page"
+
+/** One page of undecided items (the server's 50, oldest first), with where it is among all of them. */
+export async function showReview(after = at.after, offset = at.offset) {
+  const { items, categories, total, next } = await api(`/console/api/review${after ? `?after=${encodeURIComponent(after)}` : ''}`);
+  at = { after, offset };
+  if (!after) earlier.length = 0;
+  $('#review-count').textContent = items.length
+    ? `Items ${offset + 1}–${offset + items.length} of ${total} undecided, oldest first.`
+    : total
+      ? `No items on this page; ${total} undecided in all.`
+      : '';
+  $('#review-first').disabled = !after;
+  $('#review-first').onclick = () => showReview('', 0).catch(showError);
+  $('#review-previous').disabled = !earlier.length;
+  $('#review-previous').onclick = () => {
+    const p = earlier.pop();
+    return showReview(p.after, p.offset).catch(showError);
+  };
+  $('#review-next').disabled = !next;
+  $('#review-next').onclick = () => {
+    earlier.push(at);
+    return showReview(next, offset + items.length).catch(showError);
+  };
   const host = $('#review-items');
   host.replaceChildren();
-  if (!items.length) host.innerHTML = '<p class="muted">Nothing to review.</p>';
+  if (!items.length) host.innerHTML = `<p class="muted">${total ? 'No newer items.' : 'Nothing to review.'}</p>`;
   for (const it of items) {
     const card = document.createElement('form');
     card.className = 'card';

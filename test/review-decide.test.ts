@@ -6,7 +6,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
-import { decideReview, listReview } from '../lib/console/review.js';
+import { decideReview } from '../lib/console/review.js';
+import { listReview } from '../lib/console/review-list.js';
 import { Keys } from '../lib/redis/keys.js';
 import { serverTimeMs } from '../lib/redis/server-time.js';
 import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.js';

@@ -12,7 +12,7 @@ import { pipelineGraph } from './graph.js';
 import { CONSOLE_DEFAULTS, type ConsoleOptions } from './options.js';
 import { createPrometheus } from './prometheus.js';
 import { recentProducts, traceProduct } from './products.js';
-import { listReview } from './review.js';
+import { reviewPage } from './review-list.js';
 import { ConsoleSampler } from './sampler.js';
 import { loadAssets } from './static.js';
 import { workersView } from './workers.js';
@@ -150,7 +150,20 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     return { entry, envelope: d.envelope ?? null, decodeError: d.error ?? null };
   });
 
-  app.get('/console/api/review', { onRequest: read }, async () => ({ items: await listReview(redis, keys), categories: reviewCategories(config) }));
+  // A page of undecided items (oldest first) after `after`, with how many there are in all; listing delivers only what it shows.
+  app.get<{ Querystring: { after?: string; count?: number } }>(
+    '/console/api/review',
+    {
+      onRequest: read,
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { after: { type: 'string', pattern: '^\\d+-\\d+$' }, count: { type: 'integer', minimum: 1, maximum: 200 } },
+        },
+      },
+    },
+    async (req) => ({ ...(await reviewPage(redis, keys, { after: req.query.after, count: req.query.count })), categories: reviewCategories(config) }),
+  );
   app.get<{ Params: { id: string } }>('/console/api/products/:id', { onRequest: read }, async (req) =>
     traceProduct(redis, config, keys, req.params.id, undefined, o.maxBulk),
   );

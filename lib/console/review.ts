@@ -1,8 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
-import { BadRecordError, DecodeError, errorMessage, RouteError } from '../core/errors.js';
-import { deadLetterForward } from '../stream/deadletter.js';
-import { handOff } from '../stream/handoff.js';
+import { BadRecordError, RouteError } from '../core/errors.js';
 import type { StreamStatus } from '../ops/inspect.js';
 import type { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
@@ -125,37 +123,6 @@ export function reviewView(id: string, env: Envelope, deliveries: number): Revie
   }
   if (item.top.length === 0 && item.category) item.top = [{ category: item.category, confidence: item.confidence ?? NaN }];
   return item;
-}
-
-/**
- * The review items the console has not decided yet, oldest first: new entries are first read into
- * the group's pending list (XREADGROUP ... '>' without BLOCK, on the shared command connection),
- * then the pending list is listed. An entry stays pending until a decision acks it.
- */
-export async function listReview(redis: Redis, keys: Keys, count = 50, stream = 'review'): Promise<ReviewItem[]> {
-  const key = keys.stream(stream);
-  await ensureReviewGroup(redis, keys, stream);
-  await redis.xreadgroup('GROUP', REVIEW_GROUP, REVIEW_GROUP, 'COUNT', count, 'STREAMS', key, '>');
-  const pending = (await redis.xpending(key, REVIEW_GROUP, '-', '+', count)) as [string, string, number, number][];
-  const items = await Promise.all(
-    pending.map(async ([id, , , deliveries]) => {
-      const reply = (await redis.xrangeBuffer(key, id, id)) as unknown as [Buffer, Buffer[] | null][];
-      const [entry] = toEntries(reply);
-      if (!entry) return undefined; // trimmed: nothing left to review
-      try {
-        const { payload } = entryFields(entry.fields);
-        if (!payload) throw new DecodeError('no envelope field');
-        return reviewView(id, decodeEnvelope(payload), Number(deliveries));
-      } catch (err) {
-        // One entry that does not decode had failed the whole list (500) until someone acked it by
-        // hand: it goes to the DLQ as a stage's undecodable entry does, acked in the same step.
-        const dl = deadLetterForward(entry, stream, stream, keys.dlq, { reason: 'undecodable', error: errorMessage(err), deliveries: Number(deliveries) });
-        await handOff(redis, { stream: key, group: REVIEW_GROUP, fenceKey: keys.fence(REVIEW_GROUP) }, [dl]);
-        return undefined;
-      }
-    }),
-  );
-  return items.filter((i): i is ReviewItem => !!i);
 }
 
 /**

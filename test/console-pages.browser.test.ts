@@ -1,0 +1,83 @@
+/**
+ * The console's pages in a real browser (Debian's headless Chromium through playwright-core, as
+ * test/console.browser.test.ts), against a real `pipeline serve` and Redis with no workers: paging,
+ * errors shown rather than thrown, busy buttons, layout with long text, empty states.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { Keys } from '../lib/redis/keys.js';
+import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.js';
+import { client, randomPipeline, startRedis } from './helpers/redis.js';
+import { ADMIN, reviewConfig, startConsole } from './helpers/console.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+const server = await startRedis();
+const redis = client(server.url);
+const pipeline = randomPipeline('cp');
+const keys = new Keys(pipeline);
+const config = reviewConfig(server.url, pipeline);
+const { app, url } = await startConsole(config, { sampleIntervalMs: 250 });
+const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+
+/** A page signed in as admin on `tab`; uncaught errors of the page are collected in `errors`. */
+async function open(tab: string): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+  page.setDefaultTimeout(10_000);
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.goto(`${url}/#${tab}`);
+  await page.fill('#token', ADMIN);
+  await page.click('#login button[type=submit]');
+  await page.waitForSelector('#who:has-text("·")');
+  return { page, errors };
+}
+
+/** `n` items as classify sends them to review. */
+async function toReview(n: number): Promise<void> {
+  const p = redis.pipeline();
+  for (let i = 0; i < n; i++) {
+    const env: Envelope = {
+      ...newEnvelope({ id: `r${i}`, title: `blue thing ${i}` }),
+      outputs: { classify: { category: 'audio', confidence: 0.4 } },
+      hops: [{ stage: 'classify', consumer: 'c', readAt: 1, doneAt: 2, batch: 1 }],
+    };
+    p.xadd(keys.stream('review'), '*', 'k', `r${i}`, 'e', encodeEnvelope(env));
+  }
+  await p.exec();
+}
+
+test('review: 60 undecided items show as "1–50 of 60"; Next page reaches the newest, Previous goes back (only the 50 oldest had been reachable)', async () => {
+  await toReview(60);
+  const { page, errors } = await open('review');
+  await page.waitForSelector('#review-count:has-text("Items 1–50 of 60")');
+  assert.is(await page.locator('#review-items form.card').count(), 50);
+  assert.ok(await page.isDisabled('#review-previous'));
+  await page.click('#review-next');
+  await page.waitForSelector('#review-count:has-text("Items 51–60 of 60")');
+  assert.ok(await page.isVisible('form.card[data-key="r59"]'), 'the newest item is on the second page');
+  assert.ok(await page.isDisabled('#review-next'), 'nothing newer');
+  await page.click('#review-previous');
+  await page.waitForSelector('#review-count:has-text("Items 1–50 of 60")');
+  assert.ok(await page.isVisible('form.card[data-key="r0"]'));
+  assert.equal(errors, []);
+  await page.close();
+});
+
+test.after(async () => {
+  await browser.close();
+  await app.close();
+  redis.disconnect();
+  await server.stop();
+});
+test.run();

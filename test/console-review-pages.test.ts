@@ -1,0 +1,90 @@
+/**
+ * The review list through the console's API: pages of undecided items, oldest first, with how
+ * many there are in all; listing a page again delivers nothing new to the console group.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Keys } from '../lib/redis/keys.js';
+import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.js';
+import { client, randomPipeline, startRedis } from './helpers/redis.js';
+import { ADMIN, auth, READ, reviewConfig, startConsole } from './helpers/console.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+const pipeline = randomPipeline('rp');
+const keys = new Keys(pipeline);
+const config = reviewConfig(server.url, pipeline);
+const { app, url } = await startConsole(config);
+
+/** `n` items as classify sends them to review (not sure of the category). */
+async function toReview(n: number, from = 0): Promise<void> {
+  const p = redis.pipeline();
+  for (let i = from; i < from + n; i++) {
+    const env: Envelope = {
+      ...newEnvelope({ id: `r${i}`, title: `blue thing ${i}` }),
+      outputs: { classify: { category: 'audio', confidence: 0.4 } },
+      hops: [{ stage: 'classify', consumer: 'c', readAt: 1, doneAt: 2, batch: 1 }],
+    };
+    p.xadd(keys.stream('review'), '*', 'k', `r${i}`, 'e', encodeEnvelope(env));
+  }
+  await p.exec();
+}
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const page = async (query = ''): Promise<any> => {
+  const res = await fetch(`${url}/console/api/review${query}`, { headers: auth(READ) });
+  assert.is(res.status, 200, await res.clone().text());
+  return res.json();
+};
+const pel = async () => Number(((await redis.xpending(keys.stream('review'), 'console')) as [number])[0]);
+
+test('120 undecided items: pages of 50 oldest first, "of 120", the newest reachable; a page listed again delivers nothing new (each visit had moved 50 more into the pending list, and only the 50 oldest were ever shown)', async () => {
+  await toReview(120);
+  const first = await page();
+  assert.is(first.total, 120, 'how many are undecided in all');
+  assert.equal(
+    first.items.map((i: { key: string }) => i.key),
+    Array.from({ length: 50 }, (_, i) => `r${i}`),
+  );
+  assert.is(await pel(), 50, 'only what the page shows is delivered');
+  for (let visit = 0; visit < 3; visit++) await page();
+  assert.is(await pel(), 50, 'visiting the first page again delivers nothing new');
+  const second = await page(`?after=${first.next}`);
+  assert.equal(second.items[0].key, 'r50');
+  assert.is(second.items.length, 50);
+  const third = await page(`?after=${second.next}`);
+  assert.equal(
+    third.items.map((i: { key: string }) => i.key),
+    Array.from({ length: 20 }, (_, i) => `r${100 + i}`),
+    'the newest items are reachable',
+  );
+  assert.is(third.next, null, 'the last page says so');
+  assert.is(await pel(), 120);
+  assert.is(third.total, 120);
+});
+
+test('a decision made on the second page leaves one fewer in all; count and after are checked', async () => {
+  const second = await page(`?count=10&after=${(await page('?count=50')).next}`);
+  assert.is(second.items.length, 10);
+  const it = second.items[0];
+  const res = await fetch(`${url}/console/api/review/${it.id}`, {
+    method: 'POST',
+    headers: { ...auth(ADMIN), 'content-type': 'application/json' },
+    body: JSON.stringify({ category: 'audio' }),
+  });
+  assert.is(res.status, 200, await res.text());
+  const again = await page(`?count=10&after=${(await page('?count=50')).next}`);
+  assert.is(again.total, 119);
+  assert.not.ok(
+    again.items.some((i: { id: string }) => i.id === it.id),
+    'the decided item is gone from its page',
+  );
+  assert.is((await fetch(`${url}/console/api/review?count=0`, { headers: auth(READ) })).status, 400);
+  assert.is((await fetch(`${url}/console/api/review?after=nope`, { headers: auth(READ) })).status, 400);
+});
+
+test.after(async () => {
+  await app.close();
+  redis.disconnect();
+  await server.stop();
+});
+test.run();
