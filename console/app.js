@@ -50,7 +50,8 @@ function signIn(message = '') {
 
 function onSample(sample) {
   $('#sampled-at').textContent = new Date(sample.at).toLocaleTimeString();
-  $('#stored').textContent = sample.stored;
+  // Another sink's products are not counted (as `pipeline status` says): not 0.
+  $('#stored').textContent = sample.stored ?? `in the ${sample.sink} sink`;
   $('#dlq-total').textContent = sample.dlq;
   $('#dlq-badge').textContent = sample.dlq || '';
   // Entries not decided yet, not the stream's length (decided ones stay in the stream).

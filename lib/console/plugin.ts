@@ -18,6 +18,7 @@ import { loadAssets } from './static.js';
 import { workersView } from './workers.js';
 import { scanDeadLetters, decodeDeadLetter, getDeadLetter, tallyDeadLetters } from '../ops/dlq.js';
 import { sharedWhileSame } from './shared-result.js';
+import { storedLookup, storeSink } from './stored.js';
 
 const read = requireRole('read');
 
@@ -30,12 +31,16 @@ const read = requireRole('read');
  */
 export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleOptions> = {}): Promise<void> {
   const o: ConsoleOptions = { ...CONSOLE_DEFAULTS, ...opts };
-  const { config, keys, redis, logger } = app.pipeline;
+  const { config, keys, redis, logger, readProduct } = app.pipeline;
+  // Stored products come from the store's sink: the Redis hash, or the server's product reader (Postgres).
+  const sink = storeSink(config);
+  const lookup = storedLookup(sink, (id) => redis.hgetall(keys.product(id)), readProduct);
   const log = logger.child({ component: 'console' });
   const sampler = new ConsoleSampler({
     redis,
     config,
     logger: log,
+    sink,
     intervalMs: o.sampleIntervalMs,
     historyMs: o.historyMs,
     latencySampleSize: o.latencySampleSize,
@@ -165,7 +170,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     async (req) => ({ ...(await reviewPage(redis, keys, { after: req.query.after, count: req.query.count })), categories: reviewCategories(config) }),
   );
   app.get<{ Params: { id: string } }>('/console/api/products/:id', { onRequest: read }, async (req) =>
-    traceProduct(redis, config, keys, req.params.id, undefined, o.maxBulk),
+    traceProduct(redis, config, keys, req.params.id, undefined, o.maxBulk, lookup),
   );
   app.get<{ Querystring: { category?: string; brand?: string; route?: string; minConfidence?: number; maxConfidence?: number; limit?: number } }>(
     '/console/api/products',
@@ -185,7 +190,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
         },
       },
     },
-    async (req) => ({ products: await recentProducts(redis, keys, req.query) }),
+    async (req) => ({ products: await recentProducts(redis, keys, req.query, lookup) }),
   );
   app.get('/console/api/workers', { onRequest: read }, async () => workersView(redis, config, keys));
   app.get('/console/api/audit', { onRequest: read }, async () => ({ actions: await readAudit(redis, keys) }));

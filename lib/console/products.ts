@@ -5,6 +5,7 @@ import { decodeEnvelope, entryFields, type Envelope } from '../stream/codec.js';
 import { toEntries } from '../stream/entries.js';
 import { scanDeadLetters, decodeDeadLetter } from '../ops/dlq.js';
 import { hopTimings, type HopTiming } from './hops.js';
+import { storedLookup, type StoredLookup } from './stored.js';
 
 /** Where a product is now, as far as Redis still tells. */
 export type ProductState = 'stored' | 'in_flight' | 'review' | 'dead_lettered' | 'unknown';
@@ -45,26 +46,37 @@ async function findInStream(redis: Redis, key: string, id: string, scan: number)
   return out;
 }
 
+/** The Redis sink's lookup (the product hash): the default where no other is given. */
+const redisLookup = (redis: Redis, keys: Keys): StoredLookup =>
+  storedLookup(
+    'redis',
+    (id) => redis.hgetall(keys.product(id)),
+    async () => null,
+  );
+
 /**
- * One product's trip: the stored document (redis sink) with its hops and every stage's output;
- * else its newest envelope on a stage or terminal stream (the newest `scan` entries of each are
- * searched); its dead letters (the DLQ entries of that key among the newest `dlqScanLimit`, at most 50).
+ * One product's trip: the stored document (from the store's sink: `lookup`, the Redis hash by
+ * default) with its hops and every stage's output; else its newest envelope on a stage or terminal
+ * stream (the newest `scan` entries of each are searched); its dead letters (the DLQ entries of
+ * that key among the newest `dlqScanLimit`, at most 50).
  */
-export async function traceProduct(redis: Redis, config: ResolvedConfig, keys: Keys, id: string, scan = 1000, dlqScanLimit = 10_000): Promise<ProductTrace> {
+export async function traceProduct(
+  redis: Redis,
+  config: ResolvedConfig,
+  keys: Keys,
+  id: string,
+  scan = 1000,
+  dlqScanLimit = 10_000,
+  lookup: StoredLookup = redisLookup(redis, keys),
+): Promise<ProductTrace> {
   const out: ProductTrace = { id, state: 'unknown', hops: [], outputs: {}, deadLetters: [] };
-  const hash = await redis.hgetall(keys.product(id));
+  const stored = await lookup(id);
   let env: Pick<Envelope, 'hops' | 'outputs' | 'producedAt' | 'input'> | undefined;
-  if (Object.keys(hash).length) {
-    const { doc, ...fields } = hash;
-    out.stored = fields;
+  if (stored) {
+    out.stored = stored.fields;
     out.state = 'stored';
-    try {
-      const d = JSON.parse(doc ?? '{}') as Partial<Envelope>;
-      if (Array.isArray(d.hops) && typeof d.producedAt === 'number')
-        env = { hops: d.hops, outputs: d.outputs ?? {}, producedAt: d.producedAt, input: d.input! };
-    } catch {
-      // A document that does not parse: the fields still show.
-    }
+    const d = (stored.doc ?? {}) as Partial<Envelope>;
+    if (Array.isArray(d.hops) && typeof d.producedAt === 'number') env = { hops: d.hops, outputs: d.outputs ?? {}, producedAt: d.producedAt, input: d.input! };
   }
   const streams = [...new Set([...config.stages.map((s) => s.input), ...config.streams.terminal])];
   const found = await Promise.all(streams.map(async (s) => ({ s, hits: await findInStream(redis, keys.stream(s), id, scan) })));
@@ -123,8 +135,19 @@ export interface RecentFilter {
   scan?: number;
 }
 
-/** Recently stored products, newest first, from the completion stream `{p}:done` and the stored documents; filtered. */
-export async function recentProducts(redis: Redis, keys: Keys, f: RecentFilter = {}): Promise<RecentProduct[]> {
+/** Stored products looked up at a time while filling a page of recent ones. */
+const LOOKUP_CHUNK = 50;
+
+/**
+ * Recently stored products, newest first, from the completion stream `{p}:done` and the store's
+ * sink (`lookup`, the Redis hash by default); filtered.
+ */
+export async function recentProducts(
+  redis: Redis,
+  keys: Keys,
+  f: RecentFilter = {},
+  lookup: StoredLookup = redisLookup(redis, keys),
+): Promise<RecentProduct[]> {
   const rows = (await redis.xrevrange(keys.extra('done'), '+', '-', 'COUNT', f.scan ?? 500)) as [string, string[]][];
   const ids: string[] = [];
   const seen = new Set<string>();
@@ -137,33 +160,34 @@ export async function recentProducts(redis: Redis, keys: Keys, f: RecentFilter =
     ids.push(k);
   }
   const limit = f.limit ?? 50;
+  const same = (a: string | undefined, b: string) => (a ?? '').toLowerCase() === b.toLowerCase();
   const out: RecentProduct[] = [];
-  const fetched = await Promise.all(ids.map((id) => redis.hmget(keys.product(id), 'category', 'brand', 'mpn', 'confidence', 'reviewedBy', 'storedAt', 'doc')));
-  ids.forEach((id, i) => {
-    const [category, brand, mpn, confidence, reviewedBy, storedAt, doc] = fetched[i]!;
-    if (category === null && doc === null) return; // no longer stored
-    let route: string[];
-    try {
-      route = (JSON.parse(doc ?? '{}') as { route?: string[] }).route ?? [];
-    } catch {
-      route = [];
-    }
-    const p: RecentProduct = {
-      id,
-      category: category ?? undefined,
-      brand: brand ?? undefined,
-      mpn: mpn ?? undefined,
-      confidence: confidence === null ? undefined : Number(confidence),
-      reviewedBy: reviewedBy ?? undefined,
-      storedAt: storedAt === null ? undefined : Number(storedAt),
-      route,
-    };
-    if (f.category && p.category !== f.category) return;
-    if (f.brand && (p.brand ?? '').toLowerCase() !== f.brand.toLowerCase()) return;
-    if (f.route && !route.includes(f.route)) return;
-    if (f.minConfidence !== undefined && !(p.confidence !== undefined && p.confidence >= f.minConfidence)) return;
-    if (f.maxConfidence !== undefined && !(p.confidence !== undefined && p.confidence <= f.maxConfidence)) return;
-    if (out.length < limit) out.push(p);
-  });
+  // A chunk at a time, until the page is full: a lookup per product (a Postgres query for that sink).
+  for (let at = 0; at < ids.length && out.length < limit; at += LOOKUP_CHUNK) {
+    const chunk = ids.slice(at, at + LOOKUP_CHUNK);
+    const found = await Promise.all(chunk.map((id) => lookup(id)));
+    chunk.forEach((id, i) => {
+      const s = found[i];
+      if (!s) return; // no longer stored
+      const v = s.fields;
+      const route = Array.isArray(s.doc?.route) ? (s.doc.route as string[]) : [];
+      const p: RecentProduct = {
+        id,
+        category: v.category,
+        brand: v.brand,
+        mpn: v.mpn,
+        confidence: v.confidence === undefined ? undefined : Number(v.confidence),
+        reviewedBy: v.reviewedBy,
+        storedAt: v.storedAt === undefined ? undefined : Number(v.storedAt),
+        route,
+      };
+      if (f.category && p.category !== f.category) return;
+      if (f.brand && !same(p.brand, f.brand)) return;
+      if (f.route && !route.includes(f.route)) return;
+      if (f.minConfidence !== undefined && !(p.confidence !== undefined && p.confidence >= f.minConfidence)) return;
+      if (f.maxConfidence !== undefined && !(p.confidence !== undefined && p.confidence <= f.maxConfidence)) return;
+      if (out.length < limit) out.push(p);
+    });
+  }
   return out;
 }

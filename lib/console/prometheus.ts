@@ -2,6 +2,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ResolvedConfig } from '../config/types.js';
 import { METRIC_CATALOG, type MetricSpec } from '../observe/metrics.js';
 import type { ConsoleSample } from './sampler.js';
+import { storeSink } from './stored.js';
 
 /**
  * The Prometheus name statsd_exporter gives a StatsD metric under deploy/statsd/mapping.yml
@@ -54,7 +55,8 @@ export function createPrometheus(config: ResolvedConfig, latest: () => ConsoleSa
   gauge('group.pending', ['stage'], (g, s) => s.stages.forEach((st) => g.set({ stage: st.stage }, st.pending)));
   gauge('group.consumers', ['stage'], (g, s) => s.stages.forEach((st) => g.set({ stage: st.stage }, st.consumers)));
   gauge('dlq.length', [], (g, s) => g.set(s.dlq));
-  gauge('store.products', [], (g, s) => g.set(s.stored));
+  // Only the Redis sink's products are counted: an unset gauge without labels reads 0, which another sink's store is not.
+  if (storeSink(config) === 'redis') gauge('store.products', [], (g, s) => g.set(s.stored ?? 0));
   // Counters from Redis' own counts: increased by what Redis counted since the last scrape.
   const counter = (name: string, value: (t: NonNullable<ConsoleSample['totals']>[number]) => number | null) => {
     const m = spec(name);

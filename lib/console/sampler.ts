@@ -43,7 +43,10 @@ export interface ConsoleSample {
   /** Terminal streams (review): their lengths, and for review the entries not decided yet (`open`). */
   terminal: { stream: string; length: number; open?: number }[];
   dlq: number;
-  stored: number;
+  /** Products in the Redis store; null when the store's sink is another (`sink`), which the sampler does not count. */
+  stored: number | null;
+  /** The store stage's sink (`redis`, `postgres`, ...). */
+  sink: string;
   /** Per stage, Redis' own counts: entries the group ever read (entries-read; null when Redis cannot tell) and pending now. */
   totals: { stage: string; read: number | null; pending: number }[];
 }
@@ -52,6 +55,8 @@ export interface ConsoleSamplerOptions {
   redis: Redis;
   config: ResolvedConfig;
   logger: Logger;
+  /** The store stage's sink: `stored` is counted only for `redis` (the products set), else null. @defaultValue 'redis' */
+  sink?: string;
   /** How often to sample. @defaultValue 5000 (console.sampleIntervalMs) */
   intervalMs?: number;
   /** History kept in Redis: the series stream is capped at historyMs / intervalMs entries (XADD MAXLEN ~). @defaultValue 3600000 (1 hour) */
@@ -245,7 +250,9 @@ export class ConsoleSampler {
         .filter((s) => !s.stage)
         .map((s) => ({ stream: s.stream, length: s.length, ...(s.stream === 'review' ? { open: undecidedReviews(s) } : {}) })),
       dlq: status.dlq,
-      stored: status.stored,
+      // The products set counts the Redis sink's products only: 0 for a Postgres store had read as "nothing stored".
+      stored: (this.o.sink ?? 'redis') === 'redis' ? status.stored : null,
+      sink: this.o.sink ?? 'redis',
     };
   }
 }

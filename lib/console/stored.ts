@@ -1,0 +1,56 @@
+import type { ResolvedConfig } from '../config/types.js';
+import type { ProductReader } from '../api/server.js';
+
+/** The store stage's sink (`settings.sink` of the stage of kind `store`; `redis` when unset), as `pipeline status` names it. */
+export function storeSink(config: Pick<ResolvedConfig, 'stages'>): string {
+  return String(config.stages.find((s) => s.kind === 'store')?.settings.sink ?? 'redis');
+}
+
+/** A stored product as the console shows it, from any sink. */
+export interface StoredView {
+  /** The stored fields beside the document (category, brand, mpn, ..., storedAt), as text. */
+  fields: Record<string, string>;
+  /** The stored document (input, outputs, route, producedAt, hops), when it parses. */
+  doc?: Record<string, unknown>;
+}
+
+/**
+ * Reads a stored product for the console: the Redis hash when the sink is `redis` (its indexed
+ * fields, reviewedBy and confidence among them), else the server's product reader (the one
+ * `GET /v1/products/:id` answers from: a Postgres row as `pipeline export` writes it). The console
+ * had read only the Redis hash, so a product stored in Postgres showed as "unknown".
+ */
+export type StoredLookup = (id: string) => Promise<StoredView | null>;
+
+export function storedLookup(sink: string, readHash: (id: string) => Promise<Record<string, string>>, readProduct: ProductReader): StoredLookup {
+  if (sink === 'redis')
+    return async (id) => {
+      const { doc, ...fields } = await readHash(id);
+      if (!Object.keys(fields).length && doc === undefined) return null;
+      return { fields, doc: parse(doc) };
+    };
+  return async (id) => {
+    const rec = await readProduct(id);
+    if (!rec) return null;
+    const { doc, ...rest } = rec;
+    const fields: Record<string, string> = {};
+    for (const [k, v] of Object.entries(rest)) if (v !== null && v !== undefined) fields[k] = typeof v === 'object' ? JSON.stringify(v) : String(v);
+    const d = doc && typeof doc === 'object' ? (doc as Record<string, unknown>) : undefined;
+    // Beside the sink's columns, what the Redis hash indexes and the console lists: the reviewer and the last confidence.
+    const outputs = (d?.outputs ?? {}) as Record<string, Record<string, unknown> | undefined>;
+    if (typeof outputs.review?.reviewedBy === 'string') fields.reviewedBy ??= outputs.review.reviewedBy;
+    const route = Array.isArray(d?.route) ? (d.route as string[]) : Object.keys(outputs);
+    for (const stage of route) if (typeof outputs[stage]?.confidence === 'number') fields.confidence = String(outputs[stage]!.confidence);
+    if (fields.storedAt && !/^\d+$/.test(fields.storedAt)) fields.storedAt = String(Date.parse(fields.storedAt));
+    return { fields, doc: d };
+  };
+}
+
+function parse(doc: string | undefined): Record<string, unknown> | undefined {
+  try {
+    const d = JSON.parse(doc ?? '{}') as unknown;
+    return d && typeof d === 'object' ? (d as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined; // a document that does not parse: the fields still show
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The console with the Postgres sink: a product's trace, the recent list and the overview read the
+ * store through the server's product reader (as GET /v1/products/:id does), not the Redis hash.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import pg from 'pg';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { resolveConfig } from '../lib/config/load.js';
+import type { PipelineConfig } from '../lib/config/types.js';
+import { Keys } from '../lib/redis/keys.js';
+import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
+import { migrate } from '../stages/sinks/migrations/migrate.js';
+import { auth, READ, startConsole } from './helpers/console.js';
+import { FAST, startWorkers, stopAll } from './helpers/pipeline.js';
+import { findPostgresBin, PostgresServer } from './helpers/postgres.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+
+const pgBin = findPostgresBin();
+if (!pgBin) {
+  console.log('SKIP console-postgres.test.ts: PostgreSQL server binaries not found (apt-get install -y postgresql, or set PG_BIN)');
+  process.exit(0);
+}
+
+const redisServer = await startRedis();
+const redis = client(redisServer.url);
+const pgServer = await new PostgresServer({ bin: pgBin }).start();
+const pipeline = randomPipeline('cpg');
+const keys = new Keys(pipeline);
+const dbUrl = await pgServer.createDatabase(pipeline);
+const pool = new pg.Pool({ connectionString: dbUrl, max: 2 });
+pool.on('error', () => undefined); // the server is stopped at the end under idle connections
+await migrate(pool);
+const RAW = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
+const config = resolveConfig(
+  {
+    ...RAW,
+    pipeline,
+    defaults: { ...RAW.defaults, ...FAST },
+    stages: RAW.stages.map((s) => (s.kind === 'store' ? { ...s, settings: { sink: 'postgres', postgresUrl: dbUrl, postgresConnectTimeoutMs: 1000 } } : s)),
+  },
+  'test',
+  { env: { REDIS_URL: redisServer.url } },
+);
+const workers = startWorkers(config);
+const { app, url } = await startConsole(config, { sampleIntervalMs: 200 });
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const get = async (path: string): Promise<any> => {
+  const res = await fetch(`${url}${path}`, { headers: auth(READ) });
+  assert.is(res.status, 200, `${path}: ${await res.clone().text()}`);
+  return res.json();
+};
+
+test('a product stored in Postgres: its trace says stored with the hops, the recent list has it, the overview says "in the postgres sink" (they had said unknown, nothing, stored 0)', async () => {
+  for (const id of ['pg1', 'pg2'])
+    await redis.xadd(keys.stream('in'), '*', 'k', id, 'e', encodeEnvelope(newEnvelope({ id, title: 'Koss EQ50 3-Band Stereo Equalizer' })));
+  await waitFor('both stored in postgres', async () => (await pool.query('SELECT count(*)::int AS n FROM products')).rows[0].n === 2, 20_000);
+  assert.is((await get('/v1/products/pg1')).status, 'stored', 'the API says stored');
+  assert.is(await redis.scard(keys.products), 0, 'nothing in the Redis store: the console must read Postgres');
+
+  const trace = await get('/console/api/products/pg1');
+  assert.is(trace.state, 'stored');
+  assert.ok(trace.stored.category, 'the stored category shows');
+  assert.ok(trace.hops.length >= 1 && trace.hops[0].stage === 'preprocess', 'hops from the stored document');
+
+  const { products } = await get('/console/api/products');
+  assert.equal(products.map((p: { id: string }) => p.id).sort(), ['pg1', 'pg2']);
+  assert.ok(products[0].route.includes('store'), 'the route from the stored document');
+  assert.ok(products[0].storedAt > Date.now() - 60_000, 'storedAt as ms');
+
+  let stats = await get('/console/api/stats');
+  await waitFor('a sample after the products were stored', async () => (stats = await get('/console/api/stats')).at > Date.now() - 1000, 5_000);
+  assert.is(stats.stored, null, 'not counted: not 0');
+  assert.is(stats.sink, 'postgres');
+  const metrics = await (await fetch(`${url}/metrics`, { headers: auth(READ) })).text();
+  assert.not.match(metrics, /pipeline_store_products\{[^}]*\} 0/, '/metrics does not say 0 stored either');
+});
+
+test.after(async () => {
+  await app.close();
+  await stopAll(workers);
+  await pool.end();
+  await pgServer.stop();
+  redis.disconnect();
+  await redisServer.stop();
+});
+test.run();
