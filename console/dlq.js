@@ -24,6 +24,14 @@ async function dlqAction(kind, body) {
   $('#dlq-result').textContent = text;
   return r;
 }
+async function showEntry(id) {
+  const full = await api(`/console/api/dlq/${id}`);
+  $('#dlq-detail').hidden = false;
+  $('#dlq-detail').textContent = JSON.stringify(full, null, 2);
+  $('#dlq-detail').focus();
+  $('#dlq-detail').scrollIntoView({ block: 'nearest' });
+}
+
 export async function showDlq(after = '') {
   const query = `count=${DLQ_PAGE}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
   const [d, audit] = await Promise.all([api(`/console/api/dlq?${query}`), api('/console/api/audit')]);
@@ -76,13 +84,10 @@ export async function showDlq(after = '') {
     const link = document.createElement('a');
     link.href = '#dlq';
     link.textContent = e.id;
-    link.addEventListener('click', async (ev) => {
+    // An entry replayed or purged since the page was drawn answers 404: said on the page (it had been an uncaught error, nothing shown).
+    link.addEventListener('click', (ev) => {
       ev.preventDefault();
-      const full = await api(`/console/api/dlq/${e.id}`);
-      $('#dlq-detail').hidden = false;
-      $('#dlq-detail').textContent = JSON.stringify(full, null, 2);
-      $('#dlq-detail').focus();
-      $('#dlq-detail').scrollIntoView({ block: 'nearest' });
+      showEntry(e.id).catch(showError);
     });
     idCell.append(link);
     tr.append(cell, idCell, td(e.key), td(e.stage), td(e.reason), td(e.deliveries, 'num'), td(e.error));

@@ -9,7 +9,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { Keys } from '../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
-import { ADMIN, reviewConfig, startConsole } from './helpers/console.js';
+import { addDeadLetter, ADMIN, reviewConfig, startConsole } from './helpers/console.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = [
@@ -71,6 +71,17 @@ test('review: 60 undecided items show as "1–50 of 60"; Next page reaches the n
   await page.waitForSelector('#review-count:has-text("Items 1–50 of 60")');
   assert.ok(await page.isVisible('form.card[data-key="r0"]'));
   assert.equal(errors, []);
+  await page.close();
+});
+
+test('dead letters: an id clicked after the entry is gone says so on the page (it had been an uncaught error, nothing shown)', async () => {
+  const id = await addDeadLetter(redis, keys, { id: 'gone-1', title: 'Koss EQ50 3-Band Stereo Equalizer' });
+  const { page, errors } = await open('dlq');
+  await page.waitForSelector('#dlq-entries tbody tr:has-text("gone-1")');
+  await redis.xdel(keys.dlq, id); // replayed or purged elsewhere since the page was drawn
+  await page.click('#dlq-entries tbody tr:has-text("gone-1") a');
+  await page.waitForSelector(`#dlq p.error:has-text("no dead letter ${id}")`);
+  assert.equal(errors, [], 'no uncaught error');
   await page.close();
 });
 
