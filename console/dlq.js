@@ -6,24 +6,53 @@ import { $, button, canAct } from './ui.js';
 const DLQ_PAGE = 200;
 let dlqAfter = ''; // the id the shown page starts after ('' = the first page)
 
-/** Run a replay or purge and say what it did: a replay that found nothing to do had looked like success. */
-async function dlqAction(kind, body) {
-  const r = await api(`/console/api/dlq/${kind}`, { method: 'POST', body });
-  const text =
-    kind === 'purge'
-      ? `Purged ${r.purged} dead letter(s).`
-      : `Replayed ${r.replayed.length}` +
-        (r.skipped.length
-          ? `; skipped ${r.skipped.length} (${r.skipped
-              .slice(0, 5)
-              .map((s) => `${s.id}: ${s.why}`)
-              .join('; ')}${r.skipped.length > 5 ? '; …' : ''})`
-          : '') +
-        '.';
-  await showDlq(dlqAfter);
-  $('#dlq-result').textContent = text;
-  return r;
+/** Above this many dead letters, "Replay all" asks first (as Purge always does). */
+const REPLAY_CONFIRM_OVER = 50;
+let running = false; // an action's request is out: a second click sends nothing
+
+/**
+ * Run a replay or purge (`what`: how many, for the progress line) and say what it did: a replay
+ * that found nothing to do had looked like success. While it runs every action button of the view
+ * is disabled and the status line says what is going on (a double click had sent two requests and
+ * shown the second's "Replayed 0"; an 11 s replay showed nothing at all).
+ */
+async function dlqAction(kind, body, what) {
+  if (running) return;
+  running = true;
+  const buttons = [...document.querySelectorAll('#dlq button')].filter((b) => !b.disabled);
+  for (const b of buttons) b.disabled = true;
+  $('#dlq').setAttribute('aria-busy', 'true');
+  $('#dlq-result').textContent = `${kind === 'purge' ? 'Purging' : 'Replaying'} ${what}…`;
+  try {
+    const r = await api(`/console/api/dlq/${kind}`, { method: 'POST', body });
+    const text =
+      kind === 'purge'
+        ? `Purged ${r.purged} dead letter(s).`
+        : `Replayed ${r.replayed.length}` +
+          (r.skipped.length
+            ? `; skipped ${r.skipped.length} (${r.skipped
+                .slice(0, 5)
+                .map((s) => `${s.id}: ${s.why}`)
+                .join('; ')}${r.skipped.length > 5 ? '; …' : ''})`
+            : '') +
+          '.';
+    await showDlq(dlqAfter); // draws the buttons afresh
+    $('#dlq-result').textContent = text;
+    return r;
+  } catch (err) {
+    $('#dlq-result').textContent = '';
+    for (const b of buttons) b.disabled = false;
+    throw err;
+  } finally {
+    running = false;
+    $('#dlq').removeAttribute('aria-busy');
+  }
 }
+const replayAll = (g, sel) =>
+  g.count <= REPLAY_CONFIRM_OVER || confirm(`Replay ${g.count} dead letters of ${g.stage}/${g.reason}?`)
+    ? dlqAction('replay', sel, `${g.count} dead letters`)
+    : Promise.resolve();
+
 async function showEntry(id) {
   const full = await api(`/console/api/dlq/${id}`);
   $('#dlq-detail').hidden = false;
@@ -48,11 +77,14 @@ export async function showDlq(after = '') {
     const sel = { stage: g.stage, reason: g.reason, until: g.newest };
     if (canAct())
       act.append(
-        button(`Replay all ${g.count}`, () => dlqAction('replay', sel), 'admin-only'),
+        // Undecodable entries fail the same way again (the server skips them): no replay offered.
+        g.reason === 'undecodable'
+          ? Object.assign(document.createElement('span'), { className: 'muted', textContent: 'not replayable (does not decode)' })
+          : button(`Replay all ${g.count}`, () => replayAll(g, sel), 'admin-only'),
         ' ',
         button(
           'Purge',
-          () => (confirm(`Purge ${g.count} dead letters of ${g.stage}/${g.reason}?`) ? dlqAction('purge', sel) : Promise.resolve()),
+          () => (confirm(`Purge ${g.count} dead letters of ${g.stage}/${g.reason}?`) ? dlqAction('purge', sel, `${g.count} dead letters`) : Promise.resolve()),
           'danger admin-only',
         ),
       );
@@ -105,9 +137,12 @@ export async function showDlq(after = '') {
       b.dispatchEvent(new Event('change'));
     }
   };
-  $('#dlq-replay-selected').onclick = () => dlqAction('replay', { ids: [...selected] }).catch(showError);
+  $('#dlq-replay-selected').onclick = () => dlqAction('replay', { ids: [...selected] }, `${selected.size} dead letter(s)`).catch(showError);
   $('#dlq-purge-selected').onclick = () =>
-    (confirm(`Purge ${selected.size} dead letters for good?`) ? dlqAction('purge', { ids: [...selected] }) : Promise.resolve()).catch(showError);
+    (confirm(`Purge ${selected.size} dead letters for good?`)
+      ? dlqAction('purge', { ids: [...selected] }, `${selected.size} dead letter(s)`)
+      : Promise.resolve()
+    ).catch(showError);
   sync();
   const list = $('#audit');
   list.replaceChildren(

@@ -6,9 +6,14 @@ export const button = (text, onClick, cls = '') => {
   const b = document.createElement('button');
   b.textContent = text;
   if (cls) b.className = cls;
+  // Disabled while its action runs: a double click sends one request.
   b.addEventListener('click', (e) => {
     e.preventDefault();
-    onClick().catch(showError);
+    if (b.disabled) return;
+    b.disabled = true;
+    onClick()
+      .catch(showError)
+      .finally(() => (b.disabled = false));
   });
   return b;
 };

@@ -85,6 +85,58 @@ test('dead letters: an id clicked after the entry is gone says so on the page (i
   await page.close();
 });
 
+test('dead letters: a double click on Replay selected sends one request and says "Replayed 1." (two went, the second said Replayed 0); Replay all over 50 asks first; undecodable ones offer no replay', async () => {
+  await redis.del(keys.dlq);
+  await addDeadLetter(redis, keys, { id: 'dbl-1', title: 'Koss EQ50 3-Band Stereo Equalizer' });
+  const { page, errors } = await open('dlq');
+  const replays: string[] = [];
+  page.on('request', (r) => void (r.url().endsWith('/console/api/dlq/replay') && replays.push(r.method())));
+  await page.check('#dlq-entries tbody tr:has-text("dbl-1") input[type=checkbox]');
+  await page.dblclick('#dlq-replay-selected');
+  await page.waitForSelector('#dlq-result:has-text("Replayed")');
+  assert.is(await page.textContent('#dlq-result'), 'Replayed 1.');
+  assert.is(replays.length, 1, 'one request');
+
+  await redis.del(keys.dlq);
+  for (let i = 0; i < 51; i++) await addDeadLetter(redis, keys, { id: `many-${i}`, title: 'Koss EQ50 3-Band Stereo Equalizer' }, 'match', 'match');
+  await redis.xadd(
+    keys.dlq,
+    '*',
+    'k',
+    'bad',
+    'e',
+    'x',
+    'stage',
+    'preprocess',
+    'stream',
+    'in',
+    'id',
+    '1-0',
+    'reason',
+    'undecodable',
+    'error',
+    'not msgpack',
+    'deliveries',
+    '1',
+  );
+  await page.click('#tabs button[data-tab=dlq]'); // drawn again
+  const row = page.locator('#dlq-groups tbody tr:has-text("match")');
+  await row.waitFor();
+  const asked: string[] = [];
+  page.once('dialog', (d) => void (asked.push(d.message()), d.dismiss()));
+  await row.locator('button:has-text("Replay all 51")').click();
+  await page.waitForTimeout(300); // a request would have gone by now
+  assert.equal(asked, ['Replay 51 dead letters of match/max_deliveries?']);
+  assert.is(replays.length, 1, 'dismissed: nothing sent');
+  assert.is(await redis.xlen(keys.dlq), 52);
+  const bad = page.locator('#dlq-groups tbody tr:has-text("undecodable")');
+  assert.is(await bad.locator('button:has-text("Replay")').count(), 0, 'no replay for undecodable');
+  assert.match((await bad.textContent()) ?? '', /not replayable/);
+  assert.equal(errors, []);
+  await redis.del(keys.dlq);
+  await page.close();
+});
+
 test.after(async () => {
   await browser.close();
   await app.close();

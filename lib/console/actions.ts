@@ -9,6 +9,9 @@ import type { ConsoleOptions } from './options.js';
 import { decideReview, REVIEW_FIELDS } from './review.js';
 
 const admin = requireRole('admin');
+const UNDECODABLE = 'undecodable';
+/** Why the console does not replay an undecodable dead letter. */
+export const UNDECODABLE_WHY = 'undecodable: the same bytes would fail again and come straight back; purge it (pipeline dlq replay --id replays it anyway)';
 
 /**
  * Which dead letters an action takes: ids, or every one of a reason and/or stage, or all (at most
@@ -82,14 +85,18 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
     if (!ids) return noSelection(reply);
     if (ids.length === 0) return { replayed: [], skipped: [] }; // a selection that matches nothing (purge answers 0 too)
     const entries = await Promise.all(ids.map((id) => getDeadLetter(redis, keys, id)));
+    // An undecodable dead letter's bytes fail the same way again: replayed, it came straight back (a loop with "Replay all").
+    const undecodable = new Set(entries.filter((e) => e?.reason === UNDECODABLE).map((e) => e!.id));
+    const replayable = ids.filter((id) => !undecodable.has(id));
     if (
       await busy(
-        entries.filter((e) => !!e).map((e) => e!.stream),
+        entries.filter((e) => !!e && e.reason !== UNDECODABLE).map((e) => e!.stream),
         reply,
       )
     )
       return reply;
-    const result = await replayDeadLetters(redis, config, { ids }, keys);
+    const result = replayable.length ? await replayDeadLetters(redis, config, { ids: replayable }, keys) : { replayed: [], skipped: [] };
+    result.skipped.push(...[...undecodable].map((id) => ({ id, why: UNDECODABLE_WHY })));
     await audit(
       redis,
       keys,
