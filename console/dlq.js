@@ -4,6 +4,7 @@ import { td, showError } from './app.js';
 import { $, button, canAct } from './ui.js';
 
 const DLQ_PAGE = 200;
+const ERROR_SHOWN = 300; // characters of an error shown in the entries table
 let dlqAfter = ''; // the id the shown page starts after ('' = the first page)
 
 /** Above this many dead letters, "Replay all" asks first (as Purge always does). */
@@ -122,7 +123,10 @@ export async function showDlq(after = '') {
       showEntry(e.id).catch(showError);
     });
     idCell.append(link);
-    tr.append(cell, idCell, td(e.key), td(e.stage), td(e.reason), td(e.deliveries, 'num'), td(e.error));
+    // A long error (up to 2,000 characters) is cut in the table; the whole one is in its tooltip and the entry's detail.
+    const error = td(e.error && e.error.length > ERROR_SHOWN ? `${e.error.slice(0, ERROR_SHOWN)}…` : e.error);
+    if (e.error) error.title = e.error;
+    tr.append(cell, idCell, td(e.key), td(e.stage), td(e.reason), td(e.deliveries, 'num'), error);
     body.append(tr);
   }
   $('#dlq-all').checked = false;

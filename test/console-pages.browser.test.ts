@@ -137,6 +137,51 @@ test('dead letters: a double click on Replay selected sends one request and says
   await page.close();
 });
 
+test('long unbroken text wraps: a 2,000-character error and a long output keep the page as wide as the window (it had been tens of thousands of px)', async () => {
+  await redis.del(keys.dlq);
+  const id = await addDeadLetter(redis, keys, { id: 'wide-1', title: 'Koss EQ50 3-Band Stereo Equalizer' });
+  await redis.xadd(
+    keys.dlq,
+    '*',
+    'k',
+    'wide-2',
+    'e',
+    'x',
+    'stage',
+    'preprocess',
+    'stream',
+    'in',
+    'id',
+    '1-0',
+    'reason',
+    'undecodable',
+    'error',
+    'E'.repeat(2000),
+    'deliveries',
+    '1',
+  );
+  const env: Envelope = {
+    ...newEnvelope({ id: 'wide-3', title: 'T'.repeat(3000) }),
+    outputs: { preprocess: { title: 'T'.repeat(3000) } },
+    hops: [{ stage: 'preprocess', consumer: 'c', readAt: 1, doneAt: 2, batch: 1 }],
+  };
+  await redis.xadd(keys.stream('classify'), '*', 'k', 'wide-3', 'e', encodeEnvelope(env));
+  const { page, errors } = await open('dlq');
+  await page.waitForSelector('#dlq-entries tbody tr:has-text("wide-2")');
+  await page.click(`#dlq-entries tbody tr:has-text("wide-1") a`);
+  await page.waitForSelector('#dlq-detail:has-text("envelope")');
+  const width = () => page.evaluate('document.documentElement.scrollWidth') as Promise<number>;
+  assert.ok((await width()) <= 1366, `dead letters page ${await width()} px wide`);
+  await page.click('#tabs button[data-tab=products]');
+  await page.fill('#find-id', 'wide-3');
+  await page.click('#find button');
+  await page.waitForSelector('#trace .state.in_flight');
+  assert.ok((await width()) <= 1366, `product trace ${await width()} px wide`);
+  assert.equal(errors, []);
+  await redis.xdel(keys.dlq, id);
+  await page.close();
+});
+
 test.after(async () => {
   await browser.close();
   await app.close();
