@@ -3,8 +3,14 @@ import { api } from './api.js';
 import { td, showError } from './app.js';
 import { $ } from './ui.js';
 
+const note = (text) => $('#trace').replaceChildren(Object.assign(document.createElement('p'), { className: 'muted', textContent: text }));
+
 async function trace(id) {
+  if (!id) return note('Enter a product id.');
   const t = await api(`/console/api/products/${encodeURIComponent(id)}`);
+  // Nothing known: said in words (an empty table with the state "unknown" had been all).
+  if (t.state === 'unknown' && !t.hops.length)
+    return note(`No product ${id}: not stored, not among the newest entries of any stream, and no dead letter of it.`);
   const host = $('#trace');
   host.innerHTML =
     '<h2></h2><table class="hops"><thead><tr><th>stage</th><th>consumer</th><th>wait ms</th><th>batch ms</th><th>batch size</th><th>output</th></tr></thead><tbody></tbody></table>';

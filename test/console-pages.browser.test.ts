@@ -182,6 +182,18 @@ test('long unbroken text wraps: a 2,000-character error and a long output keep t
   await page.close();
 });
 
+test('find by id: an unknown id and an empty one say so (an empty table had been all)', async () => {
+  const { page, errors } = await open('products');
+  await page.fill('#find-id', 'no-such-product');
+  await page.click('#find button');
+  await page.waitForSelector('#trace p:has-text("No product no-such-product: not stored")');
+  await page.fill('#find-id', '  ');
+  await page.click('#find button');
+  await page.waitForSelector('#trace p:has-text("Enter a product id.")');
+  assert.equal(errors, []);
+  await page.close();
+});
+
 test.after(async () => {
   await browser.close();
   await app.close();
