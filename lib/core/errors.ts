@@ -116,3 +116,28 @@ export class RunInputMismatchError extends PipelineError {}
 
 /** A file a command reads or writes cannot be used (missing, a directory, no permission): named with its path, never taken for a Redis failure. */
 export class FileError extends PipelineError {}
+
+/** A worker process keeps crashing soon after it starts (the supervisor's crash loop): a job waiting for the pipeline stops instead of waiting it out. */
+export class CrashLoopError extends PipelineError {
+  constructor(
+    /** The worker process kind (a config `process`, or the stage's name when it runs alone). */
+    readonly unit: string,
+    readonly stages: readonly string[],
+    readonly crashes: number,
+    readonly logFile: string,
+  ) {
+    const which = stages.length === 1 && stages[0] === unit ? `stage ${unit}` : `process ${unit} (stages ${stages.join(', ')})`;
+    super(`the worker of ${which} crashed ${crashes} times in a row soon after starting (crash loop); worker logs: ${logFile}`);
+  }
+}
+
+/** A local model folder lacks a file transformers.js needs, or has one it cannot read (empty, not JSON): named with its path. */
+export class ModelFilesError extends PipelineError {
+  constructor(
+    readonly model: string,
+    readonly file: string,
+    readonly problem: string,
+  ) {
+    super(`cannot load model ${model}: ${file}: ${problem}`);
+  }
+}

@@ -69,6 +69,19 @@ export class Supervisor {
     return (this.slots.get(stage) ?? []).some((s) => s.crashedAt !== undefined && now - s.crashedAt < stable);
   }
 
+  /**
+   * Stages with a worker slot in a crash loop now: `crashLoopAfter` or more fast crashes in a row
+   * (what `supervisor.crash_loop` logs), and not running stably since. `pipeline eval`/`start` stop on it.
+   */
+  crashLooping(now = Date.now()): { stage: string; crashes: number }[] {
+    const loopAfter = this.opts.crashLoopAfter ?? SUPERVISOR_DEFAULTS.crashLoopAfter;
+    const stable = this.opts.stableAfterMs ?? SUPERVISOR_DEFAULTS.stableAfterMs;
+    return [...this.slots.values()]
+      .flat()
+      .filter((s) => !s.retiring && s.crashes >= loopAfter && !(alive(s.child) && now - s.startedAt >= stable))
+      .map((s) => ({ stage: s.stage, crashes: s.crashes }));
+  }
+
   pids(stage?: string): number[] {
     const all = stage ? (this.slots.get(stage) ?? []) : [...this.slots.values()].flat();
     return all.flatMap((s) => (alive(s.child) && s.child.pid ? [s.child.pid] : []));

@@ -11,6 +11,8 @@ import { Keys } from '../../lib/redis/keys.js';
 import { RedisServer } from '../../lib/redis/server.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig } from './common.js';
+import { checkBeforeStart } from './start-checks.js';
+import { CrashLoopError } from '../../lib/core/errors.js';
 import { createSupervisor, unitKillAfterMs } from './up.js';
 import type { Supervisor } from '../../lib/ops/supervisor.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
@@ -25,6 +27,8 @@ export interface JobContext {
   /** Where the workers' JSON logs go. */
   logFile: string;
   logDir: string;
+  /** A worker process in a crash loop now (its config `process` name and crash count), or undefined. */
+  crashLoop(): { stage: string; crashes: number } | undefined;
   /**
    * Resolves at SIGTERM / SIGINT / SIGHUP, for a job that runs until stopped (`start --serve`):
    * once it has called this, a signal lets it return (then workers and Redis stop) instead of
@@ -91,6 +95,8 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
     const logDir = mkdtempSync(join(tmpdir(), 'pipeline-job-'));
     const logFile = join(logDir, 'workers.log');
     const units = config.processes;
+    // As `pipeline up`: a broken module stage or model folder is one line naming the stage, not workers crashing in a loop.
+    await checkBeforeStart(config);
     // Workers in their own process groups: a terminal's Ctrl-C reaches this process alone, which stops them once (drained).
     supervisor = createSupervisor(
       {
@@ -112,7 +118,9 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
       waiting = true;
       return stopSignal;
     };
-    return await fn({ config, keys: shards.all[0]!, shards, redis, logFile, logDir, untilStopped });
+    const sv = supervisor;
+    const crashLoop = () => sv.crashLooping()[0];
+    return await fn({ config, keys: shards.all[0]!, shards, redis, logFile, logDir, untilStopped, crashLoop });
   } catch (err) {
     if (stopping) return await interrupted(); // an error of the stop itself (Redis closed under the job)
     throw err;
@@ -122,10 +130,19 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
   }
 }
 
-/** Poll until every stage's group exists and has nothing undelivered or pending. */
+/**
+ * Poll until every stage's group exists and has nothing undelivered or pending. A worker in a
+ * crash loop (config `supervisor.crashLoopAfter` fast crashes in a row) ends the wait at once:
+ * CrashLoopError naming its process and the worker log.
+ */
 export async function waitIdle(ctx: JobContext, timeoutMs: number, pollMs: number): Promise<PipelineStatus> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    const loop = ctx.crashLoop();
+    if (loop) {
+      const stages = ctx.config.processes.find((p) => p.name === loop.stage)?.stages ?? [loop.stage];
+      throw new CrashLoopError(loop.stage, stages, loop.crashes, ctx.logFile);
+    }
     const status = await pipelineStatus(ctx.redis, ctx.config);
     const groups = (status.shards ?? [status]).every((sh) => sh.streams.every((s) => !s.stage || s.group));
     if (isIdle(status) && groups) return status;

@@ -9,13 +9,12 @@ import { createLogger, type Logger } from '../../lib/observe/logger.js';
 import { createMetrics, noopMetrics, type Metrics } from '../../lib/observe/metrics.js';
 import { Connections } from '../../lib/redis/connections.js';
 import { consumerName } from '../../lib/redis/keys.js';
-import { loadModuleStages } from '../../lib/worker/modules.js';
-import { checkModelFolder } from '../../stages/domain/model-options.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { Supervisor } from '../../lib/ops/supervisor.js';
 import type { FastifyInstance } from 'fastify';
 import { BIN, cliRedis, loadConfig, refuseTlsMismatch, type GlobalOptions } from './common.js';
 import { servePort, startServer } from './serve.js';
+import { checkBeforeStart } from './start-checks.js';
 
 export interface UpOptions extends GlobalOptions {
   stages?: string;
@@ -168,13 +167,8 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   const logger = createLogger({ component: 'supervisor' });
   const autoscale = opts.autoscale !== false;
   const stages = selectStages(config, opts.stages);
-  // A broken `module:` stage is a ConfigError naming the stage now, not a crash loop of its workers.
-  await loadModuleStages(
-    config,
-    config.stages.filter((s) => stages.includes(s.name)),
-  );
-  // So is a model that is not there (a typo): one line naming it, not a worker restarted in a loop.
-  for (const s of config.stages) if (stages.includes(s.name)) checkModelFolder(s);
+  // A broken `module:` stage or model folder is a ConfigError naming the stage now, not a crash loop of its workers.
+  await checkBeforeStart(config, stages);
   await pingRedis(config.redis.url);
   const metrics = createMetrics(config.metrics, { pipeline: config.pipeline }, logger);
   const units = processUnits(config, stages);

@@ -1,0 +1,14 @@
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import { loadModuleStages } from '../../lib/worker/modules.js';
+import { checkModelFolder } from '../../stages/domain/model-options.js';
+
+/**
+ * What `pipeline up`, `start` and `eval` check before any worker starts, so a broken setup is one
+ * error line naming the stage, not workers restarted in a loop: each `module:` stage loads, and
+ * each model stage's model folder is there with its files readable (checkModelFolder).
+ */
+export async function checkBeforeStart(config: ResolvedConfig, stages: readonly string[] = config.stages.map((s) => s.name)): Promise<void> {
+  const mine = config.stages.filter((s) => stages.includes(s.name));
+  await loadModuleStages(config, mine);
+  for (const s of mine) checkModelFolder(s);
+}
