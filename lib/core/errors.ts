@@ -131,13 +131,24 @@ export class CrashLoopError extends PipelineError {
   }
 }
 
-/** A local model folder lacks a file transformers.js needs, or has one it cannot read (empty, not JSON): named with its path. */
-export class ModelFilesError extends PipelineError {
+/** A model cannot be loaded (not found, threads invalid, transformers.js or ONNX Runtime failed); the message names the model. */
+export class ModelLoadError extends PipelineError {
   constructor(
     readonly model: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`cannot load model ${model}: ${message}`, options);
+  }
+}
+
+/** A local model folder lacks a file transformers.js needs, or has one it cannot use (empty, not JSON): named with its path. */
+export class ModelFilesError extends ModelLoadError {
+  constructor(
+    model: string,
     readonly file: string,
     readonly problem: string,
   ) {
-    super(`cannot load model ${model}: ${file}: ${problem}`);
+    super(model, `${file}: ${problem}`);
   }
 }

@@ -18,10 +18,12 @@ import {
   type PreTrainedTokenizer,
   type Tensor,
 } from '@huggingface/transformers';
+import { ModelFilesError, ModelLoadError } from '../core/errors.js';
+import { modelFileProblem } from './model-files.js';
 import { DEFAULT_MODEL_PATH } from './provenance.js';
 import { tokenizeRows, tokenizerId, type PadOptions, type TokenizedBatch, type TokenRows } from './token-rows.js';
 
-export { DEFAULT_MODEL_PATH };
+export { DEFAULT_MODEL_PATH, ModelFilesError, ModelLoadError };
 export type { TokenizedBatch, TokenRows };
 
 export interface ModelLoadOptions {
@@ -55,17 +57,6 @@ const AUTO_CLASSES = {
   'feature-extraction': AutoModel,
 } as const;
 
-export class ModelLoadError extends Error {
-  override name = 'ModelLoadError';
-  constructor(
-    readonly model: string,
-    message: string,
-    options?: { cause: unknown },
-  ) {
-    super(`cannot load model ${model}: ${message}`, options);
-  }
-}
-
 export interface LoadedModel {
   name: string;
   tokenizer: PreTrainedTokenizer;
@@ -94,11 +85,15 @@ function labelsOf(model: PreTrainedModel): string[] {
 }
 
 /**
- * Why `name` cannot load from `dir` with remote loading off, or undefined when its folder is there.
+ * Why `name` cannot load from `dir` with remote loading off, or undefined when its folder is there
+ * with the files transformers.js reads (model-files.ts: the file and what is wrong with it).
  * (transformers.js said only "Cannot read properties of undefined (reading 'tokenizer_class')".)
  */
 export function missingModel(name: string, dir: string): string | undefined {
-  if (existsSync(join(dir, name, 'config.json'))) return undefined;
+  if (existsSync(join(dir, name, 'config.json'))) {
+    const p = modelFileProblem(join(dir, name));
+    return p && `${p.file}: ${p.problem}`;
+  }
   let here: string[] = [];
   try {
     here = readdirSync(dir).filter((d) => existsSync(join(dir, d, 'config.json')));
@@ -115,6 +110,13 @@ export async function loadModel(name: string, task: ModelTask, options: ModelLoa
   env.allowLocalModels = true;
   env.allowRemoteModels = options.allowRemoteModels ?? false;
   env.localModelPath = options.localModelPath ?? DEFAULT_MODEL_PATH;
+  const folder = join(env.localModelPath, name);
+  // A local model folder (with remote loading on too: transformers.js reads it first) is checked here,
+  // so a missing or broken file is named; a hub id, no folder here, goes to transformers.js as it is.
+  if (existsSync(join(folder, 'config.json'))) {
+    const p = modelFileProblem(folder);
+    if (p) throw new ModelFilesError(name, p.file, p.problem);
+  }
   const missing = env.allowRemoteModels ? undefined : missingModel(name, env.localModelPath);
   if (missing) throw new ModelLoadError(name, missing);
   const threads = options.threads ?? 1;
