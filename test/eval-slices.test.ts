@@ -151,7 +151,7 @@ test('routingThresholds finds confidence lt/lte in the stage routes, nested too'
   assert.equal(routingThresholds(routes, 'missing'), []);
 });
 
-test('loadLabelled: ids optional, numeric or repeated; title and category required; bad lines are DatasetErrors', () => {
+test('loadLabelled: ids optional, numeric or repeated; title and category required; bad lines are DatasetErrors', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'labelled-'));
   try {
     const f = join(dir, 'x.jsonl');
@@ -160,7 +160,7 @@ test('loadLabelled: ids optional, numeric or repeated; title and category requir
       f,
       ['{"title":"a","category":"x"}', '{"id":7,"title":"b","category":"y","source_category":"s"}', '', '{"id":"7","title":"c","category":"y"}'].join('\n'),
     );
-    const rows = loadLabelled(f, opts);
+    const { rows } = await loadLabelled(f, opts);
     assert.equal(
       rows.map((r) => r.id),
       ['line-1', '7', '7#4'],
@@ -168,18 +168,22 @@ test('loadLabelled: ids optional, numeric or repeated; title and category requir
     assert.is(rows[1]!.sourceCategory, 's');
     assert.is(rows[0]!.sourceTitle, 'a');
     writeFileSync(f, '{"title":"a"}\n');
-    assert.throws(
-      () => loadLabelled(f, opts),
-      (e: Error) => e.name === 'DatasetError' && /:1: expected title and category/.test(e.message),
-    );
+    await rejects(loadLabelled(f, opts), /:1: expected title and category/);
     writeFileSync(f, '{"title":\n');
-    assert.throws(
-      () => loadLabelled(f, opts),
-      (e: Error) => e.name === 'DatasetError' && /not JSON/.test(e.message),
-    );
+    await rejects(loadLabelled(f, opts), /not JSON/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+async function rejects(p: Promise<unknown>, message: RegExp): Promise<void> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  assert.ok(err, 'should have been refused');
+  assert.is(err!.name, 'DatasetError');
+  assert.match(err!.message, message);
+}
 
 test.run();

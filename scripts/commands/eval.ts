@@ -3,7 +3,9 @@ import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../lib/observe/logger.js';
 import { produce } from '../../lib/producer/producer.js';
-import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, fileOption, type GlobalOptions } from './common.js';
+import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, fileOption, loadConfig, type GlobalOptions } from './common.js';
+import { validateRecord } from '../../lib/producer/record.js';
+import { BadRecordError } from '../../lib/core/errors.js';
 import { expectedCalibrationError, routingThresholds, thresholdTable } from '../../training/eval/calibration.js';
 import { collectOutcomes } from '../../training/eval/collect.js';
 import { loadLabelled } from '../../training/eval/dataset.js';
@@ -36,6 +38,17 @@ export class EvalOptionError extends Error {
   override name = 'EvalOptionError';
 }
 
+/** Why the producer refuses the record a row is sent as (validateRecord's reason), or undefined. */
+function refusal(record: { id: string; title: string }, maxRecordBytes: number): string | undefined {
+  try {
+    validateRecord({ ...record }, maxRecordBytes);
+    return undefined;
+  } catch (err) {
+    if (err instanceof BadRecordError) return err.message;
+    throw err;
+  }
+}
+
 function parseThresholds(value: string): number[] {
   const out = value
     .split(',')
@@ -57,13 +70,18 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   const logger = createLogger({ component: 'eval' });
   const thresholds = parseThresholds(opts.thresholds);
   const sliceNames = parseSliceNames(opts.slices);
-  const rows = loadLabelled(fileOption(opts.input, DEFAULT_EVAL_INPUT), {
+  // Rows the producer would refuse are left out before anything starts (scored on neither side), each named.
+  const { maxRecordBytes } = loadConfig({ config: opts.config }).limits;
+  const inputFile = fileOption(opts.input, DEFAULT_EVAL_INPUT);
+  const { rows, skipped } = await loadLabelled(inputFile, {
     limit: opts.limit ? Number(opts.limit) : undefined,
     gtinShare: Number(opts.gtinShare),
     badGtinShare: Number(opts.badGtinShare),
     seed: Number(opts.seed),
+    refuse: (record) => refusal(record, maxRecordBytes),
   });
-  const trainRows = loadLabelled(fileOption(opts.train, DEFAULT_EVAL_TRAIN), { gtinShare: 0, badGtinShare: 0, seed: 0 });
+  for (const s of skipped) process.stderr.write(`${inputFile}:${s.line}: left out (the pipeline's producer refuses it): ${s.why}\n`);
+  const { rows: trainRows } = await loadLabelled(fileOption(opts.train, DEFAULT_EVAL_TRAIN), { gtinShare: 0, badGtinShare: 0, seed: 0 });
   const baseline = NaiveBayes.train(trainRows, NAIVE_BAYES_DEFAULTS);
   const trainBrands = new Set(trainRows.map((r) => fold(r.brand)).filter((b) => b !== ''));
   const plan = planSlices(rows, trainBrands, sliceNames);
@@ -72,10 +90,12 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   const pipeline = `eval-${randomBytes(3).toString('hex')}`;
   const report = await withPipeline({ configPath: opts.config, pipeline, logger }, async (ctx) => {
     const { config, shards, redis } = ctx;
-    // Titles only: category, brand and identifiers are what the pipeline must find.
-    const jsonl = records.map((r) => JSON.stringify(r)).join('\n');
+    // Titles only: category, brand and identifiers are what the pipeline must find. One line at a time (no string of them all).
+    const lines = function* () {
+      for (const r of records) yield Buffer.from(`${JSON.stringify(r)}\n`);
+    };
     const t0 = Date.now();
-    const produced = await produce(redis, Readable.from([Buffer.from(jsonl)]), {
+    const produced = await produce(redis, Readable.from(lines()), {
       stream: shards.all[0]!.stream(config.input),
       source: opts.input,
       maxRecordBytes: config.limits.maxRecordBytes,
@@ -152,6 +172,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     input: opts.input,
     seed: opts.seed,
     records: rows.length,
+    skipped: skipped.length,
     sent: records.length,
     seconds: report.seconds,
     where,

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { PipelineError } from '../../lib/core/errors.js';
 import { insertGtin } from '../augment-gtin.js';
 import { Prng } from '../prng.js';
 
@@ -19,65 +21,105 @@ export interface LabelledRow {
 }
 
 export interface DatasetOptions {
+  /** Stop after this many rows (the rest of the file is not read). */
   limit?: number;
   /** Share of rows that get a valid GTIN inserted. @defaultValue 0.15 */
   gtinShare: number;
   /** Share of rows that get an invalid GTIN inserted. @defaultValue 0.05 */
   badGtinShare: number;
   seed: number;
+  /**
+   * Why the pipeline's producer would refuse the record a row is sent as (`{ id, title }`: an empty
+   * title, over `limits.maxRecordBytes`), or undefined. Such rows are left out (listed in `skipped`),
+   * so neither the pipeline nor a baseline is scored on them. @defaultValue none refused
+   */
+  refuse?: (record: { id: string; title: string }) => string | undefined;
 }
 
-export class DatasetError extends Error {
-  override name = 'DatasetError';
+export interface Labelled {
+  rows: LabelledRow[];
+  /** Rows `refuse` left out: their line and why. */
+  skipped: { line: number; why: string }[];
 }
+
+export class DatasetError extends PipelineError {}
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
 /**
  * Labelled JSONL (title, category; id, brand, mpn, source_category optional) with seeded GTIN
- * augmentation, as in training.
+ * augmentation, as in training. Read line by line up to `limit` rows (a file of any size, the rest
+ * unread); a file without one usable row is a DatasetError.
  */
-export function loadLabelled(path: string, opts: DatasetOptions): LabelledRow[] {
+export async function loadLabelled(path: string, opts: DatasetOptions): Promise<Labelled> {
   const rng = new Prng(opts.seed);
   const rows: LabelledRow[] = [];
+  const skipped: Labelled['skipped'] = [];
   const seen = new Set<string>();
-  for (const [i, line] of readFileSync(path, 'utf8').split('\n').entries()) {
-    if (!line.trim()) continue;
-    let r: Partial<LabelledRow>;
-    try {
-      r = JSON.parse(line) as Partial<LabelledRow>;
-    } catch (err) {
-      throw new DatasetError(`${path}:${i + 1}: not JSON (${err instanceof Error ? err.message : String(err)})`);
+  const input = createReadStream(path, { encoding: 'utf8' });
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  let i = -1;
+  try {
+    for await (const line of lines) {
+      i++;
+      if (!line.trim()) continue;
+      let r: Partial<LabelledRow>;
+      try {
+        r = JSON.parse(line) as Partial<LabelledRow>;
+      } catch (err) {
+        throw new DatasetError(`${path}:${i + 1}: not JSON (${err instanceof Error ? err.message : String(err)})`);
+      }
+      const rawId: unknown = r?.id;
+      if (typeof r?.title !== 'string' || typeof r.category !== 'string' || (rawId !== undefined && typeof rawId !== 'string' && typeof rawId !== 'number')) {
+        throw new DatasetError(`${path}:${i + 1}: expected title and category strings (and a string or number id where given)`);
+      }
+      // Rows without an id are numbered by line; a repeated id gets the line number appended, so
+      // every row is its own record.
+      let id = rawId === undefined ? `line-${i + 1}` : String(rawId);
+      if (seen.has(id)) id = `${id}#${i + 1}`;
+      const refused = opts.refuse?.({ id, title: r.title });
+      if (refused !== undefined) {
+        skipped.push({ line: i + 1, why: refused });
+        continue;
+      }
+      seen.add(id);
+      const sourceCategory = str((r as { source_category?: unknown }).source_category);
+      const row: LabelledRow = {
+        id,
+        title: r.title,
+        sourceTitle: r.title,
+        category: r.category,
+        brand: str(r.brand),
+        mpn: str(r.mpn),
+        ...(sourceCategory ? { sourceCategory } : {}),
+      };
+      const u = rng.next();
+      if (u < opts.gtinShare) {
+        const a = insertGtin(row.title, rng, true);
+        Object.assign(row, { title: a.title, gtin: a.code });
+      } else if (u < opts.gtinShare + opts.badGtinShare) {
+        const a = insertGtin(row.title, rng, false);
+        Object.assign(row, { title: a.title, badGtin: a.code });
+      }
+      // The title as sent, with its GTIN: a row near the size limit may be over it now.
+      const over = row.title === r.title ? undefined : opts.refuse?.({ id, title: row.title });
+      if (over !== undefined) {
+        skipped.push({ line: i + 1, why: over });
+        continue;
+      }
+      rows.push(row);
+      if (opts.limit && rows.length >= opts.limit) break;
     }
-    const rawId: unknown = r.id;
-    if (typeof r.title !== 'string' || typeof r.category !== 'string' || (rawId !== undefined && typeof rawId !== 'string' && typeof rawId !== 'number')) {
-      throw new DatasetError(`${path}:${i + 1}: expected title and category strings (and a string or number id where given)`);
-    }
-    // Rows without an id are numbered by line; a repeated id gets the line number appended, so
-    // every row is its own record.
-    let id = rawId === undefined ? `line-${i + 1}` : String(rawId);
-    if (seen.has(id)) id = `${id}#${i + 1}`;
-    seen.add(id);
-    const sourceCategory = str((r as { source_category?: unknown }).source_category);
-    const row: LabelledRow = {
-      id,
-      title: r.title,
-      sourceTitle: r.title,
-      category: r.category,
-      brand: str(r.brand),
-      mpn: str(r.mpn),
-      ...(sourceCategory ? { sourceCategory } : {}),
-    };
-    const u = rng.next();
-    if (u < opts.gtinShare) {
-      const a = insertGtin(row.title, rng, true);
-      Object.assign(row, { title: a.title, gtin: a.code });
-    } else if (u < opts.gtinShare + opts.badGtinShare) {
-      const a = insertGtin(row.title, rng, false);
-      Object.assign(row, { title: a.title, badGtin: a.code });
-    }
-    rows.push(row);
-    if (opts.limit && rows.length >= opts.limit) break;
+  } finally {
+    lines.close();
+    input.destroy();
   }
-  return rows;
+  if (rows.length === 0) {
+    throw new DatasetError(
+      skipped.length > 0
+        ? `${path}: no row the pipeline accepts (${skipped.length} refused, the first at line ${skipped[0]!.line}: ${skipped[0]!.why})`
+        : `${path}: no labelled rows (an empty file?)`,
+    );
+  }
+  return { rows, skipped };
 }

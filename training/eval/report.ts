@@ -8,6 +8,8 @@ export interface EvalScores {
   input: string;
   seed: string;
   records: number;
+  /** Input rows left out because the pipeline's producer refuses them (an empty title, over maxRecordBytes). */
+  skipped?: number;
   /** Records sent including slice variants. */
   sent: number;
   seconds: number;
@@ -42,7 +44,7 @@ export function formatReport(s: EvalScores): string[] {
   const c = s.categories;
   const beat = (a: number, b: number): string => (a > b ? 'above' : a === b ? 'level' : 'BELOW');
   return [
-    `eval: ${s.records} records from ${s.input} (seed ${s.seed}), ${s.sent} sent with slice variants, ${s.seconds.toFixed(1)} s, ${(s.sent / s.seconds).toFixed(1)} records/s end to end`,
+    `eval: ${s.records} records from ${s.input} (seed ${s.seed})${s.skipped ? `, ${s.skipped} rows left out (refused by the producer, named on stderr)` : ''}, ${s.sent} sent with slice variants, ${s.seconds.toFixed(1)} s, ${(s.sent / s.seconds).toFixed(1)} records/s end to end`,
     `outcomes: stored ${s.where.stored}, review ${s.where.review}, dlq ${s.where.dlq}, missing ${s.where.missing}`,
     `category: accuracy ${f3(c.accuracy)}, macro-F1 ${f3(c.macroF1)}`,
     'per category (precision / recall / F1 / support):',
