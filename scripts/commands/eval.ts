@@ -88,7 +88,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   const records = [...rows.map((r) => ({ id: r.id, title: r.title })), ...plan.extra];
 
   const pipeline = `eval-${randomBytes(3).toString('hex')}`;
-  const report = await withPipeline({ configPath: opts.config, pipeline, logger }, async (ctx) => {
+  const report = await withPipeline({ configPath: opts.config, pipeline, logger, dropKeys: true }, async (ctx) => {
     const { config, shards, redis } = ctx;
     // Titles only: category, brand and identifiers are what the pipeline must find. One line at a time (no string of them all).
     const lines = function* () {

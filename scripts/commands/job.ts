@@ -8,6 +8,7 @@ import { processOptions } from '../../lib/config/processes.js';
 import { isIdle, pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
 import type { Logger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
+import { dropPipelineKeys } from '../../lib/ops/drop-keys.js';
 import { RedisServer } from '../../lib/redis/server.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig } from './common.js';
@@ -42,6 +43,12 @@ export interface JobOptions {
   /** Run under this pipeline name (keys `{name}:*`) instead of the config's. */
   pipeline?: string;
   logger: Logger;
+  /**
+   * Delete the pipeline's keys (`{name}:*`) when done, after the workers stopped: on success, on an
+   * error and on a signal (not after a second, forced one). For a throwaway pipeline name (`eval`'s).
+   * @defaultValue false
+   */
+  dropKeys?: boolean;
 }
 
 /**
@@ -59,9 +66,12 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
   let signalled!: () => void;
   const stopSignal = new Promise<void>((resolve) => (signalled = resolve));
   let stopped: Promise<void> | undefined;
+  let drop: readonly Keys[] | undefined;
   const stopAll = () =>
     (stopped ??= (async () => {
       await supervisor?.stop();
+      // Redis of its own is stopped with all in it; keys in another one are deleted here.
+      if (drop && redis && !server) await dropKeys(redis, drop, opts.logger);
       redis?.disconnect();
       await server?.close();
     })());
@@ -114,6 +124,7 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
     // One worker process per config `process` (a stage alone unless several share one).
     for (const p of units) supervisor.scale(p.name, Math.max(1, processOptions(config, p).minWorkers));
     const shards = configShards(config);
+    if (opts.dropKeys) drop = shards.all;
     const untilStopped = () => {
       waiting = true;
       return stopSignal;
@@ -127,6 +138,16 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
   } finally {
     await stopAll();
     off();
+  }
+}
+
+/** Delete a throwaway pipeline's keys; a failure is logged (the run's own result or error stands). */
+async function dropKeys(redis: Redis, keys: readonly Keys[], logger: Logger): Promise<void> {
+  const tags = keys.map((k) => k.tag);
+  try {
+    logger.info('job.keys_deleted', { tags, keys: await dropPipelineKeys(redis, keys) });
+  } catch (err) {
+    logger.warn('job.keys_left', { tags, err });
   }
 }
 
