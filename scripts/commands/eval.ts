@@ -176,6 +176,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     sent: records.length,
     seconds: report.seconds,
     where,
+    sentToReview: rows.filter((r) => outcomes.get(r.id)?.review).length,
     categories,
     baseline: {
       accuracy: rows.filter((r) => baselineOf(r.title) === r.category).length / Math.max(1, rows.length),

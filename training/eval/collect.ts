@@ -7,6 +7,8 @@ import { summarize, type Summary } from '../../stages/domain/summary.js';
 export interface Outcome {
   /** Where the record ended: stored, sent to review, or dead-lettered. */
   where: 'stored' | 'review' | 'dlq';
+  /** Sent to the review stream: alone (`where` review) or as well as stored (a low-confidence record is still enriched and stored). */
+  review: boolean;
   summary: Summary;
   /** The classify stage's output (subcategories, group), when the record got that far. */
   classify?: Record<string, unknown>;
@@ -43,7 +45,7 @@ async function* streamEnvelopes(redis: Redis, key: string): AsyncGenerator<{ key
   }
 }
 
-/** Every record's outcome, by key: stored products, the review stream, and the DLQ (of every shard). */
+/** Every record's outcome, by key: stored products, the review stream (alone or as well as stored), and the DLQ (of every shard). */
 export async function collectOutcomes(redis: Redis, keys: Keys | Shards, ids: readonly string[], reviewStream: string): Promise<Map<string, Outcome>> {
   const out = new Map<string, Outcome>();
   const shards = Shards.of(keys);
@@ -54,17 +56,19 @@ export async function collectOutcomes(redis: Redis, keys: Keys | Shards, ids: re
       const d = docs[j];
       if (!d) return;
       const doc = JSON.parse(d) as Pick<Envelope, 'outputs' | 'hops'>;
-      out.set(id, { where: 'stored', summary: summarize(doc as Envelope), classify: classifyOutput(doc) });
+      out.set(id, { where: 'stored', review: false, summary: summarize(doc as Envelope), classify: classifyOutput(doc) });
     });
   }
   for (const shard of shards.all) {
     for await (const { key, env } of streamEnvelopes(redis, shard.stream(reviewStream))) {
-      if (key && env && !out.has(key)) out.set(key, { where: 'review', summary: summarize(env), classify: classifyOutput(env) });
+      const known = key ? out.get(key) : undefined;
+      if (known) known.review = true;
+      else if (key && env) out.set(key, { where: 'review', review: true, summary: summarize(env), classify: classifyOutput(env) });
     }
   }
   for (const shard of shards.all) {
     for await (const { key, env } of streamEnvelopes(redis, shard.dlq)) {
-      if (key && !out.has(key)) out.set(key, { where: 'dlq', summary: env ? summarize(env) : {} });
+      if (key && !out.has(key)) out.set(key, { where: 'dlq', review: false, summary: env ? summarize(env) : {} });
     }
   }
   return out;

@@ -14,6 +14,8 @@ export interface EvalScores {
   sent: number;
   seconds: number;
   where: Record<string, number>;
+  /** Records sent to review, those stored as well included (`where.review` counts the ones only there). */
+  sentToReview?: number;
   categories: CategoryScores;
   baseline: { accuracy: number; alpha: number; train: string };
   slices: SliceScore[];
@@ -45,7 +47,7 @@ export function formatReport(s: EvalScores): string[] {
   const beat = (a: number, b: number): string => (a > b ? 'above' : a === b ? 'level' : 'BELOW');
   return [
     `eval: ${s.records} records from ${s.input} (seed ${s.seed})${s.skipped ? `, ${s.skipped} rows left out (refused by the producer, named on stderr)` : ''}, ${s.sent} sent with slice variants, ${s.seconds.toFixed(1)} s, ${(s.sent / s.seconds).toFixed(1)} records/s end to end`,
-    `outcomes: stored ${s.where.stored}, review ${s.where.review}, dlq ${s.where.dlq}, missing ${s.where.missing}`,
+    `outcomes: stored ${s.where.stored}, review ${s.where.review}, dlq ${s.where.dlq}, missing ${s.where.missing}${s.sentToReview === undefined ? '' : `; sent to review ${s.sentToReview} (stored ones included)`}`,
     `category: accuracy ${f3(c.accuracy)}, macro-F1 ${f3(c.macroF1)}`,
     'per category (precision / recall / F1 / support):',
     ...Object.entries(c.perLabel).map(([l, p]) => `  ${l.padEnd(22)} ${f3(p.precision)} / ${f3(p.recall)} / ${f3(p.f1)} / ${p.support}`),
