@@ -1,7 +1,8 @@
 /** The model builder is deterministic: same seed, same bytes. */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadClassifier } from '../lib/models/classifier.js';
@@ -28,6 +29,7 @@ test.after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
+const REPO = resolve(import.meta.dirname, '..');
 // A reduced run: first 400 training rows, one epoch.
 const SMALL = ['--subset', '400', '--epochs', '1', '--seed', '7'];
 
@@ -92,6 +94,37 @@ test('--hold-out-brands leaves a share of brands out of training and writes thei
   } catch (err) {
     assert.is((err as Error).name, 'BuildError');
   }
+});
+
+test('--only into a folder with BUILD.json: each model keeps the seed, options and rows it was built with', async () => {
+  const d = tempDir();
+  await build(['--subset', '400', '--epochs', '1', '--seed', '7', '--out', d, '--only', 'extract-accessories']);
+  await build(['--subset', '300', '--epochs', '1', '--seed', '9', '--out', d, '--only', 'product-category']);
+  type Run = { seed: number; data: { train_rows: number }; options: { subset: number } };
+  const report = JSON.parse(readFileSync(join(d, 'BUILD.json'), 'utf8')) as Run & { models: Record<string, { build: Run }> };
+  const of = (r: Run) => [r.seed, r.options.subset, r.data.train_rows];
+  assert.equal(of(report.models['extract-accessories']!.build), [7, 400, 400], 'the model not rebuilt keeps its own run');
+  assert.equal(of(report.models['product-category']!.build), [9, 300, 300]);
+  assert.equal(of(report), [9, 300, 300], 'the top level is the last run');
+});
+
+test('--subset 0 and --epochs 0 are refused; --help prints the usage', async () => {
+  for (const bad of [
+    ['--subset', '0'],
+    ['--epochs', '0'],
+  ]) {
+    try {
+      await build([...bad, '--out', tempDir()]);
+      assert.unreachable(`${bad.join(' ')} was accepted`);
+    } catch (err) {
+      assert.is((err as Error).name, 'BuildError');
+      assert.match((err as Error).message, `${bad[0]} must be an integer of at least 1, got 0`);
+    }
+  }
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO, 'training/build.ts'), '--help'], { cwd: REPO, encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^usage: npm run models .*--only/);
+  assert.match(r.stdout, /--subset rows .*at least 1/);
 });
 
 test('unknown --only names are rejected', async () => {

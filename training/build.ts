@@ -6,12 +6,14 @@
  *                     [--subset <rows>] [--epochs <n>] [--labels <file>[,<file>]]...
  *                     [--hold-out-brands <share>]
  *
- * --subset and --epochs shrink the run (tests use them); the data directory
+ * --subset and --epochs shrink the run (tests use them; each at least 1); the data directory
  * defaults to $PRODUCTS_DATA or <repo>/../shared/data/products. --labels (or
  * $PRODUCTS_LABELS, a comma list) adds reviewers' labels from `pipeline labels
  * export` to the train part (training/review-labels.ts); BUILD.json names each file.
  * --hold-out-brands leaves the rows of that share of brands out of training and writes them
  * to <out>/held-out-brands.jsonl: how the models do on brands they never saw.
+ * BUILD.json's top level describes the last run; each model's `build` the run that built it
+ * (--only keeps the other models' entries as they were).
  */
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -37,6 +39,18 @@ export const HELD_OUT_BRANDS_FILE = 'held-out-brands.jsonl';
 export class BuildError extends Error {
   override name = 'BuildError';
 }
+
+/** What `npm run models -- --help` prints. */
+export const USAGE = `usage: npm run models [-- --only <name>[,<name>]] [--out <dir>] [--data <dir>] [--seed <n>]
+                      [--subset <rows>] [--epochs <n>] [--labels <file>[,<file>]]... [--hold-out-brands <share>]
+models: ${MODEL_NAMES.join(', ')}
+  --out dir              where the models and BUILD.json go (default models)
+  --data dir             train.jsonl and dev.jsonl (default $PRODUCTS_DATA or ../shared/data/products)
+  --seed n               the seed (default 20240611: the shipped models)
+  --subset rows          only the first rows of train (dev a fifth as many), at least 1
+  --epochs n             epochs of every model, at least 1
+  --labels files         reviewers' labels (pipeline labels export) joined to train (or $PRODUCTS_LABELS)
+  --hold-out-brands x    leave a share in [0, 1) of brands out of training`;
 
 interface BuildArgs {
   only: string[];
@@ -68,10 +82,10 @@ function parse(argv: string[]): BuildArgs {
   for (const name of only) {
     if (!(MODEL_NAMES as readonly string[]).includes(name)) throw new BuildError(`unknown model ${name}; one of ${MODEL_NAMES.join(', ')}`);
   }
-  const int = (v: string | undefined, flag: string): number | null => {
+  const int = (v: string | undefined, flag: string, min = 0): number | null => {
     if (v === undefined) return null;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new BuildError(`--${flag} must be a non-negative integer, got ${v}`);
+    if (!Number.isInteger(n) || n < min) throw new BuildError(`--${flag} must be an integer of at least ${min}, got ${v}`);
     return n;
   };
   const share = (v: string | undefined): number => {
@@ -85,11 +99,20 @@ function parse(argv: string[]): BuildArgs {
     out: resolve(values.out ?? 'models'),
     data: resolve(values.data ?? DEFAULT_DATA_DIR),
     seed: int(values.seed, 'seed') ?? 0,
-    subset: int(values.subset, 'subset'),
-    epochs: int(values.epochs, 'epochs'),
+    subset: int(values.subset, 'subset', 1),
+    epochs: int(values.epochs, 'epochs', 1),
     labels,
     holdOutBrands: share(values['hold-out-brands']),
   };
+}
+
+/** The settings and data of one build run: BUILD.json's top level (the last run) and each model's `build`. */
+interface RunRecord {
+  seed: number;
+  data: { train_sha256: string; dev_sha256: string; train_rows: number; dev_rows: number };
+  options: { subset: number | null; epochs: number | null; hold_out_brands: number };
+  labels: unknown[];
+  vocab_size: number;
 }
 
 interface ModelRecord {
@@ -97,6 +120,8 @@ interface ModelRecord {
   bytes: number;
   description: string;
   metrics: Record<string, number>;
+  /** The run that built this model (an --only run into the folder leaves the others' as they were). */
+  build: RunRecord;
 }
 
 /** `{ "brands": { <folded brand>: <training titles> } }`, sorted by brand (reproducible bytes). */
@@ -108,6 +133,15 @@ export function brandsJson(rows: readonly { brand?: string }[]): string {
   }
   const sorted = [...counts.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return `${JSON.stringify({ brands: Object.fromEntries(sorted) })}\n`;
+}
+
+/** The model entries of an existing BUILD.json; one written before models had their own `build` gets its top level (the run that wrote it). */
+function previousModels(buildPath: string): Record<string, ModelRecord> {
+  if (!existsSync(buildPath)) return {};
+  const old = JSON.parse(readFileSync(buildPath, 'utf8')) as Partial<RunRecord> & { models?: Record<string, Partial<ModelRecord>> };
+  const { seed, data, options, labels, vocab_size } = old;
+  const top = { seed, data, options, labels, vocab_size } as RunRecord;
+  return Object.fromEntries(Object.entries(old.models ?? {}).map(([name, m]) => [name, { ...m, build: m.build ?? top } as ModelRecord]));
 }
 
 function dirBytes(dir: string, files: string[]): number {
@@ -165,6 +199,14 @@ export async function build(argv: string[]): Promise<Record<string, ModelRecord>
     timed(['product-embed'], () => new Map([['product-embed', trainEmbedder(train, dev, vocab, rng('product-embed'), epochs(EMBEDDER_DEFAULTS))]]));
   }
 
+  const run: RunRecord = {
+    seed: args.seed,
+    data: { train_sha256: ds.hashes.train, dev_sha256: ds.hashes.dev, train_rows: train.length, dev_rows: dev.length },
+    options: { subset: args.subset, epochs: args.epochs, hold_out_brands: args.holdOutBrands },
+    // Reviewers' labels trained on (--labels), each file with its SHA-256 and counts; [] = none.
+    labels: labels.files,
+    vocab_size: vocab.tokens.length,
+  };
   const records: Record<string, ModelRecord> = {};
   for (const name of MODEL_NAMES) {
     const t = trained.get(name);
@@ -182,21 +224,16 @@ export async function build(argv: string[]): Promise<Record<string, ModelRecord>
       bytes: dirBytes(dir, files),
       description: t.model.config.description,
       metrics: t.model.metrics,
+      build: run,
     };
   }
 
-  // BUILD.json keeps entries of models not rebuilt this time (--only).
+  // BUILD.json keeps entries of models not rebuilt this time (--only), each with the run that built it.
   const buildPath = join(args.out, 'BUILD.json');
-  const previous = existsSync(buildPath) ? ((JSON.parse(readFileSync(buildPath, 'utf8')) as { models?: Record<string, ModelRecord> }).models ?? {}) : {};
   const report = {
-    seed: args.seed,
-    data: { train_sha256: ds.hashes.train, dev_sha256: ds.hashes.dev, train_rows: train.length, dev_rows: dev.length },
-    options: { subset: args.subset, epochs: args.epochs, hold_out_brands: args.holdOutBrands },
-    // Reviewers' labels trained on (--labels), each file with its SHA-256 and counts; [] = none.
-    labels: labels.files,
-    vocab_size: vocab.tokens.length,
+    ...run,
     total_seconds: Math.round(Object.values(records).reduce((s, r) => s + r.seconds, 0) * 10) / 10,
-    models: { ...previous, ...records },
+    models: { ...previousModels(buildPath), ...records },
   };
   writeFileSync(buildPath, `${JSON.stringify(report, null, 2)}\n`);
   if (args.holdOutBrands > 0) {
@@ -219,7 +256,12 @@ function printReport(records: Record<string, ModelRecord>): void {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  build(process.argv.slice(2)).then(printReport, (err: unknown) => {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  build(argv).then(printReport, (err: unknown) => {
     console.error(err instanceof Error ? `${err.name}: ${err.message}` : err);
     process.exit(1);
   });
