@@ -11,7 +11,8 @@
  * than one store-stream entry (`copies` > 1: the same produced message forwarded twice, or the
  * producer sending it twice; the producer's exactly-once batches make the second impossible, and
  * `produced twice` checks it independently from the input stream's entries-added); `lost` = good
- * records neither stored nor in a terminal stream. Exit 1 if anything was lost or duplicated, if
+ * records neither stored nor in a terminal stream (nor, when the config has a model stage, which
+ * may refuse a record for good, dead-lettered as permanent_error / no_route: `dlq bad records`). Exit 1 if anything was lost or duplicated, if
  * the DLQ holds anything but the garbage, or if the rejects are not exactly the bad lines.
  *
  * `--scenario oom`: Redis full instead. redis-server runs with `maxmemory-policy noeviction`;
@@ -36,7 +37,7 @@ import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
 import { RedisServer } from '../lib/redis/server.js';
 import { ChaosInput, prng } from './commands/chaos-input.js';
-import { tallyChaos } from './commands/chaos-tally.js';
+import { hasModelStage, tallyChaos } from './commands/chaos-tally.js';
 import { startFaultRun } from './commands/fault-run.js';
 import { REPO } from './commands/common.js';
 
@@ -238,7 +239,11 @@ await killer;
 await supervisor.stop();
 
 // Count: stored products, terminal streams (e.g. review), DLQ, and what the input stream received.
-const { stored, duplicated, lost, inTerminal, dlq, dlqGarbage, dlqBad, added } = await tallyChaos(redis, config, shards, summary.produced);
+// Every record the input makes is good: only a model stage may refuse one for good (dead-lettered as bad, not lost).
+const badAllowed = hasModelStage(config);
+const { stored, duplicated, lost, inTerminal, dlq, dlqGarbage, dlqBad, dlqUnexpected, added } = await tallyChaos(redis, config, shards, summary.produced, {
+  badAllowed,
+});
 const workerLog = readFileSync(join(dir, 'workers.log'), 'utf8');
 const sum = (re: RegExp) => [...workerLog.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
 
@@ -261,7 +266,7 @@ const result: [string, number][] = [
   ['rejected', summary.rejected],
   ['dlq expected (garbage)', garbageCount],
   ['dlq bad records', dlqBad],
-  ['dlq unexpected', dlq - dlqGarbage - dlqBad],
+  ['dlq unexpected', dlqUnexpected],
   ['produced twice', added - summary.produced - garbageCount],
   ['reclaimed', sum(/"event":"reclaim\.claimed"[^\n]*"count":(\d+)/g)],
   ['duplicate hand-offs suppressed', sum(/"event":"handoff\.already_acked"[^\n]*"count":(\d+)/g)],
@@ -274,7 +279,8 @@ const failures = [
   duplicated > 0 && `${duplicated} duplicated`,
   summary.produced !== N && `sent ${summary.produced} of ${N}`,
   summary.rejected !== chaosInput.badLines && `rejected ${summary.rejected}, expected the ${chaosInput.badLines} bad lines`,
-  dlq !== dlqGarbage + dlqBad && `${dlq - dlqGarbage - dlqBad} unexpected DLQ entries`,
+  dlqUnexpected !== 0 &&
+    `${dlqUnexpected} unexpected DLQ entries${!badAllowed && dlqBad > 0 ? ` (${dlqBad} good records dead-lettered as bad, and no model stage)` : ''}`,
   dlqGarbage !== garbageCount && `${garbageCount - dlqGarbage} garbage entries missing from the DLQ`,
   added !== summary.produced + garbageCount && `the input stream received ${added} entries, expected ${summary.produced + garbageCount}`,
   oom && fullMs === 0 && 'Redis never refused a write: raise --records or lower --headroom-mb',

@@ -10,8 +10,9 @@
  * all but match, whose vector index (in spill files, an entry per product in memory) grows with the
  * catalogue by design, and match's
  * growth per product), `redis memory: N MB` (peak used_memory), `seconds:`.
- * `lost` = records neither stored, nor in a terminal stream (review), nor dead-lettered as
- * genuinely bad (`dlq bad records`, counted apart); `duplicated` = records stored from more than
+ * `lost` = records neither stored, nor in a terminal stream (review), nor, when the config has a
+ * model stage, dead-lettered as bad (`dlq bad records`, counted apart; every record is good, so
+ * without a model stage one dead-lettered is lost); `duplicated` = records stored from more than
  * one store-stream entry or sent to a terminal stream twice by one stage. Exit 1 if anything was lost or duplicated,
  * or the DLQ holds anything else.
  *
@@ -35,9 +36,9 @@ import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
 import { RedisServer } from '../lib/redis/server.js';
 import { prng } from './commands/chaos-input.js';
+import { hasModelStage, tallyChaos } from './commands/chaos-tally.js';
 import { startFaultRun } from './commands/fault-run.js';
 import { REPO } from './commands/common.js';
-import { tallyTerminal } from './commands/terminal-tally.js';
 
 const o = new Command('soak')
   .description('records through the full model pipeline while a worker is SIGKILLed every interval; checks nothing is lost or duplicated and memory stays flat')
@@ -223,20 +224,10 @@ sampling = false;
 await sampler;
 await supervisor.stop();
 
-// Count, in pages (a million records).
-const copies: (string | null)[] = [];
-for (let i = 0; i < summary.produced; i += 2000) {
-  const p = redis.pipeline();
-  for (let j = i; j < Math.min(summary.produced, i + 2000); j++) p.hget(shards.keysFor(`s${j}`).product(`s${j}`), 'copies');
-  copies.push(...((await p.exec()) ?? []).map(([, v]) => v as string | null));
-}
-const terminal = await tallyTerminal(redis, config, shards);
-const dlq = (await Promise.all(shards.all.map((k) => redis.xrange(k.dlq, '-', '+')))).flat();
-const dlqBad = new Set(dlq.filter(([, f]) => ['permanent_error', 'no_route'].includes(f[f.indexOf('reason') + 1] ?? '')).map(([, f]) => f[1]!));
-
-const stored = copies.filter((c) => c !== null).length;
-const duplicated = copies.filter((c) => Number(c) > 1).length + terminal.repeated;
-const lost = copies.filter((c, i) => c === null && !terminal.keys.has(`s${i}`) && !dlqBad.has(`s${i}`)).length;
+// Count, in pages (a million records). Every record is good: only a model stage may refuse one for good.
+const badAllowed = hasModelStage(config);
+const tally = await tallyChaos(redis, config, shards, summary.produced, { prefix: 's', badAllowed });
+const { stored, duplicated, lost } = tally;
 const growth = units.map((u) => {
   const a = peakFirst.get(u.name) ?? 0;
   const b = peakLast.get(u.name) ?? 0;
@@ -262,15 +253,15 @@ const result: [string, string | number][] = [
   ['stored', stored],
   ['lost', lost],
   ['duplicated', duplicated],
-  ['dlq', dlq.length],
+  ['dlq', tally.dlq],
   ['rss growth', `${Number.isFinite(worst) ? worst.toFixed(1) : '?'}%`],
   ['rss growth, stages that hold no data', `${Number.isFinite(worstOther) ? worstOther.toFixed(1) : '?'}%`],
   ['match index growth', perProduct.join(', ') || 'none'],
   ['redis memory', `${mb(redisPeak)} MB`],
   ['seconds', Math.round((Date.now() - t0) / 1000)],
-  ['in a terminal stream', terminal.keys.size],
-  ['dlq bad records', dlqBad.size],
-  ['dlq unexpected', dlq.length - dlqBad.size],
+  ['in a terminal stream', tally.inTerminal],
+  ['dlq bad records', tally.dlqBad],
+  ['dlq unexpected', tally.dlqUnexpected],
   ['kills', kills],
   ['worker restarts', supervisor.restarts],
   [`rss per ${o.colocate ? 'process' : 'stage'} (first 10% -> last 10%, MB)`, growth.map((g) => `${g.stage} ${mb(g.first)}->${mb(g.last)}`).join(', ')],
@@ -280,7 +271,8 @@ const failures = [
   lost > 0 && `${lost} lost`,
   duplicated > 0 && `${duplicated} duplicated`,
   summary.produced !== N && `sent ${summary.produced} of ${N}`,
-  dlq.length !== dlqBad.size && `${dlq.length - dlqBad.size} unexpected DLQ entries`,
+  tally.dlqUnexpected !== 0 &&
+    `${tally.dlqUnexpected} unexpected DLQ entries${!badAllowed && tally.dlqBad > 0 ? ` (${tally.dlqBad} good records dead-lettered as bad, and no model stage)` : ''}`,
 ].filter(Boolean);
 redis.disconnect();
 producerRedis.disconnect();
