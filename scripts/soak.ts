@@ -20,8 +20,10 @@
  * record has its own id, so a repeated title is a duplicate listing the match stage finds), or
  * generated ones with `--titles synthetic`.
  *
- * The producer keeps at most `--max-backlog` records in flight (produced, not yet stored, reviewed
- * or dead-lettered), so Redis holds a bounded backlog however fast the input comes.
+ * The producer keeps at most `--max-backlog` records in flight (produced, not yet stored or
+ * dead-lettered; the gate also opens once the pipeline stays idle), so Redis holds a bounded backlog
+ * however fast the input comes. Drained = idle for `--idle-polls` polls in a row: the count then
+ * finds any record lost. No kills in the last 20 % (a restarted worker's fresh heap in the last window).
  */
 import { Command } from 'commander';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -49,7 +51,8 @@ const o = new Command('soak')
   .option('--workers <n>', 'worker processes per stage (per process with --colocate)', '1')
   .option('--colocate', 'run the stages as the config’s process groups, as `pipeline up` does (fused stages included); RSS per process')
   .option('--max-backlog <n>', 'records produced but not yet stored, reviewed or dead-lettered, at most (at least 2000)', '20000')
-  .option('--sample-ms <ms>', 'how often RSS and Redis memory are sampled', '1000')
+  .option('--sample-ms <ms>', 'how often RSS, Redis memory and progress are sampled (and the drain polled)', '1000')
+  .option('--idle-polls <n>', 'the pipeline is drained once it is idle (nothing undelivered or pending) this many polls in a row', '3')
   .option('--seed <n>', 'seed of the input and of the victims', '1')
   .option(
     '--titles <file>',
@@ -118,16 +121,19 @@ const input = shards.all[0]!.stream(config.input);
 await allLive(500);
 say(`workers up (${workers} per stage, models loaded); ${N} records, killing a worker every ${o.killEveryMs} ms`);
 
-// Progress: records done = stored + in a terminal stream + dead-lettered.
+// Progress (a hint for the RSS windows and the backlog gate, never the end of the run): distinct
+// stored products + dead letters. A record routed to review is stored too (or counted by neither:
+// review-only records are not progress here, so the gate below also opens once the pipeline is idle).
 let done = 0;
 const countDone = async () => {
   let n = 0;
-  for (const k of shards.all) {
-    n += await redis.scard(k.products);
-    for (const t of config.streams.terminal) n += await redis.xlen(k.stream(t));
-    n += await redis.xlen(k.dlq);
-  }
+  for (const k of shards.all) n += (await redis.scard(k.products)) + (await redis.xlen(k.dlq));
   return n;
+};
+/** Idle: every stage's group exists with nothing undelivered or pending. */
+const idleNow = async () => {
+  const st = await pipelineStatus(redis, config).catch(() => undefined);
+  return st !== undefined && isIdle(st) && (st.shards ?? [st]).every((sh) => sh.streams.every((s) => !s.stage || s.group));
 };
 
 // Sampling: per stage the largest RSS of its workers, in the first and the last 10 % of the run; Redis's used_memory peak.
@@ -153,12 +159,13 @@ const sampler = (async () => {
 
 let kills = 0;
 let killing = true;
+// No kills in the last 20 % of the run: a worker restarted there has a fresh heap and would hide growth in the last window.
 const killer = (async () => {
   const max = o.maxKills === undefined ? Infinity : num('maxKills');
   while (killing && kills < max) {
     await sleep(num('killEveryMs'));
     const pids = supervisor.pids();
-    if (!killing || pids.length === 0) continue;
+    if (!killing || done >= N * 0.8 || pids.length === 0) continue;
     process.kill(pids[Math.floor(rand() * pids.length)]!, 'SIGKILL');
     kills++;
   }
@@ -176,6 +183,7 @@ if (titles?.length === 0) await abort(`${o.titles as string} has no titles`, 2);
 
 // At least a few producer batches (500 records each, read ahead by the stream): a smaller gate would wait for records the producer has not sent yet.
 const maxBacklog = Math.max(num('maxBacklog'), 2_000);
+const idlePolls = Math.max(1, num('idlePolls'));
 let sent = 0;
 async function* lines(): AsyncGenerator<string> {
   let chunk = '';
@@ -192,7 +200,11 @@ async function* lines(): AsyncGenerator<string> {
     if (chunk.length > 16_384) {
       yield chunk;
       chunk = '';
-      while (sent - done > maxBacklog) await sleep(200);
+      // The gate opens once the backlog is under the limit, or the pipeline stays idle (records lost or review-only are never done).
+      for (let idle = 0; sent - done > maxBacklog && idle < idlePolls;) {
+        await sleep(num('sampleMs'));
+        idle = (await idleNow()) ? idle + 1 : 0;
+      }
     }
   }
   yield chunk;
@@ -211,12 +223,12 @@ const summary = await produce(producerRedis, Readable.from(lines()), {
 });
 say(`produced ${summary.produced}; waiting for the pipeline to drain`);
 
+// Drained once idle holds for --idle-polls polls in a row; the tally then finds any record lost.
 const deadline = t0 + num('timeout');
-for (;;) {
-  const st = await pipelineStatus(redis, config).catch(() => undefined);
-  if (st && isIdle(st) && done >= summary.produced) break;
+for (let idle = 0; idle < idlePolls;) {
+  idle = (await idleNow()) ? idle + 1 : 0;
   if (Date.now() > deadline) await abort('timed out', 2);
-  await sleep(1000);
+  if (idle < idlePolls) await sleep(num('sampleMs'));
 }
 killing = false;
 await killer;

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { reportLines } from './helpers/report-lines.js';
@@ -44,6 +46,38 @@ test('soak (short): 1,500 records through the full model pipeline with a worker 
   assert.match(line('rss growth, stages that hold no data') ?? '', /^-?\d+(\.\d+)?%$/, 'a measured RSS growth without the match stage');
   assert.match(line('redis memory') ?? '', /^\d+ MB$/);
   assert.ok(figure('seconds') > 0);
+});
+
+test('soak with a record lost (a sink that acks s5 without writing it): once the pipeline is idle it reports lost: 1 and exits 1, long before --timeout', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'soak-lost-'));
+  const raw = JSON.parse(readFileSync(resolve(ROOT, 'config/rules-only.json'), 'utf8')) as { stages: { name: string; settings?: object }[] };
+  const store = raw.stages.find((s) => s.name === 'store')!;
+  store.settings = { sink: `module:${resolve(ROOT, 'test/fixtures/lose-s5-sink.ts')}` };
+  const config = join(dir, 'pipeline.json');
+  writeFileSync(config, JSON.stringify(raw));
+  const started = Date.now();
+  const { code, out } = await soak([
+    '--config',
+    config,
+    '--titles',
+    'synthetic',
+    '--records',
+    '600',
+    '--max-kills',
+    '0',
+    '--sample-ms',
+    '200',
+    '--timeout',
+    '90000',
+  ]);
+  rmSync(dir, { recursive: true, force: true });
+  const { figure } = reportLines(out);
+  assert.is(code, 1, out);
+  assert.is(figure('records'), 600, out);
+  assert.is(figure('stored'), 599, out);
+  assert.is(figure('lost'), 1, out);
+  assert.match(out, /FAILED: 1 lost/);
+  assert.ok(Date.now() - started < 80_000, 'reported before --timeout');
 });
 
 test.run();
