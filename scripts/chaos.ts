@@ -65,6 +65,7 @@ const o = new Command('chaos')
   .option('--headroom-mb <n>', 'oom: maxmemory = memory in use when the workers are up + this', '2')
   .option('--oom-hold-ms <ms>', 'oom: keep Redis full this long after its first OOM refusal, then lift the limit', '3000')
   .option('--keep', 'keep the temp dir (config, worker logs, rejects)')
+  .option('--parent-poll-ms <ms>', 'stop (exit 129) once the process it was started under (npm, npx, tsx) is gone; polled this often, 0: never', '1000')
   .parse()
   .opts<Record<string, string | boolean | undefined>>();
 const num = (k: string) => Number(o[k]);
@@ -123,7 +124,9 @@ const { config, shards, supervisor, abort, allLive } = startFaultRun({
   say,
   log,
   beforeServerClose: () => restarting,
+  parentPollMs: num('parentPollMs'),
 });
+say(`redis-server ${server.url}, pid ${process.pid}, temp dir ${dir}`);
 const keys = shards.all[0]!;
 // Garbage goes to the first shard's input; records to their own shard's.
 const input = keys.stream(config.input);

@@ -61,6 +61,7 @@ const o = new Command('soak')
   )
   .option('--timeout <ms>', 'give up if the pipeline is not done by then', String(48 * 3600 * 1000))
   .option('--keep', 'keep the temp dir (config, worker logs)')
+  .option('--parent-poll-ms <ms>', 'stop (exit 129) once the process it was started under (npm, npx, tsx) is gone; polled this often, 0: never', '1000')
   .parse()
   .opts<Record<string, string | boolean | undefined>>();
 const num = (k: string) => Number(o[k]);
@@ -114,6 +115,7 @@ const { config, units, shards, supervisor, abort, allLive } = startFaultRun({
   workerLogLevel: 'warn',
   say,
   log,
+  parentPollMs: num('parentPollMs'),
 });
 const input = shards.all[0]!.stream(config.input);
 

@@ -2,7 +2,8 @@
  * The start-up `npm run chaos` and `npm run soak` share: the chosen pipeline config under a fresh
  * name with their shrunk timers, written to the run's temp dir; the worker processes under the
  * supervisor of `pipeline up` (logs to `<dir>/workers.log`); an abort that stops the workers and
- * redis-server on SIGINT / SIGTERM / an uncaught error (no orphans, logs kept); and a wait until
+ * redis-server on SIGINT / SIGTERM / an uncaught error, or once the process it was started under
+ * is gone (npm or npx signalled alone: scripts/commands/parent-watch.ts; no orphans, logs kept); and a wait until
  * every worker's read loop runs (its watchdog's liveness key is up).
  */
 import { openSync, readFileSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import type { PipelineConfig, ResolvedConfig, ResolvedProcess } from '../../lib/
 import type { Logger } from '../../lib/observe/logger.js';
 import type { RedisServer } from '../../lib/redis/server.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
+import { watchParents } from './parent-watch.js';
 import { createSupervisor } from './up.js';
 
 export interface FaultRunOptions {
@@ -33,6 +35,8 @@ export interface FaultRunOptions {
   workerLogLevel: 'info' | 'warn';
   say: (msg: string) => void;
   log: Logger;
+  /** Poll the processes the run was started under this often; abort (exit 129) once one is gone. 0: never. @defaultValue 1000 */
+  parentPollMs?: number;
   /** Awaited by abort after the workers stop, before redis-server closes (a restart in progress). */
   beforeServerClose?: () => Promise<unknown>;
 }
@@ -81,6 +85,7 @@ export function startFaultRun(o: FaultRunOptions): FaultRun {
   process.once('SIGINT', () => void abort('interrupted', 130));
   process.once('SIGTERM', () => void abort('terminated', 143));
   process.once('uncaughtException', (err) => void abort(`failed: ${err.stack ?? err}`, 2));
+  watchParents(o.parentPollMs ?? 1000, (why) => void abort(why, 129));
   const live = async () => (await Promise.all(shards.all.map((k) => o.redis.keys(k.extra('liveness:*'))))).flat().length;
   const allLive = async (everyMs: number) => {
     while ((await live()) < config.stages.length * o.workers * shards.count) await sleep(everyMs);
