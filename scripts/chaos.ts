@@ -22,7 +22,7 @@
  * restarts: the same checks, so any good record dead-lettered (an outage treated as bad data)
  * fails the run. Prints `redis oom refusals` and `seconds full` with the rest.
  */
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -41,6 +41,13 @@ import { hasModelStage, tallyChaos } from './commands/chaos-tally.js';
 import { startFaultRun } from './commands/fault-run.js';
 import { REPO } from './commands/common.js';
 
+/** 0 (no bad lines) or an integer >= 2: with 1 every line would be bad and the N good records never made. */
+function badEveryValue(v: string): string {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0 || n === 1) throw new InvalidArgumentError('Expected 0 (no bad lines) or an integer >= 2.');
+  return v;
+}
+
 const o = new Command('chaos')
   .description('records through the pipeline while workers are SIGKILLed and redis-server restarts; checks nothing is lost or duplicated')
   .option('--records <n>', 'good records to send', '100000')
@@ -58,7 +65,7 @@ const o = new Command('chaos')
   .option('--rate <n>', 'produce at most n records/s (default: as fast as possible)')
   .option('--redis-restarts <n>', 'kill -9 and restart redis-server this many times while producing', '1')
   .option('--fsync <mode>', 'appendfsync: always (nothing acknowledged is lost) or everysec (up to ~1 s may be)', 'always')
-  .option('--bad-every <n>', 'one bad JSONL line per n lines', '1000')
+  .option('--bad-every <n>', 'one bad JSONL line per n lines (0: none; at least 2)', badEveryValue, '1000')
   .option('--garbage <n>', 'undecodable entries added straight to the input stream', '20')
   .option('--timeout <ms>', 'give up if the pipeline is not done by then', '1200000')
   .option('--scenario <name>', 'kill (workers SIGKILLed, redis-server restarted) or oom (Redis full for a while, then the limit lifted)', 'kill')
@@ -174,7 +181,7 @@ const killer = (async () => {
 // garbage entries spread over the run, redis-server restarts spread over producing.
 const garbageCount = num('garbage');
 const badEvery = num('badEvery');
-const total = N + Math.floor(N / (badEvery - 1));
+const total = badEvery === 0 ? N : N + Math.floor(N / (badEvery - 1));
 const restartAt = new Set(Array.from({ length: oom ? 0 : num('redisRestarts') }, (_, i) => Math.floor(((i + 1) * total) / (num('redisRestarts') + 1))));
 const garbageAt = new Map(Array.from({ length: garbageCount }, (_, i) => [Math.floor(((i + 0.5) * total) / garbageCount), i]));
 const garbageKey = `${input}:producer:chaos-garbage`;
@@ -292,5 +299,6 @@ redis.disconnect();
 producerRedis.disconnect();
 await server.close();
 if (failures.length) process.stdout.write(`FAILED: ${failures.join('; ')}\nlogs: ${dir}\n`);
-else if (!o.keep) rmSync(dir, { recursive: true, force: true });
+else if (o.keep) process.stdout.write(`kept: ${dir}\n`);
+else rmSync(dir, { recursive: true, force: true });
 process.exit(failures.length ? 1 : 0);

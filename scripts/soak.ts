@@ -292,5 +292,6 @@ redis.disconnect();
 producerRedis.disconnect();
 await server.close();
 if (failures.length) process.stdout.write(`FAILED: ${failures.join('; ')}\nlogs: ${dir}\n`);
-else if (!o.keep) rmSync(dir, { recursive: true, force: true });
+else if (o.keep) process.stdout.write(`kept: ${dir}\n`);
+else rmSync(dir, { recursive: true, force: true });
 process.exit(failures.length ? 1 : 0);

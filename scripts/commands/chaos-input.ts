@@ -20,7 +20,7 @@ const BAD_LINES = ['{"id":"x","title":', '{"title":"no id"}', '{"id":"y","title"
 export interface ChaosInputOptions {
   /** Lines in all, good and bad. */
   total: number;
-  /** Line i is bad when (i + 1) % badEvery === 0. */
+  /** Line i is bad when (i + 1) % badEvery === 0; 0: no bad lines. */
   badEvery: number;
   rand: () => number;
   /** At most this many lines/s (0: as fast as possible). */
@@ -42,7 +42,7 @@ export class ChaosInput {
     for (let i = 0; i < total; i++) {
       const wait = before?.(i);
       if (wait) await wait;
-      if ((i + 1) % badEvery === 0) {
+      if (badEvery > 0 && (i + 1) % badEvery === 0) {
         chunk += BAD_LINES[this.badLines++ % BAD_LINES.length] + '\n';
       } else {
         const id = `c${good++}`;
