@@ -106,9 +106,9 @@ function stageDeployment(config: ResolvedConfig, p: ResolvedProcess): Record<str
           ['worker', p.stages.join(',')],
           {
             resources: {
-              // docs/benchmarks.md: a model process peaks at about 150-400 MB (the three extractors
-              // together 393 MB); requests near that, limits with room for a larger hub model.
-              requests: { cpu: String(options.threads), memory: `${256 + 128 * models}Mi` },
+              // docs/benchmarks.md: a model process peaks at about 150-425 MB (preprocess+classify 424 MB,
+              // the three extractors together 419 MB); requests above that, limits with room for a larger hub model.
+              requests: { cpu: String(options.threads), memory: `${384 + 128 * models}Mi` },
               limits: { memory: `${512 + 256 * models}Mi` },
             },
             // Progress, not just a process. Start-up: `pipeline health` (this pod's consumer has a live

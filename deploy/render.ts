@@ -35,7 +35,8 @@ export * from './render-names.js';
 
 function composeEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
-    REDIS_URL: '${REDIS_URL:-redis://redis:6379}',
+    // Its own variable: a REDIS_URL exported in the shell (e.g. 127.0.0.1 for local runs) would reach every container.
+    REDIS_URL: '${PIPELINE_REDIS_URL:-redis://redis:6379}',
     STATSD_HOST: 'statsd-exporter',
     STATSD_PORT: String(STATSD_UDP_PORT),
     LOG_LEVEL: '${LOG_LEVEL:-info}',
@@ -89,10 +90,11 @@ export function composeFile(config: ResolvedConfig): Record<string, unknown> {
     };
   }
   services.producer = {
-    ...composeApp(['produce', '/data/input.jsonl', '--rejects', '/tmp/rejects.jsonl']),
+    // Rejected lines go to a named volume (a --rm container's /tmp is gone with it); /rejects is the node user's in the image.
+    ...composeApp(['produce', '/data/input.jsonl', '--rejects', '/rejects/rejects.jsonl']),
     profiles: ['produce'],
     restart: 'no',
-    volumes: ['../config:/app/config:ro', '${PRODUCE_INPUT:-../data/sample.jsonl}:/data/input.jsonl:ro'],
+    volumes: ['../config:/app/config:ro', '${PRODUCE_INPUT:-../data/sample.jsonl}:/data/input.jsonl:ro', 'producer-rejects:/rejects'],
   };
   // The HTTP API (docs/api.md): its own service, started with `--profile api` and API_TOKENS set
   // (without tokens it refuses to listen beyond loopback, so the container would exit).
@@ -135,7 +137,7 @@ export function composeFile(config: ResolvedConfig): Record<string, unknown> {
     depends_on: ['prometheus'],
     restart: 'unless-stopped',
   };
-  return { services, volumes: { 'redis-data': {} } };
+  return { services, volumes: { 'redis-data': {}, 'producer-rejects': {} } };
 }
 
 const header = (source: string) =>

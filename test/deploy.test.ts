@@ -150,7 +150,7 @@ test('kubernetes: per worker process a Deployment with progress probes and a dra
     // (a sum over its stages, model-less ones included), unschedulable on a 4-6 core node.
     const models = stages.filter((x) => x.model !== undefined);
     assert.is(c.resources.requests.cpu, String(Math.max(1, ...models.map((x) => x.threads))), `${proc.name} cpu request`);
-    assert.is(c.resources.requests.memory, `${256 + 128 * models.length}Mi`, `${proc.name} memory request`);
+    assert.is(c.resources.requests.memory, `${384 + 128 * models.length}Mi`, `${proc.name} memory request`);
     // KEDA logs in through a TriggerAuthentication: no worker pod carries KEDA's password.
     assert.not.ok(
       c.env.some((e: Obj) => e.valueFrom?.secretKeyRef?.key === 'password'),
@@ -294,6 +294,33 @@ test('Dockerfile: multi-stage Node 20, compiled in a build stage, production dep
     if (copied !== 'models') assert.ok(existsSync(join(REPO, copied)), `COPY ${copied}: missing`);
   }
   assert.is(relative(REPO, dirname(join(REPO, 'deploy/Dockerfile'))), 'deploy');
+});
+
+test('deploy audit: compose uses its own PIPELINE_REDIS_URL and keeps rejects on a volume; k8s Redis has maxmemory, KEDA a qualified address; classify requests its peak', () => {
+  const services = (parse(read('deploy/docker-compose.yml')) as Obj).services as Obj;
+  for (const [name, svc] of Object.entries(services) as [string, Obj][]) {
+    if (svc.environment?.REDIS_URL !== undefined) assert.is(svc.environment.REDIS_URL, '${PIPELINE_REDIS_URL:-redis://redis:6379}', name);
+  }
+  const producer = services.producer as Obj;
+  const rejects = producer.command[producer.command.indexOf('--rejects') + 1] as string;
+  assert.ok(
+    (producer.volumes as string[]).some((v) => rejects.startsWith(`${v.split(':')[1]}/`) && !v.startsWith('.')),
+    `${rejects} is on a named volume`,
+  );
+  assert.match(read('deploy/Dockerfile'), /install -d -o node -g node \/rejects/);
+  const redis = parseAllDocuments(read('deploy/k8s/redis.yaml')).map((d) => d.toJS() as Obj);
+  assert.match(redis.find((d) => d.kind === 'Secret')!.stringData.address, /^redis\.[a-z0-9-]+\.svc\.cluster\.local:6379$/);
+  const box = redis.find((d) => d.kind === 'StatefulSet')!.spec.template.spec.containers[0] as Obj;
+  const args = box.args as string[];
+  const maxMb = Number(/^(\d+)mb$/.exec(args[args.indexOf('--maxmemory') + 1] ?? '')?.[1]);
+  const limitMi = Number(/^(\d+)Gi$/.exec(box.resources.limits.memory)![1]) * 1024;
+  assert.ok(maxMb > 0 && maxMb <= 0.85 * limitMi && maxMb >= 0.7 * limitMi, `maxmemory ${maxMb} MB of a ${limitMi} MiB limit`);
+  assert.is(args[args.indexOf('--maxmemory-policy') + 1], 'noeviction');
+  assert.not.match(read('deploy/k8s/kustomization.yaml'), /username=observer\b/);
+  const k8s = parseAllDocuments(read('deploy/k8s/pipeline.yaml')).map((d) => d.toJS() as Obj);
+  const classify = k8s.find((d) => d.kind === 'Deployment' && d.metadata.name === deploymentName(config, 'classify'))!;
+  const request = classify.spec.template.spec.containers[0].resources.requests.memory as string;
+  assert.ok(Number(/^(\d+)Mi$/.exec(request)![1]) * 1.048576 > 424, `classify requests ${request}, above its 424 MB peak (docs/benchmarks.md)`);
 });
 
 test.run();
