@@ -75,7 +75,7 @@ export function composeFile(config: ResolvedConfig): Record<string, unknown> {
       throw new ConfigError(`stages.${stages[0]!.name}`, `its compose service name ${name} is taken (rename the ${stages.length > 1 ? 'process' : 'stage'})`);
     const urls = Object.fromEntries(stages.map((s) => stageRedisUrlEnv(s.name)).map((v) => [v, '${' + v + ':-}']));
     services[name] = {
-      ...composeApp(['worker', p.stages.join(',')], { ...urls, PROGRESS_FILE }),
+      ...composeApp(['worker', p.stages.join(',')], { ...urls, PROGRESS_FILE, EXIT_ON_HUNG: '1' }),
       restart: 'unless-stopped',
       deploy: { replicas: '${' + envName(p.name) + '_REPLICAS:-' + Math.max(1, options.minWorkers) + '}' },
       stop_grace_period: `${graceSeconds({ name: p.name, drainTimeoutMs: options.drainTimeoutMs })}s`,

@@ -45,6 +45,7 @@ test('docker-compose: redis with AOF, one service per worker process with settab
       ['CMD', ...progressProbeArgs(stages.length === 1 ? stages[0]! : stages, false)],
     );
     assert.is(svc.environment.PROGRESS_FILE, PROGRESS_FILE);
+    assert.is(svc.environment.EXIT_ON_HUNG, '1', `${proc.name}: compose restarts no unhealthy container, a hung worker must exit`);
     assert.is(svc.environment.STATSD_HOST, 'statsd-exporter');
   }
   const workers = Object.entries(s).filter(([, v]) => (v as Obj).command?.[0] === 'worker');

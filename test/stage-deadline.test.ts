@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -11,7 +12,7 @@ import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { ok, type StageFactory } from '../lib/worker/stage.js';
 import { Worker } from '../lib/worker/worker.js';
-import { FAST, oneStageToOut, outageStage } from './helpers/pipeline.js';
+import { BIN, exited, FAST, oneStageToOut, outageStage, stageThenStore } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -149,7 +150,49 @@ test('while a stage call hangs the liveness marker and the progress file run out
   }
 });
 
+/** A `module:` stage whose call never returns on a title "hang" (as a native model call stuck for good). */
+const HANGING = join(tmpdir(), `hang-stage-${process.pid}.mjs`);
+writeFileSync(
+  HANGING,
+  `export function createStage() {
+  return {
+    kind: 'hangs',
+    async process(batch) {
+      if (batch.some((m) => m.envelope.input.title === 'hang')) await new Promise(() => setInterval(() => {}, 1000));
+      return batch.map(() => ({ ok: true, output: { fine: true } }));
+    },
+  };
+}
+`,
+);
+
+test('EXIT_ON_HUNG=1: a worker whose stage call hangs past stageTimeoutMs + the stall limit exits 70 after logging worker.exit_hung (under compose it had stayed up, hung, for ever)', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const file = join(tmpdir(), `${pipeline}-hang.json`);
+  const o = { ...FAST, blockMs: 50, stageTimeoutMs: 200, claimMinIdleMs: 600_000, stallTimeoutMs: 300, watchdogIntervalMs: 50 };
+  writeFileSync(file, JSON.stringify(stageThenStore(pipeline, { name: 'hangs', kind: `module:${HANGING}` }, o)));
+  await produce(redis, Readable.from([JSON.stringify({ id: 'r0', title: 'hang' })]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
+  const child = spawn(process.execPath, [BIN, '--config', file, 'worker', 'hangs'], {
+    env: { ...process.env, REDIS_URL: server.url, EXIT_ON_HUNG: '1', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  try {
+    assert.is(await exited(child), 70, out.slice(-2000));
+  } finally {
+    clearTimeout(timer);
+    rmSync(file, { force: true });
+  }
+  assert.match(out, /"event":"worker\.exit_hung"/);
+  assert.match(out, /"event":"watchdog\.stalled"[^\n]*"action":"exit: /);
+});
+
 test.after(async () => {
+  rmSync(HANGING, { force: true });
   redis.disconnect();
   await server.close();
 });

@@ -43,6 +43,12 @@ export interface WatchdogOptions {
   file?: string;
   /** stop() waits this long for the liveness key's DEL. @defaultValue 1000 */
   stopTimeoutMs?: number;
+  /**
+   * Called once a stage call abandoned at `stageTimeoutMs` has hung for `limit`: the one stall
+   * this process cannot recover from. @defaultValue nothing (the liveness marker and file stop; an
+   * orchestrator's probe restarts the process)
+   */
+  onHung?: () => void;
   /** The reader connection's label in `connections`. @defaultValue "read" */
   readerLabel?: string;
   /** Fixed fields of the liveness record (stage, consumer, pid, host). */
@@ -147,8 +153,9 @@ export class Watchdog {
     const status = this.o.connections.status(label);
     let action: string;
     if (hung) {
-      action =
-        'none: a stage call abandoned at stageTimeoutMs has not returned and cannot be interrupted; the liveness marker has stopped (restart the process)';
+      action = this.o.onHung
+        ? 'exit: a stage call abandoned at stageTimeoutMs has not returned and cannot be interrupted'
+        : 'none: a stage call abandoned at stageTimeoutMs has not returned and cannot be interrupted; the liveness marker has stopped (restart the process)';
     } else if (status !== 'ready') {
       action = `none: connection ${label} is ${status ?? 'not open'}, reconnecting by itself`;
     } else if (phase === 'processing' || phase === 'idle') {
@@ -162,6 +169,7 @@ export class Watchdog {
       action = `reset connection ${label}`;
     }
     logger.error('watchdog.stalled', { phase, sinceProgressMs: idleMs, limitMs: this.limit, action });
+    if (hung) this.o.onHung?.();
   }
 
   private recover(label: string, phase: Phase): void {
@@ -241,6 +249,20 @@ export interface ConsumerWatchdogDeps {
   metrics: Metrics;
   /** @defaultValue env PROGRESS_FILE, else none */
   progressFile?: string;
+  /** Exit the process (code EXIT_HUNG) when a stage call hangs unrecoverably (WatchdogOptions.onHung). @defaultValue env EXIT_ON_HUNG is 1 or true */
+  exitOnHung?: boolean;
+}
+
+/** The exit code of a worker that ended itself because a stage call hung (`EXIT_ON_HUNG=1`). */
+export const EXIT_HUNG = 70;
+
+/** Without a restart policy on failed probes (docker compose), a hung worker must end itself for `restart:` to start a new one. */
+function exitWhenHung(logger: Logger): () => void {
+  return () => {
+    logger.error('worker.exit_hung', { exitCode: EXIT_HUNG });
+    // No drain: the hung call holds the stage; its entries are reclaimed by the next worker after claimMinIdleMs.
+    process.exit(EXIT_HUNG);
+  };
 }
 
 /** The watchdog of one stage consumer, from its stage options; liveness key `{p}:liveness:<stage>:<consumer>`. */
@@ -251,6 +273,7 @@ export function consumerWatchdog(target: ProgressSource, d: ConsumerWatchdogDeps
     stallTimeoutMs: d.stage.stallTimeoutMs,
     key: d.keys.liveness(d.stage.name, d.consumer),
     file: d.progressFile ?? process.env.PROGRESS_FILE,
+    ...((d.exitOnHung ?? ['1', 'true'].includes(process.env.EXIT_ON_HUNG ?? '')) ? { onHung: exitWhenHung(d.logger) } : {}),
     identity: { stage: d.stage.name, consumer: d.consumer, host: hostname(), pid: process.pid },
     connections: d.connections,
     logger: d.logger,

@@ -75,7 +75,8 @@ export function createSupervisor(s: SpawnSettings, logger = createLogger({ compo
       spawn(process.execPath, [BIN, 'worker', stagesOf(unit).join(','), ...(s.configPath ? ['--config', s.configPath] : [])], {
         // The IPC channel is how a worker learns that its supervisor is gone (killed, or its terminal hung up): it drains and exits.
         stdio: ['ignore', out, out, 'ipc'],
-        env: s.env ?? process.env,
+        // Nothing probes these workers: one whose stage call hangs for good ends itself, and is restarted (docs/reliability.md).
+        env: { EXIT_ON_HUNG: '1', ...(s.env ?? process.env) },
         detached: s.detached ?? false,
       }),
     onEvent: (event, unit) => {
