@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Autoscaler, decide, type ScalePolicy, type ScaleState } from '../lib/ops/autoscaler.js';
 import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
-import { loadConfigFile } from '../lib/config/load.js';
+import { loadConfigFile, resolveConfig } from '../lib/config/load.js';
 import { progressKey } from '../lib/ops/consumer-health.js';
 import { pipelineStatus } from '../lib/ops/inspect.js';
 import { createLogger } from '../lib/observe/logger.js';
@@ -161,6 +161,38 @@ test('a burst on a slow stage scales it up to max on lag, then back to min when 
   );
   const st = (await pipelineStatus(redis, config)).streams[0]!;
   assert.equal([st.group?.lag, st.group?.pending], [0, 0]);
+});
+
+test('autoscale.decisions of a process of several stages is counted under each of its stages (it was tagged with the process name, no stage)', async () => {
+  const pipeline = randomPipeline('ap');
+  const policy = { minWorkers: 0, maxWorkers: 2, autoscaleIntervalMs: 50 };
+  const config = resolveConfig(
+    {
+      pipeline,
+      input: 'in',
+      streams: { terminal: ['out'] },
+      stages: [
+        { name: 'first', kind: 'any', input: 'in', process: 'both', ...policy },
+        { name: 'second', kind: 'any', input: 'mid', process: 'both', ...policy },
+      ],
+      routes: { first: [{ to: 'mid' }], second: [{ to: 'out' }] },
+    },
+    'test',
+    { env: { REDIS_URL: server.url } },
+  );
+  await redis.xadd(new Keys(pipeline).stream('in'), '*', 'k', 'k1', 'e', 'x');
+  const scaled: [string, number][] = [];
+  const target = { count: () => 0, scale: (unit: string, n: number) => void scaled.push([unit, n]) };
+  const metrics = memoryMetrics();
+  const logger = createLogger({ component: 'test' }, 'error', () => {});
+  const autoscaler = new Autoscaler({ redis, config, stages: ['first', 'second'], units: config.processes, target, logger, metrics });
+  await autoscaler.runOnce();
+  assert.equal(scaled, [['both', 1]], 'the process woke from zero');
+  const tags = metrics.records.filter((r) => r.name === 'autoscale.decisions').map((r) => [r.tags.stage, r.tags.direction]);
+  assert.equal(tags, [
+    ['first', 'up'],
+    ['second', 'up'],
+  ]);
 });
 
 test.after(async () => {

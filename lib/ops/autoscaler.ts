@@ -108,7 +108,8 @@ export interface AutoscalerOptions {
  * Scales each stage's worker count on its consumer group's backlog: samples XINFO every interval
  * and applies `decide`. A worker is added by the target's scale (a new process), removed
  * gracefully (SIGTERM: it stops reading, finishes and acks its batch). Every change is logged
- * (`autoscale.decision`, JSON) and counted (`autoscale.decisions`, tags stage and direction).
+ * (`autoscale.decision`, JSON, naming the process) and counted (`autoscale.decisions`, tags stage and direction:
+ * once for each stage of the process moved).
  * A failed tick is logged and counted (`autoscale.errors`), and the next interval tries again.
  */
 /** A process the autoscaler moves: its name (the target's), its stages and its policy. */
@@ -184,7 +185,8 @@ export class Autoscaler {
           this.decisions++;
           target.scale(stage.name, d.to);
           const direction = d.to > workers ? 'up' : 'down';
-          metrics.increment('autoscale.decisions', 1, { stage: stage.name, direction });
+          // Per stage, as the `workers` gauge: a process's name (`enrich`) is no stage, and every stage of it moved.
+          for (const name of stage.stages) metrics.increment('autoscale.decisions', 1, { stage: name, direction });
           logger.info('autoscale.decision', {
             stage: stage.name,
             from: workers,
