@@ -82,10 +82,10 @@ export function statsdMapping(config: ResolvedConfig): Record<string, unknown> {
       // Per-process gauges carry the process's `consumer` (a pod's host-pid-n): a replaced pod's
       // series would stay in the dashboards, frozen, forever (ttl 0s); they go after 10 minutes unheard.
       ...(m.name.startsWith('process.') ? { ttl: PROCESS_SERIES_TTL } : {}),
-      // The sampler's backlog gauges (lag, pending, DLQ, stored) are sent every gaugeIntervalMs: when
-      // it stops (monitor gone, Redis down) they go after a few intervals instead of showing the
-      // last numbers for ever ("backlog 0" on screen during an outage).
-      ...(m.type === 'gauge' && m.from === 'monitor' ? { ttl: sampledSeriesTtl(config) } : {}),
+      // The sampler's backlog gauges (lag, pending, DLQ, stored) and `up`'s `workers` are sent every
+      // gaugeIntervalMs: when their sender stops (monitor or up gone, Redis down) they go after a few
+      // intervals instead of showing the last numbers for ever ("backlog 0" on screen during an outage).
+      ...(m.type === 'gauge' && m.from !== 'worker' ? { ttl: sampledSeriesTtl(config) } : {}),
     })),
   };
 }

@@ -60,10 +60,10 @@ test('the dashboard queries only metrics the code sends, under the names the sta
   const mapping = parse(read('deploy/statsd/mapping.yml')) as Obj;
   const mapped = new Set((mapping.mappings as Obj[]).map((m) => m.name));
   for (const p of prom) assert.ok(mapped.has(p), `statsd mapping lacks ${p}`);
-  // Series labelled by process (consumer) expire after 10 minutes; the sampler's gauges after 6 intervals
-  // (they had stayed at their last value for ever once the sampler stopped); counters and the rest never.
-  const sampled = new Set(METRIC_CATALOG.filter((m) => m.type === 'gauge' && m.from === 'monitor').map((m) => `pipeline.${m.name}`));
-  assert.ok(sampled.has('pipeline.group.lag') && sampled.has('pipeline.dlq.length'));
+  // Series labelled by process (consumer) expire after 10 minutes; the sampler's gauges and up's `workers`
+  // after 6 intervals (they had stayed at their last value for ever once their sender stopped); counters and the rest never.
+  const sampled = new Set(METRIC_CATALOG.filter((m) => m.type === 'gauge' && m.from !== 'worker').map((m) => `pipeline.${m.name}`));
+  assert.ok(sampled.has('pipeline.group.lag') && sampled.has('pipeline.dlq.length') && sampled.has('pipeline.workers'));
   for (const m of mapping.mappings as Obj[])
     assert.is(m.ttl, String(m.match).includes('.process.') ? '10m' : sampled.has(m.match) ? '60s' : undefined, `${m.match} ttl`);
   const ds = parse(read('deploy/grafana/provisioning/datasources/prometheus.yml')) as Obj;

@@ -90,6 +90,30 @@ test('the workers gauge: running processes per stage, 0 after a crash and after 
   assert.is(gauge('nosuch').at(-1), 0, 'after stop()');
 });
 
+test('the workers gauge is sent again every workersGaugeIntervalMs for every stage of every unit, also one scaled to zero, until stop() (it was sent only on changes, so the exporter TTL dropped it)', async () => {
+  const config = writeConfig(randomPipeline());
+  const metrics = memoryMetrics();
+  const { logger } = capture();
+  const units = [
+    { name: 'front', stages: ['preprocess', 'validate'] },
+    { name: 'store', stages: ['store'] },
+  ];
+  const env = { ...process.env, REDIS_URL: server.url };
+  const supervisor = createSupervisor({ configPath: config, env, stdio: 'ignore', metrics, units, workersGaugeIntervalMs: 50 }, logger);
+  const sent = (stage: string) => metrics.records.filter((r) => r.name === 'workers' && r.tags.stage === stage).map((r) => r.value);
+  try {
+    supervisor.scale('front', 0);
+    supervisor.scale('store', 0);
+    await waitFor('three rounds', () => ['preprocess', 'validate', 'store'].every((st) => sent(st).length >= 3), 10_000);
+    assert.ok(sent('store').every((v) => v === 0));
+  } finally {
+    await supervisor.stop();
+  }
+  const after = metrics.records.length;
+  await new Promise((r) => setTimeout(r, 200));
+  assert.is(metrics.records.length, after, 'nothing sent after stop()');
+});
+
 test("the config's supervisor section sets the restart backoff and crash-loop count of `up` / `start` workers (they were fixed at 500 ms / 5)", async () => {
   const file = writeConfig(randomPipeline(), FAST, { supervisor: { restartBaseMs: 20, restartMaxMs: 40, crashLoopAfter: 2 } });
   const config = resolveConfig(JSON.parse(readFileSync(file, 'utf8')) as PipelineConfig, file, { env: { REDIS_URL: server.url } });

@@ -7,6 +7,7 @@ import type { ResolvedConfig } from '../../lib/config/types.js';
 import { processOptions } from '../../lib/config/processes.js';
 import { isIdle, pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
 import type { Logger } from '../../lib/observe/logger.js';
+import { createMetrics, type Metrics } from '../../lib/observe/metrics.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { dropPipelineKeys } from '../../lib/ops/drop-keys.js';
 import { RedisServer } from '../../lib/redis/server.js';
@@ -67,9 +68,11 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
   const stopSignal = new Promise<void>((resolve) => (signalled = resolve));
   let stopped: Promise<void> | undefined;
   let drop: readonly Keys[] | undefined;
+  let metrics: Metrics | undefined;
   const stopAll = () =>
     (stopped ??= (async () => {
       await supervisor?.stop();
+      await metrics?.close();
       // Redis of its own is stopped with all in it; keys in another one are deleted here.
       if (drop && redis && !server) await dropKeys(redis, drop, opts.logger);
       redis?.disconnect();
@@ -107,10 +110,14 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
     const units = config.processes;
     // As `pipeline up`: a broken module stage or model folder is one line naming the stage, not workers crashing in a loop.
     await checkBeforeStart(config);
+    // The `workers` gauge, as `pipeline up` sends it (with StatsD on).
+    metrics = createMetrics(config.metrics, { pipeline: config.pipeline }, opts.logger);
     // Workers in their own process groups: a terminal's Ctrl-C reaches this process alone, which stops them once (drained).
     supervisor = createSupervisor(
       {
         configPath: opts.configPath,
+        metrics,
+        workersGaugeIntervalMs: config.metrics.gaugeIntervalMs,
         env: process.env,
         stdio: openSync(logFile, 'a'),
         units,

@@ -51,6 +51,12 @@ export interface SpawnSettings {
   killAfterMs?: (unit: string) => number;
   /** Restart backoff and crash-loop reporting (config `supervisor`). @defaultValue SUPERVISOR_DEFAULTS */
   restart?: SupervisorSettings;
+  /**
+   * Also send the `workers` gauge of every stage this often until stop() (`metrics.gaugeIntervalMs`):
+   * statsd_exporter drops a series unheard for its TTL, and a run without changes had sent it once.
+   * @defaultValue only on changes
+   */
+  workersGaugeIntervalMs?: number;
 }
 
 /** A unit's SIGKILL deadline after SIGTERM: its process's `drainTimeoutMs` + 10 s, the grace period the deploy files give. */
@@ -66,6 +72,9 @@ export function createSupervisor(s: SpawnSettings, logger = createLogger({ compo
   const out = s.stdio ?? 'inherit';
   const metrics = s.metrics ?? noopMetrics;
   const stagesOf = (unit: string) => s.units?.find((u) => u.name === unit)?.stages ?? [unit];
+  // Every unit's stages for the periodic `workers` gauge, those scaled to zero too (a unit not in `units` once it started).
+  const seen = new Set<string>(s.units?.map((u) => u.name));
+  let resend: NodeJS.Timeout | undefined;
   const supervisor: Supervisor = new Supervisor({
     logger,
     ...s.restart,
@@ -80,6 +89,8 @@ export function createSupervisor(s: SpawnSettings, logger = createLogger({ compo
         detached: s.detached ?? false,
       }),
     onEvent: (event, unit) => {
+      seen.add(unit);
+      if (event === 'stop') clearInterval(resend);
       // Per stage, as with one process per stage: each stage of a process has that many running workers (0 after stop()).
       for (const stage of stagesOf(unit)) {
         if (event === 'restart') metrics.increment('supervisor.restarts', 1, { stage });
@@ -87,6 +98,11 @@ export function createSupervisor(s: SpawnSettings, logger = createLogger({ compo
       }
     },
   });
+  resend = s.workersGaugeIntervalMs
+    ? setInterval(() => {
+        for (const unit of seen) for (const stage of stagesOf(unit)) metrics.gauge('workers', supervisor.running(unit), { stage });
+      }, s.workersGaugeIntervalMs).unref()
+    : undefined;
   return supervisor;
 }
 
@@ -174,7 +190,15 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   const metrics = createMetrics(config.metrics, { pipeline: config.pipeline }, logger);
   const units = processUnits(config, stages);
   const supervisor = createSupervisor(
-    { configPath: opts.config, metrics, detached: true, units, killAfterMs: unitKillAfterMs(config, units), restart: config.supervisor },
+    {
+      configPath: opts.config,
+      metrics,
+      detached: true,
+      units,
+      killAfterMs: unitKillAfterMs(config, units),
+      restart: config.supervisor,
+      workersGaugeIntervalMs: config.metrics.gaugeIntervalMs,
+    },
     logger,
   );
   let control: ControlPlane | undefined;
