@@ -6,7 +6,7 @@ import { progressFileFor } from '../config/processes.js';
 export { progressFileFor };
 import { ConfigError } from '../core/errors.js';
 import { createLogger, type Logger } from '../observe/logger.js';
-import { Connections } from '../redis/connections.js';
+import { COMMAND, Connections } from '../redis/connections.js';
 import { consumerName } from '../redis/keys.js';
 import type { StageFactory } from './stage.js';
 import { Worker } from './worker.js';
@@ -106,11 +106,14 @@ export class StageProcess {
           url: stage.redisUrl,
           name: `${this.name}:${consumer}`,
           logger: this.logger,
-          // A shared connection's trouble is every stage's: counted under each stage that uses it.
-          onError: (err) => {
-            workers
-              .filter((w) => w.stage.redisUrl === stage.redisUrl)
-              .forEach((w) => w.metrics.increment('redis.connection_errors', 1, { stage: w.stage.name }));
+          // Each error counted once: a reader's (`<stage>:<consumer>:read...`) under its stage, the shared
+          // command connection's under the first stage using it (it had been counted under every stage).
+          onError: (err, connection) => {
+            const users = workers.filter((w) => w.stage.redisUrl === stage.redisUrl);
+            const reader =
+              connection === `${this.name}:${consumer}:${COMMAND}` ? undefined : users.find((w) => connection.startsWith(`${w.stage.name}:${consumer}:`));
+            const owner = reader ?? users[0];
+            owner?.metrics.increment('redis.connection_errors', 1, { stage: owner.stage.name });
             opts.onConnectionError?.(err);
           },
         });
