@@ -135,6 +135,22 @@ test('an unreachable StatsD (every datagram refused) does not fail or stop the d
   assert.ok(status.streams.every((s) => !s.group || s.group.pending === 0));
 });
 
+test('with the Postgres sink the sampler sends no store.products (it sent 0, SCARD of a Redis set that sink never fills)', async () => {
+  const statsd = await listener();
+  const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
+  const stages = raw.stages.map((st) => (st.kind === 'store' ? { ...st, settings: { sink: 'postgres' } } : st));
+  const metrics = { enabled: true, host: '127.0.0.1', port: statsd.port, flushIntervalMs: 20 };
+  const cfg = resolveConfig({ ...raw, stages, pipeline: randomPipeline('pg'), defaults: FAST, metrics }, 'test', { env: { REDIS_URL: server.url } });
+  const m = createMetrics(cfg.metrics, { pipeline: cfg.pipeline }, silentLogger);
+  const sampler = new GaugeSampler({ redis, config: cfg, metrics: m, logger: silentLogger });
+  await sampler.sampleOnce();
+  await m.close();
+  await waitFor('gauges arrived', () => last(statsd.lines, 'dlq.length') === 0);
+  statsd.socket.close();
+  assert.is(sampler.samples, 1);
+  assert.is(count(statsd.lines, 'store.products'), 0);
+});
+
 test('metrics config: STATSD_* and STATSD_TAGS from the environment, batching defaults', () => {
   const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
   const c = resolveConfig({ ...raw, metrics: { tags: { team: 'data' } } }, 'x', {

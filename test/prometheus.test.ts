@@ -42,4 +42,25 @@ test('messages_in/out keep counting after a Redis restart made the groups again 
   assert.is(await value('messages_in_total'), 630);
 });
 
+test('store.products is absent from /metrics when the store stage writes to Postgres (it read 0: SCARD of a Redis set that sink never fills)', async () => {
+  const sample = { stages: [], terminal: [], dlq: 0, stored: 0, totals: [] } as unknown as ConsoleSample;
+  const names = async (c: typeof config) => (await createPrometheus(c, () => sample).getMetricsAsJSON()).map((m) => m.name);
+  assert.ok((await names(config)).includes('pipeline_store_products'), 'with the Redis store');
+  const pg = resolveConfig(
+    {
+      pipeline: 'p',
+      stages: [
+        { name: 'preprocess', kind: 'preprocess', input: 'in' },
+        { name: 'store', kind: 'store', settings: { sink: 'postgres' } },
+      ],
+      routes: { preprocess: [{ to: 'store' }] },
+    },
+    'x',
+    { env: {} },
+  );
+  const got = await names(pg);
+  assert.ok(got.includes('pipeline_dlq_length'));
+  assert.not.ok(got.includes('pipeline_store_products'), 'with Postgres');
+});
+
 test.run();

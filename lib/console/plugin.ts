@@ -18,7 +18,8 @@ import { loadAssets } from './static.js';
 import { workersView } from './workers.js';
 import { scanDeadLetters, decodeDeadLetter, getDeadLetter, tallyDeadLetters } from '../ops/dlq.js';
 import { sharedWhileSame } from './shared-result.js';
-import { storedLookup, storeSink } from './stored.js';
+import { storedLookup } from './stored.js';
+import { storeSink } from '../ops/inspect.js';
 
 const read = requireRole('read');
 

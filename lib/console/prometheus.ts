@@ -1,8 +1,8 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ResolvedConfig } from '../config/types.js';
 import { METRIC_CATALOG, type MetricSpec } from '../observe/metrics.js';
+import { storeSink } from '../ops/inspect.js';
 import type { ConsoleSample } from './sampler.js';
-import { storeSink } from './stored.js';
 
 /**
  * The Prometheus name statsd_exporter gives a StatsD metric under deploy/statsd/mapping.yml

@@ -1,10 +1,6 @@
 import type { ResolvedConfig } from '../config/types.js';
 import type { ProductReader } from '../api/server.js';
 
-/** The store stage's sink (`settings.sink` of the stage of kind `store`; `redis` when unset), as `pipeline status` names it. */
-export function storeSink(config: Pick<ResolvedConfig, 'stages'>): string {
-  return String(config.stages.find((s) => s.kind === 'store')?.settings.sink ?? 'redis');
-}
 
 /** A stored product as the console shows it, from any sink. */
 export interface StoredView {

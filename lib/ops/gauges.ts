@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
-import { backlog, pipelineStatus, type PipelineStatus } from './inspect.js';
+import { backlog, pipelineStatus, storeSink, type PipelineStatus } from './inspect.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { Periodic } from '../core/periodic.js';
@@ -16,8 +16,11 @@ export interface GaugeSamplerOptions {
   intervalMs?: number;
 }
 
-/** Send one status sample as gauges (names in METRIC_CATALOG: stream.length, group.*, dlq.length, store.products). */
-export function emitGauges(metrics: Metrics, status: PipelineStatus): void {
+/**
+ * Send one status sample as gauges (names in METRIC_CATALOG: stream.length, group.*, dlq.length,
+ * store.products). `redisStore` false (another sink holds the products): no store.products, rather than a false 0.
+ */
+export function emitGauges(metrics: Metrics, status: PipelineStatus, redisStore = true): void {
   for (const s of status.streams) {
     metrics.gauge('stream.length', s.length, { stream: s.stream });
     if (!s.stage) continue;
@@ -27,7 +30,7 @@ export function emitGauges(metrics: Metrics, status: PipelineStatus): void {
     metrics.gauge('group.consumers', s.group?.consumers ?? 0, { stage: s.stage });
   }
   metrics.gauge('dlq.length', status.dlq);
-  metrics.gauge('store.products', status.stored);
+  if (redisStore) metrics.gauge('store.products', status.stored);
 }
 
 /**
@@ -75,7 +78,7 @@ export class GaugeSampler {
     try {
       await this.capByAge();
       const status = await pipelineStatus(redis, config);
-      emitGauges(metrics, status);
+      emitGauges(metrics, status, storeSink(config) === 'redis');
       this.last = status;
       this.samples++;
     } catch (err) {

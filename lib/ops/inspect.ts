@@ -207,6 +207,14 @@ function sumStreams(parts: StreamStatus[], tagPattern: string): StreamStatus {
   return out;
 }
 
+/**
+ * The sink of the pipeline's store stage (its `settings.sink`; `redis` without one): `stored`
+ * (SCARD of the Redis store's key set) counts the products only when this is `redis`.
+ */
+export function storeSink(config: Pick<ResolvedConfig, 'stages'>): string {
+  return String(config.stages.find((st) => st.kind === 'store')?.settings.sink ?? 'redis');
+}
+
 /** True when no stage has anything left: nothing undelivered, nothing pending. */
 export function isIdle(status: PipelineStatus): boolean {
   // Sharded: every shard must be idle (the sums alone would hide a shard whose group is missing).

@@ -1,4 +1,4 @@
-import { backlog, pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
+import { backlog, pipelineStatus, storeSink, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { asCluster } from '../../lib/redis/url.js';
 import { keySlot } from '../../lib/redis/shard.js';
 import type { Redis } from 'ioredis';
@@ -52,7 +52,7 @@ export async function statusCommand(opts: GlobalOptions & { json?: boolean }): P
     await warnEvictionPolicy(redis);
     const status = await pipelineStatus(redis, config);
     const cluster = asCluster(redis);
-    const sink = String(config.stages.find((st) => st.kind === 'store')?.settings.sink ?? 'redis');
+    const sink = storeSink(config);
     process.stdout.write(
       opts.json ? JSON.stringify({ ...status, sink }) + '\n' : formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined, sink),
     );
