@@ -3,9 +3,9 @@ import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig } from '../lib/config/types.js';
 import { GaugeSampler } from '../lib/ops/gauges.js';
-import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
-import { silentLogger } from '../lib/observe/logger.js';
-import { createMetrics, METRIC_CATALOG } from '../lib/observe/metrics.js';
+import { ensureGroups, isIdle, pipelineStatus } from '../lib/ops/inspect.js';
+import { createLogger, silentLogger } from '../lib/observe/logger.js';
+import { createMetrics, METRIC_CATALOG, noopMetrics } from '../lib/observe/metrics.js';
 import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { Readable } from 'node:stream';
@@ -149,6 +149,29 @@ test('with the Postgres sink the sampler sends no store.products (it sent 0, SCA
   statsd.socket.close();
   assert.is(sampler.samples, 1);
   assert.is(count(statsd.lines, 'store.products'), 0);
+});
+
+test("the monitor's sampler makes a consumer group again when a sample finds it gone (Redis lost its data; KEDA errors without it): logged", async () => {
+  const cfg = config(server.url, randomPipeline('cg'), {});
+  const keys = new Keys(cfg.pipeline);
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({ component: 'test' }, 'info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
+  await ensureGroups(redis, cfg);
+  await redis.xgroup('DESTROY', keys.stream('in'), 'preprocess'); // as after a restart without persistence
+  const sampler = new GaugeSampler({ redis, config: cfg, metrics: noopMetrics, logger, createGroups: true });
+  await sampler.sampleOnce();
+  const groups = (await redis.xinfo('GROUPS', keys.stream('in'))) as unknown[][];
+  assert.equal(
+    groups.map((g) => String(g[1])),
+    ['preprocess'],
+  );
+  const made = lines.filter((l) => l.event === 'gauges.groups_created');
+  assert.equal(
+    made.map((l) => [l.level, l.stages]),
+    [['warn', ['preprocess']]],
+  );
+  await sampler.sampleOnce();
+  assert.is(lines.filter((l) => l.event === 'gauges.groups_created').length, 1, 'nothing to make the second time');
 });
 
 test('metrics config: STATSD_* and STATSD_TAGS from the environment, batching defaults', () => {

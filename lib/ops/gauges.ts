@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
-import { backlog, pipelineStatus, storeSink, type PipelineStatus } from './inspect.js';
+import { backlog, ensureGroups, pipelineStatus, storeSink, type PipelineStatus } from './inspect.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { Periodic } from '../core/periodic.js';
@@ -14,6 +14,11 @@ export interface GaugeSamplerOptions {
   logger: Logger;
   /** @defaultValue config.metrics.gaugeIntervalMs */
   intervalMs?: number;
+  /**
+   * Create a stage's consumer group when a sample finds it missing (`pipeline monitor`: Redis lost its
+   * data, and KEDA's lag trigger errors without the group, so a stage at zero would never wake). @defaultValue false
+   */
+  createGroups?: boolean;
 }
 
 /**
@@ -81,6 +86,10 @@ export class GaugeSampler {
       emitGauges(metrics, status, storeSink(config) === 'redis');
       this.last = status;
       this.samples++;
+      if (this.opts.createGroups && (status.shards ?? [status]).some((sh) => sh.streams.some((st) => st.stage && !st.group))) {
+        const created = await ensureGroups(redis, config);
+        if (created.length) logger.warn('gauges.groups_created', { stages: created, why: 'consumer groups missing (Redis lost its data?): made again' });
+      }
     } catch (err) {
       metrics.increment('gauges.errors');
       logger.warn('gauges.sample_error', { err });

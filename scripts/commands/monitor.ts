@@ -11,7 +11,8 @@ import { loadConfig, type GlobalOptions } from './common.js';
 /**
  * `pipeline monitor`: the per-pipeline singleton for deployments without `pipeline up` (compose,
  * Kubernetes): creates every stage's consumer group if missing (KEDA's lag trigger needs it
- * before the stage first runs), then samples the backlog gauges every `metrics.gaugeIntervalMs`.
+ * before the stage first runs), then samples the backlog gauges every `metrics.gaugeIntervalMs`,
+ * making a group again when a sample finds it gone (Redis lost its data: `gauges.groups_created`).
  * Run exactly one per pipeline. SIGTERM stops it.
  */
 export async function monitorCommand(opts: GlobalOptions): Promise<void> {
@@ -22,15 +23,16 @@ export async function monitorCommand(opts: GlobalOptions): Promise<void> {
   const redis = connections.command();
   const created = await ensureGroups(redis, config);
   logger.info('monitor.groups', { created, stages: config.stages.map((s) => s.name) });
-  const sampler = needsSampler(config) ? new GaugeSampler({ redis, config, metrics, logger }) : undefined;
-  sampler?.start();
+  // Always sampling, with StatsD off too: a sample that finds a group gone makes it again.
+  const sampler = new GaugeSampler({ redis, config, metrics, logger, createGroups: true });
+  sampler.start();
   if (!config.metrics.enabled)
-    logger.warn('monitor.metrics_off', { hint: 'set STATSD_HOST (or metrics.enabled) to send gauges', ageCaps: sampler !== undefined });
-  logger.info('monitor.started', { intervalMs: sampler?.intervalMs, statsd: config.metrics.enabled ? `${config.metrics.host}:${config.metrics.port}` : null });
+    logger.warn('monitor.metrics_off', { hint: 'set STATSD_HOST (or metrics.enabled) to send gauges', ageCaps: needsSampler(config) });
+  logger.info('monitor.started', { intervalMs: sampler.intervalMs, statsd: config.metrics.enabled ? `${config.metrics.host}:${config.metrics.port}` : null });
   await new Promise<void>((resolve) =>
     onShutdownSignal(async () => {
       try {
-        await sampler?.stop();
+        await sampler.stop();
         await metrics.close();
       } finally {
         await connections.close();
