@@ -6,7 +6,7 @@ import { Document, isScalar, visit } from 'yaml';
 import type { ResolvedConfig, ResolvedProcess, ResolvedStage } from '../lib/config/types.js';
 import { processOptions } from '../lib/config/processes.js';
 import { checkGracePeriod, SHUTDOWN_GRACE_MS } from '../lib/config/checks.js';
-import { METRIC_CATALOG, type MetricSpec } from '../lib/observe/metrics.js';
+import { METRIC_CATALOG, prometheusName } from '../lib/observe/metrics.js';
 
 export const IMAGE = 'streamline-enrich:latest';
 /** Compose services that are not stages; a stage whose name maps to one of these is an error. */
@@ -37,13 +37,8 @@ export function envName(stage: string): string {
   return stage.toUpperCase().replace(/[^A-Z0-9]/g, '_');
 }
 
-/** The Prometheus name statsd_exporter gives a metric under this mapping (timers are in seconds there). */
-export function promName(spec: MetricSpec, prefix: string): string {
-  const base = `${prefix}${prefix && !prefix.endsWith('.') ? '.' : ''}${spec.name}`.replace(/[^A-Za-z0-9_]/g, '_');
-  if (spec.type === 'counter') return `${base}_total`;
-  if (spec.type === 'timer') return `${base.replace(/_ms$/, '')}_seconds`;
-  return base;
-}
+/** The Prometheus name statsd_exporter gives a metric under this mapping: the one function `/metrics` names its series with too. */
+export { prometheusName as promName } from '../lib/observe/metrics.js';
 
 /** SIGTERM → exit: the drain, plus time to QUIT and close the stage (a process of several: its longest `drainTimeoutMs`, processOptions). */
 export function graceSeconds(stage: Pick<ResolvedStage, 'name' | 'drainTimeoutMs'>): number {
@@ -75,7 +70,7 @@ export function statsdMapping(config: ResolvedConfig): Record<string, unknown> {
     defaults: { observer_type: 'histogram', histogram_options: { buckets: TIMER_BUCKETS }, ttl: '0s' },
     mappings: METRIC_CATALOG.map((m) => ({
       match: prefix ? `${prefix}.${m.name}` : m.name,
-      name: promName(m, config.metrics.prefix),
+      name: prometheusName(m, config.metrics.prefix),
       help: m.help,
       match_metric_type: m.type === 'counter' ? 'counter' : m.type === 'gauge' ? 'gauge' : 'observer',
       ...(m.type === 'histogram' ? { observer_type: 'histogram', histogram_options: { buckets: SIZE_BUCKETS } } : {}),

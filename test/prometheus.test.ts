@@ -4,6 +4,8 @@ import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
 import { createPrometheus } from '../lib/console/prometheus.js';
 import type { ConsoleSample } from '../lib/console/sampler.js';
+import { METRIC_CATALOG } from '../lib/observe/metrics.js';
+import { statsdMapping } from '../deploy/render.js';
 
 const config = resolveConfig(
   {
@@ -61,6 +63,29 @@ test('store.products is absent from /metrics when the store stage writes to Post
   const got = await names(pg);
   assert.ok(got.includes('pipeline_dlq_length'));
   assert.not.ok(got.includes('pipeline_store_products'), 'with Postgres');
+});
+
+test("/metrics names are the statsd mapping's with a prefix without its dot too (STATSD_PREFIX=enrich gave enrichgroup_lag there, enrich_group_lag in the mapping)", async () => {
+  const raw = {
+    pipeline: 'p',
+    stages: [
+      { name: 'preprocess', kind: 'preprocess', input: 'in' },
+      { name: 'store', kind: 'store' },
+    ],
+    routes: { preprocess: [{ to: 'store' }] },
+  };
+  for (const prefix of ['enrich', 'enrich.']) {
+    const c = resolveConfig(raw, 'x', { env: { STATSD_PREFIX: prefix } });
+    const served = (await createPrometheus(c, () => undefined).getMetricsAsJSON()).map((m) => m.name);
+    const mapped = new Map((statsdMapping(c) as { mappings: { match: string; name: string }[] }).mappings.map((m) => [m.match, m.name]));
+    const dot = prefix.endsWith('.') ? prefix : `${prefix}.`;
+    assert.ok(served.length >= 8, `${served}`);
+    for (const name of served) {
+      const m = METRIC_CATALOG.find((x) => name === mapped.get(`${dot}${x.name}`));
+      assert.ok(m, `/metrics serves ${name} (prefix ${JSON.stringify(prefix)}), a name the mapping gives no metric: ${[...mapped.values()].slice(0, 3)}`);
+    }
+    assert.ok(served.includes('enrich_group_lag'), `${served}`);
+  }
 });
 
 test.run();

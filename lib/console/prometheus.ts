@@ -1,17 +1,8 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ResolvedConfig } from '../config/types.js';
-import { METRIC_CATALOG, type MetricSpec } from '../observe/metrics.js';
+import { METRIC_CATALOG, prometheusName, type MetricSpec } from '../observe/metrics.js';
 import { storeSink } from '../ops/inspect.js';
 import type { ConsoleSample } from './sampler.js';
-
-/**
- * The Prometheus name statsd_exporter gives a StatsD metric under deploy/statsd/mapping.yml
- * (`pipeline.group.lag` → `pipeline_group_lag`, counters `_total`), so one dashboard reads either source.
- */
-export function prometheusName(spec: Pick<MetricSpec, 'name' | 'type'>, prefix: string): string {
-  const base = `${prefix}${spec.name}`.replace(/[^a-zA-Z0-9_]/g, '_').replace(/_+$/, '');
-  return spec.type === 'counter' ? `${base}_total` : base;
-}
 
 const spec = (name: string): MetricSpec => {
   const s = METRIC_CATALOG.find((m) => m.name === name);

@@ -150,6 +150,20 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   { name: 'logs.dropped', type: 'counter', tags: [], from: 'worker', help: 'log lines not written to the Redis log stream (buffer full or XADD failed)' },
 ];
 
+/**
+ * The Prometheus name statsd_exporter gives a metric under deploy/statsd/mapping.yml, and the name
+ * `pipeline serve`'s `/metrics` gives it, so one dashboard reads either: the name hot-shots sends
+ * (the prefix gets a `.` when it lacks one: `enrich` + `group.lag` → `enrich.group.lag`) with
+ * anything but letters, digits and `_` as `_`; counters end `_total`, timers (histograms in
+ * seconds there) `_ms` → `_seconds`.
+ */
+export function prometheusName(spec: Pick<MetricSpec, 'name' | 'type'>, prefix: string): string {
+  const base = `${prefix}${prefix && !prefix.endsWith('.') ? '.' : ''}${spec.name}`.replace(/[^A-Za-z0-9_]/g, '_');
+  if (spec.type === 'counter') return `${base}_total`;
+  if (spec.type === 'timer') return `${base.replace(/_ms$/, '')}_seconds`;
+  return base;
+}
+
 /** `k:v,k2:v2` (STATSD_TAGS) → tags. Entries without a colon are ignored. */
 export function parseTags(s: string): Tags {
   const tags: Tags = {};
