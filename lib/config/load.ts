@@ -9,7 +9,7 @@ import { PACKAGE_ROOT } from '../core/root.js';
 import { compileRoutes } from '../stream/router.js';
 import { parseTags } from '../observe/metrics.js';
 import { LIMIT_DEFAULTS, LOG_DEFAULTS, METRICS_DEFAULTS, REDIS_DEFAULTS, STAGE_DEFAULTS, STREAM_DEFAULTS, SUPERVISOR_DEFAULTS } from './defaults.js';
-import type { PipelineConfig, ResolvedConfig, ResolvedStage, RouteRule, StageConfig, StageOptions } from './types.js';
+import type { MetricsSettings, PipelineConfig, ResolvedConfig, ResolvedStage, RouteRule, StageConfig, StageOptions } from './types.js';
 
 /** Renamed stage options: old name → new name. The old name still works, with a `config.deprecated` warning. */
 export const RENAMED_OPTIONS: Readonly<Record<string, keyof StageOptions>> = { heartbeatMs: 'keepClaimedMs' };
@@ -193,11 +193,12 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
   if (opts.stageOutputs) checkRouteFields(stages, routes, opts.stageOutputs);
   opts.checkStages?.(stages, routes, env);
 
-  const metrics = { ...METRICS_DEFAULTS, ...object('metrics', cfg.metrics) };
+  const metrics = { ...METRICS_DEFAULTS, ...object('metrics', cfg.metrics) } as MetricsSettings;
   if (env.STATSD_HOST) Object.assign(metrics, { enabled: true, host: env.STATSD_HOST });
   if (env.STATSD_PORT) metrics.port = envInt('STATSD_PORT', env.STATSD_PORT);
   if (env.STATSD_PREFIX !== undefined) metrics.prefix = env.STATSD_PREFIX;
   if (env.STATSD_TAGS) metrics.tags = { ...metrics.tags, ...parseTags(env.STATSD_TAGS) };
+  metrics.sampleTimeoutMs ??= metrics.gaugeIntervalMs; // a sample may take one interval
   checkSection('metrics', object('metrics', cfg.metrics), metrics);
   const logs = { ...LOG_DEFAULTS, ...object('logs', cfg.logs) };
   if (env.LOG_STREAM) logs.stream = !['0', 'false', 'no', 'off'].includes(env.LOG_STREAM.toLowerCase());

@@ -30,6 +30,7 @@ export const SECTION_KEYS = {
     port: 'port',
     prefix: 'string',
     gaugeIntervalMs: 'int',
+    sampleTimeoutMs: 'int',
     tags: 'tags',
     maxBufferBytes: 'int0', // 0: no batching, a datagram per metric
     flushIntervalMs: 'int',

@@ -163,6 +163,8 @@ export interface MetricsSettings {
   prefix: string;
   /** How often gauges (lag, pending, length) are sampled from Redis. @defaultValue 5000 */
   gaugeIntervalMs: number;
+  /** A gauge sample unanswered this long is given up, counted (`gauges.errors`) and logged (`gauges.sample_error`). @defaultValue gaugeIntervalMs */
+  sampleTimeoutMs: number;
   /** Tags on every metric, e.g. `{ "env": "prod" }`; env STATSD_TAGS=`env:prod,region:eu` adds to them. @defaultValue {} */
   tags: Record<string, string>;
   /** Metrics are batched into datagrams of up to this many bytes. @defaultValue 1400 */

@@ -59,6 +59,9 @@ export class TransientError extends PipelineError {
 /** A stage call did not return within `stageTimeoutMs`: abandoned, and the batch retried (counted as a delivery). */
 export class StageTimeoutError extends PipelineError {}
 
+/** A gauge sample got no answer from Redis within `metrics.sampleTimeoutMs` (Redis down: its commands wait for the reconnect). */
+export class SampleTimeoutError extends PipelineError {}
+
 /**
  * A hand-off target stream cannot be written: the key holds another type (WRONGTYPE), or the
  * stage's ACL user may not write it (NOPERM: routes gained a target without `pipeline acl --apply`).

@@ -125,7 +125,13 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     help: 'review / DLQ entries removed for being older than streams.terminalMaxAgeMs / dlqMaxAgeMs',
   },
   { name: 'store.products', type: 'gauge', tags: [], from: 'monitor', help: 'products in the Redis store (SCARD of the key set)' },
-  { name: 'gauges.errors', type: 'counter', tags: [], from: 'monitor', help: 'failed gauge samples (the next interval tries again)' },
+  {
+    name: 'gauges.errors',
+    type: 'counter',
+    tags: [],
+    from: 'monitor',
+    help: 'failed gauge samples, unanswered within metrics.sampleTimeoutMs included (the next interval tries again)',
+  },
   { name: 'workers', type: 'gauge', tags: ['stage'], from: 'supervisor', help: 'worker processes `pipeline up` runs for the stage' },
   {
     name: 'autoscale.decisions',

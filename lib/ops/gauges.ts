@@ -4,6 +4,7 @@ import { backlog, ensureGroups, pipelineStatus, storeSink, type PipelineStatus }
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { Periodic } from '../core/periodic.js';
+import { SampleTimeoutError } from '../core/errors.js';
 import { Keys } from '../redis/keys.js';
 import { trimByAge, type AgeCap } from '../stream/age-cap.js';
 
@@ -14,6 +15,8 @@ export interface GaugeSamplerOptions {
   logger: Logger;
   /** @defaultValue config.metrics.gaugeIntervalMs */
   intervalMs?: number;
+  /** A sample unanswered this long is given up, counted and logged. @defaultValue config.metrics.sampleTimeoutMs */
+  timeoutMs?: number;
   /**
    * Create a stage's consumer group when a sample finds it missing (`pipeline monitor`: Redis lost its
    * data, and KEDA's lag trigger errors without the group, so a stage at zero would never wake). @defaultValue false
@@ -77,22 +80,52 @@ export class GaugeSampler {
     this.loop.start(true);
   }
 
-  /** One sample; never throws (errors are logged and counted). */
+  get timeoutMs(): number {
+    return this.opts.timeoutMs ?? this.opts.config.metrics.sampleTimeoutMs;
+  }
+
+  /**
+   * One sample, given up after `timeoutMs` (Redis down: its commands wait in ioredis' queue for the
+   * reconnect, and the sampler had stalled silently); never throws (errors are logged and counted).
+   * While a given-up sample still waits, no other is queued behind it: each interval counts an error.
+   */
   async sampleOnce(): Promise<void> {
-    const { redis, config, metrics, logger } = this.opts;
+    const { metrics, logger } = this.opts;
+    const given = { up: false };
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await this.capByAge();
-      const status = await pipelineStatus(redis, config);
-      emitGauges(metrics, status, storeSink(config) === 'redis');
-      this.last = status;
-      this.samples++;
-      if (this.opts.createGroups && (status.shards ?? [status]).some((sh) => sh.streams.some((st) => st.stage && !st.group))) {
-        const created = await ensureGroups(redis, config);
-        if (created.length) logger.warn('gauges.groups_created', { stages: created, why: 'consumer groups missing (Redis lost its data?): made again' });
-      }
+      if (this.waiting) throw new SampleTimeoutError(`the sample given up ${Date.now() - this.waiting.since} ms ago still waits for Redis`);
+      const run = this.sample(given);
+      const since = Date.now();
+      const waiting = (this.waiting = { since });
+      void run.finally(() => this.waiting === waiting && (this.waiting = undefined)).catch(() => {});
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new SampleTimeoutError(`no answer from Redis in ${this.timeoutMs} ms`)), this.timeoutMs);
+      });
+      await Promise.race([run, late]);
     } catch (err) {
+      given.up = true;
       metrics.increment('gauges.errors');
-      logger.warn('gauges.sample_error', { err });
+      logger.warn('gauges.sample_error', { err, timeoutMs: this.timeoutMs });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A sample still running after it was given up (held so the next does not queue behind it). */
+  private waiting?: { since: number };
+
+  private async sample(given: { up: boolean }): Promise<void> {
+    const { redis, config, metrics, logger } = this.opts;
+    await this.capByAge();
+    const status = await pipelineStatus(redis, config);
+    if (given.up) return; // its numbers are old now: a gauge sent late would read as current
+    emitGauges(metrics, status, storeSink(config) === 'redis');
+    this.last = status;
+    this.samples++;
+    if (this.opts.createGroups && (status.shards ?? [status]).some((sh) => sh.streams.some((st) => st.stage && !st.group))) {
+      const created = await ensureGroups(redis, config);
+      if (created.length) logger.warn('gauges.groups_created', { stages: created, why: 'consumer groups missing (Redis lost its data?): made again' });
     }
   }
 
