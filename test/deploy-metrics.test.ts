@@ -66,6 +66,18 @@ test('the dashboard queries only metrics the code sends, under the names the sta
   assert.ok(sampled.has('pipeline.group.lag') && sampled.has('pipeline.dlq.length') && sampled.has('pipeline.workers'));
   for (const m of mapping.mappings as Obj[])
     assert.is(m.ttl, String(m.match).includes('.process.') ? '10m' : sampled.has(m.match) ? '60s' : undefined, `${m.match} ttl`);
+  // Panels whose numbers fusion changes say so (group.consumers reads 0 for a fused stage while its workers run;
+  // messages.out and batch.total_ms come from the chain's first stage); MB gauges are MiB (rss / 2^20): Grafana's mbytes.
+  const panels: Obj[] = [];
+  const all = (p: Obj) => (p.panels ?? []).forEach((c: Obj) => (panels.push(c), all(c)));
+  all(dash);
+  const querying = (re: RegExp) => panels.filter((p) => (p.targets ?? []).some((t: Obj) => re.test(t.expr)));
+  for (const metric of [/pipeline_group_consumers\b/, /pipeline_messages_out_total/, /pipeline_batch_total_seconds/]) {
+    assert.ok(querying(metric).length > 0, `no panel queries ${metric}`);
+    for (const p of querying(metric)) assert.match(p.description ?? '', /fus/i, `panel ${p.title} does not say what fusion does to ${metric}`);
+  }
+  for (const p of querying(/_mb\b/)) assert.is(p.fieldConfig?.defaults?.unit, 'mbytes', `panel ${p.title}: the gauge is MiB`);
+  assert.ok(querying(/_mb\b/).length >= 1);
   const ds = parse(read('deploy/grafana/provisioning/datasources/prometheus.yml')) as Obj;
   assert.ok(exprs.length > 10);
   const uids = new Set(JSON.stringify(dash).match(/"uid":"[^"]+"/g));
