@@ -39,8 +39,19 @@ export async function showProducts() {
     trace($('#find-id').value.trim()).catch(showError);
   };
   const load = async () => {
-    const q = new URLSearchParams([...new FormData($('#filter'))].filter(([, v]) => v !== ''));
-    const { products } = await api(`/console/api/products?${q}`);
+    const q = new URLSearchParams([...new FormData($('#filter'))].map(([k, v]) => [k, v.trim()]).filter(([, v]) => v !== ''));
+    // Confidence is entered as the percentage the page shows (90, not 0.9); the API takes a fraction.
+    for (const k of ['minConfidence', 'maxConfidence']) {
+      if (!q.has(k)) continue;
+      const pct = Number(q.get(k).replace('%', ''));
+      if (!Number.isFinite(pct) || pct < 0 || pct > 100) return void ($('#recent-status').textContent = 'Confidence is a percentage from 0 to 100.');
+      q.set(k, String(pct / 100));
+    }
+    const { products, scanned, completions } = await api(`/console/api/products?${q}`);
+    // How far the search went: only the newest completions are read (a filter had found nothing, silently, beyond them).
+    $('#recent-status').textContent =
+      `${products.length} product(s); searched ${scanned < completions ? `the newest ${scanned} of ${completions}` : `all ${completions}`} completions` +
+      (scanned < completions ? ' (older ones are not searched: find those by id).' : '.');
     const body = $('#recent tbody');
     body.replaceChildren();
     for (const p of products) {
@@ -56,7 +67,7 @@ export async function showProducts() {
       tr.append(
         id,
         td(p.category),
-        td(p.confidence, 'num'),
+        td(p.confidence === undefined ? null : `${(p.confidence * 100).toFixed(1)}%`, 'num'),
         td(p.brand),
         td(p.mpn),
         td(p.route.join(' → ')),

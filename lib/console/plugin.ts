@@ -184,14 +184,15 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
             category: { type: 'string' },
             brand: { type: 'string' },
             route: { type: 'string' },
-            minConfidence: { type: 'number' },
-            maxConfidence: { type: 'number' },
+            // A fraction: 90 (a percentage) is refused with a 400 saying so, not matched against nothing.
+            minConfidence: { type: 'number', minimum: 0, maximum: 1 },
+            maxConfidence: { type: 'number', minimum: 0, maximum: 1 },
             limit: { type: 'integer', minimum: 1, maximum: 500 },
           },
         },
       },
     },
-    async (req) => ({ products: await recentProducts(redis, keys, req.query, lookup) }),
+    async (req) => recentProducts(redis, keys, req.query, lookup),
   );
   app.get('/console/api/workers', { onRequest: read }, async () => workersView(redis, config, keys));
   app.get('/console/api/audit', { onRequest: read }, async () => ({ actions: await readAudit(redis, keys) }));

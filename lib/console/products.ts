@@ -127,6 +127,7 @@ export interface RecentFilter {
   brand?: string;
   /** A stage the product went through. */
   route?: string;
+  /** Confidence from 0 to 1 (the page takes a percentage and divides). */
   minConfidence?: number;
   maxConfidence?: number;
   /** At most this many. @defaultValue 50 */
@@ -135,20 +136,29 @@ export interface RecentFilter {
   scan?: number;
 }
 
+/** A page of recent products, and how much of the completion stream was searched for it. */
+export interface RecentProducts {
+  products: RecentProduct[];
+  /** Completions read (the newest `scan`): products stored before those are not searched. */
+  scanned: number;
+  /** Completions in `{p}:done` in all (stored or not). */
+  completions: number;
+}
+
 /** Stored products looked up at a time while filling a page of recent ones. */
 const LOOKUP_CHUNK = 50;
 
 /**
  * Recently stored products, newest first, from the completion stream `{p}:done` and the store's
- * sink (`lookup`, the Redis hash by default); filtered.
+ * sink (`lookup`, the Redis hash by default); filtered (category and brand ignoring case). Only the
+ * newest `scan` completions are searched: the answer says how many of how many (a filter had found
+ * nothing, silently, for products stored before those).
  */
-export async function recentProducts(
-  redis: Redis,
-  keys: Keys,
-  f: RecentFilter = {},
-  lookup: StoredLookup = redisLookup(redis, keys),
-): Promise<RecentProduct[]> {
-  const rows = (await redis.xrevrange(keys.extra('done'), '+', '-', 'COUNT', f.scan ?? 500)) as [string, string[]][];
+export async function recentProducts(redis: Redis, keys: Keys, f: RecentFilter = {}, lookup: StoredLookup = redisLookup(redis, keys)): Promise<RecentProducts> {
+  const [rows, completions] = await Promise.all([
+    redis.xrevrange(keys.extra('done'), '+', '-', 'COUNT', f.scan ?? 500) as Promise<[string, string[]][]>,
+    redis.xlen(keys.extra('done')),
+  ]);
   const ids: string[] = [];
   const seen = new Set<string>();
   for (const [, fields] of rows) {
@@ -181,7 +191,7 @@ export async function recentProducts(
         storedAt: v.storedAt === undefined ? undefined : Number(v.storedAt),
         route,
       };
-      if (f.category && p.category !== f.category) return;
+      if (f.category && !same(p.category, f.category)) return;
       if (f.brand && !same(p.brand, f.brand)) return;
       if (f.route && !route.includes(f.route)) return;
       if (f.minConfidence !== undefined && !(p.confidence !== undefined && p.confidence >= f.minConfidence)) return;
@@ -189,5 +199,5 @@ export async function recentProducts(
       if (out.length < limit) out.push(p);
     });
   }
-  return out;
+  return { products: out, scanned: rows.length, completions: Math.max(completions, rows.length) };
 }

@@ -1,0 +1,101 @@
+/**
+ * The console's products, workers and dead-letter views in a real browser (Debian's headless
+ * Chromium through playwright-core, as test/console-pages.browser.test.ts) and through their API,
+ * against a real `pipeline serve` and Redis with no workers: what the recent-products filter
+ * searched, fused stages in the workers view, dead letters arrived since the page was drawn.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { Keys } from '../lib/redis/keys.js';
+import { client, randomPipeline, startRedis } from './helpers/redis.js';
+import { ADMIN, READ, auth, reviewConfig, startConsole } from './helpers/console.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+const server = await startRedis();
+const redis = client(server.url);
+const pipeline = randomPipeline('cv');
+const keys = new Keys(pipeline);
+const config = reviewConfig(server.url, pipeline);
+const { app, url } = await startConsole(config, { sampleIntervalMs: 250 });
+const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+
+/** A page signed in as admin on `tab`; uncaught errors of the page are collected in `errors`. */
+async function open(tab: string): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+  page.setDefaultTimeout(10_000);
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.goto(`${url}/#${tab}`);
+  await page.fill('#token', ADMIN);
+  await page.click('#login button[type=submit]');
+  await page.waitForSelector('#who:has-text("·")');
+  return { page, errors };
+}
+
+/** `n` stored products (hash and completion, as the store stage writes them), with `category` and `confidence`. */
+async function stored(n: number, prefix: string, category: string, confidence: number): Promise<void> {
+  const p = redis.pipeline();
+  for (let i = 0; i < n; i++) {
+    const id = `${prefix}${i}`;
+    p.hset(keys.product(id), 'category', category, 'confidence', String(confidence), 'brand', 'Koss', 'storedAt', String(Date.now()));
+    p.xadd(keys.extra('done'), '*', 'k', id, 's', 'stored');
+  }
+  await p.exec();
+}
+
+const recent = async (q: string) => {
+  const res = await fetch(`${url}/console/api/products?${q}`, { headers: auth(READ) });
+  return { status: res.status, body: (await res.json()) as { products: { id: string }[]; scanned: number; completions: number; message?: string } };
+};
+
+test('recent products: category ignores case, confidence is entered as the percentage shown, the answer and the page say how many completions were searched (they had not; "Audio" and 90 found nothing)', async () => {
+  await stored(3, 'old', 'audio', 0.95); // older than the newest 500
+  await stored(500, 'new', 'computing', 0.5);
+  const old = await recent('category=Audio');
+  assert.is(old.status, 200);
+  assert.equal(old.body.products, [], 'the old ones are not among the newest 500');
+  assert.is(old.body.scanned, 500);
+  assert.is(old.body.completions, 503);
+  await stored(2, 'hi', 'audio', 0.95);
+  await stored(1, 'lo', 'audio', 0.4);
+  const audio = await recent('category=Audio&limit=500');
+  assert.equal(audio.body.products.map((p) => p.id).sort(), ['hi0', 'hi1', 'lo0']);
+  const sure = await recent('category=AUDIO&minConfidence=0.9');
+  assert.equal(sure.body.products.map((p) => p.id).sort(), ['hi0', 'hi1']);
+  const pct = await recent('minConfidence=90');
+  assert.is(pct.status, 400, 'a percentage sent to the API is refused, not matched against nothing');
+  assert.match(pct.body.message ?? '', /minConfidence/);
+
+  const { page, errors } = await open('products');
+  await page.waitForSelector('#recent-status:has-text("searched the newest 500 of 506 completions")');
+  await page.fill('#filter input[name=category]', 'Audio');
+  await page.fill('#filter input[name=minConfidence]', '90');
+  await page.click('#filter button');
+  await page.waitForSelector('#recent-status:has-text("2 product(s); searched the newest 500 of 506")');
+  assert.equal((await page.locator('#recent tbody tr td:first-child').allTextContents()).sort(), ['hi0', 'hi1']);
+  assert.is(await page.locator('#recent tbody tr td:nth-child(3)').first().textContent(), '95.0%');
+  await page.fill('#filter input[name=minConfidence]', '0.9x');
+  await page.click('#filter button');
+  await page.waitForSelector('#recent-status:has-text("Confidence is a percentage from 0 to 100.")');
+  assert.equal(errors, []);
+  await page.close();
+});
+
+test.after(async () => {
+  await browser.close();
+  await app.close();
+  redis.disconnect();
+  await server.stop();
+});
+test.run();
