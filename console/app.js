@@ -71,7 +71,8 @@ function onSample(sample) {
       td(s.stage),
       td(s.lag, 'num lag'),
       td(s.pending, 'num'),
-      td(s.consumers, 'num'),
+      // A stage run fused in another's batch may have no consumer of its own: said, not a bare 0 that looks dead.
+      td(s.consumers === 0 && state.fusedIn?.has(s.stage) ? `0 · runs fused in ${state.fusedIn.get(s.stage)}` : s.consumers, 'num'),
       td(s.inRate, 'num in'),
       td(s.outRate, 'num out'),
       td(s.p50Ms, 'num'),
@@ -111,6 +112,7 @@ async function begin() {
   const graph = await api('/console/api/graph');
   $('#pipeline-name').textContent = graph.pipeline;
   state.updateGraph = drawGraph($('#graph'), graph);
+  state.fusedIn = new Map(graph.edges.filter((e) => e.fused).map((e) => [e.to, graph.nodes.find((n) => n.id === e.to)?.process]));
   const hist = await api('/console/api/history');
   state.historyMs = 3600000;
   for (const sample of hist.samples) {

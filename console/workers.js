@@ -3,29 +3,50 @@ import { api } from './api.js';
 import { td } from './app.js';
 import { $, ago } from './ui.js';
 
+const watchdogText = (w) =>
+  w
+    ? `${w.phase ?? ''} · processed ${w.processed ?? '?'} · progress ${w.progressAt ? ago(Date.now() - w.progressAt) + ' ago' : '?'}`
+    : 'no liveness marker (stopped, stalled or gone)';
+
+/** The heading of a stage: a stage run fused in another's batch says so (with no consumer of its own it had looked dead). */
+function heading(s) {
+  const fused = s.fusedAfter.length ? `runs fused in ${s.process} (in the batches of ${s.fusedAfter.join(', ')})` : '';
+  if (!s.consumers.length && fused) return `${s.stage} · ${fused}`;
+  return `${s.stage} · ${s.consumers.length} consumer(s)${fused ? ` · also ${fused}` : ''}`;
+}
+
 export async function showWorkers() {
   const w = await api('/console/api/workers');
   const host = $('#worker-stages');
   host.replaceChildren();
   for (const s of w.stages) {
     const h = document.createElement('h2');
-    h.textContent = `${s.stage} · ${s.consumers.length} consumer(s)`;
+    h.textContent = heading(s);
+    h.dataset.stage = s.stage;
     const table = document.createElement('table');
     table.innerHTML =
       '<thead><tr><th>consumer</th><th>idle</th><th>holds</th><th>oldest held (id · age · deliveries)</th><th>watchdog</th></tr></thead><tbody></tbody>';
     for (const c of s.consumers) {
       const tr = document.createElement('tr');
-      const wd = c.watchdog
-        ? `${c.watchdog.phase ?? ''} · processed ${c.watchdog.processed ?? '?'} · progress ${c.watchdog.progressAt ? ago(Date.now() - c.watchdog.progressAt) + ' ago' : '?'}`
-        : 'no liveness marker (stopped, stalled or gone)';
       tr.append(
         td(c.name),
         td(ago(c.idleMs)),
         td(c.pending, 'num'),
         td(c.holds.map((x) => `${x.id} · ${ago(x.idleMs)} · ${x.deliveries}`).join('; ') || '–'),
-        td(wd),
+        td(watchdogText(c.watchdog)),
       );
       table.tBodies[0].append(tr);
+    }
+    // Fused with no consumer of its own: its watchdog markers under its process's consumers.
+    for (const m of s.markers) {
+      const tr = document.createElement('tr');
+      tr.append(td(`${m.consumer} (fused)`), td(null), td(null), td(null), td(watchdogText(m.watchdog)));
+      table.tBodies[0].append(tr);
+    }
+    if (!s.consumers.length && !s.markers.length) {
+      const why = s.fusedAfter.length ? `No liveness marker of ${s.stage} in ${s.process}'s consumers.` : 'No consumer (no worker has read this stage).';
+      table.tBodies[0].innerHTML = '<tr><td colspan="5" class="muted"></td></tr>';
+      table.tBodies[0].querySelector('td').textContent = why;
     }
     host.append(h, table);
   }
@@ -37,7 +58,12 @@ export async function showWorkers() {
     tr.append(td(ts ? new Date(ts).toLocaleTimeString() : ''), td(event), td(stage), td(JSON.stringify(rest)));
     body.append(tr);
   }
-  if (!w.events.length)
-    body.innerHTML =
-      '<tr><td colspan="4" class="muted">No events in {p}:logs (run workers with logs.stream on to see autoscaler and watchdog events).</td></tr>';
+  if (!w.events.length) {
+    // Said as it is: the stream's real key, and whether it is empty or only holds other lines (a literal {p} and "turn logs.stream on" had been said either way).
+    const text = w.logs.scanned
+      ? `No autoscaler, supervisor or watchdog events among the newest ${w.logs.scanned} lines of ${w.logs.key}.`
+      : `${w.logs.key} is empty: workers write their log lines there with logs.stream on (or env LOG_STREAM=1); autoscaler and watchdog events show here.`;
+    body.innerHTML = '<tr><td colspan="4" class="muted"></td></tr>';
+    body.querySelector('td').textContent = text;
+  }
 }

@@ -7,8 +7,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { resolveConfig } from '../lib/config/load.js';
+import type { PipelineConfig } from '../lib/config/types.js';
+import { silentLogger } from '../lib/observe/logger.js';
 import { Keys } from '../lib/redis/keys.js';
-import { client, randomPipeline, startRedis } from './helpers/redis.js';
+import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
+import { StageProcess } from '../lib/worker/process.js';
+import { STAGES } from '../stages/index.js';
+import { FAST, stageThenStore } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 import { ADMIN, READ, auth, reviewConfig, startConsole } from './helpers/console.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -30,13 +37,13 @@ const config = reviewConfig(server.url, pipeline);
 const { app, url } = await startConsole(config, { sampleIntervalMs: 250 });
 const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
 
-/** A page signed in as admin on `tab`; uncaught errors of the page are collected in `errors`. */
-async function open(tab: string): Promise<{ page: Page; errors: string[] }> {
+/** A page signed in as admin on `tab` (of the console at `at`); uncaught errors of the page are collected in `errors`. */
+async function open(tab: string, at = url): Promise<{ page: Page; errors: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
   page.setDefaultTimeout(10_000);
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));
-  await page.goto(`${url}/#${tab}`);
+  await page.goto(`${at}/#${tab}`);
   await page.fill('#token', ADMIN);
   await page.click('#login button[type=submit]');
   await page.waitForSelector('#who:has-text("·")');
@@ -90,6 +97,51 @@ test('recent products: category ignores case, confidence is entered as the perce
   await page.waitForSelector('#recent-status:has-text("Confidence is a percentage from 0 to 100.")');
   assert.equal(errors, []);
   await page.close();
+});
+
+test('workers: a stage run fused in its process says "runs fused in <process>" with its liveness marker (it had said "0 consumer(s)", looking dead, and "0" in the stage table); no events says which stream, not a literal {p}', async () => {
+  const name = randomPipeline('cvf');
+  const fk = new Keys(name);
+  const raw = stageThenStore(name, { name: 'preprocess', kind: 'preprocess' }, FAST) as PipelineConfig;
+  raw.stages = raw.stages.map((s) => ({ ...s, process: 'front' }));
+  const fusedConfig = resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } });
+  const proc = new StageProcess({ config: fusedConfig, stages: ['preprocess', 'store'], kinds: STAGES, logger: silentLogger });
+  const run = proc.run();
+  const other = await startConsole(fusedConfig, { sampleIntervalMs: 250 });
+  try {
+    await redis.xadd(fk.stream('in'), '*', 'k', 'f1', 'e', encodeEnvelope(newEnvelope({ id: 'f1', title: 'Koss EQ50 3-Band Stereo Equalizer' })));
+    await waitFor('stored', async () => (await redis.scard(fk.products)) === 1, 10_000);
+    // Redis makes a group's consumer when it is first delivered an entry: store's reader, blocked on its empty stream, is none yet.
+    const [group] = (await redis.xinfo('GROUPS', fk.stream('store'))) as unknown[][];
+    assert.is(group![group!.indexOf('consumers') + 1], 0, 'precondition: store has no consumer of its own');
+    // A log line that is no event of the view's: the stream is not empty.
+    await redis.xadd(fk.extra('logs'), '*', 'log', JSON.stringify({ event: 'batch.done', stage: 'store' }));
+    const { page, errors } = await open('workers', other.url);
+    const store = page.locator('#worker-stages h2[data-stage=store]');
+    await store.waitFor();
+    const heading = (await store.textContent()) ?? '';
+    assert.match(heading, 'runs fused in front (in the batches of preprocess)');
+    assert.not.match(heading, '0 consumer(s)');
+    const table = page.locator('#worker-stages h2[data-stage=store] + table');
+    // Its watchdog's marker, under the process's consumer (its stream has no consumer of its own).
+    const marker = table.locator('tr:has-text("(fused)")');
+    await marker.waitFor();
+    assert.match((await marker.textContent()) ?? '', /reading · processed 1 · progress/);
+    const events = (await page.locator('#worker-events tbody td').first().textContent()) ?? '';
+    assert.match(events, `No autoscaler, supervisor or watchdog events among the newest 1 lines of ${fk.extra('logs')}`);
+    assert.not.match(events, '{p}');
+    await page.click('#tab-pipeline');
+    const consumers = page.locator('#stages tbody tr[data-stage=store] td:nth-child(4)');
+    await consumers.waitFor();
+    const cell = (await consumers.textContent()) ?? '';
+    assert.is(cell, '0 · runs fused in front');
+    assert.equal(errors, []);
+    await page.close();
+  } finally {
+    await other.app.close();
+    await proc.stop();
+    await run;
+  }
 });
 
 test.after(async () => {

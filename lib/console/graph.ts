@@ -4,8 +4,8 @@ import { fusedRoutes } from '../config/fusion-plan.js';
 /** The pipeline drawn as data: the page lays it out and draws it as SVG. */
 export interface PipelineGraph {
   pipeline: string;
-  /** Stages and terminal streams (review), in config order; `column` is the longest path from the input. */
-  nodes: { id: string; kind: string; input: string; terminal: boolean; column: number }[];
+  /** Stages and terminal streams (review), in config order; `column` is the longest path from the input; `process`: a stage's worker process. */
+  nodes: { id: string; kind: string; input: string; terminal: boolean; column: number; process?: string }[];
   /**
    * One edge per (stage, target stream) of the routing table; `rules` lists the rule labels (`0`,
    * `default`) that send there; `fused`: what a rule sends there alone runs in `from`'s batch
@@ -17,7 +17,14 @@ export interface PipelineGraph {
 /** Stages, routes and terminal streams of a config as a graph; targets are mapped from stream names to the stage reading them. */
 export function pipelineGraph(config: ResolvedConfig): PipelineGraph {
   const byInput = new Map(config.stages.map((s) => [s.input, s.name]));
-  const nodes: PipelineGraph['nodes'] = config.stages.map((s) => ({ id: s.name, kind: s.kind, input: s.input, terminal: false, column: 0 }));
+  const nodes: PipelineGraph['nodes'] = config.stages.map((s) => ({
+    id: s.name,
+    kind: s.kind,
+    input: s.input,
+    terminal: false,
+    column: 0,
+    process: s.process,
+  }));
   for (const t of config.streams.terminal) if (!byInput.has(t)) nodes.push({ id: t, kind: 'terminal', input: t, terminal: true, column: 0 });
   const edges = new Map<string, PipelineGraph['edges'][number]>();
   const fused = new Set(fusedRoutes(config).map((r) => `${r.from}\u0000${r.to}`));

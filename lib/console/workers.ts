@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
 import type { Keys } from '../redis/keys.js';
+import { fusedRoutes } from '../config/fusion-plan.js';
 
 export interface ConsumerView {
   name: string;
@@ -17,12 +18,20 @@ export interface ConsumerView {
 export interface StageWorkers {
   stage: string;
   consumers: ConsumerView[];
+  /** The worker process it runs in (config `process`, else its own name). */
+  process: string;
+  /** Stages of its process whose batches run it fused (lib/config/fusion-plan.ts): its own stream sees only the rest, so no consumer of its own is no sign of trouble. */
+  fusedAfter: string[];
+  /** Its liveness markers under the consumer names of the other stages of its process, when it has no consumer of its own. */
+  markers: { consumer: string; watchdog: Record<string, unknown> }[];
 }
 
 export interface WorkersView {
   stages: StageWorkers[];
   /** Autoscaler decisions and watchdog events, newest first, from the log stream `{p}:logs` (config logs.stream). */
   events: Record<string, unknown>[];
+  /** The log stream read for `events` and how many of its newest lines were read (0: empty, or nobody writes it). */
+  logs: { key: string; scanned: number };
 }
 
 const pairs = (raw: unknown[]) => {
@@ -34,12 +43,22 @@ const pairs = (raw: unknown[]) => {
 /** Log events the workers view shows. */
 const EVENT = /^(autoscale\.|supervisor\.|watchdog\.)/;
 
+const parseMarker = (marker: string): Record<string, unknown> => {
+  try {
+    return JSON.parse(marker) as Record<string, unknown>;
+  } catch {
+    return { raw: marker };
+  }
+};
+
 /**
  * Consumers per stage (XINFO CONSUMERS) with idle time, what each holds (XPENDING per consumer,
  * the oldest `holdCount`) and its watchdog marker (`{p}:liveness:<stage>:<consumer>`); autoscaler,
- * supervisor and watchdog events from the newest `logScan` lines of `{p}:logs`.
+ * supervisor and watchdog events from the newest `logScan` lines of `{p}:logs`. A stage that runs
+ * fused in another's batch says so (`fusedAfter`, `process`) with the markers of its process.
  */
 export async function workersView(redis: Redis, config: ResolvedConfig, keys: Keys, o: { holdCount?: number; logScan?: number } = {}): Promise<WorkersView> {
+  const fused = fusedRoutes(config);
   const stages = await Promise.all(
     config.stages.map(async (s): Promise<StageWorkers> => {
       let raw: unknown[][] = [];
@@ -59,14 +78,7 @@ export async function workersView(redis: Redis, config: ResolvedConfig, keys: Ke
               : Promise.resolve([]),
             redis.get(keys.liveness(s.name, name)),
           ]);
-          let watchdog: Record<string, unknown> | null = null;
-          if (marker !== null) {
-            try {
-              watchdog = JSON.parse(marker) as Record<string, unknown>;
-            } catch {
-              watchdog = { raw: marker };
-            }
-          }
+          const watchdog = marker === null ? null : parseMarker(marker);
           return {
             name,
             idleMs: Number(m.get('idle') ?? 0),
@@ -76,9 +88,17 @@ export async function workersView(redis: Redis, config: ResolvedConfig, keys: Ke
           };
         }),
       );
-      return { stage: s.name, consumers };
+      const fusedAfter = fused.filter((r) => r.to === s.name).map((r) => r.from);
+      return { stage: s.name, consumers, process: s.process, fusedAfter, markers: [] };
     }),
   );
+  // A fused stage with no consumer of its own: its watchdog's markers under its process's consumer names.
+  for (const st of stages) {
+    if (st.consumers.length || !st.fusedAfter.length) continue;
+    const names = [...new Set(stages.filter((o) => o.process === st.process).flatMap((o) => o.consumers.map((c) => c.name)))];
+    const found = await Promise.all(names.map((n) => redis.get(keys.liveness(st.stage, n))));
+    st.markers = names.flatMap((consumer, i) => (found[i] === null || found[i] === undefined ? [] : [{ consumer, watchdog: parseMarker(found[i]!) }]));
+  }
   const lines = (await redis.xrevrange(keys.extra('logs'), '+', '-', 'COUNT', o.logScan ?? 2000)) as [string, string[]][];
   const events: Record<string, unknown>[] = [];
   for (const [, fields] of lines) {
@@ -92,5 +112,5 @@ export async function workersView(redis: Redis, config: ResolvedConfig, keys: Ke
     }
     if (events.length >= 100) break;
   }
-  return { stages, events };
+  return { stages, events, logs: { key: keys.extra('logs'), scanned: lines.length } };
 }
