@@ -1,7 +1,7 @@
 // The console page: sign-in, tabs, the live pipeline view. Other views: dlq.js, review.js, products.js, workers.js.
 import { api, events, token, HttpError } from './api.js';
 import { drawGraph, sparkline } from './graph.js';
-import { showDlq } from './dlq.js';
+import { showDlq, dlqCount } from './dlq.js';
 import { showReview } from './review.js';
 import { showProducts } from './products.js';
 import { showWorkers } from './workers.js';
@@ -54,6 +54,7 @@ function onSample(sample) {
   $('#stored').textContent = sample.stored ?? `in the ${sample.sink} sink`;
   $('#dlq-total').textContent = sample.dlq;
   $('#dlq-badge').textContent = sample.dlq || '';
+  dlqCount(sample.dlq);
   // Entries not decided yet, not the stream's length (decided ones stay in the stream).
   const review = sample.terminal.find((t) => t.stream === 'review');
   $('#review-badge').textContent = (review?.open ?? review?.length) || '';

@@ -5,7 +5,20 @@ import { $, button, canAct } from './ui.js';
 
 const DLQ_PAGE = 200;
 const ERROR_SHOWN = 300; // characters of an error shown in the entries table
-let dlqAfter = ''; // the id the shown page starts after ('' = the first page)
+let dlqAfter = ''; // the id the shown page starts after ('' = the first page); kept across tab switches
+let drawnTotal; // the DLQ's length when the view was drawn (undefined: not drawn yet)
+
+/**
+ * The live sample's DLQ length (app.js, from the SSE stream the page already has): how many dead
+ * letters arrived or went since the view was drawn, with its Refresh button beside (the view had
+ * never refreshed: new dead letters showed only after a tab switch, which lost the page).
+ */
+export function dlqCount(total) {
+  if (drawnTotal === undefined || typeof total !== 'number') return;
+  const diff = total - drawnTotal;
+  $('#dlq-new').textContent =
+    diff > 0 ? `${diff} new dead letter(s) since drawn.` : diff < 0 ? `${-diff} dead letter(s) fewer since drawn (replayed or purged).` : '';
+}
 
 /** Above this many dead letters, "Replay all" asks first (as Purge always does). */
 const REPLAY_CONFIRM_OVER = 50;
@@ -62,10 +75,14 @@ async function showEntry(id) {
   $('#dlq-detail').scrollIntoView({ block: 'nearest' });
 }
 
-export async function showDlq(after = '') {
+/** Draw the view at the page after `after` (by default the page shown last: a tab switch keeps it). */
+export async function showDlq(after = dlqAfter) {
   const query = `count=${DLQ_PAGE}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
   const [d, audit] = await Promise.all([api(`/console/api/dlq?${query}`), api('/console/api/audit')]);
   dlqAfter = after;
+  drawnTotal = d.total;
+  $('#dlq-new').textContent = '';
+  $('#dlq-refresh').onclick = () => showDlq().catch(showError);
   $('#dlq-result').textContent = '';
   $('#dlq-counted').hidden = d.counted >= d.total;
   $('#dlq-counted').textContent = `Counted over the oldest ${d.counted} of ${d.total} dead letters; a group's actions take those only.`;

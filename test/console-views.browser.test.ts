@@ -16,7 +16,7 @@ import { StageProcess } from '../lib/worker/process.js';
 import { STAGES } from '../stages/index.js';
 import { FAST, stageThenStore } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
-import { ADMIN, READ, auth, reviewConfig, startConsole } from './helpers/console.js';
+import { ADMIN, READ, addDeadLetter, auth, reviewConfig, startConsole } from './helpers/console.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = [
@@ -142,6 +142,32 @@ test('workers: a stage run fused in its process says "runs fused in <process>" w
     await proc.stop();
     await run;
   }
+});
+
+test('dead letters: "N new dead letter(s) since drawn" from the live count, Refresh redraws at the same page, and a tab switch keeps the page (the view had never refreshed, and a switch went back to the first page)', async () => {
+  await Promise.all(Array.from({ length: 201 }, (_, i) => addDeadLetter(redis, keys, { id: `dl${i}`, title: 'Koss EQ50 3-Band Stereo Equalizer' })));
+  const { page, errors } = await open('dlq');
+  await page.waitForSelector('#dlq-entries tbody tr:has-text("dl0")');
+  await page.click('#dlq-older');
+  await page.waitForSelector('#dlq-entries tbody tr:has-text("dl200")');
+  assert.is(await page.locator('#dlq-entries tbody tr').count(), 1, 'the second page holds the 201st');
+  const second = await page.textContent('#dlq-page');
+  await page.click('#tab-review');
+  await page.click('#tab-dlq');
+  await page.waitForSelector('#dlq-entries tbody tr:has-text("dl200")');
+  assert.is(await page.textContent('#dlq-page'), second, 'back on the dead letters tab, the same page');
+  assert.not.ok(await page.isDisabled('#dlq-first'));
+  await addDeadLetter(redis, keys, { id: 'fresh1', title: 'Koss EQ50 3-Band Stereo Equalizer' });
+  await addDeadLetter(redis, keys, { id: 'fresh2', title: 'Koss EQ50 3-Band Stereo Equalizer' });
+  await page.waitForSelector('#dlq-new:has-text("2 new dead letter(s) since drawn.")');
+  assert.is(await page.locator('#dlq-entries tbody tr:has-text("fresh")').count(), 0, 'not drawn until asked');
+  await page.click('#dlq-refresh');
+  await page.waitForSelector('#dlq-entries tbody tr:has-text("fresh2")');
+  assert.is(await page.locator('#dlq-entries tbody tr').count(), 3, 'the same page, now with the two new ones');
+  assert.is(await page.textContent('#dlq-new'), '');
+  assert.equal(errors, []);
+  await page.close();
+  await redis.del(keys.dlq);
 });
 
 test.after(async () => {
