@@ -1,6 +1,4 @@
-import type { ResolvedConfig } from '../config/types.js';
 import type { ProductReader } from '../api/server.js';
-
 
 /** A stored product as the console shows it, from any sink. */
 export interface StoredView {
