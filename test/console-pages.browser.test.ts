@@ -5,22 +5,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { Keys } from '../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
+import { launchBrowser, signedIn } from './helpers/browser.js';
 import { addDeadLetter, ADMIN, reviewConfig, startConsole } from './helpers/console.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -28,20 +18,10 @@ const pipeline = randomPipeline('cp');
 const keys = new Keys(pipeline);
 const config = reviewConfig(server.url, pipeline);
 const { app, url } = await startConsole(config, { sampleIntervalMs: 250 });
-const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+const browser: Browser = await launchBrowser();
 
 /** A page signed in as admin on `tab`; uncaught errors of the page are collected in `errors`. */
-async function open(tab: string): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
-  page.setDefaultTimeout(10_000);
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(err.message));
-  await page.goto(`${url}/#${tab}`);
-  await page.fill('#token', ADMIN);
-  await page.click('#login button[type=submit]');
-  await page.waitForSelector('#who:has-text("·")');
-  return { page, errors };
-}
+const open = (tab: string) => signedIn(browser, url, ADMIN, tab);
 
 /** `n` items as classify sends them to review. */
 async function toReview(n: number): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig } from '../lib/config/types.js';
 import { silentLogger } from '../lib/observe/logger.js';
@@ -16,18 +16,8 @@ import { StageProcess } from '../lib/worker/process.js';
 import { STAGES } from '../stages/index.js';
 import { FAST, stageThenStore } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { launchBrowser, signedIn } from './helpers/browser.js';
 import { ADMIN, READ, addDeadLetter, auth, reviewConfig, startConsole } from './helpers/console.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -35,20 +25,10 @@ const pipeline = randomPipeline('cv');
 const keys = new Keys(pipeline);
 const config = reviewConfig(server.url, pipeline);
 const { app, url } = await startConsole(config, { sampleIntervalMs: 250 });
-const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+const browser: Browser = await launchBrowser();
 
 /** A page signed in as admin on `tab` (of the console at `at`); uncaught errors of the page are collected in `errors`. */
-async function open(tab: string, at = url): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
-  page.setDefaultTimeout(10_000);
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(err.message));
-  await page.goto(`${at}/#${tab}`);
-  await page.fill('#token', ADMIN);
-  await page.click('#login button[type=submit]');
-  await page.waitForSelector('#who:has-text("·")');
-  return { page, errors };
-}
+const open = (tab: string, at = url) => signedIn(browser, at, ADMIN, tab);
 
 /** `n` stored products (hash and completion, as the store stage writes them), with `category` and `confidence`. */
 async function stored(n: number, prefix: string, category: string, confidence: number): Promise<void> {

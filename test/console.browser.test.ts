@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,18 +14,9 @@ import { Keys } from '../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
 import { startWorkers, stopAll } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { launchBrowser } from './helpers/browser.js';
 import { addDeadLetter, ADMIN, READ, reviewConfig, startConsole } from './helpers/console.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const IMAGES = process.env.UPDATE_SCREENSHOTS === '1' ? resolve(import.meta.dirname, '../docs/images') : mkdtempSync(join(tmpdir(), 'console-shots-'));
 
 const server = await startRedis();
@@ -35,7 +26,7 @@ const keys = new Keys(pipeline);
 const config = reviewConfig(server.url, pipeline, 0.9);
 const workers = startWorkers(config);
 const { app, url } = await startConsole(config, { sampleIntervalMs: 250 });
-const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+const browser: Browser = await launchBrowser();
 
 const TITLES = [
   'Koss EQ50 3-Band Stereo Equalizer',
