@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { Keys } from '../lib/redis/keys.js';
 import { rulesOnlyConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
-import { addDeadLetter, ADMIN, auth, startConsole } from './helpers/console.js';
+import { addDeadLetter, addUndecodableDeadLetter, ADMIN, auth, startConsole } from './helpers/console.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -18,28 +18,7 @@ test('an undecodable dead letter is not replayed by the console (it came straigh
   const { app, url } = await startConsole(rulesOnlyConfig(server.url, pipeline));
   try {
     const good = await addDeadLetter(redis, keys, { id: 'ok-1', title: 'Koss EQ50 3-Band Stereo Equalizer' });
-    const bad = (await redis.xadd(
-      keys.dlq,
-      '*',
-      'k',
-      'bad-1',
-      'e',
-      'not-an-envelope',
-      'stage',
-      'preprocess',
-      'stream',
-      'in',
-      'id',
-      '1-0',
-      'reason',
-      'undecodable',
-      'error',
-      'not msgpack',
-      'deliveries',
-      '1',
-      'at',
-      String(Date.now()),
-    ))!;
+    const bad = await addUndecodableDeadLetter(redis, keys, 'bad-1');
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const replay = async (body: unknown): Promise<any> =>
       (

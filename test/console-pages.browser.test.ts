@@ -10,7 +10,7 @@ import { Keys } from '../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
 import { launchBrowser, signedIn } from './helpers/browser.js';
-import { addDeadLetter, ADMIN, reviewConfig, startConsole } from './helpers/console.js';
+import { addDeadLetter, addUndecodableDeadLetter, ADMIN, reviewConfig, startConsole } from './helpers/console.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -79,26 +79,7 @@ test('dead letters: a double click on Replay selected sends one request and says
 
   await redis.del(keys.dlq);
   for (let i = 0; i < 51; i++) await addDeadLetter(redis, keys, { id: `many-${i}`, title: 'Koss EQ50 3-Band Stereo Equalizer' }, 'match', 'match');
-  await redis.xadd(
-    keys.dlq,
-    '*',
-    'k',
-    'bad',
-    'e',
-    'x',
-    'stage',
-    'preprocess',
-    'stream',
-    'in',
-    'id',
-    '1-0',
-    'reason',
-    'undecodable',
-    'error',
-    'not msgpack',
-    'deliveries',
-    '1',
-  );
+  await addUndecodableDeadLetter(redis, keys, 'bad');
   await page.click('#tabs button[data-tab=dlq]'); // drawn again
   const row = page.locator('#dlq-groups tbody tr:has-text("match")');
   await row.waitFor();
@@ -120,26 +101,7 @@ test('dead letters: a double click on Replay selected sends one request and says
 test('long unbroken text wraps: a 2,000-character error and a long output keep the page as wide as the window (it had been tens of thousands of px)', async () => {
   await redis.del(keys.dlq);
   const id = await addDeadLetter(redis, keys, { id: 'wide-1', title: 'Koss EQ50 3-Band Stereo Equalizer' });
-  await redis.xadd(
-    keys.dlq,
-    '*',
-    'k',
-    'wide-2',
-    'e',
-    'x',
-    'stage',
-    'preprocess',
-    'stream',
-    'in',
-    'id',
-    '1-0',
-    'reason',
-    'undecodable',
-    'error',
-    'E'.repeat(2000),
-    'deliveries',
-    '1',
-  );
+  await addUndecodableDeadLetter(redis, keys, 'wide-2', 'E'.repeat(2000));
   const env: Envelope = {
     ...newEnvelope({ id: 'wide-3', title: 'T'.repeat(3000) }),
     outputs: { preprocess: { title: 'T'.repeat(3000) } },

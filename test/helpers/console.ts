@@ -105,3 +105,28 @@ export async function addDeadLetter(redis: Redis, keys: Keys, record: ProductRec
     String(Date.now()),
   ))!;
 }
+
+/** An undecodable dead letter (its envelope bytes are not msgpack), as a stage writes one; returns its id. */
+export async function addUndecodableDeadLetter(redis: Redis, keys: Keys, key: string, error = 'not msgpack'): Promise<string> {
+  const fields = [
+    'k',
+    key,
+    'e',
+    'x',
+    'stage',
+    'preprocess',
+    'stream',
+    'in',
+    'id',
+    '1-0',
+    'reason',
+    'undecodable',
+    'error',
+    error,
+    'deliveries',
+    '1',
+    'at',
+    String(Date.now()),
+  ];
+  return (await redis.xadd(keys.dlq, '*', ...fields))!;
+}
