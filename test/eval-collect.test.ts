@@ -8,7 +8,8 @@ import * as assert from 'uvu/assert';
 import { Keys } from '../lib/redis/keys.js';
 import { encodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, newEnvelope } from '../lib/stream/codec.js';
 import { collectOutcomes } from '../training/eval/collect.js';
-import { formatReport, type EvalScores } from '../training/eval/report.js';
+import { formatReport } from '../training/eval/report.js';
+import { evalScores } from './helpers/eval-scores.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -43,30 +44,8 @@ test('stored and sent to review, review only, stored only: each known; the outco
     ],
   );
   const sent = [...out.values()].filter((o) => o.review).length;
-  const line = formatReport({ ...SCORES, where: { stored: 2, review: 1, dlq: 0, missing: 1 }, sentToReview: sent })[1];
+  const line = formatReport(evalScores({ records: 4, sent: 4, where: { stored: 2, review: 1, dlq: 0, missing: 1 }, sentToReview: sent }))[1];
   assert.is(line, 'outcomes: stored 2, review 1, dlq 0, missing 1; sent to review 2 (stored ones included)');
 });
-
-const exact = { n: 0, predicted: 0, correct: 0, precision: 0, recall: 0 };
-const SCORES: EvalScores = {
-  input: 'in.jsonl',
-  seed: '7',
-  records: 4,
-  sent: 4,
-  seconds: 1,
-  where: {},
-  categories: { n: 4, accuracy: 1, macroF1: 1, perLabel: {}, confusions: [] },
-  baseline: { accuracy: 0.5, alpha: 0.3, train: 'train.jsonl' },
-  slices: [],
-  calibration: { ece: 0, bins: 15, meanConfidence: 1, routing: [], table: [] },
-  fine: null,
-  identifierSlices: [],
-  brand: exact,
-  mpn: exact,
-  mpnWithout: null,
-  brandWithout: null,
-  mpnElsewhere: { n: 0, given: 0, share: 0 },
-  gtin: { n: 0, found: 0, invalidN: 0, invalidAccepted: 0 },
-};
 
 test.run();
