@@ -1,4 +1,5 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -8,7 +9,7 @@ import { parseSince, type ExportedProduct } from '../stages/sinks/export.js';
 import { createRedisSink } from '../stages/sinks/redis.js';
 import type { StoredProduct } from '../stages/sinks/sink.js';
 import { cli, exited, writeConfig } from './helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from './helpers/redis.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -116,6 +117,53 @@ test('export --out FILE writes the file (nothing on stdout); a bad --since fails
   const child = cli(['--config', config, 'export', '--since', 'yesterday-ish'], server.url);
   assert.is(await exited(child), 1);
   assert.match(child.output(), /--since: not a time/);
+});
+
+test('export --out FIFO writes into the FIFO, which stays a FIFO (FILE.partial renamed over it had replaced it by a regular file)', async () => {
+  const { config, all } = await seed();
+  const fifo = join(tmpdir(), `${randomPipeline()}.fifo`);
+  assert.is(spawnSync('mkfifo', [fifo]).status, 0);
+  // The reader: a `cat` that can be killed if the FIFO it waits on was replaced.
+  const reader = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let read = '';
+  reader.stdout.on('data', (d: Buffer) => (read += d.toString()));
+  try {
+    const r = await runExport(config, ['--out', fifo]);
+    assert.is(r.code, 0, r.stdout);
+    assert.ok(lstatSync(fifo).isFIFO(), 'still a FIFO');
+    await exited(reader);
+    const lines = read
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ExportedProduct);
+    assert.equal(sortedKeys(lines), sortedKeys(all));
+    assert.not.ok(existsSync(`${fifo}.partial`));
+  } finally {
+    reader.kill();
+    rmSync(fifo, { force: true });
+    rmSync(`${fifo}.partial`, { force: true });
+  }
+});
+
+test('Ctrl-C during export --out FILE exits 130 and leaves neither FILE nor FILE.partial', async () => {
+  const { config } = await seed();
+  const out = join(tmpdir(), `${randomPipeline()}.jsonl`);
+  // A stopped redis-server holds the export at its first read, with FILE.partial open.
+  const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))![1]);
+  process.kill(pid, 'SIGSTOP');
+  try {
+    const child = cli(['--config', config, 'export', '--out', out], server.url);
+    await waitFor('FILE.partial', () => existsSync(`${out}.partial`));
+    child.kill('SIGINT');
+    assert.is(await exited(child), 130, child.output());
+    assert.not.ok(existsSync(`${out}.partial`), 'FILE.partial removed');
+    assert.not.ok(existsSync(out));
+    assert.match(child.output(), /export: stopped by SIGINT/);
+  } finally {
+    process.kill(pid, 'SIGCONT');
+    rmSync(out, { force: true });
+    rmSync(`${out}.partial`, { force: true });
+  }
 });
 
 test('--since reads ISO-8601 dates and times and ages, and refuses the rest (Date.parse had read "7" as July 2001, 2024-02-30 as 1 March)', () => {

@@ -1,4 +1,4 @@
-import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, lstatSync, renameSync, rmSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
@@ -11,7 +11,7 @@ import { cliRedis, loadConfig } from './common.js';
 import type { PostgresCliOptions } from './store.js';
 
 export interface ExportOptions extends PostgresCliOptions {
-  /** Write here instead of stdout (via FILE.partial, renamed when complete). */
+  /** Write here instead of stdout: a regular file via FILE.partial, renamed when complete; an existing FIFO, device, symlink or other non-regular file directly. */
   out?: string;
   category?: string;
   /** ISO-8601: only products stored at or after. */
@@ -73,25 +73,48 @@ export async function exportCommand(opts: ExportOptions): Promise<void> {
   closers.push(source.close);
   const products = source.products;
 
-  const partial = opts.out ? `${opts.out}.partial` : undefined;
-  const out: Writable = partial ? createWriteStream(partial) : process.stdout;
+  const partial = opts.out !== undefined && !isSpecialFile(opts.out) ? `${opts.out}.partial` : undefined;
+  const out: Writable = opts.out !== undefined ? createWriteStream(partial ?? opts.out) : process.stdout;
+  const dropPartial = () => {
+    if (opts.out !== undefined) out.destroy();
+    if (partial) rmSync(partial, { force: true });
+  };
+  // Ctrl-C (or a stop) mid-export leaves no FILE.partial behind.
+  const onSignal = (signal: NodeJS.Signals) => {
+    dropPartial();
+    process.stderr.write(`${tty ? '\n' : ''}export: stopped by ${signal}; ${opts.out ?? 'stdout'} not written\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
     const n = await writeJsonl(products, out, progress);
-    if (partial) {
+    if (opts.out !== undefined) {
       out.end();
       await finished(out);
-      renameSync(partial, opts.out!);
+      if (partial) renameSync(partial, opts.out);
     }
     if (tty) process.stderr.write('\n');
     process.stderr.write(JSON.stringify({ event: 'export.done', sink, exported: n, out: opts.out ?? 'stdout', seconds: (Date.now() - t0) / 1000 }) + '\n');
   } catch (err) {
-    if (partial) {
-      out.destroy();
-      rmSync(partial, { force: true });
-    }
+    dropPartial();
     // A closed pipe (`pipeline export | head`) is the reader's choice, not a failure.
     if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
   } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     for (const close of closers) await close();
+  }
+}
+
+/**
+ * `--out` names an existing file that is not a regular one (a FIFO, a device such as /dev/null, a
+ * symlink such as /dev/stdout): written directly (through the link), since writing FILE.partial
+ * and renaming it over would replace it with a regular file.
+ */
+function isSpecialFile(path: string): boolean {
+  try {
+    return !lstatSync(path).isFile();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
   }
 }

@@ -189,7 +189,7 @@ export function buildProgram(): Command {
   program
     .command('export')
     .description('stored products as JSONL (stdout or --out), streamed from the redis or postgres sink; progress on stderr when a TTY')
-    .option('--out <file>', 'write here (via FILE.partial, renamed when complete) instead of stdout')
+    .option('--out <file>', 'write here instead of stdout (via FILE.partial, renamed when complete; a FIFO, device or symlink directly)')
     .option('--category <name>', 'only this category')
     .option('--since <time>', 'only products stored at or after this time: ISO-8601 (2024-05-01, 2024-05-01T12:00:00Z) or an age (24h, 7d)')
     .option('--sink <name>', "redis or postgres (default: the store stage's settings.sink)")
