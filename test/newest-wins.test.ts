@@ -9,6 +9,7 @@ import { Keys } from '../lib/redis/keys.js';
 import { encodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, newEnvelope } from '../lib/stream/codec.js';
 import { Worker } from '../lib/worker/worker.js';
 import { STAGES } from '../stages/index.js';
+import { postgresProducts, redisProducts, type ExportedProduct } from '../stages/sinks/export.js';
 import { migrate } from '../stages/sinks/migrations/migrate.js';
 import { createPostgresSink, POSTGRES_DEFAULTS } from '../stages/sinks/postgres.js';
 import { createRedisSink } from '../stages/sinks/redis.js';
@@ -78,6 +79,88 @@ test('Postgres sink: newest wins by the input entry id; older deliveries (across
       await sink.close();
     }
   } finally {
+    await db.end();
+  }
+});
+
+/**
+ * Batches of deliveries, several of one key in one batch: the same record produced twice (two
+ * versions), re-deliveries, equal versions of other entries, older ones, unversioned envelopes.
+ */
+const BATCHES: [key: string, origin: string | undefined, title: string, entryId: string][][] = [
+  [
+    ['a', '10-0', 'a1', 's1'],
+    ['a', '11-0', 'a2', 's2'],
+    ['b', '5-0', 'b1', 's3'],
+    ['b', '5-0', 'b1', 's3'],
+    ['b', '6-0', 'b2', 's4'],
+  ],
+  [
+    ['a', '9-0', 'a0', 's5'],
+    ['a', '12-0', 'a3', 's6'],
+    ['a', '11-5', 'a2b', 's7'],
+    ['c', '3-0', 'c1', 's8'],
+    ['c', '2-0', 'c0', 's9'],
+  ],
+  [
+    ['a', '12-0', 'a3', 's6'],
+    ['a', '12-0', 'a3', 's10'],
+    ['b', '6-0', 'b2', 's4'],
+    ['c', '1-0', 'c-old', 's11'],
+    ['c', '1-5', 'c-old2', 's12'],
+  ],
+  [
+    ['d', undefined, 'd1', 's13'],
+    ['d', '7-0', 'd2', 's14'],
+    ['d', '7-0', 'd2', 's14'],
+    ['e', '8-0', 'e1', 's15'],
+    ['e', '8-0', 'e2', 's16'],
+  ],
+];
+
+/** The BATCHES through `sink`: the stale count of each batch. */
+async function applyBatches(sink: Sink): Promise<number[]> {
+  const stale: number[] = [];
+  for (const batch of BATCHES) {
+    const r = await sink.write(batch.map(([key, origin, title, entryId]) => ({ ...product(key, origin, title, entryId), storedAt: 1_700_000_000_000 })));
+    stale.push(r?.stale ?? 0);
+  }
+  return stale;
+}
+
+const byKey = (ps: ExportedProduct[]) => ps.sort((x, y) => x.key.localeCompare(y.key));
+
+test('both sinks store and export the same for the same deliveries, however they are batched (the same record twice in one batch: copies 2 on both)', async () => {
+  if (!pgServer)
+    return console.log('SKIP newest-wins.test.ts (same export): PostgreSQL server binaries not found (apt-get install -y postgresql, or set PG_BIN)');
+  const keys = new Keys(randomPipeline());
+  const redisStale = await applyBatches(createRedisSink(redis, keys));
+  const redisExport: ExportedProduct[] = [];
+  for await (const p of redisProducts(redis, keys)) redisExport.push(p);
+  const url = await pgServer.createDatabase(randomPipeline('db'));
+  const db = new pg.Pool({ connectionString: url, max: 1 });
+  const sink = createPostgresSink({ ...POSTGRES_DEFAULTS, url }, silentLogger);
+  try {
+    await migrate(db);
+    const pgStale = await applyBatches(sink);
+    const pgExport: ExportedProduct[] = [];
+    for await (const p of postgresProducts(db, 'public')) pgExport.push(p);
+    // What upsert-product-3.lua makes of them, entry after entry.
+    assert.equal(
+      byKey(redisExport).map((p) => [p.key, p.doc.title, p.copies, p.version, p.entryId]),
+      [
+        ['a', 'a3', 4, '12-0', 's10'],
+        ['b', 'b2', 2, '6-0', 's4'],
+        ['c', 'c1', 1, '3-0', 's8'],
+        ['d', 'd2', 2, '7-0', 's14'],
+        ['e', 'e2', 2, '8-0', 's16'],
+      ],
+    );
+    assert.equal(redisStale, [0, 3, 2, 0]);
+    assert.equal(pgStale, redisStale, 'store.stale_dropped counts the same');
+    assert.equal(byKey(pgExport), byKey(redisExport), 'the same export');
+  } finally {
+    await sink.close();
     await db.end();
   }
 });

@@ -112,76 +112,87 @@ export function sortableVersion(id: string | undefined): string | null {
 }
 
 /**
- * One row per key: the batch's newest version (the last of equals), how many of the batch's
- * entries carry that version, and the first of them. Older versions in the same batch are stale
- * and counted in `stale`.
+ * The batch's entries applied in order, as the redis sink's upsert-product-3.lua does one after
+ * the other: an entry older than an earlier entry of its key in the batch is stale whatever is
+ * stored (counted in `stale`); the others stay, in order (`ord` within the key), the last of each
+ * key marked `last`: the row stored unless the stored version is newer (the statement decides
+ * that). An entry without a version is always kept and leaves the newest-so-far as it was.
  */
 export function batchRows(products: readonly StoredProduct[]): { rows: Record<string, unknown>[]; stale: number } {
-  const byKey = new Map<string, { last: StoredProduct; version: string | null; entries: number; first: string }>();
+  const byKey = new Map<string, { newest: string | null; rows: Record<string, unknown>[] }>();
   let stale = 0;
   for (const p of products) {
     const version = sortableVersion(p.version);
-    const seen = byKey.get(p.key);
-    if (!seen) {
-      byKey.set(p.key, { last: p, version, entries: 1, first: p.entryId });
+    let seen = byKey.get(p.key);
+    if (!seen) byKey.set(p.key, (seen = { newest: null, rows: [] }));
+    if (version !== null && seen.newest !== null && version < seen.newest) {
+      stale++;
       continue;
     }
-    const cmp = version === null || seen.version === null ? 0 : version < seen.version ? -1 : version > seen.version ? 1 : 0;
-    if (cmp < 0) {
-      stale++;
-    } else if (cmp > 0) {
-      stale += seen.entries;
-      byKey.set(p.key, { last: p, version, entries: 1, first: p.entryId });
-    } else {
-      seen.last = p;
-      seen.entries++;
-    }
+    if (version !== null) seen.newest = version;
+    seen.rows.push({
+      key: p.key,
+      ord: seen.rows.length,
+      last: false,
+      category: p.category,
+      brand: str(p.fields.brand),
+      mpn: str(p.fields.mpn),
+      gtin: str(p.fields.gtin),
+      gtin_valid: typeof p.fields.gtinValid === 'boolean' ? p.fields.gtinValid : null,
+      duplicate_of: str(p.fields.duplicateOf),
+      doc: p.doc,
+      entry_id: p.entryId,
+      trace_id: p.traceId,
+      produced_at: iso(p.doc.producedAt),
+      stored_at: iso(p.storedAt),
+      version,
+    });
   }
-  const rows = [...byKey.values()].map(({ last: p, version, entries, first }) => ({
-    key: p.key,
-    category: p.category,
-    brand: str(p.fields.brand),
-    mpn: str(p.fields.mpn),
-    gtin: str(p.fields.gtin),
-    gtin_valid: typeof p.fields.gtinValid === 'boolean' ? p.fields.gtinValid : null,
-    duplicate_of: str(p.fields.duplicateOf),
-    doc: p.doc,
-    entry_id: p.entryId,
-    trace_id: p.traceId,
-    entries,
-    first_entry_id: first,
-    produced_at: iso(p.doc.producedAt),
-    stored_at: iso(p.storedAt),
-    version,
-  }));
+  const rows = [...byKey.values()].flatMap((k) => {
+    k.rows[k.rows.length - 1]!.last = true;
+    return k.rows;
+  });
   return { rows, stale };
 }
 
+/** The entries of `key` (batch alias `x`) not older than `version` (null: all), in order, with the entry applied before each (`prev`, the first's `entry`). */
+const appliedEntries = (key: string, version: string, entry: string) =>
+  `SELECT x.entry_id, lag(x.entry_id, 1, ${entry}) OVER (ORDER BY x.ord) AS prev FROM batch x
+      WHERE x.key = ${key} AND (x.version IS NULL OR ${version} IS NULL OR x.version COLLATE "C" >= ${version} COLLATE "C")`;
+
 /**
- * One statement per batch: the rows arrive as one JSON parameter, the same key twice in a batch is
- * collapsed first (ON CONFLICT cannot touch a row twice). `copies` counts distinct store-stream
- * entries like upsert-product-3.lua: +1 per entry, except a re-delivery of the entry stored last.
- * Newest wins: a row whose stored `version` is newer than the batch's is left alone (no row
- * returned for it: the caller counts it as stale).
+ * One statement per batch: the entries arrive as one JSON parameter and are applied in order per
+ * key with upsert-product-3.lua's rules, so both sinks store the same whatever the batching. The
+ * key's last entry is the row (ON CONFLICT touches a row once); `copies` counts distinct
+ * store-stream entries: +1 per applied entry that is not the entry applied just before it (a
+ * re-delivery of the stored entry, or the same entry twice in a row, does not count). Newest
+ * wins: entries older than the stored `version` are not applied, and a key whose stored version
+ * is newer than all of its batch entries is left alone. Returns, per key written, how many of
+ * its entries were applied (the caller counts the rest as stale).
  */
 export function upsertSql(schema: string): string {
   const t = `${quoteSchema(schema)}.products`;
   return `WITH batch AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS b(
-    key text, category text, brand text, mpn text, gtin text, gtin_valid boolean, duplicate_of text, doc jsonb,
-    entry_id text, trace_id text, entries integer, first_entry_id text, produced_at timestamptz, stored_at timestamptz, version text)
+    key text, ord integer, last boolean, category text, brand text, mpn text, gtin text, gtin_valid boolean, duplicate_of text, doc jsonb,
+    entry_id text, trace_id text, produced_at timestamptz, stored_at timestamptz, version text)
+), stored AS (
+  SELECT s.key, s.version, s.entry_id FROM ${t} s WHERE s.key IN (SELECT key FROM batch)
 )
 INSERT INTO ${t} AS p (key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, trace_id, copies, produced_at, stored_at, version)
-SELECT key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, trace_id, entries, produced_at, stored_at, version FROM batch
+SELECT b.key, b.category, b.brand, b.mpn, b.gtin, b.gtin_valid, b.duplicate_of, b.doc, b.entry_id, b.trace_id,
+  (SELECT count(*) FROM (${appliedEntries('b.key', 'NULL::text', 'NULL::text')}) y WHERE y.entry_id IS DISTINCT FROM y.prev),
+  b.produced_at, b.stored_at, b.version
+FROM batch b WHERE b.last
 ON CONFLICT (key) DO UPDATE SET
   category = EXCLUDED.category, brand = EXCLUDED.brand, mpn = EXCLUDED.mpn, gtin = EXCLUDED.gtin,
   gtin_valid = EXCLUDED.gtin_valid, duplicate_of = EXCLUDED.duplicate_of, doc = EXCLUDED.doc,
   entry_id = EXCLUDED.entry_id, trace_id = EXCLUDED.trace_id, produced_at = EXCLUDED.produced_at, stored_at = EXCLUDED.stored_at,
   version = COALESCE(EXCLUDED.version, p.version),
-  copies = p.copies + EXCLUDED.copies
-    - CASE WHEN p.entry_id = (SELECT b.first_entry_id FROM batch b WHERE b.key = EXCLUDED.key) THEN 1 ELSE 0 END
+  copies = p.copies + (SELECT count(*) FROM (${appliedEntries('EXCLUDED.key', 'p.version', 'p.entry_id')}) y WHERE y.entry_id IS DISTINCT FROM y.prev)
 WHERE p.version IS NULL OR EXCLUDED.version IS NULL OR EXCLUDED.version COLLATE "C" >= p.version COLLATE "C"
-RETURNING 1`;
+RETURNING (SELECT count(*) FROM batch x LEFT JOIN stored s ON s.key = x.key
+  WHERE x.key = p.key AND (x.version IS NULL OR s.version IS NULL OR x.version COLLATE "C" >= s.version COLLATE "C"))::int AS applied`;
 }
 
 /**
@@ -220,8 +231,8 @@ export function createPostgresSink(o: PostgresOptions, logger: Logger): Sink & {
       try {
         const json = JSON.stringify(rows);
         // NUL shows in JSON text only as \u0000: the replacer pass only for the rare batch that has one.
-        const r = await pool.query(sql, [json.includes('\\u0000') ? JSON.stringify(rows, noNul) : json]);
-        return { stale: stale + rows.length - (r.rowCount ?? rows.length) };
+        const r = await pool.query<{ applied: number }>(sql, [json.includes('\\u0000') ? JSON.stringify(rows, noNul) : json]);
+        return { stale: stale + rows.length - r.rows.reduce((n, row) => n + row.applied, 0) };
       } catch (err) {
         if (isTransientPgError(err)) {
           const code = (err as { code?: string }).code;
