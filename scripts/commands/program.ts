@@ -180,7 +180,9 @@ export function buildProgram(): Command {
   const store = program.command('store').description('the data store (postgres sink)');
   store
     .command('migrate')
-    .description('create or upgrade the postgres sink schema (migrations applied in order, recorded in schema_migrations; idempotent)')
+    .description(
+      'create or upgrade the postgres sink schema (migrations applied in order, recorded in schema_migrations; idempotent; a recorded one whose table or column is gone is applied again)',
+    )
     .option('--database-url <url>', "postgres:// URL (default: the store stage's settings.postgresUrl, then DATABASE_URL)")
     .option('--schema <name>', 'schema (default: settings.postgresSchema, then public)')
     .option('--stage <name>', 'store stage whose settings to use (default: the stage of kind store)')

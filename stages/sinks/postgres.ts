@@ -4,7 +4,7 @@ import { markPostgres, postgresAddress } from './postgres-origin.js';
 import { ConfigError, TransientError } from '../../lib/core/errors.js';
 import { isTransientPgError } from '../../lib/core/failure-policy.js';
 import type { Logger } from '../../lib/observe/logger.js';
-import { appliedVersions, latestVersion, quoteSchema } from './migrations/migrate.js';
+import { quoteSchema, schemaProblem } from './migrations/migrate.js';
 import type { Sink, StoredProduct } from './sink.js';
 
 export interface PostgresOptions {
@@ -207,23 +207,17 @@ export function createPostgresSink(o: PostgresOptions, logger: Logger): Sink & {
   return {
     name: 'postgres',
     pool,
-    /** Refuse to start on a schema that lacks migrations; an unreachable database is only logged (writes retry). */
+    /** Refuse to start on a schema that lacks migrations or their objects; an unreachable database is only logged (writes retry). */
     async init() {
-      let applied: Map<string, string>;
+      let problem: string | undefined;
       try {
-        applied = await appliedVersions(pool, o.schema);
+        problem = await schemaProblem(pool, o.schema);
       } catch (err) {
         if (!isTransientPgError(err)) throw err;
         logger.warn('postgres.unreachable_at_start', { err, note: 'writes will retry until it is back' });
         return;
       }
-      const need = latestVersion();
-      if (!applied.has(need)) {
-        throw new ConfigError(
-          `postgres schema ${o.schema}`,
-          `migration ${need} is not applied (have: ${[...applied.keys()].join(', ') || 'none'}): run \`pipeline store migrate\``,
-        );
-      }
+      if (problem) throw new ConfigError(`postgres schema ${o.schema}`, problem);
     },
     async write(products) {
       if (products.length === 0) return;

@@ -18,12 +18,23 @@ export interface Migration {
   sql: string;
   /** SHA-256 of the file, recorded when applied: an edited applied migration is reported. */
   checksum: string;
+  /** What it creates (VERIFY), checked on every run: a recorded migration whose objects are gone is applied again. */
+  verify: readonly string[];
 }
+
+/**
+ * The objects each migration creates, `table` or `table.column` (kept here, not in the files: an
+ * edit to an applied file changes its checksum). Every migration is idempotent (IF NOT EXISTS), so
+ * one whose objects were dropped after it was recorded can be applied again.
+ */
+const VERIFY: Record<string, readonly string[]> = { '001': ['products'], '002': ['products.version'] };
 
 export interface MigrateResult {
   schema: string;
-  /** Versions applied by this run, in order. */
+  /** Versions applied by this run, in order (those in `reapplied` too). */
   applied: string[];
+  /** Versions recorded as applied whose objects were missing (a table dropped or renamed), applied again by this run. */
+  reapplied: string[];
   /** The latest version now in the schema. */
   current: string;
 }
@@ -41,7 +52,7 @@ export function listMigrations(dir = DIR): Migration[] {
     .map((f) => {
       const [, version, name] = FILE_RE.exec(f)!;
       const sql = readFileSync(resolve(dir, f), 'utf8');
-      return { version: version!, name: name!, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+      return { version: version!, name: name!, sql, checksum: createHash('sha256').update(sql).digest('hex'), verify: VERIFY[version!] ?? [] };
     })
     .sort((a, b) => Number(a.version) - Number(b.version));
 }
@@ -60,10 +71,41 @@ export async function appliedVersions(db: pg.Pool | pg.PoolClient, schema: strin
   return new Map(rows.rows.map((r) => [r.version, r.checksum]));
 }
 
+/** The objects of `m` (its `verify` list) missing from `schema`, e.g. ["products"] or ["products.version"]. */
+export async function missingObjects(db: pg.Pool | pg.PoolClient, schema: string, m: Pick<Migration, 'verify'>): Promise<string[]> {
+  const missing: string[] = [];
+  for (const object of m.verify) {
+    const [table, column] = object.split('.');
+    const rel = `${quoteSchema(schema)}."${table}"`;
+    const r = column
+      ? await db.query('SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped', [rel, column])
+      : await db.query('SELECT 1 WHERE to_regclass($1) IS NOT NULL', [rel]);
+    if (r.rowCount === 0) missing.push(object);
+  }
+  return missing;
+}
+
+/**
+ * What keeps the sink from writing to `schema`: a migration not applied, or the objects of an
+ * applied one gone (dropped after it was recorded); undefined when it is ready. Each names the fix.
+ */
+export async function schemaProblem(db: pg.Pool | pg.PoolClient, schema: string, dir = DIR): Promise<string | undefined> {
+  const applied = await appliedVersions(db, schema);
+  const need = latestVersion(dir);
+  if (!applied.has(need)) return `migration ${need} is not applied (have: ${[...applied.keys()].join(', ') || 'none'}): run \`pipeline store migrate\``;
+  for (const m of listMigrations(dir)) {
+    const missing = await missingObjects(db, schema, m);
+    if (missing.length > 0)
+      return `${missing.join(', ')} missing though migration ${m.version} is recorded as applied: run \`pipeline store migrate\` (it applies it again)`;
+  }
+  return undefined;
+}
+
 /**
  * Apply every migration not yet recorded in `<schema>.schema_migrations`, in order, each in its own
  * transaction together with its record, under an advisory lock (concurrent runs wait, then find
- * nothing to do). Idempotent: a second run applies nothing.
+ * nothing to do). Idempotent: a second run applies nothing. A recorded migration whose objects are
+ * missing (VERIFY: a table dropped after it was recorded) is applied again and its record renewed.
  */
 export async function migrate(pool: pg.Pool, opts: { schema?: string; logger?: Logger; dir?: string } = {}): Promise<MigrateResult> {
   const schema = opts.schema ?? 'public';
@@ -71,6 +113,7 @@ export async function migrate(pool: pg.Pool, opts: { schema?: string; logger?: L
   const migrations = listMigrations(opts.dir);
   const client = await pool.connect();
   const applied: string[] = [];
+  const reapplied: string[] = [];
   let failed: Error | undefined;
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]).catch((err: unknown) => {
@@ -89,7 +132,8 @@ export async function migrate(pool: pg.Pool, opts: { schema?: string; logger?: L
     const done = await appliedVersions(client, schema);
     for (const m of migrations) {
       const had = done.get(m.version);
-      if (had !== undefined) {
+      const missing = had !== undefined ? await missingObjects(client, schema, m) : [];
+      if (had !== undefined && missing.length === 0) {
         if (had !== m.checksum)
           opts.logger?.warn('migrate.changed', { schema, version: m.version, name: m.name, note: 'applied migration file was edited since; not re-applied' });
         continue;
@@ -98,13 +142,26 @@ export async function migrate(pool: pg.Pool, opts: { schema?: string; logger?: L
         await client.query('BEGIN');
         await client.query(`SET LOCAL search_path TO ${q}`);
         await client.query(m.sql);
-        await client.query(`INSERT INTO ${q}.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [m.version, m.name, m.checksum]);
+        await client.query(
+          `INSERT INTO ${q}.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)
+           ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, applied_at = now()`,
+          [m.version, m.name, m.checksum],
+        );
         await client.query('COMMIT');
       } catch (err) {
         throw new Error(`migration ${m.version}_${m.name} failed: ${(err as Error).message}`, { cause: err });
       }
       applied.push(m.version);
-      opts.logger?.info('migrate.applied', { schema, version: m.version, name: m.name });
+      if (had !== undefined) {
+        reapplied.push(m.version);
+        opts.logger?.warn('migrate.reapplied', {
+          schema,
+          version: m.version,
+          name: m.name,
+          missing,
+          note: 'recorded as applied, but its objects were missing',
+        });
+      } else opts.logger?.info('migrate.applied', { schema, version: m.version, name: m.name });
     }
     await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
   } catch (err) {
@@ -115,5 +172,5 @@ export async function migrate(pool: pg.Pool, opts: { schema?: string; logger?: L
     // transaction and drops the advisory lock in one go.
     client.release(failed);
   }
-  return { schema, applied, current: migrations[migrations.length - 1]?.version ?? '0' };
+  return { schema, applied, reapplied, current: migrations[migrations.length - 1]?.version ?? '0' };
 }
