@@ -304,7 +304,8 @@ test('a database that cannot be reached is named as PostgreSQL, not Redis (migra
       () => '',
       (e: Error) => e.message,
     );
-    assert.match(err, /exited 1: .*error: PostgreSQL at 127\.0\.0\.1:1\/nodb: .*ECONNREFUSED.*check --database-url/, args.join(' '));
+    // (reprocess prints its totals, a reprocess.failed line, on stdout first)
+    assert.match(err, /exited 1: .*error: PostgreSQL at 127\.0\.0\.1:1\/nodb: .*ECONNREFUSED.*check --database-url/s, args.join(' '));
     assert.not.match(err, /REDIS_URL|Redis/, 'Redis is not blamed');
     assert.not.match(err.slice(err.indexOf('exited 1:')), /secret/, 'no password in the message');
   }

@@ -8,11 +8,15 @@
  * entry of the version put back, so a second run (or the same key seen twice by SSCAN) skips it
  * until its new version is stored. Bounded like the producer and DLQ replay: before each batch
  * it waits while the target stage's lag is above its maxLag or Redis is full
- * (lib/producer/backpressure.ts).
+ * (lib/producer/backpressure.ts); a put-back refused anyway (Redis filled up within the batch,
+ * OOM; a failover, a dropped connection) is retried with backoff for `retryForMs`: the script
+ * writes nothing when its XADD is refused.
  */
 import type { Redis } from 'ioredis';
+import { backoffMs, sleep } from '../core/backoff.js';
 import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
 import { Backpressure, type Pressure } from '../producer/backpressure.js';
+import { retryOrThrow } from '../producer/retry.js';
 import type { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { configShards } from '../redis/shard.js';
@@ -26,6 +30,9 @@ const putBack = new Script('reprocess-2');
 /** How long a product put back counts as in flight unless its new version is stored first. @defaultValue one day */
 export const DEFAULT_MARKER_TTL_MS = 24 * 3_600_000;
 
+/** How long a put-back refused by Redis (full, failing over, unreachable) is retried before the run fails. @defaultValue 10 minutes */
+export const DEFAULT_REPROCESS_RETRY_FOR_MS = 600_000;
+
 export interface ReprocessOptions extends PlanOptions {
   /** Count what would be put back, write nothing (reads only: the observer user may run it). @defaultValue false */
   dryRun?: boolean;
@@ -34,6 +41,16 @@ export interface ReprocessOptions extends PlanOptions {
   /** @defaultValue DEFAULT_MARKER_TTL_MS */
   markerTtlMs?: number;
   backpressure?: { pollMs?: number; maxWaitMs?: number; onWait?: (p: Pressure, stage: string, waitedMs: number) => void; onClear?: (waitedMs: number) => void };
+  /** A put-back refused by Redis (OOM, failover, connection) is retried for this long from its first refusal, then the run fails. @defaultValue DEFAULT_REPROCESS_RETRY_FOR_MS */
+  retryForMs?: number;
+  /** First retry after up to this long, doubling (with jitter). @defaultValue 100 */
+  retryBaseMs?: number;
+  /** Longest wait between retries. @defaultValue 5000 */
+  retryMaxMs?: number;
+  /** Called before each retry, with the error and how long this put-back has been refused. */
+  onRetry?: (err: unknown, retriedMs: number, budgetMs: number) => void;
+  /** The totals to keep up to date (read them when the run fails or is stopped). @defaultValue a new one, returned */
+  summary?: ReprocessSummary;
   /** With the running totals: after each batch put back, every 1000 products read, and at the end. */
   onProgress?: (s: ReprocessSummary) => void;
 }
@@ -57,6 +74,11 @@ interface Item {
 
 type Reply = [1, string] | [0, string];
 
+/** Totals at zero. */
+export function emptySummary(): ReprocessSummary {
+  return { scanned: 0, reprocessed: 0, byStage: {}, skipped: { otherModel: 0, upToDate: 0, notOnRoute: 0, unreadable: 0, inFlight: 0 } };
+}
+
 /** Put back the products of `products` that the options select; resolves with the counts. */
 export async function reprocess(
   redis: Redis,
@@ -69,12 +91,8 @@ export async function reprocess(
   const stages = new Map(config.stages.map((s) => [s.name, s]));
   const batchSize = o.batch ?? 100;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch: expected a positive integer, got ${batchSize}`);
-  const summary: ReprocessSummary = {
-    scanned: 0,
-    reprocessed: 0,
-    byStage: {},
-    skipped: { otherModel: 0, upToDate: 0, notOnRoute: 0, unreadable: 0, inFlight: 0 },
-  };
+  const summary = o.summary ?? emptySummary();
+  const retry = { retryForMs: o.retryForMs ?? DEFAULT_REPROCESS_RETRY_FOR_MS, retryBaseMs: o.retryBaseMs ?? 100, retryMaxMs: o.retryMaxMs ?? 5_000 };
   const done = (it: Item) => {
     summary.reprocessed++;
     summary.byStage[it.stage.name] = (summary.byStage[it.stage.name] ?? 0) + 1;
@@ -95,14 +113,23 @@ export async function reprocess(
     }
   };
 
-  /** One product through the script: put back, or already in flight. */
+  /** One product through the script: put back, or already in flight; refused (Redis full, ...): tried again. */
   const send = async (it: Item): Promise<void> => {
     const env = rebuildEnvelope(it.p, it.stage.name, Date.now());
-    const r = await putBack.run<Reply>(
-      redis,
-      [it.keys.reprocess(it.p.key), it.keys.stream(it.stage.input)],
-      [it.p.key, it.p.entryId, encodeEnvelope(env), it.stage.name, env.origin ?? '', ttl, String(Date.now())],
-    );
+    let r: Reply | undefined;
+    for (let attempt = 1, failingSince = 0; !r; attempt++) {
+      try {
+        r = await putBack.run<Reply>(
+          redis,
+          [it.keys.reprocess(it.p.key), it.keys.stream(it.stage.input)],
+          [it.p.key, it.p.entryId, encodeEnvelope(env), it.stage.name, env.origin ?? '', ttl, String(Date.now())],
+        );
+      } catch (err) {
+        failingSince ||= Date.now();
+        retryOrThrow(redis, err, failingSince, retry.retryForMs, { onRetry: o.onRetry });
+        await sleep(backoffMs(attempt, retry.retryBaseMs, retry.retryMaxMs));
+      }
+    }
     if (r[0] === 1) done(it);
     else summary.skipped.inFlight++;
   };

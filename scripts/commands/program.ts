@@ -224,6 +224,12 @@ export function buildProgram(): Command {
       '86400',
     )
     .option('--backpressure-poll <ms>', 'while the stage is behind its maxLag or Redis is full, check again every ms', positiveMs, '500')
+    .option(
+      '--retry-for <ms>',
+      'a put-back Redis refuses anyway (full mid-batch, failing over, unreachable) is retried with backoff for up to ms, then the run fails',
+      positiveMs,
+      '600000',
+    )
     .action(run((o: Record<string, string | boolean>) => reprocessCommand({ ...global(), ...o } as never)));
 
   program

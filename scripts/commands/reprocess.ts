@@ -1,6 +1,6 @@
 import { describe } from '../../lib/producer/backpressure.js';
 import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
-import { DEFAULT_MARKER_TTL_MS, reprocess, type ReprocessSummary } from '../../lib/ops/reprocess.js';
+import { DEFAULT_MARKER_TTL_MS, emptySummary, reprocess, type ReprocessSummary } from '../../lib/ops/reprocess.js';
 import { findStoreStage, parseSince, type ExportFilter } from '../../stages/sinks/export.js';
 import { currentModelVersions } from '../../stages/domain/model-options.js';
 import { cliRedis, loadConfig, warnEvictionPolicy } from './common.js';
@@ -22,6 +22,8 @@ export interface ReprocessCliOptions extends PostgresCliOptions {
   /** Seconds a product put back counts as in flight. */
   markerTtl?: string;
   backpressurePoll: string;
+  /** Ms a put-back refused by Redis (full, failing over, unreachable) is retried. */
+  retryFor: string;
 }
 
 const positive = (name: string, v: string): number => {
@@ -43,6 +45,7 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
   const batch = positive('--batch', opts.batch);
   const markerTtlMs = opts.markerTtl !== undefined ? positive('--marker-ttl', opts.markerTtl) * 1000 : DEFAULT_MARKER_TTL_MS;
   const pollMs = positive('--backpressure-poll', opts.backpressurePoll);
+  const retryForMs = positive('--retry-for', opts.retryFor);
   const current = currentModelVersions(config);
   if (opts.model !== undefined && !config.stages.some((s) => s.model === opts.model))
     process.stderr.write(
@@ -65,11 +68,32 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
     process.stderr.write(`${tty ? '\n' : ''}reprocess: waiting for stage ${stage}: ${describe(p)} (${Math.round(ms / 1000)} s so far)\n`);
   };
 
-  const redis = cliRedis(config.redis.url);
+  // Refused put-backs (Redis full mid-batch, a failover): one line per cause while they are retried.
+  let retrySaid = '';
+  const onRetry = (err: unknown, retriedMs: number, budgetMs: number) => {
+    const why = String((err as Error)?.message ?? err).split('\n')[0]!;
+    if (why === retrySaid) return;
+    retrySaid = why;
+    const left = Math.max(0, Math.round((budgetMs - retriedMs) / 1000));
+    process.stderr.write(`${tty ? '\n' : ''}reprocess: waiting: ${why}; retrying for up to ${left} s more (--retry-for)\n`);
+  };
+
+  // The totals so far, on stdout, when the run ends early: what was put back is not put back again by a rerun.
+  const summary = emptySummary();
+  const say = (event: string, extra: Record<string, unknown>) =>
+    process.stdout.write(JSON.stringify({ event, dryRun: opts.dryRun === true, sink, ...summary, ...extra, seconds: (Date.now() - t0) / 1000 }) + '\n');
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (tty) process.stderr.write('\n');
+    say('reprocess.stopped', { signal });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+
+  const redis = cliRedis(config.redis.url, { reconnectForever: true });
   const source = storedProducts(config, opts, sink, filter, page, redis);
   try {
     if (!opts.dryRun) refuseEvictingPolicy(await warnEvictionPolicy(redis));
-    const summary = await reprocess(redis, config, source.products, {
+    await reprocess(redis, config, source.products, {
       current,
       ...(opts.fromStage !== undefined ? { fromStage: opts.fromStage } : {}),
       ...(opts.model !== undefined ? { model: opts.model } : {}),
@@ -77,7 +101,14 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
       batch,
       markerTtlMs,
       backpressure: { pollMs, onWait, onClear: (ms) => process.stderr.write(`reprocess: resumed after ${Math.round(ms / 1000)} s of backpressure\n`) },
+      retryForMs,
+      onRetry,
+      summary,
       onProgress: progress,
+    }).catch((err: unknown) => {
+      if (tty) process.stderr.write('\n');
+      say('reprocess.failed', { error: String((err as Error)?.message ?? err) });
+      throw err;
     });
     if (tty) process.stderr.write('\n');
     const line = {
@@ -96,6 +127,7 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
       .join(' ');
     if (summary.scanned === 0 && filters) process.stderr.write(`warning: no stored product in the ${sink} sink matched ${filters}\n`);
   } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     await source.close();
     await redis.quit().catch(() => redis.disconnect());
   }
