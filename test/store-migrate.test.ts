@@ -94,6 +94,18 @@ test('a column of a later migration dropped: migrate applies that migration agai
   });
 });
 
+test('export and reprocess from postgres without a URL say it may be passed as --database-url, as store migrate does', async () => {
+  for (const args of [
+    ['store', 'migrate'],
+    ['export', '--sink', 'postgres'],
+    ['reprocess', '--sink', 'postgres', '--dry-run'],
+  ]) {
+    const r = await run(args, { DATABASE_URL: '' });
+    assert.is(r.code, 1, r.out);
+    assert.match(r.out, /needs a postgres:\/\/ URL in settings\.postgresUrl or env DATABASE_URL \(or pass --database-url\)/, args.join(' '));
+  }
+});
+
 test.after(async () => {
   await pgServer.close();
 });

@@ -3,10 +3,11 @@ import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../../lib/config/types.js';
+import { ConfigError } from '../../lib/core/errors.js';
 import { createLogger } from '../../lib/observe/logger.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { findStoreStage, parseSince, postgresProducts, redisProducts, writeJsonl, type ExportedProduct, type ExportFilter } from '../../stages/sinks/export.js';
-import { createPool, postgresOptionsFrom } from '../../stages/sinks/postgres.js';
+import { createPool, postgresOptionsFrom, type PostgresOptions } from '../../stages/sinks/postgres.js';
 import { cliRedis, loadConfig } from './common.js';
 import type { PostgresCliOptions } from './store.js';
 
@@ -46,7 +47,14 @@ export function storedProducts(
     ...(opts.databaseUrl ? { postgresUrl: opts.databaseUrl } : {}),
     ...(opts.schema ? { postgresSchema: opts.schema } : {}),
   };
-  const o = postgresOptionsFrom(settings, process.env, `stages.${stage.name}.settings`);
+  let o: PostgresOptions;
+  try {
+    o = postgresOptionsFrom(settings, process.env, `stages.${stage.name}.settings`);
+  } catch (err) {
+    // As `store migrate` says it: the command line can give the URL too.
+    if (err instanceof ConfigError) throw new Error(`${err.message} (or pass --database-url)`, { cause: err });
+    throw err;
+  }
   const pool = createPool(o, createLogger({ component: 'export' }, 'warn'), 'pipeline:export');
   return { products: postgresProducts(pool, o.schema, filter, page), close: () => pool.end() };
 }
