@@ -10,9 +10,14 @@ import * as assert from 'uvu/assert';
 import { ConfigError } from '../lib/core/errors.js';
 import { silentLogger } from '../lib/observe/logger.js';
 import { createPostgresSink, POSTGRES_DEFAULTS } from '../stages/sinks/postgres.js';
-import { BIN, exited } from './helpers/pipeline.js';
+import type { PipelineConfig } from '../lib/config/types.js';
+import { checkSinkSchemas } from '../stages/sinks/start-check.js';
+import { BIN, exited, writeConfig } from './helpers/pipeline.js';
 import { findPostgresBin, PostgresServer } from './helpers/postgres.js';
-import { randomPipeline } from './helpers/redis.js';
+import { randomPipeline, startRedis } from './helpers/redis.js';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { resolveConfig } from '../lib/config/load.js';
 
 const pgBin = findPostgresBin();
 if (!pgBin) {
@@ -104,6 +109,54 @@ test('export and reprocess from postgres without a URL say it may be passed as -
     assert.is(r.code, 1, r.out);
     assert.match(r.out, /needs a postgres:\/\/ URL in settings\.postgresUrl or env DATABASE_URL \(or pass --database-url\)/, args.join(' '));
   }
+});
+
+/** The rules-only pipeline with its store writing to the postgres database at `url`. */
+function pgPipeline(url: string): { pipeline: string; stages: PipelineConfig['stages'] } {
+  const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
+  const stages = raw.stages.map((s) => (s.kind === 'store' ? { ...s, settings: { sink: 'postgres', postgresUrl: url } } : s));
+  return { pipeline: randomPipeline('up'), stages };
+}
+
+test('pipeline up on an unmigrated postgres schema: exit 1 naming `store migrate`, no store worker restarted in a loop', async () => {
+  const redisServer = await startRedis();
+  try {
+    await withDb(async (url) => {
+      const { pipeline, stages } = pgPipeline(url);
+      const child = spawn(process.execPath, [BIN, '--config', writeConfig(pipeline, {}, { stages }), 'up', '--no-autoscale'], {
+        env: { ...process.env, REDIS_URL: redisServer.url },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const code = await Promise.race([exited(child), new Promise<'running'>((res) => setTimeout(() => res('running'), 30_000))]);
+      if (code === 'running') {
+        child.kill('SIGINT'); // stops its workers
+        await exited(child);
+      }
+      assert.is(code, 1, out);
+      assert.match(out, /stages\.store: postgres schema public: migration 002 is not applied .*run `pipeline store migrate`/);
+      assert.not.match(out, /worker\.(started|exit)|supervisor\.(spawn|restart)/, 'no worker started');
+    });
+  } finally {
+    await redisServer.close();
+  }
+});
+
+test('the start check passes a migrated schema and leaves a database it cannot reach to the workers', async () => {
+  await withDb(async (url) => {
+    const config = (u: string) =>
+      resolveConfig({ ...pgPipeline(u), input: 'in', routes: {} } as unknown as PipelineConfig, 'test', { env: { REDIS_URL: 'redis://127.0.0.1:1' } });
+    const refused = await checkSinkSchemas(config(url).stages).then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    assert.match(refused, /migration 002 is not applied/);
+    await migrateCli(url);
+    await checkSinkSchemas(config(url).stages);
+    await checkSinkSchemas(config('postgres://u@127.0.0.1:1/nodb').stages);
+  });
 });
 
 test.after(async () => {
