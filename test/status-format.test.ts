@@ -2,6 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { PipelineStatus } from '../lib/ops/inspect.js';
+import type { ResolvedConfig } from '../lib/config/types.js';
+import { formatSummary } from '../scripts/commands/start.js';
 import { formatStatus } from '../scripts/commands/status.js';
 
 const status: PipelineStatus = {
@@ -47,6 +49,18 @@ test('a lag Redis could not report and was counted shows as ~N', () => {
 test("another sink's products are not counted as 0: the header says where they are", () => {
   assert.match(formatStatus(status), /^pipeline p {2}stored 0\n/);
   assert.match(formatStatus(status, undefined, 'postgres'), /^pipeline p {2}stored: in the postgres sink \(not counted here\)\n/);
+});
+
+test("pipeline start's summary under the postgres sink says where the products are (it printed stored 0 and no route)", () => {
+  const config = (sink: string) => ({ pipeline: 'p', stages: [{ name: 'store', kind: 'store', settings: { sink } }] }) as unknown as ResolvedConfig;
+  const counts = { 'preprocess→store': 2 };
+  const redisSummary = formatSummary(config('redis'), { ...status, stored: 2 }, 2, 0, { counts, examples: [] }, 1);
+  assert.match(redisSummary, /per route \(stored products\):\n {4}preprocess→store +2\n/);
+  assert.match(redisSummary, /\n {2}stored {5}2\n/);
+  const pg = formatSummary(config('postgres'), status, 2, 0, { counts: {}, examples: [] }, 1);
+  assert.match(pg, /per route \(stored products\): in the postgres sink \(pipeline export --sink postgres\)\n/);
+  assert.match(pg, /\n {2}stored {5}in the postgres sink \(not counted here\)\n/);
+  assert.not.match(pg, /stored {5}0/);
 });
 
 test.run();

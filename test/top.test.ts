@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { PipelineConfig } from '../lib/config/types.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
@@ -61,6 +64,16 @@ test('top --once renders each stage with its lag, pending, consumers, dead lette
   const store = row(out, 'store');
   assert.equal([store.length, store.lag, store['p50 ms'], store.dlq], ['0', '0', '-', '1']);
   assert.match(out, /dlq 3\s+stored 0/);
+});
+
+test('top --once under the postgres sink says where the stored products are, not "stored 0"', async () => {
+  const pipeline = randomPipeline('top');
+  const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
+  const stages = raw.stages.map((s) => (s.kind === 'store' ? { ...s, settings: { sink: 'postgres', postgresUrl: 'postgres://u@127.0.0.1:1/db' } } : s));
+  const top = cli(['--config', writeConfig(pipeline, {}, { stages }), 'top', '--once', '--interval', '100'], server.url);
+  assert.is(await exited(top), 0, top.output());
+  assert.match(top.output(), /dlq 0\s+stored: in the postgres sink \(not counted here\)/);
+  assert.not.match(top.output(), /stored 0/);
 });
 
 test('rates are deltas of entries-added and entries-read between two samples', async () => {

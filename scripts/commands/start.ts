@@ -9,6 +9,8 @@ import type { Shards } from '../../lib/redis/shard.js';
 import { DEFAULT_START_INPUT, fileOption, type GlobalOptions } from './common.js';
 import { waitIdle, withPipeline } from './job.js';
 import { serveUntil } from './serve.js';
+import { storedText } from './status.js';
+import { storeSink } from '../../lib/ops/inspect.js';
 import { ExamplePicker, exampleLine, type StoredDoc } from './start-examples.js';
 
 export interface StartOptions extends GlobalOptions {
@@ -43,26 +45,33 @@ async function routeCounts(redis: Redis, shards: Shards): Promise<{ counts: Reco
   return { counts, examples: picker.picked.map(exampleLine) };
 }
 
-function printSummary(
+/**
+ * The summary after the sample run. Under another sink than redis the stored products are not in
+ * Redis: the per-route counts and the stored count say where they are instead of 0 and nothing.
+ */
+export function formatSummary(
   config: ResolvedConfig,
   s: PipelineStatus,
   produced: number,
   rejected: number,
   stored: { counts: Record<string, number>; examples: string[] },
   seconds: number,
-): void {
+): string {
+  const sink = storeSink(config);
   const routes = stored.counts;
   const out: string[] = ['', `pipeline ${config.pipeline}: done in ${seconds.toFixed(1)} s`];
   out.push(`  produced   ${produced}`, `  rejected   ${rejected}`);
   out.push('  per stage (entries read by the group):');
   for (const st of s.streams) if (st.stage) out.push(`    ${st.stage.padEnd(22)} ${st.group?.entriesRead ?? 0}`);
   for (const st of s.streams) if (!st.stage) out.push(`  ${st.stream.padEnd(10)} ${st.length}`);
-  out.push('  per route (stored products):');
-  for (const [r, n] of Object.entries(routes).sort((a, b) => b[1] - a[1])) out.push(`    ${r.padEnd(40)} ${n}`);
-  out.push('  examples:', ...stored.examples);
-  out.push(`  dlq        ${s.dlq}`, `  stored     ${s.stored}`);
+  if (sink === 'redis') {
+    out.push('  per route (stored products):');
+    for (const [r, n] of Object.entries(routes).sort((a, b) => b[1] - a[1])) out.push(`    ${r.padEnd(40)} ${n}`);
+    out.push('  examples:', ...stored.examples);
+  } else out.push(`  per route (stored products): in the ${sink} sink (pipeline export --sink ${sink})`);
+  out.push(`  dlq        ${s.dlq}`, `  ${storedText(s.stored, sink).replace(/^stored:? /, 'stored     ')}`);
   out.push(`  throughput ${(produced / seconds).toFixed(0)} records/s (wall time, including model loading)`);
-  process.stdout.write(out.join('\n') + '\n');
+  return out.join('\n') + '\n';
 }
 
 /**
@@ -87,7 +96,8 @@ export async function startCommand(opts: StartOptions): Promise<void> {
     logger.info('start.produced', { ...summary, workerLog: ctx.logFile });
     const status = await waitIdle(ctx, Number(opts.timeout), Number(opts.poll));
     const seconds = (Date.now() - t0) / 1000;
-    printSummary(config, status, summary.produced, summary.rejected, await routeCounts(redis, shards), seconds);
+    const stored = storeSink(config) === 'redis' ? await routeCounts(redis, shards) : { counts: {}, examples: [] };
+    process.stdout.write(formatSummary(config, status, summary.produced, summary.rejected, stored, seconds));
     if (before.stored > 0) process.stdout.write(`  (${before.stored} products were already stored before this run)\n`);
     process.stdout.write(`  worker logs: ${ctx.logFile}\n`);
     // The API closes first (withPipeline's signal handler ends the wait), then workers drain and Redis stops.

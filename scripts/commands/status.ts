@@ -2,6 +2,7 @@ import { backlog, pipelineStatus, storeSink, type PipelineStatus } from '../../l
 import { asCluster } from '../../lib/redis/url.js';
 import { keySlot } from '../../lib/redis/shard.js';
 import type { Redis } from 'ioredis';
+import type { ResolvedConfig } from '../../lib/config/types.js';
 import { cliRedis, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 
 /**
@@ -38,11 +39,17 @@ export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => str
     const master = masterOf?.(slot);
     return `shard ${sh.shard} ${sh.tag} slot ${slot}${master ? ` on ${master}` : ''}: lag ${lag ?? '?'}, pending ${pending}, dlq ${sh.dlq}, stored ${sh.stored}`;
   });
-  // `stored` counts the Redis store's products; another sink holds its own (Postgres: `pipeline export --sink postgres`).
-  const stored = sink === 'redis' ? `stored ${s.stored}` : `stored: in the ${sink} sink (not counted here)`;
+  const stored = storedText(s.stored, sink);
   const head = `pipeline ${s.pipeline}  ${stored}${s.shards ? `  shards ${s.shards.length}` : ''}`;
   return `${head}\n${lines.join('\n')}\n${shards.length ? shards.join('\n') + '\n' : ''}`;
 }
+
+
+/**
+ * `stored N` for the redis sink; another sink holds its own products (Postgres: `pipeline export
+ * --sink postgres`), which Redis cannot count: said so rather than "stored 0" (status, top, start).
+ */
+export const storedText = (stored: number, sink: string): string => (sink === 'redis' ? `stored ${stored}` : `stored: in the ${sink} sink (not counted here)`);
 
 /** `pipeline status`: per stream length, group lag, pending, consumers; DLQ length; stored count. */
 export async function statusCommand(opts: GlobalOptions & { json?: boolean }): Promise<void> {

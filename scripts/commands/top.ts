@@ -7,6 +7,8 @@ import { createClient } from '../../lib/redis/url.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
 import { fusedRoutes } from '../../lib/config/fusion-plan.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
+import { storedText } from './status.js';
+import { storeSink } from '../../lib/ops/inspect.js';
 
 export interface TopOptions extends GlobalOptions {
   once?: boolean;
@@ -41,6 +43,8 @@ export interface TopFrame {
   rows: TopRow[];
   dlq: number;
   stored: number;
+  /** The store stage's sink: `stored` counts the redis sink's products only. @defaultValue redis */
+  sink?: string;
   /** Stages that run fused after another (lib/config/fusion-plan.ts): their streams see only what is not. */
   fused: { from: string; to: string }[];
 }
@@ -100,7 +104,15 @@ export class TopSampler {
         dlq: s.stage ? this.dlqOf(s.stage) : null,
       };
     });
-    return { pipeline: status.pipeline, at: status.at, rows, dlq: status.dlq, stored: status.stored, fused: fusedRoutes(this.config) };
+    return {
+      pipeline: status.pipeline,
+      at: status.at,
+      rows,
+      dlq: status.dlq,
+      stored: status.stored,
+      sink: storeSink(this.config),
+      fused: fusedRoutes(this.config),
+    };
   }
 }
 
@@ -135,7 +147,7 @@ export function renderFrame(f: TopFrame, intervalMs: number): string {
   const fused = f.fused.length
     ? ['', `fused (run in the batch of the stage before; their streams count only the rest): ${f.fused.map((r) => `${r.to} after ${r.from}`).join(', ')}`]
     : [];
-  return [head, '', ...lines, '', `dlq ${f.dlq}  stored ${f.stored}`, ...fused].join('\n') + '\n';
+  return [head, '', ...lines, '', `dlq ${f.dlq}  ${storedText(f.stored, f.sink ?? 'redis')}`, ...fused].join('\n') + '\n';
 }
 
 const CLEAR = '\x1b[H\x1b[2J';
