@@ -13,10 +13,12 @@ export function stageDataAccess(stage: ResolvedStage, keys: Keys): KeyGrant[] {
   const grants: KeyGrant[] = [];
   switch (stage.kind) {
     case 'store':
-      // stages/sinks/redis.ts → lib/lua/upsert-product-3.lua (it SREMs the old category's set by name).
+      // stages/sinks/redis.ts → lib/lua/upsert-product-4.lua (it SREMs the old category's set by name).
       if ((stage.settings.sink ?? 'redis') === 'redis') {
         grants.push({ keys: [keys.product('*'), keys.products, keys.category('*')], mode: 'rw', commands: ['hmget', 'hincrby', 'hset', 'sadd', 'srem'] });
       }
+      // Any sink: the `pipeline reprocess` marker of a product is deleted once its new version is stored (upsert-product-4.lua, drop-reprocess-marker-1.lua).
+      grants.push({ keys: [keys.reprocess('*')], mode: 'rw', commands: ['hmget', 'del'] });
       break;
     case 'match':
       // stages/match.ts: `{p}:vectors:<category>` hash, `{p}:vectors:<category>:log` list (HGET: vector-add-2.lua), `:centroids` string (GET, SET NX).

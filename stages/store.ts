@@ -6,7 +6,7 @@ import { fail, ok, type Stage, type StageContext } from '../lib/worker/stage.js'
 import { recordCompletions, type CompletionSettings } from '../lib/stream/done.js';
 import { summarize } from './domain/summary.js';
 import { createPostgresSink, postgresOptionsFrom } from './sinks/postgres.js';
-import { createRedisSink } from './sinks/redis.js';
+import { createRedisSink, dropReprocessMarkers } from './sinks/redis.js';
 import { checkSink, type Sink, type StoredProduct } from './sinks/sink.js';
 
 export type SinkFactory = (ctx: StageContext) => Sink;
@@ -40,8 +40,13 @@ export function createStore(ctx: StageContext): Stage {
   const done: CompletionSettings = { maxLen: ctx.config.limits.doneMaxLen, statusTtlMs: ctx.config.limits.statusTtlMs };
   // Once the sink has them, and before the batch is acked: `{p}:done` and each id's status (lib/stream/done.ts).
   // A Redis outage or OOM there is transient: the batch waits and is written again, no delivery counted.
-  const completed = (stored: readonly StoredProduct[]) =>
-    recordCompletions(
+  // A sink other than Redis: the reprocess markers of what it stored go after its commit (the Redis sink drops them in its upsert).
+  const completed = async (stored: readonly StoredProduct[]) => {
+    if (sink.name !== 'redis')
+      await dropReprocessMarkers(ctx.redis, stageKeySpace(ctx), stored).catch((err: unknown) => {
+        throw isTransientRedisError(err) ? new TransientError(`reprocess markers not dropped: ${errorMessage(err)}`, { cause: err }) : err;
+      });
+    await recordCompletions(
       ctx.redis,
       ctx.keys,
       stored.map((p) => ({ key: p.key, status: 'stored' as const, stage: ctx.stage.name })),
@@ -49,6 +54,7 @@ export function createStore(ctx: StageContext): Stage {
     ).catch((err: unknown) => {
       throw isTransientRedisError(err) ? new TransientError(`completion not recorded: ${errorMessage(err)}`, { cause: err }) : err;
     });
+  };
   return {
     kind: 'store',
     sink: true,

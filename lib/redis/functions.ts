@@ -23,13 +23,15 @@ const LUA_DIR = resolve(import.meta.dirname, '../lua');
 
 /**
  * Function flags per script. `allow-oom`: runs while Redis is over `maxmemory` (functions without
- * it are refused whole with OOM, before any of their writes): the scripts that only free memory,
+ * it are refused whole with OOM, before any of their writes): the scripts that only free memory
+ * (trimming, idle consumers, reprocess markers),
  * and the liveness marker (one small key per consumer: a worker waiting out a full Redis is healthy).
  */
 const FLAGS: Record<string, string[]> = {
   'trim-acked-1': ['allow-oom'],
   'delete-idle-consumer-1': ['allow-oom'],
   'liveness-1': ['allow-oom'],
+  'drop-reprocess-marker-1': ['allow-oom'],
 };
 
 export interface FunctionLibrary {

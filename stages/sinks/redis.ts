@@ -6,7 +6,8 @@ import { Script } from '../../lib/redis/script.js';
 import { Shards } from '../../lib/redis/shard.js';
 import type { Sink, StoredProduct } from './sink.js';
 
-const upsert = new Script('upsert-product-3');
+const upsert = new Script('upsert-product-4');
+const dropMarker = new Script('drop-reprocess-marker-1');
 
 /**
  * The embedded default store: one hash per product (`{p}:product:<key>`: doc JSON plus indexed
@@ -42,12 +43,22 @@ export function createRedisSink(redis: Redis, space: Keys | Shards): Sink {
         for (const [k, v] of Object.entries(p.fields)) pairs.push(k, String(v));
         return upsert.run<number>(
           redis,
-          [keys.product(p.key), keys.products, keys.category(p.category)],
+          [keys.product(p.key), keys.products, keys.category(p.category), keys.reprocess(p.key)],
           [p.key, p.entryId, p.category, keys.category(''), p.version ?? '', ...pairs],
         );
       }),
     );
   }
+}
+
+/**
+ * After a sink other than Redis committed `products`: delete the `pipeline reprocess` marker of
+ * each whose stored version is at or after the marker's origin (drop-reprocess-marker-1.lua; the
+ * Redis sink does it within its upsert). Pipelined, one call per product.
+ */
+export async function dropReprocessMarkers(redis: Redis, space: Keys | Shards, products: readonly StoredProduct[]): Promise<void> {
+  const shards = Shards.of(space);
+  await Promise.all(products.map((p) => dropMarker.run(redis, [shards.keysFor(p.key).reprocess(p.key)], [p.version ?? '', p.entryId])));
 }
 
 /** Read one stored product back (for tests, export and status). */

@@ -9,6 +9,10 @@
   KEYS[1]  product hash           ({p}:product:<key>)
   KEYS[2]  set of all product keys ({p}:products)
   KEYS[3]  category index set     ({p}:category:<category>)
+  KEYS[4]  the product's `pipeline reprocess` marker ({p}:reprocess:<key>, reprocess-2.lua): deleted
+           once a version at or after the marker's origin is stored (an origin-less marker: once
+           another store entry than the one it was built from is), so markers do not outlive
+           their purpose by the marker TTL
   ARGV[1]  product key
   ARGV[2]  store-stream entry id that carries this version
   ARGV[3]  category
@@ -48,4 +52,19 @@ end
 redis.call('HSET', KEYS[1], 'entry', ARGV[2], 'category', ARGV[3], unpack(fields))
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])
+local marker = redis.call('HMGET', KEYS[4], 'origin', 'from')
+if marker[2] then
+  local done = false
+  if not marker[1] or marker[1] == '' then
+    done = marker[2] ~= ARGV[2]
+  elseif version ~= '' then
+    local ms, seq = string.match(version, '^(%d+)-(%d+)$')
+    local oms, oseq = string.match(marker[1], '^(%d+)-(%d+)$')
+    if ms and oms then
+      ms, seq, oms, oseq = tonumber(ms), tonumber(seq), tonumber(oms), tonumber(oseq)
+      done = ms > oms or (ms == oms and seq >= oseq)
+    end
+  end
+  if done then redis.call('DEL', KEYS[4]) end
+end
 return fresh
