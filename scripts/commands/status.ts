@@ -2,7 +2,6 @@ import { backlog, pipelineStatus, storeSink, type PipelineStatus } from '../../l
 import { asCluster } from '../../lib/redis/url.js';
 import { keySlot } from '../../lib/redis/shard.js';
 import type { Redis } from 'ioredis';
-import type { ResolvedConfig } from '../../lib/config/types.js';
 import { cliRedis, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 
 /**
@@ -43,7 +42,6 @@ export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => str
   const head = `pipeline ${s.pipeline}  ${stored}${s.shards ? `  shards ${s.shards.length}` : ''}`;
   return `${head}\n${lines.join('\n')}\n${shards.length ? shards.join('\n') + '\n' : ''}`;
 }
-
 
 /**
  * `stored N` for the redis sink; another sink holds its own products (Postgres: `pipeline export
