@@ -23,6 +23,7 @@ test('a Redis outage under a process of three stages: the errors counted add up 
   const errors: Error[] = [];
   const proc = new StageProcess({ config, stages, kinds: STAGES, logger: silentLogger, onConnectionError: (err) => errors.push(err) });
   const running = proc.run();
+  let before = 0;
   try {
     // Every stage's reader and the shared command connection are open: four connections.
     await waitFor('readers connected', () => proc.connectionCount === 4, 20_000);
@@ -30,16 +31,18 @@ test('a Redis outage under a process of three stages: the errors counted add up 
     await server.stop('SIGKILL');
     await waitFor('errors on every connection', () => errors.length >= 12, 20_000);
   } finally {
+    before = errors.length;
     await proc.stop();
     await running.catch(() => {});
   }
+  // An error while the process stops may come after its metrics client closed: counted or not.
   const total = errors.length;
   const counted = () => statsd.lines.filter((l) => l.name === 'redis.connection_errors');
   const sum = () => counted().reduce((n, l) => n + l.value, 0);
-  await waitFor('the counts arrived', () => sum() >= total, 5_000).catch(() => {});
+  await waitFor('the counts arrived', () => sum() >= before, 5_000).catch(() => {});
   await new Promise((r) => setTimeout(r, 200));
   statsd.socket.close();
-  assert.is(sum(), total, 'one count per connection error');
+  assert.ok(sum() >= before && sum() <= total, `one count per connection error: ${sum()} counted, ${before}-${total} errors`);
   const byStage = (stage: string) => counted().filter((l) => l.tags.stage === stage).length;
   for (const stage of stages) assert.ok(byStage(stage) > 0, `the reader of ${stage} erred: counted under it`);
   await server.close();
