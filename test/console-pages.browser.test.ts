@@ -10,7 +10,7 @@ import { Keys } from '../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
 import { launchBrowser, signedIn } from './helpers/browser.js';
-import { addDeadLetter, addUndecodableDeadLetter, ADMIN, reviewConfig, startConsole } from './helpers/console.js';
+import { addDeadLetter, addReviewItems, addUndecodableDeadLetter, ADMIN, reviewConfig, startConsole } from './helpers/console.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -23,19 +23,7 @@ const browser: Browser = await launchBrowser();
 /** A page signed in as admin on `tab`; uncaught errors of the page are collected in `errors`. */
 const open = (tab: string) => signedIn(browser, url, ADMIN, tab);
 
-/** `n` items as classify sends them to review. */
-async function toReview(n: number): Promise<void> {
-  const p = redis.pipeline();
-  for (let i = 0; i < n; i++) {
-    const env: Envelope = {
-      ...newEnvelope({ id: `r${i}`, title: `blue thing ${i}` }),
-      outputs: { classify: { category: 'audio', confidence: 0.4 } },
-      hops: [{ stage: 'classify', consumer: 'c', readAt: 1, doneAt: 2, batch: 1 }],
-    };
-    p.xadd(keys.stream('review'), '*', 'k', `r${i}`, 'e', encodeEnvelope(env));
-  }
-  await p.exec();
-}
+const toReview = (n: number) => addReviewItems(redis, keys, n);
 
 test('review: 60 undecided items show as "1–50 of 60"; Next page reaches the newest, Previous goes back (only the 50 oldest had been reachable)', async () => {
   await toReview(60);

@@ -5,9 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../lib/redis/keys.js';
-import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
-import { ADMIN, auth, READ, reviewConfig, startConsole } from './helpers/console.js';
+import { addReviewItems, ADMIN, auth, READ, reviewConfig, startConsole } from './helpers/console.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -16,19 +15,7 @@ const keys = new Keys(pipeline);
 const config = reviewConfig(server.url, pipeline);
 const { app, url } = await startConsole(config);
 
-/** `n` items as classify sends them to review (not sure of the category). */
-async function toReview(n: number, from = 0): Promise<void> {
-  const p = redis.pipeline();
-  for (let i = from; i < from + n; i++) {
-    const env: Envelope = {
-      ...newEnvelope({ id: `r${i}`, title: `blue thing ${i}` }),
-      outputs: { classify: { category: 'audio', confidence: 0.4 } },
-      hops: [{ stage: 'classify', consumer: 'c', readAt: 1, doneAt: 2, batch: 1 }],
-    };
-    p.xadd(keys.stream('review'), '*', 'k', `r${i}`, 'e', encodeEnvelope(env));
-  }
-  await p.exec();
-}
+const toReview = (n: number, from = 0) => addReviewItems(redis, keys, n, from);
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const page = async (query = ''): Promise<any> => {
   const res = await fetch(`${url}/console/api/review${query}`, { headers: auth(READ) });

@@ -6,7 +6,7 @@ import { consolePlugin } from '../../lib/console/plugin.js';
 import type { ConsoleOptions } from '../../lib/console/options.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
-import { encodeEnvelope, newEnvelope, type ProductRecord } from '../../lib/stream/codec.js';
+import { encodeEnvelope, newEnvelope, type Envelope, type ProductRecord } from '../../lib/stream/codec.js';
 import { productReader } from '../../scripts/commands/serve.js';
 import { waitFor } from './redis.js';
 import { FAST } from './pipeline.js';
@@ -129,4 +129,18 @@ export async function addUndecodableDeadLetter(redis: Redis, keys: Keys, key: st
     String(Date.now()),
   ];
   return (await redis.xadd(keys.dlq, '*', ...fields))!;
+}
+
+/** `n` items as classify sends them to review (not sure of the category): ids r<from>.. r<from+n-1>. */
+export async function addReviewItems(redis: Redis, keys: Keys, n: number, from = 0): Promise<void> {
+  const p = redis.pipeline();
+  for (let i = from; i < from + n; i++) {
+    const env: Envelope = {
+      ...newEnvelope({ id: `r${i}`, title: `blue thing ${i}` }),
+      outputs: { classify: { category: 'audio', confidence: 0.4 } },
+      hops: [{ stage: 'classify', consumer: 'c', readAt: 1, doneAt: 2, batch: 1 }],
+    };
+    p.xadd(keys.stream('review'), '*', 'k', `r${i}`, 'e', encodeEnvelope(env));
+  }
+  await p.exec();
 }
