@@ -66,7 +66,9 @@ export function drawGraph(host, graph) {
     }
     for (const t of sample.terminal) {
       const sub = subs.get(t.stream);
-      if (sub) sub.textContent = t.open !== undefined ? `${t.open} to review · length ${t.length}` : `length ${t.length}`;
+      // Items whose entries were trimmed are not "to review" (nothing is left of them): said apart.
+      const trimmed = t.trimmed ? ` · ${t.trimmed} trimmed` : '';
+      if (sub) sub.textContent = t.open !== undefined ? `${t.open} to review${trimmed} · length ${t.length}` : `length ${t.length}`;
     }
   };
 }

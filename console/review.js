@@ -1,15 +1,16 @@
 // The review queue: undecided items, each a form to confirm or correct.
 import { api } from './api.js';
 import { showError } from './app.js';
-import { $, button, canAct } from './ui.js';
+import { $, ago, button, canAct } from './ui.js';
 
 // The page shown: the id it starts after ('' = the oldest) and how many undecided items come before it.
 let at = { after: '', offset: 0 };
 const earlier = []; // the pages before it, for "Previous page"
+let acked = ''; // what the last acknowledgement did, said after the view is drawn again
 
 /** One page of undecided items (the server's 50, oldest first), with where it is among all of them. */
 export async function showReview(after = at.after, offset = at.offset) {
-  const { items, categories, total, next } = await api(`/console/api/review${after ? `?after=${encodeURIComponent(after)}` : ''}`);
+  const { items, categories, total, next, trimmed, gone } = await api(`/console/api/review${after ? `?after=${encodeURIComponent(after)}` : ''}`);
   at = { after, offset };
   if (!after) earlier.length = 0;
   $('#review-count').textContent = items.length
@@ -17,6 +18,7 @@ export async function showReview(after = at.after, offset = at.offset) {
     : total
       ? `No items on this page; ${total} undecided in all.`
       : '';
+  showTrimmed(trimmed, gone);
   $('#review-first').disabled = !after;
   $('#review-first').onclick = () => showReview('', 0).catch(showError);
   $('#review-previous').disabled = !earlier.length;
@@ -91,4 +93,47 @@ export async function showReview(after = at.after, offset = at.offset) {
     card.append(left, right);
     host.append(card);
   }
+}
+
+/**
+ * Review items whose entries were trimmed (or deleted) while they waited: nothing is left to
+ * review, so they are not in the pages; counted and listed here by id, and an admin acknowledges
+ * them (acked, counted and audited by the server). Entries trimmed before they were listed are counted.
+ */
+function showTrimmed(trimmed, gone) {
+  const box = $('#review-trimmed');
+  const n = trimmed.count;
+  box.hidden = !n && !gone.length && !trimmed.unlisted && !trimmed.acknowledged && !acked;
+  const said = [];
+  if (n)
+    said.push(
+      `${trimmed.complete ? n : `At least ${n}`} review item(s) whose entries were trimmed: nothing is left to review, and they are not counted as undecided. Acknowledge them to clear them.`,
+    );
+  if (gone.length) said.push(`${gone.length} item(s) of this page whose entries were deleted from the stream.`);
+  if (!said.length) said.push('No review items whose entries were trimmed.');
+  $('#review-trimmed-count').textContent = said.join(' ');
+  const list = $('#review-trimmed-ids');
+  list.replaceChildren(
+    ...[...trimmed.items, ...gone].map((it) =>
+      Object.assign(document.createElement('li'), { textContent: `${it.id} · delivered ${it.deliveries}× · last ${ago(it.idleMs)} ago` }),
+    ),
+  );
+  if (n > trimmed.items.length) list.append(Object.assign(document.createElement('li'), { textContent: `… and ${n - trimmed.items.length} more` }));
+  const acts = $('#review-trimmed-actions');
+  acts.replaceChildren();
+  const ack = (text, body) =>
+    button(
+      text,
+      async () => {
+        const r = await api('/console/api/review/trimmed/ack', { method: 'POST', body });
+        acked = `Acknowledged ${r.acknowledged.length} item(s).`;
+        await showReview();
+      },
+      'admin-only',
+    );
+  if (n && canAct()) acts.append(ack(`Acknowledge ${trimmed.complete ? n : `${n}+`} trimmed`, { all: true, until: trimmed.until }));
+  if (gone.length && canAct()) acts.append(ack(`Acknowledge ${gone.length} deleted`, { ids: gone.map((g) => g.id) }));
+  $('#review-trimmed-record').textContent =
+    `${acked ? `${acked} ` : ''}So far ${trimmed.acknowledged} acknowledged; ${trimmed.unlisted} trimmed before the console listed them (gone unseen, counted).`;
+  acked = '';
 }

@@ -2,7 +2,8 @@
  * The console's products, workers and dead-letter views in a real browser (Debian's headless
  * Chromium through playwright-core, as test/console-pages.browser.test.ts) and through their API,
  * against a real `pipeline serve` and Redis with no workers: what the recent-products filter
- * searched, fused stages in the workers view, dead letters arrived since the page was drawn.
+ * searched, fused stages in the workers view, dead letters arrived since the page was drawn,
+ * review items whose entries were trimmed.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,7 +18,7 @@ import { STAGES } from '../stages/index.js';
 import { FAST, stageThenStore } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 import { launchBrowser, signedIn } from './helpers/browser.js';
-import { ADMIN, READ, addDeadLetter, auth, reviewConfig, startConsole } from './helpers/console.js';
+import { ADMIN, READ, addDeadLetter, addReviewItems, auth, reviewConfig, startConsole } from './helpers/console.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -150,6 +151,27 @@ test('dead letters: "N new dead letter(s) since drawn" from the live count, Refr
   assert.equal(errors, []);
   await page.close();
   await redis.del(keys.dlq);
+});
+
+test('review: items whose entries were trimmed are counted apart and listed by id (they had been "undecided" that no page showed), the node says so, and Acknowledge clears them', async () => {
+  await addReviewItems(redis, keys, 5, 1000);
+  const { page, errors } = await open('review');
+  await page.waitForSelector('#review-count:has-text("Items 1–5 of 5")');
+  assert.ok(await page.isHidden('#review-trimmed'), 'nothing trimmed: no box');
+  await redis.xtrim(keys.stream('review'), 'MAXLEN', 2); // r1000..r1002 were listed and go
+  await page.click('#tab-pipeline');
+  await page.waitForSelector('#graph .node[data-stage="review"] .sub:has-text("2 to review · 3 trimmed")');
+  assert.is(await page.textContent('#review-badge'), '2');
+  await page.click('#tab-review');
+  await page.waitForSelector('#review-count:has-text("Items 1–2 of 2")');
+  assert.match((await page.textContent('#review-trimmed-count')) ?? '', /^3 review item\(s\) whose entries were trimmed/);
+  assert.is(await page.locator('#review-trimmed-ids li').count(), 3, 'each listed by id');
+  await page.click('#review-trimmed-actions button:has-text("Acknowledge 3 trimmed")');
+  await page.waitForSelector('#review-trimmed-record:has-text("Acknowledged 3 item(s). So far 3 acknowledged")');
+  assert.is(await page.textContent('#review-trimmed-count'), 'No review items whose entries were trimmed.');
+  assert.is(await page.locator('form.card').count(), 2, 'the reviewable items stay');
+  assert.equal(errors, []);
+  await page.close();
 });
 
 test.after(async () => {

@@ -7,6 +7,7 @@ import { Backpressure } from '../producer/backpressure.js';
 import { audit } from './audit.js';
 import type { ConsoleOptions } from './options.js';
 import { decideReview, REVIEW_FIELDS } from './review.js';
+import { ackTrimmed } from './review-trimmed.js';
 
 const admin = requireRole('admin');
 const UNDECODABLE = 'undecodable';
@@ -39,7 +40,8 @@ const selectionSchema = {
 } as const;
 
 /**
- * The console's admin actions: replay and purge dead letters, decide review items. Each answers
+ * The console's admin actions: replay and purge dead letters, decide review items, acknowledge
+ * review items whose entries were trimmed. Each answers
  * 401/403 without an admin token, 400 naming the field for a bad body, 429 (Retry-After) while
  * the stage a record would go to is over its maxLag or Redis is full (the one backpressure rule),
  * and is audited with the token's name.
@@ -179,6 +181,42 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
             .send({ error: err instanceof RouteError ? 'no_route' : 'bad_request', message: errorMessage(err) });
         throw err;
       }
+    },
+  );
+
+  // Review items whose entries were trimmed: nothing left to review, so nothing to decide; acked
+  // here (only those whose entries are gone), counted in {p}:console:review-trimmed and audited.
+  app.post<{ Body: { ids?: string[]; all?: boolean; until?: string } }>(
+    '/console/api/review/trimmed/ack',
+    {
+      onRequest: admin,
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            ids: selectionSchema.properties.ids,
+            all: { type: 'boolean' },
+            until: selectionSchema.properties.until,
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const { ids, all, until } = req.body ?? {};
+      if (!ids?.length && all !== true)
+        return reply
+          .code(400)
+          .send({ error: 'bad_request', message: 'body: name the trimmed review items with ids, or all: true (with until, the newest one seen)' });
+      const acknowledged = await ackTrimmed(redis, keys, ids?.length ? { ids } : { until }, o.maxBulk);
+      await audit(
+        redis,
+        keys,
+        log,
+        { action: 'review_ack_trimmed', by: req.principal!.name, requestId: req.id, selection: req.body, acknowledged: acknowledged.length, ids: acknowledged },
+        o.auditMaxLen,
+      );
+      return { acknowledged };
     },
   );
 }

@@ -45,6 +45,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     intervalMs: o.sampleIntervalMs,
     historyMs: o.historyMs,
     latencySampleSize: o.latencySampleSize,
+    reviewCountCap: o.maxBulk,
   });
   const assets = loadAssets();
   // The tally is read again only when the DLQ changed (its length or newest id): any write to it changes one.
@@ -157,6 +158,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   });
 
   // A page of undecided items (oldest first) after `after`, with how many there are in all; listing delivers only what it shows.
+  // Items whose entries were trimmed are counted and listed apart (`trimmed`): POST /console/api/review/trimmed/ack clears them.
   app.get<{ Querystring: { after?: string; count?: number } }>(
     '/console/api/review',
     {
@@ -168,7 +170,10 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
         },
       },
     },
-    async (req) => ({ ...(await reviewPage(redis, keys, { after: req.query.after, count: req.query.count })), categories: reviewCategories(config) }),
+    async (req) => ({
+      ...(await reviewPage(redis, keys, { after: req.query.after, count: req.query.count, cap: o.maxBulk })),
+      categories: reviewCategories(config),
+    }),
   );
   app.get<{ Params: { id: string } }>('/console/api/products/:id', { onRequest: read }, async (req) =>
     traceProduct(redis, config, keys, req.params.id, undefined, o.maxBulk, lookup),

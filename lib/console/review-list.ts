@@ -1,23 +1,25 @@
 import type { Redis } from 'ioredis';
 import { DecodeError, errorMessage } from '../core/errors.js';
-import { pairs } from '../ops/inspect.js';
+import { compareIds } from '../api/status.js';
 import type { Keys } from '../redis/keys.js';
 import { decodeEnvelope, entryFields } from '../stream/codec.js';
 import { deadLetterForward } from '../stream/deadletter.js';
 import { toEntries } from '../stream/entries.js';
 import { handOff } from '../stream/handoff.js';
 import { ensureReviewGroup, REVIEW_GROUP, reviewView, type ReviewItem } from './review.js';
-
-/** Most undecided entries after the group's last-delivered id counted for `total` when Redis cannot tell the lag. */
-const LAG_COUNT_CAP = 10_000;
+import { reviewCounts, type ReviewCounts, type TrimmedItem } from './review-trimmed.js';
 
 export interface ReviewPage {
   /** Up to `count` undecided items after `after`, oldest first. */
   items: ReviewItem[];
-  /** Undecided items in all: the console group's pending entries plus those not delivered to it yet. */
+  /** Undecided items that can be reviewed: the console group's pending entries still in the stream plus those not delivered to it yet. */
   total: number;
   /** The id to ask the next (newer) page after, or null: this page is the last. */
   next: string | null;
+  /** Items pending in the console's group whose entries were trimmed (not in `total`), the oldest `count` listed, and the record of such items. */
+  trimmed: { count: number } & Pick<ReviewCounts, 'complete' | 'items' | 'until' | 'unlisted' | 'acknowledged'>;
+  /** Pending items of this page whose entries were deleted from the middle of the stream (XDEL): listed, to acknowledge as trimmed ones are. */
+  gone: TrimmedItem[];
 }
 
 export interface ReviewPageOptions {
@@ -25,6 +27,8 @@ export interface ReviewPageOptions {
   after?: string;
   /** At most this many items. @defaultValue 50 */
   count?: number;
+  /** Most trimmed items counted, and most entries counted after the group's position when Redis reports no lag. @defaultValue 10000 (console maxBulk) */
+  cap?: number;
 }
 
 /**
@@ -35,23 +39,34 @@ export interface ReviewPageOptions {
  * BLOCK). Listing the same page again therefore delivers nothing new: the pending list grows only
  * as pages show new items (it had grown by `count` on every visit, and only the `count` oldest
  * were ever shown). An entry stays pending until a decision acks it.
+ * Pending items whose entries were trimmed (before the stream's first entry) are not pages' items
+ * nor in `total`: they are counted and listed apart (`trimmed`, lib/console/review-trimmed.ts).
  */
 export async function reviewPage(redis: Redis, keys: Keys, o: ReviewPageOptions = {}, stream = 'review'): Promise<ReviewPage> {
   const count = o.count ?? 50;
   const key = keys.stream(stream);
   await ensureReviewGroup(redis, keys, stream);
-  const start = o.after ? `(${o.after}` : '-';
-  const listPending = async () => (await redis.xpending(key, REVIEW_GROUP, start, '+', count)) as [string, string, number, number][];
+  const countNow = () => reviewCounts(redis, keys, stream, { cap: o.cap, show: count });
+  let counts = await countNow();
+  const first = counts.first;
+  // The trimmed items lie before the first entry: a page starts there at the earliest.
+  const start = first === null ? null : o.after && compareIds(o.after, first) >= 0 ? `(${o.after}` : first;
+  const listPending = async () => (start === null ? [] : ((await redis.xpending(key, REVIEW_GROUP, start, '+', count)) as [string, string, number, number][]));
   let pending = await listPending();
-  if (pending.length < count) {
-    await redis.xreadgroup('GROUP', REVIEW_GROUP, REVIEW_GROUP, 'COUNT', count - pending.length, 'STREAMS', key, '>');
+  if (pending.length < count && start !== null) {
+    const read = await redis.xreadgroup('GROUP', REVIEW_GROUP, REVIEW_GROUP, 'COUNT', count - pending.length, 'STREAMS', key, '>');
     pending = await listPending();
+    if (read) counts = await countNow();
   }
+  const gone: TrimmedItem[] = [];
   const items = await Promise.all(
-    pending.map(async ([id, , , deliveries]) => {
+    pending.map(async ([id, , idle, deliveries]) => {
       const reply = (await redis.xrangeBuffer(key, id, id)) as unknown as [Buffer, Buffer[] | null][];
       const [entry] = toEntries(reply);
-      if (!entry) return undefined; // trimmed: nothing left to review
+      if (!entry) {
+        gone.push({ id, deliveries: Number(deliveries), idleMs: Number(idle) }); // deleted after it was listed: said, not hidden
+        return undefined;
+      }
       try {
         const { payload } = entryFields(entry.fields);
         if (!payload) throw new DecodeError('no envelope field');
@@ -65,26 +80,17 @@ export async function reviewPage(redis: Redis, keys: Keys, o: ReviewPageOptions 
       }
     }),
   );
+  const { open, trimmed: n, complete, items: oldest, until, unlisted, acknowledged } = counts;
   return {
     items: items.filter((i): i is ReviewItem => !!i),
-    total: await undecidedCount(redis, key),
+    total: open,
     next: pending.length === count ? pending.at(-1)![0] : null,
+    trimmed: { count: n, complete, items: oldest, until, unlisted, acknowledged },
+    gone: gone.sort((a, b) => compareIds(a.id, b.id)),
   };
 }
 
 /** The review items the console has not decided yet, oldest first: the first page of `reviewPage`. */
 export async function listReview(redis: Redis, keys: Keys, count = 50, stream = 'review'): Promise<ReviewItem[]> {
   return (await reviewPage(redis, keys, { count }, stream)).items;
-}
-
-/** The console group's pending entries plus its lag (counted, up to LAG_COUNT_CAP, when Redis reports none). */
-async function undecidedCount(redis: Redis, key: string): Promise<number> {
-  const groups = (await redis.xinfo('GROUPS', key)) as unknown[][];
-  const g = groups.map(pairs).find((m) => String(m.get('name')) === REVIEW_GROUP);
-  if (!g) return 0;
-  const pending = Number(g.get('pending') ?? 0);
-  const lag = g.get('lag');
-  if (lag !== null && lag !== undefined) return pending + Number(lag);
-  const after = (await redis.xrange(key, `(${String(g.get('last-delivered-id'))}`, '+', 'COUNT', LAG_COUNT_CAP)) as unknown[];
-  return pending + after.length;
 }

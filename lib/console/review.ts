@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
 import { BadRecordError, RouteError } from '../core/errors.js';
-import type { StreamStatus } from '../ops/inspect.js';
 import type { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { decodeEnvelope, encodeEnvelope, entryFields, type Envelope } from '../stream/codec.js';
@@ -69,17 +68,6 @@ export interface DecisionResult {
   label: Label;
   /** Stage streams the corrected product went to, with the new entry ids. */
   sentTo: { stream: string; id: string }[];
-}
-
-/**
- * Review entries not decided yet, from the review stream's status read with the console's group
- * (`pipelineStatus(…, { terminalGroup: REVIEW_GROUP })`): that group's lag plus its pending entries;
- * the stream's length (all of them) before the console first listed any (no group yet) or when
- * Redis cannot tell the lag.
- */
-export function undecidedReviews(review: StreamStatus): number {
-  const g = review.group;
-  return g && g.lag !== null ? g.lag + g.pending : review.length;
 }
 
 /** XGROUP CREATE on the review stream (MKSTREAM, from the start) when the group is missing. */

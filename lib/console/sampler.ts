@@ -11,7 +11,9 @@ import { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { stageLatencies } from './hops.js';
 import { RecentHops, type Hops } from './recent-hops.js';
-import { REVIEW_GROUP, undecidedReviews } from './review.js';
+import { REVIEW_GROUP } from './review.js';
+import { reviewCounts } from './review-trimmed.js';
+import { configShards } from '../redis/shard.js';
 
 const lease = new Script('lease-1');
 
@@ -40,8 +42,12 @@ export interface StageSample {
 export interface ConsoleSample {
   at: number;
   stages: StageSample[];
-  /** Terminal streams (review): their lengths, and for review the entries not decided yet (`open`). */
-  terminal: { stream: string; length: number; open?: number }[];
+  /**
+   * Terminal streams (review): their lengths, and for review the items that can be reviewed
+   * (`open`) and those pending in the console's group whose entries were trimmed (`trimmed`, to
+   * acknowledge): lib/console/review-trimmed.ts.
+   */
+  terminal: { stream: string; length: number; open?: number; trimmed?: number }[];
   dlq: number;
   /** Products in the Redis store; null when the store's sink is another (`sink`), which the sampler does not count. */
   stored: number | null;
@@ -65,6 +71,8 @@ export interface ConsoleSamplerOptions {
   latencySampleSize?: number;
   /** Pending entries per stage looked at for redeliveries (XPENDING ... COUNT). @defaultValue 100 */
   redeliveryScan?: number;
+  /** Most trimmed review items counted per sample (XPENDING rows), and most review entries counted when Redis reports no lag. @defaultValue 10000 (console.maxBulk) */
+  reviewCountCap?: number;
 }
 
 /** A sample that failed, told to the SSE clients (event `stale`). */
@@ -153,13 +161,14 @@ export class ConsoleSampler {
       // and the page would go on showing "live" on frozen numbers.
       assertRedisReady(redis);
       const since = Date.now() - this.latencyWindowMs;
-      const [status, envelopes] = await Promise.all([
+      const [status, envelopes, review] = await Promise.all([
         pipelineStatus(redis, config, { terminalGroup: REVIEW_GROUP }),
         this.hops.update(since),
+        this.reviewCounts(),
         this.tally.update(redis),
       ]);
       const redelivered = await this.redeliveries(status);
-      const sample = this.build(status, envelopes, redelivered);
+      const sample = this.build(status, envelopes, redelivered, review);
       this.last = sample;
       for (const fn of this.listeners) fn(sample);
       const ttl = this.intervalMs * 3;
@@ -190,6 +199,13 @@ export class ConsoleSampler {
     return out;
   }
 
+  /** The review items that can be reviewed and those whose entries were trimmed, summed over the shards (undefined: no review stream). */
+  private async reviewCounts(): Promise<{ open: number; trimmed: number } | undefined> {
+    if (!this.o.config.streams.terminal.includes('review')) return undefined;
+    const counts = await Promise.all(configShards(this.o.config).all.map((k) => reviewCounts(this.o.redis, k, 'review', { cap: this.o.reviewCountCap })));
+    return { open: counts.reduce((n, c) => n + c.open, 0), trimmed: counts.reduce((n, c) => n + c.trimmed, 0) };
+  }
+
   private async redeliveries(status: PipelineStatus): Promise<Map<string, number>> {
     const scan = this.o.redeliveryScan ?? 100;
     const out = new Map<string, number>();
@@ -204,7 +220,7 @@ export class ConsoleSampler {
     return out;
   }
 
-  private build(status: PipelineStatus, envelopes: Hops[], redelivered: Map<string, number>): ConsoleSample {
+  private build(status: PipelineStatus, envelopes: Hops[], redelivered: Map<string, number>, review?: { open: number; trimmed: number }): ConsoleSample {
     const at = status.at;
     const lat = stageLatencies(envelopes, at - this.latencyWindowMs);
     const read = new Map<string, { read: number | null; pending: number }>();
@@ -246,9 +262,7 @@ export class ConsoleSampler {
       at,
       stages,
       totals,
-      terminal: status.streams
-        .filter((s) => !s.stage)
-        .map((s) => ({ stream: s.stream, length: s.length, ...(s.stream === 'review' ? { open: undecidedReviews(s) } : {}) })),
+      terminal: status.streams.filter((s) => !s.stage).map((s) => ({ stream: s.stream, length: s.length, ...(s.stream === 'review' && review ? review : {}) })),
       dlq: status.dlq,
       // The products set counts the Redis sink's products only: 0 for a Postgres store had read as "nothing stored".
       stored: (this.o.sink ?? 'redis') === 'redis' ? status.stored : null,

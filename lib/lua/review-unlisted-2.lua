@@ -1,0 +1,43 @@
+--[[
+  Count the review entries trimmed before the console's group was delivered them, once, and put
+  the group's read counter right. Entries trimmed past the group's last-delivered-id leave Redis'
+  read counter (entries-read) behind for good, so XINFO's lag stays that many too high even after
+  the group reads on; here, while the stream's first entry is still after the group's position (or
+  the stream is empty), the gap is exact: entries-added - entries-read - length. It is added to the
+  record and the counter set to what the group would have read (XGROUP SETID ... ENTRIESREAD), so
+  the lag is the stream's length again and the same gap is never counted twice.
+
+  KEYS[1]  review stream ({p}:review)
+  KEYS[2]  the console's record of trimmed review items ({p}:console:review-trimmed, hash)
+  ARGV[1]  the console's group
+
+  Returns: the entries counted now (0 when there was no gap, or Redis cannot tell it).
+]]
+local function parse(id)
+  local dash = string.find(id, '-', 1, true)
+  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
+end
+local function less(a, b)
+  local ams, aseq = parse(a)
+  local bms, bseq = parse(b)
+  return ams < bms or (ams == bms and aseq < bseq)
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local group = nil
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+  if info['name'] == ARGV[1] then group = info end
+end
+if group == nil or not group['entries-read'] then return 0 end
+local s = redis.call('XINFO', 'STREAM', KEYS[1])
+local stream = {}
+for i = 1, #s, 2 do stream[s[i]] = s[i + 1] end
+local first = stream['first-entry']
+if first and not less(group['last-delivered-id'], first[1]) then return 0 end
+local length = tonumber(stream['length'])
+local gap = tonumber(stream['entries-added']) - tonumber(group['entries-read']) - length
+if gap <= 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], 'unlisted', gap)
+redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], group['last-delivered-id'], 'ENTRIESREAD', tonumber(stream['entries-added']) - length)
+return gap
