@@ -1,4 +1,6 @@
 // The pipeline graph as SVG, laid out in columns from the server's JSON description.
+import { layout, LAYOUT } from './layout.js';
+
 const NS = 'http://www.w3.org/2000/svg';
 const el = (name, attrs = {}, text) => {
   const e = document.createElementNS(NS, name);
@@ -7,46 +9,25 @@ const el = (name, attrs = {}, text) => {
   return e;
 };
 
-const W = 150,
-  H = 46,
-  GX = 50,
-  GY = 14;
+const { W, H } = LAYOUT;
 
 /** Draw `graph` ({nodes, edges}) into `host`; returns update(stats) that writes lag/out per node. */
 export function drawGraph(host, graph) {
-  const cols = new Map();
-  for (const n of graph.nodes) {
-    if (!cols.has(n.column)) cols.set(n.column, []);
-    cols.get(n.column).push(n);
-  }
-  const maxRows = Math.max(...[...cols.values()].map((c) => c.length));
-  const width = cols.size * (W + GX) + GX;
-  const height = maxRows * (H + GY) + GY;
-  const pos = new Map();
-  for (const [c, list] of cols) {
-    const top = (height - list.length * (H + GY) + GY) / 2;
-    list.forEach((n, i) => pos.set(n.id, { x: GX / 2 + c * (W + GX), y: top + i * (H + GY) }));
-  }
+  // Columns, with a lane through each column an edge passes: no edge through a box (console/layout.js).
+  const { width, height, pos, paths } = layout(graph);
   const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `pipeline ${graph.pipeline}` });
   const defs = el('defs');
   const marker = el('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' });
   marker.append(el('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill: '#98a2b3' }));
   defs.append(marker);
   svg.append(defs);
-  for (const e of graph.edges) {
-    const a = pos.get(e.from),
-      b = pos.get(e.to);
-    if (!a || !b) continue;
-    const x1 = a.x + W,
-      y1 = a.y + H / 2,
-      x2 = b.x,
-      y2 = b.y + H / 2;
-    const mx = (x1 + x2) / 2;
-    const path = el('path', { class: e.fused ? 'edge fused' : 'edge', d: `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}` });
+  graph.edges.forEach((e, i) => {
+    if (!paths[i]) return;
+    const path = el('path', { class: e.fused ? 'edge fused' : 'edge', d: paths[i], 'data-from': e.from, 'data-to': e.to });
     const fusedNote = e.fused ? `; fused: runs in ${e.from}'s batch, ${e.to}'s stream sees only the rest` : '';
     path.append(el('title', {}, `${e.from} → ${e.to} (rule ${e.rules.join(', ')}${fusedNote})`));
     svg.append(path);
-  }
+  });
   const subs = new Map();
   for (const n of graph.nodes) {
     const p = pos.get(n.id);
