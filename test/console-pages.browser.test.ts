@@ -86,7 +86,7 @@ test('dead letters: a double click on Replay selected sends one request and says
   await page.close();
 });
 
-test('long unbroken text wraps: a 2,000-character error and a long output keep the page as wide as the window (it had been tens of thousands of px)', async () => {
+test('long unbroken text wraps: a 2,000-character error and a long output keep the page as wide as the window (it had been tens of thousands of px), and the trace keeps stage names whole', async () => {
   await redis.del(keys.dlq);
   const id = await addDeadLetter(redis, keys, { id: 'wide-1', title: 'Koss EQ50 3-Band Stereo Equalizer' });
   await addUndecodableDeadLetter(redis, keys, 'wide-2', 'E'.repeat(2000));
@@ -107,6 +107,16 @@ test('long unbroken text wraps: a 2,000-character error and a long output keep t
   await page.click('#find button');
   await page.waitForSelector('#trace .state.in_flight');
   assert.ok((await width()) <= 1366, `product trace ${await width()} px wide`);
+  // Beside the long output, the stage and consumer names stay whole: one line each (they had been
+  // squeezed to a few letters a line, "prepro|cess", in the docs' screenshot too).
+  const lines = await page.$$eval('#trace table.hops tbody td:nth-child(-n+2)', (tds) =>
+    tds.map((td) => {
+      const range = td.ownerDocument.createRange();
+      range.selectNodeContents(td);
+      return `${td.textContent}: ${new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size}`;
+    }),
+  );
+  assert.equal(lines, ['preprocess: 1', 'c: 1'], 'lines per cell');
   assert.equal(errors, []);
   await redis.xdel(keys.dlq, id);
   await page.close();
