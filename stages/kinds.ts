@@ -38,6 +38,24 @@ export const STAGE_SETTINGS: Readonly<Record<string, readonly string[]>> = {
   store: ['sink', ...POSTGRES_SETTINGS],
 };
 
+/**
+ * The `settings` of each built-in kind that name a file or folder (dotted paths): a relative one is
+ * resolved against the config file's folder when the config loads, not against the current
+ * directory (docs/configuration.md#paths).
+ */
+export const STAGE_PATH_SETTINGS: Readonly<Record<string, readonly string[]>> = {
+  classify: ['modelsDir'],
+  extract: ['modelsDir'],
+  match: ['modelsDir', 'index.dir'],
+};
+
+/**
+ * The path-valued settings of a kind. A `module:` kind's `modelsDir` is one (the model check at
+ * start and `pipeline reprocess`'s versions read it for any stage with a model); its other settings
+ * are passed as written.
+ */
+export const stagePathSettings = (kind: string): readonly string[] => STAGE_PATH_SETTINGS[kind] ?? (kind.startsWith('module:') ? ['modelsDir'] : []);
+
 const MODEL_OUTPUTS = ['model', 'modelVersion'];
 
 /**
@@ -83,4 +101,10 @@ export function checkStageSettings(where: string, kind: string, settings: Readon
 }
 
 /** What the config loader checks against the built-in kinds (LoadOptions of lib/config/load.ts): the CLI passes these. */
-export const KIND_CHECKS = { knownKinds: STAGE_KINDS, checkSettings: checkStageSettings, stageOutputs, checkStages: checkStageSettingValues } as const;
+export const KIND_CHECKS = {
+  knownKinds: STAGE_KINDS,
+  checkSettings: checkStageSettings,
+  stageOutputs,
+  checkStages: checkStageSettingValues,
+  pathSettings: stagePathSettings,
+} as const;

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { STAGES } from '../stages/index.js';
-import { loadStageKinds, STAGE_KINDS, STAGE_OUTPUTS, STAGE_SETTINGS } from '../stages/kinds.js';
+import { loadStageKinds, STAGE_KINDS, STAGE_OUTPUTS, STAGE_PATH_SETTINGS, STAGE_SETTINGS } from '../stages/kinds.js';
 import { classificationOutput } from '../stages/classify.js';
 import { extractionFields } from '../stages/extract.js';
 import { parseGroups } from '../lib/stream/category-groups.js';
@@ -21,6 +21,12 @@ test('the lazily imported stage kinds (stages/kinds.ts, what `pipeline worker` l
 
 test('every built-in kind has its settings listed (config validation refuses the others)', () => {
   assert.equal(Object.keys(STAGE_SETTINGS).sort(), [...STAGE_KINDS].sort());
+});
+
+test('every path-valued setting (resolved against the config file) is a setting its kind reads', () => {
+  for (const [kind, paths] of Object.entries(STAGE_PATH_SETTINGS)) {
+    for (const p of paths) assert.ok(STAGE_SETTINGS[kind]?.includes(p.split('.')[0]!), `${kind}: ${p}`);
+  }
 });
 
 test("the output fields listed per kind (what routing rules may test) cover what the stages' own output functions write", async () => {

@@ -2,6 +2,7 @@ import { crossCheckStage } from './checks.js';
 import { checkSection, configInt } from './sections.js';
 import { checkRouteFields, checkTopology, NAME_RE } from './topology.js';
 import { groupProcesses } from './processes.js';
+import { configBase, resolveSettingPaths } from './paths.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
@@ -57,6 +58,12 @@ export interface LoadOptions {
   stageOutputs?: (kind: string) => readonly string[] | undefined;
   /** Checks the stages' settings against each other, the routes and the models (stages/settings-checks.ts); throws a ConfigError. @defaultValue no check */
   checkStages?: (stages: readonly ResolvedStage[], routes: Readonly<Record<string, RouteRule[]>>, env: NodeJS.ProcessEnv) => void;
+  /**
+   * The `settings` of a stage kind that hold a file or folder path (dotted: `index.dir`;
+   * stages/kinds.ts STAGE_PATH_SETTINGS): a relative one is made absolute against the config
+   * file's folder (lib/config/paths.ts). @defaultValue none (settings are kept as written)
+   */
+  pathSettings?: (kind: string) => readonly string[];
   /** Told about each deprecated option in use (where, what to write instead). @defaultValue a `config.deprecated` JSON line on stderr */
   onDeprecated?: (where: string, message: string) => void;
 }
@@ -159,8 +166,9 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     const merged: StageOptions = { ...STAGE_DEFAULTS, ...defaults, ...options };
     if (merged.maxWorkers < merged.minWorkers) throw new ConfigError(`${where}.maxWorkers`, 'must be >= minWorkers');
     crossCheckStage(where, merged);
-    const ownSettings = object(`${where}.settings`, settings);
-    opts.checkSettings?.(where, kind, ownSettings);
+    const written = object(`${where}.settings`, settings);
+    opts.checkSettings?.(where, kind, written);
+    const ownSettings = resolveSettingPaths(written, opts.pathSettings?.(kind) ?? [], configBase(source));
     const redisUrl = env[stageRedisUrlEnv(name)] || redis.url; // per-stage credentials (ACL user per stage)
     return {
       ...merged,

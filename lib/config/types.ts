@@ -64,7 +64,10 @@ export interface StageConfig extends Partial<StageOptions> {
   input?: string;
   /** Model name (a folder in models/ or, with remote loading on, a hub id). */
   model?: string;
-  /** Free-form settings for the stage implementation (e.g. store sink, match threshold). */
+  /**
+   * Free-form settings for the stage implementation (e.g. store sink, match threshold). A
+   * path-valued one (`modelsDir`, match `index.dir`) is relative to the config file's folder.
+   */
   settings?: Record<string, unknown>;
   /** Backpressure for this stage's input (lib/producer/backpressure.ts). @defaultValue `limits.maxLag` */
   maxLag?: number;
@@ -229,6 +232,7 @@ export interface ResolvedStage extends StageOptions {
   kind: string;
   input: string;
   model?: string;
+  /** The stage's settings; the path-valued ones its kind names (LoadOptions.pathSettings) made absolute against the config file's folder. */
   settings: Record<string, unknown>;
   /** `maxLag` of the stage, else `limits.maxLag`. */
   maxLag: number;

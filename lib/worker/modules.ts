@@ -4,8 +4,9 @@
  * file, or a package name. Loaded once at start; what a module exports is checked, and a module
  * that lacks what it must export is a ConfigError naming the stage (docs/extending.md).
  */
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { configBase } from '../config/paths.js';
 import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
 import { ConfigError } from '../core/errors.js';
 import type { Stage, StageContext, StageFactory } from './stage.js';
@@ -14,13 +15,10 @@ export const MODULE_PREFIX = 'module:';
 
 export const isModuleSpec = (spec: string): boolean => spec.startsWith(MODULE_PREFIX);
 
-/** Where `module:<path>` points: relative paths from the config file's folder, else a package name. */
+/** Where `module:<path>` points: relative paths from the config file's folder (lib/config/paths.ts), else a package name. */
 export function moduleUrl(spec: string, configSource: string): string {
   const path = spec.slice(MODULE_PREFIX.length);
-  if (path.startsWith('.') || isAbsolute(path)) {
-    const base = configSource.startsWith('<') ? process.cwd() : dirname(resolve(configSource));
-    return pathToFileURL(resolve(base, path)).href;
-  }
+  if (path.startsWith('.') || isAbsolute(path)) return pathToFileURL(resolve(configBase(configSource), path)).href;
   return path;
 }
 

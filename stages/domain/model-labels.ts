@@ -7,7 +7,11 @@ import { join } from 'node:path';
 import type { ResolvedStage } from '../../lib/config/types.js';
 import { DEFAULT_MODEL_PATH } from '../../lib/models/provenance.js';
 
-/** The folder a stage's model is read from: `settings.modelsDir`, else env MODELS_DIR, else <repo>/models/. */
+/**
+ * The folder a stage's model is read from: `settings.modelsDir` (made absolute against the config
+ * file's folder when the config loaded: stages/kinds.ts STAGE_PATH_SETTINGS), else env MODELS_DIR,
+ * else <repo>/models/.
+ */
 export function modelsDirOf(stage: Pick<ResolvedStage, 'settings'>, env: NodeJS.ProcessEnv = process.env): string {
   const dir = stage.settings.modelsDir;
   return typeof dir === 'string' ? dir : (env.MODELS_DIR ?? DEFAULT_MODEL_PATH);

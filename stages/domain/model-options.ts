@@ -9,7 +9,7 @@ import type { StageContext } from '../../lib/worker/stage.js';
  * How a model stage loads its model: the name from config (a folder in models/, or a hub id),
  * ONNX Runtime threads from the stage option `threads`, remote loading only when
  * `settings.allowRemoteModels` or env ALLOW_REMOTE_MODELS=1 allows it (default off), and the
- * models folder from `settings.modelsDir` or env MODELS_DIR (default <repo>/models).
+ * models folder from `settings.modelsDir` (relative to the config file) or env MODELS_DIR (default <repo>/models).
  */
 export interface ModelStageOptions {
   name: string;
