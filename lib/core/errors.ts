@@ -59,7 +59,10 @@ export class TransientError extends PipelineError {
 /** A stage call did not return within `stageTimeoutMs`: abandoned, and the batch retried (counted as a delivery). */
 export class StageTimeoutError extends PipelineError {}
 
-/** A gauge sample got no answer from Redis within `metrics.sampleTimeoutMs` (Redis down: its commands wait for the reconnect). */
+/**
+ * A periodic pass over Redis got no answer in its time (Redis down: its commands wait for the
+ * reconnect): a gauge sample within `metrics.sampleTimeoutMs`, an autoscaler pass within its `timeoutMs`.
+ */
 export class SampleTimeoutError extends PipelineError {}
 
 /**

@@ -6,6 +6,7 @@ import { backlog, pipelineStatus, type StreamStatus } from './inspect.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { Periodic } from '../core/periodic.js';
+import { BoundedPass, type GivenUp } from '../core/bounded-pass.js';
 
 /** What the autoscaler drives: the Supervisor (live workers per process, named as in `units`, and scale to n). */
 export interface ScaleTarget {
@@ -102,6 +103,14 @@ export interface AutoscalerOptions {
   now?: () => number;
   /** When Redis reports no lag, count at most this many undelivered entries instead (StatusOptions.lagEstimateCap). @defaultValue 1000 */
   lagEstimateCap?: number;
+  /**
+   * A pass whose lag sample Redis has not answered in this long is skipped: no decision on it (nor
+   * on what comes back late), the scale-up and idle windows start over, counted in
+   * `autoscale.errors` and logged as `autoscale.error`. With Redis down its commands had waited in
+   * ioredis' offline queue, the autoscaler silent, and decided on a window it had not watched.
+   * @defaultValue the interval (`intervalMs`)
+   */
+  timeoutMs?: number;
 }
 
 /**
@@ -110,7 +119,9 @@ export interface AutoscalerOptions {
  * gracefully (SIGTERM: it stops reading, finishes and acks its batch). Every change is logged
  * (`autoscale.decision`, JSON, naming the process) and counted (`autoscale.decisions`, tags stage and direction:
  * once for each stage of the process moved).
- * A failed tick is logged and counted (`autoscale.errors`), and the next interval tries again.
+ * A failed pass, or one Redis does not answer within `timeoutMs` (Redis down), is skipped: logged
+ * (`autoscale.error`) and counted (`autoscale.errors`), no decision taken, the windows started
+ * over; the next interval tries again.
  */
 /** A process the autoscaler moves: its name (the target's), its stages and its policy. */
 interface Managed extends ScalePolicy {
@@ -125,6 +136,7 @@ export class Autoscaler {
   private readonly unknownLag = new Set<string>();
   private readonly managed: Managed[];
   private loop?: Periodic;
+  private readonly bounded = new BoundedPass();
   private stopped = false;
   decisions = 0;
 
@@ -146,6 +158,10 @@ export class Autoscaler {
     return this.managed.length ? Math.min(...this.managed.map((s) => s.autoscaleIntervalMs)) : STAGE_DEFAULTS.autoscaleIntervalMs;
   }
 
+  get timeoutMs(): number {
+    return this.opts.timeoutMs ?? this.intervalMs;
+  }
+
   start(): void {
     if (this.loop) throw new Error('autoscaler already started');
     this.loop = new Periodic(
@@ -158,49 +174,56 @@ export class Autoscaler {
     this.loop.start();
   }
 
-  /** One sample and decision round; never throws. */
+  /** One sample and decision round, bounded by `timeoutMs`; never throws. */
   async runOnce(): Promise<void> {
-    const { redis, config, target, logger, metrics } = this.opts;
+    const { logger, metrics } = this.opts;
     try {
-      const status = await pipelineStatus(redis, config, { lagEstimateCap: this.opts.lagEstimateCap });
-      if (this.stopped) return;
-      const byStage = new Map<string, StreamStatus>(status.streams.flatMap((s) => (s.stage ? [[s.stage, s] as const] : [])));
-      const now = (this.opts.now ?? Date.now)();
-      for (const stage of this.managed) {
-        // A process's lag is its most behind stage's (unknown only when no stage's is known).
-        const lags = stage.stages.map((n) => byStage.get(n)).map((x) => (x ? backlog(x) : null));
-        const known = lags.filter((l): l is number => l !== null);
-        const pending = stage.stages.reduce((n, x) => n + (byStage.get(x)?.group?.pending ?? 0), 0);
-        const workers = target.count(stage.name);
-        const sample: ScaleSample = { lag: known.length ? Math.max(...known) : null, pending, workers };
-        if (sample.lag !== null) this.unknownLag.delete(stage.name);
-        else if (!this.unknownLag.has(stage.name)) {
-          this.unknownLag.add(stage.name);
-          logger.warn('autoscale.lag_unknown', { stage: stage.name, stages: stage.stages, workers, pending, action: 'hold until the lag is known' });
-        }
-        const d = decide(stage, this.states.get(stage.name)!, sample, now);
-        // A crashing process is not helped by more copies of it (its lag grows because it is down).
-        if (d.to > workers && target.crashedRecently?.(stage.name)) continue;
-        if (d.to !== workers) {
-          this.decisions++;
-          target.scale(stage.name, d.to);
-          const direction = d.to > workers ? 'up' : 'down';
-          // Per stage, as the `workers` gauge: a process's name (`enrich`) is no stage, and every stage of it moved.
-          for (const name of stage.stages) metrics.increment('autoscale.decisions', 1, { stage: name, direction });
-          logger.info('autoscale.decision', {
-            stage: stage.name,
-            from: workers,
-            to: d.to,
-            direction,
-            reason: d.reason,
-            lag: sample.lag,
-            pending: sample.pending,
-          });
-        }
-      }
+      await this.bounded.run((given) => this.pass(given), this.timeoutMs);
     } catch (err) {
+      // The lag was not seen meanwhile: a window must not span a pass that was skipped.
+      for (const state of this.states.values()) state.highSince = state.idleSince = undefined;
       metrics.increment('autoscale.errors');
-      logger.warn('autoscale.error', { err });
+      logger.warn('autoscale.error', { err, timeoutMs: this.timeoutMs, action: 'pass skipped: no scaling decision until Redis answers' });
+    }
+  }
+
+  private async pass(given: GivenUp): Promise<void> {
+    const { redis, config, target, logger, metrics } = this.opts;
+    const status = await pipelineStatus(redis, config, { lagEstimateCap: this.opts.lagEstimateCap });
+    if (this.stopped || given.up) return; // given up: its numbers are old, never decided on
+    const byStage = new Map<string, StreamStatus>(status.streams.flatMap((s) => (s.stage ? [[s.stage, s] as const] : [])));
+    const now = (this.opts.now ?? Date.now)();
+    for (const stage of this.managed) {
+      // A process's lag is its most behind stage's (unknown only when no stage's is known).
+      const lags = stage.stages.map((n) => byStage.get(n)).map((x) => (x ? backlog(x) : null));
+      const known = lags.filter((l): l is number => l !== null);
+      const pending = stage.stages.reduce((n, x) => n + (byStage.get(x)?.group?.pending ?? 0), 0);
+      const workers = target.count(stage.name);
+      const sample: ScaleSample = { lag: known.length ? Math.max(...known) : null, pending, workers };
+      if (sample.lag !== null) this.unknownLag.delete(stage.name);
+      else if (!this.unknownLag.has(stage.name)) {
+        this.unknownLag.add(stage.name);
+        logger.warn('autoscale.lag_unknown', { stage: stage.name, stages: stage.stages, workers, pending, action: 'hold until the lag is known' });
+      }
+      const d = decide(stage, this.states.get(stage.name)!, sample, now);
+      // A crashing process is not helped by more copies of it (its lag grows because it is down).
+      if (d.to > workers && target.crashedRecently?.(stage.name)) continue;
+      if (d.to !== workers) {
+        this.decisions++;
+        target.scale(stage.name, d.to);
+        const direction = d.to > workers ? 'up' : 'down';
+        // Per stage, as the `workers` gauge: a process's name (`enrich`) is no stage, and every stage of it moved.
+        for (const name of stage.stages) metrics.increment('autoscale.decisions', 1, { stage: name, direction });
+        logger.info('autoscale.decision', {
+          stage: stage.name,
+          from: workers,
+          to: d.to,
+          direction,
+          reason: d.reason,
+          lag: sample.lag,
+          pending: sample.pending,
+        });
+      }
     }
   }
 

@@ -4,7 +4,7 @@ import { backlog, ensureGroups, pipelineStatus, storeSink, type PipelineStatus }
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { Periodic } from '../core/periodic.js';
-import { SampleTimeoutError } from '../core/errors.js';
+import { BoundedPass, type GivenUp } from '../core/bounded-pass.js';
 import { Keys } from '../redis/keys.js';
 import { trimByAge, type AgeCap } from '../stream/age-cap.js';
 
@@ -87,35 +87,22 @@ export class GaugeSampler {
   /**
    * One sample, given up after `timeoutMs` (Redis down: its commands wait in ioredis' queue for the
    * reconnect, and the sampler had stalled silently); never throws (errors are logged and counted).
-   * While a given-up sample still waits, no other is queued behind it: each interval counts an error.
+   * While a given-up sample still waits, no other is queued behind it: each interval counts an error
+   * (lib/core/bounded-pass.ts).
    */
   async sampleOnce(): Promise<void> {
     const { metrics, logger } = this.opts;
-    const given = { up: false };
-    let timer: NodeJS.Timeout | undefined;
     try {
-      if (this.waiting) throw new SampleTimeoutError(`the sample given up ${Date.now() - this.waiting.since} ms ago still waits for Redis`);
-      const run = this.sample(given);
-      const since = Date.now();
-      const waiting = (this.waiting = { since });
-      void run.finally(() => this.waiting === waiting && (this.waiting = undefined)).catch(() => {});
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new SampleTimeoutError(`no answer from Redis in ${this.timeoutMs} ms`)), this.timeoutMs);
-      });
-      await Promise.race([run, late]);
+      await this.bounded.run((given) => this.sample(given), this.timeoutMs);
     } catch (err) {
-      given.up = true;
       metrics.increment('gauges.errors');
       logger.warn('gauges.sample_error', { err, timeoutMs: this.timeoutMs });
-    } finally {
-      clearTimeout(timer);
     }
   }
 
-  /** A sample still running after it was given up (held so the next does not queue behind it). */
-  private waiting?: { since: number };
+  private readonly bounded = new BoundedPass();
 
-  private async sample(given: { up: boolean }): Promise<void> {
+  private async sample(given: GivenUp): Promise<void> {
     const { redis, config, metrics, logger } = this.opts;
     await this.capByAge();
     const status = await pipelineStatus(redis, config);
