@@ -1,10 +1,12 @@
 /**
  * `pipeline start` (`npm start`) stops what it started on a signal: SIGTERM mid-run stops its
  * workers and its own redis-server; Ctrl-C under `--serve` reaches only it (workers run in their
- * own process groups), so each worker drains once, exits 0 and is not restarted.
+ * own process groups), so each worker drains once, exits 0 and is not restarted. SIGKILL, which no
+ * handler sees: its redis-server's watcher stops it, and the next `start` stops one left anyway
+ * (lib/redis/server-owner.ts).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +14,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BIN, exited, writeConfig } from './helpers/pipeline.js';
 import { alive, events, killAll, startedPids } from './helpers/processes.js';
-import { randomPipeline, waitFor } from './helpers/redis.js';
+import { Redis } from 'ioredis';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'start-lifecycle-'));
 
@@ -87,6 +90,83 @@ test('start --serve, Ctrl-C at the terminal (SIGINT to the process group): each 
       // gone
     }
     killAll(startedPids(job.output()));
+  }
+});
+
+/** Where `start` said its own redis-server is: port and data dir (`job.redis_started`). */
+function ownRedis(output: string): { port: number; dir: string } {
+  const e = events(output, 'job.redis_started')[0]!;
+  return { port: Number(/:(\d+)$/.exec(String(e.url))![1]), dir: String(e.dir) };
+}
+
+/** A test's cleanup: stop whatever redis-server still answers on `port` (one a killed `start` left). */
+async function shutdownIfUp(port: number): Promise<void> {
+  const r = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on('error', () => {});
+  await r
+    .connect()
+    .then(() => r.call('SHUTDOWN', 'NOSAVE'))
+    .catch(() => {});
+  r.disconnect();
+}
+
+test('start killed by SIGKILL: its redis-server stops at once (its watcher), its workers exit (redis-server had been left running for good)', async () => {
+  const job = start([], 40_000);
+  let pids: number[] = [];
+  let port = 0;
+  try {
+    await waitFor('3 workers started', () => startedPids(job.output()).length === 3, 60_000);
+    pids = startedPids(job.output());
+    const own = ownRedis(job.output());
+    port = own.port;
+    assert.not.ok(await refused(port), 'precondition: its redis-server answers');
+    job.kill('SIGKILL');
+    await exited(job);
+    await waitFor('its redis-server stopped', () => refused(port), 10_000, 50);
+    await waitFor('its temp dir removed', () => !existsSync(own.dir), 10_000, 50);
+    await waitFor('its workers gone', () => pids.every((p) => !alive(p)), 30_000, 100);
+  } finally {
+    job.kill('SIGKILL');
+    killAll(pids);
+    if (port) await shutdownIfUp(port);
+  }
+});
+
+test('a redis-server whose start and watcher were both SIGKILLed is stopped by the next start, its dir removed; a live owner keeps its own', async () => {
+  const first = start([], 40_000);
+  const live = await startRedis(); // owned by this test process, which runs on
+  let pids: number[] = [];
+  let orphan: { port: number; dir: string } | undefined;
+  try {
+    await waitFor('3 workers started', () => startedPids(first.output()).length === 3, 60_000);
+    pids = startedPids(first.output());
+    orphan = ownRedis(first.output());
+    const owner = JSON.parse(readFileSync(join(orphan.dir, 'owner.json'), 'utf8')) as { ownerPid: number; watcher?: number; port: number };
+    assert.is(owner.ownerPid, first.pid);
+    assert.is(owner.port, orphan.port);
+    process.kill(owner.watcher!, 'SIGKILL');
+    first.kill('SIGKILL');
+    await exited(first);
+    await waitFor('its workers gone', () => pids.every((p) => !alive(p)), 30_000, 100);
+    assert.not.ok(await refused(orphan.port), 'precondition: with its watcher gone, the redis-server is left');
+
+    const next = start([], 20);
+    assert.is(await exited(next), 0, next.output());
+    const stopped = events(next.output(), 'redis.orphan_stopped');
+    assert.ok(
+      stopped.some((e) => e.port === orphan!.port && e.ownerPid === first.pid),
+      next.output(),
+    );
+    assert.ok(await refused(orphan.port), 'the orphan still runs');
+    assert.not.ok(existsSync(orphan.dir), 'its dir is left');
+    const c = client(live.url);
+    assert.is(await c.ping(), 'PONG', "a live owner's redis-server was stopped");
+    c.disconnect();
+  } finally {
+    first.kill('SIGKILL');
+    killAll(pids);
+    if (orphan) await shutdownIfUp(orphan.port);
+    await live.close();
   }
 });
 

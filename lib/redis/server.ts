@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { PortTakenError, RedisServerError } from '../core/errors.js';
 import { sleep } from '../core/backoff.js';
+import { SERVER_DIR_PREFIX, watchOwner, writeOwnerFile } from './server-owner.js';
 
 export interface RedisServerOptions {
   /** @defaultValue a free port on 127.0.0.1 */
@@ -36,6 +37,12 @@ export interface RedisServerOptions {
    * which stops it after its workers have drained (`pipeline start`). @defaultValue false
    */
   detached?: boolean;
+  /**
+   * Stop redis-server when this process dies, however (SIGKILL included): a watcher process
+   * (lib/redis/server-owner.ts), and an owner file in its temp dir for `reapOrphanedServers`.
+   * @defaultValue true
+   */
+  watchOwner?: boolean;
 }
 
 /** Last bytes of redis-server's log kept for an error message. */
@@ -92,7 +99,7 @@ export class RedisServer {
 
   constructor(private readonly opts: RedisServerOptions = {}) {
     this.ownsDir = !opts.dir;
-    this.dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'pipeline-redis-'));
+    this.dir = opts.dir ?? mkdtempSync(join(tmpdir(), SERVER_DIR_PREFIX));
   }
 
   get url(): string {
@@ -132,11 +139,20 @@ export class RedisServer {
     this.child = child;
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-LOG_TAIL_BYTES)));
+    // Nor may a process killed by a signal, which runs no exit hook: a watcher stops the server
+    // when this process is gone, and the owner file lets the next `start` or `up` stop it.
+    const watcher = this.opts.watchOwner !== false && child.pid ? watchOwner(child.pid, this.ownsDir ? this.dir : undefined) : undefined;
     // A process that exits without close() (a crashed test, an uncaught error) must not leave
     // its redis-server running.
-    const reap = () => child.kill('SIGKILL');
+    const reap = () => {
+      watcher?.kill('SIGKILL');
+      child.kill('SIGKILL');
+    };
     process.once('exit', reap);
-    child.once('exit', () => process.off('exit', reap));
+    child.once('exit', () => {
+      process.off('exit', reap);
+      watcher?.kill('SIGKILL'); // its server is gone: nothing for it to stop
+    });
     const logSince = () => {
       try {
         return readFileSync(logFile).subarray(logFrom).toString().slice(-LOG_TAIL_BYTES);
@@ -152,7 +168,11 @@ export class RedisServer {
         const why = `redis-server on port ${this.port} exited with ${child.exitCode}: ${log.trim().split('\n').slice(-3).join(' | ')}`;
         throw /address already in use/i.test(log) ? new PortTakenError(why) : new RedisServerError(why);
       }
-      if (await answersPing(this.port, exited)) return this;
+      if (await answersPing(this.port, exited)) {
+        // Up: say who owns it (a failed write leaves the watcher as the guard).
+        if (this.ownsDir && this.opts.watchOwner !== false && child.pid) await writeOwnerFile(this.dir, this.port, child.pid, watcher?.pid).catch(() => {});
+        return this;
+      }
       await sleep(50);
     }
     throw new RedisServerError(`redis-server did not answer PING on port ${this.port} in time`);

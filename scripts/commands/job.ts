@@ -11,6 +11,7 @@ import { createMetrics, type Metrics } from '../../lib/observe/metrics.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { dropPipelineKeys } from '../../lib/ops/drop-keys.js';
 import { RedisServer } from '../../lib/redis/server.js';
+import { reapOrphanedServers } from '../../lib/redis/server-owner.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig } from './common.js';
 import { checkBeforeStart } from './start-checks.js';
@@ -96,11 +97,14 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
     { force: () => supervisor?.kill() },
   );
   try {
+    // A redis-server a killed `start` left behind (its watcher killed too) is stopped now.
+    await reapOrphanedServers({ logger: opts.logger });
     if (!process.env.REDIS_URL) {
       // Its own process group too: a terminal's Ctrl-C must not stop Redis under workers still draining.
+      // It stops when this process dies, however (lib/redis/server-owner.ts).
       server = await new RedisServer({ detached: true }).start();
       process.env.REDIS_URL = server.url;
-      opts.logger.info('job.redis_started', { url: server.url });
+      opts.logger.info('job.redis_started', { url: server.url, dir: server.dir });
     }
     if (opts.pipeline) process.env.PIPELINE = opts.pipeline;
     const config = loadConfig({ config: opts.configPath });

@@ -9,6 +9,7 @@ import { createLogger, type Logger } from '../../lib/observe/logger.js';
 import { createMetrics, noopMetrics, type Metrics } from '../../lib/observe/metrics.js';
 import { Connections } from '../../lib/redis/connections.js';
 import { consumerName } from '../../lib/redis/keys.js';
+import { reapOrphanedServers } from '../../lib/redis/server-owner.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { Supervisor } from '../../lib/ops/supervisor.js';
 import type { FastifyInstance } from 'fastify';
@@ -186,6 +187,8 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   const stages = selectStages(config, opts.stages);
   // A broken `module:` stage or model folder is a ConfigError naming the stage now, not a crash loop of its workers.
   await checkBeforeStart(config, stages);
+  // A redis-server a killed `pipeline start` left behind (its watcher killed too) is stopped now.
+  await reapOrphanedServers({ logger });
   await pingRedis(config.redis.url);
   const metrics = createMetrics(config.metrics, { pipeline: config.pipeline }, logger);
   const units = processUnits(config, stages);
