@@ -13,9 +13,14 @@ export function stageDataAccess(stage: ResolvedStage, keys: Keys): KeyGrant[] {
   const grants: KeyGrant[] = [];
   switch (stage.kind) {
     case 'store':
-      // stages/sinks/redis.ts → lib/lua/upsert-product-4.lua (it SREMs the old category's set by name).
+      // stages/sinks/redis.ts → lib/lua/upsert-product-4.lua (it SREMs the old category's set by name,
+      // and HDELs the indexed fields the stored version does not have).
       if ((stage.settings.sink ?? 'redis') === 'redis') {
-        grants.push({ keys: [keys.product('*'), keys.products, keys.category('*')], mode: 'rw', commands: ['hmget', 'hincrby', 'hset', 'sadd', 'srem'] });
+        grants.push({
+          keys: [keys.product('*'), keys.products, keys.category('*')],
+          mode: 'rw',
+          commands: ['hmget', 'hincrby', 'hset', 'hdel', 'sadd', 'srem'],
+        });
       }
       // Any sink: the `pipeline reprocess` marker of a product is deleted once its new version is stored (upsert-product-4.lua, drop-reprocess-marker-1.lua).
       grants.push({ keys: [keys.reprocess('*')], mode: 'rw', commands: ['hmget', 'del'] });

@@ -50,7 +50,7 @@ test('generated rules: one user per stage, XADD only to the stage routes, the DL
   assert.match(line('validate'), '"(%W~{products}:store %W~{products}:dlq %W~{products}:logs %W~{products}:done +xadd)"');
   assert.match(line('store'), '"(%W~{products}:dlq %W~{products}:logs %W~{products}:done +xadd)"');
   assert.match(line('store'), '"(%W~{products}:status:* +set)"');
-  assert.match(line('store'), '+hmget +hincrby +hset +sadd +srem)');
+  assert.match(line('store'), '+hmget +hincrby +hset +hdel +sadd +srem)');
   for (const u of users) {
     assert.not.match(formatSetUser(u), 'pw ', 'the plain password never appears in the rules');
     assert.match(u.url, /^redis:\/\/products-[a-z]+:pw@127\.0\.0\.1:\d+$/);

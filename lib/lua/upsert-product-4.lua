@@ -4,7 +4,8 @@
   entries that wrote this key (more than 1 means the same product reached the store more than
   once), and a delivery older than the stored version (by ARGV[5], the record's input-stream entry
   id) is dropped: routes of different length, several store workers, reclaims and retries all
-  reorder deliveries, and none may store old over new.
+  reorder deliveries, and none may store old over new. The indexed fields mirror the stored
+  version: the ones it lacks are removed (ARGV[6..]).
 
   KEYS[1]  product hash           ({p}:product:<key>)
   KEYS[2]  set of all product keys ({p}:products)
@@ -19,12 +20,19 @@
   ARGV[4]  category set key prefix ({p}:category:), to drop the key from its old category's set
            (same hash tag, so the same slot on a cluster)
   ARGV[5]  version: the record's input-stream entry id ("ms-seq"), or "" when unknown (always written)
-  ARGV[6..] field/value pairs for the hash
+  ARGV[6]  n: how many indexed fields follow that this version does not have
+  ARGV[7..6+n] those field names: removed from the hash (HDEL, only those it holds, before any
+           write), so the indexed fields mirror the stored version and an earlier version's brand,
+           mpn, reviewedBy... are not served beside a document that no longer has them
+  ARGV[7+n..] field/value pairs for the hash
 
   Returns: 1 if this entry was new for the product, 0 if it was a re-delivery, -1 if it was older
   than the stored version and dropped.
 ]]
-local old = redis.call('HMGET', KEYS[1], 'category', 'entry', 'version')
+local nclear = tonumber(ARGV[6])
+local clear = {}
+for i = 7, 6 + nclear do clear[#clear + 1] = ARGV[i] end
+local old = redis.call('HMGET', KEYS[1], 'category', 'entry', 'version', unpack(clear))
 local version = ARGV[5]
 if version ~= '' and old[3] then
   -- Stream ids compare as two numbers: milliseconds, then sequence.
@@ -35,6 +43,11 @@ if version ~= '' and old[3] then
     if ms < oms or (ms == oms and seq < oseq) then return -1 end
   end
 end
+local held = {}
+for i = 1, nclear do
+  if old[3 + i] then held[#held + 1] = clear[i] end
+end
+if #held > 0 then redis.call('HDEL', KEYS[1], unpack(held)) end
 local fresh = 0
 if old[2] ~= ARGV[2] then
   redis.call('HINCRBY', KEYS[1], 'copies', 1)
@@ -44,7 +57,7 @@ if old[1] and old[1] ~= ARGV[3] then
   redis.call('SREM', ARGV[4] .. old[1], ARGV[1])
 end
 local fields = {}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 7 + nclear, #ARGV do fields[#fields + 1] = ARGV[i] end
 if version ~= '' then
   fields[#fields + 1] = 'version'
   fields[#fields + 1] = version

@@ -4,14 +4,18 @@ import { classify } from '../../lib/core/failure-policy.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { Script } from '../../lib/redis/script.js';
 import { Shards } from '../../lib/redis/shard.js';
+import { SUMMARY_FIELDS } from '../domain/summary.js';
 import type { Sink, StoredProduct } from './sink.js';
 
 const upsert = new Script('upsert-product-4');
 const dropMarker = new Script('drop-reprocess-marker-1');
 
+/** The indexed fields of a product hash beside `category` (which every version has): a version without one removes it. */
+export const INDEXED_FIELDS: readonly string[] = SUMMARY_FIELDS.filter((f) => f !== 'category');
+
 /**
  * The embedded default store: one hash per product (`{p}:product:<key>`: doc JSON plus indexed
- * fields), a set of all keys and one set per category; with shards, each product's keys are under
+ * fields, which mirror the stored version: one it lacks is removed), a set of all keys and one set per category; with shards, each product's keys are under
  * its shard's tag (`{p:3}:product:<key>`, `{p:3}:products`, `{p:3}:category:<name>`). Commands go out auto-pipelined, one script
  * call per product, all in one round trip per batch.
  */
@@ -41,10 +45,11 @@ export function createRedisSink(redis: Redis, space: Keys | Shards): Sink {
         const keys = shards.keysFor(p.key);
         const pairs: string[] = ['doc', JSON.stringify(p.doc), 'trace', p.traceId, 'storedAt', String(p.storedAt)];
         for (const [k, v] of Object.entries(p.fields)) pairs.push(k, String(v));
+        const absent = INDEXED_FIELDS.filter((f) => !Object.hasOwn(p.fields, f));
         return upsert.run<number>(
           redis,
           [keys.product(p.key), keys.products, keys.category(p.category), keys.reprocess(p.key)],
-          [p.key, p.entryId, p.category, keys.category(''), p.version ?? '', ...pairs],
+          [p.key, p.entryId, p.category, keys.category(''), p.version ?? '', absent.length, ...absent, ...pairs],
         );
       }),
     );
