@@ -7,7 +7,8 @@
  *  - Labels join the TRAIN part only. A label whose id is in dev is skipped and counted: dev stays
  *    the untouched evaluation set.
  *  - A label replaces the train row with the same id, in place: the reviewer's title and category
- *    win, and brand / mpn when the label has them; the row keeps its retailer `source_category`
+ *    win, and brand / mpn when the label has them; a brand / mpn the reviewer cleared (null, or a
+ *    blank string, in the label) is dropped from the row; the row keeps its retailer `source_category`
  *    (a label's holds the model's prediction, not a retailer category). A label of a product not
  *    in train is appended, with `source_category` `*` (it trains its category's residual fine label).
  *  - Only decisions that give a category are used (`confirm`, `correct`); another decision is
@@ -65,23 +66,31 @@ export interface MergedLabels {
   devIds: Map<string, string[]>;
 }
 
+/** The row fields a label may set or clear. */
+const CLEARABLE = ['brand', 'mpn'] as const;
+type Clearable = (typeof CLEARABLE)[number];
+
 interface Parsed {
   row: ProductRow;
+  /** Fields the reviewer cleared: dropped from the train row the label replaces. */
+  cleared: Clearable[];
   reviewedAt: number;
   file: number;
 }
 
 const CATEGORY_SET = new Set<string>(CATEGORIES);
 
-function optionalString(o: Record<string, unknown>, field: string): string | undefined {
+/** A label's field: its value; null when cleared (null or blank); undefined when absent. */
+function optionalString(o: Record<string, unknown>, field: string): string | null | undefined {
   const v = o[field];
-  if (v === undefined || v === null) return undefined;
+  if (v === undefined) return undefined;
+  if (v === null) return null;
   if (typeof v !== 'string') throw new Error(`${field} is ${typeof v}, not a string`);
-  return v.trim() === '' ? undefined : v;
+  return v.trim() === '' ? null : v;
 }
 
 /** One line as a label row; null for a decision that gives no category. Throws Error(why). */
-function parseLine(line: string): { row: ProductRow; reviewedAt: number } | null {
+function parseLine(line: string): Omit<Parsed, 'file'> | null {
   let o: unknown;
   try {
     o = JSON.parse(line);
@@ -99,18 +108,19 @@ function parseLine(line: string): { row: ProductRow; reviewedAt: number } | null
   if (!CATEGORY_SET.has(category)) throw new Error(`category ${JSON.stringify(category)} is not one the models learn (${CATEGORIES.join(', ')})`);
   const brand = optionalString(l, 'brand');
   const mpn = optionalString(l, 'mpn');
+  const cleared = CLEARABLE.filter((f) => ({ brand, mpn })[f] === null);
   const at = l.reviewedAt === undefined ? 0 : Date.parse(String(l.reviewedAt));
   if (Number.isNaN(at)) throw new Error(`reviewedAt ${JSON.stringify(l.reviewedAt)} is not a date`);
   const row: ProductRow = {
     id: l.id as string,
     title: l.title as string,
     category,
-    ...(brand !== undefined ? { brand } : {}),
-    ...(mpn !== undefined ? { mpn } : {}),
+    ...(typeof brand === 'string' ? { brand } : {}),
+    ...(typeof mpn === 'string' ? { mpn } : {}),
     source_category: RESIDUAL,
     source: typeof l.source === 'string' && l.source !== '' ? l.source : 'console-review',
   };
-  return { row, reviewedAt: at };
+  return { row, cleared, reviewedAt: at };
 }
 
 /**
@@ -177,8 +187,10 @@ export function mergeLabels(train: readonly ProductRow[], dev: readonly Pick<Pro
     files[l.file]!.replaced++;
     latest.delete(r.id);
     const { brand, mpn } = l.row;
+    const kept: ProductRow = { ...r };
+    for (const f of l.cleared) delete kept[f];
     return {
-      ...r,
+      ...kept,
       title: l.row.title,
       category: l.row.category,
       ...(brand !== undefined ? { brand } : {}),

@@ -32,7 +32,7 @@ export async function readLabels(redis: Redis, keys: Keys): Promise<{ labels: La
   return { labels: [...latest.values()], bad };
 }
 
-/** Labels as JSONL in the training data's shape: id, title, category, brand, mpn, source_category, source, then the review's own fields. */
+/** Labels as JSONL in the training data's shape: id, title, category, brand, mpn (null: cleared by the reviewer; left out: never set), source_category, source, then the review's own fields. */
 export async function writeLabelsJsonl(labels: readonly Label[], out: Writable): Promise<void> {
   for (const l of labels) {
     const line =

@@ -48,14 +48,18 @@ export interface Decision {
   reviewer: string;
 }
 
-/** One decision in the training data's shape (shared/data/products/README.md) plus who and what. */
+/**
+ * One decision in the training data's shape (shared/data/products/README.md) plus who and what.
+ * brand / mpn / gtin: the reviewed value; null when the reviewer cleared it (training drops the
+ * field, training/review-labels.ts); absent when there was none and the reviewer set none.
+ */
 export interface Label {
   id: string;
   title: string;
   category: string;
-  brand?: string;
-  mpn?: string;
-  gtin?: string;
+  brand?: string | null;
+  mpn?: string | null;
+  gtin?: string | null;
   source_category: string;
   source: 'console-review';
   decision: 'confirm' | 'correct';
@@ -111,6 +115,20 @@ export function reviewView(id: string, env: Envelope, deliveries: number): Revie
   }
   if (item.top.length === 0 && item.category) item.top = [{ category: item.category, confidence: item.confidence ?? NaN }];
   return item;
+}
+
+/**
+ * The reviewable fields of a label: each value the product has after the decision (`fields`), or
+ * null for one the decision cleared (an empty string), so a cleared field is told apart from one
+ * never set.
+ */
+export function labelFields(fields: Readonly<Record<string, string>>, decided: Decision['fields'] = {}): Pick<Label, (typeof REVIEW_FIELDS)[number]> {
+  const out: Pick<Label, (typeof REVIEW_FIELDS)[number]> = {};
+  for (const f of REVIEW_FIELDS) {
+    if (fields[f]) out[f] = fields[f];
+    else if (decided[f]?.trim() === '') out[f] = null;
+  }
+  return out;
 }
 
 /**
@@ -197,9 +215,7 @@ export async function decideReview(
     id: env.key,
     title: env.input.title,
     category,
-    ...(fields.brand ? { brand: fields.brand } : {}),
-    ...(fields.mpn ? { mpn: fields.mpn } : {}),
-    ...(fields.gtin ? { gtin: fields.gtin } : {}),
+    ...labelFields(fields, d.fields),
     source_category: item.category ?? '',
     source: 'console-review',
     decision,
