@@ -1,5 +1,5 @@
 import type { ResolvedConfig } from '../config/types.js';
-import { fusedRoutes } from '../config/fusion-plan.js';
+import { fusedRoutes, type FusedRoute } from '../config/fusion-plan.js';
 
 /** The pipeline drawn as data: the page lays it out and draws it as SVG. */
 export interface PipelineGraph {
@@ -9,13 +9,18 @@ export interface PipelineGraph {
   /**
    * One edge per (stage, target stream) of the routing table; `rules` lists the rule labels (`0`,
    * `default`) that send there; `fused`: what a rule sends there alone runs in `from`'s batch
-   * (lib/config/fusion-plan.ts), so `to`'s stream sees only the rest.
+   * (lib/config/fusion-plan.ts; as the workers report it, lib/ops/fusion-live.ts), so `to`'s
+   * stream sees only the rest.
    */
   edges: { from: string; to: string; rules: string[]; fused: boolean }[];
 }
 
-/** Stages, routes and terminal streams of a config as a graph; targets are mapped from stream names to the stage reading them. */
-export function pipelineGraph(config: ResolvedConfig): PipelineGraph {
+/**
+ * Stages, routes and terminal streams of a config as a graph; targets are mapped from stream names
+ * to the stage reading them. `fused`: the routes that run fused (the console passes what the
+ * workers report). @defaultValue fusedRoutes(config), by this process's environment
+ */
+export function pipelineGraph(config: ResolvedConfig, fusedList: readonly FusedRoute[] = fusedRoutes(config)): PipelineGraph {
   const byInput = new Map(config.stages.map((s) => [s.input, s.name]));
   const nodes: PipelineGraph['nodes'] = config.stages.map((s) => ({
     id: s.name,
@@ -27,7 +32,7 @@ export function pipelineGraph(config: ResolvedConfig): PipelineGraph {
   }));
   for (const t of config.streams.terminal) if (!byInput.has(t)) nodes.push({ id: t, kind: 'terminal', input: t, terminal: true, column: 0 });
   const edges = new Map<string, PipelineGraph['edges'][number]>();
-  const fused = new Set(fusedRoutes(config).map((r) => `${r.from}\u0000${r.to}`));
+  const fused = new Set(fusedList.map((r) => `${r.from}\u0000${r.to}`));
   for (const [stage, rules] of Object.entries(config.routes)) {
     rules.forEach((rule, i) => {
       for (const stream of typeof rule.to === 'string' ? [rule.to] : rule.to) {

@@ -16,6 +16,7 @@ import { reviewPage } from './review-list.js';
 import { ConsoleSampler } from './sampler.js';
 import { loadAssets } from './static.js';
 import { workersView } from './workers.js';
+import { liveFusedRoutes } from '../ops/fusion-live.js';
 import { scanDeadLetters, decodeDeadLetter, getDeadLetter, tallyDeadLetters } from '../ops/dlq.js';
 import { sharedWhileSame } from './shared-result.js';
 import { storedLookup } from './stored.js';
@@ -84,7 +85,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     roles: [...req.principal!.roles],
     canAct: req.principal!.roles.has('admin'),
   }));
-  app.get('/console/api/graph', { onRequest: read }, async () => pipelineGraph(config));
+  app.get('/console/api/graph', { onRequest: read }, async () => pipelineGraph(config, await liveFusedRoutes(redis, config, keys)));
   app.get('/console/api/stats', { onRequest: read }, async () => sampler.last ?? (await sampler.sampleOnce()) ?? null);
   app.get<{ Querystring: { minutes?: number } }>(
     '/console/api/history',

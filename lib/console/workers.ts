@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
 import type { Keys } from '../redis/keys.js';
-import { fusedRoutes } from '../config/fusion-plan.js';
+import { liveFusedRoutes } from '../ops/fusion-live.js';
 
 export interface ConsumerView {
   name: string;
@@ -20,7 +20,7 @@ export interface StageWorkers {
   consumers: ConsumerView[];
   /** The worker process it runs in (config `process`, else its own name). */
   process: string;
-  /** Stages of its process whose batches run it fused (lib/config/fusion-plan.ts): its own stream sees only the rest, so no consumer of its own is no sign of trouble. */
+  /** Stages of its process whose batches run it fused, as their workers report (lib/ops/fusion-live.ts): its own stream sees only the rest, so no consumer of its own is no sign of trouble. */
   fusedAfter: string[];
   /** Its liveness markers under the consumer names of the other stages of its process, when it has no consumer of its own. */
   markers: { consumer: string; watchdog: Record<string, unknown> }[];
@@ -58,7 +58,7 @@ const parseMarker = (marker: string): Record<string, unknown> => {
  * fused in another's batch says so (`fusedAfter`, `process`) with the markers of its process.
  */
 export async function workersView(redis: Redis, config: ResolvedConfig, keys: Keys, o: { holdCount?: number; logScan?: number } = {}): Promise<WorkersView> {
-  const fused = fusedRoutes(config);
+  const fused = await liveFusedRoutes(redis, config, keys);
   const stages = await Promise.all(
     config.stages.map(async (s): Promise<StageWorkers> => {
       let raw: unknown[][] = [];

@@ -10,7 +10,7 @@ import { COMMAND, Connections } from '../redis/connections.js';
 import { consumerName } from '../redis/keys.js';
 import type { StageFactory } from './stage.js';
 import { Worker } from './worker.js';
-import { mayFuse } from '../config/fusion-plan.js';
+import { fusedWithin, mayFuse } from '../config/fusion-plan.js';
 import { ProcessGauges } from './process-gauges.js';
 
 export interface StageProcessOptions {
@@ -37,17 +37,24 @@ export interface StageProcessOptions {
 
 /**
  * Let each stage's consumers hand records they route to one stream alone straight to the local
- * consumer of that stream (lib/worker/fusion.ts) when `mayFuse` says so (lib/config/fusion-plan.ts).
+ * consumer of that stream (lib/worker/fusion.ts) when `mayFuse` says so (lib/config/fusion-plan.ts);
+ * each consumer's liveness marker says which stages it so runs (`fuses`), for views that do not
+ * share the workers' environment (their REDIS_URL_<STAGE>).
  */
-function fuseStages(workers: readonly Worker[]): void {
+function fuseStages(config: ResolvedConfig, workers: readonly Worker[]): void {
   const bySource = new Map(workers.flatMap((w) => w.consumers.map((c) => [c.source, { stage: w.stage, consumer: c }] as const)));
-  for (const w of workers)
+  const stages = workers.map((w) => w.stage);
+  const fused = fusedWithin(config, stages);
+  for (const w of workers) {
+    const fuses = fused.filter((r) => r.from === w.stage.name).map((r) => r.to);
     for (const c of w.consumers) {
       c.fuseInto((key) => {
         const local = bySource.get(key);
         return local && mayFuse(w.stage, local.stage) ? local.consumer : undefined;
       });
+      c.watchdog.describe({ fuses });
     }
+  }
 }
 
 /**
@@ -131,7 +138,7 @@ export class StageProcess {
     }
     this.workers = workers;
     this.connections = [...byUrl.values()];
-    fuseStages(workers);
+    fuseStages(config, workers);
   }
 
   /**

@@ -51,8 +51,8 @@ export interface WatchdogOptions {
   onHung?: () => void;
   /** The reader connection's label in `connections`. @defaultValue "read" */
   readerLabel?: string;
-  /** Fixed fields of the liveness record (stage, consumer, pid, host). */
-  identity: Record<string, string | number>;
+  /** Fixed fields of the liveness record (stage, consumer, pid, host, fuses); `describe` adds to them. */
+  identity: Record<string, string | number | readonly string[]>;
   connections: Connections;
   logger: Logger;
   metrics: Metrics;
@@ -80,10 +80,19 @@ export class Watchdog {
   stalls = 0;
   recoveries = 0;
 
+  private identity: WatchdogOptions['identity'];
+
   constructor(
     private readonly target: ProgressSource,
     private readonly o: WatchdogOptions,
-  ) {}
+  ) {
+    this.identity = o.identity;
+  }
+
+  /** Add to (or change) the fixed fields of the liveness record, from the next beat on. */
+  describe(fields: WatchdogOptions['identity']): void {
+    this.identity = { ...this.identity, ...fields };
+  }
 
   /** How long stop() waits for Redis (the liveness key's DEL); the consumer's leaving its group shares it. */
   get stopTimeoutMs(): number {
@@ -207,7 +216,7 @@ export class Watchdog {
     if (this.writing_liveness || redis.status !== 'ready') return;
     const { phase, processed } = this.target;
     const ttl = Math.max(1, progressAt + this.limit + this.o.intervalMs - now);
-    const body = JSON.stringify({ ...this.o.identity, phase, processed, progressAt, at: now });
+    const body = JSON.stringify({ ...this.identity, phase, processed, progressAt, at: now });
     this.writing_liveness = true;
     liveness
       .run(redis, [this.o.key], [body, ttl])
@@ -228,7 +237,7 @@ export class Watchdog {
   private writeFile(now: number, progressAt: number, waitingForRedis: boolean, waitingForDependency = false): void {
     if (!this.o.file || this.writing) return;
     const { phase, processed, stuckSince } = this.target;
-    const body = JSON.stringify({ ...this.o.identity, phase, processed, progressAt, at: now, waitingForRedis, waitingForDependency });
+    const body = JSON.stringify({ ...this.identity, phase, processed, progressAt, at: now, waitingForRedis, waitingForDependency });
     this.writing = true;
     writeFileAtomic(this.o.file, body + '\n', stuckSince !== undefined && !waitingForRedis ? progressAt : undefined)
       .catch((err: unknown) => {
@@ -274,7 +283,9 @@ export function consumerWatchdog(target: ProgressSource, d: ConsumerWatchdogDeps
     key: d.keys.liveness(d.stage.name, d.consumer),
     file: d.progressFile ?? process.env.PROGRESS_FILE,
     ...((d.exitOnHung ?? ['1', 'true'].includes(process.env.EXIT_ON_HUNG ?? '')) ? { onHung: exitWhenHung(d.logger) } : {}),
-    identity: { stage: d.stage.name, consumer: d.consumer, host: hostname(), pid: process.pid },
+    // fuses: the stages this consumer runs fused in its batches (lib/worker/process.ts says which): what views
+    // apart from the workers (the console, `pipeline top`) show as fused (lib/ops/fusion-live.ts).
+    identity: { stage: d.stage.name, consumer: d.consumer, host: hostname(), pid: process.pid, fuses: [] },
     connections: d.connections,
     logger: d.logger,
     metrics: d.metrics,

@@ -5,7 +5,7 @@ import { percentile } from '../../lib/core/percentile.js';
 import { arrivalLatencies, DlqTally, pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { createClient } from '../../lib/redis/url.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
-import { fusedRoutes } from '../../lib/config/fusion-plan.js';
+import { liveFusedRoutes } from '../../lib/ops/fusion-live.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 import { storedText } from './status.js';
 import { storeSink } from '../../lib/ops/inspect.js';
@@ -45,7 +45,7 @@ export interface TopFrame {
   stored: number;
   /** The store stage's sink: `stored` counts the redis sink's products only. @defaultValue redis */
   sink?: string;
-  /** Stages that run fused after another (lib/config/fusion-plan.ts): their streams see only what is not. */
+  /** Stages that run fused after another, as their workers report (lib/ops/fusion-live.ts): their streams see only what is not. */
   fused: { from: string; to: string }[];
 }
 
@@ -73,7 +73,7 @@ export class TopSampler {
   async frame(): Promise<TopFrame> {
     // Sharded: each shard's newest entries, so the percentiles cover the whole pipeline.
     const perShard = Math.max(1, Math.ceil(this.sampleSize / this.shards.count));
-    const [status, latencies] = await Promise.all([
+    const [status, latencies, , fused] = await Promise.all([
       pipelineStatus(this.redis, this.config),
       Promise.all(
         [...this.config.stages.map((s) => s.input), ...this.config.streams.terminal].map(async (name) =>
@@ -81,6 +81,7 @@ export class TopSampler {
         ),
       ),
       Promise.all(this.dlqs.map((d) => d.update(this.redis))),
+      liveFusedRoutes(this.redis, this.config, this.shards),
     ]);
     const prev = this.prev;
     this.prev = status;
@@ -111,7 +112,7 @@ export class TopSampler {
       dlq: status.dlq,
       stored: status.stored,
       sink: storeSink(this.config),
-      fused: fusedRoutes(this.config),
+      fused,
     };
   }
 }
