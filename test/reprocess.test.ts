@@ -116,7 +116,8 @@ test('planReprocess: --model selects by stored provenance, the default re-enters
   const current = { classify: 'product-category@sha256:new', 'extract.a': 'extract-a@sha256:same', match: 'product-embed@sha256:x' };
   assert.equal(planReprocess(doc, { current }), { stage: 'classify' });
   assert.equal(planReprocess(doc, { current, model: 'product-category' }), { stage: 'classify' });
-  assert.equal(planReprocess(doc, { current, model: 'extract-a' }), { skip: 'otherModel' }, 'extract-a is at its current version');
+  assert.equal(planReprocess(doc, { current, model: 'extract-a' }), { skip: 'upToDate' }, 'extract-a is at its current version');
+  assert.equal(planReprocess(doc, { current, model: 'product-embed' }), { skip: 'otherModel' }, 'no stage of its route stored product-embed');
   assert.equal(planReprocess(doc, { current, model: 'product-category', fromStage: 'validate' }), { stage: 'validate' });
   assert.equal(planReprocess(doc, { current, fromStage: 'match' }), { skip: 'notOnRoute' });
   assert.equal(planReprocess({ ...doc, route: ['preprocess', 'classify', 'extract.a', 'validate', 'store'] }, { current, fromStage: 'store' }), {
@@ -153,7 +154,7 @@ test('reprocess --category --model: a dry run counts and writes nothing; two run
   // Nothing changed yet: nothing to reprocess.
   const none = await runReprocess(s.file, ['--category', 'tools', '--model', 'tagger']);
   assert.is(none.code, 0, none.output);
-  assert.equal([none.summary.scanned, none.summary.reprocessed, none.summary.skipped.otherModel], [10, 0, 10]);
+  assert.equal([none.summary.scanned, none.summary.reprocessed, none.summary.skipped.upToDate], [10, 0, 10], 'up to date, not otherModel');
 
   s.model('v2'); // the upgrade
   const tagLen = await redis.xlen(s.keys.stream('tag'));
@@ -225,7 +226,7 @@ test('reprocess --category --model: a dry run counts and writes nothing; two run
   ])
     assert.is(JSON.parse(after.get(id!)!.doc!).input.title, title, `${id}: a record produced since the stored version wins over the reprocessed one`);
   const done = await runReprocess(s.file, ['--category', 'tools', '--model', 'tagger', '--dry-run']);
-  assert.equal([done.summary.reprocessed, done.summary.skipped.otherModel], [0, 10], 'once stored by the new model, nothing is left to reprocess');
+  assert.equal([done.summary.reprocessed, done.summary.skipped.upToDate], [0, 10], 'once stored by the new model: up to date (had said otherModel)');
 });
 
 test('reprocess --from-stage on the rules-only pipeline: products whose route went through it re-enter there, the rest are left alone; the default (first changed model) finds nothing to do', async () => {

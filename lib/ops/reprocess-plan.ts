@@ -30,7 +30,11 @@ export interface PlanOptions {
   model?: string;
 }
 
-/** Why a product is not put back. */
+/**
+ * Why a product is not put back: `otherModel` (`--model M`: no stage of its route stored M),
+ * `upToDate` (every model it names is at its current version, M's too), `notOnRoute`
+ * (`--from-stage`), `unreadable` (a stored doc without input, outputs or hops).
+ */
 export type SkipReason = 'otherModel' | 'upToDate' | 'notOnRoute' | 'unreadable';
 export type Plan = { stage: string } | { skip: SkipReason };
 
@@ -57,7 +61,8 @@ const readable = (doc: Record<string, unknown>): boolean => {
 /**
  * Where a stored product re-enters, or why it does not:
  * - `--model M`: selected when a stage it went through stored a version of M other than that
- *   stage's current version (`otherModel` otherwise);
+ *   stage's current version; `upToDate` when every stage that stored M has its current version
+ *   (a product reprocessed already), `otherModel` when none stored M;
  * - `--from-stage S`: re-enters at S, if its route went through S (`notOnRoute` otherwise);
  * - else at the first stage of its route whose model version is not the current one (a stage that
  *   has a model now but stored none counts as changed); `upToDate` when there is none.
@@ -69,8 +74,12 @@ export function planReprocess(doc: Record<string, unknown>, o: PlanOptions): Pla
   const storedRoute = Array.isArray(doc.route) ? doc.route.filter((s): s is string => typeof s === 'string') : [];
   const route = [...new Set([...hops.map((h) => h.stage), ...storedRoute])];
   const stored = storedModels(doc);
-  if (o.model !== undefined && !route.some((s) => stored[s] !== undefined && modelNameOf(stored[s]) === o.model && stored[s] !== o.current[s]))
-    return { skip: 'otherModel' };
+  if (o.model !== undefined) {
+    const byModel = route.filter((s) => stored[s] !== undefined && modelNameOf(stored[s]) === o.model);
+    if (byModel.length === 0) return { skip: 'otherModel' };
+    // Stored by M, all at the current version: up to date (it had read as "stored by another model").
+    if (byModel.every((s) => stored[s] === o.current[s])) return { skip: 'upToDate' };
+  }
   if (o.fromStage !== undefined) return route.includes(o.fromStage) ? { stage: o.fromStage } : { skip: 'notOnRoute' };
   const changed = route.find((s) => o.current[s] !== undefined && stored[s] !== o.current[s]);
   return changed !== undefined ? { stage: changed } : { skip: 'upToDate' };
