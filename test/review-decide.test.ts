@@ -162,6 +162,50 @@ test('a decision is stored although the product was reprocessed after the item e
   }
 });
 
+test('a decided product is not sent back to review by the stages after the decision (validate had queued a confirmed item again: 2-3 items per product)', async () => {
+  const pipeline = randomPipeline();
+  const config = resolveConfig(
+    {
+      pipeline,
+      input: 'in',
+      defaults: FAST,
+      stages: [
+        { name: 'preprocess', kind: 'preprocess', input: 'in' },
+        { name: 'classify', kind: 'classify', model: 'product-category', settings: { groups: { computing: ['storage', 'networking'] } } },
+        { name: 'validate', kind: 'validate', settings: { schemas: { storage: { required: ['capacity'] } } } },
+        { name: 'store', kind: 'store' },
+      ],
+      routes: {
+        preprocess: [{ to: 'classify' }],
+        classify: [{ when: { confidence: { lt: 0.5 } }, to: ['validate', 'review'] }, { to: 'validate' }],
+        validate: [{ when: { attributesComplete: false }, to: ['store', 'review'] }, { to: 'store' }],
+      },
+    },
+    'test',
+    { env: { REDIS_URL: server.url } },
+  );
+  const keys = new Keys(pipeline);
+  const id = await reviewEntry(keys, 'd1', `${await serverTimeMs(redis)}-0`);
+  const workers = ['validate', 'store'].map((stage) => new Worker({ config, stage, stages: STAGES, logger: silentLogger }));
+  for (const w of workers) void w.run();
+  try {
+    // Corrected to storage, which lacks its required capacity: validate's table sends it to store and review.
+    const r = await decideReview(redis, config, keys, id, { category: 'storage', reviewer: 'alice' });
+    assert.equal(
+      r!.sentTo.map((s) => s.stream),
+      ['validate'],
+    );
+    await waitFor('the decision stored', async () => (await redis.hget(keys.product('d1'), 'reviewedBy')) === 'alice', 10_000);
+    const doc = JSON.parse((await redis.hget(keys.product('d1'), 'doc'))!) as { outputs: { validate: { attributesComplete?: boolean } } };
+    assert.is(doc.outputs.validate.attributesComplete, false, "validate's review rule matched");
+    assert.is(await redis.hget(keys.product('d1'), 'category'), 'storage');
+    // Written with the store in one hand-off: a review item would be there by now.
+    assert.is(await redis.xlen(keys.stream('review')), 1, 'only the item that was decided: not queued again');
+  } finally {
+    await stopAll(workers);
+  }
+});
+
 test.after(async () => {
   redis.disconnect();
   await server.stop();

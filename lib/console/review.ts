@@ -6,7 +6,8 @@ import { Script } from '../redis/script.js';
 import { decodeEnvelope, encodeEnvelope, entryFields, type Envelope } from '../stream/codec.js';
 import { toEntries } from '../stream/entries.js';
 import { compileRules } from '../stream/router.js';
-import { groupOf, parseGroups } from '../stream/category-groups.js';
+import { parseGroups } from '../stream/category-groups.js';
+import { asReviewed, REVIEW_FIELDS, REVIEW_STAGE } from '../stream/review-decision.js';
 import { serverTimeMs } from '../redis/server-time.js';
 import { compareIds } from '../api/status.js';
 
@@ -14,10 +15,7 @@ const decide = new Script('review-decide-N');
 
 /** The consumer group (and consumer) the console reads the review stream with. */
 export const REVIEW_GROUP = 'console';
-/** Stage name a review decision is recorded under (its hop and its output in the envelope). */
-export const REVIEW_STAGE = 'review';
-/** Fields a reviewer may set beside the category. */
-export const REVIEW_FIELDS = ['brand', 'mpn', 'gtin'] as const;
+export { REVIEW_FIELDS, REVIEW_STAGE } from '../stream/review-decision.js';
 
 export interface ReviewItem {
   /** Entry id on the review stream. */
@@ -175,15 +173,10 @@ export async function decideReview(
     else fields[f] = v.trim();
   }
   const prior = (env.outputs[via] ?? {}) as Record<string, unknown>;
-  const corrected: Record<string, unknown> = { ...prior, ...fields, category, confidence: 1, reviewedBy: d.reviewer };
-  if (changed) {
-    // The model's subcategory, scores and group were of the category it predicted: a corrected
-    // product is routed by the group of its corrected category (it had gone to the old group's extractor).
-    for (const f of ['subcategory', 'subcategoryConfidence', 'subcategories', 'top', 'group']) delete corrected[f];
-    const from = config.stages.find((s) => s.name === via);
-    const group = groupOf(parseGroups(`stages.${via}.settings.groups`, from?.settings.groups), category);
-    if (group !== undefined) corrected.group = group;
-  }
+  // A corrected product is routed by the group of its corrected category (it had gone to the old
+  // group's extractor); the stages after it route it the same way (lib/stream/forwarder.ts).
+  const groups = parseGroups(`stages.${via}.settings.groups`, config.stages.find((s) => s.name === via)?.settings.groups);
+  const corrected = asReviewed(prior, { category, fields, reviewedBy: d.reviewer }, item.category, groups);
   const targets = router.route(corrected).targets.filter((t) => inputs.has(t) && !config.streams.terminal.includes(t));
   if (targets.length === 0)
     throw new RouteError(

@@ -2,7 +2,9 @@ import { decodeEnvelope, encodeEnvelope, entryFields, FIELD_ENVELOPE, FIELD_KEY,
 import type { ResolvedStage } from '../config/types.js';
 import { deadLetterForward, type DeadLetter } from './deadletter.js';
 import type { RawEntry } from './entries.js';
-import { DecodeError } from '../core/errors.js';
+import { ConfigError, DecodeError, RouteError } from '../core/errors.js';
+import { parseGroups, type GroupTable } from './category-groups.js';
+import { asReviewed, REVIEW_STAGE, reviewDecisionOf } from './review-decision.js';
 import type { Forward } from './handoff.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -58,6 +60,10 @@ export class Forwarder {
   private readonly targetKeys = new WeakMap<readonly string[], { keys: string[]; route: string }>();
   /** Stream key → the local stage that may run fused on what this stage routes there alone (set by the process). */
   private fusable?: (key: string) => FusedStage | undefined;
+  /** Each rule's target list without the review stream, for a product a reviewer decided (computed once per rule). */
+  private readonly notToReview = new WeakMap<readonly string[], string[]>();
+  /** The stage's `settings.groups` (the category → group table a reviewed category is routed by), parsed on first use. */
+  private groups?: GroupTable;
 
   constructor(private readonly d: ForwarderDeps) {
     this.tags = { stage: d.stage.name };
@@ -86,7 +92,7 @@ export class Forwarder {
   forward(msg: Message, output: Record<string, unknown>, readAt: number, doneAt: number, batch: number, routed: Map<string, number>): Forward {
     const { stage, router, keys, metrics } = this.d;
     const env = msg.envelope;
-    const targets = router?.route(output).targets;
+    const targets = router ? this.route(router, env.outputs, output) : undefined;
     env.outputs[stage.name] = output;
     env.hops.push({ stage: stage.name, consumer: this.d.consumer, readAt, doneAt, batch });
     if (!targets) {
@@ -102,6 +108,41 @@ export class Forwarder {
       return f;
     }
     return { id: msg.id, targets: t.keys, fields: [FIELD_KEY, env.key, FIELD_ENVELOPE, encodeEnvelope(env)], stage: stage.name };
+  }
+
+  /**
+   * The targets of `output`. A product a reviewer decided (its envelope carries the `review`
+   * output) is routed as decided: an output that sets a category is routed as the reviewer's
+   * category (confidence 1, its group), and the review stream is left out of the targets, so
+   * the stages after a decision, and a reprocess of a decided product, never send it back to
+   * review (they had: a confirmed item came back from validate, a reprocess queued every decided
+   * product again). RouteError when nothing but review is left.
+   */
+  private route(router: Router, outputs: Readonly<Record<string, unknown>>, output: Record<string, unknown>): string[] {
+    const decided = reviewDecisionOf(outputs);
+    if (!decided) return router.route(output).targets;
+    const view = typeof output.category === 'string' ? asReviewed(output, decided, output.category, this.groupTable()) : output;
+    const targets = router.route(view).targets;
+    if (!targets.includes(REVIEW_STAGE)) return targets;
+    let rest = this.notToReview.get(targets);
+    if (!rest) this.notToReview.set(targets, (rest = targets.filter((t) => t !== REVIEW_STAGE)));
+    if (rest.length === 0)
+      throw new RouteError(
+        `stage ${this.d.stage.name}: a product ${decided.reviewedBy} reviewed as ${JSON.stringify(decided.category)} is routed to review only`,
+      );
+    return rest;
+  }
+
+  private groupTable(): GroupTable {
+    if (this.groups) return this.groups;
+    try {
+      this.groups = parseGroups(`stages.${this.d.stage.name}.settings.groups`, this.d.stage.settings.groups);
+    } catch (err) {
+      // A module stage's own `groups` setting of another shape: no groups (a classify stage's was checked at load).
+      if (!(err instanceof ConfigError)) throw err;
+      this.groups = new Map();
+    }
+    return this.groups;
   }
 
   /**
