@@ -5,6 +5,7 @@
 import type { ResolvedConfig } from '../config/types.js';
 import { modelNameOf } from '../models/provenance.js';
 import { newTraceId, type Envelope, type Hop, type ProductRecord } from '../stream/codec.js';
+import { REVIEW_STAGE, reviewDecisionOf } from '../stream/review-decision.js';
 
 /** A stored product as either sink reads it back (`pipeline export`'s line, stages/sinks/export.ts, has this shape). */
 export interface StoredProductRef {
@@ -100,17 +101,21 @@ export function originAfter(version: string | null | undefined): string | undefi
 
 /**
  * The envelope a stored product re-enters `stage` with: its input, the outputs and hops of the
- * stages it went through before `stage` (so those are not run again), its trace id, the origin
- * of `originAfter`, and `producedAt` now (the latency metrics measure the reprocessing, not the
- * product's age).
+ * stages it went through before `stage` (so those are not run again), a reviewer's decision
+ * wherever it came on the route (the `review` output and hop: not a model's output, it stands
+ * over the refreshed ones and keeps the product out of review; it had been dropped with the
+ * outputs after `stage`), its trace id, the origin of `originAfter`, and `producedAt` now (the
+ * latency metrics measure the reprocessing, not the product's age).
  */
 export function rebuildEnvelope(p: StoredProductRef, stage: string, now: number): Envelope {
   const hops = hopsOf(p.doc) ?? [];
   const at = hops.findIndex((h) => h.stage === stage);
-  const before = at < 0 ? hops : hops.slice(0, at);
   const stored = p.doc.outputs as Record<string, unknown>;
+  const decided = reviewDecisionOf(stored) !== undefined;
+  const before = at < 0 ? hops : [...hops.slice(0, at), ...(decided ? hops.slice(at).filter((h) => h.stage === REVIEW_STAGE) : [])];
   const outputs: Record<string, unknown> = {};
   for (const h of before) if (h.stage in stored) outputs[h.stage] = stored[h.stage];
+  if (decided) outputs[REVIEW_STAGE] = stored[REVIEW_STAGE];
   const origin = originAfter(p.version);
   return {
     v: 1,

@@ -1,7 +1,7 @@
 /**
  * `pipeline reprocess`: stored products back through the pipeline from a chosen stage, after a
  * model upgrade. Each product re-enters one stage's input stream with its envelope rebuilt from
- * the stored doc (lib/ops/reprocess-plan.ts: the outputs of the stages before it kept, an origin
+ * the stored doc (lib/ops/reprocess-plan.ts: the outputs of the stages before it and a reviewer's decision kept, an origin
  * just after the stored version's, so the store's newest-wins keeps it over the version it
  * replaces but not over a record produced since), through lib/lua/reprocess-2.lua, which puts it
  * back at most once per stored version: a marker `{p}:reprocess:<key>` (TTL) names the store
