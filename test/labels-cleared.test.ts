@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
 import { readLabels, writeLabelsJsonl } from '../lib/console/labels.js';
-import { decideReview } from '../lib/console/review.js';
+import { decideReview } from '../lib/console/review-decide.js';
 import { listReview } from '../lib/console/review-list.js';
 import { Keys } from '../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.js';

@@ -14,7 +14,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
 import type { ResolvedConfig } from '../lib/config/types.js';
-import { decideReview } from '../lib/console/review.js';
+import { decideReview } from '../lib/console/review-decide.js';
 import { listReview } from '../lib/console/review-list.js';
 import { silentLogger } from '../lib/observe/logger.js';
 import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';

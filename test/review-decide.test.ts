@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
-import { decideReview } from '../lib/console/review.js';
+import { decideReview } from '../lib/console/review-decide.js';
 import { listReview } from '../lib/console/review-list.js';
 import { Keys } from '../lib/redis/keys.js';
 import { serverTimeMs } from '../lib/redis/server-time.js';

@@ -1,13 +1,15 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { requireRole } from '../api/auth.js';
-import { BadRecordError, errorMessage, RouteError } from '../core/errors.js';
+import { BadRecordError, errorMessage, ReviewConflictError, RouteError } from '../core/errors.js';
 import type { Logger } from '../observe/logger.js';
 import { getDeadLetter, listDeadLetters, purgeDeadLetters, replayDeadLetters } from '../ops/dlq.js';
 import { Backpressure } from '../producer/backpressure.js';
 import { audit } from './audit.js';
 import type { ConsoleOptions } from './options.js';
-import { decideReview, REVIEW_FIELDS } from './review.js';
+import { decideReview } from './review-decide.js';
 import { ackTrimmed } from './review-trimmed.js';
+import { REVIEW_FIELDS } from './review.js';
+import type { StoredLookup } from './stored.js';
 
 const admin = requireRole('admin');
 const UNDECODABLE = 'undecodable';
@@ -46,7 +48,7 @@ const selectionSchema = {
  * the stage a record would go to is over its maxLag or Redis is full (the one backpressure rule),
  * and is audited with the token's name.
  */
-export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Logger): void {
+export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Logger, stored: StoredLookup): void {
   const { config, keys, redis, limits } = app.pipeline;
   const pressure = new Map(config.stages.map((s) => [s.input, Backpressure.forStage(redis, s, keys, limits.backpressureCacheMs)]));
 
@@ -152,7 +154,7 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
           keys,
           req.params.id,
           { category: req.body.category, fields: req.body.fields, reviewer: by },
-          undefined,
+          { stored },
         );
         if (!result)
           return reply.code(409).send({ error: 'conflict', message: `review entry ${req.params.id} was decided already (or never listed by the console)` });
@@ -175,6 +177,12 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
         );
         return result;
       } catch (err) {
+        if (err instanceof ReviewConflictError) {
+          // The item was closed without a decision: recorded, and answered 409 naming the newer version.
+          const closed = { entry: req.params.id, key: err.key, reason: err.reason, version: err.version, ...(err.decision ? { decision: err.decision } : {}) };
+          await audit(redis, keys, log, { action: 'review_closed', by, requestId: req.id, ...closed }, o.auditMaxLen);
+          return reply.code(409).send({ error: err.reason, message: err.message, ...closed });
+        }
         if (err instanceof BadRecordError || err instanceof RouteError)
           return reply
             .code(err instanceof RouteError ? 422 : 400)

@@ -203,7 +203,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   app.get('/console/api/workers', { onRequest: read }, async () => workersView(redis, config, keys));
   app.get('/console/api/audit', { onRequest: read }, async () => ({ actions: await readAudit(redis, keys) }));
 
-  registerActions(app, o, log);
+  registerActions(app, o, log, lookup);
 
   if (o.metrics) {
     const registry = createPrometheus(config, () => sampler.last);

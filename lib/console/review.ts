@@ -1,17 +1,8 @@
 import type { Redis } from 'ioredis';
-import type { ResolvedConfig } from '../config/types.js';
-import { BadRecordError, RouteError } from '../core/errors.js';
+import type { StreamStatus } from '../ops/inspect.js';
 import type { Keys } from '../redis/keys.js';
-import { Script } from '../redis/script.js';
-import { decodeEnvelope, encodeEnvelope, entryFields, type Envelope } from '../stream/codec.js';
-import { toEntries } from '../stream/entries.js';
-import { compileRules } from '../stream/router.js';
-import { parseGroups } from '../stream/category-groups.js';
-import { asReviewed, REVIEW_FIELDS, REVIEW_STAGE } from '../stream/review-decision.js';
-import { serverTimeMs } from '../redis/server-time.js';
-import { compareIds } from '../api/status.js';
-
-const decide = new Script('review-decide-N');
+import type { Envelope } from '../stream/codec.js';
+import { REVIEW_FIELDS } from '../stream/review-decision.js';
 
 /** The consumer group (and consumer) the console reads the review stream with. */
 export const REVIEW_GROUP = 'console';
@@ -127,100 +118,4 @@ export function labelFields(fields: Readonly<Record<string, string>>, decided: D
     else if (decided[f]?.trim() === '') out[f] = null;
   }
   return out;
-}
-
-/**
- * Apply a reviewer's decision to review entry `id`: the corrected product re-enters the pipeline
- * where the routing table of the stage that sent it to review (`from`) sends a product of the
- * corrected category with confidence 1 (terminal streams such as review itself left out), with a
- * `review` hop and output (category, fields, reviewedBy) in its envelope; the decision is kept as a
- * label in `{p}:labels`. Ack, forward and label are one script (review-decide-N.lua).
- * Throws BadRecordError (unknown entry, empty category) and RouteError (the table sends that
- * category nowhere but to terminal streams); returns undefined when another decision won.
- */
-export async function decideReview(
-  redis: Redis,
-  config: ResolvedConfig,
-  keys: Keys,
-  id: string,
-  d: Decision,
-  stream = 'review',
-): Promise<DecisionResult | undefined> {
-  const category = d.category?.trim();
-  if (!category) throw new BadRecordError('category: required (the confirmed or corrected category)');
-  for (const f of Object.keys(d.fields ?? {}))
-    if (!(REVIEW_FIELDS as readonly string[]).includes(f)) throw new BadRecordError(`fields.${f}: not a reviewable field (known: ${REVIEW_FIELDS.join(', ')})`);
-  const key = keys.stream(stream);
-  const [entry] = toEntries((await redis.xrangeBuffer(key, id, id)) as unknown as [Buffer, Buffer[] | null][]);
-  if (!entry) throw new BadRecordError(`review entry ${id}: not in ${key}`);
-  const { payload } = entryFields(entry.fields);
-  if (!payload) throw new BadRecordError(`review entry ${id}: no envelope`);
-  const env = decodeEnvelope(payload);
-  const item = reviewView(id, env, 0);
-  // A corrected category goes back through the table of the stage that set the category (its
-  // extractor then runs for the new category): one sent to review further on (validate, for a
-  // missing attribute) had been stored with the old category's extractor's fields.
-  const changed = category !== item.category;
-  const via = changed && item.categoryFrom && config.routes[item.categoryFrom] ? item.categoryFrom : item.from;
-  const rules = config.routes[via];
-  if (!rules) throw new RouteError(`review entry ${id}: stage ${JSON.stringify(via)} that sent it has no routing table in this config`);
-  const inputs = new Set(config.stages.map((s) => s.input));
-  const router = compileRules(via, rules, new Set([...inputs, ...config.streams.terminal]));
-  const fields: Record<string, string> = { ...item.fields };
-  for (const [f, v] of Object.entries(d.fields ?? {})) {
-    if (v === undefined) continue;
-    if (v.trim() === '') delete fields[f];
-    else fields[f] = v.trim();
-  }
-  const prior = (env.outputs[via] ?? {}) as Record<string, unknown>;
-  // A corrected product is routed by the group of its corrected category (it had gone to the old
-  // group's extractor); the stages after it route it the same way (lib/stream/forwarder.ts).
-  const groups = parseGroups(`stages.${via}.settings.groups`, config.stages.find((s) => s.name === via)?.settings.groups);
-  const corrected = asReviewed(prior, { category, fields, reviewedBy: d.reviewer }, item.category, groups);
-  const targets = router.route(corrected).targets.filter((t) => inputs.has(t) && !config.streams.terminal.includes(t));
-  if (targets.length === 0)
-    throw new RouteError(
-      `routes.${via}: a product of category ${JSON.stringify(category)} goes to no stage (only to ${router.route(corrected).targets.join(', ')})`,
-    );
-  const now = await serverTimeMs(redis);
-  // The decision is the product's newest version: it must not lose to a reprocess made after the
-  // item entered review (the store keeps the newest by origin, and had dropped the decision).
-  const decidedAt = `${now}-0`;
-  const origin = env.origin !== undefined && compareIds(env.origin, decidedAt) > 0 ? env.origin : decidedAt;
-  const decision = category === item.category && Object.keys(d.fields ?? {}).every((f) => (fields[f] ?? '') === (item.fields[f] ?? '')) ? 'confirm' : 'correct';
-  const next: Envelope = {
-    ...env,
-    origin,
-    outputs: {
-      ...env.outputs,
-      [REVIEW_STAGE]: {
-        category,
-        ...fields,
-        confidence: 1,
-        reviewedBy: d.reviewer,
-        decision,
-        predicted: { category: item.category, confidence: item.confidence },
-      },
-    },
-    hops: [...env.hops, { stage: REVIEW_STAGE, consumer: d.reviewer, readAt: Number(id.split('-')[0]), doneAt: now, batch: 1 }],
-  };
-  const label: Label = {
-    id: env.key,
-    title: env.input.title,
-    category,
-    ...labelFields(fields, d.fields),
-    source_category: item.category ?? '',
-    source: 'console-review',
-    decision,
-    predicted: { category: item.category, confidence: item.confidence },
-    reviewedBy: d.reviewer,
-    reviewedAt: now,
-  };
-  const ids = await decide.run<string[] | number>(
-    redis,
-    [key, keys.extra('labels'), ...targets.map((t) => keys.stream(t))],
-    [REVIEW_GROUP, id, env.key, encodeEnvelope(next), JSON.stringify(label)],
-  );
-  if (!Array.isArray(ids)) return undefined;
-  return { label, sentTo: targets.map((t, i) => ({ stream: t, id: String(ids[i]) })) };
 }

@@ -94,6 +94,24 @@ export class FunctionsMissingError extends TransientError {
   }
 }
 
+/**
+ * A review item that may no longer be decided, closed (acked from the console's group) instead:
+ * `superseded`, a reviewer decided the product after the record the item shows (another item of
+ * it). `version` names the decision's version.
+ */
+export class ReviewConflictError extends PipelineError {
+  constructor(
+    readonly reason: 'superseded',
+    readonly key: string,
+    readonly version: string,
+    message: string,
+    /** superseded: who decided, which review entry, when (ms). */
+    readonly decision?: { by: string; entry: string; at: number },
+  ) {
+    super(message);
+  }
+}
+
 /* What is transient, permanent or poison is decided in one place: lib/core/failure-policy.ts. */
 
 export function errorMessage(err: unknown): string {

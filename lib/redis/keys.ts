@@ -68,6 +68,14 @@ export class Keys {
   reprocess(key: string): string {
     return `${this.tag}:reprocess:${key}`;
   }
+  /**
+   * The latest console decision on one product (lib/console/review-decide.ts, review-decide-N.lua):
+   * a small hash of its version (`origin`), review entry, reviewer and time, kept with no TTL (one
+   * per decided product). A review item of the product older than that version is closed, not applied.
+   */
+  reviewed(key: string): string {
+    return `${this.tag}:reviewed:${key}`;
+  }
   /** Prefix for any other key a stage keeps (e.g. match vectors). */
   extra(name: string): string {
     return `${this.tag}:${name}`;

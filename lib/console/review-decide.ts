@@ -1,0 +1,175 @@
+import type { Redis } from 'ioredis';
+import type { ResolvedConfig } from '../config/types.js';
+import { BadRecordError, ReviewConflictError, RouteError } from '../core/errors.js';
+import { storeSink } from '../ops/inspect.js';
+import { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from '../ops/reprocess-plan.js';
+import type { Keys } from '../redis/keys.js';
+import { Script } from '../redis/script.js';
+import { serverTimeMs } from '../redis/server-time.js';
+import { configShards } from '../redis/shard.js';
+import { parseGroups } from '../stream/category-groups.js';
+import { decodeEnvelope, encodeEnvelope, entryFields, type Envelope } from '../stream/codec.js';
+import { toEntries } from '../stream/entries.js';
+import { asReviewed, REVIEW_FIELDS, REVIEW_STAGE } from '../stream/review-decision.js';
+import { compileRules } from '../stream/router.js';
+import { labelFields, REVIEW_GROUP, reviewView, type Decision, type DecisionResult, type Label } from './review.js';
+import { storedLookup, type StoredLookup } from './stored.js';
+
+const decide = new Script('review-decide-N');
+
+/** How many times a decision computes its version again when another decision of the product came in between. */
+const VERSION_TRIES = 5;
+
+export interface DecideOptions {
+  /** The review stream's name. @defaultValue 'review' */
+  stream?: string;
+  /** Reads the product as stored (the console's lookup, any sink). @defaultValue the Redis hash when the store's sink is redis, else none */
+  stored?: StoredLookup;
+}
+
+/**
+ * Apply a reviewer's decision to review entry `id`: the corrected product re-enters the pipeline
+ * where the routing table of the stage that sent it to review (`from`) sends a product of the
+ * corrected category with confidence 1 (terminal streams such as review itself left out), with a
+ * `review` hop and output (category, fields, reviewedBy) in its envelope; the decision is kept as a
+ * label in `{p}:labels` and as the product's latest decision `{p}:reviewed:<key>`. Ack, forward,
+ * label and that record are one script (review-decide-N.lua).
+ *
+ * Its version (origin) comes just after the newest the product has: the item's, the stored one's
+ * and an in-flight reprocess's (two sequence numbers on, so a reprocess built from the stored
+ * version while the decision is in flight is older too); a record of the product produced since,
+ * not stored yet, is newer and wins over the decision in the store.
+ *
+ * Throws BadRecordError (unknown entry, empty category), RouteError (the table sends that
+ * category nowhere but to terminal streams) and ReviewConflictError, the item closed (acked)
+ * without a decision: `superseded` when the product was decided since the record the item shows. Returns undefined
+ * when another decision won the item.
+ */
+export async function decideReview(
+  redis: Redis,
+  config: ResolvedConfig,
+  keys: Keys,
+  id: string,
+  d: Decision,
+  o: DecideOptions = {},
+): Promise<DecisionResult | undefined> {
+  const category = d.category?.trim();
+  if (!category) throw new BadRecordError('category: required (the confirmed or corrected category)');
+  for (const f of Object.keys(d.fields ?? {}))
+    if (!(REVIEW_FIELDS as readonly string[]).includes(f)) throw new BadRecordError(`fields.${f}: not a reviewable field (known: ${REVIEW_FIELDS.join(', ')})`);
+  const key = keys.stream(o.stream ?? 'review');
+  const [entry] = toEntries((await redis.xrangeBuffer(key, id, id)) as unknown as [Buffer, Buffer[] | null][]);
+  if (!entry) throw new BadRecordError(`review entry ${id}: not in ${key}`);
+  const { payload } = entryFields(entry.fields);
+  if (!payload) throw new BadRecordError(`review entry ${id}: no envelope`);
+  const env = decodeEnvelope(payload);
+  const item = reviewView(id, env, 0);
+  // A corrected category goes back through the table of the stage that set the category (its
+  // extractor then runs for the new category): one sent to review further on (validate, for a
+  // missing attribute) had been stored with the old category's extractor's fields.
+  const changed = category !== item.category;
+  const via = changed && item.categoryFrom && config.routes[item.categoryFrom] ? item.categoryFrom : item.from;
+  const rules = config.routes[via];
+  if (!rules) throw new RouteError(`review entry ${id}: stage ${JSON.stringify(via)} that sent it has no routing table in this config`);
+  const inputs = new Set(config.stages.map((s) => s.input));
+  const router = compileRules(via, rules, new Set([...inputs, ...config.streams.terminal]));
+  const fields: Record<string, string> = { ...item.fields };
+  for (const [f, v] of Object.entries(d.fields ?? {})) {
+    if (v === undefined) continue;
+    if (v.trim() === '') delete fields[f];
+    else fields[f] = v.trim();
+  }
+  const prior = (env.outputs[via] ?? {}) as Record<string, unknown>;
+  // A corrected product is routed by the group of its corrected category (it had gone to the old
+  // group's extractor); the stages after it route it the same way (lib/stream/forwarder.ts).
+  const groups = parseGroups(`stages.${via}.settings.groups`, config.stages.find((s) => s.name === via)?.settings.groups);
+  const corrected = asReviewed(prior, { category, fields, reviewedBy: d.reviewer }, item.category, groups);
+  const targets = router.route(corrected).targets.filter((t) => inputs.has(t) && !config.streams.terminal.includes(t));
+  if (targets.length === 0)
+    throw new RouteError(
+      `routes.${via}: a product of category ${JSON.stringify(category)} goes to no stage (only to ${router.route(corrected).targets.join(', ')})`,
+    );
+  const floor = await versionFloor(redis, config, keys, env, o.stored ?? defaultLookup(redis, config));
+  const now = await serverTimeMs(redis);
+  const decision = category === item.category && Object.keys(d.fields ?? {}).every((f) => (fields[f] ?? '') === (item.fields[f] ?? '')) ? 'confirm' : 'correct';
+  const label: Label = {
+    id: env.key,
+    title: env.input.title,
+    category,
+    ...labelFields(fields, d.fields),
+    source_category: item.category ?? '',
+    source: 'console-review',
+    decision,
+    predicted: { category: item.category, confidence: item.confidence },
+    reviewedBy: d.reviewer,
+    reviewedAt: now,
+  };
+  let after = floor.newest;
+  for (let attempt = 1; ; attempt++) {
+    const origin = after ? formatStreamId({ ms: after.ms, seq: after.seq + 2n }) : `${now}-0`;
+    const next: Envelope = {
+      ...env,
+      origin,
+      outputs: {
+        ...env.outputs,
+        [REVIEW_STAGE]: {
+          category,
+          ...fields,
+          confidence: 1,
+          reviewedBy: d.reviewer,
+          decision,
+          predicted: { category: item.category, confidence: item.confidence },
+        },
+      },
+      hops: [...env.hops, { stage: REVIEW_STAGE, consumer: d.reviewer, readAt: Number(id.split('-')[0]), doneAt: now, batch: 1 }],
+    };
+    const r = await decide.run<number | (string | number)[]>(
+      redis,
+      [key, keys.extra('labels'), keys.reviewed(env.key), ...targets.map((t) => keys.stream(t))],
+      [REVIEW_GROUP, id, env.key, encodeEnvelope(next), JSON.stringify(label), env.origin ?? '', origin, d.reviewer, String(now)],
+    );
+    if (!Array.isArray(r)) return undefined;
+    const [code, ...rest] = r;
+    if (code === 1) return { label, sentTo: targets.map((t, i) => ({ stream: t, id: String(rest[i]) })) };
+    if (code === 2) {
+      const [version, entry, by, at] = rest.map(String) as [string, string, string, string];
+      throw new ReviewConflictError(
+        'superseded',
+        env.key,
+        version,
+        `review entry ${id}: ${env.key} was decided since the record this item shows (by ${by}, review entry ${entry}, version ${version}): the item is closed, not applied`,
+        { by, entry, at: Number(at) },
+      );
+    }
+    // Another decision of the product came in between with a version not older than ours: after it.
+    if (attempt >= VERSION_TRIES) throw new Error(`review entry ${id}: ${env.key} is being decided by others at the same time; try again`);
+    after = parseStreamId(String(rest[0])) ?? after;
+  }
+}
+
+/** The Redis hash of each product, when the store's sink is redis; no lookup for another sink. */
+function defaultLookup(redis: Redis, config: ResolvedConfig): StoredLookup | undefined {
+  if (storeSink(config) !== 'redis') return undefined;
+  const shards = configShards(config);
+  return storedLookup(
+    'redis',
+    (pid) => redis.hgetall(shards.keysFor(pid).product(pid)),
+    async () => null,
+  );
+}
+
+/**
+ * The newest version the product has beside the item's: the item's origin, the stored version,
+ * an in-flight reprocess's, the latest decision's.
+ */
+async function versionFloor(redis: Redis, config: ResolvedConfig, keys: Keys, env: Envelope, lookup: StoredLookup | undefined): Promise<{ newest?: StreamId }> {
+  const stored = lookup ? await lookup(env.key) : null;
+  const storedVersion = parseStreamId(stored?.fields.version ?? '');
+  const mine = parseStreamId(env.origin ?? '');
+  const [reprocessing, decided] = await Promise.all([
+    redis.hget(configShards(config).keysFor(env.key).reprocess(env.key), 'origin'),
+    redis.hget(keys.reviewed(env.key), 'origin'),
+  ]);
+  const known = [mine, storedVersion, parseStreamId(reprocessing ?? ''), parseStreamId(decided ?? '')].filter((v): v is StreamId => !!v);
+  return { newest: known.sort(compareStreamIds).at(-1) };
+}
