@@ -1,9 +1,9 @@
 /**
  * Review items that may no longer be decided (docs/console.md, lib/console/review-decide.ts),
  * through the console's HTTP API on a real Redis: an item of a product decided since (another item
- * of it) answers 409 naming the decision's version, is closed and recorded in the audit, and
- * changes nothing; a record produced after the item but stored after the decision wins over the
- * decision in the store.
+ * of it) and an item of an older record (the product produced again since) answer 409 naming the
+ * newer version, are closed and recorded in the audit, and change nothing; a record produced
+ * after the item but stored after the decision wins over the decision in the store.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -102,6 +102,48 @@ test("deciding one item of a product closes its older items: 409 superseded nami
     await addItem(keys, 'k6', `${(await serverTimeMs(redis)) + 1}-0`, 'classify', 'Bluecorp speaker 3000 v2');
     const [third] = await listed(url);
     assert.is((await decide(url, third!.id, { category: 'networking' })).status, 200);
+  } finally {
+    await app.close();
+  }
+});
+
+test('an item of an older record (the product produced again since) answers 409 stale naming the stored version, is closed and changes nothing; one stored again with the same input (a reprocess) is decided', async () => {
+  const c = config(randomPipeline());
+  const keys = new Keys(c.pipeline);
+  const { app, url } = await startConsole(c);
+  try {
+    const now = await serverTimeMs(redis);
+    const doc = (title: string) => JSON.stringify({ key: 'x', input: { id: 's4', title }, outputs: {}, hops: [] });
+    for (const [key, title] of [
+      ['s4', 'Edge 2TB USB Hard Drive EDGDG-223687-PE'],
+      ['r4', 'Bluecorp speaker 3000'],
+    ] as const) {
+      await addItem(keys, key, `${now - 60_000}-0`, 'classify');
+      await redis.hset(
+        keys.product(key),
+        'doc',
+        doc(title).replace('"s4"', JSON.stringify(key)),
+        'category',
+        'storage',
+        'version',
+        `${now - 1_000}-0`,
+        'entry',
+        '9-9',
+      );
+    }
+    const items = await listed(url);
+    const stale = await decide(url, items.find((i) => i.key === 's4')!.id, { category: 'audio' });
+    assert.is(stale.status, 409, JSON.stringify(stale.body));
+    assert.equal([stale.body.error, stale.body.key, stale.body.version], ['stale', 's4', `${now - 1_000}-0`]);
+    assert.match(String(stale.body.message), new RegExp(`a newer record of s4 is stored \\(version ${now - 1_000}-0`));
+    assert.equal(await redis.hmget(keys.product('s4'), 'category', 'version', 'reviewedBy'), ['storage', `${now - 1_000}-0`, null]);
+    assert.equal([await redis.xlen(keys.stream('validate')), await redis.xlen(keys.extra('labels'))], [0, 0], 'nothing sent, no label');
+    const closed = (await readAudit(redis, keys)).find((e) => e.action === 'review_closed');
+    assert.equal([closed?.entry, closed?.reason, closed?.version], [items.find((i) => i.key === 's4')!.id, 'stale', `${now - 1_000}-0`]);
+    // r4 was stored again with the input its item shows (a reprocess): the decision applies, after that version.
+    const same = await decide(url, items.find((i) => i.key === 'r4')!.id, { category: 'audio' });
+    assert.is(same.status, 200, JSON.stringify(same.body));
+    assert.is(await pendingCount(keys), 0);
   } finally {
     await app.close();
   }

@@ -23,7 +23,7 @@ const VERSION_TRIES = 5;
 export interface DecideOptions {
   /** The review stream's name. @defaultValue 'review' */
   stream?: string;
-  /** Reads the product as stored (the console's lookup, any sink). @defaultValue the Redis hash when the store's sink is redis, else none */
+  /** Reads the product as stored (the console's lookup, any sink). @defaultValue the Redis hash when the store's sink is redis, else none (no check for a newer record) */
   stored?: StoredLookup;
 }
 
@@ -42,7 +42,8 @@ export interface DecideOptions {
  *
  * Throws BadRecordError (unknown entry, empty category), RouteError (the table sends that
  * category nowhere but to terminal streams) and ReviewConflictError, the item closed (acked)
- * without a decision: `superseded` when the product was decided since the record the item shows. Returns undefined
+ * without a decision: `stale` when a newer record of the product (another input) is stored,
+ * `superseded` when the product was decided since the record the item shows. Returns undefined
  * when another decision won the item.
  */
 export async function decideReview(
@@ -90,6 +91,17 @@ export async function decideReview(
       `routes.${via}: a product of category ${JSON.stringify(category)} goes to no stage (only to ${router.route(corrected).targets.join(', ')})`,
     );
   const floor = await versionFloor(redis, config, keys, env, o.stored ?? defaultLookup(redis, config));
+  if (floor.newerRecord) {
+    // Closed: deciding it would store the older input over the newer record.
+    if ((await redis.xack(key, REVIEW_GROUP, id)) === 0) return undefined;
+    const version = formatStreamId(floor.newerRecord);
+    throw new ReviewConflictError(
+      'stale',
+      env.key,
+      version,
+      `review entry ${id}: a newer record of ${env.key} is stored (version ${version}, after this item's ${env.origin}): the item is closed, not applied; decide the newer record's item, if it has one`,
+    );
+  }
   const now = await serverTimeMs(redis);
   const decision = category === item.category && Object.keys(d.fields ?? {}).every((f) => (fields[f] ?? '') === (item.fields[f] ?? '')) ? 'confirm' : 'correct';
   const label: Label = {
@@ -160,16 +172,42 @@ function defaultLookup(redis: Redis, config: ResolvedConfig): StoredLookup | und
 
 /**
  * The newest version the product has beside the item's: the item's origin, the stored version,
- * an in-flight reprocess's, the latest decision's.
+ * an in-flight reprocess's, the latest decision's; and `newerRecord`, the stored version when it
+ * is newer than the item's and holds another input (the product was produced again since).
  */
-async function versionFloor(redis: Redis, config: ResolvedConfig, keys: Keys, env: Envelope, lookup: StoredLookup | undefined): Promise<{ newest?: StreamId }> {
+async function versionFloor(
+  redis: Redis,
+  config: ResolvedConfig,
+  keys: Keys,
+  env: Envelope,
+  lookup: StoredLookup | undefined,
+): Promise<{ newest?: StreamId; newerRecord?: StreamId }> {
   const stored = lookup ? await lookup(env.key) : null;
   const storedVersion = parseStreamId(stored?.fields.version ?? '');
   const mine = parseStreamId(env.origin ?? '');
+  if (storedVersion && mine && compareStreamIds(storedVersion, mine) > 0 && typeof stored?.doc?.input === 'object' && !sameRecord(stored.doc.input, env.input))
+    return { newerRecord: storedVersion };
   const [reprocessing, decided] = await Promise.all([
     redis.hget(configShards(config).keysFor(env.key).reprocess(env.key), 'origin'),
     redis.hget(keys.reviewed(env.key), 'origin'),
   ]);
   const known = [mine, storedVersion, parseStreamId(reprocessing ?? ''), parseStreamId(decided ?? '')].filter((v): v is StreamId => !!v);
   return { newest: known.sort(compareStreamIds).at(-1) };
+}
+
+/** The same input record: equal as JSON whatever the key order (Postgres's jsonb reorders keys; NUL is stored as U+FFFD). */
+export function sameRecord(a: unknown, b: unknown): boolean {
+  const canon = (v: unknown): unknown => {
+    if (typeof v === 'string') return v.replaceAll('\u0000', '\uFFFD');
+    if (Array.isArray(v)) return v.map(canon);
+    if (v && typeof v === 'object')
+      return Object.fromEntries(
+        Object.entries(v)
+          .filter(([, x]) => x !== undefined)
+          .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
+          .map(([k, x]) => [k.replaceAll('\u0000', '\uFFFD'), canon(x)]),
+      );
+    return v;
+  };
+  return JSON.stringify(canon(a)) === JSON.stringify(canon(b));
 }

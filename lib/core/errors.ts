@@ -96,12 +96,13 @@ export class FunctionsMissingError extends TransientError {
 
 /**
  * A review item that may no longer be decided, closed (acked from the console's group) instead:
+ * `stale`, a newer record of the product (another input) is stored since the item was queued;
  * `superseded`, a reviewer decided the product after the record the item shows (another item of
- * it). `version` names the decision's version.
+ * it). `version` names the newer stored version or the decision's.
  */
 export class ReviewConflictError extends PipelineError {
   constructor(
-    readonly reason: 'superseded',
+    readonly reason: 'stale' | 'superseded',
     readonly key: string,
     readonly version: string,
     message: string,
