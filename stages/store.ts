@@ -68,6 +68,7 @@ export function createStore(ctx: StageContext): Stage {
           key: env.key,
           entryId: m.id,
           ...(env.origin !== undefined ? { version: env.origin } : {}),
+          ...(env.rebuilt !== undefined ? { rebuilt: true } : {}),
           traceId: env.traceId,
           category: typeof category === 'string' && category ? category : 'uncategorized',
           fields,

@@ -53,15 +53,33 @@ async function reordered(sink: Sink, read: (key: string) => Promise<{ title: str
   assert.is(await stale(product('p2', '5-0', 'a'), product('p3', '7-0', 'b')), 0);
 }
 
-test('Redis sink: newest wins by the input entry id, not arrival order; older deliveries dropped and counted', async () => {
+/**
+ * Versions rebuilt from one the pipeline had (`pipeline reprocess`, a review decision) are not
+ * copies (every reprocess had added one to every product): only as a product's first store, or as
+ * the stored version again from another entry.
+ */
+async function rebuilt(sink: Sink, read: (key: string) => Promise<{ title: string; copies: number } | null>) {
+  const again = (p: StoredProduct): StoredProduct => ({ ...p, rebuilt: true });
+  await sink.write([product('q1', '20-0', 'produced')]);
+  await sink.write([again(product('q1', '20-1', 'reprocessed'))]);
+  assert.equal(await read('q1'), { title: 'reprocessed', copies: 1 }, 'a reprocessed version is not a copy');
+  await sink.write([again(product('q1', '20-3', 'decided')), again(product('q1', '20-3', 'decided', '20-3-b'))]);
+  assert.equal(await read('q1'), { title: 'decided', copies: 2 }, 'the same rebuilt version from another store entry is');
+  await sink.write([again(product('q2', '30-2', 'decided first'))]);
+  assert.equal(await read('q2'), { title: 'decided first', copies: 1 }, "a rebuilt version as the product's first store counts");
+}
+
+test('Redis sink: newest wins by the input entry id, not arrival order; older deliveries dropped and counted; rebuilt versions are not copies', async () => {
   const keys = new Keys(randomPipeline());
-  await reordered(createRedisSink(redis, keys), async (key) => {
+  const read = async (key: string) => {
     const h = await redis.hgetall(keys.product(key));
     return h.doc ? { title: (JSON.parse(h.doc) as { title: string }).title, copies: Number(h.copies) } : null;
-  });
+  };
+  await reordered(createRedisSink(redis, keys), read);
+  await rebuilt(createRedisSink(redis, keys), read);
 });
 
-test('Postgres sink: newest wins by the input entry id; older deliveries (across batches and within one) dropped and counted', async () => {
+test('Postgres sink: newest wins by the input entry id; older deliveries (across batches and within one) dropped and counted; rebuilt versions are not copies', async () => {
   if (!pgServer)
     return console.log('SKIP newest-wins.test.ts (Postgres sink): PostgreSQL server binaries not found (apt-get install -y postgresql, or set PG_BIN)');
   const url = await pgServer.createDatabase(randomPipeline('db'));
@@ -71,10 +89,12 @@ test('Postgres sink: newest wins by the input entry id; older deliveries (across
     const sink = createPostgresSink({ ...POSTGRES_DEFAULTS, url }, silentLogger);
     await sink.init();
     try {
-      await reordered(sink, async (key) => {
+      const read = async (key: string) => {
         const r = await db.query<{ doc: { title: string }; copies: number }>('SELECT doc, copies FROM products WHERE key = $1', [key]);
         return r.rows[0] ? { title: r.rows[0].doc.title, copies: r.rows[0].copies } : null;
-      });
+      };
+      await reordered(sink, read);
+      await rebuilt(sink, read);
     } finally {
       await sink.close();
     }

@@ -87,7 +87,7 @@ test('reprocess --from-stage validate from the postgres sink: stored again once,
   );
   workers = startWorkers(config);
   try {
-    await waitFor('stored again', async () => isIdle(await pipelineStatus(redis, config)) && (await rows()).get('q0')!.copies === 2);
+    await waitFor('stored again', async () => isIdle(await pipelineStatus(redis, config)) && (await rows()).get('q0')!.version > before.get('q0')!.version);
   } finally {
     await stopAll(workers);
   }
@@ -98,7 +98,7 @@ test('reprocess --from-stage validate from the postgres sink: stored again once,
       assert.equal(now, old, `${r.id}: untouched`);
       continue;
     }
-    assert.is(now.copies, 2, r.id);
+    assert.is(now.copies, 1, `${r.id}: a reprocessed version is not a copy`);
     assert.ok(now.stored_at > old.stored_at, r.id);
     assert.ok(now.version > old.version, `${r.id}: a newer version (zero-padded, sorts as text)`);
   }

@@ -126,6 +126,7 @@ test("a reprocess after a model upgrade keeps the reviewer's category, fields an
   );
   const h = await redis.hgetall(s.keys.product('p1'));
   assert.equal([h.category, h.brand, h.reviewedBy], ['garden', 'Reviewer Brand', 'alice'], "the store keeps the reviewer's category and fields");
+  assert.is(h.copies, '1', 'neither the decision nor the reprocess is a copy');
   assert.is((await redis.smembers(s.keys.category('garden'))).includes('p1'), true);
   // The undecided p2 is unsure again and queued again; the decided p1 is not.
   assert.equal(await reviewKeys(s.keys), ['p1', 'p2', 'p2']);

@@ -122,6 +122,7 @@ export async function decideReview(
     const next: Envelope = {
       ...env,
       origin,
+      rebuilt: 'review',
       outputs: {
         ...env.outputs,
         [REVIEW_STAGE]: {

@@ -2,10 +2,12 @@
   Upsert one product into the Redis store, idempotently, newest version wins: re-delivering the
   same store-stream entry changes nothing but the document, `copies` counts distinct stream
   entries that wrote this key (more than 1 means the same product reached the store more than
-  once), and a delivery older than the stored version (by ARGV[5], the record's input-stream entry
+  once) other than the versions rebuilt from one the pipeline had (ARGV[6]: a reprocess, a review
+  decision; they count only as the product's first store, or as the stored version again from
+  another entry), and a delivery older than the stored version (by ARGV[5], the record's input-stream entry
   id) is dropped: routes of different length, several store workers, reclaims and retries all
   reorder deliveries, and none may store old over new. The indexed fields mirror the stored
-  version: the ones it lacks are removed (ARGV[6..]).
+  version: the ones it lacks are removed (ARGV[7..]).
 
   KEYS[1]  product hash           ({p}:product:<key>)
   KEYS[2]  set of all product keys ({p}:products)
@@ -20,18 +22,19 @@
   ARGV[4]  category set key prefix ({p}:category:), to drop the key from its old category's set
            (same hash tag, so the same slot on a cluster)
   ARGV[5]  version: the record's input-stream entry id ("ms-seq"), or "" when unknown (always written)
-  ARGV[6]  n: how many indexed fields follow that this version does not have
-  ARGV[7..6+n] those field names: removed from the hash (HDEL, only those it holds, before any
+  ARGV[6]  "1" when the version was rebuilt (`pipeline reprocess`, a review decision), else ""
+  ARGV[7]  n: how many indexed fields follow that this version does not have
+  ARGV[8..7+n] those field names: removed from the hash (HDEL, only those it holds, before any
            write), so the indexed fields mirror the stored version and an earlier version's brand,
            mpn, reviewedBy... are not served beside a document that no longer has them
-  ARGV[7+n..] field/value pairs for the hash
+  ARGV[8+n..] field/value pairs for the hash
 
   Returns: 1 if this entry was new for the product, 0 if it was a re-delivery, -1 if it was older
   than the stored version and dropped.
 ]]
-local nclear = tonumber(ARGV[6])
+local nclear = tonumber(ARGV[7])
 local clear = {}
-for i = 7, 6 + nclear do clear[#clear + 1] = ARGV[i] end
+for i = 8, 7 + nclear do clear[#clear + 1] = ARGV[i] end
 local old = redis.call('HMGET', KEYS[1], 'category', 'entry', 'version', unpack(clear))
 local version = ARGV[5]
 if version ~= '' and old[3] then
@@ -50,14 +53,14 @@ end
 if #held > 0 then redis.call('HDEL', KEYS[1], unpack(held)) end
 local fresh = 0
 if old[2] ~= ARGV[2] then
-  redis.call('HINCRBY', KEYS[1], 'copies', 1)
+  if ARGV[6] == '' or not old[2] or old[3] == version then redis.call('HINCRBY', KEYS[1], 'copies', 1) end
   fresh = 1
 end
 if old[1] and old[1] ~= ARGV[3] then
   redis.call('SREM', ARGV[4] .. old[1], ARGV[1])
 end
 local fields = {}
-for i = 7 + nclear, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 8 + nclear, #ARGV do fields[#fields + 1] = ARGV[i] end
 if version ~= '' then
   fields[#fields + 1] = 'version'
   fields[#fields + 1] = version

@@ -104,8 +104,9 @@ export function originAfter(version: string | null | undefined): string | undefi
  * stages it went through before `stage` (so those are not run again), a reviewer's decision
  * wherever it came on the route (the `review` output and hop: not a model's output, it stands
  * over the refreshed ones and keeps the product out of review; it had been dropped with the
- * outputs after `stage`), its trace id, the origin of `originAfter`, and `producedAt` now (the
- * latency metrics measure the reprocessing, not the product's age).
+ * outputs after `stage`), its trace id, the origin of `originAfter`, `producedAt` now (the
+ * latency metrics measure the reprocessing, not the product's age), and `rebuilt: 'reprocess'`
+ * (the store does not count it in `copies`).
  */
 export function rebuildEnvelope(p: StoredProductRef, stage: string, now: number): Envelope {
   const hops = hopsOf(p.doc) ?? [];
@@ -125,6 +126,7 @@ export function rebuildEnvelope(p: StoredProductRef, stage: string, now: number)
     input: p.doc.input as ProductRecord,
     outputs,
     hops: before,
+    rebuilt: 'reprocess',
     ...(origin !== undefined ? { origin } : {}),
   };
 }

@@ -46,6 +46,12 @@ export interface Envelope {
    */
   origin?: string;
   /**
+   * Set when the envelope was rebuilt from a version of the product the pipeline already had, not
+   * produced: by `pipeline reprocess` from the stored one, or by a console review decision from
+   * the queued one. The store does not count such a version in `copies` (not a duplicate).
+   */
+  rebuilt?: 'reprocess' | 'review';
+  /**
    * The title's token ids from the first model stage that tokenised it, for later model stages
    * with the same tokenizer (stages/domain/carried-tokens.ts). Not stored with the product.
    */

@@ -146,6 +146,7 @@ export function batchRows(products: readonly StoredProduct[]): { rows: Record<st
       produced_at: iso(p.doc.producedAt),
       stored_at: iso(p.storedAt),
       version,
+      rebuilt: p.rebuilt === true,
     });
   }
   const rows = [...byKey.values()].flatMap((k) => {
@@ -155,17 +156,26 @@ export function batchRows(products: readonly StoredProduct[]): { rows: Record<st
   return { rows, stale };
 }
 
-/** The entries of `key` (batch alias `x`) not older than `version` (null: all), in order, with the entry applied before each (`prev`, the first's `entry`). */
+/**
+ * The entries of `key` (batch alias `x`) not older than `version` (null: all), in order, with the
+ * entry and version applied before each (`prev`, `prev_version`: the first's `entry`, `version`).
+ */
 const appliedEntries = (key: string, version: string, entry: string) =>
-  `SELECT x.entry_id, lag(x.entry_id, 1, ${entry}) OVER (ORDER BY x.ord) AS prev FROM batch x
+  `SELECT x.entry_id, x.rebuilt, x.version, lag(x.entry_id, 1, ${entry}) OVER (ORDER BY x.ord) AS prev,
+      lag(x.version, 1, ${version}) OVER (ORDER BY x.ord) AS prev_version FROM batch x
       WHERE x.key = ${key} AND (x.version IS NULL OR ${version} IS NULL OR x.version COLLATE "C" >= ${version} COLLATE "C")`;
+
+/** Of appliedEntries, those `copies` counts: another entry than the one before, and not a rebuilt version of a stored product (unless the same version again). */
+const COPY = `y.entry_id IS DISTINCT FROM y.prev AND (NOT y.rebuilt OR y.prev IS NULL OR y.version IS NOT DISTINCT FROM y.prev_version)`;
 
 /**
  * One statement per batch: the entries arrive as one JSON parameter and are applied in order per
  * key with upsert-product-4.lua's rules, so both sinks store the same whatever the batching. The
  * key's last entry is the row (ON CONFLICT touches a row once); `copies` counts distinct
  * store-stream entries: +1 per applied entry that is not the entry applied just before it (a
- * re-delivery of the stored entry, or the same entry twice in a row, does not count). Newest
+ * re-delivery of the stored entry, or the same entry twice in a row, does not count), nor a
+ * rebuilt version (reprocess, review decision) of a product stored already, unless it is the
+ * version applied just before it again. Newest
  * wins: entries older than the stored `version` are not applied, and a key whose stored version
  * is newer than all of its batch entries is left alone. Returns, per key written, how many of
  * its entries were applied (the caller counts the rest as stale).
@@ -175,13 +185,13 @@ export function upsertSql(schema: string): string {
   return `WITH batch AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS b(
     key text, ord integer, last boolean, category text, brand text, mpn text, gtin text, gtin_valid boolean, duplicate_of text, doc jsonb,
-    entry_id text, trace_id text, produced_at timestamptz, stored_at timestamptz, version text)
+    entry_id text, trace_id text, produced_at timestamptz, stored_at timestamptz, version text, rebuilt boolean)
 ), stored AS (
   SELECT s.key, s.version, s.entry_id FROM ${t} s WHERE s.key IN (SELECT key FROM batch)
 )
 INSERT INTO ${t} AS p (key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, trace_id, copies, produced_at, stored_at, version)
 SELECT b.key, b.category, b.brand, b.mpn, b.gtin, b.gtin_valid, b.duplicate_of, b.doc, b.entry_id, b.trace_id,
-  (SELECT count(*) FROM (${appliedEntries('b.key', 'NULL::text', 'NULL::text')}) y WHERE y.entry_id IS DISTINCT FROM y.prev),
+  (SELECT count(*) FROM (${appliedEntries('b.key', 'NULL::text', 'NULL::text')}) y WHERE ${COPY}),
   b.produced_at, b.stored_at, b.version
 FROM batch b WHERE b.last
 ON CONFLICT (key) DO UPDATE SET
@@ -189,7 +199,7 @@ ON CONFLICT (key) DO UPDATE SET
   gtin_valid = EXCLUDED.gtin_valid, duplicate_of = EXCLUDED.duplicate_of, doc = EXCLUDED.doc,
   entry_id = EXCLUDED.entry_id, trace_id = EXCLUDED.trace_id, produced_at = EXCLUDED.produced_at, stored_at = EXCLUDED.stored_at,
   version = COALESCE(EXCLUDED.version, p.version),
-  copies = p.copies + (SELECT count(*) FROM (${appliedEntries('EXCLUDED.key', 'p.version', 'p.entry_id')}) y WHERE y.entry_id IS DISTINCT FROM y.prev)
+  copies = p.copies + (SELECT count(*) FROM (${appliedEntries('EXCLUDED.key', 'p.version', 'p.entry_id')}) y WHERE ${COPY})
 WHERE p.version IS NULL OR EXCLUDED.version IS NULL OR EXCLUDED.version COLLATE "C" >= p.version COLLATE "C"
 RETURNING (SELECT count(*) FROM batch x LEFT JOIN stored s ON s.key = x.key
   WHERE x.key = p.key AND (x.version IS NULL OR s.version IS NULL OR x.version COLLATE "C" >= s.version COLLATE "C"))::int AS applied`;

@@ -49,7 +49,7 @@ export function createRedisSink(redis: Redis, space: Keys | Shards): Sink {
         return upsert.run<number>(
           redis,
           [keys.product(p.key), keys.products, keys.category(p.category), keys.reprocess(p.key)],
-          [p.key, p.entryId, p.category, keys.category(''), p.version ?? '', absent.length, ...absent, ...pairs],
+          [p.key, p.entryId, p.category, keys.category(''), p.version ?? '', p.rebuilt ? '1' : '', absent.length, ...absent, ...pairs],
         );
       }),
     );

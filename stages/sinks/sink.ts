@@ -15,6 +15,12 @@ export interface StoredProduct {
    * keeps the newest and drops an older delivery (counted). Undefined: unordered, always written.
    */
   version?: string;
+  /**
+   * A version rebuilt from one the pipeline had (`pipeline reprocess`, a review decision:
+   * `Envelope.rebuilt`): not counted in `copies` once the product is stored, unless it is the
+   * stored version again from another store entry (a duplicate of it). @defaultValue false
+   */
+  rebuilt?: boolean;
   traceId: string;
   category: string;
   /** Indexed scalar fields (brand, mpn, gtin, ...). */
