@@ -69,9 +69,50 @@ test('`process` errors: a bad name, and a process named after a stage that runs 
     RAW.stages.map((s) => (s.name === 'classify' ? { ...s, process: 'store' } : s.name === 'store' ? { ...s, process: 'sinks' } : s)),
     /process "store" is named after stage store, which runs in another process/,
   );
-  // Named after one of its own stages is fine.
-  const ok = resolveConfig({ ...RAW, stages: RAW.stages.map((s) => (MODELS.includes(s.name) ? { ...s, process: 'classify' } : s)) }, 'test', { env: {} });
-  assert.equal(ok.processes.find((p) => p.name === 'classify')!.stages, MODELS);
+  // Named after one of its own stages, with others: `pipeline worker classify` had run the stage
+  // alone where the process was meant (the shipped process was named `classify`).
+  bad(
+    RAW.stages.map((s) => (MODELS.includes(s.name) ? { ...s, process: 'classify' } : s)),
+    /stages\[1\]\.process: process "classify" \(classify, extract\.electronics, extract\.computing, extract\.accessories\) is named after its stage classify: `pipeline worker classify` would mean the stage alone or the whole process; give the process a name that is no stage's/,
+  );
+  // A process of one stage named after it means the same either way.
+  const ok = resolveConfig({ ...RAW, stages: RAW.stages.map((s) => (s.name === 'store' ? { ...s, process: 'store' } : s)) }, 'test', { env: {} });
+  assert.equal(ok.processes.find((p) => p.name === 'store')!.stages, ['store']);
+});
+
+test('the shipped config: no process of several stages is named after a stage, and `pipeline worker <process>` runs all of its stages', () => {
+  const shipped = resolveConfig(JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/pipeline.json'), 'utf8')) as PipelineConfig, 'test', {
+    env: {},
+  });
+  const names = new Set(shipped.stages.map((s) => s.name));
+  const shared = shipped.processes.filter((p) => p.stages.length > 1);
+  assert.equal(
+    shared.map((p) => p.name),
+    ['intake', 'enrich'],
+  );
+  for (const p of shared) {
+    assert.not.ok(names.has(p.name), `process ${p.name} is also a stage`);
+    assert.equal(stagesNamed(shipped, p.name), p.stages);
+  }
+  assert.equal(stagesNamed(shipped, 'classify'), ['classify'], 'a stage name is the stage alone');
+});
+
+test('an unknown name lists the stages and the processes apart (classify had been listed twice, as both)', () => {
+  const c = grouped();
+  assert.throws(
+    () => stagesNamed(c, 'clasify'),
+    (e: Error) =>
+      e instanceof ConfigError &&
+      e.message.endsWith(
+        'no stage or process named "clasify" (stages: preprocess, classify, extract.electronics, extract.computing, extract.accessories, validate, match, store; processes: models (classify, extract.electronics, extract.computing, extract.accessories))',
+      ),
+    'stages and processes apart',
+  );
+  assert.throws(
+    () => stagesNamed(resolveConfig(RAW, 'test', { env: {} }), 'nope'),
+    (e: Error) => /\(stages: preprocess, [^;]*store\)$/.test(e.message),
+    'no process of several stages: stages only',
+  );
 });
 
 test("a process scales and drains by its stages: the largest min/max and drain, the most eager scale-up, the most patient scale-down, its busiest model stage's threads", () => {

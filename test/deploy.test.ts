@@ -319,7 +319,7 @@ test('deploy audit: compose uses its own PIPELINE_REDIS_URL and keeps rejects on
   assert.is(args[args.indexOf('--maxmemory-policy') + 1], 'noeviction');
   assert.not.match(read('deploy/k8s/kustomization.yaml'), /username=observer\b/);
   const k8s = parseAllDocuments(read('deploy/k8s/pipeline.yaml')).map((d) => d.toJS() as Obj);
-  const classify = k8s.find((d) => d.kind === 'Deployment' && d.metadata.name === deploymentName(config, 'classify'))!;
+  const classify = k8s.find((d) => d.kind === 'Deployment' && d.metadata.name === deploymentName(config, processOf(config, 'classify').name))!;
   const request = classify.spec.template.spec.containers[0].resources.requests.memory as string;
   assert.ok(Number(/^(\d+)Mi$/.exec(request)![1]) * 1.048576 > 424, `classify requests ${request}, above its 424 MB peak (docs/benchmarks.md)`);
 });

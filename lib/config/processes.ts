@@ -20,10 +20,15 @@ export function groupProcesses(stages: readonly Pick<ResolvedStage, 'name' | 'pr
   }
   const names = new Set(stages.map((s) => s.name));
   for (const p of byName.values()) {
-    // A process named like a stage must hold that stage: names are shared by services, deployments and supervisor slots.
-    if (names.has(p.name) && !p.stages.includes(p.name)) {
+    // A name is a stage or a process, never both with two meanings: `pipeline worker classify` had run
+    // the stage classify alone where the shipped process `classify` (preprocess and classify) was
+    // meant, and nothing said so. A process named after its only stage means the same either way.
+    if (names.has(p.name) && (p.stages.length > 1 || p.stages[0] !== p.name)) {
       const i = stages.findIndex((s) => s.process === p.name);
-      throw new ConfigError(`stages[${i}].process`, `process ${JSON.stringify(p.name)} is named after stage ${p.name}, which runs in another process`);
+      const why = p.stages.includes(p.name)
+        ? `(${p.stages.join(', ')}) is named after its stage ${p.name}: \`pipeline worker ${p.name}\` would mean the stage alone or the whole process; give the process a name that is no stage's`
+        : `is named after stage ${p.name}, which runs in another process`;
+      throw new ConfigError(`stages[${i}].process`, `process ${JSON.stringify(p.name)} ${why}`);
     }
   }
   return [...byName.values()];
@@ -34,6 +39,13 @@ export function processOf(config: Pick<ResolvedConfig, 'processes'>, stage: stri
   const p = config.processes.find((x) => x.stages.includes(stage));
   if (!p) throw new ConfigError('stages', `no stage named ${JSON.stringify(stage)}`);
   return p;
+}
+
+/** The names `pipeline worker` takes, stages and processes apart: "stages: a, b; processes: p (a, b)". */
+export function namesText(config: Pick<ResolvedConfig, 'stages' | 'processes'>): string {
+  const shared = config.processes.filter((p) => p.stages.length > 1);
+  const stages = `stages: ${config.stages.map((s) => s.name).join(', ')}`;
+  return shared.length ? `${stages}; processes: ${shared.map((p) => `${p.name} (${p.stages.join(', ')})`).join(', ')}` : stages;
 }
 
 /**
@@ -51,10 +63,7 @@ export function stagesNamed(config: Pick<ResolvedConfig, 'stages' | 'processes'>
     if (config.stages.some((s) => s.name === item)) wanted.add(item);
     else {
       const p = config.processes.find((x) => x.name === item);
-      if (!p) {
-        const known = [...config.stages.map((s) => s.name), ...config.processes.filter((x) => x.stages.length > 1).map((x) => x.name)];
-        throw new ConfigError('stages', `no stage or process named ${JSON.stringify(item)} (have: ${known.join(', ')})`);
-      }
+      if (!p) throw new ConfigError('stages', `no stage or process named ${JSON.stringify(item)} (${namesText(config)})`);
       for (const s of p.stages) wanted.add(s);
     }
   }

@@ -77,7 +77,10 @@ export function buildProgram(): Command {
     .description(
       'run stage consumers in this process (SIGTERM: drain the batches in flight, ack, exit); several stages share the process and its command connection, each with its own group and reader; on a sharded pipeline one reader per shard',
     )
-    .argument('<stages>', 'a stage name from the config, a comma list of them (classify,extract.electronics), or a process name (stages with that `process`)')
+    .argument(
+      '<stages>',
+      'a stage name from the config, a comma list of them (classify,extract.electronics), or a process name (stages with that `process`: intake, enrich in the shipped config; never a stage name)',
+    )
     .option('--shards <list>', 'sharded pipelines: read only these shards, e.g. 0,2 or 4-7 (default: env WORKER_SHARDS, else every shard)')
     .action(run((stage: string, o: { shards?: string }) => workerCommand(stage, { ...global(), ...o })));
 
