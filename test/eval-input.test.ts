@@ -7,7 +7,7 @@
  * create a string longer than ...").
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'uvu';
@@ -28,13 +28,13 @@ test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function evalRun(args: string[]) {
+function evalRun(args: string[], cwd = dir) {
   const t0 = Date.now();
   const r = spawnSync(
     process.execPath,
     [join(REPO, 'scripts/pipeline.mjs'), 'eval', '--slices', 'none', '--gtin-share', '0', '--bad-gtin-share', '0', ...args],
     {
-      cwd: dir,
+      cwd,
       encoding: 'utf8',
       env: { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'error' },
       timeout: 300_000,
@@ -55,6 +55,18 @@ test('an empty --input or --train is refused, naming the file, before any worker
     assert.not.match(r.stdout, /accuracy/);
     assert.not.match(r.stderr, /supervisor\.started/);
   }
+});
+
+test('an explicit --input spelt like the default (../shared/data/products/dev.jsonl) is read from the current directory, not beside the package', () => {
+  // <dir>/shared/data/products/dev.jsonl seen from <dir>/work; its first row is refused, which names the file read.
+  const data = join(dir, 'shared', 'data', 'products');
+  mkdirSync(data, { recursive: true });
+  mkdirSync(join(dir, 'work'), { recursive: true });
+  writeFileSync(join(data, 'dev.jsonl'), [JSON.stringify({ ...JSON.parse(devLines[0]!), title: ' ' }), devLines[1]].join('\n') + '\n');
+  const r = evalRun(['--input', '../shared/data/products/dev.jsonl', '--train', '../empty.jsonl', '--limit', '2'], join(dir, 'work'));
+  assert.is(r.status, 1, r.stdout + r.stderr);
+  assert.ok(r.stderr.includes(`${join(data, 'dev.jsonl')}:1: left out`), r.stderr);
+  assert.match(r.stderr, /error: \S*empty\.jsonl: no labelled rows/);
 });
 
 test('rows the producer refuses are named file:line, counted, and scored on neither side', () => {

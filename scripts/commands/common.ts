@@ -141,12 +141,13 @@ export async function warnEvictionPolicy(redis: Redis): Promise<string | undefin
 export const DEFAULT_START_INPUT = join('data', 'sample.jsonl');
 
 /**
- * A file option: its default names a file of the package (resolved against it); a path the user
- * gave is relative to the current directory, as `--config` and `produce FILE` are (it had been
- * resolved against the package: `start --input products.jsonl` outside it read the wrong file).
+ * A file option: not given (undefined), its default names a file of the package (resolved against
+ * it); a path the user gave is relative to the current directory, as `--config` and `produce FILE`
+ * are, even one spelt like the default (`start --input data/sample.jsonl` elsewhere had read the
+ * package's sample: the option's default was told from a given value by its text).
  */
-export function fileOption(value: string, fallback: string): string {
-  return value === fallback ? resolve(REPO, value) : resolve(value);
+export function fileOption(value: string | undefined, packageDefault: string): string {
+  return value === undefined ? resolve(REPO, packageDefault) : resolve(value);
 }
 
 /** `pipeline eval`'s default inputs (here, so the CLI's option list needs no import of the evaluation code). */

@@ -18,8 +18,10 @@ import { parseSliceNames, planSlices, scoreSlice } from '../../training/eval/sli
 import { waitIdle, withPipeline } from './job.js';
 
 export interface EvalOptions extends GlobalOptions {
-  input: string;
-  train: string;
+  /** Relative to the current directory. @defaultValue DEFAULT_EVAL_INPUT, against the package */
+  input?: string;
+  /** Relative to the current directory. @defaultValue DEFAULT_EVAL_TRAIN, against the package */
+  train?: string;
   slices: string;
   thresholds: string;
   limit?: string;
@@ -81,7 +83,8 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     refuse: (record) => refusal(record, maxRecordBytes),
   });
   for (const s of skipped) process.stderr.write(`${inputFile}:${s.line}: left out (the pipeline's producer refuses it): ${s.why}\n`);
-  const { rows: trainRows } = await loadLabelled(fileOption(opts.train, DEFAULT_EVAL_TRAIN), { gtinShare: 0, badGtinShare: 0, seed: 0 });
+  const trainFile = fileOption(opts.train, DEFAULT_EVAL_TRAIN);
+  const { rows: trainRows } = await loadLabelled(trainFile, { gtinShare: 0, badGtinShare: 0, seed: 0 });
   const baseline = NaiveBayes.train(trainRows, NAIVE_BAYES_DEFAULTS);
   const trainBrands = new Set(trainRows.map((r) => fold(r.brand)).filter((b) => b !== ''));
   const plan = planSlices(rows, trainBrands, sliceNames);
@@ -97,7 +100,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     const t0 = Date.now();
     const produced = await produce(redis, Readable.from(lines()), {
       stream: shards.all[0]!.stream(config.input),
-      source: opts.input,
+      source: opts.input ?? inputFile,
       maxRecordBytes: config.limits.maxRecordBytes,
       ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
     });
@@ -169,7 +172,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     rows.map((r) => ({ category: r.category, sourceCategory: r.sourceCategory, top: topLabels(r.id) })),
   );
   const scores: EvalScores = {
-    input: opts.input,
+    input: opts.input ?? inputFile,
     seed: opts.seed,
     records: rows.length,
     skipped: skipped.length,
@@ -181,7 +184,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     baseline: {
       accuracy: rows.filter((r) => baselineOf(r.title) === r.category).length / Math.max(1, rows.length),
       alpha: NAIVE_BAYES_DEFAULTS.alpha,
-      train: opts.train,
+      train: opts.train ?? trainFile,
     },
     slices,
     calibration: {

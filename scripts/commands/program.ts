@@ -143,7 +143,7 @@ export function buildProgram(): Command {
   program
     .command('start')
     .description('the main job on sample data: local redis-server if REDIS_URL is unset, all stages, produce, wait, summary')
-    .option('--input <file>', "JSONL to produce (relative to the current directory; the default is the package's)", DEFAULT_START_INPUT)
+    .option('--input <file>', `JSONL to produce, relative to the current directory (default: the package's ${DEFAULT_START_INPUT})`)
     .option('--timeout <ms>', 'give up if the pipeline is not idle by then', positiveMs, '300000')
     .option('--poll <ms>', 'status poll interval', positiveMs, '250')
     .option('--serve', 'after the sample run, keep the pipeline up and serve the HTTP API until Ctrl-C (npm start -- --serve)')
@@ -154,8 +154,11 @@ export function buildProgram(): Command {
   program
     .command('eval')
     .description('run a labelled JSONL set (default: the dev set) through the real pipeline and score it (prints `accuracy: 0.NNN`)')
-    .option('--input <file>', 'labelled JSONL: title, category, id?, brand?, mpn?', DEFAULT_EVAL_INPUT)
-    .option('--train <file>', 'labelled JSONL the naive Bayes baseline is trained on (and whose brands define "unseen")', DEFAULT_EVAL_TRAIN)
+    .option('--input <file>', `labelled JSONL: title, category, id?, brand?, mpn? (default: ${DEFAULT_EVAL_INPUT} beside the package)`)
+    .option(
+      '--train <file>',
+      `labelled JSONL the naive Bayes baseline is trained on (and whose brands define "unseen") (default: ${DEFAULT_EVAL_TRAIN} beside the package)`,
+    )
     .option(
       '--slices <list>',
       'robustness slices to run: all, none, or a comma list of unseen-brand,no-mpn,no-brand,brand-last,first-8-words,lower-case',

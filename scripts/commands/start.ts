@@ -14,7 +14,8 @@ import { storeSink } from '../../lib/ops/inspect.js';
 import { ExamplePicker, exampleLine, type StoredDoc } from './start-examples.js';
 
 export interface StartOptions extends GlobalOptions {
-  input: string;
+  /** JSONL to produce, relative to the current directory. @defaultValue the package's data/sample.jsonl */
+  input?: string;
   timeout: string;
   poll: string;
   /** After the sample run, keep the pipeline up and serve the HTTP API (`pipeline serve`) until Ctrl-C. */
