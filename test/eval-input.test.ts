@@ -28,7 +28,7 @@ test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function evalRun(args: string[], cwd = dir) {
+function evalRun(args: string[], cwd = dir, env: NodeJS.ProcessEnv = {}) {
   const t0 = Date.now();
   const r = spawnSync(
     process.execPath,
@@ -36,7 +36,7 @@ function evalRun(args: string[], cwd = dir) {
     {
       cwd,
       encoding: 'utf8',
-      env: { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'error' },
+      env: { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'error', ...env },
       timeout: 300_000,
     },
   );
@@ -67,6 +67,29 @@ test('an explicit --input spelt like the default (../shared/data/products/dev.js
   assert.is(r.status, 1, r.stdout + r.stderr);
   assert.ok(r.stderr.includes(`${join(data, 'dev.jsonl')}:1: left out`), r.stderr);
   assert.match(r.stderr, /error: \S*empty\.jsonl: no labelled rows/);
+});
+
+test('without --input/--train: the data set from env PRODUCTS_DATA (as npm run models); none there: one error naming the folder, PRODUCTS_DATA and the options', () => {
+  const data = join(dir, 'products-data');
+  mkdirSync(data, { recursive: true });
+  writeFileSync(join(data, 'dev.jsonl'), [JSON.stringify({ ...JSON.parse(devLines[0]!), title: ' ' }), devLines[1]].join('\n') + '\n');
+  writeFileSync(join(data, 'train.jsonl'), '');
+  const r = evalRun(['--limit', '2'], dir, { PRODUCTS_DATA: data });
+  assert.is(r.status, 1, r.stdout + r.stderr);
+  assert.ok(r.stderr.includes(`${join(data, 'dev.jsonl')}:1: left out`), r.stderr);
+  assert.ok(r.stderr.includes(`error: ${join(data, 'train.jsonl')}: no labelled rows`), r.stderr);
+
+  // A fresh clone has no ../shared: a bare ENOENT had named neither the data set nor the options.
+  const none = join(dir, 'no-data');
+  mkdirSync(none, { recursive: true });
+  const missing = evalRun(['--limit', '2'], dir, { PRODUCTS_DATA: none });
+  assert.is(missing.status, 1, missing.stdout + missing.stderr);
+  assert.match(
+    missing.stderr,
+    new RegExp(`^error: no dev\\.jsonl in ${none.replaceAll('.', '\\.')}: the labelled product data set .*PRODUCTS_DATA.*--input FILE and --train FILE`, 'm'),
+  );
+  assert.not.match(missing.stderr, /ENOENT/);
+  assert.not.match(missing.stdout, /accuracy/);
 });
 
 test('rows the producer refuses are named file:line, counted, and scored on neither side', () => {

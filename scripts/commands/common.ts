@@ -150,6 +150,16 @@ export function fileOption(value: string | undefined, packageDefault: string): s
   return value === undefined ? resolve(REPO, packageDefault) : resolve(value);
 }
 
-/** `pipeline eval`'s default inputs (here, so the CLI's option list needs no import of the evaluation code). */
-export const DEFAULT_EVAL_INPUT = join('..', 'shared', 'data', 'products', 'dev.jsonl');
-export const DEFAULT_EVAL_TRAIN = join('..', 'shared', 'data', 'products', 'train.jsonl');
+/**
+ * The labelled product data set (train.jsonl, dev.jsonl), outside the repository: env
+ * `PRODUCTS_DATA`, else `../shared/data/products` beside the package, as `npm run models` reads it.
+ */
+export function productsDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.PRODUCTS_DATA ? resolve(env.PRODUCTS_DATA) : resolve(REPO, '..', 'shared', 'data', 'products');
+}
+
+/** `pipeline eval`'s default inputs, files of the data set (here, so the CLI's option list needs no import of the evaluation code). */
+export const DEFAULT_EVAL_INPUT = 'dev.jsonl';
+export const DEFAULT_EVAL_TRAIN = 'train.jsonl';
+/** How --help names them. */
+export const dataFileHelp = (file: string) => `$PRODUCTS_DATA/${file}, else ../shared/data/products/${file} beside the package`;

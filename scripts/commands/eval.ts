@@ -1,14 +1,15 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../lib/observe/logger.js';
 import { produce } from '../../lib/producer/producer.js';
-import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, fileOption, loadConfig, type GlobalOptions } from './common.js';
+import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, loadConfig, productsDataDir, type GlobalOptions } from './common.js';
 import { validateRecord } from '../../lib/producer/record.js';
 import { BadRecordError } from '../../lib/core/errors.js';
 import { expectedCalibrationError, routingThresholds, thresholdTable } from '../../training/eval/calibration.js';
 import { collectOutcomes } from '../../training/eval/collect.js';
-import { loadLabelled } from '../../training/eval/dataset.js';
+import { DatasetError, loadLabelled } from '../../training/eval/dataset.js';
 import { fold, scoreCategories, scoreExact, scoreGivenWithout } from '../../training/eval/metrics.js';
 import { NAIVE_BAYES_DEFAULTS, NaiveBayes } from '../../training/eval/naive-bayes.js';
 import { formatReport, type EvalScores } from '../../training/eval/report.js';
@@ -18,9 +19,9 @@ import { parseSliceNames, planSlices, scoreSlice } from '../../training/eval/sli
 import { waitIdle, withPipeline } from './job.js';
 
 export interface EvalOptions extends GlobalOptions {
-  /** Relative to the current directory. @defaultValue DEFAULT_EVAL_INPUT, against the package */
+  /** Relative to the current directory. @defaultValue dev.jsonl of the data set (productsDataDir: env PRODUCTS_DATA, else ../shared/data/products beside the package) */
   input?: string;
-  /** Relative to the current directory. @defaultValue DEFAULT_EVAL_TRAIN, against the package */
+  /** Relative to the current directory. @defaultValue train.jsonl of the data set */
   train?: string;
   slices: string;
   thresholds: string;
@@ -61,6 +62,22 @@ function parseThresholds(value: string): number[] {
 }
 
 /**
+ * A given file, relative to the current directory; not given, the data set's `file`, which must be
+ * there: a fresh clone has no ../shared beside it, and a bare ENOENT named neither the data set
+ * nor the options.
+ */
+function dataFile(given: string | undefined, file: string): string {
+  if (given !== undefined) return resolve(given);
+  const dir = productsDataDir();
+  const path = join(dir, file);
+  if (!existsSync(path))
+    throw new DatasetError(
+      `no ${file} in ${dir}: the labelled product data set (train.jsonl, dev.jsonl) is not part of the repository; eval reads it from env PRODUCTS_DATA${process.env.PRODUCTS_DATA ? ' (set here)' : ' (not set)'}, else ../shared/data/products beside the package: point PRODUCTS_DATA at the folder that has it, or give --input FILE and --train FILE`,
+    );
+  return path;
+}
+
+/**
  * `pipeline eval`: runs a labelled set (default: the dev set) through the real pipeline (Redis,
  * every stage as a worker process) with titles only, together with the robustness slices' variant
  * titles, then scores what came out: category accuracy / macro-F1 / confusions, a naive Bayes
@@ -74,7 +91,8 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   const sliceNames = parseSliceNames(opts.slices);
   // Rows the producer would refuse are left out before anything starts (scored on neither side), each named.
   const { maxRecordBytes } = loadConfig({ config: opts.config }).limits;
-  const inputFile = fileOption(opts.input, DEFAULT_EVAL_INPUT);
+  const inputFile = dataFile(opts.input, DEFAULT_EVAL_INPUT);
+  const trainFile = dataFile(opts.train, DEFAULT_EVAL_TRAIN);
   const { rows, skipped } = await loadLabelled(inputFile, {
     limit: opts.limit ? Number(opts.limit) : undefined,
     gtinShare: Number(opts.gtinShare),
@@ -83,7 +101,6 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     refuse: (record) => refusal(record, maxRecordBytes),
   });
   for (const s of skipped) process.stderr.write(`${inputFile}:${s.line}: left out (the pipeline's producer refuses it): ${s.why}\n`);
-  const trainFile = fileOption(opts.train, DEFAULT_EVAL_TRAIN);
   const { rows: trainRows } = await loadLabelled(trainFile, { gtinShare: 0, badGtinShare: 0, seed: 0 });
   const baseline = NaiveBayes.train(trainRows, NAIVE_BAYES_DEFAULTS);
   const trainBrands = new Set(trainRows.map((r) => fold(r.brand)).filter((b) => b !== ''));

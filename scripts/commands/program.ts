@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, DEFAULT_START_INPUT, fatalAsync } from './common.js';
+import { dataFileHelp, DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, DEFAULT_START_INPUT, fatalAsync } from './common.js';
 import { dlqCommand } from './dlq.js';
 import { integer, nonNegativeInt, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, share } from './option-values.js';
 
@@ -154,10 +154,10 @@ export function buildProgram(): Command {
   program
     .command('eval')
     .description('run a labelled JSONL set (default: the dev set) through the real pipeline and score it (prints `accuracy: 0.NNN`)')
-    .option('--input <file>', `labelled JSONL: title, category, id?, brand?, mpn? (default: ${DEFAULT_EVAL_INPUT} beside the package)`)
+    .option('--input <file>', `labelled JSONL: title, category, id?, brand?, mpn? (default: ${dataFileHelp(DEFAULT_EVAL_INPUT)})`)
     .option(
       '--train <file>',
-      `labelled JSONL the naive Bayes baseline is trained on (and whose brands define "unseen") (default: ${DEFAULT_EVAL_TRAIN} beside the package)`,
+      `labelled JSONL the naive Bayes baseline is trained on, whose brands define "unseen" (default: ${dataFileHelp(DEFAULT_EVAL_TRAIN)})`,
     )
     .option(
       '--slices <list>',
