@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { Keys } from '../lib/redis/keys.js';
 import { readStatus } from '../lib/stream/status-value.js';
@@ -78,6 +79,32 @@ test('graceful shutdown: SIGTERM answers the waiting enrich (202, not cut off), 
     assert.match(line!, /"status":202/);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+test('a port in use: one error line, the console sampler never says Redis is unreachable (it did, at every start, while connecting)', async () => {
+  const config = writeConfig(randomPipeline());
+  const busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (busy.address() as { port: number }).port;
+    const refused = serve(['--config', config, '--port', String(port)]);
+    assert.is(await exited(refused), 1, refused.output());
+    assert.match(refused.output(), new RegExp(`^error: listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}$`, 'm'));
+    assert.not.match(refused.output(), /sample_error|unreachable|reconnecting/);
+  } finally {
+    busy.close();
+  }
+  // A healthy start: the first sample waits for the connection instead of failing on it.
+  const ok = serve(['--config', config, '--port', '0']);
+  try {
+    await waitFor('listening', () => portOf(ok.output()) > 0, 20_000);
+    const stats = `http://127.0.0.1:${portOf(ok.output())}/console/api/stats`;
+    await waitFor('a console sample', async () => (await (await fetch(stats)).json()) !== null, 10_000);
+    assert.not.match(ok.output(), /console\.sample_error/);
+  } finally {
+    ok.kill('SIGTERM');
+    await exited(ok);
   }
 });
 

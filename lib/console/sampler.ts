@@ -83,6 +83,20 @@ export interface SampleFailure {
   lastSampleAt: number | null;
 }
 
+/** Resolves once `redis` is ready, or after `ms` (whichever comes first). */
+function readyWithin(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    redis.once('ready', done);
+  });
+}
+
 /** The console's keys: the stats series and the sampler's lease. */
 export const consoleKeys = (keys: Keys) => ({ series: keys.extra('console:stats'), lease: keys.extra('console:sampler') });
 
@@ -131,8 +145,15 @@ export class ConsoleSampler {
 
   start(): void {
     if (this.loop) throw new Error('console sampler already started');
+    // The first sample waits for the connection's first connect, up to one interval: taken at once,
+    // every start of `pipeline serve` logged "Redis is unreachable (connection connecting)".
+    let first = this.o.redis.status !== 'ready';
     this.loop = new Periodic(
-      () => this.sampleOnce().then(() => undefined),
+      async () => {
+        if (first) await readyWithin(this.o.redis, this.intervalMs);
+        first = false;
+        await this.sampleOnce();
+      },
       this.intervalMs,
       (err) => this.o.logger.error('console.sample_error', { err }),
     );

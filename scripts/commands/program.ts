@@ -146,7 +146,7 @@ export function buildProgram(): Command {
     .option('--input <file>', `JSONL to produce, relative to the current directory (default: the package's ${DEFAULT_START_INPUT})`)
     .option('--timeout <ms>', 'give up if the pipeline is not idle by then', positiveMs, '300000')
     .option('--poll <ms>', 'status poll interval', positiveMs, '250')
-    .option('--serve', 'after the sample run, keep the pipeline up and serve the HTTP API until Ctrl-C (npm start -- --serve)')
+    .option('--serve', 'serve the HTTP API, bound before the run starts, and after the sample run keep the pipeline up until Ctrl-C (npm start -- --serve)')
     .option('--port <n>', 'with --serve: port (default: env PORT, else 8080)', port)
     .option('--host <addr>', 'with --serve: address (default: env HOST, else 127.0.0.1)')
     .action(run((o: Record<string, string>) => startCommand({ ...global(), ...o } as never)));

@@ -51,7 +51,14 @@ export async function startServer(
     ...(o.limits ? { limits: o.limits } : {}),
     plugins: o.plugins ?? [{ plugin: consolePlugin }],
   });
-  await app.listen({ host: o.host, port: o.port });
+  try {
+    await app.listen({ host: o.host, port: o.port });
+  } catch (err) {
+    // A port in use: the server's connections and the console's sampler stop with it (they had gone
+    // on, logging a false "Redis is unreachable" and reconnect warnings while the command failed).
+    await app.close().catch(() => undefined);
+    throw err;
+  }
   logger.info('api.listening', { host: o.host, port: (app.server.address() as { port: number }).port });
   return app;
 }
@@ -63,16 +70,35 @@ export function servePort(port: string | undefined): number {
   return n;
 }
 
-/** Serve until `stop` resolves (`npm start -- --serve`: a signal), then close gracefully. */
-export async function serveUntil(config: ResolvedConfig, o: { host?: string; port?: string }, logger: Logger, stop: Promise<void>): Promise<void> {
+/** An API server bound ahead of a job (`npm start -- --serve`). */
+export interface BoundApi {
+  /** Say where it is, serve until `stop` resolves (a signal), then close gracefully. */
+  until(stop: Promise<void>): Promise<void>;
+  /** Close it (once; again is a no-op): a job that failed first. */
+  close(): Promise<void>;
+}
+
+/**
+ * `npm start -- --serve`: the API bound now, before the job runs, as `up --serve` binds before any
+ * worker starts: a port in use is one error line before anything is produced (it had been found
+ * after the whole run and its summary).
+ */
+export async function serveFirst(config: ResolvedConfig, o: { host?: string; port?: string }, logger: Logger): Promise<BoundApi> {
   const host = o.host ?? process.env.HOST ?? '127.0.0.1';
   const app = await startServer(config, { host, port: servePort(o.port), logger });
   const port = (app.server.address() as { port: number }).port;
-  process.stderr.write(
-    `serving the API on http://${host}:${port} (Ctrl-C stops), e.g.\n  curl -X POST ${host}:${port}/v1/enrich -d '{"id":"x1","title":"SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46"}'\n`,
-  );
-  await stop;
-  await app.close();
+  let closed: Promise<void> | undefined;
+  const close = () => (closed ??= app.close());
+  return {
+    close,
+    async until(stop) {
+      process.stderr.write(
+        `serving the API on http://${host}:${port} (Ctrl-C stops), e.g.\n  curl -X POST ${host}:${port}/v1/enrich -d '{"id":"x1","title":"SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46"}'\n`,
+      );
+      await stop;
+      await close();
+    },
+  };
 }
 
 /** `pipeline serve`: the HTTP API until SIGTERM/SIGINT (then: stop accepting, finish in-flight requests, end SSE streams, close Redis). */

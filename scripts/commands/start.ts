@@ -8,7 +8,7 @@ import { produce } from '../../lib/producer/producer.js';
 import type { Shards } from '../../lib/redis/shard.js';
 import { DEFAULT_START_INPUT, fileOption, type GlobalOptions } from './common.js';
 import { waitIdle, withPipeline } from './job.js';
-import { serveUntil } from './serve.js';
+import { serveFirst } from './serve.js';
 import { storedText } from './status.js';
 import { storeSink } from '../../lib/ops/inspect.js';
 import { ExamplePicker, exampleLine, type StoredDoc } from './start-examples.js';
@@ -84,24 +84,33 @@ export async function startCommand(opts: StartOptions): Promise<void> {
   await withPipeline({ configPath: opts.config, logger }, async (ctx) => {
     const { config, shards, redis } = ctx;
     const t0 = Date.now();
-    const before = await pipelineStatus(redis, config);
-    const input = fileOption(opts.input, DEFAULT_START_INPUT);
-    const summary = await produce(redis, createReadStream(input), {
-      stream: shards.all[0]!.stream(config.input),
-      ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
-      source: input,
-      maxRecordBytes: config.limits.maxRecordBytes,
-      rejectsFile: join(ctx.logDir, 'rejects.jsonl'),
-      onReject: (r) => process.stderr.write(`${r.source}:${r.line}: rejected (${r.reason}): ${r.error}\n`),
-    });
-    logger.info('start.produced', { ...summary, workerLog: ctx.logFile });
-    const status = await waitIdle(ctx, Number(opts.timeout), Number(opts.poll));
-    const seconds = (Date.now() - t0) / 1000;
-    const stored = storeSink(config) === 'redis' ? await routeCounts(redis, shards) : { counts: {}, examples: [] };
-    process.stdout.write(formatSummary(config, status, summary.produced, summary.rejected, stored, seconds));
-    if (before.stored > 0) process.stdout.write(`  (${before.stored} products were already stored before this run)\n`);
-    process.stdout.write(`  worker logs: ${ctx.logFile}\n`);
-    // The API closes first (withPipeline's signal handler ends the wait), then workers drain and Redis stops.
-    if (opts.serve) await serveUntil(config, opts, createLogger({ component: 'api' }), ctx.untilStopped());
+    // Bound before the job runs, as `up --serve`: a port in use fails now, not after the whole run.
+    const api = opts.serve ? await serveFirst(config, opts, createLogger({ component: 'api' })) : undefined;
+    try {
+      await job();
+    } finally {
+      await api?.close();
+    }
+    async function job() {
+      const before = await pipelineStatus(redis, config);
+      const input = fileOption(opts.input, DEFAULT_START_INPUT);
+      const summary = await produce(redis, createReadStream(input), {
+        stream: shards.all[0]!.stream(config.input),
+        ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
+        source: input,
+        maxRecordBytes: config.limits.maxRecordBytes,
+        rejectsFile: join(ctx.logDir, 'rejects.jsonl'),
+        onReject: (r) => process.stderr.write(`${r.source}:${r.line}: rejected (${r.reason}): ${r.error}\n`),
+      });
+      logger.info('start.produced', { ...summary, workerLog: ctx.logFile });
+      const status = await waitIdle(ctx, Number(opts.timeout), Number(opts.poll));
+      const seconds = (Date.now() - t0) / 1000;
+      const stored = storeSink(config) === 'redis' ? await routeCounts(redis, shards) : { counts: {}, examples: [] };
+      process.stdout.write(formatSummary(config, status, summary.produced, summary.rejected, stored, seconds));
+      if (before.stored > 0) process.stdout.write(`  (${before.stored} products were already stored before this run)\n`);
+      process.stdout.write(`  worker logs: ${ctx.logFile}\n`);
+      // The API closes first (withPipeline's signal handler ends the wait), then workers drain and Redis stops.
+      if (api) await api.until(ctx.untilStopped());
+    }
   });
 }
