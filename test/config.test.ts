@@ -126,6 +126,30 @@ test('an unreadable config file is a ConfigError naming the file', () => {
   assert.throws(() => loadConfigFile('/nonexistent.json', { env: {} }), /\/nonexistent\.json: cannot read/);
 });
 
+test('a JSON syntax error names its line and column and the text before it (only "at position 60" had been given)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  try {
+    const comma = join(dir, 'comma.json');
+    writeFileSync(comma, '{\n  "pipeline": "x",\n  "defaults": {\n    "batchSize": 64,\n  }\n}\n');
+    assert.throws(
+      () => loadConfigFile(comma, { env: {} }),
+      (err: unknown) => {
+        assert.instance(err, ConfigError);
+        assert.match(
+          (err as Error).message,
+          /: not valid JSON at line 5, column 3 \(after `"defaults": \{ "batchSize": 64,`\): Expected double-quoted property name/,
+        );
+        return true;
+      },
+    );
+    const short = join(dir, 'short.json');
+    writeFileSync(short, '{"pipeline":');
+    assert.throws(() => loadConfigFile(short, { env: {} }), /: not valid JSON: Unexpected end of JSON input$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("a config file's mistakes name the file as well as the place; a byte-order mark is read past (it was refused as invalid JSON)", () => {
   const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
   try {

@@ -84,13 +84,37 @@ function renameOptions(where: string, o: Record<string, unknown>, warn: (where: 
   return out;
 }
 
+/**
+ * Where a JSON syntax error is, for a person: line and column (1-based) and the text just before
+ * it (a trailing comma shows as `after "batchSize": 64,`). Node 20 names only a character offset
+ * ("... in JSON at position 1401"), which left the user counting characters.
+ */
+export function jsonSyntaxMessage(text: string, err: Error): string {
+  const why = err.message.replace(/\s*\(line \d+ column \d+\)$/, '');
+  const at = /at position (\d+)/.exec(why);
+  if (!at) return `: ${why}`; // "Unexpected end of JSON input": the file ends early
+  const offset = Math.min(Number(at[1]), text.length);
+  const lines = text.slice(0, offset).split('\n');
+  const before = text
+    .slice(Math.max(0, offset - 40), offset)
+    .replace(/\s+/g, ' ')
+    .trim();
+  return ` at line ${lines.length}, column ${lines[lines.length - 1]!.length + 1}${before ? ` (after \`${before}\`)` : ''}: ${why}`;
+}
+
 export function loadConfigFile(path = process.env.PIPELINE_CONFIG ?? DEFAULT_CONFIG_PATH, opts: LoadOptions = {}): ResolvedConfig {
-  let raw: unknown;
+  let text: string;
   try {
     // A byte-order mark (what some Windows editors save) is not JSON; it says nothing about the config.
-    raw = JSON.parse(readFileSync(path, 'utf8').replace(/^\uFEFF/, ''));
+    text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
   } catch (err) {
-    throw new ConfigError(path, `cannot read or parse: ${(err as Error).message}`);
+    throw new ConfigError(path, `cannot read: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(path, `not valid JSON${jsonSyntaxMessage(text, err as Error)}`);
   }
   try {
     return resolveConfig(raw, path, opts);
