@@ -1,4 +1,4 @@
-import { mkdtempSync, openSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -70,6 +70,7 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
   let stopped: Promise<void> | undefined;
   let drop: readonly Keys[] | undefined;
   let metrics: Metrics | undefined;
+  let logDir: string | undefined;
   const stopAll = () =>
     (stopped ??= (async () => {
       await supervisor?.stop();
@@ -109,7 +110,7 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
     if (opts.pipeline) process.env.PIPELINE = opts.pipeline;
     const config = loadConfig({ config: opts.configPath });
     redis = cliRedis(config.redis.url);
-    const logDir = mkdtempSync(join(tmpdir(), 'pipeline-job-'));
+    logDir = mkdtempSync(join(tmpdir(), 'pipeline-job-'));
     const logFile = join(logDir, 'workers.log');
     const units = config.processes;
     // As `pipeline up`: a broken module stage or model folder is one line naming the stage, not workers crashing in a loop.
@@ -149,6 +150,16 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
   } finally {
     await stopAll();
     off();
+    if (logDir) removeIfEmpty(logDir);
+  }
+}
+
+/** The job's folder, when nothing was written to it (a run that failed before any worker logged a line): every run had left one in /tmp. */
+function removeIfEmpty(dir: string): void {
+  try {
+    if (readdirSync(dir).every((f) => statSync(join(dir, f)).size === 0)) rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // gone already, or unreadable: leave it
   }
 }
 

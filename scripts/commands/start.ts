@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../../lib/config/types.js';
@@ -94,12 +94,13 @@ export async function startCommand(opts: StartOptions): Promise<void> {
     async function job() {
       const before = await pipelineStatus(redis, config);
       const input = fileOption(opts.input, DEFAULT_START_INPUT);
+      const rejectsFile = join(ctx.logDir, 'rejects.jsonl');
       const summary = await produce(redis, createReadStream(input), {
         stream: shards.all[0]!.stream(config.input),
         ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
         source: input,
         maxRecordBytes: config.limits.maxRecordBytes,
-        rejectsFile: join(ctx.logDir, 'rejects.jsonl'),
+        rejectsFile,
         onReject: (r) => process.stderr.write(`${r.source}:${r.line}: rejected (${r.reason}): ${r.error}\n`),
       });
       logger.info('start.produced', { ...summary, workerLog: ctx.logFile });
@@ -108,7 +109,11 @@ export async function startCommand(opts: StartOptions): Promise<void> {
       const stored = storeSink(config) === 'redis' ? await routeCounts(redis, shards) : { counts: {}, examples: [] };
       process.stdout.write(formatSummary(config, status, summary.produced, summary.rejected, stored, seconds));
       if (before.stored > 0) process.stdout.write(`  (${before.stored} products were already stored before this run)\n`);
-      process.stdout.write(`  worker logs: ${ctx.logFile}\n`);
+      // As `produce`: rejected lines are named where they are kept, and the run exits 1 (docs/cli.md).
+      if (summary.rejected > 0) process.stdout.write(`  rejected lines kept in ${rejectsFile}\n`);
+      if (summary.rejected > 0) process.exitCode = 1;
+      // The job's folder stays when something was written to it (withPipeline removes it otherwise): say so.
+      if (summary.rejected > 0 || statSync(ctx.logFile).size > 0) process.stdout.write(`  worker logs: ${ctx.logFile} (kept; rm -r ${ctx.logDir} when done)\n`);
       // The API closes first (withPipeline's signal handler ends the wait), then workers drain and Redis stops.
       if (api) await api.until(ctx.untilStopped());
     }
