@@ -3,6 +3,8 @@
  * commander's error naming the option and what it expects (exit 1); a reader that closes the
  * output early (`| head -1`) ends the command quietly (exit 0, no EPIPE stack trace).
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../lib/redis/keys.js';
@@ -117,6 +119,30 @@ test('status of a pipeline this Redis has nothing of warns and names the pipelin
   const ok = cli(['--config', writeConfig(real), 'status'], server.url);
   assert.is(await exited(ok), 0);
   assert.not.match(ok.output(), /warning: nothing of pipeline/, 'not for a pipeline that has keys');
+});
+
+test('produce and export of a pipeline this Redis has nothing of warn as status does (they had been silent: exit 0, an empty file); produce still produces', async () => {
+  const real = randomPipeline('realpl');
+  await redis.xadd(new Keys(real).stream('in'), '*', 'k', 'x', 'e', 'y');
+  const name = randomPipeline('typo');
+  const typo = writeConfig(name);
+  const warning = new RegExp(`warning: nothing of pipeline "${name}" in this Redis yet .*; pipelines here: [^\\n]*realpl`);
+  const ex = cli(['--config', typo, 'export'], server.url);
+  assert.is(await exited(ex), 0, ex.output());
+  assert.match(ex.output(), warning);
+  assert.match(ex.output(), /"exported":0/);
+  const rejects = join(tmpdir(), `${name}-rejects.jsonl`);
+  const pr = cli(['--config', typo, 'produce', '-', '--rejects', rejects], server.url, { input: '{"id":"p1","title":"Koss EQ50"}\n' });
+  assert.is(await exited(pr), 0, pr.output());
+  assert.match(pr.output(), warning);
+  assert.match(pr.output(), /"produced":1/);
+  assert.is(await redis.xlen(new Keys(name).stream('in')), 1, 'produced all the same');
+  // Now it has something: no warning.
+  for (const args of [['export'], ['produce', '-', '--rejects', rejects]]) {
+    const again = cli(['--config', typo, ...args], server.url, { input: '{"id":"p2","title":"Koss EQ50"}\n' });
+    assert.is(await exited(again), 0, again.output());
+    assert.not.match(again.output(), /warning: nothing of pipeline/, args[0]);
+  }
 });
 
 test.after(async () => {

@@ -9,6 +9,7 @@ import { configShards } from '../../lib/redis/shard.js';
 import { findStoreStage, parseSince, postgresProducts, redisProducts, writeJsonl, type ExportedProduct, type ExportFilter } from '../../stages/sinks/export.js';
 import { createPool, postgresOptionsFrom, type PostgresOptions } from '../../stages/sinks/postgres.js';
 import { cliRedis, loadConfig } from './common.js';
+import { warnIfNoPipeline } from './pipeline-hint.js';
 import type { PostgresCliOptions } from './store.js';
 
 export interface ExportOptions extends PostgresCliOptions {
@@ -102,6 +103,8 @@ export async function exportCommand(opts: ExportOptions): Promise<void> {
       if (partial) renameSync(partial, opts.out);
     }
     if (tty) process.stderr.write('\n');
+    // Nothing exported (an empty file, exit 0) is as often a mistyped PIPELINE: say so, naming the pipelines this Redis has.
+    if (n === 0 && redis) await warnIfNoPipeline(redis, config);
     process.stderr.write(JSON.stringify({ event: 'export.done', sink, exported: n, out: opts.out ?? 'stdout', seconds: (Date.now() - t0) / 1000 }) + '\n');
   } catch (err) {
     dropPartial();

@@ -7,6 +7,7 @@ import { configShards } from '../../lib/redis/shard.js';
 import { Backpressure, describe } from '../../lib/producer/backpressure.js';
 import { isTransientRedisError } from '../../lib/core/failure-policy.js';
 import { cliRedis, explainRedisFailure, fatalAsync, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
+import { warnIfNoPipeline } from './pipeline-hint.js';
 
 /** `pipeline produce`'s default --retry-for: a batch waits this long for Redis (unreachable, full, at maxclients) before produce gives up. */
 export const DEFAULT_RETRY_FOR_MS = 30_000;
@@ -114,6 +115,9 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
     refuseEvictingPolicy(await warnEvictionPolicy(redis));
+    // Records for a pipeline this Redis has never seen are read by no worker: a mistyped PIPELINE is
+    // named before they go in (they still do: a first run before `pipeline up` is one too).
+    await warnIfNoPipeline(redis, config);
     const summary = await produce(redis, file ? createReadStream(file) : process.stdin, {
       stream: shards.all[0]!.stream(config.input),
       // Sharded: each record to its shard's input stream, by a stable hash of its id.

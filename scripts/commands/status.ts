@@ -1,8 +1,8 @@
 import { backlog, pipelineStatus, storeSink, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { asCluster } from '../../lib/redis/url.js';
 import { keySlot } from '../../lib/redis/shard.js';
-import type { Redis } from 'ioredis';
 import { cliRedis, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
+import { warnIfNoPipeline } from './pipeline-hint.js';
 
 /**
  * The status as a table. A sharded pipeline's rows are sums over its shards, followed by one line
@@ -61,36 +61,9 @@ export async function statusCommand(opts: GlobalOptions & { json?: boolean }): P
     process.stdout.write(
       opts.json ? JSON.stringify({ ...status, sink }) + '\n' : formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined, sink),
     );
-    if (isEmpty(status)) {
-      // All zeros reads as "idle", but is as often a mistyped PIPELINE or the wrong database: say which pipelines this Redis has.
-      // A hint only: a user without SCAN (the observer ACL user) gets the warning without the list.
-      const others = cluster ? [] : await pipelineTags(redis).catch(() => []);
-      process.stderr.write(
-        `warning: nothing of pipeline ${JSON.stringify(status.pipeline)} in this Redis yet (no stream, group, dead letter or product)` +
-          (others.length ? `; pipelines here: ${others.join(', ')} (set PIPELINE or the config's "pipeline")` : '') +
-          '\n',
-      );
-    }
+    // All zeros reads as "idle", but is as often a mistyped PIPELINE or the wrong database: say which pipelines this Redis has.
+    await warnIfNoPipeline(redis, config, status);
   } finally {
     redis.disconnect();
   }
-}
-
-/** No stream with entries or a group, no dead letter, no product. */
-export function isEmpty(s: PipelineStatus): boolean {
-  return s.dlq === 0 && s.stored === 0 && s.streams.every((st) => st.length === 0 && st.added === 0 && !st.group);
-}
-
-/** The `{tag}` prefixes of the keys in this (non-cluster) Redis, sorted: the pipelines it holds. */
-async function pipelineTags(redis: Redis): Promise<string[]> {
-  const tags = new Set<string>();
-  let cursor = '0';
-  let scanned = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', '{*}:*', 'COUNT', 1000);
-    for (const k of keys) tags.add(k.slice(1, k.indexOf('}')));
-    cursor = next;
-    scanned += keys.length;
-  } while (cursor !== '0' && scanned < 100_000 && tags.size < 20);
-  return [...tags].sort();
 }

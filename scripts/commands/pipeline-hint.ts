@@ -1,0 +1,45 @@
+import type { Redis } from 'ioredis';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import { pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
+import { asCluster } from '../../lib/redis/url.js';
+
+/** No stream with entries or a group, no dead letter, no product. */
+export function isEmpty(s: PipelineStatus): boolean {
+  return s.dlq === 0 && s.stored === 0 && s.streams.every((st) => st.length === 0 && st.added === 0 && !st.group);
+}
+
+/** The `{tag}` prefixes of the keys in this (non-cluster) Redis, sorted: the pipelines it holds. */
+export async function pipelineTags(redis: Redis): Promise<string[]> {
+  const tags = new Set<string>();
+  let cursor = '0';
+  let scanned = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', '{*}:*', 'COUNT', 1000);
+    for (const k of keys) tags.add(k.slice(1, k.indexOf('}')));
+    cursor = next;
+    scanned += keys.length;
+  } while (cursor !== '0' && scanned < 100_000 && tags.size < 20);
+  return [...tags].sort();
+}
+
+/**
+ * When the config's pipeline has nothing in this Redis (no stream, group, dead letter or product),
+ * warn on stderr and name the pipelines that it does hold: all zeros in `status`, an empty
+ * `export` or records `produce`d where no worker reads are as often a mistyped PIPELINE or the
+ * wrong database. A hint only: `status` passes the status it read; otherwise a Redis that refuses
+ * the reads (a producer user without XINFO, the observer without SCAN) or is not ready gives no
+ * warning or no list, and the command goes on. Returns whether it warned.
+ */
+export async function warnIfNoPipeline(redis: Redis, config: ResolvedConfig, status?: PipelineStatus): Promise<boolean> {
+  if (!status && redis.status !== 'ready') return false;
+  const s = status ?? (await pipelineStatus(redis, config).catch(() => undefined));
+  if (!s || !isEmpty(s)) return false;
+  // Its own tag may hold other keys (a console's stats, a produce run's state): not listed as another pipeline.
+  const others = asCluster(redis) ? [] : (await pipelineTags(redis).catch(() => [])).filter((t) => t !== s.pipeline);
+  process.stderr.write(
+    `warning: nothing of pipeline ${JSON.stringify(s.pipeline)} in this Redis yet (no stream, group, dead letter or product)` +
+      (others.length ? `; pipelines here: ${others.join(', ')} (set PIPELINE or the config's "pipeline")` : '') +
+      '\n',
+  );
+  return true;
+}
