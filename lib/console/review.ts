@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis';
-import type { StreamStatus } from '../ops/inspect.js';
 import type { Keys } from '../redis/keys.js';
 import type { Envelope } from '../stream/codec.js';
 import { REVIEW_FIELDS } from '../stream/review-decision.js';
