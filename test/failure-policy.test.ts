@@ -1,10 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BadRecordError, DecodeError, RouteError, StageError, TransientError } from '../lib/core/errors.js';
+import { BadRecordError, DecodeError, FunctionsMissingError, PermissionError, RouteError, StageError, TransientError } from '../lib/core/errors.js';
 import {
   classify,
   decide,
   isolateEach,
+  isPermissionRefusal,
   isTransientPgError,
   isTransientRedisError,
   outageMetric,
@@ -35,11 +36,10 @@ test('Redis refusing because it is full or not serving (OOM, LOADING, BUSY, TRYA
   }
 });
 
-test('Redis errors about the command or the data are not outages: BUSYGROUP, WRONGTYPE, NOPERM, NOSCRIPT are poison (retried, counted)', () => {
+test('Redis errors about the command or the data are not outages: BUSYGROUP, WRONGTYPE, NOSCRIPT are poison (retried, counted)', () => {
   for (const m of [
     'BUSYGROUP Consumer Group name already exists',
     'WRONGTYPE Operation against a key holding the wrong kind of value',
-    'NOPERM this user has no permissions to access one of the keys used as arguments',
     'NOSCRIPT No matching script',
     'ERR unknown command',
   ]) {
@@ -47,6 +47,33 @@ test('Redis errors about the command or the data are not outages: BUSYGROUP, WRO
     assert.not.ok(isTransientRedisError(reply(m)), m);
     assert.is(outageMetric(reply(m)), undefined);
   }
+});
+
+test("an ACL refusal (NOPERM, or a function's command refused) is no record's fault: waited out (redis_noperm, redis.noperm), never dead-lettered; not retried by the CLI", () => {
+  for (const m of [
+    'NOPERM this user has no permissions to access one of the keys used as arguments',
+    "NOPERM this user has no permissions to run the 'xreadgroup' command",
+    "NOPERM User products-match has no permissions to run the 'xautoclaim' command",
+    "ERR The user executing the script can't run this command or subcommand script: sle_87984e5595c8_claim_2, on @user_function:30.",
+    "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments script: f, on @user_function:2.",
+  ]) {
+    assert.equal(classify(reply(m)), { class: 'transient', outage: 'redis_noperm' }, m);
+    assert.ok(isPermissionRefusal(reply(m)), m);
+    assert.is(outageMetric(reply(m)), 'redis.noperm');
+    assert.not.ok(isTransientRedisError(reply(m)), `${m}: the CLI and the producer exit 13 on it, they do not wait`);
+    // Past maxDeliveries, and no delivery counted: retried later, never dead-lettered.
+    assert.equal(
+      decide(reply(m), 5, policy, () => 0.5),
+      { action: 'retry_later', attempt: 5, delayMs: 750, class: 'transient' },
+      m,
+    );
+  }
+  const refused = new PermissionError('u', 'XREADGROUP', ['{p}:s'], "NOPERM this user has no permissions to run the 'xreadgroup' command");
+  assert.equal(classify(refused), { class: 'transient', outage: 'redis_noperm' });
+  assert.ok(waitInPlace([refused, refused], false));
+  // A missing Functions library stays what it was, whatever its cause (FUNCTION LOAD refused: NOPERM).
+  const missing = new FunctionsMissingError('library missing', { cause: reply("NOPERM this user has no permissions to run the 'function|load' command") });
+  assert.equal(classify(missing), { class: 'transient', outage: 'redis_unavailable' });
 });
 
 test('connection failures are transient for every source; Postgres SQLSTATEs of outages are, data errors are not', () => {

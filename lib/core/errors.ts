@@ -49,7 +49,7 @@ export class PortTakenError extends RedisServerError {}
  */
 export class TransientError extends PipelineError {
   /** What is out, when the raiser knows better than its cause says (lib/core/failure-policy.ts `Outage`). */
-  readonly outage?: 'redis_oom' | 'redis_unavailable' | 'postgres_unavailable' | 'connection' | 'dependency';
+  readonly outage?: 'redis_oom' | 'redis_unavailable' | 'redis_noperm' | 'postgres_unavailable' | 'connection' | 'dependency';
   constructor(message: string, options?: { cause?: unknown; outage?: TransientError['outage'] }) {
     super(message, options);
     if (options?.outage) this.outage = options.outage;
@@ -112,6 +112,34 @@ export class ReviewConflictError extends PipelineError {
     super(message);
   }
 }
+
+/**
+ * Redis refused a command for this user's ACL (NOPERM; inside a function "The user executing the
+ * script can't ..."), explained for a person: which user, which command, which keys, and what to
+ * run. A missing permission is the deployment's (users applied by an older release or from another
+ * config), never a record's: waited out in place like an outage (`redis_noperm`), nothing is
+ * dead-lettered for it; a worker that finds one at start refuses to start (exit 13).
+ */
+export class PermissionError extends TransientError {
+  constructor(
+    /** The Redis user (ACL WHOAMI, or the user of the URL). */
+    readonly user: string,
+    /** The refused command, upper-case (`XREADGROUP`; `FCALL upsert-product-4`; `XAUTOCLAIM in function claim-2`). */
+    readonly command: string,
+    /** The keys it was refused on, when known (the one refused when it could be told apart). */
+    readonly keys: readonly string[],
+    /** Redis's own reply. */
+    readonly reply: string,
+    /** What to do. @defaultValue run `pipeline acl --apply` as the admin */
+    readonly fix = PERMISSION_FIX,
+  ) {
+    super(`Redis user ${user} may not run ${command}${keys.length ? ` on ${keys.join(', ')}` : ''}: ${fix} [${reply}]`, { outage: 'redis_noperm' });
+  }
+}
+
+/** The fix of a stage, producer or observer user missing a permission. */
+export const PERMISSION_FIX =
+  'its ACL rules predate this release or come from another config: run `pipeline acl --apply` as the admin (REDIS_URL), nothing is lost meanwhile';
 
 /* What is transient, permanent or poison is decided in one place: lib/core/failure-policy.ts. */
 

@@ -1,5 +1,5 @@
 import { backoffMs } from './backoff.js';
-import { BadRecordError, DecodeError, RouteError, TransientError } from './errors.js';
+import { BadRecordError, DecodeError, FunctionsMissingError, RouteError, TransientError } from './errors.js';
 
 /**
  * The one failure policy (docs/reliability.md "One failure policy"): every error from every
@@ -7,7 +7,8 @@ import { BadRecordError, DecodeError, RouteError, TransientError } from './error
  * what happens to a failed message is decided here. Nothing else keeps a list of error patterns.
  *
  * - transient: an outage of something the message needs (Redis full or failing over, Postgres
- *   down, a socket reset). Never the message's fault: waited out, no delivery counted.
+ *   down, a socket reset), or a refusal no record can fix (a Redis user missing a permission, a
+ *   Postgres grant revoked). Never the message's fault: waited out, no delivery counted.
  * - permanent: the message itself is bad (undecodable, invalid, unroutable). Retrying cannot
  *   help: dead-lettered at once.
  * - poison: anything else a stage throws. It may be the message: retried later with backoff,
@@ -16,7 +17,7 @@ import { BadRecordError, DecodeError, RouteError, TransientError } from './error
 export type FailureClass = 'transient' | 'permanent' | 'poison';
 
 /** Where a transient failure comes from, for logs and for the alerting metric `outageMetric` names. */
-export type Outage = 'redis_oom' | 'redis_unavailable' | 'postgres_unavailable' | 'connection' | 'dependency';
+export type Outage = 'redis_oom' | 'redis_unavailable' | 'redis_noperm' | 'postgres_unavailable' | 'connection' | 'dependency';
 
 export interface Classified {
   class: FailureClass;
@@ -28,6 +29,11 @@ export interface Classified {
 // Anchored at the start: `BUSYGROUP` (group exists) is not `BUSY` (a script is running).
 const REDIS_OOM = /^OOM\b/;
 const REDIS_UNAVAILABLE = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS)\b|max number of clients|Too many Cluster redirections/;
+// Redis's ACL refusing this user a command or a key (NOPERM; inside a function, Redis 7.0 says "The
+// user executing the script can't run this command ..."). Whatever the record, every call is
+// refused until the users are applied again (an upgrade or a config change without `pipeline acl
+// --apply`): the deployment's fault, so no record is dead-lettered for it.
+const REDIS_NOPERM = /^NOPERM\b|no permissions to (run|access)|user executing the script can't (run|access)/i;
 // The socket or the client gave up on a command: the server may be fine, the link was not.
 const CONNECTION =
   /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND|Connection is closed|Stream isn't writeable|aborted due to connection close|Command timed out|Reached the max retries per request/i;
@@ -50,6 +56,8 @@ const messageOf = (err: Error) => err.message ?? '';
 /** Classify one error. Errors the pipeline raises on purpose carry their class; others are read from their reply or code. */
 export function classify(err: unknown): Classified {
   if (err instanceof BadRecordError || err instanceof DecodeError || err instanceof RouteError) return { class: 'permanent' };
+  // A missing Functions library this user may not load: its cause (FUNCTION LOAD refused) is expected, the library is what is out.
+  if (err instanceof FunctionsMissingError) return { class: 'transient', outage: err.outage ?? 'redis_unavailable' };
   if (err instanceof TransientError) {
     const inner = err.cause !== undefined ? classify(err.cause) : undefined;
     return { class: 'transient', outage: inner?.outage ?? err.outage ?? 'dependency' };
@@ -64,6 +72,7 @@ function outageOf(err: Error): Outage | undefined {
   const msg = messageOf(err);
   if (REDIS_OOM.test(msg)) return 'redis_oom';
   if (REDIS_UNAVAILABLE.test(msg)) return 'redis_unavailable';
+  if (REDIS_NOPERM.test(msg)) return 'redis_noperm';
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && PG_SQLSTATE.test(code)) return 'postgres_unavailable';
   if (PG_MESSAGE.test(msg)) return 'postgres_unavailable';
@@ -86,7 +95,15 @@ export function isPermanent(err: unknown): boolean {
   return classify(err).class === 'permanent';
 }
 
-/** True for Redis-side or connection outages (the hand-off, the producer and the CLI retry these). */
+/**
+ * True when Redis refused this user a command or key (NOPERM): waited out in place by workers,
+ * never charged to a record; the CLI exits 13 on it (not retried: only `pipeline acl --apply` fixes it).
+ */
+export function isPermissionRefusal(err: unknown): boolean {
+  return classify(err).outage === 'redis_noperm';
+}
+
+/** True for Redis-side or connection outages (the hand-off, the producer and the CLI retry these; not a permission refusal). */
 export function isTransientRedisError(err: unknown): boolean {
   const o = classify(err).outage;
   return o === 'redis_oom' || o === 'redis_unavailable' || o === 'connection';
@@ -105,7 +122,8 @@ export function shouldReconnect(err: Error): boolean {
 
 /**
  * The counter an alert should watch for this failure: `redis.oom` (Redis is full: raise maxmemory
- * or drain), `redis.unavailable` (loading, failing over, busy, cluster down), `postgres.unavailable`,
+ * or drain), `redis.unavailable` (loading, failing over, busy, cluster down), `redis.noperm` (a user
+ * missing a permission: `pipeline acl --apply`), `postgres.unavailable`,
  * `network.unavailable` (a socket dropped or timed out), `dependency.unavailable`; undefined for failures that are not outages.
  */
 export function outageMetric(err: unknown): string | undefined {
@@ -114,6 +132,8 @@ export function outageMetric(err: unknown): string | undefined {
       return 'redis.oom';
     case 'redis_unavailable':
       return 'redis.unavailable';
+    case 'redis_noperm':
+      return 'redis.noperm';
     case 'postgres_unavailable':
       return 'postgres.unavailable';
     case 'connection':

@@ -118,15 +118,25 @@ async function shardHealth(
         reason: `no progress marker for ${mine.map((c) => c.name).join(', ')}: the read loop stopped or made no progress for blockMs + stallTimeoutMs`,
       };
     }
-    let progress: Record<string, unknown> | undefined;
+    let progress: Record<string, unknown>;
     try {
       progress = JSON.parse(markers[i]!) as Record<string, unknown>;
     } catch {
       progress = { raw: markers[i] };
     }
+    // Alive, but a step waits for a permission its Redis user lacks: not serving until `pipeline acl --apply`.
+    const waiting = progress.waiting as { user?: string; command?: string; keys?: string[]; fix?: string; since?: number } | undefined;
+    if (waiting) return { ok: false, stage: stage.name, consumer: mine[i]!.name, idleMs: mine[i]!.idle, progress, reason: waitingReason(waiting) };
     return { ok: true, stage: stage.name, consumer: mine[i]!.name, idleMs: mine[i]!.idle, progress };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     return { ok: false, stage: stage.name, reason: `cannot read from Redis: ${message}`, unreachable: isTransientRedisError(err) };
   }
+}
+
+/** A liveness record's `waiting` (lib/worker/permission-notice.ts) as one line. */
+export function waitingReason(w: { user?: string; command?: string; keys?: string[]; fix?: string; since?: number }): string {
+  const on = w.keys?.length ? ` on ${w.keys.join(', ')}` : '';
+  const since = typeof w.since === 'number' ? ` for ${Math.round((Date.now() - w.since) / 1000)} s` : '';
+  return `waiting${since} for a Redis permission: user ${w.user ?? '?'} may not run ${w.command ?? '?'}${on}: ${w.fix ?? 'run `pipeline acl --apply` as the admin'}`;
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import { errorMessage, ProducerGapError, UnwritableTargetError } from '../core/errors.js';
-import { isTransientRedisError, outageMetric } from '../core/failure-policy.js';
+import { isPermissionRefusal, isTransientRedisError, outageMetric } from '../core/failure-policy.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { Script } from '../redis/script.js';
@@ -163,6 +163,12 @@ export interface CommitOptions {
   divert?: (f: Forward, err: UnwritableTargetError) => Forward;
   /** Give up (throw) instead of retrying once this is true (shutdown). */
   stopping: () => boolean;
+  /**
+   * Given: a hand-off Redis refuses for this user's ACL (NOPERM on the stage's own stream or fence,
+   * not a target: those are diverted) is retried in place like an outage, each refusal told here
+   * (said once by the caller) instead of logged. @defaultValue none: thrown
+   */
+  onRefused?: (err: unknown) => void;
   logger: Logger;
   metrics: Metrics;
   tags: Record<string, string>;
@@ -216,11 +222,13 @@ export async function commitHandOff(
         forwards = forwards.map((f) => (f.targets.includes(err.key) ? divert(f, err) : f));
         continue;
       }
-      if (!isTransientRedisError(err) || o.stopping()) throw err;
+      const refused = o.onRefused !== undefined && isPermissionRefusal(err);
+      if (!(isTransientRedisError(err) || refused) || o.stopping()) throw err;
       const alert = outageMetric(err);
       if (alert) o.metrics.increment(alert, 1, o.tags);
       const delayMs = backoffMs(attempt, o.retryBaseMs, o.retryMaxMs);
-      o.logger.warn('handoff.retry', { attempt, delayMs, ids: forwards.map((f) => f.id), err });
+      if (refused) o.onRefused!(err);
+      else o.logger.warn('handoff.retry', { attempt, delayMs, ids: forwards.map((f) => f.id), err });
       await sleep(delayMs);
     }
   }

@@ -7,13 +7,12 @@ import { takeClaimed } from './take-claimed.js';
 import { Forwarder, type FusedStage } from '../stream/forwarder.js';
 import { resolveFused, runFusedBatch } from './fusion.js';
 import { GroupReader } from '../stream/group-reader.js';
-import { errorMessage, RouteError } from '../core/errors.js';
-import { decide, isTransientRedisError, outageMetric } from '../core/failure-policy.js';
+import { RouteError } from '../core/errors.js';
+import { decide } from '../core/failure-policy.js';
 import { movingFence, type Forward } from '../stream/handoff.js';
 import { commitBatch, decodeBatch, recordRetryCounts, type BatchCommitTarget } from './batch-commit.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
-import { backoffMs, sleep } from '../core/backoff.js';
 import type { Connections } from '../redis/connections.js';
 import type { Keys } from '../redis/keys.js';
 import type { Router } from '../stream/router.js';
@@ -22,6 +21,9 @@ import { StageRunner } from './stage-runner.js';
 import { RetryQueue, type Queued } from '../stream/retry-queue.js';
 import { consumerWatchdog, type Phase, type Watchdog } from './watchdog.js';
 import { leaveGroup } from './leave-group.js';
+import { afterLoopError, type LoopErrorDeps } from './loop-error.js';
+import { PermissionNotice } from './permission-notice.js';
+import { urlUser } from '../redis/noperm.js';
 
 export interface ConsumerDeps {
   config: ResolvedConfig;
@@ -76,10 +78,16 @@ export class StreamConsumer implements FusedStage {
   private lastBatchMs = Infinity;
   phase: Phase = 'idle';
   processed = 0;
+  /** This consumer's Redis permission refusals, said once each; what it waits for is on its liveness record (`waiting`). */
+  readonly permissions: PermissionNotice;
+  private readonly loopErrorDeps: LoopErrorDeps;
 
   constructor(private readonly d: ConsumerDeps) {
     this.source = d.keys.stream(d.stage.input);
     this.group = d.stage.name;
+    this.permissions = new PermissionNotice({ user: urlUser(d.stage.redisUrl), redis: () => this.redis, logger: d.logger });
+    const progress = () => this.progress();
+    this.loopErrorDeps = { ...d, source: this.source, tags: this.tags, permissions: this.permissions, progress, ensureGroup: () => this.ensureGroup() };
     this.runner = new StageRunner({
       ...d,
       redis: () => this.redis,
@@ -87,7 +95,8 @@ export class StreamConsumer implements FusedStage {
       group: this.group,
       tags: this.tags,
       stopping: () => this.stopping,
-      progress: () => this.progress(),
+      progress,
+      permissions: this.permissions,
     });
     this.watchdog = consumerWatchdog(this, d);
     this.forwarder = new Forwarder({ ...d, readsInput: d.stage.input === d.config.input });
@@ -210,8 +219,7 @@ export class StreamConsumer implements FusedStage {
   }
 
   private async loop(): Promise<void> {
-    const { logger, metrics } = this.d;
-    // Loop errors in a row: the backoff doubles with them (to retryMaxMs), so a lasting one (a key of the wrong type, a permission taken away) is not retried and logged every 100-200 ms.
+    // Loop errors in a row: the backoff doubles with them (lib/worker/loop-error.ts).
     let failures = 0;
     while (!this.stopping) {
       try {
@@ -222,22 +230,10 @@ export class StreamConsumer implements FusedStage {
         this.progress();
         if (batch.length > 0) await this.processBatch(batch, fence, epoch);
         failures = 0;
+        this.permissions.clear('loop');
       } catch (err) {
-        // Never let the loop die: log, count, back off, go on. Entries read but not handed off stay
-        // pending in the group and come back through the reclaimer.
-        failures++;
-        metrics.increment('consumer.loop_errors', 1, this.tags);
-        const outage = outageMetric(err);
-        if (outage) metrics.increment(outage, 1, this.tags);
-        const delayMs = backoffMs(failures, this.d.stage.retryBaseMs, this.d.stage.retryMaxMs);
-        logger.error('consumer.loop_error', { err, transient: isTransientRedisError(err), inARow: failures, delayMs });
-        await sleep(delayMs);
-        // The group vanished (Redis restarted without persistence, or someone deleted it): create it again.
-        if (errorMessage(err).includes('NOGROUP'))
-          await this.ensureGroup().then(
-            () => logger.warn('consumer.group_recreated', { stream: this.source }),
-            (e: unknown) => logger.error('consumer.group_recreate_error', { err: e }),
-          );
+        // Never let the loop die: entries read but not handed off stay pending in the group and come back through the reclaimer.
+        await afterLoopError(err, ++failures, this.loopErrorDeps);
       } finally {
         this.phase = 'idle';
       }
@@ -317,7 +313,9 @@ export class StreamConsumer implements FusedStage {
       await resolveFused(forwards, hold, fail);
       this.phase = 'committing';
       const { retryBaseMs, retryMaxMs } = stage;
-      const commit = { retryBaseMs, retryMaxMs, logger: this.d.logger, metrics: this.d.metrics, tags: this.tags, stopping: () => this.stopping };
+      // A hand-off this user may not make waits in place like one Redis refuses when full (never acked unforwarded, never a record's fault).
+      const onRefused = (err: unknown) => (this.permissions.report('loop', err), this.progress());
+      const commit = { retryBaseMs, retryMaxMs, logger: this.d.logger, metrics: this.d.metrics, tags: this.tags, stopping: () => this.stopping, onRefused };
       // A read that may have been lost is checked, and moves the fence if it acks anything (handoff-N.lua).
       const sure = epoch === this.d.connections.troubles ? fence : movingFence();
       const done = await commitBatch(this.redis, this.commitTarget, batch, forwards, sure, commit);

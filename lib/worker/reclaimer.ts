@@ -56,6 +56,7 @@ export class Reclaimer {
 
   /** One pass; errors are logged and counted, and the next pass tries again. */
   async runOnce(): Promise<void> {
+    let refused = false;
     for (const [step, fn] of [
       ['claim', () => this.claim()],
       ['cleanup', () => this.removeGoneConsumers()],
@@ -65,9 +66,14 @@ export class Reclaimer {
         await fn();
       } catch (err) {
         this.d.metrics.increment('reclaim.errors', 1, { ...this.tags, step });
-        this.d.logger.warn('reclaim.error', { step, err });
+        // A permission the user lacks (the claim refused inside claim-2's function): counted, said once for the reclaimer, naming the command and keys.
+        if (this.consumer.permissions.report('reclaim', err)) {
+          refused = true;
+          this.d.metrics.increment('redis.noperm', 1, this.tags);
+        } else this.d.logger.warn('reclaim.error', { step, err });
       }
     }
+    if (!refused) this.consumer.permissions.clear('reclaim');
   }
 
   private async claim(): Promise<void> {

@@ -3,10 +3,11 @@ import { backoffMs, sleep } from '../core/backoff.js';
 import type { Message } from '../stream/codec.js';
 import type { ResolvedStage } from '../config/types.js';
 import { StageError, StageTimeoutError, TransientError } from '../core/errors.js';
-import { isolateEach, outageMetric, waitInPlace } from '../core/failure-policy.js';
+import { isolateEach, isPermissionRefusal, outageMetric, waitInPlace } from '../core/failure-policy.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { fail, type Stage, type StageResult } from './stage.js';
+import type { PermissionNotice } from './permission-notice.js';
 
 export interface StageRunnerDeps {
   impl: Stage;
@@ -23,6 +24,8 @@ export interface StageRunnerDeps {
   stopping: () => boolean;
   /** The loop is alive and waiting on purpose (an outage): tell the watchdog. */
   progress: () => void;
+  /** Says a Redis permission refusal once, and when it is over (lib/worker/permission-notice.ts). @defaultValue none */
+  permissions?: PermissionNotice;
 }
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
@@ -122,13 +125,13 @@ export class StageRunner {
       for (let outage = 1; ; outage++) {
         const results = await this.call(messages);
         const first = results[0];
-        if (
-          !waitInPlace(
-            results.map((r) => (r.ok ? undefined : r.error)),
-            this.d.stopping(),
-          )
-        )
+        const errors = results.map((r) => (r.ok ? undefined : r.error));
+        if (!waitInPlace(errors, this.d.stopping())) {
+          if (!errors.some((e) => e !== undefined && isPermissionRefusal(e))) this.d.permissions?.clear('stage');
           return results;
+        }
+        // A permission this stage's Redis user lacks (e.g. the store's upsert after an upgrade without `pipeline acl --apply`): said once.
+        if (first && !first.ok) this.d.permissions?.report('stage', first.error);
         this.outageSince ??= Date.now();
         const delayMs = backoffMs(outage, stage.retryBaseMs, stage.retryMaxMs);
         metrics.increment('batch.transient_retries', 1, tags);

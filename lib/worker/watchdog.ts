@@ -7,6 +7,7 @@ import type { Keys } from '../redis/keys.js';
 import { settleWithin } from '../core/periodic.js';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import { Script } from '../redis/script.js';
+import type { PermissionWait } from './permission-notice.js';
 
 /** SET PX as a function that runs while Redis is full (lib/lua/liveness-1.lua, allow-oom). */
 const liveness = new Script('liveness-1');
@@ -25,6 +26,8 @@ export interface ProgressSource {
   readonly stuckSince?: number;
   /** Since when the batch in flight has been waiting out a dependency outage (e.g. Postgres down); undefined when it is not. */
   readonly outageSince?: number;
+  /** A permission the consumer's Redis user lacks and a step of it waits for (lib/worker/permission-notice.ts). */
+  readonly permissions?: { readonly waiting?: PermissionWait };
 }
 
 export interface WatchdogOptions {
@@ -142,8 +145,10 @@ export class Watchdog {
       this.beat(now, progressAt);
       // Waiting out a dependency outage is progress (liveness holds: a restart would not bring
       // Postgres back), but past `blockMs + stallTimeoutMs` this worker is not serving: readiness fails.
+      // Waiting for a permission its user lacks, at once: it does not come back by itself (`pipeline acl --apply`).
       const { outageSince } = this.target;
-      this.writeFile(now, progressAt, false, outageSince !== undefined && now - outageSince > this.limit);
+      const waiting = (outageSince !== undefined && now - outageSince > this.limit) || this.target.permissions?.waiting !== undefined;
+      this.writeFile(now, progressAt, false, waiting);
       return;
     }
     this.stalledSince ??= lastProgressAt;
@@ -216,7 +221,9 @@ export class Watchdog {
     if (this.writing_liveness || redis.status !== 'ready') return;
     const { phase, processed } = this.target;
     const ttl = Math.max(1, progressAt + this.limit + this.o.intervalMs - now);
-    const body = JSON.stringify({ ...this.identity, phase, processed, progressAt, at: now });
+    // `waiting`: a permission the user lacks (`pipeline health` fails naming it, `pipeline top` lists it).
+    const waiting = this.target.permissions?.waiting;
+    const body = JSON.stringify({ ...this.identity, phase, processed, progressAt, at: now, ...(waiting ? { waiting } : {}) });
     this.writing_liveness = true;
     liveness
       .run(redis, [this.o.key], [body, ttl])
@@ -230,14 +237,25 @@ export class Watchdog {
   /**
    * Rewrite the progress file (exec probes check its age): while the loop progresses, and while it
    * waits for a reconnecting Redis (`waitingForRedis: true`, which readiness treats as not ready);
-   * `waitingForDependency: true` once a batch has waited out an outage longer than the stall limit.
+   * `waitingForDependency: true` once a batch has waited out an outage longer than the stall limit,
+   * or while a step waits for a permission the user lacks (then `waiting` says which).
    * While a stage call hangs, the file's mtime is `progressAt` (when the hang began), so a file-age
    * probe fails `limit` after it began, as the marker does.
    */
   private writeFile(now: number, progressAt: number, waitingForRedis: boolean, waitingForDependency = false): void {
     if (!this.o.file || this.writing) return;
     const { phase, processed, stuckSince } = this.target;
-    const body = JSON.stringify({ ...this.identity, phase, processed, progressAt, at: now, waitingForRedis, waitingForDependency });
+    const waiting = this.target.permissions?.waiting;
+    const body = JSON.stringify({
+      ...this.identity,
+      phase,
+      processed,
+      progressAt,
+      at: now,
+      waitingForRedis,
+      waitingForDependency,
+      ...(waiting ? { waiting } : {}),
+    });
     this.writing = true;
     writeFileAtomic(this.o.file, body + '\n', stuckSince !== undefined && !waitingForRedis ? progressAt : undefined)
       .catch((err: unknown) => {

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../observe/logger.js';
 import { createMetrics, type Metrics } from '../observe/metrics.js';
 import { Connections } from '../redis/connections.js';
 import { diagnoseRedisError } from '../redis/diagnose.js';
+import { urlUser, whoAmI } from '../redis/noperm.js';
 import { awaitLibrary, library } from '../redis/functions.js';
 import { checkEvictionPolicy, refuseEvictingPolicy } from '../redis/policy.js';
 import { consumerName, Keys } from '../redis/keys.js';
@@ -74,6 +75,8 @@ export class Worker {
   private closing?: Promise<void>;
   private readonly ownsConnections: boolean;
   private requestStop!: () => void;
+  /** The Redis user the worker runs as (ACL WHOAMI at start). */
+  redisUser: string;
   /** Resolves when stop() is first called. */
   private readonly stopRequested = new Promise<void>((resolve) => (this.requestStop = resolve));
 
@@ -87,6 +90,7 @@ export class Worker {
     this.logger = opts.logger ?? createLogger({ stage: stage.name, consumer: name }, undefined, this.logStream?.tee());
     this.metrics = opts.metrics ?? createMetrics(config.metrics, { pipeline: config.pipeline, stage: stage.name }, this.logger);
     const keys = new Keys(config.pipeline);
+    this.redisUser = urlUser(stage.redisUrl);
     this.ownsConnections = !opts.connections;
     this.connections =
       opts.connections?.forStage(`${stage.name}:${name}`) ??
@@ -174,6 +178,9 @@ export class Worker {
         ),
       );
       await waitOutAtStart('groups', () => Promise.all(this.consumers.map((c) => c.ensureGroup())), wait);
+      // Who this worker is to Redis, for the lines that say a permission is missing (the URL's user when ACL WHOAMI is refused).
+      this.redisUser = await whoAmI(this.connections.command(), this.stage.redisUrl);
+      for (const c of this.consumers) c.permissions.user = this.redisUser;
     })();
     startUp.catch(() => undefined); // settled below, or abandoned by a stop
     try {
@@ -197,6 +204,7 @@ export class Worker {
       initMs: Date.now() - this.startedAt,
       kind: this.impl.kind,
       model: this.impl.model,
+      redisUser: this.redisUser,
       // Its own connections; in a process of several stages the process's count is on `process.starting`.
       ...(this.ownsConnections ? { connections: this.consumers.length + 1 } : { connections: 'shared (process.starting)' }),
       ...sharded,

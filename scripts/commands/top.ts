@@ -9,6 +9,7 @@ import { liveFusedRoutes } from '../../lib/ops/fusion-live.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 import { storedText } from './status.js';
 import { storeSink } from '../../lib/ops/inspect.js';
+import { permissionWaits, type PermissionWaitRow } from '../../lib/ops/permission-waits.js';
 
 export interface TopOptions extends GlobalOptions {
   once?: boolean;
@@ -47,6 +48,8 @@ export interface TopFrame {
   sink?: string;
   /** Stages that run fused after another, as their workers report (lib/ops/fusion-live.ts): their streams see only what is not. */
   fused: { from: string; to: string }[];
+  /** Consumers waiting for a Redis permission their user lacks (their liveness records say so). @defaultValue none */
+  waiting?: PermissionWaitRow[];
 }
 
 /** Samples the pipeline from Redis alone: XINFO for counts and rates, XREVRANGE + envelopes for latency, the DLQ by stage. */
@@ -73,7 +76,7 @@ export class TopSampler {
   async frame(): Promise<TopFrame> {
     // Sharded: each shard's newest entries, so the percentiles cover the whole pipeline.
     const perShard = Math.max(1, Math.ceil(this.sampleSize / this.shards.count));
-    const [status, latencies, , fused] = await Promise.all([
+    const [status, latencies, , fused, waiting] = await Promise.all([
       pipelineStatus(this.redis, this.config),
       Promise.all(
         [...this.config.stages.map((s) => s.input), ...this.config.streams.terminal].map(async (name) =>
@@ -82,6 +85,7 @@ export class TopSampler {
       ),
       Promise.all(this.dlqs.map((d) => d.update(this.redis))),
       liveFusedRoutes(this.redis, this.config, this.shards),
+      permissionWaits(this.redis, this.config),
     ]);
     const prev = this.prev;
     this.prev = status;
@@ -113,6 +117,7 @@ export class TopSampler {
       stored: status.stored,
       sink: storeSink(this.config),
       fused,
+      waiting,
     };
   }
 }
@@ -148,7 +153,8 @@ export function renderFrame(f: TopFrame, intervalMs: number): string {
   const fused = f.fused.length
     ? ['', `fused (run in the batch of the stage before; their streams count only the rest): ${f.fused.map((r) => `${r.to} after ${r.from}`).join(', ')}`]
     : [];
-  return [head, '', ...lines, '', `dlq ${f.dlq}  ${storedText(f.stored, f.sink ?? 'redis')}`, ...fused].join('\n') + '\n';
+  const waiting = f.waiting?.length ? ['', ...f.waiting.map((w) => `${w.stage} (${w.consumer}) ${w.reason}`)] : [];
+  return [head, '', ...lines, '', `dlq ${f.dlq}  ${storedText(f.stored, f.sink ?? 'redis')}`, ...fused, ...waiting].join('\n') + '\n';
 }
 
 const CLEAR = '\x1b[H\x1b[2J';
