@@ -6,7 +6,8 @@ import { fail, ok, type Stage, type StageContext } from '../lib/worker/stage.js'
 import { recordCompletions, type CompletionSettings } from '../lib/stream/done.js';
 import { summarize } from './domain/summary.js';
 import { createPostgresSink, postgresOptionsFrom } from './sinks/postgres.js';
-import { createRedisSink, dropReprocessMarkers } from './sinks/redis.js';
+import { createRedisSink } from './sinks/redis.js';
+import { markerDropper } from './sinks/marker-drop.js';
 import { checkSink, type Sink, type StoredProduct } from './sinks/sink.js';
 
 export type SinkFactory = (ctx: StageContext) => Sink;
@@ -37,15 +38,13 @@ export function createStore(ctx: StageContext): Stage {
     ctx.metrics.increment('store.stale_dropped', n, { stage: ctx.stage.name });
     ctx.logger.info('store.stale_dropped', { count: n, sink: sink.name });
   };
+  const markers = markerDropper(ctx);
   const done: CompletionSettings = { maxLen: ctx.config.limits.doneMaxLen, statusTtlMs: ctx.config.limits.statusTtlMs };
   // Once the sink has them, and before the batch is acked: `{p}:done` and each id's status (lib/stream/done.ts).
   // A Redis outage or OOM there is transient: the batch waits and is written again, no delivery counted.
   // A sink other than Redis: the reprocess markers of what it stored go after its commit (the Redis sink drops them in its upsert).
   const completed = async (stored: readonly StoredProduct[]) => {
-    if (sink.name !== 'redis')
-      await dropReprocessMarkers(ctx.redis, stageKeySpace(ctx), stored).catch((err: unknown) => {
-        throw isTransientRedisError(err) ? new TransientError(`reprocess markers not dropped: ${errorMessage(err)}`, { cause: err }) : err;
-      });
+    if (sink.name !== 'redis') await markers.drop(stored);
     await recordCompletions(
       ctx.redis,
       ctx.keys,

@@ -1,13 +1,16 @@
 /**
  * A store user whose ACL predates this release (upgraded without `pipeline acl --apply`: no
- * `{p}:reprocess:*`, which the upsert declares) is the deployment's fault, not the records':
- * nothing is dead-lettered for it. The batch waits in place (the upsert is refused whole, nothing
- * written) with one `redis.noperm` line naming the user, the key and `pipeline acl --apply`.
- * Before the fix NOPERM was poison: every record was retried maxDeliveries times and dead-lettered.
+ * `{p}:reprocess:*`, which the upsert declares and the Postgres sink's marker drop touches) is
+ * the deployment's fault, not the records': nothing is dead-lettered for it. The Redis sink's
+ * batch waits in place (the upsert is refused whole, nothing written) with one `redis.noperm` line
+ * naming the user, the key and `pipeline acl --apply`; the Postgres sink's rows, committed before
+ * the marker drop, are stored and not dead-lettered as well. Before the fix NOPERM was poison:
+ * every record was retried maxDeliveries times and dead-lettered (with Postgres: committed too).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
+import pg from 'pg';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig, stageRedisUrlEnv } from '../lib/config/load.js';
@@ -16,14 +19,19 @@ import { aclUsers, applyAcl, type AclUser, type KeyGrant } from '../lib/ops/acl.
 import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
+import { readStatus } from '../lib/stream/status-value.js';
 import { Worker } from '../lib/worker/worker.js';
 import { stageDataAccess } from '../stages/access.js';
 import { STAGES } from '../stages/index.js';
+import { migrate } from '../stages/sinks/migrations/migrate.js';
 import { FAST } from './helpers/pipeline.js';
+import { findPostgresBin, PostgresServer } from './helpers/postgres.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
 const admin = client(server.url);
+const pgBin = findPostgresBin();
+const pgServer = pgBin ? await new PostgresServer({ bin: pgBin }).start() : undefined;
 const RAW = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
 const N = 12;
 
@@ -102,8 +110,47 @@ test('redis sink, store user of the previous release: the batch waits in place (
   }
 });
 
+test('postgres sink, store user of the previous release: the rows are committed and NOT dead-lettered (the marker drop after the commit fails), statuses say stored', async () => {
+  if (!pgServer)
+    return console.log('SKIP noperm-store.test.ts (postgres): PostgreSQL server binaries not found (apt-get install -y postgresql, or set PG_BIN)');
+  const pipeline = randomPipeline('npp');
+  const url = await pgServer.createDatabase(pipeline);
+  const db = new pg.Pool({ connectionString: url, max: 1 });
+  try {
+    await migrate(db);
+    const store = { sink: 'postgres', postgresUrl: url };
+    const base = config(pipeline, store);
+    const users = await applyUsers(base, previousRelease);
+    const c = config(pipeline, store, Object.fromEntries(users.filter((u) => u.stage).map((u) => [stageRedisUrlEnv(u.stage!), u.url])));
+    const keys = new Keys(pipeline);
+    const lines: Line[] = [];
+    const workers = run(c, lines);
+    try {
+      await produceRecords(c);
+      const rows = async () => Number((await db.query('SELECT count(*) AS n FROM products')).rows[0].n);
+      await waitFor(
+        'every row committed and its entry acked (or dead-lettered)',
+        async () => {
+          const groups = (await admin.xinfo('GROUPS', keys.stream('store')).catch(() => [])) as unknown[][];
+          const g = groups.map((r) => Object.fromEntries(Array.from({ length: r.length / 2 }, (_, i) => [r[2 * i], r[2 * i + 1]])));
+          return (await rows()) === N && Number(g[0]?.lag) === 0 && Number(g[0]?.pending) === 0;
+        },
+        30_000,
+      );
+      assert.is(await admin.xlen(keys.dlq), 0, 'a product committed to Postgres was also dead-lettered');
+      for (let i = 0; i < N; i++) assert.is((await readStatus(admin, keys.status(`p${i}`))).s, 'stored', `p${i} status`);
+      assertClearLine(lines, c);
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+  } finally {
+    await db.end();
+  }
+});
+
 test.after(async () => {
   admin.disconnect();
   await server.close();
+  await pgServer?.close();
 });
 test.run();

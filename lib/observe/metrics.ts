@@ -98,6 +98,11 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     'counter',
     "Redis refused a command or key for the worker's ACL user (NOPERM: users applied by an older release or another config): the step waits in place, nothing is dead-lettered; run `pipeline acl --apply`",
   ),
+  w(
+    'store.marker_errors',
+    'counter',
+    'reprocess markers a sink other than Redis could not delete after its commit (the products are stored; the markers expire)',
+  ),
   w('postgres.unavailable', 'counter', 'the Postgres sink was unreachable, restarting or overloaded: the batch waits in place'),
   w('network.unavailable', 'counter', 'a dependency connection dropped or timed out during a batch or hand-off: waited out in place'),
   w('dependency.unavailable', 'counter', 'a stage raised TransientError for an outage of its own dependency: the batch waits in place'),
