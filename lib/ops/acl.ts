@@ -6,7 +6,10 @@ import { ConfigError } from '../core/errors.js';
 import { loadLibrary } from '../redis/functions.js';
 import { Keys } from '../redis/keys.js';
 import { asCluster, isClusterUrl, parseRedisUrl } from '../redis/url.js';
-import { compileRoutes } from '../stream/router.js';
+import { SCRIPT_COMMANDS, SELF_CHECK_COMMANDS, stageGrants, type KeyGrant, type KeyMode } from './acl-grants.js';
+
+export { CONSUMER_COMMANDS, FENCE_COMMANDS, LIVENESS_COMMANDS, SCRIPT_COMMANDS, SELF_CHECK_COMMANDS, stageGrants } from './acl-grants.js';
+export type { KeyGrant, KeyMode, StageGrants } from './acl-grants.js';
 
 /**
  * Least-privilege Redis ACL users derived from the config and the routing table (Redis >= 7:
@@ -17,7 +20,8 @@ import { compileRoutes } from '../stream/router.js';
  * observer gets NOPERM for it (test/reprocess.test.ts).
  *
  * A stage user's permissions are split so that no command reaches a key it has no business with:
- * - root: connection commands and FCALL (the pipeline's Lua runs as one Redis Functions library,
+ * - root: connection commands, ACL WHOAMI and ACL DRYRUN (a worker checks its own permissions at
+ *   start, lib/redis/acl-dryrun.ts) and FCALL (the pipeline's Lua runs as one Redis Functions library,
  *   lib/redis/functions.ts, that the admin loads; no user but the admin may run EVAL, EVALSHA,
  *   SCRIPT or FUNCTION, so no pipeline user can run Lua it brings itself) with read-write access
  *   to every key the pipeline's functions declare (own stream, route targets, DLQ, the stage's
@@ -35,18 +39,6 @@ import { compileRoutes } from '../stream/router.js';
  *   target is a stream before its first write (lib/lua/handoff-N.lua).
  * - one selector per data grant of the stage kind (e.g. the store's product hashes and sets).
  */
-
-/** r: read (`%R~`), w: write (`%W~`), rw: both (`~`). */
-export type KeyMode = 'r' | 'w' | 'rw';
-
-/** Commands on keys matching patterns, with one permission. */
-export interface KeyGrant {
-  /** Full key patterns (`{products}:product:*`). */
-  keys: string[];
-  mode: KeyMode;
-  /** Command names, `container|sub` for subcommands (`xinfo|stream`). */
-  commands: string[];
-}
 
 export type AclRole = 'stage' | 'producer' | 'observer';
 
@@ -91,28 +83,6 @@ export interface AclOptions {
 export const CONNECTION_COMMANDS = ['ping', 'info', 'client|setname'];
 /** What a Cluster client needs besides: the slot map and the ready check (ioredis). */
 export const CLUSTER_CONNECTION_COMMANDS = ['cluster|slots', 'cluster|info'];
-/**
- * The pipeline's Lua, as functions of its library (lib/redis/script.ts: FCALL). Not EVAL, EVALSHA,
- * SCRIPT or FUNCTION: those would let a user run Lua of its own (`EVAL "while true do end" 0`).
- */
-export const SCRIPT_COMMANDS = ['fcall', 'fcall_ro'];
-/** What lib/worker/consumer.ts, lib/worker/reclaimer.ts and lib/stream/retention.ts run on a stage's own input stream (directly or in scripts). */
-export const CONSUMER_COMMANDS = [
-  'xreadgroup',
-  'xack',
-  'xclaim',
-  'xautoclaim',
-  'xpending',
-  'xlen',
-  'xtrim',
-  'exists',
-  'xinfo|stream',
-  'xinfo|groups',
-  'xinfo|consumers',
-  'xgroup|create',
-  'xgroup|createconsumer',
-  'xgroup|delconsumer',
-];
 /** The observer: `pipeline status`, `pipeline export --sink redis`, DLQ inspection. */
 export const OBSERVER_COMMANDS = [
   'xinfo|stream',
@@ -131,10 +101,6 @@ export const OBSERVER_COMMANDS = [
   'get',
   'mget',
 ];
-/** The watchdog's liveness marker (lib/worker/watchdog.ts): SET PX while progressing, DEL on stop, GET for `pipeline health` (run as the stage user). */
-export const LIVENESS_COMMANDS = ['set', 'del', 'get'];
-/** The group's claim fence, inside the hand-off (GET) and claim (SET of a fresh token) scripts. */
-export const FENCE_COMMANDS = ['get', 'set'];
 
 const PERM: Record<KeyMode, string> = { r: '%R~', w: '%W~', rw: '~' };
 const uniq = <T>(xs: T[]) => [...new Set(xs)];
@@ -174,7 +140,6 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
   // Sharded pipelines (`shards` > 1) have one key set per shard: every rule names each shard's keys.
   const shards = Keys.shards(config.pipeline, config.shards);
   const each = (f: (keys: Keys) => string[]) => uniq(shards.flatMap(f));
-  const routers = compileRoutes(config.routes, config.stages, config.streams.terminal);
   const base = opts.baseUrl ?? config.redis.url;
   const prefix = opts.prefix ?? `${config.pipeline}-`;
   const db = databaseOf(base);
@@ -192,41 +157,13 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
   };
 
   const users: AclUser[] = config.stages.map((stage) => {
-    const own = each((k) => [k.stream(stage.input)]);
-    const targetNames = routers.get(stage.name)?.targets ?? [];
-    const targets = each((k) => targetNames.map((t) => k.stream(t)));
-    // Data grants per shard, merged by position (the same grant of every shard in one selector).
-    const perShard = shards.map((k) => opts.dataAccess?.(stage, k) ?? []);
-    const data: KeyGrant[] = (perShard[0] ?? []).map((g, i) => ({ ...g, keys: uniq(perShard.flatMap((grants) => grants[i]!.keys)) }));
-    // The log stream (`logs.stream`): write-only, like the targets (XADD's MAXLEN/MINID can still trim: docs/security.md).
-    // Completions (lib/stream/done.ts): every stage may end a product (store, dead letters, review routes).
-    const appends = uniq([...targets, ...each((k) => [k.dlq, k.extra('logs'), k.done])]);
-    const statuses = each((k) => [k.status('*')]);
-    const liveness = each((k) => [k.liveness(stage.name, '*')]);
-    const fences = each((k) => [k.fence(stage.name)]);
-    // The liveness marker is written by FCALL too (lib/lua/liveness-1.lua, allow-oom: it holds while Redis is full).
-    const scriptKeys = uniq([...own, ...fences, ...liveness, ...targets, ...each((k) => [k.dlq]), ...data.flatMap((g) => g.keys)]);
-    const summary =
-      `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL/GET ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; SET ${statuses.join(', ')}` +
-      (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
+    const { scriptKeys, selectors, summary } = stageGrants(config, stage, opts.dataAccess);
     return make(
       'stage',
       `${prefix}${stage.name}`,
       stage.name,
       stageRedisUrlEnv(stage.name),
-      (pw) => [
-        ...start(pw),
-        ...cmds(SCRIPT_COMMANDS),
-        ...scriptKeys.map((k) => `~${k}`),
-        selector({ keys: own, mode: 'rw', commands: CONSUMER_COMMANDS }),
-        selector({ keys: appends, mode: 'w', commands: ['xadd'] }),
-        // The hand-off checks each target's type before its first write (lib/lua/handoff-N.lua).
-        selector({ keys: uniq([...targets, ...each((k) => [k.dlq])]), mode: 'r', commands: ['type'] }),
-        selector({ keys: liveness, mode: 'rw', commands: LIVENESS_COMMANDS }),
-        selector({ keys: fences, mode: 'rw', commands: FENCE_COMMANDS }),
-        selector({ keys: statuses, mode: 'w', commands: ['set'] }),
-        ...data.map(selector),
-      ],
+      (pw) => [...start(pw), ...cmds([...SCRIPT_COMMANDS, ...SELF_CHECK_COMMANDS]), ...scriptKeys.map((k) => `~${k}`), ...selectors.map(selector)],
       summary,
     );
   });

@@ -1,5 +1,5 @@
 import { connect as netConnect } from 'node:net';
-import { FileError, FunctionsMissingError, ProducerGapError, RunInputMismatchError } from '../core/errors.js';
+import { FileError, FunctionsMissingError, PermissionError, ProducerGapError, RunInputMismatchError } from '../core/errors.js';
 
 /**
  * Why a command could not reach Redis or was refused, for a person: the cause class, one line
@@ -105,6 +105,8 @@ export function diagnoseRedisError(err: unknown, lastConnectionError?: unknown, 
   // error of the outage that caused them ("cannot reach Redis", exit 10, had replaced the loss).
   if (err instanceof ProducerGapError || err instanceof RunInputMismatchError) return undefined;
   if (err instanceof FunctionsMissingError) return { cause: 'functions', exitCode: EXIT_CODES.functions, line: err.message, retryable: true };
+  // A refusal already explained (user, command, keys, fix): its own line.
+  if (err instanceof PermissionError) return { cause: 'noperm', exitCode: EXIT_CODES.noperm, line: err.message, retryable: false };
   // A refusal in the connection error says more than the command's "max retries" or "closed".
   const candidates = [messageOf(lastConnectionError), messageOf(err)];
   for (const rule of RULES) {

@@ -9,7 +9,7 @@ import { createLogger, type Logger } from '../observe/logger.js';
 import { COMMAND, Connections } from '../redis/connections.js';
 import { consumerName } from '../redis/keys.js';
 import type { StageFactory } from './stage.js';
-import { Worker } from './worker.js';
+import { Worker, type WorkerOptions } from './worker.js';
 import { fusedWithin, mayFuse } from '../config/fusion-plan.js';
 import { ProcessGauges } from './process-gauges.js';
 
@@ -31,6 +31,8 @@ export interface StageProcessOptions {
    * @defaultValue env PROGRESS_FILE, else none
    */
   progressFile?: string;
+  /** The commands each stage will run, checked with ACL DRYRUN at start (WorkerOptions.permissionProbes). @defaultValue none */
+  permissionProbes?: WorkerOptions['permissionProbes'];
   /** Told of every error of the process's Redis connections (the CLI explains a failed run by the last one: `pipeline worker` with a database Redis does not have). @defaultValue none */
   onConnectionError?: (err: Error) => void;
 }
@@ -88,7 +90,7 @@ export class StageProcess {
     const consumer = consumerName(hostname(), process.pid, opts.index ?? 0);
     this.consumer = consumer;
     this.metricsSettings = config.metrics;
-    const base = { config, stages: opts.kinds, index: opts.index, shards: opts.shards };
+    const base = { config, stages: opts.kinds, index: opts.index, shards: opts.shards, permissionProbes: opts.permissionProbes };
     if (stages.length === 1) {
       const w = new Worker({
         ...base,

@@ -2,13 +2,14 @@ import { hostname } from 'node:os';
 import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
 import { findStage } from '../config/load.js';
 import { StreamConsumer } from './consumer.js';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, PermissionError } from '../core/errors.js';
 import { LogStream } from '../observe/log-stream.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { createMetrics, type Metrics } from '../observe/metrics.js';
 import { Connections } from '../redis/connections.js';
 import { diagnoseRedisError } from '../redis/diagnose.js';
 import { urlUser, whoAmI } from '../redis/noperm.js';
+import { dryRun, type DryRunProbe } from '../redis/acl-dryrun.js';
 import { awaitLibrary, library } from '../redis/functions.js';
 import { checkEvictionPolicy, refuseEvictingPolicy } from '../redis/policy.js';
 import { consumerName, Keys } from '../redis/keys.js';
@@ -42,6 +43,12 @@ export interface WorkerOptions {
   progressFile?: string;
   /** Told of every error of the worker's own connections (the CLI explains a failed run by the last one). @defaultValue none */
   onConnectionError?: (err: Error) => void;
+  /**
+   * The commands the stage will run, checked against the worker's Redis user with ACL DRYRUN at
+   * start (lib/ops/acl-grants.ts `stageProbes`): a refused one stops the start with a
+   * PermissionError (`pipeline worker` exits 13). @defaultValue none: not checked
+   */
+  permissionProbes?: (stage: ResolvedStage) => DryRunProbe[];
 }
 
 /**
@@ -75,6 +82,7 @@ export class Worker {
   private closing?: Promise<void>;
   private readonly ownsConnections: boolean;
   private requestStop!: () => void;
+  private readonly probes?: DryRunProbe[];
   /** The Redis user the worker runs as (ACL WHOAMI at start). */
   redisUser: string;
   /** Resolves when stop() is first called. */
@@ -91,6 +99,7 @@ export class Worker {
     this.metrics = opts.metrics ?? createMetrics(config.metrics, { pipeline: config.pipeline, stage: stage.name }, this.logger);
     const keys = new Keys(config.pipeline);
     this.redisUser = urlUser(stage.redisUrl);
+    this.probes = opts.permissionProbes?.(stage);
     this.ownsConnections = !opts.connections;
     this.connections =
       opts.connections?.forStage(`${stage.name}:${name}`) ??
@@ -177,10 +186,12 @@ export class Worker {
           this.logger.warn('redis.eviction_policy', { policy: policy ?? null, err: line }),
         ),
       );
-      await waitOutAtStart('groups', () => Promise.all(this.consumers.map((c) => c.ensureGroup())), wait);
-      // Who this worker is to Redis, for the lines that say a permission is missing (the URL's user when ACL WHOAMI is refused).
+      // Who this worker is to Redis, for the lines that say a permission is missing (the URL's user when ACL WHOAMI is refused),
+      // and whether it may run what its stage will run, before it touches its group.
       this.redisUser = await whoAmI(this.connections.command(), this.stage.redisUrl);
       for (const c of this.consumers) c.permissions.user = this.redisUser;
+      if (this.probes) await this.checkPermissions(this.probes);
+      await waitOutAtStart('groups', () => Promise.all(this.consumers.map((c) => c.ensureGroup())), wait);
     })();
     startUp.catch(() => undefined); // settled below, or abandoned by a stop
     try {
@@ -210,6 +221,23 @@ export class Worker {
       ...sharded,
     });
     await Promise.all(this.consumers.map((c) => c.run()));
+  }
+
+  /**
+   * Every command the stage will run, checked against this worker's Redis user (ACL DRYRUN, nothing
+   * run): a missing permission refuses the start, naming the user, the commands, the keys and
+   * `pipeline acl --apply` (the worker had started and then waited on, or dead-lettered, every
+   * record). A user that may not run ACL DRYRUN is not checked (said once): refusals then show as
+   * they come (`redis.noperm`).
+   */
+  private async checkPermissions(probes: DryRunProbe[]): Promise<void> {
+    const r = await dryRun(this.connections.command(), this.redisUser, probes);
+    if (r === 'ok') return;
+    if (r instanceof PermissionError) {
+      this.logger.error('redis.noperm', { where: 'start', user: r.user, command: r.command, keys: r.keys, fix: r.fix, err: r });
+      throw r;
+    }
+    this.logger.warn('worker.permissions_unchecked', { user: this.redisUser, reason: r.unchecked });
   }
 
   /**

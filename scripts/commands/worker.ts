@@ -5,6 +5,9 @@ import { parseShardList } from '../../lib/redis/shard.js';
 import { loadModuleStages } from '../../lib/worker/modules.js';
 import { StageProcess } from '../../lib/worker/process.js';
 import { loadStageKinds } from '../../stages/kinds.js';
+import { stageDataAccess } from '../../stages/access.js';
+import { stageProbes } from '../../lib/ops/acl-grants.js';
+import type { ResolvedStage } from '../../lib/config/types.js';
 import { loadConfig, noteConnectionError, refuseTlsMismatch, type GlobalOptions } from './common.js';
 
 /**
@@ -32,7 +35,9 @@ export async function workerCommand(arg: string, opts: GlobalOptions & { shards?
   const mine = config.stages.filter((s) => stages.includes(s.name));
   refuseTlsMismatch(mine.map((s) => s.redisUrl));
   const [builtIn, own] = await Promise.all([loadStageKinds(mine.map((s) => s.kind)), loadModuleStages(config, mine)]);
-  proc = new StageProcess({ config, stages, kinds: { ...builtIn, ...own }, shards, onConnectionError: noteConnectionError });
+  // Each stage's commands are checked against its Redis user at start (ACL DRYRUN): a missing permission exits 13 naming it.
+  const permissionProbes = (s: ResolvedStage) => stageProbes(config, s, stageDataAccess);
+  proc = new StageProcess({ config, stages, kinds: { ...builtIn, ...own }, shards, onConnectionError: noteConnectionError, permissionProbes });
   try {
     if (!stopRequested) await proc.run();
   } finally {
