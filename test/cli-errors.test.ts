@@ -11,7 +11,10 @@ import * as assert from 'uvu/assert';
 import { ProducerGapError } from '../lib/core/errors.js';
 import { diagnoseRedisError, diagnoseWithProbe, EXIT_CODES } from '../lib/redis/diagnose.js';
 import { Keys } from '../lib/redis/keys.js';
-import { cli, exited, FAST, writeConfig } from './helpers/pipeline.js';
+import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
+import { aclUsers, applyAcl } from '../lib/ops/acl.js';
+import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
+import { stageDataAccess } from '../stages/access.js';
 import { client, hogAllClientSlots, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const MAX_CLIENTS = 6;
@@ -125,6 +128,53 @@ test('wrong password: one line naming REDIS_URL, exit 12; a user without the com
     const weak = cli(['--config', file, 'status'], server.url.replace('redis://', 'redis://cli-weak:pw@'));
     const code2 = await exited(weak);
     assertOneLine(weak.output(), code2, 'noperm', /NOPERM.*pipeline acl --apply/);
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
+test('dlq replay and purge as a pipeline user (stage or observer): exit 13 saying to run them as the admin, not `pipeline acl --apply`', async () => {
+  const pipeline = randomPipeline();
+  const file = writeConfig(pipeline, FAST);
+  const keys = new Keys(pipeline);
+  const users = aclUsers(rulesOnlyConfig(server.url, pipeline), { dataAccess: stageDataAccess });
+  await applyAcl(redis, users);
+  // A dead letter of the first stage, as the consumer writes it.
+  const envelope = encodeEnvelope(newEnvelope({ id: 'dl1', title: 'item' }));
+  await redis.xadd(
+    keys.dlq,
+    '*',
+    'k',
+    'dl1',
+    'e',
+    envelope,
+    'stage',
+    'preprocess',
+    'stream',
+    'in',
+    'id',
+    '1-0',
+    'reason',
+    'max_deliveries',
+    'error',
+    'x',
+    'deliveries',
+    '5',
+    'at',
+    '0',
+  );
+  try {
+    for (const user of [users.find((u) => u.role === 'observer')!, users.find((u) => u.stage === 'preprocess')!])
+      for (const args of [
+        ['dlq', 'replay', '--all'],
+        ['dlq', 'purge', '--all'],
+      ]) {
+        const run = cli(['--config', file, ...args], user.url);
+        const code = await exited(run);
+        assertOneLine(run.output(), code, 'noperm', new RegExp(`Redis user ${user.name} may not run .*run it as the admin`));
+        assert.not.match(run.output(), /run `pipeline acl --apply`/, `${user.name} ${args.join(' ')}: no ACL change can fix it`);
+      }
+    assert.is(await redis.xlen(keys.dlq), 1, 'nothing replayed or purged');
   } finally {
     rmSync(file, { force: true });
   }

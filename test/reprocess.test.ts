@@ -320,7 +320,7 @@ test("a sharded pipeline (shards: 3): each product re-enters on its own shard, w
   }
 });
 
-test('the observer user may run --dry-run (reads only) but not put products back (NOPERM, exit 13)', async () => {
+test('the observer user may run --dry-run (reads only) but not put products back (NOPERM, exit 13, saying to run it as the admin)', async () => {
   const s = setup();
   const workers = await startWorkers(s.config);
   try {
@@ -339,6 +339,8 @@ test('the observer user may run --dry-run (reads only) but not put products back
   assert.is(dry.summary.reprocessed, 6);
   const real = await runReprocess(s.file, ['--model', 'tagger'], observer);
   assert.is(real.code, 13, real.output);
+  // Admin-only: the line says so (it had said to run `pipeline acl --apply`, which cannot help).
+  assert.match(real.output, /error: Redis user \S+-observer may not run .*`pipeline reprocess` .*run it as the admin/);
   assert.is(await redis.xlen(s.keys.stream('tag')), tagLen, 'nothing put back');
 });
 

@@ -8,6 +8,8 @@ import type { ResolvedConfig } from '../../lib/config/types.js';
 import { diagnoseRedisError, diagnoseWithProbe, plainRedisAt, type RedisFailure } from '../../lib/redis/diagnose.js';
 import { createClient, describeRedisUrl, parseRedisUrl } from '../../lib/redis/url.js';
 import { KIND_CHECKS } from '../../stages/kinds.js';
+import { isPermissionRefusal } from '../../lib/core/failure-policy.js';
+import { explainRefusal, urlUser } from '../../lib/redis/noperm.js';
 
 /**
  * The bin every child process runs (`pipeline worker <stage>`): the entry this process came from.
@@ -163,3 +165,15 @@ export const DEFAULT_EVAL_INPUT = 'dev.jsonl';
 export const DEFAULT_EVAL_TRAIN = 'train.jsonl';
 /** How --help names them. */
 export const dataFileHelp = (file: string) => `$PRODUCTS_DATA/${file}, else ../shared/data/products/${file} beside the package`;
+
+/**
+ * A refusal (NOPERM) of a command only the admin may run (`dlq replay`, `dlq purge`, `reprocess`:
+ * they put work back on any stage's stream or delete dead letters, which no user of `pipeline acl`
+ * may), explained as such: run it as the admin. The generic hint said to run `pipeline acl
+ * --apply`, which cannot help. Other errors are returned as they are.
+ */
+export async function adminOnlyRefusal(err: unknown, command: string, does: string, url: string): Promise<unknown> {
+  if (!isPermissionRefusal(err)) return err;
+  const fix = `\`${command}\` ${does}, which no pipeline user may: run it as the admin (\`REDIS_URL\` with the admin's credentials; no ACL change gives a stage, producer or observer user this)`;
+  return (await explainRefusal(err, { user: urlUser(url), fix }).catch(() => undefined)) ?? err;
+}

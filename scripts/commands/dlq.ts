@@ -13,7 +13,7 @@ import type { ResolvedConfig } from '../../lib/config/types.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { DEAD_LETTER_REASONS } from '../../lib/stream/deadletter.js';
-import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
+import { adminOnlyRefusal, cliRedis, loadConfig, type GlobalOptions } from './common.js';
 import { oneOf, positiveInt } from './option-values.js';
 
 export interface DlqSelectOptions {
@@ -142,12 +142,15 @@ export function dlqCommand(global: () => GlobalOptions, run: <A extends unknown[
         withRedis(global(), async (redis, config) => {
           let replayed = 0;
           let skipped = 0;
+          const refused = async (err: unknown) => {
+            throw await adminOnlyRefusal(err, 'pipeline dlq replay', "puts dead letters back on their stage's stream", config.redis.url);
+          };
           for (const part of perShard(config, selection(o))) {
             // The producer's backpressure rule: wait while the target stage is behind or Redis is full.
             let said = false;
             const r = await replayDeadLetters(redis, config, part.sel, part.keys, {
               backpressure: { pollMs: 500, onWait: (p) => void (said || ((said = true), process.stderr.write(`dlq replay: waiting: ${describe(p)}\n`))) },
-            });
+            }).catch(refused);
             for (const s of r.skipped) process.stderr.write(`${shardId(part.keys, s.id)}: not replayed: ${s.why}\n`);
             replayed += r.replayed.length;
             skipped += r.skipped.length;
@@ -167,7 +170,10 @@ export function dlqCommand(global: () => GlobalOptions, run: <A extends unknown[
       run((o: DlqSelectOptions) =>
         withRedis(global(), async (redis, config) => {
           let purged = 0;
-          for (const part of perShard(config, selection(o))) purged += await purgeDeadLetters(redis, part.keys, part.sel);
+          for (const part of perShard(config, selection(o)))
+            purged += await purgeDeadLetters(redis, part.keys, part.sel).catch(async (err: unknown) => {
+              throw await adminOnlyRefusal(err, 'pipeline dlq purge', 'deletes dead letters', config.redis.url);
+            });
           out(`purged: ${purged}`);
         }),
       ),

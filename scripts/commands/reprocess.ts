@@ -3,7 +3,7 @@ import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
 import { DEFAULT_MARKER_TTL_MS, emptySummary, reprocess, type ReprocessSummary } from '../../lib/ops/reprocess.js';
 import { findStoreStage, parseSince, type ExportFilter } from '../../stages/sinks/export.js';
 import { currentModelVersions } from '../../stages/domain/model-options.js';
-import { cliRedis, loadConfig, warnEvictionPolicy } from './common.js';
+import { adminOnlyRefusal, cliRedis, loadConfig, warnEvictionPolicy } from './common.js';
 import { storedProducts } from './export.js';
 import type { PostgresCliOptions } from './store.js';
 
@@ -105,10 +105,11 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
       onRetry,
       summary,
       onProgress: progress,
-    }).catch((err: unknown) => {
+    }).catch(async (err: unknown) => {
       if (tty) process.stderr.write('\n');
-      say('reprocess.failed', { error: String((err as Error)?.message ?? err) });
-      throw err;
+      const e = await adminOnlyRefusal(err, 'pipeline reprocess', 'puts stored products back on a stage stream', config.redis.url);
+      say('reprocess.failed', { error: String((e as Error)?.message ?? e) });
+      throw e;
     });
     if (tty) process.stderr.write('\n');
     const line = {
