@@ -339,7 +339,6 @@ test('the observer user may run --dry-run (reads only) but not put products back
   assert.is(dry.summary.reprocessed, 6);
   const real = await runReprocess(s.file, ['--model', 'tagger'], observer);
   assert.is(real.code, 13, real.output);
-  // Admin-only: the line says so (it had said to run `pipeline acl --apply`, which cannot help).
   assert.match(real.output, /error: Redis user \S+-observer may not run .*`pipeline reprocess` .*run it as the admin/);
   assert.is(await redis.xlen(s.keys.stream('tag')), tagLen, 'nothing put back');
 });
