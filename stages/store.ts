@@ -40,14 +40,15 @@ export function createStore(ctx: StageContext): Stage {
   };
   const markers = markerDropper(ctx);
   const done: CompletionSettings = { maxLen: ctx.config.limits.doneMaxLen, statusTtlMs: ctx.config.limits.statusTtlMs };
-  // Once the sink has them, and before the batch is acked: `{p}:done` and each id's status (lib/stream/done.ts).
+  // Once the sink has them, and before the batch is acked: `{p}:done` and each id's status (lib/stream/done.ts),
+  // of the record's shard (`{p:N}:done`): a worker's stage instance serves every shard it reads.
   // A Redis outage or OOM there is transient: the batch waits and is written again, no delivery counted.
   // A sink other than Redis: the reprocess markers of what it stored go after its commit (the Redis sink drops them in its upsert).
   const completed = async (stored: readonly StoredProduct[]) => {
     if (sink.name !== 'redis') await markers.drop(stored);
     await recordCompletions(
       ctx.redis,
-      ctx.keys,
+      stageKeySpace(ctx),
       stored.map((p) => ({ key: p.key, status: 'stored' as const, stage: ctx.stage.name })),
       done,
     ).catch((err: unknown) => {

@@ -4,6 +4,7 @@ import { errorMessage } from '../core/errors.js';
 import { isTransientRedisError } from '../core/failure-policy.js';
 import type { OutageWaitOptions } from '../core/outage-wait.js';
 import type { Keys } from '../redis/keys.js';
+import { Shards } from '../redis/shard.js';
 import { FIELD_KEY } from './codec.js';
 import { encodeStatus, type StatusValue } from './status-value.js';
 import type { Forward } from './handoff.js';
@@ -13,6 +14,8 @@ import type { Forward } from './handoff.js';
  * (dead_lettered, with the reason) and routes into a terminal stream such as `review` append one
  * entry each to the capped stream `{p}:done` and set the id's status `{p}:status:<id>` (status-value.ts, with
  * a TTL). The API's waiters and SSE clients read the stream; `GET /v1/products/{id}` reads the hash.
+ * A sharded pipeline (`shards` > 1) keeps them per shard, with the record's other keys:
+ * `{p:N}:done` and `{p:N}:status:<id>`, on the master of the shard's slot (what its ACL users may write).
  *
  * Written **before** the entry is acked (store: after the sink has it; others: before the hand-off),
  * so a completion is never missing for an acked entry; a crash in between writes it twice, which
@@ -39,9 +42,25 @@ export interface CompletionSettings {
   statusTtlMs: number;
 }
 
-/** `{p}:done` fields and the status value's: s status, g stage, r reason, x error, t time (ms). */
-export async function recordCompletions(redis: Redis, keys: Keys, list: readonly Completion[], s: CompletionSettings): Promise<void> {
+/**
+ * `{p}:done` fields and the status value's: s status, g stage, r reason, x error, t time (ms).
+ * `keys`: one shard's Keys (every completion goes there), or the pipeline's Shards (the store: each
+ * completion goes to its record's shard, one pipelined round per shard, as a Cluster needs).
+ */
+export async function recordCompletions(redis: Redis, keys: Keys | Shards, list: readonly Completion[], s: CompletionSettings): Promise<void> {
   if (list.length === 0) return;
+  if (keys instanceof Shards) {
+    if (keys.count === 1) return recordCompletions(redis, keys.all[0]!, list, s);
+    const byShard = new Map<Keys, Completion[]>();
+    for (const c of list) {
+      const k = keys.keysFor(c.key);
+      const l = byShard.get(k);
+      if (l) l.push(c);
+      else byShard.set(k, [c]);
+    }
+    await Promise.all([...byShard].map(([k, l]) => recordCompletions(redis, k, l, s)));
+    return;
+  }
   const at = String(Date.now());
   const p = redis.pipeline();
   for (const c of list) {
