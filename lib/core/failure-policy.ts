@@ -34,6 +34,10 @@ const REDIS_UNAVAILABLE = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READON
 // refused until the users are applied again (an upgrade or a config change without `pipeline acl
 // --apply`): the deployment's fault, so no record is dead-lettered for it.
 const REDIS_NOPERM = /^NOPERM\b|no permissions to (run|access)|user executing the script can't (run|access)/i;
+// A Cluster moving a slot or failing over: a redirect that reached us (MOVED/ASK: the slot map is
+// being refreshed, or the new owner is not promoted yet) or a blocked read whose stream moved away
+// (UNBLOCKED). Routine for a resharding or a failover, never the record's fault.
+const REDIS_CLUSTER_MOVING = /^(MOVED|ASK|UNBLOCKED)\b/;
 // The socket or the client gave up on a command: the server may be fine, the link was not.
 const CONNECTION =
   /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND|Connection is closed|Stream isn't writeable|aborted due to connection close|Command timed out|Reached the max retries per request/i;
@@ -73,6 +77,7 @@ function outageOf(err: Error): Outage | undefined {
   if (REDIS_OOM.test(msg)) return 'redis_oom';
   if (REDIS_UNAVAILABLE.test(msg)) return 'redis_unavailable';
   if (REDIS_NOPERM.test(msg)) return 'redis_noperm';
+  if (REDIS_CLUSTER_MOVING.test(msg)) return 'redis_unavailable';
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && PG_SQLSTATE.test(code)) return 'postgres_unavailable';
   if (PG_MESSAGE.test(msg)) return 'postgres_unavailable';
