@@ -141,6 +141,26 @@ export class PermissionError extends TransientError {
 export const PERMISSION_FIX =
   'its ACL rules predate this release or come from another config: run `pipeline acl --apply` as the admin (REDIS_URL), nothing is lost meanwhile';
 
+/**
+ * A single-node URL (`redis://`) points at a Redis Cluster node (lib/redis/cluster-node.ts): it
+ * reaches that one node, and every key of another node's slots is answered MOVED. Not waited out:
+ * the URL must change to `redis+cluster://`.
+ */
+export class ClusterNodeError extends PipelineError {
+  constructor(
+    /** host:port of the node. */
+    readonly address: string,
+    /** How it was found (INFO cluster_enabled:1, or the MOVED reply). */
+    readonly found: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${address} is a Redis Cluster node (${found}): a redis:// URL reaches that one node only; use \`redis+cluster://${address}[,host:port...]\` in \`REDIS_URL\` (or REDIS_URL_<STAGE>)`,
+      options,
+    );
+  }
+}
+
 /* What is transient, permanent or poison is decided in one place: lib/core/failure-policy.ts. */
 
 export function errorMessage(err: unknown): string {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { isTransientRedisError } from '../core/failure-policy.js';
+import { clusterNodeError } from '../redis/cluster-node.js';
 import { asCluster } from '../redis/url.js';
 
 /** The retry settings of ProduceOptions (there documented). */
@@ -21,9 +22,12 @@ const isRedirect = (err: unknown) => err instanceof Error && /^(MOVED|ASK) |Too 
 /**
  * An error a batch (or the read of a run's state) is tried again after, within `retryForMs` of
  * its first failure: transient Redis errors, redirects, OOM. Calls `onRetry`; throws anything else,
- * or once the window is spent.
+ * or once the window is spent. A redirect that reached a single-node client (a `redis://` URL at a
+ * Cluster node, which it can never follow) is thrown at once as ClusterNodeError.
  */
 export function retryOrThrow(redis: Redis, err: unknown, failingSince: number, budget: number, opts: RetrySettings): void {
+  const node = clusterNodeError(redis, err);
+  if (node) throw node;
   // OOM: Redis is full, an outage like the others (the batch went nowhere: functions are refused whole).
   if (!(isTransientRedisError(err) || isRedirect(err) || isOom(err)) || Date.now() - failingSince >= budget) throw err;
   if (isRedirect(err)) asCluster(redis)?.refreshSlotsCache();

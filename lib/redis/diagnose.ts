@@ -1,5 +1,5 @@
 import { connect as netConnect } from 'node:net';
-import { FileError, FunctionsMissingError, PermissionError, ProducerGapError, RunInputMismatchError } from '../core/errors.js';
+import { ClusterNodeError, FileError, FunctionsMissingError, PermissionError, ProducerGapError, RunInputMismatchError } from '../core/errors.js';
 
 /**
  * Why a command could not reach Redis or was refused, for a person: the cause class, one line
@@ -8,7 +8,7 @@ import { FileError, FunctionsMissingError, PermissionError, ProducerGapError, Ru
  * (ioredis reports a refused connection as a connection error event, and the command then fails
  * with "Reached the max retries per request limit" or "Connection is closed").
  */
-export type RedisFailureCause = 'unreachable' | 'maxclients' | 'auth' | 'noperm' | 'tls' | 'oom' | 'unavailable' | 'functions' | 'database';
+export type RedisFailureCause = 'unreachable' | 'maxclients' | 'auth' | 'noperm' | 'tls' | 'oom' | 'unavailable' | 'functions' | 'database' | 'cluster';
 
 export interface RedisFailure {
   cause: RedisFailureCause;
@@ -30,6 +30,7 @@ export const EXIT_CODES: Record<RedisFailureCause, number> = {
   unavailable: 16,
   functions: 17,
   database: 18,
+  cluster: 19,
 };
 
 /** Redis's reply to SELECT of a database it does not have (url.ts closes the client on it). */
@@ -107,6 +108,8 @@ export function diagnoseRedisError(err: unknown, lastConnectionError?: unknown, 
   if (err instanceof FunctionsMissingError) return { cause: 'functions', exitCode: EXIT_CODES.functions, line: err.message, retryable: true };
   // A refusal already explained (user, command, keys, fix): its own line.
   if (err instanceof PermissionError) return { cause: 'noperm', exitCode: EXIT_CODES.noperm, line: err.message, retryable: false };
+  // A redis:// URL at a Cluster node (lib/redis/cluster-node.ts): the URL must change, waiting cannot help.
+  if (err instanceof ClusterNodeError) return { cause: 'cluster', exitCode: EXIT_CODES.cluster, line: err.message, retryable: false };
   // A refusal in the connection error says more than the command's "max retries" or "closed".
   const candidates = [messageOf(lastConnectionError), messageOf(err)];
   for (const rule of RULES) {

@@ -10,6 +10,7 @@ import { Connections } from '../redis/connections.js';
 import { diagnoseRedisError } from '../redis/diagnose.js';
 import { urlUser, whoAmI } from '../redis/noperm.js';
 import { dryRun, type DryRunProbe } from '../redis/acl-dryrun.js';
+import { clusterNodeError, refuseClusterNode } from '../redis/cluster-node.js';
 import { awaitLibrary, library } from '../redis/functions.js';
 import { checkEvictionPolicy, refuseEvictingPolicy } from '../redis/policy.js';
 import { consumerName, Keys } from '../redis/keys.js';
@@ -180,6 +181,8 @@ export class Worker {
         metrics: this.metrics,
         tags: { stage: this.stage.name },
       };
+      // A redis:// URL at a Cluster node: refused now (ClusterNodeError, exit 19), not a worker that MOVED restarts in a loop.
+      await refuseClusterNode(this.connections.command());
       await waitOutAtStart('functions', () => this.awaitFunctions(), wait);
       refuseEvictingPolicy(
         await checkEvictionPolicy(this.connections.command(), (line, policy) =>
@@ -191,7 +194,11 @@ export class Worker {
       this.redisUser = await whoAmI(this.connections.command(), this.stage.redisUrl);
       for (const c of this.consumers) c.permissions.user = this.redisUser;
       if (this.probes) await this.checkPermissions(this.probes);
-      await waitOutAtStart('groups', () => Promise.all(this.consumers.map((c) => c.ensureGroup())), wait);
+      const groups = () =>
+        Promise.all(this.consumers.map((c) => c.ensureGroup())).catch((err: unknown) => {
+          throw clusterNodeError(this.connections.command(), err) ?? err;
+        });
+      await waitOutAtStart('groups', groups, wait);
     })();
     startUp.catch(() => undefined); // settled below, or abandoned by a stop
     try {

@@ -7,6 +7,7 @@ import { PACKAGE_ROOT } from '../../lib/core/root.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { diagnoseRedisError, diagnoseWithProbe, plainRedisAt, type RedisFailure } from '../../lib/redis/diagnose.js';
 import { createClient, describeRedisUrl, parseRedisUrl } from '../../lib/redis/url.js';
+import { clusterNodeError } from '../../lib/redis/cluster-node.js';
 import { KIND_CHECKS } from '../../stages/kinds.js';
 import { isPermissionRefusal } from '../../lib/core/failure-policy.js';
 import { explainRefusal, urlUser } from '../../lib/redis/noperm.js';
@@ -31,6 +32,8 @@ export function loadConfig(opts: GlobalOptions): ResolvedConfig {
 let lastConnectionError: unknown;
 let target: string | undefined;
 let probeAt: { host: string; port: number; tls: boolean } | undefined;
+/** The CLI's client: a redirect (MOVED) it got is a `redis://` URL at a Cluster node when it is a single-node one. */
+let cliClient: Redis | undefined;
 
 /** host and port a raw probe can try: the URL's, or a cluster URL's first seed; and whether the URL asks for TLS. */
 function firstAddress(url: string): { host: string; port: number; tls: boolean } | undefined {
@@ -70,6 +73,7 @@ export function cliRedis(url: string, opts: CliRedisOptions = {}): Redis {
   client.on('error', onError);
   client.on('node error', onError); // a Cluster client's per-node errors
   refuseTlsMismatch([url]);
+  cliClient = client;
   return client;
 }
 
@@ -108,12 +112,14 @@ export function explainRedisFailure(err: unknown): Promise<RedisFailure | undefi
  * else `error: <message>` and 1. Never a stack trace.
  */
 export async function fatalAsync(err: unknown): Promise<never> {
+  err = (cliClient && clusterNodeError(cliClient, err)) ?? err;
   const d = postgresOrigin(err) ? undefined : await explainRedisFailure(err).catch(() => undefined);
   exitWith(err, d);
 }
 
 /** `fatalAsync` without the probe, for where nothing can be awaited (an error event). */
 export function fatal(err: unknown): never {
+  err = (cliClient && clusterNodeError(cliClient, err)) ?? err;
   exitWith(err, postgresOrigin(err) ? undefined : diagnoseRedisError(err, lastConnectionError, target));
 }
 

@@ -19,6 +19,7 @@ import { CrashLoopError } from '../../lib/core/errors.js';
 import { createSupervisor, unitKillAfterMs } from './up.js';
 import type { Supervisor } from '../../lib/ops/supervisor.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
+import { refuseClusterNode } from '../../lib/redis/cluster-node.js';
 
 export interface JobContext {
   config: ResolvedConfig;
@@ -110,6 +111,8 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
     if (opts.pipeline) process.env.PIPELINE = opts.pipeline;
     const config = loadConfig({ config: opts.configPath });
     redis = cliRedis(config.redis.url);
+    // A redis:// URL at a Cluster node: one line and exit 19 now, not workers restarted on MOVED.
+    await refuseClusterNode(redis);
     logDir = mkdtempSync(join(tmpdir(), 'pipeline-job-'));
     const logFile = join(logDir, 'workers.log');
     const units = config.processes;

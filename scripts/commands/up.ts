@@ -10,6 +10,7 @@ import { createMetrics, noopMetrics, type Metrics } from '../../lib/observe/metr
 import { Connections } from '../../lib/redis/connections.js';
 import { consumerName } from '../../lib/redis/keys.js';
 import { reapOrphanedServers } from '../../lib/redis/server-owner.js';
+import { refuseClusterNode } from '../../lib/redis/cluster-node.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { Supervisor } from '../../lib/ops/supervisor.js';
 import type { FastifyInstance } from 'fastify';
@@ -168,11 +169,15 @@ export function startControlPlane(
   };
 }
 
-/** Fail now, with the CLI's one line and exit code (docs/cli.md), when Redis cannot be reached or refuses: not workers retrying for ever. */
+/**
+ * Fail now, with the CLI's one line and exit code (docs/cli.md), when Redis cannot be reached or
+ * refuses, or a `redis://` URL points at a Cluster node: not workers retrying (or restarted) for ever.
+ */
 export async function pingRedis(url: string): Promise<void> {
   const redis = cliRedis(url);
   try {
     await redis.ping();
+    await refuseClusterNode(redis);
   } finally {
     redis.disconnect();
   }

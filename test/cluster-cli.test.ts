@@ -1,0 +1,79 @@
+/**
+ * The CLI against a real Redis Cluster (3 masters, 1 replica each, loopback; test/helpers/cluster.ts)
+ * as an operator meets it: a `redis://` URL at a cluster node is refused at once with a line naming
+ * `redis+cluster://` (exit 19, docs/cli.md), not a raw MOVED, workers restarted in a loop and a
+ * producer retrying a redirect for 30 s.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { EXIT_CODES } from '../lib/redis/diagnose.js';
+import { keySlot } from '../lib/redis/shard.js';
+import { RedisCluster } from './helpers/cluster.js';
+import { cli, exited, FAST, writeConfig } from './helpers/pipeline.js';
+import { randomPipeline } from './helpers/redis.js';
+
+const cluster = await new RedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 1000 }).start();
+const files: string[] = [];
+
+/** The child's exit code, or 'running' after `ms` (the child is then SIGKILLed). */
+async function exitedWithin(child: ChildProcess, ms: number): Promise<number | null | 'running'> {
+  let timer: NodeJS.Timeout | undefined;
+  const r = await Promise.race([exited(child), new Promise<'running'>((res) => (timer = setTimeout(() => res('running'), ms)))]);
+  clearTimeout(timer);
+  if (r === 'running') child.kill('SIGKILL');
+  return r;
+}
+
+/** A records file of `n` lines. */
+function records(name: string, n: number): string {
+  const file = join(tmpdir(), `${name}.jsonl`);
+  writeFileSync(file, Array.from({ length: n }, (_, i) => JSON.stringify({ id: `${name}-${i}`, title: `Acme widget ${i}` })).join('\n') + '\n');
+  files.push(file);
+  return file;
+}
+
+test('a redis:// URL at a cluster node: status, produce, worker and up each exit 19 at once with one line naming redis+cluster://', async () => {
+  const topology = await cluster.topology();
+  const node = topology.find((n) => n.role === 'master')!;
+  const own = (slot: number) => node.slots.some(([a, b]) => slot >= a && slot <= b);
+  // A pipeline whose keys live on another master: the node answers MOVED for every one of them.
+  let pipeline = randomPipeline('m');
+  while (own(keySlot(pipeline))) pipeline = randomPipeline('m');
+  const config = writeConfig(pipeline, FAST);
+  files.push(config);
+  const url = `redis://127.0.0.1:${node.port}`;
+  const cases: [string, string[]][] = [
+    ['status', ['status']],
+    ['produce', ['produce', records(pipeline, 20)]],
+    ['worker', ['worker', 'preprocess']],
+    ['up', ['up', '--no-autoscale']],
+  ];
+  // Every command's problems, so a failure names them all.
+  const problems: string[] = [];
+  for (const [what, args] of cases) {
+    const started = Date.now();
+    const c = cli(['--config', config, ...args], url);
+    const code = await exitedWithin(c, 20_000);
+    const out = c.output();
+    const errors = out.split('\n').filter((l) => l.startsWith('error:'));
+    const ok =
+      code === EXIT_CODES.cluster &&
+      errors.length === 1 &&
+      errors[0]!.includes(`127.0.0.1:${node.port} is a Redis Cluster node`) &&
+      errors[0]!.includes('redis+cluster://') &&
+      !/Unhandled error event|supervisor\.crash|\n\s+at /.test(out);
+    if (!ok) problems.push(`${what}: exit ${String(code)} after ${Date.now() - started} ms: ${out.slice(-400)}`);
+  }
+  assert.equal(problems, [], 'exit 19 and one error line naming redis+cluster://, no stack, no crash loop');
+});
+
+test.after(async () => {
+  for (const f of files) rmSync(f, { force: true });
+  await cluster.close();
+});
+test.run();
