@@ -2,7 +2,9 @@
  * The CLI against a real Redis Cluster (3 masters, 1 replica each, loopback; test/helpers/cluster.ts)
  * as an operator meets it: a `redis://` URL at a cluster node is refused at once with a line naming
  * `redis+cluster://` (exit 19, docs/cli.md), not a raw MOVED, workers restarted in a loop and a
- * producer retrying a redirect for 30 s.
+ * producer retrying a redirect for 30 s; `produce --wait-replicas 1` whose master fails over to a
+ * replica that has none left ends with the documented "reached 0 of 1 replicas" (exit 16), not
+ * "cannot reach Redis" naming the dead master (exit 10).
  */
 import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -12,10 +14,12 @@ import { writeFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EXIT_CODES } from '../lib/redis/diagnose.js';
+import { Keys } from '../lib/redis/keys.js';
 import { keySlot } from '../lib/redis/shard.js';
+import { createClient } from '../lib/redis/url.js';
 import { RedisCluster } from './helpers/cluster.js';
 import { cli, exited, FAST, writeConfig } from './helpers/pipeline.js';
-import { randomPipeline } from './helpers/redis.js';
+import { randomPipeline, waitFor } from './helpers/redis.js';
 
 const cluster = await new RedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 1000 }).start();
 const files: string[] = [];
@@ -70,6 +74,40 @@ test('a redis:// URL at a cluster node: status, produce, worker and up each exit
     if (!ok) problems.push(`${what}: exit ${String(code)} after ${Date.now() - started} ms: ${out.slice(-400)}`);
   }
   assert.equal(problems, [], 'exit 19 and one error line naming redis+cluster://, no stack, no crash loop');
+});
+
+test('produce --wait-replicas 1 while its master fails over to a replica that has none: the ReplicationError line, exit 16', async () => {
+  const pipeline = randomPipeline('w');
+  const master = await cluster.masterOf(keySlot(pipeline));
+  const config = writeConfig(pipeline, FAST);
+  files.push(config);
+  const c = cli(['--config', config, 'produce', '-', '--wait-replicas', '1', '--retry-for', '10000', '--batch', '10'], cluster.url, { keepStdin: true });
+  c.stdin!.on('error', () => {}); // the producer may exit with lines still on their way
+  // A paced input (10 records every 100 ms, at most 60 s worth): batches go on while the master dies.
+  let n = 0;
+  const feed = setInterval(() => {
+    if (n >= 6000 || c.exitCode !== null) return clearInterval(feed);
+    c.stdin!.write(Array.from({ length: 10 }, () => JSON.stringify({ id: `w${n++}`, title: 'Acme widget' })).join('\n') + '\n');
+  }, 100);
+  const redis = createClient(cluster.url, { maxRetriesPerRequest: 1 });
+  redis.on('error', () => {});
+  try {
+    const input = new Keys(pipeline).stream('in');
+    await waitFor('the first batches replicated', async () => (await redis.xlen(input)) >= 50, 20_000);
+    await cluster.kill(master);
+    const code = await exitedWithin(c, 60_000);
+    const out = c.output();
+    const errors = out.split('\n').filter((l) => l.startsWith('error:'));
+    assert.is(code, EXIT_CODES.unavailable, `exit ${String(code)}: ${out.slice(-800)}`);
+    assert.is(errors.length, 1, out.slice(-800));
+    assert.match(errors[0]!, /reached 0 of 1 replicas within 10000 ms \(is a replica down\?\)/);
+    assert.not.match(out, /cannot reach Redis/, 'the dead master is not what it reports');
+  } finally {
+    clearInterval(feed);
+    redis.disconnect();
+    await cluster.restart(master);
+    await cluster.waitHealthy();
+  }
 });
 
 test.after(async () => {

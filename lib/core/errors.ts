@@ -140,6 +140,12 @@ export class PermissionError extends TransientError {
 /** The fix of a stage, producer or observer user missing a permission. */
 export const PERMISSION_FIX =
   'its ACL rules predate this release or come from another config: run `pipeline acl --apply` as the admin (REDIS_URL), nothing is lost meanwhile';
+/**
+ * A batch was not acknowledged by `waitReplicas` replicas within `retryForMs` (lib/producer/producer.ts):
+ * produce stops, the batch may or may not survive a failover. The CLI: exit 16, this message
+ * (lib/redis/diagnose.ts), not a connection error the client met on the way.
+ */
+export class ReplicationError extends PipelineError {}
 
 /**
  * A single-node URL (`redis://`) points at a Redis Cluster node (lib/redis/cluster-node.ts): it

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import { encodeEnvelope, newEnvelope, newTraceId } from '../stream/codec.js';
-import { BadRecordError, ConfigError, errorMessage, PipelineError, RunInputMismatchError } from '../core/errors.js';
+import { BadRecordError, ConfigError, errorMessage, ReplicationError, RunInputMismatchError } from '../core/errors.js';
 import { checkFingerprint, readRunState, type RunState } from './run-state.js';
 import { retryBudget, retryOrThrow } from './retry.js';
 import { appendBatchOnce, produceArgs, producedNow } from '../stream/handoff.js';
@@ -14,8 +14,7 @@ import { Script } from '../redis/script.js';
 
 const produceScript = new Script('produce-batch-2');
 
-/** A batch was not acknowledged by `waitReplicas` replicas within `retryForMs`: produce stops, the batch may or may not survive a failover. */
-export class ReplicationError extends PipelineError {}
+export { ReplicationError } from '../core/errors.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

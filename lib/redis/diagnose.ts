@@ -1,5 +1,13 @@
 import { connect as netConnect } from 'node:net';
-import { ClusterNodeError, FileError, FunctionsMissingError, PermissionError, ProducerGapError, RunInputMismatchError } from '../core/errors.js';
+import {
+  ClusterNodeError,
+  FileError,
+  FunctionsMissingError,
+  PermissionError,
+  ProducerGapError,
+  ReplicationError,
+  RunInputMismatchError,
+} from '../core/errors.js';
 
 /**
  * Why a command could not reach Redis or was refused, for a person: the cause class, one line
@@ -108,6 +116,9 @@ export function diagnoseRedisError(err: unknown, lastConnectionError?: unknown, 
   if (err instanceof FunctionsMissingError) return { cause: 'functions', exitCode: EXIT_CODES.functions, line: err.message, retryable: true };
   // A refusal already explained (user, command, keys, fix): its own line.
   if (err instanceof PermissionError) return { cause: 'noperm', exitCode: EXIT_CODES.noperm, line: err.message, retryable: false };
+  // Too few replicas acknowledged a batch (produce --wait-replicas): says more than the connection
+  // error a failover left behind (the dead master's ECONNREFUSED had made it "cannot reach Redis", exit 10).
+  if (err instanceof ReplicationError) return { cause: 'unavailable', exitCode: EXIT_CODES.unavailable, line: err.message, retryable: true };
   // A redis:// URL at a Cluster node (lib/redis/cluster-node.ts): the URL must change, waiting cannot help.
   if (err instanceof ClusterNodeError) return { cause: 'cluster', exitCode: EXIT_CODES.cluster, line: err.message, retryable: false };
   // A refusal in the connection error says more than the command's "max retries" or "closed".

@@ -96,14 +96,14 @@ export function writeConfig(pipeline: string, defaults: Partial<StageOptions> = 
 
 export const BIN = resolve(import.meta.dirname, '../../scripts/pipeline.mjs');
 
-/** `pipeline <args>` as a child process with REDIS_URL set; output collected. */
-export function cli(args: string[], url: string, opts: { input?: string | Buffer } = {}): ChildProcess & { output: () => string } {
+/** `pipeline <args>` as a child process with REDIS_URL set; output collected. `keepStdin`: stdin stays open for the test to write (and end). */
+export function cli(args: string[], url: string, opts: { input?: string | Buffer; keepStdin?: boolean } = {}): ChildProcess & { output: () => string } {
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, REDIS_URL: url, LOG_LEVEL: 'info' }, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   if (opts.input !== undefined) child.stdin!.end(opts.input);
-  else child.stdin!.end();
+  else if (!opts.keepStdin) child.stdin!.end();
   return Object.assign(child, { output: () => out });
 }
 
