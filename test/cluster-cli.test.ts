@@ -4,7 +4,8 @@
  * `redis+cluster://` (exit 19, docs/cli.md), not a raw MOVED, workers restarted in a loop and a
  * producer retrying a redirect for 30 s; `produce --wait-replicas 1` whose master fails over to a
  * replica that has none left ends with the documented "reached 0 of 1 replicas" (exit 16), not
- * "cannot reach Redis" naming the dead master (exit 10).
+ * "cannot reach Redis" naming the dead master (exit 10); `reprocess` rides out a failover during
+ * its scan within `--retry-for` (it had failed at the first one: "Too many Cluster redirections").
  */
 import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EXIT_CODES } from '../lib/redis/diagnose.js';
 import { Keys } from '../lib/redis/keys.js';
-import { keySlot } from '../lib/redis/shard.js';
+import { keySlot, shardOf } from '../lib/redis/shard.js';
 import { createClient } from '../lib/redis/url.js';
 import { RedisCluster } from './helpers/cluster.js';
 import { cli, exited, FAST, writeConfig } from './helpers/pipeline.js';
@@ -107,6 +108,82 @@ test('produce --wait-replicas 1 while its master fails over to a replica that ha
     redis.disconnect();
     await cluster.restart(master);
     await cluster.waitHealthy();
+  }
+});
+
+test('reprocess whose scan reaches a shard while its master fails over: the scan waits within --retry-for, every product put back', async () => {
+  // Two shards on two masters; the scan reads shard 0, then shard 1, whose master dies in between.
+  let pipeline = randomPipeline('r');
+  let masters = await Promise.all(Keys.shards(pipeline, 2).map((k) => cluster.masterOf(keySlot(k.tag))));
+  while (masters[0] === masters[1]) {
+    pipeline = randomPipeline('r');
+    masters = await Promise.all(Keys.shards(pipeline, 2).map((k) => cluster.masterOf(keySlot(k.tag))));
+  }
+  const [k0, k1] = Keys.shards(pipeline, 2) as [Keys, Keys];
+  // maxLag 5: the second batch of shard 0 (10 per batch) waits for the stage: the scan holds there.
+  const config = writeConfig(pipeline, FAST, { shards: 2, limits: { maxLag: 5 } });
+  files.push(config);
+  const redis = createClient(cluster.url, { maxRetriesPerRequest: 3 });
+  redis.on('error', () => {});
+  const want = [20, 5];
+  const keys: string[] = [];
+  for (let i = 0, have = [0, 0]; have[0]! < want[0]! || have[1]! < want[1]!; i++) {
+    const s = shardOf(`r${i}`, 2);
+    if (have[s]! >= want[s]!) continue;
+    have[s]!++;
+    keys.push(`r${i}`);
+  }
+  // Stored products as the redis sink keeps them (a hash each and the shard's products set), through preprocess and validate.
+  for (const [i, key] of keys.entries()) {
+    const k = shardOf(key, 2) === 0 ? k0 : k1;
+    const doc = {
+      key,
+      input: { id: key, title: `Acme widget ${i}` },
+      outputs: {},
+      route: ['preprocess', 'validate', 'store'],
+      hops: [{ stage: 'preprocess' }, { stage: 'validate' }],
+    };
+    await redis.hset(k.product(key), {
+      doc: JSON.stringify(doc),
+      category: 'widgets',
+      copies: '1',
+      entry: `1-${i}`,
+      trace: `t${i}`,
+      storedAt: String(Date.now()),
+      version: `1700000000000-${i}`,
+    });
+    await redis.sadd(k.products, key);
+  }
+  // A failover longer than the Cluster client's own redirections ride out (16 x 200 ms): node timeout 5 s here.
+  const setTimeoutMs = async (ms: number) => {
+    for (const port of cluster.livePorts()) {
+      const n = cluster.node(port);
+      await n.config('SET', 'cluster-node-timeout', String(ms));
+      n.disconnect();
+    }
+  };
+  await setTimeoutMs(5_000);
+  const c = cli(
+    ['--config', config, 'reprocess', '--from-stage', 'validate', '--batch', '10', '--page', '10', '--backpressure-poll', '50', '--retry-for', '60000'],
+    cluster.url,
+  );
+  try {
+    await waitFor('the scan held by the backpressure of shard 0', () => /waiting for stage validate/.test(c.output()), 20_000);
+    await cluster.kill(masters[1]!);
+    await redis.xtrim(k0.stream('validate'), 'MAXLEN', 0); // shard 0's stage caught up: the scan goes on, to shard 1
+    const code = await exitedWithin(c, 60_000);
+    const out = c.output();
+    assert.is(code, 0, out.slice(-800));
+    const summary = JSON.parse(out.split('\n').find((l) => l.includes('"reprocess.done"')) ?? '{}') as { scanned?: number; reprocessed?: number };
+    assert.equal([summary.scanned, summary.reprocessed], [25, 25], 'every product scanned and put back once');
+    assert.match(out, /reprocess: waiting: /, 'the wait said on stderr');
+    assert.is(await redis.xlen(k1.stream('validate')), 5, "shard 1's products put back on the new master");
+  } finally {
+    c.kill('SIGKILL');
+    redis.disconnect();
+    await cluster.restart(masters[1]!);
+    await setTimeoutMs(1_000);
+    await cluster.waitHealthy(60_000);
   }
 });
 

@@ -10,13 +10,15 @@
  * it waits while the target stage's lag is above its maxLag or Redis is full
  * (lib/producer/backpressure.ts); a put-back refused anyway (Redis filled up within the batch,
  * OOM; a failover, a dropped connection) is retried with backoff for `retryForMs`: the script
- * writes nothing when its XADD is refused.
+ * writes nothing when its XADD is refused. So are the backpressure readings and the dry run's
+ * marker reads; the CLI's scan of the stored products rides out a failover the same way
+ * (stages/sinks/export.ts `redisProducts`, `retry`).
  */
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
 import { Backpressure, type Pressure } from '../producer/backpressure.js';
-import { retryOrThrow } from '../producer/retry.js';
+import { retryOrThrow, withRetry } from '../producer/retry.js';
 import type { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { configShards } from '../redis/shard.js';
@@ -41,7 +43,7 @@ export interface ReprocessOptions extends PlanOptions {
   /** @defaultValue DEFAULT_MARKER_TTL_MS */
   markerTtlMs?: number;
   backpressure?: { pollMs?: number; maxWaitMs?: number; onWait?: (p: Pressure, stage: string, waitedMs: number) => void; onClear?: (waitedMs: number) => void };
-  /** A put-back refused by Redis (OOM, failover, connection) is retried for this long from its first refusal, then the run fails. @defaultValue DEFAULT_REPROCESS_RETRY_FOR_MS */
+  /** A put-back (or a backpressure reading) refused by Redis (OOM, failover, connection) is retried for this long from its first refusal, then the run fails. @defaultValue DEFAULT_REPROCESS_RETRY_FOR_MS */
   retryForMs?: number;
   /** First retry after up to this long, doubling (with jitter). @defaultValue 100 */
   retryBaseMs?: number;
@@ -106,10 +108,13 @@ export async function reprocess(
       const id = `${it.keys.tag}\0${it.stage.name}`;
       if (seen.has(id)) continue;
       seen.add(id);
-      await Backpressure.forStage(redis, it.stage, it.keys, 0).waitUntilClear({
-        ...o.backpressure,
-        onWait: (p, ms) => o.backpressure?.onWait?.(p, it.stage.name, ms),
-      });
+      // Its readings (XINFO GROUPS, INFO) ride out a failover like the put-backs.
+      const clear = () =>
+        Backpressure.forStage(redis, it.stage, it.keys, 0).waitUntilClear({
+          ...o.backpressure,
+          onWait: (p, ms) => o.backpressure?.onWait?.(p, it.stage.name, ms),
+        });
+      await withRetry(redis, clear, { ...retry, onRetry: o.onRetry });
     }
   };
 
@@ -137,7 +142,8 @@ export async function reprocess(
   const flush = async (items: Item[]) => {
     if (items.length === 0) return;
     if (o.dryRun) {
-      const markers = await Promise.all(items.map((it) => redis.hget(it.keys.reprocess(it.p.key), 'from')));
+      const read = () => Promise.all(items.map((it) => redis.hget(it.keys.reprocess(it.p.key), 'from')));
+      const markers = await withRetry(redis, read, { ...retry, onRetry: o.onRetry });
       items.forEach((it, i) => (markers[i] === it.p.entryId ? summary.skipped.inFlight++ : done(it)));
     } else {
       await waitForRoom(items);

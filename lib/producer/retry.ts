@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { backoffMs, sleep } from '../core/backoff.js';
 import { isTransientRedisError } from '../core/failure-policy.js';
 import { clusterNodeError } from '../redis/cluster-node.js';
 import { asCluster } from '../redis/url.js';
@@ -36,3 +37,23 @@ export function retryOrThrow(redis: Redis, err: unknown, failingSince: number, b
 
 /** How long a failing batch is retried: `retryForMs`, else 30 s with `waitReplicas`, else not at all. */
 export const retryBudget = (opts: RetrySettings) => opts.retryForMs ?? ((opts.waitReplicas ?? 0) > 0 ? 30_000 : 0);
+
+/**
+ * `step` until it succeeds: an error `retryOrThrow` retries (a transient Redis error, a redirect,
+ * OOM) is tried again with backoff (`retryBaseMs`, default 100, doubling to `retryMaxMs`, default
+ * 5000) for `retryBudget(opts)` from its first failure, calling `onRetry`; anything else, or the
+ * window spent, is thrown. For reads that must ride out a failover (reprocess's scan).
+ */
+export async function withRetry<T>(redis: Redis, step: () => Promise<T>, opts: RetrySettings): Promise<T> {
+  const budget = retryBudget(opts);
+  let failingSince = 0;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (err) {
+      failingSince ||= Date.now();
+      retryOrThrow(redis, err, failingSince, budget, opts);
+      await sleep(backoffMs(attempt, opts.retryBaseMs ?? 100, opts.retryMaxMs ?? 5_000));
+    }
+  }
+}

@@ -4,6 +4,7 @@ import type { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { ConfigError } from '../../lib/core/errors.js';
+import type { RetrySettings } from '../../lib/producer/retry.js';
 import { createLogger } from '../../lib/observe/logger.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { findStoreStage, parseSince, postgresProducts, redisProducts, writeJsonl, type ExportedProduct, type ExportFilter } from '../../stages/sinks/export.js';
@@ -27,7 +28,8 @@ export interface ExportOptions extends PostgresCliOptions {
 /**
  * The stored products of the store stage's sink (`sink`: redis or postgres), with the sink's own
  * filters, one page in memory: what `pipeline export` writes and `pipeline reprocess` reads.
- * The redis sink is read through `redis`; the postgres one through a pool `close` ends.
+ * The redis sink is read through `redis`, each page retried within `retry` when given (a failover
+ * mid-scan); the postgres one through a pool `close` ends.
  */
 export function storedProducts(
   config: ResolvedConfig,
@@ -36,10 +38,11 @@ export function storedProducts(
   filter: ExportFilter,
   page: number,
   redis?: Redis,
+  retry?: RetrySettings,
 ): { products: AsyncIterable<ExportedProduct>; close: () => Promise<void> } {
   if (sink === 'redis') {
     if (!redis) throw new Error('the redis sink is read through a Redis connection');
-    return { products: redisProducts(redis, configShards(config), filter, page), close: async () => {} };
+    return { products: redisProducts(redis, configShards(config), filter, page, retry), close: async () => {} };
   }
   if (sink !== 'postgres') throw new Error(`--sink: unknown sink ${JSON.stringify(sink)} (redis, postgres)`);
   const stage = findStoreStage(config, opts.stage);

@@ -22,7 +22,7 @@ export interface ReprocessCliOptions extends PostgresCliOptions {
   /** Seconds a product put back counts as in flight. */
   markerTtl?: string;
   backpressurePoll: string;
-  /** Ms a put-back refused by Redis (full, failing over, unreachable) is retried. */
+  /** Ms a put-back, backpressure reading or scan page refused by Redis (full, failing over, unreachable) is retried. */
   retryFor: string;
 }
 
@@ -90,7 +90,8 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
 
   const redis = cliRedis(config.redis.url, { reconnectForever: true });
-  const source = storedProducts(config, opts, sink, filter, page, redis);
+  // The scan (SSCAN and HGETALL of each page) rides out a failover like the put-back: --retry-for.
+  const source = storedProducts(config, opts, sink, filter, page, redis, { retryForMs, onRetry });
   try {
     if (!opts.dryRun) refuseEvictingPolicy(await warnEvictionPolicy(redis));
     await reprocess(redis, config, source.products, {

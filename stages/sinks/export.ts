@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type { ResolvedConfig, ResolvedStage } from '../../lib/config/types.js';
 import { ConfigError } from '../../lib/core/errors.js';
 import type { Keys } from '../../lib/redis/keys.js';
+import { withRetry, type RetrySettings } from '../../lib/producer/retry.js';
 import { Shards } from '../../lib/redis/shard.js';
 import { quoteSchema } from './migrations/migrate.js';
 
@@ -102,26 +103,42 @@ function fromRedisHash(key: string, h: Record<string, string>): ExportedProduct 
  * pipelined HGETALL round per page. Memory holds one page. As with any SSCAN, a key may come twice
  * if the set is resized during the export (lines are keyed by `key`: load them as an upsert).
  * A sharded pipeline is read shard after shard (each shard's keys share one slot, so each page's
- * pipeline goes to one cluster node).
+ * pipeline goes to one cluster node). `retry`: a page Redis refuses (a failover, a dropped
+ * connection, OOM) is read again, same cursor, within `retry.retryForMs` (lib/producer/retry.ts
+ * `withRetry`); without it the first error ends the scan.
  */
-export async function* redisProducts(redis: Redis, keys: Keys | Shards, filter: ExportFilter = {}, pageSize = 500): AsyncGenerator<ExportedProduct> {
-  for (const shard of Shards.of(keys).all) yield* shardProducts(redis, shard, filter, pageSize);
+export async function* redisProducts(
+  redis: Redis,
+  keys: Keys | Shards,
+  filter: ExportFilter = {},
+  pageSize = 500,
+  retry?: RetrySettings,
+): AsyncGenerator<ExportedProduct> {
+  for (const shard of Shards.of(keys).all) yield* shardProducts(redis, shard, filter, pageSize, retry);
 }
 
-async function* shardProducts(redis: Redis, keys: Keys, filter: ExportFilter, pageSize: number): AsyncGenerator<ExportedProduct> {
+async function* shardProducts(redis: Redis, keys: Keys, filter: ExportFilter, pageSize: number, retry?: RetrySettings): AsyncGenerator<ExportedProduct> {
   const set = filter.category !== undefined ? keys.category(filter.category) : keys.products;
-  let cursor = '0';
-  do {
+  /** One page: the SSCAN step from `cursor` and every member's hash. */
+  const readPage = async (cursor: string): Promise<[string, string[], Record<string, string>[]]> => {
     const [next, members] = await redis.sscan(set, cursor, 'COUNT', pageSize);
-    cursor = next;
-    if (members.length === 0) continue;
+    if (members.length === 0) return [next, members, []];
     const batch = redis.pipeline();
     for (const k of members) batch.hgetall(keys.product(k));
     const replies = (await batch.exec()) ?? [];
-    for (let i = 0; i < members.length; i++) {
+    const hashes = members.map((_, i) => {
       const [err, h] = replies[i] ?? [new Error('no reply')];
       if (err) throw err;
-      const hash = h as Record<string, string>;
+      return h as Record<string, string>;
+    });
+    return [next, members, hashes];
+  };
+  let cursor = '0';
+  do {
+    const [next, members, hashes] = retry ? await withRetry(redis, () => readPage(cursor), retry) : await readPage(cursor);
+    cursor = next;
+    for (let i = 0; i < members.length; i++) {
+      const hash = hashes[i]!;
       if (Object.keys(hash).length === 0) continue; // removed since the scan saw it
       if (filter.category !== undefined && hash.category !== filter.category) continue; // moved to another category
       if (filter.since !== undefined && !(Number(hash.storedAt) >= filter.since)) continue;
