@@ -1,6 +1,7 @@
 /**
  * ACL users and the Functions library on a real Redis Cluster (3 masters, 3 replicas, loopback;
- * test/helpers/cluster.ts): every node gets them, a stage user reaches its streams on every shard.
+ * test/helpers/cluster.ts): every node gets them, a stage user reaches its streams on every shard;
+ * with a node down, every reachable node gets them and the one not reached is named.
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -129,6 +130,51 @@ test('pipeline acl --apply with a multi-seed redis+cluster:// URL: users and the
     }
   } finally {
     rmSync(envFile, { force: true });
+  }
+});
+
+test('pipeline acl --apply with a replica down (still listed by CLUSTER NODES): every reachable node gets the users, one line names the node not reached, exit 10', async () => {
+  const { pipeline } = await spreadPipeline();
+  const file = writeConfig(pipeline, FAST, { shards: SHARDS });
+  const topology = await cluster.topology();
+  const down = topology.find((n) => n.role === 'replica')!.port;
+  // Not flagged failed within the test (node timeout 60 s): as a dead host is until its timeout, or until CLUSTER FORGET.
+  const setNodeTimeout = async (ms: number) => {
+    for (const port of cluster.livePorts()) {
+      const n = cluster.node(port);
+      await n.config('SET', 'cluster-node-timeout', String(ms));
+      n.disconnect();
+    }
+  };
+  await setNodeTimeout(60_000);
+  try {
+    await cluster.kill(down);
+    const seeds = `redis+cluster://${cluster
+      .livePorts()
+      .filter((p) => topology.find((n) => n.port === p)?.role === 'master')
+      .slice(0, 2)
+      .map((p) => `127.0.0.1:${p}`)
+      .join(',')}`;
+    const apply = cli(['--config', file, 'acl', '--apply'], seeds);
+    const code = await exited(apply);
+    const out = apply.output();
+    assert.is(code, 10, out);
+    assert.not.match(out, /Unhandled error event|\n\s+at /, `no ioredis stack: ${out}`);
+    const errors = out.split('\n').filter((l) => l.startsWith('error:'));
+    assert.is(errors.length, 1, out);
+    assert.match(errors[0]!, `applied to ${topology.length - 1} of the ${topology.length} nodes CLUSTER NODES lists`);
+    assert.match(errors[0]!, `not reached: 127.0.0.1:${down} [`);
+    assert.not.match(errors[0]!, /nothing answers at/, 'the seeds answered: not blamed');
+    for (const port of cluster.livePorts()) {
+      const n = cluster.node(port);
+      const user = await n.call('ACL', 'GETUSER', `${pipeline}-store`);
+      n.disconnect();
+      assert.ok(user, `user on ${port}`);
+    }
+  } finally {
+    await cluster.restart(down);
+    await setNodeTimeout(1_000);
+    await cluster.waitHealthy(60_000);
   }
 });
 

@@ -140,6 +140,28 @@ export class PermissionError extends TransientError {
 /** The fix of a stage, producer or observer user missing a permission. */
 export const PERMISSION_FIX =
   'its ACL rules predate this release or come from another config: run `pipeline acl --apply` as the admin (REDIS_URL), nothing is lost meanwhile';
+
+/**
+ * `pipeline acl --apply` on a Cluster could not reach some nodes `CLUSTER NODES` lists (a node
+ * down and not flagged failed, or not yet forgotten): every node it reached has the users, these do
+ * not. The CLI: exit 10, this message naming both.
+ */
+export class AclNodesUnreachableError extends PipelineError {
+  constructor(
+    /** host:port of each node that got the users. */
+    readonly applied: readonly string[],
+    /** host:port of each node that could not be reached, with why. */
+    readonly unreachable: readonly { address: string; error: string }[],
+  ) {
+    const total = applied.length + unreachable.length;
+    super(
+      `ACL users applied to ${applied.length} of the ${total} nodes CLUSTER NODES lists (${applied.join(', ') || 'none'}); not reached: ` +
+        `${unreachable.map((u) => `${u.address} [${u.error}]`).join(', ')}: start ${unreachable.length === 1 ? 'it' : 'them'} again ` +
+        `(or CLUSTER FORGET a node gone for good) and run \`pipeline acl --apply\` again: a node without the users refuses them (WRONGPASS) once it serves their slots`,
+    );
+  }
+}
+
 /**
  * A batch was not acknowledged by `waitReplicas` replicas within `retryForMs` (lib/producer/producer.ts):
  * produce stops, the batch may or may not survive a failover. The CLI: exit 16, this message

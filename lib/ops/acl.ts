@@ -6,10 +6,13 @@ import { ConfigError } from '../core/errors.js';
 import { loadLibrary } from '../redis/functions.js';
 import { Keys } from '../redis/keys.js';
 import { asCluster, isClusterUrl, parseRedisUrl } from '../redis/url.js';
+import { compileRoutes } from '../stream/router.js';
 import { SCRIPT_COMMANDS, SELF_CHECK_COMMANDS, stageGrants, type KeyGrant, type KeyMode } from './acl-grants.js';
+import { onEveryClusterNode, type ApplyAclOptions } from './acl-nodes.js';
 
 export { CONSUMER_COMMANDS, FENCE_COMMANDS, LIVENESS_COMMANDS, SCRIPT_COMMANDS, SELF_CHECK_COMMANDS, stageGrants } from './acl-grants.js';
 export type { KeyGrant, KeyMode, StageGrants } from './acl-grants.js';
+export { clusterNodeAddresses, DEFAULT_ACL_NODE_CONNECT_TIMEOUT_MS, type ApplyAclOptions } from './acl-nodes.js';
 
 /**
  * Least-privilege Redis ACL users derived from the config and the routing table (Redis >= 7:
@@ -237,27 +240,17 @@ export function formatSetUser(u: AclUser): string {
  * Load the pipeline's Functions library (lib/redis/functions.ts; on a Cluster on every master) and
  * run the users' ACL SETUSER on `admin` (a connection allowed to run ACL and FUNCTION; a plain one
  * like cliRedis, not auto-pipelined). ACLs are per server, not replicated: on a Cluster client every
- * node CLUSTER NODES lists, masters and replicas, gets them (a replica promoted at failover must
- * know the users); nodes flagged failed are skipped. Returns how many servers were set up.
+ * node CLUSTER NODES lists gets them (lib/ops/acl-nodes.ts: a node it cannot reach does not stop
+ * the others, and is named by AclNodesUnreachableError at the end). Returns how many servers were set up.
  */
-export async function applyAcl(admin: Redis, users: readonly AclUser[]): Promise<number> {
+export async function applyAcl(admin: Redis, users: readonly AclUser[], o: ApplyAclOptions = {}): Promise<number> {
   await loadLibrary(admin);
   const cluster = asCluster(admin);
   if (!cluster) {
     await setUsers(admin, users);
     return 1;
   }
-  const nodes = clusterNodeAddresses(String(await cluster.nodes('master')[0]!.call('CLUSTER', 'NODES')));
-  for (const { host, port } of nodes) {
-    // The Cluster client's node options carry the admin's credentials and TLS settings.
-    const node = new Redis({ ...cluster.options.redisOptions, host, port, maxRetriesPerRequest: 1, retryStrategy: () => null });
-    try {
-      await setUsers(node, users);
-    } finally {
-      node.disconnect();
-    }
-  }
-  return nodes.length;
+  return onEveryClusterNode(cluster, (node) => setUsers(node, users), o);
 }
 
 /** SHA-256 hex of each password a user has on the server (ACL GETUSER); undefined when there is no such user. */
@@ -270,18 +263,4 @@ export async function serverPasswordHashes(admin: Redis, name: string): Promise<
 
 async function setUsers(server: Redis, users: readonly AclUser[]): Promise<void> {
   for (const u of users) await server.call('ACL', 'SETUSER', u.name, ...u.rules);
-}
-
-/** host:port of every node in CLUSTER NODES output that is not flagged failed or address-less. */
-export function clusterNodeAddresses(clusterNodes: string): { host: string; port: number }[] {
-  return clusterNodes
-    .trim()
-    .split('\n')
-    .map((line) => line.split(' '))
-    .filter(([, , flags]) => !flags!.split(',').some((f) => f === 'fail' || f === 'noaddr'))
-    .map(([, addr]) => {
-      const hostPort = addr!.split('@')[0]!;
-      const colon = hostPort.lastIndexOf(':');
-      return { host: hostPort.slice(0, colon).replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(hostPort.slice(colon + 1)) };
-    });
 }

@@ -1,5 +1,6 @@
 import { connect as netConnect } from 'node:net';
 import {
+  AclNodesUnreachableError,
   ClusterNodeError,
   FileError,
   FunctionsMissingError,
@@ -119,6 +120,8 @@ export function diagnoseRedisError(err: unknown, lastConnectionError?: unknown, 
   // Too few replicas acknowledged a batch (produce --wait-replicas): says more than the connection
   // error a failover left behind (the dead master's ECONNREFUSED had made it "cannot reach Redis", exit 10).
   if (err instanceof ReplicationError) return { cause: 'unavailable', exitCode: EXIT_CODES.unavailable, line: err.message, retryable: true };
+  // acl --apply reached some Cluster nodes and not others: its own line names both (the seeds answered).
+  if (err instanceof AclNodesUnreachableError) return { cause: 'unreachable', exitCode: EXIT_CODES.unreachable, line: err.message, retryable: true };
   // A redis:// URL at a Cluster node (lib/redis/cluster-node.ts): the URL must change, waiting cannot help.
   if (err instanceof ClusterNodeError) return { cause: 'cluster', exitCode: EXIT_CODES.cluster, line: err.message, retryable: false };
   // A refusal in the connection error says more than the command's "max retries" or "closed".
