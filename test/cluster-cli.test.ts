@@ -82,7 +82,7 @@ test('produce --wait-replicas 1 while its master fails over to a replica that ha
   const master = await cluster.masterOf(keySlot(pipeline));
   const config = writeConfig(pipeline, FAST);
   files.push(config);
-  const c = cli(['--config', config, 'produce', '-', '--wait-replicas', '1', '--retry-for', '10000', '--batch', '10'], cluster.url, { keepStdin: true });
+  const c = cli(['--config', config, 'produce', '-', '--wait-replicas', '1', '--retry-for', '6000', '--batch', '10'], cluster.url, { keepStdin: true });
   c.stdin!.on('error', () => {}); // the producer may exit with lines still on their way
   // A paced input (10 records every 100 ms, at most 60 s worth): batches go on while the master dies.
   let n = 0;
@@ -101,7 +101,7 @@ test('produce --wait-replicas 1 while its master fails over to a replica that ha
     const errors = out.split('\n').filter((l) => l.startsWith('error:'));
     assert.is(code, EXIT_CODES.unavailable, `exit ${String(code)}: ${out.slice(-800)}`);
     assert.is(errors.length, 1, out.slice(-800));
-    assert.match(errors[0]!, /reached 0 of 1 replicas within 10000 ms \(is a replica down\?\)/);
+    assert.match(errors[0]!, /reached 0 of 1 replicas within 6000 ms \(is a replica down\?\)/);
     assert.not.match(out, /cannot reach Redis/, 'the dead master is not what it reports');
   } finally {
     clearInterval(feed);
@@ -154,7 +154,7 @@ test('reprocess whose scan reaches a shard while its master fails over: the scan
     });
     await redis.sadd(k.products, key);
   }
-  // A failover longer than the Cluster client's own redirections ride out (16 x 200 ms): node timeout 5 s here.
+  // A failover longer than the Cluster client's own redirections ride out (16 x 200 ms): node timeout 4 s here.
   const setTimeoutMs = async (ms: number) => {
     for (const port of cluster.livePorts()) {
       const n = cluster.node(port);
@@ -162,7 +162,7 @@ test('reprocess whose scan reaches a shard while its master fails over: the scan
       n.disconnect();
     }
   };
-  await setTimeoutMs(5_000);
+  await setTimeoutMs(4_000);
   const c = cli(
     ['--config', config, 'reprocess', '--from-stage', 'validate', '--batch', '10', '--page', '10', '--backpressure-poll', '50', '--retry-for', '60000'],
     cluster.url,
