@@ -6,7 +6,6 @@ import { ConfigError } from '../core/errors.js';
 import { loadLibrary } from '../redis/functions.js';
 import { Keys } from '../redis/keys.js';
 import { asCluster, isClusterUrl, parseRedisUrl } from '../redis/url.js';
-import { compileRoutes } from '../stream/router.js';
 import { SCRIPT_COMMANDS, SELF_CHECK_COMMANDS, stageGrants, type KeyGrant, type KeyMode } from './acl-grants.js';
 import { onEveryClusterNode, type ApplyAclOptions } from './acl-nodes.js';
 
