@@ -1,3 +1,4 @@
+import { watchParents } from '../core/parent-watch.js';
 import type { Logger } from '../observe/logger.js';
 
 export interface ShutdownOptions {
@@ -13,6 +14,13 @@ export interface ShutdownOptions {
    * `pipeline start` start their workers with one). @defaultValue false
    */
   parentGone?: boolean;
+  /**
+   * Also stop gracefully once a process this one was started under is gone (lib/core/parent-watch.ts),
+   * polled this often (ms; 0: not watched): `npx pipeline up &` or `npm start &` whose npm or npx
+   * was signalled alone (npm does not pass the signal on to node). Logs `parent.gone` (warn).
+   * @defaultValue 0
+   */
+  parentPollMs?: number;
 }
 
 /**
@@ -24,7 +32,7 @@ export function onShutdownSignal(graceful: (signal: string) => Promise<void>, lo
   let started = false;
   const handler = (signal: string) => {
     if (started) {
-      if (signal === 'disconnect') return; // the parent went during a stop already under way
+      if (signal === 'disconnect' || signal === 'parent-gone') return; // the parent went during a stop already under way
       logger.warn('shutdown.forced', { signal });
       try {
         opts.force?.(signal);
@@ -33,6 +41,7 @@ export function onShutdownSignal(graceful: (signal: string) => Promise<void>, lo
       }
     }
     started = true;
+    unwatch();
     logger.info('shutdown.begin', { signal });
     graceful(signal).then(
       () => logger.info('shutdown.done', { signal }),
@@ -45,12 +54,17 @@ export function onShutdownSignal(graceful: (signal: string) => Promise<void>, lo
   const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
   for (const s of signals) process.on(s, handler);
   const onDisconnect = () => handler('disconnect');
+  const unwatch = watchParents(opts.parentPollMs ?? 0, (why) => {
+    logger.warn('parent.gone', { why });
+    handler('parent-gone');
+  });
   const watchParent = opts.parentGone === true && process.channel !== undefined;
   if (watchParent) {
     process.once('disconnect', onDisconnect);
     process.channel!.unref(); // the channel alone must not keep the process alive
   }
   return () => {
+    unwatch();
     for (const s of signals) process.off(s, handler);
     if (watchParent) process.off('disconnect', onDisconnect);
   };

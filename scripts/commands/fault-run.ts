@@ -3,7 +3,7 @@
  * name with their shrunk timers, written to the run's temp dir; the worker processes under the
  * supervisor of `pipeline up` (logs to `<dir>/workers.log`); an abort that stops the workers and
  * redis-server on SIGINT / SIGTERM / an uncaught error, or once the process it was started under
- * is gone (npm or npx signalled alone: scripts/commands/parent-watch.ts; no orphans, logs kept); and a wait until
+ * is gone (npm or npx signalled alone: lib/core/parent-watch.ts; no orphans, logs kept); and a wait until
  * every worker's read loop runs (its watchdog's liveness key is up).
  */
 import { openSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import type { PipelineConfig, ResolvedConfig, ResolvedProcess } from '../../lib/
 import type { Logger } from '../../lib/observe/logger.js';
 import type { RedisServer } from '../../lib/redis/server.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
-import { watchParents } from './parent-watch.js';
+import { watchParents } from '../../lib/core/parent-watch.js';
 import { createSupervisor } from './up.js';
 
 export interface FaultRunOptions {

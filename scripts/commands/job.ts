@@ -52,13 +52,20 @@ export interface JobOptions {
    * @defaultValue false
    */
   dropKeys?: boolean;
+  /**
+   * Stop as on SIGTERM once a process the job was started under is gone (npm or npx signalled alone:
+   * `npm start -- --serve &`, `kill $!`); polled this often (ms), 0: never (lib/core/parent-watch.ts).
+   * @defaultValue 0
+   */
+  parentPollMs?: number;
 }
 
 /**
  * Run `fn` with the whole pipeline up: a local redis-server when REDIS_URL is unset, every stage
  * in a worker process (one per config `process`; logs to a file), and a CLI connection; everything is stopped afterwards.
- * A signal (SIGTERM, SIGINT, SIGHUP) stops it all too: the job is interrupted (exit 130) unless it waits in
- * `untilStopped()`; a second signal SIGKILLs the workers and exits at once.
+ * A signal (SIGTERM, SIGINT, SIGHUP) stops it all too, and so does the end of a process it was started under
+ * (`parentPollMs`): the job is interrupted (exit 130) unless it waits in `untilStopped()`; a second
+ * signal SIGKILLs the workers and exits at once.
  */
 export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) => Promise<T>): Promise<T> {
   let server: RedisServer | undefined;
@@ -96,7 +103,7 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
       if (!waiting) await interrupted();
     },
     opts.logger,
-    { force: () => supervisor?.kill() },
+    { force: () => supervisor?.kill(), parentPollMs: opts.parentPollMs ?? 0 },
   );
   try {
     // A redis-server a killed `start` left behind (its watcher killed too) is stopped now.

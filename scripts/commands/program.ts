@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { dataFileHelp, DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, DEFAULT_START_INPUT, fatalAsync } from './common.js';
 import { dlqCommand } from './dlq.js';
+import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { integer, nonNegativeInt, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, share } from './option-values.js';
 
 /**
@@ -29,6 +30,14 @@ const topCommand = lazy(() => import('./top.js'), 'topCommand');
 const workerCommand = lazy(() => import('./worker.js'), 'workerCommand');
 const serveCommand = lazy(() => import('./serve.js'), 'serveCommand');
 const labelsExportCommand = lazy(() => import('./labels.js'), 'labelsExportCommand');
+
+/** `up`, `start`, `serve`: `npx pipeline up &` then `kill $!` signals npx alone, which does not pass it on (lib/core/parent-watch.ts). */
+const parentPollOption = [
+  '--parent-poll-ms <ms>',
+  'stop as on SIGTERM once a process it was started under (npm, npx, sh) is gone: a signal to npm or npx alone is not passed on; checked this often, 0 = never',
+  nonNegativeMs,
+  String(PARENT_POLL_MS),
+] as const;
 
 export function buildProgram(): Command {
   const program = new Command('pipeline')
@@ -92,7 +101,12 @@ export function buildProgram(): Command {
     .option('--serve', 'also serve the HTTP API (pipeline serve) from this process')
     .option('--port <n>', 'with --serve: port (default: env PORT, else 8080)', port)
     .option('--host <addr>', 'with --serve: address (default: env HOST, else 127.0.0.1)')
-    .action(run((o: { stages?: string; autoscale?: boolean; serve?: boolean; port?: string; host?: string }) => upCommand({ ...global(), ...o })));
+    .option(...parentPollOption)
+    .action(
+      run((o: { stages?: string; autoscale?: boolean; serve?: boolean; port?: string; host?: string; parentPollMs?: string }) =>
+        upCommand({ ...global(), ...o }),
+      ),
+    );
 
   program
     .command('serve')
@@ -101,7 +115,8 @@ export function buildProgram(): Command {
     )
     .option('--port <n>', 'port (default: env PORT, else 8080; 0 = any free port)', port)
     .option('--host <addr>', 'address to listen on (default: env HOST, else 127.0.0.1; another address needs API_TOKENS)')
-    .action(run((o: { port?: string; host?: string }) => serveCommand({ ...global(), ...o })));
+    .option(...parentPollOption)
+    .action(run((o: { port?: string; host?: string; parentPollMs?: string }) => serveCommand({ ...global(), ...o })));
 
   program
     .command('top')
@@ -149,6 +164,7 @@ export function buildProgram(): Command {
     .option('--serve', 'serve the HTTP API, bound before the run starts, and after the sample run keep the pipeline up until Ctrl-C (npm start -- --serve)')
     .option('--port <n>', 'with --serve: port (default: env PORT, else 8080)', port)
     .option('--host <addr>', 'with --serve: address (default: env HOST, else 127.0.0.1)')
+    .option(...parentPollOption)
     .action(run((o: Record<string, string>) => startCommand({ ...global(), ...o } as never)));
 
   program

@@ -7,6 +7,7 @@ import type { ApiLimits } from '../../lib/api/options.js';
 import { createLogger, type Logger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
+import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { findStoreStage, readPostgresProduct, readRedisProduct } from '../../stages/sinks/export.js';
 import { createPool, postgresOptionsFrom } from '../../stages/sinks/postgres.js';
 import { loadConfig, refuseTlsMismatch, type GlobalOptions } from './common.js';
@@ -16,6 +17,8 @@ export interface ServeCliOptions extends GlobalOptions {
   port?: string;
   /** @defaultValue env HOST, else 127.0.0.1 */
   host?: string;
+  /** Stop as on SIGTERM once a process `serve` was started under (npm, npx, sh) is gone; polled this often, 0: never. @defaultValue PARENT_POLL_MS (1000) */
+  parentPollMs?: string;
 }
 
 /** Stored products as `pipeline export` writes them, from the store stage's sink (redis or postgres). */
@@ -101,7 +104,7 @@ export async function serveFirst(config: ResolvedConfig, o: { host?: string; por
   };
 }
 
-/** `pipeline serve`: the HTTP API until SIGTERM/SIGINT (then: stop accepting, finish in-flight requests, end SSE streams, close Redis). */
+/** `pipeline serve`: the HTTP API until SIGTERM/SIGINT or its npm/npx is gone (then: stop accepting, finish in-flight requests, end SSE streams, close Redis). */
 export async function serveCommand(opts: ServeCliOptions): Promise<void> {
   const config = loadConfig(opts);
   refuseTlsMismatch([config.redis.url]);
@@ -109,9 +112,13 @@ export async function serveCommand(opts: ServeCliOptions): Promise<void> {
   const port = servePort(opts.port);
   const app = await startServer(config, { host: opts.host ?? process.env.HOST ?? '127.0.0.1', port, logger });
   await new Promise<void>((resolve) => {
-    onShutdownSignal(async () => {
-      await app.close();
-      resolve();
-    }, logger);
+    onShutdownSignal(
+      async () => {
+        await app.close();
+        resolve();
+      },
+      logger,
+      { parentPollMs: Number(opts.parentPollMs ?? PARENT_POLL_MS) },
+    );
   });
 }

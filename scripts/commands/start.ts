@@ -11,6 +11,7 @@ import { waitIdle, withPipeline } from './job.js';
 import { serveFirst } from './serve.js';
 import { storedText } from './status.js';
 import { storeSink } from '../../lib/ops/inspect.js';
+import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { ExamplePicker, exampleLine, type StoredDoc } from './start-examples.js';
 
 export interface StartOptions extends GlobalOptions {
@@ -22,6 +23,8 @@ export interface StartOptions extends GlobalOptions {
   serve?: boolean;
   port?: string;
   host?: string;
+  /** Stop as on SIGTERM once a process `start` was started under (npm, sh) is gone; polled this often, 0: never. @defaultValue PARENT_POLL_MS (1000) */
+  parentPollMs?: string;
 }
 
 /** Count stored products by route; keep a few examples (two with a model number, one with a barcode) to show. */
@@ -81,7 +84,8 @@ export function formatSummary(
  */
 export async function startCommand(opts: StartOptions): Promise<void> {
   const logger = createLogger({ component: 'start' });
-  await withPipeline({ configPath: opts.config, logger }, async (ctx) => {
+  const parentPollMs = Number(opts.parentPollMs ?? PARENT_POLL_MS);
+  await withPipeline({ configPath: opts.config, logger, parentPollMs }, async (ctx) => {
     const { config, shards, redis } = ctx;
     const t0 = Date.now();
     // Bound before the job runs, as `up --serve`: a port in use fails now, not after the whole run.

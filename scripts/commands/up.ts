@@ -12,6 +12,7 @@ import { consumerName } from '../../lib/redis/keys.js';
 import { reapOrphanedServers } from '../../lib/redis/server-owner.js';
 import { refuseClusterNode } from '../../lib/redis/cluster-node.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
+import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { Supervisor } from '../../lib/ops/supervisor.js';
 import type { FastifyInstance } from 'fastify';
 import { BIN, cliRedis, loadConfig, refuseTlsMismatch, type GlobalOptions } from './common.js';
@@ -26,6 +27,8 @@ export interface UpOptions extends GlobalOptions {
   serve?: boolean;
   port?: string;
   host?: string;
+  /** Stop as on SIGTERM once a process `up` was started under (npm, npx, sh) is gone; polled this often, 0: never. @defaultValue PARENT_POLL_MS (1000) */
+  parentPollMs?: string;
 }
 
 export interface SpawnSettings {
@@ -213,7 +216,8 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   let api: FastifyInstance | undefined;
   // The handler is in place before any worker starts: detached workers must never outlive a Ctrl-C
   // (a second one SIGKILLs their process groups), a SIGHUP or a failed start; a SIGKILL to `up`
-  // closes their IPC channel, and they drain and exit.
+  // closes their IPC channel, and they drain and exit; npm or npx signalled alone (`npx pipeline up &`,
+  // `kill $!`) does not pass the signal on, so `up` stops the same way once they are gone.
   const stopped = new Promise<void>((resolve) =>
     onShutdownSignal(
       async () => {
@@ -228,7 +232,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
         }
       },
       logger,
-      { force: () => supervisor.kill() },
+      { force: () => supervisor.kill(), parentPollMs: Number(opts.parentPollMs ?? PARENT_POLL_MS) },
     ),
   );
   try {

@@ -1,12 +1,18 @@
 /**
- * Ends a run whose starter went away. `npm run chaos` runs the script under npm, sh and tsx (`npx
- * tsx` under npx and tsx); a signal to npm or npx alone is not passed on, so the script, its
- * workers and its redis-server would run on under init. `watchParents` polls the process's
- * ancestors in its own process group (npm, sh, tsx, npx: not the shell a terminal or nohup put it
- * under) and calls `onGone` once one of them is gone. Linux reads /proc; elsewhere only the parent
- * pid is watched.
+ * Ends a run whose starter went away. `npx pipeline up`, `npm start` and `npm run chaos` run node
+ * under npm (or npx) and `sh -c`; a signal to npm or npx alone is not passed on to node (npm
+ * signals sh, and sh dies without passing it on), so the command, its workers and its
+ * redis-server would run on under init. `watchParents` polls the process's ancestors in its own
+ * process group (npm, sh, tsx, npx; the shell of a script that started it without job control:
+ * not the interactive shell a terminal job belongs to, nor anything above a process group
+ * leader) and calls `onGone` once one of them is gone. A process that leads its own group
+ * (`setsid`, a container's PID 1, a systemd service, a terminal's job started as `node ...`)
+ * watches nothing. Linux reads /proc; elsewhere only the parent pid is watched.
  */
 import { readFileSync } from 'node:fs';
+
+/** How often `pipeline up`, `start` and `serve` check that the processes they were started under are there (`--parent-poll-ms`). */
+export const PARENT_POLL_MS = 1000;
 
 /** pid, parent pid and process group of a process from /proc/<pid>/stat; undefined when unreadable (gone, or not Linux). */
 function stat(pid: number): { ppid: number; pgrp: number } | undefined {
