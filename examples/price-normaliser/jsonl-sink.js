@@ -1,20 +1,102 @@
 // @ts-check
 /**
- * A sink of your own: appends each stored product as one JSON line to a file. Used by the store
- * stage through `"settings": { "sink": "module:./jsonl-sink.js", "file": "..." }`; the store
- * acks a batch only after `write` resolves. The file is `settings.file` (relative to the working
- * directory), or env PRICE_EXAMPLE_OUT.
+ * A sink of your own, written to the sink contract (docs/extending.md): one JSON line per stored
+ * version of a product, appended to a file. Used by the store stage through
+ * `"settings": { "sink": "module:./jsonl-sink.js", "file": "..." }`; the file is `settings.file`
+ * (relative to the working directory), or env PRICE_EXAMPLE_OUT.
+ *
+ * Delivery to a sink is at least once: a worker killed after `write` and before the batch's ack,
+ * or a batch retried after a failure, brings products to `write` again, with the same `entryId`.
+ * So this sink keeps, per key, the newest `version` and the `entryId` it wrote (read back from the
+ * file in `init`, as a restarted worker must), and for each product
+ * - skips it when that entry is the one it wrote last for the key (a re-delivery: no second line),
+ * - drops it when its version is older than the one written (newest wins; counted as `stale`),
+ * - appends it otherwise. A reader takes the last line of each key.
+ * A line cut short by a crash in the middle of an append is cut off in `init` (its batch was not
+ * acked: it comes again). `write` resolves once the lines are fsynced. One store worker per file:
+ * the index is this process's own.
  */
-import { appendFile } from 'node:fs/promises';
+import { closeSync, existsSync, openSync, readFileSync, readSync, fstatSync, ftruncateSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+
+/**
+ * Stream entry ids ("<ms>-<seq>") in order: -1, 0 or 1.
+ * @param {string} a
+ * @param {string} b
+ */
+export function compareVersions(a, b) {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am !== bm ? Math.sign(am - bm) : Math.sign(as - bs);
+}
+
+/**
+ * What the file holds per key: the newest version and the entry of its last line. A last line
+ * without its newline (a crash mid-append) is cut off first.
+ * @param {string} file
+ * @returns {Map<string, { version?: string, entryId: string }>}
+ */
+export function readIndex(file) {
+  /** @type {Map<string, { version?: string, entryId: string }>} */
+  const index = new Map();
+  if (!existsSync(file)) return index;
+  const fd = openSync(file, 'r+');
+  try {
+    const size = fstatSync(fd).size;
+    const last = Buffer.alloc(1);
+    if (size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a) {
+      const text = readFileSync(fd);
+      ftruncateSync(fd, text.lastIndexOf(0x0a) + 1);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line) continue;
+    const { key, version, entryId } = JSON.parse(line);
+    const had = index.get(key);
+    if (!had || !had.version || !version || compareVersions(version, had.version) >= 0) index.set(key, { version: version ?? had?.version, entryId });
+  }
+  return index;
+}
 
 /** @type {(ctx: import('streamline-enrich').StageContext) => import('streamline-enrich/sink').Sink} */
 export function createSink(ctx) {
   const file = process.env.PRICE_EXAMPLE_OUT ?? String(ctx.stage.settings.file ?? 'prices.jsonl');
+  /** @type {Map<string, { version?: string, entryId: string }>} */
+  let index = new Map();
   return {
     name: 'jsonl',
+    async init() {
+      index = readIndex(file);
+    },
     async write(products) {
-      const lines = products.map((p) => JSON.stringify({ key: p.key, price: p.doc.outputs && /** @type {any} */ (p.doc.outputs).price, storedAt: p.storedAt }));
-      await appendFile(file, lines.join('\n') + '\n');
+      let stale = 0;
+      /** @type {string[]} */
+      const lines = [];
+      const next = new Map(index);
+      for (const p of products) {
+        const had = next.get(p.key);
+        if (had && had.entryId === p.entryId) continue; // written already: a re-delivery
+        if (had?.version && p.version && compareVersions(p.version, had.version) < 0) {
+          stale++; // an older version than the one written: newest wins
+          continue;
+        }
+        next.set(p.key, { version: p.version ?? had?.version, entryId: p.entryId });
+        const price = p.doc.outputs && /** @type {any} */ (p.doc.outputs).price;
+        lines.push(JSON.stringify({ key: p.key, price, version: p.version, entryId: p.entryId, storedAt: p.storedAt }));
+      }
+      if (lines.length > 0) {
+        const fh = await open(file, 'a');
+        try {
+          await fh.appendFile(lines.join('\n') + '\n');
+          await fh.sync(); // durable before the store acks the batch
+        } finally {
+          await fh.close();
+        }
+      }
+      index = next; // only once the lines are in the file: a failed write is written again when retried
+      return { stale };
     },
     async close() {},
   };

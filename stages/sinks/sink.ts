@@ -33,6 +33,9 @@ export interface StoredProduct {
 /**
  * Where the store stage writes. `write` upserts the batch by key and resolves only when it is
  * durable in the sink; the stage acks the batch after that. Throwing fails the batch (retried).
+ * Delivery is at least once: `write` may get products it has already written (the same
+ * `entryId`, after a crash before the ack, a retry or a reclaim), and older versions after newer
+ * ones; a sink upserts by key, newest `version` wins (docs/extending.md).
  */
 export interface Sink {
   readonly name: string;
