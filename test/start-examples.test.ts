@@ -1,7 +1,7 @@
 /** `npm start`'s examples: two products with a model number and one with a barcode, whatever order the store gives them in. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ExamplePicker, exampleLine, type StoredDoc } from '../scripts/commands/start-examples.js';
+import { ExamplePicker, exampleLine, shortTitle, type StoredDoc } from '../scripts/commands/start-examples.js';
 
 const doc = (id: string, found: Record<string, unknown>): StoredDoc => ({
   route: ['preprocess', 'classify'],
@@ -34,6 +34,14 @@ test('fewer examples when the store has fewer; a line shows what was found', () 
     ['m1'],
   );
   assert.is(exampleLine(doc('m1', { mpn: 'SDCZ48', brand: 'SanDisk' })), '    title m1\n      → {"category":"storage","brand":"SanDisk","mpn":"SDCZ48"}');
+});
+
+test('a long title is cut at a word and ends in … (it was cut at 70 characters mid-word, with nothing to say so)', () => {
+  const title = 'Lexmark Prestige Pro805 Small Office Wireless Multifunction Inkjet Printer';
+  assert.is(shortTitle(title), 'Lexmark Prestige Pro805 Small Office Wireless Multifunction Inkjet…');
+  assert.ok(shortTitle(title).length <= 70);
+  assert.is(shortTitle('a'.repeat(80)), `${'a'.repeat(69)}…`, 'no space: cut mid-word');
+  assert.is(shortTitle('short title'), 'short title');
 });
 
 test.run();

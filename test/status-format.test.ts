@@ -51,13 +51,53 @@ test("another sink's products are not counted as 0: the header says where they a
   assert.match(formatStatus(status, undefined, 'postgres'), /^pipeline p {2}stored: in the postgres sink \(not counted here\)\n/);
 });
 
+/** The pipeline before a first run: nothing in Redis. */
+const empty: PipelineStatus = { pipeline: 'p', streams: [], dlq: 0, stored: 0, at: 0 };
+
+test("pipeline start's summary is this run's: reads, terminal entries, dead letters and stored products less what was there before (they were all-time totals)", () => {
+  const config = { pipeline: 'p', stages: [{ name: 'store', kind: 'store', settings: { sink: 'redis' } }], routes: {} } as unknown as ResolvedConfig;
+  const classify = status.streams[1]!;
+  const before: PipelineStatus = {
+    ...status,
+    streams: [status.streams[0]!, { ...classify, group: { ...classify.group!, entriesRead: 4 } }, { ...status.streams[2]!, added: 1 }],
+    dlq: 2,
+    stored: 10,
+  };
+  const after: PipelineStatus = { ...status, dlq: 3, stored: 13 };
+  const text = formatSummary(config, after, before, 3, 0, { counts: { 'preprocess→classify→store': 3 }, examples: [] }, 1);
+  assert.match(text, /done in 1\.0 s \(the numbers are this run's\)/);
+  assert.match(text, /\n {4}classify {15}3\n/, 'classify read 7 in all, 4 of them before');
+  assert.match(text, /\n {2}review {5}3\n/, 'review: 4 added in all, 1 before');
+  assert.match(text, /\n {2}dlq {8}1\n/);
+  assert.match(text, /\n {2}stored {5}3 \(the pipeline holds 13: 10 from earlier runs\)\n/);
+});
+
+test("pipeline start's summary marks fused stages and says why their groups read little (it showed classify 0 unexplained)", () => {
+  const config = {
+    pipeline: 'p',
+    stages: [
+      { name: 'preprocess', kind: 'preprocess', input: 'in', process: 'one', fuse: true, redisUrl: 'r' },
+      { name: 'classify', kind: 'classify', input: 'classify', process: 'one', fuse: true, redisUrl: 'r' },
+      { name: 'store', kind: 'store', input: 'store', process: 'two', fuse: true, redisUrl: 'r', settings: { sink: 'redis' } },
+    ],
+    routes: { preprocess: [{ to: 'classify' }], classify: [{ to: 'store' }] },
+  } as unknown as ResolvedConfig;
+  const text = formatSummary(config, status, empty, 3, 0, { counts: {}, examples: [] }, 1);
+  assert.match(text, /\n {4}classify {15}7 \*\n/);
+  assert.match(
+    text,
+    /\n {4}\* fused: run in the batch of the stage before, so their group reads only the rest \(retries, replays\): classify after preprocess\n/,
+  );
+  assert.not.match(text, /store after/, 'store runs in another process: not fused');
+});
+
 test("pipeline start's summary under the postgres sink says where the products are (it printed stored 0 and no route)", () => {
-  const config = (sink: string) => ({ pipeline: 'p', stages: [{ name: 'store', kind: 'store', settings: { sink } }] }) as unknown as ResolvedConfig;
+  const config = (sink: string) => ({ pipeline: 'p', stages: [{ name: 'store', kind: 'store', settings: { sink } }], routes: {} }) as unknown as ResolvedConfig;
   const counts = { 'preprocess→store': 2 };
-  const redisSummary = formatSummary(config('redis'), { ...status, stored: 2 }, 2, 0, { counts, examples: [] }, 1);
+  const redisSummary = formatSummary(config('redis'), { ...status, stored: 2 }, empty, 2, 0, { counts, examples: [] }, 1);
   assert.match(redisSummary, /per route \(stored products\):\n {4}preprocess→store +2\n/);
   assert.match(redisSummary, /\n {2}stored {5}2\n/);
-  const pg = formatSummary(config('postgres'), status, 2, 0, { counts: {}, examples: [] }, 1);
+  const pg = formatSummary(config('postgres'), status, empty, 2, 0, { counts: {}, examples: [] }, 1);
   assert.match(pg, /per route \(stored products\): in the postgres sink \(pipeline export --sink postgres\)\n/);
   assert.match(pg, /\n {2}stored {5}in the postgres sink \(not counted here\)\n/);
   assert.not.match(pg, /stored {5}0/);

@@ -2,7 +2,8 @@ import { createReadStream, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
+import { pipelineStatus, type PipelineStatus, type StreamStatus } from '../../lib/ops/inspect.js';
+import { fusedRoutes } from '../../lib/config/fusion-plan.js';
 import { createLogger } from '../../lib/observe/logger.js';
 import { produce } from '../../lib/producer/producer.js';
 import type { Shards } from '../../lib/redis/shard.js';
@@ -27,8 +28,12 @@ export interface StartOptions extends GlobalOptions {
   parentPollMs?: string;
 }
 
-/** Count stored products by route; keep a few examples (two with a model number, one with a barcode) to show. */
-async function routeCounts(redis: Redis, shards: Shards): Promise<{ counts: Record<string, number>; examples: string[] }> {
+/**
+ * Count the stored products of this run (produced at or after `since`) by route; keep a few
+ * examples (two with a model number, one with a barcode) to show. Products of earlier runs in the
+ * same pipeline are left out: the summary is this run's.
+ */
+async function routeCounts(redis: Redis, shards: Shards, since: number): Promise<{ counts: Record<string, number>; examples: string[] }> {
   const counts: Record<string, number> = {};
   const picker = new ExamplePicker();
   for (const keys of shards.all) {
@@ -39,7 +44,8 @@ async function routeCounts(redis: Redis, shards: Shards): Promise<{ counts: Reco
       const docs = await Promise.all(members.map((k) => redis.hget(keys.product(k), 'doc')));
       for (const d of docs) {
         if (!d) continue;
-        const doc = JSON.parse(d) as StoredDoc;
+        const doc = JSON.parse(d) as StoredDoc & { producedAt?: number };
+        if ((doc.producedAt ?? 0) < since) continue;
         const route = doc.route.join('→');
         counts[route] = (counts[route] ?? 0) + 1;
         picker.offer(doc);
@@ -49,13 +55,29 @@ async function routeCounts(redis: Redis, shards: Shards): Promise<{ counts: Reco
   return { counts, examples: picker.picked.map(exampleLine) };
 }
 
+/** Stages that run fused after others (lib/config/fusion-plan.ts), each with the stages it runs after: `validate after extract.a/extract.b`. */
+function fusedNote(config: ResolvedConfig): string | undefined {
+  const after = new Map<string, string[]>();
+  for (const r of fusedRoutes(config)) after.set(r.to, [...(after.get(r.to) ?? []), r.from]);
+  if (after.size === 0) return undefined;
+  return [...after].map(([to, from]) => `${to} after ${from.join('/')}`).join(', ');
+}
+
+/** Whether the pipeline had anything in this Redis before the run: records produced, stored products or dead letters. */
+export const hadData = (s: PipelineStatus): boolean => s.stored > 0 || s.dlq > 0 || s.streams.some((st) => st.added > 0);
+
 /**
- * The summary after the sample run. Under another sink than redis the stored products are not in
- * Redis: the per-route counts and the stored count say where they are instead of 0 and nothing.
+ * The summary after the sample run: this run's numbers, the status after it less the status
+ * before it (`before`), so a run into a pipeline that had data (REDIS_URL) does not mix them with
+ * all-time totals. Stages fused after another read almost nothing from their own stream: marked
+ * `*` and named in a footnote (as `pipeline top` does). Under another sink than redis the stored
+ * products are not in Redis: the per-route counts and the stored count say where they are instead
+ * of 0 and nothing.
  */
 export function formatSummary(
   config: ResolvedConfig,
   s: PipelineStatus,
+  before: PipelineStatus,
   produced: number,
   rejected: number,
   stored: { counts: Record<string, number>; examples: string[] },
@@ -63,17 +85,28 @@ export function formatSummary(
 ): string {
   const sink = storeSink(config);
   const routes = stored.counts;
-  const out: string[] = ['', `pipeline ${config.pipeline}: done in ${seconds.toFixed(1)} s`];
+  const was = new Map(before.streams.map((st) => [st.key, st]));
+  const read = (st: StreamStatus) => Math.max(0, (st.group?.entriesRead ?? 0) - (was.get(st.key)?.group?.entriesRead ?? 0));
+  const added = (st: StreamStatus) => Math.max(0, st.added - (was.get(st.key)?.added ?? 0));
+  const fused = fusedNote(config);
+  const fusedStages = new Set(fusedRoutes(config).map((r) => r.to));
+  const out: string[] = ['', `pipeline ${config.pipeline}: done in ${seconds.toFixed(1)} s (the numbers are this run's)`];
   out.push(`  produced   ${produced}`, `  rejected   ${rejected}`);
-  out.push('  per stage (entries read by the group):');
-  for (const st of s.streams) if (st.stage) out.push(`    ${st.stage.padEnd(22)} ${st.group?.entriesRead ?? 0}`);
-  for (const st of s.streams) if (!st.stage) out.push(`  ${st.stream.padEnd(10)} ${st.length}`);
+  out.push('  per stage (entries its group read):');
+  for (const st of s.streams) if (st.stage) out.push(`    ${st.stage.padEnd(22)} ${read(st)}${fusedStages.has(st.stage) ? ' *' : ''}`);
+  if (fused) out.push(`    * fused: run in the batch of the stage before, so their group reads only the rest (retries, replays): ${fused}`);
+  for (const st of s.streams) if (!st.stage) out.push(`  ${st.stream.padEnd(10)} ${added(st)}`);
   if (sink === 'redis') {
     out.push('  per route (stored products):');
-    for (const [r, n] of Object.entries(routes).sort((a, b) => b[1] - a[1])) out.push(`    ${r.padEnd(40)} ${n}`);
+    const width = Math.max(40, ...Object.keys(routes).map((r) => r.length));
+    for (const [r, n] of Object.entries(routes).sort((a, b) => b[1] - a[1])) out.push(`    ${r.padEnd(width)} ${n}`);
     out.push('  examples:', ...stored.examples);
   } else out.push(`  per route (stored products): in the ${sink} sink (pipeline export --sink ${sink})`);
-  out.push(`  dlq        ${s.dlq}`, `  ${storedText(s.stored, sink).replace(/^stored:? /, 'stored     ')}`);
+  out.push(`  dlq        ${Math.max(0, s.dlq - before.dlq)}`);
+  if (sink === 'redis') {
+    const ours = Object.values(routes).reduce((a, b) => a + b, 0);
+    out.push(`  stored     ${ours}${s.stored > ours ? ` (the pipeline holds ${s.stored}: ${s.stored - ours} from earlier runs)` : ''}`);
+  } else out.push(`  ${storedText(s.stored, sink).replace(/^stored:? /, 'stored     ')}`);
   out.push(`  throughput ${(produced / seconds).toFixed(0)} records/s (wall time, including model loading)`);
   return out.join('\n') + '\n';
 }
@@ -97,6 +130,10 @@ export async function startCommand(opts: StartOptions): Promise<void> {
     }
     async function job() {
       const before = await pipelineStatus(redis, config);
+      if (hadData(before))
+        process.stderr.write(
+          `warning: pipeline "${config.pipeline}" in this Redis (REDIS_URL) already holds data (${before.stored} stored products, ${before.dlq} dead letters): this run adds the sample to it, and workers already running on it join in; the summary counts this run alone (PIPELINE=<another name> runs it apart)\n`,
+        );
       const input = fileOption(opts.input, DEFAULT_START_INPUT);
       const rejectsFile = join(ctx.logDir, 'rejects.jsonl');
       const summary = await produce(redis, createReadStream(input), {
@@ -110,9 +147,8 @@ export async function startCommand(opts: StartOptions): Promise<void> {
       logger.info('start.produced', { ...summary, workerLog: ctx.logFile });
       const status = await waitIdle(ctx, Number(opts.timeout), Number(opts.poll));
       const seconds = (Date.now() - t0) / 1000;
-      const stored = storeSink(config) === 'redis' ? await routeCounts(redis, shards) : { counts: {}, examples: [] };
-      process.stdout.write(formatSummary(config, status, summary.produced, summary.rejected, stored, seconds));
-      if (before.stored > 0) process.stdout.write(`  (${before.stored} products were already stored before this run)\n`);
+      const stored = storeSink(config) === 'redis' ? await routeCounts(redis, shards, t0) : { counts: {}, examples: [] };
+      process.stdout.write(formatSummary(config, status, before, summary.produced, summary.rejected, stored, seconds));
       // As `produce`: rejected lines are named where they are kept, and the run exits 1 (docs/cli.md).
       if (summary.rejected > 0) process.stdout.write(`  rejected lines kept in ${rejectsFile}\n`);
       if (summary.rejected > 0) process.exitCode = 1;
