@@ -63,6 +63,29 @@ test('each row names only options its command has', () => {
   assert.equal(unknown, [], `docs/cli.md names options the command does not have: ${unknown.join(', ')}`);
 });
 
+test('an option several subcommands have is named once for each of them (`dlq list --count` hid behind `replay --count`)', () => {
+  const short = commands.flatMap((c) => {
+    const row = rows.get(c.name()) ?? '';
+    const perSub = new Map<string, number>();
+    for (const sub of c.commands) for (const o of longOptions(sub)) perSub.set(o, (perSub.get(o) ?? 0) + 1);
+    return [...perSub]
+      .filter(([o, n]) => n > 1 && (row.match(new RegExp(`${o}(?![a-z-])`, 'g'))?.length ?? 0) < n)
+      .map(([o, n]) => `${c.name()} ${o} (${n} subcommands)`);
+  });
+  assert.equal(short, [], `options named fewer times than the subcommands that have them: ${short.join(', ')}`);
+});
+
+test("`pipeline --help` names every environment variable of docs/configuration.md's overrides", () => {
+  const md = readFileSync(join(REPO, 'docs/configuration.md'), 'utf8');
+  const overrides = md.slice(md.indexOf('Environment overrides:'), md.indexOf('([HTTP API](api.md)).'));
+  const names = [...new Set([...overrides.matchAll(/`([A-Z][A-Z0-9_]*(?:<STAGE>)?)/g)].map((m) => m[1]!))];
+  assert.ok(names.length >= 15, `read the list: ${names.join(', ')}`);
+  const help = program.description();
+  const missing = names.filter((n) => !new RegExp(`(^|[^A-Z_])${n.replace(/[<>]/g, '\\$&')}(?![A-Z_])`).test(help));
+  assert.equal(missing, [], `missing from pipeline --help: ${missing.join(', ')}`);
+  assert.match(help, /docs\/configuration\.md/);
+});
+
 test('the row parser and option match see what they should', () => {
   const r = cliRows('| `pipeline dlq list\\|show <id>` | x `--all` |\n| command | what |\n| `pipeline store migrate` | y |');
   assert.equal([...r.keys()], ['dlq', 'store']);

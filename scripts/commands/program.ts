@@ -42,7 +42,10 @@ const parentPollOption = [
 export function buildProgram(): Command {
   const program = new Command('pipeline')
     .description(
-      'Product-enrichment inference pipeline on Redis Streams.\nEnvironment: REDIS_URL, PIPELINE (name), PIPELINE_CONFIG, STATSD_HOST/PORT/PREFIX, LOG_LEVEL.',
+      'Product-enrichment inference pipeline on Redis Streams.\n' +
+        'Environment (docs/configuration.md): REDIS_URL, REDIS_URL_<STAGE> (that stage only), PIPELINE (name), PIPELINE_CONFIG, ' +
+        'PIPELINE_SHARDS, WORKER_SHARDS, DATABASE_URL (postgres sink), STATSD_HOST, STATSD_PORT, STATSD_PREFIX, STATSD_TAGS, ' +
+        'LOG_LEVEL, LOG_STREAM, MODELS_DIR, ALLOW_REMOTE_MODELS, PROGRESS_FILE; for serve: PORT, HOST, API_TOKENS.',
     )
     .option('-c, --config <file>', 'pipeline config (JSON)', process.env.PIPELINE_CONFIG);
 
