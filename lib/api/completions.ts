@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
+import { ioDeadline } from '../core/io-deadline.js';
 import type { Logger } from '../observe/logger.js';
 import type { FinalStatus } from '../stream/done.js';
 import type { ApiLimits } from './options.js';
@@ -26,15 +27,18 @@ export function parseCompletion(id: string, fields: readonly string[]): Completi
 }
 
 type Waiter = (e: CompletionEvent | undefined) => void;
+/** Called once per XREAD batch with its events in stream order; the read loop awaits it (a fan-out that yields holds the next read, not the process). */
+export type BatchSubscriber = (events: readonly CompletionEvent[]) => void | Promise<void>;
 
 /**
  * The one reader of `{p}:done` in a server process: one blocking XREAD on its own connection,
  * whatever the number of waiting requests and SSE clients. Each event wakes the waiters of its id
- * (a map lookup) and every subscriber. Waiting costs a map entry and a timer, no connection.
+ * (a map lookup); then each subscriber gets the whole batch once (the SSE fan-out formats it once
+ * for all its clients, lib/api/events.ts). Waiting costs a map entry and a timer, no connection.
  */
 export class Completions {
   private readonly waiters = new Map<string, Set<Waiter>>();
-  private readonly subscribers = new Set<(e: CompletionEvent) => void>();
+  private readonly subscribers = new Set<BatchSubscriber>();
   private loop?: Promise<void>;
   private stopped = false;
   /** Id of the last entry read ("" until the start position is known). */
@@ -82,10 +86,10 @@ export class Completions {
    */
   wait(key: string, timeoutMs: number): { promise: Promise<CompletionEvent | undefined>; cancel: () => void } {
     let waiter!: Waiter;
-    let timer: NodeJS.Timeout | undefined;
+    let cancelTimer: (() => void) | undefined;
     const promise = new Promise<CompletionEvent | undefined>((resolve) => {
       waiter = (e) => {
-        clearTimeout(timer);
+        cancelTimer?.();
         const set = this.waiters.get(key);
         set?.delete(waiter);
         if (set?.size === 0) this.waiters.delete(key);
@@ -97,25 +101,29 @@ export class Completions {
       let set = this.waiters.get(key);
       if (!set) this.waiters.set(key, (set = new Set()));
       set.add(waiter);
-      timer = setTimeout(() => waiter(undefined), timeoutMs);
+      // After the I/O phase: a completion already read from Redis, but not yet handled when a held-up loop runs the timer, still wakes it.
+      cancelTimer = ioDeadline(timeoutMs, () => waiter(undefined));
     }
     return { promise, cancel: () => waiter(undefined) };
   }
 
-  /** Every event from now on; returns the unsubscribe function. */
-  subscribe(fn: (e: CompletionEvent) => void): () => void {
+  /** Every batch of events from now on; returns the unsubscribe function. */
+  subscribe(fn: BatchSubscriber): () => void {
     this.subscribers.add(fn);
     return () => this.subscribers.delete(fn);
   }
 
-  private dispatch(e: CompletionEvent): void {
-    const set = this.waiters.get(e.key);
-    if (set) for (const w of [...set]) w(e);
-    for (const s of this.subscribers) {
+  /** Wake the waiters of each event, then give the batch to each subscriber (awaited: the next XREAD waits for the fan-out). */
+  private async dispatch(events: readonly CompletionEvent[]): Promise<void> {
+    for (const e of events) {
+      const set = this.waiters.get(e.key);
+      if (set) for (const w of [...set]) w(e);
+    }
+    for (const s of [...this.subscribers]) {
       try {
-        s(e);
+        await s(events);
       } catch (err) {
-        this.logger.error('completions.subscriber_error', { err, key: e.key });
+        this.logger.error('completions.subscriber_error', { err, first: events[0]?.id, last: events.at(-1)?.id });
       }
     }
   }
@@ -131,14 +139,16 @@ export class Completions {
         }
         const reply = await this.reader.xread('COUNT', completionsBatch, 'BLOCK', completionsBlockMs, 'STREAMS', this.stream, this.lastId);
         failures = 0;
+        const events: CompletionEvent[] = [];
         for (const [, entries] of reply ?? []) {
           for (const [id, fields] of entries) {
             this.lastId = id;
             const e = parseCompletion(id, fields);
-            if (e) this.dispatch(e);
+            if (e) events.push(e);
             else this.logger.warn('completions.bad_entry', { id });
           }
         }
+        if (events.length > 0) await this.dispatch(events);
       } catch (err) {
         if (this.stopped) break;
         this.errors++;

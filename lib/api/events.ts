@@ -9,13 +9,18 @@ const ID_RE = /^\d+-\d+$/;
 /**
  * Write one SSE chunk; a client with more than `limit` bytes unread is cut off (false) rather than
  * buffered in this process without bound (100 clients that never read had grown a server to 1.4 GB).
+ * Unread is what the socket has not taken of the earlier writes, measured before this one: the
+ * chunk being written is not counted (a batch written at once, counted while it was being
+ * written, had cut off 300 clients that were keeping up). A client costs at most `limit` plus one chunk.
  */
-export function writeOrCut(res: ServerResponse, chunk: string, limit: number): boolean {
+export function writeOrCut(res: ServerResponse, chunk: string | Buffer, limit: number): boolean {
   if (res.destroyed) return false;
+  if (res.writableLength > limit) {
+    res.destroy();
+    return false;
+  }
   res.write(chunk);
-  if (res.writableLength <= limit) return true;
-  res.destroy();
-  return false;
+  return true;
 }
 const U64_MAX = 2n ** 64n - 1n;
 
@@ -24,6 +29,28 @@ export const streamIdInRange = (id: string): boolean => ID_RE.test(id) && id.spl
 
 function frame(e: CompletionEvent): string {
   return `id: ${e.id}\nevent: completion\ndata: ${JSON.stringify(e)}\n\n`;
+}
+
+/**
+ * A batch of completions as SSE frames, formatted once whatever the number of clients: every
+ * client that has sent none of them is written the same bytes (one Buffer, shared, not copied).
+ */
+export class FrameBatch {
+  private readonly frames: string[];
+  private whole?: Buffer;
+
+  constructor(readonly events: readonly CompletionEvent[]) {
+    this.frames = events.map(frame);
+  }
+
+  /** The frames of the events after `last` ("": all) as one chunk, or undefined when there are none. */
+  after(last: string): Buffer | undefined {
+    let i = 0;
+    if (last) while (i < this.events.length && compareIds(this.events[i]!.id, last) <= 0) i++;
+    if (i === this.events.length) return undefined;
+    if (i === 0) return (this.whole ??= Buffer.from(this.frames.join('')));
+    return Buffer.from(this.frames.slice(i).join(''));
+  }
 }
 
 /**
@@ -39,6 +66,18 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
   const open = new Set<ServerResponse>();
   app.addHook('preClose', async () => {
     for (const res of open) res.end();
+  });
+  // The fan-out: each XREAD batch formatted once, one write per client, `sseFanoutSlice` clients per
+  // turn of the event loop (300 clients written event by event had held the process for seconds).
+  const clients = new Set<(batch: FrameBatch) => void>();
+  completions.subscribe(async (events) => {
+    if (clients.size === 0) return;
+    const batch = new FrameBatch(events);
+    const list = [...clients];
+    for (let i = 0; i < list.length; i += limits.sseFanoutSlice) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      for (const deliver of list.slice(i, i + limits.sseFanoutSlice)) deliver(batch);
+    }
   });
 
   app.get<{ Querystring: { last_event_id?: string } }>(
@@ -75,17 +114,21 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
       const buffered: CompletionEvent[] = [];
       const maxBuffered = limits.ssePageSize * 4;
       let overflowed: boolean | undefined;
-      const send = (e: CompletionEvent) => {
-        if (res.destroyed || (last && compareIds(e.id, last) <= 0)) return;
-        last = e.id;
+      /** The batch's events after `last`, in one write. */
+      const send = (batch: FrameBatch) => {
+        const chunk = res.destroyed ? undefined : batch.after(last);
+        if (!chunk) return;
         // Reconnecting with Last-Event-ID, a client cut off for not reading gets what it missed from the stream.
-        if (!writeOrCut(res, frame(e), limits.sseMaxBufferBytes)) request.log.warn({ limit: limits.sseMaxBufferBytes, last }, 'api.events_slow_client');
+        if (!writeOrCut(res, chunk, limits.sseMaxBufferBytes)) request.log.warn({ limit: limits.sseMaxBufferBytes, last }, 'api.events_slow_client');
+        else last = batch.events.at(-1)!.id;
       };
-      const unsubscribe = completions.subscribe((e) => {
-        if (!catchingUp) send(e);
-        else if (buffered.length < maxBuffered) buffered.push(e);
+      const deliver = (batch: FrameBatch) => {
+        if (!catchingUp) send(batch);
+        else if (buffered.length + batch.events.length <= maxBuffered) buffered.push(...batch.events);
         else overflowed = true;
-      });
+      };
+      clients.add(deliver);
+      const unsubscribe = () => clients.delete(deliver);
       const heartbeat = setInterval(() => writeOrCut(res, ': ping\n\n', limits.sseMaxBufferBytes), limits.sseHeartbeatMs);
       const close = () => {
         clearInterval(heartbeat);
@@ -109,17 +152,14 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
           return;
         }
         catchingUp = false;
-        for (const e of buffered.splice(0)) send(e);
+        send(new FrameBatch(buffered.splice(0)));
       }
 
       /** Send what the stream holds after `after`, page by page, no faster than the client reads. False: the client is gone or was cut off. */
       async function catchUp(after: string): Promise<boolean> {
         for (let start = `(${after}`; ;) {
           const page = await redis.xrange(keys.done, start, '+', 'COUNT', limits.ssePageSize);
-          for (const [id, fields] of page) {
-            const e = parseCompletion(id, fields);
-            if (e) send(e);
-          }
+          send(new FrameBatch(page.flatMap(([id, fields]) => parseCompletion(id, fields) ?? [])));
           if (res.destroyed) return false;
           if (page.length < limits.ssePageSize) return true;
           start = `(${page[page.length - 1]![0]}`;

@@ -22,8 +22,10 @@ export interface ApiLimits {
   sseHeartbeatMs: number;
   /** Entries per XRANGE page when an SSE client resumes with Last-Event-ID. @defaultValue 500 */
   ssePageSize: number;
-  /** An SSE client with more than this many bytes unread is cut off (it resumes with Last-Event-ID). @defaultValue 1048576 (1 MiB) */
+  /** An SSE client with more than this many bytes unread (what its socket has not taken of earlier writes, measured before each write) is cut off (it resumes with Last-Event-ID). @defaultValue 1048576 (1 MiB) */
   sseMaxBufferBytes: number;
+  /** SSE clients written per turn of the event loop when a batch of completions is fanned out; the process answers other requests between slices. @defaultValue 50 */
+  sseFanoutSlice: number;
   /** An SSE client resuming with Last-Event-ID that reads nothing for this long while the catch-up has more for it is cut off (it resumes again). @defaultValue 30000 */
   sseStallMs: number;
   /** Time to receive a whole request (headers and body) before the connection is closed: a client that sends slowly, or never, does not hold it. @defaultValue 30000 */
@@ -51,6 +53,7 @@ export const API_DEFAULTS: ApiLimits = {
   sseHeartbeatMs: 15_000,
   ssePageSize: 500,
   sseMaxBufferBytes: 1024 * 1024,
+  sseFanoutSlice: 50,
   sseStallMs: 30_000,
   requestTimeoutMs: 30_000,
   maxConnections: 10_000,

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { BadRecordError, errorMessage } from '../core/errors.js';
 import { randomBytes } from 'node:crypto';
 import { sleep } from '../core/backoff.js';
+import { ioDeadline } from '../core/io-deadline.js';
 import { classify, isTransientRedisError } from '../core/failure-policy.js';
 import { validateRecord } from '../producer/record.js';
 import type { Keys } from '../redis/keys.js';
@@ -96,11 +97,12 @@ export interface SubmitOptions {
 async function runOnce(call: () => Promise<unknown>, retryMs: number): Promise<void> {
   const deadline = Date.now() + retryMs;
   for (let attempt = 0; ; attempt++) {
-    let timer: NodeJS.Timeout | undefined;
+    let cancel: (() => void) | undefined;
     try {
-      // A command sent while the connection is down waits in ioredis's queue: bounded by the deadline.
+      // A command sent while the connection is down waits in ioredis's queue: bounded by the deadline,
+      // which fires only after the replies already received are read (a stalled event loop had run it first).
       const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new OutcomeUnknown(`no reply from Redis within ${retryMs} ms`)), Math.max(0, deadline - Date.now()));
+        cancel = ioDeadline(Math.max(0, deadline - Date.now()), () => reject(new OutcomeUnknown(`no reply from Redis within ${retryMs} ms`)));
       });
       await Promise.race([call(), late]);
       return;
@@ -113,7 +115,7 @@ async function runOnce(call: () => Promise<unknown>, retryMs: number): Promise<v
       if (Date.now() >= deadline) throw new OutcomeUnknown(`outcome unknown after ${retryMs} ms of retries: ${errorMessage(err)}`);
       await sleep(Math.min(100 * 2 ** attempt, 1_000, Math.max(0, deadline - Date.now())));
     } finally {
-      clearTimeout(timer);
+      cancel?.();
     }
   }
 }
