@@ -6,6 +6,8 @@ export interface ApiLimits {
   maxRecordsPerRequest: number;
   /** `POST /v1/enrich` waits this long when the request names no `timeout_ms`. @defaultValue 10000 */
   enrichTimeoutMs: number;
+  /** Of an enrich's deadline, this much (at most half of it) is kept for the status lookup when no completion came: the answer is sent by the deadline (the lookup had run past it under load). @defaultValue 250 */
+  enrichLookupMs: number;
   /** Cap on `timeout_ms` of `POST /v1/enrich` and `wait_ms` of `GET /v1/products/{id}`: no request waits longer. @defaultValue 60000 */
   maxWaitMs: number;
   /** The completions reader's XREAD BLOCK (also bounds how fast shutdown stops it). @defaultValue 1000 */
@@ -44,6 +46,7 @@ export const API_DEFAULTS: ApiLimits = {
   bodyLimitBytes: 10 * 1024 * 1024,
   maxRecordsPerRequest: 10_000,
   enrichTimeoutMs: 10_000,
+  enrichLookupMs: 250,
   maxWaitMs: 60_000,
   completionsBlockMs: 1_000,
   completionsBatch: 1_000,

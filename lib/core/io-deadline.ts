@@ -15,3 +15,14 @@ export function ioDeadline(ms: number, fn: () => void): () => void {
     if (immediate) clearImmediate(immediate);
   };
 }
+
+/**
+ * `work`'s result, or `undefined` when it has not settled within `ms` (an ioDeadline: a reply that
+ * arrived in time is read first). A rejection within `ms` is thrown; one after it is dropped.
+ */
+export function within<T>(ms: number, work: Promise<T>): Promise<T | undefined> {
+  let cancel: (() => void) | undefined;
+  const late = new Promise<undefined>((resolve) => (cancel = ioDeadline(Math.max(0, ms), () => resolve(undefined))));
+  work.catch(() => undefined); // settled after the deadline: nobody waits for it
+  return Promise.race([work, late]).finally(() => cancel?.());
+}
