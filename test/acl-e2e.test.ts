@@ -18,6 +18,7 @@ import type { PipelineConfig, ResolvedConfig } from '../lib/config/types.js';
 import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
 import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
+import { Backpressure } from '../lib/producer/backpressure.js';
 import { loadLibrary } from '../lib/redis/functions.js';
 import { Keys } from '../lib/redis/keys.js';
 import { Worker } from '../lib/worker/worker.js';
@@ -93,6 +94,8 @@ async function runEndToEnd(raw: PipelineConfig, n: number, timeoutMs: number): P
   try {
     const summary = await produce(producer, Readable.from([lines.join('\n')]), { stream: keys.stream(config.input), source: 'test', maxRecordBytes: 65536 });
     assert.is(summary.produced, n);
+    // pipeline produce's backpressure reads the lag of every stage after the input too (NOPERM had ended the run).
+    assert.is(typeof (await Backpressure.forInput(producer, config, keys, 0, 0).check()).clear, 'boolean');
     // While the pipeline runs: no pipeline user may run Lua of its own or load any.
     for (const u of users) {
       const r = new Redis(u.url, { maxRetriesPerRequest: 1 });

@@ -1,6 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Backpressure, BackpressureTimeoutError } from '../lib/producer/backpressure.js';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Backpressure, BackpressureTimeoutError, describe } from '../lib/producer/backpressure.js';
 import { Keys } from '../lib/redis/keys.js';
 import { replayDeadLetters } from '../lib/ops/dlq.js';
 import { cli, exited, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
@@ -86,6 +88,50 @@ test('pipeline produce waits on stderr while the input lag is above limits.maxLa
   const ids = (await redis.xrange(stream, '-', '+')).map(([, f]) => f[1]);
   assert.is(ids.length, 200);
   assert.is(new Set(ids).size, 200);
+});
+
+test('every stage a new record crosses counts, each against its own maxLag: a backlog further on is pressure too, named in the message (only the input stage was read)', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const config = rulesOnlyConfig(server.url, pipeline);
+  config.stages.find((s) => s.name === 'validate')!.maxLag = 3;
+  const bp = Backpressure.forInput(redis, config, keys, 0, 0);
+  assert.is((await bp.check()).clear, true);
+  await addN(keys.stream('validate'), 5); // the stage after the input is behind; the input itself is empty
+  const p = await bp.check();
+  assert.equal([p.clear, p.reason, p.stage, p.lag, p.maxLag], [false, 'lag', 'validate', 5, 3]);
+  assert.match(describe(p), /stage validate has a lag of 5, above its maxLag 3/);
+  assert.equal(
+    p.stages!.map((x) => x.stage),
+    ['preprocess', 'validate', 'store'],
+    'the input stage, then those after it through the routes',
+  );
+  await redis.xtrim(keys.stream('validate'), 'MAXLEN', 0);
+  assert.is((await bp.check()).clear, true, 'clear again once it drained');
+});
+
+test('pipeline produce waits while a stage further on is behind its own maxLag, and goes on once it drains', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as { stages: { name: string; maxLag?: number }[] };
+  const config = writeConfig(pipeline, undefined, { stages: raw.stages.map((s) => (s.name === 'validate' ? { ...s, maxLag: 5 } : s)) });
+  await addN(keys.stream('validate'), 10);
+  const lines = Array.from({ length: 100 }, (_, i) => JSON.stringify({ id: `q${i}`, title: `item ${i}` })).join('\n');
+  const child = cli(['produce', '--config', config, '--batch', '50', '--backpressure-poll', '20', '--rejects', '/dev/null'], server.url, { input: lines });
+  try {
+    await waitFor('the producer to wait', () => /waiting: stage validate has a lag of 10, above its maxLag 5/.test(child.output()), 20_000).catch(
+      (e: Error) => {
+        throw new Error(e.message + ': ' + child.output());
+      },
+    );
+    assert.is(await redis.xlen(keys.stream('in')), 0, 'nothing produced while the stage after the input is behind');
+    await redis.xtrim(keys.stream('validate'), 'MAXLEN', 0);
+    assert.is(await exited(child), 0, child.output());
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+  assert.match(child.output(), /resumed after/);
+  assert.is(await redis.xlen(keys.stream('in')), 100);
 });
 
 test('config: limits.maxLag defaults to 100000, a stage may override it, and a bad value names where', async () => {

@@ -18,6 +18,8 @@ export interface ApiLimits {
   completionsRetryMs: number;
   /** How long a backpressure reading (the input group's lag, Redis OOM) is reused before it is read again. @defaultValue 250 */
   backpressureCacheMs: number;
+  /** How long the reading of the stages after the input stage (each one's lag against its own maxLag) is reused. @defaultValue 1000 */
+  backpressureStagesMs: number;
   /** `Retry-After` (seconds) of 429 and 503 answers. @defaultValue 1 */
   retryAfterSeconds: number;
   /** An SSE stream sends a comment line this often, so proxies keep it open. @defaultValue 15000 */
@@ -52,6 +54,7 @@ export const API_DEFAULTS: ApiLimits = {
   completionsBatch: 1_000,
   completionsRetryMs: 100,
   backpressureCacheMs: 250,
+  backpressureStagesMs: 1_000,
   retryAfterSeconds: 1,
   sseHeartbeatMs: 15_000,
   ssePageSize: 500,

@@ -33,7 +33,8 @@ const STATUS = {
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
   const { config, keys, redis, completions, limits, readProduct } = app.pipeline;
   const first = inputStage(config);
-  const backpressure = Backpressure.forInput(redis, config, keys, limits.backpressureCacheMs);
+  // The input stage and every stage after it, each against its own maxLag (lib/producer/backpressure.ts).
+  const backpressure = Backpressure.forInput(redis, config, keys, limits.backpressureCacheMs, limits.backpressureStagesMs);
   const retryAfter = String(limits.retryAfterSeconds);
   const submitOptions = { statusTtlMs: config.limits.statusTtlMs, dedupMs: limits.submitDedupMs, retryMs: limits.submitRetryMs };
 
@@ -49,16 +50,16 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     }
   });
 
-  /** 429 while the input lag is above maxLag or Redis is full; true when answered. */
+  /** 429 while a stage a new record crosses is over its maxLag or Redis is full; true when answered. */
   const refuseIfOverloaded = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
     assertRedisReady(redis);
     const p = await backpressure.check();
     if (p.clear) return false;
-    request.log.info({ reason: p.reason, lag: p.lag, maxLag: p.maxLag }, 'api.backpressure');
+    request.log.info({ reason: p.reason, stage: p.stage, lag: p.lag, maxLag: p.maxLag }, 'api.backpressure');
     await reply
       .header('retry-after', retryAfter)
       .code(429)
-      .send({ error: p.reason === 'oom' ? 'redis_full' : 'backlog', message: describe(p), lag: p.lag, maxLag: p.maxLag });
+      .send({ error: p.reason === 'oom' ? 'redis_full' : 'backlog', message: describe(p), stage: p.stage, lag: p.lag, maxLag: p.maxLag });
     return true;
   };
   const statusOf = (id: string) => lookupStatus(redis, keys, first, id, async () => (await readProduct(id)) !== null);

@@ -50,7 +50,9 @@ const selectionSchema = {
  */
 export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Logger, stored: StoredLookup): void {
   const { config, keys, redis, limits } = app.pipeline;
-  const pressure = new Map(config.stages.map((s) => [s.input, Backpressure.forStage(redis, s, keys, limits.backpressureCacheMs)]));
+  const pressure = new Map(
+    config.stages.map((s) => [s.input, Backpressure.forStage(redis, s, keys, limits.backpressureCacheMs, config, limits.backpressureStagesMs)]),
+  );
 
   /**
    * Answers 429 when any of these stage streams is over its backpressure limit, and says so (true).
@@ -65,8 +67,9 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
           .header('retry-after', String(limits.retryAfterSeconds))
           .send({
             error: 'backpressure',
-            message: `stream ${s}: ${p.reason === 'oom' ? 'Redis is at its memory limit' : `lag ${p.lag} is above maxLag ${p.maxLag}`}; try again later`,
+            message: `stream ${s}: ${p.reason === 'oom' ? 'Redis is at its memory limit' : p.stage && p.stage !== p.stages?.[0]?.stage ? `stage ${p.stage} after it has a lag of ${p.lag}, above its maxLag ${p.maxLag}` : `lag ${p.lag} is above maxLag ${p.maxLag}`}; try again later`,
             stream: s,
+            stage: p.stage,
             lag: p.lag,
             maxLag: p.maxLag,
           });

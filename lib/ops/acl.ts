@@ -187,11 +187,11 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
         ...producerState.map((k) => `~${k}`),
         selector({ keys: inputs, mode: 'w', commands: ['xadd'] }),
         selector({ keys: producerState, mode: 'rw', commands: ['get', 'set'] }),
-        // Backpressure (lib/producer/backpressure.ts): the input group's lag and Redis memory.
+        // Backpressure (lib/producer/backpressure.ts): the lag of the input group and of every stage after it, and Redis memory.
         '+info',
-        selector({ keys: inputs, mode: 'r', commands: ['xinfo|groups', 'xlen'] }),
+        selector({ keys: each((k) => config.stages.map((s) => k.stream(s.input))), mode: 'r', commands: ['xinfo|groups', 'xlen'] }),
       ],
-      `XADD to ${inputs.join(', ')} only, GET/SET its batch state ${producerState.join(', ')}, XINFO GROUPS/XLEN of the input and INFO for backpressure (pipeline produce)`,
+      `XADD to ${inputs.join(', ')} only, GET/SET its batch state ${producerState.join(', ')}, XINFO GROUPS/XLEN of the stages' streams and INFO for backpressure (pipeline produce)`,
     ),
   );
   const everything = each((k) => [`${k.tag}:*`]);

@@ -224,7 +224,7 @@ export async function replayDeadLetters(
   o: ReplayOptions = {},
 ): Promise<ReplayResult> {
   const inputs = new Set(config.stages.map((s) => s.input));
-  // Backpressure (lib/producer/backpressure.ts): per target stage, its maxLag; one fresh reading per replayed entry.
+  // Backpressure (lib/producer/backpressure.ts): per target stage, its maxLag and those of the stages after it; a fresh reading of the target per replayed entry.
   const pressure = new Map<string, Backpressure>();
   const waitFor = async (stream: string) => {
     if (!o.backpressure) return;
@@ -237,6 +237,7 @@ export async function replayDeadLetters(
           config.stages.find((s) => s.input === stream)!,
           keys,
           0,
+          config, // and the stages after it
         )),
       );
     await bp.waitUntilClear(o.backpressure);

@@ -101,7 +101,8 @@ export async function reprocess(
   };
   const ttl = String(o.markerTtlMs ?? DEFAULT_MARKER_TTL_MS);
 
-  /** Wait while any target stage of the batch is behind its maxLag, or Redis is full: a fresh reading per batch. */
+  /** Wait while any target stage of the batch (or a stage after it) is behind its maxLag, or Redis is full: a fresh reading of the target per batch. */
+  const pressure = new Map<string, Backpressure>();
   const waitForRoom = async (items: readonly Item[]) => {
     const seen = new Set<string>();
     for (const it of items) {
@@ -109,8 +110,11 @@ export async function reprocess(
       if (seen.has(id)) continue;
       seen.add(id);
       // Its readings (XINFO GROUPS, INFO) ride out a failover like the put-backs.
+      let bp = pressure.get(id);
+      if (!bp) pressure.set(id, (bp = Backpressure.forStage(redis, it.stage, it.keys, 0, config)));
+      const reading = bp;
       const clear = () =>
-        Backpressure.forStage(redis, it.stage, it.keys, 0).waitUntilClear({
+        reading.waitUntilClear({
           ...o.backpressure,
           onWait: (p, ms) => o.backpressure?.onWait?.(p, it.stage.name, ms),
         });

@@ -6,30 +6,50 @@ import type { Keys } from '../redis/keys.js';
 import { asCluster, masterForKey } from '../redis/url.js';
 
 /**
- * Backpressure: one rule for every way in (the producer CLI, the HTTP API, DLQ replay). New work
- * for a stream may go in while
+ * Backpressure: one rule for every way in (the producer CLI, the HTTP API, DLQ replay, reprocess,
+ * the console's actions). New work for a stream may go in while
  * - the lag of the group that reads it (entries not yet delivered to it: XINFO GROUPS `lag`) is at
- *   or below the stage's `maxLag` (config `limits.maxLag`, per stage `stages[i].maxLag`), and
+ *   or below the stage's `maxLag` (config `limits.maxLag`, per stage `stages[i].maxLag`), and so is
+ *   the lag of **each stage further on that a new record crosses** (reached through the routes:
+ *   a backlog in the model stages had never refused anything while the input stage kept up), and
  * - Redis is not full (`used_memory` below `maxmemory`, when a limit is set).
  * The producer waits while it is not (`waitUntilClear`), the API answers 429 with Retry-After.
  *
- * Cost: one XINFO GROUPS and one INFO memory per reading; a reading is reused for `cacheMs`, so
- * a busy server asks Redis a few times a second, not once per request.
+ * Cost: one XINFO GROUPS, one XLEN and one INFO memory per reading of the entry stage, reused for
+ * `cacheMs`; one XINFO GROUPS and one XLEN per stage further on, reused for `downstreamCacheMs`
+ * (1 s), so a busy server asks Redis a few times a second, not once per request.
  */
 export interface Pressure {
   /** True when new work may go in. */
   clear: boolean;
-  /** Why not: the group's lag is above maxLag, or Redis is at its memory limit. */
+  /** Why not: a stage's lag is above its maxLag, or Redis is at its memory limit. */
   reason?: 'lag' | 'oom';
-  /** The group's lag (the stream's length when the group does not exist yet, or Redis cannot tell). */
+  /** The stage `lag` and `maxLag` are of: the one furthest over its maxLag (lag / maxLag), else the entry stage. */
+  stage?: string;
+  /** That group's lag (the stream's length when the group does not exist yet, or Redis cannot tell). */
   lag: number;
   maxLag: number;
+  /** Every stage read: the entry stage first, then those further on. */
+  stages?: StageLag[];
   usedMemory?: number;
   maxMemory?: number;
 }
 
+export interface StageLag {
+  stage: string;
+  lag: number;
+  maxLag: number;
+}
+
 /** The producer gave up waiting for the pipeline to catch up (`maxWaitMs`). */
 export class BackpressureTimeoutError extends PipelineError {}
+
+/** A stage further on: its group (the stage's name) reading `stream`. */
+export interface StageTarget {
+  stage: string;
+  stream: string;
+  maxLag: number;
+}
 
 export interface BackpressureOptions {
   /** The stream new work goes to (full key) and the group that reads it (the stage's name). */
@@ -38,6 +58,10 @@ export interface BackpressureOptions {
   maxLag: number;
   /** A reading is reused this long. @defaultValue 250 */
   cacheMs?: number;
+  /** The stages further on that a new record crosses; each over its own maxLag is pressure too. @defaultValue none */
+  downstream?: StageTarget[];
+  /** Their reading (an XINFO GROUPS and an XLEN each) is reused this long. @defaultValue 1000 */
+  downstreamCacheMs?: number;
 }
 
 const field = (info: string, name: string): number | undefined => {
@@ -45,27 +69,55 @@ const field = (info: string, name: string): number | undefined => {
   return m ? Number(m[1]) : undefined;
 };
 
+/** The lag of `group` on `stream`: XINFO GROUPS `lag`; the stream's length while the group does not exist or Redis cannot tell. */
+async function groupLag(redis: Redis, stream: string, group: string): Promise<number> {
+  const [groups, length] = await Promise.all([
+    (redis.xinfo('GROUPS', stream) as Promise<unknown[][]>).catch((err: unknown) => {
+      if (/no such key/i.test(errorMessage(err))) return [] as unknown[][];
+      throw err;
+    }),
+    redis.xlen(stream),
+  ]);
+  let lag = length; // no group yet: every entry is waiting
+  for (const g of groups) {
+    const m = new Map<string, unknown>();
+    for (let i = 0; i + 1 < g.length; i += 2) m.set(String(g[i]), g[i + 1]);
+    if (String(m.get('name')) !== group) continue;
+    const l = m.get('lag');
+    // Redis 7 reports nil when it cannot compute the lag (after deletions): the length bounds it.
+    lag = l === null || l === undefined ? length : Number(l);
+  }
+  return lag;
+}
+
 export class Backpressure {
   private cached?: { at: number; value: Pressure };
   private inflight?: Promise<Pressure>;
+  private downstream?: { at: number; value: Promise<StageLag[]> };
 
   constructor(
     private readonly redis: Redis,
     readonly opts: BackpressureOptions,
   ) {}
 
-  /** The input stage's backpressure: the stage reading the producer's stream (`config.input`). */
-  static forInput(redis: Redis, config: ResolvedConfig, keys: Keys, cacheMs?: number): Backpressure {
-    return Backpressure.forStage(redis, inputStage(config), keys, cacheMs);
+  /** The input stage's backpressure (the stage reading the producer's stream, `config.input`) and every stage after it. */
+  static forInput(redis: Redis, config: ResolvedConfig, keys: Keys, cacheMs?: number, downstreamCacheMs?: number): Backpressure {
+    return Backpressure.forStage(redis, inputStage(config), keys, cacheMs, config, downstreamCacheMs);
   }
 
-  /** Backpressure of one stage's input stream (DLQ replay into that stage, reprocessing). */
-  static forStage(redis: Redis, stage: ResolvedStage, keys: Keys, cacheMs?: number): Backpressure {
+  /**
+   * Backpressure of one stage's input stream (DLQ replay into that stage, reprocessing), and with
+   * `config`, of every stage a record put there crosses after it.
+   */
+  static forStage(redis: Redis, stage: ResolvedStage, keys: Keys, cacheMs?: number, config?: ResolvedConfig, downstreamCacheMs?: number): Backpressure {
+    const after = config ? stagesAfter(config, stage) : [];
     return new Backpressure(redis, {
       stream: keys.stream(stage.input),
       group: stage.name,
       maxLag: stage.maxLag,
       ...(cacheMs !== undefined ? { cacheMs } : {}),
+      ...(after.length ? { downstream: after.map((s) => ({ stage: s.name, stream: keys.stream(s.input), maxLag: s.maxLag })) } : {}),
+      ...(downstreamCacheMs !== undefined ? { downstreamCacheMs } : {}),
     });
   }
 
@@ -87,33 +139,43 @@ export class Backpressure {
     return this.inflight;
   }
 
+  /** The stages further on, read at most every `downstreamCacheMs` (a failed reading is not kept). */
+  private readDownstream(): Promise<StageLag[]> {
+    const targets = this.opts.downstream ?? [];
+    if (targets.length === 0) return Promise.resolve([]);
+    const now = Date.now();
+    if (this.downstream && now - this.downstream.at < (this.opts.downstreamCacheMs ?? 1_000)) return this.downstream.value;
+    const value = Promise.all(targets.map(async (t) => ({ stage: t.stage, lag: await groupLag(this.redis, t.stream, t.stage), maxLag: t.maxLag })));
+    const entry = { at: now, value };
+    this.downstream = entry;
+    value.catch(() => {
+      if (this.downstream === entry) this.downstream = undefined;
+    });
+    return value;
+  }
+
   private async read(): Promise<Pressure> {
     const { stream, group, maxLag } = this.opts;
     const cluster = asCluster(this.redis);
     const node = cluster ? (masterForKey(cluster, stream) ?? this.redis) : this.redis;
-    const [groups, length, info] = await Promise.all([
-      (this.redis.xinfo('GROUPS', stream) as Promise<unknown[][]>).catch((err: unknown) => {
-        if (/no such key/i.test(errorMessage(err))) return [] as unknown[][];
-        throw err;
-      }),
-      this.redis.xlen(stream),
-      node.info('memory'),
-    ]);
-    let lag = length; // no group yet: every entry is waiting
-    for (const g of groups) {
-      const m = new Map<string, unknown>();
-      for (let i = 0; i + 1 < g.length; i += 2) m.set(String(g[i]), g[i + 1]);
-      if (String(m.get('name')) !== group) continue;
-      const l = m.get('lag');
-      // Redis 7 reports nil when it cannot compute the lag (after deletions): the length bounds it.
-      lag = l === null || l === undefined ? length : Number(l);
-    }
+    const [lag, later, info] = await Promise.all([groupLag(this.redis, stream, group), this.readDownstream(), node.info('memory')]);
+    const stages: StageLag[] = [{ stage: group, lag, maxLag }, ...later];
+    // The stage furthest over its limit (or the entry stage when none is over).
+    const over = stages.filter((s) => s.lag > s.maxLag).sort((a, b) => b.lag / b.maxLag - a.lag / a.maxLag);
+    const worst = over[0] ?? stages[0]!;
     const usedMemory = field(info, 'used_memory');
     const maxMemory = field(info, 'maxmemory');
     const full = maxMemory !== undefined && maxMemory > 0 && usedMemory !== undefined && usedMemory >= maxMemory;
-    const base = { lag, maxLag, ...(usedMemory !== undefined ? { usedMemory } : {}), ...(maxMemory ? { maxMemory } : {}) };
+    const base = {
+      stage: worst.stage,
+      lag: worst.lag,
+      maxLag: worst.maxLag,
+      stages,
+      ...(usedMemory !== undefined ? { usedMemory } : {}),
+      ...(maxMemory ? { maxMemory } : {}),
+    };
     if (full) return { clear: false, reason: 'oom', ...base };
-    if (lag > maxLag) return { clear: false, reason: 'lag', ...base };
+    if (over.length > 0) return { clear: false, reason: 'lag', ...base };
     return { clear: true, ...base };
   }
 
@@ -146,8 +208,33 @@ export class Backpressure {
 export function describe(p: Pressure): string {
   if (p.reason === 'oom')
     return `Redis is full: used_memory ${p.usedMemory} >= \`maxmemory\` ${p.maxMemory} (raise it, or free memory: nothing is lost, new work waits)`;
-  if (p.reason === 'lag') return `the input lag ${p.lag} is above limits.maxLag ${p.maxLag}`;
+  if (p.reason === 'lag')
+    return p.stages && p.stage !== p.stages[0]?.stage
+      ? `stage ${p.stage} has a lag of ${p.lag}, above its maxLag ${p.maxLag} (a new record would wait behind it)`
+      : `the input lag ${p.lag} is above limits.maxLag ${p.maxLag}`;
   return `clear (lag ${p.lag} <= ${p.maxLag})`;
+}
+
+/** The stages a record put on `from`'s stream crosses after it, through the routes (each once, `from` not included). */
+export function stagesAfter(config: ResolvedConfig, from: ResolvedStage): ResolvedStage[] {
+  const byInput = new Map(config.stages.map((s) => [s.input, s]));
+  const seen = new Set([from.name]);
+  const found: ResolvedStage[] = [];
+  for (let queue = [from]; queue.length > 0;) {
+    const next: ResolvedStage[] = [];
+    for (const s of queue)
+      for (const rule of config.routes[s.name] ?? [])
+        for (const to of typeof rule.to === 'string' ? [rule.to] : rule.to) {
+          const t = byInput.get(to);
+          if (t && !seen.has(t.name)) {
+            seen.add(t.name);
+            found.push(t);
+            next.push(t);
+          }
+        }
+    queue = next;
+  }
+  return found;
 }
 
 /** The stage that reads the producer's stream. */

@@ -84,7 +84,7 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
   const shards = configShards(config);
   // Backpressure (limits.maxLag, Redis full): wait before each batch, saying so on stderr. Per shard
   // input the same rule; shard 0's reading stands for all (records spread evenly over the shards).
-  const pressure = Backpressure.forInput(redis, config, shards.all[0]!, 0); // a fresh reading per batch (3 cheap commands per batch)
+  const pressure = Backpressure.forInput(redis, config, shards.all[0]!, 0); // the input stage read fresh per batch (3 cheap commands), the stages after it at most once a second
   const pollMs = Number(opts.backpressurePoll ?? 500);
   let lastSaid = 0;
   // A reading Redis cannot answer (unreachable, at maxclients) does not stop produce: the batch is

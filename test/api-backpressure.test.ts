@@ -1,0 +1,70 @@
+/**
+ * The API's backpressure against the pipeline's real backlog (an audit's findings): a backlog in
+ * the stages after the input (the model stages) had never produced a 429, their `maxLag` ignored.
+ * Real server, real Redis.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { FastifyInstance } from 'fastify';
+import type { ResolvedConfig } from '../lib/config/types.js';
+import { buildServer } from '../lib/api/server.js';
+import type { ApiLimits } from '../lib/api/options.js';
+import { silentLogger } from '../lib/observe/logger.js';
+import { Keys } from '../lib/redis/keys.js';
+import { rulesOnlyConfig } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+const TOKEN = 'admin-token-0123456789a';
+const H = { authorization: `Bearer ${TOKEN}` };
+
+async function serverFor(config: ResolvedConfig, limits: Partial<ApiLimits> = {}): Promise<FastifyInstance> {
+  const app = await buildServer({
+    config,
+    tokens: [{ token: TOKEN, roles: ['admin'] }],
+    logger: silentLogger,
+    limits: { completionsBlockMs: 100, backpressureCacheMs: 0, backpressureStagesMs: 0, ...limits },
+  });
+  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
+  return app;
+}
+
+const addN = async (stream: string, n: number) => {
+  const p = redis.pipeline();
+  for (let i = 0; i < n; i++) p.xadd(stream, '*', 'k', `r${i}`, 'e', 'x');
+  await p.exec();
+};
+
+test('429 while a stage after the input is above its own maxLag (the input keeping up); the body names the stage; accepted once it drains', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const config = rulesOnlyConfig(server.url, pipeline);
+  config.stages.find((s) => s.name === 'validate')!.maxLag = 3;
+  const app = await serverFor(config);
+  try {
+    const post = (id: string) => app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id, title: 't' } });
+    assert.is((await post('a1')).statusCode, 202);
+    await addN(keys.stream('validate'), 5);
+    const refused = await post('a2');
+    assert.is(refused.statusCode, 429, refused.body);
+    const body = refused.json() as { error: string; stage: string; lag: number; maxLag: number; message: string };
+    assert.equal([body.error, body.stage, body.lag, body.maxLag], ['backlog', 'validate', 5, 3]);
+    assert.match(body.message, /stage validate has a lag of 5, above its maxLag 3/);
+    assert.ok(refused.headers['retry-after'], 'with Retry-After');
+    const enrich = await app.inject({ method: 'POST', url: '/v1/enrich?timeout_ms=100', headers: H, payload: { id: 'a3', title: 't' } });
+    assert.is(enrich.statusCode, 429, 'enrich too');
+    assert.is((await app.inject({ method: 'GET', url: '/v1/products/a2', headers: H })).statusCode, 404, 'refused means not taken');
+    await redis.xtrim(keys.stream('validate'), 'MAXLEN', 0);
+    assert.is((await post('a2')).statusCode, 202, 'accepted once the stage drained');
+  } finally {
+    await app.close();
+  }
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+test.run();
