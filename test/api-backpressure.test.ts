@@ -62,6 +62,49 @@ test('429 while a stage after the input is above its own maxLag (the input keepi
   }
 });
 
+test('Retry-After follows the backlog: the least while the drain rate is not known yet, the most while the lag does not fall, about excess / rate while it drains (it was 1 s whatever the backlog)', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const config = rulesOnlyConfig(server.url, pipeline);
+  config.stages.find((s) => s.name === 'preprocess')!.maxLag = 10;
+  const input = keys.stream('in');
+  await redis.xgroup('CREATE', input, 'preprocess', '0', 'MKSTREAM');
+  await addN(input, 2_010); // lag 2,010: 2,000 over the limit, and no worker
+  const limits = { retryAfterSeconds: 1, retryAfterMaxSeconds: 30 };
+  const retryAfter = async (app: FastifyInstance) => {
+    const r = await app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id: 'x', title: 't' } });
+    assert.is(r.statusCode, 429, r.body);
+    return Number(r.headers['retry-after']);
+  };
+  const stalled = await serverFor(config, limits);
+  try {
+    assert.is(await retryAfter(stalled), 1, 'first reading: no rate yet');
+    await waitFor('Retry-After at its most while the lag does not fall', async () => (await retryAfter(stalled)) === 30, 10_000, 100);
+  } finally {
+    await stalled.close();
+  }
+  const draining = await serverFor(config, limits);
+  // The stage reads 20 entries every 100 ms: about 200 a second (slower on a loaded machine), so 2,000 over the limit is about 10 s away.
+  const reader = setInterval(() => void redis.xreadgroup('GROUP', 'preprocess', 'c1', 'COUNT', 20, 'STREAMS', input, '>').catch(() => undefined), 100);
+  const seen: number[] = [];
+  try {
+    await waitFor(
+      'a Retry-After derived from the drain rate',
+      async () => {
+        const s = await retryAfter(draining);
+        seen.push(s);
+        return s > 1 && s < 30;
+      },
+      10_000,
+      100,
+    );
+  } finally {
+    clearInterval(reader);
+    await draining.close();
+  }
+  assert.ok(seen.at(-1)! >= 3 && seen.at(-1)! <= 25, `about 2,000 / 200 per second: ${seen.join(' ')}`);
+});
+
 test.after(async () => {
   redis.disconnect();
   await server.stop();

@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Backpressure, BackpressureTimeoutError, describe } from '../lib/producer/backpressure.js';
+import { DrainRate, retryAfterSeconds } from '../lib/producer/drain.js';
 import { Keys } from '../lib/redis/keys.js';
 import { replayDeadLetters } from '../lib/ops/dlq.js';
 import { cli, exited, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
@@ -132,6 +133,25 @@ test('pipeline produce waits while a stage further on is behind its own maxLag, 
   }
   assert.match(child.output(), /resumed after/);
   assert.is(await redis.xlen(keys.stream('in')), 100);
+});
+
+test("drain rate and Retry-After (pure): the lag's net fall per second over the window; excess / rate within [min, max]; unknown: min; not falling: max", () => {
+  const d = new DrainRate(10_000, 500);
+  d.add('s', 1_000, 0);
+  assert.is(d.perSecond('s'), undefined, 'one reading');
+  d.add('s', 900, 400);
+  assert.is(d.perSecond('s'), undefined, 'readings closer than minSpanMs');
+  d.add('s', 800, 1_000);
+  assert.is(d.perSecond('s'), 200);
+  d.add('s', 800, 12_000); // the readings before 2,000 fall out of the window
+  assert.is(d.perSecond('s'), undefined, 'one reading left in the window');
+  assert.is(retryAfterSeconds(1_000, 200, 1, 60), 5);
+  assert.is(retryAfterSeconds(1_001, 200, 1, 60), 6, 'rounded up');
+  assert.is(retryAfterSeconds(10, 200, 1, 60), 1, 'at least min');
+  assert.is(retryAfterSeconds(1_000_000, 200, 1, 60), 60, 'at most max');
+  assert.is(retryAfterSeconds(1_000, undefined, 2, 60), 2, 'rate unknown: min');
+  assert.is(retryAfterSeconds(1_000, 0, 2, 60), 60, 'not falling: max');
+  assert.is(retryAfterSeconds(1_000, -50, 2, 60), 60, 'growing: max');
 });
 
 test('config: limits.maxLag defaults to 100000, a stage may override it, and a bad value names where', async () => {

@@ -20,8 +20,10 @@ export interface ApiLimits {
   backpressureCacheMs: number;
   /** How long the reading of the stages after the input stage (each one's lag against its own maxLag) is reused. @defaultValue 1000 */
   backpressureStagesMs: number;
-  /** `Retry-After` (seconds) of 429 and 503 answers. @defaultValue 1 */
+  /** `Retry-After` (seconds) of 503 answers and of a 429 for Redis full; the least a backlog 429 says. @defaultValue 1 */
   retryAfterSeconds: number;
+  /** The most a backlog 429's `Retry-After` says: the lag above maxLag over the rate the lag fell lately, within [retryAfterSeconds, this]; a lag that does not fall gets this. @defaultValue 60 */
+  retryAfterMaxSeconds: number;
   /** An SSE stream sends a comment line this often, so proxies keep it open. @defaultValue 15000 */
   sseHeartbeatMs: number;
   /** Entries per XRANGE page when an SSE client resumes with Last-Event-ID. @defaultValue 500 */
@@ -56,6 +58,7 @@ export const API_DEFAULTS: ApiLimits = {
   backpressureCacheMs: 250,
   backpressureStagesMs: 1_000,
   retryAfterSeconds: 1,
+  retryAfterMaxSeconds: 60,
   sseHeartbeatMs: 15_000,
   ssePageSize: 500,
   sseMaxBufferBytes: 1024 * 1024,

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorMessage } from '../core/errors.js';
 import { within } from '../core/io-deadline.js';
-import { Backpressure, describe, inputStage } from '../producer/backpressure.js';
+import { Backpressure, describe, inputStage, retryAfterFor } from '../producer/backpressure.js';
 import { requireRole } from './auth.js';
 import { assertRedisReady } from './errors.js';
 import type { CompletionEvent } from './completions.js';
@@ -35,7 +35,6 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   const first = inputStage(config);
   // The input stage and every stage after it, each against its own maxLag (lib/producer/backpressure.ts).
   const backpressure = Backpressure.forInput(redis, config, keys, limits.backpressureCacheMs, limits.backpressureStagesMs);
-  const retryAfter = String(limits.retryAfterSeconds);
   const submitOptions = { statusTtlMs: config.limits.statusTtlMs, dedupMs: limits.submitDedupMs, retryMs: limits.submitRetryMs };
 
   app.addContentTypeParser('application/x-ndjson', { parseAs: 'string' }, (_req, body, done) => done(null, new NdjsonBody(body as string)));
@@ -55,9 +54,11 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     assertRedisReady(redis);
     const p = await backpressure.check();
     if (p.clear) return false;
-    request.log.info({ reason: p.reason, stage: p.stage, lag: p.lag, maxLag: p.maxLag }, 'api.backpressure');
+    // A backlog: its excess over the rate it fell lately, bounded (a constant 1 s had every polite client back each second).
+    const retryAfter = retryAfterFor(p, limits.retryAfterSeconds, limits.retryAfterMaxSeconds);
+    request.log.info({ reason: p.reason, stage: p.stage, lag: p.lag, maxLag: p.maxLag, drainPerSec: p.drainPerSec, retryAfter }, 'api.backpressure');
     await reply
-      .header('retry-after', retryAfter)
+      .header('retry-after', String(retryAfter))
       .code(429)
       .send({ error: p.reason === 'oom' ? 'redis_full' : 'backlog', message: describe(p), stage: p.stage, lag: p.lag, maxLag: p.maxLag });
     return true;

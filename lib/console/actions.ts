@@ -3,7 +3,7 @@ import { requireRole } from '../api/auth.js';
 import { BadRecordError, errorMessage, ReviewConflictError, RouteError } from '../core/errors.js';
 import type { Logger } from '../observe/logger.js';
 import { getDeadLetter, listDeadLetters, purgeDeadLetters, replayDeadLetters } from '../ops/dlq.js';
-import { Backpressure } from '../producer/backpressure.js';
+import { Backpressure, retryAfterFor } from '../producer/backpressure.js';
 import { audit } from './audit.js';
 import type { ConsoleOptions } from './options.js';
 import { decideReview } from './review-decide.js';
@@ -64,7 +64,7 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
       if (p && !p.clear) {
         await reply
           .code(429)
-          .header('retry-after', String(limits.retryAfterSeconds))
+          .header('retry-after', String(retryAfterFor(p, limits.retryAfterSeconds, limits.retryAfterMaxSeconds)))
           .send({
             error: 'backpressure',
             message: `stream ${s}: ${p.reason === 'oom' ? 'Redis is at its memory limit' : p.stage && p.stage !== p.stages?.[0]?.stage ? `stage ${p.stage} after it has a lag of ${p.lag}, above its maxLag ${p.maxLag}` : `lag ${p.lag} is above maxLag ${p.maxLag}`}; try again later`,

@@ -4,6 +4,7 @@ import { sleep } from '../core/backoff.js';
 import { ConfigError, errorMessage, PipelineError } from '../core/errors.js';
 import type { Keys } from '../redis/keys.js';
 import { asCluster, masterForKey } from '../redis/url.js';
+import { DrainRate, retryAfterSeconds } from './drain.js';
 
 /**
  * Backpressure: one rule for every way in (the producer CLI, the HTTP API, DLQ replay, reprocess,
@@ -29,6 +30,8 @@ export interface Pressure {
   /** That group's lag (the stream's length when the group does not exist yet, or Redis cannot tell). */
   lag: number;
   maxLag: number;
+  /** Entries per second that stage's lag fell lately (net of what was added; <= 0: it did not fall; undefined: not known yet). */
+  drainPerSec?: number;
   /** Every stage read: the entry stage first, then those further on. */
   stages?: StageLag[];
   usedMemory?: number;
@@ -94,6 +97,8 @@ export class Backpressure {
   private cached?: { at: number; value: Pressure };
   private inflight?: Promise<Pressure>;
   private downstream?: { at: number; value: Promise<StageLag[]> };
+  /** How fast each stage's lag falls, from the readings (the Retry-After hint). */
+  readonly drain = new DrainRate();
 
   constructor(
     private readonly redis: Redis,
@@ -148,9 +153,14 @@ export class Backpressure {
     const value = Promise.all(targets.map(async (t) => ({ stage: t.stage, lag: await groupLag(this.redis, t.stream, t.stage), maxLag: t.maxLag })));
     const entry = { at: now, value };
     this.downstream = entry;
-    value.catch(() => {
-      if (this.downstream === entry) this.downstream = undefined;
-    });
+    value.then(
+      (lags) => {
+        for (const l of lags) this.drain.add(l.stage, l.lag);
+      },
+      () => {
+        if (this.downstream === entry) this.downstream = undefined;
+      },
+    );
     return value;
   }
 
@@ -159,6 +169,7 @@ export class Backpressure {
     const cluster = asCluster(this.redis);
     const node = cluster ? (masterForKey(cluster, stream) ?? this.redis) : this.redis;
     const [lag, later, info] = await Promise.all([groupLag(this.redis, stream, group), this.readDownstream(), node.info('memory')]);
+    this.drain.add(group, lag);
     const stages: StageLag[] = [{ stage: group, lag, maxLag }, ...later];
     // The stage furthest over its limit (or the entry stage when none is over).
     const over = stages.filter((s) => s.lag > s.maxLag).sort((a, b) => b.lag / b.maxLag - a.lag / a.maxLag);
@@ -166,10 +177,12 @@ export class Backpressure {
     const usedMemory = field(info, 'used_memory');
     const maxMemory = field(info, 'maxmemory');
     const full = maxMemory !== undefined && maxMemory > 0 && usedMemory !== undefined && usedMemory >= maxMemory;
+    const drainPerSec = this.drain.perSecond(worst.stage);
     const base = {
       stage: worst.stage,
       lag: worst.lag,
       maxLag: worst.maxLag,
+      ...(drainPerSec !== undefined ? { drainPerSec } : {}),
       stages,
       ...(usedMemory !== undefined ? { usedMemory } : {}),
       ...(maxMemory ? { maxMemory } : {}),
@@ -202,6 +215,14 @@ export class Backpressure {
       await sleep(o.pollMs ?? 500);
     }
   }
+}
+
+/**
+ * `Retry-After` (seconds) for a refusal: for a backlog, the lag above maxLag over the rate it fell
+ * lately (retryAfterSeconds in lib/producer/drain.ts), within [min, max]; Redis full: `min`.
+ */
+export function retryAfterFor(p: Pressure, min: number, max: number): number {
+  return p.reason === 'lag' ? retryAfterSeconds(p.lag - p.maxLag, p.drainPerSec, min, max) : min;
 }
 
 /** One line for a person: why new work waits. */
