@@ -108,6 +108,38 @@ test('a port in use: one error line, the console sampler never says Redis is unr
   }
 });
 
+test("the config's api section sets pipeline serve's limits (they were buildServer options only); an unknown key is refused naming it", async () => {
+  const pipeline = randomPipeline();
+  const config = writeConfig(pipeline, undefined, { api: { maxRecordsPerRequest: 2, enrichTimeoutMs: 300, retryAfterMaxSeconds: 5 } });
+  const child = serve(['--config', config, '--port', '0']);
+  try {
+    await waitFor('listening', () => portOf(child.output()) > 0, 20_000);
+    const base = `http://127.0.0.1:${portOf(child.output())}`;
+    await waitFor('ready', async () => (await fetch(`${base}/readyz`)).status === 200, 10_000);
+    const three = [1, 2, 3].map((i) => ({ id: `c${i}`, title: 't' }));
+    const big = await fetch(`${base}/v1/products`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(three) });
+    assert.is(big.status, 413);
+    assert.match(((await big.json()) as { message: string }).message, /over 2 records/);
+    const t0 = Date.now();
+    const e = await fetch(`${base}/v1/enrich`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'c9', title: 't' }),
+    });
+    assert.is(e.status, 202, 'no worker: answered at the configured enrichTimeoutMs');
+    assert.ok(Date.now() - t0 < 5_000, `answered after ${Date.now() - t0} ms, not the default 10 s`);
+  } finally {
+    child.kill('SIGTERM');
+    await exited(child);
+  }
+  const typo = serve(['--config', writeConfig(randomPipeline(), undefined, { api: { enrichTimeoutMS: 300 } }), '--port', '0']);
+  assert.is.not(await exited(typo), 0);
+  assert.match(typo.output(), /api\.enrichTimeoutMS.*unknown key/);
+  const inverted = serve(['--config', writeConfig(randomPipeline(), undefined, { api: { retryAfterSeconds: 10, retryAfterMaxSeconds: 5 } }), '--port', '0']);
+  assert.is.not(await exited(inverted), 0);
+  assert.match(inverted.output(), /api\.retryAfterMaxSeconds/);
+});
+
 test.after(async () => {
   await server.stop();
 });

@@ -76,7 +76,7 @@ export interface ServerOptions {
   host?: string;
   /** Redis URL. @defaultValue config.redis.url */
   redisUrl?: string;
-  /** Timeouts, caps and sizes (lib/api/options.ts; every one documented in docs/configuration.md). */
+  /** Timeouts, caps and sizes over the config's `api` section (lib/config/api-limits.ts; every one documented in docs/configuration.md). @defaultValue config.api */
   limits?: Partial<ApiLimits>;
   /** Plugins registered after the API's routes, in order, each as `app.register(plugin, opts)`. */
   plugins?: PluginEntry[];
@@ -115,7 +115,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       host,
     });
   }
-  const limits: ApiLimits = { ...API_DEFAULTS, ...options.limits };
+  // The config's `api` section, then the caller's own (tests shrink them).
+  const limits: ApiLimits = { ...API_DEFAULTS, ...config.api, ...options.limits };
   // Commands time out: a Redis that stops answering (stalled, not down) had held every request until it answered again.
   const connections = new Connections({ url: options.redisUrl ?? config.redis.url, name: 'api', logger, commandTimeoutMs: limits.redisCommandTimeoutMs });
   const redis = connections.command();

@@ -9,6 +9,7 @@ import { ConfigError } from '../core/errors.js';
 import { PACKAGE_ROOT } from '../core/root.js';
 import { compileRoutes } from '../stream/router.js';
 import { parseTags } from '../observe/metrics.js';
+import { API_DEFAULTS, type ApiLimits } from './api-limits.js';
 import { LIMIT_DEFAULTS, LOG_DEFAULTS, METRICS_DEFAULTS, REDIS_DEFAULTS, STAGE_DEFAULTS, STREAM_DEFAULTS, SUPERVISOR_DEFAULTS } from './defaults.js';
 import type { MetricsSettings, PipelineConfig, ResolvedConfig, ResolvedStage, RouteRule, StageConfig, StageOptions } from './types.js';
 
@@ -36,6 +37,7 @@ const TOP_KEYS = new Set([
   'metrics',
   'logs',
   'supervisor',
+  'api',
   'defaults',
   'stages',
   'routes',
@@ -239,6 +241,11 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
   checkSection('supervisor', object('supervisor', cfg.supervisor), supervisor);
   if (supervisor.restartMaxMs < supervisor.restartBaseMs)
     throw new ConfigError('supervisor.restartMaxMs', `${supervisor.restartMaxMs} is below supervisor.restartBaseMs (${supervisor.restartBaseMs})`);
+  // The HTTP API's limits (pipeline serve, up --serve, start --serve): buildServer's `limits` override them.
+  const api = { ...API_DEFAULTS, ...object('api', cfg.api) } as ApiLimits;
+  checkSection('api', object('api', cfg.api), api);
+  if (api.retryAfterMaxSeconds < api.retryAfterSeconds)
+    throw new ConfigError('api.retryAfterMaxSeconds', `${api.retryAfterMaxSeconds} is below api.retryAfterSeconds (${api.retryAfterSeconds})`);
 
   return {
     pipeline,
@@ -250,6 +257,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     metrics,
     logs,
     supervisor,
+    api,
     stages,
     processes: groupProcesses(stages),
     routes,

@@ -1,8 +1,9 @@
 import { ConfigError } from '../core/errors.js';
+import { API_DEFAULTS, type ApiLimits } from './api-limits.js';
 
 /**
  * The config's settings sections (`redis`, `streams`, `limits`, `metrics`, `logs`,
- * `supervisor`): every key known
+ * `supervisor`, `api`): every key known
  * and of its type, so a typo (`maxLagg`, `enabeld`) or a string where a flag belongs
  * (`"stream": "false"`, which is truthy) is an error at start, not a setting silently ignored or
  * turned on.
@@ -19,6 +20,9 @@ export function configInt(where: string, v: unknown, min = 1): number {
 }
 
 type Kind = 'boolean' | 'string' | 'int' | 'int0' | 'port' | 'strings' | 'tags';
+
+/** The HTTP API's limits that may be 0 (a reading read afresh each time, no lookup reserve); the others are at least 1. */
+const API_ZERO_OK: ReadonlySet<string> = new Set(['backpressureCacheMs', 'backpressureStagesMs', 'enrichLookupMs']);
 
 export const SECTION_KEYS = {
   redis: { url: 'string' },
@@ -37,6 +41,7 @@ export const SECTION_KEYS = {
   },
   logs: { stream: 'boolean', maxLen: 'int', flushIntervalMs: 'int', maxBuffered: 'int' },
   supervisor: { restartBaseMs: 'int', restartMaxMs: 'int', stableAfterMs: 'int', crashLoopAfter: 'int' },
+  api: Object.fromEntries(Object.keys(API_DEFAULTS).map((k) => [k, API_ZERO_OK.has(k) ? 'int0' : 'int'])) as Record<keyof ApiLimits, Kind>,
 } as const satisfies Record<string, Record<string, Kind>>;
 
 function checkValue(where: string, kind: Kind, v: unknown): void {

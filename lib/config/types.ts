@@ -3,6 +3,7 @@
  * merges the defaults once and returns a `ResolvedConfig`, so the rest of the code never sees an
  * optional field.
  */
+import type { ApiLimits } from './api-limits.js';
 
 /** Per-stage tuning. Every timer is here so tests can shrink it. */
 export interface StageOptions {
@@ -218,6 +219,8 @@ export interface PipelineConfig {
   metrics?: Partial<MetricsSettings>;
   logs?: Partial<LogSettings>;
   supervisor?: Partial<SupervisorSettings>;
+  /** The HTTP API's limits (lib/config/api-limits.ts): `pipeline serve`, `up --serve`, `start --serve`. */
+  api?: Partial<ApiLimits>;
   /** Defaults for every stage, overridden per stage. */
   defaults?: Partial<StageOptions>;
   stages: StageConfig[];
@@ -260,6 +263,8 @@ export interface ResolvedConfig {
   metrics: MetricsSettings;
   logs: LogSettings;
   supervisor: SupervisorSettings;
+  /** The HTTP API's limits, defaults filled in (`buildServer({ limits })` overrides them). */
+  api: ApiLimits;
   stages: ResolvedStage[];
   /** Worker processes: the stages grouped by `process`, in config order (one per stage when none is set). */
   processes: ResolvedProcess[];
