@@ -63,7 +63,7 @@ test('auth: no token 401, wrong role 403, admin may do everything; health and op
   }
 });
 
-test('ids: one of 150 characters is readable once accepted (Fastify had answered 414 past 100); a lone surrogate or U+FFFD is rejected, not merged into one product', async () => {
+test('ids: one of 150 characters is readable once accepted (Fastify had answered 414 past 100); a JSON integer is its decimal string; a lone surrogate or U+FFFD is rejected, not merged into one product', async () => {
   const app = await api(randomPipeline());
   try {
     const long = 'b'.repeat(150) + 'é'.repeat(100);
@@ -82,6 +82,15 @@ test('ids: one of 150 characters is readable once accepted (Fastify had answered
     assert.match(proto.json().rejected[0].error, /field "__proto__": a reserved name/);
     const events = await app.inject({ method: 'GET', url: '/v1/events?last_event_id=99999999999999999999999-0', headers: h });
     assert.is(events.statusCode, 400, 'an event id past 2^64 is refused before the stream starts');
+    // A JSON integer id is its decimal string (documented); one that would not convert exactly is refused.
+    const numeric = await app.inject({ method: 'POST', url: '/v1/products', payload: { id: 5, title: 'x' }, headers: h });
+    assert.equal([numeric.statusCode, numeric.json().accepted], [202, ['5']]);
+    assert.is((await app.inject({ method: 'GET', url: '/v1/products/5', headers: h })).json().status, 'queued');
+    for (const id of ['1.5', '1e30', '9007199254740993']) {
+      const r = await app.inject({ method: 'POST', url: '/v1/products', payload: `{"id":${id},"title":"x"}`, headers: h });
+      assert.is(r.statusCode, 400, id);
+      assert.match(r.json().rejected[0].error, /field "id"/);
+    }
     for (const id of ['a\ud800', '\udfffb', 'c\ufffd']) {
       const r = await app.inject({ method: 'POST', url: '/v1/products', payload: JSON.stringify([{ id, title: 'x' }]), headers: h });
       assert.is(r.statusCode, 400, JSON.stringify(id));
