@@ -7,7 +7,6 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveConfig } from '../lib/config/load.js';
 import { readAudit } from '../lib/console/audit.js';
 import { silentLogger } from '../lib/observe/logger.js';
 import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
@@ -16,36 +15,12 @@ import { serverTimeMs } from '../lib/redis/server-time.js';
 import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.js';
 import { Worker } from '../lib/worker/worker.js';
 import { STAGES } from '../stages/index.js';
-import { ADMIN, auth, READ, startConsole } from './helpers/console.js';
-import { FAST, stopAll } from './helpers/pipeline.js';
+import { ADMIN, auth, groupReviewConfig, READ, startConsole } from './helpers/console.js';
+import { stopAll } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
 const redis = client(server.url);
-
-/** classify routes by group: electronics (audio) to validate, computing (networking) straight to store; unsure to review. */
-function config(pipeline: string) {
-  return resolveConfig(
-    {
-      pipeline,
-      input: 'in',
-      defaults: FAST,
-      stages: [
-        { name: 'preprocess', kind: 'preprocess', input: 'in' },
-        { name: 'classify', kind: 'classify', model: 'product-category', settings: { groups: { electronics: ['audio'], computing: ['networking'] } } },
-        { name: 'validate', kind: 'validate' },
-        { name: 'store', kind: 'store' },
-      ],
-      routes: {
-        preprocess: [{ to: 'classify' }],
-        classify: [{ when: { confidence: { lt: 0.5 } }, to: 'review' }, { when: { group: 'electronics' }, to: 'validate' }, { to: 'store' }],
-        validate: [{ to: 'store' }],
-      },
-    },
-    'test',
-    { env: { REDIS_URL: server.url } },
-  );
-}
 
 /** A review item of `key` as `from` (classify, or validate further on) queued it: predicted networking, unsure. */
 async function addItem(keys: Keys, key: string, origin: string, from: 'classify' | 'validate', title = 'Bluecorp speaker 3000'): Promise<void> {
@@ -77,7 +52,7 @@ const decide = async (url: string, id: string, body: Record<string, unknown>) =>
 const pendingCount = async (keys: Keys) => ((await redis.xpending(keys.stream('review'), 'console')) as [number])[0];
 
 test("deciding one item of a product closes its older items: 409 superseded naming the decision, recorded, nothing sent or labelled (the validate item had overwritten the classify item's decision)", async () => {
-  const c = config(randomPipeline());
+  const c = groupReviewConfig(server.url, randomPipeline());
   const keys = new Keys(c.pipeline);
   const { app, url } = await startConsole(c);
   try {
@@ -108,7 +83,7 @@ test("deciding one item of a product closes its older items: 409 superseded nami
 });
 
 test('an item of an older record (the product produced again since) answers 409 stale naming the stored version, is closed and changes nothing; one stored again with the same input (a reprocess) is decided', async () => {
-  const c = config(randomPipeline());
+  const c = groupReviewConfig(server.url, randomPipeline());
   const keys = new Keys(c.pipeline);
   const { app, url } = await startConsole(c);
   try {
@@ -150,7 +125,7 @@ test('an item of an older record (the product produced again since) answers 409 
 });
 
 test('a record produced after the item but stored after the decision wins over the decision in the store (the decision had taken the time of day as its version and dropped it)', async () => {
-  const c = config(randomPipeline());
+  const c = groupReviewConfig(server.url, randomPipeline());
   const keys = new Keys(c.pipeline);
   const { app, url } = await startConsole(c);
   const store = new Worker({ config: c, stage: 'store', stages: STAGES, logger: silentLogger });

@@ -14,39 +14,12 @@ import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.
 import { silentLogger } from '../lib/observe/logger.js';
 import { Worker } from '../lib/worker/worker.js';
 import { STAGES } from '../stages/index.js';
+import { groupReviewConfig } from './helpers/console.js';
 import { FAST, stopAll } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
 const redis = client(server.url);
-
-/** classify routes by group (settings.groups): electronics to validate, computing straight to store; unsure to review. */
-function groupConfig(pipeline: string) {
-  return resolveConfig(
-    {
-      pipeline,
-      input: 'in',
-      defaults: FAST,
-      stages: [
-        { name: 'preprocess', kind: 'preprocess', input: 'in' },
-        { name: 'classify', kind: 'classify', model: 'product-category', settings: { groups: { electronics: ['audio'], computing: ['networking'] } } },
-        { name: 'validate', kind: 'validate' },
-        { name: 'store', kind: 'store' },
-      ],
-      routes: {
-        preprocess: [{ to: 'classify' }],
-        classify: [
-          { when: { confidence: { lt: 0.5 } }, to: 'review' },
-          { when: { group: 'electronics' }, to: 'validate' },
-          { when: { group: 'computing' }, to: 'store' },
-        ],
-        validate: [{ to: 'store' }],
-      },
-    },
-    'test',
-    { env: { REDIS_URL: server.url } },
-  );
-}
 
 /** A review entry as the classify stage leaves it: predicted networking (group computing), unsure. */
 async function reviewEntry(keys: Keys, key: string, origin: string): Promise<string> {
@@ -88,7 +61,7 @@ test('an undecodable review entry goes to the DLQ (acked from review), and the l
 
 test("a corrected category is routed by its own group, not the predicted one's (networking → audio had gone to the computing route)", async () => {
   const pipeline = randomPipeline();
-  const config = groupConfig(pipeline);
+  const config = groupReviewConfig(server.url, pipeline);
   const keys = new Keys(pipeline);
   const id = await reviewEntry(keys, 'g1', '1-0');
   const r = await decideReview(redis, config, keys, id, { category: 'audio', reviewer: 'alice' });
@@ -107,7 +80,7 @@ test("a corrected category is routed by its own group, not the predicted one's (
 
 test("a category corrected on an item validate sent to review goes back through the classifier's table to the new group (it had gone on to store with the old extractor's fields)", async () => {
   const pipeline = randomPipeline();
-  const config = groupConfig(pipeline);
+  const config = groupReviewConfig(server.url, pipeline);
   const keys = new Keys(pipeline);
   const fromValidate = async (key: string) => {
     const env: Envelope = {
@@ -143,7 +116,7 @@ test("a category corrected on an item validate sent to review goes back through 
 
 test('a decision is stored although the product was reprocessed after the item entered review (the store had dropped it as older)', async () => {
   const pipeline = randomPipeline();
-  const config = groupConfig(pipeline);
+  const config = groupReviewConfig(server.url, pipeline);
   const keys = new Keys(pipeline);
   const now = await serverTimeMs(redis);
   const id = await reviewEntry(keys, 's1', `${now - 60_000}-0`);

@@ -24,6 +24,37 @@ const ELECTRONICS = ['audio', 'cameras_photo', 'tv_video', 'phones_radios', 'gps
 const idRule = { when: { any: [{ mpn: { exists: true } }, { gtin: { exists: true } }] }, to: 'validate' };
 
 /**
+ * classify routes by group (settings.groups): electronics (audio) to validate, computing
+ * (networking) straight to store; unsure (confidence below 0.5) to review.
+ */
+export function groupReviewConfig(url: string, pipeline: string): ResolvedConfig {
+  return resolveConfig(
+    {
+      pipeline,
+      input: 'in',
+      defaults: FAST,
+      stages: [
+        { name: 'preprocess', kind: 'preprocess', input: 'in' },
+        { name: 'classify', kind: 'classify', model: 'product-category', settings: { groups: { electronics: ['audio'], computing: ['networking'] } } },
+        { name: 'validate', kind: 'validate' },
+        { name: 'store', kind: 'store' },
+      ],
+      routes: {
+        preprocess: [{ to: 'classify' }],
+        classify: [
+          { when: { confidence: { lt: 0.5 } }, to: 'review' },
+          { when: { group: 'electronics' }, to: 'validate' },
+          { when: { group: 'computing' }, to: 'store' },
+        ],
+        validate: [{ to: 'store' }],
+      },
+    },
+    'test',
+    { env: { REDIS_URL: url } },
+  );
+}
+
+/**
  * A pipeline with the real classifier that sends products it is not sure of (confidence below
  * `reviewBelow`) to review only; sure ones go to an extractor and are stored. A reviewed product
  * (confidence 1) goes through the same table to its extractor.
