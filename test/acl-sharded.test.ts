@@ -103,6 +103,34 @@ test('a sharded pipeline on the generated ACL users stores every record once, co
   );
 });
 
+test('with logs.stream on, a stage user of a sharded pipeline writes the one log stream {p}:logs (its grant had named only {p:N}:logs: NOPERM)', async () => {
+  const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
+  const pipeline = randomPipeline();
+  const make = (env: Record<string, string>) =>
+    resolveConfig({ ...raw, pipeline, shards: SHARDS, defaults: { ...raw.defaults, ...FAST }, logs: { stream: true, flushIntervalMs: 50 } }, 'test', {
+      env: { REDIS_URL: server.url, ...env },
+    });
+  const users = aclUsers(make({}), { dataAccess: stageDataAccess });
+  await applyAcl(admin, users);
+  const env: Record<string, string> = {};
+  for (const u of users) if (u.stage) env[stageRedisUrlEnv(u.stage)] = u.url;
+  const config = make(env);
+  // No logger given: the worker writes its events to the log stream, as `pipeline worker` does
+  // (at info, so that its start is written: the test runner sets LOG_LEVEL=error).
+  const level = process.env.LOG_LEVEL;
+  process.env.LOG_LEVEL = 'info';
+  const worker = new Worker({ config, stage: 'preprocess', stages: STAGES });
+  if (level === undefined) delete process.env.LOG_LEVEL;
+  else process.env.LOG_LEVEL = level;
+  const running = worker.run();
+  try {
+    await waitFor("the worker's events in {p}:logs", async () => (await admin.xlen(new Keys(pipeline).extra('logs'))) > 0, 10_000);
+  } finally {
+    await worker.stop();
+    await running.catch(() => undefined);
+  }
+});
+
 test.after(async () => {
   admin.disconnect();
   await server.close();

@@ -75,8 +75,9 @@ export function stageGrants(config: ResolvedConfig, stage: ResolvedStage, dataAc
   const perShard = shards.map((k) => dataAccess?.(stage, k) ?? []);
   const data: KeyGrant[] = (perShard[0] ?? []).map((g, i) => ({ ...g, keys: uniq(perShard.flatMap((grants) => grants[i]!.keys)) }));
   // The log stream (`logs.stream`): write-only, like the targets (XADD's MAXLEN/MINID can still trim: docs/security.md).
+  // One stream for the whole pipeline, `{p}:logs`, sharded or not (lib/worker/worker.ts).
   // Completions (lib/stream/done.ts): every stage may end a product (store, dead letters, review routes).
-  const appends = uniq([...targets, ...each((k) => [k.dlq, k.extra('logs'), k.done])]);
+  const appends = uniq([...targets, ...each((k) => [k.dlq]), new Keys(config.pipeline).extra('logs'), ...each((k) => [k.done])]);
   const statuses = each((k) => [k.status('*')]);
   const liveness = each((k) => [k.liveness(stage.name, '*')]);
   const fences = each((k) => [k.fence(stage.name)]);
