@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
-import { silentLogger } from '../lib/observe/logger.js';
+import { createLogger, silentLogger } from '../lib/observe/logger.js';
 import { memoryMetrics } from '../lib/observe/metrics.js';
 import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
@@ -78,6 +78,74 @@ test('a stage call that never returns is abandoned at stageTimeoutMs, counted, r
   }
   const out = (await redis.xrange(keys.stream('out'), '-', '+')).map(([, f]) => f[1]);
   assert.equal(out.sort(), ['r0', 'r1', 'r3', 'r4'], 'every other record forwarded once');
+});
+
+test('after one message of a batch hangs alone, the rest "not run" are counted in messages.deferred and logged at warn/info naming it, not in messages.errors or messages.retries (before: an error each); they are still retried without a delivery counted', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  let release!: () => void;
+  const forever = new Promise<void>((r) => (release = r));
+  // The model call of a batch with the record titled "hang" never returns (as a native inference stuck on one input).
+  const gate: StageFactory = () => ({
+    kind: 'gate',
+    async process(batch) {
+      if (batch.some((m) => m.envelope.input.title === 'hang')) await forever;
+      return batch.map(() => ok({ passed: true }));
+    },
+  });
+  const raw = oneStageToOut(pipeline, 'gate', { ...FAST, batchSize: 10, maxDeliveries: 2, stageTimeoutMs: 300, keepClaimedMs: 100, claimMinIdleMs: 600_000 });
+  const metrics = memoryMetrics();
+  const logs: string[] = [];
+  const logger = createLogger({}, 'info', (l) => logs.push(l));
+  const worker = new Worker({ config: resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } }), stage: 'work', stages: { gate }, logger, metrics });
+  const running = worker.run();
+  const count = (name: string) => metrics.records.filter((r) => r.name === name).reduce((n, r) => n + r.value, 0);
+  const events = (event: string) => logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === event);
+  try {
+    // One batch: "a" runs alone fine, "hang" hangs alone, "b", "c", "d" are not run this time.
+    const lines = ['a', 'hang', 'b', 'c', 'd'].map((t, i) => JSON.stringify({ id: `r${i}`, title: t }));
+    await produce(redis, Readable.from([lines.join('\n')]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
+    await waitFor(
+      'the hanging record dead-lettered, the others forwarded',
+      async () => (await redis.xlen(keys.dlq)) === 1 && (await redis.xlen(keys.stream('out'))) === 4,
+      15_000,
+    );
+  } finally {
+    release();
+    await worker.stop();
+    await running;
+  }
+  const dl = (await redis.xrange(keys.dlq, '-', '+'))[0]![1];
+  const field = (f: string) => dl[dl.indexOf(f) + 1];
+  assert.is(field('k'), 'r1');
+  assert.is(field('deliveries'), '2', 'only the hanging record used up its deliveries');
+  const hungId = field('id')!;
+  assert.is(count('messages.errors'), 2, 'messages.errors: the hanging record, once per delivery; none for the records not run');
+  assert.is(count('messages.retries'), 1, 'messages.retries: the hanging record retried once');
+  assert.ok(count('messages.deferred') >= 3, `messages.deferred counts each record not run (${count('messages.deferred')})`);
+  const perMessage = events('message.deferred');
+  assert.equal(new Set(perMessage.map((e) => e.key)), new Set(['r2', 'r3', 'r4']), 'each record not run logged as message.deferred');
+  for (const e of perMessage) {
+    assert.is(e.level, 'info');
+    assert.is(e.hung, hungId, 'names the message that hung');
+    assert.is(e.attempt, 1, 'no delivery counted');
+  }
+  const others = new Set(perMessage.map((e) => e.id as string));
+  assert.is(others.size, 3);
+  const deferred = events('stage.deferred');
+  assert.ok(deferred.length >= 1, 'stage.deferred logged');
+  for (const e of deferred) {
+    assert.is(e.level, 'warn');
+    assert.is(e.hung, hungId, 'names the message that hung');
+    assert.ok((e.ids as string[]).length > 0 && (e.ids as string[]).every((id) => others.has(id)), JSON.stringify(e));
+  }
+  assert.equal(
+    events('message.retry').map((e) => e.id),
+    [hungId],
+    'message.retry (warn) only for the record that hung',
+  );
+  const out = (await redis.xrange(keys.stream('out'), '-', '+')).map(([, f]) => f[1]);
+  assert.equal(out.sort(), ['r0', 'r2', 'r3', 'r4'], 'every other record forwarded once');
 });
 
 test('a dependency outage waited out in place keeps the worker live but, past blockMs + stallTimeoutMs, not ready (waitingForDependency in the progress file) until it ends; nothing dead-lettered', async () => {

@@ -60,6 +60,21 @@ export class TransientError extends PipelineError {
 export class StageTimeoutError extends PipelineError {}
 
 /**
+ * A message of a batch that was not run this time because another message of it (`hungId`) hung
+ * past `stageTimeoutMs` first (lib/worker/stage-runner.ts). A TransientError (retried later, no
+ * delivery counted), but not the message's fault: counted in `messages.deferred`, never in
+ * `messages.errors`, and logged as `message.deferred` (info), not `message.retry`.
+ */
+export class NotRunError extends TransientError {
+  constructor(
+    readonly hungId: string,
+    hung: StageTimeoutError,
+  ) {
+    super(`not run: message ${hungId} of the same batch hung first (${hung.message})`);
+  }
+}
+
+/**
  * A periodic pass over Redis got no answer in its time (Redis down: its commands wait for the
  * reconnect): a gauge sample within `metrics.sampleTimeoutMs`, an autoscaler pass within its `timeoutMs`.
  */

@@ -46,6 +46,11 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w('messages.out', 'counter', 'messages handed off (forwarded, stored or dead-lettered) and acked, not counting duplicates'),
   w('messages.errors', 'counter', 'per-message stage failures (each is retried or dead-lettered)'),
   w('messages.retries', 'counter', 'failed messages scheduled for another attempt'),
+  w(
+    'messages.deferred',
+    'counter',
+    'messages not run this time because another message of their batch hung past stageTimeoutMs first (logged as stage.deferred naming it): retried without a delivery counted, not in messages.errors or messages.retries',
+  ),
   w('messages.routed', 'counter', 'messages forwarded, by target stream(s) (`a+b` for fan-out)', ['stage', 'route']),
   w(
     'messages.fused',

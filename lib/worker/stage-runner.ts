@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import type { Message } from '../stream/codec.js';
 import type { ResolvedStage } from '../config/types.js';
-import { StageError, StageTimeoutError, TransientError } from '../core/errors.js';
+import { NotRunError, StageError, StageTimeoutError } from '../core/errors.js';
 import { isolateEach, isPermissionRefusal, outageMetric, waitInPlace } from '../core/failure-policy.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -174,12 +174,15 @@ export class StageRunner {
       const out: StageResult[] = [];
       // After one message hangs past the deadline alone, the rest are not run this time (each
       // could hang as long again): they are retried later without a delivery counted, so only
-      // the message that hangs uses up its deliveries.
+      // the message that hangs uses up its deliveries. They did nothing wrong: counted apart
+      // (messages.deferred), not as errors.
       let hung: StageTimeoutError | undefined;
       let hungId = '';
+      const notRun: string[] = [];
       for (const m of messages) {
         if (hung) {
-          out.push(fail(new TransientError(`not run: message ${hungId} of the same batch hung first (${hung.message})`)));
+          out.push(fail(new NotRunError(hungId, hung)));
+          notRun.push(m.id);
           continue;
         }
         try {
@@ -189,6 +192,10 @@ export class StageRunner {
           if (e instanceof StageTimeoutError) [hung, hungId] = [e, m.id];
           out.push(fail(asError(e)));
         }
+      }
+      if (notRun.length > 0) {
+        metrics.increment('messages.deferred', notRun.length, tags);
+        logger.warn('stage.deferred', { hung: hungId, count: notRun.length, ids: notRun, stageTimeoutMs: this.d.stage.stageTimeoutMs });
       }
       return out;
     }
