@@ -47,7 +47,8 @@ test('a missing model fails with ModelLoadError, not a download', async () => {
 });
 
 test('transformers.js tokenizes dev titles exactly as the builder trained on them', async () => {
-  const tokenizer = await AutoTokenizer.from_pretrained('product-category');
+  // By its folder: loadModel no longer sets transformers.js's global env.localModelPath (test/model-path.test.ts).
+  const tokenizer = await AutoTokenizer.from_pretrained(join(DEFAULT_MODEL_PATH, 'product-category'), { local_files_only: true });
   const json = JSON.parse(readFileSync(join(DEFAULT_MODEL_PATH, 'product-category', 'tokenizer.json'), 'utf8')) as {
     model: { vocab: Record<string, number> };
   };

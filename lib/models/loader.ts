@@ -3,11 +3,13 @@
  * behind the Auto class for its task. Local files only by default; set
  * `allowRemoteModels` to resolve a Hugging Face hub id instead.
  *
- * transformers.js keeps its settings in one global `env`; loading configures it
- * from the options of that call, so models loaded together should agree on them.
+ * A local model is loaded by its folder's absolute path, never by its name under transformers.js's
+ * global `env.localModelPath`: transformers.js keys its in-flight loads and its file cache by the id
+ * it is given, and reads `env.localModelPath` only after an await, so two models of one name in two
+ * folders loaded at once (two stages of one process) had both got the files of the folder set last.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   AutoModel,
   AutoModelForSequenceClassification,
@@ -107,32 +109,41 @@ export function missingModel(name: string, dir: string): string | undefined {
 }
 
 export async function loadModel(name: string, task: ModelTask, options: ModelLoadOptions = {}): Promise<LoadedModel> {
-  env.allowLocalModels = true;
-  env.allowRemoteModels = options.allowRemoteModels ?? false;
-  env.localModelPath = options.localModelPath ?? DEFAULT_MODEL_PATH;
-  const folder = join(env.localModelPath, name);
-  // A local model folder (with remote loading on too: transformers.js reads it first) is checked here,
-  // so a missing or broken file is named; a hub id, no folder here, goes to transformers.js as it is.
-  if (existsSync(join(folder, 'config.json'))) {
+  const dir = resolve(options.localModelPath ?? DEFAULT_MODEL_PATH);
+  const remote = options.allowRemoteModels ?? false;
+  const folder = join(dir, name);
+  // A local model folder (with remote loading on too: it comes first) is checked here, so a missing or
+  // broken file is named; a hub id, no folder here, goes to transformers.js as it is.
+  const local = existsSync(join(folder, 'config.json'));
+  if (local) {
     const p = modelFileProblem(folder);
     if (p) throw new ModelFilesError(name, p.file, p.problem);
   }
-  const missing = env.allowRemoteModels ? undefined : missingModel(name, env.localModelPath);
+  const missing = local || remote ? undefined : missingModel(name, dir);
   if (missing) throw new ModelLoadError(name, missing);
   const threads = options.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new ModelLoadError(name, `threads must be a positive integer, got ${threads}`);
+  // What transformers.js is given: a local model's absolute folder (no hub id: it reads exactly these
+  // files, whatever another load sets in its global env meanwhile), or the hub id; remote loading is
+  // per call (`local_files_only`), the global switch only ever turned on, so a concurrent load of a
+  // hub model is not turned off by a local one.
+  const id = local ? folder : name;
+  const from = { local_files_only: local || !remote };
+  env.allowLocalModels = true;
+  if (remote && !local) env.allowRemoteModels = true;
   let tokenizer: PreTrainedTokenizer;
   let model: PreTrainedModel;
   try {
     // In parallel: the tokenizer's JSON is parsed while ONNX Runtime reads and initialises the model.
     [tokenizer, model] = await Promise.all([
-      AutoTokenizer.from_pretrained(name),
-      AUTO_CLASSES[task].from_pretrained(name, {
+      AutoTokenizer.from_pretrained(id, from),
+      AUTO_CLASSES[task].from_pretrained(id, {
+        ...from,
         session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 },
       }),
     ]);
   } catch (err) {
-    const where = env.allowRemoteModels ? `${env.localModelPath} or the hub` : env.localModelPath;
+    const where = local ? folder : remote ? `${dir} or the hub` : dir;
     throw new ModelLoadError(name, `${err instanceof Error ? err.message : String(err)} (looked in ${where})`, { cause: err });
   }
   const pad: PadOptions = {
