@@ -28,6 +28,8 @@ export interface ApiContext {
   logger: Logger;
   /** A stored product as `pipeline export` writes it (null: not stored). */
   readProduct: ProductReader;
+  /** Several stored products in one read (one SQL query with the Postgres sink): the console's recent list. */
+  readProducts: ProductsReader;
 }
 
 let requestCount = 0;
@@ -48,6 +50,17 @@ const SECURITY_HEADERS = {
 
 /** Reads a stored product as `pipeline export` writes it (null: not stored): lib/ does not import the sinks, so the caller gives it (scripts/commands/serve.ts). */
 export type ProductReader = (key: string) => Promise<Record<string, unknown> | null>;
+
+/** Reads several stored products at once, as ProductReader does one: the map holds those stored, by key. */
+export type ProductsReader = (keys: readonly string[]) => Promise<Map<string, Record<string, unknown>>>;
+
+/** A ProductsReader from a ProductReader: each key read, all at once (a reader that has no batch read of its own). */
+export const eachProduct =
+  (read: ProductReader): ProductsReader =>
+  async (keys) => {
+    const found = await Promise.all(keys.map(read));
+    return new Map(keys.flatMap((k, i) => (found[i] ? [[k, found[i]] as const] : [])));
+  };
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -80,8 +93,12 @@ export interface ServerOptions {
   limits?: Partial<ApiLimits>;
   /** Plugins registered after the API's routes, in order, each as `app.register(plugin, opts)`. */
   plugins?: PluginEntry[];
-  /** The stored-product reader for the store stage's sink, made from the server's context (its command connection). @defaultValue none: stored products answer `product: null` */
-  productReader?: (ctx: Omit<ApiContext, 'readProduct'>) => { read: ProductReader; close?: () => Promise<void> };
+  /**
+   * The stored-product reader for the store stage's sink, made from the server's context (its
+   * command connection): `read` one product, `readMany` several in one round (@defaultValue of
+   * readMany: `read` for each key). @defaultValue none: stored products answer `product: null`
+   */
+  productReader?: (ctx: Omit<ApiContext, 'readProduct' | 'readProducts'>) => { read: ProductReader; readMany?: ProductsReader; close?: () => Promise<void> };
   /** @defaultValue a JSON logger with `component: "api"` */
   logger?: Logger;
 }
@@ -152,8 +169,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // Response schemas document (in /openapi.json); they never filter what is sent.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   const base = { config, keys, redis, connections, completions, limits, logger };
-  const reader = options.productReader?.(base) ?? { read: async () => null };
-  app.decorate('pipeline', { ...base, readProduct: reader.read } satisfies ApiContext);
+  const reader: ReturnType<NonNullable<ServerOptions['productReader']>> = options.productReader?.(base) ?? { read: async () => null };
+  app.decorate('pipeline', { ...base, readProduct: reader.read, readProducts: reader.readMany ?? eachProduct(reader.read) } satisfies ApiContext);
 
   app.server.maxConnections = limits.maxConnections;
   const authenticate = authenticator(tokens);

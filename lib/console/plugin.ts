@@ -33,10 +33,10 @@ const read = requireRole('read');
  */
 export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleOptions> = {}): Promise<void> {
   const o: ConsoleOptions = { ...CONSOLE_DEFAULTS, ...opts };
-  const { config, keys, redis, logger, readProduct } = app.pipeline;
-  // Stored products come from the store's sink: the Redis hash, or the server's product reader (Postgres).
+  const { config, keys, redis, logger, readProduct, readProducts } = app.pipeline;
+  // Stored products come from the store's sink: the Redis hash, or the server's product readers (Postgres; a list in one query).
   const sink = storeSink(config);
-  const lookup = storedLookup(sink, (id) => redis.hgetall(keys.product(id)), readProduct);
+  const lookup = storedLookup(sink, (id) => redis.hgetall(keys.product(id)), readProduct, readProducts);
   const log = logger.child({ component: 'console' });
   const sampler = new ConsoleSampler({
     redis,

@@ -145,14 +145,15 @@ export interface RecentProducts {
   completions: number;
 }
 
-/** Stored products looked up at a time while filling a page of recent ones. */
+/** Stored products looked up at a time while filling a page of recent ones, at least (a page's `limit` when larger). */
 const LOOKUP_CHUNK = 50;
 
 /**
  * Recently stored products, newest first, from the completion stream `{p}:done` and the store's
  * sink (`lookup`, the Redis hash by default); filtered (category and brand ignoring case). Only the
  * newest `scan` completions are searched: the answer says how many of how many (a filter had found
- * nothing, silently, for products stored before those).
+ * nothing, silently, for products stored before those). Stored products are read `max(limit, 50)`
+ * at a time with `lookup.many` (one SQL query each with the Postgres sink) until the page is full.
  */
 export async function recentProducts(redis: Redis, keys: Keys, f: RecentFilter = {}, lookup: StoredLookup = redisLookup(redis, keys)): Promise<RecentProducts> {
   const [rows, completions] = await Promise.all([
@@ -172,10 +173,12 @@ export async function recentProducts(redis: Redis, keys: Keys, f: RecentFilter =
   const limit = f.limit ?? 50;
   const same = (a: string | undefined, b: string) => (a ?? '').toLowerCase() === b.toLowerCase();
   const out: RecentProduct[] = [];
-  // A chunk at a time, until the page is full: a lookup per product (a Postgres query for that sink).
-  for (let at = 0; at < ids.length && out.length < limit; at += LOOKUP_CHUNK) {
-    const chunk = ids.slice(at, at + LOOKUP_CHUNK);
-    const found = await Promise.all(chunk.map((id) => lookup(id)));
+  // A chunk at a time, until the page is full, each chunk one read (one Postgres query: it had been one per
+  // product). A chunk is the page's size: an unfiltered page is one read, a filtered one at most scan / chunk.
+  const size = Math.max(limit, LOOKUP_CHUNK);
+  for (let at = 0; at < ids.length && out.length < limit; at += size) {
+    const chunk = ids.slice(at, at + size);
+    const found = await lookup.many(chunk);
     chunk.forEach((id, i) => {
       const s = found[i];
       if (!s) return; // no longer stored

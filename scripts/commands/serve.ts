@@ -1,14 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { parseTokens } from '../../lib/api/auth.js';
-import { buildServer, type ApiContext, type PluginEntry, type ProductReader } from '../../lib/api/server.js';
+import { buildServer, type ApiContext, type PluginEntry, type ProductReader, type ProductsReader } from '../../lib/api/server.js';
 import { consolePlugin } from '../../lib/console/plugin.js';
 import type { ApiLimits } from '../../lib/api/options.js';
 import { createLogger, type Logger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
-import { findStoreStage, readPostgresProduct, readRedisProduct } from '../../stages/sinks/export.js';
+import { findStoreStage, readPostgresProduct, readPostgresProducts, readRedisProduct } from '../../stages/sinks/export.js';
 import { createPool, postgresOptionsFrom } from '../../stages/sinks/postgres.js';
 import { loadConfig, refuseTlsMismatch, type GlobalOptions } from './common.js';
 
@@ -21,14 +21,26 @@ export interface ServeCliOptions extends GlobalOptions {
   parentPollMs?: string;
 }
 
-/** Stored products as `pipeline export` writes them, from the store stage's sink (redis or postgres). */
-export function productReader(ctx: Pick<ApiContext, 'config' | 'redis' | 'logger'>): { read: ProductReader; close: () => Promise<void> } {
+/**
+ * Stored products as `pipeline export` writes them, from the store stage's sink (redis or
+ * postgres): one (`read`), or several in one query with postgres (`readMany`; with redis each
+ * key's HGETALL, pipelined by the command connection).
+ */
+export function productReader(ctx: Pick<ApiContext, 'config' | 'redis' | 'logger'>): {
+  read: ProductReader;
+  readMany?: ProductsReader;
+  close: () => Promise<void>;
+} {
   const { config, logger } = ctx;
   const stage = findStoreStage(config);
   if (String(stage.settings.sink ?? 'redis') === 'postgres') {
     const o = postgresOptionsFrom(stage.settings, process.env, `stages.${stage.name}.settings`);
     const pool = createPool(o, logger, 'pipeline:api');
-    return { read: async (key) => (await readPostgresProduct(pool, o.schema, key)) as Record<string, unknown> | null, close: () => pool.end() };
+    return {
+      read: async (key) => (await readPostgresProduct(pool, o.schema, key)) as Record<string, unknown> | null,
+      readMany: async (keys) => (await readPostgresProducts(pool, o.schema, keys)) as unknown as Map<string, Record<string, unknown>>,
+      close: () => pool.end(),
+    };
   }
   const keys = new Keys(config.pipeline);
   return { read: async (key) => (await readRedisProduct(ctx.redis, keys, key)) as Record<string, unknown> | null, close: async () => {} };

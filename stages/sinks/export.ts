@@ -251,3 +251,14 @@ export async function readPostgresProduct(pool: pg.Pool, schema: string, key: st
   const r = rows[0];
   return r ? fromRow(r) : null;
 }
+
+/**
+ * Stored products of the postgres sink by key, in one query (`key = ANY($1)`, primary-key
+ * lookups), as export lines by key; keys not stored are absent. The console's recent list reads a
+ * page with it (it had made one query per product).
+ */
+export async function readPostgresProducts(pool: pg.Pool, schema: string, keys: readonly string[]): Promise<Map<string, ExportedProduct>> {
+  if (keys.length === 0) return new Map();
+  const { rows } = await pool.query<ProductRow>(`SELECT ${COLUMNS} FROM ${quoteSchema(schema)}.products WHERE key = ANY($1::text[])`, [keys]);
+  return new Map(rows.map((r) => [r.key, fromRow(r)]));
+}
