@@ -1,7 +1,8 @@
 /**
  * The console with the Postgres sink: a product's trace, the recent list and the overview read the
  * store through the server's product reader (as GET /v1/products/:id does), not the Redis hash;
- * the recent list reads a page in one query, not one per product.
+ * the recent list reads a page in one query, not one per product, and GET /v1/products/:id reads
+ * a product once.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -154,6 +155,20 @@ test('the recent list with the Postgres sink: one query for a page of 5 or of 40
     'the filtered page',
   );
   assert.ok(apiQueries >= 1 && apiQueries <= 2, `a filtered page of ${filtered.products.length}: ${apiQueries} queries`);
+});
+
+test('GET /v1/products/:id of a product stored in Postgres whose status expired: read once, not twice (the fallback and then the answer)', async () => {
+  await redis.del(keys.status('pg1'));
+  apiQueries = 0;
+  const res = await get('/v1/products/pg1');
+  assert.is(res.status, 'stored');
+  const { rows } = await pool.query('SELECT category FROM products WHERE key = $1', ['pg1']);
+  assert.is(res.product.key, 'pg1');
+  assert.is(res.product.category, rows[0].category, 'the product as Postgres has it');
+  assert.is(apiQueries, 1, 'one query');
+  apiQueries = 0;
+  assert.is((await get('/v1/products/pg1?wait_ms=50')).product.key, 'pg1', 'with wait_ms too');
+  assert.is(apiQueries, 1, 'one query with wait_ms');
 });
 
 test.after(async () => {

@@ -9,6 +9,9 @@ import { registerEvents } from './events.js';
 import { FINAL, lookupStatus, type IdStatus } from './status.js';
 import { countRecords, NdjsonBody, parseRecords, submitRecords } from './submit.js';
 
+/** A stored product as the server's product reader gives it. */
+type Stored = Record<string, unknown> | null;
+
 const ERROR = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
 const ACCEPTED = {
   type: 'object',
@@ -63,12 +66,17 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
       .send({ error: p.reason === 'oom' ? 'redis_full' : 'backlog', message: describe(p), stage: p.stage, lag: p.lag, maxLag: p.maxLag });
     return true;
   };
-  const statusOf = (id: string) => lookupStatus(redis, keys, first, id, async () => (await readProduct(id)) !== null);
-  /** The answer for an id: 404 unknown, the stored product with status stored. */
-  const answer = async (id: string, s: IdStatus, reply: FastifyReply) => {
+  /** An id's status, and the product when the fallback read it (no status: expired, or stored before statuses): kept for the answer, not read again. */
+  const statusOf = async (id: string): Promise<{ s: IdStatus; product?: Stored }> => {
+    let product: Stored | undefined;
+    const s = await lookupStatus(redis, keys, first, id, async () => (product = await readProduct(id)) !== null);
+    return { s, product };
+  };
+  /** The answer for an id: 404 unknown, the stored product with status stored (`product`: already read). */
+  const answer = async (id: string, s: IdStatus, reply: FastifyReply, product?: Stored) => {
     if (s.status === 'unknown')
       return reply.code(404).send({ error: 'not_found', message: `no product ${JSON.stringify(id)} was ever submitted (or its status expired)` });
-    if (s.status === 'stored') return reply.send({ id, ...s, product: await readProduct(id) });
+    if (s.status === 'stored') return reply.send({ id, ...s, product: product ?? (await readProduct(id)) });
     return reply.send({ id, ...s });
   };
   const fromEvent = (e: CompletionEvent): IdStatus =>
@@ -157,13 +165,15 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
       const { id } = request.params;
       const waitMs = Math.min(request.query.wait_ms ?? 0, limits.maxWaitMs);
       const w = waitMs > 0 ? completions.wait(id, waitMs) : undefined; // before the lookup: no event slips between
-      const s = await statusOf(id);
+      const { s, product } = await statusOf(id);
       if (!w || s.status === 'unknown' || FINAL.has(s.status)) {
         w?.cancel();
-        return answer(id, s, reply);
+        return answer(id, s, reply, product);
       }
       const e = await w.promise;
-      return answer(id, e ? fromEvent(e) : await statusOf(id), reply);
+      if (e) return answer(id, fromEvent(e), reply);
+      const again = await statusOf(id);
+      return answer(id, again.s, reply, again.product);
     },
   );
 
@@ -208,7 +218,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
       // found stored is answered 200 with the product (a 202 had said "stored" without it).
       const found = await within(
         deadline - Date.now(),
-        statusOf(record.id).then(async (s) => ({ s, product: s.status === 'stored' ? await readProduct(record.id) : undefined })),
+        statusOf(record.id).then(async ({ s, product }) => ({ s, product: s.status === 'stored' ? (product ?? (await readProduct(record.id))) : undefined })),
       );
       if (!found) return reply.code(202).send({ id: record.id, status: 'processing', stage: null });
       if (found.s.status === 'stored') return reply.send({ id: record.id, ...found.s, product: found.product });
