@@ -82,8 +82,16 @@ export async function showReview(after = at.after, offset = at.offset) {
             });
             done.setAttribute('role', 'status');
             card.replaceChildren(done);
+            // The product's other items of that record were closed with the decision: no longer work.
+            for (const c of r.closed ?? []) {
+              const other = host.querySelector(`form[data-id="${c.id}"]`);
+              if (other)
+                other.replaceChildren(Object.assign(document.createElement('p'), { className: 'muted', textContent: `${c.key}: closed with this decision` }));
+            }
             // Keyboard review goes on with the next item; the status line is read out either way.
-            const next = card.nextElementSibling?.querySelector('select');
+            let after = card.nextElementSibling;
+            while (after && !after.querySelector('select')) after = after.nextElementSibling;
+            const next = after?.querySelector('select');
             (next ?? done).focus();
           },
           'admin-only',

@@ -38,7 +38,7 @@ async function addItem(keys: Keys, key: string, origin: string, from: 'classify'
   await redis.xadd(keys.stream('review'), '*', 'k', key, 'e', encodeEnvelope(env));
 }
 
-type Item = { id: string; key: string; from: string };
+type Item = { id: string; key: string; from: string; title: string };
 const listed = async (url: string): Promise<Item[]> =>
   ((await (await fetch(`${url}/console/api/review?count=100`, { headers: auth(READ) })).json()) as { items: Item[] }).items;
 const decide = async (url: string, id: string, body: Record<string, unknown>) => {
@@ -51,7 +51,7 @@ const decide = async (url: string, id: string, body: Record<string, unknown>) =>
 };
 const pendingCount = async (keys: Keys) => ((await redis.xpending(keys.stream('review'), 'console')) as [number])[0];
 
-test("deciding one item of a product closes its older items: 409 superseded naming the decision, recorded, nothing sent or labelled (the validate item had overwritten the classify item's decision)", async () => {
+test("deciding one item of a product closes its older items: trying one from an old page answers 409 superseded naming the decision, recorded once, nothing sent or labelled (the validate item had overwritten the classify item's decision)", async () => {
   const c = groupReviewConfig(server.url, randomPipeline());
   const keys = new Keys(c.pipeline);
   const { app, url } = await startConsole(c);
@@ -70,6 +70,7 @@ test("deciding one item of a product closes its older items: 409 superseded nami
     assert.match(String(late.body.message), /was decided since/);
     assert.is(await redis.hget(keys.reviewed('k6'), 'origin'), late.body.version, "named by the first decision's version");
     assert.is(await pendingCount(keys), 0, 'the older item is closed');
+    assert.is((await readAudit(redis, keys)).filter((e) => e.action === 'review_closed').length, 1, 'closed once, with the decision');
     assert.equal([await redis.xlen(keys.stream('validate')), await redis.xlen(keys.stream('store')), await redis.xlen(keys.extra('labels'))], [1, 0, 1]);
     const closed = (await readAudit(redis, keys)).find((e) => e.action === 'review_closed');
     assert.equal([closed?.entry, closed?.key, closed?.reason, closed?.by], [second!.id, 'k6', 'superseded', 'alice']);
@@ -77,6 +78,57 @@ test("deciding one item of a product closes its older items: 409 superseded nami
     await addItem(keys, 'k6', `${(await serverTimeMs(redis)) + 1}-0`, 'classify', 'Bluecorp speaker 3000 v2');
     const [third] = await listed(url);
     assert.is((await decide(url, third!.id, { category: 'networking' })).status, 200);
+  } finally {
+    await app.close();
+  }
+});
+
+test("deciding an item takes the product's other items of that record off the list at once (listed or not yet delivered), the counts with them; an item of a newer record stays (they had stayed listed until a reviewer tried one: 409)", async () => {
+  const c = groupReviewConfig(server.url, randomPipeline());
+  const keys = new Keys(c.pipeline);
+  const { app, url } = await startConsole(c);
+  try {
+    const now = await serverTimeMs(redis);
+    const origin = `${now - 60_000}-0`;
+    await addItem(keys, 'k7', origin, 'classify');
+    await addItem(keys, 'k7', origin, 'validate');
+    await addItem(keys, 'n7', origin, 'classify');
+    await addItem(keys, 'k7', origin, 'validate', 'Bluecorp speaker 3000 (queued again)');
+    await addItem(keys, 'k7', `${now + 60_000}-0`, 'classify', 'Bluecorp speaker 3000 v2');
+    // The first page (two items) delivers only those two: the later items of k7 are not listed yet.
+    const page = async (count: number) =>
+      (await (await fetch(`${url}/console/api/review?count=${count}`, { headers: auth(READ) })).json()) as { items: Item[]; total: number };
+    const first = await page(2);
+    assert.equal(
+      first.items.map((i) => [i.key, i.from]),
+      [
+        ['k7', 'classify'],
+        ['k7', 'validate'],
+      ],
+    );
+    assert.is(first.total, 5);
+    const ok = await decide(url, first.items[0]!.id, { category: 'audio' });
+    assert.is(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(
+      (ok.body.closed as { id: string }[]).map((x) => x.id),
+      [first.items[1]!.id],
+      'the listed item of the record is closed with the decision',
+    );
+    const after = await page(100);
+    assert.equal(
+      after.items.map((i) => i.key),
+      ['n7', 'k7'],
+    );
+    assert.is(after.items[1]!.title, 'Bluecorp speaker 3000 v2', "the newer record's item is a new question");
+    assert.is(after.total, 2, 'counted as listed');
+    assert.is(await pendingCount(keys), 2);
+    const closed = (await readAudit(redis, keys)).filter((e) => e.action === 'review_closed').map((e) => [e.entry, e.reason, e.by]);
+    assert.is(closed.length, 2, JSON.stringify(closed));
+    assert.ok(
+      closed.every(([, reason, by]) => reason === 'superseded' && by === 'alice'),
+      JSON.stringify(closed),
+    );
+    assert.equal([await redis.xlen(keys.stream('validate')), await redis.xlen(keys.extra('labels'))], [1, 1], 'one decision applied');
   } finally {
     await app.close();
   }

@@ -175,15 +175,34 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
             category: result.label.category,
             predicted: result.label.predicted,
             sentTo: result.sentTo,
+            closed: result.closed.map((c) => c.id),
           },
           o.auditMaxLen,
         );
+        // The product's other items of the record, closed with the decision: each recorded as a closed item is.
+        for (const c of result.closed)
+          await audit(
+            redis,
+            keys,
+            log,
+            {
+              action: 'review_closed',
+              by,
+              requestId: req.id,
+              entry: c.id,
+              key: c.key,
+              reason: 'superseded',
+              version: c.version,
+              decision: { by, entry: req.params.id },
+            },
+            o.auditMaxLen,
+          );
         return result;
       } catch (err) {
         if (err instanceof ReviewConflictError) {
           // The item was closed without a decision: recorded, and answered 409 naming the newer version.
           const closed = { entry: req.params.id, key: err.key, reason: err.reason, version: err.version, ...(err.decision ? { decision: err.decision } : {}) };
-          await audit(redis, keys, log, { action: 'review_closed', by, requestId: req.id, ...closed }, o.auditMaxLen);
+          if (!err.closedBefore) await audit(redis, keys, log, { action: 'review_closed', by, requestId: req.id, ...closed }, o.auditMaxLen);
           return reply.code(409).send({ error: err.reason, message: err.message, ...closed });
         }
         if (err instanceof BadRecordError || err instanceof RouteError)

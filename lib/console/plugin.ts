@@ -6,7 +6,7 @@ import { errorMessage } from '../core/errors.js';
 import { pairs } from '../ops/inspect.js';
 import { writeOrCut } from '../api/events.js';
 import { parseGroups } from '../stream/category-groups.js';
-import { readAudit } from './audit.js';
+import { audit, readAudit } from './audit.js';
 import { registerActions } from './actions.js';
 import { pipelineGraph } from './graph.js';
 import { CONSOLE_DEFAULTS, type ConsoleOptions } from './options.js';
@@ -171,10 +171,28 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
         },
       },
     },
-    async (req) => ({
-      ...(await reviewPage(redis, keys, { after: req.query.after, count: req.query.count, cap: o.maxBulk })),
-      categories: reviewCategories(config),
-    }),
+    async (req) => {
+      const page = await reviewPage(redis, keys, { after: req.query.after, count: req.query.count, cap: o.maxBulk });
+      // Items of a product decided since (through another item) were closed instead of listed: audited under the decision's reviewer.
+      for (const c of page.closed)
+        await audit(
+          redis,
+          keys,
+          log,
+          {
+            action: 'review_closed',
+            by: c.decision?.by ?? '',
+            requestId: req.id,
+            entry: c.id,
+            key: c.key,
+            reason: 'superseded',
+            version: c.version,
+            decision: c.decision,
+          },
+          o.auditMaxLen,
+        );
+      return { ...page, categories: reviewCategories(config) };
+    },
   );
   app.get<{ Params: { id: string } }>('/console/api/products/:id', { onRequest: read }, async (req) =>
     traceProduct(redis, config, keys, req.params.id, undefined, o.maxBulk, lookup),

@@ -33,7 +33,8 @@ export interface DecideOptions {
  * corrected category with confidence 1 (terminal streams such as review itself left out), with a
  * `review` hop and output (category, fields, reviewedBy) in its envelope; the decision is kept as a
  * label in `{p}:labels` and as the product's latest decision `{p}:reviewed:<key>`. Ack, forward,
- * label and that record are one script (review-decide-N.lua).
+ * label and that record are one script (review-decide-N.lua), which also closes (acks) the
+ * product's other listed items of records the decision covers (`closed`): they leave the list.
  *
  * Its version (origin) comes just after the newest the product has: the item's, the stored one's
  * and an in-flight reprocess's (two sequence numbers on, so a reprocess built from the stored
@@ -43,7 +44,8 @@ export interface DecideOptions {
  * Throws BadRecordError (unknown entry, empty category), RouteError (the table sends that
  * category nowhere but to terminal streams) and ReviewConflictError, the item closed (acked)
  * without a decision: `stale` when a newer record of the product (another input) is stored,
- * `superseded` when the product was decided since the record the item shows. Returns undefined
+ * `superseded` when the product was decided since the record the item shows (`closedBefore`: it had
+ * been closed already, with that decision or as a page listed it). Returns undefined
  * when another decision won the item.
  */
 export async function decideReview(
@@ -93,7 +95,8 @@ export async function decideReview(
   const floor = await versionFloor(redis, config, keys, env, o.stored ?? defaultLookup(redis, config));
   if (floor.newerRecord) {
     // Closed: deciding it would store the older input over the newer record.
-    if ((await redis.xack(key, REVIEW_GROUP, id)) === 0) return undefined;
+    const [acked] = await Promise.all([redis.xack(key, REVIEW_GROUP, id), redis.hdel(keys.reviewOpen(env.key), id)]);
+    if (acked === 0) return undefined;
     const version = formatStreamId(floor.newerRecord);
     throw new ReviewConflictError(
       'stale',
@@ -136,15 +139,22 @@ export async function decideReview(
       },
       hops: [...env.hops, { stage: REVIEW_STAGE, consumer: d.reviewer, readAt: Number(id.split('-')[0]), doneAt: now, batch: 1 }],
     };
-    const r = await decide.run<number | (string | number)[]>(
+    const r = await decide.run<number | (string | number | string[])[]>(
       redis,
-      [key, keys.extra('labels'), keys.reviewed(env.key), ...targets.map((t) => keys.stream(t))],
+      [key, keys.extra('labels'), keys.reviewed(env.key), keys.reviewOpen(env.key), ...targets.map((t) => keys.stream(t))],
       [REVIEW_GROUP, id, env.key, encodeEnvelope(next), JSON.stringify(label), env.origin ?? '', origin, d.reviewer, String(now)],
     );
     if (!Array.isArray(r)) return undefined;
     const [code, ...rest] = r;
-    if (code === 1) return { label, sentTo: targets.map((t, i) => ({ stream: t, id: String(rest[i]) })) };
-    if (code === 2) {
+    if (code === 1) {
+      const [sent, closed] = rest as [string[], string[]];
+      return {
+        label,
+        sentTo: targets.map((t, i) => ({ stream: t, id: String(sent[i]) })),
+        closed: closed.map((c) => ({ id: String(c), key: env.key, version: origin })),
+      };
+    }
+    if (code === 2 || code === 4) {
       const [version, entry, by, at] = rest.map(String) as [string, string, string, string];
       throw new ReviewConflictError(
         'superseded',
@@ -152,6 +162,7 @@ export async function decideReview(
         version,
         `review entry ${id}: ${env.key} was decided since the record this item shows (by ${by}, review entry ${entry}, version ${version}): the item is closed, not applied`,
         { by, entry, at: Number(at) },
+        code === 4,
       );
     }
     // Another decision of the product came in between with a version not older than ours: after it.

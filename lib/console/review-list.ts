@@ -6,8 +6,11 @@ import { decodeEnvelope, entryFields } from '../stream/codec.js';
 import { deadLetterForward } from '../stream/deadletter.js';
 import { toEntries } from '../stream/entries.js';
 import { handOff } from '../stream/handoff.js';
-import { ensureReviewGroup, REVIEW_GROUP, reviewView, type ReviewItem } from './review.js';
+import { Script } from '../redis/script.js';
+import { ensureReviewGroup, REVIEW_GROUP, reviewView, type ClosedItem, type ReviewItem } from './review.js';
 import { reviewCounts, type ReviewCounts, type TrimmedItem } from './review-trimmed.js';
+
+const listedScript = new Script('review-listed-N');
 
 export interface ReviewPage {
   /** Up to `count` undecided items after `after`, oldest first. */
@@ -20,6 +23,8 @@ export interface ReviewPage {
   trimmed: { count: number } & Pick<ReviewCounts, 'complete' | 'items' | 'until' | 'unlisted' | 'acknowledged'>;
   /** Pending items of this page whose entries were deleted from the middle of the stream (XDEL): listed, to acknowledge as trimmed ones are. */
   gone: TrimmedItem[];
+  /** Items this listing closed instead of showing: their product was decided (through another item) since the record they show. */
+  closed: ClosedItem[];
 }
 
 export interface ReviewPageOptions {
@@ -41,6 +46,9 @@ export interface ReviewPageOptions {
  * were ever shown). An entry stays pending until a decision acks it.
  * Pending items whose entries were trimmed (before the stream's first entry) are not pages' items
  * nor in `total`: they are counted and listed apart (`trimmed`, lib/console/review-trimmed.ts).
+ * Items of a product decided since the record they show are closed (acked) instead of listed, and
+ * the others recorded as the product's open items, which its next decision closes
+ * (review-listed-N.lua, in one step with decisions): a page never shows work already done.
  */
 export async function reviewPage(redis: Redis, keys: Keys, o: ReviewPageOptions = {}, stream = 'review'): Promise<ReviewPage> {
   const count = o.count ?? 50;
@@ -70,7 +78,8 @@ export async function reviewPage(redis: Redis, keys: Keys, o: ReviewPageOptions 
       try {
         const { payload } = entryFields(entry.fields);
         if (!payload) throw new DecodeError('no envelope field');
-        return reviewView(id, decodeEnvelope(payload), Number(deliveries));
+        const env = decodeEnvelope(payload);
+        return { item: reviewView(id, env, Number(deliveries)), origin: env.origin ?? '' };
       } catch (err) {
         // One entry that does not decode had failed the whole list (500) until someone acked it by
         // hand: it goes to the DLQ as a stage's undecodable entry does, acked in the same step.
@@ -80,14 +89,44 @@ export async function reviewPage(redis: Redis, keys: Keys, o: ReviewPageOptions 
       }
     }),
   );
+  const shown = items.filter((i): i is { item: ReviewItem; origin: string } => !!i);
+  const { listed, closed } = await recordListed(redis, keys, key, shown);
+  if (listed.length < shown.length) counts = await countNow();
   const { open, trimmed: n, complete, items: oldest, until, unlisted, acknowledged } = counts;
   return {
-    items: items.filter((i): i is ReviewItem => !!i),
+    items: listed,
+    closed,
     total: open,
     next: pending.length === count ? pending.at(-1)![0] : null,
     trimmed: { count: n, complete, items: oldest, until, unlisted, acknowledged },
     gone: gone.sort((a, b) => compareIds(a.id, b.id)),
   };
+}
+
+/** Run review-listed-N.lua on a page's items: those still open, and those closed as superseded. */
+async function recordListed(
+  redis: Redis,
+  keys: Keys,
+  key: string,
+  shown: { item: ReviewItem; origin: string }[],
+): Promise<{ listed: ReviewItem[]; closed: ClosedItem[] }> {
+  if (shown.length === 0) return { listed: [], closed: [] };
+  const replies = await listedScript.run<(number | string[])[]>(
+    redis,
+    [key, ...shown.flatMap(({ item }) => [keys.reviewed(item.key), keys.reviewOpen(item.key)])],
+    [REVIEW_GROUP, ...shown.flatMap(({ item, origin }) => [item.id, origin])],
+  );
+  const listed: ReviewItem[] = [];
+  const closed: ClosedItem[] = [];
+  shown.forEach(({ item }, i) => {
+    const r = replies[i];
+    if (r === 1) listed.push(item);
+    else if (Array.isArray(r)) {
+      const [version, entry, by, at] = r.map(String) as [string, string, string, string];
+      closed.push({ id: item.id, key: item.key, version, decision: { by, entry, at: Number(at) } });
+    }
+  });
+  return { listed, closed };
 }
 
 /** The review items the console has not decided yet, oldest first: the first page of `reviewPage`. */

@@ -60,6 +60,18 @@ export interface DecisionResult {
   label: Label;
   /** Stage streams the corrected product went to, with the new entry ids. */
   sentTo: { stream: string; id: string }[];
+  /** The product's other listed items the decision closed (acked, off the list): items of the record it decided. */
+  closed: ClosedItem[];
+}
+
+/** A review item closed without a decision of its own: its product was decided through another item. */
+export interface ClosedItem {
+  id: string;
+  key: string;
+  /** The version of the decision that covers it. */
+  version: string;
+  /** That decision, when the item was closed as a page listed it (after the decision). */
+  decision?: { by: string; entry: string; at: number };
 }
 
 /** XGROUP CREATE on the review stream (MKSTREAM, from the start) when the group is missing. */

@@ -123,6 +123,8 @@ export class ReviewConflictError extends PipelineError {
     message: string,
     /** superseded: who decided, which review entry, when (ms). */
     readonly decision?: { by: string; entry: string; at: number },
+    /** superseded: the item had been closed already (with that decision, or as a page listed it), not by this request. */
+    readonly closedBefore = false,
   ) {
     super(message);
   }

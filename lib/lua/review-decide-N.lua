@@ -5,12 +5,15 @@
   reviewer acked the entry first) changes nothing, so a product is never sent back twice for one
   review item. An item of a product decided since the record it shows (its origin older than the
   latest decision's version: another item of the same product) is closed (acked) and not applied,
-  so it cannot overwrite that decision with what it showed.
+  so it cannot overwrite that decision with what it showed. A decision applied closes (acks) the
+  product's other listed items of records not newer than it (its open-items hash, written as the
+  console lists items: review-listed-N.lua) in the same step, so they leave the list with it.
 
   KEYS[1]   review stream ({p}:review)
   KEYS[2]   labels stream ({p}:labels)
   KEYS[3]   the product's latest decision ({p}:reviewed:<key>: origin, entry, by, at)
-  KEYS[4..] target stage streams ({p}:extract.electronics, ...)
+  KEYS[4]   the product's open review items ({p}:console:review-open:<key>: entry id -> origin)
+  KEYS[5..] target stage streams ({p}:extract.electronics, ...)
   ARGV[1]   the console's group on the review stream
   ARGV[2]   review entry id
   ARGV[3]   record key (field k)
@@ -21,8 +24,9 @@
   ARGV[8]   reviewer
   ARGV[9]   now (ms)
 
-  Returns: {1, new entry id per target}; {2, version, entry, by, at} when the item was closed as
-  superseded by that decision; {3, version} when a decision of the product with a version not
+  Returns: {1, {new entry id per target}, {entry ids of the other items closed}}; {2, version, entry, by, at} when the item was closed as
+  superseded by that decision ({4, ...} the same when it was closed already, e.g. with that
+  decision, which closes the product's listed items); {3, version} when a decision of the product with a version not
   older than ARGV[7] came in between (nothing written: the caller computes its version again);
   0 when the entry was not pending in the group (decided already, or never read by the console).
 ]]
@@ -42,15 +46,27 @@ end
 
 local last = redis.call('HMGET', KEYS[3], 'origin', 'entry', 'by', 'at')
 if older(ARGV[6], last[1]) then
-  if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-  return {2, last[1], last[2] or '', last[3] or '', last[4] or ''}
+  redis.call('HDEL', KEYS[4], ARGV[2])
+  local code = 2
+  if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then code = 4 end
+  return {code, last[1], last[2] or '', last[3] or '', last[4] or ''}
 end
 if parse(last[1]) and not older(last[1], ARGV[7]) then return {3, last[1]} end
+redis.call('HDEL', KEYS[4], ARGV[2])
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-local out = {1}
-for i = 4, #KEYS do
-  out[#out + 1] = redis.call('XADD', KEYS[i], '*', 'k', ARGV[3], 'e', ARGV[4])
+local sent = {}
+for i = 5, #KEYS do
+  sent[#sent + 1] = redis.call('XADD', KEYS[i], '*', 'k', ARGV[3], 'e', ARGV[4])
 end
 redis.call('XADD', KEYS[2], '*', 'label', ARGV[5])
 redis.call('HSET', KEYS[3], 'origin', ARGV[7], 'entry', ARGV[2], 'by', ARGV[8], 'at', ARGV[9])
-return out
+-- The product's other listed items of records this decision covers: closed with it.
+local closed = {}
+local open = redis.call('HGETALL', KEYS[4])
+for i = 1, #open, 2 do
+  if parse(open[i + 1]) and not older(ARGV[7], open[i + 1]) then
+    redis.call('HDEL', KEYS[4], open[i])
+    if redis.call('XACK', KEYS[1], ARGV[1], open[i]) == 1 then closed[#closed + 1] = open[i] end
+  end
+end
+return {1, sent, closed}

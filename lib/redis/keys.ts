@@ -76,6 +76,14 @@ export class Keys {
   reviewed(key: string): string {
     return `${this.tag}:reviewed:${key}`;
   }
+  /**
+   * The console's open review items of one product (lib/lua/review-listed-N.lua): a hash of review
+   * entry id → the item's origin, written as the console lists them. A decision of the product acks
+   * and removes those of its record (review-decide-N.lua), so they leave the list with it.
+   */
+  reviewOpen(key: string): string {
+    return `${this.tag}:console:review-open:${key}`;
+  }
   /** Prefix for any other key a stage keeps (e.g. match vectors). */
   extra(name: string): string {
     return `${this.tag}:${name}`;

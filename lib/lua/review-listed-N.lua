@@ -1,0 +1,52 @@
+--[[
+  Record the review items a console page lists, and close those a decision has superseded, in one
+  step with the decisions (review-decide-N.lua): an item whose record (origin) is older than its
+  product's latest decision is acked from the console's group instead of listed (its product was
+  decided through another item, maybe one this page had not delivered yet); every other item is
+  kept in its product's open-items hash, which the product's next decision closes at once.
+
+  KEYS[1]        review stream ({p}:review)
+  KEYS[2i]       item i's product's latest decision ({p}:reviewed:<key>)
+  KEYS[2i+1]     item i's product's open items ({p}:console:review-open:<key>)
+  ARGV[1]        the console's group
+  ARGV[2i]       item i's entry id
+  ARGV[2i+1]     item i's origin ("ms-seq", "" when its envelope has none)
+
+  Returns: one reply per item: 1 listed; 0 not pending any more (decided meanwhile: not listed);
+  {version, entry, by, at} closed as superseded by that decision.
+]]
+local function parse(v)
+  if not v or v == '' then return nil end
+  local ms, seq = string.match(v, '^(%d+)-(%d+)$')
+  if not ms then return nil end
+  return tonumber(ms), tonumber(seq)
+end
+-- a < b as stream ids; false when either is not one.
+local function older(a, b)
+  local ams, aseq = parse(a)
+  local bms, bseq = parse(b)
+  if not ams or not bms then return false end
+  return ams < bms or (ams == bms and aseq < bseq)
+end
+
+local out = {}
+for i = 1, (#KEYS - 1) / 2 do
+  local reviewed, open = KEYS[2 * i], KEYS[2 * i + 1]
+  local id, origin = ARGV[2 * i], ARGV[2 * i + 1]
+  local last = redis.call('HMGET', reviewed, 'origin', 'entry', 'by', 'at')
+  if older(origin, last[1]) then
+    redis.call('HDEL', open, id)
+    if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then
+      out[i] = {last[1], last[2] or '', last[3] or '', last[4] or ''}
+    else
+      out[i] = 0
+    end
+  elseif #redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1) == 0 then
+    redis.call('HDEL', open, id)
+    out[i] = 0
+  else
+    redis.call('HSET', open, id, origin)
+    out[i] = 1
+  end
+end
+return out
