@@ -25,9 +25,10 @@ const idRule = { when: { any: [{ mpn: { exists: true } }, { gtin: { exists: true
 
 /**
  * classify routes by group (settings.groups): electronics (audio) to validate, computing
- * (networking) straight to store; unsure (confidence below 0.5) to review.
+ * (networking) straight to store; unsure (confidence below 0.5) to review. `storeSettings`: the
+ * store stage's settings (e.g. the postgres sink). @defaultValue {} (the redis sink)
  */
-export function groupReviewConfig(url: string, pipeline: string): ResolvedConfig {
+export function groupReviewConfig(url: string, pipeline: string, storeSettings: Record<string, unknown> = {}): ResolvedConfig {
   return resolveConfig(
     {
       pipeline,
@@ -37,7 +38,7 @@ export function groupReviewConfig(url: string, pipeline: string): ResolvedConfig
         { name: 'preprocess', kind: 'preprocess', input: 'in' },
         { name: 'classify', kind: 'classify', model: 'product-category', settings: { groups: { electronics: ['audio'], computing: ['networking'] } } },
         { name: 'validate', kind: 'validate' },
-        { name: 'store', kind: 'store' },
+        { name: 'store', kind: 'store', settings: storeSettings },
       ],
       routes: {
         preprocess: [{ to: 'classify' }],
