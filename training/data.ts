@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseJsonLine } from '../lib/core/json-line.js';
 
 export interface ProductRow {
   id: string;
@@ -37,7 +38,7 @@ function readRows(path: string): { rows: ProductRow[]; sha256: string } {
   const rows: ProductRow[] = [];
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;
-    const row = JSON.parse(line) as Partial<ProductRow>;
+    const row = parseJsonLine(line) as Partial<ProductRow>;
     if (typeof row.title !== 'string' || typeof row.category !== 'string') {
       throw new DataError(`${path}:${i + 1}: row lacks title or category`);
     }

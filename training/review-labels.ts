@@ -19,6 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { parseJsonLine } from '../lib/core/json-line.js';
 import type { Label } from '../lib/console/review.js';
 import type { ProductRow } from './data.js';
 import { RESIDUAL } from './fine-labels.js';
@@ -93,7 +94,7 @@ function optionalString(o: Record<string, unknown>, field: string): string | nul
 function parseLine(line: string): Omit<Parsed, 'file'> | null {
   let o: unknown;
   try {
-    o = JSON.parse(line);
+    o = parseJsonLine(line);
   } catch (err) {
     throw new Error(`not JSON (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { PipelineError } from '../../lib/core/errors.js';
+import { parseJsonLine } from '../../lib/core/json-line.js';
 import { insertGtin } from '../augment-gtin.js';
 import { Prng } from '../prng.js';
 
@@ -65,7 +66,7 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
       if (!line.trim()) continue;
       let r: Partial<LabelledRow>;
       try {
-        r = JSON.parse(line) as Partial<LabelledRow>;
+        r = parseJsonLine(line) as Partial<LabelledRow>;
       } catch (err) {
         throw new DatasetError(`${path}:${i + 1}: not JSON (${err instanceof Error ? err.message : String(err)})`);
       }
