@@ -14,6 +14,7 @@ import { fold, scoreCategories, scoreExact, scoreGivenWithout } from '../../trai
 import { NAIVE_BAYES_DEFAULTS, NaiveBayes } from '../../training/eval/naive-bayes.js';
 import { formatReport, type EvalScores } from '../../training/eval/report.js';
 import { modelLabels, scoreFine } from '../../training/eval/fine.js';
+import { categoryNotes, checkCategories, classifierCategories, unknownCategories } from '../../training/eval/categories.js';
 import { DEFAULT_MODEL_PATH } from '../../lib/models/loader.js';
 import { parseSliceNames, planSlices, scoreSlice } from '../../training/eval/slice-runs.js';
 import { waitIdle, withPipeline } from './job.js';
@@ -77,6 +78,13 @@ function dataFile(given: string | undefined, file: string): string {
   return path;
 }
 
+/** The classifier's labels (its model folder's id2label), or [] without a classify stage or one. */
+function classifierLabels(config: ReturnType<typeof loadConfig>): string[] {
+  const cls = config.stages.find((st) => st.kind === 'classify');
+  const modelsDir = typeof cls?.settings.modelsDir === 'string' ? cls.settings.modelsDir : (process.env.MODELS_DIR ?? DEFAULT_MODEL_PATH);
+  return cls?.model ? modelLabels(modelsDir, cls.model) : [];
+}
+
 /**
  * `pipeline eval`: runs a labelled set (default: the dev set) through the real pipeline (Redis,
  * every stage as a worker process) with titles only, together with the robustness slices' variant
@@ -90,7 +98,9 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   const thresholds = parseThresholds(opts.thresholds);
   const sliceNames = parseSliceNames(opts.slices);
   // Rows the producer would refuse are left out before anything starts (scored on neither side), each named.
-  const { maxRecordBytes } = loadConfig({ config: opts.config }).limits;
+  const loaded = loadConfig({ config: opts.config });
+  const { maxRecordBytes } = loaded.limits;
+  const labels = classifierLabels(loaded);
   const inputFile = dataFile(opts.input, DEFAULT_EVAL_INPUT);
   const trainFile = dataFile(opts.train, DEFAULT_EVAL_TRAIN);
   const { rows, skipped } = await loadLabelled(inputFile, {
@@ -102,6 +112,15 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   });
   for (const s of skipped) process.stderr.write(`${inputFile}:${s.line}: left out (the pipeline's producer refuses it): ${s.why}\n`);
   const { rows: trainRows } = await loadLabelled(trainFile, { gtinShare: 0, badGtinShare: 0, seed: 0 });
+  // Categories: the classifier's spelling where only case or spaces differ (the baseline's too); ones it does not have are scored apart.
+  const known = classifierCategories(labels);
+  const check = known.length > 0 ? checkCategories(rows, new Set(known)) : { normalised: [], unknown: [] };
+  if (known.length > 0) checkCategories(trainRows, new Set(known));
+  for (const line of categoryNotes(opts.input ?? inputFile, check, known)) process.stderr.write(`${line}\n`);
+  const apart = new Set(check.unknown.map((u) => u.category));
+  const scoredRows = rows.filter((r) => !apart.has(r.category));
+  if (scoredRows.length === 0)
+    throw new DatasetError(`${inputFile}: no row has a category the classifier has (${known.join(', ')}): its category accuracy cannot be scored`);
   const baseline = NaiveBayes.train(trainRows, NAIVE_BAYES_DEFAULTS);
   const trainBrands = new Set(trainRows.map((r) => fold(r.brand)).filter((b) => b !== ''));
   const plan = planSlices(rows, trainBrands, sliceNames);
@@ -130,17 +149,14 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
       records.map((r) => r.id),
       review,
     );
-    const cls = config.stages.find((st) => st.kind === 'classify');
-    const modelsDir = typeof cls?.settings.modelsDir === 'string' ? cls.settings.modelsDir : (process.env.MODELS_DIR ?? DEFAULT_MODEL_PATH);
-    const labels = cls?.model ? modelLabels(modelsDir, cls.model) : [];
-    return { produced, status, seconds, outcomes, logFile: ctx.logFile, routes: config.routes as unknown as Record<string, unknown>, labels };
+    return { produced, status, seconds, outcomes, logFile: ctx.logFile, routes: config.routes as unknown as Record<string, unknown> };
   });
 
   const { outcomes } = report;
   const get = (id: string) => outcomes.get(id)?.summary ?? {};
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
   const category = (id: string) => str(get(id).category);
-  const categories = scoreCategories(rows.map((r) => ({ truth: r.category, predicted: category(r.id) })));
+  const categories = scoreCategories(scoredRows.map((r) => ({ truth: r.category, predicted: category(r.id) })));
   const brand = scoreExact(rows.map((r) => ({ title: r.title, truth: r.brand, predicted: str(get(r.id).brand) })));
   const mpnRows = rows.map((r) => ({ title: r.title, truth: r.mpn, predicted: str(get(r.id).mpn) }));
   const mpn = scoreExact(mpnRows);
@@ -159,7 +175,14 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     if (l === undefined) baselineLabel.set(title, (l = baseline.predict(title).label));
     return l;
   };
-  const slices = plan.slices.map((s) => scoreSlice(s.name, s.members, category, baselineOf));
+  const slices = plan.slices.map((s) =>
+    scoreSlice(
+      s.name,
+      s.members.filter((m) => !apart.has(m.row.category)),
+      category,
+      baselineOf,
+    ),
+  );
   // Brand and MPN exact match on each slice's titles (rows whose value is in that title).
   const identifierSlices = plan.slices.map((s) => ({
     name: s.name,
@@ -175,7 +198,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   const brandWithout = noBrand
     ? scoreGivenWithout(noBrand.members.map((m) => ({ title: m.title, truth: m.row.brand, predicted: str(get(m.recordId).brand) })))
     : null;
-  const scored = rows.map((r) => {
+  const scored = scoredRows.map((r) => {
     const c = get(r.id).confidence;
     return { confidence: typeof c === 'number' ? c : 0, correct: category(r.id) === r.category };
   });
@@ -185,8 +208,8 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     return Array.isArray(subs) ? subs.map((x) => String((x as { label?: unknown }).label)) : undefined;
   };
   const fine = scoreFine(
-    report.labels,
-    rows.map((r) => ({ category: r.category, sourceCategory: r.sourceCategory, top: topLabels(r.id) })),
+    labels,
+    scoredRows.map((r) => ({ category: r.category, sourceCategory: r.sourceCategory, top: topLabels(r.id) })),
   );
   const scores: EvalScores = {
     input: opts.input ?? inputFile,
@@ -198,8 +221,10 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     where,
     sentToReview: rows.filter((r) => outcomes.get(r.id)?.review).length,
     categories,
+    unknownCategories: unknownCategories(check, rows, category),
+    normalisedCategories: check.normalised,
     baseline: {
-      accuracy: rows.filter((r) => baselineOf(r.title) === r.category).length / Math.max(1, rows.length),
+      accuracy: scoredRows.filter((r) => baselineOf(r.title) === r.category).length / Math.max(1, scoredRows.length),
       alpha: NAIVE_BAYES_DEFAULTS.alpha,
       train: opts.train ?? trainFile,
     },
@@ -226,7 +251,15 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   process.stdout.write(formatReport(scores).join('\n') + '\n');
   if (opts.json) writeFileSync(opts.json, JSON.stringify(scores, null, 2));
   if (opts.dump) {
-    const out = rows.map((r) => JSON.stringify({ ...r, where: outcomes.get(r.id)?.where ?? 'missing', predicted: get(r.id), baseline: baselineOf(r.title) }));
+    const out = rows.map((r) =>
+      JSON.stringify({
+        ...r,
+        ...(apart.has(r.category) ? { scoredApart: true } : {}),
+        where: outcomes.get(r.id)?.where ?? 'missing',
+        predicted: get(r.id),
+        baseline: baselineOf(r.title),
+      }),
+    );
     writeFileSync(opts.dump, out.join('\n') + '\n');
   }
   if (missingAll > 0) {

@@ -3,6 +3,7 @@ import type { ThresholdRow } from './calibration.js';
 import type { CategoryScores, ExactMatch, GivenWithout } from './metrics.js';
 import type { SliceScore } from './slice-runs.js';
 import type { FineScores } from './fine.js';
+import { normalisedList, type CategoryCheck, type UnknownCategories } from './categories.js';
 
 export interface EvalScores {
   input: string;
@@ -16,7 +17,12 @@ export interface EvalScores {
   where: Record<string, number>;
   /** Records sent to review, those stored as well included (`where.review` counts the ones only there). */
   sentToReview?: number;
+  /** Category scores over the rows whose category the classifier has (`n`); the others are in `unknownCategories`. */
   categories: CategoryScores;
+  /** Rows whose category the classifier does not have: scored apart, in no category-dependent score. */
+  unknownCategories?: UnknownCategories;
+  /** Categories taken as the classifier's after folding case and surrounding white space. */
+  normalisedCategories?: CategoryCheck['normalised'];
   baseline: { accuracy: number; alpha: number; train: string };
   slices: SliceScore[];
   calibration: { ece: number; bins: number; meanConfidence: number; routing: number[]; table: ThresholdRow[] };
@@ -42,13 +48,35 @@ const shareOrDash = (g: GivenWithout): string => (g.n > 0 ? f3(g.share) : '-');
 const exactLine = (field: string, m: ExactMatch): string =>
   m.n > 0 ? `${field} (value in title, n=${m.n}): exact-match recall ${f3(m.recall)}, precision ${f3(m.precision)}` : `${field} (value in title, n=0): -`;
 
+/** The lines on categories the classifier does not have and on ones taken after folding case / white space (none when neither). */
+function categoryLines(s: EvalScores): string[] {
+  const u = s.unknownCategories;
+  const n = s.normalisedCategories ?? [];
+  return [
+    ...(u && u.rows > 0
+      ? [
+          `categories the classifier does not have (${u.rows} rows, scored apart: in no category, baseline, slice, calibration or subcategory score; brand, mpn and gtin include them), each with what the pipeline predicted:`,
+          ...u.categories.map(
+            (x) =>
+              `  ${JSON.stringify(x.category)} ${x.rows} → ${Object.entries(x.predicted)
+                .map(([p, k]) => `${p} ${k}`)
+                .join(', ')}`,
+          ),
+        ]
+      : []),
+    ...(n.length > 0 ? [`categories taken as the classifier's (case and surrounding spaces folded): ${normalisedList(n)}`] : []),
+  ];
+}
+
 export function formatReport(s: EvalScores): string[] {
   const c = s.categories;
+  const apart = s.unknownCategories?.rows ?? 0;
   const beat = (a: number, b: number): string => (a > b ? 'above' : a === b ? 'level' : 'BELOW');
   return [
     `eval: ${s.records} records from ${s.input} (seed ${s.seed})${s.skipped ? `, ${s.skipped} rows left out (refused by the producer, named on stderr)` : ''}, ${s.sent} sent with slice variants, ${s.seconds.toFixed(1)} s, ${(s.sent / s.seconds).toFixed(1)} records/s end to end`,
     `outcomes: stored ${s.where.stored}, review ${s.where.review}, dlq ${s.where.dlq}, missing ${s.where.missing}${s.sentToReview === undefined ? '' : `; sent to review ${s.sentToReview} (stored ones included)`}`,
-    `category: accuracy ${f3(c.accuracy)}, macro-F1 ${f3(c.macroF1)}`,
+    `category: accuracy ${f3(c.accuracy)}, macro-F1 ${f3(c.macroF1)}${apart > 0 ? ` (n=${c.n}; ${apart} rows with a category the classifier does not have are scored apart, below)` : ''}`,
+    ...categoryLines(s),
     'per category (precision / recall / F1 / support):',
     ...Object.entries(c.perLabel).map(([l, p]) => `  ${l.padEnd(22)} ${f3(p.precision)} / ${f3(p.recall)} / ${f3(p.f1)} / ${p.support}`),
     'top confusions (truth → predicted: count):',
