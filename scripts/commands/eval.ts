@@ -78,6 +78,12 @@ function dataFile(given: string | undefined, file: string): string {
   return path;
 }
 
+/** Rows repeating an earlier row's id: each is its own record (scored once each), said so with the first few. */
+function duplicatesNote(file: string, d: { line: number; id: string; firstLine: number }[]): string {
+  const first = d.slice(0, 3).map((x) => `line ${x.line} repeats ${JSON.stringify(x.id)} of line ${x.firstLine}`);
+  return `warning: ${file}: ${d.length} rows repeat the id of an earlier row (${first.join(', ')}${d.length > 3 ? ', ...' : ''}): each is scored as its own record, sent as <id>#<line>`;
+}
+
 /** The classifier's labels (its model folder's id2label), or [] without a classify stage or one. */
 function classifierLabels(config: ReturnType<typeof loadConfig>): string[] {
   const cls = config.stages.find((st) => st.kind === 'classify');
@@ -103,7 +109,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   const labels = classifierLabels(loaded);
   const inputFile = dataFile(opts.input, DEFAULT_EVAL_INPUT);
   const trainFile = dataFile(opts.train, DEFAULT_EVAL_TRAIN);
-  const { rows, skipped } = await loadLabelled(inputFile, {
+  const { rows, skipped, duplicates } = await loadLabelled(inputFile, {
     limit: opts.limit ? Number(opts.limit) : undefined,
     gtinShare: Number(opts.gtinShare),
     badGtinShare: Number(opts.badGtinShare),
@@ -111,6 +117,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     refuse: (record) => refusal(record, maxRecordBytes),
   });
   for (const s of skipped) process.stderr.write(`${inputFile}:${s.line}: left out (the pipeline's producer refuses it): ${s.why}\n`);
+  if (duplicates.length > 0) process.stderr.write(`${duplicatesNote(opts.input ?? inputFile, duplicates)}\n`);
   const { rows: trainRows } = await loadLabelled(trainFile, { gtinShare: 0, badGtinShare: 0, seed: 0 });
   // Categories: the classifier's spelling where only case or spaces differ (the baseline's too); ones it does not have are scored apart.
   const known = classifierCategories(labels);
@@ -216,6 +223,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     seed: opts.seed,
     records: rows.length,
     skipped: skipped.length,
+    duplicateIds: duplicates.length,
     sent: records.length,
     seconds: report.seconds,
     where,

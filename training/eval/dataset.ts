@@ -41,11 +41,24 @@ export interface Labelled {
   rows: LabelledRow[];
   /** Rows `refuse` left out: their line and why. */
   skipped: { line: number; why: string }[];
+  /** Rows whose id an earlier row has: each is still its own record, as `<id>#<line>`. */
+  duplicates: { line: number; id: string; firstLine: number }[];
 }
 
 export class DatasetError extends PipelineError {}
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+/**
+ * An optional text field (brand, mpn, source_category): a string, or a number written without
+ * quotes (an MPN 152132, a brand 3M's 3), as its digits; absent, null or blank: none. Another type
+ * throws (it had been dropped without a word: a numeric MPN was never scored).
+ */
+function text(r: Record<string, unknown>, field: string, at: string): string | undefined {
+  const v = r[field];
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) return undefined;
+  if (typeof v === 'string') return v;
+  throw new DatasetError(`${at}: ${field} must be a string or a number where given, not ${Array.isArray(v) ? 'an array' : typeof v}`);
+}
 
 /**
  * Labelled JSONL (title, category; id, brand, mpn, source_category optional) with seeded GTIN
@@ -56,7 +69,8 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
   const rng = new Prng(opts.seed);
   const rows: LabelledRow[] = [];
   const skipped: Labelled['skipped'] = [];
-  const seen = new Set<string>();
+  const seen = new Map<string, number>();
+  const duplicates: Labelled['duplicates'] = [];
   const input = createReadStream(path, { encoding: 'utf8' });
   const lines = createInterface({ input, crlfDelay: Infinity });
   let i = -1;
@@ -77,21 +91,27 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
       // Rows without an id are numbered by line; a repeated id gets the line number appended, so
       // every row is its own record.
       let id = rawId === undefined ? `line-${i + 1}` : String(rawId);
-      if (seen.has(id)) id = `${id}#${i + 1}`;
+      const first = seen.get(id);
+      if (first !== undefined) {
+        duplicates.push({ line: i + 1, id, firstLine: first });
+        id = `${id}#${i + 1}`;
+      }
       const refused = opts.refuse?.({ id, title: r.title });
       if (refused !== undefined) {
         skipped.push({ line: i + 1, why: refused });
         continue;
       }
-      seen.add(id);
-      const sourceCategory = str((r as { source_category?: unknown }).source_category);
+      seen.set(id, i + 1);
+      const at = `${path}:${i + 1}`;
+      const fields = r as Record<string, unknown>;
+      const sourceCategory = text(fields, 'source_category', at);
       const row: LabelledRow = {
         id,
         title: r.title,
         sourceTitle: r.title,
         category: r.category,
-        brand: str(r.brand),
-        mpn: str(r.mpn),
+        brand: text(fields, 'brand', at),
+        mpn: text(fields, 'mpn', at),
         ...(sourceCategory ? { sourceCategory } : {}),
       };
       const u = rng.next();
@@ -122,5 +142,5 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
         : `${path}: no labelled rows (an empty file?)`,
     );
   }
-  return { rows, skipped };
+  return { rows, skipped, duplicates };
 }

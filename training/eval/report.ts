@@ -11,6 +11,8 @@ export interface EvalScores {
   records: number;
   /** Input rows left out because the pipeline's producer refuses them (an empty title, over maxRecordBytes). */
   skipped?: number;
+  /** Input rows whose id an earlier row has (each scored as its own record, named on stderr). */
+  duplicateIds?: number;
   /** Records sent including slice variants. */
   sent: number;
   seconds: number;
@@ -73,7 +75,7 @@ export function formatReport(s: EvalScores): string[] {
   const apart = s.unknownCategories?.rows ?? 0;
   const beat = (a: number, b: number): string => (a > b ? 'above' : a === b ? 'level' : 'BELOW');
   return [
-    `eval: ${s.records} records from ${s.input} (seed ${s.seed})${s.skipped ? `, ${s.skipped} rows left out (refused by the producer, named on stderr)` : ''}, ${s.sent} sent with slice variants, ${s.seconds.toFixed(1)} s, ${(s.sent / s.seconds).toFixed(1)} records/s end to end`,
+    `eval: ${s.records} records from ${s.input} (seed ${s.seed})${s.skipped ? `, ${s.skipped} rows left out (refused by the producer, named on stderr)` : ''}${s.duplicateIds ? `, ${s.duplicateIds} rows repeating an earlier row's id (each scored as its own record)` : ''}, ${s.sent} sent with slice variants, ${s.seconds.toFixed(1)} s, ${(s.sent / s.seconds).toFixed(1)} records/s end to end`,
     `outcomes: stored ${s.where.stored}, review ${s.where.review}, dlq ${s.where.dlq}, missing ${s.where.missing}${s.sentToReview === undefined ? '' : `; sent to review ${s.sentToReview} (stored ones included)`}`,
     `category: accuracy ${f3(c.accuracy)}, macro-F1 ${f3(c.macroF1)}${apart > 0 ? ` (n=${c.n}; ${apart} rows with a category the classifier does not have are scored apart, below)` : ''}`,
     ...categoryLines(s),
