@@ -4,7 +4,8 @@
  * accuracy and per-category lines for labels no model has); they are named (stderr, report, --json)
  * and scored apart. "AUDIO" or "audio " had counted as categories of their own; they are taken as
  * the classifier's "audio" and said so. A file none of whose categories the classifier has is
- * refused before any worker starts. The input here starts with a byte order mark (jsonl-bom.test.ts).
+ * refused before any worker starts. A source_category "Headphones" is the model's audio/headphones
+ * (it had been scored as audio/*, a right prediction counted wrong). The input here starts with a byte order mark (jsonl-bom.test.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { checkCategories, classifierCategories } from '../training/eval/categories.js';
-import { modelLabels } from '../training/eval/fine.js';
+import { modelLabels, scoreFine } from '../training/eval/fine.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const DATA = resolve(REPO, '../shared/data/products');
@@ -65,6 +66,17 @@ test("the classifier's categories: the coarse part of its labels; case and surro
     { category: 'toys', rows: 2 },
     { category: 'Printers & Ink', rows: 1 },
   ]);
+});
+
+test("a source_category spelt with other case or spaces is scored as the model's subcategory, not as <category>/*", () => {
+  const labels = ['audio/*', 'audio/headphones', 'storage/*'];
+  const rows = ['Headphones', ' headphones ', 'headphones', 'Over-Ear Headphones'].map((sourceCategory) => ({
+    category: 'audio',
+    sourceCategory,
+    top: ['audio/headphones', 'audio/*'],
+  }));
+  // Three rows are audio/headphones, predicted right; the fourth is not a learnt subcategory (audio/*: second).
+  assert.equal(scoreFine(labels, rows), { n: 4, top1: 0.75, top3: 1, learnt: 3 });
 });
 
 test('rows of categories the classifier does not have are named and scored apart; "AUDIO " is taken as audio, and said', () => {

@@ -23,23 +23,30 @@ export function modelLabels(modelsDir: string, name: string): string[] {
     .map((k) => id2label[k]!);
 }
 
-export function fineTruth(labels: ReadonlySet<string>, category: string, sourceCategory: string): string {
-  const fine = `${category}/${sourceCategory}`;
-  return labels.has(fine) ? fine : `${category}/*`;
+/**
+ * The truth label of a row (`labels`: foldedLabels). The source category is matched with case and surrounding spaces folded
+ * (the model's labels are the data set's lower-cased ones: another retailer's "Headphones" is
+ * audio/headphones; it had been scored as audio/*, so a right prediction counted wrong).
+ */
+export function fineTruth(labels: ReadonlyMap<string, string>, category: string, sourceCategory: string): string {
+  return labels.get(`${category}/${sourceCategory.trim()}`.toLowerCase()) ?? `${category}/*`;
 }
+
+/** The labels by their case-folded spelling, as fineTruth takes them. */
+export const foldedLabels = (labels: readonly string[]): Map<string, string> => new Map(labels.map((l) => [l.toLowerCase(), l]));
 
 export function scoreFine(
   labels: readonly string[],
   rows: readonly { category: string; sourceCategory?: string; top: readonly string[] | undefined }[],
 ): FineScores | null {
-  const set = new Set(labels);
+  const folded = foldedLabels(labels);
   if (!labels.some((l) => l.includes('/'))) return null;
   const scored = rows.filter((r) => r.sourceCategory !== undefined);
   let top1 = 0;
   let top3 = 0;
   let learnt = 0;
   for (const r of scored) {
-    const truth = fineTruth(set, r.category, r.sourceCategory!);
+    const truth = fineTruth(folded, r.category, r.sourceCategory!);
     if (!truth.endsWith('/*')) learnt++;
     if (r.top?.[0] === truth) top1++;
     if (r.top?.slice(0, 3).includes(truth)) top3++;
