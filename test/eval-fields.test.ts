@@ -3,7 +3,8 @@
  * as a number (`"mpn": 152132`) had been dropped without a word (the row never scored for it); it
  * is read as its digits, and a brand / mpn / source_category of another type (true, an object) is
  * an error naming file:line. Rows repeating an earlier row's id had been renamed `<id>#<line>`
- * without a word; each is still its own record, and eval says so (stderr, report, --json). Also
+ * without a word; each is still its own record, and eval says so (stderr, report, --json). A file
+ * that is not UTF-8 had been read with U+FFFD in its titles; it is an error naming the line. Also
  * kept here: CRLF line ends, a 10,000-character title and control characters are scored like any row.
  */
 import { spawnSync } from 'node:child_process';
@@ -74,6 +75,19 @@ test('rows repeating an id are each their own record, and listed with the line o
     { line: 3, id: 'a', firstLine: 1 },
     { line: 5, id: '7', firstLine: 4 },
   ]);
+});
+
+test('a file that is not UTF-8 (Windows-1252) is an error naming the line, not titles with U+FFFD in them', async () => {
+  const file = join(dir, 'cp1252.jsonl');
+  const ok = JSON.stringify({ id: 'c1', title: 'Sony MDR Headphones', category: 'audio' });
+  writeFileSync(
+    file,
+    Buffer.concat([Buffer.from(ok + '\r\n'), Buffer.from(JSON.stringify({ id: 'c2', title: 'Caf\u00e9 Speaker', category: 'audio' }) + '\r\n', 'latin1')]),
+  );
+  assert.match(await failure(loadLabelled(file, { gtinShare: 0, badGtinShare: 0, seed: 1 })), /cp1252\.jsonl:2: not UTF-8 \(a Latin-1 or Windows-1252 file\?/);
+  // The same title in UTF-8 is read as written.
+  writeFileSync(file, ok + '\n' + JSON.stringify({ id: 'c2', title: 'Caf\u00e9 Speaker', category: 'audio' }) + '\n');
+  assert.is((await loadLabelled(file, { gtinShare: 0, badGtinShare: 0, seed: 1 })).rows[1]!.title, 'Caf\u00e9 Speaker');
 });
 
 test('eval: a numeric MPN is scored, repeated ids are said, and CRLF, a 10,000-character title and control characters are scored like any row', () => {

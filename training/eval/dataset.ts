@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { PipelineError } from '../../lib/core/errors.js';
 import { parseJsonLine } from '../../lib/core/json-line.js';
+import { readLines } from '../../lib/producer/jsonl.js';
 import { insertGtin } from '../augment-gtin.js';
 import { Prng } from '../prng.js';
 
@@ -47,6 +47,8 @@ export interface Labelled {
 
 export class DatasetError extends PipelineError {}
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * An optional text field (brand, mpn, source_category): a string, or a number written without
  * quotes (an MPN 152132, a brand 3M's 3), as its digits; absent, null or blank: none. Another type
@@ -71,12 +73,19 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
   const skipped: Labelled['skipped'] = [];
   const seen = new Map<string, number>();
   const duplicates: Labelled['duplicates'] = [];
-  const input = createReadStream(path, { encoding: 'utf8' });
-  const lines = createInterface({ input, crlfDelay: Infinity });
-  let i = -1;
+  const input = createReadStream(path);
   try {
-    for await (const line of lines) {
-      i++;
+    // Bytes, decoded line by line: a file that is not UTF-8 (Latin-1, Windows-1252) is named, not read with U+FFFD in its titles.
+    for await (const { lineNo, bytes } of readLines(input, Infinity)) {
+      const i = lineNo - 1;
+      let line: string;
+      try {
+        line = utf8.decode(bytes);
+      } catch {
+        throw new DatasetError(
+          `${path}:${lineNo}: not UTF-8 (a Latin-1 or Windows-1252 file? convert it first, e.g. iconv -f windows-1252 -t utf-8 FILE > FILE.utf8)`,
+        );
+      }
       if (!line.trim()) continue;
       let r: Partial<LabelledRow>;
       try {
@@ -132,7 +141,6 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
       if (opts.limit && rows.length >= opts.limit) break;
     }
   } finally {
-    lines.close();
     input.destroy();
   }
   if (rows.length === 0) {
