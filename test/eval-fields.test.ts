@@ -4,13 +4,15 @@
  * is read as its digits, and a brand / mpn / source_category of another type (true, an object) is
  * an error naming file:line. Rows repeating an earlier row's id had been renamed `<id>#<line>`
  * without a word; each is still its own record, and eval says so (stderr, report, --json). A file
- * that is not UTF-8 had been read with U+FFFD in its titles; it is an error naming the line. Also
+ * that is not UTF-8 had been read with U+FFFD in its titles; it is an error naming the line (a
+ * gzip-compressed one is named as such). Also
  * kept here: CRLF line ends, a 10,000-character title and control characters are scored like any row.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadLabelled } from '../training/eval/dataset.js';
@@ -66,15 +68,27 @@ test('rows repeating an id are each their own record, and listed with the line o
     { ...row, id: 'a' },
     { ...row, id: 7 },
     { ...row, id: '7' },
+    { ...row, id: 'a#3' },
   ]);
   assert.equal(
     rows.map((r) => r.id),
-    ['a', 'b', 'a#3', '7', '7#5'],
+    ['a', 'b', 'a#3', '7', '7#5', 'a#3#6'],
   );
   assert.equal(duplicates, [
     { line: 3, id: 'a', firstLine: 1 },
     { line: 5, id: '7', firstLine: 4 },
+    { line: 6, id: 'a#3', firstLine: 3 },
   ]);
+  // A row's own id spelt like an earlier repeat's new name: still a record of its own.
+  const clash = await load('clash.jsonl', [
+    { ...row, id: 'a' },
+    { ...row, id: 'a#3' },
+    { ...row, id: 'a' },
+  ]);
+  assert.equal(
+    clash.rows.map((r) => r.id),
+    ['a', 'a#3', 'a#3#'],
+  );
 });
 
 test('a file that is not UTF-8 (Windows-1252) is an error naming the line, not titles with U+FFFD in them', async () => {
@@ -88,6 +102,12 @@ test('a file that is not UTF-8 (Windows-1252) is an error naming the line, not t
   // The same title in UTF-8 is read as written.
   writeFileSync(file, ok + '\n' + JSON.stringify({ id: 'c2', title: 'Caf\u00e9 Speaker', category: 'audio' }) + '\n');
   assert.is((await loadLabelled(file, { gtinShare: 0, badGtinShare: 0, seed: 1 })).rows[1]!.title, 'Caf\u00e9 Speaker');
+});
+
+test('a gzip-compressed file is named as such, not as a file of another encoding', async () => {
+  const file = join(dir, 'rows.jsonl.gz');
+  writeFileSync(file, gzipSync(JSON.stringify({ id: 'g1', title: 'Koss EQ50 Equalizer', category: 'audio' }) + '\n'));
+  assert.match(await failure(loadLabelled(file, { gtinShare: 0, badGtinShare: 0, seed: 1 })), /rows\.jsonl\.gz: gzip-compressed, not JSONL: gunzip it first/);
 });
 
 test('eval: a numeric MPN is scored, repeated ids are said, and CRLF, a 10,000-character title and control characters are scored like any row', () => {

@@ -4,7 +4,7 @@
  * (an empty title, over maxRecordBytes) are left out at load, named file:line and counted, and scored
  * on neither side (they had been scored wrong for the pipeline, right for the baseline, and blamed on
  * the workers); the input is read line by line up to --limit (a 560 MB file had ended in "Cannot
- * create a string longer than ...").
+ * create a string longer than ..."); a missing --input / --train or a directory is named with its option.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -90,6 +90,21 @@ test('without --input/--train: the data set from env PRODUCTS_DATA (as npm run m
   );
   assert.not.match(missing.stderr, /ENOENT/);
   assert.not.match(missing.stdout, /accuracy/);
+});
+
+test('a missing --input or --train, or a directory, is named with its option (a bare ENOENT / EISDIR had been all)', () => {
+  writeFileSync(join(dir, 'two.jsonl'), devLines.slice(0, 2).join('\n') + '\n');
+  mkdirSync(join(dir, 'a-dir'), { recursive: true });
+  for (const [args, want] of [
+    [['--input', 'nope.jsonl', '--train', 'train.jsonl'], `error: --input nope.jsonl: no such file (${join(dir, 'nope.jsonl')})`],
+    [['--input', 'two.jsonl', '--train', 'nope.jsonl'], `error: --train nope.jsonl: no such file (${join(dir, 'nope.jsonl')})`],
+    [['--input', 'a-dir', '--train', 'train.jsonl'], `error: --input a-dir: a directory, not a JSONL file (${join(dir, 'a-dir')})`],
+  ] as const) {
+    const r = evalRun([...args]);
+    assert.is(r.status, 1, r.stdout + r.stderr);
+    assert.ok(r.stderr.includes(want), r.stderr);
+    assert.not.match(r.stderr, /ENOENT|EISDIR/);
+  }
 });
 
 test('rows the producer refuses are named file:line, counted, and scored on neither side', () => {

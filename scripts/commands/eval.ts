@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
@@ -67,8 +67,15 @@ function parseThresholds(value: string): number[] {
  * there: a fresh clone has no ../shared beside it, and a bare ENOENT named neither the data set
  * nor the options.
  */
-function dataFile(given: string | undefined, file: string): string {
-  if (given !== undefined) return resolve(given);
+function dataFile(given: string | undefined, file: string, option: string): string {
+  if (given !== undefined) {
+    // A bare ENOENT / EISDIR had named neither the option nor, for a directory, the path.
+    const path = resolve(given);
+    const stat = statSync(path, { throwIfNoEntry: false });
+    if (stat === undefined) throw new DatasetError(`${option} ${given}: no such file (${path})`);
+    if (stat.isDirectory()) throw new DatasetError(`${option} ${given}: a directory, not a JSONL file (${path})`);
+    return path;
+  }
   const dir = productsDataDir();
   const path = join(dir, file);
   if (!existsSync(path))
@@ -107,8 +114,8 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   const loaded = loadConfig({ config: opts.config });
   const { maxRecordBytes } = loaded.limits;
   const labels = classifierLabels(loaded);
-  const inputFile = dataFile(opts.input, DEFAULT_EVAL_INPUT);
-  const trainFile = dataFile(opts.train, DEFAULT_EVAL_TRAIN);
+  const inputFile = dataFile(opts.input, DEFAULT_EVAL_INPUT, '--input');
+  const trainFile = dataFile(opts.train, DEFAULT_EVAL_TRAIN, '--train');
   const { rows, skipped, duplicates } = await loadLabelled(inputFile, {
     limit: opts.limit ? Number(opts.limit) : undefined,
     gtinShare: Number(opts.gtinShare),

@@ -78,6 +78,7 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
     // Bytes, decoded line by line: a file that is not UTF-8 (Latin-1, Windows-1252) is named, not read with U+FFFD in its titles.
     for await (const { lineNo, bytes } of readLines(input, Infinity)) {
       const i = lineNo - 1;
+      if (lineNo === 1 && bytes?.[0] === 0x1f && bytes[1] === 0x8b) throw new DatasetError(`${path}: gzip-compressed, not JSONL: gunzip it first`);
       let line: string;
       try {
         line = utf8.decode(bytes);
@@ -104,6 +105,7 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
       if (first !== undefined) {
         duplicates.push({ line: i + 1, id, firstLine: first });
         id = `${id}#${i + 1}`;
+        while (seen.has(id)) id += '#'; // a later row's own id may be spelt like this one's new name
       }
       const refused = opts.refuse?.({ id, title: r.title });
       if (refused !== undefined) {
