@@ -105,6 +105,21 @@ test('planSlices sends only changed titles, as <id>~<slice>, and scores them aga
   assert.equal(score, { name: 'lower-case', n: 2, accuracy: 0.5, baseline: 1, unchanged: 1 });
 });
 
+test("a row's own id spelt like another row's variant (x~lower-case) keeps its own record: the variant gets another id", () => {
+  const rows = [row('x', 'Acme X1 Ink', 'ink'), row('x~lower-case', 'Other Title', 'ink')];
+  const { slices, extra } = planSlices(rows, new Set(), ['lower-case']);
+  assert.equal(
+    extra.map((e) => e.id),
+    ['x~lower-case~', 'x~lower-case~lower-case'],
+  );
+  assert.equal(
+    slices[0]!.members.map((m) => m.recordId),
+    ['x~lower-case~', 'x~lower-case~lower-case'],
+  );
+  const ids = [...rows.map((r) => r.id), ...extra.map((e) => e.id)];
+  assert.is(new Set(ids).size, ids.length, 'every record id once');
+});
+
 test('parseSliceNames accepts all, none and lists, and rejects unknown names', () => {
   assert.is(parseSliceNames('all').length, 6);
   assert.equal(parseSliceNames('none'), []);

@@ -1,6 +1,7 @@
 /**
  * Running the robustness slices through the pipeline: each slice member whose title differs
- * from what the row already sent is sent once more as its own record (`<id>~<slice>`), and
+ * from what the row already sent is sent once more as its own record (`<id>~<slice>`, `~` added
+ * while a row's own id is spelt so), and
  * every slice is scored for the pipeline and for the baseline on the same titles.
  */
 import type { LabelledRow } from './dataset.js';
@@ -46,6 +47,7 @@ export function planSlices(
   names: readonly SliceName[],
 ): { slices: PlannedSlice[]; extra: { id: string; title: string }[] } {
   const byId = new Map(rows.map((r) => [r.id, r]));
+  const taken = new Set(byId.keys());
   const source = rows.map((r) => ({ id: r.id, title: r.sourceTitle, category: r.category, brand: r.brand, mpn: r.mpn }));
   const extra: { id: string; title: string }[] = [];
   const slices = makeSlices(source, trainBrands)
@@ -55,7 +57,10 @@ export function planSlices(
       members: s.members.map((m) => {
         const row = byId.get(m.id)!;
         if (m.title === row.title) return { row, title: m.title, recordId: row.id };
-        const recordId = `${row.id}${VARIANT_SEPARATOR}${s.name}`;
+        // A row's own id may be spelt like a variant's ("x~lower-case"): one record id for two would score one prediction twice.
+        let recordId = `${row.id}${VARIANT_SEPARATOR}${s.name}`;
+        while (taken.has(recordId)) recordId += VARIANT_SEPARATOR;
+        taken.add(recordId);
         extra.push({ id: recordId, title: m.title });
         return { row, title: m.title, recordId };
       }),
