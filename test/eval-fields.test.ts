@@ -2,11 +2,12 @@
  * `pipeline eval --input` on the fields a user's file may spell otherwise: a brand or MPN written
  * as a number (`"mpn": 152132`) had been dropped without a word (the row never scored for it); it
  * is read as its digits, and a brand / mpn / source_category of another type (true, an object) is
- * an error naming file:line. Rows repeating an earlier row's id had been renamed `<id>#<line>`
- * without a word; each is still its own record, and eval says so (stderr, report, --json). A file
- * that is not UTF-8 had been read with U+FFFD in its titles; it is an error naming the line (a
- * gzip-compressed one is named as such). Also
- * kept here: CRLF line ends, a 10,000-character title and control characters are scored like any row.
+ * an error naming file:line, as is a row without title and category strings, which now says what
+ * it has. Rows repeating an earlier row's id had been renamed `<id>#<line>` without a word; each is
+ * still its own record, and eval says so (stderr, report, --json). A file that is not UTF-8 had
+ * been read with U+FFFD in its titles; it is an error naming the line (a gzip-compressed one is
+ * named as such). Also kept here: CRLF line ends, a 10,000-character title and control characters
+ * are scored like any row.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,6 +59,18 @@ test('a brand, mpn or source_category given as a number is read as its digits; n
     await failure(load('obj.jsonl', [{ ...base, id: 'o1', mpn: { v: 1 } }])),
     /obj\.jsonl:1: mpn must be a string or a number where given, not object/,
   );
+});
+
+test('a row without title and category strings is an error naming what it has (another file\'s "Title", a number, an array)', async () => {
+  assert.match(
+    await failure(load('other.jsonl', [{ Title: 'Koss EQ50', Category: 'audio', sku: 12 }])),
+    /other\.jsonl:1: expected title and category strings .*; the row has "Title" \(string\), "Category" \(string\), "sku" \(number\)$/,
+  );
+  assert.match(
+    await failure(load('num.jsonl', [{ title: 'Koss EQ50', category: 3 }])),
+    /num\.jsonl:1: .*; the row has "title" \(string\), "category" \(number\)$/,
+  );
+  assert.match(await failure(load('arr.jsonl', [['Koss EQ50', 'audio']])), /arr\.jsonl:1: .*; the line is an array, not an object$/);
 });
 
 test('rows repeating an id are each their own record, and listed with the line of the first', async () => {

@@ -49,6 +49,14 @@ export class DatasetError extends PipelineError {}
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** What a row that is not a labelled one has, for its error: its fields and their types (another file's "Title", "label"). */
+function fieldsOf(r: unknown): string {
+  if (typeof r !== 'object' || r === null || Array.isArray(r))
+    return `the line is ${r === null ? 'null' : Array.isArray(r) ? 'an array' : `a ${typeof r}`}, not an object`;
+  const keys = Object.entries(r as Record<string, unknown>).map(([k, v]) => `${JSON.stringify(k)} (${v === null ? 'null' : typeof v})`);
+  return keys.length === 0 ? 'the row has no fields' : `the row has ${keys.slice(0, 12).join(', ')}${keys.length > 12 ? ', ...' : ''}`;
+}
+
 /**
  * An optional text field (brand, mpn, source_category): a string, or a number written without
  * quotes (an MPN 152132, a brand 3M's 3), as its digits; absent, null or blank: none. Another type
@@ -96,7 +104,7 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
       }
       const rawId: unknown = r?.id;
       if (typeof r?.title !== 'string' || typeof r.category !== 'string' || (rawId !== undefined && typeof rawId !== 'string' && typeof rawId !== 'number')) {
-        throw new DatasetError(`${path}:${i + 1}: expected title and category strings (and a string or number id where given)`);
+        throw new DatasetError(`${path}:${i + 1}: expected title and category strings (and a string or number id where given); ${fieldsOf(r)}`);
       }
       // Rows without an id are numbered by line; a repeated id gets the line number appended, so
       // every row is its own record.
