@@ -83,6 +83,9 @@ export async function showDlq(after = dlqAfter) {
   drawnTotal = d.total;
   $('#dlq-new').textContent = '';
   $('#dlq-refresh').onclick = () => showDlq().catch(showError);
+  // An action disables every button of the view while it runs; the ones drawn afresh come back
+  // enabled, this one is not drawn again (it had stayed disabled after each replay or purge).
+  $('#dlq-refresh').disabled = false;
   $('#dlq-result').textContent = '';
   $('#dlq-counted').hidden = d.counted >= d.total;
   $('#dlq-counted').textContent = `Counted over the oldest ${d.counted} of ${d.total} dead letters; a group's actions take those only.`;

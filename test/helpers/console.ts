@@ -15,9 +15,12 @@ import type { Redis } from 'ioredis';
 export const TOKENS = [
   { token: 'read-token-0123456789ab', roles: ['read' as const], name: 'viewer' },
   { token: 'admin-token-0123456789a', roles: ['admin' as const], name: 'alice' },
+  { token: 'admin-token-bob-0123456', roles: ['admin' as const], name: 'bob' },
 ];
 export const READ = TOKENS[0]!.token;
 export const ADMIN = TOKENS[1]!.token;
+/** A second admin (bob): two operators at once. */
+export const ADMIN2 = TOKENS[2]!.token;
 export const auth = (t: string) => ({ authorization: `Bearer ${t}` });
 
 const ELECTRONICS = ['audio', 'cameras_photo', 'tv_video', 'phones_radios', 'gps_auto', 'security_surveillance'];

@@ -1,0 +1,68 @@
+/**
+ * Several operators in the console at once (Debian's headless Chromium through playwright-core,
+ * one browser context each, as test/console.browser.test.ts), against a real `pipeline serve` and
+ * Redis with no workers: two admins (alice, bob) act on the same dead letters and review items,
+ * and each page must say what the other did rather than act on, or show, what is gone.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { Keys } from '../lib/redis/keys.js';
+import { client, randomPipeline, startRedis } from './helpers/redis.js';
+import { launchBrowser } from './helpers/browser.js';
+import { addDeadLetter, ADMIN, reviewConfig, startConsole } from './helpers/console.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+const pipeline = randomPipeline('co');
+const keys = new Keys(pipeline);
+const config = reviewConfig(server.url, pipeline);
+const { app, url } = await startConsole(config, { sampleIntervalMs: 250 });
+const browser: Browser = await launchBrowser();
+const contexts: BrowserContext[] = [];
+
+/** An operator's page in a browser context of its own (its own session), signed in with `token` on `tab`; uncaught errors go to `errors`. */
+async function operator(token: string, tab: string): Promise<{ page: Page; errors: string[] }> {
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  contexts.push(ctx);
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(10_000);
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  page.on('dialog', (d) => void d.accept());
+  await page.goto(`${url}/#${tab}`);
+  await page.fill('#token', token);
+  await page.click('#login button[type=submit]');
+  await page.waitForSelector('#who:has-text("·")');
+  return { page, errors };
+}
+
+const deadLetters = async (n: number, prefix: string) => {
+  for (let i = 0; i < n; i++) await addDeadLetter(redis, keys, { id: `${prefix}-${i}`, title: 'Koss EQ50 3-Band Stereo Equalizer' });
+};
+
+test('dead letters: after an action the view can still be refreshed (Refresh had stayed disabled until the tab was switched)', async () => {
+  await redis.del(keys.dlq);
+  await deadLetters(3, 'refresh');
+  const { page, errors } = await operator(ADMIN, 'dlq');
+  await page.waitForSelector('#dlq-groups tbody tr:has-text("max_deliveries")');
+  await page.locator('#dlq-groups tbody tr:has-text("max_deliveries") button:has-text("Replay all 3")').click();
+  await page.waitForSelector('#dlq-result:has-text("Replayed 3.")');
+  await deadLetters(2, 'after'); // another stage dead-letters while the operator looks
+  await page.waitForSelector('#dlq-new:has-text("2 new dead letter(s) since drawn.")');
+  assert.ok(await page.isEnabled('#dlq-refresh'), 'Refresh is enabled after the action');
+  await page.click('#dlq-refresh');
+  await page.waitForSelector('#dlq-entries tbody tr:has-text("after-1")');
+  assert.is(await page.textContent('#dlq-new'), '');
+  assert.equal(errors, []);
+});
+
+test.after(async () => {
+  for (const c of contexts) await c.close();
+  await browser.close();
+  await app.close();
+  redis.disconnect();
+  await server.stop();
+});
+
+test.run();
