@@ -1,5 +1,5 @@
 // The review queue: undecided items, each a form to confirm or correct.
-import { api } from './api.js';
+import { api, HttpError } from './api.js';
 import { showError } from './app.js';
 import { $, ago, button, canAct } from './ui.js';
 
@@ -75,7 +75,13 @@ export async function showReview(after = at.after, offset = at.offset) {
           'Save decision',
           async () => {
             const body = { category: select.value, fields: Object.fromEntries(['brand', 'mpn', 'gtin'].map((f) => [f, card.elements[f].value])) };
-            const r = await api(`/console/api/review/${it.id}`, { method: 'POST', body });
+            let r;
+            try {
+              r = await api(`/console/api/review/${it.id}`, { method: 'POST', body });
+            } catch (err) {
+              if (!(err instanceof HttpError && err.status === 409)) throw err;
+              return notApplied(card, right, it, body, err.body);
+            }
             const done = Object.assign(document.createElement('p'), {
               textContent: `${it.key}: ${r.label.decision} → ${r.label.category}, sent to ${r.sentTo.map((s) => s.stream).join(', ')}`,
               tabIndex: -1,
@@ -101,6 +107,34 @@ export async function showReview(after = at.after, offset = at.offset) {
     card.append(left, right);
     host.append(card);
   }
+}
+
+/**
+ * A decision the server refused with 409 (another reviewer decided the item first, or the item was
+ * closed: another item of the product decided, a newer record stored): said in the item's card,
+ * with what this reviewer had chosen, and the form is closed. It had been a banner at the top of
+ * the tab for 8 s, with the card left as it was, ready to be saved again.
+ */
+function notApplied(card, right, it, body, answer = {}) {
+  const d = answer.decision;
+  const who = d?.by ? ` by ${d.by}${d.at ? ` at ${new Date(d.at).toLocaleTimeString()}` : ''}` : '';
+  const why =
+    answer.error === 'superseded'
+      ? `another item of ${it.key} was decided${who}; this one is closed`
+      : answer.error === 'stale'
+        ? `a newer record of ${it.key} is stored; this item is closed (decide the newer record's item)`
+        : `${it.key} was decided${who || ' or closed elsewhere'} while this page was open`;
+  const mine = [body.category, ...Object.values(body.fields).filter(Boolean)].join(', ');
+  const p = Object.assign(document.createElement('p'), {
+    className: 'error',
+    textContent: `Not saved: ${why}. Your choice (${mine}) was not applied.`,
+    tabIndex: -1,
+  });
+  p.setAttribute('role', 'status');
+  for (const x of card.querySelectorAll('input, select')) x.disabled = true;
+  card.classList.add('closed');
+  right.replaceChildren(p);
+  p.focus();
 }
 
 /**

@@ -10,7 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Keys } from '../lib/redis/keys.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
 import { launchBrowser } from './helpers/browser.js';
-import { addDeadLetter, ADMIN, reviewConfig, startConsole } from './helpers/console.js';
+import { addDeadLetter, addReviewItems, ADMIN, ADMIN2, reviewConfig, startConsole } from './helpers/console.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -55,6 +55,29 @@ test('dead letters: after an action the view can still be refreshed (Refresh had
   await page.waitForSelector('#dlq-entries tbody tr:has-text("after-1")');
   assert.is(await page.textContent('#dlq-new'), '');
   assert.equal(errors, []);
+});
+
+test('review: two reviewers save the same item; the second is told in the item, by whom, and that their choice was not applied (it had been a banner for 8 s, the card left ready to save again)', async () => {
+  await addReviewItems(redis, keys, 3, 100);
+  const alice = await operator(ADMIN, 'review');
+  const bob = await operator(ADMIN2, 'review');
+  for (const { page } of [alice, bob]) await page.waitForSelector('form.card[data-key="r100"]');
+  const labels = await redis.xlen(keys.extra('labels'));
+  await alice.page.click('form.card[data-key="r100"] button:has-text("Save decision")');
+  await alice.page.waitForSelector('form.card[data-key="r100"] p[role=status]:has-text("confirm → audio")');
+  await bob.page.fill('form.card[data-key="r100"] input[name=brand]', 'Bobs Brand');
+  await bob.page.click('form.card[data-key="r100"] button:has-text("Save decision")');
+  const said = bob.page.locator('form.card[data-key="r100"] p[role=status]');
+  await said.waitFor();
+  assert.match(
+    (await said.textContent()) ?? '',
+    /^Not saved: r100 was decided by alice at .+ while this page was open\. Your choice \(audio, Bobs Brand\) was not applied\.$/,
+  );
+  assert.is(await bob.page.locator('form.card[data-key="r100"] button').count(), 0, 'nothing left to save');
+  assert.ok(await bob.page.isDisabled('form.card[data-key="r100"] input[name=brand]'), 'the form is closed, its values still shown');
+  assert.is(await bob.page.inputValue('form.card[data-key="r100"] input[name=brand]'), 'Bobs Brand');
+  assert.is(await redis.xlen(keys.extra('labels')), labels + 1, 'one decision applied');
+  assert.equal([...alice.errors, ...bob.errors], []);
 });
 
 test.after(async () => {

@@ -219,7 +219,10 @@ test('review: an unsure product waits in review; a correction goes to the extrac
       r.sentTo.map((s: { stream: string }) => s.stream),
       ['extract.electronics'],
     );
-    assert.is((await post(ADMIN, { category: 'audio' })).status, 409, 'a second decision on the same item is refused');
+    const second = await post(ADMIN, { category: 'audio' });
+    assert.is(second.status, 409, 'a second decision on the same item is refused');
+    const refused = (await second.json()) as { error: string; decision: { by: string; entry: string } };
+    assert.equal([refused.error, refused.decision.by, refused.decision.entry], ['conflict', 'alice', items[0]!.id], 'naming the decision that came first');
     await waitFor('stored after review', async () => (await redis.hget(keys.product('r1'), 'reviewedBy')) === 'alice', 20_000);
     const stored = await redis.hgetall(keys.product('r1'));
     assert.is(stored.category, 'audio');

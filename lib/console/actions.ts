@@ -6,7 +6,7 @@ import { getDeadLetter, listDeadLetters, purgeDeadLetters, replayDeadLetters } f
 import { Backpressure, retryAfterFor } from '../producer/backpressure.js';
 import { audit } from './audit.js';
 import type { ConsoleOptions } from './options.js';
-import { decideReview } from './review-decide.js';
+import { decideReview, decisionOf } from './review-decide.js';
 import { ackTrimmed } from './review-trimmed.js';
 import { REVIEW_FIELDS } from './review.js';
 import type { StoredLookup } from './stored.js';
@@ -159,8 +159,18 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
           { category: req.body.category, fields: req.body.fields, reviewer: by },
           { stored },
         );
-        if (!result)
-          return reply.code(409).send({ error: 'conflict', message: `review entry ${req.params.id} was decided already (or never listed by the console)` });
+        if (!result) {
+          // Another reviewer's decision of the same item came first: named, so the page can say whose.
+          const decision = await decisionOf(redis, keys, req.params.id);
+          return reply.code(409).send({
+            error: 'conflict',
+            message: decision
+              ? `review entry ${req.params.id} was decided already, by ${decision.by} at ${new Date(decision.at).toISOString()}: this decision is not applied`
+              : `review entry ${req.params.id} was decided already (or never listed by the console): this decision is not applied`,
+            entry: req.params.id,
+            ...(decision ? { decision } : {}),
+          });
+        }
         await audit(
           redis,
           keys,

@@ -171,6 +171,20 @@ export async function decideReview(
   }
 }
 
+/**
+ * Who decided review entry `id`, when a decision of it is the product's latest (`{p}:reviewed:<key>`
+ * names that entry): said to a reviewer whose decision of the same item came second, rather than
+ * only "decided already". Undefined when the entry is gone or another decision of the product came since.
+ */
+export async function decisionOf(redis: Redis, keys: Keys, id: string, stream = 'review'): Promise<{ by: string; entry: string; at: number } | undefined> {
+  const [entry] = await redis.xrange(keys.stream(stream), id, id);
+  const fields = entry?.[1] ?? [];
+  const k = fields[fields.indexOf('k') + 1];
+  if (!fields.includes('k') || !k) return undefined;
+  const [entryId, by, at] = await redis.hmget(keys.reviewed(k), 'entry', 'by', 'at');
+  return entryId === id && by ? { by, entry: id, at: Number(at) } : undefined;
+}
+
 /** The Redis hash of each product, when the store's sink is redis; no lookup for another sink. */
 function defaultLookup(redis: Redis, config: ResolvedConfig): StoredLookup | undefined {
   if (storeSink(config) !== 'redis') return undefined;
