@@ -2,7 +2,7 @@
 import { api, events, token, HttpError } from './api.js';
 import { drawGraph, sparkline } from './graph.js';
 import { showDlq, dlqCount } from './dlq.js';
-import { showReview } from './review.js';
+import { showReview, reviewCount } from './review.js';
 import { showProducts } from './products.js';
 import { showWorkers } from './workers.js';
 
@@ -58,6 +58,7 @@ function onSample(sample) {
   // Entries not decided yet, not the stream's length (decided ones stay in the stream).
   const review = sample.terminal.find((t) => t.stream === 'review');
   $('#review-badge').textContent = (review?.open ?? review?.length) || '';
+  reviewCount(review?.open, sample.at);
   state.updateGraph?.(sample);
   const body = $('#stages tbody');
   body.replaceChildren();

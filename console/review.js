@@ -7,17 +7,50 @@ import { $, ago, button, canAct } from './ui.js';
 let at = { after: '', offset: 0 };
 const earlier = []; // the pages before it, for "Previous page"
 let acked = ''; // what the last acknowledgement did, said after the view is drawn again
+// The page as drawn: its first item's place, how many items it shows, the undecided total then and
+// when (server ms), and how many of its items were decided or closed here since.
+let drawn;
 
-/** One page of undecided items (the server's 50, oldest first), with where it is among all of them. */
-export async function showReview(after = at.after, offset = at.offset) {
-  const { items, categories, total, next, trimmed, gone } = await api(`/console/api/review${after ? `?after=${encodeURIComponent(after)}` : ''}`);
-  at = { after, offset };
-  if (!after) earlier.length = 0;
-  $('#review-count').textContent = items.length
-    ? `Items ${offset + 1}–${offset + items.length} of ${total} undecided, oldest first.`
+/** "Items 1–50 of N undecided": N is the live count (the badge's) once a sample newer than the page says it. */
+function countText(total) {
+  const { offset, shown } = drawn;
+  $('#review-count').textContent = shown
+    ? `Items ${offset + 1}–${offset + shown} of ${total} undecided, oldest first.`
     : total
       ? `No items on this page; ${total} undecided in all.`
       : '';
+}
+
+/**
+ * The live sample's count of undecided items (app.js, from the SSE stream the page already has):
+ * the page's "of N" follows it, and beside its Refresh button the view says how many were decided
+ * or closed by others, or arrived, since it was drawn; its own decisions are not counted as others'.
+ * (The view was never redrawn and said nothing: "of 38" beside a badge of 34, and other reviewers'
+ * items left to be saved again.)
+ */
+export function reviewCount(open, at) {
+  if (!drawn || typeof open !== 'number' || at < drawn.at) return;
+  countText(open);
+  const diff = open - (drawn.total - drawn.closed);
+  $('#review-new').textContent =
+    diff > 0 ? `${diff} new item(s) to review since drawn.` : diff < 0 ? `${-diff} item(s) decided or closed by others since drawn.` : '';
+}
+
+/** One of the page's items was decided (or found closed) here: not counted as another reviewer's. */
+function closedHere(at) {
+  drawn.closed++;
+  if (at > drawn.at) drawn.at = at; // samples taken before it still count it as undecided
+}
+
+/** One page of undecided items (the server's 50, oldest first), with where it is among all of them. */
+export async function showReview(after = at.after, offset = at.offset) {
+  const { items, categories, total, next, trimmed, gone, at: readAt } = await api(`/console/api/review${after ? `?after=${encodeURIComponent(after)}` : ''}`);
+  at = { after, offset };
+  if (!after) earlier.length = 0;
+  drawn = { offset, shown: items.length, total, at: readAt ?? 0, closed: 0 };
+  countText(total);
+  $('#review-new').textContent = '';
+  $('#review-refresh').onclick = () => showReview().catch(showError);
   showTrimmed(trimmed, gone);
   $('#review-first').disabled = !after;
   $('#review-first').onclick = () => showReview('', 0).catch(showError);
@@ -80,8 +113,10 @@ export async function showReview(after = at.after, offset = at.offset) {
               r = await api(`/console/api/review/${it.id}`, { method: 'POST', body });
             } catch (err) {
               if (!(err instanceof HttpError && err.status === 409)) throw err;
+              closedHere(err.body?.decision?.at ?? 0);
               return notApplied(card, right, it, body, err.body);
             }
+            closedHere(r.label.reviewedAt);
             const done = Object.assign(document.createElement('p'), {
               textContent: `${it.key}: ${r.label.decision} → ${r.label.category}, sent to ${r.sentTo.map((s) => s.stream).join(', ')}`,
               tabIndex: -1,

@@ -80,6 +80,32 @@ test('review: two reviewers save the same item; the second is told in the item, 
   assert.equal([...alice.errors, ...bob.errors], []);
 });
 
+test('review: items decided by another reviewer are said beside Refresh and the page\'s "of N" follows the badge (it had said "of 5" beside a badge of 2); its own decisions are not counted as others\'', async () => {
+  await redis.del(keys.stream('review'));
+  await addReviewItems(redis, keys, 5, 200);
+  const alice = await operator(ADMIN, 'review');
+  const bob = await operator(ADMIN2, 'review');
+  for (const { page } of [alice, bob]) await page.waitForSelector('#review-count:has-text("Items 1–5 of 5 undecided")');
+  for (const key of ['r200', 'r201']) {
+    await bob.page.click(`form.card[data-key="${key}"] button:has-text("Save decision")`);
+    await bob.page.waitForSelector(`form.card[data-key="${key}"] p[role=status]:has-text("confirm")`);
+  }
+  await alice.page.click('form.card[data-key="r202"] button:has-text("Save decision")');
+  await alice.page.waitForSelector('form.card[data-key="r202"] p[role=status]:has-text("confirm")');
+  await alice.page.waitForSelector('#review-badge:text-is("2")');
+  await alice.page.waitForSelector('#review-new:text-is("2 item(s) decided or closed by others since drawn.")');
+  assert.is(await alice.page.textContent('#review-count'), 'Items 1–5 of 2 undecided, oldest first.', 'the live count, as the badge');
+  await bob.page.waitForSelector('#review-new:text-is("1 item(s) decided or closed by others since drawn.")');
+  assert.ok(await alice.page.isVisible('form.card[data-key="r200"] button:has-text("Save decision")'), 'still drawn until refreshed');
+  await addReviewItems(redis, keys, 3, 205); // new items arrive: the difference is net (2 gone, 3 new)
+  await alice.page.waitForSelector('#review-new:text-is("1 new item(s) to review since drawn.")');
+  await alice.page.click('#review-refresh');
+  await alice.page.waitForSelector('#review-count:has-text("Items 1–5 of 5 undecided")');
+  assert.is(await alice.page.locator('form.card[data-key="r200"]').count(), 0, 'items decided elsewhere are gone after Refresh');
+  assert.is(await alice.page.textContent('#review-new'), '');
+  assert.equal([...alice.errors, ...bob.errors], []);
+});
+
 test.after(async () => {
   for (const c of contexts) await c.close();
   await browser.close();

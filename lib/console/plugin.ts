@@ -172,6 +172,8 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
       },
     },
     async (req) => {
+      // When the page was read (server ms): the page compares live samples taken after it with its `total`.
+      const at = Date.now();
       const page = await reviewPage(redis, keys, { after: req.query.after, count: req.query.count, cap: o.maxBulk });
       // Items of a product decided since (through another item) were closed instead of listed: audited under the decision's reviewer.
       for (const c of page.closed)
@@ -191,7 +193,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
           },
           o.auditMaxLen,
         );
-      return { ...page, categories: reviewCategories(config) };
+      return { ...page, categories: reviewCategories(config), at };
     },
   );
   app.get<{ Params: { id: string } }>('/console/api/products/:id', { onRequest: read }, async (req) =>
