@@ -30,7 +30,7 @@ let running = false; // an action's request is out: a second click sends nothing
  * is disabled and the status line says what is going on (a double click had sent two requests and
  * shown the second's "Replayed 0"; an 11 s replay showed nothing at all).
  */
-async function dlqAction(kind, body, what) {
+async function dlqAction(kind, body, what, expected) {
   if (running) return;
   running = true;
   const buttons = [...document.querySelectorAll('#dlq button')].filter((b) => !b.disabled);
@@ -50,8 +50,13 @@ async function dlqAction(kind, body, what) {
                 .join('; ')}${r.skipped.length > 5 ? '; …' : ''})`
             : '') +
           '.';
+    // Fewer than the page showed: others replayed or purged them since it was drawn (it had said a bare "Replayed 0." / "Purged 0").
+    const done = kind === 'purge' ? r.purged : r.replayed.length + r.skipped.length;
+    const gone = expected - done;
+    const said =
+      gone > 0 ? `${text.slice(0, -1)}; ${gone} of the ${expected} were no longer in the DLQ (replayed or purged by others since the page was drawn).` : text;
     await showDlq(dlqAfter); // draws the buttons afresh
-    $('#dlq-result').textContent = text;
+    $('#dlq-result').textContent = said;
     return r;
   } catch (err) {
     $('#dlq-result').textContent = '';
@@ -64,7 +69,7 @@ async function dlqAction(kind, body, what) {
 }
 const replayAll = (g, sel) =>
   g.count <= REPLAY_CONFIRM_OVER || confirm(`Replay ${g.count} dead letters of ${g.stage}/${g.reason}?`)
-    ? dlqAction('replay', sel, `${g.count} dead letters`)
+    ? dlqAction('replay', sel, `${g.count} dead letters`, g.count)
     : Promise.resolve();
 
 async function showEntry(id) {
@@ -105,7 +110,10 @@ export async function showDlq(after = dlqAfter) {
         ' ',
         button(
           'Purge',
-          () => (confirm(`Purge ${g.count} dead letters of ${g.stage}/${g.reason}?`) ? dlqAction('purge', sel, `${g.count} dead letters`) : Promise.resolve()),
+          () =>
+            confirm(`Purge ${g.count} dead letters of ${g.stage}/${g.reason}?`)
+              ? dlqAction('purge', sel, `${g.count} dead letters`, g.count)
+              : Promise.resolve(),
           'danger admin-only',
         ),
       );
@@ -161,10 +169,10 @@ export async function showDlq(after = dlqAfter) {
       b.dispatchEvent(new Event('change'));
     }
   };
-  $('#dlq-replay-selected').onclick = () => dlqAction('replay', { ids: [...selected] }, `${selected.size} dead letter(s)`).catch(showError);
+  $('#dlq-replay-selected').onclick = () => dlqAction('replay', { ids: [...selected] }, `${selected.size} dead letter(s)`, selected.size).catch(showError);
   $('#dlq-purge-selected').onclick = () =>
     (confirm(`Purge ${selected.size} dead letters for good?`)
-      ? dlqAction('purge', { ids: [...selected] }, `${selected.size} dead letter(s)`)
+      ? dlqAction('purge', { ids: [...selected] }, `${selected.size} dead letter(s)`, selected.size)
       : Promise.resolve()
     ).catch(showError);
   sync();

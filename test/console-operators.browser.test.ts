@@ -57,6 +57,43 @@ test('dead letters: after an action the view can still be refreshed (Refresh had
   assert.equal(errors, []);
 });
 
+test('dead letters: an action on what another operator replayed since the page was drawn says so (it had said a bare "Replayed 0." / "Purged 0 dead letter(s).")', async () => {
+  await redis.del(keys.dlq);
+  await deadLetters(4, 'both');
+  const alice = await operator(ADMIN, 'dlq');
+  const bob = await operator(ADMIN2, 'dlq');
+  for (const { page } of [alice, bob]) await page.waitForSelector('#dlq-groups tbody tr:has-text("max_deliveries")');
+  for (const key of ['both-0', 'both-1']) await bob.page.check(`#dlq-entries tbody tr:has-text("${key}") input[type=checkbox]`);
+  await alice.page.locator('#dlq-groups tbody tr:has-text("max_deliveries") button:has-text("Replay all 4")').click();
+  await alice.page.waitForSelector('#dlq-result:text-is("Replayed 4.")');
+  await bob.page.waitForSelector('#dlq-new:has-text("4 dead letter(s) fewer since drawn")');
+  await bob.page.click('#dlq-purge-selected');
+  await bob.page.waitForSelector('#dlq-result:has-text("Purged")');
+  assert.is(
+    await bob.page.textContent('#dlq-result'),
+    'Purged 0 dead letter(s); 2 of the 2 were no longer in the DLQ (replayed or purged by others since the page was drawn).',
+  );
+  await deadLetters(1, 'late'); // bob's view is drawn again by his purge; alice's is not
+  await alice.page.waitForSelector('#dlq-new:has-text("1 new dead letter(s) since drawn.")');
+  await bob.page.click('#dlq-refresh');
+  await bob.page.waitForSelector('#dlq-groups tbody tr:has-text("max_deliveries") button:has-text("Replay all 1")');
+  await alice.page.click('#dlq-refresh');
+  await alice.page.waitForSelector('#dlq-groups tbody tr:has-text("max_deliveries") button:has-text("Replay all 1")');
+  await Promise.all([bob, alice].map(({ page }) => page.locator('#dlq-groups tbody tr:has-text("max_deliveries") button:has-text("Replay all 1")').click()));
+  for (const { page } of [alice, bob]) await page.waitForSelector('#dlq-result:has-text("Replayed")');
+  const results = (await Promise.all([alice, bob].map(({ page }) => page.textContent('#dlq-result')))).sort();
+  assert.is(results[1], 'Replayed 1.');
+  // The other's request listed the group after the first replayed it, or before (then its replay skipped it).
+  assert.match(
+    results[0] ?? '',
+    /^Replayed 0; (1 of the 1 were no longer in the DLQ \(replayed or purged by others since the page was drawn\)|skipped 1 \(\d+-\d+: not in the DLQ\))\.$/,
+    'the other is told why not',
+  );
+  const replayed = (await redis.xrange(keys.stream('in'), '-', '+')).map(([, f]) => f[f.indexOf('k') + 1]!).filter((k) => /^(both|late)-/.test(k));
+  assert.equal(replayed.sort(), ['both-0', 'both-1', 'both-2', 'both-3', 'late-0'], 'each dead letter replayed once');
+  assert.equal([...alice.errors, ...bob.errors], []);
+});
+
 test('review: two reviewers save the same item; the second is told in the item, by whom, and that their choice was not applied (it had been a banner for 8 s, the card left ready to save again)', async () => {
   await addReviewItems(redis, keys, 3, 100);
   const alice = await operator(ADMIN, 'review');
