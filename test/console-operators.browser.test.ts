@@ -8,6 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Keys } from '../lib/redis/keys.js';
+import { serverTimeMs } from '../lib/redis/server-time.js';
+import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
 import { launchBrowser } from './helpers/browser.js';
 import { addDeadLetter, addReviewItems, ADMIN, ADMIN2, reviewConfig, startConsole } from './helpers/console.js';
@@ -114,6 +116,33 @@ test('review: two reviewers save the same item; the second is told in the item, 
   assert.ok(await bob.page.isDisabled('form.card[data-key="r100"] input[name=brand]'), 'the form is closed, its values still shown');
   assert.is(await bob.page.inputValue('form.card[data-key="r100"] input[name=brand]'), 'Bobs Brand');
   assert.is(await redis.xlen(keys.extra('labels')), labels + 1, 'one decision applied');
+  assert.equal([...alice.errors, ...bob.errors], []);
+});
+
+test("review: two reviewers decide neighbouring items of one record (classify's and validate's); the second is told in the item that the other decision closed it", async () => {
+  const origin = `${(await serverTimeMs(redis)) - 60_000}-0`;
+  for (const from of ['classify', 'validate']) {
+    const stages = from === 'classify' ? ['preprocess', 'classify'] : ['preprocess', 'classify', 'validate'];
+    const env: Envelope = {
+      ...newEnvelope({ id: 'twice', title: 'Bluecorp speaker 3000' }),
+      origin,
+      outputs: { classify: { category: 'audio', confidence: 0.4 }, ...(from === 'validate' ? { validate: { valid: true } } : {}) },
+      hops: stages.map((stage) => ({ stage, consumer: 'c', readAt: 1, doneAt: 1, batch: 1 })),
+    };
+    await redis.xadd(keys.stream('review'), '*', 'k', 'twice', 'e', encodeEnvelope(env));
+  }
+  const alice = await operator(ADMIN, 'review');
+  const bob = await operator(ADMIN2, 'review');
+  for (const { page } of [alice, bob]) await page.waitForSelector('form.card[data-key="twice"]:has-text("sent by validate")');
+  await alice.page.click('form.card[data-key="twice"]:has-text("sent by classify") button:has-text("Save decision")');
+  await alice.page.waitForSelector('form.card[data-key="twice"] p[role=status]:has-text("confirm → audio")');
+  await bob.page.click('form.card[data-key="twice"]:has-text("sent by validate") button:has-text("Save decision")');
+  const said = bob.page.locator('form.card[data-key="twice"] p[role=status]');
+  await said.waitFor();
+  assert.match(
+    (await said.textContent()) ?? '',
+    /^Not saved: another item of twice was decided by alice at .+; this one is closed\. Your choice \(audio\) was not applied\.$/,
+  );
   assert.equal([...alice.errors, ...bob.errors], []);
 });
 
