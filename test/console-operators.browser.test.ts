@@ -7,12 +7,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Keys } from '../lib/redis/keys.js';
 import { serverTimeMs } from '../lib/redis/server-time.js';
 import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
 import { launchBrowser } from './helpers/browser.js';
-import { addDeadLetter, addReviewItems, ADMIN, ADMIN2, reviewConfig, startConsole } from './helpers/console.js';
+import { addDeadLetter, addReviewItems, ADMIN, ADMIN2, reviewConfig, reviewRawConfig, startConsole } from './helpers/console.js';
+import { cli, exited } from './helpers/pipeline.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -170,6 +174,28 @@ test('review: items decided by another reviewer are said beside Refresh and the 
   assert.is(await alice.page.locator('form.card[data-key="r200"]').count(), 0, 'items decided elsewhere are gone after Refresh');
   assert.is(await alice.page.textContent('#review-new'), '');
   assert.equal([...alice.errors, ...bob.errors], []);
+});
+
+test("review: `pipeline status` counts what is left to review as the console does (the console group's lag: not listed yet, and pending: listed, undecided; it showed the stream's length only)", async () => {
+  await redis.del(keys.stream('review'));
+  await addReviewItems(redis, keys, 60, 300);
+  const { page, errors } = await operator(ADMIN, 'review');
+  await page.waitForSelector('#review-count:has-text("Items 1–50 of 60 undecided")');
+  await page.click('form.card[data-key="r300"] button:has-text("Save decision")');
+  await page.waitForSelector('#review-badge:text-is("59")');
+  const file = join(mkdtempSync(join(tmpdir(), 'console-ops-')), 'pipeline.json');
+  writeFileSync(file, JSON.stringify(reviewRawConfig(pipeline)));
+  const child = cli(['--config', file, 'status'], server.url);
+  assert.is(await exited(child), 0, child.output());
+  const row = child
+    .output()
+    .split('\n')
+    .find((l) => l.startsWith('review '))
+    ?.trim()
+    .split(/\s+/);
+  // stream, stage, length, added, lag, pending, consumers: 10 not listed + 49 listed and undecided = the badge's 59.
+  assert.equal(row, ['review', '-', '60', '60', '10', '49', '1'], child.output());
+  assert.equal(errors, []);
 });
 
 test.after(async () => {

@@ -1,5 +1,6 @@
 import { backlog, pipelineStatus, storeSink, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { asCluster } from '../../lib/redis/url.js';
+import { REVIEW_GROUP } from '../../lib/console/review.js';
 import { keySlot } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 import { warnIfNoPipeline } from './pipeline-hint.js';
@@ -55,7 +56,9 @@ export async function statusCommand(opts: GlobalOptions & { json?: boolean }): P
   const redis = cliRedis(config.redis.url);
   try {
     await warnEvictionPolicy(redis);
-    const status = await pipelineStatus(redis, config);
+    // The review stream with the console's group, as the console counts it: lag (not listed by the
+    // console yet) plus pending (listed, undecided) is what is left to review (it showed the stream's length only).
+    const status = await pipelineStatus(redis, config, { terminalGroup: REVIEW_GROUP });
     const cluster = asCluster(redis);
     const sink = storeSink(config);
     process.stdout.write(

@@ -64,7 +64,12 @@ export function groupReviewConfig(url: string, pipeline: string, storeSettings: 
  * (confidence 1) goes through the same table to its extractor.
  */
 export function reviewConfig(url: string, pipeline: string, reviewBelow = 0.9, defaults: Partial<StageOptions> = FAST): ResolvedConfig {
-  const raw: PipelineConfig = {
+  return resolveConfig(reviewRawConfig(pipeline, reviewBelow, defaults), 'test', { env: { REDIS_URL: url } });
+}
+
+/** `reviewConfig` as a config file holds it (for the CLI's `--config`). */
+export function reviewRawConfig(pipeline: string, reviewBelow = 0.9, defaults: Partial<StageOptions> = FAST): PipelineConfig {
+  return {
     pipeline,
     input: 'in',
     defaults: { ...defaults, batchSize: 16 },
@@ -89,7 +94,6 @@ export function reviewConfig(url: string, pipeline: string, reviewBelow = 0.9, d
       validate: [{ to: 'store' }],
     },
   };
-  return resolveConfig(raw, 'test', { env: { REDIS_URL: url } });
 }
 
 /** `pipeline serve` with the console, listening on a random loopback port. */
