@@ -32,10 +32,15 @@ declare module 'fastify' {
   }
 }
 
+/** A token's name, given as `role@name:token`: what logs, the console's audit and review decisions say. */
+const TOKEN_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
 /**
- * Tokens from the environment: `API_TOKENS="role[+role]:token,..."`, for example
- * `API_TOKENS="submit:s3cret,read+submit:app-token,admin:ops-token"`. Tokens must be 16+
- * characters. Throws ConfigError naming the entry that is wrong (never echoing a secret).
+ * Tokens from the environment: `API_TOKENS="role[+role][@name]:token,..."`, for example
+ * `API_TOKENS="submit:s3cret,read+submit:app-token,admin@alice:ops-token"`. Tokens must be 16+
+ * characters. A name (letters, digits, `.`, `_`, `-`) tells operators apart: without one a token
+ * is `<first role>-<n>`, its place in the list (`admin-1`). Throws ConfigError naming the entry
+ * that is wrong (never echoing a secret).
  */
 export function parseTokens(spec: string | undefined, where = 'API_TOKENS'): ApiToken[] {
   if (!spec || !spec.trim()) return [];
@@ -45,17 +50,19 @@ export function parseTokens(spec: string | undefined, where = 'API_TOKENS'): Api
     .filter(Boolean)
     .map((entry, i) => {
       const colon = entry.indexOf(':');
-      if (colon <= 0) throw new ConfigError(`${where}[${i}]`, 'expected role[+role]:token');
-      const roles = entry
-        .slice(0, colon)
-        .split('+')
-        .map((r) => r.trim());
+      if (colon <= 0) throw new ConfigError(`${where}[${i}]`, 'expected role[+role][@name]:token');
+      const head = entry.slice(0, colon);
+      const at = head.indexOf('@');
+      const name = at >= 0 ? head.slice(at + 1).trim() : undefined;
+      if (name !== undefined && !TOKEN_NAME.test(name))
+        throw new ConfigError(`${where}[${i}]`, `name ${JSON.stringify(name)}: 1 to 64 letters, digits, ".", "_" or "-"`);
+      const roles = (at >= 0 ? head.slice(0, at) : head).split('+').map((r) => r.trim());
       for (const r of roles)
         if (!(ROLES as readonly string[]).includes(r))
           throw new ConfigError(`${where}[${i}]`, `unknown role ${JSON.stringify(r)} (known: ${ROLES.join(', ')})`);
       const token = entry.slice(colon + 1).trim();
       if (token.length < 16) throw new ConfigError(`${where}[${i}]`, 'token shorter than 16 characters');
-      return { token, roles: roles as Role[], name: `${roles[0]}-${i}` };
+      return { token, roles: roles as Role[], name: name ?? `${roles[0]}-${i}` };
     });
 }
 
