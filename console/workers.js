@@ -1,6 +1,6 @@
 // The workers view: consumers per stage with what they hold, and autoscaler/supervisor/watchdog events.
 import { api } from './api.js';
-import { td } from './app.js';
+import { td, showError } from './app.js';
 import { $, ago } from './ui.js';
 
 const watchdogText = (w) =>
@@ -15,8 +15,15 @@ function heading(s) {
   return `${s.stage} · ${s.consumers.length} consumer(s)${fused ? ` · also ${fused}` : ''}`;
 }
 
+/**
+ * Draw the view. It is not redrawn by itself (each draw reads the newest 2,000 log lines): it says
+ * when it was drawn, and its Refresh button draws it again (idle times and "progress … ago" had
+ * stood still with nothing saying so, a worker another operator stopped or started since unseen).
+ */
 export async function showWorkers() {
   const w = await api('/console/api/workers');
+  $('#workers-drawn').textContent = `As of ${new Date().toLocaleTimeString()}; not redrawn by itself.`;
+  $('#workers-refresh').onclick = () => showWorkers().catch(showError);
   const host = $('#worker-stages');
   host.replaceChildren();
   for (const s of w.stages) {

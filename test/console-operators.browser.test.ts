@@ -198,6 +198,18 @@ test("review: `pipeline status` counts what is left to review as the console doe
   assert.equal(errors, []);
 });
 
+test('workers: the view says when it was drawn, and Refresh draws it again (a consumer that joined since shows; the view had stood still, saying nothing)', async () => {
+  await redis.xgroup('CREATE', keys.stream('in'), 'preprocess', '0', 'MKSTREAM');
+  await redis.xgroup('CREATECONSUMER', keys.stream('in'), 'preprocess', 'first-consumer');
+  const { page, errors } = await operator(ADMIN, 'workers');
+  await page.waitForSelector('#worker-stages td:text-is("first-consumer")');
+  assert.match((await page.textContent('#workers-drawn')) ?? '', /^As of .+; not redrawn by itself\.$/);
+  await redis.xgroup('CREATECONSUMER', keys.stream('in'), 'preprocess', 'joined-since'); // another operator started a worker
+  await page.click('#workers-refresh');
+  await page.waitForSelector('#worker-stages td:text-is("joined-since")');
+  assert.equal(errors, []);
+});
+
 test.after(async () => {
   for (const c of contexts) await c.close();
   await browser.close();
