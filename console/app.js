@@ -117,6 +117,8 @@ async function begin() {
   state.fusedIn = new Map(graph.edges.filter((e) => e.fused).map((e) => [e.to, graph.nodes.find((n) => n.id === e.to)?.process]));
   const hist = await api('/console/api/history');
   state.historyMs = 3600000;
+  // Each sign-in reads the history afresh: appended to the last one's, every chart ran back to the left.
+  state.history = new Map();
   for (const sample of hist.samples) {
     for (const s of sample.stages) {
       const h = state.history.get(s.stage) ?? [];

@@ -210,6 +210,26 @@ test('workers: the view says when it was drawn, and Refresh draws it again (a co
   assert.equal(errors, []);
 });
 
+test('signed in again (after a 401: a token rotated by another operator), the charts hold each sample once (the history was appended again: the line ran back to the left)', async () => {
+  const { page, errors } = await operator(ADMIN, 'pipeline');
+  await page.waitForSelector('#stages tbody tr[data-stage="preprocess"] svg.spark path.lag');
+  await page.evaluate("sessionStorage.setItem('streamline-enrich.token', 'not-a-token-0123456789')");
+  await page.click('#tabs button[data-tab=workers]'); // answered 401: the sign-in form
+  await page.waitForSelector('#login:not([hidden])');
+  await page.fill('#token', ADMIN);
+  await page.click('#login button[type=submit]');
+  await page.click('#tabs button[data-tab=pipeline]');
+  const path = page.locator('#stages tbody tr[data-stage="preprocess"] svg.spark path.lag');
+  await path.waitFor();
+  const xs = ((await path.getAttribute('d')) ?? '').match(/[ML] [\d.]+/g)!.map((m) => Number(m.slice(2)));
+  assert.ok(xs.length > 2, 'a line of several samples');
+  assert.ok(
+    xs.every((x, i) => i === 0 || x >= xs[i - 1]!),
+    `x only grows: ${xs.join(' ')}`,
+  );
+  assert.equal(errors, []);
+});
+
 test.after(async () => {
   for (const c of contexts) await c.close();
   await browser.close();
