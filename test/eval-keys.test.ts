@@ -43,7 +43,9 @@ test('a finished eval leaves none of its keys', async () => {
   await redis.set('{other}:keep', '1');
   const r = spawnSync(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), ...ARGS, '--input', 'small.jsonl'], { cwd: dir, encoding: 'utf8', env });
   assert.is(r.status, 0, r.stderr);
-  assert.match(r.stdout + r.stderr, /"event":"job.keys_deleted".*"keys":[1-9]/);
+  // Logged on stderr: stdout is the report alone (test/eval-stdout.test.ts).
+  assert.match(r.stderr, /"event":"job.keys_deleted".*"keys":[1-9]/);
+  assert.not.match(r.stdout, /"event":/);
   assert.equal(await evalKeys(), []);
   assert.is(await redis.get('{other}:keep'), '1', "another pipeline's key was deleted");
 });
@@ -57,16 +59,18 @@ test('an eval stopped by Ctrl-C (SIGINT) mid-run leaves none of its keys', async
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   try {
     await waitFor('the run wrote keys', async () => (await evalKeys()).some((k) => !before.has(k)), 120_000, 100);
     child.kill('SIGINT');
-    assert.is(await exited(child), 130, out);
+    assert.is(await exited(child), 130, err);
   } finally {
     child.kill('SIGKILL');
   }
-  assert.match(out, /"event":"job.keys_deleted"/);
+  assert.match(err, /"event":"job.keys_deleted"/);
+  assert.not.match(out, /"event":/);
   assert.equal(await evalKeys(), []);
 });
 

@@ -1,5 +1,6 @@
 /**
- * Structured JSON logs: one line per event on stdout, with fixed context (stage, consumer)
+ * Structured JSON logs: one line per event on stdout (or another sink: `stderrSink` for a command
+ * whose stdout is its product, as `pipeline eval`'s report), with fixed context (stage, consumer)
  * merged into every line. Level filtering by LOG_LEVEL (debug|info|warn|error, default info).
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -24,6 +25,9 @@ function envLevel(): LogLevel {
 let badLevelSaid = false;
 
 const stdoutSink: LogSink = (line) => process.stdout.write(line + '\n');
+
+/** Log lines to stderr: for a command whose stdout is what it makes (a report read by a script), so its logs never mix into it. */
+export const stderrSink: LogSink = (line) => process.stderr.write(line + '\n');
 
 export function createLogger(context: LogFields = {}, level: LogLevel = envLevel(), sink: LogSink = stdoutSink): Logger {
   const raw = process.env.LOG_LEVEL;

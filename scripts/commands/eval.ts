@@ -2,7 +2,7 @@ import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { createLogger } from '../../lib/observe/logger.js';
+import { createLogger, stderrSink } from '../../lib/observe/logger.js';
 import { produce } from '../../lib/producer/producer.js';
 import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, loadConfig, productsDataDir, type GlobalOptions } from './common.js';
 import { validateRecord } from '../../lib/producer/record.js';
@@ -107,7 +107,8 @@ function classifierLabels(config: ReturnType<typeof loadConfig>): string[] {
  * and validated on augmented titles, invalid GTINs accepted, and throughput.
  */
 export async function evalCommand(opts: EvalOptions): Promise<void> {
-  const logger = createLogger({ component: 'eval' });
+  // The report is this command's product (`pipeline eval > report.txt`, its `accuracy:` line read by a script): the job's and supervisor's logs go to stderr.
+  const logger = createLogger({ component: 'eval' }, undefined, stderrSink);
   const thresholds = parseThresholds(opts.thresholds);
   const sliceNames = parseSliceNames(opts.slices);
   // Rows the producer would refuse are left out before anything starts (scored on neither side), each named.
