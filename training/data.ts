@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseJsonLine } from '../lib/core/json-line.js';
+import { NOT_UTF8, parseJsonLine, textLines } from '../lib/core/json-line.js';
 
 export interface ProductRow {
   id: string;
@@ -18,7 +18,7 @@ export interface ProductRow {
 export interface Dataset {
   train: ProductRow[];
   dev: ProductRow[];
-  /** SHA-256 of each file as read. */
+  /** SHA-256 of each file's bytes. */
   hashes: { train: string; dev: string };
   dir: string;
 }
@@ -32,19 +32,30 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Default data directory: `shared/` lies beside the clone, locally and in CI. */
 export const DEFAULT_DATA_DIR = resolve(REPO_ROOT, '..', 'shared', 'data', 'products');
 
+/**
+ * The rows of one file. Its bytes are decoded strictly, line by line (lib/core/json-line.ts, as
+ * `pipeline eval` reads its files): a line that is not UTF-8 (a Latin-1 or Windows-1252 export) is a
+ * DataError naming file:line, not a title with U+FFFD in it; so is a line that is not JSON.
+ */
 function readRows(path: string): { rows: ProductRow[]; sha256: string } {
   if (!existsSync(path)) throw new DataError(`data file not found: ${path}`);
-  const text = readFileSync(path, 'utf8');
+  const bytes = readFileSync(path);
   const rows: ProductRow[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    const row = parseJsonLine(line) as Partial<ProductRow>;
-    if (typeof row.title !== 'string' || typeof row.category !== 'string') {
-      throw new DataError(`${path}:${i + 1}: row lacks title or category`);
+  for (const { lineNo, text } of textLines(bytes)) {
+    if (text === undefined) throw new DataError(`${path}:${lineNo}: ${NOT_UTF8}`);
+    if (text.trim() === '') continue;
+    let row: Partial<ProductRow>;
+    try {
+      row = parseJsonLine(text) as Partial<ProductRow>;
+    } catch (err) {
+      throw new DataError(`${path}:${lineNo}: not JSON (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    }
+    if (typeof row?.title !== 'string' || typeof row.category !== 'string') {
+      throw new DataError(`${path}:${lineNo}: row lacks title or category`);
     }
     rows.push(row as ProductRow);
-  });
-  return { rows, sha256: createHash('sha256').update(text).digest('hex') };
+  }
+  return { rows, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
 export function loadDataset(dir: string = DEFAULT_DATA_DIR): Dataset {

@@ -15,11 +15,13 @@
  *    skipped and counted. One product labelled twice (in one file or across files): the later
  *    `reviewedAt` wins, on a tie the later line.
  *  - A line that does not parse or lacks a field is a LabelsError naming file:line and why; it is
- *    counted and skipped, the rest of the file is used. A missing file throws.
+ *    counted and skipped, the rest of the file is used. So is a line that is not UTF-8 (a Latin-1 or
+ *    Windows-1252 file: its bytes are decoded strictly, lib/core/json-line.ts, never read with U+FFFD
+ *    in a title). A missing file throws.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { parseJsonLine } from '../lib/core/json-line.js';
+import { NOT_UTF8, parseJsonLine, textLines } from '../lib/core/json-line.js';
 import type { Label } from '../lib/console/review.js';
 import type { ProductRow } from './data.js';
 import { RESIDUAL } from './fine-labels.js';
@@ -137,10 +139,10 @@ export function mergeLabels(train: readonly ProductRow[], dev: readonly Pick<Pro
   const latest = new Map<string, Parsed>();
   paths.forEach((path, fileIndex) => {
     if (!existsSync(path)) throw new LabelsError(path, 0, 'labels file not found');
-    const text = readFileSync(path, 'utf8');
+    const bytes = readFileSync(path);
     const rec: LabelsFileRecord = {
       file: path,
-      sha256: createHash('sha256').update(text).digest('hex'),
+      sha256: createHash('sha256').update(bytes).digest('hex'),
       rows: 0,
       used: 0,
       replaced: 0,
@@ -151,35 +153,36 @@ export function mergeLabels(train: readonly ProductRow[], dev: readonly Pick<Pro
       bad: 0,
     };
     files.push(rec);
-    text.split('\n').forEach((line, i) => {
-      if (line.trim() === '') return;
+    for (const { lineNo, text } of textLines(bytes)) {
+      if (text?.trim() === '') continue;
       rec.rows++;
       let parsed: ReturnType<typeof parseLine>;
       try {
-        parsed = parseLine(line);
+        if (text === undefined) throw new Error(NOT_UTF8);
+        parsed = parseLine(text);
       } catch (err) {
         rec.bad++;
-        errors.push(new LabelsError(path, i + 1, err instanceof Error ? err.message : String(err)));
-        return;
+        errors.push(new LabelsError(path, lineNo, err instanceof Error ? err.message : String(err)));
+        continue;
       }
       if (parsed === null) {
         rec.skipped_decision++;
-        return;
+        continue;
       }
       if (devIds.has(parsed.row.id)) {
         rec.skipped_dev++;
         skippedDev.set(path, [...(skippedDev.get(path) ?? []), parsed.row.id]);
-        return;
+        continue;
       }
       const prior = latest.get(parsed.row.id);
       if (prior !== undefined && prior.reviewedAt > parsed.reviewedAt) {
         rec.superseded++;
-        return;
+        continue;
       }
       if (prior !== undefined) files[prior.file]!.superseded++;
       latest.delete(parsed.row.id); // re-insert: new products are appended in the winning label's order
       latest.set(parsed.row.id, { ...parsed, file: fileIndex });
-    });
+    }
   });
 
   const merged = train.map((r) => {

@@ -1,11 +1,52 @@
 /**
  * One line of a JSONL file a user brings, parsed: the one place the CLI's readers of such files
  * (`pipeline eval --input/--train`, the training data set, reviewers' labels files) turn a line into
- * a value. A leading U+FEFF (a UTF-8 byte order mark: Windows editors and Excel's "CSV UTF-8" save
- * put one at the start of a file, and files joined with `cat` have one at the start of each part)
- * is not part of the row and is dropped, as `pipeline produce` does (its TextDecoder drops it at the
- * start of each line). Throws JSON.parse's SyntaxError.
+ * a value, its bytes decoded first by `decodeLine` below (strictly UTF-8). A leading U+FEFF (a UTF-8
+ * byte order mark: Windows editors and Excel's "CSV UTF-8" save put one at the start of a file, and
+ * files joined with `cat` have one at the start of each part) is not part of the row and is
+ * dropped, as `pipeline produce` does (its TextDecoder drops it at the start of each line). Throws
+ * JSON.parse's SyntaxError.
  */
 export function parseJsonLine(line: string): unknown {
   return JSON.parse(line.charCodeAt(0) === 0xfeff ? line.slice(1) : line);
+}
+
+/** Why a line whose bytes are not UTF-8 is refused, and what to do about it (each reader puts its file and line before it). */
+export const NOT_UTF8 = 'not UTF-8 (a Latin-1 or Windows-1252 file? convert it first, e.g. iconv -f windows-1252 -t utf-8 FILE > FILE.utf8)';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A line's bytes as text, strictly: undefined when they are not UTF-8. A lenient read
+ * (`readFileSync(path, 'utf8')`, `Buffer#toString`) puts U+FFFD in place of a Windows-1252 "é"
+ * without a word, and the row is used with it.
+ */
+export function decodeLine(bytes: Uint8Array): string | undefined {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** One line of a file read whole: its 1-based number, and its text (undefined when its bytes are not UTF-8). */
+export interface TextLine {
+  lineNo: number;
+  text: string | undefined;
+}
+
+/**
+ * The lines of a JSONL file read whole (the training data set, a labels file), split at LF as
+ * `readLines` (lib/producer/jsonl.ts) splits a stream (`pipeline eval`'s files): a CRLF's CR is not
+ * the line's, and a last line without LF counts. Each is decoded by `decodeLine`.
+ */
+export function* textLines(bytes: Uint8Array): Generator<TextLine> {
+  let lineNo = 0;
+  for (let start = 0; start < bytes.length;) {
+    const nl = bytes.indexOf(10, start);
+    const end = nl === -1 ? bytes.length : nl;
+    const line = bytes.subarray(start, end > start && bytes[end - 1] === 13 ? end - 1 : end);
+    yield { lineNo: ++lineNo, text: decodeLine(line) };
+    start = end + 1;
+  }
 }

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { PipelineError } from '../../lib/core/errors.js';
-import { parseJsonLine } from '../../lib/core/json-line.js';
+import { NOT_UTF8, decodeLine, parseJsonLine } from '../../lib/core/json-line.js';
 import { readLines } from '../../lib/producer/jsonl.js';
 import { insertGtin } from '../augment-gtin.js';
 import { Prng } from '../prng.js';
@@ -47,8 +47,6 @@ export interface Labelled {
 
 export class DatasetError extends PipelineError {}
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 /** What a row that is not a labelled one has, for its error: its fields and their types (another file's "Title", "label"). */
 function fieldsOf(r: unknown): string {
   if (typeof r !== 'object' || r === null || Array.isArray(r))
@@ -87,14 +85,8 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
     for await (const { lineNo, bytes } of readLines(input, Infinity)) {
       const i = lineNo - 1;
       if (lineNo === 1 && bytes?.[0] === 0x1f && bytes[1] === 0x8b) throw new DatasetError(`${path}: gzip-compressed, not JSONL: gunzip it first`);
-      let line: string;
-      try {
-        line = utf8.decode(bytes);
-      } catch {
-        throw new DatasetError(
-          `${path}:${lineNo}: not UTF-8 (a Latin-1 or Windows-1252 file? convert it first, e.g. iconv -f windows-1252 -t utf-8 FILE > FILE.utf8)`,
-        );
-      }
+      const line = decodeLine(bytes!);
+      if (line === undefined) throw new DatasetError(`${path}:${lineNo}: ${NOT_UTF8}`);
       if (!line.trim()) continue;
       let r: Partial<LabelledRow>;
       try {
