@@ -156,6 +156,8 @@ export async function decideReview(
     }
     if (code === 2 || code === 4) {
       const [version, entry, by, at] = rest.map(String) as [string, string, string, string];
+      // Closed by a decision made through this very item: decided already (a conflict), not superseded.
+      if (code === 4 && entry === id) return undefined;
       throw new ReviewConflictError(
         'superseded',
         env.key,
