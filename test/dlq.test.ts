@@ -265,4 +265,23 @@ test("top's dead letters per stage go down when entries are replayed, purged or 
   assert.equal(Object.fromEntries(tally.byStage), {});
 });
 
+test('purge answers the ids it deleted, and runs while Redis is at maxmemory (dlq-purge-1 is allow-oom: XDEL ran there, and a purge frees memory)', async () => {
+  const keys = new Keys(randomPipeline());
+  const ids: string[] = [];
+  for (let i = 0; i < 4; i++) ids.push((await redis.xadd(keys.dlq, '*', 'k', `p${i}`, 'e', 'x'.repeat(1000), 'reason', 'max_deliveries'))!);
+  assert.equal(await purgeDeadLetters(redis, keys, { ids: [ids[0]!] }), [ids[0]]); // the library is loaded
+  const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
+  await redis.config('SET', 'maxmemory', String(used - 100_000));
+  try {
+    await redis.set(`${keys.dlq}:probe`, 'x').then(
+      () => assert.unreachable('Redis is not at maxmemory'),
+      (err: Error) => assert.match(err.message, /^OOM/),
+    );
+    assert.equal(await purgeDeadLetters(redis, keys, { ids }), ids.slice(1), 'the ones still there, in order');
+  } finally {
+    await redis.config('SET', 'maxmemory', '0');
+  }
+  assert.is(await redis.xlen(keys.dlq), 0);
+});
+
 test.run();

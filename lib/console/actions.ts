@@ -125,9 +125,16 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
   app.post<{ Body: SelectionBody }>('/console/api/dlq/purge', { onRequest: admin, schema: { body: selectionSchema } }, async (req, reply) => {
     const ids = await selected(req.body);
     if (!ids) return noSelection(reply);
-    const purged = ids.length ? await purgeDeadLetters(redis, keys, { ids }) : 0;
-    await audit(redis, keys, log, { action: 'dlq_purge', by: req.principal!.name, requestId: req.id, selection: req.body, purged, ids }, o.auditMaxLen);
-    return { purged };
+    // The ids this call deleted (dlq-purge-1.lua), not those asked for: two operators purging the same entries had both been audited as removing them.
+    const purged = ids.length ? await purgeDeadLetters(redis, keys, { ids }) : [];
+    await audit(
+      redis,
+      keys,
+      log,
+      { action: 'dlq_purge', by: req.principal!.name, requestId: req.id, selection: req.body, purged: purged.length, ids: purged },
+      o.auditMaxLen,
+    );
+    return { purged: purged.length };
   });
 
   const fieldProps = Object.fromEntries(REVIEW_FIELDS.map((f) => [f, { type: 'string', maxLength: 200 }]));

@@ -7,6 +7,7 @@ import { Script } from '../redis/script.js';
 import { Backpressure, type Pressure } from '../producer/backpressure.js';
 
 const replayScript = new Script('dlq-replay-2');
+const purgeScript = new Script('dlq-purge-1');
 
 /** One entry of the dead-letter stream `{p}:dlq` (written by deadletter.ts), decoded. */
 export interface DeadLetterEntry {
@@ -261,10 +262,17 @@ export async function replayDeadLetters(
   return result;
 }
 
-/** Delete dead letters for good; returns how many were deleted. */
-export async function purgeDeadLetters(redis: Redis, keys: Keys, sel: Selection): Promise<number> {
+/** Ids per call of dlq-purge-1.lua: one script runs a bounded time. */
+const PURGE_CHUNK = 500;
+
+/**
+ * Delete dead letters for good; returns the ids this call deleted (dlq-purge-1.lua finds and
+ * deletes each in one step), not those it was asked for: an entry replayed or purged by someone
+ * else first is not in it (XDEL answers only a count, and the console's audit had named the ids asked for).
+ */
+export async function purgeDeadLetters(redis: Redis, keys: Keys, sel: Selection): Promise<string[]> {
   const ids = await selectIds(redis, keys, sel);
-  let n = 0;
-  for (let i = 0; i < ids.length; i += 500) n += await redis.xdel(keys.dlq, ...ids.slice(i, i + 500));
-  return n;
+  const purged: string[] = [];
+  for (let i = 0; i < ids.length; i += PURGE_CHUNK) purged.push(...(await purgeScript.run<string[]>(redis, [keys.dlq], ids.slice(i, i + PURGE_CHUNK))));
+  return purged;
 }

@@ -171,9 +171,11 @@ export function dlqCommand(global: () => GlobalOptions, run: <A extends unknown[
         withRedis(global(), async (redis, config) => {
           let purged = 0;
           for (const part of perShard(config, selection(o)))
-            purged += await purgeDeadLetters(redis, part.keys, part.sel).catch(async (err: unknown) => {
-              throw await adminOnlyRefusal(err, 'pipeline dlq purge', 'deletes dead letters', config.redis.url);
-            });
+            purged += (
+              await purgeDeadLetters(redis, part.keys, part.sel).catch(async (err: unknown) => {
+                throw await adminOnlyRefusal(err, 'pipeline dlq purge', 'deletes dead letters', config.redis.url);
+              })
+            ).length;
           out(`purged: ${purged}`);
         }),
       ),
