@@ -3,19 +3,26 @@ import { api, HttpError } from './api.js';
 import { showError } from './app.js';
 import { $, ago, button, canAct } from './ui.js';
 
-// The page shown: the id it starts after ('' = the oldest) and how many undecided items come before it.
-let at = { after: '', offset: 0 };
+// The page shown: the id it starts after ('' = the oldest).
+let at = { after: '' };
 const earlier = []; // the pages before it, for "Previous page"
 let acked = ''; // what the last acknowledgement did, said after the view is drawn again
-// The page as drawn: its first item's place, how many items it shows, the undecided total then and
-// when (server ms), and how many of its items were decided or closed here since.
+// The page as drawn: the undecided items before it (the server's count when it read the page), how
+// many items it shows, the undecided total then and when (server ms), and how many of its items were
+// decided or closed here since.
 let drawn;
 
-/** "Items 1–50 of N undecided": N is the live count (the badge's) once a sample newer than the page says it. */
+/**
+ * "Items 1–50 of N undecided": N is the live count (the badge's) once a sample newer than the page
+ * says it. The place is the server's count of undecided items before the page when it was read (it
+ * had been the pages clicked through times 50: "Items 51–60 of 57" once others decided earlier items).
+ */
 function countText(total) {
-  const { offset, shown } = drawn;
+  const { before, shown } = drawn;
   $('#review-count').textContent = shown
-    ? `Items ${offset + 1}–${offset + shown} of ${total} undecided, oldest first.`
+    ? before.complete
+      ? `Items ${before.count + 1}–${before.count + shown} of ${total} undecided, oldest first.`
+      : `${shown} items after more than ${before.count} older ones, of ${total} undecided, oldest first.`
     : total
       ? `No items on this page; ${total} undecided in all.`
       : '';
@@ -43,26 +50,35 @@ function closedHere(at) {
 }
 
 /** One page of undecided items (the server's 50, oldest first), with where it is among all of them. */
-export async function showReview(after = at.after, offset = at.offset) {
-  const { items, categories, total, next, trimmed, gone, at: readAt } = await api(`/console/api/review${after ? `?after=${encodeURIComponent(after)}` : ''}`);
-  at = { after, offset };
+export async function showReview(after = at.after) {
+  const {
+    items,
+    categories,
+    total,
+    before,
+    next,
+    trimmed,
+    gone,
+    at: readAt,
+  } = await api(`/console/api/review${after ? `?after=${encodeURIComponent(after)}` : ''}`);
+  at = { after };
   if (!after) earlier.length = 0;
-  drawn = { offset, shown: items.length, total, at: readAt ?? 0, closed: 0 };
+  drawn = { before, shown: items.length, total, at: readAt ?? 0, closed: 0 };
   countText(total);
   $('#review-new').textContent = '';
   $('#review-refresh').onclick = () => showReview().catch(showError);
   showTrimmed(trimmed, gone);
   $('#review-first').disabled = !after;
-  $('#review-first').onclick = () => showReview('', 0).catch(showError);
+  $('#review-first').onclick = () => showReview('').catch(showError);
   $('#review-previous').disabled = !earlier.length;
   $('#review-previous').onclick = () => {
     const p = earlier.pop();
-    return showReview(p.after, p.offset).catch(showError);
+    return showReview(p.after).catch(showError);
   };
   $('#review-next').disabled = !next;
   $('#review-next').onclick = () => {
     earlier.push(at);
-    return showReview(next, offset + items.length).catch(showError);
+    return showReview(next).catch(showError);
   };
   const host = $('#review-items');
   host.replaceChildren();

@@ -198,6 +198,30 @@ test("review: `pipeline status` counts what is left to review as the console doe
   assert.equal(errors, []);
 });
 
+test('review: page 2 numbers its items by the undecided ones before it when drawn (it kept "Items 51–60" after others decided earlier items: "of 57")', async () => {
+  await redis.del(keys.stream('review'));
+  await addReviewItems(redis, keys, 60, 400);
+  const { page, errors } = await operator(ADMIN, 'review');
+  await page.waitForSelector('#review-count:text-is("Items 1–50 of 60 undecided, oldest first.")');
+  await page.click('#review-next');
+  await page.waitForSelector('#review-count:text-is("Items 51–60 of 60 undecided, oldest first.")');
+  // Another reviewer decides three items of the first page.
+  for (const [id] of await redis.xrange(keys.stream('review'), '-', '+', 'COUNT', 3)) {
+    const res = await fetch(`${url}/console/api/review/${id}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN2}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ category: 'audio' }),
+    });
+    assert.is(res.status, 200, await res.text());
+  }
+  await page.waitForSelector('#review-new:text-is("3 item(s) decided or closed by others since drawn.")');
+  await page.click('#review-refresh');
+  await page.waitForSelector('#review-count:text-is("Items 48–57 of 57 undecided, oldest first.")');
+  await page.click('#review-previous'); // the first page is a full 50 again, the newest three of them shown on page 2 too
+  await page.waitForSelector('#review-count:text-is("Items 1–50 of 57 undecided, oldest first.")');
+  assert.equal(errors, []);
+});
+
 test('workers: the view says when it was drawn, and Refresh draws it again (a consumer that joined since shows; the view had stood still, saying nothing)', async () => {
   await redis.xgroup('CREATE', keys.stream('in'), 'preprocess', '0', 'MKSTREAM');
   await redis.xgroup('CREATECONSUMER', keys.stream('in'), 'preprocess', 'first-consumer');

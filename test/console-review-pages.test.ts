@@ -1,6 +1,7 @@
 /**
  * The review list through the console's API: pages of undecided items, oldest first, with how
- * many there are in all; listing a page again delivers nothing new to the console group.
+ * many there are in all and how many come before the page; listing a page again delivers nothing
+ * new to the console group.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -67,6 +68,33 @@ test('a decision made on the second page leaves one fewer in all; count and afte
   );
   assert.is((await fetch(`${url}/console/api/review?count=0`, { headers: auth(READ) })).status, 400);
   assert.is((await fetch(`${url}/console/api/review?after=nope`, { headers: auth(READ) })).status, 400);
+});
+
+test('a page says how many undecided items come before it, counted when read: fewer once items before it are decided (the view had numbered page 2 "Items 51–…" whatever was left before it)', async () => {
+  const first = await page('?count=50');
+  assert.equal(first.before, { count: 0, complete: true });
+  const second = await page(`?count=50&after=${first.next}`);
+  assert.equal(second.before, { count: 50, complete: true }, 'the first page is full: 50 before the second');
+  for (const it of first.items.slice(0, 3)) {
+    const res = await fetch(`${url}/console/api/review/${it.id}`, {
+      method: 'POST',
+      headers: { ...auth(ADMIN), 'content-type': 'application/json' },
+      body: JSON.stringify({ category: 'audio' }),
+    });
+    assert.is(res.status, 200, await res.text());
+  }
+  const again = await page(`?count=50&after=${first.next}`);
+  assert.equal(again.before, { count: 47, complete: true }, 'three decided before it');
+  assert.equal(again.items[0].id, second.items[0].id, 'the same page');
+  assert.ok(again.before.count + again.items.length <= again.total, 'its items are numbered within the total');
+  // The count stops at the console's maxBulk, and says so.
+  const capped = await startConsole(config, { sampleIntervalMs: 300, maxBulk: 10 });
+  try {
+    const res = await fetch(`${capped.url}/console/api/review?count=50&after=${first.next}`, { headers: auth(READ) });
+    assert.equal(((await res.json()) as { before: unknown }).before, { count: 10, complete: false });
+  } finally {
+    await capped.app.close();
+  }
 });
 
 test.after(async () => {

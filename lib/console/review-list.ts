@@ -17,6 +17,12 @@ export interface ReviewPage {
   items: ReviewItem[];
   /** Undecided items that can be reviewed: the console group's pending entries still in the stream plus those not delivered to it yet. */
   total: number;
+  /**
+   * Undecided items before this page (pending in the console's group from the stream's first entry
+   * up to `after`), counted when the page is read: its first item is number `count + 1` of `total`.
+   * `complete` is false when the count stopped at `cap` (there are at least that many).
+   */
+  before: { count: number; complete: boolean };
   /** The id to ask the next (newer) page after, or null: this page is the last. */
   next: string | null;
   /** Items pending in the console's group whose entries were trimmed (not in `total`), the oldest `count` listed, and the record of such items. */
@@ -32,7 +38,7 @@ export interface ReviewPageOptions {
   after?: string;
   /** At most this many items. @defaultValue 50 */
   count?: number;
-  /** Most trimmed items counted, and most entries counted after the group's position when Redis reports no lag. @defaultValue 10000 (console maxBulk) */
+  /** Most trimmed items counted, most entries counted after the group's position when Redis reports no lag, and most undecided items counted before the page. @defaultValue 10000 (console maxBulk) */
   cap?: number;
 }
 
@@ -97,10 +103,24 @@ export async function reviewPage(redis: Redis, keys: Keys, o: ReviewPageOptions 
     items: listed,
     closed,
     total: open,
+    before: await countBefore(redis, key, counts.first, o.after, o.cap ?? 10_000),
     next: pending.length === count ? pending.at(-1)![0] : null,
     trimmed: { count: n, complete, items: oldest, until, unlisted, acknowledged },
     gone: gone.sort((a, b) => compareIds(a.id, b.id)),
   };
+}
+
+/**
+ * The undecided items before a page that starts after `after`: the group's pending entries from the
+ * stream's first one (those before it were trimmed, not counted as undecided) up to `after`, at most
+ * `cap`. Entries are delivered in order as pages reach them, so none before `after` is undelivered.
+ * (The console had numbered a page by the pages clicked through: *Items 51–100* after others had
+ * decided items before it, and *51–60 of 57*.)
+ */
+async function countBefore(redis: Redis, key: string, first: string | null, after: string | undefined, cap: number): Promise<ReviewPage['before']> {
+  if (!after || first === null || compareIds(after, first) < 0) return { count: 0, complete: true };
+  const rows = (await redis.xpending(key, REVIEW_GROUP, first, after, cap)) as unknown[];
+  return { count: rows.length, complete: rows.length < cap };
 }
 
 /** Run review-listed-N.lua on a page's items: those still open, and those closed as superseded. */
