@@ -51,6 +51,24 @@ test("another sink's products are not counted as 0: the header says where they a
   assert.match(formatStatus(status, undefined, 'postgres'), /^pipeline p {2}stored: in the postgres sink \(not counted here\)\n/);
 });
 
+test("a sharded pipeline's shard lines under another sink say no stored count (they said `stored 0` beneath the header's `not counted here`)", () => {
+  const shard = (n: number) => ({ shard: n, tag: `{p:${n}}`, streams: status.streams, dlq: n, stored: 0 });
+  const sharded: PipelineStatus = { ...status, dlq: 1, shards: [shard(0), shard(1)] };
+  const lines = (sink?: string) =>
+    formatStatus(sharded, undefined, sink)
+      .split('\n')
+      .filter((l) => l.startsWith('shard '));
+  assert.equal(lines().length, 2);
+  assert.ok(
+    lines().every((l) => l.endsWith(', stored 0')),
+    'redis sink: each shard counts its products',
+  );
+  const postgres = lines('postgres');
+  assert.equal(postgres.length, 2);
+  assert.match(postgres[1]!, /^shard 1 \{p:1\} slot \d+: lag 5, pending 1, dlq 1$/);
+  assert.not.match(postgres.join('\n'), /stored/);
+});
+
 /** The pipeline before a first run: nothing in Redis. */
 const empty: PipelineStatus = { pipeline: 'p', streams: [], dlq: 0, stored: 0, at: 0 };
 

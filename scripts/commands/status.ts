@@ -7,7 +7,8 @@ import { warnIfNoPipeline } from './pipeline-hint.js';
 
 /**
  * The status as a table. A sharded pipeline's rows are sums over its shards, followed by one line
- * per shard: its tag, cluster slot (and master, when `masterOf` knows it), backlog, DLQ and store.
+ * per shard: its tag, cluster slot (and master, when `masterOf` knows it), backlog, DLQ and, for the
+ * redis sink, its stored products.
  */
 export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => string | undefined, sink = 'redis'): string {
   const rows = [['stream', 'stage', 'length', 'added', 'lag', 'pending', 'consumers']];
@@ -37,7 +38,9 @@ export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => str
     }
     const pending = sh.streams.reduce((n, st) => n + (st.group?.pending ?? 0), 0);
     const master = masterOf?.(slot);
-    return `shard ${sh.shard} ${sh.tag} slot ${slot}${master ? ` on ${master}` : ''}: lag ${lag ?? '?'}, pending ${pending}, dlq ${sh.dlq}, stored ${sh.stored}`;
+    // Another sink's products are not in Redis: no per-shard count (it had said `stored 0` under the header's "not counted here").
+    const stored = sink === 'redis' ? `, stored ${sh.stored}` : '';
+    return `shard ${sh.shard} ${sh.tag} slot ${slot}${master ? ` on ${master}` : ''}: lag ${lag ?? '?'}, pending ${pending}, dlq ${sh.dlq}${stored}`;
   });
   const stored = storedText(s.stored, sink);
   const head = `pipeline ${s.pipeline}  ${stored}${s.shards ? `  shards ${s.shards.length}` : ''}`;
