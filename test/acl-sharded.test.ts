@@ -13,6 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig, stageRedisUrlEnv } from '../lib/config/load.js';
 import type { PipelineConfig } from '../lib/config/types.js';
+import { readLabels } from '../lib/console/labels.js';
 import { aclUsers, applyAcl } from '../lib/ops/acl.js';
 import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
@@ -126,6 +127,50 @@ test('with logs.stream on, a stage user of a sharded pipeline writes the one log
   try {
     await waitFor("the worker's events in {p}:logs", async () => (await admin.xlen(new Keys(pipeline).extra('logs'))) > 0, 10_000);
   } finally {
+    await worker.stop();
+    await running.catch(() => undefined);
+  }
+});
+
+test("the observer of a sharded pipeline reads the pipeline's one log stream {p}:logs and its labels {p}:labels (its rule had named only {p:N}:*: NOPERM)", async () => {
+  const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
+  const pipeline = randomPipeline();
+  const make = (env: Record<string, string>) =>
+    resolveConfig({ ...raw, pipeline, shards: SHARDS, defaults: { ...raw.defaults, ...FAST }, logs: { stream: true, flushIntervalMs: 50 } }, 'test', {
+      env: { REDIS_URL: server.url, ...env },
+    });
+  const users = aclUsers(make({}), { dataAccess: stageDataAccess });
+  await applyAcl(admin, users);
+  const env: Record<string, string> = {};
+  for (const u of users) if (u.stage) env[stageRedisUrlEnv(u.stage)] = u.url;
+  const config = make(env);
+  const keys = new Keys(pipeline);
+  const level = process.env.LOG_LEVEL;
+  process.env.LOG_LEVEL = 'info';
+  const worker = new Worker({ config, stage: 'preprocess', stages: STAGES });
+  if (level === undefined) delete process.env.LOG_LEVEL;
+  else process.env.LOG_LEVEL = level;
+  const running = worker.run();
+  const observer = new Redis(users.find((u) => u.role === 'observer')!.url, { maxRetriesPerRequest: 2 });
+  try {
+    await waitFor("the worker's events in {p}:logs", async () => (await admin.xlen(keys.extra('logs'))) > 0, 10_000);
+    // The central tail docs/metrics-and-monitoring.md gives: XREVRANGE '{p}:logs' + - COUNT 50.
+    const tail = (await observer.xrevrange(keys.extra('logs'), '+', '-', 'COUNT', 50)) as [string, string[]][];
+    assert.ok(tail.length > 0, 'the observer reads the log stream');
+    assert.ok(
+      tail.some(([, f]) => f[f.indexOf('log') + 1]?.includes('worker.started')),
+      'the worker start is in the tail',
+    );
+    // `pipeline labels export` as the observer: none yet, not NOPERM.
+    assert.equal((await readLabels(observer, keys)).labels, []);
+    // Still read-only there.
+    const write = await observer.xadd(keys.extra('logs'), '*', 'log', '{}').then(
+      () => 'written',
+      (err: Error) => err.message,
+    );
+    assert.match(write, NOPERM, 'the observer may not write the log stream');
+  } finally {
+    observer.disconnect();
     await worker.stop();
     await running.catch(() => undefined);
   }

@@ -194,7 +194,9 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
       `XADD to ${inputs.join(', ')} only, GET/SET its batch state ${producerState.join(', ')}, XINFO GROUPS/XLEN of the stages' streams and INFO for backpressure (pipeline produce)`,
     ),
   );
-  const everything = each((k) => [`${k.tag}:*`]);
+  // Every shard's keys and, sharded, the pipeline's own `{p}:*` too: the one log stream `{p}:logs`
+  // (`logs.stream`, written by every shard's workers) and `{p}:labels` are not a shard's.
+  const everything = uniq([...each((k) => [`${k.tag}:*`]), `${new Keys(config.pipeline).tag}:*`]);
   users.push(
     make(
       'observer',
