@@ -59,6 +59,12 @@ async function refusedAtStart(user: AclUser, refused: string | RegExp, key: stri
   assert.match(errors[0]!, key);
   assert.match(errors[0]!, 'pipeline acl --apply');
   assert.not.match(out, /worker\.started/);
+  // Nothing else refused: the one redis.noperm line of the check, and the error line.
+  assert.equal(
+    out.split('\n').filter((l) => /NOPERM/.test(l) && !l.startsWith('error: ') && !l.includes('"redis.noperm"')),
+    [],
+    out,
+  );
 }
 
 test('a user missing its consumer commands: the worker refuses to start, exit 13, one line naming user, commands, key and `pipeline acl --apply`', async () => {
@@ -77,6 +83,15 @@ test('a store user without the reprocess markers (as the previous release made i
   );
   await refusedAtStart(store, /FCALL|HMGET/, keys.reprocess(''));
   await applyAcl(admin, users);
+});
+
+test("another pipeline's user: refused at start in one line, and no NOPERM for liveness markers it never wrote (its watchdog's cleanup DEL had been refused: a NOPERM warning per shard)", async () => {
+  const other = randomPipeline('nso');
+  const stranger = aclUsers(rulesOnlyConfig(server.url, other), { dataAccess: stageDataAccess, password: (u) => `pw-${other}-${u.name}` }).find(
+    (u) => u.stage === 'validate',
+  )!;
+  await applyAcl(admin, [stranger]);
+  await refusedAtStart({ ...validate, name: stranger.name, url: stranger.url }, 'XREADGROUP', keys.stream('validate'));
 });
 
 test('every permission there: the worker starts; a user that may not run ACL DRYRUN (rules of an older release) starts unchecked and says so', async () => {

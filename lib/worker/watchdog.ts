@@ -74,6 +74,7 @@ export interface WatchdogOptions {
  */
 export class Watchdog {
   private timer?: NodeJS.Timeout;
+  private started = false;
   private lastActionAt = 0;
   private stalledSince?: number;
   private writing_liveness = false;
@@ -108,17 +109,22 @@ export class Watchdog {
 
   start(): void {
     if (this.timer) return;
+    this.started = true;
     this.timer = setInterval(() => this.check(), this.o.intervalMs);
     this.timer.unref();
   }
 
   /**
    * Stop checking and remove the liveness key, waiting at most `stopTimeoutMs` for the DEL (on a
-   * half-open connection it would never be answered; the key then expires by itself).
+   * half-open connection it would never be answered; the key then expires by itself). A watchdog
+   * never started removes nothing.
    */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    // Never started (a worker refused at start, e.g. by its permission check): it wrote no marker.
+    // Its DEL had been refused too when the user may not touch the key: a NOPERM warning per shard.
+    if (!this.started) return;
     const redis = this.o.connections.command();
     if (redis.status !== 'ready') return;
     const del = redis.del(this.o.key).catch((err: unknown) => this.o.logger.warn('watchdog.cleanup_error', { err }));
