@@ -2,7 +2,8 @@
  * `pipeline reprocess` reading the postgres sink (as `pipeline export --sink postgres` does): the
  * rules-only pipeline stores into a real PostgreSQL; `--from-stage validate` puts back the products
  * whose route went through validate, once while in flight, and they are stored again with a newer
- * version (the zero-padded `version` column read back as "ms-seq"). Skips without PostgreSQL.
+ * version (the zero-padded `version` column read back as "ms-seq"). A Postgres restart in the
+ * middle of the scan is waited out within `--retry-for`. Skips without PostgreSQL.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -13,10 +14,11 @@ import * as assert from 'uvu/assert';
 import { loadConfigFile } from '../lib/config/load.js';
 import type { PipelineConfig } from '../lib/config/types.js';
 import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
-import { compareStreamIds, parseStreamId } from '../lib/ops/reprocess.js';
+import { compareStreamIds, parseStreamId, reprocess } from '../lib/ops/reprocess.js';
 import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { STAGES } from '../stages/index.js';
+import { storedProducts } from '../scripts/commands/export.js';
 import { cli, exited, startWorkers, stopAll, writeConfig } from './helpers/pipeline.js';
 import { findPostgresBin, PostgresServer } from './helpers/postgres.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
@@ -103,6 +105,64 @@ test('reprocess --from-stage validate from the postgres sink: stored again once,
     assert.ok(now.version > old.version, `${r.id}: a newer version (zero-padded, sorts as text)`);
   }
   await db.end();
+});
+
+test('a Postgres restart in the middle of the scan is waited out (--retry-for): every product put back once (the run had failed at the restart)', async () => {
+  // A server of its own, stopped and started again on the same port and data mid-scan.
+  const restarting = await new PostgresServer({ bin: pgBin }).start();
+  const url = await restarting.createDatabase(randomPipeline('db'));
+  const migrated = await run(['store', 'migrate', '--database-url', url]);
+  assert.is(migrated.code, 0, migrated.out);
+  const pipeline = randomPipeline('rpr');
+  const stages = RAW.stages.map((s) => (s.kind === 'store' ? { ...s, settings: { sink: 'postgres', postgresUrl: url } } : s));
+  const file = writeConfig(pipeline, undefined, { stages });
+  const config = loadConfigFile(file, { env: { REDIS_URL: redisServer.url }, knownKinds: Object.keys(STAGES) });
+  const keys = new Keys(pipeline);
+  const db = new pg.Pool({ connectionString: url, max: 1 });
+  db.on('error', () => undefined); // its idle client, when the server stops
+  const records = Array.from({ length: 9 }, (_, i) => ({ id: `r${i}`, title: `Product ${i}` }));
+  const workers = startWorkers(config);
+  try {
+    await produce(redis, Readable.from(records.map((r) => JSON.stringify(r) + '\n')), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
+    await waitFor(
+      '9 rows',
+      async () => Number((await db.query('SELECT count(*) AS n FROM products')).rows[0].n) === 9 && isIdle(await pipelineStatus(redis, config)),
+    );
+  } finally {
+    await stopAll(workers);
+    await db.end();
+  }
+  const retried: string[] = [];
+  let restarted: Promise<unknown> | undefined;
+  // Pages of 2 rows: once the first page is read, the server stops before the next page's query.
+  const source = storedProducts(config, {}, 'postgres', {}, 2, redis, {
+    retryForMs: 30_000,
+    retryBaseMs: 50,
+    retryMaxMs: 200,
+    onRetry: (err) => {
+      retried.push(String((err as Error).message));
+      restarted ??= restarting.start();
+    },
+  });
+  async function* stoppingAfterFirstPage() {
+    let n = 0;
+    for await (const p of source.products) {
+      yield p;
+      if (++n === 2) await restarting.stop();
+    }
+  }
+  try {
+    const summary = await reprocess(redis, config, stoppingAfterFirstPage(), { current: {}, fromStage: 'preprocess', retryForMs: 30_000 });
+    assert.ok(retried.length > 0, 'the page after the stop was refused and retried');
+    assert.is(summary.scanned, 9, 'every product read once: no page skipped or read twice');
+    assert.is(summary.reprocessed, 9);
+    assert.is(summary.skipped.inFlight, 0);
+    for (const r of records) assert.ok(await redis.exists(keys.reprocess(r.id)), `${r.id} put back`);
+  } finally {
+    await restarted;
+    await source.close();
+    await restarting.close();
+  }
 });
 
 test.after(async () => {

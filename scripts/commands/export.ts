@@ -28,8 +28,8 @@ export interface ExportOptions extends PostgresCliOptions {
 /**
  * The stored products of the store stage's sink (`sink`: redis or postgres), with the sink's own
  * filters, one page in memory: what `pipeline export` writes and `pipeline reprocess` reads.
- * The redis sink is read through `redis`, each page retried within `retry` when given (a failover
- * mid-scan); the postgres one through a pool `close` ends.
+ * The redis sink is read through `redis`, the postgres one through a pool `close` ends; each page
+ * is retried within `retry` when given (a failover or, postgres, a restart mid-scan).
  */
 export function storedProducts(
   config: ResolvedConfig,
@@ -60,7 +60,7 @@ export function storedProducts(
     throw err;
   }
   const pool = createPool(o, createLogger({ component: 'export' }, 'warn'), 'pipeline:export');
-  return { products: postgresProducts(pool, o.schema, filter, page), close: () => pool.end() };
+  return { products: postgresProducts(pool, o.schema, filter, page, retry), close: () => pool.end() };
 }
 
 /** `pipeline export`: stored products as JSONL, streamed from the redis or postgres sink. */

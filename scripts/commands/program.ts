@@ -251,7 +251,7 @@ export function buildProgram(): Command {
     .option('--backpressure-poll <ms>', 'while the stage is behind its maxLag or Redis is full, check again every ms', positiveMs, '500')
     .option(
       '--retry-for <ms>',
-      'a put-back, backpressure reading or page of the scan (redis sink) Redis refuses (full mid-batch, failing over, unreachable) is retried with backoff for up to ms, then the run fails',
+      'a put-back, backpressure reading or page of the scan (redis sink) Redis refuses (full mid-batch, failing over, unreachable), or a page after the first Postgres refuses (a restart, a failover), is retried with backoff for up to ms, then the run fails',
       positiveMs,
       '600000',
     )

@@ -2,6 +2,7 @@ import { describe } from '../../lib/producer/backpressure.js';
 import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
 import { DEFAULT_MARKER_TTL_MS, emptySummary, reprocess, type ReprocessSummary } from '../../lib/ops/reprocess.js';
 import { findStoreStage, parseSince, type ExportFilter } from '../../stages/sinks/export.js';
+import { postgresOrigin } from '../../stages/sinks/postgres-origin.js';
 import { currentModelVersions } from '../../stages/domain/model-options.js';
 import { adminOnlyRefusal, cliRedis, loadConfig, warnEvictionPolicy } from './common.js';
 import { storedProducts } from './export.js';
@@ -68,10 +69,11 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
     process.stderr.write(`${tty ? '\n' : ''}reprocess: waiting for stage ${stage}: ${describe(p)} (${Math.round(ms / 1000)} s so far)\n`);
   };
 
-  // Refused put-backs (Redis full mid-batch, a failover): one line per cause while they are retried.
+  // Refused put-backs (Redis full mid-batch, a failover) and scan pages (a failover, a Postgres restart): one line per cause while they are retried.
   let retrySaid = '';
   const onRetry = (err: unknown, retriedMs: number, budgetMs: number) => {
-    const why = String((err as Error)?.message ?? err).split('\n')[0]!;
+    const at = postgresOrigin(err);
+    const why = `${at ? `PostgreSQL at ${at}: ` : ''}${String((err as Error)?.message ?? err).split('\n')[0]!}`;
     if (why === retrySaid) return;
     retrySaid = why;
     const left = Math.max(0, Math.round((budgetMs - retriedMs) / 1000));
@@ -90,7 +92,7 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
 
   const redis = cliRedis(config.redis.url, { reconnectForever: true });
-  // The scan (SSCAN and HGETALL of each page) rides out a failover like the put-back: --retry-for.
+  // The scan (SSCAN and HGETALL of each page; a postgres page after the first) rides out a failover or a restart like the put-back: --retry-for.
   const source = storedProducts(config, opts, sink, filter, page, redis, { retryForMs, onRetry });
   try {
     if (!opts.dryRun) refuseEvictingPolicy(await warnEvictionPolicy(redis));

@@ -3,7 +3,9 @@ import type { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { ResolvedConfig, ResolvedStage } from '../../lib/config/types.js';
+import { backoffMs, sleep } from '../../lib/core/backoff.js';
 import { ConfigError } from '../../lib/core/errors.js';
+import { isTransientPgError } from '../../lib/core/failure-policy.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { withRetry, type RetrySettings } from '../../lib/producer/retry.js';
 import { Shards } from '../../lib/redis/shard.js';
@@ -192,9 +194,19 @@ function fromRow(r: ProductRow): ExportedProduct {
 /**
  * Stored products of the postgres sink, by keyset pagination on the primary key (`key > last
  * ORDER BY key LIMIT page`): each page is one short query, memory holds one page, and rows are
- * neither skipped nor repeated while the table is being written.
+ * neither skipped nor repeated while the table is being written. `retry`: once a page has been
+ * read, a page the database refuses for a while (a restart, a failover: `isTransientPgError`) is
+ * queried again, same key, with backoff within `retry.retryForMs` (as `redisProducts` rides out a
+ * Redis failover; the run had failed at a restart). The first page is not retried: a database
+ * this run never reached is a setting to fix, said at once. Without it the first error ends the scan.
  */
-export async function* postgresProducts(pool: pg.Pool, schema: string, filter: ExportFilter = {}, pageSize = 500): AsyncGenerator<ExportedProduct> {
+export async function* postgresProducts(
+  pool: pg.Pool,
+  schema: string,
+  filter: ExportFilter = {},
+  pageSize = 500,
+  retry?: RetrySettings,
+): AsyncGenerator<ExportedProduct> {
   const where: string[] = ['key > $1'];
   const params: unknown[] = [''];
   if (filter.category !== undefined) {
@@ -207,8 +219,25 @@ export async function* postgresProducts(pool: pg.Pool, schema: string, filter: E
   }
   params.push(pageSize);
   const sql = `SELECT ${COLUMNS} FROM ${quoteSchema(schema)}.products WHERE ${where.join(' AND ')} ORDER BY key LIMIT $${params.length}`;
+  let reached = false;
+  const readPage = async () => {
+    let failingSince = 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const page = await pool.query<ProductRow>(sql, params);
+        reached = true;
+        return page;
+      } catch (err) {
+        const budget = retry?.retryForMs ?? 0;
+        failingSince ||= Date.now();
+        if (!reached || !isTransientPgError(err) || Date.now() - failingSince >= budget) throw err;
+        retry?.onRetry?.(err, Date.now() - failingSince, budget);
+        await sleep(backoffMs(attempt, retry?.retryBaseMs ?? 100, retry?.retryMaxMs ?? 5_000));
+      }
+    }
+  };
   for (;;) {
-    const { rows } = await pool.query<ProductRow>(sql, params);
+    const { rows } = await readPage();
     for (const r of rows) yield fromRow(r);
     if (rows.length < pageSize) return;
     params[0] = rows[rows.length - 1]!.key;
