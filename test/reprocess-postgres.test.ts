@@ -165,6 +165,44 @@ test('a Postgres restart in the middle of the scan is waited out (--retry-for): 
   }
 });
 
+test('export and reprocess refused by a database shutting down say so, not to check the database URL (the URL was right)', async () => {
+  const closing = await new PostgresServer({ bin: pgBin }).start();
+  const url = await closing.createDatabase(randomPipeline('db'));
+  assert.is((await run(['store', 'migrate', '--database-url', url])).code, 0);
+  // A session held open keeps a smart shutdown waiting: new connections are refused meanwhile.
+  const held = new pg.Client({ connectionString: url });
+  held.on('error', () => undefined);
+  await held.connect();
+  try {
+    closing.beginSmartShutdown();
+    await waitFor('new connections refused', async () => {
+      const probe = new pg.Client({ connectionString: url });
+      probe.on('error', () => undefined);
+      const refused = await probe.connect().then(
+        () => '',
+        (err: Error) => err.message,
+      );
+      await probe.end().catch(() => undefined);
+      return /shutting down/.test(refused);
+    });
+    for (const args of [
+      ['export', '--sink', 'postgres', '--database-url', url],
+      ['reprocess', '--sink', 'postgres', '--database-url', url, '--dry-run'],
+    ]) {
+      const r = await run(args);
+      const line = r.out.split('\n').find((l) => l.startsWith('error: PostgreSQL at '));
+      assert.is(r.code, 1, r.out);
+      assert.ok(line, r.out);
+      assert.match(line!, /shutting down/);
+      assert.match(line!, /run it again once it accepts connections/, args.join(' '));
+      assert.not.match(line!, /check --database-url/, args.join(' '));
+    }
+  } finally {
+    await held.end().catch(() => undefined);
+    await closing.close();
+  }
+});
+
 test.after(async () => {
   redis.disconnect();
   await redisServer.close();

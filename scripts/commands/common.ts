@@ -123,16 +123,23 @@ export function fatal(err: unknown): never {
   exitWith(err, postgresOrigin(err) ? undefined : diagnoseRedisError(err, lastConnectionError, target));
 }
 
+const POSTGRES_RESTARTING =
+  /database system is (starting up|shutting down|in recovery mode)|terminating connection due to administrator command|Connection terminated unexpectedly/i;
+
 function exitWith(err: unknown, d: RedisFailure | undefined): never {
   const pgAt = postgresOrigin(err);
   if (pgAt) {
     // A Postgres failure: name the database and where its address is set, not Redis's settings.
     const code = (err as { code?: unknown }).code;
+    const why = err instanceof Error ? err.message || String((err as { code?: unknown }).code ?? err) : String(err);
+    // A server shutting down, starting or in recovery (57P01-3), or that dropped the session: the address was right.
+    const restarting = (typeof code === 'string' && /^57P0[123]$/.test(code)) || POSTGRES_RESTARTING.test(why);
     const hint =
       code === '42P01' || code === '42703'
         ? 'the schema is not migrated: run `pipeline store migrate`'
-        : "check --database-url, DATABASE_URL or the store stage's settings.postgresUrl";
-    const why = err instanceof Error ? err.message || String((err as { code?: unknown }).code ?? err) : String(err);
+        : restarting
+          ? 'the database is shutting down, restarting or failing over: run it again once it accepts connections'
+          : "check --database-url, DATABASE_URL or the store stage's settings.postgresUrl";
     process.stderr.write(`error: PostgreSQL at ${pgAt}: ${why.replace(/\s*\n\s*/g, ' ')} (${hint})\n`);
     process.exit(1);
   }

@@ -131,6 +131,14 @@ export class PostgresServer {
     await exited;
   }
 
+  /**
+   * Smart shutdown (SIGTERM), not waited for: the server refuses new connections ("the database
+   * system is shutting down", 57P03) and exits once its last session ends. stop() still ends it.
+   */
+  beginSmartShutdown(): void {
+    this.child?.kill('SIGTERM');
+  }
+
   /** A fresh database (tests use one per test so they never see each other's rows). */
   async createDatabase(name: string): Promise<string> {
     const c = new pg.Client({ connectionString: this.url });
