@@ -3,6 +3,8 @@
  * stored (they had stayed for the marker TTL, a day: ~200 B per product put back): within the
  * Redis sink's upsert, and after the commit of the postgres sink. A store of an older version
  * (the one put back, delivered again) leaves the marker, so a second run still skips the product.
+ * A version put back that the store drops as older than a newer record stored meanwhile takes
+ * the marker with it on both sinks.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -78,6 +80,32 @@ async function markerAfterStores(config: ResolvedConfig, key: string): Promise<(
   return seen;
 }
 
+/**
+ * A run that read the product (10-0) just before a newer record (20-0) was stored puts it back
+ * after that store: the version put back (10-1) reaches the store older than the stored one and
+ * is dropped. The marker after the put-back and after that drop.
+ */
+async function markerAfterStaleDrop(config: ResolvedConfig, key: string): Promise<(string | null)[]> {
+  const keys = new Keys(config.pipeline);
+  const store = createStore({ config, stage: config.stages.find((s) => s.kind === 'store')!, keys, redis, logger: silentLogger, metrics: noopMetrics });
+  await store.init?.();
+  const marker = () => redis.hget(keys.reprocess(key), 'origin');
+  const seen: (string | null)[] = [];
+  try {
+    const stored = async (m: Message) => assert.ok((await store.process([m])).every((r) => r.ok));
+    await stored(message(key, '1000-0', '10-0'));
+    await stored(message(key, '3000-0', '20-0')); // the newer record, stored after the run read 10-0
+    const s = await reprocess(redis, config, each([storedRef(key)]), { current: {}, fromStage: 'validate' });
+    assert.is(s.reprocessed, 1);
+    seen.push(await marker());
+    await stored(message(key, '4000-0', '10-1')); // the version put back: older than 20-0, dropped
+    seen.push(await marker());
+  } finally {
+    await store.close?.();
+  }
+  return seen;
+}
+
 test('redis sink: the marker goes in the upsert that stores the reprocessed version, not before', async () => {
   const config = rulesOnlyConfig(server.url, randomPipeline('mk'));
   assert.equal(await markerAfterStores(config, 'k1'), ['10-1', '10-1', null]);
@@ -97,6 +125,28 @@ test('postgres sink: the marker goes after the commit that stores the reprocesse
   const stages = raw.stages.map((s) => (s.kind === 'store' ? { ...s, settings: { sink: 'postgres', postgresUrl: url } } : s));
   const config = resolveConfig({ ...raw, pipeline: randomPipeline('mk'), stages }, 'test', { env: { REDIS_URL: server.url } });
   assert.equal(await markerAfterStores(config, 'k2'), ['10-1', '10-1', null]);
+});
+
+test('both sinks: a version put back that the store drops as older than a newer record stored meanwhile takes its marker with it (the redis sink had kept it for the marker TTL, a day)', async () => {
+  const config = rulesOnlyConfig(server.url, randomPipeline('mk'));
+  assert.equal(await markerAfterStaleDrop(config, 'k3'), ['10-1', null], 'redis sink');
+  const stored = await redis.hget(new Keys(config.pipeline).product('k3'), 'version');
+  assert.is(stored, '20-0', 'the newer record stays stored');
+  if (!pgServer)
+    return console.log(
+      'SKIP reprocess-marker.test.ts (postgres, stale drop): PostgreSQL server binaries not found (apt-get install -y postgresql, or set PG_BIN)',
+    );
+  const url = await pgServer.createDatabase(randomPipeline('db'));
+  const db = new pg.Pool({ connectionString: url, max: 1 });
+  try {
+    await migrate(db);
+  } finally {
+    await db.end();
+  }
+  const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
+  const stages = raw.stages.map((s) => (s.kind === 'store' ? { ...s, settings: { sink: 'postgres', postgresUrl: url } } : s));
+  const pgConfig = resolveConfig({ ...raw, pipeline: randomPipeline('mk'), stages }, 'test', { env: { REDIS_URL: server.url } });
+  assert.equal(await markerAfterStaleDrop(pgConfig, 'k4'), ['10-1', null], 'postgres sink');
 });
 
 test.after(async () => {

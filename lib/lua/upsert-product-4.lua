@@ -13,9 +13,11 @@
   KEYS[2]  set of all product keys ({p}:products)
   KEYS[3]  category index set     ({p}:category:<category>)
   KEYS[4]  the product's `pipeline reprocess` marker ({p}:reprocess:<key>, reprocess-2.lua): deleted
-           once a version at or after the marker's origin is stored (an origin-less marker: once
-           another store entry than the one it was built from is), so markers do not outlive
-           their purpose by the marker TTL
+           once a version at or after the marker's origin reaches the store, stored or dropped as
+           older than the stored version (a run that read the product just before a newer record
+           was stored puts back a version the store drops), as drop-reprocess-marker-1.lua does
+           for other sinks (an origin-less marker: once another store entry than the one it was
+           built from is stored), so markers do not outlive their purpose by the marker TTL
   ARGV[1]  product key
   ARGV[2]  store-stream entry id that carries this version
   ARGV[3]  category
@@ -32,6 +34,25 @@
   Returns: 1 if this entry was new for the product, 0 if it was a re-delivery, -1 if it was older
   than the stored version and dropped.
 ]]
+-- The marker goes once a version at or after its origin arrives (`stored`: false when the
+-- delivery is dropped as older than the stored version; an origin-less marker then stays).
+local function dropMarker(stored)
+  local marker = redis.call('HMGET', KEYS[4], 'origin', 'from')
+  if not marker[2] then return end
+  local done = false
+  if not marker[1] or marker[1] == '' then
+    done = stored and marker[2] ~= ARGV[2]
+  elseif ARGV[5] ~= '' then
+    local ms, seq = string.match(ARGV[5], '^(%d+)-(%d+)$')
+    local oms, oseq = string.match(marker[1], '^(%d+)-(%d+)$')
+    if ms and oms then
+      ms, seq, oms, oseq = tonumber(ms), tonumber(seq), tonumber(oms), tonumber(oseq)
+      done = ms > oms or (ms == oms and seq >= oseq)
+    end
+  end
+  if done then redis.call('DEL', KEYS[4]) end
+end
+
 local nclear = tonumber(ARGV[7])
 local clear = {}
 for i = 8, 7 + nclear do clear[#clear + 1] = ARGV[i] end
@@ -43,7 +64,10 @@ if version ~= '' and old[3] then
   local oms, oseq = string.match(old[3], '^(%d+)-(%d+)$')
   if ms and oms then
     ms, seq, oms, oseq = tonumber(ms), tonumber(seq), tonumber(oms), tonumber(oseq)
-    if ms < oms or (ms == oms and seq < oseq) then return -1 end
+    if ms < oms or (ms == oms and seq < oseq) then
+      dropMarker(false)
+      return -1
+    end
   end
 end
 local held = {}
@@ -68,19 +92,5 @@ end
 redis.call('HSET', KEYS[1], 'entry', ARGV[2], 'category', ARGV[3], unpack(fields))
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])
-local marker = redis.call('HMGET', KEYS[4], 'origin', 'from')
-if marker[2] then
-  local done = false
-  if not marker[1] or marker[1] == '' then
-    done = marker[2] ~= ARGV[2]
-  elseif version ~= '' then
-    local ms, seq = string.match(version, '^(%d+)-(%d+)$')
-    local oms, oseq = string.match(marker[1], '^(%d+)-(%d+)$')
-    if ms and oms then
-      ms, seq, oms, oseq = tonumber(ms), tonumber(seq), tonumber(oms), tonumber(oseq)
-      done = ms > oms or (ms == oms and seq >= oseq)
-    end
-  end
-  if done then redis.call('DEL', KEYS[4]) end
-end
+dropMarker(true)
 return fresh
