@@ -4,6 +4,8 @@
  * group's pending list for ever, counted in "N undecided" but never shown, so they could be neither
  * reached nor cleared. Now they are counted apart, listed with their ids, and acknowledged by an
  * admin (acked, counted and audited); those trimmed before the console listed them are counted.
+ * An acknowledged item leaves its product's open-items hash (`{p}:console:review-open:<key>`, no
+ * TTL), which a soak had seen pile up, one per product whose listed items were trimmed.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -94,6 +96,14 @@ test('an admin acknowledges the trimmed items: acked, counted, audited; an item 
   assert.is(page.trimmed.acknowledged, 4, 'kept as a count');
   assert.is(page.total, 5, 'the reviewable ones untouched');
   assert.is(await pel(), 5);
+  // The acknowledged items leave their products' open-items hashes (no TTL: they had stayed for good).
+  assert.is(await redis.exists(...['r0', 'r1', 'r2', 'r3'].map((k) => keys.reviewOpen(k))), 0, 'no open-items hash of an acknowledged item is left');
+  assert.equal(
+    Object.values(await redis.hgetall(keys.reviewListed)).sort(),
+    ['r10', 'r11', 'r7', 'r8', 'r9'],
+    'the index holds the listed, pending items only',
+  );
+  assert.is(await redis.exists(...['r7', 'r8', 'r9', 'r10', 'r11'].map((k) => keys.reviewOpen(k))), 5, 'the reviewable items stay open');
   const { actions } = await get('/console/api/audit');
   const audited = actions.filter((a: { action: string }) => a.action === 'review_ack_trimmed');
   assert.is(audited.length, 2);
@@ -110,6 +120,7 @@ test('"all" takes only the trimmed items up to the one the operator saw (`until`
   const res = await ack({ all: true, until: before[1] });
   assert.equal(await acked(res), before.slice(0, 2));
   assert.is((await get('/console/api/review')).trimmed.count, 3);
+  assert.is(await redis.hlen(keys.reviewListed), 3, 'the two acknowledged leave the index; the three trimmed, not acknowledged, stay');
 });
 
 test.after(async () => {

@@ -95,7 +95,7 @@ export async function decideReview(
   const floor = await versionFloor(redis, config, keys, env, o.stored ?? defaultLookup(redis, config));
   if (floor.newerRecord) {
     // Closed: deciding it would store the older input over the newer record.
-    const [acked] = await Promise.all([redis.xack(key, REVIEW_GROUP, id), redis.hdel(keys.reviewOpen(env.key), id)]);
+    const [acked] = await Promise.all([redis.xack(key, REVIEW_GROUP, id), redis.hdel(keys.reviewOpen(env.key), id), redis.hdel(keys.reviewListed, id)]);
     if (acked === 0) return undefined;
     const version = formatStreamId(floor.newerRecord);
     throw new ReviewConflictError(
@@ -141,7 +141,7 @@ export async function decideReview(
     };
     const r = await decide.run<number | (string | number | string[])[]>(
       redis,
-      [key, keys.extra('labels'), keys.reviewed(env.key), keys.reviewOpen(env.key), ...targets.map((t) => keys.stream(t))],
+      [key, keys.extra('labels'), keys.reviewed(env.key), keys.reviewOpen(env.key), keys.reviewListed, ...targets.map((t) => keys.stream(t))],
       [REVIEW_GROUP, id, env.key, encodeEnvelope(next), JSON.stringify(label), env.origin ?? '', origin, d.reviewer, String(now)],
     );
     if (!Array.isArray(r)) return undefined;

@@ -133,8 +133,8 @@ async function recordListed(
   if (shown.length === 0) return { listed: [], closed: [] };
   const replies = await listedScript.run<(number | string[])[]>(
     redis,
-    [key, ...shown.flatMap(({ item }) => [keys.reviewed(item.key), keys.reviewOpen(item.key)])],
-    [REVIEW_GROUP, ...shown.flatMap(({ item, origin }) => [item.id, origin])],
+    [key, keys.reviewListed, ...shown.flatMap(({ item }) => [keys.reviewed(item.key), keys.reviewOpen(item.key)])],
+    [REVIEW_GROUP, ...shown.flatMap(({ item, origin }) => [item.id, origin, item.key])],
   );
   const listed: ReviewItem[] = [];
   const closed: ClosedItem[] = [];

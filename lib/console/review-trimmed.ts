@@ -132,7 +132,10 @@ async function trimmedRows(redis: Redis, key: string, pending: number, first: st
 /**
  * Acknowledge trimmed review items: `ids`, or every trimmed one up to `until` (at most `max`).
  * Only items whose entries are gone are acked (review-ack-trimmed-2.lua checks each), and each
- * acked one is counted in `{p}:console:review-trimmed`. Returns the ids acked.
+ * acked one is counted in `{p}:console:review-trimmed`. An acked item the console had listed also
+ * leaves its product's open-items hash (`{p}:console:review-open:<key>`, found through
+ * `{p}:console:review-listed`: the entry, and so the key, is gone): it had stayed there with no TTL,
+ * one hash per such product for good. Returns the ids acked.
  */
 export async function ackTrimmed(redis: Redis, keys: Keys, sel: { ids?: string[]; until?: string }, max: number, stream = 'review'): Promise<string[]> {
   let ids = sel.ids;
@@ -141,7 +144,27 @@ export async function ackTrimmed(redis: Redis, keys: Keys, sel: { ids?: string[]
     ids = c.items.map((i) => i.id).filter((id) => sel.until === undefined || compareIds(id, sel.until) <= 0);
   }
   const acked: string[] = [];
-  for (let i = 0; i < ids.length; i += ACK_CHUNK)
-    acked.push(...(await ackScript.run<string[]>(redis, [keys.stream(stream), reviewTrimmedKey(keys)], [REVIEW_GROUP, ...ids.slice(i, i + ACK_CHUNK)])));
+  for (let i = 0; i < ids.length; i += ACK_CHUNK) {
+    const done = await ackScript.run<string[]>(redis, [keys.stream(stream), reviewTrimmedKey(keys)], [REVIEW_GROUP, ...ids.slice(i, i + ACK_CHUNK)]);
+    await forgetListed(redis, keys, done);
+    acked.push(...done);
+  }
   return acked;
+}
+
+/**
+ * Remove acked items from their products' open-items hashes and from the listed items' index.
+ * After the ack, not in its script: an item whose entry is gone can be neither listed nor decided
+ * again, so nothing writes its fields back in between (a failure here leaves them as before).
+ */
+async function forgetListed(redis: Redis, keys: Keys, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const owners = await redis.hmget(keys.reviewListed, ...ids);
+  const tx = redis.pipeline();
+  ids.forEach((id, i) => {
+    const owner = owners[i];
+    if (owner) tx.hdel(keys.reviewOpen(owner), id);
+  });
+  tx.hdel(keys.reviewListed, ...ids);
+  for (const [err] of (await tx.exec()) ?? []) if (err) throw err;
 }

@@ -13,7 +13,8 @@
   KEYS[2]   labels stream ({p}:labels)
   KEYS[3]   the product's latest decision ({p}:reviewed:<key>: origin, entry, by, at)
   KEYS[4]   the product's open review items ({p}:console:review-open:<key>: entry id -> origin)
-  KEYS[5..] target stage streams ({p}:extract.electronics, ...)
+  KEYS[5]   listed items' products ({p}:console:review-listed: entry id -> product key), emptied with KEYS[4]
+  KEYS[6..] target stage streams ({p}:extract.electronics, ...)
   ARGV[1]   the console's group on the review stream
   ARGV[2]   review entry id
   ARGV[3]   record key (field k)
@@ -47,15 +48,17 @@ end
 local last = redis.call('HMGET', KEYS[3], 'origin', 'entry', 'by', 'at')
 if older(ARGV[6], last[1]) then
   redis.call('HDEL', KEYS[4], ARGV[2])
+  redis.call('HDEL', KEYS[5], ARGV[2])
   local code = 2
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then code = 4 end
   return {code, last[1], last[2] or '', last[3] or '', last[4] or ''}
 end
 if parse(last[1]) and not older(last[1], ARGV[7]) then return {3, last[1]} end
 redis.call('HDEL', KEYS[4], ARGV[2])
+redis.call('HDEL', KEYS[5], ARGV[2])
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 local sent = {}
-for i = 5, #KEYS do
+for i = 6, #KEYS do
   sent[#sent + 1] = redis.call('XADD', KEYS[i], '*', 'k', ARGV[3], 'e', ARGV[4])
 end
 redis.call('XADD', KEYS[2], '*', 'label', ARGV[5])
@@ -66,6 +69,7 @@ local open = redis.call('HGETALL', KEYS[4])
 for i = 1, #open, 2 do
   if parse(open[i + 1]) and not older(ARGV[7], open[i + 1]) then
     redis.call('HDEL', KEYS[4], open[i])
+    redis.call('HDEL', KEYS[5], open[i])
     if redis.call('XACK', KEYS[1], ARGV[1], open[i]) == 1 then closed[#closed + 1] = open[i] end
   end
 end

@@ -6,11 +6,14 @@
   kept in its product's open-items hash, which the product's next decision closes at once.
 
   KEYS[1]        review stream ({p}:review)
-  KEYS[2i]       item i's product's latest decision ({p}:reviewed:<key>)
-  KEYS[2i+1]     item i's product's open items ({p}:console:review-open:<key>)
+  KEYS[2]        listed items' products ({p}:console:review-listed: entry id -> product key), kept
+                 with the open-items hashes, so an item acknowledged as trimmed finds its product's
+  KEYS[2i+1]     item i's product's latest decision ({p}:reviewed:<key>)
+  KEYS[2i+2]     item i's product's open items ({p}:console:review-open:<key>)
   ARGV[1]        the console's group
-  ARGV[2i]       item i's entry id
-  ARGV[2i+1]     item i's origin ("ms-seq", "" when its envelope has none)
+  ARGV[3i-1]     item i's entry id
+  ARGV[3i]       item i's origin ("ms-seq", "" when its envelope has none)
+  ARGV[3i+1]     item i's product key
 
   Returns: one reply per item: 1 listed; 0 not pending any more (decided meanwhile: not listed);
   {version, entry, by, at} closed as superseded by that decision.
@@ -30,12 +33,13 @@ local function older(a, b)
 end
 
 local out = {}
-for i = 1, (#KEYS - 1) / 2 do
-  local reviewed, open = KEYS[2 * i], KEYS[2 * i + 1]
-  local id, origin = ARGV[2 * i], ARGV[2 * i + 1]
+for i = 1, (#KEYS - 2) / 2 do
+  local reviewed, open = KEYS[2 * i + 1], KEYS[2 * i + 2]
+  local id, origin, key = ARGV[3 * i - 1], ARGV[3 * i], ARGV[3 * i + 1]
   local last = redis.call('HMGET', reviewed, 'origin', 'entry', 'by', 'at')
   if older(origin, last[1]) then
     redis.call('HDEL', open, id)
+    redis.call('HDEL', KEYS[2], id)
     if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then
       out[i] = {last[1], last[2] or '', last[3] or '', last[4] or ''}
     else
@@ -43,9 +47,11 @@ for i = 1, (#KEYS - 1) / 2 do
     end
   elseif #redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1) == 0 then
     redis.call('HDEL', open, id)
+    redis.call('HDEL', KEYS[2], id)
     out[i] = 0
   else
     redis.call('HSET', open, id, origin)
+    redis.call('HSET', KEYS[2], id, key)
     out[i] = 1
   end
 end

@@ -84,6 +84,14 @@ export class Keys {
   reviewOpen(key: string): string {
     return `${this.tag}:console:review-open:${key}`;
   }
+  /**
+   * Which product each listed review item is of (review entry id → product key), beside the
+   * products' open-item hashes and emptied with them: acknowledging a trimmed item, whose entry (and
+   * so its key) is gone, finds the open-item hash to clear through it.
+   */
+  get reviewListed(): string {
+    return `${this.tag}:console:review-listed`;
+  }
   /** Prefix for any other key a stage keeps (e.g. match vectors). */
   extra(name: string): string {
     return `${this.tag}:${name}`;
