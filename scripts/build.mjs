@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run build` (and npm's `prepare`, so `npm ci` builds too): compile the runtime and the CLI to
 // dist/ with tsc -p tsconfig.build.json, then copy the files the compiled code reads beside itself
-// (lib/lua/*.lua, stages/sinks/migrations/*.sql). Data that is not built (config/, models/) is
+// (lib/lua/*.lua and lib/lua/shared/*.lua, stages/sinks/migrations/*.sql). Data that is not built (config/, models/) is
 // found from the package root instead (lib/core/root.ts). dist/ is removed first: never stale parts.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -19,6 +19,7 @@ execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '-
 
 const ASSETS = [
   ['lib/lua', '.lua'],
+  ['lib/lua/shared', '.lua'],
   ['stages/sinks/migrations', '.sql'],
 ];
 let copied = 0;

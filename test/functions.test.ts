@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -72,6 +72,29 @@ test('loaded once: every script runs by FCALL; loading again is a no-op; a new v
   assert.is(await loadLibrary(admin, other), 1);
   assert.is(await new Script('a-0', other).run(admin, [], []), 'other');
   assert.is(await libraryPresent(admin), true, 'the first version is still there (rolling upgrade)');
+});
+
+test('the shared helpers (lib/lua/shared/) are seen by every script, compare stream ids by number, and are part of the version', async () => {
+  await admin.call('FUNCTION', 'FLUSH');
+  const dir = mkdtempSync(join(tmpdir(), 'lua-'));
+  mkdirSync(join(dir, 'shared'));
+  writeFileSync(join(dir, 'shared', 'twice.lua'), 'local function twice(x) return 2 * x end\n');
+  writeFileSync(join(dir, 'a-0.lua'), 'return twice(tonumber(ARGV[1]))\n');
+  writeFileSync(join(dir, 'b-0.lua'), 'return twice(twice(tonumber(ARGV[1])))\n');
+  const lib = buildLibrary(dir);
+  assert.equal([...lib.functions.keys()].sort(), ['a-0', 'b-0'], 'a helper file is no function');
+  assert.is(await loadLibrary(admin, lib), 1);
+  assert.equal([await new Script('a-0', lib).run(admin, [], [3]), await new Script('b-0', lib).run(admin, [], [3])], [6, 12]);
+  writeFileSync(join(dir, 'shared', 'twice.lua'), 'local function twice(x) return x + x end\n');
+  assert.is.not(buildLibrary(dir).version, lib.version, 'a changed helper is a new library version');
+  // The shipped helpers, through a shipped script: ids compare by number ("9-0" is older than "10-0", which a string compare gets wrong).
+  await loadLibrary(admin);
+  const key = `${randomPipeline()}:marker`;
+  const drop = new Script('drop-reprocess-marker-1');
+  await admin.hset(key, 'origin', '10-0', 'from', '5-0');
+  assert.is(await drop.run(admin, [key], ['9-0', '6-0']), 0, "a version older than the marker's origin leaves it");
+  assert.is(await drop.run(admin, [key], ['10-0', '6-0']), 1, 'a version at its origin drops it');
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('a user without FUNCTION: EVAL and FUNCTION LOAD refused; a missing library is a FunctionsMissingError (transient) naming the fix', async () => {

@@ -15,13 +15,8 @@ if not marker[2] then return 0 end
 local done = false
 if not marker[1] or marker[1] == '' then
   done = marker[2] ~= ARGV[2]
-elseif ARGV[1] ~= '' then
-  local ms, seq = string.match(ARGV[1], '^(%d+)-(%d+)$')
-  local oms, oseq = string.match(marker[1], '^(%d+)-(%d+)$')
-  if ms and oms then
-    ms, seq, oms, oseq = tonumber(ms), tonumber(seq), tonumber(oms), tonumber(oseq)
-    done = ms > oms or (ms == oms and seq >= oseq)
-  end
+else
+  done = stream_id_at_or_after(ARGV[1], marker[1]) -- lib/lua/shared/stream-ids.lua
 end
 if done then
   redis.call('DEL', KEYS[1])

@@ -31,29 +31,17 @@
   older than ARGV[7] came in between (nothing written: the caller computes its version again);
   0 when the entry was not pending in the group (decided already, or never read by the console).
 ]]
-local function parse(v)
-  if not v or v == '' then return nil end
-  local ms, seq = string.match(v, '^(%d+)-(%d+)$')
-  if not ms then return nil end
-  return tonumber(ms), tonumber(seq)
-end
--- a < b as stream ids; false when either is not one.
-local function older(a, b)
-  local ams, aseq = parse(a)
-  local bms, bseq = parse(b)
-  if not ams or not bms then return false end
-  return ams < bms or (ams == bms and aseq < bseq)
-end
+-- stream_id, stream_id_older: lib/lua/shared/stream-ids.lua.
 
 local last = redis.call('HMGET', KEYS[3], 'origin', 'entry', 'by', 'at')
-if older(ARGV[6], last[1]) then
+if stream_id_older(ARGV[6], last[1]) then
   redis.call('HDEL', KEYS[4], ARGV[2])
   redis.call('HDEL', KEYS[5], ARGV[2])
   local code = 2
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then code = 4 end
   return {code, last[1], last[2] or '', last[3] or '', last[4] or ''}
 end
-if parse(last[1]) and not older(last[1], ARGV[7]) then return {3, last[1]} end
+if stream_id(last[1]) and not stream_id_older(last[1], ARGV[7]) then return {3, last[1]} end
 redis.call('HDEL', KEYS[4], ARGV[2])
 redis.call('HDEL', KEYS[5], ARGV[2])
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
@@ -67,7 +55,7 @@ redis.call('HSET', KEYS[3], 'origin', ARGV[7], 'entry', ARGV[2], 'by', ARGV[8], 
 local closed = {}
 local open = redis.call('HGETALL', KEYS[4])
 for i = 1, #open, 2 do
-  if parse(open[i + 1]) and not older(ARGV[7], open[i + 1]) then
+  if stream_id(open[i + 1]) and not stream_id_older(ARGV[7], open[i + 1]) then
     redis.call('HDEL', KEYS[4], open[i])
     redis.call('HDEL', KEYS[5], open[i])
     if redis.call('XACK', KEYS[1], ARGV[1], open[i]) == 1 then closed[#closed + 1] = open[i] end

@@ -18,26 +18,14 @@
   Returns: one reply per item: 1 listed; 0 not pending any more (decided meanwhile: not listed);
   {version, entry, by, at} closed as superseded by that decision.
 ]]
-local function parse(v)
-  if not v or v == '' then return nil end
-  local ms, seq = string.match(v, '^(%d+)-(%d+)$')
-  if not ms then return nil end
-  return tonumber(ms), tonumber(seq)
-end
--- a < b as stream ids; false when either is not one.
-local function older(a, b)
-  local ams, aseq = parse(a)
-  local bms, bseq = parse(b)
-  if not ams or not bms then return false end
-  return ams < bms or (ams == bms and aseq < bseq)
-end
+-- stream_id, stream_id_older: lib/lua/shared/stream-ids.lua.
 
 local out = {}
 for i = 1, (#KEYS - 2) / 2 do
   local reviewed, open = KEYS[2 * i + 1], KEYS[2 * i + 2]
   local id, origin, key = ARGV[3 * i - 1], ARGV[3 * i], ARGV[3 * i + 1]
   local last = redis.call('HMGET', reviewed, 'origin', 'entry', 'by', 'at')
-  if older(origin, last[1]) then
+  if stream_id_older(origin, last[1]) then
     redis.call('HDEL', open, id)
     redis.call('HDEL', KEYS[2], id)
     if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then

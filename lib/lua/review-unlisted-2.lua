@@ -13,15 +13,7 @@
 
   Returns: the entries counted now (0 when there was no gap, or Redis cannot tell it).
 ]]
-local function parse(id)
-  local dash = string.find(id, '-', 1, true)
-  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
-end
-local function less(a, b)
-  local ams, aseq = parse(a)
-  local bms, bseq = parse(b)
-  return ams < bms or (ams == bms and aseq < bseq)
-end
+-- stream_id, stream_id_older: lib/lua/shared/stream-ids.lua.
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local group = nil
 for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
@@ -34,7 +26,7 @@ local s = redis.call('XINFO', 'STREAM', KEYS[1])
 local stream = {}
 for i = 1, #s, 2 do stream[s[i]] = s[i + 1] end
 local first = stream['first-entry']
-if first and not less(group['last-delivered-id'], first[1]) then return 0 end
+if first and not stream_id_older(group['last-delivered-id'], first[1]) then return 0 end
 local length = tonumber(stream['length'])
 local gap = tonumber(stream['entries-added']) - tonumber(group['entries-read']) - length
 if gap <= 0 then return 0 end

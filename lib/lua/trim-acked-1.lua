@@ -9,28 +9,20 @@
 
   Returns: { number of entries removed, the MINID used or "" }.
 ]]
-local function parse(id)
-  local dash = string.find(id, '-', 1, true)
-  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
-end
-local function less(a, b)
-  local ams, aseq = parse(a)
-  local bms, bseq = parse(b)
-  return ams < bms or (ams == bms and aseq < bseq)
-end
+-- stream_id, stream_id_older: lib/lua/shared/stream-ids.lua.
 if redis.call('EXISTS', KEYS[1]) == 0 then return { 0, '' } end
 local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
 local safe = nil
 for _, g in ipairs(groups) do
   local info = {}
   for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
-  local ms, seq = parse(info['last-delivered-id'])
+  local ms, seq = stream_id(info['last-delivered-id'])
   local need = string.format('%d-%d', ms, seq + 1)
   if tonumber(info['pending']) > 0 then
     local summary = redis.call('XPENDING', KEYS[1], info['name'])
     need = summary[2]
   end
-  if safe == nil or less(need, safe) then safe = need end
+  if safe == nil or stream_id_older(need, safe) then safe = need end
 end
 if safe == nil then return { 0, '' } end
 return { redis.call('XTRIM', KEYS[1], 'MINID', '~', safe), safe }

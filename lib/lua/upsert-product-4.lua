@@ -42,13 +42,8 @@ local function dropMarker(stored)
   local done = false
   if not marker[1] or marker[1] == '' then
     done = stored and marker[2] ~= ARGV[2]
-  elseif ARGV[5] ~= '' then
-    local ms, seq = string.match(ARGV[5], '^(%d+)-(%d+)$')
-    local oms, oseq = string.match(marker[1], '^(%d+)-(%d+)$')
-    if ms and oms then
-      ms, seq, oms, oseq = tonumber(ms), tonumber(seq), tonumber(oms), tonumber(oseq)
-      done = ms > oms or (ms == oms and seq >= oseq)
-    end
+  else
+    done = stream_id_at_or_after(ARGV[5], marker[1]) -- lib/lua/shared/stream-ids.lua
   end
   if done then redis.call('DEL', KEYS[4]) end
 end

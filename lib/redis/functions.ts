@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
@@ -12,7 +12,8 @@ import { asCluster } from './url.js';
  * `redis.register_function`'s callback with `KEYS` and `ARGV` as its parameters, so the body runs
  * unchanged. Called with FCALL, so no pipeline user needs EVAL, EVALSHA or SCRIPT: a stage, the
  * producer or an observer cannot run Lua it brings itself. Unlike the EVALSHA script cache,
- * functions persist in RDB/AOF and replicate.
+ * functions persist in RDB/AOF and replicate. Helpers several scripts share (stream-id
+ * comparisons) live once in lib/lua/shared/ and head the library's code, as locals its callbacks see.
  *
  * The library name and every function name carry a hash of the sources: a new release loads a
  * new library beside the old one, and processes of the old release keep calling theirs during a
@@ -54,20 +55,33 @@ export interface FunctionLibrary {
 
 const identifier = (s: string) => s.replace(/[^A-Za-z0-9_]/g, '_');
 
-/** Build the library from a folder of `name.lua` files (default lib/lua). */
+/** `<dir>/shared/*.lua`: helpers (local functions) every script of the library may call; none when absent. */
+function sharedSources(dir: string): { name: string; body: string }[] {
+  const at = resolve(dir, 'shared');
+  if (!existsSync(at)) return [];
+  return readdirSync(at)
+    .filter((f) => f.endsWith('.lua'))
+    .sort()
+    .map((f) => ({ name: f.slice(0, -4), body: readFileSync(resolve(at, f), 'utf8') }));
+}
+
+/** Build the library from a folder of `name.lua` files (default lib/lua) and its shared helpers (`shared/`). */
 export function buildLibrary(dir = LUA_DIR): FunctionLibrary {
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.lua'))
     .sort();
   const sources = files.map((f) => ({ name: f.slice(0, -4), body: readFileSync(resolve(dir, f), 'utf8') }));
+  const shared = sharedSources(dir);
   const hash = createHash('sha256');
+  for (const s of shared) hash.update(`shared/${s.name}\0${s.body}\0`);
   for (const s of sources) hash.update(`${s.name}\0${(FLAGS[s.name] ?? []).join(',')}\0${s.body}\0`);
   const version = hash.digest('hex').slice(0, 12);
   const name = `streamline_${version}`;
   const functions = new Map(sources.map((s) => [s.name, `sle_${version}_${identifier(s.name)}`]));
   const probe = `sle_${version}_version`;
   const lua = (s: string) => JSON.stringify(s); // a JSON string is a valid Lua string literal for ASCII names
-  const parts = [`#!lua name=${name}`];
+  // The shared helpers first: plain locals of the library's chunk, seen by every callback below.
+  const parts = [`#!lua name=${name}`, ...shared.map((s) => s.body)];
   for (const s of sources) {
     const flags = FLAGS[s.name] ?? [];
     parts.push(
