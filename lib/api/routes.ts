@@ -59,11 +59,21 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     if (p.clear) return false;
     // A backlog: its excess over the rate it fell lately, bounded (a constant 1 s had every polite client back each second).
     const retryAfter = retryAfterFor(p, limits.retryAfterSeconds, limits.retryAfterMaxSeconds);
-    request.log.info({ reason: p.reason, stage: p.stage, lag: p.lag, maxLag: p.maxLag, drainPerSec: p.drainPerSec, retryAfter }, 'api.backpressure');
+    request.log.info(
+      { reason: p.reason, stage: p.stage, lag: p.lag, maxLag: p.maxLag, drainPerSec: p.drainPerSec, retryAfter, shard: p.shard?.tag },
+      'api.backpressure',
+    );
     await reply
       .header('retry-after', String(retryAfter))
       .code(429)
-      .send({ error: p.reason === 'oom' ? 'redis_full' : 'backlog', message: describe(p), stage: p.stage, lag: p.lag, maxLag: p.maxLag });
+      .send({
+        error: p.reason === 'oom' ? 'redis_full' : 'backlog',
+        message: describe(p),
+        stage: p.stage,
+        lag: p.lag,
+        maxLag: p.maxLag,
+        ...(p.shard ? { shard: p.shard.tag } : {}),
+      });
     return true;
   };
   /** An id's status, and the product when the fallback read it (no status: expired, or stored before statuses): kept for the answer, not read again. */

@@ -36,6 +36,17 @@ export interface Pressure {
   stages?: StageLag[];
   usedMemory?: number;
   maxMemory?: number;
+  /** Sharded pipelines (config `shards` > 1): the shard this reading is of; `lag` is that shard's alone (maxLag applies per shard). */
+  shard?: ShardName;
+}
+
+/** A shard as messages name it: `shard 1 of 3 ({products:1})`. */
+export interface ShardName {
+  index: number;
+  /** The pipeline's shard count (config `shards`), when known. */
+  of?: number;
+  /** Its hash tag (`{products:1}`). */
+  tag: string;
 }
 
 export interface StageLag {
@@ -65,6 +76,8 @@ export interface BackpressureOptions {
   downstream?: StageTarget[];
   /** Their reading (an XINFO GROUPS and an XLEN each) is reused this long. @defaultValue 1000 */
   downstreamCacheMs?: number;
+  /** The shard these streams are of (sharded pipelines), named in every reading and message. @defaultValue none (unsharded) */
+  shard?: ShardName;
 }
 
 const field = (info: string, name: string): number | undefined => {
@@ -116,6 +129,7 @@ export class Backpressure {
    */
   static forStage(redis: Redis, stage: ResolvedStage, keys: Keys, cacheMs?: number, config?: ResolvedConfig, downstreamCacheMs?: number): Backpressure {
     const after = config ? stagesAfter(config, stage) : [];
+    const shard = keys.shard === undefined ? undefined : { index: keys.shard, tag: keys.tag, ...(config ? { of: config.shards } : {}) };
     return new Backpressure(redis, {
       stream: keys.stream(stage.input),
       group: stage.name,
@@ -123,6 +137,7 @@ export class Backpressure {
       ...(cacheMs !== undefined ? { cacheMs } : {}),
       ...(after.length ? { downstream: after.map((s) => ({ stage: s.name, stream: keys.stream(s.input), maxLag: s.maxLag })) } : {}),
       ...(downstreamCacheMs !== undefined ? { downstreamCacheMs } : {}),
+      ...(shard ? { shard } : {}),
     });
   }
 
@@ -186,6 +201,7 @@ export class Backpressure {
       stages,
       ...(usedMemory !== undefined ? { usedMemory } : {}),
       ...(maxMemory ? { maxMemory } : {}),
+      ...(this.opts.shard ? { shard: this.opts.shard } : {}),
     };
     if (full) return { clear: false, reason: 'oom', ...base };
     if (over.length > 0) return { clear: false, reason: 'lag', ...base };
@@ -197,23 +213,35 @@ export class Backpressure {
    * (every `pollMs`), e.g. to print progress; after `maxWaitMs` (0 = forever) it throws
    * BackpressureTimeoutError. Read errors propagate (the caller's retry policy decides).
    */
-  async waitUntilClear(
-    o: { pollMs?: number; maxWaitMs?: number; onWait?: (p: Pressure, waitedMs: number) => void; onClear?: (waitedMs: number) => void } = {},
-  ): Promise<void> {
-    const started = Date.now();
-    let waited = false;
-    for (;;) {
-      const p = await this.check();
-      if (p.clear) {
-        if (waited) o.onClear?.(Date.now() - started);
-        return;
-      }
-      waited = true;
-      const ms = Date.now() - started;
-      o.onWait?.(p, ms);
-      if (o.maxWaitMs && ms >= o.maxWaitMs) throw new BackpressureTimeoutError(describe(p) + `; gave up after ${ms} ms`);
-      await sleep(o.pollMs ?? 500);
+  waitUntilClear(o: WaitOptions = {}): Promise<void> {
+    return waitUntilClear(() => this.check(), o);
+  }
+}
+
+export interface WaitOptions {
+  /** ms between readings while waiting. @defaultValue 500 */
+  pollMs?: number;
+  /** Give up (BackpressureTimeoutError) after this long; 0 = wait forever. @defaultValue 0 */
+  maxWaitMs?: number;
+  onWait?: (p: Pressure, waitedMs: number) => void;
+  onClear?: (waitedMs: number) => void;
+}
+
+/** Backpressure.waitUntilClear over any reading (one Backpressure, or every shard's: ShardedBackpressure). */
+export async function waitUntilClear(check: () => Promise<Pressure>, o: WaitOptions = {}): Promise<void> {
+  const started = Date.now();
+  let waited = false;
+  for (;;) {
+    const p = await check();
+    if (p.clear) {
+      if (waited) o.onClear?.(Date.now() - started);
+      return;
     }
+    waited = true;
+    const ms = Date.now() - started;
+    o.onWait?.(p, ms);
+    if (o.maxWaitMs && ms >= o.maxWaitMs) throw new BackpressureTimeoutError(describe(p) + `; gave up after ${ms} ms`);
+    await sleep(o.pollMs ?? 500);
   }
 }
 
@@ -225,15 +253,22 @@ export function retryAfterFor(p: Pressure, min: number, max: number): number {
   return p.reason === 'lag' ? retryAfterSeconds(p.lag - p.maxLag, p.drainPerSec, min, max) : min;
 }
 
-/** One line for a person: why new work waits. */
+/** `shard 1 of 3 ({products:1})`. */
+export function shardLabel(s: ShardName): string {
+  return `shard ${s.index}${s.of !== undefined ? ` of ${s.of}` : ''} (${s.tag})`;
+}
+
+/** One line for a person: why new work waits. Sharded, it names the shard: its lag is that shard's alone (maxLag applies per shard). */
 export function describe(p: Pressure): string {
+  const on = p.shard ? `${shardLabel(p.shard)}: ` : '';
+  const each = p.shard ? ', which applies to each shard' : '';
   if (p.reason === 'oom')
-    return `Redis is full: used_memory ${p.usedMemory} >= \`maxmemory\` ${p.maxMemory} (raise it, or free memory: nothing is lost, new work waits)`;
+    return `${on}Redis is full: used_memory ${p.usedMemory} >= \`maxmemory\` ${p.maxMemory} (raise it, or free memory: nothing is lost, new work waits)`;
   if (p.reason === 'lag')
     return p.stages && p.stage !== p.stages[0]?.stage
-      ? `stage ${p.stage} has a lag of ${p.lag}, above its maxLag ${p.maxLag} (a new record would wait behind it)`
-      : `the input lag ${p.lag} is above limits.maxLag ${p.maxLag}`;
-  return `clear (lag ${p.lag} <= ${p.maxLag})`;
+      ? `${on}stage ${p.stage} has a lag of ${p.lag}, above its maxLag ${p.maxLag}${each} (a new record would wait behind it)`
+      : `${on}the input lag ${p.lag} is above limits.maxLag ${p.maxLag}${each}`;
+  return `${on}clear (lag ${p.lag} <= ${p.maxLag})`;
 }
 
 /** The stages a record put on `from`'s stream crosses after it, through the routes (each once, `from` not included). */

@@ -217,7 +217,6 @@ export class Worker {
   async serve(): Promise<void> {
     if (this.closing) return;
     for (const r of this.reclaimers) r.start();
-    const sharded = this.consumers.length > 1 || this.shards[0] !== 0 ? { shards: this.shards } : {};
     this.logger.info('worker.started', {
       initMs: Date.now() - this.startedAt,
       kind: this.impl.kind,
@@ -225,7 +224,8 @@ export class Worker {
       redisUser: this.redisUser,
       // Its own connections; in a process of several stages the process's count is on `process.starting`.
       ...(this.ownsConnections ? { connections: this.consumers.length + 1 } : { connections: 'shared (process.starting)' }),
-      ...sharded,
+      // Always, also for a worker of shard 0 alone (it had been left out then, as if unsharded): `[0]` unsharded.
+      shards: this.shards,
     });
     await Promise.all(this.consumers.map((c) => c.run()));
   }

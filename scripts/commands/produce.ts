@@ -4,7 +4,8 @@ import { FileError, ProducerGapError, RunInputMismatchError } from '../../lib/co
 import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
 import { produce, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
-import { Backpressure, describe } from '../../lib/producer/backpressure.js';
+import { describe } from '../../lib/producer/backpressure.js';
+import { ShardedBackpressure } from '../../lib/producer/backpressure-shards.js';
 import { isTransientRedisError } from '../../lib/core/failure-policy.js';
 import { cliRedis, explainRedisFailure, fatalAsync, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 import { warnIfNoPipeline } from './pipeline-hint.js';
@@ -82,9 +83,10 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
     process.stderr.write(`${r.source}:${r.line}: rejected (${r.reason}): ${r.error}\n`);
   };
   const shards = configShards(config);
-  // Backpressure (limits.maxLag, Redis full): wait before each batch, saying so on stderr. Per shard
-  // input the same rule; shard 0's reading stands for all (records spread evenly over the shards).
-  const pressure = Backpressure.forInput(redis, config, shards.all[0]!, 0); // the input stage read fresh per batch (3 cheap commands), the stages after it at most once a second
+  // Backpressure (limits.maxLag, Redis full): wait before each batch, saying so on stderr. Sharded,
+  // every shard's input is read, each against the same limits (maxLag applies per shard), and the
+  // message names the shard behind (shard 0's reading had stood for all: a shard held behind was not seen).
+  const pressure = ShardedBackpressure.forInput(redis, config, shards.all, 0); // the input stage read fresh per batch (3 cheap commands a shard), the stages after it at most once a second
   const pollMs = Number(opts.backpressurePoll ?? 500);
   let lastSaid = 0;
   // A reading Redis cannot answer (unreachable, at maxclients) does not stop produce: the batch is
