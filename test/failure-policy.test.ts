@@ -6,6 +6,7 @@ import {
   decide,
   isolateEach,
   isPermissionRefusal,
+  isPostgresRefusal,
   isTransientPgError,
   isTransientRedisError,
   outageMetric,
@@ -84,8 +85,16 @@ test('connection failures are transient for every source; Postgres SQLSTATEs of 
     assert.equal(classify(pg(code)), { class: 'transient', outage: 'postgres_unavailable' }, code);
   // A database that refuses every write whatever the record (a rotated password, a demoted primary, a
   // revoked grant, the schema not migrated): every record had been dead-lettered within seconds.
-  for (const code of ['28P01', '28000', '3D000', '42501', '25006', '55P03', '42P01', '42703'])
+  for (const code of ['3D000', '25006', '55P03', '42P01', '42703'])
     assert.equal(classify(pg(code)), { class: 'transient', outage: 'postgres_unavailable' }, code);
+  // The role refused (a privilege, its login): waited out too, but a configuration error, not an
+  // outage (start checks refuse it; it had been logged as "unreachable").
+  for (const code of ['28P01', '28000', '42501']) {
+    assert.equal(classify(pg(code)), { class: 'transient', outage: 'postgres_noperm' }, code);
+    assert.ok(isPostgresRefusal(pg(code)) && !isTransientPgError(pg(code)), code);
+    assert.is(outageMetric(pg(code)), 'postgres.noperm', code);
+    assert.is(decide(pg(code), 1, { maxDeliveries: 1, retryBaseMs: 1, retryMaxMs: 1 }).action, 'retry_later', code);
+  }
   assert.equal(classify(Object.assign(new Error('getaddrinfo ENOTFOUND db.internal'), { code: 'ENOTFOUND' })).class, 'transient', 'a DNS blip');
   assert.ok(isTransientPgError(new Error('the database system is starting up')));
   // The record's own data: a bad value, a duplicate key, a string too long.

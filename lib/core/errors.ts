@@ -49,7 +49,7 @@ export class PortTakenError extends RedisServerError {}
  */
 export class TransientError extends PipelineError {
   /** What is out, when the raiser knows better than its cause says (lib/core/failure-policy.ts `Outage`). */
-  readonly outage?: 'redis_oom' | 'redis_unavailable' | 'redis_noperm' | 'postgres_unavailable' | 'connection' | 'dependency';
+  readonly outage?: 'redis_oom' | 'redis_unavailable' | 'redis_noperm' | 'postgres_unavailable' | 'postgres_noperm' | 'connection' | 'dependency';
   constructor(message: string, options?: { cause?: unknown; outage?: TransientError['outage'] }) {
     super(message, options);
     if (options?.outage) this.outage = options.outage;

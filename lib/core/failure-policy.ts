@@ -8,7 +8,9 @@ import { BadRecordError, DecodeError, FunctionsMissingError, RouteError, Transie
  *
  * - transient: an outage of something the message needs (Redis full or failing over, Postgres
  *   down, a socket reset), or a refusal no record can fix (a Redis user missing a permission, a
- *   Postgres grant revoked). Never the message's fault: waited out, no delivery counted.
+ *   Postgres role missing a grant or refused its credentials). Never the message's fault: waited
+ *   out, no delivery counted. The refusals are configuration errors, not outages: start checks
+ *   refuse them (`isPermissionRefusal`, `isPostgresRefusal`) instead of waiting.
  * - permanent: the message itself is bad (undecodable, invalid, unroutable). Retrying cannot
  *   help: dead-lettered at once.
  * - poison: anything else a stage throws. It may be the message: retried later with backoff,
@@ -17,7 +19,7 @@ import { BadRecordError, DecodeError, FunctionsMissingError, RouteError, Transie
 export type FailureClass = 'transient' | 'permanent' | 'poison';
 
 /** Where a transient failure comes from, for logs and for the alerting metric `outageMetric` names. */
-export type Outage = 'redis_oom' | 'redis_unavailable' | 'redis_noperm' | 'postgres_unavailable' | 'connection' | 'dependency';
+export type Outage = 'redis_oom' | 'redis_unavailable' | 'redis_noperm' | 'postgres_unavailable' | 'postgres_noperm' | 'connection' | 'dependency';
 
 export interface Classified {
   class: FailureClass;
@@ -45,10 +47,14 @@ const CONNECTION =
 // connections, disk full), 57P01-3 admin/crash shutdown or cannot connect now, 57014 statement
 // timeout, 40001 serialization failure, 40P01 deadlock. And the database refusing every write
 // whatever the record, until someone acts (no record's fault, so no record is dead-lettered for
-// it): 28 credentials refused (a rotated password), 3D000 no such database, 42501 privilege
-// revoked, 25006 read-only (a demoted primary, a standby), 55P03 lock not available, 42P01 / 42703
-// the table or a column missing (the schema not migrated: `pipeline store migrate`).
-const PG_SQLSTATE = /^(08|53|28|57P0[123]$|57014$|40001$|40P01$|3D000$|42501$|25006$|55P03$|42P01$|42703$)/;
+// it): 3D000 no such database, 25006 read-only (a demoted primary, a standby), 55P03 lock not
+// available, 42P01 / 42703 the table or a column missing (the schema not migrated: `pipeline store migrate`).
+const PG_SQLSTATE = /^(08|53|57P0[123]$|57014$|40001$|40P01$|3D000$|25006$|55P03$|42P01$|42703$)/;
+// The database refusing the configured role: 42501 insufficient_privilege (a grant missing or
+// revoked), 28 invalid authorization (28000 no such role / not allowed, 28P01 password refused).
+// A configuration error, not an outage: the database is there. Waited out like one by workers
+// (no record's fault), refused by start checks, said as such (the role, the table, the GRANT).
+const PG_REFUSED = /^(28|42501$)/;
 const PG_MESSAGE =
   /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|database system is (starting up|shutting down|in recovery mode)/i;
 // Replies after which the connection itself should be dropped and reopened (ioredis reconnectOnError):
@@ -79,6 +85,7 @@ function outageOf(err: Error): Outage | undefined {
   if (REDIS_NOPERM.test(msg)) return 'redis_noperm';
   if (REDIS_CLUSTER_MOVING.test(msg)) return 'redis_unavailable';
   const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && PG_REFUSED.test(code)) return 'postgres_noperm';
   if (typeof code === 'string' && PG_SQLSTATE.test(code)) return 'postgres_unavailable';
   if (PG_MESSAGE.test(msg)) return 'postgres_unavailable';
   if (typeof code === 'string' && CONNECTION.test(code)) return 'connection';
@@ -114,7 +121,16 @@ export function isTransientRedisError(err: unknown): boolean {
   return o === 'redis_oom' || o === 'redis_unavailable' || o === 'connection';
 }
 
-/** True when a pg / network error means "the database is unreachable or busy", not "this data is wrong". */
+/**
+ * True when PostgreSQL refused the configured role (42501 a privilege missing, 28 credentials or
+ * role refused): a configuration error. Workers wait it out (never charged to a record); start
+ * checks (`pipeline up`, the store's start) and commands refuse it naming the fix.
+ */
+export function isPostgresRefusal(err: unknown): boolean {
+  return classify(err).outage === 'postgres_noperm';
+}
+
+/** True when a pg / network error means "the database is unreachable or busy", not "this data is wrong" (nor "this role may not": `isPostgresRefusal`). */
 export function isTransientPgError(err: unknown): boolean {
   const o = classify(err).outage;
   return o === 'postgres_unavailable' || o === 'connection';
@@ -128,7 +144,8 @@ export function shouldReconnect(err: Error): boolean {
 /**
  * The counter an alert should watch for this failure: `redis.oom` (Redis is full: raise maxmemory
  * or drain), `redis.unavailable` (loading, failing over, busy, cluster down), `redis.noperm` (a user
- * missing a permission: `pipeline acl --apply`), `postgres.unavailable`,
+ * missing a permission: `pipeline acl --apply`), `postgres.unavailable`, `postgres.noperm` (the
+ * store's database role refused: a GRANT, docs/data-store.md),
  * `network.unavailable` (a socket dropped or timed out), `dependency.unavailable`; undefined for failures that are not outages.
  */
 export function outageMetric(err: unknown): string | undefined {
@@ -141,6 +158,8 @@ export function outageMetric(err: unknown): string | undefined {
       return 'redis.noperm';
     case 'postgres_unavailable':
       return 'postgres.unavailable';
+    case 'postgres_noperm':
+      return 'postgres.noperm';
     case 'connection':
       return 'network.unavailable';
     case 'dependency':

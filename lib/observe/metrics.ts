@@ -109,6 +109,11 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     'reprocess markers a sink other than Redis could not delete after its commit (the products are stored; the markers expire)',
   ),
   w('postgres.unavailable', 'counter', 'the Postgres sink was unreachable, restarting or overloaded: the batch waits in place'),
+  w(
+    'postgres.noperm',
+    'counter',
+    "PostgreSQL refused the store's database role (42501 a privilege missing, 28000/28P01 credentials): the batch waits in place, nothing is dead-lettered; GRANT what docs/data-store.md lists",
+  ),
   w('network.unavailable', 'counter', 'a dependency connection dropped or timed out during a batch or hand-off: waited out in place'),
   w('dependency.unavailable', 'counter', 'a stage raised TransientError for an outage of its own dependency: the batch waits in place'),
   w('redis.connection_errors', 'counter', 'Redis connection errors (the connection reconnects with backoff)'),

@@ -137,9 +137,11 @@ function exitWith(err: unknown, d: RedisFailure | undefined): never {
     const hint =
       code === '42P01' || code === '42703'
         ? 'the schema is not migrated: run `pipeline store migrate`'
-        : restarting
-          ? 'the database is shutting down, restarting or failing over: run it again once it accepts connections'
-          : "check --database-url, DATABASE_URL or the store stage's settings.postgresUrl";
+        : code === '42501'
+          ? "the database role lacks a privilege: GRANT it as the tables' owner (docs/data-store.md lists what each role needs)"
+          : restarting
+            ? 'the database is shutting down, restarting or failing over: run it again once it accepts connections'
+            : "check --database-url, DATABASE_URL or the store stage's settings.postgresUrl";
     process.stderr.write(`error: PostgreSQL at ${pgAt}: ${why.replace(/\s*\n\s*/g, ' ')} (${hint})\n`);
     process.exit(1);
   }

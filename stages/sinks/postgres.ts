@@ -2,9 +2,10 @@ import pg from 'pg';
 import { POSTGRES_SETTINGS } from './postgres-settings.js';
 import { markPostgres, postgresAddress } from './postgres-origin.js';
 import { ConfigError, TransientError } from '../../lib/core/errors.js';
-import { isTransientPgError } from '../../lib/core/failure-policy.js';
+import { isPostgresRefusal, isTransientPgError } from '../../lib/core/failure-policy.js';
 import type { Logger } from '../../lib/observe/logger.js';
 import { quoteSchema, schemaProblem } from './migrations/migrate.js';
+import { privilegeProblem, RefusalNotice } from './privileges.js';
 import type { Sink, StoredProduct } from './sink.js';
 
 export interface PostgresOptions {
@@ -209,20 +210,36 @@ RETURNING (SELECT count(*) FROM batch x LEFT JOIN stored s ON s.key = x.key
  * The Postgres sink: each batch is one idempotent upsert statement (its own transaction), so
  * `write` resolves only after the batch has committed, and the store stage acks after that.
  * Unreachable / restarting / overloaded database → TransientError (the consumer retries the batch
- * without counting deliveries); anything else (bad data) is thrown as is.
+ * without counting deliveries); the role refused (a privilege missing, credentials refused) →
+ * TransientError too, said once naming the role and the GRANT (RefusalNotice): no record's fault,
+ * so none is dead-lettered; anything else (bad data) is thrown as is.
  */
 export function createPostgresSink(o: PostgresOptions, logger: Logger): Sink & { init(): Promise<void>; readonly pool: pg.Pool } {
   const pool = createPool(o, logger, 'pipeline:store');
   const sql = upsertSql(o.schema);
+  const refusals = new RefusalNotice(pool, o.url, o.schema, logger);
   return {
     name: 'postgres',
     pool,
-    /** Refuse to start on a schema that lacks migrations or their objects; an unreachable database is only logged (writes retry). */
+    /**
+     * Refuse to start on a schema that lacks migrations or their objects. A role refused a privilege
+     * or its login is said once (`postgres.permission_denied`, with the GRANT) and left to the
+     * writes, which wait until it is granted; an unreachable database is only logged (writes retry).
+     */
     async init() {
       let problem: string | undefined;
       try {
+        const denied = await privilegeProblem(pool, o.schema);
+        if (denied) {
+          await refusals.report(undefined, denied);
+          return;
+        }
         problem = await schemaProblem(pool, o.schema);
       } catch (err) {
+        if (isPostgresRefusal(err)) {
+          await refusals.report(err);
+          return;
+        }
         if (!isTransientPgError(err)) throw err;
         logger.warn('postgres.unreachable_at_start', { err, note: 'writes will retry until it is back' });
         return;
@@ -236,8 +253,10 @@ export function createPostgresSink(o: PostgresOptions, logger: Logger): Sink & {
         const json = JSON.stringify(rows);
         // NUL shows in JSON text only as \u0000: the replacer pass only for the rare batch that has one.
         const r = await pool.query<{ applied: number }>(sql, [json.includes('\\u0000') ? JSON.stringify(rows, noNul) : json]);
+        refusals.resolved();
         return { stale: stale + rows.length - r.rows.reduce((n, row) => n + row.applied, 0) };
       } catch (err) {
+        if (isPostgresRefusal(err)) throw new TransientError(`postgres refused: ${await refusals.report(err)}`, { cause: err, outage: 'postgres_noperm' });
         if (isTransientPgError(err)) {
           const code = (err as { code?: string }).code;
           const hint = code === '42P01' || code === '42703' ? ' (the schema is not migrated: run `pipeline store migrate`)' : '';
