@@ -13,27 +13,19 @@ import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig } from '../lib/config/types.js';
 import { Keys } from '../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
-import { migrate } from '../stages/sinks/migrations/migrate.js';
 import { auth, READ, startConsole } from './helpers/console.js';
 import { FAST, startWorkers, stopAll } from './helpers/pipeline.js';
-import { findPostgresBin, PostgresServer } from './helpers/postgres.js';
+import { migratedDatabase, postgresBinOrSkip, PostgresServer } from './helpers/postgres.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
-const pgBin = findPostgresBin();
-if (!pgBin) {
-  console.log('SKIP console-postgres.test.ts: PostgreSQL server binaries not found (apt-get install -y postgresql, or set PG_BIN)');
-  process.exit(0);
-}
+const pgBin = postgresBinOrSkip('console-postgres.test.ts');
 
 const redisServer = await startRedis();
 const redis = client(redisServer.url);
 const pgServer = await new PostgresServer({ bin: pgBin }).start();
 const pipeline = randomPipeline('cpg');
 const keys = new Keys(pipeline);
-const dbUrl = await pgServer.createDatabase(pipeline);
-const pool = new pg.Pool({ connectionString: dbUrl, max: 2 });
-pool.on('error', () => undefined); // the server is stopped at the end under idle connections
-await migrate(pool);
+const { url: dbUrl, pool } = await migratedDatabase(pgServer, pipeline);
 const RAW = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
 const config = resolveConfig(
   {

@@ -111,10 +111,9 @@ test('redis sink: the marker goes in the upsert that stores the reprocessed vers
   assert.equal(await markerAfterStores(config, 'k1'), ['10-1', '10-1', null]);
 });
 
-test('postgres sink: the marker goes after the commit that stores the reprocessed version, not before', async () => {
-  if (!pgServer)
-    return console.log('SKIP reprocess-marker.test.ts (postgres): PostgreSQL server binaries not found (apt-get install -y postgresql, or set PG_BIN)');
-  const url = await pgServer.createDatabase(randomPipeline('db'));
+/** The rules-only pipeline with its store on a new, migrated database of `pgServer`. */
+async function postgresConfig(pg0: PostgresServer): Promise<ResolvedConfig> {
+  const url = await pg0.createDatabase(randomPipeline('db'));
   const db = new pg.Pool({ connectionString: url, max: 1 });
   try {
     await migrate(db);
@@ -123,7 +122,13 @@ test('postgres sink: the marker goes after the commit that stores the reprocesse
   }
   const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
   const stages = raw.stages.map((s) => (s.kind === 'store' ? { ...s, settings: { sink: 'postgres', postgresUrl: url } } : s));
-  const config = resolveConfig({ ...raw, pipeline: randomPipeline('mk'), stages }, 'test', { env: { REDIS_URL: server.url } });
+  return resolveConfig({ ...raw, pipeline: randomPipeline('mk'), stages }, 'test', { env: { REDIS_URL: server.url } });
+}
+
+test('postgres sink: the marker goes after the commit that stores the reprocessed version, not before', async () => {
+  if (!pgServer)
+    return console.log('SKIP reprocess-marker.test.ts (postgres): PostgreSQL server binaries not found (apt-get install -y postgresql, or set PG_BIN)');
+  const config = await postgresConfig(pgServer);
   assert.equal(await markerAfterStores(config, 'k2'), ['10-1', '10-1', null]);
 });
 
@@ -136,16 +141,7 @@ test('both sinks: a version put back that the store drops as older than a newer 
     return console.log(
       'SKIP reprocess-marker.test.ts (postgres, stale drop): PostgreSQL server binaries not found (apt-get install -y postgresql, or set PG_BIN)',
     );
-  const url = await pgServer.createDatabase(randomPipeline('db'));
-  const db = new pg.Pool({ connectionString: url, max: 1 });
-  try {
-    await migrate(db);
-  } finally {
-    await db.end();
-  }
-  const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
-  const stages = raw.stages.map((s) => (s.kind === 'store' ? { ...s, settings: { sink: 'postgres', postgresUrl: url } } : s));
-  const pgConfig = resolveConfig({ ...raw, pipeline: randomPipeline('mk'), stages }, 'test', { env: { REDIS_URL: server.url } });
+  const pgConfig = await postgresConfig(pgServer);
   assert.equal(await markerAfterStaleDrop(pgConfig, 'k4'), ['10-1', null], 'postgres sink');
 });
 

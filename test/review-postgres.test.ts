@@ -6,7 +6,6 @@
  * naming the stored version, is closed and changes nothing; an item whose input was stored again
  * (a reprocess: jsonb reorders the keys and stores NUL as U+FFFD) is decided, after that version.
  */
-import pg from 'pg';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readAudit } from '../lib/console/audit.js';
@@ -15,28 +14,20 @@ import { Keys } from '../lib/redis/keys.js';
 import { serverTimeMs } from '../lib/redis/server-time.js';
 import { encodeEnvelope, newEnvelope, type Envelope, type ProductRecord } from '../lib/stream/codec.js';
 import { Worker } from '../lib/worker/worker.js';
-import { migrate } from '../stages/sinks/migrations/migrate.js';
 import { STAGES } from '../stages/index.js';
 import { ADMIN, auth, groupReviewConfig, READ, startConsole } from './helpers/console.js';
 import { stopAll } from './helpers/pipeline.js';
-import { findPostgresBin, PostgresServer } from './helpers/postgres.js';
+import { migratedDatabase, postgresBinOrSkip, PostgresServer } from './helpers/postgres.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
-const pgBin = findPostgresBin();
-if (!pgBin) {
-  console.log('SKIP review-postgres.test.ts: PostgreSQL server binaries not found (apt-get install -y postgresql, or set PG_BIN)');
-  process.exit(0);
-}
+const pgBin = postgresBinOrSkip('review-postgres.test.ts');
 
 const redisServer = await startRedis();
 const redis = client(redisServer.url);
 const pgServer = await new PostgresServer({ bin: pgBin }).start();
 const pipeline = randomPipeline('rpg');
 const keys = new Keys(pipeline);
-const dbUrl = await pgServer.createDatabase(pipeline);
-const pool = new pg.Pool({ connectionString: dbUrl, max: 2 });
-pool.on('error', () => undefined); // the server is stopped at the end under idle connections
-await migrate(pool);
+const { url: dbUrl, pool } = await migratedDatabase(pgServer, pipeline);
 const config = groupReviewConfig(redisServer.url, pipeline, { sink: 'postgres', postgresUrl: dbUrl, postgresConnectTimeoutMs: 1000 });
 const workers = ['validate', 'store'].map((stage) => new Worker({ config, stage, stages: STAGES, logger: silentLogger }));
 for (const w of workers) void w.run();

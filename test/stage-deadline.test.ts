@@ -18,9 +18,8 @@ import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js'
 const server = await startRedis();
 const redis = client(server.url);
 
-test('a stage call that never returns is abandoned at stageTimeoutMs, counted, retried and dead-lettered; the rest of its batch is stored; the liveness marker stops while the call hangs and comes back when it returns', async () => {
-  const pipeline = randomPipeline();
-  const keys = new Keys(pipeline);
+/** A stage whose call never returns (until `release`) for a batch holding the record titled "hang", as a native inference stuck on one input. */
+function hangingGate(): { gate: StageFactory; release: () => void } {
   let release!: () => void;
   const forever = new Promise<void>((r) => (release = r));
   const gate: StageFactory = () => ({
@@ -30,6 +29,13 @@ test('a stage call that never returns is abandoned at stageTimeoutMs, counted, r
       return batch.map(() => ok({ passed: true }));
     },
   });
+  return { gate, release };
+}
+
+test('a stage call that never returns is abandoned at stageTimeoutMs, counted, retried and dead-lettered; the rest of its batch is stored; the liveness marker stops while the call hangs and comes back when it returns', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const { gate, release } = hangingGate();
   const raw = oneStageToOut(pipeline, 'gate', {
     ...FAST,
     batchSize: 10,
@@ -83,16 +89,7 @@ test('a stage call that never returns is abandoned at stageTimeoutMs, counted, r
 test('after one message of a batch hangs alone, the rest "not run" are counted in messages.deferred and logged at warn/info naming it, not in messages.errors or messages.retries (before: an error each); they are still retried without a delivery counted', async () => {
   const pipeline = randomPipeline();
   const keys = new Keys(pipeline);
-  let release!: () => void;
-  const forever = new Promise<void>((r) => (release = r));
-  // The model call of a batch with the record titled "hang" never returns (as a native inference stuck on one input).
-  const gate: StageFactory = () => ({
-    kind: 'gate',
-    async process(batch) {
-      if (batch.some((m) => m.envelope.input.title === 'hang')) await forever;
-      return batch.map(() => ok({ passed: true }));
-    },
-  });
+  const { gate, release } = hangingGate();
   const raw = oneStageToOut(pipeline, 'gate', { ...FAST, batchSize: 10, maxDeliveries: 2, stageTimeoutMs: 300, keepClaimedMs: 100, claimMinIdleMs: 600_000 });
   const metrics = memoryMetrics();
   const logs: string[] = [];

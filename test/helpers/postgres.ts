@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { sleep } from '../../lib/core/backoff.js';
 import { freePort } from '../../lib/redis/server.js';
+import { migrate } from '../../stages/sinks/migrations/migrate.js';
 
 /**
  * The directory of the PostgreSQL server binaries (initdb, postgres): env PG_BIN, else the newest
@@ -156,4 +157,21 @@ export class PostgresServer {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** The server binaries; without them a SKIP line naming `file`, and the test file exits 0. */
+export function postgresBinOrSkip(file: string): string {
+  const bin = findPostgresBin();
+  if (bin) return bin;
+  console.log(`SKIP ${file}: PostgreSQL server binaries not found (apt-get install -y postgresql, or set PG_BIN)`);
+  process.exit(0);
+}
+
+/** A new database `name` on `server`, migrated, and a pool on it (errors of idle connections ignored: the server stops under them at the end). */
+export async function migratedDatabase(server: PostgresServer, name: string, max = 2): Promise<{ url: string; pool: pg.Pool }> {
+  const url = await server.createDatabase(name);
+  const pool = new pg.Pool({ connectionString: url, max });
+  pool.on('error', () => undefined);
+  await migrate(pool);
+  return { url, pool };
 }
