@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig, stageRedisUrlEnv } from '../lib/config/load.js';
-import type { PipelineConfig } from '../lib/config/types.js';
+import type { PipelineConfig, ResolvedConfig } from '../lib/config/types.js';
 import { readLabels } from '../lib/console/labels.js';
 import { aclUsers, applyAcl } from '../lib/ops/acl.js';
 import { createLogger } from '../lib/observe/logger.js';
@@ -104,7 +104,8 @@ test('a sharded pipeline on the generated ACL users stores every record once, co
   );
 });
 
-test('with logs.stream on, a stage user of a sharded pipeline writes the one log stream {p}:logs (its grant had named only {p:N}:logs: NOPERM)', async () => {
+/** A sharded rules-only pipeline with logs.stream on, its ACL users applied, configured with the stage users' URLs. */
+async function shardedLogsPipeline(): Promise<{ pipeline: string; users: ReturnType<typeof aclUsers>; config: ResolvedConfig }> {
   const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
   const pipeline = randomPipeline();
   const make = (env: Record<string, string>) =>
@@ -115,14 +116,25 @@ test('with logs.stream on, a stage user of a sharded pipeline writes the one log
   await applyAcl(admin, users);
   const env: Record<string, string> = {};
   for (const u of users) if (u.stage) env[stageRedisUrlEnv(u.stage)] = u.url;
-  const config = make(env);
-  // No logger given: the worker writes its events to the log stream, as `pipeline worker` does
-  // (at info, so that its start is written: the test runner sets LOG_LEVEL=error).
+  return { pipeline, users, config: make(env) };
+}
+
+/**
+ * A preprocess worker with no logger given: it writes its events to the log stream, as `pipeline
+ * worker` does (at info, so that its start is written: the test runner sets LOG_LEVEL=error).
+ */
+function loggingWorker(config: ResolvedConfig): Worker {
   const level = process.env.LOG_LEVEL;
   process.env.LOG_LEVEL = 'info';
   const worker = new Worker({ config, stage: 'preprocess', stages: STAGES });
   if (level === undefined) delete process.env.LOG_LEVEL;
   else process.env.LOG_LEVEL = level;
+  return worker;
+}
+
+test('with logs.stream on, a stage user of a sharded pipeline writes the one log stream {p}:logs (its grant had named only {p:N}:logs: NOPERM)', async () => {
+  const { pipeline, config } = await shardedLogsPipeline();
+  const worker = loggingWorker(config);
   const running = worker.run();
   try {
     await waitFor("the worker's events in {p}:logs", async () => (await admin.xlen(new Keys(pipeline).extra('logs'))) > 0, 10_000);
@@ -133,23 +145,9 @@ test('with logs.stream on, a stage user of a sharded pipeline writes the one log
 });
 
 test("the observer of a sharded pipeline reads the pipeline's one log stream {p}:logs and its labels {p}:labels (its rule had named only {p:N}:*: NOPERM)", async () => {
-  const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
-  const pipeline = randomPipeline();
-  const make = (env: Record<string, string>) =>
-    resolveConfig({ ...raw, pipeline, shards: SHARDS, defaults: { ...raw.defaults, ...FAST }, logs: { stream: true, flushIntervalMs: 50 } }, 'test', {
-      env: { REDIS_URL: server.url, ...env },
-    });
-  const users = aclUsers(make({}), { dataAccess: stageDataAccess });
-  await applyAcl(admin, users);
-  const env: Record<string, string> = {};
-  for (const u of users) if (u.stage) env[stageRedisUrlEnv(u.stage)] = u.url;
-  const config = make(env);
+  const { pipeline, users, config } = await shardedLogsPipeline();
   const keys = new Keys(pipeline);
-  const level = process.env.LOG_LEVEL;
-  process.env.LOG_LEVEL = 'info';
-  const worker = new Worker({ config, stage: 'preprocess', stages: STAGES });
-  if (level === undefined) delete process.env.LOG_LEVEL;
-  else process.env.LOG_LEVEL = level;
+  const worker = loggingWorker(config);
   const running = worker.run();
   const observer = new Redis(users.find((u) => u.role === 'observer')!.url, { maxRetriesPerRequest: 2 });
   try {

@@ -57,15 +57,36 @@ async function* each<T>(items: T[]): AsyncGenerator<T> {
   yield* items;
 }
 
-/** The store stage of `config` stores `key` as 10-0 (entry 1000-0), reprocess puts it back, then the deliveries: the marker after each. */
-async function markerAfterStores(config: ResolvedConfig, key: string): Promise<(string | null)[]> {
+interface StoreSteps {
+  /** Deliver `m` to the store stage; every result ok. */
+  stored(m: Message): Promise<void>;
+  /** The origin of `key`'s reprocess marker (null: none). */
+  marker(): Promise<string | null>;
+  /** The markers seen, returned by withStore. */
+  seen: (string | null)[];
+}
+
+/** Run `steps` against the store stage of `config` (closed after); returns the markers they saw. */
+async function withStore(config: ResolvedConfig, key: string, steps: (s: StoreSteps) => Promise<void>): Promise<(string | null)[]> {
   const keys = new Keys(config.pipeline);
   const store = createStore({ config, stage: config.stages.find((s) => s.kind === 'store')!, keys, redis, logger: silentLogger, metrics: noopMetrics });
   await store.init?.();
-  const marker = () => redis.hget(keys.reprocess(key), 'origin');
   const seen: (string | null)[] = [];
   try {
-    const stored = async (m: Message) => assert.ok((await store.process([m])).every((r) => r.ok));
+    await steps({
+      stored: async (m) => assert.ok((await store.process([m])).every((r) => r.ok)),
+      marker: () => redis.hget(keys.reprocess(key), 'origin'),
+      seen,
+    });
+  } finally {
+    await store.close?.();
+  }
+  return seen;
+}
+
+/** The store stage of `config` stores `key` as 10-0 (entry 1000-0), reprocess puts it back, then the deliveries: the marker after each. */
+async function markerAfterStores(config: ResolvedConfig, key: string): Promise<(string | null)[]> {
+  return withStore(config, key, async ({ stored, marker, seen }) => {
     await stored(message(key, '1000-0', '10-0'));
     const s = await reprocess(redis, config, each([storedRef(key)]), { current: {}, fromStage: 'validate' });
     assert.is(s.reprocessed, 1);
@@ -74,10 +95,7 @@ async function markerAfterStores(config: ResolvedConfig, key: string): Promise<(
     seen.push(await marker());
     await stored(message(key, '2000-0', '10-1')); // the reprocessed version
     seen.push(await marker());
-  } finally {
-    await store.close?.();
-  }
-  return seen;
+  });
 }
 
 /**
@@ -86,13 +104,7 @@ async function markerAfterStores(config: ResolvedConfig, key: string): Promise<(
  * is dropped. The marker after the put-back and after that drop.
  */
 async function markerAfterStaleDrop(config: ResolvedConfig, key: string): Promise<(string | null)[]> {
-  const keys = new Keys(config.pipeline);
-  const store = createStore({ config, stage: config.stages.find((s) => s.kind === 'store')!, keys, redis, logger: silentLogger, metrics: noopMetrics });
-  await store.init?.();
-  const marker = () => redis.hget(keys.reprocess(key), 'origin');
-  const seen: (string | null)[] = [];
-  try {
-    const stored = async (m: Message) => assert.ok((await store.process([m])).every((r) => r.ok));
+  return withStore(config, key, async ({ stored, marker, seen }) => {
     await stored(message(key, '1000-0', '10-0'));
     await stored(message(key, '3000-0', '20-0')); // the newer record, stored after the run read 10-0
     const s = await reprocess(redis, config, each([storedRef(key)]), { current: {}, fromStage: 'validate' });
@@ -100,10 +112,7 @@ async function markerAfterStaleDrop(config: ResolvedConfig, key: string): Promis
     seen.push(await marker());
     await stored(message(key, '4000-0', '10-1')); // the version put back: older than 20-0, dropped
     seen.push(await marker());
-  } finally {
-    await store.close?.();
-  }
-  return seen;
+  });
 }
 
 test('redis sink: the marker goes in the upsert that stores the reprocessed version, not before', async () => {
