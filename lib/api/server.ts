@@ -5,6 +5,7 @@ import { ConfigError } from '../core/errors.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { Connections } from '../redis/connections.js';
 import { Keys } from '../redis/keys.js';
+import { configShards, Shards } from '../redis/shard.js';
 import { authenticator, isLoopback, openModeRefusal, parseTokens, type ApiToken } from './auth.js';
 import { fastifyLogger } from './log.js';
 import { openapiDocument, type RouteInfo } from './openapi.js';
@@ -16,8 +17,10 @@ import { Completions } from './completions.js';
 /** What the routes (and plugins such as the console) share: decorated on the instance as `app.pipeline`. */
 export interface ApiContext {
   config: ResolvedConfig;
-  /** The pipeline's keys (unsharded: `{products}:...`). */
+  /** The pipeline's own keys (`{products}:...`): the whole pipeline when unsharded; with shards, where the one log stream and the labels are. */
   keys: Keys;
+  /** Every shard's keys and a record's shard (`shards.keysFor(id)`); one shard, `keys` itself, when unsharded (lib/redis/shard.ts). */
+  shards: Shards;
   /** The process's one shared, auto-pipelined command connection (`api:cmd` in CLIENT LIST). */
   redis: Redis;
   /** The process's connections: `cmd` and the one blocking completions reader `api:done`. */
@@ -168,7 +171,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   // Response schemas document (in /openapi.json); they never filter what is sent.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
-  const base = { config, keys, redis, connections, completions, limits, logger };
+  const shards = config.shards > 1 ? configShards(config) : Shards.of(keys);
+  const base = { config, keys, shards, redis, connections, completions, limits, logger };
   const reader: ReturnType<NonNullable<ServerOptions['productReader']>> = options.productReader?.(base) ?? { read: async () => null };
   app.decorate('pipeline', { ...base, readProduct: reader.read, readProducts: reader.readMany ?? eachProduct(reader.read) } satisfies ApiContext);
 

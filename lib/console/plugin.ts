@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { requireRole } from '../api/auth.js';
 import { assertRedisReady } from '../api/errors.js';
-import { errorMessage } from '../core/errors.js';
+import { ConfigError, errorMessage } from '../core/errors.js';
 import { pairs } from '../ops/inspect.js';
 import { writeOrCut } from '../api/events.js';
 import { parseGroups } from '../stream/category-groups.js';
@@ -32,6 +32,7 @@ const read = requireRole('read');
  * Uses the server's one command connection (`app.pipeline.redis`): no connection of its own.
  */
 export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleOptions> = {}): Promise<void> {
+  if (app.pipeline.config.shards > 1) throw new ConfigError('shards', 'the console supports an unsharded pipeline (shards = 1) only, for now');
   const o: ConsoleOptions = { ...CONSOLE_DEFAULTS, ...opts };
   const { config, keys, redis, logger, readProduct, readProducts } = app.pipeline;
   // Stored products come from the store's sink: the Redis hash, or the server's product readers (Postgres; a list in one query).
