@@ -178,6 +178,8 @@ export function productsDataDir(env: NodeJS.ProcessEnv = process.env): string {
 /** `pipeline eval`'s default inputs, files of the data set (here, so the CLI's option list needs no import of the evaluation code). */
 export const DEFAULT_EVAL_INPUT = 'dev.jsonl';
 export const DEFAULT_EVAL_TRAIN = 'train.jsonl';
+/** Records `pipeline eval` sends at a time (`--chunk`): each chunk is scored and its products deleted before the next (scripts/commands/eval-run.ts). */
+export const DEFAULT_EVAL_CHUNK = 10_000;
 /** How --help names them. */
 export const dataFileHelp = (file: string) => `$PRODUCTS_DATA/${file}, else ../shared/data/products/${file} beside the package`;
 

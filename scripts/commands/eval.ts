@@ -1,14 +1,11 @@
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { createLogger, stderrSink } from '../../lib/observe/logger.js';
-import { produce } from '../../lib/producer/producer.js';
 import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, loadConfig, productsDataDir, type GlobalOptions } from './common.js';
 import { validateRecord } from '../../lib/producer/record.js';
 import { BadRecordError } from '../../lib/core/errors.js';
 import { expectedCalibrationError, routingThresholds, thresholdTable } from '../../training/eval/calibration.js';
-import { collectOutcomes } from '../../training/eval/collect.js';
 import { DatasetError, loadLabelled } from '../../training/eval/dataset.js';
 import { fold, scoreCategories, scoreExact, scoreGivenWithout } from '../../training/eval/metrics.js';
 import { NAIVE_BAYES_DEFAULTS, NaiveBayes } from '../../training/eval/naive-bayes.js';
@@ -17,7 +14,8 @@ import { modelLabels, scoreFine } from '../../training/eval/fine.js';
 import { categoryNotes, checkCategories, classifierCategories, unknownCategories } from '../../training/eval/categories.js';
 import { DEFAULT_MODEL_PATH } from '../../lib/models/loader.js';
 import { parseSliceNames, planSlices, scoreSlice } from '../../training/eval/slice-runs.js';
-import { waitIdle, withPipeline } from './job.js';
+import { withPipeline } from './job.js';
+import { runInChunks } from './eval-run.js';
 
 export interface EvalOptions extends GlobalOptions {
   /** Relative to the current directory. @defaultValue dev.jsonl of the data set (productsDataDir: env PRODUCTS_DATA, else ../shared/data/products beside the package) */
@@ -31,6 +29,8 @@ export interface EvalOptions extends GlobalOptions {
   badGtinShare: string;
   seed: string;
   timeout: string;
+  /** Records sent at a time: each chunk is scored and its products deleted before the next (bounds Redis memory). @defaultValue DEFAULT_EVAL_CHUNK (common.ts) */
+  chunk: string;
   json?: string;
   dump?: string;
 }
@@ -143,28 +143,8 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
 
   const pipeline = `eval-${randomBytes(3).toString('hex')}`;
   const report = await withPipeline({ configPath: opts.config, pipeline, logger, dropKeys: true }, async (ctx) => {
-    const { config, shards, redis } = ctx;
-    // Titles only: category, brand and identifiers are what the pipeline must find. One line at a time (no string of them all).
-    const lines = function* () {
-      for (const r of records) yield Buffer.from(`${JSON.stringify(r)}\n`);
-    };
-    const t0 = Date.now();
-    const produced = await produce(redis, Readable.from(lines()), {
-      stream: shards.all[0]!.stream(config.input),
-      source: opts.input ?? inputFile,
-      maxRecordBytes: config.limits.maxRecordBytes,
-      ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
-    });
-    const status = await waitIdle(ctx, Number(opts.timeout), 250);
-    const seconds = (Date.now() - t0) / 1000;
-    const review = config.streams.terminal[0] ?? 'review';
-    const outcomes = await collectOutcomes(
-      redis,
-      shards,
-      records.map((r) => r.id),
-      review,
-    );
-    return { produced, status, seconds, outcomes, logFile: ctx.logFile, routes: config.routes as unknown as Record<string, unknown> };
+    const run = await runInChunks(ctx, records, { chunk: Number(opts.chunk), timeoutMs: Number(opts.timeout), source: opts.input ?? inputFile, logger });
+    return { ...run, logFile: ctx.logFile, routes: ctx.config.routes as unknown as Record<string, unknown> };
   });
 
   const { outcomes } = report;

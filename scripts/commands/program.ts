@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { dataFileHelp, DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, DEFAULT_START_INPUT, fatalAsync } from './common.js';
+import { dataFileHelp, DEFAULT_EVAL_CHUNK, DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, DEFAULT_START_INPUT, fatalAsync } from './common.js';
 import { dlqCommand } from './dlq.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { integer, nonNegativeInt, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, share } from './option-values.js';
@@ -189,6 +189,12 @@ export function buildProgram(): Command {
     .option('--bad-gtin-share <x>', 'share of titles given an invalid GTIN', share, '0.05')
     .option('--seed <n>', 'augmentation seed', integer, '7')
     .option('--timeout <ms>', 'give up if the pipeline is not idle by then', positiveMs, '900000')
+    .option(
+      '--chunk <n>',
+      'records sent at a time: each chunk is scored and its products deleted from Redis before the next (bounds Redis memory)',
+      positiveInt,
+      String(DEFAULT_EVAL_CHUNK),
+    )
     .option('--json <file>', 'also write the scores as JSON')
     .option('--dump <file>', 'write each record with its truth, outcome and predictions as JSONL (error analysis)')
     .action(run((o: Record<string, string>) => evalCommand({ ...global(), ...o } as never)));

@@ -19,14 +19,15 @@ const classifyOutput = (doc: Pick<Envelope, 'outputs'> | undefined): Record<stri
   return o !== null && typeof o === 'object' ? (o as Record<string, unknown>) : undefined;
 };
 
-async function* streamEnvelopes(redis: Redis, key: string): AsyncGenerator<{ key?: string; env?: Envelope }> {
+async function* streamEnvelopes(redis: Redis, key: string): AsyncGenerator<{ id: string; key?: string; env?: Envelope }> {
   let from = '-';
   for (;;) {
     const batch = await redis.xrangeBuffer(key, from, '+', 'COUNT', 1000);
     if (batch.length === 0) return;
-    for (const [, fields] of batch) {
+    for (const [id, fields] of batch) {
       const { key: k, payload } = entryFields(fields);
       yield {
+        id: id.toString(),
         key: k,
         env: payload
           ? (() => {
@@ -45,8 +46,18 @@ async function* streamEnvelopes(redis: Redis, key: string): AsyncGenerator<{ key
   }
 }
 
-/** Every record's outcome, by key: stored products, the review stream (alone or as well as stored), and the DLQ (of every shard). */
-export async function collectOutcomes(redis: Redis, keys: Keys | Shards, ids: readonly string[], reviewStream: string): Promise<Map<string, Outcome>> {
+/**
+ * Every record's outcome, by key: stored products, the review stream (alone or as well as stored), and the DLQ (of every shard).
+ * `readTo`, when given, gets the id of the last entry read of each review and DLQ stream key (none: the stream was empty),
+ * so that what was read can be trimmed (training/eval/release.ts).
+ */
+export async function collectOutcomes(
+  redis: Redis,
+  keys: Keys | Shards,
+  ids: readonly string[],
+  reviewStream: string,
+  readTo?: Map<string, string>,
+): Promise<Map<string, Outcome>> {
   const out = new Map<string, Outcome>();
   const shards = Shards.of(keys);
   for (let i = 0; i < ids.length; i += 500) {
@@ -60,14 +71,16 @@ export async function collectOutcomes(redis: Redis, keys: Keys | Shards, ids: re
     });
   }
   for (const shard of shards.all) {
-    for await (const { key, env } of streamEnvelopes(redis, shard.stream(reviewStream))) {
+    for await (const { id, key, env } of streamEnvelopes(redis, shard.stream(reviewStream))) {
+      readTo?.set(shard.stream(reviewStream), id);
       const known = key ? out.get(key) : undefined;
       if (known) known.review = true;
       else if (key && env) out.set(key, { where: 'review', review: true, summary: summarize(env), classify: classifyOutput(env) });
     }
   }
   for (const shard of shards.all) {
-    for await (const { key, env } of streamEnvelopes(redis, shard.dlq)) {
+    for await (const { id, key, env } of streamEnvelopes(redis, shard.dlq)) {
+      readTo?.set(shard.dlq, id);
       if (key && !out.has(key)) out.set(key, { where: 'dlq', review: false, summary: env ? summarize(env) : {} });
     }
   }
