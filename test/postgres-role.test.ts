@@ -3,10 +3,14 @@
  * is a configuration error, not an outage: `pipeline up`'s start check refuses it (exit 1) naming
  * the role, the table, the privilege and the GRANT (it had passed silently); a store worker says so
  * in one line (it had logged `postgres.unreachable_at_start`, "writes will retry until it is back")
- * and its records wait, none dead-lettered, until the GRANT; then each is stored once.
+ * and its records wait, none dead-lettered, until the GRANT; then each is stored once. While they
+ * wait, `pipeline health` fails and `pipeline top` lists the store's consumer, each naming the role,
+ * the table and the GRANT (they had shown nothing: only a Redis NOPERM wait reached the liveness
+ * record); once granted, neither shows it.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import pg from 'pg';
@@ -14,10 +18,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig } from '../lib/config/types.js';
+import { consumerHealth } from '../lib/ops/consumer-health.js';
 import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { Worker } from '../lib/worker/worker.js';
+import { renderFrame, TopSampler } from '../scripts/commands/top.js';
 import { STAGES } from '../stages/index.js';
 import { migrate } from '../stages/sinks/migrations/migrate.js';
 import { checkSinkSchemas } from '../stages/sinks/start-check.js';
@@ -105,7 +111,7 @@ test('the start check refuses a login the database refuses (28000: no such role)
   }
 });
 
-test('a store worker whose role lacks INSERT, UPDATE: one clear line (not "unreachable"), records wait with none dead-lettered, each stored once after the GRANT', async () => {
+test('a store worker whose role lacks INSERT, UPDATE: one clear line (not "unreachable"), records wait with none dead-lettered, health and top name the GRANT, each stored once after it', async () => {
   const { db, role, url } = await limitedRole();
   const pipeline = randomPipeline('wk');
   const c = config(pipeline, url);
@@ -133,6 +139,20 @@ test('a store worker whose role lacks INSERT, UPDATE: one clear line (not "unrea
     assert.is(denied[0]!.role, role);
     assert.match(String(denied[0]!.line), 'INSERT, UPDATE on public.products');
     assert.match(String(denied[0]!.fix), `GRANT INSERT, UPDATE ON "public"."products" TO "${role}";`);
+    // The wait is visible where operators look: health fails naming it, top lists it, each with the GRANT.
+    const grant = `GRANT INSERT, UPDATE ON "public"."products" TO "${role}";`;
+    const health = () => consumerHealth(admin, c, 'store', { host: hostname(), pid: process.pid });
+    await waitFor('health names the missing privilege', async () => ((await health()).reason ?? '').includes(grant), 10_000);
+    const h = await health();
+    assert.not.ok(h.ok);
+    assert.match(h.reason!, new RegExp(`^waiting for \\d+ s for a PostgreSQL privilege: database role "${role}" lacks .*INSERT, UPDATE on public\\.products`));
+    const top = () => new TopSampler(admin, c, 10).frame();
+    const frame = await top();
+    assert.ok(
+      frame.waiting?.some((w) => w.stage === 'store' && w.reason.includes(grant)),
+      JSON.stringify(frame.waiting),
+    );
+    assert.ok(renderFrame(frame, 1000).includes(grant), renderFrame(frame, 1000));
     await db.query(`GRANT SELECT ON schema_migrations TO "${role}"; GRANT INSERT, UPDATE ON products TO "${role}"`);
     await waitFor('every record stored', async () => Number((await db.query('SELECT count(*) AS n FROM products')).rows[0].n) === N, 30_000);
     assert.equal(
@@ -142,6 +162,8 @@ test('a store worker whose role lacks INSERT, UPDATE: one clear line (not "unrea
     );
     assert.is(await admin.xlen(keys.dlq), 0);
     await waitFor('the wait said it is over', () => lines.some((l) => l.event === 'postgres.permission_resolved' && l.stage === 'store'), 10_000);
+    await waitFor('health passes again', async () => (await health()).ok, 10_000);
+    await waitFor('top lists no wait', async () => ((await top()).waiting ?? []).length === 0, 10_000);
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
     await db.end();

@@ -154,6 +154,26 @@ export class PermissionError extends TransientError {
   }
 }
 
+/**
+ * PostgreSQL refused the store's database role (42501 a privilege missing, 28000 / 28P01 its
+ * login), explained (stages/sinks/privileges.ts): the role, the line naming what it lacks, and the
+ * GRANT to run. Waited out in place like an outage (`postgres_noperm`), nothing dead-lettered; the
+ * consumer publishes the wait on its liveness record, which `pipeline health` and `top` show.
+ */
+export class PostgresRefusalError extends TransientError {
+  constructor(
+    /** The database role refused. */
+    readonly role: string,
+    /** One line: the role, what it lacks on which table (or why its login was refused), what to run. */
+    readonly line: string,
+    /** The GRANT statements to run as the tables' owner; undefined for a refused login (no GRANT fixes it). */
+    readonly fix: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(`postgres refused: ${line}`, { ...options, outage: 'postgres_noperm' });
+  }
+}
+
 /** The fix of a stage, producer or observer user missing a permission. */
 export const PERMISSION_FIX =
   'its ACL rules predate this release or come from another config: run `pipeline acl --apply` as the admin (REDIS_URL), nothing is lost meanwhile';

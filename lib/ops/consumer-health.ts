@@ -124,8 +124,9 @@ async function shardHealth(
     } catch {
       progress = { raw: markers[i] };
     }
-    // Alive, but a step waits for a permission its Redis user lacks: not serving until `pipeline acl --apply`.
-    const waiting = progress.waiting as { user?: string; command?: string; keys?: string[]; fix?: string; since?: number } | undefined;
+    // Alive, but a step waits for a permission its Redis user lacks (not serving until `pipeline acl
+    // --apply`), or the store for a privilege its database role lacks (until the GRANT).
+    const waiting = progress.waiting as WaitingRecord | undefined;
     if (waiting) return { ok: false, stage: stage.name, consumer: mine[i]!.name, idleMs: mine[i]!.idle, progress, reason: waitingReason(waiting) };
     return { ok: true, stage: stage.name, consumer: mine[i]!.name, idleMs: mine[i]!.idle, progress };
   } catch (err) {
@@ -134,9 +135,23 @@ async function shardHealth(
   }
 }
 
+/** A liveness record's `waiting` as written (lib/worker/permission-notice.ts `PermissionWait`), read leniently. */
+export interface WaitingRecord {
+  /** `noperm` (a Redis user), `postgres_noperm` (the store's database role). */
+  cause?: string;
+  user?: string;
+  command?: string;
+  keys?: string[];
+  role?: string;
+  line?: string;
+  fix?: string;
+  since?: number;
+}
+
 /** A liveness record's `waiting` (lib/worker/permission-notice.ts) as one line. */
-export function waitingReason(w: { user?: string; command?: string; keys?: string[]; fix?: string; since?: number }): string {
+export function waitingReason(w: WaitingRecord): string {
   const on = w.keys?.length ? ` on ${w.keys.join(', ')}` : '';
   const since = typeof w.since === 'number' ? ` for ${Math.round((Date.now() - w.since) / 1000)} s` : '';
+  if (w.cause === 'postgres_noperm') return `waiting${since} for a PostgreSQL privilege: ${w.line ?? `database role "${w.role ?? '?'}" was refused`}`;
   return `waiting${since} for a Redis permission: user ${w.user ?? '?'} may not run ${w.command ?? '?'}${on}: ${w.fix ?? 'run `pipeline acl --apply` as the admin'}`;
 }

@@ -1,19 +1,19 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
 import { configShards } from '../redis/shard.js';
-import { waitingReason } from './consumer-health.js';
+import { waitingReason, type WaitingRecord } from './consumer-health.js';
 import { pairs } from './inspect.js';
 
-/** A consumer whose step waits for a permission its Redis user lacks, as its liveness record says. */
+/** A consumer whose step waits for a permission its Redis user (or the store's database role) lacks, as its liveness record says. */
 export interface PermissionWaitRow {
   stage: string;
   consumer: string;
-  /** One line: user, command, keys, since when, the fix. */
+  /** One line: user, command, keys, since when, the fix (a database role: what it lacks, the GRANT). */
   reason: string;
 }
 
 /**
- * The stages' consumers that wait for a Redis permission (`pipeline top`): every consumer named in
+ * The stages' consumers that wait for a Redis permission or a PostgreSQL privilege (`pipeline top`): every consumer named in
  * the stages' groups (XINFO CONSUMERS, every shard), and each stage's liveness record under each of
  * those names (a stage run fused in another's process has its markers under that process's
  * consumers), read for `waiting` (lib/worker/permission-notice.ts). Reads only: the observer may.
@@ -29,7 +29,7 @@ export async function permissionWaits(redis: Redis, config: ResolvedConfig): Pro
     const probes = config.stages.flatMap((s) => names.map((consumer) => ({ stage: s.name, consumer })));
     const markers = await Promise.all(probes.map((p) => redis.get(keys.liveness(p.stage, p.consumer)).catch(() => null)));
     markers.forEach((m, i) => {
-      const waiting = m ? (parse(m).waiting as Parameters<typeof waitingReason>[0] | undefined) : undefined;
+      const waiting = m ? (parse(m).waiting as WaitingRecord | undefined) : undefined;
       if (waiting) rows.push({ ...probes[i]!, reason: waitingReason(waiting) });
     });
   }

@@ -1,11 +1,14 @@
 import type { Redis } from 'ioredis';
-import { PERMISSION_FIX } from '../core/errors.js';
-import { isPermissionRefusal } from '../core/failure-policy.js';
+import { PERMISSION_FIX, PostgresRefusalError } from '../core/errors.js';
+import { isPermissionRefusal, isPostgresRefusal } from '../core/failure-policy.js';
 import type { Logger } from '../observe/logger.js';
 import { explainRefusal } from '../redis/noperm.js';
 
-/** A step of a consumer waiting for a permission its Redis user lacks (published on its liveness record as `waiting`). */
-export interface PermissionWait {
+/** A step of a consumer waiting for a permission (published on its liveness record as `waiting`). */
+export type PermissionWait = RedisPermissionWait | PostgresPermissionWait;
+
+/** A step waiting for a permission its Redis user lacks. */
+export interface RedisPermissionWait {
   cause: 'noperm';
   /** The step refused: `stage` (the stage's own commands, e.g. the store's upsert), `loop` (read, hand-off), `reclaim.<step>`. */
   where: string;
@@ -16,6 +19,19 @@ export interface PermissionWait {
   /** What to run. */
   fix: string;
   /** When the step was first refused (ms). */
+  since: number;
+}
+
+/** The store's sink waiting for a privilege (or a login) PostgreSQL refuses its database role (stages/sinks/privileges.ts). */
+export interface PostgresPermissionWait {
+  cause: 'postgres_noperm';
+  /** `stage`: the stage's own writes (the sink). */
+  where: string;
+  role: string;
+  /** The role, what it lacks on which table (or why its login was refused), what to run. */
+  line: string;
+  /** The GRANT statements, when a grant fixes it. */
+  fix?: string;
   since: number;
 }
 
@@ -33,7 +49,8 @@ export interface PermissionNoticeOptions {
  * --apply`); while it lasts its repeats are only counted (`redis.noperm`, by the caller's outage
  * metric), never a line per retry; `redis.noperm_resolved` says when the step goes through again.
  * What is waited on is on the liveness record (`waiting`), which `pipeline health` and `pipeline
- * top` read.
+ * top` read. A PostgreSQL refusal of the store's role (`postgres_noperm`, said by the sink itself as
+ * `postgres.permission_denied`) is tracked here too, unlogged, so the record shows it with its GRANT.
  */
 export class PermissionNotice {
   private readonly waits = new Map<string, PermissionWait>();
@@ -48,7 +65,7 @@ export class PermissionNotice {
   report(where: string, err: unknown): boolean {
     if (!isPermissionRefusal(err)) return false;
     if (this.waits.has(where)) return true;
-    const wait: PermissionWait = { cause: 'noperm', where, user: this.user, command: '?', keys: [], fix: PERMISSION_FIX, since: Date.now() };
+    const wait: RedisPermissionWait = { cause: 'noperm', where, user: this.user, command: '?', keys: [], fix: PERMISSION_FIX, since: Date.now() };
     this.waits.set(where, wait);
     void explainRefusal(err, { user: this.user, client: this.o.redis() })
       .catch(() => undefined)
@@ -59,10 +76,29 @@ export class PermissionNotice {
     return true;
   }
 
-  /** `where` went through: its wait, if any, is over. */
-  clear(where: string): void {
+  /**
+   * If `err` is PostgreSQL refusing the store's role: note that `where` waits for it and return true
+   * (unlogged: the sink said it, `postgres.permission_denied`; the line is refreshed, a GRANT may
+   * have changed what is missing); else false.
+   */
+  reportPostgres(where: string, err: unknown): boolean {
+    if (!isPostgresRefusal(err)) return false;
+    const key = `postgres:${where}`;
+    const known = err instanceof PostgresRefusalError ? err : undefined;
+    const since = this.waits.get(key)?.since ?? Date.now();
+    const line = known?.line ?? (err instanceof Error ? err.message : String(err));
+    this.waits.set(key, { cause: 'postgres_noperm', where, role: known?.role ?? '?', line, ...(known?.fix ? { fix: known.fix } : {}), since });
+    return true;
+  }
+
+  /** `where` went through: its wait, if any, is over (`postgres`: the PostgreSQL one, which the sink says is over). */
+  clear(where: string, on: 'redis' | 'postgres' = 'redis'): void {
+    if (on === 'postgres') {
+      this.waits.delete(`postgres:${where}`);
+      return;
+    }
     const wait = this.waits.get(where);
-    if (!wait) return;
+    if (!wait || wait.cause !== 'noperm') return;
     this.waits.delete(where);
     this.o.logger.info('redis.noperm_resolved', { where, user: wait.user, command: wait.command, waitedMs: Date.now() - wait.since });
   }

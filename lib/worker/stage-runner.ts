@@ -3,7 +3,7 @@ import { backoffMs, sleep } from '../core/backoff.js';
 import type { Message } from '../stream/codec.js';
 import type { ResolvedStage } from '../config/types.js';
 import { NotRunError, StageError, StageTimeoutError } from '../core/errors.js';
-import { isolateEach, isPermissionRefusal, outageMetric, waitInPlace } from '../core/failure-policy.js';
+import { isolateEach, isPermissionRefusal, isPostgresRefusal, outageMetric, waitInPlace } from '../core/failure-policy.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { fail, type Stage, type StageResult } from './stage.js';
@@ -24,7 +24,7 @@ export interface StageRunnerDeps {
   stopping: () => boolean;
   /** The loop is alive and waiting on purpose (an outage): tell the watchdog. */
   progress: () => void;
-  /** Says a Redis permission refusal once, and when it is over (lib/worker/permission-notice.ts). @defaultValue none */
+  /** Says a Redis permission refusal once, and when it is over; notes a PostgreSQL one (lib/worker/permission-notice.ts). @defaultValue none */
   permissions?: PermissionNotice;
 }
 
@@ -128,10 +128,12 @@ export class StageRunner {
         const errors = results.map((r) => (r.ok ? undefined : r.error));
         if (!waitInPlace(errors, this.d.stopping())) {
           if (!errors.some((e) => e !== undefined && isPermissionRefusal(e))) this.d.permissions?.clear('stage');
+          if (!errors.some((e) => e !== undefined && isPostgresRefusal(e))) this.d.permissions?.clear('stage', 'postgres');
           return results;
         }
         // A permission this stage's Redis user lacks (e.g. the store's upsert after an upgrade without `pipeline acl --apply`): said once.
-        if (first && !first.ok) this.d.permissions?.report('stage', first.error);
+        // A privilege the store's database role lacks: on the liveness record too, with its GRANT (the sink logs it).
+        if (first && !first.ok && !this.d.permissions?.report('stage', first.error)) this.d.permissions?.reportPostgres('stage', first.error);
         this.outageSince ??= Date.now();
         const delayMs = backoffMs(outage, stage.retryBaseMs, stage.retryMaxMs);
         metrics.increment('batch.transient_retries', 1, tags);

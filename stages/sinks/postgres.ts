@@ -211,7 +211,8 @@ RETURNING (SELECT count(*) FROM batch x LEFT JOIN stored s ON s.key = x.key
  * `write` resolves only after the batch has committed, and the store stage acks after that.
  * Unreachable / restarting / overloaded database → TransientError (the consumer retries the batch
  * without counting deliveries); the role refused (a privilege missing, credentials refused) →
- * TransientError too, said once naming the role and the GRANT (RefusalNotice): no record's fault,
+ * PostgresRefusalError (a TransientError), said once naming the role and the GRANT (RefusalNotice), and
+ * carrying them to the consumer, whose liveness record shows the wait (`pipeline health`, `top`): no record's fault,
  * so none is dead-lettered; anything else (bad data) is thrown as is.
  */
 export function createPostgresSink(o: PostgresOptions, logger: Logger): Sink & { init(): Promise<void>; readonly pool: pg.Pool } {
@@ -256,7 +257,7 @@ export function createPostgresSink(o: PostgresOptions, logger: Logger): Sink & {
         refusals.resolved();
         return { stale: stale + rows.length - r.rows.reduce((n, row) => n + row.applied, 0) };
       } catch (err) {
-        if (isPostgresRefusal(err)) throw new TransientError(`postgres refused: ${await refusals.report(err)}`, { cause: err, outage: 'postgres_noperm' });
+        if (isPostgresRefusal(err)) throw await refusals.report(err);
         if (isTransientPgError(err)) {
           const code = (err as { code?: string }).code;
           const hint = code === '42P01' || code === '42703' ? ' (the schema is not migrated: run `pipeline store migrate`)' : '';

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { PostgresRefusalError } from '../../lib/core/errors.js';
 import type { Logger } from '../../lib/observe/logger.js';
 import { quoteSchema } from './migrations/migrate.js';
 
@@ -86,7 +87,7 @@ export function loginRefusedLine(err: unknown, url: string): string {
  */
 export class RefusalNotice {
   private since: number | undefined;
-  private said = '';
+  private said: { role: string; line: string; fix: string | undefined } | undefined;
 
   constructor(
     private readonly db: pg.Pool,
@@ -95,15 +96,19 @@ export class RefusalNotice {
     private readonly logger: Logger,
   ) {}
 
-  /** Say the refusal `err` (or the privileges found missing), unless it was said already; returns the line. */
-  async report(err: unknown, found?: PrivilegeProblem): Promise<string> {
-    if (this.since !== undefined && !found) return this.said; // said already: no catalog query per retry
+  /**
+   * Say the refusal `err` (or the privileges found missing), unless it was said already; returns it
+   * as a PostgresRefusalError (the role, the line, the GRANT), which the write throws.
+   */
+  async report(err: unknown, found?: PrivilegeProblem): Promise<PostgresRefusalError> {
+    if (this.since !== undefined && !found && this.said) return new PostgresRefusalError(this.said.role, this.said.line, this.said.fix, { cause: err }); // said already: no catalog query per retry
     const login = /^28/.test(String((err as { code?: unknown } | undefined)?.code ?? ''));
     const p = found ?? (login ? undefined : await privilegeProblem(this.db, this.schema).catch(() => undefined));
     const line = p ? privilegeLine(p) : login ? loginRefusedLine(err, this.url) : `database role "${urlRole(this.url)}" was refused: ${(err as Error).message}`;
+    const said = { role: p?.role ?? urlRole(this.url), line, fix: p?.fix };
     if (this.since === undefined) {
       this.since = Date.now();
-      this.said = line;
+      this.said = said;
       this.logger.error('postgres.permission_denied', {
         role: p?.role ?? urlRole(this.url),
         missing: p?.missing,
@@ -113,7 +118,7 @@ export class RefusalNotice {
         ...(err ? { err } : {}),
       });
     }
-    return line;
+    return new PostgresRefusalError(said.role, line, said.fix, { cause: err });
   }
 
   /** A write went through: the refusal, if any, is over. */
