@@ -180,6 +180,33 @@ test('dlq replay and purge as a pipeline user (stage or observer): exit 13 sayin
   }
 });
 
+test('functions status as the observer (a read) passes; functions load and monitor as a pipeline user: exit 13 saying to run them as the admin', async () => {
+  const pipeline = randomPipeline();
+  const file = writeConfig(pipeline, FAST);
+  const keys = new Keys(pipeline);
+  const users = aclUsers(rulesOnlyConfig(server.url, pipeline), { dataAccess: stageDataAccess });
+  await applyAcl(redis, users);
+  const observer = users.find((u) => u.role === 'observer')!;
+  try {
+    // The library's version probe is FCALL_RO of a no-writes function: the observer's (it had been refused FCALL, exit 13).
+    const status = cli(['--config', file, 'functions', 'status'], observer.url);
+    const statusCode = await exited(status);
+    assert.is(statusCode, 0, status.output());
+    assert.match(status.output(), /: loaded on /);
+    // No group exists yet: monitor's first act, XGROUP CREATE, is refused; the generic hint had said `pipeline acl --apply`.
+    for (const user of [observer, users.find((u) => u.stage === 'preprocess')!])
+      for (const args of [['functions', 'load'], ['monitor']]) {
+        const run = cli(['--config', file, ...args], user.url);
+        const code = await exited(run);
+        assertOneLine(run.output(), code, 'noperm', new RegExp(`Redis user ${user.name} may not run .*\`pipeline ${args.join(' ')}\` .*run it as the admin`));
+        assert.not.match(run.output(), /run `pipeline acl --apply`/, `${user.name} ${args.join(' ')}: no ACL change can fix it`);
+      }
+    assert.is(await redis.exists(keys.stream('in')), 0, 'no group (nor stream) created');
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
 test('at maxclients: status and produce (after waiting for --retry-for, saying why) print one line naming maxclients and exit 11', async () => {
   const pipeline = randomPipeline();
   const file = writeConfig(pipeline, FAST);

@@ -85,8 +85,14 @@ export interface AclOptions {
 export const CONNECTION_COMMANDS = ['ping', 'info', 'client|setname'];
 /** What a Cluster client needs besides: the slot map and the ready check (ioredis). */
 export const CLUSTER_CONNECTION_COMMANDS = ['cluster|slots', 'cluster|info'];
-/** The observer: `pipeline status`, `pipeline export --sink redis`, DLQ inspection. */
+/**
+ * The observer: `pipeline status`, `top`, `health`, `export --sink redis`, `labels export`, DLQ
+ * inspection, `reprocess --dry-run`, and `functions status` (FCALL_RO of the library's version
+ * probe: FCALL_RO runs only functions flagged `no-writes`, whose commands Redis checks against
+ * these read-only rules again, so it reads nothing the rules below do not allow).
+ */
 export const OBSERVER_COMMANDS = [
+  'fcall_ro',
   'xinfo|stream',
   'xinfo|groups',
   'xinfo|consumers',
@@ -204,7 +210,7 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
       undefined,
       'PIPELINE_OBSERVER_REDIS_URL',
       (pw) => [...start(pw), ...cmds(OBSERVER_COMMANDS), ...everything.map((k) => `%R~${k}`)],
-      `read-only on ${everything.join(', ')} (pipeline status, export, reprocess --dry-run)`,
+      `read-only on ${everything.join(', ')} (pipeline status, top, health, export, dlq list/show, labels export, reprocess --dry-run, functions status)`,
     ),
   );
   const names = users.map((u) => u.name);

@@ -153,7 +153,8 @@ async function loadOn(server: Redis, lib: FunctionLibrary): Promise<boolean> {
 }
 
 /**
- * True when the library answers its probe. On a Cluster the probe goes, through the client, to the
+ * True when the library answers its probe (FCALL_RO: the probe is `no-writes`, so the observer, which
+ * may run FCALL_RO only, may ask too: `pipeline functions status`). On a Cluster the probe goes, through the client, to the
  * master of each of `keys` (the keys this process's calls use: their masters are the ones that
  * must have it; the user must be allowed those keys), or to every master when `keys` is empty.
  */
@@ -167,16 +168,16 @@ export async function libraryPresent(client: Redis, lib = library(), keys: reado
     }
   };
   const cluster = asCluster(client);
-  if (!cluster) return probe(() => client.call('FCALL', lib.probe, 0));
+  if (!cluster) return probe(() => client.call('FCALL_RO', lib.probe, 0));
   if (keys.length > 0) {
-    for (const key of new Set(keys)) if (!(await probe(() => cluster.call('FCALL', lib.probe, 1, key)))) return false;
+    for (const key of new Set(keys)) if (!(await probe(() => cluster.call('FCALL_RO', lib.probe, 1, key)))) return false;
     return true;
   }
   for (const { host, port } of clusterMasters(String(await cluster.call('CLUSTER', 'NODES')))) {
     const node = new Redis({ ...cluster.options.redisOptions, host, port, lazyConnect: false, maxRetriesPerRequest: 1, retryStrategy: () => null });
     node.on('error', () => {});
     try {
-      if (!(await probe(() => node.call('FCALL', lib.probe, 0)))) return false;
+      if (!(await probe(() => node.call('FCALL_RO', lib.probe, 0)))) return false;
     } finally {
       node.disconnect();
     }
