@@ -53,6 +53,8 @@ function onSample(sample) {
   // Another sink's products are not counted (as `pipeline status` says): not 0.
   $('#stored').textContent = sample.stored ?? `in the ${sample.sink} sink`;
   $('#dlq-total').textContent = sample.dlq;
+  // A sharded pipeline's figures are sums: each shard's own in the tooltip.
+  $('#dlq-total').title = sample.shards ? sample.shards.map((sh) => `shard ${sh.shard}: ${sh.dlq}`).join(' · ') : '';
   $('#dlq-badge').textContent = sample.dlq || '';
   dlqCount(sample.dlq);
   // Entries not decided yet, not the stream's length (decided ones stay in the stream).
@@ -69,10 +71,17 @@ function onSample(sample) {
     state.history.set(s.stage, h);
     const tr = document.createElement('tr');
     tr.dataset.stage = s.stage;
+    const lag = td(s.lag, 'num lag');
+    const pending = td(s.pending, 'num');
+    if (sample.shards) {
+      const of = (f) => sample.shards.map((sh) => `shard ${sh.shard}: ${f(sh.stages.find((x) => x.stage === s.stage) ?? {}) ?? '?'}`).join(' · ');
+      lag.title = of((x) => x.lag);
+      pending.title = of((x) => x.pending);
+    }
     tr.append(
       td(s.stage),
-      td(s.lag, 'num lag'),
-      td(s.pending, 'num'),
+      lag,
+      pending,
       // A stage run fused in another's batch may have no consumer of its own: said, not a bare 0 that looks dead.
       td(s.consumers === 0 && state.fusedIn?.has(s.stage) ? `0 · runs fused in ${state.fusedIn.get(s.stage)}` : s.consumers, 'num'),
       td(s.inRate, 'num in'),

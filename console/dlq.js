@@ -8,6 +8,9 @@ const ERROR_SHOWN = 300; // characters of an error shown in the entries table
 let dlqAfter = ''; // the id the shown page starts after ('' = the first page); kept across tab switches
 let drawnTotal; // the DLQ's length when the view was drawn (undefined: not drawn yet)
 
+/** How actions name an entry: `<shard>/<id>` in a sharded pipeline (each shard has its own DLQ), its id in an unsharded one. */
+const ref = (e) => (e.shard === undefined ? e.id : `${e.shard}/${e.id}`);
+
 /**
  * The live sample's DLQ length (app.js, from the SSE stream the page already has): how many dead
  * letters arrived or went since the view was drawn, with its Refresh button beside (the view had
@@ -72,8 +75,8 @@ const replayAll = (g, sel) =>
     ? dlqAction('replay', sel, `${g.count} dead letters`, g.count)
     : Promise.resolve();
 
-async function showEntry(id) {
-  const full = await api(`/console/api/dlq/${id}`);
+async function showEntry(e) {
+  const full = await api(`/console/api/dlq/${e.id}${e.shard === undefined ? '' : `?shard=${e.shard}`}`);
   $('#dlq-detail').hidden = false;
   $('#dlq-detail').textContent = JSON.stringify(full, null, 2);
   $('#dlq-detail').focus();
@@ -132,11 +135,11 @@ export async function showDlq(after = dlqAfter) {
     const tr = document.createElement('tr');
     const box = document.createElement('input');
     box.type = 'checkbox';
-    box.dataset.id = e.id;
-    box.setAttribute('aria-label', `select ${e.id}`);
+    box.dataset.id = ref(e);
+    box.setAttribute('aria-label', `select ${ref(e)}`);
     box.addEventListener('change', () => {
-      if (box.checked) selected.add(e.id);
-      else selected.delete(e.id);
+      if (box.checked) selected.add(ref(e));
+      else selected.delete(ref(e));
       sync();
     });
     const cell = document.createElement('td');
@@ -144,11 +147,11 @@ export async function showDlq(after = dlqAfter) {
     const idCell = document.createElement('td');
     const link = document.createElement('a');
     link.href = '#dlq';
-    link.textContent = e.id;
+    link.textContent = ref(e);
     // An entry replayed or purged since the page was drawn answers 404: said on the page (it had been an uncaught error, nothing shown).
     link.addEventListener('click', (ev) => {
       ev.preventDefault();
-      showEntry(e.id).catch(showError);
+      showEntry(e).catch(showError);
     });
     idCell.append(link);
     // A long error (up to 2,000 characters) is cut in the table; the whole one is in its tooltip and the entry's detail.
@@ -161,8 +164,8 @@ export async function showDlq(after = dlqAfter) {
   $('#dlq-first').disabled = !after;
   $('#dlq-first').onclick = () => showDlq('').catch(showError);
   $('#dlq-older').disabled = d.entries.length < DLQ_PAGE;
-  $('#dlq-older').onclick = () => showDlq(d.entries.at(-1).id).catch(showError);
-  $('#dlq-page').textContent = d.entries.length ? `${d.entries[0].id} … ${d.entries.at(-1).id}` : '';
+  $('#dlq-older').onclick = () => showDlq(ref(d.entries.at(-1))).catch(showError);
+  $('#dlq-page').textContent = d.entries.length ? `${ref(d.entries[0])} … ${ref(d.entries.at(-1))}` : '';
   $('#dlq-all').onchange = (ev) => {
     for (const b of body.querySelectorAll('input[type=checkbox]')) {
       b.checked = ev.target.checked;

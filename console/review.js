@@ -7,6 +7,9 @@ import { $, ago, button, canAct } from './ui.js';
 let at = { after: '' };
 const earlier = []; // the pages before it, for "Previous page"
 let acked = ''; // what the last acknowledgement did, said after the view is drawn again
+
+/** How actions name an item: `<shard>/<id>` in a sharded pipeline (each shard has its own review stream), its id in an unsharded one. */
+const ref = (it) => (it.shard === undefined ? it.id : `${it.shard}/${it.id}`);
 // The page as drawn: the undecided items before it (the server's count when it read the page), how
 // many items it shows, the undecided total then and when (server ms), and how many of its items were
 // decided or closed here since.
@@ -86,12 +89,13 @@ export async function showReview(after = at.after) {
   for (const it of items) {
     const card = document.createElement('form');
     card.className = 'card';
-    card.dataset.id = it.id;
+    card.dataset.id = ref(it);
     card.dataset.key = it.key;
     const left = document.createElement('div');
     left.innerHTML = '<div class="title"></div><div class="muted meta"></div><div class="top"></div><div class="fields"></div>';
     left.querySelector('.title').textContent = it.title;
-    left.querySelector('.meta').textContent = `${it.key} · sent by ${it.from} · ${new Date(it.producedAt).toLocaleString()}`;
+    left.querySelector('.meta').textContent =
+      `${it.key}${it.shard === undefined ? '' : ` · shard ${it.shard}`} · sent by ${it.from} · ${new Date(it.producedAt).toLocaleString()}`;
     left.querySelector('.top').append(
       ...it.top.map((t) => {
         const s = document.createElement('span');
@@ -126,7 +130,7 @@ export async function showReview(after = at.after) {
             const body = { category: select.value, fields: Object.fromEntries(['brand', 'mpn', 'gtin'].map((f) => [f, card.elements[f].value])) };
             let r;
             try {
-              r = await api(`/console/api/review/${it.id}`, { method: 'POST', body });
+              r = await api(`/console/api/review/${it.id}${it.shard === undefined ? '' : `?shard=${it.shard}`}`, { method: 'POST', body });
             } catch (err) {
               if (!(err instanceof HttpError && err.status === 409)) throw err;
               closedHere(err.body?.decision?.at ?? 0);
@@ -141,7 +145,7 @@ export async function showReview(after = at.after) {
             card.replaceChildren(done);
             // The product's other items of that record were closed with the decision: no longer work.
             for (const c of r.closed ?? []) {
-              const other = host.querySelector(`form[data-id="${c.id}"]`);
+              const other = host.querySelector(`form[data-id="${ref(c)}"]`);
               if (other)
                 other.replaceChildren(Object.assign(document.createElement('p'), { className: 'muted', textContent: `${c.key}: closed with this decision` }));
             }
@@ -208,7 +212,7 @@ function showTrimmed(trimmed, gone) {
   const list = $('#review-trimmed-ids');
   list.replaceChildren(
     ...[...trimmed.items, ...gone].map((it) =>
-      Object.assign(document.createElement('li'), { textContent: `${it.id} · delivered ${it.deliveries}× · last ${ago(it.idleMs)} ago` }),
+      Object.assign(document.createElement('li'), { textContent: `${ref(it)} · delivered ${it.deliveries}× · last ${ago(it.idleMs)} ago` }),
     ),
   );
   if (n > trimmed.items.length) list.append(Object.assign(document.createElement('li'), { textContent: `… and ${n - trimmed.items.length} more` }));
@@ -225,7 +229,7 @@ function showTrimmed(trimmed, gone) {
       'admin-only',
     );
   if (n && canAct()) acts.append(ack(`Acknowledge ${trimmed.complete ? n : `${n}+`} trimmed`, { all: true, until: trimmed.until }));
-  if (gone.length && canAct()) acts.append(ack(`Acknowledge ${gone.length} deleted`, { ids: gone.map((g) => g.id) }));
+  if (gone.length && canAct()) acts.append(ack(`Acknowledge ${gone.length} deleted`, { ids: gone.map(ref) }));
   $('#review-trimmed-record').textContent =
     `${acked ? `${acked} ` : ''}So far ${trimmed.acknowledged} acknowledged; ${trimmed.unlisted} trimmed before the console listed them (gone unseen, counted).`;
   acked = '';

@@ -36,7 +36,7 @@ export async function showWorkers() {
     for (const c of s.consumers) {
       const tr = document.createElement('tr');
       tr.append(
-        td(c.name),
+        td(c.shard === undefined ? c.name : `${c.name} · shard ${c.shard}`),
         td(ago(c.idleMs)),
         td(c.pending, 'num'),
         td(c.holds.map((x) => `${x.id} · ${ago(x.idleMs)} · ${x.deliveries}`).join('; ') || '–'),
@@ -47,7 +47,7 @@ export async function showWorkers() {
     // Fused with no consumer of its own: its watchdog markers under its process's consumers.
     for (const m of s.markers) {
       const tr = document.createElement('tr');
-      tr.append(td(`${m.consumer} (fused)`), td(null), td(null), td(null), td(watchdogText(m.watchdog)));
+      tr.append(td(`${m.consumer}${m.shard === undefined ? '' : ` · shard ${m.shard}`} (fused)`), td(null), td(null), td(null), td(watchdogText(m.watchdog)));
       table.tBodies[0].append(tr);
     }
     if (!s.consumers.length && !s.markers.length) {

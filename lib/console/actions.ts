@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { requireRole } from '../api/auth.js';
 import { BadRecordError, errorMessage, ReviewConflictError, RouteError } from '../core/errors.js';
 import type { Logger } from '../observe/logger.js';
-import { getDeadLetter, listDeadLetters, purgeDeadLetters, replayDeadLetters } from '../ops/dlq.js';
+import { getDeadLetter, purgeDeadLetters, replayDeadLetters, type ReplayResult } from '../ops/dlq.js';
 import { Backpressure, retryAfterFor } from '../producer/backpressure.js';
 import { audit } from './audit.js';
 import type { ConsoleOptions } from './options.js';
@@ -10,6 +10,8 @@ import { decideReview, decisionOf } from './review-decide.js';
 import { ackTrimmed } from './review-trimmed.js';
 import { REVIEW_FIELDS } from './review.js';
 import type { StoredLookup } from './stored.js';
+import { selectedByShard, type DlqSelection } from './dlq-view.js';
+import { boundOn, byShard, parseRef, REF_PATTERN, refOf } from './shard-ref.js';
 
 const admin = requireRole('admin');
 const UNDECODABLE = 'undecodable';
@@ -18,26 +20,21 @@ export const UNDECODABLE_WHY = 'undecodable: the same bytes would fail again and
 
 /**
  * Which dead letters an action takes: ids, or every one of a reason and/or stage, or all (at most
- * maxBulk); `until` bounds those to ids up to the newest one the operator saw (the console sends
+ * maxBulk, of each shard); `until` bounds those to ids up to the newest one the operator saw (the console sends
  * it), so entries dead-lettered after the page was drawn are not purged with the ones confirmed.
+ * Sharded pipelines name entries `<shard>/<id>` (lib/console/shard-ref.ts), in `ids` and `until`.
  */
-interface SelectionBody {
-  ids?: string[];
-  reason?: string;
-  stage?: string;
-  all?: boolean;
-  until?: string;
-}
+type SelectionBody = DlqSelection;
 
 const selectionSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    ids: { type: 'array', items: { type: 'string', pattern: '^\\d+-\\d+$' }, minItems: 1, maxItems: 10000 },
+    ids: { type: 'array', items: { type: 'string', pattern: REF_PATTERN }, minItems: 1, maxItems: 10000 },
     reason: { type: 'string', minLength: 1 },
     stage: { type: 'string', minLength: 1 },
     all: { type: 'boolean' },
-    until: { type: 'string', pattern: '^\\d+-\\d+$' },
+    until: { type: 'string', pattern: REF_PATTERN },
   },
 } as const;
 
@@ -46,21 +43,29 @@ const selectionSchema = {
  * review items whose entries were trimmed. Each answers
  * 401/403 without an admin token, 400 naming the field for a bad body, 429 (Retry-After) while
  * the stage a record would go to is over its maxLag or Redis is full (the one backpressure rule),
- * and is audited with the token's name.
+ * and is audited with the token's name. Sharded: each entry is acted on in its shard's keys, and
+ * the answers and the audit name entries as `<shard>/<id>`.
  */
 export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Logger, stored: StoredLookup): void {
-  const { config, keys, redis, limits } = app.pipeline;
-  const pressure = new Map(
-    config.stages.map((s) => [s.input, Backpressure.forStage(redis, s, keys, limits.backpressureCacheMs, config, limits.backpressureStagesMs)]),
-  );
+  const { config, keys, shards, redis, limits } = app.pipeline;
+  // Per shard and stage stream: a replay goes to its entry's shard, whose lag decides.
+  const pressure = new Map<string, Backpressure>();
+  const pressureOf = (shard: number, stream: string): Backpressure | undefined => {
+    const stage = config.stages.find((s) => s.input === stream);
+    if (!stage) return undefined;
+    const k = `${shard}\u0000${stream}`;
+    let p = pressure.get(k);
+    if (!p) pressure.set(k, (p = Backpressure.forStage(redis, stage, shards.shard(shard), limits.backpressureCacheMs, config, limits.backpressureStagesMs)));
+    return p;
+  };
 
   /**
    * Answers 429 when any of these stage streams is over its backpressure limit, and says so (true).
    * (It returned the reply, which is thenable: `await`ed, it read as undefined and the replay ran after the 429.)
    */
-  const busy = async (streams: Iterable<string>, reply: FastifyReply): Promise<boolean> => {
+  const busy = async (shard: number, streams: Iterable<string>, reply: FastifyReply): Promise<boolean> => {
     for (const s of new Set(streams)) {
-      const p = await pressure.get(s)?.check();
+      const p = await pressureOf(shard, s)?.check();
       if (p && !p.clear) {
         await reply
           .code(429)
@@ -69,6 +74,7 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
             error: 'backpressure',
             message: `stream ${s}: ${p.reason === 'oom' ? 'Redis is at its memory limit' : p.stage && p.stage !== p.stages?.[0]?.stage ? `stage ${p.stage} after it has a lag of ${p.lag}, above its maxLag ${p.maxLag}` : `lag ${p.lag} is above maxLag ${p.maxLag}`}; try again later`,
             stream: s,
+            ...(shards.count > 1 ? { shard } : {}),
             stage: p.stage,
             lag: p.lag,
             maxLag: p.maxLag,
@@ -79,31 +85,33 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
     return false;
   };
 
-  const selected = async (b: SelectionBody): Promise<string[] | undefined> => {
-    if (b.ids?.length) return b.ids;
-    if (!b.reason && !b.stage && !b.all) return undefined;
-    return (await listDeadLetters(redis, keys, { count: o.maxBulk, reason: b.reason, stage: b.stage, until: b.until })).map((e) => e.id);
-  };
+  const selected = (b: SelectionBody) => selectedByShard(redis, shards, b, o.maxBulk);
+  const ref = (shard: number, id: string) => refOf(shards, shard, id);
   const noSelection = (reply: FastifyReply) =>
     reply.code(400).send({ error: 'bad_request', message: 'body: name the dead letters with ids, or reason and/or stage, or all: true' });
 
   app.post<{ Body: SelectionBody }>('/console/api/dlq/replay', { onRequest: admin, schema: { body: selectionSchema } }, async (req, reply) => {
-    const ids = await selected(req.body);
-    if (!ids) return noSelection(reply);
-    if (ids.length === 0) return { replayed: [], skipped: [] }; // a selection that matches nothing (purge answers 0 too)
-    const entries = await Promise.all(ids.map((id) => getDeadLetter(redis, keys, id)));
-    // An undecodable dead letter's bytes fail the same way again: replayed, it came straight back (a loop with "Replay all").
-    const undecodable = new Set(entries.filter((e) => e?.reason === UNDECODABLE).map((e) => e!.id));
-    const replayable = ids.filter((id) => !undecodable.has(id));
-    if (
-      await busy(
-        entries.filter((e) => !!e && e.reason !== UNDECODABLE).map((e) => e!.stream),
-        reply,
-      )
-    )
-      return reply;
-    const result = replayable.length ? await replayDeadLetters(redis, config, { ids: replayable }, keys) : { replayed: [], skipped: [] };
-    result.skipped.push(...[...undecodable].map((id) => ({ id, why: UNDECODABLE_WHY })));
+    const selection = await selected(req.body);
+    if (!selection) return noSelection(reply);
+    if ([...selection.values()].every((ids) => ids.length === 0)) return { replayed: [], skipped: [] }; // a selection that matches nothing (purge answers 0 too)
+    // Each shard's entries read first, and every shard's backpressure checked, before any is replayed.
+    const plans = await Promise.all(
+      [...selection].map(async ([shard, ids]) => {
+        const entries = await Promise.all(ids.map((id) => getDeadLetter(redis, shards.shard(shard), id)));
+        // An undecodable dead letter's bytes fail the same way again: replayed, it came straight back (a loop with "Replay all").
+        const undecodable = new Set(entries.filter((e) => e?.reason === UNDECODABLE).map((e) => e!.id));
+        const streams = entries.filter((e) => !!e && e.reason !== UNDECODABLE).map((e) => e!.stream);
+        return { shard, undecodable, streams, replayable: ids.filter((id) => !undecodable.has(id)) };
+      }),
+    );
+    for (const p of plans) if (await busy(p.shard, p.streams, reply)) return reply;
+    const result: ReplayResult = { replayed: [], skipped: [] };
+    for (const p of plans) {
+      const r = p.replayable.length ? await replayDeadLetters(redis, config, { ids: p.replayable }, shards.shard(p.shard)) : { replayed: [], skipped: [] };
+      result.replayed.push(...r.replayed.map((x) => ({ ...x, id: ref(p.shard, x.id) })));
+      result.skipped.push(...r.skipped.map((x) => ({ ...x, id: ref(p.shard, x.id) })));
+      result.skipped.push(...[...p.undecodable].map((id) => ({ id: ref(p.shard, id), why: UNDECODABLE_WHY })));
+    }
     await audit(
       redis,
       keys,
@@ -123,10 +131,12 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
   });
 
   app.post<{ Body: SelectionBody }>('/console/api/dlq/purge', { onRequest: admin, schema: { body: selectionSchema } }, async (req, reply) => {
-    const ids = await selected(req.body);
-    if (!ids) return noSelection(reply);
+    const selection = await selected(req.body);
+    if (!selection) return noSelection(reply);
     // The ids this call deleted (dlq-purge-1.lua), not those asked for: two operators purging the same entries had both been audited as removing them.
-    const purged = ids.length ? await purgeDeadLetters(redis, keys, { ids }) : [];
+    const purged: string[] = [];
+    for (const [shard, ids] of selection)
+      if (ids.length) purged.push(...(await purgeDeadLetters(redis, shards.shard(shard), { ids })).map((id) => ref(shard, id)));
     await audit(
       redis,
       keys,
@@ -138,12 +148,14 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
   });
 
   const fieldProps = Object.fromEntries(REVIEW_FIELDS.map((f) => [f, { type: 'string', maxLength: 200 }]));
-  app.post<{ Params: { id: string }; Body: { category: string; fields?: Record<string, string> } }>(
+  // `?shard=`: the item's shard (sharded pipelines, where two shards' review streams can hold the same id).
+  app.post<{ Params: { id: string }; Querystring: { shard?: number }; Body: { category: string; fields?: Record<string, string> } }>(
     '/console/api/review/:id',
     {
       onRequest: admin,
       schema: {
         params: { type: 'object', properties: { id: { type: 'string', pattern: '^\\d+-\\d+$' } } },
+        querystring: { type: 'object', properties: { shard: { type: 'integer', minimum: 0 } } },
         body: {
           type: 'object',
           required: ['category'],
@@ -157,24 +169,28 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
     },
     async (req, reply) => {
       const by = req.principal!.name;
+      // The item's shard: its decision's Lua script acts on that shard's keys only (the product's shard).
+      const at = parseRef(shards, req.params.id, req.query.shard);
+      const item = shards.count > 1 ? { shard: at.shard } : {};
       try {
         const result = await decideReview(
           redis,
           config,
-          keys,
+          at.keys,
           req.params.id,
           { category: req.body.category, fields: req.body.fields, reviewer: by },
           { stored },
         );
         if (!result) {
           // Another reviewer's decision of the same item came first: named, so the page can say whose.
-          const decision = await decisionOf(redis, keys, req.params.id);
+          const decision = await decisionOf(redis, at.keys, req.params.id);
           return reply.code(409).send({
             error: 'conflict',
             message: decision
               ? `review entry ${req.params.id} was decided already, by ${decision.by} at ${new Date(decision.at).toISOString()}: this decision is not applied`
               : `review entry ${req.params.id} was decided already (or never listed by the console): this decision is not applied`,
             entry: req.params.id,
+            ...item,
             ...(decision ? { decision } : {}),
           });
         }
@@ -187,6 +203,7 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
             by,
             requestId: req.id,
             entry: req.params.id,
+            ...item,
             key: result.label.id,
             decision: result.label.decision,
             category: result.label.category,
@@ -207,6 +224,7 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
               by,
               requestId: req.id,
               entry: c.id,
+              ...item,
               key: c.key,
               reason: 'superseded',
               version: c.version,
@@ -214,11 +232,18 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
             },
             o.auditMaxLen,
           );
-        return result;
+        return { ...result, closed: result.closed.map((c) => ({ ...c, ...item })) };
       } catch (err) {
         if (err instanceof ReviewConflictError) {
           // The item was closed without a decision: recorded, and answered 409 naming the newer version.
-          const closed = { entry: req.params.id, key: err.key, reason: err.reason, version: err.version, ...(err.decision ? { decision: err.decision } : {}) };
+          const closed = {
+            entry: req.params.id,
+            ...item,
+            key: err.key,
+            reason: err.reason,
+            version: err.version,
+            ...(err.decision ? { decision: err.decision } : {}),
+          };
           if (!err.closedBefore) await audit(redis, keys, log, { action: 'review_closed', by, requestId: req.id, ...closed }, o.auditMaxLen);
           return reply.code(409).send({ error: err.reason, message: err.message, ...closed });
         }
@@ -255,7 +280,14 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
         return reply
           .code(400)
           .send({ error: 'bad_request', message: 'body: name the trimmed review items with ids, or all: true (with until, the newest one seen)' });
-      const acknowledged = await ackTrimmed(redis, keys, ids?.length ? { ids } : { until }, o.maxBulk);
+      // By shard: the references given, or every shard's trimmed items up to `until` (its place in the merged order).
+      const bound = until === undefined ? undefined : parseRef(shards, until);
+      const acknowledged: string[] = [];
+      const work = ids?.length ? [...byShard(shards, ids)] : shards.all.map((_, i) => [i, undefined] as const);
+      for (const [shard, list] of work) {
+        const sel = list ? { ids: list } : { until: bound && boundOn(shard, bound) };
+        acknowledged.push(...(await ackTrimmed(redis, shards.shard(shard), sel, o.maxBulk)).map((id) => ref(shard, id)));
+      }
       await audit(
         redis,
         keys,

@@ -2,8 +2,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { requireRole } from '../api/auth.js';
 import { assertRedisReady } from '../api/errors.js';
-import { ConfigError, errorMessage } from '../core/errors.js';
-import { pairs } from '../ops/inspect.js';
 import { writeOrCut } from '../api/events.js';
 import { parseGroups } from '../stream/category-groups.js';
 import { audit, readAudit } from './audit.js';
@@ -12,12 +10,14 @@ import { pipelineGraph } from './graph.js';
 import { CONSOLE_DEFAULTS, type ConsoleOptions } from './options.js';
 import { createPrometheus } from './prometheus.js';
 import { recentProducts, traceProduct } from './products.js';
-import { reviewPage } from './review-list.js';
+import { reviewPages } from './review-merge.js';
 import { ConsoleSampler } from './sampler.js';
 import { loadAssets } from './static.js';
 import { workersView } from './workers.js';
 import { liveFusedRoutes } from '../ops/fusion-live.js';
-import { scanDeadLetters, decodeDeadLetter, getDeadLetter, tallyDeadLetters } from '../ops/dlq.js';
+import { decodeDeadLetter, getDeadLetter } from '../ops/dlq.js';
+import { dlqPage, dlqState, dlqTally } from './dlq-view.js';
+import { parseRef, REF_PATTERN } from './shard-ref.js';
 import { sharedWhileSame } from './shared-result.js';
 import { storedLookup } from './stored.js';
 import { storeSink } from '../ops/inspect.js';
@@ -30,14 +30,17 @@ const read = requireRole('read');
  * Server-Sent Events, and `GET /metrics` (Prometheus). Reading needs the `read` role, acting
  * (replay, purge, review decisions) `admin`; every action is audited with the token's name.
  * Uses the server's one command connection (`app.pipeline.redis`): no connection of its own.
+ * A sharded pipeline (config `shards` > 1): every view reads every shard (`app.pipeline.shards`),
+ * and names each DLQ entry and review item with its shard, which an action on it names too
+ * (lib/console/shard-ref.ts); a product is read on its shard. The stats series, the sampler's lease,
+ * the audit stream and the log stream are the pipeline's own (`{p}:...`, `app.pipeline.keys`).
  */
 export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleOptions> = {}): Promise<void> {
-  if (app.pipeline.config.shards > 1) throw new ConfigError('shards', 'the console supports an unsharded pipeline (shards = 1) only, for now');
   const o: ConsoleOptions = { ...CONSOLE_DEFAULTS, ...opts };
-  const { config, keys, redis, logger, readProduct, readProducts } = app.pipeline;
+  const { config, keys, shards, redis, logger, readProduct, readProducts } = app.pipeline;
   // Stored products come from the store's sink: the Redis hash, or the server's product readers (Postgres; a list in one query).
   const sink = storeSink(config);
-  const lookup = storedLookup(sink, (id) => redis.hgetall(keys.product(id)), readProduct, readProducts);
+  const lookup = storedLookup(sink, (id) => redis.hgetall(shards.keysFor(id).product(id)), readProduct, readProducts);
   const log = logger.child({ component: 'console' });
   const sampler = new ConsoleSampler({
     redis,
@@ -50,17 +53,8 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     reviewCountCap: o.maxBulk,
   });
   const assets = loadAssets();
-  // The tally is read again only when the DLQ changed (its length or newest id): any write to it changes one.
-  const dlqSummary = sharedWhileSame(() => tallyDeadLetters(redis, keys, o.maxBulk));
-  /** The DLQ's length and newest id, in one XINFO STREAM (a DLQ nobody wrote to yet reads as empty). */
-  const dlqState = async (): Promise<{ length: number; newest: string }> => {
-    const info = await (redis.xinfo('STREAM', keys.dlq) as Promise<unknown[]>).catch((err: unknown) => {
-      if (/no such key/i.test(errorMessage(err))) return [];
-      throw err;
-    });
-    const m = pairs(info);
-    return { length: Number(m.get('length') ?? 0), newest: String(m.get('last-generated-id') ?? '') };
-  };
+  // The tally is read again only when a DLQ changed (its length or newest id): any write to it changes one.
+  const dlqSummary = sharedWhileSame(() => dlqTally(redis, shards, o.maxBulk));
   // Redis unreachable: 503 with Retry-After at once. The command connection would otherwise queue
   // the request's commands until Redis is back, minutes later for a caller long gone (a purge then
   // ran after its caller had given up).
@@ -86,7 +80,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     roles: [...req.principal!.roles],
     canAct: req.principal!.roles.has('admin'),
   }));
-  app.get('/console/api/graph', { onRequest: read }, async () => pipelineGraph(config, await liveFusedRoutes(redis, config, keys)));
+  app.get('/console/api/graph', { onRequest: read }, async () => pipelineGraph(config, await liveFusedRoutes(redis, config, shards)));
   app.get('/console/api/stats', { onRequest: read }, async () => sampler.last ?? (await sampler.sampleOnce()) ?? null);
   app.get<{ Querystring: { minutes?: number } }>(
     '/console/api/history',
@@ -134,30 +128,39 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
       },
     },
     async (req) => {
-      // A filter reads at most maxBulk entries per call (`complete`: it reached the end; else go on `after` scannedTo).
-      const scan = await scanDeadLetters(redis, keys, { ...req.query, count: req.query.count ?? 100, scanLimit: o.maxBulk });
-      // By stage and reason over the oldest maxBulk dead letters (`counted`), for the summary table;
-      // `newest` is the id a bulk action on the group stops at (`until`). One tally serves every call until the DLQ changes.
-      const state = await dlqState();
-      const { groups, counted } = await dlqSummary(`${state.length}:${state.newest}`);
+      // A filter reads at most maxBulk entries per call and shard (`complete`: it reached the end; else go on `after` scannedTo).
+      const scan = await dlqPage(redis, shards, { ...req.query, count: req.query.count ?? 100 }, o.maxBulk);
+      // By stage and reason over the oldest maxBulk dead letters (of each shard; `counted`), for the summary table;
+      // `newest` is the entry a bulk action on the group stops at (`until`). One tally serves every call until a DLQ changes.
+      const state = await dlqState(redis, shards);
+      const { groups, counted } = await dlqSummary(state.version);
       return {
         total: state.length,
         counted,
         groups,
-        entries: scan.entries.map(({ payload: _p, ...e }) => e),
+        entries: scan.entries,
         scanned: scan.scanned,
         complete: scan.complete,
         scannedTo: scan.scannedTo,
       };
     },
   );
-  app.get<{ Params: { id: string } }>('/console/api/dlq/:id', { onRequest: read }, async (req, reply) => {
-    const e = await getDeadLetter(redis, keys, req.params.id);
-    if (!e) return reply.code(404).send({ error: 'not_found', message: `no dead letter ${req.params.id}` });
-    const { payload: _p, ...entry } = e;
-    const d = decodeDeadLetter(e);
-    return { entry, envelope: d.envelope ?? null, decodeError: d.error ?? null };
-  });
+  // `?shard=`: the entry's shard (sharded pipelines: two shards' DLQs can hold the same id).
+  app.get<{ Params: { id: string }; Querystring: { shard?: number } }>(
+    '/console/api/dlq/:id',
+    { onRequest: read, schema: { querystring: { type: 'object', properties: { shard: { type: 'integer', minimum: 0 } } } } },
+    async (req, reply) => {
+      const at = parseRef(shards, req.params.id, req.query.shard);
+      const e = await getDeadLetter(redis, at.keys, at.id);
+      if (!e)
+        return reply
+          .code(404)
+          .send({ error: 'not_found', message: `no dead letter ${req.params.id}${req.query.shard === undefined ? '' : ` on shard ${req.query.shard}`}` });
+      const { payload: _p, ...entry } = e;
+      const d = decodeDeadLetter(e);
+      return { entry: { ...entry, ...(shards.count > 1 ? { shard: at.shard } : {}) }, envelope: d.envelope ?? null, decodeError: d.error ?? null };
+    },
+  );
 
   // A page of undecided items (oldest first) after `after`, with how many there are in all; listing delivers only what it shows.
   // Items whose entries were trimmed are counted and listed apart (`trimmed`): POST /console/api/review/trimmed/ack clears them.
@@ -168,14 +171,14 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
       schema: {
         querystring: {
           type: 'object',
-          properties: { after: { type: 'string', pattern: '^\\d+-\\d+$' }, count: { type: 'integer', minimum: 1, maximum: 200 } },
+          properties: { after: { type: 'string', pattern: REF_PATTERN }, count: { type: 'integer', minimum: 1, maximum: 200 } },
         },
       },
     },
     async (req) => {
       // When the page was read (server ms): the page compares live samples taken after it with its `total`.
       const at = Date.now();
-      const page = await reviewPage(redis, keys, { after: req.query.after, count: req.query.count, cap: o.maxBulk });
+      const page = await reviewPages(redis, shards, { after: req.query.after, count: req.query.count, cap: o.maxBulk });
       // Items of a product decided since (through another item) were closed instead of listed: audited under the decision's reviewer.
       for (const c of page.closed)
         await audit(
@@ -187,6 +190,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
             by: c.decision?.by ?? '',
             requestId: req.id,
             entry: c.id,
+            ...(c.shard === undefined ? {} : { shard: c.shard }),
             key: c.key,
             reason: 'superseded',
             version: c.version,
@@ -198,7 +202,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     },
   );
   app.get<{ Params: { id: string } }>('/console/api/products/:id', { onRequest: read }, async (req) =>
-    traceProduct(redis, config, keys, req.params.id, undefined, o.maxBulk, lookup),
+    traceProduct(redis, config, shards.keysFor(req.params.id), req.params.id, undefined, o.maxBulk, lookup),
   );
   app.get<{ Querystring: { category?: string; brand?: string; route?: string; minConfidence?: number; maxConfidence?: number; limit?: number } }>(
     '/console/api/products',
@@ -219,9 +223,9 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
         },
       },
     },
-    async (req) => recentProducts(redis, keys, req.query, lookup),
+    async (req) => recentProducts(redis, shards, req.query, lookup),
   );
-  app.get('/console/api/workers', { onRequest: read }, async () => workersView(redis, config, keys));
+  app.get('/console/api/workers', { onRequest: read }, async () => workersView(redis, config, shards, keys));
   app.get('/console/api/audit', { onRequest: read }, async () => ({ actions: await readAudit(redis, keys) }));
 
   registerActions(app, o, log, lookup);

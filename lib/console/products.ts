@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
 import type { Keys } from '../redis/keys.js';
+import { compareIds } from '../api/status.js';
+import { Shards } from '../redis/shard.js';
 import { decodeEnvelope, entryFields, type Envelope } from '../stream/codec.js';
 import { toEntries } from '../stream/entries.js';
 import { scanDeadLetters, decodeDeadLetter } from '../ops/dlq.js';
@@ -46,16 +48,16 @@ async function findInStream(redis: Redis, key: string, id: string, scan: number)
   return out;
 }
 
-/** The Redis sink's lookup (the product hash): the default where no other is given. */
-const redisLookup = (redis: Redis, keys: Keys): StoredLookup =>
+/** The Redis sink's lookup (the product hash, on the product's shard): the default where no other is given. */
+const redisLookup = (redis: Redis, space: Keys | Shards): StoredLookup =>
   storedLookup(
     'redis',
-    (id) => redis.hgetall(keys.product(id)),
+    (id) => redis.hgetall(Shards.of(space).keysFor(id).product(id)),
     async () => null,
   );
 
 /**
- * One product's trip: the stored document (from the store's sink: `lookup`, the Redis hash by
+ * One product's trip (`keys`: the product's shard's, `shards.keysFor(id)`): the stored document (from the store's sink: `lookup`, the Redis hash by
  * default) with its hops and every stage's output; else its newest envelope on a stage or terminal
  * stream (the newest `scan` entries of each are searched); its dead letters (the DLQ entries of
  * that key among the newest `dlqScanLimit`, at most 50).
@@ -141,7 +143,7 @@ export interface RecentProducts {
   products: RecentProduct[];
   /** Completions read (the newest `scan`): products stored before those are not searched. */
   scanned: number;
-  /** Completions in `{p}:done` in all (stored or not). */
+  /** Completions in `{p}:done` (every shard's `{p:N}:done`) in all (stored or not). */
   completions: number;
 }
 
@@ -149,17 +151,33 @@ export interface RecentProducts {
 const LOOKUP_CHUNK = 50;
 
 /**
- * Recently stored products, newest first, from the completion stream `{p}:done` and the store's
+ * Recently stored products, newest first, from the completion stream `{p}:done` (sharded: the
+ * newest `scan` over every shard's `{p:N}:done`, by entry id) and the store's
  * sink (`lookup`, the Redis hash by default); filtered (category and brand ignoring case). Only the
  * newest `scan` completions are searched: the answer says how many of how many (a filter had found
  * nothing, silently, for products stored before those). Stored products are read `max(limit, 50)`
  * at a time with `lookup.many` (one SQL query each with the Postgres sink) until the page is full.
  */
-export async function recentProducts(redis: Redis, keys: Keys, f: RecentFilter = {}, lookup: StoredLookup = redisLookup(redis, keys)): Promise<RecentProducts> {
-  const [rows, completions] = await Promise.all([
-    redis.xrevrange(keys.extra('done'), '+', '-', 'COUNT', f.scan ?? 500) as Promise<[string, string[]][]>,
-    redis.xlen(keys.extra('done')),
+export async function recentProducts(
+  redis: Redis,
+  space: Keys | Shards,
+  f: RecentFilter = {},
+  lookup: StoredLookup = redisLookup(redis, space),
+): Promise<RecentProducts> {
+  const scan = f.scan ?? 500;
+  const shards = Shards.of(space).all;
+  const [reads, lengths] = await Promise.all([
+    Promise.all(shards.map((k) => redis.xrevrange(k.done, '+', '-', 'COUNT', scan) as Promise<[string, string[]][]>)),
+    Promise.all(shards.map((k) => redis.xlen(k.done))),
   ]);
+  const rows =
+    reads.length === 1
+      ? reads[0]!
+      : reads
+          .flat()
+          .sort((a, b) => compareIds(b[0], a[0]))
+          .slice(0, scan);
+  const completions = lengths.reduce((n, l) => n + l, 0);
   const ids: string[] = [];
   const seen = new Set<string>();
   for (const [, fields] of rows) {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
+import { Shards } from '../redis/shard.js';
 import { decodeEnvelope, entryFields, type Envelope } from '../stream/codec.js';
 import { toEntries } from '../stream/entries.js';
 
@@ -29,25 +30,28 @@ interface Window {
  * stream. It runs in the API server's process, so decoding yields to the event loop every
  * `chunk` envelopes: re-reading and decoding the newest 200 envelopes of every stream at once,
  * every 5 s, took 50-100 ms of which most blocked the server (every in-flight request waited).
+ * Sharded (`Shards` with more than one): every shard's streams and completions, each its own window.
  */
 export class RecentHops {
   private readonly windows = new Map<string, Window>();
   private readonly perStream: number;
   private readonly chunk: number;
+  private readonly shards: readonly Keys[];
 
   constructor(
     private readonly redis: Redis,
-    private readonly keys: Keys,
+    space: Keys | Shards,
     private readonly o: RecentHopsOptions,
   ) {
+    this.shards = Shards.of(space).all;
     this.perStream = o.perStream ?? 100;
     this.chunk = Math.max(1, o.chunk ?? 32);
   }
 
   /** Reads what is new and returns every kept envelope whose last hop is at or after `since` (ms). */
   async update(since: number): Promise<Hops[]> {
-    const streams = this.o.streams.map((s) => this.keys.stream(s));
-    await Promise.all([...streams.map((k) => this.readStream(k)), this.readStored()]);
+    const streams = this.shards.flatMap((keys) => this.o.streams.map((s) => keys.stream(s)));
+    await Promise.all([...streams.map((k) => this.readStream(k)), ...this.shards.map((keys) => this.readStored(keys))]);
     const out: Hops[] = [];
     for (const w of this.windows.values()) {
       w.hops = w.hops.filter((h) => (h.hops.at(-1)?.doneAt ?? h.producedAt) >= since);
@@ -93,15 +97,15 @@ export class RecentHops {
   }
 
   /** Stage streams are trimmed once acked: the stored documents keep every hop of recent products. */
-  private async readStored(): Promise<void> {
-    const key = this.keys.extra('done');
+  private async readStored(keys: Keys): Promise<void> {
+    const key = keys.done;
     const w = this.window(key);
     const from = w.last === null ? '-' : `(${w.last}`;
     const done = (await this.redis.xrevrange(key, '+', from, 'COUNT', this.o.stored ?? 50)) as [string, string[]][];
     if (done.length === 0) return;
     w.last = done[0]![0];
     const storedKeys = [...new Set(done.filter(([, f]) => f.includes('stored')).map(([, f]) => f[f.indexOf('k') + 1]!))];
-    const docs = await Promise.all(storedKeys.map((k) => this.redis.hmget(this.keys.product(k), 'doc', 'trace')));
+    const docs = await Promise.all(storedKeys.map((k) => this.redis.hmget(keys.product(k), 'doc', 'trace')));
     await this.keep(w, docs, ([doc, trace]) => {
       if (!doc) return undefined;
       try {

@@ -32,7 +32,8 @@ export interface DecideOptions {
  * where the routing table of the stage that sent it to review (`from`) sends a product of the
  * corrected category with confidence 1 (terminal streams such as review itself left out), with a
  * `review` hop and output (category, fields, reviewedBy) in its envelope; the decision is kept as a
- * label in `{p}:labels` and as the product's latest decision `{p}:reviewed:<key>`. Ack, forward,
+ * label in `{p}:labels` and as the product's latest decision `{p}:reviewed:<key>` (all in `keys`: with
+ * shards, the item's shard's, which is the product's: `{p:N}:labels`, read by readLabels). Ack, forward,
  * label and that record are one script (review-decide-N.lua), which also closes (acks) the
  * product's other listed items of records the decision covers (`closed`): they leave the list.
  *

@@ -55,6 +55,11 @@ export interface ConsoleSample {
   sink: string;
   /** Per stage, Redis' own counts: entries the group ever read (entries-read; null when Redis cannot tell) and pending now. */
   totals: { stage: string; read: number | null; pending: number }[];
+  /**
+   * Sharded pipelines only: each shard's DLQ length and per stage its length, lag and pending
+   * (`stages` and `dlq` above are their sums; `consumers` there is the most any shard's group has).
+   */
+  shards?: { shard: number; dlq: number; stages: { stage: string; length: number; lag: number | null; pending: number }[] }[];
 }
 
 export interface ConsoleSamplerOptions {
@@ -110,7 +115,8 @@ export const consoleKeys = (keys: Keys) => ({ series: keys.extra('console:stats'
 export class ConsoleSampler {
   private loop?: Periodic;
   private prev?: { at: number; read: Map<string, { read: number | null; pending: number }> };
-  private readonly tally: DlqTally;
+  /** One tally per shard's DLQ (one unsharded): a stage's dead letters are their sum. */
+  private readonly tallies: DlqTally[];
   private readonly hops: RecentHops;
   private readonly listeners = new Set<(s: ConsoleSample) => void>();
   private readonly failureListeners = new Set<(f: SampleFailure) => void>();
@@ -122,9 +128,10 @@ export class ConsoleSampler {
 
   constructor(private readonly o: ConsoleSamplerOptions) {
     this.keys = new Keys(o.config.pipeline);
-    this.tally = new DlqTally(this.keys.dlq);
+    const shards = configShards(o.config);
+    this.tallies = shards.all.map((k) => new DlqTally(k.dlq));
     const streams = [...new Set([...o.config.stages.map((s) => s.input), ...o.config.streams.terminal, 'done'])];
-    this.hops = new RecentHops(o.redis, this.keys, { streams, perStream: o.latencySampleSize });
+    this.hops = new RecentHops(o.redis, shards, { streams, perStream: o.latencySampleSize });
   }
 
   /** Hops handed off this long ago or less make the latency figures. */
@@ -186,7 +193,7 @@ export class ConsoleSampler {
         pipelineStatus(redis, config, { terminalGroup: REVIEW_GROUP }),
         this.hops.update(since),
         this.reviewCounts(),
-        this.tally.update(redis),
+        ...this.tallies.map((t) => t.update(redis)),
       ]);
       const redelivered = await this.redeliveries(status);
       const sample = this.build(status, envelopes, redelivered, review);
@@ -227,18 +234,25 @@ export class ConsoleSampler {
     return { open: counts.reduce((n, c) => n + c.open, 0), trimmed: counts.reduce((n, c) => n + c.trimmed, 0) };
   }
 
+  /** Per stage, its pending entries delivered more than once among the oldest `redeliveryScan` of each shard's group, summed. */
   private async redeliveries(status: PipelineStatus): Promise<Map<string, number>> {
     const scan = this.o.redeliveryScan ?? 100;
     const out = new Map<string, number>();
     await Promise.all(
-      status.streams
+      (status.shards ?? [status])
+        .flatMap((sh) => sh.streams)
         .filter((s) => s.stage && s.group && s.group.pending > 0)
         .map(async (s) => {
           const rows = (await this.o.redis.xpending(s.key, s.stage!, '-', '+', scan)) as [string, string, number, number][];
-          out.set(s.stage!, rows.filter((r) => Number(r[3]) > 1).length);
+          out.set(s.stage!, (out.get(s.stage!) ?? 0) + rows.filter((r) => Number(r[3]) > 1).length);
         }),
     );
     return out;
+  }
+
+  /** Dead letters a stage sent, over every shard's DLQ. */
+  private deadLetters(stage: string): number {
+    return this.tallies.reduce((n, t) => n + (t.byStage.get(stage) ?? 0), 0);
   }
 
   private build(status: PipelineStatus, envelopes: Hops[], redelivered: Map<string, number>, review?: { open: number; trimmed: number }): ConsoleSample {
@@ -274,7 +288,7 @@ export class ConsoleSampler {
         p99Ms: l?.p99Ms ?? null,
         batchMean: l?.batchMean ?? null,
         redelivered: redelivered.get(s.stage) ?? 0,
-        deadLetters: this.tally.byStage.get(s.stage) ?? 0,
+        deadLetters: this.deadLetters(s.stage),
       });
     }
     this.prev = { at, read };
@@ -288,6 +302,17 @@ export class ConsoleSampler {
       // The products set counts the Redis sink's products only: 0 for a Postgres store had read as "nothing stored".
       stored: (this.o.sink ?? 'redis') === 'redis' ? status.stored : null,
       sink: this.o.sink ?? 'redis',
+      ...(status.shards
+        ? {
+            shards: status.shards.map((sh) => ({
+              shard: sh.shard,
+              dlq: sh.dlq,
+              stages: sh.streams
+                .filter((st) => st.stage)
+                .map((st) => ({ stage: st.stage!, length: st.length, lag: backlog(st), pending: st.group?.pending ?? 0 })),
+            })),
+          }
+        : {}),
     };
   }
 }

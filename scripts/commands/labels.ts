@@ -1,18 +1,18 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { readLabels, writeLabelsJsonl } from '../../lib/console/labels.js';
-import { Keys } from '../../lib/redis/keys.js';
+import { configShards } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 /**
- * `pipeline labels export`: the console's review decisions ({p}:labels) as JSONL in the training
+ * `pipeline labels export`: the console's review decisions ({p}:labels, and each shard's {p:N}:labels) as JSONL in the training
  * data's shape, latest decision per product; to stdout or --out. Unreadable entries are reported on stderr.
  */
 export async function labelsExportCommand(opts: GlobalOptions & { out?: string }): Promise<void> {
   const config = loadConfig(opts);
   const redis = cliRedis(config.redis.url);
   try {
-    const { labels, bad } = await readLabels(redis, new Keys(config.pipeline));
+    const { labels, bad } = await readLabels(redis, configShards(config));
     for (const b of bad) process.stderr.write(JSON.stringify({ event: 'labels.bad_entry', id: b.id, why: b.why }) + '\n');
     if (opts.out) {
       const file = createWriteStream(opts.out);
