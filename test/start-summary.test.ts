@@ -49,7 +49,7 @@ test('a second start into the same pipeline: a warning, and a summary of this ru
   assert.is(row(second, 'store')?.[2], ' *', 'store runs fused');
   assert.match(
     second,
-    /\* fused: run in the batch of the stage before, so their group reads only the rest \(retries, replays\): validate after preprocess, store after/,
+    /\* fused: run in the batch of the stage before, so their group reads only the rest \(fan-outs, retries, replays\): validate after preprocess, store after/,
   );
   assert.match(second, /\n {2}stored {5}20 \(the pipeline holds 30: 10 from earlier runs\)\n/);
   const routes = [...second.matchAll(/\n {4}(preprocess→\S+) +(\d+)/g)].reduce((n, m) => n + Number(m[2]), 0);

@@ -94,7 +94,7 @@ export function formatSummary(
   out.push(`  produced   ${produced}`, `  rejected   ${rejected}`);
   out.push('  per stage (entries its group read):');
   for (const st of s.streams) if (st.stage) out.push(`    ${st.stage.padEnd(22)} ${read(st)}${fusedStages.has(st.stage) ? ' *' : ''}`);
-  if (fused) out.push(`    * fused: run in the batch of the stage before, so their group reads only the rest (retries, replays): ${fused}`);
+  if (fused) out.push(`    * fused: run in the batch of the stage before, so their group reads only the rest (fan-outs, retries, replays): ${fused}`);
   for (const st of s.streams) if (!st.stage) out.push(`  ${st.stream.padEnd(10)} ${added(st)}`);
   if (sink === 'redis') {
     out.push('  per route (stored products):');
