@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Start time and memory of the CLI through tsx (scripts/pipeline.mjs) vs compiled (dist/scripts/cli.js),
- * runs alternating, medians reported (docs/development.md "tsx or compiled"). Needs `npm run build` first.
+ * runs alternating, medians reported (docs/development.md "Sources in development, compiled JavaScript in production"). Needs `npm run build` first.
  *
  *   node bench/startup.mjs [--runs 7] [--stages preprocess,classify]
  *

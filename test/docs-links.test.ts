@@ -1,7 +1,9 @@
 /**
  * Every relative link in the docs resolves: the file (or folder) exists and, for `#anchor`, the
  * target page has a heading with that GitHub slug. External links (http, mailto) are not fetched.
- * Also: the README stays a front page (at most 200 lines).
+ * The sources' pointers into the docs too (`docs/x.md#anchor`, `docs/x.md "Heading"`): comments
+ * still named sections renamed long before (docs/cli.md "Exit codes", docs/development.md "tsx or
+ * compiled"). Also: the README stays a front page (at most 200 lines).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -98,6 +100,57 @@ test('the checker finds broken links: a missing file, a missing anchor, an ancho
   assert.equal([...anchorsOf(pages['docs/x.md']!)], ['title', 'where-things-live', 'where-things-live-1']);
   assert.equal(linksOf('[a](b.md) `[c](d.md)` [e](https://x.y)\n```\n[f](g.md)\n```\n[h]: i.md#j'), ['b.md', 'i.md#j']);
   assert.is(slug('Sources in development, compiled JavaScript in production'), 'sources-in-development-compiled-javascript-in-production');
+});
+
+/** Folders whose source files point readers at the docs in comments and messages. */
+const SOURCE_DIRS = ['lib', 'stages', 'scripts', 'bench', 'training', 'deploy', 'test', 'examples', 'console'];
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(join(REPO, dir)).flatMap((name) => {
+    const p = join(dir, name);
+    if (name === 'node_modules' || name.startsWith('.')) return [];
+    return statSync(join(REPO, p)).isDirectory() ? sourceFiles(p) : /\.(ts|mjs|js|json|ya?ml|html)$/.test(name) ? [p] : [];
+  });
+}
+
+/** A page's headings as written (`## Exit codes` → `Exit codes`), code fences left out. */
+const headingsOf = (md: string) => new Set([...md.replace(/^(```|~~~)[\s\S]*?^\1/gm, '').matchAll(/^#{1,6}\s+(.+?)\s*#*$/gm)].map((m) => m[1]!.trim()));
+
+/** What is wrong with the docs references in one source file's text: `docs/x.md#anchor` and `docs/x.md "Heading"`. */
+export function brokenSourceRefs(file: string, text: string, read: (p: string) => string | undefined): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/\b(docs\/[a-z-]+\.md)#([a-z0-9-]+)/g)) {
+    const why = brokenLink('README.md', `${m[1]}#${m[2]}`, read);
+    if (why) out.push(`${file}: ${why.replace(/^README\.md: /, '')}`);
+  }
+  for (const m of text.matchAll(/\b(docs\/[a-z-]+\.md)(?:'s)?,? "([^"\n]+)"/g)) {
+    const md = existsSync(join(REPO, m[1]!)) ? read(m[1]!) : undefined;
+    if (md === undefined) out.push(`${file}: ${m[1]}: no such page`);
+    else if (!headingsOf(md).has(m[2]!)) out.push(`${file}: ${m[1]} has no heading "${m[2]}"`);
+  }
+  return out;
+}
+
+test('docs pages and sections named in the sources exist: `docs/x.md#anchor` and `docs/x.md "Heading"`', () => {
+  const broken: string[] = [];
+  let refs = 0;
+  for (const file of SOURCE_DIRS.flatMap(sourceFiles)) {
+    if (file === 'test/docs-links.test.ts') continue; // its own examples
+    const text = readFileSync(join(REPO, file), 'utf8');
+    refs += [...text.matchAll(/\bdocs\/[a-z-]+\.md(?:#|(?:'s)?,? ")/g)].length;
+    broken.push(...brokenSourceRefs(file, text, read));
+  }
+  assert.ok(refs > 5, `only ${refs} references found: is the pattern still right?`);
+  assert.equal(broken, []);
+});
+
+test('the source checker finds a missing heading, a missing anchor and a missing page', () => {
+  const pages: Record<string, string> = { 'docs/x.md': '# Title\n## Exit codes\n' };
+  const r = (p: string) => pages[p] ?? read(p);
+  assert.equal(brokenSourceRefs('a.ts', 'see docs/cli.md "Exit codes"', r), ['a.ts: docs/cli.md has no heading "Exit codes"']);
+  assert.equal(brokenSourceRefs('a.ts', 'docs/development.md\'s "ioredis" and docs/cli.md#background-runs', r), []);
+  assert.match(brokenSourceRefs('a.ts', 'docs/cli.md#exit-codes', r)[0] ?? '', /^a\.ts: docs\/cli\.md#exit-codes: docs\/cli\.md has no heading #exit-codes/);
+  assert.equal(brokenSourceRefs('a.ts', 'docs/nope.md "X"', r), ['a.ts: docs/nope.md: no such page']);
 });
 
 test('README.md is a front page: at most 200 lines', () => {

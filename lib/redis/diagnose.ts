@@ -21,7 +21,7 @@ export type RedisFailureCause = 'unreachable' | 'maxclients' | 'auth' | 'noperm'
 
 export interface RedisFailure {
   cause: RedisFailureCause;
-  /** The process exit code for this cause (docs/cli.md "Exit codes"). */
+  /** The process exit code for this cause (docs/cli.md "When Redis cannot be reached or refuses"). */
   exitCode: number;
   /** One line: what happened and what to look at. */
   line: string;
