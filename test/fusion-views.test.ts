@@ -1,5 +1,6 @@
 /**
- * The views apart from the workers (the console's graph and workers view, `pipeline top`) show the
+ * The views apart from the workers (the console's graph and workers view, `pipeline top` and
+ * `pipeline status`) show the
  * fusion the workers do, not the one their own environment would give: with a Redis user per stage
  * (REDIS_URL_<STAGE> in the workers' environment only, as deploy/k8s gives it) nothing is fused,
  * and the console, which runs on REDIS_URL, had still drawn every route of a process as fused.
@@ -15,6 +16,7 @@ import { Keys } from '../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
 import { StageProcess } from '../lib/worker/process.js';
 import { ok, type StageFactory } from '../lib/worker/stage.js';
+import { statusOutput } from '../scripts/commands/status.js';
 import { TopSampler } from '../scripts/commands/top.js';
 import { auth, READ, startConsole } from './helpers/console.js';
 import { FAST } from './helpers/pipeline.js';
@@ -70,12 +72,16 @@ async function views(workers: ResolvedConfig, viewer: ResolvedConfig, n = 30) {
     const graph = (await get('/console/api/graph')) as { edges: { from: string; to: string; fused: boolean }[] };
     const workersView = (await get('/console/api/workers')) as { stages: { stage: string; fusedAfter: string[] }[] };
     const top = await new TopSampler(redis, viewer, 50).frame();
+    const status = (await statusOutput(redis, viewer)).text;
+    const statusJson = JSON.parse((await statusOutput(redis, viewer, true)).text) as { fused: { from: string; to: string }[] };
     const info = (await redis.xinfo('STREAM', keys.stream('b'))) as unknown[];
     return {
       intoB: Number(info[info.indexOf('entries-added') + 1]),
       edge: graph.edges.find((e) => e.from === 'a' && e.to === 'b')!.fused,
       fusedAfter: workersView.stages.find((s) => s.stage === 'b')!.fusedAfter,
       top: top.fused,
+      status,
+      statusFused: statusJson.fused,
       marker: JSON.parse((await markerOfA())!) as { fuses?: string[] },
     };
   } finally {
@@ -97,6 +103,8 @@ test('a user per stage (REDIS_URL_<STAGE> only in the workers’ environment): n
   assert.is(v.edge, false, 'the graph draws a → b unfused');
   assert.equal(v.fusedAfter, [], 'the workers view: b runs in no batch of a');
   assert.equal(v.top, [], 'top: nothing fused');
+  assert.not.match(v.status, /fused/, 'status: no fused line');
+  assert.equal(v.statusFused, [], 'status --json: nothing fused');
   assert.equal(v.marker.fuses, [], 'a’s marker: fuses nothing');
 });
 
@@ -107,6 +115,8 @@ test('one user for both, while the console’s environment names another for b: 
   assert.is(v.edge, true);
   assert.equal(v.fusedAfter, ['a']);
   assert.equal(v.top, [{ from: 'a', to: 'b' }]);
+  assert.match(v.status, /\nfused \(run in the batch of the stage before; their streams count only the rest\): b after a\n$/, 'status names it as top does');
+  assert.equal(v.statusFused, [{ from: 'a', to: 'b' }]);
   assert.equal(v.marker.fuses, ['b']);
 });
 

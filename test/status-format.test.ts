@@ -69,6 +69,18 @@ test("a sharded pipeline's shard lines under another sink say no stored count (t
   assert.not.match(postgres.join('\n'), /stored/);
 });
 
+test("the table names the stages that run fused, as `top` does (their rows read 0 added, 0 consumers: an idle stage's, unexplained)", () => {
+  const table = formatStatus(status, undefined, 'redis', [
+    { from: 'preprocess', to: 'classify' },
+    { from: 'extract', to: 'validate' },
+  ]);
+  assert.match(
+    table,
+    /\n\nfused \(run in the batch of the stage before; their streams count only the rest\): classify after preprocess, validate after extract\n$/,
+  );
+  assert.not.match(formatStatus(status), /fused/, 'nothing fused: no line');
+});
+
 /** The pipeline before a first run: nothing in Redis. */
 const empty: PipelineStatus = { pipeline: 'p', streams: [], dlq: 0, stored: 0, at: 0 };
 

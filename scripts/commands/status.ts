@@ -1,4 +1,9 @@
+import type { Redis } from 'ioredis';
+import type { FusedRoute } from '../../lib/config/fusion-plan.js';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import { liveFusedRoutes } from '../../lib/ops/fusion-live.js';
 import { backlog, pipelineStatus, storeSink, type PipelineStatus } from '../../lib/ops/inspect.js';
+import { configShards } from '../../lib/redis/shard.js';
 import { asCluster } from '../../lib/redis/url.js';
 import { REVIEW_GROUP } from '../../lib/console/review.js';
 import { keySlot } from '../../lib/redis/shard.js';
@@ -6,11 +11,21 @@ import { cliRedis, loadConfig, warnEvictionPolicy, type GlobalOptions } from './
 import { warnIfNoPipeline } from './pipeline-hint.js';
 
 /**
+ * The line naming the stages that run fused after another (`top`, `status`): their streams, and so
+ * their rows, see only what did not run fused. Undefined when nothing is fused.
+ */
+export const fusedLine = (fused: readonly FusedRoute[]): string | undefined =>
+  fused.length
+    ? `fused (run in the batch of the stage before; their streams count only the rest): ${fused.map((r) => `${r.to} after ${r.from}`).join(', ')}`
+    : undefined;
+
+/**
  * The status as a table. A sharded pipeline's rows are sums over its shards, followed by one line
  * per shard: its tag, cluster slot (and master, when `masterOf` knows it), backlog, DLQ and, for the
- * redis sink, its stored products.
+ * redis sink, its stored products. Then the fused stages (`fused`, as the workers report them), as
+ * `top` names them: a fused stage's row reads 0 added and 0 consumers while its work runs fused.
  */
-export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => string | undefined, sink = 'redis'): string {
+export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => string | undefined, sink = 'redis', fused: readonly FusedRoute[] = []): string {
   const rows = [['stream', 'stage', 'length', 'added', 'lag', 'pending', 'consumers']];
   for (const st of s.streams) {
     const g = st.group;
@@ -44,7 +59,8 @@ export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => str
   });
   const stored = storedText(s.stored, sink);
   const head = `pipeline ${s.pipeline}  ${stored}${s.shards ? `  shards ${s.shards.length}` : ''}`;
-  return `${head}\n${lines.join('\n')}\n${shards.length ? shards.join('\n') + '\n' : ''}`;
+  const note = fusedLine(fused);
+  return `${head}\n${lines.join('\n')}\n${shards.length ? shards.join('\n') + '\n' : ''}${note ? `\n${note}\n` : ''}`;
 }
 
 /**
@@ -53,20 +69,34 @@ export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => str
  */
 export const storedText = (stored: number, sink: string): string => (sink === 'redis' ? `stored ${stored}` : `stored: in the ${sink} sink (not counted here)`);
 
-/** `pipeline status`: per stream length, group lag, pending, consumers; DLQ length; stored count. */
+/**
+ * What `pipeline status` prints (`--json`: one JSON line), and the status it read. The review
+ * stream with the console's group, as the console counts it: lag (not listed by the console yet)
+ * plus pending (listed, undecided) is what is left to review (it showed the stream's length only).
+ * The table names the fused stages as the workers report them (their rows had read as idle stages
+ * with no consumer, unexplained); the JSON has them as `fused` (`{from, to}`).
+ */
+export async function statusOutput(redis: Redis, config: ResolvedConfig, json = false): Promise<{ text: string; status: PipelineStatus }> {
+  const [status, fused] = await Promise.all([
+    pipelineStatus(redis, config, { terminalGroup: REVIEW_GROUP }),
+    liveFusedRoutes(redis, config, configShards(config)),
+  ]);
+  const cluster = asCluster(redis);
+  const sink = storeSink(config);
+  const text = json
+    ? JSON.stringify({ ...status, sink, fused }) + '\n'
+    : formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined, sink, fused);
+  return { text, status };
+}
+
+/** `pipeline status`: per stream length, group lag, pending, consumers; DLQ length; stored count; the fused stages. */
 export async function statusCommand(opts: GlobalOptions & { json?: boolean }): Promise<void> {
   const config = loadConfig(opts);
   const redis = cliRedis(config.redis.url);
   try {
     await warnEvictionPolicy(redis);
-    // The review stream with the console's group, as the console counts it: lag (not listed by the
-    // console yet) plus pending (listed, undecided) is what is left to review (it showed the stream's length only).
-    const status = await pipelineStatus(redis, config, { terminalGroup: REVIEW_GROUP });
-    const cluster = asCluster(redis);
-    const sink = storeSink(config);
-    process.stdout.write(
-      opts.json ? JSON.stringify({ ...status, sink }) + '\n' : formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined, sink),
-    );
+    const { text, status } = await statusOutput(redis, config, opts.json);
+    process.stdout.write(text);
     // All zeros reads as "idle", but is as often a mistyped PIPELINE or the wrong database: say which pipelines this Redis has.
     await warnIfNoPipeline(redis, config, status);
   } finally {

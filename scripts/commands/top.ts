@@ -7,7 +7,7 @@ import { createClient } from '../../lib/redis/url.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
 import { liveFusedRoutes } from '../../lib/ops/fusion-live.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
-import { storedText } from './status.js';
+import { fusedLine, storedText } from './status.js';
 import { storeSink } from '../../lib/ops/inspect.js';
 import { permissionWaits, type PermissionWaitRow } from '../../lib/ops/permission-waits.js';
 
@@ -150,9 +150,8 @@ export function renderFrame(f: TopFrame, intervalMs: number): string {
   const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
   const head = `pipeline ${f.pipeline}  ${new Date(f.at).toISOString()}  every ${(intervalMs / 1000).toFixed(1)} s`;
-  const fused = f.fused.length
-    ? ['', `fused (run in the batch of the stage before; their streams count only the rest): ${f.fused.map((r) => `${r.to} after ${r.from}`).join(', ')}`]
-    : [];
+  const note = fusedLine(f.fused);
+  const fused = note ? ['', note] : [];
   const waiting = f.waiting?.length ? ['', ...f.waiting.map((w) => `${w.stage} (${w.consumer}) ${w.reason}`)] : [];
   return [head, '', ...lines, '', `dlq ${f.dlq}  ${storedText(f.stored, f.sink ?? 'redis')}`, ...fused, ...waiting].join('\n') + '\n';
 }
