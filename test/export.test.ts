@@ -99,6 +99,21 @@ test('export without filters streams every product once, in pages; a category mo
   assert.is(garden.lines.find((l) => l.key === 'e4')!.gtinValid, true);
 });
 
+test('a filter that selects nothing is said on stderr, naming it (export had exited 0 with an empty file and no word, where reprocess warns)', async () => {
+  const { config } = await seed();
+  for (const [args, said] of [
+    [['--category', 'Tools'], '--category "Tools"'],
+    [['--category', 'tools', '--since', '2030-01-01'], '--category "tools" --since 2030-01-01'],
+  ] as const) {
+    const child = cli(['--config', config, 'export', ...args], server.url);
+    assert.is(await exited(child), 0, child.output());
+    assert.ok(child.output().includes(`warning: no stored product in the redis sink matched ${said}\n`), child.output());
+  }
+  const found = cli(['--config', config, 'export', '--category', 'tools'], server.url);
+  assert.is(await exited(found), 0);
+  assert.not.match(found.output(), /warning: no stored product/, 'not when the filter selects products');
+});
+
 test('export --out FILE writes the file (nothing on stdout); a bad --since fails with a message', async () => {
   const { config } = await seed();
   const out = join(tmpdir(), `${randomPipeline()}.jsonl`);

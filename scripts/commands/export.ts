@@ -63,6 +63,18 @@ export function storedProducts(
   return { products: postgresProducts(pool, o.schema, filter, page, retry), close: () => pool.end() };
 }
 
+/**
+ * The stderr line when `--category` / `--since` selected nothing (`export`, `reprocess`): an empty
+ * result reads like "nothing stored", but is as often a mistyped filter (`--category Storage`,
+ * categories being the classifier's lower-case labels). Undefined without a filter.
+ */
+export function noMatchWarning(sink: string, opts: { category?: string; since?: string }): string | undefined {
+  const filters = [opts.category !== undefined ? `--category ${JSON.stringify(opts.category)}` : '', opts.since !== undefined ? `--since ${opts.since}` : '']
+    .filter(Boolean)
+    .join(' ');
+  return filters ? `warning: no stored product in the ${sink} sink matched ${filters}\n` : undefined;
+}
+
 /** `pipeline export`: stored products as JSONL, streamed from the redis or postgres sink. */
 export async function exportCommand(opts: ExportOptions): Promise<void> {
   const config = loadConfig(opts);
@@ -106,8 +118,11 @@ export async function exportCommand(opts: ExportOptions): Promise<void> {
       if (partial) renameSync(partial, opts.out);
     }
     if (tty) process.stderr.write('\n');
-    // Nothing exported (an empty file, exit 0) is as often a mistyped PIPELINE: say so, naming the pipelines this Redis has.
+    // Nothing exported (an empty file, exit 0) is as often a mistyped PIPELINE: say so, naming the pipelines this Redis has;
+    // or a mistyped filter: say which (it had said nothing, as reprocess did not).
     if (n === 0 && redis) await warnIfNoPipeline(redis, config);
+    const unmatched = n === 0 ? noMatchWarning(sink, opts) : undefined;
+    if (unmatched) process.stderr.write(unmatched);
     process.stderr.write(JSON.stringify({ event: 'export.done', sink, exported: n, out: opts.out ?? 'stdout', seconds: (Date.now() - t0) / 1000 }) + '\n');
   } catch (err) {
     dropPartial();

@@ -5,7 +5,7 @@ import { findStoreStage, parseSince, type ExportFilter } from '../../stages/sink
 import { postgresOrigin } from '../../stages/sinks/postgres-origin.js';
 import { currentModelVersions } from '../../stages/domain/model-options.js';
 import { adminOnlyRefusal, cliRedis, loadConfig, warnEvictionPolicy } from './common.js';
-import { storedProducts } from './export.js';
+import { noMatchWarning, storedProducts } from './export.js';
 import type { PostgresCliOptions } from './store.js';
 
 export interface ReprocessCliOptions extends PostgresCliOptions {
@@ -126,10 +126,8 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
     };
     process.stdout.write(JSON.stringify(line) + '\n');
     // Nothing selected reads like "nothing to do", but is as often a mistyped filter: say which.
-    const filters = [opts.category !== undefined ? `--category ${JSON.stringify(opts.category)}` : '', opts.since !== undefined ? `--since ${opts.since}` : '']
-      .filter(Boolean)
-      .join(' ');
-    if (summary.scanned === 0 && filters) process.stderr.write(`warning: no stored product in the ${sink} sink matched ${filters}\n`);
+    const unmatched = summary.scanned === 0 ? noMatchWarning(sink, opts) : undefined;
+    if (unmatched) process.stderr.write(unmatched);
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     await source.close();
