@@ -55,7 +55,7 @@ test('pipeline acl --apply prints no secret unless --show-secrets, and a rerun k
     const first = await run('--write-env', envFile);
     const env1 = readEnv(envFile);
     const passwords = Object.values(env1).map(passwordOf);
-    assert.is(passwords.length, 5);
+    assert.is(passwords.length, 6, '3 stages, the producer, the observer, the API');
     for (const pw of passwords) assert.not.ok(first.includes(pw), 'no password on stdout/stderr by default');
     assert.match(first, new RegExp(`REDIS_URL_STORE=redis://${pipeline}-store:\\*\\*\\*@`));
     assert.match(first, /passwords shown as \*\*\*/);

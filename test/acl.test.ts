@@ -43,7 +43,7 @@ test('generated rules: one user per stage, XADD only to the stage routes, the DL
   const users = aclUsers(config, { dataAccess: stageDataAccess, password: () => 'pw' });
   assert.equal(
     users.map((u) => u.name),
-    ['products-preprocess', 'products-validate', 'products-store', 'products-producer', 'products-observer'],
+    ['products-preprocess', 'products-validate', 'products-store', 'products-producer', 'products-observer', 'products-api'],
   );
   const line = (stage: string) => formatSetUser(users.find((u) => u.stage === stage)!);
   assert.match(line('preprocess'), '"(%W~{products}:validate %W~{products}:store %W~{products}:dlq %W~{products}:logs %W~{products}:done +xadd)"');

@@ -8,15 +8,18 @@ import { Keys } from '../redis/keys.js';
 import { asCluster, isClusterUrl, parseRedisUrl } from '../redis/url.js';
 import { SCRIPT_COMMANDS, SELF_CHECK_COMMANDS, stageGrants, type KeyGrant, type KeyMode } from './acl-grants.js';
 import { onEveryClusterNode, type ApplyAclOptions } from './acl-nodes.js';
+import { API_READ_COMMANDS, API_REDIS_URL_ENV, apiGrants } from './acl-api.js';
 
 export { CONSUMER_COMMANDS, FENCE_COMMANDS, LIVENESS_COMMANDS, SCRIPT_COMMANDS, SELF_CHECK_COMMANDS, stageGrants } from './acl-grants.js';
 export type { KeyGrant, KeyMode, StageGrants } from './acl-grants.js';
+export { API_READ_COMMANDS, API_REDIS_URL_ENV, apiGrants, type ApiGrants } from './acl-api.js';
 export { clusterNodeAddresses, DEFAULT_ACL_NODE_CONNECT_TIMEOUT_MS, type ApplyAclOptions } from './acl-nodes.js';
 
 /**
  * Least-privilege Redis ACL users derived from the config and the routing table (Redis >= 7:
  * selectors and read/write key permissions). One user per stage, one for the producer, one
- * read-only observer (status, export, `reprocess --dry-run`). What puts work back mid-pipeline
+ * read-only observer (status, export, `reprocess --dry-run`), one for `pipeline serve` (the HTTP API
+ * and the console: lib/ops/acl-api.ts). What puts work back mid-pipeline
  * (`pipeline dlq replay`, `pipeline reprocess`: XADD to any stage stream, the
  * `{p}:reprocess:<key>` markers) is no pipeline user's: it runs as the admin of REDIS_URL, and the
  * observer gets NOPERM for it (test/reprocess.test.ts).
@@ -42,7 +45,7 @@ export { clusterNodeAddresses, DEFAULT_ACL_NODE_CONNECT_TIMEOUT_MS, type ApplyAc
  * - one selector per data grant of the stage kind (e.g. the store's product hashes and sets).
  */
 
-export type AclRole = 'stage' | 'producer' | 'observer';
+export type AclRole = 'stage' | 'producer' | 'observer' | 'api';
 
 export interface AclUser {
   name: string;
@@ -66,7 +69,7 @@ export interface AclOptions {
   baseUrl?: string;
   /** Data keys a stage touches beyond its streams (stages/access.ts). @defaultValue none */
   dataAccess?: (stage: ResolvedStage, keys: Keys) => KeyGrant[];
-  /** User names are `<prefix><stage>`, `<prefix>producer`, `<prefix>observer`. @defaultValue "<pipeline>-" */
+  /** User names are `<prefix><stage>`, `<prefix>producer`, `<prefix>observer`, `<prefix>api`. @defaultValue "<pipeline>-" */
   prefix?: string;
   /**
    * Users whose password on the server stays as it is (rerun of `pipeline acl --apply` without
@@ -213,16 +216,34 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
       `read-only on ${everything.join(', ')} (pipeline status, top, health, export, dlq list/show, labels export, reprocess --dry-run, functions status)`,
     ),
   );
+  // `pipeline serve`: the API's submit and completions, the console's reads and actions (lib/ops/acl-api.ts).
+  const api = apiGrants(config);
+  users.push(
+    make(
+      'api',
+      `${prefix}api`,
+      undefined,
+      API_REDIS_URL_ENV,
+      (pw) => [
+        ...start(pw),
+        ...cmds([...SCRIPT_COMMANDS, ...API_READ_COMMANDS]),
+        ...api.readKeys.map((k) => `%R~${k}`),
+        ...api.scriptKeys.map((k) => `~${k}`),
+        ...api.selectors.map(selector),
+      ],
+      api.summary,
+    ),
+  );
   const names = users.map((u) => u.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup) throw new ConfigError('acl', `two users would be named ${dup} (a stage named like the producer or observer?)`);
+  if (dup) throw new ConfigError('acl', `two users would be named ${dup} (a stage named like the producer, observer or api?)`);
   return users;
 }
 
 /**
  * The Kubernetes Secret holding a user's Redis URL (key `url`): `<pipeline>-<stage>-redis` per
  * stage (deploy/render.ts points the stage's REDIS_URL at it), `<pipeline>-producer-redis`,
- * `<pipeline>-observer-redis`; lower-cased, DNS-safe.
+ * `<pipeline>-observer-redis`, `<pipeline>-api-redis`; lower-cased, DNS-safe.
  */
 export function k8sSecretName(pipeline: string, who: string): string {
   return `${pipeline}-${who}-redis`

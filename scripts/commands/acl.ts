@@ -1,12 +1,22 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { aclUsers, applyAcl, formatSetUser, generatePassword, k8sSecretName, serverPasswordHashes, type AclUser } from '../../lib/ops/acl.js';
+import { stageRedisUrlEnv } from '../../lib/config/load.js';
+import {
+  aclUsers,
+  API_REDIS_URL_ENV,
+  applyAcl,
+  formatSetUser,
+  generatePassword,
+  k8sSecretName,
+  serverPasswordHashes,
+  type AclUser,
+} from '../../lib/ops/acl.js';
 import { describeRedisUrl, parseRedisUrl, redactUrl } from '../../lib/redis/url.js';
 import { stageDataAccess } from '../../stages/access.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 export interface AclCliOptions extends GlobalOptions {
-  /** Take each user's password from env REDIS_PASSWORD_<STAGE> / REDIS_PASSWORD_PRODUCER / REDIS_PASSWORD_OBSERVER. */
+  /** Take each user's password from env REDIS_PASSWORD_<STAGE> / REDIS_PASSWORD_PRODUCER / REDIS_PASSWORD_OBSERVER / REDIS_PASSWORD_API. */
   passwordFromEnv?: boolean;
   /** acl (ACL SETUSER lines for redis-cli), env (REDIS_URL_<STAGE>=... lines), json, k8s (a Secret per user, as a kubectl List). @defaultValue acl, or env with --apply */
   format?: string;
@@ -29,12 +39,25 @@ export function passwordEnv(u: { role: string; stage?: string }): string {
   return `REDIS_PASSWORD_${(u.stage ?? u.role).toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
+/** The env var a user's URL is handed over in (as aclUsers sets `env`). */
+function userEnv(u: { role: string; stage?: string }): string {
+  if (u.role === 'stage') return stageRedisUrlEnv(u.stage!);
+  return u.role === 'producer' ? 'PIPELINE_PRODUCER_REDIS_URL' : u.role === 'api' ? API_REDIS_URL_ENV : 'PIPELINE_OBSERVER_REDIS_URL';
+}
+
+/** What a user that is not a stage's runs, for the env file's comments. */
+const RUNS: Record<string, string> = {
+  producer: 'run `pipeline produce` with REDIS_URL=$PIPELINE_PRODUCER_REDIS_URL',
+  observer: 'run `pipeline status` with REDIS_URL=$PIPELINE_OBSERVER_REDIS_URL',
+  api: `\`pipeline serve\` and \`pipeline up --serve\` connect with $${API_REDIS_URL_ENV} when it is set`,
+};
+
 /** The env lines; a user whose password was kept on the server and is not known here gets a comment instead of a URL. */
 export function envLines(users: readonly AclUser[], showSecrets = true): string {
   const lines = ['# Redis users for this pipeline (pipeline acl). Stages: `pipeline up` reads REDIS_URL_<STAGE>.'];
   for (const u of users) {
     lines.push(`# ${u.name}: ${u.summary}`);
-    if (u.role !== 'stage') lines.push(`# run \`pipeline ${u.role === 'producer' ? 'produce' : 'status'}\` with REDIS_URL=$${u.env}`);
+    if (RUNS[u.role]) lines.push(`# ${RUNS[u.role]}`);
     if (u.url) lines.push(`${u.env}=${showSecrets ? u.url : redactUrl(u.url)}`);
     else
       lines.push(`# ${u.env}: password kept on the server, not known here (not in the --write-env file); \`pipeline acl --apply --rotate\` issues a new one`);
@@ -91,8 +114,7 @@ export async function aclCommand(opts: AclCliOptions): Promise<void> {
       for (const u of aclUsers(config, { ...base, password: () => 'x' })) onServer.set(u.name, await serverPasswordHashes(admin, u.name));
     }
     const knownPassword = (u: { name: string; role: string; stage?: string }): string | undefined => {
-      const env = u.role === 'stage' ? undefined : u.role === 'producer' ? 'PIPELINE_PRODUCER_REDIS_URL' : 'PIPELINE_OBSERVER_REDIS_URL';
-      const line = [...known.entries()].find(([k]) => k === (env ?? `REDIS_URL_${u.stage!.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`));
+      const line = [...known.entries()].find(([k]) => k === userEnv(u));
       return line ? urlPassword(line[1]) : undefined;
     };
     const kept: string[] = [];

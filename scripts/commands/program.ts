@@ -265,8 +265,13 @@ export function buildProgram(): Command {
 
   program
     .command('acl')
-    .description('least-privilege Redis ACL users from the config and routing table: one per stage, a producer, a read-only observer')
-    .option('--password-from-env', 'passwords from REDIS_PASSWORD_<STAGE>, REDIS_PASSWORD_PRODUCER, REDIS_PASSWORD_OBSERVER (default: generated)')
+    .description(
+      'least-privilege Redis ACL users from the config and routing table: one per stage, a producer, a read-only observer, the API server (pipeline serve)',
+    )
+    .option(
+      '--password-from-env',
+      'passwords from REDIS_PASSWORD_<STAGE>, REDIS_PASSWORD_PRODUCER, REDIS_PASSWORD_OBSERVER, REDIS_PASSWORD_API (default: generated)',
+    )
     .option(
       '--format <fmt>',
       'acl (ACL SETUSER lines for redis-cli), env (REDIS_URL_<STAGE>=... for `pipeline up`), json, k8s (a Secret per user for deploy/k8s, needs --show-secrets: pipe to kubectl apply -f -) (default: acl; env with --apply)',

@@ -6,6 +6,7 @@ import { consolePlugin } from '../../lib/console/plugin.js';
 import type { ApiLimits } from '../../lib/api/options.js';
 import { createLogger, type Logger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
+import { API_REDIS_URL_ENV } from '../../lib/ops/acl-api.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { findStoreStage, readPostgresProduct, readPostgresProducts, readRedisProduct } from '../../stages/sinks/export.js';
@@ -47,9 +48,19 @@ export function productReader(ctx: Pick<ApiContext, 'config' | 'redis' | 'logger
 }
 
 /**
+ * The Redis URL the API server connects with: env `PIPELINE_API_REDIS_URL` (the API user of
+ * `pipeline acl`, lib/ops/acl-api.ts) when set, else `redis.url` (REDIS_URL), as a worker takes
+ * `REDIS_URL_<STAGE>` over REDIS_URL; so `set -a; . ./.env.redis` runs `pipeline up --serve` with the
+ * supervisor on REDIS_URL, each stage as its user and the server as the API user.
+ */
+export function apiRedisUrl(config: ResolvedConfig, env: NodeJS.ProcessEnv = process.env): string {
+  return env[API_REDIS_URL_ENV] || config.redis.url;
+}
+
+/**
  * The API server for a config: buildServer plus the sink's product reader, listening on
  * `host:port`. Returns the instance (closed by `app.close()`). Used by `pipeline serve`,
- * `pipeline up --serve` and `npm start -- --serve`.
+ * `pipeline up --serve` and `npm start -- --serve`; connects with `apiRedisUrl`.
  * Plugins: the console (lib/console/plugin.ts) unless `o.plugins` says otherwise.
  */
 export async function startServer(
@@ -59,6 +70,7 @@ export async function startServer(
   const logger = o.logger ?? createLogger({ component: 'api' });
   const app = await buildServer({
     config,
+    redisUrl: apiRedisUrl(config),
     host: o.host,
     tokens: parseTokens(process.env.API_TOKENS),
     logger,
@@ -119,7 +131,7 @@ export async function serveFirst(config: ResolvedConfig, o: { host?: string; por
 /** `pipeline serve`: the HTTP API until SIGTERM/SIGINT or its npm/npx is gone (then: stop accepting, finish in-flight requests, end SSE streams, close Redis). */
 export async function serveCommand(opts: ServeCliOptions): Promise<void> {
   const config = loadConfig(opts);
-  refuseTlsMismatch([config.redis.url]);
+  refuseTlsMismatch([apiRedisUrl(config)]);
   const logger = createLogger({ component: 'api' });
   const port = servePort(opts.port);
   const app = await startServer(config, { host: opts.host ?? process.env.HOST ?? '127.0.0.1', port, logger });

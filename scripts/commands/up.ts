@@ -16,14 +16,14 @@ import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { Supervisor } from '../../lib/ops/supervisor.js';
 import type { FastifyInstance } from 'fastify';
 import { BIN, cliRedis, loadConfig, refuseTlsMismatch, type GlobalOptions } from './common.js';
-import { servePort, startServer } from './serve.js';
+import { apiRedisUrl, servePort, startServer } from './serve.js';
 import { checkBeforeStart } from './start-checks.js';
 
 export interface UpOptions extends GlobalOptions {
   stages?: string;
   /** commander's `--no-autoscale`. @defaultValue true */
   autoscale?: boolean;
-  /** Also serve the HTTP API (`pipeline serve`) in this process. */
+  /** Also serve the HTTP API (`pipeline serve`) in this process (as env PIPELINE_API_REDIS_URL's user when set). */
   serve?: boolean;
   port?: string;
   host?: string;
@@ -189,7 +189,7 @@ export async function pingRedis(url: string): Promise<void> {
 /** `pipeline up`: every stage as child processes (stages with one `process` in one), restarted when they crash, autoscaled on backlog. */
 export async function upCommand(opts: UpOptions): Promise<void> {
   const config = loadConfig(opts);
-  refuseTlsMismatch([config.redis.url, ...config.stages.map((s) => s.redisUrl)]);
+  refuseTlsMismatch([config.redis.url, ...config.stages.map((s) => s.redisUrl), ...(opts.serve ? [apiRedisUrl(config)] : [])]);
   const logger = createLogger({ component: 'supervisor' });
   const autoscale = opts.autoscale !== false;
   const stages = selectStages(config, opts.stages);

@@ -1,0 +1,94 @@
+import type { ResolvedConfig } from '../config/types.js';
+import { Keys } from '../redis/keys.js';
+import type { KeyGrant } from './acl-grants.js';
+
+/** The env var that hands the API user's URL to `pipeline serve` and `pipeline up --serve` (scripts/commands/serve.ts). */
+export const API_REDIS_URL_ENV = 'PIPELINE_API_REDIS_URL';
+
+/**
+ * What the API and the console only read (lib/api/, lib/console/): stream and group state for the
+ * sampler, the status lookups, the producer's backpressure reads, XREAD of the completion stream
+ * `{p}:done`, the DLQ, review and log views, stored products, the liveness keys; TIME for a review
+ * decision's version. Read-only commands: the user's root key permission covers them.
+ */
+export const API_READ_COMMANDS = [
+  'xinfo|stream',
+  'xinfo|groups',
+  'xinfo|consumers',
+  'xlen',
+  'xpending',
+  'xrange',
+  'xrevrange',
+  'xread',
+  'exists',
+  'scard',
+  'sscan',
+  'smembers',
+  'hget',
+  'hgetall',
+  'hmget',
+  'get',
+  'mget',
+  'time',
+];
+
+const uniq = <T>(xs: T[]) => [...new Set(xs)];
+
+/** The API user's grants: key patterns its root (read commands, FCALL) may touch, and its write selectors. */
+export interface ApiGrants {
+  /** Read-only for the root's read commands: every shard's `{p:N}:*` and the pipeline's own `{p}:*`. */
+  readKeys: string[];
+  /** Root key patterns for FCALL: every key the functions the server calls declare. */
+  scriptKeys: string[];
+  /** The writes, each on its own keys. */
+  selectors: KeyGrant[];
+  /** For humans (`pipeline acl`). */
+  summary: string;
+}
+
+/**
+ * The grants of the user `pipeline serve` runs as (`<pipeline>-api`), found by running the server
+ * and the console under MONITOR while exercising every route and console action:
+ * - submit (lib/api/submit.ts, `submit-N.lua`): XADD to the input stream, SET of the id statuses
+ *   `{p}:status:*`, EXISTS/SET of the request's marker `<input>:submit:*`;
+ * - the console's own keys `{p}:console:*` (the sampler's lease and series, the audit stream, the
+ *   review lists and the trimmed-review record), the review stream's `console` group (XGROUP
+ *   CREATE/SETID, XREADGROUP, XACK), the decisions `{p}:reviewed:*` and the labels `{p}:labels`;
+ * - DLQ replay and a review decision: XADD to any stage's input stream (`dlq-replay-2.lua`,
+ *   `review-decide-N.lua`); DLQ purge and replay: XDEL of dead letters.
+ * Not: XGROUP CREATE/DESTROY/SETID of a stage's group, XTRIM, DEL, FUNCTION, CONFIG, FLUSHALL.
+ * Sharded, every grant names each shard's keys and the pipeline's own `{p}:*` too.
+ */
+export function apiGrants(config: ResolvedConfig): ApiGrants {
+  const own = new Keys(config.pipeline);
+  const spaces = config.shards > 1 ? [...Keys.shards(config.pipeline, config.shards), own] : [own];
+  const each = (f: (keys: Keys) => string[]) => uniq(spaces.flatMap(f));
+  const readKeys = each((k) => [`${k.tag}:*`]);
+  const inputs = each((k) => [k.stream(config.input)]);
+  const stageStreams = each((k) => uniq(config.stages.map((s) => k.stream(s.input))));
+  const review = each((k) => [k.stream('review')]);
+  const dlq = each((k) => [k.dlq]);
+  const submitMarkers = inputs.map((i) => `${i}:submit:*`);
+  const statuses = each((k) => [k.status('*')]);
+  const consoleKeys = each((k) => [k.extra('console:*')]);
+  const reviewed = each((k) => [k.reviewed('*')]);
+  const labels = each((k) => [k.extra('labels')]);
+  const scriptKeys = uniq([...stageStreams, ...inputs, ...submitMarkers, ...statuses, ...dlq, ...review, ...consoleKeys, ...reviewed, ...labels]);
+  const selectors: KeyGrant[] = [
+    // Submit, DLQ replay, a review decision: what the producer and the admin's `dlq replay` write.
+    { keys: uniq([...inputs, ...stageStreams]), mode: 'w', commands: ['xadd'] },
+    { keys: statuses, mode: 'w', commands: ['set'] },
+    { keys: submitMarkers, mode: 'rw', commands: ['exists', 'set'] },
+    // DLQ purge and replay (dlq-purge-1.lua, dlq-replay-2.lua).
+    { keys: dlq, mode: 'rw', commands: ['xdel'] },
+    // The review stream's `console` group (lib/console/review*.ts, review-unlisted-2.lua, review-ack-trimmed-2.lua).
+    { keys: review, mode: 'rw', commands: ['xgroup|create', 'xgroup|setid', 'xreadgroup', 'xack'] },
+    { keys: consoleKeys, mode: 'rw', commands: ['get', 'set', 'hset', 'hdel', 'hgetall', 'hmget', 'hincrby', 'xadd'] },
+    { keys: reviewed, mode: 'rw', commands: ['hset'] },
+    { keys: labels, mode: 'w', commands: ['xadd'] },
+  ];
+  const summary =
+    `read-only on ${readKeys.join(', ')}; XADD to ${uniq([...inputs, ...stageStreams]).join(', ')} (submit, DLQ replay, review decisions); ` +
+    `SET ${statuses.join(', ')}; XDEL ${dlq.join(', ')}; the console group of ${review.join(', ')}; writes ${[...consoleKeys, ...reviewed, ...labels].join(', ')} (pipeline serve: the HTTP API and the console)`;
+  return { readKeys, scriptKeys, selectors, summary };
+}

@@ -1,0 +1,218 @@
+/**
+ * `pipeline serve` on its own ACL user (`<pipeline>-api`, `PIPELINE_API_REDIS_URL` from `pipeline
+ * acl --apply --write-env`): the API's submit, enrich, status and events, and every console view
+ * and action (DLQ replay and purge, a review decision, the trimmed-review ack) run with no refusal
+ * (Redis' ACL LOG names none for the user), and the user is refused what the server never does.
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { FastifyInstance } from 'fastify';
+import { aclUsers } from '../lib/ops/acl.js';
+import { createLogger } from '../lib/observe/logger.js';
+import { Keys } from '../lib/redis/keys.js';
+import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.js';
+import { startServer } from '../scripts/commands/serve.js';
+import { stageDataAccess } from '../stages/access.js';
+import { error, NOPERM } from './helpers/acl.js';
+import { addDeadLetter } from './helpers/console.js';
+import { cli, exited, rulesOnlyConfig, startWorkers, stopAll, writeConfig } from './helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+
+const server = await startRedis();
+const admin = client(server.url);
+const TOKEN = 'serve-user-token-0123456789';
+/** Where `pipeline acl` hands the API user's URL over, and where `pipeline serve` / `up --serve` take it from. */
+const API_REDIS_URL_ENV = 'PIPELINE_API_REDIS_URL';
+
+/** Redis' ACL LOG entries of `user` (each refused command or key), as `reason object`. */
+async function refusals(user: string): Promise<string[]> {
+  const log = (await admin.call('ACL', 'LOG', '128')) as unknown[][];
+  return log
+    .map((e) => {
+      const m = new Map<string, unknown>();
+      for (let i = 0; i < e.length; i += 2) m.set(String(e[i]), e[i + 1]);
+      return m;
+    })
+    .filter((m) => m.get('username') === user)
+    .map((m) => `${String(m.get('reason'))} ${String(m.get('object'))} (${String(m.get('context'))})`);
+}
+
+/** A review item as a stage sends one to review (category not sure): from preprocess, whose table routes it on. */
+async function addReviewItem(keys: Keys, id: string): Promise<string> {
+  const env: Envelope = {
+    ...newEnvelope({ id, title: 'Koss EQ50 3-Band Stereo Equalizer' }),
+    outputs: { preprocess: { category: 'audio', confidence: 0.4 } },
+    hops: [{ stage: 'preprocess', consumer: 'c', readAt: 1, doneAt: 2, batch: 1 }],
+  };
+  return (await admin.xadd(keys.stream('review'), '*', 'k', id, 'e', encodeEnvelope(env)))!;
+}
+
+/** The first chunk of a Server-Sent Events stream that carries `data:`, then the request is cut off. */
+async function firstEvent(url: string, timeoutMs: number): Promise<string> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  try {
+    const res = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` }, signal: ac.signal });
+    assert.is(res.status, 200, url);
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes('data:')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString();
+    }
+    return text;
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+}
+
+test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, status, events and every console action, nothing refused; FUNCTION, FLUSHALL, CONFIG and a stage group refused', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const configFile = writeConfig(pipeline, undefined, { logs: { stream: true, flushIntervalMs: 200 } });
+  const envFile = join(tmpdir(), `${pipeline}-users.env`);
+  const apply = cli(['--config', configFile, 'acl', '--apply', '--write-env', envFile], server.url);
+  assert.is(await exited(apply), 0, apply.output());
+  const line = readFileSync(envFile, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${API_REDIS_URL_ENV}=`));
+  assert.ok(line, `the env file hands the API user's URL over in ${API_REDIS_URL_ENV}`);
+  const apiUrl = line.slice(API_REDIS_URL_ENV.length + 1);
+  const user = `${pipeline}-api`;
+  assert.is(decodeURIComponent(new URL(apiUrl).username), user);
+
+  // The workers (as the admin: this test is about the server's user) and the server, as `pipeline serve` starts it.
+  const config = rulesOnlyConfig(server.url, pipeline);
+  const workers = startWorkers(config);
+  const logs: string[] = [];
+  const saved = { url: process.env[API_REDIS_URL_ENV], tokens: process.env.API_TOKENS };
+  process.env[API_REDIS_URL_ENV] = apiUrl;
+  process.env.API_TOKENS = `read+submit+admin@alice:${TOKEN}`;
+  let app: FastifyInstance | undefined;
+  try {
+    app = await startServer(config, { host: '127.0.0.1', port: 0, logger: createLogger({ component: 'api' }, 'warn', (l) => logs.push(l)) });
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    const call = async (path: string, body?: unknown, method = body === undefined ? 'GET' : 'POST') => {
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${text}`);
+      return text.startsWith('{') ? JSON.parse(text) : text;
+    };
+    await waitFor('ready', async () => (await fetch(`${base}/readyz`)).status === 200, 10_000);
+    const clients = String(await admin.client('LIST'));
+    assert.match(clients, new RegExp(`name=api:cmd .*user=${user} `), 'the command connection is the API user');
+    assert.match(clients, new RegExp(`name=api:done .*user=${user} `), 'the completions reader is the API user');
+
+    // The API.
+    assert.equal((await call('/v1/products', [{ id: 's1', title: 'SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46' }])).accepted, ['s1']);
+    const enriched = await call('/v1/enrich?timeout_ms=10000', { id: 'e1', title: 'Koss EQ50 3-Band Stereo Equalizer' });
+    assert.is(enriched.status, 'stored', JSON.stringify(enriched));
+    assert.is((await call('/v1/products/s1?wait_ms=10000')).status, 'stored');
+    assert.match(await firstEvent(`${base}/v1/events?last_event_id=0-0`, 10_000), /data:.*"stored"/);
+    assert.equal(await call('/healthz'), { ok: true });
+
+    // The console's views.
+    const d1 = await addDeadLetter(admin, keys, { id: 'd1', title: 'Koss EQ50 3-Band Stereo Equalizer' });
+    const d2 = await addDeadLetter(admin, keys, { id: 'd2', title: 'Koss EQ50 3-Band Stereo Equalizer' });
+    const entry = await addReviewItem(keys, 'r1');
+    for (const path of ['me', 'graph', 'stats', 'history?minutes=5', 'dlq', `dlq/${d1}`, 'products', 'products/s1', 'workers', 'audit'])
+      await call(`/console/api/${path}`);
+    assert.match(await call('/metrics'), /pipeline_stream_length/);
+    assert.match(await firstEvent(`${base}/console/api/events`, 10_000), /data:/);
+    let items: { id: string }[] = [];
+    await waitFor('the review item listed', async () => (items = (await call('/console/api/review')).items).length === 1, 10_000);
+    assert.is(items[0]!.id, entry);
+
+    // The console's actions.
+    assert.is((await call('/console/api/dlq/replay', { ids: [d1] })).replayed.length, 1);
+    assert.is((await call('/console/api/dlq/purge', { ids: [d2] })).purged, 1);
+    const decided = await call(`/console/api/review/${entry}`, { category: 'audio', fields: { brand: 'Koss' } });
+    assert.equal(
+      decided.sentTo.map((s: { stream: string }) => s.stream),
+      ['store'],
+    );
+    await call('/console/api/review/trimmed/ack', { all: true });
+    await waitFor(
+      'the replayed and the reviewed product stored',
+      async () => (await admin.hget(keys.product('r1'), 'reviewedBy')) === 'alice' && (await admin.exists(keys.product('d1'))) === 1,
+      15_000,
+    );
+    assert.equal(((await call('/console/api/audit')).actions as { action: string }[]).map((a) => a.action).sort(), [
+      'dlq_purge',
+      'dlq_replay',
+      'review_ack_trimmed',
+      'review_decision',
+    ]);
+    // A sample or two more (the sampler's lease and series), then nothing the user was refused.
+    await waitFor('the console wrote its series', async () => (await admin.xlen(keys.extra('console:stats'))) >= 2, 10_000);
+    assert.equal(await refusals(user), [], 'Redis refused the API user nothing');
+    assert.not.ok(
+      logs.some((l) => /NOPERM|no permissions/i.test(l)),
+      logs.filter((l) => /NOPERM/i.test(l)).join('\n'),
+    );
+  } finally {
+    await app?.close();
+    await stopAll(workers);
+    process.env[API_REDIS_URL_ENV] = saved.url;
+    process.env.API_TOKENS = saved.tokens;
+    if (saved.url === undefined) delete process.env[API_REDIS_URL_ENV];
+    if (saved.tokens === undefined) delete process.env.API_TOKENS;
+    rmSync(envFile, { force: true });
+    rmSync(configFile, { force: true });
+  }
+
+  // What the server never does, refused.
+  const api = new Redis(apiUrl, { maxRetriesPerRequest: 1 });
+  try {
+    const refused: [string, Promise<unknown>][] = [
+      ['FUNCTION LOAD', api.call('FUNCTION', 'LOAD', "#!lua name=mine\nredis.register_function('f', function() return 1 end)")],
+      ['FUNCTION FLUSH', api.call('FUNCTION', 'FLUSH')],
+      ['EVAL', api.eval('return 1', 0)],
+      ['FLUSHALL', api.flushall()],
+      ['CONFIG SET', api.config('SET', 'maxmemory', '1')],
+      ['XGROUP DESTROY of a stage group', api.xgroup('DESTROY', keys.stream('store'), 'store')],
+      ['XGROUP CREATE of a stage group', api.xgroup('CREATE', keys.stream('store'), 'other', '0')],
+      ['XGROUP SETID of a stage group', api.xgroup('SETID', keys.stream('store'), 'store', '0')],
+      ['XTRIM of a stage stream', api.xtrim(keys.stream('store'), 'MAXLEN', 0)],
+      ['DEL of a product', api.del(keys.product('s1'))],
+      ['XREADGROUP as a stage', api.xreadgroup('GROUP', 'store', 'x', 'STREAMS', keys.stream('store'), '>')],
+      ['ACL SETUSER', api.call('ACL', 'SETUSER', user, 'on', '+@all')],
+      ['a reprocess marker (`pipeline reprocess` stays the admin`s)', api.hset(`${keys.tag}:reprocess:s1`, 'origin', '1-0')],
+      ['a key of another pipeline', api.get('{other}:status:x')],
+    ];
+    for (const [what, p] of refused) assert.match(await error(p), NOPERM, `${what}: refused`);
+  } finally {
+    api.disconnect();
+  }
+});
+
+test('sharded: the API user reads and writes each shard`s keys and the pipeline`s own {p}:*', () => {
+  const config = rulesOnlyConfig('redis://127.0.0.1:6379', 'sh');
+  const sharded = { ...config, shards: 2 };
+  const u = aclUsers(sharded, { dataAccess: stageDataAccess, password: () => 'pw' }).find((x) => x.role === 'api')!;
+  assert.is(u.env, API_REDIS_URL_ENV);
+  for (const tag of ['{sh:0}', '{sh:1}', '{sh}']) {
+    assert.ok(u.rules.includes(`%R~${tag}:*`), `reads ${tag}:*`);
+    assert.ok(
+      u.rules.some((r) => r.startsWith('(') && r.includes(`%W~${tag}:status:*`)),
+      `sets the statuses of ${tag}`,
+    );
+  }
+});
+
+test.after(async () => {
+  admin.disconnect();
+  await server.close();
+});
+
+test.run();
