@@ -207,6 +207,31 @@ test('functions status as the observer (a read) passes; functions load and monit
   }
 });
 
+test('reprocess --dry-run as the producer or a stage user: exit 13 saying the observer may run it (it had said to run it as the admin)', async () => {
+  const pipeline = randomPipeline();
+  const file = writeConfig(pipeline, FAST);
+  const users = aclUsers(rulesOnlyConfig(server.url, pipeline), { dataAccess: stageDataAccess });
+  await applyAcl(redis, users);
+  try {
+    for (const user of [users.find((u) => u.role === 'producer')!, users.find((u) => u.stage === 'preprocess')!]) {
+      const run = cli(['--config', file, 'reprocess', '--dry-run'], user.url);
+      const code = await exited(run);
+      assertOneLine(
+        run.output(),
+        code,
+        'noperm',
+        new RegExp(`Redis user ${user.name} may not run .*only reads: run it as the observer .*PIPELINE_OBSERVER_REDIS_URL`),
+      );
+      assert.not.match(run.output(), /run it as the admin/, `${user.name}: a dry run needs no admin`);
+    }
+    const observer = users.find((u) => u.role === 'observer')!;
+    const dry = cli(['--config', file, 'reprocess', '--dry-run'], observer.url);
+    assert.is(await exited(dry), 0, `the observer may: ${dry.output()}`);
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
 test('at maxclients: status and produce (after waiting for --retry-for, saying why) print one line naming maxclients and exit 11', async () => {
   const pipeline = randomPipeline();
   const file = writeConfig(pipeline, FAST);

@@ -194,3 +194,14 @@ export async function adminOnlyRefusal(err: unknown, command: string, does: stri
   const fix = `\`${command}\` ${does}, which no pipeline user may: run it as the admin (\`REDIS_URL\` with the admin's credentials; no ACL change gives a stage, producer or observer user this)`;
   return (await explainRefusal(err, { user: urlUser(url), fix }).catch(() => undefined)) ?? err;
 }
+
+/**
+ * A refusal (NOPERM) of a command that only reads what the observer may read (`pipeline reprocess
+ * --dry-run`) run as a user that may not (the producer, a stage's): run it as the observer. It had
+ * said to run it as the admin, as the real run must. Other errors are returned as they are.
+ */
+export async function observerRefusal(err: unknown, command: string, url: string): Promise<unknown> {
+  if (!isPermissionRefusal(err)) return err;
+  const fix = `\`${command}\` only reads: run it as the observer (\`REDIS_URL=$PIPELINE_OBSERVER_REDIS_URL\`, written by \`pipeline acl --apply --write-env FILE\`) or the admin`;
+  return (await explainRefusal(err, { user: urlUser(url), fix }).catch(() => undefined)) ?? err;
+}

@@ -4,7 +4,7 @@ import { DEFAULT_MARKER_TTL_MS, emptySummary, reprocess, type ReprocessSummary }
 import { findStoreStage, parseSince, type ExportFilter } from '../../stages/sinks/export.js';
 import { postgresOrigin } from '../../stages/sinks/postgres-origin.js';
 import { currentModelVersions } from '../../stages/domain/model-options.js';
-import { adminOnlyRefusal, cliRedis, loadConfig, warnEvictionPolicy } from './common.js';
+import { adminOnlyRefusal, cliRedis, loadConfig, observerRefusal, warnEvictionPolicy } from './common.js';
 import { noMatchWarning, storedProducts } from './export.js';
 import type { PostgresCliOptions } from './store.js';
 
@@ -110,7 +110,10 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
       onProgress: progress,
     }).catch(async (err: unknown) => {
       if (tty) process.stderr.write('\n');
-      const e = await adminOnlyRefusal(err, 'pipeline reprocess', 'puts stored products back on a stage stream', config.redis.url);
+      // A dry run only reads (the observer may); the real run puts work back, which only the admin may.
+      const e = opts.dryRun
+        ? await observerRefusal(err, 'pipeline reprocess --dry-run', config.redis.url)
+        : await adminOnlyRefusal(err, 'pipeline reprocess', 'puts stored products back on a stage stream', config.redis.url);
       say('reprocess.failed', { error: String((e as Error)?.message ?? e) });
       throw e;
     });
