@@ -232,6 +232,28 @@ test('reprocess --dry-run as the producer or a stage user: exit 13 saying the ob
   }
 });
 
+test('acl --apply as a pipeline user: exit 13 saying to run it as the admin (the generic hint said to run `pipeline acl --apply`)', async () => {
+  const pipeline = randomPipeline();
+  const file = writeConfig(pipeline, FAST);
+  const users = aclUsers(rulesOnlyConfig(server.url, pipeline), { dataAccess: stageDataAccess });
+  await applyAcl(redis, users);
+  try {
+    for (const user of [users.find((u) => u.role === 'observer')!, users.find((u) => u.role === 'api')!]) {
+      const run = cli(['--config', file, 'acl', '--apply'], user.url);
+      const code = await exited(run);
+      assertOneLine(
+        run.output(),
+        code,
+        'noperm',
+        new RegExp(`Redis user ${user.name} may not run .*\`pipeline acl --apply\` .*run it as the admin \\(\`REDIS_URL\` with the admin's credentials`),
+      );
+      assert.not.match(run.output(), /run `pipeline acl --apply` as an admin after/, `${user.name}: not the generic hint`);
+    }
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
 test('at maxclients: status and produce (after waiting for --retry-for, saying why) print one line naming maxclients and exit 11', async () => {
   const pipeline = randomPipeline();
   const file = writeConfig(pipeline, FAST);

@@ -13,7 +13,7 @@ import {
 } from '../../lib/ops/acl.js';
 import { describeRedisUrl, parseRedisUrl, redactUrl } from '../../lib/redis/url.js';
 import { stageDataAccess } from '../../stages/access.js';
-import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
+import { adminOnlyRefusal, cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 export interface AclCliOptions extends GlobalOptions {
   /** Take each user's password from env REDIS_PASSWORD_<STAGE> / REDIS_PASSWORD_PRODUCER / REDIS_PASSWORD_OBSERVER / REDIS_PASSWORD_API. */
@@ -185,6 +185,16 @@ export async function aclCommand(opts: AclCliOptions): Promise<void> {
     else if (format === 'acl' && !opts.passwordFromEnv && !opts.writeEnv) {
       process.stderr.write('note: passwords were generated and appear above only as hashes; use --write-env FILE or --password-from-env to keep them\n');
     }
+  } catch (err) {
+    // A user that may not run ACL SETUSER or FUNCTION LOAD (a pipeline user's URL in REDIS_URL): only the admin can; the generic hint said to run `pipeline acl --apply`.
+    throw admin
+      ? await adminOnlyRefusal(
+          err,
+          'pipeline acl --apply',
+          'sets the ACL users (ACL SETUSER) and loads the Functions library (FUNCTION LOAD)',
+          config.redis.url,
+        )
+      : err;
   } finally {
     admin?.disconnect();
   }
