@@ -6,6 +6,7 @@ import { carriedRows } from './domain/carried-tokens.js';
 import { modelOptions, modelText, stageModelVersion } from './domain/model-options.js';
 import { summarize } from './domain/summary.js';
 import { parseIndexOptions } from './domain/vector-index.js';
+import { SHARD_WAIT_DEFAULT_MS } from './domain/shard-waits.js';
 import { VectorStore } from './domain/vector-store.js';
 
 /**
@@ -14,7 +15,9 @@ import { VectorStore } from './domain/vector-store.js';
  * when the cosine similarity reaches `settings.threshold` (default 0.92). Vectors live in Redis
  * next to the products (VectorStore); each worker keeps a local copy per category (its rows in a
  * spill file in `settings.index.dir`), searched exactly up to `settings.index.exactBelow` vectors
- * and through an IVF index above (vector-index.ts).
+ * and through an IVF index above (vector-index.ts). With shards, a shard whose master does not
+ * answer within `settings.shardWaitMs` (default 1000) is matched against its last synced copy
+ * while the other shards' records go on (shard-waits.ts).
  */
 export function createMatch(ctx: StageContext): Stage {
   const opts = modelOptions(ctx);
@@ -24,7 +27,13 @@ export function createMatch(ctx: StageContext): Stage {
   if (typeof threshold !== 'number' || !(threshold > 0 && threshold <= 1))
     throw new ConfigError(`stages.${ctx.stage.name}.settings.threshold`, `expected a cosine similarity in (0, 1], got ${JSON.stringify(threshold)}`);
   const index = parseIndexOptions(`stages.${ctx.stage.name}.settings.index`, ctx.stage.settings.index);
-  const vectors = new VectorStore(ctx.redis, stageKeySpace(ctx), index, (event, fields) => ctx.logger.warn(event, fields));
+  const shardWaitMs = ctx.stage.settings.shardWaitMs ?? SHARD_WAIT_DEFAULT_MS;
+  if (typeof shardWaitMs !== 'number' || !(shardWaitMs > 0))
+    throw new ConfigError(`stages.${ctx.stage.name}.settings.shardWaitMs`, `expected milliseconds > 0, got ${JSON.stringify(shardWaitMs)}`);
+  const vectors = new VectorStore(ctx.redis, stageKeySpace(ctx), index, (event, fields) => ctx.logger.warn(event, fields), {
+    shardWaitMs,
+    log: (level, event, fields) => ctx.logger[level](event, fields),
+  });
   let model: Embedder | undefined;
   return {
     kind: 'match',

@@ -3,6 +3,7 @@ import type { Keys } from '../../lib/redis/keys.js';
 import { Script } from '../../lib/redis/script.js';
 import { Shards } from '../../lib/redis/shard.js';
 import { dot } from './ivf.js';
+import { ShardWaits, type ShardWaitOptions } from './shard-waits.js';
 import { INDEX_DEFAULTS, VectorBlock, type IndexOptions } from './vector-index.js';
 import { bufferToCentroids, centroidsId, centroidsToBuffer, storedVector, vectorFiled, vectorToBuffer } from './vector-bytes.js';
 
@@ -58,6 +59,7 @@ interface Block {
 export class VectorStore {
   private readonly blocks = new Map<string, Block>();
   private readonly shards: Shards;
+  private readonly waits: ShardWaits;
 
   constructor(
     private readonly redis: Redis,
@@ -65,8 +67,11 @@ export class VectorStore {
     private readonly index: IndexOptions = INDEX_DEFAULTS,
     /** Logs a warning (sharing the centroids was refused); once per category. */
     private readonly warn: (event: string, fields: Record<string, unknown>) => void = () => {},
+    /** How long a batch waits on one shard's master before it goes on without it (shard-waits.ts). @defaultValue shardWaitMs 1000 */
+    shardWaits: ShardWaitOptions = {},
   ) {
     this.shards = Shards.of(keys);
+    this.waits = new ShardWaits(shardWaits);
   }
 
   private vecKey(keys: Keys, category: string) {
@@ -93,11 +98,16 @@ export class VectorStore {
     return b;
   }
 
-  /** Catch up with vectors other workers added to `category` (on every shard). */
+  /**
+   * Catch up with vectors other workers added to `category` (on every shard). A shard whose master
+   * does not answer within `shardWaitMs` is left behind (shard-waits.ts): the copy keeps what it
+   * had of that shard, and catches up when the shard's sync, still running, returns.
+   */
   async sync(category: string): Promise<void> {
     const b = this.block(category);
-    if (b.shared === null && !b.unshareable && (!b.looked || b.index?.indexed)) await this.shareCentroids(category, b);
-    await Promise.all(this.shards.all.map((shard, s) => this.syncShard(b, shard, s, category)));
+    if (b.shared === null && !b.unshareable && (!b.looked || b.index?.indexed))
+      await this.waits.read(`${category}\0centroids`, 0, () => this.shareCentroids(category, b));
+    await Promise.all(this.shards.all.map((shard, s) => this.waits.read(`${category}\0${s}`, s, () => this.syncShard(b, shard, s, category))));
   }
 
   /**
@@ -206,11 +216,12 @@ export class VectorStore {
       if (!keys) wanted.set(l.category, (keys = new Set()));
       for (const k of l.open!) keys.add(k);
     }
-    const exact = new Map<string, Map<string, Float32Array>>();
+    const exact = new Map<string, { vecs: Map<string, Float32Array>; unanswered: Set<string> }>();
     await Promise.all([...wanted].map(async ([category, keys]) => exact.set(category, await this.exactVectors(category, [...keys]))));
     for (const l of open) {
-      const vecs = exact.get(l.category)!;
-      let best = -Infinity;
+      const { vecs, unanswered } = exact.get(l.category)!;
+      // A best hit on a shard that did not answer in time keeps its int8 score: others must beat it.
+      let best = l.hit && unanswered.has(l.hit.key) ? l.hit.score : -Infinity;
       for (const k of l.open!) {
         const v = vecs.get(k);
         if (!v) continue;
@@ -228,8 +239,8 @@ export class VectorStore {
     return l.hit;
   }
 
-  /** The float32 vectors of `keys` in `category` as Redis holds them (missing keys left out). */
-  private async exactVectors(category: string, keys: readonly string[]): Promise<Map<string, Float32Array>> {
+  /** The float32 vectors of `keys` in `category` as Redis holds them (missing keys left out), and the keys whose shard did not answer in time. */
+  private async exactVectors(category: string, keys: readonly string[]): Promise<{ vecs: Map<string, Float32Array>; unanswered: Set<string> }> {
     const byShard = new Map<number, string[]>();
     for (const k of keys) {
       const s = this.shards.shardOf(k);
@@ -238,15 +249,17 @@ export class VectorStore {
       ks.push(k);
     }
     const out = new Map<string, Float32Array>();
+    const unanswered = new Set<string>();
     await Promise.all(
       [...byShard].map(async ([s, ks]) => {
-        const raw = await this.redis.hmgetBuffer(this.vecKey(this.shards.all[s]!, category), ...ks);
+        const raw = await this.waits.value(s, () => this.redis.hmgetBuffer(this.vecKey(this.shards.all[s]!, category), ...ks));
         ks.forEach((k, j) => {
-          if (raw[j]) out.set(k, storedVector(raw[j]).vec);
+          if (!raw) unanswered.add(k);
+          else if (raw[j]) out.set(k, storedVector(raw[j]).vec);
         });
       }),
     );
-    return out;
+    return { vecs: out, unanswered };
   }
 
   /** The id of the shared centroids this copy of `category` is filed under, null while it has none. */
@@ -256,6 +269,7 @@ export class VectorStore {
 
   /** Closes every category's block (their spill files); the store is not usable after. */
   close(): void {
+    this.waits.close();
     for (const b of this.blocks.values()) b.index?.close();
     this.blocks.clear();
   }
@@ -265,7 +279,11 @@ export class VectorStore {
     return this.block(category).index?.size ?? 0;
   }
 
-  /** Add locally at once (later messages of the same batch see it) and persist for the others. Resolves 1 if it was new or changed, 0 if Redis had the same vector. */
+  /**
+   * Add locally at once (later messages of the same batch see it) and persist for the others.
+   * Resolves 1 if it was new or changed, 0 if Redis had the same vector, undefined if the shard's
+   * master did not answer within `shardWaitMs` (the write goes on in the background until it lands).
+   */
   add(category: string, key: string, vec: Float32Array): Promise<unknown> {
     const b = this.block(category);
     b.index ??= this.newBlock(vec.length);
@@ -274,9 +292,11 @@ export class VectorStore {
     const keys = this.shards.all[s]!;
     // Logged only when new or changed (vector-add-2.lua): a reprocessed product does not grow the log.
     const bytes = b.shared !== null && list >= 0 ? vectorFiled(vec, { centroids: b.shared, list }) : vectorToBuffer(vec);
-    return vectorAdd.run<number>(this.redis, [this.vecKey(keys, category), this.logKey(keys, category)], [key, bytes]).then((logged) => {
-      if (logged === 1) b.own[s]!.set(key, (b.own[s]!.get(key) ?? 0) + 1);
-      return logged;
-    });
+    return this.waits.write(s, () =>
+      vectorAdd.run<number>(this.redis, [this.vecKey(keys, category), this.logKey(keys, category)], [key, bytes]).then((logged) => {
+        if (logged === 1) b.own[s]!.set(key, (b.own[s]!.get(key) ?? 0) + 1);
+        return logged;
+      }),
+    );
   }
 }

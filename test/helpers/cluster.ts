@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { sleep } from '../../lib/core/backoff.js';
@@ -27,6 +28,25 @@ export interface RedisClusterOptions {
   nodeTimeoutMs?: number;
   /** How long start() and waitHealthy() wait. @defaultValue 30000 */
   readyTimeoutMs?: number;
+  /** Where a node's port and its cluster bus port come from. @defaultValue env CLUSTER_TEST_PORTS (`7700-7799`: the free ports of that range, in order), else freePort */
+  pickPort?: () => Promise<number>;
+}
+
+const isFree = (port: number) =>
+  new Promise<boolean>((res) => {
+    const s = createServer();
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+  });
+
+/** A port picker over `from-to` (env CLUSTER_TEST_PORTS): each free port of the range once, in order. */
+export function portRange(range: string): () => Promise<number> {
+  const [from, to] = range.split('-').map(Number) as [number, number];
+  let next = from;
+  return async () => {
+    while (next <= to) if (await isFree(next++)) return next - 1;
+    throw new Error(`no free port left in ${range}`);
+  };
 }
 
 /**
@@ -50,6 +70,7 @@ export class RedisCluster {
   };
 
   constructor(private readonly opts: RedisClusterOptions = {}) {
+    if (!opts.pickPort && process.env.CLUSTER_TEST_PORTS) this.opts = { ...opts, pickPort: portRange(process.env.CLUSTER_TEST_PORTS) };
     this.dir = mkdtempSync(join(tmpdir(), 'pipeline-cluster-'));
     process.once('exit', this.cleanup);
   }
@@ -83,12 +104,13 @@ export class RedisCluster {
     const server = new RedisServer({
       dir: mkdtempSync(join(this.dir, 'node-')),
       appendonly: true,
+      ...(this.opts.pickPort ? { pickPort: this.opts.pickPort } : {}),
       settings: async (port) => ({
         'cluster-enabled': 'yes',
         'cluster-config-file': `nodes-${port}.conf`,
         'cluster-node-timeout': String(this.opts.nodeTimeoutMs ?? 1000),
         // The bus port would be port + 10000, which may be taken or out of range: pick a free one.
-        'cluster-port': String(await freePort()),
+        'cluster-port': String(await (this.opts.pickPort ?? freePort)()),
       }),
     });
     await server.start();
