@@ -5,10 +5,12 @@ import type { Logger } from '../observe/logger.js';
 import type { FinalStatus } from '../stream/done.js';
 import type { ApiLimits } from './options.js';
 
-/** One entry of `{p}:done` (lib/stream/done.ts), as the API sees it. */
+/** One entry of `{p}:done` (lib/stream/done.ts; `{p:N}:done` of shard N), as the API sees it. */
 export interface CompletionEvent {
-  /** The stream entry id: the SSE event id, and where a resumed stream goes on from. */
+  /** The stream entry id (in its shard's stream): where a resumed stream goes on from (lib/api/sse-position.ts). */
   id: string;
+  /** Sharded pipelines: the shard whose `{p:N}:done` the entry is in (absent when unsharded). */
+  shard?: number;
   key: string;
   status: FinalStatus;
   stage: string;
@@ -18,40 +20,75 @@ export interface CompletionEvent {
   at: number;
 }
 
-/** A `{p}:done` entry's flat field list → event (undefined for an entry without a key or status). */
-export function parseCompletion(id: string, fields: readonly string[]): CompletionEvent | undefined {
+/**
+ * A `{p}:done` entry's flat field list → event (undefined for an entry without a key or status);
+ * `shard`: the shard whose stream it is from (sharded pipelines only).
+ */
+export function parseCompletion(id: string, fields: readonly string[], shard?: number): CompletionEvent | undefined {
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
   if (!f.k || !f.s) return undefined;
-  return { id, key: f.k, status: f.s as FinalStatus, stage: f.g ?? '', ...(f.r ? { reason: f.r } : {}), ...(f.x ? { error: f.x } : {}), at: Number(f.t ?? 0) };
+  return {
+    id,
+    ...(shard === undefined ? {} : { shard }),
+    key: f.k,
+    status: f.s as FinalStatus,
+    stage: f.g ?? '',
+    ...(f.r ? { reason: f.r } : {}),
+    ...(f.x ? { error: f.x } : {}),
+    at: Number(f.t ?? 0),
+  };
 }
 
 type Waiter = (e: CompletionEvent | undefined) => void;
-/** Called once per XREAD batch with its events in stream order; the read loop awaits it (a fan-out that yields holds the next read, not the process). */
-export type BatchSubscriber = (events: readonly CompletionEvent[]) => void | Promise<void>;
+/**
+ * Called once per XREAD batch (one shard's) with its events in stream order and every shard's
+ * position before it (`before[i]`: the id of the last entry of shard i handed out before this
+ * batch); the read loops await it (a fan-out that yields holds the next read, not the process).
+ */
+export type BatchSubscriber = (events: readonly CompletionEvent[], before: readonly string[]) => void | Promise<void>;
+
+/** One completion stream and the blocking connection that reads it (one per shard). */
+export interface CompletionSource {
+  reader: Redis;
+  /** `{p}:done`, or shard N's `{p:N}:done`. */
+  stream: string;
+}
 
 /**
- * The one reader of `{p}:done` in a server process: one blocking XREAD on its own connection,
- * whatever the number of waiting requests and SSE clients. Each event wakes the waiters of its id
- * (a map lookup); then each subscriber gets the whole batch once (the SSE fan-out formats it once
- * for all its clients, lib/api/events.ts). Waiting costs a map entry and a timer, no connection.
+ * The readers of the completion streams in a server process: one blocking XREAD per shard
+ * (`{p}:done` unsharded: one; `{p:N}:done` per shard, each on its own connection, since a
+ * cross-slot XREAD is refused on a Redis Cluster), whatever the number of waiting requests and SSE
+ * clients. Each event wakes the waiters of its id (a map lookup: an id's events are all on its
+ * shard); then each subscriber gets the whole batch once (the SSE fan-out formats it once for all
+ * its clients, lib/api/events.ts). Batches of every shard are handed out one at a time, in the
+ * order they were read, so `positions` is one order for every subscriber. Waiting costs a map
+ * entry and a timer, no connection.
  */
 export class Completions {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly subscribers = new Set<BatchSubscriber>();
   private loop?: Promise<void>;
   private stopped = false;
-  /** Id of the last entry read ("" until the start position is known). */
-  lastId = '';
+  /** The batches handed out one after another, whichever shard read them. */
+  private handing: Promise<void> = Promise.resolve();
+  /** Per shard: the id of the last entry handed out (its start position until then; "" until every shard's start is known). */
+  readonly positions: string[];
   /** Read errors since start (also logged). */
   errors = 0;
 
   constructor(
-    private readonly reader: Redis,
-    private readonly stream: string,
+    private readonly sources: readonly CompletionSource[],
     private readonly logger: Logger,
     private readonly limits: Pick<ApiLimits, 'completionsBlockMs' | 'completionsBatch' | 'completionsRetryMs'>,
-  ) {}
+  ) {
+    this.positions = sources.map(() => '');
+  }
+
+  /** Streams read: 1 unsharded, else the pipeline's shard count. */
+  get shards(): number {
+    return this.sources.length;
+  }
 
   /** Waiting requests (for tests and the connection-budget check). */
   get waiting(): number {
@@ -60,9 +97,9 @@ export class Completions {
     return n;
   }
 
-  /** True once the reader has its start position (the stream is being followed). */
+  /** True once every reader has its start position and its connection is up (every stream is being followed). */
   get following(): boolean {
-    return this.lastId !== '' && this.reader.status === 'ready';
+    return this.sources.every((s, i) => this.positions[i] !== '' && s.reader.status === 'ready');
   }
 
   start(): void {
@@ -114,46 +151,73 @@ export class Completions {
   }
 
   /** Wake the waiters of each event, then give the batch to each subscriber (awaited: the next XREAD waits for the fan-out). */
-  private async dispatch(events: readonly CompletionEvent[]): Promise<void> {
+  private async dispatch(shard: number, events: readonly CompletionEvent[]): Promise<void> {
+    const before = [...this.positions];
+    this.positions[shard] = events.at(-1)!.id;
     for (const e of events) {
       const set = this.waiters.get(e.key);
       if (set) for (const w of [...set]) w(e);
     }
     for (const s of [...this.subscribers]) {
       try {
-        await s(events);
+        await s(events, before);
       } catch (err) {
-        this.logger.error('completions.subscriber_error', { err, first: events[0]?.id, last: events.at(-1)?.id });
+        this.logger.error('completions.subscriber_error', { err, shard, first: events[0]?.id, last: events.at(-1)?.id });
       }
     }
   }
 
+  /** A read error: logged and counted, then a jittered pause before the next try. */
+  private async failed(err: unknown, failures: number, shard: number): Promise<void> {
+    this.errors++;
+    this.logger.warn('completions.read_error', { err, attempt: failures, ...(this.sources.length > 1 ? { shard } : {}) });
+    await sleep(backoffMs(failures, this.limits.completionsRetryMs, 5_000));
+  }
+
   private async run(): Promise<void> {
-    const { completionsBlockMs, completionsBatch, completionsRetryMs } = this.limits;
+    // Every shard's start position first (after its newest entry: explicit ids from here on, so
+    // nothing between reads is missed): a position handed out always names every shard.
+    await Promise.all(
+      this.sources.map(async (src, shard) => {
+        for (let failures = 0; !this.stopped && this.positions[shard] === '';) {
+          try {
+            const last = await src.reader.xrevrange(src.stream, '+', '-', 'COUNT', 1);
+            this.positions[shard] = last[0]?.[0] ?? '0-0';
+          } catch (err) {
+            if (!this.stopped) await this.failed(err, ++failures, shard);
+          }
+        }
+      }),
+    );
+    await Promise.all(this.sources.map((src, shard) => this.follow(src, shard)));
+  }
+
+  /** One shard's read loop: XREAD BLOCK after the last id read, each batch handed out in turn with the other shards'. */
+  private async follow(src: CompletionSource, shard: number): Promise<void> {
+    const { completionsBlockMs, completionsBatch } = this.limits;
+    const tag = this.sources.length > 1 ? shard : undefined;
+    let lastRead = this.positions[shard]!;
     for (let failures = 0; !this.stopped;) {
       try {
-        if (this.lastId === '') {
-          // Start after the newest entry: explicit ids from here on, so nothing between reads is missed.
-          const last = await this.reader.xrevrange(this.stream, '+', '-', 'COUNT', 1);
-          this.lastId = last[0]?.[0] ?? '0-0';
-        }
-        const reply = await this.reader.xread('COUNT', completionsBatch, 'BLOCK', completionsBlockMs, 'STREAMS', this.stream, this.lastId);
+        const reply = await src.reader.xread('COUNT', completionsBatch, 'BLOCK', completionsBlockMs, 'STREAMS', src.stream, lastRead);
         failures = 0;
         const events: CompletionEvent[] = [];
         for (const [, entries] of reply ?? []) {
           for (const [id, fields] of entries) {
-            this.lastId = id;
-            const e = parseCompletion(id, fields);
+            lastRead = id;
+            const e = parseCompletion(id, fields, tag);
             if (e) events.push(e);
-            else this.logger.warn('completions.bad_entry', { id });
+            else this.logger.warn('completions.bad_entry', { id, ...(tag === undefined ? {} : { shard }) });
           }
         }
-        if (events.length > 0) await this.dispatch(events);
+        if (events.length > 0 && !this.stopped) {
+          const turn = this.handing.then(() => this.dispatch(shard, events));
+          this.handing = turn.catch(() => undefined);
+          await turn;
+        }
       } catch (err) {
         if (this.stopped) break;
-        this.errors++;
-        this.logger.warn('completions.read_error', { err, attempt: ++failures });
-        await sleep(backoffMs(failures, completionsRetryMs, 5_000));
+        await this.failed(err, ++failures, shard);
       }
     }
   }

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorMessage } from '../core/errors.js';
 import { within } from '../core/io-deadline.js';
-import { Backpressure, describe, inputStage, retryAfterFor } from '../producer/backpressure.js';
+import { describe, inputStage, retryAfterFor } from '../producer/backpressure.js';
+import { ShardedBackpressure, worstOf } from '../producer/backpressure-shards.js';
 import { requireRole } from './auth.js';
 import { assertRedisReady } from './errors.js';
 import type { CompletionEvent } from './completions.js';
@@ -34,10 +35,11 @@ const STATUS = {
 
 /** The `/v1` routes, `/healthz` and `/readyz` (registered by buildServer). */
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
-  const { config, keys, redis, completions, limits, readProduct } = app.pipeline;
+  const { config, shards, redis, completions, limits, readProduct } = app.pipeline;
   const first = inputStage(config);
-  // The input stage and every stage after it, each against its own maxLag (lib/producer/backpressure.ts).
-  const backpressure = Backpressure.forInput(redis, config, keys, limits.backpressureCacheMs, limits.backpressureStagesMs);
+  // The input stage and every stage after it, each against its own maxLag (lib/producer/backpressure.ts); sharded, per
+  // shard (maxLag applies to each shard), and a request is checked on the shards its records go to.
+  const backpressure = ShardedBackpressure.forInput(redis, config, shards.all, limits.backpressureCacheMs, limits.backpressureStagesMs);
   const submitOptions = { statusTtlMs: config.limits.statusTtlMs, dedupMs: limits.submitDedupMs, retryMs: limits.submitRetryMs };
 
   app.addContentTypeParser('application/x-ndjson', { parseAs: 'string' }, (_req, body, done) => done(null, new NdjsonBody(body as string)));
@@ -52,10 +54,11 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     }
   });
 
-  /** 429 while a stage a new record crosses is over its maxLag or Redis is full; true when answered. */
-  const refuseIfOverloaded = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+  /** 429 while a stage a new record crosses is over its maxLag (on the records' shards) or Redis is full; true when answered. */
+  const refuseIfOverloaded = async (request: FastifyRequest, reply: FastifyReply, ids: readonly string[]): Promise<boolean> => {
     assertRedisReady(redis);
-    const p = await backpressure.check();
+    const on = [...new Set(ids.map((id) => shards.shardOf(id)))];
+    const p = worstOf(await Promise.all(on.map((i) => backpressure.shards[i]!.check())));
     if (p.clear) return false;
     // A backlog: its excess over the rate it fell lately, bounded (a constant 1 s had every polite client back each second).
     const retryAfter = retryAfterFor(p, limits.retryAfterSeconds, limits.retryAfterMaxSeconds);
@@ -79,7 +82,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   /** An id's status, and the product when the fallback read it (no status: expired, or stored before statuses): kept for the answer, not read again. */
   const statusOf = async (id: string): Promise<{ s: IdStatus; product?: Stored }> => {
     let product: Stored | undefined;
-    const s = await lookupStatus(redis, keys, first, id, async () => (product = await readProduct(id)) !== null);
+    const s = await lookupStatus(redis, shards.keysFor(id), first, id, async () => (product = await readProduct(id)) !== null);
     return { s, product };
   };
   /** The answer for an id: 404 unknown, the stored product with status stored (`product`: already read). */
@@ -105,7 +108,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     '/readyz',
     {
       schema: {
-        summary: 'readiness: Redis reachable and the completions reader following {p}:done',
+        summary: "readiness: Redis reachable and the completions readers following {p}:done (every shard's)",
         response: { 200: { type: 'object', additionalProperties: true }, 503: { type: 'object', additionalProperties: true } },
       },
     },
@@ -143,15 +146,17 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
           .code(400)
           .send({ accepted: [], rejected: rejected.length ? rejected : [{ index: 0, reason: 'invalid_record', error: 'no records in the body' }] });
       // After validation: a request with nothing valid is a 400 whatever the backlog, not a 429 to retry as it is.
-      if (await refuseIfOverloaded(request, reply)) return reply;
-      const { taken, notTaken } = await submitRecords(redis, keys, config.input, records, submitOptions);
+      const ids = records.map((r) => r.id);
+      if (await refuseIfOverloaded(request, reply, ids)) return reply;
+      const { taken, notTaken } = await submitRecords(redis, shards, config.input, records, submitOptions);
+      const left = new Set(notTaken?.indexes);
       if (notTaken) {
         // Part of the request is in: say which records are not (by their place in the body), never a bare refusal.
-        for (let i = notTaken.from; i < records.length; i++) rejected.push({ index: indexes[i]!, reason: notTaken.reason, error: notTaken.error });
+        for (const i of notTaken.indexes) rejected.push({ index: indexes[i]!, reason: notTaken.reason, error: notTaken.error });
         rejected.sort((a, b) => a.index - b.index);
         request.log.warn({ accepted: taken, notTaken: records.length - taken, reason: notTaken.reason }, 'api.submitted_in_part');
       } else request.log.info({ accepted: records.length, rejected: rejected.length }, 'api.submitted');
-      return reply.code(202).send({ accepted: records.slice(0, taken).map((r) => r.id), rejected });
+      return reply.code(202).send({ accepted: ids.filter((_, i) => !left.has(i)), rejected });
     },
   );
 
@@ -210,14 +215,14 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
       const record = records[0];
       if (!record) return reply.code(400).send({ accepted: [], rejected });
       // After validation, as for /v1/products: a bad body is a 400 whatever the backlog, not a 429 to retry as it is.
-      if (await refuseIfOverloaded(request, reply)) return reply;
+      if (await refuseIfOverloaded(request, reply, [record.id])) return reply;
       const timeout = Math.min(request.query.timeout_ms ?? limits.enrichTimeoutMs, limits.maxWaitMs);
       // From the request's arrival; the last part is kept for the status lookup if no completion comes.
       const deadline = Date.now() - reply.elapsedTime + timeout;
       const reserve = Math.min(limits.enrichLookupMs, Math.floor(timeout / 2));
       const w = completions.wait(record.id, Math.max(0, deadline - reserve - Date.now())); // before the submit: the completion cannot come first
       try {
-        await submitRecords(redis, keys, config.input, [record], submitOptions);
+        await submitRecords(redis, shards, config.input, [record], submitOptions);
       } catch (err) {
         w.cancel();
         throw err;

@@ -23,9 +23,9 @@ export interface ApiContext {
   shards: Shards;
   /** The process's one shared, auto-pipelined command connection (`api:cmd` in CLIENT LIST). */
   redis: Redis;
-  /** The process's connections: `cmd` and the one blocking completions reader `api:done`. */
+  /** The process's connections: `cmd` and the blocking completions readers (`api:done`; sharded, `api:done:<N>` per shard). */
   connections: Connections;
-  /** Completion events from `{p}:done`, read by one blocking connection, fanned out to every waiter. */
+  /** Completion events from `{p}:done` (every shard's `{p:N}:done`), one blocking connection per stream, fanned out to every waiter. */
   completions: Completions;
   limits: ApiLimits;
   logger: Logger;
@@ -118,12 +118,13 @@ export interface ServerOptions {
  * routes with `requireRole('admin')` from lib/api/auth.ts (`request.principal` is already set by
  * the server's onRequest hook). Its schemas appear in `/openapi.json` like the API's own.
  *
- * Connections: exactly two per server process, whatever the number of clients and waiters:
- * `api:cmd` (commands, auto-pipelined) and `api:done` (one blocking XREAD on `{p}:done`).
+ * Connections: 1 + shards per server process, whatever the number of clients and waiters:
+ * `api:cmd` (commands, auto-pipelined) and one blocking XREAD per completion stream: `api:done` on
+ * `{p}:done` (unsharded: two in all), or `api:done:<N>` on each shard's `{p:N}:done` (a Redis
+ * Cluster refuses one XREAD over several slots).
  */
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const { config } = options;
-  if (config.shards > 1) throw new ConfigError('shards', 'pipeline serve supports an unsharded pipeline (shards = 1) only, for now');
   const tokens = options.tokens ?? parseTokens(process.env.API_TOKENS);
   const host = options.host ?? '127.0.0.1';
   const logger = options.logger ?? createLogger({ component: 'api' });
@@ -141,7 +142,13 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const connections = new Connections({ url: options.redisUrl ?? config.redis.url, name: 'api', logger, commandTimeoutMs: limits.redisCommandTimeoutMs });
   const redis = connections.command();
   const keys = new Keys(config.pipeline);
-  const completions = new Completions(connections.reader('done'), keys.extra('done'), logger, limits);
+  // Sharded: a record's entries, status and completion are on its shard (`shards.keysFor(id)`); one reader per shard's `{p:N}:done`.
+  const shards = config.shards > 1 ? configShards(config) : Shards.of(keys);
+  const sources =
+    shards.count > 1
+      ? shards.all.map((k, i) => ({ reader: connections.reader(`done:${i}`), stream: k.done }))
+      : [{ reader: connections.reader('done'), stream: keys.done }];
+  const completions = new Completions(sources, logger, limits);
 
   const app = Fastify({
     loggerInstance: fastifyLogger(logger),
@@ -171,7 +178,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   // Response schemas document (in /openapi.json); they never filter what is sent.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
-  const shards = config.shards > 1 ? configShards(config) : Shards.of(keys);
   const base = { config, keys, shards, redis, connections, completions, limits, logger };
   const reader: ReturnType<NonNullable<ServerOptions['productReader']>> = options.productReader?.(base) ?? { read: async () => null };
   app.decorate('pipeline', { ...base, readProduct: reader.read, readProducts: reader.readMany ?? eachProduct(reader.read) } satisfies ApiContext);

@@ -6,6 +6,7 @@ import { ioDeadline } from '../core/io-deadline.js';
 import { classify, isTransientRedisError } from '../core/failure-policy.js';
 import { validateRecord } from '../producer/record.js';
 import type { Keys } from '../redis/keys.js';
+import { Shards } from '../redis/shard.js';
 import { Script } from '../redis/script.js';
 import { encodeEnvelope, newEnvelope, type ProductRecord } from '../stream/codec.js';
 import { OutcomeUnknown } from './errors.js';
@@ -120,39 +121,69 @@ async function runOnce(call: () => Promise<unknown>, retryMs: number): Promise<v
   }
 }
 
+/** Records not taken by a request written in part: their places in `records`, and why. */
+export interface NotTaken {
+  indexes: number[];
+  reason: 'not_taken' | 'unknown';
+  error: string;
+}
+
+/**
+ * The script calls of a request: each shard's records (in request order) in calls of up to 500,
+ * shard after shard; each call's places in `records`. Unsharded: one shard, calls in request order.
+ */
+function calls(space: Shards, records: readonly ProductRecord[]): { keys: Keys; at: number[] }[] {
+  const byShard = space.all.map(() => [] as number[]);
+  records.forEach((r, i) => byShard[space.shardOf(r.id)]!.push(i));
+  return byShard.flatMap((at, shard) => {
+    const out: { keys: Keys; at: number[] }[] = [];
+    for (let i = 0; i < at.length; i += CHUNK) out.push({ keys: space.all[shard]!, at: at.slice(i, i + CHUNK) });
+    return out;
+  });
+}
+
 /**
  * Add validated records to the input stream and mark each id queued (`{p}:status:<id>`, one SET), one
- * script call per 500 records (lib/lua/submit-N.lua), one after another. A call either writes all
- * of its records or none (Redis refuses a script at its first write when full), and at most once: a
- * call whose connection dropped is sent again with the same marker until `retryMs`. When the first
- * call fails, nothing was taken and the error is thrown (429 / 503); when its outcome stayed unknown,
- * OutcomeUnknown (503 `outcome_unknown`); when a later one fails, the records before it are in and
- * the rest come back in `notTaken` (by their place in `records`), so the answer can say which: never
- * a refusal that took part of the request.
+ * script call per 500 records (lib/lua/submit-N.lua), one after another. Sharded (`space` with
+ * several shards): each record to its shard's input stream and status key (`space.keysFor(id)`,
+ * the hash `pipeline produce` uses, so a product always lands on the same shard), each call one
+ * shard's records (its keys share one slot on a Redis Cluster). A call either writes all of its
+ * records or none (Redis refuses a script at its first write when full), and at most once: a call
+ * whose connection dropped is sent again with the same marker until `retryMs`. When the first call
+ * fails, nothing was taken and the error is thrown (429 / 503); when its outcome stayed unknown,
+ * OutcomeUnknown (503 `outcome_unknown`); when a later one fails, the records of the calls before
+ * it are in and the rest come back in `notTaken` (by their places in `records`), so the answer can
+ * say which: never a refusal that took part of the request.
  */
 export async function submitRecords(
   redis: Redis,
-  keys: Keys,
+  space: Keys | Shards,
   input: string,
   records: readonly ProductRecord[],
   o: SubmitOptions,
-): Promise<{ taken: number; notTaken?: { from: number; reason: 'not_taken' | 'unknown'; error: string } }> {
+): Promise<{ taken: number; notTaken?: NotTaken }> {
   const now = Date.now();
-  for (let i = 0; i < records.length; i += CHUNK) {
-    const chunk = records.slice(i, i + CHUNK);
+  const todo = calls(Shards.of(space), records);
+  let taken = 0;
+  for (const [n, { keys, at }] of todo.entries()) {
+    const chunk = at.map((i) => records[i]!);
     const marker = `${keys.stream(input)}:submit:${randomBytes(12).toString('hex')}`;
     const args: (string | Buffer | number)[] = [o.statusTtlMs, now, o.dedupMs];
     for (const r of chunk) args.push(r.id, encodeEnvelope(newEnvelope(r, now)));
     const streamKeys = [keys.stream(input), marker, ...chunk.map((r) => keys.status(r.id))];
     try {
       await runOnce(() => submitScript.run<number>(redis, streamKeys, args), o.retryMs);
+      taken += chunk.length;
     } catch (err) {
-      if (i === 0) throw err;
+      if (n === 0) throw err;
       const full = classify(err).outage === 'redis_oom';
       return {
-        taken: i,
+        taken,
         notTaken: {
-          from: i,
+          indexes: todo
+            .slice(n)
+            .flatMap((c) => c.at)
+            .sort((a, b) => a - b),
           reason: full ? 'not_taken' : 'unknown',
           error: full
             ? `not taken: Redis is full (${errorMessage(err)}); submit it again later`
@@ -161,5 +192,5 @@ export async function submitRecords(
       };
     }
   }
-  return { taken: records.length };
+  return { taken };
 }

@@ -5,7 +5,6 @@ import { buildServer, type ApiContext, type PluginEntry, type ProductReader, typ
 import { consolePlugin } from '../../lib/console/plugin.js';
 import type { ApiLimits } from '../../lib/api/options.js';
 import { createLogger, type Logger } from '../../lib/observe/logger.js';
-import { Keys } from '../../lib/redis/keys.js';
 import { API_REDIS_URL_ENV } from '../../lib/ops/acl-api.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
@@ -27,7 +26,7 @@ export interface ServeCliOptions extends GlobalOptions {
  * postgres): one (`read`), or several in one query with postgres (`readMany`; with redis each
  * key's HGETALL, pipelined by the command connection).
  */
-export function productReader(ctx: Pick<ApiContext, 'config' | 'redis' | 'logger'>): {
+export function productReader(ctx: Pick<ApiContext, 'config' | 'redis' | 'logger' | 'shards'>): {
   read: ProductReader;
   readMany?: ProductsReader;
   close: () => Promise<void>;
@@ -43,8 +42,8 @@ export function productReader(ctx: Pick<ApiContext, 'config' | 'redis' | 'logger
       close: () => pool.end(),
     };
   }
-  const keys = new Keys(config.pipeline);
-  return { read: async (key) => (await readRedisProduct(ctx.redis, keys, key)) as Record<string, unknown> | null, close: async () => {} };
+  // Sharded: each product is in its shard's hash (`shards.keysFor(key)`).
+  return { read: async (key) => (await readRedisProduct(ctx.redis, ctx.shards, key)) as Record<string, unknown> | null, close: async () => {} };
 }
 
 /**
