@@ -105,6 +105,46 @@ test('Retry-After follows the backlog: the least while the drain rate is not kno
   assert.ok(seen.at(-1)! >= 3 && seen.at(-1)! <= 25, `about 2,000 / 200 per second: ${seen.join(' ')}`);
 });
 
+test('Retry-After after a burst: derived from the drain rate within 3 s of the lag starting to fall, not the most for the whole 10 s window (a soak: every 429 said 60 s while the lag fell 4,000 a second)', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const config = rulesOnlyConfig(server.url, pipeline);
+  config.stages.find((s) => s.name === 'preprocess')!.maxLag = 10;
+  const input = keys.stream('in');
+  await redis.xgroup('CREATE', input, 'preprocess', '0', 'MKSTREAM');
+  const app = await serverFor(config, { retryAfterSeconds: 1, retryAfterMaxSeconds: 30 });
+  const post = (id: string) => app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id, title: 't' } });
+  let reader: NodeJS.Timeout | undefined;
+  try {
+    // Readings at a low lag first (the server has been taking work), as before a burst in production.
+    for (let i = 0; i < 5; i++) {
+      assert.is((await post(`w${i}`)).statusCode, 202);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    await addN(input, 2_010); // the burst: about 2,000 over the limit
+    const first = await post('x');
+    assert.is(first.statusCode, 429, first.body);
+    // The stage reads 20 entries every 100 ms: about 200 a second, so the lag stays above the limit for about 10 s.
+    reader = setInterval(() => void redis.xreadgroup('GROUP', 'preprocess', 'c1', 'COUNT', 20, 'STREAMS', input, '>').catch(() => undefined), 100);
+    const seen: number[] = [];
+    await waitFor(
+      'a Retry-After derived from the drain rate',
+      async () => {
+        const r = await post('x');
+        assert.is(r.statusCode, 429, r.body);
+        seen.push(Number(r.headers['retry-after']));
+        return seen.at(-1)! > 1 && seen.at(-1)! < 30;
+      },
+      3_000,
+      100,
+    ).catch((err: Error) => assert.unreachable(`${err.message}; Retry-After seen: ${seen.join(' ')}`));
+    assert.ok(seen.at(-1)! >= 3 && seen.at(-1)! <= 25, `about 2,000 / 200 per second: ${seen.join(' ')}`);
+  } finally {
+    clearInterval(reader);
+    await app.close();
+  }
+});
+
 test.after(async () => {
   redis.disconnect();
   await server.stop();

@@ -135,7 +135,7 @@ test('pipeline produce waits while a stage further on is behind its own maxLag, 
   assert.is(await redis.xlen(keys.stream('in')), 100);
 });
 
-test("drain rate and Retry-After (pure): the lag's net fall per second over the window; excess / rate within [min, max]; unknown: min; not falling: max", () => {
+test("drain rate and Retry-After (pure): the lag's net fall per second over the window, or since its highest reading once it has fallen from it for minSpanMs; excess / rate within [min, max]; unknown: min; not falling: max", () => {
   const d = new DrainRate(10_000, 500);
   d.add('s', 1_000, 0);
   assert.is(d.perSecond('s'), undefined, 'one reading');
@@ -145,6 +145,19 @@ test("drain rate and Retry-After (pure): the lag's net fall per second over the 
   assert.is(d.perSecond('s'), 200);
   d.add('s', 800, 12_000); // the readings before 2,000 fall out of the window
   assert.is(d.perSecond('s'), undefined, 'one reading left in the window');
+  const b = new DrainRate(10_000, 500);
+  for (const [lag, at] of [
+    [5, 0],
+    [5, 1_000],
+    [2_000, 1_100],
+    [1_800, 1_400],
+  ])
+    b.add('s', lag!, at);
+  assert.ok(b.perSecond('s')! < 0, 'falling for less than minSpanMs since the burst: the window, which grew');
+  b.add('s', 1_000, 2_100);
+  assert.is(b.perSecond('s'), 1_000, 'falling for minSpanMs or more: the rate since the highest reading, not the window with the burst');
+  b.add('s', 3_000, 2_200);
+  assert.ok(b.perSecond('s')! < 0, 'the lag at its highest again: the window');
   assert.is(retryAfterSeconds(1_000, 200, 1, 60), 5);
   assert.is(retryAfterSeconds(1_001, 200, 1, 60), 6, 'rounded up');
   assert.is(retryAfterSeconds(10, 200, 1, 60), 1, 'at least min');

@@ -1,7 +1,7 @@
 /**
  * How fast a stage's backlog drains, from the lag readings backpressure takes anyway (no extra
- * command): the net fall of the lag per second over the last `windowMs` (entries delivered minus
- * entries added, as the lag itself moves). The `Retry-After` of a 429 is derived from it.
+ * command): the net fall of the lag per second (entries delivered minus entries added, as the lag
+ * itself moves) since its highest reading of the last `windowMs`. The `Retry-After` of a 429 is derived from it.
  */
 export class DrainRate {
   private readonly samples = new Map<string, { at: number; lag: number }[]>();
@@ -21,15 +21,24 @@ export class DrainRate {
     while (s.length > 0 && (at - s[0]!.at > this.windowMs || s.length > 64)) s.shift();
   }
 
-  /** Entries per second the lag of `stage` fell over the window (<= 0: it did not fall), or undefined while the readings span less than `minSpanMs`. */
+  /**
+   * Entries per second the lag of `stage` fell lately (<= 0: it did not fall), or undefined while the
+   * readings span less than `minSpanMs`. Once the lag has fallen from its highest reading in the
+   * window for at least `minSpanMs`, the rate since that reading; else the net fall over the window.
+   * (Over the whole window, a burst that had raised the lag in it read as a lag that grows while it
+   * fell 4,000 a second: every 429 said the most, 60 s, for 10 s after each burst.)
+   */
   perSecond(stage: string): number | undefined {
     const s = this.samples.get(stage);
     if (!s || s.length < 2) return undefined;
-    const first = s[0]!;
     const last = s[s.length - 1]!;
-    const span = last.at - first.at;
+    let peak = 0;
+    for (let i = 1; i < s.length; i++) if (s[i]!.lag >= s[peak]!.lag) peak = i;
+    const falling = peak < s.length - 1 && last.at - s[peak]!.at >= this.minSpanMs;
+    const from = falling ? s[peak]! : s[0]!;
+    const span = last.at - from.at;
     if (span < this.minSpanMs) return undefined;
-    return ((first.lag - last.lag) * 1000) / span;
+    return ((from.lag - last.lag) * 1000) / span;
   }
 }
 
