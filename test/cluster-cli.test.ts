@@ -5,7 +5,9 @@
  * producer retrying a redirect for 30 s; `produce --wait-replicas 1` whose master fails over to a
  * replica that has none left ends with the documented "reached 0 of 1 replicas" (exit 16), not
  * "cannot reach Redis" naming the dead master (exit 10); `reprocess` rides out a failover during
- * its scan within `--retry-for` (it had failed at the first one: "Too many Cluster redirections").
+ * its scan within `--retry-for` (it had failed at the first one: "Too many Cluster redirections");
+ * with one master down and the others answering, `status` names that master (it had named the
+ * seeds, which answer).
  */
 import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -184,6 +186,48 @@ test('reprocess whose scan reaches a shard while its master fails over: the scan
     redis.disconnect();
     await cluster.restart(masters[1]!);
     await setTimeoutMs(1_000);
+    await cluster.waitHealthy(60_000);
+  }
+});
+
+/** CONFIG SET on every live node. */
+async function configAll(name: string, value: string): Promise<void> {
+  for (const port of cluster.livePorts()) {
+    const n = cluster.node(port);
+    await n.config('SET', name, value);
+    n.disconnect();
+  }
+}
+
+test('one master down, the other nodes answer: status names that master (host:port, a failover?), not only the seeds', async () => {
+  const pipeline = randomPipeline('d');
+  const victim = await cluster.masterOf(keySlot(pipeline));
+  const replica = await cluster.replicaOf(victim);
+  const config = writeConfig(pipeline, FAST);
+  files.push(config);
+  // A lasting partial outage: the other masters keep serving their slots, and no replica takes over.
+  await configAll('cluster-require-full-coverage', 'no');
+  const r = cluster.node(replica);
+  await r.config('SET', 'cluster-replica-no-failover', 'yes');
+  r.disconnect();
+  await cluster.kill(victim);
+  try {
+    const c = cli(['--config', config, 'status'], cluster.url);
+    const code = await exitedWithin(c, 60_000);
+    const out = c.output();
+    const errors = out.split('\n').filter((l) => l.startsWith('error:'));
+    assert.is(code, EXIT_CODES.unreachable, `exit ${String(code)}: ${out.slice(-800)}`);
+    assert.is(errors.length, 1, out.slice(-800));
+    const seeds = cluster.ports.map((p) => `127.0.0.1:${p}`).join(',');
+    // The seed list holds every node's address: the dead master must be named outside it.
+    assert.ok(errors[0]!.replace(seeds, '').includes(`127.0.0.1:${victim}`), `the stopped master named: ${errors[0]}`);
+    assert.match(errors[0]!, /the other nodes .* answer: a failover\?/);
+  } finally {
+    await cluster.restart(victim); // back as the master of its slots: no failover happened
+    const back = cluster.node(replica);
+    await back.config('SET', 'cluster-replica-no-failover', 'no');
+    back.disconnect();
+    await configAll('cluster-require-full-coverage', 'yes');
     await cluster.waitHealthy(60_000);
   }
 });

@@ -103,12 +103,28 @@ const isFileSystemError = (err: unknown) =>
 
 const messageOf = (err: unknown) => (err instanceof Error ? `${err.message} ${(err as { code?: string }).code ?? ''}` : String(err ?? ''));
 
+/** A Redis Cluster node that does not answer while the other nodes do (ioredis' `node error` names it). */
+export interface FailingNode {
+  /** host:port */
+  address: string;
+  /** True when the client's slot map has it as a master. */
+  master: boolean;
+}
+
+/** The unreachable line: at `where` (the URL's address or seeds), or naming the one Cluster node that does not answer. */
+function unreachableLine(hint: string, where: string | undefined, node: FailingNode | undefined): string {
+  if (node)
+    return `cannot reach Redis: the ${node.master ? 'master' : 'node'} ${node.address} does not answer, the other nodes of the cluster at ${where ?? 'the address in `REDIS_URL`'} (\`REDIS_URL\`) answer: a failover? (it ends when a replica of it is promoted, after \`cluster-node-timeout\`; with none, start that redis-server again)`;
+  return where ? hint.replace('the address in `REDIS_URL`', `${where} (\`REDIS_URL\`)`) : hint;
+}
+
 /**
  * The failure behind `err` (and the client's last connection error), or undefined when it is not
  * a Redis reachability or refusal problem (a bad record, a config error, a bug).
- * `where` (e.g. "127.0.0.1:6379") is added to the unreachable line.
+ * `where` (e.g. "127.0.0.1:6379") is added to the unreachable line; `node`, a Cluster node that
+ * failed while the others answer, is named there instead (the seeds are not what to check then).
  */
-export function diagnoseRedisError(err: unknown, lastConnectionError?: unknown, where?: string): RedisFailure | undefined {
+export function diagnoseRedisError(err: unknown, lastConnectionError?: unknown, where?: string, node?: FailingNode): RedisFailure | undefined {
   // A file's error names its path, which may hold any word ("ssl-certs.jsonl", "LOADING/x.jsonl"): never a Redis failure.
   if (err instanceof FileError || isFileSystemError(err)) return undefined;
   // The producer's own findings (records Redis lost, another input) say more than the connection
@@ -132,7 +148,7 @@ export function diagnoseRedisError(err: unknown, lastConnectionError?: unknown, 
     const conn = rule.test.test(candidates[0]!);
     if (!own && !conn) continue;
     // The command's own server reply (OOM, NOPERM) wins over an old connection error.
-    const line = rule.cause === 'unreachable' && where ? `${rule.hint.replace('the address in `REDIS_URL`', `${where} (\`REDIS_URL\`)`)}` : rule.hint;
+    const line = rule.cause === 'unreachable' ? unreachableLine(rule.hint, where, node) : rule.hint;
     return {
       cause: rule.cause,
       exitCode: EXIT_CODES[rule.cause],
@@ -175,21 +191,22 @@ export function probeRedis(
 
 /**
  * `diagnoseRedisError`, and when that says only "unreachable" (ioredis saw a closed connection),
- * a probe of `probeAt` to tell a refusal at connect (maxclients) from a server that is not there.
+ * a probe of `probeAt` (the failing Cluster node's address, when `node` is given) to tell a refusal at connect (maxclients) from a server that is not there.
  */
 export async function diagnoseWithProbe(
   err: unknown,
   lastConnectionError: unknown,
   probeAt: { host: string; port: number; tls?: boolean } | undefined,
   where?: string,
+  node?: FailingNode,
 ): Promise<RedisFailure | undefined> {
-  const d = diagnoseRedisError(err, lastConnectionError, where);
+  const d = diagnoseRedisError(err, lastConnectionError, where, node);
   if (d?.cause !== 'unreachable' || !probeAt) return d;
   // A TLS client at a plain Redis sees only a closed connection (after ~40 s of handshakes): ask in
   // plain RESP, and a Redis that answers is the mismatch (it had been "nothing answers").
   if (probeAt.tls) return (await plainRedisAt(probeAt.host, probeAt.port)) ?? d;
   const p = await probeRedis(probeAt.host, probeAt.port, 1_000);
-  if (p.state === 'refused-greeting') return diagnoseRedisError(new Error(p.message), undefined, where) ?? d;
+  if (p.state === 'refused-greeting') return diagnoseRedisError(new Error(p.message), undefined, where, node) ?? d;
   return d;
 }
 

@@ -5,8 +5,8 @@ import { loadConfigFile } from '../../lib/config/load.js';
 import { checkEvictionPolicy } from '../../lib/redis/policy.js';
 import { PACKAGE_ROOT } from '../../lib/core/root.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { diagnoseRedisError, diagnoseWithProbe, plainRedisAt, type RedisFailure } from '../../lib/redis/diagnose.js';
-import { createClient, describeRedisUrl, parseRedisUrl } from '../../lib/redis/url.js';
+import { diagnoseRedisError, diagnoseWithProbe, plainRedisAt, type FailingNode, type RedisFailure } from '../../lib/redis/diagnose.js';
+import { asCluster, createClient, describeRedisUrl, parseRedisUrl } from '../../lib/redis/url.js';
 import { clusterNodeError } from '../../lib/redis/cluster-node.js';
 import { KIND_CHECKS } from '../../stages/kinds.js';
 import { isPermissionRefusal } from '../../lib/core/failure-policy.js';
@@ -34,6 +34,28 @@ let target: string | undefined;
 let probeAt: { host: string; port: number; tls: boolean } | undefined;
 /** The CLI's client: a redirect (MOVED) it got is a `redis://` URL at a Cluster node when it is a single-node one. */
 let cliClient: Redis | undefined;
+/**
+ * A partial outage of a Cluster: the node whose connection failed last (ioredis' `node error`
+ * names its host:port) while the client still had the cluster (status ready: other nodes answered
+ * its slot map), noted when it failed (a command's client is closed by the time it is explained).
+ * The line then names that node, not the seeds, which answer (they had sent the operator to check
+ * `REDIS_URL`). An error of the whole client (no node answers) forgets it.
+ */
+let failedNode: FailingNode | undefined;
+
+function noteNodeError(client: Redis, key: unknown): void {
+  const cluster = asCluster(client);
+  if (!cluster || typeof key !== 'string' || cluster.status !== 'ready') return;
+  failedNode = { address: key, master: cluster.nodes('master').some((n) => `${n.options.host}:${n.options.port}` === key) };
+}
+
+const failingNode = () => failedNode;
+
+/** Where to probe: the failing node when there is one, else the URL's first address. */
+function probeTarget(node: FailingNode | undefined): { host: string; port: number; tls: boolean } | undefined {
+  const m = node && /^(.*):(\d+)$/.exec(node.address);
+  return m ? { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), tls: probeAt?.tls ?? false } : probeAt;
+}
 
 /** host and port a raw probe can try: the URL's, or a cluster URL's first seed; and whether the URL asks for TLS. */
 function firstAddress(url: string): { host: string; port: number; tls: boolean } | undefined {
@@ -70,8 +92,15 @@ export function cliRedis(url: string, opts: CliRedisOptions = {}): Redis {
     lastConnectionError = err;
     if (diagnoseRedisError(err)?.cause === 'auth') fatal(err);
   };
-  client.on('error', onError);
-  client.on('node error', onError); // a Cluster client's per-node errors
+  client.on('error', (err: unknown) => {
+    failedNode = undefined;
+    onError(err);
+  });
+  // A Cluster client's per-node errors, with the node's host:port: a partial outage names that node.
+  client.on('node error', (err: unknown, key?: unknown) => {
+    noteNodeError(client, key);
+    onError(err);
+  });
   refuseTlsMismatch([url]);
   cliClient = client;
   return client;
@@ -103,7 +132,8 @@ export function noteConnectionError(err: unknown): void {
 
 /** The one-line explanation of a Redis failure (undefined for other errors); probes the server when ioredis saw only a closed connection. */
 export function explainRedisFailure(err: unknown): Promise<RedisFailure | undefined> {
-  return diagnoseWithProbe(err, lastConnectionError, probeAt, target);
+  const node = failingNode();
+  return diagnoseWithProbe(err, lastConnectionError, probeTarget(node), target, node);
 }
 
 /**
@@ -120,7 +150,7 @@ export async function fatalAsync(err: unknown): Promise<never> {
 /** `fatalAsync` without the probe, for where nothing can be awaited (an error event). */
 export function fatal(err: unknown): never {
   err = (cliClient && clusterNodeError(cliClient, err)) ?? err;
-  exitWith(err, postgresOrigin(err) ? undefined : diagnoseRedisError(err, lastConnectionError, target));
+  exitWith(err, postgresOrigin(err) ? undefined : diagnoseRedisError(err, lastConnectionError, target, failingNode()));
 }
 
 const POSTGRES_RESTARTING =
