@@ -52,7 +52,7 @@ export function createStore(ctx: StageContext): Stage {
       stored.map((p) => ({ key: p.key, status: 'stored' as const, stage: ctx.stage.name })),
       done,
     ).catch((err: unknown) => {
-      throw isTransientRedisError(err) ? new TransientError(`completion not recorded: ${errorMessage(err)}`, { cause: err }) : err;
+      throw isTransientRedisError(err) ? new TransientError(`completion not recorded: ${errorMessage(err)}`, { cause: err, dependency: 'Redis' }) : err;
     });
   };
   return {

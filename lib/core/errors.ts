@@ -50,9 +50,15 @@ export class PortTakenError extends RedisServerError {}
 export class TransientError extends PipelineError {
   /** What is out, when the raiser knows better than its cause says (lib/core/failure-policy.ts `Outage`). */
   readonly outage?: 'redis_oom' | 'redis_unavailable' | 'redis_noperm' | 'postgres_unavailable' | 'postgres_noperm' | 'connection' | 'dependency';
-  constructor(message: string, options?: { cause?: unknown; outage?: TransientError['outage'] }) {
+  /**
+   * What is out, named for a person (`Redis`, `the model server at ...`): what the consumer's liveness
+   * record says it waits for (`pipeline top`, `status`, `health`). @defaultValue named from `outage` (lib/core/failure-policy.ts `dependencyOf`)
+   */
+  readonly dependency?: string;
+  constructor(message: string, options?: { cause?: unknown; outage?: TransientError['outage']; dependency?: string }) {
     super(message, options);
     if (options?.outage) this.outage = options.outage;
+    if (options?.dependency) this.dependency = options.dependency;
   }
 }
 

@@ -169,6 +169,32 @@ export function outageMetric(err: unknown): string | undefined {
   }
 }
 
+const DEPENDENCY_NAMES: Record<Outage, string> = {
+  redis_oom: 'Redis (out of memory)',
+  redis_unavailable: 'Redis',
+  redis_noperm: 'Redis',
+  postgres_unavailable: 'PostgreSQL',
+  postgres_noperm: 'PostgreSQL',
+  connection: 'a network connection',
+  dependency: 'a dependency of the stage',
+};
+
+/**
+ * What a transient failure waits for, named for a person (the consumer's liveness record, `pipeline
+ * top`, `status`, `health`): the `dependency` a TransientError in the chain names, else what its
+ * raiser said is out (`outage`: the Postgres sink's `postgres_unavailable` over its cause's socket
+ * error), else what `classify` reads from the error; undefined for a failure that is not an outage.
+ */
+export function dependencyOf(err: unknown): string | undefined {
+  if (!isTransient(err)) return undefined;
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof TransientError && e.dependency) return e.dependency;
+    if (e instanceof TransientError && e.outage) return DEPENDENCY_NAMES[e.outage];
+  }
+  const o = classify(err).outage;
+  return o ? DEPENDENCY_NAMES[o] : undefined;
+}
+
 /** What happens to one failed message. */
 export type Decision =
   /** Try again after `delayMs`; `attempt` is the delivery number it will carry (unchanged for an outage). */

@@ -23,6 +23,11 @@ export interface ConsumerHealth {
   unreachable?: boolean;
   /** Sharded pipelines: the shards checked (all must progress). */
   shards?: number[];
+  /**
+   * Healthy, but its batch waits out a dependency outage (the liveness record's `outage`): what for,
+   * since when, the last error (`waiting 35 s for PostgreSQL: ...`). Information: waiting out an outage is progress.
+   */
+  note?: string;
 }
 
 /** The progress watchdog's liveness key of a consumer (lib/worker/watchdog.ts writes it with SET PX while the loop progresses). */
@@ -51,7 +56,10 @@ export async function consumerHealth(
   const shards = opts.shards?.length ? opts.shards : space.all.map((_, i) => i);
   const each = await Promise.all(shards.map((i) => shardHealth(redis, config, space.shard(i), stage, opts)));
   const bad = each.findIndex((h) => !h.ok);
-  if (bad < 0) return { ...each[0]!, shards: [...shards] };
+  if (bad < 0) {
+    const notes = each.flatMap((x, i) => (x.note ? [`shard ${shards[i]}: ${x.note}`] : []));
+    return { ...each[0]!, shards: [...shards], ...(notes.length ? { note: notes.join('; ') } : {}) };
+  }
   const h = each[bad]!;
   return { ...h, shards: [...shards], reason: `shard ${shards[bad]}: ${h.reason}`, unreachable: each.some((x) => x.unreachable) };
 }
@@ -128,7 +136,10 @@ async function shardHealth(
     // --apply`), or the store for a privilege its database role lacks (until the GRANT).
     const waiting = progress.waiting as WaitingRecord | undefined;
     if (waiting) return { ok: false, stage: stage.name, consumer: mine[i]!.name, idleMs: mine[i]!.idle, progress, reason: waitingReason(waiting) };
-    return { ok: true, stage: stage.name, consumer: mine[i]!.name, idleMs: mine[i]!.idle, progress };
+    // Waiting out a dependency outage (Postgres down): progress by design, passed with a note saying what for.
+    const outage = progress.outage as OutageRecord | undefined;
+    const note = outage ? `waiting ${outageLine(outage)} (an outage, waited out in place: nothing is lost)` : undefined;
+    return { ok: true, stage: stage.name, consumer: mine[i]!.name, idleMs: mine[i]!.idle, progress, ...(note ? { note } : {}) };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     return { ok: false, stage: stage.name, reason: `cannot read from Redis: ${message}`, unreachable: isTransientRedisError(err) };
@@ -154,4 +165,21 @@ export function waitingReason(w: WaitingRecord): string {
   const since = typeof w.since === 'number' ? ` for ${Math.round((Date.now() - w.since) / 1000)} s` : '';
   if (w.cause === 'postgres_noperm') return `waiting${since} for a PostgreSQL privilege: ${w.line ?? `database role "${w.role ?? '?'}" was refused`}`;
   return `waiting${since} for a Redis permission: user ${w.user ?? '?'} may not run ${w.command ?? '?'}${on}: ${w.fix ?? 'run `pipeline acl --apply` as the admin'}`;
+}
+
+/** A liveness record's `outage` as written (lib/worker/stage-runner.ts `DependencyWait`), read leniently. */
+export interface OutageRecord {
+  /** What is out, for a person: `PostgreSQL`, `Redis`, what the stage's TransientError names. */
+  dependency?: string;
+  /** The outage class (lib/core/failure-policy.ts `Outage`). */
+  cause?: string;
+  since?: number;
+  /** The last try's error, one line. */
+  error?: string;
+}
+
+/** A liveness record's `outage` as `<n> s for <dependency>: <error>` (top: `store waits 35 s for PostgreSQL: ...`). */
+export function outageLine(o: OutageRecord, now = Date.now()): string {
+  const since = typeof o.since === 'number' ? `${Math.max(0, Math.round((now - o.since) / 1000))} s ` : '';
+  return `${since}for ${o.dependency ?? 'a dependency'}${o.error ? `: ${o.error}` : ''}`;
 }

@@ -17,7 +17,7 @@ import type { Connections } from '../redis/connections.js';
 import type { Keys } from '../redis/keys.js';
 import type { Router } from '../stream/router.js';
 import type { Stage } from './stage.js';
-import { StageRunner } from './stage-runner.js';
+import { StageRunner, type DependencyWait } from './stage-runner.js';
 import { RetryQueue, type Queued } from '../stream/retry-queue.js';
 import { consumerWatchdog, type Phase, type Watchdog } from './watchdog.js';
 import { leaveGroup } from './leave-group.js';
@@ -204,9 +204,9 @@ export class StreamConsumer implements FusedStage {
     await Promise.all([this.watchdog.stop(), clean && leaveGroup(this.d, this.redis, this.source, this.group, this.watchdog.stopTimeoutMs)]);
   }
 
-  /** Since when the batch in flight has been waiting out a dependency outage (the watchdog fails readiness past its limit). */
-  get outageSince(): number | undefined {
-    return this.runner.outageSince;
+  /** What the batch in flight waits for while it waits out a dependency outage, since when (readiness fails past the stall limit): the liveness record's `outage`. */
+  get outage(): DependencyWait | undefined {
+    return this.runner.outage;
   }
 
   /** Since when the oldest stage call abandoned at `stageTimeoutMs` has been hanging (the watchdog reports it). */

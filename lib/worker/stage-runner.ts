@@ -2,8 +2,8 @@ import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import type { Message } from '../stream/codec.js';
 import type { ResolvedStage } from '../config/types.js';
-import { NotRunError, StageError, StageTimeoutError } from '../core/errors.js';
-import { isolateEach, isPermissionRefusal, isPostgresRefusal, outageMetric, waitInPlace } from '../core/failure-policy.js';
+import { errorMessage, NotRunError, StageError, StageTimeoutError } from '../core/errors.js';
+import { classify, dependencyOf, isolateEach, isPermissionRefusal, isPostgresRefusal, outageMetric, waitInPlace, type Outage } from '../core/failure-policy.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { fail, type Stage, type StageResult } from './stage.js';
@@ -30,6 +30,31 @@ export interface StageRunnerDeps {
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
+/** The last error of a dependency wait, as one line of at most this many characters. */
+const ERROR_LINE_MAX = 240;
+
+/**
+ * A batch waiting out a dependency outage in place (Postgres down, a model server unreachable): what
+ * the consumer's liveness record publishes as `outage` (lib/worker/watchdog.ts), which `pipeline top`,
+ * `status` and `health` show; information, not a failure (waiting out an outage is progress).
+ */
+export interface DependencyWait {
+  /** What is out, for a person: `PostgreSQL`, `Redis`, what a stage's TransientError names (lib/core/failure-policy.ts `dependencyOf`). */
+  dependency: string;
+  /** The outage class (lib/core/failure-policy.ts `Outage`). */
+  cause: Outage;
+  /** When the batch began waiting (ms). */
+  since: number;
+  /** The last try's error, one line. */
+  error: string;
+}
+
+/** An error as one line: its first line, whitespace collapsed, cut at ERROR_LINE_MAX. */
+function oneLine(err: unknown): string {
+  const line = errorMessage(err).split('\n')[0]!.replace(/\s+/g, ' ').trim() || String((err as { code?: unknown })?.code ?? 'unknown error');
+  return line.length > ERROR_LINE_MAX ? `${line.slice(0, ERROR_LINE_MAX - 1)}…` : line;
+}
+
 /**
  * Runs the stage on one batch, on the consumer's single processing path: one call for the whole
  * batch (model stages batch their inference), entries kept claimed (idle time reset) while it runs,
@@ -42,6 +67,9 @@ export class StageRunner {
 
   /** Since when the batch has been waiting in place for a dependency outage (undefined: it is not). */
   outageSince?: number;
+
+  /** What the batch waits for while it waits out an outage (not a permission refusal: those are `waiting`); undefined once a batch goes through. */
+  outage?: DependencyWait;
 
   constructor(private readonly d: StageRunnerDeps) {}
 
@@ -135,6 +163,8 @@ export class StageRunner {
         // A privilege the store's database role lacks: on the liveness record too, with its GRANT (the sink logs it).
         if (first && !first.ok && !this.d.permissions?.report('stage', first.error)) this.d.permissions?.reportPostgres('stage', first.error);
         this.outageSince ??= Date.now();
+        // Any other outage: what it waits for, since when and the last error, on the liveness record (`outage`).
+        this.outage = first && !first.ok ? this.dependencyWait(first.error, this.outageSince) : undefined;
         const delayMs = backoffMs(outage, stage.retryBaseMs, stage.retryMaxMs);
         metrics.increment('batch.transient_retries', 1, tags);
         const alert = first && !first.ok ? outageMetric(first.error) : undefined;
@@ -152,8 +182,16 @@ export class StageRunner {
       }
     } finally {
       this.outageSince = undefined;
+      this.outage = undefined;
       metrics.timing('batch.process_ms', Date.now() - t0, tags);
     }
+  }
+
+  /** An outage waited out as a DependencyWait; undefined for a permission refusal (on the record as `waiting`, lib/worker/permission-notice.ts). */
+  private dependencyWait(err: Error, since: number): DependencyWait | undefined {
+    if (isPermissionRefusal(err) || isPostgresRefusal(err)) return undefined;
+    const dependency = dependencyOf(err);
+    return dependency ? { dependency, cause: classify(err).outage ?? 'dependency', since, error: oneLine(err) } : undefined;
   }
 
   /**

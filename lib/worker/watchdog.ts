@@ -8,6 +8,7 @@ import { settleWithin } from '../core/periodic.js';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import { Script } from '../redis/script.js';
 import type { PermissionWait } from './permission-notice.js';
+import type { DependencyWait } from './stage-runner.js';
 
 /** SET PX as a function that runs while Redis is full (lib/lua/liveness-1.lua, allow-oom). */
 const liveness = new Script('liveness-1');
@@ -24,10 +25,13 @@ export interface ProgressSource {
   readonly processed: number;
   /** Since when a stage call abandoned at its deadline has been hanging; undefined when none is. */
   readonly stuckSince?: number;
-  /** Since when the batch in flight has been waiting out a dependency outage (e.g. Postgres down); undefined when it is not. */
-  readonly outageSince?: number;
   /** A permission the consumer's Redis user lacks and a step of it waits for (lib/worker/permission-notice.ts). */
   readonly permissions?: { readonly waiting?: PermissionWait };
+  /**
+   * What the batch in flight waits for while it waits out a dependency outage (e.g. Postgres down),
+   * and since when (lib/worker/stage-runner.ts); undefined when it does not (a permission refusal is `permissions.waiting`).
+   */
+  readonly outage?: DependencyWait;
 }
 
 export interface WatchdogOptions {
@@ -152,7 +156,7 @@ export class Watchdog {
       // Waiting out a dependency outage is progress (liveness holds: a restart would not bring
       // Postgres back), but past `blockMs + stallTimeoutMs` this worker is not serving: readiness fails.
       // Waiting for a permission its user lacks, at once: it does not come back by itself (`pipeline acl --apply`).
-      const { outageSince } = this.target;
+      const outageSince = this.target.outage?.since;
       const waiting = (outageSince !== undefined && now - outageSince > this.limit) || this.target.permissions?.waiting !== undefined;
       this.writeFile(now, progressAt, false, waiting);
       return;
@@ -228,8 +232,10 @@ export class Watchdog {
     const { phase, processed } = this.target;
     const ttl = Math.max(1, progressAt + this.limit + this.o.intervalMs - now);
     // `waiting`: a permission the user lacks (`pipeline health` fails naming it, `pipeline top` lists it).
-    const waiting = this.target.permissions?.waiting;
-    const body = JSON.stringify({ ...this.identity, phase, processed, progressAt, at: now, ...(waiting ? { waiting } : {}) });
+    // `outage`: a dependency outage waited out (information: health passes with a note; top and status show it).
+    const { waiting } = this.target.permissions ?? {};
+    const { outage } = this.target;
+    const body = JSON.stringify({ ...this.identity, phase, processed, progressAt, at: now, ...(waiting ? { waiting } : {}), ...(outage ? { outage } : {}) });
     this.writing_liveness = true;
     liveness
       .run(redis, [this.o.key], [body, ttl])
@@ -244,7 +250,8 @@ export class Watchdog {
    * Rewrite the progress file (exec probes check its age): while the loop progresses, and while it
    * waits for a reconnecting Redis (`waitingForRedis: true`, which readiness treats as not ready);
    * `waitingForDependency: true` once a batch has waited out an outage longer than the stall limit,
-   * or while a step waits for a permission the user lacks (then `waiting` says which).
+   * or while a step waits for a permission the user lacks (then `waiting` says which); `outage` says
+   * what a batch waiting out an outage waits for, from its first retry.
    * While a stage call hangs, the file's mtime is `progressAt` (when the hang began), so a file-age
    * probe fails `limit` after it began, as the marker does.
    */
@@ -252,6 +259,7 @@ export class Watchdog {
     if (!this.o.file || this.writing) return;
     const { phase, processed, stuckSince } = this.target;
     const waiting = this.target.permissions?.waiting;
+    const { outage } = this.target;
     const body = JSON.stringify({
       ...this.identity,
       phase,
@@ -261,6 +269,7 @@ export class Watchdog {
       waitingForRedis,
       waitingForDependency,
       ...(waiting ? { waiting } : {}),
+      ...(outage ? { outage } : {}),
     });
     this.writing = true;
     writeFileAtomic(this.o.file, body + '\n', stuckSince !== undefined && !waitingForRedis ? progressAt : undefined)

@@ -19,6 +19,7 @@ export interface HealthOptions extends GlobalOptions {
  * `pipeline health --stage X`: exit 0 when this host's consumer of the stage is making progress
  * (its watchdog's liveness key `{p}:liveness:<stage>:<consumer>` is alive), else exit 1 with the reason,
  * as one JSON line. `--stage a,b` (or a process name): every stage of a process that runs several.
+ * A stage waiting out a dependency outage (Postgres down) passes, its line's `note` saying what for.
  * For exec readiness/liveness probes: one XINFO and one GET per stage, then it disconnects.
  */
 export async function healthCommand(opts: HealthOptions): Promise<void> {
@@ -45,7 +46,10 @@ export async function healthCommand(opts: HealthOptions): Promise<void> {
     const h = each.find((x) => !x.ok) ?? each[0]!;
     const unreachable = each.some((x) => x.unreachable === true);
     const ok = each.every((x) => x.ok) || (unreachable && opts.unknownOk === true);
-    process.stdout.write(JSON.stringify({ ...h, ...(stages.length > 1 ? { stages } : {}), ok }) + '\n');
+    // A stage waiting out a dependency outage passes (it is progress), with a note saying what for: every stage's.
+    const notes = each.flatMap((x) => (x.note ? [stages.length > 1 ? `${x.stage}: ${x.note}` : x.note] : []));
+    const note = notes.length ? { note: notes.join('; ') } : {};
+    process.stdout.write(JSON.stringify({ ...h, ...(stages.length > 1 ? { stages } : {}), ...note, ok }) + '\n');
     if (!ok) process.exitCode = 1;
   } finally {
     for (const c of clients.values()) c.disconnect();

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { FusedRoute } from '../../lib/config/fusion-plan.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
+import { consumerWaits, type OutageWaitRow } from '../../lib/ops/consumer-waits.js';
 import { liveFusedRoutes } from '../../lib/ops/fusion-live.js';
 import { backlog, pipelineStatus, storeSink, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { configShards } from '../../lib/redis/shard.js';
@@ -20,12 +21,39 @@ export const fusedLine = (fused: readonly FusedRoute[]): string | undefined =>
     : undefined;
 
 /**
+ * The short form of the consumers waiting out a dependency outage (`status`): a line per stage and
+ * dependency, the longest wait, how many consumers (`store waits 35 s for PostgreSQL (1 consumer)`);
+ * `top` has a line per consumer with the last error. Undefined when none waits.
+ */
+export function outagesLine(outages: readonly OutageWaitRow[], now = Date.now()): string | undefined {
+  const by = new Map<string, { stage: string; dependency: string; since?: number; n: number }>();
+  for (const o of outages) {
+    const k = `${o.stage}\0${o.dependency}`;
+    const g = by.get(k) ?? { stage: o.stage, dependency: o.dependency, n: 0 };
+    g.n++;
+    if (o.since !== undefined && (g.since === undefined || o.since < g.since)) g.since = o.since;
+    by.set(k, g);
+  }
+  const lines = [...by.values()].map((g) => {
+    const secs = g.since === undefined ? '' : ` ${Math.max(0, Math.round((now - g.since) / 1000))} s`;
+    return `${g.stage} waits${secs} for ${g.dependency} (${g.n} consumer${g.n === 1 ? '' : 's'}; an outage, waited out in place)`;
+  });
+  return lines.length ? lines.join('\n') : undefined;
+}
+
+/**
  * The status as a table. A sharded pipeline's rows are sums over its shards, followed by one line
  * per shard: its tag, cluster slot (and master, when `masterOf` knows it), backlog, DLQ and, for the
  * redis sink, its stored products. Then the fused stages (`fused`, as the workers report them), as
  * `top` names them: a fused stage's row reads 0 added and 0 consumers while its work runs fused.
  */
-export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => string | undefined, sink = 'redis', fused: readonly FusedRoute[] = []): string {
+export function formatStatus(
+  s: PipelineStatus,
+  masterOf?: (slot: number) => string | undefined,
+  sink = 'redis',
+  fused: readonly FusedRoute[] = [],
+  outages: readonly OutageWaitRow[] = [],
+): string {
   const rows = [['stream', 'stage', 'length', 'added', 'lag', 'pending', 'consumers']];
   for (const st of s.streams) {
     const g = st.group;
@@ -60,7 +88,8 @@ export function formatStatus(s: PipelineStatus, masterOf?: (slot: number) => str
   const stored = storedText(s.stored, sink);
   const head = `pipeline ${s.pipeline}  ${stored}${s.shards ? `  shards ${s.shards.length}` : ''}`;
   const note = fusedLine(fused);
-  return `${head}\n${lines.join('\n')}\n${shards.length ? shards.join('\n') + '\n' : ''}${note ? `\n${note}\n` : ''}`;
+  const waits = outagesLine(outages);
+  return `${head}\n${lines.join('\n')}\n${shards.length ? shards.join('\n') + '\n' : ''}${note ? `\n${note}\n` : ''}${waits ? `\n${waits}\n` : ''}`;
 }
 
 /**
@@ -74,22 +103,26 @@ export const storedText = (stored: number, sink: string): string => (sink === 'r
  * stream with the console's group, as the console counts it: lag (not listed by the console yet)
  * plus pending (listed, undecided) is what is left to review (it showed the stream's length only).
  * The table names the fused stages as the workers report them (their rows had read as idle stages
- * with no consumer, unexplained); the JSON has them as `fused` (`{from, to}`).
+ * with no consumer, unexplained); the JSON has them as `fused` (`{from, to}`). A stage waiting out a
+ * dependency outage gets a line (`store waits 35 s for PostgreSQL (1 consumer; ...)`): a growing
+ * lag with its reason; the JSON has them as `outages` (`{stage, consumer, dependency, cause, since, error}`).
  */
 export async function statusOutput(redis: Redis, config: ResolvedConfig, json = false): Promise<{ text: string; status: PipelineStatus }> {
-  const [status, fused] = await Promise.all([
+  const [status, fused, waits] = await Promise.all([
     pipelineStatus(redis, config, { terminalGroup: REVIEW_GROUP }),
     liveFusedRoutes(redis, config, configShards(config)),
+    consumerWaits(redis, config),
   ]);
+  const outages = waits.outages.map(({ line: _, ...o }) => o);
   const cluster = asCluster(redis);
   const sink = storeSink(config);
   const text = json
-    ? JSON.stringify({ ...status, sink, fused }) + '\n'
-    : formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined, sink, fused);
+    ? JSON.stringify({ ...status, sink, fused, outages }) + '\n'
+    : formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined, sink, fused, waits.outages);
   return { text, status };
 }
 
-/** `pipeline status`: per stream length, group lag, pending, consumers; DLQ length; stored count; the fused stages. */
+/** `pipeline status`: per stream length, group lag, pending, consumers; DLQ length; stored count; the fused stages; the stages waiting out an outage. */
 export async function statusCommand(opts: GlobalOptions & { json?: boolean }): Promise<void> {
   const config = loadConfig(opts);
   const redis = cliRedis(config.redis.url);

@@ -9,7 +9,7 @@ import { liveFusedRoutes } from '../../lib/ops/fusion-live.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 import { fusedLine, storedText } from './status.js';
 import { storeSink } from '../../lib/ops/inspect.js';
-import { permissionWaits, type PermissionWaitRow } from '../../lib/ops/permission-waits.js';
+import { consumerWaits, type OutageWaitRow, type PermissionWaitRow } from '../../lib/ops/consumer-waits.js';
 
 export interface TopOptions extends GlobalOptions {
   once?: boolean;
@@ -50,6 +50,8 @@ export interface TopFrame {
   fused: { from: string; to: string }[];
   /** Consumers waiting for a Redis permission their user lacks (their liveness records say so). @defaultValue none */
   waiting?: PermissionWaitRow[];
+  /** Consumers whose batch waits out a dependency outage (Postgres down, ...): what for, since when, the last error. @defaultValue none */
+  outages?: OutageWaitRow[];
 }
 
 /** Samples the pipeline from Redis alone: XINFO for counts and rates, XREVRANGE + envelopes for latency, the DLQ by stage. */
@@ -76,7 +78,7 @@ export class TopSampler {
   async frame(): Promise<TopFrame> {
     // Sharded: each shard's newest entries, so the percentiles cover the whole pipeline.
     const perShard = Math.max(1, Math.ceil(this.sampleSize / this.shards.count));
-    const [status, latencies, , fused, waiting] = await Promise.all([
+    const [status, latencies, , fused, waits] = await Promise.all([
       pipelineStatus(this.redis, this.config),
       Promise.all(
         [...this.config.stages.map((s) => s.input), ...this.config.streams.terminal].map(async (name) =>
@@ -85,7 +87,7 @@ export class TopSampler {
       ),
       Promise.all(this.dlqs.map((d) => d.update(this.redis))),
       liveFusedRoutes(this.redis, this.config, this.shards),
-      permissionWaits(this.redis, this.config),
+      consumerWaits(this.redis, this.config),
     ]);
     const prev = this.prev;
     this.prev = status;
@@ -117,7 +119,8 @@ export class TopSampler {
       stored: status.stored,
       sink: storeSink(this.config),
       fused,
-      waiting,
+      waiting: waits.permissions,
+      outages: waits.outages,
     };
   }
 }
@@ -153,7 +156,9 @@ export function renderFrame(f: TopFrame, intervalMs: number): string {
   const note = fusedLine(f.fused);
   const fused = note ? ['', note] : [];
   const waiting = f.waiting?.length ? ['', ...f.waiting.map((w) => `${w.stage} (${w.consumer}) ${w.reason}`)] : [];
-  return [head, '', ...lines, '', `dlq ${f.dlq}  ${storedText(f.stored, f.sink ?? 'redis')}`, ...fused, ...waiting].join('\n') + '\n';
+  // A lag that grows while a stage waits out an outage: the reason, a line per waiting consumer.
+  const outages = f.outages?.length ? ['', ...f.outages.map((o) => `${o.stage} (${o.consumer}) waits ${o.line}`)] : [];
+  return [head, '', ...lines, '', `dlq ${f.dlq}  ${storedText(f.stored, f.sink ?? 'redis')}`, ...fused, ...waiting, ...outages].join('\n') + '\n';
 }
 
 const CLEAR = '\x1b[H\x1b[2J';

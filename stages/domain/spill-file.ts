@@ -51,7 +51,11 @@ export function onDisk<T>(dir: string, call: () => T): T {
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'string' && DISK.test(code))
-      throw new TransientError(`spill file in ${dir}: ${code} (settings.index.dir, or free space there)`, { cause: err, outage: 'dependency' });
+      throw new TransientError(`spill file in ${dir}: ${code} (settings.index.dir, or free space there)`, {
+        cause: err,
+        outage: 'dependency',
+        dependency: `the disk of ${dir}`,
+      });
     throw err;
   }
 }

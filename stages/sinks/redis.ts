@@ -31,7 +31,12 @@ export function createRedisSink(redis: Redis, space: Keys | Shards): Sink {
         // Redis full (OOM under noeviction), loading, failing over: an outage, not bad data. The
         // batch waits in place; the upsert is idempotent, so the products already written are fine.
         const c = classify(err);
-        if (c.class === 'transient') throw new TransientError(`redis store unavailable: ${(err as Error).message}`, { cause: err, outage: c.outage });
+        if (c.class === 'transient')
+          throw new TransientError(`redis store unavailable: ${(err as Error).message}`, {
+            cause: err,
+            outage: c.outage,
+            dependency: c.outage === 'redis_oom' ? 'Redis (out of memory)' : 'Redis',
+          });
         throw err;
       }
     },
