@@ -4,7 +4,8 @@
  * when, the last error in one line), `pipeline top` a line per waiting consumer, `pipeline status`
  * (table and --json) the short form, and `pipeline health` a note while it still exits 0 (waiting
  * out an outage is progress). All of it goes once Postgres is back and the records are stored.
- * (They had shown nothing but a growing lag.)
+ * (They had shown nothing but a growing lag.) The HTTP API answers a read of the stopped store 503
+ * "the data store is unavailable", the error (its internal address) in the server's log line only.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -14,13 +15,17 @@ import { Readable } from 'node:stream';
 import type pg from 'pg';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { buildServer } from '../lib/api/server.js';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig } from '../lib/config/types.js';
+import { createLogger } from '../lib/observe/logger.js';
 import { consumerHealth } from '../lib/ops/consumer-health.js';
 import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { renderFrame, TopSampler } from '../scripts/commands/top.js';
+import { productReader } from '../scripts/commands/serve.js';
 import { statusOutput } from '../scripts/commands/status.js';
+import { auth, READ, TOKENS } from './helpers/console.js';
 import { BIN, exited, FAST, startWorkers, stopAll, writeConfig } from './helpers/pipeline.js';
 import { migratedDatabase, postgresBinOrSkip, PostgresServer } from './helpers/postgres.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
@@ -135,6 +140,42 @@ test('postgres stopped under a store holding records: top, status and health say
     assert.is(cliAfter.line.note, undefined, cliAfter.out);
   } finally {
     await stopAll(workers);
+    if (down) await pgServer.start();
+    await db.end();
+  }
+});
+
+test('GET /v1/products/:id with the store PostgreSQL stopped: 503 "the data store is unavailable", the address in the log line with the request id only', async () => {
+  const pipeline = randomPipeline('api');
+  const { url, pool: db } = await migratedDatabase(pgServer, pipeline);
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({ component: 'api' }, 'info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
+  const app = await buildServer({ config: pgConfig(pipeline, url), tokens: TOKENS, logger, productReader });
+  let down = false;
+  try {
+    const get = () => app.inject({ method: 'GET', url: '/v1/products/nothing-here', headers: auth(READ) });
+    await waitFor('the API connected to Redis', () => app.pipeline.redis.status === 'ready', SHOW_MS);
+    const up = await get();
+    assert.is(up.statusCode, 404, up.body);
+    await pgServer.stop();
+    down = true;
+    const res = await get();
+    assert.is(res.statusCode, 503, res.body);
+    assert.ok(Number(res.headers['retry-after']) > 0, JSON.stringify(res.headers));
+    assert.equal(res.json(), { error: 'unavailable', message: 'the data store is unavailable' });
+    assert.not.match(res.body, /ECONNREFUSED|127\.0\.0\.1|\d{4,5}/);
+    const logged = lines.filter((l) => l.event === 'api.store_unavailable');
+    assert.is(logged.length, 1, JSON.stringify(lines));
+    assert.is(logged[0]!.requestId, res.headers['x-request-id']);
+    assert.match(JSON.stringify(logged[0]), /ECONNREFUSED 127\.0\.0\.1:\d+/);
+    // The console's list reads (several products in one query) say the same.
+    const many = await app.pipeline.readProducts(['a', 'b']).then(
+      () => 'read',
+      (e: Error) => e.message,
+    );
+    assert.is(many, 'the data store is unavailable');
+  } finally {
+    await app.close();
     if (down) await pgServer.start();
     await db.end();
   }

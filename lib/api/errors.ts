@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { BadIdError, errorMessage } from '../core/errors.js';
-import { isTransientRedisError } from '../core/failure-policy.js';
+import { isTransient, isTransientRedisError } from '../core/failure-policy.js';
 
 /** Redis cannot be reached now: the request is answered 503 with Retry-After. */
 export class Unavailable extends Error {
@@ -13,6 +13,30 @@ export class Unavailable extends Error {
  */
 export class OutcomeUnknown extends Unavailable {
   override name = 'OutcomeUnknown';
+}
+
+/** What a caller is told when the store's sink cannot be read now: its address and error are for the server's log only. */
+export const STORE_UNAVAILABLE = 'the data store is unavailable';
+
+/**
+ * The store's sink (PostgreSQL, or the Redis hash) could not be read now (an outage): 503 with
+ * Retry-After and the generic STORE_UNAVAILABLE; the cause (`connect ECONNREFUSED 127.0.0.1:7810`)
+ * only in the server's `api.store_unavailable` line, with the request id.
+ */
+export class StoreUnavailable extends Unavailable {
+  override name = 'StoreUnavailable';
+  constructor(cause: unknown) {
+    super(STORE_UNAVAILABLE, { cause });
+  }
+}
+
+/** `call` on the store's sink, an outage of it (isTransient) thrown as StoreUnavailable; other errors as they are. */
+export async function fromStore<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw isTransient(err) && !(err instanceof Unavailable) ? new StoreUnavailable(err) : err;
+  }
 }
 
 /** Throws Unavailable (503 + Retry-After) unless the connection is ready: a command would otherwise queue until Redis is back. */
@@ -46,6 +70,11 @@ export function errorHandler(retryAfterSeconds: number) {
     if (request.raw.aborted || (err.code === 'ECONNRESET' && errorMessage(err) === 'aborted')) {
       request.log.info({ err: errorMessage(err) }, 'api.client_aborted');
       return reply.code(400).send({ error: 'client_aborted', message: 'the client closed the connection before the body was read' });
+    }
+    if (err instanceof StoreUnavailable) {
+      // The sink's own error names its internal address: logged here (with the request id), never sent.
+      request.log.warn({ err: err.cause, status: 503 }, 'api.store_unavailable');
+      return reply.header('retry-after', String(retryAfterSeconds)).code(503).send({ error: 'unavailable', message: STORE_UNAVAILABLE });
     }
     const code = overloadCode(err);
     if (code) {

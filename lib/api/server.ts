@@ -10,7 +10,7 @@ import { authenticator, isLoopback, openModeRefusal, parseTokens, type ApiToken 
 import { fastifyLogger } from './log.js';
 import { openapiDocument, type RouteInfo } from './openapi.js';
 import { API_DEFAULTS, type ApiLimits } from './options.js';
-import { errorHandler, Unavailable } from './errors.js';
+import { errorHandler, fromStore, Unavailable } from './errors.js';
 import { registerRoutes } from './routes.js';
 import { Completions } from './completions.js';
 
@@ -180,7 +180,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   const base = { config, keys, shards, redis, connections, completions, limits, logger };
   const reader: ReturnType<NonNullable<ServerOptions['productReader']>> = options.productReader?.(base) ?? { read: async () => null };
-  app.decorate('pipeline', { ...base, readProduct: reader.read, readProducts: reader.readMany ?? eachProduct(reader.read) } satisfies ApiContext);
+  // An outage of the sink answers 503 "the data store is unavailable", its error (an internal address) in the log only.
+  const read: ProductReader = (key) => fromStore(() => reader.read(key));
+  const readMany = reader.readMany;
+  const readProducts: ProductsReader = readMany ? (keys) => fromStore(() => readMany(keys)) : eachProduct(read);
+  app.decorate('pipeline', { ...base, readProduct: read, readProducts } satisfies ApiContext);
 
   app.server.maxConnections = limits.maxConnections;
   const authenticate = authenticator(tokens);
