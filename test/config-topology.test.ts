@@ -99,6 +99,7 @@ test('settings sections: unknown keys and wrong types are errors naming the key'
     restartMaxMs: 10_000,
     stableAfterMs: 30_000,
     crashLoopAfter: 2,
+    handOverTimeoutMs: 5000,
   });
 });
 

@@ -38,5 +38,11 @@ export const METRICS_DEFAULTS: Omit<MetricsSettings, 'sampleTimeoutMs'> = {
   maxBufferBytes: 1400,
   flushIntervalMs: 1000,
 };
-export const SUPERVISOR_DEFAULTS: SupervisorSettings = { restartBaseMs: 500, restartMaxMs: 10_000, stableAfterMs: 30_000, crashLoopAfter: 5 };
+export const SUPERVISOR_DEFAULTS: SupervisorSettings = {
+  restartBaseMs: 500,
+  restartMaxMs: 10_000,
+  stableAfterMs: 30_000,
+  crashLoopAfter: 5,
+  handOverTimeoutMs: 5_000,
+};
 export const LOG_DEFAULTS: LogSettings = { stream: false, maxLen: 10_000, flushIntervalMs: 1000, maxBuffered: 1000 };

@@ -40,7 +40,7 @@ export const SECTION_KEYS = {
     flushIntervalMs: 'int',
   },
   logs: { stream: 'boolean', maxLen: 'int', flushIntervalMs: 'int', maxBuffered: 'int' },
-  supervisor: { restartBaseMs: 'int', restartMaxMs: 'int', stableAfterMs: 'int', crashLoopAfter: 'int' },
+  supervisor: { restartBaseMs: 'int', restartMaxMs: 'int', stableAfterMs: 'int', crashLoopAfter: 'int', handOverTimeoutMs: 'int' },
   api: Object.fromEntries(Object.keys(API_DEFAULTS).map((k) => [k, API_ZERO_OK.has(k) ? 'int0' : 'int'])) as Record<keyof ApiLimits, Kind>,
 } as const satisfies Record<string, Record<string, Kind>>;
 

@@ -198,6 +198,12 @@ export interface SupervisorSettings {
   stableAfterMs: number;
   /** This many fast crashes in a row log `supervisor.crash_loop` (error), and again after as many more. @defaultValue 5 */
   crashLoopAfter: number;
+  /**
+   * A worker process that exits (a crash, a kill, a drain cut short) has its consumers' pending
+   * entries made claimable at once (lib/ops/dead-handover.ts); that step is given up after this
+   * long (Redis down), and the entries then wait `claimMinIdleMs` as before. @defaultValue 5000
+   */
+  handOverTimeoutMs: number;
 }
 
 export interface PipelineConfig {

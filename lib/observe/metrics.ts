@@ -168,6 +168,13 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     help: 'skipped autoscaler passes: failed, or unanswered within one interval (Redis down); no decision taken, the next interval tries again',
   },
   { name: 'supervisor.restarts', type: 'counter', tags: ['stage'], from: 'supervisor', help: 'crashed workers restarted' },
+  {
+    name: 'supervisor.handed_over',
+    type: 'counter',
+    tags: ['stage'],
+    from: 'supervisor',
+    help: 'pending entries of a worker process that exited made claimable at once (not after claimMinIdleMs)',
+  },
   w('process.rss_mb', 'gauge', 'resident memory of the worker process, MB (every metrics.gaugeIntervalMs)', ['stage', 'consumer']),
   w('process.heap_used_mb', 'gauge', 'V8 heap in use in the worker process, MB', ['stage', 'consumer']),
   w('process.cpu_percent', 'gauge', 'CPU of the worker process over the interval, % of one core', ['stage', 'consumer']),

@@ -27,6 +27,13 @@ export interface SupervisorOptions {
   processGroups?: boolean;
   /** Called on every start, exit and restart, and per stage at the end of stop() (for metrics and tests); exits carry the code or signal. */
   onEvent?: (event: SupervisorEvent, stage: string, pid?: number, exit?: { code: number | null; signal: NodeJS.Signals | null }) => void;
+  /**
+   * Called once a worker process is gone (its 'exit' event: reaped, so none of its code runs any
+   * more), whatever its exit, with `performance.now()` at the exit: `pipeline up` hands the dead
+   * process's pending entries over (lib/ops/dead-handover.ts). stop() waits for the calls in
+   * flight; a rejection is the callee's to log. @defaultValue none
+   */
+  afterExit?: (stage: string, pid: number, exit: { code: number | null; signal: NodeJS.Signals | null }, exitedAt: number) => Promise<unknown>;
 }
 
 interface Slot {
@@ -49,6 +56,7 @@ const alive = (c: ChildProcess | undefined): c is ChildProcess => c !== undefine
 export class Supervisor {
   private readonly slots = new Map<string, Slot[]>();
   private stopping = false;
+  private readonly afterExits = new Set<Promise<unknown>>();
   restarts = 0;
 
   constructor(private readonly opts: SupervisorOptions) {}
@@ -164,6 +172,7 @@ export class Supervisor {
     child.on('error', (err) => logger.error('supervisor.child_error', { stage: slot.stage, pid: child.pid, err }));
     child.on('exit', (code, signal) => {
       clearTimeout(slot.killTimer);
+      this.handOver(slot.stage, child.pid, { code, signal });
       if (this.stopping || slot.retiring) {
         // Removed before the event: a listener counting workers no longer sees this one.
         this.remove(slot);
@@ -194,6 +203,14 @@ export class Supervisor {
     });
   }
 
+  /** `afterExit` for a process that is gone, tracked until it settles (stop() waits for it). */
+  private handOver(stage: string, pid: number | undefined, exit: { code: number | null; signal: NodeJS.Signals | null }): void {
+    if (!this.opts.afterExit || pid === undefined) return; // a spawn that failed ran nothing
+    const p = this.opts.afterExit(stage, pid, exit, performance.now()).catch(() => undefined);
+    this.afterExits.add(p);
+    void p.finally(() => this.afterExits.delete(p));
+  }
+
   /** SIGTERM every worker, wait for all to exit (SIGKILL after `killAfterMs`, logged). */
   async stop(): Promise<void> {
     this.hold();
@@ -212,6 +229,8 @@ export class Supervisor {
           }),
       ),
     );
+    // The hand-overs of the workers that just exited (each bounded by its own deadline).
+    await Promise.all([...this.afterExits]);
     for (const [stage, slots] of this.slots) {
       slots.length = 0; // crashed ones waiting for a restart are gone too
       this.opts.onEvent?.('stop', stage);

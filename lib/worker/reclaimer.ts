@@ -45,8 +45,13 @@ export class Reclaimer {
     return { stage: this.d.stage.name };
   }
 
+  /**
+   * The first pass at once, then every `claimIntervalMs`: a worker restarted after a crash takes
+   * what its predecessor held (made claimable by the supervisor, lib/ops/dead-handover.ts) as soon
+   * as it reads, not one interval later.
+   */
   start(): void {
-    this.loop.start();
+    this.loop.start(true);
   }
 
   /** Stop the timer and wait for a pass in progress, at most `drainTimeoutMs` (Redis may be down). */

@@ -67,6 +67,7 @@ export function startFaultRun(o: FaultRunOptions): FaultRun {
       stdio: openSync(join(o.dir, 'workers.log'), 'a'),
       units,
       restart: config.supervisor,
+      config,
     },
     o.log,
   );

@@ -139,6 +139,7 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
         detached: true,
         killAfterMs: unitKillAfterMs(config, units),
         restart: config.supervisor,
+        config,
       },
       opts.logger,
     );

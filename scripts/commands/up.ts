@@ -14,6 +14,7 @@ import { refuseClusterNode } from '../../lib/redis/cluster-node.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { Supervisor } from '../../lib/ops/supervisor.js';
+import { handOverDead } from '../../lib/ops/dead-handover.js';
 import type { FastifyInstance } from 'fastify';
 import { BIN, cliRedis, loadConfig, refuseTlsMismatch, type GlobalOptions } from './common.js';
 import { apiRedisUrl, servePort, startServer } from './serve.js';
@@ -62,6 +63,13 @@ export interface SpawnSettings {
    * @defaultValue only on changes
    */
   workersGaugeIntervalMs?: number;
+  /**
+   * The config the workers run (with the same environment): a worker process that exits (a crash, a
+   * SIGKILL, a drain cut short) has its consumers' pending entries made claimable at once
+   * (lib/ops/dead-handover.ts), each stage reached as its own Redis user, so the restarted worker or
+   * a sibling takes them over within a reclaimer pass. @defaultValue none: they wait `claimMinIdleMs`
+   */
+  config?: ResolvedConfig;
 }
 
 /** A unit's SIGKILL deadline after SIGTERM: its process's `drainTimeoutMs` + 10 s, the grace period the deploy files give. */
@@ -85,6 +93,7 @@ export function createSupervisor(s: SpawnSettings, logger = createLogger({ compo
     ...s.restart,
     ...(s.killAfterMs ? { killAfterMs: s.killAfterMs } : {}),
     processGroups: s.detached ?? false,
+    ...(s.config ? { afterExit: handOverAfterExit(s.config, stagesOf, logger, metrics) } : {}),
     spawn: (unit) =>
       spawn(process.execPath, [BIN, 'worker', stagesOf(unit).join(','), ...(s.configPath ? ['--config', s.configPath] : [])], {
         // The IPC channel is how a worker learns that its supervisor is gone (killed, or its terminal hung up): it drains and exits.
@@ -109,6 +118,12 @@ export function createSupervisor(s: SpawnSettings, logger = createLogger({ compo
       }, s.workersGaugeIntervalMs).unref()
     : undefined;
   return supervisor;
+}
+
+/** The Supervisor's `afterExit`: the dead worker process's pending entries, of every stage it ran, handed over. */
+function handOverAfterExit(config: ResolvedConfig, stagesOf: (unit: string) => readonly string[], logger: Logger, metrics: Metrics) {
+  return (unit: string, pid: number, exit: { code: number | null; signal: NodeJS.Signals | null }, exitedAt: number) =>
+    handOverDead({ config, stages: stagesOf(unit), pid, exit, exitedAt, logger, metrics });
 }
 
 /** The config's worker processes restricted to `stages` (a process keeps its name with the stages selected from it). */
@@ -209,6 +224,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
       killAfterMs: unitKillAfterMs(config, units),
       restart: config.supervisor,
       workersGaugeIntervalMs: config.metrics.gaugeIntervalMs,
+      config,
     },
     logger,
   );
