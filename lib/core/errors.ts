@@ -255,6 +255,12 @@ export class ProducerGapError extends PipelineError {
   }
 }
 
+/**
+ * A producer lane's batch that was waiting (retried within `retryForMs`) when another lane of the
+ * run failed: not sent again, the run stops with the other lane's error (lib/producer/lane.ts).
+ */
+export class ProduceStoppedError extends PipelineError {}
+
 /** A producer run id resumed on an input that is not the one it was started on (produce-batch-2.lua's fingerprint). */
 export class RunInputMismatchError extends PipelineError {}
 

@@ -23,6 +23,11 @@ export class ShardedBackpressure {
     return new ShardedBackpressure(keys.map((k) => Backpressure.forInput(redis, config, k, cacheMs, downstreamCacheMs)));
   }
 
+  /** The Backpressure of the shard whose input stream is `stream` (a producer lane waits on its own shard's alone). */
+  of(stream: string): Backpressure | undefined {
+    return this.shards.find((s) => s.opts.stream === stream);
+  }
+
   /** Every shard's reading (each cached as Backpressure.check), reduced to the one that decides. */
   async check(): Promise<Pressure> {
     return worstOf(await Promise.all(this.shards.map((s) => s.check())));

@@ -1,20 +1,18 @@
-import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
-import { backoffMs, sleep } from '../core/backoff.js';
 import { encodeEnvelope, newEnvelope, newTraceId } from '../stream/codec.js';
-import { BadRecordError, ConfigError, errorMessage, ReplicationError, RunInputMismatchError } from '../core/errors.js';
-import { checkFingerprint, readRunState, type RunState } from './run-state.js';
-import { retryBudget, retryOrThrow } from './retry.js';
-import { appendBatchOnce, produceArgs, producedNow } from '../stream/handoff.js';
+import { BadRecordError, ConfigError, errorMessage, RunInputMismatchError } from '../core/errors.js';
+import { checkFingerprint, readRunState } from './run-state.js';
 import { readLines } from './jsonl.js';
 import { validateRecord } from './record.js';
-import { Script } from '../redis/script.js';
-
-const produceScript = new Script('produce-batch-2');
+import { ProducerLane, type LaneBatch } from './lane.js';
+import { sendLane } from './send-batch.js';
 
 export { ReplicationError } from '../core/errors.js';
+
+/** ProduceOptions.laneBufferBytes's default: what one lane may hold in batches not yet acknowledged before the reader waits for it. */
+export const DEFAULT_LANE_BUFFER_BYTES = 16 * 1024 * 1024;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -82,30 +80,28 @@ export interface ProduceOptions {
   runId?: string;
   /**
    * Called before a batch is sent again after a transient error (within `retryForMs`): what
-   * failed, and how long this batch has been retried so far. @defaultValue none
-   */
-  onRetry?: (err: unknown, retriedMs: number, budgetMs: number) => void;
-  /**
-   * Awaited before each batch is sent: backpressure (lib/producer/backpressure.ts
-   * `waitUntilClear`) holds the producer here while the pipeline is behind or Redis is full.
+   * failed, how long this batch has been retried so far, and the stream (shard) it is for.
    * @defaultValue none
    */
-  beforeBatch?: () => Promise<void>;
+  onRetry?: (err: unknown, retriedMs: number, budgetMs: number, stream?: string) => void;
+  /**
+   * Awaited before each batch of `stream` is sent, in that stream's lane only: backpressure
+   * (lib/producer/backpressure.ts `waitUntilClear`, per shard) holds that shard's batches here while
+   * it is behind or Redis is full; the other shards' lanes go on. @defaultValue none
+   */
+  beforeBatch?: (stream: string) => Promise<void>;
+  /**
+   * Each stream (shard) has its own lane: its batches are sent one after the other, in order, and
+   * not with the other lanes', so a shard whose writes wait (its master failing over, retried
+   * within `retryForMs`) does not hold the others. The reader reads ahead of what is acknowledged:
+   * a lane holds at most this many bytes of encoded records in closed batches not yet acknowledged
+   * (plus the batch being filled, up to `batchSize` records); a record for a full lane makes the
+   * reader wait until that lane's next batch is in. Memory: about lanes × (this + one batch).
+   * @defaultValue 16777216 (16 MiB)
+   */
+  laneBufferBytes?: number;
   /** Called when a batch is acknowledged (and replicated, with `waitReplicas`): its record keys and stream. */
   onBatch?: (recordKeys: readonly string[], stream: string) => void;
-}
-
-/** One input stream's pending batch and exactly-once state (one per shard). */
-interface Lane {
-  stream: string;
-  stateKey: string;
-  /** The run's records for this stream read so far, the batch's included. */
-  count: number;
-  /** A hash of those records' lines in order: the fingerprint produce-batch-2.lua keeps with the count. */
-  hash: Hash;
-  batch: [string, Buffer][];
-  /** What an earlier run with this run id had added (read before the lane's first record); null: nothing. */
-  resume?: RunState | null;
 }
 
 export interface ProduceSummary {
@@ -138,17 +134,42 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   let skipped = 0;
   let rejected = 0;
   let lines = 0;
-  // Each batch goes in as one idempotent script call (produce-batch-2.lua): a batch re-sent after
-  // a dropped connection is not produced twice. Sharded: one batch and state key per shard stream.
   const runId = opts.runId ?? newTraceId();
   if (!/^[\w.:-]{1,128}$/.test(runId)) throw new ConfigError('produce.runId', `expected 1-128 characters of [A-Za-z0-9_.:-], got ${JSON.stringify(runId)}`);
-  const lanes = new Map<string, Lane>();
-  const lane = (stream: string): Lane => {
+  const limitBytes = opts.laneBufferBytes ?? DEFAULT_LANE_BUFFER_BYTES;
+  // The run stops at the first failure of a lane: the reader stops, the other lanes send no
+  // further batch, and produce rejects with it once every lane is idle.
+  let failure: { err: unknown } | undefined;
+  const stopped = () => failure !== undefined;
+  const fail = (err: unknown) => {
+    failure ??= { err };
+    for (const l of lanes.values()) l.wake();
+  };
+  const send = async (l: ProducerLane, b: LaneBatch) => {
+    await opts.beforeBatch?.(l.stream);
+    const mine = await sendLane(redis, l.stream, l.stateKey, b, opts, stopped);
+    produced += mine;
+    skipped += b.entries.length - mine; // a producer of the same run id, running at the same time, had added them
+    opts.onProgress?.(produced, rejected);
+  };
+  // Each batch goes in as one idempotent script call (produce-batch-2.lua): a batch re-sent after
+  // a dropped connection is not produced twice. Sharded: one lane (batches, state key, sender) per shard stream.
+  const lanes = new Map<string, ProducerLane>();
+  const lane = (stream: string): ProducerLane => {
     let l = lanes.get(stream);
-    if (!l) lanes.set(stream, (l = { stream, stateKey: `${stream}:producer:${runId}`, count: 0, hash: createHash('sha1'), batch: [] }));
+    if (!l) lanes.set(stream, (l = new ProducerLane(stream, runId, send, fail, stopped)));
     return l;
   };
+  /** Records in the lanes' filling batches: at `batchSize`, every lane's batch is closed (as one batch of all shards had been sent). */
   let inBatch = 0;
+  const closeAll = () => {
+    for (const l of lanes.values()) l.close();
+    inBatch = 0;
+  };
+  const settle = async () => {
+    await Promise.all([...lanes.values()].map((l) => l.idle()));
+    if (failure) throw failure.err;
+  };
 
   const reject = (r: Reject) => {
     rejected++;
@@ -159,60 +180,69 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
       rejects.write(JSON.stringify(r) + '\n');
     }
   };
-  const flush = async () => {
-    if (inBatch === 0) return;
-    await opts.beforeBatch?.();
-    // Shards' batches go to their masters in parallel; each is retried on its own.
-    const sent = await Promise.all([...lanes.values()].filter((l) => l.batch.length > 0).map((l) => sendLane(redis, l, opts)));
-    const added = sent.reduce((a, b) => a + b, 0);
-    produced += added;
-    skipped += inBatch - added; // a producer of the same run id, running at the same time, had added them
-    inBatch = 0;
-    opts.onProgress?.(produced, rejected);
-  };
 
-  for await (const line of readLines(input, opts.maxRecordBytes)) {
-    lines++;
-    const at = { source: opts.source, line: line.lineNo };
-    if (!line.bytes) {
-      reject({ ...at, reason: 'oversized', error: `line is ${line.size} bytes, over the limit of ${opts.maxRecordBytes}` });
-      continue;
-    }
-    if (isBlank(line.bytes)) continue; // blank lines are not records
-    let text: string;
-    try {
-      text = utf8.decode(line.bytes);
-    } catch {
-      reject({ ...at, reason: 'invalid_utf8', error: 'line is not valid UTF-8', raw: line.bytes.toString('latin1').slice(0, 200) });
-      continue;
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      reject({ ...at, reason: 'invalid_json', error: errorMessage(err), raw: text.slice(0, 200) });
-      continue;
-    }
-    try {
-      const record = validateRecord(value, opts.maxRecordBytes, line.bytes.length);
-      const l = lane(opts.streamFor ? opts.streamFor(record.id) : opts.stream);
-      // A named run may be a resumed one: its records that are in are skipped here, unsent.
-      if (l.resume === undefined) l.resume = opts.runId ? await readRunState(redis, l.stateKey, opts) : null;
-      l.count++;
-      l.hash.update(line.bytes);
-      if (l.resume && l.count <= l.resume.count) {
-        skipped++;
-        if (l.count === l.resume.count) checkFingerprint(l, l.resume, runId);
+  /** Reads the input into the lanes; returns early when a lane failed (the run stops). */
+  async function readAll(): Promise<void> {
+    for await (const line of readLines(input, opts.maxRecordBytes)) {
+      lines++;
+      const at = { source: opts.source, line: line.lineNo };
+      if (!line.bytes) {
+        reject({ ...at, reason: 'oversized', error: `line is ${line.size} bytes, over the limit of ${opts.maxRecordBytes}` });
         continue;
       }
-      l.batch.push([record.id, encodeEnvelope(newEnvelope(record))]);
-      if (++inBatch >= batchSize) await flush();
-    } catch (err) {
-      if (!(err instanceof BadRecordError)) throw err;
-      reject({ ...at, reason: 'invalid_record', error: err.message, raw: text.slice(0, 200) });
+      if (isBlank(line.bytes)) continue; // blank lines are not records
+      let text: string;
+      try {
+        text = utf8.decode(line.bytes);
+      } catch {
+        reject({ ...at, reason: 'invalid_utf8', error: 'line is not valid UTF-8', raw: line.bytes.toString('latin1').slice(0, 200) });
+        continue;
+      }
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (err) {
+        reject({ ...at, reason: 'invalid_json', error: errorMessage(err), raw: text.slice(0, 200) });
+        continue;
+      }
+      try {
+        const record = validateRecord(value, opts.maxRecordBytes, line.bytes.length);
+        const l = lane(opts.streamFor ? opts.streamFor(record.id) : opts.stream);
+        // A lane that holds its bound (its shard's writes wait): the reader waits for it, the other lanes send on.
+        if (l.held >= limitBytes) {
+          closeAll();
+          await l.room(limitBytes);
+        }
+        if (failure) return;
+        // A named run may be a resumed one: its records that are in are skipped here, unsent.
+        if (l.resume === undefined)
+          l.resume = opts.runId ? await readRunState(redis, l.stateKey, { ...opts, onRetry: (e, ms, of) => opts.onRetry?.(e, ms, of, l.stream) }) : null;
+        l.count++;
+        l.hash.update(line.bytes);
+        if (l.resume && l.count <= l.resume.count) {
+          skipped++;
+          if (l.count === l.resume.count) checkFingerprint(l, l.resume, runId);
+          continue;
+        }
+        l.add(record.id, encodeEnvelope(newEnvelope(record)));
+        if (++inBatch >= batchSize) closeAll();
+      } catch (err) {
+        if (!(err instanceof BadRecordError)) throw err;
+        reject({ ...at, reason: 'invalid_record', error: err.message, raw: text.slice(0, 200) });
+      }
     }
   }
-  await flush();
+
+  try {
+    await readAll();
+  } catch (err) {
+    // The input failed (or is not the run's): the batches closed before it still go in, as they
+    // had been sent before the reader went on; the one being filled does not.
+    await settle();
+    throw err;
+  }
+  closeAll();
+  await settle();
   for (const l of lanes.values())
     if (l.resume && l.count < l.resume.count)
       throw new RunInputMismatchError(
@@ -221,86 +251,4 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   if (rejects) await new Promise<void>((res) => rejects!.end(() => res()));
   if (rejectsError) throw new Error(`${rejected} rejected line(s) could not be kept in ${opts.rejectsFile}: ${rejectsError.message}`);
   return { produced, skipped, rejected, lines, seconds: (Date.now() - t0) / 1000 };
-}
-
-/**
- * Send one lane's batch until it is acknowledged (and replicated, with waitReplicas), or the retry
- * budget is spent. Returns how many entries this run added (0: a producer of the same run id had).
- */
-async function sendLane(redis: Redis, l: Lane, opts: ProduceOptions): Promise<number> {
-  const start = l.count - l.batch.length;
-  const fingerprint = l.hash.copy().digest('hex');
-  const want = opts.waitReplicas ?? 0;
-  const budget = retryBudget(opts);
-  const started = Date.now();
-  let failingSince: number | undefined;
-  let added = 0;
-  // An attempt that failed may have gone through: a re-send then adds nothing, yet the batch is this run's.
-  let uncertain = false;
-  for (let attempt = 1; ; attempt++) {
-    let short: number | undefined;
-    try {
-      if (want === 0) added += await appendBatchOnce(redis, l.stream, l.stateKey, start, l.batch, fingerprint);
-      else {
-        const r = await appendAndWait(redis, l, start, fingerprint, want, opts.waitTimeoutMs ?? 1_000);
-        added += r.added;
-        short = r.replicas;
-      }
-      if (short === undefined || short >= want) break;
-      uncertain = true; // a failover may yet lose it: the re-send puts it back
-      opts.onRetry?.(new ReplicationError(`batch of ${l.stream} reached ${short} of ${want} replicas`), Date.now() - started, budget);
-    } catch (err) {
-      // The retry window runs from the first failure (an attempt that fails slowly, e.g. reconnects refused at maxclients, does not eat it).
-      failingSince ??= Date.now();
-      uncertain = true;
-      retryOrThrow(redis, err, failingSince, budget, opts);
-    }
-    if (short !== undefined && Date.now() - started >= budget) {
-      throw new ReplicationError(
-        `records ${start + 1}-${l.count} of ${l.stream} reached ${short} of ${want} replicas within ${budget} ms (is a replica down?); they are in the stream`,
-      );
-    }
-    await sleep(backoffMs(attempt, opts.retryBaseMs ?? 50, opts.retryMaxMs ?? 1_000));
-  }
-  opts.onBatch?.(
-    l.batch.map(([k]) => k),
-    l.stream,
-  );
-  const mine = uncertain && added === 0 ? l.batch.length : Math.min(added, l.batch.length);
-  l.batch = [];
-  return mine;
-}
-
-/**
- * The batch and a WAIT in one pipeline, so both go on the same connection (WAIT counts replicas
- * that have this connection's writes; on a Cluster the pipeline goes to the slot's master). Returns
- * how many entries the script added and how many replicas acknowledged. On a re-send whose batch
- * had gone through, the script still writes (it refreshes its state key), so WAIT waits for this
- * master's replicas to have it too.
- */
-async function appendAndWait(
-  redis: Redis,
-  l: Lane,
-  start: number,
-  fingerprint: string,
-  replicas: number,
-  timeoutMs: number,
-): Promise<{ added: number; replicas: number }> {
-  const args = produceArgs(start, l.batch, fingerprint);
-  const keys = [l.stream, l.stateKey];
-  const send = async () => {
-    const replies =
-      (await redis
-        .pipeline()
-        .fcall(produceScript.fn, 2, ...keys, ...args)
-        .wait(replicas, timeoutMs)
-        .exec()) ?? [];
-    if (replies[0]?.[0]) throw replies[0][0]; // "Function not found": produceScript loads the library and sends again
-    return replies;
-  };
-  const [script, wait] = await produceScript.withLibrary(redis, send, keys);
-  if (!script || !wait) return { added: 0, replicas: 0 }; // no reply at all: not acknowledged, sent again
-  if (script[0]) throw script[0];
-  if (wait[0]) throw wait[0];
-  return { added: producedNow(script[1] as [number, number], l.stream, start), replicas: Number(wait[1]) };
 }

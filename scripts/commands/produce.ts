@@ -4,7 +4,7 @@ import { FileError, ProducerGapError, RunInputMismatchError } from '../../lib/co
 import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
 import { produce, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
-import { describe } from '../../lib/producer/backpressure.js';
+import { describe, shardLabel } from '../../lib/producer/backpressure.js';
 import { ShardedBackpressure } from '../../lib/producer/backpressure-shards.js';
 import { isTransientRedisError } from '../../lib/core/failure-policy.js';
 import { cliRedis, explainRedisFailure, fatalAsync, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
@@ -23,6 +23,8 @@ export interface ProduceCliOptions extends GlobalOptions {
   runId?: string;
   /** ms between backpressure readings while waiting. @defaultValue 500 */
   backpressurePoll?: string;
+  /** Bytes one shard's lane may hold unacknowledged before the reader waits (lib/producer/producer.ts `laneBufferBytes`). @defaultValue 16 MiB */
+  laneBuffer?: string;
 }
 
 /** `pipeline produce [file]`: JSONL from a file or stdin into the input stream. Exit 1 if any line was rejected. */
@@ -40,40 +42,51 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
   }
   const retryForMs = opts.retryFor !== undefined ? Number(opts.retryFor) : DEFAULT_RETRY_FOR_MS;
   const redis = cliRedis(config.redis.url, { reconnectForever: retryForMs > 0 });
-  // While a batch waits (Redis unreachable, full, at maxclients): one line per cause, on stderr.
-  let waitingFor: string | undefined;
-  let waitingSince = 0;
-  let explaining = false;
-  const onRetry = (err: unknown, retriedMs: number, budgetMs: number) => {
-    if (explaining) return;
-    explaining = true;
+  const shards = configShards(config);
+  // Backpressure (limits.maxLag, Redis full), per shard: a lane waits before each batch while its
+  // shard is over (each shard read against the same limits: maxLag applies per shard), the other
+  // lanes go on; the message names the shard behind.
+  const pressure = ShardedBackpressure.forInput(redis, config, shards.all, 0); // the input stage read fresh per batch (3 cheap commands), the stages after it at most once a second
+  const pollMs = Number(opts.backpressurePoll ?? 500);
+  const tty = process.stderr.isTTY;
+  // Sharded, the waits of one shard's lane are said with the shard's name (the others' go on).
+  const label = (stream?: string) => {
+    const p = stream === undefined || shards.count === 1 ? undefined : pressure.of(stream)?.opts.shard;
+    return p ? `${shardLabel(p)}: ` : '';
+  };
+  // While a lane's batch waits (Redis unreachable, full, at maxclients, a master failing over): one line per lane and cause, on stderr.
+  const waiting = new Map<string, { cause: string; since: number }>();
+  const explaining = new Set<string>();
+  const onRetry = (err: unknown, retriedMs: number, budgetMs: number, stream = '') => {
+    if (explaining.has(stream)) return;
+    explaining.add(stream);
     void explainRedisFailure(err).then(
       (d) => {
-        explaining = false;
+        explaining.delete(stream);
         // Waiting cannot fix it (credentials, ACL, TLS, a database the server does not have): stop now, with its exit code.
         if (d && !d.retryable) return void fatalAsync(err);
         const cause = d?.cause ?? 'other';
-        if (cause === waitingFor) return;
-        waitingFor = cause;
-        waitingSince = Date.now() - retriedMs;
+        if (waiting.get(stream)?.cause === cause) return;
+        waiting.set(stream, { cause, since: Date.now() - retriedMs });
         if (tty) process.stderr.write('\n');
         process.stderr.write(
-          `waiting: ${d ? d.line : String((err as Error)?.message ?? err)}; retrying for up to ${Math.max(0, Math.round((budgetMs - retriedMs) / 1000))} s more (--retry-for)\n`,
+          `waiting: ${label(stream)}${d ? d.line : String((err as Error)?.message ?? err)}; retrying for up to ${Math.max(0, Math.round((budgetMs - retriedMs) / 1000))} s more (--retry-for)\n`,
         );
       },
-      () => (explaining = false),
+      () => explaining.delete(stream),
     );
   };
-  const tty = process.stderr.isTTY;
+  // A lane's batch went in: its wait is over (a later outage is said again).
+  const onBatch = (_keys: readonly string[], stream: string) => {
+    const w = waiting.get(stream);
+    if (!w) return;
+    waiting.delete(stream);
+    process.stderr.write(`${tty ? '\n' : ''}produce: ${label(stream)}going on after ${Math.round((Date.now() - w.since) / 1000)} s of waiting\n`);
+  };
   const t0 = Date.now();
   let produced = 0;
   const progress = (n: number, bad: number) => {
     produced = n;
-    // A batch went in: the wait is over (a later outage is said again).
-    if (waitingFor !== undefined) {
-      process.stderr.write(`${tty ? '\n' : ''}produce: going on after ${Math.round((Date.now() - waitingSince) / 1000)} s of waiting\n`);
-      waitingFor = undefined;
-    }
     if (!tty) return;
     const rate = Math.round(n / Math.max(0.001, (Date.now() - t0) / 1000));
     process.stderr.write(`\rproduced ${n}  rejected ${bad}  ${rate}/s `);
@@ -82,25 +95,19 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
     if (tty) process.stderr.write('\n');
     process.stderr.write(`${r.source}:${r.line}: rejected (${r.reason}): ${r.error}\n`);
   };
-  const shards = configShards(config);
-  // Backpressure (limits.maxLag, Redis full): wait before each batch, saying so on stderr. Sharded,
-  // every shard's input is read, each against the same limits (maxLag applies per shard), and the
-  // message names the shard behind (shard 0's reading had stood for all: a shard held behind was not seen).
-  const pressure = ShardedBackpressure.forInput(redis, config, shards.all, 0); // the input stage read fresh per batch (3 cheap commands a shard), the stages after it at most once a second
-  const pollMs = Number(opts.backpressurePoll ?? 500);
-  let lastSaid = 0;
+  const lastSaid = new Map<string, number>();
   // A reading Redis cannot answer (unreachable, at maxclients) does not stop produce: the batch is
   // sent, and the send's own retry (--retry-for) waits and says why.
-  const beforeBatch = () =>
-    pressure
+  const beforeBatch = (stream: string) =>
+    (pressure.of(stream) ?? pressure)
       .waitUntilClear({
         pollMs,
         onWait: (p, ms) => {
-          if (Date.now() - lastSaid < 5_000 && ms > 0) return;
-          lastSaid = Date.now();
+          if (Date.now() - (lastSaid.get(stream) ?? 0) < 5_000 && ms > 0) return;
+          lastSaid.set(stream, Date.now());
           process.stderr.write(`${tty ? '\n' : ''}produce: waiting: ${describe(p)} (${Math.round(ms / 1000)} s so far)\n`);
         },
-        onClear: (ms) => process.stderr.write(`produce: resumed after ${Math.round(ms / 1000)} s of backpressure\n`),
+        onClear: (ms) => process.stderr.write(`produce: ${label(stream)}resumed after ${Math.round(ms / 1000)} s of backpressure\n`),
       })
       .catch((err: unknown) => {
         if (!isTransientRedisError(err)) throw err;
@@ -135,6 +142,8 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
       onReject,
       onProgress: progress,
       beforeBatch,
+      onBatch,
+      ...(opts.laneBuffer !== undefined ? { laneBufferBytes: Number(opts.laneBuffer) } : {}),
     });
     if (tty) process.stderr.write('\n');
     process.stdout.write(JSON.stringify({ event: 'produce.done', ...summary, rejectsFile: summary.rejected ? opts.rejects : undefined }) + '\n');

@@ -79,6 +79,11 @@ export function buildProgram(): Command {
       '500',
     )
     .option(
+      '--lane-buffer <bytes>',
+      'each shard has its own lane (a shard whose master fails over waits alone, within --retry-for, the others go on): the bytes of records one lane may hold unacknowledged before the reader waits for it (default: 16777216)',
+      positiveInt,
+    )
+    .option(
       '--run-id <id>',
       'name this run; after a crash or Ctrl-C, produce the same input with the same --run-id to resume (any --batch): records that went in are skipped, and an input that is not the one the run started on is refused (state kept 7 days; unnamed runs print their id when stopped)',
     )
