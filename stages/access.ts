@@ -13,7 +13,7 @@ export function stageDataAccess(stage: ResolvedStage, keys: Keys): KeyGrant[] {
   const grants: KeyGrant[] = [];
   switch (stage.kind) {
     case 'store':
-      // stages/sinks/redis.ts → lib/lua/upsert-product-4.lua (it SREMs the old category's set by name,
+      // stages/sinks/redis.ts → lib/lua/upsert-product-5.lua (it SREMs the old category's set by name,
       // and HDELs the indexed fields the stored version does not have).
       if ((stage.settings.sink ?? 'redis') === 'redis') {
         grants.push({
@@ -22,7 +22,7 @@ export function stageDataAccess(stage: ResolvedStage, keys: Keys): KeyGrant[] {
           commands: ['hmget', 'hincrby', 'hset', 'hdel', 'sadd', 'srem'],
         });
       }
-      // Any sink: the `pipeline reprocess` marker of a product is deleted once its new version is stored (upsert-product-4.lua, drop-reprocess-marker-1.lua).
+      // Any sink: the `pipeline reprocess` marker of a product is deleted once its new version is stored (upsert-product-5.lua, drop-reprocess-marker-1.lua).
       grants.push({ keys: [keys.reprocess('*')], mode: 'rw', commands: ['hmget', 'del'] });
       break;
     case 'match':

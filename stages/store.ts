@@ -38,6 +38,14 @@ export function createStore(ctx: StageContext): Stage {
     ctx.metrics.increment('store.stale_dropped', n, { stage: ctx.stage.name });
     ctx.logger.info('store.stale_dropped', { count: n, sink: sink.name });
   };
+  /** Deliveries no longer pending in their group were not written (a failover lost their entry or read): counted and logged. */
+  const countNotPending = (ids: readonly string[] | undefined) => {
+    if (!ids?.length) return;
+    ctx.metrics.increment('store.not_pending_skipped', ids.length, { stage: ctx.stage.name });
+    ctx.logger.info('store.not_pending_skipped', { count: ids.length, ids: ids.slice(0, 20), sink: sink.name });
+  };
+  /** The group reading each stream: a message's entry is pending there until its hand-off (its own stream, or a fused upstream's). */
+  const groupOf = new Map(ctx.config.stages.map((s) => [s.input, s.name]));
   const markers = markerDropper(ctx);
   const done: CompletionSettings = { maxLen: ctx.config.limits.doneMaxLen, statusTtlMs: ctx.config.limits.statusTtlMs };
   // Once the sink has them, and before the batch is acked: `{p}:done` and each id's status (lib/stream/done.ts),
@@ -64,9 +72,11 @@ export function createStore(ctx: StageContext): Stage {
         const env = m.envelope;
         const s = summarize(env);
         const { category, ...fields } = s;
+        const group = groupOf.get(m.stream);
         return {
           key: env.key,
           entryId: m.id,
+          ...(group !== undefined ? { pending: { stream: m.stream, group } } : {}),
           ...(env.origin !== undefined ? { version: env.origin } : {}),
           ...(env.rebuilt !== undefined ? { rebuilt: true } : {}),
           traceId: env.traceId,
@@ -87,7 +97,10 @@ export function createStore(ctx: StageContext): Stage {
       try {
         const r = await sink.write(products);
         countStale(r ? r.stale : 0);
-        await completed(products);
+        countNotPending(r?.notPending);
+        // A product not written (its delivery no longer pending) is not complete: its record comes again.
+        const skipped = new Set(r?.notPending);
+        await completed(skipped.size ? products.filter((p) => !skipped.has(p.entryId)) : products);
         return products.map(() => ok({ stored: true, sink: sink.name }));
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err));
@@ -99,7 +112,7 @@ export function createStore(ctx: StageContext): Stage {
           results.push(
             await sink
               .write([p])
-              .then((r) => (countStale(r ? r.stale : 0), completed([p])))
+              .then((r) => (countStale(r ? r.stale : 0), countNotPending(r?.notPending), r?.notPending?.length ? undefined : completed([p])))
               .then(
                 () => ok({ stored: true, sink: sink.name }),
                 (e: unknown) => fail(e instanceof Error ? e : new Error(String(e))),

@@ -165,7 +165,7 @@ test('both sinks store and export the same for the same deliveries, however they
     const pgStale = await applyBatches(sink);
     const pgExport: ExportedProduct[] = [];
     for await (const p of postgresProducts(db, 'public')) pgExport.push(p);
-    // What upsert-product-4.lua makes of them, entry after entry.
+    // What upsert-product-5.lua makes of them, entry after entry.
     assert.equal(
       byKey(redisExport).map((p) => [p.key, p.doc.title, p.copies, p.version, p.entryId]),
       [

@@ -312,7 +312,7 @@ test("a sharded pipeline (shards: 3): each product re-enters on its own shard, w
         compareStreamIds(origin, parseStreamId((await redis.hget(own.product(x.id), 'version'))!)!) === 0,
         `${x.id}: stored with the origin it was put back with`,
       );
-      // Its marker went with that store (upsert-product-4.lua), on every shard.
+      // Its marker went with that store (upsert-product-5.lua), on every shard.
       for (const k of shards.all) assert.is(await redis.exists(k.reprocess(x.id)), 0);
     }
   } finally {

@@ -2,7 +2,7 @@
   The store stage of a sink other than Redis (postgres), after the sink committed a version of a
   product: delete the product's `pipeline reprocess` marker once a version at or after the
   marker's origin is stored (an origin-less marker: once another store entry than the one it was
-  built from is), as upsert-product-4.lua does within the Redis sink's upsert.
+  built from is), as upsert-product-5.lua does within the Redis sink's upsert.
 
   KEYS[1]  the product's marker hash ({p}:reprocess:<key>)
   ARGV[1]  the stored version ("ms-seq", or "" when unknown)

@@ -72,6 +72,11 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w('stage.timeouts', 'counter', 'stage calls abandoned at stageTimeoutMs (the batch is retried with a delivery counted; the call may still be running)'),
   w('batch.isolated', 'counter', 'failed batches re-run one message at a time to find the bad one'),
   w('store.stale_dropped', 'counter', 'deliveries older than the stored version of their product, dropped by the sink (newest wins by input entry id)'),
+  w(
+    'store.not_pending_skipped',
+    'counter',
+    'store deliveries the Redis sink did not write: no longer pending in their group (a write retried onto a promoted replica)',
+  ),
   w('message.e2e_ms', 'timer', 'end to end: produced to handed off by the sink stage (per message, at the sink)'),
   w('handoff.errors', 'counter', 'failed hand-off scripts (transient ones are retried)'),
   w(

@@ -63,7 +63,7 @@ export class Keys {
   /**
    * `pipeline reprocess`'s in-flight marker of one product (lib/ops/reprocess.ts, reprocess-2.lua): a
    * small hash naming the stored version that was put back, with a TTL. Only the admin writes it;
-   * the store stage deletes it once it stores the new version (upsert-product-4.lua, drop-reprocess-marker-1.lua).
+   * the store stage deletes it once it stores the new version (upsert-product-5.lua, drop-reprocess-marker-1.lua).
    */
   reprocess(key: string): string {
     return `${this.tag}:reprocess:${key}`;

@@ -113,7 +113,7 @@ export function sortableVersion(id: string | undefined): string | null {
 }
 
 /**
- * The batch's entries applied in order, as the redis sink's upsert-product-4.lua does one after
+ * The batch's entries applied in order, as the redis sink's upsert-product-5.lua does one after
  * the other: an entry older than an earlier entry of its key in the batch is stale whatever is
  * stored (counted in `stale`); the others stay, in order (`ord` within the key), the last of each
  * key marked `last`: the row stored unless the stored version is newer (the statement decides
@@ -171,7 +171,7 @@ const COPY = `y.entry_id IS DISTINCT FROM y.prev AND (NOT y.rebuilt OR y.prev IS
 
 /**
  * One statement per batch: the entries arrive as one JSON parameter and are applied in order per
- * key with upsert-product-4.lua's rules, so both sinks store the same whatever the batching. The
+ * key with upsert-product-5.lua's rules, so both sinks store the same whatever the batching. The
  * key's last entry is the row (ON CONFLICT touches a row once); `copies` counts distinct
  * store-stream entries: +1 per applied entry that is not the entry applied just before it (a
  * re-delivery of the stored entry, or the same entry twice in a row, does not count), nor a

@@ -7,7 +7,7 @@ import { Shards } from '../../lib/redis/shard.js';
 import { SUMMARY_FIELDS } from '../domain/summary.js';
 import type { Sink, StoredProduct } from './sink.js';
 
-const upsert = new Script('upsert-product-4');
+const upsert = new Script('upsert-product-5');
 const dropMarker = new Script('drop-reprocess-marker-1');
 
 /** The indexed fields of a product hash beside `category` (which every version has): a version without one removes it. */
@@ -26,7 +26,8 @@ export function createRedisSink(redis: Redis, space: Keys | Shards): Sink {
     async write(products: readonly StoredProduct[]) {
       try {
         const fresh = await writeAll(products);
-        return { stale: fresh.filter((f) => f === -1).length };
+        const notPending = products.filter((_, i) => fresh[i] === -2).map((p) => p.entryId);
+        return { stale: fresh.filter((f) => f === -1).length, ...(notPending.length ? { notPending } : {}) };
       } catch (err) {
         // Redis full (OOM under noeviction), loading, failing over: an outage, not bad data. The
         // batch waits in place; the upsert is idempotent, so the products already written are fine.
@@ -51,10 +52,12 @@ export function createRedisSink(redis: Redis, space: Keys | Shards): Sink {
         const pairs: string[] = ['doc', JSON.stringify(p.doc), 'trace', p.traceId, 'storedAt', String(p.storedAt)];
         for (const [k, v] of Object.entries(p.fields)) pairs.push(k, String(v));
         const absent = INDEXED_FIELDS.filter((f) => !Object.hasOwn(p.fields, f));
+        // Written only while its delivery is pending (a write retried after a failover may find its entry lost).
+        const source = p.pending ? keys.stream(p.pending.stream) : keys.product(p.key);
         return upsert.run<number>(
           redis,
-          [keys.product(p.key), keys.products, keys.category(p.category), keys.reprocess(p.key)],
-          [p.key, p.entryId, p.category, keys.category(''), p.version ?? '', p.rebuilt ? '1' : '', absent.length, ...absent, ...pairs],
+          [keys.product(p.key), keys.products, keys.category(p.category), keys.reprocess(p.key), source],
+          [p.key, p.entryId, p.category, keys.category(''), p.version ?? '', p.rebuilt ? '1' : '', p.pending?.group ?? '', absent.length, ...absent, ...pairs],
         );
       }),
     );

@@ -3,6 +3,12 @@ import { ConfigError } from '../../lib/core/errors.js';
 /** What a write did beyond storing: deliveries dropped because a newer version is stored. */
 export interface WriteResult {
   stale: number;
+  /**
+   * Entry ids of products not written because their delivery is no longer pending in the group
+   * that read it (`StoredProduct.pending`): acked by another consumer, or lost with a failed-over
+   * master (their record comes again under another entry id). @defaultValue none
+   */
+  notPending?: readonly string[];
 }
 
 /** One product as the store writes it. */
@@ -21,6 +27,12 @@ export interface StoredProduct {
    * stored version again from another store entry (a duplicate of it). @defaultValue false
    */
   rebuilt?: boolean;
+  /**
+   * The stream (config name) `entryId` is in and the consumer group that read it: a sink that can
+   * check it in the same step as its write (the Redis sink) writes the product only while that
+   * delivery is pending. @defaultValue none (always written)
+   */
+  pending?: { stream: string; group: string };
   traceId: string;
   category: string;
   /** Indexed scalar fields (brand, mpn, gtin, ...). */

@@ -7,7 +7,14 @@
   another entry), and a delivery older than the stored version (by ARGV[5], the record's input-stream entry
   id) is dropped: routes of different length, several store workers, reclaims and retries all
   reorder deliveries, and none may store old over new. The indexed fields mirror the stored
-  version: the ones it lacks are removed (ARGV[7..]).
+  version: the ones it lacks are removed (ARGV[8..]).
+
+  A delivery that is no longer pending in the group that read it (ARGV[7] given) writes nothing:
+  its entry was acked (another consumer stored it), or a failover lost the entry or its read. A
+  write retried after a master failed over runs on the promoted replica, which may not have the
+  entry at all: the record's earlier stage then runs again and sends it under another entry id, and
+  counting both would make `copies` 2 for a product stored once. The pending check and the write
+  are one step, so a delivery is written only while it is live.
 
   KEYS[1]  product hash           ({p}:product:<key>)
   KEYS[2]  set of all product keys ({p}:products)
@@ -18,6 +25,8 @@
            was stored puts back a version the store drops), as drop-reprocess-marker-1.lua does
            for other sinks (an origin-less marker: once another store entry than the one it was
            built from is stored), so markers do not outlive their purpose by the marker TTL
+  KEYS[5]  the stream the entry ARGV[2] is in (the store's input, or a fused upstream's), for the
+           pending check (no such stream or group: no check); any key of the slot when ARGV[7] is ""
   ARGV[1]  product key
   ARGV[2]  store-stream entry id that carries this version
   ARGV[3]  category
@@ -25,14 +34,16 @@
            (same hash tag, so the same slot on a cluster)
   ARGV[5]  version: the record's input-stream entry id ("ms-seq"), or "" when unknown (always written)
   ARGV[6]  "1" when the version was rebuilt (`pipeline reprocess`, a review decision), else ""
-  ARGV[7]  n: how many indexed fields follow that this version does not have
-  ARGV[8..7+n] those field names: removed from the hash (HDEL, only those it holds, before any
+  ARGV[7]  the consumer group that read ARGV[2] from KEYS[5]: written only while the entry is pending
+           there; "" = no check (a caller outside a consumer group)
+  ARGV[8]  n: how many indexed fields follow that this version does not have
+  ARGV[9..8+n] those field names: removed from the hash (HDEL, only those it holds, before any
            write), so the indexed fields mirror the stored version and an earlier version's brand,
            mpn, reviewedBy... are not served beside a document that no longer has them
-  ARGV[8+n..] field/value pairs for the hash
+  ARGV[9+n..] field/value pairs for the hash
 
   Returns: 1 if this entry was new for the product, 0 if it was a re-delivery, -1 if it was older
-  than the stored version and dropped.
+  than the stored version and dropped, -2 if it is not pending in its group (nothing written).
 ]]
 -- The marker goes once a version at or after its origin arrives (`stored`: false when the
 -- delivery is dropped as older than the stored version; an origin-less marker then stays).
@@ -48,9 +59,14 @@ local function dropMarker(stored)
   if done then redis.call('DEL', KEYS[4]) end
 end
 
-local nclear = tonumber(ARGV[7])
+if ARGV[7] ~= '' then
+  -- No such stream or group (NOGROUP): no consumer group reads it (a store called outside a worker), nothing to check.
+  local pending = redis.pcall('XPENDING', KEYS[5], ARGV[7], ARGV[2], ARGV[2], 1)
+  if not pending.err and #pending == 0 then return -2 end
+end
+local nclear = tonumber(ARGV[8])
 local clear = {}
-for i = 8, 7 + nclear do clear[#clear + 1] = ARGV[i] end
+for i = 9, 8 + nclear do clear[#clear + 1] = ARGV[i] end
 local old = redis.call('HMGET', KEYS[1], 'category', 'entry', 'version', unpack(clear))
 local version = ARGV[5]
 if version ~= '' and old[3] then
@@ -79,7 +95,7 @@ if old[1] and old[1] ~= ARGV[3] then
   redis.call('SREM', ARGV[4] .. old[1], ARGV[1])
 end
 local fields = {}
-for i = 8 + nclear, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 9 + nclear, #ARGV do fields[#fields + 1] = ARGV[i] end
 if version ~= '' then
   fields[#fields + 1] = 'version'
   fields[#fields + 1] = version
