@@ -62,13 +62,17 @@ test('429 while a stage after the input is above its own maxLag (the input keepi
   }
 });
 
-test('Retry-After follows the backlog: the least while the drain rate is not known yet, the most while the lag does not fall, about excess / rate while it drains (it was 1 s whatever the backlog)', async () => {
-  const pipeline = randomPipeline();
-  const keys = new Keys(pipeline);
-  const config = rulesOnlyConfig(server.url, pipeline);
+/** A fresh rules-only pipeline whose preprocess stage has maxLag 10, its group created on the (empty) input stream. */
+async function preprocessHeldAt10() {
+  const config = rulesOnlyConfig(server.url, randomPipeline());
   config.stages.find((s) => s.name === 'preprocess')!.maxLag = 10;
-  const input = keys.stream('in');
+  const input = new Keys(config.pipeline).stream('in');
   await redis.xgroup('CREATE', input, 'preprocess', '0', 'MKSTREAM');
+  return { config, input };
+}
+
+test('Retry-After follows the backlog: the least while the drain rate is not known yet, the most while the lag does not fall, about excess / rate while it drains (it was 1 s whatever the backlog)', async () => {
+  const { config, input } = await preprocessHeldAt10();
   await addN(input, 2_010); // lag 2,010: 2,000 over the limit, and no worker
   const limits = { retryAfterSeconds: 1, retryAfterMaxSeconds: 30 };
   const retryAfter = async (app: FastifyInstance) => {
@@ -106,12 +110,7 @@ test('Retry-After follows the backlog: the least while the drain rate is not kno
 });
 
 test('Retry-After after a burst: derived from the drain rate within 3 s of the lag starting to fall, not the most for the whole 10 s window (a soak: every 429 said 60 s while the lag fell 4,000 a second)', async () => {
-  const pipeline = randomPipeline();
-  const keys = new Keys(pipeline);
-  const config = rulesOnlyConfig(server.url, pipeline);
-  config.stages.find((s) => s.name === 'preprocess')!.maxLag = 10;
-  const input = keys.stream('in');
-  await redis.xgroup('CREATE', input, 'preprocess', '0', 'MKSTREAM');
+  const { config, input } = await preprocessHeldAt10();
   const app = await serverFor(config, { retryAfterSeconds: 1, retryAfterMaxSeconds: 30 });
   const post = (id: string) => app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id, title: 't' } });
   let reader: NodeJS.Timeout | undefined;

@@ -8,6 +8,7 @@ import { silentLogger } from '../lib/observe/logger.js';
 import { Keys } from '../lib/redis/keys.js';
 import { readRedisProduct } from '../stages/sinks/export.js';
 import { rulesOnlyConfig, startWorkers, stopAll } from './helpers/pipeline.js';
+import { listeningApi } from './helpers/api-server.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -22,16 +23,7 @@ async function listening(pipeline: string, limits = {}) {
   const productReader = (ctx: { redis: Redis }) => ({
     read: async (k: string) => (await readRedisProduct(ctx.redis, keys, k)) as Record<string, unknown> | null,
   });
-  const app: FastifyInstance = await buildServer({
-    config,
-    tokens: [{ token: TOKEN, roles: ['admin'] }],
-    logger: silentLogger,
-    limits: { completionsBlockMs: 100, backpressureCacheMs: 0, ...limits },
-    productReader,
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
-  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  const { app, base } = await listeningApi(config, TOKEN, { limits, productReader });
   return { app, config, keys, base };
 }
 

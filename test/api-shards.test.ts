@@ -10,12 +10,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { FastifyInstance } from 'fastify';
 import type { ResolvedConfig } from '../lib/config/types.js';
-import { buildServer } from '../lib/api/server.js';
 import type { ApiLimits } from '../lib/api/options.js';
-import { silentLogger } from '../lib/observe/logger.js';
 import { configShards, shardOf } from '../lib/redis/shard.js';
 import { productReader, startServer } from '../scripts/commands/serve.js';
 import { rulesOnlyConfig, startWorkers, stopAll } from './helpers/pipeline.js';
+import { listeningApi } from './helpers/api-server.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 import { openEvents } from './helpers/sse-stream.js';
 
@@ -37,18 +36,8 @@ const idsPerShard = (prefix: string, n: number): string[][] => {
 };
 const record = (id: string) => ({ id, title: `SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46 ${id}` });
 
-async function listening(config: ResolvedConfig, limits: Partial<ApiLimits> = {}): Promise<{ app: FastifyInstance; base: string }> {
-  const app = await buildServer({
-    config,
-    tokens: [{ token: TOKEN, roles: ['admin'] }],
-    logger: silentLogger,
-    limits: { completionsBlockMs: 100, backpressureCacheMs: 0, ...limits },
-    productReader,
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  await waitFor('completions readers', () => app.pipeline.completions.following, 5_000);
-  return { app, base: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
-}
+const listening = (config: ResolvedConfig, limits: Partial<ApiLimits> = {}): Promise<{ app: FastifyInstance; base: string }> =>
+  listeningApi(config, TOKEN, { limits, productReader });
 
 test("3 shards: submit puts each record on its shard (input stream, queued status), enrich answers from every shard, GET reads the id's shard; 1 + 3 connections", async () => {
   const config = sharded();

@@ -8,16 +8,15 @@
  */
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { sleep } from '../lib/core/backoff.js';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig } from '../lib/config/types.js';
-import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
 import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { configShards, keySlot } from '../lib/redis/shard.js';
 import { createClient } from '../lib/redis/url.js';
 import { RedisCluster } from './helpers/cluster.js';
+import { doneTimes, failOverShard0 } from './helpers/failover-gaps.js';
 import { ownerOf } from './helpers/cluster-pipelines.js';
 import { FAST, startWorkers, stopAll } from './helpers/pipeline.js';
 import { randomPipeline, waitFor } from './helpers/redis.js';
@@ -34,7 +33,9 @@ const SHARD_WAIT_MS = 300;
  * refuses commands (CLUSTERDOWN, measured 1-1.5 s as the master is flagged failed, the rules-only
  * pipeline as well) and a loaded 2-core machine. Before the fix the gap was the whole failover.
  */
-const SLACK_MS = 2_500;
+// 4 s: a full-suite run on the loaded 2-core machine saw a 3.5 s gap. The bound stays below the node
+// timeout, the least any failover takes, so code that holds the healthy shards for the whole failover fails.
+const SLACK_MS = 4_000;
 const BOUND_MS = 2 * SHARD_WAIT_MS + SLACK_MS;
 
 const cluster = await new RedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: NODE_TIMEOUT_MS }).start();
@@ -89,51 +90,29 @@ test(`a master dies mid-run: the match stage's records on the other masters' sha
       produce(producer, Readable.from(lines(s)), { stream: k.stream('in'), source: `test-${s}`, maxRecordBytes: 65536, batchSize: 4, retryForMs: 60_000 }),
     ),
   );
-  const doneTimes = async (s: number) => ((await redis.xrange(shards.all[s]!.done, '-', '+')) as [string, string[]][]).map(([id]) => Number(id.split('-')[0]));
   try {
-    await waitFor('records flowing on every shard', async () => (await Promise.all(healthy.map(doneTimes))).every((t) => t.length >= 50), 60_000, 100);
-    const killedAt = Date.now();
-    await cluster.kill(victim);
-    const tag = keySlot(shards.all[0]!.tag);
     await waitFor(
-      'the replica promoted',
-      async () => (await cluster.topology()).some((n) => n.role === 'master' && n.port !== victim && n.slots.some(([a, b]) => tag >= a && tag <= b)),
+      'records flowing on every shard',
+      async () => (await Promise.all(healthy.map((s) => doneTimes(redis, shards, s)))).every((t) => t.length >= 50),
       60_000,
       100,
     );
-    const promotedAt = Date.now();
-    await waitFor('the dead master’s shard stores again', async () => (await doneTimes(0)).some((t) => t > promotedAt), 30_000, 100);
-    stop = true;
-    await producing;
-    await cluster.restart(victim);
-    await waitFor(
-      'every record stored',
-      async () => {
-        const st = await pipelineStatus(redis, config);
-        return isIdle(st) && st.stored >= ids.length;
+    const run = await failOverShard0({
+      cluster,
+      redis,
+      config,
+      shards,
+      victim,
+      masterOf,
+      healthy,
+      ids,
+      boundMs: BOUND_MS,
+      stopProducing: async () => {
+        stop = true;
+        await producing;
       },
-      60_000,
-      200,
-    );
-
-    // Per healthy shard: the longest gap between stored records across the outage (kill to promotion).
-    const gaps: number[] = [];
-    for (const s of healthy) {
-      const t = [...(await doneTimes(s)), Date.now()];
-      let gap = 0;
-      for (let i = 1; i < t.length; i++) if (t[i]! >= killedAt && t[i - 1]! <= promotedAt) gap = Math.max(gap, t[i]! - Math.max(t[i - 1]!, killedAt));
-      gaps.push(gap);
-      assert.ok(
-        gap <= BOUND_MS,
-        `shard ${s} (master ${masterOf[s]}) stored nothing for ${gap} ms of the ${promotedAt - killedAt} ms failover (bound ${BOUND_MS} ms)`,
-      );
-    }
-    console.log(`match failover: ${JSON.stringify({ failoverMs: promotedAt - killedAt, healthy, gaps, bound: BOUND_MS })}`);
-    const st = await pipelineStatus(redis, config);
-    assert.is(st.stored, ids.length, 'stored = produced');
-    assert.is(st.dlq, 0, 'nothing dead-lettered');
-    const copies = await Promise.all(ids.map((id) => redis.hget(shards.keysFor(id).product(id), 'copies')));
-    assert.is(copies.filter((c) => c === '1').length, ids.length, 'each record stored once');
+    });
+    console.log(`match failover: ${JSON.stringify({ failoverMs: run.promotedAt - run.killedAt, healthy, gaps: run.gaps, bound: BOUND_MS })}`);
   } finally {
     stop = true;
     await producing.catch(() => undefined);

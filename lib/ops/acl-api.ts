@@ -1,6 +1,6 @@
 import type { ResolvedConfig } from '../config/types.js';
 import { Keys } from '../redis/keys.js';
-import type { KeyGrant } from './acl-grants.js';
+import { KEY_READ_COMMANDS, type KeyGrant } from './acl-grants.js';
 
 /** The env var that hands the API user's URL to `pipeline serve` and `pipeline up --serve` (scripts/commands/serve.ts). */
 export const API_REDIS_URL_ENV = 'PIPELINE_API_REDIS_URL';
@@ -11,26 +11,7 @@ export const API_REDIS_URL_ENV = 'PIPELINE_API_REDIS_URL';
  * `{p}:done`, the DLQ, review and log views, stored products, the liveness keys; TIME for a review
  * decision's version. Read-only commands: the user's root key permission covers them.
  */
-export const API_READ_COMMANDS = [
-  'xinfo|stream',
-  'xinfo|groups',
-  'xinfo|consumers',
-  'xlen',
-  'xpending',
-  'xrange',
-  'xrevrange',
-  'xread',
-  'exists',
-  'scard',
-  'sscan',
-  'smembers',
-  'hget',
-  'hgetall',
-  'hmget',
-  'get',
-  'mget',
-  'time',
-];
+export const API_READ_COMMANDS = [...KEY_READ_COMMANDS, 'xread', 'exists', 'time'];
 
 const uniq = <T>(xs: T[]) => [...new Set(xs)];
 

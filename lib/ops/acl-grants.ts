@@ -15,6 +15,25 @@ export interface KeyGrant {
   commands: string[];
 }
 
+/** The read-only commands on keys that the observer and the API user share (stream and group state, ranges, sets, hashes, strings). */
+export const KEY_READ_COMMANDS = [
+  'xinfo|stream',
+  'xinfo|groups',
+  'xinfo|consumers',
+  'xlen',
+  'xpending',
+  'xrange',
+  'xrevrange',
+  'scard',
+  'sscan',
+  'smembers',
+  'hget',
+  'hgetall',
+  'hmget',
+  'get',
+  'mget',
+];
+
 /**
  * The pipeline's Lua, as functions of its library (lib/redis/script.ts: FCALL). Not EVAL, EVALSHA,
  * SCRIPT or FUNCTION: those would let a user run Lua of its own (`EVAL "while true do end" 0`).

@@ -6,7 +6,7 @@ import { ConfigError } from '../core/errors.js';
 import { loadLibrary } from '../redis/functions.js';
 import { Keys } from '../redis/keys.js';
 import { asCluster, isClusterUrl, parseRedisUrl } from '../redis/url.js';
-import { SCRIPT_COMMANDS, SELF_CHECK_COMMANDS, stageGrants, type KeyGrant, type KeyMode } from './acl-grants.js';
+import { KEY_READ_COMMANDS, SCRIPT_COMMANDS, SELF_CHECK_COMMANDS, stageGrants, type KeyGrant, type KeyMode } from './acl-grants.js';
 import { onEveryClusterNode, type ApplyAclOptions } from './acl-nodes.js';
 import { API_READ_COMMANDS, API_REDIS_URL_ENV, apiGrants } from './acl-api.js';
 
@@ -94,24 +94,7 @@ export const CLUSTER_CONNECTION_COMMANDS = ['cluster|slots', 'cluster|info'];
  * probe: FCALL_RO runs only functions flagged `no-writes`, whose commands Redis checks against
  * these read-only rules again, so it reads nothing the rules below do not allow).
  */
-export const OBSERVER_COMMANDS = [
-  'fcall_ro',
-  'xinfo|stream',
-  'xinfo|groups',
-  'xinfo|consumers',
-  'xlen',
-  'xpending',
-  'xrange',
-  'xrevrange',
-  'scard',
-  'sscan',
-  'smembers',
-  'hget',
-  'hgetall',
-  'hmget',
-  'get',
-  'mget',
-];
+export const OBSERVER_COMMANDS = ['fcall_ro', ...KEY_READ_COMMANDS];
 
 const PERM: Record<KeyMode, string> = { r: '%R~', w: '%W~', rw: '~' };
 const uniq = <T>(xs: T[]) => [...new Set(xs)];

@@ -108,7 +108,7 @@ export class RedisCluster {
       settings: async (port) => ({
         'cluster-enabled': 'yes',
         'cluster-config-file': `nodes-${port}.conf`,
-        'cluster-node-timeout': String(this.opts.nodeTimeoutMs ?? 1000),
+        'cluster-node-timeout': String(this.nodeTimeoutMs),
         // The bus port would be port + 10000, which may be taken or out of range: pick a free one.
         'cluster-port': String(await (this.opts.pickPort ?? freePort)()),
       }),
@@ -207,6 +207,11 @@ export class RedisCluster {
    * `replicas` replicas, and every replica's link to its master is up (so a failover now loses
    * only what was written since).
    */
+  /** cluster-node-timeout of the nodes (ms): a master is failed over no sooner than this after it stops answering. */
+  get nodeTimeoutMs(): number {
+    return this.opts.nodeTimeoutMs ?? 1000;
+  }
+
   async waitHealthy(timeoutMs = this.opts.readyTimeoutMs ?? 30_000): Promise<void> {
     const want = this.opts.replicas ?? 1;
     const deadline = Date.now() + timeoutMs;

@@ -1,0 +1,27 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiLimits } from '../../lib/api/options.js';
+import { buildServer, type ServerOptions } from '../../lib/api/server.js';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import { silentLogger } from '../../lib/observe/logger.js';
+import { waitFor } from './redis.js';
+
+/**
+ * A real listening API server (HTTP on a random loopback port) for `config`, one admin `token`,
+ * no backpressure cache and a short completions block, once its completion readers follow.
+ */
+export async function listeningApi(
+  config: ResolvedConfig,
+  token: string,
+  opts: { limits?: Partial<ApiLimits>; productReader?: ServerOptions['productReader'] } = {},
+): Promise<{ app: FastifyInstance; base: string }> {
+  const app = await buildServer({
+    config,
+    tokens: [{ token, roles: ['admin'] }],
+    logger: silentLogger,
+    limits: { completionsBlockMs: 100, backpressureCacheMs: 0, ...opts.limits },
+    ...(opts.productReader ? { productReader: opts.productReader } : {}),
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  await waitFor('completions readers', () => app.pipeline.completions.following, 5_000);
+  return { app, base: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
+}

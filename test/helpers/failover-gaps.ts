@@ -1,0 +1,96 @@
+/**
+ * A failover of the master of shard 0 on the test cluster, measured per shard: when the records of
+ * each shard were stored (its `{p:N}:done` entry ids), the longest gap on every shard of a healthy
+ * master across the outage (kill to promotion), and at the end every record stored once.
+ */
+import type { Redis } from 'ioredis';
+import * as assert from 'uvu/assert';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import { isIdle, pipelineStatus } from '../../lib/ops/inspect.js';
+import { keySlot, type Shards } from '../../lib/redis/shard.js';
+import type { RedisCluster } from './cluster.js';
+import { waitFor } from './redis.js';
+
+/** The times (ms) the records of shard `s` were stored: its completion entries' ids. */
+export const doneTimes = async (redis: Redis, shards: Shards, s: number): Promise<number[]> =>
+  ((await redis.xrange(shards.all[s]!.done, '-', '+')) as [string, string[]][]).map(([id]) => Number(id.split('-')[0]));
+
+/** The longest gap between two stored records of one shard that spans part of [killedAt, promotedAt] (now ends the list). */
+export function longestGap(times: readonly number[], killedAt: number, promotedAt: number): number {
+  const t = [...times, Date.now()];
+  let gap = 0;
+  for (let i = 1; i < t.length; i++) if (t[i]! >= killedAt && t[i - 1]! <= promotedAt) gap = Math.max(gap, t[i]! - Math.max(t[i - 1]!, killedAt));
+  return gap;
+}
+
+export interface ShardFailover<T> {
+  killedAt: number;
+  promotedAt: number;
+  /** What `stopProducing` returned. */
+  produced: T;
+  /** Per healthy shard, its longest gap (ms). */
+  gaps: number[];
+}
+
+/**
+ * With records flowing: SIGKILL `victim` (the master of shard 0), wait for its replica's promotion
+ * and for shard 0 to store again, stop the producers (`stopProducing`), restart the killed node,
+ * wait until every one of `ids` is stored; then assert each healthy shard's longest gap is at most
+ * `boundMs`, stored = `ids`, nothing dead-lettered and every product stored once (`copies` 1).
+ */
+export async function failOverShard0<T>(o: {
+  cluster: RedisCluster;
+  redis: Redis;
+  config: ResolvedConfig;
+  shards: Shards;
+  victim: number;
+  masterOf: readonly number[];
+  healthy: readonly number[];
+  ids: readonly string[];
+  boundMs: number;
+  stopProducing: () => Promise<T>;
+}): Promise<ShardFailover<T>> {
+  const { cluster, redis, config, shards, victim } = o;
+  const nodeTimeoutMs = cluster.nodeTimeoutMs;
+  assert.ok(
+    o.boundMs < nodeTimeoutMs,
+    `the gap bound ${o.boundMs} ms must stay below the node timeout ${nodeTimeoutMs} ms, or a shard held for the whole failover would pass`,
+  );
+  const killedAt = Date.now();
+  await cluster.kill(victim);
+  const slot = keySlot(shards.all[0]!.tag);
+  await waitFor(
+    'the replica promoted',
+    async () => (await cluster.topology()).some((n) => n.role === 'master' && n.port !== victim && n.slots.some(([a, b]) => slot >= a && slot <= b)),
+    60_000,
+    100,
+  );
+  const promotedAt = Date.now();
+  await waitFor('the dead master’s shard stores again', async () => (await doneTimes(redis, shards, 0)).some((t) => t > promotedAt), 30_000, 100);
+  const produced = await o.stopProducing();
+  await cluster.restart(victim);
+  await waitFor(
+    'every record stored',
+    async () => {
+      const st = await pipelineStatus(redis, config);
+      return isIdle(st) && st.stored >= o.ids.length;
+    },
+    60_000,
+    200,
+  );
+  const gaps: number[] = [];
+  for (const s of o.healthy) {
+    const gap = longestGap(await doneTimes(redis, shards, s), killedAt, promotedAt);
+    gaps.push(gap);
+    assert.ok(
+      gap <= o.boundMs,
+      `shard ${s} (master ${o.masterOf[s]}) stored nothing for ${gap} ms of the ${promotedAt - killedAt} ms failover (bound ${o.boundMs} ms)`,
+    );
+  }
+  const st = await pipelineStatus(redis, config);
+  assert.is(st.stored, o.ids.length, 'stored = produced');
+  assert.is(st.dlq, 0, 'nothing dead-lettered');
+  const copies = await Promise.all(o.ids.map((id) => redis.hget(shards.keysFor(id).product(id), 'copies')));
+  assert.is(copies.filter((c) => c === '1').length, o.ids.length, 'each record stored once');
+  return { killedAt, promotedAt, produced, gaps };
+}
