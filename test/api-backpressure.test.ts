@@ -12,7 +12,7 @@ import type { ApiLimits } from '../lib/api/options.js';
 import { silentLogger } from '../lib/observe/logger.js';
 import { Keys } from '../lib/redis/keys.js';
 import { rulesOnlyConfig } from './helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { addEntries, client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -30,11 +30,7 @@ async function serverFor(config: ResolvedConfig, limits: Partial<ApiLimits> = {}
   return app;
 }
 
-const addN = async (stream: string, n: number) => {
-  const p = redis.pipeline();
-  for (let i = 0; i < n; i++) p.xadd(stream, '*', 'k', `r${i}`, 'e', 'x');
-  await p.exec();
-};
+const addN = (stream: string, n: number) => addEntries(redis, stream, n);
 
 test('429 while a stage after the input is above its own maxLag (the input keeping up); the body names the stage; accepted once it drains', async () => {
   const pipeline = randomPipeline();

@@ -11,16 +11,12 @@ import { ShardedBackpressure } from '../lib/producer/backpressure-shards.js';
 import { Keys } from '../lib/redis/keys.js';
 import { shardOf } from '../lib/redis/shard.js';
 import { cli, exited, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { addEntries, client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
 const redis = client(server.url);
 
-const addN = async (stream: string, n: number) => {
-  const p = redis.pipeline();
-  for (let i = 0; i < n; i++) p.xadd(stream, '*', 'k', `r${i}`, 'e', 'x');
-  await p.exec();
-};
+const addN = (stream: string, n: number) => addEntries(redis, stream, n);
 
 test('each shard is read against maxLag on its own; the reading and its message name the shard behind, with its own lag', async () => {
   const pipeline = randomPipeline();

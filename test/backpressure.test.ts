@@ -7,16 +7,12 @@ import { DrainRate, retryAfterSeconds } from '../lib/producer/drain.js';
 import { Keys } from '../lib/redis/keys.js';
 import { replayDeadLetters } from '../lib/ops/dlq.js';
 import { cli, exited, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { addEntries, client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
 const redis = client(server.url);
 
-const addN = async (stream: string, n: number) => {
-  const p = redis.pipeline();
-  for (let i = 0; i < n; i++) p.xadd(stream, '*', 'k', `r${i}`, 'e', 'x');
-  await p.exec();
-};
+const addN = (stream: string, n: number) => addEntries(redis, stream, n);
 
 test('lag above maxLag is pressure; no group yet counts the whole stream; a group that read it clears it', async () => {
   const keys = new Keys(randomPipeline());

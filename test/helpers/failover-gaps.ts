@@ -41,7 +41,7 @@ export interface ShardFailover<T> {
 }
 
 /**
- * With records flowing: SIGKILL `victim` (the master of shard 0), wait for its replica's promotion
+ * Once every healthy shard has stored `flowing` records: SIGKILL `victim` (the master of shard 0), wait for its replica's promotion
  * and for shard 0 to store again, stop the producers (`stopProducing`), restart the killed node,
  * wait until every one of `ids` is stored; then assert each healthy shard's longest gap is at most
  * `boundMs` (or HELD_FRACTION of the failover), stored = `ids`, nothing dead-lettered and every product stored once (`copies` 1).
@@ -56,6 +56,10 @@ export async function failOverShard0<T>(o: {
   healthy: readonly number[];
   ids: readonly string[];
   boundMs: number;
+  /** Records each healthy shard must have stored before the kill. */
+  flowing: number;
+  /** Names the run in its one result line (`<label> failover: {...}`). */
+  label: string;
   stopProducing: () => Promise<T>;
 }): Promise<ShardFailover<T>> {
   const { cluster, redis, config, shards, victim } = o;
@@ -63,6 +67,12 @@ export async function failOverShard0<T>(o: {
   assert.ok(
     o.boundMs < nodeTimeoutMs,
     `the gap bound ${o.boundMs} ms must stay below the node timeout ${nodeTimeoutMs} ms, or a shard held for the whole failover would pass`,
+  );
+  await waitFor(
+    'records flowing on every shard',
+    async () => (await Promise.all(o.healthy.map((s) => doneTimes(redis, shards, s)))).every((t) => t.length >= o.flowing),
+    60_000,
+    100,
   );
   const killedAt = Date.now();
   await cluster.kill(victim);
@@ -95,6 +105,7 @@ export async function failOverShard0<T>(o: {
       `shard ${s} (master ${o.masterOf[s]}) stored nothing for ${gap} ms of the ${promotedAt - killedAt} ms failover (bound ${o.boundMs} ms, or ${HELD_FRACTION} of the failover)`,
     );
   }
+  console.log(`${o.label} failover: ${JSON.stringify({ failoverMs: promotedAt - killedAt, healthy: o.healthy, gaps, bound: o.boundMs })}`);
   const st = await pipelineStatus(redis, config);
   assert.is(st.stored, o.ids.length, 'stored = produced');
   assert.is(st.dlq, 0, 'nothing dead-lettered');

@@ -26,6 +26,13 @@ export async function waitFor(what: string, check: () => Promise<boolean> | bool
   }
 }
 
+/** Add `n` entries (`k` r0..r<n-1>, a placeholder body) to `stream` in one round trip: a lag to read against a limit. */
+export async function addEntries(redis: Redis, stream: string, n: number): Promise<void> {
+  const p = redis.pipeline();
+  for (let i = 0; i < n; i++) p.xadd(stream, '*', 'k', `r${i}`, 'e', 'x');
+  await p.exec();
+}
+
 /** A raw connection that only takes a client slot; null when the server refused it (maxclients). */
 export function hogClientSlot(port: number): Promise<Socket | null> {
   return new Promise((resolve) => {
