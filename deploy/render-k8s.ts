@@ -1,14 +1,15 @@
-/** The Kubernetes manifests: per worker process (a stage, or the stages sharing a `process`) a Deployment and a KEDA ScaledObject, per stage its Redis Secret; the monitor, the API, statsd-exporter. */
+/** The Kubernetes manifests: per worker process (a stage, or the stages sharing a `process`) a Deployment and a KEDA ScaledObject; the monitor, the API, statsd-exporter (the Redis users' Secrets: deploy/render-secrets.ts). */
 import { ConfigError } from '../lib/core/errors.js';
 import type { ResolvedConfig, ResolvedProcess } from '../lib/config/types.js';
 import { stageRedisUrlEnv } from '../lib/config/load.js';
 import { Keys } from '../lib/redis/keys.js';
-import { k8sSecretName } from '../lib/ops/acl.js';
+import { API_REDIS_URL_ENV, k8sSecretName } from '../lib/ops/acl.js';
 import {
   API_ARGS,
   API_GRACE_SECONDS,
   API_PORT,
   IMAGE,
+  LABELS,
   PROGRESS_FILE,
   STATSD_UDP_PORT,
   deploymentName,
@@ -20,12 +21,6 @@ import {
   statsdMapping,
   yaml,
 } from './render-names.js';
-
-const LABELS = (instance: string, component: string) => ({
-  'app.kubernetes.io/name': 'streamline-enrich',
-  'app.kubernetes.io/instance': instance,
-  'app.kubernetes.io/component': component,
-});
 
 /**
  * A container's env. `redisSecret`: the Secret whose `url` is REDIS_URL (a stage's own user,
@@ -193,28 +188,6 @@ function scaledObject(config: ResolvedConfig, p: ResolvedProcess): Record<string
   };
 }
 
-/**
- * One Secret per stage (`k8sSecretName`) whose `url` is that stage's REDIS_URL. Rendered with the
- * development Redis's URL (deploy/k8s/redis.yaml, default user); in production replace them with
- * the stage users' URLs: `pipeline acl --apply --format k8s --show-secrets | kubectl apply -f -`.
- */
-export function k8sStageSecrets(config: ResolvedConfig, url = 'redis://redis:6379'): Record<string, unknown>[] {
-  return config.stages.map((stage) => {
-    const name = k8sSecretName(config.pipeline, stage.name);
-    return {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: {
-        name,
-        labels: LABELS(deploymentName(config, stage.name), 'redis-user'),
-        annotations: { 'streamline-enrich/stage': stage.name, 'streamline-enrich/redis-user': `${config.pipeline}-${stage.name}` },
-      },
-      type: 'Opaque',
-      stringData: { url },
-    };
-  });
-}
-
 export function k8sManifests(config: ResolvedConfig, rawConfig: string): Record<string, unknown>[] {
   const docs: Record<string, unknown>[] = [
     {
@@ -299,9 +272,10 @@ export function k8sManifests(config: ResolvedConfig, rawConfig: string): Record<
   return docs;
 }
 
-/** The HTTP API: a Deployment (2 replicas: each holds two Redis connections, whatever its clients) and a Service. Tokens from Secret `pipeline-api`, key `tokens`. */
+/** The HTTP API: a Deployment (2 replicas: each holds two Redis connections, whatever its clients) and a Service. Tokens from Secret `pipeline-api`, key `tokens`; its Redis URL from `<pipeline>-api-redis` (render-secrets.ts). */
 function apiManifests(config: ResolvedConfig): Record<string, unknown>[] {
   const name = dnsName(`${config.pipeline}-api`);
+  const apiSecret = k8sSecretName(config.pipeline, 'api');
   const http = (path: string, periodSeconds: number, failureThreshold: number) => ({
     httpGet: { path, port: API_PORT },
     periodSeconds,
@@ -322,7 +296,13 @@ function apiManifests(config: ResolvedConfig): Record<string, unknown>[] {
             'api',
             API_ARGS,
             {
-              env: [...k8sEnv(), { name: 'API_TOKENS', valueFrom: { secretKeyRef: { name: 'pipeline-api', key: 'tokens' } } }],
+              // The API user's own Secret (`pipeline acl`'s `<pipeline>-api`): PIPELINE_API_REDIS_URL, which `pipeline serve`
+              // takes over REDIS_URL; REDIS_URL from it too, so the pod holds no other Redis credential.
+              env: [
+                ...k8sEnv(apiSecret),
+                { name: API_REDIS_URL_ENV, valueFrom: { secretKeyRef: { name: apiSecret, key: 'url' } } },
+                { name: 'API_TOKENS', valueFrom: { secretKeyRef: { name: 'pipeline-api', key: 'tokens' } } },
+              ],
               ports: [{ name: 'http', containerPort: API_PORT }],
               resources: { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '512Mi' } },
               readinessProbe: http('/readyz', 10, 2),

@@ -9,6 +9,13 @@ import { checkGracePeriod, SHUTDOWN_GRACE_MS } from '../lib/config/checks.js';
 import { METRIC_CATALOG, prometheusName } from '../lib/observe/metrics.js';
 
 export const IMAGE = 'streamline-enrich:latest';
+
+/** The labels of every rendered Kubernetes object. */
+export const LABELS = (instance: string, component: string) => ({
+  'app.kubernetes.io/name': 'streamline-enrich',
+  'app.kubernetes.io/instance': instance,
+  'app.kubernetes.io/component': component,
+});
 /** Compose services that are not stages; a stage whose name maps to one of these is an error. */
 export const INFRA_SERVICES = ['redis', 'monitor', 'producer', 'api', 'statsd-exporter', 'prometheus', 'grafana'] as const;
 

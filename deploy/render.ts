@@ -4,15 +4,18 @@
  * committed files differ from what the config renders to.
  *
  *   deploy/docker-compose.yml   redis (AOF), one service per stage, monitor, producer profile, statsd-exporter, Prometheus, Grafana
- *   deploy/k8s/pipeline.yaml    config ConfigMap, per stage a Deployment and a KEDA ScaledObject, KEDA's TriggerAuthentication, the monitor, statsd-exporter
+ *   deploy/k8s/pipeline.yaml    config ConfigMap, per stage a Deployment and a KEDA ScaledObject, KEDA's TriggerAuthentication, the monitor, the API, statsd-exporter
+ *   deploy/k8s/stage-secrets.yaml  the Redis users' Secrets: one per stage and the API's (deploy/render-secrets.ts)
  *   deploy/statsd/mapping.yml   StatsD → Prometheus names for every metric in METRIC_CATALOG
  *
  * Dev-time only (it needs the `yaml` devDependency); the runtime image does not ship deploy/.
  */
 import { stageRedisUrlEnv } from '../lib/config/load.js';
 import { ConfigError } from '../lib/core/errors.js';
+import { API_REDIS_URL_ENV } from '../lib/ops/acl-api.js';
 import type { ResolvedConfig } from '../lib/config/types.js';
-import { k8sManifests, k8sStageSecrets } from './render-k8s.js';
+import { k8sManifests } from './render-k8s.js';
+import { k8sUserSecrets } from './render-secrets.js';
 import {
   API_ARGS,
   API_GRACE_SECONDS,
@@ -30,7 +33,8 @@ import {
   yaml,
 } from './render-names.js';
 
-export { KEDA_AUTH, k8sManifests, k8sStageSecrets, kedaAuthentication } from './render-k8s.js';
+export { KEDA_AUTH, k8sManifests, kedaAuthentication } from './render-k8s.js';
+export { DEV_REDIS_URL, k8sApiSecret, k8sStageSecrets, k8sUserSecrets } from './render-secrets.js';
 export * from './render-names.js';
 
 function composeEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -99,7 +103,8 @@ export function composeFile(config: ResolvedConfig): Record<string, unknown> {
   // The HTTP API (docs/api.md): its own service, started with `--profile api` and API_TOKENS set
   // (without tokens it refuses to listen beyond loopback, so the container would exit).
   services.api = {
-    ...composeApp(API_ARGS, { API_TOKENS: '${API_TOKENS:-}' }),
+    // PIPELINE_API_REDIS_URL: the API user of `pipeline acl --write-env deploy/.env` (empty: REDIS_URL), as the stages' REDIS_URL_<STAGE>.
+    ...composeApp(API_ARGS, { [API_REDIS_URL_ENV]: '${' + API_REDIS_URL_ENV + ':-}', API_TOKENS: '${API_TOKENS:-}' }),
     profiles: ['api'],
     ports: ['127.0.0.1:${API_PORT:-' + API_PORT + '}:' + API_PORT],
     restart: 'unless-stopped',
@@ -145,8 +150,9 @@ const header = (source: string) =>
 
 /** Every generated file, by path relative to the repository root. */
 const STAGE_SECRETS_NOTE = [
-  '# One Secret per stage: its REDIS_URL (key `url`). These point every stage at the development Redis',
-  '# (redis.yaml) as its default user. Production: one ACL user per stage, e.g.',
+  "# One Secret per stage: its REDIS_URL (key `url`), and the API server's, `<pipeline>-api-redis`: its",
+  '# PIPELINE_API_REDIS_URL. These point every stage and the API at the development Redis (redis.yaml) as its',
+  '# default user. Production: one ACL user per stage and one for the API (the same Secret names), e.g.',
   '#   REDIS_URL=<admin url> npx pipeline acl --apply --url-base <url the pods use> --format k8s --show-secrets | kubectl apply -f -',
   '# and drop this file from kustomization.yaml.',
   '',
@@ -156,7 +162,7 @@ export function renderDeploy(config: ResolvedConfig, rawConfig: string, source =
   return new Map([
     ['deploy/docker-compose.yml', header(source) + yaml(composeFile(config))],
     ['deploy/k8s/pipeline.yaml', header(source) + k8sManifests(config, rawConfig).map(yaml).join('---\n')],
-    ['deploy/k8s/stage-secrets.yaml', header(source) + STAGE_SECRETS_NOTE + k8sStageSecrets(config).map(yaml).join('---\n')],
+    ['deploy/k8s/stage-secrets.yaml', header(source) + STAGE_SECRETS_NOTE + k8sUserSecrets(config).map(yaml).join('---\n')],
     ['deploy/statsd/mapping.yml', header(source) + yaml(statsdMapping(config))],
   ]);
 }
