@@ -2,6 +2,7 @@
  * `pipeline serve` on its own ACL user (`<pipeline>-api`, `PIPELINE_API_REDIS_URL` from `pipeline
  * acl --apply --write-env`): the API's submit, enrich, status and events, and every console view
  * and action (DLQ replay and purge, a review decision, the trimmed-review ack) run with no refusal
+ * (the trimmed-review paths with items really trimmed: review-unlisted-2.lua, review-ack-trimmed-2.lua)
  * (Redis' ACL LOG names none for the user), and the user is refused what the server never does.
  */
 import { readFileSync, rmSync } from 'node:fs';
@@ -193,6 +194,69 @@ test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, 
     for (const [what, p] of refused) assert.match(await error(p), NOPERM, `${what}: refused`);
   } finally {
     api.disconnect();
+  }
+});
+
+test('the console`s trimmed-review paths as the API user: entries trimmed before and after the console group read them are counted (review-unlisted-2), acknowledged (review-ack-trimmed-2) and forgotten, nothing refused', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const configFile = writeConfig(pipeline);
+  const envFile = join(tmpdir(), `${pipeline}-users.env`);
+  const apply = cli(['--config', configFile, 'acl', '--apply', '--write-env', envFile], server.url);
+  assert.is(await exited(apply), 0, apply.output());
+  const apiUrl = readFileSync(envFile, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${API_REDIS_URL_ENV}=`))!
+    .slice(API_REDIS_URL_ENV.length + 1);
+  const user = `${pipeline}-api`;
+  const config = rulesOnlyConfig(server.url, pipeline);
+  const saved = { url: process.env[API_REDIS_URL_ENV], tokens: process.env.API_TOKENS };
+  process.env[API_REDIS_URL_ENV] = apiUrl;
+  process.env.API_TOKENS = `read+submit+admin@alice:${TOKEN}`;
+  let app: FastifyInstance | undefined;
+  try {
+    app = await startServer(config, { host: '127.0.0.1', port: 0, logger: createLogger({ component: 'api' }, 'error', () => undefined) });
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    const call = async (path: string, body?: unknown) => {
+      const res = await fetch(`${base}${path}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      assert.ok(res.status < 300, `${path}: ${res.status} ${text}`);
+      return JSON.parse(text);
+    };
+    await waitFor('ready', async () => (await fetch(`${base}/readyz`)).status === 200, 10_000);
+    // Three items listed (delivered to the console's group, recorded as their products' open items), two more never listed; then all trimmed.
+    const listed = [await addReviewItem(keys, 't1'), await addReviewItem(keys, 't2'), await addReviewItem(keys, 't3')];
+    assert.equal(
+      (await call('/console/api/review')).items.map((i: { id: string }) => i.id),
+      listed,
+    );
+    assert.is(await admin.exists(keys.reviewOpen('t1')), 1, 'a listed item is its product`s open item');
+    await addReviewItem(keys, 't4');
+    await addReviewItem(keys, 't5');
+    await admin.xtrim(keys.stream('review'), 'MAXLEN', 0);
+    // The view counts the two never delivered once (review-unlisted-2: HINCRBY, XGROUP SETID ... ENTRIESREAD) and lists the three trimmed.
+    const page = await call('/console/api/review');
+    assert.equal([page.trimmed.count, page.trimmed.unlisted, page.trimmed.acknowledged], [3, 2, 0], JSON.stringify(page.trimmed));
+    // Acknowledged (review-ack-trimmed-2: XRANGE, XACK, HINCRBY) and forgotten (HMGET of the listed index, HDEL of the open items).
+    assert.equal((await call('/console/api/review/trimmed/ack', { all: true })).acknowledged.sort(), [...listed].sort());
+    const after = await call('/console/api/review');
+    assert.equal([after.trimmed.count, after.trimmed.unlisted, after.trimmed.acknowledged], [0, 2, 3], JSON.stringify(after.trimmed));
+    assert.is(await admin.exists(keys.reviewOpen('t1'), keys.reviewOpen('t2'), keys.reviewOpen('t3')), 0, 'the acked items left their products` open items');
+    assert.is(await admin.hlen(keys.reviewListed), 0);
+    assert.is(((await admin.xpending(keys.stream('review'), 'console')) as [number])[0], 0, 'nothing pending in the console group');
+    assert.equal(await refusals(user), [], 'Redis refused the API user nothing');
+  } finally {
+    await app?.close();
+    process.env[API_REDIS_URL_ENV] = saved.url;
+    process.env.API_TOKENS = saved.tokens;
+    if (saved.url === undefined) delete process.env[API_REDIS_URL_ENV];
+    if (saved.tokens === undefined) delete process.env.API_TOKENS;
+    rmSync(envFile, { force: true });
+    rmSync(configFile, { force: true });
   }
 });
 
