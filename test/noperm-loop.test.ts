@@ -26,6 +26,7 @@ import { Keys } from '../lib/redis/keys.js';
 import { Worker } from '../lib/worker/worker.js';
 import { stageDataAccess } from '../stages/access.js';
 import { STAGES } from '../stages/index.js';
+import { statusOutput } from '../scripts/commands/status.js';
 import { renderFrame, TopSampler } from '../scripts/commands/top.js';
 import { FAST } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
@@ -98,6 +99,13 @@ test('a consumer selector taken away while the worker runs: one clear line per r
       JSON.stringify(frame.waiting),
     );
     assert.match(renderFrame(frame, 1000), /validate .*(XREADGROUP|XACK).*pipeline acl --apply/);
+    // And `pipeline status`: a line for the stage, with the fix.
+    const status = (await statusOutput(admin, c)).text;
+    assert.match(
+      status,
+      /\nvalidate waits (\d+ s )?for a Redis permission \(1 consumer; [^)]*\): user \S+ may not run (XREADGROUP|XACK).*pipeline acl --apply/,
+      status,
+    );
     assert.is(await admin.exists(keys.product('m-1')), 0);
     assert.is(await admin.xlen(keys.dlq), 0);
     // `pipeline acl --apply`: the record waiting in the stream goes through, the wait is said to be over, health passes.

@@ -4,9 +4,10 @@
  * the role, the table, the privilege and the GRANT (it had passed silently); a store worker says so
  * in one line (it had logged `postgres.unreachable_at_start`, "writes will retry until it is back")
  * and its records wait, none dead-lettered, until the GRANT; then each is stored once. While they
- * wait, `pipeline health` fails and `pipeline top` lists the store's consumer, each naming the role,
- * the table and the GRANT (they had shown nothing: only a Redis NOPERM wait reached the liveness
- * record); once granted, neither shows it.
+ * wait, `pipeline health` fails, `pipeline top` lists the store's consumer and `pipeline status` has a
+ * line for the stage (and `waiting` in its --json), each naming the role, the table and the GRANT (they
+ * had shown nothing: only a Redis NOPERM wait reached the liveness record; status had shown nothing
+ * until session 28); once granted, none shows it.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -23,6 +24,7 @@ import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { Worker } from '../lib/worker/worker.js';
+import { statusOutput } from '../scripts/commands/status.js';
 import { renderFrame, TopSampler } from '../scripts/commands/top.js';
 import { STAGES } from '../stages/index.js';
 import { migrate } from '../stages/sinks/migrations/migrate.js';
@@ -111,7 +113,7 @@ test('the start check refuses a login the database refuses (28000: no such role)
   }
 });
 
-test('a store worker whose role lacks INSERT, UPDATE: one clear line (not "unreachable"), records wait with none dead-lettered, health and top name the GRANT, each stored once after it', async () => {
+test('a store worker whose role lacks INSERT, UPDATE: one clear line (not "unreachable"), records wait with none dead-lettered, health, top and status name the GRANT, each stored once after it', async () => {
   const { db, role, url } = await limitedRole();
   const pipeline = randomPipeline('wk');
   const c = config(pipeline, url);
@@ -153,6 +155,20 @@ test('a store worker whose role lacks INSERT, UPDATE: one clear line (not "unrea
       JSON.stringify(frame.waiting),
     );
     assert.ok(renderFrame(frame, 1000).includes(grant), renderFrame(frame, 1000));
+    // `pipeline status` too (it had shown the growing lag only): a line for the stage with the GRANT, and `waiting` in --json.
+    const table = (await statusOutput(admin, c)).text;
+    const line = table.split('\n').find((l) => l.startsWith('store waits '));
+    assert.ok(line, table);
+    assert.match(line!, /^store waits \d+ s for a PostgreSQL privilege \(1 consumer; missing, not an outage: nothing moves until it is granted\): /);
+    assert.match(line!, new RegExp(`database role "${role}" lacks .*INSERT, UPDATE on public\\.products`));
+    assert.ok(line!.includes(grant), line);
+    const json = JSON.parse((await statusOutput(admin, c, true)).text) as { waiting: Record<string, unknown>[]; outages: unknown[] };
+    assert.is(json.waiting.length, 1, JSON.stringify(json.waiting));
+    assert.is(json.waiting[0]!.stage, 'store');
+    assert.is(json.waiting[0]!.cause, 'postgres_noperm');
+    assert.is(typeof json.waiting[0]!.since, 'number');
+    assert.ok(String(json.waiting[0]!.reason).includes(grant), JSON.stringify(json.waiting[0]));
+    assert.equal(json.outages, [], 'a missing privilege is not an outage');
     await db.query(`GRANT SELECT ON schema_migrations TO "${role}"; GRANT INSERT, UPDATE ON products TO "${role}"`);
     await waitFor('every record stored', async () => Number((await db.query('SELECT count(*) AS n FROM products')).rows[0].n) === N, 30_000);
     assert.equal(
@@ -164,6 +180,9 @@ test('a store worker whose role lacks INSERT, UPDATE: one clear line (not "unrea
     await waitFor('the wait said it is over', () => lines.some((l) => l.event === 'postgres.permission_resolved' && l.stage === 'store'), 10_000);
     await waitFor('health passes again', async () => (await health()).ok, 10_000);
     await waitFor('top lists no wait', async () => ((await top()).waiting ?? []).length === 0, 10_000);
+    const after = (await statusOutput(admin, c)).text;
+    assert.not.match(after, /waits/, after);
+    assert.equal((JSON.parse((await statusOutput(admin, c, true)).text) as { waiting: unknown[] }).waiting, []);
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
     await db.end();

@@ -159,12 +159,21 @@ export interface WaitingRecord {
   since?: number;
 }
 
-/** A liveness record's `waiting` (lib/worker/permission-notice.ts) as one line. */
-export function waitingReason(w: WaitingRecord): string {
+/** A liveness record's `waiting` in two parts: what is missing (`a PostgreSQL privilege`, `a Redis permission`) and the details with the fix. */
+export function waitingParts(w: WaitingRecord): { kind: string; detail: string } {
+  if (w.cause === 'postgres_noperm') return { kind: 'a PostgreSQL privilege', detail: w.line ?? `database role "${w.role ?? '?'}" was refused` };
   const on = w.keys?.length ? ` on ${w.keys.join(', ')}` : '';
+  return {
+    kind: 'a Redis permission',
+    detail: `user ${w.user ?? '?'} may not run ${w.command ?? '?'}${on}: ${w.fix ?? 'run `pipeline acl --apply` as the admin'}`,
+  };
+}
+
+/** A liveness record's `waiting` (lib/worker/permission-notice.ts) as one line (`health`, `top`). */
+export function waitingReason(w: WaitingRecord): string {
   const since = typeof w.since === 'number' ? ` for ${Math.round((Date.now() - w.since) / 1000)} s` : '';
-  if (w.cause === 'postgres_noperm') return `waiting${since} for a PostgreSQL privilege: ${w.line ?? `database role "${w.role ?? '?'}" was refused`}`;
-  return `waiting${since} for a Redis permission: user ${w.user ?? '?'} may not run ${w.command ?? '?'}${on}: ${w.fix ?? 'run `pipeline acl --apply` as the admin'}`;
+  const { kind, detail } = waitingParts(w);
+  return `waiting${since} for ${kind}: ${detail}`;
 }
 
 /** A liveness record's `outage` as written (lib/worker/stage-runner.ts `DependencyWait`), read leniently. */

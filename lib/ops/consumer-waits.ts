@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
 import { configShards } from '../redis/shard.js';
-import { outageLine, waitingReason, type OutageRecord, type WaitingRecord } from './consumer-health.js';
+import { outageLine, waitingParts, waitingReason, type OutageRecord, type WaitingRecord } from './consumer-health.js';
 import { pairs } from './inspect.js';
 
 /** A consumer whose step waits for a permission its Redis user (or the store's database role) lacks, as its liveness record says. */
@@ -10,6 +10,14 @@ export interface PermissionWaitRow {
   consumer: string;
   /** One line: user, command, keys, since when, the fix (a database role: what it lacks, the GRANT). */
   reason: string;
+  /** `noperm` (a Redis user), `postgres_noperm` (the store's database role). */
+  cause?: string;
+  /** When the step began waiting (ms). */
+  since?: number;
+  /** What is missing: `a Redis permission`, `a PostgreSQL privilege`. */
+  kind: string;
+  /** The user, command and keys (a database role: what it lacks) and the fix, without the time. */
+  detail: string;
 }
 
 /** A consumer whose batch waits out a dependency outage (Postgres down, a model server unreachable), as its liveness record's `outage` says. */
@@ -55,7 +63,14 @@ export async function consumerWaits(redis: Redis, config: ResolvedConfig, now = 
     markers.forEach((m, i) => {
       const record = m ? parse(m) : {};
       const waiting = record.waiting as WaitingRecord | undefined;
-      if (waiting) waits.permissions.push({ ...probes[i]!, reason: waitingReason(waiting) });
+      if (waiting)
+        waits.permissions.push({
+          ...probes[i]!,
+          reason: waitingReason(waiting),
+          ...(waiting.cause ? { cause: waiting.cause } : {}),
+          ...(typeof waiting.since === 'number' ? { since: waiting.since } : {}),
+          ...waitingParts(waiting),
+        });
       const outage = record.outage as OutageRecord | undefined;
       if (outage)
         waits.outages.push({

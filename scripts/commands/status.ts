@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { FusedRoute } from '../../lib/config/fusion-plan.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { consumerWaits, type OutageWaitRow } from '../../lib/ops/consumer-waits.js';
+import { consumerWaits, type OutageWaitRow, type PermissionWaitRow } from '../../lib/ops/consumer-waits.js';
 import { liveFusedRoutes } from '../../lib/ops/fusion-live.js';
 import { backlog, pipelineStatus, storeSink, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { configShards } from '../../lib/redis/shard.js';
@@ -42,6 +42,28 @@ export function outagesLine(outages: readonly OutageWaitRow[], now = Date.now())
 }
 
 /**
+ * The short form of the consumers waiting for a permission their Redis user or the store's database
+ * role lacks (`status`): a line per stage and missing grant, as for outages, with the details and the
+ * fix (`store waits 40 s for a PostgreSQL privilege (1 consumer; ...): database role ... GRANT ...`);
+ * `top` and `health` have a line per consumer. Undefined when none waits.
+ */
+export function permissionsLine(waiting: readonly PermissionWaitRow[], now = Date.now()): string | undefined {
+  const by = new Map<string, { stage: string; kind: string; detail: string; since?: number; n: number }>();
+  for (const w of waiting) {
+    const k = `${w.stage}\0${w.kind}\0${w.detail}`;
+    const g = by.get(k) ?? { stage: w.stage, kind: w.kind, detail: w.detail, n: 0 };
+    g.n++;
+    if (w.since !== undefined && (g.since === undefined || w.since < g.since)) g.since = w.since;
+    by.set(k, g);
+  }
+  const lines = [...by.values()].map((g) => {
+    const secs = g.since === undefined ? '' : ` ${Math.max(0, Math.round((now - g.since) / 1000))} s`;
+    return `${g.stage} waits${secs} for ${g.kind} (${g.n} consumer${g.n === 1 ? '' : 's'}; missing, not an outage: nothing moves until it is granted): ${g.detail}`;
+  });
+  return lines.length ? lines.join('\n') : undefined;
+}
+
+/**
  * The status as a table. A sharded pipeline's rows are sums over its shards, followed by one line
  * per shard: its tag, cluster slot (and master, when `masterOf` knows it), backlog, DLQ and, for the
  * redis sink, its stored products. Then the fused stages (`fused`, as the workers report them), as
@@ -53,6 +75,7 @@ export function formatStatus(
   sink = 'redis',
   fused: readonly FusedRoute[] = [],
   outages: readonly OutageWaitRow[] = [],
+  waiting: readonly PermissionWaitRow[] = [],
 ): string {
   const rows = [['stream', 'stage', 'length', 'added', 'lag', 'pending', 'consumers']];
   for (const st of s.streams) {
@@ -88,7 +111,7 @@ export function formatStatus(
   const stored = storedText(s.stored, sink);
   const head = `pipeline ${s.pipeline}  ${stored}${s.shards ? `  shards ${s.shards.length}` : ''}`;
   const note = fusedLine(fused);
-  const waits = outagesLine(outages);
+  const waits = [permissionsLine(waiting), outagesLine(outages)].filter((l) => l !== undefined).join('\n');
   return `${head}\n${lines.join('\n')}\n${shards.length ? shards.join('\n') + '\n' : ''}${note ? `\n${note}\n` : ''}${waits ? `\n${waits}\n` : ''}`;
 }
 
@@ -106,6 +129,9 @@ export const storedText = (stored: number, sink: string): string => (sink === 'r
  * with no consumer, unexplained); the JSON has them as `fused` (`{from, to}`). A stage waiting out a
  * dependency outage gets a line (`store waits 35 s for PostgreSQL (1 consumer; ...)`): a growing
  * lag with its reason; the JSON has them as `outages` (`{stage, consumer, dependency, cause, since, error}`).
+ * A stage waiting for a permission its Redis user or the store's database role lacks (a missing
+ * GRANT, as `top` and `health` show it) gets a line too, with the fix; the JSON has them as `waiting`
+ * (`{stage, consumer, cause, since, reason}`).
  */
 export async function statusOutput(redis: Redis, config: ResolvedConfig, json = false): Promise<{ text: string; status: PipelineStatus }> {
   const [status, fused, waits] = await Promise.all([
@@ -114,15 +140,16 @@ export async function statusOutput(redis: Redis, config: ResolvedConfig, json = 
     consumerWaits(redis, config),
   ]);
   const outages = waits.outages.map(({ line: _, ...o }) => o);
+  const waiting = waits.permissions.map(({ stage, consumer, cause, since, reason }) => ({ stage, consumer, cause, since, reason }));
   const cluster = asCluster(redis);
   const sink = storeSink(config);
   const text = json
-    ? JSON.stringify({ ...status, sink, fused, outages }) + '\n'
-    : formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined, sink, fused, waits.outages);
+    ? JSON.stringify({ ...status, sink, fused, waiting, outages }) + '\n'
+    : formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined, sink, fused, waits.outages, waits.permissions);
   return { text, status };
 }
 
-/** `pipeline status`: per stream length, group lag, pending, consumers; DLQ length; stored count; the fused stages; the stages waiting out an outage. */
+/** `pipeline status`: per stream length, group lag, pending, consumers; DLQ length; stored count; the fused stages; the stages waiting for a missing permission or out an outage. */
 export async function statusCommand(opts: GlobalOptions & { json?: boolean }): Promise<void> {
   const config = loadConfig(opts);
   const redis = cliRedis(config.redis.url);
