@@ -76,6 +76,7 @@ export function createStore(ctx: StageContext): Stage {
         return {
           key: env.key,
           entryId: m.id,
+          stream: m.stream,
           ...(group !== undefined ? { pending: { stream: m.stream, group } } : {}),
           ...(env.origin !== undefined ? { version: env.origin } : {}),
           ...(env.rebuilt !== undefined ? { rebuilt: true } : {}),

@@ -112,25 +112,36 @@ export function sortableVersion(id: string | undefined): string | null {
   return m ? `${m[1]!.padStart(20, '0')}-${m[2]!.padStart(20, '0')}` : null;
 }
 
+/** How many of a row's last applied entries it keeps (`applied_entries`): a re-delivery of one of them is not counted again. */
+export const APPLIED_ENTRIES_KEPT = 16;
+
+/** A delivery's identity: "<stream>/<entry id>" (entry ids are per stream), the bare id when the stream is unknown. */
+export const entryIdentity = (p: Pick<StoredProduct, 'entryId' | 'stream' | 'pending'>): string => {
+  const stream = p.stream ?? p.pending?.stream;
+  return stream === undefined ? p.entryId : `${stream}/${p.entryId}`;
+};
+
 /**
  * The batch's entries applied in order, as the redis sink's upsert-product-5.lua does one after
  * the other: an entry older than an earlier entry of its key in the batch is stale whatever is
  * stored (counted in `stale`); the others stay, in order (`ord` within the key), the last of each
  * key marked `last`: the row stored unless the stored version is newer (the statement decides
- * that). An entry without a version is always kept and leaves the newest-so-far as it was.
+ * that), and one whose delivery (`ident`, entryIdentity) came earlier in the batch marked `repeat`.
+ * An entry without a version is always kept and leaves the newest-so-far as it was.
  */
 export function batchRows(products: readonly StoredProduct[]): { rows: Record<string, unknown>[]; stale: number } {
-  const byKey = new Map<string, { newest: string | null; rows: Record<string, unknown>[] }>();
+  const byKey = new Map<string, { newest: string | null; rows: Record<string, unknown>[]; seen: Set<string> }>();
   let stale = 0;
   for (const p of products) {
     const version = sortableVersion(p.version);
     let seen = byKey.get(p.key);
-    if (!seen) byKey.set(p.key, (seen = { newest: null, rows: [] }));
+    if (!seen) byKey.set(p.key, (seen = { newest: null, rows: [], seen: new Set() }));
     if (version !== null && seen.newest !== null && version < seen.newest) {
       stale++;
       continue;
     }
     if (version !== null) seen.newest = version;
+    const ident = entryIdentity(p);
     seen.rows.push({
       key: p.key,
       ord: seen.rows.length,
@@ -143,12 +154,16 @@ export function batchRows(products: readonly StoredProduct[]): { rows: Record<st
       duplicate_of: str(p.fields.duplicateOf),
       doc: p.doc,
       entry_id: p.entryId,
+      entry_stream: p.stream ?? p.pending?.stream ?? null,
+      ident,
+      repeat: seen.seen.has(ident),
       trace_id: p.traceId,
       produced_at: iso(p.doc.producedAt),
       stored_at: iso(p.storedAt),
       version,
       rebuilt: p.rebuilt === true,
     });
+    seen.seen.add(ident);
   }
   const rows = [...byKey.values()].flatMap((k) => {
     k.rows[k.rows.length - 1]!.last = true;
@@ -162,45 +177,64 @@ export function batchRows(products: readonly StoredProduct[]): { rows: Record<st
  * entry and version applied before each (`prev`, `prev_version`: the first's `entry`, `version`).
  */
 const appliedEntries = (key: string, version: string, entry: string) =>
-  `SELECT x.entry_id, x.rebuilt, x.version, lag(x.entry_id, 1, ${entry}) OVER (ORDER BY x.ord) AS prev,
+  `SELECT x.ord, x.entry_id, x.ident, x.repeat, x.rebuilt, x.version, lag(x.entry_id, 1, ${entry}) OVER (ORDER BY x.ord) AS prev,
       lag(x.version, 1, ${version}) OVER (ORDER BY x.ord) AS prev_version FROM batch x
       WHERE x.key = ${key} AND (x.version IS NULL OR ${version} IS NULL OR x.version COLLATE "C" >= ${version} COLLATE "C")`;
 
-/** Of appliedEntries, those `copies` counts: another entry than the one before, and not a rebuilt version of a stored product (unless the same version again). */
-const COPY = `y.entry_id IS DISTINCT FROM y.prev AND (NOT y.rebuilt OR y.prev IS NULL OR y.version IS NOT DISTINCT FROM y.prev_version)`;
+/** The stored row's entry as an identity (entryIdentity); its bare id on a row from before migration 003. */
+const STORED = `CASE WHEN p.entry_stream IS NULL THEN p.entry_id ELSE p.entry_stream || '/' || p.entry_id END`;
+/** The deliveries the row has had applied: its last entries (migration 003) and the stored one. */
+const KNOWN = `(COALESCE(p.applied_entries, '{}'::text[]) || ${STORED})`;
+
+/** Of appliedEntries, a delivery not applied before: not earlier in the batch, nor among `known` (an identity, or a bare id of a row from before migration 003). */
+const fresh = (known: string) => `NOT y.repeat AND NOT (y.ident = ANY(${known}) OR y.entry_id = ANY(${known}))`;
+
+/** Of appliedEntries, those `copies` counts: a delivery not applied before, and not a rebuilt version of a stored product (unless the same version again). */
+const copy = (known: string) => `${fresh(known)} AND (NOT y.rebuilt OR y.prev IS NULL OR y.version IS NOT DISTINCT FROM y.prev_version)`;
+
+/** The last APPLIED_ENTRIES_KEPT elements of the text[] `list`. */
+const lastKept = (list: string) => `(SELECT a[greatest(cardinality(a) - ${APPLIED_ENTRIES_KEPT - 1}, 1):] FROM (SELECT ${list} AS a) z)`;
 
 /**
  * One statement per batch: the entries arrive as one JSON parameter and are applied in order per
  * key with upsert-product-5.lua's rules, so both sinks store the same whatever the batching. The
  * key's last entry is the row (ON CONFLICT touches a row once); `copies` counts distinct
- * store-stream entries: +1 per applied entry that is not the entry applied just before it (a
- * re-delivery of the stored entry, or the same entry twice in a row, does not count), nor a
- * rebuilt version (reprocess, review decision) of a product stored already, unless it is the
- * version applied just before it again. Newest
- * wins: entries older than the stored `version` are not applied, and a key whose stored version
- * is newer than all of its batch entries is left alone. Returns, per key written, how many of
- * its entries were applied (the caller counts the rest as stale).
+ * store-stream entries, known by stream and entry id: +1 per applied entry that is not one applied
+ * to the row before (the stored entry or one of its last APPLIED_ENTRIES_KEPT, `applied_entries`,
+ * or an earlier entry of the batch: a re-delivery of a batch whose ack was lost does not count
+ * again, however many entries of the key it had), nor a rebuilt version (reprocess, review
+ * decision) of a product stored already, unless it is the version applied just before it again.
+ * Newest wins: entries older than the stored `version` are not applied, and a key whose stored
+ * version is newer than all of its batch entries is left alone. Returns, per key written, how many
+ * of its entries were applied (the caller counts the rest as stale).
  */
 export function upsertSql(schema: string): string {
   const t = `${quoteSchema(schema)}.products`;
+  const none = `'{}'::text[]`;
+  const inserted = appliedEntries('b.key', 'NULL::text', 'NULL::text');
+  const updated = appliedEntries('EXCLUDED.key', 'p.version', 'p.entry_id');
   return `WITH batch AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS b(
     key text, ord integer, last boolean, category text, brand text, mpn text, gtin text, gtin_valid boolean, duplicate_of text, doc jsonb,
-    entry_id text, trace_id text, produced_at timestamptz, stored_at timestamptz, version text, rebuilt boolean)
+    entry_id text, entry_stream text, ident text, repeat boolean, trace_id text, produced_at timestamptz, stored_at timestamptz, version text, rebuilt boolean)
 ), stored AS (
   SELECT s.key, s.version, s.entry_id FROM ${t} s WHERE s.key IN (SELECT key FROM batch)
 )
-INSERT INTO ${t} AS p (key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, trace_id, copies, produced_at, stored_at, version)
-SELECT b.key, b.category, b.brand, b.mpn, b.gtin, b.gtin_valid, b.duplicate_of, b.doc, b.entry_id, b.trace_id,
-  (SELECT count(*) FROM (${appliedEntries('b.key', 'NULL::text', 'NULL::text')}) y WHERE ${COPY}),
+INSERT INTO ${t} AS p (key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, entry_stream, trace_id, copies, applied_entries,
+  produced_at, stored_at, version)
+SELECT b.key, b.category, b.brand, b.mpn, b.gtin, b.gtin_valid, b.duplicate_of, b.doc, b.entry_id, b.entry_stream, b.trace_id,
+  (SELECT count(*) FROM (${inserted}) y WHERE ${copy(none)}),
+  ${lastKept(`ARRAY(SELECT y.ident FROM (${inserted}) y WHERE NOT y.repeat ORDER BY y.ord)`)},
   b.produced_at, b.stored_at, b.version
 FROM batch b WHERE b.last
 ON CONFLICT (key) DO UPDATE SET
   category = EXCLUDED.category, brand = EXCLUDED.brand, mpn = EXCLUDED.mpn, gtin = EXCLUDED.gtin,
   gtin_valid = EXCLUDED.gtin_valid, duplicate_of = EXCLUDED.duplicate_of, doc = EXCLUDED.doc,
-  entry_id = EXCLUDED.entry_id, trace_id = EXCLUDED.trace_id, produced_at = EXCLUDED.produced_at, stored_at = EXCLUDED.stored_at,
+  entry_id = EXCLUDED.entry_id, entry_stream = EXCLUDED.entry_stream, trace_id = EXCLUDED.trace_id,
+  produced_at = EXCLUDED.produced_at, stored_at = EXCLUDED.stored_at,
   version = COALESCE(EXCLUDED.version, p.version),
-  copies = p.copies + (SELECT count(*) FROM (${appliedEntries('EXCLUDED.key', 'p.version', 'p.entry_id')}) y WHERE ${COPY})
+  copies = p.copies + (SELECT count(*) FROM (${updated}) y WHERE ${copy(KNOWN)}),
+  applied_entries = ${lastKept(`array_remove(COALESCE(p.applied_entries, ${none}), ${STORED}) || ${STORED} || ARRAY(SELECT y.ident FROM (${updated}) y WHERE ${fresh(KNOWN)} ORDER BY y.ord)`)}
 WHERE p.version IS NULL OR EXCLUDED.version IS NULL OR EXCLUDED.version COLLATE "C" >= p.version COLLATE "C"
 RETURNING (SELECT count(*) FROM batch x LEFT JOIN stored s ON s.key = x.key
   WHERE x.key = p.key AND (x.version IS NULL OR s.version IS NULL OR x.version COLLATE "C" >= s.version COLLATE "C"))::int AS applied`;

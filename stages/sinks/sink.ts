@@ -17,6 +17,13 @@ export interface StoredProduct {
   /** Store-stream entry id that carried this version (for idempotency). */
   entryId: string;
   /**
+   * The stream (config name) `entryId` is in: entry ids are per stream, so a delivery is known by
+   * both (`stream`, `entryId`), the same on every re-delivery of the entry (a retry, a reclaim, a
+   * batch whose ack was lost). A record's entries are all on its shard (by key), so within a key
+   * the pair needs no shard. Set by the store stage. @defaultValue none (`entryId` alone)
+   */
+  stream?: string;
+  /**
    * Orders the versions of a key: the record's input-stream entry id (`Envelope.origin`). A sink
    * keeps the newest and drops an older delivery (counted). Undefined: unordered, always written.
    */
@@ -46,8 +53,9 @@ export interface StoredProduct {
  * Where the store stage writes. `write` upserts the batch by key and resolves only when it is
  * durable in the sink; the stage acks the batch after that. Throwing fails the batch (retried).
  * Delivery is at least once: `write` may get products it has already written (the same
- * `entryId`, after a crash before the ack, a retry or a reclaim), and older versions after newer
- * ones; a sink upserts by key, newest `version` wins (docs/extending.md).
+ * `stream` and `entryId`, after a crash before the ack, a retry or a reclaim), and older versions
+ * after newer ones; a sink upserts by key, newest `version` wins, and counts a product's copies by
+ * distinct (`stream`, `entryId`) (docs/extending.md).
  */
 export interface Sink {
   readonly name: string;

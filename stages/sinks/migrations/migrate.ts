@@ -27,7 +27,11 @@ export interface Migration {
  * edit to an applied file changes its checksum). Every migration is idempotent (IF NOT EXISTS), so
  * one whose objects were dropped after it was recorded can be applied again.
  */
-const VERIFY: Record<string, readonly string[]> = { '001': ['products'], '002': ['products.version'] };
+const VERIFY: Record<string, readonly string[]> = {
+  '001': ['products'],
+  '002': ['products.version'],
+  '003': ['products.entry_stream', 'products.applied_entries'],
+};
 
 export interface MigrateResult {
   schema: string;

@@ -1,0 +1,204 @@
+/**
+ * The Postgres sink is idempotent per store-stream entry: a batch whose write committed but whose
+ * ack was lost (a crash between commit and ack, a failover) comes again, reclaimed whole or split
+ * otherwise, and `copies` counts none of its entries twice, however many entries of one key it had
+ * (they had counted again: every entry but the stored one was "another entry"). Entries are known
+ * by stream and id; a table from before migration 003 is migrated by `pipeline store migrate` and
+ * keeps counting right.
+ */
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { resolveConfig } from '../lib/config/load.js';
+import type { PipelineConfig } from '../lib/config/types.js';
+import { silentLogger } from '../lib/observe/logger.js';
+import { noopMetrics } from '../lib/observe/metrics.js';
+import { Keys } from '../lib/redis/keys.js';
+import { decodeEnvelope, encodeEnvelope, entryFields, FIELD_ENVELOPE, FIELD_KEY, newEnvelope, type Message } from '../lib/stream/codec.js';
+import { toEntries } from '../lib/stream/entries.js';
+import { listMigrations, migrate } from '../stages/sinks/migrations/migrate.js';
+import { createPostgresSink, POSTGRES_DEFAULTS } from '../stages/sinks/postgres.js';
+import type { StoredProduct } from '../stages/sinks/sink.js';
+import { createStore } from '../stages/store.js';
+import { BIN, exited, FAST } from './helpers/pipeline.js';
+import { findPostgresBin, PostgresServer } from './helpers/postgres.js';
+import { client, randomPipeline, startRedis } from './helpers/redis.js';
+
+const pgBin = findPostgresBin();
+if (!pgBin) {
+  console.log('SKIP postgres-copies.test.ts: PostgreSQL server binaries not found (apt-get install -y postgresql, or set PG_BIN)');
+  process.exit(0);
+}
+const redisServer = await startRedis();
+const redis = client(redisServer.url);
+const pgServer = await new PostgresServer({ bin: pgBin }).start();
+const RAW = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
+
+/** A fresh database with `migrations` applied (default: all), and a pool on it. */
+async function database(migrations?: string[]): Promise<{ url: string; db: pg.Pool; done: () => Promise<void> }> {
+  const url = await pgServer.createDatabase(randomPipeline('db'));
+  const db = new pg.Pool({ connectionString: url, max: 2 });
+  let dir: string | undefined;
+  if (migrations) {
+    // An older release's schema: only its migration files.
+    dir = mkdtempSync(join(tmpdir(), 'pipeline-migrations-'));
+    const src = resolve(import.meta.dirname, '../stages/sinks/migrations');
+    for (const m of listMigrations(src).filter((m) => migrations.includes(m.version)))
+      copyFileSync(join(src, `${m.version}_${m.name}.sql`), join(dir, `${m.version}_${m.name}.sql`));
+  }
+  await migrate(db, dir ? { dir } : {});
+  return {
+    url,
+    db,
+    done: async () => {
+      await db.end();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const copiesOf = async (db: pg.Pool) =>
+  Object.fromEntries((await db.query<{ key: string; copies: number }>('SELECT key, copies FROM products ORDER BY key')).rows.map((r) => [r.key, r.copies]));
+
+/** The store stage of a rules-only pipeline writing to the database at `url`, and its input stream. */
+function postgresStore(url: string) {
+  const stages = RAW.stages.map((s) => (s.kind === 'store' ? { ...s, settings: { sink: 'postgres', postgresUrl: url } } : s));
+  const config = resolveConfig({ ...RAW, pipeline: randomPipeline(), stages, defaults: FAST }, 'test', { env: { REDIS_URL: redisServer.url } });
+  const keys = new Keys(config.pipeline);
+  const store = createStore({ config, stage: config.stages.find((s) => s.name === 'store')!, keys, redis, logger: silentLogger, metrics: noopMetrics });
+  return { store, stream: keys.stream('store') };
+}
+
+/** Raw XREADGROUP / XAUTOCLAIM entries of the store stream as the messages a store worker gets. */
+const messages = (raw: unknown): Message[] =>
+  toEntries(raw as never).map((e) => ({ id: e.id, stream: 'store', envelope: decodeEnvelope(entryFields(e.fields).payload!) }));
+
+test('a batch written but not acked, reclaimed whole and one entry at a time: copies counts each entry once (two entries of one key in it: 2, not 4)', async () => {
+  const { url, db, done } = await database();
+  const { store, stream } = postgresStore(url);
+  try {
+    await store.init?.();
+    await redis.xgroup('CREATE', stream, 'store', '0', 'MKSTREAM');
+    // Record a reached the store twice (two store entries of one version: the stage before it ran
+    // on its entry again, as after a failover) and record b once: one batch.
+    const records: [key: string, origin: string][] = [
+      ['a', '10-0'],
+      ['b', '11-0'],
+      ['a', '10-0'],
+    ];
+    for (const [key, origin] of records)
+      await redis.xadd(stream, '*', FIELD_KEY, key, FIELD_ENVELOPE, encodeEnvelope({ ...newEnvelope({ id: key, title: key }), origin }));
+    const read = (await redis.callBuffer('XREADGROUP', 'GROUP', 'store', 'c1', 'COUNT', 10, 'STREAMS', stream, '>')) as [Buffer, unknown][];
+    const batch = messages(read[0]![1]);
+    assert.is(batch.length, 3);
+    assert.ok((await store.process(batch)).every((r) => r.ok));
+    assert.equal(await copiesOf(db), { a: 2, b: 1 });
+    // The ack is lost: another consumer reclaims the batch (still pending) and writes it again, whole...
+    const [, whole] = (await redis.callBuffer('XAUTOCLAIM', stream, 'store', 'c2', 0, '0-0', 'COUNT', 10)) as [Buffer, unknown];
+    assert.equal(
+      messages(whole).map((m) => m.id),
+      batch.map((m) => m.id),
+    );
+    assert.ok((await store.process(messages(whole))).every((r) => r.ok));
+    assert.equal(await copiesOf(db), { a: 2, b: 1 }, 'the same batch again counts nothing');
+    // ...and batched otherwise: one entry at a time, a's first entry after its second is stored.
+    let start = '0-0';
+    do {
+      const [next, one] = (await redis.callBuffer('XAUTOCLAIM', stream, 'store', 'c3', 0, start, 'COUNT', 1)) as [Buffer, unknown];
+      assert.is(messages(one).length, 1);
+      assert.ok((await store.process(messages(one))).every((r) => r.ok));
+      start = next.toString();
+    } while (start !== '0-0');
+    assert.equal(await copiesOf(db), { a: 2, b: 1 }, 'each entry alone again counts nothing');
+    // A new entry of b (produced again) is a copy; its re-delivery is not.
+    await redis.xadd(stream, '*', FIELD_KEY, 'b', FIELD_ENVELOPE, encodeEnvelope({ ...newEnvelope({ id: 'b', title: 'b' }), origin: '13-0' }));
+    const again = messages(((await redis.callBuffer('XREADGROUP', 'GROUP', 'store', 'c1', 'COUNT', 10, 'STREAMS', stream, '>')) as [Buffer, unknown][])[0]![1]);
+    for (let round = 0; round < 2; round++) assert.ok((await store.process(again)).every((r) => r.ok));
+    assert.equal(await copiesOf(db), { a: 2, b: 2 });
+    const row = (await db.query('SELECT entry_id, entry_stream, applied_entries FROM products WHERE key = $1', ['b'])).rows[0];
+    assert.equal(row, { entry_id: again[0]!.id, entry_stream: 'store', applied_entries: [`store/${batch[1]!.id}`, `store/${again[0]!.id}`] });
+  } finally {
+    await store.close?.();
+    await done();
+  }
+});
+
+/** Version `origin` of product `key` from store entry `entryId` of `stream`, as the store stage builds it. */
+const product = (key: string, origin: string, entryId: string, stream?: string): StoredProduct => ({
+  key,
+  entryId,
+  ...(stream ? { stream } : {}),
+  traceId: 't',
+  category: 'c',
+  fields: {},
+  doc: { key },
+  storedAt: Date.now(),
+  version: origin,
+});
+
+test('entries are known by stream and id: the same id in another stream (a fused upstream) is another entry; one re-delivered after 16 newer ones of its key counts again', async () => {
+  const { url, db, done } = await database();
+  const sink = createPostgresSink({ ...POSTGRES_DEFAULTS, url }, silentLogger);
+  try {
+    await sink.init();
+    await sink.write([product('k', '5-0', '100-0', 'store')]);
+    await sink.write([product('k', '5-0', '100-0', 'validate')]);
+    assert.equal(await copiesOf(db), { k: 2 }, 'the same id in another stream');
+    await sink.write([product('k', '5-0', '100-0', 'store'), product('k', '5-0', '100-0', 'validate')]);
+    assert.equal(await copiesOf(db), { k: 2 }, 'both re-delivered, in one batch');
+    // The row keeps its last 16 entries: a re-delivery older than that is counted (bounded memory per row).
+    const newer = Array.from({ length: 16 }, (_, i) => product('k', '5-0', `${200 + i}-0`, 'store'));
+    await sink.write(newer);
+    assert.equal(await copiesOf(db), { k: 18 });
+    await sink.write([product('k', '5-0', '215-0', 'store'), product('k', '5-0', '201-0', 'store')]);
+    assert.equal(await copiesOf(db), { k: 18 }, 'the last 16 are known');
+    await sink.write([product('k', '5-0', '100-0', 'validate')]);
+    assert.equal(await copiesOf(db), { k: 19 }, 'an entry the row no longer keeps counts again');
+  } finally {
+    await sink.close();
+    await done();
+  }
+});
+
+test('upgrade: a table from before migration 003 is refused until `pipeline store migrate` adds the columns; its stored entry re-delivered then does not count', async () => {
+  const { url, db, done } = await database(['001', '002']);
+  const sink = createPostgresSink({ ...POSTGRES_DEFAULTS, url }, silentLogger);
+  try {
+    // A row the previous release stored (entry id only).
+    await db.query(`INSERT INTO products (key, category, doc, entry_id, trace_id, version) VALUES ('k', 'c', '{"key":"k"}', '100-0', 't', $1)`, [
+      '00000000000000000005-00000000000000000000',
+    ]);
+    const refused = await sink.init().then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    assert.match(refused, /migration 003 is not applied .*run `pipeline store migrate`/);
+    const child = spawn(process.execPath, [BIN, 'store', 'migrate', '--database-url', url], { env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    assert.is(await exited(child), 0, out);
+    assert.equal(JSON.parse(out.trim().split('\n').pop()!).applied, ['003'], out);
+    await sink.init();
+    await sink.write([product('k', '5-0', '100-0', 'store')]);
+    assert.equal(await copiesOf(db), { k: 1 }, 'the stored entry again, now with its stream');
+    await sink.write([product('k', '6-0', '101-0', 'store'), product('k', '6-0', '101-0', 'store')]);
+    await sink.write([product('k', '6-0', '101-0', 'store')]);
+    assert.equal(await copiesOf(db), { k: 2 }, 'a new entry counts once');
+  } finally {
+    await sink.close();
+    await done();
+  }
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await redisServer.close();
+  await pgServer.close();
+});
+
+test.run();
