@@ -67,6 +67,31 @@ test('a batch written again (by this sink or a restarted one) adds no line; an o
   );
 });
 
+test('a batch with two entries of one key written again adds no line (the sink had known only the last); the same id in another stream is another delivery', async () => {
+  const file = join(dir, 'two-entries.jsonl');
+  // One record that reached the store under two entries (one version), and another product.
+  const batch = [
+    { ...product('p1', '5-0', '10-0', 1), stream: 'store' },
+    { ...product('p2', '5-1', '10-1', 2), stream: 'store' },
+    { ...product('p1', '5-2', '10-0', 1), stream: 'store' },
+  ];
+  const sink = await sinkOn(file);
+  assert.equal(await sink.write(batch), { stale: 0 });
+  assert.equal(await sink.write(batch), { stale: 0 });
+  assert.equal(await (await sinkOn(file)).write([batch[0]!]), { stale: 0 });
+  assert.equal(
+    lines(file).map((l) => [l.key, l.entryId]),
+    [
+      ['p1', '5-0'],
+      ['p2', '5-1'],
+      ['p1', '5-2'],
+    ],
+    'the re-delivered entries added lines',
+  );
+  assert.equal(await sink.write([{ ...product('p1', '5-0', '10-0', 1), stream: 'validate' }]), { stale: 0 });
+  assert.is(lines(file).length, 4, 'the same entry id in another stream is written');
+});
+
 test('a line cut short by a crash mid-append is cut off at init, and the re-delivered product written whole', async () => {
   const file = join(dir, 'torn.jsonl');
   const sink = await sinkOn(file);

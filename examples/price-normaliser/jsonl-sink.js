@@ -6,10 +6,12 @@
  * (relative to the working directory), or env PRICE_EXAMPLE_OUT.
  *
  * Delivery to a sink is at least once: a worker killed after `write` and before the batch's ack,
- * or a batch retried after a failure, brings products to `write` again, with the same `entryId`.
- * So this sink keeps, per key, the newest `version` and the `entryId` it wrote (read back from the
- * file in `init`, as a restarted worker must), and for each product
- * - skips it when that entry is the one it wrote last for the key (a re-delivery: no second line),
+ * or a batch retried after a failure, brings products to `write` again, with the same `stream` and
+ * `entryId` (a delivery's identity: entry ids are per stream). So this sink keeps, per key, the
+ * newest `version` and every delivery it wrote (read back from the file in `init`, as a restarted
+ * worker must), and for each product
+ * - skips it when it wrote that delivery for the key already (a re-delivery: no second line, also
+ *   for a batch with two entries of one key, where the last one written is only one of them),
  * - drops it when its version is older than the one written (newest wins; counted as `stale`),
  * - appends it otherwise. A reader takes the last line of each key.
  * A line cut short by a crash in the middle of an append is cut off in `init` (its batch was not
@@ -31,13 +33,21 @@ export function compareVersions(a, b) {
 }
 
 /**
- * What the file holds per key: the newest version and the entry of its last line. A last line
+ * A delivery's identity: "<stream>/<entryId>", the bare entry id when the stream is unknown.
+ * @param {{ entryId: string, stream?: string }} p
+ */
+export const deliveryOf = (p) => (p.stream ? `${p.stream}/${p.entryId}` : p.entryId);
+
+/** @typedef {{ version?: string, written: Set<string> }} Written the newest version of a key and the deliveries written for it */
+
+/**
+ * What the file holds per key: the newest version and the deliveries of its lines. A last line
  * without its newline (a crash mid-append) is cut off first.
  * @param {string} file
- * @returns {Map<string, { version?: string, entryId: string }>}
+ * @returns {Map<string, Written>}
  */
 export function readIndex(file) {
-  /** @type {Map<string, { version?: string, entryId: string }>} */
+  /** @type {Map<string, Written>} */
   const index = new Map();
   if (!existsSync(file)) return index;
   const fd = openSync(file, 'r+');
@@ -53,9 +63,11 @@ export function readIndex(file) {
   }
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (!line) continue;
-    const { key, version, entryId } = JSON.parse(line);
-    const had = index.get(key);
-    if (!had || !had.version || !version || compareVersions(version, had.version) >= 0) index.set(key, { version: version ?? had?.version, entryId });
+    const { key, version, entryId, stream } = JSON.parse(line);
+    const had = index.get(key) ?? { written: new Set() };
+    had.written.add(deliveryOf({ entryId, stream }));
+    if (!had.version || !version || compareVersions(version, had.version) >= 0) had.version = version ?? had.version;
+    index.set(key, had);
   }
   return index;
 }
@@ -63,7 +75,7 @@ export function readIndex(file) {
 /** @type {(ctx: import('streamline-enrich').StageContext) => import('streamline-enrich/sink').Sink} */
 export function createSink(ctx) {
   const file = process.env.PRICE_EXAMPLE_OUT ?? String(ctx.stage.settings.file ?? 'prices.jsonl');
-  /** @type {Map<string, { version?: string, entryId: string }>} */
+  /** @type {Map<string, Written>} */
   let index = new Map();
   return {
     name: 'jsonl',
@@ -77,14 +89,16 @@ export function createSink(ctx) {
       const next = new Map(index);
       for (const p of products) {
         const had = next.get(p.key);
-        if (had && had.entryId === p.entryId) continue; // written already: a re-delivery
+        // Written already: a re-delivery (a line from before `stream` was written knows the bare id).
+        if (had && (had.written.has(deliveryOf(p)) || had.written.has(p.entryId))) continue;
         if (had?.version && p.version && compareVersions(p.version, had.version) < 0) {
           stale++; // an older version than the one written: newest wins
           continue;
         }
-        next.set(p.key, { version: p.version ?? had?.version, entryId: p.entryId });
+        // A copy of the set: `index` changes only once the lines are in the file.
+        next.set(p.key, { version: p.version ?? had?.version, written: new Set(had?.written).add(deliveryOf(p)) });
         const price = p.doc.outputs && /** @type {any} */ (p.doc.outputs).price;
-        lines.push(JSON.stringify({ key: p.key, price, version: p.version, entryId: p.entryId, storedAt: p.storedAt }));
+        lines.push(JSON.stringify({ key: p.key, price, version: p.version, entryId: p.entryId, stream: p.stream, storedAt: p.storedAt }));
       }
       if (lines.length > 0) {
         const fh = await open(file, 'a');
