@@ -1,13 +1,23 @@
 --[[
-  Upsert one product into the Redis store, idempotently, newest version wins: re-delivering the
-  same store-stream entry changes nothing but the document, `copies` counts distinct stream
+  Upsert one product into the Redis store, idempotently, newest version wins: re-delivering a
+  store-stream entry already applied changes nothing but the document, `copies` counts distinct stream
   entries that wrote this key (more than 1 means the same product reached the store more than
   once) other than the versions rebuilt from one the pipeline had (ARGV[6]: a reprocess, a review
   decision; they count only as the product's first store, or as the stored version again from
   another entry), and a delivery older than the stored version (by ARGV[5], the record's input-stream entry
   id) is dropped: routes of different length, several store workers, reclaims and retries all
   reorder deliveries, and none may store old over new. The indexed fields mirror the stored
-  version: the ones it lacks are removed (ARGV[8..]).
+  version: the ones it lacks are removed (ARGV[10..]).
+
+  An entry is known by its stream and id (ARGV[8], "<stream>/<entry id>": entry ids are per
+  stream). The hash's `applied` field holds the last ARGV[9] entries applied to it, space-separated,
+  oldest first, the stored one last: an entry among them is a re-delivery (not counted), so a batch
+  written and re-delivered before its ack (a store worker killed between its upserts and the ack,
+  then the batch reclaimed, whole or one entry at a time) counts nothing again however many entries
+  of the key it had: those are still pending, so the check below lets them through. The same rule
+  as the Postgres sink's `applied_entries` (docs/data-store.md). A hash from before `applied` (its
+  `entry` alone, a bare id) stands for the list; an entry matches a listed one by identity or by
+  bare id (the way such a hash knew its stored entry).
 
   A delivery that is no longer pending in the group that read it (ARGV[7] given) writes nothing:
   its entry was acked (another consumer stored it), or a failover lost the entry or its read. A
@@ -36,13 +46,16 @@
   ARGV[6]  "1" when the version was rebuilt (`pipeline reprocess`, a review decision), else ""
   ARGV[7]  the consumer group that read ARGV[2] from KEYS[5]: written only while the entry is pending
            there; "" = no check (a caller outside a consumer group)
-  ARGV[8]  n: how many indexed fields follow that this version does not have
-  ARGV[9..8+n] those field names: removed from the hash (HDEL, only those it holds, before any
+  ARGV[8]  the delivery's identity: "<stream>/<entry id>" (the stream's config name), or the bare
+           entry id when its stream is unknown (no spaces)
+  ARGV[9]  how many applied entries the hash keeps in `applied` (APPLIED_ENTRIES_KEPT, 16)
+  ARGV[10] n: how many indexed fields follow that this version does not have
+  ARGV[11..10+n] those field names: removed from the hash (HDEL, only those it holds, before any
            write), so the indexed fields mirror the stored version and an earlier version's brand,
            mpn, reviewedBy... are not served beside a document that no longer has them
-  ARGV[9+n..] field/value pairs for the hash
+  ARGV[11+n..] field/value pairs for the hash
 
-  Returns: 1 if this entry was new for the product, 0 if it was a re-delivery, -1 if it was older
+  Returns: 1 if this entry was new for the product, 0 if it was a re-delivery (one of `applied`), -1 if it was older
   than the stored version and dropped, -2 if it is not pending in its group (nothing written).
 ]]
 -- The marker goes once a version at or after its origin arrives (`stored`: false when the
@@ -64,10 +77,10 @@ if ARGV[7] ~= '' then
   local pending = redis.pcall('XPENDING', KEYS[5], ARGV[7], ARGV[2], ARGV[2], 1)
   if not pending.err and #pending == 0 then return -2 end
 end
-local nclear = tonumber(ARGV[8])
+local nclear = tonumber(ARGV[10])
 local clear = {}
-for i = 9, 8 + nclear do clear[#clear + 1] = ARGV[i] end
-local old = redis.call('HMGET', KEYS[1], 'category', 'entry', 'version', unpack(clear))
+for i = 11, 10 + nclear do clear[#clear + 1] = ARGV[i] end
+local old = redis.call('HMGET', KEYS[1], 'category', 'entry', 'version', 'applied', unpack(clear))
 local version = ARGV[5]
 if version ~= '' and old[3] then
   -- Stream ids compare as two numbers: milliseconds, then sequence.
@@ -83,24 +96,43 @@ if version ~= '' and old[3] then
 end
 local held = {}
 for i = 1, nclear do
-  if old[3 + i] then held[#held + 1] = clear[i] end
+  if old[4 + i] then held[#held + 1] = clear[i] end
 end
 if #held > 0 then redis.call('HDEL', KEYS[1], unpack(held)) end
-local fresh = 0
-if old[2] ~= ARGV[2] then
-  if ARGV[6] == '' or not old[2] or old[3] == version then redis.call('HINCRBY', KEYS[1], 'copies', 1) end
-  fresh = 1
+-- The entries applied before (oldest first), and the list after this one: without it (matched by
+-- identity or, as a hash from before `applied` knew its stored entry, by bare id), then it, last;
+-- the newest ARGV[9] kept. A stored entry that is not the list's last (a hash from before
+-- `applied`, or written by the previous release during a rolling upgrade) is added by its bare id.
+local ident = ARGV[8]
+local listed = {}
+if old[4] then
+  for e in string.gmatch(old[4], '%S+') do listed[#listed + 1] = e end
 end
+local last = listed[#listed]
+if old[2] and last ~= old[2] and (not last or string.sub(last, -#old[2] - 1) ~= '/' .. old[2]) then listed[#listed + 1] = old[2] end
+local applied = {}
+local fresh = 1
+for _, e in ipairs(listed) do
+  if e == ident or e == ARGV[2] then
+    fresh = 0
+  else
+    applied[#applied + 1] = e
+  end
+end
+applied[#applied + 1] = ident
+local kept = tonumber(ARGV[9])
+if #applied > kept then applied = { unpack(applied, #applied - kept + 1) } end
+if fresh == 1 and (ARGV[6] == '' or not old[2] or old[3] == version) then redis.call('HINCRBY', KEYS[1], 'copies', 1) end
 if old[1] and old[1] ~= ARGV[3] then
   redis.call('SREM', ARGV[4] .. old[1], ARGV[1])
 end
 local fields = {}
-for i = 9 + nclear, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 11 + nclear, #ARGV do fields[#fields + 1] = ARGV[i] end
 if version ~= '' then
   fields[#fields + 1] = 'version'
   fields[#fields + 1] = version
 end
-redis.call('HSET', KEYS[1], 'entry', ARGV[2], 'category', ARGV[3], unpack(fields))
+redis.call('HSET', KEYS[1], 'entry', ARGV[2], 'applied', table.concat(applied, ' '), 'category', ARGV[3], unpack(fields))
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])
 dropMarker(true)

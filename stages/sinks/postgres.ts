@@ -6,7 +6,7 @@ import { isPostgresRefusal, isTransientPgError } from '../../lib/core/failure-po
 import type { Logger } from '../../lib/observe/logger.js';
 import { quoteSchema, schemaProblem } from './migrations/migrate.js';
 import { privilegeProblem, RefusalNotice } from './privileges.js';
-import type { Sink, StoredProduct } from './sink.js';
+import { APPLIED_ENTRIES_KEPT, entryIdentity, type Sink, type StoredProduct } from './sink.js';
 
 export interface PostgresOptions {
   /** postgres:// URL (user, password, host, port, database; `?sslmode=require` for TLS). */
@@ -111,15 +111,6 @@ export function sortableVersion(id: string | undefined): string | null {
   const m = id === undefined ? null : /^(\d+)-(\d+)$/.exec(id);
   return m ? `${m[1]!.padStart(20, '0')}-${m[2]!.padStart(20, '0')}` : null;
 }
-
-/** How many of a row's last applied entries it keeps (`applied_entries`): a re-delivery of one of them is not counted again. */
-export const APPLIED_ENTRIES_KEPT = 16;
-
-/** A delivery's identity: "<stream>/<entry id>" (entry ids are per stream), the bare id when the stream is unknown. */
-export const entryIdentity = (p: Pick<StoredProduct, 'entryId' | 'stream' | 'pending'>): string => {
-  const stream = p.stream ?? p.pending?.stream;
-  return stream === undefined ? p.entryId : `${stream}/${p.entryId}`;
-};
 
 /**
  * The batch's entries applied in order, as the redis sink's upsert-product-5.lua does one after

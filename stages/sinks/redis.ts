@@ -5,7 +5,7 @@ import type { Keys } from '../../lib/redis/keys.js';
 import { Script } from '../../lib/redis/script.js';
 import { Shards } from '../../lib/redis/shard.js';
 import { SUMMARY_FIELDS } from '../domain/summary.js';
-import type { Sink, StoredProduct } from './sink.js';
+import { APPLIED_ENTRIES_KEPT, entryIdentity, type Sink, type StoredProduct } from './sink.js';
 
 const upsert = new Script('upsert-product-5');
 const dropMarker = new Script('drop-reprocess-marker-1');
@@ -15,7 +15,8 @@ export const INDEXED_FIELDS: readonly string[] = SUMMARY_FIELDS.filter((f) => f 
 
 /**
  * The embedded default store: one hash per product (`{p}:product:<key>`: doc JSON plus indexed
- * fields, which mirror the stored version: one it lacks is removed), a set of all keys and one set per category; with shards, each product's keys are under
+ * fields, which mirror the stored version: one it lacks is removed; `copies`, and `applied`, its last
+ * APPLIED_ENTRIES_KEPT entries as `<stream>/<entry id>`, so a re-delivered entry never counts again), a set of all keys and one set per category; with shards, each product's keys are under
  * its shard's tag (`{p:3}:product:<key>`, `{p:3}:products`, `{p:3}:category:<name>`). Commands go out auto-pipelined, one script
  * call per product, all in one round trip per batch.
  */
@@ -57,7 +58,20 @@ export function createRedisSink(redis: Redis, space: Keys | Shards): Sink {
         return upsert.run<number>(
           redis,
           [keys.product(p.key), keys.products, keys.category(p.category), keys.reprocess(p.key), source],
-          [p.key, p.entryId, p.category, keys.category(''), p.version ?? '', p.rebuilt ? '1' : '', p.pending?.group ?? '', absent.length, ...absent, ...pairs],
+          [
+            p.key,
+            p.entryId,
+            p.category,
+            keys.category(''),
+            p.version ?? '',
+            p.rebuilt ? '1' : '',
+            p.pending?.group ?? '',
+            entryIdentity(p),
+            APPLIED_ENTRIES_KEPT,
+            absent.length,
+            ...absent,
+            ...pairs,
+          ],
         );
       }),
     );

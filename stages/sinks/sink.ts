@@ -66,6 +66,18 @@ export interface Sink {
   close(): Promise<void>;
 }
 
+/**
+ * How many of a product's last applied entries the built-in sinks keep (Postgres `applied_entries`,
+ * the Redis hash's `applied`): a re-delivery of one of them is not counted in `copies` again.
+ */
+export const APPLIED_ENTRIES_KEPT = 16;
+
+/** A delivery's identity: "<stream>/<entry id>" (entry ids are per stream), the bare id when the stream is unknown. */
+export const entryIdentity = (p: Pick<StoredProduct, 'entryId' | 'stream' | 'pending'>): string => {
+  const stream = p.stream ?? p.pending?.stream;
+  return stream === undefined ? p.entryId : `${stream}/${p.entryId}`;
+};
+
 /** What a user's sink module returned must be a `Sink`: `name` a string, `write` and `close` (and `init` if given) functions. */
 export function checkSink(value: unknown, where: string): Sink {
   const s = value as Partial<Record<keyof Sink, unknown>> | null;
