@@ -11,7 +11,7 @@ import type { Browser } from 'playwright-core';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig } from '../lib/config/types.js';
 import { silentLogger } from '../lib/observe/logger.js';
-import { Keys } from '../lib/redis/keys.js';
+import { isLivenessMarker, Keys } from '../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
 import { StageProcess } from '../lib/worker/process.js';
 import { STAGES } from '../stages/index.js';
@@ -98,7 +98,7 @@ test('workers: a stage run fused in its process says "runs fused in <process>" w
     // A log line that is no event of the view's: the stream is not empty.
     await redis.xadd(fk.extra('logs'), '*', 'log', JSON.stringify({ event: 'batch.done', stage: 'store' }));
     // The view reads the markers once, when drawn: wait for store's watchdog to have written one (a loaded machine is slow to).
-    await waitFor("store's liveness marker", async () => (await redis.keys(fk.liveness('store', '*'))).length === 1, 10_000);
+    await waitFor("store's liveness marker", async () => (await redis.keys(fk.liveness('store', '*'))).filter(isLivenessMarker).length === 1, 10_000);
     const { page, errors } = await open('workers', other.url);
     const store = page.locator('#worker-stages h2[data-stage=store]');
     await store.waitFor();

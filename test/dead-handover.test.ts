@@ -20,6 +20,7 @@ import { Worker } from '../lib/worker/worker.js';
 import { STAGES } from '../stages/index.js';
 import { cli, exited, FAST, rulesOnlyConfig, stageThenStore } from './helpers/pipeline.js';
 import { events, killAll, startedPids } from './helpers/processes.js';
+import { slowStageModule } from './helpers/slow-stage.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -94,36 +95,14 @@ test("the dead consumer's entries are made claimable with their delivery counts;
   assert.equal(left.map((r) => r[0]).sort(), [...live, ...newer].sort(), "only the live readers' entries are still pending");
 });
 
-/** A stage whose first batch (in any process) hangs until the process is killed; every later batch takes SLOW_MS. */
+/** Every batch after the held first one takes this long. */
 const SLOW_MS = 100;
-function slowStageModule(marker: string): string {
-  const file = join(tmpdir(), `slow-stage-${process.pid}-${Math.random().toString(16).slice(2)}.mjs`);
-  writeFileSync(
-    file,
-    `import { existsSync, writeFileSync } from 'node:fs';
-export function createStage() {
-  return {
-    kind: 'slow',
-    async process(batch) {
-      if (!existsSync(${JSON.stringify(marker)})) {
-        writeFileSync(${JSON.stringify(marker)}, String(process.pid));
-        await new Promise(() => {}); // held until SIGKILL
-      }
-      await new Promise((r) => setTimeout(r, ${SLOW_MS}));
-      return batch.map(() => ({ ok: true, output: { slow: true } }));
-    },
-  };
-}
-`,
-  );
-  return file;
-}
 
 test('pipeline up: a worker SIGKILLed mid-batch hands its entries over at once; the restarted worker stores them well before claimMinIdleMs, each once', async () => {
   const pipeline = randomPipeline('dh');
   const keys = new Keys(pipeline);
   const marker = join(tmpdir(), `${pipeline}-hung`);
-  const module = slowStageModule(marker);
+  const module = slowStageModule(marker, SLOW_MS);
   const BATCH = 5;
   const LATER = 15;
   const CLAIM_INTERVAL_MS = 20_000; // the restarted worker's first pass is at once, not one interval later

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
 import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
-import { Keys } from '../lib/redis/keys.js';
+import { isLivenessMarker, Keys } from '../lib/redis/keys.js';
 import { ok, type StageFactory } from '../lib/worker/stage.js';
 import { Worker } from '../lib/worker/worker.js';
 import { STAGES } from '../stages/index.js';
@@ -214,7 +214,7 @@ test('the liveness key and file are refreshed while the loop makes progress, sto
   delete process.env.PROGRESS_FILE;
   const running = worker.run();
   try {
-    const livenessKeys = async () => redis.keys(`${keys.tag}:liveness:*`);
+    const livenessKeys = async () => (await redis.keys(`${keys.tag}:liveness:*`)).filter(isLivenessMarker);
     await waitFor('liveness key set', async () => (await livenessKeys()).length === 1);
     const [liveKey] = await livenessKeys();
     const live = JSON.parse((await redis.get(liveKey!))!) as { stage: string; consumer: string; pid: number; phase: string };
@@ -243,7 +243,7 @@ test('the liveness key and file are refreshed while the loop makes progress, sto
     await worker.stop();
     await running;
   }
-  assert.equal(await redis.keys(`${keys.tag}:liveness:*`), [], 'a clean stop removes the liveness key');
+  assert.equal(await redis.keys(`${keys.tag}:liveness:*`), [], 'a clean stop removes the liveness key and its registration');
 });
 
 test.after(async () => {

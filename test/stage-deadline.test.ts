@@ -9,7 +9,7 @@ import { resolveConfig } from '../lib/config/load.js';
 import { createLogger, silentLogger } from '../lib/observe/logger.js';
 import { memoryMetrics } from '../lib/observe/metrics.js';
 import { produce } from '../lib/producer/producer.js';
-import { Keys } from '../lib/redis/keys.js';
+import { isLivenessMarker, Keys } from '../lib/redis/keys.js';
 import { ok, type StageFactory } from '../lib/worker/stage.js';
 import { Worker } from '../lib/worker/worker.js';
 import { BIN, exited, FAST, oneStageToOut, outageStage, stageThenStore } from './helpers/pipeline.js';
@@ -17,6 +17,8 @@ import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js'
 
 const server = await startRedis();
 const redis = client(server.url);
+/** The liveness markers of stage `work` (not their registrations). */
+const markers = async (keys: Keys): Promise<string[]> => (await redis.keys(keys.liveness('work', '*'))).filter(isLivenessMarker);
 
 /** A stage whose call never returns (until `release`) for a batch holding the record titled "hang", as a native inference stuck on one input. */
 function hangingGate(): { gate: StageFactory; release: () => void } {
@@ -55,7 +57,7 @@ test('a stage call that never returns is abandoned at stageTimeoutMs, counted, r
     metrics,
   });
   const running = worker.run();
-  const liveness = async () => (await redis.keys(keys.liveness('work', '*'))).length;
+  const liveness = async () => (await markers(keys)).length;
   const count = (name: string) => metrics.records.filter((r) => r.name === name).reduce((n, r) => n + r.value, 0);
   try {
     await waitFor('worker live', async () => (await liveness()) === 1);
@@ -160,7 +162,7 @@ test('a dependency outage waited out in place keeps the worker live but, past bl
   try {
     await produce(redis, Readable.from([JSON.stringify({ id: 'r0', title: 'x' })]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
     await waitFor('not ready during a long outage', () => body().includes('"waitingForDependency":true'), 10_000);
-    assert.ok((await redis.keys(keys.liveness('work', '*'))).length === 1, 'still live');
+    assert.ok((await markers(keys)).length === 1, 'still live');
     down = false;
     await waitFor('forwarded', async () => (await redis.xlen(keys.stream('out'))) === 1, 10_000);
     await waitFor('ready again', () => body().includes('"waitingForDependency":false'), 10_000);
@@ -192,20 +194,20 @@ test('while a stage call hangs the liveness marker and the progress file run out
   const worker = new Worker({ config, stage: 'work', stages: { gate }, logger: silentLogger, progressFile: file });
   const running = worker.run();
   try {
-    await waitFor('worker live', async () => (await redis.keys(keys.liveness('work', '*'))).length === 1);
+    await waitFor('worker live', async () => (await markers(keys)).length === 1);
     await produce(redis, Readable.from([JSON.stringify({ id: 'r0', title: 'hang' })]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
     await waitFor('the call abandoned', () => worker.consumer.stuckSince !== undefined, 10_000);
     const stuckSince = worker.consumer.stuckSince!;
     // Half a stall period into the hang: the loop has gone on reading (progress), the hang is not yet past the limit.
     await waitFor('half the limit', () => Date.now() > stuckSince + limit / 2, 10_000);
     assert.ok(Date.now() - worker.consumer.lastProgressAt < limit / 4, 'the read loop still progresses');
-    const [key] = await redis.keys(keys.liveness('work', '*'));
+    const [key] = await markers(keys);
     const expiresAt = Date.now() + (await redis.pttl(key!));
     const due = stuckSince + limit + o.watchdogIntervalMs;
     assert.ok(expiresAt <= due + 200, `the marker expires ${expiresAt - due} ms after the hang passes the limit`);
     assert.ok(statSync(file).mtimeMs <= stuckSince + 200, `the file's age counts from the hang (${statSync(file).mtimeMs - stuckSince} ms after it)`);
     assert.ok((JSON.parse(readFileSync(file, 'utf8')) as { progressAt: number }).progressAt <= stuckSince);
-    await waitFor('marker gone', async () => (await redis.keys(keys.liveness('work', '*'))).length === 0, 10_000);
+    await waitFor('marker gone', async () => (await markers(keys)).length === 0, 10_000);
     assert.ok(Date.now() <= due + 1000, `gone ${Date.now() - due} ms after the limit`);
   } finally {
     release();

@@ -13,6 +13,7 @@ export const STAGE_DEFAULTS: StageOptions = {
   stageTimeoutMs: 300_000,
   drainTimeoutMs: 30_000,
   consumerIdleRemoveMs: 300_000,
+  livenessHandoverMs: 5_000,
   watchdogIntervalMs: 1_000,
   stallTimeoutMs: 30_000,
   threads: 1,

@@ -136,7 +136,7 @@ function envInt(name: string, text: string, min = 1): number {
 function checkOptions(where: string, o: Partial<StageOptions>): void {
   for (const [k, v] of Object.entries(o)) {
     if (!(k in STAGE_DEFAULTS)) throw new ConfigError(`${where}.${k}`, `unknown option (known: ${Object.keys(STAGE_DEFAULTS).join(', ')})`);
-    configInt(`${where}.${k}`, v, k === 'minWorkers' || k === 'readAheadMs' ? 0 : 1);
+    configInt(`${where}.${k}`, v, k === 'minWorkers' || k === 'readAheadMs' || k === 'livenessHandoverMs' ? 0 : 1);
   }
 }
 

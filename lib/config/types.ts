@@ -36,6 +36,13 @@ export interface StageOptions {
   drainTimeoutMs: number;
   /** A consumer of the group idle this long and owning no pending entries is removed (XGROUP DELCONSUMER). @defaultValue 300000 */
   consumerIdleRemoveMs: number;
+  /**
+   * At most this often, a reclaimer pass looks for consumers of its group that hold pending entries
+   * and whose liveness marker is gone while their registration stays (a process killed outside
+   * `pipeline up`), and hands their entries over at once instead of after `claimMinIdleMs`
+   * (lib/worker/liveness-handover.ts); 0 turns it off. @defaultValue 5000
+   */
+  livenessHandoverMs: number;
   /** How often the progress watchdog checks the read loop and refreshes the liveness marker (`{p}:liveness:<stage>:<consumer>`). @defaultValue 1000 */
   watchdogIntervalMs: number;
   /** The read loop is stalled when no read returned and no batch finished for `blockMs` + this; the watchdog then resets the stuck connection and stops the liveness marker. @defaultValue 30000 */

@@ -7,9 +7,12 @@
   delivery, so each entry keeps its count, and the reclaimer counts one when it runs it
   (take-claimed-1.lua): a kill is a delivery, as when the entry is reclaimed after the limit.
 
-  Only entries idle at least ARGV[3] ms are touched: the time since the process was seen to exit.
-  The dead process cannot have touched its entries since, so every one of them qualifies, while an
-  entry read under the same name afterwards (a new process given the same pid) is left alone.
+  Only entries idle at least ARGV[3] ms are touched. From the supervisor (lib/ops/dead-handover.ts):
+  the time since the process was seen to exit; the dead process cannot have touched its entries
+  since, so every one of them qualifies, while an entry read under the same name afterwards (a new
+  process given the same pid) is left alone. From a reclaimer (lib/worker/liveness-handover.ts), for
+  a consumer whose liveness marker lapsed: the marker's TTL, so an entry read or kept claimed since
+  its last beat by a process alive under that name is left alone.
 
   KEYS[1]  stream
   ARGV[1]  group

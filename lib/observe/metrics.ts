@@ -90,6 +90,11 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w('consumer.loop_errors', 'counter', 'errors caught by the read loop (it backs off and goes on)'),
   w('consumer.drain_timeouts', 'counter', 'shutdowns whose batch in flight outlived drainTimeoutMs (it stays pending, reclaimed later)'),
   w('consumers.removed', 'counter', 'gone consumers (idle, owning nothing) removed from the group'),
+  w(
+    'reclaim.handed_over',
+    'counter',
+    'pending entries of consumers whose liveness marker lapsed (a process killed outside pipeline up) made claimable at once (not after claimMinIdleMs)',
+  ),
   w('watchdog.stalls', 'counter', 'read loop made no progress for blockMs + stallTimeoutMs, by phase', ['stage', 'phase']),
   w('watchdog.recoveries', 'counter', 'stalls recovered by resetting a half-open connection, by phase', ['stage', 'phase']),
   w('watchdog.errors', 'counter', 'failed writes of the liveness marker'),

@@ -6,11 +6,9 @@ import type { Logger } from '../observe/logger.js';
 import { noopMetrics, type Metrics } from '../observe/metrics.js';
 import { Connections } from '../redis/connections.js';
 import { consumerName } from '../redis/keys.js';
-import { Script } from '../redis/script.js';
+import { handOverConsumer } from '../stream/hand-over-dead.js';
 import { configShards } from '../redis/shard.js';
 import type { Redis } from 'ioredis';
-
-const script = new Script('hand-over-dead-1');
 
 export interface DeadHandoverOptions {
   config: ResolvedConfig;
@@ -84,22 +82,8 @@ export async function handOverDead(o: DeadHandoverOptions): Promise<number> {
   return total;
 }
 
-/** One group's entries of the dead consumer, page by page; 0 when the group (or its stream) does not exist. */
-async function handOverKey(redis: Redis, stream: string, group: string, consumer: string, claimMinIdleMs: number, o: DeadHandoverOptions): Promise<number> {
-  let total = 0;
-  let cursor = '-';
-  do {
-    // Recomputed per call: the dead process touched nothing since its exit, so all its entries stay in.
-    const minIdle = Math.max(0, Math.floor(performance.now() - o.exitedAt));
-    let reply: [number, string];
-    try {
-      reply = await script.run<[number, string]>(redis, [stream], [group, consumer, minIdle, claimMinIdleMs, o.pageSize ?? 500, cursor]);
-    } catch (err) {
-      if (/NOGROUP/.test(String((err as Error).message))) return total;
-      throw err;
-    }
-    total += Number(reply[0]);
-    cursor = String(reply[1]);
-  } while (cursor !== '');
-  return total;
+/** One group's entries of the dead consumer (lib/stream/hand-over-dead.ts). */
+function handOverKey(redis: Redis, stream: string, group: string, consumer: string, claimMinIdleMs: number, o: DeadHandoverOptions): Promise<number> {
+  // Recomputed per call: the dead process touched nothing since its exit, so all its entries stay in.
+  return handOverConsumer(redis, { stream, group, consumer, claimMinIdleMs, pageSize: o.pageSize, minIdleMs: () => performance.now() - o.exitedAt });
 }

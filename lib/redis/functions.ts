@@ -33,7 +33,7 @@ const LUA_DIR = resolve(import.meta.dirname, '../lua');
 const FLAGS: Record<string, string[]> = {
   'trim-acked-1': ['allow-oom'],
   'delete-idle-consumer-1': ['allow-oom'],
-  'liveness-1': ['allow-oom'],
+  'liveness-2': ['allow-oom'],
   'drop-reprocess-marker-1': ['allow-oom'],
   'review-ack-trimmed-2': ['allow-oom'],
   'review-unlisted-2': ['allow-oom'],

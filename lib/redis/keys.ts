@@ -44,6 +44,15 @@ export class Keys {
     return `${this.tag}:liveness:${stage}:${consumer}`;
   }
   /**
+   * That a consumer of `stage` keeps a liveness marker: written with it, with a longer TTL
+   * (lib/lua/liveness-2.lua). A consumer registered whose marker is gone stopped beating: its
+   * siblings hand its pending entries over (lib/worker/liveness-handover.ts). Under the marker's
+   * prefix, so the stage's ACL user may write it; no consumer name holds a `:`.
+   */
+  livenessRegistration(stage: string, consumer: string): string {
+    return `${this.liveness(stage, consumer)}${REGISTERED}`;
+  }
+  /**
    * The claim fence of a stage's group: a token that every claim of entries from another
    * consumer replaces in the same step (lib/lua/claim-2.lua), as does a hand-off of a read that
    * may have been lost in a failover (handoff-N.lua). A hand-off whose batch was read
@@ -96,6 +105,13 @@ export class Keys {
   extra(name: string): string {
     return `${this.tag}:${name}`;
   }
+}
+
+const REGISTERED = ':registered';
+
+/** Whether a key found under `{p}:liveness:*` is a consumer's marker, not its registration (Keys.livenessRegistration). */
+export function isLivenessMarker(key: string): boolean {
+  return !key.endsWith(REGISTERED);
 }
 
 /** Consumer name unique per process and reader: host-pid-n. */

@@ -5,6 +5,7 @@ import { Script } from '../redis/script.js';
 import { fenceToken } from '../stream/handoff.js';
 import { trimAcked } from '../stream/retention.js';
 import { Periodic } from '../core/periodic.js';
+import { handOverLapsed } from './liveness-handover.js';
 
 const deleteIdleConsumer = new Script('delete-idle-consumer-1');
 const claimScript = new Script('claim-2');
@@ -16,8 +17,10 @@ type AutoclaimReply = [Buffer, Buffer[], Buffer[]?];
  * The background side of a consumer, every `claimIntervalMs`: claims entries idle past
  * `claimMinIdleMs` from any consumer of the group (XAUTOCLAIM, bumping the group's claim fence)
  * and queues them on this consumer, each delivery counted when it runs (take-claimed-1.lua), so
- * `maxDeliveries` is enforced across crashes; removes consumers that are gone and own nothing;
- * trims what every group has acked.
+ * `maxDeliveries` is enforced across crashes; at most every `livenessHandoverMs`, first makes the
+ * entries of consumers whose liveness marker lapsed claimable (lib/worker/liveness-handover.ts), so
+ * the same pass takes them; removes consumers that are gone and own nothing; trims what every group
+ * has acked.
  */
 export class Reclaimer {
   private readonly loop: Periodic;
@@ -25,6 +28,7 @@ export class Reclaimer {
   /** Entries claimed so far, and consumers removed, for logs and tests. */
   reclaimed = 0;
   removedConsumers = 0;
+  private lapsedCheckedAt = -Infinity;
 
   constructor(
     private readonly d: ConsumerDeps,
@@ -63,6 +67,7 @@ export class Reclaimer {
   async runOnce(): Promise<void> {
     let refused = false;
     for (const [step, fn] of [
+      ['lapsed', () => this.handOverLapsed()],
       ['claim', () => this.claim()],
       ['cleanup', () => this.removeGoneConsumers()],
       ['trim', () => this.trim()],
@@ -79,6 +84,19 @@ export class Reclaimer {
       }
     }
     if (!refused) this.consumer.permissions.clear('reclaim');
+  }
+
+  /**
+   * At most every `livenessHandoverMs` (0: never): the entries of consumers whose liveness marker
+   * lapsed are made claimable (lib/worker/liveness-handover.ts), and this pass's claim, scanning
+   * the group from its start again, takes them (as many as it takes in one pass).
+   */
+  private async handOverLapsed(): Promise<void> {
+    const every = this.d.stage.livenessHandoverMs;
+    if (every === 0 || this.consumer.isStopping || performance.now() - this.lapsedCheckedAt < every) return;
+    this.lapsedCheckedAt = performance.now();
+    const n = await handOverLapsed(this.redis, this.consumer.source, this.d);
+    if (n > 0) this.cursor = '0-0';
   }
 
   private async claim(): Promise<void> {

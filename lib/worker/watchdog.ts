@@ -7,11 +7,12 @@ import type { Keys } from '../redis/keys.js';
 import { settleWithin } from '../core/periodic.js';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import { Script } from '../redis/script.js';
+import { registrationTtlMs } from './liveness-ttl.js';
 import type { PermissionWait } from './permission-notice.js';
 import type { DependencyWait } from './stage-runner.js';
 
-/** SET PX as a function that runs while Redis is full (lib/lua/liveness-1.lua, allow-oom). */
-const liveness = new Script('liveness-1');
+/** SET PX as a function that runs while Redis is full (lib/lua/liveness-2.lua, allow-oom). */
+const liveness = new Script('liveness-2');
 
 /** What a consumer's read loop is doing right now. */
 export type Phase = 'idle' | 'reading' | 'processing' | 'committing';
@@ -43,9 +44,11 @@ export interface WatchdogOptions {
   stallTimeoutMs: number;
   /**
    * Liveness key, refreshed with SET PX while the loop makes progress: `{p}:liveness:<stage>:<consumer>`.
-   * Written through lib/lua/liveness-1.lua (allow-oom), so a full Redis does not let it expire.
+   * Written through lib/lua/liveness-2.lua (allow-oom), so a full Redis does not let it expire.
    */
   key: string;
+  /** Written with the marker, with this longer TTL (ms): that this consumer keeps a marker (lib/worker/liveness-handover.ts). */
+  registration: { key: string; ttlMs: number };
   /** Also rewrite this file (same JSON) while the loop makes progress, for exec probes. @defaultValue none (env PROGRESS_FILE) */
   file?: string;
   /** stop() waits this long for the liveness key's DEL. @defaultValue 1000 */
@@ -119,8 +122,9 @@ export class Watchdog {
   }
 
   /**
-   * Stop checking and remove the liveness key, waiting at most `stopTimeoutMs` for the DEL (on a
-   * half-open connection it would never be answered; the key then expires by itself). A watchdog
+   * Stop checking and remove the liveness key and its registration (a consumer that stops cleanly
+   * is not handed over by its siblings), waiting at most `stopTimeoutMs` for the DEL (on a
+   * half-open connection it would never be answered; the keys then expire by themselves). A watchdog
    * never started removes nothing.
    */
   async stop(): Promise<void> {
@@ -131,7 +135,7 @@ export class Watchdog {
     if (!this.started) return;
     const redis = this.o.connections.command();
     if (redis.status !== 'ready') return;
-    const del = redis.del(this.o.key).catch((err: unknown) => this.o.logger.warn('watchdog.cleanup_error', { err }));
+    const del = redis.del(this.o.key, this.o.registration.key).catch((err: unknown) => this.o.logger.warn('watchdog.cleanup_error', { err }));
     await settleWithin(del, this.stopTimeoutMs);
   }
 
@@ -238,7 +242,7 @@ export class Watchdog {
     const body = JSON.stringify({ ...this.identity, phase, processed, progressAt, at: now, ...(waiting ? { waiting } : {}), ...(outage ? { outage } : {}) });
     this.writing_liveness = true;
     liveness
-      .run(redis, [this.o.key], [body, ttl])
+      .run(redis, [this.o.key, this.o.registration.key], [body, ttl, this.o.registration.ttlMs])
       .catch((err: unknown) => {
         this.o.metrics.increment('watchdog.errors', 1, this.o.tags);
         this.o.logger.warn('watchdog.beat_error', { err });
@@ -314,6 +318,7 @@ export function consumerWatchdog(target: ProgressSource, d: ConsumerWatchdogDeps
     intervalMs: d.stage.watchdogIntervalMs,
     stallTimeoutMs: d.stage.stallTimeoutMs,
     key: d.keys.liveness(d.stage.name, d.consumer),
+    registration: { key: d.keys.livenessRegistration(d.stage.name, d.consumer), ttlMs: registrationTtlMs(d.stage) },
     file: d.progressFile ?? process.env.PROGRESS_FILE,
     ...((d.exitOnHung ?? ['1', 'true'].includes(process.env.EXIT_ON_HUNG ?? '')) ? { onHung: exitWhenHung(d.logger) } : {}),
     // fuses: the stages this consumer runs fused in its batches (lib/worker/process.ts says which): what views

@@ -14,6 +14,7 @@ import { resolveConfig } from '../../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig, ResolvedProcess } from '../../lib/config/types.js';
 import type { Logger } from '../../lib/observe/logger.js';
 import type { RedisServer } from '../../lib/redis/server.js';
+import { isLivenessMarker } from '../../lib/redis/keys.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
 import { watchParents } from '../../lib/core/parent-watch.js';
 import { createSupervisor } from './up.js';
@@ -87,7 +88,7 @@ export function startFaultRun(o: FaultRunOptions): FaultRun {
   process.once('SIGTERM', () => void abort('terminated', 143));
   process.once('uncaughtException', (err) => void abort(`failed: ${err.stack ?? err}`, 2));
   watchParents(o.parentPollMs ?? 1000, (why) => void abort(why, 129));
-  const live = async () => (await Promise.all(shards.all.map((k) => o.redis.keys(k.extra('liveness:*'))))).flat().length;
+  const live = async () => (await Promise.all(shards.all.map((k) => o.redis.keys(k.extra('liveness:*'))))).flat().filter(isLivenessMarker).length;
   const allLive = async (everyMs: number) => {
     while ((await live()) < config.stages.length * o.workers * shards.count) await sleep(everyMs);
   };
