@@ -4,6 +4,7 @@ import { errorMessage } from '../core/errors.js';
 import { decodeEnvelope, entryFields } from '../stream/codec.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { toEntries } from '../stream/entries.js';
+import { trustedLag } from '../stream/group-lag.js';
 import type { Keys } from '../redis/keys.js';
 import { configShards } from '../redis/shard.js';
 
@@ -13,7 +14,8 @@ export interface GroupStatus {
   lag: number | null;
   /**
    * True when Redis reported no lag (after deletions, or after a restart from the AOF, until the
-   * group has read everything) and `lag` was counted instead: the entries after last-delivered-id
+   * group has read everything), or one the stream cannot hold (its counter wrong after a Cluster
+   * failover: lib/stream/group-lag.ts), and `lag` was counted instead: the entries after last-delivered-id
    * (XRANGE, at most `lagEstimateCap`: at the cap, a lower bound).
    */
   lagEstimated?: boolean;
@@ -111,9 +113,10 @@ async function streamStatus(
     if (group === undefined || String(m.get('name')) !== group) continue;
     const lastDeliveredId = String(m.get('last-delivered-id'));
     // Redis reports lag as nil when it cannot compute it (after deletions, after a restart from
-    // the AOF); 0 is still certain when the group has been delivered the stream's last entry, and
-    // otherwise the entries after its last-delivered-id are counted (bounded by `cap`).
-    let lag = num(m.get('lag')) ?? (lastDeliveredId === out.lastId ? 0 : null);
+    // the AOF), and one its counters got wrong after a Cluster failover (lib/stream/group-lag.ts);
+    // 0 is still certain when the group has been delivered the stream's last entry, and otherwise
+    // the entries after its last-delivered-id are counted (bounded by `cap`).
+    let lag = trustedLag(m.get('lag'), { length: out.length, pending: Number(m.get('pending') ?? 0), lastDeliveredId, lastGeneratedId: out.lastId });
     let lagEstimated: true | undefined;
     if (lag === null && cap > 0) {
       lag = await countAfter(redis, key, lastDeliveredId, cap);

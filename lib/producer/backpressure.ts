@@ -3,6 +3,7 @@ import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
 import { sleep } from '../core/backoff.js';
 import { ConfigError, errorMessage, PipelineError } from '../core/errors.js';
 import type { Keys } from '../redis/keys.js';
+import { trustedLag } from '../stream/group-lag.js';
 import { asCluster, masterForKey } from '../redis/url.js';
 import { DrainRate, retryAfterSeconds } from './drain.js';
 
@@ -99,9 +100,9 @@ async function groupLag(redis: Redis, stream: string, group: string): Promise<nu
     const m = new Map<string, unknown>();
     for (let i = 0; i + 1 < g.length; i += 2) m.set(String(g[i]), g[i + 1]);
     if (String(m.get('name')) !== group) continue;
-    const l = m.get('lag');
-    // Redis 7 reports nil when it cannot compute the lag (after deletions): the length bounds it.
-    lag = l === null || l === undefined ? length : Number(l);
+    // Redis 7 reports nil when it cannot compute the lag (after deletions), and a lag above the
+    // length after a Cluster failover (lib/stream/group-lag.ts): the length bounds it.
+    lag = trustedLag(m.get('lag'), { length, pending: Number(m.get('pending') ?? 0), lastDeliveredId: String(m.get('last-delivered-id')) }) ?? length;
   }
   return lag;
 }
