@@ -7,11 +7,15 @@
  *   and a `Command` keeps its `name` and `args` as given.
  * - lib/redis/url.ts `routeSubcommandKeys`: a `Command` whose `keys` field is set before it is sent
  *   takes its cluster slot from those keys (`getSlot()`).
+ * - lib/redis/url.ts `dropStrayMasters`: every command of a Cluster client (a pipeline's too) goes
+ *   through its `sendCommand(command, stream, node)` (`node.slot` for a pipeline's), which an
+ *   instance may wrap; a new slot map emits `refresh` and sits in `slots` (slot → node keys).
+ *   test/cluster-failover-sockets.test.ts runs it on a real cluster.
  */
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Command } from 'ioredis';
+import { Cluster, Command } from 'ioredis';
 import { encodeCommand, EncodedCommand } from '../lib/redis/resp.js';
 import { client, startRedis } from './helpers/redis.js';
 
@@ -63,6 +67,21 @@ test('a Command with keys set before sending takes its cluster slot from them; i
   const reference = new Command('get', ['{p}:classify']).getSlot();
   assert.type(reference, 'number');
   assert.is(keyed.getSlot(), reference, 'the preset key decides the slot');
+});
+
+test('a Cluster client sends through an own sendCommand(command, stream, node) and keeps its slot map in slots', () => {
+  assert.is(Cluster.prototype.sendCommand.length, 3, 'sendCommand(command, stream, node)');
+  const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true });
+  try {
+    assert.ok(Array.isArray(cluster.slots), 'slots: slot → node keys');
+    const seen: unknown[] = [];
+    const send = cluster.sendCommand.bind(cluster);
+    cluster.sendCommand = (command, stream, node) => (seen.push(command.name), send(command, stream, node));
+    void cluster.get('{p}:k').catch(() => {});
+    assert.equal(seen, ['get'], 'a command goes through the instance’s sendCommand');
+  } finally {
+    cluster.disconnect();
+  }
 });
 
 test.run();
