@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { encodeEnvelope, newEnvelope, newTraceId } from '../stream/codec.js';
 import { BadRecordError, ConfigError, errorMessage, RunInputMismatchError } from '../core/errors.js';
-import { checkFingerprint, readRunState } from './run-state.js';
+import { readRunState } from './run-state.js';
 import { readLines } from './jsonl.js';
 import { validateRecord } from './record.js';
 import { ProducerLane, type LaneBatch } from './lane.js';
@@ -152,12 +152,17 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
     skipped += b.entries.length - mine; // a producer of the same run id, running at the same time, had added them
     opts.onProgress?.(produced, rejected);
   };
+  // A named run may be a resumed one: each lane reads its state itself, in the background (a shard
+  // whose master is down at the start holds its own lane only), and skips what is in, unsent.
+  const readState = opts.runId
+    ? (l: ProducerLane) => readRunState(redis, l.stateKey, { ...opts, onRetry: (e, ms, of) => opts.onRetry?.(e, ms, of, l.stream) })
+    : undefined;
   // Each batch goes in as one idempotent script call (produce-batch-2.lua): a batch re-sent after
   // a dropped connection is not produced twice. Sharded: one lane (batches, state key, sender) per shard stream.
   const lanes = new Map<string, ProducerLane>();
   const lane = (stream: string): ProducerLane => {
     let l = lanes.get(stream);
-    if (!l) lanes.set(stream, (l = new ProducerLane(stream, runId, send, fail, stopped)));
+    if (!l) lanes.set(stream, (l = new ProducerLane(stream, runId, { send, onFail: fail, stopped, readState, onSkip: (n) => (skipped += n) })));
     return l;
   };
   /** Records in the lanes' filling batches: at `batchSize`, every lane's batch is closed (as one batch of all shards had been sent). */
@@ -214,18 +219,7 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
           await l.room(limitBytes);
         }
         if (failure) return;
-        // A named run may be a resumed one: its records that are in are skipped here, unsent.
-        if (l.resume === undefined)
-          l.resume = opts.runId ? await readRunState(redis, l.stateKey, { ...opts, onRetry: (e, ms, of) => opts.onRetry?.(e, ms, of, l.stream) }) : null;
-        l.count++;
-        l.hash.update(line.bytes);
-        if (l.resume && l.count <= l.resume.count) {
-          skipped++;
-          if (l.count === l.resume.count) checkFingerprint(l, l.resume, runId);
-          continue;
-        }
-        l.add(record.id, encodeEnvelope(newEnvelope(record)));
-        if (++inBatch >= batchSize) closeAll();
+        if (l.accept(record.id, line.bytes, () => encodeEnvelope(newEnvelope(record))) && ++inBatch >= batchSize) closeAll();
       } catch (err) {
         if (!(err instanceof BadRecordError)) throw err;
         reject({ ...at, reason: 'invalid_record', error: err.message, raw: text.slice(0, 200) });

@@ -1,4 +1,3 @@
-import type { Hash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import { RunInputMismatchError } from '../core/errors.js';
@@ -33,10 +32,10 @@ export async function readRunState(redis: Redis, key: string, opts: RetrySetting
   }
 }
 
-/** At the last record an earlier run had added: the input so far must be the one it read. */
-export function checkFingerprint(l: { stream: string; hash: Hash }, state: RunState, runId: string): void {
-  if (l.hash.copy().digest('hex') === state.fingerprint) return;
+/** At the last record an earlier run had added (`fingerprint`: the input's up to it): the input so far must be the one it read. */
+export function checkFingerprint(stream: string, fingerprint: string, state: RunState, runId: string): void {
+  if (fingerprint === state.fingerprint) return;
   throw new RunInputMismatchError(
-    `run id ${runId}: the first ${state.count} records for ${l.stream} differ from those the run added (another input, or the file changed since): use a new --run-id, or none`,
+    `run id ${runId}: the first ${state.count} records for ${stream} differ from those the run added (another input, or the file changed since): use a new --run-id, or none`,
   );
 }

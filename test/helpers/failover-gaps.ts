@@ -41,7 +41,7 @@ export interface ShardFailover<T> {
 }
 
 /**
- * Once every healthy shard has stored `flowing` records: SIGKILL `victim` (the master of shard 0), wait for its replica's promotion
+ * Once every healthy shard has stored `flowing` records: SIGKILL `victim` (the master of shard 0), call `onKilled`, wait for its replica's promotion
  * and for shard 0 to store again, stop the producers (`stopProducing`), restart the killed node,
  * wait until every one of `ids` is stored; then assert each healthy shard's longest gap is at most
  * `boundMs` (or HELD_FRACTION of the failover), stored = `ids`, nothing dead-lettered and every product stored once (`copies` 1).
@@ -58,6 +58,8 @@ export async function failOverShard0<T>(o: {
   boundMs: number;
   /** Records each healthy shard must have stored before the kill. */
   flowing: number;
+  /** Called right after the SIGKILL (e.g. to start a run as the master goes). @defaultValue none */
+  onKilled?: () => void;
   /** Names the run in its one result line (`<label> failover: {...}`). */
   label: string;
   stopProducing: () => Promise<T>;
@@ -76,6 +78,7 @@ export async function failOverShard0<T>(o: {
   );
   const killedAt = Date.now();
   await cluster.kill(victim);
+  o.onKilled?.();
   const slot = keySlot(shards.all[0]!.tag);
   await waitFor(
     'the replica promoted',

@@ -1,0 +1,131 @@
+/**
+ * A resumed `produce()` run (`runId`) on a real Redis Cluster (3 masters + 3 replicas,
+ * test/helpers/cluster.ts; 4 shards, rules-only workers in-process) that starts just as the master
+ * of shard 0 is SIGKILLed: each lane reads its own shard's run state, so the shards on the other
+ * masters skip what the interrupted run had added and store the rest during the failover (gaps
+ * under a bound from the run's options), and once the replica is promoted every record is stored
+ * once; the run reports exactly the interrupted run's records as skipped and the rest as produced.
+ * Before, the reader read each lane's state before its first record, so the read at the dead
+ * master held every lane for the whole failover.
+ */
+import { Readable } from 'node:stream';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { sleep } from '../lib/core/backoff.js';
+import { produce, type ProduceOptions } from '../lib/producer/producer.js';
+import { configShards } from '../lib/redis/shard.js';
+import { createClient } from '../lib/redis/url.js';
+import { RedisCluster } from './helpers/cluster.js';
+import { failOverShard0 } from './helpers/failover-gaps.js';
+import { clusterPipelines } from './helpers/cluster-pipelines.js';
+import { startWorkers, stopAll } from './helpers/pipeline.js';
+
+const SHARDS = 4;
+/** cluster-node-timeout: the dead master's shards wait at least this long for the promotion. */
+const NODE_TIMEOUT_MS = 6_000;
+/** The run's retryMaxMs: a lane's batch (or state read) refused by the cluster is tried again within this. */
+const RETRY_MAX_MS = 250;
+/** Records per line group and the pause between groups after the interrupted run's part: a steady flow. */
+const GROUP = 8;
+const EVERY_MS = 50;
+/** What the interrupted run read before its input failed (not a multiple of GROUP: its last, filling batch is lost). */
+const FIRST = 203;
+/**
+ * Longest gap allowed between two records stored on a healthy master's shard during the failover,
+ * as test/cluster-produce-failover.test.ts: two retry delays, two groups, and a slack for the
+ * moment every node refuses commands (CLUSTERDOWN) on a loaded 2-core machine; below the node
+ * timeout, the least any failover takes, so a run held by the dead master's state read fails.
+ */
+const SLACK_MS = 4_000;
+const BOUND_MS = 2 * RETRY_MAX_MS + 2 * EVERY_MS + SLACK_MS;
+
+const cluster = await new RedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: NODE_TIMEOUT_MS }).start();
+const redis = createClient(cluster.url, { connectionName: 'test:check', maxRetriesPerRequest: null });
+redis.on('error', () => {});
+const { clusterConfig, spreadPipeline } = clusterPipelines(cluster, SHARDS);
+
+const line = (i: number) => JSON.stringify({ id: `r${i}`, title: `Product r${i}` }) + '\n';
+
+test(`a resumed run starting as a master dies: the other shards store during the failover (gaps under ${BOUND_MS} ms), exactly the rest sent`, async () => {
+  const { pipeline, masterOf } = await spreadPipeline();
+  const config = clusterConfig(pipeline);
+  const shards = configShards(config);
+  const victim = masterOf[0]!;
+  const healthy = masterOf.flatMap((m, i) => (m === victim ? [] : [i]));
+  const workers = startWorkers(config);
+  const producer = createClient(cluster.url, { connectionName: 'test:producer', maxRetriesPerRequest: null });
+  producer.on('error', () => {});
+  const runId = 'resume-at-failover';
+  const opts: ProduceOptions = {
+    stream: shards.all[0]!.stream(config.input),
+    streamFor: (k) => shards.keysFor(k).stream(config.input),
+    source: 'failover',
+    maxRecordBytes: 65536,
+    batchSize: GROUP,
+    retryForMs: 60_000,
+    retryMaxMs: RETRY_MAX_MS,
+    runId,
+  };
+  let stop = false;
+  const ids: string[] = [];
+  let producing: Promise<Awaited<ReturnType<typeof produce>>> | undefined;
+  try {
+    // The interrupted run: its input fails after FIRST lines; the batches closed before are in.
+    async function* interrupted(): AsyncGenerator<string> {
+      for (let i = 0; i < FIRST; i++) yield line(i);
+      throw new Error('input lost');
+    }
+    const failed = await produce(producer, Readable.from(interrupted()), opts).then(
+      () => 'resolved',
+      (err: unknown) => String(err),
+    );
+    assert.match(failed, /input lost/, 'the interrupted run fails with its input');
+    const states = await Promise.all(shards.all.map((k) => redis.get(`${k.stream(config.input)}:producer:${runId}`)));
+    const added = states.reduce((sum, s) => sum + Number(s?.split(' ')[0] ?? 0), 0);
+    assert.ok(added > 0 && added < FIRST, `the interrupted run added part of its input (${added} of ${FIRST})`);
+
+    // The resumed run: the same input from its first line, then a steady flow until stopped.
+    async function* lines(): AsyncGenerator<string> {
+      for (let i = 0, n = FIRST; !stop; n = GROUP) {
+        const group = Array.from({ length: n }, () => i++);
+        ids.push(...group.map((j) => `r${j}`));
+        yield group.map(line).join('');
+        await sleep(EVERY_MS);
+      }
+    }
+    const run = await failOverShard0({
+      cluster,
+      redis,
+      config,
+      shards,
+      victim,
+      masterOf,
+      healthy,
+      ids,
+      boundMs: BOUND_MS,
+      flowing: 10,
+      label: 'resumed produce',
+      onKilled: () => {
+        producing = produce(producer, Readable.from(lines()), opts);
+        producing.catch(() => {}); // awaited in stopProducing
+      },
+      stopProducing: async () => {
+        stop = true;
+        return producing!;
+      },
+    });
+    assert.is(run.produced.skipped, added, 'skipped: exactly what the interrupted run had added');
+    assert.is(run.produced.produced, ids.length - added, 'produced: exactly the rest');
+  } finally {
+    stop = true;
+    await producing?.catch(() => undefined);
+    await stopAll(workers);
+    producer.disconnect();
+  }
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await cluster.close();
+});
+test.run();
