@@ -8,6 +8,7 @@ import type { ResolvedConfig } from '../../lib/config/types.js';
 import { diagnoseRedisError, diagnoseWithProbe, plainRedisAt, type FailingNode, type RedisFailure } from '../../lib/redis/diagnose.js';
 import { asCluster, createClient, describeRedisUrl, parseRedisUrl } from '../../lib/redis/url.js';
 import { clusterNodeError } from '../../lib/redis/cluster-node.js';
+import { currentFailingNode } from '../../lib/redis/failing-node.js';
 import { KIND_CHECKS } from '../../stages/kinds.js';
 import { isPermissionRefusal } from '../../lib/core/failure-policy.js';
 import { explainRefusal, urlUser } from '../../lib/redis/noperm.js';
@@ -130,9 +131,14 @@ export function noteConnectionError(err: unknown): void {
   lastConnectionError = err;
 }
 
-/** The one-line explanation of a Redis failure (undefined for other errors); probes the server when ioredis saw only a closed connection. */
-export function explainRedisFailure(err: unknown): Promise<RedisFailure | undefined> {
-  const node = failingNode();
+/**
+ * The one-line explanation of a Redis failure (undefined for other errors); probes the server when
+ * ioredis saw only a closed connection. In a partial outage of a Cluster it names the node the
+ * command fails at now (`currentFailingNode`: its own error's node, else the master of `key`'s
+ * slot, the slot map refreshed first), not only the node whose connection failed last.
+ */
+export async function explainRedisFailure(err: unknown, key?: string): Promise<RedisFailure | undefined> {
+  const node = cliClient ? await currentFailingNode(cliClient, failingNode(), err, { key }) : failingNode();
   return diagnoseWithProbe(err, lastConnectionError, probeTarget(node), target, node);
 }
 

@@ -60,7 +60,8 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
   const onRetry = (err: unknown, retriedMs: number, budgetMs: number, stream = '') => {
     if (explaining.has(stream)) return;
     explaining.add(stream);
-    void explainRedisFailure(err).then(
+    // The lane's stream: its line names the master of its own slot, not the node another lane failed at.
+    void explainRedisFailure(err, stream || undefined).then(
       (d) => {
         explaining.delete(stream);
         // Waiting cannot fix it (credentials, ACL, TLS, a database the server does not have): stop now, with its exit code.
