@@ -91,6 +91,19 @@ test('the console counts the review items a failed-back master holds, not the on
   assert.is((await reviewCounts(ra, keys)).open, 11, 'and one not yet listed');
 });
 
+test('entries trimmed before the console listed them are counted as they were on a failed-back master, not with the items listed on the other master (review-unlisted-2 had added those from its stale read counter)', async () => {
+  const keys = new Keys(randomPipeline('fu'));
+  const review = keys.stream('review');
+  await failOverAndBack(review, REVIEW_GROUP, 4, 6, false);
+  // 3 entries the console never listed, then a trim past its group (streams.terminalMaxAgeMs, or an XTRIM by hand).
+  for (let i = 0; i < 3; i++) await ra.xadd(review, '*', 'k', `u${i}`);
+  assert.is(Number(await reported(ra, review)), 9, 'precondition: Redis counts the 6 listed on b as never read');
+  await ra.xtrim(review, 'MAXLEN', 0);
+  const c = await reviewCounts(ra, keys);
+  assert.equal([c.unlisted, c.trimmed, c.open], [3, 10, 0], 'the 3 never listed, the 10 listed ones trimmed');
+  assert.is((await reviewCounts(ra, keys)).unlisted, 3, 'counted once');
+});
+
 test.after(async () => {
   ra.disconnect();
   rb.disconnect();

@@ -3,7 +3,8 @@
   the group's read counter right. Entries trimmed past the group's last-delivered-id leave Redis'
   read counter (entries-read) behind for good, so XINFO's lag stays that many too high even after
   the group reads on; here, while the stream's first entry is still after the group's position (or
-  the stream is empty), the gap is exact: entries-added - entries-read - length. It is added to the
+  the stream is empty), the gap is exact: entries-added - entries-read - length (at most the entries
+  gone less the group's pending ones: a failed-back master's counter is short). It is added to the
   record and the counter set to what the group would have read (XGROUP SETID ... ENTRIESREAD), so
   the lag is the stream's length again and the same gap is never counted twice.
 
@@ -29,6 +30,11 @@ local first = stream['first-entry']
 if first and not stream_id_older(group['last-delivered-id'], first[1]) then return 0 end
 local length = tonumber(stream['length'])
 local gap = tonumber(stream['entries-added']) - tonumber(group['entries-read']) - length
+-- The group's pending entries are at or before its last-delivered-id, so gone too: delivered, not
+-- unlisted. A master failed over and back keeps a read counter short by every entry read on the
+-- other master (lib/stream/group-lag.ts), which the gap had counted as unlisted: not more than the
+-- entries gone less the pending ones.
+gap = math.min(gap, tonumber(stream['entries-added']) - length - tonumber(group['pending']))
 if gap <= 0 then return 0 end
 redis.call('HINCRBY', KEYS[2], 'unlisted', gap)
 redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], group['last-delivered-id'], 'ENTRIESREAD', tonumber(stream['entries-added']) - length)
