@@ -104,6 +104,23 @@ test('entries trimmed before the console listed them are counted as they were on
   assert.is((await reviewCounts(ra, keys)).unlisted, 3, 'counted once');
 });
 
+test('a failed-back master whose console decided items before the trim: the count of the entries after the group puts its read counter right, so a trim past the group later counts only the never listed ones', async () => {
+  const keys = new Keys(randomPipeline('fd'));
+  const review = keys.stream('review');
+  await failOverAndBack(review, REVIEW_GROUP, 4, 6, false);
+  // 3 of the 10 listed items decided (acked) on a, then 3 entries the console never listed.
+  const listed = (await ra.xpending(review, REVIEW_GROUP, '-', '+', 3)) as [string][];
+  assert.is(await ra.xack(review, REVIEW_GROUP, ...listed.map(([id]) => id)), 3);
+  for (let i = 0; i < 3; i++) await ra.xadd(review, '*', 'k', `u${i}`);
+  assert.is(Number(await reported(ra, review)), 9, 'precondition: the 6 listed on b counted as not listed');
+  // The console's sample: the lag is not believed, the entries after the group are counted.
+  assert.is((await reviewCounts(ra, keys)).open, 10, 'the 7 undecided and the 3 not yet listed');
+  assert.is(Number(await reported(ra, review)), 3, "and Redis' lag is right again");
+  await ra.xtrim(review, 'MAXLEN', 0);
+  const c = await reviewCounts(ra, keys);
+  assert.equal([c.unlisted, c.trimmed, c.open], [3, 7, 0], 'the 3 never listed (the 3 decided ones are not)');
+});
+
 test.after(async () => {
   ra.disconnect();
   rb.disconnect();

@@ -38,7 +38,7 @@ export interface ReviewPageOptions {
   after?: string;
   /** At most this many items. @defaultValue 50 */
   count?: number;
-  /** Most trimmed items counted, most entries counted after the group's position when Redis reports no lag, and most undecided items counted before the page. @defaultValue 10000 (console maxBulk) */
+  /** Most trimmed items counted, most entries counted after the group's position when Redis' lag is not believed, and most undecided items counted before the page. @defaultValue 10000 (console maxBulk) */
   cap?: number;
 }
 

@@ -46,7 +46,7 @@ export interface ReviewCounts {
 }
 
 export interface ReviewCountOptions {
-  /** Most trimmed items counted (XPENDING rows read), and most entries counted after the group's position when Redis reports no lag. @defaultValue 10000 (console maxBulk) */
+  /** Most trimmed items counted (XPENDING rows read), and most entries counted after the group's position when Redis' lag is not believed (the group's read counter is put right only when fewer). @defaultValue 10000 (console maxBulk) */
   cap?: number;
   /** Trimmed items listed in `items`. @defaultValue 0 */
   show?: number;
@@ -64,6 +64,9 @@ const missing =
  * and those pending in the console's group whose entries were trimmed (`trimmed`, to acknowledge).
  * Entries trimmed before the group was delivered them are counted once (review-unlisted-2.lua,
  * which also puts the group's read counter right: Redis' lag had stayed too high by them for good).
+ * When the lag is not believed (lib/stream/group-lag.ts) the entries after the group's position are
+ * counted by the same script, which sets the counter from them (a failed-back master's is short: a
+ * trim past the group later had counted the items listed on the other master as unlisted).
  * Trimming removes the oldest entries, so the trimmed pending items are those before the first entry.
  */
 export async function reviewCounts(redis: Redis, keys: Keys, stream = 'review', o: ReviewCountOptions = {}): Promise<ReviewCounts> {
@@ -114,7 +117,8 @@ export async function reviewCounts(redis: Redis, keys: Keys, stream = 'review', 
   if (r.first === null) undelivered = 0;
   else if (past(g)) undelivered = r.length;
   else if (g.lag !== null) undelivered = g.lag;
-  else undelivered = ((await redis.xrange(key, `(${g.lastDelivered}`, '+', 'COUNT', cap)) as unknown[]).length;
+  // Counted, and the group's read counter put right while its position is in the stream (a trim past it later counts from it).
+  else undelivered = await unlistedScript.run<number>(redis, [key, record], [REVIEW_GROUP, cap]);
   return {
     ...base,
     open: Math.max(0, g.pending - rows.length) + undelivered,

@@ -76,7 +76,7 @@ export interface ConsoleSamplerOptions {
   latencySampleSize?: number;
   /** Pending entries per stage looked at for redeliveries (XPENDING ... COUNT). @defaultValue 100 */
   redeliveryScan?: number;
-  /** Most trimmed review items counted per sample (XPENDING rows), and most review entries counted when Redis reports no lag. @defaultValue 10000 (console.maxBulk) */
+  /** Most trimmed review items counted per sample (XPENDING rows), and most review entries counted when Redis' lag is not believed. @defaultValue 10000 (console.maxBulk) */
   reviewCountCap?: number;
 }
 

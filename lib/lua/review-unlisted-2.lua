@@ -11,8 +11,17 @@
   KEYS[1]  review stream ({p}:review)
   KEYS[2]  the console's record of trimmed review items ({p}:console:review-trimmed, hash)
   ARGV[1]  the console's group
+  ARGV[2]  optional: most entries counted after the group's position while it is in the stream
 
-  Returns: the entries counted now (0 when there was no gap, or Redis cannot tell it).
+  With ARGV[2], while the group's position is in the stream (its last-delivered-id at or after the
+  first entry), the entries after it are counted (at most ARGV[2]) and, when fewer, the read
+  counter is set to entries-added less them if it is not already: a master failed over and back
+  keeps a counter short by every entry read on the other master (lib/stream/group-lag.ts), and a
+  trim past the group later would count those entries as unlisted (the bound below is loose by the
+  items decided meanwhile). The caller asks when it cannot believe the lag.
+
+  Returns: the entries counted now as unlisted (0 when there was no gap, or Redis cannot tell it);
+  with ARGV[2] and the group's position in the stream, the entries after it instead.
 ]]
 -- stream_id, stream_id_older: lib/lua/shared/stream-ids.lua.
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -27,7 +36,16 @@ local s = redis.call('XINFO', 'STREAM', KEYS[1])
 local stream = {}
 for i = 1, #s, 2 do stream[s[i]] = s[i + 1] end
 local first = stream['first-entry']
-if first and not stream_id_older(group['last-delivered-id'], first[1]) then return 0 end
+if first and not stream_id_older(group['last-delivered-id'], first[1]) then
+  if not ARGV[2] then return 0 end
+  local cap = tonumber(ARGV[2])
+  local after = #redis.call('XRANGE', KEYS[1], '(' .. group['last-delivered-id'], '+', 'COUNT', cap)
+  local read = tonumber(stream['entries-added']) - after
+  if after < cap and (not group['entries-read'] or tonumber(group['entries-read']) ~= read) then
+    redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], group['last-delivered-id'], 'ENTRIESREAD', read)
+  end
+  return after
+end
 local length = tonumber(stream['length'])
 local gap = tonumber(stream['entries-added']) - tonumber(group['entries-read']) - length
 -- The group's pending entries are at or before its last-delivered-id, so gone too: delivered, not
