@@ -16,6 +16,9 @@ import { Backpressure } from '../lib/producer/backpressure.js';
 import { Keys } from '../lib/redis/keys.js';
 import { REVIEW_GROUP } from '../lib/console/review.js';
 import { reviewCounts } from '../lib/console/review-trimmed.js';
+import { createPrometheus } from '../lib/console/prometheus.js';
+import { ConsoleSampler, type ConsoleSample } from '../lib/console/sampler.js';
+import { silentLogger } from '../lib/observe/logger.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const a = await startRedis();
@@ -119,6 +122,39 @@ test('a failed-back master whose console decided items before the trim: the coun
   await ra.xtrim(review, 'MAXLEN', 0);
   const c = await reviewCounts(ra, keys);
   assert.equal([c.unlisted, c.trimmed, c.open], [3, 7, 0], 'the 3 never listed (the 3 decided ones are not)');
+});
+
+test("/metrics' messages_in after a failback counts the entries read since, not the failed-back master's whole count again (its short counter had read as a Redis restart)", async () => {
+  const pipeline = randomPipeline('fp');
+  const config = resolveConfig(
+    { pipeline, input: 'in', stages: [{ name: 'work', kind: 'preprocess', input: 'in' }], routes: { work: [{ to: 'out' }] }, streams: { terminal: ['out'] } },
+    'test',
+    { env: { REDIS_URL: a.url } },
+  );
+  const key = new Keys(pipeline).stream('in');
+  let sample: ConsoleSample | undefined;
+  const registry = createPrometheus(config, () => sample);
+  const messagesIn = async () =>
+    (await registry.getMetricsAsJSON()).find((m) => m.name.endsWith('messages_in_total'))!.values.find((v) => v.labels.stage === 'work')?.value;
+  // The console samples the master of the moment: a, then b, then a again.
+  const sampleOn = async (r: Redis) => {
+    sample = await new ConsoleSampler({ redis: r, config, logger: silentLogger }).sampleOnce();
+    assert.ok(sample, 'sampled');
+    return messagesIn();
+  };
+  await ra.xgroup('CREATE', key, 'work', '$', 'MKSTREAM');
+  await readAll(ra, key, 10, 'work');
+  assert.is(await sampleOn(ra), 10);
+  await rb.call('REPLICAOF', 'NO', 'ONE');
+  await follow(ra, b);
+  await readAll(rb, key, 25, 'work');
+  assert.is(await sampleOn(rb), 35);
+  await ra.call('REPLICAOF', 'NO', 'ONE');
+  await follow(rb, a);
+  assert.is(Number(pairs(((await ra.xinfo('GROUPS', key)) as unknown[][])[0]!).get('entries-read')), 10, "precondition: a's counter lost b's 25");
+  assert.is(await sampleOn(ra), 35, 'nothing read since the failback');
+  await readAll(ra, key, 4, 'work');
+  assert.is(await sampleOn(ra), 39, 'the 4 read since the failback');
 });
 
 test.after(async () => {

@@ -52,8 +52,13 @@ export function createPrometheus(config: ResolvedConfig, latest: () => ConsoleSa
   const counter = (name: string, value: (t: NonNullable<ConsoleSample['totals']>[number]) => number | null) => {
     const m = spec(name);
     const seen = new Map<string, number>();
-    /** The group's entries-read when last collected: it only goes down when the group was made again (a Redis restart without persistence). */
-    const readAt = new Map<string, number>();
+    /**
+     * The group's entries-read and its stream's entries-added when last collected. The read count
+     * goes down when the group was made again (a Redis restart without persistence: the stream's
+     * count went down too) and when a master failed over and back (lib/stream/group-lag.ts: its
+     * counter stayed short by every entry read on the other master, which were counted then).
+     */
+    const readAt = new Map<string, { read: number; added?: number }>();
     new Counter({
       name: prometheusName(m, prefix),
       help: `${m.help} (pipeline serve: counted by Redis, see docs/console.md)`,
@@ -66,9 +71,14 @@ export function createPrometheus(config: ResolvedConfig, latest: () => ConsoleSa
           // Redis's count started again from 0: what it has now is all new (the counter froze
           // until the new count passed the old one). A dip without a reset (out = read - pending
           // while pending grows) is not counted twice.
-          const reset = t.read !== null && t.read < (readAt.get(t.stage) ?? 0);
-          if (t.read !== null) readAt.set(t.stage, t.read);
+          // A count gone down on a stream whose own count did not is a failed-back master's:
+          // counted from there on (it had been a reset, the master's whole count counted again).
+          const was = readAt.get(t.stage);
+          const dip = t.read !== null && was !== undefined && t.read < was.read;
+          const reset = dip && (t.added === undefined || was.added === undefined || t.added < was.added);
+          if (t.read !== null) readAt.set(t.stage, { read: t.read, added: t.added });
           if (reset) seen.set(t.stage, 0);
+          else if (dip) seen.set(t.stage, v);
           const d = v - (seen.get(t.stage) ?? 0);
           if (d > 0) this.inc({ stage: t.stage }, d);
           if (d > 0 || !seen.has(t.stage)) seen.set(t.stage, v);

@@ -53,8 +53,12 @@ export interface ConsoleSample {
   stored: number | null;
   /** The store stage's sink (`redis`, `postgres`, ...). */
   sink: string;
-  /** Per stage, Redis' own counts: entries the group ever read (entries-read; null when Redis cannot tell) and pending now. */
-  totals: { stage: string; read: number | null; pending: number }[];
+  /**
+   * Per stage, Redis' own counts: entries the group ever read (entries-read; null when Redis cannot
+   * tell), pending now, and entries ever added to its stream (entries-added: with it, a read count
+   * that went down is told from a group made again).
+   */
+  totals: { stage: string; read: number | null; pending: number; added?: number }[];
   /**
    * Sharded pipelines only: each shard's DLQ length and per stage its length, lag and pending
    * (`stages` and `dlq` above are their sums; `consumers` there is the most any shard's group has).
@@ -258,13 +262,13 @@ export class ConsoleSampler {
   private build(status: PipelineStatus, envelopes: Hops[], redelivered: Map<string, number>, review?: { open: number; trimmed: number }): ConsoleSample {
     const at = status.at;
     const lat = stageLatencies(envelopes, at - this.latencyWindowMs);
-    const read = new Map<string, { read: number | null; pending: number }>();
+    const read = new Map<string, { read: number | null; pending: number; added: number }>();
     const stages: StageSample[] = [];
     const dt = this.prev ? (at - this.prev.at) / 1000 : 0;
     for (const s of status.streams) {
       if (!s.stage) continue;
       const g = s.group;
-      const cur = { read: g?.entriesRead ?? (g ? null : 0), pending: g?.pending ?? 0 };
+      const cur = { read: g?.entriesRead ?? (g ? null : 0), pending: g?.pending ?? 0, added: s.added };
       read.set(s.stage, cur);
       const before = this.prev?.read.get(s.stage);
       let inRate: number | null = null;
@@ -292,7 +296,7 @@ export class ConsoleSampler {
       });
     }
     this.prev = { at, read };
-    const totals = [...read].map(([stage, r]) => ({ stage, read: r.read, pending: r.pending }));
+    const totals = [...read].map(([stage, r]) => ({ stage, read: r.read, pending: r.pending, added: r.added }));
     return {
       at,
       stages,
