@@ -124,6 +124,31 @@ test('a failed-back master whose console decided items before the trim: the coun
   assert.equal([c.unlisted, c.trimmed, c.open], [3, 7, 0], 'the 3 never listed (the 3 decided ones are not)');
 });
 
+test('a failed-back review stream that keeps decided items: the console does not believe a lag from a counter below one it saw (the badge had counted the items listed on the other master again)', async () => {
+  const keys = new Keys(randomPipeline('fk'));
+  const review = keys.stream('review');
+  await ra.xgroup('CREATE', review, REVIEW_GROUP, '$', 'MKSTREAM');
+  // 20 listed on a, 16 of them decided (their entries stay until streams.terminalMaxAgeMs), a console sample.
+  await readAll(ra, review, 20, REVIEW_GROUP, false);
+  const decided = (await ra.xpending(review, REVIEW_GROUP, '-', '+', 16)) as [string][];
+  await ra.xack(review, REVIEW_GROUP, ...decided.map(([id]) => id));
+  assert.is((await reviewCounts(ra, keys)).open, 4);
+  await ra.call('WAIT', '1', '5000');
+  // A failover: 6 listed on b, a console sample there; a failback.
+  await rb.call('REPLICAOF', 'NO', 'ONE');
+  await follow(ra, b);
+  await readAll(rb, review, 6, REVIEW_GROUP, false);
+  assert.is((await reviewCounts(rb, keys)).open, 10);
+  assert.is(await rb.call('WAIT', '1', '5000'), 1);
+  await ra.call('REPLICAOF', 'NO', 'ONE');
+  await follow(rb, a);
+  await ra.xadd(review, '*', 'k', 'new');
+  assert.is(Number(await reported(ra, review)), 7, 'precondition: the 6 listed on b counted as not listed, a lag the 17 decided-or-new entries can hold');
+  assert.is((await reviewCounts(ra, keys)).open, 11, 'the 10 undecided and the new one');
+  assert.is(Number(await reported(ra, review)), 1, "and Redis' lag is right again");
+  assert.is((await reviewCounts(ra, keys)).open, 11, 'and stays right');
+});
+
 test("/metrics' messages_in after a failback counts the entries read since, not the failed-back master's whole count again (its short counter had read as a Redis restart)", async () => {
   const pipeline = randomPipeline('fp');
   const config = resolveConfig(

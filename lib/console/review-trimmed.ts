@@ -13,7 +13,7 @@ const ackScript = new Script('review-ack-trimmed-2');
 /** Ids per call of review-ack-trimmed-2.lua: one script runs a bounded time. */
 const ACK_CHUNK = 500;
 
-/** The console's record of trimmed review items (`unlisted`, `acknowledged`: counts since the pipeline began). */
+/** The console's record of trimmed review items (`unlisted`, `acknowledged`: counts since the pipeline began; `read`: the most entries-read of its group seen). */
 export const reviewTrimmedKey = (keys: Keys) => keys.extra('console:review-trimmed');
 
 /** A review item pending in the console's group whose stream entry was trimmed: nothing left to review. */
@@ -77,7 +77,7 @@ export async function reviewCounts(redis: Redis, keys: Keys, stream = 'review', 
     const [info, groups, rec] = await Promise.all([
       (redis.xinfo('STREAM', key) as Promise<unknown[]>).catch(missing(null)),
       (redis.xinfo('GROUPS', key) as Promise<unknown[][]>).catch(missing([] as unknown[][])),
-      redis.hmget(record, 'unlisted', 'acknowledged'),
+      redis.hmget(record, 'unlisted', 'acknowledged', 'read'),
     ]);
     const s = pairs(info ?? []);
     const g = groups.map(pairs).find((m) => String(m.get('name')) === REVIEW_GROUP);
@@ -100,6 +100,8 @@ export async function reviewCounts(redis: Redis, keys: Keys, stream = 'review', 
       },
       unlisted: Number(rec[0] ?? 0),
       acknowledged: Number(rec[1] ?? 0),
+      /** The most entries-read the console saw (the record is replicated, the group's counter is not). */
+      readSeen: rec[2] === null || rec[2] === undefined ? null : Number(rec[2]),
     };
   };
   let r = await read();
@@ -116,9 +118,12 @@ export async function reviewCounts(redis: Redis, keys: Keys, stream = 'review', 
   let undelivered: number;
   if (r.first === null) undelivered = 0;
   else if (past(g)) undelivered = r.length;
-  else if (g.lag !== null) undelivered = g.lag;
-  // Counted, and the group's read counter put right while its position is in the stream (a trim past it later counts from it).
+  else if (g.lag !== null && !(g.entriesRead !== null && r.readSeen !== null && g.entriesRead < r.readSeen)) undelivered = g.lag;
+  // The lag not believed, or the counter below one the console saw (a master failed over and back:
+  // its lag is believable when the stream keeps decided items): counted, and the group's read
+  // counter put right while its position is in the stream (a trim past it later counts from it).
   else undelivered = await unlistedScript.run<number>(redis, [key, record], [REVIEW_GROUP, cap]);
+  if (g.entriesRead !== null && (r.readSeen === null || g.entriesRead > r.readSeen)) await redis.hset(record, 'read', g.entriesRead);
   return {
     ...base,
     open: Math.max(0, g.pending - rows.length) + undelivered,

@@ -18,7 +18,9 @@
   counter is set to entries-added less them if it is not already: a master failed over and back
   keeps a counter short by every entry read on the other master (lib/stream/group-lag.ts), and a
   trim past the group later would count those entries as unlisted (the bound below is loose by the
-  items decided meanwhile). The caller asks when it cannot believe the lag.
+  items decided meanwhile). The record's `read` (the most entries-read the console saw: the record
+  is replicated, the counter is not) is set to it. The caller asks when it cannot believe the lag,
+  or the counter is below that `read`.
 
   Returns: the entries counted now as unlisted (0 when there was no gap, or Redis cannot tell it);
   with ARGV[2] and the group's position in the stream, the entries after it instead.
@@ -41,8 +43,11 @@ if first and not stream_id_older(group['last-delivered-id'], first[1]) then
   local cap = tonumber(ARGV[2])
   local after = #redis.call('XRANGE', KEYS[1], '(' .. group['last-delivered-id'], '+', 'COUNT', cap)
   local read = tonumber(stream['entries-added']) - after
-  if after < cap and (not group['entries-read'] or tonumber(group['entries-read']) ~= read) then
-    redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], group['last-delivered-id'], 'ENTRIESREAD', read)
+  if after < cap then
+    if not group['entries-read'] or tonumber(group['entries-read']) ~= read then
+      redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], group['last-delivered-id'], 'ENTRIESREAD', read)
+    end
+    redis.call('HSET', KEYS[2], 'read', read)
   end
   return after
 end
