@@ -45,7 +45,7 @@ export interface StageOptions {
   livenessHandoverMs: number;
   /** How often the progress watchdog checks the read loop and refreshes the liveness marker (`{p}:liveness:<stage>:<consumer>`). @defaultValue 1000 */
   watchdogIntervalMs: number;
-  /** The read loop is stalled when no read returned and no batch finished for `blockMs` + this; the watchdog then resets the stuck connection and stops the liveness marker. @defaultValue 30000 */
+  /** The read loop is stalled when no read returned and no batch finished for `blockMs` + this; the watchdog then resets the stuck connection and stops the liveness marker. Also how long transient read-loop errors in a row are logged at warn before `consumer.loop_error` is an error line. @defaultValue 30000 */
   stallTimeoutMs: number;
   /** ONNX Runtime intra-op threads for model stages. @defaultValue 1 */
   threads: number;

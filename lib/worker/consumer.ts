@@ -21,7 +21,7 @@ import { StageRunner, type DependencyWait } from './stage-runner.js';
 import { RetryQueue, type Queued } from '../stream/retry-queue.js';
 import { consumerWatchdog, type Phase, type Watchdog } from './watchdog.js';
 import { leaveGroup } from './leave-group.js';
-import { afterLoopError, type LoopErrorDeps } from './loop-error.js';
+import { LoopErrors, type LoopErrorDeps } from './loop-error.js';
 import { PermissionNotice } from './permission-notice.js';
 import { urlUser } from '../redis/noperm.js';
 
@@ -219,8 +219,8 @@ export class StreamConsumer implements FusedStage {
   }
 
   private async loop(): Promise<void> {
-    // Loop errors in a row: the backoff doubles with them (lib/worker/loop-error.ts).
-    let failures = 0;
+    // Loop errors in a row: the backoff doubles with them, the log level rises past stallTimeoutMs (lib/worker/loop-error.ts).
+    const errors = new LoopErrors(this.loopErrorDeps);
     while (!this.stopping) {
       try {
         // Retries and reclaimed entries were read before any fence value this consumer knows: checked hand-off.
@@ -229,11 +229,11 @@ export class StreamConsumer implements FusedStage {
         const { batch, fence, epoch } = due.length > 0 ? { batch: due, fence: '', epoch: 0 } : await this.read();
         this.progress();
         if (batch.length > 0) await this.processBatch(batch, fence, epoch);
-        failures = 0;
+        errors.clear();
         this.permissions.clear('loop');
       } catch (err) {
         // Never let the loop die: entries read but not handed off stay pending in the group and come back through the reclaimer.
-        await afterLoopError(err, ++failures, this.loopErrorDeps);
+        await errors.after(err);
       } finally {
         this.phase = 'idle';
       }

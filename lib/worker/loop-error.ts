@@ -1,14 +1,17 @@
 import { backoffMs, sleep } from '../core/backoff.js';
 import { errorMessage } from '../core/errors.js';
-import { isTransientRedisError, outageMetric } from '../core/failure-policy.js';
+import { classify, outageMetric } from '../core/failure-policy.js';
 import type { ResolvedStage } from '../config/types.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { PermissionNotice } from './permission-notice.js';
 
 export interface LoopErrorDeps {
-  /** Its `retryBaseMs` doubling with the errors in a row, to `retryMaxMs`. */
-  stage: Pick<ResolvedStage, 'retryBaseMs' | 'retryMaxMs'>;
+  /**
+   * Its `retryBaseMs` doubling with the errors in a row, to `retryMaxMs`; `stallTimeoutMs`: how long
+   * transient errors in a row are logged at warn before they are logged at error.
+   */
+  stage: Pick<ResolvedStage, 'retryBaseMs' | 'retryMaxMs' | 'stallTimeoutMs'>;
   /** The consumer's input stream (named when its group is made again). */
   source: string;
   logger: Logger;
@@ -21,6 +24,13 @@ export interface LoopErrorDeps {
   ensureGroup: () => Promise<void>;
 }
 
+/** How long the read loop has been failing: errors in a row, since the first of them. */
+export interface LoopErrorRun {
+  inARow: number;
+  /** Since the first error of the row. */
+  failingMs: number;
+}
+
 /**
  * After an error caught by a consumer's read loop (`inARow`: errors in a row, the backoff doubles
  * with them to `retryMaxMs`, so a lasting one is not retried and logged every 100-200 ms): counted
@@ -28,18 +38,48 @@ export interface LoopErrorDeps {
  * user lacks once, as `redis.noperm` naming it: lib/worker/permission-notice.ts, and the loop then
  * waits on purpose, which is not a stall), then waited out. A vanished group (Redis restarted
  * without persistence, or someone deleted it) is created again.
+ *
+ * The level: a transient error (lib/core/failure-policy.ts: a failover's UNBLOCKED, READONLY,
+ * MOVED, TRYAGAIN, CLUSTERDOWN, a socket reset) is expected while Redis fails over and the loop
+ * recovers on its own, so it is a warn line until the errors in a row have lasted `stallTimeoutMs`
+ * (the limit past which the watchdog calls the loop stalled); from then on, and for any other
+ * error, an error line (docs/reliability.md "Read-loop errors and their log level").
  */
-export async function afterLoopError(err: unknown, inARow: number, d: LoopErrorDeps): Promise<void> {
+export async function afterLoopError(err: unknown, run: LoopErrorRun, d: LoopErrorDeps): Promise<void> {
+  const { inARow, failingMs } = run;
   d.metrics.increment('consumer.loop_errors', 1, d.tags);
   const outage = outageMetric(err);
   if (outage) d.metrics.increment(outage, 1, d.tags);
   const delayMs = backoffMs(inARow, d.stage.retryBaseMs, d.stage.retryMaxMs);
   if (d.permissions.report('loop', err)) d.progress();
-  else d.logger.error('consumer.loop_error', { err, transient: isTransientRedisError(err), inARow, delayMs });
+  else {
+    const c = classify(err);
+    const transient = c.class === 'transient';
+    const fields = { err, transient, ...(c.outage ? { outage: c.outage } : {}), inARow, failingMs, delayMs };
+    if (transient && failingMs < d.stage.stallTimeoutMs) d.logger.warn('consumer.loop_error', fields);
+    else d.logger.error('consumer.loop_error', transient ? { ...fields, persistedPastMs: d.stage.stallTimeoutMs } : fields);
+  }
   await sleep(delayMs);
   if (errorMessage(err).includes('NOGROUP'))
     await d.ensureGroup().then(
       () => d.logger.warn('consumer.group_recreated', { stream: d.source }),
       (e: unknown) => d.logger.error('consumer.group_recreate_error', { err: e }),
     );
+}
+
+/** The read loop's errors in a row: `after` each caught error, `clear` after a turn that went well. */
+export class LoopErrors {
+  private inARow = 0;
+  private since = 0;
+
+  constructor(private readonly d: LoopErrorDeps) {}
+
+  clear(): void {
+    this.inARow = 0;
+  }
+
+  after(err: unknown, now = Date.now()): Promise<void> {
+    if (this.inARow++ === 0) this.since = now;
+    return afterLoopError(err, { inARow: this.inARow, failingMs: now - this.since }, this.d);
+  }
 }
