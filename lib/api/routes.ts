@@ -1,14 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorMessage } from '../core/errors.js';
 import { within } from '../core/io-deadline.js';
-import { describe, inputStage, retryAfterFor } from '../producer/backpressure.js';
-import { ShardedBackpressure, worstOf } from '../producer/backpressure-shards.js';
+import { describe, inputStage, retryAfterFor, type Pressure } from '../producer/backpressure.js';
+import { ShardedBackpressure } from '../producer/backpressure-shards.js';
 import { requireRole } from './auth.js';
 import { assertRedisReady } from './errors.js';
 import type { CompletionEvent } from './completions.js';
 import { registerEvents } from './events.js';
 import { FINAL, lookupStatus, type IdStatus } from './status.js';
-import { countRecords, NdjsonBody, parseRecords, submitRecords } from './submit.js';
+import { countRecords, NdjsonBody, parseRecords } from './submit.js';
+import { submitAcrossShards } from './submit-shards.js';
 
 /** A stored product as the server's product reader gives it. */
 type Stored = Record<string, unknown> | null;
@@ -54,19 +55,16 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     }
   });
 
-  /** 429 while a stage a new record crosses is over its maxLag (on the records' shards) or Redis is full; true when answered. */
-  const refuseIfOverloaded = async (request: FastifyRequest, reply: FastifyReply, ids: readonly string[]): Promise<boolean> => {
-    assertRedisReady(redis);
-    const on = [...new Set(ids.map((id) => shards.shardOf(id)))];
-    const p = worstOf(await Promise.all(on.map((i) => backpressure.shards[i]!.check())));
-    if (p.clear) return false;
+  const submitDeps = { redis, shards, input: config.input, backpressure, options: submitOptions, readingWaitMs: limits.shardReadingWaitMs };
+  /** 429 while a stage a new record crosses is over its maxLag (on the records' shards) or Redis is full. */
+  const refuse = async (request: FastifyRequest, reply: FastifyReply, p: Pressure): Promise<FastifyReply> => {
     // A backlog: its excess over the rate it fell lately, bounded (a constant 1 s had every polite client back each second).
     const retryAfter = retryAfterFor(p, limits.retryAfterSeconds, limits.retryAfterMaxSeconds);
     request.log.info(
       { reason: p.reason, stage: p.stage, lag: p.lag, maxLag: p.maxLag, drainPerSec: p.drainPerSec, retryAfter, shard: p.shard?.tag },
       'api.backpressure',
     );
-    await reply
+    return reply
       .header('retry-after', String(retryAfter))
       .code(429)
       .send({
@@ -77,7 +75,6 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
         maxLag: p.maxLag,
         ...(p.shard ? { shard: p.shard.tag } : {}),
       });
-    return true;
   };
   /** An id's status, and the product when the fallback read it (no status: expired, or stored before statuses): kept for the answer, not read again. */
   const statusOf = async (id: string): Promise<{ s: IdStatus; product?: Stored }> => {
@@ -147,14 +144,16 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
           .send({ accepted: [], rejected: rejected.length ? rejected : [{ index: 0, reason: 'invalid_record', error: 'no records in the body' }] });
       // After validation: a request with nothing valid is a 400 whatever the backlog, not a 429 to retry as it is.
       const ids = records.map((r) => r.id);
-      if (await refuseIfOverloaded(request, reply, ids)) return reply;
-      const { taken, notTaken } = await submitRecords(redis, shards, config.input, records, submitOptions);
-      const left = new Set(notTaken?.indexes);
-      if (notTaken) {
+      assertRedisReady(redis);
+      const done = await submitAcrossShards(submitDeps, records);
+      if ('refused' in done) return refuse(request, reply, done.refused);
+      const { taken, notTaken } = done;
+      const left = new Set(notTaken.flatMap((n) => n.indexes));
+      if (notTaken.length > 0) {
         // Part of the request is in: say which records are not (by their place in the body), never a bare refusal.
-        for (const i of notTaken.indexes) rejected.push({ index: indexes[i]!, reason: notTaken.reason, error: notTaken.error });
+        for (const n of notTaken) for (const i of n.indexes) rejected.push({ index: indexes[i]!, reason: n.reason, error: n.error });
         rejected.sort((a, b) => a.index - b.index);
-        request.log.warn({ accepted: taken, notTaken: records.length - taken, reason: notTaken.reason }, 'api.submitted_in_part');
+        request.log.warn({ accepted: taken, notTaken: records.length - taken, reason: notTaken.map((n) => n.reason).join(',') }, 'api.submitted_in_part');
       } else request.log.info({ accepted: records.length, rejected: rejected.length }, 'api.submitted');
       return reply.code(202).send({ accepted: ids.filter((_, i) => !left.has(i)), rejected });
     },
@@ -215,17 +214,20 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
       const record = records[0];
       if (!record) return reply.code(400).send({ accepted: [], rejected });
       // After validation, as for /v1/products: a bad body is a 400 whatever the backlog, not a 429 to retry as it is.
-      if (await refuseIfOverloaded(request, reply, [record.id])) return reply;
+      assertRedisReady(redis);
       const timeout = Math.min(request.query.timeout_ms ?? limits.enrichTimeoutMs, limits.maxWaitMs);
       // From the request's arrival; the last part is kept for the status lookup if no completion comes.
       const deadline = Date.now() - reply.elapsedTime + timeout;
       const reserve = Math.min(limits.enrichLookupMs, Math.floor(timeout / 2));
       const w = completions.wait(record.id, Math.max(0, deadline - reserve - Date.now())); // before the submit: the completion cannot come first
-      try {
-        await submitRecords(redis, shards, config.input, [record], submitOptions);
-      } catch (err) {
+      // The check and the write: an unreachable shard is checked again within submitRetryMs, not refused at once.
+      const done = await submitAcrossShards(submitDeps, [record]).catch((err: unknown) => {
         w.cancel();
         throw err;
+      });
+      if ('refused' in done) {
+        w.cancel();
+        return refuse(request, reply, done.refused);
       }
       const e = await w.promise;
       if (e) return answer(record.id, fromEvent(e), reply);

@@ -47,8 +47,10 @@ export interface ApiLimits {
   redisCommandTimeoutMs: number;
   /** How long a submit call's marker (`{p}:in:submit:<token>`) is kept: a copy of the call re-sent within it (after a dropped connection) adds nothing. @defaultValue 3600000 */
   submitDedupMs: number;
-  /** A submit call whose connection failed is sent again with the same marker until this long after it began; then 503 `outcome_unknown`. @defaultValue 10000 */
+  /** A submit call whose connection failed is sent again with the same marker until this long after it began; then 503 `outcome_unknown`. Also how long after a request began a shard whose backpressure reading failed (its master down, a failover) is read again; then its records are answered `not_taken`. @defaultValue 10000 */
   submitRetryMs: number;
+  /** Sharded: a shard whose backpressure reading has not answered within this is read again (within `submitRetryMs`) while the records of the shards that answered are written; a master killed had held every shard's records until its replica was promoted. @defaultValue 500 */
+  shardReadingWaitMs: number;
 }
 
 export const API_DEFAULTS: ApiLimits = {
@@ -74,4 +76,5 @@ export const API_DEFAULTS: ApiLimits = {
   redisCommandTimeoutMs: 5_000,
   submitDedupMs: 3_600_000,
   submitRetryMs: 10_000,
+  shardReadingWaitMs: 500,
 };
