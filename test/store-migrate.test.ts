@@ -1,7 +1,8 @@
 /**
  * `pipeline store migrate` and the checks that send people to it: a schema whose tables were
  * dropped after the migrations were recorded is repaired by migrate (it had trusted
- * schema_migrations and applied nothing), and the sink's start refuses it naming the fix.
+ * schema_migrations and applied nothing), and the sink's start refuses it naming the fix; on a
+ * live database it waits for its table locks in bounded attempts (the store's writes go on).
  */
 import { spawn } from 'node:child_process';
 import pg from 'pg';
@@ -14,7 +15,8 @@ import type { PipelineConfig } from '../lib/config/types.js';
 import { checkSinkSchemas } from '../stages/sinks/start-check.js';
 import { BIN, exited, writeConfig } from './helpers/pipeline.js';
 import { findPostgresBin, PostgresServer } from './helpers/postgres.js';
-import { randomPipeline, startRedis } from './helpers/redis.js';
+import { randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { migrate } from '../stages/sinks/migrations/migrate.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { resolveConfig } from '../lib/config/load.js';
@@ -157,6 +159,90 @@ test('the start check passes a migrated schema and leaves a database it cannot r
     await checkSinkSchemas(config(url).stages);
     await checkSinkSchemas(config('postgres://u@127.0.0.1:1/nodb').stages);
   });
+});
+
+/*
+ * On a live database (an upgrade: migration 003 alters `products` while the store workers write):
+ * a session holding the table (a long export, an open psql transaction) kept the ALTER TABLE
+ * waiting, and every store write queued behind it, until the statement timeout (30 s), when the
+ * migration failed with "canceling statement due to statement timeout". Each attempt now waits at
+ * most --lock-timeout, the writes go through between attempts, and after --lock-wait it fails
+ * naming the session; a session that ends meanwhile lets it apply.
+ */
+
+/** `pipeline store migrate` with short lock timers → exit code and output (no Redis needed). */
+function migrateWaiting(url: string, lockWaitMs: number): Promise<{ code: number | null; out: string }> {
+  return run(['store', 'migrate', '--database-url', url, '--lock-timeout', '300', '--lock-wait', String(lockWaitMs)]);
+}
+
+/** A migrated database whose migration 003 is to apply again (its column dropped), one row in products, and a session holding products (ACCESS SHARE, in a transaction). */
+async function heldDatabase(): Promise<{ url: string; db: pg.Pool; holder: pg.Client }> {
+  const url = await pgServer.createDatabase(randomPipeline('db'));
+  const db = new pg.Pool({ connectionString: url, max: 3 });
+  db.on('error', () => undefined); // an idle connection's error (the server stopping at the end)
+  await migrate(db);
+  await db.query(`INSERT INTO products (key, category, doc, entry_id, trace_id) VALUES ('k', 'c', '{}', '1-0', 't')`);
+  await db.query('ALTER TABLE products DROP COLUMN applied_entries');
+  const holder = new pg.Client({ connectionString: url, application_name: 'long-export' });
+  holder.on('error', () => undefined);
+  await holder.connect();
+  await holder.query('BEGIN');
+  await holder.query('SELECT count(*) FROM products');
+  return { url, db, holder };
+}
+
+/** A migration of this database is waiting for a lock now. */
+const migrationWaiting = async (db: pg.Pool, app: string) =>
+  ((await db.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, [app])).rowCount ?? 0) > 0;
+
+test("a store write while migrate waits for a session holding products goes through (it had waited for the migration's statement timeout)", async () => {
+  const { url, db, holder } = await heldDatabase();
+  const pool = new pg.Pool({ connectionString: url, max: 1, statement_timeout: 8_000, application_name: 'migrate-in-test' });
+  pool.on('error', () => undefined);
+  const writer = new pg.Client({ connectionString: url, statement_timeout: 3_000 });
+  writer.on('error', () => undefined);
+  await writer.connect();
+  try {
+    const migrating = migrate(pool, { lockTimeoutMs: 300, lockWaitMs: 6_000 }).then(
+      () => 'applied',
+      (e: Error) => e.message,
+    );
+    await waitFor('the migration waiting for its lock', () => migrationWaiting(db, 'migrate-in-test'), 10_000);
+    const started = performance.now();
+    await writer.query(`UPDATE products SET copies = copies + 1 WHERE key = 'k'`); // the store's upsert takes the same lock
+    assert.ok(performance.now() - started < 3_000, 'the write did not wait for the migration');
+    await holder.query('COMMIT');
+    assert.is(await migrating, 'applied', 'applied once the session ended');
+    assert.equal((await db.query('SELECT copies FROM products')).rows, [{ copies: 2 }]);
+  } finally {
+    await writer.end();
+    await holder.end().catch(() => {});
+    await pool.end();
+    await db.end();
+  }
+});
+
+test('a session holding products past --lock-wait: migrate exits 1 naming it, nothing changed; run again once it ended, it applies', async () => {
+  const { url, db, holder } = await heldDatabase();
+  try {
+    const r = await migrateWaiting(url, 1_500);
+    assert.is(r.code, 1, r.out);
+    assert.match(r.out, /migration 003_applied_entries could not lock its table: \d+ attempt\(s\) of 300 ms each over 1500 ms \(--lock-timeout, --lock-wait\)/);
+    assert.match(r.out, /held by pid \d+ \(user \w+, application "long-export", idle in transaction for \d+ s: SELECT count\(\*\) FROM products\)/);
+    assert.match(r.out, /run `pipeline store migrate` again/);
+    const column = await db.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'products' AND column_name = 'applied_entries'`);
+    assert.is(column.rowCount, 0, 'nothing applied');
+    // Ends while a run waits: that run applies it.
+    const again = migrateWaiting(url, 30_000);
+    await waitFor('the migration waiting for its lock', () => migrationWaiting(db, 'pipeline:migrate'), 10_000);
+    await holder.query('COMMIT');
+    const ok = await again;
+    assert.is(ok.code, 0, ok.out);
+    assert.equal((JSON.parse(ok.out.trim().split('\n').pop()!) as { reapplied: string[] }).reapplied, ['003']);
+  } finally {
+    await holder.end().catch(() => {});
+    await db.end();
+  }
 });
 
 test.after(async () => {

@@ -267,6 +267,28 @@ export class RunInputMismatchError extends PipelineError {}
 /** A file a command reads or writes cannot be used (missing, a directory, no permission): named with its path, never taken for a Redis failure. */
 export class FileError extends PipelineError {}
 
+/**
+ * `pipeline store migrate` could not get a lock its migration needs within `lockWaitMs`
+ * (stages/sinks/migrations/lock-wait.ts): other sessions held the schema's tables all along. Names
+ * them; nothing was changed, and the store's writes went on between the attempts.
+ */
+export class MigrationLockError extends PipelineError {
+  constructor(
+    readonly migration: string,
+    /** The sessions holding a table of the schema when it gave up (pid, user, application, state, query). */
+    readonly holders: readonly string[],
+    readonly waits: { lockTimeoutMs: number; lockWaitMs: number; attempts: number },
+    options?: { cause?: unknown },
+  ) {
+    const who = holders.length ? `held by ${holders.join('; ')}` : 'held by another session';
+    super(
+      `migration ${migration} could not lock its table: ${waits.attempts} attempt(s) of ${waits.lockTimeoutMs} ms each over ${waits.lockWaitMs} ms (--lock-timeout, --lock-wait), ` +
+        `${who}; nothing was changed and the store's writes went on meanwhile: end or wait for those sessions and run \`pipeline store migrate\` again`,
+      options,
+    );
+  }
+}
+
 /** A worker process keeps crashing soon after it starts (the supervisor's crash loop): a job waiting for the pipeline stops instead of waiting it out. */
 export class CrashLoopError extends PipelineError {
   constructor(

@@ -222,6 +222,13 @@ export function buildProgram(): Command {
     .option('--database-url <url>', "postgres:// URL (default: the store stage's settings.postgresUrl, then DATABASE_URL)")
     .option('--schema <name>', 'schema (default: settings.postgresSchema, then public)')
     .option('--stage <name>', 'store stage whose settings to use (default: the stage of kind store)')
+    .option(
+      '--lock-timeout <ms>',
+      "how long one attempt waits for a table lock (the store's writes queue behind a waiting ALTER TABLE), then it lets them through for as long and tries again",
+      positiveMs,
+      '2000',
+    )
+    .option('--lock-wait <ms>', 'how long attempts go on before it fails naming the sessions that hold the tables', positiveMs, '60000')
     .action(run((o: Record<string, string>) => storeMigrateCommand({ ...global(), ...o })));
 
   program

@@ -14,6 +14,13 @@ export interface PostgresCliOptions extends GlobalOptions {
   schema?: string;
 }
 
+export interface StoreMigrateOptions extends PostgresCliOptions {
+  /** One attempt's wait for a table lock (stages/sinks/migrations/lock-wait.ts). @defaultValue 2000 */
+  lockTimeout?: number;
+  /** How long attempts go on. @defaultValue 60000 */
+  lockWait?: number;
+}
+
 /** Postgres options of the config's store stage, with the command line's overrides. */
 export function postgresOptionsForCli(opts: PostgresCliOptions): PostgresOptions {
   const config = loadConfig(opts);
@@ -25,7 +32,7 @@ export function postgresOptionsForCli(opts: PostgresCliOptions): PostgresOptions
 }
 
 /** `pipeline store migrate`: apply the postgres sink's pending migrations (idempotent), print what was applied. */
-export async function storeMigrateCommand(opts: PostgresCliOptions): Promise<void> {
+export async function storeMigrateCommand(opts: StoreMigrateOptions): Promise<void> {
   const logger = createLogger({ component: 'migrate' }, 'warn');
   let o: PostgresOptions;
   try {
@@ -36,7 +43,7 @@ export async function storeMigrateCommand(opts: PostgresCliOptions): Promise<voi
   }
   const pool = createPool(o, logger, 'pipeline:migrate');
   try {
-    const result = await migrate(pool, { schema: o.schema, logger });
+    const result = await migrate(pool, { schema: o.schema, logger, lockTimeoutMs: opts.lockTimeout, lockWaitMs: opts.lockWait });
     process.stdout.write(JSON.stringify({ event: 'store.migrated', ...result }) + '\n');
   } finally {
     await pool.end();

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type pg from 'pg';
-import { ConfigError } from '../../../lib/core/errors.js';
+import { ConfigError, MigrationLockError } from '../../../lib/core/errors.js';
 import type { Logger } from '../../../lib/observe/logger.js';
+import { LOCK_WAIT_DEFAULTS, setLockTimeout, withLockRetries, type LockWaitOptions } from './lock-wait.js';
 
 const DIR = import.meta.dirname;
 const FILE_RE = /^(\d+)_([A-Za-z0-9_]+)\.sql$/;
@@ -110,9 +111,13 @@ export async function schemaProblem(db: pg.Pool | pg.PoolClient, schema: string,
  * transaction together with its record, under an advisory lock (concurrent runs wait, then find
  * nothing to do). Idempotent: a second run applies nothing. A recorded migration whose objects are
  * missing (VERIFY: a table dropped after it was recorded) is applied again and its record renewed.
+ * On a live database each migration waits for its table locks at most `lockTimeoutMs` per attempt
+ * (the store's writes queue behind a waiting ALTER TABLE) and retries for `lockWaitMs`
+ * (stages/sinks/migrations/lock-wait.ts), then fails naming the sessions that hold the tables (MigrationLockError).
  */
-export async function migrate(pool: pg.Pool, opts: { schema?: string; logger?: Logger; dir?: string } = {}): Promise<MigrateResult> {
+export async function migrate(pool: pg.Pool, opts: { schema?: string; logger?: Logger; dir?: string } & LockWaitOptions = {}): Promise<MigrateResult> {
   const schema = opts.schema ?? 'public';
+  const waits = { lockTimeoutMs: opts.lockTimeoutMs ?? LOCK_WAIT_DEFAULTS.lockTimeoutMs, lockWaitMs: opts.lockWaitMs ?? LOCK_WAIT_DEFAULTS.lockWaitMs };
   const q = quoteSchema(schema);
   const migrations = listMigrations(opts.dir);
   const client = await pool.connect();
@@ -142,18 +147,23 @@ export async function migrate(pool: pg.Pool, opts: { schema?: string; logger?: L
           opts.logger?.warn('migrate.changed', { schema, version: m.version, name: m.name, note: 'applied migration file was edited since; not re-applied' });
         continue;
       }
+      const migration = `${m.version}_${m.name}`;
       try {
-        await client.query('BEGIN');
-        await client.query(`SET LOCAL search_path TO ${q}`);
-        await client.query(m.sql);
-        await client.query(
-          `INSERT INTO ${q}.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)
+        await withLockRetries(client, { migration, quotedSchema: q, logger: opts.logger }, waits, async () => {
+          await client.query('BEGIN');
+          await setLockTimeout(client, waits.lockTimeoutMs);
+          await client.query(`SET LOCAL search_path TO ${q}`);
+          await client.query(m.sql);
+          await client.query(
+            `INSERT INTO ${q}.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)
            ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, applied_at = now()`,
-          [m.version, m.name, m.checksum],
-        );
-        await client.query('COMMIT');
+            [m.version, m.name, m.checksum],
+          );
+          await client.query('COMMIT');
+        });
       } catch (err) {
-        throw new Error(`migration ${m.version}_${m.name} failed: ${(err as Error).message}`, { cause: err });
+        if (err instanceof MigrationLockError) throw err;
+        throw new Error(`migration ${migration} failed: ${(err as Error).message}`, { cause: err });
       }
       applied.push(m.version);
       if (had !== undefined) {
