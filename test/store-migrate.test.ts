@@ -161,6 +161,29 @@ test('the start check passes a migrated schema and leaves a database it cannot r
   });
 });
 
+test("store migrate as the store workers' role (the config's postgresUrl): nothing to apply exits 0 (it had failed creating the schema), a migration to apply names the owner as who runs it", async () => {
+  await withDb(async (url, db) => {
+    await migrateCli(url);
+    const role = randomPipeline('store').replace(/-/g, '_');
+    await db.query(`CREATE ROLE ${role} LOGIN`);
+    await db.query(
+      `GRANT USAGE ON SCHEMA public TO ${role}; GRANT SELECT ON public.schema_migrations TO ${role}; GRANT SELECT, INSERT, UPDATE ON public.products TO ${role}`,
+    );
+    const asStore = url.replace('postgres://postgres@', `postgres://${role}@`);
+    assert.equal((await migrateCli(asStore)).applied, [], 'up to date: nothing to do, nothing refused');
+    await db.query('ALTER TABLE products DROP COLUMN applied_entries');
+    const r = await run(['store', 'migrate', '--database-url', asStore]);
+    assert.is(r.code, 1, r.out);
+    assert.match(
+      r.out,
+      new RegExp(
+        `database role "${role}" may not apply migration 003_applied_entries \\(must be owner of table products\\): run \`pipeline store migrate\` as the tables' owner`,
+      ),
+    );
+    assert.equal((await migrateCli(url)).reapplied, ['003'], 'the owner applies it');
+  });
+});
+
 /*
  * On a live database (an upgrade: migration 003 alters `products` while the store workers write):
  * a session holding the table (a long export, an open psql transaction) kept the ALTER TABLE

@@ -268,6 +268,27 @@ export class RunInputMismatchError extends PipelineError {}
 export class FileError extends PipelineError {}
 
 /**
+ * `pipeline store migrate` ran as a role that may not create or alter the tables (42501: no CREATE
+ * on the database or the schema, not the owner of `products`): typically the store workers' own
+ * role, which is what the config's `postgresUrl` names. Says to run it as the tables' owner.
+ */
+export class MigrationRoleError extends PipelineError {
+  constructor(
+    readonly role: string,
+    /** What it was doing: `apply migration 003_applied_entries`, `create the schema`. */
+    readonly step: string,
+    /** PostgreSQL's message. */
+    readonly refused: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `database role "${role}" may not ${step} (${refused}): run \`pipeline store migrate\` as the tables' owner (a role with CREATE on the database), e.g. --database-url postgres://<owner>@<host>/<db>; the store workers' role needs only USAGE, SELECT, INSERT, UPDATE (docs/data-store.md)`,
+      options,
+    );
+  }
+}
+
+/**
  * `pipeline store migrate` could not get a lock its migration needs within `lockWaitMs`
  * (stages/sinks/migrations/lock-wait.ts): other sessions held the schema's tables all along. Names
  * them; nothing was changed, and the store's writes went on between the attempts.

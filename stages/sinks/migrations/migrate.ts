@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type pg from 'pg';
-import { ConfigError, MigrationLockError } from '../../../lib/core/errors.js';
+import { ConfigError, MigrationLockError, MigrationRoleError } from '../../../lib/core/errors.js';
 import type { Logger } from '../../../lib/observe/logger.js';
 import { LOCK_WAIT_DEFAULTS, setLockTimeout, withLockRetries, type LockWaitOptions } from './lock-wait.js';
 
@@ -134,10 +134,21 @@ export async function migrate(pool: pg.Pool, opts: { schema?: string; logger?: L
         );
       throw err;
     });
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${q}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${q}.schema_migrations (version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-    );
+    // Created only when missing: IF NOT EXISTS still needs CREATE on the database (the schema) and on
+    // the schema (the table), so a run as the store workers' role, with nothing to apply, had failed.
+    const [{ hasSchema, hasTable }] = (
+      await client.query<{ hasSchema: boolean; hasTable: boolean }>(
+        'SELECT to_regnamespace($1) IS NOT NULL AS "hasSchema", to_regclass($2) IS NOT NULL AS "hasTable"',
+        [q, `${q}.schema_migrations`],
+      )
+    ).rows as [{ hasSchema: boolean; hasTable: boolean }];
+    if (!hasSchema) await ownerOnly(client, 'create the schema', () => client.query(`CREATE SCHEMA IF NOT EXISTS ${q}`));
+    if (!hasTable)
+      await ownerOnly(client, 'create schema_migrations', () =>
+        client.query(
+          `CREATE TABLE IF NOT EXISTS ${q}.schema_migrations (version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+        ),
+      );
     const done = await appliedVersions(client, schema);
     for (const m of migrations) {
       const had = done.get(m.version);
@@ -163,6 +174,7 @@ export async function migrate(pool: pg.Pool, opts: { schema?: string; logger?: L
         });
       } catch (err) {
         if (err instanceof MigrationLockError) throw err;
+        if (isRefused(err)) throw await refusal(client, `apply migration ${migration}`, err);
         throw new Error(`migration ${migration} failed: ${(err as Error).message}`, { cause: err });
       }
       applied.push(m.version);
@@ -187,4 +199,27 @@ export async function migrate(pool: pg.Pool, opts: { schema?: string; logger?: L
     client.release(failed);
   }
   return { schema, applied, reapplied, current: migrations[migrations.length - 1]?.version ?? '0' };
+}
+
+/** 42501 insufficient_privilege: "permission denied for ...", "must be owner of table ...". */
+const isRefused = (err: unknown) => (err as { code?: string } | null)?.code === '42501';
+
+/** A refusal of `what` to the connected role, with who may do it: the tables' owner (the store workers' role needs less). */
+async function refusal(client: pg.PoolClient, what: string, err: unknown): Promise<MigrationRoleError> {
+  await client.query('ROLLBACK').catch(() => {}); // the refused transaction, if one is open
+  const role = await client
+    .query<{ role: string }>('SELECT current_user AS role')
+    .then((r) => r.rows[0]?.role ?? '?')
+    .catch(() => '?');
+  return new MigrationRoleError(role, what, (err as Error).message, { cause: err });
+}
+
+/** Run `step`, a refused one thrown as MigrationRoleError. */
+async function ownerOnly(client: pg.PoolClient, what: string, step: () => Promise<unknown>): Promise<void> {
+  try {
+    await step();
+  } catch (err) {
+    if (isRefused(err)) throw await refusal(client, what, err);
+    throw err;
+  }
 }
