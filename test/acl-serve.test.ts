@@ -5,42 +5,25 @@
  * (the trimmed-review paths with items really trimmed: review-unlisted-2.lua, review-ack-trimmed-2.lua)
  * (Redis' ACL LOG names none for the user), and the user is refused what the server never does.
  */
-import { readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { FastifyInstance } from 'fastify';
 import { aclUsers } from '../lib/ops/acl.js';
 import { createLogger } from '../lib/observe/logger.js';
 import { Keys } from '../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope, type Envelope } from '../lib/stream/codec.js';
-import { startServer } from '../scripts/commands/serve.js';
 import { stageDataAccess } from '../stages/access.js';
 import { error, NOPERM } from './helpers/acl.js';
 import { addDeadLetter } from './helpers/console.js';
-import { cli, exited, rulesOnlyConfig, startWorkers, stopAll, writeConfig } from './helpers/pipeline.js';
+import { rulesOnlyConfig, startWorkers, stopAll, writeConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { aclRefusals, applyApiUser, serveAsApiUser, type ServedApi } from './helpers/serve-as-user.js';
 
 const server = await startRedis();
 const admin = client(server.url);
 const TOKEN = 'serve-user-token-0123456789';
-/** Where `pipeline acl` hands the API user's URL over, and where `pipeline serve` / `up --serve` take it from. */
-const API_REDIS_URL_ENV = 'PIPELINE_API_REDIS_URL';
-
-/** Redis' ACL LOG entries of `user` (each refused command or key), as `reason object`. */
-async function refusals(user: string): Promise<string[]> {
-  const log = (await admin.call('ACL', 'LOG', '128')) as unknown[][];
-  return log
-    .map((e) => {
-      const m = new Map<string, unknown>();
-      for (let i = 0; i < e.length; i += 2) m.set(String(e[i]), e[i + 1]);
-      return m;
-    })
-    .filter((m) => m.get('username') === user)
-    .map((m) => `${String(m.get('reason'))} ${String(m.get('object'))} (${String(m.get('context'))})`);
-}
+const refusals = (user: string) => aclRefusals(admin, user);
 
 /** A review item as a stage sends one to review (category not sure): from preprocess, whose table routes it on. */
 async function addReviewItem(keys: Keys, id: string): Promise<string> {
@@ -77,39 +60,21 @@ test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, 
   const pipeline = randomPipeline();
   const keys = new Keys(pipeline);
   const configFile = writeConfig(pipeline, undefined, { logs: { stream: true, flushIntervalMs: 200 } });
-  const envFile = join(tmpdir(), `${pipeline}-users.env`);
-  const apply = cli(['--config', configFile, 'acl', '--apply', '--write-env', envFile], server.url);
-  assert.is(await exited(apply), 0, apply.output());
-  const line = readFileSync(envFile, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`${API_REDIS_URL_ENV}=`));
-  assert.ok(line, `the env file hands the API user's URL over in ${API_REDIS_URL_ENV}`);
-  const apiUrl = line.slice(API_REDIS_URL_ENV.length + 1);
-  const user = `${pipeline}-api`;
-  assert.is(decodeURIComponent(new URL(apiUrl).username), user);
+  const { apiUrl, user } = await applyApiUser(configFile, server.url, pipeline);
 
   // The workers (as the admin: this test is about the server's user) and the server, as `pipeline serve` starts it.
   const config = rulesOnlyConfig(server.url, pipeline);
   const workers = startWorkers(config);
   const logs: string[] = [];
-  const saved = { url: process.env[API_REDIS_URL_ENV], tokens: process.env.API_TOKENS };
-  process.env[API_REDIS_URL_ENV] = apiUrl;
-  process.env.API_TOKENS = `read+submit+admin@alice:${TOKEN}`;
-  let app: FastifyInstance | undefined;
+  let served: ServedApi | undefined;
   try {
-    app = await startServer(config, { host: '127.0.0.1', port: 0, logger: createLogger({ component: 'api' }, 'warn', (l) => logs.push(l)) });
-    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-    const call = async (path: string, body?: unknown, method = body === undefined ? 'GET' : 'POST') => {
-      const res = await fetch(`${base}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${text}`);
-      return text.startsWith('{') ? JSON.parse(text) : text;
-    };
-    await waitFor('ready', async () => (await fetch(`${base}/readyz`)).status === 200, 10_000);
+    served = await serveAsApiUser(
+      config,
+      apiUrl,
+      TOKEN,
+      createLogger({ component: 'api' }, 'warn', (l) => logs.push(l)),
+    );
+    const { base, call } = served;
     const clients = String(await admin.client('LIST'));
     assert.match(clients, new RegExp(`name=api:cmd .*user=${user} `), 'the command connection is the API user');
     assert.match(clients, new RegExp(`name=api:done .*user=${user} `), 'the completions reader is the API user');
@@ -162,13 +127,8 @@ test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, 
       logs.filter((l) => /NOPERM/i.test(l)).join('\n'),
     );
   } finally {
-    await app?.close();
+    await served?.close();
     await stopAll(workers);
-    process.env[API_REDIS_URL_ENV] = saved.url;
-    process.env.API_TOKENS = saved.tokens;
-    if (saved.url === undefined) delete process.env[API_REDIS_URL_ENV];
-    if (saved.tokens === undefined) delete process.env.API_TOKENS;
-    rmSync(envFile, { force: true });
     rmSync(configFile, { force: true });
   }
 
@@ -201,33 +161,17 @@ test('the console`s trimmed-review paths as the API user: entries trimmed before
   const pipeline = randomPipeline();
   const keys = new Keys(pipeline);
   const configFile = writeConfig(pipeline);
-  const envFile = join(tmpdir(), `${pipeline}-users.env`);
-  const apply = cli(['--config', configFile, 'acl', '--apply', '--write-env', envFile], server.url);
-  assert.is(await exited(apply), 0, apply.output());
-  const apiUrl = readFileSync(envFile, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`${API_REDIS_URL_ENV}=`))!
-    .slice(API_REDIS_URL_ENV.length + 1);
-  const user = `${pipeline}-api`;
+  const { apiUrl, user } = await applyApiUser(configFile, server.url, pipeline);
   const config = rulesOnlyConfig(server.url, pipeline);
-  const saved = { url: process.env[API_REDIS_URL_ENV], tokens: process.env.API_TOKENS };
-  process.env[API_REDIS_URL_ENV] = apiUrl;
-  process.env.API_TOKENS = `read+submit+admin@alice:${TOKEN}`;
-  let app: FastifyInstance | undefined;
+  let served: ServedApi | undefined;
   try {
-    app = await startServer(config, { host: '127.0.0.1', port: 0, logger: createLogger({ component: 'api' }, 'error', () => undefined) });
-    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-    const call = async (path: string, body?: unknown) => {
-      const res = await fetch(`${base}${path}`, {
-        method: body === undefined ? 'GET' : 'POST',
-        headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      assert.ok(res.status < 300, `${path}: ${res.status} ${text}`);
-      return JSON.parse(text);
-    };
-    await waitFor('ready', async () => (await fetch(`${base}/readyz`)).status === 200, 10_000);
+    served = await serveAsApiUser(
+      config,
+      apiUrl,
+      TOKEN,
+      createLogger({ component: 'api' }, 'error', () => undefined),
+    );
+    const { call } = served;
     // Three items listed (delivered to the console's group, recorded as their products' open items), two more never listed; then all trimmed.
     const listed = [await addReviewItem(keys, 't1'), await addReviewItem(keys, 't2'), await addReviewItem(keys, 't3')];
     assert.equal(
@@ -250,12 +194,7 @@ test('the console`s trimmed-review paths as the API user: entries trimmed before
     assert.is(((await admin.xpending(keys.stream('review'), 'console')) as [number])[0], 0, 'nothing pending in the console group');
     assert.equal(await refusals(user), [], 'Redis refused the API user nothing');
   } finally {
-    await app?.close();
-    process.env[API_REDIS_URL_ENV] = saved.url;
-    process.env.API_TOKENS = saved.tokens;
-    if (saved.url === undefined) delete process.env[API_REDIS_URL_ENV];
-    if (saved.tokens === undefined) delete process.env.API_TOKENS;
-    rmSync(envFile, { force: true });
+    await served?.close();
     rmSync(configFile, { force: true });
   }
 });
@@ -264,7 +203,7 @@ test('sharded: the API user reads and writes each shard`s keys and the pipeline`
   const config = rulesOnlyConfig('redis://127.0.0.1:6379', 'sh');
   const sharded = { ...config, shards: 2 };
   const u = aclUsers(sharded, { dataAccess: stageDataAccess, password: () => 'pw' }).find((x) => x.role === 'api')!;
-  assert.is(u.env, API_REDIS_URL_ENV);
+  assert.is(u.env, 'PIPELINE_API_REDIS_URL', 'where `pipeline serve` and `up --serve` take the API user from');
   for (const tag of ['{sh:0}', '{sh:1}', '{sh}']) {
     assert.ok(u.rules.includes(`%R~${tag}:*`), `reads ${tag}:*`);
     assert.ok(

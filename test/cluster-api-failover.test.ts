@@ -11,11 +11,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildServer } from '../lib/api/server.js';
 import { silentLogger } from '../lib/observe/logger.js';
-import { configShards, keySlot } from '../lib/redis/shard.js';
+import { configShards } from '../lib/redis/shard.js';
 import { productReader } from '../scripts/commands/serve.js';
 import { RedisCluster } from './helpers/cluster.js';
 import { clusterPipelines } from './helpers/cluster-pipelines.js';
 import { waitFor } from './helpers/redis.js';
+import { waitPromoted } from './helpers/failover-gaps.js';
 
 const SHARDS = 3;
 /** cluster-node-timeout: no replica is promoted sooner (so the short window ends during the outage). */
@@ -90,13 +91,7 @@ test('a master killed: a batch spanning shards is taken once the replica is prom
     assert.is(short.status, 503, JSON.stringify(short.body));
     assert.ok(short.ms >= SHORT_RETRY_MS, `answered after ${short.ms} ms, before the ${SHORT_RETRY_MS} ms window`);
     assert.match(JSON.stringify(short.body), `within ${SHORT_RETRY_MS} ms`);
-    const slot = keySlot(shards.all[0]!.tag);
-    await waitFor(
-      'the replica promoted',
-      async () => (await cluster.topology()).some((n) => n.role === 'master' && n.port !== victim && n.slots.some(([a, b]) => slot >= a && slot <= b)),
-      60_000,
-      100,
-    );
+    await waitPromoted(cluster, shards, victim);
     // Nothing of the refused request was written: submitting it again is safe, and takes it.
     const again = await post(apps[1]!.base, deadIds);
     assert.is(again.status, 202, JSON.stringify(again.body));

@@ -13,12 +13,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { sleep } from '../lib/core/backoff.js';
 import { produce, type ProduceOptions } from '../lib/producer/producer.js';
-import { configShards } from '../lib/redis/shard.js';
 import { createClient } from '../lib/redis/url.js';
 import { RedisCluster } from './helpers/cluster.js';
-import { failOverShard0 } from './helpers/failover-gaps.js';
-import { clusterPipelines } from './helpers/cluster-pipelines.js';
-import { startWorkers, stopAll } from './helpers/pipeline.js';
+import { failOverShard0, failoverCase, SLACK_MS } from './helpers/failover-gaps.js';
 
 const SHARDS = 4;
 /** cluster-node-timeout: the dead master's shards wait at least this long for the promotion. */
@@ -30,31 +27,17 @@ const GROUP = 8;
 const EVERY_MS = 50;
 /** What the interrupted run read before its input failed (not a multiple of GROUP: its last, filling batch is lost). */
 const FIRST = 203;
-/**
- * Longest gap allowed between two records stored on a healthy master's shard during the failover,
- * as test/cluster-produce-failover.test.ts: two retry delays, two groups, and a slack for the
- * moment every node refuses commands (CLUSTERDOWN) on a loaded 2-core machine; below the node
- * timeout, the least any failover takes, so a run held by the dead master's state read fails.
- */
-const SLACK_MS = 4_000;
+/** Longest gap allowed on a healthy master's shard during the failover, as test/cluster-produce-failover.test.ts (SLACK_MS: test/helpers/failover-gaps.ts). */
 const BOUND_MS = 2 * RETRY_MAX_MS + 2 * EVERY_MS + SLACK_MS;
 
 const cluster = await new RedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: NODE_TIMEOUT_MS }).start();
 const redis = createClient(cluster.url, { connectionName: 'test:check', maxRetriesPerRequest: null });
 redis.on('error', () => {});
-const { clusterConfig, spreadPipeline } = clusterPipelines(cluster, SHARDS);
 
 const line = (i: number) => JSON.stringify({ id: `r${i}`, title: `Product r${i}` }) + '\n';
 
 test(`a resumed run starting as a master dies: the other shards store during the failover (gaps under ${BOUND_MS} ms), exactly the rest sent`, async () => {
-  const { pipeline, masterOf } = await spreadPipeline();
-  const config = clusterConfig(pipeline);
-  const shards = configShards(config);
-  const victim = masterOf[0]!;
-  const healthy = masterOf.flatMap((m, i) => (m === victim ? [] : [i]));
-  const workers = startWorkers(config);
-  const producer = createClient(cluster.url, { connectionName: 'test:producer', maxRetriesPerRequest: null });
-  producer.on('error', () => {});
+  const { config, shards, masterOf, victim, healthy, producer, close } = await failoverCase(cluster, SHARDS);
   const runId = 'resume-at-failover';
   const opts: ProduceOptions = {
     stream: shards.all[0]!.stream(config.input),
@@ -119,8 +102,7 @@ test(`a resumed run starting as a master dies: the other shards store during the
   } finally {
     stop = true;
     await producing?.catch(() => undefined);
-    await stopAll(workers);
-    producer.disconnect();
+    await close();
   }
 });
 

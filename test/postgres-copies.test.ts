@@ -18,15 +18,13 @@ import type { PipelineConfig } from '../lib/config/types.js';
 import { silentLogger } from '../lib/observe/logger.js';
 import { noopMetrics } from '../lib/observe/metrics.js';
 import { Keys } from '../lib/redis/keys.js';
-import { decodeEnvelope, encodeEnvelope, entryFields, FIELD_ENVELOPE, FIELD_KEY, newEnvelope, type Message } from '../lib/stream/codec.js';
-import { toEntries } from '../lib/stream/entries.js';
 import { listMigrations, migrate } from '../stages/sinks/migrations/migrate.js';
 import { createPostgresSink, POSTGRES_DEFAULTS } from '../stages/sinks/postgres.js';
-import type { StoredProduct } from '../stages/sinks/sink.js';
 import { createStore } from '../stages/store.js';
 import { BIN, exited, FAST } from './helpers/pipeline.js';
 import { findPostgresBin, PostgresServer } from './helpers/postgres.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
+import { reclaimedBatch, storedVersion } from './helpers/store-deliveries.js';
 
 const pgBin = findPostgresBin();
 if (!pgBin) {
@@ -73,52 +71,12 @@ function postgresStore(url: string) {
   return { store, stream: keys.stream('store') };
 }
 
-/** Raw XREADGROUP / XAUTOCLAIM entries of the store stream as the messages a store worker gets. */
-const messages = (raw: unknown): Message[] =>
-  toEntries(raw as never).map((e) => ({ id: e.id, stream: 'store', envelope: decodeEnvelope(entryFields(e.fields).payload!) }));
-
 test('a batch written but not acked, reclaimed whole and one entry at a time: copies counts each entry once (two entries of one key in it: 2, not 4)', async () => {
   const { url, db, done } = await database();
   const { store, stream } = postgresStore(url);
   try {
     await store.init?.();
-    await redis.xgroup('CREATE', stream, 'store', '0', 'MKSTREAM');
-    // Record a reached the store twice (two store entries of one version: the stage before it ran
-    // on its entry again, as after a failover) and record b once: one batch.
-    const records: [key: string, origin: string][] = [
-      ['a', '10-0'],
-      ['b', '11-0'],
-      ['a', '10-0'],
-    ];
-    for (const [key, origin] of records)
-      await redis.xadd(stream, '*', FIELD_KEY, key, FIELD_ENVELOPE, encodeEnvelope({ ...newEnvelope({ id: key, title: key }), origin }));
-    const read = (await redis.callBuffer('XREADGROUP', 'GROUP', 'store', 'c1', 'COUNT', 10, 'STREAMS', stream, '>')) as [Buffer, unknown][];
-    const batch = messages(read[0]![1]);
-    assert.is(batch.length, 3);
-    assert.ok((await store.process(batch)).every((r) => r.ok));
-    assert.equal(await copiesOf(db), { a: 2, b: 1 });
-    // The ack is lost: another consumer reclaims the batch (still pending) and writes it again, whole...
-    const [, whole] = (await redis.callBuffer('XAUTOCLAIM', stream, 'store', 'c2', 0, '0-0', 'COUNT', 10)) as [Buffer, unknown];
-    assert.equal(
-      messages(whole).map((m) => m.id),
-      batch.map((m) => m.id),
-    );
-    assert.ok((await store.process(messages(whole))).every((r) => r.ok));
-    assert.equal(await copiesOf(db), { a: 2, b: 1 }, 'the same batch again counts nothing');
-    // ...and batched otherwise: one entry at a time, a's first entry after its second is stored.
-    let start = '0-0';
-    do {
-      const [next, one] = (await redis.callBuffer('XAUTOCLAIM', stream, 'store', 'c3', 0, start, 'COUNT', 1)) as [Buffer, unknown];
-      assert.is(messages(one).length, 1);
-      assert.ok((await store.process(messages(one))).every((r) => r.ok));
-      start = next.toString();
-    } while (start !== '0-0');
-    assert.equal(await copiesOf(db), { a: 2, b: 1 }, 'each entry alone again counts nothing');
-    // A new entry of b (produced again) is a copy; its re-delivery is not.
-    await redis.xadd(stream, '*', FIELD_KEY, 'b', FIELD_ENVELOPE, encodeEnvelope({ ...newEnvelope({ id: 'b', title: 'b' }), origin: '13-0' }));
-    const again = messages(((await redis.callBuffer('XREADGROUP', 'GROUP', 'store', 'c1', 'COUNT', 10, 'STREAMS', stream, '>')) as [Buffer, unknown][])[0]![1]);
-    for (let round = 0; round < 2; round++) assert.ok((await store.process(again)).every((r) => r.ok));
-    assert.equal(await copiesOf(db), { a: 2, b: 2 });
+    const { batch, again } = await reclaimedBatch({ redis, store, stream, name: 'store', group: 'store', copies: () => copiesOf(db) });
     const row = (await db.query('SELECT entry_id, entry_stream, applied_entries FROM products WHERE key = $1', ['b'])).rows[0];
     assert.equal(row, { entry_id: again[0]!.id, entry_stream: 'store', applied_entries: [`store/${batch[1]!.id}`, `store/${again[0]!.id}`] });
   } finally {
@@ -127,36 +85,23 @@ test('a batch written but not acked, reclaimed whole and one entry at a time: co
   }
 });
 
-/** Version `origin` of product `key` from store entry `entryId` of `stream`, as the store stage builds it. */
-const product = (key: string, origin: string, entryId: string, stream?: string): StoredProduct => ({
-  key,
-  entryId,
-  ...(stream ? { stream } : {}),
-  traceId: 't',
-  category: 'c',
-  fields: {},
-  doc: { key },
-  storedAt: Date.now(),
-  version: origin,
-});
-
 test('entries are known by stream and id: the same id in another stream (a fused upstream) is another entry; one re-delivered after 16 newer ones of its key counts again', async () => {
   const { url, db, done } = await database();
   const sink = createPostgresSink({ ...POSTGRES_DEFAULTS, url }, silentLogger);
   try {
     await sink.init();
-    await sink.write([product('k', '5-0', '100-0', 'store')]);
-    await sink.write([product('k', '5-0', '100-0', 'validate')]);
+    await sink.write([storedVersion('k', '5-0', '100-0', 'store')]);
+    await sink.write([storedVersion('k', '5-0', '100-0', 'validate')]);
     assert.equal(await copiesOf(db), { k: 2 }, 'the same id in another stream');
-    await sink.write([product('k', '5-0', '100-0', 'store'), product('k', '5-0', '100-0', 'validate')]);
+    await sink.write([storedVersion('k', '5-0', '100-0', 'store'), storedVersion('k', '5-0', '100-0', 'validate')]);
     assert.equal(await copiesOf(db), { k: 2 }, 'both re-delivered, in one batch');
     // The row keeps its last 16 entries: a re-delivery older than that is counted (bounded memory per row).
-    const newer = Array.from({ length: 16 }, (_, i) => product('k', '5-0', `${200 + i}-0`, 'store'));
+    const newer = Array.from({ length: 16 }, (_, i) => storedVersion('k', '5-0', `${200 + i}-0`, 'store'));
     await sink.write(newer);
     assert.equal(await copiesOf(db), { k: 18 });
-    await sink.write([product('k', '5-0', '215-0', 'store'), product('k', '5-0', '201-0', 'store')]);
+    await sink.write([storedVersion('k', '5-0', '215-0', 'store'), storedVersion('k', '5-0', '201-0', 'store')]);
     assert.equal(await copiesOf(db), { k: 18 }, 'the last 16 are known');
-    await sink.write([product('k', '5-0', '100-0', 'validate')]);
+    await sink.write([storedVersion('k', '5-0', '100-0', 'validate')]);
     assert.equal(await copiesOf(db), { k: 19 }, 'an entry the row no longer keeps counts again');
   } finally {
     await sink.close();
@@ -184,10 +129,10 @@ test('upgrade: a table from before migration 003 is refused until `pipeline stor
     assert.is(await exited(child), 0, out);
     assert.equal(JSON.parse(out.trim().split('\n').pop()!).applied, ['003'], out);
     await sink.init();
-    await sink.write([product('k', '5-0', '100-0', 'store')]);
+    await sink.write([storedVersion('k', '5-0', '100-0', 'store')]);
     assert.equal(await copiesOf(db), { k: 1 }, 'the stored entry again, now with its stream');
-    await sink.write([product('k', '6-0', '101-0', 'store'), product('k', '6-0', '101-0', 'store')]);
-    await sink.write([product('k', '6-0', '101-0', 'store')]);
+    await sink.write([storedVersion('k', '6-0', '101-0', 'store'), storedVersion('k', '6-0', '101-0', 'store')]);
+    await sink.write([storedVersion('k', '6-0', '101-0', 'store')]);
     assert.equal(await copiesOf(db), { k: 2 }, 'a new entry counts once');
   } finally {
     await sink.close();

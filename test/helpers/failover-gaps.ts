@@ -7,8 +7,11 @@ import type { Redis } from 'ioredis';
 import * as assert from 'uvu/assert';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { isIdle, pipelineStatus } from '../../lib/ops/inspect.js';
-import { keySlot, type Shards } from '../../lib/redis/shard.js';
+import { configShards, keySlot, type Shards } from '../../lib/redis/shard.js';
+import { createClient } from '../../lib/redis/url.js';
 import type { RedisCluster } from './cluster.js';
+import { clusterPipelines } from './cluster-pipelines.js';
+import { startWorkers, stopAll } from './pipeline.js';
 import { waitFor } from './redis.js';
 
 /**
@@ -18,6 +21,49 @@ import { waitFor } from './redis.js';
  * failover, as before the fixes, has a gap of at least the whole failover, so it still fails.
  */
 const HELD_FRACTION = 0.75;
+
+/**
+ * What a healthy shard's gap bound allows beyond the run's own delays: the moment every node refuses
+ * commands (CLUSTERDOWN, measured 1-1.5 s as the master is flagged failed) on a loaded 2-core machine
+ * (a full-suite run saw a 3.5 s gap). It stays below the node timeout, the least any failover takes,
+ * so code that holds the healthy shards for the whole failover fails.
+ */
+export const SLACK_MS = 4_000;
+
+/** A rules-only pipeline of `shardCount` shards spread over at least two masters, its workers started and a producer client, for a failover of shard 0's master. */
+export async function failoverCase(cluster: RedisCluster, shardCount: number) {
+  const { clusterConfig, spreadPipeline } = clusterPipelines(cluster, shardCount);
+  const { pipeline, masterOf } = await spreadPipeline();
+  const config = clusterConfig(pipeline);
+  const victim = masterOf[0]!;
+  const workers = startWorkers(config);
+  const producer = createClient(cluster.url, { connectionName: 'test:producer', maxRetriesPerRequest: null });
+  producer.on('error', () => {});
+  return {
+    config,
+    shards: configShards(config),
+    masterOf,
+    victim,
+    /** The shards on the other masters. */
+    healthy: masterOf.flatMap((m, i) => (m === victim ? [] : [i])),
+    producer,
+    close: async () => {
+      await stopAll(workers);
+      producer.disconnect();
+    },
+  };
+}
+
+/** Until a master other than `victim` serves shard 0's slot (its replica promoted). */
+export async function waitPromoted(cluster: RedisCluster, shards: Shards, victim: number): Promise<void> {
+  const slot = keySlot(shards.all[0]!.tag);
+  await waitFor(
+    'the replica promoted',
+    async () => (await cluster.topology()).some((n) => n.role === 'master' && n.port !== victim && n.slots.some(([a, b]) => slot >= a && slot <= b)),
+    60_000,
+    100,
+  );
+}
 
 /** The times (ms) the records of shard `s` were stored: its completion entries' ids. */
 export const doneTimes = async (redis: Redis, shards: Shards, s: number): Promise<number[]> =>
@@ -79,13 +125,7 @@ export async function failOverShard0<T>(o: {
   const killedAt = Date.now();
   await cluster.kill(victim);
   o.onKilled?.();
-  const slot = keySlot(shards.all[0]!.tag);
-  await waitFor(
-    'the replica promoted',
-    async () => (await cluster.topology()).some((n) => n.role === 'master' && n.port !== victim && n.slots.some(([a, b]) => slot >= a && slot <= b)),
-    60_000,
-    100,
-  );
+  await waitPromoted(cluster, shards, victim);
   const promotedAt = Date.now();
   await waitFor('the dead master’s shard stores again', async () => (await doneTimes(redis, shards, 0)).some((t) => t > promotedAt), 30_000, 100);
   const produced = await o.stopProducing();
