@@ -37,7 +37,8 @@ const redis = createClient(cluster.url, { connectionName: 'test:check', maxRetri
 redis.on('error', () => {});
 
 test(`a master dies during one produce run: the other masters' shards keep being stored (gaps under ${BOUND_MS} ms), every record stored once`, async () => {
-  const { config, shards, masterOf, victim, healthy, producer, close } = await failoverCase(cluster, SHARDS);
+  const setup = await failoverCase(cluster, SHARDS);
+  const { producer, close } = setup;
   let stop = false;
   const ids: string[] = [];
   async function* lines(): AsyncGenerator<string> {
@@ -48,26 +49,13 @@ test(`a master dies during one produce run: the other masters' shards keep being
       await sleep(EVERY_MS);
     }
   }
-  const producing = produce(producer, Readable.from(lines()), {
-    stream: shards.all[0]!.stream(config.input),
-    streamFor: (k) => shards.keysFor(k).stream(config.input),
-    source: 'failover',
-    maxRecordBytes: 65536,
-    batchSize: GROUP,
-    retryForMs: 60_000,
-    retryMaxMs: RETRY_MAX_MS,
-    laneBufferBytes: LANE_BYTES,
-  });
+  const producing = produce(producer, Readable.from(lines()), { ...setup.produceOptions(GROUP, RETRY_MAX_MS), laneBufferBytes: LANE_BYTES });
   producing.catch(() => {}); // awaited below
   try {
     const run = await failOverShard0({
+      ...setup,
       cluster,
       redis,
-      config,
-      shards,
-      victim,
-      masterOf,
-      healthy,
       ids,
       boundMs: BOUND_MS,
       flowing: 30,

@@ -37,18 +37,10 @@ redis.on('error', () => {});
 const line = (i: number) => JSON.stringify({ id: `r${i}`, title: `Product r${i}` }) + '\n';
 
 test(`a resumed run starting as a master dies: the other shards store during the failover (gaps under ${BOUND_MS} ms), exactly the rest sent`, async () => {
-  const { config, shards, masterOf, victim, healthy, producer, close } = await failoverCase(cluster, SHARDS);
+  const setup = await failoverCase(cluster, SHARDS);
+  const { config, shards, producer, close } = setup;
   const runId = 'resume-at-failover';
-  const opts: ProduceOptions = {
-    stream: shards.all[0]!.stream(config.input),
-    streamFor: (k) => shards.keysFor(k).stream(config.input),
-    source: 'failover',
-    maxRecordBytes: 65536,
-    batchSize: GROUP,
-    retryForMs: 60_000,
-    retryMaxMs: RETRY_MAX_MS,
-    runId,
-  };
+  const opts: ProduceOptions = { ...setup.produceOptions(GROUP, RETRY_MAX_MS), runId };
   let stop = false;
   const ids: string[] = [];
   let producing: Promise<Awaited<ReturnType<typeof produce>>> | undefined;
@@ -77,13 +69,9 @@ test(`a resumed run starting as a master dies: the other shards store during the
       }
     }
     const run = await failOverShard0({
+      ...setup,
       cluster,
       redis,
-      config,
-      shards,
-      victim,
-      masterOf,
-      healthy,
       ids,
       boundMs: BOUND_MS,
       flowing: 10,

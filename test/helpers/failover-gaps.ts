@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { isIdle, pipelineStatus } from '../../lib/ops/inspect.js';
 import { configShards, keySlot, type Shards } from '../../lib/redis/shard.js';
+import type { ProduceOptions } from '../../lib/producer/producer.js';
 import { createClient } from '../../lib/redis/url.js';
 import type { RedisCluster } from './cluster.js';
 import { clusterPipelines } from './cluster-pipelines.js';
@@ -36,17 +37,28 @@ export async function failoverCase(cluster: RedisCluster, shardCount: number) {
   const { pipeline, masterOf } = await spreadPipeline();
   const config = clusterConfig(pipeline);
   const victim = masterOf[0]!;
+  const shards = configShards(config);
   const workers = startWorkers(config);
   const producer = createClient(cluster.url, { connectionName: 'test:producer', maxRetriesPerRequest: null });
   producer.on('error', () => {});
   return {
     config,
-    shards: configShards(config),
+    shards,
     masterOf,
     victim,
     /** The shards on the other masters. */
     healthy: masterOf.flatMap((m, i) => (m === victim ? [] : [i])),
     producer,
+    /** A `produce()` run feeding every shard (its lanes), retrying a refused batch for a minute. */
+    produceOptions: (batchSize: number, retryMaxMs: number): ProduceOptions => ({
+      stream: shards.all[0]!.stream(config.input),
+      streamFor: (k) => shards.keysFor(k).stream(config.input),
+      source: 'failover',
+      maxRecordBytes: 65536,
+      batchSize,
+      retryForMs: 60_000,
+      retryMaxMs,
+    }),
     close: async () => {
       await stopAll(workers);
       producer.disconnect();
