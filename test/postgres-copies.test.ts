@@ -24,7 +24,7 @@ import { createStore } from '../stages/store.js';
 import { BIN, exited, FAST } from './helpers/pipeline.js';
 import { findPostgresBin, PostgresServer } from './helpers/postgres.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
-import { reclaimedBatch, storedVersion } from './helpers/store-deliveries.js';
+import { reclaimedBatch, sameRecordAgain, storedVersion } from './helpers/store-deliveries.js';
 
 const pgBin = findPostgresBin();
 if (!pgBin) {
@@ -85,6 +85,20 @@ test('a batch written but not acked, reclaimed whole and one entry at a time: co
   }
 });
 
+test('the same record under a new store entry (the stage before ran again after a failover lost the entry its write committed for) is not a copy; a second production is', async () => {
+  const { url, db, done } = await database();
+  const { store, stream } = postgresStore(url);
+  try {
+    await store.init?.();
+    await sameRecordAgain({ redis, store, stream, name: 'store', group: 'store', copies: () => copiesOf(db) });
+    const row = (await db.query<{ applied_lineages: string[] }>('SELECT applied_lineages FROM products WHERE key = $1', ['r'])).rows[0];
+    assert.is(row?.applied_lineages.length, 2, 'its two lineages kept');
+  } finally {
+    await store.close?.();
+    await done();
+  }
+});
+
 test('entries are known by stream and id: the same id in another stream (a fused upstream) is another entry; one re-delivered after 16 newer ones of its key counts again', async () => {
   const { url, db, done } = await database();
   const sink = createPostgresSink({ ...POSTGRES_DEFAULTS, url }, silentLogger);
@@ -121,13 +135,13 @@ test('upgrade: a table from before migration 003 is refused until `pipeline stor
       () => '',
       (e: Error) => e.message,
     );
-    assert.match(refused, /migration 003 is not applied .*run `pipeline store migrate`/);
+    assert.match(refused, /migration 004 is not applied .*run `pipeline store migrate`/);
     const child = spawn(process.execPath, [BIN, 'store', 'migrate', '--database-url', url], { env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     assert.is(await exited(child), 0, out);
-    assert.equal(JSON.parse(out.trim().split('\n').pop()!).applied, ['003'], out);
+    assert.equal(JSON.parse(out.trim().split('\n').pop()!).applied, ['003', '004'], out);
     await sink.init();
     await sink.write([storedVersion('k', '5-0', '100-0', 'store')]);
     assert.equal(await copiesOf(db), { k: 1 }, 'the stored entry again, now with its stream');

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import pg from 'pg';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeEnvelope, entryFields, type Message } from '../lib/stream/codec.js';
+import { decodeEnvelope, entryFields, newTraceId, type Message } from '../lib/stream/codec.js';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig, StageOptions } from '../lib/config/types.js';
 import { toEntries } from '../lib/stream/entries.js';
@@ -47,7 +47,7 @@ function pgConfig(pipeline: string, settings: Record<string, unknown>, defaults:
 /** A fresh database, migrated with `pipeline store migrate` (run twice: the second run applies nothing). */
 async function freshDatabase(): Promise<{ url: string; db: pg.Pool }> {
   const url = await pgServer.createDatabase(randomPipeline('db'));
-  for (const expect of [['001', '002', '003'], []]) {
+  for (const expect of [['001', '002', '003', '004'], []]) {
     const out = await cliOutput(['store', 'migrate', '--database-url', url]);
     assert.equal(JSON.parse(out.trim().split('\n').pop()!).applied, expect, out);
   }
@@ -110,7 +110,7 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<v
 const count = async (db: pg.Pool) => Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM products')).rows[0]!.n);
 const storeGroup = async (config: ResolvedConfig) => (await pipelineStatus(redis, config)).streams.find((s) => s.stage === 'store')!.group!;
 
-test('re-processing the same store entries does not duplicate rows: copies stays 1; a new entry for the key counts 2', async () => {
+test('re-processing the same store entries does not duplicate rows: copies stays 1, also for a record under a new entry; a new production of the key counts 2', async () => {
   const { url, db } = await freshDatabase();
   const pipeline = randomPipeline();
   const config = resolveConfig({ ...RAW, pipeline, stages: pgStages({ postgresUrl: url }), streams: { trimAcked: false }, defaults: FAST }, 'test', {
@@ -143,8 +143,8 @@ test('re-processing the same store entries does not duplicate rows: copies stays
       const results = await store.process(messages);
       assert.ok(results.every((r) => r.ok));
     }
-    // Two entries of the same key in one batch (the upsert collapses them) count as two copies.
-    const twice = [messages[7]!, { ...messages[7]!, id: '9999999999999-0' }];
+    const again = { ...messages[7]!.envelope, traceId: newTraceId(), origin: '9999999999998-0' };
+    const twice = [messages[7]!, { ...messages[7]!, id: '9999999999999-0', envelope: again }, { ...messages[8]!, id: '9999999999999-1' }];
     assert.ok((await store.process(twice)).every((r) => r.ok));
   } finally {
     await store.close?.();

@@ -17,13 +17,13 @@ import { createRedisSink } from '../stages/sinks/redis.js';
 import { createStore } from '../stages/store.js';
 import { rulesOnlyConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
-import { reclaimedBatch, storedVersion } from './helpers/store-deliveries.js';
+import { reclaimedBatch, sameRecordAgain, storedVersion } from './helpers/store-deliveries.js';
 
 const server = await startRedis();
 const redis = client(server.url);
 
 /** `copies` of each product key (the Redis sink's hash field). */
-const copiesOf = async (keys: Keys, ...ks: string[]) =>
+const copiesOf = async (keys: Keys, ...ks: string[]): Promise<Record<string, number>> =>
   Object.fromEntries(await Promise.all(ks.map(async (k) => [k, Number(await redis.hget(keys.product(k), 'copies'))])));
 
 test('a batch written but not acked, reclaimed whole and one entry at a time: copies counts each entry once (two entries of one key in it: 2, not 4)', async () => {
@@ -41,6 +41,18 @@ test('a batch written but not acked, reclaimed whole and one entry at a time: co
     copies: () => copiesOf(keys, 'a', 'b'),
   });
   assert.equal(await redis.hmget(keys.product('b'), 'entry', 'applied'), [again[0]!.id, `store/${batch[1]!.id} store/${again[0]!.id}`]);
+  await store.close?.();
+});
+
+test('the same record under a new store entry (the stage before ran again after a failover lost its entry) is not a copy; a second production is', async () => {
+  const config = rulesOnlyConfig(server.url, randomPipeline('rc'));
+  const keys = new Keys(config.pipeline);
+  const stage = config.stages.find((s) => s.kind === 'store')!;
+  const store = createStore({ config, stage, keys, redis, logger: silentLogger, metrics: noopMetrics });
+  await store.init?.();
+  const stored = async () => Object.fromEntries(Object.entries(await copiesOf(keys, 'r', 's')).filter(([, n]) => n > 0));
+  await sameRecordAgain({ redis, store, stream: keys.stream(stage.input), name: stage.input, group: stage.name, copies: stored });
+  assert.is((await redis.hget(keys.product('r'), 'lineages'))!.split(' ').length, 2, 'its two lineages kept');
   await store.close?.();
 });
 

@@ -61,7 +61,7 @@ const hasTable = async (db: pg.Pool) => (await db.query<{ t: string | null }>("S
 
 test('products dropped after migrating: the sink refuses to start naming `store migrate`, which applies the migrations again (it had printed applied: [])', async () => {
   await withDb(async (url, db) => {
-    assert.equal((await migrateCli(url)).applied, ['001', '002', '003']);
+    assert.equal((await migrateCli(url)).applied, ['001', '002', '003', '004']);
     assert.equal((await migrateCli(url)).applied, [], 'nothing to do twice');
     await db.query('DROP TABLE products');
     const sink = createPostgresSink({ ...POSTGRES_DEFAULTS, url }, silentLogger);
@@ -76,8 +76,8 @@ test('products dropped after migrating: the sink refuses to start naming `store 
       assert.equal(
         [r.applied, r.reapplied],
         [
-          ['001', '002', '003'],
-          ['001', '002', '003'],
+          ['001', '002', '003', '004'],
+          ['001', '002', '003', '004'],
         ],
       );
       assert.ok(await hasTable(db), 'products is back');
@@ -138,7 +138,7 @@ test('pipeline up on an unmigrated postgres schema: exit 1 naming `store migrate
         await exited(child);
       }
       assert.is(code, 1, out);
-      assert.match(out, /stages\.store: postgres schema public: migration 003 is not applied .*run `pipeline store migrate`/);
+      assert.match(out, /stages\.store: postgres schema public: migration 004 is not applied .*run `pipeline store migrate`/);
       assert.not.match(out, /worker\.(started|exit)|supervisor\.(spawn|restart)/, 'no worker started');
     });
   } finally {
@@ -154,7 +154,7 @@ test('the start check passes a migrated schema and leaves a database it cannot r
       () => '',
       (e: Error) => e.message,
     );
-    assert.match(refused, /migration 003 is not applied/);
+    assert.match(refused, /migration 004 is not applied/);
     await migrateCli(url);
     await checkSinkSchemas(config(url).stages);
     await checkSinkSchemas(config('postgres://u@127.0.0.1:1/nodb').stages);

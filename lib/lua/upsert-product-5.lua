@@ -1,13 +1,21 @@
 --[[
   Upsert one product into the Redis store, idempotently, newest version wins: re-delivering a
-  store-stream entry already applied changes nothing but the document, `copies` counts distinct stream
-  entries that wrote this key (more than 1 means the same product reached the store more than
-  once) other than the versions rebuilt from one the pipeline had (ARGV[6]: a reprocess, a review
-  decision; they count only as the product's first store, or as the stored version again from
-  another entry), and a delivery older than the stored version (by ARGV[5], the record's input-stream entry
-  id) is dropped: routes of different length, several store workers, reclaims and retries all
-  reorder deliveries, and none may store old over new. The indexed fields mirror the stored
-  version: the ones it lacks are removed (ARGV[10..]).
+  store-stream entry already applied changes nothing but the document, `copies` counts the distinct
+  productions that wrote this key, by the record's lineage (ARGV[10]: trace id and version, kept on
+  every hop and re-delivery; more than 1 means the product was produced more than once), other than
+  the versions rebuilt from one the pipeline had (ARGV[6]: a reprocess, a review decision; they
+  count only as the product's first store, or as the stored version again from another lineage),
+  and a delivery older than the stored version (by ARGV[5], the record's input-stream entry id) is
+  dropped: routes of different length, several store workers, reclaims and retries all reorder
+  deliveries, and none may store old over new. The indexed fields mirror the stored version: the
+  ones it lacks are removed (ARGV[11..]).
+
+  A lineage is counted once: the hash's `lineages` field holds the last ARGV[9] lineages applied to
+  it (space-separated, oldest first). A record an upstream stage sent again under a new store entry
+  (it ran again on its input entry after a failover lost its hand-off, or lost the store entry it
+  had written: the record comes back under a new entry id) has a lineage listed there and does not
+  count. The stored lineage is also known by the hash's `trace` and `version` (a hash from before
+  `lineages`, or one the previous release wrote during a rolling upgrade).
 
   An entry is known by its stream and id (ARGV[8], "<stream>/<entry id>": entry ids are per
   stream). The hash's `applied` field holds the last ARGV[9] entries applied to it, space-separated,
@@ -48,15 +56,19 @@
            there; "" = no check (a caller outside a consumer group)
   ARGV[8]  the delivery's identity: "<stream>/<entry id>" (the stream's config name), or the bare
            entry id when its stream is unknown (no spaces)
-  ARGV[9]  how many applied entries the hash keeps in `applied` (APPLIED_ENTRIES_KEPT, 16)
-  ARGV[10] n: how many indexed fields follow that this version does not have
-  ARGV[11..10+n] those field names: removed from the hash (HDEL, only those it holds, before any
+  ARGV[9]  how many applied entries the hash keeps in `applied`, and lineages in `lineages`
+           (APPLIED_ENTRIES_KEPT, 16)
+  ARGV[10] the record's lineage: "<trace id>/<version>" (lineageOf, stages/sinks/sink.ts), "" when
+           it has no version (the entry alone then tells a re-delivery; no spaces)
+  ARGV[11] n: how many indexed fields follow that this version does not have
+  ARGV[12..11+n] those field names: removed from the hash (HDEL, only those it holds, before any
            write), so the indexed fields mirror the stored version and an earlier version's brand,
            mpn, reviewedBy... are not served beside a document that no longer has them
-  ARGV[11+n..] field/value pairs for the hash
+  ARGV[12+n..] field/value pairs for the hash (`trace` among them)
 
-  Returns: 1 if this entry was new for the product, 0 if it was a re-delivery (one of `applied`), -1 if it was older
-  than the stored version and dropped, -2 if it is not pending in its group (nothing written).
+  Returns: 1 if this entry was new for the product and its lineage too, 0 if it was a re-delivery (one
+  of `applied`) or of a lineage applied before, -1 if it was older than the stored version and
+  dropped, -2 if it is not pending in its group (nothing written).
 ]]
 -- The marker goes once a version at or after its origin arrives (`stored`: false when the
 -- delivery is dropped as older than the stored version; an origin-less marker then stays).
@@ -77,10 +89,10 @@ if ARGV[7] ~= '' then
   local pending = redis.pcall('XPENDING', KEYS[5], ARGV[7], ARGV[2], ARGV[2], 1)
   if not pending.err and #pending == 0 then return -2 end
 end
-local nclear = tonumber(ARGV[10])
+local nclear = tonumber(ARGV[11])
 local clear = {}
-for i = 11, 10 + nclear do clear[#clear + 1] = ARGV[i] end
-local old = redis.call('HMGET', KEYS[1], 'category', 'entry', 'version', 'applied', unpack(clear))
+for i = 12, 11 + nclear do clear[#clear + 1] = ARGV[i] end
+local old = redis.call('HMGET', KEYS[1], 'category', 'entry', 'version', 'applied', 'trace', 'lineages', unpack(clear))
 local version = ARGV[5]
 if version ~= '' and old[3] then
   -- Stream ids compare as two numbers: milliseconds, then sequence.
@@ -96,7 +108,7 @@ if version ~= '' and old[3] then
 end
 local held = {}
 for i = 1, nclear do
-  if old[4 + i] then held[#held + 1] = clear[i] end
+  if old[6 + i] then held[#held + 1] = clear[i] end
 end
 if #held > 0 then redis.call('HDEL', KEYS[1], unpack(held)) end
 -- The entries applied before (oldest first), and the list after this one: without it (matched by
@@ -122,15 +134,43 @@ end
 applied[#applied + 1] = ident
 local kept = tonumber(ARGV[9])
 if #applied > kept then applied = { unpack(applied, #applied - kept + 1) } end
+-- The lineages applied before (oldest first), the stored one last (from the hash's trace and
+-- version: a hash from before `lineages`, or written by the previous release during a rolling
+-- upgrade, knows it so). A lineage among them is the same record again: not counted, not listed again.
+local lineage = ARGV[10]
+local lineages = {}
+local stored = (old[5] and old[3]) and (old[5] .. '/' .. old[3]) or nil
+if old[6] then
+  for l in string.gmatch(old[6], '%S+') do
+    if l ~= stored then lineages[#lineages + 1] = l end
+  end
+end
+if stored then lineages[#lineages + 1] = stored end
+if lineage ~= '' then
+  local known = false
+  for _, l in ipairs(lineages) do
+    if l == lineage then known = true end
+  end
+  if known then
+    fresh = 0
+  else
+    lineages[#lineages + 1] = lineage
+    if #lineages > kept then lineages = { unpack(lineages, #lineages - kept + 1) } end
+  end
+end
 if fresh == 1 and (ARGV[6] == '' or not old[2] or old[3] == version) then redis.call('HINCRBY', KEYS[1], 'copies', 1) end
 if old[1] and old[1] ~= ARGV[3] then
   redis.call('SREM', ARGV[4] .. old[1], ARGV[1])
 end
 local fields = {}
-for i = 11 + nclear, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 12 + nclear, #ARGV do fields[#fields + 1] = ARGV[i] end
 if version ~= '' then
   fields[#fields + 1] = 'version'
   fields[#fields + 1] = version
+end
+if #lineages > 0 then
+  fields[#fields + 1] = 'lineages'
+  fields[#fields + 1] = table.concat(lineages, ' ')
 end
 redis.call('HSET', KEYS[1], 'entry', ARGV[2], 'applied', table.concat(applied, ' '), 'category', ARGV[3], unpack(fields))
 redis.call('SADD', KEYS[2], ARGV[1])

@@ -6,7 +6,7 @@ import { isPostgresRefusal, isTransientPgError } from '../../lib/core/failure-po
 import type { Logger } from '../../lib/observe/logger.js';
 import { quoteSchema, schemaProblem } from './migrations/migrate.js';
 import { privilegeProblem, RefusalNotice } from './privileges.js';
-import { APPLIED_ENTRIES_KEPT, entryIdentity, type Sink, type StoredProduct } from './sink.js';
+import { APPLIED_ENTRIES_KEPT, entryIdentity, lineageOf, type Sink, type StoredProduct } from './sink.js';
 
 export interface PostgresOptions {
   /** postgres:// URL (user, password, host, port, database; `?sslmode=require` for TLS). */
@@ -117,22 +117,24 @@ export function sortableVersion(id: string | undefined): string | null {
  * the other: an entry older than an earlier entry of its key in the batch is stale whatever is
  * stored (counted in `stale`); the others stay, in order (`ord` within the key), the last of each
  * key marked `last`: the row stored unless the stored version is newer (the statement decides
- * that), and one whose delivery (`ident`, entryIdentity) came earlier in the batch marked `repeat`.
- * An entry without a version is always kept and leaves the newest-so-far as it was.
+ * that), and one whose delivery (`ident`, entryIdentity) came earlier in the batch marked `repeat`,
+ * one whose lineage (`lineage`: lineageOf, with the version as the `version` column holds it) did
+ * `relineage`. An entry without a version is always kept and leaves the newest-so-far as it was.
  */
 export function batchRows(products: readonly StoredProduct[]): { rows: Record<string, unknown>[]; stale: number } {
-  const byKey = new Map<string, { newest: string | null; rows: Record<string, unknown>[]; seen: Set<string> }>();
+  const byKey = new Map<string, { newest: string | null; rows: Record<string, unknown>[]; seen: Set<string>; lineages: Set<string> }>();
   let stale = 0;
   for (const p of products) {
     const version = sortableVersion(p.version);
     let seen = byKey.get(p.key);
-    if (!seen) byKey.set(p.key, (seen = { newest: null, rows: [], seen: new Set() }));
+    if (!seen) byKey.set(p.key, (seen = { newest: null, rows: [], seen: new Set(), lineages: new Set() }));
     if (version !== null && seen.newest !== null && version < seen.newest) {
       stale++;
       continue;
     }
     if (version !== null) seen.newest = version;
     const ident = entryIdentity(p);
+    const lineage = version === null ? undefined : lineageOf({ traceId: p.traceId, version });
     seen.rows.push({
       key: p.key,
       ord: seen.rows.length,
@@ -148,6 +150,8 @@ export function batchRows(products: readonly StoredProduct[]): { rows: Record<st
       entry_stream: p.stream ?? p.pending?.stream ?? null,
       ident,
       repeat: seen.seen.has(ident),
+      lineage: lineage ?? null,
+      relineage: lineage !== undefined && seen.lineages.has(lineage),
       trace_id: p.traceId,
       produced_at: iso(p.doc.producedAt),
       stored_at: iso(p.storedAt),
@@ -155,6 +159,7 @@ export function batchRows(products: readonly StoredProduct[]): { rows: Record<st
       rebuilt: p.rebuilt === true,
     });
     seen.seen.add(ident);
+    if (lineage !== undefined) seen.lineages.add(lineage);
   }
   const rows = [...byKey.values()].flatMap((k) => {
     k.rows[k.rows.length - 1]!.last = true;
@@ -168,7 +173,7 @@ export function batchRows(products: readonly StoredProduct[]): { rows: Record<st
  * entry and version applied before each (`prev`, `prev_version`: the first's `entry`, `version`).
  */
 const appliedEntries = (key: string, version: string, entry: string) =>
-  `SELECT x.ord, x.entry_id, x.ident, x.repeat, x.rebuilt, x.version, lag(x.entry_id, 1, ${entry}) OVER (ORDER BY x.ord) AS prev,
+  `SELECT x.ord, x.entry_id, x.ident, x.repeat, x.lineage, x.relineage, x.rebuilt, x.version, lag(x.entry_id, 1, ${entry}) OVER (ORDER BY x.ord) AS prev,
       lag(x.version, 1, ${version}) OVER (ORDER BY x.ord) AS prev_version FROM batch x
       WHERE x.key = ${key} AND (x.version IS NULL OR ${version} IS NULL OR x.version COLLATE "C" >= ${version} COLLATE "C")`;
 
@@ -180,8 +185,23 @@ const KNOWN = `(COALESCE(p.applied_entries, '{}'::text[]) || ${STORED})`;
 /** Of appliedEntries, a delivery not applied before: not earlier in the batch, nor among `known` (an identity, or a bare id of a row from before migration 003). */
 const fresh = (known: string) => `NOT y.repeat AND NOT (y.ident = ANY(${known}) OR y.entry_id = ANY(${known}))`;
 
-/** Of appliedEntries, those `copies` counts: a delivery not applied before, and not a rebuilt version of a stored product (unless the same version again). */
-const copy = (known: string) => `${fresh(known)} AND (NOT y.rebuilt OR y.prev IS NULL OR y.version IS NOT DISTINCT FROM y.prev_version)`;
+/** The stored row's lineage (lineageOf: its trace id and version), NULL without a version. */
+const STORED_LINEAGE = `(p.trace_id || '/' || p.version)`;
+/**
+ * The lineages the row has had applied: its last ones (migration 004; NULL on a row from before it)
+ * and the stored one, last (also on a row the previous release wrote during a rolling upgrade).
+ */
+const KNOWN_LINEAGES = `array_remove(array_remove(COALESCE(p.applied_lineages, '{}'::text[]), ${STORED_LINEAGE}) || ${STORED_LINEAGE}, NULL)`;
+
+/** Of appliedEntries, a lineage not applied before: not earlier in the batch, nor among `known`. */
+const newLineage = (known: string) => `y.lineage IS NOT NULL AND NOT y.relineage AND NOT (y.lineage = ANY(${known}))`;
+
+/**
+ * Of appliedEntries, those `copies` counts: a delivery not applied before, of a lineage not applied
+ * before (none: the entry alone tells), and not a rebuilt version of a stored product (unless the same version again).
+ */
+const copy = (known: string, lineages: string) =>
+  `${fresh(known)} AND (y.lineage IS NULL OR ${newLineage(lineages)}) AND (NOT y.rebuilt OR y.prev IS NULL OR y.version IS NOT DISTINCT FROM y.prev_version)`;
 
 /** The last APPLIED_ENTRIES_KEPT elements of the text[] `list`. */
 const lastKept = (list: string) => `(SELECT a[greatest(cardinality(a) - ${APPLIED_ENTRIES_KEPT - 1}, 1):] FROM (SELECT ${list} AS a) z)`;
@@ -190,10 +210,12 @@ const lastKept = (list: string) => `(SELECT a[greatest(cardinality(a) - ${APPLIE
  * One statement per batch: the entries arrive as one JSON parameter and are applied in order per
  * key with upsert-product-5.lua's rules, so both sinks store the same whatever the batching. The
  * key's last entry is the row (ON CONFLICT touches a row once); `copies` counts distinct
- * store-stream entries, known by stream and entry id: +1 per applied entry that is not one applied
- * to the row before (the stored entry or one of its last APPLIED_ENTRIES_KEPT, `applied_entries`,
- * or an earlier entry of the batch: a re-delivery of a batch whose ack was lost does not count
- * again, however many entries of the key it had), nor a rebuilt version (reprocess, review
+ * productions: +1 per applied entry that is not one applied to the row before (known by stream and
+ * entry id: the stored entry or one of its last APPLIED_ENTRIES_KEPT, `applied_entries`, or an
+ * earlier entry of the batch: a re-delivery of a batch whose ack was lost does not count again,
+ * however many entries of the key it had), nor of a lineage applied before (lineageOf: one of its
+ * last APPLIED_ENTRIES_KEPT, `applied_lineages`, or an earlier entry's of the batch: the record an
+ * upstream stage sent again under a new entry after a failover), nor a rebuilt version (reprocess, review
  * decision) of a product stored already, unless it is the version applied just before it again.
  * Newest wins: entries older than the stored `version` are not applied, and a key whose stored
  * version is newer than all of its batch entries is left alone. Returns, per key written, how many
@@ -207,15 +229,16 @@ export function upsertSql(schema: string): string {
   return `WITH batch AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS b(
     key text, ord integer, last boolean, category text, brand text, mpn text, gtin text, gtin_valid boolean, duplicate_of text, doc jsonb,
-    entry_id text, entry_stream text, ident text, repeat boolean, trace_id text, produced_at timestamptz, stored_at timestamptz, version text, rebuilt boolean)
+    entry_id text, entry_stream text, ident text, repeat boolean, lineage text, relineage boolean, trace_id text, produced_at timestamptz, stored_at timestamptz, version text, rebuilt boolean)
 ), stored AS (
   SELECT s.key, s.version, s.entry_id FROM ${t} s WHERE s.key IN (SELECT key FROM batch)
 )
 INSERT INTO ${t} AS p (key, category, brand, mpn, gtin, gtin_valid, duplicate_of, doc, entry_id, entry_stream, trace_id, copies, applied_entries,
-  produced_at, stored_at, version)
+  applied_lineages, produced_at, stored_at, version)
 SELECT b.key, b.category, b.brand, b.mpn, b.gtin, b.gtin_valid, b.duplicate_of, b.doc, b.entry_id, b.entry_stream, b.trace_id,
-  (SELECT count(*) FROM (${inserted}) y WHERE ${copy(none)}),
+  (SELECT count(*) FROM (${inserted}) y WHERE ${copy(none, none)}),
   ${lastKept(`ARRAY(SELECT y.ident FROM (${inserted}) y WHERE NOT y.repeat ORDER BY y.ord)`)},
+  ${lastKept(`ARRAY(SELECT y.lineage FROM (${inserted}) y WHERE ${newLineage(none)} ORDER BY y.ord)`)},
   b.produced_at, b.stored_at, b.version
 FROM batch b WHERE b.last
 ON CONFLICT (key) DO UPDATE SET
@@ -224,8 +247,9 @@ ON CONFLICT (key) DO UPDATE SET
   entry_id = EXCLUDED.entry_id, entry_stream = EXCLUDED.entry_stream, trace_id = EXCLUDED.trace_id,
   produced_at = EXCLUDED.produced_at, stored_at = EXCLUDED.stored_at,
   version = COALESCE(EXCLUDED.version, p.version),
-  copies = p.copies + (SELECT count(*) FROM (${updated}) y WHERE ${copy(KNOWN)}),
-  applied_entries = ${lastKept(`array_remove(COALESCE(p.applied_entries, ${none}), ${STORED}) || ${STORED} || ARRAY(SELECT y.ident FROM (${updated}) y WHERE ${fresh(KNOWN)} ORDER BY y.ord)`)}
+  copies = p.copies + (SELECT count(*) FROM (${updated}) y WHERE ${copy(KNOWN, KNOWN_LINEAGES)}),
+  applied_entries = ${lastKept(`array_remove(COALESCE(p.applied_entries, ${none}), ${STORED}) || ${STORED} || ARRAY(SELECT y.ident FROM (${updated}) y WHERE ${fresh(KNOWN)} ORDER BY y.ord)`)},
+  applied_lineages = ${lastKept(`${KNOWN_LINEAGES} || ARRAY(SELECT y.lineage FROM (${updated}) y WHERE ${newLineage(KNOWN_LINEAGES)} ORDER BY y.ord)`)}
 WHERE p.version IS NULL OR EXCLUDED.version IS NULL OR EXCLUDED.version COLLATE "C" >= p.version COLLATE "C"
 RETURNING (SELECT count(*) FROM batch x LEFT JOIN stored s ON s.key = x.key
   WHERE x.key = p.key AND (x.version IS NULL OR s.version IS NULL OR x.version COLLATE "C" >= s.version COLLATE "C"))::int AS applied`;

@@ -5,7 +5,7 @@ import type { Keys } from '../../lib/redis/keys.js';
 import { Script } from '../../lib/redis/script.js';
 import { Shards } from '../../lib/redis/shard.js';
 import { SUMMARY_FIELDS } from '../domain/summary.js';
-import { APPLIED_ENTRIES_KEPT, entryIdentity, type Sink, type StoredProduct } from './sink.js';
+import { APPLIED_ENTRIES_KEPT, entryIdentity, lineageOf, type Sink, type StoredProduct } from './sink.js';
 
 const upsert = new Script('upsert-product-5');
 const dropMarker = new Script('drop-reprocess-marker-1');
@@ -16,7 +16,8 @@ export const INDEXED_FIELDS: readonly string[] = SUMMARY_FIELDS.filter((f) => f 
 /**
  * The embedded default store: one hash per product (`{p}:product:<key>`: doc JSON plus indexed
  * fields, which mirror the stored version: one it lacks is removed; `copies`, and `applied`, its last
- * APPLIED_ENTRIES_KEPT entries as `<stream>/<entry id>`, so a re-delivered entry never counts again), a set of all keys and one set per category; with shards, each product's keys are under
+ * APPLIED_ENTRIES_KEPT entries as `<stream>/<entry id>`, so a re-delivered entry never counts again, and
+ * `lineages`, its last APPLIED_ENTRIES_KEPT lineages, so neither does the same record under another entry), a set of all keys and one set per category; with shards, each product's keys are under
  * its shard's tag (`{p:3}:product:<key>`, `{p:3}:products`, `{p:3}:category:<name>`). Commands go out auto-pipelined, one script
  * call per product, all in one round trip per batch.
  */
@@ -68,6 +69,7 @@ export function createRedisSink(redis: Redis, space: Keys | Shards): Sink {
             p.pending?.group ?? '',
             entryIdentity(p),
             APPLIED_ENTRIES_KEPT,
+            lineageOf(p) ?? '',
             absent.length,
             ...absent,
             ...pairs,

@@ -31,7 +31,8 @@ export interface StoredProduct {
   /**
    * A version rebuilt from one the pipeline had (`pipeline reprocess`, a review decision:
    * `Envelope.rebuilt`): not counted in `copies` once the product is stored, unless it is the
-   * stored version again from another store entry (a duplicate of it). @defaultValue false
+   * stored version again of another lineage (lineageOf; the same lineage under another store entry
+   * is not counted). @defaultValue false
    */
   rebuilt?: boolean;
   /**
@@ -40,6 +41,7 @@ export interface StoredProduct {
    * delivery is pending. @defaultValue none (always written)
    */
   pending?: { stream: string; group: string };
+  /** The envelope's trace id, kept on every hop: with `version`, the record's lineage (lineageOf). */
   traceId: string;
   category: string;
   /** Indexed scalar fields (brand, mpn, gtin, ...). */
@@ -53,9 +55,11 @@ export interface StoredProduct {
  * Where the store stage writes. `write` upserts the batch by key and resolves only when it is
  * durable in the sink; the stage acks the batch after that. Throwing fails the batch (retried).
  * Delivery is at least once: `write` may get products it has already written (the same
- * `stream` and `entryId`, after a crash before the ack, a retry or a reclaim), and older versions
- * after newer ones; a sink upserts by key, newest `version` wins, and counts a product's copies by
- * distinct (`stream`, `entryId`) (docs/extending.md).
+ * `stream` and `entryId`, after a crash before the ack, a retry or a reclaim), the same record under
+ * another entry (an upstream stage ran again on its entry after a failover: the same `lineageOf`),
+ * and older versions after newer ones; a sink upserts by key, newest `version` wins, and counts a
+ * product's copies by distinct lineage, a delivery without one by distinct (`stream`, `entryId`)
+ * (docs/extending.md).
  */
 export interface Sink {
   readonly name: string;
@@ -68,9 +72,24 @@ export interface Sink {
 
 /**
  * How many of a product's last applied entries the built-in sinks keep (Postgres `applied_entries`,
- * the Redis hash's `applied`): a re-delivery of one of them is not counted in `copies` again.
+ * the Redis hash's `applied`): a re-delivery of one of them is not counted in `copies` again. As
+ * many of its last counted lineages (lineageOf; Postgres `applied_lineages`, the hash's
+ * `lineages`): a delivery of one of them under another entry is not counted either.
  */
 export const APPLIED_ENTRIES_KEPT = 16;
+
+/**
+ * A record's lineage: "<trace id>/<version>", the production a delivery comes from. Both are set
+ * once per production (the trace id by the producer or the API, the version by the first stage,
+ * from the input-stream entry id) and kept on every hop and every re-delivery, so an upstream stage
+ * that runs again on its entry (a hand-off or a store entry a failover lost) sends the record to
+ * the store again under a new entry id but the same lineage: the built-in sinks count it in
+ * `copies` once. A new production (the producer sending the record again, `pipeline produce` of
+ * the file again) has a new input entry and trace id: a new lineage. Undefined without a version
+ * (an envelope from before `origin`): such a delivery is known by its entry alone.
+ */
+export const lineageOf = (p: Pick<StoredProduct, 'traceId' | 'version'>): string | undefined =>
+  p.version === undefined || p.version === '' ? undefined : `${p.traceId}/${p.version}`;
 
 /** A delivery's identity: "<stream>/<entry id>" (entry ids are per stream), the bare id when the stream is unknown. */
 export const entryIdentity = (p: Pick<StoredProduct, 'entryId' | 'stream' | 'pending'>): string => {

@@ -32,6 +32,7 @@ const VERIFY: Record<string, readonly string[]> = {
   '001': ['products'],
   '002': ['products.version'],
   '003': ['products.entry_stream', 'products.applied_entries'],
+  '004': ['products.applied_lineages'],
 };
 
 export interface MigrateResult {
