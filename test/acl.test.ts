@@ -69,9 +69,20 @@ test('a stage user cannot XADD to a stream outside its routes (NOPERM), not even
   assert.is(await error(validate.get(keys.liveness('validate', 'h-1-0'))), '', 'its liveness marker is readable (pipeline health runs as the stage user)');
   assert.match(await error(validate.get(keys.liveness('store', 'h-1-0'))), NOPERM, "another stage's liveness marker is not");
   assert.match(await error(validate.set(keys.liveness('store', 'h-1-0'), '{}', 'PX', 1000)), NOPERM, "another stage's liveness marker");
-  const livenessFn = new Script('liveness-2').fn; // how the watchdog writes it (allow-oom), with its registration
-  const beat = (stage: string) => validate.fcall(livenessFn, 2, keys.liveness(stage, 'h-1-0'), keys.livenessRegistration(stage, 'h-1-0'), '{}', 1000, 2000);
-  assert.is(await error(beat('validate')), '', 'its liveness marker and registration through the function');
+  const livenessFn = new Script('liveness-3').fn; // how the watchdog writes it (allow-oom), with its registration and alive key
+  const beat = (stage: string) =>
+    validate.fcall(
+      livenessFn,
+      3,
+      keys.liveness(stage, 'h-1-0'),
+      keys.livenessRegistration(stage, 'h-1-0'),
+      keys.livenessAlive(stage, 'h-1-0'),
+      '{}',
+      1000,
+      2000,
+      1000,
+    );
+  assert.is(await error(beat('validate')), '', 'its liveness marker, registration and alive key through the function');
   assert.match(await error(beat('store')), NOPERM, "another stage's, through the function");
   for (const other of ['in', 'validate', 'review', 'elsewhere']) {
     assert.match(await error(validate.xadd(keys.stream(other), '*', 'a', '1')), NOPERM, `XADD to ${other}`);

@@ -79,12 +79,17 @@ test('settings that are wrong together fail at start with an error naming both, 
     { ...base(), defaults: { retryMaxMs: 60_000 } },
     /stages\[0\]\.retryMaxMs: retryMaxMs \(60000\) must not exceed claimMinIdleMs \(30000\): a message waiting for its retry would be reclaimed/,
   );
+  fails(
+    { ...base(), defaults: { watchdogIntervalMs: 2_000 } },
+    /stages\[0\]\.aliveTtlMs: aliveTtlMs \(3000\) must be at least twice watchdogIntervalMs \(2000\): a live process's alive key would lapse/,
+  );
   // Each fine alone, and the defaults fine together.
   const c = resolveConfig({ ...base(), defaults: { claimMinIdleMs: 60_000, keepClaimedMs: 20_000, retryMaxMs: 60_000, stageTimeoutMs: 600_000 } }, 'x', {
     env: {},
   });
   assert.is(c.stages[0]!.stageTimeoutMs, 600_000, 'a deadline beyond claimMinIdleMs is fine: the batch is kept alive until it');
   assert.is(resolveConfig(base(), 'x', { env: {} }).stages[0]!.stageTimeoutMs, 300_000, 'documented default');
+  assert.is(resolveConfig(base(), 'x', { env: {} }).stages[0]!.aliveTtlMs, 3_000, 'documented default');
 });
 
 test('drainTimeoutMs against the orchestrator grace period: an error naming both', () => {

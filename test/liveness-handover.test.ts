@@ -1,10 +1,11 @@
 /**
  * Workers outside `pipeline up` (Kubernetes, docker compose): a consumer killed hard leaves its
  * entries pending with no supervisor to hand them over. A live sibling's reclaimer pass finds its
- * liveness marker gone while its registration stays (lib/worker/liveness-handover.ts) and hands the
+ * alive key gone while its registration stays (lib/worker/liveness-handover.ts) and hands the
  * entries over through the supervisor's path (hand-over-dead-1.lua, then claim-2.lua's fence), within
- * the marker's TTL and `livenessHandoverMs`, not after `claimMinIdleMs` (60 s here). A consumer only
- * stalled (SIGSTOP: its marker lapses too) loses nothing and writes nothing twice when it wakes up.
+ * `aliveTtlMs` and `livenessHandoverMs`, not after `claimMinIdleMs`: also with every default option,
+ * where the stall marker outlives `claimMinIdleMs`. A consumer only stopped (SIGSTOP: its alive key
+ * lapses too) loses nothing and writes nothing twice when it wakes up.
  * On a sharded pipeline: the records go to shard 1's streams.
  */
 import { writeFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
@@ -13,6 +14,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { STAGE_DEFAULTS } from '../lib/config/defaults.js';
+import type { StageOptions } from '../lib/config/types.js';
 import { produce } from '../lib/producer/producer.js';
 import { consumerName, Keys } from '../lib/redis/keys.js';
 import { shardOf } from '../lib/redis/shard.js';
@@ -41,11 +44,8 @@ const STAGE = {
   maxDeliveries: 2,
   stallTimeoutMs: 1_000,
   watchdogIntervalMs: 200,
+  aliveTtlMs: 600,
 };
-/** The marker's longest TTL (lib/worker/liveness-ttl.ts livenessTtlMs): blockMs + stallTimeoutMs + watchdogIntervalMs. */
-const TTL_MS = STAGE.blockMs + STAGE.stallTimeoutMs + STAGE.watchdogIntervalMs;
-/** `livenessHandoverMs`, left at its default (5000) so the config is also valid without the feature. */
-const HANDOVER_MS = 5_000;
 /** What a worker process needs from spawn to `worker.started` (tsx, on a shared 2-core machine). */
 const START_MS = 30_000;
 
@@ -59,15 +59,16 @@ function shardOneIds(n: number, prefix: string): string[] {
 }
 const records = (ids: string[]) => ids.map((id, i) => JSON.stringify({ id, title: `item ${i}`, mpn: `MX-${i}` })).join('\n');
 
-/** Two `pipeline worker slow,store` processes; the one holding the first batch gets `signal`. */
-async function scenario(signal: 'SIGKILL' | 'SIGSTOP'): Promise<void> {
+/** Two `pipeline worker slow,store` processes with stage options `options`; the one holding the first batch gets `signal`. */
+async function scenario(signal: 'SIGKILL' | 'SIGSTOP', options: Partial<StageOptions> & { batchSize: number } = STAGE): Promise<void> {
+  const o = { ...STAGE_DEFAULTS, ...options };
   const pipeline = randomPipeline('lh');
   const shard = new Keys(pipeline, 1);
   const marker = join(tmpdir(), `${pipeline}-held`);
   const release = join(tmpdir(), `${pipeline}-release`);
   const module = slowStageModule(marker, SLOW_MS, signal === 'SIGSTOP' ? release : undefined);
   const file = join(tmpdir(), `${pipeline}-config.json`);
-  writeFileSync(file, JSON.stringify({ ...stageThenStore(pipeline, { name: 'slow', kind: `module:${module}` }, STAGE), shards: 2 }));
+  writeFileSync(file, JSON.stringify({ ...stageThenStore(pipeline, { name: 'slow', kind: `module:${module}` }, options), shards: 2 }));
   const [first, later] = [shardOneIds(BATCH, 'a'), shardOneIds(LATER, 'b')];
   const workers = [0, 1].map(() => cli(['--config', file, 'worker', 'slow,store'], server.url));
   try {
@@ -80,19 +81,22 @@ async function scenario(signal: 'SIGKILL' | 'SIGSTOP'): Promise<void> {
     const survivor = workers.find((w) => w !== victim)!;
     const dead = consumerName(hostname(), pid, 0);
     await waitFor('its batch pending', async () => (await pendingOf(shard.stream('in'))).filter((r) => r[1] === dead).length === BATCH);
-    // A process killed before its first beat (one watchdogIntervalMs after its start) never wrote a marker: it waits out claimMinIdleMs.
+    // A process killed before its first beat (one watchdogIntervalMs after its start) never wrote an alive key: it waits out claimMinIdleMs.
+    // The stall marker is written in the same call (lib/lua/liveness-3.lua) while the loop progresses.
     await waitFor('its first beat', async () => (await redis.exists(shard.liveness('slow', dead))) === 1, 5_000);
     process.kill(pid, signal);
     const at = Date.now();
     await produce(redis, Readable.from([records(later)]), { stream: shard.stream('in'), source: 'test', maxRecordBytes: 65536 });
 
-    // The marker lapses within TTL_MS of the signal (the entries are idle that long then), the next
-    // check finds it (every HANDOVER_MS), the same pass claims; then the 5 run one by one (counted
-    // deliveries), the 15 in 3 batches; 5 s of slack for the loaded machine.
-    const boundMs = TTL_MS + HANDOVER_MS + STAGE.claimIntervalMs + (BATCH + LATER / BATCH) * SLOW_MS + 5_000;
-    assert.ok(boundMs < STAGE.claimMinIdleMs / 4);
-    await waitFor('every record stored', async () => (await redis.scard(shard.products)) === BATCH + LATER, boundMs);
-    assert.ok(Date.now() - at < STAGE.claimMinIdleMs / 2, 'well before claimMinIdleMs');
+    // The alive key lapses within aliveTtlMs of the signal (the entries are idle that long then), the
+    // next check finds it (every livenessHandoverMs, on a pass every claimIntervalMs), the same pass
+    // claims; 2 s of slack for the loaded machine. With the defaults: 3 + 5 + 2 s.
+    const handOverMs = o.aliveTtlMs + Math.max(o.livenessHandoverMs, o.claimIntervalMs) + 2_000;
+    assert.ok(handOverMs < o.claimMinIdleMs / 2);
+    await waitFor('the hand-over', () => events(survivor.output(), 'reclaim.handed_over').length > 0, handOverMs);
+    // Then the 5 run one by one (counted deliveries), the 15 in 3 batches.
+    await waitFor('every record stored', async () => (await redis.scard(shard.products)) === BATCH + LATER, (BATCH + LATER / BATCH) * SLOW_MS + 5_000);
+    assert.ok(Date.now() - at < o.claimMinIdleMs / 2, `well before claimMinIdleMs: ${Date.now() - at} ms`);
     const handed = events(survivor.output(), 'reclaim.handed_over');
     assert.equal(
       handed.map((e) => [e.stage, e.lapsed, e.entries, e.stream]),
@@ -128,15 +132,20 @@ async function scenario(signal: 'SIGKILL' | 'SIGSTOP'): Promise<void> {
   }
 }
 
-test('outside pipeline up: a worker SIGKILLed mid-batch has its entries handed over by a live sibling within the liveness TTL, each stored once', async () => {
+test('outside pipeline up: a worker SIGKILLed mid-batch has its entries handed over by a live sibling within aliveTtlMs, each stored once', async () => {
   await scenario('SIGKILL');
 });
 
-test('a worker stalled past its liveness TTL (SIGSTOP) loses its batch to a sibling, and its late hand-off writes nothing twice', async () => {
+test('with every default option (claimMinIdleMs, livenessHandoverMs, the watchdog, aliveTtlMs): the survivor takes the entries of a SIGKILLed worker well before claimMinIdleMs', async () => {
+  // Only the batch size (the slow stage's held batch) differs from the defaults.
+  await scenario('SIGKILL', { batchSize: BATCH });
+});
+
+test('a worker stopped past its aliveTtlMs (SIGSTOP) loses its batch to a sibling, and its late hand-off writes nothing twice', async () => {
   await scenario('SIGSTOP');
 });
 
-test("only a registered consumer whose marker is gone is handed over, only its entries idle past the marker's TTL; an older release's waits out claimMinIdleMs", async () => {
+test("only a registered consumer whose alive key is gone is handed over, only its entries idle past aliveTtlMs; a live one whose stall marker lapsed keeps its entries; an older release's waits out claimMinIdleMs", async () => {
   const config = rulesOnlyConfig(server.url, randomPipeline('lh'), { ...STAGE });
   const stage = config.stages.find((s) => s.name === 'preprocess')!;
   const keys = new Keys(config.pipeline);
@@ -151,10 +160,11 @@ test("only a registered consumer whose marker is gone is handed over, only its e
     return ids;
   };
   const old = await read('old-1-0', 2, 10_000); // an older release: no marker, no registration
-  const alive = await read('alive-2-0', 2, 10_000); // marker present
+  const alive = await read('alive-2-0', 2, 10_000); // alive key present, no stall marker (a long batch): a live process
   const lapsedOld = await read('gone-3-0', 2, 10_000); // registered, marker gone: handed over
-  const lapsedNew = await read('gone-3-0', 2, 0); // read under that name since the marker's last beat: left alone
-  await redis.set(keys.liveness(stage.name, 'alive-2-0'), '{}', 'PX', 60_000);
+  const lapsedNew = await read('gone-3-0', 2, 0); // read under that name since its last beat: left alone
+  await redis.set(keys.livenessAlive(stage.name, 'alive-2-0'), '1', 'PX', 60_000);
+  await redis.set(keys.liveness(stage.name, 'gone-3-0'), '{}', 'PX', 60_000); // its stall marker does not count
   for (const c of ['alive-2-0', 'gone-3-0']) await redis.set(keys.livenessRegistration(stage.name, c), '1', 'PX', 60_000);
   const metrics = memoryMetrics();
   const n = await handOverLapsed(redis, stream, { stage, keys, consumer: 'me-4-0', logger: silentLogger, metrics });

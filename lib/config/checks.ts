@@ -25,6 +25,13 @@ export function crossCheckStage(where: string, s: StageOptions): void {
       'a message waiting for its retry would be reclaimed by another consumer meanwhile, and run twice with its delivery counted twice',
     );
   }
+  // The alive key must outlive the gap between two beats, with one late beat to spare.
+  if (s.aliveTtlMs < 2 * s.watchdogIntervalMs) {
+    throw new ConfigError(
+      `${where}.aliveTtlMs`,
+      `aliveTtlMs (${s.aliveTtlMs}) must be at least twice watchdogIntervalMs (${s.watchdogIntervalMs}): a live process's alive key would lapse between two beats and a sibling would take its entries`,
+    );
+  }
   // stageTimeoutMs needs no check against claimMinIdleMs: the running batch's idle time is reset
   // every keepClaimedMs until the call returns or is abandoned at the deadline, so a deadline longer
   // than claimMinIdleMs does not let another consumer reclaim the batch (docs/configuration.md).

@@ -15,6 +15,7 @@ export const STAGE_DEFAULTS: StageOptions = {
   consumerIdleRemoveMs: 300_000,
   livenessHandoverMs: 5_000,
   watchdogIntervalMs: 1_000,
+  aliveTtlMs: 3_000,
   stallTimeoutMs: 30_000,
   threads: 1,
   minWorkers: 1,

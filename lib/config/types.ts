@@ -38,13 +38,20 @@ export interface StageOptions {
   consumerIdleRemoveMs: number;
   /**
    * At most this often, a reclaimer pass looks for consumers of its group that hold pending entries
-   * and whose liveness marker is gone while their registration stays (a process killed outside
+   * and whose alive key (`aliveTtlMs`) is gone while their registration stays (a process killed outside
    * `pipeline up`), and hands their entries over at once instead of after `claimMinIdleMs`
    * (lib/worker/liveness-handover.ts); 0 turns it off. @defaultValue 5000
    */
   livenessHandoverMs: number;
-  /** How often the progress watchdog checks the read loop and refreshes the liveness marker (`{p}:liveness:<stage>:<consumer>`). @defaultValue 1000 */
+  /** How often the progress watchdog checks the read loop and refreshes the liveness marker (`{p}:liveness:<stage>:<consumer>`) and the alive key. @defaultValue 1000 */
   watchdogIntervalMs: number;
+  /**
+   * TTL of a consumer's "process alive" key (`{p}:liveness:<stage>:<consumer>:alive`), rewritten every
+   * `watchdogIntervalMs` whatever the read loop does: a consumer whose key is gone (no beat for this long:
+   * killed, or its event loop blocked) has its pending entries idle this long handed over by a sibling
+   * (`livenessHandoverMs`). At least twice `watchdogIntervalMs`. @defaultValue 3000
+   */
+  aliveTtlMs: number;
   /** The read loop is stalled when no read returned and no batch finished for `blockMs` + this; the watchdog then resets the stuck connection and stops the liveness marker. Also how long transient read-loop errors in a row are logged at warn before `consumer.loop_error` is an error line. @defaultValue 30000 */
   stallTimeoutMs: number;
   /** ONNX Runtime intra-op threads for model stages. @defaultValue 1 */

@@ -11,8 +11,8 @@
   the time since the process was seen to exit; the dead process cannot have touched its entries
   since, so every one of them qualifies, while an entry read under the same name afterwards (a new
   process given the same pid) is left alone. From a reclaimer (lib/worker/liveness-handover.ts), for
-  a consumer whose liveness marker lapsed: the marker's TTL, so an entry read or kept claimed since
-  its last beat by a process alive under that name is left alone.
+  a consumer whose alive key lapsed: its TTL (`aliveTtlMs`), so an entry read since a process under
+  that name came back (it beats first) is left alone.
 
   KEYS[1]  stream
   ARGV[1]  group

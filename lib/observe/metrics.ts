@@ -93,7 +93,7 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w(
     'reclaim.handed_over',
     'counter',
-    'pending entries of consumers whose liveness marker lapsed (a process killed outside pipeline up) made claimable at once (not after claimMinIdleMs)',
+    'pending entries of consumers whose alive key lapsed (a process killed outside pipeline up) made claimable at once (not after claimMinIdleMs)',
   ),
   w('watchdog.stalls', 'counter', 'read loop made no progress for blockMs + stallTimeoutMs, by phase', ['stage', 'phase']),
   w('watchdog.recoveries', 'counter', 'stalls recovered by resetting a half-open connection, by phase', ['stage', 'phase']),

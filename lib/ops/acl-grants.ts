@@ -100,7 +100,7 @@ export function stageGrants(config: ResolvedConfig, stage: ResolvedStage, dataAc
   const statuses = each((k) => [k.status('*')]);
   const liveness = each((k) => [k.liveness(stage.name, '*')]);
   const fences = each((k) => [k.fence(stage.name)]);
-  // The liveness marker is written by FCALL too (lib/lua/liveness-2.lua, allow-oom: it holds while Redis is full).
+  // The liveness marker is written by FCALL too (lib/lua/liveness-3.lua, allow-oom: it holds while Redis is full), with its registration and alive key.
   const scriptKeys = uniq([...own, ...fences, ...liveness, ...targets, ...each((k) => [k.dlq]), ...data.flatMap((g) => g.keys)]);
   const summary =
     `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL/GET ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; SET ${statuses.join(', ')}` +

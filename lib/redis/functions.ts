@@ -26,14 +26,14 @@ const LUA_DIR = resolve(import.meta.dirname, '../lua');
  * Function flags per script. `allow-oom`: runs while Redis is over `maxmemory` (functions without
  * it are refused whole with OOM, before any of their writes): the scripts that only free memory
  * (trimming, idle consumers, reprocess markers, purging dead letters: XDEL ran at maxmemory, and a purge is how an operator frees memory then),
- * and the liveness marker (one small key per consumer: a worker waiting out a full Redis is healthy);
+ * and the liveness keys (three small keys per consumer: a worker waiting out a full Redis is healthy);
  * the console's trimmed review items (acking frees their pending entries, and their count is one
  * hash field: clearing them and counting them right must not wait for memory).
  */
 const FLAGS: Record<string, string[]> = {
   'trim-acked-1': ['allow-oom'],
   'delete-idle-consumer-1': ['allow-oom'],
-  'liveness-2': ['allow-oom'],
+  'liveness-3': ['allow-oom'],
   'drop-reprocess-marker-1': ['allow-oom'],
   'review-ack-trimmed-2': ['allow-oom'],
   'review-unlisted-2': ['allow-oom'],

@@ -44,13 +44,21 @@ export class Keys {
     return `${this.tag}:liveness:${stage}:${consumer}`;
   }
   /**
-   * That a consumer of `stage` keeps a liveness marker: written with it, with a longer TTL
-   * (lib/lua/liveness-2.lua). A consumer registered whose marker is gone stopped beating: its
+   * That a consumer of `stage` keeps an alive key (`livenessAlive`): written with it, with a longer TTL
+   * (lib/lua/liveness-3.lua). A consumer registered whose alive key is gone stopped beating: its
    * siblings hand its pending entries over (lib/worker/liveness-handover.ts). Under the marker's
    * prefix, so the stage's ACL user may write it; no consumer name holds a `:`.
    */
   livenessRegistration(stage: string, consumer: string): string {
     return `${this.liveness(stage, consumer)}${REGISTERED}`;
+  }
+  /**
+   * A consumer's "process alive" key: rewritten by its watchdog every `watchdogIntervalMs` with a
+   * TTL of `aliveTtlMs`, whatever its read loop does (lib/lua/liveness-3.lua); gone means the process
+   * is (lib/worker/liveness-handover.ts). The stall marker (`liveness`) is what `pipeline health` reads.
+   */
+  livenessAlive(stage: string, consumer: string): string {
+    return `${this.liveness(stage, consumer)}${ALIVE}`;
   }
   /**
    * The claim fence of a stage's group: a token that every claim of entries from another
@@ -108,10 +116,11 @@ export class Keys {
 }
 
 const REGISTERED = ':registered';
+const ALIVE = ':alive';
 
-/** Whether a key found under `{p}:liveness:*` is a consumer's marker, not its registration (Keys.livenessRegistration). */
+/** Whether a key found under `{p}:liveness:*` is a consumer's marker, not its registration or alive key (Keys.livenessRegistration, Keys.livenessAlive). */
 export function isLivenessMarker(key: string): boolean {
-  return !key.endsWith(REGISTERED);
+  return !key.endsWith(REGISTERED) && !key.endsWith(ALIVE);
 }
 
 /** Consumer name unique per process and reader: host-pid-n. */

@@ -21,19 +21,23 @@ type PendingSummary = [number, string | null, string | null, [string, string][] 
 
 /**
  * Hand over the entries of consumers of the group that stopped beating (lib/worker/reclaimer.ts
- * runs it, every `livenessHandoverMs` at most): a consumer holding pending entries whose liveness
- * marker (`{p}:liveness:<stage>:<consumer>`) is gone while its registration (`...:registered`, written
- * with each beat, with a longer TTL: lib/lua/liveness-2.lua) stays. That is a process killed
- * outside `pipeline up` (SIGKILL, OOM kill, node loss), or one whose loop made no progress for
- * `blockMs + stallTimeoutMs` (a stall). A consumer without a registration (an older release, or
- * one gone longer than the registration lives) is left to `claimMinIdleMs`, as before.
+ * runs it, every `livenessHandoverMs` at most): a consumer holding pending entries whose alive key
+ * (`{p}:liveness:<stage>:<consumer>:alive`, rewritten every `watchdogIntervalMs` with a TTL of
+ * `aliveTtlMs`, whatever its read loop does) is gone while its registration (`...:registered`,
+ * written with each beat, with a longer TTL: lib/lua/liveness-3.lua) stays. That is a process killed
+ * outside `pipeline up` (SIGKILL, OOM kill, node loss), or one whose event loop was blocked for
+ * `aliveTtlMs` (SIGSTOP, a long synchronous call). Not the stall marker (`{p}:liveness:<stage>:<consumer>`,
+ * what `pipeline health` reads): it lives `blockMs + stallTimeoutMs` after the last progress, longer
+ * than `claimMinIdleMs` by default, and lapses for a live process busy with a long batch.
+ * A consumer without a registration (an older release, or one gone longer than the registration
+ * lives) is left to `claimMinIdleMs`, as before.
  *
  * Its entries go through the supervisor's path (lib/stream/hand-over-dead.ts,
- * hand-over-dead-1.lua), only those idle at least `lapsedMinIdleMs` (the marker's longest TTL, and
- * twice `keepClaimedMs`): an entry read or kept claimed since the marker's last beat, by a process
- * alive under that name, is left alone. The caller's claim (claim-2.lua) then takes them and moves
- * the group's fence, so a stalled consumer that wakes up checks each message at hand-off and
- * writes none of them again. Returns how many entries were made claimable.
+ * hand-over-dead-1.lua), only those idle at least `lapsedMinIdleMs` (`aliveTtlMs`): an entry read
+ * since the process came back under that name (its beat comes with it) is left alone. The
+ * caller's claim (claim-2.lua) then takes them and moves the group's fence, so a blocked consumer
+ * that wakes up checks each message at hand-off and writes none of them again. Returns how many
+ * entries were made claimable.
  */
 export async function handOverLapsed(redis: Redis, source: string, d: LapsedDeps): Promise<number> {
   const { stage, keys } = d;
@@ -49,13 +53,13 @@ export async function handOverLapsed(redis: Redis, source: string, d: LapsedDeps
   }
   const holders = (summary[3] ?? []).filter(([name, n]) => name !== d.consumer && Number(n) > 0).map(([name]) => name);
   if (holders.length === 0) return 0;
-  // The marker first: a consumer that beats between the two reads shows as lapsed, and its entries,
+  // The alive key first: a consumer that beats between the two reads shows as lapsed, and its entries,
   // fresh, are not idle long enough to be touched.
-  const markers = await Promise.all(holders.map((c) => redis.get(keys.liveness(stage.name, c))));
-  const registered = await Promise.all(holders.map((c, i) => (markers[i] === null ? redis.get(keys.livenessRegistration(stage.name, c)) : null)));
+  const alive = await Promise.all(holders.map((c) => redis.get(keys.livenessAlive(stage.name, c))));
+  const registered = await Promise.all(holders.map((c, i) => (alive[i] === null ? redis.get(keys.livenessRegistration(stage.name, c)) : null)));
   let total = 0;
   for (const [i, consumer] of holders.entries()) {
-    if (markers[i] !== null || registered[i] === null) continue;
+    if (alive[i] !== null || registered[i] === null) continue;
     const entries = await handOverConsumer(redis, {
       stream: source,
       group: stage.name,

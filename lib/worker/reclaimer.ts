@@ -9,6 +9,8 @@ import { handOverLapsed } from './liveness-handover.js';
 
 const deleteIdleConsumer = new Script('delete-idle-consumer-1');
 const claimScript = new Script('claim-2');
+/** A check due on the same period as the passes (the defaults: 5 s both) is not skipped for a timer that fires a few ms early. */
+const TIMER_SLACK_MS = 20;
 
 /** XAUTOCLAIM ... JUSTID: next cursor, claimed ids, ids whose data was deleted. */
 type AutoclaimReply = [Buffer, Buffer[], Buffer[]?];
@@ -18,7 +20,7 @@ type AutoclaimReply = [Buffer, Buffer[], Buffer[]?];
  * `claimMinIdleMs` from any consumer of the group (XAUTOCLAIM, bumping the group's claim fence)
  * and queues them on this consumer, each delivery counted when it runs (take-claimed-1.lua), so
  * `maxDeliveries` is enforced across crashes; at most every `livenessHandoverMs`, first makes the
- * entries of consumers whose liveness marker lapsed claimable (lib/worker/liveness-handover.ts), so
+ * entries of consumers whose alive key lapsed claimable (lib/worker/liveness-handover.ts), so
  * the same pass takes them; removes consumers that are gone and own nothing; trims what every group
  * has acked.
  */
@@ -87,13 +89,13 @@ export class Reclaimer {
   }
 
   /**
-   * At most every `livenessHandoverMs` (0: never): the entries of consumers whose liveness marker
+   * At most every `livenessHandoverMs` (0: never): the entries of consumers whose alive key
    * lapsed are made claimable (lib/worker/liveness-handover.ts), and this pass's claim, scanning
    * the group from its start again, takes them (as many as it takes in one pass).
    */
   private async handOverLapsed(): Promise<void> {
     const every = this.d.stage.livenessHandoverMs;
-    if (every === 0 || this.consumer.isStopping || performance.now() - this.lapsedCheckedAt < every) return;
+    if (every === 0 || this.consumer.isStopping || performance.now() - this.lapsedCheckedAt < every - TIMER_SLACK_MS) return;
     this.lapsedCheckedAt = performance.now();
     const n = await handOverLapsed(this.redis, this.consumer.source, this.d);
     if (n > 0) this.cursor = '0-0';

@@ -11,8 +11,8 @@ import { registrationTtlMs } from './liveness-ttl.js';
 import type { PermissionWait } from './permission-notice.js';
 import type { DependencyWait } from './stage-runner.js';
 
-/** SET PX as a function that runs while Redis is full (lib/lua/liveness-2.lua, allow-oom). */
-const liveness = new Script('liveness-2');
+/** The beat: SET PX as a function that runs while Redis is full (lib/lua/liveness-3.lua, allow-oom). */
+const liveness = new Script('liveness-3');
 
 /** What a consumer's read loop is doing right now. */
 export type Phase = 'idle' | 'reading' | 'processing' | 'committing';
@@ -44,10 +44,12 @@ export interface WatchdogOptions {
   stallTimeoutMs: number;
   /**
    * Liveness key, refreshed with SET PX while the loop makes progress: `{p}:liveness:<stage>:<consumer>`.
-   * Written through lib/lua/liveness-2.lua (allow-oom), so a full Redis does not let it expire.
+   * Written through lib/lua/liveness-3.lua (allow-oom), so a full Redis does not let it expire.
    */
   key: string;
-  /** Written with the marker, with this longer TTL (ms): that this consumer keeps a marker (lib/worker/liveness-handover.ts). */
+  /** Rewritten every `intervalMs` whatever the loop does, with this TTL (ms): the process is alive (lib/worker/liveness-handover.ts). */
+  alive: { key: string; ttlMs: number };
+  /** Written with the alive key, with this longer TTL (ms): that this consumer keeps one (lib/worker/liveness-handover.ts). */
   registration: { key: string; ttlMs: number };
   /** Also rewrite this file (same JSON) while the loop makes progress, for exec probes. @defaultValue none (env PROGRESS_FILE) */
   file?: string;
@@ -72,8 +74,9 @@ export interface WatchdogOptions {
 /**
  * Progress, not only liveness: a worker can be alive with its read loop stuck, e.g. an
  * XREADGROUP waiting forever on a half-open socket after a network blip (a known Celery failure).
- * Every `intervalMs` the watchdog compares the loop's last progress with `blockMs + stallTimeoutMs`.
- * While the loop progresses it refreshes the liveness key (it expires by itself when progress
+ * Every `intervalMs` the watchdog refreshes the process's alive key (whatever the loop does: a
+ * sibling hands over the entries of a consumer whose alive key is gone) and compares the loop's last
+ * progress with `blockMs + stallTimeoutMs`. While the loop progresses it refreshes the liveness key (it expires by itself when progress
  * stops) and the optional file. When the loop is stalled it logs and counts, and recovers what it
  * can: stuck reading or handing off on a connection that believes it is up, it resets that
  * connection (the command is sent again on a fresh socket); stuck inside the stage, it can only
@@ -122,7 +125,7 @@ export class Watchdog {
   }
 
   /**
-   * Stop checking and remove the liveness key and its registration (a consumer that stops cleanly
+   * Stop checking and remove the liveness key, the alive key and its registration (a consumer that stops cleanly
    * is not handed over by its siblings), waiting at most `stopTimeoutMs` for the DEL (on a
    * half-open connection it would never be answered; the keys then expire by themselves). A watchdog
    * never started removes nothing.
@@ -135,7 +138,7 @@ export class Watchdog {
     if (!this.started) return;
     const redis = this.o.connections.command();
     if (redis.status !== 'ready') return;
-    const del = redis.del(this.o.key, this.o.registration.key).catch((err: unknown) => this.o.logger.warn('watchdog.cleanup_error', { err }));
+    const del = redis.del(this.o.key, this.o.alive.key, this.o.registration.key).catch((err: unknown) => this.o.logger.warn('watchdog.cleanup_error', { err }));
     await settleWithin(del, this.stopTimeoutMs);
   }
 
@@ -151,12 +154,14 @@ export class Watchdog {
     const progressAt = stuckSince !== undefined ? Math.min(this.target.lastProgressAt, stuckSince) : this.target.lastProgressAt;
     const lastProgressAt = hung ? progressAt : this.target.lastProgressAt;
     const idleMs = now - lastProgressAt;
-    if (idleMs <= this.limit) {
+    const progressing = idleMs <= this.limit;
+    // The alive key on every check; the marker only while the loop progresses.
+    this.beat(now, progressing ? progressAt : undefined);
+    if (progressing) {
       if (this.stalledSince !== undefined) {
         this.o.logger.info('watchdog.progress_resumed', { stalledMs: now - this.stalledSince, phase });
         this.stalledSince = undefined;
       }
-      this.beat(now, progressAt);
       // Waiting out a dependency outage is progress (liveness holds: a restart would not bring
       // Postgres back), but past `blockMs + stallTimeoutMs` this worker is not serving: readiness fails.
       // Waiting for a permission its user lacks, at once: it does not come back by itself (`pipeline acl --apply`).
@@ -226,15 +231,15 @@ export class Watchdog {
   }
 
   /**
-   * Refresh the liveness marker; it expires `limit` (+ one interval) after `progressAt` unless
-   * refreshed again: the last progress, or the start of a stage call that hangs.
+   * Refresh the alive key and its registration and, with `progressAt` (undefined while stalled), the liveness marker;
+   * it expires `limit` (+ one interval) after `progressAt` unless refreshed again: the last progress, or the start of a stage call that hangs.
    */
-  private beat(now: number, progressAt: number): void {
+  private beat(now: number, progressAt: number | undefined): void {
     const redis = this.o.connections.command();
     // Never queue liveness writes behind a connection that is down: a stale marker is the right answer then.
     if (this.writing_liveness || redis.status !== 'ready') return;
     const { phase, processed } = this.target;
-    const ttl = Math.max(1, progressAt + this.limit + this.o.intervalMs - now);
+    const ttl = progressAt === undefined ? 0 : Math.max(1, progressAt + this.limit + this.o.intervalMs - now);
     // `waiting`: a permission the user lacks (`pipeline health` fails naming it, `pipeline top` lists it).
     // `outage`: a dependency outage waited out (information: health passes with a note; top and status show it).
     const { waiting } = this.target.permissions ?? {};
@@ -242,7 +247,7 @@ export class Watchdog {
     const body = JSON.stringify({ ...this.identity, phase, processed, progressAt, at: now, ...(waiting ? { waiting } : {}), ...(outage ? { outage } : {}) });
     this.writing_liveness = true;
     liveness
-      .run(redis, [this.o.key, this.o.registration.key], [body, ttl, this.o.registration.ttlMs])
+      .run(redis, [this.o.key, this.o.registration.key, this.o.alive.key], [body, ttl, this.o.registration.ttlMs, this.o.alive.ttlMs])
       .catch((err: unknown) => {
         this.o.metrics.increment('watchdog.errors', 1, this.o.tags);
         this.o.logger.warn('watchdog.beat_error', { err });
@@ -318,6 +323,7 @@ export function consumerWatchdog(target: ProgressSource, d: ConsumerWatchdogDeps
     intervalMs: d.stage.watchdogIntervalMs,
     stallTimeoutMs: d.stage.stallTimeoutMs,
     key: d.keys.liveness(d.stage.name, d.consumer),
+    alive: { key: d.keys.livenessAlive(d.stage.name, d.consumer), ttlMs: d.stage.aliveTtlMs },
     registration: { key: d.keys.livenessRegistration(d.stage.name, d.consumer), ttlMs: registrationTtlMs(d.stage) },
     file: d.progressFile ?? process.env.PROGRESS_FILE,
     ...((d.exitOnHung ?? ['1', 'true'].includes(process.env.EXIT_ON_HUNG ?? '')) ? { onHung: exitWhenHung(d.logger) } : {}),
