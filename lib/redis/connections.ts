@@ -38,6 +38,7 @@ export const COMMAND = 'cmd';
 export class Connections {
   private shared?: Redis;
   private trouble = 0;
+  private troubleAt = 0;
   private lastError: Error | undefined;
   private readonly readers = new Map<string, Redis>();
   private closing?: Promise<void>;
@@ -76,6 +77,7 @@ export class Connections {
     };
     const onError = (err: Error) => {
       this.trouble++;
+      this.troubleAt = Date.now();
       lastError = err;
       this.lastError = err;
       troubleSince ||= Date.now();
@@ -86,14 +88,16 @@ export class Connections {
     // A Cluster reports a failing master's socket as 'node error' (the client itself stays up).
     if (asCluster(client)) client.on('node error', onError);
     // A Cluster node whose connection ended (a master killed in a failover) leaves the pool: trouble too.
-    if (asCluster(client)) client.on('-node', () => this.trouble++);
+    if (asCluster(client)) client.on('-node', () => (this.trouble++, (this.troubleAt = Date.now())));
     client.on('reconnecting', (delayMs: number) => {
       this.trouble++;
+      this.troubleAt = Date.now();
       troubleSince ||= Date.now();
       throttled('redis.reconnecting', { delayMs, err: lastError });
     });
     client.on('ready', () => {
       if (!troubleSince) return;
+      this.troubleAt = Date.now();
       this.opts.logger.info('redis.reconnected', { connection: connectionName, downMs: Date.now() - troubleSince });
       troubleSince = 0;
       lastError = undefined;
@@ -107,6 +111,19 @@ export class Connections {
    */
   get troubles(): number {
     return this.trouble;
+  }
+
+  /**
+   * When (Date.now()) a connection of this process last had trouble or came back from it; 0 when never
+   * (lib/worker/reclaimer.ts: keys that expired in Redis meanwhile, while nobody could rewrite them).
+   */
+  get lastTroubleAt(): number {
+    return this.troubleAt;
+  }
+
+  /** The longest reconnect delay: how much later than this process another one may be back after Redis is. */
+  get reconnectMaxMs(): number {
+    return this.opts.reconnectMaxMs ?? 5_000;
   }
 
   /** The last error any connection of this process reported (a refusal at connect: credentials, database, TLS). */
@@ -256,6 +273,12 @@ class ConnectionsView extends Connections {
   }
   override get troubles(): number {
     return this.base.troubles;
+  }
+  override get lastTroubleAt(): number {
+    return this.base.lastTroubleAt;
+  }
+  override get reconnectMaxMs(): number {
+    return this.base.reconnectMaxMs;
   }
   override get lastConnectionError(): Error | undefined {
     return this.base.lastConnectionError;

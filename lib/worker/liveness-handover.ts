@@ -14,6 +14,8 @@ export interface LapsedDeps {
   consumer: string;
   logger: Logger;
   metrics: Metrics;
+  /** Asked after the alive keys are read: true hands nothing over (lib/worker/reclaimer.ts: this process's connections just had trouble). @defaultValue never */
+  unsettled?: () => boolean;
 }
 
 /** XPENDING's summary: count, smallest id, largest id, [consumer, count] per consumer with entries (null when none). */
@@ -57,6 +59,7 @@ export async function handOverLapsed(redis: Redis, source: string, d: LapsedDeps
   // fresh, are not idle long enough to be touched.
   const alive = await Promise.all(holders.map((c) => redis.get(keys.livenessAlive(stage.name, c))));
   const registered = await Promise.all(holders.map((c, i) => (alive[i] === null ? redis.get(keys.livenessRegistration(stage.name, c)) : null)));
+  if (d.unsettled?.()) return 0;
   let total = 0;
   for (const [i, consumer] of holders.entries()) {
     if (alive[i] !== null || registered[i] === null) continue;

@@ -92,13 +92,26 @@ export class Reclaimer {
    * At most every `livenessHandoverMs` (0: never): the entries of consumers whose alive key
    * lapsed are made claimable (lib/worker/liveness-handover.ts), and this pass's claim, scanning
    * the group from its start again, takes them (as many as it takes in one pass).
+   * Not while `unsettled()`: checked before, and again after the alive keys are read (a read sent before
+   * an outage is sent again after it, and then finds every key lapsed).
    */
   private async handOverLapsed(): Promise<void> {
     const every = this.d.stage.livenessHandoverMs;
-    if (every === 0 || this.consumer.isStopping || performance.now() - this.lapsedCheckedAt < every - TIMER_SLACK_MS) return;
+    if (every === 0 || this.consumer.isStopping || this.unsettled() || performance.now() - this.lapsedCheckedAt < every - TIMER_SLACK_MS) return;
     this.lapsedCheckedAt = performance.now();
-    const n = await handOverLapsed(this.redis, this.consumer.source, this.d);
+    const n = await handOverLapsed(this.redis, this.consumer.source, { ...this.d, unsettled: () => this.unsettled() });
     if (n > 0) this.cursor = '0-0';
+  }
+
+  /**
+   * Whether this process's connections had trouble, or came back from it, less than `aliveTtlMs` and
+   * the longest reconnect delay ago: a Redis restart, a failover or a network cut lets every
+   * consumer's alive key lapse while none died, and the others may be back that much later than
+   * this one (reconnect backoff), then beat within `watchdogIntervalMs`.
+   */
+  private unsettled(): boolean {
+    const at = this.d.connections.lastTroubleAt;
+    return at > 0 && Date.now() - at < this.d.stage.aliveTtlMs + this.d.connections.reconnectMaxMs;
   }
 
   private async claim(): Promise<void> {
