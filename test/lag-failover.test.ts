@@ -19,6 +19,7 @@ import { reviewCounts } from '../lib/console/review-trimmed.js';
 import { createPrometheus } from '../lib/console/prometheus.js';
 import { ConsoleSampler, type ConsoleSample } from '../lib/console/sampler.js';
 import { silentLogger } from '../lib/observe/logger.js';
+import { renderFrame, TopSampler } from '../scripts/commands/top.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const a = await startRedis();
@@ -180,6 +181,62 @@ test("/metrics' messages_in after a failback counts the entries read since, not 
   assert.is(await sampleOn(ra), 35, 'nothing read since the failback');
   await readAll(ra, key, 4, 'work');
   assert.is(await sampleOn(ra), 39, 'the 4 read since the failback');
+});
+
+test('rates after a failback: the sample whose read counter went backwards has none (null, "-" in top), not 0; the next sample is right again', async () => {
+  const pipeline = randomPipeline('fr');
+  const config = resolveConfig(
+    { pipeline, input: 'in', stages: [{ name: 'work', kind: 'preprocess', input: 'in' }], routes: { work: [{ to: 'out' }] }, streams: { terminal: ['out'] } },
+    'test',
+    { env: { REDIS_URL: a.url } },
+  );
+  const key = new Keys(pipeline).stream('in');
+  // One connection that follows the master of the moment, as a Cluster client follows a failover.
+  const follower = client(a.url);
+  const moveTo = async (server: { port: number }) => {
+    const ready = new Promise((res) => follower.once('ready', res));
+    follower.options.port = server.port;
+    follower.disconnect(true);
+    await ready;
+    assert.match(await follower.info('server'), new RegExp(`tcp_port:${server.port}\\b`), 'connected to the new master');
+  };
+  const top = new TopSampler(follower, config, 10);
+  const sampler = new ConsoleSampler({ redis: follower, config, logger: silentLogger });
+  const sample = async () => {
+    const [frame, s] = [await top.frame(), await sampler.sampleOnce()];
+    assert.ok(s, 'sampled');
+    return { frame, row: frame.rows.find((r) => r.stage === 'work')!, stage: s.stages.find((x) => x.stage === 'work')!, at: s.at };
+  };
+  try {
+    await ra.xgroup('CREATE', key, 'work', '$', 'MKSTREAM');
+    await readAll(ra, key, 10, 'work');
+    await sample();
+    await rb.call('REPLICAOF', 'NO', 'ONE');
+    await follow(ra, b);
+    await readAll(rb, key, 25, 'work');
+    await moveTo(b);
+    const onB = await sample();
+    assert.ok(onB.row.readRate! > 0 && onB.stage.inRate! > 0, 'the 25 read on b');
+    await ra.call('REPLICAOF', 'NO', 'ONE');
+    await follow(rb, a);
+    await moveTo(a);
+    assert.is(Number(pairs(((await ra.xinfo('GROUPS', key)) as unknown[][])[0]!).get('entries-read')), 10, "precondition: a's counter lost b's 25");
+    const back = await sample();
+    assert.is(back.row.readRate, null, 'top: no read rate from a counter that went from 35 to 10 (it read 0)');
+    assert.equal([back.stage.inRate, back.stage.outRate], [null, null], 'console: no rates either (they read 0)');
+    const cells = renderFrame(back.frame, 1000)
+      .split('\n')
+      .find((l) => l.startsWith('work '))!
+      .trim()
+      .split(/\s+/);
+    assert.is(cells[7], '-', 'top shows the read rate as unknown');
+    await readAll(ra, key, 4, 'work');
+    const next = await sample();
+    assert.is(Math.round((next.row.readRate! * (next.frame.at - back.frame.at)) / 1000), 4, 'top: the 4 read since the failback');
+    assert.is(Math.round((next.stage.inRate! * (next.at - back.at)) / 1000), 4, 'console: the 4 read since the failback');
+  } finally {
+    follower.disconnect();
+  }
 });
 
 test.after(async () => {

@@ -7,6 +7,7 @@ import { errorMessage } from '../core/errors.js';
 import { assertRedisReady } from '../api/errors.js';
 import type { Logger } from '../observe/logger.js';
 import { backlog, DlqTally, pipelineStatus, type PipelineStatus } from '../ops/inspect.js';
+import { counterDelta, perSecond, readCount, shardCounters } from '../ops/rates.js';
 import { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { stageLatencies } from './hops.js';
@@ -25,7 +26,7 @@ export interface StageSample {
   lag: number | null;
   pending: number;
   consumers: number;
-  /** Entries the group read per second (XINFO GROUPS entries-read, differenced). */
+  /** Entries the group read per second (XINFO GROUPS entries-read, differenced); null on the first sample and when the counter went backwards (lib/ops/rates.ts). */
   inRate: number | null;
   /** Entries the group finished (read and acked) per second: Δ entries-read − Δ pending. */
   outRate: number | null;
@@ -118,7 +119,7 @@ export const consoleKeys = (keys: Keys) => ({ series: keys.extra('console:stats'
  */
 export class ConsoleSampler {
   private loop?: Periodic;
-  private prev?: { at: number; read: Map<string, { read: number | null; pending: number }> };
+  private prev?: { at: number; read: Map<string, { read: number | null; pending: number; perShard: (number | null)[] }> };
   /** One tally per shard's DLQ (one unsharded): a stage's dead letters are their sum. */
   private readonly tallies: DlqTally[];
   private readonly hops: RecentHops;
@@ -262,22 +263,19 @@ export class ConsoleSampler {
   private build(status: PipelineStatus, envelopes: Hops[], redelivered: Map<string, number>, review?: { open: number; trimmed: number }): ConsoleSample {
     const at = status.at;
     const lat = stageLatencies(envelopes, at - this.latencyWindowMs);
-    const read = new Map<string, { read: number | null; pending: number; added: number }>();
+    const read = new Map<string, { read: number | null; pending: number; added: number; perShard: (number | null)[] }>();
     const stages: StageSample[] = [];
     const dt = this.prev ? (at - this.prev.at) / 1000 : 0;
-    for (const s of status.streams) {
+    for (const [i, s] of status.streams.entries()) {
       if (!s.stage) continue;
       const g = s.group;
-      const cur = { read: g?.entriesRead ?? (g ? null : 0), pending: g?.pending ?? 0, added: s.added };
+      const cur = { read: g?.entriesRead ?? (g ? null : 0), pending: g?.pending ?? 0, added: s.added, perShard: shardCounters(status, i, readCount) };
       read.set(s.stage, cur);
       const before = this.prev?.read.get(s.stage);
-      let inRate: number | null = null;
-      let outRate: number | null = null;
-      if (before && dt > 0 && cur.read !== null && before.read !== null) {
-        const dIn = Math.max(0, cur.read - before.read);
-        inRate = round(dIn / dt);
-        outRate = round(Math.max(0, dIn - (cur.pending - before.pending)) / dt);
-      }
+      // A read counter that went backwards (a failback, a group made again) gives no rate for this sample, not 0: lib/ops/rates.ts.
+      const dIn = counterDelta(cur.perShard, before?.perShard);
+      const inRate = nullable(perSecond(dIn, dt), round);
+      const outRate = nullable(perSecond(dIn === null ? null : Math.max(0, dIn - (cur.pending - before!.pending)), dt), round);
       const l = lat.get(s.stage);
       stages.push({
         stage: s.stage,
@@ -322,3 +320,4 @@ export class ConsoleSampler {
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
+const nullable = (n: number | null, f: (n: number) => number) => (n === null ? null : f(n));

@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import { sleep } from '../../lib/core/backoff.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { percentile } from '../../lib/core/percentile.js';
-import { arrivalLatencies, DlqTally, pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
+import { arrivalLatencies, DlqTally, pipelineStatus, type PipelineStatus, type StreamStatus } from '../../lib/ops/inspect.js';
+import { counterDelta, perSecond, readCount, shardCounters } from '../../lib/ops/rates.js';
 import { createClient } from '../../lib/redis/url.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
 import { liveFusedRoutes } from '../../lib/ops/fusion-live.js';
@@ -27,9 +28,9 @@ export interface TopRow {
   lag: number | null;
   pending: number | null;
   consumers: number | null;
-  /** Entries added to the stream per second (XINFO STREAM entries-added delta). */
+  /** Entries added to the stream per second (XINFO STREAM entries-added delta); null on the first frame and when the counter went backwards (lib/ops/rates.ts). */
   inRate: number | null;
-  /** Entries delivered to the group per second (XINFO GROUPS entries-read delta). */
+  /** Entries delivered to the group per second (XINFO GROUPS entries-read delta); null as `inRate`. */
   readRate: number | null;
   /** Produced → handed to this stream, over its newest entries (ms). */
   p50: number | null;
@@ -92,10 +93,10 @@ export class TopSampler {
     const prev = this.prev;
     this.prev = status;
     const secs = prev ? (status.at - prev.at) / 1000 : 0;
-    const rate = (now: number | null | undefined, before: number | null | undefined) =>
-      secs > 0 && now != null && before != null ? Math.max(0, now - before) / secs : null;
+    // A counter that went backwards (a failback, a group made again) gives no rate for this frame: lib/ops/rates.ts.
+    const rate = (i: number, pick: (s: StreamStatus) => number | null) =>
+      perSecond(counterDelta(shardCounters(status, i, pick), prev && shardCounters(prev, i, pick)), secs);
     const rows = status.streams.map((s, i): TopRow => {
-      const before = prev?.streams[i];
       const lat = latencies[i] ?? [];
       return {
         stage: s.stage ?? null,
@@ -104,8 +105,8 @@ export class TopSampler {
         lag: s.stage ? (s.group ? s.group.lag : s.length) : null,
         pending: s.stage ? (s.group?.pending ?? 0) : null,
         consumers: s.stage ? (s.group?.consumers ?? 0) : null,
-        inRate: rate(s.added, before?.added),
-        readRate: s.stage ? rate(s.group?.entriesRead ?? 0, before ? (before.group?.entriesRead ?? 0) : null) : null,
+        inRate: rate(i, (x) => x.added),
+        readRate: s.stage ? rate(i, readCount) : null,
         p50: percentile(lat, 50),
         p99: percentile(lat, 99),
         dlq: s.stage ? this.dlqOf(s.stage) : null,
