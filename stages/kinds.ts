@@ -35,7 +35,7 @@ export const STAGE_SETTINGS: Readonly<Record<string, readonly string[]>> = {
   extract: ['brandLexicon', 'brandMinCount', 'mpnShapeRule', 'mpnTidy', ...MODEL_SETTINGS],
   validate: ['schemas'],
   match: ['threshold', 'index', 'shardWaitMs', ...MODEL_SETTINGS],
-  store: ['sink', ...POSTGRES_SETTINGS],
+  store: ['sink', 'appliedEntriesKept', ...POSTGRES_SETTINGS],
 };
 
 /**

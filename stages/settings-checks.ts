@@ -20,6 +20,7 @@ import { parseGroups, parseUngroupedPolicy, ungroupedCategories, ungroupedError,
 import { IDENTIFIER_TYPES } from './domain/attribute-spans.js';
 import { attributeNames, categoryLabels, isCategoryLabel, localModelLabels, type CategoryLabels } from './domain/model-labels.js';
 import { parseSchemas } from './domain/schema.js';
+import { appliedEntriesKept } from './sinks/sink.js';
 
 const list = (names: Iterable<string>): string => [...names].join(', ');
 
@@ -129,6 +130,10 @@ export function checkStageSettingValues(stages: readonly ResolvedStage[], routes
   const extracts = stages.filter((s) => s.kind === 'extract').map((s) => localModelLabels(s, env));
   const attributes =
     extracts.length > 0 && extracts.every((l) => l !== undefined) ? new Set(extracts.flatMap((l) => attributeNames(l!, IDENTIFIER_TYPES))) : undefined;
+  // The store's built-in sinks: checked at load, not first by the store worker (a module: sink reads its own settings).
+  stages.forEach((s, i) => {
+    if (s.kind === 'store' && !String(s.settings.sink ?? '').startsWith('module:')) appliedEntriesKept(s.settings, `stages[${i}].settings`);
+  });
   stages.forEach((s, i) => {
     if (s.kind === 'validate') checkValidate(`stages[${i}]`, s, modules || !allClassifiersKnown ? undefined : categories, modules ? undefined : attributes);
   });

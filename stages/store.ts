@@ -8,15 +8,18 @@ import { summarize } from './domain/summary.js';
 import { createPostgresSink, postgresOptionsFrom } from './sinks/postgres.js';
 import { createRedisSink } from './sinks/redis.js';
 import { markerDropper } from './sinks/marker-drop.js';
-import { checkSink, type Sink, type StoredProduct } from './sinks/sink.js';
+import { appliedEntriesKept, checkSink, type Sink, type StoredProduct } from './sinks/sink.js';
 
 export type SinkFactory = (ctx: StageContext) => Sink;
 
 /** Sinks by `settings.sink` name: redis (the embedded default), postgres (needs `pipeline store migrate`). */
 export const SINKS: Record<string, SinkFactory> = {
-  redis: (ctx) => createRedisSink(ctx.redis, stageKeySpace(ctx)),
-  postgres: (ctx) => createPostgresSink(postgresOptionsFrom(ctx.stage.settings, process.env, `stages.${ctx.stage.name}.settings`), ctx.logger),
+  redis: (ctx) => createRedisSink(ctx.redis, stageKeySpace(ctx), keptOf(ctx)),
+  postgres: (ctx) => createPostgresSink(postgresOptionsFrom(ctx.stage.settings, process.env, `stages.${ctx.stage.name}.settings`), ctx.logger, keptOf(ctx)),
 };
+
+/** The entries per product the built-in sinks keep to know a re-delivery (`settings.appliedEntriesKept`, default 16). */
+const keptOf = (ctx: StageContext) => appliedEntriesKept(ctx.stage.settings, `stages.${ctx.stage.name}.settings`);
 
 /**
  * The last stage: upserts each product by key into the configured sink (default: redis), and is

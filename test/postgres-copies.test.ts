@@ -20,7 +20,7 @@ import { noopMetrics } from '../lib/observe/metrics.js';
 import { Keys } from '../lib/redis/keys.js';
 import { listMigrations, migrate } from '../stages/sinks/migrations/migrate.js';
 import { createPostgresSink, POSTGRES_DEFAULTS } from '../stages/sinks/postgres.js';
-import { createStore } from '../stages/store.js';
+import { createStore, SINKS } from '../stages/store.js';
 import { BIN, exited, FAST } from './helpers/pipeline.js';
 import { findPostgresBin, PostgresServer } from './helpers/postgres.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
@@ -117,6 +117,28 @@ test('entries are known by stream and id: the same id in another stream (a fused
     assert.equal(await copiesOf(db), { k: 18 }, 'the last 16 are known');
     await sink.write([storedVersion('k', '5-0', '100-0', 'validate')]);
     assert.equal(await copiesOf(db), { k: 19 }, 'an entry the row no longer keeps counts again');
+  } finally {
+    await sink.close();
+    await done();
+  }
+});
+
+test('settings.appliedEntriesKept: a store keeping 2 entries per row keeps 2 in applied_entries, and a re-delivery older than those counts again (16 had been fixed)', async () => {
+  const { url, db, done } = await database();
+  const stages = RAW.stages.map((s) => (s.kind === 'store' ? { ...s, settings: { sink: 'postgres', postgresUrl: url, appliedEntriesKept: 2 } } : s));
+  const config = resolveConfig({ ...RAW, pipeline: randomPipeline(), stages, defaults: FAST }, 'test', { env: { REDIS_URL: redisServer.url } });
+  const stage = config.stages.find((s) => s.name === 'store')!;
+  const sink = SINKS.postgres!({ config, stage, keys: new Keys(config.pipeline), redis, logger: silentLogger, metrics: noopMetrics });
+  try {
+    await sink.init?.();
+    await sink.write(['100-0', '101-0', '102-0'].map((id) => storedVersion('k', '5-0', id, 'store')));
+    assert.equal(await copiesOf(db), { k: 3 });
+    const kept = async () => (await db.query<{ applied_entries: string[] }>('SELECT applied_entries FROM products')).rows[0]!.applied_entries;
+    assert.equal(await kept(), ['store/101-0', 'store/102-0'], 'the last 2 kept');
+    await sink.write([storedVersion('k', '5-0', '101-0', 'store')]);
+    assert.equal(await copiesOf(db), { k: 3 }, 'one of the last 2 is known');
+    await sink.write([storedVersion('k', '5-0', '100-0', 'store')]);
+    assert.equal(await copiesOf(db), { k: 4 }, 'an entry before the last 2 counts again');
   } finally {
     await sink.close();
     await done();

@@ -14,7 +14,7 @@ import { silentLogger } from '../lib/observe/logger.js';
 import { noopMetrics } from '../lib/observe/metrics.js';
 import { Keys } from '../lib/redis/keys.js';
 import { createRedisSink } from '../stages/sinks/redis.js';
-import { createStore } from '../stages/store.js';
+import { createStore, SINKS } from '../stages/store.js';
 import { rulesOnlyConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
 import { reclaimedBatch, sameRecordAgain, storedVersion } from './helpers/store-deliveries.js';
@@ -72,6 +72,27 @@ test('entries are known by stream and id: the same id in another stream (a fused
   assert.is((await redis.hget(keys.product('k'), 'applied'))!.split(' ').length, 16, 'at most 16 kept');
   await sink.write([storedVersion('k', '5-0', '100-0', 'validate')]);
   assert.equal(await copiesOf(keys, 'k'), { k: 19 }, 'an entry the hash no longer keeps counts again');
+});
+
+test('settings.appliedEntriesKept: a store keeping 2 entries per product keeps 2 in `applied`, and a re-delivery older than those counts again (16 had been fixed)', async () => {
+  const config = rulesOnlyConfig(server.url, randomPipeline('rk'));
+  const keys = new Keys(config.pipeline);
+  const stage = config.stages.find((s) => s.kind === 'store')!;
+  const sink = SINKS.redis!({
+    config,
+    stage: { ...stage, settings: { ...stage.settings, appliedEntriesKept: 2 } },
+    keys,
+    redis,
+    logger: silentLogger,
+    metrics: noopMetrics,
+  });
+  await sink.write(['100-0', '101-0', '102-0'].map((id) => storedVersion('k', '5-0', id, 'store')));
+  assert.equal(await copiesOf(keys, 'k'), { k: 3 });
+  assert.is(await redis.hget(keys.product('k'), 'applied'), 'store/101-0 store/102-0', 'the last 2 kept');
+  await sink.write([storedVersion('k', '5-0', '101-0', 'store')]);
+  assert.equal(await copiesOf(keys, 'k'), { k: 3 }, 'one of the last 2 is known');
+  await sink.write([storedVersion('k', '5-0', '100-0', 'store')]);
+  assert.equal(await copiesOf(keys, 'k'), { k: 4 }, 'an entry before the last 2 counts again');
 });
 
 test('upgrade: a product hash from before `applied` (entry id only), or written by the previous release during a rolling upgrade: its stored entry re-delivered does not count, a new entry counts once', async () => {

@@ -54,6 +54,21 @@ test("bad schemas and groups shapes are errors at load, naming the path (they ha
   assert.match(load(raw), /at stages\[1\]\.settings\.ungrouped: expected "warn" or "fail"/);
 });
 
+test("the store's appliedEntriesKept: an integer from 1 to 1000, checked at load naming the path; a module: sink's settings are its own", () => {
+  const store = (v: unknown, sink?: string) => {
+    const raw = shipped();
+    const i = raw.stages.findIndex((s) => s.name === 'store');
+    raw.stages[i]!.settings = { ...raw.stages[i]!.settings, ...(sink ? { sink } : {}), appliedEntriesKept: v };
+    return { msg: load(raw), i };
+  };
+  assert.is(store(4).msg, 'loaded');
+  for (const bad of [0, 1001, 2.5, '16']) {
+    const { msg, i } = store(bad);
+    assert.match(msg, new RegExp(`at stages\\[${i}\\]\\.settings\\.appliedEntriesKept: expected an integer from 1 to 1000`), String(bad));
+  }
+  assert.is(store('anything', 'module:./my-sink.js').msg, 'loaded');
+});
+
 test('a route on a group that does not exist is an error', () => {
   const raw = shipped();
   raw.routes.classify![3]!.when = { group: 'electronix' };

@@ -57,7 +57,7 @@
   ARGV[8]  the delivery's identity: "<stream>/<entry id>" (the stream's config name), or the bare
            entry id when its stream is unknown (no spaces)
   ARGV[9]  how many applied entries the hash keeps in `applied`, and lineages in `lineages`
-           (APPLIED_ENTRIES_KEPT, 16)
+           (settings.appliedEntriesKept, 16)
   ARGV[10] the record's lineage: "<trace id>/<version>" (lineageOf, stages/sinks/sink.ts), "" when
            it has no version (the entry alone then tells a re-delivery; no spaces)
   ARGV[11] n: how many indexed fields follow that this version does not have

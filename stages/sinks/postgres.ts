@@ -203,25 +203,25 @@ const newLineage = (known: string) => `y.lineage IS NOT NULL AND NOT y.relineage
 const copy = (known: string, lineages: string) =>
   `${fresh(known)} AND (y.lineage IS NULL OR ${newLineage(lineages)}) AND (NOT y.rebuilt OR y.prev IS NULL OR y.version IS NOT DISTINCT FROM y.prev_version)`;
 
-/** The last APPLIED_ENTRIES_KEPT elements of the text[] `list`. */
-const lastKept = (list: string) => `(SELECT a[greatest(cardinality(a) - ${APPLIED_ENTRIES_KEPT - 1}, 1):] FROM (SELECT ${list} AS a) z)`;
+/** The last `kept` elements of the text[] `list` (an integer checked by appliedEntriesKept). */
+const lastKept = (list: string, kept: number) => `(SELECT a[greatest(cardinality(a) - ${Math.trunc(kept) - 1}, 1):] FROM (SELECT ${list} AS a) z)`;
 
 /**
  * One statement per batch: the entries arrive as one JSON parameter and are applied in order per
  * key with upsert-product-5.lua's rules, so both sinks store the same whatever the batching. The
  * key's last entry is the row (ON CONFLICT touches a row once); `copies` counts distinct
  * productions: +1 per applied entry that is not one applied to the row before (known by stream and
- * entry id: the stored entry or one of its last APPLIED_ENTRIES_KEPT, `applied_entries`, or an
+ * entry id: the stored entry or one of its last `kept`, `applied_entries`, or an
  * earlier entry of the batch: a re-delivery of a batch whose ack was lost does not count again,
  * however many entries of the key it had), nor of a lineage applied before (lineageOf: one of its
- * last APPLIED_ENTRIES_KEPT, `applied_lineages`, or an earlier entry's of the batch: the record an
+ * last `kept`, `applied_lineages`, or an earlier entry's of the batch: the record an
  * upstream stage sent again under a new entry after a failover), nor a rebuilt version (reprocess, review
  * decision) of a product stored already, unless it is the version applied just before it again.
  * Newest wins: entries older than the stored `version` are not applied, and a key whose stored
  * version is newer than all of its batch entries is left alone. Returns, per key written, how many
  * of its entries were applied (the caller counts the rest as stale).
  */
-export function upsertSql(schema: string): string {
+export function upsertSql(schema: string, kept = APPLIED_ENTRIES_KEPT): string {
   const t = `${quoteSchema(schema)}.products`;
   const none = `'{}'::text[]`;
   const inserted = appliedEntries('b.key', 'NULL::text', 'NULL::text');
@@ -237,8 +237,8 @@ INSERT INTO ${t} AS p (key, category, brand, mpn, gtin, gtin_valid, duplicate_of
   applied_lineages, produced_at, stored_at, version)
 SELECT b.key, b.category, b.brand, b.mpn, b.gtin, b.gtin_valid, b.duplicate_of, b.doc, b.entry_id, b.entry_stream, b.trace_id,
   (SELECT count(*) FROM (${inserted}) y WHERE ${copy(none, none)}),
-  ${lastKept(`ARRAY(SELECT y.ident FROM (${inserted}) y WHERE NOT y.repeat ORDER BY y.ord)`)},
-  ${lastKept(`ARRAY(SELECT y.lineage FROM (${inserted}) y WHERE ${newLineage(none)} ORDER BY y.ord)`)},
+  ${lastKept(`ARRAY(SELECT y.ident FROM (${inserted}) y WHERE NOT y.repeat ORDER BY y.ord)`, kept)},
+  ${lastKept(`ARRAY(SELECT y.lineage FROM (${inserted}) y WHERE ${newLineage(none)} ORDER BY y.ord)`, kept)},
   b.produced_at, b.stored_at, b.version
 FROM batch b WHERE b.last
 ON CONFLICT (key) DO UPDATE SET
@@ -248,8 +248,8 @@ ON CONFLICT (key) DO UPDATE SET
   produced_at = EXCLUDED.produced_at, stored_at = EXCLUDED.stored_at,
   version = COALESCE(EXCLUDED.version, p.version),
   copies = p.copies + (SELECT count(*) FROM (${updated}) y WHERE ${copy(KNOWN, KNOWN_LINEAGES)}),
-  applied_entries = ${lastKept(`array_remove(COALESCE(p.applied_entries, ${none}), ${STORED}) || ${STORED} || ARRAY(SELECT y.ident FROM (${updated}) y WHERE ${fresh(KNOWN)} ORDER BY y.ord)`)},
-  applied_lineages = ${lastKept(`${KNOWN_LINEAGES} || ARRAY(SELECT y.lineage FROM (${updated}) y WHERE ${newLineage(KNOWN_LINEAGES)} ORDER BY y.ord)`)}
+  applied_entries = ${lastKept(`array_remove(COALESCE(p.applied_entries, ${none}), ${STORED}) || ${STORED} || ARRAY(SELECT y.ident FROM (${updated}) y WHERE ${fresh(KNOWN)} ORDER BY y.ord)`, kept)},
+  applied_lineages = ${lastKept(`${KNOWN_LINEAGES} || ARRAY(SELECT y.lineage FROM (${updated}) y WHERE ${newLineage(KNOWN_LINEAGES)} ORDER BY y.ord)`, kept)}
 WHERE p.version IS NULL OR EXCLUDED.version IS NULL OR EXCLUDED.version COLLATE "C" >= p.version COLLATE "C"
 RETURNING (SELECT count(*) FROM batch x LEFT JOIN stored s ON s.key = x.key
   WHERE x.key = p.key AND (x.version IS NULL OR s.version IS NULL OR x.version COLLATE "C" >= s.version COLLATE "C"))::int AS applied`;
@@ -264,9 +264,14 @@ RETURNING (SELECT count(*) FROM batch x LEFT JOIN stored s ON s.key = x.key
  * carrying them to the consumer, whose liveness record shows the wait (`pipeline health`, `top`): no record's fault,
  * so none is dead-lettered; anything else (bad data) is thrown as is.
  */
-export function createPostgresSink(o: PostgresOptions, logger: Logger): Sink & { init(): Promise<void>; readonly pool: pg.Pool } {
+export function createPostgresSink(
+  o: PostgresOptions,
+  logger: Logger,
+  /** The entries `applied_entries` keeps (settings.appliedEntriesKept). */
+  kept = APPLIED_ENTRIES_KEPT,
+): Sink & { init(): Promise<void>; readonly pool: pg.Pool } {
   const pool = createPool(o, logger, 'pipeline:store');
-  const sql = upsertSql(o.schema);
+  const sql = upsertSql(o.schema, kept);
   const refusals = new RefusalNotice(pool, o.url, o.schema, logger);
   return {
     name: 'postgres',

@@ -16,12 +16,13 @@ export const INDEXED_FIELDS: readonly string[] = SUMMARY_FIELDS.filter((f) => f 
 /**
  * The embedded default store: one hash per product (`{p}:product:<key>`: doc JSON plus indexed
  * fields, which mirror the stored version: one it lacks is removed; `copies`, and `applied`, its last
- * APPLIED_ENTRIES_KEPT entries as `<stream>/<entry id>`, so a re-delivered entry never counts again, and
- * `lineages`, its last APPLIED_ENTRIES_KEPT lineages, so neither does the same record under another entry), a set of all keys and one set per category; with shards, each product's keys are under
+ * `kept` entries (APPLIED_ENTRIES_KEPT unless settings.appliedEntriesKept) as `<stream>/<entry id>`, so a re-delivered entry never counts again, and
+ * `lineages`, as many of its last lineages, so neither does the same record under another entry), a set of all keys and one set per category; with shards, each product's keys are under
  * its shard's tag (`{p:3}:product:<key>`, `{p:3}:products`, `{p:3}:category:<name>`). Commands go out auto-pipelined, one script
  * call per product, all in one round trip per batch.
  */
-export function createRedisSink(redis: Redis, space: Keys | Shards): Sink {
+/** `kept`: the entries `applied` keeps (settings.appliedEntriesKept). */
+export function createRedisSink(redis: Redis, space: Keys | Shards, kept = APPLIED_ENTRIES_KEPT): Sink {
   const shards = Shards.of(space);
   return {
     name: 'redis',
@@ -68,7 +69,7 @@ export function createRedisSink(redis: Redis, space: Keys | Shards): Sink {
             p.rebuilt ? '1' : '',
             p.pending?.group ?? '',
             entryIdentity(p),
-            APPLIED_ENTRIES_KEPT,
+            kept,
             lineageOf(p) ?? '',
             absent.length,
             ...absent,

@@ -72,11 +72,23 @@ export interface Sink {
 
 /**
  * How many of a product's last applied entries the built-in sinks keep (Postgres `applied_entries`,
- * the Redis hash's `applied`): a re-delivery of one of them is not counted in `copies` again. As
- * many of its last counted lineages (lineageOf; Postgres `applied_lineages`, the hash's
- * `lineages`): a delivery of one of them under another entry is not counted either.
+ * the Redis hash's `applied`) by default: a re-delivery of one of them is not counted in `copies`
+ * again. As many of its last counted lineages (lineageOf; Postgres `applied_lineages`, the hash's
+ * `lineages`): a delivery of one of them under another entry is not counted either. The store
+ * stage's `settings.appliedEntriesKept` changes it (appliedEntriesKept).
  */
 export const APPLIED_ENTRIES_KEPT = 16;
+/** The most `settings.appliedEntriesKept` may be: each kept entry is about 40 bytes per product. */
+export const APPLIED_ENTRIES_MAX = 1000;
+
+/** The store stage's `settings.appliedEntriesKept`: an integer 1..APPLIED_ENTRIES_MAX, default APPLIED_ENTRIES_KEPT. `where` names the settings in errors. */
+export function appliedEntriesKept(settings: Readonly<Record<string, unknown>>, where: string): number {
+  const v = settings.appliedEntriesKept;
+  if (v === undefined) return APPLIED_ENTRIES_KEPT;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > APPLIED_ENTRIES_MAX)
+    throw new ConfigError(`${where}.appliedEntriesKept`, `expected an integer from 1 to ${APPLIED_ENTRIES_MAX}, got ${JSON.stringify(v)}`);
+  return v;
+}
 
 /**
  * A record's lineage: "<trace id>/<version>", the production a delivery comes from. Both are set
