@@ -35,12 +35,21 @@ test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Live `{eval-*}:product:*` and `:status:*` keys, and the most of each there were at once. */
-const live = { product: new Set<string>(), status: new Set<string>(), peak: { product: 0, status: 0 } };
-await redis.config('SET', 'notify-keyspace-events', 'Kgh$');
+/**
+ * Live `{eval-*}:product:*` and `:status:*` keys, the match stage's vectors (entries of the
+ * `{eval-*}:vectors:<category>:log` lists: one RPUSH per vector), and the most of each there were at once.
+ */
+const live = { product: new Set<string>(), status: new Set<string>(), logs: new Map<string, number>(), peak: { product: 0, status: 0, vectors: 0 } };
+const vectorsNow = () => [...live.logs.values()].reduce((n, c) => n + c, 0);
+await redis.config('SET', 'notify-keyspace-events', 'Kgh$l');
 await events.psubscribe('__keyspace@0__:{eval-*}:*');
 events.on('pmessage', (_pattern: string, channel: string, event: string) => {
   const key = channel.slice('__keyspace@0__:'.length);
+  if (/^\{eval-[^}]+\}:vectors:.*:log$/.test(key)) {
+    live.logs.set(key, event === 'rpush' ? (live.logs.get(key) ?? 0) + 1 : event === 'del' ? 0 : (live.logs.get(key) ?? 0));
+    live.peak.vectors = Math.max(live.peak.vectors, vectorsNow());
+    return;
+  }
   const kind = /^\{eval-[^}]+\}:(product|status):/.exec(key)?.[1] as 'product' | 'status' | undefined;
   if (!kind) return;
   if (event === 'del' || event === 'expired') live[kind].delete(key);
@@ -49,8 +58,8 @@ events.on('pmessage', (_pattern: string, channel: string, event: string) => {
 });
 
 /** One eval run's report (stdout) and stderr, with the peak counts of its product and status keys. */
-async function evalRun(chunk: number): Promise<{ stdout: string; stderr: string; peak: { product: number; status: number } }> {
-  live.peak = { product: 0, status: 0 };
+async function evalRun(chunk: number): Promise<{ stdout: string; stderr: string; peak: { product: number; status: number; vectors: number } }> {
+  live.peak = { product: 0, status: 0, vectors: 0 };
   const args = ['eval', '--input', 'input.jsonl', '--train', 'train.jsonl', '--slices', 'none', '--timeout', '120000', '--chunk', String(chunk)];
   const child = spawn(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), ...args], {
     cwd: dir,
@@ -74,7 +83,7 @@ const figures = (report: string) =>
     .map((l) => l.replace(/, [\d.]+ s, [\d.]+ records\/s end to end$/, '').replace(/^throughput: .*$/, 'throughput'))
     .join('\n');
 
-test(`an eval of ${ROWS} rows sent ${CHUNK} at a time holds at most ${CHUNK} products and statuses at once; same report as in one chunk`, async () => {
+test(`an eval of ${ROWS} rows sent ${CHUNK} at a time holds at most ${CHUNK} products, statuses and match vectors at once; same report as in one chunk`, async () => {
   // Another pipeline's product with an id of the file, and another key: an eval must touch neither.
   await redis.hset(`{products}:product:${firstId}`, 'doc', '{}', 'category', 'audio');
   await redis.sadd('{products}:products', firstId);
@@ -89,6 +98,11 @@ test(`an eval of ${ROWS} rows sent ${CHUNK} at a time holds at most ${CHUNK} pro
   assert.ok(chunked.peak.product > 0, 'the chunked run stored products');
   assert.ok(chunked.peak.product <= CHUNK, `at most ${CHUNK} products at once, saw ${chunked.peak.product}`);
   assert.ok(chunked.peak.status <= CHUNK, `at most ${CHUNK} statuses at once, saw ${chunked.peak.status}`);
+  // The match stage's vectors had stayed for the whole run (all ${ROWS}): now each chunk's go with it.
+  assert.ok(whole.peak.vectors > CHUNK, `precondition: one chunk holds more than ${CHUNK} vectors, saw ${whole.peak.vectors}`);
+  assert.ok(chunked.peak.vectors > 0, 'the chunked run matched records');
+  assert.ok(chunked.peak.vectors <= CHUNK, `at most ${CHUNK} vectors at once, saw ${chunked.peak.vectors}`);
+  assert.match(chunked.stderr, /"event":"eval.chunk_scored".*"vectorKeysDeleted":[1-9]/);
   assert.is((chunked.stderr.match(/"event":"eval.chunk_scored"/g) ?? []).length, ROWS / CHUNK);
   assert.match(chunked.stdout, new RegExp(`^eval: ${ROWS} records`, 'm'));
   assert.match(chunked.stdout, /^accuracy: 0\.\d{3}$/m);

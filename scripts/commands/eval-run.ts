@@ -3,6 +3,7 @@ import type { Logger } from '../../lib/observe/logger.js';
 import { produce } from '../../lib/producer/producer.js';
 import { collectOutcomes, type Outcome } from '../../training/eval/collect.js';
 import { releaseChunk } from '../../training/eval/release.js';
+import { dropPipelineKeys } from '../../lib/ops/drop-keys.js';
 import { waitIdle, type JobContext } from './job.js';
 
 /** How often the pipeline is polled for being idle after each chunk (ms). */
@@ -28,8 +29,10 @@ export interface EvalRun {
 /**
  * Send the records through the job's pipeline `chunk` records at a time: each chunk is produced,
  * waited for (every stage idle), its outcomes read, and then what it left in Redis deleted
- * (releaseChunk: products, statuses, review and DLQ entries, set members, the producer's state),
- * so Redis holds at most about one chunk's products whatever the file's size (docs/models.md).
+ * (releaseChunk: products, statuses, review and DLQ entries, set members, the producer's state;
+ * and the match stage's vectors), so Redis holds at most about one chunk's products and vectors
+ * whatever the file's size (docs/models.md). A record is matched against the earlier records of
+ * its chunk only (`duplicateOf` in `--dump`; no score reads it).
  */
 export async function runInChunks(ctx: JobContext, records: readonly { id: string; title: string }[], opts: EvalRunOptions): Promise<EvalRun> {
   const { config, shards, redis } = ctx;
@@ -60,12 +63,16 @@ export async function runInChunks(ctx: JobContext, records: readonly { id: strin
     for (const [id, o] of await collectOutcomes(redis, shards, ids, review, readTo)) if (!outcomes.has(id)) outcomes.set(id, o);
     const producerKeys = shards.all.map((k) => `${k.stream(config.input)}:producer:${runId}`);
     const released = await releaseChunk(redis, shards, ids, readTo, producerKeys);
+    // The match stage's vectors of the chunk (its index, about 0.55 KB a record): kept, they grew with
+    // the file. The workers' copies see their log deleted and start over (stages/domain/vector-store.ts).
+    const vectorKeys = await dropPipelineKeys(redis, shards.all, 'vectors:*');
     chunks++;
     opts.logger.info('eval.chunk_scored', {
       chunk: chunks,
       records: chunk.length,
       sent: i + chunk.length,
       keysDeleted: released.keys,
+      vectorKeysDeleted: vectorKeys,
       entriesTrimmed: released.entries,
     });
   }

@@ -27,6 +27,10 @@ interface Block {
   index?: VectorBlock;
   /** How far into the category's key log this copy has read, per shard. */
   loaded: number[];
+  /** The log entry this copy read last (at `loaded` - 1), per shard: another one there means the log was deleted and started again. */
+  last: (string | undefined)[];
+  /** A shard's log was found deleted and started again: the copy is dropped at the end of the sync. */
+  reset: boolean;
   /**
    * Log entries this worker wrote itself and has not read past yet, per shard: key → count.
    * Their vectors are in the local copy already, so a sync skips them instead of reading them
@@ -93,7 +97,15 @@ export class VectorStore {
     if (!b)
       this.blocks.set(
         category,
-        (b = { loaded: this.shards.all.map(() => 0), own: this.shards.all.map(() => new Map()), shared: null, looked: false, unshareable: false }),
+        (b = {
+          loaded: this.shards.all.map(() => 0),
+          last: this.shards.all.map(() => undefined),
+          reset: false,
+          own: this.shards.all.map(() => new Map()),
+          shared: null,
+          looked: false,
+          unshareable: false,
+        }),
       );
     return b;
   }
@@ -108,6 +120,12 @@ export class VectorStore {
     if (b.shared === null && !b.unshareable && (!b.looked || b.index?.indexed))
       await this.waits.read(`${category}\0centroids`, 0, () => this.shareCentroids(category, b));
     await Promise.all(this.shards.all.map((shard, s) => this.waits.read(`${category}\0${s}`, s, () => this.syncShard(b, shard, s, category))));
+    if (!b.reset) return;
+    // The category's log was deleted (`pipeline eval` releases a chunk's vectors, training/eval/release.ts):
+    // the copy holds vectors Redis no longer has, and its positions are wrong. It starts over from the new log.
+    b.index?.close();
+    this.blocks.delete(category);
+    await this.sync(category);
   }
 
   /**
@@ -156,7 +174,15 @@ export class VectorStore {
   private async syncShard(b: Block, shard: Keys, s: number, category: string): Promise<void> {
     const own = b.own[s]!;
     for (;;) {
-      const logged = await this.redis.lrange(this.logKey(shard, category), b.loaded[s]!, b.loaded[s]! + SYNC_CHUNK - 1);
+      const from = b.loaded[s]!;
+      // The entry before `from` is read again: the one this copy read there, unless the log was deleted and started again.
+      const got = await this.redis.lrange(this.logKey(shard, category), Math.max(0, from - 1), from + SYNC_CHUNK - 1);
+      if (from > 0 && got[0] !== b.last[s]) {
+        b.reset = true;
+        return;
+      }
+      const logged = from > 0 ? got.slice(1) : got;
+      if (logged.length > 0) b.last[s] = logged[logged.length - 1];
       const keys = logged.filter((k) => {
         const n = own.get(k);
         if (n === undefined) return true;

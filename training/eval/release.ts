@@ -16,7 +16,7 @@ export function nextStreamId(id: string): string {
  * product hash and status, its key in the products set and in its category's set, the review and
  * DLQ entries read when collecting (`readTo`: stream key → last entry id read; XTRIM MINID, so an
  * entry added since is kept), and the producer's run state of the chunk (`producerKeys`). The
- * match stage's vectors stay: later records are compared with them. Returns the keys deleted and
+ * match stage's vectors are deleted beside this, all of the run's at once (scripts/commands/eval-run.ts). Returns the keys deleted and
  * the entries trimmed. Keys of one shard go in one pipeline (one hash tag: one slot on a Cluster).
  */
 export async function releaseChunk(
