@@ -54,17 +54,25 @@ export function drawGraph(host, graph) {
   };
 }
 
-/** A small two-line chart (lag and out/s) of a stage's samples, as SVG. */
+/**
+ * A small two-line chart (lag and out/s) of a stage's samples, as SVG. A null value (unknown: a
+ * rate from a counter that went backwards, lib/ops/rates.ts) is a gap in its line, not a drop to 0.
+ */
 export function sparkline(points, w = 160, h = 28) {
   const svg = el('svg', { class: 'spark', width: w, height: h, viewBox: `0 0 ${w} ${h}` });
   if (points.length < 2) return svg;
   const t0 = points[0].at,
     t1 = points[points.length - 1].at || t0 + 1;
   const line = (key, cls) => {
-    const vals = points.map((p) => p[key] ?? 0);
-    const max = Math.max(1, ...vals);
+    const vals = points.map((p) => p[key] ?? null);
+    const max = Math.max(1, ...vals.filter((v) => v !== null));
     const d = points
-      .map((p, i) => `${i ? 'L' : 'M'} ${(((p.at - t0) / (t1 - t0 || 1)) * (w - 2) + 1).toFixed(1)} ${(h - 2 - (vals[i] / max) * (h - 4)).toFixed(1)}`)
+      .map((p, i) => {
+        if (vals[i] === null) return '';
+        const move = i === 0 || vals[i - 1] === null ? 'M' : 'L';
+        return `${move} ${(((p.at - t0) / (t1 - t0 || 1)) * (w - 2) + 1).toFixed(1)} ${(h - 2 - (vals[i] / max) * (h - 4)).toFixed(1)}`;
+      })
+      .filter(Boolean)
       .join(' ');
     const path = el('path', { d, class: cls });
     path.append(el('title', {}, `${key}: max ${max}`));

@@ -174,6 +174,35 @@ test('review: items whose entries were trimmed are counted apart and listed by i
   await page.close();
 });
 
+/** What the test reads of an SVG element in the page (no DOM types here). */
+type Svg = { querySelector(selector: string): { getAttribute(name: string): string | null } | null };
+
+test("a stage chart's unknown rate (null: a counter went backwards, lib/ops/rates.ts) is a gap in its line, not a drop to 0", async () => {
+  const { page, errors } = await open('pipeline');
+  const points = [
+    { at: 0, lag: 4, outRate: 10 },
+    { at: 1, lag: 4, outRate: 10 },
+    { at: 2, lag: 4, outRate: null },
+    { at: 3, lag: 4, outRate: 10 },
+    { at: 4, lag: 4, outRate: 10 },
+  ];
+  const d = await page.evaluate(
+    async ([module, pts]) => {
+      const { sparkline } = (await import(module)) as { sparkline: (p: unknown) => Svg };
+      const svg = sparkline(pts);
+      return { out: svg.querySelector('path.out')!.getAttribute('d')!, lag: svg.querySelector('path.lag')!.getAttribute('d')! };
+    },
+    ['/console/graph.js', points] as const,
+  );
+  const ys = (path: string) => [...path.matchAll(/[ML] [\d.]+ ([\d.]+)/g)].map((m) => Number(m[1]));
+  assert.is(ys(d.out).length, 4, `the 4 known rates only: ${d.out}`);
+  assert.is(new Set(ys(d.out)).size, 1, `all at the same height, none at 0: ${d.out}`);
+  assert.is((d.out.match(/M/g) ?? []).length, 2, `two segments around the gap: ${d.out}`);
+  assert.is(ys(d.lag).length, 5, 'the lag line is whole');
+  assert.equal(errors, []);
+  await page.close();
+});
+
 test.after(async () => {
   await browser.close();
   await app.close();
