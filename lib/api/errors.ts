@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { BadIdError, errorMessage } from '../core/errors.js';
 import { isTransient, isTransientRedisError } from '../core/failure-policy.js';
+import { isInvalidStreamId, isOutOfMemory } from '../core/redis-replies.js';
 
 /** Redis cannot be reached now: the request is answered 503 with Retry-After. */
 export class Unavailable extends Error {
@@ -46,7 +47,7 @@ export function assertRedisReady(redis: { status: string }): void {
 
 /** 429 for Redis at its memory limit, 503 for Redis unreachable or failing over; undefined for anything else. */
 export function overloadCode(err: unknown): 429 | 503 | undefined {
-  if (/^OOM /.test(errorMessage(err))) return 429;
+  if (isOutOfMemory(err)) return 429;
   if (err instanceof Unavailable || isTransientRedisError(err)) return 503;
   return undefined;
 }
@@ -55,7 +56,7 @@ export function overloadCode(err: unknown): 429 | 503 | undefined {
 const ACCEPTED_TYPES = ['application/json', 'application/x-ndjson', 'application/x-www-form-urlencoded (JSON, as curl -d sends it)'];
 
 /** A stream id the client sent that Redis cannot parse (out of range: `99999999999999999999999-0`). */
-const badStreamId = (err: unknown): boolean => /^ERR Invalid stream ID/.test(errorMessage(err));
+const badStreamId = isInvalidStreamId;
 
 /**
  * How every route of the server (the API's and its plugins', e.g. the console) answers an error,

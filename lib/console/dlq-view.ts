@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
-import { errorMessage } from '../core/errors.js';
 import { pairs } from '../ops/inspect.js';
 import { listDeadLetters, scanDeadLetters, tallyDeadLetters, type DeadLetterEntry, type DeadLetterGroup } from '../ops/dlq.js';
 import type { Shards } from '../redis/shard.js';
 import { boundOn, byShard, comparePlaces, parseRef, refOf, shardField, type Place } from './shard-ref.js';
+import { isNoSuchKey } from '../core/redis-replies.js';
 
 /**
  * The console's dead letters over every shard's DLQ (`{p:N}:dlq`; the one `{p}:dlq` unsharded):
@@ -19,7 +19,7 @@ export async function dlqState(redis: Redis, shards: Shards): Promise<{ length: 
   const states = await Promise.all(
     shards.all.map(async (keys) => {
       const info = await (redis.xinfo('STREAM', keys.dlq) as Promise<unknown[]>).catch((err: unknown) => {
-        if (/no such key/i.test(errorMessage(err))) return [];
+        if (isNoSuchKey(err)) return [];
         throw err;
       });
       const m = pairs(info);

@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
 import { compareIds } from '../api/status.js';
-import { errorMessage } from '../core/errors.js';
 import { pairs } from '../ops/inspect.js';
 import type { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { trustedLag } from '../stream/group-lag.js';
 import { REVIEW_GROUP } from './review.js';
+import { isNoSuchKey } from '../core/redis-replies.js';
 
 const unlistedScript = new Script('review-unlisted-2');
 const ackScript = new Script('review-ack-trimmed-2');
@@ -55,7 +55,7 @@ export interface ReviewCountOptions {
 const missing =
   <T>(fallback: T) =>
   (err: unknown): T => {
-    if (/no such key/i.test(errorMessage(err))) return fallback;
+    if (isNoSuchKey(err)) return fallback;
     throw err;
   };
 

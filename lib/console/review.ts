@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
 import type { Envelope } from '../stream/codec.js';
 import { REVIEW_FIELDS } from '../stream/review-decision.js';
+import { isGroupExists } from '../core/redis-replies.js';
 
 /** The consumer group (and consumer) the console reads the review stream with. */
 export const REVIEW_GROUP = 'console';
@@ -79,7 +80,7 @@ export async function ensureReviewGroup(redis: Redis, keys: Keys, stream = 'revi
   try {
     await redis.xgroup('CREATE', keys.stream(stream), REVIEW_GROUP, '0', 'MKSTREAM');
   } catch (err) {
-    if (!(err instanceof Error && err.message.includes('BUSYGROUP'))) throw err;
+    if (!isGroupExists(err)) throw err;
   }
 }
 

@@ -3,6 +3,7 @@ import type { ResolvedConfig } from '../config/types.js';
 import type { Keys } from '../redis/keys.js';
 import { Shards } from '../redis/shard.js';
 import { liveFusedRoutes } from '../ops/fusion-live.js';
+import { isMissingGroup } from '../core/redis-replies.js';
 
 export interface ConsumerView {
   name: string;
@@ -122,7 +123,7 @@ async function stageConsumers(
   try {
     raw = (await redis.xinfo('CONSUMERS', keys.stream(s.input), s.name)) as unknown[][];
   } catch (err) {
-    if (!(err instanceof Error && /no such key|NOGROUP/i.test(err.message))) throw err;
+    if (!isMissingGroup(err)) throw err;
   }
   return Promise.all(
     raw.map(async (c) => {

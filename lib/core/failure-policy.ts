@@ -1,10 +1,12 @@
 import { backoffMs } from './backoff.js';
 import { BadRecordError, DecodeError, FunctionsMissingError, RouteError, TransientError } from './errors.js';
+import { REPLY_PATTERNS } from './redis-replies.js';
 
 /**
  * The one failure policy (docs/reliability.md "One failure policy"): every error from every
  * source (Redis replies and connections, Postgres, stage code, decoding) is classified here, and
- * what happens to a failed message is decided here. Nothing else keeps a list of error patterns.
+ * what happens to a failed message is decided here. Nothing else keeps a list of error patterns
+ * (Redis replies are recognised in lib/core/redis-replies.ts, whose patterns this module uses).
  *
  * - transient: an outage of something the message needs (Redis full or failing over, Postgres
  *   down, a socket reset), or a refusal no record can fix (a Redis user missing a permission, a
@@ -27,19 +29,18 @@ export interface Classified {
   outage?: Outage;
 }
 
-// Redis error replies that mean "the server cannot take this now", not "this command is wrong".
-// Anchored at the start: `BUSYGROUP` (group exists) is not `BUSY` (a script is running).
-const REDIS_OOM = /^OOM\b/;
-const REDIS_UNAVAILABLE = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS)\b|max number of clients|Too many Cluster redirections/;
-// Redis's ACL refusing this user a command or a key (NOPERM; inside a function, Redis 7.0 says "The
-// user executing the script can't run this command ..."). Whatever the record, every call is
-// refused until the users are applied again (an upgrade or a config change without `pipeline acl
-// --apply`): the deployment's fault, so no record is dead-lettered for it.
-const REDIS_NOPERM = /^NOPERM\b|no permissions to (run|access)|user executing the script can't (run|access)/i;
-// A Cluster moving a slot or failing over: a redirect that reached us (MOVED/ASK: the slot map is
-// being refreshed, or the new owner is not promoted yet) or a blocked read whose stream moved away
-// (UNBLOCKED). Routine for a resharding or a failover, never the record's fault.
-const REDIS_CLUSTER_MOVING = /^(MOVED|ASK|UNBLOCKED)\b/;
+// Redis error replies (OOM; unavailable: LOADING, BUSY, ... anchored so `BUSYGROUP` is not `BUSY`;
+// NOPERM: whatever the record, every call is refused until the users are applied again, the
+// deployment's fault, so no record is dead-lettered for it; a Cluster moving a slot or failing
+// over: MOVED/ASK/UNBLOCKED, routine, never the record's fault) are recognised in one module,
+// lib/core/redis-replies.ts, which this policy classifies with.
+const {
+  oom: REDIS_OOM,
+  unavailable: REDIS_UNAVAILABLE,
+  noPermission: REDIS_NOPERM,
+  clusterMoving: REDIS_CLUSTER_MOVING,
+  reconnect: RECONNECT,
+} = REPLY_PATTERNS;
 // The socket or the client gave up on a command: the server may be fine, the link was not.
 const CONNECTION =
   /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND|Connection is closed|Stream isn't writeable|aborted due to connection close|Command timed out|Reached the max retries per request/i;
@@ -58,8 +59,7 @@ const PG_REFUSED = /^(28|42501$)/;
 const PG_MESSAGE =
   /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|database system is (starting up|shutting down|in recovery mode)/i;
 // Replies after which the connection itself should be dropped and reopened (ioredis reconnectOnError):
-// maxclients may answer the handshake; READONLY/LOADING mean the node behind the address changed role or restarted.
-const RECONNECT = /max number of clients|^READONLY\b|^LOADING\b/;
+// REPLY_PATTERNS.reconnect (maxclients may answer the handshake; READONLY/LOADING: the node changed role or restarted).
 
 const messageOf = (err: Error) => err.message ?? '';
 

@@ -8,6 +8,7 @@ import { isTransientRedisError } from '../core/failure-policy.js';
 import { consumerName, type Keys } from '../redis/keys.js';
 import { configShards } from '../redis/shard.js';
 import { pairs } from './inspect.js';
+import { isMissingGroup, isNoPermReply } from '../core/redis-replies.js';
 
 export interface ConsumerHealth {
   ok: boolean;
@@ -69,7 +70,7 @@ async function groupConsumers(redis: Redis, key: string, group: string): Promise
   try {
     return (await redis.xinfo('CONSUMERS', key, group)) as unknown[][];
   } catch (err) {
-    if (err instanceof Error && /no such key|NOGROUP/i.test(err.message)) return [];
+    if (isMissingGroup(err)) return [];
     throw err;
   }
 }
@@ -91,7 +92,7 @@ async function shardHealth(
     const siblings = config.stages.filter((s) => s.name === stage.name || proc?.stages.includes(s.name));
     // A sibling's stream the stage's own Redis user may not read (a user per stage) just adds no names.
     const notAllowed = (err: unknown) => {
-      if (err instanceof Error && /^NOPERM/.test(err.message)) return [];
+      if (isNoPermReply(err)) return [];
       throw err;
     };
     const sibling = (s: (typeof siblings)[number]) =>

@@ -3,6 +3,7 @@ import { fusedRoutes, type FusedRoute } from '../config/fusion-plan.js';
 import type { ResolvedConfig } from '../config/types.js';
 import type { Keys } from '../redis/keys.js';
 import { Shards } from '../redis/shard.js';
+import { isMissingGroup, isNoPermReply } from '../core/redis-replies.js';
 
 /**
  * The routes the running workers fuse, as their liveness markers say (`fuses`, written by
@@ -48,7 +49,7 @@ async function consumerNames(redis: Redis, key: string, group: string): Promise<
     const raw = (await redis.xinfo('CONSUMERS', key, group)) as unknown[][];
     return raw.map((c) => String(c[c.indexOf('name') + 1]));
   } catch (err) {
-    if (err instanceof Error && /no such key|NOGROUP|^NOPERM/i.test(err.message)) return [];
+    if (isMissingGroup(err) || isNoPermReply(err)) return [];
     throw err;
   }
 }

@@ -1,12 +1,12 @@
 import { createGroup } from '../stream/consumer-group.js';
 import type { Redis } from 'ioredis';
-import { errorMessage } from '../core/errors.js';
 import { decodeEnvelope, entryFields } from '../stream/codec.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { toEntries } from '../stream/entries.js';
 import { trustedLag } from '../stream/group-lag.js';
 import type { Keys } from '../redis/keys.js';
 import { configShards } from '../redis/shard.js';
+import { isNoPermReply, isNoSuchKey } from '../core/redis-replies.js';
 
 export interface GroupStatus {
   name: string;
@@ -76,7 +76,7 @@ async function countAfter(redis: Redis, key: string, afterId: string, cap: numbe
   try {
     return ((await redis.xrange(key, `(${afterId}`, '+', 'COUNT', cap)) as unknown[]).length;
   } catch (err) {
-    if (/^NOPERM/.test(errorMessage(err))) return null; // a user that may not XRANGE: the lag stays unknown
+    if (isNoPermReply(err)) return null; // a user that may not XRANGE: the lag stays unknown
     throw err;
   }
 }
@@ -95,7 +95,7 @@ async function streamStatus(
   const missing =
     <T>(fallback: T) =>
     (err: unknown): T => {
-      if (err instanceof Error && /no such key/i.test(err.message)) return fallback;
+      if (isNoSuchKey(err)) return fallback;
       throw err;
     };
   const [info, groups] = await Promise.all([

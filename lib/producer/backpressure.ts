@@ -1,11 +1,12 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
 import { sleep } from '../core/backoff.js';
-import { ConfigError, errorMessage, PipelineError } from '../core/errors.js';
+import { ConfigError, PipelineError } from '../core/errors.js';
 import type { Keys } from '../redis/keys.js';
 import { trustedLag } from '../stream/group-lag.js';
 import { asCluster, masterForKey } from '../redis/url.js';
 import { DrainRate, retryAfterSeconds } from './drain.js';
+import { isNoSuchKey } from '../core/redis-replies.js';
 
 /**
  * Backpressure: one rule for every way in (the producer CLI, the HTTP API, DLQ replay, reprocess,
@@ -90,7 +91,7 @@ const field = (info: string, name: string): number | undefined => {
 async function groupLag(redis: Redis, stream: string, group: string): Promise<number> {
   const [groups, length] = await Promise.all([
     (redis.xinfo('GROUPS', stream) as Promise<unknown[][]>).catch((err: unknown) => {
-      if (/no such key/i.test(errorMessage(err))) return [] as unknown[][];
+      if (isNoSuchKey(err)) return [] as unknown[][];
       throw err;
     }),
     redis.xlen(stream),

@@ -3,6 +3,7 @@ import { backoffMs, sleep } from '../core/backoff.js';
 import { isTransientRedisError } from '../core/failure-policy.js';
 import { clusterNodeError } from '../redis/cluster-node.js';
 import { asCluster } from '../redis/url.js';
+import { isOutOfMemory, isRedirectOrExhausted } from '../core/redis-replies.js';
 
 /** The retry settings of ProduceOptions (there documented). */
 export interface RetrySettings {
@@ -13,12 +14,11 @@ export interface RetrySettings {
   onRetry?: (err: unknown, retriedMs: number, budgetMs: number) => void;
 }
 
-const isOom = (err: unknown) => err instanceof Error && /^OOM /.test(err.message);
 /**
  * A MOVED/ASK reply that reached us (a pipeline holding a write is not re-routed by ioredis), or a
  * Cluster client out of redirections mid-failover: refresh the slot map and try again.
  */
-const isRedirect = (err: unknown) => err instanceof Error && /^(MOVED|ASK) |Too many Cluster redirections/.test(err.message);
+const isRedirect = isRedirectOrExhausted;
 
 /**
  * An error a batch (or the read of a run's state) is tried again after, within `retryForMs` of
@@ -30,7 +30,7 @@ export function retryOrThrow(redis: Redis, err: unknown, failingSince: number, b
   const node = clusterNodeError(redis, err);
   if (node) throw node;
   // OOM: Redis is full, an outage like the others (the batch went nowhere: functions are refused whole).
-  if (!(isTransientRedisError(err) || isRedirect(err) || isOom(err)) || Date.now() - failingSince >= budget) throw err;
+  if (!(isTransientRedisError(err) || isRedirect(err) || isOutOfMemory(err)) || Date.now() - failingSince >= budget) throw err;
   if (isRedirect(err)) asCluster(redis)?.refreshSlotsCache();
   opts.onRetry?.(err, Date.now() - failingSince, budget);
 }

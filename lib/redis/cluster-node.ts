@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { ClusterNodeError } from '../core/errors.js';
+import { isRedirectReply } from '../core/redis-replies.js';
 import { asCluster } from './url.js';
 
 /**
@@ -10,11 +11,6 @@ import { asCluster } from './url.js';
  * `redis+cluster://`, exit 19; docs/cli.md) instead of workers restarted in a loop and a producer
  * retrying a redirect it can never follow.
  */
-
-/** A MOVED or ASK redirect reply (`MOVED 12349 127.0.0.1:7205`), as a client that did not follow it sees it. */
-export function isRedirectReply(err: unknown): boolean {
-  return err instanceof Error && /^(MOVED|ASK) \d+ \S+/.test(err.message);
-}
 
 /** host:port a single-node client talks to. */
 function addressOf(redis: Redis): string {

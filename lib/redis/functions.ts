@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import { FunctionsMissingError } from '../core/errors.js';
 import { asCluster } from './url.js';
+import { isFunctionNotFound, isLibraryExists, isNoPermission } from '../core/redis-replies.js';
 
 /**
  * The pipeline's Lua (lib/lua/<name>-<NUMKEYS>.lua, kept as plain script bodies with their
@@ -100,8 +101,8 @@ let cached: FunctionLibrary | undefined;
 /** The pipeline's library (built once per process). */
 export const library = (): FunctionLibrary => (cached ??= buildLibrary());
 
-export const isFunctionNotFound = (err: unknown) => err instanceof Error && /Function not found/i.test(err.message);
-export const isNoPerm = (err: unknown) => err instanceof Error && /NOPERM|no permissions/i.test(err.message);
+/** Recognised in lib/core/redis-replies.ts; re-exported for the callers of this module. */
+export { isFunctionNotFound };
 
 /** host:port of every master in CLUSTER NODES output not flagged failed or address-less. */
 export function clusterMasters(clusterNodes: string): { host: string; port: number }[] {
@@ -147,7 +148,7 @@ async function loadOn(server: Redis, lib: FunctionLibrary): Promise<boolean> {
     await server.call('FUNCTION', 'LOAD', lib.code);
     return true;
   } catch (err) {
-    if (err instanceof Error && /already exists/i.test(err.message)) return false;
+    if (isLibraryExists(err)) return false;
     throw err;
   }
 }
@@ -196,7 +197,7 @@ export async function ensureLibrary(client: Redis, lib = library(), keys: readon
     await loadLibrary(client, lib);
     return 'loaded';
   } catch (err) {
-    if (isNoPerm(err)) throw missing(lib, err);
+    if (isNoPermission(err)) throw missing(lib, err);
     throw err;
   }
 }

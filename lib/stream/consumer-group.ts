@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { errorMessage } from '../core/errors.js';
+import { isGroupExists, isNoSuchKey } from '../core/redis-replies.js';
 
 /** True when `group` is listed by XINFO GROUPS of `stream` (a read Redis answers even when full); false when the stream does not exist. */
 export async function groupExists(redis: Redis, stream: string, group: string): Promise<boolean> {
@@ -10,7 +10,7 @@ export async function groupExists(redis: Redis, stream: string, group: string): 
       return i >= 0 && String(g[i + 1]) === group;
     });
   } catch (err) {
-    if (/no such key/i.test(errorMessage(err))) return false;
+    if (isNoSuchKey(err)) return false;
     throw err;
   }
 }
@@ -28,7 +28,7 @@ export async function createGroup(redis: Redis, stream: string, group: string): 
     await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
     return true;
   } catch (err) {
-    if (!errorMessage(err).includes('BUSYGROUP')) throw err;
+    if (!isGroupExists(err)) throw err;
     return false;
   }
 }

@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
-import { errorMessage } from '../core/errors.js';
 import { isTransientRedisError } from '../core/failure-policy.js';
 import type { OutageWaitOptions } from '../core/outage-wait.js';
 import type { Keys } from '../redis/keys.js';
@@ -8,6 +7,7 @@ import { Shards } from '../redis/shard.js';
 import { FIELD_KEY } from './codec.js';
 import { encodeStatus, type StatusValue } from './status-value.js';
 import type { Forward } from './handoff.js';
+import { isOutOfMemory } from '../core/redis-replies.js';
 
 /**
  * Completions: where a product's trip ends. The store stage (stored), the dead-letter path
@@ -131,7 +131,7 @@ export async function recordCompletionsForBatch(
       return await recordCompletions(redis, keys, list, s);
     } catch (err) {
       r.metrics.increment('completions.errors', 1, r.tags);
-      const transient = isTransientRedisError(err) || /^OOM /.test(errorMessage(err));
+      const transient = isTransientRedisError(err) || isOutOfMemory(err);
       r.logger.warn('done.error', { err, completions: list.length, attempt, transient });
       if (!transient) return;
       if (r.stopping()) throw err;

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Script } from '../redis/script.js';
+import { isNoGroup } from '../core/redis-replies.js';
 
 const script = new Script('hand-over-dead-1');
 
@@ -37,7 +38,7 @@ export async function handOverConsumer(redis: Redis, t: HandOverTarget): Promise
         [t.group, t.consumer, Math.max(0, Math.floor(t.minIdleMs())), t.claimMinIdleMs, t.pageSize ?? 500, cursor],
       );
     } catch (err) {
-      if (/NOGROUP/.test(String((err as Error).message))) return total;
+      if (isNoGroup(err)) return total;
       throw err;
     }
     total += Number(reply[0]);

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
-import { errorMessage, ProducerGapError, UnwritableTargetError } from '../core/errors.js';
+import { ProducerGapError, UnwritableTargetError } from '../core/errors.js';
 import { isPermissionRefusal, isTransientRedisError, outageMetric } from '../core/failure-policy.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { Script } from '../redis/script.js';
 import { FIELD_ENVELOPE, FIELD_KEY } from './codec.js';
+import { isKeyPermissionRefusal, isNoPermReply } from '../core/redis-replies.js';
 
 const script = new Script('handoff-N');
 const produceScript = new Script('produce-batch-2');
@@ -117,7 +118,7 @@ export async function handOff(redis: Redis, src: HandOffSource, forwards: readon
     } catch (err) {
       // Redis checks a script's declared keys against the user's ACL before running it (nothing
       // written): find the target it refused, so its messages can be diverted.
-      if (/^NOPERM\b.*keys/.test(errorMessage(err))) throw (await refusedTarget(redis, src, keys.slice(2))) ?? err;
+      if (isKeyPermissionRefusal(err)) throw (await refusedTarget(redis, src, keys.slice(2))) ?? err;
       throw err;
     }
     const [seen, flags, odd, badKey, why] = reply;
@@ -145,7 +146,7 @@ async function refusedTarget(redis: Redis, src: HandOffSource, targets: readonly
       );
       if (bad !== undefined) return new UnwritableTargetError(key, why ?? 'NOPERM');
     } catch (err) {
-      if (/^NOPERM\b/.test(errorMessage(err))) return new UnwritableTargetError(key, 'NOPERM');
+      if (isNoPermReply(err)) return new UnwritableTargetError(key, 'NOPERM');
       throw err;
     }
   }

@@ -6,6 +6,7 @@
  * so an upgrade does not turn in-flight ids into 404s.
  */
 import type { Redis } from 'ioredis';
+import { isWrongType } from '../core/redis-replies.js';
 
 export interface StatusValue {
   s?: string;
@@ -26,7 +27,7 @@ export async function readStatus(redis: Redis, key: string): Promise<StatusValue
   try {
     raw = await redis.get(key);
   } catch (err) {
-    if (err instanceof Error && err.message.startsWith('WRONGTYPE')) return (await redis.hgetall(key)) as StatusValue;
+    if (isWrongType(err)) return (await redis.hgetall(key)) as StatusValue;
     throw err;
   }
   if (raw === null) return {};

@@ -5,6 +5,7 @@ import type { Metrics } from '../observe/metrics.js';
 import type { Keys } from '../redis/keys.js';
 import { handOverConsumer } from '../stream/hand-over-dead.js';
 import { lapsedMinIdleMs } from './liveness-ttl.js';
+import { isNoGroup } from '../core/redis-replies.js';
 
 /** What a pass needs: the reclaimer's consumer and its shard's keys. */
 export interface LapsedDeps {
@@ -50,7 +51,7 @@ export async function handOverLapsed(redis: Redis, source: string, d: LapsedDeps
   try {
     summary = (await redis.xpending(source, stage.name)) as PendingSummary;
   } catch (err) {
-    if (/NOGROUP/.test(String((err as Error).message))) return 0;
+    if (isNoGroup(err)) return 0;
     throw err;
   }
   const holders = (summary[3] ?? []).filter(([name, n]) => name !== d.consumer && Number(n) > 0).map(([name]) => name);

@@ -1,10 +1,10 @@
 import { backoffMs, sleep } from '../core/backoff.js';
-import { errorMessage } from '../core/errors.js';
 import { classify, outageMetric } from '../core/failure-policy.js';
 import type { ResolvedStage } from '../config/types.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { PermissionNotice } from './permission-notice.js';
+import { isNoGroup } from '../core/redis-replies.js';
 
 export interface LoopErrorDeps {
   /**
@@ -60,7 +60,7 @@ export async function afterLoopError(err: unknown, run: LoopErrorRun, d: LoopErr
     else d.logger.error('consumer.loop_error', transient ? { ...fields, persistedPastMs: d.stage.stallTimeoutMs } : fields);
   }
   await sleep(delayMs);
-  if (errorMessage(err).includes('NOGROUP'))
+  if (isNoGroup(err))
     await d.ensureGroup().then(
       () => d.logger.warn('consumer.group_recreated', { stream: d.source }),
       (e: unknown) => d.logger.error('consumer.group_recreate_error', { err: e }),

@@ -6,6 +6,7 @@ import { dot } from './ivf.js';
 import { ShardWaits, type ShardWaitOptions } from './shard-waits.js';
 import { INDEX_DEFAULTS, VectorBlock, type IndexOptions } from './vector-index.js';
 import { bufferToCentroids, centroidsId, centroidsToBuffer, storedVector, vectorFiled, vectorToBuffer } from './vector-bytes.js';
+import { isNoPermReply } from '../../lib/core/redis-replies.js';
 
 /** Log entries read per LRANGE, and keys per HMGET, when catching up: no single reply carries a whole category. */
 const SYNC_CHUNK = 1000;
@@ -148,7 +149,7 @@ export class VectorStore {
       raw = await this.redis.getBuffer(key);
     } catch (err) {
       // An ACL from before the centroids were shared (no GET/SET on them): match works as before, unshared.
-      if (!(err instanceof Error) || !err.message.startsWith('NOPERM')) throw err;
+      if (!(err instanceof Error) || !isNoPermReply(err)) throw err;
       b.unshareable = true;
       this.warn('match.centroids_unshared', { category, key, err: err.message, fix: 'pipeline acl --apply' });
       return;
