@@ -8,7 +8,8 @@ import { loadConfigFile, resolveConfig } from '../lib/config/load.js';
 import { StageProcess } from '../lib/worker/process.js';
 import { STAGES } from '../stages/index.js';
 import { consumerHealth, progressKey } from '../lib/ops/consumer-health.js';
-import { silentLogger } from '../lib/observe/logger.js';
+import { createLogger, silentLogger } from '../lib/observe/logger.js';
+import { library, loadLibrary } from '../lib/redis/functions.js';
 import { freePort } from '../lib/redis/server.js';
 import { consumerName, Keys } from '../lib/redis/keys.js';
 import { ok, type StageFactory } from '../lib/worker/stage.js';
@@ -156,6 +157,37 @@ test('an unreachable Redis fails the readiness probe but passes the liveness pro
   const live = cli(['--config', config, 'health', '--stage', 'preprocess', '--pid', '1', '--unknown-ok'], url);
   assert.equal(await Promise.all([exited(ready), exited(live)]), [1, 0], ready.output() + live.output());
   assert.match(live.output(), /"unreachable":true/);
+});
+
+test('a worker waiting for the Functions library (its user may not load it) fails health with a line naming the stage and `pipeline functions load` (before: only "no consumer"); it passes once the admin loads it', async () => {
+  const pipeline = randomPipeline('fn');
+  // The pipeline's keys and FCALL, but not FUNCTION LOAD: only the admin may load the library.
+  await redis.call('ACL', 'SETUSER', 'noload', 'reset', 'on', '>pw', '~*', '&*', '+@all', '-function');
+  const url = server.url.replace('redis://', 'redis://noload:pw@');
+  await redis.call('FUNCTION', 'FLUSH');
+  const logs: string[] = [];
+  const logger = createLogger({ stage: 'preprocess' }, 'warn', (line) => logs.push(line));
+  const worker = new Worker({ config: rulesOnlyConfig(url, pipeline), stage: 'preprocess', stages: STAGES, logger });
+  const run = worker.run();
+  try {
+    await waitFor('the worker says it waits for the library', () => logs.some((l) => l.includes('functions.missing')), 10_000);
+    const probe = cli(['--config', writeConfig(pipeline), 'health', '--stage', 'preprocess', '--pid', String(process.pid)], url);
+    assert.is(await exited(probe), 1, probe.output());
+    const line = JSON.parse(probe.output().trim().split('\n').at(-1)!) as { ok: boolean; stage: string; reason: string };
+    assert.equal([line.ok, line.stage], [false, 'preprocess'], probe.output());
+    assert.match(line.reason, `${library().name} is not loaded: stage preprocess's worker waits for it`);
+    assert.match(line.reason, '`pipeline functions load` as the admin');
+    await loadLibrary(redis);
+    await waitFor(
+      'the worker reads once the library is loaded',
+      async () => (await consumerHealth(redis, rulesOnlyConfig(url, pipeline), 'preprocess', { host, pid: process.pid })).ok,
+      15_000,
+    );
+  } finally {
+    await loadLibrary(redis);
+    await worker.stop();
+    await run;
+  }
 });
 
 test.after(async () => {

@@ -9,6 +9,7 @@ import { consumerName, type Keys } from '../redis/keys.js';
 import { configShards } from '../redis/shard.js';
 import { pairs } from './inspect.js';
 import { isMissingGroup, isNoPermReply } from '../core/redis-replies.js';
+import { functionsWaitReason } from './functions-wait.js';
 
 export interface ConsumerHealth {
   ok: boolean;
@@ -110,11 +111,18 @@ async function shardHealth(
     // stage's consumer is not listed yet, so with a pid its first reader's name is asked directly.
     const first = opts.pid === undefined ? undefined : consumerName(opts.host, opts.pid, 0);
     if (first && !mine.some((c) => c.name === first)) mine.push({ name: first });
+    // A worker waiting at start for the Functions library has not joined its group nor written a marker: say that, not only "no consumer".
+    const functionsWait = async (reason: string) => {
+      const waits = await functionsWaitReason(redis, stage.name, key);
+      return waits ? `${waits} (${reason})` : reason;
+    };
     if (mine.length === 0)
       return {
         ok: false,
         stage: stage.name,
-        reason: `no consumer ${prefix}* in group ${stage.name} of ${key} (not started, still loading its model, or never delivered anything: pass --pid)`,
+        reason: await functionsWait(
+          `no consumer ${prefix}* in group ${stage.name} of ${key} (not started, still loading its model, or never delivered anything: pass --pid)`,
+        ),
       };
     const markers = await Promise.all(mine.map((c) => redis.get(progressKey(keys, stage.name, c.name))));
     const i = markers.findIndex((m) => m !== null);
@@ -124,7 +132,9 @@ async function shardHealth(
         stage: stage.name,
         consumer: mine[0]!.name,
         idleMs: mine[0]!.idle,
-        reason: `no progress marker for ${mine.map((c) => c.name).join(', ')}: the read loop stopped or made no progress for blockMs + stallTimeoutMs`,
+        reason: await functionsWait(
+          `no progress marker for ${mine.map((c) => c.name).join(', ')}: the read loop stopped or made no progress for blockMs + stallTimeoutMs`,
+        ),
       };
     }
     let progress: Record<string, unknown>;
