@@ -153,7 +153,14 @@ export async function fatalAsync(err: unknown): Promise<never> {
   exitWith(err, d);
 }
 
-/** `fatalAsync` without the probe, for where nothing can be awaited (an error event). */
+/**
+ * `fatalAsync` without the probe, for where nothing can be awaited (an error event). It names the
+ * node noted last (`failedNode`), not the reported error's own: a Redis error reaches it only as a
+ * refused credential (an auth line, which names no node) or an unhandled rejection that is not a
+ * transient Redis error, and every error naming a Cluster node (a connect error's address, a
+ * MOVED/ASK target) is transient, warned by scripts/commands/unhandled.ts instead
+ * (test/cluster-fatal-node.test.ts).
+ */
 export function fatal(err: unknown): never {
   err = (cliClient && clusterNodeError(cliClient, err)) ?? err;
   exitWith(err, postgresOrigin(err) ? undefined : diagnoseRedisError(err, lastConnectionError, target, failingNode()));
