@@ -5,7 +5,7 @@ import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
 import { ConfigError } from '../core/errors.js';
 import { loadLibrary } from '../redis/functions.js';
 import { Keys } from '../redis/keys.js';
-import { asCluster, isClusterUrl, parseRedisUrl } from '../redis/url.js';
+import { asCluster, isClusterUrl, parseRedisUrl, URL_FORMS } from '../redis/url.js';
 import { KEY_READ_COMMANDS, SCRIPT_COMMANDS, SELF_CHECK_COMMANDS, stageGrants, type KeyGrant, type KeyMode } from './acl-grants.js';
 import { onEveryClusterNode, type ApplyAclOptions } from './acl-nodes.js';
 import { API_READ_COMMANDS, API_REDIS_URL_ENV, apiGrants } from './acl-api.js';
@@ -104,24 +104,30 @@ const selector = (g: KeyGrant) => `(${[...uniq(g.keys).map((k) => PERM[g.mode] +
 export const generatePassword = () => randomBytes(32).toString('hex');
 export const passwordHash = (password: string) => `#${createHash('sha256').update(password).digest('hex')}`;
 
-/** `base` with this user's credentials (for a cluster URL, every seed keeps them). */
+/** `base` with this user's credentials (for a cluster URL, every seed keeps them; for a sentinel URL, the master's login, the sentinels' kept). */
 export function userUrl(base: string, user: string, password: string): string {
   const target = parseRedisUrl(base);
+  if (target.kind === 'sentinel') {
+    const at = base.indexOf('//') + 2;
+    const rest = base.slice(at);
+    return `${base.slice(0, at)}${encodeURIComponent(user)}:${encodeURIComponent(password)}@${rest.slice(rest.lastIndexOf('@') + 1)}`;
+  }
   if (target.kind === 'cluster') {
     const hosts = target.seeds.map((s) => `${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`).join(',');
     return `${target.tls ? 'rediss+cluster' : 'redis+cluster'}://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hosts}`;
   }
   const u = new URL(base);
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
-    throw new ConfigError('redis.url', `expected redis://, rediss://, redis+cluster:// or rediss+cluster://, got ${u.protocol}`);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError('redis.url', `expected ${URL_FORMS}, got ${u.protocol}`);
   u.username = encodeURIComponent(user);
   u.password = encodeURIComponent(password);
   return u.toString();
 }
 
-/** The database a single-node URL selects ('' for 0 or none; a cluster has db 0 only). */
+/** The database a single-node or sentinel URL selects ('' for 0 or none; a cluster has db 0 only). */
 function databaseOf(url: string): string {
-  return isClusterUrl(url) ? '' : new URL(url).pathname.replace(/^\//, '');
+  const target = parseRedisUrl(url);
+  if (target.kind === 'sentinel') return target.db ? String(target.db) : '';
+  return target.kind === 'cluster' ? '' : new URL(url).pathname.replace(/^\//, '');
 }
 
 function validName(name: string): string {

@@ -4,7 +4,7 @@ import { shouldReconnect } from '../core/failure-policy.js';
 import { asCluster, createClient } from './url.js';
 
 export interface ConnectionOptions {
-  /** redis:// or rediss:// URL (user and password allowed), or redis+cluster:// / rediss+cluster:// for a Redis Cluster (lib/redis/url.ts). */
+  /** redis:// or rediss:// URL (user and password allowed), redis+cluster:// / rediss+cluster:// for a Redis Cluster, or redis+sentinel:// / rediss+sentinel:// for a master behind Sentinel (lib/redis/url.ts). */
   url: string;
   /** Prefix of every CLIENT SETNAME, e.g. the stage name. */
   name: string;

@@ -25,7 +25,7 @@ interface SentCommand {
 export function urlUser(url: string): string {
   try {
     const target = parseRedisUrl(url);
-    if (target.kind === 'cluster') return target.username || 'default';
+    if (target.kind !== 'single') return target.username || 'default';
     return decodeURIComponent(new URL(url).username) || 'default';
   } catch {
     return 'default';

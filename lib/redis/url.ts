@@ -1,6 +1,8 @@
 import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ConfigError } from '../core/errors.js';
 import { DB_OUT_OF_RANGE } from './diagnose.js';
+import { describeSentinels, isSentinelUrl, parseSentinelUrl, sentinelOptions, type SentinelTarget } from './sentinel.js';
+import { watchSwitchMaster } from './sentinel-watch.js';
 import { keySlot } from './shard.js';
 
 /**
@@ -8,10 +10,18 @@ import { keySlot } from './shard.js';
  * - `redis://[user:password@]host:port[/db]`, `rediss://...` (TLS): one server (ioredis `Redis`);
  * - `redis+cluster://[user:password@]host1:port1,host2:port2,...`, `rediss+cluster://...` (TLS):
  *   a Redis Cluster, reached through any of these seed nodes (ioredis `Cluster`; it discovers the
- *   rest with CLUSTER SLOTS). A cluster has database 0 only: a path other than `/` or `/0` is an error.
+ *   rest with CLUSTER SLOTS). A cluster has database 0 only: a path other than `/` or `/0` is an error;
+ * - `redis+sentinel://[user:password@]host1:port1,host2:port2/<master>[/<db>][?sentinelPassword=...]`,
+ *   `rediss+sentinel://...` (TLS): the master the sentinels name (ioredis `Redis` in Sentinel mode,
+ *   lib/redis/sentinel.ts), followed through failovers.
  */
 export type RedisTarget =
-  { kind: 'single'; url: string } | { kind: 'cluster'; tls: boolean; seeds: { host: string; port: number }[]; username?: string; password?: string };
+  | { kind: 'single'; url: string }
+  | { kind: 'cluster'; tls: boolean; seeds: { host: string; port: number }[]; username?: string; password?: string }
+  | SentinelTarget;
+
+/** Every scheme REDIS_URL takes, for error messages. */
+export const URL_FORMS = 'redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://';
 
 const CLUSTER_SCHEMES = new Set(['redis+cluster:', 'rediss+cluster:']);
 
@@ -26,8 +36,7 @@ export function isClusterUrl(url: string): boolean {
  */
 function checkSingleUrl(url: string, where: string): void {
   const m = /^([a-z][a-z0-9+.-]*):\/\/(?:[^@/?#]*@)?[^/?#]*(\/[^?#]*)?/i.exec(url);
-  if (!m || !/^rediss?$/i.test(m[1]!))
-    throw new ConfigError(where, `expected redis://, rediss://, redis+cluster:// or rediss+cluster://, got ${m ? `${m[1]}://` : 'no scheme'}`);
+  if (!m || !/^rediss?$/i.test(m[1]!)) throw new ConfigError(where, `expected ${URL_FORMS}, got ${m ? `${m[1]}://` : 'no scheme'}`);
   const path = m[2] ?? '';
   if (path !== '' && path !== '/' && !/^\/\d{1,9}$/.test(path))
     throw new ConfigError(where, `the database after the port must be a number, got ${JSON.stringify(path)}`);
@@ -35,6 +44,7 @@ function checkSingleUrl(url: string, where: string): void {
 
 /** Parse a Redis URL (see RedisTarget). Throws ConfigError naming what is wrong, never echoing the password. */
 export function parseRedisUrl(url: string, where = 'redis.url'): RedisTarget {
+  if (isSentinelUrl(url)) return parseSentinelUrl(url, where);
   if (!isClusterUrl(url)) {
     checkSingleUrl(url, where);
     return { kind: 'single', url };
@@ -94,7 +104,10 @@ export interface ClusterTimings {
 }
 
 /**
- * A client for `url`: a `Redis` for redis:// and rediss://, exactly as before; a `Cluster` for the
+ * A client for `url`: a `Redis` for redis:// and rediss://, exactly as before; for the +sentinel
+ * forms a `Redis` that asks the sentinels for the master at each (re)connect (every connection of
+ * the runtime, blocking readers included, is one such client: each follows the promoted master on
+ * its own); a `Cluster` for the
  * +cluster forms, with `options` as the options of each node connection (connection name, ready
  * check, ...) and `retryStrategy` as the cluster's reconnect strategy. The Cluster is returned
  * typed as `Redis`: it answers the same command API (ioredis Commander), which is all the runtime
@@ -104,14 +117,10 @@ export interface ClusterTimings {
  */
 export function createClient(url: string, options: RedisOptions = {}, timings: ClusterTimings = {}): Redis {
   const target = parseRedisUrl(url);
-  if (target.kind === 'single') {
-    const client = new Redis(url, options);
-    // A database the server does not have (`/99` on 16): ioredis reports the refused SELECT as an
-    // error event and goes on with database 0. Close instead, before the commands queued behind the
-    // SELECT run there; commands then fail and diagnose.ts names the cause (exit 18).
-    client.on('error', (err: Error) => {
-      if (DB_OUT_OF_RANGE.test(err.message)) client.disconnect();
-    });
+  if (target.kind === 'single') return closeOnBadDb(new Redis(url, options));
+  if (target.kind === 'sentinel') {
+    const client = closeOnBadDb(new Redis(sentinelOptions(target, options)));
+    watchSwitchMaster(client, target);
     return client;
   }
   // Options the Cluster owns (reconnects, offline queue, routing) are not node options.
@@ -152,6 +161,18 @@ export function createClient(url: string, options: RedisOptions = {}, timings: C
   routeSubcommandKeys(cluster);
   dropStrayMasters(cluster);
   return cluster as unknown as Redis;
+}
+
+/**
+ * A database the server does not have (`/99` on 16): ioredis reports the refused SELECT as an
+ * error event and goes on with database 0. Close instead, before the commands queued behind the
+ * SELECT run there; commands then fail and diagnose.ts names the cause (exit 18).
+ */
+function closeOnBadDb(client: Redis): Redis {
+  client.on('error', (err: Error) => {
+    if (DB_OUT_OF_RANGE.test(err.message)) client.disconnect();
+  });
+  return client;
 }
 
 /**
@@ -228,13 +249,14 @@ export function describeRedisUrl(url: string): string {
   try {
     const t = parseRedisUrl(url);
     if (t.kind === 'cluster') return t.seeds.map((s) => `${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`).join(',');
+    if (t.kind === 'sentinel') return `sentinels ${describeSentinels(t)}`;
     return new URL(url).host || url.replace(/\/\/[^@/]*@/, '//');
   } catch {
     return '(unparsable URL)';
   }
 }
 
-/** The URL with its password replaced by `***` (user name kept), for printing. */
+/** The URL with its password (and a sentinel URL's `sentinelPassword`) replaced by `***` (user name kept), for printing. */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z+]+:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
+  return url.replace(/^([a-z+]+:\/\/[^:@/]*):[^@/]*@/i, '$1:***@').replace(/([?&]sentinelPassword=)[^&#]*/gi, '$1***');
 }

@@ -75,11 +75,11 @@ function readEnvFile(file: string): Map<string, string> {
   return out;
 }
 
-/** The password in a user URL (single-node or cluster), or undefined. */
+/** The password in a user URL (single-node, cluster or sentinel), or undefined. */
 function urlPassword(url: string): string | undefined {
   try {
     const t = parseRedisUrl(url);
-    if (t.kind === 'cluster') return t.password;
+    if (t.kind !== 'single') return t.password;
     const u = new URL(url);
     return u.password ? decodeURIComponent(u.password) : undefined;
   } catch {

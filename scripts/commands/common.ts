@@ -58,11 +58,12 @@ function probeTarget(node: FailingNode | undefined): { host: string; port: numbe
   return m ? { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), tls: probeAt?.tls ?? false } : probeAt;
 }
 
-/** host and port a raw probe can try: the URL's, or a cluster URL's first seed; and whether the URL asks for TLS. */
+/** host and port a raw probe can try: the URL's, a cluster URL's first seed or a sentinel URL's first sentinel; and whether the URL asks for TLS. */
 function firstAddress(url: string): { host: string; port: number; tls: boolean } | undefined {
   try {
     const t = parseRedisUrl(url);
     if (t.kind === 'cluster') return t.seeds[0] && { ...t.seeds[0], tls: t.tls };
+    if (t.kind === 'sentinel') return t.sentinels[0] && { ...t.sentinels[0], tls: t.tls };
     const u = new URL(url);
     return { host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(u.port || 6379), tls: u.protocol === 'rediss:' };
   } catch {

@@ -1,0 +1,199 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort, RedisServer } from '../../lib/redis/server.js';
+import { waitFor } from './redis.js';
+
+export interface SentinelSetOptions {
+  /** The master's name the sentinel monitors (the path of the redis+sentinel:// URL). @defaultValue "mymaster" */
+  name?: string;
+  /** `sentinel down-after-milliseconds`: a master silent this long is down (quorum 1: failed over). @defaultValue 1000 */
+  downAfterMs?: number;
+  /** `sentinel failover-timeout`. @defaultValue 3000 */
+  failoverTimeoutMs?: number;
+  /** How long start() and the waits below wait. @defaultValue 20000 */
+  readyTimeoutMs?: number;
+  /** How often those waits ask again. @defaultValue 50 */
+  pollMs?: number;
+}
+
+/**
+ * A real Sentinel set on loopback for one test file: a master, one replica of it (redis-server,
+ * lib/redis/server.ts) and one sentinel (`redis-server sentinel.conf --sentinel`, quorum 1) on free
+ * ports; ready once the sentinel knows the replica and the replica's link is up. The master can be
+ * SIGKILLed, and restarted on its port as a replica of the promoted one, or failed over in place. close() stops every process
+ * and removes the temp dir; the processes are also killed if the test process exits without it.
+ */
+export class SentinelSet {
+  readonly dir = mkdtempSync(join(tmpdir(), 'pipeline-sentinel-'));
+  readonly name: string;
+  /** The redis-servers by port (a restarted old master replaces its entry). */
+  readonly servers = new Map<number, RedisServer>();
+  sentinelPort = 0;
+  private sentinel?: ChildProcess;
+  private readonly cleanup = () => {
+    this.sentinel?.kill('SIGKILL');
+    for (const s of this.servers.values()) void s.stop('SIGKILL');
+  };
+
+  constructor(private readonly opts: SentinelSetOptions = {}) {
+    this.name = opts.name ?? 'mymaster';
+    process.once('exit', this.cleanup);
+  }
+
+  /** The REDIS_URL of this set: the sentinel, and the master's name. */
+  get url(): string {
+    return `redis+sentinel://127.0.0.1:${this.sentinelPort}/${this.name}`;
+  }
+
+  private get pollMs(): number {
+    return this.opts.pollMs ?? 50;
+  }
+
+  private get timeoutMs(): number {
+    return this.opts.readyTimeoutMs ?? 20_000;
+  }
+
+  async start(): Promise<this> {
+    const master = await new RedisServer().start();
+    this.servers.set(master.port, master);
+    const replica = await new RedisServer({ settings: { replicaof: `127.0.0.1 ${master.port}` } }).start();
+    this.servers.set(replica.port, replica);
+    await this.waitLinked(replica.port);
+    this.sentinelPort = await freePort();
+    const conf = join(this.dir, 'sentinel.conf');
+    writeFileSync(
+      conf,
+      [
+        `port ${this.sentinelPort}`,
+        'bind 127.0.0.1',
+        `dir ${this.dir}`,
+        `logfile ${join(this.dir, 'sentinel.log')}`,
+        `sentinel monitor ${this.name} 127.0.0.1 ${master.port} 1`,
+        `sentinel down-after-milliseconds ${this.name} ${this.opts.downAfterMs ?? 1000}`,
+        `sentinel failover-timeout ${this.name} ${this.opts.failoverTimeoutMs ?? 3000}`,
+        '',
+      ].join('\n'),
+    );
+    this.sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+    await waitFor(
+      'the sentinel knows the replica',
+      async () => (await this.ask('replicas')).some((r) => r.includes(String(replica.port))),
+      this.timeoutMs,
+      this.pollMs,
+    );
+    return this;
+  }
+
+  /** One SENTINEL subcommand for the monitored master, through a short-lived connection. */
+  async ask(sub: 'replicas' | 'get-master-addr-by-name'): Promise<string[]> {
+    const s = new Redis(this.sentinelPort, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    s.on('error', () => {});
+    try {
+      await s.connect();
+      const reply = (await s.call('SENTINEL', sub, this.name)) as unknown[];
+      return reply.map((r) => (Array.isArray(r) ? r.join(' ') : String(r)));
+    } catch {
+      return [];
+    } finally {
+      s.disconnect();
+    }
+  }
+
+  /**
+   * `SENTINEL FAILOVER`: the master demoted in place (alive, its clients killed by the sentinel) and
+   * its replica promoted; asked again until the sentinel has a replica it may promote (NOGOODSLAVE
+   * while it has not yet seen a rejoined one answer).
+   */
+  async failover(): Promise<void> {
+    const s = new Redis(this.sentinelPort, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    s.on('error', () => {});
+    try {
+      await waitFor(
+        'the sentinel starts a failover',
+        async () => (await s.call('SENTINEL', 'FAILOVER', this.name).catch(() => '')) === 'OK',
+        this.timeoutMs,
+        this.pollMs,
+      );
+    } finally {
+      s.disconnect();
+    }
+  }
+
+  /** The master's port as the sentinel names it now. */
+  async masterPort(): Promise<number> {
+    return Number((await this.ask('get-master-addr-by-name'))[1] ?? 0);
+  }
+
+  /** Until the replica at `port` reports its link to its master up. */
+  async waitLinked(port: number): Promise<void> {
+    const r = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    r.on('error', () => {});
+    try {
+      await waitFor(
+        `replica ${port} linked`,
+        async () => /master_link_status:up/.test(await r.info('replication').catch(() => '')),
+        this.timeoutMs,
+        this.pollMs,
+      );
+    } finally {
+      r.disconnect();
+    }
+  }
+
+  /** The role (`master`, `slave`) the redis-server at `port` reports. */
+  async role(port: number): Promise<string> {
+    const r = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    r.on('error', () => {});
+    try {
+      return String(((await r.call('ROLE')) as unknown[])[0]);
+    } finally {
+      r.disconnect();
+    }
+  }
+
+  /** REPLICAOF `master` on the live server at `port` (what the sentinel does to a demoted master, without its delay), and wait for its link. */
+  async demote(port: number, master: number): Promise<void> {
+    const r = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    r.on('error', () => {});
+    try {
+      await r.call('REPLICAOF', '127.0.0.1', String(master));
+    } finally {
+      r.disconnect();
+    }
+    await this.waitLinked(port);
+  }
+
+  /** SIGKILL the redis-server at `port`. */
+  async kill(port: number): Promise<void> {
+    await this.servers.get(port)!.stop('SIGKILL');
+  }
+
+  /** Until the sentinel names a master other than `old`; returns its port. */
+  async waitPromoted(old: number): Promise<number> {
+    await waitFor('the sentinel promoted the replica', async () => ![0, old].includes(await this.masterPort()), this.timeoutMs, this.pollMs);
+    return this.masterPort();
+  }
+
+  /** Start the killed server at `port` again, empty, as a replica of `master`, and wait for its link. */
+  async rejoin(port: number, master: number): Promise<void> {
+    await this.servers.get(port)!.close();
+    const s = await new RedisServer({ port, settings: { replicaof: `127.0.0.1 ${master}` } }).start();
+    this.servers.set(port, s);
+    await this.waitLinked(port);
+  }
+
+  async close(): Promise<void> {
+    const sentinel = this.sentinel;
+    if (sentinel && sentinel.exitCode === null && sentinel.signalCode === null) {
+      const gone = new Promise<void>((res) => sentinel.once('exit', () => res()));
+      sentinel.kill('SIGTERM');
+      await gone;
+    }
+    await Promise.all([...this.servers.values()].map((s) => s.close()));
+    process.off('exit', this.cleanup);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
