@@ -186,8 +186,8 @@ export const PERMISSION_FIX =
 
 /**
  * `pipeline acl --apply` on a Cluster could not reach some nodes `CLUSTER NODES` lists (a node
- * down and not flagged failed, or not yet forgotten): every node it reached has the users, these do
- * not. The CLI: exit 10, this message naming both.
+ * down and not flagged failed, or not yet forgotten), or on Sentinel some replicas the sentinels
+ * list: every node it reached has the users, these do not. The CLI: exit 10, this message naming both.
  */
 export class AclNodesUnreachableError extends PipelineError {
   constructor(
@@ -195,12 +195,14 @@ export class AclNodesUnreachableError extends PipelineError {
     readonly applied: readonly string[],
     /** host:port of each node that could not be reached, with why. */
     readonly unreachable: readonly { address: string; error: string }[],
+    /** Where they were listed (the message names it): CLUSTER NODES, or the sentinels. @defaultValue "cluster" */
+    readonly listedBy: 'cluster' | 'sentinel' = 'cluster',
   ) {
-    const total = applied.length + unreachable.length;
+    const c = listedBy === 'cluster';
     super(
-      `ACL users applied to ${applied.length} of the ${total} nodes CLUSTER NODES lists (${applied.join(', ') || 'none'}); not reached: ` +
+      `ACL users applied to ${applied.length} of the ${applied.length + unreachable.length} ${c ? 'nodes CLUSTER NODES lists' : 'servers the sentinels list'} (${applied.join(', ') || 'none'}); not reached: ` +
         `${unreachable.map((u) => `${u.address} [${u.error}]`).join(', ')}: start ${unreachable.length === 1 ? 'it' : 'them'} again ` +
-        `(or CLUSTER FORGET a node gone for good) and run \`pipeline acl --apply\` again: a node without the users refuses them (WRONGPASS) once it serves their slots`,
+        `(or ${c ? 'CLUSTER FORGET a node' : 'SENTINEL RESET the master to forget a replica'} gone for good) and run \`pipeline acl --apply\` again: a ${c ? 'node' : 'replica'} without the users refuses them (WRONGPASS) once it ${c ? 'serves their slots' : 'is promoted'}`,
     );
   }
 }

@@ -7,7 +7,7 @@ import { loadLibrary } from '../redis/functions.js';
 import { Keys } from '../redis/keys.js';
 import { asCluster, isClusterUrl, parseRedisUrl, URL_FORMS } from '../redis/url.js';
 import { KEY_READ_COMMANDS, SCRIPT_COMMANDS, SELF_CHECK_COMMANDS, stageGrants, type KeyGrant, type KeyMode } from './acl-grants.js';
-import { onEveryClusterNode, type ApplyAclOptions } from './acl-nodes.js';
+import { onEveryClusterNode, onSentinelMasterAndReplicas, type ApplyAclOptions } from './acl-nodes.js';
 import { API_READ_COMMANDS, API_REDIS_URL_ENV, apiGrants } from './acl-api.js';
 
 export { CONSUMER_COMMANDS, FENCE_COMMANDS, LIVENESS_COMMANDS, SCRIPT_COMMANDS, SELF_CHECK_COMMANDS, stageGrants } from './acl-grants.js';
@@ -257,17 +257,17 @@ export function formatSetUser(u: AclUser): string {
  * Load the pipeline's Functions library (lib/redis/functions.ts; on a Cluster on every master) and
  * run the users' ACL SETUSER on `admin` (a connection allowed to run ACL and FUNCTION; a plain one
  * like cliRedis, not auto-pipelined). ACLs are per server, not replicated: on a Cluster client every
- * node CLUSTER NODES lists gets them (lib/ops/acl-nodes.ts: a node it cannot reach does not stop
- * the others, and is named by AclNodesUnreachableError at the end). Returns how many servers were set up.
+ * node CLUSTER NODES lists gets them, on a Sentinel client the master and every replica the
+ * sentinels list (lib/ops/acl-nodes.ts: a node it cannot reach does not stop the others, and is
+ * named by AclNodesUnreachableError at the end). Returns how many servers were set up.
  */
 export async function applyAcl(admin: Redis, users: readonly AclUser[], o: ApplyAclOptions = {}): Promise<number> {
   await loadLibrary(admin);
   const cluster = asCluster(admin);
-  if (!cluster) {
-    await setUsers(admin, users);
-    return 1;
-  }
-  return onEveryClusterNode(cluster, (node) => setUsers(node, users), o);
+  if (cluster) return onEveryClusterNode(cluster, (node) => setUsers(node, users), o);
+  if (admin.options.sentinels?.length) return onSentinelMasterAndReplicas(admin, (node) => setUsers(node, users), o);
+  await setUsers(admin, users);
+  return 1;
 }
 
 /** SHA-256 hex of each password a user has on the server (ACL GETUSER); undefined when there is no such user. */
