@@ -90,6 +90,14 @@ const RULES: { cause: RedisFailureCause; test: RegExp; hint: string; retryable: 
     hint: "Redis has no such database: the number after the port in `REDIS_URL` is past the server's `databases` setting (16 unless set)",
   },
   {
+    // ioredis Sentinel mode, after a round over every sentinel of a redis+sentinel:// URL: none
+    // answered, or none knew the master's name (it says "unreachable" for both).
+    cause: 'unreachable',
+    test: /All sentinels are unreachable/,
+    retryable: true,
+    hint: 'cannot reach Redis through Sentinel: no answer from the address in `REDIS_URL` giving the address of a master by that name (are the sentinels up, their host:port right, and is the name after them one they monitor? `SENTINEL MASTERS` on a sentinel lists the names)',
+  },
+  {
     cause: 'unreachable',
     test: /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|connect ETIMEDOUT|Connection is closed|ECONNRESET|EPIPE|Stream isn't writeable|Reached the max retries per request|Command timed out|Failed to refresh slots cache|None of startup nodes is available/i,
     retryable: true,
