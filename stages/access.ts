@@ -28,6 +28,12 @@ export function stageDataAccess(stage: ResolvedStage, keys: Keys): KeyGrant[] {
     case 'match':
       // stages/match.ts: `{p}:vectors:<category>` hash, `{p}:vectors:<category>:log` list (HGET: vector-add-2.lua), `:centroids` string (GET, SET NX).
       grants.push({ keys: [keys.extra('vectors:*')], mode: 'rw', commands: ['lrange', 'hmget', 'hget', 'hset', 'rpush', 'get', 'set'] });
+      // stages/domain/match-recheck.ts: `{p}:match-recheck` list, `{p}:match-corrected:<key>` markers (match-correct-N.lua; its XADD goes to the route targets).
+      grants.push({
+        keys: [keys.extra('match-recheck'), keys.extra('match-corrected:*')],
+        mode: 'rw',
+        commands: ['rpush', 'ltrim', 'lrange', 'lrem', 'get', 'set'],
+      });
       break;
   }
   return [...grants, ...configGrants(stage, keys)];

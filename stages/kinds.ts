@@ -34,7 +34,7 @@ export const STAGE_SETTINGS: Readonly<Record<string, readonly string[]>> = {
   classify: ['groups', 'ungrouped', ...MODEL_SETTINGS],
   extract: ['brandLexicon', 'brandMinCount', 'mpnShapeRule', 'mpnTidy', ...MODEL_SETTINGS],
   validate: ['schemas'],
-  match: ['threshold', 'index', 'shardWaitMs', ...MODEL_SETTINGS],
+  match: ['threshold', 'index', 'shardWaitMs', 'recheck', ...MODEL_SETTINGS],
   store: ['sink', 'appliedEntriesKept', ...POSTGRES_SETTINGS],
 };
 

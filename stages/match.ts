@@ -1,13 +1,17 @@
 import { ConfigError } from '../lib/core/errors.js';
+import { within } from '../lib/core/io-deadline.js';
 import type { Embedder } from '../lib/models/embedder.js';
 import { stageKeySpace } from '../lib/redis/shard.js';
+import { encodeEnvelope } from '../lib/stream/codec.js';
 import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { carriedRows } from './domain/carried-tokens.js';
 import { modelOptions, modelText, stageModelVersion } from './domain/model-options.js';
 import { summarize } from './domain/summary.js';
 import { parseIndexOptions } from './domain/vector-index.js';
 import { SHARD_WAIT_DEFAULT_MS } from './domain/shard-waits.js';
+import { MatchRechecks, parseRecheckOptions } from './domain/match-recheck.js';
 import { VectorStore } from './domain/vector-store.js';
+import { matchCorrection } from './match-correction.js';
 
 /**
  * Marks likely duplicates: embeds the batch (one model call), finds the most similar product
@@ -17,7 +21,9 @@ import { VectorStore } from './domain/vector-store.js';
  * spill file in `settings.index.dir`), searched exactly up to `settings.index.exactBelow` vectors
  * and through an IVF index above (vector-index.ts). With shards, a shard whose master does not
  * answer within `settings.shardWaitMs` (default 1000) is matched against its last synced copy
- * while the other shards' records go on (shard-waits.ts).
+ * while the other shards' records go on (shard-waits.ts); a record matched then without a
+ * duplicate is re-checked once the shard caught up, and handed on again as a duplicate if its twin
+ * was there (match-recheck.ts, `settings.recheck`).
  */
 export function createMatch(ctx: StageContext): Stage {
   const opts = modelOptions(ctx);
@@ -30,10 +36,20 @@ export function createMatch(ctx: StageContext): Stage {
   const shardWaitMs = ctx.stage.settings.shardWaitMs ?? SHARD_WAIT_DEFAULT_MS;
   if (typeof shardWaitMs !== 'number' || !(shardWaitMs > 0))
     throw new ConfigError(`stages.${ctx.stage.name}.settings.shardWaitMs`, `expected milliseconds > 0, got ${JSON.stringify(shardWaitMs)}`);
+  const recheckOptions = parseRecheckOptions(`stages.${ctx.stage.name}.settings.recheck`, ctx.stage.settings.recheck);
+  const log = (level: 'info' | 'warn', event: string, fields: Record<string, unknown>) => ctx.logger[level](event, fields);
   const vectors = new VectorStore(ctx.redis, stageKeySpace(ctx), index, (event, fields) => ctx.logger.warn(event, fields), {
     shardWaitMs,
-    log: (level, event, fields) => ctx.logger[level](event, fields),
+    log,
+    onCaughtUp: () => rechecks.kick(),
   });
+  const rechecks = new MatchRechecks(ctx.redis, stageKeySpace(ctx), vectors, threshold, recheckOptions, {
+    correct: matchCorrection(ctx),
+    log,
+    count: (metric, n) => ctx.metrics.increment(metric, n, { stage: ctx.stage.name }),
+  });
+  // The first batch also re-checks what an earlier run (or another worker) left in the lists.
+  let started = false;
   let model: Embedder | undefined;
   return {
     kind: 'match',
@@ -51,6 +67,8 @@ export function createMatch(ctx: StageContext): Stage {
         Promise.all([...new Set(categories)].map((c) => vectors.sync(c))),
       ]);
       const writes: Promise<unknown>[] = [];
+      // Which shards are behind, and where this copy stands on them, as the lookups see it.
+      const behind = new Map([...new Set(categories)].map((c) => [c, rechecks.behind(c)]));
       // One record after the other: a later record of the batch is compared with the earlier ones.
       // Lookups the int8 codes leave open are settled together, once the batch's adds are sent.
       const found = batch.map((m, i) => {
@@ -63,6 +81,8 @@ export function createMatch(ctx: StageContext): Stage {
         return { lookup, lookupMs, candidates: vectors.size(cat) - 1 };
       });
       await vectors.settle(found.map((f) => f.lookup));
+      // A shard that did not answer the settle's exact reads is behind too (its copy as it was).
+      for (const [c, w] of behind) for (const [s, from] of rechecks.behind(c)) if (!w.some(([t]) => t === s)) w.push([s, from]);
       const results = found.map(({ lookup: { hit }, lookupMs, candidates }) => {
         const out: Record<string, unknown> = {
           matchScore: hit ? Math.round(hit.score * 1e4) / 1e4 : 0,
@@ -74,10 +94,26 @@ export function createMatch(ctx: StageContext): Stage {
         if (hit && hit.score >= threshold) out.duplicateOf = hit.key;
         return ok(out);
       });
-      await Promise.all(writes);
+      // Matched against a shard's stale copy without a duplicate: kept for a re-check (before the batch is acked).
+      const noted = results.map((r, i) => {
+        const env = batch[i]!.envelope;
+        const w = behind.get(categories[i]!)!;
+        if (w.length === 0 || !r.ok || r.output.duplicateOf !== undefined) return undefined;
+        const { tokens: _tokens, ...rest } = env;
+        const matched = { ...rest, outputs: { ...env.outputs, [ctx.stage.name]: r.output } };
+        return rechecks.note(env.key, categories[i]!, encodeEnvelope(matched), embeddings[i]!, w);
+      });
+      await Promise.all([...writes, ...noted]);
+      if (!started) {
+        started = true;
+        rechecks.kick();
+      }
       return results;
     },
     close: async () => {
+      // A pass still running stops at its next entry; one held by a master that does not answer is not waited for longer.
+      rechecks.close();
+      await within(shardWaitMs, rechecks.idle());
       vectors.close();
       await model?.close();
     },

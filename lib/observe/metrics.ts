@@ -77,6 +77,9 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     'counter',
     'store deliveries the Redis sink did not write: no longer pending in their group (a write retried onto a promoted replica)',
   ),
+  w('match.rechecked', 'counter', 'records the match stage re-checked once a shard it had matched them against a stale copy of caught up'),
+  w('match.recheck_corrected', 'counter', 'of those, records found to have a twin on that shard and handed on again with duplicateOf (once per record)'),
+  w('match.recheck_dropped', 'counter', 'records not kept for a re-check: over settings.recheck.maxPending of their shard (the oldest go)'),
   w('message.e2e_ms', 'timer', 'end to end: produced to handed off by the sink stage (per message, at the sink)'),
   w('handoff.errors', 'counter', 'failed hand-off scripts (transient ones are retried)'),
   w(

@@ -47,10 +47,11 @@ export interface Envelope {
   origin?: string;
   /**
    * Set when the envelope was rebuilt from a version of the product the pipeline already had, not
-   * produced: by `pipeline reprocess` from the stored one, or by a console review decision from
-   * the queued one. The store does not count such a version in `copies` (not a duplicate).
+   * produced: by `pipeline reprocess` from the stored one, by a console review decision from
+   * the queued one, or by the match stage's re-check (a duplicate found once a shard caught up,
+   * stages/domain/match-recheck.ts) from the matched one. The store does not count such a version in `copies` (not a duplicate).
    */
-  rebuilt?: 'reprocess' | 'review';
+  rebuilt?: 'reprocess' | 'review' | 'match';
   /**
    * The title's token ids from the first model stage that tokenised it, for later model stages
    * with the same tokenizer (stages/domain/carried-tokens.ts). Not stored with the product.

@@ -12,6 +12,8 @@ export interface ShardWaitOptions {
   retryBaseMs?: number;
   /** Logs `match.shard_behind` and `match.shard_caught_up`. @defaultValue none */
   log?: (level: 'warn' | 'info', event: string, fields: Record<string, unknown>) => void;
+  /** Called after `match.shard_caught_up` (the match stage then re-checks what it matched meanwhile: match-recheck.ts). @defaultValue none */
+  onCaughtUp?: (shard: number) => void;
 }
 
 export const SHARD_WAIT_DEFAULT_MS = 1_000;
@@ -31,6 +33,8 @@ export class ShardWaits {
   private readonly running = new Map<string, { done: Promise<void>; late: boolean }>();
   /** Shards behind, since when. */
   private readonly behindSince = new Map<number, number>();
+  /** When each shard that had been behind answered again. */
+  private readonly caughtUpAt = new Map<number, number>();
   private closed = false;
 
   constructor(private readonly opts: ShardWaitOptions = {}) {
@@ -52,7 +56,20 @@ export class ShardWaits {
     const since = this.behindSince.get(shard);
     if (since === undefined) return;
     this.behindSince.delete(shard);
+    this.caughtUpAt.set(shard, Date.now());
     this.opts.log?.('info', 'match.shard_caught_up', { shard, behindMs: Date.now() - since });
+    this.opts.onCaughtUp?.(shard);
+  }
+
+  /** Milliseconds since `shard` answered after being behind; Infinity when it never was behind here. */
+  sinceCaughtUp(shard: number): number {
+    const at = this.caughtUpAt.get(shard);
+    return at === undefined ? Infinity : Date.now() - at;
+  }
+
+  /** Whether a read of `key` (a category's sync of one shard) is still running after it overran the wait. */
+  lagging(key: string): boolean {
+    return this.running.get(key)?.late === true;
   }
 
   /**

@@ -289,6 +289,44 @@ export class VectorStore {
     return { vecs: out, unanswered };
   }
 
+  /** The shards that did not answer in time and have not answered since (shard-waits.ts). */
+  behindShards(): number[] {
+    return this.shards.all.flatMap((_, s) => (this.waits.isBehind(s) ? [s] : []));
+  }
+
+  /** How far into shard `s`'s key log of `category` this copy has read. */
+  position(category: string, s: number): number {
+    return this.block(category).loaded[s]!;
+  }
+
+  /** Whether this copy of `category` is up to date with shard `s`: not behind, no sync of it still running late, and caught up at least `settleMs` ago. */
+  caughtUp(category: string, s: number, settleMs = 0): boolean {
+    return !this.waits.isBehind(s) && !this.waits.lagging(`${category}\0${s}`) && this.waits.sinceCaughtUp(s) >= settleMs;
+  }
+
+  /** `work` on shard `s`, waited for at most `shardWaitMs`: undefined when the shard is behind, errs transiently or overruns. */
+  onShard<T>(s: number, work: () => Promise<T>): Promise<T | undefined> {
+    return this.waits.value(s, work);
+  }
+
+  /**
+   * The vectors shard `s` logged for `category` between log positions `from` and `to` (float32,
+   * as Redis holds them), SYNC_CHUNK at a time; undefined when the shard does not answer in time.
+   */
+  async window(category: string, s: number, from: number, to: number): Promise<[string, Float32Array][] | undefined> {
+    const keys = this.shards.all[s]!;
+    const out: [string, Float32Array][] = [];
+    for (let at = from; at < to; at += SYNC_CHUNK) {
+      const logged = await this.waits.value(s, () => this.redis.lrange(this.logKey(keys, category), at, Math.min(to, at + SYNC_CHUNK) - 1));
+      if (!logged) return undefined;
+      if (logged.length === 0) break;
+      const raw = await this.waits.value(s, () => this.redis.hmgetBuffer(this.vecKey(keys, category), ...logged));
+      if (!raw) return undefined;
+      logged.forEach((k, j) => raw[j] && out.push([k, storedVector(raw[j]).vec]));
+    }
+    return out;
+  }
+
   /** The id of the shared centroids this copy of `category` is filed under, null while it has none. */
   sharedCentroids(category: string): number | null {
     return this.block(category).shared;
