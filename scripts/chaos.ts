@@ -8,11 +8,14 @@
  * stream (each must end in the DLQ with reason `undecodable`). Nothing else may reach the DLQ.
  *
  * Checks: `stored` = good records whose product exists; `duplicated` = records stored from more
- * than one store-stream entry (`copies` > 1: the same produced message forwarded twice, or the
- * producer sending it twice; the producer's exactly-once batches make the second impossible, and
- * `produced twice` checks it independently from the input stream's entries-added); `lost` = good
+ * than one production (`copies` > 1, counted by lineage: the producer sending a record twice; the
+ * producer's exactly-once batches make that impossible, and `produced twice` checks it
+ * independently from the input stream's entries-added); `forwarded twice` = records a stage
+ * forwarded twice, one production in two entries of a stream (scripts/commands/forward-tally.ts:
+ * the atomic hand-off makes that impossible; the run keeps its streams untrimmed,
+ * `streams.trimAcked` false, so every entry is checked, and `unchecked` says how many were not); `lost` = good
  * records neither stored nor in a terminal stream (nor, when the config has a model stage, which
- * may refuse a record for good, dead-lettered as permanent_error / no_route: `dlq bad records`). Exit 1 if anything was lost or duplicated, if
+ * may refuse a record for good, dead-lettered as permanent_error / no_route: `dlq bad records`). Exit 1 if anything was lost, duplicated or forwarded twice, if
  * the DLQ holds anything but the garbage, or if the rejects are not exactly the bad lines.
  *
  * `--scenario oom`: Redis full instead. redis-server runs with `maxmemory-policy noeviction`;
@@ -97,10 +100,12 @@ const producerRedis = persistent('chaos:producer');
 redis.on('error', () => {});
 producerRedis.on('error', () => {});
 
-// The config: the chosen pipeline under a fresh name, with timers shrunk so reclaim takes seconds.
-const raw = JSON.parse(
+// The config: the chosen pipeline under a fresh name, with timers shrunk so reclaim takes seconds,
+// and its streams kept whole (no trimAcked) so the count can check every entry for a second forward.
+const config0 = JSON.parse(
   readFileSync(resolve(REPO, (o.config as string | undefined) ?? (o.models ? 'config/pipeline.json' : 'config/rules-only.json')), 'utf8'),
 ) as PipelineConfig;
+const raw: PipelineConfig = { ...config0, streams: { ...config0.streams, trimAcked: false } };
 const workers = o.workers === undefined ? (o.models ? 1 : 2) : num('workers');
 const pipeline = `chaos${Date.now().toString(36)}`;
 const defaults = {
@@ -251,9 +256,8 @@ await supervisor.stop();
 // Count: stored products, terminal streams (e.g. review), DLQ, and what the input stream received.
 // Every record the input makes is good: only a model stage may refuse one for good (dead-lettered as bad, not lost).
 const badAllowed = hasModelStage(config);
-const { stored, duplicated, lost, inTerminal, dlq, dlqGarbage, dlqBad, dlqUnexpected, added } = await tallyChaos(redis, config, shards, summary.produced, {
-  badAllowed,
-});
+const tally = await tallyChaos(redis, config, shards, summary.produced, { badAllowed });
+const { stored, duplicated, forwardedTwice, checked, unchecked, lost, inTerminal, dlq, dlqGarbage, dlqBad, dlqUnexpected, added } = tally;
 const workerLog = readFileSync(join(dir, 'workers.log'), 'utf8');
 const sum = (re: RegExp) => [...workerLog.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
 
@@ -261,6 +265,7 @@ const result: [string, number][] = [
   ['sent', summary.produced],
   ['stored', stored],
   ['duplicated', duplicated],
+  ['forwarded twice', forwardedTwice],
   ['lost', lost],
   ['dlq', dlq],
   ['kills', kills],
@@ -278,6 +283,8 @@ const result: [string, number][] = [
   ['dlq bad records', dlqBad],
   ['dlq unexpected', dlqUnexpected],
   ['produced twice', added - summary.produced - garbageCount],
+  ['entries checked', checked],
+  ['unchecked (trimmed)', unchecked],
   ['reclaimed', sum(/"event":"reclaim\.claimed"[^\n]*"count":(\d+)/g)],
   ['duplicate hand-offs suppressed', sum(/"event":"handoff\.already_acked"[^\n]*"count":(\d+)/g)],
   ['worker restarts', supervisor.restarts],
@@ -287,6 +294,7 @@ process.stdout.write(result.map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
 const failures = [
   lost > 0 && `${lost} lost`,
   duplicated > 0 && `${duplicated} duplicated`,
+  forwardedTwice > 0 && `${forwardedTwice} forwarded twice`,
   summary.produced !== N && `sent ${summary.produced} of ${N}`,
   summary.rejected !== chaosInput.badLines && `rejected ${summary.rejected}, expected the ${chaosInput.badLines} bad lines`,
   dlqUnexpected !== 0 &&

@@ -4,7 +4,7 @@
  * worker is SIGKILLed every `--kill-every-ms` (default 30 s), sampling each stage's RSS and Redis's
  * memory; then every record is checked.
  *
- * Prints `records:`, `stored:`, `lost:`, `duplicated:`, `dlq:`, `rss growth: N%` (per stage, its
+ * Prints `records:`, `stored:`, `lost:`, `duplicated:`, `forwarded twice:`, `dlq:`, `rss growth: N%` (per stage, its
  * peak RSS over the last 10 % of the run against its peak over the first 10 %, after the models
  * loaded; the largest growth of any stage; then the same for the stages that hold no data, i.e.
  * all but match, whose vector index (in spill files, an entry per product in memory) grows with the
@@ -13,8 +13,12 @@
  * `lost` = records neither stored, nor in a terminal stream (review), nor, when the config has a
  * model stage, dead-lettered as bad (`dlq bad records`, counted apart; every record is good, so
  * without a model stage one dead-lettered is lost); `duplicated` = records stored from more than
- * one store-stream entry or sent to a terminal stream twice by one stage. Exit 1 if anything was lost or duplicated,
- * or the DLQ holds anything else.
+ * one production (`copies` > 1, by lineage) or sent to a terminal stream twice by one stage;
+ * `forwarded twice` = records a stage forwarded twice (one production in two entries of a stream,
+ * scripts/commands/forward-tally.ts) among the entries the streams still hold: the soak keeps
+ * trimming acked entries (its Redis memory is measured), so `unchecked (trimmed)` says how many
+ * could not be checked. Exit 1 if anything was lost, duplicated or forwarded twice, or the DLQ
+ * holds anything else.
  *
  * Titles are real listings (`--titles`, default the data set's train.jsonl, cycled through; each
  * record has its own id, so a repeated title is a duplicate listing the match stage finds), or
@@ -267,6 +271,7 @@ const result: [string, string | number][] = [
   ['stored', stored],
   ['lost', lost],
   ['duplicated', duplicated],
+  ['forwarded twice', tally.forwardedTwice],
   ['dlq', tally.dlq],
   ['rss growth', `${Number.isFinite(worst) ? worst.toFixed(1) : '?'}%`],
   ['rss growth, stages that hold no data', `${Number.isFinite(worstOther) ? worstOther.toFixed(1) : '?'}%`],
@@ -276,6 +281,8 @@ const result: [string, string | number][] = [
   ['in a terminal stream', tally.inTerminal],
   ['dlq bad records', tally.dlqBad],
   ['dlq unexpected', tally.dlqUnexpected],
+  ['entries checked', tally.checked],
+  ['unchecked (trimmed)', tally.unchecked],
   ['kills', kills],
   ['worker restarts', supervisor.restarts],
   [`rss per ${o.colocate ? 'process' : 'stage'} (first 10% -> last 10%, MB)`, growth.map((g) => `${g.stage} ${mb(g.first)}->${mb(g.last)}`).join(', ')],
@@ -284,6 +291,7 @@ process.stdout.write(result.map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
 const failures = [
   lost > 0 && `${lost} lost`,
   duplicated > 0 && `${duplicated} duplicated`,
+  tally.forwardedTwice > 0 && `${tally.forwardedTwice} forwarded twice`,
   summary.produced !== N && `sent ${summary.produced} of ${N}`,
   tally.dlqUnexpected !== 0 &&
     `${tally.dlqUnexpected} unexpected DLQ entries${!badAllowed && tally.dlqBad > 0 ? ` (${tally.dlqBad} good records dead-lettered as bad, and no model stage)` : ''}`,

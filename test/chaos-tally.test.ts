@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig } from '../lib/config/types.js';
 import { configShards } from '../lib/redis/shard.js';
-import { FIELD_KEY } from '../lib/stream/codec.js';
+import { encodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, newEnvelope, type Envelope } from '../lib/stream/codec.js';
 import { deadLetterForward, type DeadLetterReason } from '../lib/stream/deadletter.js';
 import { hasModelStage, tallyChaos } from '../scripts/commands/chaos-tally.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
@@ -80,6 +80,45 @@ test('chaos/soak tally: soak ids (prefix s), a record neither stored nor dead-le
   const t = await tallyChaos(redis, cfg, shards, 3, { prefix: 's', badAllowed: true });
   assert.is(t.stored, 2);
   assert.is(t.lost, 1);
+});
+
+/** The record `key` as stage `from` hands it to the store: produced once (its trace id and origin), hopped through `from`. */
+function forwarded(key: string, origin: string, from: string): Envelope {
+  const hop = { stage: from, consumer: `${from}-1`, readAt: 1, doneAt: 2, batch: 1 };
+  return { ...newEnvelope({ id: key, title: key }), origin, hops: [hop] };
+}
+
+test('chaos/soak tally: a record a stage forwarded twice (one lineage in two store-stream entries) is counted in forwardedTwice, although copies (by lineage) stays 1', async () => {
+  const cfg = config('config/rules-only.json');
+  const shards = await seed(cfg, 4, 'c3', 'permanent_error');
+  const store = (key: string) => shards.keysFor(key).stream('store');
+  const add = (env: Envelope) => redis.xadd(store(env.key), '*', FIELD_KEY, env.key, FIELD_ENVELOPE, encodeEnvelope(env));
+  // c0 forwarded once; c1 forwarded twice by validate (the same envelope under a second entry);
+  // c2 produced twice (two lineages, one entry each): a second production, not a second forward.
+  await add(forwarded('c0', '1-0', 'preprocess'));
+  const twice = forwarded('c1', '1-1', 'validate');
+  await add(twice);
+  await add(twice);
+  await add(forwarded('c2', '1-2', 'preprocess'));
+  await add(forwarded('c2', '1-3', 'preprocess'));
+  const t = await tallyChaos(redis, cfg, shards, 4, { badAllowed: false });
+  assert.is(t.duplicated, 0, 'copies is 1 for every stored record: the store counts productions');
+  assert.is(t.forwardedTwice, 1, 'c1: one production in two store entries');
+  assert.is(t.unchecked, 0);
+  assert.is(t.checked, 5);
+});
+
+test('chaos/soak tally: entries trimmed from a stage stream are counted as unchecked', async () => {
+  const cfg = config('config/rules-only.json');
+  const shards = await seed(cfg, 2, 'c1', 'permanent_error');
+  const store = shards.keysFor('c0').stream('store');
+  const env = forwarded('c0', '1-0', 'preprocess');
+  for (let i = 0; i < 3; i++) await redis.xadd(store, '*', FIELD_KEY, 'c0', FIELD_ENVELOPE, encodeEnvelope(env));
+  await redis.xtrim(store, 'MAXLEN', 1);
+  const t = await tallyChaos(redis, cfg, shards, 2, { badAllowed: false });
+  assert.is(t.unchecked, 2, 'two of its three entries trimmed');
+  assert.is(t.checked, 1);
+  assert.is(t.forwardedTwice, 0, 'what is left holds c0 once');
 });
 
 test.after(async () => {

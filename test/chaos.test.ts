@@ -17,7 +17,7 @@ function chaos(args: string[]): Promise<{ code: number | null; out: string }> {
   });
 }
 
-test('chaos: 5,000 records while 3 workers are SIGKILLed and redis-server is killed and restarted: nothing lost, nothing duplicated, only the garbage in the DLQ', async () => {
+test('chaos: 5,000 records while 3 workers are SIGKILLed and redis-server is killed and restarted: nothing lost, duplicated or forwarded twice, only the garbage in the DLQ', async () => {
   const { code, out } = await chaos([
     '--records',
     '5000',
@@ -38,6 +38,9 @@ test('chaos: 5,000 records while 3 workers are SIGKILLed and redis-server is kil
   assert.is(figure('stored'), 5000);
   assert.is(figure('lost'), 0);
   assert.is(figure('duplicated'), 0);
+  assert.is(figure('forwarded twice'), 0, 'no stage forwarded an entry twice, across the kills and the redis-server restart');
+  assert.is(figure('unchecked (trimmed)'), 0, 'the streams kept whole: every entry checked');
+  assert.ok(figure('entries checked') >= 5000, 'every record is in the store stream at least: the check read them');
   assert.is(figure('produced twice'), 0);
   assert.is(figure('dlq'), 20, 'the 20 garbage entries, nothing else');
   assert.is(figure('dlq unexpected'), 0);
@@ -54,6 +57,9 @@ test('chaos --scenario oom: Redis full (noeviction) for 2 s while 5,000 records 
   assert.is(figure('stored'), 5000);
   assert.is(figure('lost'), 0);
   assert.is(figure('duplicated'), 0);
+  assert.is(figure('forwarded twice'), 0);
+  assert.is(figure('unchecked (trimmed)'), 0);
+  assert.ok(figure('entries checked') >= 5000);
   assert.is(figure('dlq'), 20, 'the 20 garbage entries: no good record dead-lettered because Redis was full');
   assert.is(figure('dlq unexpected'), 0);
   assert.ok(figure('redis oom refusals') > 0, 'Redis did refuse writes');
@@ -85,6 +91,9 @@ test('chaos --models --colocate: 1,000 records through the full model pipeline a
   assert.is(figure('sent'), 1000, out);
   assert.is(figure('lost'), 0, out);
   assert.is(figure('duplicated'), 0, out);
+  assert.is(figure('forwarded twice'), 0, out);
+  assert.is(figure('unchecked (trimmed)'), 0, out);
+  assert.ok(figure('entries checked') >= figure('stored'), 'every stored record is in a stream of an extractor at least: the check read them');
   assert.is(figure('dlq unexpected'), 0, out);
   assert.is(figure('dlq expected (garbage)'), 5);
   assert.is(figure('stored') + figure('dlq bad records'), 1000, 'every record stored or dead-lettered as bad');

@@ -39,6 +39,8 @@ test('soak (short): 1,500 records through the full model pipeline with a worker 
   assert.is(figure('records'), 1500, out);
   assert.is(figure('lost'), 0, out);
   assert.is(figure('duplicated'), 0, out);
+  assert.is(figure('forwarded twice'), 0, out);
+  assert.ok(figure('unchecked (trimmed)') >= 0, 'the entries trimmed before the count are reported');
   assert.is(figure('dlq unexpected'), 0, out);
   assert.is(figure('stored') + figure('dlq bad records'), 1500);
   // A fast machine drains 1,500 records before the third kill: the kills the run lasted for, at least one.

@@ -1,19 +1,31 @@
 /**
  * The count of `npm run chaos` and `npm run soak` (scripts/chaos.ts, scripts/soak.ts), once the
  * pipeline has drained: each good record stored (and in how many copies), in a terminal stream, or
- * dead-lettered as bad; the DLQ; what the input streams received. Records are `<prefix>0` ..
+ * dead-lettered as bad; a record a stage forwarded twice (forward-tally.ts); the DLQ; what the
+ * input streams received. Records are `<prefix>0` ..
  * `<prefix><produced - 1>` (every one good); garbage entries `garbage-<n>`.
  */
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import type { Shards } from '../../lib/redis/shard.js';
+import { tallyForwarded } from './forward-tally.js';
 import { tallyTerminal } from './terminal-tally.js';
 
 export interface ChaosTally {
   /** Good records whose product exists. */
   stored: number;
-  /** Records stored from more than one store-stream entry, or sent to a terminal stream twice by one stage. */
+  /**
+   * Records stored from more than one production (`copies` > 1, counted by lineage), or sent to a
+   * terminal stream twice by one stage. A record a stage forwarded twice is one production: see
+   * `forwardedTwice`.
+   */
   duplicated: number;
+  /** Records a stage forwarded twice: one production in two entries of a stream (forward-tally.ts), over the entries the streams still hold. */
+  forwardedTwice: number;
+  /** Entries of the stages' streams read for `forwardedTwice`. */
+  checked: number;
+  /** Entries the stages' streams received but no longer hold (trimmed): not checked for `forwardedTwice`. */
+  unchecked: number;
   /** Good records neither stored nor in a terminal stream, nor (with `badAllowed`) dead-lettered as bad. */
   lost: number;
   /** Records in a terminal stream (e.g. review). */
@@ -54,6 +66,7 @@ export async function tallyChaos(redis: Redis, config: ResolvedConfig, shards: S
     copies.push(...((await p.exec()) ?? []).map(([, v]) => v as string | null));
   }
   const terminal = await tallyTerminal(redis, config, shards);
+  const forwarded = await tallyForwarded(redis, config, shards);
   const dlq = (await Promise.all(shards.all.map((k) => redis.xrange(k.dlq, '-', '+')))).flat();
   const dlqGarbage = dlq.filter(([, f]) => f[1]?.startsWith('garbage-') && f.includes('undecodable')).length;
   // Records a stage refused for good (a permanent error, no route): counted apart, and not lost only where a model may refuse one.
@@ -68,6 +81,9 @@ export async function tallyChaos(redis: Redis, config: ResolvedConfig, shards: S
   return {
     stored: copies.filter((c) => c !== null).length,
     duplicated: copies.filter((c) => Number(c) > 1).length + terminal.repeated,
+    forwardedTwice: forwarded.forwardedTwice,
+    checked: forwarded.checked,
+    unchecked: forwarded.unchecked,
     lost: copies.filter((c, i) => c === null && !terminal.keys.has(`${prefix}${i}`) && !accepted.has(`${prefix}${i}`)).length,
     inTerminal: terminal.keys.size,
     dlq: dlq.length,
