@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../lib/redis/keys.js';
+import { freePort } from '../lib/redis/server.js';
 import { exited } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
@@ -43,7 +44,7 @@ test('build.mjs compiles the CLI and copies the Lua scripts and migrations; the 
       const keys = new Keys(pipeline);
       await waitFor(`${produced} products stored by the compiled workers`, async () => (await redis.scard(keys.products)) === produced, 60_000, 100);
       // The compiled server finds the console's page (console/ at the package root, not in dist/).
-      const port = 20_000 + (process.pid % 20_000);
+      const port = await freePort(); // a fixed port (it was 20000 + pid % 20000) may be another test file's at the same time
       const server = run(['serve', '--port', String(port)]);
       workers.push(server);
       let page = '';
