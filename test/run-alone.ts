@@ -1,0 +1,31 @@
+/**
+ * The test files test/run.ts runs one at a time with nothing beside them, after the others (which
+ * run `--jobs` at a time), each with the reason. A file belongs here when it is CPU-heavy (it
+ * would slow its neighbour into a timeout) or asserts on latencies, durations or failover timings
+ * that another file taking a core would stretch. A file that fails under `--jobs 2` and passes
+ * alone: fix its assumption if it is wrong, else add it here with the reason.
+ */
+const CLUSTER_FAILOVER =
+  'a real Redis Cluster (6 redis-servers) with cluster-node-timeout 1 s: a node kept off the CPU by a neighbour is flagged failing, a failover starts or lasts longer than the test bounds';
+
+export const RUN_ALONE: Readonly<Record<string, string>> = {
+  'bench.test.ts': 'runs the benchmark (a quick run, CPU-bound on every core: a measure, and a minute of both cores)',
+  'models-build.test.ts': 'trains the models twice (CPU-bound) and compares the bytes',
+  'chaos.test.ts':
+    'the chaos run: 5,000 records at a paced rate through workers SIGKILLed every second and a redis-server restarted (many processes, CPU-heavy)',
+  'soak.test.ts': 'the soak run: the full model pipeline (CPU-bound inference) with a worker SIGKILLed every half second',
+  'cluster.test.ts': CLUSTER_FAILOVER,
+  'cluster-acl.test.ts': CLUSTER_FAILOVER,
+  'cluster-api-failover.test.ts': CLUSTER_FAILOVER,
+  'cluster-cli.test.ts': CLUSTER_FAILOVER,
+  'cluster-failing-node.test.ts': CLUSTER_FAILOVER,
+  'cluster-failover-sockets.test.ts': CLUSTER_FAILOVER,
+  'cluster-match-failover.test.ts': CLUSTER_FAILOVER,
+  'cluster-produce-failover.test.ts': CLUSTER_FAILOVER,
+  'cluster-produce-resume.test.ts': CLUSTER_FAILOVER,
+  'api-enrich-deadline.test.ts': 'asserts an answer comes within 400 ms of its deadline',
+  'api-sse-fanout.test.ts': 'a CPU-heavy completions fan-out to many subscribers, and enrich answers within 1 s of their deadline meanwhile',
+  'paced-http.test.ts': "asserts the load generator's arrival spread (900-1400 ms) and p50 latency (30-200 ms)",
+  'process-gauges.test.ts': 'asserts event-loop delays (under 60 / 100 ms when idle), which a busy neighbour stretches',
+  'stage-deadline.test.ts': 'asserts watchdog markers expire within 200 ms of when they are due',
+};
