@@ -170,6 +170,9 @@ test('review: items decided by another reviewer are said beside Refresh and the 
   await addReviewItems(redis, keys, 3, 205); // new items arrive: the difference is net (2 gone, 3 new)
   await alice.page.waitForSelector('#review-new:text-is("1 new item(s) to review since drawn.")');
   await alice.page.click('#review-refresh');
+  // The live count already reads "of 5" before the refresh (2 undecided + 3 new): wait for a card
+  // only the refreshed list has (r203-r207 drawn), which is drawn in the same task as the count.
+  await alice.page.waitForSelector('form.card[data-key="r207"]');
   await alice.page.waitForSelector('#review-count:has-text("Items 1–5 of 5 undecided")');
   assert.is(await alice.page.locator('form.card[data-key="r200"]').count(), 0, 'items decided elsewhere are gone after Refresh');
   assert.is(await alice.page.textContent('#review-new'), '');
