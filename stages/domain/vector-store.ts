@@ -4,6 +4,7 @@ import { Script } from '../../lib/redis/script.js';
 import { Shards } from '../../lib/redis/shard.js';
 import { dot } from './ivf.js';
 import { ShardWaits, type ShardWaitOptions } from './shard-waits.js';
+import { newBlockState, type Block } from './vector-block-state.js';
 import { INDEX_DEFAULTS, VectorBlock, type IndexOptions } from './vector-index.js';
 import { bufferToCentroids, centroidsId, centroidsToBuffer, storedVector, vectorFiled, vectorToBuffer } from './vector-bytes.js';
 import { isNoPermReply } from '../../lib/core/redis-replies.js';
@@ -22,28 +23,6 @@ export interface Lookup {
   hit?: { key: string; score: number };
   /** While the threshold decision is open: the candidates that may reach it, best first. */
   open?: string[];
-}
-
-interface Block {
-  index?: VectorBlock;
-  /** How far into the category's key log this copy has read, per shard. */
-  loaded: number[];
-  /** The log entry this copy read last (at `loaded` - 1), per shard: another one there means the log was deleted and started again. */
-  last: (string | undefined)[];
-  /** A shard's log was found deleted and started again: the copy is dropped at the end of the sync. */
-  reset: boolean;
-  /**
-   * Log entries this worker wrote itself and has not read past yet, per shard: key → count.
-   * Their vectors are in the local copy already, so a sync skips them instead of reading them
-   * back (the match stage's largest Redis read when one worker adds most of the vectors).
-   */
-  own: Map<string, number>[];
-  /** The id of the category's shared centroids once the block's IVF uses them (lists stored with that id are valid for it, and its writes carry theirs), else null. */
-  shared: number | null;
-  /** Whether the shared centroids have been looked for since the block was created. */
-  looked: boolean;
-  /** Sharing is off for this block (the centroids key is refused or holds another dimension): no more tries. */
-  unshareable: boolean;
 }
 
 /**
@@ -95,19 +74,7 @@ export class VectorStore {
 
   private block(category: string): Block {
     let b = this.blocks.get(category);
-    if (!b)
-      this.blocks.set(
-        category,
-        (b = {
-          loaded: this.shards.all.map(() => 0),
-          last: this.shards.all.map(() => undefined),
-          reset: false,
-          own: this.shards.all.map(() => new Map()),
-          shared: null,
-          looked: false,
-          unshareable: false,
-        }),
-      );
+    if (!b) this.blocks.set(category, (b = newBlockState(this.shards.all.length)));
     return b;
   }
 
