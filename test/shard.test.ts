@@ -129,6 +129,12 @@ test('REDIS_URL: redis:// stays a single server; redis+cluster:// lists seeds, w
   assert.throws(() => parseRedisUrl('redis+cluster://h:1/3'), /no database/);
   assert.throws(() => parseRedisUrl('redis+cluster://'), /at least one host/);
   assert.throws(() => parseRedisUrl('redis+cluster://h:99999'), /bad port/);
+  // A password that is not valid percent-encoding is a ConfigError naming the part (it was a bare URIError), never echoing it.
+  assert.throws(
+    () => parseRedisUrl('redis+cluster://app:s%zzcret@h:7000'),
+    (e: unknown) =>
+      e instanceof ConfigError && /the password of the cluster URL is not valid percent-encoding/.test(e.message) && !e.message.includes('s%zzcret'),
+  );
   // ioredis takes http://h:1 for a socket path and /abc for SELECT NaN (a stack trace at the first command).
   assert.throws(() => parseRedisUrl('http://h:6379'), /expected redis:\/\/, rediss:\/\/.*got http:\/\//);
   assert.throws(() => parseRedisUrl('h:6379'), /got no scheme/);

@@ -1,5 +1,6 @@
 import type { RedisOptions } from 'ioredis';
 import { ConfigError } from '../core/errors.js';
+import { decodeUrlPart, splitUrlAuth } from './url-auth.js';
 
 /**
  * A Redis master found through Sentinel: `redis+sentinel://[user:password@]host1[:port1],host2[:port2]/<master>[/<db>][?db=N&sentinelUsername=U&sentinelPassword=P]`
@@ -32,13 +33,7 @@ export function isSentinelUrl(url: string): boolean {
   return SENTINEL_SCHEMES.has(url.slice(0, url.indexOf('//')).toLowerCase());
 }
 
-function decode(part: string, what: string, where: string): string {
-  try {
-    return decodeURIComponent(part);
-  } catch {
-    throw new ConfigError(where, `the ${what} of the sentinel URL is not valid percent-encoding`);
-  }
-}
+const decode = (part: string, what: string, where: string): string => decodeUrlPart(part, what, where, 'sentinel URL');
 
 function database(raw: string, what: string, where: string): number {
   if (!/^\d{1,9}$/.test(raw)) throw new ConfigError(where, `the database (${what}) must be a number, got ${JSON.stringify(raw)}`);
@@ -67,18 +62,9 @@ export function parseSentinelUrl(url: string, where = 'redis.url'): SentinelTarg
   const q = rest.indexOf('?');
   const params = queryOf(q >= 0 ? rest.slice(q + 1) : '', where);
   if (q >= 0) rest = rest.slice(0, q);
-  let username: string | undefined;
-  let password: string | undefined;
-  // The last `@`: a password may hold one (percent-encoded or not); a master's name does not.
-  const at = rest.lastIndexOf('@');
-  if (at >= 0) {
-    const auth = rest.slice(0, at);
-    rest = rest.slice(at + 1);
-    const colon = auth.indexOf(':');
-    const user = colon >= 0 ? auth.slice(0, colon) : auth;
-    username = user ? decode(user, 'user name', where) : undefined;
-    password = colon >= 0 ? decode(auth.slice(colon + 1), 'password', where) : undefined;
-  }
+  const auth = splitUrlAuth(rest, where, 'sentinel URL');
+  rest = auth.rest;
+  const { username, password } = auth;
   const slash = rest.indexOf('/');
   const hosts = slash >= 0 ? rest.slice(0, slash) : rest;
   const sentinels = hosts

@@ -4,6 +4,7 @@ import { DB_OUT_OF_RANGE } from './diagnose.js';
 import { describeSentinels, isSentinelUrl, parseSentinelUrl, sentinelOptions, type SentinelTarget } from './sentinel.js';
 import { watchSwitchMaster } from './sentinel-watch.js';
 import { keySlot } from './shard.js';
+import { splitUrlAuth } from './url-auth.js';
 
 /**
  * `REDIS_URL` forms, parsed here and nowhere else:
@@ -51,17 +52,9 @@ export function parseRedisUrl(url: string, where = 'redis.url'): RedisTarget {
   }
   const scheme = url.slice(0, url.indexOf('//')).toLowerCase();
   let rest = url.slice(scheme.length + 2);
-  let username: string | undefined;
-  let password: string | undefined;
-  const at = rest.lastIndexOf('@');
-  if (at >= 0) {
-    const auth = rest.slice(0, at);
-    rest = rest.slice(at + 1);
-    const colon = auth.indexOf(':');
-    const user = colon >= 0 ? auth.slice(0, colon) : auth;
-    username = user ? decodeURIComponent(user) : undefined;
-    password = colon >= 0 ? decodeURIComponent(auth.slice(colon + 1)) : undefined;
-  }
+  const auth = splitUrlAuth(rest, where, 'cluster URL');
+  rest = auth.rest;
+  const { username, password } = auth;
   const slash = rest.search(/[/?]/);
   const hosts = slash >= 0 ? rest.slice(0, slash) : rest;
   const path = slash >= 0 ? rest.slice(slash) : '';
