@@ -12,14 +12,12 @@ import { sleep } from '../lib/core/backoff.js';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig } from '../lib/config/types.js';
 import { produce } from '../lib/producer/producer.js';
-import { Keys } from '../lib/redis/keys.js';
-import { configShards, keySlot } from '../lib/redis/shard.js';
+import { configShards } from '../lib/redis/shard.js';
 import { createClient } from '../lib/redis/url.js';
 import { RedisCluster } from './helpers/cluster.js';
 import { failOverShard0, SLACK_MS } from './helpers/failover-gaps.js';
-import { ownerOf } from './helpers/cluster-pipelines.js';
+import { pipelineWhere } from './helpers/cluster-pipelines.js';
 import { FAST, startWorkers, stopAll } from './helpers/pipeline.js';
-import { randomPipeline } from './helpers/redis.js';
 
 const SHARDS = 4;
 /** cluster-node-timeout: the dead master's shards wait at least this long for the promotion. */
@@ -39,13 +37,7 @@ const redis = createClient(cluster.url, { connectionName: 'test:check', maxRetri
 redis.on('error', () => {});
 
 test(`a master dies mid-run: the match stage's records on the other masters' shards keep being stored (gaps under ${BOUND_MS} ms), every record stored once`, async () => {
-  const topology = await cluster.topology();
-  let pipeline: string;
-  let masterOf: number[];
-  do {
-    pipeline = randomPipeline('m');
-    masterOf = Keys.shards(pipeline, SHARDS).map((k) => ownerOf(topology, keySlot(k.tag)));
-  } while (new Set(masterOf).size < 2);
+  const { pipeline, masterOf } = await pipelineWhere(cluster, SHARDS, 'm', (m) => new Set(m).size >= 2);
   const raw: PipelineConfig = {
     pipeline,
     input: 'in',

@@ -14,7 +14,7 @@ import type { PipelineConfig } from '../lib/config/types.js';
 import { createLogger } from '../lib/observe/logger.js';
 import { noopMetrics, type Metrics } from '../lib/observe/metrics.js';
 import { Keys } from '../lib/redis/keys.js';
-import { configShards, keySlot } from '../lib/redis/shard.js';
+import { configShards } from '../lib/redis/shard.js';
 import { createClient } from '../lib/redis/url.js';
 import { decodeEnvelope, entryFields, newEnvelope, type Envelope, type Message } from '../lib/stream/codec.js';
 import { toEntries } from '../lib/stream/entries.js';
@@ -22,9 +22,9 @@ import type { Stage, StageContext } from '../lib/worker/stage.js';
 import { createMatch } from '../stages/match.js';
 import { createStore } from '../stages/store.js';
 import { RedisCluster } from './helpers/cluster.js';
-import { ownerOf } from './helpers/cluster-pipelines.js';
+import { pipelineWhere } from './helpers/cluster-pipelines.js';
 import { FAST } from './helpers/pipeline.js';
-import { randomPipeline, waitFor } from './helpers/redis.js';
+import { waitFor } from './helpers/redis.js';
 
 const SHARDS = 3;
 /** The match stage's settings.shardWaitMs here: how long a batch waits on the paused master. */
@@ -53,13 +53,7 @@ function recording(): Metrics & { counts: Map<string, number> } {
 }
 
 test('a twin matched against a paused shard is re-checked once it answers: stored first as a new product, then as duplicateOf its twin, once', async () => {
-  const topology = await cluster.topology();
-  let pipeline: string;
-  let masterOf: number[];
-  do {
-    pipeline = randomPipeline('rc');
-    masterOf = Keys.shards(pipeline, SHARDS).map((k) => ownerOf(topology, keySlot(k.tag)));
-  } while (masterOf[1] === masterOf[2]);
+  const { pipeline, masterOf } = await pipelineWhere(cluster, SHARDS, 'rc', (m) => m[1] !== m[2]);
   const [S, R] = [1, 2];
   const raw: PipelineConfig = {
     pipeline,

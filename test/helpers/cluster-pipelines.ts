@@ -21,6 +21,24 @@ export function ownerOf(topology: ClusterNode[], slot: number): number {
   return m.port;
 }
 
+/**
+ * A fresh pipeline name (`prefix` + random) whose shards' masters (ports, by shard) pass `accept`:
+ * shard tags are `{name:i}`, so their slots are as random as any key's and a few draws find one.
+ */
+export async function pipelineWhere(
+  cluster: RedisCluster,
+  shards: number,
+  prefix: string,
+  accept: (masterOf: number[]) => boolean,
+): Promise<{ pipeline: string; masterOf: number[] }> {
+  const topology = await cluster.topology();
+  for (;;) {
+    const pipeline = randomPipeline(prefix);
+    const masterOf = Keys.shards(pipeline, shards).map((k) => ownerOf(topology, keySlot(k.tag)));
+    if (accept(masterOf)) return { pipeline, masterOf };
+  }
+}
+
 export function clusterPipelines(cluster: RedisCluster, shards: number) {
   const clusterConfig = (pipeline: string): ResolvedConfig =>
     resolveConfig({ ...RAW, pipeline, shards, defaults: { ...RAW.defaults, ...FAST } }, 'test', { env: { REDIS_URL: cluster.url } });
@@ -29,13 +47,7 @@ export function clusterPipelines(cluster: RedisCluster, shards: number) {
    * their slots are as random as any key's; with 4 shards on 3 masters all four share one master
    * 1 time in 27, and that draw is skipped (production: see docs/scale-out.md, spread).
    */
-  const spreadPipeline = async (): Promise<{ pipeline: string; masterOf: number[] }> => {
-    const topology = await cluster.topology();
-    for (;;) {
-      const pipeline = randomPipeline('c');
-      const masterOf = Keys.shards(pipeline, shards).map((k) => ownerOf(topology, keySlot(k.tag)));
-      if (new Set(masterOf).size >= 2) return { pipeline, masterOf };
-    }
-  };
+  const spreadPipeline = (): Promise<{ pipeline: string; masterOf: number[] }> =>
+    pipelineWhere(cluster, shards, 'c', (masterOf) => new Set(masterOf).size >= 2);
   return { clusterConfig, spreadPipeline };
 }

@@ -30,20 +30,23 @@ export const storedVersion = (key: string, origin: string, entryId: string, stre
   version: origin,
 });
 
-/**
- * A batch written but not acked, then reclaimed whole and one entry at a time (the lost ack of a
- * crash or a failover), then a new entry of b written twice: `copies()` must read {a: 2, b: 1}
- * throughout, then {a: 2, b: 2}. `stream` is the store stream's key, `name` its config name, `group`
- * the store's group (created here). Returns the first batch and the new entry's delivery.
- */
-export async function reclaimedBatch(o: {
+/** A scenario's store: its Redis, the store stage, the store stream (key and config name), the store's group, and how to read every product's `copies`. */
+export interface StoreScenario {
   redis: Redis;
   store: Stage;
   stream: string;
   name: string;
   group: string;
   copies: () => Promise<Record<string, number>>;
-}): Promise<{ batch: Message[]; again: Message[] }> {
+}
+
+/**
+ * A batch written but not acked, then reclaimed whole and one entry at a time (the lost ack of a
+ * crash or a failover), then a new entry of b written twice: `copies()` must read {a: 2, b: 1}
+ * throughout, then {a: 2, b: 2}. `stream` is the store stream's key, `name` its config name, `group`
+ * the store's group (created here). Returns the first batch and the new entry's delivery.
+ */
+export async function reclaimedBatch(o: StoreScenario): Promise<{ batch: Message[]; again: Message[] }> {
   const { redis, store, stream, group } = o;
   const read = (raw: unknown) => storeMessages(raw, o.name);
   const readNew = async () =>
@@ -96,14 +99,7 @@ export async function reclaimedBatch(o: {
  * new trace id and input entry) is a copy, {r: 2}, and its own second entry is not. `stream` is the
  * store stream's key, `group` the store's group (created here).
  */
-export async function sameRecordAgain(o: {
-  redis: Redis;
-  store: Stage;
-  stream: string;
-  name: string;
-  group: string;
-  copies: () => Promise<Record<string, number>>;
-}) {
+export async function sameRecordAgain(o: StoreScenario) {
   const { redis, store, stream, group } = o;
   await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
   const produced = (key: string, origin: string) => encodeEnvelope({ ...newEnvelope({ id: key, title: key }), origin });
