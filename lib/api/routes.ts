@@ -41,7 +41,13 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   // The input stage and every stage after it, each against its own maxLag (lib/producer/backpressure.ts); sharded, per
   // shard (maxLag applies to each shard), and a request is checked on the shards its records go to.
   const backpressure = ShardedBackpressure.forInput(redis, config, shards.all, limits.backpressureCacheMs, limits.backpressureStagesMs);
-  const submitOptions = { statusTtlMs: config.limits.statusTtlMs, dedupMs: limits.submitDedupMs, retryMs: limits.submitRetryMs };
+  const submitOptions = {
+    statusTtlMs: config.limits.statusTtlMs,
+    dedupMs: limits.submitDedupMs,
+    retryMs: limits.submitRetryMs,
+    waitReplicas: limits.submitWaitReplicas,
+    waitTimeoutMs: limits.submitWaitTimeoutMs,
+  };
 
   app.addContentTypeParser('application/x-ndjson', { parseAs: 'string' }, (_req, body, done) => done(null, new NdjsonBody(body as string)));
   // Only the types docs/api.md lists: Fastify's own text/plain parser had read a text body as NDJSON.

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { BadRecordError, errorMessage } from '../core/errors.js';
+import { BadRecordError, errorMessage, ReplicationError } from '../core/errors.js';
 import { randomBytes } from 'node:crypto';
 import { sleep } from '../core/backoff.js';
 import { ioDeadline } from '../core/io-deadline.js';
@@ -10,6 +10,7 @@ import { Shards } from '../redis/shard.js';
 import { Script } from '../redis/script.js';
 import { encodeEnvelope, newEnvelope, type ProductRecord } from '../stream/codec.js';
 import { OutcomeUnknown } from './errors.js';
+import { submitAndWait } from './submit-wait.js';
 
 const submitScript = new Script('submit-N');
 
@@ -88,12 +89,17 @@ export interface SubmitOptions {
   dedupMs: number;
   /** A call whose connection failed is sent again (same marker) until this long after it began (ApiLimits.submitRetryMs). */
   retryMs: number;
+  /** Replicas that must have a call's records (WAIT; ApiLimits.submitWaitReplicas). @defaultValue 0: none */
+  waitReplicas?: number;
+  /** One WAIT's timeout (ApiLimits.submitWaitTimeoutMs). @defaultValue 1000 */
+  waitTimeoutMs?: number;
 }
 
 /**
  * Run one submit call exactly once: on a connection failure it is sent again with the same marker
- * (lib/lua/submit-N.lua adds nothing the second time) until `retryMs` has passed. Redis full, or
- * an error that is not the connection's, is thrown at once (nothing was written).
+ * (lib/lua/submit-N.lua adds nothing the second time) until `retryMs` has passed; so is a call
+ * short of its replicas (ReplicationError, `waitReplicas`). Redis full, or an error that is not
+ * the connection's, is thrown at once (nothing was written).
  */
 async function runOnce(call: () => Promise<unknown>, retryMs: number): Promise<void> {
   const deadline = Date.now() + retryMs;
@@ -109,7 +115,9 @@ async function runOnce(call: () => Promise<unknown>, retryMs: number): Promise<v
       return;
     } catch (err) {
       const full = classify(err).outage === 'redis_oom';
-      if (full || err instanceof OutcomeUnknown || !isTransientRedisError(err)) {
+      // Short of its replicas (submitWaitReplicas): in on this master, which a failover may yet lose; sent again.
+      const short = err instanceof ReplicationError;
+      if (!short && (full || err instanceof OutcomeUnknown || !isTransientRedisError(err))) {
         if (attempt > 0 && !full) throw new OutcomeUnknown(`outcome unknown: ${errorMessage(err)}`);
         throw err;
       }
@@ -172,7 +180,12 @@ export async function submitRecords(
     for (const r of chunk) args.push(r.id, encodeEnvelope(newEnvelope(r, now)));
     const streamKeys = [keys.stream(input), marker, ...chunk.map((r) => keys.status(r.id))];
     try {
-      await runOnce(() => submitScript.run<number>(redis, streamKeys, args), o.retryMs);
+      const want = o.waitReplicas ?? 0;
+      const call =
+        want > 0
+          ? () => submitAndWait(redis, submitScript, streamKeys, args, want, o.waitTimeoutMs ?? 1_000)
+          : () => submitScript.run<number>(redis, streamKeys, args);
+      await runOnce(call, o.retryMs);
       taken += chunk.length;
     } catch (err) {
       if (n === 0) throw err;

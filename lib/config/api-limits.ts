@@ -51,6 +51,16 @@ export interface ApiLimits {
   submitRetryMs: number;
   /** Sharded: a shard whose backpressure reading has not answered within this is read again (within `submitRetryMs`) while the records of the shards that answered are written; a master killed had held every shard's records until its replica was promoted. @defaultValue 500 */
   shardReadingWaitMs: number;
+  /**
+   * Replicas that must have a submit call's records before they are answered 202 (`WAIT`, sent with
+   * the call on its connection). Short of it within `submitWaitTimeoutMs`, the call is sent again
+   * (same marker, nothing added twice) until `submitRetryMs`, then 503 `outcome_unknown`. Behind
+   * Sentinel, 1: a master failed over keeps taking writes until the sentinels announce the switch,
+   * and a 202 from it was lost. 0: answered once the master has them. @defaultValue 0
+   */
+  submitWaitReplicas: number;
+  /** One `WAIT` of a submit call (`submitWaitReplicas`); the API's command connection waits with it. @defaultValue 1000 */
+  submitWaitTimeoutMs: number;
 }
 
 export const API_DEFAULTS: ApiLimits = {
@@ -77,4 +87,6 @@ export const API_DEFAULTS: ApiLimits = {
   submitDedupMs: 3_600_000,
   submitRetryMs: 10_000,
   shardReadingWaitMs: 500,
+  submitWaitReplicas: 0,
+  submitWaitTimeoutMs: 1_000,
 };

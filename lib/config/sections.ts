@@ -22,7 +22,7 @@ export function configInt(where: string, v: unknown, min = 1): number {
 type Kind = 'boolean' | 'string' | 'int' | 'int0' | 'port' | 'strings' | 'tags';
 
 /** The HTTP API's limits that may be 0 (a reading read afresh each time, no lookup reserve); the others are at least 1. */
-const API_ZERO_OK: ReadonlySet<string> = new Set(['backpressureCacheMs', 'backpressureStagesMs', 'enrichLookupMs']);
+const API_ZERO_OK: ReadonlySet<string> = new Set(['backpressureCacheMs', 'backpressureStagesMs', 'enrichLookupMs', 'submitWaitReplicas']);
 
 export const SECTION_KEYS = {
   redis: { url: 'string' },
