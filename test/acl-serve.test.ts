@@ -152,6 +152,8 @@ test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, 
       ['a key of another pipeline', api.get('{other}:status:x')],
     ];
     for (const [what, p] of refused) assert.match(await error(p), NOPERM, `${what}: refused`);
+    // The submit's WAIT (api.submitWaitReplicas): allowed, as the producer's (it was NOPERM).
+    assert.is(await api.call('WAIT', '0', '0'), 0, 'WAIT: allowed');
   } finally {
     api.disconnect();
   }

@@ -215,6 +215,8 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
       API_REDIS_URL_ENV,
       (pw) => [
         ...start(pw),
+        // The submit's WAIT (api.submitWaitReplicas), as the producer's.
+        '+wait',
         ...cmds([...SCRIPT_COMMANDS, ...API_READ_COMMANDS]),
         ...api.readKeys.map((k) => `%R~${k}`),
         ...api.scriptKeys.map((k) => `~${k}`),
