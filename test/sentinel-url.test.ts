@@ -40,6 +40,9 @@ test('redis+sentinel://: the sentinels (port 26379 unless given), the master nam
   assert.is((parseRedisUrl('redis+sentinel://s1/m?db=5') as { db: number }).db, 5);
   assert.is((parseRedisUrl('redis+sentinel://s1/m/5?db=5') as { db: number }).db, 5);
   assert.is((parseRedisUrl('REDIS+SENTINEL://:pw@s1/m') as { password: string }).password, 'pw');
+  // The +switch-master watch's reconnect delay is an option of the URL (default: unset, 1000 ms).
+  assert.is((parseRedisUrl('redis+sentinel://s1/m?sentinelWatchRetryMs=250') as { watchRetryMs: number }).watchRetryMs, 250);
+  assert.is((parseRedisUrl('redis+sentinel://s1/m') as { watchRetryMs?: number }).watchRetryMs, undefined);
 });
 
 test('bad sentinel URLs: a ConfigError naming the wrong part, never echoing a password', () => {
@@ -56,6 +59,8 @@ test('bad sentinel URLs: a ConfigError naming the wrong part, never echoing a pa
     assert.not.match(message, /hunter2/, `${url}: the password is not in ${message}`);
   };
   refused('redis+sentinel://u:hunter2@/m', /needs at least one sentinel host:port/);
+  refused('redis+sentinel://u:hunter2@s1/m?sentinelWatchRetryMs=0', /sentinelWatchRetryMs must be a whole number of milliseconds/);
+  refused('redis+sentinel://u:hunter2@s1/m?sentinelWatchRetryMs=1.5', /sentinelWatchRetryMs must be a whole number/);
   refused('redis+sentinel://u:hunter2@s1:26379', /needs the master's name after the sentinels/);
   refused('redis+sentinel://u:hunter2@s1:26379/', /needs the master's name/);
   refused('redis+sentinel://u:hunter2@s1:99999/m', /bad port in sentinel address "s1:99999"/);

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { SentinelTarget } from './sentinel.js';
+import { SENTINEL_WATCH_RETRY_MS, type SentinelTarget } from './sentinel.js';
 
 /**
  * Sentinel's `+switch-master` announcements, followed for every Sentinel-mode client of this
@@ -24,11 +24,8 @@ interface Watch {
 
 const watches = new Map<string, Watch>();
 
-/** How long a subscriber waits between reconnects to a sentinel that is down. @defaultValue 1000 */
-export const SENTINEL_WATCH_RECONNECT_MS = 1_000;
-
 function keyOf(t: SentinelTarget): string {
-  return JSON.stringify([t.name, t.sentinels, t.tls, t.sentinelUsername ?? '', t.sentinelPassword ?? '']);
+  return JSON.stringify([t.name, t.sentinels, t.tls, t.sentinelUsername ?? '', t.sentinelPassword ?? '', t.watchRetryMs ?? SENTINEL_WATCH_RETRY_MS]);
 }
 
 /** Whether `client`'s socket is connected to host:port already. */
@@ -48,7 +45,7 @@ function open(t: SentinelTarget, w: Watch): Redis[] {
       connectionName: 'sentinel-watch',
       enableReadyCheck: false,
       maxRetriesPerRequest: null,
-      retryStrategy: () => SENTINEL_WATCH_RECONNECT_MS,
+      retryStrategy: () => t.watchRetryMs ?? SENTINEL_WATCH_RETRY_MS,
     });
     s.on('error', () => {}); // a sentinel down: see above
     s.subscribe('+switch-master').catch(() => {});

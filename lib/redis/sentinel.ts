@@ -3,7 +3,7 @@ import { ConfigError } from '../core/errors.js';
 import { decodeUrlPart, splitUrlAuth } from './url-auth.js';
 
 /**
- * A Redis master found through Sentinel: `redis+sentinel://[user:password@]host1[:port1],host2[:port2]/<master>[/<db>][?db=N&sentinelUsername=U&sentinelPassword=P]`
+ * A Redis master found through Sentinel: `redis+sentinel://[user:password@]host1[:port1],host2[:port2]/<master>[/<db>][?db=N&sentinelUsername=U&sentinelPassword=P&sentinelWatchRetryMs=T]`
  * (`rediss+sentinel://`: TLS to the sentinels and to the master). The form Harbor uses, built like
  * this project's `redis+cluster://`: the hosts are the sentinels (port 26379 unless given), the first
  * path segment is the master's name as the sentinels know it (`sentinel monitor <name> ...`), then
@@ -22,18 +22,30 @@ export interface SentinelTarget {
   password?: string;
   sentinelUsername?: string;
   sentinelPassword?: string;
+  /** `sentinelWatchRetryMs`: how long the `+switch-master` watch (sentinel-watch.ts) waits between reconnects to a sentinel that is down; unset: SENTINEL_WATCH_RETRY_MS. */
+  watchRetryMs?: number;
 }
+
+/** The `+switch-master` watch's wait between reconnects to a sentinel that is down, unless the URL's `sentinelWatchRetryMs` says. @defaultValue 1000 */
+export const SENTINEL_WATCH_RETRY_MS = 1_000;
 
 const SENTINEL_SCHEMES = new Set(['redis+sentinel:', 'rediss+sentinel:']);
 /** A sentinel's port when the URL gives none (Sentinel's own default). */
 export const SENTINEL_PORT = 26379;
-const PARAMS = ['db', 'sentinelUsername', 'sentinelPassword'] as const;
+const PARAMS = ['db', 'sentinelUsername', 'sentinelPassword', 'sentinelWatchRetryMs'] as const;
 
 export function isSentinelUrl(url: string): boolean {
   return SENTINEL_SCHEMES.has(url.slice(0, url.indexOf('//')).toLowerCase());
 }
 
 const decode = (part: string, what: string, where: string): string => decodeUrlPart(part, what, where, 'sentinel URL');
+
+function retryMs(raw: string, where: string): number {
+  const ms = /^\d{1,7}$/.test(raw) ? Number(raw) : NaN;
+  if (!(ms >= 1 && ms <= 3_600_000))
+    throw new ConfigError(where, `sentinelWatchRetryMs must be a whole number of milliseconds from 1 to 3600000, got ${JSON.stringify(raw)}`);
+  return ms;
+}
 
 function database(raw: string, what: string, where: string): number {
   if (!/^\d{1,9}$/.test(raw)) throw new ConfigError(where, `the database (${what}) must be a number, got ${JSON.stringify(raw)}`);
@@ -97,6 +109,7 @@ export function parseSentinelUrl(url: string, where = 'redis.url'): SentinelTarg
     password,
     ...(params.sentinelUsername ? { sentinelUsername: params.sentinelUsername } : {}),
     ...(params.sentinelPassword !== undefined ? { sentinelPassword: params.sentinelPassword } : {}),
+    ...(params.sentinelWatchRetryMs !== undefined ? { watchRetryMs: retryMs(params.sentinelWatchRetryMs, where) } : {}),
   };
 }
 
