@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -131,13 +131,24 @@ export class SentinelSet {
   async waitLinked(port: number): Promise<void> {
     const r = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
     r.on('error', () => {});
+    let info = '';
     try {
       await waitFor(
         `replica ${port} linked`,
-        async () => /master_link_status:up/.test(await r.info('replication').catch(() => '')),
+        async () => /master_link_status:up/.test((info = await r.info('replication').catch((e: Error) => e.message))),
         this.timeoutMs,
         this.pollMs,
-      );
+      ).catch((err: Error) => {
+        // Say where the link stopped (its state, the last I/O, a sync in progress).
+        const lines = info
+          .split(/\r?\n/)
+          .filter((l) =>
+            /^(role|master_host|master_port|master_link_status|master_sync_in_progress|master_last_io_seconds_ago|master_link_down_since_seconds|slave_read_repl_offset)|ERR|LOADING/.test(
+              l,
+            ),
+          );
+        throw new Error(`${err.message}: ${lines.join(', ')}`);
+      });
     } finally {
       r.disconnect();
     }
@@ -182,7 +193,20 @@ export class SentinelSet {
     await this.servers.get(port)!.close();
     const s = await new RedisServer({ port, settings: { replicaof: `127.0.0.1 ${master}` } }).start();
     this.servers.set(port, s);
-    await this.waitLinked(port);
+    await this.waitLinked(port).catch((err: Error) => {
+      throw new Error(`${err.message}\nreplica log: ${this.logTail(port)}\nmaster log: ${this.logTail(master)}`);
+    });
+  }
+
+  /** The last lines of the redis-server log at `port` (in its data dir), for a failure's message. */
+  private logTail(port: number, lines = 12): string {
+    const dir = this.servers.get(port)?.dir;
+    if (!dir) return '(no server)';
+    try {
+      return readFileSync(join(dir, 'redis-server.log'), 'utf8').trimEnd().split('\n').slice(-lines).join('\n  ');
+    } catch (e) {
+      return (e as Error).message;
+    }
   }
 
   async close(): Promise<void> {
