@@ -1,6 +1,6 @@
 import type { RedisOptions } from 'ioredis';
 import { ConfigError } from '../core/errors.js';
-import { decodeUrlPart, splitUrlAuth } from './url-auth.js';
+import { decodeUrlPart, parseHostList, splitUrlAuth } from './url-parts.js';
 
 /**
  * A Redis master found through Sentinel: `redis+sentinel://[user:password@]host1[:port1],host2[:port2]/<master>[/<db>][?db=N&sentinelUsername=U&sentinelPassword=P&sentinelWatchRetryMs=T]`
@@ -79,16 +79,7 @@ export function parseSentinelUrl(url: string, where = 'redis.url'): SentinelTarg
   const { username, password } = auth;
   const slash = rest.indexOf('/');
   const hosts = slash >= 0 ? rest.slice(0, slash) : rest;
-  const sentinels = hosts
-    .split(',')
-    .filter(Boolean)
-    .map((h) => {
-      const m = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d+))?$/.exec(h);
-      if (!m) throw new ConfigError(where, `bad sentinel address ${JSON.stringify(h)} (expected host:port)`);
-      const port = m[2] === undefined ? SENTINEL_PORT : Number(m[2]);
-      if (!(port > 0 && port < 65536)) throw new ConfigError(where, `bad port in sentinel address ${JSON.stringify(h)}`);
-      return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
-    });
+  const sentinels = parseHostList(hosts, SENTINEL_PORT, 'sentinel address', where);
   if (sentinels.length === 0) throw new ConfigError(where, `${scheme}// needs at least one sentinel host:port before the master name`);
   const segments = slash >= 0 ? rest.slice(slash + 1).split('/') : [];
   const name = segments[0] ? decode(segments[0], 'master name', where) : '';

@@ -4,7 +4,7 @@ import { DB_OUT_OF_RANGE } from './diagnose.js';
 import { describeSentinels, isSentinelUrl, parseSentinelUrl, sentinelOptions, type SentinelTarget } from './sentinel.js';
 import { watchSwitchMaster } from './sentinel-watch.js';
 import { keySlot } from './shard.js';
-import { splitUrlAuth } from './url-auth.js';
+import { parseHostList, splitUrlAuth } from './url-parts.js';
 
 /**
  * `REDIS_URL` forms, parsed here and nowhere else:
@@ -60,16 +60,7 @@ export function parseRedisUrl(url: string, where = 'redis.url'): RedisTarget {
   const path = slash >= 0 ? rest.slice(slash) : '';
   if (path && !/^\/0?(\?.*)?$/.test(path) && path !== '?')
     throw new ConfigError(where, `a cluster URL has no database (Redis Cluster has db 0 only): drop ${JSON.stringify(path)}`);
-  const seeds = hosts
-    .split(',')
-    .filter(Boolean)
-    .map((h) => {
-      const m = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d+))?$/.exec(h);
-      if (!m) throw new ConfigError(where, `bad cluster seed ${JSON.stringify(h)} (expected host:port)`);
-      const port = m[2] === undefined ? 6379 : Number(m[2]);
-      if (!(port > 0 && port < 65536)) throw new ConfigError(where, `bad port in cluster seed ${JSON.stringify(h)}`);
-      return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
-    });
+  const seeds = parseHostList(hosts, 6379, 'cluster seed', where);
   if (seeds.length === 0) throw new ConfigError(where, `${scheme}// needs at least one host:port`);
   return { kind: 'cluster', tls: scheme === 'rediss+cluster:', seeds, username, password };
 }

@@ -25,3 +25,20 @@ export function splitUrlAuth(afterScheme: string, where: string, kind: string): 
     password: colon >= 0 ? decodeUrlPart(auth.slice(colon + 1), 'password', where, kind) : undefined,
   };
 }
+
+/**
+ * A URL's comma-separated `host[:port]` list (IPv6 in brackets), `defaultPort` where none is given.
+ * `what` names an item in errors ("cluster seed", "sentinel address").
+ */
+export function parseHostList(hosts: string, defaultPort: number, what: string, where: string): { host: string; port: number }[] {
+  return hosts
+    .split(',')
+    .filter(Boolean)
+    .map((h) => {
+      const m = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d+))?$/.exec(h);
+      if (!m) throw new ConfigError(where, `bad ${what} ${JSON.stringify(h)} (expected host:port)`);
+      const port = m[2] === undefined ? defaultPort : Number(m[2]);
+      if (!(port > 0 && port < 65536)) throw new ConfigError(where, `bad port in ${what} ${JSON.stringify(h)}`);
+      return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+    });
+}
