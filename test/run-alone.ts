@@ -23,6 +23,8 @@ export const RUN_ALONE: Readonly<Record<string, string>> = {
   'cluster-cli.test.ts': CLUSTER_FAILOVER,
   'cluster-failing-node.test.ts': CLUSTER_FAILOVER,
   'cluster-failover-sockets.test.ts': CLUSTER_FAILOVER,
+  'cluster-liveness-handover.test.ts':
+    'a real Redis Cluster (3 redis-servers) and worker processes started one after another: asserts a hand-over within aliveTtlMs + livenessHandoverMs + 3 s of a SIGKILL',
   'cluster-match-failover.test.ts': CLUSTER_FAILOVER,
   'cluster-produce-failover.test.ts': CLUSTER_FAILOVER,
   'cluster-produce-resume.test.ts': CLUSTER_FAILOVER,
