@@ -17,12 +17,16 @@ import {
   isNoPermission,
   isNoPermReply,
   isNoSuchKey,
+  isAuthRefused,
+  isDbOutOfRange,
+  isMaxClients,
   isOutOfMemory,
   isReadOnly,
   isRedirectOrExhausted,
   isRedirectReply,
   isWrongType,
 } from '../lib/core/redis-replies.js';
+import { diagnoseRedisError, probeRedis } from '../lib/redis/diagnose.js';
 import { RedisServer } from '../lib/redis/server.js';
 import { RedisCluster } from './helpers/cluster.js';
 import { client, startRedis, waitFor } from './helpers/redis.js';
@@ -82,7 +86,21 @@ async function provoke(): Promise<void> {
     replies.set('noperm-function-load', await replyOf(narrow.call('FUNCTION', 'LOAD', 'REPLACE', lib)));
     await admin.config('SET', 'maxmemory', '1');
     replies.set('oom', await replyOf(admin.set('more', 'x')));
+    replies.set('oom-in-script', await replyOf(admin.eval("return redis.call('SET', KEYS[1], 'x')", 1, 'more')));
     await admin.config('SET', 'maxmemory', '0');
+    replies.set('wrongpass', await replyOf(narrow.call('AUTH', 'narrow', 'wrong')));
+    replies.set('db-out-of-range', await replyOf(narrow.call('SELECT', '99')));
+    // Replies that quote the codes of others: a script's error about a record (what a stage's
+    // function would raise), and the unknown-command reply, which quotes the command and its arguments.
+    const quoted =
+      "title 'NOPERM no permissions to run OOM LOADING READONLY max number of clients reached WRONGPASS NOAUTH DB index is out of range SSL certificate'";
+    replies.set('script-error-quoting', await replyOf(admin.eval("error('bad record: ' .. ARGV[1])", 0, quoted)));
+    replies.set('unknown-command-quoting', await replyOf(admin.call('NOPERM', 'OOM', 'max number of clients reached')));
+    // The server at maxclients answers a new connection with its refusal, before any command.
+    await admin.config('SET', 'maxclients', '1');
+    const greeting = await probeRedis('127.0.0.1', server.port);
+    await admin.config('SET', 'maxclients', '10000');
+    replies.set('maxclients', new Error(greeting.message));
   } finally {
     narrow.disconnect();
   }
@@ -122,7 +140,7 @@ test('the ACL refusing a command, a key, a script key, a command inside a script
 test('BUSYGROUP, WRONGTYPE, OOM, an invalid stream id, a missing function and an existing library each match their own predicate only', () => {
   only(isGroupExists, ['busygroup']);
   only(isWrongType, ['wrongtype']);
-  only(isOutOfMemory, ['oom']);
+  only(isOutOfMemory, ['oom', 'oom-in-script']);
   only(isInvalidStreamId, ['bad-id']);
   only(isFunctionNotFound, ['function-not-found']);
   only(isLibraryExists, ['library-exists']);
@@ -130,6 +148,42 @@ test('BUSYGROUP, WRONGTYPE, OOM, an invalid stream id, a missing function and an
   assert.equal(classify(replies.get('busygroup')), { class: 'poison' });
   assert.equal(classify(replies.get('wrongtype')), { class: 'poison' });
   assert.equal(classify(replies.get('oom')), { class: 'transient', outage: 'redis_oom' });
+});
+
+test('the replies diagnose.ts names (maxclients, WRONGPASS, NOPERM, OOM, a database out of range) are recognised here, and each is diagnosed as its cause', () => {
+  only(isMaxClients, ['maxclients']);
+  only(isAuthRefused, ['wrongpass']);
+  only(isDbOutOfRange, ['db-out-of-range']);
+  const cause = (name: string) => diagnoseRedisError(replies.get(name))?.cause;
+  assert.equal(['maxclients', 'wrongpass', 'db-out-of-range', 'oom', 'oom-in-script'].map(cause), ['maxclients', 'auth', 'database', 'oom', 'oom']);
+  // Each ACL refusal: the command's, a key's, a script's keys, one inside a script (Redis 7.0: "ERR The user executing the script can't ...").
+  for (const name of ['noperm-command', 'noperm-key', 'noperm-script-keys', 'noperm-in-script', 'noperm-function-load']) assert.is(cause(name), 'noperm', name);
+  // As the connection error behind a command's "max retries" or "closed".
+  assert.is(diagnoseRedisError(new Error('Connection is closed.'), replies.get('maxclients'))?.cause, 'maxclients');
+  assert.is(diagnoseRedisError(new Error('Connection is closed.'), replies.get('wrongpass'))?.cause, 'auth');
+  assert.equal(classify(replies.get('maxclients')), { class: 'transient', outage: 'redis_unavailable' });
+  assert.ok(shouldReconnect(replies.get('maxclients')!));
+});
+
+test("a reply that only quotes other replies' codes (a script's error about a record, an unknown command) is none of them: not a Redis failure, poison to the failure policy", () => {
+  for (const name of ['script-error-quoting', 'unknown-command-quoting']) {
+    const err = replies.get(name)!;
+    assert.is(diagnoseRedisError(err)?.cause, undefined, `${name}: ${err.message}`);
+    assert.equal(classify(err), { class: 'poison' }, name);
+    assert.not.ok(shouldReconnect(err), name);
+    for (const predicate of [isNoPermission, isOutOfMemory, isMaxClients, isAuthRefused, isDbOutOfRange, isReadOnly])
+      assert.not.ok(predicate(err), `${name}: ${predicate.name}`);
+  }
+});
+
+test("a reply inside ioredis' own wrappings (a ready check, a round over the sentinels) is still that reply", () => {
+  const wrapped = (prefix: string, name: string) => new Error(`${prefix}${replies.get(name)!.message}`);
+  const readyCheck = wrapped('Ready check failed: ', 'noperm-command');
+  assert.ok(isNoPermission(readyCheck));
+  assert.is(diagnoseRedisError(readyCheck)?.cause, 'noperm');
+  assert.equal(classify(readyCheck), { class: 'transient', outage: 'redis_noperm' });
+  const sentinels = wrapped('All sentinels are unreachable. Retrying from scratch after 10ms. Last error: ', 'wrongpass');
+  assert.is(diagnoseRedisError(sentinels)?.cause, 'auth');
 });
 
 test('READONLY: a write to a replica; the failure policy calls it an outage and reconnects', async () => {
@@ -161,6 +215,14 @@ test('CLUSTERDOWN from a cluster node serving no slot, MOVED from a node that do
     const down = await replyOf(plain.get('k'));
     assert.ok(isClusterDown(down), down.message);
     assert.equal(classify(down), { class: 'transient', outage: 'redis_unavailable' });
+    assert.is(diagnoseRedisError(down)?.cause, 'unavailable');
+    // A Cluster client out of redirections wraps the last reply (ioredis: "Too many Cluster redirections. Last error: " + error).
+    const exhausted = new Error(`Too many Cluster redirections. Last error: ${String(down)}`);
+    assert.ok(isClusterDown(exhausted) && isRedirectOrExhausted(exhausted), exhausted.message);
+    assert.is(diagnoseRedisError(exhausted)?.cause, 'unavailable');
+    assert.equal(classify(exhausted), { class: 'transient', outage: 'redis_unavailable' });
+    // Out of redirections with a closed connection (a master down): unreachable, which names the node (test/cluster-cli.test.ts).
+    assert.is(diagnoseRedisError(new Error('Too many Cluster redirections. Last error: Error: Connection is closed.'))?.cause, 'unreachable');
     // Some key of another node's slots: the first node answers MOVED.
     let moved: Error | undefined;
     for (let i = 0; !moved && i < 50; i++)

@@ -1,6 +1,6 @@
 import { backoffMs } from './backoff.js';
 import { BadRecordError, DecodeError, FunctionsMissingError, RouteError, TransientError } from './errors.js';
-import { REPLY_PATTERNS } from './redis-replies.js';
+import { isReplyText } from './redis-replies.js';
 
 /**
  * The one failure policy (docs/reliability.md "One failure policy"): every error from every
@@ -33,14 +33,8 @@ export interface Classified {
 // NOPERM: whatever the record, every call is refused until the users are applied again, the
 // deployment's fault, so no record is dead-lettered for it; a Cluster moving a slot or failing
 // over: MOVED/ASK/UNBLOCKED, routine, never the record's fault) are recognised in one module,
-// lib/core/redis-replies.ts, which this policy classifies with.
-const {
-  oom: REDIS_OOM,
-  unavailable: REDIS_UNAVAILABLE,
-  noPermission: REDIS_NOPERM,
-  clusterMoving: REDIS_CLUSTER_MOVING,
-  reconnect: RECONNECT,
-} = REPLY_PATTERNS;
+// lib/core/redis-replies.ts (`isReplyText`: the reply itself or inside ioredis' wrappings of it),
+// which this policy classifies with.
 // The socket or the client gave up on a command: the server may be fine, the link was not.
 const CONNECTION =
   /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND|Connection is closed|Stream isn't writeable|aborted due to connection close|Command timed out|Reached the max retries per request/i;
@@ -59,7 +53,7 @@ const PG_REFUSED = /^(28|42501$)/;
 const PG_MESSAGE =
   /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|database system is (starting up|shutting down|in recovery mode)/i;
 // Replies after which the connection itself should be dropped and reopened (ioredis reconnectOnError):
-// REPLY_PATTERNS.reconnect (maxclients may answer the handshake; READONLY/LOADING: the node changed role or restarted).
+// REPLY_PATTERNS.reconnect of lib/core/redis-replies.ts (maxclients may answer the handshake; READONLY/LOADING: the node changed role or restarted).
 
 const messageOf = (err: Error) => err.message ?? '';
 
@@ -80,10 +74,10 @@ export function classify(err: unknown): Classified {
 /** The outage an error reports, or undefined when it is not one. */
 function outageOf(err: Error): Outage | undefined {
   const msg = messageOf(err);
-  if (REDIS_OOM.test(msg)) return 'redis_oom';
-  if (REDIS_UNAVAILABLE.test(msg)) return 'redis_unavailable';
-  if (REDIS_NOPERM.test(msg)) return 'redis_noperm';
-  if (REDIS_CLUSTER_MOVING.test(msg)) return 'redis_unavailable';
+  if (isReplyText('oom', msg)) return 'redis_oom';
+  if (isReplyText('unavailable', msg)) return 'redis_unavailable';
+  if (isReplyText('noPermission', msg)) return 'redis_noperm';
+  if (isReplyText('clusterMoving', msg)) return 'redis_unavailable';
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && PG_REFUSED.test(code)) return 'postgres_noperm';
   if (typeof code === 'string' && PG_SQLSTATE.test(code)) return 'postgres_unavailable';
@@ -138,7 +132,7 @@ export function isTransientPgError(err: unknown): boolean {
 
 /** True for replies after which a Redis connection should be dropped and reopened. */
 export function shouldReconnect(err: Error): boolean {
-  return RECONNECT.test(messageOf(err));
+  return isReplyText('reconnect', messageOf(err));
 }
 
 /**

@@ -9,11 +9,13 @@ import {
   ReplicationError,
   RunInputMismatchError,
 } from '../core/errors.js';
+import { isPlainPingAnswer, isReplyText, isServerReply } from '../core/redis-replies.js';
 
 /**
  * Why a command could not reach Redis or was refused, for a person: the cause class, one line
  * naming it and the setting to look at, and the CLI's exit code for it (docs/cli.md). Classified
- * here, in one place, from the command's error and the last connection error the client emitted
+ * here, in one place (the Redis replies among them recognised by lib/core/redis-replies.ts), from
+ * the command's error and the last connection error the client emitted
  * (ioredis reports a refused connection as a connection error event, and the command then fails
  * with "Reached the max retries per request limit" or "Connection is closed").
  */
@@ -42,50 +44,61 @@ export const EXIT_CODES: Record<RedisFailureCause, number> = {
   cluster: 19,
 };
 
-/** Redis's reply to SELECT of a database it does not have (url.ts closes the client on it). */
-export const DB_OUT_OF_RANGE = /DB index is out of range/i;
+/** Whether a message is the reply `kind` (lib/core/redis-replies.ts: anchored at the reply's code, also inside ioredis' wrappings). */
+const reply = (kind: Parameters<typeof isReplyText>[0]) => (text: string) => isReplyText(kind, text);
 
-const RULES: { cause: RedisFailureCause; test: RegExp; hint: string; retryable: boolean }[] = [
+/**
+ * The causes in order. `reply`: a Redis reply, recognised by lib/core/redis-replies.ts; the others
+ * are the client's and the socket's own errors (TLS, connect), never read from a server's reply
+ * (a reply quoting "certificate" came over a connection that worked).
+ */
+const RULES: { cause: RedisFailureCause; test: (text: string) => boolean; reply?: true; hint: string; retryable: boolean }[] = [
   {
     cause: 'maxclients',
-    test: /max number of clients reached/i,
+    test: reply('maxClients'),
+    reply: true,
     retryable: true,
     hint: 'Redis refused the connection: max number of clients reached (server setting `maxclients`; see who holds connections with CLIENT LIST, each worker process holds readers + 1)',
   },
   {
     cause: 'auth',
-    test: /WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH failed|user is disabled/i,
+    test: reply('auth'),
+    reply: true,
     retryable: false,
     hint: 'Redis refused the credentials (WRONGPASS/NOAUTH): check the user and password in `REDIS_URL` (or REDIS_URL_<STAGE>; `pipeline acl --apply --write-env FILE` writes them)',
   },
-  { cause: 'functions', test: /Functions library .* is not loaded/i, retryable: true, hint: '' },
   {
     cause: 'noperm',
-    test: /NOPERM|no permissions to (run|access)/i,
+    test: reply('noPermission'),
+    reply: true,
     retryable: false,
     hint: "Redis refused a command for this user's ACL (NOPERM): run `pipeline acl --apply` as an admin after changing stages or routes, and use the right user's URL in `REDIS_URL`",
   },
   {
     cause: 'oom',
-    test: /\bOOM\b|used memory > 'maxmemory'/,
+    test: reply('oom'),
+    reply: true,
     retryable: true,
     hint: "Redis is full: OOM command not allowed when used memory > 'maxmemory' (server setting `maxmemory`; raise it, or free memory (trim the DLQ, export and delete stored products): nothing is lost, writes wait)",
   },
   {
     cause: 'tls',
-    test: /certificate|self[- ]signed|SSL|TLS|EPROTO|wrong version number|ERR_TLS|unable to verify|CERT_/i,
+    test: (text) => /certificate|self[- ]signed|SSL|TLS|EPROTO|wrong version number|ERR_TLS|unable to verify|CERT_/i.test(text),
     retryable: false,
     hint: 'TLS failed: use `rediss://` in `REDIS_URL` for a TLS server and `redis://` for a plain one; check the server certificate and its CA',
   },
   {
     cause: 'unavailable',
-    test: /LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY\b|READONLY/,
+    // The replies only: a Cluster client out of redirections is what its last error is (CLUSTERDOWN here, a closed connection below).
+    test: reply('notServing'),
+    reply: true,
     retryable: true,
     hint: 'Redis is up but not serving writes yet (loading its data, a failover or a busy script): retry in a moment',
   },
   {
     cause: 'database',
-    test: DB_OUT_OF_RANGE,
+    test: reply('dbOutOfRange'),
+    reply: true,
     retryable: false,
     hint: "Redis has no such database: the number after the port in `REDIS_URL` is past the server's `databases` setting (16 unless set)",
   },
@@ -93,13 +106,16 @@ const RULES: { cause: RedisFailureCause; test: RegExp; hint: string; retryable: 
     // ioredis Sentinel mode, after a round over every sentinel of a redis+sentinel:// URL: none
     // answered, or none knew the master's name (it says "unreachable" for both).
     cause: 'unreachable',
-    test: /All sentinels are unreachable/,
+    test: (text) => /All sentinels are unreachable/.test(text),
     retryable: true,
     hint: 'cannot reach Redis through Sentinel: no answer from the address in `REDIS_URL` giving the address of a master by that name (are the sentinels up, their host:port right, and is the name after them one they monitor? `SENTINEL MASTERS` on a sentinel lists the names)',
   },
   {
     cause: 'unreachable',
-    test: /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|connect ETIMEDOUT|Connection is closed|ECONNRESET|EPIPE|Stream isn't writeable|Reached the max retries per request|Command timed out|Failed to refresh slots cache|None of startup nodes is available/i,
+    test: (text) =>
+      /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|connect ETIMEDOUT|Connection is closed|ECONNRESET|EPIPE|Stream isn't writeable|Reached the max retries per request|Command timed out|Failed to refresh slots cache|None of startup nodes is available/i.test(
+        text,
+      ),
     retryable: true,
     hint: 'cannot reach Redis: nothing answers at the address in `REDIS_URL` (is redis-server running, host and port right, a firewall?)',
   },
@@ -151,9 +167,9 @@ export function diagnoseRedisError(err: unknown, lastConnectionError?: unknown, 
   // A refusal in the connection error says more than the command's "max retries" or "closed".
   const candidates = [messageOf(lastConnectionError), messageOf(err)];
   for (const rule of RULES) {
-    if (rule.cause === 'functions') continue;
-    const own = rule.test.test(messageOf(err));
-    const conn = rule.test.test(candidates[0]!);
+    // A server's reply is only the reply it is: its text may quote anything (a script's error about a record).
+    const own = (rule.reply || !isServerReply(err)) && rule.test(messageOf(err));
+    const conn = (rule.reply || !isServerReply(lastConnectionError)) && rule.test(candidates[0]!);
     if (!own && !conn) continue;
     // The command's own server reply (OOM, NOPERM) wins over an old connection error.
     const line = rule.cause === 'unreachable' ? unreachableLine(rule.hint, where, node) : rule.hint;
@@ -225,7 +241,7 @@ export async function diagnoseWithProbe(
  */
 export async function plainRedisAt(host: string, port: number, timeoutMs = 1_000): Promise<RedisFailure | undefined> {
   const p = await probeRedis(host, port, timeoutMs, true);
-  if (p.state === 'connect-failed' || !/^\+?(PONG|NOAUTH|ERR|WRONGPASS)/.test(p.message)) return undefined;
+  if (p.state === 'connect-failed' || !isPlainPingAnswer(p.message)) return undefined;
   return {
     cause: 'tls',
     exitCode: EXIT_CODES.tls,

@@ -1,6 +1,6 @@
 import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ConfigError } from '../core/errors.js';
-import { DB_OUT_OF_RANGE } from './diagnose.js';
+import { isDbOutOfRange } from '../core/redis-replies.js';
 import { describeSentinels, isSentinelUrl, parseSentinelUrl, sentinelOptions, type SentinelTarget } from './sentinel.js';
 import { watchSwitchMaster } from './sentinel-watch.js';
 import { keySlot } from './shard.js';
@@ -154,7 +154,7 @@ export function createClient(url: string, options: RedisOptions = {}, timings: C
  */
 function closeOnBadDb(client: Redis): Redis {
   client.on('error', (err: Error) => {
-    if (DB_OUT_OF_RANGE.test(err.message)) client.disconnect();
+    if (isDbOutOfRange(err)) client.disconnect();
   });
   return client;
 }
