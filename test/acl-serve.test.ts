@@ -154,6 +154,8 @@ test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, 
     for (const [what, p] of refused) assert.match(await error(p), NOPERM, `${what}: refused`);
     // The submit's WAIT (api.submitWaitReplicas): allowed, as the producer's (it was NOPERM).
     assert.is(await api.call('WAIT', '0', '0'), 0, 'WAIT: allowed');
+    // The replica count of submitWaitReplicas "auto" (the default): INFO replication, allowed.
+    assert.match(String(await api.info('replication')), /connected_slaves:0/, 'INFO replication: allowed');
   } finally {
     api.disconnect();
   }

@@ -45,7 +45,7 @@ async function pipelineClientsOn(port: number): Promise<string[]> {
 
 test('up --serve through a sentinel URL across SENTINEL FAILOVER: every 202 record stored once, 429/503 with Retry-After, SSE, console and CLI reads follow the promoted master', async () => {
   const pipeline = randomPipeline('sv');
-  const configFile = writeConfig(pipeline, FAST, { api: { submitWaitReplicas: 1, submitWaitTimeoutMs: 500 } });
+  const configFile = writeConfig(pipeline, FAST, { api: { submitWaitTimeoutMs: 500 } }); // submitWaitReplicas "auto", the default: the master has a replica
   const config = rulesOnlyConfig(set.url, pipeline);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -110,7 +110,7 @@ test('up --serve through a sentinel URL across SENTINEL FAILOVER: every 202 reco
       30_000,
       100,
     ).catch(async (err) => {
-      // Which accepted records never came (before submitWaitReplicas: those the demoted master took).
+      // Which accepted records never came (without WAIT: those the demoted master took).
       const shards = configShards(config);
       const copies = await Promise.all(accepted.map((id) => redis.hget(shards.keysFor(id).product(id), 'copies')));
       console.log(`accepted ${accepted.length}, never stored: ${accepted.filter((_, i) => copies[i] === null).join(' ')}`);

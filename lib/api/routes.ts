@@ -3,6 +3,7 @@ import { errorMessage } from '../core/errors.js';
 import { within } from '../core/io-deadline.js';
 import { describe, inputStage, retryAfterFor, type Pressure } from '../producer/backpressure.js';
 import { ShardedBackpressure } from '../producer/backpressure-shards.js';
+import { ReplicaWait } from '../redis/replicas.js';
 import { requireRole } from './auth.js';
 import { assertRedisReady } from './errors.js';
 import type { CompletionEvent } from './completions.js';
@@ -45,7 +46,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     statusTtlMs: config.limits.statusTtlMs,
     dedupMs: limits.submitDedupMs,
     retryMs: limits.submitRetryMs,
-    waitReplicas: limits.submitWaitReplicas,
+    replicas: new ReplicaWait(limits.submitWaitReplicas, { checkMs: limits.submitReplicaCheckMs, dropAfterMs: limits.submitReplicaDropMs }),
     waitTimeoutMs: limits.submitWaitTimeoutMs,
   };
 

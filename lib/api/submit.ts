@@ -11,6 +11,7 @@ import { Script } from '../redis/script.js';
 import { encodeEnvelope, newEnvelope, type ProductRecord } from '../stream/codec.js';
 import { OutcomeUnknown } from './errors.js';
 import { submitAndWait } from './submit-wait.js';
+import type { ReplicaWait } from '../redis/replicas.js';
 
 const submitScript = new Script('submit-N');
 
@@ -89,8 +90,8 @@ export interface SubmitOptions {
   dedupMs: number;
   /** A call whose connection failed is sent again (same marker) until this long after it began (ApiLimits.submitRetryMs). */
   retryMs: number;
-  /** Replicas that must have a call's records (WAIT; ApiLimits.submitWaitReplicas). @defaultValue 0: none */
-  waitReplicas?: number;
+  /** Replicas that must have a call's records (WAIT; ApiLimits.submitWaitReplicas, "auto": 1 when the call's master has one). @defaultValue none: no WAIT */
+  replicas?: ReplicaWait;
   /** One WAIT's timeout (ApiLimits.submitWaitTimeoutMs). @defaultValue 1000 */
   waitTimeoutMs?: number;
 }
@@ -98,7 +99,7 @@ export interface SubmitOptions {
 /**
  * Run one submit call exactly once: on a connection failure it is sent again with the same marker
  * (lib/lua/submit-N.lua adds nothing the second time) until `retryMs` has passed; so is a call
- * short of its replicas (ReplicationError, `waitReplicas`). Redis full, or an error that is not
+ * short of its replicas (ReplicationError, `replicas`). Redis full, or an error that is not
  * the connection's, is thrown at once (nothing was written).
  */
 async function runOnce(call: () => Promise<unknown>, retryMs: number): Promise<void> {
@@ -180,11 +181,12 @@ export async function submitRecords(
     for (const r of chunk) args.push(r.id, encodeEnvelope(newEnvelope(r, now)));
     const streamKeys = [keys.stream(input), marker, ...chunk.map((r) => keys.status(r.id))];
     try {
-      const want = o.waitReplicas ?? 0;
-      const call =
-        want > 0
-          ? () => submitAndWait(redis, submitScript, streamKeys, args, want, o.waitTimeoutMs ?? 1_000)
-          : () => submitScript.run<number>(redis, streamKeys, args);
+      // Read at each attempt: a retry after a reconnect may be on another master (auto: its own replica count).
+      const call = async () => {
+        const want = o.replicas ? await o.replicas.forKey(redis, keys.stream(input)) : 0;
+        if (want > 0) await submitAndWait(redis, submitScript, streamKeys, args, want, o.waitTimeoutMs ?? 1_000);
+        else await submitScript.run<number>(redis, streamKeys, args);
+      };
       await runOnce(call, o.retryMs);
       taken += chunk.length;
     } catch (err) {

@@ -1,3 +1,5 @@
+import { DEFAULT_WAIT_REPLICAS, type WaitReplicas } from '../core/wait-replicas.js';
+
 /**
  * The HTTP API's timeouts, caps and sizes: every one an option, set by the config's `api` section
  * (so `pipeline serve`, `up --serve` and `start --serve` take them) and by `buildServer({ limits })`
@@ -54,11 +56,18 @@ export interface ApiLimits {
   /**
    * Replicas that must have a submit call's records before they are answered 202 (`WAIT`, sent with
    * the call on its connection). Short of it within `submitWaitTimeoutMs`, the call is sent again
-   * (same marker, nothing added twice) until `submitRetryMs`, then 503 `outcome_unknown`. Behind
-   * Sentinel, 1: a master failed over keeps taking writes until the sentinels announce the switch,
-   * and a 202 from it was lost. 0: answered once the master has them. @defaultValue 0
+   * (same marker, nothing added twice) until `submitRetryMs`, then 503 `outcome_unknown`. `"auto"`:
+   * 1 when the master the call goes to has a connected replica (INFO replication, read per
+   * connection every `submitReplicaCheckMs`), else 0: behind Sentinel a master failed over in place
+   * keeps taking writes until the sentinels announce the switch, and a 202 from it was lost; a
+   * redis-server without replicas is sent no WAIT. 0: answered once the master has them.
+   * @defaultValue "auto"
    */
-  submitWaitReplicas: number;
+  submitWaitReplicas: WaitReplicas;
+  /** With `submitWaitReplicas` "auto": how often a master's replica count is read again on the same connection (a new connection is read at its first submit). @defaultValue 5000 */
+  submitReplicaCheckMs: number;
+  /** With `submitWaitReplicas` "auto": a lower replica count read on the same connection is believed only once it has lasted this long (a master failed over in place loses its replica before its clients hear of it). @defaultValue 30000 */
+  submitReplicaDropMs: number;
   /** One `WAIT` of a submit call (`submitWaitReplicas`); the API's command connection waits with it. @defaultValue 1000 */
   submitWaitTimeoutMs: number;
 }
@@ -87,6 +96,8 @@ export const API_DEFAULTS: ApiLimits = {
   submitDedupMs: 3_600_000,
   submitRetryMs: 10_000,
   shardReadingWaitMs: 500,
-  submitWaitReplicas: 0,
+  submitWaitReplicas: DEFAULT_WAIT_REPLICAS,
+  submitReplicaCheckMs: 5_000,
+  submitReplicaDropMs: 30_000,
   submitWaitTimeoutMs: 1_000,
 };

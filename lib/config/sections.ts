@@ -1,4 +1,5 @@
 import { ConfigError } from '../core/errors.js';
+import { parseWaitReplicas } from '../core/wait-replicas.js';
 import { API_DEFAULTS, type ApiLimits } from './api-limits.js';
 
 /**
@@ -19,10 +20,13 @@ export function configInt(where: string, v: unknown, min = 1): number {
   return v;
 }
 
-type Kind = 'boolean' | 'string' | 'int' | 'int0' | 'port' | 'strings' | 'tags';
+type Kind = 'boolean' | 'string' | 'int' | 'int0' | 'port' | 'strings' | 'tags' | 'waitReplicas';
 
 /** The HTTP API's limits that may be 0 (a reading read afresh each time, no lookup reserve); the others are at least 1. */
-const API_ZERO_OK: ReadonlySet<string> = new Set(['backpressureCacheMs', 'backpressureStagesMs', 'enrichLookupMs', 'submitWaitReplicas']);
+const API_ZERO_OK: ReadonlySet<string> = new Set(['backpressureCacheMs', 'backpressureStagesMs', 'enrichLookupMs']);
+
+/** The HTTP API's limits of another kind than an integer. */
+const API_KINDS: Partial<Record<keyof ApiLimits, Kind>> = { submitWaitReplicas: 'waitReplicas' };
 
 export const SECTION_KEYS = {
   redis: { url: 'string' },
@@ -41,7 +45,10 @@ export const SECTION_KEYS = {
   },
   logs: { stream: 'boolean', maxLen: 'int', flushIntervalMs: 'int', maxBuffered: 'int' },
   supervisor: { restartBaseMs: 'int', restartMaxMs: 'int', stableAfterMs: 'int', crashLoopAfter: 'int', handOverTimeoutMs: 'int' },
-  api: Object.fromEntries(Object.keys(API_DEFAULTS).map((k) => [k, API_ZERO_OK.has(k) ? 'int0' : 'int'])) as Record<keyof ApiLimits, Kind>,
+  api: Object.fromEntries(Object.keys(API_DEFAULTS).map((k) => [k, API_KINDS[k as keyof ApiLimits] ?? (API_ZERO_OK.has(k) ? 'int0' : 'int')])) as Record<
+    keyof ApiLimits,
+    Kind
+  >,
 } as const satisfies Record<string, Record<string, Kind>>;
 
 function checkValue(where: string, kind: Kind, v: unknown): void {
@@ -69,6 +76,10 @@ function checkValue(where: string, kind: Kind, v: unknown): void {
       return;
     case 'tags':
       if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((s) => typeof s === 'string')) fail('an object of string values');
+      return;
+    case 'waitReplicas':
+      if (typeof v === 'string' && v !== 'auto') fail('"auto" or an integer from 0');
+      parseWaitReplicas(where, v);
       return;
   }
 }

@@ -215,7 +215,7 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
       API_REDIS_URL_ENV,
       (pw) => [
         ...start(pw),
-        // The submit's WAIT (api.submitWaitReplicas), as the producer's.
+        // The submit's WAIT (api.submitWaitReplicas), as the producer's; "auto" reads the replica count with INFO (CONNECTION_COMMANDS).
         '+wait',
         ...cmds([...SCRIPT_COMMANDS, ...API_READ_COMMANDS]),
         ...api.readKeys.map((k) => `%R~${k}`),

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import { ProduceStoppedError, ReplicationError } from '../core/errors.js';
+import type { ReplicaWait } from '../redis/replicas.js';
 import { Script } from '../redis/script.js';
 import { appendBatchOnce, produceArgs, producedNow } from '../stream/handoff.js';
 import type { LaneBatch } from './lane.js';
@@ -11,6 +12,8 @@ const produceScript = new Script('produce-batch-2');
 /** What of ProduceOptions (lib/producer/producer.ts, there documented) sending a batch reads. */
 export interface SendOptions extends Omit<RetrySettings, 'onRetry'> {
   waitTimeoutMs?: number;
+  /** The replicas a batch waits for, per master (from `waitReplicas`; "auto" reads the master's). @defaultValue `waitReplicas` as a number, else none */
+  replicas?: ReplicaWait;
   onRetry?: (err: unknown, retriedMs: number, budgetMs: number, stream?: string) => void;
   onBatch?: (recordKeys: readonly string[], stream: string) => void;
 }
@@ -22,7 +25,8 @@ export interface SendOptions extends Omit<RetrySettings, 'onRetry'> {
  */
 export async function sendLane(redis: Redis, stream: string, stateKey: string, b: LaneBatch, opts: SendOptions, stopped: () => boolean): Promise<number> {
   const { start, fingerprint, entries } = b;
-  const want = opts.waitReplicas ?? 0;
+  const fixed = typeof opts.waitReplicas === 'number' ? opts.waitReplicas : 0;
+  let want = fixed;
   const budget = retryBudget(opts);
   const started = Date.now();
   const retry = { ...opts, onRetry: (err: unknown, ms: number, of: number) => opts.onRetry?.(err, ms, of, stream) };
@@ -33,6 +37,8 @@ export async function sendLane(redis: Redis, stream: string, stateKey: string, b
   for (let attempt = 1; ; attempt++) {
     let short: number | undefined;
     try {
+      // Read at each attempt: a re-send after a reconnect may be on another master (auto: its own replica count).
+      want = opts.replicas ? await opts.replicas.forKey(redis, stream) : fixed;
       if (want === 0) added += await appendBatchOnce(redis, stream, stateKey, start, entries, fingerprint);
       else {
         const r = await appendAndWait(redis, stream, stateKey, b, want, opts.waitTimeoutMs ?? 1_000);

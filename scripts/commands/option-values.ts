@@ -31,3 +31,9 @@ export const oneOf =
     if (!values.includes(value)) throw new InvalidArgumentError(`Expected one of ${values.join(', ')}.`);
     return value;
   };
+
+/** `produce --wait-replicas`: `auto` or an integer >= 0. */
+export const waitReplicasValue = (value: string): string => {
+  if (value !== 'auto' && !/^\d+$/.test(value.trim())) throw new InvalidArgumentError('Expected auto or an integer >= 0.');
+  return value;
+};

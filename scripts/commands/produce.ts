@@ -1,6 +1,7 @@
 import { closeSync, createReadStream, existsSync, fstatSync, openSync, rmSync } from 'node:fs';
 import { newTraceId } from '../../lib/stream/codec.js';
 import { FileError, ProducerGapError, RunInputMismatchError } from '../../lib/core/errors.js';
+import { parseWaitReplicas } from '../../lib/core/wait-replicas.js';
 import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
 import { produce, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
@@ -139,7 +140,7 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
       maxRecordBytes: config.limits.maxRecordBytes,
       batchSize: Number(opts.batch),
       rejectsFile: opts.rejects,
-      waitReplicas: Number(opts.waitReplicas),
+      waitReplicas: parseWaitReplicas('--wait-replicas', opts.waitReplicas),
       onReject,
       onProgress: progress,
       beforeBatch,

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { dataFileHelp, DEFAULT_EVAL_CHUNK, DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, DEFAULT_START_INPUT, fatalAsync } from './common.js';
 import { dlqCommand } from './dlq.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
-import { integer, nonNegativeInt, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, share } from './option-values.js';
+import { integer, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, share, waitReplicasValue } from './option-values.js';
 
 /**
  * The `pipeline` command line (scripts/cli.ts parses it; test/cli-docs.test.ts reads its options).
@@ -63,9 +63,9 @@ export function buildProgram(): Command {
     .option('--batch <n>', 'XADDs per pipelined round trip', positiveInt, '500')
     .option(
       '--wait-replicas <n>',
-      'a batch counts as produced once n replicas of its master have it (WAIT per master; re-sent until then, see --retry-for); 0 = off',
-      nonNegativeInt,
-      '0',
+      'a batch counts as produced once n replicas of its master have it (WAIT per master; re-sent until then, see --retry-for); auto = 1 when its master has a connected replica, else 0; 0 = off',
+      waitReplicasValue,
+      'auto',
     )
     .option(
       '--retry-for <ms>',
