@@ -27,6 +27,7 @@ import {
   isWrongType,
 } from '../lib/core/redis-replies.js';
 import { diagnoseRedisError, probeRedis } from '../lib/redis/diagnose.js';
+import { Script } from '../lib/redis/script.js';
 import { RedisServer } from '../lib/redis/server.js';
 import { RedisCluster } from './helpers/cluster.js';
 import { client, startRedis, waitFor } from './helpers/redis.js';
@@ -71,6 +72,15 @@ async function provoke(): Promise<void> {
     replies.set('xreadgroup-missing-stream', await replyOf(admin.xreadgroup('GROUP', 'g', 'c', 'STREAMS', 'nostream', '>')));
     replies.set('xpending-missing-group', await replyOf(admin.xpending('s', 'nogroup')));
     replies.set('script-nogroup', await replyOf(admin.eval("return redis.call('XPENDING', KEYS[1], 'nogroup')", 1, 's')));
+    replies.set('xreadgroup-missing-group', await replyOf(admin.xreadgroup('GROUP', 'nogroup', 'c', 'STREAMS', 's', '>')));
+    replies.set('xautoclaim-missing-group', await replyOf(admin.xautoclaim('s', 'nogroup', 'c', 0, '0-0')));
+    replies.set('xinfo-consumers-missing-group', await replyOf(admin.xinfo('CONSUMERS', 's', 'nogroup')));
+    replies.set(
+      'script-xreadgroup-nogroup',
+      await replyOf(admin.eval("return redis.call('XREADGROUP', 'GROUP', 'nogroup', 'c', 'STREAMS', KEYS[1], '>')", 1, 's')),
+    );
+    // One of the pipeline's own functions (lib/lua/claim-2.lua, FCALL) calling XAUTOCLAIM for a group that is gone.
+    replies.set('function-nogroup', await replyOf(new Script('claim-2').run(admin, ['s', 'fence:nogroup'], ['nogroup', 'c', '0', '0-0', '10'])));
     replies.set('xinfo-missing-stream', await replyOf(admin.xinfo('GROUPS', 'nostream')));
     replies.set('busygroup', await replyOf(admin.xgroup('CREATE', 's', 'g', '0')));
     replies.set('wrongtype', await replyOf(admin.xadd('plain', '*', 'k', 'v')));
@@ -96,6 +106,9 @@ async function provoke(): Promise<void> {
       "title 'NOPERM no permissions to run OOM LOADING READONLY max number of clients reached WRONGPASS NOAUTH DB index is out of range SSL certificate'";
     replies.set('script-error-quoting', await replyOf(admin.eval("error('bad record: ' .. ARGV[1])", 0, quoted)));
     replies.set('unknown-command-quoting', await replyOf(admin.call('NOPERM', 'OOM', 'max number of clients reached')));
+    // A script's error about a record that quotes a NOGROUP reply (user data): no vanished group, no missing stream.
+    const quotedNoGroup = "name 'NOGROUP No such key s or consumer group g'";
+    replies.set('script-error-quoting-nogroup', await replyOf(admin.eval("error('bad record: ' .. ARGV[1])", 0, quotedNoGroup)));
     // The server at maxclients answers a new connection with its refusal, before any command.
     await admin.config('SET', 'maxclients', '1');
     const greeting = await probeRedis('127.0.0.1', server.port);
@@ -117,11 +130,30 @@ function only(predicate: (err: unknown) => boolean, names: string[]): void {
   for (const [name, err] of all()) assert.is(predicate(err), names.includes(name), `${name}: ${err.message}`);
 }
 
-test('NOGROUP (XREADGROUP of a missing stream, XPENDING of a missing group, a script calling XPENDING) is isNoGroup; XINFO of a missing stream is isNoSuchKey; both are isMissingGroup', () => {
-  only(isNoGroup, ['xreadgroup-missing-stream', 'xpending-missing-group', 'script-nogroup']);
-  // Redis's NOGROUP reply says "No such key" too: the sites that matched /no such key/ took it as before.
-  only(isNoSuchKey, ['xreadgroup-missing-stream', 'xpending-missing-group', 'script-nogroup', 'xinfo-missing-stream']);
-  only(isMissingGroup, ['xreadgroup-missing-stream', 'xpending-missing-group', 'script-nogroup', 'xinfo-missing-stream']);
+test('NOGROUP (XREADGROUP of a missing stream or group, XPENDING, XAUTOCLAIM, XINFO CONSUMERS of a missing group, a script or one of our functions calling one) is isNoGroup; XINFO of a missing stream is isNoSuchKey; both are isMissingGroup', () => {
+  const noGroup = [
+    'xreadgroup-missing-stream',
+    'xreadgroup-missing-group',
+    'xpending-missing-group',
+    'xautoclaim-missing-group',
+    'xinfo-consumers-missing-group',
+    'script-nogroup',
+    'script-xreadgroup-nogroup',
+    'function-nogroup',
+  ];
+  only(isNoGroup, noGroup);
+  // Redis's NOGROUP reply says "No such key" too (not XINFO CONSUMERS': "No such consumer group"): the sites that matched /no such key/ took it as before.
+  only(isNoSuchKey, [...noGroup.filter((n) => n !== 'xinfo-consumers-missing-group'), 'xinfo-missing-stream']);
+  only(isMissingGroup, [...noGroup, 'xinfo-missing-stream']);
+});
+
+test("a script's error quoting a NOGROUP reply (user data) is no missing group: the worker would re-create its group", () => {
+  const err = replies.get('script-error-quoting-nogroup')!;
+  assert.match(err.message, /NOGROUP No such key/);
+  assert.not.ok(isNoGroup(err), err.message);
+  assert.not.ok(isNoSuchKey(err), err.message);
+  assert.not.ok(isMissingGroup(err), err.message);
+  assert.equal(classify(err), { class: 'poison' });
 });
 
 test('the ACL refusing a command, a key, a script key, a command inside a script or FUNCTION LOAD is isNoPermission (and a permission refusal to the failure policy); only a key refusal is isKeyPermissionRefusal', () => {

@@ -74,14 +74,21 @@ export const isPlainPingAnswer = (line: string): boolean => /^\+?(PONG|NOAUTH|ER
 const test = (re: RegExp) => (err: unknown) => err instanceof Error && matches(re, err.message ?? '');
 
 /**
- * NOGROUP: a group command (XREADGROUP, XPENDING, XACK, XAUTOCLAIM, a script's) for a group or
- * stream that does not exist (Redis restarted without persistence, the group was deleted). Found
- * anywhere in the message: a script's call may carry it after its own prefix.
+ * NOGROUP: a group command (XREADGROUP, XPENDING, XAUTOCLAIM, XCLAIM, XINFO CONSUMERS, XGROUP
+ * CREATECONSUMER/SETID/DELCONSUMER, a script's `redis.call` of one) for a group or stream that does
+ * not exist (Redis restarted without persistence, the group was deleted). Anchored like the others:
+ * Redis 7 keeps the code first inside a script (`NOGROUP No such key 's' or consumer group 'g' script:
+ * <sha>, on @user_script:1.`); a reply that only quotes the word (a script's error about a record
+ * naming "NOGROUP") is no missing group. XACK of a missing group is no error (it answers 0).
  */
-export const isNoGroup = test(/NOGROUP/);
+export const isNoGroup = test(/^NOGROUP\b/);
 
-/** `ERR no such key`: XINFO (STREAM, GROUPS, CONSUMERS) of a stream nobody wrote to yet. A NOGROUP reply says "No such key" too. */
-export const isNoSuchKey = test(/no such key/i);
+/**
+ * `ERR no such key`: XINFO (STREAM, GROUPS, CONSUMERS) of a stream nobody wrote to yet. A NOGROUP
+ * reply says "No such key" too (`NOGROUP No such key 's' or consumer group 'g'`). Anchored at the
+ * code, as the others: a reply that only quotes "no such key" is neither.
+ */
+export const isNoSuchKey = test(/^(ERR|NOGROUP) no such key\b/i);
 
 /** The stream or its group does not exist (NOGROUP, or `no such key` of XINFO CONSUMERS / XPENDING): nothing to read yet, not a failure. */
 export const isMissingGroup = (err: unknown): boolean => isNoGroup(err) || isNoSuchKey(err);
