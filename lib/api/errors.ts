@@ -16,6 +16,34 @@ export class OutcomeUnknown extends Unavailable {
   override name = 'OutcomeUnknown';
 }
 
+/**
+ * A submit call that Redis answered (its records are on the master) but that no replica (or too
+ * few) acknowledged within `submitWaitTimeoutMs`, at every try until `submitRetryMs` ran out
+ * (lib/api/submit.ts): 503 `outcome_unknown` too, since a failover before a replica has the
+ * records would lose them; its message and the request's `api.replicas_unacknowledged` log line
+ * say so (it had said "no reply from Redis", which Redis had given).
+ */
+export class ReplicasUnacknowledged extends OutcomeUnknown {
+  override name = 'ReplicasUnacknowledged';
+  constructor(
+    /** Replicas that acknowledged the last try Redis answered. */
+    readonly acked: number,
+    /** Replicas the call waits for (`WAIT n`). */
+    readonly wanted: number,
+    readonly waitTimeoutMs: number,
+    readonly retryMs: number,
+    /** `api.submitWaitReplicas` as configured ("auto" or a number). */
+    readonly setting: string,
+  ) {
+    const count = `${acked} of ${wanted} replica${wanted === 1 ? '' : 's'} acknowledged within api.submitWaitTimeoutMs (${waitTimeoutMs} ms)`;
+    super(
+      `the records are on the Redis master but not yet on a replica: ${count}, at each try until api.submitRetryMs (${retryMs} ms) ran out ` +
+        `(api.submitWaitReplicas ${setting}); a failover before a replica has them would lose them. ` +
+        'Submitting them again is safe: a product id is stored once',
+    );
+  }
+}
+
 /** What a caller is told when the store's sink cannot be read now: its address and error are for the server's log only. */
 export const STORE_UNAVAILABLE = 'the data store is unavailable';
 
@@ -78,8 +106,14 @@ export function errorHandler(retryAfterSeconds: number) {
       return reply.header('retry-after', String(retryAfterSeconds)).code(503).send({ error: 'unavailable', message: STORE_UNAVAILABLE });
     }
     const code = overloadCode(err);
+    if (err instanceof ReplicasUnacknowledged) {
+      const { acked, wanted, waitTimeoutMs, retryMs, setting } = err;
+      request.log.warn(
+        { err: err.message, status: 503, acked, wanted, submitWaitTimeoutMs: waitTimeoutMs, submitRetryMs: retryMs, submitWaitReplicas: setting },
+        'api.replicas_unacknowledged',
+      );
+    } else if (code) request.log.warn({ err, status: code }, code === 429 ? 'api.redis_full' : 'api.redis_unavailable');
     if (code) {
-      request.log.warn({ err, status: code }, code === 429 ? 'api.redis_full' : 'api.redis_unavailable');
       return reply
         .header('retry-after', String(retryAfterSeconds))
         .code(code)

@@ -36,7 +36,18 @@ export async function submitAndWait(
   if (!call || !wait) throw new ReplicationError('no reply to the submit call or its WAIT');
   if (streamOf(redis) !== socket) throw new ReplicationError('the connection changed under the submit call: its replicas were not counted');
   const acked = Number(wait[1]);
-  if (acked < replicas) throw new ReplicationError(`the submit call reached ${acked} of ${replicas} replicas within ${timeoutMs} ms`);
+  if (acked < replicas) throw new ReplicasShort(acked, replicas, timeoutMs);
+}
+
+/** A submit call Redis answered (its records are on the master) that fewer replicas than it waits for acknowledged within the WAIT's timeout. */
+export class ReplicasShort extends ReplicationError {
+  constructor(
+    readonly acked: number,
+    readonly wanted: number,
+    readonly timeoutMs: number,
+  ) {
+    super(`the submit call reached ${acked} of ${wanted} replicas within ${timeoutMs} ms`);
+  }
 }
 
 /** The socket of a single-node or Sentinel client (a new one at each reconnect); undefined for a Cluster (its pipeline goes to the slot's master). */

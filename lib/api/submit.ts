@@ -9,8 +9,8 @@ import type { Keys } from '../redis/keys.js';
 import { Shards } from '../redis/shard.js';
 import { Script } from '../redis/script.js';
 import { encodeEnvelope, newEnvelope, type ProductRecord } from '../stream/codec.js';
-import { OutcomeUnknown } from './errors.js';
-import { submitAndWait } from './submit-wait.js';
+import { OutcomeUnknown, ReplicasUnacknowledged } from './errors.js';
+import { ReplicasShort, submitAndWait } from './submit-wait.js';
 import type { ReplicaWait } from '../redis/replicas.js';
 
 const submitScript = new Script('submit-N');
@@ -100,17 +100,25 @@ export interface SubmitOptions {
  * Run one submit call exactly once: on a connection failure it is sent again with the same marker
  * (lib/lua/submit-N.lua adds nothing the second time) until `retryMs` has passed; so is a call
  * short of its replicas (ReplicationError, `replicas`). Redis full, or an error that is not
- * the connection's, is thrown at once (nothing was written).
+ * the connection's, is thrown at once (nothing was written). Out of time after a try Redis
+ * answered short of its replicas: ReplicasUnacknowledged (the records are on the master), not
+ * "no reply from Redis".
  */
-async function runOnce(call: () => Promise<unknown>, retryMs: number): Promise<void> {
+async function runOnce(call: () => Promise<unknown>, o: SubmitOptions): Promise<void> {
+  const retryMs = o.retryMs;
   const deadline = Date.now() + retryMs;
+  // The last try Redis answered but too few replicas acknowledged: what a 503 then says, not "no reply".
+  let lastShort: ReplicasShort | undefined;
+  const unacknowledged = (short: ReplicasShort) =>
+    new ReplicasUnacknowledged(short.acked, short.wanted, o.waitTimeoutMs ?? 1_000, retryMs, String(o.replicas?.setting ?? 0));
   for (let attempt = 0; ; attempt++) {
     let cancel: (() => void) | undefined;
+    const timedOut = new OutcomeUnknown(`no reply from Redis within ${retryMs} ms`);
     try {
       // A command sent while the connection is down waits in ioredis's queue: bounded by the deadline,
       // which fires only after the replies already received are read (a stalled event loop had run it first).
       const late = new Promise<never>((_, reject) => {
-        cancel = ioDeadline(Math.max(0, deadline - Date.now()), () => reject(new OutcomeUnknown(`no reply from Redis within ${retryMs} ms`)));
+        cancel = ioDeadline(Math.max(0, deadline - Date.now()), () => reject(timedOut));
       });
       await Promise.race([call(), late]);
       return;
@@ -118,11 +126,17 @@ async function runOnce(call: () => Promise<unknown>, retryMs: number): Promise<v
       const full = classify(err).outage === 'redis_oom';
       // Short of its replicas (submitWaitReplicas): in on this master, which a failover may yet lose; sent again.
       const short = err instanceof ReplicationError;
+      // Only while no other failure came after it (a dropped connection: the outcome is unknown as before).
+      if (err instanceof ReplicasShort) lastShort = err;
+      else if (err !== timedOut) lastShort = undefined;
       if (!short && (full || err instanceof OutcomeUnknown || !isTransientRedisError(err))) {
+        // The deadline came during a WAIT after tries Redis answered short of replicas.
+        if (err === timedOut && lastShort) throw unacknowledged(lastShort);
         if (attempt > 0 && !full) throw new OutcomeUnknown(`outcome unknown: ${errorMessage(err)}`);
         throw err;
       }
-      if (Date.now() >= deadline) throw new OutcomeUnknown(`outcome unknown after ${retryMs} ms of retries: ${errorMessage(err)}`);
+      if (Date.now() >= deadline)
+        throw err instanceof ReplicasShort ? unacknowledged(err) : new OutcomeUnknown(`outcome unknown after ${retryMs} ms of retries: ${errorMessage(err)}`);
       await sleep(Math.min(100 * 2 ** attempt, 1_000, Math.max(0, deadline - Date.now())));
     } finally {
       cancel?.();
@@ -187,7 +201,7 @@ export async function submitRecords(
         if (want > 0) await submitAndWait(redis, submitScript, streamKeys, args, want, o.waitTimeoutMs ?? 1_000);
         else await submitScript.run<number>(redis, streamKeys, args);
       };
-      await runOnce(call, o.retryMs);
+      await runOnce(call, o);
       taken += chunk.length;
     } catch (err) {
       if (n === 0) throw err;
@@ -202,7 +216,9 @@ export async function submitRecords(
           reason: full ? 'not_taken' : 'unknown',
           error: full
             ? `not taken: Redis is full (${errorMessage(err)}); submit it again later`
-            : `outcome unknown: ${errorMessage(err)}; submitting it again is safe (a product id is stored once)`,
+            : err instanceof ReplicasUnacknowledged
+              ? `outcome unknown: ${errorMessage(err)}`
+              : `outcome unknown: ${errorMessage(err)}; submitting it again is safe (a product id is stored once)`,
         },
       };
     }
