@@ -63,7 +63,10 @@ test('compose: the api service passes PIPELINE_API_REDIS_URL through (what `pipe
 
 test('cluster: the API Deployment runs sharded and reads PIPELINE_API_REDIS_URL from its own Secret in cluster/stage-secrets.yaml, as `pipeline acl --format k8s` names it', async () => {
   const { renderFromRepo, secretsFromRepo, OUT_FILE, SECRETS_FILE, DEFAULT_SHARDS } = await import('../deploy/k8s/cluster/render.js');
-  assert.ok(readFileSync(OUT_FILE, 'utf8') === renderFromRepo() && readFileSync(SECRETS_FILE, 'utf8') === secretsFromRepo(), 'cluster files out of date');
+  assert.ok(
+    readFileSync(OUT_FILE, 'utf8') === renderFromRepo() && readFileSync(SECRETS_FILE, 'utf8') === secretsFromRepo(),
+    'deploy/k8s/cluster files out of date: run npm run dev -- deploy render',
+  );
   const manifests = docs('deploy/k8s/cluster/pipeline.yaml');
   const name = apiSecretRefs(manifests).get(API_REDIS_URL_ENV);
   assert.is(name, k8sSecretName(config.pipeline, 'api'));

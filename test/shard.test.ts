@@ -147,7 +147,7 @@ test('REDIS_URL: redis:// stays a single server; redis+cluster:// lists seeds, w
 
 test('k8s for a cluster: deploy/k8s/cluster/pipeline.yaml is rendered from the config, one redis-cluster-streams trigger per shard and stage', async () => {
   const { renderFromRepo, DEFAULT_SHARDS, OUT_FILE } = await import('../deploy/k8s/cluster/render.js');
-  assert.ok(readFileSync(OUT_FILE, 'utf8') === renderFromRepo(), 'deploy/k8s/cluster/pipeline.yaml is out of date: npx tsx deploy/k8s/cluster/render.ts');
+  assert.ok(readFileSync(OUT_FILE, 'utf8') === renderFromRepo(), 'deploy/k8s/cluster/pipeline.yaml is out of date: run npm run dev -- deploy render');
   const config = resolveConfig(JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/pipeline.json'), 'utf8')), 't', { env: {} });
   type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   const docs = parseAllDocuments(readFileSync(OUT_FILE, 'utf8')).map((d) => d.toJS() as Obj);
@@ -177,7 +177,7 @@ test('k8s for a cluster: deploy/k8s/cluster/pipeline.yaml is rendered from the c
   const kustomization = parse(readFileSync(resolve(import.meta.dirname, '../deploy/k8s/cluster/kustomization.yaml'), 'utf8')) as { resources: string[] };
   assert.equal(kustomization.resources.sort(), ['pipeline.yaml', 'redis-cluster.yaml', 'stage-secrets.yaml']);
   const { secretsFromRepo, SECRETS_FILE } = await import('../deploy/k8s/cluster/render.js');
-  assert.ok(readFileSync(SECRETS_FILE, 'utf8') === secretsFromRepo(), 'deploy/k8s/cluster/stage-secrets.yaml is out of date');
+  assert.ok(readFileSync(SECRETS_FILE, 'utf8') === secretsFromRepo(), 'deploy/k8s/cluster/stage-secrets.yaml is out of date: run npm run dev -- deploy render');
   const secrets = parseAllDocuments(readFileSync(SECRETS_FILE, 'utf8')).map((d) => d.toJS() as Obj);
   for (const stage of config.stages) {
     const dep = docs.find((d) => d.kind === 'Deployment' && d.metadata.annotations?.['streamline-enrich/stage']?.split(',').includes(stage.name))!;

@@ -6,8 +6,8 @@ import { KIND_CHECKS } from '../../stages/kinds.js';
 import { REPO, type GlobalOptions } from './common.js';
 
 /**
- * `pipeline deploy render [--check]`: write deploy/docker-compose.yml, deploy/k8s/pipeline.yaml and
- * deploy/statsd/mapping.yml from the config (env overrides ignored, so the output is the same on
+ * `pipeline deploy render [--check]`: write deploy/docker-compose.yml, deploy/k8s/pipeline.yaml,
+ * deploy/k8s/stage-secrets.yaml, deploy/statsd/mapping.yml and deploy/k8s/cluster/{pipeline,stage-secrets}.yaml from the config (env overrides ignored, so the output is the same on
  * every machine). `--check` writes nothing and exits 1 if a committed file differs.
  */
 export async function deployRenderCommand(opts: GlobalOptions & { check?: boolean }): Promise<void> {
@@ -15,16 +15,20 @@ export async function deployRenderCommand(opts: GlobalOptions & { check?: boolea
   // build, so its module is named in a variable that tsc -p tsconfig.build.json does not follow.
   if (!import.meta.url.endsWith('.ts')) throw new Error('deploy render is a development tool: run it from the sources, `npm run dev -- deploy render`');
   const renderModule = '../../deploy/render.js';
+  const clusterModule = '../../deploy/k8s/cluster/render.js';
   let render: { renderDeploy(config: ResolvedConfig, rawConfig: string, source?: string): Map<string, string> };
+  let cluster: { renderClusterFiles(config: ResolvedConfig, rawConfig: string): Map<string, string> };
   try {
     render = (await import(renderModule)) as typeof render;
+    cluster = (await import(clusterModule)) as typeof cluster;
   } catch (err) {
     throw new Error(`deploy render needs a source checkout with devDependencies (npm ci): ${(err as Error).message}`, { cause: err });
   }
   const path = resolve(opts.config ?? process.env.PIPELINE_CONFIG ?? DEFAULT_CONFIG_PATH);
   const raw = readFileSync(path, 'utf8');
   const config = loadConfigFile(path, { env: {}, ...KIND_CHECKS });
-  const files = render.renderDeploy(config, raw, relative(REPO, path));
+  // The Redis Cluster variant (deploy/k8s/cluster/, for the shard count it was rendered for) is rendered from the config too.
+  const files = new Map([...render.renderDeploy(config, raw, relative(REPO, path)), ...cluster.renderClusterFiles(config, raw)]);
   const stale: string[] = [];
   for (const [file, text] of files) {
     const abs = resolve(REPO, file);

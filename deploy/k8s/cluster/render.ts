@@ -92,6 +92,30 @@ export function renderClusterStageSecrets(config: ResolvedConfig): string {
   return head + [...docs, api].map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
 }
 
+/** The shard count the committed pipeline.yaml was rendered for (its header's `--shards N`), else DEFAULT_SHARDS. */
+export function committedShards(): number {
+  let head: string;
+  try {
+    head = readFileSync(OUT_FILE, 'utf8').slice(0, 200);
+  } catch {
+    return DEFAULT_SHARDS;
+  }
+  const n = Number(/--shards (\d+)/.exec(head)?.[1]);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_SHARDS;
+}
+
+/**
+ * Both cluster files for `config`, by path from the repository root: `pipeline deploy render`
+ * renders them with the base files, for the shard count they were last rendered for, so a config
+ * change is one command (they had been left behind, and test/deploy-api-user.test.ts failed on them).
+ */
+export function renderClusterFiles(config: ResolvedConfig, rawConfig: string, shards = committedShards()): Map<string, string> {
+  return new Map([
+    ['deploy/k8s/cluster/pipeline.yaml', renderClusterManifests(config, rawConfig, shards)],
+    ['deploy/k8s/cluster/stage-secrets.yaml', renderClusterStageSecrets(config)],
+  ]);
+}
+
 /** What the committed file should hold: config/pipeline.json (as the base reads it), DEFAULT_SHARDS unless given. */
 export function renderFromRepo(shards = DEFAULT_SHARDS): string {
   const raw = readFileSync(CONFIG_FILE, 'utf8');
@@ -110,7 +134,9 @@ if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename
   const secrets = secretsFromRepo();
   if (args.includes('--check')) {
     if (readFileSync(OUT_FILE, 'utf8') !== text || readFileSync(SECRETS_FILE, 'utf8') !== secrets) {
-      process.stderr.write(`${OUT_FILE} or ${SECRETS_FILE} is out of date: npx tsx deploy/k8s/cluster/render.ts\n`);
+      process.stderr.write(
+        `${OUT_FILE} or ${SECRETS_FILE} is out of date: npm run dev -- deploy render (or npx tsx deploy/k8s/cluster/render.ts --shards N)\n`,
+      );
       process.exit(1);
     }
   } else {
