@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BIN, exited, writeConfig } from './helpers/pipeline.js';
+import { BIN, cli, exited, writeConfig } from './helpers/pipeline.js';
 import { alive, events, killAll, startedPids } from './helpers/processes.js';
 import { Redis } from 'ioredis';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
@@ -25,7 +25,8 @@ function start(args: string[], records: number, opts: { detached?: boolean } = {
   writeFileSync(input, Array.from({ length: records }, (_, i) => JSON.stringify({ id: `r${i}`, title: `item ${i}`, mpn: `M${i}` })).join('\n') + '\n');
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info' };
   delete env.REDIS_URL;
-  const child = spawn(process.execPath, [BIN, '--config', writeConfig(randomPipeline()), 'start', '--input', input, ...args], {
+  const config = writeConfig(randomPipeline());
+  const child = spawn(process.execPath, [BIN, '--config', config, 'start', '--input', input, ...args], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,
@@ -33,7 +34,7 @@ function start(args: string[], records: number, opts: { detached?: boolean } = {
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  return Object.assign(child, { output: () => out });
+  return Object.assign(child, { output: () => out, config });
 }
 
 const refused = (port: number) =>
@@ -69,6 +70,15 @@ test('start --serve, Ctrl-C at the terminal (SIGINT to the process group): each 
   const job = start(['--serve', '--port', '0'], 50, { detached: true });
   try {
     await waitFor('serving', () => job.output().includes('serving the API on'), 120_000);
+    // Its redis-server is on a free port, not the CLI's default: the banner says how to reach it
+    // (a newcomer's `npx pipeline top` beside `npm start -- --serve` had met nothing at 6379).
+    const hint = /the CLI on this pipeline \(its Redis stops with it\): REDIS_URL=(\S+) npx pipeline --config (\S+) top/.exec(job.output());
+    assert.ok(hint, job.output());
+    assert.is(hint![1], String(events(job.output(), 'job.redis_started')[0]!.url));
+    assert.is(hint![2], job.config);
+    const status = cli(['--config', hint![2]!, 'status'], hint![1]!);
+    assert.is(await exited(status), 0, status.output());
+    assert.match(status.output(), /stored 50\b|50 stored|"stored":50|stored\s+50/);
     const pids = startedPids(job.output());
     process.kill(-job.pid!, 'SIGINT');
     assert.is(await exited(job), 0, job.output());

@@ -28,6 +28,8 @@ export interface JobContext {
   /** Every shard's keys, and a record's shard (`shards.keysFor(id)`). */
   shards: Shards;
   redis: Redis;
+  /** The URL of the redis-server this job started because REDIS_URL was unset (it stops with the job); undefined on the user's Redis. */
+  ownRedisUrl?: string;
   /** Where the workers' JSON logs go. */
   logFile: string;
   logDir: string;
@@ -154,7 +156,7 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
     };
     const sv = supervisor;
     const crashLoop = () => sv.crashLooping()[0];
-    return await fn({ config, keys: shards.all[0]!, shards, redis, logFile, logDir, untilStopped, crashLoop });
+    return await fn({ config, keys: shards.all[0]!, shards, redis, ...(server ? { ownRedisUrl: server.url } : {}), logFile, logDir, untilStopped, crashLoop });
   } catch (err) {
     if (stopping) return await interrupted(); // an error of the stop itself (Redis closed under the job)
     throw err;

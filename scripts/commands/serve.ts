@@ -98,8 +98,11 @@ export function servePort(port: string | undefined): number {
 
 /** An API server bound ahead of a job (`npm start -- --serve`). */
 export interface BoundApi {
-  /** Say where it is, serve until `stop` resolves (a signal), then close gracefully. */
-  until(stop: Promise<void>): Promise<void>;
+  /**
+   * Say where it is (and, given `cli`, the command that points the CLI at this pipeline), serve until
+   * `stop` resolves (a signal), then close gracefully.
+   */
+  until(stop: Promise<void>, cli?: string): Promise<void>;
   /** Close it (once; again is a no-op): a job that failed first. */
   close(): Promise<void>;
 }
@@ -117,9 +120,10 @@ export async function serveFirst(config: ResolvedConfig, o: { host?: string; por
   const close = () => (closed ??= app.close());
   return {
     close,
-    async until(stop) {
+    async until(stop, cli) {
       process.stderr.write(
-        `serving the API on http://${host}:${port} (Ctrl-C stops), e.g.\n  curl -X POST ${host}:${port}/v1/enrich -d '{"id":"x1","title":"SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46"}'\n`,
+        `serving the API on http://${host}:${port} (Ctrl-C stops), e.g.\n  curl -X POST ${host}:${port}/v1/enrich -d '{"id":"x1","title":"SanDisk Ultra 64GB USB 3.0 Flash Drive SDCZ48-064G-A46"}'\n` +
+          (cli ? `the CLI on this pipeline (its Redis stops with it): ${cli} (or status, dlq list, export, ...)\n` : ''),
       );
       await stop;
       await close();

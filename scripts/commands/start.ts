@@ -155,7 +155,9 @@ export async function startCommand(opts: StartOptions): Promise<void> {
       // The job's folder stays when something was written to it (withPipeline removes it otherwise): say so.
       if (summary.rejected > 0 || statSync(ctx.logFile).size > 0) process.stdout.write(`  worker logs: ${ctx.logFile} (kept; rm -r ${ctx.logDir} when done)\n`);
       // The API closes first (withPipeline's signal handler ends the wait), then workers drain and Redis stops.
-      if (api) await api.until(ctx.untilStopped());
+      // The redis-server started here is on a free port, not the CLI's default 6379: the banner says which.
+      const cli = ctx.ownRedisUrl ? `REDIS_URL=${ctx.ownRedisUrl} npx pipeline${opts.config ? ` --config ${opts.config}` : ''} top` : undefined;
+      if (api) await api.until(ctx.untilStopped(), cli);
     }
   });
 }
