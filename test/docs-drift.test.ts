@@ -1,5 +1,5 @@
 /**
- * Facts the README and the example state about the repository, checked against it: the README
+ * Facts the README, the docs and the example state about the repository, checked against it: the README
  * said four test files need PostgreSQL when six did, the example sink's output file showed up
  * as untracked (`?? prices.jsonl`) after running the example as its README says, and the README,
  * CONTRIBUTING.md and package.json said Node.js >= 20 while the runtime used `import.meta.dirname`
@@ -8,8 +8,12 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { API_DEFAULTS } from '../lib/config/api-limits.js';
+import { LIMIT_DEFAULTS, STAGE_DEFAULTS } from '../lib/config/defaults.js';
+import { buildProgram } from '../scripts/commands/program.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve'];
@@ -70,6 +74,112 @@ test("package.json's Node.js minimum covers the Node APIs the runtime uses, and 
   }
   assert.equal(nodeMinimum('>= 20.11'), [20, 11]);
   assert.equal(nodeMinimum('>=20'), [20, 0]);
+});
+
+/** Env names the runtime reads that are not its own settings: libpq's and the OS's user, a fallback for a role name in a message. */
+const NOT_SETTINGS = new Set(['USER', 'PGUSER']);
+
+/** The environment variables lib/, stages/ and scripts/ read: `env.NAME`, `env['NAME']`, and `*_ENV = 'NAME'` constants. */
+export function envNames(source: string): string[] {
+  const names = [...source.matchAll(/\benv(?:\.([A-Z][A-Z0-9_]+)\b|\[['"]([A-Z][A-Z0-9_]+)['"]\])/g), ...source.matchAll(/_ENV\w* = '([A-Z][A-Z0-9_]+)'/g)];
+  return names.map((m) => (m[1] ?? m[2])!).filter((n) => !NOT_SETTINGS.has(n));
+}
+
+test('every environment variable the runtime reads is named in docs/configuration.md and in `pipeline --help`', () => {
+  const read = [...new Set(['lib', 'stages', 'scripts'].flatMap((d) => sources(join(REPO, d))).flatMap((f) => envNames(readFileSync(f, 'utf8'))))].sort();
+  assert.ok(read.includes('REDIS_URL') && read.includes('PIPELINE_API_REDIS_URL'), `the patterns still find them: ${read.join(', ')}`);
+  const word = (text: string, name: string) => new RegExp(`\\b${name}\\b`).test(text);
+  const page = readFileSync(join(REPO, 'docs/configuration.md'), 'utf8');
+  assert.equal(
+    read.filter((n) => !word(page, n)),
+    [],
+    'read by the runtime, not named in docs/configuration.md',
+  );
+  const help = buildProgram().description();
+  assert.equal(
+    read.filter((n) => !word(help, n)),
+    [],
+    "read by the runtime, not in `pipeline --help`'s Environment list (scripts/commands/program.ts)",
+  );
+  assert.equal(envNames("process.env.EXIT_ON_HUNG; env['PORT']; const X_ENV = 'PIPELINE_API_REDIS_URL'; env.USER"), [
+    'EXIT_ON_HUNG',
+    'PORT',
+    'PIPELINE_API_REDIS_URL',
+  ]);
+});
+
+/** `| \`key\` / \`key2\` | default / default2 | ...` rows of a markdown page: key → the default as written. */
+export function optionRows(markdown: string): Map<string, string> {
+  const rows = new Map<string, string>();
+  for (const m of markdown.matchAll(/^\| `([\w.]+)`(?: \/ `([\w.]+)`)? \| ([^|]+) \|/gm)) {
+    const values = m[3]!.trim().split(' / ');
+    [m[1], m[2]].forEach((key, i) => key && rows.set(key, (values[i] ?? values[0]!).trim()));
+  }
+  return rows;
+}
+
+test("docs/configuration.md's option tables give every stage, `limits` and `api` option with the default the code has", () => {
+  const rows = optionRows(readFileSync(join(REPO, 'docs/configuration.md'), 'utf8'));
+  const code: Record<string, unknown> = {
+    ...STAGE_DEFAULTS,
+    ...API_DEFAULTS,
+    ...Object.fromEntries(Object.entries(LIMIT_DEFAULTS).map(([k, v]) => [`limits.${k}`, v])),
+  };
+  // Named in the "Top-level" sentence rather than the limits table.
+  const prose = new Set(['limits.maxRecordBytes']);
+  assert.equal(
+    [...rows.keys()].filter((k) => !(k in code)),
+    [],
+    'options in the tables that the code does not have',
+  );
+  assert.equal(
+    Object.keys(code).filter((k) => !rows.has(k) && !prose.has(k)),
+    [],
+    'options the code has that no table row gives',
+  );
+  const wrong = [...rows].filter(([k, v]) => k in code && String(code[k]) !== v).map(([k, v]) => `${k}: docs ${v}, code ${String(code[k])}`);
+  assert.equal(wrong, [], 'defaults that differ');
+  assert.equal(
+    [...optionRows('| `a` / `b` | 1 / 2 | x |\n| `c` | 3 | y |')],
+    [
+      ['a', '1'],
+      ['b', '2'],
+      ['c', '3'],
+    ],
+  );
+});
+
+/** Long options of a command and its subcommands. */
+const longOptions = (cmd: Command): string[] => [...cmd.options.map((o) => o.long ?? ''), ...cmd.commands.flatMap(longOptions)];
+
+test('every `pipeline <command> --option` in the README and docs/ names an option that command has', () => {
+  const program = buildProgram();
+  const global = longOptions(program);
+  const pages = [
+    'README.md',
+    'CONTRIBUTING.md',
+    'examples/price-normaliser/README.md',
+    ...readdirSync(join(REPO, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
+  const unknown: string[] = [];
+  for (const page of pages)
+    readFileSync(join(REPO, page), 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        // Code spans, and whole lines of a code block that run a command.
+        const spans = [...line.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+        if (/^\s*(npx |node |npm run dev |pipeline )/.test(line)) spans.push(line.split('#')[0]!);
+        for (const span of spans) {
+          const m = /(?:\bpipeline|cli\.js|npm run dev --)\s+([a-z][a-z-]*)((?:\s+[^\s|]+)*)/.exec(span);
+          const cmd = m && program.commands.find((c) => c.name() === m[1]);
+          if (!cmd) continue;
+          const known = new Set([...longOptions(cmd), ...global]);
+          for (const option of m![2]!.match(/--[a-z][a-z0-9-]*/g) ?? []) if (!known.has(option)) unknown.push(`${page}:${i + 1}: ${cmd.name()} ${option}`);
+        }
+      });
+  assert.equal(unknown, [], 'options no command has');
 });
 
 test.run();

@@ -45,7 +45,8 @@ export function buildProgram(): Command {
       'Product-enrichment inference pipeline on Redis Streams.\n' +
         'Environment (docs/configuration.md): REDIS_URL, REDIS_URL_<STAGE> (that stage only), PIPELINE (name), PIPELINE_CONFIG, ' +
         'PIPELINE_SHARDS, WORKER_SHARDS, DATABASE_URL (postgres sink), STATSD_HOST, STATSD_PORT, STATSD_PREFIX, STATSD_TAGS, ' +
-        'LOG_LEVEL, LOG_STREAM, MODELS_DIR, ALLOW_REMOTE_MODELS, PROGRESS_FILE; for serve: PORT, HOST, API_TOKENS.',
+        'LOG_LEVEL, LOG_STREAM, MODELS_DIR, ALLOW_REMOTE_MODELS, PROGRESS_FILE, EXIT_ON_HUNG (1: a hung stage call exits the worker), ' +
+        'PRODUCTS_DATA (eval); for serve: PORT, HOST, API_TOKENS, PIPELINE_API_REDIS_URL (else REDIS_URL).',
     )
     .option('-c, --config <file>', 'pipeline config (JSON)', process.env.PIPELINE_CONFIG);
 
