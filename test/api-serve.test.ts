@@ -90,7 +90,14 @@ test('a port in use: one error line, the console sampler never says Redis is unr
     const port = (busy.address() as { port: number }).port;
     const refused = serve(['--config', config, '--port', String(port)]);
     assert.is(await exited(refused), 1, refused.output());
-    assert.match(refused.output(), new RegExp(`^error: listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}$`, 'm'));
+    // One line that says where, why and which option moves it (it was a bare `listen EADDRINUSE: ...`).
+    assert.match(
+      refused.output(),
+      new RegExp(
+        `^error: cannot serve the HTTP API on 127\\.0\\.0\\.1:${port}: the port is in use .*: pick another with --port N or env PORT \\[listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}\\]$`,
+        'm',
+      ),
+    );
     assert.not.match(refused.output(), /sample_error|unreachable|reconnecting/);
   } finally {
     busy.close();

@@ -52,7 +52,10 @@ test('--serve on a port in use fails before anything is produced, with one error
     // The port is held (bound) while spawnSync blocks this process.
     const r = start(['--input', 'three.jsonl', '--serve', '--port', String(port)], dir, 120_000, 'info');
     assert.is(r.status, 1, r.stdout + r.stderr);
-    assert.match(r.stderr, new RegExp(`^error: listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}$`, 'm'));
+    assert.match(
+      r.stderr,
+      new RegExp(`^error: cannot serve the HTTP API on 127\\.0\\.0\\.1:${port}: the port is in use .*--port N or env PORT \\[listen EADDRINUSE`, 'm'),
+    );
     assert.not.match(r.stderr, /"event":"start\.produced"/, 'the job ran before the port was tried');
     assert.not.match(r.stdout, /produced/);
   } finally {

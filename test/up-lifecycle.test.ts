@@ -129,7 +129,7 @@ test('up --serve with the port in use: one error line, exit 1, no worker started
   const up = cli(['--config', writeConfig(randomPipeline()), 'up', '--serve', '--port', String(port)], server.url);
   try {
     assert.is(await exited(up), 1, up.output());
-    assert.match(up.output(), /error: .*EADDRINUSE/);
+    assert.match(up.output(), /error: cannot serve the HTTP API on 127\.0\.0\.1:\d+: the port is in use .*--port N or env PORT \[listen EADDRINUSE/);
     const pids = startedPids(up.output());
     await waitFor('no worker left', () => gone(pids), 15_000).catch(() => undefined);
     assert.equal(pids.filter(alive), [], 'workers left running');

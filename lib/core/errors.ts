@@ -42,6 +42,9 @@ export class RedisServerError extends PipelineError {}
 /** redis-server could not bind its port (another process took it between the pick and the bind). */
 export class PortTakenError extends RedisServerError {}
 
+/** The HTTP API could not bind its address: the message names it, why (port in use, below 1024, not this machine's) and the option that moves it. */
+export class ListenError extends PipelineError {}
+
 /**
  * A dependency outage, not a fault of the message (the sink is unreachable, a connection timed
  * out, the database is restarting). The consumer retries the batch in place with backoff and does
@@ -257,10 +260,7 @@ export class ProducerGapError extends PipelineError {
   }
 }
 
-/**
- * A producer lane's batch that was waiting (retried within `retryForMs`) when another lane of the
- * run failed: not sent again, the run stops with the other lane's error (lib/producer/lane.ts).
- */
+/** A producer lane's batch that was waiting (retried within `retryForMs`) when another lane failed: not sent again, the run stops with that error (lib/producer/lane.ts). */
 export class ProduceStoppedError extends PipelineError {}
 
 /** A producer run id resumed on an input that is not the one it was started on (produce-batch-2.lua's fingerprint). */

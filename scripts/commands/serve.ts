@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../../lib/observe/logger.js';
 import { API_REDIS_URL_ENV } from '../../lib/ops/acl-api.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
+import { ListenError } from '../../lib/core/errors.js';
 import { findStoreStage, readPostgresProduct, readPostgresProducts, readRedisProduct } from '../../stages/sinks/export.js';
 import { createPool, postgresOptionsFrom } from '../../stages/sinks/postgres.js';
 import { loadConfig, refuseTlsMismatch, type GlobalOptions } from './common.js';
@@ -83,10 +84,28 @@ export async function startServer(
     // A port in use: the server's connections and the console's sampler stop with it (they had gone
     // on, logging a false "Redis is unreachable" and reconnect warnings while the command failed).
     await app.close().catch(() => undefined);
-    throw err;
+    throw listenError(err, o.host, o.port);
   }
   logger.info('api.listening', { host: o.host, port: (app.server.address() as { port: number }).port });
   return app;
+}
+
+/**
+ * A failed bind as one line that says where, why and what to change: a bare `listen EADDRINUSE:
+ * address already in use 127.0.0.1:8080` had left a newcomer's `npm start -- --serve` (8080 taken
+ * by another server) without the option that moves it.
+ */
+export function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as { code?: unknown }).code;
+  const fix =
+    code === 'EADDRINUSE'
+      ? 'the port is in use (another server, or a `pipeline serve` / `npm start -- --serve` still running): pick another with --port N or env PORT'
+      : code === 'EACCES'
+        ? 'not allowed to listen there (ports below 1024 need privileges): pick another with --port N or env PORT'
+        : code === 'EADDRNOTAVAIL'
+          ? "that address is not one of this machine's: pick another with --host A or env HOST"
+          : undefined;
+  return fix ? new ListenError(`cannot serve the HTTP API on ${host}:${port}: ${fix} [${(err as Error).message}]`, { cause: err }) : err;
 }
 
 /** Port from `--port`, else env PORT, else 8080. */
