@@ -28,9 +28,10 @@ export async function pipelineTags(redis: Redis): Promise<string[]> {
  * `export` or records `produce`d where no worker reads are as often a mistyped PIPELINE or the
  * wrong database. A hint only: `status` passes the status it read; otherwise a Redis that refuses
  * the reads (a producer user without XINFO, the observer without SCAN) or is not ready gives no
- * warning or no list, and the command goes on. Returns whether it warned.
+ * warning or no list, and the command goes on. `after` ends the line (produce: what becomes of the
+ * records). Returns whether it warned.
  */
-export async function warnIfNoPipeline(redis: Redis, config: ResolvedConfig, status?: PipelineStatus): Promise<boolean> {
+export async function warnIfNoPipeline(redis: Redis, config: ResolvedConfig, status?: PipelineStatus, after = ''): Promise<boolean> {
   if (!status && redis.status !== 'ready') return false;
   const s = status ?? (await pipelineStatus(redis, config).catch(() => undefined));
   if (!s || !isEmpty(s)) return false;
@@ -39,6 +40,7 @@ export async function warnIfNoPipeline(redis: Redis, config: ResolvedConfig, sta
   process.stderr.write(
     `warning: nothing of pipeline ${JSON.stringify(s.pipeline)} in this Redis yet (no stream, group, dead letter or product)` +
       (others.length ? `; pipelines here: ${others.join(', ')} (set PIPELINE or the config's "pipeline")` : '') +
+      after +
       '\n',
   );
   return true;

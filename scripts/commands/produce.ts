@@ -128,7 +128,8 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
     refuseEvictingPolicy(await warnEvictionPolicy(redis));
     // Records for a pipeline this Redis has never seen are read by no worker: a mistyped PIPELINE is
     // named before they go in (they still do: a first run before `pipeline up` is one too).
-    await warnIfNoPipeline(redis, config);
+    // A first run (README: `pipeline up &` then `produce`, before the workers made their groups) warns too: say the records are kept.
+    await warnIfNoPipeline(redis, config, undefined, '; the records go in all the same, and workers that start later (pipeline up) read them from the first');
     const summary = await produce(redis, file ? createReadStream(file) : process.stdin, {
       stream: shards.all[0]!.stream(config.input),
       // Sharded: each record to its shard's input stream, by a stable hash of its id.
