@@ -109,6 +109,18 @@ test('a port in use: one error line, the console sampler never says Redis is unr
     const stats = `http://127.0.0.1:${portOf(ok.output())}/console/api/stats`;
     await waitFor('a console sample', async () => (await (await fetch(stats)).json()) !== null, 10_000);
     assert.not.match(ok.output(), /console\.sample_error/);
+    // Fastify's own lines are structured too: its free text had been the event ("event":"Server listening at http://...").
+    const names = ok
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => String((JSON.parse(l) as { event: unknown }).event));
+    assert.ok(names.includes('api.listening'), ok.output());
+    assert.equal(
+      names.filter((n) => !/^[a-z][\w.]*$/.test(n)),
+      [],
+      'events that are not names',
+    );
   } finally {
     ok.kill('SIGTERM');
     await exited(ok);
