@@ -6,7 +6,7 @@
  * (Node 20.11): on 20.0-20.10 `npm start` died at import with a TypeError (ERR_INVALID_ARG_TYPE).
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { test } from 'uvu';
@@ -180,6 +180,26 @@ test('every `pipeline <command> --option` in the README and docs/ names an optio
         }
       });
   assert.equal(unknown, [], 'options no command has');
+});
+
+/** Files the docs name that a command writes, not the repository (`pipeline acl --write-env deploy/.env`). */
+const WRITTEN_BY_COMMANDS = new Set(['deploy/.env']);
+
+test('every repository path written in code spans of the README, CONTRIBUTING.md and docs/ exists (placeholders aside)', () => {
+  const pages = [
+    'README.md',
+    'CONTRIBUTING.md',
+    ...readdirSync(join(REPO, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
+  const missing = pages.flatMap((page) =>
+    [...readFileSync(join(REPO, page), 'utf8').matchAll(/`((?:lib|stages|scripts|test|deploy|bench|training|config|examples|models|data)\/[\w./-]+)`/g)]
+      .map((m) => m[1]!.replace(/\/$/, ''))
+      .filter((p) => !WRITTEN_BY_COMMANDS.has(p) && !existsSync(join(REPO, p)))
+      .map((p) => `${page}: ${p}`),
+  );
+  assert.equal(missing, [], 'paths that are not in the repository');
 });
 
 test.run();
