@@ -8,8 +8,16 @@
 const CLUSTER_FAILOVER =
   'a real Redis Cluster (6 redis-servers) with cluster-node-timeout 1 s: a node kept off the CPU by a neighbour is flagged failing, a failover starts or lasts longer than the test bounds';
 
+/**
+ * The Sentinel files' SIGKILL flake (the sentinel flagging the just-promoted master down 1 s after
+ * the switch, under load, and promoting the old master restarted empty) is fixed: the helper
+ * restarts it with replica-priority 0 until it has synced (the Single-node failover paragraph of
+ * docs/reliability.md#redis-restarts; test/sentinel-rejoin.test.ts). 12 runs of
+ * sentinel-failover.test.ts beside two CPU burners and a second copy of it passed. The files stay
+ * here for their timings, which a neighbour stretches.
+ */
 const SENTINEL_FAILOVER =
-  'a real Sentinel set (sentinel down-after 1 s, failover-timeout 3 s) failed over mid-run: under a neighbour’s load a SIGKILL case saw the restarted old master fail to link to the promoted one within 20 s (1 run in 4 here)';
+  'a real Sentinel set (sentinel down-after 1 s, failover-timeout 3 s) failed over mid-run, in place with every reader asserted off the old master within 3 s: a neighbour taking a core stretches the sentinel’s PING replies and the readers’ move past those bounds';
 
 export const RUN_ALONE: Readonly<Record<string, string>> = {
   'bench.test.ts': 'runs the benchmark (a quick run, CPU-bound on every core: a measure, and a minute of both cores)',

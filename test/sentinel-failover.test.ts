@@ -132,6 +132,8 @@ test('SIGKILL the master behind Sentinel mid-run: workers and produce --wait-rep
     await set.kill(old);
     const promoted = await set.waitPromoted(old);
     // The old master back, empty, as the new one's replica: the producer's WAIT 1 can be met again.
+    // With replica-priority 0 until it has synced: a second failover (the sentinel flagging the new
+    // master down, however briefly) must not promote it empty (test/sentinel-rejoin.test.ts).
     await set.rejoin(old, promoted);
     return promoted;
   });

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, RedisServer } from '../../lib/redis/server.js';
+import { portRange } from './cluster.js';
 import { waitFor } from './redis.js';
 
 export interface SentinelSetOptions {
@@ -17,14 +18,23 @@ export interface SentinelSetOptions {
   readyTimeoutMs?: number;
   /** How often those waits ask again. @defaultValue 50 */
   pollMs?: number;
+  /** Where the servers and the sentinel get their ports. @defaultValue env SENTINEL_TEST_PORTS (`from-to`, portRange), else freePort */
+  pickPort?: () => Promise<number>;
+  /**
+   * A folder that close() (and restartEmpty(), for the killed server's) copies the sentinel's and every
+   * redis-server's log into, named by port and time. @defaultValue env SENTINEL_TEST_LOGS, else none
+   */
+  keepLogsIn?: string;
 }
 
 /**
  * A real Sentinel set on loopback for one test file: a master, one replica of it (redis-server,
  * lib/redis/server.ts) and one sentinel (`redis-server sentinel.conf --sentinel`, quorum 1) on free
  * ports; ready once the sentinel knows the replica and the replica's link is up. The master can be
- * SIGKILLed, and restarted on its port as a replica of the promoted one, or failed over in place. close() stops every process
- * and removes the temp dir; the processes are also killed if the test process exits without it.
+ * SIGKILLed, and restarted on its port, empty, as a replica of the promoted one (with
+ * `replica-priority 0` until its first sync: see restartEmpty), failed over in place, or frozen
+ * (SIGSTOP). close() stops every process and removes the temp dir; the processes are also killed if
+ * the test process exits without it.
  */
 export class SentinelSet {
   readonly dir = mkdtempSync(join(tmpdir(), 'pipeline-sentinel-'));
@@ -33,6 +43,10 @@ export class SentinelSet {
   readonly servers = new Map<number, RedisServer>();
   sentinelPort = 0;
   private sentinel?: ChildProcess;
+  private readonly pickPort: () => Promise<number>;
+  private readonly keepLogsIn?: string;
+  /** Process ids of the servers freeze() signalled, by port (a restart replaces the process: forgotten then). */
+  private readonly pids = new Map<number, number>();
   private readonly cleanup = () => {
     this.sentinel?.kill('SIGKILL');
     for (const s of this.servers.values()) void s.stop('SIGKILL');
@@ -40,6 +54,9 @@ export class SentinelSet {
 
   constructor(private readonly opts: SentinelSetOptions = {}) {
     this.name = opts.name ?? 'mymaster';
+    const range = process.env.SENTINEL_TEST_PORTS;
+    this.pickPort = opts.pickPort ?? (range ? portRange(range) : freePort);
+    this.keepLogsIn = opts.keepLogsIn ?? process.env.SENTINEL_TEST_LOGS;
     process.once('exit', this.cleanup);
   }
 
@@ -57,12 +74,12 @@ export class SentinelSet {
   }
 
   async start(): Promise<this> {
-    const master = await new RedisServer().start();
+    const master = await new RedisServer({ pickPort: this.pickPort }).start();
     this.servers.set(master.port, master);
-    const replica = await new RedisServer({ settings: { replicaof: `127.0.0.1 ${master.port}` } }).start();
+    const replica = await new RedisServer({ pickPort: this.pickPort, settings: { replicaof: `127.0.0.1 ${master.port}` } }).start();
     this.servers.set(replica.port, replica);
     await this.waitLinked(replica.port);
-    this.sentinelPort = await freePort();
+    this.sentinelPort = await this.pickPort();
     const conf = join(this.dir, 'sentinel.conf');
     writeFileSync(
       conf,
@@ -179,6 +196,7 @@ export class SentinelSet {
 
   /** SIGKILL the redis-server at `port`. */
   async kill(port: number): Promise<void> {
+    this.pids.delete(port);
     await this.servers.get(port)!.stop('SIGKILL');
   }
 
@@ -188,14 +206,74 @@ export class SentinelSet {
     return this.masterPort();
   }
 
-  /** Start the killed server at `port` again, empty, as a replica of `master`, and wait for its link. */
-  async rejoin(port: number, master: number): Promise<void> {
+  /**
+   * Start the killed server at `port` again, empty, as a replica of `master`, with
+   * `replica-priority 0`: not to be promoted. Redis 7 reports a replica that has never synced
+   * `master_link_down_since_seconds:-1`, which passes the sentinel's "link down too long" filter,
+   * so a second failover before its first sync (the promoted master missing down-after-milliseconds,
+   * however briefly) would make this empty server the master and its former master, with the data,
+   * its replica: everything lost. rejoin() gives it back the default priority once it has synced.
+   */
+  async restartEmpty(port: number, master: number): Promise<void> {
+    this.keepLog(port);
+    this.pids.delete(port);
     await this.servers.get(port)!.close();
-    const s = await new RedisServer({ port, settings: { replicaof: `127.0.0.1 ${master}` } }).start();
+    const s = await new RedisServer({ port, settings: { replicaof: `127.0.0.1 ${master}`, 'replica-priority': '0' } }).start();
     this.servers.set(port, s);
+  }
+
+  /**
+   * restartEmpty(), wait for its link to `master` (its first sync: it now holds the data), then
+   * `replica-priority` back to Redis's default (100): from then on a failover may promote it.
+   */
+  async rejoin(port: number, master: number): Promise<void> {
+    await this.restartEmpty(port, master);
+    await this.waitSynced(port, master);
+  }
+
+  /** Until the restarted replica at `port` has synced from `master`, then its `replica-priority` back to 100. */
+  async waitSynced(port: number, master: number): Promise<void> {
     await this.waitLinked(port).catch((err: Error) => {
-      throw new Error(`${err.message}\nreplica log: ${this.logTail(port)}\nmaster log: ${this.logTail(master)}`);
+      throw new Error(`${err.message}\nreplica log: ${this.logTail(port)}\nmaster log: ${this.logTail(master)}\nsentinel log: ${this.sentinelLogTail()}`);
     });
+    const r = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    r.on('error', () => {});
+    try {
+      await r.config('SET', 'replica-priority', '100');
+    } finally {
+      r.disconnect();
+    }
+  }
+
+  /** SIGSTOP (`frozen` true) or SIGCONT the redis-server at `port`: alive, silent to the sentinel's PINGs. */
+  async freeze(port: number, frozen: boolean): Promise<void> {
+    let pid = this.pids.get(port);
+    if (!pid) {
+      // Asked while it still answers (a frozen server would not): kept for the SIGCONT.
+      const r = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+      r.on('error', () => {});
+      try {
+        pid = Number(/process_id:(\d+)/.exec(String(await r.info('server')))?.[1]);
+      } finally {
+        r.disconnect();
+      }
+      this.pids.set(port, pid);
+    }
+    process.kill(pid, frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
+  /** The sentinel's whole log. */
+  sentinelLog(): string {
+    try {
+      return readFileSync(join(this.dir, 'sentinel.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** The last lines of the sentinel's log (its +sdown, +odown, +failover-*, +switch-master, +convert-to-slave...). */
+  sentinelLogTail(lines = 30): string {
+    return this.sentinelLog().trimEnd().split('\n').slice(-lines).join('\n  ');
   }
 
   /** The last lines of the redis-server log at `port` (in its data dir), for a failure's message. */
@@ -209,12 +287,34 @@ export class SentinelSet {
     }
   }
 
+  /** Copy the log of the server at `port` into keepLogsIn, if set. */
+  private keepLog(port: number): void {
+    const dir = this.servers.get(port)?.dir;
+    if (!this.keepLogsIn || !dir || !existsSync(join(dir, 'redis-server.log'))) return;
+    mkdirSync(this.keepLogsIn, { recursive: true });
+    copyFileSync(join(dir, 'redis-server.log'), join(this.keepLogsIn, `redis-${port}-${Date.now()}.log`));
+  }
+
   async close(): Promise<void> {
     const sentinel = this.sentinel;
     if (sentinel && sentinel.exitCode === null && sentinel.signalCode === null) {
       const gone = new Promise<void>((res) => sentinel.once('exit', () => res()));
       sentinel.kill('SIGTERM');
       await gone;
+    }
+    // A server left frozen (a failed test) would never see close()'s SIGTERM.
+    for (const pid of this.pids.values()) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // exited already
+      }
+    }
+    if (this.keepLogsIn) {
+      for (const port of this.servers.keys()) this.keepLog(port);
+      mkdirSync(this.keepLogsIn, { recursive: true });
+      if (existsSync(join(this.dir, 'sentinel.log')))
+        copyFileSync(join(this.dir, 'sentinel.log'), join(this.keepLogsIn, `sentinel-${this.sentinelPort}-${Date.now()}.log`));
     }
     await Promise.all([...this.servers.values()].map((s) => s.close()));
     process.off('exit', this.cleanup);
