@@ -55,6 +55,9 @@ test("names of the pipeline's own keys are refused as streams: a stage named dlq
   });
   assert.match(error(named('dlq')), /stages\[2\]\.name.*"dlq" is a key the pipeline keeps for itself/);
   assert.match(error(named('products')), /"products" is a key/);
+  // The data-loss marker and record (lib/stream/data-loss.ts): a stream there would be taken for, or break, them.
+  assert.match(error(named('epoch')), /"epoch" is a key/);
+  assert.match(error({ ...base(), streams: { terminal: ['data-lost'] } }), /streams\.terminal\[0\].*"data-lost" is a key/);
   const input = {
     ...base(),
     stages: [...(base().stages as object[]).slice(0, 2), { name: 'store', kind: 'store', input: 'vectors:x' }],

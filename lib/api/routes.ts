@@ -11,6 +11,7 @@ import { registerEvents } from './events.js';
 import { FINAL, lookupStatus, type IdStatus } from './status.js';
 import { countRecords, NdjsonBody, parseRecords } from './submit.js';
 import { submitAcrossShards } from './submit-shards.js';
+import { dataLossSentence, readDataLoss } from '../ops/data-loss.js';
 
 /** A stored product as the server's product reader gives it. */
 type Stored = Record<string, unknown> | null;
@@ -112,7 +113,8 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     '/readyz',
     {
       schema: {
-        summary: "readiness: Redis reachable and the completions readers following {p}:done (every shard's)",
+        summary:
+          "readiness: Redis reachable and the completions readers following {p}:done (every shard's); a data loss the workers recorded as dataLost, degraded",
         response: { 200: { type: 'object', additionalProperties: true }, 503: { type: 'object', additionalProperties: true } },
       },
     },
@@ -126,7 +128,10 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
           () => false,
         ));
       const checks = { redis: answers, completions: completions.following };
-      return reply.code(checks.redis && checks.completions ? 200 : 503).send({ ready: checks.redis && checks.completions, ...checks });
+      // Redis lost data under the workers (lib/ops/data-loss.ts): said, without failing readiness (the API serves what comes next).
+      const lost = answers ? await readDataLoss(redis, config).catch(() => []) : [];
+      const degraded = lost.length ? { dataLost: lost, degraded: dataLossSentence(lost) } : {};
+      return reply.code(checks.redis && checks.completions ? 200 : 503).send({ ready: checks.redis && checks.completions, ...checks, ...degraded });
     },
   );
 

@@ -17,6 +17,7 @@ export const STAGE_DEFAULTS: StageOptions = {
   watchdogIntervalMs: 1_000,
   aliveTtlMs: 3_000,
   stallTimeoutMs: 30_000,
+  dataLossCheckMs: 5_000,
   threads: 1,
   minWorkers: 1,
   maxWorkers: 1,

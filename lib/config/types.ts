@@ -54,6 +54,8 @@ export interface StageOptions {
   aliveTtlMs: number;
   /** The read loop is stalled when no read returned and no batch finished for `blockMs` + this; the watchdog then resets the stuck connection and stops the liveness marker. Also how long transient read-loop errors in a row are logged at warn before `consumer.loop_error` is an error line. @defaultValue 30000 */
   stallTimeoutMs: number;
+  /** How often a worker reads the data-loss marker (`{p}:epoch`) it saw at start: gone or changed means Redis lost data (lib/worker/data-loss-watch.ts). @defaultValue 5000 */
+  dataLossCheckMs: number;
   /** ONNX Runtime intra-op threads for model stages. @defaultValue 1 */
   threads: number;
   /** Worker processes `pipeline up` starts for this stage (autoscaling moves between min and max). @defaultValue 1 */

@@ -117,6 +117,12 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     "Redis refused a command or key for the worker's ACL user (NOPERM: users applied by an older release or another config): the step waits in place, nothing is dead-lettered; run `pipeline acl --apply`",
   ),
   w(
+    'redis.data_lost',
+    'counter',
+    "Redis lost the pipeline's data (restarted empty without the AOF, a failover that lost writes): the worker's consumer group vanished or the data-loss marker {p}:epoch went or changed; recorded in {p}:data-lost until acknowledged; alert on it",
+    ['stage', 'what'],
+  ),
+  w(
     'store.marker_errors',
     'counter',
     'reprocess markers a sink other than Redis could not delete after its commit (the products are stored; the markers expire)',

@@ -58,6 +58,12 @@ export const CONSUMER_COMMANDS = [
 ];
 /** The watchdog's liveness marker (lib/worker/watchdog.ts): SET PX while progressing, DEL on stop, GET for `pipeline health` (run as the stage user). */
 export const LIVENESS_COMMANDS = ['set', 'del', 'get'];
+/**
+ * The data-loss watch (lib/stream/data-loss.ts): GET and SET NX of the marker `{p}:epoch`; the record
+ * `{p}:data-lost` written (HSETNX, HSET, HINCRBY) when Redis lost data, read (HGETALL) by `pipeline health`.
+ */
+export const EPOCH_COMMANDS = ['get', 'set'];
+export const DATA_LOST_COMMANDS = ['hsetnx', 'hset', 'hincrby', 'hgetall'];
 /** The group's claim fence, inside the hand-off (GET) and claim (SET of a fresh token) scripts. */
 export const FENCE_COMMANDS = ['get', 'set'];
 /**
@@ -100,10 +106,12 @@ export function stageGrants(config: ResolvedConfig, stage: ResolvedStage, dataAc
   const statuses = each((k) => [k.status('*')]);
   const liveness = each((k) => [k.liveness(stage.name, '*')]);
   const fences = each((k) => [k.fence(stage.name)]);
+  const epochs = each((k) => [k.epoch]);
+  const dataLost = each((k) => [k.dataLost]);
   // The liveness marker is written by FCALL too (lib/lua/liveness-3.lua, allow-oom: it holds while Redis is full), with its registration and alive key.
   const scriptKeys = uniq([...own, ...fences, ...liveness, ...targets, ...each((k) => [k.dlq]), ...data.flatMap((g) => g.keys)]);
   const summary =
-    `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL/GET ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; SET ${statuses.join(', ')}` +
+    `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL/GET ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; SET ${statuses.join(', ')}; GET/SET ${epochs.join(', ')}; HSETNX/HSET/HINCRBY/HGETALL ${dataLost.join(', ')}` +
     (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
   const selectors: KeyGrant[] = [
     { keys: own, mode: 'rw', commands: CONSUMER_COMMANDS },
@@ -113,6 +121,8 @@ export function stageGrants(config: ResolvedConfig, stage: ResolvedStage, dataAc
     { keys: liveness, mode: 'rw', commands: LIVENESS_COMMANDS },
     { keys: fences, mode: 'rw', commands: FENCE_COMMANDS },
     { keys: statuses, mode: 'w', commands: ['set'] },
+    { keys: epochs, mode: 'rw', commands: EPOCH_COMMANDS },
+    { keys: dataLost, mode: 'rw', commands: DATA_LOST_COMMANDS },
     ...data,
   ];
   return { scriptKeys, selectors, summary };

@@ -42,6 +42,8 @@ export { clusterNodeAddresses, DEFAULT_ACL_NODE_CONNECT_TIMEOUT_MS, type ApplyAc
  *   hand-off reads and the reclaimer's claim sets to a fresh token (lib/lua/handoff-N.lua, claim-2.lua).
  * - selector 5: TYPE, read-only, on the route targets and the DLQ: the hand-off checks each
  *   target is a stream before its first write (lib/lua/handoff-N.lua).
+ * - selectors 6 and 7: GET/SET of the data-loss marker `{p}:epoch` and HSETNX/HSET/HINCRBY/HGETALL of
+ *   the record `{p}:data-lost` (lib/stream/data-loss.ts; `pipeline health` reads it as the stage user).
  * - one selector per data grant of the stage kind (e.g. the store's product hashes and sets).
  */
 

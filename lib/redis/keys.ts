@@ -109,6 +109,17 @@ export class Keys {
   get reviewListed(): string {
     return `${this.tag}:console:review-listed`;
   }
+  /**
+   * The data-loss marker (lib/stream/data-loss.ts): a random id and its creation time, written once
+   * (SET NX) by the first worker. A worker that saw it and finds it gone or changed knows Redis lost data.
+   */
+  get epoch(): string {
+    return `${this.tag}:epoch`;
+  }
+  /** The record of a data loss a worker saw (a hash: when, by whom, what), kept until an operator acknowledges it (`pipeline health --ack-data-loss`). */
+  get dataLost(): string {
+    return `${this.tag}:data-lost`;
+  }
   /** Prefix for any other key a stage keeps (e.g. match vectors). */
   extra(name: string): string {
     return `${this.tag}:${name}`;

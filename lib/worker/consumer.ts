@@ -24,6 +24,7 @@ import { leaveGroup } from './leave-group.js';
 import { LoopErrors, type LoopErrorDeps } from './loop-error.js';
 import { PermissionNotice } from './permission-notice.js';
 import { urlUser } from '../redis/noperm.js';
+import type { DataLossWatch } from './data-loss-watch.js';
 
 export interface ConsumerDeps {
   config: ResolvedConfig;
@@ -39,6 +40,8 @@ export interface ConsumerDeps {
   metrics: Metrics;
   /** File the watchdog rewrites while the loop makes progress (exec liveness probes). @defaultValue env PROGRESS_FILE, else none */
   progressFile?: string;
+  /** Told when the group vanished (NOGROUP): Redis lost data (lib/worker/data-loss-watch.ts). @defaultValue none */
+  dataLoss?: Pick<DataLossWatch, 'groupVanished'>;
 }
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
@@ -144,10 +147,7 @@ export class StreamConsumer implements FusedStage {
     await createGroup(this.redis, this.source, this.group);
   }
 
-  /**
-   * Start the read loop and its watchdog; a second call is refused. Resolves when the loop ends
-   * after stop(), or when stop() gave up waiting for it (`drainTimeoutMs`).
-   */
+  /** Start the read loop and its watchdog; a second call is refused. Resolves when the loop ends after stop(), or when stop() gave up waiting for it (`drainTimeoutMs`). */
   run(): Promise<void> {
     if (this.running) throw new Error(`consumer ${this.d.consumer} is already running`);
     this.running = this.loop();
@@ -177,10 +177,7 @@ export class StreamConsumer implements FusedStage {
     return this.stopping;
   }
 
-  /**
-   * Stop reading, finish and hand off the batch in flight, then resolve (memoised). Entries that cannot be
-   * finished within `drainTimeoutMs` (and queued retries) stay pending and are reclaimed by others.
-   */
+  /** Stop reading, finish and hand off the batch in flight, then resolve (memoised). Entries unfinished within `drainTimeoutMs` (and queued retries) stay pending, reclaimed by others. */
   stop(): Promise<void> {
     this.stopped ??= this.drainThenStop();
     return this.stopped;

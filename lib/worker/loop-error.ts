@@ -5,6 +5,8 @@ import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { PermissionNotice } from './permission-notice.js';
 import { isNoGroup } from '../core/redis-replies.js';
+import type { Keys } from '../redis/keys.js';
+import type { DataLossWatch } from './data-loss-watch.js';
 
 export interface LoopErrorDeps {
   /**
@@ -22,6 +24,10 @@ export interface LoopErrorDeps {
   progress: () => void;
   /** Create the consumer's group again (it vanished: NOGROUP). */
   ensureGroup: () => Promise<void>;
+  /** Told that the group of `keys`' shard vanished: Redis lost data (lib/worker/data-loss-watch.ts). @defaultValue none */
+  dataLoss?: Pick<DataLossWatch, 'groupVanished'>;
+  /** The consumer's shard's keys (for `dataLoss`). */
+  keys?: Keys;
 }
 
 /** How long the read loop has been failing: errors in a row, since the first of them. */
@@ -37,7 +43,7 @@ export interface LoopErrorRun {
  * (`consumer.loop_errors`, and its outage metric), logged (`consumer.loop_error`; a permission the
  * user lacks once, as `redis.noperm` naming it: lib/worker/permission-notice.ts, and the loop then
  * waits on purpose, which is not a stall), then waited out. A vanished group (Redis restarted
- * without persistence, or someone deleted it) is created again.
+ * without persistence, or someone deleted it) is reported as a data loss (`redis.data_lost`) and created again.
  *
  * The level: a transient error (lib/core/failure-policy.ts: a failover's UNBLOCKED, READONLY,
  * MOVED, TRYAGAIN, CLUSTERDOWN, a socket reset) is expected while Redis fails over and the loop
@@ -60,11 +66,13 @@ export async function afterLoopError(err: unknown, run: LoopErrorRun, d: LoopErr
     else d.logger.error('consumer.loop_error', transient ? { ...fields, persistedPastMs: d.stage.stallTimeoutMs } : fields);
   }
   await sleep(delayMs);
-  if (isNoGroup(err))
-    await d.ensureGroup().then(
-      () => d.logger.warn('consumer.group_recreated', { stream: d.source }),
-      (e: unknown) => d.logger.error('consumer.group_recreate_error', { err: e }),
-    );
+  if (!isNoGroup(err)) return;
+  // Redis lost data (a restart without the AOF, a failover that lost writes): said loudly, then the pipeline goes on.
+  if (d.dataLoss && d.keys) await d.dataLoss.groupVanished(d.keys, d.source).catch((e: unknown) => d.logger.error('redis.data_lost_report_error', { err: e }));
+  await d.ensureGroup().then(
+    () => d.logger.warn('consumer.group_recreated', { stream: d.source }),
+    (e: unknown) => d.logger.error('consumer.group_recreate_error', { err: e }),
+  );
 }
 
 /** The read loop's errors in a row: `after` each caught error, `clear` after a turn that went well. */

@@ -18,6 +18,7 @@ import { Reclaimer } from './reclaimer.js';
 import { waitOutAtStart } from './start-wait.js';
 import { compileRoutes } from '../stream/router.js';
 import { configShards } from '../redis/shard.js';
+import { DataLossWatch } from './data-loss-watch.js';
 import type { Stage, StageFactory } from './stage.js';
 
 export interface WorkerOptions {
@@ -76,6 +77,8 @@ export class Worker {
   readonly metrics: Metrics;
   /** The optional Redis log stream (config `logs.stream`), written through the shared command connection. */
   readonly logStream?: LogStream;
+  /** Whether Redis lost the pipeline's data under this worker (its group vanished, the data-loss marker went): lib/worker/data-loss-watch.ts. */
+  readonly dataLoss: DataLossWatch;
   private readonly impl: Stage;
   private started = false;
   private startedAt = 0;
@@ -129,9 +132,12 @@ export class Worker {
     const impl = this.shards.length > 1 || opts.connections ? oneBatchAtATime(this.impl) : this.impl;
     const consumers: StreamConsumer[] = [];
     const reclaimers: Reclaimer[] = [];
+    const keysOf = (i: number) => (space.count === 1 ? keys : space.shard(i));
+    const witness = { stage: stage.name, consumer: name, logger: this.logger, metrics: this.metrics, intervalMs: stage.dataLossCheckMs };
+    this.dataLoss = new DataLossWatch(this.shards.map(keysOf), { ...witness, redis: () => this.connections.command() });
     for (const i of this.shards) {
       // Unsharded: exactly the connections and keys of before. Sharded: the shard's keys and reader.
-      const shardKeys = space.count === 1 ? keys : space.shard(i);
+      const shardKeys = keysOf(i);
       const connections = space.count === 1 ? this.connections : this.connections.scoped(String(i));
       const deps = {
         config,
@@ -144,6 +150,7 @@ export class Worker {
         logger: this.logger,
         metrics: this.metrics,
         progressFile: opts.progressFile,
+        dataLoss: this.dataLoss,
       };
       const consumer = new StreamConsumer(deps);
       consumers.push(consumer);
@@ -199,6 +206,8 @@ export class Worker {
           throw clusterNodeError(this.connections.command(), err) ?? err;
         });
       await waitOutAtStart('groups', groups, wait);
+      // The data-loss marker of each shard: written if absent (a fresh Redis), remembered; if Redis refuses now (full), the first check does it.
+      await this.dataLoss.adopt().catch((err: unknown) => this.logger.warn('redis.data_loss_marker_error', { err }));
     })();
     startUp.catch(() => undefined); // settled below, or abandoned by a stop
     try {
@@ -217,6 +226,7 @@ export class Worker {
   async serve(): Promise<void> {
     if (this.closing) return;
     for (const r of this.reclaimers) r.start();
+    this.dataLoss.start();
     this.logger.info('worker.started', {
       initMs: Date.now() - this.startedAt,
       kind: this.impl.kind,
@@ -272,7 +282,12 @@ export class Worker {
    * that, past the grace period the deploy files give (drainTimeoutMs + 10 s).
    */
   async drain(): Promise<void> {
-    const stopping = [...this.consumers.map((c) => ['consumer', c] as const), ...this.reclaimers.map((r) => ['reclaimer', r] as const)];
+    const watch = { stop: () => this.dataLoss.stop(this.stage.drainTimeoutMs) };
+    const stopping = [
+      ...this.consumers.map((c) => ['consumer', c] as const),
+      ...this.reclaimers.map((r) => ['reclaimer', r] as const),
+      ['data-loss', watch] as const,
+    ];
     await Promise.all(
       stopping.map(([step, x]) =>
         x.stop().catch((err: unknown) => {

@@ -142,8 +142,18 @@ export function buildProgram(): Command {
 
   program
     .command('health')
-    .description("probe: exit 0 if this host's consumer of the stage is making progress (its watchdog's liveness key is alive)")
-    .requiredOption('--stage <name>', 'stage name; a comma list or a process name: every stage of that worker must progress')
+    .description(
+      "probe: exit 0 if this host's consumer of the stage is making progress (its watchdog's liveness key is alive); --data-loss: exit 1 while a Redis data loss is unacknowledged",
+    )
+    .option(
+      '--stage <name>',
+      'stage name; a comma list or a process name: every stage of that worker must progress (required unless --data-loss or --ack-data-loss)',
+    )
+    .option(
+      '--data-loss',
+      "the pipeline's check: exit 1 while a data loss the workers recorded (Redis restarted empty, a failover that lost writes) is unacknowledged",
+    )
+    .option('--ack-data-loss', 'acknowledge the recorded data losses (delete {p}:data-lost; run as the admin of REDIS_URL)')
     .option('--pid <n>', 'only the consumer of this process id (default: any on this host)', positiveInt)
     .option('--host <name>', 'host part of the consumer name (default: hostname)')
     .option('--unknown-ok', 'exit 0 when Redis cannot be reached (liveness: a restart would not help)')

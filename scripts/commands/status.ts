@@ -3,6 +3,7 @@ import type { FusedRoute } from '../../lib/config/fusion-plan.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { consumerWaits, type OutageWaitRow, type PermissionWaitRow } from '../../lib/ops/consumer-waits.js';
 import { liveFusedRoutes } from '../../lib/ops/fusion-live.js';
+import { dataLossSentence, readDataLoss } from '../../lib/ops/data-loss.js';
 import { backlog, pipelineStatus, storeSink, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { asCluster } from '../../lib/redis/url.js';
@@ -131,21 +132,26 @@ export const storedText = (stored: number, sink: string): string => (sink === 'r
  * lag with its reason; the JSON has them as `outages` (`{stage, consumer, dependency, cause, since, error}`).
  * A stage waiting for a permission its Redis user or the store's database role lacks (a missing
  * GRANT, as `top` and `health` show it) gets a line too, with the fix; the JSON has them as `waiting`
- * (`{stage, consumer, cause, since, reason}`).
+ * (`{stage, consumer, cause, since, reason}`). A data loss the workers recorded and no operator
+ * acknowledged yet (lib/ops/data-loss.ts) comes first, as its sentence; the JSON has it as `dataLost`
+ * (`[]` when none: `{tag, at, what, stage, consumer, stream, seen, reports, lastAt}` each).
  */
 export async function statusOutput(redis: Redis, config: ResolvedConfig, json = false): Promise<{ text: string; status: PipelineStatus }> {
-  const [status, fused, waits] = await Promise.all([
+  const [status, fused, waits, dataLost] = await Promise.all([
     pipelineStatus(redis, config, { terminalGroup: REVIEW_GROUP }),
     liveFusedRoutes(redis, config, configShards(config)),
     consumerWaits(redis, config),
+    readDataLoss(redis, config),
   ]);
   const outages = waits.outages.map(({ line: _, ...o }) => o);
   const waiting = waits.permissions.map(({ stage, consumer, cause, since, reason }) => ({ stage, consumer, cause, since, reason }));
   const cluster = asCluster(redis);
   const sink = storeSink(config);
+  const lost = dataLossSentence(dataLost);
   const text = json
-    ? JSON.stringify({ ...status, sink, fused, waiting, outages }) + '\n'
-    : formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined, sink, fused, waits.outages, waits.permissions);
+    ? JSON.stringify({ ...status, sink, fused, waiting, outages, dataLost }) + '\n'
+    : (lost ? `${lost}\n\n` : '') +
+      formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined, sink, fused, waits.outages, waits.permissions);
   return { text, status };
 }
 

@@ -1,0 +1,47 @@
+import type { Redis } from 'ioredis';
+import { configShards } from '../redis/shard.js';
+import { parseDataLoss, type DataLossRecord } from '../stream/data-loss.js';
+
+/**
+ * The data losses workers recorded (`{p}:data-lost`, one per shard: lib/stream/data-loss.ts), as
+ * `pipeline status` and `pipeline health` show them until an operator acknowledges them
+ * (`pipeline health --ack-data-loss`, which deletes the records).
+ */
+
+type PipelineRef = { pipeline: string; shards?: number };
+
+/** Every shard's unacknowledged record, in shard order ([] when Redis lost nothing the workers saw). */
+export async function readDataLoss(redis: Redis, config: PipelineRef): Promise<DataLossRecord[]> {
+  const all = configShards(config).all;
+  const found = await Promise.all(all.map(async (k) => parseDataLoss(k.tag, await redis.hgetall(k.dataLost))));
+  return found.filter((r): r is DataLossRecord => r !== undefined);
+}
+
+/** Acknowledge: delete every shard's record; returns the records that were there. */
+export async function ackDataLoss(redis: Redis, config: PipelineRef): Promise<DataLossRecord[]> {
+  const records = await readDataLoss(redis, config);
+  for (const k of configShards(config).all) await redis.del(k.dataLost);
+  return records;
+}
+
+const SIGNS: Record<DataLossRecord['what'], string> = {
+  group_vanished: 'its consumer group vanished',
+  marker_gone: 'the data-loss marker was gone',
+  marker_changed: 'the data-loss marker had changed',
+};
+
+/**
+ * One sentence for people: when, who saw what, and what to do. Undefined when there is nothing to say.
+ * `Redis lost data at 2026-12-06T03:10:00.000Z: a classify worker (host-1-0) saw that its consumer group vanished on {p}:classify (3 reports) ...`
+ */
+export function dataLossSentence(records: readonly DataLossRecord[]): string | undefined {
+  if (records.length === 0) return undefined;
+  const each = records.map(
+    (r) =>
+      `at ${new Date(r.at).toISOString()} a ${r.stage} worker (${r.consumer}) saw that ${SIGNS[r.what] ?? r.what} (${r.stream}; ${r.reports} report${r.reports === 1 ? '' : 's'})`,
+  );
+  return (
+    `REDIS LOST DATA: ${each.join('; ')}. What was produced, in flight or stored before then may be gone (a restart without the AOF, or a failover that lost writes); ` +
+    'the workers went on. Re-produce what was lost, run Redis with appendonly yes, then acknowledge: pipeline health --ack-data-loss'
+  );
+}

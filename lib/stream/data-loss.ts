@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
+import type { Keys } from '../redis/keys.js';
+
+/**
+ * Redis lost the pipeline's data: restarted empty without the AOF (or rolled back to an old
+ * snapshot), or a failover promoted a replica that lacked writes. Nothing errors then: streams,
+ * groups and products are simply gone. Two signs show it to a running worker:
+ * - `group_vanished`: its consumer group is gone (NOGROUP on a read; lib/worker/loop-error.ts);
+ * - `marker_gone` / `marker_changed`: the data-loss marker `{p}:epoch` it saw is gone or holds another id.
+ * The marker is written once (SET NX: a random id and its creation time) by the first worker of a
+ * Redis: a fresh Redis raises nothing, a restart with the AOF keeps it. What is seen is logged
+ * (`redis.data_lost`, error), counted (`redis.data_lost`) and recorded in `{p}:data-lost` until an
+ * operator acknowledges it (`pipeline health --ack-data-loss`, lib/ops/data-loss.ts).
+ */
+export type DataLossSign = 'group_vanished' | 'marker_gone' | 'marker_changed';
+
+/** Who saw it. */
+export interface DataLossWitness {
+  stage: string;
+  consumer: string;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** The fields of `{p}:data-lost` (a hash; the first report's fields stay, later ones count in `reports` and `lastAt`). */
+export interface DataLossRecord {
+  /** The shard's hash tag (`{products}`, `{products:3}`). */
+  tag: string;
+  /** First report, ms since the epoch. */
+  at: number;
+  what: DataLossSign;
+  stage: string;
+  consumer: string;
+  /** The stream whose group vanished, or the marker's key. */
+  stream: string;
+  /** The marker the reporter had seen ('' if none yet). */
+  seen: string;
+  /** How many reports since the record was made, and the last one's time. */
+  reports: number;
+  lastAt: number;
+}
+
+/** A new marker value: a random id and the time it was made. */
+export const newEpoch = (now = Date.now()): string => `${randomUUID()}@${new Date(now).toISOString()}`;
+
+/**
+ * The data-loss marker of one shard (`{p}:epoch`) as one worker saw it. `adopt` writes it if absent
+ * (SET NX) and remembers what is there; `check` reads it again: gone or changed (after having seen
+ * one) is a data loss, reported, then the marker now there (or a new one) is adopted.
+ */
+export class EpochMarker {
+  /** The marker last seen (undefined before the first adopt). */
+  seen?: string;
+
+  constructor(
+    readonly keys: Keys,
+    private readonly witness: DataLossWitness,
+  ) {}
+
+  /** Write the marker if it is absent (no write when it is there: Redis full refuses writes), and remember the one there. */
+  async adopt(redis: Redis): Promise<string> {
+    let found = await redis.get(this.keys.epoch);
+    if (found === null) {
+      await redis.set(this.keys.epoch, newEpoch(), 'NX');
+      found = await redis.get(this.keys.epoch);
+    }
+    this.seen = found ?? undefined;
+    return found ?? '';
+  }
+
+  /** Read the marker: a loss when one was seen and it is gone or another; true then. Adopts what is there (or writes a new one). */
+  async check(redis: Redis): Promise<boolean> {
+    if (this.seen === undefined) {
+      await this.adopt(redis);
+      return false;
+    }
+    const found = await redis.get(this.keys.epoch);
+    if (found === this.seen) return false;
+    const seen = this.seen;
+    await reportDataLoss(redis, this.keys, found === null ? 'marker_gone' : 'marker_changed', this.keys.epoch, seen, this.witness, found ?? undefined);
+    await this.adopt(redis);
+    return true;
+  }
+
+  /** The consumer group of `stream` vanished (NOGROUP): report it, and write the marker anew if it went with it. */
+  async groupVanished(redis: Redis, stream: string): Promise<void> {
+    await reportDataLoss(redis, this.keys, 'group_vanished', stream, this.seen ?? '', this.witness);
+    // The marker went too (a restart), or another worker already wrote a new one: adopt it without a second report.
+    await this.adopt(redis);
+  }
+}
+
+/**
+ * Say a data loss: an error line `redis.data_lost` (what, stream, stage, consumer, the marker seen
+ * and found), the counter `redis.data_lost` (tag `what`), and the record `{p}:data-lost` (its first
+ * report's fields kept, `reports` and `lastAt` updated: several workers seeing one loss make one record).
+ */
+export async function reportDataLoss(
+  redis: Redis,
+  keys: Keys,
+  what: DataLossSign,
+  stream: string,
+  seen: string,
+  w: DataLossWitness,
+  found?: string,
+): Promise<void> {
+  const now = Date.now();
+  w.logger.error('redis.data_lost', {
+    what,
+    stream,
+    stage: w.stage,
+    consumer: w.consumer,
+    tag: keys.tag,
+    seen: seen || null,
+    ...(found !== undefined ? { found } : {}),
+    fix: 'Redis lost the pipeline data (restart without the AOF, or a failover that lost writes): re-produce what was lost, then `pipeline health --ack-data-loss`',
+  });
+  w.metrics.increment('redis.data_lost', 1, { stage: w.stage, what });
+  // The first report of a loss writes the record; the others count in it (no MULTI: a stage user runs no transactions).
+  if ((await redis.hsetnx(keys.dataLost, 'at', String(now))) === 1)
+    await redis.hset(keys.dataLost, { what, stage: w.stage, consumer: w.consumer, stream, seen });
+  await redis.hincrby(keys.dataLost, 'reports', 1);
+  await redis.hset(keys.dataLost, 'lastAt', String(now));
+}
+
+/** `{p}:data-lost` as read (HGETALL), or undefined when there is none. */
+export function parseDataLoss(tag: string, h: Record<string, string>): DataLossRecord | undefined {
+  if (!h.at) return undefined;
+  return {
+    tag,
+    at: Number(h.at),
+    what: h.what as DataLossSign,
+    stage: h.stage ?? '',
+    consumer: h.consumer ?? '',
+    stream: h.stream ?? '',
+    seen: h.seen ?? '',
+    reports: Number(h.reports ?? 1),
+    lastAt: Number(h.lastAt ?? h.at),
+  };
+}

@@ -1,0 +1,64 @@
+import type { Redis } from 'ioredis';
+import { Periodic } from '../core/periodic.js';
+import type { Keys } from '../redis/keys.js';
+import { EpochMarker, type DataLossWitness } from '../stream/data-loss.js';
+
+export interface DataLossWatchDeps extends DataLossWitness {
+  /** The shared command connection. */
+  redis: () => Redis;
+  /** How often the markers are read again (the stage's `dataLossCheckMs`). */
+  intervalMs: number;
+}
+
+/**
+ * A worker's watch for Redis losing its data (lib/stream/data-loss.ts): one data-loss marker per
+ * shard it reads, adopted at start (written if absent: a fresh Redis raises nothing), read again
+ * every `dataLossCheckMs`, and told by the read loop when its group vanished (NOGROUP). A loss is
+ * reported and the pipeline goes on: the group is made again, the marker written anew.
+ */
+export class DataLossWatch {
+  private readonly markers = new Map<string, EpochMarker>();
+  private readonly periodic: Periodic;
+
+  constructor(
+    shards: readonly Keys[],
+    private readonly d: DataLossWatchDeps,
+  ) {
+    for (const k of shards) this.markers.set(k.tag, new EpochMarker(k, d));
+    this.periodic = new Periodic(
+      async () => void (await this.checkAll()),
+      d.intervalMs,
+      (err) => this.failed(err),
+    );
+  }
+
+  /** Write each shard's marker if absent and remember it (after the groups are joined). */
+  async adopt(): Promise<void> {
+    for (const m of this.markers.values()) await m.adopt(this.d.redis());
+  }
+
+  start(): void {
+    this.periodic.start();
+  }
+
+  stop(waitMs: number): Promise<void> {
+    return this.periodic.stop(waitMs);
+  }
+
+  /** Read every marker once; true when a loss was seen. */
+  async checkAll(): Promise<boolean> {
+    let lost = false;
+    for (const m of this.markers.values()) lost = (await m.check(this.d.redis())) || lost;
+    return lost;
+  }
+
+  /** The read loop of `keys`' shard found its group gone (NOGROUP on `stream`). */
+  async groupVanished(keys: Keys, stream: string): Promise<void> {
+    await this.markers.get(keys.tag)?.groupVanished(this.d.redis(), stream);
+  }
+
+  /** Redis down meanwhile: the next run reads again (the read loop says the outage). */
+  private failed(err: unknown): void {
+    this.d.logger.debug('redis.data_loss_check_error', { err });
+  }
+}
