@@ -7,8 +7,8 @@ import { takeClaimed } from './take-claimed.js';
 import { Forwarder, type FusedStage } from '../stream/forwarder.js';
 import { resolveFused, runFusedBatch } from './fusion.js';
 import { GroupReader } from '../stream/group-reader.js';
-import { NotRunError, RouteError } from '../core/errors.js';
-import { decide } from '../core/failure-policy.js';
+import { RouteError } from '../core/errors.js';
+import { onBatchFailure } from './batch-failure.js';
 import { movingFence, type Forward } from '../stream/handoff.js';
 import { commitBatch, decodeBatch, recordRetryCounts, type BatchCommitTarget } from './batch-commit.js';
 import type { Logger } from '../observe/logger.js';
@@ -328,20 +328,6 @@ export class StreamConsumer implements FusedStage {
   }
 
   private onFailure(q: Queued, msg: Message, error: Error, forwards: Forward[], retries: Queued[]): void {
-    const { stage, metrics, logger } = this.d;
-    const notRun = error instanceof NotRunError; // another message of its batch hung first: not its failure (the runner counts messages.deferred)
-    if (!notRun) metrics.increment('messages.errors', 1, this.tags);
-    const d = decide(error, q.attempt, stage); // the one failure policy (lib/core/failure-policy.ts): an outage never counts a delivery
-    if (d.action === 'dead_letter') {
-      forwards.push(this.forwarder.deadLetter(q.entry, { reason: d.reason, error: error.message, deliveries: q.attempt }));
-      return;
-    }
-    const at = { id: q.entry.id, key: msg.envelope.key, attempt: q.attempt, delayMs: d.delayMs };
-    if (notRun) logger.info('message.deferred', { ...at, hung: error.hungId });
-    else logger.warn('message.retry', { ...at, class: d.class, err: error });
-    if (!notRun) metrics.increment('messages.retries', 1, this.tags);
-    const next = { entry: q.entry, attempt: d.attempt, dueAt: Date.now() + d.delayMs };
-    this.queue.set(next);
-    retries.push(next);
+    onBatchFailure({ ...this.d, tags: this.tags, forwarder: this.forwarder, queue: this.queue }, q, msg, error, forwards, retries);
   }
 }
