@@ -39,6 +39,7 @@ const browser = Object.fromEntries(
     'Blob',
     'alert',
     'confirm',
+    'prompt',
     'navigator',
     'getComputedStyle',
     'AbortController',

@@ -1,7 +1,7 @@
 // The workers view: consumers per stage with what they hold, and autoscaler/supervisor/watchdog events.
 import { api } from './api.js';
 import { td, showError } from './app.js';
-import { $, ago } from './ui.js';
+import { $, ago, button } from './ui.js';
 
 const watchdogText = (w) =>
   w
@@ -15,13 +15,32 @@ function heading(s) {
   return `${s.stage} · ${s.consumers.length} consumer(s)${fused ? ` · also ${fused}` : ''}`;
 }
 
+/** A paused stage (`pipeline pause`, the Pause button): who paused it, how long ago, why. */
+const pausedText = (p) => `PAUSED by ${p.by} ${ago(Math.max(0, Date.now() - p.at))} ago${p.reason ? `: ${p.reason}` : ''}`;
+
+/**
+ * Pause (asking why; Cancel pauses nothing) or resume a stage through the API's admin routes
+ * (POST /v1/stages/:stage/pause|resume, audited), then draw the view again.
+ */
+async function pauseOrResume(stage, paused) {
+  const path = `/v1/stages/${encodeURIComponent(stage)}/${paused ? 'resume' : 'pause'}`;
+  if (paused) await api(path, { method: 'POST' });
+  else {
+    const reason = prompt(`Pause ${stage}? Its workers finish the batch in hand and then process nothing until resumed. Reason (optional):`, '');
+    if (reason === null) return;
+    await api(path, { method: 'POST', body: reason.trim() ? { reason: reason.trim() } : {} });
+  }
+  await showWorkers();
+}
+
 /**
  * Draw the view. It is not redrawn by itself (each draw reads the newest 2,000 log lines): it says
  * when it was drawn, and its Refresh button draws it again (idle times and "progress … ago" had
  * stood still with nothing saying so, a worker another operator stopped or started since unseen).
  */
 export async function showWorkers() {
-  const w = await api('/console/api/workers');
+  const [w, flags] = await Promise.all([api('/console/api/workers'), api('/v1/stages')]);
+  const pausedOf = new Map(flags.stages.map((x) => [x.stage, x.paused]));
   $('#workers-drawn').textContent = `As of ${new Date().toLocaleTimeString()}; not redrawn by itself.`;
   $('#workers-refresh').onclick = () => showWorkers().catch(showError);
   const host = $('#worker-stages');
@@ -30,6 +49,18 @@ export async function showWorkers() {
     const h = document.createElement('h2');
     h.textContent = heading(s);
     h.dataset.stage = s.stage;
+    // Paused or not, with the admin's button to change it (hidden for a read-only token).
+    const p = pausedOf.get(s.stage);
+    if (p) {
+      const tag = document.createElement('span');
+      tag.className = 'paused';
+      tag.textContent = ` · ${pausedText(p)}`;
+      h.append(tag);
+    }
+    h.append(
+      ' ',
+      button(p ? 'Resume' : 'Pause', () => pauseOrResume(s.stage, !!p), 'admin-only stage-pause'),
+    );
     const table = document.createElement('table');
     table.innerHTML =
       '<thead><tr><th>consumer</th><th>idle</th><th>holds</th><th>oldest held (id · age · deliveries)</th><th>watchdog</th></tr></thead><tbody></tbody>';

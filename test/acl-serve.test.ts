@@ -108,6 +108,10 @@ test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, 
       ['store'],
     );
     await call('/console/api/review/trimmed/ack', { all: true });
+    // Pause and resume (the console's buttons): the paused flags {p}:paused:<stage>.
+    assert.equal(await call('/v1/stages/validate/pause', { reason: 'acl' }), { stages: ['validate'] });
+    assert.is((await call('/v1/stages')).stages.find((x: { stage: string }) => x.stage === 'validate').paused.by, 'api:alice');
+    assert.equal(await call('/v1/stages/validate/resume', {}), { stages: ['validate'] });
     await waitFor(
       'the replayed and the reviewed product stored',
       async () => (await admin.hget(keys.product('r1'), 'reviewedBy')) === 'alice' && (await admin.exists(keys.product('d1'))) === 1,
@@ -118,6 +122,8 @@ test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, 
       'dlq_replay',
       'review_ack_trimmed',
       'review_decision',
+      'stage_pause',
+      'stage_resume',
     ]);
     // A sample or two more (the sampler's lease and series), then nothing the user was refused.
     await waitFor('the console wrote its series', async () => (await admin.xlen(keys.extra('console:stats'))) >= 2, 10_000);

@@ -141,6 +141,23 @@ test("a stage user cannot read another stage's stream, its targets or the store"
   assert.is(await error(validate.xgroup('CREATE', keys.stream('validate'), 'validate', '0', 'MKSTREAM')), '', 'its own stream: allowed');
 });
 
+test("the paused flag (`pipeline pause`): a stage user reads its own and cannot set it nor read another stage's; the observer reads them all; the API user sets and clears them", async () => {
+  const config = rulesOnlyConfig(server.url, randomPipeline());
+  const { as, keys } = await secured(config);
+  await admin.hset(keys.paused('validate'), 'by', 'admin', 'at', '1');
+  const validate = as('validate');
+  assert.equal(await validate.hgetall(keys.paused('validate')), { by: 'admin', at: '1' }, 'its own flag: read');
+  assert.match(await error(validate.hset(keys.paused('validate'), 'by', 'me')), NOPERM, 'not written');
+  assert.match(await error(validate.del(keys.paused('validate'))), NOPERM, 'not cleared');
+  assert.match(await error(validate.hgetall(keys.paused('store'))), NOPERM, "another stage's: not read");
+  assert.equal(await as('observer').hgetall(keys.paused('validate')), { by: 'admin', at: '1' });
+  const api = as('api');
+  assert.is(await error(api.hset(keys.paused('store'), 'by', 'api:alice', 'at', '2')), '');
+  assert.is(await error(api.hdel(keys.paused('store'), 'reason')), '');
+  assert.is(await error(api.del(keys.paused('store'))), '');
+  assert.match(await error(api.del(keys.fence('store'))), NOPERM, 'nothing else');
+});
+
 test('the producer user can only XADD to the input stream: no XREADGROUP, no reads, no other stream', async () => {
   const config = rulesOnlyConfig(server.url, randomPipeline());
   const { as, keys } = await secured(config);

@@ -28,6 +28,14 @@ const BODIES: Record<string, unknown> = {
     },
   },
   'POST /v1/enrich': { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Record' } } } },
+  'POST /v1/stages/:stage/pause': {
+    required: false,
+    content: {
+      'application/json': {
+        schema: { type: 'object', properties: { reason: { type: 'string', maxLength: 500, description: 'why (status, top, health, the console)' } } },
+      },
+    },
+  },
 };
 
 /** A route as the server's onRoute hook saw it; `guarded`: it has an onRequest role check (a token is needed). */

@@ -8,6 +8,7 @@ import { requireRole } from './auth.js';
 import { assertRedisReady } from './errors.js';
 import type { CompletionEvent } from './completions.js';
 import { registerEvents } from './events.js';
+import { registerStageControl } from './stage-control.js';
 import { FINAL, lookupStatus, type IdStatus } from './status.js';
 import { countRecords, NdjsonBody, parseRecords } from './submit.js';
 import { submitAcrossShards } from './submit-shards.js';
@@ -256,4 +257,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   );
 
   registerEvents(app, requireRole('read'));
+  registerStageControl(app);
 }

@@ -18,6 +18,7 @@ export const STAGE_DEFAULTS: StageOptions = {
   aliveTtlMs: 3_000,
   stallTimeoutMs: 30_000,
   dataLossCheckMs: 5_000,
+  pausePollMs: 1_000,
   threads: 1,
   minWorkers: 1,
   maxWorkers: 1,

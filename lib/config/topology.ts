@@ -9,7 +9,17 @@ import type { Condition, ResolvedStage, RouteRule } from './types.js';
 
 /** Names under the pipeline's hash tag that the pipeline keeps for itself (lib/redis/keys.ts and the stages' extra keys). */
 export const RESERVED_NAMES: readonly string[] = ['dlq', 'done', 'products', 'logs', 'labels', 'epoch', 'data-lost'];
-export const RESERVED_PREFIXES: readonly string[] = ['product:', 'category:', 'liveness:', 'fence:', 'status:', 'reprocess:', 'vectors:', 'console:'];
+export const RESERVED_PREFIXES: readonly string[] = [
+  'product:',
+  'category:',
+  'liveness:',
+  'fence:',
+  'paused:',
+  'status:',
+  'reprocess:',
+  'vectors:',
+  'console:',
+];
 
 /** Why `name` cannot be a stream of the config, or undefined. */
 export function reservedStreamName(name: string): string | undefined {

@@ -56,6 +56,13 @@ export interface StageOptions {
   stallTimeoutMs: number;
   /** How often a worker reads the data-loss marker (`{p}:epoch`) it saw at start: gone or changed means Redis lost data (lib/worker/data-loss-watch.ts). @defaultValue 5000 */
   dataLossCheckMs: number;
+  /**
+   * How often a consumer reads its stage's paused flag (`{p}:paused:<stage>`, `pipeline pause`): a
+   * pause takes effect after the batch in hand and at most this long after it was set (plus a read
+   * in flight, `blockMs`), a resume at most this long after; a paused loop checks again this often
+   * and tells the watchdog it progresses every `watchdogIntervalMs` meanwhile (not a stall). @defaultValue 1000
+   */
+  pausePollMs: number;
   /** ONNX Runtime intra-op threads for model stages. @defaultValue 1 */
   threads: number;
   /** Worker processes `pipeline up` starts for this stage (autoscaling moves between min and max). @defaultValue 1 */

@@ -35,6 +35,8 @@ export interface ApiGrants {
  * - the console's own keys `{p}:console:*` (the sampler's lease and series, the audit stream, the
  *   review lists and the trimmed-review record), the review stream's `console` group (XGROUP
  *   CREATE/SETID, XREADGROUP, XACK), the decisions `{p}:reviewed:*` and the labels `{p}:labels`;
+ * - pausing and resuming a stage (`POST /v1/stages/:stage/pause|resume`, the console's button): HSET,
+ *   HDEL and DEL of the paused flags `{p}:paused:*` (lib/ops/pause.ts);
  * - DLQ replay and a review decision: XADD to any stage's input stream (`dlq-replay-2.lua`,
  *   `review-decide-N.lua`); DLQ purge and replay: XDEL of dead letters.
  * Not: XGROUP CREATE/DESTROY/SETID of a stage's group, XTRIM, DEL, FUNCTION, CONFIG, FLUSHALL.
@@ -54,6 +56,7 @@ export function apiGrants(config: ResolvedConfig): ApiGrants {
   const consoleKeys = each((k) => [k.extra('console:*')]);
   const reviewed = each((k) => [k.reviewed('*')]);
   const labels = each((k) => [k.extra('labels')]);
+  const paused = each((k) => [k.paused('*')]);
   const scriptKeys = uniq([...stageStreams, ...inputs, ...submitMarkers, ...statuses, ...dlq, ...review, ...consoleKeys, ...reviewed, ...labels]);
   const selectors: KeyGrant[] = [
     // Submit, DLQ replay, a review decision: what the producer and the admin's `dlq replay` write.
@@ -67,9 +70,10 @@ export function apiGrants(config: ResolvedConfig): ApiGrants {
     { keys: consoleKeys, mode: 'rw', commands: ['get', 'set', 'hset', 'hdel', 'hgetall', 'hmget', 'hincrby', 'xadd'] },
     { keys: reviewed, mode: 'rw', commands: ['hset'] },
     { keys: labels, mode: 'w', commands: ['xadd'] },
+    { keys: paused, mode: 'rw', commands: ['hset', 'hdel', 'del'] },
   ];
   const summary =
     `read-only on ${readKeys.join(', ')}; XADD to ${uniq([...inputs, ...stageStreams]).join(', ')} (submit, DLQ replay, review decisions); ` +
-    `SET ${statuses.join(', ')}; XDEL ${dlq.join(', ')}; the console group of ${review.join(', ')}; writes ${[...consoleKeys, ...reviewed, ...labels].join(', ')} (pipeline serve: the HTTP API and the console)`;
+    `SET ${statuses.join(', ')}; XDEL ${dlq.join(', ')}; the console group of ${review.join(', ')}; writes ${[...consoleKeys, ...reviewed, ...labels].join(', ')}; HSET/HDEL/DEL ${paused.join(', ')} (pause, resume) (pipeline serve: the HTTP API and the console)`;
   return { readKeys, scriptKeys, selectors, summary };
 }

@@ -108,10 +108,12 @@ export function stageGrants(config: ResolvedConfig, stage: ResolvedStage, dataAc
   const fences = each((k) => [k.fence(stage.name)]);
   const epochs = each((k) => [k.epoch]);
   const dataLost = each((k) => [k.dataLost]);
+  // The stage's paused flag (`pipeline pause`), read between batches (lib/worker/pause-gate.ts): read-only.
+  const paused = each((k) => [k.paused(stage.name)]);
   // The liveness marker is written by FCALL too (lib/lua/liveness-3.lua, allow-oom: it holds while Redis is full), with its registration and alive key.
   const scriptKeys = uniq([...own, ...fences, ...liveness, ...targets, ...each((k) => [k.dlq]), ...data.flatMap((g) => g.keys)]);
   const summary =
-    `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL/GET ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; SET ${statuses.join(', ')}; GET/SET ${epochs.join(', ')}; HSETNX/HSET/HINCRBY/HGETALL ${dataLost.join(', ')}` +
+    `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL/GET ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; HGETALL ${paused.join(', ')}; SET ${statuses.join(', ')}; GET/SET ${epochs.join(', ')}; HSETNX/HSET/HINCRBY/HGETALL ${dataLost.join(', ')}` +
     (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
   const selectors: KeyGrant[] = [
     { keys: own, mode: 'rw', commands: CONSUMER_COMMANDS },
@@ -123,6 +125,7 @@ export function stageGrants(config: ResolvedConfig, stage: ResolvedStage, dataAc
     { keys: statuses, mode: 'w', commands: ['set'] },
     { keys: epochs, mode: 'rw', commands: EPOCH_COMMANDS },
     { keys: dataLost, mode: 'rw', commands: DATA_LOST_COMMANDS },
+    { keys: paused, mode: 'r', commands: ['hgetall'] },
     ...data,
   ];
   return { scriptKeys, selectors, summary };

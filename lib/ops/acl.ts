@@ -40,6 +40,7 @@ export { clusterNodeAddresses, DEFAULT_ACL_NODE_CONNECT_TIMEOUT_MS, type ApplyAc
  *   (`{p}:liveness:<stage>:*`, lib/worker/watchdog.ts; SET inside lib/lua/liveness-3.lua).
  * - selector 4: GET and SET on the stage group's claim fence (`{p}:fence:<stage>`), which the
  *   hand-off reads and the reclaimer's claim sets to a fresh token (lib/lua/handoff-N.lua, claim-2.lua).
+ * - HGETALL, read-only, on the stage's paused flag (`{p}:paused:<stage>`, lib/worker/pause-gate.ts).
  * - selector 5: TYPE, read-only, on the route targets and the DLQ: the hand-off checks each
  *   target is a stream before its first write (lib/lua/handoff-N.lua).
  * - selectors 6 and 7: GET/SET of the data-loss marker `{p}:epoch` and HSETNX/HSET/HINCRBY/HGETALL of

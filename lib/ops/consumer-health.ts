@@ -10,6 +10,7 @@ import { configShards } from '../redis/shard.js';
 import { pairs } from './inspect.js';
 import { isMissingGroup, isNoPermReply } from '../core/redis-replies.js';
 import { functionsWaitReason } from './functions-wait.js';
+import { parsePauseRecord, pauseLine } from '../stream/pause-flag.js';
 
 export interface ConsumerHealth {
   ok: boolean;
@@ -28,6 +29,7 @@ export interface ConsumerHealth {
   /**
    * Healthy, but its batch waits out a dependency outage (the liveness record's `outage`): what for,
    * since when, the last error (`waiting 35 s for PostgreSQL: ...`). Information: waiting out an outage is progress.
+   * Paused (`pipeline pause`): `paused by <who> <n> s ago: <reason> (pipeline resume <stage>)`, healthy too.
    */
   note?: string;
 }
@@ -149,7 +151,13 @@ async function shardHealth(
     if (waiting) return { ok: false, stage: stage.name, consumer: mine[i]!.name, idleMs: mine[i]!.idle, progress, reason: waitingReason(waiting) };
     // Waiting out a dependency outage (Postgres down): progress by design, passed with a note saying what for.
     const outage = progress.outage as OutageRecord | undefined;
-    const note = outage ? `waiting ${outageLine(outage)} (an outage, waited out in place: nothing is lost)` : undefined;
+    // Paused (`pipeline pause`): holding still on purpose, passed with a note saying who paused it.
+    const paused = parsePauseRecord(progress.paused as Record<string, string> | undefined);
+    const notes = [
+      ...(paused ? [`${pauseLine(paused)} (pipeline resume ${stage.name})`] : []),
+      ...(outage ? [`waiting ${outageLine(outage)} (an outage, waited out in place: nothing is lost)`] : []),
+    ];
+    const note = notes.length ? notes.join('; ') : undefined;
     return { ok: true, stage: stage.name, consumer: mine[i]!.name, idleMs: mine[i]!.idle, progress, ...(note ? { note } : {}) };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

@@ -69,6 +69,15 @@ export class Keys {
   fence(stage: string): string {
     return `${this.tag}:fence:${stage}`;
   }
+  /**
+   * The paused flag of a stage (lib/stream/pause-flag.ts): a small hash (`by`, `at`, `reason`)
+   * whose presence pauses every consumer of the stage that reads under this tag; `pipeline pause`,
+   * the HTTP API and the console write it on every shard's tag (lib/ops/pause.ts), on the slot of
+   * the stage's fence and liveness keys, so each shard's workers read their own shard's copy.
+   */
+  paused(stage: string): string {
+    return `${this.tag}:paused:${stage}`;
+  }
   /** The completion stream: one entry per product that reached an end (stored, review, dead-lettered), capped (lib/stream/done.ts). */
   get done(): string {
     return `${this.tag}:done`;

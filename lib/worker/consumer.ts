@@ -25,6 +25,8 @@ import { LoopErrors, type LoopErrorDeps } from './loop-error.js';
 import { PermissionNotice } from './permission-notice.js';
 import { urlUser } from '../redis/noperm.js';
 import type { DataLossWatch } from './data-loss-watch.js';
+import { PauseGate } from './pause-gate.js';
+import type { PauseRecord } from '../stream/pause-flag.js';
 
 export interface ConsumerDeps {
   config: ResolvedConfig;
@@ -84,6 +86,8 @@ export class StreamConsumer implements FusedStage {
   /** This consumer's Redis permission refusals, said once each; what it waits for is on its liveness record (`waiting`). */
   readonly permissions: PermissionNotice;
   private readonly loopErrorDeps: LoopErrorDeps;
+  /** The stage's paused flag, read between batches (lib/worker/pause-gate.ts). */
+  private readonly pause: PauseGate;
 
   constructor(private readonly d: ConsumerDeps) {
     this.source = d.keys.stream(d.stage.input);
@@ -101,6 +105,7 @@ export class StreamConsumer implements FusedStage {
       progress,
       permissions: this.permissions,
     });
+    this.pause = new PauseGate({ ...d, redis: () => this.redis, progress, stopping: () => this.stopping });
     this.watchdog = consumerWatchdog(this, d);
     this.forwarder = new Forwarder({ ...d, readsInput: d.stage.input === d.config.input });
     this.commitTarget = {
@@ -168,6 +173,11 @@ export class StreamConsumer implements FusedStage {
     return this.queue.size;
   }
 
+  /** The stage's paused flag as this consumer last read it (its reclaimer claims nothing meanwhile; the liveness record's `paused`). */
+  get paused(): PauseRecord | undefined {
+    return this.pause.paused;
+  }
+
   /** Ids this consumer holds in memory, queued or read ahead (kept claimed while a batch runs). */
   heldIds(): string[] {
     return [...this.queue.ids(), ...this.reader.deliveredIds()];
@@ -186,6 +196,7 @@ export class StreamConsumer implements FusedStage {
   private async drainThenStop(): Promise<void> {
     this.stopping = true;
     this.reader.wakeUp();
+    this.pause.wakeUp();
     let clean = false;
     if (this.running) {
       let timer: NodeJS.Timeout | undefined;
@@ -220,6 +231,7 @@ export class StreamConsumer implements FusedStage {
     const errors = new LoopErrors(this.loopErrorDeps);
     while (!this.stopping) {
       try {
+        if (await this.pause.hold()) continue; // paused (`pipeline pause`): nothing read, retried or run
         // Retries and reclaimed entries were read before any fence value this consumer knows: checked hand-off.
         let due = this.queue.takeDue(this.d.stage.batchSize);
         if (due.length === 1 && due[0]!.alone) due = await takeClaimed(this.redis, this.source, this.group, this.d.consumer, due[0]!, this.d.logger);
@@ -238,11 +250,11 @@ export class StreamConsumer implements FusedStage {
     await this.drainInflightRead();
   }
 
-  /** A read still blocked at stop may deliver entries: process them rather than leave them for reclaim. */
+  /** A read still blocked at stop may deliver entries: process them rather than leave them for reclaim (paused: left pending). */
   private async drainInflightRead(): Promise<void> {
     try {
       const last = await this.reader.drain();
-      if (last.entries.length > 0)
+      if (last.entries.length > 0 && !this.pause.paused)
         await this.processBatch(
           last.entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })),
           last.fence,

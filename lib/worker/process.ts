@@ -52,7 +52,8 @@ function fuseStages(config: ResolvedConfig, workers: readonly Worker[]): void {
     for (const c of w.consumers) {
       c.fuseInto((key) => {
         const local = bySource.get(key);
-        return local && mayFuse(w.stage, local.stage) ? local.consumer : undefined;
+        // A paused stage (`pipeline pause`) runs nothing, fused either: what is routed to it waits in its stream.
+        return local && mayFuse(w.stage, local.stage) && local.consumer.paused === undefined ? local.consumer : undefined;
       });
       c.watchdog.describe({ fuses });
     }

@@ -68,12 +68,15 @@ export class Reclaimer {
   /** One pass; errors are logged and counted, and the next pass tries again. */
   async runOnce(): Promise<void> {
     let refused = false;
+    // A paused stage (`pipeline pause`) takes nothing over and removes no consumer (its own are idle on purpose): it only trims.
+    const paused = this.consumer.paused !== undefined;
     for (const [step, fn] of [
       ['lapsed', () => this.handOverLapsed()],
       ['claim', () => this.claim()],
       ['cleanup', () => this.removeGoneConsumers()],
       ['trim', () => this.trim()],
     ] as const) {
+      if (paused && step !== 'trim') continue;
       try {
         await fn();
       } catch (err) {

@@ -10,6 +10,7 @@ import { Script } from '../redis/script.js';
 import { registrationTtlMs } from './liveness-ttl.js';
 import type { PermissionWait } from './permission-notice.js';
 import type { DependencyWait } from './stage-runner.js';
+import type { PauseRecord } from '../stream/pause-flag.js';
 
 /** The beat: SET PX as a function that runs while Redis is full (lib/lua/liveness-3.lua, allow-oom). */
 const liveness = new Script('liveness-3');
@@ -33,6 +34,8 @@ export interface ProgressSource {
    * and since when (lib/worker/stage-runner.ts); undefined when it does not (a permission refusal is `permissions.waiting`).
    */
   readonly outage?: DependencyWait;
+  /** The stage's paused flag while the consumer holds still for it (lib/worker/pause-gate.ts): on the record as `paused`. */
+  readonly paused?: PauseRecord;
 }
 
 export interface WatchdogOptions {
@@ -243,8 +246,9 @@ export class Watchdog {
     // `waiting`: a permission the user lacks (`pipeline health` fails naming it, `pipeline top` lists it).
     // `outage`: a dependency outage waited out (information: health passes with a note; top and status show it).
     const { waiting } = this.target.permissions ?? {};
-    const { outage } = this.target;
-    const body = JSON.stringify({ ...this.identity, phase, processed, progressAt, at: now, ...(waiting ? { waiting } : {}), ...(outage ? { outage } : {}) });
+    const { outage, paused } = this.target;
+    const extra = { ...(waiting ? { waiting } : {}), ...(outage ? { outage } : {}), ...(paused ? { paused } : {}) };
+    const body = JSON.stringify({ ...this.identity, phase, processed, progressAt, at: now, ...extra });
     this.writing_liveness = true;
     liveness
       .run(redis, [this.o.key, this.o.registration.key, this.o.alive.key], [body, ttl, this.o.registration.ttlMs, this.o.alive.ttlMs])

@@ -30,6 +30,7 @@ const topCommand = lazy(() => import('./top.js'), 'topCommand');
 const workerCommand = lazy(() => import('./worker.js'), 'workerCommand');
 const serveCommand = lazy(() => import('./serve.js'), 'serveCommand');
 const labelsExportCommand = lazy(() => import('./labels.js'), 'labelsExportCommand');
+const pauseCommand = lazy(() => import('./pause.js'), 'pauseCommand');
 
 /** `up`, `start`, `serve`: `npx pipeline up &` then `kill $!` signals npx alone, which does not pass it on (lib/core/parent-watch.ts). */
 const parentPollOption = [
@@ -173,6 +174,21 @@ export function buildProgram(): Command {
     .description('per stream: length, group lag, pending, consumers; DLQ length; stored products')
     .option('--json', 'print JSON')
     .action(run((o: { json?: boolean }) => statusCommand({ ...global(), ...o })));
+
+  program
+    .command('pause')
+    .description(
+      'pause a stage (or all): its workers finish the batch in hand, then read, retry and reclaim nothing until resumed; producers and the API keep accepting',
+    )
+    .argument('<stage>', 'a stage name, or all')
+    .option('--reason <text>', 'why, shown by status, top, health and the console')
+    .action(run((stage: string, o: { reason?: string }) => pauseCommand('pause', stage, { ...global(), ...o })));
+
+  program
+    .command('resume')
+    .description('resume a paused stage (or all): its workers read again within pausePollMs and drain the backlog')
+    .argument('<stage>', 'a stage name, or all')
+    .action(run((stage: string) => pauseCommand('resume', stage, global())));
 
   program
     .command('start')

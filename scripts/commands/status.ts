@@ -11,6 +11,19 @@ import { REVIEW_GROUP } from '../../lib/console/review.js';
 import { keySlot } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 import { warnIfNoPipeline } from './pipeline-hint.js';
+import { pausedStages } from '../../lib/ops/pause.js';
+import { pauseLine, type PauseRecord } from '../../lib/stream/pause-flag.js';
+
+/** A paused stage as `status --json` and `top` list it. */
+export type PausedRow = { stage: string } & PauseRecord;
+
+/** The paused stages, a line each (`PAUSED store: paused by cli:ann 42 s ago: swapping the model`); undefined when none is (`status`, `top`). */
+export const pausedLine = (paused: readonly PausedRow[], now = Date.now()): string | undefined =>
+  paused.length ? paused.map((p) => `PAUSED ${p.stage}: ${pauseLine(p, now)}`).join('\n') : undefined;
+
+/** Every paused stage as rows. */
+export const pausedRows = async (redis: Redis, config: ResolvedConfig): Promise<PausedRow[]> =>
+  [...(await pausedStages(redis, config))].map(([stage, r]) => ({ stage, ...r }));
 
 /**
  * The line naming the stages that run fused after another (`top`, `status`): their streams, and so
@@ -77,6 +90,7 @@ export function formatStatus(
   fused: readonly FusedRoute[] = [],
   outages: readonly OutageWaitRow[] = [],
   waiting: readonly PermissionWaitRow[] = [],
+  paused: readonly PausedRow[] = [],
 ): string {
   const rows = [['stream', 'stage', 'length', 'added', 'lag', 'pending', 'consumers']];
   for (const st of s.streams) {
@@ -112,7 +126,7 @@ export function formatStatus(
   const stored = storedText(s.stored, sink);
   const head = `pipeline ${s.pipeline}  ${stored}${s.shards ? `  shards ${s.shards.length}` : ''}`;
   const note = fusedLine(fused);
-  const waits = [permissionsLine(waiting), outagesLine(outages)].filter((l) => l !== undefined).join('\n');
+  const waits = [pausedLine(paused), permissionsLine(waiting), outagesLine(outages)].filter((l) => l !== undefined).join('\n');
   return `${head}\n${lines.join('\n')}\n${shards.length ? shards.join('\n') + '\n' : ''}${note ? `\n${note}\n` : ''}${waits ? `\n${waits}\n` : ''}`;
 }
 
@@ -132,16 +146,18 @@ export const storedText = (stored: number, sink: string): string => (sink === 'r
  * lag with its reason; the JSON has them as `outages` (`{stage, consumer, dependency, cause, since, error}`).
  * A stage waiting for a permission its Redis user or the store's database role lacks (a missing
  * GRANT, as `top` and `health` show it) gets a line too, with the fix; the JSON has them as `waiting`
- * (`{stage, consumer, cause, since, reason}`). A data loss the workers recorded and no operator
+ * (`{stage, consumer, cause, since, reason}`). A paused stage (`pipeline pause`) gets a line
+ * `PAUSED <stage>: paused by <who> <n> s ago: <reason>`; the JSON has them as `paused` (`{stage, by, at, reason}`). A data loss the workers recorded and no operator
  * acknowledged yet (lib/ops/data-loss.ts) comes first, as its sentence; the JSON has it as `dataLost`
  * (`[]` when none: `{tag, at, what, stage, consumer, stream, seen, reports, lastAt}` each).
  */
 export async function statusOutput(redis: Redis, config: ResolvedConfig, json = false): Promise<{ text: string; status: PipelineStatus }> {
-  const [status, fused, waits, dataLost] = await Promise.all([
+  const [status, fused, waits, dataLost, paused] = await Promise.all([
     pipelineStatus(redis, config, { terminalGroup: REVIEW_GROUP }),
     liveFusedRoutes(redis, config, configShards(config)),
     consumerWaits(redis, config),
     readDataLoss(redis, config),
+    pausedRows(redis, config),
   ]);
   const outages = waits.outages.map(({ line: _, ...o }) => o);
   const waiting = waits.permissions.map(({ stage, consumer, cause, since, reason }) => ({ stage, consumer, cause, since, reason }));
@@ -149,9 +165,9 @@ export async function statusOutput(redis: Redis, config: ResolvedConfig, json = 
   const sink = storeSink(config);
   const lost = dataLossSentence(dataLost);
   const text = json
-    ? JSON.stringify({ ...status, sink, fused, waiting, outages, dataLost }) + '\n'
+    ? JSON.stringify({ ...status, sink, fused, waiting, outages, dataLost, paused }) + '\n'
     : (lost ? `${lost}\n\n` : '') +
-      formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined, sink, fused, waits.outages, waits.permissions);
+      formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined, sink, fused, waits.outages, waits.permissions, paused);
   return { text, status };
 }
 

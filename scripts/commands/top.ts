@@ -8,7 +8,7 @@ import { createClient } from '../../lib/redis/url.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
 import { liveFusedRoutes } from '../../lib/ops/fusion-live.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
-import { fusedLine, storedText } from './status.js';
+import { fusedLine, pausedLine, pausedRows, storedText, type PausedRow } from './status.js';
 import { storeSink } from '../../lib/ops/inspect.js';
 import { consumerWaits, type OutageWaitRow, type PermissionWaitRow } from '../../lib/ops/consumer-waits.js';
 
@@ -53,6 +53,8 @@ export interface TopFrame {
   waiting?: PermissionWaitRow[];
   /** Consumers whose batch waits out a dependency outage (Postgres down, ...): what for, since when, the last error. @defaultValue none */
   outages?: OutageWaitRow[];
+  /** Stages paused (`pipeline pause`): who, when, why. @defaultValue none */
+  paused?: PausedRow[];
 }
 
 /** Samples the pipeline from Redis alone: XINFO for counts and rates, XREVRANGE + envelopes for latency, the DLQ by stage. */
@@ -79,7 +81,7 @@ export class TopSampler {
   async frame(): Promise<TopFrame> {
     // Sharded: each shard's newest entries, so the percentiles cover the whole pipeline.
     const perShard = Math.max(1, Math.ceil(this.sampleSize / this.shards.count));
-    const [status, latencies, , fused, waits] = await Promise.all([
+    const [status, latencies, , fused, waits, paused] = await Promise.all([
       pipelineStatus(this.redis, this.config),
       Promise.all(
         [...this.config.stages.map((s) => s.input), ...this.config.streams.terminal].map(async (name) =>
@@ -89,6 +91,7 @@ export class TopSampler {
       Promise.all(this.dlqs.map((d) => d.update(this.redis))),
       liveFusedRoutes(this.redis, this.config, this.shards),
       consumerWaits(this.redis, this.config),
+      pausedRows(this.redis, this.config),
     ]);
     const prev = this.prev;
     this.prev = status;
@@ -122,6 +125,7 @@ export class TopSampler {
       fused,
       waiting: waits.permissions,
       outages: waits.outages,
+      paused,
     };
   }
 }
@@ -159,7 +163,8 @@ export function renderFrame(f: TopFrame, intervalMs: number): string {
   const waiting = f.waiting?.length ? ['', ...f.waiting.map((w) => `${w.stage} (${w.consumer}) ${w.reason}`)] : [];
   // A lag that grows while a stage waits out an outage: the reason, a line per waiting consumer.
   const outages = f.outages?.length ? ['', ...f.outages.map((o) => `${o.stage} (${o.consumer}) waits ${o.line}`)] : [];
-  return [head, '', ...lines, '', `dlq ${f.dlq}  ${storedText(f.stored, f.sink ?? 'redis')}`, ...fused, ...waiting, ...outages].join('\n') + '\n';
+  const paused = f.paused?.length ? ['', pausedLine(f.paused)!] : [];
+  return [head, '', ...lines, '', `dlq ${f.dlq}  ${storedText(f.stored, f.sink ?? 'redis')}`, ...fused, ...paused, ...waiting, ...outages].join('\n') + '\n';
 }
 
 const CLEAR = '\x1b[H\x1b[2J';

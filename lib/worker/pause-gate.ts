@@ -1,0 +1,66 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/keys.js';
+import type { Logger } from '../observe/logger.js';
+import { readPause, type PauseRecord } from '../stream/pause-flag.js';
+
+export interface PauseGateDeps {
+  redis: () => Redis;
+  keys: Keys;
+  stage: { name: string; pausePollMs: number; watchdogIntervalMs: number };
+  consumer: string;
+  logger: Logger;
+  /** The loop waits on purpose: tell the watchdog (not a stall). */
+  progress: () => void;
+  /** True once shutdown began: the wait ends. */
+  stopping: () => boolean;
+}
+
+/**
+ * Between batches, a consumer asks the gate whether its stage is paused (`pipeline pause`): the
+ * flag is read at most every `pausePollMs`; while it is set the loop reads nothing, runs no retry
+ * and its reclaimer claims nothing, and the wait counts as progress for the watchdog (told every
+ * `watchdogIntervalMs`). `stage.paused` and `stage.resumed` are logged once per change.
+ */
+export class PauseGate {
+  /** The flag as last read; undefined: not paused. */
+  paused?: PauseRecord;
+  private checkedAt = -Infinity;
+  private wake?: () => void;
+
+  constructor(private readonly d: PauseGateDeps) {}
+
+  /** True when the loop must not read now (it waited `pausePollMs`, or less when woken); false to go on. */
+  async hold(): Promise<boolean> {
+    if (this.d.stopping()) return false;
+    if (performance.now() - this.checkedAt >= this.d.stage.pausePollMs) await this.check();
+    if (!this.paused) return false;
+    // Waiting on purpose: progress for the watchdog at least every watchdogIntervalMs, whatever pausePollMs is.
+    const until = performance.now() + this.d.stage.pausePollMs;
+    for (let left = this.d.stage.pausePollMs; left > 0 && !this.d.stopping(); left = until - performance.now()) {
+      this.d.progress();
+      await new Promise<void>((res) => {
+        const timer = setTimeout(res, Math.min(left, this.d.stage.watchdogIntervalMs));
+        this.wake = () => (clearTimeout(timer), res());
+      });
+      this.wake = undefined;
+    }
+    this.d.progress();
+    return true;
+  }
+
+  /** End a wait early (stop). */
+  wakeUp(): void {
+    this.wake?.();
+  }
+
+  private async check(): Promise<void> {
+    const { stage, consumer, logger } = this.d;
+    const now = await readPause(this.d.redis(), this.d.keys, stage.name);
+    this.checkedAt = performance.now();
+    // Sharded, each shard's loop says it, with its shard.
+    const where = { stage: stage.name, consumer, ...(this.d.keys.shard === undefined ? {} : { shard: this.d.keys.shard }) };
+    if (now && !this.paused) logger.info('stage.paused', { ...where, by: now.by, at: now.at, ...(now.reason ? { reason: now.reason } : {}) });
+    if (!now && this.paused) logger.info('stage.resumed', { ...where, pausedMs: Date.now() - this.paused.at });
+    this.paused = now;
+  }
+}
