@@ -13,6 +13,7 @@ import { createLogger } from '../lib/observe/logger.js';
 import { memoryMetrics } from '../lib/observe/metrics.js';
 import { consumerName, Keys } from '../lib/redis/keys.js';
 import { Supervisor } from '../lib/ops/supervisor.js';
+import { pauseStages, resumeStages } from '../lib/ops/pause.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const policy: ScalePolicy = { minWorkers: 1, maxWorkers: 3, scaleUpLag: 100, scaleUpAfterMs: 1000, scaleDownIdleMs: 5000 };
@@ -193,6 +194,40 @@ test('autoscale.decisions of a process of several stages is counted under each o
     ['first', 'up'],
     ['second', 'up'],
   ]);
+});
+
+test('a paused stage (`pipeline pause`) is not scaled up on its growing lag, nor woken from zero; resumed, it is', async () => {
+  const pipeline = randomPipeline('apz');
+  const policy = { minWorkers: 0, maxWorkers: 2, autoscaleIntervalMs: 50, scaleUpLag: 1, scaleUpAfterMs: 1000 };
+  const config = resolveConfig(
+    {
+      pipeline,
+      input: 'in',
+      streams: { terminal: ['out'] },
+      stages: [{ name: 'only', kind: 'any', input: 'in', ...policy }],
+      routes: { only: [{ to: 'out' }] },
+    },
+    'test',
+    { env: { REDIS_URL: server.url } },
+  );
+  for (let i = 0; i < 5; i++) await redis.xadd(new Keys(pipeline).stream('in'), '*', 'k', `k${i}`, 'e', 'x');
+  let workers = 0;
+  const scaled: number[] = [];
+  const target = { count: () => workers, scale: (_unit: string, n: number) => void scaled.push((workers = n)) };
+  const logger = createLogger({ component: 'test' }, 'error', () => {});
+  let clock = 0;
+  const tick = () => autoscaler.runOnce().then(() => void (clock += 1000)); // a pass, then a whole scale-up window later
+  const autoscaler = new Autoscaler({ redis, config, stages: ['only'], target, logger, metrics: memoryMetrics(), now: () => clock });
+  await pauseStages(redis, config, 'only', { by: 'test' });
+  await tick();
+  assert.equal(scaled, [], 'paused at zero: not woken');
+  workers = 1;
+  for (let i = 0; i < 3; i++) await tick();
+  assert.equal(scaled, [], 'paused with a lag above scaleUpLag for three windows: not scaled up');
+  await resumeStages(redis, config, 'only');
+  await tick();
+  await tick();
+  assert.equal(scaled, [2], 'resumed: scaled up on the lag after a window');
 });
 
 test.after(async () => {

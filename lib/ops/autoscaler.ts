@@ -7,6 +7,7 @@ import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { Periodic } from '../core/periodic.js';
 import { BoundedPass, type GivenUp } from '../core/bounded-pass.js';
+import { pausedStages } from './pause.js';
 
 /** What the autoscaler drives: the Supervisor (live workers per process, named as in `units`, and scale to n). */
 export interface ScaleTarget {
@@ -47,6 +48,7 @@ export interface ScaleDecision {
  * - lag >= scaleUpLag for scaleUpAfterMs: +1, and the streak starts again (so +1 per window);
  * - lag 0 for scaleDownIdleMs: -1 (the last worker only goes when nothing is pending either);
  * - lag unknown, or in between: hold, and both streaks reset.
+ * (The Autoscaler adds that a unit whose every stage is paused, `pipeline pause`, is never scaled up.)
  */
 export function decide(p: ScalePolicy, state: ScaleState, s: ScaleSample, now: number): ScaleDecision {
   const hold = { to: s.workers, reason: 'hold' as const };
@@ -189,7 +191,7 @@ export class Autoscaler {
 
   private async pass(given: GivenUp): Promise<void> {
     const { redis, config, target, logger, metrics } = this.opts;
-    const status = await pipelineStatus(redis, config, { lagEstimateCap: this.opts.lagEstimateCap });
+    const [status, paused] = await Promise.all([pipelineStatus(redis, config, { lagEstimateCap: this.opts.lagEstimateCap }), pausedStages(redis, config)]);
     if (this.stopped || given.up) return; // given up: its numbers are old, never decided on
     const byStage = new Map<string, StreamStatus>(status.streams.flatMap((s) => (s.stage ? [[s.stage, s] as const] : [])));
     const now = (this.opts.now ?? Date.now)();
@@ -208,6 +210,11 @@ export class Autoscaler {
       const d = decide(stage, this.states.get(stage.name)!, sample, now);
       // A crashing process is not helped by more copies of it (its lag grows because it is down).
       if (d.to > workers && target.crashedRecently?.(stage.name)) continue;
+      // Nor a paused one (`pipeline pause`: its lag grows on purpose, more workers would hold still too); the window starts again on resume.
+      if (d.to > workers && stage.stages.every((n) => paused.has(n))) {
+        this.states.get(stage.name)!.highSince = undefined;
+        continue;
+      }
       if (d.to !== workers) {
         this.decisions++;
         target.scale(stage.name, d.to);
