@@ -1,7 +1,8 @@
 /**
  * `pipeline serve` on its own ACL user (`<pipeline>-api`, `PIPELINE_API_REDIS_URL` from `pipeline
  * acl --apply --write-env`): the API's submit, enrich, status and events, and every console view
- * and action (DLQ replay and purge, a review decision, the trimmed-review ack) run with no refusal
+ * and action (DLQ replay and purge, a review decision, the trimmed-review ack, pause and resume, the
+ * data-loss list and ack) run with no refusal
  * (the trimmed-review paths with items really trimmed: review-unlisted-2.lua, review-ack-trimmed-2.lua)
  * (Redis' ACL LOG names none for the user), and the user is refused what the server never does.
  */
@@ -112,12 +113,28 @@ test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, 
     assert.equal(await call('/v1/stages/validate/pause', { reason: 'acl' }), { stages: ['validate'] });
     assert.is((await call('/v1/stages')).stages.find((x: { stage: string }) => x.stage === 'validate').paused.by, 'api:alice');
     assert.equal(await call('/v1/stages/validate/resume', {}), { stages: ['validate'] });
+    // A data loss as a worker records it (lib/stream/data-loss.ts), listed and acknowledged (the console's banner): {p}:data-lost.
+    const now = String(Date.now());
+    await admin.hset(keys.dataLost, {
+      at: now,
+      what: 'marker_gone',
+      stage: 'preprocess',
+      consumer: 'c',
+      stream: keys.epoch,
+      seen: 'x',
+      reports: '1',
+      lastAt: now,
+    });
+    assert.is((await call('/v1/data-loss')).length, 1);
+    assert.is((await call('/v1/data-loss/ack', {})).acknowledged.length, 1);
+    assert.is(await admin.exists(keys.dataLost), 0, 'the record cleared');
     await waitFor(
       'the replayed and the reviewed product stored',
       async () => (await admin.hget(keys.product('r1'), 'reviewedBy')) === 'alice' && (await admin.exists(keys.product('d1'))) === 1,
       15_000,
     );
     assert.equal(((await call('/console/api/audit')).actions as { action: string }[]).map((a) => a.action).sort(), [
+      'data_loss_ack',
       'dlq_purge',
       'dlq_replay',
       'review_ack_trimmed',

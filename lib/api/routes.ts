@@ -9,6 +9,7 @@ import { assertRedisReady } from './errors.js';
 import type { CompletionEvent } from './completions.js';
 import { registerEvents } from './events.js';
 import { registerStageControl } from './stage-control.js';
+import { registerDataLoss } from './data-loss-routes.js';
 import { FINAL, lookupStatus, type IdStatus } from './status.js';
 import { countRecords, NdjsonBody, parseRecords } from './submit.js';
 import { submitAcrossShards } from './submit-shards.js';
@@ -258,4 +259,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
 
   registerEvents(app, requireRole('read'));
   registerStageControl(app);
+  registerDataLoss(app);
 }

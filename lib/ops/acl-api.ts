@@ -37,6 +37,8 @@ export interface ApiGrants {
  *   CREATE/SETID, XREADGROUP, XACK), the decisions `{p}:reviewed:*` and the labels `{p}:labels`;
  * - pausing and resuming a stage (`POST /v1/stages/:stage/pause|resume`, the console's button): HSET,
  *   HDEL and DEL of the paused flags `{p}:paused:*` (lib/ops/pause.ts);
+ * - acknowledging a data loss (`POST /v1/data-loss/ack`, the console's Acknowledge): DEL of each
+ *   shard's record `{p}:data-lost` (lib/ops/data-loss.ts; reading it is a read of the root);
  * - DLQ replay and a review decision: XADD to any stage's input stream (`dlq-replay-2.lua`,
  *   `review-decide-N.lua`); DLQ purge and replay: XDEL of dead letters.
  * Not: XGROUP CREATE/DESTROY/SETID of a stage's group, XTRIM, DEL, FUNCTION, CONFIG, FLUSHALL.
@@ -57,6 +59,8 @@ export function apiGrants(config: ResolvedConfig): ApiGrants {
   const reviewed = each((k) => [k.reviewed('*')]);
   const labels = each((k) => [k.extra('labels')]);
   const paused = each((k) => [k.paused('*')]);
+  // The shards' records only (configShards: a sharded pipeline's own {p}:data-lost is never written).
+  const dataLost = Keys.shards(config.pipeline, config.shards).map((k) => k.dataLost);
   const scriptKeys = uniq([...stageStreams, ...inputs, ...submitMarkers, ...statuses, ...dlq, ...review, ...consoleKeys, ...reviewed, ...labels]);
   const selectors: KeyGrant[] = [
     // Submit, DLQ replay, a review decision: what the producer and the admin's `dlq replay` write.
@@ -71,9 +75,10 @@ export function apiGrants(config: ResolvedConfig): ApiGrants {
     { keys: reviewed, mode: 'rw', commands: ['hset'] },
     { keys: labels, mode: 'w', commands: ['xadd'] },
     { keys: paused, mode: 'rw', commands: ['hset', 'hdel', 'del'] },
+    { keys: dataLost, mode: 'rw', commands: ['del'] },
   ];
   const summary =
     `read-only on ${readKeys.join(', ')}; XADD to ${uniq([...inputs, ...stageStreams]).join(', ')} (submit, DLQ replay, review decisions); ` +
-    `SET ${statuses.join(', ')}; XDEL ${dlq.join(', ')}; the console group of ${review.join(', ')}; writes ${[...consoleKeys, ...reviewed, ...labels].join(', ')}; HSET/HDEL/DEL ${paused.join(', ')} (pause, resume) (pipeline serve: the HTTP API and the console)`;
+    `SET ${statuses.join(', ')}; XDEL ${dlq.join(', ')}; the console group of ${review.join(', ')}; writes ${[...consoleKeys, ...reviewed, ...labels].join(', ')}; HSET/HDEL/DEL ${paused.join(', ')} (pause, resume); DEL ${dataLost.join(', ')} (data-loss ack) (pipeline serve: the HTTP API and the console)`;
   return { readKeys, scriptKeys, selectors, summary };
 }
