@@ -5,6 +5,7 @@ import { showDlq, dlqCount } from './dlq.js';
 import { showReview, reviewCount } from './review.js';
 import { showProducts } from './products.js';
 import { showWorkers } from './workers.js';
+import { showDataLoss } from './data-loss.js';
 
 const $ = (s) => document.querySelector(s);
 export const state = { me: null, history: new Map(), historyMs: 3600000 };
@@ -50,6 +51,8 @@ function signIn(message = '') {
 
 function onSample(sample) {
   $('#sampled-at').textContent = new Date(sample.at).toLocaleTimeString();
+  $('#sampled-at').dataset.at = sample.at;
+  showDataLoss(sample);
   // Another sink's products are not counted (as `pipeline status` says): not 0.
   $('#stored').textContent = sample.stored ?? `in the ${sample.sink} sink`;
   $('#dlq-total').textContent = sample.dlq;

@@ -15,6 +15,8 @@ import { RecentHops, type Hops } from './recent-hops.js';
 import { REVIEW_GROUP } from './review.js';
 import { reviewCounts } from './review-trimmed.js';
 import { configShards } from '../redis/shard.js';
+import { readDataLoss } from '../ops/data-loss.js';
+import type { DataLossRecord } from '../stream/data-loss.js';
 
 const lease = new Script('lease-1');
 
@@ -65,6 +67,8 @@ export interface ConsoleSample {
    * (`stages` and `dlq` above are their sums; `consumers` there is the most any shard's group has).
    */
   shards?: { shard: number; dlq: number; stages: { stage: string; length: number; lag: number | null; pending: number }[] }[];
+  /** The data losses the workers recorded and no one acknowledged yet (lib/ops/data-loss.ts): the console's red banner; [] when none. */
+  dataLost: DataLossRecord[];
 }
 
 export interface ConsoleSamplerOptions {
@@ -200,8 +204,9 @@ export class ConsoleSampler {
         this.reviewCounts(),
         ...this.tallies.map((t) => t.update(redis)),
       ]);
-      const redelivered = await this.redeliveries(status);
-      const sample = this.build(status, envelopes, redelivered, review);
+      // Read after the sample's time (`at`): a page that acknowledged at T trusts only samples taken at T or later.
+      const [redelivered, dataLost] = await Promise.all([this.redeliveries(status), readDataLoss(redis, config)]);
+      const sample = { ...this.build(status, envelopes, redelivered, review), dataLost };
       this.last = sample;
       for (const fn of this.listeners) fn(sample);
       const ttl = this.intervalMs * 3;
@@ -260,7 +265,12 @@ export class ConsoleSampler {
     return this.tallies.reduce((n, t) => n + (t.byStage.get(stage) ?? 0), 0);
   }
 
-  private build(status: PipelineStatus, envelopes: Hops[], redelivered: Map<string, number>, review?: { open: number; trimmed: number }): ConsoleSample {
+  private build(
+    status: PipelineStatus,
+    envelopes: Hops[],
+    redelivered: Map<string, number>,
+    review?: { open: number; trimmed: number },
+  ): Omit<ConsoleSample, 'dataLost'> {
     const at = status.at;
     const lat = stageLatencies(envelopes, at - this.latencyWindowMs);
     const read = new Map<string, { read: number | null; pending: number; added: number; perShard: (number | null)[] }>();
