@@ -14,13 +14,25 @@ export function slowStageModule(marker: string, slowMs: number, release?: string
     : 'await new Promise(() => {}); // held until SIGKILL';
   writeFileSync(
     file,
-    `import { existsSync, writeFileSync } from 'node:fs';
+    `import { existsSync, linkSync, unlinkSync, writeFileSync } from 'node:fs';
+// The marker appears whole (a hard link to a file already written: a reader never sees it empty) and once (link fails if it exists).
+function claimMarker() {
+  const tmp = ${JSON.stringify(marker)} + '.' + process.pid;
+  writeFileSync(tmp, String(process.pid));
+  try {
+    linkSync(tmp, ${JSON.stringify(marker)});
+    return true;
+  } catch {
+    return false;
+  } finally {
+    unlinkSync(tmp);
+  }
+}
 export function createStage() {
   return {
     kind: 'slow',
     async process(batch) {
-      if (!existsSync(${JSON.stringify(marker)})) {
-        writeFileSync(${JSON.stringify(marker)}, String(process.pid));
+      if (!existsSync(${JSON.stringify(marker)}) && claimMarker()) {
         ${hold}
         return batch.map(() => ({ ok: true, output: { slow: true } }));
       }
