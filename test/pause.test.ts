@@ -149,6 +149,37 @@ test('pause a stage mid-run: nothing of it processed after the batch in hand, no
   }
 });
 
+test('a worker started while its stage is paused takes nothing over, not even in the first reclaim pass at its start', async () => {
+  const pipeline = randomPipeline('pstart');
+  const config = rulesOnlyConfig(redisServer.url, pipeline, TIMERS);
+  const stream = new Keys(pipeline).stream('in');
+  // A consumer that read 5 and died before this worker starts: its entries idle past claimMinIdleMs, no alive key.
+  await redis.xgroup('CREATE', stream, 'preprocess', '0', 'MKSTREAM');
+  await produceRecords(config, 0, 5);
+  await redis.xreadgroup('GROUP', 'preprocess', 'ghost', 'COUNT', 5, 'STREAMS', stream, '>');
+  const ghost = async () => (await redis.xpending(stream, 'preprocess', 'IDLE', TIMERS.claimMinIdleMs, '-', '+', 10, 'ghost')).length;
+  await waitFor("the ghost's 5 entries idle past claimMinIdleMs", async () => (await ghost()) === 5, WAIT_MS);
+  await pauseStages(redis, config, 'preprocess', { by: 'test' });
+  const worker = new Worker({ config, stage: 'preprocess', stages: STAGES, logger: createLogger({}, 'error', () => undefined) });
+  const startedAt = Date.now();
+  const run = worker.run().catch((err) => console.error('worker failed', err));
+  try {
+    await waitFor(
+      'the liveness record written three reclaim intervals after the start',
+      async () => {
+        const h = await consumerHealth(redis, config, 'preprocess', { host: hostname(), pid: process.pid });
+        return Number(h.progress?.at) > startedAt + 3 * config.stages[0]!.claimIntervalMs;
+      },
+      WAIT_MS,
+    );
+    assert.is(worker.reclaimer.reclaimed, 0, 'nothing reclaimed while paused');
+    assert.is(await ghost(), 5, "the dead consumer's entries stay where they are");
+  } finally {
+    await worker.stop();
+    await run;
+  }
+});
+
 test('a paused stage runs nothing fused either: what the stage before it in its process routes to it goes through its stream and waits there', async () => {
   const pipeline = randomPipeline('pfuse');
   const raw = rulesOnlyRaw(pipeline);

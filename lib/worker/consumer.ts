@@ -178,6 +178,11 @@ export class StreamConsumer implements FusedStage {
     return this.pause.paused;
   }
 
+  /** The paused flag read now unless the last read is fresher than `pausePollMs` (the reclaimer, before each pass). */
+  pausedNow(): Promise<PauseRecord | undefined> {
+    return this.pause.current();
+  }
+
   /** Ids this consumer holds in memory, queued or read ahead (kept claimed while a batch runs). */
   heldIds(): string[] {
     return [...this.queue.ids(), ...this.reader.deliveredIds()];

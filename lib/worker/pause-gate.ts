@@ -25,6 +25,7 @@ export class PauseGate {
   /** The flag as last read; undefined: not paused. */
   paused?: PauseRecord;
   private checkedAt = -Infinity;
+  private checking?: Promise<void>;
   private wake?: () => void;
 
   constructor(private readonly d: PauseGateDeps) {}
@@ -35,8 +36,9 @@ export class PauseGate {
     if (performance.now() - this.checkedAt >= this.d.stage.pausePollMs) await this.check();
     if (!this.paused) return false;
     // Waiting on purpose: progress for the watchdog at least every watchdogIntervalMs, whatever pausePollMs is.
-    const until = performance.now() + this.d.stage.pausePollMs;
-    for (let left = this.d.stage.pausePollMs; left > 0 && !this.d.stopping(); left = until - performance.now()) {
+    // Until the next read is due (the reclaimer may have read the flag meanwhile: current()), so a resume is seen within pausePollMs.
+    const until = this.checkedAt + this.d.stage.pausePollMs;
+    for (let left = until - performance.now(); left > 0 && !this.d.stopping(); left = until - performance.now()) {
       this.d.progress();
       await new Promise<void>((res) => {
         const timer = setTimeout(res, Math.min(left, this.d.stage.watchdogIntervalMs));
@@ -48,12 +50,28 @@ export class PauseGate {
     return true;
   }
 
+  /**
+   * The flag now, for the reclaimer: as last read when that was less than `pausePollMs` ago, else
+   * read again. Its first pass runs at start, before the read loop's first look at the flag: a
+   * worker (re)started while its stage is paused must not take over a dead consumer's entries then.
+   */
+  async current(): Promise<PauseRecord | undefined> {
+    if (performance.now() - this.checkedAt >= this.d.stage.pausePollMs) await this.check();
+    return this.paused;
+  }
+
   /** End a wait early (stop). */
   wakeUp(): void {
     this.wake?.();
   }
 
-  private async check(): Promise<void> {
+  /** One read at a time (the loop and the reclaimer may ask together): `stage.paused` is said once. */
+  private check(): Promise<void> {
+    this.checking ??= this.read().finally(() => (this.checking = undefined));
+    return this.checking;
+  }
+
+  private async read(): Promise<void> {
     const { stage, consumer, logger } = this.d;
     const now = await readPause(this.d.redis(), this.d.keys, stage.name);
     this.checkedAt = performance.now();

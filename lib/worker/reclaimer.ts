@@ -69,7 +69,14 @@ export class Reclaimer {
   async runOnce(): Promise<void> {
     let refused = false;
     // A paused stage (`pipeline pause`) takes nothing over and removes no consumer (its own are idle on purpose): it only trims.
-    const paused = this.consumer.paused !== undefined;
+    // Read, not only as the loop last saw it: the first pass at start runs before the loop's first read of the flag.
+    // Unreadable (Redis down): as if paused for this pass.
+    let paused = true;
+    try {
+      paused = (await this.consumer.pausedNow()) !== undefined;
+    } catch (err) {
+      refused = this.failed('pause', err);
+    }
     for (const [step, fn] of [
       ['lapsed', () => this.handOverLapsed()],
       ['claim', () => this.claim()],
@@ -80,15 +87,21 @@ export class Reclaimer {
       try {
         await fn();
       } catch (err) {
-        this.d.metrics.increment('reclaim.errors', 1, { ...this.tags, step });
-        // A permission the user lacks (the claim refused inside claim-2's function): counted, said once for the reclaimer, naming the command and keys.
-        if (this.consumer.permissions.report('reclaim', err)) {
-          refused = true;
-          this.d.metrics.increment('redis.noperm', 1, this.tags);
-        } else this.d.logger.warn('reclaim.error', { step, err });
+        refused = this.failed(step, err) || refused;
       }
     }
     if (!refused) this.consumer.permissions.clear('reclaim');
+  }
+
+  /** A step failed: counted; a permission the user lacks said once for the reclaimer (true then), naming the command and keys; else a warning. */
+  private failed(step: string, err: unknown): boolean {
+    this.d.metrics.increment('reclaim.errors', 1, { ...this.tags, step });
+    if (this.consumer.permissions.report('reclaim', err)) {
+      this.d.metrics.increment('redis.noperm', 1, this.tags);
+      return true;
+    }
+    this.d.logger.warn('reclaim.error', { step, err });
+    return false;
   }
 
   /**
