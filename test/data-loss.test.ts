@@ -184,6 +184,27 @@ test('a restart with the AOF on (nothing lost) raises no alarm', async () => {
   }
 });
 
+test('a check that keeps failing otherwise than by an outage (the marker made another type) is said once at warn: the alarm is blind, not silent', async () => {
+  const server = await startRedis();
+  const logs: string[] = [];
+  const { keys, workers } = await startWorkersAndStore(server, randomPipeline('db'), logs);
+  const checkErrors = () =>
+    logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'redis.data_loss_check_error' && l.level === 'warn');
+  try {
+    const redis = client(server.url);
+    await redis.multi().del(keys.epoch).hset(keys.epoch, 'x', '1').exec();
+    // WRONGTYPE at every check from now on: one warn line per worker (its watch), not one per check, and no false alarm.
+    await waitFor('each worker says its check fails', () => new Set(checkErrors().map((l) => l.stage)).size === workers.workers.length, 10_000);
+    await new Promise((r) => setTimeout(r, CHECK_MS * 5));
+    assert.is(checkErrors().length, workers.workers.length, 'said once per worker');
+    assert.equal(lostLines(logs), [], 'no redis.data_lost');
+    redis.disconnect();
+  } finally {
+    await workers.stop();
+    await server.close();
+  }
+});
+
 test('sharded: each shard has its marker and its record, status lists each shard that lost data', async () => {
   const server = await startRedis();
   const { config, file } = configFor(server.url, randomPipeline('ds'), 2);

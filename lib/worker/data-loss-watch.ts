@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Periodic } from '../core/periodic.js';
+import { isTransient } from '../core/failure-policy.js';
 import type { Keys } from '../redis/keys.js';
 import { EpochMarker, type DataLossWitness } from '../stream/data-loss.js';
 
@@ -19,6 +20,8 @@ export interface DataLossWatchDeps extends DataLossWitness {
 export class DataLossWatch {
   private readonly markers = new Map<string, EpochMarker>();
   private readonly periodic: Periodic;
+  /** A lasting failure was said (warn) and no check has gone well since. */
+  private blind = false;
 
   constructor(
     shards: readonly Keys[],
@@ -49,6 +52,7 @@ export class DataLossWatch {
   async checkAll(): Promise<boolean> {
     let lost = false;
     for (const m of this.markers.values()) lost = (await m.check(this.d.redis())) || lost;
+    this.blind = false;
     return lost;
   }
 
@@ -57,8 +61,14 @@ export class DataLossWatch {
     await this.markers.get(keys.tag)?.groupVanished(this.d.redis(), stream);
   }
 
-  /** Redis down meanwhile: the next run reads again (the read loop says the outage). */
+  /**
+   * Redis down meanwhile (transient): the next run reads again, and the read loop says the outage.
+   * Any other failure (a permission taken away at run time, a key of another type) leaves the alarm
+   * blind until it is fixed: said once at warn, again after a check that went well.
+   */
   private failed(err: unknown): void {
-    this.d.logger.debug('redis.data_loss_check_error', { err });
+    if (isTransient(err) || this.blind) return this.d.logger.debug('redis.data_loss_check_error', { err });
+    this.blind = true;
+    this.d.logger.warn('redis.data_loss_check_error', { err, blind: 'the data-loss alarm cannot read its marker until this is fixed' });
   }
 }
