@@ -88,7 +88,7 @@ test('a consumer selector taken away while the worker runs: one clear line per r
     assert.is(lines.filter((l) => l.stage === 'validate' && (l.event === 'consumer.loop_error' || l.event === 'reclaim.error')).length, 0);
     // What it waits for is visible: health fails naming it (liveness holds: it waits on purpose), top lists it.
     const health = () => consumerHealth(admin, c, 'validate', { host: hostname(), pid: process.pid });
-    await waitFor('health names the missing permission', async () => /XREADGROUP|XACK/.test((await health()).reason ?? ''), 10_000);
+    await waitFor('health names the missing permission', async () => /XREADGROUP|XACK/.test((await health()).reason ?? ''), 20_000);
     const h = await health();
     assert.not.ok(h.ok);
     assert.match(h.reason!, validate.name);
