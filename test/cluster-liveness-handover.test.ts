@@ -22,7 +22,7 @@ import { createClient } from '../lib/redis/url.js';
 import { RedisCluster } from './helpers/cluster.js';
 import { pipelineWhere } from './helpers/cluster-pipelines.js';
 import { cli, exited, FAST, stageThenStore } from './helpers/pipeline.js';
-import { events, killAll, startedPids } from './helpers/processes.js';
+import { events, stopSupervisor } from './helpers/processes.js';
 import { waitFor } from './helpers/redis.js';
 import { slowStageModule } from './helpers/slow-stage.js';
 
@@ -183,10 +183,7 @@ test('pipeline up on the cluster: its supervisor hands over the entries of a SIG
     await storedOnceEverywhere(shards, [...first, ...later]);
     await waitFor('nothing pending', async () => (await Promise.all(inputs.map(pendingOf))).every((r) => r.length === 0), 5_000);
   } finally {
-    const pids = startedPids(up.output());
-    up.kill('SIGTERM');
-    await exited(up);
-    killAll(pids);
+    await stopSupervisor(up);
     for (const f of [file, module, marker]) rmSync(f, { force: true });
   }
 });

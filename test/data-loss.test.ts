@@ -11,13 +11,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig } from '../lib/config/types.js';
-import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import type { RedisServer } from '../lib/redis/server.js';
-import { Worker } from '../lib/worker/worker.js';
-import { STAGES } from '../stages/index.js';
-import { cli, exited, FAST, writeConfig } from './helpers/pipeline.js';
+import { cli, exited, FAST, loggedWorkers, writeConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 import { listener } from './helpers/statsd.js';
 import { listeningApi } from './helpers/api-server.js';
@@ -42,19 +39,6 @@ async function produceN(url: string, keys: Keys, from: number, n: number): Promi
   } finally {
     redis.disconnect();
   }
-}
-
-function inProcess(config: ResolvedConfig, logs: string[]): { workers: Worker[]; stop: () => Promise<void> } {
-  const logger = createLogger({}, 'info', (l) => logs.push(l));
-  const workers = config.stages.map((s) => new Worker({ config, stage: s.name, stages: STAGES, logger: logger.child({ stage: s.name }) }));
-  const runs = workers.map((w) => w.run());
-  return {
-    workers,
-    stop: async () => {
-      await Promise.all(workers.map((w) => w.stop()));
-      await Promise.all(runs);
-    },
-  };
 }
 
 /** `pipeline <args>` against this config: exit code and output. */
@@ -83,7 +67,7 @@ async function storedAll(url: string, keys: Keys, from: number, n: number): Prom
 async function startWorkersAndStore(server: RedisServer, pipeline: string, logs: string[]) {
   const { config, file } = configFor(server.url, pipeline);
   const keys = new Keys(config.pipeline);
-  const workers = inProcess(config, logs);
+  const workers = loggedWorkers(config, logs);
   await produceN(server.url, keys, 0, 100);
   await waitFor('first 100 stored', () => storedAll(server.url, keys, 0, 100), 60_000);
   return { config, file, keys, workers };
@@ -209,7 +193,7 @@ test('sharded: each shard has its marker and its record, status lists each shard
   const server = await startRedis();
   const { config, file } = configFor(server.url, randomPipeline('ds'), 2);
   const logs: string[] = [];
-  const workers = inProcess(config, logs);
+  const workers = loggedWorkers(config, logs);
   try {
     const redis = client(server.url);
     try {

@@ -18,8 +18,8 @@ import { produce } from '../lib/producer/producer.js';
 import { consumerName, Keys } from '../lib/redis/keys.js';
 import { Worker } from '../lib/worker/worker.js';
 import { STAGES } from '../stages/index.js';
-import { cli, exited, FAST, rulesOnlyConfig, stageThenStore } from './helpers/pipeline.js';
-import { events, killAll, startedPids } from './helpers/processes.js';
+import { cli, FAST, rulesOnlyConfig, stageThenStore } from './helpers/pipeline.js';
+import { events, stopSupervisor } from './helpers/processes.js';
 import { slowStageModule } from './helpers/slow-stage.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
@@ -155,10 +155,7 @@ test('pipeline up: a worker SIGKILLed mid-batch hands its entries over at once; 
     assert.is(claimed, BATCH, 'the restarted worker claimed the dead batch (claim-2.lua)');
     await waitFor('nothing pending', async () => (await pendingOf(keys.stream('in'), 'slow')).length === 0, 5_000);
   } finally {
-    const pids = startedPids(up.output());
-    up.kill('SIGTERM');
-    await exited(up);
-    killAll(pids);
+    await stopSupervisor(up);
     for (const f of [file, module, marker]) rmSync(f, { force: true });
   }
 });

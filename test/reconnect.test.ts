@@ -11,8 +11,7 @@ import { produce } from '../lib/producer/producer.js';
 import { isLivenessMarker, Keys } from '../lib/redis/keys.js';
 import { ok, type StageFactory } from '../lib/worker/stage.js';
 import { Worker } from '../lib/worker/worker.js';
-import { STAGES } from '../stages/index.js';
-import { FAST, rulesOnlyConfig } from './helpers/pipeline.js';
+import { FAST, loggedWorkers, rulesOnlyConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis({ appendonly: true, appendfsync: 'always' });
@@ -35,23 +34,10 @@ async function allCopiesOne(keys: Keys, n: number): Promise<void> {
   );
 }
 
-function inProcess(config: ReturnType<typeof rulesOnlyConfig>, stages = STAGES, logs: string[] = []): { workers: Worker[]; stop: () => Promise<void> } {
-  const logger = createLogger({}, 'info', (l) => logs.push(l));
-  const workers = config.stages.map((s) => new Worker({ config, stage: s.name, stages, logger: logger.child({ stage: s.name }) }));
-  const runs = workers.map((w) => w.run());
-  return {
-    workers,
-    stop: async () => {
-      await Promise.all(workers.map((w) => w.stop()));
-      await Promise.all(runs);
-    },
-  };
-}
-
 test('after redis-server restarts under running workers (AOF on), they resume consuming: records produced after the restart are stored, exactly once', async () => {
   const config = rulesOnlyConfig(server.url, randomPipeline(), FAST);
   const keys = new Keys(config.pipeline);
-  const run = inProcess(config);
+  const run = loggedWorkers(config);
   try {
     await produceN(keys, 0, 200);
     await waitFor('first half stored', async () => (await redis.scard(keys.products)) === 200);
@@ -124,7 +110,7 @@ test('a half-open connection (socket up, no replies) is caught by the progress w
   });
   const keys = new Keys(config.pipeline);
   const logs: string[] = [];
-  const run = inProcess(config, STAGES, logs);
+  const run = loggedWorkers(config, logs);
   try {
     await produceN(keys, 0, 100);
     await waitFor('first batch stored through the proxy', async () => (await redis.scard(keys.products)) === 100);

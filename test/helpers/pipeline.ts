@@ -1,6 +1,6 @@
 import { resolveConfig } from '../../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig, StageOptions } from '../../lib/config/types.js';
-import { silentLogger } from '../../lib/observe/logger.js';
+import { createLogger, silentLogger } from '../../lib/observe/logger.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { ok, type StageFactory } from '../../lib/worker/stage.js';
 import { TransientError } from '../../lib/core/errors.js';
@@ -37,6 +37,24 @@ export function startWorkers(config: ResolvedConfig, perStage = 1): Worker[] {
     }
   }
   return workers;
+}
+
+/** One in-process worker per stage, each logging its JSON lines into `logs` (info and up); `stop` stops them and waits for their runs. */
+export function loggedWorkers(
+  config: ResolvedConfig,
+  logs: string[] = [],
+  stages: Record<string, StageFactory> = STAGES,
+): { workers: Worker[]; stop: () => Promise<void> } {
+  const logger = createLogger({}, 'info', (l) => logs.push(l));
+  const workers = config.stages.map((s) => new Worker({ config, stage: s.name, stages, logger: logger.child({ stage: s.name }) }));
+  const runs = workers.map((w) => w.run());
+  return {
+    workers,
+    stop: async () => {
+      await Promise.all(workers.map((w) => w.stop()));
+      await Promise.all(runs);
+    },
+  };
 }
 
 export async function stopAll(workers: Worker[]): Promise<void> {

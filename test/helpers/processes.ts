@@ -1,4 +1,6 @@
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { exited } from './pipeline.js';
 
 /** Whether `pid` is a running process (a zombie, exited but not yet reaped, is not). */
 export function alive(pid: number): boolean {
@@ -33,4 +35,12 @@ export function killAll(pids: readonly number[]): void {
       // gone
     }
   }
+}
+
+/** A test's cleanup of a `pipeline up` child: SIGTERM, wait for its exit, then SIGKILL any worker it started that still runs. */
+export async function stopSupervisor(up: ChildProcess & { output(): string }): Promise<void> {
+  const pids = startedPids(up.output());
+  up.kill('SIGTERM');
+  await exited(up);
+  killAll(pids);
 }
