@@ -171,7 +171,7 @@ test('a restart with the AOF on (nothing lost) raises no alarm', async () => {
 test('a check that keeps failing otherwise than by an outage (the marker made another type) is said once at warn: the alarm is blind, not silent', async () => {
   const server = await startRedis();
   const logs: string[] = [];
-  const { keys, workers } = await startWorkersAndStore(server, randomPipeline('db'), logs);
+  const { file, keys, workers } = await startWorkersAndStore(server, randomPipeline('db'), logs);
   const checkErrors = () =>
     logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'redis.data_loss_check_error' && l.level === 'warn');
   try {
@@ -182,6 +182,18 @@ test('a check that keeps failing otherwise than by an outage (the marker made an
     await new Promise((r) => setTimeout(r, CHECK_MS * 5));
     assert.is(checkErrors().length, workers.workers.length, 'said once per worker');
     assert.equal(lostLines(logs), [], 'no redis.data_lost');
+    // The record unreadable (another type): the probes say so rather than "nothing lost".
+    await redis.set(keys.dataLost, 'not a hash');
+    const probe = await run(file, server.url, ['health', '--stage', 'preprocess', '--pid', String(process.pid)]);
+    // (Its exit code is the consumer's health: its first liveness beat may not be written yet.)
+    assert.match(probe.out, /"dataLossUnread":"WRONGTYPE/);
+    const api = await listeningApi(configFor(server.url, keys.pipeline).config, 'data-loss-token');
+    try {
+      const body = (await (await fetch(`${api.base}/readyz`)).json()) as { dataLossUnread?: string };
+      assert.match(body.dataLossUnread ?? '', /^WRONGTYPE/, JSON.stringify(body));
+    } finally {
+      await api.app.close();
+    }
     redis.disconnect();
   } finally {
     await workers.stop();

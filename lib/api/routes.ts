@@ -13,7 +13,7 @@ import { registerDataLoss } from './data-loss-routes.js';
 import { FINAL, lookupStatus, type IdStatus } from './status.js';
 import { countRecords, NdjsonBody, parseRecords } from './submit.js';
 import { submitAcrossShards } from './submit-shards.js';
-import { dataLossSentence, readDataLoss } from '../ops/data-loss.js';
+import { dataLossFields } from '../ops/data-loss.js';
 
 /** A stored product as the server's product reader gives it. */
 type Stored = Record<string, unknown> | null;
@@ -131,8 +131,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
         ));
       const checks = { redis: answers, completions: completions.following };
       // Redis lost data under the workers (lib/ops/data-loss.ts): said, without failing readiness (the API serves what comes next).
-      const lost = answers ? await readDataLoss(redis, config).catch(() => []) : [];
-      const degraded = lost.length ? { dataLost: lost, degraded: dataLossSentence(lost) } : {};
+      const degraded = answers ? await dataLossFields(redis, config) : {};
       return reply.code(checks.redis && checks.completions ? 200 : 503).send({ ready: checks.redis && checks.completions, ...checks, ...degraded });
     },
   );

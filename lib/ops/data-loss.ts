@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { errorMessage } from '../core/errors.js';
 import { configShards } from '../redis/shard.js';
 import { parseDataLoss, type DataLossRecord } from '../stream/data-loss.js';
 
@@ -15,6 +16,20 @@ export async function readDataLoss(redis: Redis, config: PipelineRef): Promise<D
   const all = configShards(config).all;
   const found = await Promise.all(all.map(async (k) => parseDataLoss(k.tag, await redis.hgetall(k.dataLost))));
   return found.filter((r): r is DataLossRecord => r !== undefined);
+}
+
+/**
+ * What a probe adds to its answer (`/readyz`, `pipeline health --stage`): the records and their sentence
+ * (`dataLost`, `degraded`) while any is unacknowledged; `dataLossUnread` (why) when they could not be
+ * read, so a failed read is not taken for "nothing lost"; nothing otherwise. A probe still passes on them.
+ */
+export async function dataLossFields(redis: Redis, config: PipelineRef): Promise<{ dataLost?: DataLossRecord[]; degraded?: string; dataLossUnread?: string }> {
+  try {
+    const lost = await readDataLoss(redis, config);
+    return lost.length ? { dataLost: lost, degraded: dataLossSentence(lost) } : {};
+  } catch (err) {
+    return { dataLossUnread: errorMessage(err) };
+  }
 }
 
 /** Acknowledge: delete every shard's record; returns the records that were there. */

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { stagesNamed } from '../../lib/config/processes.js';
 import { consumerHealth } from '../../lib/ops/consumer-health.js';
-import { ackDataLoss, dataLossSentence, readDataLoss } from '../../lib/ops/data-loss.js';
+import { ackDataLoss, dataLossFields, dataLossSentence, readDataLoss } from '../../lib/ops/data-loss.js';
 import { ConfigError } from '../../lib/core/errors.js';
 import { parseShardList } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
@@ -62,8 +62,7 @@ export async function healthCommand(opts: HealthOptions): Promise<void> {
     const notes = each.flatMap((x) => (x.note ? [stages.length > 1 ? `${x.stage}: ${x.note}` : x.note] : []));
     const note = notes.length ? { note: notes.join('; ') } : {};
     // Redis lost data under the workers: said on the probe's line (the probe still passes), read as the first stage's user.
-    const lost = unreachable ? [] : await readDataLoss(redisFor(stages[0]!), config).catch(() => []);
-    const degraded = lost.length ? { dataLost: lost, degraded: dataLossSentence(lost) } : {};
+    const degraded = unreachable ? {} : await dataLossFields(redisFor(stages[0]!), config);
     process.stdout.write(JSON.stringify({ ...h, ...(stages.length > 1 ? { stages } : {}), ...note, ...degraded, ok }) + '\n');
     if (!ok) process.exitCode = 1;
   } finally {
