@@ -136,7 +136,11 @@ test('dead letters: "N new dead letter(s) since drawn" from the live count, Refr
   assert.is(await page.locator('#dlq-entries tbody tr').count(), 1, 'the second page holds the 201st');
   const second = await page.textContent('#dlq-page');
   await page.click('#tab-review');
+  // The switch redraws the view (its count "drawn" included); the old rows stay in the DOM meanwhile, so wait for the redraw's
+  // requests: dead letters added before it answers would count as drawn, not new (a flake under load).
+  const redrawn = Promise.all(['/console/api/dlq?', '/console/api/audit'].map((path) => page.waitForResponse((r) => r.url().includes(path))));
   await page.click('#tab-dlq');
+  await redrawn;
   await page.waitForSelector('#dlq-entries tbody tr:has-text("dl200")');
   assert.is(await page.textContent('#dlq-page'), second, 'back on the dead letters tab, the same page');
   assert.not.ok(await page.isDisabled('#dlq-first'));
