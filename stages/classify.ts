@@ -2,6 +2,7 @@ import type { Classification, Classifier } from '../lib/models/classifier.js';
 import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { groupOf, parseGroups, parseUngroupedPolicy, ungroupedCategories, ungroupedError, type GroupTable } from '../lib/stream/category-groups.js';
 import { carriedRows, carryRows } from './domain/carried-tokens.js';
+import { categoryWeightsOf } from './domain/category-weights.js';
 import { modelOptions, modelText, stageModelVersion } from './domain/model-options.js';
 
 const r4 = (v: number): number => Math.round(v * 1e4) / 1e4;
@@ -29,7 +30,9 @@ export function classificationOutput(p: Classification, groups: GroupTable): Rec
  * Output: `category`, `confidence`; with a fine-label model also `subcategory` (absent when the
  * most probable one within the category is too rare to have been learnt), `subcategoryConfidence`
  * and the top-3 `subcategories`; `group` from `settings.groups` (category or
- * `<category>/<subcategory>` → group; default none); `model` and `modelVersion` (content hash).
+ * `<category>/<subcategory>` → group; default none); `model` and `modelVersion` (content hash,
+ * and a hash of `settings.categoryWeights` when set: each category's probability times its weight,
+ * renormalised — a feed's own mix of categories, `pipeline priors`).
  * At init, each category of the model with labels in no group (their records match no `group`
  * rule) is a `classify.ungrouped_category` warning, or with `settings.ungrouped: "fail"` an error.
  */
@@ -38,6 +41,7 @@ export function createClassify(ctx: StageContext): Stage {
   const groups = parseGroups(`stages.${ctx.stage.name}.settings.groups`, ctx.stage.settings.groups);
   const ungrouped = parseUngroupedPolicy(`stages.${ctx.stage.name}.settings.ungrouped`, ctx.stage.settings.ungrouped);
   const version = stageModelVersion(ctx.stage)!;
+  const categoryWeights = categoryWeightsOf(ctx.stage);
   let model: Classifier | undefined;
   return {
     kind: 'classify',
@@ -45,7 +49,7 @@ export function createClassify(ctx: StageContext): Stage {
     async init() {
       // Imported here, not at the top: only model stages load transformers.js and ONNX Runtime.
       const { loadClassifier } = await import('../lib/models/classifier.js');
-      model = await loadClassifier(opts.name, opts.load);
+      model = await loadClassifier(opts.name, { ...opts.load, categoryWeights });
       const found = ungroupedCategories(groups, model.fineLabels);
       if (found.length > 0 && ungrouped === 'fail') throw ungroupedError(`stages.${ctx.stage.name}.settings.groups`, opts.name, found);
       for (const f of found)

@@ -31,7 +31,7 @@ const MODEL_SETTINGS = ['modelsDir', 'allowRemoteModels'];
 /** The `settings` keys each built-in kind reads (every kind reads `acl`: stages/access.ts). */
 export const STAGE_SETTINGS: Readonly<Record<string, readonly string[]>> = {
   preprocess: [],
-  classify: ['groups', 'ungrouped', ...MODEL_SETTINGS],
+  classify: ['groups', 'ungrouped', 'categoryWeights', ...MODEL_SETTINGS],
   extract: ['brandLexicon', 'brandMinCount', 'mpnShapeRule', 'mpnTidy', ...MODEL_SETTINGS],
   validate: ['schemas'],
   match: ['threshold', 'index', 'shardWaitMs', 'recheck', ...MODEL_SETTINGS],

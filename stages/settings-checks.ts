@@ -4,6 +4,7 @@
  * checked against the models' labels where the model folder is here: a misspelt name never
  * matches, so a typo is an error at start rather than a rule that silently never applies.
  *
+ * - classify `categoryWeights`: each key a category of the stage's model, each value finite, ≥ 0.
  * - classify `groups`: each member a category or `<category>/<subcategory>` of the stage's model;
  *   `ungrouped: "fail"` refuses a model label in no group; its routes' `group` values name a group,
  *   `category` / `subcategory` values name labels of the model.
@@ -20,6 +21,8 @@ import { parseGroups, parseUngroupedPolicy, ungroupedCategories, ungroupedError,
 import { IDENTIFIER_TYPES } from './domain/attribute-spans.js';
 import { attributeNames, categoryLabels, isCategoryLabel, localModelLabels, type CategoryLabels } from './domain/model-labels.js';
 import { parseSchemas } from './domain/schema.js';
+import { categoryWeightsOf } from './domain/category-weights.js';
+import { CategoryWeightsError, categoryLogOffsets } from '../lib/models/category-weights.js';
 import { appliedEntriesKept } from './sinks/sink.js';
 
 const list = (names: Iterable<string>): string => [...names].join(', ');
@@ -63,8 +66,16 @@ function checkClassify(where: string, stage: ResolvedStage, rules: readonly Rout
     (v) => names.has(v),
     (v) => `no group ${JSON.stringify(v)} in ${where}.settings.groups (groups: ${list(names) || 'none'})`,
   );
+  const weights = categoryWeightsOf(stage);
   const labels = localModelLabels(stage, env);
   if (labels === undefined) return undefined;
+  if (weights !== undefined)
+    try {
+      categoryLogOffsets(labels, weights);
+    } catch (err) {
+      if (err instanceof CategoryWeightsError) throw new ConfigError(`${where}.settings.categoryWeights`, err.message);
+      throw err;
+    }
   const known = categoryLabels(labels);
   for (const [member, group] of groups)
     if (!isCategoryLabel(known, member))

@@ -4,6 +4,7 @@
  * fine source categories, `<category>/*` for the rest of a category) gives the category as the
  * sum of its subcategories' probabilities, plus the subcategory; plain labels are categories.
  */
+import { CategoryWeightsError, categoryLogOffsets } from './category-weights.js';
 import { floatData, loadModel, type LoadedModel, type ModelLoadOptions, type TokenRows } from './loader.js';
 
 export interface ScoredLabel {
@@ -41,7 +42,18 @@ export interface Classifier {
   readonly labels: readonly string[];
   /** The model's own labels, in order (`<category>/<subcategory>`, `<category>/*`, or plain categories). */
   readonly fineLabels: readonly string[];
+  /** Per text, the probability of each category of `labels` (in that order), without category weights (`pipeline priors`). */
+  distribution(texts: string[]): Promise<Float64Array[]>;
 }
+
+export interface ClassifierOptions extends ModelLoadOptions {
+  /**
+   * Multiplier of each category's probability (lib/models/prior-shift.ts: a feed's mix of
+   * categories against the training data's, from `pipeline priors`); categories not named keep 1.
+   */
+  categoryWeights?: Readonly<Record<string, number>>;
+}
+
 
 /** Softmax over one row of logits: the `k` most probable indexes with their probabilities, best first. */
 export function softmaxTop(logits: Float32Array, off: number, n: number, k: number): { index: number; probability: number }[] {
@@ -150,24 +162,53 @@ export function decodeClassification(logits: Float32Array, off: number, labels: 
   return out;
 }
 
-function classifier(m: LoadedModel): Classifier {
+/** Per text, the probability of each category (in `labelIndex(labels).categories` order). */
+export function categoryProbabilities(logits: Float32Array, off: number, labels: readonly string[]): Float64Array {
+  const { categories, categoryOf } = labelIndex(labels);
+  const n = labels.length;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) max = Math.max(max, logits[off + i]!);
+  const out = new Float64Array(categories.length);
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const e = Math.exp(logits[off + i]! - max);
+    sum += e;
+    out[categoryOf[i]!] = out[categoryOf[i]!]! + e;
+  }
+  for (let c = 0; c < out.length; c++) out[c] = out[c]! / sum;
+  return out;
+}
+
+function classifier(m: LoadedModel, weights: Readonly<Record<string, number>> | undefined): Classifier {
+  const labelsFor = (C: number) => (m.labels.length === C ? m.labels : Array.from({ length: C }, (_, i) => m.labels[i] ?? String(i)));
+  const offsets = weights === undefined ? undefined : categoryLogOffsets(labelsFor(m.labels.length), weights);
+  const run = async (texts: string[], tokens?: TokenRows) => {
+    const logits = await m.run(m.tokenize(texts, tokens), 'logits');
+    const C = logits.dims[1] ?? 0;
+    return { data: floatData(logits), C, labels: labelsFor(C) };
+  };
   return {
     labels: [...new Set(splitLabels(m.labels).map((p) => p.category))],
     fineLabels: m.labels,
     tokenizerId: m.tokenizerId,
     async classify(texts, tokens) {
       if (texts.length === 0) return [];
-      const logits = await m.run(m.tokenize(texts, tokens), 'logits');
-      const data = floatData(logits);
-      const C = logits.dims[1] ?? 0;
-      const labels = m.labels.length === C ? m.labels : Array.from({ length: C }, (_, i) => m.labels[i] ?? String(i));
+      const { data, C, labels } = await run(texts, tokens);
+      if (offsets !== undefined && offsets.length !== C) throw new CategoryWeightsError(`the model gives ${C} logits for ${offsets.length} labels`);
+      if (offsets !== undefined) for (let i = 0; i < data.length; i++) data[i] = data[i]! + offsets[i % C]!;
       return texts.map((_, b) => decodeClassification(data, b * C, labels));
+    },
+    async distribution(texts) {
+      if (texts.length === 0) return [];
+      const { data, C, labels } = await run(texts);
+      return texts.map((_, b) => categoryProbabilities(data, b * C, labels));
     },
     close: () => m.close(),
   };
 }
 
 /** @param name model folder under `localModelPath` (or a hub id with `allowRemoteModels`) */
-export async function loadClassifier(name = 'product-category', options: ModelLoadOptions = {}): Promise<Classifier> {
-  return classifier(await loadModel(name, 'sequence-classification', options));
+export async function loadClassifier(name = 'product-category', options: ClassifierOptions = {}): Promise<Classifier> {
+  const { categoryWeights, ...load } = options;
+  return classifier(await loadModel(name, 'sequence-classification', load), categoryWeights);
 }

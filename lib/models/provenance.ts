@@ -38,8 +38,8 @@ export function modelVersion(name: string, modelsDir: string): string {
   return hash === null ? name : `${name}@sha256:${hash.slice(0, 16)}`;
 }
 
-/** The model name of a stored provenance entry: `product-category@sha256:…` → `product-category`. */
+/** The model name of a stored provenance entry: `product-category@sha256:…` (or `…+weights:…`, a classify stage's category weights) → `product-category`. */
 export function modelNameOf(version: string): string {
-  const at = version.indexOf('@');
+  const at = version.search(/@|\+weights:/);
   return at < 0 ? version : version.slice(0, at);
 }

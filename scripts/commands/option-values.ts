@@ -23,6 +23,7 @@ export const positiveSeconds = check((n) => Number.isInteger(n) && n >= 1 && n <
 export const nonNegativeInt = check((n) => Number.isInteger(n) && n >= 0, 'an integer >= 0');
 export const integer = check(Number.isInteger, 'an integer');
 export const port = check((n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'a port number, 0-65535');
+export const atLeastOne = check((n) => n >= 1, 'a number >= 1');
 export const share = check((n) => n >= 0 && n <= 1, 'a number from 0 to 1');
 
 export const oneOf =

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { dataFileHelp, DEFAULT_EVAL_CHUNK, DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, DEFAULT_START_INPUT, fatalAsync } from './common.js';
 import { dlqCommand } from './dlq.js';
+import { priorsProgram } from './priors-program.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { integer, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, share, waitReplicasValue } from './option-values.js';
 
@@ -333,5 +334,6 @@ export function buildProgram(): Command {
     .action(run((action: string) => functionsCommand(action, global())));
 
   program.addCommand(dlqCommand(global, run));
+  program.addCommand(priorsProgram(global, run));
   return program;
 }

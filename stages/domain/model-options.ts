@@ -3,6 +3,7 @@ import { ConfigError } from '../../lib/core/errors.js';
 import { missingModel, type ModelLoadOptions } from '../../lib/models/loader.js';
 import { modelVersion } from '../../lib/models/provenance.js';
 import { modelsDirOf } from './model-labels.js';
+import { categoryWeightsHash, categoryWeightsOf } from './category-weights.js';
 import type { StageContext } from '../../lib/worker/stage.js';
 
 /**
@@ -36,10 +37,16 @@ export { modelsDirOf };
 
 /**
  * The `modelVersion` a stage writes with the models this process sees (`<name>@sha256:<16 hex>`,
- * the bare name for a model whose files are not local); undefined for a stage without a model.
+ * the bare name for a model whose files are not local), plus `+weights:<8 hex>` for a classify stage's
+ * `settings.categoryWeights`; undefined for a stage without a model.
  */
 export function stageModelVersion(stage: ResolvedStage, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return stage.model ? modelVersion(stage.model, modelsDirOf(stage, env)) : undefined;
+  if (!stage.model) return undefined;
+  const version = modelVersion(stage.model, modelsDirOf(stage, env));
+  const weights = categoryWeightsOf(stage);
+  // Category weights change what the model answers: `pipeline reprocess` sees records classified under other weights as another version.
+  if (weights === undefined) return version;
+  return `${version}+weights:${categoryWeightsHash(weights)}`;
 }
 
 /** Every model stage's current version, by stage name (what `pipeline reprocess` compares stored provenance with). */
