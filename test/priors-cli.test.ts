@@ -67,6 +67,17 @@ test('priors: a line without a title is an error naming the file and line', () =
   assert.match(r.stderr, /bad\.jsonl:2: no "title"/);
 });
 
+test('without the data set and without --reference, the error says where the reference titles come from', () => {
+  const feed = writeRows('two.jsonl', [{ title: 'Sony MDR-7506 Headphones' }]);
+  const r = spawnSync(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), 'priors', '--input', feed], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, LOG_LEVEL: 'error', PRODUCTS_DATA: join(dir, 'nowhere') },
+  });
+  assert.is.not(r.status, 0);
+  assert.match(r.stderr, /no train\.jsonl in .*nowhere.*PRODUCTS_DATA.*--reference FILE/);
+});
+
 test('categoryWeights naming a category the model lacks is refused at config load, naming the setting', () => {
   const feed = writeRows('one.jsonl', [{ title: 'Sony MDR-7506 Headphones' }]);
   const r = pipeline(['-c', configWith({ categoryWeights: { audoi: 0.5 } }), 'priors', '--input', feed]);

@@ -4,7 +4,7 @@
  * model in-process over the feed's titles and over reference titles of the model's training
  * distribution; labels in the feed, if any, only score the weights (accuracy without and with).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ResolvedStage } from '../../lib/config/types.js';
 import { ConfigError, FileError } from '../../lib/core/errors.js';
@@ -72,6 +72,10 @@ export async function priorsCommand(o: PriorsOptions): Promise<void> {
   // Default reference: train.jsonl's held-out tenth, titles the shipped classifier's components did not train on.
   const { CLASSIFIER_DEFAULTS, isHoldout } = await import('../../training/train-classifier.js');
   const referenceFile = o.reference === undefined ? join(productsDataDir(), 'train.jsonl') : resolve(o.reference);
+  if (o.reference === undefined && !existsSync(referenceFile))
+    throw new FileError(
+      `no train.jsonl in ${productsDataDir()} for the reference titles: point env PRODUCTS_DATA at the labelled product data set, or give --reference FILE (titles of the model's training distribution)`,
+    );
   const reference = readTitles(referenceFile, (r) => o.reference !== undefined || isHoldout(String(r.id), CLASSIFIER_DEFAULTS.holdoutShare));
   const { loadClassifier } = await import('../../lib/models/classifier.js');
   const allowRemoteModels = stage.settings.allowRemoteModels === true || process.env.ALLOW_REMOTE_MODELS === '1';
