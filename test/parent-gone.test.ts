@@ -93,7 +93,7 @@ test('start --serve whose sh is SIGTERMed: the API closes, the workers drain and
   writeFileSync(input, Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: `r${i}`, title: `item ${i}`, mpn: `M${i}` })).join('\n') + '\n');
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info' };
   delete env.REDIS_URL;
-  const args = ['--config', writeConfig(randomPipeline()), 'start', '--input', input, '--serve', '--port', '0', '--parent-poll-ms', POLL_MS];
+  const args = ['--config', writeConfig(randomPipeline()), 'start', '--input', input, '--serve', '--port', '0', '--parent-poll-ms', POLL_MS, '--keep-logs'];
   const sh = underShell(args, env);
   let pids: number[] = [];
   try {

@@ -4,17 +4,21 @@
  * when spelt like the default (it had read the package's data/sample.jsonl); `--serve` binds its
  * port before the job runs (a port in use was found after the whole run and its summary); rejected
  * lines are named where they are kept and exit 1, as `produce` (they had exited 0, their file
- * unnamed), and the job's temp folder is removed when nothing was written to it, else named.
+ * unnamed), and the job's temp folder (worker logs) is removed at the end, normally or on SIGTERM,
+ * unless it holds something to read (rejected lines, warnings) or `--keep-logs` asks: then it is
+ * named (every run, its log holding the workers' info lines, had left one in $TMPDIR, and a signal
+ * left it unnamed).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BIN, writeConfig } from './helpers/pipeline.js';
-import { randomPipeline, startRedis } from './helpers/redis.js';
+import { BIN, exited, writeConfig } from './helpers/pipeline.js';
+import { killAll, startedPids } from './helpers/processes.js';
+import { randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'start-cli-'));
 const server = await startRedis();
@@ -74,24 +78,71 @@ test('rejected lines: named where they are kept, exit 1 as produce (it was 0); t
   assert.is(jobs.length, 1, String(jobs));
   const job = join(tmp, jobs[0]!);
   assert.ok(r.stdout.includes(`  rejected lines kept in ${join(job, 'rejects.jsonl')}\n`), r.stdout);
-  assert.ok(r.stdout.includes(`  worker logs: ${join(job, 'workers.log')} (kept; rm -r ${job} when done)\n`), r.stdout);
+  assert.ok(r.stdout.includes(`  worker logs: ${join(job, 'workers.log')} (kept: rejected lines; rm -r ${job} when done)\n`), r.stdout);
   assert.is(readFileSync(join(job, 'rejects.jsonl'), 'utf8').trim().split('\n').length, 2);
 });
 
-test('a run that wrote nothing to its temp folder removes it (every run had left one in /tmp)', () => {
+const jobDirs = (tmp: string) => readdirSync(tmp).filter((f) => f.startsWith('pipeline-job-'));
+
+for (const level of ['error', 'info']) {
+  test(`a clean run at LOG_LEVEL=${level} removes its temp folder and names none (at info, the default, every run had kept one)`, () => {
+    const tmp = mkdtempSync(join(dir, 'tmp-'));
+    writeFileSync(join(dir, 'two.jsonl'), lines(2));
+    const r = start(['--input', 'two.jsonl'], dir, 120_000, level, { TMPDIR: tmp });
+    assert.is(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^ {2}produced {3}2$/m);
+    assert.not.match(r.stdout + r.stderr, /worker logs:|rejected lines kept/);
+    assert.ok(existsSync(tmp));
+    assert.equal(jobDirs(tmp), []);
+  });
+}
+
+test("--keep-logs keeps a clean run's temp folder and names it in the summary", () => {
   const tmp = mkdtempSync(join(dir, 'tmp-'));
   writeFileSync(join(dir, 'two.jsonl'), lines(2));
-  // LOG_LEVEL=error: the workers log nothing, no line is rejected.
-  const r = start(['--input', 'two.jsonl'], dir, 120_000, 'error', { TMPDIR: tmp });
+  const r = start(['--input', 'two.jsonl', '--keep-logs'], dir, 120_000, 'info', { TMPDIR: tmp });
   assert.is(r.status, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /^ {2}produced {3}2$/m);
-  assert.not.match(r.stdout, /worker logs|rejected lines kept/);
-  assert.ok(existsSync(tmp));
-  assert.equal(
-    readdirSync(tmp).filter((f) => f.startsWith('pipeline-job-')),
-    [],
-  );
+  const jobs = jobDirs(tmp);
+  assert.is(jobs.length, 1, String(jobs));
+  const job = join(tmp, jobs[0]!);
+  assert.ok(r.stdout.includes(`  worker logs: ${join(job, 'workers.log')} (kept: --keep-logs; rm -r ${job} when done)\n`), r.stdout);
+  assert.match(readFileSync(join(job, 'workers.log'), 'utf8'), /"event":"worker\.started"/);
 });
+
+for (const keep of [false, true]) {
+  test(`SIGTERM mid-run (exit 130)${keep ? ' with --keep-logs: the folder is kept and named on stderr' : ': the temp folder is removed (it was left behind, unnamed)'}`, async () => {
+    const tmp = mkdtempSync(join(dir, 'tmp-'));
+    const input = join(dir, `big-${keep}.jsonl`);
+    writeFileSync(input, lines(40_000));
+    const child = spawn(process.execPath, [BIN, '--config', writeConfig(randomPipeline()), 'start', '--input', input, ...(keep ? ['--keep-logs'] : [])], {
+      env: { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'info', TMPDIR: tmp },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    try {
+      await waitFor('records produced', () => (out + err).includes('"event":"start.produced"'), 60_000);
+      assert.is(jobDirs(tmp).length, 1, 'the job made its folder');
+      assert.not.match(out, /done in/, 'the run ended before the signal');
+      child.kill('SIGTERM');
+      assert.is(await exited(child), 130, out + err);
+      const jobs = jobDirs(tmp);
+      if (!keep) {
+        assert.equal(jobs, [], out + err);
+        assert.not.match(out + err, /worker logs:/);
+      } else {
+        assert.is(jobs.length, 1, String(jobs));
+        const job = join(tmp, jobs[0]!);
+        assert.ok(err.includes(`  worker logs: ${join(job, 'workers.log')} (kept: --keep-logs; rm -r ${job} when done)\n`), err);
+      }
+    } finally {
+      child.kill('SIGKILL');
+      killAll(startedPids(out + err));
+    }
+  });
+}
 
 test.after(async () => {
   await server.close();

@@ -26,7 +26,8 @@ function start(args: string[], records: number, opts: { detached?: boolean } = {
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info' };
   delete env.REDIS_URL;
   const config = writeConfig(randomPipeline());
-  const child = spawn(process.execPath, [BIN, '--config', config, 'start', '--input', input, ...args], {
+  // --keep-logs: the tests read the worker log after the job ended (a clean run's is removed).
+  const child = spawn(process.execPath, [BIN, '--config', config, 'start', '--input', input, '--keep-logs', ...args], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,

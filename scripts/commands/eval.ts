@@ -144,6 +144,8 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   const pipeline = `eval-${randomBytes(3).toString('hex')}`;
   const report = await withPipeline({ configPath: opts.config, pipeline, logger, dropKeys: true }, async (ctx) => {
     const run = await runInChunks(ctx, records, { chunk: Number(opts.chunk), timeoutMs: Number(opts.timeout), source: opts.input ?? inputFile, logger });
+    // Records without an outcome are an error naming the worker log: it stays.
+    if (records.some((r) => !run.outcomes.has(r.id))) ctx.keepLogs('records missing');
     return { ...run, logFile: ctx.logFile, routes: ctx.config.routes as unknown as Record<string, unknown> };
   });
 

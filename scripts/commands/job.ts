@@ -1,4 +1,4 @@
-import { mkdtempSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -20,6 +20,7 @@ import { createSupervisor, unitKillAfterMs } from './up.js';
 import type { Supervisor } from '../../lib/ops/supervisor.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { refuseClusterNode } from '../../lib/redis/cluster-node.js';
+import { settleJobDir, WORKER_LOG } from './job-dir.js';
 
 export interface JobContext {
   config: ResolvedConfig;
@@ -32,7 +33,10 @@ export interface JobContext {
   ownRedisUrl?: string;
   /** Where the workers' JSON logs go. */
   logFile: string;
+  /** The job's temp folder (`$TMPDIR/pipeline-job-*`): removed at the end unless it holds something to read (scripts/commands/job-dir.ts). */
   logDir: string;
+  /** Keep the job's folder at the end, whatever it holds, saying `why` (a caller about to name the worker log in an error). */
+  keepLogs(why: string): void;
   /** A worker process in a crash loop now (its config `process` name and crash count), or undefined. */
   crashLoop(): { stage: string; crashes: number } | undefined;
   /**
@@ -60,6 +64,12 @@ export interface JobOptions {
    * @defaultValue 0
    */
   parentPollMs?: number;
+  /**
+   * Keep the job's temp folder (worker logs, rejected lines) at the end, named on the output, even
+   * when it holds nothing but info lines (removed then otherwise; on a signal too, not after a second, forced one).
+   * @defaultValue false
+   */
+  keepLogs?: boolean;
 }
 
 /**
@@ -81,6 +91,12 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
   let drop: readonly Keys[] | undefined;
   let metrics: Metrics | undefined;
   let logDir: string | undefined;
+  let keep = opts.keepLogs ? '--keep-logs' : undefined;
+  // Once per job, after the workers stopped (their last lines are in the log): remove the folder or say where it is kept.
+  const settle = (end: 'done' | 'failed' | 'interrupted') => {
+    if (logDir) settleJobDir(logDir, { keep, failed: end === 'failed', out: end === 'done' ? process.stdout : process.stderr });
+    logDir = undefined;
+  };
   const stopAll = () =>
     (stopped ??= (async () => {
       await supervisor?.stop();
@@ -92,6 +108,7 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
     })());
   const interrupted = async (): Promise<never> => {
     await stopAll();
+    settle('interrupted');
     opts.logger.warn('job.interrupted', { exitCode: 130 });
     process.exit(130);
   };
@@ -123,7 +140,7 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
     // A redis:// URL at a Cluster node: one line and exit 19 now, not workers restarted on MOVED.
     await refuseClusterNode(redis);
     logDir = mkdtempSync(join(tmpdir(), 'pipeline-job-'));
-    const logFile = join(logDir, 'workers.log');
+    const logFile = join(logDir, WORKER_LOG);
     const units = config.processes;
     // As `pipeline up`: a broken module stage or model folder is one line naming the stage, not workers crashing in a loop.
     await checkBeforeStart(config);
@@ -156,23 +173,31 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
     };
     const sv = supervisor;
     const crashLoop = () => sv.crashLooping()[0];
-    return await fn({ config, keys: shards.all[0]!, shards, redis, ...(server ? { ownRedisUrl: server.url } : {}), logFile, logDir, untilStopped, crashLoop });
+    const keepLogs = (why: string) => void (keep ??= why);
+    const ctx = {
+      config,
+      keys: shards.all[0]!,
+      shards,
+      redis,
+      ...(server ? { ownRedisUrl: server.url } : {}),
+      logFile,
+      logDir,
+      keepLogs,
+      untilStopped,
+      crashLoop,
+    };
+    const result = await fn(ctx);
+    await stopAll();
+    settle('done');
+    return result;
   } catch (err) {
     if (stopping) return await interrupted(); // an error of the stop itself (Redis closed under the job)
+    await stopAll();
+    settle('failed');
     throw err;
   } finally {
     await stopAll();
     off();
-    if (logDir) removeIfEmpty(logDir);
-  }
-}
-
-/** The job's folder, when nothing was written to it (a run that failed before any worker logged a line): every run had left one in /tmp. */
-function removeIfEmpty(dir: string): void {
-  try {
-    if (readdirSync(dir).every((f) => statSync(join(dir, f)).size === 0)) rmSync(dir, { recursive: true, force: true });
-  } catch {
-    // gone already, or unreadable: leave it
   }
 }
 

@@ -200,6 +200,7 @@ export function buildProgram(): Command {
     .option('--serve', 'serve the HTTP API, bound before the run starts, and after the sample run keep the pipeline up until Ctrl-C (npm start -- --serve)')
     .option('--port <n>', 'with --serve: port (default: env PORT, else 8080)', port)
     .option('--host <addr>', 'with --serve: address (default: env HOST, else 127.0.0.1)')
+    .option('--keep-logs', "keep the job's temp folder ($TMPDIR/pipeline-job-*: worker logs) even when it holds nothing but info lines")
     .option(...parentPollOption)
     .action(run((o: Record<string, string>) => startCommand({ ...global(), ...o } as never)));
 

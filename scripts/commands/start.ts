@@ -1,4 +1,4 @@
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../../lib/config/types.js';
@@ -26,6 +26,8 @@ export interface StartOptions extends GlobalOptions {
   host?: string;
   /** Stop as on SIGTERM once a process `start` was started under (npm, sh) is gone; polled this often, 0: never. @defaultValue PARENT_POLL_MS (1000) */
   parentPollMs?: string;
+  /** Keep the job's temp folder (worker logs) at the end even when it holds nothing but info lines (removed then otherwise). */
+  keepLogs?: boolean;
 }
 
 /**
@@ -118,7 +120,7 @@ export function formatSummary(
 export async function startCommand(opts: StartOptions): Promise<void> {
   const logger = createLogger({ component: 'start' });
   const parentPollMs = Number(opts.parentPollMs ?? PARENT_POLL_MS);
-  await withPipeline({ configPath: opts.config, logger, parentPollMs }, async (ctx) => {
+  await withPipeline({ configPath: opts.config, logger, parentPollMs, keepLogs: opts.keepLogs ?? false }, async (ctx) => {
     const { config, shards, redis } = ctx;
     const t0 = Date.now();
     // Bound before the job runs, as `up --serve`: a port in use fails now, not after the whole run.
@@ -152,8 +154,7 @@ export async function startCommand(opts: StartOptions): Promise<void> {
       // As `produce`: rejected lines are named where they are kept, and the run exits 1 (docs/cli.md).
       if (summary.rejected > 0) process.stdout.write(`  rejected lines kept in ${rejectsFile}\n`);
       if (summary.rejected > 0) process.exitCode = 1;
-      // The job's folder stays when something was written to it (withPipeline removes it otherwise): say so.
-      if (summary.rejected > 0 || statSync(ctx.logFile).size > 0) process.stdout.write(`  worker logs: ${ctx.logFile} (kept; rm -r ${ctx.logDir} when done)\n`);
+      // The job's folder: withPipeline removes it at the end, or names it there when it keeps it (rejected lines, warnings, --keep-logs).
       // The API closes first (withPipeline's signal handler ends the wait), then workers drain and Redis stops.
       // The redis-server started here is on a free port, not the CLI's default 6379: the banner says which.
       const cli = ctx.ownRedisUrl ? `REDIS_URL=${ctx.ownRedisUrl} npx pipeline${opts.config ? ` --config ${opts.config}` : ''} top` : undefined;
