@@ -12,18 +12,18 @@ export interface GroupReaderOptions {
   /** The claim fence value the consumer last saw (lib/lua/handoff-N.lua), recorded with each read as it is sent. @defaultValue always "" (unknown) */
   fence?: () => string;
   /** A count that changes whenever a read may have been lost (Connections.troubles), recorded as each read is sent. @defaultValue always 0 */
-  epoch?: () => number;
+  connGeneration?: () => number;
 }
 
 /** What one read delivered, and the claim fence value seen before it was sent ("" = unknown). */
 export interface GroupRead {
   entries: RawEntry[];
   fence: string;
-  /** `epoch()` when the read was sent. */
-  epoch: number;
+  /** `connGeneration()` when the read was sent. */
+  connGeneration: number;
 }
 
-const NOTHING: GroupRead = { entries: [], fence: '', epoch: 0 };
+const NOTHING: GroupRead = { entries: [], fence: '', connGeneration: 0 };
 
 /**
  * One consumer's XREADGROUP, at most one in flight. A read is never cancelled: a caller woken
@@ -35,7 +35,7 @@ export class GroupReader {
   private inflight?: Promise<RawEntry[]>;
   /** The fence value when the read in flight was sent: entries it delivers came after it. */
   private inflightFence = '';
-  private inflightEpoch = 0;
+  private inflightConnGeneration = 0;
   /** What the read in flight delivered that no `next()` has taken yet (a batch read ahead). */
   private waiting: readonly RawEntry[] = [];
   private wake?: () => void;
@@ -47,7 +47,7 @@ export class GroupReader {
     if (!this.inflight) {
       const { source, group, consumer, batchSize } = this.o;
       this.inflightFence = this.o.fence?.() ?? '';
-      this.inflightEpoch = this.o.epoch?.() ?? 0;
+      this.inflightConnGeneration = this.o.connGeneration?.() ?? 0;
       this.inflight = this.o
         .connection()
         .callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', batchSize, 'BLOCK', blockMs, 'STREAMS', source, '>')
@@ -77,7 +77,7 @@ export class GroupReader {
     if (!entries) return NOTHING;
     this.inflight = undefined;
     this.waiting = [];
-    return { entries, fence: this.inflightFence, epoch: this.inflightEpoch };
+    return { entries, fence: this.inflightFence, connGeneration: this.inflightConnGeneration };
   }
 
   /**
@@ -97,7 +97,7 @@ export class GroupReader {
   async drain(): Promise<GroupRead> {
     if (!this.inflight) return NOTHING;
     try {
-      return { entries: await this.inflight, fence: this.inflightFence, epoch: this.inflightEpoch };
+      return { entries: await this.inflight, fence: this.inflightFence, connGeneration: this.inflightConnGeneration };
     } finally {
       this.inflight = undefined;
       this.waiting = [];

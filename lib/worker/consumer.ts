@@ -123,7 +123,7 @@ export class StreamConsumer implements FusedStage {
       consumer: d.consumer,
       batchSize: d.stage.batchSize,
       fence: () => this.fence,
-      epoch: () => d.connections.troubles,
+      connGeneration: () => d.connections.troubles,
     });
   }
 
@@ -240,9 +240,9 @@ export class StreamConsumer implements FusedStage {
         // Retries and reclaimed entries were read before any fence value this consumer knows: checked hand-off.
         let due = this.queue.takeDue(this.d.stage.batchSize);
         if (due.length === 1 && due[0]!.alone) due = await takeClaimed(this.redis, this.source, this.group, this.d.consumer, due[0]!, this.d.logger);
-        const { batch, fence, epoch } = due.length > 0 ? { batch: due, fence: '', epoch: 0 } : await this.read();
+        const { batch, fence, connGeneration } = due.length > 0 ? { batch: due, fence: '', connGeneration: 0 } : await this.read();
         this.progress();
-        if (batch.length > 0) await this.processBatch(batch, fence, epoch);
+        if (batch.length > 0) await this.processBatch(batch, fence, connGeneration);
         errors.clear();
         this.permissions.clear('loop');
       } catch (err) {
@@ -263,7 +263,7 @@ export class StreamConsumer implements FusedStage {
         await this.processBatch(
           last.entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })),
           last.fence,
-          last.epoch,
+          last.connGeneration,
         );
     } catch (err) {
       this.d.logger.warn('consumer.drain_read_error', { err });
@@ -271,14 +271,14 @@ export class StreamConsumer implements FusedStage {
   }
 
   /** Block for new entries, but not past the next queued retry; [] when woken (reclaimed entries, stop). */
-  private async read(): Promise<{ batch: Queued[]; fence: string; epoch: number }> {
+  private async read(): Promise<{ batch: Queued[]; fence: string; connGeneration: number }> {
     const { stage } = this.d;
     this.phase = 'reading';
     let entries: RawEntry[];
     let fence: string;
-    let epoch: number;
+    let connGeneration: number;
     try {
-      ({ entries, fence, epoch } = await this.reader.next(this.queue.blockFor(stage.blockMs)));
+      ({ entries, fence, connGeneration } = await this.reader.next(this.queue.blockFor(stage.blockMs)));
     } finally {
       this.phase = 'idle';
     }
@@ -287,16 +287,16 @@ export class StreamConsumer implements FusedStage {
     // Only for stages whose batches are quick: a slow stage would hold a second batch pending
     // that another worker could be running.
     if (entries.length === stage.batchSize && this.lastBatchMs < stage.readAheadMs && !this.stopping) this.reader.start(this.queue.blockFor(stage.blockMs));
-    return { batch: entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })), fence, epoch };
+    return { batch: entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })), fence, connGeneration };
   }
 
   /**
    * `fence`: the claim fence value seen before the batch was read ("" = unknown, check each message).
-   * `epoch`: Connections.troubles then. A connection that failed since may have lost the read itself
+   * `connGeneration`: Connections.troubles then. A connection that failed since may have lost the read itself
    * with a failed-over master (another consumer then got the entries fresh, with no claim to move the
    * fence): such a batch is checked message by message, never acked on the fence alone.
    */
-  private async processBatch(batch: Queued[], fence: string, epoch: number): Promise<void> {
+  private async processBatch(batch: Queued[], fence: string, connGeneration: number): Promise<void> {
     const { stage, metrics } = this.d;
     const started = Date.now();
     const { forwards, messages, live } = decodeBatch(batch, this.forwarder, stage.maxDeliveries);
@@ -331,7 +331,7 @@ export class StreamConsumer implements FusedStage {
       const onRefused = (err: unknown) => (this.permissions.report('loop', err), this.progress());
       const commit = { retryBaseMs, retryMaxMs, logger: this.d.logger, metrics: this.d.metrics, tags: this.tags, stopping: () => this.stopping, onRefused };
       // A read that may have been lost is checked, and moves the fence if it acks anything (handoff-N.lua).
-      const sure = epoch === this.d.connections.troubles ? fence : movingFence();
+      const sure = connGeneration === this.d.connections.troubles ? fence : movingFence();
       const done = await commitBatch(this.redis, this.commitTarget, batch, forwards, sure, commit);
       this.processed += done.fresh;
       if (done.fence !== undefined) this.fence = done.fence; // keep what was seen when nothing was sent
