@@ -108,6 +108,8 @@ async function run(side: Side, url: string, n: number): Promise<number> {
       ...(shards.count > 1 ? { streamFor: (k: string) => shards.keysFor(k).stream(config.input) } : {}),
       source: 'bench',
       maxRecordBytes: config.limits.maxRecordBytes,
+      // No WAIT, as the documented runs (produce()'s default is "auto" since session 31): the producer alone measures WAIT.
+      waitReplicas: 0,
     });
     const limit = t0 + Number(o.timeout);
     while ((await pipelineStatus(redis, config)).stored < n) {

@@ -7,7 +7,7 @@ import { ConfigError } from './errors.js';
  */
 export type WaitReplicas = 'auto' | number;
 
-/** The default of `api.submitWaitReplicas` and `pipeline produce --wait-replicas`. */
+/** The default of `api.submitWaitReplicas`, `pipeline produce --wait-replicas` and the library's `produce()` (`waitReplicas`). */
 export const DEFAULT_WAIT_REPLICAS: WaitReplicas = 'auto';
 
 /** `"auto"` or an integer from 0 (a number, or its digits as a string: a CLI flag), else a ConfigError naming `where`. */

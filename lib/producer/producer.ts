@@ -9,7 +9,7 @@ import { validateRecord } from './record.js';
 import { ProducerLane, type LaneBatch } from './lane.js';
 import { sendLane } from './send-batch.js';
 import { ReplicaWait } from '../redis/replicas.js';
-import type { WaitReplicas } from '../core/wait-replicas.js';
+import { DEFAULT_WAIT_REPLICAS, type WaitReplicas } from '../core/wait-replicas.js';
 
 export { ReplicationError } from '../core/errors.js';
 
@@ -54,9 +54,10 @@ export interface ProduceOptions {
    * Fewer within `waitTimeoutMs`, or a connection lost meanwhile: the batch is sent again (a no-op
    * when it is still there, re-applied when a failover lost it) and waited for again, up to
    * `retryForMs`. Closes the window where a failover loses writes the producer saw acknowledged.
-   * `"auto"` (what `pipeline produce` passes unless told): 1 when the batch's master has a
-   * connected replica (INFO replication, read per connection every `replicaCheckMs`), else 0 (no
-   * WAIT). 0 = don't wait. @defaultValue 0
+   * `"auto"` (the default, as `pipeline produce --wait-replicas` and the API's
+   * `submitWaitReplicas`): 1 when the batch's master has a connected replica (INFO replication,
+   * read per connection every `replicaCheckMs`), else 0 (no WAIT: a standalone Redis is sent
+   * none). 0 = don't wait. @defaultValue "auto"
    */
   waitReplicas?: WaitReplicas;
   /** With `waitReplicas` "auto": how often a master's replica count is read again on the same connection. @defaultValue 5000 */
@@ -70,7 +71,7 @@ export interface ProduceOptions {
    * master during a cluster failover, Redis full: OOM), or that too few replicas acknowledged, is
    * sent again for up to this long (from the batch's first failure; safe: batches are
    * exactly-once), then produce fails.
-   * @defaultValue 0 without `waitReplicas` (the first error fails produce), 30000 with it (a number above 0, or "auto")
+   * @defaultValue 30000 (as `pipeline produce --retry-for`); 0 with `waitReplicas: 0` (the first error fails produce)
    */
   retryForMs?: number;
   /** First delay before a batch is sent again; doubles (jittered) up to `retryMaxMs`. @defaultValue 50 */
@@ -153,7 +154,10 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
     failure ??= { err };
     for (const l of lanes.values()) l.wake();
   };
-  const sendOpts = { ...opts, replicas: new ReplicaWait(opts.waitReplicas ?? 0, { checkMs: opts.replicaCheckMs, dropAfterMs: opts.replicaDropMs }) };
+  const sendOpts = {
+    ...opts,
+    replicas: new ReplicaWait(opts.waitReplicas ?? DEFAULT_WAIT_REPLICAS, { checkMs: opts.replicaCheckMs, dropAfterMs: opts.replicaDropMs }),
+  };
   const send = async (l: ProducerLane, b: LaneBatch) => {
     await opts.beforeBatch?.(l.stream);
     const mine = await sendLane(redis, l.stream, l.stateKey, b, sendOpts, stopped);

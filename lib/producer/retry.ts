@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import { isTransientRedisError } from '../core/failure-policy.js';
-import type { WaitReplicas } from '../core/wait-replicas.js';
+import { DEFAULT_WAIT_REPLICAS, type WaitReplicas } from '../core/wait-replicas.js';
 import { clusterNodeError } from '../redis/cluster-node.js';
 import { asCluster } from '../redis/url.js';
 import { isOutOfMemory, isRedirectOrExhausted } from '../core/redis-replies.js';
@@ -36,8 +36,11 @@ export function retryOrThrow(redis: Redis, err: unknown, failingSince: number, b
   opts.onRetry?.(err, Date.now() - failingSince, budget);
 }
 
-/** How long a failing batch is retried: `retryForMs`, else 30 s with `waitReplicas` (a number above 0, or "auto"), else not at all. */
-export const retryBudget = (opts: RetrySettings) => opts.retryForMs ?? (opts.waitReplicas === 'auto' || (opts.waitReplicas ?? 0) > 0 ? 30_000 : 0);
+/** How long a failing batch is retried: `retryForMs`, else 30 s with `waitReplicas` (a number above 0, or "auto", the default), else not at all. */
+export const retryBudget = (opts: RetrySettings) => {
+  const wait = opts.waitReplicas ?? DEFAULT_WAIT_REPLICAS;
+  return opts.retryForMs ?? (wait === 'auto' || wait > 0 ? 30_000 : 0);
+};
 
 /**
  * `step` until it succeeds: an error `retryOrThrow` retries (a transient Redis error, a redirect,
