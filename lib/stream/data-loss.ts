@@ -50,10 +50,20 @@ export const newEpoch = (now = Date.now()): string => `${randomUUID()}@${new Dat
  * The data-loss marker of one shard (`{p}:epoch`) as one worker saw it. `adopt` writes it if absent
  * (SET NX) and remembers what is there; `check` reads it again: gone or changed (after having seen
  * one) is a data loss, reported, then the marker now there (or a new one) is adopted.
+ *
+ * One loss is one report per worker per shard: a restart empty is seen both by the check (the
+ * marker) and by each read loop of the shard (NOGROUP), in either order or at once. `check` and
+ * `groupVanished` run one at a time, and after a report the marker adopted then names the loss:
+ * a group found vanished while that marker is still there is the same loss (not reported again),
+ * once per stream (its group is made again then, so a second NOGROUP on it is a new loss).
  */
 export class EpochMarker {
   /** The marker last seen (undefined before the first adopt). */
   seen?: string;
+  /** The marker adopted after this worker's last report, and the streams whose vanished group that report covered since. */
+  private reported?: { marker: string; streams: Set<string> };
+  /** The check and the vanished-group path, one at a time. */
+  private turn: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly keys: Keys,
@@ -72,24 +82,48 @@ export class EpochMarker {
   }
 
   /** Read the marker: a loss when one was seen and it is gone or another; true then. Adopts what is there (or writes a new one). */
-  async check(redis: Redis): Promise<boolean> {
-    if (this.seen === undefined) {
-      await this.adopt(redis);
-      return false;
-    }
-    const found = await redis.get(this.keys.epoch);
-    if (found === this.seen) return false;
-    const seen = this.seen;
-    await reportDataLoss(redis, this.keys, found === null ? 'marker_gone' : 'marker_changed', this.keys.epoch, seen, this.witness, found ?? undefined);
-    await this.adopt(redis);
-    return true;
+  check(redis: Redis): Promise<boolean> {
+    return this.oneAtATime(async () => {
+      if (this.seen === undefined) {
+        await this.adopt(redis);
+        return false;
+      }
+      const found = await redis.get(this.keys.epoch);
+      if (found === this.seen) return false;
+      await this.report(redis, found === null ? 'marker_gone' : 'marker_changed', this.keys.epoch, found ?? undefined);
+      return true;
+    });
   }
 
-  /** The consumer group of `stream` vanished (NOGROUP): report it, and write the marker anew if it went with it. */
-  async groupVanished(redis: Redis, stream: string): Promise<void> {
-    await reportDataLoss(redis, this.keys, 'group_vanished', stream, this.seen ?? '', this.witness);
-    // The marker went too (a restart), or another worker already wrote a new one: adopt it without a second report.
-    await this.adopt(redis);
+  /**
+   * The consumer group of `stream` vanished (NOGROUP): report it, and write the marker anew if it
+   * went with it; unless this worker reported the loss already (the marker it adopted then is still
+   * there and this stream's group was not counted under it yet). True when reported.
+   */
+  groupVanished(redis: Redis, stream: string): Promise<boolean> {
+    return this.oneAtATime(async () => {
+      const r = this.reported;
+      if (r && !r.streams.has(stream) && (await redis.get(this.keys.epoch)) === r.marker) {
+        r.streams.add(stream);
+        return false;
+      }
+      // The marker went too (a restart), or another worker already wrote a new one: one report for both signs.
+      await this.report(redis, 'group_vanished', stream);
+      this.reported!.streams.add(stream);
+      return true;
+    });
+  }
+
+  /** Say the loss, adopt the marker now there (or a new one), and remember it as this report's. */
+  private async report(redis: Redis, what: DataLossSign, stream: string, found?: string): Promise<void> {
+    await reportDataLoss(redis, this.keys, what, stream, this.seen ?? '', this.witness, found);
+    this.reported = { marker: await this.adopt(redis), streams: new Set() };
+  }
+
+  private oneAtATime<T>(step: () => Promise<T>): Promise<T> {
+    const next = this.turn.then(step, step);
+    this.turn = next.catch(() => undefined);
+    return next;
   }
 }
 
