@@ -55,8 +55,8 @@ test('GET /v1/data-loss lists what the workers recorded after FLUSHALL; a read t
     assert.is(r.tag, `{${config.pipeline}}`);
     assert.ok(['group_vanished', 'marker_gone', 'marker_changed'].includes(String(r.what)), JSON.stringify(r));
     assert.ok(
-      config.stages.some((s) => s.name === r.stage),
-      `a stage of the pipeline saw it: ${JSON.stringify(r)}`,
+      r.stage === 'api' || config.stages.some((s) => s.name === r.stage),
+      `a stage of the pipeline, or the API server's own watch, saw it: ${JSON.stringify(r)}`,
     );
     assert.ok(r.consumer && typeof r.at === 'number' && Number(r.reports) >= 1, JSON.stringify(r));
 

@@ -13,6 +13,7 @@ import { API_DEFAULTS, type ApiLimits } from './options.js';
 import { errorHandler, fromStore, Unavailable } from './errors.js';
 import { registerRoutes } from './routes.js';
 import { Completions } from './completions.js';
+import { watchDataLoss } from './data-loss-watch.js';
 
 /** What the routes (and plugins such as the console) share: decorated on the instance as `app.pipeline`. */
 export interface ApiContext {
@@ -117,6 +118,10 @@ export interface ServerOptions {
  * `app.pipeline` (ApiContext: config, keys, command connection, completions) and guards its
  * routes with `requireRole('admin')` from lib/api/auth.ts (`request.principal` is already set by
  * the server's onRequest hook). Its schemas appear in `/openapi.json` like the API's own.
+ *
+ * A data-loss watch (lib/api/data-loss-watch.ts) reads each shard's marker `{p}:epoch` every
+ * `dataLossCheckMs`, on the command connection, so a Redis that lost the pipeline's data is said
+ * (`redis.data_lost`, the record `/readyz` shows) with no worker running.
  *
  * Connections: 1 + shards per server process, whatever the number of clients and waiters:
  * `api:cmd` (commands, auto-pipelined) and one blocking XREAD per completion stream: `api:done` on
@@ -230,11 +235,13 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   for (const p of options.plugins ?? []) await app.register(p.plugin, p.opts ?? {});
 
   completions.start();
+  // Redis losing the pipeline's data is seen with no worker running too (lib/api/data-loss-watch.ts).
+  const dataLoss = watchDataLoss({ config, shards: shards.all, redis, logger });
   // Closing: waiting requests are answered now (202 with their current status) and SSE streams
   // ended, so the server's close does not wait out their deadlines; Redis closes last.
   app.addHook('preClose', async () => {
     closing = true;
-    await completions.stop();
+    await Promise.all([completions.stop(), dataLoss.stop(limits.redisCommandTimeoutMs)]);
   });
   app.addHook('onClose', async () => {
     await reader.close?.();

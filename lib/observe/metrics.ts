@@ -119,7 +119,7 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w(
     'redis.data_lost',
     'counter',
-    "Redis lost the pipeline's data (restarted empty without the AOF, a failover that lost writes): the worker's consumer group vanished or the data-loss marker {p}:epoch went or changed; recorded in {p}:data-lost until acknowledged; alert on it",
+    "Redis lost the pipeline's data (restarted empty without the AOF, a failover that lost writes): the worker's consumer group vanished or the data-loss marker {p}:epoch went or changed (stage api: the API server's own watch of the marker); recorded in {p}:data-lost until acknowledged; alert on it",
     ['stage', 'what'],
   ),
   w(

@@ -1,6 +1,6 @@
 import type { ResolvedConfig } from '../config/types.js';
 import { Keys } from '../redis/keys.js';
-import { KEY_READ_COMMANDS, type KeyGrant } from './acl-grants.js';
+import { DATA_LOST_COMMANDS, EPOCH_COMMANDS, KEY_READ_COMMANDS, type KeyGrant } from './acl-grants.js';
 
 /** The env var that hands the API user's URL to `pipeline serve` and `pipeline up --serve` (scripts/commands/serve.ts). */
 export const API_REDIS_URL_ENV = 'PIPELINE_API_REDIS_URL';
@@ -39,6 +39,8 @@ export interface ApiGrants {
  *   HDEL and DEL of the paused flags `{p}:paused:*` (lib/ops/pause.ts);
  * - acknowledging a data loss (`POST /v1/data-loss/ack`, the console's Acknowledge): DEL of each
  *   shard's record `{p}:data-lost` (lib/ops/data-loss.ts; reading it is a read of the root);
+ * - the server's data-loss watch (lib/api/data-loss-watch.ts): SET (NX) of each shard's marker
+ *   `{p}:epoch` (GET is a read of the root) and HSETNX/HSET/HINCRBY of its record `{p}:data-lost`;
  * - DLQ replay and a review decision: XADD to any stage's input stream (`dlq-replay-2.lua`,
  *   `review-decide-N.lua`); DLQ purge and replay: XDEL of dead letters.
  * Not: XGROUP CREATE/DESTROY/SETID of a stage's group, XTRIM, DEL, FUNCTION, CONFIG, FLUSHALL.
@@ -61,6 +63,7 @@ export function apiGrants(config: ResolvedConfig): ApiGrants {
   const paused = each((k) => [k.paused('*')]);
   // The shards' records only (configShards: a sharded pipeline's own {p}:data-lost is never written).
   const dataLost = Keys.shards(config.pipeline, config.shards).map((k) => k.dataLost);
+  const epochs = Keys.shards(config.pipeline, config.shards).map((k) => k.epoch);
   const scriptKeys = uniq([...stageStreams, ...inputs, ...submitMarkers, ...statuses, ...dlq, ...review, ...consoleKeys, ...reviewed, ...labels]);
   const selectors: KeyGrant[] = [
     // Submit, DLQ replay, a review decision: what the producer and the admin's `dlq replay` write.
@@ -75,10 +78,12 @@ export function apiGrants(config: ResolvedConfig): ApiGrants {
     { keys: reviewed, mode: 'rw', commands: ['hset'] },
     { keys: labels, mode: 'w', commands: ['xadd'] },
     { keys: paused, mode: 'rw', commands: ['hset', 'hdel', 'del'] },
-    { keys: dataLost, mode: 'rw', commands: ['del'] },
+    // The data-loss ack (DEL), and the server's own watch: the marker written if absent, a loss recorded.
+    { keys: dataLost, mode: 'rw', commands: ['del', ...DATA_LOST_COMMANDS] },
+    { keys: epochs, mode: 'rw', commands: EPOCH_COMMANDS },
   ];
   const summary =
     `read-only on ${readKeys.join(', ')}; XADD to ${uniq([...inputs, ...stageStreams]).join(', ')} (submit, DLQ replay, review decisions); ` +
-    `SET ${statuses.join(', ')}; XDEL ${dlq.join(', ')}; the console group of ${review.join(', ')}; writes ${[...consoleKeys, ...reviewed, ...labels].join(', ')}; HSET/HDEL/DEL ${paused.join(', ')} (pause, resume); DEL ${dataLost.join(', ')} (data-loss ack) (pipeline serve: the HTTP API and the console)`;
+    `SET ${statuses.join(', ')}; XDEL ${dlq.join(', ')}; the console group of ${review.join(', ')}; writes ${[...consoleKeys, ...reviewed, ...labels].join(', ')}; HSET/HDEL/DEL ${paused.join(', ')} (pause, resume); DEL ${dataLost.join(', ')} (data-loss ack), SET ${epochs.join(', ')} and HSETNX/HSET/HINCRBY ${dataLost.join(', ')} (its data-loss watch) (pipeline serve: the HTTP API and the console)`;
   return { readKeys, scriptKeys, selectors, summary };
 }

@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
 import { errorMessage } from '../core/errors.js';
 import { configShards } from '../redis/shard.js';
-import { parseDataLoss, type DataLossRecord } from '../stream/data-loss.js';
+import { API_WITNESS, parseDataLoss, type DataLossRecord } from '../stream/data-loss.js';
 
 /**
- * The data losses workers recorded (`{p}:data-lost`, one per shard: lib/stream/data-loss.ts), as
+ * The data losses workers (and the API server: lib/api/data-loss-watch.ts) recorded (`{p}:data-lost`, one per shard: lib/stream/data-loss.ts), as
  * `pipeline status` and `pipeline health` show them until an operator acknowledges them
  * (`pipeline health --ack-data-loss`, which deletes the records).
  */
@@ -53,7 +53,7 @@ export function dataLossSentence(records: readonly DataLossRecord[]): string | u
   if (records.length === 0) return undefined;
   const each = records.map(
     (r) =>
-      `at ${new Date(r.at).toISOString()} a ${r.stage} worker (${r.consumer}) saw that ${SIGNS[r.what] ?? r.what} (${r.stream}; ${r.reports} report${r.reports === 1 ? '' : 's'})`,
+      `at ${new Date(r.at).toISOString()} ${r.stage === API_WITNESS ? 'the API server' : `a ${r.stage} worker`} (${r.consumer}) saw that ${SIGNS[r.what] ?? r.what} (${r.stream}; ${r.reports} report${r.reports === 1 ? '' : 's'})`,
   );
   return (
     `REDIS LOST DATA: ${each.join('; ')}. What was produced, in flight or stored before then may be gone (a restart without the AOF, or a failover that lost writes); ` +

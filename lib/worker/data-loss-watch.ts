@@ -40,8 +40,9 @@ export class DataLossWatch {
     for (const m of this.markers.values()) await m.adopt(this.d.redis());
   }
 
-  start(): void {
-    this.periodic.start();
+  /** Read the markers every `intervalMs`; the first time at once with `immediate` (adopting them: the API server, which has no start-up step). */
+  start(immediate = false): void {
+    this.periodic.start(immediate);
   }
 
   stop(waitMs: number): Promise<void> {

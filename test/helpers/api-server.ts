@@ -2,22 +2,23 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiLimits } from '../../lib/api/options.js';
 import { buildServer, type ServerOptions } from '../../lib/api/server.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { silentLogger } from '../../lib/observe/logger.js';
+import { silentLogger, type Logger } from '../../lib/observe/logger.js';
 import { waitFor } from './redis.js';
 
 /**
  * A real listening API server (HTTP on a random loopback port) for `config`, one admin `token`,
  * no backpressure cache and a short completions block, once its completion readers follow.
+ * @param opts.logger @defaultValue silentLogger
  */
 export async function listeningApi(
   config: ResolvedConfig,
   token: string,
-  opts: { limits?: Partial<ApiLimits>; productReader?: ServerOptions['productReader'] } = {},
+  opts: { limits?: Partial<ApiLimits>; productReader?: ServerOptions['productReader']; logger?: Logger } = {},
 ): Promise<{ app: FastifyInstance; base: string }> {
   const app = await buildServer({
     config,
     tokens: [{ token, roles: ['admin'] }],
-    logger: silentLogger,
+    logger: opts.logger ?? silentLogger,
     limits: { completionsBlockMs: 100, backpressureCacheMs: 0, ...opts.limits },
     ...(opts.productReader ? { productReader: opts.productReader } : {}),
   });
