@@ -4,11 +4,13 @@ import { BadRecordError, DecodeError, FunctionsMissingError, PermissionError, Ro
 import {
   classify,
   decide,
+  dependencyOf,
   isolateEach,
   isPermissionRefusal,
   isPostgresRefusal,
   isTransientPgError,
   isTransientRedisError,
+  isWriteRefused,
   outageMetric,
   shouldReconnect,
   waitInPlace,
@@ -35,6 +37,26 @@ test('Redis refusing because it is full or not serving (OOM, LOADING, BUSY, TRYA
     assert.is(outageMetric(reply(m)), 'redis.unavailable');
     assert.ok(isTransientRedisError(reply(m)), m);
   }
+});
+
+test('Redis unable to persist (MISCONF, RDB or AOF, plain or inside a script) is an outage of its own: redis.misconf, a write refused whole, no reconnect, never poison', () => {
+  for (const m of [
+    "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled.",
+    "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. script: bd6f, on @user_script:1.",
+    'MISCONF Errors writing to the AOF file: No space left on device',
+  ]) {
+    const err = reply(m);
+    assert.equal(classify(err), { class: 'transient', outage: 'redis_misconf' }, m);
+    assert.is(outageMetric(err), 'redis.misconf');
+    assert.ok(isTransientRedisError(err) && isWriteRefused(err), m);
+    assert.is(shouldReconnect(err), false, 'the connection is fine');
+    assert.is(dependencyOf(err), 'Redis (cannot persist to disk)');
+    assert.equal(decide(err, 1, policy).action, 'retry_later');
+    assert.is((decide(err, 1, policy) as { attempt: number }).attempt, 1, 'no delivery counted');
+  }
+  // A record's error that only quotes the code is no outage.
+  assert.is(classify(reply("ERR bad record: title 'MISCONF Redis is configured to save'")).class, 'poison');
+  assert.is(isWriteRefused(reply('LOADING Redis is loading the dataset in memory')), false, 'not refused whole: may be retried in the call');
 });
 
 test('Redis errors about the command or the data are not outages: BUSYGROUP, WRONGTYPE, NOSCRIPT are poison (retried, counted)', () => {

@@ -20,16 +20,18 @@ import {
   isAuthRefused,
   isDbOutOfRange,
   isMaxClients,
+  isMisconf,
   isOutOfMemory,
   isReadOnly,
   isRedirectOrExhausted,
   isRedirectReply,
   isWrongType,
 } from '../lib/core/redis-replies.js';
-import { diagnoseRedisError, probeRedis } from '../lib/redis/diagnose.js';
+import { diagnoseRedisError, plainRedisAt, probeRedis, type RedisFailure } from '../lib/redis/diagnose.js';
 import { Script } from '../lib/redis/script.js';
 import { RedisServer } from '../lib/redis/server.js';
 import { RedisCluster } from './helpers/cluster.js';
+import { allowWrites, refuseWrites } from './helpers/misconf.js';
 import { client, startRedis, waitFor } from './helpers/redis.js';
 
 /**
@@ -51,6 +53,8 @@ async function replyOf(p: Promise<unknown>): Promise<Error> {
 let server: RedisServer;
 let admin: Redis;
 const replies = new Map<string, Error>();
+/** What a `rediss://` client's plain PING probe finds at a plain Redis that cannot persist (it answers PING with MISCONF). */
+let plainUnderMisconf: RedisFailure | undefined;
 
 test.before(async () => {
   await provoke().catch((err: unknown) => {
@@ -98,12 +102,22 @@ async function provoke(): Promise<void> {
     replies.set('oom', await replyOf(admin.set('more', 'x')));
     replies.set('oom-in-script', await replyOf(admin.eval("return redis.call('SET', KEYS[1], 'x')", 1, 'more')));
     await admin.config('SET', 'maxmemory', '0');
+    // Redis unable to persist (a killed BGSAVE; refuseWrites checks a SET gets MISCONF): a plain write,
+    // a script's redis.call (Redis 7.0 keeps the code: "MISCONF ... script: <sha>, on @user_script:1."),
+    // one of our functions (refused at its start: none is no-writes), and PING, which Redis refuses too.
+    await refuseWrites(admin);
+    replies.set('misconf', await replyOf(admin.set('more', 'x')));
+    replies.set('misconf-in-script', await replyOf(admin.eval("return redis.call('SET', KEYS[1], 'x')", 1, 'more')));
+    replies.set('misconf-function', await replyOf(new Script('claim-2').run(admin, ['s', 'fence:g'], ['g', 'c', '0', '0-0', '10'])));
+    replies.set('misconf-ping', await replyOf(admin.ping()));
+    plainUnderMisconf = await plainRedisAt('127.0.0.1', server.port);
+    await allowWrites(admin);
     replies.set('wrongpass', await replyOf(narrow.call('AUTH', 'narrow', 'wrong')));
     replies.set('db-out-of-range', await replyOf(narrow.call('SELECT', '99')));
     // Replies that quote the codes of others: a script's error about a record (what a stage's
     // function would raise), and the unknown-command reply, which quotes the command and its arguments.
     const quoted =
-      "title 'NOPERM no permissions to run OOM LOADING READONLY max number of clients reached WRONGPASS NOAUTH DB index is out of range SSL certificate'";
+      "title 'NOPERM no permissions to run OOM MISCONF LOADING READONLY max number of clients reached WRONGPASS NOAUTH DB index is out of range SSL certificate'";
     replies.set('script-error-quoting', await replyOf(admin.eval("error('bad record: ' .. ARGV[1])", 0, quoted)));
     replies.set('unknown-command-quoting', await replyOf(admin.call('NOPERM', 'OOM', 'max number of clients reached')));
     // A script's error about a record that quotes a NOGROUP reply (user data): no vanished group, no missing stream.
@@ -182,6 +196,22 @@ test('BUSYGROUP, WRONGTYPE, OOM, an invalid stream id, a missing function and an
   assert.equal(classify(replies.get('oom')), { class: 'transient', outage: 'redis_oom' });
 });
 
+test('MISCONF (Redis unable to persist) from a plain write, a script, one of our functions and PING is isMisconf only: an outage of its own (redis_misconf), no reconnect, diagnosed as unavailable naming the disk', () => {
+  const misconf = ['misconf', 'misconf-in-script', 'misconf-function', 'misconf-ping'];
+  only(isMisconf, misconf);
+  assert.match(replies.get('misconf-in-script')!.message, /^MISCONF .* script: \w+, on @user_script:1\.$/, 'Redis 7.0 keeps the code inside a script');
+  for (const name of misconf) {
+    const err = replies.get(name)!;
+    assert.equal(classify(err), { class: 'transient', outage: 'redis_misconf' }, name);
+    assert.not.ok(shouldReconnect(err), `${name}: the connection is fine`);
+    const d = diagnoseRedisError(err);
+    assert.is(d?.cause, 'unavailable', name);
+    assert.match(d!.line, /cannot persist to disk/);
+  }
+  // A plain Redis is a plain Redis whatever it answers a PING: a rediss:// client at it is the TLS mismatch.
+  assert.is(plainUnderMisconf?.cause, 'tls');
+});
+
 test('the replies diagnose.ts names (maxclients, WRONGPASS, NOPERM, OOM, a database out of range) are recognised here, and each is diagnosed as its cause', () => {
   only(isMaxClients, ['maxclients']);
   only(isAuthRefused, ['wrongpass']);
@@ -203,7 +233,7 @@ test("a reply that only quotes other replies' codes (a script's error about a re
     assert.is(diagnoseRedisError(err)?.cause, undefined, `${name}: ${err.message}`);
     assert.equal(classify(err), { class: 'poison' }, name);
     assert.not.ok(shouldReconnect(err), name);
-    for (const predicate of [isNoPermission, isOutOfMemory, isMaxClients, isAuthRefused, isDbOutOfRange, isReadOnly])
+    for (const predicate of [isNoPermission, isOutOfMemory, isMisconf, isMaxClients, isAuthRefused, isDbOutOfRange, isReadOnly])
       assert.not.ok(predicate(err), `${name}: ${predicate.name}`);
   }
 });

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { BadIdError, errorMessage } from '../core/errors.js';
-import { isTransient, isTransientRedisError } from '../core/failure-policy.js';
+import { classify, isTransient, isTransientRedisError } from '../core/failure-policy.js';
 import { isInvalidStreamId, isOutOfMemory } from '../core/redis-replies.js';
 
 /** Redis cannot be reached now: the request is answered 503 with Retry-After. */
@@ -73,7 +73,13 @@ export function assertRedisReady(redis: { status: string }): void {
   if (redis.status !== 'ready') throw new Unavailable(`Redis is unreachable (connection ${redis.status})`);
 }
 
-/** 429 for Redis at its memory limit, 503 for Redis unreachable or failing over; undefined for anything else. */
+/** Why records Redis refused whole (`isWriteRefused`: full, or unable to persist) were not taken, for the client: submitting them again later is safe. */
+export function notTakenMessage(err: unknown): string {
+  const why = classify(err).outage === 'redis_misconf' ? 'Redis cannot persist to disk' : 'Redis is full';
+  return `not taken: ${why} (${errorMessage(err)}); submit it again later`;
+}
+
+/** 429 for Redis at its memory limit, 503 for Redis unreachable, failing over or unable to persist (MISCONF); undefined for anything else. */
 export function overloadCode(err: unknown): 429 | 503 | undefined {
   if (isOutOfMemory(err)) return 429;
   if (err instanceof Unavailable || isTransientRedisError(err)) return 503;

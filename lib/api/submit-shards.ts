@@ -2,13 +2,13 @@ import type { Redis } from 'ioredis';
 import { sleep } from '../core/backoff.js';
 import { errorMessage } from '../core/errors.js';
 import { within } from '../core/io-deadline.js';
-import { classify, isTransientRedisError } from '../core/failure-policy.js';
+import { classify, isTransientRedisError, isWriteRefused } from '../core/failure-policy.js';
 import { describe, shardLabel, type Pressure } from '../producer/backpressure.js';
 import { worstOf, type ShardedBackpressure } from '../producer/backpressure-shards.js';
 import type { Shards } from '../redis/shard.js';
 import type { ProductRecord } from '../stream/codec.js';
 import { asCluster, masterForKey } from '../redis/url.js';
-import { OutcomeUnknown, Unavailable } from './errors.js';
+import { notTakenMessage, OutcomeUnknown, Unavailable } from './errors.js';
 import { submitRecords, type NotTaken, type SubmitOptions } from './submit.js';
 
 export interface ShardedSubmitDeps {
@@ -130,10 +130,8 @@ async function writeShard(d: ShardedSubmitDeps, records: readonly ProductRecord[
     );
     return { taken, ...(notTaken ? { notTaken: { ...notTaken, indexes: notTaken.indexes.map((i) => at[i]!) } } : {}) };
   } catch (err) {
-    const full = classify(err).outage === 'redis_oom';
-    const error = full
-      ? `not taken: Redis is full (${errorMessage(err)}); submit it again later`
-      : `outcome unknown: ${errorMessage(err)}; submitting it again is safe (a product id is stored once)`;
+    const full = isWriteRefused(err);
+    const error = full ? notTakenMessage(err) : `outcome unknown: ${errorMessage(err)}; submitting it again is safe (a product id is stored once)`;
     return { taken: 0, notTaken: { indexes: at, reason: full ? 'not_taken' : 'unknown', error }, err };
   }
 }

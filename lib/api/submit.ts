@@ -3,13 +3,13 @@ import { BadRecordError, errorMessage, ReplicationError } from '../core/errors.j
 import { randomBytes } from 'node:crypto';
 import { sleep } from '../core/backoff.js';
 import { ioDeadline } from '../core/io-deadline.js';
-import { classify, isTransientRedisError } from '../core/failure-policy.js';
+import { isTransientRedisError, isWriteRefused } from '../core/failure-policy.js';
 import { validateRecord } from '../producer/record.js';
 import type { Keys } from '../redis/keys.js';
 import { Shards } from '../redis/shard.js';
 import { Script } from '../redis/script.js';
 import { encodeEnvelope, newEnvelope, type ProductRecord } from '../stream/codec.js';
-import { OutcomeUnknown, ReplicasUnacknowledged } from './errors.js';
+import { notTakenMessage, OutcomeUnknown, ReplicasUnacknowledged } from './errors.js';
 import { ReplicasShort, submitAndWait } from './submit-wait.js';
 import type { ReplicaWait } from '../redis/replicas.js';
 
@@ -99,8 +99,8 @@ export interface SubmitOptions {
 /**
  * Run one submit call exactly once: on a connection failure it is sent again with the same marker
  * (lib/lua/submit-N.lua adds nothing the second time) until `retryMs` has passed; so is a call
- * short of its replicas (ReplicationError, `replicas`). Redis full, or an error that is not
- * the connection's, is thrown at once (nothing was written). Out of time after a try Redis
+ * short of its replicas (ReplicationError, `replicas`). Redis refusing the write whole (full, or
+ * unable to persist: `isWriteRefused`), or an error that is not the connection's, is thrown at once (nothing was written). Out of time after a try Redis
  * answered short of its replicas: ReplicasUnacknowledged (the records are on the master), not
  * "no reply from Redis".
  */
@@ -123,7 +123,7 @@ async function runOnce(call: () => Promise<unknown>, o: SubmitOptions): Promise<
       await Promise.race([call(), late]);
       return;
     } catch (err) {
-      const full = classify(err).outage === 'redis_oom';
+      const full = isWriteRefused(err);
       // Short of its replicas (submitWaitReplicas): in on this master, which a failover may yet lose; sent again.
       const short = err instanceof ReplicationError;
       // Only while no other failure came after it (a dropped connection: the outcome is unknown as before).
@@ -205,7 +205,7 @@ export async function submitRecords(
       taken += chunk.length;
     } catch (err) {
       if (n === 0) throw err;
-      const full = classify(err).outage === 'redis_oom';
+      const full = isWriteRefused(err);
       return {
         taken,
         notTaken: {
@@ -215,7 +215,7 @@ export async function submitRecords(
             .sort((a, b) => a - b),
           reason: full ? 'not_taken' : 'unknown',
           error: full
-            ? `not taken: Redis is full (${errorMessage(err)}); submit it again later`
+            ? notTakenMessage(err)
             : err instanceof ReplicasUnacknowledged
               ? `outcome unknown: ${errorMessage(err)}`
               : `outcome unknown: ${errorMessage(err)}; submitting it again is safe (a product id is stored once)`,

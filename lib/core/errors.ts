@@ -52,7 +52,8 @@ export class ListenError extends PipelineError {}
  */
 export class TransientError extends PipelineError {
   /** What is out, when the raiser knows better than its cause says (lib/core/failure-policy.ts `Outage`). */
-  readonly outage?: 'redis_oom' | 'redis_unavailable' | 'redis_noperm' | 'postgres_unavailable' | 'postgres_noperm' | 'connection' | 'dependency';
+  readonly outage?:
+    'redis_oom' | 'redis_misconf' | 'redis_unavailable' | 'redis_noperm' | 'postgres_unavailable' | 'postgres_noperm' | 'connection' | 'dependency';
   /**
    * What is out, named for a person (`Redis`, `the model server at ...`): what the consumer's liveness
    * record says it waits for (`pipeline top`, `status`, `health`). @defaultValue named from `outage` (lib/core/failure-policy.ts `dependencyOf`)

@@ -21,7 +21,8 @@ import { isReplyText } from './redis-replies.js';
 export type FailureClass = 'transient' | 'permanent' | 'poison';
 
 /** Where a transient failure comes from, for logs and for the alerting metric `outageMetric` names. */
-export type Outage = 'redis_oom' | 'redis_unavailable' | 'redis_noperm' | 'postgres_unavailable' | 'postgres_noperm' | 'connection' | 'dependency';
+export type Outage =
+  'redis_oom' | 'redis_misconf' | 'redis_unavailable' | 'redis_noperm' | 'postgres_unavailable' | 'postgres_noperm' | 'connection' | 'dependency';
 
 export interface Classified {
   class: FailureClass;
@@ -29,7 +30,8 @@ export interface Classified {
   outage?: Outage;
 }
 
-// Redis error replies (OOM; unavailable: LOADING, BUSY, ... anchored so `BUSYGROUP` is not `BUSY`;
+// Redis error replies (OOM; MISCONF: Redis cannot persist to disk and refuses every write until a
+// save succeeds, the connection fine, so no reconnect; unavailable: LOADING, BUSY, ... anchored so `BUSYGROUP` is not `BUSY`;
 // NOPERM: whatever the record, every call is refused until the users are applied again, the
 // deployment's fault, so no record is dead-lettered for it; a Cluster moving a slot or failing
 // over: MOVED/ASK/UNBLOCKED, routine, never the record's fault) are recognised in one module,
@@ -75,6 +77,7 @@ export function classify(err: unknown): Classified {
 function outageOf(err: Error): Outage | undefined {
   const msg = messageOf(err);
   if (isReplyText('oom', msg)) return 'redis_oom';
+  if (isReplyText('misconf', msg)) return 'redis_misconf';
   if (isReplyText('unavailable', msg)) return 'redis_unavailable';
   if (isReplyText('noPermission', msg)) return 'redis_noperm';
   if (isReplyText('clusterMoving', msg)) return 'redis_unavailable';
@@ -112,7 +115,18 @@ export function isPermissionRefusal(err: unknown): boolean {
 /** True for Redis-side or connection outages (the hand-off, the producer and the CLI retry these; not a permission refusal). */
 export function isTransientRedisError(err: unknown): boolean {
   const o = classify(err).outage;
-  return o === 'redis_oom' || o === 'redis_unavailable' || o === 'connection';
+  return o === 'redis_oom' || o === 'redis_misconf' || o === 'redis_unavailable' || o === 'connection';
+}
+
+/**
+ * True when Redis refused a write whole, before any of it was done: OOM (at `maxmemory`; our
+ * functions without `allow-oom` are refused at their start) or MISCONF (cannot persist; every
+ * function of ours writes, so Redis refuses it at its start). Nothing was written: a submit says
+ * "not taken", not "outcome unknown".
+ */
+export function isWriteRefused(err: unknown): boolean {
+  const o = classify(err).outage;
+  return o === 'redis_oom' || o === 'redis_misconf';
 }
 
 /**
@@ -137,7 +151,8 @@ export function shouldReconnect(err: Error): boolean {
 
 /**
  * The counter an alert should watch for this failure: `redis.oom` (Redis is full: raise maxmemory
- * or drain), `redis.unavailable` (loading, failing over, busy, cluster down), `redis.noperm` (a user
+ * or drain), `redis.misconf` (Redis cannot persist to disk, MISCONF: free the disk, see its log),
+ * `redis.unavailable` (loading, failing over, busy, cluster down), `redis.noperm` (a user
  * missing a permission: `pipeline acl --apply`), `postgres.unavailable`, `postgres.noperm` (the
  * store's database role refused: a GRANT, docs/data-store.md),
  * `network.unavailable` (a socket dropped or timed out), `dependency.unavailable`; undefined for failures that are not outages.
@@ -146,6 +161,8 @@ export function outageMetric(err: unknown): string | undefined {
   switch (classify(err).outage) {
     case 'redis_oom':
       return 'redis.oom';
+    case 'redis_misconf':
+      return 'redis.misconf';
     case 'redis_unavailable':
       return 'redis.unavailable';
     case 'redis_noperm':
@@ -165,6 +182,7 @@ export function outageMetric(err: unknown): string | undefined {
 
 const DEPENDENCY_NAMES: Record<Outage, string> = {
   redis_oom: 'Redis (out of memory)',
+  redis_misconf: 'Redis (cannot persist to disk)',
   redis_unavailable: 'Redis',
   redis_noperm: 'Redis',
   postgres_unavailable: 'PostgreSQL',

@@ -17,6 +17,12 @@ export const REPLY_PATTERNS = {
   /** Redis at its memory limit. */
   oom: /^OOM\b/,
   /**
+   * Redis unable to persist (a failed RDB save: a full disk, a read-only volume, a killed bgsave
+   * child; or a failed AOF write): with `stop-writes-on-bgsave-error` (the default) or AOF it refuses
+   * every write, PING too, until a save succeeds again. Neither a record's fault nor a connection's.
+   */
+  misconf: /^MISCONF\b/,
+  /**
    * The server cannot take this now (restart, failover, script, maxclients), not "this command is
    * wrong": a reply of `notServing`, a refusal at maxclients, or a Cluster client out of redirections
    * (whatever its last error: a redirect or a closed connection mid-failover).
@@ -68,8 +74,8 @@ const matches = (re: RegExp, message: string) => re.test(message) || re.test(rep
 /** Whether an error is an answer of the server (ioredis' ReplyError): the connection, its TLS and the credentials worked. */
 export const isServerReply = (err: unknown): boolean => err instanceof Error && err.name === 'ReplyError';
 
-/** Whether the first line a plain (RESP, no TLS) connection got for its PING is a Redis answer (`+PONG`, or an error such as NOAUTH), its `-` stripped. */
-export const isPlainPingAnswer = (line: string): boolean => /^\+?(PONG|NOAUTH|ERR|WRONGPASS)/.test(line);
+/** Whether the first line a plain (RESP, no TLS) connection got for its PING is a Redis answer (`+PONG`, or an error such as NOAUTH; MISCONF: a Redis that cannot persist refuses PING too), its `-` stripped. */
+export const isPlainPingAnswer = (line: string): boolean => /^\+?(PONG|NOAUTH|ERR|WRONGPASS|MISCONF)/.test(line);
 
 const test = (re: RegExp) => (err: unknown) => err instanceof Error && matches(re, err.message ?? '');
 
@@ -110,6 +116,9 @@ export const isWrongType = test(/^WRONGTYPE\b/);
 
 /** OOM: Redis at its `maxmemory` refused a write. */
 export const isOutOfMemory = test(/^OOM /);
+
+/** MISCONF: Redis cannot persist to disk (RDB or AOF) and refuses every write until a save succeeds. */
+export const isMisconf = test(REPLY_PATTERNS.misconf);
 
 /** READONLY: a write reached a replica (a failover demoted the node behind the address). */
 export const isReadOnly = test(/^READONLY\b/);

@@ -107,6 +107,11 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     'Redis refused a write with OOM (maxmemory reached under noeviction): the batch waits in place, nothing is dead-lettered (a starting worker waits to join its group); alert on it',
   ),
   w(
+    'redis.misconf',
+    'counter',
+    'Redis refused a write with MISCONF (it cannot persist to disk: a failed RDB save, e.g. a full disk, or a failed AOF write): the batch waits in place, nothing is dead-lettered; alert on it, free the disk (the Redis log names the error)',
+  ),
+  w(
     'redis.unavailable',
     'counter',
     'Redis answered LOADING, BUSY, TRYAGAIN, CLUSTERDOWN, MASTERDOWN, READONLY or NOREPLICAS (restart, failover, script): the batch waits in place',

@@ -82,6 +82,14 @@ const RULES: { cause: RedisFailureCause; test: (text: string) => boolean; reply?
     hint: "Redis is full: OOM command not allowed when used memory > 'maxmemory' (server setting `maxmemory`; raise it, or free memory (trim the DLQ, export and delete stored products): nothing is lost, writes wait)",
   },
   {
+    // MISCONF: the server is up and answers reads; an outage like the other refusals (exit 16), its own line for what to do.
+    cause: 'unavailable',
+    test: reply('misconf'),
+    reply: true,
+    retryable: true,
+    hint: 'Redis cannot persist to disk (MISCONF: its last RDB save or AOF write failed, e.g. a full disk or a read-only volume) and refuses every write until a save succeeds: free the disk (the Redis log names the error), then `BGSAVE`; nothing is lost, writes wait',
+  },
+  {
     cause: 'tls',
     test: (text) => /certificate|self[- ]signed|SSL|TLS|EPROTO|wrong version number|ERR_TLS|unable to verify|CERT_/i.test(text),
     retryable: false,

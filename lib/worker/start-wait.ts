@@ -6,7 +6,7 @@ import type { OutageWaitOptions } from '../core/outage-wait.js';
  * A start-up step against Redis (load the Functions library, join the groups), tried until it
  * succeeds while Redis answers with an outage (OOM: full; LOADING, BUSY, ...; a dropped
  * connection): as a running worker waits out a full Redis in place, a starting one does too,
- * instead of exiting and being restarted again and again. Each refusal is counted (`redis.oom`,
+ * instead of exiting and being restarted again and again. Each refusal is counted (`redis.oom`, `redis.misconf`,
  * `redis.unavailable`, `network.unavailable`); each cause is logged once (`worker.start_waiting`,
  * warn), and `worker.start_resumed` says when the step went through. Other errors are thrown.
  */

@@ -72,7 +72,7 @@ export function buildProgram(): Command {
     )
     .option(
       '--retry-for <ms>',
-      're-send a batch while Redis is unreachable, full (OOM), at maxclients, failing over, or too few replicas acknowledge, for up to ms, saying so on stderr (exactly-once batches make this safe); 0 = fail at the first error (default: 30000)',
+      're-send a batch while Redis is unreachable, full (OOM), unable to persist (MISCONF), at maxclients, failing over, or too few replicas acknowledge, for up to ms, saying so on stderr (exactly-once batches make this safe); 0 = fail at the first error (default: 30000)',
       nonNegativeMs,
     )
     .option(

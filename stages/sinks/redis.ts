@@ -32,14 +32,14 @@ export function createRedisSink(redis: Redis, space: Keys | Shards, kept = APPLI
         const notPending = products.filter((_, i) => fresh[i] === -2).map((p) => p.entryId);
         return { stale: fresh.filter((f) => f === -1).length, ...(notPending.length ? { notPending } : {}) };
       } catch (err) {
-        // Redis full (OOM under noeviction), loading, failing over: an outage, not bad data. The
+        // Redis full (OOM under noeviction), unable to persist (MISCONF), loading, failing over: an outage, not bad data. The
         // batch waits in place; the upsert is idempotent, so the products already written are fine.
         const c = classify(err);
         if (c.class === 'transient')
           throw new TransientError(`redis store unavailable: ${(err as Error).message}`, {
             cause: err,
             outage: c.outage,
-            dependency: c.outage === 'redis_oom' ? 'Redis (out of memory)' : 'Redis',
+            dependency: c.outage === 'redis_oom' ? 'Redis (out of memory)' : c.outage === 'redis_misconf' ? 'Redis (cannot persist to disk)' : 'Redis',
           });
         throw err;
       }
