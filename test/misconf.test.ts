@@ -18,6 +18,10 @@ import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js'
  */
 const server = await startRedis();
 const redis = client(server.url);
+// Few deliveries and fast retries: before the fix, MISCONF on a hand-off or a store cost a
+// delivery per try, and good records were dead-lettered once Redis took writes again.
+const config = rulesOnlyConfig(server.url, randomPipeline(), { ...FAST, maxDeliveries: 2, retryBaseMs: 5, retryMaxMs: 20 });
+const keys = new Keys(config.pipeline);
 
 /** Counts every metric increment by name (all stages together). */
 function countingMetrics(): Metrics & { counts: Map<string, number> } {
@@ -25,15 +29,24 @@ function countingMetrics(): Metrics & { counts: Map<string, number> } {
   return { ...noopMetrics, counts, increment: (name, value = 1) => void counts.set(name, (counts.get(name) ?? 0) + value) };
 }
 
+/** Every pending entry of every stage's group: its idle time and how many times it was delivered (XPENDING). */
+async function pendingOf(): Promise<{ stage: string; id: string; idleMs: number; deliveries: number }[]> {
+  const all = [];
+  for (const s of config.stages) {
+    const rows = (await redis.xpending(keys.stream(s.input), s.name, '-', '+', 100_000).catch(() => [])) as [string, string, number, number][];
+    all.push(...rows.map(([id, , idleMs, deliveries]) => ({ stage: s.name, id, idleMs, deliveries })));
+  }
+  return all;
+}
+
 const misconfRefusals = async () => Number(/errorstat_MISCONF:count=(\d+)/.exec(await redis.info('errorstats'))?.[1] ?? 0);
 
 test('Redis unable to persist (MISCONF) while producing and storing: the producer and every stage wait, no delivery is counted, then after a save succeeds every record is stored once and nothing is dead-lettered', async () => {
-  // Few deliveries and fast retries: before the fix, MISCONF on a hand-off or a store cost a
-  // delivery per try, and good records were dead-lettered once Redis took writes again.
-  const config = rulesOnlyConfig(server.url, randomPipeline(), { ...FAST, maxDeliveries: 2, retryBaseMs: 5, retryMaxMs: 20 });
-  const keys = new Keys(config.pipeline);
   const metrics = countingMetrics();
-  const workers = config.stages.map((s) => new Worker({ config, stage: s.name, stages: STAGES, logger: silentLogger, metrics }));
+  // Two consumers per stage: a sibling must not take (and count a delivery of) the entries a consumer waits with.
+  const workers = [...config.stages, ...config.stages].map(
+    (s, index) => new Worker({ config, stage: s.name, index, stages: STAGES, logger: silentLogger, metrics }),
+  );
   for (const w of workers) w.run().catch((err) => console.error('worker failed', err));
   const producer = client(server.url);
   const N = 2000;
@@ -48,7 +61,7 @@ test('Redis unable to persist (MISCONF) while producing and storing: the produce
   // Its outcome, kept (a rejection before it is awaited must fail the test, not end the process).
   let producing: Promise<Awaited<ReturnType<typeof produce>> | Error> | undefined;
   try {
-    await waitFor('workers reading', async () => (await redis.keys(`${keys.extra('liveness:*')}`)).filter(isLivenessMarker).length === config.stages.length);
+    await waitFor('workers reading', async () => (await redis.keys(`${keys.extra('liveness:*')}`)).filter(isLivenessMarker).length === workers.length);
     producing = produce(producer, Readable.from(paced()), {
       stream: keys.stream('in'),
       source: 'misconf-test',
@@ -62,6 +75,17 @@ test('Redis unable to persist (MISCONF) while producing and storing: the produce
     const before = await misconfRefusals();
     // Long enough for poison retries (maxDeliveries 2, 5-20 ms apart) to have dead-lettered many times over.
     await waitFor('the stages meeting MISCONF many times', async () => (await misconfRefusals()) - before > 300, 30_000);
+    // Held until entries have waited past the claim and hand-over thresholds (keeping them claimed, the
+    // alive keys: writes, refused too), so a sibling could take them once Redis takes writes again.
+    const threshold = Math.max(...config.stages.map((s) => Math.max(s.claimMinIdleMs, s.aliveTtlMs)));
+    await waitFor('entries waiting past the claim thresholds', async () => (await pendingOf()).some((p) => p.idleMs > threshold + 500), 30_000);
+    const waiting = await pendingOf();
+    assert.ok(waiting.length > 0);
+    assert.equal(
+      waiting.filter((p) => p.deliveries > 1),
+      [],
+      'every entry waiting in place was delivered once',
+    );
     const stored = await redis.scard(keys.products);
     assert.ok(stored < N, `records still in flight while writes are refused (${stored} of ${N} stored)`);
     // Before the fix: tens of retries counted and as many records dead-lettered within the outage.
@@ -87,6 +111,7 @@ test('Redis unable to persist (MISCONF) while producing and storing: the produce
   assert.is(copies.filter((c) => c === '1').length, N, 'every record stored exactly once');
   assert.is(metrics.counts.get('messages.dead_lettered') ?? 0, 0);
   assert.is(metrics.counts.get('messages.retries') ?? 0, 0, 'no delivery counted for the outage');
+  assert.is(metrics.counts.get('messages.reclaimed') ?? 0, 0, 'no entry taken from the consumer that waited with it');
   assert.ok((metrics.counts.get('redis.misconf') ?? 0) > 0, 'the outage is counted for alerting');
 });
 

@@ -6,11 +6,15 @@ import { fenceToken } from '../stream/handoff.js';
 import { trimAcked } from '../stream/retention.js';
 import { Periodic } from '../core/periodic.js';
 import { handOverLapsed } from './liveness-handover.js';
+import { RefusalHold } from './refusal-hold.js';
 
 const deleteIdleConsumer = new Script('delete-idle-consumer-1');
 const claimScript = new Script('claim-2');
 /** A check due on the same period as the passes (the defaults: 5 s both) is not skipped for a timer that fires a few ms early. */
 const TIMER_SLACK_MS = 20;
+
+/** The claim's minimum idle time while holding (RefusalHold): no entry is that idle, so the claim takes nothing and only probes whether writes are taken. */
+const PROBE_IDLE_MS = Number.MAX_SAFE_INTEGER;
 
 /** XAUTOCLAIM ... JUSTID: next cursor, claimed ids, ids whose data was deleted. */
 type AutoclaimReply = [Buffer, Buffer[], Buffer[]?];
@@ -31,11 +35,14 @@ export class Reclaimer {
   reclaimed = 0;
   removedConsumers = 0;
   private lapsedCheckedAt = -Infinity;
+  /** After Redis refused writes (MISCONF), nothing is taken over until every live owner could keep its entries again (lib/worker/refusal-hold.ts). */
+  private readonly hold: RefusalHold;
 
   constructor(
     private readonly d: ConsumerDeps,
     private readonly consumer: StreamConsumer,
   ) {
+    this.hold = new RefusalHold(Math.max(d.stage.claimMinIdleMs, d.stage.aliveTtlMs));
     this.loop = new Periodic(
       () => this.runOnce(),
       d.stage.claimIntervalMs,
@@ -96,6 +103,7 @@ export class Reclaimer {
   /** A step failed: counted; a permission the user lacks said once for the reclaimer (true then), naming the command and keys; else a warning. */
   private failed(step: string, err: unknown): boolean {
     this.d.metrics.increment('reclaim.errors', 1, { ...this.tags, step });
+    this.hold.refused(err);
     if (this.consumer.permissions.report('reclaim', err)) {
       this.d.metrics.increment('redis.noperm', 1, this.tags);
       return true;
@@ -113,7 +121,8 @@ export class Reclaimer {
    */
   private async handOverLapsed(): Promise<void> {
     const every = this.d.stage.livenessHandoverMs;
-    if (every === 0 || this.consumer.isStopping || this.unsettled() || performance.now() - this.lapsedCheckedAt < every - TIMER_SLACK_MS) return;
+    if (every === 0 || this.consumer.isStopping || this.unsettled() || this.hold.holding() || performance.now() - this.lapsedCheckedAt < every - TIMER_SLACK_MS)
+      return;
     this.lapsedCheckedAt = performance.now();
     const n = await handOverLapsed(this.redis, this.consumer.source, { ...this.d, unsettled: () => this.unsettled() });
     if (n > 0) this.cursor = '0-0';
@@ -135,6 +144,7 @@ export class Reclaimer {
     // Busy, or shutting down (what it would claim could not be finished): leave entries to others.
     if (this.consumer.queued >= stage.batchSize || this.consumer.isStopping) return;
     const source = this.consumer.source;
+    const holding = this.hold.holding();
     // XAUTOCLAIM and, if it took any, a new claim fence value, in one step (lib/lua/claim-2.lua):
     // the consumers these entries are taken from then hand off checking each message.
     // JUSTID: ownership only, no delivery counted now; each entry's delivery is counted when it
@@ -143,8 +153,10 @@ export class Reclaimer {
     const reply = await claimScript.runBuffer<AutoclaimReply>(
       this.redis,
       [source, this.d.keys.fence(stage.name)],
-      [stage.name, this.d.consumer, stage.claimMinIdleMs, this.cursor, stage.batchSize, fenceToken(), 'JUSTID'],
+      [stage.name, this.d.consumer, holding ? PROBE_IDLE_MS : stage.claimMinIdleMs, this.cursor, stage.batchSize, fenceToken(), 'JUSTID'],
     );
+    this.hold.wrote();
+    if (holding) return;
     this.cursor = reply[0].toString();
     const deleted = reply[2] ?? [];
     if (deleted.length > 0) {
