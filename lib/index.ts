@@ -13,6 +13,7 @@ export { compileRoutes, compileRules, type Router, type RouteDecision } from './
 export type { Envelope, Hop, Message, ProductRecord } from './stream/codec.js';
 export { loadConfigFile, resolveConfig, type LoadOptions } from './config/load.js';
 export type { PipelineConfig, ResolvedConfig, ResolvedStage, RouteRule, StageConfig, StageOptions } from './config/types.js';
+export type { RateLimit } from './config/rate-limit.js';
 export { BadRecordError, ConfigError, PipelineError, StageError, TransientError } from './core/errors.js';
 export { classify, isPermanent, isTransient } from './core/failure-policy.js';
 export { createLogger, silentLogger, type Logger } from './observe/logger.js';

@@ -15,6 +15,9 @@ import type { ResolvedConfig } from '../lib/config/types.js';
 import { Backpressure } from '../lib/producer/backpressure.js';
 import { Keys } from '../lib/redis/keys.js';
 import { Script } from '../lib/redis/script.js';
+import { dryRun } from '../lib/redis/acl-dryrun.js';
+import { stageProbes } from '../lib/ops/acl-grants.js';
+import { takeTokens } from '../lib/stream/rate-bucket.js';
 import { stageDataAccess } from '../stages/access.js';
 import { createRedisSink } from '../stages/sinks/redis.js';
 import { error, NOPERM } from './helpers/acl.js';
@@ -156,6 +159,21 @@ test("the paused flag (`pipeline pause`): a stage user reads its own and cannot 
   assert.is(await error(api.hdel(keys.paused('store'), 'reason')), '');
   assert.is(await error(api.del(keys.paused('store'))), '');
   assert.match(await error(api.del(keys.fence('store'))), NOPERM, 'nothing else');
+});
+
+test("a stage with a rateLimit: its user takes tokens from its own bucket (the function runs TIME, HMGET, HSET, PEXPIRE), not from another stage's; a stage without one has no bucket grant; its start self-check passes", async () => {
+  const base = rulesOnlyConfig(server.url, randomPipeline());
+  const config = { ...base, stages: base.stages.map((s) => (s.name === 'validate' ? { ...s, rateLimit: { records: 5, perMs: 1000 } } : s)) };
+  const { as, keys, user } = await secured(config);
+  const limit = { records: 5, perMs: 1000 };
+  const validate = as('validate');
+  assert.equal(await takeTokens(validate, keys.rateLimit('validate'), limit, 3), { granted: 3, waitMs: 0 });
+  assert.match(await error(takeTokens(validate, keys.rateLimit('store'), limit, 3)), NOPERM, "another stage's bucket");
+  assert.match(await error(takeTokens(as('preprocess'), keys.rateLimit('preprocess'), limit, 3)), NOPERM, 'no limit, no bucket');
+  assert.match(formatSetUser(user('validate')), /\+time/);
+  assert.not.match(formatSetUser(user('preprocess')), /\+time/);
+  const stage = config.stages.find((s) => s.name === 'validate')!;
+  assert.is(await dryRun(admin, user('validate').name, stageProbes(config, stage, stageDataAccess)), 'ok');
 });
 
 test('the producer user can only XADD to the input stream: no XREADGROUP, no reads, no other stream', async () => {

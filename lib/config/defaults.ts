@@ -19,6 +19,7 @@ export const STAGE_DEFAULTS: StageOptions = {
   stallTimeoutMs: 30_000,
   dataLossCheckMs: 5_000,
   pausePollMs: 1_000,
+  rateLimitMaxWaitMs: 1_000,
   threads: 1,
   minWorkers: 1,
   maxWorkers: 1,

@@ -8,10 +8,12 @@ import type { ResolvedConfig, ResolvedStage } from './types.js';
 
 /**
  * Whether `to` may run fused after `from` when both run in one process: another stage that allows
- * it, connecting as the same Redis user (the hand-off writes what `to` writes with `from`'s).
+ * it, connecting as the same Redis user (the hand-off writes what `to` writes with `from`'s), and
+ * has no `rateLimit` (its records must go through its stream, where its consumers take tokens
+ * before they read them: lib/worker/rate-gate.ts).
  */
 export function mayFuse(from: ResolvedStage, to: ResolvedStage): boolean {
-  return to !== from && to.fuse && to.redisUrl === from.redisUrl;
+  return to !== from && to.fuse && to.redisUrl === from.redisUrl && !to.rateLimit;
 }
 
 export interface FusedRoute {

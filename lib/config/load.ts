@@ -1,4 +1,5 @@
 import { crossCheckStage } from './checks.js';
+import { checkRateLimit } from './rate-limit.js';
 import { checkSection, configInt } from './sections.js';
 import { checkRouteFields, checkTopology, NAME_RE } from './topology.js';
 import { groupProcesses } from './processes.js';
@@ -24,6 +25,7 @@ const STAGE_KEYS = new Set<string>([
   'maxLag',
   'process',
   'fuse',
+  'rateLimit',
   ...Object.keys(STAGE_DEFAULTS),
   ...Object.keys(RENAMED_OPTIONS),
 ]);
@@ -181,7 +183,8 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
         `unknown stage kind ${JSON.stringify(s.kind)} (known: ${opts.knownKinds.join(', ')}, or module:<path> for your own)`,
       );
     }
-    const { name, kind, input, model, settings, maxLag, process: proc, fuse, ...rest } = s;
+    const { name, kind, input, model, settings, maxLag, process: proc, fuse, rateLimit, ...rest } = s;
+    const limit = checkRateLimit(`${where}.rateLimit`, rateLimit);
     if (fuse !== undefined && typeof fuse !== 'boolean') throw new ConfigError(`${where}.fuse`, 'expected true or false');
     if (proc !== undefined && (typeof proc !== 'string' || !NAME_RE.test(proc)))
       throw new ConfigError(`${where}.process`, 'expected a name of letters, digits, . _ : -');
@@ -207,6 +210,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
       maxLag: maxLag ?? limits.maxLag,
       process: proc ?? name,
       fuse: fuse ?? true,
+      ...(limit ? { rateLimit: limit } : {}),
     };
   });
 

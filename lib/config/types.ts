@@ -4,6 +4,7 @@
  * optional field.
  */
 import type { ApiLimits } from './api-limits.js';
+import type { RateLimit } from './rate-limit.js';
 
 /** Per-stage tuning. Every timer is here so tests can shrink it. */
 export interface StageOptions {
@@ -63,6 +64,12 @@ export interface StageOptions {
    * and tells the watchdog it progresses every `watchdogIntervalMs` meanwhile (not a stall). @defaultValue 1000
    */
   pausePollMs: number;
+  /**
+   * The longest single wait of a consumer whose stage's `rateLimit` granted it nothing: it asks the
+   * bucket again after the time the bucket said, or after this if that is longer (stop and the
+   * watchdog are served meanwhile; the wait counts as progress). @defaultValue 1000
+   */
+  rateLimitMaxWaitMs: number;
   /** ONNX Runtime intra-op threads for model stages. @defaultValue 1 */
   threads: number;
   /** Worker processes `pipeline up` starts for this stage (autoscaling moves between min and max). @defaultValue 1 */
@@ -112,6 +119,13 @@ export interface StageConfig extends Partial<StageOptions> {
    * @defaultValue true
    */
   fuse?: boolean;
+  /**
+   * At most `records` records per `perMs` ms for this stage, across all its workers and processes
+   * (per shard on a sharded pipeline), as a token bucket in Redis asked before each read
+   * (lib/worker/rate-gate.ts): unread records wait in the stream. A stage with a limit is never
+   * run fused. @defaultValue none (unlimited); `perMs` 1000
+   */
+  rateLimit?: RateLimit;
 }
 
 export type Scalar = string | number | boolean | null;
@@ -272,6 +286,8 @@ export interface ResolvedStage extends StageOptions {
   process: string;
   /** May run fused after an upstream stage of its process (StageConfig.fuse). */
   fuse: boolean;
+  /** StageConfig.rateLimit; undefined: unlimited. */
+  rateLimit?: RateLimit;
 }
 
 /** One worker process kind (lib/config/processes.ts): the stages it runs, in config order. */

@@ -92,6 +92,7 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   w('completions.errors', 'counter', 'failed writes of a completion ({p}:done, {p}:status:<id>) before a hand-off'),
   w('consumer.loop_errors', 'counter', 'errors caught by the read loop (it backs off and goes on)'),
   w('consumer.drain_timeouts', 'counter', 'shutdowns whose batch in flight outlived drainTimeoutMs (it stays pending, reclaimed later)'),
+  w('ratelimit.waited_ms', 'counter', "ms the stage's consumers waited on its rateLimit, granted no record (summed over waits; lag grows meanwhile)"),
   w('consumers.removed', 'counter', 'gone consumers (idle, owning nothing) removed from the group'),
   w(
     'reclaim.handed_over',

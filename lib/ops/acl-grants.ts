@@ -72,6 +72,9 @@ export const FENCE_COMMANDS = ['get', 'set'];
  * which users exist and what they may run (never a password or data).
  */
 export const SELF_CHECK_COMMANDS = ['acl|whoami', 'acl|dryrun'];
+/** A rate-limited stage's token bucket (`rateLimit`, lib/lua/rate-limit-1.lua): read, rewrite and expire it, by the server's clock (TIME, no key). */
+export const RATE_LIMIT_COMMANDS = ['hmget', 'hset', 'pexpire'];
+export const RATE_LIMIT_ROOT_COMMANDS = ['time'];
 
 const uniq = <T>(xs: T[]) => [...new Set(xs)];
 
@@ -81,6 +84,8 @@ export interface StageGrants {
   scriptKeys: string[];
   /** Consumer commands on its input, XADD to its appends, TYPE on its targets, liveness, fence, statuses, then its kind's data grants. */
   selectors: KeyGrant[];
+  /** Commands without a key it may run (TIME in lib/lua/rate-limit-1.lua for a stage with a `rateLimit`), besides FCALL and the self-check. */
+  rootCommands: string[];
   /** For humans (`pipeline acl`). */
   summary: string;
 }
@@ -110,10 +115,13 @@ export function stageGrants(config: ResolvedConfig, stage: ResolvedStage, dataAc
   const dataLost = each((k) => [k.dataLost]);
   // The stage's paused flag (`pipeline pause`), read between batches (lib/worker/pause-gate.ts): read-only.
   const paused = each((k) => [k.paused(stage.name)]);
+  // The token bucket of a stage with a `rateLimit`, taken from before each read (lib/worker/rate-gate.ts): its function's keys and commands.
+  const buckets = stage.rateLimit ? each((k) => [k.rateLimit(stage.name)]) : [];
   // The liveness marker is written by FCALL too (lib/lua/liveness-3.lua, allow-oom: it holds while Redis is full), with its registration and alive key.
-  const scriptKeys = uniq([...own, ...fences, ...liveness, ...targets, ...each((k) => [k.dlq]), ...data.flatMap((g) => g.keys)]);
+  const scriptKeys = uniq([...own, ...fences, ...liveness, ...targets, ...each((k) => [k.dlq]), ...buckets, ...data.flatMap((g) => g.keys)]);
   const summary =
     `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL/GET ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; HGETALL ${paused.join(', ')}; SET ${statuses.join(', ')}; GET/SET ${epochs.join(', ')}; HSETNX/HSET/HINCRBY/HGETALL ${dataLost.join(', ')}` +
+    (buckets.length ? `; HMGET/HSET/PEXPIRE ${buckets.join(', ')}, TIME` : '') +
     (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
   const selectors: KeyGrant[] = [
     { keys: own, mode: 'rw', commands: CONSUMER_COMMANDS },
@@ -126,9 +134,10 @@ export function stageGrants(config: ResolvedConfig, stage: ResolvedStage, dataAc
     { keys: epochs, mode: 'rw', commands: EPOCH_COMMANDS },
     { keys: dataLost, mode: 'rw', commands: DATA_LOST_COMMANDS },
     { keys: paused, mode: 'r', commands: ['hgetall'] },
+    ...(buckets.length ? [{ keys: buckets, mode: 'rw' as const, commands: RATE_LIMIT_COMMANDS }] : []),
     ...data,
   ];
-  return { scriptKeys, selectors, summary };
+  return { scriptKeys, selectors, rootCommands: stage.rateLimit ? RATE_LIMIT_ROOT_COMMANDS : [], summary };
 }
 
 /**

@@ -41,6 +41,8 @@ export { clusterNodeAddresses, DEFAULT_ACL_NODE_CONNECT_TIMEOUT_MS, type ApplyAc
  * - selector 4: GET and SET on the stage group's claim fence (`{p}:fence:<stage>`), which the
  *   hand-off reads and the reclaimer's claim sets to a fresh token (lib/lua/handoff-N.lua, claim-2.lua).
  * - HGETALL, read-only, on the stage's paused flag (`{p}:paused:<stage>`, lib/worker/pause-gate.ts).
+ * - a stage with a `rateLimit`: HMGET/HSET/PEXPIRE on its token bucket (`{p}:ratelimit:<stage>`) and
+ *   TIME (no key), which lib/lua/rate-limit-1.lua runs (lib/worker/rate-gate.ts).
  * - selector 5: TYPE, read-only, on the route targets and the DLQ: the hand-off checks each
  *   target is a stream before its first write (lib/lua/handoff-N.lua).
  * - selectors 6 and 7: GET/SET of the data-loss marker `{p}:epoch` and HSETNX/HSET/HINCRBY/HGETALL of
@@ -160,13 +162,18 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
   };
 
   const users: AclUser[] = config.stages.map((stage) => {
-    const { scriptKeys, selectors, summary } = stageGrants(config, stage, opts.dataAccess);
+    const { scriptKeys, selectors, rootCommands, summary } = stageGrants(config, stage, opts.dataAccess);
     return make(
       'stage',
       `${prefix}${stage.name}`,
       stage.name,
       stageRedisUrlEnv(stage.name),
-      (pw) => [...start(pw), ...cmds([...SCRIPT_COMMANDS, ...SELF_CHECK_COMMANDS]), ...scriptKeys.map((k) => `~${k}`), ...selectors.map(selector)],
+      (pw) => [
+        ...start(pw),
+        ...cmds([...SCRIPT_COMMANDS, ...SELF_CHECK_COMMANDS, ...rootCommands]),
+        ...scriptKeys.map((k) => `~${k}`),
+        ...selectors.map(selector),
+      ],
       summary,
     );
   });

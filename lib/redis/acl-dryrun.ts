@@ -45,6 +45,7 @@ const SHAPES: Record<string, (k: string) => string[]> = {
   hget: (k) => [k, 'f'],
   hset: (k) => [k, 'f', 'v'],
   hincrby: (k) => [k, 'f', '1'],
+  pexpire: (k) => [k, '1000'],
   sadd: (k) => [k, 'm'],
   srem: (k) => [k, 'm'],
   lrange: (k) => [k, '0', '-1'],

@@ -29,7 +29,8 @@ const LUA_DIR = resolve(import.meta.dirname, '../lua');
  * (trimming, idle consumers, reprocess markers, purging dead letters: XDEL ran at maxmemory, and a purge is how an operator frees memory then),
  * and the liveness keys (three small keys per consumer: a worker waiting out a full Redis is healthy);
  * the console's trimmed review items (acking frees their pending entries, and their count is one
- * hash field: clearing them and counting them right must not wait for memory).
+ * hash field: clearing them and counting them right must not wait for memory); a stage's rate-limit
+ * bucket (one small hash rewritten in place: a full Redis is waited out at the hand-off, not turned into loop errors before the read).
  */
 const FLAGS: Record<string, string[]> = {
   'trim-acked-1': ['allow-oom'],
@@ -39,6 +40,7 @@ const FLAGS: Record<string, string[]> = {
   'review-ack-trimmed-2': ['allow-oom'],
   'review-unlisted-2': ['allow-oom'],
   'dlq-purge-1': ['allow-oom'],
+  'rate-limit-1': ['allow-oom'],
 };
 
 export interface FunctionLibrary {

@@ -78,6 +78,14 @@ export class Keys {
   paused(stage: string): string {
     return `${this.tag}:paused:${stage}`;
   }
+  /**
+   * The token bucket of a stage's `rateLimit` (lib/lua/rate-limit-1.lua): a small hash (`t` tokens,
+   * `ts` server time in ms) with a TTL of twice the window (gone = full), one per shard tag, on the
+   * slot of the stage's fence and paused flag: the limit holds per shard.
+   */
+  rateLimit(stage: string): string {
+    return `${this.tag}:ratelimit:${stage}`;
+  }
   /** The completion stream: one entry per product that reached an end (stored, review, dead-lettered), capped (lib/stream/done.ts). */
   get done(): string {
     return `${this.tag}:done`;

@@ -42,15 +42,15 @@ export class GroupReader {
 
   constructor(private readonly o: GroupReaderOptions) {}
 
-  /** Send XREADGROUP (BLOCK `blockMs`) unless a read is already in flight. */
-  start(blockMs: number): Promise<RawEntry[]> {
+  /** Send XREADGROUP (BLOCK `blockMs`, COUNT `count`) unless a read is already in flight. */
+  start(blockMs: number, count = this.o.batchSize): Promise<RawEntry[]> {
     if (!this.inflight) {
-      const { source, group, consumer, batchSize } = this.o;
+      const { source, group, consumer } = this.o;
       this.inflightFence = this.o.fence?.() ?? '';
       this.inflightConnGeneration = this.o.connGeneration?.() ?? 0;
       this.inflight = this.o
         .connection()
-        .callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', batchSize, 'BLOCK', blockMs, 'STREAMS', source, '>')
+        .callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', source, '>')
         .then(readGroupEntries)
         .then((entries) => (this.waiting = entries));
       this.inflight.catch(() => {}); // a read-ahead that fails is rethrown by the next() that takes it
@@ -59,11 +59,12 @@ export class GroupReader {
   }
 
   /**
-   * The entries of the read in flight (starting one that blocks at most `blockMs`), or none when
-   * `wakeUp()` is called first. A failed read is thrown and forgotten: the next call sends a new one.
+   * The entries of the read in flight (starting one that blocks at most `blockMs` for at most `count`
+   * entries), or none when `wakeUp()` is called first. A failed read is thrown and forgotten: the
+   * next call sends a new one.
    */
-  async next(blockMs: number): Promise<GroupRead> {
-    const read = this.start(blockMs);
+  async next(blockMs: number, count = this.o.batchSize): Promise<GroupRead> {
+    const read = this.start(blockMs, count);
     const woken = new Promise<null>((res) => (this.wake = () => res(null)));
     let entries: RawEntry[] | null;
     try {
@@ -86,6 +87,11 @@ export class GroupReader {
    */
   deliveredIds(): string[] {
     return this.waiting.map((e) => e.id);
+  }
+
+  /** Whether a read is in flight (sent, its entries not taken yet). */
+  get reading(): boolean {
+    return this.inflight !== undefined;
   }
 
   /** End a `next()` that is waiting, without cancelling its read. */

@@ -26,6 +26,8 @@ import { PermissionNotice } from './permission-notice.js';
 import { urlUser } from '../redis/noperm.js';
 import type { DataLossWatch } from './data-loss-watch.js';
 import { PauseGate } from './pause-gate.js';
+import { RateGate } from './rate-gate.js';
+import { drainInflightRead } from './drain-read.js';
 import type { PauseRecord } from '../stream/pause-flag.js';
 
 export interface ConsumerDeps {
@@ -88,6 +90,8 @@ export class StreamConsumer implements FusedStage {
   private readonly loopErrorDeps: LoopErrorDeps;
   /** The stage's paused flag, read between batches (lib/worker/pause-gate.ts). */
   private readonly pause: PauseGate;
+  /** The stage's `rateLimit`: how many records the next batch may hold (lib/worker/rate-gate.ts). */
+  private readonly rate: RateGate;
 
   constructor(private readonly d: ConsumerDeps) {
     this.source = d.keys.stream(d.stage.input);
@@ -106,6 +110,7 @@ export class StreamConsumer implements FusedStage {
       permissions: this.permissions,
     });
     this.pause = new PauseGate({ ...d, redis: () => this.redis, progress, stopping: () => this.stopping });
+    this.rate = new RateGate({ ...d, redis: () => this.redis, progress, stopping: () => this.stopping });
     this.watchdog = consumerWatchdog(this, d);
     this.forwarder = new Forwarder({ ...d, readsInput: d.stage.input === d.config.input });
     this.commitTarget = {
@@ -202,6 +207,7 @@ export class StreamConsumer implements FusedStage {
     this.stopping = true;
     this.reader.wakeUp();
     this.pause.wakeUp();
+    this.rate.wakeUp();
     let clean = false;
     if (this.running) {
       let timer: NodeJS.Timeout | undefined;
@@ -237,10 +243,13 @@ export class StreamConsumer implements FusedStage {
     while (!this.stopping) {
       try {
         if (await this.pause.hold()) continue; // paused (`pipeline pause`): nothing read, retried or run
+        const may = await this.rate.take(); // `rateLimit`: how many this batch may hold; 0: it waited
+        if (may === 0) continue;
         // Retries and reclaimed entries were read before any fence value this consumer knows: checked hand-off.
-        let due = this.queue.takeDue(this.d.stage.batchSize);
+        let due = this.queue.takeDue(may);
         if (due.length === 1 && due[0]!.alone) due = await takeClaimed(this.redis, this.source, this.group, this.d.consumer, due[0]!, this.d.logger);
-        const { batch, fence, connGeneration } = due.length > 0 ? { batch: due, fence: '', connGeneration: 0 } : await this.read();
+        const { batch, fence, connGeneration } = due.length > 0 ? { batch: due, fence: '', connGeneration: 0 } : await this.read(may);
+        this.rate.giveBack(this.reader.reading ? 0 : may - batch.length); // a read still in flight keeps its tokens
         this.progress();
         if (batch.length > 0) await this.processBatch(batch, fence, connGeneration);
         errors.clear();
@@ -252,41 +261,32 @@ export class StreamConsumer implements FusedStage {
         this.phase = 'idle';
       }
     }
-    await this.drainInflightRead();
-  }
-
-  /** A read still blocked at stop may deliver entries: process them rather than leave them for reclaim (paused: left pending). */
-  private async drainInflightRead(): Promise<void> {
-    try {
-      const last = await this.reader.drain();
-      if (last.entries.length > 0 && !this.pause.paused)
-        await this.processBatch(
-          last.entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })),
-          last.fence,
-          last.connGeneration,
-        );
-    } catch (err) {
-      this.d.logger.warn('consumer.drain_read_error', { err });
-    }
+    await drainInflightRead(
+      this.reader,
+      () => !!this.pause.paused,
+      (b, f, g) => this.processBatch(b, f, g),
+      this.d.logger,
+    );
   }
 
   /** Block for new entries, but not past the next queued retry; [] when woken (reclaimed entries, stop). */
-  private async read(): Promise<{ batch: Queued[]; fence: string; connGeneration: number }> {
+  private async read(count: number): Promise<{ batch: Queued[]; fence: string; connGeneration: number }> {
     const { stage } = this.d;
     this.phase = 'reading';
     let entries: RawEntry[];
     let fence: string;
     let connGeneration: number;
     try {
-      ({ entries, fence, connGeneration } = await this.reader.next(this.queue.blockFor(stage.blockMs)));
+      ({ entries, fence, connGeneration } = await this.reader.next(this.queue.blockFor(stage.blockMs), count));
     } finally {
       this.phase = 'idle';
     }
     // Read ahead: a full batch means more is waiting, so fetch the next one on the reader
     // connection while this one is processed and handed off (stop() drains it like any read).
     // Only for stages whose batches are quick: a slow stage would hold a second batch pending
-    // that another worker could be running.
-    if (entries.length === stage.batchSize && this.lastBatchMs < stage.readAheadMs && !this.stopping) this.reader.start(this.queue.blockFor(stage.blockMs));
+    // that another worker could be running. Nor under a `rateLimit`: each read takes its tokens first.
+    if (entries.length === stage.batchSize && this.lastBatchMs < stage.readAheadMs && !this.stopping && !stage.rateLimit)
+      this.reader.start(this.queue.blockFor(stage.blockMs));
     return { batch: entries.map((entry) => ({ entry, attempt: 1, dueAt: 0 })), fence, connGeneration };
   }
 

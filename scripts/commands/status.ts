@@ -25,6 +25,19 @@ export const pausedLine = (paused: readonly PausedRow[], now = Date.now()): stri
 export const pausedRows = async (redis: Redis, config: ResolvedConfig): Promise<PausedRow[]> =>
   [...(await pausedStages(redis, config))].map(([stage, r]) => ({ stage, ...r }));
 
+/** A stage's `rateLimit` (per shard on a sharded pipeline) as `status --json` and `top` list it. */
+export type RateLimitRow = { stage: string; records: number; perMs: number; perShard: boolean };
+
+/** The stages with a `rateLimit`, from the config (a new limit applies when the workers restart). */
+export const rateLimitRows = (config: ResolvedConfig): RateLimitRow[] =>
+  config.stages.flatMap((s) => (s.rateLimit ? [{ stage: s.name, records: s.rateLimit.records, perMs: s.rateLimit.perMs, perShard: config.shards > 1 }] : []));
+
+/** `rate limited: enrich 50 per 1000 ms` (`status`, `top`); undefined when no stage has a limit. */
+export const rateLimitLine = (rows: readonly RateLimitRow[]): string | undefined =>
+  rows.length
+    ? `rate limited${rows[0]!.perShard ? ' (per shard)' : ''}: ${rows.map((r) => `${r.stage} ${r.records} per ${r.perMs} ms`).join(', ')}`
+    : undefined;
+
 /**
  * The line naming the stages that run fused after another (`top`, `status`): their streams, and so
  * their rows, see only what did not run fused. Undefined when nothing is fused.
@@ -91,6 +104,7 @@ export function formatStatus(
   outages: readonly OutageWaitRow[] = [],
   waiting: readonly PermissionWaitRow[] = [],
   paused: readonly PausedRow[] = [],
+  limits: readonly RateLimitRow[] = [],
 ): string {
   const rows = [['stream', 'stage', 'length', 'added', 'lag', 'pending', 'consumers']];
   for (const st of s.streams) {
@@ -125,7 +139,7 @@ export function formatStatus(
   });
   const stored = storedText(s.stored, sink);
   const head = `pipeline ${s.pipeline}  ${stored}${s.shards ? `  shards ${s.shards.length}` : ''}`;
-  const note = fusedLine(fused);
+  const note = [fusedLine(fused), rateLimitLine(limits)].filter((l) => l !== undefined).join('\n');
   const waits = [pausedLine(paused), permissionsLine(waiting), outagesLine(outages)].filter((l) => l !== undefined).join('\n');
   return `${head}\n${lines.join('\n')}\n${shards.length ? shards.join('\n') + '\n' : ''}${note ? `\n${note}\n` : ''}${waits ? `\n${waits}\n` : ''}`;
 }
@@ -147,7 +161,8 @@ export const storedText = (stored: number, sink: string): string => (sink === 'r
  * A stage waiting for a permission its Redis user or the store's database role lacks (a missing
  * GRANT, as `top` and `health` show it) gets a line too, with the fix; the JSON has them as `waiting`
  * (`{stage, consumer, cause, since, reason}`). A paused stage (`pipeline pause`) gets a line
- * `PAUSED <stage>: paused by <who> <n> s ago: <reason>`; the JSON has them as `paused` (`{stage, by, at, reason}`). A data loss the workers recorded and no operator
+ * `PAUSED <stage>: paused by <who> <n> s ago: <reason>`; the JSON has them as `paused` (`{stage, by, at, reason}`). The stages with a `rateLimit` get a line
+ * `rate limited: <stage> <records> per <perMs> ms`; the JSON has them as `rateLimits` (`{stage, records, perMs, perShard}`). A data loss the workers recorded and no operator
  * acknowledged yet (lib/ops/data-loss.ts) comes first, as its sentence; the JSON has it as `dataLost`
  * (`[]` when none: `{tag, at, what, stage, consumer, stream, seen, reports, lastAt}` each).
  */
@@ -165,9 +180,18 @@ export async function statusOutput(redis: Redis, config: ResolvedConfig, json = 
   const sink = storeSink(config);
   const lost = dataLossSentence(dataLost);
   const text = json
-    ? JSON.stringify({ ...status, sink, fused, waiting, outages, dataLost, paused }) + '\n'
+    ? JSON.stringify({ ...status, sink, fused, waiting, outages, dataLost, paused, rateLimits: rateLimitRows(config) }) + '\n'
     : (lost ? `${lost}\n\n` : '') +
-      formatStatus(status, cluster ? (slot) => cluster.slots[slot]?.[0] : undefined, sink, fused, waits.outages, waits.permissions, paused);
+      formatStatus(
+        status,
+        cluster ? (slot) => cluster.slots[slot]?.[0] : undefined,
+        sink,
+        fused,
+        waits.outages,
+        waits.permissions,
+        paused,
+        rateLimitRows(config),
+      );
   return { text, status };
 }
 

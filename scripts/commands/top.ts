@@ -8,7 +8,7 @@ import { createClient } from '../../lib/redis/url.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
 import { liveFusedRoutes } from '../../lib/ops/fusion-live.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
-import { fusedLine, pausedLine, pausedRows, storedText, type PausedRow } from './status.js';
+import { fusedLine, pausedLine, pausedRows, rateLimitLine, rateLimitRows, storedText, type PausedRow, type RateLimitRow } from './status.js';
 import { storeSink } from '../../lib/ops/inspect.js';
 import { consumerWaits, type OutageWaitRow, type PermissionWaitRow } from '../../lib/ops/consumer-waits.js';
 
@@ -55,6 +55,8 @@ export interface TopFrame {
   outages?: OutageWaitRow[];
   /** Stages paused (`pipeline pause`): who, when, why. @defaultValue none */
   paused?: PausedRow[];
+  /** Stages with a `rateLimit` (config), per shard when sharded. @defaultValue none */
+  rateLimits?: RateLimitRow[];
 }
 
 /** Samples the pipeline from Redis alone: XINFO for counts and rates, XREVRANGE + envelopes for latency, the DLQ by stage. */
@@ -126,6 +128,7 @@ export class TopSampler {
       waiting: waits.permissions,
       outages: waits.outages,
       paused,
+      rateLimits: rateLimitRows(this.config),
     };
   }
 }
@@ -164,7 +167,12 @@ export function renderFrame(f: TopFrame, intervalMs: number): string {
   // A lag that grows while a stage waits out an outage: the reason, a line per waiting consumer.
   const outages = f.outages?.length ? ['', ...f.outages.map((o) => `${o.stage} (${o.consumer}) waits ${o.line}`)] : [];
   const paused = f.paused?.length ? ['', pausedLine(f.paused)!] : [];
-  return [head, '', ...lines, '', `dlq ${f.dlq}  ${storedText(f.stored, f.sink ?? 'redis')}`, ...fused, ...paused, ...waiting, ...outages].join('\n') + '\n';
+  const limited = rateLimitLine(f.rateLimits ?? []);
+  const limits = limited ? ['', limited] : [];
+  return (
+    [head, '', ...lines, '', `dlq ${f.dlq}  ${storedText(f.stored, f.sink ?? 'redis')}`, ...fused, ...limits, ...paused, ...waiting, ...outages].join('\n') +
+    '\n'
+  );
 }
 
 const CLEAR = '\x1b[H\x1b[2J';
