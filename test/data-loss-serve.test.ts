@@ -3,7 +3,9 @@
  * running (stopped for a deploy), a redis-server without persistence restarted empty under `pipeline
  * serve` gives the server's own `redis.data_lost` line (stage `api`) and the record `{p}:data-lost`,
  * which `/readyz` and `GET /v1/data-loss` show; as the API user of `pipeline acl --apply` too
- * (FLUSHALL there: a restart empty would lose the ACL users), with nothing refused.
+ * (FLUSHALL there: a restart empty would lose the ACL users), with nothing refused. As the user of an
+ * older ACL: a marker it may not write is one warn line (not silent), a record it may not write
+ * leaves the loss said once (not at every check).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -86,6 +88,69 @@ test('as the API user of `pipeline acl --apply`, no worker: FLUSHALL is seen by 
     assert.equal(await aclRefusals(admin, user), [], 'Redis refused the API user nothing');
   } finally {
     await served.close();
+    admin.disconnect();
+    await server.close();
+  }
+});
+
+/** A user of an older deployment's ACL: everything but `refused` (the marker's SET NX, the record's writes). */
+async function olderUser(admin: ReturnType<typeof client>, serverUrl: string, name: string, refused: string[]): Promise<string> {
+  await admin.acl('SETUSER', name, 'reset', 'on', '>old-password', '~*', '&*', '+@all', ...refused.map((c) => `-${c}`));
+  const url = new URL(serverUrl);
+  url.username = name;
+  url.password = 'old-password';
+  return url.toString();
+}
+
+const levelled = (logs: string[], event: string, level: string) => parsedLines(logs).filter((l) => l.event === event && l.level === level);
+const parsedLines = (logs: string[]) => logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+
+test('an API user of an older ACL (no SET of the marker) on a Redis without one: one warn line, the alarm blind, not silent', async () => {
+  const server = await startRedis();
+  const admin = client(server.url);
+  const pipeline = randomPipeline('dsn');
+  const logs: string[] = [];
+  const url = await olderUser(admin, server.url, `${pipeline}-old`, ['set']);
+  const api = await listeningApi(rulesOnlyConfig(url, pipeline, TIMERS), TOKEN, { logger: createLogger({ component: 'api' }, 'debug', (l) => logs.push(l)) });
+  try {
+    // NOPERM at every check: said once at warn (it had been debug lines only, the alarm blind without a word).
+    await waitFor('the watch says it cannot write the marker', () => levelled(logs, 'redis.data_loss_check_error', 'warn').length > 0, 10_000);
+    await waitFor('three more checks refused', () => levelled(logs, 'redis.data_loss_check_error', 'debug').length >= 3, 10_000);
+    const warned = levelled(logs, 'redis.data_loss_check_error', 'warn');
+    assert.is(warned.length, 1, JSON.stringify(warned));
+    assert.match(JSON.stringify(warned[0]), /NOPERM/);
+    assert.equal(lostLines(logs), [], 'no false alarm');
+  } finally {
+    await api.app.close();
+    admin.disconnect();
+    await server.close();
+  }
+});
+
+test('an API user of an older ACL (no write of the record) sees the marker go: one redis.data_lost line, not one per check', async () => {
+  const server = await startRedis();
+  const admin = client(server.url);
+  const pipeline = randomPipeline('dsr');
+  const keys = new Keys(pipeline);
+  const logs: string[] = [];
+  await admin.set(keys.epoch, 'marker-of-the-workers');
+  const url = await olderUser(admin, server.url, `${pipeline}-old`, ['set', 'hsetnx', 'hset', 'hincrby']);
+  const api = await listeningApi(rulesOnlyConfig(url, pipeline, TIMERS), TOKEN, { logger: createLogger({ component: 'api' }, 'debug', (l) => logs.push(l)) });
+  try {
+    // Adopted: the server's GETs of the marker (the only GETs here) at start and at a check after.
+    await waitFor(
+      'the server read the marker twice',
+      async () => Number(/cmdstat_get:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0) >= 2,
+      10_000,
+    );
+    await admin.del(keys.epoch);
+    await waitFor('the server says the loss', () => lostLines(logs).length > 0, SEEN_WITHIN_MS);
+    // Its record refused (NOPERM) and the marker not written anew: the checks that follow fail, and say no loss again.
+    await waitFor('three more checks', () => levelled(logs, 'redis.data_loss_check_error', 'debug').length >= 3, 10_000);
+    assert.is(lostLines(logs).length, 1, JSON.stringify(lostLines(logs)));
+    assert.is(levelled(logs, 'redis.data_loss_check_error', 'warn').length, 1, 'the refusal said once');
+  } finally {
+    await api.app.close();
     admin.disconnect();
     await server.close();
   }

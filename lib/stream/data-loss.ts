@@ -65,6 +65,8 @@ export class EpochMarker {
   seen?: string;
   /** The marker adopted after this worker's last report, and the streams whose vanished group that report covered since. */
   private reported?: { marker: string; streams: Set<string> };
+  /** The marker seen when a loss was said (line, count) whose record is not written yet: said once, recorded at a later run. */
+  private said?: string;
   /** The check and the vanished-group path, one at a time. */
   private turn: Promise<unknown> = Promise.resolve();
 
@@ -117,9 +119,20 @@ export class EpochMarker {
     });
   }
 
-  /** Say the loss, adopt the marker now there (or a new one), and remember it as this report's. */
+  /**
+   * Say the loss, record it, adopt the marker now there (or a new one), and remember it as this
+   * report's. Said once even when a write fails (a user of an older ACL refused the record or the
+   * marker, a replica READONLY): the next run records it again without a second line or count, and
+   * once recorded, starts from the marker found, so a marker it may not write is no loss again.
+   */
   private async report(redis: Redis, what: DataLossSign, stream: string, found?: string): Promise<void> {
-    await reportDataLoss(redis, this.keys, what, stream, this.seen ?? '', this.witness, found);
+    const seen = this.seen ?? '';
+    // One loss: what happened to the marker seen (gone, then another written, or a group vanished with it), said once.
+    if (this.said !== seen) sayDataLoss(this.keys, what, stream, seen, this.witness, found);
+    this.said = seen;
+    await recordDataLoss(redis, this.keys, what, stream, seen, this.witness);
+    this.said = undefined;
+    this.seen = found;
     this.reported = { marker: await this.adopt(redis), streams: new Set() };
   }
 
@@ -132,19 +145,9 @@ export class EpochMarker {
 
 /**
  * Say a data loss: an error line `redis.data_lost` (what, stream, stage, consumer, the marker seen
- * and found), the counter `redis.data_lost` (tag `what`), and the record `{p}:data-lost` (its first
- * report's fields kept, `reports` and `lastAt` updated: several workers seeing one loss make one record).
+ * and found) and the counter `redis.data_lost` (tag `what`); recordDataLoss writes its record.
  */
-export async function reportDataLoss(
-  redis: Redis,
-  keys: Keys,
-  what: DataLossSign,
-  stream: string,
-  seen: string,
-  w: DataLossWitness,
-  found?: string,
-): Promise<void> {
-  const now = Date.now();
+export function sayDataLoss(keys: Keys, what: DataLossSign, stream: string, seen: string, w: DataLossWitness, found?: string): void {
   w.logger.error('redis.data_lost', {
     what,
     stream,
@@ -156,6 +159,14 @@ export async function reportDataLoss(
     fix: 'Redis lost the pipeline data (restart without the AOF, or a failover that lost writes): re-produce what was lost, then `pipeline health --ack-data-loss`',
   });
   w.metrics.increment('redis.data_lost', 1, { stage: w.stage, what });
+}
+
+/**
+ * Record a data loss in `{p}:data-lost` (its first report's fields kept, `reports` and `lastAt`
+ * updated: several workers seeing one loss make one record).
+ */
+export async function recordDataLoss(redis: Redis, keys: Keys, what: DataLossSign, stream: string, seen: string, w: DataLossWitness): Promise<void> {
+  const now = Date.now();
   // The first report of a loss writes the record; the others count in it (no MULTI: a stage user runs no transactions).
   if ((await redis.hsetnx(keys.dataLost, 'at', String(now))) === 1)
     await redis.hset(keys.dataLost, { what, stage: w.stage, consumer: w.consumer, stream, seen });

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Periodic } from '../core/periodic.js';
-import { isTransient } from '../core/failure-policy.js';
+import { isPermissionRefusal, isTransient } from '../core/failure-policy.js';
 import type { Keys } from '../redis/keys.js';
 import { EpochMarker, type DataLossWitness } from '../stream/data-loss.js';
 
@@ -64,11 +64,13 @@ export class DataLossWatch {
 
   /**
    * Redis down meanwhile (transient): the next run reads again, and the read loop says the outage.
-   * Any other failure (a permission taken away at run time, a key of another type) leaves the alarm
-   * blind until it is fixed: said once at warn, again after a check that went well.
+   * Any other failure (a permission refused: NOPERM, transient to the failure policy but not waited
+   * out here, where no read loop may say it — the API server's watch as a user of an older ACL; a key
+   * of another type) leaves the alarm blind until it is fixed: said once at warn, again after a check
+   * that went well.
    */
   private failed(err: unknown): void {
-    if (isTransient(err) || this.blind) return this.d.logger.debug('redis.data_loss_check_error', { err });
+    if ((isTransient(err) && !isPermissionRefusal(err)) || this.blind) return this.d.logger.debug('redis.data_loss_check_error', { err });
     this.blind = true;
     this.d.logger.warn('redis.data_loss_check_error', { err, blind: 'the data-loss alarm cannot read its marker until this is fixed' });
   }
