@@ -78,6 +78,13 @@ test('without the data set and without --reference, the error says where the ref
   assert.match(r.stderr, /no train\.jsonl in .*nowhere.*PRODUCTS_DATA.*--reference FILE/);
 });
 
+test('--stage naming a stage of another kind is refused, naming the classify stages (an extractor had been run as a classifier)', () => {
+  const feed = writeRows('stage.jsonl', [{ title: 'Sony MDR-7506 Headphones' }]);
+  const r = pipeline(['priors', '--input', feed, '--stage', 'extract.electronics']);
+  assert.is.not(r.status, 0);
+  assert.match(r.stderr, /--stage: stage extract\.electronics is of kind extract, not classify \(stages of kind classify: classify\)/);
+});
+
 test('categoryWeights naming a category the model lacks is refused at config load, naming the setting', () => {
   const feed = writeRows('one.jsonl', [{ title: 'Sony MDR-7506 Headphones' }]);
   const r = pipeline(['-c', configWith({ categoryWeights: { audoi: 0.5 } }), 'priors', '--input', feed]);

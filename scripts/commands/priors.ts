@@ -60,6 +60,11 @@ export function readTitles(file: string, keep: (row: Record<string, unknown>) =>
 function classifyStage(stages: readonly ResolvedStage[], name: string | undefined): ResolvedStage {
   const found = name === undefined ? stages.find((s) => s.kind === 'classify') : stages.find((s) => s.name === name);
   if (!found) throw new ConfigError('--stage', name === undefined ? 'the config has no stage of kind classify' : `no stage ${name}`);
+  // Another kind's model (an extractor's token labels) would be read as categories: nonsense weights, or a riddle of row sizes.
+  if (found.kind !== 'classify') {
+    const classify = stages.filter((s) => s.kind === 'classify').map((s) => s.name);
+    throw new ConfigError('--stage', `stage ${found.name} is of kind ${found.kind}, not classify (stages of kind classify: ${classify.join(', ') || 'none'})`);
+  }
   if (!found.model) throw new ConfigError(`stages.${found.name}.model`, 'a classify stage with a model is needed');
   return found;
 }
