@@ -109,6 +109,18 @@ test("--keep-logs keeps a clean run's temp folder and names it in the summary", 
   assert.match(readFileSync(join(job, 'workers.log'), 'utf8'), /"event":"worker\.started"/);
 });
 
+test('a run that fails naming the worker log keeps it, even when the workers wrote nothing (it named a file it had removed)', () => {
+  const tmp = mkdtempSync(join(dir, 'tmp-'));
+  writeFileSync(join(dir, 'three.jsonl'), lines(3));
+  // Not idle within 1 ms (its first look finds no group yet): the error names the worker log, which at warn is empty.
+  const r = start(['--input', 'three.jsonl', '--timeout', '1'], dir, 120_000, 'warn', { TMPDIR: tmp });
+  assert.is.not(r.status, 0, r.stdout + r.stderr);
+  const named = /worker logs: (\S+workers\.log)/.exec(r.stderr)?.[1];
+  assert.ok(named, r.stderr);
+  assert.ok(existsSync(named), `the error names ${named}: it is there`);
+  assert.match(r.stderr, /kept: /, r.stderr);
+});
+
 for (const keep of [false, true]) {
   test(`SIGTERM mid-run (exit 130)${keep ? ' with --keep-logs: the folder is kept and named on stderr' : ': the temp folder is removed (it was left behind, unnamed)'}`, async () => {
     const tmp = mkdtempSync(join(dir, 'tmp-'));

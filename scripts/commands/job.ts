@@ -214,7 +214,8 @@ async function dropKeys(redis: Redis, keys: readonly Keys[], logger: Logger): Pr
 /**
  * Poll until every stage's group exists and has nothing undelivered or pending. A worker in a
  * crash loop (config `supervisor.crashLoopAfter` fast crashes in a row) ends the wait at once:
- * CrashLoopError naming its process and the worker log.
+ * CrashLoopError naming its process and the worker log. Either error that names the worker log keeps
+ * the job's folder (`keepLogs`), whatever the log holds.
  */
 export async function waitIdle(ctx: JobContext, timeoutMs: number, pollMs: number): Promise<PipelineStatus> {
   const deadline = Date.now() + timeoutMs;
@@ -222,12 +223,17 @@ export async function waitIdle(ctx: JobContext, timeoutMs: number, pollMs: numbe
     const loop = ctx.crashLoop();
     if (loop) {
       const stages = ctx.config.processes.find((p) => p.name === loop.stage)?.stages ?? [loop.stage];
+      // Its error names the worker log: kept whatever it holds (at LOG_LEVEL warn it may be empty).
+      ctx.keepLogs('a worker crash-looped');
       throw new CrashLoopError(loop.stage, stages, loop.crashes, ctx.logFile);
     }
     const status = await pipelineStatus(ctx.redis, ctx.config);
     const groups = (status.shards ?? [status]).every((sh) => sh.streams.every((s) => !s.stage || s.group));
     if (isIdle(status) && groups) return status;
-    if (Date.now() > deadline) throw new Error(`pipeline not idle after ${timeoutMs} ms; worker logs: ${ctx.logFile}`);
+    if (Date.now() > deadline) {
+      ctx.keepLogs('not idle in time');
+      throw new Error(`pipeline not idle after ${timeoutMs} ms; worker logs: ${ctx.logFile}`);
+    }
     await sleep(pollMs);
   }
 }
