@@ -22,6 +22,7 @@ import type { ResolvedStage } from '../lib/config/types.js';
 import type { StageContext } from '../lib/worker/stage.js';
 import { extractionFields } from '../stages/extract.js';
 import { classificationOutput } from '../stages/classify.js';
+import { categoryWeightsOf } from '../stages/domain/category-weights.js';
 import { identifierRules } from '../stages/domain/identifier-rules.js';
 import { modelsDirOf, modelText } from '../stages/domain/model-options.js';
 import { attributeNames } from '../stages/domain/model-labels.js';
@@ -68,7 +69,8 @@ async function runnerFor(stage: ResolvedStage): Promise<Run> {
       };
     }
     case 'classify': {
-      const model = await loadClassifier(stage.model, opts);
+      // The stage's category weights too (settings.categoryWeights), as the classify stage loads it.
+      const model = await loadClassifier(stage.model, { ...opts, categoryWeights: categoryWeightsOf(stage) });
       // Routes may name the category's group (settings.groups), as the classify stage outputs it.
       const groups = parseGroups(`stages.${stage.name}.settings.groups`, stage.settings.groups);
       return async (items) => (await model.classify(texts(items))).map((p) => classificationOutput(p, groups));
