@@ -130,6 +130,18 @@ test('category weights that cannot apply are CategoryWeightsErrors naming the ca
   refused({ audio: 0, storage: 0 }, /every category has weight 0/);
 });
 
+test('a category named like an Object.prototype member (constructor, toString) keeps weight 1, not NaN offsets', () => {
+  const labels = ['constructor/a', 'constructor/b', 'toString', 'audio'];
+  const offsets = categoryLogOffsets(labels, { audio: 2 });
+  assert.equal(Array.from(offsets), [0, 0, 0, Math.fround(Math.log(2))]);
+  const decoded = decodeClassification(Float32Array.from([1, 1, 1, 1].map((l, i) => l + offsets[i]!)), 0, labels);
+  assert.ok(Number.isFinite(decoded.confidence), JSON.stringify(decoded));
+  assert.throws(
+    () => categoryLogOffsets(labels, { valueOf: 1 }),
+    (e: unknown) => e instanceof CategoryWeightsError && /valueOf/.test(e.message),
+  );
+});
+
 test('a classify stage with category weights has a version of its own: other weights, another version; the model name stays', () => {
   const stage = (settings: Record<string, unknown>) =>
     ({ name: 'classify', kind: 'classify', model: 'product-category', settings }) as unknown as ResolvedStage;

@@ -23,6 +23,8 @@ export function categoryLogOffsets(labels: readonly string[], weights: Readonly<
     throw new CategoryWeightsError(`names categories the model does not have: ${unknown.join(', ')} (it has ${categories.join(', ')})`);
   for (const [c, w] of Object.entries(weights))
     if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) throw new CategoryWeightsError(`${c} must be a finite number ≥ 0, got ${JSON.stringify(w)}`);
-  if (categories.every((c) => (weights[c] ?? 1) === 0)) throw new CategoryWeightsError('every category has weight 0');
-  return Float32Array.from(labels, (l) => Math.log(weights[categoryOf(l)] ?? 1));
+  // Own keys only: a category named like an Object.prototype member (`constructor`) had read a function (NaN offsets).
+  const weightOf = (c: string): number => (Object.hasOwn(weights, c) ? weights[c]! : 1);
+  if (categories.every((c) => weightOf(c) === 0)) throw new CategoryWeightsError('every category has weight 0');
+  return Float32Array.from(labels, (l) => Math.log(weightOf(categoryOf(l))));
 }
