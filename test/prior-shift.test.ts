@@ -152,6 +152,9 @@ test('a classify stage with category weights has a version of its own: other wei
   assert.is(stageModelVersion(stage({ categoryWeights: { storage: 2, audio: 0.5 } })), a, 'the order of the keys does not matter');
   assert.is.not(stageModelVersion(stage({ categoryWeights: { audio: 0.6, storage: 2 } })), a);
   assert.is(modelNameOf(a), 'product-category');
+  // Weights that change nothing ({} or all 1) leave the version as it is: reprocess has nothing to redo.
+  assert.is(stageModelVersion(stage({ categoryWeights: {} })), plain);
+  assert.is(stageModelVersion(stage({ categoryWeights: { audio: 1, storage: 1 } })), plain);
   assert.is(modelNameOf('some-hub/model+weights:0123abcd'), 'some-hub/model');
 });
 

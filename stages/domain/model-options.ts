@@ -45,7 +45,8 @@ export function stageModelVersion(stage: ResolvedStage, env: NodeJS.ProcessEnv =
   const version = modelVersion(stage.model, modelsDirOf(stage, env));
   const weights = categoryWeightsOf(stage);
   // Category weights change what the model answers: `pipeline reprocess` sees records classified under other weights as another version.
-  if (weights === undefined) return version;
+  // No weight other than 1 (or none at all): the model answers as it does alone, the same version.
+  if (weights === undefined || Object.values(weights).every((w) => w === 1)) return version;
   return `${version}+weights:${categoryWeightsHash(weights)}`;
 }
 
