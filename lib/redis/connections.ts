@@ -41,6 +41,7 @@ export class Connections {
   private troubleAt = 0;
   private lastError: Error | undefined;
   private readonly readers = new Map<string, Redis>();
+  private readonly commandBack = new Set<() => void>();
   private closing?: Promise<void>;
 
   constructor(private readonly opts: ConnectionOptions) {}
@@ -61,7 +62,8 @@ export class Connections {
     };
   }
 
-  private open(connectionName: string, extra?: RedisOptions): Redis {
+  /** `back`: called each time the connection is ready again after trouble (a reconnect). */
+  private open(connectionName: string, extra?: RedisOptions, back?: () => void): Redis {
     // On a cluster URL each of these is an ioredis Cluster: one socket per master it sends to.
     const client = createClient(this.opts.url, this.options(connectionName, extra));
     const every = this.opts.logEveryMs ?? 1_000;
@@ -101,6 +103,7 @@ export class Connections {
       this.opts.logger.info('redis.reconnected', { connection: connectionName, downMs: Date.now() - troubleSince });
       troubleSince = 0;
       lastError = undefined;
+      back?.();
     });
     return client;
   }
@@ -133,11 +136,22 @@ export class Connections {
 
   /** The shared command connection (auto-pipelined: concurrent commands go out in one write). */
   command(): Redis {
-    this.shared ??= this.open(`${this.opts.name}:${COMMAND}`, {
-      enableAutoPipelining: true,
-      ...(this.opts.commandTimeoutMs ? { commandTimeout: this.opts.commandTimeoutMs } : {}),
-    });
+    this.shared ??= this.open(
+      `${this.opts.name}:${COMMAND}`,
+      { enableAutoPipelining: true, ...(this.opts.commandTimeoutMs ? { commandTimeout: this.opts.commandTimeoutMs } : {}) },
+      () => this.commandBack.forEach((f) => f()),
+    );
     return this.shared;
+  }
+
+  /**
+   * Call `listener` each time the shared command connection is ready again after trouble (a
+   * reconnect, e.g. Redis restarted): the watchdog rewrites its
+   * liveness keys then (lib/worker/watchdog.ts), not up to an interval later. Returns its removal.
+   */
+  onCommandBack(listener: () => void): () => void {
+    this.commandBack.add(listener);
+    return () => void this.commandBack.delete(listener);
   }
 
   /** The dedicated blocking connection for one reader (`<name>:<label>` in CLIENT LIST), created on first use. */
@@ -258,6 +272,9 @@ class ConnectionsView extends Connections {
   }
   override command(): Redis {
     return this.base.command();
+  }
+  override onCommandBack(listener: () => void): () => void {
+    return this.base.onCommandBack(listener);
   }
   override reader(label: string): Redis {
     return this.base.readerNamed(this.full(label));

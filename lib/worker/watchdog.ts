@@ -87,6 +87,7 @@ export interface WatchdogOptions {
  */
 export class Watchdog {
   private timer?: NodeJS.Timeout;
+  private offCommandBack?: () => void;
   private started = false;
   private lastActionAt = 0;
   private stalledSince?: number;
@@ -125,6 +126,8 @@ export class Watchdog {
     this.started = true;
     this.timer = setInterval(() => this.check(), this.o.intervalMs);
     this.timer.unref();
+    // A check at once when the command connection is back: a Redis restarted empty has the marker again then, not up to intervalMs later.
+    this.offCommandBack = this.o.connections.onCommandBack(() => this.check());
   }
 
   /**
@@ -136,6 +139,7 @@ export class Watchdog {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.offCommandBack?.();
     // Never started (a worker refused at start, e.g. by its permission check): it wrote no marker.
     // Its DEL had been refused too when the user may not touch the key: a NOPERM warning per shard.
     if (!this.started) return;
