@@ -5,16 +5,15 @@
  * at once; each worker logs one `redis.data_lost` line, counts one, and adds one report to the record.
  * A group that vanishes again later (after the worker made it again) is a new loss, reported again.
  */
-import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig } from '../lib/config/types.js';
-import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import { FAST, loggedWorkers } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { produceItems } from './helpers/outage-records.js';
 import { listener } from './helpers/statsd.js';
 
 /** The marker is read again this often: often enough that the check and the read loop's NOGROUP meet. */
@@ -43,16 +42,6 @@ function counted(): Record<string, number> {
   return by;
 }
 
-async function produceN(url: string, keys: Keys, from: number, n: number): Promise<void> {
-  const redis = client(url);
-  try {
-    const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ id: `r${from + i}`, title: `item ${from + i}` })).join('\n');
-    await produce(redis, Readable.from([lines]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
-  } finally {
-    redis.disconnect();
-  }
-}
-
 async function storedAll(url: string, keys: Keys, from: number, n: number): Promise<boolean> {
   const redis = client(url);
   try {
@@ -71,13 +60,13 @@ test('a restart without persistence under running workers: one redis.data_lost l
   const workers = loggedWorkers(config, logs);
   const stages = config.stages.map((s) => s.name).sort();
   try {
-    await produceN(server.url, keys, 0, 50);
+    await produceItems(server.url, keys, 0, 50);
     await waitFor('first 50 stored', () => storedAll(server.url, keys, 0, 50), 60_000);
     await server.restart('SIGKILL');
     // Both signs have been seen by then: every read loop met NOGROUP and made its group again, and the
     // marker was read again (a check runs every CHECK_MS; the records stored after it took many).
     await waitFor('every worker made its group again', () => recreated(logs).size === stages.length, 30_000);
-    await produceN(server.url, keys, 50, 50);
+    await produceItems(server.url, keys, 50, 50);
     await waitFor('the 50 produced after the restart stored', () => storedAll(server.url, keys, 50, 50), 60_000);
     for (const w of workers.workers) assert.is(await w.dataLoss.checkAll(), false, 'the marker adopted after the report: nothing new');
 

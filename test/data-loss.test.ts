@@ -6,16 +6,15 @@
  * go on. A fresh Redis and a restart with the AOF on raise nothing. Sharded, each shard has its marker and record.
  */
 import { readFileSync } from 'node:fs';
-import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig } from '../lib/config/types.js';
-import { produce } from '../lib/producer/producer.js';
 import { Keys } from '../lib/redis/keys.js';
 import type { RedisServer } from '../lib/redis/server.js';
 import { cli, exited, FAST, loggedWorkers, writeConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { produceItems } from './helpers/outage-records.js';
 import { listener } from './helpers/statsd.js';
 import { listeningApi } from './helpers/api-server.js';
 
@@ -29,16 +28,6 @@ function configFor(url: string, pipeline: string, shards = 1): { config: Resolve
   const metrics = { enabled: true, host: '127.0.0.1', port: statsd.port, flushIntervalMs: 20 };
   const config = resolveConfig({ ...raw, pipeline, shards, defaults: { ...raw.defaults, ...TIMERS }, metrics }, 'test', { env: { REDIS_URL: url } });
   return { config, file: writeConfig(pipeline, TIMERS, { shards }) };
-}
-
-async function produceN(url: string, keys: Keys, from: number, n: number): Promise<void> {
-  const redis = client(url);
-  try {
-    const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ id: `r${from + i}`, title: `item ${from + i}` })).join('\n');
-    await produce(redis, Readable.from([lines]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
-  } finally {
-    redis.disconnect();
-  }
 }
 
 /** `pipeline <args>` against this config: exit code and output. */
@@ -68,7 +57,7 @@ async function startWorkersAndStore(server: RedisServer, pipeline: string, logs:
   const { config, file } = configFor(server.url, pipeline);
   const keys = new Keys(config.pipeline);
   const workers = loggedWorkers(config, logs);
-  await produceN(server.url, keys, 0, 100);
+  await produceItems(server.url, keys, 0, 100);
   await waitFor('first 100 stored', () => storedAll(server.url, keys, 0, 100), 60_000);
   return { config, file, keys, workers };
 }
@@ -101,7 +90,7 @@ test('Redis without persistence restarted empty under running workers: redis.dat
     await waitFor('redis.data_lost counted', () => statsd.lines.some((l) => l.name === 'redis.data_lost' && l.value >= 1), 10_000);
 
     // The workers went on: records produced after the restart are stored.
-    await produceN(server.url, keys, 100, 100);
+    await produceItems(server.url, keys, 100, 100);
     await waitFor('the 100 produced after the restart stored', () => storedAll(server.url, keys, 100, 100), 60_000);
 
     const health = await run(file, server.url, ['health', '--data-loss']);
@@ -159,7 +148,7 @@ test('a restart with the AOF on (nothing lost) raises no alarm', async () => {
     const marker = await redis.get(keys.epoch);
     redis.disconnect();
     await server.restart('SIGKILL');
-    await produceN(server.url, keys, 100, 100);
+    await produceItems(server.url, keys, 100, 100);
     await waitFor('the 100 produced after the restart stored', () => storedAll(server.url, keys, 100, 100), 60_000);
     // Each worker reads the marker again after the restart (as its own check every CHECK_MS does): the one it saw, no loss.
     for (const w of workers.workers) assert.is(await w.dataLoss.checkAll(), false, 'the marker came back with the AOF');

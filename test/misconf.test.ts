@@ -3,13 +3,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
 import { silentLogger } from '../lib/observe/logger.js';
-import { noopMetrics, type Metrics } from '../lib/observe/metrics.js';
 import { produce } from '../lib/producer/producer.js';
 import { isLivenessMarker, Keys } from '../lib/redis/keys.js';
 import { Worker } from '../lib/worker/worker.js';
 import { STAGES } from '../stages/index.js';
 import { allowWrites, refuseWrites } from './helpers/misconf.js';
 import { FAST, rulesOnlyConfig, stopAll } from './helpers/pipeline.js';
+import { assertStoredOnce, countingMetrics } from './helpers/outage-records.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 /**
@@ -22,12 +22,6 @@ const redis = client(server.url);
 // delivery per try, and good records were dead-lettered once Redis took writes again.
 const config = rulesOnlyConfig(server.url, randomPipeline(), { ...FAST, maxDeliveries: 2, retryBaseMs: 5, retryMaxMs: 20 });
 const keys = new Keys(config.pipeline);
-
-/** Counts every metric increment by name (all stages together). */
-function countingMetrics(): Metrics & { counts: Map<string, number> } {
-  const counts = new Map<string, number>();
-  return { ...noopMetrics, counts, increment: (name, value = 1) => void counts.set(name, (counts.get(name) ?? 0) + value) };
-}
 
 /** Every pending entry of every stage's group: its idle time and how many times it was delivered (XPENDING). */
 async function pendingOf(): Promise<{ stage: string; id: string; idleMs: number; deliveries: number }[]> {
@@ -106,10 +100,7 @@ test('Redis unable to persist (MISCONF) while producing and storing: the produce
     await stopAll(workers);
     producer.disconnect();
   }
-  assert.is(await redis.xlen(keys.dlq), 0, 'no good record dead-lettered');
-  const copies = await Promise.all(Array.from({ length: N }, (_, i) => redis.hget(keys.product(`m${i}`), 'copies')));
-  assert.is(copies.filter((c) => c === '1').length, N, 'every record stored exactly once');
-  assert.is(metrics.counts.get('messages.dead_lettered') ?? 0, 0);
+  await assertStoredOnce(redis, keys, N, 'm', metrics.counts);
   assert.is(metrics.counts.get('messages.retries') ?? 0, 0, 'no delivery counted for the outage');
   assert.is(metrics.counts.get('messages.reclaimed') ?? 0, 0, 'no entry taken from the consumer that waited with it');
   assert.ok((metrics.counts.get('redis.misconf') ?? 0) > 0, 'the outage is counted for alerting');

@@ -3,22 +3,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
 import { silentLogger } from '../lib/observe/logger.js';
-import { noopMetrics, type Metrics } from '../lib/observe/metrics.js';
 import { produce } from '../lib/producer/producer.js';
 import { isLivenessMarker, Keys } from '../lib/redis/keys.js';
 import { Worker } from '../lib/worker/worker.js';
 import { STAGES } from '../stages/index.js';
 import { FAST, rulesOnlyConfig, stopAll } from './helpers/pipeline.js';
+import { assertStoredOnce, countingMetrics } from './helpers/outage-records.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis({ settings: { 'maxmemory-policy': 'noeviction' } });
 const redis = client(server.url);
-
-/** Counts every metric increment by name (all stages together). */
-function countingMetrics(): Metrics & { counts: Map<string, number> } {
-  const counts = new Map<string, number>();
-  return { ...noopMetrics, counts, increment: (name, value = 1) => void counts.set(name, (counts.get(name) ?? 0) + value) };
-}
 
 const oomRejections = async () => Number(/errorstat_OOM:count=(\d+)/.exec(await redis.info('errorstats'))?.[1] ?? 0);
 
@@ -61,10 +55,7 @@ test('Redis full (maxmemory + noeviction) while producing and storing: the produ
     await stopAll(workers);
     producer.disconnect();
   }
-  assert.is(await redis.xlen(keys.dlq), 0, 'no good record dead-lettered');
-  const copies = await Promise.all(Array.from({ length: N }, (_, i) => redis.hget(keys.product(`m${i}`), 'copies')));
-  assert.is(copies.filter((c) => c === '1').length, N, 'every record stored exactly once');
-  assert.is(metrics.counts.get('messages.dead_lettered') ?? 0, 0);
+  await assertStoredOnce(redis, keys, N, 'm', metrics.counts);
   assert.ok((metrics.counts.get('redis.oom') ?? 0) > 0, 'the outage is counted for alerting');
 });
 
