@@ -13,7 +13,7 @@ import type { PipelineConfig, ResolvedConfig } from '../lib/config/types.js';
 import { Keys } from '../lib/redis/keys.js';
 import { FAST, loggedWorkers } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
-import { produceItems } from './helpers/outage-records.js';
+import { produceItems, storedAll } from './helpers/outage-records.js';
 import { listener } from './helpers/statsd.js';
 
 /** The marker is read again this often: often enough that the check and the read loop's NOGROUP meet. */
@@ -40,16 +40,6 @@ function counted(): Record<string, number> {
   const by: Record<string, number> = {};
   for (const l of statsd.lines) if (l.name === 'redis.data_lost') by[l.tags.stage!] = (by[l.tags.stage!] ?? 0) + l.value;
   return by;
-}
-
-async function storedAll(url: string, keys: Keys, from: number, n: number): Promise<boolean> {
-  const redis = client(url);
-  try {
-    const got = await Promise.all(Array.from({ length: n }, (_, i) => redis.exists(keys.product(`r${from + i}`))));
-    return got.every((x) => x === 1);
-  } finally {
-    redis.disconnect();
-  }
 }
 
 test('a restart without persistence under running workers: one redis.data_lost line, one count and one report per worker, though the marker check and NOGROUP both see it', async () => {

@@ -14,7 +14,7 @@ import { Keys } from '../lib/redis/keys.js';
 import type { RedisServer } from '../lib/redis/server.js';
 import { cli, exited, FAST, loggedWorkers, writeConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
-import { produceItems } from './helpers/outage-records.js';
+import { produceItems, storedAll } from './helpers/outage-records.js';
 import { listener } from './helpers/statsd.js';
 import { listeningApi } from './helpers/api-server.js';
 
@@ -41,17 +41,6 @@ async function run(file: string, url: string, args: string[]): Promise<{ code: n
 const statusJson = (out: string) => JSON.parse(out.split('\n').find((l) => l.includes('"dataLost"'))!) as { dataLost: unknown[] };
 
 const lostLines = (logs: string[]) => logs.filter((l) => l.includes('"event":"redis.data_lost"')).map((l) => JSON.parse(l) as Record<string, unknown>);
-
-/** Records r<from>..r<from+n-1> all stored, and the workers' own products set holds them. */
-async function storedAll(url: string, keys: Keys, from: number, n: number): Promise<boolean> {
-  const redis = client(url);
-  try {
-    const got = await Promise.all(Array.from({ length: n }, (_, i) => redis.exists(keys.product(`r${from + i}`))));
-    return got.every((x) => x === 1);
-  } finally {
-    redis.disconnect();
-  }
-}
 
 async function startWorkersAndStore(server: RedisServer, pipeline: string, logs: string[]) {
   const { config, file } = configFor(server.url, pipeline);

@@ -22,6 +22,17 @@ export async function produceItems(url: string, keys: Keys, from: number, n: num
   }
 }
 
+/** Products `r<from>` .. `r<from + n - 1>` all stored (read over a client of its own). */
+export async function storedAll(url: string, keys: Keys, from: number, n: number): Promise<boolean> {
+  const redis = client(url);
+  try {
+    const got = await Promise.all(Array.from({ length: n }, (_, i) => redis.exists(keys.product(`r${from + i}`))));
+    return got.every((x) => x === 1);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** Metrics whose counters are kept (`counts`, by name) for the test to read. */
 export function countingMetrics(): Metrics & { counts: Map<string, number> } {
   const counts = new Map<string, number>();
