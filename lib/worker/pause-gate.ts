@@ -2,17 +2,14 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
 import type { Logger } from '../observe/logger.js';
 import { readPause, type PauseRecord } from '../stream/pause-flag.js';
+import { GateWait, gateWhere, type GateWaitDeps } from './gate-wait.js';
 
-export interface PauseGateDeps {
+export interface PauseGateDeps extends GateWaitDeps {
   redis: () => Redis;
   keys: Keys;
   stage: { name: string; pausePollMs: number; watchdogIntervalMs: number };
   consumer: string;
   logger: Logger;
-  /** The loop waits on purpose: tell the watchdog (not a stall). */
-  progress: () => void;
-  /** True once shutdown began: the wait ends. */
-  stopping: () => boolean;
 }
 
 /**
@@ -26,9 +23,11 @@ export class PauseGate {
   paused?: PauseRecord;
   private checkedAt = -Infinity;
   private checking?: Promise<void>;
-  private wake?: () => void;
+  private readonly waiting: GateWait;
 
-  constructor(private readonly d: PauseGateDeps) {}
+  constructor(private readonly d: PauseGateDeps) {
+    this.waiting = new GateWait(d);
+  }
 
   /** True when the loop must not read now (it waited `pausePollMs`, or less when woken); false to go on. */
   async hold(): Promise<boolean> {
@@ -37,16 +36,7 @@ export class PauseGate {
     if (!this.paused) return false;
     // Waiting on purpose: progress for the watchdog at least every watchdogIntervalMs, whatever pausePollMs is.
     // Until the next read is due (the reclaimer may have read the flag meanwhile: current()), so a resume is seen within pausePollMs.
-    const until = this.checkedAt + this.d.stage.pausePollMs;
-    for (let left = until - performance.now(); left > 0 && !this.d.stopping(); left = until - performance.now()) {
-      this.d.progress();
-      await new Promise<void>((res) => {
-        const timer = setTimeout(res, Math.min(left, this.d.stage.watchdogIntervalMs));
-        this.wake = () => (clearTimeout(timer), res());
-      });
-      this.wake = undefined;
-    }
-    this.d.progress();
+    await this.waiting.until(this.checkedAt + this.d.stage.pausePollMs);
     return true;
   }
 
@@ -62,7 +52,7 @@ export class PauseGate {
 
   /** End a wait early (stop). */
   wakeUp(): void {
-    this.wake?.();
+    this.waiting.wakeUp();
   }
 
   /** One read at a time (the loop and the reclaimer may ask together): `stage.paused` is said once. */
@@ -75,8 +65,7 @@ export class PauseGate {
     const { stage, consumer, logger } = this.d;
     const now = await readPause(this.d.redis(), this.d.keys, stage.name);
     this.checkedAt = performance.now();
-    // Sharded, each shard's loop says it, with its shard.
-    const where = { stage: stage.name, consumer, ...(this.d.keys.shard === undefined ? {} : { shard: this.d.keys.shard }) };
+    const where = gateWhere(stage.name, consumer, this.d.keys);
     if (now && !this.paused) logger.info('stage.paused', { ...where, by: now.by, at: now.at, ...(now.reason ? { reason: now.reason } : {}) });
     if (!now && this.paused) logger.info('stage.resumed', { ...where, pausedMs: Date.now() - this.paused.at });
     this.paused = now;

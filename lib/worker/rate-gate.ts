@@ -4,18 +4,15 @@ import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { RateLimit } from '../config/rate-limit.js';
 import { takeTokens } from '../stream/rate-bucket.js';
+import { GateWait, gateWhere, type GateWaitDeps } from './gate-wait.js';
 
-export interface RateGateDeps {
+export interface RateGateDeps extends GateWaitDeps {
   redis: () => Redis;
   keys: Keys;
   stage: { name: string; batchSize: number; rateLimit?: RateLimit; rateLimitMaxWaitMs: number; watchdogIntervalMs: number };
   consumer: string;
   logger: Logger;
   metrics: Metrics;
-  /** The loop waits on purpose: tell the watchdog (not a stall). */
-  progress: () => void;
-  /** True once shutdown began: the wait ends. */
-  stopping: () => boolean;
 }
 
 /**
@@ -32,9 +29,11 @@ export class RateGate {
   private unused = 0;
   /** When the last wait ended (performance.now()); -Infinity: never waited. */
   private waitedAt = -Infinity;
-  private wake?: () => void;
+  private readonly waiting: GateWait;
 
-  constructor(private readonly d: RateGateDeps) {}
+  constructor(private readonly d: RateGateDeps) {
+    this.waiting = new GateWait(d);
+  }
 
   /** The records the next batch may hold: `batchSize` when the stage has no limit; 0 after a wait (ask again). */
   async take(): Promise<number> {
@@ -55,7 +54,7 @@ export class RateGate {
 
   /** End a wait early (stop). */
   wakeUp(): void {
-    this.wake?.();
+    this.waiting.wakeUp();
   }
 
   private async wait(ms: number): Promise<void> {
@@ -63,19 +62,9 @@ export class RateGate {
     const limit = stage.rateLimit!;
     const started = performance.now();
     if (started - this.waitedAt > limit.perMs) {
-      const where = { stage: stage.name, consumer: this.d.consumer, ...(this.d.keys.shard === undefined ? {} : { shard: this.d.keys.shard }) };
-      logger.info('stage.rate_limited', { ...where, records: limit.records, perMs: limit.perMs, waitMs: ms });
+      logger.info('stage.rate_limited', { ...gateWhere(stage.name, this.d.consumer, this.d.keys), records: limit.records, perMs: limit.perMs, waitMs: ms });
     }
-    const until = started + ms;
-    for (let left = ms; left > 0 && !this.d.stopping(); left = until - performance.now()) {
-      this.d.progress();
-      await new Promise<void>((res) => {
-        const timer = setTimeout(res, Math.min(left, stage.watchdogIntervalMs));
-        this.wake = () => (clearTimeout(timer), res());
-      });
-      this.wake = undefined;
-    }
-    this.d.progress();
+    await this.waiting.until(started + ms);
     this.waitedAt = performance.now();
     metrics.increment('ratelimit.waited_ms', Math.round(this.waitedAt - started), { stage: stage.name });
   }
