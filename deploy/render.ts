@@ -7,6 +7,7 @@
  *   deploy/k8s/pipeline.yaml    config ConfigMap, per stage a Deployment and a KEDA ScaledObject, KEDA's TriggerAuthentication, the monitor, the API, statsd-exporter
  *   deploy/k8s/stage-secrets.yaml  the Redis users' Secrets: one per stage and the API's (deploy/render-secrets.ts)
  *   deploy/statsd/mapping.yml   StatsD → Prometheus names for every metric in METRIC_CATALOG
+ *   deploy/prometheus/alerts.yml, deploy/k8s/prometheus-rules.yaml  the alerting rules (deploy/render-alerts.ts)
  *
  * Dev-time only (it needs the `yaml` devDependency); the runtime image does not ship deploy/.
  */
@@ -14,6 +15,7 @@ import { stageRedisUrlEnv } from '../lib/config/load.js';
 import { ConfigError } from '../lib/core/errors.js';
 import { API_REDIS_URL_ENV } from '../lib/ops/acl-api.js';
 import type { ResolvedConfig } from '../lib/config/types.js';
+import { alertRulesFile, prometheusRule } from './render-alerts.js';
 import { k8sManifests } from './render-k8s.js';
 import { k8sUserSecrets } from './render-secrets.js';
 import {
@@ -33,6 +35,7 @@ import {
   yaml,
 } from './render-names.js';
 
+export { ALERT_TIMING, alertGroups, alertRulesFile, prometheusRule, type AlertRule, type Severity } from './render-alerts.js';
 export { KEDA_AUTH, k8sManifests, kedaAuthentication } from './render-k8s.js';
 export { DEV_REDIS_URL, k8sApiSecret, k8sStageSecrets, k8sUserSecrets } from './render-secrets.js';
 export * from './render-names.js';
@@ -125,7 +128,8 @@ export function composeFile(config: ResolvedConfig): Record<string, unknown> {
   };
   services.prometheus = {
     image: 'prom/prometheus:v2.55.1',
-    volumes: ['./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro'],
+    // prometheus.yml loads the rendered alerting rules from beside it (rule_files).
+    volumes: ['./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro', './prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro'],
     ports: ['127.0.0.1:${PROMETHEUS_PORT:-9090}:9090'],
     restart: 'unless-stopped',
   };
@@ -158,11 +162,25 @@ const STAGE_SECRETS_NOTE = [
   '',
 ].join('\n');
 
+const ALERTS_NOTE = [
+  '# Prometheus alerting rules (docs/metrics-and-monitoring.md#alerts): severity page or ticket, thresholds from the',
+  "# config (a stage's scaleUpLag; the windows and `for:` durations are ALERT_TIMING in deploy/render-alerts.ts).",
+  '',
+].join('\n');
+const PROMETHEUS_RULE_NOTE = [
+  '# The alerting rules of deploy/prometheus/alerts.yml for the Prometheus Operator (docs/metrics-and-monitoring.md#alerts).',
+  '# Not in kustomization.yaml (the CRD may not be installed): kubectl apply -f deploy/k8s/prometheus-rules.yaml, with the',
+  "# label your Prometheus's ruleSelector wants (kube-prometheus-stack: release=<its release>).",
+  '',
+].join('\n');
+
 export function renderDeploy(config: ResolvedConfig, rawConfig: string, source = 'config/pipeline.json'): Map<string, string> {
   return new Map([
     ['deploy/docker-compose.yml', header(source) + yaml(composeFile(config))],
     ['deploy/k8s/pipeline.yaml', header(source) + k8sManifests(config, rawConfig).map(yaml).join('---\n')],
     ['deploy/k8s/stage-secrets.yaml', header(source) + STAGE_SECRETS_NOTE + k8sUserSecrets(config).map(yaml).join('---\n')],
     ['deploy/statsd/mapping.yml', header(source) + yaml(statsdMapping(config))],
+    ['deploy/prometheus/alerts.yml', header(source) + ALERTS_NOTE + yaml(alertRulesFile(config))],
+    ['deploy/k8s/prometheus-rules.yaml', header(source) + PROMETHEUS_RULE_NOTE + yaml(prometheusRule(config))],
   ]);
 }

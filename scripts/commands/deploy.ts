@@ -7,7 +7,8 @@ import { REPO, type GlobalOptions } from './common.js';
 
 /**
  * `pipeline deploy render [--check]`: write deploy/docker-compose.yml, deploy/k8s/pipeline.yaml,
- * deploy/k8s/stage-secrets.yaml, deploy/statsd/mapping.yml and deploy/k8s/cluster/{pipeline,stage-secrets}.yaml from the config (env overrides ignored, so the output is the same on
+ * deploy/k8s/stage-secrets.yaml, deploy/statsd/mapping.yml, the alerting rules (deploy/prometheus/alerts.yml,
+ * deploy/k8s/prometheus-rules.yaml) and deploy/k8s/cluster/{pipeline,stage-secrets}.yaml from the config (env overrides ignored, so the output is the same on
  * every machine). `--check` writes nothing and exits 1 if a committed file differs.
  */
 export async function deployRenderCommand(opts: GlobalOptions & { check?: boolean }): Promise<void> {

@@ -1,0 +1,287 @@
+/**
+ * The Prometheus alerting rules of the conditions docs/metrics-and-monitoring.md says to alert on,
+ * rendered from the config like the statsd mapping (deploy/render-names.ts): the metric names come
+ * from METRIC_CATALOG through `prometheusName` (an unknown name fails the render), every selector is
+ * narrowed to this pipeline (`pipeline="<name>"`), and the thresholds the config has are taken from
+ * it (a stage's `scaleUpLag`; which stages run fused; which processes keep `minWorkers` above 0).
+ *
+ *   deploy/prometheus/alerts.yml       a rules file, loaded by deploy/prometheus/prometheus.yml (compose)
+ *   deploy/k8s/prometheus-rules.yaml   the same groups as a PrometheusRule (the Prometheus Operator's CRD)
+ *
+ * test/alert-rules.test.ts checks the names and labels against the catalog and runs promtool on them.
+ */
+import type { ResolvedConfig } from '../lib/config/types.js';
+import { fusedRoutes } from '../lib/config/fusion-plan.js';
+import { METRIC_CATALOG, prometheusName } from '../lib/observe/metrics.js';
+import { LABELS, processStages } from './render-names.js';
+
+/**
+ * The windows and `for:` durations of the rules (Prometheus durations). Change them here and render
+ * again, or edit the rendered file (docs/metrics-and-monitoring.md, "Alerts").
+ */
+export const ALERT_TIMING = {
+  /** A counter of events that each need a look (OOM, MISCONF, NOPERM, stalls, dead letters) counts as risen for this long after its last rise. */
+  eventWindow: '10m',
+  /** The data-loss counter: its page stays up this long after the last rise. */
+  dataLossWindow: '30m',
+  /** An outage the workers wait out (Redis or PostgreSQL unavailable) is paged once it lasted this long: a failover or a restart takes seconds. */
+  outageFor: '10m',
+  /** A stage's lag above its `scaleUpLag` for this long: the autoscaler (or KEDA) did not catch up. */
+  lagFor: '15m',
+  /** A stage with a backlog and no consumer in its group for this long. */
+  noConsumersFor: '10m',
+  /** `pipeline up` running no worker for a stage with minWorkers above 0 for this long. */
+  noWorkersFor: '5m',
+  /** The window over which the DLQ's length must have grown. */
+  dlqWindow: '15m',
+  /** No backlog gauge from the sampler (`pipeline monitor` / `up`) for this long: the backlog alerts are blind. */
+  samplerMissingFor: '10m',
+} as const;
+
+export type Severity = 'page' | 'ticket';
+
+/** A rule's annotations use `{{ $labels.* }}` only (no `$value`): test/alert-rules.test.ts expands them for promtool's expected alerts. */
+export interface AlertRule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels: { severity: Severity };
+  annotations: { summary: string; description: string; runbook_url: string };
+}
+
+const RELIABILITY = 'docs/reliability.md';
+const ALERTS_DOC = 'docs/metrics-and-monitoring.md#alerts';
+
+/** A PromQL regex alternative of stage names (names may hold `.`), for `stage=~"..."`. */
+const stageRegex = (names: readonly string[]) => names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\\\$&')).join('|');
+
+/** The PromQL helpers of one config: metric names from the catalog, every selector narrowed to this pipeline. */
+function promql(config: ResolvedConfig) {
+  const pipeline = `pipeline="${config.pipeline}"`;
+  const name = (metric: string) => {
+    const spec = METRIC_CATALOG.find((m) => m.name === metric);
+    if (!spec) throw new Error(`alert rules: ${metric} is not in METRIC_CATALOG (lib/observe/metrics.ts)`);
+    return prometheusName(spec, config.metrics.prefix);
+  };
+  const sel = (metric: string, matchers = '') => `${name(metric)}{${pipeline}${matchers ? `, ${matchers}` : ''}}`;
+  const lag = sel('group.lag');
+  /**
+   * The counter rose within `window`. statsd_exporter creates a counter's series at its first
+   * increment, so `increase()` (two samples needed) would miss the first event ever: a series that
+   * exists now and did not `window` ago is one too, but only while Prometheus has history from then
+   * (the sampler's lag gauge `window` ago), so a freshly started Prometheus does not fire on old counts.
+   */
+  const rose = (metric: string, window: string, by: string) => {
+    const m = sel(metric);
+    return (
+      `sum by (${by}) (increase(${m}[${window}])) > 0 or ` +
+      `(sum by (${by}) (${m} unless ${m} offset ${window}) and on (pipeline) group by (pipeline) (${lag} offset ${window}))`
+    );
+  };
+  return { sel, rose, lag };
+}
+
+const rule = (alert: string, severity: Severity, expr: string, summary: string, description: string, runbook: string, forDuration?: string): AlertRule => ({
+  alert,
+  expr,
+  ...(forDuration ? { for: forDuration } : {}),
+  labels: { severity },
+  annotations: { summary, description, runbook_url: runbook },
+});
+
+/** Data loss and the refusals that stop a stage until someone acts: each pages. */
+function outageRules(config: ResolvedConfig): AlertRule[] {
+  const { sel, rose } = promql(config);
+  const t = ALERT_TIMING;
+  const p = config.pipeline;
+  return [
+    rule(
+      'PipelineRedisDataLost',
+      'page',
+      rose('redis.data_lost', t.dataLossWindow, 'pipeline, stage, what'),
+      `Pipeline ${p}: Redis lost the pipeline's data (stage {{ $labels.stage }}, {{ $labels.what }})`,
+      `Redis came back without the data of pipeline ${p} under stage {{ $labels.stage }} (what: {{ $labels.what }}): what was produced, in flight or stored before is gone. Run \`pipeline status\` (when, who saw it), find why Redis restarted empty or failed over without the writes (AOF off, a replica behind), re-produce what was lost, then \`pipeline health --ack-data-loss\`.`,
+      `${RELIABILITY}#redis-restarts`,
+    ),
+    rule(
+      'PipelineRedisOOM',
+      'page',
+      rose('redis.oom', t.eventWindow, 'pipeline, stage'),
+      `Pipeline ${p}: Redis is full (OOM), stage {{ $labels.stage }} waits`,
+      `Redis refused writes of stage {{ $labels.stage }} with OOM (maxmemory reached under noeviction): its batches wait in place, nothing is dead-lettered, the pipeline stands still. Raise maxmemory or free memory (trim or purge the DLQ, drain the review stream).`,
+      `${RELIABILITY}#redis-full-is-an-outage-not-bad-data`,
+    ),
+    rule(
+      'PipelineRedisMisconf',
+      'page',
+      rose('redis.misconf', t.eventWindow, 'pipeline, stage'),
+      `Pipeline ${p}: Redis cannot persist to disk (MISCONF), stage {{ $labels.stage }} waits`,
+      `Redis refused writes of stage {{ $labels.stage }} with MISCONF (a failed RDB save or AOF write, e.g. a full disk): its batches wait in place. Free the disk (the Redis log names the error), then BGSAVE.`,
+      `${RELIABILITY}#redis-unable-to-persist-misconf-is-an-outage-too`,
+    ),
+    rule(
+      'PipelineRedisNoPermission',
+      'page',
+      rose('redis.noperm', t.eventWindow, 'pipeline, stage'),
+      `Pipeline ${p}: stage {{ $labels.stage }}'s Redis user lacks a permission (NOPERM)`,
+      `Redis refused a command or key to the ACL user of stage {{ $labels.stage }}: the step waits in place until it is granted. The worker's \`redis.noperm\` log line (and \`pipeline status\`) names the user, command and key; run \`pipeline acl --apply\` as the admin.`,
+      `${RELIABILITY}#a-missing-permission-is-waited-out-never-a-records-fault`,
+    ),
+    rule(
+      'PipelinePostgresNoPermission',
+      'page',
+      rose('postgres.noperm', t.eventWindow, 'pipeline, stage'),
+      `Pipeline ${p}: PostgreSQL refuses stage {{ $labels.stage }}'s database role`,
+      `PostgreSQL refused the database role of stage {{ $labels.stage }} (a privilege missing, or its login): the batch waits in place. The \`postgres.permission_denied\` log line (and \`pipeline status\`) names the role, the table and the GRANT to run.`,
+      'docs/data-store.md#the-stores-database-role',
+    ),
+    rule(
+      'PipelineRedisUnavailable',
+      'page',
+      `sum by (pipeline, stage) (rate(${sel('redis.unavailable')}[5m])) > 0`,
+      `Pipeline ${p}: Redis unavailable to stage {{ $labels.stage }} for ${t.outageFor}`,
+      `Redis has answered stage {{ $labels.stage }} with LOADING, BUSY, TRYAGAIN, CLUSTERDOWN, MASTERDOWN, READONLY or NOREPLICAS for ${t.outageFor}: the batches wait in place. Check the Redis server (restart or failover stuck, a long script); \`pipeline status\` shows what each stage waits for.`,
+      `${RELIABILITY}#a-dependency-outage-says-what-it-waits-for`,
+      t.outageFor,
+    ),
+    rule(
+      'PipelinePostgresUnavailable',
+      'page',
+      `sum by (pipeline, stage) (rate(${sel('postgres.unavailable')}[5m])) > 0`,
+      `Pipeline ${p}: PostgreSQL unavailable to stage {{ $labels.stage }} for ${t.outageFor}`,
+      `The PostgreSQL sink of stage {{ $labels.stage }} has been unreachable, restarting or overloaded for ${t.outageFor}: its batches wait in place and the backlog grows. Check the database; \`pipeline status\` shows the last error.`,
+      `${RELIABILITY}#a-dependency-outage-says-what-it-waits-for`,
+      t.outageFor,
+    ),
+    rule(
+      'PipelineNetworkUnavailable',
+      'ticket',
+      `sum by (pipeline, stage) (rate(${sel('network.unavailable')}[5m])) > 0`,
+      `Pipeline ${p}: stage {{ $labels.stage }}'s dependency connections keep dropping`,
+      `A dependency connection of stage {{ $labels.stage }} has dropped or timed out during batches for ${t.outageFor}: waited out in place, but the stage crawls. Check the network between the workers and Redis or the sink; the workers' \`stage.transient_retry\` lines name the error.`,
+      `${RELIABILITY}#a-dependency-outage-says-what-it-waits-for`,
+      t.outageFor,
+    ),
+  ];
+}
+
+/** Backlog, dead letters, stalls and the workers: per stage, thresholds from the config. */
+function flowRules(config: ResolvedConfig): AlertRule[] {
+  const { sel, rose, lag } = promql(config);
+  const t = ALERT_TIMING;
+  const p = config.pipeline;
+  // One lag rule per distinct scaleUpLag (the stages sharing it in one regex).
+  const byThreshold = new Map<number, string[]>();
+  for (const s of config.stages) byThreshold.set(s.scaleUpLag, [...(byThreshold.get(s.scaleUpLag) ?? []), s.name]);
+  const lagRules = [...byThreshold].map(([threshold, stages]) =>
+    rule(
+      'PipelineStageLagHigh',
+      'ticket',
+      `${sel('group.lag', `stage=~"${stageRegex(stages)}"`)} > ${threshold}`,
+      `Pipeline ${p}: stage {{ $labels.stage }} has had more than ${threshold} undelivered entries for ${t.lagFor}`,
+      `The lag of stage {{ $labels.stage }} has stayed above its scaleUpLag (${threshold}) for ${t.lagFor}: scaling did not catch up. Check its workers (maxWorkers reached? \`pipeline top\`), its batch time (batch.process_ms) and what it waits for (\`pipeline status\`); raise maxWorkers or fix the slow dependency.`,
+      ALERTS_DOC,
+      t.lagFor,
+    ),
+  );
+  // A fused stage's group reads 0 consumers while its workers run (docs/metrics-and-monitoring.md): not alerted on.
+  const fused = new Set(fusedRoutes(config).map((r) => r.to));
+  const read = config.stages.filter((s) => !fused.has(s.name)).map((s) => s.name);
+  const kept = config.processes.flatMap((proc) => {
+    const { stages, options } = processStages(config, proc);
+    return options.minWorkers > 0 ? stages.map((s) => s.name) : [];
+  });
+  return [
+    ...lagRules,
+    rule(
+      'PipelineStageNoConsumers',
+      'page',
+      `${sel('group.consumers', `stage=~"${stageRegex(read)}"`)} == 0 and on (pipeline, stage) ${lag} > 0`,
+      `Pipeline ${p}: stage {{ $labels.stage }} has a backlog and no consumer`,
+      `Stage {{ $labels.stage }} has had entries waiting and no consumer in its group for ${t.noConsumersFor}: nothing processes it. Check its Deployment / compose service (crash loop, image, Secret) or \`pipeline up\`; KEDA should have woken a stage scaled to zero. (Stages run fused after another are left out: their group reads 0 while their workers run.)`,
+      ALERTS_DOC,
+      t.noConsumersFor,
+    ),
+    ...(kept.length
+      ? [
+          rule(
+            'PipelineStageNoWorkers',
+            'page',
+            `${sel('workers', `stage=~"${stageRegex(kept)}"`)} == 0`,
+            `Pipeline ${p}: \`pipeline up\` runs no worker for stage {{ $labels.stage }}`,
+            `\`pipeline up\` has run no worker process for stage {{ $labels.stage }} (minWorkers above 0) for ${t.noWorkersFor}: they keep crashing (supervisor.restarts) or cannot start. Read the workers' last log lines.`,
+            ALERTS_DOC,
+            t.noWorkersFor,
+          ),
+        ]
+      : []),
+    rule(
+      'PipelineWatchdogStalls',
+      'ticket',
+      rose('watchdog.stalls', t.eventWindow, 'pipeline, stage, phase'),
+      `Pipeline ${p}: stage {{ $labels.stage }}'s read loop stalled ({{ $labels.phase }})`,
+      `The read loop of stage {{ $labels.stage }} made no progress for blockMs + stallTimeoutMs in phase {{ $labels.phase }} (a half-open connection, a hung model call). The watchdog resets the connection (watchdog.recoveries) and the probes restart a pod that stays stuck; find the cause in the \`watchdog.stall\` log lines.`,
+      `${RELIABILITY}#progress-not-only-liveness`,
+    ),
+    rule(
+      'PipelineDeadLettered',
+      'ticket',
+      rose('messages.dead_lettered', t.eventWindow, 'pipeline, stage, reason'),
+      `Pipeline ${p}: stage {{ $labels.stage }} dead-lettered messages ({{ $labels.reason }})`,
+      `Stage {{ $labels.stage }} sent messages to the DLQ (reason {{ $labels.reason }}). Look at them with \`pipeline dlq list\`, fix the cause (bad input, a failing model, a route), then replay them.`,
+      `${RELIABILITY}#dead-letters`,
+    ),
+    rule(
+      'PipelineDeadLetterQueueGrowing',
+      'ticket',
+      `delta(${sel('dlq.length')}[${t.dlqWindow}]) > 0`,
+      `Pipeline ${p}: the dead-letter queue grew in the last ${t.dlqWindow}`,
+      `The DLQ of pipeline ${p} has grown over the last ${t.dlqWindow} (PipelineDeadLettered names the stages and reasons). Review it with \`pipeline dlq list\`, fix the cause, replay or purge.`,
+      `${RELIABILITY}#dead-letters`,
+    ),
+    rule(
+      'PipelineStreamTrimmedByAge',
+      'ticket',
+      rose('stream.trimmed_by_age', t.eventWindow, 'pipeline, stream'),
+      `Pipeline ${p}: entries of {{ $labels.stream }} were removed for their age`,
+      `The sampler removed entries of {{ $labels.stream }} older than streams.terminalMaxAgeMs / dlqMaxAgeMs before anyone looked at them. Read the DLQ / review stream sooner, or raise the cap.`,
+      `${RELIABILITY}#memory-bounds`,
+    ),
+    rule(
+      'PipelineSamplerMissing',
+      'ticket',
+      `absent(${lag})`,
+      `Pipeline ${p}: no backlog gauges (pipeline monitor or up not sending)`,
+      `No group.lag of pipeline ${p} has reached Prometheus for ${t.samplerMissingFor}: the one sampler (\`pipeline monitor\` or \`pipeline up\`) is down, cannot reach Redis, or StatsD is not configured, and the lag, consumer and DLQ alerts are blind. Check the monitor's Deployment / compose service and its logs.`,
+      ALERTS_DOC,
+      t.samplerMissingFor,
+    ),
+  ];
+}
+
+/** The rule groups: Prometheus's `groups:`, and a PrometheusRule's `spec.groups`. */
+export function alertGroups(config: ResolvedConfig): { name: string; rules: AlertRule[] }[] {
+  return [
+    { name: `${config.pipeline}-outages`, rules: outageRules(config) },
+    { name: `${config.pipeline}-flow`, rules: flowRules(config) },
+  ];
+}
+
+/** deploy/prometheus/alerts.yml: a Prometheus rules file. */
+export function alertRulesFile(config: ResolvedConfig): Record<string, unknown> {
+  return { groups: alertGroups(config) };
+}
+
+/**
+ * deploy/k8s/prometheus-rules.yaml: the same groups for the Prometheus Operator. Not in the
+ * kustomization: `kubectl apply -k deploy/k8s` would fail where the CRD is not installed.
+ */
+export function prometheusRule(config: ResolvedConfig): Record<string, unknown> {
+  const name = `${config.pipeline}-alerts`;
+  return {
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'PrometheusRule',
+    metadata: { name, labels: LABELS(name, 'alerts') },
+    spec: { groups: alertGroups(config) },
+  };
+}
