@@ -17,7 +17,10 @@ import { Keys } from '../lib/redis/keys.js';
 import { Script } from '../lib/redis/script.js';
 import { dryRun } from '../lib/redis/acl-dryrun.js';
 import { stageProbes } from '../lib/ops/acl-grants.js';
-import { takeTokens } from '../lib/stream/rate-bucket.js';
+import { takeTokens, tokensUsed } from '../lib/stream/rate-bucket.js';
+import { Autoscaler } from '../lib/ops/autoscaler.js';
+import { createLogger } from '../lib/observe/logger.js';
+import { memoryMetrics } from '../lib/observe/metrics.js';
 import { stageDataAccess } from '../stages/access.js';
 import { createRedisSink } from '../stages/sinks/redis.js';
 import { error, NOPERM } from './helpers/acl.js';
@@ -174,6 +177,28 @@ test("a stage with a rateLimit: its user takes tokens from its own bucket (the f
   assert.not.match(formatSetUser(user('preprocess')), /\+time/);
   const stage = config.stages.find((s) => s.name === 'validate')!;
   assert.is(await dryRun(admin, user('validate').name, stageProbes(config, stage, stageDataAccess)), 'ok');
+});
+
+test("`pipeline up`'s autoscaler as the observer reads a rate-limited stage's bucket (HGET, no token taken) and may not take from it", async () => {
+  const base = rulesOnlyConfig(server.url, randomPipeline());
+  const scaled = { rateLimit: { records: 5, perMs: 1000 }, minWorkers: 1, maxWorkers: 2, scaleUpLag: 1 };
+  const config = { ...base, stages: base.stages.map((s) => (s.name === 'validate' ? { ...s, ...scaled } : s)) };
+  const { as, keys } = await secured(config);
+  await takeTokens(as('validate'), keys.rateLimit('validate'), scaled.rateLimit, 3);
+  await admin.xadd(keys.stream(config.stages.find((s) => s.name === 'validate')!.input), '*', 'k', 'k1', 'e', 'x');
+  const observer = as('observer');
+  assert.is(await tokensUsed(observer, keys.rateLimit('validate')), 3);
+  assert.match(await error(takeTokens(observer, keys.rateLimit('validate'), scaled.rateLimit, 1)), NOPERM, 'read-only');
+  const lines: string[] = [];
+  const logger = createLogger({}, 'info', (l) => lines.push(l));
+  const target = { count: () => 1, scale: () => {} };
+  const autoscaler = new Autoscaler({ redis: observer, config, stages: ['validate'], target, logger, metrics: memoryMetrics(), now: () => 0 });
+  await autoscaler.runOnce(); // the lag (1) is high: the pass reads the bucket
+  assert.equal(
+    lines.filter((l) => l.includes('autoscale.error')),
+    [],
+    'the pass ran as the observer',
+  );
 });
 
 test('the producer user can only XADD to the input stream: no XREADGROUP, no reads, no other stream', async () => {

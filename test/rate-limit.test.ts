@@ -13,7 +13,7 @@ import type { StageOptions } from '../lib/config/types.js';
 import { createLogger, silentLogger } from '../lib/observe/logger.js';
 import { Keys } from '../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope } from '../lib/stream/codec.js';
-import { takeTokens } from '../lib/stream/rate-bucket.js';
+import { takeTokens, tokensUsed } from '../lib/stream/rate-bucket.js';
 import { StageProcess } from '../lib/worker/process.js';
 import { ok, type StageFactory } from '../lib/worker/stage.js';
 import { Worker } from '../lib/worker/worker.js';
@@ -71,6 +71,20 @@ test('the bucket: grants what it holds, up to what is asked; says how long the r
   // Another limit on a bucket: exactly one token after one refill period (no float shortfall).
   await redis.hset(key, 't', '0', 'ts', String((await serverNow()) - 100));
   assert.is((await takeTokens(redis, key, limit, 1)).granted, 1);
+});
+
+test("the bucket counts the tokens it handed out (n: granted minus returned; the autoscaler's signal), read without taking any", async () => {
+  const key = new Keys(randomPipeline('rln')).rateLimit('work');
+  const limit = { records: 10, perMs: 60_000 }; // no refill to speak of within the test
+  assert.is(await tokensUsed(redis, key), 0, 'no bucket yet: none');
+  await takeTokens(redis, key, limit, 4);
+  assert.is((await takeTokens(redis, key, limit, 10)).granted, 6);
+  assert.is(await tokensUsed(redis, key), 10);
+  const before = await redis.hgetall(key);
+  assert.is(await tokensUsed(redis, key), 10);
+  assert.equal(await redis.hgetall(key), before, 'reading takes nothing, writes nothing');
+  assert.is((await takeTokens(redis, key, limit, 5, 3)).granted, 3, 'the 3 put back, granted again');
+  assert.is(await tokensUsed(redis, key), 10, '3 returned, 3 granted: still 10 used');
 });
 
 test('config: rateLimit is checked, each error names its field; perMs defaults to 1000; no rateLimit is unlimited', () => {

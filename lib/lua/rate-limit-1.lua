@@ -7,7 +7,9 @@
   that is gone (never written, or idle past its TTL of twice the window) is a full bucket.
   Flagged allow-oom (lib/redis/functions.ts): one small hash rewritten in place.
 
-  KEYS[1]  the bucket ({p}:ratelimit:<stage>): hash t (tokens, may be fractional), ts (ms)
+  KEYS[1]  the bucket ({p}:ratelimit:<stage>): hash t (tokens, may be fractional), ts (ms), n
+           (tokens used in all: granted minus returned, so the autoscaler, lib/ops/rate-bound.ts,
+           reads how fast the stage takes them without taking any; gone with the key, from 0 again)
   ARGV[1]  records: the bucket's size and refill per window (integer >= 1)
   ARGV[2]  perMs: the window in ms (integer >= 1)
   ARGV[3]  wanted: how many records the consumer would read (its batch size)
@@ -26,7 +28,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rate = size / per
 local tokens = size
-local cur = redis.call('HMGET', KEYS[1], 't', 'ts')
+local cur = redis.call('HMGET', KEYS[1], 't', 'ts', 'n')
 if cur[1] and cur[2] then
   local elapsed = math.max(0, now - tonumber(cur[2]))
   tokens = math.min(size, tonumber(cur[1]) + elapsed * rate)
@@ -38,6 +40,7 @@ tokens = math.max(0, tokens - granted)
 local rest = math.min(wanted - granted, size)
 local wait = 0
 if rest > tokens then wait = math.ceil((rest - tokens) / rate) end
-redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', now)
+local used = math.max(0, (tonumber(cur[3]) or 0) + granted - math.max(0, returned))
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', now, 'n', used)
 redis.call('PEXPIRE', KEYS[1], per * 2)
 return {granted, wait}

@@ -192,6 +192,13 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     from: 'supervisor',
     help: 'skipped autoscaler passes: failed, or unanswered within one interval (Redis down); no decision taken, the next interval tries again',
   },
+  {
+    name: 'autoscale.rate_bound',
+    type: 'gauge',
+    tags: ['stage'],
+    from: 'supervisor',
+    help: '1 while the autoscaler adds no worker to the stage because its rateLimit is used up by the workers it has (lag high), else 0; sent every autoscaler pass',
+  },
   { name: 'supervisor.restarts', type: 'counter', tags: ['stage'], from: 'supervisor', help: 'crashed workers restarted' },
   {
     name: 'supervisor.handed_over',

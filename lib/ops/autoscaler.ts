@@ -8,6 +8,7 @@ import type { Metrics } from '../observe/metrics.js';
 import { Periodic } from '../core/periodic.js';
 import { BoundedPass, type GivenUp } from '../core/bounded-pass.js';
 import { pausedStages } from './pause.js';
+import { lagBuckets, usedAt, usedUp, type BucketSample, type UsedAt } from './rate-bound.js';
 
 /** What the autoscaler drives: the Supervisor (live workers per process, named as in `units`, and scale to n). */
 export interface ScaleTarget {
@@ -24,6 +25,10 @@ export type ScalePolicy = Pick<ResolvedStage, 'minWorkers' | 'maxWorkers' | 'sca
 export interface ScaleState {
   highSince?: number;
   idleSince?: number;
+  /** The rate-limited buckets' tokens used when the scale-up window began (lib/ops/rate-bound.ts). */
+  usedSince?: UsedAt;
+  /** The last scale-up window ended rate-bound (and the lag is still high). */
+  rateBound?: boolean;
 }
 
 export interface ScaleSample {
@@ -31,9 +36,15 @@ export interface ScaleSample {
   lag: number | null;
   pending: number;
   workers: number;
+  /**
+   * The token buckets of the stages whose lag is high, when every such stage has a `rateLimit`
+   * (lib/ops/rate-bound.ts: lagBuckets); undefined: no limit holds the unit back.
+   */
+  buckets?: BucketSample[];
 }
 
-export type ScaleReason = 'below_min' | 'above_max' | 'wake' | 'lag_high' | 'idle' | 'hold';
+/** `rate_bound`: the lag is high but the limit is used up by the workers there are: no worker added. */
+export type ScaleReason = 'below_min' | 'above_max' | 'wake' | 'lag_high' | 'rate_bound' | 'idle' | 'hold';
 
 export interface ScaleDecision {
   to: number;
@@ -46,6 +57,8 @@ export interface ScaleDecision {
  * - below min / above max: straight to the bound;
  * - no workers and anything waiting or pending: one worker at once (scale from zero);
  * - lag >= scaleUpLag for scaleUpAfterMs: +1, and the streak starts again (so +1 per window);
+ *   unless the lagging stages' rate limits were used up over that window (`buckets`): then no
+ *   worker ('rate_bound', `state.rateBound`), and the next window is judged on its own;
  * - lag 0 for scaleDownIdleMs: -1 (the last worker only goes when nothing is pending either);
  * - lag unknown, or in between: hold, and both streaks reset.
  * (The Autoscaler adds that a unit whose every stage is paused, `pipeline pause`, is never scaled up.)
@@ -55,23 +68,32 @@ export function decide(p: ScalePolicy, state: ScaleState, s: ScaleSample, now: n
   if (s.workers < p.minWorkers) return { to: p.minWorkers, reason: 'below_min' };
   if (s.workers > p.maxWorkers) return { to: p.maxWorkers, reason: 'above_max' };
   if (s.lag === null) {
-    state.highSince = state.idleSince = undefined;
+    endStreak(state);
+    state.idleSince = undefined;
     return hold;
   }
   if (s.workers === 0 && (s.lag > 0 || s.pending > 0) && p.maxWorkers > 0) {
-    state.highSince = state.idleSince = undefined;
+    endStreak(state);
+    state.idleSince = undefined;
     return { to: 1, reason: 'wake' };
   }
   if (s.lag >= p.scaleUpLag) {
     state.idleSince = undefined;
-    state.highSince ??= now;
-    if (now - state.highSince >= p.scaleUpAfterMs && s.workers < p.maxWorkers) {
-      state.highSince = now;
+    if (state.highSince === undefined) startWindow(state, s, now);
+    const elapsed = now - state.highSince!;
+    if (elapsed < p.scaleUpAfterMs) return hold;
+    state.rateBound = usedUp(state.usedSince, s.buckets, elapsed);
+    if (state.rateBound) {
+      startWindow(state, s, now);
+      return { to: s.workers, reason: 'rate_bound' };
+    }
+    if (s.workers < p.maxWorkers) {
+      startWindow(state, s, now);
       return { to: s.workers + 1, reason: 'lag_high' };
     }
     return hold;
   }
-  state.highSince = undefined;
+  endStreak(state);
   if (s.lag > 0) {
     state.idleSince = undefined;
     return hold;
@@ -83,6 +105,16 @@ export function decide(p: ScalePolicy, state: ScaleState, s: ScaleSample, now: n
     return { to: s.workers - 1, reason: 'idle' };
   }
   return hold;
+}
+
+function startWindow(state: ScaleState, s: ScaleSample, now: number): void {
+  state.highSince = now;
+  state.usedSince = usedAt(s.buckets);
+}
+
+function endStreak(state: ScaleState): void {
+  state.highSince = state.usedSince = undefined;
+  state.rateBound = false;
 }
 
 export interface AutoscalerOptions {
@@ -120,7 +152,9 @@ export interface AutoscalerOptions {
  * and applies `decide`. A worker is added by the target's scale (a new process), removed
  * gracefully (SIGTERM: it stops reading, finishes and acks its batch). Every change is logged
  * (`autoscale.decision`, JSON, naming the process) and counted (`autoscale.decisions`, tags stage and direction:
- * once for each stage of the process moved).
+ * once for each stage of the process moved). A process its rate limits hold back gets no worker
+ * (lib/ops/rate-bound.ts; `autoscale.rate_bound` logged once as it starts, `autoscale.rate_unbound`
+ * as it ends, the gauge `autoscale.rate_bound` every pass).
  * A failed pass, or one Redis does not answer within `timeoutMs` (Redis down), is skipped: logged
  * (`autoscale.error`) and counted (`autoscale.errors`), no decision taken, the windows started
  * over; the next interval tries again.
@@ -192,22 +226,30 @@ export class Autoscaler {
   private async pass(given: GivenUp): Promise<void> {
     const { redis, config, target, logger, metrics } = this.opts;
     const [status, paused] = await Promise.all([pipelineStatus(redis, config, { lagEstimateCap: this.opts.lagEstimateCap }), pausedStages(redis, config)]);
+    if (this.stopped || given.up) return;
+    // Read only for units whose high lag is all rate-limited stages' (no I/O otherwise).
+    const buckets = await Promise.all(this.managed.map((u) => lagBuckets(redis, config, u.stages, status, u.scaleUpLag)));
     if (this.stopped || given.up) return; // given up: its numbers are old, never decided on
     const byStage = new Map<string, StreamStatus>(status.streams.flatMap((s) => (s.stage ? [[s.stage, s] as const] : [])));
     const now = (this.opts.now ?? Date.now)();
-    for (const stage of this.managed) {
+    for (const [i, stage] of this.managed.entries()) {
       // A process's lag is its most behind stage's (unknown only when no stage's is known).
       const lags = stage.stages.map((n) => byStage.get(n)).map((x) => (x ? backlog(x) : null));
       const known = lags.filter((l): l is number => l !== null);
       const pending = stage.stages.reduce((n, x) => n + (byStage.get(x)?.group?.pending ?? 0), 0);
       const workers = target.count(stage.name);
-      const sample: ScaleSample = { lag: known.length ? Math.max(...known) : null, pending, workers };
+      const sample: ScaleSample = { lag: known.length ? Math.max(...known) : null, pending, workers, buckets: buckets[i] };
       if (sample.lag !== null) this.unknownLag.delete(stage.name);
       else if (!this.unknownLag.has(stage.name)) {
         this.unknownLag.add(stage.name);
         logger.warn('autoscale.lag_unknown', { stage: stage.name, stages: stage.stages, workers, pending, action: 'hold until the lag is known' });
       }
-      const d = decide(stage, this.states.get(stage.name)!, sample, now);
+      const state = this.states.get(stage.name)!;
+      const wasBound = state.rateBound === true;
+      const d = decide(stage, state, sample, now);
+      if ((state.rateBound === true) !== wasBound) this.tellRateBound(stage.name, sample);
+      // Every pass (statsd_exporter drops a gauge unsent for its ttl); per stage, as `autoscale.decisions`: a process's name is no stage.
+      for (const name of stage.stages) metrics.gauge('autoscale.rate_bound', state.rateBound ? 1 : 0, { stage: name });
       // A crashing process is not helped by more copies of it (its lag grows because it is down).
       if (d.to > workers && target.crashedRecently?.(stage.name)) continue;
       // Nor a paused one (`pipeline pause`: its lag grows on purpose, more workers would hold still too); the window starts again on resume.
@@ -232,6 +274,21 @@ export class Autoscaler {
         });
       }
     }
+  }
+
+  /** Said once when a unit becomes rate-bound (no worker added while it is) and once when it is no longer. */
+  private tellRateBound(unit: string, s: ScaleSample): void {
+    const { logger } = this.opts;
+    const bound = this.states.get(unit)!.rateBound === true;
+    if (!bound) return logger.info('autoscale.rate_unbound', { stage: unit, workers: s.workers, lag: s.lag, action: 'scales on lag again' });
+    const limit = [...new Map((s.buckets ?? []).map((b) => [b.stage, { stage: b.stage, records: b.records, perMs: b.perMs }])).values()];
+    logger.info('autoscale.rate_bound', {
+      stage: unit,
+      workers: s.workers,
+      lag: s.lag,
+      limit,
+      action: 'no worker added: the rate limit is used up by the workers there are',
+    });
   }
 
   /** No more ticks; wait for one in flight at most one interval. */

@@ -19,3 +19,13 @@ export async function takeTokens(redis: Redis, key: string, limit: RateLimit, wa
   const [granted, waitMs] = await script.run<[number, number]>(redis, [key], [limit.records, limit.perMs, wanted, returned]);
   return { granted: Number(granted), waitMs: Number(waitMs) };
 }
+
+/**
+ * The tokens a bucket has handed out in all (its `n`: granted minus returned; 0 when the key is
+ * gone), read with HGET only: no token taken, no write, so a read-only user (the observer that
+ * `pipeline up`'s supervisor runs as) may read it.
+ */
+export async function tokensUsed(redis: Redis, key: string): Promise<number> {
+  const n = Number(await redis.hget(key, 'n'));
+  return Number.isFinite(n) ? n : 0;
+}
