@@ -11,6 +11,7 @@ import { pairs } from './inspect.js';
 import { isMissingGroup, isNoPermReply } from '../core/redis-replies.js';
 import { functionsWaitReason } from './functions-wait.js';
 import { parsePauseRecord, pauseLine } from '../stream/pause-flag.js';
+import { writeRefusal, writeRefusalLine } from './write-refusal.js';
 
 export interface ConsumerHealth {
   ok: boolean;
@@ -24,6 +25,11 @@ export interface ConsumerHealth {
   reason?: string;
   /** Redis could not be asked (connection error): the consumer's health is unknown. */
   unreachable?: boolean;
+  /**
+   * Redis refuses writes (MISCONF: it cannot persist to disk), said first in `reason`: no worker can
+   * record progress then, so the consumer's health is unknown, as with `unreachable`.
+   */
+  redisRefusesWrites?: boolean;
   /** Sharded pipelines: the shards checked (all must progress). */
   shards?: number[];
   /**
@@ -54,6 +60,31 @@ export async function consumerHealth(
 ): Promise<ConsumerHealth> {
   const stage = config.stages.find((s) => s.name === stageName);
   if (!stage) return { ok: false, stage: stageName, reason: `no stage named ${stageName}` };
+  const [h, refusal] = await Promise.all([stageHealth(redis, config, stage, opts), writeRefusal(redis)]);
+  return refusal ? refusingWrites(h, refusal) : h;
+}
+
+/**
+ * A stage's health while Redis refuses writes (MISCONF): Redis is the finding, first. Every worker
+ * holds its batch and cannot beat (its liveness record is a write), so its marker lapses
+ * `blockMs + stallTimeoutMs` into the outage: a missing marker then says nothing about the worker.
+ */
+function refusingWrites(h: ConsumerHealth, refusal: string): ConsumerHealth {
+  const lapsed = !h.ok && h.consumer !== undefined && h.progress === undefined;
+  const consumer = h.ok
+    ? `stage ${h.stage}'s consumer ${h.consumer} holds its batch (its progress marker lapses blockMs + stallTimeoutMs into the outage: its beat is a write too)`
+    : lapsed
+      ? `stage ${h.stage}'s consumer ${h.consumer} shows no progress because of this outage, not because its worker stalled (its watchdog's beat is a write, refused too)`
+      : `stage ${h.stage}: ${h.reason}`;
+  return { ...h, ok: false, redisRefusesWrites: true, reason: `${writeRefusalLine(refusal)}. Meanwhile ${consumer}` };
+}
+
+async function stageHealth(
+  redis: Redis,
+  config: ResolvedConfig,
+  stage: ResolvedConfig['stages'][number],
+  opts: { host: string; pid?: number; shards?: readonly number[] },
+): Promise<ConsumerHealth> {
   const space = configShards(config);
   if (space.count === 1) return shardHealth(redis, config, space.all[0]!, stage, opts);
   // Sharded: the worker has one read loop per shard it reads; every one of them must progress.

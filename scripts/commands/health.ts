@@ -15,7 +15,7 @@ export interface HealthOptions extends GlobalOptions {
   ackDataLoss?: boolean;
   pid?: string;
   host?: string;
-  /** Exit 0 when Redis cannot be reached (a liveness probe: restarting the worker would not help). */
+  /** Exit 0 when Redis cannot be reached or refuses writes (MISCONF) (a liveness probe: restarting the worker would not help). */
   unknownOk?: boolean;
   /** Sharded pipelines: the worker's shards (default: env WORKER_SHARDS, as the worker reads it; else all). */
   shards?: string;
@@ -26,7 +26,9 @@ export interface HealthOptions extends GlobalOptions {
  * (its watchdog's liveness key `{p}:liveness:<stage>:<consumer>` is alive), else exit 1 with the reason,
  * as one JSON line. `--stage a,b` (or a process name): every stage of a process that runs several.
  * A stage waiting out a dependency outage (Postgres down) passes, its line's `note` saying what for.
- * For exec readiness/liveness probes: one XINFO and one GET per stage, then it disconnects.
+ * Redis refusing writes (MISCONF: it cannot persist) is said first (`redisRefusesWrites`): exit 1, or 0
+ * with `--unknown-ok`, as an unreachable Redis (no worker can record progress; restarting them would not help).
+ * For exec readiness/liveness probes: one XINFO, one GET and one PING per stage, then it disconnects.
  * A data loss workers recorded (lib/ops/data-loss.ts) is on the line as `dataLost` and `degraded`
  * (the sentence), without failing the probe: restarting workers would not bring the data back.
  * `--data-loss` is the pipeline's check (exit 1 while one is unacknowledged), `--ack-data-loss` acknowledges.
@@ -57,7 +59,9 @@ export async function healthCommand(opts: HealthOptions): Promise<void> {
     );
     const h = each.find((x) => !x.ok) ?? each[0]!;
     const unreachable = each.some((x) => x.unreachable === true);
-    const ok = each.every((x) => x.ok) || (unreachable && opts.unknownOk === true);
+    // Redis refusing writes (MISCONF) leaves the consumers' progress unknown as well: a restart would not help either.
+    const unknown = unreachable || each.some((x) => x.redisRefusesWrites === true);
+    const ok = each.every((x) => x.ok) || (unknown && opts.unknownOk === true);
     // A stage waiting out a dependency outage passes (it is progress), with a note saying what for: every stage's.
     const notes = each.flatMap((x) => (x.note ? [stages.length > 1 ? `${x.stage}: ${x.note}` : x.note] : []));
     const note = notes.length ? { note: notes.join('; ') } : {};

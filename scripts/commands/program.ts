@@ -158,7 +158,7 @@ export function buildProgram(): Command {
     .option('--ack-data-loss', 'acknowledge the recorded data losses (delete {p}:data-lost; run as the admin of REDIS_URL)')
     .option('--pid <n>', 'only the consumer of this process id (default: any on this host)', positiveInt)
     .option('--host <name>', 'host part of the consumer name (default: hostname)')
-    .option('--unknown-ok', 'exit 0 when Redis cannot be reached (liveness: a restart would not help)')
+    .option('--unknown-ok', 'exit 0 when Redis cannot be reached or refuses writes (MISCONF) (liveness: a restart would not help)')
     .option('--shards <list>', 'sharded pipelines: the shards the worker reads, every one must progress (default: env WORKER_SHARDS, else every shard)')
     .action(run((o: Record<string, string | boolean>) => healthCommand({ ...global(), ...o } as never)));
 

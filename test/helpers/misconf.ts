@@ -13,7 +13,11 @@ import { waitFor } from './redis.js';
 export interface MisconfOptions {
   /** How long each step may take (the child to appear, the save to be recorded). @defaultValue 20000 */
   timeoutMs?: number;
+  /** A hash tag the helper's own keys carry (`{tag}misconf:...`): on a Cluster node, one of the slots it serves. @defaultValue none */
+  keyTag?: string;
 }
+
+const key = (o: MisconfOptions, name: string) => `${o.keyTag ? `{${o.keyTag}}` : ''}misconf:${name}`;
 
 /** The process id of the server behind `admin`. */
 const serverPid = async (admin: Redis) => Number(/process_id:(\d+)/.exec(await admin.info('server'))![1]);
@@ -27,8 +31,8 @@ function childOf(pid: number): number {
 const saveStatus = async (admin: Redis) => /rdb_last_bgsave_status:(\w+)/.exec(await admin.info('persistence'))?.[1];
 
 /** The message a plain SET gets (empty when Redis took it). */
-export const setRefusal = (admin: Redis): Promise<string> =>
-  admin.set('misconf:probe', 'x').then(
+export const setRefusal = (admin: Redis, o: MisconfOptions = {}): Promise<string> =>
+  admin.set(key(o, 'probe'), 'x').then(
     () => '',
     (e: Error) => e.message,
   );
@@ -41,7 +45,7 @@ export async function refuseWrites(admin: Redis, o: MisconfOptions = {}): Promis
   const timeoutMs = o.timeoutMs ?? 20_000;
   const pid = await serverPid(admin);
   // Keys for the slowed save to spend its time on (1 s each): the child is still saving when killed.
-  for (let i = 0; i < 3; i++) await admin.set(`misconf:pad:${i}`, 'x');
+  for (let i = 0; i < 3; i++) await admin.set(key(o, `pad:${i}`), 'x');
   await admin.config('SET', 'save', '3600 1');
   await admin.config('SET', 'rdb-key-save-delay', '1000000');
   await admin.bgsave();
@@ -49,7 +53,7 @@ export async function refuseWrites(admin: Redis, o: MisconfOptions = {}): Promis
   await waitFor('the BGSAVE child', () => (child = childOf(pid)) > 0, timeoutMs);
   process.kill(child, 'SIGKILL');
   await waitFor('the save recorded as failed', async () => (await saveStatus(admin)) === 'err', timeoutMs);
-  const refused = await setRefusal(admin);
+  const refused = await setRefusal(admin, o);
   if (!/^MISCONF\b/.test(refused)) throw new Error(`expected Redis to refuse a SET with MISCONF, it answered: ${refused || 'OK'}`);
 }
 
@@ -62,6 +66,6 @@ export async function allowWrites(admin: Redis, o: MisconfOptions = {}): Promise
     await waitFor('a successful save', async () => (await saveStatus(admin)) === 'ok', timeoutMs);
   }
   await admin.config('SET', 'save', '');
-  const refused = await setRefusal(admin);
+  const refused = await setRefusal(admin, o);
   if (refused) throw new Error(`expected Redis to take writes again, it answered: ${refused}`);
 }
