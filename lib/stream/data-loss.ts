@@ -163,16 +163,36 @@ export function sayDataLoss(keys: Keys, what: DataLossSign, stream: string, seen
 
 /**
  * Record a data loss in `{p}:data-lost` (its first report's fields kept, `reports` and `lastAt`
- * updated: several workers seeing one loss make one record).
+ * updated: several workers seeing one loss make one record). `now`: this report's time, by the
+ * reporter's clock.
+ *
+ * `lastAt` is never earlier than `at`: reports come from several workers and the API server, each
+ * with its own clock and in any order, so a report's own time may be earlier than the first
+ * report's `at`; it is written as the latest of its time, `at` and the `lastAt` already there. Not a
+ * function (lib/lua): the record is written just after Redis lost its data, the Functions library
+ * with it, and a stage user may not load it; nor a MULTI (a stage user runs no transactions). The
+ * read and the write are apart, but `at` never changes once written (HSETNX; only the ack deletes
+ * the record), so whatever runs between them, `lastAt` stays at or after `at`.
  */
-export async function recordDataLoss(redis: Redis, keys: Keys, what: DataLossSign, stream: string, seen: string, w: DataLossWitness): Promise<void> {
-  const now = Date.now();
-  // The first report of a loss writes the record; the others count in it (no MULTI: a stage user runs no transactions).
+export async function recordDataLoss(
+  redis: Redis,
+  keys: Keys,
+  what: DataLossSign,
+  stream: string,
+  seen: string,
+  w: DataLossWitness,
+  now = Date.now(),
+): Promise<void> {
+  // The first report of a loss writes the record; the others count in it.
   if ((await redis.hsetnx(keys.dataLost, 'at', String(now))) === 1)
     await redis.hset(keys.dataLost, { what, stage: w.stage, consumer: w.consumer, stream, seen });
   await redis.hincrby(keys.dataLost, 'reports', 1);
-  await redis.hset(keys.dataLost, 'lastAt', String(now));
+  const record = await redis.hgetall(keys.dataLost);
+  await redis.hset(keys.dataLost, 'lastAt', String(latest(now, record.at, record.lastAt)));
 }
+
+/** The greatest of `now` and the times recorded (a field absent or not a number counts for nothing). */
+const latest = (now: number, ...recorded: (string | undefined)[]): number => Math.max(now, ...recorded.map(Number).filter(Number.isFinite));
 
 /** `{p}:data-lost` as read (HGETALL), or undefined when there is none. */
 export function parseDataLoss(tag: string, h: Record<string, string>): DataLossRecord | undefined {
@@ -186,6 +206,7 @@ export function parseDataLoss(tag: string, h: Record<string, string>): DataLossR
     stream: h.stream ?? '',
     seen: h.seen ?? '',
     reports: Number(h.reports ?? 1),
-    lastAt: Number(h.lastAt ?? h.at),
+    // Never before `at`: a record an older release wrote may hold an earlier one (its reporters' clocks, their order).
+    lastAt: Math.max(Number(h.at), Number(h.lastAt ?? h.at)),
   };
 }
