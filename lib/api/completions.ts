@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
-import { backoffMs, sleep } from '../core/backoff.js';
+import { backoffMs } from '../core/backoff.js';
 import { ioDeadline } from '../core/io-deadline.js';
+import { settleWithin } from '../core/periodic.js';
 import type { Logger } from '../observe/logger.js';
 import type { FinalStatus } from '../stream/done.js';
 import type { ApiLimits } from './options.js';
@@ -70,6 +71,8 @@ export class Completions {
   private readonly subscribers = new Set<BatchSubscriber>();
   private loop?: Promise<void>;
   private stopped = false;
+  /** The read loops' backoff pauses in progress: stop wakes them (their timers cleared), so no timer outlives it. */
+  private readonly pauses = new Set<() => void>();
   /** The batches handed out one after another, whichever shard read them. */
   private handing: Promise<void> = Promise.resolve();
   /** Per shard: the id of the last entry handed out (its start position until then; "" until every shard's start is known). */
@@ -112,8 +115,10 @@ export class Completions {
     for (const set of this.waiters.values()) for (const w of set) w(undefined);
     this.waiters.clear();
     this.subscribers.clear();
+    for (const wake of [...this.pauses]) wake();
     // The loop ends within one XREAD BLOCK; while Redis is down its XREAD waits for the reconnect: don't wait for that.
-    await Promise.race([this.loop, sleep(this.limits.completionsBlockMs + 500)]);
+    // settleWithin clears its timer: a bare sleep in the race kept the process alive that long after stop.
+    await settleWithin(this.loop, this.limits.completionsBlockMs + 500);
   }
 
   /**
@@ -171,7 +176,21 @@ export class Completions {
   private async failed(err: unknown, failures: number, shard: number): Promise<void> {
     this.errors++;
     this.logger.warn('completions.read_error', { err, attempt: failures, ...(this.sources.length > 1 ? { shard } : {}) });
-    await sleep(backoffMs(failures, this.limits.completionsRetryMs, 5_000));
+    await this.pause(backoffMs(failures, this.limits.completionsRetryMs, 5_000));
+  }
+
+  /** Sleep `ms`, or until stop (which clears the timer: a backoff of up to 5 s outlived the server's close). */
+  private pause(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.pauses.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.pauses.add(wake);
+    });
   }
 
   private async run(): Promise<void> {
