@@ -20,7 +20,12 @@ const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeo
 test('after stop resolves, no timer of the reader is left (before: a 600 ms sleep outlived it)', async () => {
   const reader = client(server.url);
   const done = new Keys(randomPipeline('cs')).done;
-  const completions = new Completions([{ reader, stream: done }], silentLogger, { completionsBlockMs: 100, completionsBatch: 10, completionsRetryMs: 100 });
+  const completions = new Completions([{ reader, stream: done }], silentLogger, {
+    completionsBlockMs: 100,
+    completionsBatch: 10,
+    completionsRetryMs: 100,
+    completionsRetryMaxMs: 5_000,
+  });
   try {
     completions.start();
     await waitFor('following', () => completions.following);
@@ -47,6 +52,7 @@ test('stop during a read backoff ends the loop at once: its sleep is cleared, no
     completionsBlockMs: 100,
     completionsBatch: 10,
     completionsRetryMs: 5_000,
+    completionsRetryMaxMs: 5_000,
   });
   try {
     const before = timers();

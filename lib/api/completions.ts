@@ -83,7 +83,7 @@ export class Completions {
   constructor(
     private readonly sources: readonly CompletionSource[],
     private readonly logger: Logger,
-    private readonly limits: Pick<ApiLimits, 'completionsBlockMs' | 'completionsBatch' | 'completionsRetryMs'>,
+    private readonly limits: Pick<ApiLimits, 'completionsBlockMs' | 'completionsBatch' | 'completionsRetryMs' | 'completionsRetryMaxMs'>,
   ) {
     this.positions = sources.map(() => '');
   }
@@ -118,7 +118,7 @@ export class Completions {
     for (const wake of [...this.pauses]) wake();
     // The loop ends within one XREAD BLOCK; while Redis is down its XREAD waits for the reconnect: don't wait for that.
     // settleWithin clears its timer: a bare sleep in the race kept the process alive that long after stop.
-    await settleWithin(this.loop, this.limits.completionsBlockMs + 500);
+    await settleWithin(this.loop, this.limits.completionsBlockMs + 500); // + the reply's trip past its BLOCK
   }
 
   /**
@@ -176,7 +176,7 @@ export class Completions {
   private async failed(err: unknown, failures: number, shard: number): Promise<void> {
     this.errors++;
     this.logger.warn('completions.read_error', { err, attempt: failures, ...(this.sources.length > 1 ? { shard } : {}) });
-    await this.pause(backoffMs(failures, this.limits.completionsRetryMs, 5_000));
+    await this.pause(backoffMs(failures, this.limits.completionsRetryMs, this.limits.completionsRetryMaxMs));
   }
 
   /** Sleep `ms`, or until stop (which clears the timer: a backoff of up to 5 s outlived the server's close). */

@@ -21,8 +21,10 @@ export interface ApiLimits {
   completionsBlockMs: number;
   /** Most completion entries one XREAD returns. @defaultValue 1000 */
   completionsBatch: number;
-  /** First delay after a failed XREAD of the completions reader; doubles up to 5000 ms, jittered. @defaultValue 100 */
+  /** First delay after a failed XREAD of the completions reader; doubles up to `completionsRetryMaxMs`, jittered. @defaultValue 100 */
   completionsRetryMs: number;
+  /** The longest delay between the completions reader's failed XREADs (Redis down for long). @defaultValue 5000 */
+  completionsRetryMaxMs: number;
   /** How long a backpressure reading (the input group's lag, Redis OOM) is reused before it is read again. @defaultValue 250 */
   backpressureCacheMs: number;
   /** How long the reading of the stages after the input stage (each one's lag against its own maxLag) is reused. @defaultValue 1000 */
@@ -81,6 +83,7 @@ export const API_DEFAULTS: ApiLimits = {
   completionsBlockMs: 1_000,
   completionsBatch: 1_000,
   completionsRetryMs: 100,
+  completionsRetryMaxMs: 5_000,
   backpressureCacheMs: 250,
   backpressureStagesMs: 1_000,
   retryAfterSeconds: 1,
