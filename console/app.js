@@ -6,6 +6,7 @@ import { showReview, reviewCount } from './review.js';
 import { showProducts } from './products.js';
 import { showWorkers } from './workers.js';
 import { showDataLoss } from './data-loss.js';
+import { showWriteRefusal } from './write-refusal.js';
 
 const $ = (s) => document.querySelector(s);
 export const state = { me: null, history: new Map(), historyMs: 3600000 };
@@ -52,6 +53,7 @@ function signIn(message = '') {
 function onSample(sample) {
   $('#sampled-at').textContent = new Date(sample.at).toLocaleTimeString();
   $('#sampled-at').dataset.at = sample.at;
+  showWriteRefusal(sample);
   showDataLoss(sample);
   // Another sink's products are not counted (as `pipeline status` says): not 0.
   $('#stored').textContent = sample.stored ?? `in the ${sample.sink} sink`;

@@ -12,6 +12,8 @@ export interface ConsoleOptions {
   maxBulk: number;
   /** `{p}:console:audit` is capped at about this many actions. @defaultValue 10000 */
   auditMaxLen: number;
+  /** Longest wait for the sampler's PING asking whether Redis refuses writes (MISCONF, the amber banner); unanswered, the sample goes on without it. @defaultValue 1000 */
+  writeRefusalTimeoutMs: number;
   /** Serve `GET /metrics` (Prometheus text format). @defaultValue true */
   metrics: boolean;
 }
@@ -23,5 +25,6 @@ export const CONSOLE_DEFAULTS: ConsoleOptions = {
   sseHeartbeatMs: 15_000,
   maxBulk: 10_000,
   auditMaxLen: 10_000,
+  writeRefusalTimeoutMs: 1000,
   metrics: true,
 };

@@ -51,6 +51,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     historyMs: o.historyMs,
     latencySampleSize: o.latencySampleSize,
     reviewCountCap: o.maxBulk,
+    writeRefusalTimeoutMs: o.writeRefusalTimeoutMs,
   });
   const assets = loadAssets();
   // The tally is read again only when a DLQ changed (its length or newest id): any write to it changes one.

@@ -16,6 +16,7 @@ import { REVIEW_GROUP } from './review.js';
 import { reviewCounts } from './review-trimmed.js';
 import { configShards } from '../redis/shard.js';
 import { readDataLoss } from '../ops/data-loss.js';
+import { writeRefusalLine, writeRefusalWithin } from '../ops/write-refusal.js';
 import type { DataLossRecord } from '../stream/data-loss.js';
 
 const lease = new Script('lease-1');
@@ -69,6 +70,10 @@ export interface ConsoleSample {
   shards?: { shard: number; dlq: number; stages: { stage: string; length: number; lag: number | null; pending: number }[] }[];
   /** The data losses the workers recorded and no one acknowledged yet (lib/ops/data-loss.ts): the console's red banner; [] when none. */
   dataLost: DataLossRecord[];
+  /** Redis's MISCONF reply while it refuses writes because it cannot persist (lib/ops/write-refusal.ts), else null: the amber banner. */
+  redisRefusesWrites: string | null;
+  /** The banner's sentence: that refusal and what to do (`writeRefusalLine`); null with it. */
+  writeRefusalLine: string | null;
 }
 
 export interface ConsoleSamplerOptions {
@@ -87,6 +92,8 @@ export interface ConsoleSamplerOptions {
   redeliveryScan?: number;
   /** Most trimmed review items counted per sample (XPENDING rows), and most review entries counted when Redis' lag is not believed. @defaultValue 10000 (console.maxBulk) */
   reviewCountCap?: number;
+  /** Longest wait for the PING asking whether Redis refuses writes (MISCONF); unanswered, the sample goes on without it (null). @defaultValue 1000 (console.writeRefusalTimeoutMs) */
+  writeRefusalTimeoutMs?: number;
 }
 
 /** A sample that failed, told to the SSE clients (event `stale`). */
@@ -198,17 +205,24 @@ export class ConsoleSampler {
       // and the page would go on showing "live" on frozen numbers.
       assertRedisReady(redis);
       const since = Date.now() - this.latencyWindowMs;
-      const [status, envelopes, review] = await Promise.all([
+      const [status, envelopes, review, refusal] = await Promise.all([
         pipelineStatus(redis, config, { terminalGroup: REVIEW_GROUP }),
         this.hops.update(since),
         this.reviewCounts(),
+        writeRefusalWithin(redis, this.o.writeRefusalTimeoutMs ?? 1000),
         ...this.tallies.map((t) => t.update(redis)),
       ]);
       // Read after the sample's time (`at`): a page that acknowledged at T trusts only samples taken at T or later.
       const [redelivered, dataLost] = await Promise.all([this.redeliveries(status), readDataLoss(redis, config)]);
-      const sample = { ...this.build(status, envelopes, redelivered, review), dataLost };
+      const refused = { redisRefusesWrites: refusal ?? null, writeRefusalLine: refusal ? writeRefusalLine(refusal) : null };
+      const sample = { ...this.build(status, envelopes, redelivered, review), dataLost, ...refused };
       this.last = sample;
       for (const fn of this.listeners) fn(sample);
+      // Redis would refuse the lease and the series write (MISCONF): the sample is good, the chart has a gap.
+      if (refusal) {
+        this.writer = false;
+        return sample;
+      }
       const ttl = this.intervalMs * 3;
       this.writer = (await lease.run<number>(redis, [consoleKeys(this.keys).lease], [this.id, ttl])) === 1;
       if (this.writer) await redis.xadd(consoleKeys(this.keys).series, 'MAXLEN', '~', this.maxSamples, '*', 's', JSON.stringify(sample));
@@ -270,7 +284,7 @@ export class ConsoleSampler {
     envelopes: Hops[],
     redelivered: Map<string, number>,
     review?: { open: number; trimmed: number },
-  ): Omit<ConsoleSample, 'dataLost'> {
+  ): Omit<ConsoleSample, 'dataLost' | 'redisRefusesWrites' | 'writeRefusalLine'> {
     const at = status.at;
     const lat = stageLatencies(envelopes, at - this.latencyWindowMs);
     const read = new Map<string, { read: number | null; pending: number; added: number; perShard: (number | null)[] }>();

@@ -27,7 +27,7 @@ export async function writeRefusal(redis: Redis): Promise<string | undefined> {
   return replies.find((r) => r !== undefined);
 }
 
-/** What to do while Redis refuses writes so (its reply `refusal`), for `pipeline health`'s reason. */
+/** What to do while Redis refuses writes so (its reply `refusal`): `pipeline health`'s reason, the first line of `status` and `top`, the console's banner. */
 export function writeRefusalLine(refusal: string): string {
   // An AOF write error clears once a write to the AOF succeeds: stop-writes-on-bgsave-error is for a failed RDB save only.
   const lastResort = /\bAOF\b/.test(refusal)
@@ -37,4 +37,15 @@ export function writeRefusalLine(refusal: string): string {
     `Redis refuses every write: it cannot persist to disk (its last RDB save or AOF write failed: a full disk, a read-only volume) [${refusal}]; ` +
     `free the disk or fix what failed the save (the Redis log names it), then \`BGSAVE\`${lastResort}`
   );
+}
+
+/**
+ * `writeRefusal`, waited for at most `timeoutMs`: undefined when no answer came by then (a master that
+ * hangs must not hold up what asks along with other reads, the console's sample). The PING itself is
+ * left to the connection's own command timeout.
+ */
+export function writeRefusalWithin(redis: Redis, timeoutMs: number): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, timeoutMs, undefined)));
+  return Promise.race([writeRefusal(redis), late]).finally(() => clearTimeout(timer));
 }

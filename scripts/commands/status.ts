@@ -13,6 +13,7 @@ import { cliRedis, loadConfig, warnEvictionPolicy, type GlobalOptions } from './
 import { warnIfNoPipeline } from './pipeline-hint.js';
 import { pausedStages } from '../../lib/ops/pause.js';
 import { pauseLine, type PauseRecord } from '../../lib/stream/pause-flag.js';
+import { writeRefusal, writeRefusalLine } from '../../lib/ops/write-refusal.js';
 
 /** A paused stage as `status --json` and `top` list it. */
 export type PausedRow = { stage: string } & PauseRecord;
@@ -164,15 +165,20 @@ export const storedText = (stored: number, sink: string): string => (sink === 'r
  * `PAUSED <stage>: paused by <who> <n> s ago: <reason>`; the JSON has them as `paused` (`{stage, by, at, reason}`). The stages with a `rateLimit` get a line
  * `rate limited: <stage> <records> per <perMs> ms`; the JSON has them as `rateLimits` (`{stage, records, perMs, perShard}`). A data loss the workers recorded and no operator
  * acknowledged yet (lib/ops/data-loss.ts) comes first, as its sentence; the JSON has it as `dataLost`
- * (`[]` when none: `{tag, at, what, stage, consumer, stream, seen, reports, lastAt}` each).
+ * (`[]` when none: `{tag, at, what, stage, consumer, stream, seen, reports, lastAt}` each). Before
+ * even that, while Redis refuses writes because it cannot persist (MISCONF, asked with a PING:
+ * lib/ops/write-refusal.ts), the refusal and what to do: the lag then grows and the consumers make no
+ * progress because of Redis, not because the workers are stuck; the JSON has the reply as
+ * `redisRefusesWrites` (null when writes are taken).
  */
 export async function statusOutput(redis: Redis, config: ResolvedConfig, json = false): Promise<{ text: string; status: PipelineStatus }> {
-  const [status, fused, waits, dataLost, paused] = await Promise.all([
+  const [status, fused, waits, dataLost, paused, refusal] = await Promise.all([
     pipelineStatus(redis, config, { terminalGroup: REVIEW_GROUP }),
     liveFusedRoutes(redis, config, configShards(config)),
     consumerWaits(redis, config),
     readDataLoss(redis, config),
     pausedRows(redis, config),
+    writeRefusal(redis),
   ]);
   const outages = waits.outages.map(({ line: _, ...o }) => o);
   const waiting = waits.permissions.map(({ stage, consumer, cause, since, reason }) => ({ stage, consumer, cause, since, reason }));
@@ -180,8 +186,10 @@ export async function statusOutput(redis: Redis, config: ResolvedConfig, json = 
   const sink = storeSink(config);
   const lost = dataLossSentence(dataLost);
   const text = json
-    ? JSON.stringify({ ...status, sink, fused, waiting, outages, dataLost, paused, rateLimits: rateLimitRows(config) }) + '\n'
-    : (lost ? `${lost}\n\n` : '') +
+    ? JSON.stringify({ ...status, sink, fused, waiting, outages, dataLost, paused, rateLimits: rateLimitRows(config), redisRefusesWrites: refusal ?? null }) +
+      '\n'
+    : (refusal ? `${writeRefusalLine(refusal)}\n\n` : '') +
+      (lost ? `${lost}\n\n` : '') +
       formatStatus(
         status,
         cluster ? (slot) => cluster.slots[slot]?.[0] : undefined,

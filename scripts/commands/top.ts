@@ -11,6 +11,7 @@ import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 import { fusedLine, pausedLine, pausedRows, rateLimitLine, rateLimitRows, storedText, type PausedRow, type RateLimitRow } from './status.js';
 import { storeSink } from '../../lib/ops/inspect.js';
 import { consumerWaits, type OutageWaitRow, type PermissionWaitRow } from '../../lib/ops/consumer-waits.js';
+import { writeRefusal, writeRefusalLine } from '../../lib/ops/write-refusal.js';
 
 export interface TopOptions extends GlobalOptions {
   once?: boolean;
@@ -57,6 +58,8 @@ export interface TopFrame {
   paused?: PausedRow[];
   /** Stages with a `rateLimit` (config), per shard when sharded. @defaultValue none */
   rateLimits?: RateLimitRow[];
+  /** Redis's MISCONF reply while it refuses writes because it cannot persist (lib/ops/write-refusal.ts): the header's first line. @defaultValue none */
+  redisRefusesWrites?: string;
 }
 
 /** Samples the pipeline from Redis alone: XINFO for counts and rates, XREVRANGE + envelopes for latency, the DLQ by stage. */
@@ -83,7 +86,7 @@ export class TopSampler {
   async frame(): Promise<TopFrame> {
     // Sharded: each shard's newest entries, so the percentiles cover the whole pipeline.
     const perShard = Math.max(1, Math.ceil(this.sampleSize / this.shards.count));
-    const [status, latencies, , fused, waits, paused] = await Promise.all([
+    const [status, latencies, , fused, waits, paused, refusal] = await Promise.all([
       pipelineStatus(this.redis, this.config),
       Promise.all(
         [...this.config.stages.map((s) => s.input), ...this.config.streams.terminal].map(async (name) =>
@@ -94,6 +97,7 @@ export class TopSampler {
       liveFusedRoutes(this.redis, this.config, this.shards),
       consumerWaits(this.redis, this.config),
       pausedRows(this.redis, this.config),
+      writeRefusal(this.redis),
     ]);
     const prev = this.prev;
     this.prev = status;
@@ -129,6 +133,7 @@ export class TopSampler {
       outages: waits.outages,
       paused,
       rateLimits: rateLimitRows(this.config),
+      ...(refusal ? { redisRefusesWrites: refusal } : {}),
     };
   }
 }
@@ -161,6 +166,8 @@ export function renderFrame(f: TopFrame, intervalMs: number): string {
   const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
   const head = `pipeline ${f.pipeline}  ${new Date(f.at).toISOString()}  every ${(intervalMs / 1000).toFixed(1)} s`;
+  // The lag grows and no consumer progresses while Redis refuses writes: that, not stuck workers, is the news (each frame asks again).
+  const refused = f.redisRefusesWrites ? [writeRefusalLine(f.redisRefusesWrites)] : [];
   const note = fusedLine(f.fused);
   const fused = note ? ['', note] : [];
   const waiting = f.waiting?.length ? ['', ...f.waiting.map((w) => `${w.stage} (${w.consumer}) ${w.reason}`)] : [];
@@ -170,8 +177,19 @@ export function renderFrame(f: TopFrame, intervalMs: number): string {
   const limited = rateLimitLine(f.rateLimits ?? []);
   const limits = limited ? ['', limited] : [];
   return (
-    [head, '', ...lines, '', `dlq ${f.dlq}  ${storedText(f.stored, f.sink ?? 'redis')}`, ...fused, ...limits, ...paused, ...waiting, ...outages].join('\n') +
-    '\n'
+    [
+      head,
+      ...refused,
+      '',
+      ...lines,
+      '',
+      `dlq ${f.dlq}  ${storedText(f.stored, f.sink ?? 'redis')}`,
+      ...fused,
+      ...limits,
+      ...paused,
+      ...waiting,
+      ...outages,
+    ].join('\n') + '\n'
   );
 }
 
