@@ -15,7 +15,7 @@ const MAX_LINES = 350;
 
 /**
  * lib/ folders by layer: a folder imports only folders of a lower layer (or its own).
- * core/observe ← config/redis ← stream ← worker/producer/models ← ops ← index.ts, types.ts (the library entries).
+ * core/observe ← config/redis ← stream ← worker/producer/models ← ops/webhooks ← index.ts, types.ts (the library entries).
  */
 export const LIB_LAYERS: Record<string, number> = {
   core: 0,
@@ -26,6 +26,7 @@ export const LIB_LAYERS: Record<string, number> = {
   worker: 3,
   producer: 3,
   models: 3,
+  webhooks: 4,
   ops: 4,
   api: 5,
   console: 6,

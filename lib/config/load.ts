@@ -1,6 +1,7 @@
 import { crossCheckStage } from './checks.js';
 import { checkRateLimit } from './rate-limit.js';
 import { checkSection, configInt } from './sections.js';
+import { parseWebhooks } from './webhooks.js';
 import { checkRouteFields, checkTopology, NAME_RE } from './topology.js';
 import { groupProcesses } from './processes.js';
 import { configBase, resolveSettingPaths } from './paths.js';
@@ -40,6 +41,7 @@ const TOP_KEYS = new Set([
   'logs',
   'supervisor',
   'api',
+  'webhooks',
   'defaults',
   'stages',
   'routes',
@@ -262,6 +264,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     logs,
     supervisor,
     api,
+    webhooks: parseWebhooks(cfg.webhooks),
     stages,
     processes: groupProcesses(stages),
     routes,

@@ -4,6 +4,7 @@
  * optional field.
  */
 import type { ApiLimits } from './api-limits.js';
+import type { WebhookSettings } from './webhook-settings.js';
 import type { RateLimit } from './rate-limit.js';
 
 /** Per-stage tuning. Every timer is here so tests can shrink it. */
@@ -264,6 +265,8 @@ export interface PipelineConfig {
   supervisor?: Partial<SupervisorSettings>;
   /** The HTTP API's limits (lib/config/api-limits.ts): `pipeline serve`, `up --serve`, `start --serve`. */
   api?: Partial<ApiLimits>;
+  /** Completions POSTed to applications by `pipeline webhooks` (lib/config/webhooks.ts, docs/webhooks.md); each one's options default. */
+  webhooks?: unknown[];
   /** Defaults for every stage, overridden per stage. */
   defaults?: Partial<StageOptions>;
   stages: StageConfig[];
@@ -310,6 +313,8 @@ export interface ResolvedConfig {
   supervisor: SupervisorSettings;
   /** The HTTP API's limits, defaults filled in (`buildServer({ limits })` overrides them). */
   api: ApiLimits;
+  /** The webhooks, defaults filled in ([] when none). */
+  webhooks: WebhookSettings[];
   stages: ResolvedStage[];
   /** Worker processes: the stages grouped by `process`, in config order (one per stage when none is set). */
   processes: ResolvedProcess[];

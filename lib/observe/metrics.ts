@@ -31,11 +31,23 @@ export interface MetricSpec {
   /** Tags beside the global ones (`pipeline`, `stage` in a worker, and `metrics.tags`). */
   tags: readonly string[];
   /** Which process sends it. */
-  from: 'worker' | 'monitor' | 'supervisor';
+  from: 'worker' | 'monitor' | 'supervisor' | 'webhooks';
   help: string;
 }
 
 const w = (name: string, type: MetricType, help: string, tags: string[] = ['stage']): MetricSpec => ({ name, type, tags, from: 'worker', help });
+
+/** What `pipeline webhooks` sends (lib/webhooks/), tagged with the webhook's name. */
+const webhookMetrics = (): MetricSpec[] =>
+  (
+    [
+      ['webhooks.delivered', 'counter', 'completions POSTed to a webhook and answered 2xx (then acked)'],
+      ['webhooks.retries', 'counter', 'webhook attempts that failed (408, 429, 5xx, timeout, network error) and are tried again after a backoff'],
+      ['webhooks.dead_lettered', 'counter', 'completions given up on, by reason (refused: a 4xx; attempts: maxAttempts used up), written to {p}:webhooks:dlq'],
+      ['webhooks.missed', 'counter', 'completions trimmed from {p}:done before the webhook group read them (it fell behind by more than limits.doneMaxLen)'],
+      ['webhooks.latency_ms', 'timer', 'from the completion (its {p}:done entry) to the 2xx of its webhook, retries included'],
+    ] as const
+  ).map(([name, type, help]) => ({ name, type, tags: name === 'webhooks.dead_lettered' ? ['webhook', 'reason'] : ['webhook'], from: 'webhooks', help }));
 
 /**
  * Every metric name the runtime sends. Workers tag everything with `stage`; the sampler
@@ -218,6 +230,7 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     'stage',
     'consumer',
   ]),
+  ...webhookMetrics(),
   { name: 'logs.dropped', type: 'counter', tags: [], from: 'worker', help: 'log lines not written to the Redis log stream (buffer full or XADD failed)' },
 ];
 

@@ -9,6 +9,7 @@ import { asCluster, isClusterUrl, parseRedisUrl, URL_FORMS } from '../redis/url.
 import { KEY_READ_COMMANDS, SCRIPT_COMMANDS, SELF_CHECK_COMMANDS, stageGrants, type KeyGrant, type KeyMode } from './acl-grants.js';
 import { onEveryClusterNode, onSentinelMasterAndReplicas, type ApplyAclOptions } from './acl-nodes.js';
 import { API_READ_COMMANDS, API_REDIS_URL_ENV, apiGrants } from './acl-api.js';
+import { WEBHOOKS_REDIS_URL_ENV, webhooksGrants } from './acl-webhooks.js';
 
 export { CONSUMER_COMMANDS, FENCE_COMMANDS, LIVENESS_COMMANDS, SCRIPT_COMMANDS, SELF_CHECK_COMMANDS, stageGrants } from './acl-grants.js';
 export type { KeyGrant, KeyMode, StageGrants } from './acl-grants.js';
@@ -50,7 +51,7 @@ export { clusterNodeAddresses, DEFAULT_ACL_NODE_CONNECT_TIMEOUT_MS, type ApplyAc
  * - one selector per data grant of the stage kind (e.g. the store's product hashes and sets).
  */
 
-export type AclRole = 'stage' | 'producer' | 'observer' | 'api';
+export type AclRole = 'stage' | 'producer' | 'observer' | 'api' | 'webhooks';
 
 export interface AclUser {
   name: string;
@@ -235,6 +236,20 @@ export function aclUsers(config: ResolvedConfig, opts: AclOptions = {}): AclUser
       api.summary,
     ),
   );
+  // `pipeline webhooks` (lib/ops/acl-webhooks.ts), when the config has webhooks.
+  if (config.webhooks.length > 0) {
+    const hooks = webhooksGrants(config);
+    users.push(
+      make(
+        'webhooks',
+        `${prefix}webhooks`,
+        undefined,
+        WEBHOOKS_REDIS_URL_ENV,
+        (pw) => [...start(pw), ...cmds([...SCRIPT_COMMANDS, ...hooks.rootCommands]), ...hooks.scriptKeys.map((k) => `~${k}`), ...hooks.selectors.map(selector)],
+        hooks.summary,
+      ),
+    );
+  }
   const names = users.map((u) => u.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new ConfigError('acl', `two users would be named ${dup} (a stage named like the producer, observer or api?)`);

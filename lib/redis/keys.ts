@@ -90,6 +90,10 @@ export class Keys {
   get done(): string {
     return `${this.tag}:done`;
   }
+  /** Completions `pipeline webhooks` gave up on (receiver refused them, or attempts ran out), beside `done` on its slot (lib/webhooks/). */
+  get webhooksDlq(): string {
+    return `${this.tag}:webhooks:dlq`;
+  }
   /** Small hash with one id's last known status (queued, stored, review, dead_lettered), with a TTL (lib/stream/done.ts). */
   status(key: string): string {
     return `${this.tag}:status:${key}`;

@@ -11,6 +11,7 @@ import {
   serverPasswordHashes,
   type AclUser,
 } from '../../lib/ops/acl.js';
+import { WEBHOOKS_REDIS_URL_ENV } from '../../lib/ops/acl-webhooks.js';
 import { describeRedisUrl, parseRedisUrl, redactUrl } from '../../lib/redis/url.js';
 import { stageDataAccess } from '../../stages/access.js';
 import { adminOnlyRefusal, cliRedis, loadConfig, type GlobalOptions } from './common.js';
@@ -42,6 +43,7 @@ export function passwordEnv(u: { role: string; stage?: string }): string {
 /** The env var a user's URL is handed over in (as aclUsers sets `env`). */
 function userEnv(u: { role: string; stage?: string }): string {
   if (u.role === 'stage') return stageRedisUrlEnv(u.stage!);
+  if (u.role === 'webhooks') return WEBHOOKS_REDIS_URL_ENV;
   return u.role === 'producer' ? 'PIPELINE_PRODUCER_REDIS_URL' : u.role === 'api' ? API_REDIS_URL_ENV : 'PIPELINE_OBSERVER_REDIS_URL';
 }
 
@@ -50,6 +52,7 @@ const RUNS: Record<string, string> = {
   producer: 'run `pipeline produce` with REDIS_URL=$PIPELINE_PRODUCER_REDIS_URL',
   observer: 'run `pipeline status` with REDIS_URL=$PIPELINE_OBSERVER_REDIS_URL',
   api: `\`pipeline serve\` and \`pipeline up --serve\` connect with $${API_REDIS_URL_ENV} when it is set`,
+  webhooks: `\`pipeline webhooks\` connects with $${WEBHOOKS_REDIS_URL_ENV} when it is set`,
 };
 
 /** The env lines; a user whose password was kept on the server and is not known here gets a comment instead of a URL. */

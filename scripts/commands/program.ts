@@ -32,6 +32,7 @@ const workerCommand = lazy(() => import('./worker.js'), 'workerCommand');
 const serveCommand = lazy(() => import('./serve.js'), 'serveCommand');
 const labelsExportCommand = lazy(() => import('./labels.js'), 'labelsExportCommand');
 const pauseCommand = lazy(() => import('./pause.js'), 'pauseCommand');
+const webhooksCommand = lazy(() => import('./webhooks.js'), 'webhooksCommand');
 
 /** `up`, `start`, `serve`: `npx pipeline up &` then `kill $!` signals npx alone, which does not pass it on (lib/core/parent-watch.ts). */
 const parentPollOption = [
@@ -48,7 +49,7 @@ export function buildProgram(): Command {
         'Environment (docs/configuration.md): REDIS_URL, REDIS_URL_<STAGE> (that stage only), PIPELINE (name), PIPELINE_CONFIG, ' +
         'PIPELINE_SHARDS, WORKER_SHARDS, DATABASE_URL (postgres sink), STATSD_HOST, STATSD_PORT, STATSD_PREFIX, STATSD_TAGS, ' +
         'LOG_LEVEL, LOG_STREAM, MODELS_DIR, ALLOW_REMOTE_MODELS, PROGRESS_FILE, EXIT_ON_HUNG (1: a hung stage call exits the worker), ' +
-        'PRODUCTS_DATA (eval); for serve: PORT, HOST, API_TOKENS, PIPELINE_API_REDIS_URL (else REDIS_URL).',
+        'PRODUCTS_DATA (eval); for serve: PORT, HOST, API_TOKENS, PIPELINE_API_REDIS_URL (else REDIS_URL); for webhooks: PIPELINE_WEBHOOKS_REDIS_URL (else REDIS_URL).',
     )
     .option('-c, --config <file>', 'pipeline config (JSON)', process.env.PIPELINE_CONFIG);
 
@@ -128,6 +129,14 @@ export function buildProgram(): Command {
     .option('--host <addr>', 'address to listen on (default: env HOST, else 127.0.0.1; another address needs API_TOKENS)')
     .option(...parentPollOption)
     .action(run((o: { port?: string; host?: string; parentPollMs?: string }) => serveCommand({ ...global(), ...o })));
+
+  program
+    .command('webhooks')
+    .description(
+      "POST each completion (stored, review, dead_lettered) to the config's webhooks, signed (docs/webhooks.md): at least once, retried with backoff, then to {p}:webhooks:dlq; several processes share the work; secrets from each webhook's secretEnv",
+    )
+    .option(...parentPollOption)
+    .action(run((o: { parentPollMs?: string }) => webhooksCommand({ ...global(), ...o })));
 
   program
     .command('top')

@@ -1,0 +1,38 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
+import { Script } from '../redis/script.js';
+
+const missedScript = new Script('webhook-missed-1');
+
+/**
+ * Nothing lost silently: `{p}:done` is capped (`limits.doneMaxLen`, XADD MAXLEN ~), so a webhook
+ * group that falls further behind than that loses entries to trimming before it reads them.
+ * webhook-missed-1.lua tells (Redis 7's counters: more entries added after the group's position
+ * than the stream still holds) and
+ * moves the group past the gap in the same step, so the loss is counted once whichever
+ * `pipeline webhooks` saw it; here it is logged (`webhook.missed`, error) and counted
+ * (`webhooks.missed`, by how many: entries-added less the group's entries-read less the length;
+ * 1 when Redis has no entries-read for the group). Returns the count (0: nothing missed).
+ */
+export async function checkMissed(
+  redis: Redis,
+  stream: string,
+  group: string,
+  d: { hook: { name: string }; logger: Logger; metrics: Metrics; shard?: number },
+): Promise<number> {
+  const [missed, last] = await missedScript.run<[number, string]>(redis, [stream], [group]);
+  if (missed === 0) return 0;
+  const n = missed > 0 ? missed : 1;
+  d.metrics.increment('webhooks.missed', n, { webhook: d.hook.name });
+  d.logger.error('webhook.missed', {
+    webhook: d.hook.name,
+    stream,
+    ...(d.shard === undefined ? {} : { shard: d.shard }),
+    missed: n,
+    exact: missed > 0,
+    last_delivered: last,
+    fix: 'the group fell behind by more than limits.doneMaxLen completions: raise limits.doneMaxLen or run more `pipeline webhooks` (docs/webhooks.md#sizing)',
+  });
+  return n;
+}

@@ -1,0 +1,202 @@
+import type { Redis } from 'ioredis';
+import { backoffMs } from '../core/backoff.js';
+import type { WebhookSettings } from '../config/webhooks.js';
+import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
+import { parseCompletion, type CompletionEvent } from '../stream/completion-event.js';
+import { abortableSleep } from './sleep.js';
+import { checkMissed } from './missed.js';
+import { postOnce } from './post.js';
+import { Script } from '../redis/script.js';
+import { webhookHeaders } from './sign.js';
+
+/** The consumer group of a webhook on every completion stream. */
+export const webhookGroup = (name: string): string => `webhook:${name}`;
+
+const groupScript = new Script('webhook-group-1');
+
+/** A stream entry as XREADGROUP / XAUTOCLAIM return it. */
+type Entry = [id: string, fields: string[]];
+
+export interface WebhookReaderDeps {
+  hook: WebhookSettings;
+  secret: string;
+  /** `{p}:done`, or shard N's `{p:N}:done`. */
+  stream: string;
+  /** The webhook dead-letter stream on the same slot (`{p}:webhooks:dlq`, `{p:N}:webhooks:dlq`). */
+  dlq: string;
+  /** Sharded pipelines: the stream's shard (in the event id and body). */
+  shard?: number;
+  /** Shared command connection; `reader` is this reader's own blocking connection. */
+  command: Redis;
+  reader: Redis;
+  consumer: string;
+  logger: Logger;
+  metrics: Metrics;
+  /** XADD MAXLEN ~ of the dead-letter stream (`limits.doneMaxLen`). */
+  dlqMaxLen: number;
+  /** Aborted on stop: sleeps end, requests are cut, entries in hand stay pending (reclaimed later). */
+  stop: AbortSignal;
+}
+
+/**
+ * One webhook on one completion stream: reads its group (`webhook:<name>`), POSTs each completion
+ * (up to `concurrency` at once), and reads again only when the whole batch is done, so a receiver
+ * that is down holds the reader in its backoff: nothing spins, the group's lag grows in Redis.
+ * Every `checkIntervalMs` it claims entries idle past `claimMinIdleMs` (a crashed `pipeline
+ * webhooks`) and checks whether the stream was trimmed past the group (lib/webhooks/missed.ts).
+ */
+export class WebhookReader {
+  private nextCheck = 0;
+  private cursor = '0-0';
+  /** Entries delivered, dead-lettered and reclaimed by this reader (for tests). */
+  delivered = 0;
+  deadLettered = 0;
+  reclaimed = 0;
+
+  constructor(private readonly d: WebhookReaderDeps) {}
+
+  private get group(): string {
+    return webhookGroup(this.d.hook.name);
+  }
+
+  private get tags() {
+    return { webhook: this.d.hook.name };
+  }
+
+  /** The group is created at the stream's end (`$`, webhook-group-1.lua): a new webhook gets completions from its start on, not the stream's history. */
+  async ensureGroup(): Promise<void> {
+    await groupScript.run(this.d.command, [this.d.stream], [this.group]);
+  }
+
+  async run(): Promise<void> {
+    const { hook, stop, logger } = this.d;
+    for (let failures = 0; !stop.aborted;) {
+      try {
+        if (failures > 0 || this.nextCheck === 0) await this.ensureGroup();
+        if (Date.now() >= this.nextCheck) {
+          this.nextCheck = Date.now() + hook.checkIntervalMs;
+          await this.check();
+        }
+        const reply = (await this.d.reader.xreadgroup(
+          'GROUP',
+          this.group,
+          this.d.consumer,
+          'COUNT',
+          hook.concurrency,
+          'BLOCK',
+          hook.blockMs,
+          'STREAMS',
+          this.d.stream,
+          '>',
+        )) as [string, Entry[]][] | null;
+        failures = 0;
+        const entries = reply?.[0]?.[1] ?? [];
+        await settleAll(entries.map((e) => this.handle(e)));
+      } catch (err) {
+        if (stop.aborted) break;
+        failures++;
+        logger.warn('webhook.read_error', { webhook: hook.name, stream: this.d.stream, err, attempt: failures });
+        await abortableSleep(backoffMs(failures, hook.backoffBaseMs, hook.backoffMaxMs), stop);
+      }
+    }
+  }
+
+  /** Trimmed past the group? Then the entries idle past claimMinIdleMs, page by page, each page delivered before the next. */
+  private async check(): Promise<void> {
+    const { hook, command, stream, consumer, stop } = this.d;
+    await checkMissed(command, stream, this.group, this.d);
+    do {
+      const [next, claimed, deleted] = (await command.xautoclaim(
+        stream,
+        this.group,
+        consumer,
+        hook.claimMinIdleMs,
+        this.cursor,
+        'COUNT',
+        hook.concurrency,
+      )) as [string, Entry[], string[]?];
+      this.cursor = next;
+      if (deleted && deleted.length > 0) {
+        // Pending entries trimmed away before they were delivered: lost to this webhook.
+        this.d.metrics.increment('webhooks.missed', deleted.length, this.tags);
+        this.d.logger.error('webhook.missed', { webhook: hook.name, stream, missed: deleted.length, pending: true, event_ids: deleted.slice(0, 20) });
+      }
+      const live = claimed.filter((e): e is Entry => Array.isArray(e) && e[1] !== null);
+      if (live.length > 0) {
+        this.reclaimed += live.length;
+        this.d.logger.info('webhook.reclaimed', { webhook: hook.name, stream, entries: live.length });
+        await settleAll(live.map((e) => this.handle(e)));
+      }
+    } while (this.cursor !== '0-0' && !stop.aborted);
+  }
+
+  /** One completion: POSTed until delivered, refused, or out of attempts; acked (and dead-lettered) unless stopping. */
+  private async handle([id, fields]: Entry): Promise<void> {
+    const { hook, command, stream, shard, logger, metrics, stop } = this.d;
+    const event = parseCompletion(id, fields, shard);
+    const eventId = shard === undefined ? id : `${shard}/${id}`;
+    if (!event || !hook.events.includes(event.status)) {
+      if (!event) logger.warn('webhook.bad_entry', { webhook: hook.name, event_id: eventId });
+      await command.xack(stream, this.group, id);
+      return;
+    }
+    const body = JSON.stringify(event);
+    for (let attempt = 1; ; attempt++) {
+      // Touched before each retry (idle 0), so no other process claims a delivery still in hand.
+      if (attempt > 1 && (await command.xclaim(stream, this.group, this.d.consumer, 0, id, 'JUSTID')).length === 0) return;
+      const out = await postOnce(hook.url, body, webhookHeaders(this.d.secret, eventId, body), hook.timeoutMs, stop);
+      if (stop.aborted) return;
+      const log = { webhook: hook.name, event_id: eventId, key: event.key, attempt };
+      if (out.kind === 'delivered') {
+        await command.xack(stream, this.group, id);
+        this.delivered++;
+        metrics.increment('webhooks.delivered', 1, this.tags);
+        metrics.timing('webhooks.latency_ms', Math.max(0, Date.now() - event.at), this.tags);
+        logger.info('webhook.delivered', { ...log, status: out.status });
+        return;
+      }
+      if (out.kind === 'refused' || attempt >= hook.maxAttempts) {
+        const reason = out.kind === 'refused' ? 'refused' : 'attempts';
+        await this.deadLetter(id, eventId, event, reason, attempt, out.status, out.error);
+        return;
+      }
+      const waitMs = out.retryAfterMs !== undefined ? Math.min(out.retryAfterMs, hook.backoffMaxMs) : backoffMs(attempt, hook.backoffBaseMs, hook.backoffMaxMs);
+      metrics.increment('webhooks.retries', 1, this.tags);
+      logger.warn('webhook.retry', { ...log, status: out.status ?? null, error: out.error, wait_ms: waitMs });
+      await abortableSleep(waitMs, stop);
+      if (stop.aborted) return;
+    }
+  }
+
+  /** To the webhook dead-letter stream with the last answer, and acked, in one MULTI (same slot). */
+  private async deadLetter(
+    id: string,
+    eventId: string,
+    event: CompletionEvent,
+    reason: 'refused' | 'attempts',
+    attempts: number,
+    status: number | undefined,
+    error: string,
+  ): Promise<void> {
+    const { hook, command, stream, dlq, dlqMaxLen, logger, metrics } = this.d;
+    const fields = ['webhook', hook.name, 'event_id', eventId, 'reason', reason, 'attempts', String(attempts), 'error', error.slice(0, 500)];
+    if (status !== undefined) fields.push('status', String(status));
+    fields.push('body', JSON.stringify(event));
+    const replies = await command
+      .multi()
+      .xadd(dlq, 'MAXLEN', '~', dlqMaxLen, '*', ...fields)
+      .xack(stream, this.group, id)
+      .exec();
+    for (const [err] of replies ?? []) if (err) throw err;
+    this.deadLettered++;
+    metrics.increment('webhooks.dead_lettered', 1, { ...this.tags, reason });
+    logger.error('webhook.dead_lettered', { webhook: hook.name, event_id: eventId, key: event.key, reason, attempts, status: status ?? null, error });
+  }
+}
+
+/** Wait for every delivery of a batch (none is left running past its batch), then throw the first failure. */
+async function settleAll(list: Promise<void>[]): Promise<void> {
+  const failed = (await Promise.allSettled(list)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
