@@ -107,7 +107,11 @@ for (const shards of [1, 2]) {
         () => count('webhooks.dead_lettered') === shards && rx.received.length >= before + 2 * shards,
       );
       for (const keys of all) assert.is(await admin.xlen(keys.webhooksDlq), 1);
+      const consumers = async () => ((await admin.xinfo('CONSUMERS', all[0]!.done, webhookGroup('app'))) as unknown[][]).map((c) => String(c[1]));
+      await waitFor('the crashed consumer removed', async () => !(await consumers()).includes('crashed'));
       assert.equal(await aclRefusals(admin, user), [], 'nothing refused');
+      await hooks.stop();
+      assert.equal(await aclRefusals(admin, user), [], 'nor when leaving the groups');
       const as = new Redis(url, { maxRetriesPerRequest: 1 });
       try {
         assert.match(await error(as.xadd(all[0]!.done, '*', 'k', 'x')), NOPERM, 'no completions written');

@@ -15,6 +15,7 @@ import { Keys } from '../lib/redis/keys.js';
 import { recordCompletions, type Completion } from '../lib/stream/done.js';
 import { webhookGroup } from '../lib/webhooks/reader.js';
 import { Webhooks } from '../lib/webhooks/runner.js';
+import { statusOutput } from '../scripts/commands/status.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 import { closedPort, receiver, verify, type Answer, type Received } from './helpers/webhook-receiver.js';
 
@@ -96,6 +97,8 @@ test('each completion is POSTed once, signed, with its event id and the SSE comp
     await waitFor('acked', async () => (await pending(keys)) === 0 && (await pending(keys, 'stored-only')) === 0);
     assert.is(count('webhooks.delivered'), 4);
     assert.ok(logs.some((l) => l.includes('"event":"webhook.delivered"') && l.includes('"webhook":"app"') && l.includes(`"event_id":"${ids[0]}"`)));
+    await hooks.stop();
+    assert.equal(await redis.xinfo('CONSUMERS', keys.done, webhookGroup('app')), [], 'a graceful stop leaves the group');
   } finally {
     await hooks.stop();
     await rx.close();
@@ -171,6 +174,12 @@ test('a receiver down (connection refused) holds the reader: no spinning, the la
     const groups = (await redis.xinfo('GROUPS', keys.done)) as unknown[][];
     const g = groups[0]!;
     assert.is(Number(g[g.indexOf('lag') + 1]), 2, 'd2 and d3 wait in Redis, unread');
+    const { text } = await statusOutput(redis, config, true);
+    assert.equal(
+      (JSON.parse(text) as { webhooks: unknown }).webhooks,
+      [{ name: 'app', lag: 2, pending: 1, consumers: 1, deadLetters: 0 }],
+      'pipeline status shows it',
+    );
     rx = await receiver(() => 200, port);
     await waitFor('all delivered', () => count('webhooks.delivered') === 3);
     assert.equal(
@@ -202,6 +211,8 @@ test("a crashed consumer's pending entries are claimed by another process after 
     );
     assert.is(await pending(keys), 0);
     assert.ok(logs.some((l) => l.includes('"event":"webhook.reclaimed"')));
+    const consumers = async () => ((await redis.xinfo('CONSUMERS', keys.done, webhookGroup('app'))) as unknown[][]).map((c) => String(c[1]));
+    await waitFor('the crashed consumer removed', async () => !(await consumers()).includes('crashed'), 5_000);
   } finally {
     await hooks.stop();
     await rx.close();

@@ -9,7 +9,7 @@ export const WEBHOOKS_REDIS_URL_ENV = 'PIPELINE_WEBHOOKS_REDIS_URL';
  * What `pipeline webhooks` (lib/webhooks/) touches, and nothing else: its groups on every shard's
  * completion stream `{p}:done` (created and moved past a trimmed gap by webhook-group-1.lua and
  * webhook-missed-1.lua, through FCALL: the scripts' commands are checked against these rules
- * too), read, acked and claimed; XADD to the webhook dead-letter streams `{p}:webhooks:dlq`, in a
+ * too), read, acked and claimed, the consumers of processes that are gone removed (delete-idle-consumer-1.lua); XADD to the webhook dead-letter streams `{p}:webhooks:dlq`, in a
  * MULTI with the XACK. Not: writing completions, any stage stream, the store, FUNCTION LOAD
  * (`pipeline acl --apply` loads the library as the admin).
  */
@@ -21,7 +21,19 @@ export function webhooksGrants(config: ResolvedConfig): { scriptKeys: string[]; 
     {
       keys: done,
       mode: 'rw',
-      commands: ['exists', 'xinfo|stream', 'xinfo|groups', 'xgroup|create', 'xgroup|setid', 'xreadgroup', 'xack', 'xautoclaim', 'xclaim'],
+      commands: [
+        'exists',
+        'xinfo|stream',
+        'xinfo|groups',
+        'xgroup|create',
+        'xgroup|setid',
+        'xreadgroup',
+        'xack',
+        'xautoclaim',
+        'xclaim',
+        'xinfo|consumers',
+        'xgroup|delconsumer',
+      ],
     },
     { keys: dlq, mode: 'w', commands: ['xadd'] },
   ];

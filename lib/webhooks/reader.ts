@@ -14,6 +14,7 @@ import { webhookHeaders } from './sign.js';
 export const webhookGroup = (name: string): string => `webhook:${name}`;
 
 const groupScript = new Script('webhook-group-1');
+const deleteIdleConsumer = new Script('delete-idle-consumer-1');
 
 /** A stream entry as XREADGROUP / XAUTOCLAIM return it. */
 type Entry = [id: string, fields: string[]];
@@ -55,6 +56,11 @@ export class WebhookReader {
   reclaimed = 0;
 
   constructor(private readonly d: WebhookReaderDeps) {}
+
+  /** The XREADGROUP BLOCK: how long a stop may wait for this reader's loop. */
+  get blockMs(): number {
+    return this.d.hook.blockMs;
+  }
 
   private get group(): string {
     return webhookGroup(this.d.hook.name);
@@ -129,6 +135,30 @@ export class WebhookReader {
         await settleAll(live.map((e) => this.handle(e)));
       }
     } while (this.cursor !== '0-0' && !stop.aborted);
+    await this.removeGoneConsumers();
+  }
+
+  /**
+   * Consumers of processes that are gone (names are per process) would pile up in the group: one
+   * idle past claimMinIdleMs that owns nothing (its entries were just claimed) is removed, checked
+   * and deleted in one step (delete-idle-consumer-1.lua, as the stage workers do). A live reader
+   * is never that idle: each XREADGROUP resets its idle time, and one in a long retry owns the entry.
+   */
+  private async removeGoneConsumers(): Promise<void> {
+    const { command, stream, consumer, hook } = this.d;
+    const list = (await command.xinfo('CONSUMERS', stream, this.group)) as unknown[][];
+    for (const c of list) {
+      const m = new Map<string, unknown>();
+      for (let i = 0; i + 1 < c.length; i += 2) m.set(String(c[i]), c[i + 1]);
+      const name = String(m.get('name'));
+      if (name !== consumer && Number(m.get('pending')) === 0 && Number(m.get('idle')) >= hook.claimMinIdleMs)
+        await deleteIdleConsumer.run(command, [stream], [this.group, name, hook.claimMinIdleMs]);
+    }
+  }
+
+  /** On a graceful stop: this process's consumer leaves the group, unless it still owns entries (they stay claimable). */
+  async leave(): Promise<void> {
+    await deleteIdleConsumer.run(this.d.command, [this.d.stream], [this.group, this.d.consumer, 0]);
   }
 
   /** One completion: POSTed until delivered, refused, or out of attempts; acked (and dead-lettered) unless stopping. */

@@ -76,10 +76,15 @@ export class Webhooks {
     return this.runs ?? Promise.resolve();
   }
 
-  /** End the reads (within one blockMs), cut requests in flight (those entries stay pending), close the connections. */
+  /**
+   * End the reads (within one blockMs), cut requests in flight (those entries stay pending, for
+   * another process to claim), leave the groups (a consumer that owns nothing), close the connections.
+   */
   async stop(): Promise<void> {
     this.abort.abort();
-    // A blocked XREADGROUP ends within blockMs; closing the connections ends it now.
+    const blockMs = Math.max(0, ...this.readers.map((r) => r.blockMs));
+    await Promise.race([this.runs, new Promise((resolve) => setTimeout(resolve, blockMs + 500).unref())]);
+    await Promise.all(this.readers.map((r) => r.leave().catch(() => undefined)));
     await this.connections.close();
     await this.runs;
   }

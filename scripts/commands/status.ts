@@ -9,6 +9,7 @@ import { configShards } from '../../lib/redis/shard.js';
 import { asCluster } from '../../lib/redis/url.js';
 import { REVIEW_GROUP } from '../../lib/console/review.js';
 import { keySlot } from '../../lib/redis/shard.js';
+import { webhooksStatus, webhooksText } from '../../lib/webhooks/status.js';
 import { cliRedis, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 import { warnIfNoPipeline } from './pipeline-hint.js';
 import { pausedStages } from '../../lib/ops/pause.js';
@@ -169,16 +170,19 @@ export const storedText = (stored: number, sink: string): string => (sink === 'r
  * even that, while Redis refuses writes because it cannot persist (MISCONF, asked with a PING:
  * lib/ops/write-refusal.ts), the refusal and what to do: the lag then grows and the consumers make no
  * progress because of Redis, not because the workers are stuck; the JSON has the reply as
- * `redisRefusesWrites` (null when writes are taken).
+ * `redisRefusesWrites` (null when writes are taken). Each webhook (`pipeline webhooks`) gets a line
+ * with its group's lag on `{p}:done`; the JSON has them as `webhooks` (`{name, lag, pending,
+ * consumers, deadLetters}`, lib/webhooks/status.ts).
  */
 export async function statusOutput(redis: Redis, config: ResolvedConfig, json = false): Promise<{ text: string; status: PipelineStatus }> {
-  const [status, fused, waits, dataLost, paused, refusal] = await Promise.all([
+  const [status, fused, waits, dataLost, paused, refusal, webhooks] = await Promise.all([
     pipelineStatus(redis, config, { terminalGroup: REVIEW_GROUP }),
     liveFusedRoutes(redis, config, configShards(config)),
     consumerWaits(redis, config),
     readDataLoss(redis, config),
     pausedRows(redis, config),
     writeRefusal(redis),
+    webhooksStatus(redis, config),
   ]);
   const outages = waits.outages.map(({ line: _, ...o }) => o);
   const waiting = waits.permissions.map(({ stage, consumer, cause, since, reason }) => ({ stage, consumer, cause, since, reason }));
@@ -186,8 +190,18 @@ export async function statusOutput(redis: Redis, config: ResolvedConfig, json = 
   const sink = storeSink(config);
   const lost = dataLossSentence(dataLost);
   const text = json
-    ? JSON.stringify({ ...status, sink, fused, waiting, outages, dataLost, paused, rateLimits: rateLimitRows(config), redisRefusesWrites: refusal ?? null }) +
-      '\n'
+    ? JSON.stringify({
+        ...status,
+        sink,
+        fused,
+        waiting,
+        outages,
+        dataLost,
+        paused,
+        rateLimits: rateLimitRows(config),
+        redisRefusesWrites: refusal ?? null,
+        webhooks,
+      }) + '\n'
     : (refusal ? `${writeRefusalLine(refusal)}\n\n` : '') +
       (lost ? `${lost}\n\n` : '') +
       formatStatus(
@@ -199,7 +213,8 @@ export async function statusOutput(redis: Redis, config: ResolvedConfig, json = 
         waits.permissions,
         paused,
         rateLimitRows(config),
-      );
+      ) +
+      webhooksText(webhooks);
   return { text, status };
 }
 
