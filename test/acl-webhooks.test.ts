@@ -34,10 +34,10 @@ const HOOK = {
   secretEnv: 'HOOK_SECRET',
   blockMs: 50,
   checkIntervalMs: 100,
-  timeoutMs: 150,
+  timeoutMs: 2_000,
   backoffBaseMs: 20,
   backoffMaxMs: 100,
-  claimMinIdleMs: 400,
+  claimMinIdleMs: 2_500,
 };
 
 test('no webhooks in the config: no webhooks user', () => {

@@ -28,6 +28,8 @@ if not g then return { 0, '' } end
 local last = g['last-delivered-id']
 local first = s['first-entry']
 if not first then return { 0, last } end
+-- Trimming removes from the head only: a group at or past the first entry has every entry after it.
+if not stream_id_older(last, first[1]) then return { 0, last } end
 local added = tonumber(s['entries-added'])
 local kept = tonumber(s['length'])
 local read = g['entries-read']
@@ -38,7 +40,6 @@ if read then
   if missed <= 0 then return { 0, last } end
 else
   -- No counter (a group moved by hand): a position before the first entry is taken as a loss of unknown size.
-  if not stream_id_older(last, first[1]) then return { 0, last } end
   missed = -1
 end
 local ms, seq = stream_id(first[1])
