@@ -259,11 +259,37 @@ function flowRules(config: ResolvedConfig): AlertRule[] {
   ];
 }
 
+/** `pipeline webhooks` (docs/webhooks.md): completions an application never got. Only for a config with webhooks. */
+function webhookRules(config: ResolvedConfig): AlertRule[] {
+  const { rose } = promql(config);
+  const t = ALERT_TIMING;
+  const p = config.pipeline;
+  return [
+    rule(
+      'PipelineWebhookMissed',
+      'page',
+      rose('webhooks.missed', t.dataLossWindow, 'pipeline, webhook'),
+      `Pipeline ${p}: webhook {{ $labels.webhook }} missed completions (trimmed before it read them)`,
+      `Webhook {{ $labels.webhook }} fell behind {p}:done by more than limits.doneMaxLen: completions were trimmed before it read them and its application never got them (the \`webhook.missed\` log line counts them). Find the products through \`GET /v1/products/{id}\` or \`pipeline export\`, then raise doneMaxLen or run more \`pipeline webhooks\` processes.`,
+      'docs/webhooks.md#sizing',
+    ),
+    rule(
+      'PipelineWebhookDeadLettered',
+      'ticket',
+      rose('webhooks.dead_lettered', t.eventWindow, 'pipeline, webhook, reason'),
+      `Pipeline ${p}: webhook {{ $labels.webhook }} gave up on completions ({{ $labels.reason }})`,
+      `Webhook {{ $labels.webhook }} wrote completions to {p}:webhooks:dlq (reason {{ $labels.reason }}: refused, its receiver answered a 4xx; attempts, maxAttempts used up). Fix the receiver; the entries hold the last status and error.`,
+      'docs/webhooks.md#answers-retries-dead-letters',
+    ),
+  ];
+}
+
 /** The rule groups: Prometheus's `groups:`, and a PrometheusRule's `spec.groups`. */
 export function alertGroups(config: ResolvedConfig): { name: string; rules: AlertRule[] }[] {
   return [
     { name: `${config.pipeline}-outages`, rules: outageRules(config) },
     { name: `${config.pipeline}-flow`, rules: flowRules(config) },
+    ...(config.webhooks.length ? [{ name: `${config.pipeline}-webhooks`, rules: webhookRules(config) }] : []),
   ];
 }
 

@@ -135,6 +135,26 @@ test('thresholds come from the config: lag above each stage’s scaleUpLag; no-c
   assert.ok(rulesNamed(config, 'PipelineStageNoWorkers')[0]!.expr.includes('preprocess'));
 });
 
+test('a config with webhooks gets their group: missed completions page, dead letters ticket, by webhook', () => {
+  assert.not.ok(alertGroups(config).some((g) => g.name.endsWith('-webhooks')));
+  const hooked = variant((c) => (c.webhooks = [{ name: 'shop', url: 'https://shop.example.com/hooks', secretEnv: 'SHOP_SECRET' }]));
+  const group = alertGroups(hooked).find((g) => g.name === `${hooked.pipeline}-webhooks`);
+  assert.ok(group, 'no webhooks group');
+  assert.equal(
+    group.rules.map((r) => [r.alert, r.labels.severity]),
+    [
+      ['PipelineWebhookMissed', 'page'],
+      ['PipelineWebhookDeadLettered', 'ticket'],
+    ],
+  );
+  const mapped = mappedNames();
+  assert.equal(
+    group.rules.flatMap((r) => ruleProblems(r, hooked.metrics.prefix, mapped)),
+    [],
+  );
+  for (const r of group.rules) assert.ok(existsSync(join(REPO, r.annotations.runbook_url.split('#')[0]!)), r.annotations.runbook_url);
+});
+
 test('compose mounts the rules where deploy/prometheus/prometheus.yml loads them', () => {
   const prometheus = parse(read('deploy/prometheus/prometheus.yml')) as Obj;
   assert.equal(prometheus.rule_files, ['alerts.yml']);
@@ -231,6 +251,20 @@ withPromtool('promtool test rules: data loss, OOM, dead letters, lag, stalls and
   const r = unitTest(join(REPO, RULES_FILE), committed());
   assert.is(r.status, 0, r.output);
   assert.match(r.output, /SUCCESS/);
+});
+
+withPromtool('promtool check rules: the webhooks group a config with webhooks renders is valid', () => {
+  const hooked = variant((c) => (c.webhooks = [{ name: 'shop', url: 'https://shop.example.com/hooks', secretEnv: 'SHOP_SECRET' }]));
+  const dir = mkdtempSync(join(tmpdir(), 'alert-rules-webhooks-'));
+  try {
+    const file = join(dir, 'alerts.yml');
+    writeFileSync(file, JSON.stringify({ groups: alertGroups(hooked) }));
+    const r = runPromtool(['check', 'rules', file]);
+    assert.is(r.status, 0, r.output);
+    assert.match(r.output, new RegExp(`SUCCESS: ${rulesOf(alertGroups(hooked)).length} rules found`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 withPromtool('promtool test rules fails when a rule reads a wrong metric name', () => {
