@@ -9,6 +9,7 @@ import { checkMissed } from './missed.js';
 import { postOnce } from './post.js';
 import { Script } from '../redis/script.js';
 import { webhookHeaders } from './sign.js';
+import { leaveGroup } from '../worker/leave-group.js';
 
 /** The consumer group of a webhook on every completion stream. */
 export const webhookGroup = (name: string): string => `webhook:${name}`;
@@ -156,9 +157,14 @@ export class WebhookReader {
     }
   }
 
-  /** On a graceful stop: this process's consumer leaves the group, unless it still owns entries (they stay claimable). */
+  /**
+   * On a graceful stop: this process's consumer leaves the group, unless it still owns entries (they
+   * stay claimable). Never throws, and waits at most `blockMs` (lib/worker/leave-group.ts, as the
+   * stage workers leave theirs): the command connection queues commands while Redis is down, and a
+   * stop that waited for the answer did not end until Redis was back.
+   */
   async leave(): Promise<void> {
-    await deleteIdleConsumer.run(this.d.command, [this.d.stream], [this.group, this.d.consumer, 0]);
+    await leaveGroup(this.d, this.d.command, this.d.stream, this.group, this.d.hook.blockMs);
   }
 
   /** One completion: POSTed until delivered, refused, or out of attempts; acked (and dead-lettered) unless stopping. */

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { ResolvedConfig } from '../config/types.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
+import { settleWithin } from '../core/periodic.js';
 import { Connections } from '../redis/connections.js';
 import { Keys } from '../redis/keys.js';
 import { WebhookReader } from './reader.js';
@@ -78,14 +79,17 @@ export class Webhooks {
 
   /**
    * End the reads (within one blockMs), cut requests in flight (those entries stay pending, for
-   * another process to claim), leave the groups (a consumer that owns nothing), close the connections.
+   * another process to claim), leave the groups (a consumer that owns nothing; within one blockMs
+   * more, Redis down or not), close the connections.
    */
   async stop(): Promise<void> {
     this.abort.abort();
     const blockMs = Math.max(0, ...this.readers.map((r) => r.blockMs));
     await Promise.race([this.runs, new Promise((resolve) => setTimeout(resolve, blockMs + 500).unref())]);
-    await Promise.all(this.readers.map((r) => r.leave().catch(() => undefined)));
+    await Promise.all(this.readers.map((r) => r.leave()));
     await this.connections.close();
-    await this.runs;
+    // A read or ack that was in flight when Redis went down is queued for the reconnect, and closing
+    // the connection does not fail it: waiting for every reader to end would then never end.
+    await settleWithin(this.runs, blockMs + 500);
   }
 }
