@@ -114,6 +114,7 @@ for (const shards of [1, 2]) {
       assert.equal(await aclRefusals(admin, user), [], 'nor when leaving the groups');
       const as = new Redis(url, { maxRetriesPerRequest: 1 });
       try {
+        await as.xrange(all[0]!.done, '-', '+', 'COUNT', 1); // an entry in retry, gone from the group: trimmed or acked by another
         assert.match(await error(as.xadd(all[0]!.done, '*', 'k', 'x')), NOPERM, 'no completions written');
         assert.match(await error(as.xadd(all[0]!.stream('in'), '*', 'k', 'x')), NOPERM, 'no stage stream');
         assert.match(await error(as.del(all[0]!.webhooksDlq)), NOPERM);

@@ -3,7 +3,8 @@
  * POSTed once with a valid signature; 500 then 200 retried and acked once; a 400 dead-lettered
  * with its status; a receiver down held (no spinning, the group's lag grows) and delivered to when
  * it is back; a crashed consumer's entries claimed by another; the stream trimmed past a lagging
- * group counted as missed, and a short counter on a group past the gap not taken for one.
+ * group counted as missed, an entry trimmed while in retry still sent, and a short counter on a group
+ * past the gap not taken for one.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -218,6 +219,30 @@ test("a crashed consumer's pending entries are claimed by another process after 
     assert.ok(logs.some((l) => l.includes('"event":"webhook.reclaimed"')));
     const consumers = async () => ((await redis.xinfo('CONSUMERS', keys.done, webhookGroup('app'))) as unknown[][]).map((c) => String(c[1]));
     await waitFor('the crashed consumer removed', async () => !(await consumers()).includes('crashed'), 10_000);
+  } finally {
+    await hooks.stop();
+    await rx.close();
+  }
+});
+
+test('an entry trimmed from {p}:done while in retry is still delivered from the body in hand (before: dropped silently, neither sent, dead-lettered nor counted)', async () => {
+  const rx = await receiver(answers(503, 200));
+  // The first retry waits 1..2 s: time to trim the entry away while it is in hand.
+  const config = configFor(randomPipeline('wh'), [{ url: rx.url, backoffBaseMs: 2_000, backoffMaxMs: 2_000, claimMinIdleMs: 5_000, concurrency: 1 }]);
+  const keys = new Keys(config.pipeline);
+  const { hooks, count, logs } = await startHooks(config);
+  try {
+    await complete(keys, [stored('t0')]);
+    await waitFor('the first attempt answered 503', () => rx.received.length === 1 && count('webhooks.retries') === 1);
+    await complete(keys, [stored('t1'), stored('t2'), stored('t3'), stored('t4')]);
+    await redis.xtrim(keys.done, 'MAXLEN', 2); // t0 (in retry), t1 and t2 (never read) trimmed away
+    await waitFor('t0 delivered, the trimmed unread ones counted', () => count('webhooks.delivered') >= 3 && count('webhooks.missed') === 2, 10_000);
+    assert.equal(
+      bodies(rx.received).map((b) => b.key),
+      ['t0', 't0', 't3', 't4'],
+    );
+    assert.is(await pending(keys), 0);
+    assert.ok(logs.some((l) => l.includes('"event":"webhook.trimmed_in_retry"')));
   } finally {
     await hooks.stop();
     await rx.close();

@@ -31,6 +31,8 @@ export function webhooksGrants(config: ResolvedConfig): { scriptKeys: string[]; 
         'xack',
         'xautoclaim',
         'xclaim',
+        // An entry in retry gone from the group: still in the stream (another process acked it) or trimmed (reader.ts).
+        'xrange',
         'xinfo|consumers',
         'xgroup|delconsumer',
       ],

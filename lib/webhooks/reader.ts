@@ -178,9 +178,17 @@ export class WebhookReader {
       return;
     }
     const body = JSON.stringify(event);
+    let trimmed = false;
     for (let attempt = 1; ; attempt++) {
       // Touched before each retry (idle 0), so no other process claims a delivery still in hand.
-      if (attempt > 1 && (await command.xclaim(stream, this.group, this.d.consumer, 0, id, 'JUSTID')).length === 0) return;
+      if (attempt > 1 && !trimmed && (await command.xclaim(stream, this.group, this.d.consumer, 0, id, 'JUSTID')).length === 0) {
+        // No longer pending. Acked by another process (it claimed the entry while this one stalled):
+        // done. Or trimmed from the capped stream, which XCLAIM answers by dropping it from the
+        // group: nobody can claim it any more, and only the body in hand is left, so it is sent on.
+        if ((await command.xrange(stream, id, id)).length > 0) return;
+        trimmed = true;
+        logger.warn('webhook.trimmed_in_retry', { webhook: hook.name, event_id: eventId, key: event.key, attempt });
+      }
       const out = await postOnce(hook.url, body, webhookHeaders(this.d.secret, eventId, body), hook.timeoutMs, stop);
       if (stop.aborted) return;
       const log = { webhook: hook.name, event_id: eventId, key: event.key, attempt };
