@@ -190,7 +190,7 @@ export class WebhookReader {
         logger.warn('webhook.trimmed_in_retry', { webhook: hook.name, event_id: eventId, key: event.key, attempt });
       }
       const out = await postOnce(hook.url, body, webhookHeaders(this.d.secret, eventId, body), hook.timeoutMs, stop);
-      if (stop.aborted) return;
+      if (stop.aborted) return this.stoppedWith(trimmed && out.kind !== 'delivered', eventId);
       const log = { webhook: hook.name, event_id: eventId, key: event.key, attempt };
       if (out.kind === 'delivered') {
         await command.xack(stream, this.group, id);
@@ -209,8 +209,18 @@ export class WebhookReader {
       metrics.increment('webhooks.retries', 1, this.tags);
       logger.warn('webhook.retry', { ...log, status: out.status ?? null, error: out.error, wait_ms: waitMs });
       await abortableSleep(waitMs, stop);
-      if (stop.aborted) return;
+      if (stop.aborted) return this.stoppedWith(trimmed, eventId);
     }
+  }
+
+  /**
+   * Stopping with a delivery unfinished: it stays pending for another process to claim, unless it was
+   * trimmed while in retry (then it is nowhere but here): counted and logged as missed, not dropped silently.
+   */
+  private stoppedWith(trimmed: boolean, eventId: string): void {
+    if (!trimmed) return;
+    this.d.metrics.increment('webhooks.missed', 1, this.tags);
+    this.d.logger.error('webhook.missed', { webhook: this.d.hook.name, stream: this.d.stream, missed: 1, stopping: true, event_ids: [eventId] });
   }
 
   /** To the webhook dead-letter stream with the last answer, and acked, in one MULTI (same slot). */
