@@ -83,8 +83,8 @@ test("decide: rate-bound never blocks 'below_min', 'wake' or scaling down, and a
 
 const pipelines: string[] = [];
 
-/** A stage `work` (batches of 2, ~5 ms each: far faster than the limit) with a backlog of `backlog` records. */
-async function backlogged(rateLimit: RateLimit | undefined, backlog: number) {
+/** A stage `work` (batches of `batchSize`, ~5 ms each) with a backlog of `backlog` records. */
+async function backlogged(rateLimit: RateLimit | undefined, backlog: number, batchSize = 2) {
   const pipeline = randomPipeline('asr');
   pipelines.push(pipeline);
   const keys = new Keys(pipeline);
@@ -94,7 +94,7 @@ async function backlogged(rateLimit: RateLimit | undefined, backlog: number) {
       pipeline,
       input: 'in',
       streams: { terminal: ['out'] },
-      defaults: { ...FAST, batchSize: 2, rateLimitMaxWaitMs: 100 },
+      defaults: { ...FAST, batchSize, rateLimitMaxWaitMs: 100 },
       stages: [{ name: 'work', kind: 'quick', input: 'in', ...scaling, ...(rateLimit ? { rateLimit } : {}) }],
       routes: { work: [{ to: 'out' }] },
     },
@@ -137,7 +137,8 @@ async function autoscaleFor(config: ReturnType<typeof resolveConfig>, ms: number
 }
 
 test('end to end: a stage whose one worker takes its whole rateLimit (100/s) under a high lag gets no second worker; said once (autoscale.rate_bound), gauged', async () => {
-  const config = await backlogged({ records: 20, perMs: 200 }, 3000);
+  // Batches of 10: one worker could do several times the limit even on a loaded machine, so the limit is what holds it.
+  const config = await backlogged({ records: 20, perMs: 200 }, 3000, 10);
   const { scaled, lines, metrics, processed } = await autoscaleFor(config, 5000);
   assert.ok(processed >= 300 && processed <= 700, `the worker ran at the limit (~100/s + a burst of 20 over 5 s): ${processed}`);
   assert.equal(scaled, [], 'three scale-up windows at the limit: no worker added');

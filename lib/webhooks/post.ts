@@ -21,8 +21,7 @@ export async function postOnce(url: string, body: string, headers: Record<string
     const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
     return { kind: 'retry', error: why };
   }
-  // The body is not needed; reading it frees the socket for the next request.
-  const text = await res.text().catch(() => '');
+  const text = await readHead(res, ANSWER_BYTES);
   const status = res.status;
   if (status >= 200 && status < 300) return { kind: 'delivered', status };
   const error = `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`;
@@ -31,6 +30,31 @@ export async function postOnce(url: string, body: string, headers: Record<string
     return { kind: 'retry', status, error, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
   }
   return { kind: 'refused', status, error };
+}
+
+/** How much of a receiver's answer is read (its start goes into the error text): a receiver that answers with a huge or endless body costs no more. */
+export const ANSWER_BYTES = 4096;
+
+/** The first `max` bytes of the answer's body; the rest is not read (the connection is closed rather than reused). */
+async function readHead(res: Response, max: number): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  try {
+    for (;;) {
+      if (n >= max) break;
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      n += value.length;
+    }
+  } catch {
+    // A body cut off (timeout, reset) after the status arrived: the status is the answer.
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
 }
 
 /** `Retry-After`: seconds, or an HTTP date; undefined when absent or unreadable. */
