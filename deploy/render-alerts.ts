@@ -26,6 +26,8 @@ export const ALERT_TIMING = {
   dataLossWindow: '30m',
   /** An outage the workers wait out (Redis or PostgreSQL unavailable) is paged once it lasted this long: a failover or a restart takes seconds. */
   outageFor: '10m',
+  /** The rate window of an outage counter: it counts as ongoing while it rose within this window, for `outageFor`. */
+  outageRateWindow: '5m',
   /** A stage's lag above its `scaleUpLag` for this long: the autoscaler (or KEDA) did not catch up. */
   lagFor: '15m',
   /** A stage with a backlog and no consumer in its group for this long. */
@@ -78,7 +80,9 @@ function promql(config: ResolvedConfig) {
       `(sum by (${by}) (${m} unless ${m} offset ${window}) and on (pipeline) group by (pipeline) (${lag} offset ${window}))`
     );
   };
-  return { sel, rose, lag };
+  /** An outage counter that keeps rising: its rate over `outageRateWindow` above 0 (the rule's `for:` says for how long). */
+  const rising = (metric: string) => `sum by (pipeline, stage) (rate(${sel(metric)}[${ALERT_TIMING.outageRateWindow}])) > 0`;
+  return { sel, rose, rising, lag };
 }
 
 const rule = (alert: string, severity: Severity, expr: string, summary: string, description: string, runbook: string, forDuration?: string): AlertRule => ({
@@ -91,7 +95,7 @@ const rule = (alert: string, severity: Severity, expr: string, summary: string, 
 
 /** Data loss and the refusals that stop a stage until someone acts: each pages. */
 function outageRules(config: ResolvedConfig): AlertRule[] {
-  const { sel, rose } = promql(config);
+  const { rose, rising } = promql(config);
   const t = ALERT_TIMING;
   const p = config.pipeline;
   return [
@@ -138,7 +142,7 @@ function outageRules(config: ResolvedConfig): AlertRule[] {
     rule(
       'PipelineRedisUnavailable',
       'page',
-      `sum by (pipeline, stage) (rate(${sel('redis.unavailable')}[5m])) > 0`,
+      rising('redis.unavailable'),
       `Pipeline ${p}: Redis unavailable to stage {{ $labels.stage }} for ${t.outageFor}`,
       `Redis has answered stage {{ $labels.stage }} with LOADING, BUSY, TRYAGAIN, CLUSTERDOWN, MASTERDOWN, READONLY or NOREPLICAS for ${t.outageFor}: the batches wait in place. Check the Redis server (restart or failover stuck, a long script); \`pipeline status\` shows what each stage waits for.`,
       `${RELIABILITY}#a-dependency-outage-says-what-it-waits-for`,
@@ -147,7 +151,7 @@ function outageRules(config: ResolvedConfig): AlertRule[] {
     rule(
       'PipelinePostgresUnavailable',
       'page',
-      `sum by (pipeline, stage) (rate(${sel('postgres.unavailable')}[5m])) > 0`,
+      rising('postgres.unavailable'),
       `Pipeline ${p}: PostgreSQL unavailable to stage {{ $labels.stage }} for ${t.outageFor}`,
       `The PostgreSQL sink of stage {{ $labels.stage }} has been unreachable, restarting or overloaded for ${t.outageFor}: its batches wait in place and the backlog grows. Check the database; \`pipeline status\` shows the last error.`,
       `${RELIABILITY}#a-dependency-outage-says-what-it-waits-for`,
@@ -156,7 +160,7 @@ function outageRules(config: ResolvedConfig): AlertRule[] {
     rule(
       'PipelineNetworkUnavailable',
       'ticket',
-      `sum by (pipeline, stage) (rate(${sel('network.unavailable')}[5m])) > 0`,
+      rising('network.unavailable'),
       `Pipeline ${p}: stage {{ $labels.stage }}'s dependency connections keep dropping`,
       `A dependency connection of stage {{ $labels.stage }} has dropped or timed out during batches for ${t.outageFor}: waited out in place, but the stage crawls. Check the network between the workers and Redis or the sink; the workers' \`stage.transient_retry\` lines name the error.`,
       `${RELIABILITY}#a-dependency-outage-says-what-it-waits-for`,
