@@ -1,4 +1,4 @@
-/** The Kubernetes manifests: per worker process (a stage, or the stages sharing a `process`) a Deployment and a KEDA ScaledObject; the monitor, the API, statsd-exporter (the Redis users' Secrets: deploy/render-secrets.ts). */
+/** The Kubernetes manifests: per worker process (a stage, or the stages sharing a `process`) a Deployment and a KEDA ScaledObject; the monitor, the API, `pipeline webhooks` (when configured: deploy/render-webhooks.ts), statsd-exporter (the Redis users' Secrets: deploy/render-secrets.ts). */
 import { ConfigError } from '../lib/core/errors.js';
 import type { ResolvedConfig, ResolvedProcess } from '../lib/config/types.js';
 import { stageRedisUrlEnv } from '../lib/config/load.js';
@@ -8,9 +8,7 @@ import {
   API_ARGS,
   API_GRACE_SECONDS,
   API_PORT,
-  IMAGE,
   LABELS,
-  PROGRESS_FILE,
   STATSD_UDP_PORT,
   deploymentName,
   dnsName,
@@ -21,59 +19,8 @@ import {
   statsdMapping,
   yaml,
 } from './render-names.js';
-
-/**
- * A container's env. `redisSecret`: the Secret whose `url` is REDIS_URL (a stage's own user,
- * `k8sSecretName`); KEDA's address and password stay on `pipeline-redis`.
- */
-function k8sEnv(redisSecret = 'pipeline-redis', stageSecrets: [string, string][] = []): Record<string, unknown>[] {
-  const secret = (name: string, key: string, from = 'pipeline-redis', optional = false) => ({
-    name,
-    valueFrom: { secretKeyRef: { name: from, key, ...(optional ? { optional } : {}) } },
-  });
-  return [
-    { name: 'PIPELINE_CONFIG', value: '/etc/pipeline/pipeline.json' },
-    secret('REDIS_URL', 'url', redisSecret),
-    // The other stages of a process running several: each its own user (REDIS_URL_<STAGE>); equal URLs share one command connection.
-    ...stageSecrets.map(([env, from]) => secret(env, 'url', from)),
-    { name: 'STATSD_HOST', value: 'statsd-exporter' },
-    { name: 'STATSD_PORT', value: String(STATSD_UDP_PORT) },
-    { name: 'LOG_LEVEL', value: 'info' },
-    { name: 'PROGRESS_FILE', value: PROGRESS_FILE },
-  ];
-}
-
-function podSpec(
-  containerName: string,
-  args: string[],
-  extra: Record<string, unknown>,
-  podExtra: Record<string, unknown> = {},
-  redisSecret?: string,
-  stageSecrets?: [string, string][],
-): Record<string, unknown> {
-  return {
-    securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 },
-    ...podExtra,
-    containers: [
-      {
-        name: containerName,
-        image: IMAGE,
-        args,
-        env: k8sEnv(redisSecret, stageSecrets),
-        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
-        volumeMounts: [
-          { name: 'config', mountPath: '/etc/pipeline', readOnly: true },
-          { name: 'tmp', mountPath: '/tmp' },
-        ],
-        ...extra,
-      },
-    ],
-    volumes: [
-      { name: 'config', configMap: { name: 'pipeline-config' } },
-      { name: 'tmp', emptyDir: {} },
-    ],
-  };
-}
+import { k8sEnv, podSpec } from './render-pod.js';
+import { webhooksDeployment } from './render-webhooks.js';
 
 /** One Deployment per worker process: a stage alone, or the stages sharing a `process` (`worker a,b,c`). */
 function stageDeployment(config: ResolvedConfig, p: ResolvedProcess): Record<string, unknown> {
@@ -221,6 +168,13 @@ export function k8sManifests(config: ResolvedConfig, rawConfig: string): Record<
     },
   });
   docs.push(...apiManifests(config));
+  // `pipeline webhooks`, only when the config has webhooks (the shipped config renders none).
+  const webhooks = webhooksDeployment(config);
+  if (webhooks) {
+    if (names.has(webhooks.metadata.name))
+      throw new ConfigError('webhooks', `its Kubernetes name ${webhooks.metadata.name} is taken by a stage or process (rename it)`);
+    docs.push(webhooks);
+  }
   docs.push(
     {
       apiVersion: 'v1',

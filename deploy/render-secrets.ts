@@ -1,8 +1,9 @@
 /**
  * The Redis users' Secrets the rendered Deployments read their URL from (key `url`), named as
  * `pipeline acl --format k8s` names them (`k8sSecretName`), so its output replaces them one for one:
- * per stage `<pipeline>-<stage>-redis` (REDIS_URL of the stage's process), and `<pipeline>-api-redis`
- * (PIPELINE_API_REDIS_URL of the API Deployment, `pipeline serve`'s user `<pipeline>-api`).
+ * per stage `<pipeline>-<stage>-redis` (REDIS_URL of the stage's process), `<pipeline>-api-redis`
+ * (PIPELINE_API_REDIS_URL of the API Deployment, `pipeline serve`'s user `<pipeline>-api`), and, when
+ * the config has webhooks, `<pipeline>-webhooks-redis` (PIPELINE_WEBHOOKS_REDIS_URL, the user `<pipeline>-webhooks`).
  */
 import { ConfigError } from '../lib/core/errors.js';
 import type { ResolvedConfig } from '../lib/config/types.js';
@@ -40,11 +41,23 @@ export function k8sApiSecret(config: ResolvedConfig, url = DEV_REDIS_URL): Recor
   return userSecret(k8sSecretName(config.pipeline, 'api'), dnsName(`${config.pipeline}-api`), `${config.pipeline}-api`, url);
 }
 
-/** Every rendered user Secret: the stages' and the API's (a stage whose Secret would be named like the API's is a config error). */
+/** The webhooks user's Secret, `<pipeline>-webhooks-redis` (its `url`: PIPELINE_WEBHOOKS_REDIS_URL of `pipeline webhooks`); none without webhooks. */
+export function k8sWebhooksSecrets(config: ResolvedConfig, url = DEV_REDIS_URL): Record<string, unknown>[] {
+  if (config.webhooks.length === 0) return [];
+  return [userSecret(k8sSecretName(config.pipeline, 'webhooks'), dnsName(`${config.pipeline}-webhooks`), `${config.pipeline}-webhooks`, url)];
+}
+
+/** Every rendered user Secret: the stages', the API's and the webhooks' (a stage whose Secret would be named like one of the others is a config error). */
 export function k8sUserSecrets(config: ResolvedConfig, url = DEV_REDIS_URL): Record<string, unknown>[] {
-  const api = k8sApiSecret(config, url);
-  const apiName = (api.metadata as { name: string }).name;
-  const clash = config.stages.find((s) => k8sSecretName(config.pipeline, s.name) === apiName);
-  if (clash) throw new ConfigError(`stages.${clash.name}`, `its Redis Secret ${apiName} is the API server's (rename the stage)`);
-  return [...k8sStageSecrets(config, url), api];
+  const others = [k8sApiSecret(config, url), ...k8sWebhooksSecrets(config, url)];
+  for (const other of others) {
+    const name = (other.metadata as { name: string }).name;
+    const clash = config.stages.find((s) => k8sSecretName(config.pipeline, s.name) === name);
+    if (clash)
+      throw new ConfigError(
+        `stages.${clash.name}`,
+        `its Redis Secret ${name} is the ${name.endsWith('-api-redis') ? "API server's" : "webhooks'"} (rename the stage)`,
+      );
+  }
+  return [...k8sStageSecrets(config, url), ...others];
 }

@@ -3,9 +3,9 @@
  * `npm run dev -- deploy render` writes them, `--check` (and test/deploy.test.ts) fails when the
  * committed files differ from what the config renders to.
  *
- *   deploy/docker-compose.yml   redis (AOF), one service per stage, monitor, producer profile, statsd-exporter, Prometheus, Grafana
- *   deploy/k8s/pipeline.yaml    config ConfigMap, per stage a Deployment and a KEDA ScaledObject, KEDA's TriggerAuthentication, the monitor, the API, statsd-exporter
- *   deploy/k8s/stage-secrets.yaml  the Redis users' Secrets: one per stage and the API's (deploy/render-secrets.ts)
+ *   deploy/docker-compose.yml   redis (AOF), one service per stage, monitor, webhooks (when configured), producer profile, statsd-exporter, Prometheus, Grafana
+ *   deploy/k8s/pipeline.yaml    config ConfigMap, per stage a Deployment and a KEDA ScaledObject, KEDA's TriggerAuthentication, the monitor, the API, webhooks (when configured), statsd-exporter
+ *   deploy/k8s/stage-secrets.yaml  the Redis users' Secrets: one per stage, the API's and the webhooks' (deploy/render-secrets.ts)
  *   deploy/statsd/mapping.yml   StatsD → Prometheus names for every metric in METRIC_CATALOG
  *   deploy/prometheus/alerts.yml, deploy/k8s/prometheus-rules.yaml  the alerting rules (deploy/render-alerts.ts)
  *
@@ -14,6 +14,7 @@
 import { stageRedisUrlEnv } from '../lib/config/load.js';
 import { ConfigError } from '../lib/core/errors.js';
 import { API_REDIS_URL_ENV } from '../lib/ops/acl-api.js';
+import { WEBHOOKS_REDIS_URL_ENV } from '../lib/ops/acl-webhooks.js';
 import type { ResolvedConfig } from '../lib/config/types.js';
 import { alertRulesFile, prometheusRule } from './render-alerts.js';
 import { k8sManifests } from './render-k8s.js';
@@ -34,11 +35,13 @@ import {
   statsdMapping,
   yaml,
 } from './render-names.js';
+import { WEBHOOKS_SERVICE, webhookSecretEnvs, webhooksGraceSeconds } from './render-webhooks.js';
 
 export { ALERT_TIMING, alertGroups, alertRulesFile, prometheusRule, type AlertRule, type Severity } from './render-alerts.js';
 export { KEDA_AUTH, k8sManifests, kedaAuthentication } from './render-k8s.js';
-export { DEV_REDIS_URL, k8sApiSecret, k8sStageSecrets, k8sUserSecrets } from './render-secrets.js';
+export { DEV_REDIS_URL, k8sApiSecret, k8sStageSecrets, k8sUserSecrets, k8sWebhooksSecrets } from './render-secrets.js';
 export * from './render-names.js';
+export { WEBHOOKS_SERVICE, webhookSecretEnvs, webhookSecretsName, webhooksDeployment, webhooksGraceSeconds } from './render-webhooks.js';
 
 function composeEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -62,6 +65,22 @@ function composeApp(command: string[], env?: Record<string, string>): Record<str
   };
 }
 
+/**
+ * The `webhooks` service: PIPELINE_WEBHOOKS_REDIS_URL (the webhooks user of `pipeline acl --write-env
+ * deploy/.env`; empty: REDIS_URL) and each `secretEnv` passed through from the host or deploy/.env.
+ * Unset there, `pipeline webhooks` exits with a config error naming it (a `${VAR:?}` would stop
+ * compose from starting any service). Replicas WEBHOOKS_REPLICAS, default 1: several share the groups.
+ */
+function composeWebhooks(config: ResolvedConfig): Record<string, unknown> {
+  const secrets = Object.fromEntries(webhookSecretEnvs(config).map((v) => [v, '${' + v + ':-}']));
+  return {
+    ...composeApp([WEBHOOKS_SERVICE], { [WEBHOOKS_REDIS_URL_ENV]: '${' + WEBHOOKS_REDIS_URL_ENV + ':-}', ...secrets }),
+    restart: 'unless-stopped',
+    deploy: { replicas: '${WEBHOOKS_REPLICAS:-1}' },
+    stop_grace_period: `${webhooksGraceSeconds(config)}s`,
+  };
+}
+
 export function composeFile(config: ResolvedConfig): Record<string, unknown> {
   const services: Record<string, unknown> = {
     redis: {
@@ -74,6 +93,8 @@ export function composeFile(config: ResolvedConfig): Record<string, unknown> {
     },
     monitor: { ...composeApp(['monitor']), restart: 'unless-stopped' },
   };
+  // `pipeline webhooks` when the config has webhooks (before the stages: a stage named like it is a clash).
+  if (config.webhooks.length > 0) services[WEBHOOKS_SERVICE] = composeWebhooks(config);
   // One service per worker process: a stage alone, or the stages sharing a `process`.
   for (const p of config.processes) {
     const { stages, options } = processStages(config, p);

@@ -1,8 +1,8 @@
 /**
  * Renders deploy/k8s/cluster/pipeline.yaml: the generated Kubernetes manifests of the base
  * (deploy/render.ts `k8sManifests`: config, per worker process a Deployment and a KEDA ScaledObject, the
- * monitor, statsd-exporter) for a sharded pipeline on a Redis Cluster:
- *   - every stage Deployment, the monitor and the API get env PIPELINE_SHARDS;
+ * monitor, the API, webhooks when configured, statsd-exporter) for a sharded pipeline on a Redis Cluster:
+ *   - every stage Deployment, the monitor, the API and webhooks get env PIPELINE_SHARDS;
  *   - KEDA's TriggerAuthentication reads `addresses` (the cluster's seed nodes), `username` and
  *     `password` from the `pipeline-redis` secret;
  *   - every ScaledObject gets one `redis-cluster-streams` trigger per shard and stage of its process (stream
@@ -22,7 +22,7 @@ import { stringify } from 'yaml';
 import { resolveConfig } from '../../../lib/config/load.js';
 import type { ResolvedConfig } from '../../../lib/config/types.js';
 import { Keys } from '../../../lib/redis/keys.js';
-import { KEDA_AUTH, deploymentName, k8sApiSecret, k8sManifests, k8sStageSecrets, kedaAuthentication } from '../../render.js';
+import { KEDA_AUTH, deploymentName, k8sApiSecret, k8sManifests, k8sStageSecrets, k8sWebhooksSecrets, kedaAuthentication } from '../../render.js';
 
 export const CONFIG_FILE = resolve(import.meta.dirname, '../../../config/pipeline.json');
 export const OUT_FILE = resolve(import.meta.dirname, 'pipeline.yaml');
@@ -43,8 +43,8 @@ export function renderClusterManifests(config: ResolvedConfig, rawConfig: string
     const d = doc as { kind: string; metadata: { name: string; labels?: Record<string, string> }; spec: Record<string, unknown> };
     if (d.kind === 'TriggerAuthentication') return kedaAuthentication({ addresses: 'addresses', username: 'username', password: 'password' });
     const component = d.metadata.labels?.['app.kubernetes.io/component'];
-    // The API too: it submits to, and reads, every shard's keys (without PIPELINE_SHARDS it would use the unsharded `{p}:*`).
-    if (d.kind === 'Deployment' && (component === 'stage' || component === 'monitor' || component === 'api')) {
+    // The API and webhooks too: they read every shard's keys (without PIPELINE_SHARDS they would use the unsharded `{p}:*`).
+    if (d.kind === 'Deployment' && (component === 'stage' || component === 'monitor' || component === 'api' || component === 'webhooks')) {
       const containers = (d.spec as { template: { spec: { containers: Container[] } } }).template.spec.containers;
       for (const c of containers) c.env = [...(c.env ?? []), ...env];
     }
@@ -73,7 +73,8 @@ const SEEDS = 'redis-cluster-0.redis-cluster-headless:6379,redis-cluster-1.redis
 
 /**
  * One Secret per stage with its REDIS_URL: a user of its own (`<pipeline>-<stage>`) with a password to set;
- * and the API server's, `<pipeline>-api-redis` (its PIPELINE_API_REDIS_URL, the user `<pipeline>-api`).
+ * the API server's, `<pipeline>-api-redis` (its PIPELINE_API_REDIS_URL, the user `<pipeline>-api`); with
+ * webhooks, `<pipeline>-webhooks-redis` (PIPELINE_WEBHOOKS_REDIS_URL, the user `<pipeline>-webhooks`).
  */
 export function renderClusterStageSecrets(config: ResolvedConfig): string {
   const head = [
@@ -89,7 +90,9 @@ export function renderClusterStageSecrets(config: ResolvedConfig): string {
     return doc;
   });
   const api = k8sApiSecret(config, `redis+cluster://${config.pipeline}-api:CHANGE-ME@${SEEDS}`);
-  return head + [...docs, api].map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
+  // The webhooks user's (`<pipeline>-webhooks-redis`), only when the config has webhooks.
+  const webhooks = k8sWebhooksSecrets(config, `redis+cluster://${config.pipeline}-webhooks:CHANGE-ME@${SEEDS}`);
+  return head + [...docs, api, ...webhooks].map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
 }
 
 /** The shard count the committed pipeline.yaml was rendered for (its header's `--shards N`), else DEFAULT_SHARDS. */
