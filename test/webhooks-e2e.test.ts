@@ -49,6 +49,8 @@ test('config errors name the field: bad URL, unknown event, unknown key, bad sec
     [[{ ...HOOK, events: [] }], 'webhooks[0].events', /non-empty/],
     [[{ ...HOOK, secret: 'x' }], 'webhooks[0].secret', /unknown key/],
     [[{ ...HOOK, secretEnv: 'not-a-var' }], 'webhooks[0].secretEnv', /environment variable/],
+    [[{ ...HOOK, secretEnv: 'REDIS_URL' }], 'webhooks[0].secretEnv', /the pipeline itself reads/],
+    [[{ ...HOOK, secretEnv: 'PIPELINE_WEBHOOKS_REDIS_URL' }], 'webhooks[0].secretEnv', /the pipeline itself reads/],
     [[HOOK, { ...HOOK }], 'webhooks[1].name', /duplicate/],
     [[{ ...HOOK, timeoutMs: 0 }], 'webhooks[0].timeoutMs', /integer/],
     [[{ ...HOOK, claimMinIdleMs: 5_000, backoffMaxMs: 5_000 }], 'webhooks[0].claimMinIdleMs', /backoffMaxMs \+ timeoutMs/],

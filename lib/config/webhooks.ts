@@ -7,6 +7,11 @@ export { WEBHOOK_DEFAULTS, WEBHOOK_EVENTS, type WebhookEvent, type WebhookOption
 
 const KEYS = new Set(['name', 'url', 'events', 'secretEnv', '$comment', ...Object.keys(WEBHOOK_DEFAULTS)]);
 const ENV_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/**
+ * Variables the pipeline's own processes read (and the rendered deploy files set): a secret under
+ * one of these names would replace it in the webhooks container's environment (deploy/render-webhooks.ts).
+ */
+const RESERVED_ENV = /^(REDIS_URL|DATABASE_URL|PIPELINE(_.*)?|WORKER_SHARDS|STATSD_.*|LOG_.*|API_TOKENS|MODELS_DIR|PORT|HOST|NODE_.*|PATH|HOME|USER|PG.*)$/;
 
 /** The config's `webhooks` list, checked field by field (a ConfigError names `webhooks[i].<field>`), defaults filled in. */
 export function parseWebhooks(raw: unknown): WebhookSettings[] {
@@ -25,6 +30,11 @@ export function parseWebhooks(raw: unknown): WebhookSettings[] {
     const url = checkUrl(`${where}.url`, o.url);
     if (typeof o.secretEnv !== 'string' || !ENV_RE.test(o.secretEnv))
       throw new ConfigError(`${where}.secretEnv`, 'expected the name of an environment variable holding the secret (letters, digits, _)');
+    if (RESERVED_ENV.test(o.secretEnv))
+      throw new ConfigError(
+        `${where}.secretEnv`,
+        `${o.secretEnv} is a variable the pipeline itself reads: name the secret's own variable (e.g. SHOP_WEBHOOK_SECRET)`,
+      );
     const events = o.events === undefined ? [...WEBHOOK_EVENTS] : checkEvents(`${where}.events`, o.events);
     const options = { ...WEBHOOK_DEFAULTS };
     for (const k of Object.keys(WEBHOOK_DEFAULTS) as (keyof WebhookOptions)[]) if (o[k] !== undefined) options[k] = configInt(`${where}.${k}`, o[k]);
