@@ -75,11 +75,16 @@ function checkEvents(where: string, v: unknown): WebhookEvent[] {
  * load the config without it): a variable unset or empty is a ConfigError naming `webhooks[i].secretEnv`.
  */
 export function webhookSecrets(hooks: readonly WebhookSettings[], env: NodeJS.ProcessEnv = process.env): Map<string, string> {
-  const out = new Map<string, string>();
-  hooks.forEach((h, i) => {
-    const secret = env[h.secretEnv];
-    if (!secret) throw new ConfigError(`webhooks[${i}].secretEnv`, `environment variable ${h.secretEnv} is not set (it holds webhook ${h.name}'s secret)`);
-    out.set(h.name, secret);
-  });
-  return out;
+  return new Map(hooks.map((h) => [h.name, webhookSecret(hooks, h, env)]));
+}
+
+/** One webhook's secret (`webhooks dlq redeliver` needs only those of the webhooks it sends to), the same ConfigError when unset. */
+export function webhookSecret(hooks: readonly WebhookSettings[], hook: WebhookSettings, env: NodeJS.ProcessEnv = process.env): string {
+  const secret = env[hook.secretEnv];
+  if (!secret)
+    throw new ConfigError(
+      `webhooks[${hooks.indexOf(hook)}].secretEnv`,
+      `environment variable ${hook.secretEnv} is not set (it holds webhook ${hook.name}'s secret)`,
+    );
+  return secret;
 }

@@ -41,7 +41,11 @@ const w = (name: string, type: MetricType, help: string, tags: string[] = ['stag
 const webhookMetrics = (): MetricSpec[] =>
   (
     [
-      ['webhooks.delivered', 'counter', 'completions POSTed to a webhook and answered 2xx (then acked)'],
+      [
+        'webhooks.delivered',
+        'counter',
+        'completions POSTed to a webhook and answered 2xx (then acked; or redelivered from {p}:webhooks:dlq by `pipeline webhooks dlq redeliver`)',
+      ],
       ['webhooks.retries', 'counter', 'webhook attempts that failed (408, 429, 5xx, timeout, network error) and are tried again after a backoff'],
       ['webhooks.dead_lettered', 'counter', 'completions given up on, by reason (refused: a 4xx; attempts: maxAttempts used up), written to {p}:webhooks:dlq'],
       ['webhooks.missed', 'counter', 'completions trimmed from {p}:done before the webhook group read them (it fell behind by more than limits.doneMaxLen)'],

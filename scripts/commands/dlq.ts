@@ -22,7 +22,7 @@ export interface DlqSelectOptions {
   count?: string;
 }
 
-function selection(o: DlqSelectOptions): Selection {
+export function selection(o: DlqSelectOptions): Selection {
   if (!o.id?.length && !o.all) throw new Error('name entries with --id ID... or pass --all');
   if (o.id?.length && o.all) throw new Error('--id and --all exclude each other');
   const count = o.count === undefined ? undefined : Number(o.count);
@@ -41,34 +41,36 @@ function row(e: DeadLetterEntry): string {
  * A sharded pipeline has one DLQ per shard, so its dead letters are named `<shard>/<id>`
  * (`3/1712345678901-0`); an unsharded one keeps plain ids. Returns the shard's keys and the id.
  */
-function locate(config: ResolvedConfig, ref: string): { keys: Keys; id: string } {
+export function locate(config: ResolvedConfig, ref: string, lister = 'pipeline dlq list'): { keys: Keys; id: string } {
   const space = configShards(config);
   const m = /^(\d+)\/(.+)$/.exec(ref);
   if (space.count === 1) {
     if (m) throw new Error(`${ref}: pipeline ${config.pipeline} is not sharded, name dead letters by their id alone`);
     return { keys: space.all[0]!, id: ref };
   }
-  if (!m)
-    throw new Error(`${ref}: pipeline ${config.pipeline} has ${space.count} shards, name dead letters as <shard>/<id> (as \`pipeline dlq list\` prints them)`);
+  if (!m) throw new Error(`${ref}: pipeline ${config.pipeline} has ${space.count} shards, name dead letters as <shard>/<id> (as \`${lister}\` prints them)`);
   return { keys: space.shard(Number(m[1])), id: m[2]! };
 }
 
 /** Each shard's keys with the part of a selection that concerns it (ids of that shard, or `all`). */
-function perShard(config: ResolvedConfig, sel: Selection): { keys: Keys; sel: Selection }[] {
+export function perShard(config: ResolvedConfig, sel: Selection, lister?: string): { keys: Keys; sel: Selection }[] {
   const space = configShards(config);
   if (sel.all) return space.all.map((keys) => ({ keys, sel }));
   const byShard = new Map<Keys, string[]>();
   for (const ref of sel.ids ?? []) {
-    const { keys, id } = locate(config, ref);
+    const { keys, id } = locate(config, ref, lister);
     byShard.set(keys, [...(byShard.get(keys) ?? []), id]);
   }
   return [...byShard].map(([keys, ids]) => ({ keys, sel: { ids } }));
 }
 
 /** Prefix a shard's ids with `<shard>/` (sharded pipelines only). */
-const shardId = (keys: Keys, id: string) => (keys.shard === undefined ? id : `${keys.shard}/${id}`);
+export const shardId = (keys: Keys, id: string) => (keys.shard === undefined ? id : `${keys.shard}/${id}`);
 
-async function withRedis<T>(global: GlobalOptions, fn: (redis: ReturnType<typeof cliRedis>, config: ReturnType<typeof loadConfig>) => Promise<T>): Promise<T> {
+export async function withRedis<T>(
+  global: GlobalOptions,
+  fn: (redis: ReturnType<typeof cliRedis>, config: ReturnType<typeof loadConfig>) => Promise<T>,
+): Promise<T> {
   const config = loadConfig(global);
   const redis = cliRedis(config.redis.url);
   try {

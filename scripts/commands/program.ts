@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { dataFileHelp, DEFAULT_EVAL_CHUNK, DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, DEFAULT_START_INPUT, fatalAsync } from './common.js';
 import { dlqCommand } from './dlq.js';
+import { webhooksProgram } from './webhooks-program.js';
 import { priorsProgram } from './priors-program.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { integer, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, share, waitReplicasValue } from './option-values.js';
@@ -32,7 +33,6 @@ const workerCommand = lazy(() => import('./worker.js'), 'workerCommand');
 const serveCommand = lazy(() => import('./serve.js'), 'serveCommand');
 const labelsExportCommand = lazy(() => import('./labels.js'), 'labelsExportCommand');
 const pauseCommand = lazy(() => import('./pause.js'), 'pauseCommand');
-const webhooksCommand = lazy(() => import('./webhooks.js'), 'webhooksCommand');
 
 /** `up`, `start`, `serve`: `npx pipeline up &` then `kill $!` signals npx alone, which does not pass it on (lib/core/parent-watch.ts). */
 const parentPollOption = [
@@ -130,13 +130,7 @@ export function buildProgram(): Command {
     .option(...parentPollOption)
     .action(run((o: { port?: string; host?: string; parentPollMs?: string }) => serveCommand({ ...global(), ...o })));
 
-  program
-    .command('webhooks')
-    .description(
-      "POST each completion (stored, review, dead_lettered) to the config's webhooks, signed (docs/webhooks.md): at least once, retried with backoff, then to {p}:webhooks:dlq; several processes share the work; secrets from each webhook's secretEnv",
-    )
-    .option(...parentPollOption)
-    .action(run((o: { parentPollMs?: string }) => webhooksCommand({ ...global(), ...o })));
+  program.addCommand(webhooksProgram(global, run, parentPollOption));
 
   program
     .command('top')
