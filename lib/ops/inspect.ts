@@ -7,6 +7,7 @@ import { trustedLag } from '../stream/group-lag.js';
 import type { Keys } from '../redis/keys.js';
 import { configShards } from '../redis/shard.js';
 import { isNoPermReply, isNoSuchKey } from '../core/redis-replies.js';
+import { pairs } from '../core/reply-pairs.js';
 
 export interface GroupStatus {
   name: string;
@@ -59,12 +60,7 @@ export interface ShardStatus {
   stored: number;
 }
 
-/** An XINFO reply's flat field/value list as a map. */
-export function pairs(raw: unknown[]): Map<string, unknown> {
-  const m = new Map<string, unknown>();
-  for (let i = 0; i + 1 < raw.length; i += 2) m.set(String(raw[i]), raw[i + 1]);
-  return m;
-}
+export { pairs } from '../core/reply-pairs.js';
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { errorMessage } from '../core/errors.js';
+import { within } from '../core/io-deadline.js';
 import { isMisconf } from '../core/redis-replies.js';
 import { asCluster } from '../redis/url.js';
 
@@ -45,7 +46,5 @@ export function writeRefusalLine(refusal: string): string {
  * left to the connection's own command timeout.
  */
 export function writeRefusalWithin(redis: Redis, timeoutMs: number): Promise<string | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, timeoutMs, undefined)));
-  return Promise.race([writeRefusal(redis), late]).finally(() => clearTimeout(timer));
+  return within(timeoutMs, writeRefusal(redis));
 }

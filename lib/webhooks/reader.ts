@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { backoffMs } from '../core/backoff.js';
+import { pairs } from '../core/reply-pairs.js';
 import type { WebhookSettings } from '../config/webhooks.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -148,9 +149,7 @@ export class WebhookReader {
   private async removeGoneConsumers(): Promise<void> {
     const { command, stream, consumer, hook } = this.d;
     const list = (await command.xinfo('CONSUMERS', stream, this.group)) as unknown[][];
-    for (const c of list) {
-      const m = new Map<string, unknown>();
-      for (let i = 0; i + 1 < c.length; i += 2) m.set(String(c[i]), c[i + 1]);
+    for (const m of list.map(pairs)) {
       const name = String(m.get('name'));
       if (name !== consumer && Number(m.get('pending')) === 0 && Number(m.get('idle')) >= hook.claimMinIdleMs)
         await deleteIdleConsumer.run(command, [stream], [this.group, name, hook.claimMinIdleMs]);

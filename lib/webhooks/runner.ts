@@ -85,7 +85,7 @@ export class Webhooks {
   async stop(): Promise<void> {
     this.abort.abort();
     const blockMs = Math.max(0, ...this.readers.map((r) => r.blockMs));
-    await Promise.race([this.runs, new Promise((resolve) => setTimeout(resolve, blockMs + 500).unref())]);
+    await settleWithin(this.runs, blockMs + 500);
     await Promise.all(this.readers.map((r) => r.leave()));
     await this.connections.close();
     // A read or ack that was in flight when Redis went down is queued for the reconnect, and closing

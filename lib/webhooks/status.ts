@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
 import { isNoSuchKey } from '../core/redis-replies.js';
+import { pairs } from '../core/reply-pairs.js';
 import { Keys } from '../redis/keys.js';
 import { webhookGroup } from './reader.js';
 
@@ -27,7 +28,7 @@ export async function webhooksStatus(redis: Redis, config: ResolvedConfig): Prom
   ]);
   const deadLetters = dlqs.reduce((a, n) => a + n, 0);
   return config.webhooks.map((h) => {
-    const rows = groups.map((list) => list.map(fields).find((g) => g.get('name') === webhookGroup(h.name)));
+    const rows = groups.map((list) => list.map(pairs).find((g) => g.get('name') === webhookGroup(h.name)));
     const lags = rows.map((g) => (g === undefined || g.get('lag') === null ? null : Number(g.get('lag'))));
     return {
       name: h.name,
@@ -44,10 +45,4 @@ export function webhooksText(list: readonly WebhookStatus[]): string {
   return list
     .map((w) => `webhook ${w.name}: lag ${w.lag ?? 'unknown'}, pending ${w.pending}, consumers ${w.consumers}, webhook dead letters ${w.deadLetters}\n`)
     .join('');
-}
-
-function fields(raw: unknown[]): Map<string, unknown> {
-  const m = new Map<string, unknown>();
-  for (let i = 0; i + 1 < raw.length; i += 2) m.set(String(raw[i]), raw[i + 1]);
-  return m;
 }
