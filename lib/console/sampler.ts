@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ResolvedConfig } from '../config/types.js';
 import { Periodic } from '../core/periodic.js';
+import { timerOrEvent } from '../core/sleep.js';
 import { errorMessage } from '../core/errors.js';
 import { assertRedisReady } from '../api/errors.js';
 import type { Logger } from '../observe/logger.js';
@@ -107,14 +108,9 @@ export interface SampleFailure {
 /** Resolves once `redis` is ready, or after `ms` (whichever comes first). */
 function readyWithin(redis: Redis, ms: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      redis.off('ready', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
+  return timerOrEvent(ms, (done) => {
     redis.once('ready', done);
+    return () => redis.off('ready', done);
   });
 }
 

@@ -37,6 +37,9 @@ export interface MetricSpec {
 
 const w = (name: string, type: MetricType, help: string, tags: string[] = ['stage']): MetricSpec => ({ name, type, tags, from: 'worker', help });
 
+/** Tags of the webhook metrics beside `webhook`. */
+const WEBHOOK_TAGS: Record<string, string[]> = { 'webhooks.dead_lettered': ['webhook', 'reason'], 'webhooks.read_errors': ['webhook', 'cause'] };
+
 /** What `pipeline webhooks` sends (lib/webhooks/), tagged with the webhook's name. */
 const webhookMetrics = (): MetricSpec[] =>
   (
@@ -50,8 +53,13 @@ const webhookMetrics = (): MetricSpec[] =>
       ['webhooks.dead_lettered', 'counter', 'completions given up on, by reason (refused: a 4xx; attempts: maxAttempts used up), written to {p}:webhooks:dlq'],
       ['webhooks.missed', 'counter', 'completions trimmed from {p}:done before the webhook group read them (it fell behind by more than limits.doneMaxLen)'],
       ['webhooks.latency_ms', 'timer', 'from the completion (its {p}:done entry) to the 2xx of its webhook, retries included'],
+      [
+        'webhooks.read_errors',
+        'counter',
+        "errors of a webhook reader's Redis commands (read, claim, ack), by cause (an outage such as redis_misconf or connection, redis_noperm, nogroup, unexpected): waited out with the webhook's backoff",
+      ],
     ] as const
-  ).map(([name, type, help]) => ({ name, type, tags: name === 'webhooks.dead_lettered' ? ['webhook', 'reason'] : ['webhook'], from: 'webhooks', help }));
+  ).map(([name, type, help]) => ({ name, type, tags: WEBHOOK_TAGS[name] ?? ['webhook'], from: 'webhooks', help }));
 
 /**
  * Every metric name the runtime sends. Workers tag everything with `stage`; the sampler

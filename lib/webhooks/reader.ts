@@ -5,12 +5,13 @@ import type { WebhookSettings } from '../config/webhooks.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { parseCompletion, type CompletionEvent } from '../stream/completion-event.js';
-import { abortableSleep } from './sleep.js';
+import { abortableSleep } from '../core/sleep.js';
 import { checkMissed } from './missed.js';
 import { postOnce } from './post.js';
 import { Script } from '../redis/script.js';
 import { webhookHeaders } from './sign.js';
 import { leaveGroup } from '../worker/leave-group.js';
+import { ReadErrors } from './read-errors.js';
 
 /** The consumer group of a webhook on every completion stream. */
 export const webhookGroup = (name: string): string => `webhook:${name}`;
@@ -34,6 +35,8 @@ export interface WebhookReaderDeps {
   command: Redis;
   reader: Redis;
   consumer: string;
+  /** The connections' Redis user (the URL's), named when the reader is refused a permission. */
+  user: string;
   logger: Logger;
   metrics: Metrics;
   /** XADD MAXLEN ~ of the dead-letter stream (`limits.doneMaxLen`). */
@@ -72,16 +75,29 @@ export class WebhookReader {
     return { webhook: this.d.hook.name };
   }
 
-  /** The group is created at the stream's end (`$`, webhook-group-1.lua): a new webhook gets completions from its start on, not the stream's history. */
-  async ensureGroup(): Promise<void> {
-    await groupScript.run(this.d.command, [this.d.stream], [this.group]);
+  /** The group is created at the stream's end (`$`, webhook-group-1.lua): a new webhook gets completions from its start on, not the stream's history. True when it was created. */
+  async ensureGroup(): Promise<boolean> {
+    return (await groupScript.run<number>(this.d.command, [this.d.stream], [this.group])) === 1;
   }
 
   async run(): Promise<void> {
-    const { hook, stop, logger } = this.d;
-    for (let failures = 0; !stop.aborted;) {
+    const { hook, stop, logger, stream, consumer } = this.d;
+    const errors = new ReadErrors({
+      webhook: hook.name,
+      stream,
+      consumer,
+      user: this.d.user,
+      command: this.d.command,
+      logger,
+      metrics: this.d.metrics,
+      backoffBaseMs: hook.backoffBaseMs,
+      backoffMaxMs: hook.backoffMaxMs,
+    });
+    for (let failing = false; !stop.aborted;) {
       try {
-        if (failures > 0 || this.nextCheck === 0) await this.ensureGroup();
+        // After an error the group may be gone (NOGROUP: deleted, or Redis lost its data): made again at the stream's end.
+        if ((failing || this.nextCheck === 0) && (await this.ensureGroup()) && failing)
+          logger.warn('webhook.group_recreated', { webhook: hook.name, stream, consumer, group: this.group });
         if (Date.now() >= this.nextCheck) {
           this.nextCheck = Date.now() + hook.checkIntervalMs;
           await this.check();
@@ -98,14 +114,15 @@ export class WebhookReader {
           this.d.stream,
           '>',
         )) as [string, Entry[]][] | null;
-        failures = 0;
         const entries = reply?.[0]?.[1] ?? [];
         await settleAll(entries.map((e) => this.handle(e)));
+        // Cleared after the whole turn: a refused ack after a good read is the same row of errors, said once.
+        errors.clear();
+        failing = false;
       } catch (err) {
         if (stop.aborted) break;
-        failures++;
-        logger.warn('webhook.read_error', { webhook: hook.name, stream: this.d.stream, err, attempt: failures });
-        await abortableSleep(backoffMs(failures, hook.backoffBaseMs, hook.backoffMaxMs), stop);
+        failing = true;
+        await abortableSleep(await errors.after(err), stop);
       }
     }
   }

@@ -7,6 +7,7 @@ import type { Metrics } from '../observe/metrics.js';
 import { settleWithin } from '../core/periodic.js';
 import { Connections } from '../redis/connections.js';
 import { Keys } from '../redis/keys.js';
+import { urlUser } from '../redis/noperm.js';
 import { WebhookReader } from './reader.js';
 
 export interface WebhooksOptions {
@@ -37,7 +38,8 @@ export class Webhooks {
     const { config } = o;
     // Every reader's sleeps and requests listen on the one stop signal.
     setMaxListeners(0, this.abort.signal);
-    this.connections = new Connections({ url: o.redisUrl ?? config.redis.url, name: 'webhooks', logger: o.logger });
+    const url = o.redisUrl ?? config.redis.url;
+    this.connections = new Connections({ url, name: 'webhooks', logger: o.logger });
     const consumer = o.consumer ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     const shards = Keys.shards(config.pipeline, config.shards);
     for (const hook of config.webhooks) {
@@ -53,6 +55,7 @@ export class Webhooks {
             command: this.connections.command(),
             reader: this.connections.reader(`${hook.name}${shard === undefined ? '' : `:${shard}`}`),
             consumer,
+            user: urlUser(url),
             logger: o.logger,
             metrics: o.metrics,
             dlqMaxLen: config.limits.doneMaxLen,

@@ -1,0 +1,188 @@
+/**
+ * A webhook reader's Redis errors (lib/webhooks/read-errors.ts), classified by the one failure
+ * policy as a worker's read loop does, on a real redis-server: a permission its user lacks is one
+ * error line naming the user, the command and the key; Redis refusing writes (MISCONF) is one warn
+ * line however long it lasts; Redis stopped and started again is waited out without an error line;
+ * a group deleted under it is an error line and the group made again. Each row of errors is
+ * counted (`webhooks.read_errors`), and its end said (`webhook.read_resumed`); the reader then
+ * delivers. Before: every retry logged `webhook.read_error` at warn with Redis' bare reply, NOPERM
+ * and a vanished group included.
+ */
+import type { Redis } from 'ioredis';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { resolveConfig } from '../lib/config/load.js';
+import type { ResolvedConfig } from '../lib/config/types.js';
+import { createLogger } from '../lib/observe/logger.js';
+import { memoryMetrics } from '../lib/observe/metrics.js';
+import { Keys } from '../lib/redis/keys.js';
+import type { RedisServer } from '../lib/redis/server.js';
+import { recordCompletions } from '../lib/stream/done.js';
+import { webhookGroup } from '../lib/webhooks/reader.js';
+import { Webhooks } from '../lib/webhooks/runner.js';
+import { allowWrites, refuseWrites } from './helpers/misconf.js';
+import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { receiver, type Receiver } from './helpers/webhook-receiver.js';
+
+type Line = Record<string, unknown>;
+/** Backoff 20 ms doubling to 100 ms: a second of errors is a dozen tries, each of which used to be a line. */
+const HOOK = {
+  name: 'app',
+  secretEnv: 'HOOK_SECRET',
+  timeoutMs: 2_000,
+  backoffBaseMs: 20,
+  backoffMaxMs: 100,
+  blockMs: 50,
+  claimMinIdleMs: 2_500,
+  checkIntervalMs: 100,
+};
+
+function configFor(server: RedisServer, rx: Receiver): ResolvedConfig {
+  const raw = { pipeline: randomPipeline('whre'), stages: [{ name: 'store', kind: 'store', input: 'in' }], routes: {}, webhooks: [{ ...HOOK, url: rx.url }] };
+  return resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } });
+}
+
+/** A running `pipeline webhooks` in this process (as `redisUrl`'s user), its log lines and metrics kept. */
+async function startHooks(config: ResolvedConfig, redisUrl?: string) {
+  const lines: Line[] = [];
+  const metrics = memoryMetrics();
+  const logger = createLogger({}, 'info', (l) => lines.push(JSON.parse(l) as Line));
+  const hooks = new Webhooks({ config, secrets: new Map([['app', 's']]), logger, metrics, consumer: 'c1', ...(redisUrl ? { redisUrl } : {}) });
+  await hooks.ready();
+  hooks.start();
+  const count = (name: string) => metrics.records.filter((r) => r.name === name).reduce((a, r) => a + r.value, 0);
+  const events = (event: string) => lines.filter((l) => l.event === event);
+  return { hooks, lines, count, events };
+}
+
+const stored = (key: string) => [{ key, status: 'stored' as const, stage: 'store' }];
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How many replies with this error code the server has sent (INFO errorstats): the refusals, counted by Redis itself. */
+const refusals = async (admin: Redis, code: string) => Number(new RegExp(`errorstat_${code}:count=(\\d+)`).exec(await admin.info('errorstats'))?.[1] ?? 0);
+
+test('a permission the user lacks (XREADGROUP): one error line naming the user, the command and the stream, every refusal counted; delivered once granted', async () => {
+  const server = await startRedis();
+  const admin = client(server.url);
+  const rx = await receiver();
+  const config = configFor(server, rx);
+  const keys = new Keys(config.pipeline);
+  await admin.call('ACL', 'SETUSER', 'hooks', 'on', '>pw', '~*', '&*', '+@all', '-xreadgroup');
+  const { hooks, count, events } = await startHooks(config, server.url.replace('redis://', 'redis://hooks:pw@'));
+  try {
+    await waitFor('refused a dozen times', async () => (await refusals(admin, 'NOPERM')) >= 12);
+    const said = events('webhook.read_error');
+    assert.is(said.length, 1, `one line, not one per retry: ${JSON.stringify(said)}`);
+    assert.ok(count('webhooks.read_errors') >= 12, 'each refusal counted');
+    assert.is(said[0]!.level, 'error');
+    assert.is(said[0]!.webhook, 'app');
+    assert.is(said[0]!.stream, keys.done);
+    assert.is(said[0]!.consumer, 'c1');
+    assert.is(said[0]!.cause, 'redis_noperm');
+    assert.is(said[0]!.class, 'transient');
+    assert.is(said[0]!.user, 'hooks');
+    assert.is(said[0]!.command, 'XREADGROUP');
+    assert.equal(said[0]!.keys, [keys.done]);
+    assert.match(String(said[0]!.fix), /pipeline acl --apply/);
+
+    await admin.call('ACL', 'SETUSER', 'hooks', '+xreadgroup');
+    await recordCompletions(admin, keys, stored('p1'), { maxLen: 1000, statusTtlMs: 60_000 });
+    await waitFor('delivered', () => count('webhooks.delivered') === 1);
+    assert.is(events('webhook.read_resumed').length, 1);
+    assert.is(events('webhook.read_error').length, 1);
+  } finally {
+    await hooks.stop();
+    await rx.close();
+    admin.disconnect();
+    await server.close();
+  }
+});
+
+test('Redis refusing writes (MISCONF) for a second: one warn line, no error line, counted by cause; delivered once it persists again', async () => {
+  const server = await startRedis();
+  const admin = client(server.url);
+  const rx = await receiver();
+  const config = configFor(server, rx);
+  const keys = new Keys(config.pipeline);
+  const { hooks, count, events, lines } = await startHooks(config);
+  try {
+    await pause(200); // reading
+    await refuseWrites(admin);
+    const before = await refusals(admin, 'MISCONF');
+    await waitFor('refused a dozen times', async () => (await refusals(admin, 'MISCONF')) >= before + 12);
+    await allowWrites(admin);
+    await recordCompletions(admin, keys, stored('m1'), { maxLen: 1000, statusTtlMs: 60_000 });
+    await waitFor('delivered', () => count('webhooks.delivered') === 1);
+    const said = events('webhook.read_error');
+    assert.is(said.length, 1, `one line for the outage: ${JSON.stringify(said)}`);
+    assert.is(said[0]!.level, 'warn');
+    assert.is(said[0]!.cause, 'redis_misconf');
+    assert.ok(count('webhooks.read_errors') >= 12, 'each refusal counted');
+    assert.is(said[0]!.consumer, 'c1');
+    assert.equal(
+      lines.filter((l) => l.level === 'error'),
+      [],
+    );
+    assert.is(events('webhook.read_resumed').length, 1);
+  } finally {
+    await hooks.stop();
+    await rx.close();
+    admin.disconnect();
+    await server.close();
+  }
+});
+
+test('Redis stopped and started again (its AOF kept): the reader waits, resumes and delivers, at most one warn line and no error', async () => {
+  const server = await startRedis({ appendonly: true });
+  const rx = await receiver();
+  const config = configFor(server, rx);
+  const keys = new Keys(config.pipeline);
+  const { hooks, events, lines, count } = await startHooks(config);
+  try {
+    await pause(200);
+    await server.stop();
+    await pause(1_500);
+    await server.start();
+    const admin = client(server.url);
+    await recordCompletions(admin, keys, stored('s1'), { maxLen: 1000, statusTtlMs: 60_000 });
+    admin.disconnect();
+    await waitFor('delivered', () => count('webhooks.delivered') === 1);
+    assert.ok(events('webhook.read_error').length <= 1, JSON.stringify(events('webhook.read_error')));
+    assert.equal(
+      lines.filter((l) => l.level === 'error'),
+      [],
+    );
+  } finally {
+    await hooks.stop();
+    await rx.close();
+    await server.close();
+  }
+});
+
+test('the group deleted under the reader (NOGROUP): an error line, the group made again, later completions delivered', async () => {
+  const server = await startRedis();
+  const admin = client(server.url);
+  const rx = await receiver();
+  const config = configFor(server, rx);
+  const keys = new Keys(config.pipeline);
+  const { hooks, events, count } = await startHooks(config);
+  try {
+    await pause(200);
+    await admin.xgroup('DESTROY', keys.done, webhookGroup('app'));
+    await waitFor('made again', async () => ((await admin.xinfo('GROUPS', keys.done)) as unknown[]).length === 1);
+    assert.is(events('webhook.group_recreated').length, 1);
+    const said = events('webhook.read_error');
+    assert.ok(said.length >= 1);
+    assert.is(said[0]!.level, 'error');
+    assert.is(said[0]!.cause, 'nogroup');
+    assert.is(said[0]!.stream, keys.done);
+    await recordCompletions(admin, keys, stored('g1'), { maxLen: 1000, statusTtlMs: 60_000 });
+    await waitFor('delivered', () => count('webhooks.delivered') === 1);
+  } finally {
+    await hooks.stop();
+    await rx.close();
+    admin.disconnect();
+    await server.close();
+  }
+});
+
+test.run();
