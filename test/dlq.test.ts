@@ -146,8 +146,9 @@ test('pipeline dlq list, show, replay: the dead letter goes back to its stage st
     );
     await waitFor('replayed message stored', async () => (await redis.hget(keys.product('bad2'), 'copies')) === '1');
     const again = cli(['--config', cliConfig, 'dlq', 'replay', '--id', poison!.id], server.url);
-    assert.is(await exited(again), 0);
+    assert.is(await exited(again), 1, 'an id not in the DLQ: not done, so not exit 0');
     assert.match(again.output(), /^replayed: 0$/m, 'a second replay of the same id does nothing');
+    assert.match(again.output(), new RegExp(`^${poison!.id}: not replayed: not in the DLQ$`, 'm'), 'the id named');
 
     const purge = cli(['--config', cliConfig, 'dlq', 'purge', '--all'], server.url);
     assert.is(await exited(purge), 0, purge.output());

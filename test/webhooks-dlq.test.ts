@@ -169,6 +169,39 @@ test('list, redeliver (500: kept, exit 1; 200: sent once, signed, original event
   }
 });
 
+test("redeliver --id with ids not in the webhook DLQ (unknown, another webhook's under --webhook): each named on stderr, exit 1; the known one still sent and deleted", async () => {
+  const rx = await receiver(() => 400);
+  const pipeline = randomPipeline('whd');
+  const keys = new Keys(pipeline);
+  try {
+    await deadLetter(
+      configFor(pipeline, [
+        { name: 'app', url: rx.url },
+        { name: 'crm', url: rx.url },
+      ]),
+      ['u1'],
+    );
+    const ids = new Map((await redis.xrange(keys.webhooksDlq, '-', '+')).map(([id, f]) => [f[1]!, id]));
+    rx.received.length = 0;
+    rx.answer = () => 200;
+    const file = writeConfig(pipeline, FAST, { webhooks: ['app', 'crm'].map((name) => ({ ...HOOK, name, url: rx.url })) });
+    const r = await dlqCli(file, ['redeliver', '--webhook', 'app', '--id', ids.get('app')!, '--id', '1-1', '--id', ids.get('crm')!]);
+    assert.is(r.code, 1, r.out);
+    assert.match(r.out, /^1-1: not in the webhook DLQ/m);
+    assert.match(r.out, new RegExp(`^${ids.get('crm')!}: not in the webhook DLQ`, 'm'));
+    assert.match(r.out, /^redelivered: 1$/m);
+    assert.match(r.out, /^not found: 2$/m);
+    assert.equal(rx.received.map(bodyKey), ['u1'], 'the known one sent once');
+    assert.equal(
+      (await redis.xrange(keys.webhooksDlq, '-', '+')).map(([id]) => id),
+      [ids.get('crm')],
+      "app's deleted, crm's left",
+    );
+  } finally {
+    await rx.close();
+  }
+});
+
 test('sharded (2 shards): list names <shard>/<id> from both shards; redeliver sends each with its <shard>/<id> event id and empties both; purge by <shard>/<id>', async () => {
   const refusing = await receiver(() => 400);
   const fixed = await receiver(() => 200);

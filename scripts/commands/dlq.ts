@@ -158,7 +158,11 @@ export function dlqCommand(global: () => GlobalOptions, run: <A extends unknown[
             skipped += r.skipped.length;
           }
           out(`replayed: ${replayed}`);
-          if (skipped) out(`skipped: ${skipped}`);
+          if (skipped) {
+            // Not all it was asked (an id not in the DLQ, an entry it cannot replay): a script must not take it for done.
+            out(`skipped: ${skipped}`);
+            process.exitCode = 1;
+          }
         }),
       ),
     );

@@ -54,14 +54,19 @@ export async function webhooksDlqRedeliver(global: GlobalOptions, o: DlqSelectOp
     };
     let delivered = 0;
     let failed = 0;
+    let unknown = 0;
     try {
       for (const part of perShard(config, selection(o), LISTER)) {
         // May this user delete from the DLQ? Asked first (XDEL of an id no auto-id entry has, deleting
         // nothing): refused only after a 2xx, the receiver would have the entry and the DLQ still hold it.
         await redis.xdel(part.keys.webhooksDlq, '0-1').catch(refused);
         const entries = await selectWebhookDeadLetters(redis, part.keys, { ...part.sel, webhook: o.webhook }).catch(refused);
-        for (const id of part.sel.ids ?? [])
-          if (!entries.some((e) => e.id === id)) process.stderr.write(`${shardId(part.keys, id)}: not in the webhook DLQ (gone already, or not --webhook's)\n`);
+        // Named and counted, as `pipeline dlq replay` does its unknown ids: the ones found are still sent.
+        for (const id of new Set(part.sel.ids ?? []))
+          if (!entries.some((e) => e.id === id)) {
+            process.stderr.write(`${shardId(part.keys, id)}: not in the webhook DLQ (gone already, or not --webhook's)\n`);
+            unknown++;
+          }
         const secret = (h: (typeof config.webhooks)[number]) => webhookSecret(config.webhooks, h);
         const r = await redeliverWebhookDeadLetters({ redis, keys: part.keys, hooks: config.webhooks, secret, logger, metrics }, entries).catch(refused);
         for (const f of r.failed)
@@ -73,10 +78,9 @@ export async function webhooksDlqRedeliver(global: GlobalOptions, o: DlqSelectOp
       await metrics.close();
     }
     out(`redelivered: ${delivered}`);
-    if (failed) {
-      out(`failed: ${failed} (left in the DLQ)`);
-      process.exitCode = 1;
-    }
+    if (failed) out(`failed: ${failed} (left in the DLQ)`);
+    if (unknown) out(`not found: ${unknown}`);
+    if (failed || unknown) process.exitCode = 1;
   });
 }
 
