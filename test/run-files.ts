@@ -1,66 +1,94 @@
 /**
  * What test/run.ts does, as functions test/run.test.ts can drive: run test files, each in its own
- * Node process and its own TMPDIR, `jobs` at a time, the run-alone ones afterwards one by one,
- * handing over each file's block of output whole when the file ends.
+ * Node process, process group and TMPDIR, `jobs` at a time, the run-alone ones afterwards one by
+ * one, handing over each file's block of output whole when the file ends; a file over its time
+ * limit is ended with all it started (test/run-tree.ts) and counted failed.
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-/** Files run at once unless --jobs / TEST_JOBS says otherwise (capped by the CPUs). */
-export const DEFAULT_JOBS = 2;
-
-/** `--jobs N` / `--jobs=N` / `-j N` (else env TEST_JOBS, else DEFAULT_JOBS or the CPUs if fewer) and the filter words; `error` for a bad count. */
-export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): { jobs: number; filters: string[]; error?: string } {
-  const filters: string[] = [];
-  let given: string | undefined = env.TEST_JOBS;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--jobs' || a === '-j') given = argv[++i] ?? '';
-    else if (a.startsWith('--jobs=')) given = a.slice('--jobs='.length);
-    else filters.push(a);
-  }
-  if (given === undefined || given === '') return { jobs: Math.max(1, Math.min(DEFAULT_JOBS, availableParallelism())), filters };
-  const n = Number(given);
-  if (!Number.isInteger(n) || n < 1) return { jobs: 1, filters, error: `--jobs / TEST_JOBS: expected a whole number >= 1, got ${JSON.stringify(given)}` };
-  return { jobs: n, filters };
-}
+import { DEFAULT_FILE_TIMEOUT_S, DEFAULT_KILL_GRACE_S } from './run-args.js';
+import { killTree, proc } from './run-tree.js';
 
 export interface FileResult {
   file: string;
-  /** Tests passed (uvu's `Passed:`). */
+  /** Tests passed (uvu's `Passed:`; for a file ended before its summary, the passes uvu had marked). */
   ok: number;
-  /** Tests failed; at least 1 when the process did not exit 0. */
+  /** Tests failed; at least 1 when the process did not exit 0 or was ended. */
   bad: number;
   /** `ok   f (p/t, s)` or `FAIL f (...)` with the file's output indented below it. */
   block: string;
 }
 
-/** One file in its own process with its own TMPDIR (mode 1777, removed when it ends). */
-export function runFile(dir: string, f: string): Promise<FileResult> {
+export interface FileLimits {
+  /** A file running longer is ended (its process tree) and counted failed; 0: no limit. @defaultValue 300000 (DEFAULT_FILE_TIMEOUT_S) */
+  fileTimeoutMs?: number;
+  /** Between SIGTERM and SIGKILL of an ended file's processes, and then the longest wait for its output to close. @defaultValue 5000 (DEFAULT_KILL_GRACE_S) */
+  killGraceMs?: number;
+}
+
+/** How to end each file running now (stopRunning). */
+const running = new Set<(why: string) => Promise<void>>();
+/** Set by stopRunning, for the rest of the process: no further file starts. */
+let stopping = false;
+
+/** End every file running (its process tree, as for a timeout, `why` in its block) and start no other: test/run.ts on SIGINT / SIGTERM. */
+export async function stopRunning(why: string): Promise<void> {
+  stopping = true;
+  await Promise.all([...running].map((stop) => stop(why)));
+}
+
+/** What a file's block says when it was ended: why, and how far its tests had come by uvu's output. */
+function endedLine(why: string, out: string, killGraceMs: number): string {
+  const summary = /Total:\s+\d+/.test(out);
+  const passes = out.split('• ').length - 1;
+  const progress = summary
+    ? "its tests had ended (uvu's summary above) but the process did not exit: something it opened was left open"
+    : `${passes} test${passes === 1 ? '' : 's'} had passed (uvu's • marks), the next had not ended`;
+  return `${why}: its processes were sent SIGTERM, SIGKILL after ${killGraceMs / 1000} s; ${progress}`;
+}
+
+/**
+ * One file in its own process (its own process group, so all it starts can be ended with it) and
+ * its own TMPDIR (mode 1777, removed when it ends). Over `fileTimeoutMs` it is ended and counted
+ * failed, its output so far in its block with a line `timed out after N s`.
+ */
+export function runFile(dir: string, f: string, limits: FileLimits = {}): Promise<FileResult> {
+  const timeoutMs = limits.fileTimeoutMs ?? DEFAULT_FILE_TIMEOUT_S * 1000;
+  const graceMs = limits.killGraceMs ?? DEFAULT_KILL_GRACE_S * 1000;
   const t0 = Date.now();
   const tmp = mkdtempSync(join(tmpdir(), `test-${f.replace(/\.test\.ts$/, '')}-`));
   chmodSync(tmp, 0o1777); // as /tmp: servers run as another user (PostgreSQL as `postgres` under root) make their dirs here
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', join(dir, f)], {
     env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'error', TMPDIR: tmp },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   child.once('error', (err) => (stderr += `${err.message}\n`));
+  const closed = new Promise((r) => child.once('close', r));
   return new Promise((res) => {
-    child.once('close', (status) => {
+    let ended: string | undefined;
+    let killing: Promise<void> | undefined;
+    let finished = false;
+    const finish = (status: number | null) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      running.delete(stop);
       rmSync(tmp, { recursive: true, force: true });
-      const out = stdout + stderr;
-      // uvu's summary: "Total:  N", "Passed: N"
+      let out = stdout + stderr;
+      // uvu's summary: "Total:  N", "Passed: N"; a file ended before it: the passes it had marked.
       const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0);
-      const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0);
-      const bad = status === 0 ? total - ok : Math.max(1, total - ok);
+      const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? (ended ? out.split('• ').length - 1 : 0));
+      const bad = status === 0 && !ended ? total - ok : Math.max(1, total - ok);
       const secs = ((Date.now() - t0) / 1000).toFixed(1);
-      let block = `${bad === 0 ? 'ok  ' : 'FAIL'} ${f} (${ok}/${total}, ${secs}s)\n`;
+      let block = `${bad === 0 ? 'ok  ' : 'FAIL'} ${f} (${ok}/${ended && !total ? '?' : total}, ${secs}s)${ended ? ` ${ended}` : ''}\n`;
+      if (ended) out += `${out.endsWith('\n') || !out ? '' : '\n'}${endedLine(ended, out, graceMs)}\n`;
       if (bad > 0)
         block +=
           out
@@ -68,15 +96,31 @@ export function runFile(dir: string, f: string): Promise<FileResult> {
             .map((l) => `    ${l}`)
             .join('\n') + '\n';
       res({ file: f, ok, bad, block });
-    });
+    };
+    const stop = (why: string): Promise<void> => {
+      if (finished || child.pid === undefined) return Promise.resolve();
+      ended ??= why;
+      const root = child.exitCode === null && child.signalCode === null ? proc(child.pid) : undefined;
+      killing ??= killTree(child.pid, root, graceMs).then(async () => {
+        // A process it started that the kill did not reach (out of its group, its parent gone) may hold its output open.
+        await Promise.race([closed, new Promise((r) => setTimeout(r, graceMs).unref())]);
+        child.stdout.destroy();
+        child.stderr.destroy();
+        if (child.exitCode !== null || child.signalCode !== null) finish(child.exitCode);
+      });
+      return killing;
+    };
+    running.add(stop);
+    const timer = timeoutMs > 0 ? setTimeout(() => void stop(`timed out after ${timeoutMs / 1000} s`), timeoutMs) : undefined;
+    child.once('close', (status) => finish(status));
   });
 }
 
-/** `files` of `dir`, `jobs` at a time; `done` gets each result as its file ends. */
-export async function runPool(dir: string, files: readonly string[], jobs: number, done: (r: FileResult) => void): Promise<void> {
+/** `files` of `dir`, `jobs` at a time (none started once stopRunning was called); `done` gets each result as its file ends. */
+export async function runPool(dir: string, files: readonly string[], jobs: number, done: (r: FileResult) => void, limits: FileLimits = {}): Promise<void> {
   const queue = [...files];
   const lane = async () => {
-    for (let f = queue.shift(); f !== undefined; f = queue.shift()) done(await runFile(dir, f));
+    for (let f = queue.shift(); f !== undefined && !stopping; f = queue.shift()) done(await runFile(dir, f, limits));
   };
   await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, lane));
 }
@@ -92,7 +136,7 @@ export interface RunSummary {
 export async function runFiles(
   dir: string,
   files: readonly string[],
-  opts: { jobs: number; alone: Readonly<Record<string, string>>; write: (block: string) => void },
+  opts: { jobs: number; alone: Readonly<Record<string, string>>; write: (block: string) => void } & FileLimits,
 ): Promise<RunSummary> {
   const sum: RunSummary = { passed: 0, failed: 0, failedFiles: [] };
   const done = (r: FileResult) => {
@@ -101,17 +145,20 @@ export async function runFiles(
     sum.failed += r.bad;
     if (r.bad > 0) sum.failedFiles.push(r.file);
   };
+  const limits: FileLimits = { fileTimeoutMs: opts.fileTimeoutMs, killGraceMs: opts.killGraceMs };
   await runPool(
     dir,
     files.filter((f) => !(f in opts.alone)),
     opts.jobs,
     done,
+    limits,
   );
   await runPool(
     dir,
     files.filter((f) => f in opts.alone),
     1,
     done,
+    limits,
   );
   sum.failedFiles.sort();
   return sum;

@@ -1,15 +1,19 @@
 /**
- * The test runner (test/run.ts, test/run-files.ts) on fixture test files in a temp dir: two files
- * run at once (each waits to see the other running), a run-alone file runs afterwards with nothing
- * beside it, each file's output comes as one block, each file has its own TMPDIR (removed after),
- * and `--jobs` / TEST_JOBS are read as docs/development.md says.
+ * The test runner (test/run.ts, test/run-files.ts) on fixture test files in a temp dir (not
+ * test/, so `npm test` never runs them): two files run at once (each waits to see the other
+ * running), a run-alone file runs afterwards with nothing beside it, each file's output comes as
+ * one block, each file has its own TMPDIR (removed after), a file over its time limit is ended with
+ * the processes it started and counted failed while the run goes on, and `--jobs`,
+ * `--file-timeout`, `--kill-grace` and their environment variables are read as
+ * docs/development.md says.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DEFAULT_JOBS, parseArgs, runFiles } from './run-files.js';
+import { DEFAULT_FILE_TIMEOUT_S, DEFAULT_JOBS, DEFAULT_KILL_GRACE_S, parseArgs } from './run-args.js';
+import { runFiles } from './run-files.js';
 
 /** How long a paired fixture waits to see its partner running (env PAIR_WAIT_MS of the fixture). @defaultValue 20000 */
 const PAIR_WAIT_MS = 20_000;
@@ -112,15 +116,29 @@ test('--jobs 1: one file at a time (a never sees b running)', async () => {
 });
 
 test('--jobs N, --jobs=N, -j N, env TEST_JOBS; default 2 or the CPUs if fewer; a bad count is an error', () => {
-  assert.equal(parseArgs(['router', '--jobs', '3', 'codec'], {}), { jobs: 3, filters: ['router', 'codec'] });
-  assert.equal(parseArgs(['--jobs=1'], { TEST_JOBS: '4' }), { jobs: 1, filters: [] }, 'the option over the env');
-  assert.equal(parseArgs(['-j', '5'], {}), { jobs: 5, filters: [] });
-  assert.equal(parseArgs(['x'], { TEST_JOBS: '4' }), { jobs: 4, filters: ['x'] });
-  assert.equal(parseArgs([], {}), { jobs: Math.min(DEFAULT_JOBS, availableParallelism()), filters: [] });
+  const limits = { fileTimeoutMs: DEFAULT_FILE_TIMEOUT_S * 1000, killGraceMs: DEFAULT_KILL_GRACE_S * 1000 };
+  assert.equal(parseArgs(['router', '--jobs', '3', 'codec'], {}), { jobs: 3, filters: ['router', 'codec'], ...limits });
+  assert.equal(parseArgs(['--jobs=1'], { TEST_JOBS: '4' }), { jobs: 1, filters: [], ...limits }, 'the option over the env');
+  assert.equal(parseArgs(['-j', '5'], {}), { jobs: 5, filters: [], ...limits });
+  assert.equal(parseArgs(['x'], { TEST_JOBS: '4' }), { jobs: 4, filters: ['x'], ...limits });
+  assert.equal(parseArgs([], {}), { jobs: Math.min(DEFAULT_JOBS, availableParallelism()), filters: [], ...limits });
   assert.is(DEFAULT_JOBS, 2);
   for (const bad of ['0', '-1', '1.5', 'two'])
     assert.match(parseArgs(['--jobs', bad], {}).error ?? '', /--jobs \/ TEST_JOBS: expected a whole number >= 1/, bad);
   assert.match(parseArgs([], { TEST_JOBS: 'x' }).error ?? '', /got "x"/);
+});
+
+test('--file-timeout S / TEST_FILE_TIMEOUT (default 300 s, 0: none), --kill-grace S / TEST_KILL_GRACE (default 5 s); a bad value is an error', () => {
+  assert.is(DEFAULT_FILE_TIMEOUT_S, 300);
+  assert.is(DEFAULT_KILL_GRACE_S, 5);
+  const a = parseArgs(['--file-timeout', '90', 'router', '--kill-grace=0.5'], {});
+  assert.equal([a.fileTimeoutMs, a.killGraceMs, a.filters, a.error], [90_000, 500, ['router'], undefined]);
+  const b = parseArgs(['--file-timeout=0'], { TEST_FILE_TIMEOUT: '60', TEST_KILL_GRACE: '2' });
+  assert.equal([b.fileTimeoutMs, b.killGraceMs], [0, 2_000], 'the option over the env; 0 is no limit');
+  assert.is(parseArgs([], { TEST_FILE_TIMEOUT: '60' }).fileTimeoutMs, 60_000);
+  for (const bad of ['-1', 'soon', 'Infinity'])
+    assert.match(parseArgs(['--file-timeout', bad], {}).error ?? '', /--file-timeout \/ TEST_FILE_TIMEOUT \(seconds\): expected a number >= 0/, bad);
+  assert.match(parseArgs([], { TEST_KILL_GRACE: 'x' }).error ?? '', /--kill-grace \/ TEST_KILL_GRACE \(seconds\): expected a number >= 0, got "x"/);
 });
 
 test.after(() => rmSync(fx, { recursive: true, force: true }));

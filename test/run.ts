@@ -6,15 +6,18 @@
  * files of RUN_ALONE (test/run-alone.ts, with the reason for each) run after the others, one at a
  * time with nothing beside them. Each file gets its own temp dir as TMPDIR (removed when it
  * ends), so two files never share a path under the temp dir nor reap each other's servers.
- * The workings are in test/run-files.ts.
+ * A file running over `--file-timeout S` (env TEST_FILE_TIMEOUT; default 300 s) is ended with every
+ * process it started and counted failed (`timed out after N s` in its block); the others go on.
+ * The workings are in test/run-files.ts, the options in test/run-args.ts.
  */
 import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { RUN_ALONE } from './run-alone.js';
-import { parseArgs, runFiles } from './run-files.js';
+import { parseArgs } from './run-args.js';
+import { runFiles, stopRunning } from './run-files.js';
 
 const dir = resolve(import.meta.dirname);
-const { jobs, filters, error } = parseArgs(process.argv.slice(2));
+const { jobs, filters, fileTimeoutMs, killGraceMs, error } = parseArgs(process.argv.slice(2));
 if (error) {
   process.stderr.write(`${error}\n`);
   process.exit(2);
@@ -28,9 +31,24 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+// The files run in process groups of their own, which a terminal's Ctrl-C does not reach: end them here.
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    interrupted = true;
+    process.stdout.write(`${signal}: ending the files running, starting no other\n`);
+    void stopRunning(`interrupted (${signal})`);
+  });
+
 const t0 = Date.now();
-const { passed, failed, failedFiles } = await runFiles(dir, files, { jobs, alone: RUN_ALONE, write: (block) => process.stdout.write(block) });
+const { passed, failed, failedFiles } = await runFiles(dir, files, {
+  jobs,
+  alone: RUN_ALONE,
+  fileTimeoutMs,
+  killGraceMs,
+  write: (block) => process.stdout.write(block),
+});
 if (failedFiles.length) process.stdout.write(`failed files: ${failedFiles.join(', ')}\n`);
 process.stdout.write(`${files.length} files in ${((Date.now() - t0) / 1000).toFixed(0)}s, ${jobs} at a time\n`);
 process.stdout.write(`${passed} passed, ${failed} failed\n`);
-process.exit(failed > 0 ? 1 : 0);
+process.exit(interrupted ? 130 : failed > 0 ? 1 : 0);
