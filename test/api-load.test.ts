@@ -264,7 +264,9 @@ test('Redis full part-way through a large request: 202 names the records taken a
 
 test('503 with Retry-After while Redis is unreachable; /readyz 503, /healthz 200', async () => {
   const config = rulesOnlyConfig('redis://127.0.0.1:1', randomPipeline());
-  const app = await buildServer({ config, redisUrl: 'redis://127.0.0.1:1', tokens: [{ token: TOKEN, roles: ['admin'] }], logger: silentLogger });
+  // Shrunk: close() waits up to these for the readers, which wait on the reconnect (6 s at the defaults).
+  const limits = { completionsBlockMs: 100, redisCommandTimeoutMs: 500 };
+  const app = await buildServer({ config, redisUrl: 'redis://127.0.0.1:1', tokens: [{ token: TOKEN, roles: ['admin'] }], logger: silentLogger, limits });
   try {
     const r = await app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id: 'a', title: 't' } });
     assert.is(r.statusCode, 503);

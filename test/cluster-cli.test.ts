@@ -21,17 +21,15 @@ import { Keys } from '../lib/redis/keys.js';
 import { keySlot, shardOf } from '../lib/redis/shard.js';
 import { createClient } from '../lib/redis/url.js';
 import { RedisCluster } from './helpers/cluster.js';
-import { cli, exited, FAST, writeConfig } from './helpers/pipeline.js';
+import { cli, exitedWithin, FAST, writeConfig } from './helpers/pipeline.js';
 import { randomPipeline, waitFor } from './helpers/redis.js';
 
 const cluster = await new RedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 1000 }).start();
 const files: string[] = [];
 
 /** The child's exit code, or 'running' after `ms` (the child is then SIGKILLed). */
-async function exitedWithin(child: ChildProcess, ms: number): Promise<number | null | 'running'> {
-  let timer: NodeJS.Timeout | undefined;
-  const r = await Promise.race([exited(child), new Promise<'running'>((res) => (timer = setTimeout(() => res('running'), ms)))]);
-  clearTimeout(timer);
+async function exitedOrKilledAfter(child: ChildProcess, ms: number): Promise<number | null | 'running'> {
+  const r = await exitedWithin(child, ms);
   if (r === 'running') child.kill('SIGKILL');
   return r;
 }
@@ -65,7 +63,7 @@ test('a redis:// URL at a cluster node: status, produce, worker and up each exit
   for (const [what, args] of cases) {
     const started = Date.now();
     const c = cli(['--config', config, ...args], url);
-    const code = await exitedWithin(c, 20_000);
+    const code = await exitedOrKilledAfter(c, 20_000);
     const out = c.output();
     const errors = out.split('\n').filter((l) => l.startsWith('error:'));
     const ok =
@@ -98,7 +96,7 @@ test('produce --wait-replicas 1 while its master fails over to a replica that ha
     const input = new Keys(pipeline).stream('in');
     await waitFor('the first batches replicated', async () => (await redis.xlen(input)) >= 50, 20_000);
     await cluster.kill(master);
-    const code = await exitedWithin(c, 60_000);
+    const code = await exitedOrKilledAfter(c, 60_000);
     const out = c.output();
     const errors = out.split('\n').filter((l) => l.startsWith('error:'));
     assert.is(code, EXIT_CODES.unavailable, `exit ${String(code)}: ${out.slice(-800)}`);
@@ -174,7 +172,7 @@ test('reprocess whose scan reaches a shard while its master fails over: the scan
     await waitFor('the scan held by the backpressure of shard 0', () => /waiting for stage validate/.test(c.output()), 20_000);
     await cluster.kill(masters[1]!);
     await redis.xtrim(k0.stream('validate'), 'MAXLEN', 0); // shard 0's stage caught up: the scan goes on, to shard 1
-    const code = await exitedWithin(c, 60_000);
+    const code = await exitedOrKilledAfter(c, 60_000);
     const out = c.output();
     assert.is(code, 0, out.slice(-800));
     const summary = JSON.parse(out.split('\n').find((l) => l.includes('"reprocess.done"')) ?? '{}') as { scanned?: number; reprocessed?: number };
@@ -213,7 +211,7 @@ test('one master down, the other nodes answer: status names that master (host:po
   await cluster.kill(victim);
   try {
     const c = cli(['--config', config, 'status'], cluster.url);
-    const code = await exitedWithin(c, 60_000);
+    const code = await exitedOrKilledAfter(c, 60_000);
     const out = c.output();
     const errors = out.split('\n').filter((l) => l.startsWith('error:'));
     assert.is(code, EXIT_CODES.unreachable, `exit ${String(code)}: ${out.slice(-800)}`);

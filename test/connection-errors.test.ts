@@ -17,7 +17,9 @@ test('a Redis outage under a process of three stages: the errors counted add up 
   const statsd = await listener();
   const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../config/rules-only.json'), 'utf8')) as PipelineConfig;
   const metrics = { enabled: true, host: '127.0.0.1', port: statsd.port, flushIntervalMs: 20 };
-  const config = resolveConfig({ ...raw, pipeline: randomPipeline('ce'), defaults: FAST, metrics }, 'test', { env: { REDIS_URL: server.url } });
+  // drainTimeoutMs shrunk: with Redis gone, stop() waits up to it for each drain (the default: 11 s in all).
+  const defaults = { ...FAST, drainTimeoutMs: 500 };
+  const config = resolveConfig({ ...raw, pipeline: randomPipeline('ce'), defaults, metrics }, 'test', { env: { REDIS_URL: server.url } });
   const stages = config.stages.map((s) => s.name);
   assert.equal(stages, ['preprocess', 'validate', 'store']);
   const errors: Error[] = [];

@@ -29,7 +29,7 @@ import { renderFrame, TopSampler } from '../scripts/commands/top.js';
 import { STAGES } from '../stages/index.js';
 import { migrate } from '../stages/sinks/migrations/migrate.js';
 import { checkSinkSchemas } from '../stages/sinks/start-check.js';
-import { BIN, exited, FAST, writeConfig } from './helpers/pipeline.js';
+import { BIN, exited, exitedWithin, FAST, writeConfig } from './helpers/pipeline.js';
 import { findPostgresBin, PostgresServer } from './helpers/postgres.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
@@ -79,7 +79,7 @@ test('pipeline up with a store role lacking SELECT on schema_migrations and INSE
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await Promise.race([exited(child), new Promise<'running'>((res) => setTimeout(() => res('running'), UP_DEADLINE_MS))]);
+    const code = await exitedWithin(child, UP_DEADLINE_MS);
     if (code === 'running') {
       child.kill('SIGINT'); // stops its workers
       await exited(child);

@@ -14,7 +14,7 @@ import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
 import { freePort } from '../lib/redis/server.js';
 import { configShards } from '../lib/redis/shard.js';
 import { createClient } from '../lib/redis/url.js';
-import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
+import { cli, exited, exitedWithin, FAST, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
 import { startedPids, killAll } from './helpers/processes.js';
 import { randomPipeline, waitFor } from './helpers/redis.js';
 import { SentinelSet } from './helpers/sentinel.js';
@@ -161,7 +161,7 @@ test('up --serve through a sentinel URL across SENTINEL FAILOVER: every 202 reco
     await flow?.catch(() => {});
     await events?.close();
     up.kill('SIGTERM');
-    const code = await Promise.race([exited(up), new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
+    const code = await exitedWithin(up, 20_000);
     killAll(startedPids(up.output()));
     if (code !== 0) up.kill('SIGKILL');
     redis.disconnect();

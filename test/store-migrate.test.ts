@@ -13,7 +13,7 @@ import { silentLogger } from '../lib/observe/logger.js';
 import { createPostgresSink, POSTGRES_DEFAULTS } from '../stages/sinks/postgres.js';
 import type { PipelineConfig } from '../lib/config/types.js';
 import { checkSinkSchemas } from '../stages/sinks/start-check.js';
-import { BIN, exited, writeConfig } from './helpers/pipeline.js';
+import { BIN, exited, exitedWithin, writeConfig } from './helpers/pipeline.js';
 import { findPostgresBin, PostgresServer } from './helpers/postgres.js';
 import { randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 import { migrate } from '../stages/sinks/migrations/migrate.js';
@@ -132,7 +132,7 @@ test('pipeline up on an unmigrated postgres schema: exit 1 naming `store migrate
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      const code = await Promise.race([exited(child), new Promise<'running'>((res) => setTimeout(() => res('running'), 30_000))]);
+      const code = await exitedWithin(child, 30_000);
       if (code === 'running') {
         child.kill('SIGINT'); // stops its workers
         await exited(child);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cli, exited, FAST, stageThenStore, writeConfig } from './helpers/pipeline.js';
+import { cli, exited, exitedWithin, FAST, stageThenStore, writeConfig } from './helpers/pipeline.js';
 import { alive, events, killAll, startedPids } from './helpers/processes.js';
 import { randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
@@ -75,7 +75,7 @@ test('a worker still running drainTimeoutMs + 10 s after SIGTERM is SIGKILLed, l
   try {
     const t0 = Date.now();
     up.kill('SIGTERM');
-    const code = await Promise.race([exited(up), new Promise((r) => setTimeout(() => r('still running'), 25_000))]);
+    const code = await exitedWithin(up, 25_000);
     assert.is(code, 0, up.output());
     assert.ok(Date.now() - t0 >= 10_000, `SIGKILLed before drainTimeoutMs + 10 s (${Date.now() - t0} ms)`);
     const killed = events(up.output(), 'supervisor.killed');
@@ -142,7 +142,7 @@ test('up --serve with the port in use: one error line, exit 1, no worker started
 test('up against an unreachable Redis: one line and exit 10, as every command (it had retried for ever)', async () => {
   const up = cli(['--config', writeConfig(randomPipeline()), 'up'], 'redis://127.0.0.1:1');
   try {
-    const code = await Promise.race([exited(up), new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
+    const code = await exitedWithin(up, 20_000);
     assert.is(code, 10, up.output());
     const lines = up.output().trim().split('\n');
     assert.is(lines.length, 1, up.output());

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { sleep } from '../../lib/core/backoff.js';
 import { freePort, RedisServer } from '../../lib/redis/server.js';
+import { SYNC_NOW } from './redis.js';
 
 export interface ClusterNode {
   id: string;
@@ -52,7 +53,9 @@ export function portRange(range: string): () => Promise<number> {
 /**
  * A real Redis Cluster on loopback for one test file: masters × (1 + replicas) redis-server
  * processes (`--cluster-enabled yes --appendonly yes`, each in its own folder of one temp dir),
- * joined by `redis-cli --cluster create ... --cluster-replicas N --cluster-yes`, ready when every
+ * joined by `redis-cli --cluster create ... --cluster-replicas N --cluster-yes`, with
+ * `repl-diskless-sync-delay 0` (SYNC_NOW: a replica's full sync starts at once, on start and after
+ * every restart, not 5 s later), ready when every
  * node reports `cluster_state:ok` and every replica's link to its master is up. Nodes can be
  * killed and restarted (same port, folder and nodes-<port>.conf, so a restarted master rejoins as a
  * replica of whoever replaced it). close() stops every process and removes the temp dir; the
@@ -106,6 +109,7 @@ export class RedisCluster {
       appendonly: true,
       ...(this.opts.pickPort ? { pickPort: this.opts.pickPort } : {}),
       settings: async (port) => ({
+        ...SYNC_NOW,
         'cluster-enabled': 'yes',
         'cluster-config-file': `nodes-${port}.conf`,
         'cluster-node-timeout': String(this.nodeTimeoutMs),

@@ -128,3 +128,17 @@ export function cli(args: string[], url: string, opts: { input?: string | Buffer
 export function exited(child: ChildProcess): Promise<number | null> {
   return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((res) => child.once('exit', (code) => res(code)));
 }
+
+/**
+ * The child's exit code, or 'running' if it has not exited within `ms` (what then is the caller's
+ * call). The timer is cleared as soon as the child exits: left pending, it would hold the test
+ * process open for the rest of `ms` after its last test.
+ */
+export async function exitedWithin(child: ChildProcess, ms: number): Promise<number | null | 'running'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([exited(child), new Promise<'running'>((res) => (timer = setTimeout(() => res('running'), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -3,9 +3,18 @@ import { connect, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { RedisServer, type RedisServerOptions } from '../../lib/redis/server.js';
 
-/** A real redis-server on a random loopback port for one test file. */
+/**
+ * For a test server a replica may sync from: Redis 7 holds each full sync `repl-diskless-sync-delay`
+ * (default 5 s) for more replicas to join it, so every replica linked and every restarted node
+ * rejoined would wait 5 s for nothing. 0: the sync starts at once.
+ */
+export const SYNC_NOW: Readonly<Record<string, string>> = { 'repl-diskless-sync-delay': '0' };
+
+/** A real redis-server on a random loopback port for one test file (SYNC_NOW under the test's own settings). */
 export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisServer> {
-  return new RedisServer(opts).start();
+  const { settings } = opts;
+  const withSyncNow = typeof settings === 'function' ? async (port: number) => ({ ...SYNC_NOW, ...(await settings(port)) }) : { ...SYNC_NOW, ...settings };
+  return new RedisServer({ ...opts, settings: withSyncNow }).start();
 }
 
 export function client(url: string): Redis {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, RedisServer } from '../../lib/redis/server.js';
 import { portRange } from './cluster.js';
-import { waitFor } from './redis.js';
+import { SYNC_NOW, waitFor } from './redis.js';
 
 export interface SentinelSetOptions {
   /** The master's name the sentinel monitors (the path of the redis+sentinel:// URL). @defaultValue "mymaster" */
@@ -26,6 +26,9 @@ export interface SentinelSetOptions {
    */
   keepLogsIn?: string;
 }
+
+/** Redis's default `repl-diskless-sync-delay` (seconds). */
+const REDIS_SYNC_DELAY_S = '5';
 
 /**
  * A real Sentinel set on loopback for one test file: a master, one replica of it (redis-server,
@@ -74,11 +77,18 @@ export class SentinelSet {
   }
 
   async start(): Promise<this> {
-    const master = await new RedisServer({ pickPort: this.pickPort }).start();
+    // The replica's first sync at once (SYNC_NOW); every later one (a demoted or restarted server
+    // rejoining) after Redis's own 5 s again, as the failover files were written against: synced at
+    // once, sentinel-failover counted the readers while one was still moving, and the sentinel
+    // sometimes failed back to the server just rejoined.
+    const master = await new RedisServer({ pickPort: this.pickPort, settings: SYNC_NOW }).start();
     this.servers.set(master.port, master);
     const replica = await new RedisServer({ pickPort: this.pickPort, settings: { replicaof: `127.0.0.1 ${master.port}` } }).start();
     this.servers.set(replica.port, replica);
     await this.waitLinked(replica.port);
+    const m = new Redis(master.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    m.on('error', () => {});
+    await m.config('SET', 'repl-diskless-sync-delay', REDIS_SYNC_DELAY_S).finally(() => m.disconnect());
     this.sentinelPort = await this.pickPort();
     const conf = join(this.dir, 'sentinel.conf');
     writeFileSync(
