@@ -1,12 +1,29 @@
 /**
  * The local redis-server helper (lib/redis/server.ts) that `npm start`, tests, bench and chaos
- * use: a start that fails says why, and a port taken between pick and bind is picked again.
+ * use: a start that fails says why, a port taken between pick and bind is picked again, and a
+ * refused probe does not hold the process open.
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PortTakenError } from '../lib/core/errors.js';
 import { freePort, RedisServer } from '../lib/redis/server.js';
+
+/** Lines a child process prints, and how long after its last line it exited (ms). */
+function runScript(file: string): Promise<{ out: string; exitLagMs: number }> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    let last = Date.now();
+    child.stdout.on('data', (d: Buffer) => ((out += d.toString()), (last = Date.now())));
+    child.once('error', rej);
+    child.once('exit', () => res({ out, exitLagMs: Date.now() - last }));
+  });
+}
 
 function occupy(port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
@@ -55,6 +72,27 @@ test('a port taken between the pick and the bind is picked again; the attempts a
     squatter.close();
     await retried.close();
     await once.close();
+  }
+});
+
+test('a probe of a port nothing listens on lets the process exit at once (no 2 s ioredis destroy timer)', async () => {
+  // Each redis-server start probes its port before the server listens; every refused probe had held
+  // the process open 2 s after its work (npm start, every CLI command that starts one, the tests).
+  const dir = mkdtempSync(join(tmpdir(), 'probe-'));
+  const file = join(dir, 'probe.mts');
+  const server = resolve(import.meta.dirname, '../lib/redis/server.ts');
+  writeFileSync(
+    file,
+    `import { answersPing, freePort } from ${JSON.stringify(server)};\n` +
+      `const answered = await answersPing(await freePort(), new Promise(() => {}));\n` +
+      `process.stdout.write('answered ' + answered + '\\n');\n`,
+  );
+  try {
+    const { out, exitLagMs } = await runScript(file);
+    assert.is(out.trim(), 'answered false');
+    assert.ok(exitLagMs < 1000, `the process exited ${exitLagMs} ms after the probe (ioredis's disconnectTimeout is 2000)`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -1,6 +1,7 @@
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import { AclNodesUnreachableError, errorMessage } from '../core/errors.js';
 import { isTransientRedisError } from '../core/failure-policy.js';
+import { dropConnection } from '../redis/drop-connection.js';
 
 /** How long `applyAcl` waits to connect to each Cluster node, sentinel or replica. @defaultValue 5000 */
 export const DEFAULT_ACL_NODE_CONNECT_TIMEOUT_MS = 5_000;
@@ -55,7 +56,7 @@ export async function onSentinelMasterAndReplicas(admin: Redis, apply: (node: Re
     } catch (err) {
       lastError = err;
     } finally {
-      sentinel.disconnect();
+      dropConnection(sentinel);
     }
   }
   if (!listed) throw lastError ?? new Error('no sentinel to ask for the replicas');
@@ -109,7 +110,7 @@ async function onEachNode(
       if (!isTransientRedisError(err)) throw err;
       unreachable.push({ address, error: errorMessage(connectError ?? err) });
     } finally {
-      node.disconnect();
+      dropConnection(node);
     }
   }
   if (unreachable.length > 0) throw new AclNodesUnreachableError(applied, unreachable, listedBy);

@@ -6,6 +6,7 @@ import { backoffMs, sleep } from '../core/backoff.js';
 import { FunctionsMissingError } from '../core/errors.js';
 import { asCluster } from './url.js';
 import { isFunctionNotFound, isLibraryExists, isNoPermission } from '../core/redis-replies.js';
+import { dropConnection } from './drop-connection.js';
 
 /**
  * The pipeline's Lua (lib/lua/<name>-<NUMKEYS>.lua, kept as plain script bodies with their
@@ -139,7 +140,7 @@ export async function loadLibrary(client: Redis, lib = library()): Promise<numbe
     try {
       if (await loadOn(node, lib)) loaded++;
     } finally {
-      node.disconnect();
+      dropConnection(node);
     }
   }
   return loaded;
@@ -182,7 +183,7 @@ export async function libraryPresent(client: Redis, lib = library(), keys: reado
     try {
       if (!(await probe(() => node.call('FCALL_RO', lib.probe, 0)))) return false;
     } finally {
-      node.disconnect();
+      dropConnection(node);
     }
   }
   return true;

@@ -21,6 +21,7 @@ import { Redis } from 'ioredis';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import { sleep } from '../core/backoff.js';
 import type { Logger } from '../observe/logger.js';
+import { dropConnection } from './drop-connection.js';
 
 /** The prefix of the temp dirs RedisServer makes (`<tmpdir>/pipeline-redis-XXXXXX`). */
 export const SERVER_DIR_PREFIX = 'pipeline-redis-';
@@ -129,7 +130,7 @@ async function serverOf(dir: string, port: number, timeoutMs: number): Promise<n
   } catch {
     return undefined; // nothing there (or nothing that answers)
   } finally {
-    probe.disconnect();
+    dropConnection(probe);
   }
 }
 

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { PortTakenError, RedisServerError } from '../core/errors.js';
 import { sleep } from '../core/backoff.js';
 import { SERVER_DIR_PREFIX, watchOwner, writeOwnerFile } from './server-owner.js';
+import { dropConnection } from './drop-connection.js';
 
 export interface RedisServerOptions {
   /** @defaultValue a free port on 127.0.0.1 */
@@ -71,7 +72,7 @@ export function assertRedisServerInstalled(bin = 'redis-server'): void {
 }
 
 /** PING once, or false when the child exits first; the probe is closed either way. */
-async function answersPing(port: number, exited: Promise<false>): Promise<boolean> {
+export async function answersPing(port: number, exited: Promise<false>): Promise<boolean> {
   const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: PROBE_TIMEOUT_MS });
   probe.on('error', () => {});
   const ping = async () => {
@@ -84,7 +85,7 @@ async function answersPing(port: number, exited: Promise<false>): Promise<boolea
   } catch {
     return false; // not up yet (or still loading the AOF)
   } finally {
-    probe.disconnect();
+    dropConnection(probe);
   }
 }
 
