@@ -8,7 +8,9 @@ import { memoryMetrics } from '../lib/observe/metrics.js';
 import { Keys } from '../lib/redis/keys.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
-const server = await startRedis({ settings: { appendonly: 'yes' } });
+// fsync always: with everysec a busy disk lets Redis postpone the AOF write past its reply, and a
+// SIGKILL then loses what the test wrote (a CI run read lag 0: the entries gone, not the lag unknown).
+const server = await startRedis({ appendonly: true, appendfsync: 'always' });
 const redis = client(server.url);
 redis.on('error', () => {}); // the restart below drops it; it reconnects
 
