@@ -39,10 +39,13 @@ export async function stopRunning(why: string): Promise<void> {
   await Promise.all([...running].map((stop) => stop(why)));
 }
 
+/** The tests uvu has marked passed so far (a `• ` each): what a file ended before its summary got through. */
+const passMarks = (out: string): number => out.split('• ').length - 1;
+
 /** What a file's block says when it was ended: why, and how far its tests had come by uvu's output. */
 function endedLine(why: string, out: string, killGraceMs: number): string {
   const summary = /Total:\s+\d+/.test(out);
-  const passes = out.split('• ').length - 1;
+  const passes = passMarks(out);
   const progress = summary
     ? "its tests had ended (uvu's summary above) but the process did not exit: something it opened was left open"
     : `${passes} test${passes === 1 ? '' : 's'} had passed (uvu's • marks), the next had not ended`;
@@ -84,7 +87,7 @@ export function runFile(dir: string, f: string, limits: FileLimits = {}): Promis
       let out = stdout + stderr;
       // uvu's summary: "Total:  N", "Passed: N"; a file ended before it: the passes it had marked.
       const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0);
-      const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? (ended ? out.split('• ').length - 1 : 0));
+      const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? (ended ? passMarks(out) : 0));
       const bad = status === 0 && !ended ? total - ok : Math.max(1, total - ok);
       const secs = ((Date.now() - t0) / 1000).toFixed(1);
       let block = `${bad === 0 ? 'ok  ' : 'FAIL'} ${f} (${ok}/${ended && !total ? '?' : total}, ${secs}s)${ended ? ` ${ended}` : ''}\n`;
