@@ -37,8 +37,13 @@ const HOOK = {
   checkIntervalMs: 100,
 };
 
-function configFor(server: RedisServer, rx: Receiver): ResolvedConfig {
-  const raw = { pipeline: randomPipeline('whre'), stages: [{ name: 'store', kind: 'store', input: 'in' }], routes: {}, webhooks: [{ ...HOOK, url: rx.url }] };
+function configFor(server: RedisServer, rx: Receiver, hook: Partial<typeof HOOK> & { stallTimeoutMs?: number } = {}): ResolvedConfig {
+  const raw = {
+    pipeline: randomPipeline('whre'),
+    stages: [{ name: 'store', kind: 'store', input: 'in' }],
+    routes: {},
+    webhooks: [{ ...HOOK, ...hook, url: rx.url }],
+  };
   return resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } });
 }
 
@@ -122,6 +127,40 @@ test('Redis refusing writes (MISCONF) for a second: one warn line, no error line
       lines.filter((l) => l.level === 'error'),
       [],
     );
+    assert.is(events('webhook.read_resumed').length, 1);
+  } finally {
+    await hooks.stop();
+    await rx.close();
+    admin.disconnect();
+    await server.close();
+  }
+});
+
+test('an outage that lasts past stallTimeoutMs: the warn line, then one error line saying how long it lasted, however long it goes on', async () => {
+  const server = await startRedis();
+  const admin = client(server.url);
+  const rx = await receiver();
+  const config = configFor(server, rx, { stallTimeoutMs: 400 });
+  const keys = new Keys(config.pipeline);
+  const { hooks, count, events } = await startHooks(config);
+  try {
+    await pause(200); // reading
+    await refuseWrites(admin);
+    await waitFor('said at error', () => events('webhook.read_error').some((l) => l.level === 'error'));
+    const before = await refusals(admin, 'MISCONF');
+    await waitFor('refused a few times more', async () => (await refusals(admin, 'MISCONF')) >= before + 5);
+    await allowWrites(admin);
+    await recordCompletions(admin, keys, stored('o1'), { maxLen: 1000, statusTtlMs: 60_000 });
+    await waitFor('delivered', () => count('webhooks.delivered') === 1);
+    const said = events('webhook.read_error');
+    assert.equal(
+      said.map((l) => l.level),
+      ['warn', 'error'],
+      JSON.stringify(said),
+    );
+    assert.is(said[1]!.cause, 'redis_misconf');
+    assert.is(said[1]!.persistedPastMs, 400);
+    assert.ok(Number(said[1]!.failingMs) >= 400, `failing ${String(said[1]!.failingMs)} ms`);
     assert.is(events('webhook.read_resumed').length, 1);
   } finally {
     await hooks.stop();

@@ -22,6 +22,8 @@ export interface WebhookOptions {
   claimMinIdleMs: number;
   /** How often a reader claims idle entries and checks whether `{p}:done` was trimmed past its group (counted as `webhooks.missed`). @defaultValue 10000 */
   checkIntervalMs: number;
+  /** A Redis outage the reader waits out (full, unable to persist, failing over) is said at warn when it starts; once its errors in a row have lasted this long, once more at error (`persistedPastMs`), as a worker's read loop turns error past its `stallTimeoutMs`. @defaultValue 30000 */
+  stallTimeoutMs: number;
 }
 
 export interface WebhookSettings extends WebhookOptions {
@@ -44,4 +46,5 @@ export const WEBHOOK_DEFAULTS: WebhookOptions = {
   blockMs: 2_000,
   claimMinIdleMs: 120_000,
   checkIntervalMs: 10_000,
+  stallTimeoutMs: 30_000,
 };

@@ -19,6 +19,8 @@ export interface ReadErrorsDeps {
   /** The webhook's backoff: `backoffBaseMs` doubling with the errors in a row, to `backoffMaxMs`. */
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /** Errors of an outage in a row past this are said once more, at error (the webhook's `stallTimeoutMs`). */
+  stallTimeoutMs: number;
 }
 
 /** What a read error is, for the log line and the metric: an outage of the failure policy, the group gone, or anything else. */
@@ -32,7 +34,9 @@ export type ReadErrorCause = Outage | 'nogroup' | 'unexpected';
  * log line `webhook.read_error` (fields `webhook`, `stream`, `consumer`, `class`, `cause`) is
  *
  * - an outage (Redis full, unable to persist, loading, failing over, a connection lost): warn, once
- *   per cause while the errors come in a row; the reader recovers on its own;
+ *   per cause while the errors come in a row; the reader recovers on its own. Once the row has
+ *   lasted `stallTimeoutMs`, one error line more (`persistedPastMs`), so an alert on error lines
+ *   sees an outage that lasts, as it sees a worker's;
  * - a permission the reader's user lacks (NOPERM): error, once per row, naming the user, the command,
  *   its keys and the fix (lib/redis/noperm.ts);
  * - the group gone (NOGROUP: deleted, or Redis lost its data): error each time; the reader makes it
@@ -45,6 +49,8 @@ export class ReadErrors {
   private inARow = 0;
   private since = 0;
   private readonly said = new Set<ReadErrorCause>();
+  /** The row's outage was said at error for lasting past `stallTimeoutMs`. */
+  private persisted = false;
 
   constructor(private readonly d: ReadErrorsDeps) {}
 
@@ -58,6 +64,7 @@ export class ReadErrors {
     if (this.said.size > 0) this.d.logger.info('webhook.read_resumed', { ...this.fields, errors: this.inARow, failedMs: now - this.since });
     this.inARow = 0;
     this.said.clear();
+    this.persisted = false;
   }
 
   /** Count and say `err` (as above); returns how long to wait before the next try. */
@@ -76,6 +83,10 @@ export class ReadErrors {
       this.d.logger.error('webhook.read_error', { ...line, user: this.d.user, ...(e ? { command: e.command, keys: e.keys, fix: e.fix } : {}), err: e ?? err });
     } else if (c.class === 'transient') {
       if (first) this.d.logger.warn('webhook.read_error', { ...line, err });
+      else if (!this.persisted && line.failingMs >= this.d.stallTimeoutMs) {
+        this.persisted = true;
+        this.d.logger.error('webhook.read_error', { ...line, persistedPastMs: this.d.stallTimeoutMs, err });
+      }
     } else this.d.logger.error('webhook.read_error', { ...line, err });
     return delayMs;
   }

@@ -92,6 +92,7 @@ export class WebhookReader {
       metrics: this.d.metrics,
       backoffBaseMs: hook.backoffBaseMs,
       backoffMaxMs: hook.backoffMaxMs,
+      stallTimeoutMs: hook.stallTimeoutMs,
     });
     for (let failing = false; !stop.aborted;) {
       try {
