@@ -154,6 +154,11 @@ test('pipeline dlq list, show, replay: the dead letter goes back to its stage st
     assert.is(await exited(purge), 0, purge.output());
     assert.match(purge.output(), /^purged: 1$/m);
     assert.is(await redis.xlen(keys.dlq), 0);
+    const purgeGone = cli(['--config', cliConfig, 'dlq', 'purge', '--id', junk!.id], server.url);
+    assert.is(await exited(purgeGone), 1, 'an id not in the DLQ (a typo, or gone): not done, so not exit 0');
+    assert.match(purgeGone.output(), /^purged: 0$/m);
+    assert.match(purgeGone.output(), /^not found: 1$/m);
+    assert.match(purgeGone.output(), new RegExp(`^${junk!.id}: not purged: not in the DLQ$`, 'm'), 'the id named');
   } finally {
     await run.stop();
     rmSync(cliConfig, { force: true });

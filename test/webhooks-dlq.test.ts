@@ -232,6 +232,11 @@ test('sharded (2 shards): list names <shard>/<id> from both shards; redeliver se
     const [purgeOne, ...rest] = listed;
     const purged = await dlqCli(file, ['purge', '--id', purgeOne!.id]);
     assert.match(purged.out, /purged: 1/);
+    const again = await dlqCli(file, ['purge', '--id', purgeOne!.id]);
+    assert.is(again.code, 1, 'an id not in the DLQ: not done, so not exit 0');
+    assert.match(again.out, /purged: 0/);
+    assert.match(again.out, /not found: 1/);
+    assert.ok(again.out.includes(`${purgeOne!.id}: not in the webhook DLQ`), again.out);
 
     const r = await dlqCli(file, ['redeliver', '--all']);
     assert.is(r.code, 0, r.out);

@@ -67,6 +67,22 @@ export function perShard(config: ResolvedConfig, sel: Selection, lister?: string
 /** Prefix a shard's ids with `<shard>/` (sharded pipelines only). */
 export const shardId = (keys: Keys, id: string) => (keys.shard === undefined ? id : `${keys.shard}/${id}`);
 
+/**
+ * The `--id`s asked for that `done` lacks (not in the DLQ: a typo, or replayed or purged since),
+ * each named on stderr as `<id>: <why>`; returns how many, so that the command exits 1 and a
+ * script does not take it for done.
+ */
+export function nameMissing(keys: Keys, asked: string[] | undefined, done: Iterable<string>, why: string): number {
+  const have = new Set(done);
+  let missing = 0;
+  for (const id of new Set(asked ?? []))
+    if (!have.has(id)) {
+      process.stderr.write(`${shardId(keys, id)}: ${why}\n`);
+      missing++;
+    }
+  return missing;
+}
+
 export async function withRedis<T>(
   global: GlobalOptions,
   fn: (redis: ReturnType<typeof cliRedis>, config: ReturnType<typeof loadConfig>) => Promise<T>,
@@ -176,13 +192,19 @@ export function dlqCommand(global: () => GlobalOptions, run: <A extends unknown[
       run((o: DlqSelectOptions) =>
         withRedis(global(), async (redis, config) => {
           let purged = 0;
-          for (const part of perShard(config, selection(o)))
-            purged += (
-              await purgeDeadLetters(redis, part.keys, part.sel).catch(async (err: unknown) => {
-                throw await adminOnlyRefusal(err, 'pipeline dlq purge', 'deletes dead letters', config.redis.url);
-              })
-            ).length;
+          let missing = 0;
+          for (const part of perShard(config, selection(o))) {
+            const gone = await purgeDeadLetters(redis, part.keys, part.sel).catch(async (err: unknown) => {
+              throw await adminOnlyRefusal(err, 'pipeline dlq purge', 'deletes dead letters', config.redis.url);
+            });
+            purged += gone.length;
+            missing += nameMissing(part.keys, part.sel.ids, gone, 'not purged: not in the DLQ');
+          }
           out(`purged: ${purged}`);
+          if (missing) {
+            out(`not found: ${missing}`);
+            process.exitCode = 1;
+          }
         }),
       ),
     );

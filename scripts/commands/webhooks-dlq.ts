@@ -5,7 +5,7 @@ import { configShards } from '../../lib/redis/shard.js';
 import { deleteWebhookDeadLetters, selectWebhookDeadLetters, type WebhookDeadLetter } from '../../lib/webhooks/dlq.js';
 import { redeliverWebhookDeadLetters } from '../../lib/webhooks/redeliver.js';
 import { adminOnlyRefusal, type GlobalOptions } from './common.js';
-import { perShard, selection, shardId, withRedis, type DlqSelectOptions } from './dlq.js';
+import { nameMissing, perShard, selection, shardId, withRedis, type DlqSelectOptions } from './dlq.js';
 
 /*
  * `pipeline webhooks dlq list|redeliver|purge` (options in webhooks-program.ts): the webhook dead
@@ -16,6 +16,8 @@ import { perShard, selection, shardId, withRedis, type DlqSelectOptions } from '
 
 const LISTER = 'pipeline webhooks dlq list';
 const out = (s: string) => process.stdout.write(s + '\n');
+const ids = (entries: WebhookDeadLetter[]) => entries.map((e) => e.id);
+const NOT_FOUND = "not in the webhook DLQ (gone already, or not --webhook's)";
 
 function age(at: number, now = Date.now()): string {
   const s = Math.max(0, Math.round((now - at) / 1000));
@@ -62,11 +64,7 @@ export async function webhooksDlqRedeliver(global: GlobalOptions, o: DlqSelectOp
         await redis.xdel(part.keys.webhooksDlq, '0-1').catch(refused);
         const entries = await selectWebhookDeadLetters(redis, part.keys, { ...part.sel, webhook: o.webhook }).catch(refused);
         // Named and counted, as `pipeline dlq replay` does its unknown ids: the ones found are still sent.
-        for (const id of new Set(part.sel.ids ?? []))
-          if (!entries.some((e) => e.id === id)) {
-            process.stderr.write(`${shardId(part.keys, id)}: not in the webhook DLQ (gone already, or not --webhook's)\n`);
-            unknown++;
-          }
+        unknown += nameMissing(part.keys, part.sel.ids, ids(entries), NOT_FOUND);
         const secret = (h: (typeof config.webhooks)[number]) => webhookSecret(config.webhooks, h);
         const r = await redeliverWebhookDeadLetters({ redis, keys: part.keys, hooks: config.webhooks, secret, logger, metrics }, entries).catch(refused);
         for (const f of r.failed)
@@ -90,11 +88,17 @@ export async function webhooksDlqPurge(global: GlobalOptions, o: DlqSelectOption
       throw await adminOnlyRefusal(err, 'pipeline webhooks dlq purge', 'deletes webhook dead letters', config.redis.url);
     };
     let purged = 0;
+    let unknown = 0;
     for (const part of perShard(config, selection(o), LISTER)) {
       const entries = await selectWebhookDeadLetters(redis, part.keys, { ...part.sel, webhook: o.webhook }).catch(refused);
-      const ids = entries.map((e) => e.id);
-      purged += (await deleteWebhookDeadLetters(redis, part.keys, ids).catch(refused)).length;
+      const gone = await deleteWebhookDeadLetters(redis, part.keys, ids(entries)).catch(refused);
+      purged += gone.length;
+      unknown += nameMissing(part.keys, part.sel.ids, gone, NOT_FOUND);
     }
     out(`purged: ${purged}`);
+    if (unknown) {
+      out(`not found: ${unknown}`);
+      process.exitCode = 1;
+    }
   });
 }
