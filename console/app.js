@@ -7,18 +7,9 @@ import { showProducts } from './products.js';
 import { showWorkers } from './workers.js';
 import { showDataLoss } from './data-loss.js';
 import { showWriteRefusal } from './write-refusal.js';
+import { $, onUnauthorized, showError, state, td } from './ui.js';
 
-const $ = (s) => document.querySelector(s);
-export const state = { me: null, history: new Map(), historyMs: 3600000 };
 const views = { pipeline: () => {}, dlq: showDlq, review: showReview, products: showProducts, workers: showWorkers };
-
-function td(text, cls) {
-  const c = document.createElement('td');
-  c.textContent = text === null || text === undefined ? '–' : String(text);
-  if (cls) c.className = cls;
-  return c;
-}
-export { td };
 
 function selectTab(name) {
   for (const b of document.querySelectorAll('#tabs button')) {
@@ -28,15 +19,6 @@ function selectTab(name) {
   for (const s of document.querySelectorAll('.tab')) s.hidden = s.id !== name;
   location.hash = name;
   Promise.resolve(views[name]?.()).catch(showError);
-}
-
-export function showError(err) {
-  if (err instanceof HttpError && err.status === 401) return signIn('That token was not accepted.');
-  const p = document.createElement('p');
-  p.className = 'error';
-  p.textContent = err.message;
-  document.querySelector('.tab:not([hidden])')?.prepend(p);
-  setTimeout(() => p.remove(), 8000);
 }
 
 function signIn(message = '') {
@@ -153,6 +135,8 @@ async function begin() {
   );
   selectTab(location.hash.slice(1) in views ? location.hash.slice(1) : 'pipeline');
 }
+
+onUnauthorized(signIn);
 
 document.addEventListener('DOMContentLoaded', () => {
   for (const b of document.querySelectorAll('#tabs button')) b.addEventListener('click', () => selectTab(b.dataset.tab));

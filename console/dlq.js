@@ -1,7 +1,6 @@
 // The dead letters view: counts by stage and reason, a page of entries, replay and purge, the audit list.
 import { api } from './api.js';
-import { td, showError } from './app.js';
-import { $, button, canAct } from './ui.js';
+import { $, button, canAct, showError, td } from './ui.js';
 
 const DLQ_PAGE = 200;
 const ERROR_SHOWN = 300; // characters of an error shown in the entries table

@@ -1,7 +1,6 @@
 // The products view: one product's trip by id, and the recently stored products, filtered.
 import { api } from './api.js';
-import { td, showError } from './app.js';
-import { $ } from './ui.js';
+import { $, showError, td } from './ui.js';
 
 const note = (text) => $('#trace').replaceChildren(Object.assign(document.createElement('p'), { className: 'muted', textContent: text }));
 

@@ -1,7 +1,6 @@
 // The review queue: undecided items, each a form to confirm or correct.
 import { api, HttpError } from './api.js';
-import { showError } from './app.js';
-import { $, ago, button, canAct } from './ui.js';
+import { $, ago, button, canAct, showError } from './ui.js';
 
 // The page shown: the id it starts after ('' = the oldest).
 let at = { after: '' };

@@ -1,7 +1,6 @@
 // The workers view: consumers per stage with what they hold, and autoscaler/supervisor/watchdog events.
 import { api } from './api.js';
-import { td, showError } from './app.js';
-import { $, ago, button } from './ui.js';
+import { $, ago, button, showError, td } from './ui.js';
 
 const watchdogText = (w) =>
   w

@@ -1,6 +1,6 @@
 /**
  * The layout rules of docs/development.md, checked on the source tree (no server needed; also
- * `npm run check:layout`): no import cycle between files; lib/ folders import only down their
+ * `npm run check:layout`): no import cycle between files (the console's browser scripts too); lib/ folders import only down their
  * layers; nothing in lib/ imports stages/, scripts/ or the tools beside them; scripts/ holds entry
  * points only; no source file over 350 lines.
  */
@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 const REPO = resolve(import.meta.dirname, '..');
-const SOURCE_DIRS = ['lib', 'stages', 'scripts', 'training', 'bench', 'deploy', 'examples', 'test'];
+const SOURCE_DIRS = ['lib', 'stages', 'scripts', 'training', 'bench', 'deploy', 'examples', 'test', 'console'];
 const MAX_LINES = 350;
 
 /**
@@ -59,7 +59,9 @@ export const sources = (): string[] => SOURCE_DIRS.flatMap((d) => walk(join(REPO
 export function importsOf(file: string, text: string, runtimeOnly = false): string[] {
   const found = [...text.matchAll(/(?:^|\n)\s*(import|export)(\s+type)?\s[^;]*?\sfrom\s+'([^']+)'|(?:^|\n)\s*import\s+'([^']+)'|\bimport\(\s*'([^']+)'\s*\)/g)];
   const specs = found.filter((m) => !(runtimeOnly && m[2])).map((m) => m[3] ?? m[4] ?? m[5]!);
-  return specs.filter((s) => s.startsWith('.')).map((s) => relative(REPO, resolve(REPO, dirname(file), s)).replace(/\.js$/, '.ts'));
+  // TypeScript imports a source by its compiled name (`./x.js` is x.ts); the console's JavaScript imports its own files.
+  const source = (path: string) => (file.endsWith('.js') ? path : path.replace(/\.js$/, '.ts'));
+  return specs.filter((s) => s.startsWith('.')).map((s) => source(relative(REPO, resolve(REPO, dirname(file), s))));
 }
 
 /** Every cycle's files, found by depth-first search (each cycle reported once, from its first file). */
@@ -154,6 +156,7 @@ test('the checks can fail: a cycle, a layer breach, an import out of lib/ are ea
     ['lib/c/d.ts', 'lib/a/e.ts', 'stages/f.ts', 'lib/a/g.ts'],
   );
   assert.equal(importsOf('lib/a/b.ts', "import type { Y } from './e.js';\nimport { x } from './d.js';", true), ['lib/a/d.ts'], 'type-only imports left out');
+  assert.equal(importsOf('console/a.js', "import { $ } from './ui.js';"), ['console/ui.js'], "the console's scripts import JavaScript");
 });
 
 test.run();
