@@ -2,6 +2,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observe/logger.js';
 import { shouldReconnect } from '../core/failure-policy.js';
 import { asCluster, createClient } from './url.js';
+import { dropConnection } from './drop-connection.js';
 
 export interface ConnectionOptions {
   /** redis:// or rediss:// URL (user and password allowed), redis+cluster:// / rediss+cluster:// for a Redis Cluster, or redis+sentinel:// / rediss+sentinel:// for a master behind Sentinel (lib/redis/url.ts). */
@@ -13,7 +14,10 @@ export interface ConnectionOptions {
   reconnectBaseMs?: number;
   /** @defaultValue 5000 */
   reconnectMaxMs?: number;
-  /** close() waits this long for QUIT to be answered, then drops the socket. @defaultValue 1000 */
+  /**
+   * close() waits this long for QUIT to be answered, then drops the socket; a dropped socket still
+   * open is destroyed after this long too (ioredis's `disconnectTimeout`, 2000 of its own). @defaultValue 1000
+   */
   quitTimeoutMs?: number;
   /** At most one log line per connection-trouble event (error, reconnecting) per connection per this long. @defaultValue 1000 */
   logEveryMs?: number;
@@ -58,6 +62,9 @@ export class Connections {
       retryStrategy: (times) => Math.round(Math.random() * Math.min(max, base * 2 ** Math.min(times, 16))),
       // "max number of clients reached" may arrive as an error reply to the handshake: reconnect.
       reconnectOnError: (err) => shouldReconnect(err),
+      // disconnect() on a socket that already closed (reconnecting) arms a destroy timer nothing
+      // clears: it held the process open that long after close().
+      disconnectTimeout: this.opts.quitTimeoutMs ?? 1_000,
       ...extra,
     };
   }
@@ -237,13 +244,16 @@ export class Connections {
       const limit = this.opts.quitTimeoutMs ?? 1_000;
       await Promise.all(
         all.map(async (c) => {
+          // Not connected (Redis down, reconnecting): QUIT would only wait in the offline queue, its
+          // commandTimeoutMs armed, holding the process open that long after the close. Dropped now.
+          if (c.status !== 'ready') return dropConnection(c);
           let timer: NodeJS.Timeout | undefined;
           const late = new Promise<'late'>((res) => (timer = setTimeout(() => res('late'), limit)));
           try {
             // A server that is down would keep QUIT queued forever: give it `quitTimeoutMs`.
-            if ((await Promise.race([c.quit(), late])) === 'late') c.disconnect();
+            if ((await Promise.race([c.quit(), late])) === 'late') dropConnection(c);
           } catch {
-            c.disconnect(); // already broken: drop the socket, nothing is pending on it
+            dropConnection(c); // already broken: drop the socket, nothing is pending on it
           } finally {
             clearTimeout(timer);
           }
