@@ -45,6 +45,8 @@ const STAGE = {
   stallTimeoutMs: 1_000,
   watchdogIntervalMs: 200,
   aliveTtlMs: 600,
+  /** A lapsed consumer is looked for every 500 ms, not every 5 s: the defaults' wait is the next test's. */
+  livenessHandoverMs: 500,
 };
 /** What a worker process needs from spawn to `worker.started` (tsx, on a shared 2-core machine). */
 const START_MS = 30_000;

@@ -183,7 +183,9 @@ test('a worker started while its stage is paused takes nothing over, not even in
 test('a paused stage runs nothing fused either: what the stage before it in its process routes to it goes through its stream and waits there', async () => {
   const pipeline = randomPipeline('pfuse');
   const raw = rulesOnlyRaw(pipeline);
-  const config = resolveConfig({ ...raw, stages: raw.stages.map((s) => (s.name === 'store' ? s : { ...s, process: 'intake' })), defaults: TIMERS }, 'test', {
+  // The flag read every 250 ms: no stall limit is asserted here, and the pause and the resume each waited a read (2.5 s).
+  const defaults = { ...TIMERS, pausePollMs: 250 };
+  const config = resolveConfig({ ...raw, stages: raw.stages.map((s) => (s.name === 'store' ? s : { ...s, process: 'intake' })), defaults }, 'test', {
     env: { REDIS_URL: redisServer.url },
   });
   const keys = new Keys(pipeline);
