@@ -4,24 +4,12 @@
  * with the command timeout, 5 s in the API) and then dropped the closed socket (a destroy timer
  * of 2 s): an API closed during an outage held its process open that long after its close.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-
-/** What a child process prints, and how long after its last line it exited (ms). */
-function runScript(file: string): Promise<{ out: string; exitLagMs: number }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', file], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    let last = Date.now();
-    child.stdout.on('data', (d: Buffer) => ((out += d.toString()), (last = Date.now())));
-    child.once('error', rej);
-    child.once('exit', () => res({ out, exitLagMs: Date.now() - last }));
-  });
-}
+import { runScript } from './helpers/exit-lag.js';
 
 test('close() while Redis is unreachable lets the process exit within quitTimeoutMs (QUIT had waited out the command timeout)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'conn-close-'));

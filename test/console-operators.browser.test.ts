@@ -243,6 +243,7 @@ test('signed in again (after a 401: a token rotated by another operator), the ch
   await page.evaluate("sessionStorage.setItem('streamline-enrich.token', 'not-a-token-0123456789')");
   await page.click('#tabs button[data-tab=workers]'); // answered 401: the sign-in form
   await page.waitForSelector('#login:not([hidden])');
+  assert.is(await page.textContent('#login-error'), 'That token was not accepted.');
   await page.fill('#token', ADMIN);
   await page.click('#login button[type=submit]');
   await page.click('#tabs button[data-tab=pipeline]');

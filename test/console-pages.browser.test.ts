@@ -134,18 +134,6 @@ test('find by id: an unknown id and an empty one say so (an empty table had been
   await page.close();
 });
 
-test('a token no longer accepted (401) on a view returns the page to the sign-in form, saying so', async () => {
-  const { page, errors } = await open('products');
-  await page.evaluate(() => sessionStorage.setItem('streamline-enrich.token', 'not-a-token'));
-  await page.click('#tab-workers');
-  await page.waitForSelector('#login:not([hidden])');
-  assert.is(await page.textContent('#login-error'), 'That token was not accepted.');
-  assert.ok(await page.isHidden('main'), 'the signed-in page is gone');
-  assert.is(await page.evaluate(() => sessionStorage.getItem('streamline-enrich.token')), null, 'the token forgotten');
-  assert.equal(errors, []);
-  await page.close();
-});
-
 test.after(async () => {
   await browser.close();
   await app.close();

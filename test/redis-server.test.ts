@@ -3,7 +3,6 @@
  * use: a start that fails says why, a port taken between pick and bind is picked again, and a
  * refused probe does not hold the process open.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,18 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PortTakenError } from '../lib/core/errors.js';
 import { freePort, RedisServer } from '../lib/redis/server.js';
-
-/** Lines a child process prints, and how long after its last line it exited (ms). */
-function runScript(file: string): Promise<{ out: string; exitLagMs: number }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', file], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    let last = Date.now();
-    child.stdout.on('data', (d: Buffer) => ((out += d.toString()), (last = Date.now())));
-    child.once('error', rej);
-    child.once('exit', () => res({ out, exitLagMs: Date.now() - last }));
-  });
-}
+import { runScript } from './helpers/exit-lag.js';
 
 function occupy(port: number): Promise<Server> {
   return new Promise((resolve, reject) => {

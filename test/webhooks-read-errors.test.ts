@@ -47,6 +47,20 @@ function configFor(server: RedisServer, rx: Receiver, hook: Partial<typeof HOOK>
   return resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } });
 }
 
+/** A Redis (`startRedis` options), its admin client, a receiver and the webhook's config on them; `close` ends all four. */
+async function rig(hook: Partial<typeof HOOK> & { stallTimeoutMs?: number } = {}, redis: Parameters<typeof startRedis>[0] = {}) {
+  const server = await startRedis(redis);
+  const admin = client(server.url);
+  const rx = await receiver();
+  const config = configFor(server, rx, hook);
+  const close = async () => {
+    await rx.close();
+    admin.disconnect();
+    await server.close();
+  };
+  return { server, admin, config, keys: new Keys(config.pipeline), close };
+}
+
 /** A running `pipeline webhooks` in this process (as `redisUrl`'s user), its log lines and metrics kept. */
 async function startHooks(config: ResolvedConfig, redisUrl?: string) {
   const lines: Line[] = [];
@@ -66,11 +80,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const refusals = async (admin: Redis, code: string) => Number(new RegExp(`errorstat_${code}:count=(\\d+)`).exec(await admin.info('errorstats'))?.[1] ?? 0);
 
 test('a permission the user lacks (XREADGROUP): one error line naming the user, the command and the stream, every refusal counted; delivered once granted', async () => {
-  const server = await startRedis();
-  const admin = client(server.url);
-  const rx = await receiver();
-  const config = configFor(server, rx);
-  const keys = new Keys(config.pipeline);
+  const { server, admin, config, keys, close } = await rig();
   await admin.call('ACL', 'SETUSER', 'hooks', 'on', '>pw', '~*', '&*', '+@all', '-xreadgroup');
   const { hooks, count, events } = await startHooks(config, server.url.replace('redis://', 'redis://hooks:pw@'));
   try {
@@ -96,18 +106,12 @@ test('a permission the user lacks (XREADGROUP): one error line naming the user, 
     assert.is(events('webhook.read_error').length, 1);
   } finally {
     await hooks.stop();
-    await rx.close();
-    admin.disconnect();
-    await server.close();
+    await close();
   }
 });
 
 test('Redis refusing writes (MISCONF) for a second: one warn line, no error line, counted by cause; delivered once it persists again', async () => {
-  const server = await startRedis();
-  const admin = client(server.url);
-  const rx = await receiver();
-  const config = configFor(server, rx);
-  const keys = new Keys(config.pipeline);
+  const { admin, config, keys, close } = await rig();
   const { hooks, count, events, lines } = await startHooks(config);
   try {
     await pause(200); // reading
@@ -130,18 +134,12 @@ test('Redis refusing writes (MISCONF) for a second: one warn line, no error line
     assert.is(events('webhook.read_resumed').length, 1);
   } finally {
     await hooks.stop();
-    await rx.close();
-    admin.disconnect();
-    await server.close();
+    await close();
   }
 });
 
 test('an outage that lasts past stallTimeoutMs: the warn line, then one error line saying how long it lasted, however long it goes on', async () => {
-  const server = await startRedis();
-  const admin = client(server.url);
-  const rx = await receiver();
-  const config = configFor(server, rx, { stallTimeoutMs: 400 });
-  const keys = new Keys(config.pipeline);
+  const { admin, config, keys, close } = await rig({ stallTimeoutMs: 400 });
   const { hooks, count, events } = await startHooks(config);
   try {
     await pause(200); // reading
@@ -164,26 +162,19 @@ test('an outage that lasts past stallTimeoutMs: the warn line, then one error li
     assert.is(events('webhook.read_resumed').length, 1);
   } finally {
     await hooks.stop();
-    await rx.close();
-    admin.disconnect();
-    await server.close();
+    await close();
   }
 });
 
 test('Redis stopped and started again (its AOF kept): the reader waits, resumes and delivers, at most one warn line and no error', async () => {
-  const server = await startRedis({ appendonly: true });
-  const rx = await receiver();
-  const config = configFor(server, rx);
-  const keys = new Keys(config.pipeline);
+  const { server, admin, config, keys, close } = await rig({}, { appendonly: true });
   const { hooks, events, lines, count } = await startHooks(config);
   try {
     await pause(200);
     await server.stop();
     await pause(1_500);
     await server.start();
-    const admin = client(server.url);
     await recordCompletions(admin, keys, stored('s1'), { maxLen: 1000, statusTtlMs: 60_000 });
-    admin.disconnect();
     await waitFor('delivered', () => count('webhooks.delivered') === 1);
     assert.ok(events('webhook.read_error').length <= 1, JSON.stringify(events('webhook.read_error')));
     assert.equal(
@@ -192,17 +183,12 @@ test('Redis stopped and started again (its AOF kept): the reader waits, resumes 
     );
   } finally {
     await hooks.stop();
-    await rx.close();
-    await server.close();
+    await close();
   }
 });
 
 test('the group deleted under the reader (NOGROUP): an error line, the group made again, later completions delivered', async () => {
-  const server = await startRedis();
-  const admin = client(server.url);
-  const rx = await receiver();
-  const config = configFor(server, rx);
-  const keys = new Keys(config.pipeline);
+  const { admin, config, keys, close } = await rig();
   const { hooks, events, count } = await startHooks(config);
   try {
     await pause(200);
@@ -218,9 +204,7 @@ test('the group deleted under the reader (NOGROUP): an error line, the group mad
     await waitFor('delivered', () => count('webhooks.delivered') === 1);
   } finally {
     await hooks.stop();
-    await rx.close();
-    admin.disconnect();
-    await server.close();
+    await close();
   }
 });
 
