@@ -10,6 +10,7 @@ import { ShardedBackpressure } from '../../lib/producer/backpressure-shards.js';
 import { isTransientRedisError } from '../../lib/core/failure-policy.js';
 import { cliRedis, explainRedisFailure, fatalAsync, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 import { warnIfNoPipeline } from './pipeline-hint.js';
+import type { ResolvedConfig } from '../../lib/config/types.js';
 
 /** `pipeline produce`'s default --retry-for: a batch waits this long for Redis (unreachable, full, at maxclients) before produce gives up. */
 export const DEFAULT_RETRY_FOR_MS = 30_000;
@@ -26,6 +27,17 @@ export interface ProduceCliOptions extends GlobalOptions {
   backpressurePoll?: string;
   /** Bytes one shard's lane may hold unacknowledged before the reader waits (lib/producer/producer.ts `laneBufferBytes`). @defaultValue 16 MiB */
   laneBuffer?: string;
+  /** Hold the backlog at this lag, below the stages' maxLag, so the API keeps room (capMaxLag). @defaultValue the stages' maxLag */
+  maxLag?: string;
+}
+
+/**
+ * The config with every stage's maxLag lowered to `cap` (none raised): a bulk load run with
+ * `--max-lag` waits at `cap`, so a backlog it makes stays under the limit the HTTP API answers 429
+ * at, and a record the API takes waits behind at most about `cap` entries, not the whole `maxLag`.
+ */
+export function capMaxLag(config: ResolvedConfig, cap: number): ResolvedConfig {
+  return { ...config, stages: config.stages.map((s) => ({ ...s, maxLag: Math.min(s.maxLag, cap) })) };
 }
 
 /** `pipeline produce [file]`: JSONL from a file or stdin into the input stream. Exit 1 if any line was rejected. */
@@ -47,7 +59,8 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
   // Backpressure (limits.maxLag, Redis full), per shard: a lane waits before each batch while its
   // shard is over (each shard read against the same limits: maxLag applies per shard), the other
   // lanes go on; the message names the shard behind.
-  const pressure = ShardedBackpressure.forInput(redis, config, shards.all, 0); // the input stage read fresh per batch (3 cheap commands), the stages after it at most once a second
+  const cap = opts.maxLag === undefined ? undefined : Number(opts.maxLag);
+  const pressure = ShardedBackpressure.forInput(redis, cap === undefined ? config : capMaxLag(config, cap), shards.all, 0); // the input stage read fresh per batch (3 cheap commands), the stages after it at most once a second
   const pollMs = Number(opts.backpressurePoll ?? 500);
   const tty = process.stderr.isTTY;
   // Sharded, the waits of one shard's lane are said with the shard's name (the others' go on).
@@ -107,7 +120,10 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
         onWait: (p, ms) => {
           if (Date.now() - (lastSaid.get(stream) ?? 0) < 5_000 && ms > 0) return;
           lastSaid.set(stream, Date.now());
-          process.stderr.write(`${tty ? '\n' : ''}produce: waiting: ${describe(p)} (${Math.round(ms / 1000)} s so far)\n`);
+          // Held by --max-lag rather than by the config's limit: said so (the config's maxLag is higher).
+          const why =
+            cap !== undefined && p.reason === 'lag' && p.maxLag === cap ? describe(p).replace(/(limits\.|its )?maxLag \d+/, `--max-lag ${cap}`) : describe(p);
+          process.stderr.write(`${tty ? '\n' : ''}produce: waiting: ${why} (${Math.round(ms / 1000)} s so far)\n`);
         },
         onClear: (ms) => process.stderr.write(`produce: ${label(stream)}resumed after ${Math.round(ms / 1000)} s of backpressure\n`),
       })

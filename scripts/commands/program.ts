@@ -83,6 +83,11 @@ export function buildProgram(): Command {
       '500',
     )
     .option(
+      '--max-lag <n>',
+      "hold the backlog at n (every stage's maxLag lowered to n for this run): a bulk load leaves the HTTP API room under maxLag, and an API record waits behind about n entries (default: the stages' maxLag)",
+      positiveInt,
+    )
+    .option(
       '--lane-buffer <bytes>',
       'each shard has its own lane (a shard whose master fails over waits alone, within --retry-for, the others go on): the bytes of records one lane may hold unacknowledged before the reader waits for it (default: 16777216)',
       positiveInt,
