@@ -273,6 +273,21 @@ export function describe(p: Pressure): string {
   return `${on}clear (lag ${p.lag} <= ${p.maxLag})`;
 }
 
+/**
+ * The config with every stage's maxLag lowered to `cap` (none raised), for a bulk run (`produce`,
+ * `reprocess --max-lag`): it waits at `cap`, so the backlog it makes stays under the limit the HTTP
+ * API answers 429 at, and a record the API takes waits behind about `cap` entries, not `maxLag`.
+ */
+export function capMaxLag(config: ResolvedConfig, cap: number): ResolvedConfig {
+  return { ...config, stages: config.stages.map((s) => ({ ...s, maxLag: Math.min(s.maxLag, cap) })) };
+}
+
+/** `describe`, naming `--max-lag` where that cap, not the config's maxLag, is what holds the run. */
+export function describeCapped(p: Pressure, cap: number | undefined): string {
+  const line = describe(p);
+  return cap !== undefined && p.reason === 'lag' && p.maxLag === cap ? line.replace(/(limits\.|its )?maxLag \d+/, `--max-lag ${cap}`) : line;
+}
+
 /** The stages a record put on `from`'s stream crosses after it, through the routes (each once, `from` not included). */
 export function stagesAfter(config: ResolvedConfig, from: ResolvedStage): ResolvedStage[] {
   const byInput = new Map(config.stages.map((s) => [s.input, s]));

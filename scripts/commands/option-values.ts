@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 
 /**
  * Checks of the CLI's numeric and enumerated options, run by commander as it parses: a bad value
@@ -38,3 +38,10 @@ export const waitReplicasValue = (value: string): string => {
   if (value !== 'auto' && !/^\d+$/.test(value.trim())) throw new InvalidArgumentError('Expected auto or an integer >= 0.');
   return value;
 };
+
+/** `produce` and `reprocess --max-lag <n>`: a bulk run held below the stages' maxLag (capMaxLag, lib/producer/backpressure.ts). */
+export const maxLagOption = (what: string) =>
+  new Option(
+    '--max-lag <n>',
+    `hold the backlog at n (every stage's maxLag lowered to n for this run): ${what} leaves the HTTP API room under maxLag, and an API record waits behind about n entries (default: the stages' maxLag)`,
+  ).argParser(positiveInt);

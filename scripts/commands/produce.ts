@@ -5,12 +5,11 @@ import { parseWaitReplicas } from '../../lib/core/wait-replicas.js';
 import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
 import { produce, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
-import { describe, shardLabel } from '../../lib/producer/backpressure.js';
+import { capMaxLag, describeCapped, shardLabel } from '../../lib/producer/backpressure.js';
 import { ShardedBackpressure } from '../../lib/producer/backpressure-shards.js';
 import { isTransientRedisError } from '../../lib/core/failure-policy.js';
 import { cliRedis, explainRedisFailure, fatalAsync, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 import { warnIfNoPipeline } from './pipeline-hint.js';
-import type { ResolvedConfig } from '../../lib/config/types.js';
 
 /** `pipeline produce`'s default --retry-for: a batch waits this long for Redis (unreachable, full, at maxclients) before produce gives up. */
 export const DEFAULT_RETRY_FOR_MS = 30_000;
@@ -29,15 +28,6 @@ export interface ProduceCliOptions extends GlobalOptions {
   laneBuffer?: string;
   /** Hold the backlog at this lag, below the stages' maxLag, so the API keeps room (capMaxLag). @defaultValue the stages' maxLag */
   maxLag?: string;
-}
-
-/**
- * The config with every stage's maxLag lowered to `cap` (none raised): a bulk load run with
- * `--max-lag` waits at `cap`, so a backlog it makes stays under the limit the HTTP API answers 429
- * at, and a record the API takes waits behind at most about `cap` entries, not the whole `maxLag`.
- */
-export function capMaxLag(config: ResolvedConfig, cap: number): ResolvedConfig {
-  return { ...config, stages: config.stages.map((s) => ({ ...s, maxLag: Math.min(s.maxLag, cap) })) };
 }
 
 /** `pipeline produce [file]`: JSONL from a file or stdin into the input stream. Exit 1 if any line was rejected. */
@@ -120,10 +110,7 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
         onWait: (p, ms) => {
           if (Date.now() - (lastSaid.get(stream) ?? 0) < 5_000 && ms > 0) return;
           lastSaid.set(stream, Date.now());
-          // Held by --max-lag rather than by the config's limit: said so (the config's maxLag is higher).
-          const why =
-            cap !== undefined && p.reason === 'lag' && p.maxLag === cap ? describe(p).replace(/(limits\.|its )?maxLag \d+/, `--max-lag ${cap}`) : describe(p);
-          process.stderr.write(`${tty ? '\n' : ''}produce: waiting: ${why} (${Math.round(ms / 1000)} s so far)\n`);
+          process.stderr.write(`${tty ? '\n' : ''}produce: waiting: ${describeCapped(p, cap)} (${Math.round(ms / 1000)} s so far)\n`);
         },
         onClear: (ms) => process.stderr.write(`produce: ${label(stream)}resumed after ${Math.round(ms / 1000)} s of backpressure\n`),
       })

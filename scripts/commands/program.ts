@@ -4,7 +4,7 @@ import { dlqCommand } from './dlq.js';
 import { webhooksProgram } from './webhooks-program.js';
 import { priorsProgram } from './priors-program.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
-import { integer, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, share, waitReplicasValue } from './option-values.js';
+import { integer, maxLagOption, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, share, waitReplicasValue } from './option-values.js';
 
 /**
  * The `pipeline` command line (scripts/cli.ts parses it; test/cli-docs.test.ts reads its options).
@@ -82,11 +82,7 @@ export function buildProgram(): Command {
       positiveMs,
       '500',
     )
-    .option(
-      '--max-lag <n>',
-      "hold the backlog at n (every stage's maxLag lowered to n for this run): a bulk load leaves the HTTP API room under maxLag, and an API record waits behind about n entries (default: the stages' maxLag)",
-      positiveInt,
-    )
+    .addOption(maxLagOption('a bulk load'))
     .option(
       '--lane-buffer <bytes>',
       'each shard has its own lane (a shard whose master fails over waits alone, within --retry-for, the others go on): the bytes of records one lane may hold unacknowledged before the reader waits for it (default: 16777216)',
@@ -304,6 +300,7 @@ export function buildProgram(): Command {
       '86400',
     )
     .option('--backpressure-poll <ms>', 'while the stage is behind its maxLag or Redis is full, check again every ms', positiveMs, '500')
+    .addOption(maxLagOption('reprocessing the store'))
     .option(
       '--retry-for <ms>',
       'a put-back, backpressure reading or page of the scan (redis sink) Redis refuses (full mid-batch, failing over, unreachable), or a page after the first Postgres refuses (a restart, a failover), is retried with backoff for up to ms, then the run fails',

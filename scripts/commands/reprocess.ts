@@ -1,4 +1,4 @@
-import { describe } from '../../lib/producer/backpressure.js';
+import { capMaxLag, describeCapped, type Pressure } from '../../lib/producer/backpressure.js';
 import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
 import { DEFAULT_MARKER_TTL_MS, emptySummary, reprocess, type ReprocessSummary } from '../../lib/ops/reprocess.js';
 import { findStoreStage, parseSince, type ExportFilter } from '../../stages/sinks/export.js';
@@ -25,6 +25,8 @@ export interface ReprocessCliOptions extends PostgresCliOptions {
   backpressurePoll: string;
   /** Ms a put-back, backpressure reading or scan page refused by Redis (full, failing over, unreachable) is retried. */
   retryFor: string;
+  /** Hold the backlog at this lag, below the stages' maxLag, so the API keeps room (capMaxLag). @defaultValue the stages' maxLag */
+  maxLag?: string;
 }
 
 const positive = (name: string, v: string): number => {
@@ -62,11 +64,12 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
     const rate = Math.round(s.scanned / Math.max(0.001, (Date.now() - t0) / 1000));
     process.stderr.write(`\rscanned ${s.scanned}  ${verb} ${s.reprocessed}  skipped ${skipped} (in flight ${s.skipped.inFlight})  ${rate}/s `);
   };
+  const cap = opts.maxLag === undefined ? undefined : Number(opts.maxLag);
   let lastSaid = 0;
-  const onWait = (p: Parameters<typeof describe>[0], stage: string, ms: number) => {
+  const onWait = (p: Pressure, stage: string, ms: number) => {
     if (Date.now() - lastSaid < 5_000) return;
     lastSaid = Date.now();
-    process.stderr.write(`${tty ? '\n' : ''}reprocess: waiting for stage ${stage}: ${describe(p)} (${Math.round(ms / 1000)} s so far)\n`);
+    process.stderr.write(`${tty ? '\n' : ''}reprocess: waiting for stage ${stage}: ${describeCapped(p, cap)} (${Math.round(ms / 1000)} s so far)\n`);
   };
 
   // Refused put-backs (Redis full mid-batch, a failover) and scan pages (a failover, a Postgres restart): one line per cause while they are retried.
@@ -96,7 +99,7 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
   const source = storedProducts(config, opts, sink, filter, page, redis, { retryForMs, onRetry });
   try {
     if (!opts.dryRun) refuseEvictingPolicy(await warnEvictionPolicy(redis));
-    await reprocess(redis, config, source.products, {
+    await reprocess(redis, cap === undefined ? config : capMaxLag(config, cap), source.products, {
       current,
       ...(opts.fromStage !== undefined ? { fromStage: opts.fromStage } : {}),
       ...(opts.model !== undefined ? { model: opts.model } : {}),
