@@ -1,7 +1,7 @@
 /**
  * The API's backpressure against the pipeline's real backlog (an audit's findings): a backlog in
  * the stages after the input (the model stages) had never produced a 429, their `maxLag` ignored.
- * Real server, real Redis.
+ * Real server, real Redis. And a bulk load under `produce --max-lag` leaves the API room.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,7 +11,9 @@ import { buildServer } from '../lib/api/server.js';
 import type { ApiLimits } from '../lib/api/options.js';
 import { silentLogger } from '../lib/observe/logger.js';
 import { Keys } from '../lib/redis/keys.js';
-import { rulesOnlyConfig } from './helpers/pipeline.js';
+import { loadConfigFile } from '../lib/config/load.js';
+import { STAGES } from '../stages/index.js';
+import { cli, exited, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
 import { addEntries, client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -136,6 +138,38 @@ test('Retry-After after a burst: derived from the drain rate within 3 s of the l
     assert.ok(seen.at(-1)! >= 3 && seen.at(-1)! <= 25, `about 2,000 / 200 per second: ${seen.join(' ')}`);
   } finally {
     clearInterval(reader);
+    await app.close();
+  }
+});
+
+test('a bulk load under produce --max-lag leaves the API room: its submits are taken while the load waits; without the cap the load holds the lag above maxLag and the API answers 429', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const file = writeConfig(pipeline, undefined, { limits: { maxLag: 100 } });
+  const app = await serverFor(loadConfigFile(file, { env: { REDIS_URL: server.url }, knownKinds: Object.keys(STAGES) }));
+  const lines = (prefix: string) => Array.from({ length: 300 }, (_, i) => JSON.stringify({ id: `${prefix}${i}`, title: `item ${i}` })).join('\n');
+  // No workers: the input lag is what the loads put in (the group does not exist yet: the stream's length).
+  const load = (extra: string[], input: string) =>
+    cli(['produce', '--config', file, '--batch', '10', '--backpressure-poll', '20', '--rejects', '/dev/null', ...extra], server.url, { input });
+  const post = (id: string) => app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id, title: 't' } });
+  const waiting = (child: ReturnType<typeof load>, what: RegExp) =>
+    waitFor('the load to wait', () => what.test(child.output()), 20_000).catch((e: Error) => {
+      throw new Error(`${e.message}: ${child.output()}`);
+    });
+  try {
+    const capped = load(['--max-lag', '20'], lines('c'));
+    await waiting(capped, /produce: waiting: the input lag \d+ is above --max-lag 20 /);
+    const held = await redis.xlen(keys.stream('in'));
+    assert.ok(held > 20 && held <= 30, `held after the batch that crossed --max-lag (${held})`);
+    assert.is((await post('api1')).statusCode, 202, 'taken while the load waits');
+    capped.kill();
+    await exited(capped);
+    const uncapped = load([], lines('u'));
+    await waiting(uncapped, /produce: waiting: the input lag \d+ is above limits.maxLag 100 /);
+    assert.is((await post('api2')).statusCode, 429, 'refused while the load holds the lag above maxLag');
+    uncapped.kill();
+    await exited(uncapped);
+  } finally {
     await app.close();
   }
 });
