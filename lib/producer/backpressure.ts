@@ -260,16 +260,20 @@ export function shardLabel(s: ShardName): string {
   return `shard ${s.index}${s.of !== undefined ? ` of ${s.of}` : ''} (${s.tag})`;
 }
 
-/** One line for a person: why new work waits. Sharded, it names the shard: its lag is that shard's alone (maxLag applies per shard). */
-export function describe(p: Pressure): string {
+/**
+ * One line for a person: why new work waits. Sharded, it names the shard: its lag is that shard's alone (maxLag applies per shard).
+ * `cap`: the run's `--max-lag` (capMaxLag), named where it, not the config's maxLag, is the limit that holds it.
+ */
+export function describe(p: Pressure, cap?: number): string {
   const on = p.shard ? `${shardLabel(p.shard)}: ` : '';
   const each = p.shard ? ', which applies to each shard' : '';
   if (p.reason === 'oom')
     return `${on}Redis is full: used_memory ${p.usedMemory} >= \`maxmemory\` ${p.maxMemory} (raise it, or free memory: nothing is lost, new work waits)`;
+  const capped = cap !== undefined && p.maxLag === cap;
   if (p.reason === 'lag')
     return p.stages && p.stage !== p.stages[0]?.stage
-      ? `${on}stage ${p.stage} has a lag of ${p.lag}, above its maxLag ${p.maxLag}${each} (a new record would wait behind it)`
-      : `${on}the input lag ${p.lag} is above limits.maxLag ${p.maxLag}${each}`;
+      ? `${on}stage ${p.stage} has a lag of ${p.lag}, above ${capped ? '--max-lag' : 'its maxLag'} ${p.maxLag}${each} (a new record would wait behind it)`
+      : `${on}the input lag ${p.lag} is above ${capped ? '--max-lag' : 'limits.maxLag'} ${p.maxLag}${each}`;
   return `${on}clear (lag ${p.lag} <= ${p.maxLag})`;
 }
 
@@ -280,12 +284,6 @@ export function describe(p: Pressure): string {
  */
 export function capMaxLag(config: ResolvedConfig, cap: number): ResolvedConfig {
   return { ...config, stages: config.stages.map((s) => ({ ...s, maxLag: Math.min(s.maxLag, cap) })) };
-}
-
-/** `describe`, naming `--max-lag` where that cap, not the config's maxLag, is what holds the run. */
-export function describeCapped(p: Pressure, cap: number | undefined): string {
-  const line = describe(p);
-  return cap !== undefined && p.reason === 'lag' && p.maxLag === cap ? line.replace(/(limits\.|its )?maxLag \d+/, `--max-lag ${cap}`) : line;
 }
 
 /** The stages a record put on `from`'s stream crosses after it, through the routes (each once, `from` not included). */

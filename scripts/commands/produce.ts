@@ -5,7 +5,7 @@ import { parseWaitReplicas } from '../../lib/core/wait-replicas.js';
 import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
 import { produce, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
-import { capMaxLag, describeCapped, shardLabel } from '../../lib/producer/backpressure.js';
+import { capMaxLag, describe, shardLabel } from '../../lib/producer/backpressure.js';
 import { ShardedBackpressure } from '../../lib/producer/backpressure-shards.js';
 import { isTransientRedisError } from '../../lib/core/failure-policy.js';
 import { cliRedis, explainRedisFailure, fatalAsync, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
@@ -110,7 +110,7 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
         onWait: (p, ms) => {
           if (Date.now() - (lastSaid.get(stream) ?? 0) < 5_000 && ms > 0) return;
           lastSaid.set(stream, Date.now());
-          process.stderr.write(`${tty ? '\n' : ''}produce: waiting: ${describeCapped(p, cap)} (${Math.round(ms / 1000)} s so far)\n`);
+          process.stderr.write(`${tty ? '\n' : ''}produce: waiting: ${describe(p, cap)} (${Math.round(ms / 1000)} s so far)\n`);
         },
         onClear: (ms) => process.stderr.write(`produce: ${label(stream)}resumed after ${Math.round(ms / 1000)} s of backpressure\n`),
       })

@@ -1,4 +1,4 @@
-import { capMaxLag, describeCapped, type Pressure } from '../../lib/producer/backpressure.js';
+import { capMaxLag, describe, type Pressure } from '../../lib/producer/backpressure.js';
 import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
 import { DEFAULT_MARKER_TTL_MS, emptySummary, reprocess, type ReprocessSummary } from '../../lib/ops/reprocess.js';
 import { findStoreStage, parseSince, type ExportFilter } from '../../stages/sinks/export.js';
@@ -69,7 +69,7 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
   const onWait = (p: Pressure, stage: string, ms: number) => {
     if (Date.now() - lastSaid < 5_000) return;
     lastSaid = Date.now();
-    process.stderr.write(`${tty ? '\n' : ''}reprocess: waiting for stage ${stage}: ${describeCapped(p, cap)} (${Math.round(ms / 1000)} s so far)\n`);
+    process.stderr.write(`${tty ? '\n' : ''}reprocess: waiting for stage ${stage}: ${describe(p, cap)} (${Math.round(ms / 1000)} s so far)\n`);
   };
 
   // Refused put-backs (Redis full mid-batch, a failover) and scan pages (a failover, a Postgres restart): one line per cause while they are retried.
