@@ -3,7 +3,9 @@
  * policy as a worker's read loop does, on a real redis-server: a permission its user lacks is one
  * error line naming the user, the command and the key; Redis refusing writes (MISCONF) is one warn
  * line however long it lasts; Redis stopped and started again is waited out without an error line;
- * a group deleted under it is an error line and the group made again. Each row of errors is
+ * a group deleted under it is an error line and the group made again where the reader had got to,
+ * so completions added while it was gone are sent (before: made at the stream's end, they were
+ * not), from the start of a stream made anew below that position. Each row of errors is
  * counted (`webhooks.read_errors`), and its end said (`webhook.read_resumed`); the reader then
  * delivers. Before: every retry logged `webhook.read_error` at warn with Redis' bare reply, NOPERM
  * and a vanished group included.
@@ -17,6 +19,7 @@ import { createLogger } from '../lib/observe/logger.js';
 import { memoryMetrics } from '../lib/observe/metrics.js';
 import { Keys } from '../lib/redis/keys.js';
 import type { RedisServer } from '../lib/redis/server.js';
+import { FIELD_KEY } from '../lib/stream/codec.js';
 import { recordCompletions } from '../lib/stream/done.js';
 import { webhookGroup } from '../lib/webhooks/reader.js';
 import { Webhooks } from '../lib/webhooks/runner.js';
@@ -202,6 +205,56 @@ test('the group deleted under the reader (NOGROUP): an error line, the group mad
     assert.is(said[0]!.stream, keys.done);
     await recordCompletions(admin, keys, stored('g1'), { maxLen: 1000, statusTtlMs: 60_000 });
     await waitFor('delivered', () => count('webhooks.delivered') === 1);
+  } finally {
+    await hooks.stop();
+    await close();
+  }
+});
+
+/** The fields of `stream`'s first entry with the record key `key` instead: a completion as the store writes it. */
+async function completionFields(admin: Redis, stream: string, key: string): Promise<string[]> {
+  const [[, fields]] = (await admin.xrange(stream, '-', '+', 'COUNT', 1)) as [[string, string[]]];
+  assert.is(fields[0], FIELD_KEY, 'the record key is the first field');
+  return [FIELD_KEY, key, ...fields.slice(2)];
+}
+
+test('completions added while the group was gone are sent: the group is made again where the reader had got to, not at the end', async () => {
+  const { admin, config, keys, close } = await rig();
+  const { hooks, events, count } = await startHooks(config);
+  try {
+    await recordCompletions(admin, keys, stored('g0'), { maxLen: 1000, statusTtlMs: 60_000 });
+    await waitFor('g0 delivered', () => count('webhooks.delivered') === 1);
+    const fields = await completionFields(admin, keys.done, 'g1');
+    // One step: the reader cannot make the group again between the delete and the completion.
+    await admin
+      .multi()
+      .xgroup('DESTROY', keys.done, webhookGroup('app'))
+      .xadd(keys.done, '*', ...fields)
+      .exec();
+    await waitFor('g1 delivered', () => count('webhooks.delivered') === 2);
+    const [made] = events('webhook.group_recreated');
+    assert.is(made!.from, 'position');
+    assert.is(made!.position, (await admin.xrange(keys.done, '-', '+'))[0]![0], "g0's id");
+  } finally {
+    await hooks.stop();
+    await close();
+  }
+});
+
+test("the stream made anew below the reader's position (Redis lost its data): the group is made at its start and what is in it is sent", async () => {
+  const { admin, config, keys, close } = await rig();
+  const { hooks, events, count } = await startHooks(config);
+  try {
+    await recordCompletions(admin, keys, stored('g0'), { maxLen: 1000, statusTtlMs: 60_000 });
+    await waitFor('g0 delivered', () => count('webhooks.delivered') === 1);
+    const fields = await completionFields(admin, keys.done, 'g2');
+    await admin
+      .multi()
+      .del(keys.done)
+      .xadd(keys.done, '1-1', ...fields)
+      .exec();
+    await waitFor('g2 delivered', () => count('webhooks.delivered') === 2);
+    assert.is(events('webhook.group_recreated')[0]!.from, 'start');
   } finally {
     await hooks.stop();
     await close();

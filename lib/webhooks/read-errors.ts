@@ -40,7 +40,8 @@ export type ReadErrorCause = Outage | 'nogroup' | 'unexpected';
  * - a permission the reader's user lacks (NOPERM): error, once per row, naming the user, the command,
  *   its keys and the fix (lib/redis/noperm.ts);
  * - the group gone (NOGROUP: deleted, or Redis lost its data): error each time; the reader makes it
- *   again at the stream's end (`webhook.group_recreated`), and what was added meanwhile is not sent;
+ *   again where its last batch ended (`webhook.group_recreated`, lib/lua/webhook-group-1.lua), so what
+ *   was added meanwhile is sent (at least once); one with no batch yet makes it at the stream's end;
  * - anything else: error each time (the backoff spaces them).
  *
  * `webhook.read_resumed` (info) says when a row that was logged ends.

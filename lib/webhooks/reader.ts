@@ -19,6 +19,10 @@ export const webhookGroup = (name: string): string => `webhook:${name}`;
 const groupScript = new Script('webhook-group-1');
 const deleteIdleConsumer = new Script('delete-idle-consumer-1');
 
+/** webhook-group-1.lua's answer: the group existed (0), or was made at the stream's end (1), at the reader's position (2), at its start (3). */
+type GroupMade = 0 | 1 | 2 | 3;
+const GROUP_MADE_AT = ['', 'end', 'position', 'start'] as const;
+
 /** A stream entry as XREADGROUP / XAUTOCLAIM return it. */
 type Entry = [id: string, fields: string[]];
 
@@ -55,6 +59,8 @@ export interface WebhookReaderDeps {
 export class WebhookReader {
   private nextCheck = 0;
   private cursor = '0-0';
+  /** The last entry of this reader's last batch read and settled in full: where a vanished group is made again. */
+  private position = '';
   /** Entries delivered, dead-lettered and reclaimed by this reader (for tests). */
   delivered = 0;
   deadLettered = 0;
@@ -75,9 +81,14 @@ export class WebhookReader {
     return { webhook: this.d.hook.name };
   }
 
-  /** The group is created at the stream's end (`$`, webhook-group-1.lua): a new webhook gets completions from its start on, not the stream's history. True when it was created. */
-  async ensureGroup(): Promise<boolean> {
-    return (await groupScript.run<number>(this.d.command, [this.d.stream], [this.group])) === 1;
+  /**
+   * Make the group if it is missing (webhook-group-1.lua): at the stream's end (`$`: a new webhook
+   * gets completions from its start on, not the stream's history), or, once this reader has a
+   * position (the group vanished under it), there, so what came in while it was gone is sent.
+   * Returns the script's answer: 0 it existed, 1 made at the end, 2 at the position, 3 at the start.
+   */
+  async ensureGroup(): Promise<GroupMade> {
+    return groupScript.run<GroupMade>(this.d.command, [this.d.stream], [this.group, this.position]);
   }
 
   async run(): Promise<void> {
@@ -96,9 +107,19 @@ export class WebhookReader {
     });
     for (let failing = false; !stop.aborted;) {
       try {
-        // After an error the group may be gone (NOGROUP: deleted, or Redis lost its data): made again at the stream's end.
-        if ((failing || this.nextCheck === 0) && (await this.ensureGroup()) && failing)
-          logger.warn('webhook.group_recreated', { webhook: hook.name, stream, consumer, group: this.group });
+        // After an error the group may be gone (NOGROUP: deleted, or Redis lost its data): made again at this reader's position.
+        if (failing || this.nextCheck === 0) {
+          const made = await this.ensureGroup();
+          if (made !== 0 && failing)
+            logger.warn('webhook.group_recreated', {
+              webhook: hook.name,
+              stream,
+              consumer,
+              group: this.group,
+              from: GROUP_MADE_AT[made],
+              position: this.position || null,
+            });
+        }
         if (Date.now() >= this.nextCheck) {
           this.nextCheck = Date.now() + hook.checkIntervalMs;
           await this.check();
@@ -117,6 +138,8 @@ export class WebhookReader {
         )) as [string, Entry[]][] | null;
         const entries = reply?.[0]?.[1] ?? [];
         await settleAll(entries.map((e) => this.handle(e)));
+        // Only a batch settled in full moves it: one that failed is read again if the group is made again.
+        if (entries.length > 0) this.position = entries[entries.length - 1]![0];
         // Cleared after the whole turn: a refused ack after a good read is the same row of errors, said once.
         errors.clear();
         failing = false;
