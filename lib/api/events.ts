@@ -3,6 +3,7 @@ import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import { parseCompletion } from './completions.js';
 import { assertRedisReady } from './errors.js';
 import { FrameBatch, parsePosition, POSITION_RE } from './sse-frames.js';
+import { gapFrame, trimmedPast } from './sse-gap.js';
 
 /**
  * Write one SSE chunk; a client with more than `limit` bytes unread is cut off (false) rather than
@@ -29,8 +30,9 @@ export { FrameBatch, streamIdInRange } from './sse-frames.js';
  * `?last_event_id=`) gets every entry after it still in the streams (XRANGE pages, shard after
  * shard), then the live ones, none twice and none skipped: live batches are buffered from before the
  * catch-up starts and sent once it ends, skipping ids already sent. The streams are capped
- * (`limits.doneMaxLen`): a client away longer than the cap lasts misses what was trimmed. Every
- * stream is ended when the server closes.
+ * (`limits.doneMaxLen`): a client away longer than the cap lasts misses what was trimmed, and is
+ * told so first, by an `event: gap` frame per stream (lib/api/sse-gap.ts). Every stream is ended
+ * when the server closes.
  */
 export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler): void {
   const { redis, shards, completions, limits } = app.pipeline;
@@ -135,6 +137,12 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
       /** Send what shard `s`'s stream holds after the client's position there, page by page, no faster than the client reads. False: the client is gone or was cut off. */
       async function catchUp(s: number): Promise<boolean> {
         const tag = shards.count > 1 ? s : undefined;
+        // Nothing lost unsaid: a client away longer than the capped stream lasts is told where its gap is.
+        const gap = await trimmedPast(redis, shards.all[s]!.done, last[s]!);
+        if (gap) {
+          request.log.warn({ ...(tag === undefined ? {} : { shard: tag }), ...gap }, 'api.events_gap');
+          if (!writeOrCut(res, gapFrame(gap, tag), limits.sseMaxBufferBytes)) return false;
+        }
         for (let start = `(${last[s]}`; ;) {
           const page = await redis.xrange(shards.all[s]!.done, start, '+', 'COUNT', limits.ssePageSize);
           send(

@@ -1,6 +1,7 @@
 /**
- * One `GET /v1/events` stream read in the test process: every whole frame's SSE id and data, in the
- * order they came (a chunk may end inside a frame: only whole frames are kept).
+ * One `GET /v1/events` stream read in the test process: every whole completion frame's SSE id and
+ * data, in the order they came (a chunk may end inside a frame: only whole frames are kept), and
+ * the `event: gap` frames apart.
  */
 export interface SseFrame {
   /** The SSE `id:` line (the position: one stream id, or one per shard joined by commas). */
@@ -14,6 +15,8 @@ export async function openEvents(base: string, headers: Record<string, string>, 
   const res = await fetch(`${base}/v1/events`, { headers: { ...headers, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) }, signal: ac.signal });
   if (res.status !== 200) throw new Error(`GET /v1/events: ${res.status} ${await res.text()}`);
   const frames: SseFrame[] = [];
+  /** `event: gap` frames (no id): their data, and how many completion frames had come before each. */
+  const gaps: { data: { after: string; first: string; shard?: number }; before: number }[] = [];
   const reading = (async () => {
     let buf = '';
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -24,12 +27,14 @@ export async function openEvents(base: string, headers: Record<string, string>, 
         buf = buf.slice(i + 2);
         const id = /^id: (\S+)$/m.exec(frame);
         const data = /^data: (.*)$/m.exec(frame);
-        if (id && data) frames.push({ id: id[1]!, data: JSON.parse(data[1]!) });
+        if (data && /^event: gap$/m.test(frame)) gaps.push({ data: JSON.parse(data[1]!), before: frames.length });
+        else if (id && data) frames.push({ id: id[1]!, data: JSON.parse(data[1]!) });
       }
     }
   })().catch(() => {});
   return {
     frames,
+    gaps,
     /** The keys of the frames, in order. */
     keys: () => frames.map((f) => f.data.key),
     async close() {
