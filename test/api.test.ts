@@ -206,7 +206,10 @@ test('404 for an id never seen, queued before any worker runs, stored (with the 
   const config = rulesOnlyConfig(server.url, pipeline);
   const app = await api(pipeline, {}, config);
   try {
-    assert.is((await app.inject({ method: 'GET', url: '/v1/products/nobody', headers: auth('read') })).statusCode, 404);
+    const nobody = await app.inject({ method: 'GET', url: '/v1/products/nobody', headers: auth('read') });
+    assert.is(nobody.statusCode, 404);
+    // It had said "was ever submitted", untrue of a record `pipeline produce` put in that has not ended yet.
+    assert.match(nobody.json<{ message: string }>().message, /"nobody": never submitted, not at an end yet if it came by `pipeline produce`/);
     const r = await app.inject({
       method: 'POST',
       url: '/v1/products',

@@ -95,7 +95,11 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   /** The answer for an id: 404 unknown, the stored product with status stored (`product`: already read). */
   const answer = async (id: string, s: IdStatus, reply: FastifyReply, product?: Stored) => {
     if (s.status === 'unknown')
-      return reply.code(404).send({ error: 'not_found', message: `no product ${JSON.stringify(id)} was ever submitted (or its status expired)` });
+      return reply.code(404).send({
+        error: 'not_found',
+        // `pipeline produce` writes no status (its batches stay one script call): its records are unknown here until they end.
+        message: `no status for product ${JSON.stringify(id)}: never submitted, not at an end yet if it came by \`pipeline produce\` (which writes none before), or its status expired (limits.statusTtlMs)`,
+      });
     if (s.status === 'stored') return reply.send({ id, ...s, product: product ?? (await readProduct(id)) });
     return reply.send({ id, ...s });
   };
