@@ -12,7 +12,7 @@ const dir = mkdtempSync(join(tmpdir(), 'eval-cmd-'));
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('eval scores any labelled JSONL: baseline, every slice, calibration, subcategory, identifiers', () => {
+test('eval scores any labelled JSONL: baseline, every slice, calibration, subcategory, identifiers, attributes', () => {
   const lines = (f: string, n: number) =>
     readFileSync(join(DATA, f), 'utf8')
       .trim()
@@ -70,6 +70,8 @@ test('eval scores any labelled JSONL: baseline, every slice, calibration, subcat
     /^mpn given on titles without their labelled one \(n=\d+\): [01]\.\d{3}/m,
     /^mpn given on titles that lost theirs \(no-mpn slice, n=\d+\): [01]\.\d{3}/m,
     /^brand given on titles that lost theirs \(no-brand slice, n=\d+\): [01]\.\d{3}/m,
+    /^attribute given where the labeller finds none \(n=\d+\): /m,
+    /^attribute schema: \d+ records checked, \d+ flagged/m,
     /^accuracy: 0\.\d{3}$/m,
   ]) {
     assert.match(text, line);
@@ -80,6 +82,7 @@ test('eval scores any labelled JSONL: baseline, every slice, calibration, subcat
     slices: { name: string; n: number }[];
     where: Record<string, number>;
     calibration: { ece: number };
+    attributes: { kinds: { n: number; valueRight: number }[]; unlabelled: { n: number } };
   };
   assert.is(scores.records, 24);
   assert.ok(scores.sent > 24, 'slice variants were sent through the pipeline');
@@ -89,6 +92,14 @@ test('eval scores any labelled JSONL: baseline, every slice, calibration, subcat
   );
   assert.is(scores.where.missing, 0);
   assert.ok(scores.calibration.ece >= 0 && scores.calibration.ece <= 1);
+  // Every category is in an extractor group: each row is scored for its group's attribute or counted as without one.
+  assert.is(scores.attributes.kinds.reduce((a, k) => a + k.n, 0) + scores.attributes.unlabelled.n, 24);
+  // Four of the rows have a labelled span ("700MB", "1 TB", "500GB" and "8MB", "25ft"): the stored attributes reach the scores.
+  assert.is(
+    scores.attributes.kinds.reduce((a, k) => a + k.n, 0),
+    4,
+  );
+  assert.ok(scores.attributes.kinds.reduce((a, k) => a + k.valueRight, 0) >= 1, 'some extracted value is scored right');
 });
 
 test.run();

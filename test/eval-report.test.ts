@@ -45,4 +45,20 @@ test('a slice or an identifier with no rows prints a dash, not 0.000 and "level"
   assert.ok(some.includes('mpn (value in title, n=4): exact-match recall 0.750, precision 0.750'), some.join('\n'));
 });
 
+test('attribute lines: one per attribute with value and text shares, the unlabelled share and the schema flags; none for scores without attributes', () => {
+  assert.not.ok(formatReport(scores({})).some((l) => l.startsWith('attribute')));
+  const lines = formatReport(
+    scores({
+      attributes: {
+        kinds: [{ name: 'capacity', n: 4, valueRight: 3, textRight: 2 }],
+        unlabelled: { n: 0, given: 0 },
+        schema: { checked: 8, flagged: 2, flaggedWithSpan: 1 },
+      },
+    }),
+  );
+  assert.ok(lines.includes('  capacity       n=4  value 0.750  text 0.500'), lines.join('\n'));
+  assert.ok(lines.includes('attribute given where the labeller finds none (n=0): -'));
+  assert.ok(lines.includes('attribute schema: 8 records checked, 2 flagged missing a required attribute (0.250), 1 of them with a labelled span in the title'));
+});
+
 test.run();

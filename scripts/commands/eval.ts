@@ -11,6 +11,7 @@ import { fold, scoreCategories, scoreExact, scoreGivenWithout } from '../../trai
 import { NAIVE_BAYES_DEFAULTS, NaiveBayes } from '../../training/eval/naive-bayes.js';
 import { formatReport, type EvalScores } from '../../training/eval/report.js';
 import { modelLabels, scoreFine } from '../../training/eval/fine.js';
+import { scoreAttributes } from '../../training/eval/attributes.js';
 import { categoryNotes, checkCategories, classifierCategories, unknownCategories } from '../../training/eval/categories.js';
 import { DEFAULT_MODEL_PATH } from '../../lib/models/loader.js';
 import { parseSliceNames, planSlices, scoreSlice } from '../../training/eval/slice-runs.js';
@@ -104,7 +105,8 @@ function classifierLabels(config: ReturnType<typeof loadConfig>): string[] {
  * titles, then scores what came out: category accuracy / macro-F1 / confusions, a naive Bayes
  * baseline trained on --train and each slice for pipeline and baseline, calibration (ECE) and the
  * review-threshold table, brand and MPN exact match where the value is in the title, GTINs found
- * and validated on augmented titles, invalid GTINs accepted, and throughput.
+ * and validated on augmented titles, invalid GTINs accepted, attributes against the training
+ * labeller's spans and the schema flags (training/eval/attributes.ts), and throughput.
  */
 export async function evalCommand(opts: EvalOptions): Promise<void> {
   // The report is this command's product (`pipeline eval > report.txt`, its `accuracy:` line read by a script): the job's and supervisor's logs go to stderr.
@@ -208,6 +210,14 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     labels,
     scoredRows.map((r) => ({ category: r.category, sourceCategory: r.sourceCategory, top: topLabels(r.id) })),
   );
+  const attributes = scoreAttributes(
+    scoredRows.map((r) => ({
+      title: r.title,
+      category: r.category,
+      predicted: outcomes.get(r.id)?.attributes,
+      complete: outcomes.get(r.id)?.attributesComplete,
+    })),
+  );
   const scores: EvalScores = {
     input: opts.input ?? inputFile,
     seed: opts.seed,
@@ -245,6 +255,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     brandWithout,
     mpnElsewhere,
     gtin: { n: withGtin.length, found: gtinFound, invalidN: withBad.length, invalidAccepted: badAccepted },
+    attributes,
   };
   process.stdout.write(formatReport(scores).join('\n') + '\n');
   if (opts.json) writeFileSync(opts.json, JSON.stringify(scores, null, 2));

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { decodeEnvelope, entryFields, type Envelope } from '../../lib/stream/codec.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { Shards } from '../../lib/redis/shard.js';
-import { summarize, type Summary } from '../../stages/domain/summary.js';
+import { outputsInOrder, summarize, type Summary } from '../../stages/domain/summary.js';
 
 export interface Outcome {
   /** Where the record ended: stored, sent to review, or dead-lettered. */
@@ -12,6 +12,20 @@ export interface Outcome {
   summary: Summary;
   /** The classify stage's output (subcategories, group), when the record got that far. */
   classify?: Record<string, unknown>;
+  /** The latest stage output's `attributes` (the extractor's, normalised). */
+  attributes?: Record<string, unknown>;
+  /** validate's `attributesComplete` (absent: no schema applied). */
+  attributesComplete?: boolean;
+}
+
+/** The extractor's attributes and validate's schema flag, from the latest outputs that have them. */
+function attributeOutputs(env: Envelope): Pick<Outcome, 'attributes' | 'attributesComplete'> {
+  const found: Pick<Outcome, 'attributes' | 'attributesComplete'> = {};
+  for (const o of outputsInOrder(env)) {
+    if (o.attributes !== null && typeof o.attributes === 'object') found.attributes = o.attributes as Record<string, unknown>;
+    if (typeof o.attributesComplete === 'boolean') found.attributesComplete = o.attributesComplete;
+  }
+  return found;
 }
 
 const classifyOutput = (doc: Pick<Envelope, 'outputs'> | undefined): Record<string, unknown> | undefined => {
@@ -67,7 +81,7 @@ export async function collectOutcomes(
       const d = docs[j];
       if (!d) return;
       const doc = JSON.parse(d) as Pick<Envelope, 'outputs' | 'hops'>;
-      out.set(id, { where: 'stored', review: false, summary: summarize(doc as Envelope), classify: classifyOutput(doc) });
+      out.set(id, { where: 'stored', review: false, summary: summarize(doc as Envelope), classify: classifyOutput(doc), ...attributeOutputs(doc as Envelope) });
     });
   }
   for (const shard of shards.all) {
@@ -75,7 +89,7 @@ export async function collectOutcomes(
       readTo?.set(shard.stream(reviewStream), id);
       const known = key ? out.get(key) : undefined;
       if (known) known.review = true;
-      else if (key && env) out.set(key, { where: 'review', review: true, summary: summarize(env), classify: classifyOutput(env) });
+      else if (key && env) out.set(key, { where: 'review', review: true, summary: summarize(env), classify: classifyOutput(env), ...attributeOutputs(env) });
     }
   }
   for (const shard of shards.all) {

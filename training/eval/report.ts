@@ -3,6 +3,7 @@ import type { ThresholdRow } from './calibration.js';
 import type { CategoryScores, ExactMatch, GivenWithout } from './metrics.js';
 import type { SliceScore } from './slice-runs.js';
 import type { FineScores } from './fine.js';
+import type { AttributeScores } from './attributes.js';
 import { normalisedList, type CategoryCheck, type UnknownCategories } from './categories.js';
 
 export interface EvalScores {
@@ -39,6 +40,8 @@ export interface EvalScores {
   /** Model numbers given on the input's titles whose labelled model number is not in them. */
   mpnElsewhere: GivenWithout;
   gtin: { n: number; found: number; invalidN: number; invalidAccepted: number };
+  /** Absent in reports of older scores (`--json` files written before). */
+  attributes?: AttributeScores;
   extra?: string[];
 }
 
@@ -67,6 +70,17 @@ function categoryLines(s: EvalScores): string[] {
         ]
       : []),
     ...(n.length > 0 ? [`categories taken as the classifier's (case and surrounding spaces folded): ${normalisedList(n)}`] : []),
+  ];
+}
+
+/** Attributes against the training labeller's spans (training/eval/attributes.ts), and the schema flags. */
+function attributeLines(a: AttributeScores): string[] {
+  const share = (k: number, n: number) => (n > 0 ? f3(k / n) : '-');
+  return [
+    "attributes (rows whose title has a span the extractors' training labeller finds for the labelled category's group; value and unit, text):",
+    ...a.kinds.map((k) => `  ${k.name.padEnd(14)} n=${k.n}  value ${share(k.valueRight, k.n)}  text ${share(k.textRight, k.n)}`),
+    `attribute given where the labeller finds none (n=${a.unlabelled.n}): ${share(a.unlabelled.given, a.unlabelled.n)}`,
+    `attribute schema: ${a.schema.checked} records checked, ${a.schema.flagged} flagged missing a required attribute (${share(a.schema.flagged, a.schema.checked)}), ${a.schema.flaggedWithSpan} of them with a labelled span in the title`,
   ];
 }
 
@@ -121,6 +135,7 @@ export function formatReport(s: EvalScores): string[] {
       : []),
     `gtin (augmented valid, n=${s.gtin.n}): found and validated ${f3(s.gtin.found / Math.max(1, s.gtin.n))}`,
     `gtin (augmented invalid, n=${s.gtin.invalidN}): invalid codes accepted ${s.gtin.invalidAccepted}`,
+    ...(s.attributes ? attributeLines(s.attributes) : []),
     `throughput: ${(s.sent / s.seconds).toFixed(1)} records/s`,
     `accuracy: ${f3(c.accuracy)}`,
   ];
