@@ -33,8 +33,8 @@ export const GROUPS: readonly ExtractorGroup[] = [
     name: 'extract-electronics',
     categories: ['audio', 'cameras_photo', 'tv_video', 'phones_radios', 'gps_auto', 'security_surveillance'],
     attribute: 'SIZE',
-    // "in" only when not part of "3 in 1".
-    pattern: /\b\d+(?:\.\d+)?(?:\s?-\s?|\s)?(?:inch(?:es)?|in\b\.?)(?!\s*-?\s*\d)/gi,
+    // "in" only when not part of "3 in 1"; "inch" whatever follows ("55-Inch 1080p").
+    pattern: /\b\d+(?:\.\d+)?(?:\s?-\s?|\s)?(?:inch(?:es)?|in\b\.?(?!\s*-?\s*\d))/gi,
   },
   {
     name: 'extract-computing',
