@@ -46,6 +46,8 @@ test('eval scores any labelled JSONL: baseline, every slice, calibration, subcat
       '0',
       '--json',
       out,
+      '--dump',
+      'dump.jsonl',
       '--timeout',
       '120000',
     ],
@@ -106,6 +108,13 @@ test('eval scores any labelled JSONL: baseline, every slice, calibration, subcat
     labelled,
   );
   assert.ok(scores.attributes.kinds.reduce((a, k) => a + k.valueRight, 0) >= 1, 'some extracted value is scored right');
+  // --dump carries each record's attributes for error analysis.
+  const dumped = readFileSync(join(dir, 'dump.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { title: string; predicted: { attributes?: Record<string, { text?: string }> } });
+  const withText = dumped.find((d) => d.title.includes('1 TB'))!;
+  assert.is(withText.predicted.attributes?.capacity?.text, '1 TB', JSON.stringify(withText.predicted));
 });
 
 test.run();

@@ -12,6 +12,7 @@ import { NAIVE_BAYES_DEFAULTS, NaiveBayes } from '../../training/eval/naive-baye
 import { formatReport, type EvalScores } from '../../training/eval/report.js';
 import { modelLabels, scoreFine } from '../../training/eval/fine.js';
 import { scoreAttributes } from '../../training/eval/attributes.js';
+import type { Outcome } from '../../training/eval/collect.js';
 import { categoryNotes, checkCategories, classifierCategories, unknownCategories } from '../../training/eval/categories.js';
 import { DEFAULT_MODEL_PATH } from '../../lib/models/loader.js';
 import { parseSliceNames, planSlices, scoreSlice } from '../../training/eval/slice-runs.js';
@@ -265,7 +266,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
         ...r,
         ...(apart.has(r.category) ? { scoredApart: true } : {}),
         where: outcomes.get(r.id)?.where ?? 'missing',
-        predicted: get(r.id),
+        predicted: { ...get(r.id), ...attributeFields(outcomes.get(r.id)) },
         baseline: baselineOf(r.title),
       }),
     );
@@ -275,6 +276,14 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     process.stderr.write(`error: ${missingAll} records are neither stored, in review nor in the DLQ; worker logs: ${report.logFile}\n`);
     process.exitCode = 1;
   }
+}
+
+/** A record's attributes and schema flag for the dump, when it has them. */
+function attributeFields(o: Outcome | undefined): Record<string, unknown> {
+  return {
+    ...(o?.attributes ? { attributes: o.attributes } : {}),
+    ...(o?.attributesComplete === undefined ? {} : { attributesComplete: o.attributesComplete }),
+  };
 }
 
 export { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN } from './common.js';
