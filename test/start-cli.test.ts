@@ -7,7 +7,8 @@
  * unnamed), and the job's temp folder (worker logs) is removed at the end, normally or on SIGTERM,
  * unless it holds something to read (rejected lines, warnings) or `--keep-logs` asks: then it is
  * named (every run, its log holding the workers' info lines, had left one in $TMPDIR, and a signal
- * left it unnamed).
+ * left it unnamed); an `--input` that cannot be read is named before anything starts (workers had
+ * started, then failed on a bare `ENOENT`).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,8 @@ function start(args: string[], cwd = dir, timeoutMs = 120_000, logLevel = 'warn'
   });
 }
 
+const jobDirs = (tmp: string) => readdirSync(tmp).filter((f) => f.startsWith('pipeline-job-'));
+
 const lines = (n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ id: `r${i}`, title: `item ${i}`, mpn: `M${i}` })).join('\n') + '\n';
 
 test('an explicit --input spelt like the default (data/sample.jsonl) is read from the current directory, not the package', () => {
@@ -44,6 +47,21 @@ test('an explicit --input spelt like the default (data/sample.jsonl) is read fro
     const r = start(['--input', input], cwd);
     assert.is(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^ {2}produced {3}2$/m, `${input}: ${r.stdout}`);
+  }
+});
+
+test('an --input that cannot be read is named before anything starts, as produce names it (workers had started, then a bare ENOENT)', () => {
+  const tmp = mkdtempSync(join(dir, 'tmp-'));
+  mkdirSync(join(dir, 'a-folder'), { recursive: true });
+  for (const [input, why] of [
+    ['missing.jsonl', 'cannot read it \\(ENOENT\\)'],
+    ['a-folder', 'a directory, not a JSONL file'],
+  ] as const) {
+    const r = start(['--input', input], dir, 120_000, 'info', { TMPDIR: tmp });
+    assert.is(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`^error: --input ${input}: ${why}$`, 'm'));
+    assert.not.match(r.stderr, /supervisor\.started|job\.redis_started/, 'nothing starts for an input it cannot read');
+    assert.equal(jobDirs(tmp), []);
   }
 });
 
@@ -81,8 +99,6 @@ test('rejected lines: named where they are kept, exit 1 as produce (it was 0); t
   assert.ok(r.stdout.includes(`  worker logs: ${join(job, 'workers.log')} (kept: rejected lines; rm -r ${job} when done)\n`), r.stdout);
   assert.is(readFileSync(join(job, 'rejects.jsonl'), 'utf8').trim().split('\n').length, 2);
 });
-
-const jobDirs = (tmp: string) => readdirSync(tmp).filter((f) => f.startsWith('pipeline-job-'));
 
 for (const level of ['error', 'info']) {
   test(`a clean run at LOG_LEVEL=${level} removes its temp folder and names none (at info, the default, every run had kept one)`, () => {

@@ -1,3 +1,4 @@
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { postgresOrigin } from '../../stages/sinks/postgres-origin.js';
 import type { Redis } from 'ioredis';
@@ -12,6 +13,7 @@ import { currentFailingNode } from '../../lib/redis/failing-node.js';
 import { KIND_CHECKS } from '../../stages/kinds.js';
 import { isPermissionRefusal } from '../../lib/core/failure-policy.js';
 import { explainRefusal, urlUser } from '../../lib/redis/noperm.js';
+import { FileError } from '../../lib/core/errors.js';
 
 /**
  * The bin every child process runs (`pipeline worker <stage>`): the entry this process came from.
@@ -209,6 +211,24 @@ export const DEFAULT_START_INPUT = join('data', 'sample.jsonl');
  */
 export function fileOption(value: string | undefined, packageDefault: string): string {
   return value === undefined ? resolve(REPO, packageDefault) : resolve(value);
+}
+
+/**
+ * An input file must be a readable file: said naming it (`name`: how the user gave it, e.g.
+ * `--input x.jsonl`), before Redis is contacted or anything is started.
+ */
+export function checkReadable(file: string, name = file): void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw new FileError(`${name}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+  }
+  try {
+    if (fstatSync(fd).isDirectory()) throw new FileError(`${name}: a directory, not a JSONL file`);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, existsSync, fstatSync, openSync, rmSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync, rmSync } from 'node:fs';
 import { newTraceId } from '../../lib/stream/codec.js';
 import { FileError, ProducerGapError, RunInputMismatchError } from '../../lib/core/errors.js';
 import { parseWaitReplicas } from '../../lib/core/wait-replicas.js';
@@ -8,7 +8,7 @@ import { configShards } from '../../lib/redis/shard.js';
 import { capMaxLag, describe, shardLabel } from '../../lib/producer/backpressure.js';
 import { ShardedBackpressure } from '../../lib/producer/backpressure-shards.js';
 import { isTransientRedisError } from '../../lib/core/failure-policy.js';
-import { cliRedis, explainRedisFailure, fatalAsync, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
+import { checkReadable, cliRedis, explainRedisFailure, fatalAsync, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 import { warnIfNoPipeline } from './pipeline-hint.js';
 
 /** `pipeline produce`'s default --retry-for: a batch waits this long for Redis (unreachable, full, at maxclients) before produce gives up. */
@@ -164,20 +164,5 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
     // QUIT when the connection is up; a Redis that stayed away would hold a queued QUIT forever.
     if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
     else redis.disconnect();
-  }
-}
-
-/** The input file must be a readable file: say so naming it, before anything else happens. */
-function checkReadable(file: string): void {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch (err) {
-    throw new FileError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
-  }
-  try {
-    if (fstatSync(fd).isDirectory()) throw new FileError(`${file}: a directory, not a JSONL file`);
-  } finally {
-    closeSync(fd);
   }
 }

@@ -7,7 +7,7 @@ import { fusedRoutes } from '../../lib/config/fusion-plan.js';
 import { createLogger } from '../../lib/observe/logger.js';
 import { produce } from '../../lib/producer/producer.js';
 import type { Shards } from '../../lib/redis/shard.js';
-import { DEFAULT_START_INPUT, fileOption, type GlobalOptions } from './common.js';
+import { checkReadable, DEFAULT_START_INPUT, fileOption, type GlobalOptions } from './common.js';
 import { waitIdle, withPipeline } from './job.js';
 import { serveFirst } from './serve.js';
 import { storedText } from './status.js';
@@ -120,6 +120,10 @@ export function formatSummary(
 export async function startCommand(opts: StartOptions): Promise<void> {
   const logger = createLogger({ component: 'start' });
   const parentPollMs = Number(opts.parentPollMs ?? PARENT_POLL_MS);
+  const input = fileOption(opts.input, DEFAULT_START_INPUT);
+  // As `produce`: an input that cannot be read is named now, before a redis-server or a worker starts
+  // (it had been found after both, as a bare `ENOENT: no such file or directory, open '<path>'`).
+  checkReadable(input, opts.input === undefined ? input : `--input ${opts.input}`);
   await withPipeline({ configPath: opts.config, logger, parentPollMs, keepLogs: opts.keepLogs ?? false }, async (ctx) => {
     const { config, shards, redis } = ctx;
     const t0 = Date.now();
@@ -136,7 +140,6 @@ export async function startCommand(opts: StartOptions): Promise<void> {
         process.stderr.write(
           `warning: pipeline "${config.pipeline}" in this Redis (REDIS_URL) already holds data (${before.stored} stored products, ${before.dlq} dead letters): this run adds the sample to it, and workers already running on it join in; the summary counts this run alone (PIPELINE=<another name> runs it apart)\n`,
         );
-      const input = fileOption(opts.input, DEFAULT_START_INPUT);
       const rejectsFile = join(ctx.logDir, 'rejects.jsonl');
       const summary = await produce(redis, createReadStream(input), {
         stream: shards.all[0]!.stream(config.input),
