@@ -14,7 +14,7 @@ import {
 import { WEBHOOKS_REDIS_URL_ENV } from '../../lib/ops/acl-webhooks.js';
 import { describeRedisUrl, parseRedisUrl, redactUrl } from '../../lib/redis/url.js';
 import { stageDataAccess } from '../../stages/access.js';
-import { adminOnlyRefusal, cliRedis, loadConfig, type GlobalOptions } from './common.js';
+import { adminOnlyRefusal, checkWritable, cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 export interface AclCliOptions extends GlobalOptions {
   /** Take each user's password from env REDIS_PASSWORD_<STAGE> / REDIS_PASSWORD_PRODUCER / REDIS_PASSWORD_OBSERVER / REDIS_PASSWORD_API. */
@@ -107,6 +107,7 @@ export async function aclCommand(opts: AclCliOptions): Promise<void> {
     throw new Error(
       '--format k8s prints Secret manifests that are applied as they are: add --show-secrets (the output then holds passwords), or use --write-env FILE',
     );
+  if (opts.writeEnv) checkWritable(opts.writeEnv, `--write-env ${opts.writeEnv}`);
   const base = { baseUrl: opts.urlBase ?? config.redis.url, prefix: opts.prefix, dataAccess: stageDataAccess };
   const known = !opts.rotate && opts.writeEnv && existsSync(opts.writeEnv) ? readEnvFile(opts.writeEnv) : new Map<string, string>();
   const admin = opts.apply ? cliRedis(config.redis.url) : undefined;

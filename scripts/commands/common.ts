@@ -1,5 +1,5 @@
-import { closeSync, fstatSync, openSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { accessSync, closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { postgresOrigin } from '../../stages/sinks/postgres-origin.js';
 import type { Redis } from 'ioredis';
 import { loadConfigFile } from '../../lib/config/load.js';
@@ -228,6 +228,35 @@ export function checkReadable(file: string, name = file): void {
     if (fstatSync(fd).isDirectory()) throw new FileError(`${name}: a directory, not a JSONL file`);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * An output file (`name`: how the user gave it, e.g. `--out x.jsonl`) must be writable: its folder
+ * there, and the file, if it exists, no folder. Said naming it before Redis is read, where the
+ * write had failed afterwards with a bare `ENOENT: ... open '<path>'` naming no option. Creates nothing.
+ */
+export function checkWritable(file: string, name = file): void {
+  const code = (err: unknown) => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  const folder = dirname(resolve(file));
+  try {
+    if (!statSync(folder).isDirectory()) throw new FileError(`${name}: cannot write there (${folder} is not a folder)`);
+    accessSync(folder, constants.W_OK);
+  } catch (err) {
+    if (err instanceof FileError) throw err;
+    throw new FileError(`${name}: cannot write there (folder ${folder}: ${code(err)})`, { cause: err });
+  }
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(file).isDirectory();
+  } catch {
+    return; // not there yet: the folder takes it
+  }
+  if (isDirectory) throw new FileError(`${name}: a directory, not a file`);
+  try {
+    accessSync(file, constants.W_OK);
+  } catch (err) {
+    throw new FileError(`${name}: cannot write there (${code(err)})`, { cause: err });
   }
 }
 

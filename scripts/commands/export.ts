@@ -9,7 +9,7 @@ import { createLogger } from '../../lib/observe/logger.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { findStoreStage, parseSince, postgresProducts, redisProducts, writeJsonl, type ExportedProduct, type ExportFilter } from '../../stages/sinks/export.js';
 import { createPool, postgresOptionsFrom, type PostgresOptions } from '../../stages/sinks/postgres.js';
-import { cliRedis, loadConfig } from './common.js';
+import { checkWritable, cliRedis, loadConfig } from './common.js';
 import { warnIfNoPipeline } from './pipeline-hint.js';
 import type { PostgresCliOptions } from './store.js';
 
@@ -83,6 +83,7 @@ export async function exportCommand(opts: ExportOptions): Promise<void> {
   const filter: ExportFilter = { category: opts.category, since: opts.since !== undefined ? parseSince(opts.since) : undefined };
   const page = Number(opts.page);
   if (!Number.isInteger(page) || page < 1) throw new Error(`--page: expected a positive integer, got ${opts.page}`);
+  if (opts.out !== undefined) checkWritable(opts.out, `--out ${opts.out}`);
 
   const tty = process.stderr.isTTY;
   const t0 = Date.now();

@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { readLabels, writeLabelsJsonl } from '../../lib/console/labels.js';
 import { configShards } from '../../lib/redis/shard.js';
-import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
+import { checkWritable, cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 /**
  * `pipeline labels export`: the console's review decisions ({p}:labels, and each shard's {p:N}:labels) as JSONL in the training
@@ -10,6 +10,7 @@ import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
  */
 export async function labelsExportCommand(opts: GlobalOptions & { out?: string }): Promise<void> {
   const config = loadConfig(opts);
+  if (opts.out) checkWritable(opts.out, `--out ${opts.out}`);
   const redis = cliRedis(config.redis.url);
   try {
     const { labels, bad } = await readLabels(redis, configShards(config));
