@@ -2,7 +2,7 @@ import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createLogger, stderrSink } from '../../lib/observe/logger.js';
-import { DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, loadConfig, productsDataDir, type GlobalOptions } from './common.js';
+import { checkWritable, DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, loadConfig, productsDataDir, type GlobalOptions } from './common.js';
 import { validateRecord } from '../../lib/producer/record.js';
 import { BadRecordError } from '../../lib/core/errors.js';
 import { expectedCalibrationError, routingThresholds, thresholdTable } from '../../training/eval/calibration.js';
@@ -114,6 +114,9 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   const logger = createLogger({ component: 'eval' }, undefined, stderrSink);
   const thresholds = parseThresholds(opts.thresholds);
   const sliceNames = parseSliceNames(opts.slices);
+  // Written after the whole run: one that cannot be written is said now, not after it.
+  if (opts.json) checkWritable(opts.json, `--json ${opts.json}`);
+  if (opts.dump) checkWritable(opts.dump, `--dump ${opts.dump}`);
   // Rows the producer would refuse are left out before anything starts (scored on neither side), each named.
   const loaded = loadConfig({ config: opts.config });
   const { maxRecordBytes } = loaded.limits;
