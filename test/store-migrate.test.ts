@@ -2,7 +2,8 @@
  * `pipeline store migrate` and the checks that send people to it: a schema whose tables were
  * dropped after the migrations were recorded is repaired by migrate (it had trusted
  * schema_migrations and applied nothing), and the sink's start refuses it naming the fix; on a
- * live database it waits for its table locks in bounded attempts (the store's writes go on).
+ * live database it waits for its table locks in bounded attempts (the store's writes go on); a
+ * wrong `--database-url` or `--schema` is named as that option.
  */
 import { spawn } from 'node:child_process';
 import pg from 'pg';
@@ -110,6 +111,26 @@ test('export and reprocess from postgres without a URL say it may be passed as -
     const r = await run(args, { DATABASE_URL: '' });
     assert.is(r.code, 1, r.out);
     assert.match(r.out, /needs a postgres:\/\/ URL in settings\.postgresUrl or env DATABASE_URL \(or pass --database-url\)/, args.join(' '));
+  }
+});
+
+test('a --database-url that is no postgres:// URL, or a bad --schema, is named as that option (both had been blamed on settings.postgresUrl, "or pass --database-url")', async () => {
+  for (const command of [
+    ['store', 'migrate'],
+    ['export', '--sink', 'postgres'],
+    ['reprocess', '--sink', 'postgres', '--dry-run'],
+  ]) {
+    const url = await run([...command, '--database-url', 'mysql://app:s3cret@db/x']);
+    assert.is(url.code, 1, url.out);
+    assert.match(
+      url.out,
+      /^error: config error at --database-url: expected a postgres:\/\/ \(or postgresql:\/\/\) URL, got one starting mysql:\/\/$/m,
+      command.join(' '),
+    );
+    assert.not.match(url.out, /s3cret|settings\.postgresUrl/, 'the password is not echoed, the config is not blamed');
+    const schema = await run([...command, '--database-url', 'postgres://127.0.0.1:1/x', '--schema', 'a-b']);
+    assert.is(schema.code, 1, schema.out);
+    assert.match(schema.out, /^error: config error at --schema: invalid schema name "a-b" \(letters, digits, _\)$/m, command.join(' '));
   }
 });
 

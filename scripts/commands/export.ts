@@ -3,15 +3,14 @@ import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { ConfigError } from '../../lib/core/errors.js';
 import type { RetrySettings } from '../../lib/producer/retry.js';
 import { createLogger } from '../../lib/observe/logger.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { findStoreStage, parseSince, postgresProducts, redisProducts, writeJsonl, type ExportedProduct, type ExportFilter } from '../../stages/sinks/export.js';
-import { createPool, postgresOptionsFrom, type PostgresOptions } from '../../stages/sinks/postgres.js';
+import { createPool } from '../../stages/sinks/postgres.js';
 import { checkWritable, cliRedis, loadConfig } from './common.js';
 import { warnIfNoPipeline } from './pipeline-hint.js';
-import type { PostgresCliOptions } from './store.js';
+import { postgresOptionsForCli, type PostgresCliOptions } from './store.js';
 
 export interface ExportOptions extends PostgresCliOptions {
   /** Write here instead of stdout: a regular file via FILE.partial, renamed when complete; an existing FIFO, device, symlink or other non-regular file directly. */
@@ -45,20 +44,7 @@ export function storedProducts(
     return { products: redisProducts(redis, configShards(config), filter, page, retry), close: async () => {} };
   }
   if (sink !== 'postgres') throw new Error(`--sink: unknown sink ${JSON.stringify(sink)} (redis, postgres)`);
-  const stage = findStoreStage(config, opts.stage);
-  const settings = {
-    ...stage.settings,
-    ...(opts.databaseUrl ? { postgresUrl: opts.databaseUrl } : {}),
-    ...(opts.schema ? { postgresSchema: opts.schema } : {}),
-  };
-  let o: PostgresOptions;
-  try {
-    o = postgresOptionsFrom(settings, process.env, `stages.${stage.name}.settings`);
-  } catch (err) {
-    // As `store migrate` says it: the command line can give the URL too.
-    if (err instanceof ConfigError) throw new Error(`${err.message} (or pass --database-url)`, { cause: err });
-    throw err;
-  }
+  const o = postgresOptionsForCli(findStoreStage(config, opts.stage), opts);
   const pool = createPool(o, createLogger({ component: 'export' }, 'warn'), 'pipeline:export');
   return { products: postgresProducts(pool, o.schema, filter, page, retry), close: () => pool.end() };
 }
