@@ -253,6 +253,20 @@ test('a dead-letter id without its -seq is refused by show, replay and purge; th
   );
 });
 
+test('dlq list --stage naming no stage of the pipeline says so on stderr, with the stages (a typo had read as "0 dead letters")', async () => {
+  const config = writeConfig(randomPipeline());
+  for (const [stage, warned] of [
+    ['valdiate', true],
+    ['validate', false],
+  ] as const) {
+    const child = cli(['--config', config, 'dlq', 'list', '--stage', stage], server.url);
+    assert.is(await exited(child), 0, child.output());
+    const warning = `warning: no stage "${stage}" in pipeline `;
+    assert.is(child.output().includes(warning), warned, child.output());
+    if (warned) assert.match(child.output(), /\(stages: preprocess, [^)]*validate[^)]*\): only dead letters of a stage removed from the config match it/);
+  }
+});
+
 test("top's dead letters per stage go down when entries are replayed, purged or trimmed (the tally had only grown)", async () => {
   const keys = new Keys(randomPipeline());
   const add = (stage: string) => redis.xadd(keys.dlq, '*', 'stage', stage, 'k', 'x');

@@ -127,6 +127,11 @@ export function dlqCommand(global: () => GlobalOptions, run: <A extends unknown[
                   .slice(0, count);
           for (const e of entries) out(o.json ? JSON.stringify({ ...e, payload: undefined, payloadBytes: e.payload?.length ?? 0 }) : row(e));
           if (!o.json) process.stderr.write(`${entries.length} dead letters\n`);
+          // A mistyped --stage lists nothing, as if that stage had none; a stage since removed from the config may still have some.
+          if (o.stage !== undefined && !config.stages.some((st) => st.name === o.stage))
+            process.stderr.write(
+              `warning: no stage ${JSON.stringify(o.stage)} in pipeline ${config.pipeline} (stages: ${config.stages.map((st) => st.name).join(', ')}): only dead letters of a stage removed from the config match it\n`,
+            );
         }),
       ),
     );
