@@ -127,6 +127,15 @@ test('CLI: the state read waits out a busy Redis like a batch does (with --run-i
   }
 });
 
+test('CLI: a --run-id that is no run id is refused before the run, naming the option (it failed as produce.runId after telling to resume with it)', async () => {
+  const config = writeConfig(randomPipeline());
+  const p = cli(['--config', config, 'produce', '--run-id', '../x', '-'], server.url, { input: lines(3).join('\n') });
+  assert.is(await exited(p), 1, p.output());
+  assert.match(p.output(), /^error: option '--run-id <id>' argument '\.\.\/x' is invalid\. Expected 1-128 characters of \[A-Za-z0-9_\.:-\]\.$/m);
+  assert.not.match(p.output(), /to resume/);
+  rmSync(config, { force: true });
+});
+
 test.after(async () => {
   redis.disconnect();
   await server.close();

@@ -129,6 +129,10 @@ function isBlank(bytes: Buffer): boolean {
   return true;
 }
 
+/** A run id (`runId`, `produce --run-id`): it names the run's state key. */
+export const RUN_ID = /^[\w.:-]{1,128}$/;
+export const RUN_ID_TEXT = '1-128 characters of [A-Za-z0-9_.:-]';
+
 /**
  * Read JSONL, validate each record, and XADD it as an envelope in pipelined batches (one round trip
  * per batch, bounded memory). Bad lines are reported with their line number and reason, kept in
@@ -144,7 +148,7 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   let rejected = 0;
   let lines = 0;
   const runId = opts.runId ?? newTraceId();
-  if (!/^[\w.:-]{1,128}$/.test(runId)) throw new ConfigError('produce.runId', `expected 1-128 characters of [A-Za-z0-9_.:-], got ${JSON.stringify(runId)}`);
+  if (!RUN_ID.test(runId)) throw new ConfigError('produce.runId', `expected ${RUN_ID_TEXT}, got ${JSON.stringify(runId)}`);
   const limitBytes = opts.laneBufferBytes ?? DEFAULT_LANE_BUFFER_BYTES;
   // The run stops at the first failure of a lane: the reader stops, the other lanes send no
   // further batch, and produce rejects with it once every lane is idle.

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option } from 'commander';
+import { RUN_ID, RUN_ID_TEXT } from '../../lib/producer/producer.js';
 
 /**
  * Checks of the CLI's numeric and enumerated options, run by commander as it parses: a bad value
@@ -36,6 +37,12 @@ export const oneOf =
 /** `produce --wait-replicas`: `auto` or an integer >= 0. */
 export const waitReplicasValue = (value: string): string => {
   if (value !== 'auto' && !/^\d+$/.test(value.trim())) throw new InvalidArgumentError('Expected auto or an integer >= 0.');
+  return value;
+};
+
+/** `produce --run-id`: checked before the run, which had failed naming `produce.runId` after telling to resume with the same bad id. */
+export const runIdValue = (value: string): string => {
+  if (!RUN_ID.test(value)) throw new InvalidArgumentError(`Expected ${RUN_ID_TEXT}.`);
   return value;
 };
 

@@ -4,7 +4,7 @@ import { dlqCommand } from './dlq.js';
 import { webhooksProgram } from './webhooks-program.js';
 import { priorsProgram } from './priors-program.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
-import { integer, maxLagOption, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, share, waitReplicasValue } from './option-values.js';
+import { integer, maxLagOption, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, runIdValue, share, waitReplicasValue } from './option-values.js';
 
 /**
  * The `pipeline` command line (scripts/cli.ts parses it; test/cli-docs.test.ts reads its options).
@@ -91,6 +91,7 @@ export function buildProgram(): Command {
     .option(
       '--run-id <id>',
       'name this run; after a crash or Ctrl-C, produce the same input with the same --run-id to resume (any --batch): records that went in are skipped, and an input that is not the one the run started on is refused (state kept 7 days; unnamed runs print their id when stopped)',
+      runIdValue,
     )
     .action(run((file: string | undefined, o: Record<string, string>) => produceCommand(file, { ...global(), ...o } as never)));
 
