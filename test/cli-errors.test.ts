@@ -93,6 +93,26 @@ test('Redis not listening: status says so with the address and REDIS_URL, exit 1
   }
 });
 
+test('a REDIS_URL that is no valid URL (a bad port, a space, a bare % in the password) is one config line, not a bare `Invalid URL` / `URI malformed`', async () => {
+  const file = writeConfig(randomPipeline(), FAST);
+  const port = new URL(server.url).port;
+  try {
+    for (const [url, why] of [
+      ['redis://127.0.0.1:99999', /not a valid redis:\/\/ URL: the port must be a number up to 65535/],
+      ['redis://redis host:6379', /not a valid redis:\/\/ URL: .*the host has no spaces/],
+      [`redis://:pa%ss@127.0.0.1:${port}`, /the password of the URL is not valid percent-encoding \(a % in it is written %25\)/],
+    ] as const) {
+      const status = cli(['--config', file, 'status'], url);
+      assert.is(await exited(status), 1, status.output());
+      assert.match(status.output(), /^error: config error at redis\.url: /);
+      assert.match(status.output(), why);
+      assert.not.match(status.output(), /pa%ss|\n./, 'one line, the password not echoed');
+    }
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
 test('a database the server does not have (/99 of 16): status and produce stop with exit 18 and write nothing (ioredis had gone on with database 0)', async () => {
   const pipeline = randomPipeline();
   const file = writeConfig(pipeline, FAST);

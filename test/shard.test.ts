@@ -143,6 +143,15 @@ test('REDIS_URL: redis:// stays a single server; redis+cluster:// lists seeds, w
     (e: Error) => /database after the port must be a number, got "\/abc"/.test(e.message) && !e.message.includes('secret'),
   );
   assert.equal(parseRedisUrl('rediss://h:6379/'), { kind: 'single', url: 'rediss://h:6379/' });
+  // What WHATWG URL refuses had been a bare `Invalid URL` / `URI malformed` at the first connection.
+  assert.throws(
+    () => parseRedisUrl('redis://u:secret@h:99999'),
+    (e: Error) => /not a valid redis:\/\/ URL/.test(e.message) && !e.message.includes('secret'),
+  );
+  assert.throws(
+    () => parseRedisUrl('redis://u:50%off@h:6379'),
+    (e: Error) => /password of the URL is not valid percent-encoding/.test(e.message) && !e.message.includes('50%off'),
+  );
 });
 
 test('k8s for a cluster: deploy/k8s/cluster/pipeline.yaml is rendered from the config, one redis-cluster-streams trigger per shard and stage', async () => {

@@ -5,7 +5,7 @@ export function decodeUrlPart(part: string, what: string, where: string, kind: s
   try {
     return decodeURIComponent(part);
   } catch {
-    throw new ConfigError(where, `the ${what} of the ${kind} is not valid percent-encoding`);
+    throw new ConfigError(where, `the ${what} of the ${kind} is not valid percent-encoding (a % in it is written %25)`);
   }
 }
 

@@ -4,7 +4,7 @@ import { isDbOutOfRange } from '../core/redis-replies.js';
 import { describeSentinels, isSentinelUrl, parseSentinelUrl, sentinelOptions, type SentinelTarget } from './sentinel.js';
 import { watchSwitchMaster } from './sentinel-watch.js';
 import { keySlot } from './shard.js';
-import { parseHostList, splitUrlAuth } from './url-parts.js';
+import { decodeUrlPart, parseHostList, splitUrlAuth } from './url-parts.js';
 
 /**
  * `REDIS_URL` forms, parsed here and nowhere else:
@@ -41,6 +41,19 @@ function checkSingleUrl(url: string, where: string): void {
   const path = m[2] ?? '';
   if (path !== '' && path !== '/' && !/^\/\d{1,9}$/.test(path))
     throw new ConfigError(where, `the database after the port must be a number, got ${JSON.stringify(path)}`);
+  // What WHATWG URL (which ioredis parses with) refuses had reached the user as a bare `Invalid URL`
+  // or `URI malformed`, naming neither the setting nor the fault. Said here, the URL not echoed (its password).
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(
+      where,
+      `not a valid ${m[1]}:// URL: the port must be a number up to 65535, the host has no spaces, and an @ : / ? # or % in the user or password must be percent-encoded (%40 %3A %2F %3F %23 %25)`,
+    );
+  }
+  decodeUrlPart(parsed.username, 'user name', where, 'URL');
+  decodeUrlPart(parsed.password, 'password', where, 'URL');
 }
 
 /** Parse a Redis URL (see RedisTarget). Throws ConfigError naming what is wrong, never echoing the password. */
