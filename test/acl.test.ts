@@ -239,6 +239,18 @@ test('the store user runs the redis sink upsert, including moving a product betw
   assert.is(await admin.hget(keys.product('k1'), 'copies'), '2');
 });
 
+test('acl --url-base that is no Redis URL is named as --url-base (it had been blamed on the config redis.url)', async () => {
+  for (const [base, why] of [
+    ['http://redis:6379', /expected redis:\/\/, .*got http:\/\/$/m],
+    ['redis://redis:99999', /not a valid redis:\/\/ URL/],
+  ] as const) {
+    const r = cli(['--config', writeConfig(randomPipeline()), 'acl', '--url-base', base], server.url);
+    assert.is(await exited(r), 1, r.output());
+    assert.match(r.output(), /^error: config error at --url-base: /m);
+    assert.match(r.output(), why);
+  }
+});
+
 test('pipeline acl --apply --write-env: a `pipeline worker` child runs as its stage user from REDIS_URL_<STAGE>', async () => {
   const pipeline = randomPipeline();
   const configFile = writeConfig(pipeline);

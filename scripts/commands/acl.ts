@@ -108,6 +108,8 @@ export async function aclCommand(opts: AclCliOptions): Promise<void> {
       '--format k8s prints Secret manifests that are applied as they are: add --show-secrets (the output then holds passwords), or use --write-env FILE',
     );
   if (opts.writeEnv) checkWritable(opts.writeEnv, `--write-env ${opts.writeEnv}`);
+  // A bad --url-base had been reported as the config's `redis.url`.
+  if (opts.urlBase !== undefined) parseRedisUrl(opts.urlBase, '--url-base');
   const base = { baseUrl: opts.urlBase ?? config.redis.url, prefix: opts.prefix, dataAccess: stageDataAccess };
   const known = !opts.rotate && opts.writeEnv && existsSync(opts.writeEnv) ? readEnvFile(opts.writeEnv) : new Map<string, string>();
   const admin = opts.apply ? cliRedis(config.redis.url) : undefined;
