@@ -44,6 +44,11 @@ export async function webhooksDlqList(global: GlobalOptions, o: { webhook?: stri
       .slice(0, count);
     for (const e of entries) out(o.json ? JSON.stringify(e) : row(e));
     if (!o.json) process.stderr.write(`${entries.length} webhook dead letters\n`);
+    // A mistyped --webhook lists nothing, as if it had none; one since removed from the config may still have some.
+    if (o.webhook !== undefined && !config.webhooks.some((h) => h.name === o.webhook))
+      process.stderr.write(
+        `warning: no webhook ${JSON.stringify(o.webhook)} in pipeline ${config.pipeline} (webhooks: ${config.webhooks.map((h) => h.name).join(', ') || 'none'}): only dead letters of a webhook removed from the config match it\n`,
+      );
   });
 }
 
