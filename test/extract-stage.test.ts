@@ -93,6 +93,9 @@ test('quantities joined by "/" and numbers with inch marks are no model numbers 
   assert.is(tv.mpn, undefined, `mpn ${String(tv.mpn)}`);
   const flash = await extract('computing', 'Kingston 8GB USB 2.0 Flash Drive DT101G2/8GBZ');
   assert.is(flash.mpn, 'DT101G2/8GBZ', 'a code with a slash stays');
+  // A span run over a spaced dash from a standard to the code: the code stays (a first version of the rule above had dropped it).
+  const drobo = await extract('computing', 'Data Robotics Drobo S 2G USB 3.0 5 Bay Storage Array eSATA FW800 - DRDR4A21 Black');
+  assert.is(drobo.mpn, 'DRDR4A21');
 });
 
 test('sizes and lengths written with marks (65", 70″, 6\') are taken by rule where the tagger found none, from a model that tags them', async () => {
@@ -113,6 +116,22 @@ test('sizes and lengths written with marks (65", 70″, 6\') are taken by rule w
   // Running-on text is trimmed to the quantity.
   const amazon = await extract('accessories', 'AmazonBasics HDMI Cable - 6 Feet (1.8 Meters)');
   assert.is((attrs(amazon).length as { text: string }).text, '6 Feet');
+});
+
+test('lengths glued to their number that the tagger left ("6ft", "1.0m", dev titles) are taken by rule; "3M" the brand and "ID-61M" the model are not', async () => {
+  const length = async (title: string) => ((await extract('accessories', title)).attributes as Record<string, unknown> | undefined)?.length;
+  const khomo = 'KHOMO Blue Color USB Power Adapter Charger 6ft EXTRA LONG Blue USB SYNC Cord Cable for Apple iPhone 3G 4G iPod Nano iPod Touch';
+  assert.equal(await length(khomo), { value: 6, unit: 'ft', text: '6ft', metres: 1.8288, feet: 6 });
+  assert.equal(await length('BlackBerry USB Cable Micro USB 1.0m Black'), { value: 1, unit: 'm', text: '1.0m', metres: 1, feet: 3.2808 });
+  assert.equal(await length('Tripp Lite P570-006 6ft HDMI to mini-HDMI Digital Audio - Video Cable 6'), {
+    value: 6,
+    unit: 'ft',
+    text: '6ft',
+    metres: 1.8288,
+    feet: 6,
+  });
+  assert.is(await length('3M Privacy Filter - 3M PF21.5W Widescreen Monitor privacy screen'), undefined);
+  assert.is(await length('Homedics ID Defender 6-Sheet Crosscut Shredder ID-61M'), undefined);
 });
 
 test.after(async () => {

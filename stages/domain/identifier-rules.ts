@@ -107,12 +107,13 @@ export function applyIdentifierRules(rules: IdentifierRules, text: string, entit
   // dimension, a standard such as "802.11n", a count such as "4-Channel"; mpn-shape.ts) is
   // dropped: none of those the shipped taggers give on train and dev titles is right. So is a
   // plain word ("Argento", "Everio") other than a model's name right after the brand in a title
-  // without a code (`isStrayWord`). The shape rule may find the real one. A span that starts with
-  // a specification is one run on ("70′′ LED": no train or dev title has such a span as it is).
+  // without a code (`isStrayWord`). The shape rule may find the real one. So is a span that,
+  // tidied, starts with a specification: one run on ("70′′ LED"; tidied first, so the code of
+  // "FW800 - DRDR4A21" stays).
   if (
     rules.mpnShape &&
     typeof fields.mpn === 'string' &&
-    (isSpecification(fields.mpn) || isSpecification(fields.mpn.split(/\s+/)[0]!) || isStrayWord(text, fields.mpn, brandEnd))
+    (isSpecification(fields.mpn) || isSpecification(tidyMpn(fields.mpn).split(/\s+/)[0]!) || isStrayWord(text, fields.mpn, brandEnd))
   )
     delete fields.mpn;
   if (rules.mpnShape && fields.mpn === undefined) {

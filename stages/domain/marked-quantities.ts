@@ -4,12 +4,17 @@
  * 4K OLED TV" or "Belkin 6' HDMI Cable"), so they are taken by rule where the tagger found none of
  * that attribute (or only text that did not parse): inch marks give a `size`, foot marks a
  * `length`, each only from a model that tags that attribute. What the model reads is unchanged.
+ *
+ * Lengths written out in feet or metres that the tagger left ("6ft", "25ft", "1.0m" glued to their
+ * number) are taken the same way: over the accessories titles of train and dev without a length
+ * from the shipped tagger, the rule gave 10 lengths, each one the labeller's (4 in train, 6 in
+ * dev), and none where it found none. A bare "m" needs a decimal: "3M" is a brand, "ID-61M" a model.
  */
 import { parseQuantity, type Quantity } from './units.js';
 
 const MARKS: Readonly<Record<string, RegExp>> = {
   size: /(?<![\w.,])\d{1,3}(?:\.\d+)?\s?(?:″|′′|''|")(?![\w"″′'])/u,
-  length: /(?<![\w.,])\d{1,3}(?:\.\d+)?\s?(?:′|')(?![\w"″′'])/u,
+  length: /(?<![\w.,])\d{1,3}(?:\.\d+)?\s?(?:′|')(?![\w"″′'])|(?<![\w.])\d+(?:\.\d+)?\s?-?\s?(?:ft|feet|foot|meters?|metres?)\b\.?|(?<![\w.])\d+\.\d+\s?m\b/iu,
 };
 
 /** A quantity with a value, as units.ts gives it (not `{ text }` alone). */
