@@ -98,6 +98,12 @@ export interface ClusterTimings {
    * client. @defaultValue 0
    */
   slotsRefreshIntervalMs?: number;
+  /**
+   * A slot map read while a slot this client used has no master (mid-failover) is read again after
+   * this long, until it has one: then the sockets opened meanwhile to other masters are closed
+   * (dropStrayMasters). 0 = only at the refreshes ioredis makes. @defaultValue 1000
+   */
+  ownerlessRefreshMs?: number;
 }
 
 /**
@@ -156,7 +162,7 @@ export function createClient(url: string, options: RedisOptions = {}, timings: C
     for (const replica of cluster.nodes('slave')) if (replica.status !== 'wait' && replica.status !== 'end') replica.disconnect();
   });
   routeSubcommandKeys(cluster);
-  dropStrayMasters(cluster);
+  dropStrayMasters(cluster, timings.ownerlessRefreshMs ?? 1_000);
   return cluster as unknown as Redis;
 }
 
@@ -179,10 +185,13 @@ function closeOnBadDb(client: Redis): Redis {
  * before two failovers, 59 after). The slots a client sends to are noted, and at each new slot map
  * (`refresh`) the open connections to masters serving none of them are closed (a command still
  * on one is re-sent, as after any closed connection). Nothing is closed before the client has
- * used a slot, or while one it used has no master in the map.
+ * used a slot, or while one it used has no master in the map; then the map is read again after
+ * `ownerlessRefreshMs`, until it has one: the refresh a MOVED to the new master asks for is
+ * skipped while another is in flight, and if that one had read the map from before the promotion,
+ * no refresh came after it and a socket to a random master stayed open.
  */
 const OPEN = ['connecting', 'connect', 'ready', 'reconnecting'];
-function dropStrayMasters(cluster: Cluster): void {
+function dropStrayMasters(cluster: Cluster, ownerlessRefreshMs: number): void {
   const used = new Set<number>();
   const send = cluster.sendCommand.bind(cluster);
   cluster.sendCommand = (command, stream, node) => {
@@ -190,11 +199,19 @@ function dropStrayMasters(cluster: Cluster): void {
     if (typeof slot === 'number') used.add(slot);
     return send(command, stream, node);
   };
+  let again: NodeJS.Timeout | undefined;
+  const readAgain = () => {
+    if (again !== undefined || ownerlessRefreshMs <= 0) return;
+    again = setTimeout(() => {
+      again = undefined;
+      if (cluster.status === 'ready') cluster.refreshSlotsCache();
+    }, ownerlessRefreshMs).unref();
+  };
   cluster.on('refresh', () => {
     const needed = new Set<string>();
     for (const slot of used) {
       const owner = cluster.slots[slot]?.[0];
-      if (!owner) return;
+      if (!owner) return readAgain();
       needed.add(owner);
     }
     if (needed.size === 0) return;
