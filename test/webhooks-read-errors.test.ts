@@ -211,9 +211,11 @@ test('the group deleted under the reader (NOGROUP): an error line, the group mad
   }
 });
 
-/** The fields of `stream`'s first entry with the record key `key` instead: a completion as the store writes it. */
-async function completionFields(admin: Redis, stream: string, key: string): Promise<string[]> {
-  const [[, fields]] = (await admin.xrange(stream, '-', '+', 'COUNT', 1)) as [[string, string[]]];
+/** Completion g0 recorded and delivered; the fields of a completion like it for record `key`, as the store writes them. */
+async function afterOneDelivered(admin: Redis, keys: Keys, delivered: () => number, key: string): Promise<string[]> {
+  await recordCompletions(admin, keys, stored('g0'), { maxLen: 1000, statusTtlMs: 60_000 });
+  await waitFor('g0 delivered', () => delivered() === 1);
+  const [[, fields]] = (await admin.xrange(keys.done, '-', '+', 'COUNT', 1)) as [[string, string[]]];
   assert.is(fields[0], FIELD_KEY, 'the record key is the first field');
   return [FIELD_KEY, key, ...fields.slice(2)];
 }
@@ -222,9 +224,7 @@ test('completions added while the group was gone are sent: the group is made aga
   const { admin, config, keys, close } = await rig();
   const { hooks, events, count } = await startHooks(config);
   try {
-    await recordCompletions(admin, keys, stored('g0'), { maxLen: 1000, statusTtlMs: 60_000 });
-    await waitFor('g0 delivered', () => count('webhooks.delivered') === 1);
-    const fields = await completionFields(admin, keys.done, 'g1');
+    const fields = await afterOneDelivered(admin, keys, () => count('webhooks.delivered'), 'g1');
     // One step: the reader cannot make the group again between the delete and the completion.
     await admin
       .multi()
@@ -245,9 +245,7 @@ test("the stream made anew below the reader's position (Redis lost its data): th
   const { admin, config, keys, close } = await rig();
   const { hooks, events, count } = await startHooks(config);
   try {
-    await recordCompletions(admin, keys, stored('g0'), { maxLen: 1000, statusTtlMs: 60_000 });
-    await waitFor('g0 delivered', () => count('webhooks.delivered') === 1);
-    const fields = await completionFields(admin, keys.done, 'g2');
+    const fields = await afterOneDelivered(admin, keys, () => count('webhooks.delivered'), 'g2');
     await admin
       .multi()
       .del(keys.done)

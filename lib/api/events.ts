@@ -118,6 +118,7 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
       res.write(': connected\n\n');
       if (from !== undefined) {
         try {
+          for (let s = 0; s < shards.count; s++) if (!(await sayGap(s))) return;
           for (;;) {
             overflowed = false;
             buffered.length = 0;
@@ -134,15 +135,21 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
         for (const batch of buffered.splice(0)) send(batch);
       }
 
+      /**
+       * Nothing lost unsaid: a client away longer than shard `s`'s capped stream lasts is told where
+       * its gap is, once, before its catch-up. False: the client was cut off.
+       */
+      async function sayGap(s: number): Promise<boolean> {
+        const gap = await trimmedPast(redis, shards.all[s]!.done, last[s]!);
+        if (!gap) return true;
+        const tag = shards.count > 1 ? s : undefined;
+        request.log.warn({ ...(tag === undefined ? {} : { shard: tag }), ...gap }, 'api.events_gap');
+        return writeOrCut(res, gapFrame(gap, tag), limits.sseMaxBufferBytes);
+      }
+
       /** Send what shard `s`'s stream holds after the client's position there, page by page, no faster than the client reads. False: the client is gone or was cut off. */
       async function catchUp(s: number): Promise<boolean> {
         const tag = shards.count > 1 ? s : undefined;
-        // Nothing lost unsaid: a client away longer than the capped stream lasts is told where its gap is.
-        const gap = await trimmedPast(redis, shards.all[s]!.done, last[s]!);
-        if (gap) {
-          request.log.warn({ ...(tag === undefined ? {} : { shard: tag }), ...gap }, 'api.events_gap');
-          if (!writeOrCut(res, gapFrame(gap, tag), limits.sseMaxBufferBytes)) return false;
-        }
         for (let start = `(${last[s]}`; ;) {
           const page = await redis.xrange(shards.all[s]!.done, start, '+', 'COUNT', limits.ssePageSize);
           send(
