@@ -32,9 +32,15 @@ function configOf(pipeline: string, shards = 1): ResolvedConfig {
 async function loseData(config: ResolvedConfig): Promise<() => Promise<void>> {
   const workers = startWorkers(config);
   const markers = Keys.shards(config.pipeline, config.shards).map((k) => k.epoch);
-  await waitFor('every shard`s data-loss marker written', async () => (await redis.exists(...markers)) === markers.length, 10_000);
-  await redis.flushall();
-  await waitFor('the workers recorded the loss', async () => (await readDataLoss(redis, config)).length === markers.length, SEEN_WITHIN_MS);
+  try {
+    await waitFor('every shard`s data-loss marker written', async () => (await redis.exists(...markers)) === markers.length, 10_000);
+    await redis.flushall();
+    await waitFor('the workers recorded the loss', async () => (await readDataLoss(redis, config)).length === markers.length, SEEN_WITHIN_MS);
+  } catch (err) {
+    // Stopped here, as the caller cannot: left running, they kept the test process alive past its failure.
+    await stopAll(workers);
+    throw err;
+  }
   return () => stopAll(workers);
 }
 

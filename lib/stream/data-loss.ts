@@ -75,12 +75,16 @@ export class EpochMarker {
     private readonly witness: DataLossWitness,
   ) {}
 
-  /** Write the marker if it is absent (no write when it is there: Redis full refuses writes), and remember the one there. */
+  /**
+   * Write the marker if it is absent (no write when it is there: Redis full refuses writes), and
+   * remember the one there. The one it wrote is remembered as written, not read back: Redis emptied
+   * between the write and a read would leave nothing seen, and that loss unsaid.
+   */
   async adopt(redis: Redis): Promise<string> {
     let found = await redis.get(this.keys.epoch);
     if (found === null) {
-      await redis.set(this.keys.epoch, newEpoch(), 'NX');
-      found = await redis.get(this.keys.epoch);
+      const mine = newEpoch();
+      found = (await redis.set(this.keys.epoch, mine, 'NX')) === 'OK' ? mine : await redis.get(this.keys.epoch);
     }
     this.seen = found ?? undefined;
     return found ?? '';
