@@ -64,8 +64,12 @@ export interface ReprocessSummary {
   reprocessed: number;
   /** Put back per stage they re-entered. */
   byStage: Record<string, number>;
-  /** Not put back: another model (--model), no model changed, never went through --from-stage, unreadable doc, or already put back and not stored again yet. */
-  skipped: Record<SkipReason | 'inFlight', number>;
+  /**
+   * Not put back: another model (--model), no model changed, never went through --from-stage,
+   * unreadable doc, already put back and not stored again yet, or (`gone`, not in `scanned`) in the
+   * redis sink's products set with no stored hash when read (stages/sinks/export.ts GoneTally).
+   */
+  skipped: Record<SkipReason | 'inFlight' | 'gone', number>;
 }
 
 interface Item {
@@ -78,7 +82,7 @@ type Reply = [1, string] | [0, string];
 
 /** Totals at zero. */
 export function emptySummary(): ReprocessSummary {
-  return { scanned: 0, reprocessed: 0, byStage: {}, skipped: { otherModel: 0, upToDate: 0, notOnRoute: 0, unreadable: 0, inFlight: 0 } };
+  return { scanned: 0, reprocessed: 0, byStage: {}, skipped: { otherModel: 0, upToDate: 0, notOnRoute: 0, unreadable: 0, inFlight: 0, gone: 0 } };
 }
 
 /** Put back the products of `products` that the options select; resolves with the counts. */

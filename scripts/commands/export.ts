@@ -6,7 +6,16 @@ import type { ResolvedConfig } from '../../lib/config/types.js';
 import type { RetrySettings } from '../../lib/producer/retry.js';
 import { createLogger } from '../../lib/observe/logger.js';
 import { configShards } from '../../lib/redis/shard.js';
-import { findStoreStage, parseSince, postgresProducts, redisProducts, writeJsonl, type ExportedProduct, type ExportFilter } from '../../stages/sinks/export.js';
+import {
+  findStoreStage,
+  parseSince,
+  postgresProducts,
+  redisProducts,
+  writeJsonl,
+  type ExportedProduct,
+  type ExportFilter,
+  type GoneTally,
+} from '../../stages/sinks/export.js';
 import { createPool } from '../../stages/sinks/postgres.js';
 import { checkWritable, cliRedis, loadConfig } from './common.js';
 import { warnIfNoPipeline } from './pipeline-hint.js';
@@ -38,10 +47,11 @@ export function storedProducts(
   page: number,
   redis?: Redis,
   retry?: RetrySettings,
+  tally?: GoneTally,
 ): { products: AsyncIterable<ExportedProduct>; close: () => Promise<void> } {
   if (sink === 'redis') {
     if (!redis) throw new Error('the redis sink is read through a Redis connection');
-    return { products: redisProducts(redis, configShards(config), filter, page, retry), close: async () => {} };
+    return { products: redisProducts(redis, configShards(config), filter, page, retry, tally), close: async () => {} };
   }
   if (sink !== 'postgres') throw new Error(`--sink: unknown sink ${JSON.stringify(sink)} (redis, postgres)`);
   const o = postgresOptionsForCli(findStoreStage(config, opts.stage), opts);
@@ -60,6 +70,10 @@ export function noMatchWarning(sink: string, opts: { category?: string; since?: 
     .join(' ');
   return filters ? `warning: no stored product in the ${sink} sink matched ${filters}\n` : undefined;
 }
+
+/** The stderr line when the scan passed over products set members without a stored hash (`export`, `reprocess`). */
+export const goneWarning = (n: number): string =>
+  `warning: ${n} member${n === 1 ? '' : 's'} of the products set had no stored product when read (removed since the scan listed ${n === 1 ? 'it' : 'them'}, or lost by Redis): not read\n`;
 
 /** `pipeline export`: stored products as JSONL, streamed from the redis or postgres sink. */
 export async function exportCommand(opts: ExportOptions): Promise<void> {
@@ -80,7 +94,8 @@ export async function exportCommand(opts: ExportOptions): Promise<void> {
   const closers: (() => Promise<void>)[] = [];
   const redis = sink === 'redis' ? cliRedis(config.redis.url) : undefined;
   if (redis) closers.push(async () => redis.disconnect());
-  const source = storedProducts(config, opts, sink, filter, page, redis);
+  const tally: GoneTally = { gone: 0 };
+  const source = storedProducts(config, opts, sink, filter, page, redis, undefined, tally);
   closers.push(source.close);
   const products = source.products;
 
@@ -110,7 +125,11 @@ export async function exportCommand(opts: ExportOptions): Promise<void> {
     if (n === 0 && redis) await warnIfNoPipeline(redis, config);
     const unmatched = n === 0 ? noMatchWarning(sink, opts) : undefined;
     if (unmatched) process.stderr.write(unmatched);
-    process.stderr.write(JSON.stringify({ event: 'export.done', sink, exported: n, out: opts.out ?? 'stdout', seconds: (Date.now() - t0) / 1000 }) + '\n');
+    if (tally.gone > 0) process.stderr.write(goneWarning(tally.gone));
+    const gone = sink === 'redis' ? { gone: tally.gone } : {};
+    process.stderr.write(
+      JSON.stringify({ event: 'export.done', sink, exported: n, ...gone, out: opts.out ?? 'stdout', seconds: (Date.now() - t0) / 1000 }) + '\n',
+    );
   } catch (err) {
     dropPartial();
     // A closed pipe (`pipeline export | head`) is the reader's choice, not a failure.

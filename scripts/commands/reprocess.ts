@@ -5,7 +5,7 @@ import { findStoreStage, parseSince, type ExportFilter } from '../../stages/sink
 import { postgresOrigin } from '../../stages/sinks/postgres-origin.js';
 import { currentModelVersions } from '../../stages/domain/model-options.js';
 import { adminOnlyRefusal, cliRedis, loadConfig, observerRefusal, warnEvictionPolicy } from './common.js';
-import { noMatchWarning, storedProducts } from './export.js';
+import { goneWarning, noMatchWarning, storedProducts } from './export.js';
 import type { PostgresCliOptions } from './store.js';
 
 export interface ReprocessCliOptions extends PostgresCliOptions {
@@ -96,7 +96,7 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
 
   const redis = cliRedis(config.redis.url, { reconnectForever: true });
   // The scan (SSCAN and HGETALL of each page; a postgres page after the first) rides out a failover or a restart like the put-back: --retry-for.
-  const source = storedProducts(config, opts, sink, filter, page, redis, { retryForMs, onRetry });
+  const source = storedProducts(config, opts, sink, filter, page, redis, { retryForMs, onRetry }, summary.skipped);
   try {
     if (!opts.dryRun) refuseEvictingPolicy(await warnEvictionPolicy(redis));
     await reprocess(redis, cap === undefined ? config : capMaxLag(config, cap), source.products, {
@@ -134,6 +134,7 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
     // Nothing selected reads like "nothing to do", but is as often a mistyped filter: say which.
     const unmatched = summary.scanned === 0 ? noMatchWarning(sink, opts) : undefined;
     if (unmatched) process.stderr.write(unmatched);
+    if (summary.skipped.gone > 0) process.stderr.write(goneWarning(summary.skipped.gone));
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     await source.close();

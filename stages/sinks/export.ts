@@ -115,11 +115,28 @@ export async function* redisProducts(
   filter: ExportFilter = {},
   pageSize = 500,
   retry?: RetrySettings,
+  tally?: GoneTally,
 ): AsyncGenerator<ExportedProduct> {
-  for (const shard of Shards.of(keys).all) yield* shardProducts(redis, shard, filter, pageSize, retry);
+  for (const shard of Shards.of(keys).all) yield* shardProducts(redis, shard, filter, pageSize, retry, tally);
 }
 
-async function* shardProducts(redis: Redis, keys: Keys, filter: ExportFilter, pageSize: number, retry?: RetrySettings): AsyncGenerator<ExportedProduct> {
+/**
+ * Counts what the scan passed over unread: `gone`, members of the products set whose hash was gone
+ * when their page was read (deleted since SSCAN listed them, or a member whose hash a lost write
+ * never kept). Not exported, so said: `export` warns, `reprocess` counts them in `skipped.gone`.
+ */
+export interface GoneTally {
+  gone: number;
+}
+
+async function* shardProducts(
+  redis: Redis,
+  keys: Keys,
+  filter: ExportFilter,
+  pageSize: number,
+  retry?: RetrySettings,
+  tally?: GoneTally,
+): AsyncGenerator<ExportedProduct> {
   const set = filter.category !== undefined ? keys.category(filter.category) : keys.products;
   /** One page: the SSCAN step from `cursor` and every member's hash. */
   const readPage = async (cursor: string): Promise<[string, string[], Record<string, string>[]]> => {
@@ -141,7 +158,10 @@ async function* shardProducts(redis: Redis, keys: Keys, filter: ExportFilter, pa
     cursor = next;
     for (let i = 0; i < members.length; i++) {
       const hash = hashes[i]!;
-      if (Object.keys(hash).length === 0) continue; // removed since the scan saw it
+      if (Object.keys(hash).length === 0) {
+        if (tally) tally.gone++;
+        continue;
+      }
       if (filter.category !== undefined && hash.category !== filter.category) continue; // moved to another category
       if (filter.since !== undefined && !(Number(hash.storedAt) >= filter.since)) continue;
       yield fromRedisHash(members[i]!, hash);
