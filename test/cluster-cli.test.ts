@@ -182,7 +182,7 @@ test('reprocess whose scan reaches a shard while its master fails over: the scan
     assert.is(code, 0, out.slice(-800));
     const summary = JSON.parse(out.split('\n').find((l) => l.includes('"reprocess.done"')) ?? '{}') as { scanned?: number; reprocessed?: number };
     const held = `shard 1's products set holds ${await redis.scard(k1.products)} after the failover`;
-    assert.equal([summary.scanned, summary.reprocessed], [25, 25], `every product scanned and put back once (${held})`);
+    assert.equal([summary.scanned, summary.reprocessed], [25, 25], `every product scanned and put back once (${held}; ${JSON.stringify(summary)})`);
     assert.match(out, /reprocess: waiting: /, 'the wait said on stderr');
     assert.is(await redis.xlen(k1.stream('validate')), 5, "shard 1's products put back on the new master");
   } finally {
