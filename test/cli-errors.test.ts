@@ -93,7 +93,7 @@ test('Redis not listening: status says so with the address and REDIS_URL, exit 1
   }
 });
 
-test('a REDIS_URL that is no valid URL (a bad port, a space, a bare % in the password) is one config line, not a bare `Invalid URL` / `URI malformed`', async () => {
+test('a REDIS_URL that is no valid URL (a bad port, a space, a bare % in the password) is one config line naming REDIS_URL, not a bare `Invalid URL` / `URI malformed`', async () => {
   const file = writeConfig(randomPipeline(), FAST);
   const port = new URL(server.url).port;
   try {
@@ -104,7 +104,7 @@ test('a REDIS_URL that is no valid URL (a bad port, a space, a bare % in the pas
     ] as const) {
       const status = cli(['--config', file, 'status'], url);
       assert.is(await exited(status), 1, status.output());
-      assert.match(status.output(), /^error: config error at redis\.url: /);
+      assert.match(status.output(), /^error: config error at REDIS_URL \(environment\): /, 'named as the variable the user set, not the config field');
       assert.match(status.output(), why);
       assert.not.match(status.output(), /pa%ss|\n./, 'one line, the password not echoed');
     }

@@ -6,9 +6,10 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveConfig } from '../lib/config/load.js';
+import { loadConfigFile, resolveConfig } from '../lib/config/load.js';
 import { routeCycle } from '../lib/config/topology.js';
 import { ConfigError } from '../lib/core/errors.js';
+import { parseRedisUrl, URL_FORMS } from '../lib/redis/url.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,8 +113,33 @@ test("integers stop at Node's longest timer; environment integers name their tex
     /defaults\.claimIntervalMs: expected an integer from 1 to 2147483647, got 3000000000/,
   );
   assert.match(error({ ...base(), defaults: { batchSize: 1e300 } }), /defaults\.batchSize: expected an integer from 1 to 2147483647/);
-  assert.match(error(base(), { PIPELINE_SHARDS: 'abc' }), /env PIPELINE_SHARDS: expected an integer >= 1, got "abc"/);
+  assert.match(error(base(), { PIPELINE_SHARDS: 'abc' }), /at PIPELINE_SHARDS \(environment\): expected an integer >= 1, got "abc"/);
   assert.match(error(base(), { STATSD_PORT: '99999' }), /metrics\.port: expected a port number/);
+});
+
+test("a bad Redis URL is named by where it came from: REDIS_URL or REDIS_URL_<STAGE> (environment, no file named) or the file's redis.url (REDIS_URL had been named redis.url)", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'redis-url-'));
+  const file = join(dir, 'pipeline.json');
+  const message = (raw: unknown, env: NodeJS.ProcessEnv): string => {
+    writeFileSync(file, JSON.stringify(raw));
+    try {
+      loadConfigFile(file, { env, checkRedisUrl: (url, where) => void parseRedisUrl(url, where) }); // as the CLI's loadConfig
+    } catch (err) {
+      assert.instance(err, ConfigError);
+      return (err as Error).message;
+    }
+    assert.unreachable('the config loaded');
+    return '';
+  };
+  try {
+    const fine = { ...base(), redis: { url: 'redis://127.0.0.1:6379' } };
+    assert.match(message(fine, { REDIS_URL: 'http://h:6379' }), /^config error at REDIS_URL \(environment\): expected redis:\/\/.*got http:\/\/$/);
+    assert.match(message(fine, { REDIS_URL_VALIDATE: 'redis://h:6379/abc' }), /^config error at REDIS_URL_VALIDATE \(environment\): the database after/);
+    assert.is(message({ ...base(), redis: { url: 'h:6379' } }, {}), `config error in ${file} at redis.url: expected ${URL_FORMS}, got no scheme`);
+    assert.is(resolveConfig(fine, 'x', { env: { REDIS_URL: 'redis://h:1' } }).redis.url, 'redis://h:1', 'a good one is taken');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a stage setting its kind does not read is refused, naming it and the known ones (a misspelt "treshold" had run on the default)', () => {

@@ -5,6 +5,7 @@ import type { PipelineStatus } from '../lib/ops/inspect.js';
 import type { ResolvedConfig } from '../lib/config/types.js';
 import { formatSummary } from '../scripts/commands/start.js';
 import { formatStatus } from '../scripts/commands/status.js';
+import { renderFrame } from '../scripts/commands/top.js';
 
 const status: PipelineStatus = {
   pipeline: 'p',
@@ -79,6 +80,20 @@ test("the table names the stages that run fused, as `top` does (their rows read 
     /\n\nfused \(run in the batch of the stage before; their streams count only the rest\): classify after preprocess, validate after extract\n$/,
   );
   assert.not.match(formatStatus(status), /fused/, 'nothing fused: no line');
+});
+
+test('a stage fused after several (validate after each extractor) is named once with them all, in `status` and `top` as in `start` (it had a clause per upstream)', () => {
+  const fused = [
+    { from: 'preprocess', to: 'classify' },
+    { from: 'extract.a', to: 'validate' },
+    { from: 'extract.b', to: 'validate' },
+    { from: 'validate', to: 'match' },
+  ];
+  const line = 'classify after preprocess, validate after extract.a/extract.b, match after validate';
+  assert.ok(formatStatus(status, undefined, 'redis', fused).endsWith(`: ${line}\n`), 'status');
+  const frame = { pipeline: 'p', at: 0, rows: [], dlq: 0, stored: 0, fused };
+  assert.ok(renderFrame(frame, 1000).endsWith(`: ${line}\n`), 'top');
+  assert.is(renderFrame(frame, 1000).match(/validate after/g)?.length, 1);
 });
 
 /** The pipeline before a first run: nothing in Redis. */

@@ -8,6 +8,7 @@ import { configBase, resolveSettingPaths } from './paths.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
+import { ENV_ORIGIN, fromEnv } from '../core/env-origin.js';
 import { PACKAGE_ROOT } from '../core/root.js';
 import { compileRoutes } from '../stream/router.js';
 import { parseTags } from '../observe/metrics.js';
@@ -70,6 +71,12 @@ export interface LoadOptions {
    * file's folder (lib/config/paths.ts). @defaultValue none (settings are kept as written)
    */
   pathSettings?: (kind: string) => readonly string[];
+  /**
+   * Checks a Redis URL (lib/redis/url.ts `parseRedisUrl`), throwing a ConfigError naming `where`:
+   * `REDIS_URL (environment)`, `REDIS_URL_<STAGE> (environment)` or the file's `redis.url`.
+   * @defaultValue no check (the first connection checks it, naming `redis.url`)
+   */
+  checkRedisUrl?: (url: string, where: string) => void;
   /** Told about each deprecated option in use (where, what to write instead). @defaultValue a `config.deprecated` JSON line on stderr */
   onDeprecated?: (where: string, message: string) => void;
 }
@@ -126,15 +133,16 @@ export function loadConfigFile(path = process.env.PIPELINE_CONFIG ?? DEFAULT_CON
     return resolveConfig(raw, path, opts);
   } catch (err) {
     // Name the file: the same mistake reads differently in the config a process was given and in another.
-    if (err instanceof ConfigError && !err.file) throw new ConfigError(err.where, err.reason, path);
+    // Not for a value the environment gave: the file did not hold it.
+    if (err instanceof ConfigError && !err.file && !err.where.endsWith(ENV_ORIGIN)) throw new ConfigError(err.where, err.reason, path);
     throw err;
   }
 }
 
 /** An integer from an environment variable: its text in the error when it is not one. */
 function envInt(name: string, text: string, min = 1): number {
-  if (!/^\s*-?\d+\s*$/.test(text)) throw new ConfigError(`env ${name}`, `expected an integer >= ${min}, got ${JSON.stringify(text)}`);
-  return configInt(`env ${name}`, Number(text), min);
+  if (!/^\s*-?\d+\s*$/.test(text)) throw new ConfigError(fromEnv(name), `expected an integer >= ${min}, got ${JSON.stringify(text)}`);
+  return configInt(fromEnv(name), Number(text), min);
 }
 
 function checkOptions(where: string, o: Partial<StageOptions>): void {
@@ -170,6 +178,8 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
   checkSection('limits', object('limits', cfg.limits), limits);
   const redis = { ...REDIS_DEFAULTS, ...object('redis', cfg.redis), ...(env.REDIS_URL ? { url: env.REDIS_URL } : {}) };
   checkSection('redis', object('redis', cfg.redis), redis);
+  // Checked here, where it is known who gave the URL: a bad REDIS_URL had been named as the file's `redis.url`.
+  opts.checkRedisUrl?.(redis.url, env.REDIS_URL ? fromEnv('REDIS_URL') : 'redis.url');
   const names = new Set<string>();
   const stages: ResolvedStage[] = cfg.stages.map((s: StageConfig, i) => {
     const where = `stages[${i}]`;
@@ -200,7 +210,9 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     const written = object(`${where}.settings`, settings);
     opts.checkSettings?.(where, kind, written);
     const ownSettings = resolveSettingPaths(written, opts.pathSettings?.(kind) ?? [], configBase(source));
-    const redisUrl = env[stageRedisUrlEnv(name)] || redis.url; // per-stage credentials (ACL user per stage)
+    const stageUrl = env[stageRedisUrlEnv(name)]; // per-stage credentials (ACL user per stage)
+    if (stageUrl) opts.checkRedisUrl?.(stageUrl, fromEnv(stageRedisUrlEnv(name)));
+    const redisUrl = stageUrl || redis.url;
     return {
       ...merged,
       name,

@@ -14,6 +14,7 @@ import { KIND_CHECKS } from '../../stages/kinds.js';
 import { isPermissionRefusal } from '../../lib/core/failure-policy.js';
 import { explainRefusal, urlUser } from '../../lib/redis/noperm.js';
 import { FileError } from '../../lib/core/errors.js';
+import { checkLogLevel } from '../../lib/observe/logger.js';
 
 /**
  * The bin every child process runs (`pipeline worker <stage>`): the entry this process came from.
@@ -28,7 +29,19 @@ export interface GlobalOptions {
 }
 
 export function loadConfig(opts: GlobalOptions): ResolvedConfig {
-  return loadConfigFile(opts.config ?? process.env.PIPELINE_CONFIG ?? undefined, { ...KIND_CHECKS });
+  return loadConfigFile(opts.config ?? process.env.PIPELINE_CONFIG ?? undefined, {
+    ...KIND_CHECKS,
+    checkRedisUrl: (url, where) => void parseRedisUrl(url, where),
+  });
+}
+
+/** Before any command runs (program.ts), nested ones too: a LOG_LEVEL that is no level is refused by all alike. */
+export function refuseBadLogLevel(): void {
+  try {
+    checkLogLevel();
+  } catch (err) {
+    fatal(err);
+  }
 }
 
 /** The last connection error a CLI client emitted, and where it points: what `fatal` explains a failed command by. */

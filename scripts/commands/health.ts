@@ -3,6 +3,7 @@ import { stagesNamed } from '../../lib/config/processes.js';
 import { consumerHealth } from '../../lib/ops/consumer-health.js';
 import { ackDataLoss, dataLossFields, dataLossSentence, readDataLoss } from '../../lib/ops/data-loss.js';
 import { ConfigError } from '../../lib/core/errors.js';
+import { fromEnv } from '../../lib/core/env-origin.js';
 import { parseShardList } from '../../lib/redis/shard.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
@@ -51,7 +52,7 @@ export async function healthCommand(opts: HealthOptions): Promise<void> {
     // An unknown name is reported by consumerHealth as for one stage.
     const known = stageArg.split(',').every((s) => config.stages.some((x) => x.name === s.trim()) || config.processes.some((p) => p.name === s.trim()));
     const stages = known ? stagesNamed(config, stageArg) : [stageArg];
-    const shards = parseShardList(opts.shards ?? process.env.WORKER_SHARDS, config.shards, opts.shards !== undefined ? '--shards' : 'env WORKER_SHARDS');
+    const shards = parseShardList(opts.shards ?? process.env.WORKER_SHARDS, config.shards, opts.shards !== undefined ? '--shards' : fromEnv('WORKER_SHARDS'));
     const each = await Promise.all(
       stages.map((stage) =>
         consumerHealth(redisFor(stage), config, stage, { host: opts.host ?? hostname(), pid: opts.pid === undefined ? undefined : Number(opts.pid), shards }),

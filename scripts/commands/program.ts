@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { dataFileHelp, DEFAULT_EVAL_CHUNK, DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, DEFAULT_START_INPUT, fatalAsync } from './common.js';
+import { dataFileHelp, DEFAULT_EVAL_CHUNK, DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, DEFAULT_START_INPUT, fatalAsync, refuseBadLogLevel } from './common.js';
 import { dlqCommand } from './dlq.js';
 import { webhooksProgram } from './webhooks-program.js';
 import { priorsProgram } from './priors-program.js';
@@ -52,6 +52,7 @@ export function buildProgram(): Command {
         'PRODUCTS_DATA (eval); for serve: PORT, HOST, API_TOKENS, PIPELINE_API_REDIS_URL (else REDIS_URL); for webhooks: PIPELINE_WEBHOOKS_REDIS_URL (else REDIS_URL).',
     )
     .option('-c, --config <file>', 'pipeline config (JSON)', process.env.PIPELINE_CONFIG);
+  program.hook('preAction', refuseBadLogLevel); // LOG_LEVEL, for every command alike
 
   const global = () => program.opts<{ config?: string }>();
   const run =

@@ -10,7 +10,7 @@ import type { Shards } from '../../lib/redis/shard.js';
 import { checkReadable, DEFAULT_START_INPUT, fileOption, type GlobalOptions } from './common.js';
 import { waitIdle, withPipeline } from './job.js';
 import { serveFirst } from './serve.js';
-import { storedText } from './status.js';
+import { fusedAfter, storedText } from './status.js';
 import { storeSink } from '../../lib/ops/inspect.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { ExamplePicker, exampleLine, type StoredDoc } from './start-examples.js';
@@ -59,10 +59,8 @@ async function routeCounts(redis: Redis, shards: Shards, since: number): Promise
 
 /** Stages that run fused after others (lib/config/fusion-plan.ts), each with the stages it runs after: `validate after extract.a/extract.b`. */
 function fusedNote(config: ResolvedConfig): string | undefined {
-  const after = new Map<string, string[]>();
-  for (const r of fusedRoutes(config)) after.set(r.to, [...(after.get(r.to) ?? []), r.from]);
-  if (after.size === 0) return undefined;
-  return [...after].map(([to, from]) => `${to} after ${from.join('/')}`).join(', ');
+  const fused = fusedRoutes(config);
+  return fused.length ? fusedAfter(fused) : undefined;
 }
 
 /** Whether the pipeline had anything in this Redis before the run: records produced, stored products or dead letters. */

@@ -45,9 +45,18 @@ export const rateLimitLine = (rows: readonly RateLimitRow[]): string | undefined
  * their rows, see only what did not run fused. Undefined when nothing is fused.
  */
 export const fusedLine = (fused: readonly FusedRoute[]): string | undefined =>
-  fused.length
-    ? `fused (run in the batch of the stage before; their streams count only the rest): ${fused.map((r) => `${r.to} after ${r.from}`).join(', ')}`
-    : undefined;
+  fused.length ? `fused (run in the batch of the stage before; their streams count only the rest): ${fusedAfter(fused)}` : undefined;
+
+/**
+ * Each fused stage once, with the stages it runs after: `validate after extract.a/extract.b, match
+ * after validate` (`status`, `top`, `start`'s summary). A stage fused after several (validate after
+ * each extractor) had been named once per upstream in `status` and `top`.
+ */
+export function fusedAfter(fused: readonly FusedRoute[]): string {
+  const after = new Map<string, string[]>();
+  for (const r of fused) after.set(r.to, [...(after.get(r.to) ?? []), r.from]);
+  return [...after].map(([to, from]) => `${to} after ${from.join('/')}`).join(', ');
+}
 
 /**
  * The short form of the consumers waiting out a dependency outage (`status`): a line per stage and

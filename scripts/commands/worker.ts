@@ -1,3 +1,4 @@
+import { fromEnv } from '../../lib/core/env-origin.js';
 import { stagesNamed } from '../../lib/config/processes.js';
 import { createLogger } from '../../lib/observe/logger.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
@@ -30,7 +31,7 @@ export async function workerCommand(arg: string, opts: GlobalOptions & { shards?
   );
   const config = loadConfig(opts);
   const stages = stagesNamed(config, arg);
-  const shards = parseShardList(opts.shards ?? process.env.WORKER_SHARDS, config.shards, opts.shards !== undefined ? '--shards' : 'env WORKER_SHARDS');
+  const shards = parseShardList(opts.shards ?? process.env.WORKER_SHARDS, config.shards, opts.shards !== undefined ? '--shards' : fromEnv('WORKER_SHARDS'));
   // Only this process's stage kinds are imported (built-in ones and the user's `module:` ones): a shorter cold start.
   const mine = config.stages.filter((s) => stages.includes(s.name));
   refuseTlsMismatch(mine.map((s) => s.redisUrl));
