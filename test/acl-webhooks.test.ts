@@ -73,8 +73,7 @@ for (const shards of [1, 2]) {
     const all = new Shards(pipeline, shards).all;
     const metrics = memoryMetrics();
     const first = new Webhooks({ config, secrets: new Map([['app', 'k']]), logger: silentLogger, metrics, redisUrl: url });
-    await first.ready();
-    await first.stop();
+    await first.ready().finally(() => first.stop());
     // A consumer that read and died, and a gap trimmed past the group, on shard 0.
     await recordCompletions(admin, all[0]!, [{ key: 'gone', status: 'stored', stage: 'store' }], { maxLen: 10, statusTtlMs: 60_000 });
     await admin.xreadgroup('GROUP', webhookGroup('app'), 'crashed', 'COUNT', 1, 'STREAMS', all[0]!.done, '>');
@@ -86,7 +85,10 @@ for (const shards of [1, 2]) {
         { maxLen: 10, statusTtlMs: 60_000 },
       );
     const hooks = new Webhooks({ config, secrets: new Map([['app', 'k']]), logger: silentLogger, metrics, redisUrl: url });
-    await hooks.ready();
+    await hooks.ready().catch(async (err: unknown) => {
+      await hooks.stop(); // the try below has not begun: left open, its connections would hold the process
+      throw err;
+    });
     hooks.start();
     const count = (n: string) => metrics.records.filter((r) => r.name === n).reduce((a, r) => a + r.value, 0);
     try {

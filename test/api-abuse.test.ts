@@ -12,6 +12,7 @@ import { createLogger, silentLogger } from '../lib/observe/logger.js';
 import { Keys } from '../lib/redis/keys.js';
 import { rulesOnlyConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { readyOrClosed } from './helpers/api-server.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -28,8 +29,10 @@ async function listening(limits = {}, maxLag?: number) {
     logger: silentLogger,
     limits: { completionsBlockMs: 100, backpressureCacheMs: 0, ...limits },
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
+  await readyOrClosed(app, async () => {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
+  });
   const port = (app.server.address() as { port: number }).port;
   return { app, keys: new Keys(pipeline), port, base: `http://127.0.0.1:${port}` };
 }

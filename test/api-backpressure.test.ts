@@ -15,6 +15,7 @@ import { loadConfigFile } from '../lib/config/load.js';
 import { STAGES } from '../stages/index.js';
 import { cli, exited, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
 import { addEntries, client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { readyOrClosed } from './helpers/api-server.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -28,8 +29,7 @@ async function serverFor(config: ResolvedConfig, limits: Partial<ApiLimits> = {}
     logger: silentLogger,
     limits: { completionsBlockMs: 100, backpressureCacheMs: 0, backpressureStagesMs: 0, ...limits },
   });
-  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
-  return app;
+  return readyOrClosed(app, () => waitFor('completions reader', () => app.pipeline.completions.following, 5_000));
 }
 
 const addN = (stream: string, n: number) => addEntries(redis, stream, n);

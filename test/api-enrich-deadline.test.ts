@@ -14,6 +14,7 @@ import { encodeStatus } from '../lib/stream/status-value.js';
 import { readRedisProduct } from '../stages/sinks/export.js';
 import { rulesOnlyConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { readyOrClosed } from './helpers/api-server.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -31,8 +32,10 @@ async function listening() {
     limits: { completionsBlockMs: 100, backpressureCacheMs: 60_000 },
     productReader: (ctx: { redis: Redis }) => ({ read: async (k: string) => (await readRedisProduct(ctx.redis, keys, k)) as Record<string, unknown> | null }),
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
+  await readyOrClosed(app, async () => {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
+  });
   return { app, keys, base: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
 }
 

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { createLogger } from '../lib/observe/logger.js';
 import { Keys } from '../lib/redis/keys.js';
 import { recordCompletions } from '../lib/stream/done.js';
-import { listeningApi } from './helpers/api-server.js';
+import { listeningApi, readyOrClosed } from './helpers/api-server.js';
 import { rulesOnlyConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 import { openEvents } from './helpers/sse-stream.js';
@@ -28,8 +28,11 @@ async function withCompletions(n: number) {
   const logger = createLogger({}, 'info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
   const { app, base } = await listeningApi(rulesOnlyConfig(server.url, pipeline), TOKEN, { logger });
   const list = Array.from({ length: n }, (_, i) => ({ key: `k${i + 1}`, status: 'stored' as const, stage: 'store' }));
-  await recordCompletions(redis, keys, list, { maxLen: 1000, statusTtlMs: 60_000 });
-  const ids = (await redis.xrange(keys.done, '-', '+')).map(([id]) => id);
+  let ids: string[] = [];
+  await readyOrClosed(app, async () => {
+    await recordCompletions(redis, keys, list, { maxLen: 1000, statusTtlMs: 60_000 });
+    ids = (await redis.xrange(keys.done, '-', '+')).map(([id]) => id);
+  });
   return { app, base, keys, ids, lines };
 }
 

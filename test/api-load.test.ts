@@ -8,7 +8,7 @@ import { silentLogger } from '../lib/observe/logger.js';
 import { Keys } from '../lib/redis/keys.js';
 import { readRedisProduct } from '../stages/sinks/export.js';
 import { rulesOnlyConfig, startWorkers, stopAll } from './helpers/pipeline.js';
-import { listeningApi } from './helpers/api-server.js';
+import { listeningApi, readyOrClosed } from './helpers/api-server.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 
 const server = await startRedis();
@@ -151,8 +151,8 @@ test('429 with Retry-After while the input lag is above limits.maxLag; accepted 
     logger: silentLogger,
     limits: { backpressureCacheMs: 0, completionsBlockMs: 100 },
   });
-  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
   try {
+    await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
     const post = (n: number, from: number) =>
       app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: Array.from({ length: n }, (_, i) => ({ id: `l${from + i}`, title: 't' })) });
     assert.is((await post(25, 0)).statusCode, 202, 'lag 0: in');
@@ -182,8 +182,8 @@ test('429 redis_full with Retry-After while Redis is at maxmemory; nothing taken
     logger: silentLogger,
     limits: { backpressureCacheMs: 0, completionsBlockMs: 100 },
   });
-  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
   try {
+    await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
     await redis.config('SET', 'maxmemory', '1mb');
     const r = await app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id: 'm1', title: 't' } });
     assert.is(r.statusCode, 429);
@@ -209,8 +209,7 @@ async function staleReadingServer(pipeline: string): Promise<FastifyInstance> {
     logger: silentLogger,
     limits: { backpressureCacheMs: 60_000, completionsBlockMs: 100 },
   });
-  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
-  return app;
+  return readyOrClosed(app, () => waitFor('completions reader', () => app.pipeline.completions.following, 5_000));
 }
 
 test('a write that Redis refuses with OOM (limit reached after the last backpressure reading) is a 429 redis_full too, not a 500', async () => {

@@ -16,6 +16,7 @@ import { Keys } from '../lib/redis/keys.js';
 import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 import { startSubscribers } from './helpers/sse-subscribers.js';
+import { readyOrClosed } from './helpers/api-server.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -34,15 +35,21 @@ test('300 SSE subscribers: enrich answers within its deadline, no reading subscr
     // A small buffer limit and submit deadline: the audit's failures at a fraction of its sizes.
     limits: { completionsBlockMs: 100, sseMaxBufferBytes: 128 * 1024, submitRetryMs: 2_000, sseHeartbeatMs: 600_000 },
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await readyOrClosed(app, async () => {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
+  });
   const port = (app.server.address() as { port: number }).port;
   const base = `http://127.0.0.1:${port}`;
-  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
   const SUBSCRIBERS = 300;
   const RECORDS = 4_000;
   const ENRICH_TIMEOUT = 1_000;
   const BOUND = 1_000; // the answer may come this much after timeout_ms (a loaded 2-core machine), not seconds
-  const subs = await startSubscribers(port, SUBSCRIBERS, TOKEN);
+  // Until the try below begins, a failure closes what is open: left so, it would hold the process.
+  const subs = await startSubscribers(port, SUBSCRIBERS, TOKEN).catch(async (err: unknown) => {
+    await app.close();
+    throw err;
+  });
   const post = async (from: number, n: number) => {
     let body = '';
     for (let i = from; i < from + n; i++) body += JSON.stringify({ id: `r${i}`, title: `Kingston 32GB microSDHC SDCS2/32GB ${i}` }) + '\n';
@@ -51,7 +58,11 @@ test('300 SSE subscribers: enrich answers within its deadline, no reading subscr
     return ((await r.json()) as { rejected: unknown[] }).rejected;
   };
   // A backlog first: the workers (another process, as deployed) drain it in bursts, so completions come in full XREAD batches.
-  const rejected = await post(0, RECORDS / 2);
+  const rejected = await post(0, RECORDS / 2).catch(async (err: unknown) => {
+    await subs.stop();
+    await app.close();
+    throw err;
+  });
   const workers = cli(['--config', configFile, 'worker', config.stages.map((s) => s.name).join(',')], server.url);
   const probes: { status: number; ms: number; body: string }[] = [];
   let probing = true;

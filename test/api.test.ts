@@ -10,6 +10,7 @@ import { resolveConfig } from '../lib/config/load.js';
 import { completionsOf } from '../lib/stream/done.js';
 import { FAST, rulesOnlyConfig, startWorkers, stopAll } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
+import { readyOrClosed } from './helpers/api-server.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -26,9 +27,10 @@ async function api(pipeline: string, limits = {}, config = rulesOnlyConfig(serve
     read: async (k: string) => (await readRedisProduct(ctx.redis, keys, k)) as Record<string, unknown> | null,
   });
   const app = await buildServer({ config, tokens: TOKENS, logger: silentLogger, limits: { completionsBlockMs: 100, ...limits }, productReader });
-  await app.ready();
-  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
-  return app;
+  return readyOrClosed(app, async () => {
+    await app.ready();
+    await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
+  });
 }
 
 test('auth: no token 401, wrong role 403, admin may do everything; health and openapi need none', async () => {

@@ -49,7 +49,10 @@ test('one master of three FLUSHALLed under running workers: the alarm names its 
   const shards = configShards(config);
   const logs: string[] = [];
   const workers = loggedWorkers(config, logs);
-  const api = await listeningApi(config, TOKEN, { logger: createLogger({ component: 'api' }, 'info', (l) => logs.push(l)) });
+  const api = await listeningApi(config, TOKEN, { logger: createLogger({ component: 'api' }, 'info', (l) => logs.push(l)) }).catch(async (err: unknown) => {
+    await workers.stop(); // the try below has not begun: left running, they would hold the process
+    throw err;
+  });
   const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => `r${from + i}`);
   const storedAll = async (keys: string[]) => (await Promise.all(keys.map((id) => redis.exists(shards.keysFor(id).product(id))))).every((x) => x === 1);
   const produceIds = (list: string[]) =>

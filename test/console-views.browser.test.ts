@@ -88,7 +88,11 @@ test('workers: a stage run fused in its process says "runs fused in <process>" w
   const fusedConfig = resolveConfig(raw, 'test', { env: { REDIS_URL: server.url } });
   const proc = new StageProcess({ config: fusedConfig, stages: ['preprocess', 'store'], kinds: STAGES, logger: silentLogger });
   const run = proc.run();
-  const other = await startConsole(fusedConfig, { sampleIntervalMs: 250 });
+  const other = await startConsole(fusedConfig, { sampleIntervalMs: 250 }).catch(async (err: unknown) => {
+    await proc.stop(); // the try below has not begun: left running, it would hold the process
+    await run;
+    throw err;
+  });
   try {
     await redis.xadd(fk.stream('in'), '*', 'k', 'f1', 'e', encodeEnvelope(newEnvelope({ id: 'f1', title: 'Koss EQ50 3-Band Stereo Equalizer' })));
     await waitFor('stored', async () => (await redis.scard(fk.products)) === 1, 10_000);

@@ -52,7 +52,10 @@ test('GET /metrics: Prometheus text with the statsd-exporter mapping names; need
   const pipeline = randomPipeline();
   const config = rulesOnlyConfig(server.url, pipeline);
   const workers = startWorkers(config);
-  const { app, url } = await startConsole(config, { sampleIntervalMs: 200 });
+  const { app, url } = await startConsole(config, { sampleIntervalMs: 200 }).catch(async (err: unknown) => {
+    await stopAll(workers); // the try below has not begun: left running, they would hold the process
+    throw err;
+  });
   try {
     await redis.xadd(new Keys(pipeline).stream('in'), '*', 'k', 'm1', 'e', encodeEnvelope(newEnvelope({ id: 'm1', title: 'Koss EQ50 Equalizer' })));
     await waitFor('stored', async () => (await redis.scard(new Keys(pipeline).products)) === 1, 10_000);
@@ -93,8 +96,12 @@ test('history is kept in Redis: a second console process sees the first one’s 
   const pipeline = randomPipeline();
   const config = rulesOnlyConfig(server.url, pipeline);
   const a = await startConsole(config, { sampleIntervalMs: 100 });
-  await waitFor('samples written', async () => (await redis.xlen(new Keys(pipeline).extra('console:stats'))) >= 5, 10_000);
-  const b = await startConsole(config, { sampleIntervalMs: 100 });
+  const b = await waitFor('samples written', async () => (await redis.xlen(new Keys(pipeline).extra('console:stats'))) >= 5, 10_000)
+    .then(() => startConsole(config, { sampleIntervalMs: 100 }))
+    .catch(async (err: unknown) => {
+      await a.app.close(); // the try below has not begun: left open, it would hold the process
+      throw err;
+    });
   try {
     const before = await redis.xlen(new Keys(pipeline).extra('console:stats'));
     await new Promise((r) => setTimeout(r, 500));
@@ -114,7 +121,10 @@ test('dead letters: a read token lists but gets 403 on replay; admin replays by 
   const keys = new Keys(pipeline);
   const config = rulesOnlyConfig(server.url, pipeline);
   const workers = startWorkers(config);
-  const { app, url } = await startConsole(config);
+  const { app, url } = await startConsole(config).catch(async (err: unknown) => {
+    await stopAll(workers); // the try below has not begun: left running, they would hold the process
+    throw err;
+  });
   try {
     const d1 = await addDeadLetter(redis, keys, { id: 'd1', title: 'Kensington K72349US Wireless Mouse' });
     const list = await json(fetch(`${url}/console/api/dlq`, { headers: auth(READ) }));
@@ -191,7 +201,10 @@ test('review: an unsure product waits in review; a correction goes to the extrac
   const keys = new Keys(pipeline);
   const config = reviewConfig(server.url, pipeline, 0.9);
   const workers = startWorkers(config);
-  const { app, url } = await startConsole(config);
+  const { app, url } = await startConsole(config).catch(async (err: unknown) => {
+    await stopAll(workers); // the try below has not begun: left running, they would hold the process
+    throw err;
+  });
   try {
     await redis.xadd(keys.stream('in'), '*', 'k', 'r1', 'e', encodeEnvelope(newEnvelope({ id: 'r1', title: 'blue thing 3000' })));
     let items: { id: string; key: string; category: string; top: unknown[] }[] = [];

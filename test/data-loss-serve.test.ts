@@ -29,7 +29,10 @@ test('only the API server runs and Redis restarts empty: its own redis.data_lost
   const config = rulesOnlyConfig(server.url, randomPipeline('dsv'), TIMERS);
   const keys = new Keys(config.pipeline);
   const logs: string[] = [];
-  const api = await listeningApi(config, TOKEN, { logger: createLogger({ component: 'api' }, 'info', (l) => logs.push(l)) });
+  const api = await listeningApi(config, TOKEN, { logger: createLogger({ component: 'api' }, 'info', (l) => logs.push(l)) }).catch(async (err: unknown) => {
+    await server.close(); // the try below has not begun: left running, it would hold the process
+    throw err;
+  });
   const redis = client(server.url);
   const get = async (path: string) =>
     (await fetch(`${api.base}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json() as Promise<Record<string, unknown>>;
@@ -111,7 +114,13 @@ test('an API user of an older ACL (no SET of the marker) on a Redis without one:
   const pipeline = randomPipeline('dsn');
   const logs: string[] = [];
   const url = await olderUser(admin, server.url, `${pipeline}-old`, ['set']);
-  const api = await listeningApi(rulesOnlyConfig(url, pipeline, TIMERS), TOKEN, { logger: createLogger({ component: 'api' }, 'debug', (l) => logs.push(l)) });
+  const api = await listeningApi(rulesOnlyConfig(url, pipeline, TIMERS), TOKEN, {
+    logger: createLogger({ component: 'api' }, 'debug', (l) => logs.push(l)),
+  }).catch(async (err: unknown) => {
+    admin.disconnect(); // the try below has not begun: left open, they would hold the process
+    await server.close();
+    throw err;
+  });
   try {
     // NOPERM at every check: said once at warn (it had been debug lines only, the alarm blind without a word).
     await waitFor('the watch says it cannot write the marker', () => levelled(logs, 'redis.data_loss_check_error', 'warn').length > 0, 10_000);
@@ -135,7 +144,13 @@ test('an API user of an older ACL (no write of the record) sees the marker go: o
   const logs: string[] = [];
   await admin.set(keys.epoch, 'marker-of-the-workers');
   const url = await olderUser(admin, server.url, `${pipeline}-old`, ['set', 'hsetnx', 'hset', 'hincrby']);
-  const api = await listeningApi(rulesOnlyConfig(url, pipeline, TIMERS), TOKEN, { logger: createLogger({ component: 'api' }, 'debug', (l) => logs.push(l)) });
+  const api = await listeningApi(rulesOnlyConfig(url, pipeline, TIMERS), TOKEN, {
+    logger: createLogger({ component: 'api' }, 'debug', (l) => logs.push(l)),
+  }).catch(async (err: unknown) => {
+    admin.disconnect(); // the try below has not begun: left open, they would hold the process
+    await server.close();
+    throw err;
+  });
   try {
     // Adopted: the server's GETs of the marker (the only GETs here) at start and at a check after.
     await waitFor(

@@ -46,8 +46,15 @@ async function startWorkersAndStore(server: RedisServer, pipeline: string, logs:
   const { config, file } = configFor(server.url, pipeline);
   const keys = new Keys(config.pipeline);
   const workers = loggedWorkers(config, logs);
-  await produceItems(server.url, keys, 0, 100);
-  await waitFor('first 100 stored', () => storedAll(server.url, keys, 0, 100), 60_000);
+  try {
+    await produceItems(server.url, keys, 0, 100);
+    await waitFor('first 100 stored', () => storedAll(server.url, keys, 0, 100), 60_000);
+  } catch (err) {
+    // The caller's try begins after this returns: stop what would hold the process (as data-loss-api's loseData).
+    await workers.stop();
+    await server.close();
+    throw err;
+  }
   return { config, file, keys, workers };
 }
 

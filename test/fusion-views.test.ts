@@ -55,7 +55,11 @@ async function views(workers: ResolvedConfig, viewer: ResolvedConfig, n = 30) {
   const keys = new Keys(workers.pipeline);
   const proc = new StageProcess({ config: workers, stages: ['a', 'b'], kinds, logger: silentLogger });
   const running = proc.run();
-  const { app, url } = await startConsole(viewer);
+  const { app, url } = await startConsole(viewer).catch(async (err: unknown) => {
+    await proc.stop(); // the try below has not begun: left running, it would hold the process
+    await running;
+    throw err;
+  });
   try {
     const p = redis.pipeline();
     for (let i = 0; i < n; i++) p.xadd(keys.stream('in'), '*', 'k', `r${i}`, 'e', encodeEnvelope(newEnvelope({ id: `r${i}`, title: `t ${i}` })));

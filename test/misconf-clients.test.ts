@@ -29,8 +29,8 @@ test('POST /v1/products while Redis cannot persist: 503 unavailable with Retry-A
     logger: silentLogger,
     limits: { backpressureCacheMs: 0, completionsBlockMs: 100 },
   });
-  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
   try {
+    await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
     await refuseWrites(redis);
     const r = await app.inject({
       method: 'POST',

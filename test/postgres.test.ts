@@ -170,10 +170,10 @@ test('a store worker SIGKILLed mid-batch loses nothing: after restart and reclai
       env: { ...process.env, REDIS_URL: redisServer.url, DATABASE_URL: url, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
+  const locker = new pg.Client({ connectionString: url });
+  await locker.connect(); // before the workers start: its failure leaves nothing running outside the try
   const upstream = startWorkers(config, ['preprocess', 'validate']);
   let child = storeWorker();
-  const locker = new pg.Client({ connectionString: url });
-  await locker.connect();
   try {
     await produceRecords(config, records(100));
     await waitFor('the first 100 stored', async () => (await count(db)) === 100, 30_000);

@@ -29,8 +29,13 @@ test('SIGTERM mid-run: workers exit 0 with nothing pending; after a restart ever
   const first = stages.map((s) => cli(['--config', config, 'worker', s], server.url));
   // Every worker must be running (its signal handler in place) before the signal: records without an
   // MPN skip validate, so products can be stored before a slow-starting validate worker is up.
-  await waitFor('every worker started', () => first.every((w) => w.output().includes('"event":"worker.started"')), 30_000);
-  await waitFor('some stored', async () => (await redis.scard(keys.products)) > 200);
+  try {
+    await waitFor('every worker started', () => first.every((w) => w.output().includes('"event":"worker.started"')), 30_000);
+    await waitFor('some stored', async () => (await redis.scard(keys.products)) > 200);
+  } catch (err) {
+    for (const w of first) w.kill('SIGKILL'); // left running, the workers (and their pipes) would hold the process
+    throw err;
+  }
   for (const w of first) w.kill('SIGTERM');
   const codes = await Promise.all(first.map(exited));
   assert.equal(codes, [0, 0, 0], first.map((w) => w.output()).join('\n'));

@@ -15,6 +15,7 @@ import { Keys } from '../lib/redis/keys.js';
 import { rulesOnlyConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from './helpers/redis.js';
 import { commandCalls, ReplicatedPair } from './helpers/replica.js';
+import { readyOrClosed } from './helpers/api-server.js';
 
 const TOKEN = 'admin-token-0123456789a';
 const H = { authorization: `Bearer ${TOKEN}` };
@@ -32,8 +33,7 @@ async function serverFor(config: ResolvedConfig, limits: Partial<ApiLimits> = {}
     logger,
     limits: { completionsBlockMs: 100, backpressureCacheMs: 0, ...SHORT, ...limits },
   });
-  await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
-  return app;
+  return readyOrClosed(app, () => waitFor('completions reader', () => app.pipeline.completions.following, 5_000));
 }
 
 const post = (app: FastifyInstance, id: string) => app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id, title: 'Acme widget' } });

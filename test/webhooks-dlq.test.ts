@@ -46,7 +46,10 @@ const configFor = (pipeline: string, hooks: Record<string, unknown>[], shards = 
 async function deadLetter(config: ResolvedConfig, keys: string[]): Promise<void> {
   const metrics = memoryMetrics();
   const hooks = new Webhooks({ config, secrets: new Map(config.webhooks.map((h) => [h.name, SECRET])), logger: silentLogger, metrics });
-  await hooks.ready();
+  await hooks.ready().catch(async (err: unknown) => {
+    await hooks.stop(); // its connections are open, and the caller gets no handle to close them
+    throw err;
+  });
   hooks.start();
   try {
     const space = new Shards(config.pipeline, config.shards);

@@ -112,7 +112,11 @@ test("sharded: every shard's {p:N}:done is followed, the event id is <shard>/<en
   const config = configWith([{ ...HOOK, url: rx.url }], { pipeline: randomPipeline('whs'), shards: 3 });
   const shards = new Shards(config.pipeline, 3);
   const hooks = new Webhooks({ config, secrets: new Map([['app', 'k']]), logger: silentLogger, metrics: memoryMetrics() });
-  await hooks.ready();
+  await hooks.ready().catch(async (err: unknown) => {
+    await hooks.stop(); // the try below has not begun: left open, they would hold the process
+    await rx.close();
+    throw err;
+  });
   hooks.start();
   try {
     const keys = Array.from({ length: 30 }, (_, i) => `s${i}`);

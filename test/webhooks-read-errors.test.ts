@@ -70,7 +70,10 @@ async function startHooks(config: ResolvedConfig, redisUrl?: string) {
   const metrics = memoryMetrics();
   const logger = createLogger({}, 'info', (l) => lines.push(JSON.parse(l) as Line));
   const hooks = new Webhooks({ config, secrets: new Map([['app', 's']]), logger, metrics, consumer: 'c1', ...(redisUrl ? { redisUrl } : {}) });
-  await hooks.ready();
+  await hooks.ready().catch(async (err: unknown) => {
+    await hooks.stop(); // its connections are open, and the caller gets no handle to close them
+    throw err;
+  });
   hooks.start();
   const count = (name: string) => metrics.records.filter((r) => r.name === name).reduce((a, r) => a + r.value, 0);
   const events = (event: string) => lines.filter((l) => l.event === event);

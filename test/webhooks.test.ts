@@ -51,7 +51,10 @@ async function startHooks(config: ResolvedConfig, consumer?: string) {
   const metrics = memoryMetrics();
   const secrets = new Map(config.webhooks.map((h) => [h.name, SECRET]));
   const hooks = new Webhooks({ config, secrets, logger: createLogger({}, 'info', (l) => logs.push(l)), metrics, ...(consumer ? { consumer } : {}) });
-  await hooks.ready();
+  await hooks.ready().catch(async (err: unknown) => {
+    await hooks.stop(); // its connections are open, and the caller gets no handle to close them
+    throw err;
+  });
   hooks.start();
   const count = (name: string) => metrics.records.filter((r) => r.name === name).reduce((a, r) => a + r.value, 0);
   return { hooks, logs, metrics, count };

@@ -6,6 +6,20 @@ import { silentLogger, type Logger } from '../../lib/observe/logger.js';
 import { waitFor } from './redis.js';
 
 /**
+ * `ready()` on a server just built, which is closed if that throws: its caller gets no handle to
+ * close, and the server's Redis readers would keep the test process alive past the failure.
+ */
+export async function readyOrClosed<T extends { close(): Promise<unknown> }>(app: T, ready: () => Promise<unknown>): Promise<T> {
+  try {
+    await ready();
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  return app;
+}
+
+/**
  * A real listening API server (HTTP on a random loopback port) for `config`, one admin `token`,
  * no backpressure cache and a short completions block, once its completion readers follow.
  * @param opts.logger @defaultValue silentLogger
@@ -22,7 +36,9 @@ export async function listeningApi(
     limits: { completionsBlockMs: 100, backpressureCacheMs: 0, ...opts.limits },
     ...(opts.productReader ? { productReader: opts.productReader } : {}),
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  await waitFor('completions readers', () => app.pipeline.completions.following, 5_000);
+  await readyOrClosed(app, async () => {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    await waitFor('completions readers', () => app.pipeline.completions.following, 5_000);
+  });
   return { app, base: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
 }

@@ -91,14 +91,19 @@ export class RedisCluster {
     const masters = this.opts.masters ?? 3;
     const replicas = this.opts.replicas ?? 1;
     const n = masters * (1 + replicas);
-    await Promise.all(Array.from({ length: n }, () => this.startNode()));
-    const create = spawnSync(
-      'redis-cli',
-      ['--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
-      { encoding: 'utf8', timeout: 30_000 },
-    );
-    if (create.status !== 0) throw new Error(`redis-cli --cluster create failed (${create.status}): ${create.stdout}${create.stderr}`);
-    await this.waitHealthy();
+    try {
+      await Promise.all(Array.from({ length: n }, () => this.startNode()));
+      const create = spawnSync(
+        'redis-cli',
+        ['--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      if (create.status !== 0) throw new Error(`redis-cli --cluster create failed (${create.status}): ${create.stdout}${create.stderr}`);
+      await this.waitHealthy();
+    } catch (err) {
+      await this.close(); // the caller gets no cluster to close: its nodes would hold the process
+      throw err;
+    }
     return this;
   }
 

@@ -9,6 +9,7 @@ import { Keys } from '../../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope, type Envelope, type ProductRecord } from '../../lib/stream/codec.js';
 import { productReader } from '../../scripts/commands/serve.js';
 import { waitFor } from './redis.js';
+import { readyOrClosed } from './api-server.js';
 import { FAST } from './pipeline.js';
 import type { Redis } from 'ioredis';
 
@@ -109,9 +110,11 @@ export async function startConsole(
     limits: { completionsBlockMs: 100 },
     plugins: [{ plugin: consolePlugin, opts: opts as Record<string, unknown> }],
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  // Ready as a deployment would be (readyz): the console answers 503 until its Redis connection is.
-  await waitFor('Redis connection and completions reader', () => app.pipeline.redis.status === 'ready' && app.pipeline.completions.following, 10_000);
+  await readyOrClosed(app, async () => {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    // Ready as a deployment would be (readyz): the console answers 503 until its Redis connection is.
+    await waitFor('Redis connection and completions reader', () => app.pipeline.redis.status === 'ready' && app.pipeline.completions.following, 10_000);
+  });
   return { app, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
 }
 

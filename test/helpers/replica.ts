@@ -25,13 +25,19 @@ export class ReplicatedPair {
   /** Started and linked within `timeoutMs` (default 20000). */
   static async start(timeoutMs = 20_000): Promise<ReplicatedPair> {
     const master = await startRedis();
-    const replica = await startRedis({ settings: { replicaof: `127.0.0.1 ${master.port}` } });
+    const replica = await startRedis({ settings: { replicaof: `127.0.0.1 ${master.port}` } }).catch(async (err: unknown) => {
+      await master.close();
+      throw err;
+    });
     const pair = new ReplicatedPair(master, replica, timeoutMs);
     const r = client(replica.url);
     try {
       pair.replicaPid = Number(/process_id:(\d+)/.exec(await r.info('server'))?.[1]);
       await waitFor('the replica linked', async () => /master_link_status:up/.test(await r.info('replication')), timeoutMs);
       await waitFor('the master counts its replica', async () => /connected_slaves:1/.test(await pair.admin.info('replication')), timeoutMs);
+    } catch (err) {
+      await pair.close(); // the caller gets no pair to close: its servers and admin connection would hold the process
+      throw err;
     } finally {
       r.disconnect();
     }

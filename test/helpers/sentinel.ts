@@ -77,6 +77,16 @@ export class SentinelSet {
   }
 
   async start(): Promise<this> {
+    try {
+      await this.startAll();
+    } catch (err) {
+      await this.close(); // the caller gets no set to close: its servers and sentinel would hold the process
+      throw err;
+    }
+    return this;
+  }
+
+  private async startAll(): Promise<void> {
     // The replica's first sync at once (SYNC_NOW); every later one (a demoted or restarted server
     // rejoining) after Redis's own 5 s again, as the failover files were written against: synced at
     // once, sentinel-failover counted the readers while one was still moving, and the sentinel
@@ -111,7 +121,6 @@ export class SentinelSet {
       this.timeoutMs,
       this.pollMs,
     );
-    return this;
   }
 
   /** One SENTINEL subcommand for the monitored master, through a short-lived connection. */

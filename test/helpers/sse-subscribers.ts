@@ -31,8 +31,19 @@ export async function startSubscribers(port: number, n: number, token: string, r
         resolve(m as Message);
       });
     });
-  const first = await next(readyTimeoutMs);
-  if ('error' in first) throw new Error(`sse subscribers: ${first.error}`);
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await gone;
+  };
+  try {
+    const first = await next(readyTimeoutMs);
+    if ('error' in first) throw new Error(`sse subscribers: ${first.error}`);
+  } catch (err) {
+    await stop(); // the caller gets no handle to stop it: the child (and its IPC channel) would hold the process
+    throw err;
+  }
   return {
     async report(timeoutMs = 10_000): Promise<SubscribersReport> {
       child.send('report');
@@ -40,12 +51,7 @@ export async function startSubscribers(port: number, n: number, token: string, r
       if (!('report' in m)) throw new Error(`sse subscribers: unexpected ${JSON.stringify(m)}`);
       return { events: m.events, cut: m.cut };
     },
-    async stop(): Promise<void> {
-      if (child.exitCode !== null) return;
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await gone;
-    },
+    stop,
   };
 }
 

@@ -51,6 +51,9 @@ export async function receiver(answer: (n: number, r: Received) => Answer = () =
         });
       });
       await new Promise<void>((res) => server!.listen(p, '127.0.0.1', () => res()));
+      // A test that fails before its close() (often started before the test's try) must not hang on
+      // it: what the test waits for (its timers, the webhooks' requests) keeps the process alive.
+      server.unref();
       r.port = (server.address() as AddressInfo).port;
       r.url = `http://127.0.0.1:${r.port}/hook`;
     },
