@@ -114,7 +114,8 @@ test("integers stop at Node's longest timer; environment integers name their tex
   );
   assert.match(error({ ...base(), defaults: { batchSize: 1e300 } }), /defaults\.batchSize: expected an integer from 1 to 2147483647/);
   assert.match(error(base(), { PIPELINE_SHARDS: 'abc' }), /at PIPELINE_SHARDS \(environment\): expected an integer >= 1, got "abc"/);
-  assert.match(error(base(), { STATSD_PORT: '99999' }), /metrics\.port: expected a port number/);
+  // Named as the variable the user set, not the file's metrics.port it had been named as.
+  assert.match(error(base(), { STATSD_PORT: '99999' }), /at STATSD_PORT \(environment\): expected a port number, 1-65535, got 99999/);
 });
 
 test("a bad Redis URL is named by where it came from: REDIS_URL or REDIS_URL_<STAGE> (environment, no file named) or the file's redis.url (REDIS_URL had been named redis.url)", () => {

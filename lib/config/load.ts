@@ -145,6 +145,13 @@ function envInt(name: string, text: string, min = 1): number {
   return configInt(fromEnv(name), Number(text), min);
 }
 
+/** A port number from an environment variable, named as the variable (a bad STATSD_PORT had been named as the file's `metrics.port`). */
+function envPort(name: string, text: string): number {
+  const port = envInt(name, text);
+  if (port > 65535) throw new ConfigError(fromEnv(name), `expected a port number, 1-65535, got ${port}`);
+  return port;
+}
+
 function checkOptions(where: string, o: Partial<StageOptions>): void {
   for (const [k, v] of Object.entries(o)) {
     if (!(k in STAGE_DEFAULTS)) throw new ConfigError(`${where}.${k}`, `unknown option (known: ${Object.keys(STAGE_DEFAULTS).join(', ')})`);
@@ -247,7 +254,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
 
   const metrics = { ...METRICS_DEFAULTS, ...object('metrics', cfg.metrics) } as MetricsSettings;
   if (env.STATSD_HOST) Object.assign(metrics, { enabled: true, host: env.STATSD_HOST });
-  if (env.STATSD_PORT) metrics.port = envInt('STATSD_PORT', env.STATSD_PORT);
+  if (env.STATSD_PORT) metrics.port = envPort('STATSD_PORT', env.STATSD_PORT);
   if (env.STATSD_PREFIX !== undefined) metrics.prefix = env.STATSD_PREFIX;
   if (env.STATSD_TAGS) metrics.tags = { ...metrics.tags, ...parseTags(env.STATSD_TAGS) };
   metrics.sampleTimeoutMs ??= metrics.gaugeIntervalMs; // a sample may take one interval
