@@ -23,6 +23,7 @@ import { createClient } from '../lib/redis/url.js';
 import { RedisCluster } from './helpers/cluster.js';
 import { cli, exitedWithin, FAST, writeConfig } from './helpers/pipeline.js';
 import { randomPipeline, waitFor } from './helpers/redis.js';
+import { writeStoredProduct } from './helpers/stored-products.js';
 
 const cluster = await new RedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 1000 }).start();
 const files: string[] = [];
@@ -136,26 +137,9 @@ test('reprocess whose scan reaches a shard while its master fails over: the scan
   }
   // Shard 1's products written on its master itself, so WAIT can tell they reached its replica before the kill.
   const master1 = cluster.node(masters[1]!);
-  // Stored products as the redis sink keeps them (a hash each and the shard's products set), through preprocess and validate.
   for (const [i, key] of keys.entries()) {
     const [k, to] = shardOf(key, 2) === 0 ? [k0, redis] : [k1, master1];
-    const doc = {
-      key,
-      input: { id: key, title: `Acme widget ${i}` },
-      outputs: {},
-      route: ['preprocess', 'validate', 'store'],
-      hops: [{ stage: 'preprocess' }, { stage: 'validate' }],
-    };
-    await to.hset(k.product(key), {
-      doc: JSON.stringify(doc),
-      category: 'widgets',
-      copies: '1',
-      entry: `1-${i}`,
-      trace: `t${i}`,
-      storedAt: String(Date.now()),
-      version: `1700000000000-${i}`,
-    });
-    await to.sadd(k.products, key);
+    await writeStoredProduct(to, k, key, i);
   }
   // What the replica promoted lacks is lost by the failover, not missed by the scan (a CI run scanned 20 of 25 so, once).
   assert.is(await master1.wait(1, 10_000), 1, "shard 1's replica has its products before the kill");

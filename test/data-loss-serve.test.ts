@@ -22,6 +22,14 @@ const TIMERS = { ...FAST, dataLossCheckMs: 100 };
 const SEEN_WITHIN_MS = 20_000;
 const TOKEN = 'data-loss-serve-token-0123456789';
 
+/** What a test started before its try, released when what follows fails (the try has not begun: left open, they would hold the process). */
+const release =
+  (admin: { disconnect(): void }, server: { close(): Promise<unknown> }) =>
+  async (err: unknown): Promise<never> => {
+    admin.disconnect();
+    await server.close();
+    throw err;
+  };
 const lostLines = (logs: string[]) => logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'redis.data_lost');
 
 test('only the API server runs and Redis restarts empty: its own redis.data_lost (stage api), the record, /readyz and GET /v1/data-loss say it', async () => {
@@ -116,11 +124,7 @@ test('an API user of an older ACL (no SET of the marker) on a Redis without one:
   const url = await olderUser(admin, server.url, `${pipeline}-old`, ['set']);
   const api = await listeningApi(rulesOnlyConfig(url, pipeline, TIMERS), TOKEN, {
     logger: createLogger({ component: 'api' }, 'debug', (l) => logs.push(l)),
-  }).catch(async (err: unknown) => {
-    admin.disconnect(); // the try below has not begun: left open, they would hold the process
-    await server.close();
-    throw err;
-  });
+  }).catch(release(admin, server));
   try {
     // NOPERM at every check: said once at warn (it had been debug lines only, the alarm blind without a word).
     await waitFor('the watch says it cannot write the marker', () => levelled(logs, 'redis.data_loss_check_error', 'warn').length > 0, 10_000);
@@ -146,11 +150,7 @@ test('an API user of an older ACL (no write of the record) sees the marker go: o
   const url = await olderUser(admin, server.url, `${pipeline}-old`, ['set', 'hsetnx', 'hset', 'hincrby']);
   const api = await listeningApi(rulesOnlyConfig(url, pipeline, TIMERS), TOKEN, {
     logger: createLogger({ component: 'api' }, 'debug', (l) => logs.push(l)),
-  }).catch(async (err: unknown) => {
-    admin.disconnect(); // the try below has not begun: left open, they would hold the process
-    await server.close();
-    throw err;
-  });
+  }).catch(release(admin, server));
   try {
     // Adopted: the server's GETs of the marker (the only GETs here) at start and at a check after.
     await waitFor(

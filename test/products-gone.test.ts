@@ -11,35 +11,17 @@ import * as assert from 'uvu/assert';
 import { Keys } from '../lib/redis/keys.js';
 import { cli, exited, writeConfig } from './helpers/pipeline.js';
 import { client, randomPipeline, startRedis } from './helpers/redis.js';
+import { writeStoredProduct } from './helpers/stored-products.js';
 
 const server = await startRedis();
 const redis = client(server.url);
 const files: string[] = [];
 
-/** `n` stored products as the redis sink keeps them (a hash each, in the products set), through preprocess and validate; and `gone` set members with no hash. */
+/** `n` stored products (s0.., as the redis sink keeps them) and `gone` set members with no hash. */
 async function stored(n: number, gone: string[]): Promise<{ config: string; keys: Keys }> {
   const pipeline = randomPipeline('g');
   const keys = new Keys(pipeline);
-  for (let i = 0; i < n; i++) {
-    const key = `s${i}`;
-    const doc = {
-      key,
-      input: { id: key, title: `Acme widget ${i}` },
-      outputs: {},
-      route: ['preprocess', 'validate', 'store'],
-      hops: [{ stage: 'preprocess' }, { stage: 'validate' }],
-    };
-    await redis.hset(keys.product(key), {
-      doc: JSON.stringify(doc),
-      category: 'widgets',
-      copies: '1',
-      entry: `1-${i}`,
-      trace: `t${i}`,
-      storedAt: String(Date.now()),
-      version: `1-${i}`,
-    });
-    await redis.sadd(keys.products, key);
-  }
+  for (let i = 0; i < n; i++) await writeStoredProduct(redis, keys, `s${i}`, i);
   if (gone.length) await redis.sadd(keys.products, ...gone);
   const config = writeConfig(pipeline);
   files.push(config);
