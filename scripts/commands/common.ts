@@ -15,6 +15,7 @@ import { isPermissionRefusal } from '../../lib/core/failure-policy.js';
 import { explainRefusal, urlUser } from '../../lib/redis/noperm.js';
 import { FileError } from '../../lib/core/errors.js';
 import { checkLogLevel } from '../../lib/observe/logger.js';
+import { fromEnv } from '../../lib/core/env-origin.js';
 
 /**
  * The bin every child process runs (`pipeline worker <stage>`): the entry this process came from.
@@ -33,6 +34,17 @@ export function loadConfig(opts: GlobalOptions): ResolvedConfig {
     ...KIND_CHECKS,
     checkRedisUrl: (url, where) => void parseRedisUrl(url, where),
   });
+}
+
+/**
+ * A process's own Redis URL, env `name` (the API server's, the webhooks reader's: `pipeline acl`
+ * users), else `fallback` (the config's `redis.url`). A bad one is named as the variable, not as
+ * `redis.url`.
+ */
+export function ownRedisUrl(name: string, fallback: string, env: NodeJS.ProcessEnv = process.env): string {
+  const own = env[name];
+  if (own) parseRedisUrl(own, fromEnv(name));
+  return own || fallback;
 }
 
 /** Before any command runs (program.ts), nested ones too: a LOG_LEVEL that is no level is refused by all alike. */

@@ -9,11 +9,9 @@ import { API_REDIS_URL_ENV } from '../../lib/ops/acl-api.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { ListenError } from '../../lib/core/errors.js';
-import { fromEnv } from '../../lib/core/env-origin.js';
-import { parseRedisUrl } from '../../lib/redis/url.js';
 import { findStoreStage, readPostgresProduct, readPostgresProducts, readRedisProduct } from '../../stages/sinks/export.js';
 import { createPool, postgresOptionsFrom } from '../../stages/sinks/postgres.js';
-import { loadConfig, refuseTlsMismatch, type GlobalOptions } from './common.js';
+import { loadConfig, ownRedisUrl, refuseTlsMismatch, type GlobalOptions } from './common.js';
 
 export interface ServeCliOptions extends GlobalOptions {
   /** @defaultValue env PORT, else 8080 */
@@ -56,9 +54,7 @@ export function productReader(ctx: Pick<ApiContext, 'config' | 'redis' | 'logger
  * supervisor on REDIS_URL, each stage as its user and the server as the API user.
  */
 export function apiRedisUrl(config: ResolvedConfig, env: NodeJS.ProcessEnv = process.env): string {
-  const own = env[API_REDIS_URL_ENV];
-  if (own) parseRedisUrl(own, fromEnv(API_REDIS_URL_ENV)); // a bad one named as the variable, not as `redis.url`
-  return own || config.redis.url;
+  return ownRedisUrl(API_REDIS_URL_ENV, config.redis.url, env);
 }
 
 /**

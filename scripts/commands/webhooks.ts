@@ -1,6 +1,4 @@
 import { ConfigError } from '../../lib/core/errors.js';
-import { fromEnv } from '../../lib/core/env-origin.js';
-import { parseRedisUrl } from '../../lib/redis/url.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { webhookSecrets } from '../../lib/config/webhooks.js';
 import { createLogger } from '../../lib/observe/logger.js';
@@ -8,7 +6,7 @@ import { createMetrics } from '../../lib/observe/metrics.js';
 import { WEBHOOKS_REDIS_URL_ENV } from '../../lib/ops/acl-webhooks.js';
 import { Webhooks } from '../../lib/webhooks/runner.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
-import { loadConfig, refuseTlsMismatch, type GlobalOptions } from './common.js';
+import { loadConfig, ownRedisUrl, refuseTlsMismatch, type GlobalOptions } from './common.js';
 
 /**
  * `pipeline webhooks`: POST every completion to the config's webhooks (docs/webhooks.md) until
@@ -19,9 +17,7 @@ export async function webhooksCommand(opts: GlobalOptions & { parentPollMs?: str
   const config = loadConfig(opts);
   if (config.webhooks.length === 0) throw new ConfigError('webhooks', 'no webhook configured: add { "name", "url", "secretEnv" } entries (docs/webhooks.md)');
   const secrets = webhookSecrets(config.webhooks);
-  const own = process.env[WEBHOOKS_REDIS_URL_ENV];
-  if (own) parseRedisUrl(own, fromEnv(WEBHOOKS_REDIS_URL_ENV)); // a bad one named as the variable, not as `redis.url`
-  const redisUrl = own || config.redis.url;
+  const redisUrl = ownRedisUrl(WEBHOOKS_REDIS_URL_ENV, config.redis.url);
   refuseTlsMismatch([redisUrl]);
   const logger = createLogger({ component: 'webhooks' });
   const metrics = createMetrics(config.metrics, { pipeline: config.pipeline }, logger);
