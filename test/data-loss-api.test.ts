@@ -35,7 +35,9 @@ async function loseData(config: ResolvedConfig): Promise<() => Promise<void>> {
   try {
     await waitFor('every shard`s data-loss marker written', async () => (await redis.exists(...markers)) === markers.length, 10_000);
     await redis.flushall();
-    await waitFor('the workers recorded the loss', async () => (await readDataLoss(redis, config)).length === markers.length, SEEN_WITHIN_MS);
+    // Who and what too: the first reporter writes `at` (HSETNX), then the rest (HSET); a read between sees `at` alone.
+    const recorded = async () => (await readDataLoss(redis, config)).filter((r) => r.consumer).length === markers.length;
+    await waitFor('the workers recorded the loss', recorded, SEEN_WITHIN_MS);
   } catch (err) {
     // Stopped here, as the caller cannot: left running, they kept the test process alive past its failure.
     await stopAll(workers);
