@@ -39,6 +39,9 @@ test("the console says who is signed in by the token's name", async () => {
     tokens: parseTokens(`admin@alice:${ALICE},admin@bob:${BOB}`),
     logger: silentLogger,
     plugins: [{ plugin: consolePlugin, opts: { sampleIntervalMs: 1000 } }],
+  }).catch(async (err: unknown) => {
+    await server.stop();
+    throw err;
   });
   try {
     for (const [token, name] of [

@@ -270,7 +270,10 @@ test('CLUSTERDOWN from a cluster node serving no slot, MOVED from a node that do
     dir: mkdtempSync(join(tmpdir(), 'replies-lone-')),
     settings: { 'cluster-enabled': 'yes', 'cluster-config-file': 'nodes.conf' },
   }).start();
-  const cluster = await new RedisCluster({ masters: 3, replicas: 0 }).start();
+  const cluster = await new RedisCluster({ masters: 3, replicas: 0 }).start().catch(async (err: unknown) => {
+    await lone.stop();
+    throw err;
+  });
   const plain = client(lone.url);
   const node = cluster.node(cluster.ports[0]!);
   try {

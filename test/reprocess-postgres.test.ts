@@ -110,95 +110,101 @@ test('reprocess --from-stage validate from the postgres sink: stored again once,
 test('a Postgres restart in the middle of the scan is waited out (--retry-for): every product put back once (the run had failed at the restart)', async () => {
   // A server of its own, stopped and started again on the same port and data mid-scan.
   const restarting = await new PostgresServer({ bin: pgBin }).start();
-  const url = await restarting.createDatabase(randomPipeline('db'));
-  const migrated = await run(['store', 'migrate', '--database-url', url]);
-  assert.is(migrated.code, 0, migrated.out);
-  const pipeline = randomPipeline('rpr');
-  const stages = RAW.stages.map((s) => (s.kind === 'store' ? { ...s, settings: { sink: 'postgres', postgresUrl: url } } : s));
-  const file = writeConfig(pipeline, undefined, { stages });
-  const config = loadConfigFile(file, { env: { REDIS_URL: redisServer.url }, knownKinds: Object.keys(STAGES) });
-  const keys = new Keys(pipeline);
-  const db = new pg.Pool({ connectionString: url, max: 1 });
-  db.on('error', () => undefined); // its idle client, when the server stops
-  const records = Array.from({ length: 9 }, (_, i) => ({ id: `r${i}`, title: `Product ${i}` }));
-  const workers = startWorkers(config);
   try {
-    await produce(redis, Readable.from(records.map((r) => JSON.stringify(r) + '\n')), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
-    await waitFor(
-      '9 rows',
-      async () => Number((await db.query('SELECT count(*) AS n FROM products')).rows[0].n) === 9 && isIdle(await pipelineStatus(redis, config)),
-    );
-  } finally {
-    await stopAll(workers);
-    await db.end();
-  }
-  const retried: string[] = [];
-  let restarted: Promise<unknown> | undefined;
-  // Pages of 2 rows: once the first page is read, the server stops before the next page's query.
-  const source = storedProducts(config, {}, 'postgres', {}, 2, redis, {
-    retryForMs: 30_000,
-    retryBaseMs: 50,
-    retryMaxMs: 200,
-    onRetry: (err) => {
-      retried.push(String((err as Error).message));
-      restarted ??= restarting.start();
-    },
-  });
-  async function* stoppingAfterFirstPage() {
-    let n = 0;
-    for await (const p of source.products) {
-      yield p;
-      if (++n === 2) await restarting.stop();
+    const url = await restarting.createDatabase(randomPipeline('db'));
+    const migrated = await run(['store', 'migrate', '--database-url', url]);
+    assert.is(migrated.code, 0, migrated.out);
+    const pipeline = randomPipeline('rpr');
+    const stages = RAW.stages.map((s) => (s.kind === 'store' ? { ...s, settings: { sink: 'postgres', postgresUrl: url } } : s));
+    const file = writeConfig(pipeline, undefined, { stages });
+    const config = loadConfigFile(file, { env: { REDIS_URL: redisServer.url }, knownKinds: Object.keys(STAGES) });
+    const keys = new Keys(pipeline);
+    const db = new pg.Pool({ connectionString: url, max: 1 });
+    db.on('error', () => undefined); // its idle client, when the server stops
+    const records = Array.from({ length: 9 }, (_, i) => ({ id: `r${i}`, title: `Product ${i}` }));
+    const workers = startWorkers(config);
+    try {
+      await produce(redis, Readable.from(records.map((r) => JSON.stringify(r) + '\n')), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
+      await waitFor(
+        '9 rows',
+        async () => Number((await db.query('SELECT count(*) AS n FROM products')).rows[0].n) === 9 && isIdle(await pipelineStatus(redis, config)),
+      );
+    } finally {
+      await stopAll(workers);
+      await db.end();
     }
-  }
-  try {
-    const summary = await reprocess(redis, config, stoppingAfterFirstPage(), { current: {}, fromStage: 'preprocess', retryForMs: 30_000 });
-    assert.ok(retried.length > 0, 'the page after the stop was refused and retried');
-    assert.is(summary.scanned, 9, 'every product read once: no page skipped or read twice');
-    assert.is(summary.reprocessed, 9);
-    assert.is(summary.skipped.inFlight, 0);
-    for (const r of records) assert.ok(await redis.exists(keys.reprocess(r.id)), `${r.id} put back`);
+    const retried: string[] = [];
+    let restarted: Promise<unknown> | undefined;
+    // Pages of 2 rows: once the first page is read, the server stops before the next page's query.
+    const source = storedProducts(config, {}, 'postgres', {}, 2, redis, {
+      retryForMs: 30_000,
+      retryBaseMs: 50,
+      retryMaxMs: 200,
+      onRetry: (err) => {
+        retried.push(String((err as Error).message));
+        restarted ??= restarting.start();
+      },
+    });
+    async function* stoppingAfterFirstPage() {
+      let n = 0;
+      for await (const p of source.products) {
+        yield p;
+        if (++n === 2) await restarting.stop();
+      }
+    }
+    try {
+      const summary = await reprocess(redis, config, stoppingAfterFirstPage(), { current: {}, fromStage: 'preprocess', retryForMs: 30_000 });
+      assert.ok(retried.length > 0, 'the page after the stop was refused and retried');
+      assert.is(summary.scanned, 9, 'every product read once: no page skipped or read twice');
+      assert.is(summary.reprocessed, 9);
+      assert.is(summary.skipped.inFlight, 0);
+      for (const r of records) assert.ok(await redis.exists(keys.reprocess(r.id)), `${r.id} put back`);
+    } finally {
+      await restarted;
+      await source.close();
+    }
   } finally {
-    await restarted;
-    await source.close();
     await restarting.close();
   }
 });
 
 test('export and reprocess refused by a database shutting down say so, not to check the database URL (the URL was right)', async () => {
   const closing = await new PostgresServer({ bin: pgBin }).start();
-  const url = await closing.createDatabase(randomPipeline('db'));
-  assert.is((await run(['store', 'migrate', '--database-url', url])).code, 0);
-  // A session held open keeps a smart shutdown waiting: new connections are refused meanwhile.
-  const held = new pg.Client({ connectionString: url });
-  held.on('error', () => undefined);
-  await held.connect();
   try {
-    closing.beginSmartShutdown();
-    await waitFor('new connections refused', async () => {
-      const probe = new pg.Client({ connectionString: url });
-      probe.on('error', () => undefined);
-      const refused = await probe.connect().then(
-        () => '',
-        (err: Error) => err.message,
-      );
-      await probe.end().catch(() => undefined);
-      return /shutting down/.test(refused);
-    });
-    for (const args of [
-      ['export', '--sink', 'postgres', '--database-url', url],
-      ['reprocess', '--sink', 'postgres', '--database-url', url, '--dry-run'],
-    ]) {
-      const r = await run(args);
-      const line = r.out.split('\n').find((l) => l.startsWith('error: PostgreSQL at '));
-      assert.is(r.code, 1, r.out);
-      assert.ok(line, r.out);
-      assert.match(line!, /shutting down/);
-      assert.match(line!, /run it again once it accepts connections/, args.join(' '));
-      assert.not.match(line!, /check --database-url/, args.join(' '));
+    const url = await closing.createDatabase(randomPipeline('db'));
+    assert.is((await run(['store', 'migrate', '--database-url', url])).code, 0);
+    // A session held open keeps a smart shutdown waiting: new connections are refused meanwhile.
+    const held = new pg.Client({ connectionString: url });
+    held.on('error', () => undefined);
+    await held.connect();
+    try {
+      closing.beginSmartShutdown();
+      await waitFor('new connections refused', async () => {
+        const probe = new pg.Client({ connectionString: url });
+        probe.on('error', () => undefined);
+        const refused = await probe.connect().then(
+          () => '',
+          (err: Error) => err.message,
+        );
+        await probe.end().catch(() => undefined);
+        return /shutting down/.test(refused);
+      });
+      for (const args of [
+        ['export', '--sink', 'postgres', '--database-url', url],
+        ['reprocess', '--sink', 'postgres', '--database-url', url, '--dry-run'],
+      ]) {
+        const r = await run(args);
+        const line = r.out.split('\n').find((l) => l.startsWith('error: PostgreSQL at '));
+        assert.is(r.code, 1, r.out);
+        assert.ok(line, r.out);
+        assert.match(line!, /shutting down/);
+        assert.match(line!, /run it again once it accepts connections/, args.join(' '));
+        assert.not.match(line!, /check --database-url/, args.join(' '));
+      }
+    } finally {
+      await held.end().catch(() => undefined);
     }
   } finally {
-    await held.end().catch(() => undefined);
     await closing.close();
   }
 });

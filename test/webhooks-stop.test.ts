@@ -57,6 +57,7 @@ for (const how of ['down (killed)', 'silent (CLIENT PAUSE)'] as const) {
       assert.ok(took !== undefined, 'stop had not returned after 8 s');
       assert.ok(took < 2 * BLOCK_MS + 500 + 1_000 + 1_000, `stop took ${took} ms`);
     } finally {
+      await hooks.stop(); // (the same stop) when a wait above failed
       await server.close();
     }
   });
@@ -65,7 +66,11 @@ for (const how of ['down (killed)', 'silent (CLIENT PAUSE)'] as const) {
 test('a stop while an entry trimmed from {p}:done is in retry counts it missed (it is nowhere else any more)', async () => {
   const server = await startRedis();
   const redis = client(server.url);
-  const rx = await receiver(() => 503);
+  const rx = await receiver(() => 503).catch(async (err: unknown) => {
+    redis.disconnect();
+    await server.close();
+    throw err;
+  });
   const pipeline = randomPipeline('whs');
   const hook = {
     name: 'app',
@@ -92,8 +97,10 @@ test('a stop while an entry trimmed from {p}:done is in retry counts it missed (
     await redis.xtrim(keys.done, 'MAXLEN', 0);
     await waitFor('its next retry found it trimmed', () => rx.received.length >= 3);
     await hooks.stop();
+    assert.is(hooks.stop(), hooks.stop(), 'a second stop is the first one');
     assert.is(count('webhooks.missed'), 1);
   } finally {
+    await hooks.stop(); // (the same stop) when a wait above failed: its readers would retry against the closed server until the file timed out
     redis.disconnect();
     await rx.close();
     await server.close();

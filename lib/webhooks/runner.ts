@@ -33,6 +33,7 @@ export class Webhooks {
   private readonly connections: Connections;
   private readonly abort = new AbortController();
   private runs?: Promise<void>;
+  private stopping?: Promise<void>;
 
   constructor(o: WebhooksOptions) {
     const { config } = o;
@@ -83,9 +84,13 @@ export class Webhooks {
   /**
    * End the reads (within one blockMs), cut requests in flight (those entries stay pending, for
    * another process to claim), leave the groups (a consumer that owns nothing; within one blockMs
-   * more, Redis down or not), close the connections.
+   * more, Redis down or not), close the connections. A second call waits for the first.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    return (this.stopping ??= this.stopOnce());
+  }
+
+  private async stopOnce(): Promise<void> {
     this.abort.abort();
     const blockMs = Math.max(0, ...this.readers.map((r) => r.blockMs));
     await settleWithin(this.runs, blockMs + 500);
