@@ -51,7 +51,8 @@ export function storedProducts(
 ): { products: AsyncIterable<ExportedProduct>; close: () => Promise<void> } {
   if (sink === 'redis') {
     if (!redis) throw new Error('the redis sink is read through a Redis connection');
-    return { products: redisProducts(redis, configShards(config), filter, page, retry, tally), close: async () => {} };
+    const onRescan = (tag: string) => process.stderr.write(rescanWarning(tag));
+    return { products: redisProducts(redis, configShards(config), filter, page, retry, tally, onRescan), close: async () => {} };
   }
   if (sink !== 'postgres') throw new Error(`--sink: unknown sink ${JSON.stringify(sink)} (redis, postgres)`);
   const o = postgresOptionsForCli(findStoreStage(config, opts.stage), opts);
@@ -74,6 +75,10 @@ export function noMatchWarning(sink: string, opts: { category?: string; since?: 
 /** The stderr line when the scan passed over products set members without a stored hash (`export`, `reprocess`). */
 export const goneWarning = (n: number): string =>
   `warning: ${n} member${n === 1 ? '' : 's'} of the products set had no stored product when read (removed since the scan listed ${n === 1 ? 'it' : 'them'}, or lost by Redis): not read\n`;
+
+/** The stderr line when the redis sink's scan started a shard again (stages/sinks/export.ts `redisProducts`). */
+export const rescanWarning = (tag: string): string =>
+  `warning: the Redis serving ${tag}'s products set changed during the scan (a restart or a failover): that set is scanned again from the start, so products read before may come twice (export: load the lines as an upsert by key; reprocess puts each back once)\n`;
 
 /** `pipeline export`: stored products as JSONL, streamed from the redis or postgres sink. */
 export async function exportCommand(opts: ExportOptions): Promise<void> {

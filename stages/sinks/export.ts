@@ -1,44 +1,17 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { ResolvedConfig, ResolvedStage } from '../../lib/config/types.js';
 import { backoffMs, sleep } from '../../lib/core/backoff.js';
 import { ConfigError } from '../../lib/core/errors.js';
 import { isTransientPgError } from '../../lib/core/failure-policy.js';
-import type { Keys } from '../../lib/redis/keys.js';
-import { withRetry, type RetrySettings } from '../../lib/producer/retry.js';
-import { Shards } from '../../lib/redis/shard.js';
+import type { RetrySettings } from '../../lib/producer/retry.js';
 import { quoteSchema } from './migrations/migrate.js';
 
-/** Which stored products to export. */
-export interface ExportFilter {
-  /** Only this category. @defaultValue every category */
-  category?: string;
-  /** Only products stored at or after this time (ms since epoch). @defaultValue no limit */
-  since?: number;
-}
+import type { ExportedProduct, ExportFilter } from './exported-product.js';
 
-/** One exported line: the same shape whichever sink it comes from. */
-export interface ExportedProduct {
-  key: string;
-  category: string;
-  brand: string | null;
-  mpn: string | null;
-  gtin: string | null;
-  gtinValid: boolean | null;
-  duplicateOf: string | null;
-  /** Distinct store-stream entries that wrote the key (1 = stored once). */
-  copies: number;
-  entryId: string;
-  traceId: string;
-  producedAt: string | null;
-  storedAt: string;
-  /** The stored version: the record's input-stream entry id (`origin`, "ms-seq") by which newest wins; null when stored without one. */
-  version: string | null;
-  /** The whole record: input, every stage output, route, models, timings. */
-  doc: Record<string, unknown>;
-}
+export { readRedisProduct, redisProducts, type GoneTally } from './export-redis.js';
+export type { ExportedProduct, ExportFilter } from './exported-product.js';
 
 /** The store stage of the config: `name` if given, else the only (or first) stage of kind `store`. */
 export function findStoreStage(config: ResolvedConfig, name?: string): ResolvedStage {
@@ -74,99 +47,6 @@ export function parseSince(value: string, now = Date.now()): number {
       `--since: not a time: ${JSON.stringify(value)} (an ISO-8601 date or time, e.g. 2024-05-01 or 2024-05-01T12:00:00Z, or an age: 90m, 24h, 7d)`,
     );
   return ms;
-}
-
-const orNull = (v: string | undefined) => (v === undefined || v === '' ? null : v);
-const isoOrNull = (ms: unknown) => (typeof ms === 'number' && Number.isFinite(ms) ? new Date(ms).toISOString() : null);
-
-/** A product hash of the redis sink → an export line. */
-function fromRedisHash(key: string, h: Record<string, string>): ExportedProduct {
-  const doc = JSON.parse(h.doc ?? '{}') as Record<string, unknown>;
-  return {
-    key,
-    category: h.category ?? 'uncategorized',
-    brand: orNull(h.brand),
-    mpn: orNull(h.mpn),
-    gtin: orNull(h.gtin),
-    gtinValid: h.gtinValid === undefined ? null : h.gtinValid === 'true',
-    duplicateOf: orNull(h.duplicateOf),
-    copies: Number(h.copies ?? 1),
-    entryId: h.entry ?? '',
-    traceId: h.trace ?? '',
-    producedAt: isoOrNull(doc.producedAt),
-    storedAt: new Date(Number(h.storedAt)).toISOString(),
-    version: orNull(h.version),
-    doc,
-  };
-}
-
-/**
- * Stored products of the redis sink: SSCAN over the products set (or one category's set), one
- * pipelined HGETALL round per page. Memory holds one page. As with any SSCAN, a key may come twice
- * if the set is resized during the export (lines are keyed by `key`: load them as an upsert).
- * A sharded pipeline is read shard after shard (each shard's keys share one slot, so each page's
- * pipeline goes to one cluster node). `retry`: a page Redis refuses (a failover, a dropped
- * connection, OOM) is read again, same cursor, within `retry.retryForMs` (lib/producer/retry.ts
- * `withRetry`); without it the first error ends the scan.
- */
-export async function* redisProducts(
-  redis: Redis,
-  keys: Keys | Shards,
-  filter: ExportFilter = {},
-  pageSize = 500,
-  retry?: RetrySettings,
-  tally?: GoneTally,
-): AsyncGenerator<ExportedProduct> {
-  for (const shard of Shards.of(keys).all) yield* shardProducts(redis, shard, filter, pageSize, retry, tally);
-}
-
-/**
- * Counts what the scan passed over unread: `gone`, members of the products set whose hash was gone
- * when their page was read (deleted since SSCAN listed them, or a member whose hash a lost write
- * never kept). Not exported, so said: `export` warns, `reprocess` counts them in `skipped.gone`.
- */
-export interface GoneTally {
-  gone: number;
-}
-
-async function* shardProducts(
-  redis: Redis,
-  keys: Keys,
-  filter: ExportFilter,
-  pageSize: number,
-  retry?: RetrySettings,
-  tally?: GoneTally,
-): AsyncGenerator<ExportedProduct> {
-  const set = filter.category !== undefined ? keys.category(filter.category) : keys.products;
-  /** One page: the SSCAN step from `cursor` and every member's hash. */
-  const readPage = async (cursor: string): Promise<[string, string[], Record<string, string>[]]> => {
-    const [next, members] = await redis.sscan(set, cursor, 'COUNT', pageSize);
-    if (members.length === 0) return [next, members, []];
-    const batch = redis.pipeline();
-    for (const k of members) batch.hgetall(keys.product(k));
-    const replies = (await batch.exec()) ?? [];
-    const hashes = members.map((_, i) => {
-      const [err, h] = replies[i] ?? [new Error('no reply')];
-      if (err) throw err;
-      return h as Record<string, string>;
-    });
-    return [next, members, hashes];
-  };
-  let cursor = '0';
-  do {
-    const [next, members, hashes] = retry ? await withRetry(redis, () => readPage(cursor), retry) : await readPage(cursor);
-    cursor = next;
-    for (let i = 0; i < members.length; i++) {
-      const hash = hashes[i]!;
-      if (Object.keys(hash).length === 0) {
-        if (tally) tally.gone++;
-        continue;
-      }
-      if (filter.category !== undefined && hash.category !== filter.category) continue; // moved to another category
-      if (filter.since !== undefined && !(Number(hash.storedAt) >= filter.since)) continue;
-      yield fromRedisHash(members[i]!, hash);
-    }
-  } while (cursor !== '0');
 }
 
 interface ProductRow {
@@ -286,12 +166,6 @@ export async function writeJsonl(products: AsyncIterable<ExportedProduct>, out: 
   }
   onProgress?.(n);
   return n;
-}
-
-/** One stored product of the redis sink by key, as an export line (null: not stored). One HGETALL. */
-export async function readRedisProduct(redis: Redis, keys: Keys | Shards, key: string): Promise<ExportedProduct | null> {
-  const h = await redis.hgetall(Shards.of(keys).keysFor(key).product(key));
-  return Object.keys(h).length > 0 ? fromRedisHash(key, h) : null;
 }
 
 /** One stored product of the postgres sink by key (primary-key lookup), as an export line (null: not stored). */
