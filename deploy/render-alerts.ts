@@ -8,7 +8,7 @@
  *   deploy/prometheus/alerts.yml       a rules file, loaded by deploy/prometheus/prometheus.yml (compose)
  *   deploy/k8s/prometheus-rules.yaml   the same groups as a PrometheusRule (the Prometheus Operator's CRD)
  *
- * test/alert-rules.test.ts checks the names and labels against the catalog and runs promtool on them.
+ * test/ops/alert-rules.test.ts checks the names and labels against the catalog and runs promtool on them.
  */
 import type { ResolvedConfig } from '../lib/config/types.js';
 import { fusedRoutes } from '../lib/config/fusion-plan.js';
@@ -42,7 +42,7 @@ export const ALERT_TIMING = {
 
 export type Severity = 'page' | 'ticket';
 
-/** A rule's annotations use `{{ $labels.* }}` only (no `$value`): test/alert-rules.test.ts expands them for promtool's expected alerts. */
+/** A rule's annotations use `{{ $labels.* }}` only (no `$value`): test/ops/alert-rules.test.ts expands them for promtool's expected alerts. */
 export interface AlertRule {
   alert: string;
   expr: string;

@@ -1,6 +1,6 @@
 /**
  * Renders the per-stage deployment files from the pipeline config, so they never drift from it:
- * `npm run dev -- deploy render` writes them, `--check` (and test/deploy.test.ts) fails when the
+ * `npm run dev -- deploy render` writes them, `--check` (and test/ops/deploy.test.ts) fails when the
  * committed files differ from what the config renders to.
  *
  *   deploy/docker-compose.yml   redis (AOF), one service per stage, monitor, webhooks (when configured), producer profile, statsd-exporter, Prometheus, Grafana

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
-// --out-dir <dir> (test/build.test.ts): build elsewhere; it must lie inside the package, so the
+// --out-dir <dir> (test/repo/build.test.ts): build elsewhere; it must lie inside the package, so the
 // package root (lib/core/root.ts) is found above it as from dist/.
 const at = process.argv.indexOf('--out-dir');
 const dist = at > 0 ? resolve(process.argv[at + 1]) : join(root, 'dist');

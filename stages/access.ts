@@ -6,7 +6,7 @@ import type { Keys } from '../lib/redis/keys.js';
 /**
  * The Redis data keys (beyond its streams) each stage kind touches, and with which commands, for
  * `pipeline acl`. Keep in step with the stage: a command missing here shows up as NOPERM in the
- * ACL end-to-end test (test/acl-e2e.test.ts). A config may grant more per stage with `settings.acl`:
+ * ACL end-to-end test (test/ops/acl-e2e.test.ts). A config may grant more per stage with `settings.acl`:
  * `[{ "keys": ["cache:*"], "commands": ["get", "set"], "mode": "rw" }]` (keys under the pipeline's tag).
  */
 export function stageDataAccess(stage: ResolvedStage, keys: Keys): KeyGrant[] {

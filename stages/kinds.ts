@@ -60,7 +60,7 @@ const MODEL_OUTPUTS = ['model', 'modelVersion'];
 
 /**
  * The top-level fields each built-in kind outputs (routing rules may test only these; a rule on
- * another field never matches). test/stage-kinds.test.ts checks them against the stages' own
+ * another field never matches). test/config/stage-kinds.test.ts checks them against the stages' own
  * output functions.
  */
 export const STAGE_OUTPUTS: Readonly<Record<string, readonly string[]>> = {

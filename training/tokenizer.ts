@@ -1,7 +1,7 @@
 /**
  * WordPiece vocabulary building and encoding, plus the Hugging Face tokenizer files.
  * Encoding mirrors what transformers.js does with the emitted tokenizer.json
- * (checked in test/models.test.ts), so training sees the same ids as inference.
+ * (checked in test/models/models.test.ts), so training sees the same ids as inference.
  */
 import { normalizeWithOffsets, preTokenize } from '../lib/models/bert-text.js';
 

@@ -11,7 +11,7 @@ import { errorMessage } from './errors.js';
  * ` script: <name>, on @user_function:<line>.`), so a pattern is anchored at the start of the reply,
  * or of the reply inside one of ioredis' own wrappings (`CLIENT_WRAPPING`): a message that merely
  * quotes a code (a script's error about a record, `ERR unknown command 'NOPERM'`) is none of them.
- * `test/redis-replies.test.ts` checks each against replies provoked on a real redis-server.
+ * `test/redis/redis-replies.test.ts` checks each against replies provoked on a real redis-server.
  */
 export const REPLY_PATTERNS = {
   /** Redis at its memory limit. */

@@ -21,7 +21,7 @@ const MB = 1024 * 1024;
  * the one before and starts a new interval. Not perf_hooks' `monitorEventLoopDelay`: resetting its
  * histogram at a sample also forgot when its timer last ran, so the next delay was not recorded,
  * and a stall that began right after a sample (or ended just as one was due) was never reported
- * (a 150 ms block read as 5 ms: test/process-gauges.test.ts).
+ * (a 150 ms block read as 5 ms: test/workers/process-gauges.test.ts).
  */
 export class ProcessStats {
   private readonly ticker: NodeJS.Timeout;

@@ -23,7 +23,7 @@ export { clusterNodeAddresses, DEFAULT_ACL_NODE_CONNECT_TIMEOUT_MS, type ApplyAc
  * and the console: lib/ops/acl-api.ts). What puts work back mid-pipeline
  * (`pipeline dlq replay`, `pipeline reprocess`: XADD to any stage stream, the
  * `{p}:reprocess:<key>` markers) is no pipeline user's: it runs as the admin of REDIS_URL, and the
- * observer gets NOPERM for it (test/reprocess.test.ts).
+ * observer gets NOPERM for it (test/store/reprocess.test.ts).
  *
  * A stage user's permissions are split so that no command reaches a key it has no business with:
  * - root: connection commands, ACL WHOAMI and ACL DRYRUN (a worker checks its own permissions at

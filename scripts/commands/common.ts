@@ -187,7 +187,7 @@ export async function fatalAsync(err: unknown): Promise<never> {
  * refused credential (an auth line, which names no node) or an unhandled rejection that is not a
  * transient Redis error, and every error naming a Cluster node (a connect error's address, a
  * MOVED/ASK target) is transient, warned by scripts/commands/unhandled.ts instead
- * (test/cluster-fatal-node.test.ts).
+ * (test/topologies/cluster-fatal-node.test.ts).
  */
 export function fatal(err: unknown): never {
   err = (cliClient && clusterNodeError(cliClient, err)) ?? err;

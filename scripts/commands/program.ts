@@ -7,7 +7,7 @@ import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { integer, maxLagOption, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, runIdValue, share, waitReplicasValue } from './option-values.js';
 
 /**
- * The `pipeline` command line (scripts/cli.ts parses it; test/cli-docs.test.ts reads its options).
+ * The `pipeline` command line (scripts/cli.ts parses it; test/repo/cli-docs.test.ts reads its options).
  * Each command's module is imported when that command runs, so `pipeline worker` loads no HTTP
  * server, training, evaluation or sink code it does not use: a worker's cold start (issue 17).
  */

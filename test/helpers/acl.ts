@@ -1,4 +1,4 @@
-/** What the ACL tests (test/acl.test.ts, test/acl-e2e.test.ts) check commands with: a command's error, and the ACL refusal. */
+/** What the ACL tests (test/ops/acl.test.ts, test/ops/acl-e2e.test.ts) check commands with: a command's error, and the ACL refusal. */
 
 /** The command's error message ('' if it succeeded). */
 export const error = (p: Promise<unknown>) =>

@@ -1,5 +1,5 @@
 /**
- * What the outage tests (test/oom.test.ts, test/misconf.test.ts, test/data-loss*.test.ts) share:
+ * What the outage tests (test/data-safety/oom.test.ts, test/data-safety/misconf.test.ts, test/data-safety/data-loss*.test.ts) share:
  * records produced through the real producer, metrics counted in memory, and the check that an
  * outage lost, duplicated and dead-lettered nothing.
  */

@@ -1,6 +1,6 @@
 /**
  * Store-stream deliveries as a store worker gets them, for the sinks' `copies` tests
- * (test/redis-copies.test.ts, test/postgres-copies.test.ts): the same scenario on either sink.
+ * (test/store/redis-copies.test.ts, test/store/postgres-copies.test.ts): the same scenario on either sink.
  */
 import type { Redis } from 'ioredis';
 import * as assert from 'uvu/assert';

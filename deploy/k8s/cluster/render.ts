@@ -14,7 +14,7 @@
  *
  *   npx tsx deploy/k8s/cluster/render.ts [--shards 4] [--check]
  *
- * `--check` writes nothing and exits 1 when pipeline.yaml is out of date (test/shard.test.ts checks it too).
+ * `--check` writes nothing and exits 1 when pipeline.yaml is out of date (test/transport/shard.test.ts checks it too).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -110,7 +110,7 @@ export function committedShards(): number {
 /**
  * Both cluster files for `config`, by path from the repository root: `pipeline deploy render`
  * renders them with the base files, for the shard count they were last rendered for, so a config
- * change is one command (they had been left behind, and test/deploy-api-user.test.ts failed on them).
+ * change is one command (they had been left behind, and test/ops/deploy-api-user.test.ts failed on them).
  */
 export function renderClusterFiles(config: ResolvedConfig, rawConfig: string, shards = committedShards()): Map<string, string> {
   return new Map([

@@ -1,0 +1,143 @@
+/**
+ * The console's pages in a real browser (Debian's headless Chromium through playwright-core, as
+ * test/console/console.browser.test.ts), against a real `pipeline serve` and Redis with no workers: paging,
+ * errors shown rather than thrown, busy buttons, layout with long text, empty states.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Browser } from 'playwright-core';
+import { Keys } from '../../lib/redis/keys.js';
+import { encodeEnvelope, newEnvelope, type Envelope } from '../../lib/stream/codec.js';
+import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { launchBrowser, signedIn } from '../helpers/browser.js';
+import { addDeadLetter, addReviewItems, addUndecodableDeadLetter, ADMIN, reviewConfig, startConsole } from '../helpers/console.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+const pipeline = randomPipeline('cp');
+const keys = new Keys(pipeline);
+const config = reviewConfig(server.url, pipeline);
+const { app, url } = await startConsole(config, { sampleIntervalMs: 250 });
+const browser: Browser = await launchBrowser();
+
+/** A page signed in as admin on `tab`; uncaught errors of the page are collected in `errors`. */
+const open = (tab: string) => signedIn(browser, url, ADMIN, tab);
+
+const toReview = (n: number) => addReviewItems(redis, keys, n);
+
+test('review: 60 undecided items show as "1–50 of 60"; Next page reaches the newest, Previous goes back (only the 50 oldest had been reachable)', async () => {
+  await toReview(60);
+  const { page, errors } = await open('review');
+  await page.waitForSelector('#review-count:has-text("Items 1–50 of 60")');
+  assert.is(await page.locator('#review-items form.card').count(), 50);
+  assert.ok(await page.isDisabled('#review-previous'));
+  await page.click('#review-next');
+  await page.waitForSelector('#review-count:has-text("Items 51–60 of 60")');
+  assert.ok(await page.isVisible('form.card[data-key="r59"]'), 'the newest item is on the second page');
+  assert.ok(await page.isDisabled('#review-next'), 'nothing newer');
+  await page.click('#review-previous');
+  await page.waitForSelector('#review-count:has-text("Items 1–50 of 60")');
+  assert.ok(await page.isVisible('form.card[data-key="r0"]'));
+  assert.equal(errors, []);
+  await page.close();
+});
+
+test('dead letters: an id clicked after the entry is gone says so on the page (it had been an uncaught error, nothing shown)', async () => {
+  const id = await addDeadLetter(redis, keys, { id: 'gone-1', title: 'Koss EQ50 3-Band Stereo Equalizer' });
+  const { page, errors } = await open('dlq');
+  await page.waitForSelector('#dlq-entries tbody tr:has-text("gone-1")');
+  await redis.xdel(keys.dlq, id); // replayed or purged elsewhere since the page was drawn
+  await page.click('#dlq-entries tbody tr:has-text("gone-1") a');
+  await page.waitForSelector(`#dlq p.error:has-text("no dead letter ${id}")`);
+  assert.equal(errors, [], 'no uncaught error');
+  await page.close();
+});
+
+test('dead letters: a double click on Replay selected sends one request and says "Replayed 1." (two went, the second said Replayed 0); Replay all over 50 asks first; undecodable ones offer no replay', async () => {
+  await redis.del(keys.dlq);
+  await addDeadLetter(redis, keys, { id: 'dbl-1', title: 'Koss EQ50 3-Band Stereo Equalizer' });
+  const { page, errors } = await open('dlq');
+  const replays: string[] = [];
+  page.on('request', (r) => void (r.url().endsWith('/console/api/dlq/replay') && replays.push(r.method())));
+  await page.check('#dlq-entries tbody tr:has-text("dbl-1") input[type=checkbox]');
+  await page.dblclick('#dlq-replay-selected');
+  await page.waitForSelector('#dlq-result:has-text("Replayed")');
+  assert.is(await page.textContent('#dlq-result'), 'Replayed 1.');
+  assert.is(replays.length, 1, 'one request');
+
+  await redis.del(keys.dlq);
+  for (let i = 0; i < 51; i++) await addDeadLetter(redis, keys, { id: `many-${i}`, title: 'Koss EQ50 3-Band Stereo Equalizer' }, 'match', 'match');
+  await addUndecodableDeadLetter(redis, keys, 'bad');
+  await page.click('#tabs button[data-tab=dlq]'); // drawn again
+  const row = page.locator('#dlq-groups tbody tr:has-text("match")');
+  await row.waitFor();
+  const asked: string[] = [];
+  page.once('dialog', (d) => void (asked.push(d.message()), d.dismiss()));
+  await row.locator('button:has-text("Replay all 51")').click();
+  await page.waitForTimeout(300); // a request would have gone by now
+  assert.equal(asked, ['Replay 51 dead letters of match/max_deliveries?']);
+  assert.is(replays.length, 1, 'dismissed: nothing sent');
+  assert.is(await redis.xlen(keys.dlq), 52);
+  const bad = page.locator('#dlq-groups tbody tr:has-text("undecodable")');
+  assert.is(await bad.locator('button:has-text("Replay")').count(), 0, 'no replay for undecodable');
+  assert.match((await bad.textContent()) ?? '', /not replayable/);
+  assert.equal(errors, []);
+  await redis.del(keys.dlq);
+  await page.close();
+});
+
+test('long unbroken text wraps: a 2,000-character error and a long output keep the page as wide as the window (it had been tens of thousands of px), and the trace keeps stage names whole', async () => {
+  await redis.del(keys.dlq);
+  const id = await addDeadLetter(redis, keys, { id: 'wide-1', title: 'Koss EQ50 3-Band Stereo Equalizer' });
+  await addUndecodableDeadLetter(redis, keys, 'wide-2', 'E'.repeat(2000));
+  const env: Envelope = {
+    ...newEnvelope({ id: 'wide-3', title: 'T'.repeat(3000) }),
+    outputs: { preprocess: { title: 'T'.repeat(3000) } },
+    hops: [{ stage: 'preprocess', consumer: 'c', readAt: 1, doneAt: 2, batch: 1 }],
+  };
+  await redis.xadd(keys.stream('classify'), '*', 'k', 'wide-3', 'e', encodeEnvelope(env));
+  const { page, errors } = await open('dlq');
+  await page.waitForSelector('#dlq-entries tbody tr:has-text("wide-2")');
+  await page.click(`#dlq-entries tbody tr:has-text("wide-1") a`);
+  await page.waitForSelector('#dlq-detail:has-text("envelope")');
+  const width = () => page.evaluate('document.documentElement.scrollWidth') as Promise<number>;
+  assert.ok((await width()) <= 1366, `dead letters page ${await width()} px wide`);
+  await page.click('#tabs button[data-tab=products]');
+  await page.fill('#find-id', 'wide-3');
+  await page.click('#find button');
+  await page.waitForSelector('#trace .state.in_flight');
+  assert.ok((await width()) <= 1366, `product trace ${await width()} px wide`);
+  // Beside the long output, the stage and consumer names stay whole: one line each (they had been
+  // squeezed to a few letters a line, "prepro|cess", in the docs' screenshot too).
+  const lines = await page.$$eval('#trace table.hops tbody td:nth-child(-n+2)', (tds) =>
+    tds.map((td) => {
+      const range = td.ownerDocument.createRange();
+      range.selectNodeContents(td);
+      return `${td.textContent}: ${new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size}`;
+    }),
+  );
+  assert.equal(lines, ['preprocess: 1', 'c: 1'], 'lines per cell');
+  assert.equal(errors, []);
+  await redis.xdel(keys.dlq, id);
+  await page.close();
+});
+
+test('find by id: an unknown id and an empty one say so (an empty table had been all)', async () => {
+  const { page, errors } = await open('products');
+  await page.fill('#find-id', 'no-such-product');
+  await page.click('#find button');
+  await page.waitForSelector('#trace p:has-text("No product no-such-product: not stored")');
+  await page.fill('#find-id', '  ');
+  await page.click('#find button');
+  await page.waitForSelector('#trace p:has-text("Enter a product id.")');
+  assert.equal(errors, []);
+  await page.close();
+});
+
+test.after(async () => {
+  await browser.close();
+  await app.close();
+  redis.disconnect();
+  await server.stop();
+});
+test.run();

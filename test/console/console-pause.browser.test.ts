@@ -1,0 +1,77 @@
+/**
+ * The console's Pause and Resume buttons (console/workers.js, Debian's headless Chromium through
+ * playwright-core) against a real server and Redis: an admin pauses a stage with a reason, the
+ * workers view shows it PAUSED by them, the flag workers read is set (lib/ops/pause.ts) and the action
+ * audited; Resume clears it. A read-only token sees no button.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Browser } from 'playwright-core';
+import { readAudit } from '../../lib/console/audit.js';
+import { pausedStages } from '../../lib/ops/pause.js';
+import { Keys } from '../../lib/redis/keys.js';
+import { rulesOnlyConfig } from '../helpers/pipeline.js';
+import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { launchBrowser, signedIn } from '../helpers/browser.js';
+import { ADMIN, READ, startConsole } from '../helpers/console.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+const pipeline = randomPipeline('cp');
+const config = rulesOnlyConfig(server.url, pipeline);
+const { app, url } = await startConsole(config);
+const browser: Browser = await launchBrowser();
+
+test('workers view: Pause asks why, shows the stage PAUSED by the admin, sets the flag and audits it; Resume clears it', async () => {
+  await redis.xgroup('CREATE', new Keys(pipeline).stream('validate'), 'validate', '0', 'MKSTREAM');
+  const { page, errors } = await signedIn(browser, url, ADMIN, 'workers');
+  let asked = '';
+  page.on('dialog', (d) => {
+    asked = d.message();
+    void d.accept('swapping the model');
+  });
+  const heading = page.locator('#worker-stages h2[data-stage="validate"]');
+  await heading.locator('button.stage-pause:text-is("Pause")').click();
+  await heading.locator('.paused').waitFor();
+  assert.match(asked, /^Pause validate\?/);
+  assert.match((await heading.textContent()) ?? '', /PAUSED by api:alice \d+ ms ago: swapping the model/);
+  const flag = (await pausedStages(redis, config)).get('validate');
+  assert.is(flag?.by, 'api:alice');
+  assert.is(flag?.reason, 'swapping the model');
+  assert.equal([...(await pausedStages(redis, config)).keys()], ['validate'], 'only that stage');
+
+  await heading.locator('button.stage-pause:text-is("Resume")').click();
+  await heading.locator('button.stage-pause:text-is("Pause")').waitFor();
+  assert.is(await heading.locator('.paused').count(), 0);
+  await waitFor('the flag cleared', async () => (await pausedStages(redis, config)).size === 0, 5_000);
+  const trail = await readAudit(redis, new Keys(pipeline));
+  assert.equal(
+    trail.map((e) => [e.action, e.by]),
+    [
+      ['stage_resume', 'alice'],
+      ['stage_pause', 'alice'],
+    ],
+  );
+  assert.equal(errors, []);
+  await page.close();
+});
+
+test('a read-only token sees the paused state and no button', async () => {
+  await app.inject({ method: 'POST', url: '/v1/stages/store/pause', headers: { authorization: `Bearer ${ADMIN}` } });
+  const { page, errors } = await signedIn(browser, url, READ, 'workers');
+  const heading = page.locator('#worker-stages h2[data-stage="store"]');
+  await heading.locator('.paused').waitFor();
+  assert.match((await heading.textContent()) ?? '', /PAUSED by api:alice/);
+  assert.is(await heading.locator('button.stage-pause').isVisible(), false);
+  assert.equal(errors, []);
+  await page.close();
+});
+
+test.after(async () => {
+  await browser.close();
+  await app.close();
+  redis.disconnect();
+  await server.close();
+});
+
+test.run();

@@ -1,0 +1,59 @@
+/**
+ * The data-loss record's times (`{p}:data-lost`, lib/stream/data-loss.ts recordDataLoss): reports
+ * come from several workers and the API server, each with its own clock and in any order, so a
+ * report may carry a time earlier than the first one's `at`; `lastAt` is never earlier than `at`,
+ * as written and as read (`GET /v1/data-loss`, `pipeline health`: lib/ops/data-loss.ts readDataLoss).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readDataLoss } from '../../lib/ops/data-loss.js';
+import { memoryMetrics } from '../../lib/observe/metrics.js';
+import { silentLogger } from '../../lib/observe/logger.js';
+import { Keys } from '../../lib/redis/keys.js';
+import { recordDataLoss, type DataLossWitness } from '../../lib/stream/data-loss.js';
+import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+
+const server = await startRedis();
+const redis = client(server.url);
+const witness = (stage: string, consumer: string): DataLossWitness => ({ stage, consumer, logger: silentLogger, metrics: memoryMetrics() });
+
+test('a report with an earlier time after one with a later time (another clock, another order) keeps lastAt at or after at (before: lastAt 60 s before at)', async () => {
+  const pipeline = randomPipeline('dl');
+  const keys = new Keys(pipeline);
+  const first = 1_800_000_000_000;
+  await recordDataLoss(redis, keys, 'marker_gone', keys.epoch, 'a', witness('classify', 'fast-clock-1-0'), first);
+  await recordDataLoss(redis, keys, 'group_vanished', keys.stream('in'), 'a', witness('preprocess', 'slow-clock-1-0'), first - 60_000);
+  const stored = await redis.hgetall(keys.dataLost);
+  assert.equal([stored.at, stored.lastAt, stored.reports], [String(first), String(first), '2'], JSON.stringify(stored));
+  const [record] = await readDataLoss(redis, { pipeline });
+  assert.equal([record!.at, record!.lastAt, record!.consumer], [first, first, 'fast-clock-1-0']);
+  // A later report by a clock behind the latest one does not move lastAt back either.
+  await recordDataLoss(redis, keys, 'group_vanished', keys.stream('in'), 'a', witness('store', 'later-1-0'), first + 5_000);
+  await recordDataLoss(redis, keys, 'group_vanished', keys.stream('in'), 'a', witness('match', 'behind-1-0'), first + 1_000);
+  assert.is((await redis.hget(keys.dataLost, 'lastAt'))!, String(first + 5_000));
+});
+
+test('a record an older release wrote with lastAt before at reads with lastAt = at (GET /v1/data-loss, pipeline health)', async () => {
+  const pipeline = randomPipeline('dl');
+  const keys = new Keys(pipeline);
+  const at = 1_800_000_000_000;
+  await redis.hset(keys.dataLost, {
+    at: String(at),
+    what: 'marker_gone',
+    stage: 'api',
+    consumer: 'h-1',
+    stream: keys.epoch,
+    seen: '',
+    reports: '2',
+    lastAt: String(at - 60_000),
+  });
+  const [record] = await readDataLoss(redis, { pipeline });
+  assert.equal([record!.at, record!.lastAt, record!.reports], [at, at, 2]);
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.close();
+});
+
+test.run();

@@ -1,0 +1,93 @@
+/**
+ * The sockets a Cluster client holds after a failover, on a real Redis Cluster (3 masters, 1 replica
+ * each): while a dead master's slot has no connection, ioredis sends the slot's commands to a
+ * random master (which answers MOVED), and that connection stayed open for the client's life. A
+ * cluster soak (3 shards, `up --serve`, a CLUSTER FAILOVER and a master killed) saw every shard
+ * reader end up with a socket on every master: 36 connections before the failovers, 59 after
+ * (docs/scale-out.md counts S + M' per worker process). A refresh asked for while another is in
+ * flight is made after it (ioredis drops it): a socket opened after the last map was read stayed.
+ */
+import type { Cluster } from 'ioredis';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { sleep } from '../../lib/core/backoff.js';
+import { keySlot } from '../../lib/redis/shard.js';
+import { createClient } from '../../lib/redis/url.js';
+import { RedisCluster } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/redis.js';
+
+const cluster = await new RedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 1000 }).start();
+
+/** The live nodes (ports) holding a connection named `name`, once each. */
+async function socketsOf(name: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const port of cluster.livePorts()) {
+    const n = cluster.node(port);
+    const list = (await n.call('CLIENT', 'LIST')) as string;
+    n.disconnect();
+    if (list.split('\n').some((l) => l.includes(` name=${name} `))) out.push(port);
+  }
+  return out.sort();
+}
+
+test("a client that kept writing through its master's failover holds a socket to the new master alone, not to the masters it was sent to meanwhile", async () => {
+  const key = '{sockets}:n';
+  const slot = keySlot(key);
+  const victim = await cluster.masterOf(slot);
+  const client = createClient(cluster.url, { connectionName: 'sockets-test' });
+  client.on('error', () => {});
+  try {
+    await client.set(key, '0');
+    assert.equal(await socketsOf('sockets-test'), [victim], 'before: the master of its slot alone');
+    let writing = true;
+    const writes = (async () => {
+      while (writing) {
+        await client.incr(key).catch(() => {});
+        await sleep(20);
+      }
+    })();
+    await cluster.kill(victim);
+    await waitFor('the replica promoted', async () => (await cluster.masterOf(slot).catch(() => victim)) !== victim, 30_000, 100);
+    const promoted = await cluster.masterOf(slot);
+    await waitFor(
+      'writes go through again',
+      () =>
+        client.incr(key).then(
+          () => true,
+          () => false,
+        ),
+      30_000,
+      100,
+    );
+    writing = false;
+    await writes;
+    const stray = async () => (await socketsOf('sockets-test')).filter((p) => p !== promoted);
+    await waitFor('no socket to a master that serves none of its slots', async () => (await stray()).length === 0, 10_000, 200).catch(() => {});
+    assert.equal(await socketsOf('sockets-test'), [promoted], 'after: the new master of its slot alone');
+  } finally {
+    client.disconnect();
+    await cluster.restart(victim);
+  }
+});
+
+test('a slot-map refresh asked for while one is in flight (which ioredis drops) is made once that one ends, and only once', async () => {
+  const client = createClient(cluster.url, { connectionName: 'refresh-test' });
+  client.on('error', () => {});
+  try {
+    await client.set('{refresh}:n', '0');
+    const c = client as unknown as Cluster;
+    let refreshes = 0;
+    c.on('refresh', () => refreshes++);
+    c.refreshSlotsCache();
+    c.refreshSlotsCache(); // in flight: dropped by ioredis, which left a stray socket open after a failover
+    await waitFor('the second refresh', () => refreshes >= 2, 5_000);
+    await sleep(500);
+    assert.is(refreshes, 2, 'no more than asked for');
+  } finally {
+    client.disconnect();
+  }
+});
+
+test.after(() => cluster.close());
+
+test.run();
