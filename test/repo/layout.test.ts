@@ -2,7 +2,7 @@
  * The layout rules of docs/development.md, checked on the source tree (no server needed; also
  * `npm run check:layout`): no import cycle between files (the console's browser scripts too); lib/ folders import only down their
  * layers; nothing in lib/ imports stages/, scripts/ or the tools beside them; scripts/ holds entry
- * points only; no source file over 350 lines.
+ * points only; test/ holds folders only; no source file over 350 lines.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -132,6 +132,11 @@ test('scripts/ holds entry points only (its helpers live in scripts/commands/)',
     top.filter((n) => !SCRIPT_ENTRIES.test(n)),
     [],
   );
+});
+
+test('test/ holds folders only: each test file in the folder of what it covers (docs/development.md#tests)', () => {
+  const top = readdirSync(join(REPO, 'test')).filter((n) => statSync(join(REPO, 'test', n)).isFile());
+  assert.equal(top, []);
 });
 
 test('the checks can fail: a cycle, a layer breach, an import out of lib/ are each found', () => {
