@@ -267,6 +267,9 @@ export class ProduceStoppedError extends PipelineError {}
 /** A producer run id resumed on an input that is not the one it was started on (produce-batch-2.lua's fingerprint). */
 export class RunInputMismatchError extends PipelineError {}
 
+/** A scan of the products set whose Redis changed process page after page (stages/sinks/export-redis.ts): it would never end. */
+export class ScanRestartsError extends PipelineError {}
+
 /** A file a command reads or writes cannot be used (missing, a directory, no permission): named with its path, never taken for a Redis failure. */
 export class FileError extends PipelineError {}
 

@@ -4,6 +4,7 @@
  * stages/sinks/export.ts `ExportedProduct`, the same whichever sink.
  */
 import type { Redis } from 'ioredis';
+import { ScanRestartsError } from '../../lib/core/errors.js';
 import { isTransientRedisError } from '../../lib/core/failure-policy.js';
 import { withRetry, type RetrySettings } from '../../lib/producer/retry.js';
 import type { Keys } from '../../lib/redis/keys.js';
@@ -115,7 +116,7 @@ async function* shardProducts(
     const rescan = cursor !== '0' && server !== gaveCursor;
     gaveCursor = server;
     if (rescan && ++rescans > MAX_RESCANS)
-      throw new Error(
+      throw new ScanRestartsError(
         `the scan of ${set} was started again ${MAX_RESCANS} times: each page came from another Redis process than the one before (restarts or failovers one after another)`,
       );
     if (rescan) onRescan?.(keys.tag);
