@@ -12,7 +12,7 @@
  * OOM; a failover, a dropped connection) is retried with backoff for `retryForMs`: the script
  * writes nothing when its XADD is refused. So are the backpressure readings and the dry run's
  * marker reads; the CLI's scan of the stored products rides out a failover the same way
- * (stages/sinks/export.ts `redisProducts`, `retry`).
+ * (stages/sinks/export-redis.ts `redisProducts`, `retry`).
  */
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
@@ -67,7 +67,7 @@ export interface ReprocessSummary {
   /**
    * Not put back: another model (--model), no model changed, never went through --from-stage,
    * unreadable doc, already put back and not stored again yet, or (`gone`, not in `scanned`) in the
-   * redis sink's products set with no stored hash when read (stages/sinks/export.ts GoneTally).
+   * redis sink's products set with no stored hash when read (stages/sinks/export-redis.ts GoneTally).
    */
   skipped: Record<SkipReason | 'inFlight' | 'gone', number>;
 }

@@ -76,7 +76,7 @@ export function noMatchWarning(sink: string, opts: { category?: string; since?: 
 export const goneWarning = (n: number): string =>
   `warning: ${n} member${n === 1 ? '' : 's'} of the products set had no stored product when read (removed since the scan listed ${n === 1 ? 'it' : 'them'}, or lost by Redis): not read\n`;
 
-/** The stderr line when the redis sink's scan started a shard again (stages/sinks/export.ts `redisProducts`). */
+/** The stderr line when the redis sink's scan started a shard again (stages/sinks/export-redis.ts `redisProducts`). */
 export const rescanWarning = (tag: string): string =>
   `warning: the Redis serving ${tag}'s products set changed during the scan (a restart or a failover): that set is scanned again from the start, so products read before may come twice (export: load the lines as an upsert by key; reprocess puts each back once)\n`;
 

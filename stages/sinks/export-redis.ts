@@ -1,7 +1,7 @@
 /**
  * The redis sink's stored products read back: the scan of its products set (`pipeline export`,
  * `pipeline reprocess`) and one product by key (the API's GET). Lines in the shape of
- * stages/sinks/export.ts `ExportedProduct`, the same whichever sink.
+ * stages/sinks/exported-product.ts `ExportedProduct`, the same whichever sink.
  */
 import type { Redis } from 'ioredis';
 import { ScanRestartsError } from '../../lib/core/errors.js';
