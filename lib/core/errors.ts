@@ -46,9 +46,8 @@ export class PortTakenError extends RedisServerError {}
 export class ListenError extends PipelineError {}
 
 /**
- * A dependency outage, not a fault of the message (the sink is unreachable, a connection timed
- * out, the database is restarting). The consumer retries the batch in place with backoff and does
- * not count it toward `maxDeliveries`, so an outage never dead-letters good records.
+ * A dependency outage, not a fault of the message (the sink is unreachable, a connection timed out, the database is restarting). The consumer
+ * retries the batch in place with backoff and does not count it toward `maxDeliveries`, so an outage never dead-letters good records.
  */
 export class TransientError extends PipelineError {
   /** What is out, when the raiser knows better than its cause says (lib/core/failure-policy.ts `Outage`). */
@@ -84,10 +83,7 @@ export class NotRunError extends TransientError {
   }
 }
 
-/**
- * A periodic pass over Redis got no answer in its time (Redis down: its commands wait for the
- * reconnect): a gauge sample within `metrics.sampleTimeoutMs`, an autoscaler pass within its `timeoutMs`.
- */
+/** A periodic pass over Redis got no answer in its time (Redis down: its commands wait for the reconnect): a gauge sample within `metrics.sampleTimeoutMs`, an autoscaler pass within its `timeoutMs`. */
 export class SampleTimeoutError extends PipelineError {}
 
 /**
@@ -109,10 +105,7 @@ export class UnwritableTargetError extends PipelineError {
   }
 }
 
-/**
- * The pipeline's Redis Functions library (lib/redis/functions.ts) is not on the server and this
- * connection's user may not load it: an admin must (`pipeline acl --apply`). Waited out, like an outage.
- */
+/** The pipeline's Redis Functions library (lib/redis/functions.ts) is not on the server and this connection's user may not load it: an admin must (`pipeline acl --apply`). Waited out, like an outage. */
 export class FunctionsMissingError extends TransientError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, { ...options, outage: 'redis_unavailable' });
