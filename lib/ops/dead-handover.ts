@@ -83,7 +83,10 @@ export async function handOverDead(o: DeadHandoverOptions): Promise<number> {
 }
 
 /** One group's entries of the dead consumer (lib/stream/hand-over-dead.ts). */
-function handOverKey(redis: Redis, stream: string, group: string, consumer: string, claimMinIdleMs: number, o: DeadHandoverOptions): Promise<number> {
+async function handOverKey(redis: Redis, stream: string, group: string, consumer: string, claimMinIdleMs: number, o: DeadHandoverOptions): Promise<number> {
+  // Connected before the time since the exit is read: this connection is new, and the time it takes
+  // to come up (tens of ms on a busy host) would age a newer same-named reader's entries past it.
+  await redis.ping();
   // Recomputed per call: the dead process touched nothing since its exit, so all its entries stay in.
   return handOverConsumer(redis, { stream, group, consumer, claimMinIdleMs, pageSize: o.pageSize, minIdleMs: () => performance.now() - o.exitedAt });
 }

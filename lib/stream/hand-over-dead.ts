@@ -29,9 +29,6 @@ export interface HandOverTarget {
 export async function handOverConsumer(redis: Redis, t: HandOverTarget): Promise<number> {
   let total = 0;
   let cursor = '-';
-  // Connected before minIdleMs is read: the supervisor's connection is new, and the time it takes to
-  // connect (tens of ms on a busy host) would age a newer reader's entries past the limit.
-  await redis.ping();
   do {
     let reply: [number, string];
     try {
