@@ -7,6 +7,7 @@ const SIGNS = {
   group_vanished: 'its consumer group vanished',
   marker_gone: 'the data-loss marker was gone',
   marker_changed: 'the data-loss marker had changed',
+  unrecorded: 'details not recorded',
 };
 /** What docs/reliability.md ("Redis restarts") says to do. */
 const TODO =
@@ -20,7 +21,7 @@ let shown = '';
 /** One record as a sentence: what, when, seen by which stage and consumer, on which stream and shard. */
 export const lossText = (r) =>
   `Redis lost data: ${SIGNS[r.what] ?? r.what} (${r.stream}), ${new Date(r.at).toLocaleString()} (${new Date(r.at).toISOString()}), ` +
-  `seen by ${r.stage}/${r.consumer} on ${r.tag}${r.reports > 1 ? `, ${r.reports} reports` : ''}.`;
+  `seen by ${r.stage || '?'}/${r.consumer || '?'} on ${r.tag}${r.reports > 1 ? `, ${r.reports} reports` : ''}.`;
 
 async function acknowledge(records) {
   const tags = records.map((r) => r.tag).join(', ');

@@ -10,7 +10,7 @@ const RECORD = {
   properties: {
     tag: { type: 'string', description: "the shard's hash tag ({products}, {products:3})" },
     at: { type: 'integer', description: 'first report, ms since the epoch' },
-    what: { type: 'string', enum: ['group_vanished', 'marker_gone', 'marker_changed'] },
+    what: { type: 'string', enum: ['group_vanished', 'marker_gone', 'marker_changed', 'unrecorded'] },
     stage: { type: 'string' },
     consumer: { type: 'string' },
     stream: { type: 'string', description: 'the stream whose group vanished, or the marker key' },

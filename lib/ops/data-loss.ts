@@ -43,6 +43,7 @@ const SIGNS: Record<DataLossRecord['what'], string> = {
   group_vanished: 'its consumer group vanished',
   marker_gone: 'the data-loss marker was gone',
   marker_changed: 'the data-loss marker had changed',
+  unrecorded: 'Redis lost data (the details of the report were not written)',
 };
 
 /**
@@ -53,10 +54,14 @@ export function dataLossSentence(records: readonly DataLossRecord[]): string | u
   if (records.length === 0) return undefined;
   const each = records.map(
     (r) =>
-      `at ${new Date(r.at).toISOString()} ${r.stage === API_WITNESS ? 'the API server' : `a ${r.stage} worker`} (${r.consumer}) saw that ${SIGNS[r.what] ?? r.what} (${r.stream}; ${r.reports} report${r.reports === 1 ? '' : 's'})`,
+      `at ${new Date(r.at).toISOString()} ${witnessName(r)} saw that ${SIGNS[r.what] ?? r.what} (${r.stream || 'stream not recorded'}; ${r.reports} report${r.reports === 1 ? '' : 's'})`,
   );
   return (
     `REDIS LOST DATA: ${each.join('; ')}. What was produced, in flight or stored before then may be gone (a restart without the AOF, or a failover that lost writes); ` +
     'the workers went on. Re-produce what was lost, run Redis with appendonly yes, then acknowledge: pipeline health --ack-data-loss'
   );
 }
+
+/** Who reported: `the API server (h-1)`, `a classify worker (host-1-0)`, or `a worker` when the record lacks them. */
+const witnessName = (r: DataLossRecord): string =>
+  `${r.stage === API_WITNESS ? 'the API server' : `a ${r.stage ? `${r.stage} ` : ''}worker`}${r.consumer ? ` (${r.consumer})` : ''}`;

@@ -34,7 +34,8 @@ export interface DataLossRecord {
   tag: string;
   /** First report, ms since the epoch. */
   at: number;
-  what: DataLossSign;
+  /** `unrecorded` when the record has a time but not its details (an acknowledgement deleted them mid-report). */
+  what: DataLossSign | 'unrecorded';
   stage: string;
   consumer: string;
   /** The stream whose group vanished, or the marker's key. */
@@ -187,10 +188,13 @@ export async function recordDataLoss(
   w: DataLossWitness,
   now = Date.now(),
 ): Promise<void> {
-  // The first report of a loss writes the record; the others count in it.
-  if ((await redis.hsetnx(keys.dataLost, 'at', String(now))) === 1)
-    await redis.hset(keys.dataLost, { what, stage: w.stage, consumer: w.consumer, stream, seen });
-  await redis.hincrby(keys.dataLost, 'reports', 1);
+  // The details before `at`, each only where absent, in one round trip: readers take a record by its
+  // `at` (parseDataLoss), so none sees one without them; a reporter that dies between the writes
+  // leaves details the next report keeps, not an `at` with blanks (before: HSETNX at, then HSET).
+  const p = redis.pipeline();
+  for (const [field, value] of Object.entries({ what, stage: w.stage, consumer: w.consumer, stream, seen })) p.hsetnx(keys.dataLost, field, value);
+  p.hsetnx(keys.dataLost, 'at', String(now)).hincrby(keys.dataLost, 'reports', 1);
+  for (const [err] of (await p.exec()) ?? []) if (err) throw err;
   const record = await redis.hgetall(keys.dataLost);
   await redis.hset(keys.dataLost, 'lastAt', String(latest(now, record.at, record.lastAt)));
 }
@@ -204,7 +208,7 @@ export function parseDataLoss(tag: string, h: Record<string, string>): DataLossR
   return {
     tag,
     at: Number(h.at),
-    what: h.what as DataLossSign,
+    what: (h.what as DataLossSign | undefined) ?? 'unrecorded',
     stage: h.stage ?? '',
     consumer: h.consumer ?? '',
     stream: h.stream ?? '',

@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readDataLoss } from '../../lib/ops/data-loss.js';
+import { dataLossSentence, readDataLoss } from '../../lib/ops/data-loss.js';
 import { memoryMetrics } from '../../lib/observe/metrics.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
@@ -49,6 +49,43 @@ test('a record an older release wrote with lastAt before at reads with lastAt = 
   });
   const [record] = await readDataLoss(redis, { pipeline });
   assert.equal([record!.at, record!.lastAt, record!.reports], [at, at, 2]);
+});
+
+test('a record left with its time and no details (its reporter died between writes) is completed by the next report (before: blanks for good)', async () => {
+  const pipeline = randomPipeline('dl');
+  const keys = new Keys(pipeline);
+  const at = 1_800_000_000_000;
+  // What a reporter of the two-step write (HSETNX at, then HSET the details) left when it died between them.
+  await redis.hset(keys.dataLost, 'at', String(at));
+  await recordDataLoss(redis, keys, 'group_vanished', keys.stream('in'), 'e1', witness('classify', 'next-1-0'), at + 1_000);
+  const [record] = await readDataLoss(redis, { pipeline });
+  assert.equal(
+    [record!.at, record!.what, record!.stage, record!.consumer, record!.stream, record!.seen, record!.reports],
+    [at, 'group_vanished', 'classify', 'next-1-0', keys.stream('in'), 'e1', 1],
+  );
+});
+
+test('a later report changes none of the details of the first', async () => {
+  const pipeline = randomPipeline('dl');
+  const keys = new Keys(pipeline);
+  await recordDataLoss(redis, keys, 'marker_gone', keys.epoch, 'e1', witness('store', 'first-1-0'), 1_800_000_000_000);
+  await recordDataLoss(redis, keys, 'group_vanished', keys.stream('in'), 'e2', witness('match', 'second-1-0'), 1_800_000_001_000);
+  const stored = await redis.hgetall(keys.dataLost);
+  assert.equal(
+    [stored.what, stored.stage, stored.consumer, stored.stream, stored.seen, stored.reports],
+    ['marker_gone', 'store', 'first-1-0', keys.epoch, 'e1', '2'],
+  );
+});
+
+test('a record with a time and no details (an acknowledgement deleted them mid-report) reads as unrecorded, with no blanks in the sentence', async () => {
+  const pipeline = randomPipeline('dl');
+  const keys = new Keys(pipeline);
+  await redis.hset(keys.dataLost, { at: String(1_800_000_000_000), reports: '1' });
+  const records = await readDataLoss(redis, { pipeline });
+  assert.is(records[0]!.what, 'unrecorded');
+  const sentence = dataLossSentence(records)!;
+  assert.match(sentence, 'a worker saw that Redis lost data (the details of the report were not written) (stream not recorded; 1 report)');
+  assert.not.match(sentence, /undefined|\(\)/);
 });
 
 test.after(async () => {
