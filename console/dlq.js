@@ -182,8 +182,25 @@ export async function showDlq(after = dlqAfter) {
   list.replaceChildren(
     ...audit.actions.map((a) => {
       const li = document.createElement('li');
-      li.textContent = `${new Date(a.at).toLocaleString()} · ${a.by} · ${a.action}${a.replayed !== undefined ? ` · replayed ${a.replayed}` : ''}${a.purged !== undefined ? ` · purged ${a.purged}` : ''}${a.category ? ` · ${a.key} → ${a.category}` : ''}`;
+      li.textContent = `${new Date(a.at).toLocaleString()} · ${a.by} · ${a.action}${auditDetail(a)}`;
       return li;
     }),
   );
+}
+
+/**
+ * What an audit entry did, after its action's name: the entries a replay or purge removed, a
+ * review decision's product and category, the stages a pause or resume flagged (with the reason),
+ * the records a data-loss acknowledgement cleared. A pause had been listed as a bare `stage_pause`,
+ * not saying which stage nor why.
+ */
+function auditDetail(a) {
+  const parts = [];
+  if (a.replayed !== undefined) parts.push(`replayed ${a.replayed}`);
+  if (a.purged !== undefined) parts.push(`purged ${a.purged}`);
+  if (a.category) parts.push(`${a.key} → ${a.category}`);
+  if (a.action === 'stage_pause') parts.push(`${(a.stages ?? []).join(', ')}${a.reason ? `: ${a.reason}` : ''}`);
+  if (a.action === 'stage_resume') parts.push(a.stages?.length ? a.stages.join(', ') : `none (${a.target} was not paused)`);
+  if (a.action === 'data_loss_ack') parts.push(`${(a.records ?? []).length} record(s)`);
+  return parts.map((p) => ` · ${p}`).join('');
 }

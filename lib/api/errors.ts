@@ -86,6 +86,16 @@ export function overloadCode(err: unknown): 429 | 503 | undefined {
   return undefined;
 }
 
+/** The 413 message of a body over the server's limit (`api.bodyLimitBytes`). */
+export function bodyTooLarge(limit: number): string {
+  return `the request body is over api.bodyLimitBytes (${limit} bytes): send the records in several requests`;
+}
+
+/** The 413 message of a request with more records than `api.maxRecordsPerRequest`. */
+export function tooManyRecords(limit: number): string {
+  return `more than api.maxRecordsPerRequest (${limit}) records in one request: send them in several`;
+}
+
 /** The request bodies the API reads (lib/api/routes.ts content-type parsers and Fastify's JSON). */
 const ACCEPTED_TYPES = ['application/json', 'application/x-ndjson', 'application/x-www-form-urlencoded (JSON, as curl -d sends it)'];
 
@@ -133,6 +143,8 @@ export function errorHandler(retryAfterSeconds: number) {
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       return reply.code(415).send({ error: 'unsupported_media_type', message: `${err.message}; send ${ACCEPTED_TYPES.join(', ')}` });
     if (err instanceof BadIdError) return reply.code(400).send({ error: 'bad_request', message: err.message });
+    // Fastify's own text ("Request body is too large") named neither the limit nor the setting.
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: 'too_large', message: bodyTooLarge(request.routeOptions.bodyLimit) });
     if (badStreamId(err)) return reply.code(400).send({ error: 'bad_request', message: `${errorMessage(err)} (a stream id is <ms>-<seq>, each below 2^64)` });
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) request.log.error({ err }, 'api.error');

@@ -5,7 +5,7 @@ import { describe, inputStage, retryAfterFor, type Pressure } from '../producer/
 import { ShardedBackpressure } from '../producer/backpressure-shards.js';
 import { ReplicaWait } from '../redis/replicas.js';
 import { requireRole } from './auth.js';
-import { assertRedisReady } from './errors.js';
+import { assertRedisReady, tooManyRecords } from './errors.js';
 import type { CompletionEvent } from './completions.js';
 import { registerEvents } from './events.js';
 import { registerStageControl } from './stage-control.js';
@@ -152,8 +152,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       // Counted before each is parsed and checked: 10 MiB of one-character lines had taken a minute and GBs to refuse.
       const count = countRecords(request.body, limits.maxRecordsPerRequest);
-      if (count > limits.maxRecordsPerRequest)
-        return reply.code(413).send({ error: 'too_large', message: `over ${limits.maxRecordsPerRequest} records, the limit per request` });
+      if (count > limits.maxRecordsPerRequest) return reply.code(413).send({ error: 'too_large', message: tooManyRecords(limits.maxRecordsPerRequest) });
       const { records, indexes, rejected } = parseRecords(request.body, config.limits.maxRecordBytes);
       if (records.length === 0)
         return reply

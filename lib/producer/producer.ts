@@ -209,7 +209,7 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
       lines++;
       const at = { source: opts.source, line: line.lineNo };
       if (!line.bytes) {
-        reject({ ...at, reason: 'oversized', error: `line is ${line.size} bytes, over the limit of ${opts.maxRecordBytes}` });
+        reject({ ...at, reason: 'oversized', error: `line is ${line.size} bytes, over the limit of ${opts.maxRecordBytes} (limits.maxRecordBytes)` });
         continue;
       }
       if (isBlank(line.bytes)) continue; // blank lines are not records

@@ -55,6 +55,9 @@ export function validateRecord(value: unknown, maxBytes: number, size?: number):
   if (Object.hasOwn(r, '__proto__')) throw new BadRecordError('field "__proto__": a reserved name, not allowed in a record');
   // Only integers that convert exactly: 1e30 would become "1e+30", and two different ids one key.
   if (typeof r.id === 'number' && Number.isSafeInteger(r.id)) r.id = String(r.id);
+  // Any other number: "expected a non-empty string" had read as if no number were taken.
+  if (typeof r.id === 'number')
+    throw new BadRecordError(`field "id": a number is taken only as an integer of at most 2^53 - 1 (read as ${r.id}): send it as a string`);
   if (typeof r.id !== 'string' || r.id.trim() === '') throw new BadRecordError('field "id": expected a non-empty string');
   if (r.id.length > 256) throw new BadRecordError('field "id": longer than 256 characters');
   // HTTP clients resolve these as path segments (/v1/products/.. is /v1/): the product could not be looked up.
@@ -70,6 +73,6 @@ export function validateRecord(value: unknown, maxBytes: number, size?: number):
   if (bound === undefined && depthOf(r, MAX_DEPTH) > MAX_DEPTH) throw new BadRecordError(`record nests objects or arrays deeper than ${MAX_DEPTH} levels`);
   if (bound !== undefined && bound <= maxBytes) return r as ProductRecord;
   const bytes = size ?? Buffer.byteLength(JSON.stringify(r));
-  if (bytes > maxBytes) throw new BadRecordError(`record is ${bytes} bytes, over the limit of ${maxBytes}`);
+  if (bytes > maxBytes) throw new BadRecordError(`record is ${bytes} bytes, over the limit of ${maxBytes} (limits.maxRecordBytes)`);
   return r as ProductRecord;
 }

@@ -138,7 +138,7 @@ test("the config's api section sets pipeline serve's limits (they were buildServ
     const three = [1, 2, 3].map((i) => ({ id: `c${i}`, title: 't' }));
     const big = await fetch(`${base}/v1/products`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(three) });
     assert.is(big.status, 413);
-    assert.match(((await big.json()) as { message: string }).message, /over 2 records/);
+    assert.match(((await big.json()) as { message: string }).message, /more than api\.maxRecordsPerRequest \(2\) records/);
     const t0 = Date.now();
     const e = await fetch(`${base}/v1/enrich`, {
       method: 'POST',

@@ -2,7 +2,7 @@
  * The console's Pause and Resume buttons (console/workers.js, Debian's headless Chromium through
  * playwright-core) against a real server and Redis: an admin pauses a stage with a reason, the
  * workers view shows it PAUSED by them, the flag workers read is set (lib/ops/pause.ts) and the action
- * audited; Resume clears it. A read-only token sees no button.
+ * audited, Recent actions naming the stage and the reason; Resume clears it. A read-only token sees no button.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -52,6 +52,12 @@ test('workers view: Pause asks why, shows the stage PAUSED by the admin, sets th
       ['stage_pause', 'alice'],
     ],
   );
+  // Recent actions name the stage and the reason (they had listed a bare "stage_pause").
+  await page.click('#tab-dlq');
+  await page.waitForSelector('#audit li:has-text("stage_resume")');
+  const actions = await page.locator('#audit li').allTextContents();
+  assert.match(actions[0]!, /alice · stage_resume · validate$/);
+  assert.match(actions[1]!, /alice · stage_pause · validate: swapping the model$/);
   assert.equal(errors, []);
   await page.close();
 });

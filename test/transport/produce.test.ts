@@ -80,7 +80,7 @@ test('bad lines are reported with line number and reason, kept in the rejects fi
   );
   assert.match(kept[1]!.error, /field "title": expected a non-empty string/);
   assert.match(kept[2]!.error, /field "brand": expected a string, got number/);
-  assert.match(out, /stdin:5: rejected \(oversized\)/);
+  assert.match(out, /stdin:5: rejected \(oversized\): line is 322 bytes, over the limit of 200 \(limits\.maxRecordBytes\)/);
   assert.is(await redis.xlen(new Keys(pipeline).stream('in')), 2);
 });
 

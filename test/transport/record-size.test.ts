@@ -57,13 +57,13 @@ test('flat records: accepted exactly when their JSON fits, at and around the lim
   assert.ok(near > 1000, `${near} cases within 4 bytes of the limit`);
 });
 
-test('an over-limit record names its exact size; a nested one is still measured and depth-checked', () => {
+test('an over-limit record names its exact size and the setting; a nested one is still measured and depth-checked', () => {
   const title = 'é'.repeat(40); // 80 bytes of UTF-8, 240 by the bound
   const exact = Buffer.byteLength(JSON.stringify({ id: 'x', title }));
   assert.ok(accepted({ id: 'x', title }, exact));
   assert.throws(
     () => validateRecord({ id: 'x', title }, exact - 1),
-    (e: Error) => e.message === `record is ${exact} bytes, over the limit of ${exact - 1}`,
+    (e: Error) => e.message === `record is ${exact} bytes, over the limit of ${exact - 1} (limits.maxRecordBytes)`,
   );
   // The worst cases for the bound: every unit a 6-byte escape, or a 3-byte character.
   for (const unit of ['\u0001', '€']) {
