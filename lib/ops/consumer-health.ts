@@ -4,6 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
+import { namesText } from '../config/processes.js';
 import { isTransientRedisError } from '../core/failure-policy.js';
 import { consumerName, type Keys } from '../redis/keys.js';
 import { configShards } from '../redis/shard.js';
@@ -59,7 +60,8 @@ export async function consumerHealth(
   opts: { host: string; pid?: number; shards?: readonly number[] },
 ): Promise<ConsumerHealth> {
   const stage = config.stages.find((s) => s.name === stageName);
-  if (!stage) return { ok: false, stage: stageName, reason: `no stage named ${stageName}` };
+  // Name what there is, as `pipeline worker` does: a probe mistyped in a manifest had failed with "no stage named x" alone.
+  if (!stage) return { ok: false, stage: stageName, reason: `no stage or process named ${JSON.stringify(stageName)} (${namesText(config)})` };
   const [h, refusal] = await Promise.all([stageHealth(redis, config, stage, opts), writeRefusal(redis)]);
   return refusal ? refusingWrites(h, refusal) : h;
 }

@@ -150,6 +150,22 @@ test('a worker waiting out a full Redis (maxmemory, noeviction) stays healthy: i
   }
 });
 
+test('an unknown stage fails the probe naming the stages and processes it could have meant (it said "no stage named x" alone)', async () => {
+  const plain = rulesOnlyConfig(server.url, randomPipeline('n'));
+  const h = await consumerHealth(redis, plain, 'extract', { host });
+  assert.is(h.ok, false);
+  assert.is(h.reason, 'no stage or process named "extract" (stages: preprocess, validate, store)');
+  // With `process` groups (the shipped config's intake and enrich), those of several stages are listed too, as `pipeline worker` lists them.
+  const stages = plain.stages.map((s, i) => ({ name: s.name, kind: s.kind, input: s.input, process: i === 0 ? 'intake' : 'enrich' }));
+  const grouped = resolveConfig({ pipeline: plain.pipeline, stages, routes: { preprocess: [{ to: 'validate' }], validate: [{ to: 'store' }] } }, 'test', {
+    env: { REDIS_URL: server.url },
+  });
+  assert.is(
+    (await consumerHealth(redis, grouped, 'extract', { host })).reason,
+    'no stage or process named "extract" (stages: preprocess, validate, store; processes: enrich (validate, store))',
+  );
+});
+
 test('an unreachable Redis fails the readiness probe but passes the liveness probe (--unknown-ok)', async () => {
   const url = `redis://127.0.0.1:${await freePort()}`;
   const config = writeConfig(randomPipeline('u'));
