@@ -86,6 +86,15 @@ export function overloadCode(err: unknown): 429 | 503 | undefined {
   return undefined;
 }
 
+/** The answer to a path the router refuses (Fastify's `frameworkErrors`): a %-escape that does not decode, a parameter over `maxParamLength`, or any other. */
+export function badPath(code: string, maxParamLength: number): { error: string; message: string } {
+  if (code === 'FST_ERR_MAX_PARAM_LENGTH')
+    return { error: 'too_long', message: `a path parameter is over ${maxParamLength} characters (a product id is at most 256, URL-encoded)` };
+  if (code === 'FST_ERR_BAD_URL')
+    return { error: 'bad_request', message: 'the path is not a valid URL: a % not followed by two hex digits (URL-encode an id)' };
+  return { error: 'bad_request', message: `the path cannot be routed (${code})` };
+}
+
 /** The 413 message of a body over the server's limit (`api.bodyLimitBytes`). */
 export function bodyTooLarge(limit: number): string {
   return `the request body is over api.bodyLimitBytes (${limit} bytes): send the records in several requests`;

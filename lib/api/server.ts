@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyPluginCallback } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyPluginAsync, type FastifyPluginCallback } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
 import { ConfigError } from '../core/errors.js';
@@ -10,7 +10,7 @@ import { authenticator, isLoopback, openModeRefusal, parseTokens, type ApiToken 
 import { fastifyLogger } from './log.js';
 import { openapiDocument, type RouteInfo } from './openapi.js';
 import { API_DEFAULTS, type ApiLimits } from './options.js';
-import { errorHandler, fromStore, Unavailable } from './errors.js';
+import { badPath, errorHandler, fromStore, Unavailable } from './errors.js';
 import { registerRoutes } from './routes.js';
 import { Completions } from './completions.js';
 import { watchDataLoss } from './data-loss-watch.js';
@@ -176,6 +176,19 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // A product id is up to 256 characters; URL-encoded, up to 12 each (4 UTF-8 bytes as %XX).
     // Fastify's default of 100 answered 414 for ids the API had accepted.
     routerOptions: { maxParamLength: 256 * 12 },
+    // A path Fastify's router refuses (a bad %-escape, a parameter past maxParamLength) is answered in
+    // the API's shape, with its headers and log line: Fastify's own answer had none of them and
+    // echoed the whole path (4 kB) back.
+    // Fastify runs no hook for it: the headers and the request's log line (its path cut short) are set here.
+    frameworkErrors: (err, request, reply) => {
+      const status = err.statusCode === 414 ? 414 : 400;
+      request.log.info({ method: request.method, url: request.url.slice(0, 200), status, ms: 0 }, 'http.request');
+      void (reply as FastifyReply)
+        .code(status)
+        .headers(SECURITY_HEADERS)
+        .header('x-request-id', request.id)
+        .send(badPath(err.code, 256 * 12));
+    },
     // Closing: the onRequest hook below answers 503 with Retry-After and the request id (Fastify's own 503 has neither).
     return503OnClosing: false,
     forceCloseConnections: 'idle',

@@ -94,6 +94,28 @@ test('security headers on the console page and API answers; a 401 ends its conne
   }
 });
 
+test("a path the router refuses (a bad %-escape, an over-long id) is answered in the API's shape with its headers; Fastify's own answer had none and echoed the path", async () => {
+  const { app, base } = await listening();
+  try {
+    const bad = await fetch(`${base}/v1/products/a%ZZ`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.is(bad.status, 400);
+    assert.equal(await bad.json(), {
+      error: 'bad_request',
+      message: 'the path is not a valid URL: a % not followed by two hex digits (URL-encode an id)',
+    });
+    const long = await fetch(`${base}/v1/products/${'a'.repeat(4_000)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.is(long.status, 414);
+    assert.equal(await long.json(), { error: 'too_long', message: 'a path parameter is over 3072 characters (a product id is at most 256, URL-encoded)' });
+    for (const r of [bad, long]) {
+      assert.match(r.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+      assert.is(r.headers.get('x-content-type-options'), 'nosniff');
+      assert.match(r.headers.get('x-request-id') ?? '', /^req-[0-9a-z]+$/);
+    }
+  } finally {
+    await app.close();
+  }
+});
+
 test('a request whose body never comes is cut off after requestTimeoutMs, with or without a token (sockets had stayed open for good); past maxConnections a connection is refused', async () => {
   const { app, port } = await listening({ requestTimeoutMs: 500, maxConnections: 3 });
   try {
