@@ -8,7 +8,8 @@ import { createLogger, type Logger } from '../../lib/observe/logger.js';
 import { API_REDIS_URL_ENV } from '../../lib/ops/acl-api.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
-import { ListenError } from '../../lib/core/errors.js';
+import { ConfigError, ListenError } from '../../lib/core/errors.js';
+import { fromEnv } from '../../lib/core/env-origin.js';
 import { findStoreStage, readPostgresProduct, readPostgresProducts, readRedisProduct } from '../../stages/sinks/export.js';
 import { createPool, postgresOptionsFrom } from '../../stages/sinks/postgres.js';
 import { loadConfig, ownRedisUrl, refuseTlsMismatch, type GlobalOptions } from './common.js';
@@ -108,12 +109,24 @@ export function listenError(err: unknown, host: string, port: number): unknown {
   return fix ? new ListenError(`cannot serve the HTTP API on ${host}:${port}: ${fix} [${(err as Error).message}]`, { cause: err }) : err;
 }
 
-/** Port from `--port`, else env PORT, else 8080. */
+/**
+ * An environment variable, empty taken as unset (as for LOG_LEVEL): a compose file's `PORT: ${PORT}`
+ * with PORT unset renders it empty, and an empty PORT had served on a random free port (Number('') is 0),
+ * an empty HOST had been refused as "listen on " (with tokens, taken as every interface).
+ */
+const envSetting = (name: string): string | undefined => process.env[name] || undefined;
+
+/** Port from `--port`, else env PORT, else 8080; a bad PORT is an error naming the variable (it had named `--port`, which was not given). */
 export function servePort(port: string | undefined): number {
-  const n = Number(port ?? process.env.PORT ?? 8080);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--port: expected 0-65535, got ${port ?? process.env.PORT}`);
+  const value = port ?? envSetting('PORT');
+  const n = Number(value ?? 8080);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new ConfigError(port === undefined ? fromEnv('PORT') : '--port', `expected a port number, 0-65535, got ${JSON.stringify(value)}`);
   return n;
 }
+
+/** Address from `--host`, else env HOST, else 127.0.0.1. */
+export const serveHost = (host: string | undefined): string => host ?? envSetting('HOST') ?? '127.0.0.1';
 
 /** An API server bound ahead of a job (`npm start -- --serve`). */
 export interface BoundApi {
@@ -132,7 +145,7 @@ export interface BoundApi {
  * after the whole run and its summary).
  */
 export async function serveFirst(config: ResolvedConfig, o: { host?: string; port?: string }, logger: Logger): Promise<BoundApi> {
-  const host = o.host ?? process.env.HOST ?? '127.0.0.1';
+  const host = serveHost(o.host);
   const app = await startServer(config, { host, port: servePort(o.port), logger });
   const port = (app.server.address() as { port: number }).port;
   let closed: Promise<void> | undefined;
@@ -156,7 +169,7 @@ export async function serveCommand(opts: ServeCliOptions): Promise<void> {
   refuseTlsMismatch([apiRedisUrl(config)]);
   const logger = createLogger({ component: 'api' });
   const port = servePort(opts.port);
-  const app = await startServer(config, { host: opts.host ?? process.env.HOST ?? '127.0.0.1', port, logger });
+  const app = await startServer(config, { host: serveHost(opts.host), port, logger });
   await new Promise<void>((resolve) => {
     onShutdownSignal(
       async () => {

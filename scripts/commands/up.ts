@@ -17,7 +17,7 @@ import { Supervisor } from '../../lib/ops/supervisor.js';
 import { handOverDead } from '../../lib/ops/dead-handover.js';
 import type { FastifyInstance } from 'fastify';
 import { BIN, cliRedis, loadConfig, refuseTlsMismatch, type GlobalOptions } from './common.js';
-import { apiRedisUrl, servePort, startServer } from './serve.js';
+import { apiRedisUrl, serveHost, servePort, startServer } from './serve.js';
 import { checkBeforeStart } from './start-checks.js';
 
 export interface UpOptions extends GlobalOptions {
@@ -253,7 +253,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   );
   try {
     // The API binds before any worker starts: a port in use is one error line, with nothing left running.
-    if (opts.serve) api = await startServer(config, { host: opts.host ?? process.env.HOST ?? '127.0.0.1', port: servePort(opts.port) });
+    if (opts.serve) api = await startServer(config, { host: serveHost(opts.host), port: servePort(opts.port) });
     for (const unit of units) supervisor.scale(unit.name, initialWorkers(processOptions(config, unit), autoscale));
     control = startControlPlane(config, stages, supervisor, logger, metrics, autoscale);
   } catch (err) {

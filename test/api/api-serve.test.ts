@@ -5,6 +5,8 @@ import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { Keys } from '../../lib/redis/keys.js';
 import { readStatus } from '../../lib/stream/status-value.js';
+import { serveHost, servePort } from '../../scripts/commands/serve.js';
+import { freePort } from '../../lib/redis/server.js';
 import { BIN, exited, writeConfig } from '../helpers/pipeline.js';
 import { randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
 
@@ -35,6 +37,32 @@ test('no tokens: a loud warning and loopback only (another address is refused, n
   } finally {
     local.kill('SIGTERM');
     await exited(local);
+  }
+});
+
+test('env PORT and HOST: empty is unset (an empty PORT had served on a random port, an empty HOST been refused as "listen on "); a bad PORT is named as the variable, not --port', async () => {
+  const config = writeConfig(randomPipeline());
+  const bad = serve(['--config', config], { PORT: 'abc' });
+  assert.is(await exited(bad), 1);
+  assert.match(bad.output(), /^error: config error at PORT \(environment\): expected a port number, 0-65535, got "abc"$/m);
+  const saved = { PORT: process.env.PORT, HOST: process.env.HOST };
+  try {
+    Object.assign(process.env, { PORT: '', HOST: '' });
+    assert.equal([servePort(undefined), serveHost(undefined)], [8080, '127.0.0.1']);
+    assert.equal([servePort('0'), serveHost('::1')], [0, '::1'], 'the options win');
+  } finally {
+    for (const [k, v] of Object.entries(saved))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+  }
+  const port = await freePort();
+  const empty = serve(['--config', config], { PORT: String(port), HOST: '' });
+  try {
+    await waitFor('listening', () => portOf(empty.output()) > 0, 20_000);
+    assert.match(empty.output(), new RegExp(`"event":"api.listening"[^\n]*"host":"127\\.0\\.0\\.1","port":${port}`));
+  } finally {
+    empty.kill('SIGTERM');
+    await exited(empty);
   }
 });
 
