@@ -74,7 +74,12 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   };
   // The page itself needs no token: it holds no data, and asks for a token before it reads any.
   app.get('/', { schema: { hide: true } as never }, (_req, reply) => sendAsset('index.html', reply));
-  app.get('/console/*', { schema: { hide: true } as never }, (req, reply) => sendAsset((req.params as { '*': string })['*'], reply));
+  app.get('/console/*', { schema: { hide: true } as never }, (req, reply) => {
+    const name = (req.params as { '*': string })['*'];
+    // A console API route it does not have is a missing route, as elsewhere (it had said "no console file api/...").
+    if (name.startsWith('api/')) return reply.code(404).send({ error: 'not_found', message: `no route GET /console/${name.split('?')[0]}` });
+    return sendAsset(name, reply);
+  });
 
   app.get('/console/api/me', { onRequest: read }, async (req) => ({
     name: req.principal!.name,

@@ -92,6 +92,19 @@ test('GET /metrics: Prometheus text with the statsd-exporter mapping names; need
   }
 });
 
+test('an unknown console API route is a 404 naming the route (it had said "no console file api/..."); a missing file still names the file', async () => {
+  const { app, url } = await startConsole(rulesOnlyConfig(server.url, randomPipeline()));
+  try {
+    assert.equal(await json(fetch(`${url}/console/api/trace/x1?y=1`, { headers: auth(READ) })), {
+      error: 'not_found',
+      message: 'no route GET /console/api/trace/x1',
+    });
+    assert.equal(await json(fetch(`${url}/console/nope.js`, { headers: auth(READ) })), { error: 'not_found', message: 'no console file nope.js' });
+  } finally {
+    await app.close();
+  }
+});
+
 test('history is kept in Redis: a second console process sees the first one’s samples; one writer at a time', async () => {
   const pipeline = randomPipeline();
   const config = rulesOnlyConfig(server.url, pipeline);
