@@ -15,6 +15,7 @@ import { configShards } from '../../lib/redis/shard.js';
 import { DEAD_LETTER_REASONS } from '../../lib/stream/deadletter.js';
 import { adminOnlyRefusal, cliRedis, loadConfig, type GlobalOptions } from './common.js';
 import { oneOf, positiveInt } from './option-values.js';
+import { warnIfNoPipeline } from './pipeline-hint.js';
 
 export interface DlqSelectOptions {
   id?: string[];
@@ -127,6 +128,8 @@ export function dlqCommand(global: () => GlobalOptions, run: <A extends unknown[
                   .slice(0, count);
           for (const e of entries) out(o.json ? JSON.stringify({ ...e, payload: undefined, payloadBytes: e.payload?.length ?? 0 }) : row(e));
           if (!o.json) process.stderr.write(`${entries.length} dead letters\n`);
+          // An empty list is as often a mistyped PIPELINE: said as status, produce and export say it.
+          if (entries.length === 0) await warnIfNoPipeline(redis, config);
           // A mistyped --stage lists nothing, as if that stage had none; a stage since removed from the config may still have some.
           if (o.stage !== undefined && !config.stages.some((st) => st.name === o.stage))
             process.stderr.write(

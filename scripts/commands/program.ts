@@ -111,7 +111,7 @@ export function buildProgram(): Command {
   program
     .command('up')
     .description('run every stage of the config as child processes; restart crashed ones')
-    .option('--stages <list>', 'comma-separated subset of stages')
+    .option('--stages <list>', 'comma list of stage and process names (a process name stands for its stages), as pipeline worker takes')
     .option('--no-autoscale', 'keep minWorkers per stage (default: autoscale stages with maxWorkers > minWorkers on group lag)')
     .option('--serve', 'also serve the HTTP API (pipeline serve) from this process')
     .option('--port <n>', 'with --serve: port (default: env PORT, else 8080)', port)

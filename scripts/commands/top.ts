@@ -146,6 +146,9 @@ function cell(v: number | string | null, decimals = 0): string {
 }
 
 /** A frame as a fixed-width table (plain text; the live view adds ANSI around it). */
+/** The refresh interval as the header says it: `250 ms` below a second, else `1.5 s`. */
+export const intervalText = (ms: number): string => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
+
 export function renderFrame(f: TopFrame, intervalMs: number): string {
   const rows: string[][] = [[...COLUMNS]];
   for (const r of f.rows) {
@@ -165,7 +168,7 @@ export function renderFrame(f: TopFrame, intervalMs: number): string {
   }
   const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
-  const head = `pipeline ${f.pipeline}  ${new Date(f.at).toISOString()}  every ${(intervalMs / 1000).toFixed(1)} s`;
+  const head = `pipeline ${f.pipeline}  ${new Date(f.at).toISOString()}  every ${intervalText(intervalMs)}`;
   // The lag grows and no consumer progresses while Redis refuses writes: that, not stuck workers, is the news (each frame asks again).
   const refused = f.redisRefusesWrites ? [writeRefusalLine(f.redisRefusesWrites)] : [];
   const note = fusedLine(f.fused);

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { Autoscaler } from '../../lib/ops/autoscaler.js';
 import type { ResolvedConfig, ResolvedProcess, ResolvedStage, SupervisorSettings } from '../../lib/config/types.js';
-import { processOptions } from '../../lib/config/processes.js';
+import { processOptions, stagesNamed } from '../../lib/config/processes.js';
 import { SHUTDOWN_GRACE_MS } from '../../lib/config/checks.js';
 import { GaugeSampler, needsSampler } from '../../lib/ops/gauges.js';
 import { createLogger, type Logger } from '../../lib/observe/logger.js';
@@ -131,15 +131,9 @@ export function processUnits(config: ResolvedConfig, stages: readonly string[]):
   return config.processes.map((p) => ({ name: p.name, stages: p.stages.filter((n) => stages.includes(n)) })).filter((p) => p.stages.length > 0);
 }
 
+/** The stages `--stages` names (stage and process names, as `pipeline worker` takes them), in config order; all without it. */
 export function selectStages(config: ResolvedConfig, list?: string): string[] {
-  const all = config.stages.map((s) => s.name);
-  if (!list) return all;
-  const wanted = list
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const w of wanted) if (!all.includes(w)) throw new Error(`no stage named ${w} (have: ${all.join(', ')})`);
-  return wanted;
+  return list ? stagesNamed(config, list) : config.stages.map((s) => s.name);
 }
 
 /** Workers a process starts with: its minimum (processOptions); at least 1 unless the autoscaler can wake it from zero. */

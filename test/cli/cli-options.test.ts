@@ -121,7 +121,7 @@ test('status of a pipeline this Redis has nothing of warns and names the pipelin
   assert.not.match(ok.output(), /warning: nothing of pipeline/, 'not for a pipeline that has keys');
 });
 
-test('produce and export of a pipeline this Redis has nothing of warn as status does (they had been silent: exit 0, an empty file); produce still produces', async () => {
+test('produce, export and dlq list of a pipeline this Redis has nothing of warn as status does (they had been silent: exit 0, an empty file or list); produce still produces', async () => {
   const real = randomPipeline('realpl');
   await redis.xadd(new Keys(real).stream('in'), '*', 'k', 'x', 'e', 'y');
   const name = randomPipeline('typo');
@@ -139,8 +139,11 @@ test('produce and export of a pipeline this Redis has nothing of warn as status 
   assert.match(pr.output(), /; the records go in all the same, and workers that start later \(pipeline up\) read them from the first\n/);
   assert.match(pr.output(), /"produced":1/);
   assert.is(await redis.xlen(new Keys(name).stream('in')), 1, 'produced all the same');
+  const dl = cli(['--config', writeConfig(randomPipeline('typo')), 'dlq', 'list'], server.url);
+  assert.is(await exited(dl), 0, dl.output());
+  assert.match(dl.output(), /0 dead letters\nwarning: nothing of pipeline "typo[^"]*" in this Redis yet .*; pipelines here: [^\n]*realpl/, 'dlq list too');
   // Now it has something: no warning.
-  for (const args of [['export'], ['produce', '-', '--rejects', rejects]]) {
+  for (const args of [['export'], ['produce', '-', '--rejects', rejects], ['dlq', 'list']]) {
     const again = cli(['--config', typo, ...args], server.url, { input: '{"id":"p2","title":"Koss EQ50"}\n' });
     assert.is(await exited(again), 0, again.output());
     assert.not.match(again.output(), /warning: nothing of pipeline/, args[0]);

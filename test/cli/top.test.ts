@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { encodeEnvelope, newEnvelope } from '../../lib/stream/codec.js';
 import { loadConfigFile } from '../../lib/config/load.js';
 import { Keys } from '../../lib/redis/keys.js';
-import { TopSampler } from '../../scripts/commands/top.js';
+import { intervalText, TopSampler } from '../../scripts/commands/top.js';
 import { BIN, cli, exited, writeConfig } from '../helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
 
@@ -92,6 +92,10 @@ test('rates are deltas of entries-added and entries-read between two samples', a
   assert.is(Math.round(f2.rows[0]!.inRate! * secs), 50, 'added');
   assert.is(Math.round(f2.rows[0]!.readRate! * secs), 30, 'read by the group');
   assert.equal([f2.rows[0]!.lag, f2.rows[0]!.pending], [20, 30]);
+});
+
+test('the header says the refresh interval in ms below a second (--interval 10 had read "every 0.0 s")', () => {
+  assert.equal([intervalText(10), intervalText(250), intervalText(1000), intervalText(1500)], ['10 ms', '250 ms', '1.0 s', '1.5 s']);
 });
 
 test('the live view redraws with an ANSI clear every interval and exits 0 on Ctrl-C', async () => {
