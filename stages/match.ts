@@ -1,4 +1,3 @@
-import { ConfigError } from '../lib/core/errors.js';
 import { within } from '../lib/core/io-deadline.js';
 import type { Embedder } from '../lib/models/embedder.js';
 import { stageKeySpace } from '../lib/redis/shard.js';
@@ -7,9 +6,8 @@ import { ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { carriedRows } from './domain/carried-tokens.js';
 import { modelOptions, modelText, stageModelVersion } from './domain/model-options.js';
 import { summarize } from './domain/summary.js';
-import { parseIndexOptions } from './domain/vector-index.js';
-import { SHARD_WAIT_DEFAULT_MS } from './domain/shard-waits.js';
-import { MatchRechecks, parseRecheckOptions } from './domain/match-recheck.js';
+import { matchSettings } from './domain/match-settings.js';
+import { MatchRechecks } from './domain/match-recheck.js';
 import { VectorStore } from './domain/vector-store.js';
 import { matchCorrection } from './match-correction.js';
 
@@ -28,15 +26,7 @@ import { matchCorrection } from './match-correction.js';
 export function createMatch(ctx: StageContext): Stage {
   const opts = modelOptions(ctx);
   const version = stageModelVersion(ctx.stage)!;
-  const threshold = ctx.stage.settings.threshold ?? 0.92;
-  // A threshold given as text ("0.9") had been ignored for the default.
-  if (typeof threshold !== 'number' || !(threshold > 0 && threshold <= 1))
-    throw new ConfigError(`stages.${ctx.stage.name}.settings.threshold`, `expected a cosine similarity in (0, 1], got ${JSON.stringify(threshold)}`);
-  const index = parseIndexOptions(`stages.${ctx.stage.name}.settings.index`, ctx.stage.settings.index);
-  const shardWaitMs = ctx.stage.settings.shardWaitMs ?? SHARD_WAIT_DEFAULT_MS;
-  if (typeof shardWaitMs !== 'number' || !(shardWaitMs > 0))
-    throw new ConfigError(`stages.${ctx.stage.name}.settings.shardWaitMs`, `expected milliseconds > 0, got ${JSON.stringify(shardWaitMs)}`);
-  const recheckOptions = parseRecheckOptions(`stages.${ctx.stage.name}.settings.recheck`, ctx.stage.settings.recheck);
+  const { threshold, index, shardWaitMs, recheck: recheckOptions } = matchSettings(`stages.${ctx.stage.name}.settings`, ctx.stage.settings);
   const log = (level: 'info' | 'warn', event: string, fields: Record<string, unknown>) => ctx.logger[level](event, fields);
   const vectors = new VectorStore(ctx.redis, stageKeySpace(ctx), index, (event, fields) => ctx.logger.warn(event, fields), {
     shardWaitMs,

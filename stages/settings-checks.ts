@@ -8,6 +8,8 @@
  * - classify `groups`: each member a category or `<category>/<subcategory>` of the stage's model;
  *   `ungrouped: "fail"` refuses a model label in no group; its routes' `group` values name a group,
  *   `category` / `subcategory` values name labels of the model.
+ * - match `threshold`, `index`, `shardWaitMs`, `recheck`; extract `brandLexicon`, `brandMinCount`,
+ *   `mpnShapeRule`, `mpnTidy`; store `sink` and `appliedEntriesKept`: their types and ranges.
  * - validate `schemas`: each key a category or `<category>/<subcategory>` of the classify stages'
  *   models; each `expected` / `required` attribute one an extract stage's model tags.
  *
@@ -23,7 +25,9 @@ import { attributeNames, categoryLabels, isCategoryLabel, localModelLabels, type
 import { parseSchemas } from './domain/schema.js';
 import { categoryWeightsOf } from './domain/category-weights.js';
 import { CategoryWeightsError, categoryLogOffsets } from '../lib/models/category-weights.js';
-import { appliedEntriesKept } from './sinks/sink.js';
+import { appliedEntriesKept, sinkName } from './sinks/sink.js';
+import { matchSettings } from './domain/match-settings.js';
+import { identifierRuleSettings } from './domain/identifier-rules.js';
 
 const list = (names: Iterable<string>): string => [...names].join(', ');
 
@@ -141,9 +145,13 @@ export function checkStageSettingValues(stages: readonly ResolvedStage[], routes
   const extracts = stages.filter((s) => s.kind === 'extract').map((s) => localModelLabels(s, env));
   const attributes =
     extracts.length > 0 && extracts.every((l) => l !== undefined) ? new Set(extracts.flatMap((l) => attributeNames(l!, IDENTIFIER_TYPES))) : undefined;
-  // The store's built-in sinks: checked at load, not first by the store worker (a module: sink reads its own settings).
+  // Checked at load, not first by the stage's worker: `status`, `deploy render --check` and `up` refuse
+  // them too, and the error names the file. A store's `module:` sink reads its own settings.
   stages.forEach((s, i) => {
-    if (s.kind === 'store' && !String(s.settings.sink ?? '').startsWith('module:')) appliedEntriesKept(s.settings, `stages[${i}].settings`);
+    const at = `stages[${i}].settings`;
+    if (s.kind === 'store' && !sinkName(s.settings, at).startsWith('module:')) appliedEntriesKept(s.settings, at);
+    if (s.kind === 'match') matchSettings(at, s.settings);
+    if (s.kind === 'extract') identifierRuleSettings(at, s.settings);
   });
   stages.forEach((s, i) => {
     if (s.kind === 'validate') checkValidate(`stages[${i}]`, s, modules || !allClassifiersKnown ? undefined : categories, modules ? undefined : attributes);

@@ -1,14 +1,14 @@
 import { ConfigError, errorMessage, TransientError } from '../lib/core/errors.js';
 import { isolateEach, isTransientRedisError } from '../lib/core/failure-policy.js';
 import { stageKeySpace } from '../lib/redis/shard.js';
-import { importFactory, isModuleSpec } from '../lib/worker/modules.js';
+import { importFactory } from '../lib/worker/modules.js';
 import { fail, ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { recordCompletions, type CompletionSettings } from '../lib/stream/done.js';
 import { summarize } from './domain/summary.js';
 import { createPostgresSink, postgresOptionsFrom } from './sinks/postgres.js';
 import { createRedisSink } from './sinks/redis.js';
 import { markerDropper } from './sinks/marker-drop.js';
-import { appliedEntriesKept, checkSink, type Sink, type StoredProduct } from './sinks/sink.js';
+import { appliedEntriesKept, checkSink, sinkName, type Sink, type StoredProduct } from './sinks/sink.js';
 
 export type SinkFactory = (ctx: StageContext) => Sink;
 
@@ -26,15 +26,13 @@ const keptOf = (ctx: StageContext) => appliedEntriesKept(ctx.stage.settings, `st
  * acked only after the sink has it. A sink error fails the batch, which is retried; nothing is acked.
  */
 export function createStore(ctx: StageContext): Stage {
-  const sinkName = String(ctx.stage.settings.sink ?? 'redis');
   const where = `stages.${ctx.stage.name}.settings.sink`;
-  const factory = SINKS[sinkName];
-  if (!factory && !isModuleSpec(sinkName))
-    throw new ConfigError(where, `unknown sink ${JSON.stringify(sinkName)} (known: ${Object.keys(SINKS).join(', ')}, or module:<path> for your own)`);
+  const name = sinkName(ctx.stage.settings, `stages.${ctx.stage.name}.settings`);
+  const factory = SINKS[name];
   // A `module:` sink (the user's own module) is imported in init(), before the first read.
   let sink: Sink = factory
     ? factory(ctx)
-    : { name: sinkName, write: async () => Promise.reject(new ConfigError(where, 'sink not loaded: init() was not called')), close: async () => {} };
+    : { name, write: async () => Promise.reject(new ConfigError(where, 'sink not loaded: init() was not called')), close: async () => {} };
   /** Older deliveries than the stored version were dropped by the sink (newest wins): counted and logged. */
   const countStale = (n: number) => {
     if (n === 0) return;
@@ -126,7 +124,7 @@ export function createStore(ctx: StageContext): Stage {
       }
     },
     init: async () => {
-      if (!factory) sink = checkSink((await importFactory(sinkName, ctx.config.source, where, 'createSink'))(ctx), where);
+      if (!factory) sink = checkSink((await importFactory(name, ctx.config.source, where, 'createSink'))(ctx), where);
       await sink.init?.();
     },
     close: () => sink.close(),

@@ -46,19 +46,28 @@ export interface IdentifierRules {
   mpnTidy: boolean;
 }
 
-export function identifierRules(where: string, settings: Record<string, unknown>, modelDir: string): IdentifierRules {
+/** The extract stage's identifier settings with their defaults; `where` names the settings in errors (also checked when the config loads). */
+export function identifierRuleSettings(
+  where: string,
+  settings: Readonly<Record<string, unknown>>,
+): { brandLexicon: boolean; brandMinCount: number; mpnShape: boolean; mpnTidy: boolean } {
   const flag = (k: string, d: boolean): boolean => {
     const v = settings[k];
     if (v === undefined) return d;
-    if (typeof v !== 'boolean') throw new ConfigError(`${where}.${k}`, 'expected true or false');
+    if (typeof v !== 'boolean') throw new ConfigError(`${where}.${k}`, `expected true or false, got ${JSON.stringify(v)}`);
     return v;
   };
   const minCount = settings.brandMinCount ?? 2;
   if (typeof minCount !== 'number' || !Number.isInteger(minCount) || minCount < 1)
-    throw new ConfigError(`${where}.brandMinCount`, 'expected a positive integer');
+    throw new ConfigError(`${where}.brandMinCount`, `expected a positive integer, got ${JSON.stringify(minCount)}`);
+  return { brandLexicon: flag('brandLexicon', true), brandMinCount: minCount, mpnShape: flag('mpnShapeRule', true), mpnTidy: flag('mpnTidy', true) };
+}
+
+export function identifierRules(where: string, settings: Record<string, unknown>, modelDir: string): IdentifierRules {
+  const s = identifierRuleSettings(where, settings);
   const path = join(modelDir, BRANDS_FILE);
-  const lexicon = flag('brandLexicon', true) && existsSync(path) ? brandLexicon(JSON.parse(readFileSync(path, 'utf8')) as BrandLexiconFile, minCount) : null;
-  return { lexicon, mpnShape: flag('mpnShapeRule', true), mpnTidy: flag('mpnTidy', true) };
+  const lexicon = s.brandLexicon && existsSync(path) ? brandLexicon(JSON.parse(readFileSync(path, 'utf8')) as BrandLexiconFile, s.brandMinCount) : null;
+  return { lexicon, mpnShape: s.mpnShape, mpnTidy: s.mpnTidy };
 }
 
 /** Applies the rules to the fields from the entities; marks what a rule changed (`brandSource`, `mpnSource`: shape, tidied). */

@@ -90,6 +90,17 @@ export function appliedEntriesKept(settings: Readonly<Record<string, unknown>>, 
   return v;
 }
 
+/** The built-in sinks by `settings.sink` name (stages/store.ts SINKS has their factories). */
+export const BUILTIN_SINKS: readonly string[] = ['redis', 'postgres'];
+
+/** The store stage's `settings.sink` (default redis): a built-in name or `module:<path>`; `where` names the settings in errors. */
+export function sinkName(settings: Readonly<Record<string, unknown>>, where: string): string {
+  const name = String(settings.sink ?? 'redis');
+  if (!BUILTIN_SINKS.includes(name) && !name.startsWith('module:'))
+    throw new ConfigError(`${where}.sink`, `unknown sink ${JSON.stringify(name)} (known: ${BUILTIN_SINKS.join(', ')}, or module:<path> for your own)`);
+  return name;
+}
+
 /**
  * A record's lineage: "<trace id>/<version>", the production a delivery comes from. Both are set
  * once per production (the trace id by the producer or the API, the version by the first stage,

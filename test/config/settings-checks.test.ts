@@ -69,6 +69,32 @@ test("the store's appliedEntriesKept: an integer from 1 to 1000, checked at load
   assert.is(store('anything', 'module:./my-sink.js').msg, 'loaded');
 });
 
+test('match, extract and store settings of the wrong type are errors at load naming the path (the worker had been the first to parse them: status and deploy render --check took them)', () => {
+  const withSettings = (name: string, settings: Record<string, unknown>) => {
+    const raw = shipped();
+    const i = raw.stages.findIndex((s) => s.name === name);
+    raw.stages[i]!.settings = { ...raw.stages[i]!.settings, ...settings };
+    return { msg: load(raw), i };
+  };
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['match', { threshold: '0.9' }, /\.settings\.threshold: expected a cosine similarity in \(0, 1\], got "0\.9"/],
+    ['match', { threshold: 2 }, /\.settings\.threshold: expected a cosine similarity/],
+    ['match', { shardWaitMs: '1000' }, /\.settings\.shardWaitMs: expected milliseconds > 0, got "1000"/],
+    ['match', { index: { list: 128 } }, /\.settings\.index\.list: unknown setting \(known: exactBelow, lists, probes, dir\)/],
+    ['match', { recheck: { settleMs: '2s' } }, /\.settings\.recheck\.settleMs: expected a positive integer, got "2s"/],
+    ['extract.computing', { brandMinCount: '3' }, /\.settings\.brandMinCount: expected a positive integer, got "3"/],
+    ['extract.computing', { mpnTidy: 'false' }, /\.settings\.mpnTidy: expected true or false, got "false"/],
+    ['store', { sink: 'redsi' }, /\.settings\.sink: unknown sink "redsi" \(known: redis, postgres, or module:<path> for your own\)/],
+  ];
+  for (const [name, settings, want] of cases) {
+    const { msg, i } = withSettings(name, settings);
+    assert.match(msg, new RegExp(`at stages\\[${i}\\]${want.source}`), `${name} ${JSON.stringify(settings)}: ${msg}`);
+  }
+  assert.is(withSettings('match', { threshold: 0.9, shardWaitMs: 500, index: { lists: 64 }, recheck: { settleMs: 1000 } }).msg, 'loaded');
+  assert.is(withSettings('extract.computing', { brandMinCount: 3, mpnTidy: false }).msg, 'loaded');
+  assert.is(withSettings('store', { sink: 'module:./my-sink.js', anything: 1 }).msg, 'loaded');
+});
+
 test('a route on a group that does not exist is an error', () => {
   const raw = shipped();
   raw.routes.classify![3]!.when = { group: 'electronix' };
