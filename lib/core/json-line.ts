@@ -1,6 +1,7 @@
 /**
  * One line of a JSONL file a user brings, parsed: the one place the CLI's readers of such files
- * (`pipeline eval --input/--train`, the training data set, reviewers' labels files) turn a line into
+ * (`pipeline eval --input/--train`, `pipeline priors --input/--reference`, the training data set,
+ * reviewers' labels files) turn a line into
  * a value, its bytes decoded first by `decodeLine` below (strictly UTF-8). A leading U+FEFF (a UTF-8
  * byte order mark: Windows editors and Excel's "CSV UTF-8" save put one at the start of a file, and
  * files joined with `cat` have one at the start of each part) is not part of the row and is

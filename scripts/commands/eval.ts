@@ -114,6 +114,9 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   const logger = createLogger({ component: 'eval' }, undefined, stderrSink);
   const thresholds = parseThresholds(opts.thresholds);
   const sliceNames = parseSliceNames(opts.slices);
+  // Each title is given a valid code below --gtin-share and an invalid one below the sum: over 1, the invalid share was not what was asked.
+  if (Number(opts.gtinShare) + Number(opts.badGtinShare) > 1)
+    throw new EvalOptionError(`--gtin-share (${opts.gtinShare}) and --bad-gtin-share (${opts.badGtinShare}) are shares of the same titles: together at most 1`);
   // Written after the whole run: one that cannot be written is said now, not after it.
   if (opts.json) checkWritable(opts.json, `--json ${opts.json}`);
   if (opts.dump) checkWritable(opts.dump, `--dump ${opts.dump}`);

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ResolvedStage } from '../../lib/config/types.js';
 import { ConfigError, FileError } from '../../lib/core/errors.js';
+import { NOT_UTF8, parseJsonLine, textLines } from '../../lib/core/json-line.js';
 import { estimatePriorShift, meanDistribution, reweight } from '../../lib/models/prior-shift.js';
 import { cleanText } from '../../stages/domain/text.js';
 import { modelsDirOf } from '../../stages/domain/model-labels.js';
@@ -30,29 +31,36 @@ interface Row {
   category?: string;
 }
 
-/** JSONL rows with a string `title` (`description` appended as the preprocess stage does); a bad line names its file and line. */
+/**
+ * JSONL rows with a string `title` (`description` appended as the preprocess stage does); a bad line
+ * names its file and line. Read as every JSONL file the CLI reads (lib/core/json-line.ts): strictly
+ * UTF-8, a byte order mark and CRLF line ends dropped.
+ */
 export function readTitles(file: string, keep: (row: Record<string, unknown>) => boolean = () => true): Row[] {
-  let body: string;
+  let bytes: Uint8Array;
   try {
-    body = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (err) {
     throw new FileError(`${file}: cannot read (${(err as Error).message})`);
   }
   const rows: Row[] = [];
-  body.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    let r: Record<string, unknown>;
+  for (const { lineNo, text } of textLines(bytes)) {
+    if (text === undefined) throw new FileError(`${file}:${lineNo}: ${NOT_UTF8}`);
+    if (text.replace(/^\uFEFF/, '').trim() === '') continue;
+    let value: unknown;
     try {
-      r = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      throw new FileError(`${file}:${i + 1}: not a JSON object`);
+      value = parseJsonLine(text);
+    } catch (err) {
+      throw new FileError(`${file}:${lineNo}: not JSON (${(err as Error).message})`);
     }
-    if (typeof r.title !== 'string' || cleanText(r.title) === '') throw new FileError(`${file}:${i + 1}: no "title" (a non-empty string)`);
-    if (!keep(r)) return;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new FileError(`${file}:${lineNo}: not a JSON object`);
+    const r = value as Record<string, unknown>;
+    if (typeof r.title !== 'string' || cleanText(r.title) === '') throw new FileError(`${file}:${lineNo}: no "title" (a non-empty string)`);
+    if (!keep(r)) continue;
     const description = typeof r.description === 'string' ? cleanText(r.description) : '';
-    const text = description ? `${cleanText(r.title)} ${description}` : cleanText(r.title);
-    rows.push(typeof r.category === 'string' ? { text, category: r.category } : { text });
-  });
+    const body = description ? `${cleanText(r.title)} ${description}` : cleanText(r.title);
+    rows.push(typeof r.category === 'string' ? { text: body, category: r.category } : { text: body });
+  }
   if (rows.length === 0) throw new FileError(`${file}: no rows`);
   return rows;
 }

@@ -57,6 +57,14 @@ test('an empty --input or --train is refused, naming the file, before any worker
   }
 });
 
+test('--gtin-share and --bad-gtin-share together over 1 are refused before any worker starts (the invalid share had silently been 1 - valid)', () => {
+  writeFileSync(join(dir, 'five.jsonl'), devLines.slice(0, 5).join('\n') + '\n');
+  const r = evalRun(['--input', 'five.jsonl', '--train', 'train.jsonl', '--gtin-share', '0.9', '--bad-gtin-share', '0.2']);
+  assert.is(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /error: --gtin-share \(0\.9\) and --bad-gtin-share \(0\.2\) are shares of the same titles: together at most 1/);
+  assert.not.match(r.stderr, /supervisor\.started/);
+});
+
 test('an explicit --input spelt like the default (../shared/data/products/dev.jsonl) is read from the current directory, not beside the package', () => {
   // <dir>/shared/data/products/dev.jsonl seen from <dir>/work; its first row is refused, which names the file read.
   const data = join(dir, 'shared', 'data', 'products');

@@ -127,6 +127,15 @@ test('parseSliceNames accepts all, none and lists, and rejects unknown names', (
   assert.throws(() => parseSliceNames('nope'), /unknown slice nope/);
 });
 
+test('parseSliceNames: all or none inside a list is refused as standing alone, not as an unknown slice', () => {
+  for (const v of ['none,lower-case', 'no-mpn,all'])
+    assert.throws(
+      () => parseSliceNames(v),
+      (err: Error) => /(all|none) stands alone, not in a list/.test(err.message) && !/unknown slice/.test(err.message),
+      v,
+    );
+});
+
 test('expected calibration error: zero when confidence matches accuracy, the gap otherwise', () => {
   const half = [
     { confidence: 0.5, correct: true },

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { FileError } from '../../lib/core/errors.js';
+import { readTitles } from '../../scripts/commands/priors.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const DATA = resolve(REPO, '../shared/data/products');
@@ -65,6 +67,22 @@ test('priors: a line without a title is an error naming the file and line', () =
   const r = pipeline(['priors', '--input', feed]);
   assert.is.not(r.status, 0);
   assert.match(r.stderr, /bad\.jsonl:2: no "title"/);
+});
+
+test('priors reads its files as every JSONL file the CLI reads: a byte order mark and CRLF taken, a null line, bad JSON and Latin-1 named by file:line', () => {
+  const rows = dev.slice(0, 3).map((r) => JSON.stringify({ title: r.title, category: r.category }));
+  writeFileSync(join(dir, 'bom.jsonl'), '\uFEFF' + rows.join('\r\n') + '\r\n');
+  assert.equal(
+    readTitles(join(dir, 'bom.jsonl')).map((r) => r.category),
+    dev.slice(0, 3).map((r) => r.category),
+  );
+  const refused = (name: string, body: string | Buffer, why: RegExp) => {
+    writeFileSync(join(dir, name), body);
+    assert.throws(() => readTitles(join(dir, name)), (err: Error) => err instanceof FileError && why.test(err.message), name);
+  };
+  refused('null.jsonl', rows[0] + '\nnull\n', /null\.jsonl:2: not a JSON object/);
+  refused('syntax.jsonl', rows[0] + '\n{"title": x}\n', /syntax\.jsonl:2: not JSON \(/);
+  refused('latin1.jsonl', Buffer.concat([Buffer.from(rows[0] + '\n'), Buffer.from('{"title":"Caf\xe9 cable"}\n', 'latin1')]), /latin1\.jsonl:2: not UTF-8/);
 });
 
 test('without the data set and without --reference, the error says where the reference titles come from', () => {

@@ -35,6 +35,10 @@ export function parseSliceNames(value: string | undefined): SliceName[] {
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
+  // "all" and "none" stand alone: in a list, "none,lower-case" had been refused as an unknown slice "none".
+  for (const n of names)
+    if (n === 'all' || n === 'none')
+      throw new SliceError(`--slices ${value}: ${n} stands alone, not in a list (all, none, or a list of ${SLICE_NAMES.join(', ')})`);
   for (const n of names)
     if (!(SLICE_NAMES as readonly string[]).includes(n)) throw new SliceError(`unknown slice ${n}; one of ${SLICE_NAMES.join(', ')}, all, none`);
   return names as SliceName[];
