@@ -11,6 +11,7 @@
  *
  * Dev-time only (it needs the `yaml` devDependency); the runtime image does not ship deploy/.
  */
+import { posix } from 'node:path';
 import { stageRedisUrlEnv } from '../lib/config/load.js';
 import { ConfigError } from '../lib/core/errors.js';
 import { API_REDIS_URL_ENV } from '../lib/ops/acl-api.js';
@@ -54,13 +55,34 @@ function composeEnv(extra: Record<string, string> = {}): Record<string, string> 
   };
 }
 
-function composeApp(command: string[], env?: Record<string, string>): Record<string, unknown> {
+/** The config the rendering read, as a path relative to the repository (what the files' header names). */
+const DEFAULT_SOURCE = 'config/pipeline.json';
+
+/** How the containers see the config: its folder mounted at /app/config and, for a file other than config/pipeline.json, PIPELINE_CONFIG naming it. */
+interface ConfigMount {
+  volume: string;
+  env: Record<string, string>;
+}
+
+/**
+ * The rendered config's folder (relative to deploy/, where compose resolves paths) mounted as
+ * /app/config, the image's default config folder; a file other than config/pipeline.json is named
+ * by PIPELINE_CONFIG. Rendered with `--config config/prod.json`, the services had still mounted
+ * ../config and read config/pipeline.json: stages, processes and webhooks of another config.
+ */
+export function composeConfigMount(source = DEFAULT_SOURCE): ConfigMount {
+  const file = posix.normalize(source.replaceAll('\\', '/'));
+  if (file === DEFAULT_SOURCE) return { volume: '../config:/app/config:ro', env: {} };
+  return { volume: `${posix.join('..', posix.dirname(file))}:/app/config:ro`, env: { PIPELINE_CONFIG: `/app/config/${posix.basename(file)}` } };
+}
+
+function composeApp(command: string[], env: Record<string, string> | undefined, mount: ConfigMount): Record<string, unknown> {
   return {
     image: '${PIPELINE_IMAGE:-' + IMAGE + '}',
     build: { context: '..', dockerfile: 'deploy/Dockerfile' },
     command,
-    environment: composeEnv(env),
-    volumes: ['../config:/app/config:ro'],
+    environment: composeEnv({ ...mount.env, ...env }),
+    volumes: [mount.volume],
     depends_on: { redis: { condition: 'service_healthy' } },
   };
 }
@@ -71,17 +93,18 @@ function composeApp(command: string[], env?: Record<string, string>): Record<str
  * Unset there, `pipeline webhooks` exits with a config error naming it (a `${VAR:?}` would stop
  * compose from starting any service). Replicas WEBHOOKS_REPLICAS, default 1: several share the groups.
  */
-function composeWebhooks(config: ResolvedConfig): Record<string, unknown> {
+function composeWebhooks(config: ResolvedConfig, mount: ConfigMount): Record<string, unknown> {
   const secrets = Object.fromEntries(webhookSecretEnvs(config).map((v) => [v, '${' + v + ':-}']));
   return {
-    ...composeApp([WEBHOOKS_SERVICE], { [WEBHOOKS_REDIS_URL_ENV]: '${' + WEBHOOKS_REDIS_URL_ENV + ':-}', ...secrets }),
+    ...composeApp([WEBHOOKS_SERVICE], { [WEBHOOKS_REDIS_URL_ENV]: '${' + WEBHOOKS_REDIS_URL_ENV + ':-}', ...secrets }, mount),
     restart: 'unless-stopped',
     deploy: { replicas: '${WEBHOOKS_REPLICAS:-1}' },
     stop_grace_period: `${webhooksGraceSeconds(config)}s`,
   };
 }
 
-export function composeFile(config: ResolvedConfig): Record<string, unknown> {
+export function composeFile(config: ResolvedConfig, source = DEFAULT_SOURCE): Record<string, unknown> {
+  const mount = composeConfigMount(source);
   const services: Record<string, unknown> = {
     redis: {
       image: 'redis:7.4-alpine',
@@ -91,10 +114,10 @@ export function composeFile(config: ResolvedConfig): Record<string, unknown> {
       healthcheck: { test: ['CMD', 'redis-cli', 'ping'], interval: '5s', timeout: '3s', retries: 20 },
       restart: 'unless-stopped',
     },
-    monitor: { ...composeApp(['monitor']), restart: 'unless-stopped' },
+    monitor: { ...composeApp(['monitor'], undefined, mount), restart: 'unless-stopped' },
   };
   // `pipeline webhooks` when the config has webhooks (before the stages: a stage named like it is a clash).
-  if (config.webhooks.length > 0) services[WEBHOOKS_SERVICE] = composeWebhooks(config);
+  if (config.webhooks.length > 0) services[WEBHOOKS_SERVICE] = composeWebhooks(config, mount);
   // One service per worker process: a stage alone, or the stages sharing a `process`.
   for (const p of config.processes) {
     const { stages, options } = processStages(config, p);
@@ -103,7 +126,7 @@ export function composeFile(config: ResolvedConfig): Record<string, unknown> {
       throw new ConfigError(`stages.${stages[0]!.name}`, `its compose service name ${name} is taken (rename the ${stages.length > 1 ? 'process' : 'stage'})`);
     const urls = Object.fromEntries(stages.map((s) => stageRedisUrlEnv(s.name)).map((v) => [v, '${' + v + ':-}']));
     services[name] = {
-      ...composeApp(['worker', p.stages.join(',')], { ...urls, PROGRESS_FILE, EXIT_ON_HUNG: '1' }),
+      ...composeApp(['worker', p.stages.join(',')], { ...urls, PROGRESS_FILE, EXIT_ON_HUNG: '1' }, mount),
       restart: 'unless-stopped',
       deploy: { replicas: '${' + envName(p.name) + '_REPLICAS:-' + Math.max(1, options.minWorkers) + '}' },
       stop_grace_period: `${graceSeconds({ name: p.name, drainTimeoutMs: options.drainTimeoutMs })}s`,
@@ -119,16 +142,16 @@ export function composeFile(config: ResolvedConfig): Record<string, unknown> {
   }
   services.producer = {
     // Rejected lines go to a named volume (a --rm container's /tmp is gone with it); /rejects is the node user's in the image.
-    ...composeApp(['produce', '/data/input.jsonl', '--rejects', '/rejects/rejects.jsonl']),
+    ...composeApp(['produce', '/data/input.jsonl', '--rejects', '/rejects/rejects.jsonl'], undefined, mount),
     profiles: ['produce'],
     restart: 'no',
-    volumes: ['../config:/app/config:ro', '${PRODUCE_INPUT:-../data/sample.jsonl}:/data/input.jsonl:ro', 'producer-rejects:/rejects'],
+    volumes: [mount.volume, '${PRODUCE_INPUT:-../data/sample.jsonl}:/data/input.jsonl:ro', 'producer-rejects:/rejects'],
   };
   // The HTTP API (docs/api.md): its own service, started with `--profile api` and API_TOKENS set
   // (without tokens it refuses to listen beyond loopback, so the container would exit).
   services.api = {
     // PIPELINE_API_REDIS_URL: the API user of `pipeline acl --write-env deploy/.env` (empty: REDIS_URL), as the stages' REDIS_URL_<STAGE>.
-    ...composeApp(API_ARGS, { [API_REDIS_URL_ENV]: '${' + API_REDIS_URL_ENV + ':-}', API_TOKENS: '${API_TOKENS:-}' }),
+    ...composeApp(API_ARGS, { [API_REDIS_URL_ENV]: '${' + API_REDIS_URL_ENV + ':-}', API_TOKENS: '${API_TOKENS:-}' }, mount),
     profiles: ['api'],
     ports: ['127.0.0.1:${API_PORT:-' + API_PORT + '}:' + API_PORT],
     restart: 'unless-stopped',
@@ -195,9 +218,9 @@ const PROMETHEUS_RULE_NOTE = [
   '',
 ].join('\n');
 
-export function renderDeploy(config: ResolvedConfig, rawConfig: string, source = 'config/pipeline.json'): Map<string, string> {
+export function renderDeploy(config: ResolvedConfig, rawConfig: string, source = DEFAULT_SOURCE): Map<string, string> {
   return new Map([
-    ['deploy/docker-compose.yml', header(source) + yaml(composeFile(config))],
+    ['deploy/docker-compose.yml', header(source) + yaml(composeFile(config, source))],
     ['deploy/k8s/pipeline.yaml', header(source) + k8sManifests(config, rawConfig).map(yaml).join('---\n')],
     ['deploy/k8s/stage-secrets.yaml', header(source) + STAGE_SECRETS_NOTE + k8sUserSecrets(config).map(yaml).join('---\n')],
     ['deploy/statsd/mapping.yml', header(source) + yaml(statsdMapping(config))],

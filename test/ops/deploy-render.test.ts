@@ -117,4 +117,30 @@ test('without webhooks (the shipped config) nothing of them is rendered', () => 
   assert.not.ok(hooksDeployment(docs(files.get('deploy/k8s/pipeline.yaml')!)));
 });
 
+test('rendered from another config file, every compose app service mounts its folder and names it in PIPELINE_CONFIG (they had read config/pipeline.json)', () => {
+  const raw = JSON.parse(readFileSync(join(REPO, 'config/pipeline.json'), 'utf8')) as Obj;
+  raw.webhooks = [HOOK];
+  const text = JSON.stringify(raw);
+  const config = resolveConfig(raw, join(REPO, 'config/prod.json'), { env: {} });
+  const apps = (source?: string) => {
+    const services = (parse(renderDeploy(config, text, source).get('deploy/docker-compose.yml')!) as Obj).services as Obj;
+    return Object.entries(services).filter(([, s]) => (s as Obj).build) as [string, Obj][];
+  };
+  const names = apps('config/prod.json').map(([n]) => n);
+  for (const want of ['monitor', 'webhooks', 'intake', 'enrich', 'producer', 'api']) assert.ok(names.includes(want), `${want} in ${names.join(', ')}`);
+  for (const [name, svc] of apps('config/prod.json')) {
+    assert.is(svc.environment.PIPELINE_CONFIG, '/app/config/prod.json', name);
+    assert.is(svc.volumes[0], '../config:/app/config:ro', name);
+  }
+  for (const [name, svc] of apps('../elsewhere/site/pipeline.json')) {
+    assert.is(svc.environment.PIPELINE_CONFIG, '/app/config/pipeline.json', name);
+    assert.is(svc.volumes[0], '../../elsewhere/site:/app/config:ro', name);
+  }
+  // config/pipeline.json, the image's default: the committed file, no PIPELINE_CONFIG.
+  for (const [name, svc] of apps()) {
+    assert.is(svc.environment.PIPELINE_CONFIG, undefined, name);
+    assert.is(svc.volumes[0], '../config:/app/config:ro', name);
+  }
+});
+
 test.run();
