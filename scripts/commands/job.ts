@@ -19,6 +19,7 @@ import { CrashLoopError } from '../../lib/core/errors.js';
 import { createSupervisor, unitKillAfterMs } from './up.js';
 import type { Supervisor } from '../../lib/ops/supervisor.js';
 import { onShutdownSignal } from '../../lib/worker/shutdown.js';
+import { onOutputClosed } from './output-closed.js';
 import { refuseClusterNode } from '../../lib/redis/cluster-node.js';
 import { settleJobDir, WORKER_LOG } from './job-dir.js';
 
@@ -124,6 +125,8 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
     opts.logger,
     { force: () => supervisor?.kill(), parentPollMs: opts.parentPollMs ?? 0 },
   );
+  // A reader that stopped early (`pipeline eval 2>&1 | head`): stop as on Ctrl-C, the run's keys deleted, not exit at once.
+  const offClosed = onOutputClosed(() => process.kill(process.pid, 'SIGTERM'));
   try {
     // A redis-server a killed `start` left behind (its watcher killed too) is stopped now.
     await reapOrphanedServers({ logger: opts.logger });
@@ -198,6 +201,7 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
   } finally {
     await stopAll();
     off();
+    offClosed();
   }
 }
 

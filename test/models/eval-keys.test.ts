@@ -74,4 +74,24 @@ test('an eval stopped by Ctrl-C (SIGINT) mid-run leaves none of its keys', async
   assert.equal(await evalKeys(), []);
 });
 
+test('an eval whose reader stopped early (`pipeline eval 2>&1 | head`) stops as on Ctrl-C and leaves none of its keys (it had died on the closed pipe)', async () => {
+  writeFileSync(join(dir, 'mid.jsonl'), dev.slice(0, 300).join('\n') + '\n');
+  const before = new Set(await evalKeys());
+  const child = spawn(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), ...ARGS, '--input', 'mid.jsonl'], {
+    cwd: dir,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  try {
+    await waitFor('the run wrote keys', async () => (await evalKeys()).some((k) => !before.has(k)), 120_000, 100);
+    // The reader goes away: the next line the run writes (a log on stderr, the report on stdout) meets a closed pipe.
+    child.stdout.destroy();
+    child.stderr.destroy();
+    assert.is(await exited(child), 130);
+  } finally {
+    child.kill('SIGKILL');
+  }
+  assert.equal(await evalKeys(), []);
+});
+
 test.run();
