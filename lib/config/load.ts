@@ -174,7 +174,9 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
 
   if (cfg.pipeline !== undefined && typeof cfg.pipeline !== 'string') throw new ConfigError('pipeline', `expected a name, got ${JSON.stringify(cfg.pipeline)}`);
   const pipeline = env.PIPELINE || cfg.pipeline || 'products';
-  if (!NAME_RE.test(pipeline)) throw new ConfigError('pipeline', `invalid name ${JSON.stringify(pipeline)}`);
+  // Named as where it came from: a bad PIPELINE had been blamed on the file's `pipeline`.
+  if (!NAME_RE.test(pipeline))
+    throw new ConfigError(env.PIPELINE ? fromEnv('PIPELINE') : 'pipeline', `invalid name ${JSON.stringify(pipeline)} (letters, digits, . _ : -)`);
   const warn = opts.onDeprecated ?? warnOnStderr;
   const defaults = renameOptions('defaults', object('defaults', cfg.defaults), warn) as Partial<StageOptions>;
   checkOptions('defaults', defaults);

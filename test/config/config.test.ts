@@ -180,4 +180,26 @@ test("a config file's mistakes name the file as well as the place; a byte-order 
   }
 });
 
+test("a bad PIPELINE from the environment is named as the variable, not as the file's `pipeline`", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  try {
+    const file = join(dir, 'pipeline.json');
+    writeFileSync(file, JSON.stringify({ ...base(), pipeline: 'products' }));
+    const message = (env: NodeJS.ProcessEnv) => {
+      try {
+        loadConfigFile(file, { env });
+        return 'loaded';
+      } catch (err) {
+        assert.instance(err, ConfigError);
+        return (err as Error).message;
+      }
+    };
+    assert.match(message({ PIPELINE: 'bad name' }), /^config error at PIPELINE \(environment\): invalid name "bad name"/);
+    writeFileSync(file, JSON.stringify({ ...base(), pipeline: 'bad name' }));
+    assert.match(message({}), new RegExp(`^config error in ${file.replace(/[.]/g, '\\.')} at pipeline: invalid name "bad name"`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();
