@@ -9,7 +9,8 @@
  *   `ungrouped: "fail"` refuses a model label in no group; its routes' `group` values name a group,
  *   `category` / `subcategory` values name labels of the model.
  * - match `threshold`, `index`, `shardWaitMs`, `recheck`; extract `brandLexicon`, `brandMinCount`,
- *   `mpnShapeRule`, `mpnTidy`; store `sink` and `appliedEntriesKept`: their types and ranges.
+ *   `mpnShapeRule`, `mpnTidy`; store `sink`, `appliedEntriesKept` and the postgres sink's settings
+ *   (its URL only where given: env DATABASE_URL is the workers'): their types and ranges.
  * - validate `schemas`: each key a category or `<category>/<subcategory>` of the classify stages'
  *   models; each `expected` / `required` attribute one an extract stage's model tags.
  *
@@ -26,6 +27,7 @@ import { parseSchemas } from './domain/schema.js';
 import { categoryWeightsOf } from './domain/category-weights.js';
 import { CategoryWeightsError, categoryLogOffsets } from '../lib/models/category-weights.js';
 import { appliedEntriesKept, sinkName } from './sinks/sink.js';
+import { postgresSettings } from './sinks/postgres-settings.js';
 import { matchSettings } from './domain/match-settings.js';
 import { identifierRuleSettings } from './domain/identifier-rules.js';
 
@@ -149,7 +151,9 @@ export function checkStageSettingValues(stages: readonly ResolvedStage[], routes
   // them too, and the error names the file. A store's `module:` sink reads its own settings.
   stages.forEach((s, i) => {
     const at = `stages[${i}].settings`;
-    if (s.kind === 'store' && !sinkName(s.settings, at).startsWith('module:')) appliedEntriesKept(s.settings, at);
+    const sink = s.kind === 'store' ? sinkName(s.settings, at) : undefined;
+    if (sink !== undefined && !sink.startsWith('module:')) appliedEntriesKept(s.settings, at);
+    if (sink === 'postgres') postgresSettings(s.settings, at);
     if (s.kind === 'match') matchSettings(at, s.settings);
     if (s.kind === 'extract') identifierRuleSettings(at, s.settings);
   });

@@ -41,7 +41,7 @@ export function postgresOptionsForCli(stage: ResolvedStage, opts: PostgresCliOpt
     return postgresOptionsFrom(settings, process.env, `stages.${stage.name}.settings`);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    if (opts.schema && err.where === 'postgres schema') throw new ConfigError('--schema', err.reason);
+    if (opts.schema && err.where.endsWith('.postgresSchema')) throw new ConfigError('--schema', err.reason);
     if (err.where.endsWith('.postgresUrl')) throw new Error(`${err.message} (or pass --database-url)`, { cause: err });
     throw err;
   }

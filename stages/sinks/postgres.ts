@@ -1,5 +1,7 @@
 import pg from 'pg';
-import { POSTGRES_SETTINGS } from './postgres-settings.js';
+import { POSTGRES_URL_RE, postgresSettings, type PostgresOptions } from './postgres-settings.js';
+
+export { POSTGRES_DEFAULTS, type PostgresOptions } from './postgres-settings.js';
 import { markPostgres, postgresAddress } from './postgres-origin.js';
 import { ConfigError, TransientError } from '../../lib/core/errors.js';
 import { isPostgresRefusal, isTransientPgError } from '../../lib/core/failure-policy.js';
@@ -8,60 +10,18 @@ import { quoteSchema, schemaProblem } from './migrations/migrate.js';
 import { privilegeProblem, RefusalNotice } from './privileges.js';
 import { APPLIED_ENTRIES_KEPT, entryIdentity, lineageOf, type Sink, type StoredProduct } from './sink.js';
 
-export interface PostgresOptions {
-  /** postgres:// URL (user, password, host, port, database; `?sslmode=require` for TLS). */
-  url: string;
-  /** Schema holding `products` and `schema_migrations`. @defaultValue "public" */
-  schema: string;
-  /** Connections the pool may open; the store writes one batch at a time, so 1 is enough. @defaultValue 1 */
-  poolSize: number;
-  /** A connection attempt that takes longer fails (as a transient error). @defaultValue 5000 */
-  connectTimeoutMs: number;
-  /** A statement running longer is cancelled (server statement_timeout and client query timeout). @defaultValue 30000 */
-  statementTimeoutMs: number;
-  /** Idle pooled connections are closed after this long. @defaultValue 30000 */
-  idleTimeoutMs: number;
-}
-
-export const POSTGRES_DEFAULTS: Omit<PostgresOptions, 'url'> = {
-  schema: 'public',
-  poolSize: 1,
-  connectTimeoutMs: 5_000,
-  statementTimeoutMs: 30_000,
-  idleTimeoutMs: 30_000,
-};
-
 /**
  * Sink options from the store stage's settings (`postgresUrl`, `postgresSchema`, `postgresPoolSize`,
  * `postgresConnectTimeoutMs`, `postgresStatementTimeoutMs`, `postgresIdleTimeoutMs`), the URL
  * falling back to env DATABASE_URL. `where` names the settings in errors.
  */
 export function postgresOptionsFrom(settings: Record<string, unknown>, env: NodeJS.ProcessEnv, where: string): PostgresOptions {
+  const options = postgresSettings(settings, where);
   const url = settings.postgresUrl ?? env.DATABASE_URL;
-  if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
+  if (typeof url !== 'string' || !POSTGRES_URL_RE.test(url)) {
     throw new ConfigError(`${where}.postgresUrl`, 'the postgres sink needs a postgres:// URL in settings.postgresUrl or env DATABASE_URL');
   }
-  const known: readonly string[] = POSTGRES_SETTINGS;
-  for (const k of Object.keys(settings)) {
-    if (k.startsWith('postgres') && !known.includes(k)) throw new ConfigError(`${where}.${k}`, `unknown postgres setting (known: ${known.join(', ')})`);
-  }
-  const num = (k: string, d: number) => {
-    const v = settings[k];
-    if (v === undefined) return d;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new ConfigError(`${where}.${k}`, `expected an integer >= 1, got ${JSON.stringify(v)}`);
-    return v;
-  };
-  const schema = settings.postgresSchema ?? POSTGRES_DEFAULTS.schema;
-  if (typeof schema !== 'string') throw new ConfigError(`${where}.postgresSchema`, 'expected a string');
-  quoteSchema(schema);
-  return {
-    url,
-    schema,
-    poolSize: num('postgresPoolSize', POSTGRES_DEFAULTS.poolSize),
-    connectTimeoutMs: num('postgresConnectTimeoutMs', POSTGRES_DEFAULTS.connectTimeoutMs),
-    statementTimeoutMs: num('postgresStatementTimeoutMs', POSTGRES_DEFAULTS.statementTimeoutMs),
-    idleTimeoutMs: num('postgresIdleTimeoutMs', POSTGRES_DEFAULTS.idleTimeoutMs),
-  };
+  return { url, ...options };
 }
 
 /** A pool with the sink's timeouts; pooled-connection errors (server gone) are logged, never thrown. */

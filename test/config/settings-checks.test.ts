@@ -85,6 +85,9 @@ test('match, extract and store settings of the wrong type are errors at load nam
     ['extract.computing', { brandMinCount: '3' }, /\.settings\.brandMinCount: expected a positive integer, got "3"/],
     ['extract.computing', { mpnTidy: 'false' }, /\.settings\.mpnTidy: expected true or false, got "false"/],
     ['store', { sink: 'redsi' }, /\.settings\.sink: unknown sink "redsi" \(known: redis, postgres, or module:<path> for your own\)/],
+    ['store', { sink: 'postgres', postgresPoolSize: '5' }, /\.settings\.postgresPoolSize: expected an integer >= 1, got "5"/],
+    ['store', { sink: 'postgres', postgresSchema: 'my-schema' }, /\.settings\.postgresSchema: invalid schema name "my-schema"/],
+    ['store', { sink: 'postgres', postgresUrl: 'mysql://db/x' }, /\.settings\.postgresUrl: expected a postgres:\/\/ URL/],
   ];
   for (const [name, settings, want] of cases) {
     const { msg, i } = withSettings(name, settings);
@@ -93,6 +96,8 @@ test('match, extract and store settings of the wrong type are errors at load nam
   assert.is(withSettings('match', { threshold: 0.9, shardWaitMs: 500, index: { lists: 64 }, recheck: { settleMs: 1000 } }).msg, 'loaded');
   assert.is(withSettings('extract.computing', { brandMinCount: 3, mpnTidy: false }).msg, 'loaded');
   assert.is(withSettings('store', { sink: 'module:./my-sink.js', anything: 1 }).msg, 'loaded');
+  // Its URL may come from env DATABASE_URL, the store workers': not needed to load.
+  assert.is(withSettings('store', { sink: 'postgres', postgresPoolSize: 2 }).msg, 'loaded');
 });
 
 test('a route on a group that does not exist is an error', () => {
