@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { readLabels, writeLabelsJsonl } from '../../lib/console/labels.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { checkWritable, cliRedis, loadConfig, type GlobalOptions } from './common.js';
+import { warnIfNoPipeline } from './pipeline-hint.js';
 
 /**
  * `pipeline labels export`: the console's review decisions ({p}:labels, and each shard's {p:N}:labels) as JSONL in the training
@@ -22,6 +23,8 @@ export async function labelsExportCommand(opts: GlobalOptions & { out?: string }
       await once(file, 'close');
     } else await writeLabelsJsonl(labels, process.stdout);
     process.stderr.write(JSON.stringify({ event: 'labels.exported', labels: labels.length, bad: bad.length, out: opts.out ?? 'stdout' }) + '\n');
+    // No label at all is as often a mistyped PIPELINE: said as export, status and dlq list say it.
+    if (labels.length === 0 && bad.length === 0) await warnIfNoPipeline(redis, config);
   } finally {
     redis.disconnect();
   }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
+import { configShards } from '../../lib/redis/shard.js';
 import { asCluster } from '../../lib/redis/url.js';
 
 /** No stream with entries or a group, no dead letter, no product. */
@@ -23,6 +24,17 @@ export async function pipelineTags(redis: Redis): Promise<string[]> {
 }
 
 /**
+ * Whether a shard holds the completion stream `{p}:done` or the webhook dead letters: what a run of
+ * `pipeline webhooks` alone leaves (its group made the stream), which the stages' status does not
+ * count. Key by key (a Cluster's shards are in other slots); a refused read counts as none.
+ */
+async function hasCompletions(redis: Redis, config: ResolvedConfig): Promise<boolean> {
+  const keys = configShards(config).all.flatMap((k) => [k.done, k.webhooksDlq]);
+  const found = await Promise.all(keys.map((k) => redis.exists(k).catch(() => 0)));
+  return found.some((n) => n > 0);
+}
+
+/**
  * When the config's pipeline has nothing in this Redis (no stream, group, dead letter or product),
  * warn on stderr and name the pipelines that it does hold: all zeros in `status`, an empty
  * `export` or records `produce`d where no worker reads are as often a mistyped PIPELINE or the
@@ -34,7 +46,7 @@ export async function pipelineTags(redis: Redis): Promise<string[]> {
 export async function warnIfNoPipeline(redis: Redis, config: ResolvedConfig, status?: PipelineStatus, after = ''): Promise<boolean> {
   if (!status && redis.status !== 'ready') return false;
   const s = status ?? (await pipelineStatus(redis, config).catch(() => undefined));
-  if (!s || !isEmpty(s)) return false;
+  if (!s || !isEmpty(s) || (await hasCompletions(redis, config))) return false;
   // Its own tag may hold other keys (a console's stats, a produce run's state): not listed as another pipeline.
   const others = asCluster(redis) ? [] : (await pipelineTags(redis).catch(() => [])).filter((t) => t !== s.pipeline);
   process.stderr.write(

@@ -121,7 +121,16 @@ test('status of a pipeline this Redis has nothing of warns and names the pipelin
   assert.not.match(ok.output(), /warning: nothing of pipeline/, 'not for a pipeline that has keys');
 });
 
-test('produce, export and dlq list of a pipeline this Redis has nothing of warn as status does (they had been silent: exit 0, an empty file or list); produce still produces', async () => {
+test('status of a pipeline that only pipeline webhooks has run on (the completion stream, webhook dead letters) does not say it has nothing', async () => {
+  const name = randomPipeline('hooksonly');
+  const keys = new Keys(name);
+  await redis.xgroup('CREATE', keys.done, 'webhook:shop', '$', 'MKSTREAM');
+  const st = cli(['--config', writeConfig(name), 'status'], server.url);
+  assert.is(await exited(st), 0, st.output());
+  assert.not.match(st.output(), /warning: nothing of pipeline/);
+});
+
+test('produce, export, dlq list and labels export of a pipeline this Redis has nothing of warn as status does (they had been silent: exit 0, an empty file or list); produce still produces', async () => {
   const real = randomPipeline('realpl');
   await redis.xadd(new Keys(real).stream('in'), '*', 'k', 'x', 'e', 'y');
   const name = randomPipeline('typo');
@@ -142,6 +151,13 @@ test('produce, export and dlq list of a pipeline this Redis has nothing of warn 
   const dl = cli(['--config', writeConfig(randomPipeline('typo')), 'dlq', 'list'], server.url);
   assert.is(await exited(dl), 0, dl.output());
   assert.match(dl.output(), /0 dead letters\nwarning: nothing of pipeline "typo[^"]*" in this Redis yet .*; pipelines here: [^\n]*realpl/, 'dlq list too');
+  const lb = cli(['--config', writeConfig(randomPipeline('typo')), 'labels', 'export'], server.url);
+  assert.is(await exited(lb), 0, lb.output());
+  assert.match(
+    lb.output(),
+    /"labels":0[^\n]*\nwarning: nothing of pipeline "typo[^"]*" in this Redis yet .*; pipelines here: [^\n]*realpl/,
+    'labels export too',
+  );
   // Now it has something: no warning.
   for (const args of [['export'], ['produce', '-', '--rejects', rejects], ['dlq', 'list']]) {
     const again = cli(['--config', typo, ...args], server.url, { input: '{"id":"p2","title":"Koss EQ50"}\n' });
