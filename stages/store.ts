@@ -8,7 +8,7 @@ import { summarize } from './domain/summary.js';
 import { createPostgresSink, postgresOptionsFrom } from './sinks/postgres.js';
 import { createRedisSink } from './sinks/redis.js';
 import { markerDropper } from './sinks/marker-drop.js';
-import { appliedEntriesKept, checkSink, sinkName, type Sink, type StoredProduct } from './sinks/sink.js';
+import { appliedEntriesKept, checkSink, sinkName, type BuiltinSink, type Sink, type StoredProduct } from './sinks/sink.js';
 
 export type SinkFactory = (ctx: StageContext) => Sink;
 
@@ -16,7 +16,7 @@ export type SinkFactory = (ctx: StageContext) => Sink;
 export const SINKS: Record<string, SinkFactory> = {
   redis: (ctx) => createRedisSink(ctx.redis, stageKeySpace(ctx), keptOf(ctx)),
   postgres: (ctx) => createPostgresSink(postgresOptionsFrom(ctx.stage.settings, process.env, `stages.${ctx.stage.name}.settings`), ctx.logger, keptOf(ctx)),
-};
+} satisfies Record<BuiltinSink, SinkFactory>;
 
 /** The entries per product the built-in sinks keep to know a re-delivery (`settings.appliedEntriesKept`, default 16). */
 const keptOf = (ctx: StageContext) => appliedEntriesKept(ctx.stage.settings, `stages.${ctx.stage.name}.settings`);

@@ -1,4 +1,5 @@
 import { ConfigError } from '../../lib/core/errors.js';
+import { isModuleSpec } from '../../lib/worker/modules.js';
 
 /** What a write did beyond storing: deliveries dropped because a newer version is stored. */
 export interface WriteResult {
@@ -90,13 +91,14 @@ export function appliedEntriesKept(settings: Readonly<Record<string, unknown>>, 
   return v;
 }
 
-/** The built-in sinks by `settings.sink` name (stages/store.ts SINKS has their factories). */
-export const BUILTIN_SINKS: readonly string[] = ['redis', 'postgres'];
+/** The built-in sinks by `settings.sink` name (stages/store.ts SINKS has a factory for each: its type checks it). */
+export const BUILTIN_SINKS = ['redis', 'postgres'] as const;
+export type BuiltinSink = (typeof BUILTIN_SINKS)[number];
 
 /** The store stage's `settings.sink` (default redis): a built-in name or `module:<path>`; `where` names the settings in errors. */
 export function sinkName(settings: Readonly<Record<string, unknown>>, where: string): string {
   const name = String(settings.sink ?? 'redis');
-  if (!BUILTIN_SINKS.includes(name) && !name.startsWith('module:'))
+  if (!(BUILTIN_SINKS as readonly string[]).includes(name) && !isModuleSpec(name))
     throw new ConfigError(`${where}.sink`, `unknown sink ${JSON.stringify(name)} (known: ${BUILTIN_SINKS.join(', ')}, or module:<path> for your own)`);
   return name;
 }
