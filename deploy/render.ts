@@ -56,7 +56,7 @@ function composeEnv(extra: Record<string, string> = {}): Record<string, string> 
 }
 
 /** The config the rendering read, as a path relative to the repository (what the files' header names). */
-const DEFAULT_SOURCE = 'config/pipeline.json';
+export const DEFAULT_SOURCE = 'config/pipeline.json';
 
 /** How the containers see the config: its folder mounted at /app/config and, for a file other than config/pipeline.json, PIPELINE_CONFIG naming it. */
 interface ConfigMount {

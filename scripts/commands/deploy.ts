@@ -18,7 +18,7 @@ export async function deployRenderCommand(opts: GlobalOptions & { check?: boolea
   const renderModule = '../../deploy/render.js';
   const clusterModule = '../../deploy/k8s/cluster/render.js';
   let render: { renderDeploy(config: ResolvedConfig, rawConfig: string, source?: string): Map<string, string> };
-  let cluster: { renderClusterFiles(config: ResolvedConfig, rawConfig: string): Map<string, string> };
+  let cluster: { renderClusterFiles(config: ResolvedConfig, rawConfig: string, shards?: number, source?: string): Map<string, string> };
   try {
     render = (await import(renderModule)) as typeof render;
     cluster = (await import(clusterModule)) as typeof cluster;
@@ -29,7 +29,8 @@ export async function deployRenderCommand(opts: GlobalOptions & { check?: boolea
   const raw = readFileSync(path, 'utf8');
   const config = loadConfigFile(path, { env: {}, ...KIND_CHECKS });
   // The Redis Cluster variant (deploy/k8s/cluster/, for the shard count it was rendered for) is rendered from the config too.
-  const files = new Map([...render.renderDeploy(config, raw, relative(REPO, path)), ...cluster.renderClusterFiles(config, raw)]);
+  const source = relative(REPO, path);
+  const files = new Map([...render.renderDeploy(config, raw, source), ...cluster.renderClusterFiles(config, raw, undefined, source)]);
   const stale: string[] = [];
   for (const [file, text] of files) {
     const abs = resolve(REPO, file);
