@@ -23,7 +23,7 @@ const RECORDS = { type: 'array', items: RECORD } as const;
 
 /**
  * `GET /v1/data-loss` (read: the data losses the workers recorded, one per shard, `[]` when none) and
- * the admin's `POST /v1/data-loss/ack` (deletes them, as `pipeline health --ack-data-loss`; audited
+ * the admin's `POST /v1/data-loss/ack` (marks them acknowledged, as `pipeline health --ack-data-loss`; audited
  * in `{p}:console:audit` as `data_loss_ack` with the token's name), which the console's red banner
  * and its Acknowledge button call (lib/ops/data-loss.ts, docs/reliability.md "Redis restarts").
  */
@@ -50,7 +50,8 @@ export function registerDataLoss(app: FastifyInstance): void {
     {
       onRequest: requireRole('admin'),
       schema: {
-        summary: 'acknowledge the data losses (after re-producing what was lost): deletes the records; `acknowledged` lists them, `at` is when',
+        summary:
+          'acknowledge the data losses (after re-producing what was lost): marks the records acknowledged (a late report of the same loss does not list it again, a new loss does); `acknowledged` lists them, `at` is when',
         response: { 200: { type: 'object', properties: { acknowledged: RECORDS, at: { type: 'integer' } } } },
       },
     },

@@ -37,8 +37,8 @@ export interface ApiGrants {
  *   CREATE/SETID, XREADGROUP, XACK), the decisions `{p}:reviewed:*` and the labels `{p}:labels`;
  * - pausing and resuming a stage (`POST /v1/stages/:stage/pause|resume`, the console's button): HSET,
  *   HDEL and DEL of the paused flags `{p}:paused:*` (lib/ops/pause.ts);
- * - acknowledging a data loss (`POST /v1/data-loss/ack`, the console's Acknowledge): DEL of each
- *   shard's record `{p}:data-lost` (lib/ops/data-loss.ts; reading it is a read of the root);
+ * - acknowledging a data loss (`POST /v1/data-loss/ack`, the console's Acknowledge): HSET of the
+ *   `acked` field of each shard's record `{p}:data-lost` (lib/ops/data-loss.ts; reading it is a read of the root);
  * - the server's data-loss watch (lib/api/data-loss-watch.ts): SET (NX) of each shard's marker
  *   `{p}:epoch` (GET is a read of the root) and HSETNX/HSET/HINCRBY of its record `{p}:data-lost`;
  * - DLQ replay and a review decision: XADD to any stage's input stream (`dlq-replay-2.lua`,
@@ -79,11 +79,11 @@ export function apiGrants(config: ResolvedConfig): ApiGrants {
     { keys: labels, mode: 'w', commands: ['xadd'] },
     { keys: paused, mode: 'rw', commands: ['hset', 'hdel', 'del'] },
     // The data-loss ack (DEL), and the server's own watch: the marker written if absent, a loss recorded.
-    { keys: dataLost, mode: 'rw', commands: ['del', ...DATA_LOST_COMMANDS] },
+    { keys: dataLost, mode: 'rw', commands: DATA_LOST_COMMANDS },
     { keys: epochs, mode: 'rw', commands: EPOCH_COMMANDS },
   ];
   const summary =
     `read-only on ${readKeys.join(', ')}; XADD to ${uniq([...inputs, ...stageStreams]).join(', ')} (submit, DLQ replay, review decisions); ` +
-    `SET ${statuses.join(', ')}; XDEL ${dlq.join(', ')}; the console group of ${review.join(', ')}; writes ${[...consoleKeys, ...reviewed, ...labels].join(', ')}; HSET/HDEL/DEL ${paused.join(', ')} (pause, resume); DEL ${dataLost.join(', ')} (data-loss ack), SET ${epochs.join(', ')} and HSETNX/HSET/HINCRBY ${dataLost.join(', ')} (its data-loss watch) (pipeline serve: the HTTP API and the console)`;
+    `SET ${statuses.join(', ')}; XDEL ${dlq.join(', ')}; the console group of ${review.join(', ')}; writes ${[...consoleKeys, ...reviewed, ...labels].join(', ')}; HSET/HDEL/DEL ${paused.join(', ')} (pause, resume); SET ${epochs.join(', ')} and HSETNX/HSET/HINCRBY ${dataLost.join(', ')} (its data-loss watch; HSET of its acked field: the data-loss ack) (pipeline serve: the HTTP API and the console)`;
   return { readKeys, scriptKeys, selectors, summary };
 }

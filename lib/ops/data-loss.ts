@@ -6,7 +6,7 @@ import { API_WITNESS, parseDataLoss, type DataLossRecord } from '../stream/data-
 /**
  * The data losses workers (and the API server: lib/api/data-loss-watch.ts) recorded (`{p}:data-lost`, one per shard: lib/stream/data-loss.ts), as
  * `pipeline status` and `pipeline health` show them until an operator acknowledges them
- * (`pipeline health --ack-data-loss`, which deletes the records).
+ * (`pipeline health --ack-data-loss`, which marks the records acknowledged).
  */
 
 type PipelineRef = { pipeline: string; shards?: number };
@@ -32,10 +32,16 @@ export async function dataLossFields(redis: Redis, config: PipelineRef): Promise
   }
 }
 
-/** Acknowledge: delete every shard's record; returns the records that were there. */
-export async function ackDataLoss(redis: Redis, config: PipelineRef): Promise<DataLossRecord[]> {
+/**
+ * Acknowledge: mark every shard's record acknowledged (`acked`, the time), no longer listed; returns
+ * the records that were there. Kept, not deleted: a worker that sees the same loss only after this
+ * (it reads the marker every `dataLossCheckMs`) reports the marker seen before it, as the record
+ * holds, and the alarm stays off; a loss after it is recorded anew (lib/stream/data-loss.ts).
+ */
+export async function ackDataLoss(redis: Redis, config: PipelineRef, now = Date.now()): Promise<DataLossRecord[]> {
   const records = await readDataLoss(redis, config);
-  for (const k of configShards(config).all) await redis.del(k.dataLost);
+  const byTag = new Map(configShards(config).all.map((k) => [k.tag, k]));
+  for (const r of records) await redis.hset(byTag.get(r.tag)!.dataLost, 'acked', String(now));
   return records;
 }
 

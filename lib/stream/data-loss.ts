@@ -196,15 +196,33 @@ export async function recordDataLoss(
   p.hsetnx(keys.dataLost, 'at', String(now)).hincrby(keys.dataLost, 'reports', 1);
   for (const [err] of (await p.exec()) ?? []) if (err) throw err;
   const record = await redis.hgetall(keys.dataLost);
+  // Acknowledged: the same loss (its reporters all saw the marker before it) stays so; another loss
+  // (a marker seen since) is a record of its own again. A report the acknowledgement did not wait for
+  // had raised the alarm again for a loss the operator had just dealt with.
+  if (record.acked && record.seen !== seen) {
+    await redis.hset(keys.dataLost, {
+      what,
+      stage: w.stage,
+      consumer: w.consumer,
+      stream,
+      seen,
+      at: String(now),
+      reports: '1',
+      lastAt: String(now),
+      acked: '',
+    });
+    return;
+  }
   await redis.hset(keys.dataLost, 'lastAt', String(latest(now, record.at, record.lastAt)));
 }
 
 /** The greatest of `now` and the times recorded (a field absent or not a number counts for nothing). */
 const latest = (now: number, ...recorded: (string | undefined)[]): number => Math.max(now, ...recorded.map(Number).filter(Number.isFinite));
 
-/** `{p}:data-lost` as read (HGETALL), or undefined when there is none. */
+/** `{p}:data-lost` as read (HGETALL), or undefined when there is none or it is acknowledged. */
 export function parseDataLoss(tag: string, h: Record<string, string>): DataLossRecord | undefined {
-  if (!h.at) return undefined;
+  // An acknowledged record stays (lib/ops/data-loss.ts ackDataLoss) to tell late reports of its loss from a new one.
+  if (!h.at || h.acked) return undefined;
   return {
     tag,
     at: Number(h.at),

@@ -35,7 +35,7 @@ async function loseData(config: ResolvedConfig): Promise<() => Promise<void>> {
   try {
     await waitFor('every shard`s data-loss marker written', async () => (await redis.exists(...markers)) === markers.length, 10_000);
     await redis.flushall();
-    // Who and what too: the first reporter writes `at` (HSETNX), then the rest (HSET); a read between sees `at` alone.
+    // Who and what too (written before the time, lib/stream/data-loss.ts).
     const recorded = async () => (await readDataLoss(redis, config)).filter((r) => r.consumer).length === markers.length;
     await waitFor('the workers recorded the loss', recorded, SEEN_WITHIN_MS);
   } catch (err) {

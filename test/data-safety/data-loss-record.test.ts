@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { dataLossSentence, readDataLoss } from '../../lib/ops/data-loss.js';
+import { ackDataLoss, dataLossSentence, readDataLoss } from '../../lib/ops/data-loss.js';
 import { memoryMetrics } from '../../lib/observe/metrics.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
@@ -86,6 +86,26 @@ test('a record with a time and no details (an acknowledgement deleted them mid-r
   const sentence = dataLossSentence(records)!;
   assert.match(sentence, 'a worker saw that Redis lost data (the details of the report were not written) (stream not recorded; 1 report)');
   assert.not.match(sentence, /undefined|\(\)/);
+});
+
+test('after an acknowledgement, a late report of the same loss (the marker seen before it) raises no alarm; a loss after it does (before: the late report raised it again)', async () => {
+  const pipeline = randomPipeline('dl');
+  const keys = new Keys(pipeline);
+  const at = 1_800_000_000_000;
+  await recordDataLoss(redis, keys, 'group_vanished', keys.stream('in'), 'm0', witness('classify', 'fast-1-0'), at);
+  assert.is((await ackDataLoss(redis, { pipeline }, at + 1_000)).length, 1);
+  assert.equal(await readDataLoss(redis, { pipeline }), []);
+  // The API server's watch reads the marker later than the workers: it saw m0 too.
+  await recordDataLoss(redis, keys, 'marker_changed', keys.epoch, 'm0', witness('api', 'h-1'), at + 2_000);
+  assert.equal(await readDataLoss(redis, { pipeline }), [], 'the same loss: still acknowledged');
+  assert.equal(await ackDataLoss(redis, { pipeline }), [], 'nothing left to acknowledge');
+  // Redis loses data again: the reporters saw the marker written after the first loss.
+  await recordDataLoss(redis, keys, 'marker_gone', keys.epoch, 'm1', witness('store', 'later-1-0'), at + 60_000);
+  const [again] = await readDataLoss(redis, { pipeline });
+  assert.equal(
+    [again?.what, again?.stage, again?.consumer, again?.seen, again?.at, again?.reports, again?.lastAt],
+    ['marker_gone', 'store', 'later-1-0', 'm1', at + 60_000, 1, at + 60_000],
+  );
 });
 
 test.after(async () => {
