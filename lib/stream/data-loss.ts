@@ -176,8 +176,10 @@ export function sayDataLoss(keys: Keys, what: DataLossSign, stream: string, seen
  * report's `at`; it is written as the latest of its time, `at` and the `lastAt` already there. Not a
  * function (lib/lua): the record is written just after Redis lost its data, the Functions library
  * with it, and a stage user may not load it; nor a MULTI (a stage user runs no transactions). The
- * read and the write are apart, but `at` never changes once written (HSETNX; only the ack deletes
- * the record), so whatever runs between them, `lastAt` stays at or after `at`.
+ * read and the write are apart, but `at` does not change once written (HSETNX), so whatever runs
+ * between them, `lastAt` stays at or after `at`; except when a loss after an acknowledgement rewrites
+ * the record (`at` and `lastAt` together) while a late report of the old loss is between its read and
+ * its write: parseDataLoss reads `lastAt` as at least `at`.
  */
 export async function recordDataLoss(
   redis: Redis,
