@@ -34,7 +34,7 @@ export interface DataLossRecord {
   tag: string;
   /** First report, ms since the epoch. */
   at: number;
-  /** `unrecorded` when the record has a time but not its details (an acknowledgement deleted them mid-report). */
+  /** `unrecorded` when the record has a time but not its details (a reporter of an older release, which wrote the time first, died between its writes). */
   what: DataLossSign | 'unrecorded';
   stage: string;
   consumer: string;

@@ -77,7 +77,7 @@ test('a later report changes none of the details of the first', async () => {
   );
 });
 
-test('a record with a time and no details (an acknowledgement deleted them mid-report) reads as unrecorded, with no blanks in the sentence', async () => {
+test('a record with a time and no details (an older reporter died between its writes) reads as unrecorded, with no blanks in the sentence', async () => {
   const pipeline = randomPipeline('dl');
   const keys = new Keys(pipeline);
   await redis.hset(keys.dataLost, { at: String(1_800_000_000_000), reports: '1' });
