@@ -88,6 +88,9 @@ test('pause a stage mid-run: nothing of it processed after the batch in hand, no
       return Number(info[info.indexOf('entries-added') + 1]);
     };
     const after = { validate: await added('validate'), store: await added('store') };
+    // The line may come from the reclaimer's look at the flag while the read loop is in a blocking read
+    // begun before the pause: let that read return (empty) before producing, or it takes some of the 30.
+    await new Promise((r) => setTimeout(r, TIMERS.blockMs * 10));
     const pausedAt = Date.now();
     const stallsBefore = pre.consumer.watchdog.stalls;
     await produceRecords(config, 20, 30);
