@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { BadIdError, errorMessage } from '../core/errors.js';
 import { classify, isTransient, isTransientRedisError } from '../core/failure-policy.js';
 import { isInvalidStreamId, isOutOfMemory } from '../core/redis-replies.js';
+import { productIdProblem } from '../producer/record.js';
 
 /** Redis cannot be reached now: the request is answered 503 with Retry-After. */
 export class Unavailable extends Error {
@@ -93,6 +94,17 @@ export function badPath(code: string, maxParamLength: number): { error: string; 
   if (code === 'FST_ERR_BAD_URL')
     return { error: 'bad_request', message: 'the path is not a valid URL: a % not followed by two hex digits (URL-encode an id)' };
   return { error: 'bad_request', message: `the path cannot be routed (${code})` };
+}
+
+/**
+ * A `preValidation` hook of the routes taking a product id in their path (`/v1/products/:id`, the
+ * console's): an id no product can have (productIdProblem: `..`, blank, not well-formed text) is a
+ * 400 naming the parameter and why, as submitting a record with it is, not a 404 "never seen".
+ */
+export async function refuseBadProductId(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const { id } = request.params as { id: string };
+  const problem = productIdProblem(id);
+  if (problem) await reply.code(400).send({ error: 'bad_request', message: `path parameter "id": ${problem}: no product has this id` });
 }
 
 /** The 413 message of a body over the server's limit (`api.bodyLimitBytes`). */

@@ -5,7 +5,7 @@ import { describe, inputStage, retryAfterFor, type Pressure } from '../producer/
 import { ShardedBackpressure } from '../producer/backpressure-shards.js';
 import { ReplicaWait } from '../redis/replicas.js';
 import { requireRole } from './auth.js';
-import { assertRedisReady, tooManyRecords } from './errors.js';
+import { assertRedisReady, refuseBadProductId, tooManyRecords } from './errors.js';
 import type { CompletionEvent } from './completions.js';
 import { registerEvents } from './events.js';
 import { registerStageControl } from './stage-control.js';
@@ -179,6 +179,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     '/v1/products/:id',
     {
       onRequest: requireRole('read'),
+      preValidation: refuseBadProductId,
       schema: {
         summary: 'status of one id (404: never seen); ?wait_ms long-polls until it is final',
         params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['id'] },
@@ -187,7 +188,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
           properties: { wait_ms: { type: 'integer', minimum: 0, description: `capped at maxWaitMs (${limits.maxWaitMs})` } },
           additionalProperties: false,
         },
-        response: { 200: STATUS, 404: ERROR, 503: ERROR },
+        response: { 200: STATUS, 400: ERROR, 404: ERROR, 503: ERROR },
       },
     },
     async (request, reply) => {

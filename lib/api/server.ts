@@ -14,6 +14,7 @@ import { badPath, errorHandler, fromStore, Unavailable } from './errors.js';
 import { registerRoutes } from './routes.js';
 import { Completions } from './completions.js';
 import { watchDataLoss } from './data-loss-watch.js';
+import { buildValidator } from './validators.js';
 
 /** What the routes (and plugins such as the console) share: decorated on the instance as `app.pipeline`. */
 export interface ApiContext {
@@ -193,6 +194,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    // A body is validated without coercion, the querystring and path with it (lib/api/validators.ts).
+    schemaController: { compilersFactory: { buildValidator: buildValidator() } },
   });
   // Response schemas document (in /openapi.json); they never filter what is sent.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));

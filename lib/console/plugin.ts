@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { requireRole } from '../api/auth.js';
-import { assertRedisReady } from '../api/errors.js';
+import { assertRedisReady, refuseBadProductId } from '../api/errors.js';
 import { writeOrCut } from '../api/events.js';
 import { parseGroups } from '../stream/category-groups.js';
 import { audit, readAudit } from './audit.js';
@@ -207,7 +207,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
       return { ...page, categories: reviewCategories(config), at };
     },
   );
-  app.get<{ Params: { id: string } }>('/console/api/products/:id', { onRequest: read }, async (req) =>
+  app.get<{ Params: { id: string } }>('/console/api/products/:id', { onRequest: read, preValidation: refuseBadProductId }, async (req) =>
     traceProduct(redis, config, shards.keysFor(req.params.id), req.params.id, undefined, o.maxBulk, lookup),
   );
   app.get<{ Querystring: { category?: string; brand?: string; route?: string; minConfidence?: number; maxConfidence?: number; limit?: number } }>(

@@ -44,6 +44,21 @@ function flatJsonBound(r: Record<string, unknown>): number | undefined {
 const BROKEN_TEXT = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\uFFFD/;
 
 /**
+ * Why `id` can never be a product's id, or undefined: what a record's `id` is checked for, and what
+ * the routes taking a product id in their path answer 400 with (GET /v1/products/%2E%2E had been a 404).
+ */
+export function productIdProblem(id: string): string | undefined {
+  if (id.trim() === '') return 'expected a non-empty string';
+  if (id.length > 256) return 'longer than 256 characters';
+  // HTTP clients resolve these as path segments (/v1/products/.. is /v1/): the product could not be looked up.
+  if (id === '.' || id === '..') return `"${id}" is not an id a URL path can carry`;
+  // The id is the product's key: a lone surrogate or a U+FFFD (bytes that were not UTF-8) would
+  // become U+FFFD on the way to Redis, and different ids one product.
+  if (BROKEN_TEXT.test(id)) return 'not well-formed text (a lone surrogate, or U+FFFD from bytes that were not UTF-8)';
+  return undefined;
+}
+
+/**
  * Check a parsed input record: an object with a non-empty string `id` and `title`, optional string
  * fields of the right type, at most `maxBytes` of JSON (`size` when the caller knows it, e.g. the
  * line it came from; else as `JSON.stringify` writes it). Throws BadRecordError saying which field and why.
@@ -58,13 +73,9 @@ export function validateRecord(value: unknown, maxBytes: number, size?: number):
   // Any other number: "expected a non-empty string" had read as if no number were taken.
   if (typeof r.id === 'number')
     throw new BadRecordError(`field "id": a number is taken only as an integer of at most 2^53 - 1 (read as ${r.id}): send it as a string`);
-  if (typeof r.id !== 'string' || r.id.trim() === '') throw new BadRecordError('field "id": expected a non-empty string');
-  if (r.id.length > 256) throw new BadRecordError('field "id": longer than 256 characters');
-  // HTTP clients resolve these as path segments (/v1/products/.. is /v1/): the product could not be looked up.
-  if (r.id === '.' || r.id === '..') throw new BadRecordError(`field "id": "${r.id}" is not an id a URL path can carry`);
-  // The id is the product's key: a lone surrogate or a U+FFFD (bytes that were not UTF-8) would
-  // become U+FFFD on the way to Redis, and different ids one product.
-  if (BROKEN_TEXT.test(r.id)) throw new BadRecordError('field "id": not well-formed text (a lone surrogate, or U+FFFD from bytes that were not UTF-8)');
+  if (typeof r.id !== 'string') throw new BadRecordError('field "id": expected a non-empty string');
+  const idProblem = productIdProblem(r.id);
+  if (idProblem) throw new BadRecordError(`field "id": ${idProblem}`);
   if (typeof r.title !== 'string' || r.title.trim() === '') throw new BadRecordError('field "title": expected a non-empty string');
   for (const f of OPTIONAL_STRINGS) {
     if (r[f] !== undefined && r[f] !== null && typeof r[f] !== 'string') throw new BadRecordError(`field "${f}": expected a string, got ${typeof r[f]}`);

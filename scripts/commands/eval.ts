@@ -18,6 +18,7 @@ import { DEFAULT_MODEL_PATH } from '../../lib/models/loader.js';
 import { parseSliceNames, planSlices, scoreSlice } from '../../training/eval/slice-runs.js';
 import { withPipeline } from './job.js';
 import { runInChunks } from './eval-run.js';
+import { counted } from '../../lib/core/counted.js';
 
 export interface EvalOptions extends GlobalOptions {
   /** Relative to the current directory. @defaultValue dev.jsonl of the data set (productsDataDir: env PRODUCTS_DATA, else ../shared/data/products beside the package) */
@@ -90,7 +91,7 @@ function dataFile(given: string | undefined, file: string, option: string): stri
 /** Rows repeating an earlier row's id: each is its own record (scored once each), said so with the first few. */
 function duplicatesNote(file: string, d: { line: number; id: string; firstLine: number }[]): string {
   const first = d.slice(0, 3).map((x) => `line ${x.line} repeats ${JSON.stringify(x.id)} of line ${x.firstLine}`);
-  return `warning: ${file}: ${d.length} rows repeat the id of an earlier row (${first.join(', ')}${d.length > 3 ? ', ...' : ''}): each is scored as its own record, sent as <id>#<line>`;
+  return `warning: ${file}: ${d.length === 1 ? '1 row repeats' : `${d.length} rows repeat`} the id of an earlier row (${first.join(', ')}${d.length > 3 ? ', ...' : ''}): each is scored as its own record, sent as <id>#<line>`;
 }
 
 /** The classifier's labels (its model folder's id2label), or [] without a classify stage or one. */
@@ -279,7 +280,9 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     writeFileSync(opts.dump, out.join('\n') + '\n');
   }
   if (missingAll > 0) {
-    process.stderr.write(`error: ${missingAll} records are neither stored, in review nor in the DLQ; worker logs: ${report.logFile}\n`);
+    process.stderr.write(
+      `error: ${counted(missingAll, 'record')} ${missingAll === 1 ? 'is' : 'are'} neither stored, in review nor in the DLQ; worker logs: ${report.logFile}\n`,
+    );
     process.exitCode = 1;
   }
 }

@@ -13,6 +13,7 @@ import { estimatePriorShift, meanDistribution, reweight } from '../../lib/models
 import { cleanText } from '../../stages/domain/text.js';
 import { modelsDirOf } from '../../stages/domain/model-labels.js';
 import { loadConfig, productsDataDir, type GlobalOptions } from './common.js';
+import { counted } from '../../lib/core/counted.js';
 
 export interface PriorsOptions extends GlobalOptions {
   input: string;
@@ -136,15 +137,16 @@ export async function priorsCommand(o: PriorsOptions): Promise<void> {
     return;
   }
   const out: string[] = [
-    `${feed.length} titles of ${o.input} against ${reference.length} reference titles (${o.reference ?? `${referenceFile}, held-out tenth`}); ` +
-      `model ${stage.model} of stage ${stage.name}; EM ${shift.converged ? 'converged' : 'stopped'} after ${shift.iterations} iterations`,
+    `${counted(feed.length, 'title')} of ${o.input} against ${counted(reference.length, 'reference title')} (${o.reference ?? `${referenceFile}, held-out tenth`}); ` +
+      `model ${stage.model} of stage ${stage.name}; EM ${shift.converged ? 'converged' : 'stopped'} after ${counted(shift.iterations, 'iteration')}`,
     `${'category'.padEnd(24)}${'reference'.padStart(10)}${'feed'.padStart(8)}${'weight'.padStart(8)}`,
     ...summary.categories.map((c) => `${c.category.padEnd(24)}${fixed(c.reference).padStart(10)}${fixed(c.feed).padStart(8)}${fixed(c.weight).padStart(8)}`),
   ];
-  if (feed.length < PRIORS_FEW_TITLES) out.push(`note: ${feed.length} titles; below ${PRIORS_FEW_TITLES} the estimate is noisy (check it on labelled rows)`);
+  if (feed.length < PRIORS_FEW_TITLES)
+    out.push(`note: ${counted(feed.length, 'title')}; below ${PRIORS_FEW_TITLES} the estimate is noisy (check it on labelled rows)`);
   if (accuracy)
     out.push(
-      `accuracy on the input's labels (${accuracy.rows} rows; labels not used to estimate): ${fixed(accuracy.without)} without weights, ${fixed(accuracy.with)} with`,
+      `accuracy on the input's labels (${counted(accuracy.rows, 'row')}; labels not used to estimate): ${fixed(accuracy.without)} without weights, ${fixed(accuracy.with)} with`,
     );
   out.push(`settings for stages.${stage.name}:`, JSON.stringify({ categoryWeights }));
   process.stdout.write(out.join('\n') + '\n');

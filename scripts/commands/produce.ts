@@ -10,6 +10,7 @@ import { ShardedBackpressure } from '../../lib/producer/backpressure-shards.js';
 import { isTransientRedisError } from '../../lib/core/failure-policy.js';
 import { checkReadable, cliRedis, explainRedisFailure, fatalAsync, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 import { warnIfNoPipeline } from './pipeline-hint.js';
+import { counted } from '../../lib/core/counted.js';
 
 /** `pipeline produce`'s default --retry-for: a batch waits this long for Redis (unreachable, full, at maxclients) before produce gives up. */
 export const DEFAULT_RETRY_FOR_MS = 30_000;
@@ -121,7 +122,7 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
   const runId = opts.runId ?? newTraceId();
   const resume = `pipeline produce ${file ?? '< <the same input>'} --run-id ${runId}`;
   const stopped = (why: string) =>
-    process.stderr.write(`${tty ? '\n' : ''}produce: ${why} after ${produced} records produced; to resume (nothing twice): ${resume}\n`);
+    process.stderr.write(`${tty ? '\n' : ''}produce: ${why} after ${counted(produced, 'record')} produced; to resume (nothing twice): ${resume}\n`);
   const onSignal = (signal: NodeJS.Signals) => {
     stopped(`stopped by ${signal}`);
     process.exit(signal === 'SIGINT' ? 130 : 143);

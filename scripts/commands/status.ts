@@ -15,6 +15,7 @@ import { warnIfNoPipeline } from './pipeline-hint.js';
 import { pausedStages } from '../../lib/ops/pause.js';
 import { pauseLine, type PauseRecord } from '../../lib/stream/pause-flag.js';
 import { writeRefusal, writeRefusalLine } from '../../lib/ops/write-refusal.js';
+import { modelFolderErrors } from '../../stages/domain/model-options.js';
 
 /** A paused stage as `status --json` and `top` list it. */
 export type PausedRow = { stage: string } & PauseRecord;
@@ -230,6 +231,8 @@ export async function statusOutput(redis: Redis, config: ResolvedConfig, json = 
 /** `pipeline status`: per stream length, group lag, pending, consumers; DLQ length; stored count; the fused stages; the stages waiting for a missing permission or out an outage. */
 export async function statusCommand(opts: GlobalOptions & { json?: boolean }): Promise<void> {
   const config = loadConfig(opts);
+  // Read-only, and perhaps run where the models are not: a warning, in the words `up` refuses to start with.
+  for (const err of modelFolderErrors(config)) process.stderr.write(`warning: ${err.message}\n`);
   const redis = cliRedis(config.redis.url);
   try {
     await warnEvictionPolicy(redis);

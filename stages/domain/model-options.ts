@@ -33,6 +33,23 @@ export function checkModelFolder(stage: ResolvedStage, env: NodeJS.ProcessEnv = 
   if (missing) throw new ConfigError(`stages.${stage.name}.model`, missing);
 }
 
+/**
+ * checkModelFolder on every stage of `config`, each failure kept: what `pipeline status` warns of
+ * and `deploy render` refuses, in the words `up`, `start` and `eval` refuse to start with.
+ */
+export function modelFolderErrors(config: ResolvedConfig, env: NodeJS.ProcessEnv = process.env): ConfigError[] {
+  const errors: ConfigError[] = [];
+  for (const stage of config.stages) {
+    try {
+      checkModelFolder(stage, env);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      errors.push(err);
+    }
+  }
+  return errors;
+}
+
 export { modelsDirOf };
 
 /**

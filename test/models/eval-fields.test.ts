@@ -168,10 +168,10 @@ test('eval: a numeric MPN is scored, repeated ids are said, and CRLF, a 10,000-c
   assert.is(r.status, 0, r.stderr);
   const dupLine = rows.length - 2;
   assert.ok(
-    r.stderr.includes(`warning: input.jsonl: 1 rows repeat the id of an earlier row (line ${dupLine} repeats ${JSON.stringify(dev[0]!.id)} of line `),
+    r.stderr.includes(`warning: input.jsonl: 1 row repeats the id of an earlier row (line ${dupLine} repeats ${JSON.stringify(dev[0]!.id)} of line `),
     r.stderr,
   );
-  assert.match(r.stdout, new RegExp(`^eval: ${rows.length} records from input\\.jsonl \\(seed 7\\), 1 rows repeating an earlier row's id`, 'm'));
+  assert.match(r.stdout, new RegExp(`^eval: ${rows.length} records from input\\.jsonl \\(seed 7\\), 1 row repeating an earlier row's id`, 'm'));
   const s = JSON.parse(readFileSync(json, 'utf8')) as { records: number; duplicateIds: number; where: Record<string, number>; categories: { n: number } };
   assert.equal([s.records, s.duplicateIds, s.categories.n, s.where.missing, s.where.dlq], [rows.length, 1, rows.length, 0, 0]);
   const dumped = readFileSync(dump, 'utf8')

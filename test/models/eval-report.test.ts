@@ -61,4 +61,17 @@ test('attribute lines: one per attribute with value and text shares, the unlabel
   assert.ok(lines.includes('attribute schema: 8 records checked, 2 flagged missing a required attribute (0.250), 1 of them with a labelled span in the title'));
 });
 
+
+test('counts of one are singular: "1 record", "1 row ... is scored apart"; others plural', () => {
+  const one = formatReport(
+    scores({ records: 1, skipped: 1, duplicateIds: 1, unknownCategories: { rows: 1, categories: [{ category: 'toys', rows: 1, predicted: { audio: 1 } }] } }),
+  ).join('\n');
+  assert.match(one, /^eval: 1 record from in\.jsonl \(seed 7\), 1 row left out \(.*\), 1 row repeating an earlier row's id/);
+  assert.match(one, /; 1 row with a category the classifier does not have is scored apart, below\)/);
+  assert.match(one, /categories the classifier does not have \(1 row, scored apart/);
+  assert.not.match(one, /\b1 (records|rows)\b/);
+  const two = formatReport(scores({ skipped: 2 })).join('\n');
+  assert.match(two, /^eval: 2 records from in\.jsonl \(seed 7\), 2 rows left out/);
+});
+
 test.run();

@@ -4,10 +4,13 @@ import { expectedCalibrationError, routingThresholds, thresholdTable } from '../
 import { loadLabelled, type LabelledRow } from '../../training/eval/dataset.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { NaiveBayes, features } from '../../training/eval/naive-bayes.js';
 import { parseSliceNames, planSlices, scoreSlice } from '../../training/eval/slice-runs.js';
 import { brandLast, firstWords, makeSlices, removeValue } from '../../training/eval/slices.js';
+
+const REPO = resolve(import.meta.dirname, '../..');
 
 test('naive Bayes features are lower-cased word unigrams and bigrams', () => {
   assert.equal(features('HP 61-XL Ink', true), ['hp', '61', 'xl', 'ink', 'hp 61', '61 xl', 'xl ink']);
@@ -134,6 +137,26 @@ test('parseSliceNames: all or none inside a list is refused as standing alone, n
       (err: Error) => /(all|none) stands alone, not in a list/.test(err.message) && !/unknown slice/.test(err.message),
       v,
     );
+});
+
+test('parseSliceNames: an empty value, or an empty name in a list, is refused naming the option and what it takes', () => {
+  for (const v of ['', '  ', ',', 'none,', 'no-mpn,,lower-case'])
+    assert.throws(
+      () => parseSliceNames(v),
+      (err: Error) => err.message.startsWith(`--slices ${JSON.stringify(v)}: `) && /all, none, or a comma list of unseen-brand, no-mpn/.test(err.message),
+      JSON.stringify(v),
+    );
+});
+
+test("pipeline eval --slices '' is a usage error before anything starts, not a run without slices", () => {
+  const r = spawnSync(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), 'eval', '--slices', '', '--limit', '1'], {
+    encoding: 'utf8',
+    env: { ...process.env, REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'error' },
+    timeout: 60_000,
+  });
+  assert.is(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^error: --slices "": empty; all, none, or a comma list of /);
+  assert.is(r.stdout, '');
 });
 
 test('expected calibration error: zero when confidence matches accuracy, the gap otherwise', () => {

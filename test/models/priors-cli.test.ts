@@ -62,6 +62,15 @@ test('priors: categories missing from the feed get weights near 0, the others ke
   assert.ok(out.accuracy.with > out.accuracy.without, `accuracy ${out.accuracy.without} → ${out.accuracy.with}`);
 });
 
+test('priors counts in the number they take: one title is "1 title", one labelled row "1 row"', () => {
+  const r = pipeline(['priors', '--input', writeRows('one.jsonl', [dev[0]])]);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^1 title of .* against \d+ reference titles /);
+  assert.match(r.stdout, /\nnote: 1 title; below /);
+  assert.match(r.stdout, /labels \(1 row; labels not used/);
+  assert.not.match(r.stdout, /\b1 (titles|rows)\b/);
+});
+
 test('priors: a line without a title is an error naming the file and line', () => {
   const feed = writeRows('bad.jsonl', [{ title: 'Sony MDR-7506 Headphones' }, { name: 'no title here' }]);
   const r = pipeline(['priors', '--input', feed]);

@@ -109,7 +109,10 @@ test('CLI: the state read waits out a busy Redis like a batch does (with --run-i
     assert.is(await exited(slow), 130);
     const runId = /--run-id (\S+)/.exec(slow.output())?.[1];
     assert.ok(runId, `the run id is named: ${slow.output()}`);
-    assert.match(slow.output(), new RegExp(`stopped by SIGINT after \\d+ records produced; to resume \\(nothing twice\\): pipeline produce ${input} --run-id`));
+    assert.match(
+      slow.output(),
+      new RegExp(`stopped by SIGINT after \\d+ records? produced; to resume \\(nothing twice\\): pipeline produce ${input} --run-id`),
+    );
     const resumed = cli(['--config', config, 'produce', '--run-id', runId!, '--rejects', join(dir, 'rejects.jsonl'), input], server.url);
     assert.is(await exited(resumed), 0, resumed.output());
     const ids = await idsIn(stream);

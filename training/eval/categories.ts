@@ -8,6 +8,7 @@
  * as that one, and said so. No other spelling is mapped: "Printers & Ink" is not guessed to be
  * printers_ink.
  */
+import { counted } from '../../lib/core/counted.js';
 
 /** The coarse categories of a classifier's labels (`<category>` of `<category>/<subcategory>`), sorted. */
 export function classifierCategories(labels: readonly string[]): string[] {
@@ -90,7 +91,7 @@ export function categoryNotes(file: string, check: CategoryCheck, known: readonl
   return [
     ...(rows > 0
       ? [
-          `warning: ${file}: ${rows} rows have a category the classifier does not have (${countList(check.unknown.map((u) => ({ name: u.category, rows: u.rows })))}): scored apart, in no category score (the classifier's: ${known.join(', ')})`,
+          `warning: ${file}: ${counted(rows, 'row')} ${rows === 1 ? 'has' : 'have'} a category the classifier does not have (${countList(check.unknown.map((u) => ({ name: u.category, rows: u.rows })))}): scored apart, in no category score (the classifier's: ${known.join(', ')})`,
         ]
       : []),
     ...(check.normalised.length > 0

@@ -5,6 +5,7 @@ import type { SliceScore } from './slice-runs.js';
 import type { FineScores } from './fine.js';
 import type { AttributeScores } from './attributes.js';
 import { normalisedList, type CategoryCheck, type UnknownCategories } from './categories.js';
+import { counted } from '../../lib/core/counted.js';
 
 export interface EvalScores {
   input: string;
@@ -60,7 +61,7 @@ function categoryLines(s: EvalScores): string[] {
   return [
     ...(u && u.rows > 0
       ? [
-          `categories the classifier does not have (${u.rows} rows, scored apart: in no category, baseline, slice, calibration or subcategory score; brand, mpn and gtin include them), each with what the pipeline predicted:`,
+          `categories the classifier does not have (${counted(u.rows, 'row')}, scored apart: in no category, baseline, slice, calibration or subcategory score; brand, mpn and gtin include them), each with what the pipeline predicted:`,
           ...u.categories.map(
             (x) =>
               `  ${JSON.stringify(x.category)} ${x.rows} → ${Object.entries(x.predicted)
@@ -80,7 +81,7 @@ function attributeLines(a: AttributeScores): string[] {
     "attributes (rows whose title has a span the extractors' training labeller finds for the labelled category's group; value and unit, text):",
     ...a.kinds.map((k) => `  ${k.name.padEnd(14)} n=${k.n}  value ${share(k.valueRight, k.n)}  text ${share(k.textRight, k.n)}`),
     `attribute given where the labeller finds none (n=${a.unlabelled.n}): ${share(a.unlabelled.given, a.unlabelled.n)}`,
-    `attribute schema: ${a.schema.checked} records checked, ${a.schema.flagged} flagged missing a required attribute (${share(a.schema.flagged, a.schema.checked)}), ${a.schema.flaggedWithSpan} of them with a labelled span in the title`,
+    `attribute schema: ${counted(a.schema.checked, 'record')} checked, ${a.schema.flagged} flagged missing a required attribute (${share(a.schema.flagged, a.schema.checked)}), ${a.schema.flaggedWithSpan} of them with a labelled span in the title`,
   ];
 }
 
@@ -89,9 +90,9 @@ export function formatReport(s: EvalScores): string[] {
   const apart = s.unknownCategories?.rows ?? 0;
   const beat = (a: number, b: number): string => (a > b ? 'above' : a === b ? 'level' : 'BELOW');
   return [
-    `eval: ${s.records} records from ${s.input} (seed ${s.seed})${s.skipped ? `, ${s.skipped} rows left out (refused by the producer, named on stderr)` : ''}${s.duplicateIds ? `, ${s.duplicateIds} rows repeating an earlier row's id (each scored as its own record)` : ''}, ${s.sent} sent with slice variants, ${s.seconds.toFixed(1)} s, ${(s.sent / s.seconds).toFixed(1)} records/s end to end`,
+    `eval: ${counted(s.records, 'record')} from ${s.input} (seed ${s.seed})${s.skipped ? `, ${counted(s.skipped, 'row')} left out (refused by the producer, named on stderr)` : ''}${s.duplicateIds ? `, ${counted(s.duplicateIds, 'row')} repeating an earlier row's id (each scored as its own record)` : ''}, ${s.sent} sent with slice variants, ${s.seconds.toFixed(1)} s, ${(s.sent / s.seconds).toFixed(1)} records/s end to end`,
     `outcomes: stored ${s.where.stored}, review ${s.where.review}, dlq ${s.where.dlq}, missing ${s.where.missing}${s.sentToReview === undefined ? '' : `; sent to review ${s.sentToReview} (stored ones included)`}`,
-    `category: accuracy ${f3(c.accuracy)}, macro-F1 ${f3(c.macroF1)}${apart > 0 ? ` (n=${c.n}; ${apart} rows with a category the classifier does not have are scored apart, below)` : ''}`,
+    `category: accuracy ${f3(c.accuracy)}, macro-F1 ${f3(c.macroF1)}${apart > 0 ? ` (n=${c.n}; ${counted(apart, 'row')} with a category the classifier does not have ${apart === 1 ? 'is' : 'are'} scored apart, below)` : ''}`,
     ...categoryLines(s),
     'per category (precision / recall / F1 / support):',
     ...Object.entries(c.perLabel).map(([l, p]) => `  ${l.padEnd(22)} ${f3(p.precision)} / ${f3(p.recall)} / ${f3(p.f1)} / ${p.support}`),

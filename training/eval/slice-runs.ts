@@ -30,11 +30,13 @@ export class SliceError extends Error {
 /** Parses `--slices`: "all", "none" or a comma-separated list of slice names. */
 export function parseSliceNames(value: string | undefined): SliceName[] {
   if (value === undefined || value === 'all') return [...SLICE_NAMES];
-  if (value === 'none' || value === '') return [];
-  const names = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+  if (value === 'none') return [];
+  const names = value.split(',').map((s) => s.trim());
+  // An empty value, `,` or `none,` (a variable left unset) had run as --slices none: say what the option takes.
+  if (names.includes(''))
+    throw new SliceError(
+      `--slices ${JSON.stringify(value)}: ${value.trim() === '' ? 'empty' : 'an empty name in the list'}; all, none, or a comma list of ${SLICE_NAMES.join(', ')}`,
+    );
   // "all" and "none" stand alone: in a list, "none,lower-case" had been refused as an unknown slice "none".
   for (const n of names)
     if (n === 'all' || n === 'none')
