@@ -16,6 +16,7 @@ import { DEAD_LETTER_REASONS } from '../../lib/stream/deadletter.js';
 import { adminOnlyRefusal, cliRedis, loadConfig, type GlobalOptions } from './common.js';
 import { oneOf, positiveInt } from './option-values.js';
 import { warnIfNoPipeline } from './pipeline-hint.js';
+import { counted } from '../../lib/core/counted.js';
 
 export interface DlqSelectOptions {
   id?: string[];
@@ -127,7 +128,7 @@ export function dlqCommand(global: () => GlobalOptions, run: <A extends unknown[
                   .sort((a, b) => a.at - b.at || a.id.localeCompare(b.id))
                   .slice(0, count);
           for (const e of entries) out(o.json ? JSON.stringify({ ...e, payload: undefined, payloadBytes: e.payload?.length ?? 0 }) : row(e));
-          if (!o.json) process.stderr.write(`${entries.length} dead letters\n`);
+          if (!o.json) process.stderr.write(`${counted(entries.length, 'dead letter')}\n`);
           // An empty list is as often a mistyped PIPELINE: said as status, produce and export say it.
           if (entries.length === 0) await warnIfNoPipeline(redis, config);
           // A mistyped --stage lists nothing, as if that stage had none; a stage since removed from the config may still have some.

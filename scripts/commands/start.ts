@@ -14,6 +14,7 @@ import { fusedAfter, storedText } from './status.js';
 import { storeSink } from '../../lib/ops/inspect.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { ExamplePicker, exampleLine, type StoredDoc } from './start-examples.js';
+import { counted } from '../../lib/core/counted.js';
 
 export interface StartOptions extends GlobalOptions {
   /** JSONL to produce, relative to the current directory. @defaultValue the package's data/sample.jsonl */
@@ -136,7 +137,7 @@ export async function startCommand(opts: StartOptions): Promise<void> {
       const before = await pipelineStatus(redis, config);
       if (hadData(before))
         process.stderr.write(
-          `warning: pipeline "${config.pipeline}" in this Redis (REDIS_URL) already holds data (${before.stored} stored products, ${before.dlq} dead letters): this run adds the sample to it, and workers already running on it join in; the summary counts this run alone (PIPELINE=<another name> runs it apart)\n`,
+          `warning: pipeline "${config.pipeline}" in this Redis (REDIS_URL) already holds data (${counted(before.stored, 'stored product')}, ${counted(before.dlq, 'dead letter')}): this run adds the sample to it, and workers already running on it join in; the summary counts this run alone (PIPELINE=<another name> runs it apart)\n`,
         );
       const rejectsFile = join(ctx.logDir, 'rejects.jsonl');
       const summary = await produce(redis, createReadStream(input), {

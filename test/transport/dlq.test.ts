@@ -17,6 +17,7 @@ import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { cli, exited, FAST, stageThenStore, writeConfig } from '../helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { addDeadLetter } from '../helpers/console.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -264,6 +265,21 @@ test('dlq list --stage naming no stage of the pipeline says so on stderr, with t
     const warning = `warning: no stage "${stage}" in pipeline `;
     assert.is(child.output().includes(warning), warned, child.output());
     if (warned) assert.match(child.output(), /\(stages: preprocess, [^)]*validate[^)]*\): only dead letters of a stage removed from the config match it/);
+  }
+});
+
+test('dlq list counts in the number it takes: "1 dead letter", "2 dead letters"', async () => {
+  const pipeline = randomPipeline();
+  const config = writeConfig(pipeline);
+  const keys = new Keys(pipeline);
+  for (const [n, line] of [
+    [1, '1 dead letter\n'],
+    [2, '2 dead letters\n'],
+  ] as const) {
+    await addDeadLetter(redis, keys, { id: `d${n}`, title: 'a thing' });
+    const child = cli(['--config', config, 'dlq', 'list'], server.url);
+    assert.is(await exited(child), 0, child.output());
+    assert.ok(child.output().includes(line), child.output());
   }
 });
 
