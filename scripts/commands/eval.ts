@@ -256,6 +256,9 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
       ),
     },
     fine,
+    ...(fine === null ? { fineNotMeasured: labels.some((l) => l.includes('/')) ? ('no-source-category' as const) : ('no-subcategory-labels' as const) } : {}),
+    // A field no row has (another retailer's file without brands or model numbers) is said not measured, not scored 0 of 0.
+    labelledIdentifiers: { brand: rows.filter((r) => r.brand).length, mpn: rows.filter((r) => r.mpn).length },
     identifierSlices,
     brand,
     mpn,

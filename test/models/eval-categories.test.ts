@@ -63,9 +63,12 @@ test("the classifier's categories: the coarse part of its labels; case and surro
     { from: 'AUDIO', to: 'audio', rows: 1 },
   ]);
   assert.equal(check.unknown, [
-    { category: 'toys', rows: 2 },
-    { category: 'Printers & Ink', rows: 1 },
+    { category: 'toys', rows: 2, lines: [] },
+    { category: 'Printers & Ink', rows: 1, lines: [] },
   ]);
+  // Rows read from a file carry their line: a note names them.
+  const lined = [{ category: 'toys', line: 4 }, { category: 'audio', line: 5 }, { category: 'toys', line: 9 }];
+  assert.equal(checkCategories(lined, new Set(known)).unknown, [{ category: 'toys', rows: 2, lines: [4, 9] }]);
 });
 
 test("a source_category spelt with other case or spaces is scored as the model's subcategory, not as <category>/*", () => {
@@ -92,6 +95,8 @@ test('rows of categories the classifier does not have are named and scored apart
   const r = evalRun(['--input', 'cats.jsonl', '--slices', 'lower-case', '--json', json, '--dump', dump, '--timeout', '120000']);
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stderr, /^warning: cats\.jsonl: 3 rows have a category the classifier does not have \("toys" 2, "Printers & Ink" 1\): scored apart/m);
+  assert.match(r.stderr, /^ {2}"toys": lines 1, 2$/m);
+  assert.match(r.stderr, /^ {2}"Printers & Ink": line 3$/m);
   const upper = JSON.stringify(`${dev[3]!.category.toUpperCase()} `);
   assert.ok(
     r.stderr.includes(`note: cats.jsonl: categories taken as the classifier's (case and surrounding spaces folded): ${upper} → ${dev[3]!.category} 1`),
@@ -102,24 +107,24 @@ test('rows of categories the classifier does not have are named and scored apart
     /^category: accuracy \d\.\d{3}, macro-F1 \d\.\d{3} \(n=13; 3 rows with a category the classifier does not have are scored apart, below\)$/m,
   );
   assert.match(r.stdout, /^categories the classifier does not have \(3 rows, scored apart/m);
-  assert.match(r.stdout, /^ {2}"toys" 2 → \S+ \d/m);
-  assert.match(r.stdout, /^ {2}"Printers & Ink" 1 → \S+ 1$/m);
+  assert.match(r.stdout, /^ {2}"toys" 2 \(lines 1, 2\) → \S+ \d/m);
+  assert.match(r.stdout, /^ {2}"Printers & Ink" 1 \(line 3\) → \S+ 1$/m);
   assert.not.match(r.stdout, /^ {2}(toys|Printers & Ink|[A-Z_]+ ) +\d\.\d{3} \//m, 'no per-category line for them');
 
   const s = JSON.parse(readFileSync(json, 'utf8')) as {
     records: number;
     categories: { n: number; perLabel: Record<string, unknown> };
-    unknownCategories: { rows: number; categories: { category: string; rows: number; predicted: Record<string, number> }[] };
+    unknownCategories: { rows: number; categories: { category: string; rows: number; lines: number[]; predicted: Record<string, number> }[] };
     normalisedCategories: { from: string; to: string; rows: number }[];
     slices: { name: string; n: number }[];
     calibration: { table: { above: number; below: number }[] };
   };
   assert.equal([s.records, s.categories.n, s.unknownCategories.rows], [16, 13, 3]);
   assert.equal(
-    s.unknownCategories.categories.map((c) => [c.category, c.rows, Object.values(c.predicted).reduce((a, b) => a + b, 0)]),
+    s.unknownCategories.categories.map((c) => [c.category, c.rows, c.lines, Object.values(c.predicted).reduce((a, b) => a + b, 0)]),
     [
-      ['toys', 2, 2],
-      ['Printers & Ink', 1, 1],
+      ['toys', 2, [1, 2], 2],
+      ['Printers & Ink', 1, [3], 1],
     ],
   );
   assert.equal(s.normalisedCategories, [{ from: `${dev[3]!.category.toUpperCase()} `, to: dev[3]!.category, rows: 1 }]);

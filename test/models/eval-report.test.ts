@@ -45,6 +45,11 @@ test('a slice or an identifier with no rows prints a dash, not 0.000 and "level"
   assert.ok(some.includes('mpn (value in title, n=4): exact-match recall 0.750, precision 0.750'), some.join('\n'));
 });
 
+test('a precision over no value given is a dash, not 0.000', () => {
+  const lines = formatReport(scores({ brand: { n: 3, predicted: 0, correct: 0, precision: 0, recall: 0 } }));
+  assert.ok(lines.includes('brand (value in title, n=3): exact-match recall 0.000, precision - (none given)'), lines.join('\n'));
+});
+
 test('attribute lines: one per attribute with value and text shares, the unlabelled share and the schema flags; none for scores without attributes', () => {
   assert.not.ok(formatReport(scores({})).some((l) => l.startsWith('attribute')));
   const lines = formatReport(

@@ -18,8 +18,8 @@ export function classifierCategories(labels: readonly string[]): string[] {
 export interface CategoryCheck {
   /** Categories taken as the classifier's after case / white space folding: as written, as taken, rows. */
   normalised: { from: string; to: string; rows: number }[];
-  /** Categories the classifier does not have (as written, trimmed), with their rows; most rows first. */
-  unknown: { category: string; rows: number }[];
+  /** Categories the classifier does not have (as written, trimmed), with their rows and those rows' lines (where known); most rows first. */
+  unknown: { category: string; rows: number; lines: number[] }[];
 }
 
 const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
@@ -28,16 +28,18 @@ const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1
  * Sets each row's `category` to the classifier's spelling when it differs only in case or
  * surrounding white space (and trims the rest), and names the categories the classifier does not have.
  */
-export function checkCategories(rows: { category: string }[], known: ReadonlySet<string>): CategoryCheck {
+export function checkCategories(rows: { category: string; line?: number }[], known: ReadonlySet<string>): CategoryCheck {
   const byFolded = new Map([...known].map((k) => [k.toLowerCase(), k]));
   const normalised = new Map<string, { to: string; rows: number }>();
   const unknown = new Map<string, number>();
+  const lines = new Map<string, number[]>();
   for (const r of rows) {
     if (known.has(r.category)) continue;
     const to = byFolded.get(r.category.trim().toLowerCase());
     if (to === undefined) {
       r.category = r.category.trim();
       bump(unknown, r.category);
+      if (r.line !== undefined) lines.set(r.category, [...(lines.get(r.category) ?? []), r.line]);
       continue;
     }
     const n = normalised.get(r.category) ?? { to, rows: 0 };
@@ -47,14 +49,16 @@ export function checkCategories(rows: { category: string }[], known: ReadonlySet
   }
   return {
     normalised: [...normalised].map(([from, n]) => ({ from, ...n })).sort((a, b) => b.rows - a.rows || a.from.localeCompare(b.from)),
-    unknown: [...unknown].map(([category, n]) => ({ category, rows: n })).sort((a, b) => b.rows - a.rows || a.category.localeCompare(b.category)),
+    unknown: [...unknown]
+      .map(([category, n]) => ({ category, rows: n, lines: lines.get(category) ?? [] }))
+      .sort((a, b) => b.rows - a.rows || a.category.localeCompare(b.category)),
   };
 }
 
-/** Rows of categories the classifier does not have, as `--json` has them: per category, what the pipeline predicted. */
+/** Rows of categories the classifier does not have, as `--json` has them: per category, its rows' lines and what the pipeline predicted. */
 export interface UnknownCategories {
   rows: number;
-  categories: { category: string; rows: number; predicted: Record<string, number> }[];
+  categories: { category: string; rows: number; lines: number[]; predicted: Record<string, number> }[];
 }
 
 export function unknownCategories(
@@ -62,7 +66,7 @@ export function unknownCategories(
   rows: readonly { id: string; category: string }[],
   predicted: (id: string) => string | undefined,
 ): UnknownCategories {
-  const out = check.unknown.map((u) => ({ category: u.category, rows: u.rows, predicted: new Map<string, number>() }));
+  const out = check.unknown.map((u) => ({ category: u.category, rows: u.rows, lines: u.lines, predicted: new Map<string, number>() }));
   const of = new Map(out.map((o) => [o.category, o.predicted]));
   for (const r of rows) {
     const m = of.get(r.category);
@@ -80,6 +84,15 @@ export function unknownCategories(
 /** `"AUDIO" → audio 3, "Audio " → audio 1`: categories as written (JSON-quoted), as taken, rows. */
 export const normalisedList = (xs: CategoryCheck['normalised']): string => xs.map((x) => `${JSON.stringify(x.from)} → ${x.to} ${x.rows}`).join(', ');
 
+/** How many lines show in a note naming rows (the rest counted); `--json` has them all. */
+const LINES_SHOWN = 10;
+
+/** `lines 3, 9, 12, ... (40 more)`: the lines of the rows a note names. */
+export const lineList = (lines: readonly number[]): string =>
+  lines.length === 0
+    ? 'lines not known'
+    : `line${lines.length > 1 ? 's' : ''} ${lines.slice(0, LINES_SHOWN).join(', ')}${lines.length > LINES_SHOWN ? `, ... (${lines.length - LINES_SHOWN} more)` : ''}`;
+
 /** `"toys" 3, "Printers & Ink" 2`: categories as written (JSON-quoted: white space and case show) with counts. */
 export const countList = (xs: readonly { name: string; rows: number }[]): string => xs.map((x) => `${JSON.stringify(x.name)} ${x.rows}`).join(', ');
 
@@ -92,6 +105,7 @@ export function categoryNotes(file: string, check: CategoryCheck, known: readonl
     ...(rows > 0
       ? [
           `warning: ${file}: ${counted(rows, 'row')} ${rows === 1 ? 'has' : 'have'} a category the classifier does not have (${countList(check.unknown.map((u) => ({ name: u.category, rows: u.rows })))}): scored apart, in no category score (the classifier's: ${known.join(', ')})`,
+          ...check.unknown.map((u) => `  ${JSON.stringify(u.category)}: ${lineList(u.lines)}`),
         ]
       : []),
     ...(check.normalised.length > 0

@@ -7,6 +7,8 @@ import { Prng } from '../prng.js';
 
 export interface LabelledRow {
   id: string;
+  /** Line of the file the row is on (1-based), to name it in notes (set by loadLabelled). */
+  line?: number;
   title: string;
   /** The title as read, before GTIN augmentation (what the robustness slices start from). */
   sourceTitle: string;
@@ -118,6 +120,7 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
       const sourceCategory = text(fields, 'source_category', at);
       const row: LabelledRow = {
         id,
+        line: i + 1,
         title: r.title,
         sourceTitle: r.title,
         category: r.category,

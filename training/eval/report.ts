@@ -4,7 +4,7 @@ import type { CategoryScores, ExactMatch, GivenWithout } from './metrics.js';
 import type { SliceScore } from './slice-runs.js';
 import type { FineScores } from './fine.js';
 import type { AttributeScores } from './attributes.js';
-import { normalisedList, type CategoryCheck, type UnknownCategories } from './categories.js';
+import { lineList, normalisedList, type CategoryCheck, type UnknownCategories } from './categories.js';
 import { counted } from '../../lib/core/counted.js';
 
 export interface EvalScores {
@@ -31,6 +31,10 @@ export interface EvalScores {
   slices: SliceScore[];
   calibration: { ece: number; bins: number; meanConfidence: number; routing: number[]; table: ThresholdRow[] };
   fine: FineScores | null;
+  /** Why `fine` is null: the classifier has no subcategory labels, or no scored row has a source_category. */
+  fineNotMeasured?: 'no-subcategory-labels' | 'no-source-category';
+  /** Input rows with a brand / an mpn at all: 0 means the figures of that field were not measured (the input has none). */
+  labelledIdentifiers?: { brand: number; mpn: number };
   identifierSlices: { name: string; brand: ExactMatch; mpn: ExactMatch; brandUnchanged: ExactMatch; mpnUnchanged: ExactMatch }[];
   brand: ExactMatch;
   mpn: ExactMatch;
@@ -50,9 +54,58 @@ const f3 = (x: number): string => x.toFixed(3);
 /** A share, or '-' when there were no rows to take it over (an input without model numbers). */
 const shareOrDash = (g: GivenWithout): string => (g.n > 0 ? f3(g.share) : '-');
 
-/** Exact match of a field where its value is in the title; a dash when no row had one. */
+/** Exact match of a field where its value is in the title; a dash when no row had one, and for precision when nothing was given. */
 const exactLine = (field: string, m: ExactMatch): string =>
-  m.n > 0 ? `${field} (value in title, n=${m.n}): exact-match recall ${f3(m.recall)}, precision ${f3(m.precision)}` : `${field} (value in title, n=0): -`;
+  m.n > 0
+    ? `${field} (value in title, n=${m.n}): exact-match recall ${f3(m.recall)}, precision ${m.predicted > 0 ? f3(m.precision) : '- (none given)'}`
+    : `${field} (value in title, n=0): -`;
+
+/** An accuracy over `n` rows, or a dash over none (a threshold no row is above or below). */
+const accOrDash = (acc: number, n: number): string => (n > 0 ? f3(acc) : '-');
+
+/** Said in place of a field's figures when no input row has that field (another retailer's file without brands or model numbers). */
+const notMeasured = (field: 'brand' | 'mpn'): string => `${field}: not measured (no input row has ${field === 'mpn' ? 'an' : 'a'} ${field})`;
+
+/** The subcategory line: its scores, or why there are none. */
+function fineLine(s: EvalScores): string {
+  if (s.fine !== null)
+    return `subcategory (n=${s.fine.n}, ${s.fine.learnt} with a learnt subcategory, the rest scored as <category>/*): top-1 ${f3(s.fine.top1)}, top-3 ${f3(s.fine.top3)}`;
+  if (s.fineNotMeasured === 'no-source-category') return 'subcategory: not measured (no scored row has a source_category)';
+  if (s.fineNotMeasured === 'no-subcategory-labels') return 'subcategory: not measured (the classifier has no <category>/<subcategory> labels)';
+  return 'subcategory: not scored (the classifier has no <category>/<subcategory> labels, or the input no source_category)';
+}
+
+/** Brand and mpn exact match, by slice, and given where the title lacks the value; "not measured" for a field no input row has. */
+function identifierLines(s: EvalScores): string[] {
+  const has = { brand: (s.labelledIdentifiers?.brand ?? 1) > 0, mpn: (s.labelledIdentifiers?.mpn ?? 1) > 0 };
+  const slice = (m: ExactMatch, unchanged: ExactMatch): string => (m.n > 0 ? `${f3(m.recall)} (${f3(unchanged.recall)}, n=${m.n})` : '- (n=0)');
+  return [
+    has.brand ? exactLine('brand', s.brand) : notMeasured('brand'),
+    has.mpn ? exactLine('mpn', s.mpn) : notMeasured('mpn'),
+    ...(s.identifierSlices.length > 0 && (has.brand || has.mpn)
+      ? ['brand / mpn exact-match recall by slice, rows with the value in the slice title (same rows with unchanged titles):']
+      : []),
+    ...(has.brand || has.mpn
+      ? s.identifierSlices.map(
+          (x) =>
+            `  ${x.name.padEnd(14)} brand ${has.brand ? slice(x.brand, x.brandUnchanged) : 'not measured'}  mpn ${has.mpn ? slice(x.mpn, x.mpnUnchanged) : 'not measured'}`,
+        )
+      : []),
+    ...(has.mpn
+      ? [
+          `mpn given on titles without their labelled one (n=${s.mpnElsewhere.n}): ${shareOrDash(s.mpnElsewhere)} (another code of the title, often the model name, or a word taken for one)`,
+          ...(s.mpnWithout
+            ? [`mpn given on titles that lost theirs (no-mpn slice, n=${s.mpnWithout.n}): ${shareOrDash(s.mpnWithout)} (another code or a word taken for one)`]
+            : []),
+        ]
+      : []),
+    ...(s.brandWithout && has.brand
+      ? [
+          `brand given on titles that lost theirs (no-brand slice, n=${s.brandWithout.n}): ${shareOrDash(s.brandWithout)} (a product line, a word or a code taken for one)`,
+        ]
+      : []),
+  ];
+}
 
 /** The lines on categories the classifier does not have and on ones taken after folding case / white space (none when neither). */
 function categoryLines(s: EvalScores): string[] {
@@ -64,7 +117,7 @@ function categoryLines(s: EvalScores): string[] {
           `categories the classifier does not have (${counted(u.rows, 'row')}, scored apart: in no category, baseline, slice, calibration or subcategory score; brand, mpn and gtin include them), each with what the pipeline predicted:`,
           ...u.categories.map(
             (x) =>
-              `  ${JSON.stringify(x.category)} ${x.rows} → ${Object.entries(x.predicted)
+              `  ${JSON.stringify(x.category)} ${x.rows} (${lineList(x.lines ?? [])}) → ${Object.entries(x.predicted)
                 .map(([p, k]) => `${p} ${k}`)
                 .join(', ')}`,
           ),
@@ -110,31 +163,12 @@ export function formatReport(s: EvalScores): string[] {
     'review threshold (confidence < t goes to review): t, share to review, accuracy at or above t, accuracy below t',
     ...s.calibration.table.map(
       (t) =>
-        `  ${t.threshold.toFixed(2)}${s.calibration.routing.includes(t.threshold) ? '*' : ' '} ${f3(t.reviewShare)}  ${f3(t.accuracyAbove)} (${t.above})  ${f3(t.accuracyBelow)} (${t.below})`,
+        `  ${t.threshold.toFixed(2)}${s.calibration.routing.includes(t.threshold) ? '*' : ' '} ${f3(t.reviewShare)}  ${accOrDash(t.accuracyAbove, t.above)} (${t.above})  ${accOrDash(t.accuracyBelow, t.below)} (${t.below})`,
     ),
-    s.fine === null
-      ? 'subcategory: not scored (the classifier has no <category>/<subcategory> labels, or the input no source_category)'
-      : `subcategory (n=${s.fine.n}, ${s.fine.learnt} with a learnt subcategory, the rest scored as <category>/*): top-1 ${f3(s.fine.top1)}, top-3 ${f3(s.fine.top3)}`,
+    fineLine(s),
     ...(s.extra ?? []),
-    exactLine('brand', s.brand),
-    exactLine('mpn', s.mpn),
-    ...(s.identifierSlices.length > 0
-      ? ['brand / mpn exact-match recall by slice, rows with the value in the slice title (same rows with unchanged titles):']
-      : []),
-    ...s.identifierSlices.map(
-      (x) =>
-        `  ${x.name.padEnd(14)} brand ${x.brand.n > 0 ? `${f3(x.brand.recall)} (${f3(x.brandUnchanged.recall)}, n=${x.brand.n})` : '- (n=0)'}  mpn ${x.mpn.n > 0 ? `${f3(x.mpn.recall)} (${f3(x.mpnUnchanged.recall)}, n=${x.mpn.n})` : '- (n=0)'}`,
-    ),
-    `mpn given on titles without their labelled one (n=${s.mpnElsewhere.n}): ${shareOrDash(s.mpnElsewhere)} (another code of the title, often the model name, or a word taken for one)`,
-    ...(s.mpnWithout
-      ? [`mpn given on titles that lost theirs (no-mpn slice, n=${s.mpnWithout.n}): ${shareOrDash(s.mpnWithout)} (another code or a word taken for one)`]
-      : []),
-    ...(s.brandWithout
-      ? [
-          `brand given on titles that lost theirs (no-brand slice, n=${s.brandWithout.n}): ${shareOrDash(s.brandWithout)} (a product line, a word or a code taken for one)`,
-        ]
-      : []),
-    `gtin (augmented valid, n=${s.gtin.n}): found and validated ${f3(s.gtin.found / Math.max(1, s.gtin.n))}`,
+    ...identifierLines(s),
+    `gtin (augmented valid, n=${s.gtin.n}): found and validated ${s.gtin.n > 0 ? f3(s.gtin.found / s.gtin.n) : '- (no title given one)'}`,
     `gtin (augmented invalid, n=${s.gtin.invalidN}): invalid codes accepted ${s.gtin.invalidAccepted}`,
     ...(s.attributes ? attributeLines(s.attributes) : []),
     `throughput: ${(s.sent / s.seconds).toFixed(1)} records/s`,
