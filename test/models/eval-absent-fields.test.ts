@@ -37,7 +37,7 @@ test('rows with only title and category: subcategory, brand and mpn not measured
       '--train',
       'train.jsonl',
       '--slices',
-      'lower-case',
+      'lower-case,no-brand,no-mpn',
       '--gtin-share',
       '0',
       '--bad-gtin-share',
@@ -57,6 +57,8 @@ test('rows with only title and category: subcategory, brand and mpn not measured
   assert.ok(out.includes('brand: not measured (no input row has a brand)'), r.stdout);
   assert.ok(out.includes('mpn: not measured (no input row has an mpn)'), r.stdout);
   assert.not.match(r.stdout, /^ {2}lower-case +brand/m, 'no identifier line by slice when neither field is there');
+  assert.ok(out.includes('  no-brand           0  - (no rows: no input row has a brand)'), r.stdout);
+  assert.ok(out.includes('  no-mpn             0  - (no rows: no input row has an mpn)'), r.stdout);
   assert.not.match(r.stdout, /^mpn given on titles/m);
   assert.ok(out.includes('gtin (augmented valid, n=0): found and validated - (no title given one)'), r.stdout);
   assert.match(r.stdout, /^ {2}0\.00 {2}0\.000 {2}\d\.\d{3} \(6\) {2}- \(0\)$/m);

@@ -1,5 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { formatReport } from '../../training/eval/report.js';
+import { evalScores } from '../helpers/eval-scores.js';
 import { fold, occursIn, scoreCategories, scoreExact, scoreGivenWithout } from '../../training/eval/metrics.js';
 
 test('fold and occursIn compare letters and digits only, case-folded', () => {
@@ -19,6 +21,23 @@ test('category accuracy, macro-F1 and the top confusion', () => {
   // a: P=1, R=.5, F1=2/3; b: P=2/3, R=1, F1=.8 → macro .7333
   assert.ok(Math.abs(s.macroF1 - (2 / 3 + 0.8) / 2) < 1e-9);
   assert.equal(s.confusions[0], { truth: 'a', predicted: 'b', count: 1 });
+  assert.equal(s.predictedOutside, {});
+});
+
+test('predictions of a label no row has are counted apart: all wrong, in no per-label score', () => {
+  const s = scoreCategories([
+    { truth: 'a', predicted: 'a' },
+    { truth: 'a', predicted: 'c' },
+    { truth: 'b', predicted: 'c' },
+    { truth: 'b', predicted: undefined },
+  ]);
+  assert.equal(Object.keys(s.perLabel), ['a', 'b']);
+  assert.equal(s.predictedOutside, { c: 2, '(none)': 1 });
+  const lines = formatReport(evalScores({ categories: s }));
+  assert.ok(
+    lines.includes('  predicted as a category no scored row has: c 2, (none) 1 (3 rows, all wrong; macro-F1 averages the 2 categories above)'),
+    lines.join('\n'),
+  );
 });
 
 test('exact match scores only rows whose value is in the title', () => {

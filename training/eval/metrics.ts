@@ -13,6 +13,12 @@ export interface CategoryScores {
   perLabel: Record<string, { precision: number; recall: number; f1: number; support: number }>;
   /** Most frequent (truth → predicted) mistakes. */
   confusions: { truth: string; predicted: string; count: number }[];
+  /**
+   * Predictions of a label no row has as its truth (a category the input leaves out, `(none)` for no
+   * prediction), with counts: all wrong, in accuracy and recall, but in no per-label line nor in
+   * macro-F1, which averages the labels the rows have. Absent in older `--json` files.
+   */
+  predictedOutside?: Record<string, number>;
 }
 
 export function scoreCategories(pairs: readonly { truth: string; predicted: string | undefined }[], topConfusions = 8): CategoryScores {
@@ -51,7 +57,16 @@ export function scoreCategories(pairs: readonly { truth: string; predicted: stri
     })
     .sort((a, b) => b.count - a.count || a.truth.localeCompare(b.truth))
     .slice(0, topConfusions);
-  return { n: pairs.length, accuracy: correct / Math.max(1, pairs.length), macroF1: f1Sum / Math.max(1, labels.length), perLabel, confusions };
+  const truths = new Set(labels);
+  const predictedOutside = Object.fromEntries([...predCount].filter(([l]) => !truths.has(l)).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
+  return {
+    n: pairs.length,
+    accuracy: correct / Math.max(1, pairs.length),
+    macroF1: f1Sum / Math.max(1, labels.length),
+    perLabel,
+    confusions,
+    predictedOutside,
+  };
 }
 
 export interface ExactMatch {

@@ -138,6 +138,22 @@ function attributeLines(a: AttributeScores): string[] {
   ];
 }
 
+/** The field a slice needs (its rows are those with a brand / an mpn): `: no input row has a brand` when none has it, else nothing. */
+function sliceField(name: string, s: EvalScores): string {
+  const field = name === 'no-mpn' ? 'mpn' : ['unseen-brand', 'no-brand', 'brand-last'].includes(name) ? 'brand' : undefined;
+  return field && s.labelledIdentifiers?.[field] === 0 ? `: no input row has ${field === 'mpn' ? 'an' : 'a'} ${field}` : '';
+}
+
+/** Predictions of a category no scored row has (the input has 12 of the classifier's 15): named, as no per-category line shows them. */
+function outsideLines(c: CategoryScores): string[] {
+  const o = Object.entries(c.predictedOutside ?? {});
+  if (o.length === 0) return [];
+  const rows = o.reduce((s, [, k]) => s + k, 0);
+  return [
+    `  predicted as a category no scored row has: ${o.map(([l, k]) => `${l} ${k}`).join(', ')} (${rows} rows, all wrong; macro-F1 averages the ${Object.keys(c.perLabel).length} categories above)`,
+  ];
+}
+
 export function formatReport(s: EvalScores): string[] {
   const c = s.categories;
   const apart = s.unknownCategories?.rows ?? 0;
@@ -149,6 +165,7 @@ export function formatReport(s: EvalScores): string[] {
     ...categoryLines(s),
     'per category (precision / recall / F1 / support):',
     ...Object.entries(c.perLabel).map(([l, p]) => `  ${l.padEnd(22)} ${f3(p.precision)} / ${f3(p.recall)} / ${f3(p.f1)} / ${p.support}`),
+    ...outsideLines(c),
     'top confusions (truth → predicted: count):',
     ...c.confusions.map((x) => `  ${x.truth} → ${x.predicted}: ${x.count}`),
     `baseline: naive Bayes on word unigrams + bigrams (alpha ${s.baseline.alpha}) trained on ${s.baseline.train}: accuracy ${f3(s.baseline.accuracy)}`,
@@ -156,7 +173,7 @@ export function formatReport(s: EvalScores): string[] {
     `  ${'all'.padEnd(14)} ${String(c.n).padStart(5)}  ${f3(c.accuracy)}  ${f3(s.baseline.accuracy)}  ${beat(c.accuracy, s.baseline.accuracy).padEnd(5)}  ${f3(c.accuracy)}`,
     ...s.slices.map((x) =>
       x.n === 0
-        ? `  ${x.name.padEnd(14)} ${String(x.n).padStart(5)}  - (no rows)`
+        ? `  ${x.name.padEnd(14)} ${String(x.n).padStart(5)}  - (no rows${sliceField(x.name, s)})`
         : `  ${x.name.padEnd(14)} ${String(x.n).padStart(5)}  ${f3(x.accuracy)}  ${f3(x.baseline)}  ${beat(x.accuracy, x.baseline).padEnd(5)}  ${f3(x.unchanged)}`,
     ),
     `calibration: expected calibration error ${f3(s.calibration.ece)} (${s.calibration.bins} bins), mean confidence ${f3(s.calibration.meanConfidence)}; routing table threshold(s): ${s.calibration.routing.length ? s.calibration.routing.join(', ') : 'none'}`,
