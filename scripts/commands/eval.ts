@@ -231,6 +231,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     seed: opts.seed,
     records: rows.length,
     skipped: skipped.length,
+    leftOut: skipped,
     duplicateIds: duplicates.length,
     sent: records.length,
     seconds: report.seconds,

@@ -113,7 +113,8 @@ test('rows of categories the classifier does not have are named and scored apart
 
   const s = JSON.parse(readFileSync(json, 'utf8')) as {
     records: number;
-    categories: { n: number; perLabel: Record<string, unknown> };
+    categories: { n: number; accuracy: number; perLabel: Record<string, unknown> };
+    baseline: { accuracy: number };
     unknownCategories: { rows: number; categories: { category: string; rows: number; lines: number[]; predicted: Record<string, number> }[] };
     normalisedCategories: { from: string; to: string; rows: number }[];
     slices: { name: string; n: number }[];
@@ -140,11 +141,16 @@ test('rows of categories the classifier does not have are named and scored apart
   const dumped = readFileSync(dump, 'utf8')
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l) as { scoredApart?: boolean; category: string });
+    .map((l) => JSON.parse(l) as { scoredApart?: boolean; category: string; baseline: string; predicted: { category?: string } });
   assert.equal(
     dumped.filter((d) => d.scoredApart).map((d) => d.category),
     ['toys', 'toys', 'Printers & Ink'],
   );
+  // The baseline is scored on exactly the pipeline's rows: the same 13, none scored apart.
+  const scored = dumped.filter((d) => !d.scoredApart);
+  const share = (hit: (d: (typeof scored)[number]) => boolean) => scored.filter(hit).length / scored.length;
+  assert.is(s.categories.accuracy, share((d) => d.predicted.category === d.category));
+  assert.is(s.baseline.accuracy, share((d) => d.baseline === d.category));
 });
 
 test('a file none of whose categories the classifier has is refused before any worker starts', () => {

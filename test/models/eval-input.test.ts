@@ -127,8 +127,20 @@ test('rows the producer refuses are named file:line, counted, and scored on neit
   assert.match(r.stderr, /mixed\.jsonl:3: left out \(the pipeline's producer refuses it\): field "title": expected a non-empty string/);
   assert.match(r.stderr, /mixed\.jsonl:6: left out \(.*\): record is \d+ bytes, over the limit of 65536/);
   assert.match(r.stdout, /^eval: 8 records from mixed\.jsonl \(seed 7\), 2 rows left out/m);
-  const scores = JSON.parse(readFileSync(out, 'utf8')) as { records: number; skipped: number; where: Record<string, number>; categories: { n: number } };
+  // Named in the report itself (a report kept without its stderr still says which rows were not scored).
+  assert.match(r.stdout, /^left out \(the producer refuses them; in no score\): line 3 \(field "title": expected a non-empty string\), line 6 \(record is \d+ bytes, over/m);
+  const scores = JSON.parse(readFileSync(out, 'utf8')) as {
+    records: number;
+    skipped: number;
+    leftOut: { line: number }[];
+    where: Record<string, number>;
+    categories: { n: number };
+  };
   assert.equal([scores.records, scores.skipped, scores.where.missing, scores.categories.n], [8, 2, 0, 8]);
+  assert.equal(
+    scores.leftOut.map((x) => x.line),
+    [3, 6],
+  );
 });
 
 test('--limit stops reading: rows past it are never read (the file was read whole into one string)', async () => {

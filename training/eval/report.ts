@@ -13,6 +13,8 @@ export interface EvalScores {
   records: number;
   /** Input rows left out because the pipeline's producer refuses them (an empty title, over maxRecordBytes). */
   skipped?: number;
+  /** Those rows: their line and why the producer refuses them (absent in older `--json` files). */
+  leftOut?: { line: number; why: string }[];
   /** Input rows whose id an earlier row has (each scored as its own record, named on stderr). */
   duplicateIds?: number;
   /** Records sent including slice variants. */
@@ -138,6 +140,20 @@ function attributeLines(a: AttributeScores): string[] {
   ];
 }
 
+/** How many rows left out the report names by line (stderr and `--json` name them all). */
+const LEFT_OUT_SHOWN = 10;
+
+/** The rows left out at load, by line and why: in the report too, not only on stderr. */
+function leftOutLines(rows: readonly { line: number; why: string }[]): string[] {
+  if (rows.length === 0) return [];
+  return [
+    `left out (the producer refuses them; in no score): ${rows
+      .slice(0, LEFT_OUT_SHOWN)
+      .map((r) => `line ${r.line} (${r.why})`)
+      .join(', ')}${rows.length > LEFT_OUT_SHOWN ? `, ... (${rows.length - LEFT_OUT_SHOWN} more)` : ''}`,
+  ];
+}
+
 /** The field a slice needs (its rows are those with a brand / an mpn): `: no input row has a brand` when none has it, else nothing. */
 function sliceField(name: string, s: EvalScores): string {
   const field = name === 'no-mpn' ? 'mpn' : ['unseen-brand', 'no-brand', 'brand-last'].includes(name) ? 'brand' : undefined;
@@ -159,7 +175,8 @@ export function formatReport(s: EvalScores): string[] {
   const apart = s.unknownCategories?.rows ?? 0;
   const beat = (a: number, b: number): string => (a > b ? 'above' : a === b ? 'level' : 'BELOW');
   return [
-    `eval: ${counted(s.records, 'record')} from ${s.input} (seed ${s.seed})${s.skipped ? `, ${counted(s.skipped, 'row')} left out (refused by the producer, named on stderr)` : ''}${s.duplicateIds ? `, ${counted(s.duplicateIds, 'row')} repeating an earlier row's id (each scored as its own record)` : ''}, ${s.sent} sent with slice variants, ${s.seconds.toFixed(1)} s, ${(s.sent / s.seconds).toFixed(1)} records/s end to end`,
+    `eval: ${counted(s.records, 'record')} from ${s.input} (seed ${s.seed})${s.skipped ? `, ${counted(s.skipped, 'row')} left out (refused by the producer, named ${s.leftOut ? 'below' : 'on stderr'})` : ''}${s.duplicateIds ? `, ${counted(s.duplicateIds, 'row')} repeating an earlier row's id (each scored as its own record)` : ''}, ${s.sent} sent with slice variants, ${s.seconds.toFixed(1)} s, ${(s.sent / s.seconds).toFixed(1)} records/s end to end`,
+    ...leftOutLines(s.leftOut ?? []),
     `outcomes: stored ${s.where.stored}, review ${s.where.review}, dlq ${s.where.dlq}, missing ${s.where.missing}${s.sentToReview === undefined ? '' : `; sent to review ${s.sentToReview} (stored ones included)`}`,
     `category: accuracy ${f3(c.accuracy)}, macro-F1 ${f3(c.macroF1)}${apart > 0 ? ` (n=${c.n}; ${counted(apart, 'row')} with a category the classifier does not have ${apart === 1 ? 'is' : 'are'} scored apart, below)` : ''}`,
     ...categoryLines(s),
