@@ -94,6 +94,10 @@ function duplicatesNote(file: string, d: { line: number; id: string; firstLine: 
   return `warning: ${file}: ${d.length === 1 ? '1 row repeats' : `${d.length} rows repeat`} the id of an earlier row (${first.join(', ')}${d.length > 3 ? ', ...' : ''}): each is scored as its own record, sent as <id>#<line>`;
 }
 
+/** Why a row was left out at load, as stderr and the report say it. */
+const leftOutWhy = (s: { why: string; by: 'producer' | 'reader' }): string =>
+  s.by === 'producer' ? `the pipeline's producer refuses it: ${s.why}` : `not a labelled row: ${s.why}`;
+
 /** The classifier's labels (its model folder's id2label), or [] without a classify stage or one. */
 function classifierLabels(config: ReturnType<typeof loadConfig>): string[] {
   const cls = config.stages.find((st) => st.kind === 'classify');
@@ -121,7 +125,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   // Written after the whole run: one that cannot be written is said now, not after it.
   if (opts.json) checkWritable(opts.json, `--json ${opts.json}`);
   if (opts.dump) checkWritable(opts.dump, `--dump ${opts.dump}`);
-  // Rows the producer would refuse are left out before anything starts (scored on neither side), each named.
+  // Rows the producer would refuse, and lines that are not labelled rows, are left out before anything starts (scored on neither side), each named.
   const loaded = loadConfig({ config: opts.config });
   const { maxRecordBytes } = loaded.limits;
   const labels = classifierLabels(loaded);
@@ -133,8 +137,9 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     badGtinShare: Number(opts.badGtinShare),
     seed: Number(opts.seed),
     refuse: (record) => refusal(record, maxRecordBytes),
+    leaveOutBadRows: true,
   });
-  for (const s of skipped) process.stderr.write(`${inputFile}:${s.line}: left out (the pipeline's producer refuses it): ${s.why}\n`);
+  for (const s of skipped) process.stderr.write(`${inputFile}:${s.line}: left out (${leftOutWhy(s)})\n`);
   if (duplicates.length > 0) process.stderr.write(`${duplicatesNote(opts.input ?? inputFile, duplicates)}\n`);
   const { rows: trainRows } = await loadLabelled(trainFile, { gtinShare: 0, badGtinShare: 0, seed: 0 });
   // Categories: the classifier's spelling where only case or spaces differ (the baseline's too); ones it does not have are scored apart.
@@ -231,7 +236,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     seed: opts.seed,
     records: rows.length,
     skipped: skipped.length,
-    leftOut: skipped,
+    leftOut: skipped.map((s) => ({ line: s.line, why: leftOutWhy(s) })),
     duplicateIds: duplicates.length,
     sent: records.length,
     seconds: report.seconds,

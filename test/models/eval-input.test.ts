@@ -124,11 +124,14 @@ test('rows the producer refuses are named file:line, counted, and scored on neit
   const out = join(dir, 'mixed-scores.json');
   const r = evalRun(['--input', 'mixed.jsonl', '--train', 'train.jsonl', '--json', out, '--timeout', '120000']);
   assert.is(r.status, 0, r.stderr);
-  assert.match(r.stderr, /mixed\.jsonl:3: left out \(the pipeline's producer refuses it\): field "title": expected a non-empty string/);
-  assert.match(r.stderr, /mixed\.jsonl:6: left out \(.*\): record is \d+ bytes, over the limit of 65536/);
+  assert.match(r.stderr, /mixed\.jsonl:3: left out \(the pipeline's producer refuses it: field "title": expected a non-empty string\)/);
+  assert.match(r.stderr, /mixed\.jsonl:6: left out \(the pipeline's producer refuses it: record is \d+ bytes, over the limit of 65536/);
   assert.match(r.stdout, /^eval: 8 records from mixed\.jsonl \(seed 7\), 2 rows left out/m);
   // Named in the report itself (a report kept without its stderr still says which rows were not scored).
-  assert.match(r.stdout, /^left out \(the producer refuses them; in no score\): line 3 \(field "title": expected a non-empty string\), line 6 \(record is \d+ bytes, over/m);
+  assert.match(
+    r.stdout,
+    /^left out \(in no score\): line 3 \(the pipeline's producer refuses it: field "title": expected a non-empty string\), line 6 \(the pipeline's producer refuses it: record is \d+ bytes, over/m,
+  );
   const scores = JSON.parse(readFileSync(out, 'utf8')) as {
     records: number;
     skipped: number;

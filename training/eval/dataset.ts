@@ -37,12 +37,19 @@ export interface DatasetOptions {
    * so neither the pipeline nor a baseline is scored on them. @defaultValue none refused
    */
   refuse?: (record: { id: string; title: string }) => string | undefined;
+  /**
+   * A line that is not a labelled row (not JSON, not an object, no title and category strings, a
+   * brand / mpn / source_category of another type) is left out and listed in `skipped` rather than
+   * an error: `pipeline eval --input` scores the rest of a file another system wrote. A file that
+   * is not UTF-8 or is gzip-compressed is an error all the same. @defaultValue false (an error naming file:line)
+   */
+  leaveOutBadRows?: boolean;
 }
 
 export interface Labelled {
   rows: LabelledRow[];
-  /** Rows `refuse` left out: their line and why. */
-  skipped: { line: number; why: string }[];
+  /** Rows left out: their line, why, and by whom (`producer`: `refuse`; `reader`: not a labelled row, with leaveOutBadRows). */
+  skipped: { line: number; why: string; by: 'producer' | 'reader' }[];
   /** Rows whose id an earlier row has: each is still its own record, as `<id>#<line>`. */
   duplicates: { line: number; id: string; firstLine: number }[];
 }
@@ -62,12 +69,51 @@ function fieldsOf(r: unknown): string {
  * quotes (an MPN 152132, a brand 3M's 3), as its digits; absent, null or blank: none. Another type
  * throws (it had been dropped without a word: a numeric MPN was never scored).
  */
-function text(r: Record<string, unknown>, field: string, at: string): string | undefined {
+function text(r: Record<string, unknown>, field: string): { value?: string } | { why: string } {
   const v = r[field];
-  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-  if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) return undefined;
-  if (typeof v === 'string') return v;
-  throw new DatasetError(`${at}: ${field} must be a string or a number where given, not ${Array.isArray(v) ? 'an array' : typeof v}`);
+  if (typeof v === 'number' && Number.isFinite(v)) return { value: String(v) };
+  if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) return {};
+  if (typeof v === 'string') return { value: v };
+  return { why: `${field} must be a string or a number where given, not ${Array.isArray(v) ? 'an array' : typeof v}` };
+}
+
+interface RowFields {
+  id?: string;
+  title: string;
+  category: string;
+  brand?: string;
+  mpn?: string;
+  sourceCategory?: string;
+}
+
+/** A line's labelled fields, or why it is not a labelled row. */
+function parseRow(line: string): RowFields | { why: string } {
+  let r: unknown;
+  try {
+    r = parseJsonLine(line);
+  } catch (err) {
+    return { why: `not JSON (${err instanceof Error ? err.message : String(err)})` };
+  }
+  const o = (typeof r === 'object' && r !== null && !Array.isArray(r) ? r : {}) as Record<string, unknown>;
+  const rawId = o.id;
+  if (
+    o !== r ||
+    typeof o.title !== 'string' ||
+    typeof o.category !== 'string' ||
+    (rawId !== undefined && typeof rawId !== 'string' && typeof rawId !== 'number')
+  )
+    return { why: `expected title and category strings (and a string or number id where given); ${fieldsOf(r)}` };
+  const out: RowFields = { title: o.title, category: o.category, ...(rawId === undefined ? {} : { id: String(rawId) }) };
+  for (const [field, key] of [
+    ['brand', 'brand'],
+    ['mpn', 'mpn'],
+    ['source_category', 'sourceCategory'],
+  ] as const) {
+    const t = text(o, field);
+    if ('why' in t) return t;
+    if (t.value !== undefined) out[key] = t.value;
+  }
+  return out;
 }
 
 /**
@@ -90,19 +136,15 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
       const line = decodeLine(bytes!);
       if (line === undefined) throw new DatasetError(`${path}:${lineNo}: ${NOT_UTF8}`);
       if (!line.trim()) continue;
-      let r: Partial<LabelledRow>;
-      try {
-        r = parseJsonLine(line) as Partial<LabelledRow>;
-      } catch (err) {
-        throw new DatasetError(`${path}:${i + 1}: not JSON (${err instanceof Error ? err.message : String(err)})`);
-      }
-      const rawId: unknown = r?.id;
-      if (typeof r?.title !== 'string' || typeof r.category !== 'string' || (rawId !== undefined && typeof rawId !== 'string' && typeof rawId !== 'number')) {
-        throw new DatasetError(`${path}:${i + 1}: expected title and category strings (and a string or number id where given); ${fieldsOf(r)}`);
+      const r = parseRow(line);
+      if ('why' in r) {
+        if (!opts.leaveOutBadRows) throw new DatasetError(`${path}:${i + 1}: ${r.why}`);
+        skipped.push({ line: i + 1, why: r.why, by: 'reader' });
+        continue;
       }
       // Rows without an id are numbered by line; a repeated id gets the line number appended, so
       // every row is its own record.
-      let id = rawId === undefined ? `line-${i + 1}` : String(rawId);
+      let id = r.id ?? `line-${i + 1}`;
       const first = seen.get(id);
       if (first !== undefined) {
         duplicates.push({ line: i + 1, id, firstLine: first });
@@ -111,22 +153,19 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
       }
       const refused = opts.refuse?.({ id, title: r.title });
       if (refused !== undefined) {
-        skipped.push({ line: i + 1, why: refused });
+        skipped.push({ line: i + 1, why: refused, by: 'producer' });
         continue;
       }
       seen.set(id, i + 1);
-      const at = `${path}:${i + 1}`;
-      const fields = r as Record<string, unknown>;
-      const sourceCategory = text(fields, 'source_category', at);
       const row: LabelledRow = {
         id,
         line: i + 1,
         title: r.title,
         sourceTitle: r.title,
         category: r.category,
-        brand: text(fields, 'brand', at),
-        mpn: text(fields, 'mpn', at),
-        ...(sourceCategory ? { sourceCategory } : {}),
+        brand: r.brand,
+        mpn: r.mpn,
+        ...(r.sourceCategory ? { sourceCategory: r.sourceCategory } : {}),
       };
       const u = rng.next();
       if (u < opts.gtinShare) {
@@ -139,7 +178,7 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
       // The title as sent, with its GTIN: a row near the size limit may be over it now.
       const over = row.title === r.title ? undefined : opts.refuse?.({ id, title: row.title });
       if (over !== undefined) {
-        skipped.push({ line: i + 1, why: over });
+        skipped.push({ line: i + 1, why: over, by: 'producer' });
         continue;
       }
       rows.push(row);
@@ -151,7 +190,7 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
   if (rows.length === 0) {
     throw new DatasetError(
       skipped.length > 0
-        ? `${path}: no row the pipeline accepts (${skipped.length} refused, the first at line ${skipped[0]!.line}: ${skipped[0]!.why})`
+        ? `${path}: no row that can be scored (${skipped.length} left out, the first at line ${skipped[0]!.line}: ${skipped[0]!.why})`
         : `${path}: no labelled rows (an empty file?)`,
     );
   }

@@ -11,7 +11,7 @@ export interface EvalScores {
   input: string;
   seed: string;
   records: number;
-  /** Input rows left out because the pipeline's producer refuses them (an empty title, over maxRecordBytes). */
+  /** Input rows left out at load: the pipeline's producer refuses them (an empty title, over maxRecordBytes), or the line is not a labelled row (not JSON, no title). */
   skipped?: number;
   /** Those rows: their line and why the producer refuses them (absent in older `--json` files). */
   leftOut?: { line: number; why: string }[];
@@ -147,7 +147,7 @@ const LEFT_OUT_SHOWN = 10;
 function leftOutLines(rows: readonly { line: number; why: string }[]): string[] {
   if (rows.length === 0) return [];
   return [
-    `left out (the producer refuses them; in no score): ${rows
+    `left out (in no score): ${rows
       .slice(0, LEFT_OUT_SHOWN)
       .map((r) => `line ${r.line} (${r.why})`)
       .join(', ')}${rows.length > LEFT_OUT_SHOWN ? `, ... (${rows.length - LEFT_OUT_SHOWN} more)` : ''}`,
@@ -175,7 +175,7 @@ export function formatReport(s: EvalScores): string[] {
   const apart = s.unknownCategories?.rows ?? 0;
   const beat = (a: number, b: number): string => (a > b ? 'above' : a === b ? 'level' : 'BELOW');
   return [
-    `eval: ${counted(s.records, 'record')} from ${s.input} (seed ${s.seed})${s.skipped ? `, ${counted(s.skipped, 'row')} left out (refused by the producer, named ${s.leftOut ? 'below' : 'on stderr'})` : ''}${s.duplicateIds ? `, ${counted(s.duplicateIds, 'row')} repeating an earlier row's id (each scored as its own record)` : ''}, ${s.sent} sent with slice variants, ${s.seconds.toFixed(1)} s, ${(s.sent / s.seconds).toFixed(1)} records/s end to end`,
+    `eval: ${counted(s.records, 'record')} from ${s.input} (seed ${s.seed})${s.skipped ? `, ${counted(s.skipped, 'row')} left out (in no score, named ${s.leftOut ? 'below' : 'on stderr'})` : ''}${s.duplicateIds ? `, ${counted(s.duplicateIds, 'row')} repeating an earlier row's id (each scored as its own record)` : ''}, ${s.sent} sent with slice variants, ${s.seconds.toFixed(1)} s, ${(s.sent / s.seconds).toFixed(1)} records/s end to end`,
     ...leftOutLines(s.leftOut ?? []),
     `outcomes: stored ${s.where.stored}, review ${s.where.review}, dlq ${s.where.dlq}, missing ${s.where.missing}${s.sentToReview === undefined ? '' : `; sent to review ${s.sentToReview} (stored ones included)`}`,
     `category: accuracy ${f3(c.accuracy)}, macro-F1 ${f3(c.macroF1)}${apart > 0 ? ` (n=${c.n}; ${counted(apart, 'row')} with a category the classifier does not have ${apart === 1 ? 'is' : 'are'} scored apart, below)` : ''}`,
