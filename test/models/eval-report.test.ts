@@ -69,7 +69,7 @@ test('attribute lines: one per attribute with value and text shares, the unlabel
 
 test('counts of one are singular: "1 record", "1 row ... is scored apart"; others plural', () => {
   const one = formatReport(
-    scores({ records: 1, skipped: 1, duplicateIds: 1, unknownCategories: { rows: 1, categories: [{ category: 'toys', rows: 1, predicted: { audio: 1 } }] } }),
+    scores({ records: 1, skipped: 1, duplicateIds: 1, unknownCategories: { rows: 1, categories: [{ category: 'toys', rows: 1, lines: [3], predicted: { audio: 1 } }] } }),
   ).join('\n');
   assert.match(one, /^eval: 1 record from in\.jsonl \(seed 7\), 1 row left out \(.*\), 1 row repeating an earlier row's id/);
   assert.match(one, /; 1 row with a category the classifier does not have is scored apart, below\)/);
