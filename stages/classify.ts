@@ -46,6 +46,7 @@ export function createClassify(ctx: StageContext): Stage {
   return {
     kind: 'classify',
     model: opts.name,
+    modelVersion: version,
     async init() {
       // Imported here, not at the top: only model stages load transformers.js and ONNX Runtime.
       const { loadClassifier } = await import('../lib/models/classifier.js');

@@ -83,6 +83,7 @@ export function createExtract(ctx: StageContext): Stage {
   return {
     kind: 'extract',
     model: opts.name,
+    modelVersion: version,
     async init() {
       // Imported here, not at the top: only model stages load transformers.js and ONNX Runtime.
       const { loadExtractor } = await import('../lib/models/extractor.js');

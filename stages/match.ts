@@ -44,6 +44,7 @@ export function createMatch(ctx: StageContext): Stage {
   return {
     kind: 'match',
     model: opts.name,
+    modelVersion: version,
     async init() {
       // Imported here, not at the top: only model stages load transformers.js and ONNX Runtime.
       const { loadEmbedder } = await import('../lib/models/embedder.js');

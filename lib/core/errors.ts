@@ -263,6 +263,9 @@ export class RunInputMismatchError extends PipelineError {}
 /** A scan of the products set whose Redis changed process page after page (stages/sinks/export-redis.ts): it would never end. */
 export class ScanRestartsError extends PipelineError {}
 
+/** `pipeline reprocess` while live workers run another model than the files it sees (lib/ops/model-workers.ts): what it put back would be stored with the old one. */
+export class OtherModelWorkersError extends PipelineError {}
+
 /** A file a command reads or writes cannot be used (missing, a directory, no permission): named with its path, never taken for a Redis failure. */
 export class FileError extends PipelineError {}
 

@@ -10,8 +10,10 @@ import { PACKAGE_ROOT } from '../core/root.js';
 /** `<repo>/models/`, where the builder writes the shipped models (here, not in loader.ts, so reading a version loads no transformers.js). */
 export const DEFAULT_MODEL_PATH = `${resolve(PACKAGE_ROOT, 'models')}/`;
 
+/** The model's files: hidden ones (`.git/`, `.gitattributes`, `.DS_Store`) are a checkout's or a desktop's, not the model's, and change on their own. */
 function files(dir: string): string[] {
   return readdirSync(dir)
+    .filter((name) => !name.startsWith('.'))
     .flatMap((name) => {
       const path = join(dir, name);
       return statSync(path).isDirectory() ? files(path) : [path];
@@ -19,7 +21,7 @@ function files(dir: string): string[] {
     .sort();
 }
 
-/** SHA-256 over each file's relative path and bytes, in path order; null when `dir` does not exist. */
+/** SHA-256 over each file's relative path and bytes, in path order (hidden files and folders left out); null when `dir` does not exist. */
 export function modelContentHash(dir: string): string | null {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) return null;
   const h = createHash('sha256');

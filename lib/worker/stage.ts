@@ -30,6 +30,8 @@ export interface Stage {
   readonly kind: string;
   /** Model name, for logs and the stored record's provenance. */
   readonly model?: string;
+  /** The model version its outputs name (`modelVersion`): kept in the worker's liveness marker, where `pipeline reprocess` reads it. */
+  readonly modelVersion?: string;
   /** A sink writes its results itself (e.g. the store) and forwards nothing; it has no routes. */
   readonly sink?: boolean;
   /** Load models and warm up; called once before the first read. */

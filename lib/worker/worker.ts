@@ -153,6 +153,8 @@ export class Worker {
         dataLoss: this.dataLoss,
       };
       const consumer = new StreamConsumer(deps);
+      // The model it loaded, in its liveness marker: `pipeline reprocess` compares it with the files it sees (lib/ops/model-workers.ts).
+      if (this.impl.modelVersion !== undefined) consumer.watchdog.describe({ modelVersion: this.impl.modelVersion });
       consumers.push(consumer);
       reclaimers.push(new Reclaimer(deps, consumer));
     }

@@ -7,6 +7,11 @@ import { currentModelVersions } from '../../stages/domain/model-options.js';
 import { adminOnlyRefusal, cliRedis, loadConfig, observerRefusal, warnEvictionPolicy } from './common.js';
 import { goneWarning, noMatchWarning, storedProducts } from './export.js';
 import type { PostgresCliOptions } from './store.js';
+import { OtherModelWorkersError } from '../../lib/core/errors.js';
+import { workersOnOtherModels } from '../../lib/ops/model-workers.js';
+import { withRetry, type RetrySettings } from '../../lib/producer/retry.js';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import type { Redis } from 'ioredis';
 
 export interface ReprocessCliOptions extends PostgresCliOptions {
   category?: string;
@@ -27,6 +32,23 @@ export interface ReprocessCliOptions extends PostgresCliOptions {
   retryFor: string;
   /** Hold the backlog at this lag, below the stages' maxLag, so the API keeps room (capMaxLag). @defaultValue the stages' maxLag */
   maxLag?: string;
+}
+
+/**
+ * A worker keeps the model it loaded at start: one started before the files changed would store the
+ * old version again. Refuses while a live one runs another version than `current`; a dry run warns
+ * (and goes on without the check when it cannot read the markers: the observer may not).
+ */
+async function checkWorkerModels(redis: Redis, config: ResolvedConfig, current: Record<string, string>, dryRun: boolean, retry: RetrySettings): Promise<void> {
+  // Read (SCAN, MGET) through a failover like the scan of the products (--retry-for).
+  const read = () => withRetry(redis, () => workersOnOtherModels(redis, config, current), retry);
+  const others = await read().catch((err: unknown) => (dryRun ? [] : Promise.reject(err)));
+  if (others.length === 0) return;
+  const text =
+    `${others.map((w) => `worker ${w.consumer} of stage ${w.stage} runs ${w.runs}, not ${w.current}`).join('; ')} (the model files here): ` +
+    'restart the workers on the new model first, or what reprocess puts back is stored with the old one again';
+  if (!dryRun) throw new OtherModelWorkersError(text);
+  process.stderr.write(`warning: ${text}\n`);
 }
 
 const positive = (name: string, v: string): number => {
@@ -65,11 +87,19 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
     process.stderr.write(`\rscanned ${s.scanned}  ${verb} ${s.reprocessed}  skipped ${skipped} (in flight ${s.skipped.inFlight})  ${rate}/s `);
   };
   const cap = opts.maxLag === undefined ? undefined : Number(opts.maxLag);
+  // A wait is said at most every 5 s, and its end only when it was said (on a TTY each below the progress line).
   let lastSaid = 0;
+  let waitSaid = false;
   const onWait = (p: Pressure, stage: string, ms: number) => {
     if (Date.now() - lastSaid < 5_000) return;
     lastSaid = Date.now();
+    waitSaid = true;
     process.stderr.write(`${tty ? '\n' : ''}reprocess: waiting for stage ${stage}: ${describe(p, cap)} (${Math.round(ms / 1000)} s so far)\n`);
+  };
+  const onClear = (ms: number) => {
+    if (!waitSaid) return;
+    waitSaid = false;
+    process.stderr.write(`reprocess: resumed after ${Math.round(ms / 1000)} s of backpressure\n`);
   };
 
   // Refused put-backs (Redis full mid-batch, a failover) and scan pages (a failover, a Postgres restart): one line per cause while they are retried.
@@ -99,27 +129,32 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
   const source = storedProducts(config, opts, sink, filter, page, redis, { retryForMs, onRetry }, summary.skipped);
   try {
     if (!opts.dryRun) refuseEvictingPolicy(await warnEvictionPolicy(redis));
-    await reprocess(redis, cap === undefined ? config : capMaxLag(config, cap), source.products, {
-      current,
-      ...(opts.fromStage !== undefined ? { fromStage: opts.fromStage } : {}),
-      ...(opts.model !== undefined ? { model: opts.model } : {}),
-      dryRun: opts.dryRun === true,
-      batch,
-      markerTtlMs,
-      backpressure: { pollMs, onWait, onClear: (ms) => process.stderr.write(`reprocess: resumed after ${Math.round(ms / 1000)} s of backpressure\n`) },
-      retryForMs,
-      onRetry,
-      summary,
-      onProgress: progress,
-    }).catch(async (err: unknown) => {
-      if (tty) process.stderr.write('\n');
-      // A dry run only reads (the observer may); the real run puts work back, which only the admin may.
-      const e = opts.dryRun
-        ? await observerRefusal(err, 'pipeline reprocess --dry-run', config.redis.url)
-        : await adminOnlyRefusal(err, 'pipeline reprocess', 'puts stored products back on a stage stream', config.redis.url);
-      say('reprocess.failed', { error: String((e as Error)?.message ?? e) });
-      throw e;
-    });
+    // Refused as the put-backs are: a reprocess.failed line, and a pipeline user's NOPERM says to run it as the admin.
+    await checkWorkerModels(redis, config, current, opts.dryRun === true, { retryForMs, onRetry })
+      .then(() =>
+        reprocess(redis, cap === undefined ? config : capMaxLag(config, cap), source.products, {
+          current,
+          ...(opts.fromStage !== undefined ? { fromStage: opts.fromStage } : {}),
+          ...(opts.model !== undefined ? { model: opts.model } : {}),
+          dryRun: opts.dryRun === true,
+          batch,
+          markerTtlMs,
+          backpressure: { pollMs, onWait, onClear },
+          retryForMs,
+          onRetry,
+          summary,
+          onProgress: progress,
+        }),
+      )
+      .catch(async (err: unknown) => {
+        if (tty) process.stderr.write('\n');
+        // A dry run only reads (the observer may); the real run puts work back, which only the admin may.
+        const e = opts.dryRun
+          ? await observerRefusal(err, 'pipeline reprocess --dry-run', config.redis.url)
+          : await adminOnlyRefusal(err, 'pipeline reprocess', 'puts stored products back on a stage stream', config.redis.url);
+        say('reprocess.failed', { error: String((e as Error)?.message ?? e) });
+        throw e;
+      });
     if (tty) process.stderr.write('\n');
     const line = {
       event: 'reprocess.done',

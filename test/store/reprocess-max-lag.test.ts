@@ -1,7 +1,8 @@
 /**
  * `pipeline reprocess --max-lag n` (lib/producer/backpressure.ts capMaxLag): reprocessing the store
  * is a bulk load like `produce`; with the cap it holds the target stage's backlog at n, under the
- * config's maxLag (the limit the HTTP API answers 429 at), says so, and ends once workers drain it.
+ * config's maxLag (the limit the HTTP API answers 429 at), says so (a "resumed" line only after
+ * a wait it said), and ends once workers drain it.
  */
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
@@ -43,6 +44,15 @@ test('reprocess --max-lag 4: the put-backs wait while validate is 4 behind (its 
   try {
     assert.is(await exited(run), 0, run.output());
     assert.match(run.output(), /"event":"reprocess.done".*"reprocessed":20/);
+    // With the workers running and a cap of 1, most batches wait a moment: the first wait is said, the next ones within 5 s
+    // are not, and neither is their end: each "resumed" line follows its "waiting" line.
+    await waitFor('stored again', async () => isIdle(await pipelineStatus(redis, config)) && (await redis.exists(keys.reprocess('m0'))) === 0);
+    const busy = cli(['--config', file, 'reprocess', '--from-stage', 'validate', '--batch', '2', '--max-lag', '1', '--backpressure-poll', '20'], server.url);
+    assert.is(await exited(busy), 0, busy.output());
+    assert.match(busy.output(), /"event":"reprocess.done".*"reprocessed":20/);
+    const said = busy.output().match(/^reprocess: (waiting|resumed)/gm) ?? [];
+    assert.ok(said.length >= 2, busy.output());
+    said.forEach((l, i) => assert.is(l, i % 2 === 0 ? 'reprocess: waiting' : 'reprocess: resumed', `line ${i}: ${said.join(' | ')}`));
   } finally {
     await stopAll(workers);
   }
