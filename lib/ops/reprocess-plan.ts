@@ -27,12 +27,12 @@ export interface PlanOptions {
   current: Readonly<Record<string, string>>;
   /** Re-enter at this stage. @defaultValue the first stage on the product's route whose model changed */
   fromStage?: string;
-  /** Only products whose stored provenance names this model with a version other than the current one. */
+  /** Only products a stage of whose route stored this model, or runs it now, with a version other than the stage's current one. */
   model?: string;
 }
 
 /**
- * Why a product is not put back: `otherModel` (`--model M`: no stage of its route stored M),
+ * Why a product is not put back: `otherModel` (`--model M`: no stage of its route stored M or runs it now),
  * `upToDate` (every model it names is at its current version, M's too), `notOnRoute`
  * (`--from-stage`), `unreadable` (a stored doc without input, outputs or hops).
  */
@@ -61,9 +61,9 @@ const readable = (doc: Record<string, unknown>): boolean => {
 
 /**
  * Where a stored product re-enters, or why it does not:
- * - `--model M`: selected when a stage it went through stored a version of M other than that
- *   stage's current version; `upToDate` when every stage that stored M has its current version
- *   (a product reprocessed already), `otherModel` when none stored M;
+ * - `--model M`: selected when a stage it went through stored a version of M, or runs M now, and
+ *   that stage's stored version is not its current one; `upToDate` when every such stage has its
+ *   current version (a product reprocessed already), `otherModel` when there is none;
  * - `--from-stage S`: re-enters at S, if its route went through S (`notOnRoute` otherwise);
  * - else at the first stage of its route whose model version is not the current one (a stage that
  *   has a model now but stored none counts as changed); `upToDate` when there is none.
@@ -76,7 +76,9 @@ export function planReprocess(doc: Record<string, unknown>, o: PlanOptions): Pla
   const route = [...new Set([...hops.map((h) => h.stage), ...storedRoute])];
   const stored = storedModels(doc);
   if (o.model !== undefined) {
-    const byModel = route.filter((s) => stored[s] !== undefined && modelNameOf(stored[s]) === o.model);
+    // A stage that stored M, or that runs M now (a stage pointed at a new model folder: nothing stored names M yet).
+    const isM = (v: string | undefined) => v !== undefined && modelNameOf(v) === o.model;
+    const byModel = route.filter((s) => isM(stored[s]) || isM(o.current[s]));
     if (byModel.length === 0) return { skip: 'otherModel' };
     // Stored by M, all at the current version: up to date (it had read as "stored by another model").
     if (byModel.every((s) => stored[s] === o.current[s])) return { skip: 'upToDate' };

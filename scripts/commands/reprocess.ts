@@ -45,7 +45,7 @@ async function checkWorkerModels(redis: Redis, config: ResolvedConfig, current: 
   const others = await read().catch((err: unknown) => (dryRun ? [] : Promise.reject(err)));
   if (others.length === 0) return;
   const text =
-    `${others.map((w) => `worker ${w.consumer} of stage ${w.stage} runs ${w.runs}, not ${w.current}`).join('; ')} (the model files here): ` +
+    `${others.map((w) => `worker ${w.consumer} of stage ${w.stage} runs ${w.runs}, not ${w.current}`).join('; ')} (the config and model files here): ` +
     'restart the workers on the new model first, or what reprocess puts back is stored with the old one again';
   if (!dryRun) throw new OtherModelWorkersError(text);
   process.stderr.write(`warning: ${text}\n`);

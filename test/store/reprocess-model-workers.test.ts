@@ -7,6 +7,7 @@
  * run says so and counts), and once the workers are
  * restarted it puts each product back once, stored by the new model. A stand-in model stage
  * (test/fixtures/tagger-stage.ts, `versionAtStart`) loads its version at start as the real ones do.
+ * And `--model` naming the model a stage was pointed at (a new folder) selects what that stage stored before.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import * as assert from 'uvu/assert';
 import { loadConfigFile } from '../../lib/config/load.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { isIdle, pipelineStatus } from '../../lib/ops/inspect.js';
+import { planReprocess } from '../../lib/ops/reprocess-plan.js';
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { silentLogger } from '../../lib/observe/logger.js';
@@ -85,6 +87,21 @@ async function markerVersions(): Promise<string[]> {
   const raw = markers.length ? await redis.mget(markers) : [];
   return raw.flatMap((r) => (r ? [String((JSON.parse(r) as { modelVersion?: unknown }).modelVersion)] : [])); // "undefined": a marker without one
 }
+
+test('planReprocess --model: a stage pointed at a new model folder is selected by the new name (nothing stored names it yet) and by the one it replaced', () => {
+  const doc = {
+    input: { id: 'k', title: 'T' },
+    outputs: { preprocess: { text: 't' }, classify: { category: 'c' } },
+    models: { classify: 'product-category@sha256:old' },
+    hops: ['preprocess', 'classify'].map((stage, i) => ({ stage, consumer: 'c', readAt: i, doneAt: i, batch: 1 })),
+  };
+  const current = { classify: 'category-v2@sha256:abc' };
+  assert.equal(planReprocess(doc, { current, model: 'category-v2' }), { stage: 'classify' }, 'a stage that runs it now');
+  assert.equal(planReprocess(doc, { current, model: 'product-category' }), { stage: 'classify' }, 'the model it replaced');
+  assert.equal(planReprocess(doc, { current, model: 'product-embed' }), { skip: 'otherModel' });
+  const redone = { ...doc, models: { classify: 'category-v2@sha256:abc' } };
+  assert.equal(planReprocess(redone, { current, model: 'category-v2' }), { skip: 'upToDate' }, 'stored by it: up to date');
+});
 
 test('reprocess refuses while a worker runs the model it loaded before the files changed; after a restart it puts each product back once', async () => {
   const v1 = stageModelVersion(tag)!;
