@@ -7,7 +7,7 @@ import { currentModelVersions } from '../../stages/domain/model-options.js';
 import { adminOnlyRefusal, cliRedis, loadConfig, observerRefusal, warnEvictionPolicy } from './common.js';
 import { goneWarning, noMatchWarning, storedProducts } from './export.js';
 import type { PostgresCliOptions } from './store.js';
-import { OtherModelWorkersError } from '../../lib/core/errors.js';
+import { errorMessage, OtherModelWorkersError } from '../../lib/core/errors.js';
 import { workersOnOtherModels } from '../../lib/ops/model-workers.js';
 import { withRetry, type RetrySettings } from '../../lib/producer/retry.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
@@ -37,12 +37,16 @@ export interface ReprocessCliOptions extends PostgresCliOptions {
 /**
  * A worker keeps the model it loaded at start: one started before the files changed would store the
  * old version again. Refuses while a live one runs another version than `current`; a dry run warns
- * (and goes on without the check when it cannot read the markers: the observer may not).
+ * (and, when it cannot read the markers, says so and goes on without the check).
  */
 async function checkWorkerModels(redis: Redis, config: ResolvedConfig, current: Record<string, string>, dryRun: boolean, retry: RetrySettings): Promise<void> {
   // Read (SCAN, MGET) through a failover like the scan of the products (--retry-for).
   const read = () => withRetry(redis, () => workersOnOtherModels(redis, config, current), retry);
-  const others = await read().catch((err: unknown) => (dryRun ? [] : Promise.reject(err)));
+  const others = await read().catch((err: unknown) => {
+    if (!dryRun) throw err;
+    process.stderr.write(`warning: the workers' model versions were not checked: ${errorMessage(err)}\n`);
+    return [];
+  });
   if (others.length === 0) return;
   const text =
     `${others.map((w) => `worker ${w.consumer} of stage ${w.stage} runs ${w.runs}, not ${w.current}`).join('; ')} (the config and model files here): ` +

@@ -337,6 +337,8 @@ test('the observer user may run --dry-run (reads only) but not put products back
   const dry = await runReprocess(s.file, ['--model', 'tagger', '--dry-run'], observer);
   assert.is(dry.code, 0, dry.output);
   assert.is(dry.summary.reprocessed, 6);
+  // It may not SCAN for the workers' liveness markers: it says the check was not made, and counts.
+  assert.match(dry.output, /warning: the workers' model versions were not checked: NOPERM/);
   const real = await runReprocess(s.file, ['--model', 'tagger'], observer);
   assert.is(real.code, 13, real.output);
   assert.match(real.output, /error: Redis user \S+-observer may not run .*`pipeline reprocess` .*run it as the admin/);
