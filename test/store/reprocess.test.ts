@@ -166,8 +166,7 @@ test('reprocess --category --model: a dry run counts and writes nothing; two run
 
   // p21 produced again (a new title) while the workers are stopped: in flight when the reprocess reads its stored version.
   await produceRecords(s.keys, [{ id: 'p21', title: 'tools item 21, renamed before' }]);
-  // Two runs of the same selection at once (in-process, a connection each, a product per batch so
-  // they interleave), workers stopped so the first is still in flight when the second comes.
+  // Two runs of the same selection at once (in-process, a connection each, a product per batch so they interleave), workers stopped.
   const conns = [client(server.url), client(server.url)];
   const runs = await Promise.all(
     conns.map((c) =>
@@ -337,8 +336,7 @@ test('the observer user may run --dry-run (reads only) but not put products back
   const dry = await runReprocess(s.file, ['--model', 'tagger', '--dry-run'], observer);
   assert.is(dry.code, 0, dry.output);
   assert.is(dry.summary.reprocessed, 6);
-  // It may not SCAN for the workers' liveness markers: it says the check was not made, and counts.
-  assert.match(dry.output, /warning: the workers' model versions were not checked: NOPERM/);
+  assert.match(dry.output, /warning: the workers' model versions were not checked: NOPERM/, 'it may not SCAN for their markers');
   const real = await runReprocess(s.file, ['--model', 'tagger'], observer);
   assert.is(real.code, 13, real.output);
   assert.match(real.output, /error: Redis user \S+-observer may not run .*`pipeline reprocess` .*run it as the admin/);
