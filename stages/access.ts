@@ -26,8 +26,10 @@ export function stageDataAccess(stage: ResolvedStage, keys: Keys): KeyGrant[] {
       grants.push({ keys: [keys.reprocess('*')], mode: 'rw', commands: ['hmget', 'del'] });
       break;
     case 'match':
-      // stages/match.ts: `{p}:vectors:<category>` hash, `{p}:vectors:<category>:log` list (HGET: vector-add-2.lua), `:centroids` string (GET, SET NX).
-      grants.push({ keys: [keys.extra('vectors:*')], mode: 'rw', commands: ['lrange', 'hmget', 'hget', 'hset', 'rpush', 'get', 'set'] });
+      // stages/match.ts: `{p}:vectors:<category>` hash, `{p}:vectors:<category>:log` list, `{p}:vectors::category` record
+      // (HGET, HDEL: vector-add-N.lua, which also reads a stored product's category), `:centroids` string (GET, SET NX).
+      grants.push({ keys: [keys.extra('vectors:*')], mode: 'rw', commands: ['lrange', 'hmget', 'hget', 'hset', 'hdel', 'rpush', 'get', 'set'] });
+      grants.push({ keys: [keys.product('*')], mode: 'r', commands: ['hget'] });
       // stages/domain/match-recheck.ts: `{p}:match-recheck` list, `{p}:match-corrected:<key>` markers (match-correct-N.lua; its XADD goes to the route targets).
       grants.push({
         keys: [keys.extra('match-recheck'), keys.extra('match-corrected:*')],

@@ -44,6 +44,7 @@ const SHAPES: Record<string, (k: string) => string[]> = {
   hmget: (k) => [k, 'f'],
   hget: (k) => [k, 'f'],
   hset: (k) => [k, 'f', 'v'],
+  hdel: (k) => [k, 'f'],
   hincrby: (k) => [k, 'f', '1'],
   pexpire: (k) => [k, '1000'],
   sadd: (k) => [k, 'm'],

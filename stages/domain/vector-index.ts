@@ -83,6 +83,8 @@ export class VectorBlock {
   /** Largest scale of any vector held: bounds the error of every score in the block. */
   private maxScale = 0;
   private readonly keys: KeyTable;
+  /** Keys removed (`remove`) and not added again: their slots stay in `keys`, with no current row. */
+  private removed = 0;
   private ivfCentroids?: Float32Array;
   private readonly o: IndexOptions;
   /** Bytes of codes in a row (dim rounded up to 4, so the scale and slot that follow are aligned); the scale's int32 index. */
@@ -109,7 +111,7 @@ export class VectorBlock {
   }
 
   get size(): number {
-    return this.keys.size;
+    return this.keys.size - this.removed;
   }
 
   /** Whether lookups use the IVF index (the block reached `exactBelow`, or was given centroids). */
@@ -143,10 +145,24 @@ export class VectorBlock {
     // The key is interned after its row is written: a failed write leaves no key without a row.
     if (existing === undefined) this.keys.add(key);
     this.setPosition(slot, at);
+    if (existing !== undefined && was < 0) this.removed--; // a removed key back
     if (scale > this.maxScale) this.maxScale = scale;
     if (c) return l;
-    if (this.keys.size >= this.o.exactBelow) this.buildIndex();
+    if (this.size >= this.o.exactBelow) this.buildIndex();
     return -1;
+  }
+
+  /**
+   * Drops `key`'s vector (its product moved to another category): its row is no longer current,
+   * so no scan, lookup or re-filing (`useCentroids`) sees it again; its slot is kept for the key
+   * coming back. Returns whether the key had a vector here.
+   */
+  remove(key: string): boolean {
+    const slot = this.keys.slotOf(key);
+    if (slot === undefined || this.position[slot]! < 0) return false;
+    this.position[slot] = -1;
+    this.removed++;
+    return true;
   }
 
   /** `add` for each entry (a cold start's sync: up to a million), their rows written in runs (RowPages.bulk). */
@@ -264,7 +280,7 @@ export class VectorBlock {
   }
 
   private buildIndex(): void {
-    const n = this.keys.size;
+    const n = this.size;
     const k = Math.max(1, Math.min(this.o.lists, Math.floor(n / 4)));
     const rows = new Float32Array(n * this.dim);
     let i = 0;

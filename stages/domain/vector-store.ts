@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../lib/redis/keys.js';
-import { Script } from '../../lib/redis/script.js';
 import { Shards } from '../../lib/redis/shard.js';
 import { dot } from './ivf.js';
 import { ShardWaits, type ShardWaitOptions } from './shard-waits.js';
@@ -8,10 +7,10 @@ import { newBlockState, type Block } from './vector-block-state.js';
 import { INDEX_DEFAULTS, VectorBlock, type IndexOptions } from './vector-index.js';
 import { bufferToCentroids, centroidsId, centroidsToBuffer, storedVector, vectorFiled, vectorToBuffer } from './vector-bytes.js';
 import { isNoPermReply } from '../../lib/core/redis-replies.js';
+import { addVector, isRemoval, logSteps, type LogStep } from './vector-moves.js';
 
 /** Log entries read per LRANGE, and keys per HMGET, when catching up: no single reply carries a whole category. */
 const SYNC_CHUNK = 1000;
-const vectorAdd = new Script('vector-add-2');
 /** Most candidates re-scored exactly when the int8 scores leave a threshold decision open. */
 const REFINE_MAX = 16;
 
@@ -30,7 +29,7 @@ export interface Lookup {
  * hash of key → little-endian float32 bytes; `{p}:vectors:<category>:log`: keys in arrival order)
  * with a local copy per category (vector-index.ts: its rows in a spill file) that reads only what
  * was added since its last sync. Every match worker sees what the others added; a key added twice
- * simply replaces its vector.
+ * replaces its vector, and a key added under another category leaves its old one (vector-moves.ts).
  * With shards, a vector is written under its product's shard (`{p:3}:vectors:<category>`), so
  * writes spread like the products, and each sync reads every shard's log: matching still
  * compares against the whole category.
@@ -63,6 +62,10 @@ export class VectorStore {
   }
   private logKey(keys: Keys, category: string) {
     return keys.extra(`vectors:${category}:log`);
+  }
+  /** Product key → the category its vector is under, per shard (the double colon keeps it apart from any category's keys). */
+  private recordKey(keys: Keys) {
+    return keys.extra('vectors::category');
   }
   private centroidsKey(category: string) {
     return this.shards.all[0]!.extra(`vectors:${category}:centroids`);
@@ -151,32 +154,39 @@ export class VectorStore {
       }
       const logged = from > 0 ? got.slice(1) : got;
       if (logged.length > 0) b.last[s] = logged[logged.length - 1];
-      const keys = logged.filter((k) => {
-        const n = own.get(k);
-        if (n === undefined) return true;
-        if (n <= 1) own.delete(k);
-        else own.set(k, n - 1);
-        return false;
-      });
-      if (keys.length > 0) await this.addFromRedis(b, shard, category, keys);
+      // In log order: a key added, removed (moved to another category) and added again ends up here.
+      const steps = logSteps(logged, own);
+      if (steps.length > 0) await this.applyFromRedis(b, shard, category, steps);
       b.loaded[s]! += logged.length;
       if (logged.length < SYNC_CHUNK) return;
     }
   }
 
-  /** Reads `keys`' vectors (one HMGET) and adds them to the copy in bulk. */
-  private async addFromRedis(b: Block, shard: Keys, category: string, keys: string[]): Promise<void> {
-    const vecs = await this.redis.hmgetBuffer(this.vecKey(shard, category), ...keys);
-    const entries: [string, Float32Array, number | undefined][] = [];
-    keys.forEach((k, j) => {
-      const v = vecs[j];
-      if (!v) return;
+  /** Reads the added keys' vectors (one HMGET) and applies the steps to the copy in order, runs of adds in bulk. */
+  private async applyFromRedis(b: Block, shard: Keys, category: string, steps: readonly LogStep[]): Promise<void> {
+    const added = [...new Set(steps.filter(([, removed]) => !removed).map(([k]) => k))];
+    const vecs = added.length > 0 ? await this.redis.hmgetBuffer(this.vecKey(shard, category), ...added) : [];
+    const byKey = new Map(added.map((k, j) => [k, vecs[j]]));
+    let run: [string, Float32Array, number | undefined][] = [];
+    const flush = () => {
+      if (run.length === 0) return;
+      b.index ??= this.newBlock(run[0]![1].length);
+      b.index.addAll(run);
+      run = [];
+    };
+    for (const [k, removed] of steps) {
+      if (removed) {
+        flush();
+        b.index?.remove(k);
+        continue;
+      }
+      // Not in the hash any more (moved since): its removal marker follows in the log.
+      const v = byKey.get(k);
+      if (!v) continue;
       const { vec, filed } = storedVector(v);
-      entries.push([k, vec, filed && filed.centroids === b.shared ? filed.list : undefined]);
-    });
-    if (entries.length === 0) return;
-    b.index ??= this.newBlock(entries[0]![1].length);
-    b.index.addAll(entries);
+      run.push([k, vec, filed && filed.centroids === b.shared ? filed.list : undefined]);
+    }
+    flush();
   }
 
   /**
@@ -284,9 +294,12 @@ export class VectorStore {
     const keys = this.shards.all[s]!;
     const out: [string, Float32Array][] = [];
     for (let at = from; at < to; at += SYNC_CHUNK) {
-      const logged = await this.waits.value(s, () => this.redis.lrange(this.logKey(keys, category), at, Math.min(to, at + SYNC_CHUNK) - 1));
-      if (!logged) return undefined;
-      if (logged.length === 0) break;
+      const entries = await this.waits.value(s, () => this.redis.lrange(this.logKey(keys, category), at, Math.min(to, at + SYNC_CHUNK) - 1));
+      if (!entries) return undefined;
+      if (entries.length === 0) break;
+      // A removal marker names no vector; a key moved away since is no longer in the hash.
+      const logged = entries.filter((k) => !isRemoval(k));
+      if (logged.length === 0) continue;
       const raw = await this.waits.value(s, () => this.redis.hmgetBuffer(this.vecKey(keys, category), ...logged));
       if (!raw) return undefined;
       logged.forEach((k, j) => raw[j] && out.push([k, storedVector(raw[j]).vec]));
@@ -322,13 +335,16 @@ export class VectorStore {
     const list = b.index.add(key, vec);
     const s = this.shards.shardOf(key);
     const keys = this.shards.all[s]!;
-    // Logged only when new or changed (vector-add-2.lua): a reprocessed product does not grow the log.
+    // Logged only when new or changed (vector-add-N.lua): a reprocessed product does not grow the log.
     const bytes = b.shared !== null && list >= 0 ? vectorFiled(vec, { centroids: b.shared, list }) : vectorToBuffer(vec);
-    return this.waits.write(s, () =>
-      vectorAdd.run<number>(this.redis, [this.vecKey(keys, category), this.logKey(keys, category)], [key, bytes]).then((logged) => {
-        if (logged === 1) b.own[s]!.set(key, (b.own[s]!.get(key) ?? 0) + 1);
-        return logged;
-      }),
-    );
+    const at = { vectors: this.vecKey(keys, category), log: this.logKey(keys, category), record: this.recordKey(keys), product: keys.product(key) };
+    const keysOf = (c: string) => ({ vectors: this.vecKey(keys, c), log: this.logKey(keys, c) });
+    return this.waits.write(s, async () => {
+      const { logged, movedFrom } = await addVector(this.redis, at, keysOf, key, bytes, category);
+      if (logged === 1) b.own[s]!.set(key, (b.own[s]!.get(key) ?? 0) + 1);
+      // This worker's copy of the old category drops it now (the others at their next sync).
+      if (movedFrom !== undefined) this.blocks.get(movedFrom)?.index?.remove(key);
+      return logged;
+    });
   }
 }
