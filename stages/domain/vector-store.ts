@@ -333,6 +333,8 @@ export class VectorStore {
     const b = this.block(category);
     b.index ??= this.newBlock(vec.length);
     const list = b.index.add(key, vec);
+    // Under one category only: dropped from this copy's others at once (the batch's later lookups run before the write returns).
+    for (const [c, other] of this.blocks) if (c !== category) other.index?.remove(key);
     const s = this.shards.shardOf(key);
     const keys = this.shards.all[s]!;
     // Logged only when new or changed (vector-add-N.lua): a reprocessed product does not grow the log.
@@ -340,10 +342,8 @@ export class VectorStore {
     const at = { vectors: this.vecKey(keys, category), log: this.logKey(keys, category), record: this.recordKey(keys), product: keys.product(key) };
     const keysOf = (c: string) => ({ vectors: this.vecKey(keys, c), log: this.logKey(keys, c) });
     return this.waits.write(s, async () => {
-      const { logged, movedFrom } = await addVector(this.redis, at, keysOf, key, bytes, category);
+      const { logged } = await addVector(this.redis, at, keysOf, key, bytes, category);
       if (logged === 1) b.own[s]!.set(key, (b.own[s]!.get(key) ?? 0) + 1);
-      // This worker's copy of the old category drops it now (the others at their next sync).
-      if (movedFrom !== undefined) this.blocks.get(movedFrom)?.index?.remove(key);
       return logged;
     });
   }

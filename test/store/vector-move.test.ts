@@ -58,6 +58,18 @@ for (const count of [1, 3]) {
   });
 }
 
+test("the moving worker's copy drops it from the old category at once: a later record of the same batch is no twin of it there", async () => {
+  const w = new VectorStore(redis, new Shards(randomPipeline(), 1));
+  await w.add('A', 'p1', V);
+  const moving = w.add('B', 'p1', V); // match looks up the batch's next record before this write returns
+  const inA = w.lookup('A', TWIN, 'p2', THRESHOLD).hit;
+  assert.ok(!inA || inA.score < THRESHOLD, `no duplicate in A: ${JSON.stringify(inA)}`);
+  assert.is(w.size('A'), 0);
+  assert.is(w.lookup('B', TWIN, 'p2', THRESHOLD).hit?.key, 'p1', 'in B');
+  await moving;
+  w.close();
+});
+
 test('moved back and forth, each copy follows the log: in A, then B, then A again', async () => {
   const shards = new Shards(randomPipeline(), 2);
   const [w1, w2] = [new VectorStore(redis, shards), new VectorStore(redis, shards)];
