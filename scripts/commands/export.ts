@@ -69,7 +69,13 @@ export function noMatchWarning(sink: string, opts: { category?: string; since?: 
   const filters = [opts.category !== undefined ? `--category ${JSON.stringify(opts.category)}` : '', opts.since !== undefined ? `--since ${opts.since}` : '']
     .filter(Boolean)
     .join(' ');
-  return filters ? `warning: no stored product in the ${sink} sink matched ${filters}\n` : undefined;
+  // Stored categories are the classifier's labels as written: "Tools" does not select "tools".
+  const c = opts.category;
+  const exact =
+    c !== undefined && c !== c.trim().toLowerCase()
+      ? ` (categories are compared exactly, case and spaces included: try ${JSON.stringify(c.trim().toLowerCase())})`
+      : '';
+  return filters ? `warning: no stored product in the ${sink} sink matched ${filters}${exact}\n` : undefined;
 }
 
 /** The stderr line when the scan passed over products set members without a stored hash (`export`, `reprocess`). */

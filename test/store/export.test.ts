@@ -102,7 +102,7 @@ test('export without filters streams every product once, in pages; a category mo
 test('a filter that selects nothing is said on stderr, naming it (export had exited 0 with an empty file and no word, where reprocess warns)', async () => {
   const { config } = await seed();
   for (const [args, said] of [
-    [['--category', 'Tools'], '--category "Tools"'],
+    [['--category', 'Tools'], '--category "Tools" (categories are compared exactly, case and spaces included: try "tools")'],
     [['--category', 'tools', '--since', '2030-01-01'], '--category "tools" --since 2030-01-01'],
   ] as const) {
     const child = cli(['--config', config, 'export', ...args], server.url);
