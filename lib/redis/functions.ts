@@ -107,15 +107,20 @@ export const library = (): FunctionLibrary => (cached ??= buildLibrary());
 /** Recognised in lib/core/redis-replies.ts; re-exported for the callers of this module. */
 export { isFunctionNotFound };
 
-/** host:port of every master in CLUSTER NODES output not flagged failed or address-less. */
+/**
+ * host:port of every master in CLUSTER NODES output that serves slots and is not flagged failed or
+ * address-less. A master without slots needs no library (a node given slots later loads it at its
+ * first call), and the node that answered may still see a new replica as one: loading there was
+ * refused (READONLY) until gossip caught up.
+ */
 export function clusterMasters(clusterNodes: string): { host: string; port: number }[] {
   return clusterNodes
     .trim()
     .split('\n')
     .map((line) => line.split(' '))
-    .filter(([, , flags]) => {
+    .filter(([, , flags, , , , , , ...slots]) => {
       const f = flags?.split(',') ?? [];
-      return f.includes('master') && !f.some((x) => x === 'fail' || x === 'noaddr');
+      return f.includes('master') && !f.some((x) => x === 'fail' || x === 'noaddr') && slots.some((s) => /^\d/.test(s));
     })
     .map(([, addr]) => {
       const hostPort = addr!.split('@')[0]!;

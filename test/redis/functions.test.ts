@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FunctionsMissingError } from '../../lib/core/errors.js';
 import { isTransientRedisError } from '../../lib/core/failure-policy.js';
-import { awaitLibrary, buildLibrary, ensureLibrary, library, libraryPresent, loadLibrary } from '../../lib/redis/functions.js';
+import { awaitLibrary, buildLibrary, clusterMasters, ensureLibrary, library, libraryPresent, loadLibrary } from '../../lib/redis/functions.js';
 import { Script } from '../../lib/redis/script.js';
 import { cli, exited, FAST, writeConfig } from '../helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
@@ -165,6 +165,20 @@ test('pipeline functions status|load: missing (exit 3), loaded by the admin, the
   } finally {
     rmSync(file, { force: true });
   }
+});
+
+test('the library is loaded on the masters that serve slots, not on a new replica another node still lists as a master without slots', () => {
+  const nodes = [
+    'a1 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460',
+    'a2 127.0.0.1:7002@17002 master - 0 1 2 connected 5461-10922 [10923->-b3]',
+    'a3 127.0.0.1:7003@17003 master,fail - 0 1 3 disconnected 10923-16383',
+    'r1 127.0.0.1:7004@17004 master - 0 1 0 connected',
+    'r2 127.0.0.1:7005@17005 slave a1 0 1 1 connected',
+  ].join('\n');
+  assert.equal(
+    clusterMasters(nodes).map((n) => n.port),
+    [7001, 7002],
+  );
 });
 
 test.after(async () => {
