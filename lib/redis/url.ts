@@ -1,6 +1,7 @@
 import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ConfigError } from '../core/errors.js';
 import { isDbOutOfRange } from '../core/redis-replies.js';
+import { dropStrayMasters } from './cluster-strays.js';
 import { describeSentinels, isSentinelUrl, parseSentinelUrl, sentinelOptions, type SentinelTarget } from './sentinel.js';
 import { watchSwitchMaster } from './sentinel-watch.js';
 import { keySlot } from './shard.js';
@@ -101,9 +102,16 @@ export interface ClusterTimings {
   /**
    * A slot map read while a slot this client used has no master (mid-failover) is read again after
    * this long, until it has one: then the sockets opened meanwhile to other masters are closed
-   * (dropStrayMasters). 0 = only at the refreshes ioredis makes. @defaultValue 1000
+   * (lib/redis/cluster-strays.ts). 0 = only at the refreshes ioredis makes. @defaultValue 1000
    */
   ownerlessRefreshMs?: number;
+  /**
+   * A socket that opens to a master serving none of the slots the client used (a command retried
+   * on a random master mid-failover that ran out of redirections there, a command without a key)
+   * has the slot map read again this long after, which closes it if it still serves none. 0 = only
+   * at the refreshes ioredis makes. @defaultValue 1000
+   */
+  strayCheckMs?: number;
 }
 
 /**
@@ -162,7 +170,7 @@ export function createClient(url: string, options: RedisOptions = {}, timings: C
     for (const replica of cluster.nodes('slave')) if (replica.status !== 'wait' && replica.status !== 'end') replica.disconnect();
   });
   routeSubcommandKeys(cluster);
-  dropStrayMasters(cluster, timings.ownerlessRefreshMs ?? 1_000);
+  dropStrayMasters(cluster, { ownerlessRefreshMs: timings.ownerlessRefreshMs ?? 1_000, strayCheckMs: timings.strayCheckMs ?? 1_000 });
   return cluster as unknown as Redis;
 }
 
@@ -176,65 +184,6 @@ function closeOnBadDb(client: Redis): Redis {
     if (isDbOutOfRange(err)) client.disconnect();
   });
   return client;
-}
-
-/**
- * While a dead master's slot has no connection (mid-failover), ioredis sends the slot's commands
- * to a random master, which answers MOVED; that connection then stayed open for the client's life,
- * so after a failover a shard's reader held a socket on every master (a soak: 36 connections
- * before two failovers, 59 after). The slots a client sends to are noted, and at each new slot map
- * (`refresh`) the open connections to masters serving none of them are closed (a command still
- * on one is re-sent, as after any closed connection). Nothing is closed before the client has
- * used a slot, or while one it used has no master in the map; then the map is read again after
- * `ownerlessRefreshMs`, until it has one: the refresh a MOVED to the new master asks for is
- * skipped while another is in flight, and if that one had read the map from before the promotion,
- * no refresh came after it and a socket to a random master stayed open. For the same reason a
- * refresh asked for while one is in flight (ioredis drops it) is made once that one ends: a command
- * sent to a random master after the last map was read (a retry after its connection was closed)
- * opened a socket that no later refresh closed (a CI rehearsal failed cluster-failover-sockets so).
- */
-const OPEN = ['connecting', 'connect', 'ready', 'reconnecting'];
-function dropStrayMasters(cluster: Cluster, ownerlessRefreshMs: number): void {
-  const used = new Set<number>();
-  const send = cluster.sendCommand.bind(cluster);
-  cluster.sendCommand = (command, stream, node) => {
-    const slot = (node as { slot?: number } | undefined)?.slot ?? command.getSlot();
-    if (typeof slot === 'number') used.add(slot);
-    return send(command, stream, node);
-  };
-  let again: NodeJS.Timeout | undefined;
-  const readAgain = () => {
-    if (again !== undefined || ownerlessRefreshMs <= 0) return;
-    again = setTimeout(() => {
-      again = undefined;
-      if (cluster.status === 'ready') cluster.refreshSlotsCache();
-    }, ownerlessRefreshMs).unref();
-  };
-  // ioredis drops a refresh asked for while one is in flight; note it, and make it when that one ends.
-  let askedMeanwhile = false;
-  const refresh = cluster.refreshSlotsCache.bind(cluster);
-  cluster.refreshSlotsCache = (callback) => {
-    if ((cluster as unknown as { isRefreshing?: boolean }).isRefreshing) askedMeanwhile = true;
-    return refresh(callback);
-  };
-  cluster.on('refresh', () => {
-    if (askedMeanwhile) {
-      askedMeanwhile = false;
-      // After this refresh has ended (ioredis emits 'refresh' just before it does).
-      process.nextTick(() => cluster.status === 'ready' && cluster.refreshSlotsCache());
-    }
-  });
-  cluster.on('refresh', () => {
-    const needed = new Set<string>();
-    for (const slot of used) {
-      const owner = cluster.slots[slot]?.[0];
-      if (!owner) return readAgain();
-      needed.add(owner);
-    }
-    if (needed.size === 0) return;
-    for (const master of cluster.nodes('master'))
-      if (OPEN.includes(master.status) && !needed.has(`${master.options.host}:${master.options.port}`)) master.disconnect();
-  });
 }
 
 /** Commands whose key follows a subcommand (`XINFO STREAM <key>`, `XGROUP CREATE <key> ...`). */

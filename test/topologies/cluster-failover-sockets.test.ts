@@ -6,6 +6,8 @@
  * reader end up with a socket on every master: 36 connections before the failovers, 59 after
  * (docs/scale-out.md counts S + M' per worker process). A refresh asked for while another is in
  * flight is made after it (ioredis drops it): a socket opened after the last map was read stayed.
+ * A socket opened with no refresh after it at all (a retry whose MOVED is its last redirection, a
+ * command without a key) has the map read again `strayCheckMs` later, which closes it.
  */
 import type { Cluster } from 'ioredis';
 import { test } from 'uvu';
@@ -83,6 +85,58 @@ test('a slot-map refresh asked for while one is in flight (which ioredis drops) 
     await waitFor('the second refresh', () => refreshes >= 2, 5_000);
     await sleep(500);
     assert.is(refreshes, 2, 'no more than asked for');
+  } finally {
+    client.disconnect();
+  }
+});
+
+/** The live masters' ports other than `port`. */
+async function mastersBut(port: number): Promise<number[]> {
+  return (await cluster.topology()).filter((n) => n.role === 'master' && !n.failing && n.port !== port).map((n) => n.port);
+}
+
+test('a command retried on a master serving none of its slots, whose MOVED there is its last redirection, leaves no socket there', async () => {
+  await cluster.waitHealthy();
+  const key = '{last-redirect}:n';
+  const slot = keySlot(key);
+  const owner = await cluster.masterOf(slot);
+  const [other] = await mastersBut(owner);
+  // maxRedirections 0: the first MOVED is the last, as the 16th is for a command retried through a failover.
+  const client = createClient(cluster.url, { connectionName: 'last-redirect' }, { maxRedirections: 0, strayCheckMs: 200 });
+  client.on('error', () => {});
+  try {
+    await client.set(key, '0');
+    const c = client as unknown as Cluster;
+    // As ioredis's retry after a closed connection does, send to another master while the map is right.
+    c.slots[slot] = [`127.0.0.1:${other}`];
+    const sent = client.incr(key);
+    c.slots[slot] = [`127.0.0.1:${owner}`];
+    const err = await sent.then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    assert.match(String(err?.message), /^Too many Cluster redirections\. Last error: ReplyError: MOVED /, 'ioredis gave up on it');
+    assert.equal(await socketsOf('last-redirect'), [owner, other!].sort(), 'the retry opened a socket to the other master');
+    await waitFor('no socket to the other master', async () => !(await socketsOf('last-redirect')).includes(other!), 5_000, 100).catch(() => {});
+    assert.equal(await socketsOf('last-redirect'), [owner], 'the master of its slot alone');
+  } finally {
+    client.disconnect();
+  }
+});
+
+test('a command without a key (sent to a random master) leaves no socket on a master serving none of the slots the client uses', async () => {
+  await cluster.waitHealthy();
+  const key = '{keyless}:n';
+  const owner = await cluster.masterOf(keySlot(key));
+  const client = createClient(cluster.url, { connectionName: 'keyless' }, { strayCheckMs: 200 });
+  client.on('error', () => {});
+  try {
+    await client.set(key, '0');
+    // Each TIME goes to a random master: 30 of them miss the other two with odds 2 in 3^30.
+    for (let i = 0; i < 30; i++) await client.time();
+    assert.ok((await socketsOf('keyless')).length > 1, 'a TIME opened a socket to another master');
+    await waitFor('no socket to another master', async () => (await socketsOf('keyless')).length === 1, 5_000, 100).catch(() => {});
+    assert.equal(await socketsOf('keyless'), [owner], 'the master of its slot alone');
   } finally {
     client.disconnect();
   }
