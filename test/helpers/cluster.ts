@@ -45,7 +45,12 @@ export function portRange(range: string): () => Promise<number> {
   const [from, to] = range.split('-').map(Number) as [number, number];
   let next = from;
   return async () => {
-    while (next <= to) if (await isFree(next++)) return next - 1;
+    // The port tried is taken before the await: `next` moves on meanwhile when pickers run at once
+    // (a cluster's nodes start together), and two nodes given one port made a 5-node cluster.
+    while (next <= to) {
+      const port = next++;
+      if (await isFree(port)) return port;
+    }
     throw new Error(`no free port left in ${range}`);
   };
 }
