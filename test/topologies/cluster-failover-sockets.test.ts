@@ -13,6 +13,7 @@ import type { Cluster } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { sleep } from '../../lib/core/backoff.js';
+import { serverTimeMs } from '../../lib/redis/server-time.js';
 import { keySlot } from '../../lib/redis/shard.js';
 import { createClient } from '../../lib/redis/url.js';
 import { RedisCluster } from '../helpers/cluster.js';
@@ -137,6 +138,23 @@ test('a command without a key (sent to a random master) leaves no socket on a ma
     assert.ok((await socketsOf('keyless')).length > 1, 'a TIME opened a socket to another master');
     await waitFor('no socket to another master', async () => (await socketsOf('keyless')).length === 1, 5_000, 100).catch(() => {});
     assert.equal(await socketsOf('keyless'), [owner], 'the master of its slot alone');
+  } finally {
+    client.disconnect();
+  }
+});
+
+test("the server's time on a Cluster is asked of a master the client already has a socket to (TIME has no key)", async () => {
+  await cluster.waitHealthy();
+  const key = '{time}:n';
+  const owner = await cluster.masterOf(keySlot(key));
+  // No stray check: a socket opened to another master would stay for the assertion to see.
+  const client = createClient(cluster.url, { connectionName: 'server-time' }, { strayCheckMs: 0 });
+  client.on('error', () => {});
+  try {
+    await client.set(key, '0');
+    const before = Date.now();
+    for (let i = 0; i < 30; i++) assert.ok(Math.abs((await serverTimeMs(client)) - before) < 60_000, 'a time near this host clock');
+    assert.equal(await socketsOf('server-time'), [owner], 'the master of its slot alone');
   } finally {
     client.disconnect();
   }
