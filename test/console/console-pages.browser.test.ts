@@ -151,6 +151,24 @@ test('loading the page and signing in asks for nothing the server lacks: no 404 
   await page.close();
 });
 
+test('review: a 3,000-character title and a long key wrap inside the card, the page as wide as the window (it had been 27,000 px wide)', async () => {
+  await redis.del(keys.stream('review'));
+  const key = `wide-${'K'.repeat(400)}`;
+  const env: Envelope = {
+    ...newEnvelope({ id: key, title: 'T'.repeat(3000) }),
+    outputs: { classify: { category: 'audio', confidence: 0.4 } },
+    hops: [{ stage: 'classify', consumer: 'c', readAt: 1, doneAt: 2, batch: 1 }],
+  };
+  await redis.xadd(keys.stream('review'), '*', 'k', key, 'e', encodeEnvelope(env));
+  const { page, errors } = await open('review');
+  await page.waitForSelector('form.card .title:has-text("TTTT")');
+  const width = (await page.evaluate('document.documentElement.scrollWidth')) as number;
+  assert.ok(width <= 1366, `review page ${width} px wide`);
+  assert.ok(await page.isVisible('form.card button:has-text("Save decision")'), 'the Save button is on screen');
+  assert.equal(errors, []);
+  await page.close();
+});
+
 test.after(async () => {
   await browser.close();
   await app.close();
