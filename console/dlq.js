@@ -84,12 +84,13 @@ async function showEntry(e) {
 
 /** Draw the view at the page after `after` (by default the page shown last: a tab switch keeps it). */
 export async function showDlq(after = dlqAfter) {
+  // Set before the read: a first draw that failed (Redis away) left a Refresh that did nothing.
+  $('#dlq-refresh').onclick = () => showDlq().catch(showError);
   const query = `count=${DLQ_PAGE}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
   const [d, audit] = await Promise.all([api(`/console/api/dlq?${query}`), api('/console/api/audit')]);
   dlqAfter = after;
   drawnTotal = d.total;
   $('#dlq-new').textContent = '';
-  $('#dlq-refresh').onclick = () => showDlq().catch(showError);
   // An action disables every button of the view while it runs; the ones drawn afresh come back
   // enabled, this one is not drawn again (it had stayed disabled after each replay or purge).
   $('#dlq-refresh').disabled = false;

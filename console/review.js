@@ -53,6 +53,8 @@ function closedHere(at) {
 
 /** One page of undecided items (the server's 50, oldest first), with where it is among all of them. */
 export async function showReview(after = at.after) {
+  // Set before the read: a first draw that failed (Redis away) left a Refresh that did nothing.
+  $('#review-refresh').onclick = () => showReview().catch(showError);
   const {
     items,
     categories,
@@ -68,7 +70,6 @@ export async function showReview(after = at.after) {
   drawn = { before, shown: items.length, total, at: readAt ?? 0, closed: 0 };
   countText(total);
   $('#review-new').textContent = '';
-  $('#review-refresh').onclick = () => showReview().catch(showError);
   showTrimmed(trimmed, gone);
   $('#review-first').disabled = !after;
   $('#review-first').onclick = () => showReview('').catch(showError);

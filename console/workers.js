@@ -38,10 +38,11 @@ async function pauseOrResume(stage, paused) {
  * stood still with nothing saying so, a worker another operator stopped or started since unseen).
  */
 export async function showWorkers() {
+  // Set before the read: a first draw that failed (Redis away) left a Refresh that did nothing.
+  $('#workers-refresh').onclick = () => showWorkers().catch(showError);
   const [w, flags] = await Promise.all([api('/console/api/workers'), api('/v1/stages')]);
   const pausedOf = new Map(flags.stages.map((x) => [x.stage, x.paused]));
   $('#workers-drawn').textContent = `As of ${new Date().toLocaleTimeString()}; not redrawn by itself.`;
-  $('#workers-refresh').onclick = () => showWorkers().catch(showError);
   const host = $('#worker-stages');
   host.replaceChildren();
   for (const s of w.stages) {

@@ -169,6 +169,31 @@ test('review: a 3,000-character title and a long key wrap inside the card, the p
   await page.close();
 });
 
+// Last: it stops this file's Redis (and starts it again, empty).
+test('a view whose first draw failed while Redis was away is drawn by its Refresh once Redis is back (Refresh had done nothing until the tab was switched)', async () => {
+  const { page, errors } = await open('pipeline');
+  const views = [
+    { tab: 'dlq', add: () => addDeadLetter(redis, keys, { id: 'back-1', title: 'Koss EQ50' }), drawn: '#dlq-entries tbody tr:has-text("back-1")' },
+    { tab: 'review', add: () => addReviewItems(redis, keys, 1, 400), drawn: 'form.card[data-key="r400"]' },
+    { tab: 'workers', add: async () => {}, drawn: '#workers-drawn:has-text("As of")' },
+  ];
+  for (const { tab, add, drawn } of views) {
+    await page.waitForSelector('#live-state:text-is("live")', { state: 'attached', timeout: 20_000 }); // (on the pipeline tab)
+    await server.stop();
+    await page.waitForSelector('#live-state:has-text("stale")', { state: 'attached' });
+    await page.click(`#tabs button[data-tab=${tab}]`); // its first draw fails: 503, said on the page
+    await page.waitForSelector(`#${tab} p.error`);
+    await server.start();
+    await page.waitForSelector('#live-state:text-is("live")', { state: 'attached', timeout: 20_000 }); // (on the pipeline tab)
+    await add();
+    await page.click(`#${tab}-refresh`);
+    await page.waitForSelector(drawn);
+    await page.click('#tabs button[data-tab=pipeline]');
+  }
+  assert.equal(errors, []);
+  await page.close();
+});
+
 test.after(async () => {
   await browser.close();
   await app.close();
