@@ -123,41 +123,47 @@ export async function showReview(after = at.after) {
     for (const x of fields.querySelectorAll('input, select')) x.disabled = !canAct();
     const right = document.createElement('div');
     if (canAct()) {
-      right.append(
-        button(
-          'Save decision',
-          async () => {
-            const body = { category: select.value, fields: Object.fromEntries(['brand', 'mpn', 'gtin'].map((f) => [f, card.elements[f].value])) };
-            let r;
-            try {
-              r = await api(`/console/api/review/${it.id}${it.shard === undefined ? '' : `?shard=${it.shard}`}`, { method: 'POST', body });
-            } catch (err) {
-              if (!(err instanceof HttpError && err.status === 409)) throw err;
-              closedHere(err.body?.decision?.at ?? 0);
-              return notApplied(card, right, it, body, err.body);
-            }
-            closedHere(r.label.reviewedAt);
-            const done = Object.assign(document.createElement('p'), {
-              textContent: `${it.key}: ${r.label.decision} → ${r.label.category}, sent to ${r.sentTo.map((s) => s.stream).join(', ')}`,
-              tabIndex: -1,
-            });
-            done.setAttribute('role', 'status');
-            card.replaceChildren(done);
-            // The product's other items of that record were closed with the decision: no longer work.
-            for (const c of r.closed ?? []) {
-              const other = host.querySelector(`form[data-id="${ref(c)}"]`);
-              if (other)
-                other.replaceChildren(Object.assign(document.createElement('p'), { className: 'muted', textContent: `${c.key}: closed with this decision` }));
-            }
-            // Keyboard review goes on with the next item; the status line is read out either way.
-            let after = card.nextElementSibling;
-            while (after && !after.querySelector('select')) after = after.nextElementSibling;
-            const next = after?.querySelector('select');
-            (next ?? done).focus();
-          },
-          'admin-only',
-        ),
+      const save = button(
+        'Save decision',
+        async () => {
+          const body = { category: select.value, fields: Object.fromEntries(['brand', 'mpn', 'gtin'].map((f) => [f, card.elements[f].value])) };
+          let r;
+          try {
+            r = await api(`/console/api/review/${it.id}${it.shard === undefined ? '' : `?shard=${it.shard}`}`, { method: 'POST', body });
+          } catch (err) {
+            if (!(err instanceof HttpError && err.status === 409)) throw err;
+            closedHere(err.body?.decision?.at ?? 0);
+            return notApplied(card, right, it, body, err.body);
+          }
+          closedHere(r.label.reviewedAt);
+          const done = Object.assign(document.createElement('p'), {
+            textContent: `${it.key}: ${r.label.decision} → ${r.label.category}, sent to ${r.sentTo.map((s) => s.stream).join(', ')}`,
+            tabIndex: -1,
+          });
+          done.setAttribute('role', 'status');
+          card.replaceChildren(done);
+          // The product's other items of that record were closed with the decision: no longer work.
+          for (const c of r.closed ?? []) {
+            const other = host.querySelector(`form[data-id="${ref(c)}"]`);
+            if (other)
+              other.replaceChildren(Object.assign(document.createElement('p'), { className: 'muted', textContent: `${c.key}: closed with this decision` }));
+          }
+          // Keyboard review goes on with the next item; the status line is read out either way.
+          let after = card.nextElementSibling;
+          while (after && !after.querySelector('select')) after = after.nextElementSibling;
+          const next = after?.querySelector('select');
+          (next ?? done).focus();
+        },
+        'admin-only',
       );
+      right.append(save);
+      // Enter on the category saves too, as in the other fields: the focus lands there after each
+      // decision, and a select does not submit its form (Enter there had done nothing).
+      select.addEventListener('keydown', (e) => {
+        if (e.key !== 'Enter' || e.isComposing) return;
+        e.preventDefault();
+        save.click();
+      });
     } else right.append(Object.assign(document.createElement('span'), { className: 'muted', textContent: 'read only' }));
     card.append(left, right);
     host.append(card);

@@ -169,6 +169,29 @@ test('review: a 3,000-character title and a long key wrap inside the card, the p
   await page.close();
 });
 
+test('review from the keyboard: Enter on the category saves, as in the other fields (the focus lands there after each decision, and Enter had done nothing)', async () => {
+  await redis.del(keys.stream('review'));
+  await addReviewItems(redis, keys, 2, 300);
+  const { page, errors } = await open('review');
+  await page.waitForSelector('form.card[data-key="r301"]');
+  await page.focus('form.card[data-key="r300"] select[name=category]');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('form.card[data-key="r300"] p[role=status]:has-text("r300: confirm → audio")');
+  assert.is(await page.evaluate("document.activeElement.closest('form')?.dataset.key"), 'r301', "the focus is on the next item's category");
+  await page.keyboard.press('ArrowDown'); // another category, chosen from the keyboard
+  const chosen = await page.inputValue('form.card[data-key="r301"] select[name=category]');
+  assert.is.not(chosen, 'audio');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector(`form.card[data-key="r301"] p[role=status]:has-text("r301: correct → ${chosen}")`);
+  const labels = (await redis.xrange(keys.extra('labels'), '-', '+')).map(([, f]) => JSON.parse(f[f.length - 1]!) as { id: string; category: string });
+  assert.equal(
+    labels.filter((l) => l.id.startsWith('r30')).map((l) => `${l.id}:${l.category}`),
+    ['r300:audio', `r301:${chosen}`],
+  );
+  assert.equal(errors, []);
+  await page.close();
+});
+
 // Last: it stops this file's Redis (and starts it again, empty).
 test('a view whose first draw failed while Redis was away is drawn by its Refresh once Redis is back (Refresh had done nothing until the tab was switched)', async () => {
   const { page, errors } = await open('pipeline');
