@@ -86,8 +86,11 @@ async function showEntry(e) {
 export async function showDlq(after = dlqAfter) {
   // Set before the read: a first draw that failed (Redis away) left a Refresh that did nothing.
   $('#dlq-refresh').onclick = () => showDlq().catch(showError);
-  const query = `count=${DLQ_PAGE}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
+  // One entry more than the page shows: whether a next page (newer entries) exists (a full last page
+  // had offered one, and it was empty).
+  const query = `count=${DLQ_PAGE + 1}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
   const [d, audit] = await Promise.all([api(`/console/api/dlq?${query}`), api('/console/api/audit')]);
+  const entries = d.entries.slice(0, DLQ_PAGE);
   dlqAfter = after;
   drawnTotal = d.total;
   $('#dlq-new').textContent = '';
@@ -131,7 +134,7 @@ export async function showDlq(after = dlqAfter) {
     $('#dlq-replay-selected').disabled = !canAct() || selected.size === 0;
     $('#dlq-purge-selected').disabled = !canAct() || selected.size === 0;
   };
-  for (const e of d.entries) {
+  for (const e of entries) {
     const tr = document.createElement('tr');
     const box = document.createElement('input');
     box.type = 'checkbox';
@@ -163,9 +166,9 @@ export async function showDlq(after = dlqAfter) {
   $('#dlq-all').checked = false;
   $('#dlq-first').disabled = !after;
   $('#dlq-first').onclick = () => showDlq('').catch(showError);
-  $('#dlq-older').disabled = d.entries.length < DLQ_PAGE;
-  $('#dlq-older').onclick = () => showDlq(ref(d.entries.at(-1))).catch(showError);
-  $('#dlq-page').textContent = d.entries.length ? `${ref(d.entries[0])} … ${ref(d.entries.at(-1))}` : '';
+  $('#dlq-older').disabled = d.entries.length <= DLQ_PAGE;
+  $('#dlq-older').onclick = () => showDlq(ref(entries.at(-1))).catch(showError);
+  $('#dlq-page').textContent = entries.length ? `${ref(entries[0])} … ${ref(entries.at(-1))}` : '';
   $('#dlq-all').onchange = (ev) => {
     for (const b of body.querySelectorAll('input[type=checkbox]')) {
       b.checked = ev.target.checked;

@@ -42,6 +42,28 @@ test('review: 60 undecided items show as "1–50 of 60"; Next page reaches the n
   await page.close();
 });
 
+test('dead letters: pages go oldest first and the button to the next one says newer, offered only while there are newer entries (it said "Older entries", and a full last page led to an empty one)', async () => {
+  await redis.del(keys.dlq);
+  const ids: string[] = [];
+  for (let i = 0; i < 200; i++) ids.push(await addDeadLetter(redis, keys, { id: `pg-${i}`, title: 'Koss EQ50 3-Band Stereo Equalizer' }));
+  const { page, errors } = await open('dlq');
+  await page.waitForSelector('#dlq-entries tbody tr:has-text("pg-199")');
+  assert.is(await page.locator('#dlq-entries tbody tr').count(), 200);
+  assert.ok(await page.isDisabled('#dlq-older'), 'all 200 on one page: no next page');
+  ids.push(await addDeadLetter(redis, keys, { id: 'pg-200', title: 'Koss EQ50 3-Band Stereo Equalizer' }));
+  await page.click('#dlq-refresh');
+  await page.waitForSelector('#dlq-older:enabled');
+  assert.is(await page.textContent('#dlq-page'), `${ids[0]} … ${ids[199]}`, 'the oldest 200 first');
+  assert.match((await page.textContent('#dlq-older')) ?? '', /newer/);
+  await page.click('#dlq-older');
+  await page.waitForSelector('#dlq-entries tbody tr:has-text("pg-200")');
+  assert.is(await page.textContent('#dlq-page'), `${ids[200]} … ${ids[200]}`, 'the next page holds the newer one');
+  assert.ok(await page.isDisabled('#dlq-older'));
+  assert.equal(errors, []);
+  await redis.del(keys.dlq);
+  await page.close();
+});
+
 test('dead letters: an id clicked after the entry is gone says so on the page (it had been an uncaught error, nothing shown)', async () => {
   const id = await addDeadLetter(redis, keys, { id: 'gone-1', title: 'Koss EQ50 3-Band Stereo Equalizer' });
   const { page, errors } = await open('dlq');
