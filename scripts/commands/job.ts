@@ -13,7 +13,8 @@ import { dropPipelineKeys } from '../../lib/ops/drop-keys.js';
 import { RedisServer } from '../../lib/redis/server.js';
 import { reapOrphanedServers } from '../../lib/redis/server-owner.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
-import { cliRedis, loadConfig } from './common.js';
+import { cliRedis, loadConfig, warnEvictionPolicy } from './common.js';
+import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
 import { checkBeforeStart } from './start-checks.js';
 import { CrashLoopError } from '../../lib/core/errors.js';
 import { createSupervisor, unitKillAfterMs } from './up.js';
@@ -142,6 +143,9 @@ export async function withPipeline<T>(opts: JobOptions, fn: (ctx: JobContext) =>
     redis = cliRedis(config.redis.url);
     // A redis:// URL at a Cluster node: one line and exit 19 now, not workers restarted on MOVED.
     await refuseClusterNode(redis);
+    // As `produce`: a Redis that evicts any key at maxmemory is refused before a record goes in or a
+    // worker starts (each worker refuses it, so they crash-looped while the input went in).
+    refuseEvictingPolicy(await warnEvictionPolicy(redis));
     logDir = mkdtempSync(join(tmpdir(), 'pipeline-job-'));
     const logFile = join(logDir, WORKER_LOG);
     const units = config.processes;

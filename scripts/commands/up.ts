@@ -16,7 +16,8 @@ import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { Supervisor } from '../../lib/ops/supervisor.js';
 import { handOverDead } from '../../lib/ops/dead-handover.js';
 import type { FastifyInstance } from 'fastify';
-import { BIN, cliRedis, loadConfig, refuseTlsMismatch, type GlobalOptions } from './common.js';
+import { BIN, cliRedis, loadConfig, refuseTlsMismatch, warnEvictionPolicy, type GlobalOptions } from './common.js';
+import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
 import { apiRedisUrl, serveHost, servePort, startServer } from './serve.js';
 import { checkBeforeStart } from './start-checks.js';
 
@@ -183,13 +184,15 @@ export function startControlPlane(
 
 /**
  * Fail now, with the CLI's one line and exit code (docs/cli.md), when Redis cannot be reached or
- * refuses, or a `redis://` URL points at a Cluster node: not workers retrying (or restarted) for ever.
+ * refuses, a `redis://` URL points at a Cluster node, or Redis evicts any key at maxmemory
+ * (`allkeys-*`, which every worker refuses): not workers retrying (or restarted) for ever.
  */
 export async function pingRedis(url: string): Promise<void> {
   const redis = cliRedis(url);
   try {
     await redis.ping();
     await refuseClusterNode(redis);
+    refuseEvictingPolicy(await warnEvictionPolicy(redis));
   } finally {
     redis.disconnect();
   }
