@@ -1,5 +1,5 @@
 // The amber banner while Redis refuses writes because it cannot persist to disk (MISCONF: a full disk, a failed
-// save; lib/ops/write-refusal.ts): an outage, nothing lost (the red banner, data-loss.js, is for data gone). On
+// save; lib/ops/write-refusal.ts) or because it is full (OOM, lib/console/sample-lease.ts): an outage, nothing lost (the red banner, data-loss.js, is for data gone). On
 // every tab while the samples say so; the first sample taken once Redis takes writes again removes it.
 import { $ } from './ui.js';
 

@@ -10,17 +10,15 @@ import type { Logger } from '../observe/logger.js';
 import { backlog, DlqTally, pipelineStatus, type PipelineStatus } from '../ops/inspect.js';
 import { counterDelta, perSecond, readCount, shardCounters } from '../ops/rates.js';
 import { Keys } from '../redis/keys.js';
-import { Script } from '../redis/script.js';
 import { stageLatencies } from './hops.js';
 import { RecentHops, type Hops } from './recent-hops.js';
 import { REVIEW_GROUP } from './review.js';
 import { reviewCounts } from './review-trimmed.js';
 import { configShards } from '../redis/shard.js';
 import { readDataLoss } from '../ops/data-loss.js';
-import { writeRefusalLine, writeRefusalWithin } from '../ops/write-refusal.js';
+import { fullLine, writeRefusalLine, writeRefusalWithin } from '../ops/write-refusal.js';
+import { renewLease } from './sample-lease.js';
 import type { DataLossRecord } from '../stream/data-loss.js';
-
-const lease = new Script('lease-1');
 
 /** One stage's numbers at one sample. Rates are per second over the interval since the previous sample. */
 export interface StageSample {
@@ -71,7 +69,7 @@ export interface ConsoleSample {
   shards?: { shard: number; dlq: number; stages: { stage: string; length: number; lag: number | null; pending: number }[] }[];
   /** The data losses the workers recorded and no one acknowledged yet (lib/ops/data-loss.ts): the console's red banner; [] when none. */
   dataLost: DataLossRecord[];
-  /** Redis's MISCONF reply while it refuses writes because it cannot persist (lib/ops/write-refusal.ts), else null: the amber banner. */
+  /** Redis's reply while it refuses writes: MISCONF (it cannot persist, lib/ops/write-refusal.ts) or OOM (full: the lease refused), else null: the amber banner. */
   redisRefusesWrites: string | null;
   /** The banner's sentence: that refusal and what to do (`writeRefusalLine`); null with it. */
   writeRefusalLine: string | null;
@@ -210,17 +208,15 @@ export class ConsoleSampler {
       ]);
       // Read after the sample's time (`at`): a page that acknowledged at T trusts only samples taken at T or later.
       const [redelivered, dataLost] = await Promise.all([this.redeliveries(status), readDataLoss(redis, config)]);
-      const refused = { redisRefusesWrites: refusal ?? null, writeRefusalLine: refusal ? writeRefusalLine(refusal) : null };
-      const sample = { ...this.build(status, envelopes, redelivered, review), dataLost, ...refused };
+      // Redis would refuse the lease and the series write (MISCONF): not tried. Full (OOM): the lease is refused, and says so.
+      const held = refusal ? { writer: false } : await renewLease(redis, consoleKeys(this.keys).lease, this.id, this.intervalMs * 3);
+      this.writer = held.writer;
+      const reply = refusal ?? held.full;
+      const line = refusal ? writeRefusalLine(refusal) : held.full ? fullLine(held.full) : undefined;
+      const sample = { ...this.build(status, envelopes, redelivered, review), dataLost, redisRefusesWrites: reply ?? null, writeRefusalLine: line ?? null };
       this.last = sample;
       for (const fn of this.listeners) fn(sample);
-      // Redis would refuse the lease and the series write (MISCONF): the sample is good, the chart has a gap.
-      if (refusal) {
-        this.writer = false;
-        return sample;
-      }
-      const ttl = this.intervalMs * 3;
-      this.writer = (await lease.run<number>(redis, [consoleKeys(this.keys).lease], [this.id, ttl])) === 1;
+      // The sample is good; the chart has a gap while writes are refused.
       if (this.writer) await redis.xadd(consoleKeys(this.keys).series, 'MAXLEN', '~', this.maxSamples, '*', 's', JSON.stringify(sample));
       return sample;
     } catch (err) {

@@ -48,3 +48,11 @@ export function writeRefusalLine(refusal: string): string {
 export function writeRefusalWithin(redis: Redis, timeoutMs: number): Promise<string | undefined> {
   return within(timeoutMs, writeRefusal(redis));
 }
+
+/** What to do while Redis is full (its OOM reply `refusal`: maxmemory reached under noeviction): the console's amber banner. */
+export function fullLine(refusal: string): string {
+  return (
+    `Redis is full (maxmemory reached, maxmemory-policy noeviction): it refuses writes [${refusal}]; raise \`maxmemory\` or free memory ` +
+    '(trim or purge the DLQ, `pipeline export` then delete stored products): nothing is lost, the pipeline waits and goes on where it stopped'
+  );
+}
