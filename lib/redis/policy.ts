@@ -13,6 +13,11 @@ export async function maxmemoryPolicy(redis: Redis): Promise<string | undefined>
   } catch {
     // NOPERM for CONFIG: fall back to INFO, which every pipeline user may run
   }
+  return infoPolicy(redis);
+}
+
+/** `maxmemory_policy` of INFO memory (every pipeline user may run INFO; no CONFIG refused into the ACL log): undefined when absent. */
+export async function infoPolicy(redis: Redis): Promise<string | undefined> {
   return /^maxmemory_policy:(\S+)/m.exec(await redis.info('memory'))?.[1];
 }
 
@@ -35,9 +40,10 @@ export class EvictingPolicyError extends ConfigError {
   }
 }
 
-/** Throws EvictingPolicyError for an `allkeys-*` policy. */
-export function refuseEvictingPolicy(policy: string | undefined): void {
+/** Throws EvictingPolicyError for an `allkeys-*` policy; returns the policy otherwise. */
+export function refuseEvictingPolicy(policy: string | undefined): string | undefined {
   if (policy?.startsWith('allkeys')) throw new EvictingPolicyError(policy);
+  return policy;
 }
 
 /**

@@ -18,6 +18,7 @@ import { Reclaimer } from './reclaimer.js';
 import { waitOutAtStart } from './start-wait.js';
 import { compileRoutes } from '../stream/router.js';
 import { configShards } from '../redis/shard.js';
+import { PolicyWatch } from './policy-watch.js';
 import { DataLossWatch } from './data-loss-watch.js';
 import type { Stage, StageFactory } from './stage.js';
 
@@ -79,6 +80,9 @@ export class Worker {
   readonly logStream?: LogStream;
   /** Whether Redis lost the pipeline's data under this worker (its group vanished, the data-loss marker went): lib/worker/data-loss-watch.ts. */
   readonly dataLoss: DataLossWatch;
+  /** Whether Redis's maxmemory-policy changes to one that evicts after start: lib/worker/policy-watch.ts. */
+  private readonly policyWatch: PolicyWatch;
+  private policyAtStart: string | undefined;
   private readonly impl: Stage;
   private started = false;
   private startedAt = 0;
@@ -135,6 +139,7 @@ export class Worker {
     const keysOf = (i: number) => (space.count === 1 ? keys : space.shard(i));
     const witness = { stage: stage.name, consumer: name, logger: this.logger, metrics: this.metrics, intervalMs: stage.dataLossCheckMs };
     this.dataLoss = new DataLossWatch(this.shards.map(keysOf), { ...witness, redis: () => this.connections.command() });
+    this.policyWatch = new PolicyWatch({ ...witness, redis: () => this.connections.command() });
     for (const i of this.shards) {
       // Unsharded: exactly the connections and keys of before. Sharded: the shard's keys and reader.
       const shardKeys = keysOf(i);
@@ -193,7 +198,7 @@ export class Worker {
       // A redis:// URL at a Cluster node: refused now (ClusterNodeError, exit 19), not a worker that MOVED restarts in a loop.
       await refuseClusterNode(this.connections.command());
       await waitOutAtStart('functions', () => this.awaitFunctions(), wait);
-      refuseEvictingPolicy(
+      this.policyAtStart = refuseEvictingPolicy(
         await checkEvictionPolicy(this.connections.command(), (line, policy) =>
           this.logger.warn('redis.eviction_policy', { policy: policy ?? null, err: line }),
         ),
@@ -229,6 +234,7 @@ export class Worker {
     if (this.closing) return;
     for (const r of this.reclaimers) r.start();
     this.dataLoss.start();
+    this.policyWatch.start(this.policyAtStart);
     this.logger.info('worker.started', {
       initMs: Date.now() - this.startedAt,
       kind: this.impl.kind,
@@ -284,7 +290,7 @@ export class Worker {
    * that, past the grace period the deploy files give (drainTimeoutMs + 10 s).
    */
   async drain(): Promise<void> {
-    const watch = { stop: () => this.dataLoss.stop(this.stage.drainTimeoutMs) };
+    const watch = { stop: () => Promise.all([this.dataLoss.stop(this.stage.drainTimeoutMs), this.policyWatch.stop(this.stage.drainTimeoutMs)]) };
     const stopping = [
       ...this.consumers.map((c) => ['consumer', c] as const),
       ...this.reclaimers.map((r) => ['reclaimer', r] as const),

@@ -1,0 +1,60 @@
+import type { Redis } from 'ioredis';
+import { Periodic } from '../core/periodic.js';
+import type { Logger } from '../observe/logger.js';
+import { evictionRisk, infoPolicy } from '../redis/policy.js';
+
+export interface PolicyWatchDeps {
+  /** The shared command connection. */
+  redis: () => Redis;
+  /** How often the policy is read again (the stage's `dataLossCheckMs`). */
+  intervalMs: number;
+  logger: Logger;
+}
+
+/**
+ * A worker's watch on Redis's `maxmemory-policy` after start. The check at start refuses
+ * `allkeys-*` and warns on `volatile-*`, but a policy set at run time (`CONFIG SET maxmemory-policy
+ * allkeys-lru`, a common answer to OOM refusals) evicts streams, pending entries and stored products
+ * without an error. So the policy is read again every `intervalMs`; each change is one line,
+ * `redis.eviction_policy`: error for `allkeys-*`, warn for `volatile-*`, info back to `noeviction`.
+ * The worker goes on: stopping it would not bring evicted keys back, nor keep the others.
+ */
+export class PolicyWatch {
+  private readonly periodic: Periodic;
+  private last: string | undefined;
+
+  constructor(private readonly d: PolicyWatchDeps) {
+    // A read that fails (Redis down) is said by the read loops; the next run reads again.
+    this.periodic = new Periodic(
+      () => this.check(),
+      d.intervalMs,
+      (err) => d.logger.debug('redis.eviction_policy_check_error', { err }),
+    );
+  }
+
+  /** Start watching from `policy`, the one read at start. */
+  start(policy: string | undefined): void {
+    this.last = policy;
+    this.periodic.start();
+  }
+
+  stop(waitMs: number): Promise<void> {
+    return this.periodic.stop(waitMs);
+  }
+
+  /**
+   * Read the policy once (INFO memory: a stage's user may not run CONFIG, and a refused CONFIG GET
+   * every interval would fill the ACL log) and say a change; nothing when INFO does not show it.
+   */
+  async check(): Promise<void> {
+    const policy = await infoPolicy(this.d.redis());
+    if (policy === undefined || policy === this.last) return;
+    const was = this.last ?? null;
+    this.last = policy;
+    const risk = evictionRisk(policy);
+    if (!risk) return this.d.logger.info('redis.eviction_policy', { policy, was });
+    const line = { policy, was, err: `${risk}; changed at run time (the workers started under ${was ?? 'an unknown policy'})` };
+    if (policy.startsWith('allkeys')) this.d.logger.error('redis.eviction_policy', line);
+    else this.d.logger.warn('redis.eviction_policy', line);
+  }
+}
