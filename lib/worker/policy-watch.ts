@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { Periodic } from '../core/periodic.js';
 import type { Logger } from '../observe/logger.js';
+import { keylessNode } from '../redis/keyless.js';
 import { evictionRisk, infoPolicy } from '../redis/policy.js';
 
 export interface PolicyWatchDeps {
@@ -45,9 +46,10 @@ export class PolicyWatch {
   /**
    * Read the policy once (INFO memory: a stage's user may not run CONFIG, and a refused CONFIG GET
    * every interval would fill the ACL log) and say a change; nothing when INFO does not show it.
+   * On a Cluster, a master the worker already has a socket to (one serving its keys) answers.
    */
   async check(): Promise<void> {
-    const policy = await infoPolicy(this.d.redis());
+    const policy = await infoPolicy(keylessNode(this.d.redis()));
     if (policy === undefined || policy === this.last) return;
     const was = this.last ?? null;
     this.last = policy;

@@ -13,7 +13,9 @@ import type { Cluster } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { sleep } from '../../lib/core/backoff.js';
+import { createLogger } from '../../lib/observe/logger.js';
 import { serverTimeMs } from '../../lib/redis/server-time.js';
+import { PolicyWatch } from '../../lib/worker/policy-watch.js';
 import { keySlot } from '../../lib/redis/shard.js';
 import { createClient } from '../../lib/redis/url.js';
 import { RedisCluster } from '../helpers/cluster.js';
@@ -155,6 +157,25 @@ test("the server's time on a Cluster is asked of a master the client already has
     const before = Date.now();
     for (let i = 0; i < 30; i++) assert.ok(Math.abs((await serverTimeMs(client)) - before) < 60_000, 'a time near this host clock');
     assert.equal(await socketsOf('server-time'), [owner], 'the master of its slot alone');
+  } finally {
+    client.disconnect();
+  }
+});
+
+test("a worker's eviction-policy watch (INFO, no key) on a Cluster reads a master it already has a socket to", async () => {
+  await cluster.waitHealthy();
+  const key = '{policy}:n';
+  const owner = await cluster.masterOf(keySlot(key));
+  const client = createClient(cluster.url, { connectionName: 'policy-watch' }, { strayCheckMs: 0 });
+  client.on('error', () => {});
+  const lines: string[] = [];
+  const logger = createLogger({}, 'info', (l) => lines.push((JSON.parse(l) as { event: string }).event));
+  try {
+    await client.set(key, '0');
+    const watch = new PolicyWatch({ redis: () => client, intervalMs: 60_000, logger });
+    for (let i = 0; i < 30; i++) await watch.check();
+    assert.equal(lines, ['redis.eviction_policy'], 'the policy read once (noeviction, from unknown)');
+    assert.equal(await socketsOf('policy-watch'), [owner], 'the master of its slot alone');
   } finally {
     client.disconnect();
   }
