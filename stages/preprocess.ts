@@ -1,4 +1,4 @@
-import { errorMessage } from '../lib/core/errors.js';
+import { BadRecordError, errorMessage } from '../lib/core/errors.js';
 import { fail, ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { findGtins } from './domain/gtin.js';
 import { validateRecord } from '../lib/producer/record.js';
@@ -18,6 +18,8 @@ export function createPreprocess(ctx: StageContext): Stage {
         try {
           const r = validateRecord(m.envelope.input, maxBytes);
           const title = cleanText(r.title);
+          // Markup or entities alone ("<br>", "&nbsp;"): the classifier would be given nothing and still pick a category.
+          if (title === '') throw new BadRecordError('field "title": nothing left once cleaned (HTML markup, entities, control or zero-width characters only)');
           const description = r.description ? cleanText(r.description) : '';
           const text = description ? `${title} ${description}` : title;
           const gtin = r.gtin ? cleanText(r.gtin) : findGtins(text)[0];

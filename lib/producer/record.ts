@@ -41,6 +41,9 @@ function flatJsonBound(r: Record<string, unknown>): number | undefined {
   return bound;
 }
 
+/** A character that shows: not white space, a control (Cc) or a format character (Cf: zero-width, soft hyphen, direction marks). */
+const VISIBLE = /[^\p{White_Space}\p{Cc}\p{Cf}]/u;
+
 const BROKEN_TEXT = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\uFFFD/;
 
 /**
@@ -77,6 +80,9 @@ export function validateRecord(value: unknown, maxBytes: number, size?: number):
   const idProblem = productIdProblem(r.id);
   if (idProblem) throw new BadRecordError(`field "id": ${idProblem}`);
   if (typeof r.title !== 'string' || r.title.trim() === '') throw new BadRecordError('field "title": expected a non-empty string');
+  // A title of zero-width or control characters alone (U+200B, U+00AD, U+0001) is empty once
+  // preprocess cleans it: the classifier would be given nothing and still pick a category.
+  if (!VISIBLE.test(r.title)) throw new BadRecordError('field "title": no visible character (only white space, control or zero-width characters)');
   for (const f of OPTIONAL_STRINGS) {
     if (r[f] !== undefined && r[f] !== null && typeof r[f] !== 'string') throw new BadRecordError(`field "${f}": expected a string, got ${typeof r[f]}`);
   }

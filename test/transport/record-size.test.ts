@@ -67,7 +67,7 @@ test('an over-limit record names its exact size and the setting; a nested one is
   );
   // The worst cases for the bound: every unit a 6-byte escape, or a 3-byte character.
   for (const unit of ['\u0001', '€']) {
-    const r = { id: 'w', title: unit.repeat(500) };
+    const r = { id: 'w', title: 't', description: unit.repeat(500) }; // a title of controls alone has no visible character
     const bytes = Buffer.byteLength(JSON.stringify(r));
     assert.ok(accepted({ ...r }, bytes), `${bytes} bytes at a limit of ${bytes}`);
     assert.not.ok(accepted({ ...r }, bytes - 1), `${bytes} bytes at a limit of ${bytes - 1}`);
