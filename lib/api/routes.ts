@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { errorMessage } from '../core/errors.js';
 import { within } from '../core/io-deadline.js';
 import { describe, inputStage, retryAfterFor, type Pressure } from '../producer/backpressure.js';
 import { ShardedBackpressure } from '../producer/backpressure-shards.js';
@@ -12,6 +11,7 @@ import { registerStageControl } from './stage-control.js';
 import { registerDataLoss } from './data-loss-routes.js';
 import { FINAL, lookupStatus, type IdStatus } from './status.js';
 import { countRecords, NdjsonBody, parseRecords } from './submit.js';
+import { registerBodyParsers } from './body-parsers.js';
 import { submitAcrossShards } from './submit-shards.js';
 import { dataLossFields } from '../ops/data-loss.js';
 
@@ -53,17 +53,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     waitTimeoutMs: limits.submitWaitTimeoutMs,
   };
 
-  app.addContentTypeParser('application/x-ndjson', { parseAs: 'string' }, (_req, body, done) => done(null, new NdjsonBody(body as string)));
-  // Only the types docs/api.md lists: Fastify's own text/plain parser had read a text body as NDJSON.
-  app.removeContentTypeParser('text/plain');
-  // `curl -d '{...}'` sends JSON labelled as a form: read it as the JSON it is (a form body fails as invalid JSON, 400).
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
-    try {
-      done(null, JSON.parse(body as string));
-    } catch (err) {
-      done(Object.assign(new Error(`body is not JSON: ${errorMessage(err)} (send Content-Type: application/json)`), { statusCode: 400 }), undefined);
-    }
-  });
+  registerBodyParsers(app);
 
   const submitDeps = { redis, shards, input: config.input, backpressure, options: submitOptions, readingWaitMs: limits.shardReadingWaitMs };
   /** 429 while a stage a new record crosses is over its maxLag (on the records' shards) or Redis is full. */

@@ -19,7 +19,7 @@ const submitScript = new Script('submit-N');
 export interface Rejected {
   index: number;
   /** not_taken: Redis refused its part of the request (full); unknown: the connection failed on it (submitting it again is safe). */
-  reason: 'invalid_json' | 'invalid_record' | 'not_taken' | 'unknown';
+  reason: 'invalid_utf8' | 'invalid_json' | 'invalid_record' | 'not_taken' | 'unknown';
   error: string;
 }
 
@@ -28,7 +28,11 @@ const CHUNK = 500;
 
 /** An `application/x-ndjson` body: its text, told apart from a JSON body that is a string (one bad record, not NDJSON). */
 export class NdjsonBody {
-  constructor(readonly text: string) {}
+  /** `notUtf8`: the lines (0-based) whose bytes are not UTF-8, each with the offset of its first bad byte (lib/api/body-parsers.ts). */
+  constructor(
+    readonly text: string,
+    readonly notUtf8: ReadonlyMap<number, number> = new Map(),
+  ) {}
 }
 
 /** Records in a body, counted without parsing them (NDJSON: lines with any character but white space); stops past `max`. */
@@ -68,6 +72,11 @@ export function parseRecords(body: unknown, maxRecordBytes: number): { records: 
     const lines = body.text.split('\n');
     lines.forEach((line, i) => {
       if (line.trim() === '') return;
+      const badByte = body.notUtf8.get(i);
+      if (badByte !== undefined) {
+        rejected.push({ index: i, reason: 'invalid_utf8', error: `line ${i + 1}: not UTF-8 (byte ${badByte} of the line starts a sequence that is not)` });
+        return;
+      }
       let value: unknown;
       try {
         value = JSON.parse(line);

@@ -30,6 +30,17 @@ export function decodeLine(bytes: Uint8Array): string | undefined {
   }
 }
 
+/**
+ * Where bytes that are not UTF-8 start: the offset of the first byte a lenient read changes (it
+ * puts U+FFFD in place of each bad sequence; the valid text before it reads back byte for byte).
+ * -1 when every byte is UTF-8.
+ */
+export function firstNonUtf8Byte(bytes: Uint8Array): number {
+  const lenient = Buffer.from(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  for (let i = 0; i < bytes.length; i++) if (lenient[i] !== bytes[i]) return i;
+  return -1;
+}
+
 /** One line of a file read whole: its 1-based number, and its text (undefined when its bytes are not UTF-8). */
 export interface TextLine {
   lineNo: number;
