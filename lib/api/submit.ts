@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { BadRecordError, errorMessage, ReplicationError } from '../core/errors.js';
+import { parseJsonLine } from '../core/json-line.js';
 import { randomBytes } from 'node:crypto';
 import { sleep } from '../core/backoff.js';
 import { ioDeadline } from '../core/io-deadline.js';
@@ -70,8 +71,10 @@ export function parseRecords(body: unknown, maxRecordBytes: number): { records: 
   };
   if (body instanceof NdjsonBody) {
     const lines = body.text.split('\n');
-    lines.forEach((line, i) => {
-      if (line.trim() === '') return;
+    lines.forEach((raw, i) => {
+      if (raw.trim() === '') return;
+      // As `pipeline produce` reads a line: a CRLF's CR is not the record's (nor counted in its size), a leading BOM is dropped.
+      const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
       const badByte = body.notUtf8.get(i);
       if (badByte !== undefined) {
         rejected.push({ index: i, reason: 'invalid_utf8', error: `line ${i + 1}: not UTF-8 (byte ${badByte} of the line starts a sequence that is not)` });
@@ -79,7 +82,7 @@ export function parseRecords(body: unknown, maxRecordBytes: number): { records: 
       }
       let value: unknown;
       try {
-        value = JSON.parse(line);
+        value = parseJsonLine(line);
       } catch (err) {
         rejected.push({ index: i, reason: 'invalid_json', error: `line ${i + 1}: ${errorMessage(err)}` });
         return;

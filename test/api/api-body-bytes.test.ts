@@ -81,4 +81,22 @@ test('a well-formed body is taken as before: UTF-8 text, a BOM, a title with a r
   assert.equal([a.status, a.body.accepted], [202, ['w1', 'w2']]);
 });
 
+test('NDJSON lines are read as `pipeline produce` reads them: a BOM at a line start dropped, a CRLF line of exactly the limit taken', async () => {
+  const limit = 65_536; // limits.maxRecordBytes, the default
+  const exact = JSON.stringify({ id: 'c2', title: 'x' });
+  const full = exact.replace('"x"', `"${'x'.repeat(limit - exact.length + 1)}"`);
+  assert.is(Buffer.byteLength(full), limit);
+  const body = Buffer.from(`{"id":"c1","title":"one"}\r\n\ufeff{"id":"b1","title":"two"}\r\n${full}\r\n${full.replace('c2', 'c3')}x\r\n`);
+  const a = await submit('application/x-ndjson', body);
+  assert.is(a.status, 202);
+  assert.equal(a.body.accepted, ['c1', 'b1', 'c2']);
+  assert.equal(
+    a.body.rejected?.map((r) => [r.index, r.reason]),
+    [[3, 'invalid_json']],
+    'the line one byte over is no JSON: named',
+  );
+  const over = await submit('application/x-ndjson', Buffer.from(`{"id":"c4","title":"${'x'.repeat(limit)}"}\r\n`));
+  assert.match(over.body.rejected?.[0]?.error ?? '', /^record is 65558 bytes, over the limit of 65536/);
+});
+
 test.run();
