@@ -23,7 +23,11 @@ export interface Reject {
   line: number;
   reason: 'empty' | 'oversized' | 'invalid_utf8' | 'invalid_json' | 'invalid_record';
   error: string;
-  /** The start of the raw line, for finding it. */
+  /**
+   * The whole line as read, so that it can be fixed and produced again (from stdin, the only copy):
+   * a line that is not UTF-8 as Latin-1, one character per byte (`Buffer.from(raw, 'latin1')` gives
+   * its bytes back); none for an oversized line, which is measured, never held.
+   */
   raw?: string;
 }
 
@@ -217,14 +221,14 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
       try {
         text = utf8.decode(line.bytes);
       } catch {
-        reject({ ...at, reason: 'invalid_utf8', error: 'line is not valid UTF-8', raw: line.bytes.toString('latin1').slice(0, 200) });
+        reject({ ...at, reason: 'invalid_utf8', error: 'line is not valid UTF-8', raw: line.bytes.toString('latin1') });
         continue;
       }
       let value: unknown;
       try {
         value = JSON.parse(text);
       } catch (err) {
-        reject({ ...at, reason: 'invalid_json', error: errorMessage(err), raw: text.slice(0, 200) });
+        reject({ ...at, reason: 'invalid_json', error: errorMessage(err), raw: text });
         continue;
       }
       try {
@@ -239,7 +243,7 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
         if (l.accept(record.id, line.bytes, () => encodeEnvelope(newEnvelope(record))) && ++inBatch >= batchSize) closeAll();
       } catch (err) {
         if (!(err instanceof BadRecordError)) throw err;
-        reject({ ...at, reason: 'invalid_record', error: err.message, raw: text.slice(0, 200) });
+        reject({ ...at, reason: 'invalid_record', error: err.message, raw: text });
       }
     }
   }

@@ -115,6 +115,32 @@ test('a rejects file that cannot be written: produce refuses before the first re
   assert.is(await redis.xlen(stream), 2);
 });
 
+test('a rejected line is kept whole in the rejects file (from stdin, its only copy): fixed, it can be produced again', async () => {
+  const stream = new Keys(randomPipeline()).stream('in');
+  const rejectsFile = join(tmpdir(), `${randomPipeline()}-rejects.jsonl`);
+  const long = `{"id":"k1","title":"${'a'.repeat(600)}","brand":7}`; // a wrong-typed field, well past 200 characters
+  const broken = `{"id":"k2","title":"${'b'.repeat(600)}"`; // no closing brace
+  const latin1 = Buffer.concat([Buffer.from(`{"id":"k3","title":"${'c'.repeat(600)} caf`), Buffer.from([0xe9]), Buffer.from('"}')]);
+  const input = Readable.from([Buffer.concat([Buffer.from(`${long}\n${broken}\n`), latin1, Buffer.from('\n')])]);
+  const summary = await produce(redis, input, { stream, source: 'stdin', maxRecordBytes: 65536, rejectsFile });
+  const kept = readFileSync(rejectsFile, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { line: number; reason: string; raw: string });
+  rmSync(rejectsFile);
+  assert.equal(
+    kept.map((r) => [r.line, r.reason]),
+    [
+      [1, 'invalid_record'],
+      [2, 'invalid_json'],
+      [3, 'invalid_utf8'],
+    ],
+  );
+  assert.equal([kept[0]!.raw, kept[1]!.raw], [long, broken]);
+  assert.ok(Buffer.from(kept[2]!.raw, 'latin1').equals(latin1), 'the bytes of a line that is not UTF-8, one character per byte');
+  assert.equal([summary.rejected, await redis.xlen(stream)], [3, 0]);
+});
+
 test.after(async () => {
   redis.disconnect();
   await server.close();
