@@ -113,6 +113,8 @@ export interface ProduceOptions {
    * @defaultValue 16777216 (16 MiB)
    */
   laneBufferBytes?: number;
+  /** Called as a batch is sent, after `beforeBatch` and before any answer: how many records, and the stream. @defaultValue none */
+  onSend?: (records: number, stream: string) => void;
   /** Called when a batch is acknowledged (and replicated, with `waitReplicas`): its record keys and stream. */
   onBatch?: (recordKeys: readonly string[], stream: string) => void;
 }
@@ -168,6 +170,7 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   };
   const send = async (l: ProducerLane, b: LaneBatch) => {
     await opts.beforeBatch?.(l.stream);
+    opts.onSend?.(b.entries.length, l.stream);
     const mine = await sendLane(redis, l.stream, l.stateKey, b, sendOpts, stopped);
     produced += mine;
     skipped += b.entries.length - mine; // a producer of the same run id, running at the same time, had added them

@@ -82,8 +82,12 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
       () => explaining.delete(stream),
     );
   };
+  // Records sent and not acknowledged yet: a run stopped meanwhile may have put them in (said when it stops).
+  let unacknowledged = 0;
+  const onSend = (n: number) => (unacknowledged += n);
   // A lane's batch went in: its wait is over (a later outage is said again).
-  const onBatch = (_keys: readonly string[], stream: string) => {
+  const onBatch = (keys: readonly string[], stream: string) => {
+    unacknowledged -= keys.length;
     const w = waiting.get(stream);
     if (!w) return;
     waiting.delete(stream);
@@ -121,8 +125,12 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
   // The run's name: given, or made here so that a stopped run can say how to resume it.
   const runId = opts.runId ?? newTraceId();
   const resume = `pipeline produce ${file ?? '< <the same input>'} --run-id ${runId}`;
+  // The produced count is of acknowledged batches: one sent without an answer yet may be in too (Redis has more than it says).
+  const inFlight = () => (unacknowledged > 0 ? ` (${unacknowledged} more sent, not acknowledged yet: they may be in)` : '');
   const stopped = (why: string) =>
-    process.stderr.write(`${tty ? '\n' : ''}produce: ${why} after ${counted(produced, 'record')} produced; to resume (nothing twice): ${resume}\n`);
+    process.stderr.write(
+      `${tty ? '\n' : ''}produce: ${why} after ${counted(produced, 'record')} produced${inFlight()}; to resume (nothing twice): ${resume}\n`,
+    );
   const onSignal = (signal: NodeJS.Signals) => {
     stopped(`stopped by ${signal}`);
     process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -149,6 +157,7 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
       onReject,
       onProgress: progress,
       beforeBatch,
+      onSend,
       onBatch,
       ...(opts.laneBuffer !== undefined ? { laneBufferBytes: Number(opts.laneBuffer) } : {}),
     });

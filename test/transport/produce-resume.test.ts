@@ -111,7 +111,9 @@ test('CLI: the state read waits out a busy Redis like a batch does (with --run-i
     assert.ok(runId, `the run id is named: ${slow.output()}`);
     assert.match(
       slow.output(),
-      new RegExp(`stopped by SIGINT after \\d+ records? produced; to resume \\(nothing twice\\): pipeline produce ${input} --run-id`),
+      new RegExp(
+        `stopped by SIGINT after \\d+ records? produced( \\(\\d+ more sent, [^)]*\\))?; to resume \\(nothing twice\\): pipeline produce ${input} --run-id`,
+      ),
     );
     const resumed = cli(['--config', config, 'produce', '--run-id', runId!, '--rejects', join(dir, 'rejects.jsonl'), input], server.url);
     assert.is(await exited(resumed), 0, resumed.output());
@@ -126,6 +128,30 @@ test('CLI: the state read waits out a busy Redis like a batch does (with --run-i
     await redis.config('SET', 'busy-reply-threshold', '5000');
     busy.disconnect();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(config, { force: true });
+  }
+});
+
+test('CLI: Ctrl-C while a batch waits for its answer says it was sent and may be in (the count had said 0 produced of the 500 Redis then held)', async () => {
+  const pipeline = randomPipeline();
+  const config = writeConfig(pipeline);
+  const admin = client(server.url);
+  try {
+    // Writes held: the batch is sent, and its answer does not come.
+    await admin.client('PAUSE', 30_000, 'WRITE');
+    const p = cli(['--config', config, 'produce', '--batch', '500', '--rejects', join(tmpdir(), `${pipeline}-rejects.jsonl`), '-'], server.url, {
+      input: lines(700).join('\n'),
+    });
+    await waitFor('the batch sent', async () => /cmd=fcall/.test(String(await admin.client('LIST'))), 10_000);
+    p.kill('SIGINT');
+    assert.is(await exited(p), 130);
+    assert.match(
+      p.output(),
+      /produce: stopped by SIGINT after 0 records produced \(500 more sent, not acknowledged yet: they may be in\); to resume \(nothing twice\): pipeline produce < <the same input> --run-id \S+/,
+    );
+  } finally {
+    await admin.client('UNPAUSE');
+    admin.disconnect();
     rmSync(config, { force: true });
   }
 });
