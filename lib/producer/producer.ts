@@ -31,6 +31,19 @@ export interface Reject {
   raw?: string;
 }
 
+/** C0 and C1 control characters: a JSON.parse message quotes the input around its error, an ESC sequence included. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/**
+ * A rejected line as `produce` and `start` print it, `file:line: rejected (reason): why`, its control
+ * characters written as `\u001b` escapes: printed raw, an ESC sequence in a bad line drove the terminal.
+ */
+export function rejectLine(r: Reject): string {
+  const text = `${r.source}:${r.line}: rejected (${r.reason}): ${r.error}`;
+  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export interface ProduceOptions {
   /** Target stream key (`{products}:in`). */
   stream: string;

@@ -3,7 +3,7 @@ import { newTraceId } from '../../lib/stream/codec.js';
 import { FileError, ProducerGapError, RunInputMismatchError } from '../../lib/core/errors.js';
 import { parseWaitReplicas } from '../../lib/core/wait-replicas.js';
 import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
-import { produce, type Reject } from '../../lib/producer/producer.js';
+import { produce, rejectLine, type Reject } from '../../lib/producer/producer.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { capMaxLag, describe, shardLabel } from '../../lib/producer/backpressure.js';
 import { ShardedBackpressure } from '../../lib/producer/backpressure-shards.js';
@@ -103,7 +103,7 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
   };
   const onReject = (r: Reject) => {
     if (tty) process.stderr.write('\n');
-    process.stderr.write(`${r.source}:${r.line}: rejected (${r.reason}): ${r.error}\n`);
+    process.stderr.write(`${rejectLine(r)}\n`);
   };
   const lastSaid = new Map<string, number>();
   // A reading Redis cannot answer (unreachable, at maxclients) does not stop produce: the batch is

@@ -5,7 +5,7 @@ import type { ResolvedConfig } from '../../lib/config/types.js';
 import { pipelineStatus, type PipelineStatus, type StreamStatus } from '../../lib/ops/inspect.js';
 import { fusedRoutes } from '../../lib/config/fusion-plan.js';
 import { createLogger } from '../../lib/observe/logger.js';
-import { produce } from '../../lib/producer/producer.js';
+import { produce, rejectLine } from '../../lib/producer/producer.js';
 import type { Shards } from '../../lib/redis/shard.js';
 import { checkReadable, DEFAULT_START_INPUT, fileOption, type GlobalOptions } from './common.js';
 import { waitIdle, withPipeline } from './job.js';
@@ -146,7 +146,7 @@ export async function startCommand(opts: StartOptions): Promise<void> {
         source: input,
         maxRecordBytes: config.limits.maxRecordBytes,
         rejectsFile,
-        onReject: (r) => process.stderr.write(`${r.source}:${r.line}: rejected (${r.reason}): ${r.error}\n`),
+        onReject: (r) => process.stderr.write(`${rejectLine(r)}\n`),
       });
       logger.info('start.produced', { ...summary, workerLog: ctx.logFile });
       const status = await waitIdle(ctx, Number(opts.timeout), Number(opts.poll));

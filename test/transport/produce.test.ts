@@ -115,6 +115,20 @@ test('a rejects file that cannot be written: produce refuses before the first re
   assert.is(await redis.xlen(stream), 2);
 });
 
+test('a bad line is printed with its control characters escaped: an ESC sequence in the input does not reach the terminal', async () => {
+  const pipeline = randomPipeline();
+  const config = writeConfig(pipeline);
+  const rejects = join(tmpdir(), `${pipeline}-rejects.jsonl`);
+  const p = cli(['--config', config, 'produce', '--rejects', rejects], server.url, { input: '\u001b[2J\u001b]0;owned\u0007\n{"id":"e1","title":"ok"}\n' });
+  assert.is(await exited(p), 1);
+  rmSync(rejects, { force: true });
+  rmSync(config, { force: true });
+  assert.match(p.output(), /^stdin:1: rejected \(invalid_json\): Unexpected token '\\u001b', "\\u001b\[2J\\u001b\]0;owned\\u0007" is not valid JSON$/m);
+  // eslint-disable-next-line no-control-regex -- the point: none is printed
+  assert.not.match(p.output(), /[\u0000-\u0009\u000b-\u001f]/);
+  assert.is(await redis.xlen(new Keys(pipeline).stream('in')), 1);
+});
+
 test('a rejected line is kept whole in the rejects file (from stdin, its only copy): fixed, it can be produced again', async () => {
   const stream = new Keys(randomPipeline()).stream('in');
   const rejectsFile = join(tmpdir(), `${randomPipeline()}-rejects.jsonl`);
