@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { DecodeError, errorMessage } from '../core/errors.js';
 import { compareIds } from '../api/status.js';
+import { pairs } from '../core/reply-pairs.js';
 import type { Keys } from '../redis/keys.js';
 import { decodeEnvelope, entryFields } from '../stream/codec.js';
 import { deadLetterForward } from '../stream/deadletter.js';
@@ -23,7 +24,7 @@ export interface ReviewPage {
    * `complete` is false when the count stopped at `cap` (there are at least that many).
    */
   before: { count: number; complete: boolean };
-  /** The id to ask the next (newer) page after, or null: this page is the last. */
+  /** The id to ask the next (newer) page after, or null: no undecided item after this page (when it was read). */
   next: string | null;
   /** Items pending in the console's group whose entries were trimmed (not in `total`), the oldest `count` listed, and the record of such items. */
   trimmed: { count: number } & Pick<ReviewCounts, 'complete' | 'items' | 'until' | 'unlisted' | 'acknowledged'>;
@@ -104,10 +105,32 @@ export async function reviewPage(redis: Redis, keys: Keys, o: ReviewPageOptions 
     closed,
     total: open,
     before: await countBefore(redis, key, counts.first, o.after, o.cap ?? 10_000),
-    next: pending.length === count ? pending.at(-1)![0] : null,
+    next: pending.length === count && (await undecidedAfter(redis, key, pending.at(-1)![0])) ? pending.at(-1)![0] : null,
     trimmed: { count: n, complete, items: oldest, until, unlisted, acknowledged },
     gone: gone.sort((a, b) => compareIds(a.id, b.id)),
   };
+}
+
+/**
+ * Whether an undecided item comes after `last` (a full page's last entry): one pending in the
+ * console's group, or one not delivered to it yet (after the group's last-delivered id). Asked, not
+ * delivered: the pending list still grows only by what pages show. (A page of exactly `count` had
+ * offered a next page, and it was empty.)
+ */
+async function undecidedAfter(redis: Redis, key: string, last: string): Promise<boolean> {
+  const [pendingAfter, groups] = await Promise.all([
+    redis.xpending(key, REVIEW_GROUP, `(${last}`, '+', 1) as Promise<unknown[]>,
+    redis.xinfo('GROUPS', key) as Promise<unknown[][]>,
+  ]);
+  if (pendingAfter.length) return true;
+  const delivered = String(
+    groups
+      .map(pairs)
+      .find((g) => g.get('name') === REVIEW_GROUP)
+      ?.get('last-delivered-id') ?? '0-0',
+  );
+  const from = compareIds(delivered, last) > 0 ? delivered : last;
+  return (await redis.xrange(key, `(${from}`, '+', 'COUNT', 1)).length > 0;
 }
 
 /**

@@ -214,6 +214,22 @@ test('review from the keyboard: Enter on the category saves, as in the other fie
   await page.close();
 });
 
+test('review: exactly 50 undecided items (one full page) offer no next page (it was enabled, and led to "No newer items.")', async () => {
+  await redis.del(keys.stream('review'));
+  await addReviewItems(redis, keys, 50, 600);
+  const { page, errors } = await open('review');
+  await page.waitForSelector('#review-count:has-text("Items 1–50 of 50")');
+  assert.ok(await page.isDisabled('#review-next'), 'nothing newer: no next page');
+  await addReviewItems(redis, keys, 1, 650);
+  await page.click('#review-refresh');
+  await page.waitForSelector('#review-count:has-text("Items 1–50 of 51")');
+  await page.click('#review-next:enabled');
+  await page.waitForSelector('#review-count:has-text("Items 51–51 of 51")');
+  assert.ok(await page.isVisible('form.card[data-key="r650"]'), 'the 51st is on the next page');
+  assert.equal(errors, []);
+  await page.close();
+});
+
 // Last: it stops this file's Redis (and starts it again, empty).
 test('a view whose first draw failed while Redis was away is drawn by its Refresh once Redis is back (Refresh had done nothing until the tab was switched)', async () => {
   const { page, errors } = await open('pipeline');

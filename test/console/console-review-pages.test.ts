@@ -97,6 +97,31 @@ test('a page says how many undecided items come before it, counted when read: fe
   }
 });
 
+test('a full page with nothing undecided after it says it is the last (its `next` had led to an empty page); asking does not deliver', async () => {
+  await redis.del(keys.stream('review'));
+  await toReview(50, 500);
+  const only = await page();
+  assert.is(only.items.length, 50);
+  assert.is(only.next, null, 'exactly one full page: no next one');
+  await toReview(1, 550); // not delivered yet
+  const full = await page();
+  assert.is(full.next, full.items.at(-1).id, 'one undelivered item after it: a next page');
+  assert.is(await pel(), 50, 'knowing there is one more delivers nothing');
+  const last = await page(`?after=${full.next}`);
+  assert.equal(
+    last.items.map((i: { key: string }) => i.key),
+    ['r550'],
+  );
+  assert.is(last.next, null);
+  const res = await fetch(`${url}/console/api/review/${last.items[0].id}`, {
+    method: 'POST',
+    headers: { ...auth(ADMIN), 'content-type': 'application/json' },
+    body: JSON.stringify({ category: 'audio' }),
+  });
+  assert.is(res.status, 200, await res.text());
+  assert.is((await page()).next, null, 'the item after it was decided: the first page is the last again');
+});
+
 test.after(async () => {
   await app.close();
   redis.disconnect();

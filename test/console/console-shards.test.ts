@@ -167,6 +167,7 @@ test('review: items of every shard merged, a shard-1 decision applied on shard 1
   const seen: string[] = [];
   for (let after = ''; ;) {
     const p = await get(`/console/api/review?count=1${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+    assert.is(p.items.length, 1, 'each page holds one: the last one offers no next page');
     seen.push(...p.items.map((i: Json) => i.key));
     if (!p.next) break;
     after = p.next;
