@@ -148,10 +148,12 @@ export async function showReview(after = at.after) {
             if (other)
               other.replaceChildren(Object.assign(document.createElement('p'), { className: 'muted', textContent: `${c.key}: closed with this decision` }));
           }
-          // Keyboard review goes on with the next item; the status line is read out either way.
+          // Keyboard review goes on with the next open item: an item refused earlier keeps its picker,
+          // disabled, and one decided here has none (a disabled picker had taken the focus, and lost it).
+          // With no open item after this one the focus stays on the status line; it is read out either way.
           let after = card.nextElementSibling;
-          while (after && !after.querySelector('select')) after = after.nextElementSibling;
-          const next = after?.querySelector('select');
+          while (after && !after.querySelector('select:enabled')) after = after.nextElementSibling;
+          const next = after?.querySelector('select:enabled');
           (next ?? done).focus();
         },
         'admin-only',

@@ -10,7 +10,7 @@ import { Keys } from '../../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope, type Envelope } from '../../lib/stream/codec.js';
 import { client, randomPipeline, startRedis } from '../helpers/redis.js';
 import { launchBrowser, signedIn } from '../helpers/browser.js';
-import { addDeadLetter, addReviewItems, addUndecodableDeadLetter, ADMIN, reviewConfig, startConsole } from '../helpers/console.js';
+import { addDeadLetter, addReviewItems, addUndecodableDeadLetter, ADMIN, auth, reviewConfig, startConsole } from '../helpers/console.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -226,6 +226,36 @@ test('review: exactly 50 undecided items (one full page) offer no next page (it 
   await page.click('#review-next:enabled');
   await page.waitForSelector('#review-count:has-text("Items 51–51 of 51")');
   assert.ok(await page.isVisible('form.card[data-key="r650"]'), 'the 51st is on the next page');
+  assert.equal(errors, []);
+  await page.close();
+});
+
+test('review from the keyboard: after a decision the focus goes to the next open item, past one already refused (a disabled picker had taken it, and the focus was lost)', async () => {
+  await redis.del(keys.stream('review'));
+  await addReviewItems(redis, keys, 3, 700);
+  const { page, errors } = await open('review');
+  await page.waitForSelector('form.card[data-key="r702"]');
+  // Another reviewer decides r701 first: saving it here is refused, and its form is closed.
+  const id = await page.getAttribute('form.card[data-key="r701"]', 'data-id');
+  const other = await fetch(`${url}/console/api/review/${id}`, {
+    method: 'POST',
+    headers: { ...auth(ADMIN), 'content-type': 'application/json' },
+    body: JSON.stringify({ category: 'audio' }),
+  });
+  assert.is(other.status, 200);
+  await page.click('form.card[data-key="r701"] button:has-text("Save decision")');
+  await page.waitForSelector('form.card[data-key="r701"] p.error:has-text("Not saved")');
+  assert.ok(await page.isDisabled('form.card[data-key="r701"] select[name=category]'));
+  await page.focus('form.card[data-key="r700"] select[name=category]');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('form.card[data-key="r700"] p[role=status]:has-text("r700: confirm → audio")');
+  assert.is(await page.evaluate("document.activeElement.closest('form')?.dataset.key ?? document.activeElement.tagName"), 'r702', 'the focus is on r702');
+  assert.is(await page.evaluate('document.activeElement.name'), 'category');
+  // The last open item decided: the focus stays on its status line.
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('form.card[data-key="r702"] p[role=status]:has-text("r702: confirm → audio")');
+  assert.is(await page.evaluate("document.activeElement.closest('form')?.dataset.key"), 'r702');
+  assert.is(await page.evaluate("document.activeElement.getAttribute('role')"), 'status');
   assert.equal(errors, []);
   await page.close();
 });
