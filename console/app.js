@@ -43,7 +43,7 @@ function onSample(sample) {
   // A sharded pipeline's figures are sums: each shard's own in the tooltip.
   $('#dlq-total').title = sample.shards ? sample.shards.map((sh) => `shard ${sh.shard}: ${sh.dlq}`).join(' · ') : '';
   $('#dlq-badge').textContent = sample.dlq || '';
-  dlqCount(sample.dlq);
+  dlqCount(sample.dlq, sample.at);
   // Entries not decided yet, not the stream's length (decided ones stay in the stream).
   const review = sample.terminal.find((t) => t.stream === 'review');
   $('#review-badge').textContent = (review?.open ?? review?.length) || '';

@@ -6,6 +6,7 @@ const DLQ_PAGE = 200;
 const ERROR_SHOWN = 300; // characters of an error shown in the entries table
 let dlqAfter = ''; // the id the shown page starts after ('' = the first page); kept across tab switches
 let drawnTotal; // the DLQ's length when the view was drawn (undefined: not drawn yet)
+let drawnAt = 0; // when the server read it (server ms): samples taken before are not compared
 
 /** How actions name an entry: `<shard>/<id>` in a sharded pipeline (each shard has its own DLQ), its id in an unsharded one. */
 const ref = (e) => (e.shard === undefined ? e.id : `${e.shard}/${e.id}`);
@@ -13,10 +14,12 @@ const ref = (e) => (e.shard === undefined ? e.id : `${e.shard}/${e.id}`);
 /**
  * The live sample's DLQ length (app.js, from the SSE stream the page already has): how many dead
  * letters arrived or went since the view was drawn, with its Refresh button beside (the view had
- * never refreshed: new dead letters showed only after a tab switch, which lost the page).
+ * never refreshed: new dead letters showed only after a tab switch, which lost the page). A sample
+ * taken before the draw (`at`, server ms) is not compared: one read before a purge and arriving
+ * after the redraw had said the purged ones were new.
  */
-export function dlqCount(total) {
-  if (drawnTotal === undefined || typeof total !== 'number') return;
+export function dlqCount(total, at) {
+  if (drawnTotal === undefined || typeof total !== 'number' || at < drawnAt) return;
   const diff = total - drawnTotal;
   $('#dlq-new').textContent =
     diff > 0 ? `${diff} new dead letter(s) since drawn.` : diff < 0 ? `${-diff} dead letter(s) fewer since drawn (replayed or purged).` : '';
@@ -93,6 +96,7 @@ export async function showDlq(after = dlqAfter) {
   const entries = d.entries.slice(0, DLQ_PAGE);
   dlqAfter = after;
   drawnTotal = d.total;
+  drawnAt = d.at ?? 0;
   $('#dlq-new').textContent = '';
   // An action disables every button of the view while it runs; the ones drawn afresh come back
   // enabled, this one is not drawn again (it had stayed disabled after each replay or purge).

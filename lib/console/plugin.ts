@@ -134,6 +134,8 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
       },
     },
     async (req) => {
+      // When the page was read (server ms): the page compares live samples taken after it with its `total`.
+      const at = Date.now();
       // A filter reads at most maxBulk entries per call and shard (`complete`: it reached the end; else go on `after` scannedTo).
       const scan = await dlqPage(redis, shards, { ...req.query, count: req.query.count ?? 100 }, o.maxBulk);
       // By stage and reason over the oldest maxBulk dead letters (of each shard; `counted`), for the summary table;
@@ -148,6 +150,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
         scanned: scan.scanned,
         complete: scan.complete,
         scannedTo: scan.scannedTo,
+        at,
       };
     },
   );
