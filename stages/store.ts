@@ -1,7 +1,7 @@
 import { ConfigError, errorMessage, TransientError } from '../lib/core/errors.js';
 import { isolateEach, isTransientRedisError } from '../lib/core/failure-policy.js';
 import { stageKeySpace } from '../lib/redis/shard.js';
-import { importFactory } from '../lib/worker/modules.js';
+import { callFactory, importFactory } from '../lib/worker/modules.js';
 import { fail, ok, type Stage, type StageContext } from '../lib/worker/stage.js';
 import { recordCompletions, type CompletionSettings } from '../lib/stream/done.js';
 import { summarize } from './domain/summary.js';
@@ -124,7 +124,7 @@ export function createStore(ctx: StageContext): Stage {
       }
     },
     init: async () => {
-      if (!factory) sink = checkSink((await importFactory(name, ctx.config.source, where, 'createSink'))(ctx), where);
+      if (!factory) sink = checkSink(callFactory(await importFactory(name, ctx.config.source, where, 'createSink'), ctx, name, where, 'createSink'), where);
       await sink.init?.();
     },
     close: () => sink.close(),

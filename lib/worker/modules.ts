@@ -22,13 +22,23 @@ export function moduleUrl(spec: string, configSource: string): string {
   return path;
 }
 
+/**
+ * A module outside the checkout finds `streamline-enrich` only in the node_modules above it, not in
+ * the CLI's: say how to link it in, as Node's "Cannot find package" does not.
+ */
+function linkHint(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown };
+  if (e?.code !== 'ERR_MODULE_NOT_FOUND' || !String(e.message).includes("'streamline-enrich'")) return '';
+  return ` (link the package into the module's folder: npm install <this checkout> there, or npm link; docs/extending.md)`;
+}
+
 /** Import `module:<path>` and return its export `name` (or the default export), which must be a function. */
 export async function importFactory(spec: string, configSource: string, where: string, name: string): Promise<(ctx: StageContext) => unknown> {
   let mod: Record<string, unknown>;
   try {
     mod = (await import(moduleUrl(spec, configSource))) as Record<string, unknown>;
   } catch (err) {
-    throw new ConfigError(where, `cannot load ${spec}: ${(err as Error).message}`);
+    throw new ConfigError(where, `cannot load ${spec}: ${(err as Error).message}${linkHint(err)}`);
   }
   const factory = mod[name] ?? mod.default;
   if (typeof factory !== 'function') {
@@ -36,6 +46,20 @@ export async function importFactory(spec: string, configSource: string, where: s
     throw new ConfigError(where, `${spec} must export a function ${name}(ctx) (or a default export); it exports ${has}`);
   }
   return factory as (ctx: StageContext) => unknown;
+}
+
+/**
+ * Call a user module's factory: what it throws (a setting it misreads, `ctx.settings` for
+ * `ctx.stage.settings`) becomes a ConfigError naming the stage and the module, not a bare
+ * `TypeError` that names neither. A ConfigError of its own goes on as it is.
+ */
+export function callFactory(factory: (ctx: StageContext) => unknown, ctx: StageContext, spec: string, where: string, name: string): unknown {
+  try {
+    return factory(ctx);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(where, `${spec}: ${name}(ctx) threw ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+  }
 }
 
 /** What a user module's factory returned must be a `Stage`: `kind` a string, `process` (and `init`/`close` if given) functions. */
@@ -60,7 +84,8 @@ export async function loadModuleStages(config: ResolvedConfig, stages: readonly 
     if (!isModuleSpec(stage.kind) || out[stage.kind]) continue;
     const where = `stages.${stage.name}.kind`;
     const factory = await importFactory(stage.kind, config.source, where, 'createStage');
-    out[stage.kind] = (ctx) => checkStage(factory(ctx), `stages.${ctx.stage.name}.kind (${stage.kind})`);
+    out[stage.kind] = (ctx) =>
+      checkStage(callFactory(factory, ctx, stage.kind, `stages.${ctx.stage.name}.kind`, 'createStage'), `stages.${ctx.stage.name}.kind (${stage.kind})`);
   }
   return out;
 }

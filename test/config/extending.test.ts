@@ -72,10 +72,35 @@ test('a module that lacks createStage, fails to import, or returns no Stage is a
     /must export a function createStage\(ctx\).*exports something/,
   );
   await configError(loadModuleStages(load(configWith('module:./missing.mjs'))), /stages\.price\.kind/, /cannot load module:\.\/missing\.mjs/);
+  // This test's folder is outside the checkout, as a user's own module folder is.
+  write(
+    'outside.mjs',
+    "import { ok } from 'streamline-enrich';\nexport function createStage() { return { kind: 'x', async process(b) { return b.map(() => ok({})); } }; }\n",
+  );
+  await configError(
+    loadModuleStages(load(configWith('module:./outside.mjs'))),
+    /stages\.price\.kind/,
+    /Cannot find package 'streamline-enrich'.*npm install <this checkout> there, or npm link; docs\/extending\.md/,
+  );
   write('nostage.mjs', "export default function () { return { kind: 'x', init: 3 }; }\n");
   const file = configWith('module:./nostage.mjs');
   const kinds = await loadModuleStages(load(file));
   await configError(() => kinds['module:./nostage.mjs']!(ctxOf(file, 'price')), /stages\.price\.kind/, /not a Stage.*process\(batch\).*init/);
+});
+
+test('a stage or sink factory that throws is a ConfigError naming the stage and the module, with what it threw', async () => {
+  // `ctx.settings` for `ctx.stage.settings`: a bare "Cannot read properties of undefined" named neither.
+  write('throws.mjs', 'export function createStage(ctx) { return { kind: String(ctx.settings.field), async process(b) { return []; } }; }\n');
+  const file = configWith('module:./throws.mjs');
+  const kinds = await loadModuleStages(load(file));
+  await configError(
+    () => kinds['module:./throws.mjs']!(ctxOf(file, 'price')),
+    /stages\.price\.kind/,
+    /module:\.\/throws\.mjs: createStage\(ctx\) threw TypeError: Cannot read properties of undefined/,
+  );
+  write('throwsink.mjs', "export function createSink() { throw new RangeError('no file given'); }\n");
+  const store = createStore(ctxOf(configWith('preprocess', 'module:./throwsink.mjs'), 'store'));
+  await configError(store.init!(), /stages\.store\.settings\.sink/, /module:\.\/throwsink\.mjs: createSink\(ctx\) threw RangeError: no file given/);
 });
 
 test('a sink module that lacks write/close is a ConfigError naming the store stage, at init', async () => {
