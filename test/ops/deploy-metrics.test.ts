@@ -88,4 +88,28 @@ test('the dashboard queries only metrics the code sends, under the names the sta
   assert.equal(prometheus.scrape_configs[0].static_configs[0].targets, ['statsd-exporter:9102']);
 });
 
+test('every metric an alert rule reads has a dashboard panel, and each label a panel groups by is a tag of its metric', () => {
+  const dash = JSON.parse(read('deploy/grafana/dashboards/pipeline.json')) as Obj;
+  const exprs: string[] = [];
+  const walk = (p: Obj) => {
+    for (const t of p.targets ?? []) exprs.push(t.expr);
+    for (const c of p.panels ?? []) walk(c);
+  };
+  walk(dash);
+  const metricsIn = (e: string) => [...e.matchAll(/\b(pipeline_[a-z0-9_]+)/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, ''));
+  const charted = new Set(exprs.flatMap(metricsIn));
+  const rules = (parse(read('deploy/prometheus/alerts.yml')) as Obj).groups.flatMap((g: Obj) => g.rules) as Obj[];
+  assert.ok(rules.length > 10);
+  // An alert that fires should have a panel that shows since when and where (it had none for the outages and data loss).
+  for (const r of rules) for (const m of metricsIn(r.expr)) assert.ok(charted.has(m), `alert ${r.alert} reads ${m}, which no dashboard panel shows`);
+  const byProm = new Map(METRIC_CATALOG.map((m) => [promName(m, config.metrics.prefix), m]));
+  for (const e of exprs) {
+    const labels = [...e.matchAll(/\bby \(([^)]*)\)/g)].flatMap((m) => m[1]!.split(',').map((l) => l.trim()));
+    for (const name of metricsIn(e)) {
+      const tags = new Set(['pipeline', 'le', ...byProm.get(name)!.tags]);
+      for (const l of labels) assert.ok(tags.has(l), `dashboard groups ${name} by ${l}, not one of its tags`);
+    }
+  }
+});
+
 test.run();
