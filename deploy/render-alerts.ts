@@ -108,6 +108,14 @@ function outageRules(config: ResolvedConfig): AlertRule[] {
       `${RELIABILITY}#redis-restarts`,
     ),
     rule(
+      'PipelineRedisEvictionPolicy',
+      'page',
+      rose('redis.eviction_policy', t.eventWindow, 'pipeline, stage, policy'),
+      `Pipeline ${p}: Redis may evict the pipeline's keys (maxmemory-policy {{ $labels.policy }})`,
+      `A worker of stage {{ $labels.stage }} reads maxmemory-policy {{ $labels.policy }}, set at run time: at maxmemory Redis evicts any key, so streams, pending entries and stored products can vanish without an error. Set \`maxmemory-policy noeviction\` (CONFIG SET and the server's config file); a full Redis then refuses writes and the pipeline waits. Check what was lost with \`pipeline status\`.`,
+      `${RELIABILITY}#memory-bounds`,
+    ),
+    rule(
       'PipelineRedisOOM',
       'page',
       rose('redis.oom', t.eventWindow, 'pipeline, stage'),

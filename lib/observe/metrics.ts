@@ -153,6 +153,12 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     ['stage', 'what'],
   ),
   w(
+    'redis.eviction_policy',
+    'counter',
+    "a worker's policy watch (every dataLossCheckMs) read an allkeys-* maxmemory-policy, set at run time: Redis may evict streams, pending entries and stored products without an error; counted on every check while it lasts; alert on it",
+    ['stage', 'policy'],
+  ),
+  w(
     'store.marker_errors',
     'counter',
     'reprocess markers a sink other than Redis could not delete after its commit (the products are stored; the markers expire)',

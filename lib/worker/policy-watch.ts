@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { Periodic } from '../core/periodic.js';
 import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
 import { keylessNode } from '../redis/keyless.js';
 import { evictionRisk, infoPolicy } from '../redis/policy.js';
 
@@ -10,6 +11,9 @@ export interface PolicyWatchDeps {
   /** How often the policy is read again (the stage's `dataLossCheckMs`). */
   intervalMs: number;
   logger: Logger;
+  metrics: Metrics;
+  /** The worker's stage, the metric's `stage` tag. */
+  stage: string;
 }
 
 /**
@@ -18,7 +22,8 @@ export interface PolicyWatchDeps {
  * allkeys-lru`, a common answer to OOM refusals) evicts streams, pending entries and stored products
  * without an error. So the policy is read again every `intervalMs`; each change is one line,
  * `redis.eviction_policy`: error for `allkeys-*`, warn for `volatile-*`, info back to `noeviction`.
- * The worker goes on: stopping it would not bring evicted keys back, nor keep the others.
+ * The worker goes on: stopping it would not bring evicted keys back, nor keep the others. Every check
+ * that reads an `allkeys-*` policy counts `redis.eviction_policy` (tagged `policy`), which an alert pages on.
  */
 export class PolicyWatch {
   private readonly periodic: Periodic;
@@ -50,6 +55,8 @@ export class PolicyWatch {
    */
   async check(): Promise<void> {
     const policy = await infoPolicy(keylessNode(this.d.redis()));
+    // Counted on every check, not once per change: the alert stays up while Redis may evict the pipeline's keys.
+    if (policy?.startsWith('allkeys')) this.d.metrics.increment('redis.eviction_policy', 1, { stage: this.d.stage, policy });
     if (policy === undefined || policy === this.last) return;
     const was = this.last ?? null;
     this.last = policy;

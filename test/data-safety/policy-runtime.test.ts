@@ -7,6 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createLogger } from '../../lib/observe/logger.js';
+import { memoryMetrics } from '../../lib/observe/metrics.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { FAST, rulesOnlyConfig } from '../helpers/pipeline.js';
@@ -15,10 +16,13 @@ import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js
 const server = await startRedis({ settings: { 'maxmemory-policy': 'noeviction' } });
 const redis = client(server.url);
 
-test('a policy set at run time: one redis.eviction_policy line per change (error allkeys-lru, warn volatile-lru, info noeviction), the worker still running', async () => {
+test('a policy set at run time: one redis.eviction_policy line per change (error allkeys-lru, warn volatile-lru, info noeviction), allkeys-* counted in the metric while it lasts, the worker still running', async () => {
   const config = rulesOnlyConfig(server.url, randomPipeline('pw'));
   const lines: Record<string, unknown>[] = [];
+  const metrics = memoryMetrics();
+  const evicting = () => metrics.records.filter((r) => r.name === 'redis.eviction_policy');
   const worker = new Worker({
+    metrics,
     config: { ...config, stages: config.stages.map((s) => ({ ...s, ...FAST, dataLossCheckMs: 100 })) },
     stage: 'validate',
     stages: STAGES,
@@ -44,7 +48,16 @@ test('a policy set at run time: one redis.eviction_policy line per change (error
       assert.is(said[0]!.level, level);
       assert.is(said[0]!.policy, policy);
       if (level !== 'info') assert.match(String(said[0]!.err), new RegExp(`maxmemory-policy is ${policy}, not noeviction.*changed at run time`));
+      // allkeys-* is counted on every check while it lasts (what the PipelineRedisEvictionPolicy alert reads); the others not at all.
+      const counted = evicting().filter((r) => r.tags.policy === policy);
+      if (policy === 'allkeys-lru') {
+        assert.ok(counted.length >= 2, `counted ${counted.length} checks under allkeys-lru`);
+        assert.equal(counted[0]!.tags, { stage: 'validate', policy });
+      } else assert.is(counted.length, 0, policy);
     }
+    const afterwards = evicting().length;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.is(evicting().length, afterwards, 'back to noeviction: no longer counted');
     assert.is(ended, false, 'the worker goes on');
   } finally {
     await redis.config('SET', 'maxmemory-policy', 'noeviction');

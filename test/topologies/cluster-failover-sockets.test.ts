@@ -14,6 +14,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { sleep } from '../../lib/core/backoff.js';
 import { createLogger } from '../../lib/observe/logger.js';
+import { noopMetrics } from '../../lib/observe/metrics.js';
 import { serverTimeMs } from '../../lib/redis/server-time.js';
 import { PolicyWatch } from '../../lib/worker/policy-watch.js';
 import { keySlot } from '../../lib/redis/shard.js';
@@ -172,7 +173,7 @@ test("a worker's eviction-policy watch (INFO, no key) on a Cluster reads a maste
   const logger = createLogger({}, 'info', (l) => lines.push((JSON.parse(l) as { event: string }).event));
   try {
     await client.set(key, '0');
-    const watch = new PolicyWatch({ redis: () => client, intervalMs: 60_000, logger });
+    const watch = new PolicyWatch({ redis: () => client, intervalMs: 60_000, logger, metrics: noopMetrics, stage: 'policy' });
     for (let i = 0; i < 30; i++) await watch.check();
     assert.equal(lines, ['redis.eviction_policy'], 'the policy read once (noeviction, from unknown)');
     assert.equal(await socketsOf('policy-watch'), [owner], 'the master of its slot alone');
