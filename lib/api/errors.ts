@@ -45,6 +45,21 @@ export class ReplicasUnacknowledged extends OutcomeUnknown {
   }
 }
 
+/**
+ * Redis's `maxmemory-policy` became `allkeys-*` while the server runs (lib/api/eviction-guard.ts):
+ * at maxmemory it would evict stream entries and stored products without an error, so records
+ * are not taken (503 `redis_evicts`, Retry-After) until the policy is `noeviction` again.
+ */
+export class EvictingRedis extends Unavailable {
+  override name = 'EvictingRedis';
+  constructor(readonly policy: string) {
+    super(
+      `not taken: Redis's maxmemory-policy is ${policy} (set at run time), so at maxmemory it evicts any key, stream entries and stored products among them, without an error; ` +
+        'records are refused until an admin runs `CONFIG SET maxmemory-policy noeviction`; submit them again then',
+    );
+  }
+}
+
 /** What a caller is told when the store's sink cannot be read now: its address and error are for the server's log only. */
 export const STORE_UNAVAILABLE = 'the data store is unavailable';
 
@@ -154,7 +169,11 @@ export function errorHandler(retryAfterSeconds: number) {
       return reply
         .header('retry-after', String(retryAfterSeconds))
         .code(code)
-        .send({ error: code === 429 ? 'redis_full' : err instanceof OutcomeUnknown ? 'outcome_unknown' : 'unavailable', message: errorMessage(err) });
+        .send({
+          error:
+            code === 429 ? 'redis_full' : err instanceof OutcomeUnknown ? 'outcome_unknown' : err instanceof EvictingRedis ? 'redis_evicts' : 'unavailable',
+          message: errorMessage(err),
+        });
     }
     if (err.validation) {
       // ajv's "must NOT have additional properties" does not say which: name it.

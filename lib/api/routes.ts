@@ -4,7 +4,7 @@ import { describe, inputStage, retryAfterFor, type Pressure } from '../producer/
 import { ShardedBackpressure } from '../producer/backpressure-shards.js';
 import { ReplicaWait } from '../redis/replicas.js';
 import { requireRole } from './auth.js';
-import { assertRedisReady, refuseBadProductId, tooManyRecords } from './errors.js';
+import { assertRedisReady, EvictingRedis, refuseBadProductId, tooManyRecords } from './errors.js';
 import type { CompletionEvent } from './completions.js';
 import { registerEvents } from './events.js';
 import { registerStageControl } from './stage-control.js';
@@ -40,7 +40,7 @@ const STATUS = {
 
 /** The `/v1` routes, `/healthz` and `/readyz` (registered by buildServer). */
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
-  const { config, shards, redis, completions, limits, readProduct } = app.pipeline;
+  const { config, shards, redis, completions, eviction, limits, readProduct } = app.pipeline;
   const first = inputStage(config);
   // The input stage and every stage after it, each against its own maxLag (lib/producer/backpressure.ts); sharded, per
   // shard (maxLag applies to each shard), and a request is checked on the shards its records go to.
@@ -110,7 +110,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: {
         summary:
-          "readiness: Redis reachable and the completions readers following {p}:done (every shard's); a data loss the workers recorded as dataLost, degraded",
+          "readiness: Redis reachable, the completions readers following {p}:done (every shard's) and records taken (takesRecords false, with reason, while Redis's maxmemory-policy is allkeys-*); a data loss the workers recorded as dataLost, degraded",
         response: { 200: { type: 'object', additionalProperties: true }, 503: { type: 'object', additionalProperties: true } },
       },
     },
@@ -123,10 +123,14 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
           () => true,
           () => false,
         ));
-      const checks = { redis: answers, completions: completions.following };
+      // Redis evicting any key (allkeys-*): records are refused, so not ready, and why (lib/api/eviction-guard.ts).
+      const evicting = eviction.evicting();
+      const checks = { redis: answers, completions: completions.following, takesRecords: evicting === undefined };
       // Redis lost data under the workers (lib/ops/data-loss.ts): said, without failing readiness (the API serves what comes next).
       const degraded = answers ? await dataLossFields(redis, config) : {};
-      return reply.code(checks.redis && checks.completions ? 200 : 503).send({ ready: checks.redis && checks.completions, ...checks, ...degraded });
+      const why = evicting ? { reason: new EvictingRedis(evicting).message } : {};
+      const ready = checks.redis && checks.completions && checks.takesRecords;
+      return reply.code(ready ? 200 : 503).send({ ready, ...checks, ...degraded, ...why });
     },
   );
 
@@ -151,6 +155,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
       // After validation: a request with nothing valid is a 400 whatever the backlog, not a 429 to retry as it is.
       const ids = records.map((r) => r.id);
       assertRedisReady(redis);
+      eviction.assertTakesRecords();
       const done = await submitAcrossShards(submitDeps, records);
       if ('refused' in done) return refuse(request, reply, done.refused);
       const { taken, notTaken } = done;
@@ -222,6 +227,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
       if (!record) return reply.code(400).send({ accepted: [], rejected });
       // After validation, as for /v1/products: a bad body is a 400 whatever the backlog, not a 429 to retry as it is.
       assertRedisReady(redis);
+      eviction.assertTakesRecords();
       const timeout = Math.min(request.query.timeout_ms ?? limits.enrichTimeoutMs, limits.maxWaitMs);
       // From the request's arrival; the last part is kept for the status lookup if no completion comes.
       const deadline = Date.now() - reply.elapsedTime + timeout;

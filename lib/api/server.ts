@@ -14,6 +14,7 @@ import { badPath, errorHandler, fromStore, Unavailable } from './errors.js';
 import { registerRoutes } from './routes.js';
 import { Completions } from './completions.js';
 import { watchDataLoss } from './data-loss-watch.js';
+import { guardEviction, type EvictionGuard } from './eviction-guard.js';
 import { buildValidator } from './validators.js';
 
 /** What the routes (and plugins such as the console) share: decorated on the instance as `app.pipeline`. */
@@ -29,6 +30,8 @@ export interface ApiContext {
   connections: Connections;
   /** Completion events from `{p}:done` (every shard's `{p:N}:done`), one blocking connection per stream, fanned out to every waiter. */
   completions: Completions;
+  /** Redis's maxmemory-policy, read again every `dataLossCheckMs`: submissions are refused while it is `allkeys-*` (lib/api/eviction-guard.ts). */
+  eviction: EvictionGuard;
   limits: ApiLimits;
   logger: Logger;
   /** A stored product as `pipeline export` writes it (null: not stored). */
@@ -122,7 +125,9 @@ export interface ServerOptions {
  *
  * A data-loss watch (lib/api/data-loss-watch.ts) reads each shard's marker `{p}:epoch` every
  * `dataLossCheckMs`, on the command connection, so a Redis that lost the pipeline's data is said
- * (`redis.data_lost`, the record `/readyz` shows) with no worker running.
+ * (`redis.data_lost`, the record `/readyz` shows) with no worker running. Redis's
+ * `maxmemory-policy` is checked as the workers do (lib/api/eviction-guard.ts): `allkeys-*` at build
+ * is a config error (EvictingPolicyError), set at run time it has records refused with a 503.
  *
  * Connections: 1 + shards per server process, whatever the number of clients and waiters:
  * `api:cmd` (commands, auto-pipelined) and one blocking XREAD per completion stream: `api:done` on
@@ -147,6 +152,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // Commands time out: a Redis that stops answering (stalled, not down) had held every request until it answered again.
   const connections = new Connections({ url: options.redisUrl ?? config.redis.url, name: 'api', logger, commandTimeoutMs: limits.redisCommandTimeoutMs });
   const redis = connections.command();
+  // A Redis that evicts any key (allkeys-*) is refused here, as by the workers and `produce`; watched after.
+  const eviction = await guardEviction({ redis, logger, intervalMs: Math.min(...config.stages.map((s) => s.dataLossCheckMs)) }).catch(async (err: unknown) => {
+    await connections.close();
+    throw err;
+  });
   const keys = new Keys(config.pipeline);
   // Sharded: a record's entries, status and completion are on its shard (`shards.keysFor(id)`); one reader per shard's `{p:N}:done`.
   const shards = config.shards > 1 ? configShards(config) : Shards.of(keys);
@@ -199,7 +209,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   // Response schemas document (in /openapi.json); they never filter what is sent.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
-  const base = { config, keys, shards, redis, connections, completions, limits, logger };
+  const base = { config, keys, shards, redis, connections, completions, eviction, limits, logger };
   const reader: ReturnType<NonNullable<ServerOptions['productReader']>> = options.productReader?.(base) ?? { read: async () => null };
   // An outage of the sink answers 503 "the data store is unavailable", its error (an internal address) in the log only.
   const read: ProductReader = (key) => fromStore(() => reader.read(key));
@@ -257,7 +267,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // ended, so the server's close does not wait out their deadlines; Redis closes last.
   app.addHook('preClose', async () => {
     closing = true;
-    await Promise.all([completions.stop(), dataLoss.stop(limits.redisCommandTimeoutMs)]);
+    await Promise.all([completions.stop(), dataLoss.stop(limits.redisCommandTimeoutMs), eviction.stop(limits.redisCommandTimeoutMs)]);
   });
   app.addHook('onClose', async () => {
     await reader.close?.();

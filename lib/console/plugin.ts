@@ -52,6 +52,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     latencySampleSize: o.latencySampleSize,
     reviewCountCap: o.maxBulk,
     writeRefusalTimeoutMs: o.writeRefusalTimeoutMs,
+    evicting: () => app.pipeline.eviction.evicting(),
   });
   const assets = loadAssets();
   // The tally is read again only when a DLQ changed (its length or newest id): any write to it changes one.

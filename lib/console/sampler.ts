@@ -16,7 +16,7 @@ import { REVIEW_GROUP } from './review.js';
 import { reviewCounts } from './review-trimmed.js';
 import { configShards } from '../redis/shard.js';
 import { readDataLoss } from '../ops/data-loss.js';
-import { fullLine, writeRefusalLine, writeRefusalWithin } from '../ops/write-refusal.js';
+import { evictingLine, fullLine, writeRefusalLine, writeRefusalWithin } from '../ops/write-refusal.js';
 import { renewLease } from './sample-lease.js';
 import type { DataLossRecord } from '../stream/data-loss.js';
 
@@ -71,7 +71,7 @@ export interface ConsoleSample {
   dataLost: DataLossRecord[];
   /** Redis's reply while it refuses writes: MISCONF (it cannot persist, lib/ops/write-refusal.ts) or OOM (full: the lease refused), else null: the amber banner. */
   redisRefusesWrites: string | null;
-  /** The banner's sentence: that refusal and what to do (`writeRefusalLine`); null with it. */
+  /** The banner's sentence: that refusal and what to do (`writeRefusalLine`), or the evicting policy the API refuses submissions under (`evictingLine`); else null. */
   writeRefusalLine: string | null;
 }
 
@@ -93,6 +93,8 @@ export interface ConsoleSamplerOptions {
   reviewCountCap?: number;
   /** Longest wait for the PING asking whether Redis refuses writes (MISCONF); unanswered, the sample goes on without it (null). @defaultValue 1000 (console.writeRefusalTimeoutMs) */
   writeRefusalTimeoutMs?: number;
+  /** The `allkeys-*` policy the API server refuses submissions under (lib/api/eviction-guard.ts), for the banner. @defaultValue none */
+  evicting?: () => string | undefined;
 }
 
 /** A sample that failed, told to the SSE clients (event `stale`). */
@@ -212,7 +214,8 @@ export class ConsoleSampler {
       const held = refusal ? { writer: false } : await renewLease(redis, consoleKeys(this.keys).lease, this.id, this.intervalMs * 3);
       this.writer = held.writer;
       const reply = refusal ?? held.full;
-      const line = refusal ? writeRefusalLine(refusal) : held.full ? fullLine(held.full) : undefined;
+      const evicting = this.o.evicting?.();
+      const line = refusal ? writeRefusalLine(refusal) : held.full ? fullLine(held.full) : evicting ? evictingLine(evicting) : undefined;
       const sample = { ...this.build(status, envelopes, redelivered, review), dataLost, redisRefusesWrites: reply ?? null, writeRefusalLine: line ?? null };
       this.last = sample;
       for (const fn of this.listeners) fn(sample);

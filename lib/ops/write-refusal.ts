@@ -56,3 +56,11 @@ export function fullLine(refusal: string): string {
     '(trim or purge the DLQ, `pipeline export` then delete stored products): nothing is lost, the pipeline waits and goes on where it stopped'
   );
 }
+
+/** What to do while Redis evicts any key (`allkeys-*` set at run time, lib/api/eviction-guard.ts): the console's amber banner. */
+export function evictingLine(policy: string): string {
+  return (
+    `Redis's maxmemory-policy is ${policy}: at maxmemory it evicts any key, stream entries and stored products among them, without an error, ` +
+    "so the API refuses submissions (503 redis_evicts); set `CONFIG SET maxmemory-policy noeviction` (and in the server's config)"
+  );
+}

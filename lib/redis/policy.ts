@@ -50,12 +50,17 @@ export function refuseEvictingPolicy(policy: string | undefined): string | undef
  * Check the eviction policy at start and warn loudly unless it is `noeviction`: `warn` gets one
  * line (a worker logs it as a structured `redis.eviction_policy` event, the CLI prints it on
  * stderr). Returns the policy. Never throws: when Redis cannot be asked, nothing is said here (the
- * command's own calls report why).
+ * command's own calls report why). `read` reads the policy: @defaultValue maxmemoryPolicy (`infoPolicy`
+ * for a user whose refused CONFIG GET must not go into the ACL log, the API server's).
  */
-export async function checkEvictionPolicy(redis: Redis, warn: (line: string, policy: string | undefined) => void): Promise<string | undefined> {
+export async function checkEvictionPolicy(
+  redis: Redis,
+  warn: (line: string, policy: string | undefined) => void,
+  read: (redis: Redis) => Promise<string | undefined> = maxmemoryPolicy,
+): Promise<string | undefined> {
   let policy: string | undefined;
   try {
-    policy = await maxmemoryPolicy(redis);
+    policy = await read(redis);
   } catch {
     return undefined;
   }

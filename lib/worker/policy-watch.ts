@@ -14,6 +14,8 @@ export interface PolicyWatchDeps {
   metrics: Metrics;
   /** The worker's stage, the metric's `stage` tag. */
   stage: string;
+  /** Who started under the policy read at start, for the line. @defaultValue 'the workers' */
+  who?: string;
 }
 
 /**
@@ -36,6 +38,11 @@ export class PolicyWatch {
       d.intervalMs,
       (err) => d.logger.debug('redis.eviction_policy_check_error', { err }),
     );
+  }
+
+  /** The policy last read when it evicts any key (`allkeys-*`), else undefined: the API server refuses records meanwhile. */
+  get evicting(): string | undefined {
+    return this.last?.startsWith('allkeys') ? this.last : undefined;
   }
 
   /** Start watching from `policy`, the one read at start. */
@@ -62,7 +69,7 @@ export class PolicyWatch {
     this.last = policy;
     const risk = evictionRisk(policy);
     if (!risk) return this.d.logger.info('redis.eviction_policy', { policy, was });
-    const line = { policy, was, err: `${risk}; changed at run time (the workers started under ${was ?? 'an unknown policy'})` };
+    const line = { policy, was, err: `${risk}; changed at run time (${this.d.who ?? 'the workers'} started under ${was ?? 'an unknown policy'})` };
     if (policy.startsWith('allkeys')) this.d.logger.error('redis.eviction_policy', line);
     else this.d.logger.warn('redis.eviction_policy', line);
   }
