@@ -79,7 +79,11 @@ export interface ProduceOptions {
   waitReplicas?: WaitReplicas;
   /** With `waitReplicas` "auto": how often a master's replica count is read again on the same connection. @defaultValue 5000 */
   replicaCheckMs?: number;
-  /** With `waitReplicas` "auto": a lower replica count read on the same connection is believed once it has lasted this long (lib/redis/replicas.ts). @defaultValue 30000 */
+  /**
+   * With `waitReplicas` "auto": a lower replica count read on the same connection is believed once
+   * it has lasted this long (lib/redis/replicas.ts); a batch short of replicas meanwhile waits it out
+   * whatever `retryForMs`, then goes on without WAIT (`onReplicaLost`). @defaultValue 30000
+   */
   replicaDropMs?: number;
   /** WAIT timeout of one attempt. @defaultValue 1000 */
   waitTimeoutMs?: number;
@@ -128,6 +132,12 @@ export interface ProduceOptions {
   laneBufferBytes?: number;
   /** Called as a batch is sent, after `beforeBatch` and before any answer: how many records, and the stream. @defaultValue none */
   onSend?: (records: number, stream: string) => void;
+  /**
+   * With `waitReplicas` "auto": called when a batch that waited for its master's replica goes on
+   * without WAIT, the replica lost (the master's replica count fell to 0 and stayed there for
+   * `replicaDropMs`, which that batch waits out whatever `retryForMs`): the stream. @defaultValue none
+   */
+  onReplicaLost?: (stream: string, replicaDropMs: number) => void;
   /** Called when a batch is acknowledged (and replicated, with `waitReplicas`): its record keys and stream. */
   onBatch?: (recordKeys: readonly string[], stream: string) => void;
 }

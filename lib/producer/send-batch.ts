@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import { ProduceStoppedError, ReplicationError } from '../core/errors.js';
-import type { ReplicaWait } from '../redis/replicas.js';
+import { ReplicaLostError, type ReplicaWait } from '../redis/replicas.js';
 import { Script } from '../redis/script.js';
 import { appendBatchOnce, produceArgs, producedNow } from '../stream/handoff.js';
 import type { LaneBatch } from './lane.js';
@@ -16,6 +16,8 @@ export interface SendOptions extends Omit<RetrySettings, 'onRetry'> {
   replicas?: ReplicaWait;
   onRetry?: (err: unknown, retriedMs: number, budgetMs: number, stream?: string) => void;
   onBatch?: (recordKeys: readonly string[], stream: string) => void;
+  /** `waitReplicas` "auto": a batch that waited for its master's lost replica goes on without WAIT, the loss believed after `dropAfterMs`. @defaultValue none */
+  onReplicaLost?: (stream: string, dropAfterMs: number) => void;
 }
 
 /**
@@ -34,11 +36,17 @@ export async function sendLane(redis: Redis, stream: string, stateKey: string, b
   let added = 0;
   // An attempt that failed may have gone through: a re-send then adds nothing, yet the batch is this run's.
   let uncertain = false;
+  // auto: the master's replica was lost while this batch waited (its re-send went without WAIT).
+  let lost = false;
   for (let attempt = 1; ; attempt++) {
     let short: number | undefined;
+    // auto, short because the master's replica count fell: waited out until believed (or the replica back), not cut by the budget.
+    let deciding = false;
     try {
       // Read at each attempt: a re-send after a reconnect may be on another master (auto: its own replica count).
-      want = opts.replicas ? await opts.replicas.forKey(redis, stream) : fixed;
+      const wanted = opts.replicas ? await opts.replicas.forKey(redis, stream) : fixed;
+      lost ||= wanted < want;
+      want = wanted;
       if (want === 0) added += await appendBatchOnce(redis, stream, stateKey, start, entries, fingerprint);
       else {
         const r = await appendAndWait(redis, stream, stateKey, b, want, opts.waitTimeoutMs ?? 1_000);
@@ -47,7 +55,14 @@ export async function sendLane(redis: Redis, stream: string, stateKey: string, b
       }
       if (short === undefined || short >= want) break;
       uncertain = true; // a failover may yet lose it: the re-send puts it back
-      retry.onRetry(new ReplicationError(`batch of ${stream} reached ${short} of ${want} replicas`), Date.now() - started, budget);
+      // The lost-replica decision comes before the retry budget: a count read lower is waited out until it is believed.
+      const now = opts.replicas ? await opts.replicas.recheck(redis, stream) : { wanted: want };
+      deciding = now.wanted < want || now.believedAt !== undefined;
+      const err =
+        now.believedAt !== undefined
+          ? new ReplicaLostError(stream, now.believedAt - Date.now(), opts.replicas!.dropAfterMs)
+          : new ReplicationError(`batch of ${stream} reached ${short} of ${want} replicas`);
+      retry.onRetry(err, Date.now() - started, Math.max(budget, (now.believedAt ?? 0) - started));
     } catch (err) {
       // The retry window runs from the first failure (an attempt that fails slowly, e.g. reconnects refused at maxclients, does not eat it).
       failingSince ??= Date.now();
@@ -55,7 +70,7 @@ export async function sendLane(redis: Redis, stream: string, stateKey: string, b
       if (stopped()) throw err;
       retryOrThrow(redis, err, failingSince, budget, retry);
     }
-    if (short !== undefined && Date.now() - started >= budget) {
+    if (short !== undefined && !deciding && Date.now() - started >= budget) {
       throw new ReplicationError(
         `records ${start + 1}-${start + entries.length} of ${stream} reached ${short} of ${want} replicas within ${budget} ms (is a replica down?); they are in the stream`,
       );
@@ -64,6 +79,7 @@ export async function sendLane(redis: Redis, stream: string, stateKey: string, b
       throw new ProduceStoppedError(`produce stopped: another shard's batch failed while records ${start + 1}-${start + entries.length} of ${stream} waited`);
     await sleep(backoffMs(attempt, opts.retryBaseMs ?? 50, opts.retryMaxMs ?? 1_000));
   }
+  if (lost) opts.onReplicaLost?.(stream, opts.replicas?.dropAfterMs ?? 0);
   opts.onBatch?.(
     entries.map(([k]) => k),
     stream,

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { ReplicationError } from '../core/errors.js';
 import type { WaitReplicas } from '../core/wait-replicas.js';
 import { asCluster, masterForKey } from './url.js';
 
@@ -52,18 +53,38 @@ export class ReplicaWait {
 
   /** Replicas to WAIT for after a write of `key` through `redis`. */
   async forKey(redis: Redis, key: string): Promise<number> {
-    if (this.setting !== 'auto') return this.setting;
+    return (await this.recheck(redis, key, false)).wanted;
+  }
+
+  /**
+   * After a WAIT that came short: with "auto", the master's replica count is read again now (not
+   * up to `checkMs` later), so a replica that died is seen at once. `wanted`: the replicas a write
+   * waits for now (0: its replica is believed gone); `believedAt` (ms since the epoch), while a lower
+   * count is read but not yet believed (`dropAfterMs`): when it will be. A replica still connected
+   * but acknowledging nothing (stalled, cut off) leaves the count as it was: no `believedAt`.
+   */
+  async recheck(redis: Redis, key: string, fresh = true): Promise<{ wanted: number; believedAt?: number }> {
+    if (this.setting !== 'auto') return { wanted: this.setting };
     const cluster = asCluster(redis);
     const node = cluster ? masterForKey(cluster, key) : redis;
     // A Cluster whose slot map has no master for the key yet: wait for 1 (short: the call is sent again, and read then).
-    if (!node) return 1;
-    return (await this.count(node)) > 0 ? 1 : 0;
+    if (!node) return { wanted: 1 };
+    const wanted = (await this.count(node, fresh)) > 0 ? 1 : 0;
+    const since = this.readings.get(node)?.lowerSince;
+    return since === undefined ? { wanted } : { wanted, believedAt: since + this.dropAfterMs };
   }
 
-  private async count(node: Redis): Promise<number> {
+  /** How long a lower count must last before it is believed (ReplicaCheckOptions). */
+  get dropAfterMs(): number {
+    return this.opts.dropAfterMs ?? 30_000;
+  }
+
+  private async count(node: Redis, fresh: boolean): Promise<number> {
     const last = this.readings.get(node);
     const now = Date.now();
-    if (last && last.stream === streamOf(node) && now - last.at < (this.opts.checkMs ?? 5_000)) return last.count;
+    // A lower count due to be believed is read again then, not up to checkMs later.
+    const due = last?.lowerSince !== undefined && now - last.lowerSince >= this.dropAfterMs;
+    if (!fresh && !due && last && last.stream === streamOf(node) && now - last.at < (this.opts.checkMs ?? 5_000)) return last.count;
     let p = this.pending.get(node);
     if (!p) {
       p = this.read(node, last).finally(() => this.pending.delete(node));
@@ -80,9 +101,27 @@ export class ReplicaWait {
     if (last && last.stream === stream && read < last.count) {
       // Lower on the same connection: believed once it has lasted dropAfterMs (see ReplicaCheckOptions).
       const since = last.lowerSince ?? now;
-      if (now - since < (this.opts.dropAfterMs ?? 30_000)) next = { stream, count: last.count, at: now, lowerSince: since };
+      if (now - since < this.dropAfterMs) next = { stream, count: last.count, at: now, lowerSince: since };
     }
     this.readings.set(node, next);
     return next.count;
+  }
+}
+
+/**
+ * A batch short of its replicas because its master has lost its replica (`--wait-replicas auto`:
+ * the master's replica count fell to 0): waited out until the lower count is believed
+ * (`replicaDropMs`, `believedInMs` from now), then the records go on without WAIT.
+ */
+export class ReplicaLostError extends ReplicationError {
+  constructor(
+    stream: string,
+    readonly believedInMs: number,
+    readonly dropAfterMs: number,
+  ) {
+    super(
+      `batch of ${stream} reached 0 of 1 replicas: its master has lost its replica (none connected); once that has lasted replicaDropMs / --replica-drop (${dropAfterMs} ms), ` +
+        `in ${Math.max(0, Math.ceil(believedInMs / 1000))} s, produce goes on without WAIT (--wait-replicas auto), unless a replica is back first`,
+    );
   }
 }

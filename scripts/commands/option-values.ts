@@ -52,3 +52,9 @@ export const maxLagOption = (what: string) =>
     '--max-lag <n>',
     `hold the backlog at n (every stage's maxLag lowered to n for this run): ${what} leaves the HTTP API room under maxLag, and an API record waits behind about n entries (default: the stages' maxLag)`,
   ).argParser(positiveInt);
+
+/** `produce --replica-drop <ms>`: its flag and help (ProduceOptions.replicaDropMs). */
+export const REPLICA_DROP_OPTION = [
+  '--replica-drop <ms>',
+  'with --wait-replicas auto: a master whose replica count fell (its replica gone) is believed to have lost it once that has lasted ms; a batch waits that out whatever --retry-for, then goes on without WAIT, saying so (default: 30000)',
+] as const;

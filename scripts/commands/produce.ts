@@ -1,6 +1,7 @@
 import { closeSync, createReadStream, existsSync, openSync, rmSync } from 'node:fs';
 import { newTraceId } from '../../lib/stream/codec.js';
 import { FileError, ProducerGapError, RunInputMismatchError } from '../../lib/core/errors.js';
+import { ReplicaLostError } from '../../lib/redis/replicas.js';
 import { parseWaitReplicas } from '../../lib/core/wait-replicas.js';
 import { refuseEvictingPolicy } from '../../lib/redis/policy.js';
 import { produce, rejectLine, type Reject } from '../../lib/producer/producer.js';
@@ -21,6 +22,8 @@ export interface ProduceCliOptions extends GlobalOptions {
   waitReplicas: string;
   /** ms; undefined = DEFAULT_RETRY_FOR_MS. */
   retryFor?: string;
+  /** ms a lower replica count must last to be believed (ProduceOptions.replicaDropMs). @defaultValue 30000 */
+  replicaDrop?: string;
   /** Stable run name for resuming (lib/producer/producer.ts `runId`). */
   runId?: string;
   /** ms between backpressure readings while waiting. @defaultValue 500 */
@@ -75,9 +78,10 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
         if (waiting.get(stream)?.cause === cause) return;
         waiting.set(stream, { cause, since: Date.now() - retriedMs });
         if (tty) process.stderr.write('\n');
-        process.stderr.write(
-          `waiting: ${label(stream)}${d ? d.line : String((err as Error)?.message ?? err)}; retrying for up to ${Math.max(0, Math.round((budgetMs - retriedMs) / 1000))} s more (--retry-for)\n`,
-        );
+        // A lost replica is waited out until believed (its message says how long), not to --retry-for.
+        const until =
+          err instanceof ReplicaLostError ? '' : `; retrying for up to ${Math.max(0, Math.round((budgetMs - retriedMs) / 1000))} s more (--retry-for)`;
+        process.stderr.write(`waiting: ${label(stream)}${d ? d.line : String((err as Error)?.message ?? err)}${until}\n`);
       },
       () => explaining.delete(stream),
     );
@@ -93,6 +97,11 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
     waiting.delete(stream);
     process.stderr.write(`${tty ? '\n' : ''}produce: ${label(stream)}going on after ${Math.round((Date.now() - w.since) / 1000)} s of waiting\n`);
   };
+  const onReplicaLost = (stream: string, dropMs: number) =>
+    process.stderr.write(
+      `${tty ? '\n' : ''}produce: ${label(stream)}going on without WAIT: the master of ${stream} has had no replica for ${Math.round(dropMs / 1000)} s (--replica-drop, --wait-replicas auto); ` +
+        'until one is back, a failover of it would lose what it takes\n',
+    );
   const t0 = Date.now();
   let produced = 0;
   const progress = (n: number, bad: number) => {
@@ -154,11 +163,13 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
       batchSize: Number(opts.batch),
       rejectsFile: opts.rejects,
       waitReplicas: parseWaitReplicas('--wait-replicas', opts.waitReplicas),
+      ...(opts.replicaDrop !== undefined ? { replicaDropMs: Number(opts.replicaDrop) } : {}),
       onReject,
       onProgress: progress,
       beforeBatch,
       onSend,
       onBatch,
+      onReplicaLost,
       ...(opts.laneBuffer !== undefined ? { laneBufferBytes: Number(opts.laneBuffer) } : {}),
     });
     if (tty) process.stderr.write('\n');

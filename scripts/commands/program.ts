@@ -5,6 +5,7 @@ import { webhooksProgram } from './webhooks-program.js';
 import { priorsProgram } from './priors-program.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { integer, maxLagOption, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, runIdValue, share, waitReplicasValue } from './option-values.js';
+import { REPLICA_DROP_OPTION as replicaDrop } from './option-values.js';
 
 /**
  * The `pipeline` command line (scripts/cli.ts parses it; test/repo/cli-docs.test.ts reads its options).
@@ -77,6 +78,7 @@ export function buildProgram(): Command {
       're-send a batch while Redis is unreachable, full (OOM), unable to persist (MISCONF), at maxclients, failing over, or too few replicas acknowledge, for up to ms, saying so on stderr (exactly-once batches make this safe); 0 = fail at the first error (default: 30000)',
       nonNegativeMs,
     )
+    .option(...replicaDrop, nonNegativeMs)
     .option(
       '--backpressure-poll <ms>',
       'while the input lag is above limits.maxLag or Redis is full, check again every ms (waits, says so on stderr)',
