@@ -13,6 +13,19 @@ const config = loadConfigFile(join(REPO, 'config/pipeline.json'), { env: {} });
 const read = (p: string) => readFileSync(join(REPO, p), 'utf8');
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
+const dashboard = () => JSON.parse(read('deploy/grafana/dashboards/pipeline.json')) as Obj;
+
+/** Every query of a Grafana dashboard, its rows' panels included. */
+function queriesOf(dash: Obj): string[] {
+  const exprs: string[] = [];
+  const walk = (p: Obj) => {
+    for (const t of p.targets ?? []) exprs.push(t.expr);
+    for (const c of p.panels ?? []) walk(c);
+  };
+  walk(dash);
+  return exprs;
+}
+
 function sources(dir: string): string[] {
   return readdirSync(join(REPO, dir)).flatMap((f) => {
     const p = join(dir, f);
@@ -38,13 +51,8 @@ test('the metric catalog is exactly what the code sends, and each metric is in t
 });
 
 test('the dashboard queries only metrics the code sends, under the names the statsd mapping gives them, and covers lag, throughput, latency, errors, DLQ', () => {
-  const dash = JSON.parse(read('deploy/grafana/dashboards/pipeline.json')) as Obj;
-  const exprs: string[] = [];
-  const walk = (p: Obj) => {
-    for (const t of p.targets ?? []) exprs.push(t.expr);
-    for (const c of p.panels ?? []) walk(c);
-  };
-  walk(dash);
+  const dash = dashboard();
+  const exprs = queriesOf(dash);
   const prom = new Set(METRIC_CATALOG.map((m) => promName(m, config.metrics.prefix)));
   const used = new Set(exprs.flatMap((e) => [...e.matchAll(/\b(pipeline_[a-z0-9_]+)/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, ''))));
   for (const u of used) assert.ok(prom.has(u), `dashboard queries ${u}, which no catalog metric maps to`);
@@ -89,13 +97,7 @@ test('the dashboard queries only metrics the code sends, under the names the sta
 });
 
 test('every metric an alert rule reads has a dashboard panel, and each label a panel groups by is a tag of its metric', () => {
-  const dash = JSON.parse(read('deploy/grafana/dashboards/pipeline.json')) as Obj;
-  const exprs: string[] = [];
-  const walk = (p: Obj) => {
-    for (const t of p.targets ?? []) exprs.push(t.expr);
-    for (const c of p.panels ?? []) walk(c);
-  };
-  walk(dash);
+  const exprs = queriesOf(dashboard());
   const metricsIn = (e: string) => [...e.matchAll(/\b(pipeline_[a-z0-9_]+)/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, ''));
   const charted = new Set(exprs.flatMap(metricsIn));
   const rules = (parse(read('deploy/prometheus/alerts.yml')) as Obj).groups.flatMap((g: Obj) => g.rules) as Obj[];
