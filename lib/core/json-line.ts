@@ -37,9 +37,17 @@ export function decodeLine(bytes: Uint8Array): string | undefined {
  */
 export function firstNonUtf8Byte(bytes: Uint8Array): number {
   const lenient = Buffer.from(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
-  for (let i = 0; i < bytes.length; i++) if (lenient[i] !== bytes[i]) return i;
+  for (let i = 0; i < bytes.length; i++) {
+    if (lenient[i] === bytes[i]) continue;
+    // A cut-short sequence's first bytes (EF, EF BF) read the same as the start of U+FFFD (EF BF BD):
+    // the bad sequence starts where that U+FFFD does, up to two bytes before the first difference.
+    for (let back = 0; back <= 2 && back <= i; back++) if (isReplacementAt(lenient, i - back)) return i - back;
+    return i;
+  }
   return -1;
 }
+
+const isReplacementAt = (b: Buffer, at: number) => b[at] === 0xef && b[at + 1] === 0xbf && b[at + 2] === 0xbd;
 
 /** One line of a file read whole: its 1-based number, and its text (undefined when its bytes are not UTF-8). */
 export interface TextLine {
