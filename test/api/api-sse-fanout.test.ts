@@ -129,6 +129,11 @@ test("a submit whose reply arrived while the event loop was blocked past submitR
   const app = await buildServer({ config, tokens: [{ token: TOKEN, roles: ['admin'] }], logger: silentLogger, limits: { completionsBlockMs: 100 } });
   try {
     await waitFor('API connection', () => app.pipeline.redis.status === 'ready', 5_000);
+    // The server's data-loss watch adopts the marker {p}:epoch at start (GET, then SET, on this auto-pipelined
+    // connection, where a batch waits for the replies of the one before): done before Redis is paused, or the
+    // submit below would be sent only once that SET's reply was read, after the deadline.
+    await waitFor('the data-loss marker adopted', async () => (await redis.exists(keys.epoch)) === 1, 5_000);
+    await app.pipeline.redis.ping();
     const retryMs = 200;
     const o = { statusTtlMs: 60_000, dedupMs: 60_000, retryMs };
     await submitRecords(app.pipeline.redis, keys, 'in', [{ id: 'warm', title: 't' }], o); // the functions library loaded: one round trip below
