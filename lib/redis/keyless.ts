@@ -1,4 +1,5 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { asCluster } from './url.js';
 
 /**
  * Where to send a command without a key (TIME, INFO). On a Cluster, a master this client already
@@ -7,6 +8,9 @@ import type { Cluster, Redis } from 'ioredis';
  * caller that polls). The client itself when none is ready, or when it is not a Cluster.
  */
 export function keylessNode(redis: Redis): Redis {
-  if (!redis.isCluster) return redis;
-  return (redis as unknown as Cluster).nodes('master').find((node) => node.status === 'ready') ?? redis;
+  return (
+    asCluster(redis)
+      ?.nodes('master')
+      .find((node) => node.status === 'ready') ?? redis
+  );
 }

@@ -21,11 +21,16 @@ export async function infoPolicy(redis: Redis): Promise<string | undefined> {
   return /^maxmemory_policy:(\S+)/m.exec(await redis.info('memory'))?.[1];
 }
 
+/** Whether `policy` evicts any key at maxmemory (`allkeys-*`): streams and stored products among them, so refused. */
+export function evictsAnyKey(policy: string | undefined): policy is string {
+  return policy?.startsWith('allkeys') === true;
+}
+
 /** What a policy other than `noeviction` does to the pipeline, for the warning; undefined for `noeviction`. */
 export function evictionRisk(policy: string | undefined): string | undefined {
   if (policy === undefined) return 'maxmemory-policy unknown (neither CONFIG GET nor INFO memory shows it): make sure it is noeviction';
   if (policy === 'noeviction') return undefined;
-  return `maxmemory-policy is ${policy}, not noeviction: when Redis reaches maxmemory it ${policy.startsWith('allkeys') ? 'evicts any key' : "evicts keys with a TTL (the producer's exactly-once state among them)"}, so streams, pending entries, claim fences and producer state can vanish without an error; set \`maxmemory-policy noeviction\` (a full Redis then refuses writes, and the pipeline waits)`;
+  return `maxmemory-policy is ${policy}, not noeviction: when Redis reaches maxmemory it ${evictsAnyKey(policy) ? 'evicts any key' : "evicts keys with a TTL (the producer's exactly-once state among them)"}, so streams, pending entries, claim fences and producer state can vanish without an error; set \`maxmemory-policy noeviction\` (a full Redis then refuses writes, and the pipeline waits)`;
 }
 
 /**
@@ -42,7 +47,7 @@ export class EvictingPolicyError extends ConfigError {
 
 /** Throws EvictingPolicyError for an `allkeys-*` policy; returns the policy otherwise. */
 export function refuseEvictingPolicy(policy: string | undefined): string | undefined {
-  if (policy?.startsWith('allkeys')) throw new EvictingPolicyError(policy);
+  if (evictsAnyKey(policy)) throw new EvictingPolicyError(policy);
   return policy;
 }
 

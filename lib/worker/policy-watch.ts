@@ -3,7 +3,7 @@ import { Periodic } from '../core/periodic.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { keylessNode } from '../redis/keyless.js';
-import { evictionRisk, infoPolicy } from '../redis/policy.js';
+import { evictionRisk, evictsAnyKey, infoPolicy } from '../redis/policy.js';
 
 export interface PolicyWatchDeps {
   /** The shared command connection. */
@@ -42,7 +42,7 @@ export class PolicyWatch {
 
   /** The policy last read when it evicts any key (`allkeys-*`), else undefined: the API server refuses records meanwhile. */
   get evicting(): string | undefined {
-    return this.last?.startsWith('allkeys') ? this.last : undefined;
+    return evictsAnyKey(this.last) ? this.last : undefined;
   }
 
   /** Start watching from `policy`, the one read at start. */
@@ -63,14 +63,14 @@ export class PolicyWatch {
   async check(): Promise<void> {
     const policy = await infoPolicy(keylessNode(this.d.redis()));
     // Counted on every check, not once per change: the alert stays up while Redis may evict the pipeline's keys.
-    if (policy?.startsWith('allkeys')) this.d.metrics.increment('redis.eviction_policy', 1, { stage: this.d.stage, policy });
+    if (evictsAnyKey(policy)) this.d.metrics.increment('redis.eviction_policy', 1, { stage: this.d.stage, policy });
     if (policy === undefined || policy === this.last) return;
     const was = this.last ?? null;
     this.last = policy;
     const risk = evictionRisk(policy);
     if (!risk) return this.d.logger.info('redis.eviction_policy', { policy, was });
     const line = { policy, was, err: `${risk}; changed at run time (${this.d.who ?? 'the workers'} started under ${was ?? 'an unknown policy'})` };
-    if (policy.startsWith('allkeys')) this.d.logger.error('redis.eviction_policy', line);
+    if (evictsAnyKey(policy)) this.d.logger.error('redis.eviction_policy', line);
     else this.d.logger.warn('redis.eviction_policy', line);
   }
 }
