@@ -38,7 +38,12 @@ export const ALERT_TIMING = {
   dlqWindow: '15m',
   /** No backlog gauge from the sampler (`pipeline monitor` / `up`) for this long: the backlog alerts are blind. */
   samplerMissingFor: '10m',
+  /** The HTTP API's share of 5xx answers (over `outageRateWindow`) above API_ERROR_SHARE for this long. */
+  apiErrorsFor: '10m',
 } as const;
+
+/** The share of the HTTP API's answers that may be 5xx before PipelineApiErrors fires (0.05: 5%). */
+export const API_ERROR_SHARE = 0.05;
 
 export type Severity = 'page' | 'ticket';
 
@@ -296,11 +301,30 @@ function webhookRules(config: ResolvedConfig): AlertRule[] {
   ];
 }
 
+/** The HTTP API (`pipeline serve`): clients refused for the server's own trouble, not their input. */
+function apiRules(config: ResolvedConfig): AlertRule[] {
+  const { sel } = promql(config);
+  const t = ALERT_TIMING;
+  const rate = (matchers = '') => `sum by (pipeline) (rate(${sel('api.requests', matchers)}[${t.outageRateWindow}]))`;
+  return [
+    rule(
+      'PipelineApiErrors',
+      'page',
+      `${rate('status=~"5.."')} / ${rate()} > ${API_ERROR_SHARE}`,
+      `Pipeline ${config.pipeline}: more than ${API_ERROR_SHARE * 100}% of the HTTP API's answers are 5xx`,
+      `For ${t.apiErrorsFor}, more than ${API_ERROR_SHARE * 100}% of the answers of \`pipeline serve\` have been 5xx (503: Redis unreachable or evicting, the data store down, an outcome unknown; 500: an internal error, logged as api.error): clients cannot submit or read. The dashboard's HTTP API row shows which routes; \`/readyz\` and the server's \`api.*\` log lines say why.`,
+      'docs/api.md#errors',
+      t.apiErrorsFor,
+    ),
+  ];
+}
+
 /** The rule groups: Prometheus's `groups:`, and a PrometheusRule's `spec.groups`. */
 export function alertGroups(config: ResolvedConfig): { name: string; rules: AlertRule[] }[] {
   return [
     { name: `${config.pipeline}-outages`, rules: outageRules(config) },
     { name: `${config.pipeline}-flow`, rules: flowRules(config) },
+    { name: `${config.pipeline}-api`, rules: apiRules(config) },
     ...(config.webhooks.length ? [{ name: `${config.pipeline}-webhooks`, rules: webhookRules(config) }] : []),
   ];
 }

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
 import { ConfigError } from '../core/errors.js';
 import { createLogger, type Logger } from '../observe/logger.js';
+import { createMetrics, type Metrics } from '../observe/metrics.js';
 import { Connections } from '../redis/connections.js';
 import { Keys } from '../redis/keys.js';
 import { configShards, Shards } from '../redis/shard.js';
@@ -16,6 +17,7 @@ import { Completions } from './completions.js';
 import { watchDataLoss } from './data-loss-watch.js';
 import { guardEviction, type EvictionGuard } from './eviction-guard.js';
 import { buildValidator } from './validators.js';
+import { countRequest, registerRequestMetrics, UNMATCHED } from './request-metrics.js';
 
 /** What the routes (and plugins such as the console) share: decorated on the instance as `app.pipeline`. */
 export interface ApiContext {
@@ -109,6 +111,8 @@ export interface ServerOptions {
   productReader?: (ctx: Omit<ApiContext, 'readProduct' | 'readProducts'>) => { read: ProductReader; readMany?: ProductsReader; close?: () => Promise<void> };
   /** @defaultValue a JSON logger with `component: "api"` */
   logger?: Logger;
+  /** Where the request metrics go (`api.requests`, `api.request_ms`, `api.records_refused`). @defaultValue StatsD as `config.metrics` says, tagged `pipeline` */
+  metrics?: Metrics;
 }
 
 /**
@@ -165,6 +169,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       ? shards.all.map((k, i) => ({ reader: connections.reader(`done:${i}`), stream: k.done }))
       : [{ reader: connections.reader('done'), stream: keys.done }];
   const completions = new Completions(sources, logger, limits);
+  const metrics = options.metrics ?? createMetrics(config.metrics, { pipeline: config.pipeline }, logger);
 
   const app = Fastify({
     loggerInstance: fastifyLogger(logger),
@@ -194,6 +199,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     frameworkErrors: (err, request, reply) => {
       const status = err.statusCode === 414 ? 414 : 400;
       request.log.info({ method: request.method, url: request.url.slice(0, 200), status, ms: 0 }, 'http.request');
+      countRequest(metrics, { route: UNMATCHED, method: request.method, status, ms: 0 });
       void (reply as FastifyReply)
         .code(status)
         .headers(SECURITY_HEADERS)
@@ -220,6 +226,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.server.maxConnections = limits.maxConnections;
   const authenticate = authenticator(tokens);
   let closing = false;
+  // First: the answers of the hooks below (closing, auth) are counted too.
+  registerRequestMetrics(app, metrics);
   app.addHook('onRequest', async (request, reply) => {
     if (closing) {
       reply.header('x-request-id', request.id).header('connection', 'close');
@@ -271,6 +279,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   app.addHook('onClose', async () => {
     await reader.close?.();
+    if (!options.metrics) await metrics.close();
     await connections.close();
   });
   return app;

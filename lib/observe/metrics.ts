@@ -1,6 +1,10 @@
 import { StatsD } from 'hot-shots';
 import type { MetricsSettings } from '../config/types.js';
 import type { Logger } from './logger.js';
+import { API_METRICS } from './api-metric-specs.js';
+import type { MetricSpec, MetricType } from './metric-spec.js';
+
+export type { MetricSpec, MetricType } from './metric-spec.js';
 
 export type Tags = Record<string, string>;
 
@@ -20,20 +24,6 @@ export const noopMetrics: Metrics = {
   histogram() {},
   close: async () => {},
 };
-
-export type MetricType = 'counter' | 'timer' | 'histogram' | 'gauge';
-
-/** One metric the pipeline emits: the source of the docs/metrics-and-monitoring.md table, the statsd_exporter mapping and the dashboard checks. */
-export interface MetricSpec {
-  /** StatsD name without the prefix (`messages.in` → `pipeline.messages.in`). */
-  name: string;
-  type: MetricType;
-  /** Tags beside the global ones (`pipeline`, `stage` in a worker, and `metrics.tags`). */
-  tags: readonly string[];
-  /** Which process sends it. */
-  from: 'worker' | 'monitor' | 'supervisor' | 'webhooks';
-  help: string;
-}
 
 const w = (name: string, type: MetricType, help: string, tags: string[] = ['stage']): MetricSpec => ({ name, type, tags, from: 'worker', help });
 
@@ -249,6 +239,7 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     'consumer',
   ]),
   ...webhookMetrics(),
+  ...API_METRICS,
   { name: 'logs.dropped', type: 'counter', tags: [], from: 'worker', help: 'log lines not written to the Redis log stream (buffer full or XADD failed)' },
 ];
 
