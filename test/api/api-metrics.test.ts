@@ -70,6 +70,13 @@ test('pipeline serve counts requests by route pattern and status, times them, an
     // 400: nothing valid in the body, two invalid records.
     const bad = await post('/v1/products', [{ title: 'no id' }, 7]);
     assert.is(bad.status, 400, await bad.text());
+    // NDJSON, taken in part: each line refused under its own reason.
+    const ndjson = await fetch(`${base}/v1/products`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${TOKEN}` },
+      body: '{"id":"n1","title":"t"}\n{not json\n{"id":"n2"}\n',
+    });
+    assert.is(ndjson.status, 202, await ndjson.text());
     // 429: validate over its maxLag, a batch of 3 refused whole.
     await addEntries(redis, keys.stream('validate'), 5);
     const refused = await post(
@@ -92,10 +99,10 @@ test('pipeline serve counts requests by route pattern and status, times them, an
     ac.abort();
 
     const seen = () => lines.slice(from);
-    await waitFor('the request metrics', () => sum(seen(), 'api.requests', {}) >= 8, 10_000);
+    await waitFor('the request metrics', () => sum(seen(), 'api.requests', {}) >= 9, 10_000);
     const got = seen();
     const requests = (route: string, status: string) => sum(got, 'api.requests', { route, status, method: 'POST', pipeline });
-    assert.is(requests('/v1/products', '202'), 1);
+    assert.is(requests('/v1/products', '202'), 2);
     assert.is(requests('/v1/products', '400'), 1);
     assert.is(requests('/v1/products', '429'), 1);
     assert.is(requests('/v1/products', '401'), 1);
@@ -105,13 +112,14 @@ test('pipeline serve counts requests by route pattern and status, times them, an
     assert.is(sum(got, 'api.requests', { route: '/v1/events', method: 'GET', status: '200' }), 1);
     for (const l of got.filter((l) => l.name === 'api.requests')) assert.is(l.type, 'c');
     const timings = got.filter((l) => l.name === 'api.request_ms');
-    assert.is(timings.length, 8, 'one timing per request');
+    assert.is(timings.length, 9, 'one timing per request');
     assert.ok(
       timings.every((l) => l.type === 'ms' && l.value >= 0 && l.tags.route && l.tags.method),
       JSON.stringify(timings),
     );
     const refusedBy = (route: string, reason: string) => sum(got, 'api.records_refused', { route, reason, pipeline });
-    assert.is(refusedBy('/v1/products', 'invalid_record'), 3, 'one from the 202, two from the 400');
+    assert.is(refusedBy('/v1/products', 'invalid_record'), 4, 'one from each 202, two from the 400');
+    assert.is(refusedBy('/v1/products', 'invalid_json'), 1);
     assert.is(refusedBy('/v1/products', 'backlog'), 3, 'the 429 refused a batch of 3');
     assert.is(refusedBy('/v1/enrich', 'backlog'), 1);
     assert.is(refusedBy('/v1/products', 'unauthorized'), 1);
