@@ -3,10 +3,10 @@ import type { Redis } from 'ioredis';
 import { decodeEnvelope, entryFields } from '../stream/codec.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { toEntries } from '../stream/entries.js';
-import { trustedLag } from '../stream/group-lag.js';
+import { groupBacklog, LAG_ESTIMATE_CAP } from '../stream/group-backlog.js';
 import type { Keys } from '../redis/keys.js';
 import { configShards } from '../redis/shard.js';
-import { isNoPermReply, isNoSuchKey } from '../core/redis-replies.js';
+import { isNoSuchKey } from '../core/redis-replies.js';
 import { pairs } from '../core/reply-pairs.js';
 
 export interface GroupStatus {
@@ -64,19 +64,6 @@ export { pairs } from '../core/reply-pairs.js';
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
-/**
- * The entries after `afterId` (those not yet delivered to a group that was delivered `afterId`),
- * counted with one XRANGE of at most `cap` entries; null when they cannot be read.
- */
-async function countAfter(redis: Redis, key: string, afterId: string, cap: number): Promise<number | null> {
-  try {
-    return ((await redis.xrange(key, `(${afterId}`, '+', 'COUNT', cap)) as unknown[]).length;
-  } catch (err) {
-    if (isNoPermReply(err)) return null; // a user that may not XRANGE: the lag stays unknown
-    throw err;
-  }
-}
-
 /** One stream's length and its group's lag/pending/consumers (the stage's, or `group` for a terminal stream); a missing stream reads as empty. */
 async function streamStatus(
   redis: Redis,
@@ -108,16 +95,7 @@ async function streamStatus(
     const m = pairs(g);
     if (group === undefined || String(m.get('name')) !== group) continue;
     const lastDeliveredId = String(m.get('last-delivered-id'));
-    // Redis reports lag as nil when it cannot compute it (after deletions, after a restart from
-    // the AOF), and one its counters got wrong after a Cluster failover (lib/stream/group-lag.ts);
-    // 0 is still certain when the group has been delivered the stream's last entry, and otherwise
-    // the entries after its last-delivered-id are counted (bounded by `cap`).
-    let lag = trustedLag(m.get('lag'), { length: out.length, pending: Number(m.get('pending') ?? 0), lastDeliveredId, lastGeneratedId: out.lastId });
-    let lagEstimated: true | undefined;
-    if (lag === null && cap > 0) {
-      lag = await countAfter(redis, key, lastDeliveredId, cap);
-      if (lag !== null) lagEstimated = true;
-    }
+    const { lag, lagEstimated } = await groupBacklog(redis, key, m, out, cap);
     out.group = {
       name: group,
       lag,
@@ -137,9 +115,6 @@ export interface StatusOptions {
   /** When Redis reports no lag, count at most this many entries after the group's last-delivered-id instead (0: leave it unknown). @defaultValue 1000 */
   lagEstimateCap?: number;
 }
-
-/** StatusOptions.lagEstimateCap's default. */
-export const LAG_ESTIMATE_CAP = 1000;
 
 /** One key set's stage streams, terminal streams, DLQ and store count. */
 async function keysStatus(redis: Redis, config: ResolvedConfig, keys: Keys, o: StatusOptions): Promise<Omit<ShardStatus, 'shard' | 'tag'>> {

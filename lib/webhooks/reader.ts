@@ -5,6 +5,7 @@ import type { WebhookSettings } from '../config/webhooks.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { parseCompletion, type CompletionEvent } from '../stream/completion-event.js';
+import { webhookGroup } from '../stream/webhook-groups.js';
 import { abortableSleep } from '../core/sleep.js';
 import { checkMissed } from './missed.js';
 import { postOnce } from './post.js';
@@ -13,8 +14,7 @@ import { webhookHeaders } from './sign.js';
 import { leaveGroup } from '../worker/leave-group.js';
 import { ReadErrors } from './read-errors.js';
 
-/** The consumer group of a webhook on every completion stream. */
-export const webhookGroup = (name: string): string => `webhook:${name}`;
+export { webhookGroup } from '../stream/webhook-groups.js';
 
 const groupScript = new Script('webhook-group-1');
 const deleteIdleConsumer = new Script('delete-idle-consumer-1');
