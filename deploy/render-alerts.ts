@@ -40,6 +40,17 @@ export const ALERT_TIMING = {
   samplerMissingFor: '10m',
   /** The HTTP API's share of 5xx answers (over `outageRateWindow`) above API_ERROR_SHARE for this long. */
   apiErrorsFor: '10m',
+  /** A webhook's lag above its share of `limits.doneMaxLen` (ALERT_LEVELS) for this long: short beside the time the rest of the cap lasts. */
+  webhookLagFor: '2m',
+} as const;
+
+/** The levels of the rules that are a share of a config limit. Change them here and render again, or edit the rendered file (docs/metrics-and-monitoring.md, "Alerts"). */
+export const ALERT_LEVELS = {
+  /**
+   * A webhook's lag (`webhooks.lag`, summed over the shards) above this share of `limits.doneMaxLen`
+   * (one `{p}:done` stream's cap) pages: past the cap, its oldest completions are trimmed unread.
+   */
+  webhookLagShare: 0.5,
 } as const;
 
 /** The share of the HTTP API's answers that may be 5xx before PipelineApiErrors fires (0.05: 5%). */
@@ -278,10 +289,21 @@ function flowRules(config: ResolvedConfig): AlertRule[] {
 
 /** `pipeline webhooks` (docs/webhooks.md): completions an application never got. Only for a config with webhooks. */
 function webhookRules(config: ResolvedConfig): AlertRule[] {
-  const { rose } = promql(config);
+  const { rose, sel } = promql(config);
   const t = ALERT_TIMING;
   const p = config.pipeline;
+  const cap = config.limits.doneMaxLen;
+  const threshold = Math.floor(ALERT_LEVELS.webhookLagShare * cap);
   return [
+    rule(
+      'PipelineWebhookLagHigh',
+      'page',
+      `${sel('webhooks.lag')} > ${threshold}`,
+      `Pipeline ${p}: webhook {{ $labels.webhook }} is more than ${threshold} completions behind (trimmed unread past ${cap})`,
+      `Webhook {{ $labels.webhook }} has had more than ${threshold} completions waiting in its group on {p}:done (${ALERT_LEVELS.webhookLagShare * 100}% of limits.doneMaxLen, ${cap}) for ${t.webhookLagFor}: its receiver is down or slow (webhooks.retries; the \`webhook.retry\` log lines say why), or too few \`pipeline webhooks\` run. Past limits.doneMaxLen the oldest are trimmed before it reads them and its application never gets them (PipelineWebhookMissed). Fix the receiver, run more \`pipeline webhooks\` processes, or raise doneMaxLen.`,
+      'docs/webhooks.md#sizing',
+      t.webhookLagFor,
+    ),
     rule(
       'PipelineWebhookMissed',
       'page',

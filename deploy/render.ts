@@ -38,7 +38,7 @@ import {
 } from './render-names.js';
 import { WEBHOOKS_SERVICE, webhookSecretEnvs, webhooksGraceSeconds } from './render-webhooks.js';
 
-export { ALERT_TIMING, alertGroups, alertRulesFile, prometheusRule, type AlertRule, type Severity } from './render-alerts.js';
+export { ALERT_LEVELS, ALERT_TIMING, alertGroups, alertRulesFile, prometheusRule, type AlertRule, type Severity } from './render-alerts.js';
 export { KEDA_AUTH, k8sManifests, kedaAuthentication } from './render-k8s.js';
 export { DEV_REDIS_URL, k8sApiSecret, k8sStageSecrets, k8sUserSecrets, k8sWebhooksSecrets } from './render-secrets.js';
 export * from './render-names.js';
@@ -208,7 +208,7 @@ const STAGE_SECRETS_NOTE = [
 
 const ALERTS_NOTE = [
   '# Prometheus alerting rules (docs/metrics-and-monitoring.md#alerts): severity page or ticket, thresholds from the',
-  "# config (a stage's scaleUpLag; the windows and `for:` durations are ALERT_TIMING in deploy/render-alerts.ts).",
+  "# config (a stage's scaleUpLag, limits.doneMaxLen × ALERT_LEVELS; the windows and `for:` durations are ALERT_TIMING in deploy/render-alerts.ts).",
   '',
 ].join('\n');
 const PROMETHEUS_RULE_NOTE = [

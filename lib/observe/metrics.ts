@@ -183,6 +183,13 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
   },
   { name: 'dlq.length', type: 'gauge', tags: [], from: 'monitor', help: 'entries in the dead-letter stream' },
   {
+    name: 'webhooks.lag',
+    type: 'gauge',
+    tags: ['webhook'],
+    from: 'monitor',
+    help: 'completions on {p}:done not yet read by the webhook group, summed over the shards (read as group.lag is; none sent before the group exists): a receiver down, or too few `pipeline webhooks`; past limits.doneMaxLen the oldest are trimmed unread (webhooks.missed)',
+  },
+  {
     name: 'stream.trimmed_by_age',
     type: 'counter',
     tags: ['stream'],

@@ -7,6 +7,7 @@ import { Periodic } from '../core/periodic.js';
 import { BoundedPass, type GivenUp } from '../core/bounded-pass.js';
 import { Keys } from '../redis/keys.js';
 import { trimByAge, type AgeCap } from '../stream/age-cap.js';
+import { webhookGroups, type WebhookGroup } from '../stream/webhook-groups.js';
 
 export interface GaugeSamplerOptions {
   redis: Redis;
@@ -26,9 +27,10 @@ export interface GaugeSamplerOptions {
 
 /**
  * Send one status sample as gauges (names in METRIC_CATALOG: stream.length, group.*, dlq.length,
- * store.products). `redisStore` false (another sink holds the products): no store.products, rather than a false 0.
+ * store.products, webhooks.lag). `redisStore` false (another sink holds the products): no store.products, rather than a false 0.
+ * A lag Redis cannot tell (null) is not sent, rather than a made-up number.
  */
-export function emitGauges(metrics: Metrics, status: PipelineStatus, redisStore = true): void {
+export function emitGauges(metrics: Metrics, status: PipelineStatus, redisStore = true, webhooks: readonly WebhookGroup[] = []): void {
   for (const s of status.streams) {
     metrics.gauge('stream.length', s.length, { stream: s.stream });
     if (!s.stage) continue;
@@ -39,6 +41,7 @@ export function emitGauges(metrics: Metrics, status: PipelineStatus, redisStore 
   }
   metrics.gauge('dlq.length', status.dlq);
   if (redisStore) metrics.gauge('store.products', status.stored);
+  for (const h of webhooks) if (h.lag !== null) metrics.gauge('webhooks.lag', h.lag, { webhook: h.name });
 }
 
 /**
@@ -52,8 +55,8 @@ export function needsSampler(config: ResolvedConfig): boolean {
 
 /**
  * Samples the pipeline's backlog from Redis every `intervalMs` (one auto-pipelined round of XINFO
- * per stream) and sends it as gauges. Run ONE per pipeline: `pipeline up` runs it, and deployments
- * without `pipeline up` run `pipeline monitor`. Workers never sample: N replicas would send N
+ * per stream, `{p}:done` too when the config has webhooks) and sends it as gauges. Run ONE per
+ * pipeline: `pipeline up` runs it, and deployments without `pipeline up` run `pipeline monitor`. Workers never sample: N replicas would send N
  * copies of the same numbers, and a stage scaled to zero would report nothing at all.
  * A failed sample is logged and counted (`gauges.errors`); the next interval tries again.
  */
@@ -105,9 +108,9 @@ export class GaugeSampler {
   private async sample(given: GivenUp): Promise<void> {
     const { redis, config, metrics, logger } = this.opts;
     await this.capByAge();
-    const status = await pipelineStatus(redis, config);
+    const [status, webhooks] = await Promise.all([pipelineStatus(redis, config), webhookGroups(redis, config)]);
     if (given.up) return; // its numbers are old now: a gauge sent late would read as current
-    emitGauges(metrics, status, storeSink(config) === 'redis');
+    emitGauges(metrics, status, storeSink(config) === 'redis', webhooks);
     this.last = status;
     this.samples++;
     if (this.opts.createGroups && (status.shards ?? [status]).some((sh) => sh.streams.some((st) => st.stage && !st.group))) {

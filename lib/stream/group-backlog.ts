@@ -36,7 +36,7 @@ async function countAfter(redis: Redis, key: string, afterId: string, cap: numbe
 /**
  * The backlog of the group whose XINFO GROUPS row is `group` on the stream `key`: the one place a
  * group's lag is read (stage groups for `pipeline status` and the `group.lag` gauge, webhook groups
- * for `pipeline status`). Redis reports lag as nil when it cannot compute it (after deletions, after a
+ * for `pipeline status` and the `webhooks.lag` gauge). Redis reports lag as nil when it cannot compute it (after deletions, after a
  * restart from the AOF), and one its counters got wrong after a Cluster failover (lib/stream/group-lag.ts);
  * 0 is still certain when the group has been delivered the stream's last entry, and otherwise the
  * entries after its last-delivered-id are counted (bounded by `cap`; 0: left unknown).

@@ -49,7 +49,8 @@ async function readShard(redis: Redis, key: string): Promise<DoneShard> {
 }
 
 /**
- * Each configured webhook's group on every shard's `{p}:done` (`pipeline status`): what a receiver that is down, or too few `pipeline webhooks`,
+ * Each configured webhook's group on every shard's `{p}:done` (`pipeline status`, and the
+ * monitor's `webhooks.lag` gauge): what a receiver that is down, or too few `pipeline webhooks`,
  * leaves waiting in Redis. `cap`: as `pipeline status`'s `lagEstimateCap`.
  */
 export async function webhookGroups(redis: Redis, config: ResolvedConfig, cap = LAG_ESTIMATE_CAP): Promise<WebhookGroup[]> {

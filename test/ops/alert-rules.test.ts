@@ -17,11 +17,13 @@ import { parse } from 'yaml';
 import { loadConfigFile, resolveConfig } from '../../lib/config/load.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { METRIC_CATALOG, prometheusName, type MetricSpec } from '../../lib/observe/metrics.js';
-import { alertGroups, renderDeploy, type AlertRule } from '../../deploy/render.js';
+import { ALERT_LEVELS, ALERT_TIMING, alertGroups, renderDeploy, type AlertRule } from '../../deploy/render.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const RULES_FILE = 'deploy/prometheus/alerts.yml';
 const FIXTURE = 'test/fixtures/alert-rules.promtest.yml';
+/** promtool tests of the webhooks group, rendered from the shipped config with HOOKS (it ships none). */
+const WEBHOOK_FIXTURE = 'test/fixtures/webhook-alert-rules.promtest.yml';
 const read = (p: string) => readFileSync(join(REPO, p), 'utf8');
 const rawConfig = read('config/pipeline.json');
 const config = loadConfigFile(join(REPO, 'config/pipeline.json'), { env: {} });
@@ -112,6 +114,12 @@ function variant(edit: (c: Obj) => void): ResolvedConfig {
   return resolveConfig(raw, join(REPO, 'config/pipeline.json'), { env: {} });
 }
 const rulesNamed = (c: ResolvedConfig, alert: string) => rulesOf(alertGroups(c)).filter((r) => r.alert === alert);
+const HOOKS = [
+  { name: 'shop', url: 'https://shop.example.com/hooks', secretEnv: 'SHOP_SECRET' },
+  { name: 'crm', url: 'https://crm.example.com/hooks', secretEnv: 'CRM_SECRET' },
+];
+const hooked = variant((c) => (c.webhooks = HOOKS));
+const webhookGroupOf = (c: ResolvedConfig) => alertGroups(c).filter((g) => g.name === `${c.pipeline}-webhooks`);
 
 test('thresholds come from the config: lag above each stage’s scaleUpLag; no-consumer alerts leave fused stages out; no-worker alerts only where minWorkers > 0', () => {
   const lag = rulesNamed(config, 'PipelineStageLagHigh');
@@ -135,14 +143,14 @@ test('thresholds come from the config: lag above each stage’s scaleUpLag; no-c
   assert.ok(rulesNamed(config, 'PipelineStageNoWorkers')[0]!.expr.includes('preprocess'));
 });
 
-test('a config with webhooks gets their group: missed completions page, dead letters ticket, by webhook', () => {
+test('a config with webhooks gets their group: a lag near the trim limit and missed completions page, dead letters ticket, by webhook', () => {
   assert.not.ok(alertGroups(config).some((g) => g.name.endsWith('-webhooks')));
-  const hooked = variant((c) => (c.webhooks = [{ name: 'shop', url: 'https://shop.example.com/hooks', secretEnv: 'SHOP_SECRET' }]));
-  const group = alertGroups(hooked).find((g) => g.name === `${hooked.pipeline}-webhooks`);
+  const group = webhookGroupOf(hooked)[0];
   assert.ok(group, 'no webhooks group');
   assert.equal(
     group.rules.map((r) => [r.alert, r.labels.severity]),
     [
+      ['PipelineWebhookLagHigh', 'page'],
       ['PipelineWebhookMissed', 'page'],
       ['PipelineWebhookDeadLettered', 'ticket'],
     ],
@@ -155,6 +163,26 @@ test('a config with webhooks gets their group: missed completions page, dead let
   for (const r of group.rules) assert.ok(existsSync(join(REPO, r.annotations.runbook_url.split('#')[0]!)), r.annotations.runbook_url);
 });
 
+test('the webhook lag threshold is ALERT_LEVELS.webhookLagShare of limits.doneMaxLen, held for ALERT_TIMING.webhookLagFor', () => {
+  const lagRule = (c: ResolvedConfig) => rulesNamed(c, 'PipelineWebhookLagHigh')[0]!;
+  assert.is(hooked.limits.doneMaxLen, 100_000);
+  assert.is(lagRule(hooked).expr, `pipeline_webhooks_lag{pipeline="${hooked.pipeline}"} > ${ALERT_LEVELS.webhookLagShare * 100_000}`);
+  assert.is(lagRule(hooked).for, ALERT_TIMING.webhookLagFor);
+  const small = variant((c) => ((c.webhooks = HOOKS), (c.limits = { ...c.limits, doneMaxLen: 3001 })));
+  assert.match(lagRule(small).expr, new RegExp(` > ${Math.floor(ALERT_LEVELS.webhookLagShare * 3001)}$`));
+  assert.match(lagRule(small).annotations.description, /limits\.doneMaxLen, 3001/);
+});
+
+test('the webhook promtool tests fire every rule of the webhooks group, and their healthy group names each with no alert', () => {
+  const names = new Set(webhookGroupOf(hooked).flatMap((g) => g.rules.map((r) => r.alert)));
+  const tests = fixture(WEBHOOK_FIXTURE).tests;
+  const fired = new Set(tests.flatMap((t) => t.alert_rule_test.filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
+  assert.equal(fired, names);
+  const healthy = tests.find((t) => t.name === 'healthy')!;
+  assert.equal(new Set(healthy.alert_rule_test.map((a) => a.alertname)), names);
+  assert.ok(healthy.alert_rule_test.every((a) => a.exp_alerts.length === 0));
+});
+
 test('compose mounts the rules where deploy/prometheus/prometheus.yml loads them', () => {
   const prometheus = parse(read('deploy/prometheus/prometheus.yml')) as Obj;
   assert.equal(prometheus.rule_files, ['alerts.yml']);
@@ -163,7 +191,7 @@ test('compose mounts the rules where deploy/prometheus/prometheus.yml loads them
 });
 
 type PromTest = { name: string; alert_rule_test: { alertname: string; exp_alerts: { exp_labels: Record<string, string>; exp_annotations?: Obj }[] }[] };
-const fixture = () => parse(read(FIXTURE)) as { tests: PromTest[] } & Obj;
+const fixture = (path = FIXTURE) => parse(read(path)) as { tests: PromTest[] } & Obj;
 
 test('the promtool tests fire every rule, and their healthy group names every rule with no alert', () => {
   const names = new Set(rulesOf(committed()).map((r) => r.alert));
@@ -178,8 +206,8 @@ test('the promtool tests fire every rule, and their healthy group names every ru
 });
 
 /** The fixture with the rendered rules file and each expected alert's annotations (the rule's, its `{{ $labels.x }}` filled in). */
-export function completedFixture(groups: Group[], rulesPath: string): Obj {
-  const doc = fixture();
+export function completedFixture(groups: Group[], rulesPath: string, fixturePath = FIXTURE): Obj {
+  const doc = fixture(fixturePath);
   for (const t of doc.tests as PromTest[]) {
     for (const a of t.alert_rule_test) {
       for (const e of a.exp_alerts) {
@@ -221,11 +249,11 @@ function runPromtool(args: string[]): { status: number | null; output: string } 
 }
 
 /** `promtool test rules` on the fixture completed for `rulesPath`. */
-function unitTest(rulesPath: string, groups: Group[]): { status: number | null; output: string } {
+function unitTest(rulesPath: string, groups: Group[], fixturePath = FIXTURE): { status: number | null; output: string } {
   const dir = mkdtempSync(join(tmpdir(), 'alert-rules-'));
   try {
     const file = join(dir, 'alerts.promtest.yml');
-    writeFileSync(file, JSON.stringify(completedFixture(groups, rulesPath)));
+    writeFileSync(file, JSON.stringify(completedFixture(groups, rulesPath, fixturePath)));
     return runPromtool(['test', 'rules', file]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -254,7 +282,6 @@ withPromtool('promtool test rules: data loss, OOM, dead letters, lag, stalls and
 });
 
 withPromtool('promtool check rules: the webhooks group a config with webhooks renders is valid', () => {
-  const hooked = variant((c) => (c.webhooks = [{ name: 'shop', url: 'https://shop.example.com/hooks', secretEnv: 'SHOP_SECRET' }]));
   const dir = mkdtempSync(join(tmpdir(), 'alert-rules-webhooks-'));
   try {
     const file = join(dir, 'alerts.yml');
@@ -262,6 +289,19 @@ withPromtool('promtool check rules: the webhooks group a config with webhooks re
     const r = runPromtool(['check', 'rules', file]);
     assert.is(r.status, 0, r.output);
     assert.match(r.output, new RegExp(`SUCCESS: ${rulesOf(alertGroups(hooked)).length} rules found`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+withPromtool('promtool test rules: a webhook lag above half of doneMaxLen, missed completions and dead letters fire; a healthy webhook fires nothing', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'alert-rules-webhooks-'));
+  try {
+    const file = join(dir, 'alerts.yml');
+    writeFileSync(file, JSON.stringify({ groups: webhookGroupOf(hooked) }));
+    const r = unitTest(file, webhookGroupOf(hooked), WEBHOOK_FIXTURE);
+    assert.is(r.status, 0, r.output);
+    assert.match(r.output, /SUCCESS/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -4,9 +4,9 @@ import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parse } from 'yaml';
-import { loadConfigFile } from '../../lib/config/load.js';
+import { loadConfigFile, resolveConfig } from '../../lib/config/load.js';
 import { METRIC_CATALOG } from '../../lib/observe/metrics.js';
-import { promName } from '../../deploy/render.js';
+import { alertGroups, promName } from '../../deploy/render.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const config = loadConfigFile(join(REPO, 'config/pipeline.json'), { env: {} });
@@ -62,6 +62,7 @@ test('the dashboard queries only metrics the code sends, under the names the sta
     'pipeline_message_e2e_seconds',
     'pipeline_messages_errors_total',
     'pipeline_dlq_length',
+    'pipeline_webhooks_lag',
   ]) {
     assert.ok(used.has(needed), `dashboard lacks ${needed}`);
   }
@@ -96,11 +97,23 @@ test('the dashboard queries only metrics the code sends, under the names the sta
   assert.equal(prometheus.scrape_configs[0].static_configs[0].targets, ['statsd-exporter:9102']);
 });
 
-test('every metric an alert rule reads has a dashboard panel, and each label a panel groups by is a tag of its metric', () => {
+test('every metric an alert rule reads has a dashboard panel (the webhooks group of a config with webhooks too), and each label a panel groups by is a tag of its metric', () => {
   const exprs = queriesOf(dashboard());
   const metricsIn = (e: string) => [...e.matchAll(/\b(pipeline_[a-z0-9_]+)/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, ''));
   const charted = new Set(exprs.flatMap(metricsIn));
-  const rules = (parse(read('deploy/prometheus/alerts.yml')) as Obj).groups.flatMap((g: Obj) => g.rules) as Obj[];
+  const raw = JSON.parse(read('config/pipeline.json')) as Obj;
+  const hooked = resolveConfig(
+    { ...raw, webhooks: [{ name: 'shop', url: 'https://shop.example.com/hooks', secretEnv: 'SHOP_SECRET' }] },
+    join(REPO, 'config/pipeline.json'),
+    {
+      env: {},
+    },
+  );
+  const webhookRules = alertGroups(hooked)
+    .filter((g) => g.name.endsWith('-webhooks'))
+    .flatMap((g) => g.rules);
+  assert.ok(webhookRules.some((r) => r.alert === 'PipelineWebhookLagHigh'));
+  const rules = [...((parse(read('deploy/prometheus/alerts.yml')) as Obj).groups.flatMap((g: Obj) => g.rules) as Obj[]), ...webhookRules];
   assert.ok(rules.length > 10);
   // An alert that fires should have a panel that shows since when and where (it had none for the outages and data loss).
   for (const r of rules) for (const m of metricsIn(r.expr)) assert.ok(charted.has(m), `alert ${r.alert} reads ${m}, which no dashboard panel shows`);
