@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { isIPv4 } from 'node:net';
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { ConfigError } from '../core/errors.js';
 
@@ -66,9 +67,13 @@ export function parseTokens(spec: string | undefined, where = 'API_TOKENS'): Api
     });
 }
 
-/** True when `host` only accepts connections from this machine. */
+/**
+ * True when `host` only accepts connections from this machine: `localhost`, `::1` or an IPv4
+ * address in 127.0.0.0/8. A name that only starts with `127.` (`127.0.0.1.attacker.example`) is
+ * not one: its DNS can point anywhere, or be rebound to 127.0.0.1 under a web page's feet.
+ */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+  return host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'));
 }
 
 /** The host name of a Host header or an Origin (`127.0.0.1:8080`, `[::1]:80`, `http://localhost:3000`), brackets off; undefined when unreadable. */

@@ -47,12 +47,18 @@ test('openModeRefusal: loopback Host and no Origin or a loopback one pass; anoth
   for (const h of [{ host: '127.0.0.1:8080' }, { host: 'localhost' }, { host: '[::1]:80' }, { host: '127.0.0.1:8080', origin: 'http://localhost:3000' }])
     assert.is(openModeRefusal(h), undefined, JSON.stringify(h));
   assert.match(openModeRefusal({ host: 'rebind.attacker.example' })!, /Host "rebind\.attacker\.example" is not a loopback name/);
+  // A name that starts like a loopback address is still a name: DNS can rebind it to 127.0.0.1.
+  assert.match(
+    openModeRefusal({ host: '127.0.0.1.rebind.attacker.example:8080' })!,
+    /Host "127\.0\.0\.1\.rebind\.attacker\.example:8080" is not a loopback name/,
+  );
+  assert.match(openModeRefusal({ host: '127.0.0.1', origin: 'http://127.0.0.1.attacker.example' })!, /is another site/);
   assert.match(openModeRefusal({ host: '127.0.0.1:8080', origin: 'https://evil.example' })!, /Origin https:\/\/evil\.example is another site/);
   assert.match(openModeRefusal({ host: '127.0.0.1', origin: 'null' })!, /opaque origin/);
   assert.ok(openModeRefusal({}), 'no Host at all');
 });
 
-test('without tokens: a cross-site form POST and a DNS-rebound Host are refused 403 and store nothing; curl from this machine is served', async () => {
+test('without tokens: a cross-site form POST and a DNS-rebound Host (127.0.0.1.<name> too) are refused 403 and store nothing; curl from this machine is served; no listening on such a name', async () => {
   const { app, keys, base } = await listening({}, []);
   try {
     const form = await fetch(`${base}/v1/products`, {
@@ -61,13 +67,25 @@ test('without tokens: a cross-site form POST and a DNS-rebound Host are refused 
       body: '{"id":"csrf-planted","title":"x"}',
     });
     assert.is(form.status, 403);
-    const rebound = rawClient(Number(new URL(base).port), 'GET /console/api/me HTTP/1.1\r\nHost: rebind.attacker.example\r\n\r\n');
-    await waitFor('an answer', () => rebound.data().includes('\r\n\r\n'), 5_000);
-    assert.match(rebound.data(), /^HTTP\/1\.1 403/);
-    rebound.sock.destroy();
+    // A page on a DNS-rebound name (here one that starts like 127.0.0.1) sends that Host, and its own Origin on a POST.
+    for (const name of ['rebind.attacker.example', '127.0.0.1.rebind.attacker.example']) {
+      const rebound = rawClient(
+        Number(new URL(base).port),
+        `POST /v1/products HTTP/1.1\r\nHost: ${name}\r\nOrigin: http://${name}\r\nContent-Type: application/json\r\nContent-Length: 35\r\n\r\n{"id":"rebind-planted","title":"x"}`,
+      );
+      await waitFor('an answer', () => rebound.data().includes('\r\n\r\n'), 5_000);
+      assert.match(rebound.data(), /^HTTP\/1\.1 403/, name);
+      rebound.sock.destroy();
+    }
     assert.is(await redis.xlen(keys.stream('in')), 0, 'nothing planted');
     const own = await fetch(`${base}/v1/products`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"id":"mine","title":"x"}' });
     assert.is(own.status, 202);
+    // Nor may a server without tokens listen on such a name (it had been taken as loopback).
+    const named = buildServer({ config: rulesOnlyConfig(server.url, randomPipeline()), tokens: [], host: '127.0.0.1.attacker.example', logger: silentLogger });
+    await named.then(
+      () => assert.unreachable('built'),
+      (err: unknown) => assert.match(String(err), /API_TOKENS.*refusing to listen on 127\.0\.0\.1\.attacker\.example/),
+    );
   } finally {
     await app.close();
   }
