@@ -102,6 +102,8 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   // Live samples: one SSE stream per client, fed from the sampler (no Redis read per client).
   const streams = new Set<ServerResponse>();
   app.get('/console/api/events', { onRequest: read }, (req: FastifyRequest, reply: FastifyReply) => {
+    // HEAD (Fastify adds it for every GET): the headers only; a stream opened for HEAD sends nothing and never ends.
+    if (req.method === 'HEAD') return reply.header('content-type', 'text/event-stream').header('cache-control', 'no-cache').send();
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': req.id });

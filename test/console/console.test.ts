@@ -105,6 +105,21 @@ test('an unknown console API route is a 404 naming the route (it had said "no co
   }
 });
 
+test('HEAD of the live samples stream answers its headers and ends (it had never answered, and held a subscriber until the client left)', async () => {
+  const { app, url } = await startConsole(rulesOnlyConfig(server.url, randomPipeline()), { sampleIntervalMs: 200 });
+  try {
+    const head = await fetch(`${url}/console/api/events`, { method: 'HEAD', headers: auth(READ), signal: AbortSignal.timeout(3_000) }).catch(
+      (err: unknown) => err,
+    );
+    assert.instance(head, Response, `HEAD answered within 3 s (${String(head)})`);
+    assert.is((head as Response).status, 200);
+    assert.match((head as Response).headers.get('content-type') ?? '', /^text\/event-stream/);
+    assert.is((await fetch(`${url}/console/api/events`, { method: 'HEAD' })).status, 401, 'still guarded');
+  } finally {
+    await app.close();
+  }
+});
+
 test('history is kept in Redis: a second console process sees the first one’s samples; one writer at a time', async () => {
   const pipeline = randomPipeline();
   const config = rulesOnlyConfig(server.url, pipeline);
