@@ -182,6 +182,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     bodyLimit: limits.bodyLimitBytes,
     // A client that sends its request slowly, or never, is cut off (Fastify's default 0 waited for ever, before authentication too).
     requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
     // Node checks those timeouts every 30 s by default (a client could hold a socket twice as long),
     // and the headers' own timeout (60 s) must not be longer than the whole request's.
     http: {

@@ -45,6 +45,12 @@ export interface ApiLimits {
   sseStallMs: number;
   /** Time to receive a whole request (headers and body) before the connection is closed: a client that sends slowly, or never, does not hold it. @defaultValue 30000 */
   requestTimeoutMs: number;
+  /**
+   * A keep-alive connection idle after its answer is closed after this; clients are told it
+   * (`Keep-Alive: timeout=<s>`). Longer than a load balancer's idle timeout (60 s on AWS's), so the
+   * balancer, not the server, closes an idle connection first. @defaultValue 72000
+   */
+  keepAliveTimeoutMs: number;
   /** Most open connections; more are refused at connect, so clients cannot use up the process's file descriptors (which its Redis connections need too). @defaultValue 10000 */
   maxConnections: number;
   /** A command on the API's Redis connection not answered within this fails: 503 (reads), a retried submit call (writes), `/readyz` 503. @defaultValue 5000 */
@@ -94,6 +100,7 @@ export const API_DEFAULTS: ApiLimits = {
   sseFanoutSlice: 50,
   sseStallMs: 30_000,
   requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 72_000,
   maxConnections: 10_000,
   redisCommandTimeoutMs: 5_000,
   submitDedupMs: 3_600_000,

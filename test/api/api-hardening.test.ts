@@ -155,6 +155,20 @@ test('a request whose body never comes is cut off after requestTimeoutMs, with o
   }
 });
 
+test('a keep-alive connection left idle after its answer is closed after keepAliveTimeoutMs (it was Fastify’s 72 s, not an option)', async () => {
+  const { app, port } = await listening({ keepAliveTimeoutMs: 1_000 });
+  try {
+    const idle = rawClient(port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await waitFor('the answer', () => idle.data().includes('{"ok":true}'), 5_000);
+    assert.match(idle.data(), /keep-alive: timeout=1\r\n/i, 'the client is told how long the server keeps it');
+    const answeredAt = Date.now();
+    await waitFor('the idle connection closed by the server', () => idle.closed(), 5_000);
+    assert.ok(Date.now() - answeredAt >= 800, 'not before its time');
+  } finally {
+    await app.close();
+  }
+});
+
 test('a client resuming with Last-Event-ID that stops reading is cut off after sseStallMs (its catch-up had waited for ever, buffering every live event)', async () => {
   const { app, keys, port } = await listening({ ssePageSize: 20, sseStallMs: 300 });
   try {
