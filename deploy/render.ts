@@ -208,7 +208,7 @@ const STAGE_SECRETS_NOTE = [
 
 const ALERTS_NOTE = [
   '# Prometheus alerting rules (docs/metrics-and-monitoring.md#alerts): severity page or ticket, thresholds from the',
-  "# config (a stage's scaleUpLag, limits.doneMaxLen × ALERT_LEVELS; the windows and `for:` durations are ALERT_TIMING in deploy/render-alerts.ts).",
+  "# config (a stage's scaleUpLag, limits.doneMaxLen × ALERT_LEVELS; the windows and `for:` durations are ALERT_TIMING in deploy/alert-rule-parts.ts).",
   '',
 ].join('\n');
 const PROMETHEUS_RULE_NOTE = [
