@@ -142,7 +142,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   for (const s of skipped) process.stderr.write(`${inputFile}:${s.line}: left out (${leftOutWhy(s)})\n`);
   if (duplicates.length > 0) process.stderr.write(`${duplicatesNote(opts.input ?? inputFile, duplicates)}\n`);
   const { rows: trainRows } = await loadLabelled(trainFile, { gtinShare: 0, badGtinShare: 0, seed: 0 });
-  // Categories: the classifier's spelling where only case or spaces differ (the baseline's too); ones it does not have are scored apart.
+  // Categories: the classifier's spelling where only case, spaces or hyphens for underscores differ (the baseline's too); ones it does not have are scored apart.
   const known = classifierCategories(labels);
   const check = known.length > 0 ? checkCategories(rows, new Set(known)) : { normalised: [], unknown: [] };
   if (known.length > 0) checkCategories(trainRows, new Set(known));

@@ -4,9 +4,9 @@
  * the category scores it lowers them for what is a difference of taxonomies, not a mistake. Such
  * rows are scored apart (named with their counts and what the pipeline put them in) and left out of
  * every category-dependent score; brand, MPN and GTIN scores keep them. A category that differs
- * from one of the classifier's only in case or surrounding white space ("Audio ", "AUDIO") is taken
- * as that one, and said so. No other spelling is mapped: "Printers & Ink" is not guessed to be
- * printers_ink.
+ * from one of the classifier's only in case, surrounding white space, or spaces / hyphens written
+ * for its underscores ("Audio ", "AUDIO", "Cameras Photo", "cameras-photo") is taken as that one,
+ * and said so. No other spelling is mapped: "Printers & Ink" is not guessed to be printers_ink.
  */
 import { counted } from '../../lib/core/counted.js';
 
@@ -25,17 +25,29 @@ export interface CategoryCheck {
 const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
 
 /**
- * Sets each row's `category` to the classifier's spelling when it differs only in case or
- * surrounding white space (and trims the rest), and names the categories the classifier does not have.
+ * A category as compared with the classifier's: lower case, trimmed, each run of white space,
+ * hyphens and underscores one underscore. Another retailer's file spells cameras_photo
+ * "Cameras Photo" as often as "CAMERAS_PHOTO"; scored apart, its rows had left the accuracy's
+ * denominator. Any other character ("&", "/") still makes a category of its own.
+ */
+export const foldCategory = (c: string): string =>
+  c
+    .trim()
+    .toLowerCase()
+    .replace(/[\s_-]+/g, '_');
+
+/**
+ * Sets each row's `category` to the classifier's spelling when it differs only as `foldCategory`
+ * folds (and trims the rest), and names the categories the classifier does not have.
  */
 export function checkCategories(rows: { category: string; line?: number }[], known: ReadonlySet<string>): CategoryCheck {
-  const byFolded = new Map([...known].map((k) => [k.toLowerCase(), k]));
+  const byFolded = new Map([...known].map((k) => [foldCategory(k), k]));
   const normalised = new Map<string, { to: string; rows: number }>();
   const unknown = new Map<string, number>();
   const lines = new Map<string, number[]>();
   for (const r of rows) {
     if (known.has(r.category)) continue;
-    const to = byFolded.get(r.category.trim().toLowerCase());
+    const to = byFolded.get(foldCategory(r.category));
     if (to === undefined) {
       r.category = r.category.trim();
       bump(unknown, r.category);
@@ -109,7 +121,9 @@ export function categoryNotes(file: string, check: CategoryCheck, known: readonl
         ]
       : []),
     ...(check.normalised.length > 0
-      ? [`note: ${file}: categories taken as the classifier's (case and surrounding spaces folded): ${normalisedList(check.normalised)}`]
+      ? [
+          `note: ${file}: categories taken as the classifier's (case, surrounding spaces, and spaces or hyphens for underscores folded): ${normalisedList(check.normalised)}`,
+        ]
       : []),
   ];
 }

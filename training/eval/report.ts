@@ -27,7 +27,7 @@ export interface EvalScores {
   categories: CategoryScores;
   /** Rows whose category the classifier does not have: scored apart, in no category-dependent score. */
   unknownCategories?: UnknownCategories;
-  /** Categories taken as the classifier's after folding case and surrounding white space. */
+  /** Categories taken as the classifier's after folding case, surrounding white space, and spaces or hyphens for underscores (foldCategory). */
   normalisedCategories?: CategoryCheck['normalised'];
   baseline: { accuracy: number; alpha: number; train: string };
   slices: SliceScore[];
@@ -125,7 +125,9 @@ function categoryLines(s: EvalScores): string[] {
           ),
         ]
       : []),
-    ...(n.length > 0 ? [`categories taken as the classifier's (case and surrounding spaces folded): ${normalisedList(n)}`] : []),
+    ...(n.length > 0
+      ? [`categories taken as the classifier's (case, surrounding spaces, and spaces or hyphens for underscores folded): ${normalisedList(n)}`]
+      : []),
   ];
 }
 
