@@ -104,6 +104,16 @@ test('rows repeating an id are each their own record, and listed with the line o
   );
 });
 
+test('a null or blank id is none: the row is numbered by its line (it had been left out, out of every score)', async () => {
+  const row = { title: 'Koss EQ50 Equalizer', category: 'audio' };
+  const { rows, skipped } = await load('blank-ids.jsonl', [{ ...row, id: null }, { ...row, id: '' }, { ...row, id: '  ' }, { ...row, id: 'k4' }, row]);
+  assert.equal(
+    rows.map((r) => r.id),
+    ['line-1', 'line-2', 'line-3', 'k4', 'line-5'],
+  );
+  assert.equal(skipped, []);
+});
+
 test('a file that is not UTF-8 (Windows-1252) is an error naming the line, not titles with U+FFFD in them', async () => {
   const file = join(dir, 'cp1252.jsonl');
   const ok = JSON.stringify({ id: 'c1', title: 'Sony MDR Headphones', category: 'audio' });

@@ -95,7 +95,9 @@ function parseRow(line: string): RowFields | { why: string } {
     return { why: `not JSON (${err instanceof Error ? err.message : String(err)})` };
   }
   const o = (typeof r === 'object' && r !== null && !Array.isArray(r) ? r : {}) as Record<string, unknown>;
-  const rawId = o.id;
+  // A null or blank id is none (a table export writes null for an empty cell): the row is numbered
+  // by its line as one without an id is; such rows had been left out, out of every score.
+  const rawId = o.id === null || (typeof o.id === 'string' && o.id.trim() === '') ? undefined : o.id;
   if (
     o !== r ||
     typeof o.title !== 'string' ||
@@ -117,7 +119,7 @@ function parseRow(line: string): RowFields | { why: string } {
 }
 
 /**
- * Labelled JSONL (title, category; id, brand, mpn, source_category optional) with seeded GTIN
+ * Labelled JSONL (title, category; id, brand, mpn, source_category optional: absent, null or blank is none) with seeded GTIN
  * augmentation, as in training. Read line by line up to `limit` rows (a file of any size, the rest
  * unread); a file without one usable row is a DatasetError.
  */
