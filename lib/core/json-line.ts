@@ -15,6 +15,27 @@ export function parseJsonLine(line: string): unknown {
 /** Why a line whose bytes are not UTF-8 is refused, and what to do about it (each reader puts its file and line before it). */
 export const NOT_UTF8 = 'not UTF-8 (a Latin-1 or Windows-1252 file? convert it first, e.g. iconv -f windows-1252 -t utf-8 FILE > FILE.utf8)';
 
+/**
+ * Why a file whose first line starts with these bytes is not JSONL text at all, or undefined: gzip,
+ * or UTF-16 (Windows PowerShell's `Out-File` and Notepad's "Unicode" save write it; its bytes read
+ * as UTF-8 are a byte order mark that is not, or an ASCII "{" followed by a NUL). Each reader puts
+ * its file before it; NOT_UTF8's Windows-1252 advice would turn such a file into nonsense.
+ */
+export function notJsonlText(firstLine: Uint8Array): string | undefined {
+  const [a, b] = firstLine;
+  if (a === 0x1f && b === 0x8b) return 'gzip-compressed, not JSONL: gunzip it first';
+  // With a byte order mark iconv's "utf-16" reads the byte order from it; without one it must be told.
+  const from =
+    (a === 0xff && b === 0xfe) || (a === 0xfe && b === 0xff)
+      ? 'utf-16'
+      : a !== undefined && a !== 0 && b === 0
+        ? 'utf-16le'
+        : a === 0 && b !== undefined && b !== 0
+          ? 'utf-16be'
+          : undefined;
+  return from && `UTF-16, not UTF-8: convert it first, e.g. iconv -f ${from} -t utf-8 FILE > FILE.utf8`;
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**

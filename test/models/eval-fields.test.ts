@@ -133,6 +133,26 @@ test('a gzip-compressed file is named as such, not as a file of another encoding
   assert.match(await failure(loadLabelled(file, { gtinShare: 0, badGtinShare: 0, seed: 1 })), /rows\.jsonl\.gz: gzip-compressed, not JSONL: gunzip it first/);
 });
 
+test('a UTF-16 file (PowerShell Out-File, Notepad "Unicode"), with or without a byte order mark, is named as such, not as Windows-1252', async () => {
+  const text = JSON.stringify({ id: 'u1', title: 'Koss EQ50 Equalizer', category: 'audio' }) + '\r\n';
+  const le = Buffer.from(text, 'utf16le');
+  const be = Buffer.from(le).swap16();
+  const cases: [string, Buffer, string][] = [
+    ['le-bom.jsonl', Buffer.concat([Buffer.from([0xff, 0xfe]), le]), 'utf-16'],
+    ['be-bom.jsonl', Buffer.concat([Buffer.from([0xfe, 0xff]), be]), 'utf-16'],
+    ['le.jsonl', le, 'utf-16le'],
+    ['be.jsonl', be, 'utf-16be'],
+  ];
+  for (const [name, bytes, from] of cases) {
+    writeFileSync(join(dir, name), bytes);
+    assert.is(
+      await failure(loadLabelled(join(dir, name), { gtinShare: 0, badGtinShare: 0, seed: 1, leaveOutBadRows: true })),
+      `${join(dir, name)}: UTF-16, not UTF-8: convert it first, e.g. iconv -f ${from} -t utf-8 FILE > FILE.utf8`,
+      name,
+    );
+  }
+});
+
 test('eval: a numeric MPN is scored, repeated ids are said, and CRLF, a 10,000-character title and control characters are scored like any row', () => {
   const dev = readFileSync(join(DATA, 'dev.jsonl'), 'utf8')
     .split('\n')

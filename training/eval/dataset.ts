@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { PipelineError } from '../../lib/core/errors.js';
-import { NOT_UTF8, decodeLine, parseJsonLine } from '../../lib/core/json-line.js';
+import { NOT_UTF8, decodeLine, notJsonlText, parseJsonLine } from '../../lib/core/json-line.js';
 import { readLines } from '../../lib/producer/jsonl.js';
 import { insertGtin } from '../augment-gtin.js';
 import { Prng } from '../prng.js';
@@ -134,7 +134,8 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
     // Bytes, decoded line by line: a file that is not UTF-8 (Latin-1, Windows-1252) is named, not read with U+FFFD in its titles.
     for await (const { lineNo, bytes } of readLines(input, Infinity)) {
       const i = lineNo - 1;
-      if (lineNo === 1 && bytes?.[0] === 0x1f && bytes[1] === 0x8b) throw new DatasetError(`${path}: gzip-compressed, not JSONL: gunzip it first`);
+      const notText = lineNo === 1 ? notJsonlText(bytes!) : undefined;
+      if (notText !== undefined) throw new DatasetError(`${path}: ${notText}`);
       const line = decodeLine(bytes!);
       if (line === undefined) throw new DatasetError(`${path}:${lineNo}: ${NOT_UTF8}`);
       if (!line.trim()) continue;
