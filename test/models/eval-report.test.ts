@@ -45,6 +45,23 @@ test('a slice or an identifier with no rows prints a dash, not 0.000 and "level"
   assert.ok(some.includes('mpn (value in title, n=4): exact-match recall 0.750, precision 0.750'), some.join('\n'));
 });
 
+test('pipeline vs baseline says by how many rows: two accuracies one row apart print alike, and a bare BELOW between them read as a mistake', () => {
+  const n = 1245;
+  const lines = formatReport(
+    scores({
+      categories: { n, accuracy: 1084 / n, macroF1: 0.9, perLabel: {}, confusions: [] },
+      baseline: { accuracy: 1085 / n, alpha: 0.3, train: 'train.jsonl' },
+      slices: [
+        { name: 'lower-case', n: 20, accuracy: 10 / 20, baseline: 7 / 20, unchanged: 11 / 20 },
+        { name: 'no-mpn', n: 3, accuracy: 1 / 3, baseline: 1 / 3, unchanged: 1 / 3 },
+      ],
+    }),
+  );
+  assert.ok(lines.includes('  all             1245  0.871  0.871  BELOW -1    0.871'), lines.join('\n'));
+  assert.ok(lines.includes('  lower-case        20  0.500  0.350  above +3    0.550'), lines.join('\n'));
+  assert.ok(lines.includes('  no-mpn             3  0.333  0.333  level       0.333'), lines.join('\n'));
+});
+
 test('a precision over no value given is a dash, not 0.000', () => {
   const lines = formatReport(scores({ brand: { n: 3, predicted: 0, correct: 0, precision: 0, recall: 0 } }));
   assert.ok(lines.includes('brand (value in title, n=3): exact-match recall 0.000, precision - (none given)'), lines.join('\n'));

@@ -172,10 +172,19 @@ function outsideLines(c: CategoryScores): string[] {
   ];
 }
 
+/**
+ * The pipeline against the baseline on the same `n` rows, with the difference in rows right: two
+ * accuracies one row apart print alike (0.871 and 0.871 of 1,245), and a bare "BELOW" between them
+ * read as a mistake in the table.
+ */
+export function versus(pipeline: number, baseline: number, n: number): string {
+  const d = Math.round((pipeline - baseline) * n);
+  return d > 0 ? `above +${d}` : d < 0 ? `BELOW ${d}` : 'level';
+}
+
 export function formatReport(s: EvalScores): string[] {
   const c = s.categories;
   const apart = s.unknownCategories?.rows ?? 0;
-  const beat = (a: number, b: number): string => (a > b ? 'above' : a === b ? 'level' : 'BELOW');
   return [
     `eval: ${counted(s.records, 'record')} from ${s.input} (seed ${s.seed})${s.skipped ? `, ${counted(s.skipped, 'row')} left out (in no score, named ${s.leftOut ? 'below' : 'on stderr'})` : ''}${s.duplicateIds ? `, ${counted(s.duplicateIds, 'row')} repeating an earlier row's id (each scored as its own record)` : ''}, ${s.sent} sent with slice variants, ${s.seconds.toFixed(1)} s, ${(s.sent / s.seconds).toFixed(1)} records/s end to end`,
     ...leftOutLines(s.leftOut ?? []),
@@ -188,12 +197,12 @@ export function formatReport(s: EvalScores): string[] {
     'top confusions (truth → predicted: count):',
     ...c.confusions.map((x) => `  ${x.truth} → ${x.predicted}: ${x.count}`),
     `baseline: naive Bayes on word unigrams + bigrams (alpha ${s.baseline.alpha}) trained on ${s.baseline.train}: accuracy ${f3(s.baseline.accuracy)}`,
-    'slices (rows, pipeline, baseline, pipeline vs baseline, pipeline on the same rows unchanged):',
-    `  ${'all'.padEnd(14)} ${String(c.n).padStart(5)}  ${f3(c.accuracy)}  ${f3(s.baseline.accuracy)}  ${beat(c.accuracy, s.baseline.accuracy).padEnd(5)}  ${f3(c.accuracy)}`,
+    'slices (rows, pipeline, baseline, pipeline vs baseline with the difference in rows right, pipeline on the same rows unchanged):',
+    `  ${'all'.padEnd(14)} ${String(c.n).padStart(5)}  ${f3(c.accuracy)}  ${f3(s.baseline.accuracy)}  ${versus(c.accuracy, s.baseline.accuracy, c.n).padEnd(10)}  ${f3(c.accuracy)}`,
     ...s.slices.map((x) =>
       x.n === 0
         ? `  ${x.name.padEnd(14)} ${String(x.n).padStart(5)}  - (no rows${sliceField(x.name, s)})`
-        : `  ${x.name.padEnd(14)} ${String(x.n).padStart(5)}  ${f3(x.accuracy)}  ${f3(x.baseline)}  ${beat(x.accuracy, x.baseline).padEnd(5)}  ${f3(x.unchanged)}`,
+        : `  ${x.name.padEnd(14)} ${String(x.n).padStart(5)}  ${f3(x.accuracy)}  ${f3(x.baseline)}  ${versus(x.accuracy, x.baseline, x.n).padEnd(10)}  ${f3(x.unchanged)}`,
     ),
     `calibration: expected calibration error ${f3(s.calibration.ece)} (${s.calibration.bins} bins), mean confidence ${f3(s.calibration.meanConfidence)}; routing table threshold(s): ${s.calibration.routing.length ? s.calibration.routing.join(', ') : 'none'}`,
     'review threshold (confidence < t goes to review): t, share to review, accuracy at or above t, accuracy below t',
