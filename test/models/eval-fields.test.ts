@@ -153,6 +153,22 @@ test('a UTF-16 file (PowerShell Out-File, Notepad "Unicode"), with or without a 
   }
 });
 
+test('a JSON array (one line or pretty-printed) is named as such with the jq line that makes JSONL of it', async () => {
+  const rows = [{ id: 'j1', title: 'Koss EQ50 Equalizer', category: 'audio' }];
+  const opts = { gtinShare: 0, badGtinShare: 0, seed: 1, leaveOutBadRows: true };
+  const hint = ": the file looks like one JSON array, not JSONL (one object per line): convert it first, e.g. jq -c '.[]' FILE > FILE.jsonl";
+  for (const [name, text] of [
+    ['one-line.json', JSON.stringify(rows)],
+    ['pretty.json', '\n' + JSON.stringify(rows, null, 2) + '\n'],
+  ]) {
+    writeFileSync(join(dir, name!), text!);
+    const message = await failure(loadLabelled(join(dir, name!), opts));
+    assert.ok(message.startsWith(`${join(dir, name!)}: no row that can be scored (`) && message.endsWith(hint), message);
+  }
+  writeFileSync(join(dir, 'csv.jsonl'), 'title,category\nKoss EQ50,audio\n');
+  assert.not.ok((await failure(loadLabelled(join(dir, 'csv.jsonl'), opts))).includes('JSON array'));
+});
+
 test('eval: a numeric MPN is scored, repeated ids are said, and CRLF, a 10,000-character title and control characters are scored like any row', () => {
   const dev = readFileSync(join(DATA, 'dev.jsonl'), 'utf8')
     .split('\n')

@@ -56,6 +56,9 @@ export interface Labelled {
 
 export class DatasetError extends PipelineError {}
 
+/** Said when no row could be read and the file starts with "[": a .json export, one array (on one line or pretty-printed over many). */
+const JSON_ARRAY = `: the file looks like one JSON array, not JSONL (one object per line): convert it first, e.g. jq -c '.[]' FILE > FILE.jsonl`;
+
 /** What a row that is not a labelled one has, for its error: its fields and their types (another file's "Title", "label"). */
 function fieldsOf(r: unknown): string {
   if (typeof r !== 'object' || r === null || Array.isArray(r))
@@ -130,6 +133,7 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
   const seen = new Map<string, number>();
   const duplicates: Labelled['duplicates'] = [];
   const input = createReadStream(path);
+  let firstText = ''; // the first line that is not blank, for the no-rows error
   try {
     // Bytes, decoded line by line: a file that is not UTF-8 (Latin-1, Windows-1252) is named, not read with U+FFFD in its titles.
     for await (const { lineNo, bytes } of readLines(input, Infinity)) {
@@ -139,6 +143,7 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
       const line = decodeLine(bytes!);
       if (line === undefined) throw new DatasetError(`${path}:${lineNo}: ${NOT_UTF8}`);
       if (!line.trim()) continue;
+      if (firstText === '') firstText = line.trim();
       const r = parseRow(line);
       if ('why' in r) {
         if (!opts.leaveOutBadRows) throw new DatasetError(`${path}:${i + 1}: ${r.why}`);
@@ -193,7 +198,7 @@ export async function loadLabelled(path: string, opts: DatasetOptions): Promise<
   if (rows.length === 0) {
     throw new DatasetError(
       skipped.length > 0
-        ? `${path}: no row that can be scored (${skipped.length} left out, the first at line ${skipped[0]!.line}: ${skipped[0]!.why})`
+        ? `${path}: no row that can be scored (${skipped.length} left out, the first at line ${skipped[0]!.line}: ${skipped[0]!.why})${firstText.startsWith('[') ? JSON_ARRAY : ''}`
         : `${path}: no labelled rows (an empty file?)`,
     );
   }
