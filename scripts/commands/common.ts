@@ -239,6 +239,16 @@ export function fileOption(value: string | undefined, packageDefault: string): s
 }
 
 /**
+ * The folder the user typed the command in: `npm run <script>` runs it in the package's folder, and
+ * names the one it was typed in as INIT_CWD. Only under the npm script `script` itself (`eval` for
+ * `npm run eval -- --input FILE`: a held-out file beside the user had been looked for in the
+ * package, or a file of the same name there read instead); anything else runs where it was started.
+ */
+export function typedIn(script: string, env: NodeJS.ProcessEnv = process.env): string {
+  return env.npm_lifecycle_event === script && env.INIT_CWD ? env.INIT_CWD : process.cwd();
+}
+
+/**
  * An input file must be a readable file: said naming it (`name`: how the user gave it, e.g.
  * `--input x.jsonl`), before Redis is contacted or anything is started.
  */

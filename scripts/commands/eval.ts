@@ -2,7 +2,7 @@ import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createLogger, stderrSink } from '../../lib/observe/logger.js';
-import { checkWritable, DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, loadConfig, productsDataDir, type GlobalOptions } from './common.js';
+import { checkWritable, DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAIN, loadConfig, productsDataDir, typedIn, type GlobalOptions } from './common.js';
 import { validateRecord } from '../../lib/producer/record.js';
 import { BadRecordError } from '../../lib/core/errors.js';
 import { expectedCalibrationError, routingThresholds, thresholdTable } from '../../training/eval/calibration.js';
@@ -21,7 +21,7 @@ import { runInChunks } from './eval-run.js';
 import { counted } from '../../lib/core/counted.js';
 
 export interface EvalOptions extends GlobalOptions {
-  /** Relative to the current directory. @defaultValue dev.jsonl of the data set (productsDataDir: env PRODUCTS_DATA, else ../shared/data/products beside the package) */
+  /** Relative to the current directory (under `npm run eval`, the one it was typed in). @defaultValue dev.jsonl of the data set (productsDataDir: env PRODUCTS_DATA, else ../shared/data/products beside the package) */
   input?: string;
   /** Relative to the current directory. @defaultValue train.jsonl of the data set */
   train?: string;
@@ -66,14 +66,14 @@ function parseThresholds(value: string): number[] {
 }
 
 /**
- * A given file, relative to the current directory; not given, the data set's `file`, which must be
+ * A given file, relative to `here` (where the command was typed); not given, the data set's `file`, which must be
  * there: a fresh clone has no ../shared beside it, and a bare ENOENT named neither the data set
  * nor the options.
  */
-function dataFile(given: string | undefined, file: string, option: string): string {
+function dataFile(given: string | undefined, file: string, option: string, here: string): string {
   if (given !== undefined) {
     // A bare ENOENT / EISDIR had named neither the option nor, for a directory, the path.
-    const path = resolve(given);
+    const path = resolve(here, given);
     const stat = statSync(path, { throwIfNoEntry: false });
     if (stat === undefined) throw new DatasetError(`${option} ${given}: no such file (${path})`);
     if (stat.isDirectory()) throw new DatasetError(`${option} ${given}: a directory, not a JSONL file (${path})`);
@@ -122,15 +122,19 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   // Each title is given a valid code below --gtin-share and an invalid one below the sum: over 1, the invalid share was not what was asked.
   if (Number(opts.gtinShare) + Number(opts.badGtinShare) > 1)
     throw new EvalOptionError(`--gtin-share (${opts.gtinShare}) and --bad-gtin-share (${opts.badGtinShare}) are shares of the same titles: together at most 1`);
+  // Paths as typed: relative to the user's folder, also under `npm run eval`, which runs this in the package's.
+  const here = typedIn('eval');
+  const at = (p: string | undefined) => (p === undefined || p === '' ? undefined : resolve(here, p));
+  const [jsonFile, dumpFile, configFile] = [at(opts.json), at(opts.dump), at(opts.config)];
   // Written after the whole run: one that cannot be written is said now, not after it.
-  if (opts.json) checkWritable(opts.json, `--json ${opts.json}`);
-  if (opts.dump) checkWritable(opts.dump, `--dump ${opts.dump}`);
+  if (jsonFile) checkWritable(jsonFile, `--json ${opts.json}`);
+  if (dumpFile) checkWritable(dumpFile, `--dump ${opts.dump}`);
   // Rows the producer would refuse, and lines that are not labelled rows, are left out before anything starts (scored on neither side), each named.
-  const loaded = loadConfig({ config: opts.config });
+  const loaded = loadConfig({ config: configFile });
   const { maxRecordBytes } = loaded.limits;
   const labels = classifierLabels(loaded);
-  const inputFile = dataFile(opts.input, DEFAULT_EVAL_INPUT, '--input');
-  const trainFile = dataFile(opts.train, DEFAULT_EVAL_TRAIN, '--train');
+  const inputFile = dataFile(opts.input, DEFAULT_EVAL_INPUT, '--input', here);
+  const trainFile = dataFile(opts.train, DEFAULT_EVAL_TRAIN, '--train', here);
   const { rows, skipped, duplicates } = await loadLabelled(inputFile, {
     limit: opts.limit ? Number(opts.limit) : undefined,
     gtinShare: Number(opts.gtinShare),
@@ -157,7 +161,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
   const records = [...rows.map((r) => ({ id: r.id, title: r.title })), ...plan.extra];
 
   const pipeline = `eval-${randomBytes(3).toString('hex')}`;
-  const report = await withPipeline({ configPath: opts.config, pipeline, logger, dropKeys: true }, async (ctx) => {
+  const report = await withPipeline({ configPath: configFile, pipeline, logger, dropKeys: true }, async (ctx) => {
     const run = await runInChunks(ctx, records, { chunk: Number(opts.chunk), timeoutMs: Number(opts.timeout), source: opts.input ?? inputFile, logger });
     // Records without an outcome are an error naming the worker log: it stays.
     if (records.some((r) => !run.outcomes.has(r.id))) ctx.keepLogs('records missing');
@@ -275,8 +279,8 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
     attributes,
   };
   process.stdout.write(formatReport(scores).join('\n') + '\n');
-  if (opts.json) writeFileSync(opts.json, JSON.stringify(scores, null, 2));
-  if (opts.dump) {
+  if (jsonFile) writeFileSync(jsonFile, JSON.stringify(scores, null, 2));
+  if (dumpFile) {
     const out = rows.map((r) =>
       JSON.stringify({
         ...r,
@@ -286,7 +290,7 @@ export async function evalCommand(opts: EvalOptions): Promise<void> {
         baseline: baselineOf(r.title),
       }),
     );
-    writeFileSync(opts.dump, out.join('\n') + '\n');
+    writeFileSync(dumpFile, out.join('\n') + '\n');
   }
   if (missingAll > 0) {
     process.stderr.write(

@@ -5,6 +5,8 @@
  * on neither side (they had been scored wrong for the pipeline, right for the baseline, and blamed on
  * the workers); the input is read line by line up to --limit (a 560 MB file had ended in "Cannot
  * create a string longer than ..."); a missing --input / --train or a directory is named with its option.
+ * Under `npm run eval` (run in the package's folder) a relative --input is read from where the
+ * command was typed (it had been looked for in the package).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadLabelled } from '../../training/eval/dataset.js';
 import { startRedis } from '../helpers/redis.js';
+import { typedIn } from '../../scripts/commands/common.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const DATA = resolve(REPO, '../shared/data/products');
@@ -75,6 +78,22 @@ test('an explicit --input spelt like the default (../shared/data/products/dev.js
   assert.is(r.status, 1, r.stdout + r.stderr);
   assert.ok(r.stderr.includes(`${join(data, 'dev.jsonl')}:1: left out`), r.stderr);
   assert.match(r.stderr, /error: \S*empty\.jsonl: no labelled rows/);
+});
+
+test('`npm run eval -- --input FILE` reads FILE and writes --json where it was typed, not in the package folder npm runs it in', () => {
+  writeFileSync(join(dir, 'typed.jsonl'), devLines.slice(0, 3).join('\n') + '\n');
+  const args = ['--input', 'typed.jsonl', '--train', 'train.jsonl', '--slices', 'none', '--gtin-share', '0', '--bad-gtin-share', '0', '--json', 'typed.json'];
+  const r = spawnSync('npm', ['--prefix', REPO, 'run', '-s', 'eval', '--', ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'error' },
+    timeout: 300_000,
+  });
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^eval: 3 records from typed\.jsonl /m);
+  assert.is((JSON.parse(readFileSync(join(dir, 'typed.json'), 'utf8')) as { records: number }).records, 3);
+  // Under any other npm script (a test run) the current directory stays where paths are read from.
+  assert.is(typedIn('eval', { npm_lifecycle_event: 'test', INIT_CWD: '/elsewhere' }), process.cwd());
 });
 
 test('without --input/--train: the data set from env PRODUCTS_DATA (as npm run models); none there: one error naming the folder, PRODUCTS_DATA and the options', () => {

@@ -78,8 +78,8 @@ test("package.json's Node.js minimum covers the Node APIs the runtime uses, and 
   assert.equal(nodeMinimum('>=20'), [20, 0]);
 });
 
-/** Env names the runtime reads that are not its own settings: libpq's and the OS's user, a fallback for a role name in a message. */
-const NOT_SETTINGS = new Set(['USER', 'PGUSER']);
+/** Env names the runtime reads that are not its own settings: libpq's and the OS's user, a fallback for a role name in a message; npm's INIT_CWD (where `npm run eval` was typed). */
+const NOT_SETTINGS = new Set(['USER', 'PGUSER', 'INIT_CWD']);
 
 /** The environment variables lib/, stages/ and scripts/ read: `env.NAME`, `env['NAME']`, and `*_ENV = 'NAME'` constants. */
 export function envNames(source: string): string[] {
