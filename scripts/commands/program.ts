@@ -215,7 +215,7 @@ export function buildProgram(): Command {
   program
     .command('eval')
     .description('run a labelled JSONL set (default: the dev set) through the real pipeline and score it (prints `accuracy: 0.NNN`)')
-    .option('--input <file>', `labelled JSONL: title, category, id?, brand?, mpn? (default: ${dataFileHelp(DEFAULT_EVAL_INPUT)})`)
+    .option('--input <file>', `labelled JSONL: title, category, id?, brand?, mpn?, source_category? (default: ${dataFileHelp(DEFAULT_EVAL_INPUT)})`)
     .option(
       '--train <file>',
       `labelled JSONL the naive Bayes baseline is trained on, whose brands define "unseen" (default: ${dataFileHelp(DEFAULT_EVAL_TRAIN)})`,

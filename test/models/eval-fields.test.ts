@@ -17,6 +17,7 @@ import { gzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadLabelled } from '../../training/eval/dataset.js';
+import { buildProgram } from '../../scripts/commands/program.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const DATA = resolve(REPO, '../shared/data/products');
@@ -131,6 +132,13 @@ test('a gzip-compressed file is named as such, not as a file of another encoding
   const file = join(dir, 'rows.jsonl.gz');
   writeFileSync(file, gzipSync(JSON.stringify({ id: 'g1', title: 'Koss EQ50 Equalizer', category: 'audio' }) + '\n'));
   assert.match(await failure(loadLabelled(file, { gtinShare: 0, badGtinShare: 0, seed: 1 })), /rows\.jsonl\.gz: gzip-compressed, not JSONL: gunzip it first/);
+});
+
+test("eval --help names every field --input's rows are read for", () => {
+  const input = buildProgram()
+    .commands.find((c) => c.name() === 'eval')!
+    .options.find((o) => o.long === '--input')!.description;
+  for (const field of ['title', 'category', 'id?', 'brand?', 'mpn?', 'source_category?']) assert.ok(input.includes(field), `${field}: ${input}`);
 });
 
 test('a UTF-16 file (PowerShell Out-File, Notepad "Unicode"), with or without a byte order mark, is named as such, not as Windows-1252', async () => {
