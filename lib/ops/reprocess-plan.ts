@@ -20,6 +20,8 @@ export interface StoredProductRef {
   version?: string | null;
   /** input, outputs (per stage), route, models (per stage), producedAt, hops. */
   doc: Record<string, unknown>;
+  /** Why the stored product could not be read (its doc does not parse, ...), when the sink says so. */
+  unreadable?: string;
 }
 
 export interface PlanOptions {
@@ -54,10 +56,16 @@ function storedModels(doc: Record<string, unknown>): Record<string, string> {
   return out;
 }
 
-const readable = (doc: Record<string, unknown>): boolean => {
+/** What a stored doc lacks to be rebuilt into an envelope (its input's title, its outputs, its hops), in words; undefined when it lacks nothing. */
+export function unreadableWhy(doc: Record<string, unknown>): string | undefined {
   const input = doc.input as Partial<ProductRecord> | undefined;
-  return !!input && typeof input === 'object' && typeof input.title === 'string' && !!doc.outputs && typeof doc.outputs === 'object';
-};
+  const missing = [
+    !input || typeof input !== 'object' || typeof input.title !== 'string' ? 'input.title' : '',
+    !doc.outputs || typeof doc.outputs !== 'object' ? 'outputs' : '',
+    hopsOf(doc) === undefined ? 'hops' : '',
+  ].filter(Boolean);
+  return missing.length > 0 ? `its stored doc has no ${missing.join(', no ')}` : undefined;
+}
 
 /**
  * Where a stored product re-enters, or why it does not:
@@ -70,7 +78,7 @@ const readable = (doc: Record<string, unknown>): boolean => {
  */
 export function planReprocess(doc: Record<string, unknown>, o: PlanOptions): Plan {
   const hops = hopsOf(doc);
-  if (!hops || !readable(doc)) return { skip: 'unreadable' };
+  if (!hops || unreadableWhy(doc) !== undefined) return { skip: 'unreadable' };
   // The stored route ends with the store stage, which has no hop in the stored doc.
   const storedRoute = Array.isArray(doc.route) ? doc.route.filter((s): s is string => typeof s === 'string') : [];
   const route = [...new Set([...hops.map((h) => h.stage), ...storedRoute])];

@@ -23,7 +23,7 @@ import type { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { configShards } from '../redis/shard.js';
 import { encodeEnvelope } from '../stream/codec.js';
-import { checkFromStage, planReprocess, rebuildEnvelope, type PlanOptions, type SkipReason, type StoredProductRef } from './reprocess-plan.js';
+import { checkFromStage, planReprocess, rebuildEnvelope, unreadableWhy, type PlanOptions, type SkipReason, type StoredProductRef } from './reprocess-plan.js';
 
 export * from './reprocess-plan.js';
 
@@ -53,6 +53,8 @@ export interface ReprocessOptions extends PlanOptions {
   onRetry?: (err: unknown, retriedMs: number, budgetMs: number) => void;
   /** The totals to keep up to date (read them when the run fails or is stopped). @defaultValue a new one, returned */
   summary?: ReprocessSummary;
+  /** Called with each product counted in `skipped.unreadable`: its key and why (the sink's reason, or what its doc lacks). */
+  onUnreadable?: (key: string, why: string) => void;
   /** With the running totals: after each batch put back, every 1000 products read, and at the end. */
   onProgress?: (s: ReprocessSummary) => void;
 }
@@ -162,9 +164,10 @@ export async function reprocess(
   let batch: Item[] = [];
   for await (const p of products) {
     summary.scanned++;
-    const plan = planReprocess(p.doc, o);
+    const plan = p.unreadable !== undefined ? ({ skip: 'unreadable' } as const) : planReprocess(p.doc, o);
     if ('skip' in plan) {
       summary.skipped[plan.skip]++;
+      if (plan.skip === 'unreadable') o.onUnreadable?.(p.key, p.unreadable ?? unreadableWhy(p.doc) ?? 'unreadable');
       continue;
     }
     batch.push({ p, stage: stages.get(plan.stage)!, keys: shards.keysFor(p.key) });

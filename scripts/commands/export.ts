@@ -82,6 +82,30 @@ export function noMatchWarning(sink: string, opts: { category?: string; since?: 
 export const goneWarning = (n: number): string =>
   `warning: ${n} member${n === 1 ? '' : 's'} of the products set had no stored product when read (removed since the scan listed ${n === 1 ? 'it' : 'them'}, or lost by Redis): not read\n`;
 
+/** Stored products that could not be read (`export`, `reprocess`): how many, and the first few by key with why. */
+export class UnreadableTally {
+  count = 0;
+  readonly named: string[] = [];
+  constructor(private readonly nameAtMost = 5) {}
+  add(key: string, why: string): void {
+    if (++this.count <= this.nameAtMost) this.named.push(`${key}: ${why}`);
+  }
+  /** The stderr line (`what`: what was not done with them), or '' when there were none. */
+  warning(what: string): string {
+    if (this.count === 0) return '';
+    const more = this.count > this.named.length ? `; and ${this.count - this.named.length} more` : '';
+    return `warning: ${this.count} stored product${this.count === 1 ? '' : 's'} could not be read, ${what} (kept in the sink as stored): ${this.named.join('; ')}${more}\n`;
+  }
+}
+
+/** Only the readable products; each unreadable one counted and named in `tally`. */
+async function* readableOnly(products: AsyncIterable<ExportedProduct>, tally: UnreadableTally): AsyncGenerator<ExportedProduct> {
+  for await (const p of products) {
+    if (p.unreadable === undefined) yield p;
+    else tally.add(p.key, p.unreadable);
+  }
+}
+
 /** The stderr line when the redis sink's scan started a shard again (stages/sinks/export-redis.ts `redisProducts`). */
 export const rescanWarning = (tag: string): string =>
   `warning: the Redis serving ${tag}'s products set changed during the scan (a restart or a failover): that set is scanned again from the start, so products read before may come twice (export: load the lines as an upsert by key; reprocess puts each back once)\n`;
@@ -108,7 +132,8 @@ export async function exportCommand(opts: ExportOptions): Promise<void> {
   const tally: GoneTally = { gone: 0 };
   const source = storedProducts(config, opts, sink, filter, page, redis, undefined, tally);
   closers.push(source.close);
-  const products = source.products;
+  const unreadable = new UnreadableTally();
+  const products = readableOnly(source.products, unreadable);
 
   const partial = opts.out !== undefined && !isSpecialFile(opts.out) ? `${opts.out}.partial` : undefined;
   const out: Writable = opts.out !== undefined ? createWriteStream(partial ?? opts.out) : process.stdout;
@@ -137,7 +162,8 @@ export async function exportCommand(opts: ExportOptions): Promise<void> {
     const unmatched = n === 0 ? noMatchWarning(sink, opts) : undefined;
     if (unmatched) process.stderr.write(unmatched);
     if (tally.gone > 0) process.stderr.write(goneWarning(tally.gone));
-    const gone = sink === 'redis' ? { gone: tally.gone } : {};
+    process.stderr.write(unreadable.warning('not exported'));
+    const gone = sink === 'redis' ? { gone: tally.gone, unreadable: unreadable.count } : {};
     process.stderr.write(
       JSON.stringify({ event: 'export.done', sink, exported: n, ...gone, out: opts.out ?? 'stdout', seconds: (Date.now() - t0) / 1000 }) + '\n',
     );

@@ -5,7 +5,7 @@ import { findStoreStage, parseSince, type ExportFilter } from '../../stages/sink
 import { postgresOrigin } from '../../stages/sinks/postgres-origin.js';
 import { currentModelVersions } from '../../stages/domain/model-options.js';
 import { adminOnlyRefusal, cliRedis, loadConfig, observerRefusal, warnEvictionPolicy } from './common.js';
-import { goneWarning, noMatchWarning, storedProducts } from './export.js';
+import { goneWarning, noMatchWarning, storedProducts, UnreadableTally } from './export.js';
 import type { PostgresCliOptions } from './store.js';
 import { errorMessage, OtherModelWorkersError } from '../../lib/core/errors.js';
 import { workersOnOtherModels } from '../../lib/ops/model-workers.js';
@@ -119,10 +119,14 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
 
   // The totals so far, on stdout, when the run ends early: what was put back is not put back again by a rerun.
   const summary = emptySummary();
+  // Each stored product counted in skipped.unreadable, named (the first few) on stderr when the run ends, however it ends.
+  const unreadable = new UnreadableTally();
+  const sayUnreadable = () => process.stderr.write(unreadable.warning('not put back'));
   const say = (event: string, extra: Record<string, unknown>) =>
     process.stdout.write(JSON.stringify({ event, dryRun: opts.dryRun === true, sink, ...summary, ...extra, seconds: (Date.now() - t0) / 1000 }) + '\n');
   const onSignal = (signal: NodeJS.Signals) => {
     if (tty) process.stderr.write('\n');
+    sayUnreadable();
     say('reprocess.stopped', { signal });
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
@@ -147,6 +151,7 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
           retryForMs,
           onRetry,
           summary,
+          onUnreadable: (key, why) => unreadable.add(key, why),
           onProgress: progress,
         }),
       )
@@ -156,6 +161,7 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
         const e = opts.dryRun
           ? await observerRefusal(err, 'pipeline reprocess --dry-run', config.redis.url)
           : await adminOnlyRefusal(err, 'pipeline reprocess', 'puts stored products back on a stage stream', config.redis.url);
+        sayUnreadable();
         say('reprocess.failed', { error: String((e as Error)?.message ?? e) });
         throw e;
       });
@@ -174,6 +180,7 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
     const unmatched = summary.scanned === 0 ? noMatchWarning(sink, opts) : undefined;
     if (unmatched) process.stderr.write(unmatched);
     if (summary.skipped.gone > 0) process.stderr.write(goneWarning(summary.skipped.gone));
+    sayUnreadable();
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     await source.close();

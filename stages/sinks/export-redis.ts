@@ -4,7 +4,7 @@
  * stages/sinks/exported-product.ts `ExportedProduct`, the same whichever sink.
  */
 import type { Redis } from 'ioredis';
-import { ScanRestartsError } from '../../lib/core/errors.js';
+import { DecodeError, ScanRestartsError } from '../../lib/core/errors.js';
 import { isTransientRedisError } from '../../lib/core/failure-policy.js';
 import { withRetry, type RetrySettings } from '../../lib/producer/retry.js';
 import type { Keys } from '../../lib/redis/keys.js';
@@ -14,9 +14,28 @@ import type { ExportedProduct, ExportFilter } from './exported-product.js';
 const orNull = (v: string | undefined) => (v === undefined || v === '' ? null : v);
 const isoOrNull = (ms: unknown) => (typeof ms === 'number' && Number.isFinite(ms) ? new Date(ms).toISOString() : null);
 
-/** A product hash of the redis sink → an export line. */
+/** A stored doc that does not parse, or parses to no object (a hand edit, a truncated restore): why, in words. */
+function docProblem(doc: string | undefined): { doc: Record<string, unknown>; unreadable?: string } {
+  if (doc === undefined) return { doc: {}, unreadable: 'the hash has no doc field' };
+  try {
+    const parsed: unknown = JSON.parse(doc);
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return { doc: parsed as Record<string, unknown> };
+    return { doc: {}, unreadable: `its doc is JSON but no object (${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : typeof parsed})` };
+  } catch (err) {
+    return { doc: {}, unreadable: `its doc does not parse as JSON (${(err as Error).message})` };
+  }
+}
+
+/**
+ * A product hash of the redis sink → an export line. A hash whose doc or storedAt cannot be read
+ * gives a line with `unreadable` saying why (and `doc` {}): the scan goes on past it, and the
+ * command reading it counts and names it (it had ended the scan with a bare JSON error).
+ */
 function fromRedisHash(key: string, h: Record<string, string>): ExportedProduct {
-  const doc = JSON.parse(h.doc ?? '{}') as Record<string, unknown>;
+  const { doc, unreadable: docWhy } = docProblem(h.doc);
+  const storedMs = Number(h.storedAt);
+  const storedOk = h.storedAt !== undefined && Number.isFinite(storedMs);
+  const unreadable = docWhy ?? (storedOk ? undefined : `its storedAt is ${h.storedAt === undefined ? 'missing' : JSON.stringify(h.storedAt)}`);
   return {
     key,
     category: h.category ?? 'uncategorized',
@@ -29,9 +48,10 @@ function fromRedisHash(key: string, h: Record<string, string>): ExportedProduct 
     entryId: h.entry ?? '',
     traceId: h.trace ?? '',
     producedAt: isoOrNull(doc.producedAt),
-    storedAt: new Date(Number(h.storedAt)).toISOString(),
+    storedAt: new Date(storedOk ? storedMs : 0).toISOString(),
     version: orNull(h.version),
     doc,
+    ...(unreadable !== undefined ? { unreadable } : {}),
   };
 }
 
@@ -127,7 +147,8 @@ async function* shardProducts(
         continue;
       }
       if (filter.category !== undefined && hash.category !== filter.category) continue; // moved to another category
-      if (filter.since !== undefined && !(Number(hash.storedAt) >= filter.since)) continue;
+      // A storedAt that is no number is no time before --since: read (and named as unreadable), not passed over.
+      if (filter.since !== undefined && Number(hash.storedAt) < filter.since) continue;
       yield fromRedisHash(members[i]!, hash);
     }
     if (rescan) cursor = '0';
@@ -139,5 +160,8 @@ async function* shardProducts(
 /** One stored product of the redis sink by key, as an export line (null: not stored). One HGETALL. */
 export async function readRedisProduct(redis: Redis, keys: Keys | Shards, key: string): Promise<ExportedProduct | null> {
   const h = await redis.hgetall(Shards.of(keys).keysFor(key).product(key));
-  return Object.keys(h).length > 0 ? fromRedisHash(key, h) : null;
+  if (Object.keys(h).length === 0) return null;
+  const p = fromRedisHash(key, h);
+  if (p.unreadable !== undefined) throw new DecodeError(`stored product ${JSON.stringify(key)}: ${p.unreadable}`);
+  return p;
 }

@@ -27,4 +27,6 @@ export interface ExportedProduct {
   version: string | null;
   /** The whole record: input, every stage output, route, models, timings. */
   doc: Record<string, unknown>;
+  /** Set when the stored hash could not be read (a doc that does not parse, no storedAt): why; `doc` is then {}. Such lines are named, not exported or reprocessed. */
+  unreadable?: string;
 }
