@@ -4,7 +4,7 @@ import { DEFAULT_MARKER_TTL_MS, emptySummary, reprocess, type ReprocessSummary }
 import { findStoreStage, parseSince, type ExportFilter } from '../../stages/sinks/export.js';
 import { postgresOrigin } from '../../stages/sinks/postgres-origin.js';
 import { currentModelVersions } from '../../stages/domain/model-options.js';
-import { adminOnlyRefusal, cliRedis, loadConfig, observerRefusal, warnEvictionPolicy } from './common.js';
+import { adminOnlyRefusal, cliRedis, explainRedisFailure, loadConfig, observerRefusal, warnEvictionPolicy } from './common.js';
 import { goneWarning, noMatchWarning, storedProducts, UnreadableTally } from './export.js';
 import type { PostgresCliOptions } from './store.js';
 import { errorMessage, OtherModelWorkersError } from '../../lib/core/errors.js';
@@ -106,15 +106,28 @@ export async function reprocessCommand(opts: ReprocessCliOptions): Promise<void>
     process.stderr.write(`reprocess: resumed after ${Math.round(ms / 1000)} s of backpressure\n`);
   };
 
-  // Refused put-backs (Redis full mid-batch, a failover) and scan pages (a failover, a Postgres restart): one line per cause while they are retried.
+  // Refused put-backs (Redis full mid-batch, a failover) and scan pages (a failover, a Postgres restart): one line per cause while they
+  // are retried; a Redis one in the CLI's words for it (explainRedisFailure: the cause and the setting, as `produce` says it), not ioredis's.
   let retrySaid = '';
-  const onRetry = (err: unknown, retriedMs: number, budgetMs: number) => {
-    const at = postgresOrigin(err);
-    const why = `${at ? `PostgreSQL at ${at}: ` : ''}${String((err as Error)?.message ?? err).split('\n')[0]!}`;
+  let explaining = false;
+  const sayRetry = (why: string, retriedMs: number, budgetMs: number) => {
     if (why === retrySaid) return;
     retrySaid = why;
     const left = Math.max(0, Math.round((budgetMs - retriedMs) / 1000));
     process.stderr.write(`${tty ? '\n' : ''}reprocess: waiting: ${why}; retrying for up to ${left} s more (--retry-for)\n`);
+  };
+  const onRetry = (err: unknown, retriedMs: number, budgetMs: number) => {
+    const raw = String((err as Error)?.message ?? err).split('\n')[0]!;
+    const at = postgresOrigin(err);
+    if (at) return sayRetry(`PostgreSQL at ${at}: ${raw}`, retriedMs, budgetMs);
+    if (explaining) return;
+    explaining = true;
+    void explainRedisFailure(err)
+      .catch(() => undefined)
+      .then((d) => {
+        explaining = false;
+        sayRetry(d?.line ?? raw, retriedMs, budgetMs);
+      });
   };
 
   // The totals so far, on stdout, when the run ends early: what was put back is not put back again by a rerun.

@@ -111,7 +111,7 @@ test('Redis full past --retry-for: the run fails naming OOM, with the totals so 
     const child = cli(['--config', writeConfig(pipeline), 'reprocess', '--from-stage', 'validate', '--retry-for', '300'], server.url);
     const code = await exited(child);
     assert.ok(code !== 0, child.output());
-    assert.match(child.output(), /reprocess: waiting: OOM/);
+    assert.match(child.output(), /reprocess: waiting: Redis is full: OOM command not allowed .*\(server setting `maxmemory`/);
     const [line] = events(child.output());
     assert.is(line?.event, 'reprocess.failed', child.output());
     assert.match(line!.error!, /^OOM/);
