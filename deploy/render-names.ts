@@ -7,6 +7,7 @@ import type { ResolvedConfig, ResolvedProcess, ResolvedStage } from '../lib/conf
 import { processOptions } from '../lib/config/processes.js';
 import { checkGracePeriod, SHUTDOWN_GRACE_MS } from '../lib/config/checks.js';
 import { METRIC_CATALOG, prometheusName } from '../lib/observe/metrics.js';
+import { TIMER_BUCKETS_SECONDS } from '../lib/observe/metric-spec.js';
 
 export const IMAGE = 'streamline-enrich:latest';
 
@@ -26,7 +27,6 @@ export const API_ARGS = ['serve', '--host', '0.0.0.0', '--port', String(API_PORT
 /** Drain budget of the API: its longest request (`maxWaitMs`, 60 s) plus a margin. */
 export const API_GRACE_SECONDS = 75;
 export const STATSD_UDP_PORT = 9125;
-const TIMER_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 const SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 
 /** A Kubernetes/compose-safe name: lowercase letters, digits and '-', at most 63 characters. */
@@ -74,7 +74,7 @@ export function sampledSeriesTtl(config: ResolvedConfig): string {
 export function statsdMapping(config: ResolvedConfig): Record<string, unknown> {
   const prefix = config.metrics.prefix.replace(/\.$/, '');
   return {
-    defaults: { observer_type: 'histogram', histogram_options: { buckets: TIMER_BUCKETS }, ttl: '0s' },
+    defaults: { observer_type: 'histogram', histogram_options: { buckets: [...TIMER_BUCKETS_SECONDS] }, ttl: '0s' },
     mappings: METRIC_CATALOG.map((m) => ({
       match: prefix ? `${prefix}.${m.name}` : m.name,
       name: prometheusName(m, config.metrics.prefix),

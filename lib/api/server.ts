@@ -3,7 +3,10 @@ import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
 import { ConfigError } from '../core/errors.js';
 import { createLogger, type Logger } from '../observe/logger.js';
+import { Registry } from 'prom-client';
+import { API_METRICS } from '../observe/api-metric-specs.js';
 import { createMetrics, type Metrics } from '../observe/metrics.js';
+import { prometheusMetrics, teeMetrics } from '../observe/prometheus-metrics.js';
 import { Connections } from '../redis/connections.js';
 import { Keys } from '../redis/keys.js';
 import { configShards, Shards } from '../redis/shard.js';
@@ -36,6 +39,12 @@ export interface ApiContext {
   eviction: EvictionGuard;
   limits: ApiLimits;
   logger: Logger;
+  /**
+   * The request metrics (`pipeline_api_requests_total`, `pipeline_api_request_seconds`,
+   * `pipeline_api_records_refused_total`) this process counted, labelled `pipeline`: the console
+   * serves them on `GET /metrics` beside its sampled series.
+   */
+  requestMetrics: Registry;
   /** A stored product as `pipeline export` writes it (null: not stored). */
   readProduct: ProductReader;
   /** Several stored products in one read (one SQL query with the Postgres sink): the console's recent list. */
@@ -111,7 +120,7 @@ export interface ServerOptions {
   productReader?: (ctx: Omit<ApiContext, 'readProduct' | 'readProducts'>) => { read: ProductReader; readMany?: ProductsReader; close?: () => Promise<void> };
   /** @defaultValue a JSON logger with `component: "api"` */
   logger?: Logger;
-  /** Where the request metrics go (`api.requests`, `api.request_ms`, `api.records_refused`). @defaultValue StatsD as `config.metrics` says, tagged `pipeline` */
+  /** Where the request metrics go (`api.requests`, `api.request_ms`, `api.records_refused`), beside `requestMetrics` (GET /metrics), which counts them whatever this is. @defaultValue StatsD as `config.metrics` says, tagged `pipeline` */
   metrics?: Metrics;
 }
 
@@ -169,7 +178,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       ? shards.all.map((k, i) => ({ reader: connections.reader(`done:${i}`), stream: k.done }))
       : [{ reader: connections.reader('done'), stream: keys.done }];
   const completions = new Completions(sources, logger, limits);
-  const metrics = options.metrics ?? createMetrics(config.metrics, { pipeline: config.pipeline }, logger);
+  const sent = options.metrics ?? createMetrics(config.metrics, { pipeline: config.pipeline }, logger);
+  const requestMetrics = new Registry();
+  requestMetrics.setDefaultLabels({ pipeline: config.pipeline });
+  // Each request is counted once, into StatsD and into this process's own series for GET /metrics.
+  const metrics = teeMetrics(sent, prometheusMetrics(requestMetrics, API_METRICS, config.metrics.prefix));
 
   const app = Fastify({
     loggerInstance: fastifyLogger(logger),
@@ -216,7 +229,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   // Response schemas document (in /openapi.json); they never filter what is sent.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
-  const base = { config, keys, shards, redis, connections, completions, eviction, limits, logger };
+  const base = { config, keys, shards, redis, connections, completions, eviction, limits, logger, requestMetrics };
   const reader: ReturnType<NonNullable<ServerOptions['productReader']>> = options.productReader?.(base) ?? { read: async () => null };
   // An outage of the sink answers 503 "the data store is unavailable", its error (an internal address) in the log only.
   const read: ProductReader = (key) => fromStore(() => reader.read(key));
@@ -280,7 +293,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   app.addHook('onClose', async () => {
     await reader.close?.();
-    if (!options.metrics) await metrics.close();
+    if (!options.metrics) await sent.close();
     await connections.close();
   });
   return app;

@@ -243,7 +243,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   registerActions(app, o, log, lookup);
 
   if (o.metrics) {
-    const registry = createPrometheus(config, () => sampler.last);
+    const registry = createPrometheus(config, () => sampler.last, { requestMetrics: app.pipeline.requestMetrics });
     app.get('/metrics', { onRequest: read, schema: { hide: true } as never }, async (_req, reply) => {
       if (!sampler.last) await sampler.sampleOnce();
       return reply.type(registry.contentType).send(await registry.metrics());

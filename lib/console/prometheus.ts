@@ -16,9 +16,15 @@ const spec = (name: string): MetricSpec => {
  * monitor's backlog gauges (stream.length, group.lag/pending/consumers, dlq.length,
  * store.products) and messages.in / messages.out per stage, counted by Redis itself (the group's
  * entries-read, and entries-read minus pending), so the dashboard's backlog and throughput panels
- * work without StatsD. Per-batch timings and error counters exist only in the workers' StatsD.
+ * work without StatsD; with `opts.requestMetrics`, the server's own request counts and timings
+ * too (one process's: behind a load balancer Prometheus sums the servers). Per-batch timings and
+ * error counters exist only in the workers' StatsD.
  */
-export function createPrometheus(config: ResolvedConfig, latest: () => ConsoleSample | undefined, opts: { processMetrics?: boolean } = {}): Registry {
+export function createPrometheus(
+  config: ResolvedConfig,
+  latest: () => ConsoleSample | undefined,
+  opts: { processMetrics?: boolean; requestMetrics?: Registry } = {},
+): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ pipeline: config.pipeline });
   const prefix = config.metrics.prefix;
@@ -90,5 +96,10 @@ export function createPrometheus(config: ResolvedConfig, latest: () => ConsoleSa
   counter('messages.in', (t) => t.read);
   counter('messages.out', (t) => (t.read === null ? null : t.read - t.pending));
   if (opts.processMetrics) collectDefaultMetrics({ register: registry });
-  return registry;
+  if (!opts.requestMetrics) return registry;
+  // The HTTP API's request metrics, counted by this process as it answers (lib/api/request-metrics.ts);
+  // a merged registry has no default labels of its own.
+  const merged = Registry.merge([registry, opts.requestMetrics]);
+  merged.setDefaultLabels({ pipeline: config.pipeline });
+  return merged;
 }

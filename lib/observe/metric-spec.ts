@@ -11,3 +11,10 @@ export interface MetricSpec {
   from: 'worker' | 'monitor' | 'supervisor' | 'webhooks' | 'api';
   help: string;
 }
+
+/**
+ * The buckets, in seconds, of every timer as Prometheus sees it: statsd_exporter's histogram of a
+ * StatsD timer (deploy/statsd/mapping.yml) and `pipeline serve`'s own on `GET /metrics`, so one
+ * `histogram_quantile` reads either.
+ */
+export const TIMER_BUCKETS_SECONDS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
