@@ -84,7 +84,9 @@ test('GET /metrics serves the request counts, timings and refused records of the
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const portOf = () => Number(/"event":"api.listening"[^\n]*"port":(\d+)/.exec(out)?.[1] ?? 0);
   try {
-    await waitFor('listening', () => portOf() > 0, 20_000);
+    await waitFor('listening', () => portOf() > 0, 45_000).catch((err: Error) => {
+      throw new Error(`${err.message}; the server wrote: ${out.slice(-2000)}`);
+    });
     const base = `http://127.0.0.1:${portOf()}`;
     const post = (body: unknown) =>
       fetch(`${base}/v1/products`, {

@@ -51,7 +51,9 @@ test('pipeline serve counts requests by route pattern and status, times them, an
   const keys = new Keys(pipeline);
   const child = serve(configFile(pipeline));
   try {
-    await waitFor('listening', () => portOf(child.output()) > 0, 20_000);
+    await waitFor('listening', () => portOf(child.output()) > 0, 45_000).catch((err: Error) => {
+      throw new Error(`${err.message}; the server wrote: ${child.output().slice(-2000)}`);
+    });
     const base = `http://127.0.0.1:${portOf(child.output())}`;
     const post = (url: string, body: unknown, auth = true) =>
       fetch(`${base}${url}`, {
