@@ -77,14 +77,15 @@ function apiQueries(pipeline: string): string[] {
 
 test('GET /metrics serves the request counts, timings and refused records of the server itself, as the statsd mapping names them', async () => {
   const pipeline = randomPipeline();
-  const env = { ...process.env, REDIS_URL: server.url, API_TOKENS: `submit:${TOKEN},read:${READ}` };
+  // LOG_LEVEL info: the listening line is how the test learns the port (the test runner sets error).
+  const env = { ...process.env, LOG_LEVEL: 'info', REDIS_URL: server.url, API_TOKENS: `submit:${TOKEN},read:${READ}` };
   const child = spawn(process.execPath, [BIN, 'serve', '--config', configFile(pipeline), '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const portOf = () => Number(/"event":"api.listening"[^\n]*"port":(\d+)/.exec(out)?.[1] ?? 0);
   try {
-    await waitFor('listening', () => portOf() > 0, 45_000).catch((err: Error) => {
+    await waitFor('listening', () => portOf() > 0, 20_000).catch((err: Error) => {
       throw new Error(`${err.message}; the server wrote: ${out.slice(-2000)}`);
     });
     const base = `http://127.0.0.1:${portOf()}`;

@@ -33,7 +33,15 @@ function configFile(pipeline: string): string {
 
 /** `pipeline serve` sending StatsD to the test's listener. */
 function serve(config: string) {
-  const env = { ...process.env, REDIS_URL: server.url, API_TOKENS: `submit:${TOKEN},read:${READ}`, STATSD_HOST: '127.0.0.1', STATSD_PORT: String(statsd.port) };
+  // LOG_LEVEL info: the listening line is how the test learns the port (the test runner sets error).
+  const env = {
+    ...process.env,
+    LOG_LEVEL: 'info',
+    REDIS_URL: server.url,
+    API_TOKENS: `submit:${TOKEN},read:${READ}`,
+    STATSD_HOST: '127.0.0.1',
+    STATSD_PORT: String(statsd.port),
+  };
   const child = spawn(process.execPath, [BIN, 'serve', '--config', config, '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -51,7 +59,7 @@ test('pipeline serve counts requests by route pattern and status, times them, an
   const keys = new Keys(pipeline);
   const child = serve(configFile(pipeline));
   try {
-    await waitFor('listening', () => portOf(child.output()) > 0, 45_000).catch((err: Error) => {
+    await waitFor('listening', () => portOf(child.output()) > 0, 20_000).catch((err: Error) => {
       throw new Error(`${err.message}; the server wrote: ${child.output().slice(-2000)}`);
     });
     const base = `http://127.0.0.1:${portOf(child.output())}`;
