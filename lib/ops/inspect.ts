@@ -4,10 +4,9 @@ import { decodeEnvelope, entryFields } from '../stream/codec.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { toEntries } from '../stream/entries.js';
 import { groupBacklog, LAG_ESTIMATE_CAP } from '../stream/group-backlog.js';
+import { streamInfo } from '../stream/stream-info.js';
 import type { Keys } from '../redis/keys.js';
 import { configShards } from '../redis/shard.js';
-import { isNoSuchKey } from '../core/redis-replies.js';
-import { pairs } from '../core/reply-pairs.js';
 
 export interface GroupStatus {
   name: string;
@@ -74,25 +73,13 @@ async function streamStatus(
   cap: number,
 ): Promise<StreamStatus> {
   const out: StreamStatus = { stream, key, length: 0, added: 0, lastId: '0-0', stage };
-  // A stream nobody wrote to yet does not exist: that reads as empty. Any other error is real.
-  const missing =
-    <T>(fallback: T) =>
-    (err: unknown): T => {
-      if (isNoSuchKey(err)) return fallback;
-      throw err;
-    };
-  const [info, groups] = await Promise.all([
-    (redis.xinfo('STREAM', key) as Promise<unknown[]>).catch(missing(null)),
-    (redis.xinfo('GROUPS', key) as Promise<unknown[][]>).catch(missing([] as unknown[][])),
-  ]);
+  const { stream: info, groups } = await streamInfo(redis, key);
   if (info) {
-    const m = pairs(info);
-    out.length = Number(m.get('length') ?? 0);
-    out.added = Number(m.get('entries-added') ?? out.length);
-    out.lastId = String(m.get('last-generated-id') ?? '0-0');
+    out.length = Number(info.get('length') ?? 0);
+    out.added = Number(info.get('entries-added') ?? out.length);
+    out.lastId = String(info.get('last-generated-id') ?? '0-0');
   }
-  for (const g of groups) {
-    const m = pairs(g);
+  for (const m of groups) {
     if (group === undefined || String(m.get('name')) !== group) continue;
     const lastDeliveredId = String(m.get('last-delivered-id'));
     const { lag, lagEstimated } = await groupBacklog(redis, key, m, out, cap);

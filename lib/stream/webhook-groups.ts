@@ -1,9 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
-import { isNoSuchKey } from '../core/redis-replies.js';
-import { pairs } from '../core/reply-pairs.js';
 import { Keys } from '../redis/keys.js';
 import { groupBacklog, LAG_ESTIMATE_CAP } from './group-backlog.js';
+import { streamInfo } from './stream-info.js';
 
 /** The consumer group of a webhook on every completion stream. */
 export const webhookGroup = (name: string): string => `webhook:${name}`;
@@ -34,18 +33,8 @@ interface DoneShard {
 }
 
 async function readShard(redis: Redis, key: string): Promise<DoneShard> {
-  const missing =
-    <T>(fallback: T) =>
-    (err: unknown): T => {
-      if (isNoSuchKey(err)) return fallback;
-      throw err;
-    };
-  const [info, groups] = await Promise.all([
-    (redis.xinfo('STREAM', key) as Promise<unknown[]>).catch(missing(null)),
-    (redis.xinfo('GROUPS', key) as Promise<unknown[][]>).catch(missing([] as unknown[][])),
-  ]);
-  const m = info ? pairs(info) : new Map<string, unknown>();
-  return { key, length: Number(m.get('length') ?? 0), lastId: String(m.get('last-generated-id') ?? '0-0'), groups: groups.map(pairs) };
+  const { stream, groups } = await streamInfo(redis, key);
+  return { key, length: Number(stream?.get('length') ?? 0), lastId: String(stream?.get('last-generated-id') ?? '0-0'), groups };
 }
 
 /**
