@@ -6,20 +6,23 @@
  *   fewer than `brandMinCount` times (default 2) are not used. A tagged brand loses a listing's
  *   "New-" before it; one the lexicon does not know loses out when it is a quantity or a code,
  *   and loses a last word that runs on into a code.
- * - `mpnShapeRule` (default true): drop a tagged model number that is a specification or a stray
- *   word; when there is none, take the first model-number-shaped word among the 3 after the
- *   brand, else one before the brand, else the title's last word if it has that shape (see
- *   mpn-shape.ts).
- * - `mpnTidy` (default true): cut a tagged model number that runs on into the next words to its
- *   code, and drop leading zeros of an all-digit one (see mpn-tidy.ts).
+ * - `mpnShapeRule` (default true): a tagged model number that cannot be one gives way to another
+ *   code the tagger marked (mpn-tagged.ts); drop one that is a specification, a stray word or a
+ *   lone colour code; when there is none, take the first model-number-shaped word among the 3
+ *   after the brand, else one before the brand, else the title's last word if it has that shape
+ *   (see mpn-shape.ts).
+ * - `mpnTidy` (default true): cut a tagged model number that runs on into the next words, or into
+ *   a number the title goes on to measure, to its code, and drop leading zeros of an all-digit one
+ *   (see mpn-tidy.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Entity } from '../../lib/models/bio.js';
 import { ConfigError } from '../../lib/core/errors.js';
 import { brandLexicon, fold, resolveBrand, type BrandLexicon, type BrandLexiconFile } from './brands.js';
-import { findMpnByShape, isQuantity, isSpecification, isStrayWord, looksLikeMpn } from './mpn-shape.js';
+import { findMpnByShape, isColourCode, isQuantity, isSpecification, isStrayWord, looksLikeMpn } from './mpn-shape.js';
 import { tidyMpn } from './mpn-tidy.js';
+import { codeOverImplausible } from './mpn-tagged.js';
 
 export const BRANDS_FILE = 'brands.json';
 
@@ -70,7 +73,7 @@ export function identifierRules(where: string, settings: Record<string, unknown>
   return { lexicon, mpnShape: s.mpnShape, mpnTidy: s.mpnTidy };
 }
 
-/** Applies the rules to the fields from the entities; marks what a rule changed (`brandSource`, `mpnSource`: shape, tidied). */
+/** Applies the rules to the fields from the entities; marks what a rule changed (`brandSource`, `mpnSource`: next-span, shape, tidied). */
 export function applyIdentifierRules(rules: IdentifierRules, text: string, entities: readonly Entity[], fields: Record<string, unknown>): void {
   let brandEnd: number | null = null;
   let tagged = entities.filter((e) => e.type === 'BRAND').sort((a, b) => b.score - a.score)[0];
@@ -112,17 +115,26 @@ export function applyIdentifierRules(rules: IdentifierRules, text: string, entit
     }
     if (resolved !== null) brandEnd = resolved.end;
   }
+  // A tagged model number that cannot be one ("BK", "SNMP", "4") gives way to a code the tagger
+  // also marked (mpn-tagged.ts).
+  if (rules.mpnShape && typeof fields.mpn === 'string') {
+    const code = codeOverImplausible(fields.mpn, entities);
+    if (code !== null) Object.assign(fields, { mpn: code, mpnSource: 'next-span' });
+  }
   // A tagged model number that is a specification (a range such as a lens's "18-55mm", a
   // dimension, a standard such as "802.11n", a count such as "4-Channel"; mpn-shape.ts) is
   // dropped: none of those the shipped taggers give on train and dev titles is right. So is a
   // plain word ("Argento", "Everio") other than a model's name right after the brand in a title
-  // without a code (`isStrayWord`). The shape rule may find the real one. So is a span that,
-  // tidied, starts with a specification: one run on ("70′′ LED"; tidied first, so the code of
-  // "FW800 - DRDR4A21" stays).
+  // without a code (`isStrayWord`), and a colour code ("BK") left when the tagger marked no other
+  // code. The shape rule may find the real one. So is a span that, tidied, starts with a
+  // specification: one run on ("70′′ LED"; tidied first, so the code of "FW800 - DRDR4A21" stays).
   if (
     rules.mpnShape &&
     typeof fields.mpn === 'string' &&
-    (isSpecification(fields.mpn) || isSpecification(tidyMpn(fields.mpn).split(/\s+/)[0]!) || isStrayWord(text, fields.mpn, brandEnd))
+    (isSpecification(fields.mpn) ||
+      isSpecification(tidyMpn(fields.mpn).split(/\s+/)[0]!) ||
+      isStrayWord(text, fields.mpn, brandEnd) ||
+      isColourCode(fields.mpn))
   )
     delete fields.mpn;
   if (rules.mpnShape && fields.mpn === undefined) {
@@ -131,7 +143,8 @@ export function applyIdentifierRules(rules: IdentifierRules, text: string, entit
     if (w !== null && (gtin === '' || !gtin.includes(w.text))) Object.assign(fields, { mpn: w.text, mpnSource: 'shape' });
   }
   if (rules.mpnTidy && typeof fields.mpn === 'string') {
-    const tidy = tidyMpn(fields.mpn);
+    const at = text.indexOf(fields.mpn);
+    const tidy = tidyMpn(fields.mpn, at < 0 ? '' : text.slice(at + fields.mpn.length));
     if (tidy !== fields.mpn) Object.assign(fields, { mpn: tidy, mpnSource: fields.mpnSource ?? 'tidied' });
   }
 }

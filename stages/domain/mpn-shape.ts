@@ -45,6 +45,14 @@ const FEATURE_COUNT = /^\d+(?:\.\d+)?-[A-Z][a-z]{2,}$/;
 const COUNTED = /^\d+(?:\.\d+)?-(?:channel|bay|port|way|button|outlet|line|handset|label|inch|amp|volt|watt)s?$/i;
 const CHANNELS = /^\d+(?:\.\d)?ch$/i;
 
+/**
+ * The name of a barcode ("EAN-13", "EAN13", "UPC-A", "GTIN-14", "ISBN-10") that labels the number
+ * after it, never a model number: on train and dev titles given a barcode so labelled (as the eval
+ * adds them, training/augment-gtin.ts) the shipped taggers give 58, none right ("UPC-2", a Case
+ * Logic pocket, is no barcode name and stays).
+ */
+const BARCODE_NAME = /^(?:ean-?(?:8|13)|upc-?[ae]|gtin-?(?:8|12|13|14)|isbn-?(?:10|13)|jan-?13)$/i;
+
 /** A memory kit ("2x1GB": two 1 GB modules) or a range of disc speeds ("8x-12x", "2.4x-6x"): 6 in train and dev titles, none right. */
 const KIT_OR_SPEEDS = /^\d+x\d+(?:\.\d+)?[kmgt]b$|^\d+(?:\.\d+)?x-\d+(?:\.\d+)?x$/i;
 
@@ -66,7 +74,7 @@ const IN_ONE_OR_YEARS = /^(?:\d+|all)-in-(?:1|one)$|^\d+n1$|^(?:19|20)\d\d-(?:up
 /** A number with inch or foot marks: `70″` (NFKC makes it `70′′`), `6′`, `65''`: a size or a length, never a model number. */
 const MARKED = /^\d+(?:\.\d+)?(?:″|′′?|''?|")$/;
 
-const SPECIFICATIONS = [DECIMAL_RANGE, DIMENSION, STANDARD, FEATURE_COUNT, COUNTED, CHANNELS, KIT_OR_SPEEDS, RATING, IN_ONE_OR_YEARS, MARKED];
+const SPECIFICATIONS = [DECIMAL_RANGE, DIMENSION, STANDARD, BARCODE_NAME, FEATURE_COUNT, COUNTED, CHANNELS, KIT_OR_SPEEDS, RATING, IN_ONE_OR_YEARS, MARKED];
 
 /**
  * Quantities joined by "/", each part a quantity or a bare unit, one with a unit: "1m/3.3ft" (a
@@ -97,7 +105,7 @@ export const isQuantity = (word: string): boolean => NOT_MPN.test(word) || isSpe
  * Series", "2400 mAh", "500 Sheets". In the training and dev titles no 4-6 digit number followed
  * by one of these is the model number.
  */
-const QUANTITY_NEXT =
+export const QUANTITY_NEXT =
   /^(?:series|lumens?|[kmgt]hz|rpm|pages?|sheets?|mah|[kmgt]b|dpi|yield|joules?|watts?|volts?|carton|box|count|ct|pack|pk|pcs|pieces|feet|ft|inch(?:es)?|mm|cm|lbs?|oz|btu|hours?|hrs|x)$/i;
 
 export interface MpnShapeOptions {
@@ -158,6 +166,15 @@ export function findMpnByShape(text: string, brandEnd: number | null, o: MpnShap
   const last = all[all.length - 1];
   return o.lastWord && last !== undefined && (brandEnd === null || last.start >= brandEnd) && looksLikeMpn(last.text, o) ? last : null;
 }
+
+/**
+ * An ink or finish colour code ("BK" of "Canon CLI-226 BK C M Y", "PGBK", "CMY", "BLK"): never a
+ * model number on its own (codes that end in one, "CR6002A-BK", "MP OTG400 BK", stay). Single
+ * letters stay out: "C" of "Da-Lite Floor Model C" names a model.
+ */
+const COLOUR_CODE = /^(?:bk|blk|pbk|mbk|pgbk|cmy|cmyk)$/i;
+
+export const isColourCode = (mpn: string): boolean => COLOUR_CODE.test(mpn);
 
 /** One word of small letters, capitalised or not ("Replenish", "docking"): a name, never a code. */
 const PLAIN_WORD = /^[A-Z]?[a-z]+$/;

@@ -24,8 +24,8 @@ const ctx = (name: string): StageContext => ({
 });
 
 const stages = new Map<string, Stage>();
-async function extract(group: string, title: string): Promise<Record<string, unknown>> {
-  const msg: Message = { id: '1-0', stream: 'in', envelope: newEnvelope({ id: 'p1', title }) };
+async function extract(group: string, title: string, description?: string): Promise<Record<string, unknown>> {
+  const msg: Message = { id: '1-0', stream: 'in', envelope: newEnvelope({ id: 'p1', title, ...(description === undefined ? {} : { description }) }) };
   const [pre] = await createPreprocess(ctx('preprocess')).process([msg]);
   if (!pre?.ok) throw new Error('preprocess failed');
   msg.envelope.outputs.preprocess = pre.output;
@@ -132,6 +132,16 @@ test('lengths glued to their number that the tagger left ("6ft", "1.0m", dev tit
   });
   assert.is(await length('3M Privacy Filter - 3M PF21.5W Widescreen Monitor privacy screen'), undefined);
   assert.is(await length('Homedics ID Defender 6-Sheet Crosscut Shredder ID-61M'), undefined);
+});
+
+test('a colour code is no model number: the Canon ink packs get a code of their title (dev wa-amazon-14527, also in data/sample.jsonl, and wa-amazon-6553)', async () => {
+  const title = 'Canon CLI-226 BK C M Y with PP-201 50 Sheets Combo Pack 4546B007';
+  assert.is((await extract('computing', title)).mpn, '4546B007');
+  // With the sample's description the tagger marks the ink's code but not the part number.
+  const sample = await extract('computing', title, '<p>Retail pack &amp; warranty.</p> UPC 012345678905');
+  assert.equal([sample.mpn, sample.mpnSource], ['CLI-226', 'next-span']);
+  const value = await extract('computing', 'Canon PGI-225 BK CLI-226 C M Y 4 Pack Value Pack 4530B008 in Retail Packaging');
+  assert.is(value.mpn, '4530B008');
 });
 
 test.after(async () => {
