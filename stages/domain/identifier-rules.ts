@@ -11,9 +11,9 @@
  *   lone colour code; when there is none, take the first model-number-shaped word among the 3
  *   after the brand, else one before the brand, else the title's last word if it has that shape
  *   (see mpn-shape.ts).
- * - `mpnTidy` (default true): cut a tagged model number that runs on into the next words, or into
- *   a number the title goes on to measure, to its code, and drop leading zeros of an all-digit one
- *   (see mpn-tidy.ts).
+ * - `mpnTidy` (default true): cut a tagged model number that runs on into the next words, into a
+ *   number the title goes on to measure or into how it is sold ("-Bare") to its code, and drop
+ *   leading zeros of an all-digit one (see mpn-tidy.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

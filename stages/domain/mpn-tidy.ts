@@ -14,6 +14,8 @@
  *   stay ("KTD-DM8400A 1G", "DXG-535VW HD"): the data set's titles lost the `/` and `#` of codes
  *   such as "KTD-DM8400A/1G", so such a suffix is as often part of the number as not (cutting
  *   them too broke more training rows than it fixed).
+ * - **No word of how it is sold.** "-Bare" or "-Retail" glued to a code ("ST9500325AS-Bare Drive")
+ *   is cut: 4 train and dev rows fixed, none broken.
  * - **No number the title goes on to measure.** A span that ends in a bare number the title
  *   continues as a quantity ("TH1814 4" of "TH1814 4 GB", "TS-A878 3" of "TS-A878 3 1 2 Inch", a
  *   3½-inch speaker whose "/" the title lost) is cut to its code: 6 train and dev rows fixed, none
@@ -57,6 +59,15 @@ export function withoutLeadingZeros(mpn: string): string {
   return /^0+[1-9]\d{2,}$/.test(mpn) ? mpn.replace(/^0+/, '') : mpn;
 }
 
+/**
+ * "ST9500325AS-Bare" → "ST9500325AS", "ST3500641AS-RK-Retail" → "ST3500641AS-RK": how the drive is
+ * sold ("Bare Drive", "Retail Kit") glued to the code is not part of it.
+ */
+export function withoutSaleWord(mpn: string): string {
+  const cut = mpn.replace(/-(?:bare|retail)$/i, '');
+  return cut !== mpn && looksLikeMpn(cut) ? cut : mpn;
+}
+
 /** "1 2", "3 4", "1 4in": a fraction written without its "/" (a numerator below a denominator of 2, 4, 8 or 16). */
 function splitFraction(numerator: string | undefined, denominator: string | undefined): boolean {
   const n = /^\d+$/.test(numerator ?? '') ? Number(numerator) : NaN;
@@ -79,5 +90,5 @@ export function withoutQuantityTail(mpn: string, after: string): string {
 
 /** `after`: the title after the span, when known (`withoutQuantityTail`). */
 export function tidyMpn(mpn: string, after = ''): string {
-  return withoutLeadingZeros(oneCode(withoutQuantityTail(codeOfDashed(mpn), after)));
+  return withoutLeadingZeros(withoutSaleWord(oneCode(withoutQuantityTail(codeOfDashed(mpn), after))));
 }

@@ -1,6 +1,6 @@
 /**
  * Model numbers that are not the product's: a colour code or a protocol the tagger marked over a
- * code, a barcode's name, a number the title goes on to measure, a cable's length. Titles and
+ * code, a barcode's name, a number the title goes on to measure, a cable's length, how a drive is sold. Titles and
  * tagged spans from the data set's rows (ids cited), as the shipped taggers gave them.
  */
 import { test } from 'uvu';
@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { applyIdentifierRules } from '../../stages/domain/identifier-rules.js';
 import { isColourCode, isSpecification, looksLikeMpn } from '../../stages/domain/mpn-shape.js';
 import { codeOverImplausible } from '../../stages/domain/mpn-tagged.js';
-import { oneCode, tidyMpn, withoutQuantityTail } from '../../stages/domain/mpn-tidy.js';
+import { oneCode, tidyMpn, withoutQuantityTail, withoutSaleWord } from '../../stages/domain/mpn-tidy.js';
 
 const RULES = { lexicon: null, mpnShape: true, mpnTidy: true };
 
@@ -123,6 +123,15 @@ test("a span that runs on into a cable's length is cut to its code; a capacity s
   assert.is(tidyMpn('P570-006 1.5m'), 'P570-006');
   assert.is(oneCode('KTD-DM8400A 1G'), 'KTD-DM8400A 1G', '"KTD-DM8400A/1G"');
   assert.is(oneCode('DT4000 16GB'), 'DT4000 16GB', '"DT4000/16GB"');
+});
+
+test('how a drive is sold, glued to its code, is cut (dev wa-amazon-15502; train wa-amazon-14311, wa-amazon-15505)', () => {
+  assert.is(withoutSaleWord('ST9500325AS-Bare'), 'ST9500325AS', '… Internal NB Hard Drive ST9500325AS-Bare Drive');
+  assert.is(withoutSaleWord('ST95005620AS-Bare'), 'ST95005620AS');
+  assert.is(tidyMpn('ST3500641AS-RK-Retail'), 'ST3500641AS-RK');
+  // A code that is no more than the word stays, and so do other suffixes (train "V7024-PINK-BOX").
+  assert.is(withoutSaleWord('AB-Retail'), 'AB-Retail');
+  assert.is(withoutSaleWord('V7024-PINK-BOX'), 'V7024-PINK-BOX');
 });
 
 test.run();
