@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import { ProduceStoppedError, ReplicationError } from '../core/errors.js';
+import { connectionDrops } from '../redis/connection-drops.js';
 import { ReplicaLostError, type ReplicaWait } from '../redis/replicas.js';
 import { Script } from '../redis/script.js';
 import { appendBatchOnce, produceArgs, producedNow } from '../stream/handoff.js';
@@ -38,10 +39,12 @@ export async function sendLane(redis: Redis, stream: string, stateKey: string, b
   let uncertain = false;
   // auto: the master's replica was lost while this batch waited (its re-send went without WAIT).
   let lost = false;
+  const drops = connectionDrops(redis);
   for (let attempt = 1; ; attempt++) {
     let short: number | undefined;
     // auto, short because the master's replica count fell: waited out until believed (or the replica back), not cut by the budget.
     let deciding = false;
+    const dropsBefore = drops();
     try {
       // Read at each attempt: a re-send after a reconnect may be on another master (auto: its own replica count).
       const wanted = opts.replicas ? await opts.replicas.forKey(redis, stream) : fixed;
@@ -53,6 +56,8 @@ export async function sendLane(redis: Redis, stream: string, stateKey: string, b
         added += r.added;
         short = r.replicas;
       }
+      // The connection dropped meanwhile: ioredis sent the batch again by itself, and a batch that had gone through adds nothing.
+      if (drops() !== dropsBefore) uncertain = true;
       if (short === undefined || short >= want) break;
       uncertain = true; // a failover may yet lose it: the re-send puts it back
       // The lost-replica decision comes before the retry budget: a count read lower is waited out until it is believed.
