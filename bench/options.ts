@@ -83,7 +83,9 @@ const USAGE = `usage: npm run bench -- [options]
   --sides LIST         comma list of project, baseline (default both; for profiling one side)
   --check-outputs yes|no  compare the model part's outputs record by record, pipeline against bare
                        loop, in the first run (slows that bare-loop run; default yes with --quick)
-  --quick              smoke run: 2000 records, 1 run, 1 s latency (0.5 s warm-up), 500 model records`;
+  --quick              smoke run: 2000 records, 1 run, 1 s latency (0.5 s warm-up), 500 model records
+  --cluster            instead of the above: one redis-server against a local Redis Cluster (npm run bench:cluster;
+                       its options: npm run bench -- --cluster --help)`;
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const o: BenchOptions = {
