@@ -188,6 +188,50 @@ test('every `pipeline <command> --option` in the README and docs/ names an optio
   assert.equal(unknown, [], 'options no command has');
 });
 
+/** The npm scripts whose options the docs show (`npm run bench -- --parts api`), and the file whose `--help` lists them. */
+const SCRIPT_HELP: Record<string, string> = {
+  bench: 'bench/options.ts',
+  'bench:cluster': 'bench/cluster.ts',
+  'bench:match': 'bench/match.ts',
+  chaos: 'scripts/chaos.ts',
+  soak: 'scripts/soak.ts',
+  models: 'training/build.ts',
+};
+
+/** The long options a script's `--help` prints: its `USAGE` text, else its commander `.option('--x ...')` calls. */
+export function helpOptions(source: string): Set<string> {
+  const usage = /USAGE = `([\s\S]*?)`;/.exec(source)?.[1];
+  const names = usage
+    ? usage.match(/--[a-z][a-z0-9-]*/g)
+    : [...source.matchAll(/\.(?:option|requiredOption)\(\s*'(?:-\w, )?(--[a-z][a-z0-9-]*)/g)].map((m) => m[1]!);
+  return new Set(['--help', ...(names ?? [])]);
+}
+
+test("every `npm run <script> -- --option` in the README and docs/ names an option that script's --help lists (bench ran `--cluster` without naming it)", () => {
+  const program = buildProgram();
+  const known: Record<string, Set<string>> = {
+    ...Object.fromEntries(Object.entries(SCRIPT_HELP).map(([name, file]) => [name, helpOptions(readFileSync(join(REPO, file), 'utf8'))])),
+    eval: new Set(['--help', ...longOptions(program.commands.find((c) => c.name() === 'eval')!), ...longOptions(program)]),
+  };
+  const pages = [
+    'README.md',
+    'CONTRIBUTING.md',
+    'models/README.md',
+    ...readdirSync(join(REPO, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
+  const unknown = pages.flatMap((page) =>
+    [...readFileSync(join(REPO, page), 'utf8').matchAll(/npm run ([a-z:]+) -- ([^`|#\n]*)/g)].flatMap((m) => {
+      const options = known[m[1]!];
+      return options ? (m[2]!.match(/--[a-z][a-z0-9-]*/g) ?? []).filter((o) => !options.has(o)).map((o) => `${page}: npm run ${m[1]} ${o}`) : [];
+    }),
+  );
+  assert.equal(unknown, [], 'options the script does not list in its --help');
+  assert.equal([...helpOptions('const USAGE = `usage: x\n  --runs N  runs`;')], ['--help', '--runs']);
+  assert.equal([...helpOptions(".option('--records <n>', 'x')\n  .option('-k, --keep', 'y')")], ['--help', '--records', '--keep']);
+});
+
 /** Files the docs name that a command writes, not the repository (`pipeline acl --write-env deploy/.env`). */
 const WRITTEN_BY_COMMANDS = new Set(['deploy/.env']);
 
