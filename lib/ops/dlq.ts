@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { decodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, type Envelope } from '../stream/codec.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { BadIdError, errorMessage } from '../core/errors.js';
+import { connectionDrops } from '../redis/connection-drops.js';
 import { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { Backpressure, type Pressure } from '../producer/backpressure.js';
@@ -39,7 +40,8 @@ export interface Selection {
 }
 
 export interface ReplayResult {
-  replayed: { id: string; stream: string; newId: string }[];
+  /** `newId`: the entry on the stage stream; absent when the reply was lost with the connection and the client's re-send found the entry replayed. */
+  replayed: { id: string; stream: string; newId?: string }[];
   /** Not replayed, with why (gone already, unknown stream, nothing to replay). */
   skipped: { id: string; why: string }[];
 }
@@ -244,6 +246,7 @@ export async function replayDeadLetters(
     await bp.waitUntilClear(o.backpressure);
   };
   const result: ReplayResult = { replayed: [], skipped: [] };
+  const drops = connectionDrops(redis);
   for (const id of await selectIds(redis, keys, sel)) {
     const entry = await getDeadLetter(redis, keys, id);
     if (!entry) {
@@ -255,8 +258,11 @@ export async function replayDeadLetters(
       continue;
     }
     await waitFor(entry.stream);
+    const dropsBefore = drops();
     const r = await replayScript.run<string | number>(redis, [keys.dlq, keys.stream(entry.stream)], [id, entry.stream]);
     if (typeof r === 'string') result.replayed.push({ id, stream: entry.stream, newId: r });
+    // Gone, but the connection dropped meanwhile: ioredis sent the call again by itself, after this call had replayed it.
+    else if (r === 0 && drops() !== dropsBefore) result.replayed.push({ id, stream: entry.stream });
     else result.skipped.push({ id, why: r === 0 ? 'not in the DLQ' : r === -1 ? 'stream field changed' : 'no k or e field to replay' });
   }
   return result;
