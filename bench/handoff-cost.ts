@@ -12,18 +12,25 @@
  *              consumer already acked (at-least-once)
  * Forms alternate over `--runs` rounds (default 3); medians are printed. Own redis-server.
  */
+import { Command, InvalidArgumentError } from 'commander';
 import { Redis } from 'ioredis';
 import { handOff } from '../lib/stream/handoff.js';
 import { readGroupEntries } from '../lib/stream/entries.js';
 import { RedisServer } from '../lib/redis/server.js';
 import { median } from './stats.js';
 
-const arg = (flag: string, fallback: number) => {
-  const i = process.argv.indexOf(flag);
-  return i < 0 ? fallback : Number(process.argv[i + 1]);
+const count = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expects a whole number >= 1');
+  return n;
 };
-const batch = arg('--batch', 64);
-const runs = arg('--runs', 3);
+const o = new Command('bench-handoff')
+  .description("what one message's hand-off costs Redis and the client, by form (fenced, checked, pipeline, multi); own redis-server")
+  .option('--batch <n>', 'entries per read and hand-off', count, 64)
+  .option('--runs <n>', 'rounds; the forms alternate and medians are printed', count, 3)
+  .parse()
+  .opts<{ batch: number; runs: number }>();
+const { batch, runs } = o;
 const batches = Math.ceil(25_600 / batch);
 const FORMS = ['fenced', 'checked', 'pipeline', 'multi'] as const;
 type Form = (typeof FORMS)[number];

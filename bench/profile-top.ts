@@ -59,4 +59,6 @@ for (const file of args) {
 const rows = [...self].sort((a, b) => b[1] - a[1]).slice(0, top);
 const busy = total - (self.get('(idle)') ?? 0);
 process.stdout.write(`total ${total.toFixed(0)} ms sampled in ${args.length} profile(s), ${busy.toFixed(0)} ms not idle; % of not idle\n`);
-for (const [k, ms] of rows) process.stdout.write(`${ms.toFixed(0).padStart(7)} ms ${((100 * ms) / busy).toFixed(1).padStart(5)}%  ${k}\n`);
+// Idle time is not part of "not idle": its row shows no share (it was once printed as over 100 %).
+const share = (k: string, ms: number) => (k === '(idle)' ? '    -' : `${((100 * ms) / busy).toFixed(1).padStart(5)}%`);
+for (const [k, ms] of rows) process.stdout.write(`${ms.toFixed(0).padStart(7)} ms ${share(k, ms)}  ${k}\n`);

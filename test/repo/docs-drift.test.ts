@@ -192,6 +192,7 @@ test('every `pipeline <command> --option` in the README and docs/ names an optio
 const SCRIPT_HELP: Record<string, string> = {
   bench: 'bench/options.ts',
   'bench:cluster': 'bench/cluster.ts',
+  'bench:handoff': 'bench/handoff-cost.ts',
   'bench:match': 'bench/match.ts',
   chaos: 'scripts/chaos.ts',
   soak: 'scripts/soak.ts',
