@@ -275,10 +275,28 @@ const PURGE_CHUNK = 500;
  * Delete dead letters for good; returns the ids this call deleted (dlq-purge-1.lua finds and
  * deletes each in one step), not those it was asked for: an entry replayed or purged by someone
  * else first is not in it (XDEL answers only a count, and the console's audit had named the ids asked for).
+ * A chunk whose connection dropped during the call counts what it found there and is gone after.
  */
 export async function purgeDeadLetters(redis: Redis, keys: Keys, sel: Selection): Promise<string[]> {
   const ids = await selectIds(redis, keys, sel);
   const purged: string[] = [];
-  for (let i = 0; i < ids.length; i += PURGE_CHUNK) purged.push(...(await purgeScript.run<string[]>(redis, [keys.dlq], ids.slice(i, i + PURGE_CHUNK))));
+  const drops = connectionDrops(redis);
+  for (let i = 0; i < ids.length; i += PURGE_CHUNK) {
+    const chunk = ids.slice(i, i + PURGE_CHUNK);
+    // Ids given by the caller may not be dead letters at all; those read from the DLQ just now were.
+    const present = sel.ids?.length ? await presentIds(redis, keys, chunk) : new Set(chunk);
+    const dropsBefore = drops();
+    const deleted = new Set(await purgeScript.run<string[]>(redis, [keys.dlq], chunk));
+    // The connection dropped meanwhile: ioredis sent the call again by itself, and the re-send
+    // answers nothing for what the first call had deleted. What was there and is gone now, it purged.
+    const left = drops() !== dropsBefore ? await presentIds(redis, keys, chunk) : undefined;
+    purged.push(...chunk.filter((id) => deleted.has(id) || (left !== undefined && present.has(id) && !left.has(id))));
+  }
   return purged;
+}
+
+/** Which of `ids` are entries of the DLQ now (one XRANGE each, sent together). */
+async function presentIds(redis: Redis, keys: Keys, ids: readonly string[]): Promise<Set<string>> {
+  const replies = await Promise.all(ids.map((id) => redis.xrange(keys.dlq, id, id)));
+  return new Set(ids.filter((_, i) => replies[i]!.length > 0));
 }
