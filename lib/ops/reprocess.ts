@@ -14,6 +14,7 @@
  * marker reads; the CLI's scan of the stored products rides out a failover the same way
  * (stages/sinks/export-redis.ts `redisProducts`, `retry`).
  */
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { backoffMs, sleep } from '../core/backoff.js';
 import type { ResolvedConfig, ResolvedStage } from '../config/types.js';
@@ -106,6 +107,9 @@ export async function reprocess(
     summary.byStage[it.stage.name] = (summary.byStage[it.stage.name] ?? 0) + 1;
   };
   const ttl = String(o.markerTtlMs ?? DEFAULT_MARKER_TTL_MS);
+  // Marks this run's put-backs: a call sent again (by the client after a dropped connection, or by
+  // the retry below after an error that came once the call had gone through) is answered as put back.
+  const run = randomUUID();
 
   /** Wait while any target stage of the batch (or a stage after it) is behind its maxLag, or Redis is full: a fresh reading of the target per batch. */
   const pressure = new Map<string, Backpressure>();
@@ -137,7 +141,7 @@ export async function reprocess(
         r = await putBack.run<Reply>(
           redis,
           [it.keys.reprocess(it.p.key), it.keys.stream(it.stage.input)],
-          [it.p.key, it.p.entryId, encodeEnvelope(env), it.stage.name, env.origin ?? '', ttl, String(Date.now())],
+          [it.p.key, it.p.entryId, encodeEnvelope(env), it.stage.name, env.origin ?? '', ttl, String(Date.now()), run],
         );
       } catch (err) {
         failingSince ||= Date.now();

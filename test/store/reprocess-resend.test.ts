@@ -1,0 +1,68 @@
+/**
+ * A `pipeline reprocess` put-back whose reply was lost with its connection is sent again by ioredis
+ * itself once it reconnects; the first call had put the product back and set its marker, so the
+ * re-send finds the marker. The marker names the run, so the run counts the product as put back
+ * (it counted it `skipped.inFlight`, as if another run had it), and the stage stream has it once.
+ * Another run that finds the marker still skips it.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { reprocess, type StoredProductRef } from '../../lib/ops/reprocess.js';
+import { Keys } from '../../lib/redis/keys.js';
+import { rulesOnlyConfig } from '../helpers/pipeline.js';
+import { replyLosingProxy } from '../helpers/reply-losing-proxy.js';
+import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+
+const server = await startRedis({ appendonly: true, appendfsync: 'always' });
+const redis = client(server.url);
+const serverPort = Number(new URL(server.url).port);
+
+/** Product `key` as stored through preprocess and validate (store entry 1000-0). */
+const storedRef = (key: string): StoredProductRef => ({
+  key,
+  category: 'uncategorized',
+  entryId: '1000-0',
+  traceId: 't',
+  storedAt: new Date().toISOString(),
+  version: '10-0',
+  doc: {
+    key,
+    input: { id: key, title: `item ${key}` },
+    outputs: { preprocess: { text: key }, validate: {} },
+    route: ['preprocess', 'validate', 'store'],
+    hops: ['preprocess', 'validate'].map((stage, j) => ({ stage, consumer: 'c', readAt: j, doneAt: j, batch: 1 })),
+  },
+});
+
+async function* each<T>(items: T[]): AsyncGenerator<T> {
+  yield* items;
+}
+
+test('a put-back whose reply was lost with the connection counts as put back, once; another run skips it as in flight', async () => {
+  const config = rulesOnlyConfig(server.url, randomPipeline());
+  const keys = new Keys(config.pipeline);
+  const input = keys.stream(config.stages.find((s) => s.name === 'validate')!.input);
+  // The Functions library loaded first (one put-back), so the proxied connection's first FCALL is the put-back.
+  await reprocess(redis, config, each([storedRef('warm-up')]), { current: {}, fromStage: 'validate' });
+  const proxy = await replyLosingProxy(serverPort, async () => (await redis.xlen(input)) === 2);
+  const viaProxy = client(`redis://127.0.0.1:${proxy.port}`);
+  viaProxy.on('error', () => {});
+  try {
+    const r = await reprocess(viaProxy, config, each([storedRef('p1')]), { current: {}, fromStage: 'validate' });
+    assert.ok(proxy.dropped(), 'the connection was dropped after the put-back went through');
+    assert.equal({ reprocessed: r.reprocessed, inFlight: r.skipped.inFlight }, { reprocessed: 1, inFlight: 0 });
+    assert.is(await redis.xlen(input), 2, 'on the stage stream once (beside the warm-up)');
+  } finally {
+    viaProxy.disconnect();
+    proxy.close();
+  }
+  const again = await reprocess(redis, config, each([storedRef('p1')]), { current: {}, fromStage: 'validate' });
+  assert.equal({ reprocessed: again.reprocessed, inFlight: again.skipped.inFlight }, { reprocessed: 0, inFlight: 1 });
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+test.run();
