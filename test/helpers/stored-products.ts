@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../lib/redis/keys.js';
+import { cli, exited } from './pipeline.js';
 
 /**
  * Product `key` (the `i`th) stored as the redis sink keeps it: its hash and its member of the
@@ -24,4 +25,20 @@ export async function writeStoredProduct(redis: Pick<Redis, 'hset' | 'sadd'>, ke
     version: `1700000000000-${i}`,
   });
   await redis.sadd(keys.products, key);
+}
+
+/** What an `export` or `reprocess` run over the stored products ended with: its exit code, output and its `.done` event ({} when it wrote none). */
+export interface StoredRun {
+  code: number | null;
+  out: string;
+  done: Record<string, unknown>;
+}
+
+/** Runs `pipeline --config <config> <args>` (an `export` or `reprocess`) against `url` to its end. */
+export async function runOverStored(url: string, config: string, args: string[]): Promise<StoredRun> {
+  const child = cli(['--config', config, ...args], url);
+  const code = await exited(child);
+  const out = child.output();
+  const line = out.split('\n').find((l) => /^\{"event":"(export|reprocess)\.done"/.test(l));
+  return { code, out, done: line ? (JSON.parse(line) as Record<string, unknown>) : {} };
 }

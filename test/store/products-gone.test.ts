@@ -9,9 +9,9 @@ import { rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../../lib/redis/keys.js';
-import { cli, exited, writeConfig } from '../helpers/pipeline.js';
+import { writeConfig } from '../helpers/pipeline.js';
 import { client, randomPipeline, startRedis } from '../helpers/redis.js';
-import { writeStoredProduct } from '../helpers/stored-products.js';
+import { runOverStored, writeStoredProduct } from '../helpers/stored-products.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -28,13 +28,7 @@ async function stored(n: number, gone: string[]): Promise<{ config: string; keys
   return { config, keys };
 }
 
-async function run(config: string, args: string[]): Promise<{ code: number | null; out: string; done: Record<string, unknown> }> {
-  const child = cli(['--config', config, ...args], server.url);
-  const code = await exited(child);
-  const out = child.output();
-  const line = out.split('\n').find((l) => /^\{"event":"(export|reprocess)\.done"/.test(l));
-  return { code, out, done: line ? (JSON.parse(line) as Record<string, unknown>) : {} };
-}
+const run = (config: string, args: string[]) => runOverStored(server.url, config, args);
 
 test('reprocess: two set members without a stored product are counted in skipped.gone (not in scanned) and said on stderr', async () => {
   const { config } = await stored(6, ['lost-a', 'lost-b']);

@@ -9,9 +9,9 @@ import { rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../../lib/redis/keys.js';
-import { cli, exited, writeConfig } from '../helpers/pipeline.js';
+import { writeConfig } from '../helpers/pipeline.js';
 import { client, randomPipeline, startRedis } from '../helpers/redis.js';
-import { writeStoredProduct } from '../helpers/stored-products.js';
+import { runOverStored, writeStoredProduct } from '../helpers/stored-products.js';
 
 const server = await startRedis();
 const redis = client(server.url);
@@ -33,13 +33,7 @@ async function stored(n: number): Promise<string> {
   return config;
 }
 
-async function run(config: string, args: string[]): Promise<{ code: number | null; out: string; done: Record<string, unknown> }> {
-  const child = cli(['--config', config, ...args], server.url);
-  const code = await exited(child);
-  const out = child.output();
-  const line = out.split('\n').find((l) => /^\{"event":"(export|reprocess)\.done"/.test(l));
-  return { code, out, done: line ? (JSON.parse(line) as Record<string, unknown>) : {} };
-}
+const run = (config: string, args: string[]) => runOverStored(server.url, config, args);
 
 test('reprocess: unreadable stored products are counted in skipped.unreadable and named with why; every readable one is put back', async () => {
   const config = await stored(40);
