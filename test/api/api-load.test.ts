@@ -8,7 +8,7 @@ import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { readRedisProduct } from '../../stages/sinks/export.js';
 import { rulesOnlyConfig, startWorkers, stopAll } from '../helpers/pipeline.js';
-import { listeningApi, readyOrClosed } from '../helpers/api-server.js';
+import { injectedApi, listeningApi } from '../helpers/api-server.js';
 import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
 
 const server = await startRedis();
@@ -145,14 +145,8 @@ test('429 with Retry-After while the input lag is above limits.maxLag; accepted 
   const pipeline = randomPipeline();
   const config = rulesOnlyConfig(server.url, pipeline);
   config.stages[0]!.maxLag = 20;
-  const app = await buildServer({
-    config,
-    tokens: [{ token: TOKEN, roles: ['admin'] }],
-    logger: silentLogger,
-    limits: { backpressureCacheMs: 0, completionsBlockMs: 100 },
-  });
+  const app = await injectedApi(config, TOKEN);
   try {
-    await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
     const post = (n: number, from: number) =>
       app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: Array.from({ length: n }, (_, i) => ({ id: `l${from + i}`, title: 't' })) });
     assert.is((await post(25, 0)).statusCode, 202, 'lag 0: in');
@@ -176,14 +170,8 @@ test('429 with Retry-After while the input lag is above limits.maxLag; accepted 
 
 test('429 redis_full with Retry-After while Redis is at maxmemory; nothing taken; accepted again once the limit is lifted', async () => {
   const pipeline = randomPipeline();
-  const app = await buildServer({
-    config: rulesOnlyConfig(server.url, pipeline),
-    tokens: [{ token: TOKEN, roles: ['admin'] }],
-    logger: silentLogger,
-    limits: { backpressureCacheMs: 0, completionsBlockMs: 100 },
-  });
+  const app = await injectedApi(rulesOnlyConfig(server.url, pipeline), TOKEN);
   try {
-    await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
     await redis.config('SET', 'maxmemory', '1mb');
     const r = await app.inject({ method: 'POST', url: '/v1/products', headers: H, payload: { id: 'm1', title: 't' } });
     assert.is(r.statusCode, 429);
@@ -202,15 +190,8 @@ test('429 redis_full with Retry-After while Redis is at maxmemory; nothing taken
 });
 
 /** A server whose backpressure reading is reused for a minute: a limit set after its first request is met by the writes themselves. */
-async function staleReadingServer(pipeline: string): Promise<FastifyInstance> {
-  const app = await buildServer({
-    config: rulesOnlyConfig(server.url, pipeline),
-    tokens: [{ token: TOKEN, roles: ['admin'] }],
-    logger: silentLogger,
-    limits: { backpressureCacheMs: 60_000, completionsBlockMs: 100 },
-  });
-  return readyOrClosed(app, () => waitFor('completions reader', () => app.pipeline.completions.following, 5_000));
-}
+const staleReadingServer = (pipeline: string): Promise<FastifyInstance> =>
+  injectedApi(rulesOnlyConfig(server.url, pipeline), TOKEN, { backpressureCacheMs: 60_000 });
 
 test('a write that Redis refuses with OOM (limit reached after the last backpressure reading) is a 429 redis_full too, not a 500', async () => {
   const pipeline = randomPipeline();

@@ -1,13 +1,12 @@
 import { rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildServer } from '../../lib/api/server.js';
-import { silentLogger } from '../../lib/observe/logger.js';
 import { EXIT_CODES } from '../../lib/redis/diagnose.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { allowWrites, refuseWrites } from '../helpers/misconf.js';
 import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from '../helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { injectedApi } from '../helpers/api-server.js';
 
 /**
  * Redis that cannot persist (MISCONF) met by the clients that write records in: the HTTP API and
@@ -23,14 +22,8 @@ const records = (n: number, p = 'r') => Array.from({ length: n }, (_, i) => JSON
 
 test('POST /v1/products while Redis cannot persist: 503 unavailable with Retry-After, nothing taken, not a 500, /readyz 503; accepted once a save succeeds', async () => {
   const pipeline = randomPipeline();
-  const app = await buildServer({
-    config: rulesOnlyConfig(server.url, pipeline),
-    tokens: [{ token: TOKEN, roles: ['admin'] }],
-    logger: silentLogger,
-    limits: { backpressureCacheMs: 0, completionsBlockMs: 100 },
-  });
+  const app = await injectedApi(rulesOnlyConfig(server.url, pipeline), TOKEN);
   try {
-    await waitFor('completions reader', () => app.pipeline.completions.following, 5_000);
     await refuseWrites(redis);
     const r = await app.inject({
       method: 'POST',

@@ -42,3 +42,18 @@ export async function listeningApi(
   });
   return { app, base: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
 }
+
+/**
+ * An API server for `config` answered through `app.inject` (not listening), one admin `token`, no
+ * backpressure cache and a short completions block (over which `limits` go), once its completions
+ * reader follows.
+ */
+export async function injectedApi(config: ResolvedConfig, token: string, limits: Partial<ApiLimits> = {}): Promise<FastifyInstance> {
+  const app = await buildServer({
+    config,
+    tokens: [{ token, roles: ['admin'] }],
+    logger: silentLogger,
+    limits: { backpressureCacheMs: 0, completionsBlockMs: 100, ...limits },
+  });
+  return readyOrClosed(app, () => waitFor('completions reader', () => app.pipeline.completions.following, 5_000));
+}
