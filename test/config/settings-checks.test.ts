@@ -6,7 +6,6 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,6 +16,7 @@ import { createClassify } from '../../stages/classify.js';
 import { createLogger } from '../../lib/observe/logger.js';
 import type { StageContext } from '../../lib/worker/stage.js';
 import { startRedis } from '../helpers/redis.js';
+import { upUntilExit } from '../helpers/processes.js';
 
 type Raw = { stages: { name: string; settings?: Record<string, unknown>; model?: string }[]; routes: Record<string, Record<string, unknown>[]> };
 const shipped = (): Raw => JSON.parse(readFileSync(resolve(import.meta.dirname, '../../config/pipeline.json'), 'utf8')) as Raw;
@@ -217,21 +217,7 @@ test('pipeline up refuses a bad schema at once, naming the path (its worker had 
     schemas(raw).storage = { requird: ['capacity'] };
     const file = join(dir, 'p.json');
     writeFileSync(file, JSON.stringify(raw));
-    const cli = resolve(import.meta.dirname, '../../dist/scripts/cli.js');
-    const child = spawn(process.execPath, [cli, '--config', file, 'up', '--no-autoscale'], { env: { ...process.env, REDIS_URL: server.url } });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const code = await new Promise<number | null>((done) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        done(null);
-      }, 30_000);
-      child.on('exit', (c) => {
-        clearTimeout(timer);
-        done(c);
-      });
-    });
+    const { code, out } = await upUntilExit(file, server.url, 30_000);
     assert.is(code, 1, `up exits 1 at once; output:\n${out.slice(-2000)}`);
     assert.match(out, /stages\[5\]\.settings\.schemas\.storage\.requird: unknown key/);
     assert.not.match(out, /supervisor\.started/, 'no worker was started');

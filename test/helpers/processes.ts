@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { exited } from './pipeline.js';
+import { cli, exited, exitedWithin } from './pipeline.js';
 
 /** Whether `pid` is a running process (a zombie, exited but not yet reaped, is not). */
 export function alive(pid: number): boolean {
@@ -43,4 +43,19 @@ export async function stopSupervisor(up: ChildProcess & { output(): string }): P
   up.kill('SIGTERM');
   await exited(up);
   killAll(pids);
+}
+
+/**
+ * `pipeline --config <file> up --no-autoscale` against `url` until it exits (a start check that
+ * refuses the config), with LOG_LEVEL info so that a worker it starts shows in `out`. Still running
+ * after `ms`, it gets SIGINT (it stops its workers) and `code` is 'running'.
+ */
+export async function upUntilExit(file: string, url: string, ms: number): Promise<{ code: number | null | 'running'; out: string }> {
+  const up = cli(['--config', file, 'up', '--no-autoscale'], url);
+  const code = await exitedWithin(up, ms);
+  if (code === 'running') {
+    up.kill('SIGINT');
+    await exited(up);
+  }
+  return { code, out: up.output() };
 }

@@ -9,7 +9,6 @@
  * had shown nothing: only a Redis NOPERM wait reached the liveness record; status had shown nothing
  * until session 28); once granted, none shows it.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
@@ -29,7 +28,8 @@ import { renderFrame, TopSampler } from '../../scripts/commands/top.js';
 import { STAGES } from '../../stages/index.js';
 import { migrate } from '../../stages/sinks/migrations/migrate.js';
 import { checkSinkSchemas } from '../../stages/sinks/start-check.js';
-import { BIN, exited, exitedWithin, FAST, writeConfig } from '../helpers/pipeline.js';
+import { FAST, writeConfig } from '../helpers/pipeline.js';
+import { upUntilExit } from '../helpers/processes.js';
 import { findPostgresBin, PostgresServer } from '../helpers/postgres.js';
 import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
 
@@ -72,18 +72,7 @@ test('pipeline up with a store role lacking SELECT on schema_migrations and INSE
   try {
     const pipeline = randomPipeline('up');
     const stages = RAW.stages.map((s) => (s.kind === 'store' ? { ...s, settings: { sink: 'postgres', postgresUrl: url } } : s));
-    const child = spawn(process.execPath, [BIN, '--config', writeConfig(pipeline, {}, { stages }), 'up', '--no-autoscale'], {
-      env: { ...process.env, REDIS_URL: redisServer.url },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await exitedWithin(child, UP_DEADLINE_MS);
-    if (code === 'running') {
-      child.kill('SIGINT'); // stops its workers
-      await exited(child);
-    }
+    const { code, out } = await upUntilExit(writeConfig(pipeline, {}, { stages }), redisServer.url, UP_DEADLINE_MS);
     assert.is(code, 1, out);
     const errors = out.split('\n').filter((l) => l.startsWith('error:'));
     assert.is(errors.length, 1, out);

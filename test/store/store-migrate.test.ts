@@ -14,7 +14,8 @@ import { silentLogger } from '../../lib/observe/logger.js';
 import { createPostgresSink, POSTGRES_DEFAULTS } from '../../stages/sinks/postgres.js';
 import type { PipelineConfig } from '../../lib/config/types.js';
 import { checkSinkSchemas } from '../../stages/sinks/start-check.js';
-import { BIN, exited, exitedWithin, writeConfig } from '../helpers/pipeline.js';
+import { BIN, exited, writeConfig } from '../helpers/pipeline.js';
+import { upUntilExit } from '../helpers/processes.js';
 import { findPostgresBin, PostgresServer } from '../helpers/postgres.js';
 import { randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
 import { migrate } from '../../stages/sinks/migrations/migrate.js';
@@ -146,18 +147,7 @@ test('pipeline up on an unmigrated postgres schema: exit 1 naming `store migrate
   try {
     await withDb(async (url) => {
       const { pipeline, stages } = pgPipeline(url);
-      const child = spawn(process.execPath, [BIN, '--config', writeConfig(pipeline, {}, { stages }), 'up', '--no-autoscale'], {
-        env: { ...process.env, REDIS_URL: redisServer.url },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      const code = await exitedWithin(child, 30_000);
-      if (code === 'running') {
-        child.kill('SIGINT'); // stops its workers
-        await exited(child);
-      }
+      const { code, out } = await upUntilExit(writeConfig(pipeline, {}, { stages }), redisServer.url, 30_000);
       assert.is(code, 1, out);
       assert.match(out, /stages\.store: postgres schema public: migration 004 is not applied .*run `pipeline store migrate`/);
       assert.not.match(out, /worker\.(started|exit)|supervisor\.(spawn|restart)/, 'no worker started');
