@@ -26,7 +26,7 @@
  * fails the run. Prints `redis oom refusals` and `seconds full` with the rest.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -40,7 +40,7 @@ import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
 import { RedisServer } from '../lib/redis/server.js';
 import { ChaosInput, prng } from './commands/chaos-input.js';
-import { hasModelStage, tallyChaos } from './commands/chaos-tally.js';
+import { hasModelStage, tallyChaos, tallyFailures } from './commands/chaos-tally.js';
 import { startFaultRun } from './commands/fault-run.js';
 import { REPO } from './commands/common.js';
 
@@ -122,7 +122,7 @@ const defaults = {
 };
 /** A redis-server restart in progress (awaited before the server is closed, so none is left behind). */
 let restarting: Promise<void> = Promise.resolve();
-const { config, shards, supervisor, abort, allLive } = startFaultRun({
+const { config, shards, supervisor, abort, allLive, finish } = startFaultRun({
   dir,
   server,
   redis,
@@ -292,21 +292,11 @@ const result: [string, number][] = [
 process.stdout.write(result.map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
 
 const failures = [
-  lost > 0 && `${lost} lost`,
-  duplicated > 0 && `${duplicated} duplicated`,
-  forwardedTwice > 0 && `${forwardedTwice} forwarded twice`,
+  ...tallyFailures(tally, badAllowed),
   summary.produced !== N && `sent ${summary.produced} of ${N}`,
   summary.rejected !== chaosInput.badLines && `rejected ${summary.rejected}, expected the ${chaosInput.badLines} bad lines`,
-  dlqUnexpected !== 0 &&
-    `${dlqUnexpected} unexpected DLQ entries${!badAllowed && dlqBad > 0 ? ` (${dlqBad} good records dead-lettered as bad, and no model stage)` : ''}`,
   dlqGarbage !== garbageCount && `${garbageCount - dlqGarbage} garbage entries missing from the DLQ`,
   added !== summary.produced + garbageCount && `the input stream received ${added} entries, expected ${summary.produced + garbageCount}`,
   oom && fullMs === 0 && 'Redis never refused a write: raise --records or lower --headroom-mb',
-].filter(Boolean);
-redis.disconnect();
-producerRedis.disconnect();
-await server.close();
-if (failures.length) process.stdout.write(`FAILED: ${failures.join('; ')}\nlogs: ${dir}\n`);
-else if (o.keep) process.stdout.write(`kept: ${dir}\n`);
-else rmSync(dir, { recursive: true, force: true });
-process.exit(failures.length ? 1 : 0);
+].filter((f): f is string => typeof f === 'string');
+await finish(failures, Boolean(o.keep), [producerRedis]);

@@ -30,7 +30,7 @@
  * finds any record lost. No kills in the last 20 % (a restarted worker's fresh heap in the last window).
  */
 import { Command } from 'commander';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -42,7 +42,7 @@ import { createLogger } from '../lib/observe/logger.js';
 import { produce } from '../lib/producer/producer.js';
 import { RedisServer } from '../lib/redis/server.js';
 import { prng } from './commands/chaos-input.js';
-import { hasModelStage, tallyChaos } from './commands/chaos-tally.js';
+import { hasModelStage, tallyChaos, tallyFailures } from './commands/chaos-tally.js';
 import { startFaultRun } from './commands/fault-run.js';
 import { REPO } from './commands/common.js';
 
@@ -107,7 +107,7 @@ const defaults = {
   minWorkers: workers,
   maxWorkers: workers,
 };
-const { config, units, shards, supervisor, abort, allLive } = startFaultRun({
+const { config, units, shards, supervisor, abort, allLive, finish } = startFaultRun({
   dir,
   server,
   redis,
@@ -288,18 +288,5 @@ const result: [string, string | number][] = [
   [`rss per ${o.colocate ? 'process' : 'stage'} (first 10% -> last 10%, MB)`, growth.map((g) => `${g.stage} ${mb(g.first)}->${mb(g.last)}`).join(', ')],
 ];
 process.stdout.write(result.map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
-const failures = [
-  lost > 0 && `${lost} lost`,
-  duplicated > 0 && `${duplicated} duplicated`,
-  tally.forwardedTwice > 0 && `${tally.forwardedTwice} forwarded twice`,
-  summary.produced !== N && `sent ${summary.produced} of ${N}`,
-  tally.dlqUnexpected !== 0 &&
-    `${tally.dlqUnexpected} unexpected DLQ entries${!badAllowed && tally.dlqBad > 0 ? ` (${tally.dlqBad} good records dead-lettered as bad, and no model stage)` : ''}`,
-].filter(Boolean);
-redis.disconnect();
-producerRedis.disconnect();
-await server.close();
-if (failures.length) process.stdout.write(`FAILED: ${failures.join('; ')}\nlogs: ${dir}\n`);
-else if (o.keep) process.stdout.write(`kept: ${dir}\n`);
-else rmSync(dir, { recursive: true, force: true });
-process.exit(failures.length ? 1 : 0);
+const failures = [...tallyFailures(tally, badAllowed), ...(summary.produced !== N ? [`sent ${summary.produced} of ${N}`] : [])];
+await finish(failures, Boolean(o.keep), [producerRedis]);

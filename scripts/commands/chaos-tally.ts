@@ -93,3 +93,14 @@ export async function tallyChaos(redis: Redis, config: ResolvedConfig, shards: S
     added,
   };
 }
+
+/** What in `t` fails a chaos or soak run: records lost, duplicated or forwarded twice, unexpected DLQ entries. */
+export function tallyFailures(t: ChaosTally, badAllowed: boolean): string[] {
+  const unexpected = `${t.dlqUnexpected} unexpected DLQ entries${!badAllowed && t.dlqBad > 0 ? ` (${t.dlqBad} good records dead-lettered as bad, and no model stage)` : ''}`;
+  return [
+    t.lost > 0 && `${t.lost} lost`,
+    t.duplicated > 0 && `${t.duplicated} duplicated`,
+    t.forwardedTwice > 0 && `${t.forwardedTwice} forwarded twice`,
+    t.dlqUnexpected !== 0 && unexpected,
+  ].filter((f): f is string => typeof f === 'string');
+}

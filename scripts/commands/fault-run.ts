@@ -6,7 +6,7 @@
  * is gone (npm or npx signalled alone: lib/core/parent-watch.ts; no orphans, logs kept); and a wait until
  * every worker's read loop runs (its watchdog's liveness key is up).
  */
-import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { sleep } from '../../lib/core/backoff.js';
@@ -52,6 +52,12 @@ export interface FaultRun {
   abort(why: string, code: number): Promise<never>;
   /** Resolves once every worker's read loop runs. */
   allLive(everyMs: number): Promise<void>;
+  /**
+   * The end of a run the workers have left: close `connections`, the check connection and
+   * redis-server; say the failures and where the logs are kept (kept too with `keep`, else
+   * removed); exit 1 on a failure, else 0.
+   */
+  finish(failures: readonly string[], keep: boolean, connections: readonly Redis[]): Promise<never>;
 }
 
 export function startFaultRun(o: FaultRunOptions): FaultRun {
@@ -92,5 +98,13 @@ export function startFaultRun(o: FaultRunOptions): FaultRun {
   const allLive = async (everyMs: number) => {
     while ((await live()) < config.stages.length * o.workers * shards.count) await sleep(everyMs);
   };
-  return { config, units, shards, supervisor, abort, allLive };
+  const finish = async (failures: readonly string[], keep: boolean, connections: readonly Redis[]): Promise<never> => {
+    for (const c of [o.redis, ...connections]) c.disconnect();
+    await o.server.close();
+    if (failures.length) process.stdout.write(`FAILED: ${failures.join('; ')}\nlogs: ${o.dir}\n`);
+    else if (keep) process.stdout.write(`kept: ${o.dir}\n`);
+    else rmSync(o.dir, { recursive: true, force: true });
+    process.exit(failures.length ? 1 : 0);
+  };
+  return { config, units, shards, supervisor, abort, allLive, finish };
 }
