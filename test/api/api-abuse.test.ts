@@ -11,11 +11,10 @@ import { countRecords, NdjsonBody } from '../../lib/api/submit.js';
 import { createLogger, silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { client, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { readyOrClosed } from '../helpers/api-server.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const TOKEN = 'admin-token-0123456789a';
 const H = { authorization: `Bearer ${TOKEN}` };
 
@@ -172,8 +171,4 @@ test('a client that goes away mid-body is logged as api.client_aborted, not as R
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

@@ -14,11 +14,10 @@ import { Keys } from '../../lib/redis/keys.js';
 import { loadConfigFile } from '../../lib/config/load.js';
 import { STAGES } from '../../stages/index.js';
 import { cli, exited, rulesOnlyConfig, writeConfig } from '../helpers/pipeline.js';
-import { addEntries, client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { addEntries, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { readyOrClosed } from '../helpers/api-server.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const TOKEN = 'admin-token-0123456789a';
 const H = { authorization: `Bearer ${TOKEN}` };
 
@@ -172,11 +171,6 @@ test('a bulk load under produce --max-lag leaves the API room: its submits are t
   } finally {
     await app.close();
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

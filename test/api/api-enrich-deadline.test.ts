@@ -13,11 +13,10 @@ import { Keys } from '../../lib/redis/keys.js';
 import { encodeStatus } from '../../lib/stream/status-value.js';
 import { readRedisProduct } from '../../stages/sinks/export.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { readyOrClosed } from '../helpers/api-server.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const TOKEN = 'admin-token-0123456789a';
 const H = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 
@@ -78,11 +77,6 @@ test('a product found stored by the lookup at the deadline is answered 200 with 
   } finally {
     await app.close();
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

@@ -12,11 +12,10 @@ import { Keys } from '../../lib/redis/keys.js';
 import { recordCompletions } from '../../lib/stream/done.js';
 import { listeningApi, readyOrClosed } from '../helpers/api-server.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { openEvents } from '../helpers/sse-stream.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const TOKEN = 'admin-token-0123456789a';
 const auth = { authorization: `Bearer ${TOKEN}` };
 
@@ -71,11 +70,6 @@ test('resumed from an entry still kept, or from 0-0 on a stream never trimmed: n
   } finally {
     await app.close();
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

@@ -17,10 +17,9 @@ import { buildServer } from '../../lib/api/server.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const TOKEN = 'admin-token-0123456789a';
 /** How long a wave waits for the API's connection to be ready again (its reconnect backs off up to 5 s). @defaultValue 20000 */
 const READY_WAIT_MS = 20_000;
@@ -83,8 +82,4 @@ test('connections killed during 600 concurrent submits: every accepted id once i
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

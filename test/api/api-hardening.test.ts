@@ -12,10 +12,9 @@ import { buildServer } from '../../lib/api/server.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const TOKEN = 'admin-token-0123456789a';
 
 async function listening(limits = {}, tokens = [{ token: TOKEN, roles: ['admin' as const] }]) {
@@ -190,8 +189,4 @@ test('a client resuming with Last-Event-ID that stops reading is cut off after s
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

@@ -9,10 +9,9 @@ import { Keys } from '../../lib/redis/keys.js';
 import { readRedisProduct } from '../../stages/sinks/export.js';
 import { rulesOnlyConfig, startWorkers, stopAll } from '../helpers/pipeline.js';
 import { injectedApi, listeningApi } from '../helpers/api-server.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const TOKEN = 'admin-token-0123456789a';
 const H = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 
@@ -301,11 +300,6 @@ test("closing: a new request is answered 503 with Retry-After and its request id
   assert.is(r.headers['retry-after'], '1');
   assert.is(r.headers['x-request-id'], 'req-closing');
   assert.match(r.json().message, /shutting down/);
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

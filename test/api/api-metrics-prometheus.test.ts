@@ -14,11 +14,10 @@ import { parse } from 'yaml';
 import { API_METRICS } from '../../lib/observe/api-metric-specs.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { BIN, exited, FAST } from '../helpers/pipeline.js';
-import { addEntries, client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { addEntries, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const TOKEN = 'submit-token-0123456789';
 const READ = 'read-token-0123456789ab';
 
@@ -174,11 +173,6 @@ test('GET /metrics serves the request counts, timings and refused records of the
     child.kill('SIGTERM');
     await exited(child);
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

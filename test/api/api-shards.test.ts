@@ -15,12 +15,11 @@ import { configShards, shardOf } from '../../lib/redis/shard.js';
 import { productReader, startServer } from '../../scripts/commands/serve.js';
 import { rulesOnlyConfig, startWorkers, stopAll } from '../helpers/pipeline.js';
 import { listeningApi } from '../helpers/api-server.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { openEvents } from '../helpers/sse-stream.js';
 
 const SHARDS = 3;
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const TOKEN = 'admin-token-0123456789a';
 const H = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 const sharded = (): ResolvedConfig => ({ ...rulesOnlyConfig(server.url, randomPipeline('sh')), shards: SHARDS });
@@ -239,11 +238,6 @@ test('startServer on a sharded config serves the API and the console together', 
   } finally {
     await app.close();
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

@@ -14,12 +14,11 @@ import { OutcomeUnknown } from '../../lib/api/errors.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { startSubscribers } from '../helpers/sse-subscribers.js';
 import { readyOrClosed } from '../helpers/api-server.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const TOKEN = 'admin-token-0123456789a';
 const H = { authorization: `Bearer ${TOKEN}` };
 
@@ -153,11 +152,6 @@ test("a submit whose reply arrived while the event loop was blocked past submitR
   } finally {
     await app.close();
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

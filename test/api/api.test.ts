@@ -9,11 +9,10 @@ import { readRedisProduct } from '../../stages/sinks/export.js';
 import { resolveConfig } from '../../lib/config/load.js';
 import { completionsOf } from '../../lib/stream/done.js';
 import { FAST, rulesOnlyConfig, startWorkers, stopAll } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { readyOrClosed } from '../helpers/api-server.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const TOKENS = [
   { token: 'submit-token-0123456789', roles: ['submit' as const] },
   { token: 'read-token-0123456789ab', roles: ['read' as const] },
@@ -311,11 +310,6 @@ test('completionsOf: DLQ forwards are dead_lettered with the reason, forwards to
     { key: 'b', status: 'review', stage: 's', reason: 'review' },
     { key: 'c', status: 'dead_lettered', stage: 's', reason: 'max_deliveries', error: 'boom' },
   ]);
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

@@ -9,10 +9,9 @@ import * as assert from 'uvu/assert';
 import { Completions } from '../../lib/api/completions.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { client, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 /** Timers pending in this process (setTimeout / setInterval), from Node's own list of what keeps it alive. */
 const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
@@ -68,11 +67,6 @@ test('stop during a read backoff ends the loop at once: its sleep is cleared, no
   } finally {
     reader.disconnect();
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

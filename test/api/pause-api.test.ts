@@ -10,11 +10,10 @@ import { readAudit } from '../../lib/console/audit.js';
 import { pausedStages } from '../../lib/ops/pause.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 import { ADMIN, auth, READ, startConsole } from '../helpers/console.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 test('pause and resume through the API: admin only, audited, unknown stage 404 naming it, bad name 400 naming the field', async () => {
   const pipeline = randomPipeline('papi');
@@ -95,11 +94,6 @@ test('pause and resume through the API: admin only, audited, unknown stage 404 n
   } finally {
     await app.close();
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

@@ -15,11 +15,10 @@ import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from '../helpers/pipe
 import { aclUsers, applyAcl } from '../../lib/ops/acl.js';
 import { encodeEnvelope, newEnvelope } from '../../lib/stream/codec.js';
 import { stageDataAccess } from '../../stages/access.js';
-import { client, hogAllClientSlots, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { hogAllClientSlots, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
 const MAX_CLIENTS = 6;
-const server = await startRedis({ settings: { maxclients: String(MAX_CLIENTS) } });
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test, { settings: { maxclients: String(MAX_CLIENTS) } });
 await redis.ping();
 
 /** The checks every refusal must pass: exit code, one `error:` line naming `setting`, no noise. */
@@ -328,8 +327,4 @@ test('Redis full (OOM): produce waits, says so, and completes every record once 
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

@@ -10,10 +10,9 @@ import * as assert from 'uvu/assert';
 import { Keys } from '../../lib/redis/keys.js';
 import { integer, nonNegativeInt, nonNegativeMs, oneOf, port, positiveInt, positiveMs, positiveSeconds, share } from '../../scripts/commands/option-values.js';
 import { cli, exited, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 const rejects = (parse: (v: string) => string, value: string) => {
   try {
@@ -164,11 +163,6 @@ test('produce, export, dlq list and labels export of a pipeline this Redis has n
     assert.is(await exited(again), 0, again.output());
     assert.not.match(again.output(), /warning: nothing of pipeline/, args[0]);
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

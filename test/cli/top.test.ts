@@ -9,10 +9,9 @@ import { loadConfigFile } from '../../lib/config/load.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { intervalText, TopSampler } from '../../scripts/commands/top.js';
 import { BIN, cli, exited, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 /** XADD an envelope produced `ageMs` ago, whose last hop (if `hopDoneAfterMs`) finished that long after producing. */
 async function add(stream: string, id: string, producedAt: number, hopDoneAfterMs?: number): Promise<void> {
@@ -117,8 +116,4 @@ test('the live view redraws with an ANSI clear every interval and exits 0 on Ctr
   assert.ok(out.endsWith('\x1b[?25h'), 'the cursor is shown again on exit');
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

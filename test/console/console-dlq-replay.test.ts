@@ -8,11 +8,10 @@ import * as assert from 'uvu/assert';
 import { auditKey } from '../../lib/console/audit.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 import { addDeadLetter, addUndecodableDeadLetter, ADMIN, ADMIN2, auth, startConsole } from '../helpers/console.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 test('an undecodable dead letter is not replayed by the console (it came straight back: a loop with Replay all); the others of the selection are', async () => {
   const pipeline = randomPipeline();
@@ -109,8 +108,4 @@ test('a purge is audited with the ids it removed, not those it was asked for (tw
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

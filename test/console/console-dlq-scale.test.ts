@@ -8,11 +8,10 @@ import * as assert from 'uvu/assert';
 import { sharedWhileSame } from '../../lib/console/shared-result.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 import { addDeadLetter, ADMIN, auth, READ, startConsole } from '../helpers/console.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const json = async (r: Promise<Response>): Promise<any> => (await r).json();
 
@@ -80,8 +79,4 @@ test('a filter that matches nothing reads maxBulk entries and says where it stop
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

@@ -13,11 +13,10 @@ import { listReview } from '../../lib/console/review-list.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope } from '../../lib/stream/codec.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { ADMIN, auth, startConsole } from '../helpers/console.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 redis.on('error', () => {}); // the server is stopped on purpose below
 
 test('the reviewer may pick every category of the shipped config (its routes name groups: the picker had offered none beyond the top 3)', () => {
@@ -75,8 +74,4 @@ test('a live page is told its numbers are stale while sampling fails, and live a
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

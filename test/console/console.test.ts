@@ -7,15 +7,14 @@ import { readLabels } from '../../lib/console/labels.js';
 import { stageLatencies, hopTimings } from '../../lib/console/hops.js';
 import { pipelineGraph } from '../../lib/console/graph.js';
 import { rulesOnlyConfig, startWorkers, stopAll, cli, exited } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { addDeadLetter, ADMIN, auth, READ, reviewConfig, startConsole } from '../helpers/console.js';
 import { encodeEnvelope, newEnvelope } from '../../lib/stream/codec.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const json = async (r: Promise<Response>): Promise<any> => (await r).json();
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 test('hop timings: wait from the previous hand-off, batch from read to hand-off; each hop counted once across streams', () => {
   const env = {
@@ -294,8 +293,4 @@ test('review: an unsure product waits in review; a correction goes to the extrac
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

@@ -4,10 +4,9 @@ import * as assert from 'uvu/assert';
 import { Keys } from '../../lib/redis/keys.js';
 import { RecentHops } from '../../lib/console/recent-hops.js';
 import { encodeEnvelope, newEnvelope } from '../../lib/stream/codec.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { redis } = await redisForFile(test);
 
 const add = async (keys: Keys, n: number, at: number) => {
   for (let i = 0; i < n; i++) {
@@ -52,11 +51,6 @@ test('entries that are not envelopes and stored documents without hops are skipp
     (await hops.update(0)).map((h) => h.producedAt),
     [3000],
   );
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

@@ -17,10 +17,9 @@ import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { ADMIN, auth, groupReviewConfig, READ, startConsole } from '../helpers/console.js';
 import { stopAll } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 /** A review item of `key` as `from` (classify, or validate further on) queued it: predicted networking, unsure. */
 async function addItem(keys: Keys, key: string, origin: string, from: 'classify' | 'validate', title = 'Bluecorp speaker 3000'): Promise<void> {
@@ -201,8 +200,4 @@ test('a record produced after the item but stored after the decision wins over t
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

@@ -16,10 +16,9 @@ import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { groupReviewConfig } from '../helpers/console.js';
 import { FAST, stopAll } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 /** A review entry as the classify stage leaves it: predicted networking (group computing), unsure. */
 async function reviewEntry(keys: Keys, key: string, origin: string): Promise<string> {
@@ -179,8 +178,4 @@ test('a decided product is not sent back to review by the stages after the decis
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

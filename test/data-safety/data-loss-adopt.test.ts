@@ -13,10 +13,9 @@ import { memoryMetrics } from '../../lib/observe/metrics.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { EpochMarker } from '../../lib/stream/data-loss.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { redis } = await redisForFile(test);
 
 type Set = (...args: unknown[]) => Promise<unknown>;
 
@@ -63,11 +62,6 @@ test('another watcher writes its marker between this one reading and writing: SE
   assert.is(await marker.adopt(raced), theirs);
   assert.is(await redis.get(keys.epoch), theirs, 'theirs kept');
   assert.is(await marker.check(redis), false, 'no loss');
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

@@ -13,15 +13,14 @@ import { readDataLoss } from '../../lib/ops/data-loss.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { ADMIN, auth, READ, startConsole } from '../helpers/console.js';
 import { FAST, rulesOnlyConfig, startWorkers, stopAll } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
 /** The workers read their data-loss marker again this often (stage option dataLossCheckMs). */
 const CHECK_MS = 100;
 /** How long the workers may take to see the loss and record it. */
 const SEEN_WITHIN_MS = 20_000;
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 function configOf(pipeline: string, shards = 1): ResolvedConfig {
   const config = rulesOnlyConfig(server.url, pipeline, { ...FAST, dataLossCheckMs: CHECK_MS });
@@ -116,11 +115,6 @@ test('sharded: one record per shard listed, one admin ack clears them all', asyn
     await stop?.();
     await app.close();
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

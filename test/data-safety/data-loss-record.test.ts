@@ -11,10 +11,9 @@ import { memoryMetrics } from '../../lib/observe/metrics.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { recordDataLoss, type DataLossWitness } from '../../lib/stream/data-loss.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { redis } = await redisForFile(test);
 const witness = (stage: string, consumer: string): DataLossWitness => ({ stage, consumer, logger: silentLogger, metrics: memoryMetrics() });
 
 test('a report with an earlier time after one with a later time (another clock, another order) keeps lastAt at or after at (before: lastAt 60 s before at)', async () => {
@@ -106,11 +105,6 @@ test('after an acknowledgement, a late report of the same loss (the marker seen 
     [again?.what, again?.stage, again?.consumer, again?.seen, again?.at, again?.reports, again?.lastAt],
     ['marker_gone', 'store', 'later-1-0', 'm1', at + 60_000, 1, at + 60_000],
   );
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

@@ -12,10 +12,9 @@ import { Keys } from '../../lib/redis/keys.js';
 import { listeningApi } from '../helpers/api-server.js';
 import { auth, READ, startConsole } from '../helpers/console.js';
 import { cli, exitedWithin, FAST, rulesOnlyConfig, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis({ settings: { 'maxmemory-policy': 'noeviction' } });
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test, { settings: { 'maxmemory-policy': 'noeviction' } });
 const TOKEN = 'evicting-serve-token-0123456789';
 /** The policy is read again this often (the stages' dataLossCheckMs, which the server takes too). */
 const TIMERS = { ...FAST, dataLossCheckMs: 100 };
@@ -104,8 +103,4 @@ test("the console's amber banner names the allkeys-lru policy while submissions 
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

@@ -8,11 +8,10 @@ import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { allowWrites, refuseWrites } from '../helpers/misconf.js';
 import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
 /** `pipeline health` while Redis cannot persist (MISCONF): Redis is the finding, not the workers. */
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const host = hostname();
 const o = { ...FAST, blockMs: 50, watchdogIntervalMs: 50, stallTimeoutMs: 300 };
 
@@ -93,11 +92,6 @@ test('health during a MISCONF while the marker is still alive says Redis first a
     await worker.stop();
     await run;
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

@@ -14,11 +14,10 @@ import { checkEvictionPolicy, EvictingPolicyError, evictionRisk, maxmemoryPolicy
 import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { Redis } from 'ioredis';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 test('age caps: review and DLQ entries older than the cap are trimmed by the sampler, logged and counted; younger ones and other streams stay', async () => {
   const base = rulesOnlyConfig(server.url, randomPipeline());
@@ -165,8 +164,4 @@ test('maxmemory-policy: noeviction passes; any other policy warns once, loudly, 
   assert.is(evictionRisk('volatile-lru')!.includes('TTL'), true);
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

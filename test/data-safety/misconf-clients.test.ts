@@ -5,7 +5,7 @@ import { EXIT_CODES } from '../../lib/redis/diagnose.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { allowWrites, refuseWrites } from '../helpers/misconf.js';
 import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { injectedApi } from '../helpers/api-server.js';
 
 /**
@@ -14,8 +14,7 @@ import { injectedApi } from '../helpers/api-server.js';
  * the outage's exit code), as Redis full is (test/api/api-load.test.ts, test/cli/cli-errors.test.ts);
  * before, the API answered 500 and produce stopped at once with exit 1.
  */
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const TOKEN = 'admin-token-0123456789a';
 const H = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 const records = (n: number, p = 'r') => Array.from({ length: n }, (_, i) => JSON.stringify({ id: `${p}${i}`, title: `item ${i}` })).join('\n');
@@ -81,8 +80,4 @@ test('pipeline produce while Redis cannot persist: with --retry-for 0, exit 16 (
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

@@ -7,11 +7,10 @@ import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { allowWrites, refuseWrites } from '../helpers/misconf.js';
 import { FAST, rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
 /** A worker starting while Redis cannot persist (MISCONF) waits, as one starting while Redis is full does (test/data-safety/oom-start.test.ts). */
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 test('a worker started while Redis cannot persist (no Functions library, no group yet) waits in place (redis.misconf counted, one log line), then starts once a save succeeds (before: it exited)', async () => {
   const pipeline = randomPipeline('mc');
@@ -41,11 +40,6 @@ test('a worker started while Redis cannot persist (no Functions library, no grou
     await worker.stop();
     await running;
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

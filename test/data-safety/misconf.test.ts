@@ -10,14 +10,13 @@ import { STAGES } from '../../stages/index.js';
 import { allowWrites, refuseWrites } from '../helpers/misconf.js';
 import { FAST, rulesOnlyConfig, stopAll } from '../helpers/pipeline.js';
 import { assertStoredOnce, countingMetrics } from '../helpers/outage-records.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { client, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
 /**
  * Redis that cannot persist (MISCONF: a full disk, a killed save) refuses every write until a
  * save succeeds: an outage, as OOM is (test/data-safety/oom.test.ts), never a record's fault.
  */
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 // Few deliveries and fast retries: before the fix, MISCONF on a hand-off or a store cost a
 // delivery per try, and good records were dead-lettered once Redis took writes again.
 const config = rulesOnlyConfig(server.url, randomPipeline(), { ...FAST, maxDeliveries: 2, retryBaseMs: 5, retryMaxMs: 20 });
@@ -104,11 +103,6 @@ test('Redis unable to persist (MISCONF) while producing and storing: the produce
   assert.is(metrics.counts.get('messages.retries') ?? 0, 0, 'no delivery counted for the outage');
   assert.is(metrics.counts.get('messages.reclaimed') ?? 0, 0, 'no entry taken from the consumer that waited with it');
   assert.ok((metrics.counts.get('redis.misconf') ?? 0) > 0, 'the outage is counted for alerting');
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

@@ -10,10 +10,9 @@ import { consoleKeys, ConsoleSampler, type ConsoleSample, type SampleFailure } f
 import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { addEntries, client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { addEntries, randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis({ settings: { 'maxmemory-policy': 'noeviction' } });
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test, { settings: { 'maxmemory-policy': 'noeviction' } });
 const pipeline = randomPipeline('oc');
 const config = rulesOnlyConfig(server.url, pipeline);
 const keys = new Keys(pipeline);
@@ -58,8 +57,4 @@ test('Redis full: the console sample names it (redisRefusesWrites, the banner li
   assert.is(await series(), written + 1, 'written again');
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

@@ -9,10 +9,9 @@ import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { FAST, rulesOnlyConfig, stopAll } from '../helpers/pipeline.js';
 import { assertStoredOnce, countingMetrics } from '../helpers/outage-records.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { client, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis({ settings: { 'maxmemory-policy': 'noeviction' } });
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test, { settings: { 'maxmemory-policy': 'noeviction' } });
 
 const oomRejections = async () => Number(/errorstat_OOM:count=(\d+)/.exec(await redis.info('errorstats'))?.[1] ?? 0);
 
@@ -57,11 +56,6 @@ test('Redis full (maxmemory + noeviction) while producing and storing: the produ
   }
   await assertStoredOnce(redis, keys, N, 'm', metrics.counts);
   assert.ok((metrics.counts.get('redis.oom') ?? 0) > 0, 'the outage is counted for alerting');
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

@@ -11,10 +11,9 @@ import { memoryMetrics } from '../../lib/observe/metrics.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { FAST, rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis({ settings: { 'maxmemory-policy': 'noeviction' } });
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test, { settings: { 'maxmemory-policy': 'noeviction' } });
 
 test('a policy set at run time: one redis.eviction_policy line per change (error allkeys-lru, warn volatile-lru, info noeviction), allkeys-* counted in the metric while it lasts, the worker still running', async () => {
   const config = rulesOnlyConfig(server.url, randomPipeline('pw'));
@@ -66,8 +65,4 @@ test('a policy set at run time: one redis.eviction_policy line per change (error
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

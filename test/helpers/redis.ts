@@ -21,6 +21,23 @@ export function client(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: 3 });
 }
 
+/**
+ * startRedis and a client of it for one test file, both closed after its tests (`suite`: the
+ * file's uvu test): close, not stop, so the server's temp dir goes with it.
+ */
+export async function redisForFile(
+  suite: { after(hook: () => Promise<void>): void },
+  opts: RedisServerOptions = {},
+): Promise<{ server: RedisServer; redis: Redis }> {
+  const server = await startRedis(opts);
+  const redis = client(server.url);
+  suite.after(async () => {
+    redis.disconnect();
+    await server.close();
+  });
+  return { server, redis };
+}
+
 /** A fresh pipeline name per test, so tests never see each other's keys. */
 export function randomPipeline(prefix = 't'): string {
   return `${prefix}${randomBytes(4).toString('hex')}`;

@@ -10,15 +10,9 @@ import { encodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, newEnvelope } from '../../li
 import { collectOutcomes } from '../../training/eval/collect.js';
 import { formatReport } from '../../training/eval/report.js';
 import { evalScores } from '../helpers/eval-scores.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
+const { redis } = await redisForFile(test);
 
 test('stored and sent to review, review only, stored only: each known; the outcomes line counts every one sent to review', async () => {
   const keys = new Keys(randomPipeline('ev'));

@@ -10,15 +10,9 @@ import { Shards } from '../../lib/redis/shard.js';
 import { encodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, newEnvelope } from '../../lib/stream/codec.js';
 import { collectOutcomes } from '../../training/eval/collect.js';
 import { nextStreamId, releaseChunk } from '../../training/eval/release.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
+const { redis } = await redisForFile(test);
 
 test('nextStreamId: the id just after, past 2^53 too', () => {
   assert.is(nextStreamId('1700000000000-0'), '1700000000000-1');

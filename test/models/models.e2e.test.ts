@@ -9,7 +9,7 @@ import { isIdle, pipelineStatus } from '../../lib/ops/inspect.js';
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import type { Entity } from '../../lib/models/bio.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { FAST, startWorkers, stopAll } from '../helpers/pipeline.js';
 
 // Written out independently of config/pipeline.json, so a wrong routing table fails the test.
@@ -33,8 +33,7 @@ const GROUP: Record<string, string> = {
 /** The routing table's review threshold on classifier confidence. */
 const REVIEW_BELOW = 0.5;
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 test('500 dev records through the model pipeline: routed by the group of the predicted category (low confidence and missing required attributes also to review), model provenance stored, spans are substrings of the input', async () => {
   const pipeline = randomPipeline('m');
@@ -115,8 +114,4 @@ test('500 dev records through the model pipeline: routed by the group of the pre
   assert.ok(extracted > 500, `only ${extracted} entities extracted from 500 titles`);
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

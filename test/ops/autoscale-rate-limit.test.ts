@@ -20,10 +20,9 @@ import { encodeEnvelope, newEnvelope } from '../../lib/stream/codec.js';
 import { ok, type StageFactory } from '../../lib/worker/stage.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { FAST } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 const policy: ScalePolicy = { minWorkers: 1, maxWorkers: 3, scaleUpLag: 100, scaleUpAfterMs: 1000, scaleDownIdleMs: 5000 };
 /** 10 per 100 ms: 100 per 1000 ms window. */
@@ -192,8 +191,4 @@ test("sharded (shards: 3): each shard's own bucket is read, only where the stage
   assert.is(await lagBuckets(redis, unlimited, ['work'], status, 5), undefined);
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

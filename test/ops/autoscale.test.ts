@@ -14,7 +14,7 @@ import { memoryMetrics } from '../../lib/observe/metrics.js';
 import { consumerName, Keys } from '../../lib/redis/keys.js';
 import { Supervisor } from '../../lib/ops/supervisor.js';
 import { pauseStages, resumeStages } from '../../lib/ops/pause.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
 const policy: ScalePolicy = { minWorkers: 1, maxWorkers: 3, scaleUpLag: 100, scaleUpAfterMs: 1000, scaleDownIdleMs: 5000 };
 
@@ -61,8 +61,7 @@ test('decide: scale to zero and back: one waiting message wakes the stage, the l
   assert.equal(decide(policy, {}, { lag: 0, pending: 0, workers: 5 }, 0), { to: 3, reason: 'above_max' });
 });
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const FIXTURE = resolve(import.meta.dirname, '../fixtures/slow-worker.ts');
 
 test('a burst on a slow stage scales it up to max on lag, then back to min when idle; retired workers drain (nothing lost or done twice)', async () => {
@@ -230,8 +229,4 @@ test('a paused stage (`pipeline pause`) is not scaled up on its growing lag, nor
   assert.equal(scaled, [2], 'resumed: scaled up on the lag after a window');
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

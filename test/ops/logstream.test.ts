@@ -9,10 +9,9 @@ import { Keys } from '../../lib/redis/keys.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const opts = { maxLen: 100, flushIntervalMs: 30, maxBuffered: 1000 };
 
 test('log lines go to stdout and, batched, to the capped {p}:logs stream', async () => {
@@ -94,8 +93,4 @@ test('a worker with logs.stream on writes its lines through its shared connectio
   assert.ok(lines.every((l) => l.stage === 'preprocess'));
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

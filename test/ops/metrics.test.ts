@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FAST, startWorkers, stopAll } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { listener, TYPE, type Line } from '../helpers/statsd.js';
 
 function config(url: string, pipeline: string, metrics: Record<string, unknown>): ResolvedConfig {
@@ -27,8 +27,7 @@ const count = (lines: Line[], name: string, tags: Record<string, string> = {}) =
 const last = (lines: Line[], name: string, tags: Record<string, string> = {}) =>
   lines.filter((l) => l.name === name && Object.entries(tags).every(([k, v]) => l.tags[k] === v)).at(-1)?.value;
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 test('a run sends the documented metrics: counts per stage, routes, batch sizes, e2e timing at the sink, backlog gauges', async () => {
   const statsd = await listener();
@@ -186,8 +185,4 @@ test('metrics config: STATSD_* and STATSD_TAGS from the environment, batching de
   assert.equal([c.metrics.maxBufferBytes, c.metrics.flushIntervalMs, c.metrics.gaugeIntervalMs], [1400, 1000, 5000]);
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

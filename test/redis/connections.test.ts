@@ -2,10 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../../lib/redis/keys.js';
 import { cli, exited, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 /** Named pipeline connections from CLIENT LIST, grouped by worker (stage:consumer). */
 async function connectionsByWorker(): Promise<Map<string, string[]>> {
@@ -49,8 +48,4 @@ test('pipeline up: each stage process holds exactly 2 named connections (read + 
   await waitFor('connections closed', async () => (await connectionsByWorker()).size === 0);
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

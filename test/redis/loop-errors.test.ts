@@ -12,10 +12,9 @@ import { Keys } from '../../lib/redis/keys.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { FAST, rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 test('a lasting loop error backs off (doubling to retryMaxMs) instead of being retried and logged every 100-200 ms; the loop resumes when it is gone', async () => {
   const pipeline = randomPipeline();
@@ -52,8 +51,4 @@ test('a lasting loop error backs off (doubling to retryMaxMs) instead of being r
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

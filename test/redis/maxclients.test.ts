@@ -5,11 +5,10 @@ import * as assert from 'uvu/assert';
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { cli, exited, FAST, writeConfig } from '../helpers/pipeline.js';
-import { client, hogAllClientSlots, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { hogAllClientSlots, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
 const MAX_CLIENTS = 8;
-const server = await startRedis({ settings: { maxclients: String(MAX_CLIENTS) } });
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test, { settings: { maxclients: String(MAX_CLIENTS) } });
 await redis.ping();
 
 /** Named pipeline connections per process (`stage:consumer`), from CLIENT LIST. */
@@ -86,8 +85,4 @@ test('at maxclients, workers back off with jitter and retry, log it, and consume
   assert.ok(new Set(delays).size > 1, `jittered reconnect delays (${delays.join(', ')})`);
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

@@ -13,11 +13,10 @@ import { configShards } from '../../lib/redis/shard.js';
 import { encodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, newEnvelope, type Envelope } from '../../lib/stream/codec.js';
 import { deadLetterForward, type DeadLetterReason } from '../../lib/stream/deadletter.js';
 import { hasModelStage, tallyChaos } from '../../scripts/commands/chaos-tally.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 function config(file: string) {
   const raw = JSON.parse(readFileSync(resolve(ROOT, file), 'utf8')) as PipelineConfig;
@@ -119,11 +118,6 @@ test('chaos/soak tally: entries trimmed from a stage stream are counted as unche
   assert.is(t.unchecked, 2, 'two of its three entries trimmed');
   assert.is(t.checked, 1);
   assert.is(t.forwardedTwice, 0, 'what is left holds c0 once');
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

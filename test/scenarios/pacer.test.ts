@@ -2,10 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PacedConnection } from '../../bench/pacer.js';
 import { encodeCommand } from '../../lib/redis/resp.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const { hostname, port } = new URL(server.url);
 
 test('the bench pacer: every XADD of many writes lands, replies split across reads are all counted', async () => {
@@ -56,10 +55,5 @@ async function clientId(r: typeof redis, name: string): Promise<number> {
   if (!line) throw new Error(`no client named ${name}`);
   return Number(/\bid=(\d+)/.exec(line)![1]);
 }
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 
 test.run();

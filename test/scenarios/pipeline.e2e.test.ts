@@ -6,11 +6,10 @@ import * as assert from 'uvu/assert';
 import { isIdle, pipelineStatus } from '../../lib/ops/inspect.js';
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { rulesOnlyConfig, startWorkers, stopAll } from '../helpers/pipeline.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 test('1,000 records: every one stored exactly once, with the route its identifiers call for', async () => {
   const config = rulesOnlyConfig(server.url, randomPipeline());
@@ -45,8 +44,4 @@ test('1,000 records: every one stored exactly once, with the route its identifie
   for (const s of status.streams) if (s.group) assert.is(s.group.pending, 0, s.stream);
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

@@ -10,10 +10,9 @@ import { configShards } from '../../lib/redis/shard.js';
 import { encodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, newEnvelope } from '../../lib/stream/codec.js';
 import { tallyTerminal } from '../../scripts/commands/terminal-tally.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 test('one record in review from two stages is not a duplicate; twice from one stage is', async () => {
   const config = rulesOnlyConfig(server.url, randomPipeline());
@@ -35,8 +34,4 @@ test('one record in review from two stages is not a duplicate; twice from one st
   assert.is(t.repeated, 1, 'one stage twice: a duplicate');
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

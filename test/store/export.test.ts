@@ -9,10 +9,9 @@ import { parseSince, type ExportedProduct } from '../../stages/sinks/export.js';
 import { createRedisSink } from '../../stages/sinks/redis.js';
 import type { StoredProduct } from '../../stages/sinks/sink.js';
 import { cli, exited, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const T0 = Date.parse('2024-05-01T00:00:00Z');
 const HOUR = 3_600_000;
 
@@ -193,8 +192,4 @@ test('--since reads ISO-8601 dates and times and ages, and refuses the rest (Dat
     assert.throws(() => parseSince(bad, now), /--since: not a time/, bad);
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

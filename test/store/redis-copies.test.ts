@@ -16,11 +16,10 @@ import { Keys } from '../../lib/redis/keys.js';
 import { createRedisSink } from '../../stages/sinks/redis.js';
 import { createStore, SINKS } from '../../stages/store.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 import { reclaimedBatch, sameRecordAgain, storedVersion } from '../helpers/store-deliveries.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 /** `copies` of each product key (the Redis sink's hash field). */
 const copiesOf = async (keys: Keys, ...ks: string[]): Promise<Record<string, number>> =>
@@ -113,8 +112,4 @@ test('upgrade: a product hash from before `applied` (entry id only), or written 
   assert.is(await redis.hget(keys.product('k'), 'applied'), 'store/100-0 store/101-0 store/102-0');
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

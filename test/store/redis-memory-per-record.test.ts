@@ -9,10 +9,9 @@ import * as assert from 'uvu/assert';
 import { submitRecords } from '../../lib/api/submit.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { recordCompletions } from '../../lib/stream/done.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { redis } = await redisForFile(test);
 const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
 const WEEK = 7 * 86_400_000;
 
@@ -46,11 +45,6 @@ test('a submit marker is about 150 B of Redis (about 100 B by MEMORY USAGE), one
   assert.ok(one <= 120, `MEMORY USAGE ${one}`);
   const ttl = await redis.pttl(markers[0]!);
   assert.ok(ttl > 3_500_000 && ttl <= 3_600_000, `kept submitDedupMs: ${ttl}`);
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

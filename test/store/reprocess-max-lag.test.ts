@@ -13,10 +13,9 @@ import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { STAGES } from '../../stages/index.js';
 import { cli, exited, startWorkers, stopAll, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 test('reprocess --max-lag 4: the put-backs wait while validate is 4 behind (its maxLag is 100,000), saying --max-lag, then all go once workers drain', async () => {
   const pipeline = randomPipeline('rml');
@@ -58,8 +57,4 @@ test('reprocess --max-lag 4: the put-backs wait while validate is 4 behind (its 
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

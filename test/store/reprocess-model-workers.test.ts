@@ -27,10 +27,9 @@ import { Worker } from '../../lib/worker/worker.js';
 import { stageModelVersion } from '../../stages/domain/model-options.js';
 import { STAGES } from '../../stages/index.js';
 import { cli, exited, FAST } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const dir = mkdtempSync(join(tmpdir(), 'reprocess-workers-'));
 const TAGGER = resolve(import.meta.dirname, '../fixtures/tagger-stage.ts');
 
@@ -157,11 +156,6 @@ test('reprocess refuses while a worker runs the model it loaded before the files
   } finally {
     await stopAll(workers);
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

@@ -10,10 +10,9 @@ import { reprocess, type StoredProductRef } from '../../lib/ops/reprocess.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { createRedisSink } from '../../stages/sinks/redis.js';
 import { cli, exited, rulesOnlyConfig, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 /** A stored product that went preprocess → validate → store, its title `size` characters long. */
 const stored = (key: string, size: number, i: number): StoredProductRef => ({
@@ -122,8 +121,4 @@ test('Redis full past --retry-for: the run fails naming OOM, with the totals so 
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

@@ -28,10 +28,9 @@ import { currentModelVersions, stageModelVersion } from '../../stages/domain/mod
 import { STAGES } from '../../stages/index.js';
 import { redisProducts } from '../../stages/sinks/export.js';
 import { FAST, stopAll } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const dir = mkdtempSync(join(tmpdir(), 'reprocess-review-'));
 const TAGGER = resolve(import.meta.dirname, '../fixtures/tagger-stage.ts');
 
@@ -132,8 +131,4 @@ test("a reprocess after a model upgrade keeps the reviewer's category, fields an
   assert.equal(await reviewKeys(s.keys), ['p1', 'p2', 'p2']);
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

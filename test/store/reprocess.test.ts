@@ -28,10 +28,9 @@ import { currentModelVersions, stageModelVersion } from '../../stages/domain/mod
 import { redisProducts } from '../../stages/sinks/export.js';
 import { STAGES } from '../../stages/index.js';
 import { cli, exited, FAST, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { client, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const dir = mkdtempSync(join(tmpdir(), 'reprocess-'));
 const TAGGER = resolve(import.meta.dirname, '../fixtures/tagger-stage.ts');
 const CATEGORIES = ['tools', 'garden', 'toys'];
@@ -343,8 +342,4 @@ test('the observer user may run --dry-run (reads only) but not put products back
   assert.is(await redis.xlen(s.keys.stream('tag')), tagLen, 'nothing put back');
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

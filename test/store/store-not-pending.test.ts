@@ -16,10 +16,9 @@ import { Keys } from '../../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope, type Message } from '../../lib/stream/codec.js';
 import { createStore } from '../../stages/store.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 function setup() {
   const config = rulesOnlyConfig(server.url, randomPipeline('np'));
@@ -77,8 +76,4 @@ test('a store called outside a worker (no group on the stream) writes as before'
   assert.is(await redis.hget(keys.product('p1'), 'copies'), '1');
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

@@ -11,10 +11,9 @@ import { Shards } from '../../lib/redis/shard.js';
 import { vectorToBuffer } from '../../stages/domain/vector-bytes.js';
 import { VectorBlock } from '../../stages/domain/vector-index.js';
 import { VectorStore } from '../../stages/domain/vector-store.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { redis } = await redisForFile(test);
 const unit = (...xs: number[]) => {
   const n = Math.hypot(...xs);
   return Float32Array.from(xs, (x) => x / n);
@@ -142,8 +141,4 @@ test('VectorBlock.remove: the key is no candidate, not counted, not brought back
   b.close();
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

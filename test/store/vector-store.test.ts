@@ -8,10 +8,9 @@ import { VectorBlock } from '../../stages/domain/vector-index.js';
 import { bufferToCentroids, bufferToVector, centroidsId, storedVector, vectorFiled, vectorToBuffer } from '../../stages/domain/vector-bytes.js';
 import { dot, nearestCentroid } from '../../stages/domain/ivf.js';
 import { VectorStore } from '../../stages/domain/vector-store.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { client, randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const unit = (...xs: number[]) => {
   const n = Math.hypot(...xs);
   return Float32Array.from(xs, (x) => x / n);
@@ -127,10 +126,6 @@ test("a sync reads back only the log entries other workers wrote, not the worker
   assert.ok((await w1.nearest('audio', unit(1, 1, 1), 'nobody'))!.score > 0.999, "another worker's later vector for the same key still arrives");
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 /** `n` unit vectors of `dim` dimensions in a few clusters, deterministic. */
 function clustered(n: number, dim: number, seed: number): Float32Array[] {
   let x = seed;

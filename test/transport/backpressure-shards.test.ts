@@ -11,10 +11,9 @@ import { ShardedBackpressure } from '../../lib/producer/backpressure-shards.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { shardOf } from '../../lib/redis/shard.js';
 import { cli, exited, rulesOnlyConfig, writeConfig } from '../helpers/pipeline.js';
-import { addEntries, client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { addEntries, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 const addN = (stream: string, n: number) => addEntries(redis, stream, n);
 
@@ -93,11 +92,6 @@ test('worker.started names its shards also when the worker reads shard 0 alone (
     w.kill('SIGTERM');
     await exited(w);
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

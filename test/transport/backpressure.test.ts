@@ -7,10 +7,9 @@ import { DrainRate, retryAfterSeconds } from '../../lib/producer/drain.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { replayDeadLetters } from '../../lib/ops/dlq.js';
 import { cli, exited, rulesOnlyConfig, writeConfig } from '../helpers/pipeline.js';
-import { addEntries, client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { addEntries, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 const addN = (stream: string, n: number) => addEntries(redis, stream, n);
 
@@ -216,11 +215,6 @@ test('DLQ replay follows the same rule: it waits while the target stage is behin
   const r = await replayDeadLetters(redis, config, { ids: [id!] }, keys, { backpressure: { pollMs: 10, maxWaitMs: 1000 } });
   assert.is(r.replayed.length, 1);
   assert.is(await redis.xlen(keys.dlq), 0);
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

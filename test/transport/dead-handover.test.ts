@@ -21,10 +21,9 @@ import { STAGES } from '../../stages/index.js';
 import { cli, FAST, rulesOnlyConfig, stageThenStore } from '../helpers/pipeline.js';
 import { events, stopSupervisor } from '../helpers/processes.js';
 import { slowStageModule } from '../helpers/slow-stage.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 /** The claim limit of both tests: far beyond every wait below, so only a hand-over explains a prompt reclaim. */
 const CLAIM_MIN_IDLE_MS = 60_000;
 
@@ -161,8 +160,4 @@ test('pipeline up: a worker SIGKILLed mid-batch hands its entries over at once; 
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

@@ -16,11 +16,10 @@ import { fail, ok, type StageFactory } from '../../lib/worker/stage.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { cli, exited, FAST, stageThenStore, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { addDeadLetter } from '../helpers/console.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 /**
  * A test-only stage kind, registered only here: each record's `mode` says how it behaves.
@@ -218,10 +217,6 @@ test('a batch call that throws is split: each message runs alone, only the poiso
   for (let i = 0; i < 6; i++) assert.is(await redis.hget(keys.product(`s${i}`), 'copies'), '1');
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test('a dead-letter id without its -seq is refused by show, replay and purge; the replay script deletes the entry it put back (a replay by <ms> had stored one record twice)', async () => {
   const pipeline = randomPipeline();
   const config = rulesOnlyConfig(server.url, pipeline);

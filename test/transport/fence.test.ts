@@ -6,10 +6,9 @@ import { handOff } from '../../lib/stream/handoff.js';
 import { produce } from '../../lib/producer/producer.js';
 import { Script } from '../../lib/redis/script.js';
 import { gatedWorkerRig } from '../helpers/gated-worker.js';
-import { client, startRedis, waitFor } from '../helpers/redis.js';
+import { redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const claim = new Script('claim-2');
 /** claim-2.lua's ARGV for `consumer` taking up to `count` entries of group work, idle or not. */
 const claimArgs = (consumer: string, count: number) => ['work', consumer, 0, '0-0', count];
@@ -112,8 +111,4 @@ test('control: the same race with a claim that bypasses the fence duplicates the
   assert.is([...arrivals.values()].filter((n) => n === 2).length, 4, 'why every claim must go through claim-2.lua');
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

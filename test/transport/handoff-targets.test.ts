@@ -15,10 +15,9 @@ import { Worker } from '../../lib/worker/worker.js';
 import { stageDataAccess } from '../../stages/access.js';
 import { STAGES } from '../../stages/index.js';
 import { FAST } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const RAW = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../config/rules-only.json'), 'utf8')) as PipelineConfig;
 
 function config(pipeline: string, env: Record<string, string> = {}, routes = RAW.routes): ResolvedConfig {
@@ -119,11 +118,6 @@ test("a route to a stream the stage's ACL user may not write (routes changed wit
   await everyRecordAccountedFor(c, n, 'unwritable_target');
   const dl = await redis.xrange(new Keys(pipeline).dlq, '-', '+', 'COUNT', 1);
   assert.match(dl[0]![1][dl[0]![1].indexOf('error') + 1]!, /NOPERM.*pipeline acl --apply/);
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

@@ -4,10 +4,9 @@ import { handOff, handOffArgs } from '../../lib/stream/handoff.js';
 import { readGroupEntries } from '../../lib/stream/entries.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { Script } from '../../lib/redis/script.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { redis } = await redisForFile(test);
 /** The hand-off source of stream `src` read by group `group` (fence key beside it, same hash tag). */
 const from = (src: string, group: string) => ({ stream: src, group, fenceKey: `${src}:fence` });
 const claim = new Script('claim-2');
@@ -193,8 +192,4 @@ test('shapes no call can carry are refused before anything is sent', () => {
   );
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

@@ -17,15 +17,9 @@ import { silentLogger } from '../../lib/observe/logger.js';
 import { noopMetrics } from '../../lib/observe/metrics.js';
 import { createPreprocess } from '../../stages/preprocess.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
+const { server, redis } = await redisForFile(test);
 
 test('a title of zero-width, control or format characters alone is rejected with its line and field; emoji and markup titles go in', async () => {
   const keys = new Keys(randomPipeline());

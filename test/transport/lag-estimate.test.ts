@@ -6,12 +6,11 @@ import { resolveConfig } from '../../lib/config/load.js';
 import { createLogger } from '../../lib/observe/logger.js';
 import { memoryMetrics } from '../../lib/observe/metrics.js';
 import { Keys } from '../../lib/redis/keys.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
 // fsync always: with everysec a busy disk lets Redis postpone the AOF write past its reply, and a
 // SIGKILL then loses what the test wrote (a CI run read lag 0: the entries gone, not the lag unknown).
-const server = await startRedis({ appendonly: true, appendfsync: 'always' });
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 redis.on('error', () => {}); // the restart below drops it; it reconnects
 
 /** A one-stage pipeline `work` reading `in`, autoscaled 1..3 on a lag of 5. */
@@ -73,11 +72,6 @@ test('autoscale.lag_unknown is logged once while the lag stays unknown', async (
   await autoscaler.runOnce();
   assert.is(workers, 1, 'holds');
   assert.is(lines.filter((l) => l.event === 'autoscale.lag_unknown').length, 1, 'said once');
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

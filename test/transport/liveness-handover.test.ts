@@ -24,11 +24,10 @@ import { memoryMetrics } from '../../lib/observe/metrics.js';
 import { handOverLapsed } from '../../lib/worker/liveness-handover.js';
 import { cli, exited, FAST, rulesOnlyConfig, stageThenStore } from '../helpers/pipeline.js';
 import { events } from '../helpers/processes.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { slowStageModule } from '../helpers/slow-stage.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 const BATCH = 5;
 const LATER = 15;
@@ -185,8 +184,4 @@ test("only a registered consumer whose alive key is gone is handed over, only it
   );
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

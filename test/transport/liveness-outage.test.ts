@@ -17,10 +17,9 @@ import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { cli, exited, FAST, stageThenStore } from '../helpers/pipeline.js';
 import { events } from '../helpers/processes.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis({ appendonly: true, appendfsync: 'always' });
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 redis.on('error', () => {}); // while the server is down: it reconnects
 
 const STAGE = {
@@ -109,8 +108,4 @@ test('a Redis restart longer than aliveTtlMs: no live worker loses its held batc
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

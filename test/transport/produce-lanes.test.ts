@@ -13,10 +13,9 @@ import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope } from '../../lib/stream/codec.js';
 import { validateRecord } from '../../lib/producer/record.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { redis } = await redisForFile(test);
 
 const RECORDS = 4_000;
 const BATCH = 20;
@@ -97,8 +96,4 @@ test('a held lane does not hold the other: its records go on, the reader stops a
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

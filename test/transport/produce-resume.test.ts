@@ -12,10 +12,9 @@ import { ProducerGapError, RunInputMismatchError } from '../../lib/core/errors.j
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { cli, exited, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { client, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 const lines = (n: number, p = 'r') => Array.from({ length: n }, (_, i) => JSON.stringify({ id: `${p}${i}`, title: `item ${i}` }));
 /** The first `n` lines, then the producer dies. */
@@ -165,8 +164,4 @@ test('CLI: a --run-id that is no run id is refused before the run, naming the op
   rmSync(config, { force: true });
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

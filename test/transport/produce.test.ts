@@ -7,10 +7,9 @@ import { Readable } from 'node:stream';
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { cli, exited, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 /** The error message a promise rejects with ('' when it resolves). */
 const failure = (p: Promise<unknown>) =>
   p.then(
@@ -155,8 +154,4 @@ test('a rejected line is kept whole in the rejects file (from stdin, its only co
   assert.equal([summary.rejected, await redis.xlen(stream)], [3, 0]);
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

@@ -7,10 +7,9 @@ import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { FAST, oneStageToOut, outageStage } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 // A batch read ahead while the batch before it waits out an outage is this consumer's too: it must
 // be kept claimed like the batch in flight, or a reclaimer takes it once it is claimMinIdleMs idle
@@ -60,11 +59,6 @@ test('during an outage the batch read ahead is kept claimed with the one in flig
     await worker.stop();
     await running;
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

@@ -9,10 +9,9 @@ import { ok, type StageFactory } from '../../lib/worker/stage.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { FAST, stageThenStore } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -60,8 +59,4 @@ test('after full, quick batches the next batch is read while one is processed; r
   assert.is(await pendingDuringThirdBatch(0), 10, 'without read-ahead only the batch in hand is pending');
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

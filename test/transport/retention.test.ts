@@ -5,12 +5,11 @@ import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { trimAcked } from '../../lib/stream/retention.js';
 import { FAST, rulesOnlyConfig, startWorkers, stopAll } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
 // Small radix-tree nodes, so approximate trimming (MINID ~) removes acked entries in small steps.
 const NODE = 10;
-const server = await startRedis({ settings: { 'stream-node-max-entries': String(NODE) } });
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test, { settings: { 'stream-node-max-entries': String(NODE) } });
 
 async function readAck(stream: string, group: string, count: number, ackFirst: number): Promise<string[]> {
   const reply = (await redis.xreadgroup('GROUP', group, 'c', 'COUNT', count, 'STREAMS', stream, '>')) as [string, [string, string[]][]][];
@@ -78,8 +77,4 @@ test("running workers trim their input stream only below what every group acked:
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

@@ -10,10 +10,9 @@ import type { ResolvedStage } from '../../lib/config/types.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { recordCompletions } from '../../lib/stream/done.js';
 import { readStatus } from '../../lib/stream/status-value.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { redis } = await redisForFile(test);
 const first = { name: 'preprocess', input: 'in' } as ResolvedStage;
 const never = async () => false;
 
@@ -45,8 +44,4 @@ test('a status hash written by an older version still answers (an upgrade does n
   assert.equal([r.status, 'at' in r && r.at], ['review', 5]);
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

@@ -21,11 +21,10 @@ import { redeliverWebhookDeadLetters } from '../../lib/webhooks/redeliver.js';
 import { Webhooks } from '../../lib/webhooks/runner.js';
 import { stageDataAccess } from '../../stages/access.js';
 import { cli, exited, FAST, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { receiver, verify, type Received } from '../helpers/webhook-receiver.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const SECRET = 'dlq-secret';
 const HOOK = { secretEnv: 'HOOK_SECRET', timeoutMs: 2_000, backoffBaseMs: 20, backoffMaxMs: 100, blockMs: 50, claimMinIdleMs: 2_500, checkIntervalMs: 100 };
 
@@ -323,11 +322,6 @@ test('redeliver and purge as the observer or the webhooks user: exit 13 saying t
     await refusing.close();
     await fixed.close();
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

@@ -19,11 +19,10 @@ import { recordCompletions } from '../../lib/stream/done.js';
 import { Webhooks } from '../../lib/webhooks/runner.js';
 import { cli, exited, FAST, startWorkers, stopAll, writeConfig } from '../helpers/pipeline.js';
 import { produceItems } from '../helpers/outage-records.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { receiver, verify } from '../helpers/webhook-receiver.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const RAW = JSON.parse(readFileSync(new URL('../../config/rules-only.json', import.meta.url), 'utf8')) as PipelineConfig;
 const HOOK = { name: 'app', url: 'http://127.0.0.1:9/hook', secretEnv: 'HOOK_SECRET', blockMs: 50, checkIntervalMs: 100 };
 
@@ -140,11 +139,6 @@ test("sharded: every shard's {p:N}:done is followed, the event id is <shard>/<en
     await hooks.stop();
     await rx.close();
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

@@ -21,11 +21,10 @@ import { Keys } from '../../lib/redis/keys.js';
 import { webhookGroup, webhookGroups } from '../../lib/stream/webhook-groups.js';
 import { webhooksStatus, webhooksText } from '../../lib/webhooks/status.js';
 import { FAST } from '../helpers/pipeline.js';
-import { addEntries, client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { addEntries, randomPipeline, redisForFile } from '../helpers/redis.js';
 import { reportedLag, webhookLagSeen } from '../helpers/webhook-lag.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const RAW = JSON.parse(readFileSync(new URL('../../config/rules-only.json', import.meta.url), 'utf8')) as PipelineConfig;
 const HOOK = { secretEnv: 'HOOK_SECRET', blockMs: 50, checkIntervalMs: 100 };
 
@@ -95,8 +94,4 @@ test('pipeline status and webhooks.lag: a webhook lag Redis cannot tell is count
   );
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

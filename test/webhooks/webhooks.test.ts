@@ -18,11 +18,10 @@ import { checkMissed } from '../../lib/webhooks/missed.js';
 import { webhookGroup } from '../../lib/webhooks/reader.js';
 import { Webhooks } from '../../lib/webhooks/runner.js';
 import { statusOutput } from '../../scripts/commands/status.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { closedPort, receiver, verify, type Answer, type Received } from '../helpers/webhook-receiver.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const SECRET = 's3cret';
 /**
  * Timers shrunk: retries in tens of ms, a crashed consumer's entries claimable after 2.5 s. The
@@ -298,11 +297,6 @@ test('a short entries-read (as a failover leaves it) on a group past the first e
   const g = ((await redis.xinfo('GROUPS', keys.done)) as unknown[][])[0]!;
   assert.is(String(g[g.indexOf('last-delivered-id') + 1]), fifth, 'not moved back');
   assert.is(metrics.records.length, 0);
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

@@ -16,10 +16,9 @@ import { loadConfigFile } from '../../lib/config/load.js';
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { BIN, cli, exited, FAST, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const STAGES = ['preprocess', 'validate', 'store'];
 
 /** Pipeline connection names from CLIENT LIST, by the pid in their consumer name (`stage:host-pid-n:role`). */
@@ -195,8 +194,4 @@ test('pipeline up with `process`: one process per group, each with readers + 1 c
   await assertStoredOnce(keys, 'u', 500);
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

@@ -14,10 +14,9 @@ import { ok, type StageFactory } from '../../lib/worker/stage.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { exited, FAST, stageThenStore } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { client, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const ROOT = resolve(import.meta.dirname, '../..');
 
 /**
@@ -168,8 +167,4 @@ test('SIGTERM while a batch finishes within drainTimeoutMs: it is handed off bef
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

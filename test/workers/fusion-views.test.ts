@@ -20,10 +20,9 @@ import { statusOutput } from '../../scripts/commands/status.js';
 import { TopSampler } from '../../scripts/commands/top.js';
 import { auth, READ, startConsole } from '../helpers/console.js';
 import { FAST } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 const kinds: Record<string, StageFactory> = { mark: (ctx) => ({ kind: 'mark', process: async (batch) => batch.map(() => ok({ by: ctx.stage.name })) }) };
 
@@ -122,11 +121,6 @@ test('one user for both, while the console’s environment names another for b: 
   assert.match(v.status, /\nfused \(run in the batch of the stage before; their streams count only the rest\): b after a\n$/, 'status names it as top does');
   assert.equal(v.statusFused, [{ from: 'a', to: 'b' }]);
   assert.equal(v.marker.fuses, ['b']);
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

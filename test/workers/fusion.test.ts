@@ -23,7 +23,7 @@ import { StageProcess } from '../../lib/worker/process.js';
 import { fail, ok, type StageFactory } from '../../lib/worker/stage.js';
 import { TransientError } from '../../lib/core/errors.js';
 import { FAST } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
 const message = (key: string): Message => ({ id: `1-${key}`, stream: 's', envelope: newEnvelope({ id: key, title: key }) });
 const fusedTo = (into: FusedStage, m: Message): FusedForward => ({ id: m.id, targets: ['next'], fields: [], fused: { into, message: m } });
@@ -84,8 +84,7 @@ test('fusedRoutes: the shipped config fuses preprocess into classify and extract
   assert.match(renderFrame(frame, 1000), /fused .*: classify after preprocess, validate after extract\.electronics/);
 });
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 /** `mark` records its stage name; `flaky` also fails the first call for a title with "bad". */
 const seen = new Map<string, number>();
@@ -270,11 +269,6 @@ test('fuse: false, or b on another Redis URL (another ACL user): every record go
     assert.equal(keysOf(out), expected(40));
     assert.is(intoB, 40);
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

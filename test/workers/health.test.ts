@@ -15,10 +15,9 @@ import { consumerName, Keys } from '../../lib/redis/keys.js';
 import { ok, type StageFactory } from '../../lib/worker/stage.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const host = hostname();
 
 test('health passes while a worker reads (even before its first delivery) and fails once it has stopped', async () => {
@@ -206,8 +205,4 @@ test('a worker waiting for the Functions library (its user may not load it) fail
   }
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

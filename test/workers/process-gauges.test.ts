@@ -10,11 +10,10 @@ import { ok, type StageFactory } from '../../lib/worker/stage.js';
 import { StageProcess } from '../../lib/worker/process.js';
 import { STAGES } from '../../stages/index.js';
 import { FAST, stageThenStore } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { listener } from '../helpers/statsd.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 const busy = (ms: number) => {
   const until = performance.now() + ms;
@@ -86,11 +85,6 @@ test('a worker process with metrics on sends process.* under each of its stages,
     await run;
     statsd.socket.close();
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

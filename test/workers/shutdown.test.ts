@@ -2,10 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../../lib/redis/keys.js';
 import { cli, exited, FAST, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const N = 3000;
 
 test('SIGTERM mid-run: workers exit 0 with nothing pending; after a restart every record is stored once', async () => {
@@ -68,8 +67,4 @@ test('SIGTERM while Redis is unreachable (start-up commands never answered): the
   assert.match(worker.output(), /"event":"worker.stopped"/);
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

@@ -15,10 +15,9 @@ import { memoryMetrics } from '../../lib/observe/metrics.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { createSupervisor } from '../../scripts/commands/up.js';
 import { FAST, oneStageToOut, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
@@ -137,8 +136,4 @@ test("the config's supervisor section sets the restart backoff and crash-loop co
   );
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();
