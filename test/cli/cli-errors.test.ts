@@ -13,7 +13,7 @@ import { diagnoseRedisError, diagnoseWithProbe, EXIT_CODES } from '../../lib/red
 import { Keys } from '../../lib/redis/keys.js';
 import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from '../helpers/pipeline.js';
 import { aclUsers, applyAcl } from '../../lib/ops/acl.js';
-import { encodeEnvelope, newEnvelope } from '../../lib/stream/codec.js';
+import { addDeadLetter } from '../helpers/console.js';
 import { stageDataAccess } from '../../stages/access.js';
 import { hogAllClientSlots, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
@@ -158,30 +158,7 @@ test('dlq replay and purge as a pipeline user (stage or observer): exit 13 sayin
   const keys = new Keys(pipeline);
   const users = aclUsers(rulesOnlyConfig(server.url, pipeline), { dataAccess: stageDataAccess });
   await applyAcl(redis, users);
-  // A dead letter of the first stage, as the consumer writes it.
-  const envelope = encodeEnvelope(newEnvelope({ id: 'dl1', title: 'item' }));
-  await redis.xadd(
-    keys.dlq,
-    '*',
-    'k',
-    'dl1',
-    'e',
-    envelope,
-    'stage',
-    'preprocess',
-    'stream',
-    'in',
-    'id',
-    '1-0',
-    'reason',
-    'max_deliveries',
-    'error',
-    'x',
-    'deliveries',
-    '5',
-    'at',
-    '0',
-  );
+  await addDeadLetter(redis, keys, { id: 'dl1', title: 'item' });
   try {
     for (const user of [users.find((u) => u.role === 'observer')!, users.find((u) => u.stage === 'preprocess')!])
       for (const args of [
