@@ -7,18 +7,14 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Browser } from 'playwright-core';
 import { allowWrites, refuseWrites } from '../helpers/misconf.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
-import { launchBrowser, signedIn } from '../helpers/browser.js';
-import { READ, startConsole } from '../helpers/console.js';
+import { randomPipeline, waitFor } from '../helpers/redis.js';
+import { signedIn } from '../helpers/browser.js';
+import { consoleInBrowser } from '../helpers/console-browser.js';
+import { READ } from '../helpers/console.js';
 
-const server = await startRedis();
-const redis = client(server.url);
-const config = rulesOnlyConfig(server.url, randomPipeline('cmc'));
-const { app, url } = await startConsole(config, { sampleIntervalMs: 250 });
-const browser: Browser = await launchBrowser();
+const { redis, url, browser } = await consoleInBrowser(test, (redisUrl) => rulesOnlyConfig(redisUrl, randomPipeline('cmc')), { sampleIntervalMs: 250 });
 
 test('Redis refusing writes (MISCONF): the amber banner with what to do on every tab while it lasts, the page live; gone when Redis saves again', async () => {
   const { page, errors } = await signedIn(browser, url, READ, 'pipeline');
@@ -50,13 +46,6 @@ test('Redis refusing writes (MISCONF): the amber banner with what to do on every
   await banner.waitFor({ state: 'hidden' });
   assert.equal(errors, []);
   await page.close();
-});
-
-test.after(async () => {
-  await browser.close();
-  await app.close();
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

@@ -5,20 +5,16 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Browser } from 'playwright-core';
 import { Keys } from '../../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope, type Envelope } from '../../lib/stream/codec.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
-import { launchBrowser, signedIn } from '../helpers/browser.js';
-import { addDeadLetter, addReviewItems, addUndecodableDeadLetter, ADMIN, auth, reviewConfig, startConsole } from '../helpers/console.js';
+import { randomPipeline } from '../helpers/redis.js';
+import { signedIn } from '../helpers/browser.js';
+import { consoleInBrowser } from '../helpers/console-browser.js';
+import { addDeadLetter, addReviewItems, addUndecodableDeadLetter, ADMIN, auth, reviewConfig } from '../helpers/console.js';
 
-const server = await startRedis();
-const redis = client(server.url);
 const pipeline = randomPipeline('cp');
 const keys = new Keys(pipeline);
-const config = reviewConfig(server.url, pipeline);
-const { app, url } = await startConsole(config, { sampleIntervalMs: 250 });
-const browser: Browser = await launchBrowser();
+const { server, redis, url, browser } = await consoleInBrowser(test, (redisUrl) => reviewConfig(redisUrl, pipeline), { sampleIntervalMs: 250 });
 
 /** A page signed in as admin on `tab`; uncaught errors of the page are collected in `errors`. */
 const open = (tab: string) => signedIn(browser, url, ADMIN, tab);
@@ -308,10 +304,4 @@ test('a view whose first draw failed while Redis was away is drawn by its Refres
   await page.close();
 });
 
-test.after(async () => {
-  await browser.close();
-  await app.close();
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

@@ -6,21 +6,17 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Browser } from 'playwright-core';
 import { readAudit } from '../../lib/console/audit.js';
 import { pausedStages } from '../../lib/ops/pause.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
-import { launchBrowser, signedIn } from '../helpers/browser.js';
-import { ADMIN, READ, startConsole } from '../helpers/console.js';
+import { randomPipeline, waitFor } from '../helpers/redis.js';
+import { signedIn } from '../helpers/browser.js';
+import { consoleInBrowser } from '../helpers/console-browser.js';
+import { ADMIN, READ } from '../helpers/console.js';
 
-const server = await startRedis();
-const redis = client(server.url);
 const pipeline = randomPipeline('cp');
-const config = rulesOnlyConfig(server.url, pipeline);
-const { app, url } = await startConsole(config);
-const browser: Browser = await launchBrowser();
+const { redis, config, app, url, browser } = await consoleInBrowser(test, (redisUrl) => rulesOnlyConfig(redisUrl, pipeline));
 
 test('workers view: Pause asks why, shows the stage PAUSED by the admin, sets the flag and audits it; Resume clears it', async () => {
   await redis.xgroup('CREATE', new Keys(pipeline).stream('validate'), 'validate', '0', 'MKSTREAM');
@@ -71,13 +67,6 @@ test('a read-only token sees the paused state and no button', async () => {
   assert.is(await heading.locator('button.stage-pause').isVisible(), false);
   assert.equal(errors, []);
   await page.close();
-});
-
-test.after(async () => {
-  await browser.close();
-  await app.close();
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

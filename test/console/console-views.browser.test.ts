@@ -7,7 +7,6 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Browser } from 'playwright-core';
 import { resolveConfig } from '../../lib/config/load.js';
 import type { PipelineConfig } from '../../lib/config/types.js';
 import { silentLogger } from '../../lib/observe/logger.js';
@@ -16,17 +15,14 @@ import { encodeEnvelope, newEnvelope } from '../../lib/stream/codec.js';
 import { StageProcess } from '../../lib/worker/process.js';
 import { STAGES } from '../../stages/index.js';
 import { FAST, stageThenStore } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
-import { launchBrowser, signedIn } from '../helpers/browser.js';
+import { randomPipeline, waitFor } from '../helpers/redis.js';
+import { signedIn } from '../helpers/browser.js';
+import { consoleInBrowser } from '../helpers/console-browser.js';
 import { ADMIN, READ, addDeadLetter, addReviewItems, auth, reviewConfig, startConsole } from '../helpers/console.js';
 
-const server = await startRedis();
-const redis = client(server.url);
 const pipeline = randomPipeline('cv');
 const keys = new Keys(pipeline);
-const config = reviewConfig(server.url, pipeline);
-const { app, url } = await startConsole(config, { sampleIntervalMs: 250 });
-const browser: Browser = await launchBrowser();
+const { server, redis, url, browser } = await consoleInBrowser(test, (redisUrl) => reviewConfig(redisUrl, pipeline), { sampleIntervalMs: 250 });
 
 /** A page signed in as admin on `tab` (of the console at `at`); uncaught errors of the page are collected in `errors`. */
 const open = (tab: string, at = url) => signedIn(browser, at, ADMIN, tab);
@@ -216,10 +212,4 @@ test("a stage chart's unknown rate (null: a counter went backwards, lib/ops/rate
   await page.close();
 });
 
-test.after(async () => {
-  await browser.close();
-  await app.close();
-  redis.disconnect();
-  await server.stop();
-});
 test.run();
