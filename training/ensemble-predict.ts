@@ -6,6 +6,7 @@ import { bigramIds, mappedIds } from './features.js';
 import type { EnsembleWeights, MlpBranch } from './graph-classifier.js';
 import { mlpForward, mlpInputIds, MlpScratch, type MlpNet } from './classifier-mlp.js';
 import { dequantizeRows } from './quantize.js';
+import { logSoftmax } from './ensemble.js';
 import { encode, type Vocab } from './tokenizer.js';
 
 export interface ShippedEnsemble extends EnsembleWeights {
@@ -26,15 +27,6 @@ function nets(m: ShippedEnsemble): MlpNet[] {
   return m.dequantized.nets;
 }
 
-function logSoftmaxInto(z: Float32Array): Float32Array {
-  let max = -Infinity;
-  for (const v of z) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of z) sum += Math.exp(v - max);
-  const lse = max + Math.log(sum);
-  return Float32Array.from(z, (v) => v - lse);
-}
-
 /**
  * Component scores of one title, in graph order: naive Bayes, then each MLP branch
  * (log-softmax; a fine branch as log Σ_{f∈c} p(f)). Also the fine branch's probabilities.
@@ -52,10 +44,10 @@ export function classifierComponents(m: ShippedEnsemble, vocab: Vocab, title: st
     const input = mlpInputIds(ids, m.vocab, b.bigramBuckets);
     const z = mlpForward(net, input, input.length, new MlpScratch(net));
     if (b.coarseOf === null) {
-      scores.push(logSoftmaxInto(z));
+      scores.push(logSoftmax(z));
       return;
     }
-    const p = logSoftmaxInto(z).map(Math.exp);
+    const p = logSoftmax(z).map(Math.exp);
     fine = p;
     const sum = new Float32Array(C);
     p.forEach((v, f) => (sum[b.coarseOf![f]!] = sum[b.coarseOf![f]!]! + v));
@@ -81,7 +73,7 @@ export function predictEnsemble(m: ShippedEnsemble, vocab: Vocab, title: string)
   const weights = [m.nb.weight, ...m.mlps.map((b) => b.weight)];
   const z = new Float32Array(m.classes);
   scores.forEach((s, k) => s.forEach((v, c) => (z[c] = z[c]! + weights[k]! * v)));
-  const coarse = logSoftmaxInto(z).map(Math.exp);
+  const coarse = logSoftmax(z).map(Math.exp);
   if (fine === null) return { coarse, labels: coarse };
   const f: Float32Array = fine;
   const inCoarse = new Float32Array(m.classes);
