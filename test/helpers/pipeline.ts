@@ -1,6 +1,7 @@
 import { resolveConfig } from '../../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig, StageOptions } from '../../lib/config/types.js';
 import { createLogger, silentLogger } from '../../lib/observe/logger.js';
+import { loadModuleStages } from '../../lib/worker/modules.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { ok, type StageFactory } from '../../lib/worker/stage.js';
 import { TransientError } from '../../lib/core/errors.js';
@@ -40,6 +41,16 @@ export function startWorkers(config: ResolvedConfig, perStage = 1): Worker[] {
 }
 
 /** One in-process worker per stage, each logging its JSON lines into `logs` (info and up); `stop` stops them and waits for their runs. */
+/** One in-process worker per stage, its module stages (`module:<file>` kinds) loaded as `pipeline worker` loads them. */
+export async function startModuleWorkers(config: ResolvedConfig): Promise<Worker[]> {
+  const stages = { ...STAGES, ...(await loadModuleStages(config)) };
+  return config.stages.map((s) => {
+    const w = new Worker({ config, stage: s.name, stages, logger: silentLogger });
+    w.run().catch((err) => console.error('worker failed', s.name, err));
+    return w;
+  });
+}
+
 export function loggedWorkers(
   config: ResolvedConfig,
   logs: string[] = [],

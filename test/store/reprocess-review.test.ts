@@ -16,18 +16,14 @@ import { resolveConfig } from '../../lib/config/load.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { decideReview } from '../../lib/console/review-decide.js';
 import { listReview } from '../../lib/console/review-list.js';
-import { silentLogger } from '../../lib/observe/logger.js';
 import { isIdle, pipelineStatus } from '../../lib/ops/inspect.js';
 import { reprocess } from '../../lib/ops/reprocess.js';
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { configShards } from '../../lib/redis/shard.js';
-import { loadModuleStages } from '../../lib/worker/modules.js';
-import { Worker } from '../../lib/worker/worker.js';
 import { currentModelVersions, stageModelVersion } from '../../stages/domain/model-options.js';
-import { STAGES } from '../../stages/index.js';
 import { redisProducts } from '../../stages/sinks/export.js';
-import { FAST, stopAll } from '../helpers/pipeline.js';
+import { FAST, startModuleWorkers, stopAll } from '../helpers/pipeline.js';
 import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
 const { server, redis } = await redisForFile(test);
@@ -64,15 +60,6 @@ function setup(): { config: ResolvedConfig; keys: Keys; model: (content: string)
   return { config, keys: new Keys(pipeline), model };
 }
 
-async function startWorkers(config: ResolvedConfig): Promise<Worker[]> {
-  const stages = { ...STAGES, ...(await loadModuleStages(config)) };
-  return config.stages.map((s) => {
-    const w = new Worker({ config, stage: s.name, stages, logger: silentLogger });
-    w.run().catch((err) => console.error('worker failed', s.name, err));
-    return w;
-  });
-}
-
 const idle = async (config: ResolvedConfig) => isIdle(await pipelineStatus(redis, config));
 type Doc = { input: { title: string }; outputs: Record<string, Record<string, unknown>>; models: Record<string, string>; hops: { stage: string }[] };
 const docOf = async (keys: Keys, id: string) => JSON.parse((await redis.hget(keys.product(id), 'doc')) ?? '{}') as Doc;
@@ -81,7 +68,7 @@ const reviewKeys = async (keys: Keys) => ((await redis.xrange(keys.stream('revie
 
 test("a reprocess after a model upgrade keeps the reviewer's category, fields and reviewedBy over the new model outputs, and does not queue the decided product for review again", async () => {
   const s = setup();
-  let workers = await startWorkers(s.config);
+  let workers = await startModuleWorkers(s.config);
   try {
     const lines = [
       { id: 'p1', title: 'tools item 1' },
@@ -103,7 +90,7 @@ test("a reprocess after a model upgrade keeps the reviewer's category, fields an
     model: 'tagger',
   });
   assert.equal([r.reprocessed, r.byStage], [2, { tag: 2 }]);
-  workers = await startWorkers(s.config);
+  workers = await startModuleWorkers(s.config);
   try {
     await waitFor(
       'both stored by v2',

@@ -20,14 +20,11 @@ import { compareStreamIds, originAfter, parseStreamId, planReprocess, rebuildEnv
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { configShards } from '../../lib/redis/shard.js';
-import { silentLogger } from '../../lib/observe/logger.js';
-import { loadModuleStages } from '../../lib/worker/modules.js';
-import { Worker } from '../../lib/worker/worker.js';
 import { stageDataAccess } from '../../stages/access.js';
 import { currentModelVersions, stageModelVersion } from '../../stages/domain/model-options.js';
 import { redisProducts } from '../../stages/sinks/export.js';
 import { STAGES } from '../../stages/index.js';
-import { cli, exited, FAST, writeConfig } from '../helpers/pipeline.js';
+import { cli, exited, FAST, startModuleWorkers, stopAll, writeConfig } from '../helpers/pipeline.js';
 import { client, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
 const { server, redis } = await redisForFile(test);
@@ -59,17 +56,6 @@ function setup(): { file: string; config: ResolvedConfig; keys: Keys; model: (co
   const config = loadConfigFile(file, { env: { REDIS_URL: server.url }, knownKinds: Object.keys(STAGES) });
   return { file, config, keys: new Keys(pipeline), model };
 }
-
-/** One in-process worker per stage, the module stage loaded as `pipeline worker` loads it. */
-async function startWorkers(config: ResolvedConfig): Promise<Worker[]> {
-  const stages = { ...STAGES, ...(await loadModuleStages(config)) };
-  return config.stages.map((s) => {
-    const w = new Worker({ config, stage: s.name, stages, logger: silentLogger });
-    w.run().catch((err) => console.error('worker failed', s.name, err));
-    return w;
-  });
-}
-const stopAll = (ws: Worker[]) => Promise.all(ws.map((w) => w.stop()));
 
 async function produceRecords(keys: Keys, records: Record<string, unknown>[]): Promise<void> {
   const lines = records.map((r) => JSON.stringify(r) + '\n');
@@ -138,7 +124,7 @@ test('planReprocess: --model selects by stored provenance, the default re-enters
 
 test('reprocess --category --model: a dry run counts and writes nothing; two runs at once put each product back once; stored again from the model stage with a newer version; other categories untouched', async () => {
   const s = setup();
-  let workers = await startWorkers(s.config);
+  let workers = await startModuleWorkers(s.config);
   try {
     await produceRecords(s.keys, records());
     await waitFor('30 stored', async () => (await redis.scard(s.keys.products)) === 30 && (await idle(s.config)));
@@ -190,7 +176,7 @@ test('reprocess --category --model: a dry run counts and writes nothing; two run
   const v2 = stageModelVersion(s.config.stages[1]!)!;
   assert.is.not(v2, v1);
   const tools = records().filter((r) => r.title.startsWith('tools'));
-  workers = await startWorkers(s.config);
+  workers = await startModuleWorkers(s.config);
   try {
     await waitFor('tools stored again', async () => {
       if (!(await idle(s.config))) return false;
@@ -232,7 +218,7 @@ test('reprocess --from-stage on the rules-only pipeline: products whose route we
   const file = writeConfig(pipeline);
   const config = loadConfigFile(file, { env: { REDIS_URL: server.url }, knownKinds: Object.keys(STAGES) });
   const keys = new Keys(pipeline);
-  let workers = await startWorkers(config);
+  let workers = await startModuleWorkers(config);
   try {
     await produceRecords(keys, records());
     await waitFor('30 stored', async () => (await redis.scard(keys.products)) === 30 && (await idle(config)));
@@ -250,7 +236,7 @@ test('reprocess --from-stage on the rules-only pipeline: products whose route we
     [15, { validate: 15 }, 15],
     'the records with an mpn went through validate',
   );
-  workers = await startWorkers(config);
+  workers = await startModuleWorkers(config);
   try {
     await waitFor('stored again', () => idle(config)); // the put-back entries were in validate's stream before the workers started
   } finally {
@@ -281,7 +267,7 @@ test("a sharded pipeline (shards: 3): each product re-enters on its own shard, w
   const file = writeConfig(pipeline, FAST, { shards: 3 });
   const config = loadConfigFile(file, { env: { REDIS_URL: server.url }, knownKinds: Object.keys(STAGES) });
   const shards = configShards(config);
-  const workers = await startWorkers(config);
+  const workers = await startModuleWorkers(config);
   try {
     const rs = records();
     await produce(redis, Readable.from(rs.map((r) => JSON.stringify(r) + '\n')), {
@@ -320,7 +306,7 @@ test("a sharded pipeline (shards: 3): each product re-enters on its own shard, w
 
 test('the observer user may run --dry-run (reads only) but not put products back (NOPERM, exit 13, saying to run it as the admin)', async () => {
   const s = setup();
-  const workers = await startWorkers(s.config);
+  const workers = await startModuleWorkers(s.config);
   try {
     await produceRecords(s.keys, records().slice(0, 6));
     await waitFor('6 stored', async () => (await redis.scard(s.keys.products)) === 6 && (await idle(s.config)));
