@@ -8,25 +8,20 @@
 import { rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Browser } from 'playwright-core';
 import { readDataLoss } from '../../lib/ops/data-loss.js';
 import { Keys } from '../../lib/redis/keys.js';
-import { cli, exited, FAST, rulesOnlyConfig, startWorkers, stopAll, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
-import { launchBrowser, signedIn } from '../helpers/browser.js';
-import { ADMIN, READ, startConsole } from '../helpers/console.js';
+import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from '../helpers/pipeline.js';
+import { randomPipeline, waitFor } from '../helpers/redis.js';
+import { signedIn } from '../helpers/browser.js';
+import { consoleInBrowser } from '../helpers/console-browser.js';
+import { ADMIN, READ } from '../helpers/console.js';
 
 /** The workers read their data-loss marker again this often (stage option dataLossCheckMs). */
 const TIMERS = { ...FAST, dataLossCheckMs: 100 };
 
-const server = await startRedis();
-const redis = client(server.url);
 const pipeline = randomPipeline('cdl');
-const config = rulesOnlyConfig(server.url, pipeline, TIMERS);
+const { server, redis, config, url, browser } = await consoleInBrowser(test, (redisUrl) => rulesOnlyConfig(redisUrl, pipeline, TIMERS), { workers: true });
 const file = writeConfig(pipeline, TIMERS);
-const workers = startWorkers(config);
-const { app, url } = await startConsole(config);
-const browser: Browser = await launchBrowser();
 
 /** `pipeline status --json`'s `dataLost`. */
 async function statusDataLost(): Promise<unknown[]> {
@@ -96,13 +91,6 @@ test('Redis lost data (FLUSHALL under the workers): the red banner on every tab;
   await page.close();
 });
 
-test.after(async () => {
-  await browser.close();
-  await app.close();
-  await stopAll(workers);
-  redis.disconnect();
-  await server.close();
-  rmSync(file, { force: true });
-});
+test.after(() => rmSync(file, { force: true }));
 
 test.run();

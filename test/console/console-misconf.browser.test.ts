@@ -14,7 +14,9 @@ import { signedIn } from '../helpers/browser.js';
 import { consoleInBrowser } from '../helpers/console-browser.js';
 import { READ } from '../helpers/console.js';
 
-const { redis, url, browser } = await consoleInBrowser(test, (redisUrl) => rulesOnlyConfig(redisUrl, randomPipeline('cmc')), { sampleIntervalMs: 250 });
+const { redis, url, browser } = await consoleInBrowser(test, (redisUrl) => rulesOnlyConfig(redisUrl, randomPipeline('cmc')), {
+  console: { sampleIntervalMs: 250 },
+});
 
 test('Redis refusing writes (MISCONF): the amber banner with what to do on every tab while it lasts, the page live; gone when Redis saves again', async () => {
   const { page, errors } = await signedIn(browser, url, READ, 'pipeline');

@@ -14,7 +14,7 @@ import { addDeadLetter, addReviewItems, addUndecodableDeadLetter, ADMIN, auth, r
 
 const pipeline = randomPipeline('cp');
 const keys = new Keys(pipeline);
-const { server, redis, url, browser } = await consoleInBrowser(test, (redisUrl) => reviewConfig(redisUrl, pipeline), { sampleIntervalMs: 250 });
+const { server, redis, url, browser } = await consoleInBrowser(test, (redisUrl) => reviewConfig(redisUrl, pipeline), { console: { sampleIntervalMs: 250 } });
 
 /** A page signed in as admin on `tab`; uncaught errors of the page are collected in `errors`. */
 const open = (tab: string) => signedIn(browser, url, ADMIN, tab);

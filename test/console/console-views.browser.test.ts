@@ -22,7 +22,7 @@ import { ADMIN, READ, addDeadLetter, addReviewItems, auth, reviewConfig, startCo
 
 const pipeline = randomPipeline('cv');
 const keys = new Keys(pipeline);
-const { server, redis, url, browser } = await consoleInBrowser(test, (redisUrl) => reviewConfig(redisUrl, pipeline), { sampleIntervalMs: 250 });
+const { server, redis, url, browser } = await consoleInBrowser(test, (redisUrl) => reviewConfig(redisUrl, pipeline), { console: { sampleIntervalMs: 250 } });
 
 /** A page signed in as admin on `tab` (of the console at `at`); uncaught errors of the page are collected in `errors`. */
 const open = (tab: string, at = url) => signedIn(browser, at, ADMIN, tab);

@@ -6,27 +6,24 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Keys } from '../../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope } from '../../lib/stream/codec.js';
-import { startWorkers, stopAll } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
-import { launchBrowser } from '../helpers/browser.js';
-import { addDeadLetter, ADMIN, READ, reviewConfig, startConsole } from '../helpers/console.js';
+import { randomPipeline, waitFor } from '../helpers/redis.js';
+import { consoleInBrowser } from '../helpers/console-browser.js';
+import { addDeadLetter, ADMIN, READ, reviewConfig } from '../helpers/console.js';
 
 const IMAGES = process.env.UPDATE_SCREENSHOTS === '1' ? resolve(import.meta.dirname, '../../docs/images') : mkdtempSync(join(tmpdir(), 'console-shots-'));
 
-const server = await startRedis();
-const redis = client(server.url);
 const pipeline = randomPipeline('c');
 const keys = new Keys(pipeline);
-const config = reviewConfig(server.url, pipeline, 0.9);
-const workers = startWorkers(config);
-const { app, url } = await startConsole(config, { sampleIntervalMs: 250 });
-const browser: Browser = await launchBrowser();
+const { redis, url, browser } = await consoleInBrowser(test, (redisUrl) => reviewConfig(redisUrl, pipeline, 0.9), {
+  console: { sampleIntervalMs: 250 },
+  workers: true,
+});
 
 const TITLES = [
   'Koss EQ50 3-Band Stereo Equalizer',
@@ -184,11 +181,4 @@ test('a read token sees but cannot act: no action buttons, and the POSTs answer 
   await page.close();
 });
 
-test.after(async () => {
-  await browser.close();
-  await app.close();
-  await stopAll(workers);
-  redis.disconnect();
-  await server.stop();
-});
 test.run();

@@ -4,9 +4,18 @@ import type { Browser } from 'playwright-core';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import type { ConsoleOptions } from '../../lib/console/options.js';
 import type { RedisServer } from '../../lib/redis/server.js';
+import type { Worker } from '../../lib/worker/worker.js';
 import { launchBrowser } from './browser.js';
 import { startConsole } from './console.js';
+import { startWorkers, stopAll } from './pipeline.js';
 import { client, startRedis } from './redis.js';
+
+export interface ConsoleInBrowserOptions {
+  /** startConsole's options. @defaultValue startConsole's */
+  console?: Partial<ConsoleOptions>;
+  /** Run a worker per stage (startWorkers), started before the console. @defaultValue false */
+  workers?: boolean;
+}
 
 export interface ConsoleInBrowser {
   server: RedisServer;
@@ -15,29 +24,33 @@ export interface ConsoleInBrowser {
   app: FastifyInstance;
   url: string;
   browser: Browser;
+  /** The workers started with `workers` (none without). */
+  workers: Worker[];
 }
 
 /**
  * What a console browser test file runs against: a redis-server and a client of it, the console
- * (`pipeline serve`, startConsole with `opts`) for the config `configFor` makes from the server's
- * URL, and headless Chromium. All are closed after the file's tests (`suite`: its uvu test), in the
- * reverse order: the browser first, redis-server last.
+ * (`pipeline serve`) for the config `configFor` makes from the server's URL, with `o.workers` its
+ * workers, and headless Chromium. All are closed after the file's tests (`suite`: its uvu test),
+ * in the reverse order: the browser first, redis-server last.
  */
 export async function consoleInBrowser(
   suite: { after(hook: () => Promise<void>): void },
   configFor: (redisUrl: string) => ResolvedConfig,
-  opts?: Partial<ConsoleOptions>,
+  o: ConsoleInBrowserOptions = {},
 ): Promise<ConsoleInBrowser> {
   const server = await startRedis();
   const redis = client(server.url);
   const config = configFor(server.url);
-  const { app, url } = await startConsole(config, opts);
+  const workers = o.workers ? startWorkers(config) : [];
+  const { app, url } = await startConsole(config, o.console);
   const browser = await launchBrowser();
   suite.after(async () => {
     await browser.close();
     await app.close();
+    await stopAll(workers);
     redis.disconnect();
     await server.close();
   });
-  return { server, redis, config, app, url, browser };
+  return { server, redis, config, app, url, browser, workers };
 }
