@@ -12,11 +12,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Keys } from '../../lib/redis/keys.js';
 import { BIN, exited, FAST } from '../helpers/pipeline.js';
-import { addEntries, client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { addEntries, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { listener, type Line } from '../helpers/statsd.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const statsd = await listener();
 const TOKEN = 'submit-token-0123456789';
 const READ = 'read-token-0123456789ab';
@@ -147,9 +146,7 @@ test('pipeline serve counts requests by route pattern and status, times them, an
 });
 
 test.after(async () => {
-  redis.disconnect();
   statsd.socket.close();
-  await server.stop();
 });
 
 test.run();

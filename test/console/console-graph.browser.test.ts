@@ -11,12 +11,11 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { resolveConfig } from '../../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig } from '../../lib/config/types.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 import { launchBrowser, signedIn } from '../helpers/browser.js';
 import { ADMIN, reviewConfig, startConsole } from '../helpers/console.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server } = await redisForFile(test);
 const browser: Browser = await launchBrowser();
 
 /** Path length between two points sampled on an edge, in SVG units. */
@@ -155,7 +154,5 @@ for (const [name, make] of cases) {
 
 test.after(async () => {
   await browser.close();
-  redis.disconnect();
-  await server.stop();
 });
 test.run();

@@ -10,10 +10,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../../lib/redis/keys.js';
 import { cli, exitedWithin, FAST, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis({ settings: { 'maxmemory-policy': 'allkeys-lru' } });
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test, { settings: { 'maxmemory-policy': 'allkeys-lru' } });
 const pipeline = randomPipeline('ev');
 const configFile = writeConfig(pipeline, FAST);
 const input = join(tmpdir(), `${pipeline}-input.jsonl`);
@@ -39,7 +38,5 @@ for (const args of [
 test.after(async () => {
   rmSync(configFile, { force: true });
   rmSync(input, { force: true });
-  redis.disconnect();
-  await server.close();
 });
 test.run();

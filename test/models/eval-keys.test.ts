@@ -9,21 +9,18 @@ import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { exited } from '../helpers/pipeline.js';
-import { client, startRedis, waitFor } from '../helpers/redis.js';
+import { redisForFile, waitFor } from '../helpers/redis.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const DATA = resolve(REPO, '../shared/data/products');
 const dir = mkdtempSync(join(tmpdir(), 'eval-keys-'));
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const dev = readFileSync(join(DATA, 'dev.jsonl'), 'utf8').split('\n');
 writeFileSync(join(dir, 'train.jsonl'), readFileSync(join(DATA, 'train.jsonl'), 'utf8').split('\n').slice(0, 2000).join('\n') + '\n');
 const ARGS = ['eval', '--train', 'train.jsonl', '--slices', 'none', '--timeout', '120000'];
 const env = { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'info' };
 
 test.after(async () => {
-  redis.disconnect();
-  await server.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -13,15 +13,14 @@ import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { exited } from '../helpers/pipeline.js';
-import { client, startRedis } from '../helpers/redis.js';
+import { client, redisForFile } from '../helpers/redis.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const DATA = resolve(REPO, '../shared/data/products');
 const ROWS = 200;
 const CHUNK = 40;
 const dir = mkdtempSync(join(tmpdir(), 'eval-memory-'));
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const events = client(server.url);
 const dev = readFileSync(join(DATA, 'dev.jsonl'), 'utf8').trim().split('\n');
 writeFileSync(join(dir, 'input.jsonl'), dev.slice(0, ROWS).join('\n') + '\n');
@@ -30,8 +29,6 @@ const firstId = (JSON.parse(dev[0]!) as { id: string }).id;
 
 test.after(async () => {
   events.disconnect();
-  redis.disconnect();
-  await server.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

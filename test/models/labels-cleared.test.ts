@@ -18,10 +18,9 @@ import { encodeEnvelope, newEnvelope, type Envelope } from '../../lib/stream/cod
 import type { ProductRow } from '../../training/data.js';
 import { mergeLabels } from '../../training/review-labels.js';
 import { FAST } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const dir = mkdtempSync(join(tmpdir(), 'labels-cleared-'));
 
 function config(pipeline: string) {
@@ -126,8 +125,6 @@ test('merge: a blank brand in a labels file clears it too; a label without the f
 
 test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

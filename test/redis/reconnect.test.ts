@@ -12,10 +12,9 @@ import { isLivenessMarker, Keys } from '../../lib/redis/keys.js';
 import { ok, type StageFactory } from '../../lib/worker/stage.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { FAST, loggedWorkers, rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, startRedis, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis({ appendonly: true, appendfsync: 'always' });
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 const dir = mkdtempSync(join(tmpdir(), 'reconnect-'));
 
 async function produceN(keys: Keys, from: number, n: number): Promise<void> {
@@ -234,7 +233,5 @@ test('the liveness key and file are refreshed while the loop makes progress, sto
 
 test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
-  redis.disconnect();
-  await server.close();
 });
 test.run();

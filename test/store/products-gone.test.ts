@@ -10,11 +10,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../../lib/redis/keys.js';
 import { writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 import { runOverStored, writeStoredProduct } from '../helpers/stored-products.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const files: string[] = [];
 
 /** `n` stored products (s0.., as the redis sink keeps them) and `gone` set members with no hash. */
@@ -56,8 +55,6 @@ test('export: a set member without a stored product is not exported, and said (w
 
 test.after(async () => {
   for (const f of files) rmSync(f, { force: true });
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

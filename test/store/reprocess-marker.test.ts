@@ -22,10 +22,9 @@ import { migrate } from '../../stages/sinks/migrations/migrate.js';
 import { createStore } from '../../stages/store.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
 import { findPostgresBin, PostgresServer } from '../helpers/postgres.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const pgBin = findPostgresBin();
 const pgServer = pgBin ? await new PostgresServer({ bin: pgBin }).start() : undefined;
 
@@ -155,8 +154,6 @@ test('both sinks: a version put back that the store drops as older than a newer 
 });
 
 test.after(async () => {
-  redis.disconnect();
-  await server.close();
   await pgServer?.close();
 });
 test.run();

@@ -22,10 +22,9 @@ import { createRedisSink } from '../../stages/sinks/redis.js';
 import type { Sink, StoredProduct } from '../../stages/sinks/sink.js';
 import { FAST, rulesOnlyConfig, startWorkers, stopAll } from '../helpers/pipeline.js';
 import { findPostgresBin, PostgresServer } from '../helpers/postgres.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const pgBin = findPostgresBin();
 const pgServer = pgBin ? await new PostgresServer({ bin: pgBin }).start() : undefined;
 
@@ -158,8 +157,6 @@ test('end to end: a record produced again without brand and mpn is exported with
 });
 
 test.after(async () => {
-  redis.disconnect();
-  await server.close();
   await pgServer?.close();
 });
 

@@ -10,11 +10,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../../lib/redis/keys.js';
 import { writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 import { runOverStored, writeStoredProduct } from '../helpers/stored-products.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const files: string[] = [];
 
 /** `n` readable stored products (s0..) and the odd ones: a doc cut short, a hash without doc or storedAt, a doc without hops. */
@@ -69,8 +68,6 @@ test('export: unreadable stored products are left out, counted (unreadable in ex
 
 test.after(async () => {
   for (const f of files) rmSync(f, { force: true });
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

@@ -11,9 +11,9 @@ import * as assert from 'uvu/assert';
 import { readGroupEntries } from '../../lib/stream/entries.js';
 import { handOff } from '../../lib/stream/handoff.js';
 import { gatedWorkerRig } from '../helpers/gated-worker.js';
-import { client, startRedis, waitFor } from '../helpers/redis.js';
+import { redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
+const { server, redis } = await redisForFile(test);
 
 /** `last-generated-id` of an XINFO STREAM reply (a flat field/value list). */
 function lastGeneratedId(info: unknown[]): string {
@@ -21,8 +21,6 @@ function lastGeneratedId(info: unknown[]): string {
   assert.ok(i >= 0, 'XINFO STREAM gives last-generated-id');
   return String(info[i + 1]);
 }
-const redis = client(server.url);
-
 /**
  * The worker hands off one record (so it knows the claim fence), then holds a batch of 10; `meanwhile`
  * runs; then the failover: the new master never saw the worker's read of the 10 (not pending, not
@@ -116,8 +114,4 @@ test('a consumer given a lost read afresh, with entries of its own, does not for
   assert.is(arrivals.size, 13);
 });
 
-test.after(async () => {
-  redis.disconnect();
-  await server.close();
-});
 test.run();

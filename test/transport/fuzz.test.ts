@@ -9,10 +9,9 @@ import { decodeEnvelope, encodeEnvelope, newEnvelope } from '../../lib/stream/co
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { cli, exited, FAST, rulesOnlyConfig, startWorkers, stopAll, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const dir = mkdtempSync(join(tmpdir(), 'fuzz-'));
 const MAX_BYTES = 4096;
 
@@ -248,7 +247,5 @@ test('garbage entries added straight to stage streams (not msgpack, not an envel
 
 test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
-  redis.disconnect();
-  await server.close();
 });
 test.run();

@@ -16,10 +16,9 @@ import { Keys } from '../../lib/redis/keys.js';
 import { RetryQueue } from '../../lib/stream/retry-queue.js';
 import type { RawEntry } from '../../lib/stream/entries.js';
 import { exited, FAST, stageThenStore } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const ROOT = resolve(import.meta.dirname, '../..');
 
 test('takeDue: an entry to run alone comes by itself, and is not added to a batch of others', () => {
@@ -108,7 +107,5 @@ test('a record that crashes its worker: after the crash its batch is retried one
 
 test.after(async () => {
   rmSync(CRASHING, { force: true });
-  redis.disconnect();
-  await server.stop();
 });
 test.run();

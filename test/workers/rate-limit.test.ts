@@ -20,11 +20,10 @@ import { Worker } from '../../lib/worker/worker.js';
 import { renderFrame, TopSampler } from '../../scripts/commands/top.js';
 import { statusOutput } from '../../scripts/commands/status.js';
 import { FAST } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { listener } from '../helpers/statsd.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 const statsd = await listener();
 /** A generous deadline for runs whose floor is a few seconds. */
 const DEADLINE_MS = 30_000;
@@ -211,8 +210,6 @@ test('a rate-limited stage behind a stage of its process is not fused: its recor
 
 test.after(async () => {
   statsd.socket.close();
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

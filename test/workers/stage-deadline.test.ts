@@ -13,10 +13,9 @@ import { isLivenessMarker, Keys } from '../../lib/redis/keys.js';
 import { ok, type StageFactory } from '../../lib/worker/stage.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { BIN, exited, FAST, oneStageToOut, outageStage, stageThenStore } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test);
 /** The liveness markers of stage `work` (not their registrations). */
 const markers = async (keys: Keys): Promise<string[]> => (await redis.keys(keys.liveness('work', '*'))).filter(isLivenessMarker);
 
@@ -260,8 +259,6 @@ test('EXIT_ON_HUNG=1: a worker whose stage call hangs past stageTimeoutMs + the 
 
 test.after(async () => {
   rmSync(HANGING, { force: true });
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();
