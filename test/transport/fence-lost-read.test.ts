@@ -45,6 +45,13 @@ async function holdThenLoseRead(rig: ReturnType<typeof gatedWorkerRig>, meanwhil
   for (const id of mine) await redis.client('KILL', 'ID', id);
 }
 
+/** `n` records arrived in the out stream, none of them twice (`arrived`: the rig's count per key). */
+async function arrivedOnceEach(arrived: () => Promise<Map<string, number>>, n: number): Promise<void> {
+  const arrivals = await arrived();
+  assert.equal([...arrivals.values()].filter((c) => c > 1).length, 0, `arrived more than once: ${JSON.stringify([...arrivals].filter(([, c]) => c > 1))}`);
+  assert.is(arrivals.size, n);
+}
+
 test('a batch read before the connection failed is handed off message by message: a read the new master never had, re-read by others (some forwarded, the rest still held), is not forwarded twice', async () => {
   const rig = gatedWorkerRig(redis, server.url);
   const { keys, input, out, release, start, arrivals: arrived } = rig;
@@ -73,9 +80,7 @@ test('a batch read before the connection failed is handed off message by message
     await worker.stop();
     await running;
   }
-  const arrivals = await arrived();
-  assert.equal([...arrivals.values()].filter((n) => n > 1).length, 0, `arrived more than once: ${JSON.stringify([...arrivals].filter(([, n]) => n > 1))}`);
-  assert.is(arrivals.size, 11);
+  await arrivedOnceEach(arrived, 11);
 });
 
 test('a consumer given a lost read afresh, with entries of its own, does not forward twice what the first consumer handed off before it: that hand-off moved the fence', async () => {
@@ -109,9 +114,7 @@ test('a consumer given a lost read afresh, with entries of its own, does not for
     await worker.stop();
     await running;
   }
-  const arrivals = await arrived();
-  assert.equal([...arrivals.values()].filter((n) => n > 1).length, 0, `arrived more than once: ${JSON.stringify([...arrivals].filter(([, n]) => n > 1))}`);
-  assert.is(arrivals.size, 13);
+  await arrivedOnceEach(arrived, 13);
 });
 
 test.run();
