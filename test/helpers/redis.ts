@@ -23,7 +23,9 @@ export function client(url: string): Redis {
 
 /**
  * startRedis and a client of it for one test file, both closed after its tests (`suite`: the
- * file's uvu test): close, not stop, so the server's temp dir goes with it.
+ * file's uvu test): close, not stop, so the server's temp dir goes with it. uvu runs after-hooks in
+ * the order they were added, so this one runs before the file's own: what still needs Redis when
+ * it closes (an API, workers) is closed by a file that stops Redis itself after it.
  */
 export async function redisForFile(
   suite: { after(hook: () => Promise<void>): void },
