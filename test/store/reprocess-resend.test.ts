@@ -11,10 +11,9 @@ import { reprocess, type StoredProductRef } from '../../lib/ops/reprocess.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
 import { replyLosingProxy } from '../helpers/reply-losing-proxy.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { client, randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis({ appendonly: true, appendfsync: 'always' });
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 const serverPort = Number(new URL(server.url).port);
 
 /** Product `key` as stored through preprocess and validate (store entry 1000-0). */
@@ -58,11 +57,6 @@ test('a put-back whose reply was lost with the connection counts as put back, on
   }
   const again = await reprocess(redis, config, each([storedRef('p1')]), { current: {}, fromStage: 'validate' });
   assert.equal({ reprocessed: again.reprocessed, inFlight: again.skipped.inFlight }, { reprocessed: 0, inFlight: 1 });
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

@@ -10,10 +10,9 @@ import { purgeDeadLetters } from '../../lib/ops/dlq.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { addDeadLetter } from '../helpers/console.js';
 import { replyLosingProxy } from '../helpers/reply-losing-proxy.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { client, randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis({ appendonly: true, appendfsync: 'always' });
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 const serverPort = Number(new URL(server.url).port);
 
 for (const how of ['by id', 'all'] as const) {
@@ -37,10 +36,5 @@ for (const how of ['by id', 'all'] as const) {
     }
   });
 }
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 
 test.run();

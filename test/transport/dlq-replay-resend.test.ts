@@ -10,10 +10,9 @@ import { Keys } from '../../lib/redis/keys.js';
 import { addDeadLetter } from '../helpers/console.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
 import { replyLosingProxy } from '../helpers/reply-losing-proxy.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { client, randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis({ appendonly: true, appendfsync: 'always' });
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 const serverPort = Number(new URL(server.url).port);
 
 test('a replay whose reply was lost with the connection, re-sent by the client on reconnect, counts as replayed: back on its stream once, none skipped', async () => {
@@ -39,11 +38,6 @@ test('a replay whose reply was lost with the connection, re-sent by the client o
     viaProxy.disconnect();
     proxy.close();
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();

@@ -10,10 +10,9 @@ import * as assert from 'uvu/assert';
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { replyLosingProxy } from '../helpers/reply-losing-proxy.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
+import { client, randomPipeline, redisForFile } from '../helpers/redis.js';
 
-const server = await startRedis({ appendonly: true, appendfsync: 'always' });
-const redis = client(server.url);
+const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 const serverPort = Number(new URL(server.url).port);
 
 const records = (n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ id: `r${i}`, title: `item ${i}` })).join('\n') + '\n';
@@ -34,11 +33,6 @@ test('a batch whose reply was lost with the connection, re-sent by the client on
     viaProxy.disconnect();
     proxy.close();
   }
-});
-
-test.after(async () => {
-  redis.disconnect();
-  await server.stop();
 });
 
 test.run();
