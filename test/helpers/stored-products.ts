@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { StoredProductRef } from '../../lib/ops/reprocess.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { cli, exited } from './pipeline.js';
 
@@ -41,4 +42,26 @@ export async function runOverStored(url: string, config: string, args: string[])
   const out = child.output();
   const line = out.split('\n').find((l) => /^\{"event":"(export|reprocess)\.done"/.test(l));
   return { code, out, done: line ? (JSON.parse(line) as Record<string, unknown>) : {} };
+}
+
+/** Product `key` as `reprocess` reads it from a sink: version 10-0 by store entry 1000-0, through preprocess and validate. */
+export const storedRef = (key: string): StoredProductRef => ({
+  key,
+  category: 'uncategorized',
+  entryId: '1000-0',
+  traceId: 't',
+  storedAt: new Date().toISOString(),
+  version: '10-0',
+  doc: {
+    key,
+    input: { id: key, title: `item ${key}` },
+    outputs: { preprocess: { text: key }, validate: {} },
+    route: ['preprocess', 'validate', 'store'],
+    hops: ['preprocess', 'validate'].map((stage, j) => ({ stage, consumer: 'c', readAt: j, doneAt: j, batch: 1 })),
+  },
+});
+
+/** `items` as the async iterable `reprocess` takes. */
+export async function* each<T>(items: T[]): AsyncGenerator<T> {
+  yield* items;
 }

@@ -15,12 +15,13 @@ import { resolveConfig } from '../../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig } from '../../lib/config/types.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { noopMetrics } from '../../lib/observe/metrics.js';
-import { reprocess, type StoredProductRef } from '../../lib/ops/reprocess.js';
+import { reprocess } from '../../lib/ops/reprocess.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { newEnvelope, type Message } from '../../lib/stream/codec.js';
 import { migrate } from '../../stages/sinks/migrations/migrate.js';
 import { createStore } from '../../stages/store.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
+import { each, storedRef } from '../helpers/stored-products.js';
 import { findPostgresBin, PostgresServer } from '../helpers/postgres.js';
 import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
@@ -28,33 +29,12 @@ const { server, redis } = await redisForFile(test);
 const pgBin = findPostgresBin();
 const pgServer = pgBin ? await new PostgresServer({ bin: pgBin }).start() : undefined;
 
-/** Product `key` as stored: version 10-0 by store entry 1000-0, through preprocess and validate. */
-const storedRef = (key: string): StoredProductRef => ({
-  key,
-  category: 'uncategorized',
-  entryId: '1000-0',
-  traceId: 't',
-  storedAt: new Date().toISOString(),
-  version: '10-0',
-  doc: {
-    key,
-    input: { id: key, title: `item ${key}` },
-    outputs: { preprocess: { text: key }, validate: {} },
-    route: ['preprocess', 'validate', 'store'],
-    hops: ['preprocess', 'validate'].map((stage, j) => ({ stage, consumer: 'c', readAt: j, doneAt: j, batch: 1 })),
-  },
-});
-
 /** A store-stream message of `key` with version `origin`. */
 const message = (key: string, id: string, origin: string): Message => ({
   id,
   stream: 'store',
   envelope: { ...newEnvelope({ id: key, title: `item ${key}` }), origin, outputs: { preprocess: { text: key } } },
 });
-
-async function* each<T>(items: T[]): AsyncGenerator<T> {
-  yield* items;
-}
 
 interface StoreSteps {
   /** Deliver `m` to the store stage; every result ok. */

@@ -7,35 +7,15 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { reprocess, type StoredProductRef } from '../../lib/ops/reprocess.js';
+import { reprocess } from '../../lib/ops/reprocess.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
+import { each, storedRef } from '../helpers/stored-products.js';
 import { replyLosingProxy } from '../helpers/reply-losing-proxy.js';
 import { client, randomPipeline, redisForFile } from '../helpers/redis.js';
 
 const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 const serverPort = Number(new URL(server.url).port);
-
-/** Product `key` as stored through preprocess and validate (store entry 1000-0). */
-const storedRef = (key: string): StoredProductRef => ({
-  key,
-  category: 'uncategorized',
-  entryId: '1000-0',
-  traceId: 't',
-  storedAt: new Date().toISOString(),
-  version: '10-0',
-  doc: {
-    key,
-    input: { id: key, title: `item ${key}` },
-    outputs: { preprocess: { text: key }, validate: {} },
-    route: ['preprocess', 'validate', 'store'],
-    hops: ['preprocess', 'validate'].map((stage, j) => ({ stage, consumer: 'c', readAt: j, doneAt: j, batch: 1 })),
-  },
-});
-
-async function* each<T>(items: T[]): AsyncGenerator<T> {
-  yield* items;
-}
 
 test('a put-back whose reply was lost with the connection counts as put back, once; another run skips it as in flight', async () => {
   const config = rulesOnlyConfig(server.url, randomPipeline());
