@@ -8,6 +8,8 @@ export interface OutageWaitOptions {
   retryMaxMs: number;
   /** Give up once this is true (the worker is stopping). */
   stopping: () => boolean;
+  /** Told of each transient error before the wait (the caller's liveness: waiting out an outage is no stall). @defaultValue none */
+  onRetry?: (err: unknown) => void;
   logger: Logger;
   metrics: Metrics;
   tags: Record<string, string>;

@@ -135,6 +135,7 @@ export async function recordCompletionsForBatch(
       r.logger.warn('done.error', { err, completions: list.length, attempt, transient });
       if (!transient) return;
       if (r.stopping()) throw err;
+      r.onRetry?.(err);
       await sleep(backoffMs(attempt, r.retryBaseMs, r.retryMaxMs));
     }
   }

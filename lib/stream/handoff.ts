@@ -170,6 +170,12 @@ export interface CommitOptions {
    * (said once by the caller) instead of logged. @defaultValue none: thrown
    */
   onRefused?: (err: unknown) => void;
+  /**
+   * Each other transient error the hand-off is retried after (Redis full, unable to persist,
+   * restarting) is told here before the wait: the caller's liveness record says what the batch
+   * waits for, and waiting it out is no stall. @defaultValue none
+   */
+  onRetry?: (err: unknown) => void;
   logger: Logger;
   metrics: Metrics;
   tags: Record<string, string>;
@@ -229,7 +235,10 @@ export async function commitHandOff(
       if (alert) o.metrics.increment(alert, 1, o.tags);
       const delayMs = backoffMs(attempt, o.retryBaseMs, o.retryMaxMs);
       if (refused) o.onRefused!(err);
-      else o.logger.warn('handoff.retry', { attempt, delayMs, ids: forwards.map((f) => f.id), err });
+      else {
+        o.logger.warn('handoff.retry', { attempt, delayMs, ids: forwards.map((f) => f.id), err });
+        o.onRetry?.(err);
+      }
       await sleep(delayMs);
     }
   }

@@ -8,6 +8,7 @@ import { commitHandOff, type CommitOptions, type Forward, type HandOffSource } f
 import type { Queued } from '../stream/retry-queue.js';
 import type { Message } from '../stream/codec.js';
 import { errorMessage } from '../core/errors.js';
+import { dependencyWait, type DependencyWait } from './stage-runner.js';
 
 /**
  * A read batch as messages to run (`messages`, their entries in `live`) and the dead letters of
@@ -91,4 +92,30 @@ export async function recordRetryCounts(
       }),
     ),
   );
+}
+
+/**
+ * What a batch's commit (its completions, then its hand-off) waits for while Redis refuses it
+ * (full, unable to persist, restarting): both retry in place, and each retry lands in `retried`,
+ * which keeps the wait (the consumer's liveness record's `outage`, as for a stage's own outage:
+ * `pipeline status`, `top`, `health`) and tells the watchdog the loop is alive: a
+ * commit waiting out Redis is no stall, so the probe passes and no healthy connection is reset.
+ */
+export class CommitWait {
+  current?: DependencyWait;
+  constructor(private readonly progress: () => void) {}
+
+  readonly retried = (err: unknown): void => {
+    this.current = dependencyWait(err, this.current?.since ?? Date.now());
+    this.progress();
+  };
+
+  /** `commit`, the wait cleared once it settles. */
+  async during<T>(commit: () => Promise<T>): Promise<T> {
+    try {
+      return await commit();
+    } finally {
+      this.current = undefined;
+    }
+  }
 }

@@ -10,7 +10,7 @@ import { GroupReader } from '../stream/group-reader.js';
 import { RouteError } from '../core/errors.js';
 import { onBatchFailure } from './batch-failure.js';
 import { movingFence, type Forward } from '../stream/handoff.js';
-import { commitBatch, decodeBatch, recordRetryCounts, type BatchCommitTarget } from './batch-commit.js';
+import { CommitWait, commitBatch, decodeBatch, recordRetryCounts, type BatchCommitTarget } from './batch-commit.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { Connections } from '../redis/connections.js';
@@ -48,7 +48,6 @@ export interface ConsumerDeps {
   dataLoss?: Pick<DataLossWatch, 'groupVanished'>;
 }
 
-const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 /**
  * One stage consumer: reads batches with XREADGROUP, runs the stage on the whole batch, and hands
  * each result to its target stream(s) while acking the input, atomically (handoff-N.lua).
@@ -79,6 +78,7 @@ export class StreamConsumer implements FusedStage {
   private readonly forwarder: Forwarder;
   readonly watchdog: Watchdog;
   private readonly runner: StageRunner;
+  private readonly commitWait = new CommitWait(() => this.progress());
   /** Last time a read returned (even empty) or a batch was handed off: progress, not just liveness. */
   lastProgressAt = Date.now();
   /** How long the last batch took from read to hand-off (read-ahead decisions); none yet = slow. */
@@ -225,7 +225,7 @@ export class StreamConsumer implements FusedStage {
 
   /** What the batch in flight waits for while it waits out a dependency outage, since when (readiness fails past the stall limit): the liveness record's `outage`. */
   get outage(): DependencyWait | undefined {
-    return this.runner.outage;
+    return this.runner.outage ?? this.commitWait.current;
   }
 
   /** Since when the oldest stage call abandoned at `stageTimeoutMs` has been hanging (the watchdog reports it). */
@@ -297,7 +297,7 @@ export class StreamConsumer implements FusedStage {
    * fence): such a batch is checked message by message, never acked on the fence alone.
    */
   private async processBatch(batch: Queued[], fence: string, connGeneration: number): Promise<void> {
-    const { stage, metrics } = this.d;
+    const { stage, metrics, logger } = this.d;
     const started = Date.now();
     const { forwards, messages, live } = decodeBatch(batch, this.forwarder, stage.maxDeliveries);
     metrics.histogram('batch.size', messages.length, this.tags);
@@ -317,7 +317,7 @@ export class StreamConsumer implements FusedStage {
           forwards.push(this.forwarder.forward(msg, res.output, started, doneAt, messages.length, routed));
         } catch (err) {
           if (err instanceof RouteError) forwards.push(this.forwarder.deadLetter(q.entry, { reason: 'no_route', error: err.message, deliveries: q.attempt }));
-          else this.onFailure(q, msg, asError(err), forwards, retries); // e.g. the envelope cannot be encoded
+          else this.onFailure(q, msg, err instanceof Error ? err : new Error(String(err)), forwards, retries); // e.g. the envelope cannot be encoded
         }
       });
       for (const [route, n] of routed) this.d.metrics.increment('messages.routed', n, { ...this.tags, route });
@@ -329,10 +329,10 @@ export class StreamConsumer implements FusedStage {
       const { retryBaseMs, retryMaxMs } = stage;
       // A hand-off this user may not make waits in place like one Redis refuses when full (never acked unforwarded, never a record's fault).
       const onRefused = (err: unknown) => (this.permissions.report('loop', err), this.progress());
-      const commit = { retryBaseMs, retryMaxMs, logger: this.d.logger, metrics: this.d.metrics, tags: this.tags, stopping: () => this.stopping, onRefused };
+      const commit = { retryBaseMs, retryMaxMs, logger, metrics, tags: this.tags, stopping: () => this.stopping, onRefused, onRetry: this.commitWait.retried };
       // A read that may have been lost is checked, and moves the fence if it acks anything (handoff-N.lua).
       const sure = connGeneration === this.d.connections.troubles ? fence : movingFence();
-      const done = await commitBatch(this.redis, this.commitTarget, batch, forwards, sure, commit);
+      const done = await this.commitWait.during(() => commitBatch(this.redis, this.commitTarget, batch, forwards, sure, commit));
       this.processed += done.fresh;
       if (done.fence !== undefined) this.fence = done.fence; // keep what was seen when nothing was sent
       await recordRetryCounts(this.redis, this.commitTarget.source, this.d.consumer, retries, { ...this.d, tags: this.tags });

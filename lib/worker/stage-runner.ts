@@ -56,6 +56,17 @@ function oneLine(err: unknown): string {
 }
 
 /**
+ * An outage waited out (a stage's call, a batch's hand-off) as a DependencyWait; undefined for a
+ * permission refusal (on the record as `waiting`, lib/worker/permission-notice.ts) and for an error
+ * that is no outage.
+ */
+export function dependencyWait(err: unknown, since: number): DependencyWait | undefined {
+  if (isPermissionRefusal(err) || isPostgresRefusal(err)) return undefined;
+  const dependency = dependencyOf(err);
+  return dependency ? { dependency, cause: classify(err).outage ?? 'dependency', since, error: oneLine(err) } : undefined;
+}
+
+/**
  * Runs the stage on one batch, on the consumer's single processing path: one call for the whole
  * batch (model stages batch their inference), entries kept claimed (idle time reset) while it runs,
  * a dependency outage waited out in place, and a batch that throws split so one poison message
@@ -164,7 +175,7 @@ export class StageRunner {
         if (first && !first.ok && !this.d.permissions?.report('stage', first.error)) this.d.permissions?.reportPostgres('stage', first.error);
         this.outageSince ??= Date.now();
         // Any other outage: what it waits for, since when and the last error, on the liveness record (`outage`).
-        this.outage = first && !first.ok ? this.dependencyWait(first.error, this.outageSince) : undefined;
+        this.outage = first && !first.ok ? dependencyWait(first.error, this.outageSince) : undefined;
         const delayMs = backoffMs(outage, stage.retryBaseMs, stage.retryMaxMs);
         metrics.increment('batch.transient_retries', 1, tags);
         const alert = first && !first.ok ? outageMetric(first.error) : undefined;
@@ -185,13 +196,6 @@ export class StageRunner {
       this.outage = undefined;
       metrics.timing('batch.process_ms', Date.now() - t0, tags);
     }
-  }
-
-  /** An outage waited out as a DependencyWait; undefined for a permission refusal (on the record as `waiting`, lib/worker/permission-notice.ts). */
-  private dependencyWait(err: Error, since: number): DependencyWait | undefined {
-    if (isPermissionRefusal(err) || isPostgresRefusal(err)) return undefined;
-    const dependency = dependencyOf(err);
-    return dependency ? { dependency, cause: classify(err).outage ?? 'dependency', since, error: oneLine(err) } : undefined;
   }
 
   /**
