@@ -2,9 +2,13 @@
 import { api } from './api.js';
 import { $, ago, button, showError, td } from './ui.js';
 
+/** What a consumer's batch waits for (its marker's `outage`: PostgreSQL down, Redis full), as `pipeline status` says it: a growing lag with its reason. */
+const outageText = (o) =>
+  o?.dependency ? ` · waits ${o.since ? ago(Math.max(0, Date.now() - o.since)) + ' ' : ''}for ${o.dependency}${o.error ? `: ${o.error}` : ''}` : '';
+
 const watchdogText = (w) =>
   w
-    ? `${w.phase ?? ''} · processed ${w.processed ?? '?'} · progress ${w.progressAt ? ago(Date.now() - w.progressAt) + ' ago' : '?'}`
+    ? `${w.phase ?? ''} · processed ${w.processed ?? '?'} · progress ${w.progressAt ? ago(Date.now() - w.progressAt) + ' ago' : '?'}${outageText(w.outage)}`
     : 'no liveness marker (stopped, stalled or gone)';
 
 /** The heading of a stage: a stage run fused in another's batch says so (with no consumer of its own it had looked dead). */

@@ -9,18 +9,17 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { consumerHealth } from '../../lib/ops/consumer-health.js';
 import { createLogger } from '../../lib/observe/logger.js';
-import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { FIELD_KEY } from '../../lib/stream/codec.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { statusOutput } from '../../scripts/commands/status.js';
 import { FAST, rulesOnlyConfig } from '../helpers/pipeline.js';
+import { refusedHandOff } from '../helpers/full-handoff.js';
 import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
 
 const server = await startRedis({ settings: { 'maxmemory-policy': 'noeviction' } });
@@ -39,18 +38,10 @@ test('a hand-off Redis refuses as full waits without a stall: status and health 
   const worker = new Worker({ config, stage: 'preprocess', stages: STAGES, logger, progressFile });
   const run = worker.run();
   const N = 200;
-  const lines = Array.from({ length: N }, (_, i) => JSON.stringify({ id: `o${i}`, title: `Product ${i} ${'x'.repeat(300)}` })).join('\n');
   const health = () => consumerHealth(redis, config, 'preprocess', { host: hostname(), pid: process.pid });
   try {
     await waitFor('preprocess live', async () => (await health()).ok, 20_000);
-    // Paused while the records go in, so that the worker reads them only once Redis is full.
-    await redis.hset(keys.paused('preprocess'), { by: 'test', at: String(Date.now()) });
-    await waitFor('pause seen', async () => (await health()).progress?.paused !== undefined, 10_000);
-    const summary = await produce(redis, Readable.from([lines]), { stream: keys.stream('in'), source: 'oom-handoff', maxRecordBytes: 65536 });
-    assert.is(summary.produced, N);
-    const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
-    await redis.config('SET', 'maxmemory', String(Math.floor(used / 2)));
-    await redis.del(keys.paused('preprocess')); // DEL is taken while full
+    await refusedHandOff(redis, keys, N, async () => (await health()).progress?.paused !== undefined);
     await waitFor('the hand-off refused', async () => logs.some((l) => l.includes('"handoff.retry"') && l.includes('OOM')), 10_000);
     const since = Date.now();
     // Several stall limits: before, the watchdog called it a stall after one, reset the command
