@@ -16,6 +16,7 @@ import { explainRefusal, urlUser } from '../../lib/redis/noperm.js';
 import { FileError } from '../../lib/core/errors.js';
 import { checkLogLevel } from '../../lib/observe/logger.js';
 import { fromEnv } from '../../lib/core/env-origin.js';
+import { cliCommandTimeoutMs } from '../../lib/redis/command-timeout.js';
 
 /**
  * The bin every child process runs (`pipeline worker <stage>`): the entry this process came from.
@@ -104,7 +105,8 @@ export interface CliRedisOptions {
 }
 
 /**
- * A plain command connection for CLI tools (status, dlq, ...): fails fast instead of queueing. A
+ * A plain command connection for CLI tools (status, dlq, ...): fails fast instead of queueing, and a
+ * command unanswered within REDIS_COMMAND_TIMEOUT_MS fails (lib/redis/command-timeout.ts). A
  * cluster URL gives a Cluster client (lib/redis/url.ts). Connection errors are recorded (for
  * `fatal`'s one line) rather than printed by ioredis as unhandled error events; refused
  * credentials end the command at once (ioredis would go on as the default user).
@@ -112,8 +114,10 @@ export interface CliRedisOptions {
 export function cliRedis(url: string, opts: CliRedisOptions = {}): Redis {
   target = describeRedisUrl(url);
   probeAt = firstAddress(url);
+  const commandTimeout = cliCommandTimeoutMs();
   const client = createClient(url, {
     connectionName: 'pipeline:cli',
+    ...(commandTimeout ? { commandTimeout } : {}),
     maxRetriesPerRequest: 2,
     retryStrategy: opts.reconnectForever ? (n) => Math.min(100 * n, 1000) : (n) => (n > 3 ? null : 200 * n),
   });

@@ -50,6 +50,7 @@ export function buildProgram(): Command {
         'Environment (docs/configuration.md): REDIS_URL, REDIS_URL_<STAGE> (that stage only), PIPELINE (name), PIPELINE_CONFIG, ' +
         'PIPELINE_SHARDS, WORKER_SHARDS, DATABASE_URL (postgres sink), STATSD_HOST, STATSD_PORT, STATSD_PREFIX, STATSD_TAGS, ' +
         'LOG_LEVEL, LOG_STREAM, MODELS_DIR, ALLOW_REMOTE_MODELS, PROGRESS_FILE, EXIT_ON_HUNG (1: a hung stage call exits the worker), ' +
+        'REDIS_COMMAND_TIMEOUT_MS (a command unanswered this long fails: status, produce, dlq, ...; 10000, 0: none), ' +
         'PRODUCTS_DATA (eval); for serve: PORT, HOST, API_TOKENS, PIPELINE_API_REDIS_URL (else REDIS_URL); for webhooks: PIPELINE_WEBHOOKS_REDIS_URL (else REDIS_URL).',
     )
     .option('-c, --config <file>', 'pipeline config (JSON)', process.env.PIPELINE_CONFIG);
