@@ -88,6 +88,7 @@ export class Worker {
   private startedAt = 0;
   private readonly retry: { retryBaseMs: number; retryMaxMs: number };
   private closing?: Promise<void>;
+  private draining?: Promise<void>;
   private readonly ownsConnections: boolean;
   private requestStop!: () => void;
   private readonly probes?: DryRunProbe[];
@@ -287,9 +288,15 @@ export class Worker {
    * Stop reading and drain the batches in flight, leaving the stage open (other stages of the
    * process may still run it fused). Consumers and reclaimers stop together, under one
    * `drainTimeoutMs`: one after the other, a Redis that did not answer made shutdown take twice
-   * that, past the grace period the deploy files give (drainTimeoutMs + 10 s).
+   * that, past the grace period the deploy files give (drainTimeoutMs + 10 s). Memoised: the
+   * process drains every stage, then stops each (which drains too), and a second wait for a pass
+   * a frozen Redis holds took shutdown to twice `drainTimeoutMs`.
    */
-  async drain(): Promise<void> {
+  drain(): Promise<void> {
+    return (this.draining ??= this.drainOnce());
+  }
+
+  private async drainOnce(): Promise<void> {
     const watch = { stop: () => Promise.all([this.dataLoss.stop(this.stage.drainTimeoutMs), this.policyWatch.stop(this.stage.drainTimeoutMs)]) };
     const stopping = [
       ...this.consumers.map((c) => ['consumer', c] as const),
