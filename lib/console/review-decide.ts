@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
 import { BadRecordError, ReviewConflictError, RouteError } from '../core/errors.js';
@@ -121,6 +122,9 @@ export async function decideReview(
     reviewedAt: now,
   };
   let after = floor.newest;
+  // Names this decision in the product's latest decision: the client's re-send of a call whose reply
+  // was lost with the connection is answered as applied (it had found the item acked: "decided already").
+  const token = randomUUID();
   for (let attempt = 1; ; attempt++) {
     const origin = after ? formatStreamId({ ms: after.ms, seq: after.seq + 2n }) : `${now}-0`;
     const next: Envelope = {
@@ -143,7 +147,7 @@ export async function decideReview(
     const r = await decide.run<number | (string | number | string[])[]>(
       redis,
       [key, keys.extra('labels'), keys.reviewed(env.key), keys.reviewOpen(env.key), keys.reviewListed, ...targets.map((t) => keys.stream(t))],
-      [REVIEW_GROUP, id, env.key, encodeEnvelope(next), JSON.stringify(label), env.origin ?? '', origin, d.reviewer, String(now)],
+      [REVIEW_GROUP, id, env.key, encodeEnvelope(next), JSON.stringify(label), env.origin ?? '', origin, d.reviewer, String(now), token],
     );
     if (!Array.isArray(r)) return undefined;
     const [code, ...rest] = r;

@@ -8,6 +8,8 @@
   so it cannot overwrite that decision with what it showed. A decision applied closes (acks) the
   product's other listed items of records not newer than it (its open-items hash, written as the
   console lists items: review-listed-N.lua) in the same step, so they leave the list with it.
+  The latest decision keeps the call's token (ARGV[10]) and what it answered: a call sent again
+  after its connection dropped (ioredis re-sends what was not answered) is answered as the first.
 
   KEYS[1]   review stream ({p}:review)
   KEYS[2]   labels stream ({p}:labels)
@@ -24,6 +26,7 @@
   ARGV[7]   the decision's version (the corrected envelope's origin)
   ARGV[8]   reviewer
   ARGV[9]   now (ms)
+  ARGV[10]  this call's token ("" when the caller has none)
 
   Returns: {1, {new entry id per target}, {entry ids of the other items closed}}; {2, version, entry, by, at} when the item was closed as
   superseded by that decision ({4, ...} the same when it was closed already, e.g. with that
@@ -33,7 +36,15 @@
 ]]
 -- stream_id, stream_id_older: lib/lua/shared/stream-ids.lua.
 
-local last = redis.call('HMGET', KEYS[3], 'origin', 'entry', 'by', 'at')
+local last = redis.call('HMGET', KEYS[3], 'origin', 'entry', 'by', 'at', 'token', 'sent', 'closed')
+if ARGV[10] and ARGV[10] ~= '' and last[5] == ARGV[10] then
+  local function ids(s)
+    local t = {}
+    for v in string.gmatch(s or '', '[^,]+') do t[#t + 1] = v end
+    return t
+  end
+  return {1, ids(last[6]), ids(last[7])}
+end
 if stream_id_older(ARGV[6], last[1]) then
   redis.call('HDEL', KEYS[4], ARGV[2])
   redis.call('HDEL', KEYS[5], ARGV[2])
@@ -61,4 +72,5 @@ for i = 1, #open, 2 do
     if redis.call('XACK', KEYS[1], ARGV[1], open[i]) == 1 then closed[#closed + 1] = open[i] end
   end
 end
+redis.call('HSET', KEYS[3], 'token', ARGV[10] or '', 'sent', table.concat(sent, ','), 'closed', table.concat(closed, ','))
 return {1, sent, closed}
