@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { BadIdError } from '../core/errors.js';
+import { connectionDrops } from '../redis/connection-drops.js';
 import type { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 
@@ -99,9 +100,25 @@ export async function selectWebhookDeadLetters(redis: Redis, keys: Keys, sel: We
   return out;
 }
 
-/** Delete these entries of one shard's webhook DLQ; returns the ids this call deleted (one gone already is not among them). */
+/**
+ * Delete these entries of one shard's webhook DLQ (entries read from it just now:
+ * selectWebhookDeadLetters); returns the ids this call deleted (one gone already is not among them).
+ * A page whose connection dropped during the call counts those gone after it as deleted.
+ */
 export async function deleteWebhookDeadLetters(redis: Redis, keys: Keys, ids: string[]): Promise<string[]> {
   const deleted: string[] = [];
-  for (let i = 0; i < ids.length; i += PAGE) deleted.push(...(await purgeScript.run<string[]>(redis, [keys.webhooksDlq], ids.slice(i, i + PAGE))));
+  const drops = connectionDrops(redis);
+  for (let i = 0; i < ids.length; i += PAGE) {
+    const page = ids.slice(i, i + PAGE);
+    const dropsBefore = drops();
+    const gone = new Set(await purgeScript.run<string[]>(redis, [keys.webhooksDlq], page));
+    // The connection dropped meanwhile: ioredis sent the call again by itself, and the re-send
+    // answers nothing for what the first call had deleted. What is gone now, it deleted.
+    if (drops() !== dropsBefore) {
+      const left = await Promise.all(page.map((id) => redis.xrange(keys.webhooksDlq, id, id)));
+      page.forEach((id, n) => left[n]!.length === 0 && gone.add(id));
+    }
+    deleted.push(...page.filter((id) => gone.has(id)));
+  }
   return deleted;
 }
