@@ -1,6 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observe/logger.js';
 import type { Keys } from '../redis/keys.js';
+import { Script } from '../redis/script.js';
+
+const auditScript = new Script('audit-1');
+/** Newest lines audit-1.lua looks through for a re-sent call's line: more than admins write while a connection is re-established. */
+const RESEND_WINDOW = 100;
 
 /** One admin action (the console's, a pause or resume through the API): who did what to which entries, and what came of it. */
 export interface AuditEvent {
@@ -23,7 +29,8 @@ export async function audit(redis: Redis, keys: Keys, logger: Logger, e: AuditEv
   const at = Date.now();
   logger.info(`console.${e.action}`, { ...e });
   try {
-    await redis.xadd(auditKey(keys), 'MAXLEN', '~', maxLen, '*', 'a', JSON.stringify({ ...e, at }));
+    // A token per line: the client's re-send of a call whose reply was lost with the connection adds no second line.
+    await auditScript.run(redis, [auditKey(keys)], [maxLen, JSON.stringify({ ...e, at }), randomUUID(), RESEND_WINDOW]);
   } catch (err) {
     logger.error('console.audit_error', { err, action: e.action, by: e.by, requestId: e.requestId });
   }

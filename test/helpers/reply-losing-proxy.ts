@@ -2,14 +2,16 @@ import { createServer, connect, type Socket } from 'node:net';
 import { waitFor } from './redis.js';
 
 /**
- * A TCP proxy to a redis-server that loses the reply of the first FCALL it passes (a fault
- * injector, the server is real): it forwards the call, holds back what the server answers, and once
- * `landed()` says the call went through it closes both sockets, as a Redis restart or a network cut
- * after the write would. The client reconnects through it, and later connections pass everything.
+ * A TCP proxy to a redis-server that loses the reply of the first command matching `command` it
+ * passes (default: the first FCALL; a fault injector, the server is real): it forwards the call,
+ * holds back what the server answers, and once `landed()` says the call went through it closes both
+ * sockets, as a Redis restart or a network cut after the write would. The client reconnects through
+ * it, and later connections pass everything.
  */
 export async function replyLosingProxy(
   serverPort: number,
   landed: () => Promise<boolean>,
+  command = /fcall/i,
 ): Promise<{ port: number; dropped: () => boolean; close: () => void }> {
   let dropped = false;
   let armed = true;
@@ -21,7 +23,7 @@ export async function replyLosingProxy(
     const close = () => (a.destroy(), b.destroy());
     a.on('data', (d: Buffer) => {
       b.write(d);
-      if (!armed || !/fcall/i.test(d.toString('latin1'))) return;
+      if (!armed || !command.test(d.toString('latin1'))) return;
       armed = false;
       holdReplies = true;
       // Never applied (the test fails on its own deadline then): close anyway, so nothing hangs.
