@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { compareIds } from '../api/status.js';
 import { pairs } from '../ops/inspect.js';
@@ -13,7 +14,7 @@ const ackScript = new Script('review-ack-trimmed-2');
 /** Ids per call of review-ack-trimmed-2.lua: one script runs a bounded time. */
 const ACK_CHUNK = 500;
 
-/** The console's record of trimmed review items (`unlisted`, `acknowledged`: counts since the pipeline began; `read`: the most entries-read of its group seen). */
+/** The console's record of trimmed review items (`unlisted`, `acknowledged`: counts since the pipeline began; `read`: the most entries-read of its group seen; `ack_call`, `ack_call_ids`: the last acknowledgement's token and what it acked). */
 export const reviewTrimmedKey = (keys: Keys) => keys.extra('console:review-trimmed');
 
 /** A review item pending in the console's group whose stream entry was trimmed: nothing left to review. */
@@ -161,7 +162,12 @@ export async function ackTrimmed(redis: Redis, keys: Keys, sel: { ids?: string[]
   }
   const acked: string[] = [];
   for (let i = 0; i < ids.length; i += ACK_CHUNK) {
-    const done = await ackScript.run<string[]>(redis, [keys.stream(stream), reviewTrimmedKey(keys)], [REVIEW_GROUP, ...ids.slice(i, i + ACK_CHUNK)]);
+    // A token per call: the client's re-send of a call whose reply was lost with the connection is answered with what the first acked.
+    const done = await ackScript.run<string[]>(
+      redis,
+      [keys.stream(stream), reviewTrimmedKey(keys)],
+      [REVIEW_GROUP, randomUUID(), ...ids.slice(i, i + ACK_CHUNK)],
+    );
     await forgetListed(redis, keys, done);
     acked.push(...done);
   }
