@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
+import { connectionDrops } from '../redis/connection-drops.js';
 import { Script } from '../redis/script.js';
 
 const missedScript = new Script('webhook-missed-1');
@@ -21,8 +22,13 @@ export async function checkMissed(
   group: string,
   d: { hook: { name: string }; logger: Logger; metrics: Metrics; shard?: number },
 ): Promise<number> {
+  const drops = connectionDrops(redis);
+  const dropsBefore = drops();
   const [missed, last] = await missedScript.run<[number, string]>(redis, [stream], [group]);
-  if (missed === 0) return 0;
+  if (missed === 0) {
+    if (drops() !== dropsBefore) await sayUnsure(redis, stream, last, d);
+    return 0;
+  }
   const n = missed > 0 ? missed : 1;
   d.metrics.increment('webhooks.missed', n, { webhook: d.hook.name });
   d.logger.error('webhook.missed', {
@@ -35,4 +41,31 @@ export async function checkMissed(
     fix: 'the group fell behind by more than limits.doneMaxLen completions: raise limits.doneMaxLen or run more `pipeline webhooks` (docs/webhooks.md#sizing)',
   });
   return n;
+}
+
+/**
+ * The connection dropped during the check, and ioredis sent it again by itself: when the first call
+ * had found a gap, it moved the group just before the first entry and its report went with the lost
+ * reply; the re-send finds the group there and no gap. A group found before the first entry after
+ * a drop is therefore said (`webhook.missed_unsure`, error): entries may have been trimmed past it,
+ * how many is not known. A group at or past the first entry lost nothing.
+ */
+async function sayUnsure(redis: Redis, stream: string, last: string, d: { hook: { name: string }; logger: Logger; shard?: number }): Promise<void> {
+  const [first] = await redis.xrange(stream, '-', '+', 'COUNT', 1);
+  if (last === '' || first === undefined || !olderId(last, first[0])) return;
+  d.logger.error('webhook.missed_unsure', {
+    webhook: d.hook.name,
+    stream,
+    ...(d.shard === undefined ? {} : { shard: d.shard }),
+    last_delivered: last,
+    why: 'the connection dropped while checking for completions trimmed past the group; a report of such a loss went with the lost reply, if there was one',
+    fix: 'compare webhooks.lag with limits.doneMaxLen (docs/webhooks.md#sizing)',
+  });
+}
+
+/** Stream id `a` before `b` ("ms-seq"; sequence numbers go up to 2^64 - 1, past a double's precision). */
+function olderId(a: string, b: string): boolean {
+  const [am = 0n, as = 0n] = a.split('-').map(BigInt);
+  const [bm = 0n, bs = 0n] = b.split('-').map(BigInt);
+  return am < bm || (am === bm && as < bs);
 }
