@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observe/logger.js';
+import { ThrottledWarn } from '../observe/throttled-warn.js';
 import { shouldReconnect } from '../core/failure-policy.js';
 import { asCluster, createClient } from './url.js';
 import { dropConnection } from './drop-connection.js';
@@ -19,7 +20,7 @@ export interface ConnectionOptions {
    * open is destroyed after this long too (ioredis's `disconnectTimeout`, 2000 of its own). @defaultValue 1000
    */
   quitTimeoutMs?: number;
-  /** At most one log line per connection-trouble event (error, reconnecting) per connection per this long. @defaultValue 1000 */
+  /** At most one log line per connection-trouble event (error, reconnecting) per connection per this long, with `failures`: how many it stands for. @defaultValue 1000 */
   logEveryMs?: number;
   /** Called on every connection error (for metrics). */
   onError?: (err: Error, connection: string) => void;
@@ -74,16 +75,11 @@ export class Connections {
     // On a cluster URL each of these is an ioredis Cluster: one socket per master it sends to.
     const client = createClient(this.opts.url, this.options(connectionName, extra));
     const every = this.opts.logEveryMs ?? 1_000;
-    const lastLogged = new Map<string, number>();
+    // A down or full server must not flood the logs: one line per event per interval per connection, with how many it stands for.
+    const warnings = new ThrottledWarn(this.opts.logger, every);
+    const throttled = (event: string, fields: Record<string, unknown>) => warnings.warn(event, { connection: connectionName, ...fields });
     let lastError: Error | undefined;
     let troubleSince = 0;
-    const throttled = (event: string, fields: Record<string, unknown>) => {
-      // A down or full server must not flood the logs: one line per event per interval per connection.
-      const now = Date.now();
-      if (now - (lastLogged.get(event) ?? 0) < every) return;
-      lastLogged.set(event, now);
-      this.opts.logger.warn(event, { connection: connectionName, ...fields });
-    };
     const onError = (err: Error) => {
       this.trouble++;
       this.troubleAt = Date.now();

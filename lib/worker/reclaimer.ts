@@ -7,6 +7,7 @@ import { trimAcked } from '../stream/retention.js';
 import { Periodic } from '../core/periodic.js';
 import { handOverLapsed } from './liveness-handover.js';
 import { RefusalHold } from './refusal-hold.js';
+import { ThrottledWarn } from '../observe/throttled-warn.js';
 
 const deleteIdleConsumer = new Script('delete-idle-consumer-1');
 const claimScript = new Script('claim-2');
@@ -18,6 +19,11 @@ const PROBE_IDLE_MS = Number.MAX_SAFE_INTEGER;
 
 /** XAUTOCLAIM ... JUSTID: next cursor, claimed ids, ids whose data was deleted. */
 type AutoclaimReply = [Buffer, Buffer[], Buffer[]?];
+
+export interface ReclaimerOptions {
+  /** While passes keep failing (Redis down or full), at most one `reclaim.error` line per this long, with the passes it stands for. @defaultValue 60000 */
+  errorLogEveryMs?: number;
+}
 
 /**
  * The background side of a consumer, every `claimIntervalMs`: claims entries idle past
@@ -37,11 +43,17 @@ export class Reclaimer {
   private lapsedCheckedAt = -Infinity;
   /** After Redis refused writes (MISCONF), nothing is taken over until every live owner could keep its entries again (lib/worker/refusal-hold.ts). */
   private readonly hold: RefusalHold;
+  private readonly warnings: ThrottledWarn;
+  /** Passes in a row with a failed step, and since when (Date.now(); 0: the last pass went well). */
+  private failedPasses = 0;
+  private failingSince = 0;
 
   constructor(
     private readonly d: ConsumerDeps,
     private readonly consumer: StreamConsumer,
+    opts: ReclaimerOptions = {},
   ) {
+    this.warnings = new ThrottledWarn(d.logger, opts.errorLogEveryMs ?? 60_000);
     this.hold = new RefusalHold(Math.max(d.stage.claimMinIdleMs, d.stage.aliveTtlMs));
     this.loop = new Periodic(
       () => this.runOnce(),
@@ -72,9 +84,10 @@ export class Reclaimer {
     await this.loop.stop(this.d.stage.drainTimeoutMs);
   }
 
-  /** One pass; errors are logged and counted, and the next pass tries again. */
+  /** One pass; errors are counted and logged (`outcome`), and the next pass tries again. */
   async runOnce(): Promise<void> {
     let refused = false;
+    const failures: { step: string; err: unknown }[] = [];
     // A paused stage (`pipeline pause`) takes nothing over and removes no consumer (its own are idle on purpose): it only trims.
     // Read, not only as the loop last saw it: the first pass at start runs before the loop's first read of the flag.
     // Unreadable (Redis down): as if paused for this pass.
@@ -82,7 +95,7 @@ export class Reclaimer {
     try {
       paused = (await this.consumer.pausedNow()) !== undefined;
     } catch (err) {
-      refused = this.failed('pause', err);
+      refused = this.failed('pause', err, failures);
     }
     for (const [step, fn] of [
       ['lapsed', () => this.handOverLapsed()],
@@ -94,21 +107,48 @@ export class Reclaimer {
       try {
         await fn();
       } catch (err) {
-        refused = this.failed(step, err) || refused;
+        refused = this.failed(step, err, failures) || refused;
       }
     }
     if (!refused) this.consumer.permissions.clear('reclaim');
+    this.outcome(failures);
   }
 
-  /** A step failed: counted; a permission the user lacks said once for the reclaimer (true then), naming the command and keys; else a warning. */
-  private failed(step: string, err: unknown): boolean {
+  /**
+   * An outage is said once as it begins (`reclaim.error`: the first failed step and its error, `failedPasses`
+   * in a row so far, `failures`: passes since the previous line), then at most every `errorLogEveryMs`,
+   * and its end once (`reclaim.recovered`, with the passes that failed): not a line per pass per consumer.
+   */
+  private outcome(failures: { step: string; err: unknown }[]): void {
+    const now = Date.now();
+    const first = failures[0];
+    if (first) {
+      this.failedPasses++;
+      this.failingSince ||= now;
+      const steps = failures.length > 1 ? { failedSteps: failures.map((f) => f.step) } : {};
+      this.warnings.warn(
+        'reclaim.error',
+        { step: first.step, err: first.err, ...steps, failedPasses: this.failedPasses, failingMs: now - this.failingSince },
+        now,
+      );
+      return;
+    }
+    if (this.failedPasses === 0) return;
+    this.d.logger.info('reclaim.recovered', { failedPasses: this.failedPasses, downMs: now - this.failingSince });
+    this.failedPasses = 0;
+    this.failingSince = 0;
+    this.warnings.reset('reclaim.error');
+  }
+
+  /** A step failed: counted; a permission the user lacks said once for the reclaimer (true then), naming the command and keys; else kept for the pass's line (`outcome`). */
+  private failed(step: string, err: unknown, failures: { step: string; err: unknown }[]): boolean {
     this.d.metrics.increment('reclaim.errors', 1, { ...this.tags, step });
     this.hold.refused(err);
     if (this.consumer.permissions.report('reclaim', err)) {
       this.d.metrics.increment('redis.noperm', 1, this.tags);
       return true;
     }
-    this.d.logger.warn('reclaim.error', { step, err });
+    failures.push({ step, err });
     return false;
   }
 
