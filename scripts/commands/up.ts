@@ -236,9 +236,10 @@ export async function upCommand(opts: UpOptions): Promise<void> {
       async () => {
         supervisor.hold(); // no restart from here on
         try {
-          // The API stops taking work first; workers then drain; a stopping supervisor ignores the autoscaler.
-          await api?.close();
-          await Promise.all([supervisor.stop(), control?.stop()]);
+          // The API's close and the workers' SIGTERM together: against a frozen Redis the API's close waits out
+          // its checks and connections, which would hold the workers' drain back. A submission the API
+          // still takes meanwhile is in Redis for the next run. A stopping supervisor ignores the autoscaler.
+          await Promise.all([api?.close(), supervisor.stop(), control?.stop()]);
         } finally {
           await metrics.close();
           resolve();
