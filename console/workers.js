@@ -6,10 +6,17 @@ import { $, ago, button, showError, td } from './ui.js';
 const outageText = (o) =>
   o?.dependency ? ` · waits ${o.since ? ago(Math.max(0, Date.now() - o.since)) + ' ' : ''}for ${o.dependency}${o.error ? `: ${o.error}` : ''}` : '';
 
-const watchdogText = (w) =>
-  w
-    ? `${w.phase ?? ''} · processed ${w.processed ?? '?'} · progress ${w.progressAt ? ago(Date.now() - w.progressAt) + ' ago' : '?'}${outageText(w.outage)}`
-    : 'no liveness marker (stopped, stalled or gone)';
+const progressText = (w) => `${w.phase ?? ''} · processed ${w.processed ?? '?'} · progress ${w.progressAt ? ago(Date.now() - w.progressAt) + ' ago' : '?'}`;
+
+/**
+ * A consumer's liveness record; `alive` false: its alive key lapsed (the process was killed or is frozen) while
+ * the record, kept for blockMs + stallTimeoutMs after its last progress, would read as a live worker's.
+ */
+const watchdogText = (w, alive = true) => {
+  if (!w) return 'no liveness marker (stopped, stalled or gone)';
+  if (!alive) return `gone: no heartbeat (killed or frozen); what it holds is handed to the stage's other consumers · last: ${progressText(w)}`;
+  return `${progressText(w)}${outageText(w.outage)}`;
+};
 
 /** The heading of a stage: a stage run fused in another's batch says so (with no consumer of its own it had looked dead). */
 function heading(s) {
@@ -75,7 +82,7 @@ export async function showWorkers() {
         td(ago(c.idleMs)),
         td(c.pending, 'num'),
         td(c.holds.map((x) => `${x.id} · ${ago(x.idleMs)} · ${x.deliveries}`).join('; ') || '–'),
-        td(watchdogText(c.watchdog)),
+        td(watchdogText(c.watchdog, c.alive)),
       );
       table.tBodies[0].append(tr);
     }

@@ -17,6 +17,12 @@ export interface ConsumerView {
   holds: { id: string; idleMs: number; deliveries: number }[];
   /** Its watchdog's liveness record (phase, processed, progressAt), or null: no progress for blockMs + stallTimeoutMs, or gone. */
   watchdog: Record<string, unknown> | null;
+  /**
+   * False when its alive key (rewritten every `watchdogIntervalMs`, gone `aliveTtlMs` after the last beat) is gone
+   * while its registration stays, as lib/worker/liveness-handover.ts reads them: a process killed or frozen, whose
+   * liveness record outlives it by up to `blockMs + stallTimeoutMs`. True for a consumer that keeps no alive key (an older release).
+   */
+  alive: boolean;
 }
 
 export interface StageWorkers {
@@ -130,11 +136,12 @@ async function stageConsumers(
       const m = pairs(c);
       const name = String(m.get('name'));
       const pending = Number(m.get('pending') ?? 0);
-      const [holds, marker] = await Promise.all([
+      const [holds, marker, beats] = await Promise.all([
         pending > 0
           ? (redis.xpending(keys.stream(s.input), s.name, '-', '+', holdCount, name) as Promise<[string, string, number, number][]>)
           : Promise.resolve([]),
         redis.get(keys.liveness(s.name, name)),
+        redis.mget(keys.livenessAlive(s.name, name), keys.livenessRegistration(s.name, name)),
       ]);
       const watchdog = marker === null ? null : parseMarker(marker);
       return {
@@ -144,6 +151,7 @@ async function stageConsumers(
         pending,
         holds: holds.map(([id, , idle, n]) => ({ id, idleMs: Number(idle), deliveries: Number(n) })),
         watchdog,
+        alive: beats[0] !== null || beats[1] === null,
       };
     }),
   );
