@@ -10,26 +10,24 @@ import { hostname } from 'node:os';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Browser } from 'playwright-core';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { produce } from '../../lib/producer/producer.js';
 import { consumerName, Keys } from '../../lib/redis/keys.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
-import { launchBrowser, signedIn } from '../helpers/browser.js';
-import { READ, startConsole } from '../helpers/console.js';
+import { signedIn } from '../helpers/browser.js';
+import { READ } from '../helpers/console.js';
+import { consoleInBrowser } from '../helpers/console-browser.js';
 import { cli, exited, FAST, rulesOnlyConfig, writeConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis();
-const redis = client(server.url);
 const pipeline = randomPipeline('gone');
 /** The default claimMinIdleMs: the registration (kept aliveTtlMs + claimMinIdleMs) outlives the alive key, as it does by default. */
 const TIMERS = { ...FAST, claimMinIdleMs: 30_000 };
-const config = rulesOnlyConfig(server.url, pipeline, TIMERS);
+const { server, redis, config, url, browser } = await consoleInBrowser(test, (redisUrl) => rulesOnlyConfig(redisUrl, pipeline, TIMERS), {
+  console: { sampleIntervalMs: 250 },
+});
 const keys = new Keys(pipeline);
-const { app, url } = await startConsole(config, { sampleIntervalMs: 250 });
-const browser: Browser = await launchBrowser();
 
 test("a SIGKILLed worker's row says it is gone once its alive key lapsed, while its liveness record stays; a live worker's does not", async () => {
   const live = new Worker({ config, stage: 'preprocess', stages: STAGES, logger: silentLogger });
@@ -88,13 +86,6 @@ test("a SIGKILLed worker's row says it is gone once its alive key lapsed, while 
     await live.stop();
     await run;
   }
-});
-
-test.after(async () => {
-  await browser.close();
-  await app.close();
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

@@ -8,24 +8,24 @@
 import { hostname } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Browser } from 'playwright-core';
 import { consumerHealth } from '../../lib/ops/consumer-health.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
-import { launchBrowser, signedIn } from '../helpers/browser.js';
-import { READ, startConsole } from '../helpers/console.js';
+import { signedIn } from '../helpers/browser.js';
+import { READ } from '../helpers/console.js';
+import { consoleInBrowser } from '../helpers/console-browser.js';
 import { refusedHandOff } from '../helpers/full-handoff.js';
 import { FAST, rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
+import { randomPipeline, waitFor } from '../helpers/redis.js';
 
-const server = await startRedis({ settings: { 'maxmemory-policy': 'noeviction' } });
-const redis = client(server.url);
-const config = rulesOnlyConfig(server.url, randomPipeline('cow'), { ...FAST, retryMaxMs: 200, pausePollMs: 100 });
+const { redis, config, url, browser } = await consoleInBrowser(
+  test,
+  (redisUrl) => rulesOnlyConfig(redisUrl, randomPipeline('cow'), { ...FAST, retryMaxMs: 200, pausePollMs: 100 }),
+  { console: { sampleIntervalMs: 250 }, redis: { settings: { 'maxmemory-policy': 'noeviction' } } },
+);
 const keys = new Keys(config.pipeline);
-const { app, url } = await startConsole(config, { sampleIntervalMs: 250 });
-const browser: Browser = await launchBrowser();
 
 test('a consumer whose hand-off waits for a full Redis: its row in the workers view says it waits for Redis (out of memory) with the error; gone once memory is freed', async () => {
   const worker = new Worker({ config, stage: 'preprocess', stages: STAGES, logger: silentLogger });
@@ -52,13 +52,6 @@ test('a consumer whose hand-off waits for a full Redis: its row in the workers v
     await worker.stop();
     await run;
   }
-});
-
-test.after(async () => {
-  await browser.close();
-  await app.close();
-  redis.disconnect();
-  await server.close();
 });
 
 test.run();

@@ -10,30 +10,14 @@ import * as assert from 'uvu/assert';
 import { decideReview } from '../../lib/console/review-decide.js';
 import { listReview } from '../../lib/console/review-list.js';
 import { Keys } from '../../lib/redis/keys.js';
-import { encodeEnvelope, newEnvelope, type Envelope } from '../../lib/stream/codec.js';
-import { groupReviewConfig } from '../helpers/console.js';
+import { addUnsureReviewEntry, groupReviewConfig } from '../helpers/console.js';
 import { replyLosingProxy } from '../helpers/reply-losing-proxy.js';
 import { client, randomPipeline, redisForFile } from '../helpers/redis.js';
 
 const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 const serverPort = Number(new URL(server.url).port);
 
-/** A review entry of product `key` as the classify stage leaves it (predicted networking, unsure). */
-async function reviewEntry(keys: Keys, key: string, origin: string): Promise<string> {
-  const env: Envelope = {
-    ...newEnvelope({ id: key, title: 'Bluecorp speaker 3000' }),
-    origin,
-    outputs: {
-      preprocess: { title: 'Bluecorp speaker 3000', text: 'Bluecorp speaker 3000' },
-      classify: { category: 'networking', confidence: 0.4, group: 'computing', subcategory: 'routers', top: [{ category: 'networking', confidence: 0.4 }] },
-    },
-    hops: [
-      { stage: 'preprocess', consumer: 'c', readAt: 1, doneAt: 1, batch: 1 },
-      { stage: 'classify', consumer: 'c', readAt: 1, doneAt: 1, batch: 1 },
-    ],
-  };
-  return (await redis.xadd(keys.stream('review'), '*', 'k', key, 'e', encodeEnvelope(env)))!;
-}
+const reviewEntry = (keys: Keys, key: string, origin: string) => addUnsureReviewEntry(redis, keys, key, origin);
 
 test('a decision whose reply was lost with the connection is answered as applied: what it sent and closed, once', async () => {
   const pipeline = randomPipeline();

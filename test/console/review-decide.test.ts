@@ -14,7 +14,7 @@ import { encodeEnvelope, newEnvelope, type Envelope } from '../../lib/stream/cod
 import { silentLogger } from '../../lib/observe/logger.js';
 import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
-import { groupReviewConfig } from '../helpers/console.js';
+import { addUnsureReviewEntry, groupReviewConfig } from '../helpers/console.js';
 import { FAST, stopAll } from '../helpers/pipeline.js';
 import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
@@ -22,19 +22,7 @@ const { server, redis } = await redisForFile(test);
 
 /** A review entry as the classify stage leaves it: predicted networking (group computing), unsure. */
 async function reviewEntry(keys: Keys, key: string, origin: string): Promise<string> {
-  const env: Envelope = {
-    ...newEnvelope({ id: key, title: 'Bluecorp speaker 3000' }),
-    origin,
-    outputs: {
-      preprocess: { title: 'Bluecorp speaker 3000', text: 'Bluecorp speaker 3000' },
-      classify: { category: 'networking', confidence: 0.4, group: 'computing', subcategory: 'routers', top: [{ category: 'networking', confidence: 0.4 }] },
-    },
-    hops: [
-      { stage: 'preprocess', consumer: 'c', readAt: 1, doneAt: 1, batch: 1 },
-      { stage: 'classify', consumer: 'c', readAt: 1, doneAt: 1, batch: 1 },
-    ],
-  };
-  await redis.xadd(keys.stream('review'), '*', 'k', key, 'e', encodeEnvelope(env));
+  await addUnsureReviewEntry(redis, keys, key, origin);
   const items = await listReview(redis, keys);
   return items.find((i) => i.key === key)!.id;
 }

@@ -15,6 +15,8 @@ export interface ConsoleInBrowserOptions {
   console?: Partial<ConsoleOptions>;
   /** Run a worker per stage (startWorkers), started before the console. @defaultValue false */
   workers?: boolean;
+  /** startRedis's options (server settings). @defaultValue none */
+  redis?: Parameters<typeof startRedis>[0];
 }
 
 export interface ConsoleInBrowser {
@@ -39,7 +41,7 @@ export async function consoleInBrowser(
   configFor: (redisUrl: string) => ResolvedConfig,
   o: ConsoleInBrowserOptions = {},
 ): Promise<ConsoleInBrowser> {
-  const server = await startRedis();
+  const server = await startRedis(o.redis);
   const redis = client(server.url);
   const config = configFor(server.url);
   const workers = o.workers ? startWorkers(config) : [];

@@ -186,3 +186,20 @@ export async function addReviewItems(redis: Redis, keys: Keys, n: number, from =
   }
   await p.exec();
 }
+
+/** A review entry of product `key` as the classify stage leaves it (predicted networking, group computing, unsure), version `origin`: its entry id. */
+export async function addUnsureReviewEntry(redis: Redis, keys: Keys, key: string, origin: string): Promise<string> {
+  const env: Envelope = {
+    ...newEnvelope({ id: key, title: 'Bluecorp speaker 3000' }),
+    origin,
+    outputs: {
+      preprocess: { title: 'Bluecorp speaker 3000', text: 'Bluecorp speaker 3000' },
+      classify: { category: 'networking', confidence: 0.4, group: 'computing', subcategory: 'routers', top: [{ category: 'networking', confidence: 0.4 }] },
+    },
+    hops: [
+      { stage: 'preprocess', consumer: 'c', readAt: 1, doneAt: 1, batch: 1 },
+      { stage: 'classify', consumer: 'c', readAt: 1, doneAt: 1, batch: 1 },
+    ],
+  };
+  return (await redis.xadd(keys.stream('review'), '*', 'k', key, 'e', encodeEnvelope(env)))!;
+}
