@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
 import { BadRecordError, ReviewConflictError, RouteError } from '../core/errors.js';
 import { storeSink } from '../ops/inspect.js';
-import { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from '../ops/reprocess-plan.js';
+import { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from '../stream/stream-id.js';
 import type { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { serverTimeMs } from '../redis/server-time.js';

@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import { decodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, type Envelope } from '../stream/codec.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { BadIdError, errorMessage } from '../core/errors.js';
-import { connectionDrops } from '../redis/connection-drops.js';
+import { duringDrops } from '../redis/connection-drops.js';
+import { presentIds } from '../stream/entries.js';
 import { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { Backpressure, type Pressure } from '../producer/backpressure.js';
@@ -246,7 +247,6 @@ export async function replayDeadLetters(
     await bp.waitUntilClear(o.backpressure);
   };
   const result: ReplayResult = { replayed: [], skipped: [] };
-  const drops = connectionDrops(redis);
   for (const id of await selectIds(redis, keys, sel)) {
     const entry = await getDeadLetter(redis, keys, id);
     if (!entry) {
@@ -258,11 +258,12 @@ export async function replayDeadLetters(
       continue;
     }
     await waitFor(entry.stream);
-    const dropsBefore = drops();
-    const r = await replayScript.run<string | number>(redis, [keys.dlq, keys.stream(entry.stream)], [id, entry.stream]);
+    const { value: r, dropped } = await duringDrops(redis, () =>
+      replayScript.run<string | number>(redis, [keys.dlq, keys.stream(entry.stream)], [id, entry.stream]),
+    );
     if (typeof r === 'string') result.replayed.push({ id, stream: entry.stream, newId: r });
     // Gone, but the connection dropped meanwhile: ioredis sent the call again by itself, after this call had replayed it.
-    else if (r === 0 && drops() !== dropsBefore) result.replayed.push({ id, stream: entry.stream });
+    else if (r === 0 && dropped) result.replayed.push({ id, stream: entry.stream });
     else result.skipped.push({ id, why: r === 0 ? 'not in the DLQ' : r === -1 ? 'stream field changed' : 'no k or e field to replay' });
   }
   return result;
@@ -280,23 +281,16 @@ const PURGE_CHUNK = 500;
 export async function purgeDeadLetters(redis: Redis, keys: Keys, sel: Selection): Promise<string[]> {
   const ids = await selectIds(redis, keys, sel);
   const purged: string[] = [];
-  const drops = connectionDrops(redis);
   for (let i = 0; i < ids.length; i += PURGE_CHUNK) {
     const chunk = ids.slice(i, i + PURGE_CHUNK);
     // Ids given by the caller may not be dead letters at all; those read from the DLQ just now were.
-    const present = sel.ids?.length ? await presentIds(redis, keys, chunk) : new Set(chunk);
-    const dropsBefore = drops();
-    const deleted = new Set(await purgeScript.run<string[]>(redis, [keys.dlq], chunk));
+    const present = sel.ids?.length ? await presentIds(redis, keys.dlq, chunk) : new Set(chunk);
+    const { value, dropped } = await duringDrops(redis, () => purgeScript.run<string[]>(redis, [keys.dlq], chunk));
+    const deleted = new Set(value);
     // The connection dropped meanwhile: ioredis sent the call again by itself, and the re-send
     // answers nothing for what the first call had deleted. What was there and is gone now, it purged.
-    const left = drops() !== dropsBefore ? await presentIds(redis, keys, chunk) : undefined;
+    const left = dropped ? await presentIds(redis, keys.dlq, chunk) : undefined;
     purged.push(...chunk.filter((id) => deleted.has(id) || (left !== undefined && present.has(id) && !left.has(id))));
   }
   return purged;
-}
-
-/** Which of `ids` are entries of the DLQ now (one XRANGE each, sent together). */
-async function presentIds(redis: Redis, keys: Keys, ids: readonly string[]): Promise<Set<string>> {
-  const replies = await Promise.all(ids.map((id) => redis.xrange(keys.dlq, id, id)));
-  return new Set(ids.filter((_, i) => replies[i]!.length > 0));
 }

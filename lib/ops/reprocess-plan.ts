@@ -6,6 +6,7 @@ import type { ResolvedConfig } from '../config/types.js';
 import { modelNameOf } from '../models/provenance.js';
 import { newTraceId, type Envelope, type Hop, type ProductRecord } from '../stream/codec.js';
 import { REVIEW_STAGE, reviewDecisionOf } from '../stream/review-decision.js';
+import { formatStreamId, parseStreamId } from '../stream/stream-id.js';
 
 /** A stored product as either sink reads it back (`pipeline export`'s line, stages/sinks/export.ts, has this shape). */
 export interface StoredProductRef {
@@ -146,18 +147,3 @@ export function checkFromStage(config: ResolvedConfig, stage: string | undefined
   if (stage !== undefined && !config.stages.some((s) => s.name === stage))
     throw new Error(`--from-stage: no stage ${JSON.stringify(stage)} in pipeline ${config.pipeline} (stages: ${config.stages.map((s) => s.name).join(', ')})`);
 }
-
-/** A stream id as two integers. */
-export interface StreamId {
-  ms: bigint;
-  seq: bigint;
-}
-
-export function parseStreamId(s: string): StreamId | undefined {
-  const m = /^(\d+)-(\d+)$/.exec(s);
-  return m ? { ms: BigInt(m[1]!), seq: BigInt(m[2]!) } : undefined;
-}
-
-export const formatStreamId = (id: StreamId): string => `${id.ms}-${id.seq}`;
-
-export const compareStreamIds = (a: StreamId, b: StreamId): number => (a.ms !== b.ms ? (a.ms < b.ms ? -1 : 1) : a.seq === b.seq ? 0 : a.seq < b.seq ? -1 : 1);

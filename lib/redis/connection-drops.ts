@@ -20,3 +20,11 @@ export function connectionDrops(client: Redis): () => number {
   }
   return () => counter.drops;
 }
+
+/** `call`'s value, and whether `client`'s connection dropped while it ran (then ioredis may have sent it again, and the value be the re-send's answer). */
+export async function duringDrops<T>(client: Redis, call: () => Promise<T>): Promise<{ value: T; dropped: boolean }> {
+  const drops = connectionDrops(client);
+  const before = drops();
+  const value = await call();
+  return { value, dropped: drops() !== before };
+}

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { BadIdError } from '../core/errors.js';
-import { connectionDrops } from '../redis/connection-drops.js';
+import { duringDrops } from '../redis/connection-drops.js';
+import { presentIds } from '../stream/entries.js';
 import type { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 
@@ -107,18 +108,14 @@ export async function selectWebhookDeadLetters(redis: Redis, keys: Keys, sel: We
  */
 export async function deleteWebhookDeadLetters(redis: Redis, keys: Keys, ids: string[]): Promise<string[]> {
   const deleted: string[] = [];
-  const drops = connectionDrops(redis);
   for (let i = 0; i < ids.length; i += PAGE) {
     const page = ids.slice(i, i + PAGE);
-    const dropsBefore = drops();
-    const gone = new Set(await purgeScript.run<string[]>(redis, [keys.webhooksDlq], page));
+    const { value, dropped } = await duringDrops(redis, () => purgeScript.run<string[]>(redis, [keys.webhooksDlq], page));
+    const gone = new Set(value);
     // The connection dropped meanwhile: ioredis sent the call again by itself, and the re-send
     // answers nothing for what the first call had deleted. What is gone now, it deleted.
-    if (drops() !== dropsBefore) {
-      const left = await Promise.all(page.map((id) => redis.xrange(keys.webhooksDlq, id, id)));
-      page.forEach((id, n) => left[n]!.length === 0 && gone.add(id));
-    }
-    deleted.push(...page.filter((id) => gone.has(id)));
+    const left = dropped ? await presentIds(redis, keys.webhooksDlq, page) : undefined;
+    deleted.push(...page.filter((id) => gone.has(id) || (left !== undefined && !left.has(id))));
   }
   return deleted;
 }

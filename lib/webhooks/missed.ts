@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
-import { connectionDrops } from '../redis/connection-drops.js';
+import { duringDrops } from '../redis/connection-drops.js';
 import { Script } from '../redis/script.js';
+import { streamIdOlder } from '../stream/stream-id.js';
 
 const missedScript = new Script('webhook-missed-1');
 
@@ -22,11 +23,10 @@ export async function checkMissed(
   group: string,
   d: { hook: { name: string }; logger: Logger; metrics: Metrics; shard?: number },
 ): Promise<number> {
-  const drops = connectionDrops(redis);
-  const dropsBefore = drops();
-  const [missed, last] = await missedScript.run<[number, string]>(redis, [stream], [group]);
+  const { value, dropped } = await duringDrops(redis, () => missedScript.run<[number, string]>(redis, [stream], [group]));
+  const [missed, last] = value;
   if (missed === 0) {
-    if (drops() !== dropsBefore) await sayUnsure(redis, stream, last, d);
+    if (dropped) await sayUnsure(redis, stream, last, d);
     return 0;
   }
   const n = missed > 0 ? missed : 1;
@@ -52,7 +52,7 @@ export async function checkMissed(
  */
 async function sayUnsure(redis: Redis, stream: string, last: string, d: { hook: { name: string }; logger: Logger; shard?: number }): Promise<void> {
   const [first] = await redis.xrange(stream, '-', '+', 'COUNT', 1);
-  if (last === '' || first === undefined || !olderId(last, first[0])) return;
+  if (first === undefined || !streamIdOlder(last, first[0])) return;
   d.logger.error('webhook.missed_unsure', {
     webhook: d.hook.name,
     stream,
@@ -61,11 +61,4 @@ async function sayUnsure(redis: Redis, stream: string, last: string, d: { hook: 
     why: 'the connection dropped while checking for completions trimmed past the group; a report of such a loss went with the lost reply, if there was one',
     fix: 'compare webhooks.lag with limits.doneMaxLen (docs/webhooks.md#sizing)',
   });
-}
-
-/** Stream id `a` before `b` ("ms-seq"; sequence numbers go up to 2^64 - 1, past a double's precision). */
-function olderId(a: string, b: string): boolean {
-  const [am = 0n, as = 0n] = a.split('-').map(BigInt);
-  const [bm = 0n, bs = 0n] = b.split('-').map(BigInt);
-  return am < bm || (am === bm && as < bs);
 }

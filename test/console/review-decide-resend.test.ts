@@ -11,8 +11,8 @@ import { decideReview } from '../../lib/console/review-decide.js';
 import { listReview } from '../../lib/console/review-list.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { addUnsureReviewEntry, groupReviewConfig } from '../helpers/console.js';
-import { replyLosingProxy } from '../helpers/reply-losing-proxy.js';
-import { client, randomPipeline, redisForFile } from '../helpers/redis.js';
+import { throughReplyLosingProxy } from '../helpers/reply-losing-proxy.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
 const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 const serverPort = Number(new URL(server.url).port);
@@ -30,28 +30,26 @@ test('a decision whose reply was lost with the connection is answered as applied
   const older = await reviewEntry(keys, 'p1', '2-0');
   const id = await reviewEntry(keys, 'p1', '3-0');
   await listReview(redis, keys);
-  const proxy = await replyLosingProxy(serverPort, async () => (await redis.hget(keys.reviewed('p1'), 'entry')) === id);
-  const viaProxy = client(`redis://127.0.0.1:${proxy.port}`);
-  viaProxy.on('error', () => {});
-  try {
-    const r = await decideReview(viaProxy, config, keys, id, { category: 'audio', reviewer: 'bob' });
-    assert.ok(proxy.dropped(), 'the connection was dropped after the decision went through');
-    assert.ok(r, 'the decision is answered as applied, not "decided already"');
-    const sent = (await redis.xrange(keys.stream('validate'), '-', '+')).filter(([, f]) => f[1] === 'p1').map(([e]) => e);
-    assert.equal(
-      r.sentTo.map((s) => [s.stream, s.id]),
-      sent.map((e) => ['validate', e]),
-    );
-    assert.is(sent.length, 1, 'the product went back once');
-    assert.equal(
-      r.closed.map((c) => c.id),
-      [older],
-    );
-    assert.is((await redis.xrange(keys.extra('labels'), '-', '+')).length, 2, 'one label per decision');
-  } finally {
-    viaProxy.disconnect();
-    proxy.close();
-  }
+  await throughReplyLosingProxy(
+    serverPort,
+    async () => (await redis.hget(keys.reviewed('p1'), 'entry')) === id,
+    async (viaProxy, proxy) => {
+      const r = await decideReview(viaProxy, config, keys, id, { category: 'audio', reviewer: 'bob' });
+      assert.ok(proxy.dropped(), 'the connection was dropped after the decision went through');
+      assert.ok(r, 'the decision is answered as applied, not "decided already"');
+      const sent = (await redis.xrange(keys.stream('validate'), '-', '+')).filter(([, f]) => f[1] === 'p1').map(([e]) => e);
+      assert.equal(
+        r.sentTo.map((s) => [s.stream, s.id]),
+        sent.map((e) => ['validate', e]),
+      );
+      assert.is(sent.length, 1, 'the product went back once');
+      assert.equal(
+        r.closed.map((c) => c.id),
+        [older],
+      );
+      assert.is((await redis.xrange(keys.extra('labels'), '-', '+')).length, 2, 'one label per decision');
+    },
+  );
 });
 
 test.run();

@@ -9,8 +9,8 @@ import * as assert from 'uvu/assert';
 import { ackTrimmed, reviewTrimmedKey } from '../../lib/console/review-trimmed.js';
 import { REVIEW_GROUP } from '../../lib/console/review.js';
 import { Keys } from '../../lib/redis/keys.js';
-import { replyLosingProxy } from '../helpers/reply-losing-proxy.js';
-import { client, randomPipeline, redisForFile } from '../helpers/redis.js';
+import { throughReplyLosingProxy } from '../helpers/reply-losing-proxy.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
 const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 const serverPort = Number(new URL(server.url).port);
@@ -26,18 +26,16 @@ test('an acknowledgement of trimmed items whose reply was lost with the connecti
   // The Functions library loaded first (an acknowledgement of nothing), so the proxied connection's first FCALL is the real one.
   assert.equal(await ackTrimmed(redis, keys, { ids: ['1-1'] }, 100), []);
   const pending = async () => ((await redis.xpending(review, REVIEW_GROUP)) as [number])[0];
-  const proxy = await replyLosingProxy(serverPort, async () => (await pending()) === 0);
-  const viaProxy = client(`redis://127.0.0.1:${proxy.port}`);
-  viaProxy.on('error', () => {});
-  try {
-    const acked = await ackTrimmed(viaProxy, keys, { ids }, 100);
-    assert.ok(proxy.dropped(), 'the connection was dropped after the acknowledgement went through');
-    assert.equal(acked, ids);
-    assert.is(await redis.hget(reviewTrimmedKey(keys), 'acknowledged'), String(ids.length));
-  } finally {
-    viaProxy.disconnect();
-    proxy.close();
-  }
+  await throughReplyLosingProxy(
+    serverPort,
+    async () => (await pending()) === 0,
+    async (viaProxy, proxy) => {
+      const acked = await ackTrimmed(viaProxy, keys, { ids }, 100);
+      assert.ok(proxy.dropped(), 'the connection was dropped after the acknowledgement went through');
+      assert.equal(acked, ids);
+      assert.is(await redis.hget(reviewTrimmedKey(keys), 'acknowledged'), String(ids.length));
+    },
+  );
 });
 
 test.run();

@@ -1,5 +1,6 @@
 import { createServer, connect, type Socket } from 'node:net';
-import { waitFor } from './redis.js';
+import type { Redis } from 'ioredis';
+import { client, waitFor } from './redis.js';
 
 /**
  * A TCP proxy to a redis-server that loses the reply of the first command matching `command` it
@@ -45,4 +46,25 @@ export async function replyLosingProxy(
       proxy.close();
     },
   };
+}
+
+/**
+ * `use` run with a client whose connection goes through a replyLosingProxy (the proxy passed too,
+ * for its `dropped()`); both closed after, whatever `use` did.
+ */
+export async function throughReplyLosingProxy<T>(
+  serverPort: number,
+  landed: () => Promise<boolean>,
+  use: (viaProxy: Redis, proxy: { dropped: () => boolean }) => Promise<T>,
+  command = /fcall/i,
+): Promise<T> {
+  const proxy = await replyLosingProxy(serverPort, landed, command);
+  const viaProxy = client(`redis://127.0.0.1:${proxy.port}`);
+  viaProxy.on('error', () => {}); // the drop is the point
+  try {
+    return await use(viaProxy, proxy);
+  } finally {
+    viaProxy.disconnect();
+    proxy.close();
+  }
 }

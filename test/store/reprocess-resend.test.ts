@@ -11,8 +11,8 @@ import { reprocess } from '../../lib/ops/reprocess.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
 import { each, storedRef } from '../helpers/stored-products.js';
-import { replyLosingProxy } from '../helpers/reply-losing-proxy.js';
-import { client, randomPipeline, redisForFile } from '../helpers/redis.js';
+import { throughReplyLosingProxy } from '../helpers/reply-losing-proxy.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
 const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 const serverPort = Number(new URL(server.url).port);
@@ -23,18 +23,16 @@ test('a put-back whose reply was lost with the connection counts as put back, on
   const input = keys.stream(config.stages.find((s) => s.name === 'validate')!.input);
   // The Functions library loaded first (one put-back), so the proxied connection's first FCALL is the put-back.
   await reprocess(redis, config, each([storedRef('warm-up')]), { current: {}, fromStage: 'validate' });
-  const proxy = await replyLosingProxy(serverPort, async () => (await redis.xlen(input)) === 2);
-  const viaProxy = client(`redis://127.0.0.1:${proxy.port}`);
-  viaProxy.on('error', () => {});
-  try {
-    const r = await reprocess(viaProxy, config, each([storedRef('p1')]), { current: {}, fromStage: 'validate' });
-    assert.ok(proxy.dropped(), 'the connection was dropped after the put-back went through');
-    assert.equal({ reprocessed: r.reprocessed, inFlight: r.skipped.inFlight }, { reprocessed: 1, inFlight: 0 });
-    assert.is(await redis.xlen(input), 2, 'on the stage stream once (beside the warm-up)');
-  } finally {
-    viaProxy.disconnect();
-    proxy.close();
-  }
+  await throughReplyLosingProxy(
+    serverPort,
+    async () => (await redis.xlen(input)) === 2,
+    async (viaProxy, proxy) => {
+      const r = await reprocess(viaProxy, config, each([storedRef('p1')]), { current: {}, fromStage: 'validate' });
+      assert.ok(proxy.dropped(), 'the connection was dropped after the put-back went through');
+      assert.equal({ reprocessed: r.reprocessed, inFlight: r.skipped.inFlight }, { reprocessed: 1, inFlight: 0 });
+      assert.is(await redis.xlen(input), 2, 'on the stage stream once (beside the warm-up)');
+    },
+  );
   const again = await reprocess(redis, config, each([storedRef('p1')]), { current: {}, fromStage: 'validate' });
   assert.equal({ reprocessed: again.reprocessed, inFlight: again.skipped.inFlight }, { reprocessed: 0, inFlight: 1 });
 });

@@ -9,8 +9,8 @@ import * as assert from 'uvu/assert';
 import { purgeDeadLetters } from '../../lib/ops/dlq.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { addDeadLetter } from '../helpers/console.js';
-import { replyLosingProxy } from '../helpers/reply-losing-proxy.js';
-import { client, randomPipeline, redisForFile } from '../helpers/redis.js';
+import { throughReplyLosingProxy } from '../helpers/reply-losing-proxy.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
 const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 const serverPort = Number(new URL(server.url).port);
@@ -22,18 +22,16 @@ for (const how of ['by id', 'all'] as const) {
     await purgeDeadLetters(redis, keys, { ids: [await addDeadLetter(redis, keys, { id: 'p0', title: 'warm-up' })] });
     const ids = [await addDeadLetter(redis, keys, { id: 'p1', title: 'a product' }), await addDeadLetter(redis, keys, { id: 'p2', title: 'another' })];
     const never = '1-1';
-    const proxy = await replyLosingProxy(serverPort, async () => (await redis.xlen(keys.dlq)) === 0);
-    const viaProxy = client(`redis://127.0.0.1:${proxy.port}`);
-    viaProxy.on('error', () => {});
-    try {
-      const purged = await purgeDeadLetters(viaProxy, keys, how === 'all' ? { all: true } : { ids: [never, ...ids] });
-      assert.ok(proxy.dropped(), 'the connection was dropped after the purge went through');
-      assert.equal(purged, ids);
-      assert.is(await redis.xlen(keys.dlq), 0);
-    } finally {
-      viaProxy.disconnect();
-      proxy.close();
-    }
+    await throughReplyLosingProxy(
+      serverPort,
+      async () => (await redis.xlen(keys.dlq)) === 0,
+      async (viaProxy, proxy) => {
+        const purged = await purgeDeadLetters(viaProxy, keys, how === 'all' ? { all: true } : { ids: [never, ...ids] });
+        assert.ok(proxy.dropped(), 'the connection was dropped after the purge went through');
+        assert.equal(purged, ids);
+        assert.is(await redis.xlen(keys.dlq), 0);
+      },
+    );
   });
 }
 

@@ -9,8 +9,8 @@ import { replayDeadLetters } from '../../lib/ops/dlq.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { addDeadLetter } from '../helpers/console.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { replyLosingProxy } from '../helpers/reply-losing-proxy.js';
-import { client, randomPipeline, redisForFile } from '../helpers/redis.js';
+import { throughReplyLosingProxy } from '../helpers/reply-losing-proxy.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
 const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 const serverPort = Number(new URL(server.url).port);
@@ -21,23 +21,21 @@ test('a replay whose reply was lost with the connection, re-sent by the client o
   // The Functions library loaded first (one replay), so the proxied connection's first FCALL is the replay.
   await replayDeadLetters(redis, config, { ids: [await addDeadLetter(redis, keys, { id: 'p0', title: 'warm-up' })] }, keys);
   const id = await addDeadLetter(redis, keys, { id: 'p1', title: 'a product' });
-  const proxy = await replyLosingProxy(serverPort, async () => (await redis.xlen(keys.stream('in'))) === 2);
-  const viaProxy = client(`redis://127.0.0.1:${proxy.port}`);
-  viaProxy.on('error', () => {});
-  try {
-    const r = await replayDeadLetters(viaProxy, config, { ids: [id] }, keys);
-    assert.ok(proxy.dropped(), 'the connection was dropped after the replay went through');
-    assert.equal(r.skipped, []);
-    assert.equal(
-      r.replayed.map((x) => x.id),
-      [id],
-    );
-    assert.is(await redis.xlen(keys.stream('in')), 2, 'back on its stream once (beside the warm-up)');
-    assert.is(await redis.xlen(keys.dlq), 0);
-  } finally {
-    viaProxy.disconnect();
-    proxy.close();
-  }
+  await throughReplyLosingProxy(
+    serverPort,
+    async () => (await redis.xlen(keys.stream('in'))) === 2,
+    async (viaProxy, proxy) => {
+      const r = await replayDeadLetters(viaProxy, config, { ids: [id] }, keys);
+      assert.ok(proxy.dropped(), 'the connection was dropped after the replay went through');
+      assert.equal(r.skipped, []);
+      assert.equal(
+        r.replayed.map((x) => x.id),
+        [id],
+      );
+      assert.is(await redis.xlen(keys.stream('in')), 2, 'back on its stream once (beside the warm-up)');
+      assert.is(await redis.xlen(keys.dlq), 0);
+    },
+  );
 });
 
 test.run();

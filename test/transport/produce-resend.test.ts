@@ -9,8 +9,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
-import { replyLosingProxy } from '../helpers/reply-losing-proxy.js';
-import { client, randomPipeline, redisForFile } from '../helpers/redis.js';
+import { throughReplyLosingProxy } from '../helpers/reply-losing-proxy.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
 const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 const serverPort = Number(new URL(server.url).port);
@@ -21,18 +21,16 @@ test('a batch whose reply was lost with the connection, re-sent by the client on
   const stream = new Keys(randomPipeline()).stream('in');
   // The Functions library loaded first, so the proxied connection's first FCALL is the batch.
   await produce(redis, Readable.from([records(1)]), { stream: `${stream}-warm`, source: 'warm-up', maxRecordBytes: 65536, waitReplicas: 0 });
-  const proxy = await replyLosingProxy(serverPort, async () => (await redis.xlen(stream)) === 300);
-  const viaProxy = client(`redis://127.0.0.1:${proxy.port}`);
-  viaProxy.on('error', () => {});
-  try {
-    const summary = await produce(viaProxy, Readable.from([records(300)]), { stream, source: 'test', maxRecordBytes: 65536, waitReplicas: 0 });
-    assert.ok(proxy.dropped(), 'the connection was dropped after the batch went through');
-    assert.is(await redis.xlen(stream), 300, 'every record in the stream once');
-    assert.equal({ produced: summary.produced, skipped: summary.skipped }, { produced: 300, skipped: 0 });
-  } finally {
-    viaProxy.disconnect();
-    proxy.close();
-  }
+  await throughReplyLosingProxy(
+    serverPort,
+    async () => (await redis.xlen(stream)) === 300,
+    async (viaProxy, proxy) => {
+      const summary = await produce(viaProxy, Readable.from([records(300)]), { stream, source: 'test', maxRecordBytes: 65536, waitReplicas: 0 });
+      assert.ok(proxy.dropped(), 'the connection was dropped after the batch went through');
+      assert.is(await redis.xlen(stream), 300, 'every record in the stream once');
+      assert.equal({ produced: summary.produced, skipped: summary.skipped }, { produced: 300, skipped: 0 });
+    },
+  );
 });
 
 test.run();

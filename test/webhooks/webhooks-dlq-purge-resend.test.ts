@@ -7,8 +7,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keys } from '../../lib/redis/keys.js';
 import { deleteWebhookDeadLetters, selectWebhookDeadLetters } from '../../lib/webhooks/dlq.js';
-import { replyLosingProxy } from '../helpers/reply-losing-proxy.js';
-import { client, randomPipeline, redisForFile } from '../helpers/redis.js';
+import { throughReplyLosingProxy } from '../helpers/reply-losing-proxy.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
 const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 const serverPort = Number(new URL(server.url).port);
@@ -41,23 +41,21 @@ test('a webhook dead-letter purge whose reply was lost with the connection names
   // The Functions library loaded first (one purge), so the proxied connection's first FCALL is the purge.
   await deleteWebhookDeadLetters(redis, keys, [await addWebhookDeadLetter(keys, 'warm')]);
   const ids = [await addWebhookDeadLetter(keys, 'p1'), await addWebhookDeadLetter(keys, 'p2')];
-  const proxy = await replyLosingProxy(serverPort, async () => (await redis.xlen(keys.webhooksDlq)) === 0);
-  const viaProxy = client(`redis://127.0.0.1:${proxy.port}`);
-  viaProxy.on('error', () => {});
-  try {
-    const entries = await selectWebhookDeadLetters(viaProxy, keys, { all: true });
-    const deleted = await deleteWebhookDeadLetters(
-      viaProxy,
-      keys,
-      entries.map((e) => e.id),
-    );
-    assert.ok(proxy.dropped(), 'the connection was dropped after the purge went through');
-    assert.equal(deleted, ids);
-    assert.is(await redis.xlen(keys.webhooksDlq), 0);
-  } finally {
-    viaProxy.disconnect();
-    proxy.close();
-  }
+  await throughReplyLosingProxy(
+    serverPort,
+    async () => (await redis.xlen(keys.webhooksDlq)) === 0,
+    async (viaProxy, proxy) => {
+      const entries = await selectWebhookDeadLetters(viaProxy, keys, { all: true });
+      const deleted = await deleteWebhookDeadLetters(
+        viaProxy,
+        keys,
+        entries.map((e) => e.id),
+      );
+      assert.ok(proxy.dropped(), 'the connection was dropped after the purge went through');
+      assert.equal(deleted, ids);
+      assert.is(await redis.xlen(keys.webhooksDlq), 0);
+    },
+  );
 });
 
 test.run();

@@ -12,8 +12,8 @@ import { memoryMetrics } from '../../lib/observe/metrics.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { checkMissed } from '../../lib/webhooks/missed.js';
 import { webhookGroup } from '../../lib/webhooks/reader.js';
-import { replyLosingProxy } from '../helpers/reply-losing-proxy.js';
-import { client, randomPipeline, redisForFile } from '../helpers/redis.js';
+import { throughReplyLosingProxy } from '../helpers/reply-losing-proxy.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
 const { server, redis } = await redisForFile(test, { appendonly: true, appendfsync: 'always' });
 const serverPort = Number(new URL(server.url).port);
@@ -38,21 +38,19 @@ test('a gap check whose reply was lost with the connection says the group may ha
   const logger = createLogger({}, 'info', (l) => lines.push(l));
   // The Functions library loaded first (one check on another group), so the proxied connection's first FCALL is the check.
   await checkMissed(redis, keys.done, webhookGroup('warm-up'), { hook: { name: 'warm-up' }, logger, metrics: memoryMetrics() });
-  const proxy = await replyLosingProxy(serverPort, async () => (await lastDelivered(keys)) !== '0-0');
-  const viaProxy = client(`redis://127.0.0.1:${proxy.port}`);
-  viaProxy.on('error', () => {});
-  try {
-    const n = await checkMissed(viaProxy, keys.done, group, { hook: { name: 'app' }, logger, metrics: memoryMetrics() });
-    assert.ok(proxy.dropped(), 'the connection was dropped after the check moved the group');
-    assert.is(n, 0, "the re-send's answer: no gap left");
-    const said = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'webhook.missed_unsure');
-    assert.is(said.length, 1, lines.join('\n'));
-    assert.is(said[0]!.level, 'error');
-    assert.is(said[0]!.webhook, 'app');
-  } finally {
-    viaProxy.disconnect();
-    proxy.close();
-  }
+  await throughReplyLosingProxy(
+    serverPort,
+    async () => (await lastDelivered(keys)) !== '0-0',
+    async (viaProxy, proxy) => {
+      const n = await checkMissed(viaProxy, keys.done, group, { hook: { name: 'app' }, logger, metrics: memoryMetrics() });
+      assert.ok(proxy.dropped(), 'the connection was dropped after the check moved the group');
+      assert.is(n, 0, "the re-send's answer: no gap left");
+      const said = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'webhook.missed_unsure');
+      assert.is(said.length, 1, lines.join('\n'));
+      assert.is(said[0]!.level, 'error');
+      assert.is(said[0]!.webhook, 'app');
+    },
+  );
 });
 
 test('a check with no drop, on a group that lost nothing, says nothing', async () => {
