@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
 import { ConfigError } from '../../lib/core/errors.js';
@@ -65,6 +66,15 @@ interface Pass {
 
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
 const correctScript = new Script('match-correct-N');
+
+/** A correction call's id (randomUUID) as kept in its marker. */
+const CALL_ID_LENGTH = 36;
+
+/** The twin a correction marker names: `<twin>\0<id of the call that set it>` (match-correct-N.lua); a marker without the id names the twin alone. */
+function markedTwin(marker: string): string {
+  const cut = marker.length - CALL_ID_LENGTH - 1;
+  return cut >= 0 && marker[cut] === '\0' ? marker.slice(0, cut) : marker;
+}
 
 /**
  * Re-checks, once a shard caught up, the records a match worker matched against a stale copy of
@@ -217,10 +227,12 @@ export class MatchRechecks {
       return true;
     }
     const keys = this.shards.keysFor(entry.key);
+    // The call's id goes into the marker: the client's own re-send of this call (its reply lost
+    // with the connection) is answered as sent, a marker another call set as not.
     const sent = await correctScript.run<number>(
       this.redis,
       [this.markerKey(entry.key), ...fix.targets.map((t) => keys.stream(t))],
-      [entry.key, best!.key, fix.envelope, String(this.o.markerTtlMs)],
+      [entry.key, best!.key, fix.envelope, String(this.o.markerTtlMs), randomUUID()],
     );
     // After the correction: a crash in between leaves the entry, and its marker makes the next re-check send nothing.
     await this.redis.lrem(list, 1, raw);
@@ -237,7 +249,8 @@ export class MatchRechecks {
 
   /** The correction for `entry`, unless its twin was itself corrected as a duplicate of it (both re-checked: the first one wins). */
   private async correction(entry: Entry, hit: { key: string; score: number }): Promise<{ envelope: Buffer; targets: string[] } | undefined> {
-    if ((await this.redis.get(this.markerKey(hit.key))) === entry.key) return undefined;
+    const marker = await this.redis.get(this.markerKey(hit.key));
+    if (marker !== null && markedTwin(marker) === entry.key) return undefined;
     try {
       return this.hooks.correct(entry.e, hit);
     } catch (err) {
