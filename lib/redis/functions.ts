@@ -7,6 +7,7 @@ import { FunctionsMissingError } from '../core/errors.js';
 import { asCluster } from './url.js';
 import { isFunctionNotFound, isLibraryExists, isNoPermission } from '../core/redis-replies.js';
 import { dropConnection } from './drop-connection.js';
+import { duringDrops } from './connection-drops.js';
 
 /**
  * The pipeline's Lua (lib/lua/<name>-<NUMKEYS>.lua, kept as plain script bodies with their
@@ -151,14 +152,25 @@ export async function loadLibrary(client: Redis, lib = library()): Promise<numbe
   return loaded;
 }
 
+/** FUNCTION LOAD on one server: true when this call loaded the library, false when it was there. */
 async function loadOn(server: Redis, lib: FunctionLibrary): Promise<boolean> {
-  try {
-    await server.call('FUNCTION', 'LOAD', lib.code);
-    return true;
-  } catch (err) {
-    if (isLibraryExists(err)) return false;
+  // Whether it was there before: a load whose reply was lost with the connection is sent again by
+  // the client itself, and the re-send is refused as "already exists" whoever loaded it. A user
+  // that may not probe (undefined) gets the load's own answer (a refusal, for a pipeline user).
+  const before = await libraryPresent(server, lib).catch((err: unknown) => {
+    if (isNoPermission(err)) return undefined;
     throw err;
-  }
+  });
+  const { value: loaded, dropped } = await duringDrops(server, () =>
+    server.call('FUNCTION', 'LOAD', lib.code).then(
+      () => true,
+      (err: unknown) => {
+        if (isLibraryExists(err)) return false;
+        throw err;
+      },
+    ),
+  );
+  return loaded || (dropped && before === false);
 }
 
 /**
