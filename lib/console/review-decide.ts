@@ -4,6 +4,7 @@ import type { ResolvedConfig } from '../config/types.js';
 import { BadRecordError, ReviewConflictError, RouteError } from '../core/errors.js';
 import { storeSink } from '../ops/inspect.js';
 import { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from '../stream/stream-id.js';
+import { duringDrops } from '../redis/connection-drops.js';
 import type { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';
 import { serverTimeMs } from '../redis/server-time.js';
@@ -96,9 +97,17 @@ export async function decideReview(
     );
   const floor = await versionFloor(redis, config, keys, env, o.stored ?? defaultLookup(redis, config));
   if (floor.newerRecord) {
-    // Closed: deciding it would store the older input over the newer record.
-    const [acked] = await Promise.all([redis.xack(key, REVIEW_GROUP, id), redis.hdel(keys.reviewOpen(env.key), id), redis.hdel(keys.reviewListed, id)]);
-    if (acked === 0) return undefined;
+    // Closed: deciding it would store the older input over the newer record. Whether it was open is
+    // read first: when the connection drops during the ack, ioredis sends it again by itself, and
+    // the re-send acks nothing where the first call closed the item.
+    const open = ((await redis.xpending(key, REVIEW_GROUP, id, id, 1)) as unknown[]).length > 0;
+    const {
+      value: [acked],
+      dropped,
+    } = await duringDrops(redis, () =>
+      Promise.all([redis.xack(key, REVIEW_GROUP, id), redis.hdel(keys.reviewOpen(env.key), id), redis.hdel(keys.reviewListed, id)]),
+    );
+    if (acked === 0 && !(dropped && open)) return undefined;
     const version = formatStreamId(floor.newerRecord);
     throw new ReviewConflictError(
       'stale',
