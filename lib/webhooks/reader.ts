@@ -9,6 +9,7 @@ import { webhookGroup } from '../stream/webhook-groups.js';
 import { abortableSleep } from '../core/sleep.js';
 import { checkMissed } from './missed.js';
 import { postOnce } from './post.js';
+import { duringDrops } from '../redis/connection-drops.js';
 import { Script } from '../redis/script.js';
 import { webhookHeaders } from './sign.js';
 import { leaveGroup } from '../worker/leave-group.js';
@@ -18,6 +19,7 @@ export { webhookGroup } from '../stream/webhook-groups.js';
 
 const groupScript = new Script('webhook-group-1');
 const deleteIdleConsumer = new Script('delete-idle-consumer-1');
+const deadLetterScript = new Script('webhook-dead-letter-2');
 
 /** webhook-group-1.lua's answer: the group existed (0), or was made at the stream's end (1), at the reader's position (2), at its start (3). */
 type GroupMade = 0 | 1 | 2 | 3;
@@ -242,7 +244,7 @@ export class WebhookReader {
       }
       if (out.kind === 'refused' || attempt >= hook.maxAttempts) {
         const reason = out.kind === 'refused' ? 'refused' : 'attempts';
-        await this.deadLetter(id, eventId, event, reason, attempt, out.status, out.error);
+        await this.deadLetter(id, eventId, event, { reason, attempts: attempt, status: out.status, error: out.error, trimmed });
         return;
       }
       const waitMs = out.retryAfterMs !== undefined ? Math.min(out.retryAfterMs, hook.backoffMaxMs) : backoffMs(attempt, hook.backoffBaseMs, hook.backoffMaxMs);
@@ -263,26 +265,28 @@ export class WebhookReader {
     this.d.logger.error('webhook.missed', { webhook: this.d.hook.name, stream: this.d.stream, missed: 1, stopping: true, event_ids: [eventId] });
   }
 
-  /** To the webhook dead-letter stream with the last answer, and acked, in one MULTI (same slot). */
+  /**
+   * To the webhook dead-letter stream with the last answer, and acked, in one step
+   * (webhook-dead-letter-2.lua): only while it is pending (another process that claimed and
+   * delivered it acked it), or trimmed while in retry (nowhere but here).
+   */
   private async deadLetter(
     id: string,
     eventId: string,
     event: CompletionEvent,
-    reason: 'refused' | 'attempts',
-    attempts: number,
-    status: number | undefined,
-    error: string,
+    last: { reason: 'refused' | 'attempts'; attempts: number; status: number | undefined; error: string; trimmed: boolean },
   ): Promise<void> {
     const { hook, command, stream, dlq, dlqMaxLen, logger, metrics } = this.d;
+    const { reason, attempts, status, error } = last;
     const fields = ['webhook', hook.name, 'event_id', eventId, 'reason', reason, 'attempts', String(attempts), 'error', error.slice(0, 500)];
     if (status !== undefined) fields.push('status', String(status));
     fields.push('body', JSON.stringify(event));
-    const replies = await command
-      .multi()
-      .xadd(dlq, 'MAXLEN', '~', dlqMaxLen, '*', ...fields)
-      .xack(stream, this.group, id)
-      .exec();
-    for (const [err] of replies ?? []) if (err) throw err;
+    const { value: added, dropped } = await duringDrops(command, () =>
+      deadLetterScript.run<string | null>(command, [stream, dlq], [this.group, id, dlqMaxLen, last.trimmed ? '1' : '', ...fields]),
+    );
+    // Not pending: acked by another process, done. Unless the connection dropped during the call:
+    // ioredis sent it again by itself, and the re-send found the entry the first call dead-lettered.
+    if (added === null && !dropped) return;
     this.deadLettered++;
     metrics.increment('webhooks.dead_lettered', 1, { ...this.tags, reason });
     logger.error('webhook.dead_lettered', { webhook: hook.name, event_id: eventId, key: event.key, reason, attempts, status: status ?? null, error });
