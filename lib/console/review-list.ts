@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { DecodeError, errorMessage } from '../core/errors.js';
 import { compareIds } from '../api/status.js';
@@ -156,8 +157,9 @@ async function recordListed(
   if (shown.length === 0) return { listed: [], closed: [] };
   const replies = await listedScript.run<(number | string[])[]>(
     redis,
-    [key, keys.reviewListed, ...shown.flatMap(({ item }) => [keys.reviewed(item.key), keys.reviewOpen(item.key)])],
-    [REVIEW_GROUP, ...shown.flatMap(({ item, origin }) => [item.id, origin, item.key])],
+    [key, keys.reviewListed, keys.reviewListedCall, ...shown.flatMap(({ item }) => [keys.reviewed(item.key), keys.reviewOpen(item.key)])],
+    // The call's token: the client's own re-send of it (its reply lost with the connection) names the items the first call closed.
+    [REVIEW_GROUP, randomUUID(), ...shown.flatMap(({ item, origin }) => [item.id, origin, item.key])],
   );
   const listed: ReviewItem[] = [];
   const closed: ClosedItem[] = [];

@@ -131,6 +131,14 @@ export class Keys {
     return `${this.tag}:console:review-listed`;
   }
   /**
+   * The last console listing's token and the review items it closed as superseded (a hash:
+   * `call`, `closed`; lib/lua/review-listed-N.lua): the client's re-send of that listing, its reply
+   * lost with the connection, names them as closed too.
+   */
+  get reviewListedCall(): string {
+    return `${this.tag}:console:review-listed-call`;
+  }
+  /**
    * The data-loss marker (lib/stream/data-loss.ts): a random id and its creation time, written once
    * (SET NX) by the first worker. A worker that saw it and finds it gone or changed knows Redis lost data.
    */
