@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { isGroupExists, isNoSuchKey } from '../core/redis-replies.js';
+import { duringDrops } from '../redis/connection-drops.js';
 
 /** True when `group` is listed by XINFO GROUPS of `stream` (a read Redis answers even when full); false when the stream does not exist. */
 export async function groupExists(redis: Redis, stream: string, group: string): Promise<boolean> {
@@ -20,15 +21,20 @@ export async function groupExists(redis: Redis, stream: string, group: string): 
  * read too); true when it was created, false when it existed already. An existing group is seen
  * with XINFO GROUPS first: Redis refuses XGROUP CREATE with OOM when it is full, even for a group
  * that exists (BUSYGROUP is only checked after the memory check), so a worker starting while Redis
- * is full joins its group without a write.
+ * is full joins its group without a write. A BUSYGROUP after the connection dropped during the call
+ * counts as created: ioredis sent the call again by itself, and the re-send found the group the
+ * first call made (it was missing just before).
  */
 export async function createGroup(redis: Redis, stream: string, group: string): Promise<boolean> {
   if (await groupExists(redis, stream, group)) return false;
-  try {
-    await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
-    return true;
-  } catch (err) {
-    if (!isGroupExists(err)) throw err;
-    return false;
-  }
+  const { value: created, dropped } = await duringDrops(redis, () =>
+    redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM').then(
+      () => true,
+      (err: unknown) => {
+        if (!isGroupExists(err)) throw err;
+        return false;
+      },
+    ),
+  );
+  return created || dropped;
 }
