@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { sleep } from '../../lib/core/backoff.js';
 import { freePort, RedisServer } from '../../lib/redis/server.js';
+import { failoverLog } from './cluster-log.js';
 import { SYNC_NOW } from './redis.js';
 
 export interface ClusterNode {
@@ -29,6 +30,13 @@ export interface RedisClusterOptions {
   nodeTimeoutMs?: number;
   /** How long start() and waitHealthy() wait. @defaultValue 30000 */
   readyTimeoutMs?: number;
+  /**
+   * How long a wait for a replica's promotion (waitFailover, waitPromoted) lasts. Redis flags the
+   * master failed after the node timeout and a majority's reports, and starts an election that a
+   * stalled voter can make fail; the next starts 4 × node timeout after it. The default leaves room
+   * for three elections. @defaultValue the larger of 60000 and 13 × nodeTimeoutMs
+   */
+  failoverTimeoutMs?: number;
   /** Where a node's port and its cluster bus port come from. @defaultValue env CLUSTER_TEST_PORTS (`7700-7799`: the free ports of that range, in order), else freePort */
   pickPort?: () => Promise<number>;
 }
@@ -60,7 +68,8 @@ export function portRange(range: string): () => Promise<number> {
  * processes (`--cluster-enabled yes --appendonly yes`, each in its own folder of one temp dir),
  * joined by `redis-cli --cluster create ... --cluster-replicas N --cluster-yes`, with
  * `repl-diskless-sync-delay 0` (SYNC_NOW: a replica's full sync starts at once, on start and after
- * every restart, not 5 s later), ready when every
+ * every restart, not 5 s later) and `cluster-replica-validity-factor 0` (a replica takes over
+ * however long its master has been gone), ready when every
  * node reports `cluster_state:ok` and every replica's link to its master is up. Nodes can be
  * killed and restarted (same port, folder and nodes-<port>.conf, so a restarted master rejoins as a
  * replica of whoever replaced it). close() stops every process and removes the temp dir; the
@@ -123,6 +132,10 @@ export class RedisCluster {
         'cluster-enabled': 'yes',
         'cluster-config-file': `nodes-${port}.conf`,
         'cluster-node-timeout': String(this.nodeTimeoutMs),
+        // At Redis's default (10) a replica whose master has been gone longer than 10 × node
+        // timeout + repl-ping-replica-period (21 s at node timeout 1 s) never takes over: a
+        // failover a stalled voter holds up past that never ends (docs/scale-out.md, on the factor).
+        'cluster-replica-validity-factor': '0',
         // The bus port would be port + 10000, which may be taken or out of range: pick a free one.
         'cluster-port': String(await (this.opts.pickPort ?? freePort)()),
       }),
@@ -188,6 +201,30 @@ export class RedisCluster {
     return m.port;
   }
 
+  /**
+   * Until `check` (a promotion as some node sees it) holds, at most `failoverTimeoutMs`; a timeout
+   * says why in Redis's words: each node's last failover lines (`Currently unable to failover: ...`).
+   */
+  async waitFailover(what: string, check: () => Promise<boolean>): Promise<void> {
+    const timeoutMs = this.failoverTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; the nodes' failover log:\n${failoverLog(this.servers)}`);
+      await sleep(100);
+    }
+  }
+
+  /** Until a master other than `victim` serves `slot` (as the first live node sees it); its port. */
+  async waitPromoted(slot: number, victim: number): Promise<number> {
+    let port = 0;
+    const serving = (n: ClusterNode) => n.role === 'master' && n.port !== victim && n.slots.some(([a, b]) => slot >= a && slot <= b);
+    await this.waitFailover(`a replica of ${victim} promoted (slot ${slot})`, async () => {
+      port = (await this.topology()).find(serving)?.port ?? 0;
+      return port !== 0;
+    });
+    return port;
+  }
+
   /** Port of a replica of the master on `port`. */
   async replicaOf(port: number): Promise<number> {
     const nodes = await this.topology();
@@ -216,15 +253,21 @@ export class RedisCluster {
     await this.notePid(port);
   }
 
+  /** cluster-node-timeout of the nodes (ms): a master is failed over no sooner than this after it stops answering. */
+  get nodeTimeoutMs(): number {
+    return this.opts.nodeTimeoutMs ?? 1000;
+  }
+
+  /** How long waitFailover waits (RedisClusterOptions.failoverTimeoutMs). */
+  get failoverTimeoutMs(): number {
+    return this.opts.failoverTimeoutMs ?? Math.max(60_000, 13 * this.nodeTimeoutMs);
+  }
+
   /**
    * Until every live node says cluster_state:ok and knows no failing live node, every master has
    * `replicas` replicas, and every replica's link to its master is up (so a failover now loses
    * only what was written since).
    */
-  /** cluster-node-timeout of the nodes (ms): a master is failed over no sooner than this after it stops answering. */
-  get nodeTimeoutMs(): number {
-    return this.opts.nodeTimeoutMs ?? 1000;
-  }
 
   async waitHealthy(timeoutMs = this.opts.readyTimeoutMs ?? 30_000): Promise<void> {
     const want = this.opts.replicas ?? 1;

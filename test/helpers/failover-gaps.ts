@@ -66,15 +66,9 @@ export async function failoverCase(cluster: RedisCluster, shardCount: number) {
   };
 }
 
-/** Until a master other than `victim` serves shard 0's slot (its replica promoted). */
+/** Until a master other than `victim` serves shard 0's slot (its replica promoted), at most the cluster's failoverTimeoutMs. */
 export async function waitPromoted(cluster: RedisCluster, shards: Shards, victim: number): Promise<void> {
-  const slot = keySlot(shards.all[0]!.tag);
-  await waitFor(
-    'the replica promoted',
-    async () => (await cluster.topology()).some((n) => n.role === 'master' && n.port !== victim && n.slots.some(([a, b]) => slot >= a && slot <= b)),
-    60_000,
-    100,
-  );
+  await cluster.waitPromoted(keySlot(shards.all[0]!.tag), victim);
 }
 
 /** The times (ms) the records of shard `s` were stored: its completion entries' ids. */

@@ -38,6 +38,7 @@ export const RUN_ALONE: Readonly<Record<string, string>> = {
   'topologies/cluster-match-failover.test.ts': CLUSTER_FAILOVER,
   'topologies/cluster-produce-failover.test.ts': CLUSTER_FAILOVER,
   'topologies/cluster-produce-resume.test.ts': CLUSTER_FAILOVER,
+  'topologies/cluster-replica-validity.test.ts': CLUSTER_FAILOVER,
   'topologies/sentinel-failover.test.ts': SENTINEL_FAILOVER,
   'topologies/sentinel-serve.test.ts': SENTINEL_FAILOVER,
   'api/api-enrich-deadline.test.ts': 'asserts an answer comes within 400 ms of its deadline',

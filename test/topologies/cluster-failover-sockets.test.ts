@@ -53,8 +53,7 @@ test("a client that kept writing through its master's failover holds a socket to
       }
     })();
     await cluster.kill(victim);
-    await waitFor('the replica promoted', async () => (await cluster.masterOf(slot).catch(() => victim)) !== victim, 30_000, 100);
-    const promoted = await cluster.masterOf(slot);
+    const promoted = await cluster.waitPromoted(slot, victim);
     await waitFor(
       'writes go through again',
       () =>

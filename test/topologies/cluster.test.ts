@@ -224,7 +224,7 @@ async function failover(waitReplicas: number, windowMs = 400): Promise<FailoverR
     const killedAt = Date.now();
     cluster.signal(replica, 'SIGCONT');
     const witness = cluster.livePorts().find((p) => p !== replica)!;
-    await waitFor('the replica promoted', async () => (await cluster.topology(witness)).find((x) => x.port === replica)?.role === 'master', 20_000, 100);
+    await cluster.waitFailover('the replica promoted', async () => (await cluster.topology(witness)).find((x) => x.port === replica)?.role === 'master');
     const promotedAt = Date.now();
     await cluster.restart(victim);
     await cluster.waitHealthy();
