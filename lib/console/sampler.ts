@@ -38,8 +38,8 @@ export interface StageSample {
   batchMean: number | null;
   /** Pending entries delivered more than once (a failed attempt each), from the oldest `redeliveryScan`. */
   redelivered: number;
-  /** Dead letters this stage sent, all time (DLQ entries still there). */
-  deadLetters: number;
+  /** Dead letters this stage sent, all time (DLQ entries still there); null until the console's first count of the DLQ (more than 10,000 entries are counted over several samples) is whole. */
+  deadLetters: number | null;
 }
 
 export interface ConsoleSample {
@@ -269,8 +269,9 @@ export class ConsoleSampler {
     return out;
   }
 
-  /** Dead letters a stage sent, over every shard's DLQ. */
-  private deadLetters(stage: string): number {
+  /** Dead letters a stage sent, over every shard's DLQ; null while a first count is under way (a part of the DLQ read as if it were all of it). */
+  private deadLetters(stage: string): number | null {
+    if (!this.tallies.every((t) => t.complete)) return null;
     return this.tallies.reduce((n, t) => n + (t.byStage.get(stage) ?? 0), 0);
   }
 

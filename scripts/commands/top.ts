@@ -78,8 +78,9 @@ export class TopSampler {
     this.dlqs = this.shards.all.map((k) => new DlqTally(k.dlq));
   }
 
-  /** Dead letters of a stage, over every shard. */
-  private dlqOf(stage: string): number {
+  /** Dead letters of a stage, over every shard; null (`-`) until the first count of every DLQ is whole. */
+  private dlqOf(stage: string): number | null {
+    if (!this.dlqs.every((d) => d.complete)) return null;
     return this.dlqs.reduce((n, d) => n + (d.byStage.get(stage) ?? 0), 0);
   }
 

@@ -6,6 +6,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { sharedWhileSame } from '../../lib/console/shared-result.js';
+import { ConsoleSampler } from '../../lib/console/sampler.js';
+import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
 import { randomPipeline, redisForFile } from '../helpers/redis.js';
@@ -77,6 +79,25 @@ test('a filter that matches nothing reads maxBulk entries and says where it stop
   } finally {
     await app.close();
   }
+});
+
+test("a stage's dead letters in the live sample are a whole count of a DLQ above 10,000: none until the first count ends, the last one while it is counted again after a replay (10,000 then 20,000 of 25,000 had been shown, a sample each)", async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const p = redis.pipeline();
+  for (let i = 0; i < 12_000; i++) p.xadd(keys.dlq, '*', 'k', `d${i}`, 'e', 'x', 'stage', 'preprocess', 'reason', 'max_deliveries');
+  await p.exec();
+  const sampler = new ConsoleSampler({ redis, config: rulesOnlyConfig(server.url, pipeline), logger: silentLogger });
+  const preprocess = async () => {
+    const s = (await sampler.sampleOnce())!;
+    return [s.dlq, s.stages.find((x) => x.stage === 'preprocess')!.deadLetters];
+  };
+  assert.equal(await preprocess(), [12_000, null], 'the first 10,000 read: not a count yet');
+  assert.equal(await preprocess(), [12_000, 12_000]);
+  const [oldest] = (await redis.xrange(keys.dlq, '-', '+', 'COUNT', 1))[0]!;
+  await redis.xdel(keys.dlq, oldest!); // replayed
+  assert.equal(await preprocess(), [11_999, 12_000], 'counted again: the last whole count meanwhile');
+  assert.equal(await preprocess(), [11_999, 11_999]);
 });
 
 test.run();

@@ -288,12 +288,30 @@ test("top's dead letters per stage go down when entries are replayed, purged or 
   assert.equal(Object.fromEntries(tally.byStage), { a: 2, b: 1 });
   await redis.xdel(keys.dlq, a1!);
   await add('b');
-  await tally.update(redis);
-  await tally.update(redis);
+  // Counted again, two entries a call: the new count is whole once a call reaches the end.
+  for (let i = 0; i < 3; i++) await tally.update(redis);
   assert.equal(Object.fromEntries(tally.byStage), { a: 1, b: 2 });
   await redis.del(keys.dlq);
   await tally.update(redis);
   assert.equal(Object.fromEntries(tally.byStage), {});
+});
+
+test('a tally counted again after a replay keeps its last whole count until the new one reaches the end, and a first count is not whole until it does (a part had been shown as all)', async () => {
+  const keys = new Keys(randomPipeline());
+  const add = (stage: string) => redis.xadd(keys.dlq, '*', 'stage', stage, 'k', 'x');
+  const ids = [await add('a'), await add('a'), await add('a'), await add('b'), await add('b')];
+  const tally = new DlqTally(keys.dlq, 2);
+  await tally.update(redis);
+  assert.equal([tally.complete, Object.fromEntries(tally.byStage)], [false, {}], 'two of five read: not a count yet');
+  await tally.update(redis);
+  await tally.update(redis);
+  assert.equal([tally.complete, Object.fromEntries(tally.byStage)], [true, { a: 3, b: 2 }]);
+  await redis.xdel(keys.dlq, ids[0]!); // replayed
+  await tally.update(redis); // caught up, one fewer than counted: counts again, two entries this call
+  assert.equal(Object.fromEntries(tally.byStage), { a: 3, b: 2 }, 'the last whole count, not the two entries read so far');
+  await tally.update(redis);
+  await tally.update(redis); // reaches the end
+  assert.equal(Object.fromEntries(tally.byStage), { a: 2, b: 2 });
 });
 
 test('purge answers the ids it deleted, and runs while Redis is at maxmemory (dlq-purge-1 is allow-oom: XDEL ran there, and a purge frees memory)', async () => {
