@@ -130,7 +130,7 @@ export async function showDlq(after = dlqAfter) {
     tr.append(td(g.stage), td(g.reason), td(g.count, 'num'), act);
     groups.append(tr);
   }
-  if (!d.groups.length) groups.innerHTML = '<tr><td colspan="4" class="muted">No dead letters.</td></tr>';
+  if (!d.groups.length) groups.append(emptyRow(4, 'No dead letters.'));
   const body = $('#dlq-entries tbody');
   body.replaceChildren();
   const selected = new Set();
@@ -167,6 +167,8 @@ export async function showDlq(after = dlqAfter) {
     tr.append(cell, idCell, td(e.key), td(e.stage), td(e.reason), td(e.deliveries, 'num'), error);
     body.append(tr);
   }
+  // An empty table says why (it had been its header alone).
+  if (!entries.length) body.append(emptyRow(7, after ? 'No newer dead letters.' : 'No dead letters.'));
   $('#dlq-all').checked = false;
   $('#dlq-first').disabled = !after;
   $('#dlq-first').onclick = () => showDlq('').catch(showError);
@@ -194,6 +196,22 @@ export async function showDlq(after = dlqAfter) {
       return li;
     }),
   );
+  if (!audit.actions.length)
+    list.append(
+      Object.assign(document.createElement('li'), {
+        className: 'muted',
+        textContent: 'No actions yet: replays, purges, review decisions, pauses and resumes are listed here, with who did them.',
+      }),
+    );
+}
+
+/** A table row of one muted cell across `columns`, saying why the table is empty. */
+function emptyRow(columns, text) {
+  const c = td(text, 'muted');
+  c.colSpan = columns;
+  const tr = document.createElement('tr');
+  tr.append(c);
+  return tr;
 }
 
 /**

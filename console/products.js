@@ -7,9 +7,14 @@ const note = (text) => $('#trace').replaceChildren(Object.assign(document.create
 async function trace(id) {
   if (!id) return note('Enter a product id.');
   const t = await api(`/console/api/products/${encodeURIComponent(id)}`);
+  // The DLQ is searched from its newest entry, at most maxBulk of them: past that, "no dead letter" is
+  // said only of those read (an older dead letter of the product had been denied outright).
+  const dlq = t.deadLettersSearched;
+  const older =
+    dlq && !dlq.complete ? ` among the newest ${dlq.scanned} dead letters (older ones are not searched: the Dead letters tab pages through them all)` : '';
   // Nothing known: said in words (an empty table with the state "unknown" had been all).
   if (t.state === 'unknown' && !t.hops.length)
-    return note(`No product ${id}: not stored, not among the newest entries of any stream, and no dead letter of it.`);
+    return note(`No product ${id}: not stored, not among the newest entries of any stream, and no dead letter of it${older}.`);
   const host = $('#trace');
   host.innerHTML =
     '<h2></h2><table class="hops"><thead><tr><th>stage</th><th>consumer</th><th>wait ms</th><th>batch ms</th><th>batch size</th><th>output</th></tr></thead><tbody></tbody></table>';
@@ -31,6 +36,7 @@ async function trace(id) {
   if (t.stored) host.append(Object.assign(document.createElement('pre'), { className: 'detail', textContent: `stored: ${JSON.stringify(t.stored, null, 1)}` }));
   for (const d of t.deadLetters)
     host.append(Object.assign(document.createElement('p'), { className: 'error', textContent: `dead letter ${d.id} at ${d.stage}: ${d.reason} (${d.error})` }));
+  if (older) host.append(Object.assign(document.createElement('p'), { className: 'muted', textContent: `Dead letters of ${id} searched${older}.` }));
 }
 export async function showProducts() {
   $('#find').onsubmit = (e) => {
@@ -48,9 +54,10 @@ export async function showProducts() {
     }
     const { products, scanned, completions } = await api(`/console/api/products?${q}`);
     // How far the search went: only the newest completions are read (a filter had found nothing, silently, beyond them).
-    $('#recent-status').textContent =
-      `${products.length} product(s); searched ${scanned < completions ? `the newest ${scanned} of ${completions}` : `all ${completions}`} completions` +
-      (scanned < completions ? ' (older ones are not searched: find those by id).' : '.');
+    $('#recent-status').textContent = !completions
+      ? 'No product stored yet: products are listed here as the store stage stores them.'
+      : `${products.length} product(s); searched ${scanned < completions ? `the newest ${scanned} of ${completions}` : `all ${completions}`} completions` +
+        (scanned < completions ? ' (older ones are not searched: find those by id).' : '.');
     const body = $('#recent tbody');
     body.replaceChildren();
     for (const p of products) {

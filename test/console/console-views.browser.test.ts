@@ -3,7 +3,7 @@
  * Chromium through playwright-core, as test/console/console-pages.browser.test.ts) and through their API,
  * against a real `pipeline serve` and Redis with no workers: what the recent-products filter
  * searched, fused stages in the workers view, dead letters arrived since the page was drawn,
- * review items whose entries were trimmed.
+ * review items whose entries were trimmed, a pipeline with nothing yet, a trace past the DLQ it searched.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -210,6 +210,34 @@ test("a stage chart's unknown rate (null: a counter went backwards, lib/ops/rate
   assert.is(ys(d.lag).length, 5, 'the lag line is whole');
   assert.equal(errors, []);
   await page.close();
+});
+
+test('a pipeline with nothing yet says so in every view (the entries table and Recent actions had been blank); a trace past maxBulk dead letters says it searched only the newest (it said "no dead letter of it" of one there)', async () => {
+  const fresh = randomPipeline('ce');
+  const freshKeys = new Keys(fresh);
+  const { app, url: at } = await startConsole(reviewConfig(server.url, fresh), { sampleIntervalMs: 250, maxBulk: 5 });
+  try {
+    const { page, errors } = await open('dlq', at);
+    await page.waitForSelector('#dlq-groups td:has-text("No dead letters.")');
+    assert.is(await page.textContent('#dlq-entries tbody'), 'No dead letters.');
+    assert.match((await page.textContent('#audit')) ?? '', /^No actions yet/);
+    await page.click('#tab-products');
+    await page.waitForSelector('#recent-status:has-text("No product stored yet")');
+    await page.click('#tab-review');
+    await page.waitForSelector('#review-items p:has-text("Nothing to review.")');
+    // One dead letter of the product, then maxBulk newer ones: the trace reads those only.
+    await addDeadLetter(redis, freshKeys, { id: 'early-one', title: 'Koss EQ50 3-Band Stereo Equalizer' });
+    for (let i = 0; i < 5; i++) await addDeadLetter(redis, freshKeys, { id: `later-${i}`, title: 'Koss EQ50 3-Band Stereo Equalizer' });
+    await page.click('#tab-products');
+    await page.fill('#find-id', 'early-one');
+    await page.click('#find button');
+    await page.waitForSelector('#trace p');
+    assert.match((await page.textContent('#trace p')) ?? '', /no dead letter of it among the newest 5 dead letters \(older ones are not searched/);
+    assert.equal(errors, []);
+    await page.close();
+  } finally {
+    await app.close();
+  }
 });
 
 test.run();
