@@ -13,6 +13,7 @@ import { PACKAGE_ROOT } from '../core/root.js';
 import { compileRoutes } from '../stream/router.js';
 import { parseTags } from '../observe/metrics.js';
 import { API_DEFAULTS, type ApiLimits } from './api-limits.js';
+import { CONSOLE_DEFAULTS } from './console-options.js';
 import { LIMIT_DEFAULTS, LOG_DEFAULTS, METRICS_DEFAULTS, REDIS_DEFAULTS, STAGE_DEFAULTS, STREAM_DEFAULTS, SUPERVISOR_DEFAULTS } from './defaults.js';
 import type { MetricsSettings, PipelineConfig, ResolvedConfig, ResolvedStage, RouteRule, StageConfig, StageOptions } from './types.js';
 
@@ -42,6 +43,7 @@ const TOP_KEYS = new Set([
   'logs',
   'supervisor',
   'api',
+  'console',
   'webhooks',
   'defaults',
   'stages',
@@ -273,6 +275,9 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
   checkSection('api', object('api', cfg.api), api);
   if (api.retryAfterMaxSeconds < api.retryAfterSeconds)
     throw new ConfigError('api.retryAfterMaxSeconds', `${api.retryAfterMaxSeconds} is below api.retryAfterSeconds (${api.retryAfterSeconds})`);
+  // The web console's timers and caps (the same commands): the plugin's options override them.
+  const consoleOptions = { ...CONSOLE_DEFAULTS, ...object('console', cfg.console) };
+  checkSection('console', object('console', cfg.console), consoleOptions);
 
   return {
     pipeline,
@@ -285,6 +290,7 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
     logs,
     supervisor,
     api,
+    console: consoleOptions,
     webhooks: parseWebhooks(cfg.webhooks),
     stages,
     processes: groupProcesses(stages),

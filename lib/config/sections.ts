@@ -1,10 +1,11 @@
 import { ConfigError } from '../core/errors.js';
 import { parseWaitReplicas } from '../core/wait-replicas.js';
 import { API_DEFAULTS, type ApiLimits } from './api-limits.js';
+import { CONSOLE_DEFAULTS, type ConsoleOptions } from './console-options.js';
 
 /**
  * The config's settings sections (`redis`, `streams`, `limits`, `metrics`, `logs`,
- * `supervisor`, `api`): every key known
+ * `supervisor`, `api`, `console`): every key known
  * and of its type, so a typo (`maxLagg`, `enabeld`) or a string where a flag belongs
  * (`"stream": "false"`, which is truthy) is an error at start, not a setting silently ignored or
  * turned on.
@@ -47,6 +48,10 @@ export const SECTION_KEYS = {
   supervisor: { restartBaseMs: 'int', restartMaxMs: 'int', stableAfterMs: 'int', crashLoopAfter: 'int', handOverTimeoutMs: 'int' },
   api: Object.fromEntries(Object.keys(API_DEFAULTS).map((k) => [k, API_KINDS[k as keyof ApiLimits] ?? (API_ZERO_OK.has(k) ? 'int0' : 'int')])) as Record<
     keyof ApiLimits,
+    Kind
+  >,
+  console: Object.fromEntries(Object.entries(CONSOLE_DEFAULTS).map(([k, v]) => [k, typeof v === 'boolean' ? 'boolean' : 'int'])) as Record<
+    keyof ConsoleOptions,
     Kind
   >,
 } as const satisfies Record<string, Record<string, Kind>>;

@@ -4,6 +4,7 @@
  * optional field.
  */
 import type { ApiLimits } from './api-limits.js';
+import type { ConsoleOptions } from './console-options.js';
 import type { WebhookSettings } from './webhook-settings.js';
 import type { RateLimit } from './rate-limit.js';
 
@@ -265,6 +266,8 @@ export interface PipelineConfig {
   supervisor?: Partial<SupervisorSettings>;
   /** The HTTP API's limits (lib/config/api-limits.ts): `pipeline serve`, `up --serve`, `start --serve`. */
   api?: Partial<ApiLimits>;
+  /** The web console's timers and caps (lib/config/console-options.ts): `pipeline serve`, `up --serve`, `start --serve`. */
+  console?: Partial<ConsoleOptions>;
   /** Completions POSTed to applications by `pipeline webhooks` (lib/config/webhooks.ts, docs/webhooks.md); each one's options default. */
   webhooks?: unknown[];
   /** Defaults for every stage, overridden per stage. */
@@ -313,6 +316,8 @@ export interface ResolvedConfig {
   supervisor: SupervisorSettings;
   /** The HTTP API's limits, defaults filled in (`buildServer({ limits })` overrides them). */
   api: ApiLimits;
+  /** The web console's timers and caps, defaults filled in (the plugin's options override them). */
+  console: ConsoleOptions;
   /** The webhooks, defaults filled in ([] when none). */
   webhooks: WebhookSettings[];
   stages: ResolvedStage[];

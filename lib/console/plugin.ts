@@ -36,8 +36,9 @@ const read = requireRole('read');
  * the audit stream and the log stream are the pipeline's own (`{p}:...`, `app.pipeline.keys`).
  */
 export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleOptions> = {}): Promise<void> {
-  const o: ConsoleOptions = { ...CONSOLE_DEFAULTS, ...opts };
   const { config, keys, shards, redis, logger, readProduct, readProducts } = app.pipeline;
+  // The config's `console` section (what `pipeline serve` has), each key overridden by the plugin's options.
+  const o: ConsoleOptions = { ...CONSOLE_DEFAULTS, ...config.console, ...opts };
   // Stored products come from the store's sink: the Redis hash, or the server's product readers (Postgres; a list in one query).
   const sink = storeSink(config);
   const lookup = storedLookup(sink, (id) => redis.hgetall(shards.keysFor(id).product(id)), readProduct, readProducts);

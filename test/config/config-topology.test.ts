@@ -97,6 +97,9 @@ test('settings sections: unknown keys and wrong types are errors naming the key'
   assert.ok(resolveConfig({ ...base(), limits: { $comment: 'why', maxLag: 10 } }, 'x', { env: {} }).limits.maxLag === 10);
   assert.match(error({ ...base(), supervisor: { restartBaseMS: 10 } }), /supervisor\.restartBaseMS: unknown key \(known: restartBaseMs/);
   assert.match(error({ ...base(), supervisor: { crashLoopAfter: 0 } }), /supervisor\.crashLoopAfter: expected an integer from 1/);
+  assert.match(error({ ...base(), console: { sampleIntervalMS: 1000 } }), /console\.sampleIntervalMS: unknown key \(known: sampleIntervalMs, historyMs/);
+  assert.match(error({ ...base(), console: { metrics: 'no' } }), /console\.metrics: expected true or false/);
+  assert.match(error({ ...base(), console: { maxBulk: 0 } }), /console\.maxBulk: expected an integer from 1/);
   assert.match(error({ ...base(), supervisor: { restartBaseMs: 20_000 } }), /supervisor\.restartMaxMs: 10000 is below supervisor\.restartBaseMs \(20000\)/);
   assert.equal(resolveConfig({ ...base(), supervisor: { crashLoopAfter: 2 } }, 'x', { env: {} }).supervisor, {
     restartBaseMs: 500,

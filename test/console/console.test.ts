@@ -1,6 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
+import { resolveConfig } from '../../lib/config/load.js';
+import type { PipelineConfig } from '../../lib/config/types.js';
 import { resolve } from 'node:path';
 import { Keys } from '../../lib/redis/keys.js';
 import { readLabels } from '../../lib/console/labels.js';
@@ -290,6 +292,29 @@ test('review: an unsure product waits in review; a correction goes to the extrac
   } finally {
     await app.close();
     await stopAll(workers);
+  }
+});
+
+test("the config's console section sets the console's timers and caps for pipeline serve, the plugin's options over it (they were the plugin's only: an operator could not change the sampling interval)", async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../config/rules-only.json'), 'utf8')) as PipelineConfig;
+  const config = resolveConfig({ ...raw, pipeline, console: { sampleIntervalMs: 7000, maxBulk: 3 } }, 'test', { env: { REDIS_URL: server.url } });
+  for (let i = 0; i < 5; i++) await addDeadLetter(redis, keys, { id: `c${i}`, title: 'a thing' });
+  // The plugin as `pipeline serve` registers it: no options of its own.
+  const served = await startConsole(config, {});
+  try {
+    const history = await json(fetch(`${served.url}/console/api/history`, { headers: auth(READ) }));
+    const dlq = await json(fetch(`${served.url}/console/api/dlq`, { headers: auth(READ) }));
+    assert.equal([history.intervalMs, dlq.counted, dlq.total], [7000, 3, 5]);
+  } finally {
+    await served.app.close();
+  }
+  const embedded = await startConsole(config, { sampleIntervalMs: 250 });
+  try {
+    assert.is((await json(fetch(`${embedded.url}/console/api/history`, { headers: auth(READ) }))).intervalMs, 250, "the plugin's option wins");
+  } finally {
+    await embedded.app.close();
   }
 });
 
