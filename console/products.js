@@ -33,6 +33,14 @@ async function trace(id) {
     tr.append(td(h.stage), td(h.consumer), td(h.waitMs, 'num'), td(h.batchMs, 'num'), td(h.batch, 'num'), out);
     body.append(tr);
   }
+  // A product no stage has handed on yet (its stage has no worker, or is behind) had an empty table.
+  if (!t.hops.length) {
+    const none = td(`No stage has handed ${t.id} on yet: its stage has not run it (no worker, or behind: see Workers).`, 'muted');
+    none.colSpan = 6;
+    const tr = document.createElement('tr');
+    tr.append(none);
+    body.append(tr);
+  }
   if (t.stored) host.append(Object.assign(document.createElement('pre'), { className: 'detail', textContent: `stored: ${JSON.stringify(t.stored, null, 1)}` }));
   for (const d of t.deadLetters)
     host.append(Object.assign(document.createElement('p'), { className: 'error', textContent: `dead letter ${d.id} at ${d.stage}: ${d.reason} (${d.error})` }));

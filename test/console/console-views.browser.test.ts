@@ -212,7 +212,7 @@ test("a stage chart's unknown rate (null: a counter went backwards, lib/ops/rate
   await page.close();
 });
 
-test('a pipeline with nothing yet says so in every view (the entries table and Recent actions had been blank); a trace past maxBulk dead letters says it searched only the newest (it said "no dead letter of it" of one there)', async () => {
+test('a pipeline with nothing yet says so in every view (the entries table and Recent actions had been blank); a trace past maxBulk dead letters says it searched only the newest (it said "no dead letter of it" of one there), and one no stage ran yet says so (its table was empty)', async () => {
   const fresh = randomPipeline('ce');
   const freshKeys = new Keys(fresh);
   const { app, url: at } = await startConsole(reviewConfig(server.url, fresh), { sampleIntervalMs: 250, maxBulk: 5 });
@@ -233,6 +233,12 @@ test('a pipeline with nothing yet says so in every view (the entries table and R
     await page.click('#find button');
     await page.waitForSelector('#trace p');
     assert.match((await page.textContent('#trace p')) ?? '', /no dead letter of it among the newest 5 dead letters \(older ones are not searched/);
+    // A product waiting for its first stage (no worker): the trace says so, not an empty table.
+    await redis.xadd(freshKeys.stream('in'), '*', 'k', 'waiting-1', 'e', encodeEnvelope(newEnvelope({ id: 'waiting-1', title: 'Koss EQ50' })));
+    await page.fill('#find-id', 'waiting-1');
+    await page.click('#find button');
+    await page.waitForSelector('#trace h2:has-text("in flight")');
+    assert.match((await page.textContent('#trace tbody')) ?? '', /^No stage has handed waiting-1 on yet/);
     assert.equal(errors, []);
     await page.close();
   } finally {
