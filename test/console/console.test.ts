@@ -318,4 +318,26 @@ test("the config's console section sets the console's timers and caps for pipeli
   }
 });
 
+test("history for the charts (the page's ?chart=true) answers each sample's time and per stage its lag and out rate only: a fraction of the whole samples each sign-in had read (about 1.5 MB an hour)", async () => {
+  const { app, url } = await startConsole(reviewConfig(server.url, randomPipeline()), { sampleIntervalMs: 50 });
+  try {
+    await waitFor('samples in the series', async () => (await json(fetch(`${url}/console/api/history`, { headers: auth(READ) }))).samples.length >= 5);
+    const text = async (q: string) => (await fetch(`${url}/console/api/history${q}`, { headers: auth(READ) })).text();
+    const [whole, chart] = [await text(''), await text('?chart=true')];
+    const samples = (JSON.parse(chart) as { samples: { at: number; stages: Record<string, unknown>[] }[] }).samples;
+    assert.ok(samples.length >= 5);
+    for (const s of samples) {
+      assert.equal(Object.keys(s), ['at', 'stages']);
+      assert.equal(
+        s.stages.map((x) => Object.keys(x).join()),
+        Array(6).fill('stage,lag,outRate'),
+      );
+    }
+    const perSample = (t: string) => t.length / (JSON.parse(t) as { samples: unknown[] }).samples.length;
+    assert.ok(perSample(chart) * 3 < perSample(whole), `a sample for the charts ${perSample(chart)} B, whole ${perSample(whole)} B`);
+  } finally {
+    await app.close();
+  }
+});
+
 test.run();
