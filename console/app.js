@@ -48,6 +48,7 @@ function onSample(sample) {
   const review = sample.terminal.find((t) => t.stream === 'review');
   $('#review-badge').textContent = (review?.open ?? review?.length) || '';
   reviewCount(review?.open, sample.at);
+  showNothingYet(sample).catch(showError);
   state.updateGraph?.(sample);
   const body = $('#stages tbody');
   body.replaceChildren();
@@ -84,6 +85,26 @@ function onSample(sample) {
     tr.append(chart);
     body.append(tr);
   }
+}
+
+/**
+ * Nothing of this pipeline in Redis yet: said above the graph, with the pipelines this Redis does
+ * hold (asked once), so all zeros read as "not started" or "wrong PIPELINE", not as a stalled pipeline.
+ */
+async function showNothingYet(sample) {
+  const p = $('#nothing-yet');
+  p.hidden = !sample.nothingYet;
+  if (!sample.nothingYet) return;
+  // Asked once; a failed ask (Redis away) is asked again with the next sample.
+  state.pipelines ??= api('/console/api/pipelines').catch((err) => {
+    state.pipelines = undefined;
+    throw err;
+  });
+  const { pipeline, others } = await state.pipelines;
+  p.textContent =
+    `Nothing of pipeline "${pipeline}" in this Redis yet: no record produced, no worker started, no dead letter or stored product. ` +
+    'Start its workers (pipeline up) and produce records (pipeline produce, or the API)' +
+    (others.length ? `; this Redis holds the pipelines ${others.join(', ')}: set PIPELINE (or the config's "pipeline") if you meant one of them.` : '.');
 }
 
 /** Sign in with the stored token and draw the page; while the server or Redis does not answer, say so and try again. */

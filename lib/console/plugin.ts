@@ -21,6 +21,8 @@ import { parseRef, REF_PATTERN } from './shard-ref.js';
 import { sharedWhileSame } from './shared-result.js';
 import { storedLookup } from './stored.js';
 import { storeSink } from '../ops/inspect.js';
+import { pipelineTags } from '../ops/pipeline-presence.js';
+import { asCluster } from '../redis/url.js';
 
 const read = requireRole('read');
 
@@ -249,6 +251,12 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     async (req) => recentProducts(redis, shards, req.query, lookup),
   );
   app.get('/console/api/workers', { onRequest: read }, async () => workersView(redis, config, shards, keys));
+  // The pipelines this Redis holds (a bounded SCAN; none listed on a Cluster), asked by the page once it sees
+  // nothing of its own pipeline (`nothingYet`): a mistyped PIPELINE is told from a pipeline not started yet.
+  app.get('/console/api/pipelines', { onRequest: read }, async () => ({
+    pipeline: config.pipeline,
+    others: asCluster(redis) ? [] : (await pipelineTags(redis)).filter((t) => t !== config.pipeline),
+  }));
   app.get('/console/api/audit', { onRequest: read }, async () => ({ actions: await readAudit(redis, keys) }));
 
   registerActions(app, o, log, lookup);

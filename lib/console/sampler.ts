@@ -18,6 +18,7 @@ import { configShards } from '../redis/shard.js';
 import { readDataLoss } from '../ops/data-loss.js';
 import { evictingLine, fullLine, writeRefusalLine, writeRefusalWithin } from '../ops/write-refusal.js';
 import { renewLease } from './sample-lease.js';
+import { nothingYet } from '../ops/pipeline-presence.js';
 import type { DataLossRecord } from '../stream/data-loss.js';
 
 /** One stage's numbers at one sample. Rates are per second over the interval since the previous sample. */
@@ -67,6 +68,8 @@ export interface ConsoleSample {
    * (`stages` and `dlq` above are their sums; `consumers` there is the most any shard's group has).
    */
   shards?: { shard: number; dlq: number; stages: { stage: string; length: number; lag: number | null; pending: number }[] }[];
+  /** Nothing of the pipeline in Redis yet (lib/ops/pipeline-presence.ts): the page says so, with the pipelines Redis holds. */
+  nothingYet: boolean;
   /** The data losses the workers recorded and no one acknowledged yet (lib/ops/data-loss.ts): the console's red banner; [] when none. */
   dataLost: DataLossRecord[];
   /** Redis's reply while it refuses writes: MISCONF (it cannot persist, lib/ops/write-refusal.ts) or OOM (full: the lease refused), else null: the amber banner. */
@@ -319,6 +322,7 @@ export class ConsoleSampler {
       at,
       stages,
       totals,
+      nothingYet: nothingYet(status),
       terminal: status.streams.filter((s) => !s.stage).map((s) => ({ stream: s.stream, length: s.length, ...(s.stream === 'review' && review ? review : {}) })),
       dlq: status.dlq,
       // The products set counts the Redis sink's products only: 0 for a Postgres store had read as "nothing stored".

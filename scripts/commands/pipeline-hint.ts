@@ -3,24 +3,11 @@ import type { ResolvedConfig } from '../../lib/config/types.js';
 import { pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { asCluster } from '../../lib/redis/url.js';
+import { pipelineTags } from '../../lib/ops/pipeline-presence.js';
 
-/** No stream with entries or a group, no dead letter, no product. */
+/** No stream with entries or a group, no dead letter, no product (the console's sample says it as `nothingYet`). */
 export function isEmpty(s: PipelineStatus): boolean {
   return s.dlq === 0 && s.stored === 0 && s.streams.every((st) => st.length === 0 && st.added === 0 && !st.group);
-}
-
-/** The `{tag}` prefixes of the keys in this (non-cluster) Redis, sorted: the pipelines it holds. */
-export async function pipelineTags(redis: Redis): Promise<string[]> {
-  const tags = new Set<string>();
-  let cursor = '0';
-  let scanned = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', '{*}:*', 'COUNT', 1000);
-    for (const k of keys) tags.add(k.slice(1, k.indexOf('}')));
-    cursor = next;
-    scanned += keys.length;
-  } while (cursor !== '0' && scanned < 100_000 && tags.size < 20);
-  return [...tags].sort();
 }
 
 /**

@@ -212,12 +212,17 @@ test("a stage chart's unknown rate (null: a counter went backwards, lib/ops/rate
   await page.close();
 });
 
-test('a pipeline with nothing yet says so in every view (the entries table and Recent actions had been blank); a trace past maxBulk dead letters says it searched only the newest (it said "no dead letter of it" of one there), and one no stage ran yet says so (its table was empty)', async () => {
+test('a pipeline with nothing yet says so in every view, naming the pipelines Redis holds (all zeros, a blank entries table and Recent actions had been all); a trace past maxBulk dead letters says it searched only the newest (it said "no dead letter of it" of one there), and one no stage ran yet says so (its table was empty)', async () => {
   const fresh = randomPipeline('ce');
   const freshKeys = new Keys(fresh);
   const { app, url: at } = await startConsole(reviewConfig(server.url, fresh), { sampleIntervalMs: 250, maxBulk: 5 });
   try {
-    const { page, errors } = await open('dlq', at);
+    const { page, errors } = await open('pipeline', at);
+    await page.waitForSelector('#nothing-yet:visible');
+    const nothing = (await page.textContent('#nothing-yet')) ?? '';
+    assert.ok(nothing.startsWith(`Nothing of pipeline "${fresh}" in this Redis yet`), nothing);
+    assert.ok(nothing.includes('this Redis holds the pipelines') && nothing.includes(pipeline), `the file's pipeline named: ${nothing}`);
+    await page.click('#tab-dlq');
     await page.waitForSelector('#dlq-groups td:has-text("No dead letters.")');
     assert.is(await page.textContent('#dlq-entries tbody'), 'No dead letters.');
     assert.match((await page.textContent('#audit')) ?? '', /^No actions yet/);
@@ -228,6 +233,7 @@ test('a pipeline with nothing yet says so in every view (the entries table and R
     // One dead letter of the product, then maxBulk newer ones: the trace reads those only.
     await addDeadLetter(redis, freshKeys, { id: 'early-one', title: 'Koss EQ50 3-Band Stereo Equalizer' });
     for (let i = 0; i < 5; i++) await addDeadLetter(redis, freshKeys, { id: `later-${i}`, title: 'Koss EQ50 3-Band Stereo Equalizer' });
+    await page.waitForSelector('#nothing-yet', { state: 'hidden' }); // a dead letter: something ran
     await page.click('#tab-products');
     await page.fill('#find-id', 'early-one');
     await page.click('#find button');
