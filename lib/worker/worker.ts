@@ -131,10 +131,10 @@ export class Worker {
     if (!this.impl.sink && !router) throw new ConfigError(`routes.${stage.name}`, `stage ${stage.name} has no routing rules`);
     const space = configShards(config);
     this.shards = opts.shards?.length ? [...opts.shards] : space.all.map((_, i) => i);
-    // Several shards' loops, or stages of the process running this one fused (lib/worker/fusion.ts),
-    // share the stage: one batch in it at a time, as with one loop (models and the match stage's
-    // vector cache are written for that); reads and hand-offs still overlap.
-    const impl = this.shards.length > 1 || opts.connections ? oneBatchAtATime(this.impl) : this.impl;
+    // Several shards' loops, or stages of the process running this one fused (lib/worker/fusion.ts), share the stage: one batch
+    // in it at a time (models, the match stage's vector cache are written for that); reads and hand-offs still overlap. Unless
+    // it runs alone and says `concurrentShards` (the store): a shard whose master does not answer holds its own batches only.
+    const impl = opts.connections || (this.shards.length > 1 && !this.impl.concurrentShards) ? oneBatchAtATime(this.impl) : this.impl;
     const consumers: StreamConsumer[] = [];
     const reclaimers: Reclaimer[] = [];
     const keysOf = (i: number) => (space.count === 1 ? keys : space.shard(i));

@@ -248,19 +248,27 @@ test('on one redis-server, 3 shards: each record flows and is stored in its own 
   }
 });
 
-test('a worker reading several shards runs one batch at a time through its stage', async () => {
+/** 400 records over 4 shards through one worker of a probe sink stage: the most batches in it at once, overall and of one shard. */
+async function probeShards(concurrentShards: boolean): Promise<{ most: number; mostOfOneShard: number }> {
   const server = await startRedis();
   const redis = client(server.url);
-  let active = 0;
+  const active = [0, 0, 0, 0];
   let most = 0;
+  let mostOfOneShard = 0;
   let seen = 0;
   const probe: StageFactory = () => ({
     kind: 'probe',
     sink: true,
+    concurrentShards,
     async process(batch) {
-      most = Math.max(most, ++active);
+      const of = new Set(batch.map((m) => shardOf(m.envelope.key, 4)));
+      for (const i of of) mostOfOneShard = Math.max(mostOfOneShard, ++active[i]!);
+      most = Math.max(
+        most,
+        active.reduce((n, x) => n + x, 0),
+      );
       await sleep(5);
-      active--;
+      for (const i of of) active[i]!--;
       seen += batch.length;
       return batch.map(() => ok({}));
     },
@@ -283,17 +291,28 @@ test('a worker reading several shards runs one batch at a time through its stage
       maxRecordBytes: 65536,
     });
     await waitFor('all handed off', () => seen >= 400);
-    assert.is(most, 1, 'never two batches in the stage at once');
     assert.ok(
       worker.consumers.every((c) => c.processed > 0),
       'every shard read',
     );
+    return { most, mostOfOneShard };
   } finally {
     await worker.stop();
     await running;
     redis.disconnect();
     await server.close();
   }
+}
+
+test('a worker reading several shards runs one batch at a time through its stage', async () => {
+  const { most } = await probeShards(false);
+  assert.is(most, 1, 'never two batches in the stage at once');
+});
+
+test("a stage that says concurrentShards runs the shards' batches at once, one per shard at most", async () => {
+  const { most, mostOfOneShard } = await probeShards(true);
+  assert.ok(most > 1, `batches of several shards in the stage at once (most ${most})`);
+  assert.is(mostOfOneShard, 1, 'never two batches of one shard at once');
 });
 
 test.run();

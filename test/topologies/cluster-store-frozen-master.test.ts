@@ -1,0 +1,96 @@
+/**
+ * A store worker reading every shard of a 4-shard pipeline on a real Redis Cluster (3 masters, no
+ * replicas: no failover can start) while the master of shard 0 is frozen (SIGSTOP, then SIGCONT):
+ * the shards on the other masters keep being stored meanwhile (the store stage says
+ * `concurrentShards`: its batches of shard 0, waiting on the frozen master, do not queue theirs),
+ * and once the master resumes every record is stored, once.
+ */
+import { Readable } from 'node:stream';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { sleep } from '../../lib/core/backoff.js';
+import { isIdle, pipelineStatus } from '../../lib/ops/inspect.js';
+import { produce } from '../../lib/producer/producer.js';
+import { createClient } from '../../lib/redis/url.js';
+import { RedisCluster } from '../helpers/cluster.js';
+import { doneTimes, failoverCase, longestGap } from '../helpers/failover-gaps.js';
+import { waitFor } from '../helpers/redis.js';
+
+const SHARDS = 4;
+/** How long the master of shard 0 stays frozen. */
+const FREEZE_MS = 8_000;
+/** cluster-node-timeout: far above the freeze, so no node flags the frozen master failed (and the cluster stays up). */
+const NODE_TIMEOUT_MS = 60_000;
+/** Records per line group and the pause between groups: a steady flow on every shard. */
+const GROUP = 8;
+const EVERY_MS = 50;
+/**
+ * Longest a healthy shard may store nothing during the freeze: a few batches' time on a loaded
+ * 2-core machine. Queued behind the frozen shard's write, it stored nothing for the whole freeze.
+ */
+const BOUND_MS = 3_000;
+
+const cluster = await new RedisCluster({ masters: 3, replicas: 0, nodeTimeoutMs: NODE_TIMEOUT_MS }).start();
+const redis = createClient(cluster.url, { connectionName: 'test:check', maxRetriesPerRequest: null });
+redis.on('error', () => {});
+
+test(`the master of one shard frozen ${FREEZE_MS} ms: the other shards keep being stored (gaps under ${BOUND_MS} ms), the frozen shard's records once after it resumes`, async () => {
+  const setup = await failoverCase(cluster, SHARDS);
+  const { config, shards, victim, healthy } = setup;
+  let stop = false;
+  const ids: string[] = [];
+  async function* lines(): AsyncGenerator<string> {
+    for (let i = 0; !stop;) {
+      const group = Array.from({ length: GROUP }, () => `r${i++}`);
+      ids.push(...group);
+      yield group.map((id) => JSON.stringify({ id, title: `Product ${id}` })).join('\n') + '\n';
+      await sleep(EVERY_MS);
+    }
+  }
+  const producing = produce(setup.producer, Readable.from(lines()), { ...setup.produceOptions(GROUP, 250), laneBufferBytes: 4 * 1024 * 1024 });
+  producing.catch(() => {}); // awaited below
+  let frozen = false;
+  try {
+    const flowing = async () => (await Promise.all([0, ...healthy].map((s) => doneTimes(redis, shards, s)))).every((t) => t.length >= 20);
+    await waitFor('records stored on every shard', flowing, 60_000, 100);
+    const frozenAt = Date.now();
+    cluster.signal(victim, 'SIGSTOP');
+    frozen = true;
+    await sleep(FREEZE_MS);
+    const resumedAt = Date.now();
+    const gaps = await Promise.all(healthy.map(async (s) => longestGap(await doneTimes(redis, shards, s), frozenAt, resumedAt)));
+    cluster.signal(victim, 'SIGCONT');
+    frozen = false;
+    console.log(`frozen master: ${JSON.stringify({ freezeMs: resumedAt - frozenAt, healthy, gaps, bound: BOUND_MS })}`);
+    healthy.forEach((s, i) => assert.ok(gaps[i]! <= BOUND_MS, `shard ${s} stored nothing for ${gaps[i]} ms of the ${FREEZE_MS} ms freeze of shard 0's master`));
+    await waitFor('the frozen shard stores again', async () => (await doneTimes(redis, shards, 0)).some((t) => t > resumedAt), 30_000, 100);
+    stop = true;
+    const run = await producing;
+    assert.is(run.produced, ids.length, 'produced = read');
+    await waitFor(
+      'every record stored',
+      async () => {
+        const st = await pipelineStatus(redis, config);
+        return isIdle(st) && st.stored >= ids.length;
+      },
+      60_000,
+      200,
+    );
+    const st = await pipelineStatus(redis, config);
+    assert.is(st.stored, ids.length, 'stored = produced');
+    assert.is(st.dlq, 0, 'nothing dead-lettered');
+    const copies = await Promise.all(ids.map((id) => redis.hget(shards.keysFor(id).product(id), 'copies')));
+    assert.is(copies.filter((c) => c === '1').length, ids.length, 'each record stored once');
+  } finally {
+    if (frozen) cluster.signal(victim, 'SIGCONT');
+    stop = true;
+    await producing.catch(() => undefined);
+    await setup.close();
+  }
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await cluster.close();
+});
+test.run();
