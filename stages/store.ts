@@ -68,10 +68,11 @@ export function createStore(ctx: StageContext): Stage {
     kind: 'store',
     sink: true,
     // Two shards' batches at once (a worker reading several shards): their products have different keys (a key is on one
-    // shard), and the Redis sink and the completions write each to its own shard's keys, one script call per product, so a
-    // batch waiting on a master that does not answer holds its shard only. Not the Postgres sink (two statements would
-    // wait in a pool of `postgresPoolSize` 1 and time out there as an outage), nor a `module:` sink (may be written for one batch at a time).
-    concurrentShards: name === 'redis',
+    // shard), and the completions (and the Redis sink) write each to its own shard's keys, one script call per product, so a
+    // batch waiting on a master that does not answer holds its shard only. The Postgres sink: one statement per batch on rows
+    // of disjoint keys (no lock between them), at most `postgresPoolSize` at once. Not a `module:` sink: a user's sink may
+    // be written for one batch at a time.
+    concurrentShards: factory !== undefined,
     async process(batch) {
       const now = Date.now();
       const products: StoredProduct[] = batch.map((m) => {

@@ -41,7 +41,7 @@ export interface Stage {
    * shards queues its `process` calls, one batch at a time over all of them, as models and caches
    * written for one batch at a time need. Set it where the batches of two shards share no state
    * and a batch can wait on its own shard (a write to a master that does not answer): the store
-   * stage with the Redis sink. A stage in a process of several stages is queued whatever it says.
+   * stage with a built-in sink. A stage in a process of several stages is queued whatever it says.
    * @defaultValue false
    */
   readonly concurrentShards?: boolean;

@@ -4,6 +4,7 @@ import { POSTGRES_URL_RE, postgresSettings, type PostgresOptions } from './postg
 export { POSTGRES_DEFAULTS, type PostgresOptions } from './postgres-settings.js';
 import { markPostgres, postgresAddress } from './postgres-origin.js';
 import { ConfigError, TransientError } from '../../lib/core/errors.js';
+import { inFlightLimit } from '../../lib/core/in-flight.js';
 import { isPostgresRefusal, isTransientPgError } from '../../lib/core/failure-policy.js';
 import type { Logger } from '../../lib/observe/logger.js';
 import { quoteSchema, schemaProblem } from './migrations/migrate.js';
@@ -233,6 +234,8 @@ export function createPostgresSink(
   const pool = createPool(o, logger, 'pipeline:store');
   const sql = upsertSql(o.schema, kept);
   const refusals = new RefusalNotice(pool, o.url, o.schema, logger);
+  // Batches of several shards come at once (the store stage's `concurrentShards`): one statement per pool client.
+  const statements = inFlightLimit(o.poolSize);
   return {
     name: 'postgres',
     pool,
@@ -267,7 +270,7 @@ export function createPostgresSink(
       try {
         const json = JSON.stringify(rows);
         // NUL shows in JSON text only as \u0000: the replacer pass only for the rare batch that has one.
-        const r = await pool.query<{ applied: number }>(sql, [json.includes('\\u0000') ? JSON.stringify(rows, noNul) : json]);
+        const r = await statements(() => pool.query<{ applied: number }>(sql, [json.includes('\\u0000') ? JSON.stringify(rows, noNul) : json]));
         refusals.resolved();
         return { stale: stale + rows.length - r.rows.reduce((n, row) => n + row.applied, 0) };
       } catch (err) {

@@ -40,8 +40,11 @@ export async function pipelineWhere(
 }
 
 export function clusterPipelines(cluster: RedisCluster, shards: number) {
-  const clusterConfig = (pipeline: string): ResolvedConfig =>
-    resolveConfig({ ...RAW, pipeline, shards, defaults: { ...RAW.defaults, ...FAST } }, 'test', { env: { REDIS_URL: cluster.url } });
+  /** `store`: settings merged into the store stage's (e.g. another sink). */
+  const clusterConfig = (pipeline: string, store: Record<string, unknown> = {}): ResolvedConfig => {
+    const stages = RAW.stages.map((st) => (st.kind === 'store' ? { ...st, settings: { ...st.settings, ...store } } : st));
+    return resolveConfig({ ...RAW, pipeline, shards, stages, defaults: { ...RAW.defaults, ...FAST } }, 'test', { env: { REDIS_URL: cluster.url } });
+  };
   /**
    * A fresh pipeline name whose shard tags land on at least two masters. Tags are `{name:i}`, so
    * their slots are as random as any key's; with 4 shards on 3 masters all four share one master

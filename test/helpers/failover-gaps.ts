@@ -33,11 +33,14 @@ const HELD_FRACTION = 0.75;
  */
 export const SLACK_MS = 4_000;
 
-/** A rules-only pipeline of `shardCount` shards spread over at least two masters, its workers started and a producer client, for a failover of shard 0's master. */
-export async function failoverCase(cluster: RedisCluster, shardCount: number) {
+/**
+ * A rules-only pipeline of `shardCount` shards spread over at least two masters (`store`: settings
+ * merged into its store stage's), its workers started and a producer client, for a failover of shard 0's master.
+ */
+export async function failoverCase(cluster: RedisCluster, shardCount: number, store: Record<string, unknown> = {}) {
   const { clusterConfig, spreadPipeline } = clusterPipelines(cluster, shardCount);
   const { pipeline, masterOf } = await spreadPipeline();
-  const config = clusterConfig(pipeline);
+  const config = clusterConfig(pipeline, store);
   const victim = masterOf[0]!;
   const shards = configShards(config);
   const workers = startWorkers(config);

@@ -40,7 +40,7 @@ export const RUN_ALONE: Readonly<Record<string, string>> = {
   'topologies/cluster-produce-resume.test.ts': CLUSTER_FAILOVER,
   'topologies/cluster-replica-validity.test.ts': CLUSTER_FAILOVER,
   'topologies/cluster-store-frozen-master.test.ts':
-    'a real Redis Cluster (3 redis-servers) with one master frozen 8 s: asserts the other shards store within 3 s meanwhile, which a neighbour taking a core stretches',
+    'a real Redis Cluster (3 redis-servers) with one master frozen 8 s, once per sink (Redis, PostgreSQL): asserts the other shards store within 3 s meanwhile, which a neighbour taking a core stretches',
   'topologies/sentinel-failover.test.ts': SENTINEL_FAILOVER,
   'topologies/sentinel-serve.test.ts': SENTINEL_FAILOVER,
   'api/api-enrich-deadline.test.ts': 'asserts an answer comes within 400 ms of its deadline',

@@ -3,7 +3,8 @@
  * replicas: no failover can start) while the master of shard 0 is frozen (SIGSTOP, then SIGCONT):
  * the shards on the other masters keep being stored meanwhile (the store stage says
  * `concurrentShards`: its batches of shard 0, waiting on the frozen master, do not queue theirs),
- * and once the master resumes every record is stored, once.
+ * with the Redis sink and with the Postgres sink (whose completions are written to the record's
+ * shard), and once the master resumes every record is stored, once.
  */
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
@@ -11,10 +12,12 @@ import * as assert from 'uvu/assert';
 import { sleep } from '../../lib/core/backoff.js';
 import { isIdle, pipelineStatus } from '../../lib/ops/inspect.js';
 import { produce } from '../../lib/producer/producer.js';
+import type { Shards } from '../../lib/redis/shard.js';
 import { createClient } from '../../lib/redis/url.js';
 import { RedisCluster } from '../helpers/cluster.js';
 import { doneTimes, failoverCase, longestGap } from '../helpers/failover-gaps.js';
-import { waitFor } from '../helpers/redis.js';
+import { findPostgresBin, migratedDatabase, PostgresServer } from '../helpers/postgres.js';
+import { randomPipeline, waitFor } from '../helpers/redis.js';
 
 const SHARDS = 4;
 /** How long the master of shard 0 stays frozen. */
@@ -26,16 +29,19 @@ const GROUP = 8;
 const EVERY_MS = 50;
 /**
  * Longest a healthy shard may store nothing during the freeze: a few batches' time on a loaded
- * 2-core machine. Queued behind the frozen shard's write, it stored nothing for the whole freeze.
+ * 2-core machine. Queued behind the frozen shard's batch, it stored nothing for the whole freeze.
  */
 const BOUND_MS = 3_000;
 
 const cluster = await new RedisCluster({ masters: 3, replicas: 0, nodeTimeoutMs: NODE_TIMEOUT_MS }).start();
 const redis = createClient(cluster.url, { connectionName: 'test:check', maxRetriesPerRequest: null });
 redis.on('error', () => {});
+const pgBin = findPostgresBin();
+const pgServer = pgBin ? await new PostgresServer({ bin: pgBin }).start() : undefined;
 
-test(`the master of one shard frozen ${FREEZE_MS} ms: the other shards keep being stored (gaps under ${BOUND_MS} ms), the frozen shard's records once after it resumes`, async () => {
-  const setup = await failoverCase(cluster, SHARDS);
+/** Freeze shard 0's master under a steady flow; the healthy shards' gaps are asserted, and how many records `storedOnce` finds stored once is returned with the ids produced. */
+async function frozenMaster(store: Record<string, unknown>, storedOnce: (ids: readonly string[], shards: Shards) => Promise<number>) {
+  const setup = await failoverCase(cluster, SHARDS, store);
   const { config, shards, victim, healthy } = setup;
   let stop = false;
   const ids: string[] = [];
@@ -61,36 +67,49 @@ test(`the master of one shard frozen ${FREEZE_MS} ms: the other shards keep bein
     const gaps = await Promise.all(healthy.map(async (s) => longestGap(await doneTimes(redis, shards, s), frozenAt, resumedAt)));
     cluster.signal(victim, 'SIGCONT');
     frozen = false;
-    console.log(`frozen master: ${JSON.stringify({ freezeMs: resumedAt - frozenAt, healthy, gaps, bound: BOUND_MS })}`);
+    console.log(`frozen master (${String(store.sink ?? 'redis')}): ${JSON.stringify({ freezeMs: resumedAt - frozenAt, healthy, gaps, bound: BOUND_MS })}`);
     healthy.forEach((s, i) => assert.ok(gaps[i]! <= BOUND_MS, `shard ${s} stored nothing for ${gaps[i]} ms of the ${FREEZE_MS} ms freeze of shard 0's master`));
     await waitFor('the frozen shard stores again', async () => (await doneTimes(redis, shards, 0)).some((t) => t > resumedAt), 30_000, 100);
     stop = true;
     const run = await producing;
     assert.is(run.produced, ids.length, 'produced = read');
-    await waitFor(
-      'every record stored',
-      async () => {
-        const st = await pipelineStatus(redis, config);
-        return isIdle(st) && st.stored >= ids.length;
-      },
-      60_000,
-      200,
-    );
-    const st = await pipelineStatus(redis, config);
-    assert.is(st.stored, ids.length, 'stored = produced');
-    assert.is(st.dlq, 0, 'nothing dead-lettered');
-    const copies = await Promise.all(ids.map((id) => redis.hget(shards.keysFor(id).product(id), 'copies')));
-    assert.is(copies.filter((c) => c === '1').length, ids.length, 'each record stored once');
+    await waitFor('every record stored', async () => isIdle(await pipelineStatus(redis, config)) && (await storedOnce(ids, shards)) >= ids.length, 60_000, 200);
+    assert.is((await pipelineStatus(redis, config)).dlq, 0, 'nothing dead-lettered');
+    assert.is(await storedOnce(ids, shards), ids.length, 'each record stored once');
   } finally {
     if (frozen) cluster.signal(victim, 'SIGCONT');
     stop = true;
     await producing.catch(() => undefined);
     await setup.close();
   }
+}
+
+const title = (sink: string) =>
+  `${sink} sink, the master of one shard frozen ${FREEZE_MS} ms: the other shards keep being stored (gaps under ${BOUND_MS} ms), the frozen shard's records once after it resumes`;
+
+test(title('Redis'), async () => {
+  await frozenMaster({ sink: 'redis' }, async (ids, shards) => {
+    const copies = await Promise.all(ids.map((id) => redis.hget(shards.keysFor(id).product(id), 'copies')));
+    return copies.filter((c) => c === '1').length;
+  });
+});
+
+test(title('Postgres'), async () => {
+  if (!pgServer) return console.log('SKIP the Postgres case: PostgreSQL server binaries not found (apt-get install -y postgresql, or set PG_BIN)');
+  const { url, pool: db } = await migratedDatabase(pgServer, randomPipeline('db'), 1);
+  try {
+    await frozenMaster({ sink: 'postgres', postgresUrl: url }, async (ids) => {
+      const r = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM products WHERE copies = 1 AND key = ANY($1)', [ids]);
+      return r.rows[0]!.n;
+    });
+  } finally {
+    await db.end();
+  }
 });
 
 test.after(async () => {
   redis.disconnect();
+  await pgServer?.close();
   await cluster.close();
 });
 test.run();
