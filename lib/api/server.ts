@@ -21,6 +21,7 @@ import { watchDataLoss } from './data-loss-watch.js';
 import { guardEviction, type EvictionGuard } from './eviction-guard.js';
 import { buildValidator } from './validators.js';
 import { countRequest, registerRequestMetrics, UNMATCHED } from './request-metrics.js';
+import { RouteMethods } from './route-methods.js';
 
 /** What the routes (and plugins such as the console) share: decorated on the instance as `app.pipeline`. */
 export interface ApiContext {
@@ -268,7 +269,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   const routes: RouteInfo[] = [];
+  const methods = new RouteMethods();
   app.addHook('onRoute', (r) => {
+    methods.add(r.method, r.url);
     if ((r.schema as { hide?: boolean } | undefined)?.hide) return;
     // A route with an onRequest guard (requireRole) needs a token; the others (health) do not.
     routes.push({ method: r.method, url: r.url, schema: r.schema, guarded: r.onRequest !== undefined });
@@ -278,7 +281,18 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // One error handler for every route, the plugins' (console) included: they inherit it from here.
   app.setErrorHandler(errorHandler(limits.retryAfterSeconds));
   // An unknown route answers in the API's error shape (Fastify's own 404 has `statusCode`, not `error`).
-  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` }));
+  // A path the server has under other methods: 405 naming them in Allow (OPTIONS: 204 with Allow), not a 404 "no route".
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = methods.allowed(path);
+    if (allowed.length === 0) return reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${path}` });
+    const allow = [...allowed, 'OPTIONS'].join(', ');
+    if (request.method === 'OPTIONS') return reply.code(204).header('allow', allow).send();
+    return reply
+      .code(405)
+      .header('allow', allow)
+      .send({ error: 'method_not_allowed', message: `${path} does not take ${request.method}: it takes ${allowed.join(', ')}` });
+  });
   await app.register(registerRoutes);
   for (const p of options.plugins ?? []) await app.register(p.plugin, p.opts ?? {});
 

@@ -48,4 +48,39 @@ test('a query number that is not finite (1e309, -1e309, Infinity) is a 400 namin
   assert.is(ok.statusCode, 200, ok.body);
 });
 
+test('a method a route does not take is a 405 naming the ones it does (Allow), OPTIONS a 204 with Allow; an unknown path stays a 404; each counted', async () => {
+  const cases = [
+    ['GET', '/v1/products', 'POST'],
+    ['PUT', '/v1/products', 'POST'],
+    ['DELETE', '/v1/products/p1', 'GET, HEAD'],
+    ['GET', '/v1/enrich', 'POST'],
+    ['HEAD', '/v1/stages/store/pause', 'POST'],
+    ['POST', '/v1/stages', 'GET, HEAD'],
+    ['PATCH', '/v1/data-loss/ack', 'POST'],
+    ['POST', '/healthz', 'GET, HEAD'],
+    ['DELETE', '/console/api/dlq/1-0', 'GET, HEAD'],
+  ] as const;
+  for (const [method, url, allowed] of cases) {
+    const r = await app.inject({ method, url, headers: auth(ADMIN) });
+    assert.is(r.statusCode, 405, `${method} ${url}: ${r.body}`);
+    assert.is(r.headers.allow, `${allowed}, OPTIONS`, `${method} ${url}`);
+    if (method !== 'HEAD')
+      assert.equal(r.json(), { error: 'method_not_allowed', message: `${url} does not take ${method}: it takes ${allowed}` }, `${method} ${url}`);
+  }
+  const options = await app.inject({ method: 'OPTIONS', url: '/v1/products/some-id' });
+  assert.is(options.statusCode, 204, options.body);
+  assert.is(options.headers.allow, 'GET, HEAD, OPTIONS');
+  for (const [method, url] of [
+    ['PUT', '/v1/nope'],
+    ['OPTIONS', '/v1/nope'],
+    ['PUT', '/console/api/nope'],
+  ] as const) {
+    const r = await app.inject({ method, url, headers: auth(ADMIN) });
+    assert.is(r.statusCode, 404, `${method} ${url}: ${r.body}`);
+    assert.equal(r.json(), { error: 'not_found', message: `no route ${method} ${url}` });
+  }
+  const metrics = await app.inject({ method: 'GET', url: '/metrics', headers: auth(ADMIN) });
+  assert.match(metrics.body, /pipeline_api_requests_total\{route="unmatched",method="PUT",status="405"[^}]*\} 1/);
+});
+
 test.run();
