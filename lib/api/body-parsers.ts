@@ -1,10 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import { errorMessage } from '../core/errors.js';
 import { decodeLine, firstNonUtf8Byte } from '../core/json-line.js';
+import { UnsupportedBody } from './errors.js';
 import { NdjsonBody } from './submit.js';
+
+/** The routes that read an NDJSON body (`POST /v1/enrich` to refuse it, naming /v1/products). */
+const NDJSON_ROUTES = new Set(['POST /v1/products', 'POST /v1/enrich']);
 
 /** A 400 the error handler answers as `bad_request` with this message. */
 const badBody = (message: string) => Object.assign(new Error(message), { statusCode: 400 });
+
+/** A submission without a body (an empty JSON one, or none at all): the 400 it is answered. */
+export const emptyBody = () => badBody('body is empty: send a JSON record, an array of them, or NDJSON');
 
 /**
  * A body's bytes as text, strictly UTF-8, else a 400 naming the first byte that is not: a lenient
@@ -42,21 +49,35 @@ function parseJson(secureJson: JsonParser, text: string, hint = ''): unknown {
 /**
  * The body types the submit routes read (docs/api.md): JSON, NDJSON (each line its own record: a
  * line that is not UTF-8 is that record's rejection, `invalid_utf8`, the others are read), and a
- * form-labelled body read as the JSON `curl -d` sends. Every other type is a 415.
+ * form-labelled body read as the JSON `curl -d` sends. Every other type is a 415, and so is a
+ * compressed body (a Content-Encoding other than identity).
  */
 export function registerBodyParsers(app: FastifyInstance): void {
+  // A compressed body is refused by name (RFC 7694: 415): read as it is, a gzipped one had been "body is not UTF-8: byte 1".
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    const coding = request.headers['content-encoding']?.trim().toLowerCase();
+    if (coding && coding !== 'identity') throw new UnsupportedBody(`Content-Encoding ${coding} is not read: send the body uncompressed`);
+    return payload;
+  });
   const secureJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
     try {
       const text = strictText(body as Buffer);
-      if (text.trim() === '') return done(badBody('body is empty: send a JSON record, an array of them, or NDJSON'), undefined);
+      if (text.trim() === '') return done(emptyBody(), undefined);
       done(null, parseJson(secureJson, text));
     } catch (err) {
       done(err as Error, undefined);
     }
   });
-  app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer' }, (_req, body, done) => done(null, ndjson(body as Buffer)));
+  app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer' }, (req, body, done) => {
+    // Only the submit routes read records by line: another route's body is one JSON object (it had been
+    // validated as the parser's own object, "body must NOT have additional properties: text").
+    const route = `${req.method} ${req.routeOptions.url ?? ''}`;
+    if (!NDJSON_ROUTES.has(route))
+      return done(new UnsupportedBody(`${route} does not read application/x-ndjson: send its body as application/json`), undefined);
+    done(null, ndjson(body as Buffer));
+  });
   // Only the types docs/api.md lists: Fastify's own text/plain parser had read a text body as NDJSON.
   app.removeContentTypeParser('text/plain');
   // `curl -d '{...}'` sends JSON labelled as a form: read it as the JSON it is (a form body fails as invalid JSON, 400).

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { requireRole } from './auth.js';
 import { assertRedisReady } from './errors.js';
+import { NO_BODY, NO_QUERY } from './strict-schemas.js';
 import { audit } from '../ops/audit.js';
 import { ackDataLoss, readDataLoss } from '../ops/data-loss.js';
 
@@ -36,6 +37,7 @@ export function registerDataLoss(app: FastifyInstance): void {
       onRequest: requireRole('read'),
       schema: {
         summary: 'the data losses workers recorded (Redis restarted empty, a failover that lost writes), one per shard; [] when none',
+        querystring: NO_QUERY,
         response: { 200: RECORDS },
       },
     },
@@ -52,6 +54,8 @@ export function registerDataLoss(app: FastifyInstance): void {
       schema: {
         summary:
           'acknowledge the data losses (after re-producing what was lost): marks the records acknowledged (a late report of the same loss does not list it again, a new loss does); `acknowledged` lists them, `at` is when',
+        querystring: NO_QUERY,
+        body: NO_BODY,
         response: { 200: { type: 'object', properties: { acknowledged: RECORDS, at: { type: 'integer' } } } },
       },
     },

@@ -60,6 +60,11 @@ export class EvictingRedis extends Unavailable {
   }
 }
 
+/** A body of a type the route does not read (an NDJSON body to a route taking one JSON object): 415 naming the route and what to send. */
+export class UnsupportedBody extends Error {
+  override name = 'UnsupportedBody';
+}
+
 /** What a caller is told when the store's sink cannot be read now: its address and error are for the server's log only. */
 export const STORE_UNAVAILABLE = 'the data store is unavailable';
 
@@ -180,6 +185,7 @@ export function errorHandler(retryAfterSeconds: number) {
       const extra = err.validation.map((v) => (v.params as { additionalProperty?: string }).additionalProperty).filter(Boolean);
       return reply.code(400).send({ error: 'bad_request', message: extra.length ? `${err.message}: ${extra.join(', ')}` : err.message });
     }
+    if (err instanceof UnsupportedBody) return reply.code(415).send({ error: 'unsupported_media_type', message: err.message });
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       return reply.code(415).send({ error: 'unsupported_media_type', message: `${err.message}; send ${ACCEPTED_TYPES.join(', ')}` });
     if (err instanceof BadIdError) return reply.code(400).send({ error: 'bad_request', message: err.message });

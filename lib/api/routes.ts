@@ -11,7 +11,8 @@ import { registerStageControl } from './stage-control.js';
 import { registerDataLoss } from './data-loss-routes.js';
 import { FINAL, lookupStatus, type IdStatus } from './status.js';
 import { countRecords, NdjsonBody, parseRecords } from './submit.js';
-import { registerBodyParsers } from './body-parsers.js';
+import { NO_QUERY } from './strict-schemas.js';
+import { emptyBody } from './body-parsers.js';
 import { submitAcrossShards } from './submit-shards.js';
 import { dataLossFields } from '../ops/data-loss.js';
 
@@ -52,8 +53,6 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     replicas: new ReplicaWait(limits.submitWaitReplicas, { checkMs: limits.submitReplicaCheckMs, dropAfterMs: limits.submitReplicaDropMs }),
     waitTimeoutMs: limits.submitWaitTimeoutMs,
   };
-
-  registerBodyParsers(app);
 
   const submitDeps = { redis, shards, input: config.input, backpressure, options: submitOptions, readingWaitMs: limits.shardReadingWaitMs };
   /** 429 while a stage a new record crosses is over its maxLag (on the records' shards) or Redis is full. */
@@ -140,10 +139,13 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
       onRequest: requireRole('submit'),
       schema: {
         summary: 'submit records (one, an array, or NDJSON); 202 with accepted ids and rejected records',
+        querystring: NO_QUERY,
         response: { 202: ACCEPTED, 400: ACCEPTED, 413: ERROR, 429: ERROR, 503: ERROR },
       },
     },
     async (request, reply) => {
+      // No body at all (no Content-Type): said so, as an empty JSON body is (it had been "record is not a JSON object").
+      if (request.body === undefined) throw emptyBody();
       // Counted before each is parsed and checked: 10 MiB of one-character lines had taken a minute and GBs to refuse.
       const count = countRecords(request.body, limits.maxRecordsPerRequest);
       if (count > limits.maxRecordsPerRequest) return reply.code(413).send({ error: 'too_large', message: tooManyRecords(limits.maxRecordsPerRequest) });
@@ -218,6 +220,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
+      if (request.body === undefined) throw emptyBody();
       if (Array.isArray(request.body) || request.body instanceof NdjsonBody)
         return reply
           .code(400)

@@ -16,6 +16,7 @@ import { openapiDocument, type RouteInfo } from './openapi.js';
 import { API_DEFAULTS, type ApiLimits } from './options.js';
 import { badPath, errorHandler, fromStore, Unavailable } from './errors.js';
 import { registerRoutes } from './routes.js';
+import { registerBodyParsers } from './body-parsers.js';
 import { Completions } from './completions.js';
 import { watchDataLoss } from './data-loss-watch.js';
 import { guardEviction, type EvictionGuard } from './eviction-guard.js';
@@ -293,6 +294,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       .header('allow', allow)
       .send({ error: 'method_not_allowed', message: `${path} does not take ${request.method}: it takes ${allowed.join(', ')}` });
   });
+  // At the root, so every route reads bodies alike, the plugins' (console) too: registered inside the
+  // routes' plugin they had not reached the console, which read a text/plain body and took a body not UTF-8.
+  registerBodyParsers(app);
   await app.register(registerRoutes);
   for (const p of options.plugins ?? []) await app.register(p.plugin, p.opts ?? {});
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { requireRole } from './auth.js';
+import { NO_BODY, NO_QUERY } from './strict-schemas.js';
 import { audit } from '../ops/audit.js';
 import { pausedStages, pauseStages, resumeStages, UnknownStageError } from '../ops/pause.js';
 
@@ -35,6 +36,7 @@ export function registerStageControl(app: FastifyInstance): void {
       onRequest: requireRole('read'),
       schema: {
         summary: 'every stage and its paused flag (who paused it, when, why; null: running)',
+        querystring: NO_QUERY,
         response: {
           200: {
             type: 'object',
@@ -56,6 +58,7 @@ export function registerStageControl(app: FastifyInstance): void {
       schema: {
         summary: 'pause a stage (or all): its workers finish the batch in hand, then process nothing until resumed; submits are still taken',
         params: PARAMS,
+        querystring: NO_QUERY,
         body: { type: ['object', 'null'], additionalProperties: false, properties: { reason: { type: 'string', maxLength: PAUSE_REASON_MAX } } },
         response: { 200: STAGES, 400: ERROR, 404: ERROR },
       },
@@ -82,6 +85,8 @@ export function registerStageControl(app: FastifyInstance): void {
       schema: {
         summary: 'resume a paused stage (or all): its workers read again within pausePollMs; `stages` lists those that were paused',
         params: PARAMS,
+        querystring: NO_QUERY,
+        body: NO_BODY,
         response: { 200: STAGES, 400: ERROR, 404: ERROR },
       },
     },

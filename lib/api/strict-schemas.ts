@@ -1,0 +1,11 @@
+/**
+ * Schemas of the routes that take no query parameters, or no body fields: a parameter or field
+ * they would ignore is a 400 naming it (`querystring must NOT have additional properties: x`), as on
+ * the routes that take some, never dropped without a word.
+ */
+
+/** A route that reads no query parameter. */
+export const NO_QUERY = { type: 'object', additionalProperties: false } as const;
+
+/** A route whose body, if any, is an empty JSON object (or `null`). */
+export const NO_BODY = { type: ['object', 'null'], additionalProperties: false } as const;
