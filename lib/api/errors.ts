@@ -149,8 +149,10 @@ const badStreamId = isInvalidStreamId;
  * mistake 4xx naming it (schema validation, a stream id Redis refuses); the rest 500, logged at
  * error level with the request id.
  */
-export function errorHandler(retryAfterSeconds: number) {
+export function errorHandler(retryAfterSeconds: number, cutOff: (request: FastifyRequest) => boolean = () => false) {
   return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    // The server's request timeout cut the body off: answered 408 and logged by lib/api/client-errors.ts, not the client's abort.
+    if (cutOff(request)) return reply.code(408).send({ error: 'request_timeout', message: 'the request was not received whole in time' });
     // The client went away mid-body (Node's "aborted", ECONNRESET): not Redis. It had been logged as
     // api.redis_unavailable with a 503, a false alarm for whoever alerts on it.
     if (request.raw.aborted || (err.code === 'ECONNRESET' && errorMessage(err) === 'aborted')) {

@@ -23,6 +23,7 @@ import { guardEviction, type EvictionGuard } from './eviction-guard.js';
 import { buildValidator } from './validators.js';
 import { countRequest, registerRequestMetrics, UNMATCHED } from './request-metrics.js';
 import { RouteMethods } from './route-methods.js';
+import { ClientErrors } from './client-errors.js';
 
 /** What the routes (and plugins such as the console) share: decorated on the instance as `app.pipeline`. */
 export interface ApiContext {
@@ -186,7 +187,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // Each request is counted once, into StatsD and into this process's own series for GET /metrics.
   const metrics = teeMetrics(sent, prometheusMetrics(requestMetrics, API_METRICS, config.metrics.prefix));
 
+  // What Node's HTTP parser answers itself (a request timeout, bad HTTP): in the API's shape, logged and counted.
+  const clientErrors = new ClientErrors({
+    logger,
+    metrics,
+    requestTimeoutMs: limits.requestTimeoutMs,
+    headers: SECURITY_HEADERS,
+    newId: () => requestId({ headers: {} }),
+  });
   const app = Fastify({
+    clientErrorHandler: clientErrors.handle,
     loggerInstance: fastifyLogger(logger),
     // One line per request from the onResponse hook below, with the request id as `requestId`.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
@@ -243,8 +253,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const authenticate = authenticator(tokens);
   let closing = false;
   // First: the answers of the hooks below (closing, auth) are counted too.
-  registerRequestMetrics(app, metrics);
+  registerRequestMetrics(app, metrics, (request) => clientErrors.cutOff(request));
   app.addHook('onRequest', async (request, reply) => {
+    clientErrors.track(request, (listener) => reply.raw.once('close', listener));
     if (closing) {
       reply.header('x-request-id', request.id).header('connection', 'close');
       throw new Unavailable('the server is shutting down');
@@ -280,7 +291,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.get('/openapi.json', { schema: { hide: true } }, async () => openapiDocument(routes));
 
   // One error handler for every route, the plugins' (console) included: they inherit it from here.
-  app.setErrorHandler(errorHandler(limits.retryAfterSeconds));
+  app.setErrorHandler(errorHandler(limits.retryAfterSeconds, (request) => clientErrors.cutOff(request)));
   // An unknown route answers in the API's error shape (Fastify's own 404 has `statusCode`, not `error`).
   // A path the server has under other methods: 405 naming them in Allow (OPTIONS: 204 with Allow), not a 404 "no route".
   app.setNotFoundHandler((request, reply) => {
