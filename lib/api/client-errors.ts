@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { countRequest, UNMATCHED } from './request-metrics.js';
+import { echo } from './echo.js';
 
 /** The answer to what Node's HTTP parser refuses, by its error code. */
 function answerFor(code: string | undefined, requestTimeoutMs: number): { status: number; error: string; message: string } {
@@ -64,7 +65,7 @@ export class ClientErrors {
     const request = this.inFlight.get(socket);
     if (request && status === 408) this.timedOut.add(request);
     const id = request?.id ?? this.o.newId();
-    this.o.logger.info('http.client_error', { requestId: id, status, code: err.code, ...(request ? { method: request.method, url: request.url } : {}) });
+    this.o.logger.info('http.client_error', { requestId: id, status, code: err.code, ...(request ? { method: request.method, url: echo(request.url) } : {}) });
     // A request in flight is counted when its answer closes (request-metrics.ts, as 408 for a timeout).
     if (!request) countRequest(this.o.metrics, { route: UNMATCHED, method: 'unknown', status, ms: 0 });
     if (socket.writable) {

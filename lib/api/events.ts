@@ -4,6 +4,7 @@ import { parseCompletion } from './completions.js';
 import { assertRedisReady } from './errors.js';
 import { FrameBatch, parsePosition, POSITION_RE } from './sse-frames.js';
 import { gapFrame, trimmedPast } from './sse-gap.js';
+import { echo } from './echo.js';
 
 /**
  * Write one SSE chunk; a client with more than `limit` bytes unread is cut off (false) rather than
@@ -73,7 +74,7 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
       if (from && !Array.isArray(from))
         return reply
           .code(400)
-          .send({ error: 'bad_request', message: `${fromHeader ? 'Last-Event-ID' : 'last event id'} ${JSON.stringify(given)}: ${from.error}` });
+          .send({ error: 'bad_request', message: `${fromHeader ? 'Last-Event-ID' : 'last event id'} ${JSON.stringify(echo(given ?? ''))}: ${from.error}` });
       // HEAD (Fastify adds it for every GET): the headers only; a stream opened for HEAD would never end.
       if (request.method === 'HEAD') return reply.header('content-type', 'text/event-stream').header('cache-control', 'no-cache').send();
       const res = reply.raw;

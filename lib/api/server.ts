@@ -24,6 +24,7 @@ import { buildValidator } from './validators.js';
 import { countRequest, registerRequestMetrics, UNMATCHED } from './request-metrics.js';
 import { RouteMethods } from './route-methods.js';
 import { ClientErrors } from './client-errors.js';
+import { echo } from './echo.js';
 
 /** What the routes (and plugins such as the console) share: decorated on the instance as `app.pipeline`. */
 export interface ApiContext {
@@ -224,7 +225,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // Fastify runs no hook for it: the headers and the request's log line (its path cut short) are set here.
     frameworkErrors: (err, request, reply) => {
       const status = err.statusCode === 414 ? 414 : 400;
-      request.log.info({ method: request.method, url: request.url.slice(0, 200), status, ms: 0 }, 'http.request');
+      request.log.info({ method: request.method, url: echo(request.url), status, ms: 0 }, 'http.request');
       countRequest(metrics, { route: UNMATCHED, method: request.method, status, ms: 0 });
       void (reply as FastifyReply)
         .code(status)
@@ -275,7 +276,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // One line per request, with the request id (responses to errors log the error too).
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
-      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime), principal: request.principal?.name },
+      { method: request.method, url: echo(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime), principal: request.principal?.name },
       'http.request',
     );
   });
@@ -295,7 +296,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // An unknown route answers in the API's error shape (Fastify's own 404 has `statusCode`, not `error`).
   // A path the server has under other methods: 405 naming them in Allow (OPTIONS: 204 with Allow), not a 404 "no route".
   app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0]!;
+    const path = echo(request.url.split('?')[0]!);
     const allowed = methods.allowed(path);
     if (allowed.length === 0) return reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${path}` });
     const allow = [...allowed, 'OPTIONS'].join(', ');

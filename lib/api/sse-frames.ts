@@ -1,5 +1,6 @@
 import type { CompletionEvent } from './completions.js';
 import { compareIds } from './status.js';
+import { echo } from './echo.js';
 
 /**
  * Where an SSE client is in the completion streams, and the frames that move it on.
@@ -33,7 +34,7 @@ export function parsePosition(text: string, shards: number): string[] | { error:
   if (!POSITION_RE.test(text)) return { error: `expected a stream id <ms>-<seq>, or one per shard joined by commas, as the event ids are` };
   const ids = text.split(',');
   const bad = ids.find((id) => !streamIdInRange(id));
-  if (bad) return { error: `each part of a stream id is below 2^64 (${bad})` };
+  if (bad) return { error: `each part of a stream id is below 2^64 (${echo(bad)})` };
   if (ids.length === 1) return Array.from({ length: shards }, () => ids[0]!);
   if (ids.length !== shards)
     return { error: `${ids.length} stream ids, but the pipeline has ${shards} shard${shards === 1 ? '' : 's'} (one id per shard, or one for all)` };

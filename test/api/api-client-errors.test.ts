@@ -3,7 +3,7 @@
  * headers not received within `requestTimeoutMs`, bytes that are not HTTP. Each is answered in the
  * API's shape with a request id and the security headers, logged as `http.client_error` with that
  * id, and counted in `api.requests`; a body cut off by the timeout is a 408 of its route, not the
- * client's abort.
+ * client's abort. A client's long path or header is repeated in answers and log lines cut short.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -87,6 +87,25 @@ test('headers not received in time, and bytes that are not HTTP: 408 and 400 nam
   assert.match((await counted('route="unmatched",method="unknown",status="400"')) ?? '', / 1$/);
   // The server goes on.
   assert.is((await fetch(`${base}/healthz`)).status, 200);
+});
+
+test("a client's long path or Last-Event-ID is repeated in answers and log lines cut at 200 characters (a 12 kB path had been sent back and logged whole)", async () => {
+  const long = 'a'.repeat(12_000);
+  const cut = `/v1/${'a'.repeat(196)}... (11804 more characters)`;
+  const headers = { authorization: `Bearer ${TOKEN}`, 'x-request-id': 'long-path-1' };
+  const notFound = await fetch(`${base}/v1/${long}`, { headers });
+  assert.is(notFound.status, 404);
+  assert.equal(await notFound.json(), { error: 'not_found', message: `no route GET ${cut}` });
+  const line = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === 'http.request' && l.requestId === 'long-path-1');
+  assert.is(line?.url, cut);
+  const events = await fetch(`${base}/v1/events`, { headers: { ...headers, 'last-event-id': `${'1'.repeat(8_000)}-0` } });
+  assert.is(events.status, 400);
+  const message = ((await events.json()) as { message: string }).message;
+  assert.ok(message.length < 700, `${message.length} characters: ${message.slice(0, 300)}`);
+  assert.match(
+    message,
+    /^Last-Event-ID "1{200}\.\.\. \(7802 more characters\)": each part of a stream id is below 2\^64 \(1{200}\.\.\. \(7802 more characters\)\)$/,
+  );
 });
 
 test.run();
