@@ -29,7 +29,8 @@ function answerFor(code: string | undefined, requestTimeoutMs: number): { status
 export class ClientErrors {
   /** The request being read on each socket: a timeout during its body is that request's. */
   private readonly inFlight = new WeakMap<Socket, FastifyRequest>();
-  private readonly timedOut = new WeakSet<FastifyRequest>();
+  /** The requests in flight that an error here ended, with the status they were answered. */
+  private readonly ended = new WeakMap<FastifyRequest, number>();
 
   constructor(
     private readonly o: {
@@ -52,21 +53,24 @@ export class ClientErrors {
     });
   }
 
-  /** True when the server's request timeout cut `request` off (not the client's abort): its status is 408. */
-  cutOff(request: FastifyRequest): boolean {
-    return this.timedOut.has(request);
+  /** The status `request` was answered here (408: the server's request timeout cut it off; 400: its body was not HTTP), not the client's abort; undefined for any other. */
+  cutOff(request: FastifyRequest): number | undefined {
+    return this.ended.get(request);
   }
 
   /** Fastify's `clientErrorHandler`. */
   readonly handle = (err: Error & { code?: string }, socket: Socket): void => {
     // A connection reset: nothing to answer (as Fastify's own handler).
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    // Closed by the client before its request was whole (EOF): nothing to answer, the connection is
+    // ended (a request in flight is logged as the client's abort, api.client_aborted, by the error handler).
+    if (err.code === 'HPE_INVALID_EOF_STATE') return void socket.destroy();
     const { status, error, message } = answerFor(err.code, this.o.requestTimeoutMs);
     const request = this.inFlight.get(socket);
-    if (request && status === 408) this.timedOut.add(request);
+    if (request) this.ended.set(request, status);
     const id = request?.id ?? this.o.newId();
     this.o.logger.info('http.client_error', { requestId: id, status, code: err.code, ...(request ? { method: request.method, url: echo(request.url) } : {}) });
-    // A request in flight is counted when its answer closes (request-metrics.ts, as 408 for a timeout).
+    // A request in flight is counted when its answer closes (request-metrics.ts, with this status).
     if (!request) countRequest(this.o.metrics, { route: UNMATCHED, method: 'unknown', status, ms: 0 });
     if (socket.writable) {
       const body = JSON.stringify({ error, message });

@@ -149,10 +149,12 @@ const badStreamId = isInvalidStreamId;
  * mistake 4xx naming it (schema validation, a stream id Redis refuses); the rest 500, logged at
  * error level with the request id.
  */
-export function errorHandler(retryAfterSeconds: number, cutOff: (request: FastifyRequest) => boolean = () => false) {
+export function errorHandler(retryAfterSeconds: number, cutOff: (request: FastifyRequest) => number | undefined = () => undefined) {
   return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
-    // The server's request timeout cut the body off: answered 408 and logged by lib/api/client-errors.ts, not the client's abort.
-    if (cutOff(request)) return reply.code(408).send({ error: 'request_timeout', message: 'the request was not received whole in time' });
+    // The server's request timeout, or a body that is not HTTP, ended it: answered and logged by lib/api/client-errors.ts, not the client's abort.
+    const ended = cutOff(request);
+    if (ended !== undefined)
+      return reply.code(ended).send({ error: ended === 408 ? 'request_timeout' : 'bad_request', message: 'answered by the HTTP parser' });
     // The client went away mid-body (Node's "aborted", ECONNRESET): not Redis. It had been logged as
     // api.redis_unavailable with a 503, a false alarm for whoever alerts on it.
     if (request.raw.aborted || (err.code === 'ECONNRESET' && errorMessage(err) === 'aborted')) {

@@ -16,7 +16,7 @@ export const routeOf = (request: FastifyRequest): string => request.routeOptions
 
 /**
  * One answered request: `api.requests` by route, method and status (`aborted`: the client left
- * before any answer was sent; 408: the server's request timeout cut it off, lib/api/client-errors.ts); `api.request_ms` by route and method.
+ * before any answer was sent; 408 when the server's request timeout cut it off, 400 when its body was not HTTP: lib/api/client-errors.ts); `api.request_ms` by route and method.
  */
 export function countRequest(metrics: Metrics, r: { route: string; method: string; status: number | 'aborted'; ms: number }): void {
   metrics.increment('api.requests', 1, { route: r.route, method: r.method, status: String(r.status) });
@@ -54,7 +54,11 @@ export function refusedRecords(body: unknown, status: number, answer: Answer): M
  * are route patterns, methods, status and reason codes only, so their series stay bounded.
  * Register it before any onRequest hook that may answer (auth, closing), so their answers count.
  */
-export function registerRequestMetrics(app: FastifyInstance, metrics: Metrics, cutOff: (request: FastifyRequest) => boolean = () => false): void {
+export function registerRequestMetrics(
+  app: FastifyInstance,
+  metrics: Metrics,
+  cutOff: (request: FastifyRequest) => number | undefined = () => undefined,
+): void {
   // On the response's close, not in onResponse: Fastify runs no onResponse for a hijacked reply (an SSE stream).
   app.addHook('onRequest', async (request, reply) => {
     const res = reply.raw;
@@ -62,7 +66,7 @@ export function registerRequestMetrics(app: FastifyInstance, metrics: Metrics, c
       countRequest(metrics, {
         route: routeOf(request),
         method: request.method,
-        status: res.headersSent ? res.statusCode : cutOff(request) ? 408 : 'aborted',
+        status: res.headersSent ? res.statusCode : (cutOff(request) ?? 'aborted'),
         ms: reply.elapsedTime,
       }),
     );

@@ -166,6 +166,10 @@ test('a client that goes away mid-body is logged as api.client_aborted, not as R
       lines.some((l) => l.includes('redis_unavailable')),
       'no Redis alarm',
     );
+    assert.not.ok(
+      lines.some((l) => l.includes('"http.client_error"')),
+      'nor as a request that is not HTTP',
+    );
   } finally {
     await app.close();
   }

@@ -85,6 +85,15 @@ test('headers not received in time, and bytes that are not HTTP: 408 and 400 nam
   assert.is(logged(bad.headers['x-request-id']!)?.code, 'HPE_INVALID_HEADER_TOKEN');
   assert.match((await counted('route="unmatched",method="unknown",status="408"')) ?? '', / 1$/);
   assert.match((await counted('route="unmatched",method="unknown",status="400"')) ?? '', / 1$/);
+  // A body whose chunked framing breaks half-way: its own request's 400, counted under its route (not as the client's abort).
+  const chunked = await exchange(
+    `POST /v1/products HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n[{"id\r\nZZ\r\n`,
+  );
+  assert.is(chunked.head, 'HTTP/1.1 400 Bad Request');
+  assert.equal(chunked.body, { error: 'bad_request', message: 'the request is not valid HTTP (HPE_INVALID_CHUNK_SIZE)' });
+  assert.equal(logged(chunked.headers['x-request-id']!), { ...logged(chunked.headers['x-request-id']!), method: 'POST', url: '/v1/products' });
+  assert.match((await counted('route="/v1/products",method="POST",status="400"')) ?? '', / 1$/);
+  assert.not.ok(await counted('route="/v1/products",method="POST",status="aborted"'));
   // The server goes on.
   assert.is((await fetch(`${base}/healthz`)).status, 200);
 });
