@@ -3,9 +3,7 @@ import { errorMessage } from '../core/errors.js';
 import { decodeLine, firstNonUtf8Byte } from '../core/json-line.js';
 import { UnsupportedBody } from './errors.js';
 import { NdjsonBody } from './submit.js';
-
-/** The routes that read an NDJSON body (`POST /v1/enrich` to refuse it, naming /v1/products). */
-const NDJSON_ROUTES = new Set(['POST /v1/products', 'POST /v1/enrich']);
+import { NDJSON_ROUTES } from './body-types.js';
 
 /** A 400 the error handler answers as `bad_request` with this message. */
 const badBody = (message: string) => Object.assign(new Error(message), { statusCode: 400 });

@@ -3,6 +3,8 @@ import { BadIdError, errorMessage } from '../core/errors.js';
 import { classify, isTransient, isTransientRedisError } from '../core/failure-policy.js';
 import { isInvalidStreamId, isOutOfMemory } from '../core/redis-replies.js';
 import { productIdProblem } from '../producer/record.js';
+import { typesRead } from './body-types.js';
+import { echo } from './echo.js';
 
 /** Redis cannot be reached now: the request is answered 503 with Retry-After. */
 export class Unavailable extends Error {
@@ -137,9 +139,6 @@ export function tooManyRecords(limit: number): string {
   return `more than api.maxRecordsPerRequest (${limit}) records in one request: send them in several`;
 }
 
-/** The request bodies the API reads (lib/api/routes.ts content-type parsers and Fastify's JSON). */
-const ACCEPTED_TYPES = ['application/json', 'application/x-ndjson', 'application/x-www-form-urlencoded (JSON, as curl -d sends it)'];
-
 /** A stream id the client sent that Redis cannot parse (out of range: `99999999999999999999999-0`). */
 const badStreamId = isInvalidStreamId;
 
@@ -190,8 +189,14 @@ export function errorHandler(retryAfterSeconds: number, cutOff: (request: Fastif
       return reply.code(400).send({ error: 'bad_request', message: extra.length ? `${err.message}: ${extra.join(', ')}` : err.message });
     }
     if (err instanceof UnsupportedBody) return reply.code(415).send({ error: 'unsupported_media_type', message: err.message });
-    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
-      return reply.code(415).send({ error: 'unsupported_media_type', message: `${err.message}; send ${ACCEPTED_TYPES.join(', ')}` });
+    // What this route reads (the console's routes and most of the API's read no NDJSON).
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      const route = `${request.method} ${request.routeOptions.url ?? ''}`;
+      return reply.code(415).send({
+        error: 'unsupported_media_type',
+        message: `${route} does not read ${echo(request.headers['content-type'] ?? 'a body without a Content-Type')}: send ${typesRead(route).join(', ')}`,
+      });
+    }
     if (err instanceof BadIdError) return reply.code(400).send({ error: 'bad_request', message: err.message });
     // Fastify's own text ("Request body is too large") named neither the limit nor the setting.
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: 'too_large', message: bodyTooLarge(request.routeOptions.bodyLimit) });

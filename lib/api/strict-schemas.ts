@@ -9,3 +9,6 @@ export const NO_QUERY = { type: 'object', additionalProperties: false } as const
 
 /** A route whose body, if any, is an empty JSON object (or `null`). */
 export const NO_BODY = { type: ['object', 'null'], additionalProperties: false } as const;
+
+/** A route's query parameters: these, and any other a 400 naming it. */
+export const queryOf = <P extends Record<string, object>>(properties: P) => ({ type: 'object', additionalProperties: false, properties }) as const;

@@ -10,7 +10,8 @@ import { decideReview, decisionOf } from './review-decide.js';
 import { ackTrimmed } from './review-trimmed.js';
 import { REVIEW_FIELDS } from './review.js';
 import type { StoredLookup } from './stored.js';
-import { selectedByShard, type DlqSelection } from './dlq-view.js';
+import { selectedByShard, type DlqSelection, type unknownDlqStage } from './dlq-view.js';
+import { NO_QUERY, queryOf } from '../api/strict-schemas.js';
 import { boundOn, byShard, parseRef, REF_PATTERN, refOf } from './shard-ref.js';
 
 const admin = requireRole('admin');
@@ -40,13 +41,19 @@ const selectionSchema = {
 
 /**
  * The console's admin actions: replay and purge dead letters, decide review items, acknowledge
- * review items whose entries were trimmed. Each answers
- * 401/403 without an admin token, 400 naming the field for a bad body, 429 (Retry-After) while
+ * review items whose entries were trimmed. Each answers 401/403 without an admin token, 400 naming
+ * the field for a bad body (or a query parameter), 404 for a stage naming none, 429 (Retry-After) while
  * the stage a record would go to is over its maxLag or Redis is full (the one backpressure rule),
  * and is audited with the token's name. Sharded: each entry is acted on in its shard's keys, and
  * the answers and the audit name entries as `<shard>/<id>`.
  */
-export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Logger, stored: StoredLookup): void {
+export function registerActions(
+  app: FastifyInstance,
+  o: ConsoleOptions,
+  log: Logger,
+  stored: StoredLookup,
+  unknownStage: (stage: string | undefined) => ReturnType<typeof unknownDlqStage>,
+): void {
   const { config, keys, shards, redis, limits } = app.pipeline;
   // Per shard and stage stream: a replay goes to its entry's shard, whose lag decides.
   const pressure = new Map<string, Backpressure>();
@@ -85,12 +92,33 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
     return false;
   };
 
+  const selectionRoute = { onRequest: admin, schema: { querystring: NO_QUERY, body: selectionSchema } };
   const selected = (b: SelectionBody) => selectedByShard(redis, shards, b, o.maxBulk);
+  /**
+   * A selection the body names two ways (ids, and reason, stage, all or until: ids would win, the
+   * rest ignored), or a stage naming none: the 4xx refusing it, sent (true). An operator who ticked
+   * "all" with ids selected had had the ids alone acted on, a typo in a stage 200 with nothing done.
+   */
+  const refused = async (b: SelectionBody, reply: FastifyReply): Promise<boolean> => {
+    const also = (['reason', 'stage', 'all', 'until'] as const).filter((k) => b[k] !== undefined);
+    if (b.ids && also.length) {
+      await reply.code(400).send({
+        error: 'bad_request',
+        message: `body: ids names the dead letters, and so does ${also.join(', ')}: send ids alone, or reason and/or stage or all (with until) without ids`,
+        field: 'ids',
+      });
+      return true;
+    }
+    const unknown = await unknownStage(b.stage);
+    if (unknown) await reply.code(404).send(unknown);
+    return !!unknown;
+  };
   const ref = (shard: number, id: string) => refOf(shards, shard, id);
   const noSelection = (reply: FastifyReply) =>
     reply.code(400).send({ error: 'bad_request', message: 'body: name the dead letters with ids, or reason and/or stage, or all: true' });
 
-  app.post<{ Body: SelectionBody }>('/console/api/dlq/replay', { onRequest: admin, schema: { body: selectionSchema } }, async (req, reply) => {
+  app.post<{ Body: SelectionBody }>('/console/api/dlq/replay', selectionRoute, async (req, reply) => {
+    if (await refused(req.body, reply)) return reply;
     const selection = await selected(req.body);
     if (!selection) return noSelection(reply);
     if ([...selection.values()].every((ids) => ids.length === 0)) return { replayed: [], skipped: [] }; // a selection that matches nothing (purge answers 0 too)
@@ -130,7 +158,8 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
     return result;
   });
 
-  app.post<{ Body: SelectionBody }>('/console/api/dlq/purge', { onRequest: admin, schema: { body: selectionSchema } }, async (req, reply) => {
+  app.post<{ Body: SelectionBody }>('/console/api/dlq/purge', selectionRoute, async (req, reply) => {
+    if (await refused(req.body, reply)) return reply;
     const selection = await selected(req.body);
     if (!selection) return noSelection(reply);
     // The ids this call deleted (dlq-purge-1.lua), not those asked for: two operators purging the same entries had both been audited as removing them.
@@ -155,7 +184,7 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
       onRequest: admin,
       schema: {
         params: { type: 'object', properties: { id: { type: 'string', pattern: '^\\d+-\\d+$' } } },
-        querystring: { type: 'object', properties: { shard: { type: 'integer', minimum: 0 } } },
+        querystring: queryOf({ shard: { type: 'integer', minimum: 0 } }),
         body: {
           type: 'object',
           required: ['category'],
@@ -263,6 +292,7 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
     {
       onRequest: admin,
       schema: {
+        querystring: NO_QUERY,
         body: {
           type: 'object',
           additionalProperties: false,
@@ -276,6 +306,9 @@ export function registerActions(app: FastifyInstance, o: ConsoleOptions, log: Lo
     },
     async (req, reply) => {
       const { ids, all, until } = req.body ?? {};
+      // Both ways at once: ids had won and `all` was ignored, as for dead letters.
+      if (ids && (all !== undefined || until !== undefined))
+        return reply.code(400).send({ error: 'bad_request', message: 'body: send ids alone, or all: true (with until) without ids', field: 'ids' });
       if (!ids?.length && all !== true)
         return reply
           .code(400)

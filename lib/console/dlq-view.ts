@@ -4,6 +4,8 @@ import { listDeadLetters, scanDeadLetters, tallyDeadLetters, type DeadLetterEntr
 import type { Shards } from '../redis/shard.js';
 import { boundOn, byShard, comparePlaces, parseRef, refOf, shardField, type Place } from './shard-ref.js';
 import { isNoSuchKey } from '../core/redis-replies.js';
+import { UnknownStageError } from '../ops/pause.js';
+import { echo } from '../api/echo.js';
 
 /**
  * The console's dead letters over every shard's DLQ (`{p:N}:dlq`; the one `{p}:dlq` unsharded):
@@ -124,4 +126,18 @@ export async function selectedByShard(redis: Redis, shards: Shards, b: DlqSelect
     shards.all.map((keys, i) => listDeadLetters(redis, keys, { count: max, reason: b.reason, stage: b.stage, until: until && boundOn(i, until) })),
   );
   return new Map(lists.map((l, i) => [i, l.map((e) => e.id)]));
+}
+
+/**
+ * The 404 body for a `stage` naming no stage, neither the config's (`stages`) nor one of the dead
+ * letters counted (`groups`: a stage renamed since keeps its entries, listed and acted on by that
+ * name); undefined when it names one. A typo had matched nothing and answered 200. A long one is cut (echo).
+ */
+export async function unknownDlqStage(
+  stages: readonly string[],
+  groups: () => Promise<readonly DeadLetterGroup[]>,
+  stage: string | undefined,
+): Promise<{ error: 'not_found'; message: string; field: 'stage' } | undefined> {
+  if (stage === undefined || stages.includes(stage) || (await groups()).some((g) => g.stage === stage)) return undefined;
+  return { error: 'not_found', message: new UnknownStageError(echo(stage), stages, false).message, field: 'stage' };
 }

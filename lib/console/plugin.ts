@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { requireRole } from '../api/auth.js';
 import { assertRedisReady, refuseBadProductId } from '../api/errors.js';
 import { writeOrCut } from '../api/events.js';
+import { NO_QUERY, queryOf } from '../api/strict-schemas.js';
 import { parseGroups } from '../stream/category-groups.js';
 import { audit, readAudit } from './audit.js';
 import { registerActions } from './actions.js';
@@ -16,7 +17,7 @@ import { loadAssets } from './static.js';
 import { workersView } from './workers.js';
 import { liveFusedRoutes } from '../ops/fusion-live.js';
 import { decodeDeadLetter, getDeadLetter } from '../ops/dlq.js';
-import { dlqPage, dlqState, dlqTally } from './dlq-view.js';
+import { dlqPage, dlqState, dlqTally, unknownDlqStage } from './dlq-view.js';
 import { parseRef, REF_PATTERN } from './shard-ref.js';
 import { sharedWhileSame } from './shared-result.js';
 import { storedLookup } from './stored.js';
@@ -60,6 +61,10 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   const assets = loadAssets();
   // The tally is read again only when a DLQ changed (its length or newest id): any write to it changes one.
   const dlqSummary = sharedWhileSame(() => dlqTally(redis, shards, o.maxBulk));
+  // The stages a `stage` filter or selection may name: the config's, and those of the dead letters counted.
+  const stageNames = config.stages.map((s) => s.name);
+  const unknownStage = (stage: string | undefined) =>
+    unknownDlqStage(stageNames, async () => (await dlqSummary((await dlqState(redis, shards)).version)).groups, stage);
   // Redis unreachable: 503 with Retry-After at once. The command connection would otherwise queue
   // the request's commands until Redis is back, minutes later for a caller long gone (a purge then
   // ran after its caller had given up).
@@ -85,13 +90,15 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     return sendAsset(name, reply);
   });
 
-  app.get('/console/api/me', { onRequest: read }, async (req) => ({
+  app.get('/console/api/me', { onRequest: read, schema: { querystring: NO_QUERY } }, async (req) => ({
     name: req.principal!.name,
     roles: [...req.principal!.roles],
     canAct: req.principal!.roles.has('admin'),
   }));
-  app.get('/console/api/graph', { onRequest: read }, async () => pipelineGraph(config, await liveFusedRoutes(redis, config, shards)));
-  app.get('/console/api/stats', { onRequest: read }, async () => sampler.last ?? (await sampler.sampleOnce()) ?? null);
+  app.get('/console/api/graph', { onRequest: read, schema: { querystring: NO_QUERY } }, async () =>
+    pipelineGraph(config, await liveFusedRoutes(redis, config, shards)),
+  );
+  app.get('/console/api/stats', { onRequest: read, schema: { querystring: NO_QUERY } }, async () => sampler.last ?? (await sampler.sampleOnce()) ?? null);
   // `chart`: each sample as the page's charts draw it (its time, and per stage its lag and out rate): the
   // whole samples of an hour (about 1.5 MB for 8 stages) had been read by every page at each sign-in.
   app.get<{ Querystring: { minutes?: number; chart?: boolean } }>(
@@ -99,7 +106,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     {
       onRequest: read,
       schema: {
-        querystring: { type: 'object', properties: { minutes: { type: 'number', minimum: 1, maximum: 1440 }, chart: { type: 'boolean' } } },
+        querystring: queryOf({ minutes: { type: 'number', minimum: 1, maximum: 1440 }, chart: { type: 'boolean' } }),
       },
     },
     async (req) => {
@@ -114,7 +121,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
 
   // Live samples: one SSE stream per client, fed from the sampler (no Redis read per client).
   const streams = new Set<ServerResponse>();
-  app.get('/console/api/events', { onRequest: read }, (req: FastifyRequest, reply: FastifyReply) => {
+  app.get('/console/api/events', { onRequest: read, schema: { querystring: NO_QUERY } }, (req: FastifyRequest, reply: FastifyReply) => {
     // HEAD (Fastify adds it for every GET): the headers only; a stream opened for HEAD sends nothing and never ends.
     if (req.method === 'HEAD') return reply.header('content-type', 'text/event-stream').header('cache-control', 'no-cache').send();
     reply.hijack();
@@ -138,18 +145,17 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     {
       onRequest: read,
       schema: {
-        querystring: {
-          type: 'object',
-          properties: {
-            stage: { type: 'string' },
-            reason: { type: 'string' },
-            count: { type: 'integer', minimum: 1, maximum: 1000 },
-            after: { type: 'string' },
-          },
-        },
+        querystring: queryOf({
+          stage: { type: 'string' },
+          reason: { type: 'string' },
+          count: { type: 'integer', minimum: 1, maximum: 1000 },
+          after: { type: 'string' },
+        }),
       },
     },
-    async (req) => {
+    async (req, reply) => {
+      const unknown = await unknownStage(req.query.stage);
+      if (unknown) return reply.code(404).send(unknown);
       // When the page was read (server ms): the page compares live samples taken after it with its `total`.
       const at = Date.now();
       // A filter reads at most maxBulk entries per call and shard (`complete`: it reached the end; else go on `after` scannedTo).
@@ -173,7 +179,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
   // `?shard=`: the entry's shard (sharded pipelines: two shards' DLQs can hold the same id).
   app.get<{ Params: { id: string }; Querystring: { shard?: number } }>(
     '/console/api/dlq/:id',
-    { onRequest: read, schema: { querystring: { type: 'object', properties: { shard: { type: 'integer', minimum: 0 } } } } },
+    { onRequest: read, schema: { querystring: queryOf({ shard: { type: 'integer', minimum: 0 } }) } },
     async (req, reply) => {
       const at = parseRef(shards, req.params.id, req.query.shard);
       const e = await getDeadLetter(redis, at.keys, at.id);
@@ -194,10 +200,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
     {
       onRequest: read,
       schema: {
-        querystring: {
-          type: 'object',
-          properties: { after: { type: 'string', pattern: REF_PATTERN }, count: { type: 'integer', minimum: 1, maximum: 200 } },
-        },
+        querystring: queryOf({ after: { type: 'string', pattern: REF_PATTERN }, count: { type: 'integer', minimum: 1, maximum: 200 } }),
       },
     },
     async (req) => {
@@ -226,40 +229,39 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
       return { ...page, categories: reviewCategories(config), at };
     },
   );
-  app.get<{ Params: { id: string } }>('/console/api/products/:id', { onRequest: read, preValidation: refuseBadProductId }, async (req) =>
-    traceProduct(redis, config, shards.keysFor(req.params.id), req.params.id, undefined, o.maxBulk, lookup),
+  app.get<{ Params: { id: string } }>(
+    '/console/api/products/:id',
+    { onRequest: read, preValidation: refuseBadProductId, schema: { querystring: NO_QUERY } },
+    async (req) => traceProduct(redis, config, shards.keysFor(req.params.id), req.params.id, undefined, o.maxBulk, lookup),
   );
   app.get<{ Querystring: { category?: string; brand?: string; route?: string; minConfidence?: number; maxConfidence?: number; limit?: number } }>(
     '/console/api/products',
     {
       onRequest: read,
       schema: {
-        querystring: {
-          type: 'object',
-          properties: {
-            category: { type: 'string' },
-            brand: { type: 'string' },
-            route: { type: 'string' },
-            // A fraction: 90 (a percentage) is refused with a 400 saying so, not matched against nothing.
-            minConfidence: { type: 'number', minimum: 0, maximum: 1 },
-            maxConfidence: { type: 'number', minimum: 0, maximum: 1 },
-            limit: { type: 'integer', minimum: 1, maximum: 500 },
-          },
-        },
+        querystring: queryOf({
+          category: { type: 'string' },
+          brand: { type: 'string' },
+          route: { type: 'string' },
+          // A fraction: 90 (a percentage) is refused with a 400 saying so, not matched against nothing.
+          minConfidence: { type: 'number', minimum: 0, maximum: 1 },
+          maxConfidence: { type: 'number', minimum: 0, maximum: 1 },
+          limit: { type: 'integer', minimum: 1, maximum: 500 },
+        }),
       },
     },
     async (req) => recentProducts(redis, shards, req.query, lookup),
   );
-  app.get('/console/api/workers', { onRequest: read }, async () => workersView(redis, config, shards, keys));
+  app.get('/console/api/workers', { onRequest: read, schema: { querystring: NO_QUERY } }, async () => workersView(redis, config, shards, keys));
   // The pipelines this Redis holds (a bounded SCAN; none listed on a Cluster), asked by the page once it sees
   // nothing of its own pipeline (`nothingYet`): a mistyped PIPELINE is told from a pipeline not started yet.
-  app.get('/console/api/pipelines', { onRequest: read }, async () => ({
+  app.get('/console/api/pipelines', { onRequest: read, schema: { querystring: NO_QUERY } }, async () => ({
     pipeline: config.pipeline,
     others: asCluster(redis) ? [] : (await pipelineTags(redis)).filter((t) => t !== config.pipeline),
   }));
-  app.get('/console/api/audit', { onRequest: read }, async () => ({ actions: await readAudit(redis, keys) }));
+  app.get('/console/api/audit', { onRequest: read, schema: { querystring: NO_QUERY } }, async () => ({ actions: await readAudit(redis, keys) }));
 
-  registerActions(app, o, log, lookup);
+  registerActions(app, o, log, lookup, unknownStage);
 
   if (o.metrics) {
     const registry = createPrometheus(config, () => sampler.last, { requestMetrics: app.pipeline.requestMetrics });

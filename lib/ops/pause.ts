@@ -11,13 +11,17 @@ import { parsePauseRecord, pauseFields, type PauseRecord } from '../stream/pause
  * Their consumers finish the batch in hand and then hold still (lib/worker/pause-gate.ts).
  */
 
-/** A stage name the config does not have (`pipeline pause`, `POST /v1/stages/:stage/pause`: a 404 naming it). */
+/**
+ * A stage name the config does not have (`pipeline pause`, `POST /v1/stages/:stage/pause`, the
+ * console's dead-letter actions: a 404 naming it). `orAll`: the target may also be `all` (pausing).
+ */
 export class UnknownStageError extends PipelineError {
   constructor(
     readonly stage: string,
     readonly known: readonly string[],
+    orAll = true,
   ) {
-    super(`no stage ${JSON.stringify(stage)} in this pipeline (stages: ${known.join(', ')}; or all)`);
+    super(`no stage ${JSON.stringify(stage)} in this pipeline (stages: ${known.join(', ')}${orAll ? '; or all' : ''})`);
   }
 }
 
