@@ -98,10 +98,13 @@ test('workers: a stage run fused in its process says "runs fused in <process>" w
     // A log line that is no event of the view's: the stream is not empty.
     await redis.xadd(fk.extra('logs'), '*', 'log', JSON.stringify({ event: 'batch.done', stage: 'store' }));
     // The view reads the markers once, when drawn: wait for store's watchdog to have written one since
-    // the record (a loaded machine is slow to; one written before it says processed 0, as a CI run drew it).
+    // the record, back at reading (a loaded machine is slow to; one written before it says processed 0,
+    // and one written mid-batch another phase, as CI runs drew them).
     const marker1 = async () => {
       const keys = (await redis.keys(fk.liveness('store', '*'))).filter(isLivenessMarker);
-      return keys.length === 1 && (JSON.parse((await redis.get(keys[0]!)) ?? '{}') as { processed?: number }).processed === 1;
+      if (keys.length !== 1) return false;
+      const marker = JSON.parse((await redis.get(keys[0]!)) ?? '{}') as { processed?: number; phase?: string };
+      return marker.processed === 1 && marker.phase === 'reading';
     };
     await waitFor("store's liveness marker, written after the record", marker1, 10_000);
     const { page, errors } = await open('workers', other.url);
@@ -114,7 +117,8 @@ test('workers: a stage run fused in its process says "runs fused in <process>" w
     // Its watchdog's marker, under the process's consumer (its stream has no consumer of its own).
     const marker = table.locator('tr:has-text("(fused)")');
     await marker.waitFor();
-    assert.match((await marker.textContent()) ?? '', /reading · processed 1 · progress/);
+    const markerText = (await marker.textContent()) ?? '';
+    assert.match(markerText, /reading · processed 1 · progress/, `the fused marker's row: ${markerText}`);
     const events = (await page.locator('#worker-events tbody td').first().textContent()) ?? '';
     assert.match(events, `No autoscaler, supervisor or watchdog events among the newest 1 lines of ${fk.extra('logs')}`);
     assert.not.match(events, '{p}');

@@ -3,9 +3,11 @@
  * each shard were stored (its `{p:N}:done` entry ids), the longest gap on every shard of a healthy
  * master across the outage (kill to promotion), and at the end every record stored once.
  */
+import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import * as assert from 'uvu/assert';
 import type { ResolvedConfig } from '../../lib/config/types.js';
+import { sleep } from '../../lib/core/backoff.js';
 import { isIdle, pipelineStatus } from '../../lib/ops/inspect.js';
 import { configShards, keySlot, type Shards } from '../../lib/redis/shard.js';
 import type { ProduceOptions } from '../../lib/producer/producer.js';
@@ -166,4 +168,19 @@ export async function failOverShard0<T>(o: {
   const copies = await Promise.all(o.ids.map((id) => redis.hget(shards.keysFor(id).product(id), 'copies')));
   assert.is(copies.filter((c) => c === '1').length, o.ids.length, 'each record stored once');
   return { killedAt, promotedAt, produced, gaps };
+}
+
+/** A steady flow of JSONL for `produce()`: `group` records every `everyMs` until `stop()`; `ids` are those yielded so far. */
+export function steadyFlow(group: number, everyMs: number): { lines: Readable; ids: string[]; stop: () => void } {
+  let stopped = false;
+  const ids: string[] = [];
+  async function* lines(): AsyncGenerator<string> {
+    for (let i = 0; !stopped;) {
+      const batch = Array.from({ length: group }, () => `r${i++}`);
+      ids.push(...batch);
+      yield batch.map((id) => JSON.stringify({ id, title: `Product ${id}` })).join('\n') + '\n';
+      await sleep(everyMs);
+    }
+  }
+  return { lines: Readable.from(lines()), ids, stop: () => (stopped = true) };
 }

@@ -6,14 +6,12 @@
  * promoted every record is stored once. Before, each batch went to all its shards and the run waited
  * for all of them, so the healthy shards starved for the whole failover.
  */
-import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { sleep } from '../../lib/core/backoff.js';
 import { produce } from '../../lib/producer/producer.js';
 import { createClient } from '../../lib/redis/url.js';
 import { RedisCluster } from '../helpers/cluster.js';
-import { failOverShard0, failoverCase, SLACK_MS } from '../helpers/failover-gaps.js';
+import { failoverCase, failOverShard0, SLACK_MS, steadyFlow } from '../helpers/failover-gaps.js';
 
 const SHARDS = 4;
 /** cluster-node-timeout: the dead master's shards wait at least this long for the promotion. */
@@ -39,17 +37,9 @@ redis.on('error', () => {});
 test(`a master dies during one produce run: the other masters' shards keep being stored (gaps under ${BOUND_MS} ms), every record stored once`, async () => {
   const setup = await failoverCase(cluster, SHARDS);
   const { producer, close } = setup;
-  let stop = false;
-  const ids: string[] = [];
-  async function* lines(): AsyncGenerator<string> {
-    for (let i = 0; !stop;) {
-      const group = Array.from({ length: GROUP }, () => `r${i++}`);
-      ids.push(...group);
-      yield group.map((id) => JSON.stringify({ id, title: `Product ${id}` })).join('\n') + '\n';
-      await sleep(EVERY_MS);
-    }
-  }
-  const producing = produce(producer, Readable.from(lines()), { ...setup.produceOptions(GROUP, RETRY_MAX_MS), laneBufferBytes: LANE_BYTES });
+  const flow = steadyFlow(GROUP, EVERY_MS);
+  const { ids } = flow;
+  const producing = produce(producer, flow.lines, { ...setup.produceOptions(GROUP, RETRY_MAX_MS), laneBufferBytes: LANE_BYTES });
   producing.catch(() => {}); // awaited below
   try {
     const run = await failOverShard0({
@@ -61,13 +51,13 @@ test(`a master dies during one produce run: the other masters' shards keep being
       flowing: 30,
       label: 'produce',
       stopProducing: async () => {
-        stop = true;
+        flow.stop();
         return producing;
       },
     });
     assert.is(run.produced.produced, ids.length, 'produced = read');
   } finally {
-    stop = true;
+    flow.stop();
     await producing.catch(() => undefined);
     await close();
   }

@@ -6,7 +6,6 @@
  * with the Redis sink and with the Postgres sink (whose completions are written to the record's
  * shard), and once the master resumes every record is stored, once.
  */
-import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { sleep } from '../../lib/core/backoff.js';
@@ -15,7 +14,7 @@ import { produce } from '../../lib/producer/producer.js';
 import type { Shards } from '../../lib/redis/shard.js';
 import { createClient } from '../../lib/redis/url.js';
 import { RedisCluster } from '../helpers/cluster.js';
-import { doneTimes, failoverCase, longestGap } from '../helpers/failover-gaps.js';
+import { doneTimes, failoverCase, longestGap, steadyFlow } from '../helpers/failover-gaps.js';
 import { findPostgresBin, migratedDatabase, PostgresServer } from '../helpers/postgres.js';
 import { randomPipeline, waitFor } from '../helpers/redis.js';
 
@@ -43,17 +42,9 @@ const pgServer = pgBin ? await new PostgresServer({ bin: pgBin }).start() : unde
 async function frozenMaster(store: Record<string, unknown>, storedOnce: (ids: readonly string[], shards: Shards) => Promise<number>) {
   const setup = await failoverCase(cluster, SHARDS, store);
   const { config, shards, victim, healthy } = setup;
-  let stop = false;
-  const ids: string[] = [];
-  async function* lines(): AsyncGenerator<string> {
-    for (let i = 0; !stop;) {
-      const group = Array.from({ length: GROUP }, () => `r${i++}`);
-      ids.push(...group);
-      yield group.map((id) => JSON.stringify({ id, title: `Product ${id}` })).join('\n') + '\n';
-      await sleep(EVERY_MS);
-    }
-  }
-  const producing = produce(setup.producer, Readable.from(lines()), { ...setup.produceOptions(GROUP, 250), laneBufferBytes: 4 * 1024 * 1024 });
+  const flow = steadyFlow(GROUP, EVERY_MS);
+  const { ids } = flow;
+  const producing = produce(setup.producer, flow.lines, { ...setup.produceOptions(GROUP, 250), laneBufferBytes: 4 * 1024 * 1024 });
   producing.catch(() => {}); // awaited below
   let frozen = false;
   try {
@@ -70,7 +61,7 @@ async function frozenMaster(store: Record<string, unknown>, storedOnce: (ids: re
     console.log(`frozen master (${String(store.sink ?? 'redis')}): ${JSON.stringify({ freezeMs: resumedAt - frozenAt, healthy, gaps, bound: BOUND_MS })}`);
     healthy.forEach((s, i) => assert.ok(gaps[i]! <= BOUND_MS, `shard ${s} stored nothing for ${gaps[i]} ms of the ${FREEZE_MS} ms freeze of shard 0's master`));
     await waitFor('the frozen shard stores again', async () => (await doneTimes(redis, shards, 0)).some((t) => t > resumedAt), 30_000, 100);
-    stop = true;
+    flow.stop();
     const run = await producing;
     assert.is(run.produced, ids.length, 'produced = read');
     await waitFor('every record stored', async () => isIdle(await pipelineStatus(redis, config)) && (await storedOnce(ids, shards)) >= ids.length, 60_000, 200);
@@ -78,7 +69,7 @@ async function frozenMaster(store: Record<string, unknown>, storedOnce: (ids: re
     assert.is(await storedOnce(ids, shards), ids.length, 'each record stored once');
   } finally {
     if (frozen) cluster.signal(victim, 'SIGCONT');
-    stop = true;
+    flow.stop();
     await producing.catch(() => undefined);
     await setup.close();
   }
