@@ -5,23 +5,10 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
-import { ADMIN, auth, startConsole } from '../helpers/console.js';
+import { ADMIN, auth, consoleForFile } from '../helpers/console.js';
 import { gzipSync } from 'node:zlib';
-import { Keys } from '../../lib/redis/keys.js';
 
-const server = await startRedis();
-const redis = client(server.url);
-const config = rulesOnlyConfig(server.url, randomPipeline('hostile'));
-const keys = new Keys(config.pipeline);
-const { app } = await startConsole(config);
-
-test.after(async () => {
-  await app.close();
-  redis.disconnect();
-  await server.close();
-});
+const { redis, config, keys, app } = await consoleForFile(test, 'hostile');
 
 const json = { ...auth(ADMIN), 'content-type': 'application/json' };
 

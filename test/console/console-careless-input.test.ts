@@ -5,23 +5,10 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Keys } from '../../lib/redis/keys.js';
-import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { client, randomPipeline, startRedis } from '../helpers/redis.js';
-import { addDeadLetter, ADMIN, auth, startConsole } from '../helpers/console.js';
+import { addDeadLetter, ADMIN, auth, consoleForFile } from '../helpers/console.js';
 
-const server = await startRedis();
-const redis = client(server.url);
-const config = rulesOnlyConfig(server.url, randomPipeline('careless'));
-const keys = new Keys(config.pipeline);
+const { redis, config, keys, app } = await consoleForFile(test, 'careless');
 const stages = config.stages.map((s) => s.name);
-const { app } = await startConsole(config);
-
-test.after(async () => {
-  await app.close();
-  redis.disconnect();
-  await server.close();
-});
 
 const json = { ...auth(ADMIN), 'content-type': 'application/json' };
 const post = (url: string, body: unknown) => app.inject({ method: 'POST', url, headers: json, payload: JSON.stringify(body) });

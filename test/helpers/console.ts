@@ -8,9 +8,9 @@ import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { encodeEnvelope, newEnvelope, type Envelope, type ProductRecord } from '../../lib/stream/codec.js';
 import { productReader } from '../../scripts/commands/serve.js';
-import { waitFor } from './redis.js';
+import { client, randomPipeline, startRedis, waitFor } from './redis.js';
 import { readyOrClosed } from './api-server.js';
-import { FAST } from './pipeline.js';
+import { FAST, rulesOnlyConfig } from './pipeline.js';
 import type { Redis } from 'ioredis';
 
 export const TOKENS = [
@@ -116,6 +116,23 @@ export async function startConsole(
     await waitFor('Redis connection and completions reader', () => app.pipeline.redis.status === 'ready' && app.pipeline.completions.following, 10_000);
   });
   return { app, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
+}
+
+/**
+ * A test file's own redis-server and console (`startConsole`) on a rules-only pipeline named from
+ * `prefix`; closed after the file's tests, the server last.
+ */
+export async function consoleForFile(suite: { after(hook: () => Promise<void>): void }, prefix: string) {
+  const server = await startRedis();
+  const redis = client(server.url);
+  const config = rulesOnlyConfig(server.url, randomPipeline(prefix));
+  const { app } = await startConsole(config);
+  suite.after(async () => {
+    await app.close();
+    redis.disconnect();
+    await server.close();
+  });
+  return { redis, config, keys: new Keys(config.pipeline), app };
 }
 
 /**
