@@ -22,7 +22,8 @@ export async function pipelineTags(redis: Redis, maxKeys = 100_000, maxTags = 20
 /**
  * Nothing of the pipeline in this Redis yet: no stream with an entry ever added or a stage's group
  * (a worker makes it as it starts), no dead letter, no stored product. A terminal stream's group is
- * the console's own (made as its Review view lists): no sign of a run.
+ * the console's own (made as its Review view lists): no sign of a run. The console's sample and the
+ * CLI's warning (scripts/commands/pipeline-hint.ts) both read it.
  */
 export function nothingYet(status: PipelineStatus): boolean {
   return status.dlq === 0 && !status.stored && status.streams.every((s) => s.length === 0 && !s.added && (!s.group || !s.stage));

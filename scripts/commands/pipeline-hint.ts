@@ -3,12 +3,7 @@ import type { ResolvedConfig } from '../../lib/config/types.js';
 import { pipelineStatus, type PipelineStatus } from '../../lib/ops/inspect.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { asCluster } from '../../lib/redis/url.js';
-import { pipelineTags } from '../../lib/ops/pipeline-presence.js';
-
-/** No stream with entries or a group, no dead letter, no product (the console's sample says it as `nothingYet`). */
-export function isEmpty(s: PipelineStatus): boolean {
-  return s.dlq === 0 && s.stored === 0 && s.streams.every((st) => st.length === 0 && st.added === 0 && !st.group);
-}
+import { nothingYet, pipelineTags } from '../../lib/ops/pipeline-presence.js';
 
 /**
  * Whether a shard holds the completion stream `{p}:done` or the webhook dead letters: what a run of
@@ -33,7 +28,7 @@ async function hasCompletions(redis: Redis, config: ResolvedConfig): Promise<boo
 export async function warnIfNoPipeline(redis: Redis, config: ResolvedConfig, status?: PipelineStatus, after = ''): Promise<boolean> {
   if (!status && redis.status !== 'ready') return false;
   const s = status ?? (await pipelineStatus(redis, config).catch(() => undefined));
-  if (!s || !isEmpty(s) || (await hasCompletions(redis, config))) return false;
+  if (!s || !nothingYet(s) || (await hasCompletions(redis, config))) return false;
   // Its own tag may hold other keys (a console's stats, a produce run's state): not listed as another pipeline.
   const others = asCluster(redis) ? [] : (await pipelineTags(redis).catch(() => [])).filter((t) => t !== s.pipeline);
   process.stderr.write(
