@@ -12,7 +12,9 @@ import type { Command } from 'commander';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { API_DEFAULTS } from '../../lib/config/api-limits.js';
+import { CONSOLE_DEFAULTS } from '../../lib/config/console-options.js';
 import { LIMIT_DEFAULTS, STAGE_DEFAULTS } from '../../lib/config/defaults.js';
+import { WEBHOOK_DEFAULTS } from '../../lib/config/webhook-settings.js';
 import { buildProgram } from '../../scripts/commands/program.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -153,6 +155,23 @@ test("docs/configuration.md's option tables give every stage, `limits` and `api`
       ['c', '3'],
     ],
   );
+});
+
+test("docs/webhooks.md's and docs/console.md's option tables give every webhook and `console` option with the default the code has", () => {
+  const pages: [string, Record<string, unknown>][] = [
+    ['docs/webhooks.md', { ...WEBHOOK_DEFAULTS }],
+    ['docs/console.md', { ...CONSOLE_DEFAULTS }],
+  ];
+  const wrong = pages.flatMap(([page, code]) => {
+    // The pages' other tables (headers, error causes) have rows too: only the options' rows are read.
+    const rows = optionRows(readFileSync(join(REPO, page), 'utf8'));
+    return Object.entries(code).flatMap(([k, v]) => {
+      const row = rows.get(k);
+      if (row === undefined) return [`${page}: no row for ${k}`];
+      return row === String(v) ? [] : [`${page}: ${k}: docs ${row}, code ${String(v)}`];
+    });
+  });
+  assert.equal(wrong, [], 'options missing from their table, or defaults that differ');
 });
 
 /** Long options of a command and its subcommands. */
