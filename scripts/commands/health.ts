@@ -75,7 +75,7 @@ export async function healthCommand(opts: HealthOptions): Promise<void> {
   }
 }
 
-/** `--data-loss`: one JSON line, `ok` false (exit 1) with the records and the sentence while any is unacknowledged; `--ack-data-loss`: delete them, say which. */
+/** `--data-loss`: one JSON line, `ok` false (exit 1) with the records and the sentence while any is unacknowledged; `--ack-data-loss`: mark them acknowledged (kept: lib/ops/data-loss.ts), say which. */
 async function dataLossCommand(config: ReturnType<typeof loadConfig>, ack: boolean): Promise<void> {
   const redis = cliRedis(config.redis.url);
   try {

@@ -164,7 +164,7 @@ export function buildProgram(): Command {
       '--data-loss',
       "the pipeline's check: exit 1 while a data loss the workers recorded (Redis restarted empty, a failover that lost writes) is unacknowledged",
     )
-    .option('--ack-data-loss', 'acknowledge the recorded data losses (delete {p}:data-lost; run as the admin of REDIS_URL)')
+    .option('--ack-data-loss', 'acknowledge the recorded data losses (marked acknowledged in {p}:data-lost, kept; run as the admin of REDIS_URL)')
     .option('--pid <n>', 'only the consumer of this process id (default: any on this host)', positiveInt)
     .option('--host <name>', 'host part of the consumer name (default: hostname)')
     .option('--unknown-ok', 'exit 0 when Redis cannot be reached or refuses writes (MISCONF) (liveness: a restart would not help)')
@@ -175,7 +175,7 @@ export function buildProgram(): Command {
     .command('deploy')
     .description('deployment files')
     .command('render')
-    .description('write deploy/docker-compose.yml, deploy/k8s/pipeline.yaml, deploy/statsd/mapping.yml from the config')
+    .description('write the deploy/ files from the config: compose, Kubernetes (and its Redis Cluster variant), the statsd mapping, the alerting rules')
     .option('--check', 'write nothing; exit 1 if the committed files are out of date')
     .action(run((o: { check?: boolean }) => deployRenderCommand({ ...global(), ...o })));
 
