@@ -10,7 +10,7 @@ import { decideReview, decisionOf } from './review-decide.js';
 import { ackTrimmed } from './review-trimmed.js';
 import { REVIEW_FIELDS } from './review.js';
 import type { StoredLookup } from './stored.js';
-import { selectedByShard, type DlqSelection, type unknownDlqStage } from './dlq-view.js';
+import { selectedByShard, unknownDlqReason, type DlqSelection, type unknownDlqStage } from './dlq-view.js';
 import { NO_QUERY, queryOf } from '../api/strict-schemas.js';
 import { boundOn, byShard, parseRef, REF_PATTERN, refOf } from './shard-ref.js';
 
@@ -96,7 +96,7 @@ export function registerActions(
   const selected = (b: SelectionBody) => selectedByShard(redis, shards, b, o.maxBulk);
   /**
    * A selection the body names two ways (ids, and reason, stage, all or until: ids would win, the
-   * rest ignored), or a stage naming none: the 4xx refusing it, sent (true). An operator who ticked
+   * rest ignored), a reason or a stage naming none: the 4xx refusing it, sent (true). An operator who ticked
    * "all" with ids selected had had the ids alone acted on, a typo in a stage 200 with nothing done.
    */
   const refused = async (b: SelectionBody, reply: FastifyReply): Promise<boolean> => {
@@ -107,6 +107,11 @@ export function registerActions(
         message: `body: ids names the dead letters, and so does ${also.join(', ')}: send ids alone, or reason and/or stage or all (with until) without ids`,
         field: 'ids',
       });
+      return true;
+    }
+    const badReason = unknownDlqReason(b.reason);
+    if (badReason) {
+      await reply.code(400).send(badReason);
       return true;
     }
     const unknown = await unknownStage(b.stage);

@@ -6,6 +6,7 @@ import { boundOn, byShard, comparePlaces, parseRef, refOf, shardField, type Plac
 import { isNoSuchKey } from '../core/redis-replies.js';
 import { UnknownStageError } from '../ops/pause.js';
 import { echo } from '../api/echo.js';
+import { DEAD_LETTER_REASONS } from '../stream/deadletter.js';
 
 /**
  * The console's dead letters over every shard's DLQ (`{p:N}:dlq`; the one `{p}:dlq` unsharded):
@@ -140,4 +141,14 @@ export async function unknownDlqStage(
 ): Promise<{ error: 'not_found'; message: string; field: 'stage' } | undefined> {
   if (stage === undefined || stages.includes(stage) || (await groups()).some((g) => g.stage === stage)) return undefined;
   return { error: 'not_found', message: new UnknownStageError(echo(stage), stages, false).message, field: 'stage' };
+}
+
+/**
+ * The 400 body for a `reason` that is none of the reasons a dead letter can have (DEAD_LETTER_REASONS,
+ * which `pipeline dlq list --reason` takes); undefined when it is one, or none is given. A typo had
+ * matched nothing and answered 200: an operator read "none" where there were some. A long one is cut (echo).
+ */
+export function unknownDlqReason(reason: string | undefined): { error: 'bad_request'; message: string; field: 'reason' } | undefined {
+  if (reason === undefined || (DEAD_LETTER_REASONS as readonly string[]).includes(reason)) return undefined;
+  return { error: 'bad_request', message: `no dead-letter reason "${echo(reason)}" (reasons: ${DEAD_LETTER_REASONS.join(', ')})`, field: 'reason' };
 }

@@ -17,7 +17,7 @@ import { loadAssets } from './static.js';
 import { workersView } from './workers.js';
 import { liveFusedRoutes } from '../ops/fusion-live.js';
 import { decodeDeadLetter, getDeadLetter } from '../ops/dlq.js';
-import { dlqPage, dlqState, dlqTally, unknownDlqStage } from './dlq-view.js';
+import { dlqPage, dlqState, dlqTally, unknownDlqReason, unknownDlqStage } from './dlq-view.js';
 import { parseRef, REF_PATTERN } from './shard-ref.js';
 import { sharedWhileSame } from './shared-result.js';
 import { storedLookup } from './stored.js';
@@ -154,6 +154,8 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
       },
     },
     async (req, reply) => {
+      const badReason = unknownDlqReason(req.query.reason);
+      if (badReason) return reply.code(400).send(badReason);
       const unknown = await unknownStage(req.query.stage);
       if (unknown) return reply.code(404).send(unknown);
       // When the page was read (server ms): the page compares live samples taken after it with its `total`.

@@ -1,10 +1,11 @@
 /**
  * The console's own routes under careless input, as the /v1 routes are (test/api/api-hostile-input.test.ts):
- * a dead-letter selection named two ways, a stage naming none, a query parameter a route would
+ * a dead-letter selection named two ways, a stage or a reason naming none, a query parameter a route would
  * ignore, a body type the route does not read: each a 4xx naming it, and nothing acted on.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { DEAD_LETTER_REASONS } from '../../lib/stream/deadletter.js';
 import { addDeadLetter, ADMIN, auth, consoleForFile } from '../helpers/console.js';
 
 const { redis, config, keys, app } = await consoleForFile(test, 'careless');
@@ -74,6 +75,31 @@ test('a stage naming no stage (a typo) is a 404 naming it and the stages, on rep
   await redis.del(keys.dlq);
 });
 
+test('a reason that is no dead-letter reason (a typo) is a 400 naming it and the reasons, on replay, purge and the list; nothing acted on', async () => {
+  await addDeadLetter(redis, keys, { id: 'reason-1', title: 'Koss EQ50 3-Band Stereo Equalizer' });
+  const typo = 'max_delivery';
+  const bad = {
+    error: 'bad_request',
+    message: `no dead-letter reason "${typo}" (reasons: ${DEAD_LETTER_REASONS.join(', ')})`,
+    field: 'reason',
+  };
+  for (const [what, r] of [
+    ['replay', await post('/console/api/dlq/replay', { reason: typo })],
+    ['purge', await post('/console/api/dlq/purge', { reason: typo, stage: stages[0] })],
+    ['list', await app.inject({ method: 'GET', url: `/console/api/dlq?reason=${typo}`, headers: auth(ADMIN) })],
+  ] as const) {
+    assert.is(r.statusCode, 400, `${what}: ${r.body}`);
+    assert.equal(r.json(), bad, what);
+  }
+  assert.is(await redis.xlen(keys.dlq), 1, 'nothing replayed or purged');
+  // Every reason a dead letter can have is taken.
+  for (const reason of DEAD_LETTER_REASONS) {
+    const r = await app.inject({ method: 'GET', url: `/console/api/dlq?reason=${reason}`, headers: auth(ADMIN) });
+    assert.is(r.statusCode, 200, `${reason}: ${r.body}`);
+  }
+  await redis.del(keys.dlq);
+});
+
 test('a query parameter a console route would ignore is a 400 naming it; those it reads are taken', async () => {
   const cases = [
     ['GET', '/console/api/me?token=x', undefined, 'token'],
@@ -99,7 +125,11 @@ test('a query parameter a console route would ignore is a 400 naming it; those i
     assert.is(r.statusCode, 400, `${method} ${url}: ${r.body}`);
     assert.equal(r.json(), { error: 'bad_request', message: `querystring must NOT have additional properties: ${name}` }, `${method} ${url}`);
   }
-  for (const url of ['/console/api/history?chart=true&minutes=5', '/console/api/dlq?count=5&reason=x', '/console/api/products?limit=5&minConfidence=0.5']) {
+  for (const url of [
+    '/console/api/history?chart=true&minutes=5',
+    '/console/api/dlq?count=5&reason=no_route',
+    '/console/api/products?limit=5&minConfidence=0.5',
+  ]) {
     const r = await app.inject({ method: 'GET', url, headers: auth(ADMIN) });
     assert.is(r.statusCode, 200, `${url}: ${r.body}`);
   }
