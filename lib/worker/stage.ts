@@ -35,13 +35,15 @@ export interface Stage {
   /** A sink writes its results itself (e.g. the store) and forwards nothing; it has no routes. */
   readonly sink?: boolean;
   /**
-   * Batches of different shards may run in `process` at the same time: one per shard at most (each
-   * shard's loop reads its next batch only after handing off the last; a call abandoned at
-   * `stageTimeoutMs` runs on beside it, as with one shard). Without it a worker reading several
-   * shards queues its `process` calls, one batch at a time over all of them, as models and caches
-   * written for one batch at a time need. Set it where the batches of two shards share no state
-   * and a batch can wait on its own shard (a write to a master that does not answer): the store
-   * stage with a built-in sink. A stage in a process of several stages is queued whatever it says.
+   * Batches of different shards may run in `process` at the same time, one per shard at most: each
+   * shard's loop reads its next batch only after handing off the last (a call abandoned at
+   * `stageTimeoutMs` runs on beside it, as with one shard); in a process of several stages, where
+   * the stage before it also calls it fused from its loop of the same shard, each shard's calls are
+   * queued. Without it a worker reading several shards, or a stage of a process of several,
+   * queues its `process` calls, one batch at a time over all of them, as models and caches written
+   * for one batch at a time need. Set it where the batches of two shards share no state and a batch
+   * can wait on its own shard (a write to a master that does not answer): the store stage says it
+   * when its sink does (Sink.concurrentShards). Read at each call, so it may change in `init`.
    * @defaultValue false
    */
   readonly concurrentShards?: boolean;

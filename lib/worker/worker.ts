@@ -20,6 +20,7 @@ import { compileRoutes } from '../stream/router.js';
 import { configShards } from '../redis/shard.js';
 import { PolicyWatch } from './policy-watch.js';
 import { DataLossWatch } from './data-loss-watch.js';
+import { shardCallers } from './shard-calls.js';
 import type { Stage, StageFactory } from './stage.js';
 
 export interface WorkerOptions {
@@ -131,10 +132,8 @@ export class Worker {
     if (!this.impl.sink && !router) throw new ConfigError(`routes.${stage.name}`, `stage ${stage.name} has no routing rules`);
     const space = configShards(config);
     this.shards = opts.shards?.length ? [...opts.shards] : space.all.map((_, i) => i);
-    // Several shards' loops, or stages of the process running this one fused (lib/worker/fusion.ts), share the stage: one batch
-    // in it at a time (models, the match stage's vector cache are written for that); reads and hand-offs still overlap. Unless
-    // it runs alone and says `concurrentShards` (the store): a shard whose master does not answer holds its own batches only.
-    const impl = opts.connections || (this.shards.length > 1 && !this.impl.concurrentShards) ? oneBatchAtATime(this.impl) : this.impl;
+    // One batch at a time over the shards, or one per shard for a stage that says `concurrentShards` (lib/worker/shard-calls.ts).
+    const callers = shardCallers(this.impl, this.shards, opts.connections !== undefined);
     const consumers: StreamConsumer[] = [];
     const reclaimers: Reclaimer[] = [];
     const keysOf = (i: number) => (space.count === 1 ? keys : space.shard(i));
@@ -148,7 +147,7 @@ export class Worker {
       const deps = {
         config,
         stage,
-        impl,
+        impl: callers.get(i)!,
         router,
         connections,
         keys: shardKeys,
@@ -335,16 +334,4 @@ export class Worker {
     })();
     return this.closing;
   }
-}
-
-/** `stage` with its `process` calls queued: the next starts when the previous has settled. */
-function oneBatchAtATime(stage: Stage): Stage {
-  let tail: Promise<unknown> = Promise.resolve();
-  const queued = Object.create(stage) as Stage;
-  queued.process = (batch) => {
-    const run = tail.then(() => stage.process(batch));
-    tail = run.catch(() => undefined);
-    return run;
-  };
-  return queued;
 }

@@ -16,7 +16,7 @@ export interface PostgresOptions {
   url: string;
   /** Schema holding `products` and `schema_migrations`. @defaultValue "public" */
   schema: string;
-  /** Connections the pool may open; the store writes one batch at a time, so 1 is enough. @defaultValue 1 */
+  /** Connections the pool may open: statements at once (a store reading several shards writes their batches at once, the others wait). @defaultValue 1 */
   poolSize: number;
   /** A connection attempt that takes longer fails (as a transient error). @defaultValue 5000 */
   connectTimeoutMs: number;

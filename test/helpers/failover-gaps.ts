@@ -14,7 +14,9 @@ import type { ProduceOptions } from '../../lib/producer/producer.js';
 import { createClient } from '../../lib/redis/url.js';
 import type { RedisCluster } from './cluster.js';
 import { clusterPipelines } from './cluster-pipelines.js';
-import { startWorkers, stopAll } from './pipeline.js';
+import type { StageFactory } from '../../lib/worker/stage.js';
+import { STAGES } from '../../stages/index.js';
+import { startProcess, startWorkers, stopAll } from './pipeline.js';
 import { waitFor } from './redis.js';
 
 /**
@@ -38,14 +40,21 @@ export const SLACK_MS = 4_000;
 /**
  * A rules-only pipeline of `shardCount` shards spread over at least two masters (`store`: settings
  * merged into its store stage's), its workers started and a producer client, for a failover of shard 0's master.
+ * `fused`: its stages run as one process (preprocess and validate fused into the store, as the shipped
+ * `enrich` process runs match and store), else one worker per stage; `kinds`: their stage kinds.
  */
-export async function failoverCase(cluster: RedisCluster, shardCount: number, store: Record<string, unknown> = {}) {
+export async function failoverCase(
+  cluster: RedisCluster,
+  shardCount: number,
+  store: Record<string, unknown> = {},
+  { fused = false, kinds = STAGES }: { fused?: boolean; kinds?: Record<string, StageFactory> } = {},
+) {
   const { clusterConfig, spreadPipeline } = clusterPipelines(cluster, shardCount);
   const { pipeline, masterOf } = await spreadPipeline();
   const config = clusterConfig(pipeline, store);
   const victim = masterOf[0]!;
   const shards = configShards(config);
-  const workers = startWorkers(config);
+  const workers = fused ? [startProcess(config, kinds)] : startWorkers(config, 1, kinds);
   const producer = createClient(cluster.url, { connectionName: 'test:producer', maxRetriesPerRequest: null });
   producer.on('error', () => {});
   return {

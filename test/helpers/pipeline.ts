@@ -3,6 +3,7 @@ import type { PipelineConfig, ResolvedConfig, StageOptions } from '../../lib/con
 import { createLogger, silentLogger } from '../../lib/observe/logger.js';
 import { loadModuleStages } from '../../lib/worker/modules.js';
 import { Worker } from '../../lib/worker/worker.js';
+import { StageProcess } from '../../lib/worker/process.js';
 import { ok, type StageFactory } from '../../lib/worker/stage.js';
 import { TransientError } from '../../lib/core/errors.js';
 import { STAGES } from '../../stages/index.js';
@@ -27,12 +28,12 @@ export function rulesOnlyConfig(url: string, pipeline: string, defaults: Partial
   return resolveConfig({ ...raw, pipeline, defaults: { ...raw.defaults, ...defaults } }, 'test', { env: { REDIS_URL: url } });
 }
 
-/** Run one in-process worker per stage; returns them (stop them in a finally). */
-export function startWorkers(config: ResolvedConfig, perStage = 1): Worker[] {
+/** Run one in-process worker per stage (`kinds`: its stage kinds); returns them (stop them in a finally). */
+export function startWorkers(config: ResolvedConfig, perStage = 1, kinds: Record<string, StageFactory> = STAGES): Worker[] {
   const workers: Worker[] = [];
   for (const s of config.stages) {
     for (let i = 0; i < perStage; i++) {
-      const w = new Worker({ config, stage: s.name, stages: STAGES, index: i, logger: silentLogger });
+      const w = new Worker({ config, stage: s.name, stages: kinds, index: i, logger: silentLogger });
       w.run().catch((err) => console.error('worker failed', s.name, err));
       workers.push(w);
     }
@@ -68,7 +69,14 @@ export function loggedWorkers(
   };
 }
 
-export async function stopAll(workers: Worker[]): Promise<void> {
+/** Every stage of `config` in one in-process StageProcess (its stages fused where they may be). */
+export function startProcess(config: ResolvedConfig, kinds: Record<string, StageFactory> = STAGES): StageProcess {
+  const proc = new StageProcess({ config, stages: config.stages.map((s) => s.name), kinds, logger: silentLogger });
+  proc.run().catch((err) => console.error('process failed', proc.name, err));
+  return proc;
+}
+
+export async function stopAll(workers: readonly { stop(): Promise<void> }[]): Promise<void> {
   await Promise.all(workers.map((w) => w.stop()));
 }
 
