@@ -67,12 +67,13 @@ export function createStore(ctx: StageContext): Stage {
   return {
     kind: 'store',
     sink: true,
-    // Two shards' batches at once (a worker reading several shards): their products have different keys (a key is on one
-    // shard), and the completions (and the Redis sink) write each to its own shard's keys, one script call per product, so a
-    // batch waiting on a master that does not answer holds its shard only. The Postgres sink: one statement per batch on rows
-    // of disjoint keys (no lock between them), at most `postgresPoolSize` at once. Not a `module:` sink: a user's sink may
-    // be written for one batch at a time.
-    concurrentShards: factory !== undefined,
+    // Two shards' batches at once (a worker reading several shards) when the sink says it may (Sink.concurrentShards; a
+    // `module:` sink says so in what its factory returns, loaded in init): their products have different keys (a key is
+    // on one shard), and the completions write each to its own shard's keys, so a batch waiting on a master that does not
+    // answer holds its shard only.
+    get concurrentShards() {
+      return sink.concurrentShards === true;
+    },
     async process(batch) {
       const now = Date.now();
       const products: StoredProduct[] = batch.map((m) => {

@@ -239,6 +239,8 @@ export function createPostgresSink(
   return {
     name: 'postgres',
     pool,
+    // Two shards' batches at once: one statement per batch on rows of disjoint keys (no lock between them).
+    concurrentShards: true,
     /**
      * Refuse to start on a schema that lacks migrations or their objects. A role refused a privilege
      * or its login is said once (`postgres.permission_denied`, with the GRANT) and left to the

@@ -26,6 +26,9 @@ export function createRedisSink(redis: Redis, space: Keys | Shards, kept = APPLI
   const shards = Shards.of(space);
   return {
     name: 'redis',
+    // Two shards' batches at once: each product's script call goes to its own shard's keys, so a batch waiting on a master
+    // that does not answer holds its shard only.
+    concurrentShards: true,
     async write(products: readonly StoredProduct[]) {
       try {
         const fresh = await writeAll(products);

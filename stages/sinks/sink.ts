@@ -64,6 +64,15 @@ export interface StoredProduct {
  */
 export interface Sink {
   readonly name: string;
+  /**
+   * Batches of different shards may be written at the same time (the store stage then says
+   * `concurrentShards`: a worker reading several shards writes each shard's batch as it comes, one
+   * per shard at most, and a master that does not answer holds its own shard's batches only). Say
+   * it when two batches of different shards share nothing in the sink a write could wait on or
+   * break (their products' keys differ: a key is on one shard): an upsert per key does; a file
+   * appended to does not. Read after `init`. @defaultValue false (one batch at a time over the shards)
+   */
+  readonly concurrentShards?: boolean;
   /** Check the sink is usable (e.g. its schema is migrated) before the first read. @defaultValue none */
   init?(): Promise<void>;
   /** Resolves with how many products were older than the stored version and dropped. */
@@ -131,6 +140,7 @@ export function checkSink(value: unknown, where: string): Sink {
   if (typeof s.write !== 'function') missing.push('write(products) (function)');
   if (typeof s.close !== 'function') missing.push('close() (function)');
   if (s.init !== undefined && typeof s.init !== 'function') missing.push('init (function, if given)');
+  if (s.concurrentShards !== undefined && typeof s.concurrentShards !== 'boolean') missing.push('concurrentShards (boolean, if given)');
   if (missing.length) throw new ConfigError(where, `not a Sink (stages/sinks/sink.ts): missing or wrong ${missing.join(', ')}`);
   return value as Sink;
 }

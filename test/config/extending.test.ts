@@ -103,10 +103,13 @@ test('a stage or sink factory that throws is a ConfigError naming the stage and 
   await configError(store.init!(), /stages\.store\.settings\.sink/, /module:\.\/throwsink\.mjs: createSink\(ctx\) threw RangeError: no file given/);
 });
 
-test('a sink module that lacks write/close is a ConfigError naming the store stage, at init', async () => {
+test('a sink module that lacks write/close (or says concurrentShards other than true or false) is a ConfigError naming the store stage, at init', async () => {
   write('badsink.mjs', "export function createSink() { return { name: 'bad' }; }\n");
   const store = createStore(ctxOf(configWith('preprocess', 'module:./badsink.mjs'), 'store'));
   await configError(store.init!(), /stages\.store\.settings\.sink/, /not a Sink.*write\(products\).*close\(\)/);
+  write('yessink.mjs', "export function createSink() { return { name: 'yes', concurrentShards: 'yes', write: async () => {}, close: async () => {} }; }\n");
+  const yes = createStore(ctxOf(configWith('preprocess', 'module:./yessink.mjs'), 'store'));
+  await configError(yes.init!(), /stages\.store\.settings\.sink/, /not a Sink.*concurrentShards \(boolean, if given\)/);
   await configError(
     () => createStore(ctxOf(configWith('preprocess', 'nosuch'), 'store')),
     /stages\.store\.settings\.sink/,
