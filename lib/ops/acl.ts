@@ -38,7 +38,8 @@ export { clusterNodeAddresses, DEFAULT_ACL_NODE_CONNECT_TIMEOUT_MS, type ApplyAc
  * - selector 2: XADD only (write-only key permission `%W~`) on its route targets, the DLQ and the
  *   log stream (`{p}:logs`, lib/observe/log-stream.ts).
  * - selector 3: SET, DEL and GET on the stage's own watchdog liveness keys
- *   (`{p}:liveness:<stage>:*`, lib/worker/watchdog.ts; SET inside lib/lua/liveness-3.lua).
+ *   (`{p}:liveness:<stage>:*`, lib/worker/watchdog.ts; SET inside lib/lua/liveness-3.lua), and
+ *   GET and SET of each consumer's hand-off memory there (`...:<consumer>:handoff`, lib/lua/handoff-N.lua).
  * - selector 4: GET and SET on the stage group's claim fence (`{p}:fence:<stage>`), which the
  *   hand-off reads and the reclaimer's claim sets to a fresh token (lib/lua/handoff-N.lua, claim-2.lua).
  * - HGETALL, read-only, on the stage's paused flag (`{p}:paused:<stage>`, lib/worker/pause-gate.ts).

@@ -61,6 +61,14 @@ export class Keys {
     return `${this.liveness(stage, consumer)}${ALIVE}`;
   }
   /**
+   * A consumer's hand-off memory: its last hand-off's call id and reply (lib/lua/handoff-N.lua), so
+   * a hand-off the client sends again after losing its reply is answered as the first was. Under
+   * the marker's prefix, so the stage's ACL user may write it.
+   */
+  livenessHandOff(stage: string, consumer: string): string {
+    return `${this.liveness(stage, consumer)}${HANDOFF}`;
+  }
+  /**
    * The claim fence of a stage's group: a token that every claim of entries from another
    * consumer replaces in the same step (lib/lua/claim-2.lua), as does a hand-off of a read that
    * may have been lost in a failover (handoff-N.lua). A hand-off whose batch was read
@@ -157,10 +165,11 @@ export class Keys {
 
 const REGISTERED = ':registered';
 const ALIVE = ':alive';
+const HANDOFF = ':handoff';
 
-/** Whether a key found under `{p}:liveness:*` is a consumer's marker, not its registration or alive key (Keys.livenessRegistration, Keys.livenessAlive). */
+/** Whether a key found under `{p}:liveness:*` is a consumer's marker, not its registration, alive key or hand-off memory (Keys.livenessRegistration, Keys.livenessAlive, Keys.livenessHandOff). */
 export function isLivenessMarker(key: string): boolean {
-  return !key.endsWith(REGISTERED) && !key.endsWith(ALIVE);
+  return !key.endsWith(REGISTERED) && !key.endsWith(ALIVE) && !key.endsWith(HANDOFF);
 }
 
 /** Consumer name unique per process and reader: host-pid-n. */

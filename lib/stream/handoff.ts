@@ -34,6 +34,12 @@ export interface HandOffSource {
   stream: string;
   group: string;
   fenceKey: string;
+  /**
+   * The handing consumer's hand-off memory (Keys.livenessHandOff) and its TTL: each call's reply is
+   * kept there, so a call the client sends again after losing its reply is answered as the first
+   * was. Only for a consumer that hands off one batch at a time. @defaultValue none: no memory
+   */
+  memory?: { key: string; ttlMs: number };
 }
 
 /**
@@ -46,19 +52,22 @@ export function handOffArgs(
   forwards: readonly Forward[],
   fence = '',
   from = 0,
+  call = '',
 ): { keys: string[]; args: (string | Buffer)[]; next: number } {
-  const keys = [src.stream, src.fenceKey];
+  // Without a memory, the fence key stands in for it (declared, never touched: no call id).
+  const memory = src.memory && call !== '' ? src.memory : undefined;
+  const keys = [src.stream, src.fenceKey, memory?.key ?? src.fenceKey];
   const index = new Map<string, number>();
   const layout: number[] = [];
-  // ARGV: group, fence, layout (filled in once known), then each message's values.
-  const args: (string | Buffer)[] = [src.group, fence, ''];
+  // ARGV: group, fence, layout (filled in once known), call id, memory TTL, then each message's values.
+  const args: (string | Buffer)[] = [src.group, fence, '', memory ? call : '', String(memory?.ttlMs ?? 0)];
   let n = from;
   for (; n < forwards.length; n++) {
     const f = forwards[n]!;
     let added = 0; // targets not yet in KEYS (a rule never lists one twice; a repeat would only split early)
     for (const t of f.targets) if (!index.has(t)) added++;
     if (keys.length + added > MAX_KEYS) {
-      if (n === from) throw new RangeError(`hand-off of ${f.id} names ${f.targets.length} targets; at most ${MAX_KEYS - 2} fit one call`);
+      if (n === from) throw new RangeError(`hand-off of ${f.id} names ${f.targets.length} targets; at most ${MAX_KEYS - 3} fit one call`);
       break;
     }
     const usual = isUsual(f.fields);
@@ -108,17 +117,17 @@ export interface HandOffResult {
  * 255 keys). `fence` is the claim fence value seen before this batch was read ("" = unknown):
  * when it is still current, the script acks the batch with one XACK instead of one per message.
  */
-export async function handOff(redis: Redis, src: HandOffSource, forwards: readonly Forward[], fence = ''): Promise<HandOffResult> {
+export async function handOff(redis: Redis, src: HandOffSource, forwards: readonly Forward[], fence = '', call = fenceToken()): Promise<HandOffResult> {
   const out: HandOffResult = { acked: [], odd: 0 };
   for (let from = 0; from < forwards.length;) {
-    const { keys, args, next } = handOffArgs(src, forwards, fence, from);
+    const { keys, args, next } = handOffArgs(src, forwards, fence, from, `${call}.${from}`);
     let reply: [string, string, number, number?, ('WRONGTYPE' | 'NOPERM')?];
     try {
       reply = await script.runLarge(redis, keys, args);
     } catch (err) {
       // Redis checks a script's declared keys against the user's ACL before running it (nothing
       // written): find the target it refused, so its messages can be diverted.
-      if (isKeyPermissionRefusal(err)) throw (await refusedTarget(redis, src, keys.slice(2))) ?? err;
+      if (isKeyPermissionRefusal(err)) throw (await refusedTarget(redis, src, keys.slice(3))) ?? err;
       throw err;
     }
     const [seen, flags, odd, badKey, why] = reply;
@@ -141,8 +150,8 @@ async function refusedTarget(redis: Redis, src: HandOffSource, targets: readonly
     try {
       const [, , , bad, why] = await script.run<[string, string, number, number?, ('WRONGTYPE' | 'NOPERM')?]>(
         redis,
-        [src.stream, src.fenceKey, key],
-        [src.group, '', Buffer.alloc(0)],
+        [src.stream, src.fenceKey, src.fenceKey, key],
+        [src.group, '', Buffer.alloc(0), '', '0'],
       );
       if (bad !== undefined) return new UnwritableTargetError(key, why ?? 'NOPERM');
     } catch (err) {
@@ -198,9 +207,11 @@ export async function commitHandOff(
   if (batch.length === 0) return { fresh: 0 };
   let forwards = batch;
   const diverted = new Set<string>();
+  // One id for these forwards, kept across retries: a retry of a call that went through is answered as it was.
+  let call = fenceToken();
   for (let attempt = 1; ; attempt++) {
     try {
-      const r = await handOff(redis, src, forwards, attempt === 1 ? fence : '');
+      const r = await handOff(redis, src, forwards, attempt === 1 ? fence : '', call);
       let fresh = 0;
       for (const a of r.acked) if (a) fresh++;
       o.metrics.increment('messages.out', fresh, o.tags);
@@ -227,6 +238,7 @@ export async function commitHandOff(
         const divert = o.divert;
         o.logger.error('handoff.unwritable_target', { key: err.key, reason: err.reason, err });
         forwards = forwards.map((f) => (f.targets.includes(err.key) ? divert(f, err) : f));
+        call = fenceToken();
         continue;
       }
       const refused = o.onRefused !== undefined && isPermissionRefusal(err);

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { Keys } from '../redis/keys.js';
+import type { StageOptions } from '../config/types.js';
 import { completionsOf, recordCompletionsForBatch, type CompletionSettings } from '../stream/done.js';
 import type { Forwarder } from '../stream/forwarder.js';
 import { commitHandOff, type CommitOptions, type Forward, type HandOffSource } from '../stream/handoff.js';
@@ -46,6 +47,27 @@ export interface BatchCommitTarget {
   /** Terminal stream keys (review) → their names: a forward there ends the product's trip. */
   terminalKeys: Map<string, string>;
   completions: CompletionSettings;
+}
+
+/**
+ * Where consumer `consumer` of a stage hands its batches off from, with its hand-off memory
+ * (Keys.livenessHandOff): rewritten by each batch it hands off, and kept `consumerIdleRemoveMs`
+ * after its last (as long as the group keeps a consumer gone), so a call re-sent after a Redis
+ * restart that took less is still answered as the first was.
+ */
+export function consumerHandOffSource(
+  keys: Keys,
+  stage: Pick<StageOptions, 'consumerIdleRemoveMs'> & { name: string },
+  stream: string,
+  group: string,
+  consumer: string,
+): HandOffSource {
+  return {
+    stream,
+    group,
+    fenceKey: keys.fence(stage.name),
+    memory: { key: keys.livenessHandOff(stage.name, consumer), ttlMs: stage.consumerIdleRemoveMs },
+  };
 }
 
 /**

@@ -10,7 +10,7 @@ import { GroupReader } from '../stream/group-reader.js';
 import { RouteError } from '../core/errors.js';
 import { onBatchFailure } from './batch-failure.js';
 import { movingFence, type Forward } from '../stream/handoff.js';
-import { CommitWait, commitBatch, decodeBatch, recordRetryCounts, type BatchCommitTarget } from './batch-commit.js';
+import { CommitWait, commitBatch, consumerHandOffSource, decodeBatch, recordRetryCounts, type BatchCommitTarget } from './batch-commit.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { Connections } from '../redis/connections.js';
@@ -117,7 +117,7 @@ export class StreamConsumer implements FusedStage {
       stage: d.stage.name,
       keys: d.keys,
       forwarder: this.forwarder,
-      source: { stream: this.source, group: this.group, fenceKey: d.keys.fence(d.stage.name) },
+      source: consumerHandOffSource(d.keys, d.stage, this.source, this.group, d.consumer),
       terminalKeys: new Map(d.config.streams.terminal.map((t) => [d.keys.stream(t), t])),
       completions: { maxLen: d.config.limits.doneMaxLen, statusTtlMs: d.config.limits.statusTtlMs },
     };

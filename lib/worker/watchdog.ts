@@ -54,6 +54,8 @@ export interface WatchdogOptions {
   alive: { key: string; ttlMs: number };
   /** Written with the alive key, with this longer TTL (ms): that this consumer keeps one (lib/worker/liveness-handover.ts). */
   registration: { key: string; ttlMs: number };
+  /** More keys of this consumer its clean stop removes with these (its hand-off memory, Keys.livenessHandOff). @defaultValue none */
+  extraKeys?: readonly string[];
   /** Also rewrite this file (same JSON) while the loop makes progress, for exec probes. @defaultValue none (env PROGRESS_FILE) */
   file?: string;
   /** stop() waits this long for the liveness key's DEL. @defaultValue 1000 */
@@ -131,7 +133,7 @@ export class Watchdog {
   }
 
   /**
-   * Stop checking and remove the liveness key, the alive key and its registration (a consumer that stops cleanly
+   * Stop checking and remove the liveness key, the alive key, its registration and `extraKeys` (a consumer that stops cleanly
    * is not handed over by its siblings), waiting at most `stopTimeoutMs` for the DEL (on a
    * half-open connection it would never be answered; the keys then expire by themselves). A watchdog
    * never started removes nothing.
@@ -145,7 +147,8 @@ export class Watchdog {
     if (!this.started) return;
     const redis = this.o.connections.command();
     if (redis.status !== 'ready') return;
-    const del = redis.del(this.o.key, this.o.alive.key, this.o.registration.key).catch((err: unknown) => this.o.logger.warn('watchdog.cleanup_error', { err }));
+    const own = [this.o.key, this.o.alive.key, this.o.registration.key, ...(this.o.extraKeys ?? [])];
+    const del = redis.del(...own).catch((err: unknown) => this.o.logger.warn('watchdog.cleanup_error', { err }));
     await settleWithin(del, this.stopTimeoutMs);
   }
 
@@ -333,6 +336,7 @@ export function consumerWatchdog(target: ProgressSource, d: ConsumerWatchdogDeps
     key: d.keys.liveness(d.stage.name, d.consumer),
     alive: { key: d.keys.livenessAlive(d.stage.name, d.consumer), ttlMs: d.stage.aliveTtlMs },
     registration: { key: d.keys.livenessRegistration(d.stage.name, d.consumer), ttlMs: registrationTtlMs(d.stage) },
+    extraKeys: [d.keys.livenessHandOff(d.stage.name, d.consumer)],
     file: d.progressFile ?? process.env.PROGRESS_FILE,
     ...((d.exitOnHung ?? ['1', 'true'].includes(process.env.EXIT_ON_HUNG ?? '')) ? { onHung: exitWhenHung(d.logger) } : {}),
     // fuses: the stages this consumer runs fused in its batches (lib/worker/process.ts says which): what views

@@ -22,6 +22,10 @@ import { Autoscaler } from '../../lib/ops/autoscaler.js';
 import { createLogger } from '../../lib/observe/logger.js';
 import { memoryMetrics } from '../../lib/observe/metrics.js';
 import { stageDataAccess } from '../../stages/access.js';
+import { STAGE_DEFAULTS } from '../../lib/config/defaults.js';
+import { readGroupEntries } from '../../lib/stream/entries.js';
+import { handOff } from '../../lib/stream/handoff.js';
+import { consumerHandOffSource } from '../../lib/worker/batch-commit.js';
 import { createRedisSink } from '../../stages/sinks/redis.js';
 import { error, NOPERM } from '../helpers/acl.js';
 import { BIN, cli, exited, rulesOnlyConfig, writeConfig } from '../helpers/pipeline.js';
@@ -90,6 +94,15 @@ test('a stage user cannot XADD to a stream outside its routes (NOPERM), not even
     );
   assert.is(await error(beat('validate')), '', 'its liveness marker, registration and alive key through the function');
   assert.match(await error(beat('store')), NOPERM, "another stage's, through the function");
+  // A hand-off keeps its reply in the consumer's hand-off memory, under its liveness keys (lib/lua/handoff-N.lua).
+  const input = keys.stream('validate');
+  await admin.xgroup('CREATE', input, 'validate', '0', 'MKSTREAM');
+  await admin.xadd(input, '*', 'k', 'p1', 'e', 'v');
+  const [read] = readGroupEntries(await validate.callBuffer('XREADGROUP', 'GROUP', 'validate', 'h-1-0', 'STREAMS', input, '>'));
+  const source = consumerHandOffSource(keys, { ...STAGE_DEFAULTS, name: 'validate' }, input, 'validate', 'h-1-0');
+  const handed = await handOff(validate, source, [{ id: read!.id, targets: [keys.stream('store')], fields: ['k', 'p1', 'e', 'v'] }]);
+  assert.equal(handed.acked, [true], 'its hand-off, with its memory');
+  assert.is(await admin.exists(keys.livenessHandOff('validate', 'h-1-0')), 1, 'the memory kept');
   for (const other of ['in', 'validate', 'review', 'elsewhere']) {
     assert.match(await error(validate.xadd(keys.stream(other), '*', 'a', '1')), NOPERM, `XADD to ${other}`);
   }
