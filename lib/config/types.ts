@@ -37,7 +37,7 @@ export interface StageOptions {
   stageTimeoutMs: number;
   /** Shutdown waits this long for the batch in flight; what is unfinished stays pending and is reclaimed. @defaultValue 30000 */
   drainTimeoutMs: number;
-  /** A consumer of the group idle this long and owning no pending entries is removed (XGROUP DELCONSUMER); also how long its hand-off memory (Keys.livenessHandOff) outlives its last hand-off. @defaultValue 300000 */
+  /** A consumer of the group idle this long and owning no pending entries is removed (XGROUP DELCONSUMER); also how long its hand-off and claim memories (Keys.livenessHandOff, Keys.livenessClaim) outlive its last hand-off or claim. @defaultValue 300000 */
   consumerIdleRemoveMs: number;
   /**
    * At most this often, a reclaimer pass looks for consumers of its group that hold pending entries

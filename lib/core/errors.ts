@@ -144,7 +144,7 @@ export class PermissionError extends TransientError {
   constructor(
     /** The Redis user (ACL WHOAMI, or the user of the URL). */
     readonly user: string,
-    /** The refused command, upper-case (`XREADGROUP`; `FCALL upsert-product-5`; `XAUTOCLAIM in function claim-2`). */
+    /** The refused command, upper-case (`XREADGROUP`; `FCALL upsert-product-5`; `XAUTOCLAIM in function claim-3`). */
     readonly command: string,
     /** The keys it was refused on, when known (the one refused when it could be told apart). */
     readonly keys: readonly string[],

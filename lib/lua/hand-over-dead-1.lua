@@ -1,7 +1,7 @@
 --[[
   Make the pending entries of a consumer whose process is known to be dead claimable at once:
   each one's idle time is set to the group's claim limit (XCLAIM to the same consumer, IDLE,
-  JUSTID), so the next reclaimer pass of any consumer of the group takes it through claim-2.lua,
+  JUSTID), so the next reclaimer pass of any consumer of the group takes it through claim-3.lua,
   which replaces the claim fence (a hand-off of the dead consumer that lands late then checks each
   message). The owner does not change here, so the fence need not either; JUSTID counts no
   delivery, so each entry keeps its count, and the reclaimer counts one when it runs it

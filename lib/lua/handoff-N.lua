@@ -13,7 +13,7 @@
   - checked: XACK each message alone, XADD only where it returned 1.
   - fenced, when ARGV[2] equals the group's claim fence (KEYS[2]): the caller read this batch
     after seeing that fence value, and every claim of entries from another consumer increments
-    it (claim-2.lua), so nothing in the batch changed owner since it was delivered. One XACK
+    it (claim-3.lua), so nothing in the batch changed owner since it was delivered. One XACK
     for all of them then: if it acks any, all were pending and all are forwarded; if it acks
     none, this call had gone through before (a re-send) and nothing is forwarded again.
   - checked and bumped, when ARGV[2] is "!" and a token: the batch's read may have been lost

@@ -1,5 +1,5 @@
 --[[
-  Count the delivery of an entry this consumer claimed without counting one (claim-2.lua with
+  Count the delivery of an entry this consumer claimed without counting one (claim-3.lua with
   JUSTID: an entry reclaimed from a consumer that stopped holding it) and read it, just before it
   runs, by itself. An entry that never ran (its consumer crashed on another record of its batch)
   is so never charged a delivery it did not get, and only the record that crashes reaches

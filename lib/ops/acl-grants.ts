@@ -56,7 +56,7 @@ export const CONSUMER_COMMANDS = [
   'xgroup|createconsumer',
   'xgroup|delconsumer',
 ];
-/** The watchdog's liveness marker (lib/worker/watchdog.ts): SET PX while progressing, DEL on stop, GET for `pipeline health` (run as the stage user); GET and SET of the consumer's hand-off memory inside lib/lua/handoff-N.lua. */
+/** The watchdog's liveness marker (lib/worker/watchdog.ts): SET PX while progressing, DEL on stop, GET for `pipeline health` (run as the stage user); GET and SET of the consumer's hand-off and claim memories inside lib/lua/handoff-N.lua and claim-3.lua. */
 export const LIVENESS_COMMANDS = ['set', 'del', 'get'];
 /**
  * The data-loss watch (lib/stream/data-loss.ts): GET and SET NX of the marker `{p}:epoch`; the record

@@ -39,9 +39,10 @@ export { clusterNodeAddresses, DEFAULT_ACL_NODE_CONNECT_TIMEOUT_MS, type ApplyAc
  *   log stream (`{p}:logs`, lib/observe/log-stream.ts).
  * - selector 3: SET, DEL and GET on the stage's own watchdog liveness keys
  *   (`{p}:liveness:<stage>:*`, lib/worker/watchdog.ts; SET inside lib/lua/liveness-3.lua), and
- *   GET and SET of each consumer's hand-off memory there (`...:<consumer>:handoff`, lib/lua/handoff-N.lua).
+ *   GET and SET of each consumer's hand-off and claim memories there (`...:<consumer>:handoff`,
+ *   `...:<consumer>:claim`: lib/lua/handoff-N.lua, claim-3.lua).
  * - selector 4: GET and SET on the stage group's claim fence (`{p}:fence:<stage>`), which the
- *   hand-off reads and the reclaimer's claim sets to a fresh token (lib/lua/handoff-N.lua, claim-2.lua).
+ *   hand-off reads and the reclaimer's claim sets to a fresh token (lib/lua/handoff-N.lua, claim-3.lua).
  * - HGETALL, read-only, on the stage's paused flag (`{p}:paused:<stage>`, lib/worker/pause-gate.ts).
  * - a stage with a `rateLimit`: HMGET/HSET/PEXPIRE on its token bucket (`{p}:ratelimit:<stage>`) and
  *   TIME (no key), which lib/lua/rate-limit-1.lua runs (lib/worker/rate-gate.ts).

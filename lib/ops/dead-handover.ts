@@ -35,7 +35,7 @@ export interface DeadHandoverOptions {
  * A worker process known to be dead (its supervisor saw it exit) hands its pending entries over
  * at once: in every group it read (each stage it ran, on each shard), its consumer's entries are
  * made claimable now (lib/lua/hand-over-dead-1.lua), and the next reclaimer pass of any consumer
- * of the group, a sibling or the restarted worker, claims them through claim-2.lua (fenced),
+ * of the group, a sibling or the restarted worker, claims them through claim-3.lua (fenced),
  * instead of after `claimMinIdleMs`. Delivery counts are kept. Each stage is reached as its own
  * Redis user (`stage.redisUrl`, as its workers). Returns how many entries were handed over; a
  * failure or a timeout is logged (`supervisor.hand_over_failed`), never thrown.

@@ -68,9 +68,13 @@ export class Keys {
   livenessHandOff(stage: string, consumer: string): string {
     return `${this.liveness(stage, consumer)}${HANDOFF}`;
   }
+  /** A consumer's claim memory: its last claim's token and reply (lib/lua/claim-3.lua), for the same reason, under the same prefix. */
+  livenessClaim(stage: string, consumer: string): string {
+    return `${this.liveness(stage, consumer)}${CLAIM}`;
+  }
   /**
    * The claim fence of a stage's group: a token that every claim of entries from another
-   * consumer replaces in the same step (lib/lua/claim-2.lua), as does a hand-off of a read that
+   * consumer replaces in the same step (lib/lua/claim-3.lua), as does a hand-off of a read that
    * may have been lost in a failover (handoff-N.lua). A hand-off whose batch was read
    * after a fence value it sees unchanged knows none of its entries was claimed (handoff-N.lua).
    */
@@ -166,10 +170,12 @@ export class Keys {
 const REGISTERED = ':registered';
 const ALIVE = ':alive';
 const HANDOFF = ':handoff';
+const CLAIM = ':claim';
+const NOT_MARKERS = [REGISTERED, ALIVE, HANDOFF, CLAIM];
 
-/** Whether a key found under `{p}:liveness:*` is a consumer's marker, not its registration, alive key or hand-off memory (Keys.livenessRegistration, Keys.livenessAlive, Keys.livenessHandOff). */
+/** Whether a key found under `{p}:liveness:*` is a consumer's marker, not its registration, alive key, hand-off or claim memory (Keys.livenessRegistration, Keys.livenessAlive, Keys.livenessHandOff, Keys.livenessClaim). */
 export function isLivenessMarker(key: string): boolean {
-  return !key.endsWith(REGISTERED) && !key.endsWith(ALIVE) && !key.endsWith(HANDOFF);
+  return !NOT_MARKERS.some((suffix) => key.endsWith(suffix));
 }
 
 /** Consumer name unique per process and reader: host-pid-n. */

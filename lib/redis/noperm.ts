@@ -56,7 +56,7 @@ const text = (a: unknown) => (Buffer.isBuffer(a) ? a.toString('latin1') : String
 /** The pipeline's keys all start with their hash tag: `{<pipeline>}:...`. */
 const KEY = /^\{[^}]+\}/;
 
-/** A function of the library by its FCALL name: its script (`claim-2`). */
+/** A function of the library by its FCALL name: its script (`claim-3`). */
 function scriptOf(lib: FunctionLibrary, fn: string): string | undefined {
   for (const [script, name] of lib.functions) if (name === fn) return script;
   return undefined;

@@ -21,7 +21,7 @@ export interface HandOverTarget {
 /**
  * Make one group's pending entries of a consumer known to be gone claimable now
  * (lib/lua/hand-over-dead-1.lua), page by page, keeping their delivery counts: the next reclaimer
- * pass of any consumer of the group claims them through claim-2.lua (fenced). The path both the
+ * pass of any consumer of the group claims them through claim-3.lua (fenced). The path both the
  * supervisor (lib/ops/dead-handover.ts, a child seen to exit) and the reclaimer
  * (lib/worker/liveness-handover.ts, a consumer whose liveness marker is gone) take. Returns how
  * many entries; 0 when the group (or its stream) does not exist.

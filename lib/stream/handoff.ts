@@ -88,7 +88,7 @@ export function handOffArgs(
   return { keys, args, next: n };
 }
 
-/** A claim fence value no call used before (claim-2.lua, handoff-N.lua): time, then 64 random bits. */
+/** A claim fence value no call used before (claim-3.lua, handoff-N.lua): time, then 64 random bits. */
 export function fenceToken(): string {
   return `${Date.now().toString(36)}.${randomBytes(8).toString('hex')}`;
 }

@@ -38,7 +38,7 @@ type PendingSummary = [number, string | null, string | null, [string, string][] 
  * Its entries go through the supervisor's path (lib/stream/hand-over-dead.ts,
  * hand-over-dead-1.lua), only those idle at least `lapsedMinIdleMs` (`aliveTtlMs`): an entry read
  * since the process came back under that name (its beat comes with it) is left alone. The
- * caller's claim (claim-2.lua) then takes them and moves the group's fence, so a blocked consumer
+ * caller's claim (claim-3.lua) then takes them and moves the group's fence, so a blocked consumer
  * that wakes up checks each message at hand-off and writes none of them again. Returns how many
  * entries were made claimable.
  */

@@ -10,7 +10,7 @@ import { RefusalHold } from './refusal-hold.js';
 import { ThrottledWarn } from '../observe/throttled-warn.js';
 
 const deleteIdleConsumer = new Script('delete-idle-consumer-1');
-const claimScript = new Script('claim-2');
+const claimScript = new Script('claim-3');
 /** A check due on the same period as the passes (the defaults: 5 s both) is not skipped for a timer that fires a few ms early. */
 const TIMER_SLACK_MS = 20;
 
@@ -185,15 +185,19 @@ export class Reclaimer {
     if (this.consumer.queued >= stage.batchSize || this.consumer.isStopping) return;
     const source = this.consumer.source;
     const holding = this.hold.holding();
-    // XAUTOCLAIM and, if it took any, a new claim fence value, in one step (lib/lua/claim-2.lua):
+    // XAUTOCLAIM and, if it took any, a new claim fence value, in one step (lib/lua/claim-3.lua):
     // the consumers these entries are taken from then hand off checking each message.
     // JUSTID: ownership only, no delivery counted now; each entry's delivery is counted when it
     // runs, by itself (lib/worker/take-claimed.ts), so the records of a batch that crashed its
     // consumer are not charged for the one that did.
+    // Its reply is kept in the consumer's claim memory for `consumerIdleRemoveMs`: a claim the client
+    // sends again after losing the reply gets the entries the first call took (lib/lua/claim-3.lua).
+    const memory = this.d.keys.livenessClaim(stage.name, this.d.consumer);
+    const idle = holding ? PROBE_IDLE_MS : stage.claimMinIdleMs;
     const reply = await claimScript.runBuffer<AutoclaimReply>(
       this.redis,
-      [source, this.d.keys.fence(stage.name)],
-      [stage.name, this.d.consumer, holding ? PROBE_IDLE_MS : stage.claimMinIdleMs, this.cursor, stage.batchSize, fenceToken(), 'JUSTID'],
+      [source, this.d.keys.fence(stage.name), memory],
+      [stage.name, this.d.consumer, idle, this.cursor, stage.batchSize, fenceToken(), 'JUSTID', stage.consumerIdleRemoveMs],
     );
     this.hold.wrote();
     if (holding) return;

@@ -54,7 +54,7 @@ export interface WatchdogOptions {
   alive: { key: string; ttlMs: number };
   /** Written with the alive key, with this longer TTL (ms): that this consumer keeps one (lib/worker/liveness-handover.ts). */
   registration: { key: string; ttlMs: number };
-  /** More keys of this consumer its clean stop removes with these (its hand-off memory, Keys.livenessHandOff). @defaultValue none */
+  /** More keys of this consumer its clean stop removes with these (its hand-off and claim memories, Keys.livenessHandOff, Keys.livenessClaim). @defaultValue none */
   extraKeys?: readonly string[];
   /** Also rewrite this file (same JSON) while the loop makes progress, for exec probes. @defaultValue none (env PROGRESS_FILE) */
   file?: string;
@@ -336,7 +336,7 @@ export function consumerWatchdog(target: ProgressSource, d: ConsumerWatchdogDeps
     key: d.keys.liveness(d.stage.name, d.consumer),
     alive: { key: d.keys.livenessAlive(d.stage.name, d.consumer), ttlMs: d.stage.aliveTtlMs },
     registration: { key: d.keys.livenessRegistration(d.stage.name, d.consumer), ttlMs: registrationTtlMs(d.stage) },
-    extraKeys: [d.keys.livenessHandOff(d.stage.name, d.consumer)],
+    extraKeys: [d.keys.livenessHandOff(d.stage.name, d.consumer), d.keys.livenessClaim(d.stage.name, d.consumer)],
     file: d.progressFile ?? process.env.PROGRESS_FILE,
     ...((d.exitOnHung ?? ['1', 'true'].includes(process.env.EXIT_ON_HUNG ?? '')) ? { onHung: exitWhenHung(d.logger) } : {}),
     // fuses: the stages this consumer runs fused in its batches (lib/worker/process.ts says which): what views

@@ -62,7 +62,7 @@ async function runEndToEnd(raw: PipelineConfig, n: number, timeoutMs: number): P
     await admin.xgroup('CREATECONSUMER', keys.stream(s.input), s.name, 'gone-1');
   }
   // An entry held by a consumer that is gone: the first stage reclaims it as its own user through
-  // claim-2.lua (XAUTOCLAIM, and INCR of the claim fence).
+  // claim-3.lua (XAUTOCLAIM, and INCR of the claim fence).
   const first = config.stages.find((s) => s.input === config.input)!;
   const held = JSON.stringify({ id: 'held', title: 'Acme widget held' });
   await produce(admin, Readable.from([held]), { stream: keys.stream(config.input), source: 'test', maxRecordBytes: 65536 });
@@ -171,7 +171,7 @@ async function runEndToEnd(raw: PipelineConfig, n: number, timeoutMs: number): P
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
   }
-  assert.ok((await admin.get(keys.fence(first.name))) !== null, 'the reclaim moved the claim fence (a token: lib/lua/claim-2.lua)');
+  assert.ok((await admin.get(keys.fence(first.name))) !== null, 'the reclaim moved the claim fence (a token: lib/lua/claim-3.lua)');
   const dlq = (await admin.xrange(keys.dlq, '-', '+')).map(([, f]) => f[f.indexOf('reason') + 1]);
   assert.equal(dlq, ['undecodable'], 'only the junk entry is dead-lettered');
   const stored = await admin.smembers(keys.products);

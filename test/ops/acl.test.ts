@@ -103,6 +103,27 @@ test('a stage user cannot XADD to a stream outside its routes (NOPERM), not even
   const handed = await handOff(validate, source, [{ id: read!.id, targets: [keys.stream('store')], fields: ['k', 'p1', 'e', 'v'] }]);
   assert.equal(handed.acked, [true], 'its hand-off, with its memory');
   assert.is(await admin.exists(keys.livenessHandOff('validate', 'h-1-0')), 1, 'the memory kept');
+  // So does a claim, in the consumer's claim memory (lib/lua/claim-3.lua, as lib/worker/reclaimer.ts calls it).
+  await admin.xadd(input, '*', 'k', 'p2', 'e', 'v');
+  await admin.xreadgroup('GROUP', 'validate', 'gone', 'STREAMS', input, '>');
+  const claimFn = new Script('claim-3').fn;
+  const claimed = (await validate.fcall(
+    claimFn,
+    3,
+    input,
+    keys.fence('validate'),
+    keys.livenessClaim('validate', 'h-1-0'),
+    'validate',
+    'h-1-0',
+    0,
+    '0-0',
+    10,
+    'tok',
+    'JUSTID',
+    60_000,
+  )) as [string, string[]];
+  assert.is(claimed[1].length, 1, 'its claim, with its memory');
+  assert.is(await admin.exists(keys.livenessClaim('validate', 'h-1-0')), 1, 'the claim memory kept');
   for (const other of ['in', 'validate', 'review', 'elsewhere']) {
     assert.match(await error(validate.xadd(keys.stream(other), '*', 'a', '1')), NOPERM, `XADD to ${other}`);
   }

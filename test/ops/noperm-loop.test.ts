@@ -2,7 +2,7 @@
  * A worker whose Redis user loses a permission while it runs (its consumer selector gone: a stage
  * renamed, users applied from another config): its read loop and its reclaimer are refused on
  * every try. Each says so once, `redis.noperm`, naming the user, the command (XREADGROUP; the
- * reclaimer's XAUTOCLAIM inside claim-2's function, which Redis reports only as "The user
+ * reclaimer's XAUTOCLAIM inside claim-3's function, which Redis reports only as "The user
  * executing the script can't run this command") and the key, with `pipeline acl --apply`; each
  * refusal is counted (`redis.noperm`); the liveness record says what the worker waits for, so
  * `pipeline health` fails naming it and `pipeline top` lists it; once the users are applied again
@@ -81,7 +81,7 @@ test('a consumer selector taken away while the worker runs: one clear line per r
     assert.match(String(loop!.fix), 'pipeline acl --apply');
     const [reclaim] = noperm(/^reclaim$/);
     assert.is(reclaim!.user, validate.name);
-    assert.is(reclaim!.command, 'XAUTOCLAIM in function claim-2');
+    assert.is(reclaim!.command, 'XAUTOCLAIM in function claim-3');
     assert.ok((reclaim!.keys as string[]).includes(keys.stream('validate')), JSON.stringify(reclaim));
     assert.is(noperm(/^loop$/).length, 1, 'said once, not once per retry');
     assert.is(noperm(/^reclaim$/).length, 1, 'said once, not once per pass');

@@ -83,8 +83,11 @@ async function provoke(): Promise<void> {
       'script-xreadgroup-nogroup',
       await replyOf(admin.eval("return redis.call('XREADGROUP', 'GROUP', 'nogroup', 'c', 'STREAMS', KEYS[1], '>')", 1, 's')),
     );
-    // One of the pipeline's own functions (lib/lua/claim-2.lua, FCALL) calling XAUTOCLAIM for a group that is gone.
-    replies.set('function-nogroup', await replyOf(new Script('claim-2').run(admin, ['s', 'fence:nogroup'], ['nogroup', 'c', '0', '0-0', '10'])));
+    // One of the pipeline's own functions (lib/lua/claim-3.lua, FCALL) calling XAUTOCLAIM for a group that is gone.
+    replies.set(
+      'function-nogroup',
+      await replyOf(new Script('claim-3').run(admin, ['s', 'fence:nogroup', 'fence:nogroup'], ['nogroup', 'c', '0', '0-0', '10'])),
+    );
     replies.set('xinfo-missing-stream', await replyOf(admin.xinfo('GROUPS', 'nostream')));
     replies.set('busygroup', await replyOf(admin.xgroup('CREATE', 's', 'g', '0')));
     replies.set('wrongtype', await replyOf(admin.xadd('plain', '*', 'k', 'v')));
@@ -108,7 +111,7 @@ async function provoke(): Promise<void> {
     await refuseWrites(admin);
     replies.set('misconf', await replyOf(admin.set('more', 'x')));
     replies.set('misconf-in-script', await replyOf(admin.eval("return redis.call('SET', KEYS[1], 'x')", 1, 'more')));
-    replies.set('misconf-function', await replyOf(new Script('claim-2').run(admin, ['s', 'fence:g'], ['g', 'c', '0', '0-0', '10'])));
+    replies.set('misconf-function', await replyOf(new Script('claim-3').run(admin, ['s', 'fence:g', 'fence:g'], ['g', 'c', '0', '0-0', '10'])));
     replies.set('misconf-ping', await replyOf(admin.ping()));
     plainUnderMisconf = await plainRedisAt('127.0.0.1', server.port);
     await allowWrites(admin);

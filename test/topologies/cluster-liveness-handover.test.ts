@@ -3,7 +3,7 @@
  * real Redis Cluster: 3 masters (no replicas: no failover here), a pipeline of 3 shards whose hash
  * tags land on the 3 masters, two `pipeline worker slow,store` processes. The alive keys, the
  * registrations, the groups and the claim fence of a shard carry its tag, so every script call
- * (liveness-3.lua, hand-over-dead-1.lua, claim-2.lua) stays on one slot. The first worker holds a
+ * (liveness-3.lua, hand-over-dead-1.lua, claim-3.lua) stays on one slot. The first worker holds a
  * batch of every shard (its slow stage holds the first batch, the others queue behind it), the
  * second starts, the first is SIGKILLed: the second hands its entries over on every shard within
  * `aliveTtlMs` and `livenessHandoverMs`, far before `claimMinIdleMs`, and every record is stored once.
@@ -135,7 +135,7 @@ test('on a 3-master cluster: a worker SIGKILLed holding entries of every shard h
       "the survivor handed the victim's entries over, once per shard",
     );
     const claimed = events(survivor.output(), 'reclaim.claimed').reduce((n, e) => n + Number(e.count), 0);
-    assert.is(claimed, first.length, 'and claimed them (claim-2.lua)');
+    assert.is(claimed, first.length, 'and claimed them (claim-3.lua)');
     await storedOnceEverywhere(shards, [...first, ...later]);
     await waitFor('nothing pending', async () => (await Promise.all(inputs.map(pendingOf))).every((r) => r.length === 0), 5_000);
   } finally {
@@ -179,7 +179,7 @@ test('pipeline up on the cluster: its supervisor hands over the entries of a SIG
     await waitFor('every record stored', async () => (await stored(shards)) === first.length + LATER, (first.length + LATER / BATCH) * SLOW_MS + 10_000);
     assert.ok(Date.now() - at < stage.claimMinIdleMs / 2, `well before claimMinIdleMs: ${Date.now() - at} ms`);
     const claimed = events(up.output(), 'reclaim.claimed').reduce((n, e) => n + Number(e.count), 0);
-    assert.is(claimed, first.length, 'the restarted worker claimed them (claim-2.lua)');
+    assert.is(claimed, first.length, 'the restarted worker claimed them (claim-3.lua)');
     await storedOnceEverywhere(shards, [...first, ...later]);
     await waitFor('nothing pending', async () => (await Promise.all(inputs.map(pendingOf))).every((r) => r.length === 0), 5_000);
   } finally {

@@ -1,7 +1,7 @@
 /**
  * A worker process the supervisor saw die hands its pending entries over at once
  * (lib/ops/dead-handover.ts, lib/lua/hand-over-dead-1.lua): they are made claimable, and the next
- * reclaimer pass (the restarted worker's first, at once) takes them through claim-2.lua, instead of
+ * reclaimer pass (the restarted worker's first, at once) takes them through claim-3.lua, instead of
  * after `claimMinIdleMs` (60 s here). Delivery counts are kept; nothing of a live consumer, nor of
  * a new process given the same name, is touched.
  */
@@ -58,7 +58,7 @@ test("the dead consumer's entries are made claimable with their delivery counts;
   assert.is(n, 3);
   const rows = new Map((await pendingOf(stream, 'preprocess')).map((r) => [r[0], r]));
   for (const id of held) {
-    assert.is(rows.get(id)![1], dead, "still the dead consumer's: the claim is the reclaimer's, through claim-2.lua");
+    assert.is(rows.get(id)![1], dead, "still the dead consumer's: the claim is the reclaimer's, through claim-3.lua");
     assert.ok(rows.get(id)![2] >= CLAIM_MIN_IDLE_MS, `${id} idle ${rows.get(id)![2]} ms: claimable now`);
   }
   assert.equal(
@@ -152,7 +152,7 @@ test('pipeline up: a worker SIGKILLed mid-batch hands its entries over at once; 
     );
     assert.is(await redis.xlen(keys.dlq), 0);
     const claimed = events(up.output(), 'reclaim.claimed').reduce((n, e) => n + Number(e.count), 0);
-    assert.is(claimed, BATCH, 'the restarted worker claimed the dead batch (claim-2.lua)');
+    assert.is(claimed, BATCH, 'the restarted worker claimed the dead batch (claim-3.lua)');
     await waitFor('nothing pending', async () => (await pendingOf(keys.stream('in'), 'slow')).length === 0, 5_000);
   } finally {
     await stopSupervisor(up);

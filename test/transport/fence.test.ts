@@ -9,11 +9,11 @@ import { gatedWorkerRig } from '../helpers/gated-worker.js';
 import { redisForFile, waitFor } from '../helpers/redis.js';
 
 const { server, redis } = await redisForFile(test);
-const claim = new Script('claim-2');
-/** claim-2.lua's ARGV for `consumer` taking up to `count` entries of group work, idle or not. */
+const claim = new Script('claim-3');
+/** claim-3.lua's ARGV for `consumer` taking up to `count` entries of group work, idle or not. */
 const claimArgs = (consumer: string, count: number) => ['work', consumer, 0, '0-0', count];
 
-type ClaimedBy = 'claim-2.lua' | 'plain XCLAIM' | 'claim-2.lua after a lost claim';
+type ClaimedBy = 'claim-3.lua' | 'plain XCLAIM' | 'claim-3.lua after a lost claim';
 
 /**
  * A real worker of stage `work` hands off one quick record (so it knows the claim fence), then
@@ -26,13 +26,13 @@ async function raceForTheBatch(how: ClaimedBy) {
   const fenceKey = keys.fence('work');
   let lostFence: string | null | undefined;
   let claimed: string[] | undefined;
-  if (how === 'claim-2.lua after a lost claim') {
+  if (how === 'claim-3.lua after a lost claim') {
     // An earlier claim (of a record that ghost read) bumps the fence; the worker will see it.
     await redis.xgroup('CREATE', input, 'work', '0', 'MKSTREAM');
     await produce(redis, Readable.from([JSON.stringify({ id: 'pre', title: 'earlier' })]), { stream: input, source: 'test', maxRecordBytes: 65536 });
     await redis.xreadgroup('GROUP', 'work', 'ghost', 'COUNT', 1, 'STREAMS', input, '>');
     lostFence = await redis.get(fenceKey);
-    const [, pre] = await claim.runBuffer<[Buffer, [Buffer, Buffer[]][]]>(redis, [input, fenceKey], claimArgs('ghost2', 1));
+    const [, pre] = await claim.runBuffer<[Buffer, [Buffer, Buffer[]][]]>(redis, [input, fenceKey, fenceKey], claimArgs('ghost2', 1));
     const [entry] = toEntries(pre);
     await handOff(redis, { stream: input, group: 'work', fenceKey }, [{ id: entry!.id, targets: [out], fields: entry!.fields }]);
   }
@@ -43,7 +43,7 @@ async function raceForTheBatch(how: ClaimedBy) {
     await send(Array.from({ length: 10 }, (_, i) => JSON.stringify({ id: `h${i}`, title: `hold ${i}` })));
     await waitFor('the worker holds the batch', async () => ((await redis.xpending(input, 'work')) as [number])[0] === 10);
 
-    if (how === 'claim-2.lua after a lost claim') {
+    if (how === 'claim-3.lua after a lost claim') {
       // A failover to a replica that had not received the earlier claim's fence write (or a
       // restart from an AOF/RDB without it): the fence is back to its value before that claim,
       // while the worker still holds a batch read under the value it saw after it.
@@ -53,7 +53,7 @@ async function raceForTheBatch(how: ClaimedBy) {
     // The other consumer takes 4 of them and forwards them.
     let ids: string[];
     if (how !== 'plain XCLAIM') {
-      const [, entries] = await claim.runBuffer<[Buffer, [Buffer, Buffer[]][]]>(redis, [input, fenceKey], claimArgs('other', 4));
+      const [, entries] = await claim.runBuffer<[Buffer, [Buffer, Buffer[]][]]>(redis, [input, fenceKey, fenceKey], claimArgs('other', 4));
       ids = toEntries(entries).map((e) => e.id);
     } else {
       const all = (await redis.xpending(input, 'work', '-', '+', 4)) as [string][];
@@ -79,7 +79,7 @@ async function raceForTheBatch(how: ClaimedBy) {
 }
 
 test('a consumer whose batch was partly claimed by another forwards only the rest: each record arrives once', async () => {
-  const { arrivals, processed, suppressed, alreadyAcked, claimedIds } = await raceForTheBatch('claim-2.lua');
+  const { arrivals, processed, suppressed, alreadyAcked, claimedIds } = await raceForTheBatch('claim-3.lua');
   assert.is(arrivals.size, 11, 'warm-up and the 10 held records');
   assert.equal(
     [...arrivals.values()].filter((n) => n !== 1),
@@ -96,7 +96,7 @@ test('a consumer whose batch was partly claimed by another forwards only the res
 });
 
 test('the fence survives a failover that lost a claim: a batch held across it, then partly claimed and forwarded by another consumer: each record arrives once', async () => {
-  const { arrivals, processed } = await raceForTheBatch('claim-2.lua after a lost claim');
+  const { arrivals, processed } = await raceForTheBatch('claim-3.lua after a lost claim');
   assert.is(arrivals.size, 12, 'the earlier record, the warm-up and the 10 held records');
   assert.equal(
     [...arrivals.entries()].filter(([, n]) => n !== 1),
@@ -108,7 +108,7 @@ test('the fence survives a failover that lost a claim: a batch held across it, t
 
 test('control: the same race with a claim that bypasses the fence duplicates the claimed records', async () => {
   const { arrivals } = await raceForTheBatch('plain XCLAIM');
-  assert.is([...arrivals.values()].filter((n) => n === 2).length, 4, 'why every claim must go through claim-2.lua');
+  assert.is([...arrivals.values()].filter((n) => n === 2).length, 4, 'why every claim must go through claim-3.lua');
 });
 
 test.run();

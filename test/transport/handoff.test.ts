@@ -9,7 +9,7 @@ import { randomPipeline, redisForFile } from '../helpers/redis.js';
 const { redis } = await redisForFile(test);
 /** The hand-off source of stream `src` read by group `group` (fence key beside it, same hash tag). */
 const from = (src: string, group: string) => ({ stream: src, group, fenceKey: `${src}:fence` });
-const claim = new Script('claim-2');
+const claim = new Script('claim-3');
 const handOffAcked = async (...a: Parameters<typeof handOff>) => (await handOff(...a)).acked;
 
 test('two consumers process the same entry: it is forwarded once', async () => {
@@ -99,13 +99,13 @@ test('fenced: an unchanged fence acks the batch at once and forwards it; the sam
   assert.is(await redis.xlen(dst), 5, 'nothing forwarded twice');
 });
 
-test('a claim through claim-2.lua moves the fence: the stale hand-off checks each entry and forwards only what the claimer did not', async () => {
+test('a claim through claim-3.lua moves the fence: the stale hand-off checks each entry and forwards only what the claimer did not', async () => {
   const keys = new Keys(randomPipeline());
   const [src, dst] = [keys.stream('a'), keys.stream('b')];
   const ids = await readBy(src, 6);
   const fenceBefore = '0';
   // c2 claims the first 2 (as its reclaimer would) and hands them off.
-  const [, claimed] = await claim.runBuffer<[Buffer, [Buffer, Buffer[]][]]>(redis, [src, `${src}:fence`], ['a', 'c2', 0, '0-0', 2, 'tok1']);
+  const [, claimed] = await claim.runBuffer<[Buffer, [Buffer, Buffer[]][]]>(redis, [src, `${src}:fence`, `${src}:fence`], ['a', 'c2', 0, '0-0', 2, 'tok1']);
   assert.equal(
     claimed.map((e) => e[0].toString()),
     ids.slice(0, 2),
@@ -121,7 +121,7 @@ test('a claim through claim-2.lua moves the fence: the stale hand-off checks eac
     'every entry forwarded once',
   );
   // A claim pass that takes nothing leaves the fence alone.
-  await claim.runBuffer(redis, [src, `${src}:fence`], ['a', 'c2', 0, '0-0', 10, 'tok2']);
+  await claim.runBuffer(redis, [src, `${src}:fence`, `${src}:fence`], ['a', 'c2', 0, '0-0', 10, 'tok2']);
   assert.is(await redis.get(`${src}:fence`), 'tok1');
 });
 
@@ -133,7 +133,7 @@ test('the fence is what makes the one-XACK path safe: a claim that bypasses it (
   await handOff(redis, from(src, 'a'), [toDst(dst)(ids[0]!, 0)]);
   const late = await handOff(redis, from(src, 'a'), ids.map(toDst(dst)), '0');
   assert.is(late.odd, 1, 'the script saw one entry that was not pending');
-  assert.is(await redis.xlen(dst), 5, 'p0 arrived twice: every claim must go through claim-2.lua');
+  assert.is(await redis.xlen(dst), 5, 'p0 arrived twice: every claim must go through claim-3.lua');
 });
 
 test('a moving fence ("!<token>") checks each entry and sets the fence to the token only when it acked one', async () => {

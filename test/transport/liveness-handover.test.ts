@@ -2,7 +2,7 @@
  * Workers outside `pipeline up` (Kubernetes, docker compose): a consumer killed hard leaves its
  * entries pending with no supervisor to hand them over. A live sibling's reclaimer pass finds its
  * alive key gone while its registration stays (lib/worker/liveness-handover.ts) and hands the
- * entries over through the supervisor's path (hand-over-dead-1.lua, then claim-2.lua's fence), within
+ * entries over through the supervisor's path (hand-over-dead-1.lua, then claim-3.lua's fence), within
  * `aliveTtlMs` and `livenessHandoverMs`, not after `claimMinIdleMs`: also with every default option,
  * where the stall marker outlives `claimMinIdleMs`. A consumer only stopped (SIGSTOP: its alive key
  * lapses too) loses nothing and writes nothing twice when it wakes up.
@@ -105,7 +105,7 @@ async function scenario(signal: 'SIGKILL' | 'SIGSTOP', options: Partial<StageOpt
       "the survivor handed the victim's entries over, once",
     );
     const claimed = events(survivor.output(), 'reclaim.claimed').reduce((n, e) => n + Number(e.count), 0);
-    assert.is(claimed, BATCH, 'and claimed them (claim-2.lua)');
+    assert.is(claimed, BATCH, 'and claimed them (claim-3.lua)');
 
     if (signal === 'SIGSTOP') {
       // The stalled process wakes up and hands its batch off late: the fence moved, each message is
