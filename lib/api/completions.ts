@@ -46,6 +46,9 @@ export class Completions {
   readonly positions: string[];
   /** Read errors since start (also logged). */
   errors = 0;
+  private markPositioned!: () => void;
+  /** Settles once every shard's start position is known (or on stop): a completion written after it is read. */
+  readonly positioned = new Promise<void>((resolve) => (this.markPositioned = resolve));
 
   constructor(
     private readonly sources: readonly CompletionSource[],
@@ -79,6 +82,7 @@ export class Completions {
   /** Stop reading; every waiter is woken with undefined (answered as not yet final). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.markPositioned();
     for (const set of this.waiters.values()) for (const w of set) w(undefined);
     this.waiters.clear();
     this.subscribers.clear();
@@ -175,6 +179,7 @@ export class Completions {
         }
       }),
     );
+    this.markPositioned();
     await Promise.all(this.sources.map((src, shard) => this.follow(src, shard)));
   }
 

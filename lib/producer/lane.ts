@@ -26,8 +26,8 @@ export interface LaneHooks {
    * Absent: a new run, nothing to read.
    */
   readState?: (l: ProducerLane) => Promise<RunState | null>;
-  /** `n` records of the run found already in (an earlier run had added them): counted, not sent. */
-  onSkip: (n: number) => void;
+  /** Records of the run found already in (an earlier run had added them): counted, not sent; their keys. */
+  onSkip: (n: number, keys: readonly string[]) => void;
 }
 
 /**
@@ -100,7 +100,7 @@ export class ProducerLane {
     this.hash.update(line);
     if (this.resume === undefined) this.keepPrint();
     else if (this.resume && this.count <= this.resume.count) {
-      this.onSkip(1);
+      this.onSkip(1, [key]);
       if (this.count === this.resume.count) checkFingerprint(this.stream, this.hash.copy().digest('hex'), this.resume, this.runId);
       return false;
     }
@@ -123,11 +123,11 @@ export class ProducerLane {
     if (!state) return;
     if (state.count > 0 && this.count >= state.count)
       checkFingerprint(this.stream, prints.toString('hex', (state.count - 1) * 20, state.count * 20), state, this.runId);
-    let skipped = 0;
+    const skipped: string[] = [];
     /** Drops the entries of `entries` (the first at position `start` of the run's records) that are in; returns their bytes. */
     const trim = (entries: [string, Buffer][], start: number): number => {
       const gone = entries.splice(0, Math.max(0, Math.min(entries.length, state.count - start)));
-      skipped += gone.length;
+      for (const [k] of gone) skipped.push(k);
       return gone.reduce((sum, [, e]) => sum + e.length, 0);
     };
     for (const b of this.queue) {
@@ -140,7 +140,7 @@ export class ProducerLane {
     const left = this.queue.filter((b) => b.entries.length > 0);
     this.queue.splice(0, this.queue.length, ...left);
     this.batchBytes -= trim(this.batch, this.count - this.batch.length);
-    this.onSkip(skipped);
+    this.onSkip(skipped.length, skipped);
     this.wake();
   }
 

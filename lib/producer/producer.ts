@@ -130,14 +130,16 @@ export interface ProduceOptions {
    * @defaultValue 16777216 (16 MiB)
    */
   laneBufferBytes?: number;
-  /** Called as a batch is sent, after `beforeBatch` and before any answer: how many records, and the stream. @defaultValue none */
-  onSend?: (records: number, stream: string) => void;
+  /** Called as a batch is sent, after `beforeBatch` and before any answer: how many records, the stream, and the records' keys. @defaultValue none */
+  onSend?: (records: number, stream: string, recordKeys: readonly string[]) => void;
   /**
    * With `waitReplicas` "auto": called when a batch that waited for its master's replica goes on
    * without WAIT, the replica lost (the master's replica count fell to 0 and stayed there for
    * `replicaDropMs`, which that batch waits out whatever `retryForMs`): the stream. @defaultValue none
    */
   onReplicaLost?: (stream: string, replicaDropMs: number) => void;
+  /** Called with the keys of records skipped unsent: an earlier run with this `runId` had added them. @defaultValue none */
+  onSkipped?: (recordKeys: readonly string[], stream: string) => void;
   /** Called when a batch is acknowledged (and replicated, with `waitReplicas`): its record keys and stream. */
   onBatch?: (recordKeys: readonly string[], stream: string) => void;
 }
@@ -193,7 +195,11 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   };
   const send = async (l: ProducerLane, b: LaneBatch) => {
     await opts.beforeBatch?.(l.stream);
-    opts.onSend?.(b.entries.length, l.stream);
+    opts.onSend?.(
+      b.entries.length,
+      l.stream,
+      b.entries.map(([k]) => k),
+    );
     const mine = await sendLane(redis, l.stream, l.stateKey, b, sendOpts, stopped);
     produced += mine;
     skipped += b.entries.length - mine; // a producer of the same run id, running at the same time, had added them
@@ -209,7 +215,17 @@ export async function produce(redis: Redis, input: Readable, opts: ProduceOption
   const lanes = new Map<string, ProducerLane>();
   const lane = (stream: string): ProducerLane => {
     let l = lanes.get(stream);
-    if (!l) lanes.set(stream, (l = new ProducerLane(stream, runId, { send, onFail: fail, stopped, readState, onSkip: (n) => (skipped += n) })));
+    if (!l)
+      lanes.set(
+        stream,
+        (l = new ProducerLane(stream, runId, {
+          send,
+          onFail: fail,
+          stopped,
+          readState,
+          onSkip: (n, keys) => ((skipped += n), opts.onSkipped?.(keys, stream)),
+        })),
+      );
     return l;
   };
   /** Records in the lanes' filling batches: at `batchSize`, every lane's batch is closed (as one batch of all shards had been sent). */

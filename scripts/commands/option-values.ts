@@ -58,3 +58,21 @@ export const REPLICA_DROP_OPTION = [
   '--replica-drop <ms>',
   'with --wait-replicas auto: a master whose replica count fell (its replica gone) is believed to have lost it once that has lasted ms; a batch waits that out whatever --retry-for, then goes on without WAIT, saying so (default: 30000)',
 ] as const;
+
+/** `produce --run-id <id>`: its flag and help (ProduceOptions.runId). */
+export const RUN_ID_OPTION = [
+  '--run-id <id>',
+  'name this run; after a crash or Ctrl-C, produce the same input with the same --run-id to resume (any --batch): records that went in are skipped, and an input that is not the one the run started on is refused (state kept 7 days; unnamed runs print their id when stopped)',
+] as const;
+
+/** `produce --wait` (scripts/commands/produce-wait.ts). */
+export const WAIT_OPTION = new Option(
+  '--wait',
+  'then wait until every record this run sent is stored, sent to review or dead-lettered, and print how many of each (exit 4: some dead-lettered; 5: some still in flight at --wait-timeout)',
+);
+
+/** `produce --wait-timeout <ms>`: no deadline by default (how long a feed takes depends on its size, its models and the other traffic). */
+export const WAIT_TIMEOUT_OPTION = new Option(
+  '--wait-timeout <ms>',
+  'with --wait: stop waiting ms after the last record went in (default: no deadline)',
+).argParser(positiveMs);

@@ -12,6 +12,8 @@ import { isTransientRedisError } from '../../lib/core/failure-policy.js';
 import { checkReadable, cliRedis, explainRedisFailure, fatalAsync, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 import { warnIfNoPipeline } from './pipeline-hint.js';
 import { counted } from '../../lib/core/counted.js';
+import type { FeedWaiter } from './feed-wait.js';
+import { finishProduceWait, openProduceWait, type ProduceWaitOptions } from './produce-wait.js';
 
 /** `pipeline produce`'s default --retry-for: a batch waits this long for Redis (unreachable, full, at maxclients) before produce gives up. */
 export const DEFAULT_RETRY_FOR_MS = 30_000;
@@ -32,9 +34,17 @@ export interface ProduceCliOptions extends GlobalOptions {
   laneBuffer?: string;
   /** Hold the backlog at this lag, below the stages' maxLag, so the API keeps room (capMaxLag). @defaultValue the stages' maxLag */
   maxLag?: string;
+  /** After producing, wait until every record sent has reached an end (scripts/commands/produce-wait.ts). */
+  wait?: boolean;
+  /** With `wait`: ms to wait after the last record went in. @defaultValue none (no deadline) */
+  waitTimeout?: string;
 }
 
-/** `pipeline produce [file]`: JSONL from a file or stdin into the input stream. Exit 1 if any line was rejected. */
+/**
+ * `pipeline produce [file]`: JSONL from a file or stdin into the input stream. Exit 1 if any line
+ * was rejected; with `--wait`, 4 if a record was dead-lettered, 5 if some were still in flight at
+ * `--wait-timeout` (5 before 4 before 1).
+ */
 export async function produceCommand(fileArg: string | undefined, opts: ProduceCliOptions): Promise<void> {
   const config = loadConfig(opts);
   const file = fileArg === '-' ? undefined : fileArg;
@@ -88,7 +98,12 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
   };
   // Records sent and not acknowledged yet: a run stopped meanwhile may have put them in (said when it stops).
   let unacknowledged = 0;
-  const onSend = (n: number) => (unacknowledged += n);
+  // --wait: each id is waited for from as it is sent (opened before the first send).
+  let waiter: FeedWaiter | undefined;
+  const onSend = (n: number, _stream: string, keys: readonly string[]) => {
+    unacknowledged += n;
+    waiter?.add(keys);
+  };
   // A lane's batch went in: its wait is over (a later outage is said again).
   const onBatch = (keys: readonly string[], stream: string) => {
     unacknowledged -= keys.length;
@@ -140,8 +155,10 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
     process.stderr.write(
       `${tty ? '\n' : ''}produce: ${why} after ${counted(produced, 'record')} produced${inFlight()}; to resume (nothing twice): ${resume}\n`,
     );
+  let producing = true;
   const onSignal = (signal: NodeJS.Signals) => {
-    stopped(`stopped by ${signal}`);
+    if (producing) stopped(`stopped by ${signal}`);
+    else process.stderr.write(`${tty ? '\n' : ''}produce: stopped by ${signal} while waiting, ${counted(waiter?.waiting ?? 0, 'id')} still in flight\n`);
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
@@ -151,6 +168,17 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
     // named before they go in (they still do: a first run before `pipeline up` is one too).
     // A first run (README: `pipeline up &` then `produce`, before the workers made their groups) warns too: say the records are kept.
     await warnIfNoPipeline(redis, config, undefined, '; the records go in all the same, and workers that start later (pipeline up) read them from the first');
+    const waitOpts: ProduceWaitOptions = {
+      tty,
+      retryForMs,
+      ...(opts.waitTimeout !== undefined ? { timeoutMs: Number(opts.waitTimeout) } : {}),
+      onRetry: (err, ms, budget) => onRetry(err, ms, budget),
+      onResumed: (ms) => {
+        waiting.delete('');
+        process.stderr.write(`${tty ? '\n' : ''}produce: waiting for the records' ends again after ${Math.round(ms / 1000)} s\n`);
+      },
+    };
+    if (opts.wait) waiter = await openProduceWait(redis, shards, waitOpts);
     const summary = await produce(redis, file ? createReadStream(file) : process.stdin, {
       stream: shards.all[0]!.stream(config.input),
       // Sharded: each record to its shard's input stream, by a stable hash of its id.
@@ -168,6 +196,7 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
       onProgress: progress,
       beforeBatch,
       onSend,
+      ...(waiter ? { onSkipped: (keys: readonly string[]) => waiter!.addEarlier(keys) } : {}),
       onBatch,
       onReplicaLost,
       ...(opts.laneBuffer !== undefined ? { laneBufferBytes: Number(opts.laneBuffer) } : {}),
@@ -176,12 +205,22 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
     process.stdout.write(JSON.stringify({ event: 'produce.done', ...summary, rejectsFile: summary.rejected ? opts.rejects : undefined }) + '\n');
     if (summary.rejected > 0) process.exitCode = 1;
     else if (!rejectsExisted) rmSync(opts.rejects, { force: true }); // no empty rejects file left behind
+    producing = false;
+    if (waiter) {
+      const code = await finishProduceWait(waiter, waitOpts);
+      if (code > 0) process.exitCode = code; // 4, 5: before 1 (the rejects are in the summary and the rejects file)
+    }
   } catch (err) {
+    if (!producing) {
+      process.stderr.write(`${tty ? '\n' : ''}produce: stopped waiting (all records are in), ${counted(waiter?.waiting ?? 0, 'id')} still in flight\n`);
+      throw err;
+    }
     if (err instanceof ProducerGapError) stopped('Redis lost records of this run');
     else if (!(err instanceof RunInputMismatchError)) stopped('failed');
     throw err;
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    await waiter?.close();
     // QUIT when the connection is up; a Redis that stayed away would hold a queued QUIT forever.
     if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
     else redis.disconnect();

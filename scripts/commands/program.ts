@@ -5,7 +5,7 @@ import { webhooksProgram } from './webhooks-program.js';
 import { priorsProgram } from './priors-program.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { integer, maxLagOption, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, runIdValue, share, waitReplicasValue } from './option-values.js';
-import { REPLICA_DROP_OPTION as replicaDrop } from './option-values.js';
+import { REPLICA_DROP_OPTION as replicaDrop, RUN_ID_OPTION, WAIT_OPTION, WAIT_TIMEOUT_OPTION } from './option-values.js';
 
 /**
  * The `pipeline` command line (scripts/cli.ts parses it; test/repo/cli-docs.test.ts reads its options).
@@ -92,11 +92,9 @@ export function buildProgram(): Command {
       'each shard has its own lane (a shard whose master fails over waits alone, within --retry-for, the others go on): the bytes of records one lane may hold unacknowledged before the reader waits for it (default: 16777216)',
       positiveInt,
     )
-    .option(
-      '--run-id <id>',
-      'name this run; after a crash or Ctrl-C, produce the same input with the same --run-id to resume (any --batch): records that went in are skipped, and an input that is not the one the run started on is refused (state kept 7 days; unnamed runs print their id when stopped)',
-      runIdValue,
-    )
+    .option(...RUN_ID_OPTION, runIdValue)
+    .addOption(WAIT_OPTION)
+    .addOption(WAIT_TIMEOUT_OPTION)
     .action(run((file: string | undefined, o: Record<string, string>) => produceCommand(file, { ...global(), ...o } as never)));
 
   program

@@ -1,0 +1,78 @@
+import type { Redis } from 'ioredis';
+import { FeedWaiter, type FeedEnds } from './feed-wait.js';
+import { createLogger, stderrSink } from '../../lib/observe/logger.js';
+import type { Shards } from '../../lib/redis/shard.js';
+import { counted } from '../../lib/core/counted.js';
+
+/** `produce --wait`: some record this run sent was dead-lettered (all others stored or sent to review). */
+export const EXIT_DEAD_LETTERED = 4;
+/** `produce --wait --wait-timeout ms`: records of this run had no end yet when the time was up (precedes 4 and 1). */
+export const EXIT_STILL_WAITING = 5;
+
+/** How `produce --wait` goes: where it says things, and its retry budget. */
+export interface ProduceWaitOptions {
+  tty: boolean;
+  retryForMs: number;
+  /** ms after the last record went in; undefined: no deadline. */
+  timeoutMs?: number;
+  /** produce's own "waiting: <cause>" line (once per cause). */
+  onRetry: (err: unknown, retriedMs: number, budgetMs: number) => void;
+  /** The checks answer again after failing this long. */
+  onResumed: (failedMs: number) => void;
+}
+
+/**
+ * Opens the wait before the first record is sent: the completion streams are followed from where
+ * they stand now, so no end is missed however fast the pipeline is.
+ */
+export function openProduceWait(redis: Redis, shards: Shards, o: ProduceWaitOptions): Promise<FeedWaiter> {
+  // Read errors of the completion readers are retried by them; what the user sees is the checks' "waiting:" line.
+  const logger = createLogger({ component: 'produce' }, 'error', stderrSink);
+  return FeedWaiter.open(redis, shards, logger, {
+    retryForMs: o.retryForMs,
+    onRetry: o.onRetry,
+    onResumed: o.onResumed,
+    onProgress: (e) => {
+      if (o.tty) process.stderr.write(`\r${progressLine(e)} `);
+    },
+    onGap: (stream, ended) =>
+      process.stderr.write(
+        `${o.tty ? '\n' : ''}produce: ${stream} was trimmed (limits.doneMaxLen) past what this wait had read: ${counted(ended, 'id')} found ended by their status keys\n`,
+      ),
+  });
+}
+
+/** Waits for the ends, prints them (stderr for people, a `produce.waited` JSON line on stdout) and returns the exit code they call for (0, 4 or 5). */
+export async function finishProduceWait(waiter: FeedWaiter, o: ProduceWaitOptions): Promise<number> {
+  const t0 = Date.now();
+  const ends = await waiter.wait(o.timeoutMs === undefined ? undefined : t0 + o.timeoutMs);
+  if (o.tty) process.stderr.write('\n');
+  process.stderr.write(summaryText(ends, o.timeoutMs));
+  process.stdout.write(JSON.stringify({ event: 'produce.waited', ...ends, seconds: (Date.now() - t0) / 1000 }) + '\n');
+  return exitCodeOf(ends);
+}
+
+export function exitCodeOf(ends: FeedEnds): number {
+  if (ends.waiting > 0) return EXIT_STILL_WAITING;
+  return deadCount(ends) > 0 ? EXIT_DEAD_LETTERED : 0;
+}
+
+const deadCount = (e: FeedEnds) => Object.values(e.deadLettered).reduce((a, b) => a + b, 0);
+
+export function progressLine(e: FeedEnds): string {
+  return `waiting: ${e.ids} ids  stored ${e.stored}  review ${e.review}  dead-lettered ${deadCount(e)}  in flight ${e.waiting}`;
+}
+
+/** `produce: 1000 ids: 990 stored, 5 review, 3 dead-lettered (max_deliveries 3), 2 still in flight ...` and a line of example ids per kind. */
+export function summaryText(e: FeedEnds, timeoutMs: number | undefined): string {
+  const dead = Object.entries(e.deadLettered).map(([r, n]) => `${r} ${n}`);
+  const parts = [`${e.stored} stored`, `${e.review} review`, `${deadCount(e)} dead-lettered${dead.length ? ` (${dead.join(', ')})` : ''}`];
+  if (e.waiting > 0) parts.push(`${e.waiting} still in flight after --wait-timeout ${timeoutMs} ms`);
+  const lines = [`produce: ${counted(e.ids, 'id')} sent by this run: ${parts.join(', ')}`];
+  const more = (n: number, shown: number) => (n > shown ? ', ...' : '');
+  if (e.examples.review.length) lines.push(`  review: ${e.examples.review.join(', ')}${more(e.review, e.examples.review.length)}`);
+  if (e.examples.deadLettered.length)
+    lines.push(`  dead-lettered: ${e.examples.deadLettered.join(', ')}${more(deadCount(e), e.examples.deadLettered.length)} (pipeline dlq list)`);
+  if (e.examples.waiting.length) lines.push(`  in flight: ${e.examples.waiting.join(', ')}${more(e.waiting, e.examples.waiting.length)}`);
+  return lines.join('\n') + '\n';
+}
