@@ -30,6 +30,11 @@ export async function readStatus(redis: Redis, key: string): Promise<StatusValue
     if (isWrongType(err)) return (await redis.hgetall(key)) as StatusValue;
     throw err;
   }
+  return decodeStatus(raw);
+}
+
+/** A status as GET (or MGET) returns it, `{}` when there is none or it cannot be read as one (MGET gives null for a legacy hash too). */
+export function decodeStatus(raw: string | null): StatusValue {
   if (raw === null) return {};
   try {
     const v = JSON.parse(raw) as unknown;

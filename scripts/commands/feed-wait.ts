@@ -7,6 +7,7 @@ import type { Logger } from '../../lib/observe/logger.js';
 import type { Shards } from '../../lib/redis/shard.js';
 import type { CompletionEvent } from '../../lib/stream/completion-event.js';
 import type { FinalStatus } from '../../lib/stream/done.js';
+import { decodeStatus } from '../../lib/stream/status-value.js';
 import { FeedTally, type FeedEnds } from './feed-ends.js';
 
 export type { FeedEnds } from './feed-ends.js';
@@ -185,26 +186,18 @@ export class FeedWaiter {
       const byShard = new Map<string, string[]>();
       for (const id of chunk) {
         const k = this.shards.keysFor(id).tag;
-        byShard.set(k, [...(byShard.get(k) ?? []), id]);
+        const ids = byShard.get(k);
+        if (ids) ids.push(id);
+        else byShard.set(k, [id]);
       }
       for (const group of byShard.values()) {
         const values = await this.redis.mget(...group.map((id) => this.shards.keysFor(id).status(id)));
         for (const [j, raw] of values.entries()) {
-          const s = parseStatus(raw);
-          if (s && FINAL.has(s.s) && s.t >= since && this.tally.ended(group[j]!, s.s as FinalStatus, s.r)) ended++;
+          const { s, t, r } = decodeStatus(raw);
+          if (s !== undefined && FINAL.has(s) && Number(t ?? 0) >= since && this.tally.ended(group[j]!, s as FinalStatus, r)) ended++;
         }
       }
     }
     return ended;
-  }
-}
-
-function parseStatus(raw: string | null): { s: string; t: number; r?: string } | undefined {
-  if (raw === null) return undefined;
-  try {
-    const v = JSON.parse(raw) as { s?: unknown; t?: unknown; r?: unknown };
-    return typeof v.s === 'string' ? { s: v.s, t: Number(v.t ?? 0), ...(typeof v.r === 'string' ? { r: v.r } : {}) } : undefined;
-  } catch {
-    return undefined;
   }
 }
