@@ -1,9 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, onRequestHookHandler } from 'fastify';
-import { parseCompletion } from './completions.js';
+import { parseCompletion } from '../stream/completions.js';
 import { assertRedisReady } from './errors.js';
 import { FrameBatch, parsePosition, POSITION_RE } from './sse-frames.js';
-import { gapFrame, trimmedPast } from './sse-gap.js';
+import { gapFrame } from './sse-gap.js';
+import { trimmedPast } from '../stream/trimmed-past.js';
 import { echo } from './echo.js';
 
 /**

@@ -5,11 +5,12 @@ import { ShardedBackpressure } from '../producer/backpressure-shards.js';
 import { ReplicaWait } from '../redis/replicas.js';
 import { requireRole } from './auth.js';
 import { assertRedisReady, EvictingRedis, refuseBadProductId, tooManyRecords } from './errors.js';
-import type { CompletionEvent } from './completions.js';
+import type { CompletionEvent } from '../stream/completions.js';
 import { registerEvents } from './events.js';
 import { registerStageControl } from './stage-control.js';
 import { registerDataLoss } from './data-loss-routes.js';
-import { FINAL, lookupStatus, type IdStatus } from './status.js';
+import { lookupStatus, type IdStatus } from './status.js';
+import { FINAL_STATUSES } from '../stream/done.js';
 import { countRecords, NdjsonBody, parseRecords } from './submit.js';
 import { NO_QUERY } from './strict-schemas.js';
 import { emptyBody } from './body-parsers.js';
@@ -194,7 +195,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
       const waitMs = Math.min(request.query.wait_ms ?? 0, limits.maxWaitMs);
       const w = waitMs > 0 ? completions.wait(id, waitMs) : undefined; // before the lookup: no event slips between
       const { s, product } = await statusOf(id);
-      if (!w || s.status === 'unknown' || FINAL.has(s.status)) {
+      if (!w || s.status === 'unknown' || FINAL_STATUSES.has(s.status)) {
         w?.cancel();
         return answer(id, s, reply, product);
       }
@@ -255,7 +256,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
       );
       if (!found) return reply.code(202).send({ id: record.id, status: 'processing', stage: null });
       if (found.s.status === 'stored') return reply.send({ id: record.id, ...found.s, product: found.product });
-      return reply.code(FINAL.has(found.s.status) ? 200 : 202).send({ id: record.id, ...found.s });
+      return reply.code(FINAL_STATUSES.has(found.s.status) ? 200 : 202).send({ id: record.id, ...found.s });
     },
   );
 

@@ -17,7 +17,7 @@ import { API_DEFAULTS, type ApiLimits } from './options.js';
 import { badPath, errorHandler, fromStore, Unavailable } from './errors.js';
 import { registerRoutes } from './routes.js';
 import { registerBodyParsers } from './body-parsers.js';
-import { Completions } from './completions.js';
+import { Completions } from '../stream/completions.js';
 import { watchDataLoss } from './data-loss-watch.js';
 import { guardEviction, type EvictionGuard } from './eviction-guard.js';
 import { buildValidator } from './validators.js';

@@ -1,5 +1,5 @@
-import type { CompletionEvent } from './completions.js';
-import { compareIds } from './status.js';
+import type { CompletionEvent } from '../stream/completions.js';
+import { compareIds } from '../stream/stream-id.js';
 import { echo } from './echo.js';
 
 /**

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { ResolvedStage } from '../config/types.js';
 import type { Keys } from '../redis/keys.js';
 import { readStatus } from '../stream/status-value.js';
+import { compareIds } from '../stream/stream-id.js';
 
 /** What `GET /v1/products/{id}` answers (before the stored product is added). */
 export type IdStatus =
@@ -11,15 +12,6 @@ export type IdStatus =
   | { status: 'stored'; stage: string; at: number }
   | { status: 'review'; stage: string; reason: string; at: number }
   | { status: 'dead_lettered'; stage: string; reason: string; error?: string; at: number };
-
-export const FINAL = new Set(['stored', 'review', 'dead_lettered']);
-
-/** "ms-seq" stream ids compared as numbers. */
-export function compareIds(a: string, b: string): number {
-  const [am = 0, as = 0] = a.split('-').map(Number);
-  const [bm = 0, bs = 0] = b.split('-').map(Number);
-  return am - bm || as - bs;
-}
 
 /**
  * One id's status, cheaply:

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/types.js';
 import type { Keys } from '../redis/keys.js';
-import { compareIds } from '../api/status.js';
+import { compareIds } from '../stream/stream-id.js';
 import { Shards } from '../redis/shard.js';
 import { decodeEnvelope, entryFields, type Envelope } from '../stream/codec.js';
 import { toEntries } from '../stream/entries.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { DecodeError, errorMessage } from '../core/errors.js';
-import { compareIds } from '../api/status.js';
+import { compareIds } from '../stream/stream-id.js';
 import { pairs } from '../core/reply-pairs.js';
 import type { Keys } from '../redis/keys.js';
 import { decodeEnvelope, entryFields } from '../stream/codec.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { compareIds } from '../api/status.js';
+import { compareIds } from '../stream/stream-id.js';
 import { pairs } from '../ops/inspect.js';
 import type { Keys } from '../redis/keys.js';
 import { Script } from '../redis/script.js';

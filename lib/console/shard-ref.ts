@@ -1,4 +1,4 @@
-import { compareIds } from '../api/status.js';
+import { compareIds } from '../stream/stream-id.js';
 import { BadIdError } from '../core/errors.js';
 import type { Keys } from '../redis/keys.js';
 import type { Shards } from '../redis/shard.js';

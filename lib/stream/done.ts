@@ -23,6 +23,9 @@ import { isOutOfMemory } from '../core/redis-replies.js';
  */
 export type FinalStatus = 'stored' | 'review' | 'dead_lettered';
 
+/** The statuses an id's trip ends with (its status key's `s`); anything else is on the way (`queued`). */
+export const FINAL_STATUSES: ReadonlySet<string> = new Set<FinalStatus>(['stored', 'review', 'dead_lettered']);
+
 export interface Completion {
   /** Product id (the record key). */
   key: string;

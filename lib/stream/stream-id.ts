@@ -21,3 +21,10 @@ export function streamIdOlder(a: string, b: string): boolean {
   const y = parseStreamId(b);
   return x !== undefined && y !== undefined && compareStreamIds(x, y) < 0;
 }
+
+/** "ms-seq" stream ids compared as numbers. */
+export function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
+}

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { FeedWaiter, type FeedEnds } from './feed-wait.js';
+import { FeedWaiter, type FeedEnds } from '../../lib/ops/feed-wait.js';
 import { createLogger, stderrSink } from '../../lib/observe/logger.js';
 import type { Shards } from '../../lib/redis/shard.js';
 import { counted } from '../../lib/core/counted.js';

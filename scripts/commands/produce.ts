@@ -12,7 +12,7 @@ import { isTransientRedisError } from '../../lib/core/failure-policy.js';
 import { checkReadable, cliRedis, explainRedisFailure, fatalAsync, loadConfig, warnEvictionPolicy, type GlobalOptions } from './common.js';
 import { warnIfNoPipeline } from './pipeline-hint.js';
 import { counted } from '../../lib/core/counted.js';
-import type { FeedWaiter } from './feed-wait.js';
+import type { FeedWaiter } from '../../lib/ops/feed-wait.js';
 import { finishProduceWait, openProduceWait, type ProduceWaitOptions } from './produce-wait.js';
 
 /** `pipeline produce`'s default --retry-for: a batch waits this long for Redis (unreachable, full, at maxclients) before produce gives up. */

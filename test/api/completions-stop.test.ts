@@ -1,12 +1,12 @@
 /**
- * `Completions.stop` (lib/api/completions.ts) leaves no timer behind: the server's close must not
+ * `Completions.stop` (lib/stream/completions.ts) leaves no timer behind: the server's close must not
  * keep the process alive, nor wake a read loop afterwards. Before: stop raced the loop against a
  * `completionsBlockMs + 500` ms sleep that was never cleared (600 ms here), and a read loop
  * waiting out a failed read slept its backoff (up to 5 s) after stop.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Completions } from '../../lib/api/completions.js';
+import { Completions } from '../../lib/stream/completions.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { client, randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';

@@ -3,10 +3,21 @@ import { backoffMs } from '../core/backoff.js';
 import { ioDeadline } from '../core/io-deadline.js';
 import { settleWithin } from '../core/periodic.js';
 import type { Logger } from '../observe/logger.js';
-import type { ApiLimits } from './options.js';
 
-export { parseCompletion, type CompletionEvent } from '../stream/completion-event.js';
-import { parseCompletion, type CompletionEvent } from '../stream/completion-event.js';
+export { parseCompletion, type CompletionEvent } from './completion-event.js';
+import { parseCompletion, type CompletionEvent } from './completion-event.js';
+
+/** How the readers read (the HTTP API's `limits` of the same names, lib/config/api-limits.ts). */
+export interface CompletionReadLimits {
+  /** XREAD BLOCK, ms. */
+  completionsBlockMs: number;
+  /** XREAD COUNT. */
+  completionsBatch: number;
+  /** First pause after a failed read, ms (doubled per failure in a row). */
+  completionsRetryMs: number;
+  /** Longest pause after failed reads, ms. */
+  completionsRetryMaxMs: number;
+}
 
 type Waiter = (e: CompletionEvent | undefined) => void;
 /**
@@ -53,7 +64,7 @@ export class Completions {
   constructor(
     private readonly sources: readonly CompletionSource[],
     private readonly logger: Logger,
-    private readonly limits: Pick<ApiLimits, 'completionsBlockMs' | 'completionsBatch' | 'completionsRetryMs' | 'completionsRetryMaxMs'>,
+    private readonly limits: CompletionReadLimits,
   ) {
     this.positions = sources.map(() => '');
   }

@@ -1,4 +1,4 @@
-import type { FinalStatus } from '../../lib/stream/done.js';
+import type { FinalStatus } from '../stream/done.js';
 
 /** Ids named per kind in the summary (the first that ended so). */
 const EXAMPLES = 5;

@@ -1,13 +1,13 @@
 import type { Redis } from 'ioredis';
-import { Completions } from '../../lib/api/completions.js';
-import { API_DEFAULTS, type ApiLimits } from '../../lib/config/api-limits.js';
-import { trimmedPast } from '../../lib/api/sse-gap.js';
-import { isTransientRedisError } from '../../lib/core/failure-policy.js';
-import type { Logger } from '../../lib/observe/logger.js';
-import type { Shards } from '../../lib/redis/shard.js';
-import type { CompletionEvent } from '../../lib/stream/completion-event.js';
-import type { FinalStatus } from '../../lib/stream/done.js';
-import { decodeStatus } from '../../lib/stream/status-value.js';
+import { Completions, type CompletionReadLimits } from '../stream/completions.js';
+import { API_DEFAULTS } from '../config/api-limits.js';
+import { trimmedPast } from '../stream/trimmed-past.js';
+import { isTransientRedisError } from '../core/failure-policy.js';
+import type { Logger } from '../observe/logger.js';
+import type { Shards } from '../redis/shard.js';
+import type { CompletionEvent } from '../stream/completion-event.js';
+import { FINAL_STATUSES, type FinalStatus } from '../stream/done.js';
+import { decodeStatus } from '../stream/status-value.js';
 import { FeedTally, type FeedEnds } from './feed-ends.js';
 
 export type { FeedEnds } from './feed-ends.js';
@@ -16,7 +16,7 @@ export interface FeedWaitOptions {
   /** How often the completion streams are checked for a trimmed gap (and progress said). @defaultValue 1000 */
   checkMs?: number;
   /** The completion readers' XREAD block, batch and retry pauses. @defaultValue the API's (`completionsBlockMs` 1000, `completionsBatch` 1000, `completionsRetryMs` 100, `completionsRetryMaxMs` 5000) */
-  readLimits?: Partial<Pick<ApiLimits, 'completionsBlockMs' | 'completionsBatch' | 'completionsRetryMs' | 'completionsRetryMaxMs'>>;
+  readLimits?: Partial<CompletionReadLimits>;
   /** A Redis that fails the checks this long in a row ends the wait with its error (`produce --retry-for`); 0: the first error. */
   retryForMs: number;
   /** Called as a check fails with a transient error: the error, how long the checks have failed so far, and `retryForMs`. */
@@ -29,8 +29,6 @@ export interface FeedWaitOptions {
   onGap?: (stream: string, ended: number) => void;
 }
 
-/** An id's status as the completion writers set it (lib/stream/status-value.ts): final ones only. */
-const FINAL = new Set<string>(['stored', 'review', 'dead_lettered']);
 /** Status keys read per MGET. */
 const LOOKUP_CHUNK = 500;
 
@@ -66,7 +64,7 @@ export class FeedWaiter {
   /** Follows every shard's completion stream from its current end: call before the first record is sent. */
   static async open(redis: Redis, shards: Shards, logger: Logger, opts: FeedWaitOptions): Promise<FeedWaiter> {
     const startedAt = Date.now();
-    // A blocking XREAD per shard, each on its own connection (lib/api/completions.ts), beside the producer's.
+    // A blocking XREAD per shard, each on its own connection (lib/stream/completions.ts), beside the producer's.
     const readers = shards.all.map(() => redis.duplicate());
     for (const r of readers) r.on('error', () => {}); // read errors are counted and retried by Completions
     const sources = shards.all.map((k, i) => ({ reader: readers[i]!, stream: k.done }));
@@ -194,7 +192,7 @@ export class FeedWaiter {
         const values = await this.redis.mget(...group.map((id) => this.shards.keysFor(id).status(id)));
         for (const [j, raw] of values.entries()) {
           const { s, t, r } = decodeStatus(raw);
-          if (s !== undefined && FINAL.has(s) && Number(t ?? 0) >= since && this.tally.ended(group[j]!, s as FinalStatus, r)) ended++;
+          if (s !== undefined && FINAL_STATUSES.has(s) && Number(t ?? 0) >= since && this.tally.ended(group[j]!, s as FinalStatus, r)) ended++;
         }
       }
     }
