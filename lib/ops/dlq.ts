@@ -38,6 +38,8 @@ export interface Selection {
   all?: boolean;
   /** With `all`: at most this many, oldest first. */
   count?: number;
+  /** With `all`: only dead letters with this reason (`purged`: what `pipeline purge` took out). */
+  reason?: string;
 }
 
 export interface ReplayResult {
@@ -188,6 +190,11 @@ export async function getDeadLetter(redis: Redis, keys: Keys, id: string): Promi
   return hit ? parse(hit[0].toString(), hit[1]) : undefined;
 }
 
+function fieldValue(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
 /** The DLQ ids a selection names; `all` stops at the last id present now, so entries dead-lettered again meanwhile are not picked up twice. */
 async function selectIds(redis: Redis, keys: Keys, sel: Selection): Promise<string[]> {
   if (sel.ids?.length) {
@@ -202,7 +209,7 @@ async function selectIds(redis: Redis, keys: Keys, sel: Selection): Promise<stri
   const limit = sel.count ?? Infinity;
   while (ids.length < limit) {
     const page = await redis.xrange(keys.dlq, start, last[0], 'COUNT', 500);
-    for (const [id] of page) if (ids.length < limit) ids.push(id);
+    for (const [id, fields] of page) if (ids.length < limit && (sel.reason === undefined || fieldValue(fields, 'reason') === sel.reason)) ids.push(id);
     if (page.length < 500) break;
     start = `(${page[page.length - 1]![0]}`;
   }

@@ -3,7 +3,7 @@ import type { RawEntry } from './entries.js';
 import type { Forward } from './handoff.js';
 
 /** Why a message was dead-lettered. */
-export const DEAD_LETTER_REASONS = ['max_deliveries', 'permanent_error', 'undecodable', 'no_route', 'unwritable_target'] as const;
+export const DEAD_LETTER_REASONS = ['max_deliveries', 'permanent_error', 'undecodable', 'no_route', 'unwritable_target', 'purged'] as const;
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
 export interface DeadLetter {

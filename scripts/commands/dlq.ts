@@ -22,14 +22,16 @@ export interface DlqSelectOptions {
   id?: string[];
   all?: boolean;
   count?: string;
+  reason?: string;
 }
 
 export function selection(o: DlqSelectOptions): Selection {
   if (!o.id?.length && !o.all) throw new Error('name entries with --id ID... or pass --all');
   if (o.id?.length && o.all) throw new Error('--id and --all exclude each other');
+  if (o.reason !== undefined && !o.all) throw new Error('--reason selects with --all');
   const count = o.count === undefined ? undefined : Number(o.count);
   if (count !== undefined && !(Number.isInteger(count) && count > 0)) throw new Error(`--count: expected a positive integer, got ${o.count}`);
-  return { ids: o.id, all: o.all, count };
+  return { ids: o.id, all: o.all, count, ...(o.reason === undefined ? {} : { reason: o.reason }) };
 }
 
 const iso = (ms: number) => (ms ? new Date(ms).toISOString() : '-');
@@ -164,6 +166,7 @@ export function dlqCommand(global: () => GlobalOptions, run: <A extends unknown[
     .option('--id <id...>', 'these DLQ entry ids (<shard>/<id> when the pipeline is sharded, as `dlq list` prints them)')
     .option('--all', 'every dead letter present now (oldest first)')
     .option('--count <n>', 'with --all: at most n (per shard, when the pipeline is sharded)', positiveInt)
+    .option('--reason <reason>', `with --all: only this reason (${DEAD_LETTER_REASONS.join(', ')})`, oneOf(DEAD_LETTER_REASONS))
     .action(
       run((o: DlqSelectOptions) =>
         withRedis(global(), async (redis, config) => {
@@ -197,6 +200,7 @@ export function dlqCommand(global: () => GlobalOptions, run: <A extends unknown[
     .description('delete dead letters for good; prints the count')
     .option('--id <id...>', 'these DLQ entry ids (<shard>/<id> when the pipeline is sharded, as `dlq list` prints them)')
     .option('--all', 'every dead letter present now')
+    .option('--reason <reason>', `with --all: only this reason (${DEAD_LETTER_REASONS.join(', ')})`, oneOf(DEAD_LETTER_REASONS))
     .action(
       run((o: DlqSelectOptions) =>
         withRedis(global(), async (redis, config) => {

@@ -3,6 +3,7 @@ import { dataFileHelp, DEFAULT_EVAL_CHUNK, DEFAULT_EVAL_INPUT, DEFAULT_EVAL_TRAI
 import { dlqCommand } from './dlq.js';
 import { webhooksProgram } from './webhooks-program.js';
 import { priorsProgram } from './priors-program.js';
+import { purgeProgram } from './purge-program.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { integer, maxLagOption, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, runIdValue, share, waitReplicasValue } from './option-values.js';
 import { REPLICA_DROP_OPTION as replicaDrop, RUN_ID_OPTION, WAIT_OPTION, WAIT_TIMEOUT_OPTION } from './option-values.js';
@@ -343,6 +344,7 @@ export function buildProgram(): Command {
     .action(run((action: string) => functionsCommand(action, global())));
 
   program.addCommand(dlqCommand(global, run));
+  program.addCommand(purgeProgram(global, run));
   program.addCommand(priorsProgram(global, run));
   return program;
 }

@@ -1,0 +1,148 @@
+import type { Redis } from 'ioredis';
+import type { ResolvedConfig } from '../config/types.js';
+import { PipelineError, errorMessage } from '../core/errors.js';
+import type { Keys } from '../redis/keys.js';
+import { Script } from '../redis/script.js';
+import { configShards } from '../redis/shard.js';
+import { groupBacklog, LAG_ESTIMATE_CAP } from '../stream/group-backlog.js';
+import { createGroup } from '../stream/consumer-group.js';
+import { streamInfo } from '../stream/stream-info.js';
+import { UnknownStageError } from './pause.js';
+
+/**
+ * `pipeline purge <stage>`: a stage's waiting backlog (entries after its group's last-delivered-id,
+ * not yet read by any consumer) is dead-lettered with reason `purged`, chunk by chunk
+ * (lib/lua/stage-purge-N.lua), never deleted: `pipeline dlq replay` puts it back, `pipeline dlq
+ * purge` deletes it for good. Pending entries (delivered, in work or to be reclaimed) stay.
+ */
+const script = new Script('stage-purge-N');
+
+/** Entries per script call when no `chunk` is given. */
+export const DEFAULT_PURGE_CHUNK = 500;
+
+export interface PurgeOptions {
+  /** At most this many entries in all. @defaultValue every entry waiting */
+  count?: number;
+  /** Entries per script call: each call holds Redis for its chunk. @defaultValue DEFAULT_PURGE_CHUNK */
+  chunk?: number;
+  /** Only this shard (sharded pipelines). @defaultValue every shard */
+  shard?: number;
+  /** Who purged (the dead letters' `error` field says it). */
+  by: string;
+}
+
+/** What a purge did on one shard's stream. */
+export interface ShardPurge {
+  /** Shard number; undefined for an unsharded pipeline. */
+  shard?: number;
+  stream: string;
+  purged: number;
+}
+
+export interface PurgeSummary {
+  stage: string;
+  purged: number;
+  shards: ShardPurge[];
+}
+
+/** A purge stopped by an error: `done` is what it had dead-lettered before; a re-run goes on from there. */
+export class StagePurgeError extends PipelineError {
+  constructor(
+    readonly done: PurgeSummary,
+    cause: unknown,
+  ) {
+    super(`purge of ${done.stage} stopped after ${done.purged} entries: ${errorMessage(cause)}`, { cause });
+  }
+}
+
+function stageOf(config: ResolvedConfig, name: string) {
+  const stage = config.stages.find((s) => s.name === name);
+  if (!stage)
+    throw new UnknownStageError(
+      name,
+      config.stages.map((s) => s.name),
+      false,
+    );
+  return stage;
+}
+
+function shardKeys(config: ResolvedConfig, shard?: number): readonly Keys[] {
+  const space = configShards(config);
+  return shard === undefined ? space.all : [space.shard(shard)];
+}
+
+/** Entries waiting for `stage` (its group's lag on each shard's stream; at least LAG_ESTIMATE_CAP when Redis cannot tell and more are there). */
+export async function waitingEntries(redis: Redis, config: ResolvedConfig, stageName: string, shard?: number): Promise<number> {
+  const stage = stageOf(config, stageName);
+  let total = 0;
+  for (const keys of shardKeys(config, shard)) {
+    const key = keys.stream(stage.input);
+    const info = await streamInfo(redis, key);
+    const group = info.groups.find((g) => g.get('name') === stage.name);
+    if (!info.stream) continue;
+    // No group yet: its workers create it from the stream's start (createGroup), so every entry waits.
+    if (!group) {
+      total += Number(info.stream.get('length'));
+      continue;
+    }
+    const end = { length: Number(info.stream.get('length')), lastId: String(info.stream.get('last-generated-id')) };
+    total += (await groupBacklog(redis, key, group, end, LAG_ESTIMATE_CAP)).lag ?? 0;
+  }
+  return total;
+}
+
+/** Dead-letter the entries waiting for `stage` (reason `purged`), in chunks; StagePurgeError with what was done when one fails. */
+export async function purgeStage(redis: Redis, config: ResolvedConfig, stageName: string, o: PurgeOptions): Promise<PurgeSummary> {
+  const stage = stageOf(config, stageName);
+  const chunk = o.chunk ?? DEFAULT_PURGE_CHUNK;
+  const summary: PurgeSummary = { stage: stage.name, purged: 0, shards: [] };
+  const error = `purged by ${o.by}`;
+  // The status value's fields but its time (the script adds it): one JSON object.
+  const statusPrefix = JSON.stringify({ s: 'dead_lettered', g: stage.name, r: 'purged', x: error }).slice(0, -1) + ',';
+  try {
+    for (const keys of shardKeys(config, o.shard)) {
+      const key = keys.stream(stage.input);
+      const done: ShardPurge = { ...(keys.shard === undefined ? {} : { shard: keys.shard }), stream: key, purged: 0 };
+      summary.shards.push(done);
+      for (;;) {
+        const want = Math.min(chunk, (o.count ?? Infinity) - summary.purged);
+        if (want <= 0) break;
+        const info = await streamInfo(redis, key);
+        if (!info.stream) break;
+        const group = info.groups.find((g) => g.get('name') === stage.name);
+        if (!group) {
+          // The group its workers would create (from the stream's start): the entries already there wait for it.
+          await createGroup(redis, key, stage.name);
+          continue;
+        }
+        const entries = (await redis.xrange(key, `(${String(group.get('last-delivered-id'))}`, '+', 'COUNT', want)) as [string, string[]][];
+        if (entries.length === 0) break;
+        const records = new Set<string>();
+        for (const [, fields] of entries) for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'k') records.add(fields[i + 1]!);
+        const recordKeys = [...records];
+        const reply = await script.runLarge<number | [number, string]>(
+          redis,
+          [key, keys.dlq, keys.done, ...recordKeys.map((k) => keys.status(k))],
+          [
+            stage.name,
+            entries.at(-1)![0],
+            stage.input,
+            error,
+            String(Date.now()),
+            String(config.limits.doneMaxLen),
+            String(config.limits.statusTtlMs),
+            statusPrefix,
+            ...recordKeys,
+          ],
+        );
+        if (reply === -1 || !Array.isArray(reply)) throw new PipelineError(`the group ${stage.name} on ${key} is gone`);
+        // 0 moved: consumers read the chunk meanwhile (it is theirs); the next round starts after them.
+        done.purged += Number(reply[0]);
+        summary.purged += Number(reply[0]);
+      }
+    }
+  } catch (err) {
+    throw new StagePurgeError(summary, err);
+  }
+  return summary;
+}

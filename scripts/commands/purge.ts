@@ -1,0 +1,69 @@
+import { createInterface } from 'node:readline/promises';
+import { userInfo } from 'node:os';
+import { purgeStage, StagePurgeError, waitingEntries } from '../../lib/ops/stage-purge.js';
+import { isPermissionRefusal } from '../../lib/core/failure-policy.js';
+import { adminOnlyRefusal, cliRedis, loadConfig, type GlobalOptions } from './common.js';
+
+export interface PurgeCommandOptions extends GlobalOptions {
+  yes?: boolean;
+  count?: string;
+  chunk?: string;
+  shard?: string;
+}
+
+/** Who the dead letters say purged them: `cli:<login>`. */
+function who(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return `cli:${process.env.USER ?? 'unknown'}`;
+  }
+}
+
+async function confirmed(stage: string, waiting: number): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`dead-letter the ${waiting} entries waiting for ${stage} (reason purged; \`pipeline dlq replay\` puts them back)? [y/N] `);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}
+
+/**
+ * `pipeline purge <stage> [--yes] [--count n] [--chunk n] [--shard n]`: dead-letter the entries
+ * waiting for a stage (lib/ops/stage-purge.ts) as the admin; prints one JSON summary line. Without
+ * --yes it asks on a terminal and refuses elsewhere (a script must say it means it).
+ */
+export async function purgeCommand(stage: string, opts: PurgeCommandOptions): Promise<void> {
+  const config = loadConfig(opts);
+  const redis = cliRedis(config.redis.url);
+  const shard = opts.shard === undefined ? undefined : Number(opts.shard);
+  try {
+    const waiting = await waitingEntries(redis, config, stage, shard);
+    if (!opts.yes) {
+      if (!process.stdin.isTTY)
+        throw new Error(`pipeline purge ${stage}: ${waiting} entries wait; not a terminal, so nobody can confirm: pass --yes to dead-letter them`);
+      if (!(await confirmed(stage, waiting))) {
+        process.stderr.write('nothing purged\n');
+        return;
+      }
+    }
+    const t0 = Date.now();
+    const summary = await purgeStage(redis, config, stage, {
+      by: who(),
+      ...(opts.count ? { count: Number(opts.count) } : {}),
+      ...(opts.chunk ? { chunk: Number(opts.chunk) } : {}),
+      ...(shard === undefined ? {} : { shard }),
+    }).catch((err: unknown) => {
+      // What was done before the error is said: a re-run goes on from there.
+      if (err instanceof StagePurgeError) process.stdout.write(JSON.stringify({ event: 'purge', ...err.done, stopped: true }) + '\n');
+      throw err instanceof StagePurgeError && isPermissionRefusal(err.cause) ? err.cause : err;
+    });
+    process.stdout.write(JSON.stringify({ event: 'purge', ...summary, seconds: (Date.now() - t0) / 1000 }) + '\n');
+  } catch (err) {
+    throw isPermissionRefusal(err) ? await adminOnlyRefusal(err, 'pipeline purge', "dead-letters a stage's waiting entries", config.redis.url) : err;
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
+  }
+}

@@ -1,0 +1,176 @@
+import { Readable } from 'node:stream';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { resolveConfig } from '../../lib/config/load.js';
+import { aclUsers, applyAcl } from '../../lib/ops/acl.js';
+import { pauseStages, resumeStages } from '../../lib/ops/pause.js';
+import { purgeStage } from '../../lib/ops/stage-purge.js';
+import { silentLogger } from '../../lib/observe/logger.js';
+import { produce } from '../../lib/producer/producer.js';
+import { Keys } from '../../lib/redis/keys.js';
+import { readStatus } from '../../lib/stream/status-value.js';
+import { ok, type StageFactory } from '../../lib/worker/stage.js';
+import { Worker } from '../../lib/worker/worker.js';
+import { STAGES } from '../../stages/index.js';
+import { cli, exited, FAST, stageThenStore, writeConfig } from '../helpers/pipeline.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
+
+const { server, redis } = await redisForFile(test);
+
+/** Records whose title is `hold` wait in the stage until `gate.open`, `slow` ones take 20 ms a batch; every call is counted by key. */
+const gate = { open: true };
+const seen = new Map<string, number>();
+const gated: StageFactory = () => ({
+  kind: 'gated',
+  async process(batch) {
+    for (const m of batch) seen.set(m.envelope.key, (seen.get(m.envelope.key) ?? 0) + 1);
+    if (batch.some((m) => m.envelope.input.title === 'hold')) await waitFor('the gate', () => gate.open, 20_000, 10);
+    if (batch.some((m) => m.envelope.input.title === 'slow')) await new Promise((r) => setTimeout(r, 20));
+    return batch.map(() => ok({ passed: true }));
+  },
+});
+
+/** `preprocess` (the gated kind, reading `in`) then store, run in-process; the CLI uses a rules-only config of the same name (same stage, same stream). */
+function start(pipeline: string) {
+  const config = resolveConfig(stageThenStore(pipeline, { name: 'preprocess', kind: 'gated' }, { ...FAST, batchSize: 5 }), 'test', {
+    env: { REDIS_URL: server.url },
+  });
+  const workers = ['preprocess', 'store'].map((stage) => new Worker({ config, stage, stages: { ...STAGES, gated }, logger: silentLogger }));
+  const runs = workers.map((w) => w.run());
+  return {
+    config,
+    keys: new Keys(pipeline),
+    stop: async () => {
+      await Promise.all(workers.map((w) => w.stop()));
+      await Promise.all(runs);
+    },
+  };
+}
+
+const records = (prefix: string, n: number, title = 'x') => Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, title }));
+
+async function produceRecords(keys: Keys, list: object[]): Promise<void> {
+  await produce(redis, Readable.from([list.map((r) => JSON.stringify(r)).join('\n')]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
+}
+
+const group = async (keys: Keys) =>
+  ((await redis.xinfo('GROUPS', keys.stream('in'))) as unknown[][])
+    .map((row) => new Map(Array.from({ length: row.length / 2 }, (_, i) => [String(row[2 * i]), row[2 * i + 1]])))
+    .find((g) => g.get('name') === 'preprocess');
+
+async function purgedKeys(keys: Keys): Promise<string[]> {
+  const rows = (await redis.xrange(keys.dlq, '-', '+')) as [string, string[]][];
+  return rows
+    .map(([, f]) => new Map(Array.from({ length: f.length / 2 }, (_, i) => [f[2 * i]!, f[2 * i + 1]!])))
+    .flatMap((m) => (m.get('reason') === 'purged' ? [m.get('k')!] : []));
+}
+
+test('pipeline purge dead-letters the entries waiting after a paused stage, leaves its pending ones, its lag reads 0, each id reads dead_lettered/purged; dlq replay puts them back and they are stored', async () => {
+  const pipeline = randomPipeline();
+  const run = start(pipeline);
+  const { keys, config } = run;
+  try {
+    gate.open = false;
+    await produceRecords(keys, records('h', 2, 'hold'));
+    await waitFor('2 pending', async () => Number((await group(keys))?.get('pending')) === 2);
+    await pauseStages(redis, config, 'preprocess', { by: 'test' });
+    await produceRecords(keys, records('w', 30));
+    const cliConfig = writeConfig(pipeline);
+    const purge = cli(['--config', cliConfig, 'purge', 'preprocess', '--yes', '--chunk', '7'], server.url);
+    assert.is(await exited(purge), 0, purge.output());
+    const summary = JSON.parse(
+      purge
+        .output()
+        .split('\n')
+        .find((l) => l.startsWith('{"event":"purge"'))!,
+    ) as { purged: number; stage: string };
+    assert.is(summary.purged, 30);
+    assert.is(summary.stage, 'preprocess');
+    const g = (await group(keys))!;
+    assert.is(Number(g.get('pending')), 2, 'the pending entries stay pending');
+    assert.is(g.get('lag'), 0, "the group's lag is known and 0");
+    const purged = await purgedKeys(keys);
+    assert.equal(
+      purged.sort(),
+      records('w', 30)
+        .map((r) => r.id)
+        .sort(),
+    );
+    const status = await readStatus(redis, keys.status('w7'));
+    assert.is(status.s, 'dead_lettered');
+    assert.is(status.r, 'purged');
+    assert.is(status.g, 'preprocess');
+    const done = (await redis.xrange(keys.done, '-', '+')) as [string, string[]][];
+    assert.is(done.filter(([, f]) => f.includes('purged')).length, 30, 'one completion per purged record');
+    const again = cli(['--config', cliConfig, 'purge', 'preprocess', '--yes'], server.url);
+    assert.is(await exited(again), 0, again.output());
+    assert.match(again.output(), /"purged":0/, 'a second run finds nothing waiting');
+
+    gate.open = true;
+    await resumeStages(redis, config, 'preprocess');
+    // A dead letter of another reason stays where it is.
+    await redis.xadd(keys.dlq, '*', 'k', 'other', 'stage', 'preprocess', 'stream', 'in', 'reason', 'no_route', 'error', 'x', 'deliveries', '1', 'at', '0');
+    const replay = cli(['--config', cliConfig, 'dlq', 'replay', '--all', '--reason', 'purged'], server.url);
+    assert.is(await exited(replay), 0, replay.output());
+    assert.match(replay.output(), /replayed: 30/);
+    await waitFor('32 stored', async () => (await redis.scard(keys.products)) === 32);
+    assert.equal(await purgedKeys(keys), [], 'no purged dead letter left');
+    assert.is(await redis.xlen(keys.dlq), 1, 'the no_route one stays');
+  } finally {
+    gate.open = true;
+    await run.stop();
+  }
+});
+
+test('purge while a worker reads: every record ends once, stored or purged, none lost, none twice', async () => {
+  const pipeline = randomPipeline();
+  const run = start(pipeline);
+  const { keys, config } = run;
+  const all = records('c', 400).map((r) => r.id);
+  try {
+    await produceRecords(keys, records('c', 400, 'slow'));
+    const summary = await purgeStage(redis, config, 'preprocess', { by: 'test', chunk: 3 });
+    await waitFor('every record ended', async () => (await redis.scard(keys.products)) + (await redis.xlen(keys.dlq)) >= 400);
+    await waitFor('nothing pending', async () => Number((await group(keys))?.get('pending')) === 0);
+    const stored = await redis.smembers(keys.products);
+    const purged = await purgedKeys(keys);
+    assert.is(purged.length, summary.purged, 'the summary counts what the DLQ holds');
+    assert.ok(stored.length > 0 && purged.length > 0, `both happened (stored ${stored.length}, purged ${purged.length})`);
+    assert.equal([...stored, ...purged].sort(), [...all].sort(), 'each record once, in the store or the DLQ');
+    for (const k of purged) assert.is(seen.get(k), undefined, `${k} was purged and never processed`);
+    for (const k of stored) assert.is(seen.get(k), 1, `${k} processed once`);
+  } finally {
+    await run.stop();
+  }
+});
+
+test('refused without --yes off a terminal, for an unknown stage (naming the stages), and for the observer (run it as the admin); nothing purged', async () => {
+  const pipeline = randomPipeline();
+  const config = resolveConfig({ ...JSON.parse('{}'), ...stageThenStore(pipeline, { name: 'preprocess', kind: 'preprocess' }) }, 'test', {
+    env: { REDIS_URL: server.url },
+  });
+  const keys = new Keys(pipeline);
+  await redis.xgroup('CREATE', keys.stream('in'), 'preprocess', '$', 'MKSTREAM');
+  await produceRecords(keys, records('r', 5));
+  const cliConfig = writeConfig(pipeline);
+
+  const noYes = cli(['--config', cliConfig, 'purge', 'preprocess'], server.url);
+  assert.is.not(await exited(noYes), 0, noYes.output());
+  assert.match(noYes.output(), /5 entries wait; not a terminal.*pass --yes/);
+
+  const unknown = cli(['--config', cliConfig, 'purge', 'nope', '--yes'], server.url);
+  assert.is.not(await exited(unknown), 0, unknown.output());
+  assert.match(unknown.output(), /no stage "nope" in this pipeline \(stages: preprocess, validate, store\)/);
+
+  const users = aclUsers(config);
+  await applyAcl(redis, users);
+  const observer = users.find((u) => u.role === 'observer')!.url;
+  const refused = cli(['--config', cliConfig, 'purge', 'preprocess', '--yes'], observer);
+  assert.is(await exited(refused), 13, refused.output());
+  assert.match(refused.output(), /may not run .*`pipeline purge` .*run it as the admin/);
+
+  assert.is(await redis.xlen(keys.dlq), 0, 'nothing dead-lettered');
+  assert.is((await group(keys))?.get('lag'), 5, 'all 5 still wait');
+});
+
+test.run();
