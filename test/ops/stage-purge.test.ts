@@ -173,4 +173,59 @@ test('refused without --yes off a terminal, for an unknown stage (naming the sta
   assert.is((await group(keys))?.get('lag'), 5, 'all 5 still wait');
 });
 
+test("a sharded pipeline: every shard's stream, or --shard; a group Redis keeps no entries-read count for reads lag 0 once all is purged; a stage with no group yet gets it", async () => {
+  const pipeline = randomPipeline();
+  const config = resolveConfig({ ...stageThenStore(pipeline, { name: 'preprocess', kind: 'preprocess' }), shards: 2 }, 'test', {
+    env: { REDIS_URL: server.url },
+  });
+  const [k0, k1] = Keys.shards(pipeline, 2) as [Keys, Keys];
+  for (const k of [k0, k1]) for (let i = 0; i < 5; i++) await redis.xadd(k.stream('in'), '*', 'k', `s${k.shard}-${i}`, 'e', 'x');
+  // Shard 0's group made by hand, moved with SETID alone and an entry after it deleted: Redis then has no entries-read for it and reports no lag.
+  await redis.xgroup('CREATE', k0.stream('in'), 'preprocess', '0');
+  const entries0 = (await redis.xrange(k0.stream('in'), '-', '+')) as [string, string[]][];
+  await redis.xgroup('SETID', k0.stream('in'), 'preprocess', entries0[0]![0]);
+  await redis.xdel(k0.stream('in'), entries0[2]![0]);
+  assert.is((await group(k0))?.get('lag'), null, 'no lag known before');
+
+  const one = await purgeStage(redis, config, 'preprocess', { by: 'test', shard: 1 });
+  assert.equal(
+    one.shards.map((x) => [x.shard, x.purged]),
+    [[1, 5]],
+  );
+  assert.is(await redis.xlen(k0.dlq), 0, 'shard 0 left alone');
+  const all = await purgeStage(redis, config, 'preprocess', { by: 'test', chunk: 2 });
+  assert.equal(
+    all.shards.map((x) => [x.shard, x.purged]),
+    [
+      [0, 3],
+      [1, 0],
+    ],
+  );
+  assert.equal((await purgedKeys(k0)).sort(), ['s0-1', 's0-3', 's0-4']);
+  assert.is((await group(k0))?.get('lag'), 0, 'the lag is known again, 0');
+  assert.is((await group(k1))?.get('lag'), 0);
+  assert.is((await readStatus(redis, k1.status('s1-2'))).r, 'purged', "a record's status is on its shard");
+});
+
+test('Redis full (maxmemory): the purge stops, prints what it did with "stopped":true, exits non-zero; a re-run once memory is free purges what waits', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  await redis.xgroup('CREATE', keys.stream('in'), 'preprocess', '$', 'MKSTREAM');
+  await produceRecords(keys, records('m', 6));
+  const cliConfig = writeConfig(pipeline);
+  await redis.config('SET', 'maxmemory', '1');
+  try {
+    const full = cli(['--config', cliConfig, 'purge', 'preprocess', '--yes'], server.url);
+    assert.is.not(await exited(full), 0, full.output());
+    assert.match(full.output(), /"event":"purge".*"purged":0.*"stopped":true/);
+    assert.match(full.output(), /purge of preprocess stopped after 0 entries: .*OOM/);
+  } finally {
+    await redis.config('SET', 'maxmemory', '0');
+  }
+  assert.is(await redis.xlen(keys.dlq), 0);
+  const again = cli(['--config', cliConfig, 'purge', 'preprocess', '--yes'], server.url);
+  assert.is(await exited(again), 0, again.output());
+  assert.match(again.output(), /"purged":6/);
+});
+
 test.run();
