@@ -29,6 +29,12 @@ export interface PurgeOptions {
   shard?: number;
   /** Who purged (the dead letters' `error` field says it). */
   by: string;
+  /**
+   * Per stream key, the last entry the purge may take (`purgeBounds`, read when the waiting entries
+   * were counted for a confirmation): records added after it (the API and producers keep taking
+   * them) are never purged. @defaultValue each stream's last entry when the purge reaches it
+   */
+  until?: ReadonlyMap<string, string>;
 }
 
 /** What a purge did on one shard's stream. */
@@ -91,6 +97,18 @@ export async function waitingEntries(redis: Redis, config: ResolvedConfig, stage
   return total;
 }
 
+/** Each of the stage's input streams (every shard's, or `shard`'s) and its last entry id now: what a purge started now may take at most. */
+export async function purgeBounds(redis: Redis, config: ResolvedConfig, stageName: string, shard?: number): Promise<Map<string, string>> {
+  const stage = stageOf(config, stageName);
+  const bounds = new Map<string, string>();
+  for (const keys of shardKeys(config, shard)) {
+    const key = keys.stream(stage.input);
+    const info = await streamInfo(redis, key);
+    if (info.stream) bounds.set(key, String(info.stream.get('last-generated-id')));
+  }
+  return bounds;
+}
+
 /** Dead-letter the entries waiting for `stage` (reason `purged`), in chunks; StagePurgeError with what was done when one fails. */
 export async function purgeStage(redis: Redis, config: ResolvedConfig, stageName: string, o: PurgeOptions): Promise<PurgeSummary> {
   const stage = stageOf(config, stageName);
@@ -100,11 +118,14 @@ export async function purgeStage(redis: Redis, config: ResolvedConfig, stageName
   // The status value's fields but its time (the script adds it): one JSON object.
   const statusPrefix = JSON.stringify({ s: 'dead_lettered', g: stage.name, r: 'purged', x: error }).slice(0, -1) + ',';
   try {
+    const until = o.until ?? (await purgeBounds(redis, config, stage.name, o.shard));
     for (const keys of shardKeys(config, o.shard)) {
       const key = keys.stream(stage.input);
       const done: ShardPurge = { ...(keys.shard === undefined ? {} : { shard: keys.shard }), stream: key, purged: 0 };
       summary.shards.push(done);
+      const last = until.get(key);
       for (;;) {
+        if (last === undefined) break; // no stream when the bounds were read: nothing was waiting
         const want = Math.min(chunk, (o.count ?? Infinity) - summary.purged);
         if (want <= 0) break;
         const info = await streamInfo(redis, key);
@@ -115,7 +136,7 @@ export async function purgeStage(redis: Redis, config: ResolvedConfig, stageName
           await createGroup(redis, key, stage.name);
           continue;
         }
-        const entries = (await redis.xrange(key, `(${String(group.get('last-delivered-id'))}`, '+', 'COUNT', want)) as [string, string[]][];
+        const entries = (await redis.xrange(key, `(${String(group.get('last-delivered-id'))}`, last, 'COUNT', want)) as [string, string[]][];
         if (entries.length === 0) break;
         const records = new Set<string>();
         for (const [, fields] of entries) for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'k') records.add(fields[i + 1]!);

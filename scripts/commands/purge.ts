@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { userInfo } from 'node:os';
-import { purgeStage, StagePurgeError, waitingEntries } from '../../lib/ops/stage-purge.js';
+import { purgeBounds, purgeStage, StagePurgeError, waitingEntries } from '../../lib/ops/stage-purge.js';
 import { isPermissionRefusal } from '../../lib/core/failure-policy.js';
 import { adminOnlyRefusal, cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
@@ -40,6 +40,8 @@ export async function purgeCommand(stage: string, opts: PurgeCommandOptions): Pr
   const redis = cliRedis(config.redis.url);
   const shard = opts.shard === undefined ? undefined : Number(opts.shard);
   try {
+    // The entries counted (and confirmed) are the ones purged: records added after this (API, producers) are not.
+    const until = await purgeBounds(redis, config, stage, shard);
     const waiting = await waitingEntries(redis, config, stage, shard);
     if (!opts.yes) {
       if (!process.stdin.isTTY)
@@ -52,6 +54,7 @@ export async function purgeCommand(stage: string, opts: PurgeCommandOptions): Pr
     const t0 = Date.now();
     const summary = await purgeStage(redis, config, stage, {
       by: who(),
+      until,
       ...(opts.count ? { count: Number(opts.count) } : {}),
       ...(opts.chunk ? { chunk: Number(opts.chunk) } : {}),
       ...(shard === undefined ? {} : { shard }),

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { resolveConfig } from '../../lib/config/load.js';
 import { aclUsers, applyAcl } from '../../lib/ops/acl.js';
 import { pauseStages, resumeStages } from '../../lib/ops/pause.js';
-import { purgeStage } from '../../lib/ops/stage-purge.js';
+import { purgeBounds, purgeStage } from '../../lib/ops/stage-purge.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
@@ -116,6 +116,37 @@ test('pipeline purge dead-letters the entries waiting after a paused stage, leav
     await waitFor('32 stored', async () => (await redis.scard(keys.products)) === 32);
     assert.equal(await purgedKeys(keys), [], 'no purged dead letter left');
     assert.is(await redis.xlen(keys.dlq), 1, 'the no_route one stays');
+  } finally {
+    gate.open = true;
+    await run.stop();
+  }
+});
+
+test('records added after the purge read its bounds (the API and producers keep taking them) are not purged: they wait for the stage', async () => {
+  const pipeline = randomPipeline();
+  const run = start(pipeline);
+  const { keys, config } = run;
+  try {
+    // The worker holds a batch (its read is not in flight), then the stage is paused: what comes next waits.
+    gate.open = false;
+    await produceRecords(keys, records('h', 2, 'hold'));
+    await waitFor('2 pending', async () => Number((await group(keys))?.get('pending')) === 2);
+    await pauseStages(redis, config, 'preprocess', { by: 'test' });
+    await produceRecords(keys, records('bad', 12));
+    const until = await purgeBounds(redis, config, 'preprocess');
+    await produceRecords(keys, records('good', 5));
+    const summary = await purgeStage(redis, config, 'preprocess', { by: 'test', until, chunk: 5 });
+    assert.is(summary.purged, 12);
+    assert.equal(
+      (await purgedKeys(keys)).sort(),
+      records('bad', 12)
+        .map((r) => r.id)
+        .sort(),
+    );
+    assert.is((await group(keys))!.get('lag'), 5, 'the 5 added later still wait');
+    gate.open = true;
+    await resumeStages(redis, config, 'preprocess');
+    await waitFor('the 2 held and the 5 later ones stored', async () => (await redis.scard(keys.products)) === 7);
   } finally {
     gate.open = true;
     await run.stop();
