@@ -1,5 +1,6 @@
 import { accessSync, closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { userInfo } from 'node:os';
 import { postgresOrigin } from '../../stages/sinks/postgres-origin.js';
 import type { Redis } from 'ioredis';
 import { loadConfigFile } from '../../lib/config/load.js';
@@ -336,4 +337,13 @@ export async function observerRefusal(err: unknown, command: string, url: string
   if (!isPermissionRefusal(err)) return err;
   const fix = `\`${command}\` only reads: run it as the observer (\`REDIS_URL=$PIPELINE_OBSERVER_REDIS_URL\`, written by \`pipeline acl --apply --write-env FILE\`) or the admin`;
   return (await explainRefusal(err, { user: urlUser(url), fix }).catch(() => undefined)) ?? err;
+}
+
+/** Who a command run from this CLI acts as, for what it records (a pause's `by`, a purge's dead letters): `cli:<login>` (env USER when the login cannot be read). */
+export function cliActor(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return `cli:${process.env.USER ?? 'unknown'}`;
+  }
 }

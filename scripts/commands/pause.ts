@@ -1,19 +1,9 @@
-import { userInfo } from 'node:os';
 import { pauseStages, resumeStages } from '../../lib/ops/pause.js';
 import { isPermissionRefusal } from '../../lib/core/failure-policy.js';
-import { adminOnlyRefusal, cliRedis, loadConfig, type GlobalOptions } from './common.js';
+import { adminOnlyRefusal, cliActor, cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 export interface PauseOptions extends GlobalOptions {
   reason?: string;
-}
-
-/** Who the CLI says paused a stage: `cli:<login>` (env USER when the login cannot be read). */
-function who(): string {
-  try {
-    return `cli:${userInfo().username}`;
-  } catch {
-    return `cli:${process.env.USER ?? 'unknown'}`;
-  }
 }
 
 /**
@@ -26,7 +16,7 @@ export async function pauseCommand(action: 'pause' | 'resume', target: string, o
   const redis = cliRedis(config.redis.url);
   try {
     if (action === 'pause') {
-      const stages = await pauseStages(redis, config, target, { by: who(), reason: opts.reason });
+      const stages = await pauseStages(redis, config, target, { by: cliActor(), reason: opts.reason });
       for (const s of stages)
         process.stdout.write(
           `paused ${s}${opts.reason ? ` (${opts.reason})` : ''}: its workers finish the batch in hand, then read nothing until \`pipeline resume ${s}\`\n`,

@@ -1,23 +1,13 @@
 import { createInterface } from 'node:readline/promises';
-import { userInfo } from 'node:os';
 import { purgeBounds, purgeStage, StagePurgeError, waitingEntries } from '../../lib/ops/stage-purge.js';
 import { isPermissionRefusal } from '../../lib/core/failure-policy.js';
-import { adminOnlyRefusal, cliRedis, loadConfig, type GlobalOptions } from './common.js';
+import { adminOnlyRefusal, cliActor, cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 export interface PurgeCommandOptions extends GlobalOptions {
   yes?: boolean;
   count?: string;
   chunk?: string;
   shard?: string;
-}
-
-/** Who the dead letters say purged them: `cli:<login>`. */
-function who(): string {
-  try {
-    return `cli:${userInfo().username}`;
-  } catch {
-    return `cli:${process.env.USER ?? 'unknown'}`;
-  }
 }
 
 async function confirmed(stage: string, waiting: number): Promise<boolean> {
@@ -53,7 +43,7 @@ export async function purgeCommand(stage: string, opts: PurgeCommandOptions): Pr
     }
     const t0 = Date.now();
     const summary = await purgeStage(redis, config, stage, {
-      by: who(),
+      by: cliActor(),
       until,
       ...(opts.count ? { count: Number(opts.count) } : {}),
       ...(opts.chunk ? { chunk: Number(opts.chunk) } : {}),

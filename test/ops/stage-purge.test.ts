@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../../lib/config/load.js';
+import type { ResolvedConfig } from '../../lib/config/types.js';
 import { aclUsers, applyAcl } from '../../lib/ops/acl.js';
 import { pauseStages, resumeStages } from '../../lib/ops/pause.js';
 import { purgeBounds, purgeStage } from '../../lib/ops/stage-purge.js';
@@ -58,6 +59,14 @@ const group = async (keys: Keys) =>
     .map((row) => new Map(Array.from({ length: row.length / 2 }, (_, i) => [String(row[2 * i]), row[2 * i + 1]])))
     .find((g) => g.get('name') === 'preprocess');
 
+/** The worker holds a batch of 2 (so no read of its is in flight), then the stage is paused: what comes next waits. */
+async function holdThenPause(keys: Keys, config: ResolvedConfig): Promise<void> {
+  gate.open = false;
+  await produceRecords(keys, records('h', 2, 'hold'));
+  await waitFor('2 pending', async () => Number((await group(keys))?.get('pending')) === 2);
+  await pauseStages(redis, config, 'preprocess', { by: 'test' });
+}
+
 async function purgedKeys(keys: Keys): Promise<string[]> {
   const rows = (await redis.xrange(keys.dlq, '-', '+')) as [string, string[]][];
   return rows
@@ -70,10 +79,7 @@ test('pipeline purge dead-letters the entries waiting after a paused stage, leav
   const run = start(pipeline);
   const { keys, config } = run;
   try {
-    gate.open = false;
-    await produceRecords(keys, records('h', 2, 'hold'));
-    await waitFor('2 pending', async () => Number((await group(keys))?.get('pending')) === 2);
-    await pauseStages(redis, config, 'preprocess', { by: 'test' });
+    await holdThenPause(keys, config);
     await produceRecords(keys, records('w', 30));
     const cliConfig = writeConfig(pipeline);
     const purge = cli(['--config', cliConfig, 'purge', 'preprocess', '--yes', '--chunk', '7'], server.url);
@@ -127,11 +133,7 @@ test('records added after the purge read its bounds (the API and producers keep 
   const run = start(pipeline);
   const { keys, config } = run;
   try {
-    // The worker holds a batch (its read is not in flight), then the stage is paused: what comes next waits.
-    gate.open = false;
-    await produceRecords(keys, records('h', 2, 'hold'));
-    await waitFor('2 pending', async () => Number((await group(keys))?.get('pending')) === 2);
-    await pauseStages(redis, config, 'preprocess', { by: 'test' });
+    await holdThenPause(keys, config);
     await produceRecords(keys, records('bad', 12));
     const until = await purgeBounds(redis, config, 'preprocess');
     await produceRecords(keys, records('good', 5));
