@@ -217,11 +217,13 @@ function emptyRow(columns, text) {
 /**
  * What an audit entry did, after its action's name: the entries a replay or purge removed, a
  * review decision's product and category, the stages a pause or resume flagged (with the reason),
+ * the stage a stage purge emptied,
  * the records a data-loss acknowledgement cleared. A pause had been listed as a bare `stage_pause`,
  * not saying which stage nor why.
  */
 function auditDetail(a) {
   const parts = [];
+  if (a.action === 'stage_purge') parts.push(`${a.stage}${a.stopped ? ' (stopped by an error)' : ''}`);
   if (a.replayed !== undefined) parts.push(`replayed ${a.replayed}`);
   if (a.purged !== undefined) parts.push(`purged ${a.purged}`);
   if (a.category) parts.push(`${a.key} → ${a.category}`);

@@ -44,6 +44,31 @@ async function pauseOrResume(stage, paused) {
 }
 
 /**
+ * Purge a stage's waiting entries through the admin's route (POST /v1/stages/:stage/purge, audited):
+ * a dry run first, whose count the confirmation shows; the purge is sent the dry run's `until` and
+ * that count, so records taken after the confirmation, and more than it said, are never purged.
+ */
+async function purgeWaiting(stage) {
+  const path = `/v1/stages/${encodeURIComponent(stage)}/purge`;
+  const said = $('#workers-result');
+  const dry = await api(path, { method: 'POST', body: { dryRun: true } });
+  if (dry.waiting === 0) {
+    said.textContent = `Nothing waits for ${stage}: nothing purged.`;
+    return;
+  }
+  const n = `${dry.waiting}${dry.atLeast ? ' (or more: Redis cannot tell, these were counted)' : ''}`;
+  const ok = confirm(
+    `Purge ${stage}? The ${n} entries waiting for it (read by no worker yet) go to the dead letters with reason purged; ` +
+      'Replay in the Dead letters view puts them back. Entries a worker holds, and records taken after this, stay.',
+  );
+  if (!ok) return;
+  said.textContent = `Purging ${stage}…`;
+  const done = await api(path, { method: 'POST', body: { until: dry.until, count: dry.waiting } });
+  said.textContent = `Purged ${stage}: ${done.purged} entries dead-lettered (reason purged).`;
+  await showWorkers();
+}
+
+/**
  * Draw the view. It is not redrawn by itself (each draw reads the newest 2,000 log lines): it says
  * when it was drawn, and its Refresh button draws it again (idle times and "progress … ago" had
  * stood still with nothing saying so, a worker another operator stopped or started since unseen).
@@ -71,6 +96,8 @@ export async function showWorkers() {
     h.append(
       ' ',
       button(p ? 'Resume' : 'Pause', () => pauseOrResume(s.stage, !!p), 'admin-only stage-pause'),
+      ' ',
+      button('Purge', () => purgeWaiting(s.stage), 'danger admin-only stage-purge'),
     );
     const table = document.createElement('table');
     table.innerHTML =

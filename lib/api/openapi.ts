@@ -1,3 +1,5 @@
+import { PURGE_BODY } from './stage-purge-route.js';
+
 /** The record schema the API documents: the rules of lib/producer/record.ts validateRecord (which is what checks bodies). */
 export const RECORD_SCHEMA = {
   type: 'object',
@@ -36,6 +38,7 @@ const BODIES: Record<string, unknown> = {
       },
     },
   },
+  'POST /v1/stages/:stage/purge': { required: false, content: { 'application/json': { schema: PURGE_BODY } } },
 };
 
 /** A route as the server's onRoute hook saw it; `guarded`: it has an onRequest role check (a token is needed). */

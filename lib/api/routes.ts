@@ -8,6 +8,7 @@ import { assertRedisReady, EvictingRedis, refuseBadProductId, tooManyRecords } f
 import type { CompletionEvent } from '../stream/completions.js';
 import { registerEvents } from './events.js';
 import { registerStageControl } from './stage-control.js';
+import { registerStagePurge } from './stage-purge-route.js';
 import { registerDataLoss } from './data-loss-routes.js';
 import { lookupStatus, type IdStatus } from './status.js';
 import { FINAL_STATUSES } from '../stream/done.js';
@@ -262,5 +263,6 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
 
   registerEvents(app, requireRole('read'));
   registerStageControl(app);
+  registerStagePurge(app);
   registerDataLoss(app);
 }

@@ -49,6 +49,8 @@ export interface ApiContext {
    * serves them on `GET /metrics` beside its sampled series.
    */
   requestMetrics: Registry;
+  /** What the server counts (StatsD as `config.metrics` says, and the request series of GET /metrics): a purge's dead letters too. */
+  metrics: Metrics;
   /** A stored product as `pipeline export` writes it (null: not stored). */
   readProduct: ProductReader;
   /** Several stored products in one read (one SQL query with the Postgres sink): the console's recent list. */
@@ -242,7 +244,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   // Response schemas document (in /openapi.json); they never filter what is sent.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
-  const base = { config, keys, shards, redis, connections, completions, eviction, limits, logger, requestMetrics };
+  const base = { config, keys, shards, redis, connections, completions, eviction, limits, logger, requestMetrics, metrics };
   const reader: ReturnType<NonNullable<ServerOptions['productReader']>> = options.productReader?.(base) ?? { read: async () => null };
   // An outage of the sink answers 503 "the data store is unavailable", its error (an internal address) in the log only.
   const read: ProductReader = (key) => fromStore(() => reader.read(key));

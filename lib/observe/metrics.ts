@@ -72,10 +72,12 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     'messages a stage ran fused, in the batch of another stage of its process (also in messages.in; their hand-off counts in that stage’s messages.out)',
   ),
   w('messages.fused_fallback', 'counter', 'messages a fused run failed on (error, timeout, no route), written to the stage’s stream for its own consumer'),
-  w('messages.dead_lettered', 'counter', 'messages sent to the DLQ, by reason (max_deliveries, permanent_error, undecodable, no_route, unwritable_target)', [
-    'stage',
-    'reason',
-  ]),
+  w(
+    'messages.dead_lettered',
+    'counter',
+    'messages sent to the DLQ, by reason (max_deliveries, permanent_error, undecodable, no_route, unwritable_target; purged: a stage purge, sent by `pipeline purge` or the API server that ran it)',
+    ['stage', 'reason'],
+  ),
   w('messages.duplicates_suppressed', 'counter', 'hand-offs skipped because another consumer had already acked the entry'),
   w('messages.reclaimed', 'counter', 'entries claimed from idle or dead consumers (XAUTOCLAIM)'),
   w('batch.size', 'histogram', 'messages per batch (what one XREADGROUP returned)'),

@@ -43,7 +43,15 @@ export interface ApiGrants {
  *   `{p}:epoch` (GET is a read of the root) and HSETNX/HSET/HINCRBY of its record `{p}:data-lost`;
  * - DLQ replay and a review decision: XADD to any stage's input stream (`dlq-replay-2.lua`,
  *   `review-decide-N.lua`); DLQ purge and replay: XDEL of dead letters.
- * Not: XGROUP CREATE/DESTROY/SETID of a stage's group, XTRIM, DEL, FUNCTION, CONFIG, FLUSHALL.
+ * - a stage purge (`POST /v1/stages/:stage/purge`, the console's Purge; `stage-purge-N.lua`):
+ *   XADD of the dead letters to `{p}:dlq` and of each record's completion to `{p}:done` (so
+ *   status reads, webhooks and SSE see its end), SET of its status (granted above), and XGROUP
+ *   SETID of the stage's group on its input stream, which moves the group past the purged entries.
+ *   SETID cannot be granted for that use only: this user may move any stage's group on its input
+ *   stream, to skip entries without dead-lettering them (they stay in the stream) or to deliver
+ *   them again; no more than XDEL of dead letters and XADD to every stage stream let it do already.
+ *   Not CREATE: a stage no worker has read yet is purged by the admin's `pipeline purge`.
+ * Not: XGROUP CREATE/DESTROY of a stage's group, XTRIM, DEL, FUNCTION, CONFIG, FLUSHALL.
  * Sharded, every grant names each shard's keys and the pipeline's own `{p}:*` too.
  */
 export function apiGrants(config: ResolvedConfig): ApiGrants {
@@ -55,6 +63,7 @@ export function apiGrants(config: ResolvedConfig): ApiGrants {
   const stageStreams = each((k) => uniq(config.stages.map((s) => k.stream(s.input))));
   const review = each((k) => [k.stream('review')]);
   const dlq = each((k) => [k.dlq]);
+  const done = each((k) => [k.done]);
   const submitMarkers = inputs.map((i) => `${i}:submit:*`);
   const statuses = each((k) => [k.status('*')]);
   const consoleKeys = each((k) => [k.extra('console:*')]);
@@ -64,7 +73,7 @@ export function apiGrants(config: ResolvedConfig): ApiGrants {
   // The shards' records only (configShards: a sharded pipeline's own {p}:data-lost is never written).
   const dataLost = Keys.shards(config.pipeline, config.shards).map((k) => k.dataLost);
   const epochs = Keys.shards(config.pipeline, config.shards).map((k) => k.epoch);
-  const scriptKeys = uniq([...stageStreams, ...inputs, ...submitMarkers, ...statuses, ...dlq, ...review, ...consoleKeys, ...reviewed, ...labels]);
+  const scriptKeys = uniq([...stageStreams, ...inputs, ...submitMarkers, ...statuses, ...dlq, ...done, ...review, ...consoleKeys, ...reviewed, ...labels]);
   const selectors: KeyGrant[] = [
     // Submit, DLQ replay, a review decision: what the producer and the admin's `dlq replay` write.
     { keys: uniq([...inputs, ...stageStreams]), mode: 'w', commands: ['xadd'] },
@@ -72,6 +81,9 @@ export function apiGrants(config: ResolvedConfig): ApiGrants {
     { keys: submitMarkers, mode: 'rw', commands: ['exists', 'set'] },
     // DLQ purge and replay (dlq-purge-1.lua, dlq-replay-2.lua).
     { keys: dlq, mode: 'rw', commands: ['xdel'] },
+    // A stage purge (stage-purge-N.lua): the dead letters, the records' completions, the group moved past them.
+    { keys: uniq([...dlq, ...done]), mode: 'w', commands: ['xadd'] },
+    { keys: stageStreams, mode: 'rw', commands: ['xgroup|setid'] },
     // The review stream's `console` group (lib/console/review*.ts, review-unlisted-2.lua, review-ack-trimmed-2.lua).
     { keys: review, mode: 'rw', commands: ['xgroup|create', 'xgroup|setid', 'xreadgroup', 'xack'] },
     { keys: consoleKeys, mode: 'rw', commands: ['get', 'set', 'hset', 'hdel', 'hgetall', 'hmget', 'hincrby', 'xadd'] },
@@ -84,6 +96,6 @@ export function apiGrants(config: ResolvedConfig): ApiGrants {
   ];
   const summary =
     `read-only on ${readKeys.join(', ')}; XADD to ${uniq([...inputs, ...stageStreams]).join(', ')} (submit, DLQ replay, review decisions); ` +
-    `SET ${statuses.join(', ')}; XDEL ${dlq.join(', ')}; the console group of ${review.join(', ')}; writes ${[...consoleKeys, ...reviewed, ...labels].join(', ')}; HSET/HDEL/DEL ${paused.join(', ')} (pause, resume); SET ${epochs.join(', ')} and HSETNX/HSET/HINCRBY ${dataLost.join(', ')} (its data-loss watch; HSET of its acked field: the data-loss ack) (pipeline serve: the HTTP API and the console)`;
+    `SET ${statuses.join(', ')}; XDEL ${dlq.join(', ')}; XADD ${uniq([...dlq, ...done]).join(', ')} and XGROUP SETID on ${stageStreams.join(', ')} (a stage purge); the console group of ${review.join(', ')}; writes ${[...consoleKeys, ...reviewed, ...labels].join(', ')}; HSET/HDEL/DEL ${paused.join(', ')} (pause, resume); SET ${epochs.join(', ')} and HSETNX/HSET/HINCRBY ${dataLost.join(', ')} (its data-loss watch; HSET of its acked field: the data-loss ack) (pipeline serve: the HTTP API and the console)`;
   return { readKeys, scriptKeys, selectors, summary };
 }

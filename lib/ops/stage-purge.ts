@@ -35,6 +35,12 @@ export interface PurgeOptions {
    * them) are never purged. @defaultValue each stream's last entry when the purge reaches it
    */
   until?: ReadonlyMap<string, string>;
+  /**
+   * A stream with no group of the stage yet (no worker has read it) gets it, from the stream's start
+   * as a worker makes it; false: NoStageGroupError instead (the API's Redis user may not create a
+   * stage's group, lib/ops/acl-api.ts). @defaultValue true
+   */
+  createGroup?: boolean;
 }
 
 /** What a purge did on one shard's stream. */
@@ -61,6 +67,18 @@ export class StagePurgeError extends PipelineError {
   }
 }
 
+/** The stage's group is not on `stream` yet (no worker has read it) and the purge was told not to create it. */
+export class NoStageGroupError extends PipelineError {
+  constructor(
+    readonly stage: string,
+    readonly stream: string,
+  ) {
+    super(
+      `no worker of ${stage} has read ${stream} yet (it has no group ${stage}), and this purge may not create the group: start a worker of ${stage}, or run \`pipeline purge ${stage}\` as the admin`,
+    );
+  }
+}
+
 function stageOf(config: ResolvedConfig, name: string) {
   const stage = config.stages.find((s) => s.name === name);
   if (!stage)
@@ -79,8 +97,14 @@ function shardKeys(config: ResolvedConfig, shard?: number): readonly Keys[] {
 
 /** Entries waiting for `stage` (its group's lag on each shard's stream; at least LAG_ESTIMATE_CAP when Redis cannot tell and more are there). */
 export async function waitingEntries(redis: Redis, config: ResolvedConfig, stageName: string, shard?: number): Promise<number> {
+  return (await countWaiting(redis, config, stageName, shard)).waiting;
+}
+
+/** The entries waiting for `stage`; `atLeast`: Redis could not tell a shard's lag and LAG_ESTIMATE_CAP of them were counted there, more may wait. */
+export async function countWaiting(redis: Redis, config: ResolvedConfig, stageName: string, shard?: number): Promise<{ waiting: number; atLeast: boolean }> {
   const stage = stageOf(config, stageName);
-  let total = 0;
+  let waiting = 0;
+  let atLeast = false;
   for (const keys of shardKeys(config, shard)) {
     const key = keys.stream(stage.input);
     const info = await streamInfo(redis, key);
@@ -88,13 +112,15 @@ export async function waitingEntries(redis: Redis, config: ResolvedConfig, stage
     if (!info.stream) continue;
     // No group yet: its workers create it from the stream's start (createGroup), so every entry waits.
     if (!group) {
-      total += Number(info.stream.get('length'));
+      waiting += Number(info.stream.get('length'));
       continue;
     }
     const end = { length: Number(info.stream.get('length')), lastId: String(info.stream.get('last-generated-id')) };
-    total += (await groupBacklog(redis, key, group, end, LAG_ESTIMATE_CAP)).lag ?? 0;
+    const backlog = await groupBacklog(redis, key, group, end, LAG_ESTIMATE_CAP);
+    waiting += backlog.lag ?? 0;
+    if (backlog.lagEstimated && backlog.lag === LAG_ESTIMATE_CAP) atLeast = true;
   }
-  return total;
+  return { waiting, atLeast };
 }
 
 /** Each of the stage's input streams (every shard's, or `shard`'s) and its last entry id now: what a purge started now may take at most. */
@@ -132,6 +158,7 @@ export async function purgeStage(redis: Redis, config: ResolvedConfig, stageName
         if (!info.stream) break;
         const group = info.groups.find((g) => g.get('name') === stage.name);
         if (!group) {
+          if (o.createGroup === false) throw new NoStageGroupError(stage.name, key);
           // The group its workers would create (from the stream's start): the entries already there wait for it.
           await createGroup(redis, key, stage.name);
           continue;

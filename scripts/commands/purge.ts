@@ -1,6 +1,9 @@
 import { createInterface } from 'node:readline/promises';
-import { purgeBounds, purgeStage, StagePurgeError, waitingEntries } from '../../lib/ops/stage-purge.js';
+import { purgeBounds, purgeStage, StagePurgeError, waitingEntries, type PurgeSummary } from '../../lib/ops/stage-purge.js';
 import { isPermissionRefusal } from '../../lib/core/failure-policy.js';
+import { createLogger, stderrSink } from '../../lib/observe/logger.js';
+import { createMetrics } from '../../lib/observe/metrics.js';
+import { reportPurge } from '../../lib/ops/stage-purge-report.js';
 import { adminOnlyRefusal, cliActor, cliRedis, loadConfig, type GlobalOptions } from './common.js';
 
 export interface PurgeCommandOptions extends GlobalOptions {
@@ -42,17 +45,30 @@ export async function purgeCommand(stage: string, opts: PurgeCommandOptions): Pr
       }
     }
     const t0 = Date.now();
-    const summary = await purgeStage(redis, config, stage, {
-      by: cliActor(),
-      until,
-      ...(opts.count ? { count: Number(opts.count) } : {}),
-      ...(opts.chunk ? { chunk: Number(opts.chunk) } : {}),
-      ...(shard === undefined ? {} : { shard }),
-    }).catch((err: unknown) => {
+    const by = cliActor();
+    // Counted (messages.dead_lettered, reason purged) and logged (stage.purge, stderr) as the workers' dead letters are.
+    const logger = createLogger({ component: 'purge' }, undefined, stderrSink);
+    const metrics = createMetrics(config.metrics, { pipeline: config.pipeline }, logger);
+    let summary: PurgeSummary;
+    try {
+      summary = await purgeStage(redis, config, stage, {
+        by,
+        until,
+        ...(opts.count ? { count: Number(opts.count) } : {}),
+        ...(opts.chunk ? { chunk: Number(opts.chunk) } : {}),
+        ...(shard === undefined ? {} : { shard }),
+      });
+      reportPurge(metrics, logger, summary, by);
+    } catch (err) {
       // What was done before the error is said: a re-run goes on from there.
-      if (err instanceof StagePurgeError) process.stdout.write(JSON.stringify({ event: 'purge', ...err.done, stopped: true }) + '\n');
+      if (err instanceof StagePurgeError) {
+        process.stdout.write(JSON.stringify({ event: 'purge', ...err.done, stopped: true }) + '\n');
+        reportPurge(metrics, logger, err.done, by, true);
+      }
       throw err instanceof StagePurgeError && isPermissionRefusal(err.cause) ? err.cause : err;
-    });
+    } finally {
+      await metrics.close();
+    }
     process.stdout.write(JSON.stringify({ event: 'purge', ...summary, seconds: (Date.now() - t0) / 1000 }) + '\n');
   } catch (err) {
     throw isPermissionRefusal(err) ? await adminOnlyRefusal(err, 'pipeline purge', "dead-letters a stage's waiting entries", config.redis.url) : err;

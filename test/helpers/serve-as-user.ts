@@ -15,6 +15,7 @@ import { API_REDIS_URL_ENV } from '../../lib/ops/acl-api.js';
 import { startServer } from '../../scripts/commands/serve.js';
 import { cli, exited } from './pipeline.js';
 import { waitFor } from './redis.js';
+import { sleep } from '../../lib/core/backoff.js';
 
 /** `pipeline acl --apply --write-env` for `configFile`'s pipeline on `redisUrl`: the API user's URL (as the env file hands it over) and name. */
 export async function applyApiUser(configFile: string, redisUrl: string, pipeline: string): Promise<{ apiUrl: string; user: string }> {
@@ -103,4 +104,28 @@ export async function aclRefusals(admin: Redis, user: string): Promise<string[]>
     })
     .filter((m) => m.get('username') === user)
     .map((m) => `${String(m.get('reason'))} ${String(m.get('object'))} (${String(m.get('context'))})`);
+}
+
+/**
+ * The console's Purge through `served`: `stage` paused (its workers stop reading within its
+ * pausePollMs, a read in flight returns within blockMs), `n` entries added to `stream` as the admin,
+ * a dry run, the purge sent its `until`, the stage resumed. The purge's answer, and the dry run's.
+ */
+export async function purgeThroughApi(
+  served: ServedApi,
+  admin: Redis,
+  stage: ResolvedConfig['stages'][number],
+  stream: string,
+  n: number,
+  shard?: number,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the route's JSON, read as the tests choose
+): Promise<{ dry: any; purged: any }> {
+  await served.call(`/v1/stages/${stage.name}/pause`, { reason: 'purge test' });
+  await sleep(stage.pausePollMs + stage.blockMs + 500);
+  for (let i = 0; i < n; i++) await admin.xadd(stream, '*', 'k', `purge-${i}`, 'e', 'x');
+  const scope = shard === undefined ? {} : { shard };
+  const dry = await served.call(`/v1/stages/${stage.name}/purge`, { dryRun: true, ...scope });
+  const purged = await served.call(`/v1/stages/${stage.name}/purge`, { until: dry.until, ...scope });
+  await served.call(`/v1/stages/${stage.name}/resume`, {});
+  return { dry, purged };
 }

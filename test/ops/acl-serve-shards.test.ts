@@ -2,7 +2,7 @@
  * `pipeline serve` on its own ACL user (`<pipeline>-api`) in front of a SHARDED pipeline (3 shards
  * on one redis-server): records submitted to every shard are stored, and the console's actions on
  * a shard other than 0 (a dead letter replayed, one purged, a review decision with its label in
- * that shard's `{p:N}:labels`) run with nothing refused (Redis' ACL LOG names none for the user).
+ * that shard's `{p:N}:labels`, a stage's backlog on that shard purged) run with nothing refused (Redis' ACL LOG names none for the user).
  */
 import { rmSync } from 'node:fs';
 import { test } from 'uvu';
@@ -13,13 +13,13 @@ import { encodeEnvelope, newEnvelope, type Envelope } from '../../lib/stream/cod
 import { addDeadLetter } from '../helpers/console.js';
 import { rulesOnlyConfig, startWorkers, stopAll, writeConfig } from '../helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
-import { aclRefusals, applyApiUser, serveAsApiUser, type ServedApi } from '../helpers/serve-as-user.js';
+import { aclRefusals, applyApiUser, purgeThroughApi, serveAsApiUser, type ServedApi } from '../helpers/serve-as-user.js';
 
 const server = await startRedis();
 const admin = client(server.url);
 const TOKEN = 'serve-shards-token-0123456789';
 
-test('sharded: serve as the API user: submit on every shard, and DLQ replay / purge and a review decision on shard 1 and 2, nothing refused', async () => {
+test('sharded: serve as the API user: submit on every shard, and DLQ replay / purge, a review decision and a stage purge on shard 1 and 2, nothing refused', async () => {
   const pipeline = randomPipeline('as');
   const configFile = writeConfig(pipeline, undefined, { shards: 3 });
   const { apiUrl, user } = await applyApiUser(configFile, server.url, pipeline);
@@ -66,6 +66,11 @@ test('sharded: serve as the API user: submit on every shard, and DLQ replay / pu
       15_000,
     );
     assert.is(await admin.xlen(shards.shard(1).extra('labels')), 1, "the label in shard 1's stream");
+    // The console's Purge of shard 1's backlog only (stage-purge-N.lua on {p:1}:*).
+    const preprocess = config.stages.find((s) => s.name === 'preprocess')!;
+    const { dry, purged: stagePurged } = await purgeThroughApi(served, admin, preprocess, shards.shard(1).stream('in'), 2, 1);
+    assert.equal(Object.keys(dry.until), [shards.shard(1).stream('in')], 'only shard 1 bounded');
+    assert.equal(stagePurged.shards, [{ shard: 1, stream: shards.shard(1).stream('in'), purged: 2 }]);
     assert.equal(await aclRefusals(admin, user), [], 'Redis refused the API user nothing');
   } finally {
     await served?.close();

@@ -1,8 +1,8 @@
 /**
  * `pipeline serve` on its own ACL user (`<pipeline>-api`, `PIPELINE_API_REDIS_URL` from `pipeline
  * acl --apply --write-env`): the API's submit, enrich, status and events, and every console view
- * and action (DLQ replay and purge, a review decision, the trimmed-review ack, pause and resume, the
- * data-loss list and ack) run with no refusal
+ * and action (DLQ replay and purge, a review decision, the trimmed-review ack, pause and resume, a
+ * stage purge, the data-loss list and ack) run with no refusal
  * (the trimmed-review paths with items really trimmed: review-unlisted-2.lua, review-ack-trimmed-2.lua)
  * (Redis' ACL LOG names none for the user), and the user is refused what the server never does.
  */
@@ -19,7 +19,7 @@ import { error, NOPERM } from '../helpers/acl.js';
 import { addDeadLetter } from '../helpers/console.js';
 import { rulesOnlyConfig, startWorkers, stopAll, writeConfig } from '../helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
-import { aclRefusals, applyApiUser, serveAsApiUser, type ServedApi } from '../helpers/serve-as-user.js';
+import { aclRefusals, applyApiUser, purgeThroughApi, serveAsApiUser, type ServedApi } from '../helpers/serve-as-user.js';
 
 const server = await startRedis();
 const admin = client(server.url);
@@ -57,7 +57,7 @@ async function firstEvent(url: string, timeoutMs: number): Promise<string> {
   }
 }
 
-test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, status, events and every console action, nothing refused; FUNCTION, FLUSHALL, CONFIG and a stage group refused', async () => {
+test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, status, events and every console action (a stage purge too), nothing refused; FUNCTION, FLUSHALL, CONFIG and CREATE and DESTROY of a stage group refused', async () => {
   const pipeline = randomPipeline();
   const keys = new Keys(pipeline);
   const configFile = writeConfig(pipeline, undefined, { logs: { stream: true, flushIntervalMs: 200 } });
@@ -113,6 +113,12 @@ test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, 
     assert.equal(await call('/v1/stages/validate/pause', { reason: 'acl' }), { stages: ['validate'] });
     assert.is((await call('/v1/stages')).stages.find((x: { stage: string }) => x.stage === 'validate').paused.by, 'api:alice');
     assert.equal(await call('/v1/stages/validate/resume', {}), { stages: ['validate'] });
+    // The console's Purge (stage-purge-N.lua): dead letters and completions added, statuses set, the group moved past them.
+    const preprocess = config.stages.find((s) => s.name === 'preprocess')!;
+    const { dry, purged } = await purgeThroughApi(served, admin, preprocess, keys.stream('in'), 3);
+    assert.is(dry.waiting, 3, JSON.stringify(dry));
+    assert.is(purged.purged, 3, JSON.stringify(purged));
+    assert.is((await admin.xrange(keys.done, '-', '+')).filter(([, f]) => f.includes('purged')).length, 3, "each purged record's completion");
     // A data loss as a worker records it (lib/stream/data-loss.ts), listed and acknowledged (the console's banner): {p}:data-lost.
     const now = String(Date.now());
     await admin.hset(keys.dataLost, {
@@ -141,6 +147,9 @@ test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, 
       'review_ack_trimmed',
       'review_decision',
       'stage_pause',
+      'stage_pause',
+      'stage_purge',
+      'stage_resume',
       'stage_resume',
     ]);
     // A sample or two more (the sampler's lease and series), then nothing the user was refused.
@@ -167,7 +176,8 @@ test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, 
       ['CONFIG SET', api.config('SET', 'maxmemory', '1')],
       ['XGROUP DESTROY of a stage group', api.xgroup('DESTROY', keys.stream('store'), 'store')],
       ['XGROUP CREATE of a stage group', api.xgroup('CREATE', keys.stream('store'), 'other', '0')],
-      ['XGROUP SETID of a stage group', api.xgroup('SETID', keys.stream('store'), 'store', '0')],
+      // SETID of a stage's group is granted (a stage purge moves it), that of the completions' webhook group is not.
+      ['XGROUP SETID of the webhooks group', api.xgroup('SETID', keys.done, 'webhooks', '0')],
       ['XTRIM of a stage stream', api.xtrim(keys.stream('store'), 'MAXLEN', 0)],
       ['DEL of a product', api.del(keys.product('s1'))],
       ['XREADGROUP as a stage', api.xreadgroup('GROUP', 'store', 'x', 'STREAMS', keys.stream('store'), '>')],

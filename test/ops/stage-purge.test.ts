@@ -15,6 +15,7 @@ import { Worker } from '../../lib/worker/worker.js';
 import { STAGES } from '../../stages/index.js';
 import { cli, exited, FAST, stageThenStore, writeConfig } from '../helpers/pipeline.js';
 import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
+import { listener } from '../helpers/statsd.js';
 
 const { server, redis } = await redisForFile(test);
 
@@ -259,6 +260,35 @@ test('Redis full (maxmemory): the purge stops, prints what it did with "stopped"
   const again = cli(['--config', cliConfig, 'purge', 'preprocess', '--yes'], server.url);
   assert.is(await exited(again), 0, again.output());
   assert.match(again.output(), /"purged":6/);
+});
+
+test('a purge is counted as other dead letters are (messages.dead_lettered, reason purged, to StatsD) and logged (stage.purge, warn)', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  const statsd = await listener();
+  try {
+    await redis.xgroup('CREATE', keys.stream('in'), 'preprocess', '$', 'MKSTREAM');
+    await produceRecords(keys, records('n', 4));
+    const cliConfig = writeConfig(pipeline, FAST, { metrics: { enabled: true, host: '127.0.0.1', port: statsd.port } });
+    const purge = cli(['--config', cliConfig, 'purge', 'preprocess', '--yes'], server.url);
+    assert.is(await exited(purge), 0, purge.output());
+    await waitFor('the count sent', () => statsd.lines.some((l) => l.name === 'messages.dead_lettered'), 5_000);
+    const sent = statsd.lines.filter((l) => l.name === 'messages.dead_lettered');
+    assert.equal(
+      sent.map((l) => [l.value, l.type, l.tags.stage, l.tags.reason, l.tags.pipeline]),
+      [[4, 'c', 'preprocess', 'purged', pipeline]],
+    );
+    const logged = purge
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"event":"stage.purge"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.is(logged.length, 1, purge.output());
+    assert.equal([logged[0]!.level, logged[0]!.stage, logged[0]!.purged], ['warn', 'preprocess', 4]);
+    assert.match(String(logged[0]!.by), /^cli:/);
+  } finally {
+    statsd.socket.close();
+  }
 });
 
 test.run();

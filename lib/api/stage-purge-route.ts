@@ -1,0 +1,155 @@
+import type { FastifyInstance } from 'fastify';
+import { requireRole } from './auth.js';
+import { NO_QUERY } from './strict-schemas.js';
+import { audit } from '../ops/audit.js';
+import { UnknownStageError } from '../ops/pause.js';
+import { NoStageGroupError, purgeBounds, purgeStage, StagePurgeError, countWaiting, type PurgeSummary } from '../ops/stage-purge.js';
+import { reportPurge } from '../ops/stage-purge-report.js';
+import { configShards } from '../redis/shard.js';
+
+/** The largest `chunk` a purge request takes: each chunk is one script call that holds Redis for its entries. */
+export const PURGE_CHUNK_MAX = 5_000;
+/** The largest `count` a purge request takes. */
+export const PURGE_COUNT_MAX = 1_000_000_000;
+
+const ERROR = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } } } as const;
+const PARAMS = {
+  type: 'object',
+  required: ['stage'],
+  properties: { stage: { type: 'string', pattern: '^[A-Za-z0-9_.:-]+$', maxLength: 200, description: 'a stage of the config' } },
+} as const;
+const UNTIL = {
+  type: 'object',
+  description: "per input stream key, the last entry id the purge may take: the dry run's `until`",
+  maxProperties: 4096,
+  propertyNames: { maxLength: 1000 },
+  additionalProperties: { type: 'string', pattern: '^[0-9]{1,20}-[0-9]{1,20}$' },
+} as const;
+/** The body `POST /v1/stages/:stage/purge` takes (every field optional; /openapi.json documents it). */
+export const PURGE_BODY = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: {
+    dryRun: { type: 'boolean', description: 'purge nothing: answer how many entries wait and the `until` that bounds a purge to them' },
+    count: { type: 'integer', minimum: 1, maximum: PURGE_COUNT_MAX, description: 'at most this many entries, oldest first (default: all)' },
+    chunk: { type: 'integer', minimum: 1, maximum: PURGE_CHUNK_MAX, description: 'entries per atomic step (default 500)' },
+    shard: { type: 'integer', minimum: 0, maximum: 4095, description: 'only this shard (default: every shard)' },
+    until: UNTIL,
+  },
+} as const;
+const SHARDS = {
+  type: 'array',
+  items: { type: 'object', properties: { shard: { type: 'integer' }, stream: { type: 'string' }, purged: { type: 'integer' } } },
+} as const;
+const ANSWER = {
+  type: 'object',
+  properties: {
+    stage: { type: 'string' },
+    waiting: { type: 'integer', description: 'dry run: the entries waiting now' },
+    atLeast: {
+      type: 'boolean',
+      description:
+        'dry run: Redis could not tell the lag and `waiting` is what was counted (1000 per shard), more may wait; send `count: waiting` to purge no more',
+    },
+    until: { type: 'object', additionalProperties: { type: 'string' } },
+    purged: { type: 'integer' },
+    shards: SHARDS,
+    seconds: { type: 'number' },
+  },
+} as const;
+
+interface PurgeBody {
+  dryRun?: boolean;
+  count?: number;
+  chunk?: number;
+  shard?: number;
+  until?: Record<string, string>;
+}
+
+const badField = (field: string, message: string) => ({ error: 'bad_request', message, field });
+
+/**
+ * The admin's `POST /v1/stages/:stage/purge` (the console's Purge button): the stage's waiting
+ * entries dead-lettered with reason `purged` (lib/ops/stage-purge.ts, as `pipeline purge`),
+ * audited (`stage_purge`), counted and logged as other dead letters (lib/ops/stage-purge-report.ts).
+ * `{"dryRun": true}` purges nothing and answers `waiting` and `until`; a purge sent that `until`
+ * takes at most those entries (records taken after the dry run wait for the stage as usual). The
+ * API's Redis user may not create a stage's group: a stage no worker has read yet is a 409.
+ */
+export function registerStagePurge(app: FastifyInstance): void {
+  const { config, redis, keys, logger, metrics } = app.pipeline;
+
+  app.post<{ Params: { stage: string }; Body: PurgeBody | null }>(
+    '/v1/stages/:stage/purge',
+    {
+      onRequest: requireRole('admin'),
+      schema: {
+        summary:
+          "dead-letter a stage's waiting entries (read by no consumer yet) with reason purged, never delete them (`pipeline dlq replay --all --reason purged` puts them back); pending ones stay",
+        params: PARAMS,
+        querystring: NO_QUERY,
+        body: PURGE_BODY,
+        response: { 200: ANSWER, 400: ERROR, 404: ERROR, 409: ERROR },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body ?? {};
+      const stage = req.params.stage;
+      const known = config.stages.find((s) => s.name === stage);
+      if (!known)
+        return reply.code(404).send({
+          error: 'not_found',
+          message: new UnknownStageError(
+            stage,
+            config.stages.map((s) => s.name),
+            false,
+          ).message,
+          field: 'stage',
+        });
+      const space = configShards(config);
+      if (body.shard !== undefined && body.shard >= space.count)
+        return reply.code(400).send(badField('shard', `no shard ${body.shard}: the pipeline has ${space.count} (0-${space.count - 1})`));
+      const streams = (body.shard === undefined ? space.all : [space.shard(body.shard)]).map((k) => k.stream(known.input));
+      const stray = Object.keys(body.until ?? {}).find((s) => !streams.includes(s));
+      if (stray !== undefined)
+        return reply.code(400).send(badField('until', `until names ${JSON.stringify(stray)}, not an input stream of ${stage} here (${streams.join(', ')})`));
+
+      if (body.dryRun) {
+        const until = await purgeBounds(redis, config, stage, body.shard);
+        const { waiting, atLeast } = await countWaiting(redis, config, stage, body.shard);
+        return { stage, waiting, ...(atLeast ? { atLeast } : {}), until: Object.fromEntries(until) };
+      }
+      const by = `api:${req.principal!.name}`;
+      const t0 = Date.now();
+      const done = async (summary: PurgeSummary, stopped: boolean) => {
+        reportPurge(metrics, logger, summary, by, stopped);
+        await audit(redis, keys, logger, {
+          action: 'stage_purge',
+          by: req.principal!.name,
+          requestId: req.id,
+          stage,
+          purged: summary.purged,
+          ...(stopped ? { stopped: true } : {}),
+        });
+      };
+      try {
+        const summary = await purgeStage(redis, config, stage, {
+          by,
+          createGroup: false,
+          ...(body.until ? { until: new Map(Object.entries(body.until)) } : {}),
+          ...(body.count === undefined ? {} : { count: body.count }),
+          ...(body.chunk === undefined ? {} : { chunk: body.chunk }),
+          ...(body.shard === undefined ? {} : { shard: body.shard }),
+        });
+        await done(summary, false);
+        return { ...summary, seconds: (Date.now() - t0) / 1000 };
+      } catch (err) {
+        if (!(err instanceof StagePurgeError)) throw err;
+        // What was dead-lettered before the error is counted and audited; a purge sent again goes on from there.
+        if (err.done.purged > 0) await done(err.done, true);
+        if (err.cause instanceof NoStageGroupError) return reply.code(409).send({ error: 'conflict', message: err.message, field: 'stage' });
+        throw err.cause;
+      }
+    },
+  );
+}

@@ -1,0 +1,138 @@
+/**
+ * The admin's stage purge over HTTP (lib/api/stage-purge-route.ts): a dry run answers how many
+ * entries wait and the `until` that bounds a purge to them; the purge sent that `until` dead-letters
+ * those (reason `purged`, `error` naming the token's user), never the records added after the dry
+ * run; it is audited, counted as `messages.dead_lettered` with reason `purged` and logged
+ * (`stage.purge`). A read token is a 403, an unknown stage a 404, a bad field a 400 naming it, and a
+ * stage no worker has read yet (no group: the API's Redis user may not create one) a 409.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { buildServer } from '../../lib/api/server.js';
+import { readAudit } from '../../lib/console/audit.js';
+import { createLogger } from '../../lib/observe/logger.js';
+import { noopMetrics, type Metrics, type Tags } from '../../lib/observe/metrics.js';
+import { Keys } from '../../lib/redis/keys.js';
+import { readStatus } from '../../lib/stream/status-value.js';
+import { rulesOnlyConfig } from '../helpers/pipeline.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
+import { ADMIN, auth, READ, TOKENS } from '../helpers/console.js';
+
+const { server, redis } = await redisForFile(test);
+
+async function addRecords(stream: string, prefix: string, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await redis.xadd(stream, '*', 'k', `${prefix}${i}`, 'e', 'x');
+}
+
+/** The records after the group's last-delivered-id: those still waiting for preprocess. */
+async function waitingKeys(stream: string): Promise<string[]> {
+  const row = ((await redis.xinfo('GROUPS', stream)) as unknown[][])[0]!;
+  const after = String(row[row.indexOf('last-delivered-id') + 1]);
+  return ((await redis.xrange(stream, `(${after}`, '+')) as [string, string[]][]).map(([, f]) => f[1]!);
+}
+
+const deadLetters = async (keys: Keys) =>
+  ((await redis.xrange(keys.dlq, '-', '+')) as [string, string[]][]).map(
+    ([, f]) => new Map(Array.from({ length: f.length / 2 }, (_, i) => [f[2 * i]!, f[2 * i + 1]!])),
+  );
+
+test('dry run, then a purge bounded by its until: those entries dead-lettered, later ones left; audited, counted and logged; 403, 404, 400s naming the field, 409 with no group', async () => {
+  const pipeline = randomPipeline('purgeapi');
+  const keys = new Keys(pipeline);
+  const config = rulesOnlyConfig(server.url, pipeline);
+  const counted: { name: string; value: number; tags: Tags }[] = [];
+  const metrics: Metrics = { ...noopMetrics, increment: (name, value = 1, tags = {}) => void counted.push({ name, value, tags }) };
+  const lines: string[] = [];
+  const app = await buildServer({ config, tokens: TOKENS, logger: createLogger({ component: 'api' }, 'info', (l) => lines.push(l)), metrics });
+  try {
+    const post = (path: string, token: string, body?: unknown) =>
+      app.inject({
+        method: 'POST',
+        url: path,
+        headers: { ...auth(token), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        payload: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const input = keys.stream('in');
+
+    // No group yet: the API may not create a stage's group (its workers do, or the admin's `pipeline purge`).
+    await addRecords(input, 'early', 2);
+    const noGroup = await post('/v1/stages/preprocess/purge', ADMIN, {});
+    assert.is(noGroup.statusCode, 409, noGroup.body);
+    assert.is(noGroup.json().field, 'stage');
+    assert.match(noGroup.json().message, /no worker of preprocess has read .*`pipeline purge preprocess`/);
+    assert.is(await redis.xlen(keys.dlq), 0, 'nothing dead-lettered');
+
+    await redis.xgroup('CREATE', input, 'preprocess', '$');
+    await addRecords(input, 'bad', 7);
+    const refused = await post('/v1/stages/preprocess/purge', READ, { dryRun: true });
+    assert.is(refused.statusCode, 403, refused.body);
+
+    const dry = await post('/v1/stages/preprocess/purge', ADMIN, { dryRun: true });
+    assert.is(dry.statusCode, 200, dry.body);
+    const last = ((await redis.xrevrange(input, '+', '-', 'COUNT', 1)) as [string, string[]][])[0]![0];
+    assert.equal(dry.json(), { stage: 'preprocess', waiting: 7, until: { [input]: last } });
+    assert.is(await redis.xlen(keys.dlq), 0, 'a dry run purges nothing');
+
+    // Taken after the dry run (the API, producers): not purged.
+    await addRecords(input, 'good', 3);
+    const purged = await post('/v1/stages/preprocess/purge', ADMIN, { until: dry.json().until, chunk: 3 });
+    assert.is(purged.statusCode, 200, purged.body);
+    assert.is(purged.json().purged, 7);
+    assert.equal(purged.json().shards, [{ stream: input, purged: 7 }]);
+    const dead = await deadLetters(keys);
+    assert.equal(
+      dead.map((d) => d.get('k')),
+      Array.from({ length: 7 }, (_, i) => `bad${i}`),
+    );
+    assert.ok(
+      dead.every((d) => d.get('reason') === 'purged' && d.get('error') === 'purged by api:alice'),
+      JSON.stringify(dead.map((d) => [...d])),
+    );
+    assert.is((await readStatus(redis, keys.status('bad3'))).r, 'purged');
+    assert.equal(await waitingKeys(input), ['good0', 'good1', 'good2'], 'the 3 added after the dry run still wait');
+
+    assert.equal(
+      counted.filter((c) => c.name === 'messages.dead_lettered'),
+      [{ name: 'messages.dead_lettered', value: 7, tags: { stage: 'preprocess', reason: 'purged' } }],
+    );
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === 'stage.purge');
+    assert.ok(logged, lines.join('\n'));
+    assert.equal([logged.level, logged.stage, logged.purged, logged.by], ['warn', 'preprocess', 7, 'api:alice']);
+    const trail = await readAudit(redis, keys);
+    assert.equal(
+      trail.map((e) => [e.action, e.by, e.stage, e.purged]),
+      [['stage_purge', 'alice', 'preprocess', 7]],
+    );
+
+    // Without until: what waits when it starts; `count` bounds it.
+    const some = await post('/v1/stages/preprocess/purge', ADMIN, { count: 2 });
+    assert.is(some.json().purged, 2, some.body);
+
+    const unknown = await post('/v1/stages/nope/purge', ADMIN, {});
+    assert.is(unknown.statusCode, 404, unknown.body);
+    assert.is(unknown.json().field, 'stage');
+    assert.match(unknown.json().message, /no stage "nope" in this pipeline \(stages: preprocess, validate, store\)/);
+    const bad: [unknown, RegExp][] = [
+      [{ chunk: 0 }, /chunk/],
+      [{ chunk: 5001 }, /chunk/],
+      [{ count: 1.5 }, /count/],
+      [{ shard: 1 }, /shard/],
+      [{ until: { [input]: 'soon' } }, /until/],
+      [{ until: { [keys.stream('validate')]: '1-0' } }, /until/],
+      [{ dryrun: true }, /dryrun/],
+    ];
+    for (const [body, field] of bad) {
+      const r = await post('/v1/stages/preprocess/purge', ADMIN, body);
+      assert.is(r.statusCode, 400, `${JSON.stringify(body)}: ${r.body}`);
+      assert.match(r.body, field);
+    }
+    assert.equal(await waitingKeys(input), ['good2'], 'the 400s purged nothing');
+
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, { requestBody?: unknown }>> };
+    assert.ok(doc.paths['/v1/stages/{stage}/purge']?.post?.requestBody, Object.keys(doc.paths).join(' '));
+  } finally {
+    await app.close();
+  }
+});
+
+test.run();
