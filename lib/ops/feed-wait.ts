@@ -98,6 +98,11 @@ export class FeedWaiter {
     for (const k of keys) this.tally.sent(k);
   }
 
+  /** The ends read so far (what `wait` answers at its end). */
+  report(): FeedEnds {
+    return this.tally.report();
+  }
+
   /** Ids sent (or an earlier invocation's) with no end read yet. */
   get waiting(): number {
     return this.tally.waiting;

@@ -15,6 +15,10 @@ export interface ProduceWaitOptions {
   retryForMs: number;
   /** ms after the last record went in; undefined: no deadline. */
   timeoutMs?: number;
+  /** Off a terminal: a progress line on stderr every this many ms of the wait; 0: none (on a terminal the line is redrawn in place). */
+  progressEveryMs: number;
+  /** Off a terminal: progress lines as JSON (`produce.waiting`) instead of text. */
+  json: boolean;
   /** produce's own "waiting: <cause>" line (once per cause). */
   onRetry: (err: unknown, retriedMs: number, budgetMs: number) => void;
   /** The checks answer again after failing this long. */
@@ -45,7 +49,17 @@ export function openProduceWait(redis: Redis, shards: Shards, o: ProduceWaitOpti
 /** Waits for the ends, prints them (stderr for people, a `produce.waited` JSON line on stdout) and returns the exit code they call for (0, 4 or 5). */
 export async function finishProduceWait(waiter: FeedWaiter, o: ProduceWaitOptions): Promise<number> {
   const t0 = Date.now();
-  const ends = await waiter.wait(o.timeoutMs === undefined ? undefined : t0 + o.timeoutMs);
+  // In CI or cron (no terminal) a long wait had said nothing until its end: a line every progressEveryMs.
+  const ticker =
+    !o.tty && o.progressEveryMs > 0
+      ? setInterval(() => process.stderr.write(waitingLine(waiter.report(), (Date.now() - t0) / 1000, o.json) + '\n'), o.progressEveryMs)
+      : undefined;
+  let ends: FeedEnds;
+  try {
+    ends = await waiter.wait(o.timeoutMs === undefined ? undefined : t0 + o.timeoutMs);
+  } finally {
+    clearInterval(ticker);
+  }
   if (o.tty) process.stderr.write('\n');
   process.stderr.write(summaryText(ends, o.timeoutMs));
   process.stdout.write(JSON.stringify({ event: 'produce.waited', ...ends, seconds: (Date.now() - t0) / 1000 }) + '\n');
@@ -58,6 +72,21 @@ export function exitCodeOf(ends: FeedEnds): number {
 }
 
 const deadCount = (e: FeedEnds) => Object.values(e.deadLettered).reduce((a, b) => a + b, 0);
+
+/** The wait's progress off a terminal: `produce: waiting: ... (30 s)`, or a `produce.waiting` JSON object. */
+export function waitingLine(e: FeedEnds, seconds: number, json: boolean): string {
+  if (json)
+    return JSON.stringify({
+      event: 'produce.waiting',
+      ids: e.ids,
+      stored: e.stored,
+      review: e.review,
+      deadLettered: e.deadLettered,
+      waiting: e.waiting,
+      seconds,
+    });
+  return `produce: ${progressLine(e)}  (${Math.round(seconds)} s)`;
+}
 
 export function progressLine(e: FeedEnds): string {
   return `waiting: ${e.ids} ids  stored ${e.stored}  review ${e.review}  dead-lettered ${deadCount(e)}  in flight ${e.waiting}`;

@@ -14,6 +14,7 @@ import { warnIfNoPipeline } from './pipeline-hint.js';
 import { counted } from '../../lib/core/counted.js';
 import type { FeedWaiter } from '../../lib/ops/feed-wait.js';
 import { finishProduceWait, openProduceWait, type ProduceWaitOptions } from './produce-wait.js';
+import { DEFAULT_WAIT_PROGRESS_MS } from './option-values.js';
 
 /** `pipeline produce`'s default --retry-for: a batch waits this long for Redis (unreachable, full, at maxclients) before produce gives up. */
 export const DEFAULT_RETRY_FOR_MS = 30_000;
@@ -38,6 +39,10 @@ export interface ProduceCliOptions extends GlobalOptions {
   wait?: boolean;
   /** With `wait`: ms to wait after the last record went in. @defaultValue none (no deadline) */
   waitTimeout?: string;
+  /** With `wait` off a terminal: ms between progress lines; 0: none. @defaultValue DEFAULT_WAIT_PROGRESS_MS */
+  progressEvery?: string;
+  /** With `wait` off a terminal: the progress lines as JSON. */
+  json?: boolean;
 }
 
 /**
@@ -172,6 +177,8 @@ export async function produceCommand(fileArg: string | undefined, opts: ProduceC
       tty,
       retryForMs,
       ...(opts.waitTimeout !== undefined ? { timeoutMs: Number(opts.waitTimeout) } : {}),
+      progressEveryMs: opts.progressEvery !== undefined ? Number(opts.progressEvery) : DEFAULT_WAIT_PROGRESS_MS,
+      json: opts.json === true,
       onRetry: (err, ms, budget) => onRetry(err, ms, budget),
       onResumed: (ms) => {
         waiting.delete('');

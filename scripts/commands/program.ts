@@ -4,9 +4,9 @@ import { dlqCommand } from './dlq.js';
 import { webhooksProgram } from './webhooks-program.js';
 import { priorsProgram } from './priors-program.js';
 import { purgeProgram } from './purge-program.js';
+import { produceProgram } from './produce-program.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
-import { integer, maxLagOption, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, runIdValue, share, waitReplicasValue } from './option-values.js';
-import { REPLICA_DROP_OPTION as replicaDrop, RUN_ID_OPTION, WAIT_OPTION, WAIT_TIMEOUT_OPTION } from './option-values.js';
+import { integer, maxLagOption, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, share } from './option-values.js';
 
 /**
  * The `pipeline` command line (scripts/cli.ts parses it; test/repo/cli-docs.test.ts reads its options).
@@ -22,7 +22,6 @@ const aclCommand = lazy(() => import('./acl.js'), 'aclCommand');
 const functionsCommand = lazy(() => import('./functions.js'), 'functionsCommand');
 const exportCommand = lazy(() => import('./export.js'), 'exportCommand');
 const reprocessCommand = lazy(() => import('./reprocess.js'), 'reprocessCommand');
-const produceCommand = lazy(() => import('./produce.js'), 'produceCommand');
 const storeMigrateCommand = lazy(() => import('./store.js'), 'storeMigrateCommand');
 const startCommand = lazy(() => import('./start.js'), 'startCommand');
 const statusCommand = lazy(() => import('./status.js'), 'statusCommand');
@@ -63,40 +62,7 @@ export function buildProgram(): Command {
     (...args: A) =>
       fn(...args).catch(fatalAsync);
 
-  program
-    .command('produce')
-    .description('read JSONL (file or stdin) and add each record to the input stream; bad lines are reported and kept')
-    .argument('[file]', 'JSONL file (default, or -: stdin)')
-    .option('--rejects <file>', 'append rejected lines here as JSONL', 'rejects.jsonl')
-    .option('--batch <n>', 'XADDs per pipelined round trip', positiveInt, '500')
-    .option(
-      '--wait-replicas <n>',
-      'a batch counts as produced once n replicas of its master have it (WAIT per master; re-sent until then, see --retry-for); auto = 1 when its master has a connected replica, else 0; 0 = off',
-      waitReplicasValue,
-      'auto',
-    )
-    .option(
-      '--retry-for <ms>',
-      're-send a batch while Redis is unreachable, full (OOM), unable to persist (MISCONF), at maxclients, failing over, or too few replicas acknowledge, for up to ms, saying so on stderr (exactly-once batches make this safe); 0 = fail at the first error (default: 30000)',
-      nonNegativeMs,
-    )
-    .option(...replicaDrop, nonNegativeMs)
-    .option(
-      '--backpressure-poll <ms>',
-      'while the input lag is above limits.maxLag or Redis is full, check again every ms (waits, says so on stderr)',
-      positiveMs,
-      '500',
-    )
-    .addOption(maxLagOption('a bulk load'))
-    .option(
-      '--lane-buffer <bytes>',
-      'each shard has its own lane (a shard whose master fails over waits alone, within --retry-for, the others go on): the bytes of records one lane may hold unacknowledged before the reader waits for it (default: 16777216)',
-      positiveInt,
-    )
-    .option(...RUN_ID_OPTION, runIdValue)
-    .addOption(WAIT_OPTION)
-    .addOption(WAIT_TIMEOUT_OPTION)
-    .action(run((file: string | undefined, o: Record<string, string>) => produceCommand(file, { ...global(), ...o } as never)));
+  program.addCommand(produceProgram(global, run));
 
   program
     .command('worker')

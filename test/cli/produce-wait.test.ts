@@ -118,6 +118,36 @@ test('a Redis restart while waiting: the wait goes on, and a completion written 
   assert.equal([w.ids, w.stored, w.waiting], [4, 4, 0], out);
 });
 
+test('off a terminal (CI, cron) the wait says where it stands every --progress-every ms on stderr: text, or JSON with --json', async () => {
+  const pipeline = randomPipeline();
+  const shards = new Shards(pipeline, 1);
+  const progress = (out: string) => out.split('\n').filter((l) => l.startsWith('produce: waiting: '));
+  const run = await produceWait(pipeline, ['f1', 'f2', 'f3'], ['--wait', '--wait-timeout', '20000', '--progress-every', '200']);
+  await run.produced();
+  await waitFor('two progress lines', () => progress(run.child.output()).length >= 2, 5_000);
+  assert.match(progress(run.child.output())[0]!, /^produce: waiting: 3 ids {2}stored 0 {2}review 0 {2}dead-lettered 0 {2}in flight 3 {2}\(\d+ s\)$/);
+  await recordCompletions(redis, shards, ends(['f1']), SETTINGS);
+  await waitFor('a line with f1 stored', () => progress(run.child.output()).some((l) => l.includes('stored 1 ')), 5_000);
+  await recordCompletions(redis, shards, ends(['f2', 'f3']), SETTINGS);
+  assert.is(await run.done(15_000), 0, run.child.output());
+
+  const json = await produceWait(randomPipeline(), ['g1', 'g2'], ['--wait', '--wait-timeout', '1200', '--progress-every', '300', '--json']);
+  assert.is(await json.done(15_000), 5, json.child.output());
+  const lines = json.child
+    .output()
+    .split('\n')
+    .filter((l) => l.includes('"produce.waiting"'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.ok(lines.length >= 2, json.child.output());
+  assert.equal({ ...lines[0], seconds: 0 }, { event: 'produce.waiting', ids: 2, stored: 0, review: 0, deadLettered: {}, waiting: 2, seconds: 0 });
+  assert.ok((lines.at(-1)!.seconds as number) > (lines[0]!.seconds as number), 'seconds since the wait began');
+  assert.not.match(json.child.output(), /produce: waiting: /, 'no text lines with --json');
+
+  const quiet = await produceWait(randomPipeline(), ['h1'], ['--wait', '--wait-timeout', '800', '--progress-every', '0']);
+  assert.is(await quiet.done(15_000), 5, quiet.child.output());
+  assert.not.match(quiet.child.output(), /produce: waiting: |produce\.waiting/, '0: no progress line');
+});
+
 /** A proxy to the server whose connections stop getting replies once they send XREAD: the wait's readers fall behind. */
 async function xreadHoldingProxy(port: number): Promise<{ url: string; close: () => void }> {
   const sockets = new Set<Socket>();
