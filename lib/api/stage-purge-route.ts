@@ -116,7 +116,9 @@ export function registerStagePurge(app: FastifyInstance): void {
 
       if (body.dryRun) {
         const until = await purgeBounds(redis, config, stage, body.shard);
-        const { waiting, atLeast } = await countWaiting(redis, config, stage, body.shard);
+        const { waiting, atLeast, noGroup } = await countWaiting(redis, config, stage, body.shard);
+        // Said before a confirmation, not after: the purge would be refused (the user may not create the group).
+        if (noGroup.length) return reply.code(409).send({ error: 'conflict', message: new NoStageGroupError(stage, noGroup[0]!).message, field: 'stage' });
         return { stage, waiting, ...(atLeast ? { atLeast } : {}), until: Object.fromEntries(until) };
       }
       const by = `api:${req.principal!.name}`;

@@ -100,11 +100,21 @@ export async function waitingEntries(redis: Redis, config: ResolvedConfig, stage
   return (await countWaiting(redis, config, stageName, shard)).waiting;
 }
 
-/** The entries waiting for `stage`; `atLeast`: Redis could not tell a shard's lag and LAG_ESTIMATE_CAP of them were counted there, more may wait. */
-export async function countWaiting(redis: Redis, config: ResolvedConfig, stageName: string, shard?: number): Promise<{ waiting: number; atLeast: boolean }> {
+/** What waits for a stage (countWaiting). */
+export interface WaitingCount {
+  waiting: number;
+  /** Redis could not tell a shard's lag and LAG_ESTIMATE_CAP of its entries were counted: more may wait. */
+  atLeast: boolean;
+  /** The streams with entries but no group of the stage yet (no worker has read them): all their entries count as waiting. */
+  noGroup: string[];
+}
+
+/** The entries waiting for `stage` on each shard's stream (or `shard`'s). */
+export async function countWaiting(redis: Redis, config: ResolvedConfig, stageName: string, shard?: number): Promise<WaitingCount> {
   const stage = stageOf(config, stageName);
   let waiting = 0;
   let atLeast = false;
+  const noGroup: string[] = [];
   for (const keys of shardKeys(config, shard)) {
     const key = keys.stream(stage.input);
     const info = await streamInfo(redis, key);
@@ -113,6 +123,7 @@ export async function countWaiting(redis: Redis, config: ResolvedConfig, stageNa
     // No group yet: its workers create it from the stream's start (createGroup), so every entry waits.
     if (!group) {
       waiting += Number(info.stream.get('length'));
+      noGroup.push(key);
       continue;
     }
     const end = { length: Number(info.stream.get('length')), lastId: String(info.stream.get('last-generated-id')) };
@@ -120,7 +131,7 @@ export async function countWaiting(redis: Redis, config: ResolvedConfig, stageNa
     waiting += backlog.lag ?? 0;
     if (backlog.lagEstimated && backlog.lag === LAG_ESTIMATE_CAP) atLeast = true;
   }
-  return { waiting, atLeast };
+  return { waiting, atLeast, noGroup };
 }
 
 /** Each of the stage's input streams (every shard's, or `shard`'s) and its last entry id now: what a purge started now may take at most. */

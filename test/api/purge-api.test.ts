@@ -61,6 +61,10 @@ test('dry run, then a purge bounded by its until: those entries dead-lettered, l
     assert.is(noGroup.json().field, 'stage');
     assert.match(noGroup.json().message, /no worker of preprocess has read .*`pipeline purge preprocess`/);
     assert.is(await redis.xlen(keys.dlq), 0, 'nothing dead-lettered');
+    // The dry run says so too: the console's confirmation is not shown for a purge that would be refused.
+    const noGroupDry = await post('/v1/stages/preprocess/purge', ADMIN, { dryRun: true });
+    assert.is(noGroupDry.statusCode, 409, noGroupDry.body);
+    assert.match(noGroupDry.json().message, /no worker of preprocess has read/);
 
     await redis.xgroup('CREATE', input, 'preprocess', '$');
     await addRecords(input, 'bad', 7);
