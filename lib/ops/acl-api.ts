@@ -42,7 +42,7 @@ export interface ApiGrants {
  * - the server's data-loss watch (lib/api/data-loss-watch.ts): SET (NX) of each shard's marker
  *   `{p}:epoch` (GET is a read of the root) and HSETNX/HSET/HINCRBY of its record `{p}:data-lost`;
  * - DLQ replay and a review decision: XADD to any stage's input stream (`dlq-replay-2.lua`,
- *   `review-decide-N.lua`); DLQ purge and replay: XDEL of dead letters.
+ *   `review-decide-N.lua`); DLQ purge and replay: XDEL of dead letters;
  * - a stage purge (`POST /v1/stages/:stage/purge`, the console's Purge; `stage-purge-N.lua`):
  *   XADD of the dead letters to `{p}:dlq` and of each record's completion to `{p}:done` (so
  *   status reads, webhooks and SSE see its end), SET of its status (granted above), and XGROUP
@@ -50,6 +50,8 @@ export interface ApiGrants {
  *   SETID cannot be granted for that use only: this user may move any stage's group on its input
  *   stream, to skip entries without dead-lettering them (they stay in the stream) or to deliver
  *   them again; no more than XDEL of dead letters and XADD to every stage stream let it do already.
+ *   XADD to `{p}:done` is new reach: whoever holds this user's password can write completions that
+ *   webhooks and SSE pass on (as it could already write any id's status).
  *   Not CREATE: a stage no worker has read yet is purged by the admin's `pipeline purge`.
  * Not: XGROUP CREATE/DESTROY of a stage's group, XTRIM, DEL, FUNCTION, CONFIG, FLUSHALL.
  * Sharded, every grant names each shard's keys and the pipeline's own `{p}:*` too.
