@@ -62,6 +62,17 @@ export class EvictingRedis extends Unavailable {
   }
 }
 
+/**
+ * Redis refused the server's own user a command a route needs (NOPERM): its grants are older than
+ * the route (`pipeline acl --apply` from this version grants them). A 500 naming the fix, logged.
+ */
+export class GrantMissing extends Error {
+  override name = 'GrantMissing';
+  constructor(what: string, cause: unknown) {
+    super(`Redis refused this server's user ${what} (${errorMessage(cause)}): grant it with \`pipeline acl --apply\` of this version`, { cause });
+  }
+}
+
 /** A body of a type the route does not read (an NDJSON body to a route taking one JSON object): 415 naming the route and what to send. */
 export class UnsupportedBody extends Error {
   override name = 'UnsupportedBody';

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { requireRole } from './auth.js';
+import { GrantMissing } from './errors.js';
+import { isPermissionRefusal } from '../core/failure-policy.js';
 import { NO_QUERY } from './strict-schemas.js';
 import { audit } from '../ops/audit.js';
 import { UnknownStageError } from '../ops/pause.js';
@@ -150,6 +152,7 @@ export function registerStagePurge(app: FastifyInstance): void {
         // What was dead-lettered before the error is counted and audited; a purge sent again goes on from there.
         if (err.done.purged > 0) await done(err.done, true);
         if (err.cause instanceof NoStageGroupError) return reply.code(409).send({ error: 'conflict', message: err.message, field: 'stage' });
+        if (isPermissionRefusal(err.cause)) throw new GrantMissing('a stage purge (stage-purge-N.lua)', err.cause);
         throw err.cause;
       }
     },

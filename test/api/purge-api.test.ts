@@ -10,7 +10,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildServer } from '../../lib/api/server.js';
 import { readAudit } from '../../lib/console/audit.js';
-import { createLogger } from '../../lib/observe/logger.js';
+import { createLogger, silentLogger } from '../../lib/observe/logger.js';
+import { aclUsers, applyAcl } from '../../lib/ops/acl.js';
 import { noopMetrics, type Metrics, type Tags } from '../../lib/observe/metrics.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { readStatus } from '../../lib/stream/status-value.js';
@@ -134,6 +135,32 @@ test('dry run, then a purge bounded by its until: those entries dead-lettered, l
 
     const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, { requestBody?: unknown }>> };
     assert.ok(doc.paths['/v1/stages/{stage}/purge']?.post?.requestBody, Object.keys(doc.paths).join(' '));
+  } finally {
+    await app.close();
+  }
+});
+
+test('an API user whose grants predate the route (no XGROUP SETID): a 500 naming `pipeline acl --apply`, not the bare refusal of Redis', async () => {
+  const pipeline = randomPipeline('purgeold');
+  const keys = new Keys(pipeline);
+  const config = rulesOnlyConfig(server.url, pipeline);
+  const api = aclUsers(config, { password: () => 'pw-0123456789' }).find((u) => u.role === 'api')!;
+  await applyAcl(redis, [{ ...api, rules: api.rules.filter((r) => !r.includes('xgroup|setid')) }]);
+  await redis.xgroup('CREATE', keys.stream('in'), 'preprocess', '$', 'MKSTREAM');
+  await addRecords(keys.stream('in'), 'x', 2);
+  const app = await buildServer({ config, tokens: TOKENS, logger: silentLogger, redisUrl: api.url });
+  try {
+    const r = await app.inject({
+      method: 'POST',
+      url: '/v1/stages/preprocess/purge',
+      headers: { ...auth(ADMIN), 'content-type': 'application/json' },
+      payload: '{}',
+    });
+    assert.is(r.statusCode, 500, r.body);
+    assert.match(
+      r.json().message,
+      /^Redis refused this server's user a stage purge \(stage-purge-N.lua\) \(.*can't run this command.*\): grant it with `pipeline acl --apply` of this version$/,
+    );
   } finally {
     await app.close();
   }
