@@ -56,10 +56,11 @@ async function purgeWaiting(stage) {
     said.textContent = `Nothing waits for ${stage}: nothing purged.`;
     return;
   }
-  const n = `${dry.waiting}${dry.atLeast ? ' (or more: Redis cannot tell, these were counted)' : ''}`;
   const ok = confirm(
-    `Purge ${stage}? The ${n} entries waiting for it (read by no worker yet) go to the dead letters with reason purged; ` +
-      'Replay in the Dead letters view puts them back. Entries a worker holds, and records taken after this, stay.',
+    `Purge ${stage}? The ${dry.waiting} entries waiting for it (read by no worker yet) go to the dead letters with reason purged; ` +
+      'Replay in the Dead letters view puts them back. Entries a worker holds, and records taken after this, stay.' +
+      // Redis could not tell the lag: only the entries counted are purged (`count`), the rest wait for another Purge.
+      (dry.atLeast ? ` More may wait: Redis cannot tell how many; only these ${dry.waiting} are purged.` : ''),
   );
   if (!ok) return;
   said.textContent = `Purging ${stage}…`;
