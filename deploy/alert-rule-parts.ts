@@ -80,8 +80,8 @@ export function promql(config: ResolvedConfig) {
    * exists now and did not `window` ago is one too, but only while Prometheus has history from then
    * (the sampler's lag gauge `window` ago), so a freshly started Prometheus does not fire on old counts.
    */
-  const rose = (metric: string, window: string, by: string) => {
-    const m = sel(metric);
+  const rose = (metric: string, window: string, by: string, matchers = '') => {
+    const m = sel(metric, matchers);
     return (
       `sum by (${by}) (increase(${m}[${window}])) > 0 or ` +
       `(sum by (${by}) (${m} unless ${m} offset ${window}) and on (pipeline) group by (pipeline) (${lag} offset ${window}))`

@@ -162,7 +162,8 @@ function flowRules(config: ResolvedConfig): AlertRule[] {
     rule(
       'PipelineDeadLettered',
       'ticket',
-      rose('messages.dead_lettered', t.eventWindow, 'pipeline, stage, reason'),
+      // Not a purge's: an operator chose it (`pipeline purge`, the console); the DLQ rule still says the DLQ grew.
+      rose('messages.dead_lettered', t.eventWindow, 'pipeline, stage, reason', 'reason!="purged"'),
       `Pipeline ${p}: stage {{ $labels.stage }} dead-lettered messages ({{ $labels.reason }})`,
       `Stage {{ $labels.stage }} sent messages to the DLQ (reason {{ $labels.reason }}). Look at them with \`pipeline dlq list\`, fix the cause (bad input, a failing model, a route), then replay them.`,
       `${RELIABILITY}#dead-letters`,
