@@ -44,6 +44,11 @@ async function trace(id) {
   if (t.stored) host.append(Object.assign(document.createElement('pre'), { className: 'detail', textContent: `stored: ${JSON.stringify(t.stored, null, 1)}` }));
   for (const d of t.deadLetters)
     host.append(Object.assign(document.createElement('p'), { className: 'error', textContent: `dead letter ${d.id} at ${d.stage}: ${d.reason} (${d.error})` }));
+  if (t.revoked) {
+    const r = t.revoked;
+    const text = `revoked at ${r.stage} by ${r.by}${r.reason ? `: ${r.reason}` : ''} (${new Date(r.at).toISOString()}); not processed further`;
+    host.append(Object.assign(document.createElement('p'), { className: 'muted', textContent: text }));
+  }
   if (older) host.append(Object.assign(document.createElement('p'), { className: 'muted', textContent: `Dead letters of ${id} searched${older}.` }));
 }
 export async function showProducts() {

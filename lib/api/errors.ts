@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { RevokeInputError } from '../ops/revoke.js';
 import { BadIdError, errorMessage } from '../core/errors.js';
 import { classify, isTransient, isTransientRedisError } from '../core/failure-policy.js';
 import { isInvalidStreamId, isOutOfMemory } from '../core/redis-replies.js';
@@ -209,6 +210,7 @@ export function errorHandler(retryAfterSeconds: number, cutOff: (request: Fastif
       });
     }
     if (err instanceof BadIdError) return reply.code(400).send({ error: 'bad_request', message: err.message });
+    if (err instanceof RevokeInputError) return reply.code(400).send({ error: 'bad_request', message: err.message, field: err.field });
     // Fastify's own text ("Request body is too large") named neither the limit nor the setting.
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: 'too_large', message: bodyTooLarge(request.routeOptions.bodyLimit) });
     if (badStreamId(err)) return reply.code(400).send({ error: 'bad_request', message: `${errorMessage(err)} (a stream id is <ms>-<seq>, each below 2^64)` });

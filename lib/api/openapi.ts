@@ -39,6 +39,17 @@ const BODIES: Record<string, unknown> = {
     },
   },
   'POST /v1/stages/:stage/purge': { required: false, content: { 'application/json': { schema: PURGE_BODY } } },
+  'POST /v1/products/:id/revoke': {
+    required: false,
+    content: {
+      'application/json': {
+        schema: {
+          type: 'object',
+          properties: { reason: { type: 'string', maxLength: 500, description: 'why (logged by the stage that acks it, kept in its status)' } },
+        },
+      },
+    },
+  },
 };
 
 /** A route as the server's onRoute hook saw it; `guarded`: it has an onRequest role check (a token is needed). */

@@ -9,6 +9,7 @@ import type { CompletionEvent } from '../stream/completions.js';
 import { registerEvents } from './events.js';
 import { registerStageControl } from './stage-control.js';
 import { registerStagePurge } from './stage-purge-route.js';
+import { registerRevoke } from './revoke-route.js';
 import { registerDataLoss } from './data-loss-routes.js';
 import { lookupStatus, type IdStatus } from './status.js';
 import { FINAL_STATUSES } from '../stream/done.js';
@@ -34,9 +35,10 @@ const STATUS = {
   additionalProperties: true,
   properties: {
     id: { type: 'string' },
-    status: { type: 'string', enum: ['queued', 'processing', 'stored', 'review', 'dead_lettered'] },
+    status: { type: 'string', enum: ['queued', 'processing', 'stored', 'review', 'dead_lettered', 'revoked'] },
     stage: { type: ['string', 'null'] },
     reason: { type: 'string' },
+    by: { type: 'string', description: 'revoked: who revoked it' },
     product: { type: 'object', additionalProperties: true },
   },
 } as const;
@@ -99,7 +101,9 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
       ? { status: e.status, stage: e.stage, reason: e.reason ?? 'unknown', ...(e.error ? { error: e.error } : {}), at: e.at }
       : e.status === 'review'
         ? { status: e.status, stage: e.stage, reason: e.reason ?? 'review', at: e.at }
-        : { status: e.status, stage: e.stage, at: e.at };
+        : e.status === 'revoked'
+          ? { status: e.status, stage: e.stage, by: e.by ?? 'unknown', ...(e.reason ? { reason: e.reason } : {}), at: e.at }
+          : { status: e.status, stage: e.stage, at: e.at };
 
   app.get(
     '/healthz',
@@ -264,5 +268,6 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   registerEvents(app, requireRole('read'));
   registerStageControl(app);
   registerStagePurge(app);
+  registerRevoke(app);
   registerDataLoss(app);
 }

@@ -11,12 +11,13 @@ export type IdStatus =
   | { status: 'processing'; stage: string | null; after?: string }
   | { status: 'stored'; stage: string; at: number }
   | { status: 'review'; stage: string; reason: string; at: number }
-  | { status: 'dead_lettered'; stage: string; reason: string; error?: string; at: number };
+  | { status: 'dead_lettered'; stage: string; reason: string; error?: string; at: number }
+  | { status: 'revoked'; stage: string; by: string; reason?: string; at: number };
 
 /**
  * One id's status, cheaply:
  * - the id's status `{p}:status:<id>` (one GET; lib/stream/status-value.ts): written `queued` by the API with the
- *   input entry id, and `stored` / `review` / `dead_lettered` by the completion writers
+ *   input entry id, and `stored` / `review` / `dead_lettered` / `revoked` by the completion writers
  *   (lib/stream/done.ts). No hash and no stored product: `unknown` (404).
  * - queued: is the input entry still undelivered to the first stage (id above the group's
  *   last-delivered-id: one XINFO GROUPS), pending there (one XPENDING over that one id:
@@ -33,6 +34,8 @@ export async function lookupStatus(redis: Redis, keys: Keys, first: ResolvedStag
       return { status: 'review', stage: h.g ?? '', reason: h.r ?? 'review', at };
     case 'dead_lettered':
       return { status: 'dead_lettered', stage: h.g ?? '', reason: h.r ?? 'unknown', ...(h.x ? { error: h.x } : {}), at };
+    case 'revoked':
+      return { status: 'revoked', stage: h.g ?? '', by: h.b ?? 'unknown', ...(h.r ? { reason: h.r } : {}), at };
     case 'queued':
       return inFlight(redis, keys, first, String(h.q ?? ''));
   }

@@ -31,7 +31,13 @@ export const STAGE_DEFAULTS: StageOptions = {
 
 export const REDIS_DEFAULTS: RedisSettings = { url: 'redis://127.0.0.1:6379' };
 export const STREAM_DEFAULTS: StreamSettings = { trimAcked: true, terminal: ['review'], terminalMaxAgeMs: 0, dlqMaxAgeMs: 0 };
-export const LIMIT_DEFAULTS: LimitSettings = { maxRecordBytes: 65_536, maxLag: 100_000, doneMaxLen: 100_000, statusTtlMs: 7 * 24 * 3600 * 1000 };
+export const LIMIT_DEFAULTS: LimitSettings = {
+  maxRecordBytes: 65_536,
+  maxLag: 100_000,
+  doneMaxLen: 100_000,
+  statusTtlMs: 7 * 24 * 3600 * 1000,
+  revokeTtlMs: 24 * 3600 * 1000,
+};
 /** `sampleTimeoutMs` is `gaugeIntervalMs` unless given (lib/config/load.ts). */
 export const METRICS_DEFAULTS: Omit<MetricsSettings, 'sampleTimeoutMs'> = {
   enabled: false,

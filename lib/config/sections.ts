@@ -32,7 +32,7 @@ const API_KINDS: Partial<Record<keyof ApiLimits, Kind>> = { submitWaitReplicas: 
 export const SECTION_KEYS = {
   redis: { url: 'string' },
   streams: { trimAcked: 'boolean', terminal: 'strings', terminalMaxAgeMs: 'int0', dlqMaxAgeMs: 'int0' },
-  limits: { maxRecordBytes: 'int', maxLag: 'int', doneMaxLen: 'int', statusTtlMs: 'int' },
+  limits: { maxRecordBytes: 'int', maxLag: 'int', doneMaxLen: 'int', statusTtlMs: 'int', revokeTtlMs: 'int' },
   metrics: {
     enabled: 'boolean',
     host: 'string',

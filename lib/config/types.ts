@@ -193,6 +193,11 @@ export interface LimitSettings {
   doneMaxLen: number;
   /** Each id's status (`{p}:status:<id>`) lives this long after its last change. @defaultValue 604800000 (7 days) */
   statusTtlMs: number;
+  /**
+   * A revoke (`pipeline revoke`) is kept this long: a version of the id submitted before it that
+   * reaches a stage within this is acked there unprocessed, its trip ending `revoked`. @defaultValue 86400000 (24 h)
+   */
+  revokeTtlMs: number;
 }
 
 export interface MetricsSettings {

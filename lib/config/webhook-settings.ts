@@ -1,7 +1,7 @@
 /** The config's `webhooks` entries (checked by lib/config/webhooks.ts; docs/webhooks.md). */
 
 /** The completion statuses a webhook may ask for (lib/stream/done.ts FinalStatus). */
-export const WEBHOOK_EVENTS = ['stored', 'review', 'dead_lettered'] as const;
+export const WEBHOOK_EVENTS = ['stored', 'review', 'dead_lettered', 'revoked'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 /** A webhook's timers and sizes (docs/webhooks.md#options): each one an option with its default. */

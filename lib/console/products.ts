@@ -8,9 +8,10 @@ import { toEntries } from '../stream/entries.js';
 import { scanDeadLetters, decodeDeadLetter } from '../ops/dlq.js';
 import { hopTimings, type HopTiming } from './hops.js';
 import { storedLookup, type StoredLookup } from './stored.js';
+import { readStatus } from '../stream/status-value.js';
 
 /** Where a product is now, as far as Redis still tells. */
-export type ProductState = 'stored' | 'in_flight' | 'review' | 'dead_lettered' | 'unknown';
+export type ProductState = 'stored' | 'in_flight' | 'review' | 'dead_lettered' | 'revoked' | 'unknown';
 
 export interface ProductTrace {
   id: string;
@@ -26,6 +27,8 @@ export interface ProductTrace {
   /** Where it waits now (in flight / review): stream and entry id. */
   at?: { stream: string; entry: string }[];
   deadLetters: { id: string; stage: string; reason: string; error: string }[];
+  /** Revoked (`pipeline revoke`) and not stored: where it was stopped, by whom, why (from its status). */
+  revoked?: { stage: string; by: string; reason?: string; at: number };
   /** How many of the newest dead letters were read for this product, and whether that was all of them. */
   deadLettersSearched?: { scanned: number; complete: boolean };
 }
@@ -103,6 +106,12 @@ export async function traceProduct(
     if (!env) env = decodeDeadLetter(d).envelope;
   }
   if (out.state === 'unknown' && out.deadLetters.length) out.state = 'dead_lettered';
+  // A revoked record's entries stay in the streams it was acked from until trimmed: its status says it ended.
+  const status = out.state === 'stored' ? {} : await readStatus(redis, keys.status(id));
+  if (status.s === 'revoked') {
+    out.state = 'revoked';
+    out.revoked = { stage: status.g ?? '', by: status.b ?? 'unknown', ...(status.r ? { reason: status.r } : {}), at: Number(status.t ?? 0) };
+  }
   if (env) {
     out.hops = hopTimings(env);
     out.outputs = env.outputs;

@@ -78,6 +78,11 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     'messages sent to the DLQ, by reason (max_deliveries, permanent_error, undecodable, no_route, unwritable_target; purged: a stage purge, sent by `pipeline purge` or the API server that ran it)',
     ['stage', 'reason'],
   ),
+  w(
+    'messages.revoked',
+    'counter',
+    'messages acked unprocessed because their id was revoked (`pipeline revoke`), logged as message.revoked; their trip ends revoked',
+  ),
   w('messages.duplicates_suppressed', 'counter', 'hand-offs skipped because another consumer had already acked the entry'),
   w('messages.reclaimed', 'counter', 'entries claimed from idle or dead consumers (XAUTOCLAIM)'),
   w('batch.size', 'histogram', 'messages per batch (what one XREADGROUP returned)'),

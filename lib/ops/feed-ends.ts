@@ -9,15 +9,17 @@ export interface FeedEnds {
   ids: number;
   stored: number;
   review: number;
+  /** Revoked (`pipeline revoke`) before they were stored. */
+  revoked: number;
   /** Dead-lettered ids by reason (max_deliveries, permanent_error, undecodable, no_route, ...). */
   deadLettered: Record<string, number>;
   /** Ids with no end yet. */
   waiting: number;
   /** A few ids of each kind that is not stored. */
-  examples: { review: string[]; deadLettered: string[]; waiting: string[] };
+  examples: { review: string[]; revoked: string[]; deadLettered: string[]; waiting: string[] };
 }
 
-/** An id's state in FeedTally: '' waiting, else `stored`, `review` or `dead_lettered:<reason>`. */
+/** An id's state in FeedTally: '' waiting, else `stored`, `review`, `revoked` or `dead_lettered:<reason>`. */
 type State = string;
 
 /**
@@ -28,7 +30,7 @@ type State = string;
 export class FeedTally {
   private readonly state = new Map<string, State>();
   private readonly counts = new Map<State, number>();
-  private readonly examples = { review: [] as string[], deadLettered: [] as string[] };
+  private readonly examples = { review: [] as string[], revoked: [] as string[], deadLettered: [] as string[] };
   waiting = 0;
 
   /** An id about to be sent: waiting (again, if it had ended: the pipeline takes the later copy). */
@@ -47,7 +49,7 @@ export class FeedTally {
     this.state.set(key, s);
     this.waiting--;
     this.bump(s, 1);
-    const list = status === 'review' ? this.examples.review : status === 'dead_lettered' ? this.examples.deadLettered : undefined;
+    const list = status === 'stored' ? undefined : status === 'dead_lettered' ? this.examples.deadLettered : this.examples[status];
     if (list && list.length < EXAMPLES && !list.includes(key)) list.push(key);
     return true;
   }
@@ -69,6 +71,7 @@ export class FeedTally {
       ids: this.state.size,
       stored: this.counts.get('stored') ?? 0,
       review: this.counts.get('review') ?? 0,
+      revoked: this.counts.get('revoked') ?? 0,
       deadLettered,
       waiting: this.waiting,
       examples: { ...this.examples, waiting: withWaitingIds ? this.pending(EXAMPLES) : [] },

@@ -106,7 +106,15 @@ export class Keys {
   get webhooksDlq(): string {
     return `${this.tag}:webhooks:dlq`;
   }
-  /** Small hash with one id's last known status (queued, stored, review, dead_lettered), with a TTL (lib/stream/done.ts). */
+  /**
+   * Revoked ids (`pipeline revoke`, lib/ops/revoke.ts): a stream, one entry per revoke (`k` id, `c`
+   * cut-off, `b` who, `r` why), kept `limits.revokeTtlMs` (XADD MINID, PEXPIRE). Each shard has its
+   * own, beside the input stream whose last id is the cut-off; its workers read it with the paused flag.
+   */
+  get revokes(): string {
+    return `${this.tag}:revokes`;
+  }
+  /** Small hash with one id's last known status (queued, stored, review, dead_lettered, revoked), with a TTL (lib/stream/done.ts). */
   status(key: string): string {
     return `${this.tag}:status:${key}`;
   }

@@ -11,6 +11,8 @@ export interface CompletionEvent {
   stage: string;
   reason?: string;
   error?: string;
+  /** revoked: who revoked it (`pipeline revoke`). */
+  by?: string;
   /** ms since epoch. */
   at: number;
 }
@@ -31,6 +33,7 @@ export function parseCompletion(id: string, fields: readonly string[], shard?: n
     stage: f.g ?? '',
     ...(f.r ? { reason: f.r } : {}),
     ...(f.x ? { error: f.x } : {}),
+    ...(f.b ? { by: f.b } : {}),
     at: Number(f.t ?? 0),
   };
 }

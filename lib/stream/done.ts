@@ -11,7 +11,8 @@ import { isOutOfMemory } from '../core/redis-replies.js';
 
 /**
  * Completions: where a product's trip ends. The store stage (stored), the dead-letter path
- * (dead_lettered, with the reason) and routes into a terminal stream such as `review` append one
+ * (dead_lettered, with the reason), any stage that meets a revoked record (revoked, with who and
+ * why: lib/stream/revokes.ts) and routes into a terminal stream such as `review` append one
  * entry each to the capped stream `{p}:done` and set the id's status `{p}:status:<id>` (status-value.ts, with
  * a TTL). The API's waiters and SSE clients read the stream; `GET /v1/products/{id}` reads the hash.
  * A sharded pipeline (`shards` > 1) keeps them per shard, with the record's other keys:
@@ -21,10 +22,10 @@ import { isOutOfMemory } from '../core/redis-replies.js';
  * so a completion is never missing for an acked entry; a crash in between writes it twice, which
  * readers tolerate (same id, same status).
  */
-export type FinalStatus = 'stored' | 'review' | 'dead_lettered';
+export type FinalStatus = 'stored' | 'review' | 'dead_lettered' | 'revoked';
 
 /** The statuses an id's trip ends with (its status key's `s`); anything else is on the way (`queued`). */
-export const FINAL_STATUSES: ReadonlySet<string> = new Set<FinalStatus>(['stored', 'review', 'dead_lettered']);
+export const FINAL_STATUSES: ReadonlySet<string> = new Set<FinalStatus>(['stored', 'review', 'dead_lettered', 'revoked']);
 
 export interface Completion {
   /** Product id (the record key). */
@@ -36,6 +37,8 @@ export interface Completion {
   reason?: string;
   /** dead_lettered: the error text (first 500 characters). */
   error?: string;
+  /** revoked: who revoked it (its `reason` is the operator's). */
+  by?: string;
 }
 
 export interface CompletionSettings {
@@ -46,7 +49,7 @@ export interface CompletionSettings {
 }
 
 /**
- * `{p}:done` fields and the status value's: s status, g stage, r reason, x error, t time (ms).
+ * `{p}:done` fields and the status value's: s status, g stage, r reason, x error, b who (revoked), t time (ms).
  * `keys`: one shard's Keys (every completion goes there), or the pipeline's Shards (the store: each
  * completion goes to its record's shard, one pipelined round per shard, as a Cluster needs).
  */
@@ -70,10 +73,12 @@ export async function recordCompletions(redis: Redis, keys: Keys | Shards, list:
     const fields = [FIELD_KEY, c.key, 's', c.status, 'g', c.stage, 't', at];
     if (c.reason) fields.push('r', c.reason);
     if (c.error) fields.push('x', c.error.slice(0, 500));
+    if (c.by) fields.push('b', c.by);
     p.xadd(keys.done, 'MAXLEN', '~', s.maxLen, '*', ...fields);
     const status: StatusValue = { s: c.status, g: c.stage, t: Number(at) };
     if (c.reason) status.r = c.reason;
     if (c.error) status.x = c.error.slice(0, 500);
+    if (c.by) status.b = c.by;
     p.set(keys.status(c.key), encodeStatus(status), 'PX', s.statusTtlMs);
   }
   const replies = (await p.exec()) ?? [];
@@ -87,7 +92,7 @@ function field(fields: readonly (string | Buffer)[], name: string): string | und
 }
 
 /**
- * The completions a batch's hand-off implies: forwards to the DLQ (dead_lettered, reason) and to
+ * The completions a batch's hand-off implies: revoked records' acks (revoked, who, why), forwards to the DLQ (dead_lettered, reason) and to
  * terminal streams only (`terminalKeys`, full stream keys → their names, e.g. review): a fan-out
  * that also goes to a stage is not an end (its store completion comes later). Each names the
  * stage that made the forward: `f.stage`, else `committer`, the stage committing the batch. Pure.
@@ -96,6 +101,10 @@ export function completionsOf(forwards: readonly Forward[], committer: string, d
   const out: Completion[] = [];
   for (const f of forwards) {
     const stage = f.stage ?? committer;
+    if (f.revoked) {
+      out.push({ key: f.revoked.key, status: 'revoked', stage, by: f.revoked.by, ...(f.revoked.reason ? { reason: f.revoked.reason } : {}) });
+      continue;
+    }
     for (const t of f.targets) {
       if (t === dlqKey) {
         const key = field(f.fields, FIELD_KEY);

@@ -10,6 +10,7 @@ import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { Keys } from '../redis/keys.js';
 import type { Router } from './router.js';
+import type { RevokeMarker } from './revokes.js';
 
 export interface ForwarderDeps {
   stage: ResolvedStage;
@@ -154,6 +155,15 @@ export class Forwarder {
     if (env.hops.at(-1)?.stage !== this.d.stage.name) return;
     env.hops.pop();
     delete env.outputs[this.d.stage.name];
+  }
+
+  /** A revoked message (`pipeline revoke`): acked without running or forwarding, its trip ending `revoked`; logged and counted. */
+  revoke(msg: Message, m: RevokeMarker): Forward {
+    const { key } = msg.envelope;
+    this.d.metrics.increment('messages.revoked', 1, this.tags);
+    const why = m.reason ? { reason: m.reason } : {};
+    this.d.logger.info('message.revoked', { stage: this.d.stage.name, consumer: this.d.consumer, id: msg.id, key, by: m.by, ...why });
+    return { id: msg.id, targets: [], fields: [], stage: this.d.stage.name, revoked: { key, by: m.by, ...why } };
   }
 
   /** The entry to the dead-letter stream with why; logged and counted by reason. */

@@ -20,6 +20,8 @@ export interface Forward {
   fields: readonly (string | Buffer)[];
   /** The stage whose output this is; completions name it. Unset (dead letters): the committing stage. A fused stage's differs from the committing one's (lib/worker/fusion.ts). */
   stage?: string;
+  /** Set when the record was revoked (`pipeline revoke`): acked here, its trip ends `revoked` (lib/stream/done.ts). */
+  revoked?: { key: string; by: string; reason?: string };
 }
 
 /** At most this many keys per script call: target indexes are one byte each in the layout. */

@@ -1,7 +1,7 @@
 /**
  * An id's status (`{p}:status:<id>`): one JSON string set with its TTL (SET ... PX), written
  * `queued` by the API (lib/lua/submit-N.lua) and final by the completion writers (done.ts).
- * Fields: s status, q input entry id (queued), g stage, r reason, x error, t time (ms).
+ * Fields: s status, q input entry id (queued), g stage, r reason, x error, b who (revoked), t time (ms).
  * Versions before it kept the same fields in a hash: readers fall back to HGETALL on WRONGTYPE,
  * so an upgrade does not turn in-flight ids into 404s.
  */
@@ -14,6 +14,7 @@ export interface StatusValue {
   g?: string;
   r?: string;
   x?: string;
+  b?: string;
   t?: number | string;
 }
 

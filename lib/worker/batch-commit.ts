@@ -10,15 +10,18 @@ import type { Queued } from '../stream/retry-queue.js';
 import type { Message } from '../stream/codec.js';
 import { errorMessage } from '../core/errors.js';
 import { dependencyWait, type DependencyWait } from './stage-runner.js';
+import type { RevokeList } from '../stream/revokes.js';
 
 /**
- * A read batch as messages to run (`messages`, their entries in `live`) and the dead letters of
- * those that cannot run: delivered more than `maxDeliveries` times, or undecodable.
+ * A read batch as messages to run (`messages`, their entries in `live`), the dead letters of
+ * those that cannot run (delivered more than `maxDeliveries` times, or undecodable) and the acks
+ * of those `revokes` says were revoked (`pipeline revoke`): not run, not forwarded.
  */
 export function decodeBatch(
   batch: readonly Queued[],
   forwarder: Forwarder,
   maxDeliveries: number,
+  revokes?: Pick<RevokeList, 'match'>,
 ): { forwards: Forward[]; messages: Message[]; live: Queued[] } {
   const forwards: Forward[] = [];
   const messages: Message[] = [];
@@ -29,7 +32,13 @@ export function decodeBatch(
       continue;
     }
     try {
-      messages.push(forwarder.decode(q.entry));
+      const msg = forwarder.decode(q.entry);
+      const revoked = revokes?.match(msg.envelope.key, msg.envelope.origin);
+      if (revoked) {
+        forwards.push(forwarder.revoke(msg, revoked));
+        continue;
+      }
+      messages.push(msg);
       live.push(q);
     } catch (err) {
       forwards.push(forwarder.deadLetter(q.entry, { reason: 'undecodable', error: errorMessage(err), deliveries: q.attempt }));

@@ -29,6 +29,7 @@ import { PauseGate } from './pause-gate.js';
 import { RateGate } from './rate-gate.js';
 import { drainInflightRead } from './drain-read.js';
 import type { PauseRecord } from '../stream/pause-flag.js';
+import { RevokeList } from '../stream/revokes.js';
 
 export interface ConsumerDeps {
   config: ResolvedConfig;
@@ -69,11 +70,7 @@ export class StreamConsumer implements FusedStage {
   private readonly reader: GroupReader;
   /** Where and how batches are committed (lib/worker/batch-commit.ts). */
   private readonly commitTarget: BatchCommitTarget;
-  /**
-   * The group's claim fence as the last hand-off saw it ("" before the first): each read carries
-   * the value current when it was sent, and a batch whose value is still current at hand-off is
-   * acked with one XACK (lib/lua/handoff-N.lua).
-   */
+  /** The claim fence as the last hand-off saw it ("" before the first): a batch read under a value still current at hand-off is acked with one XACK (handoff-N.lua). */
   private fence = '';
   private readonly forwarder: Forwarder;
   readonly watchdog: Watchdog;
@@ -92,6 +89,8 @@ export class StreamConsumer implements FusedStage {
   private readonly pause: PauseGate;
   /** The stage's `rateLimit`: how many records the next batch may hold (lib/worker/rate-gate.ts). */
   private readonly rate: RateGate;
+  /** Revoked ids (`pipeline revoke`), read by the pause gate: a revoked record is acked unprocessed. */
+  private readonly revokes: RevokeList;
 
   constructor(private readonly d: ConsumerDeps) {
     this.source = d.keys.stream(d.stage.input);
@@ -109,7 +108,8 @@ export class StreamConsumer implements FusedStage {
       progress,
       permissions: this.permissions,
     });
-    this.pause = new PauseGate({ ...d, redis: () => this.redis, progress, stopping: () => this.stopping });
+    this.revokes = new RevokeList(d.keys, d.config.limits.revokeTtlMs);
+    this.pause = new PauseGate({ ...d, redis: () => this.redis, progress, stopping: () => this.stopping, revokes: this.revokes });
     this.rate = new RateGate({ ...d, redis: () => this.redis, progress, stopping: () => this.stopping });
     this.watchdog = consumerWatchdog(this, d);
     this.forwarder = new Forwarder({ ...d, readsInput: d.stage.input === d.config.input });
@@ -147,7 +147,7 @@ export class StreamConsumer implements FusedStage {
 
   /** FusedStage: this stage on messages another stage of the process routed here alone. */
   async runFused(messages: Message[]): Promise<(Forward | undefined)[]> {
-    const out = await runFusedBatch({ ...this.d, runner: this.runner, forwarder: this.forwarder, tags: this.tags }, messages);
+    const out = await runFusedBatch({ ...this.d, runner: this.runner, forwarder: this.forwarder, tags: this.tags, revokes: this.revokes }, messages);
     this.processed += out.filter((f) => f !== undefined).length;
     return out;
   }
@@ -291,15 +291,14 @@ export class StreamConsumer implements FusedStage {
   }
 
   /**
-   * `fence`: the claim fence value seen before the batch was read ("" = unknown, check each message).
-   * `connGeneration`: Connections.troubles then. A connection that failed since may have lost the read itself
-   * with a failed-over master (another consumer then got the entries fresh, with no claim to move the
-   * fence): such a batch is checked message by message, never acked on the fence alone.
+   * `fence`: the claim fence value seen before the batch was read ("" = unknown, check each message). `connGeneration`: Connections.troubles then.
+   * A connection that failed since may have lost the read itself with a failed-over master (another consumer then got the entries fresh,
+   * with no claim to move the fence): such a batch is checked message by message, never acked on the fence alone.
    */
   private async processBatch(batch: Queued[], fence: string, connGeneration: number): Promise<void> {
     const { stage, metrics, logger } = this.d;
     const started = Date.now();
-    const { forwards, messages, live } = decodeBatch(batch, this.forwarder, stage.maxDeliveries);
+    const { forwards, messages, live } = decodeBatch(batch, this.forwarder, stage.maxDeliveries, this.revokes);
     metrics.histogram('batch.size', messages.length, this.tags);
     metrics.increment('messages.in', messages.length, this.tags);
     for (const q of batch) this.active.add(q.entry.id);

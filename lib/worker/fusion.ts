@@ -22,6 +22,7 @@ import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { RouteError } from '../core/errors.js';
 import type { StageRunner } from './stage-runner.js';
+import type { RevokeList } from '../stream/revokes.js';
 
 /** Chains longer than this (a routing cycle inside one process) are cut: the rest goes through streams. */
 export const MAX_FUSED_DEPTH = 16;
@@ -81,6 +82,8 @@ export interface FusedParts {
   logger: Logger;
   metrics: Metrics;
   tags: Record<string, string>;
+  /** Revoked ids (`pipeline revoke`): a fused stage reads its messages too, so it acks a revoked one unprocessed. @defaultValue none */
+  revokes?: Pick<RevokeList, 'match' | 'size'>;
 }
 
 /**
@@ -89,7 +92,19 @@ export interface FusedParts {
  * failed, matched no rule or could not be encoded (its own consumer retries or dead-letters it,
  * with the reason).
  */
-export async function runFusedBatch(p: FusedParts, messages: Message[]): Promise<(Forward | undefined)[]> {
+export async function runFusedBatch(p: FusedParts, all: Message[]): Promise<(Forward | undefined)[]> {
+  if (!p.revokes?.size) return runFusedMessages(p, all); // no revoke known: no work per batch
+  // Revoked on the way here (`pipeline revoke`): acked without running, as the stage's own consumer would.
+  const { revokes } = p;
+  const revoked = all.map((m) => revokes.match(m.envelope.key, m.envelope.origin));
+  const messages = all.filter((_, i) => !revoked[i]);
+  const ran = await runFusedMessages(p, messages);
+  let j = 0;
+  return all.map((m, i) => (revoked[i] ? p.forwarder.revoke(m, revoked[i]) : ran[j++]));
+}
+
+async function runFusedMessages(p: FusedParts, messages: Message[]): Promise<(Forward | undefined)[]> {
+  if (messages.length === 0) return [];
   const { metrics, tags } = p;
   metrics.histogram('batch.size', messages.length, tags);
   metrics.increment('messages.in', messages.length, tags);

@@ -3,6 +3,7 @@ import type { Keys } from '../redis/keys.js';
 import type { Logger } from '../observe/logger.js';
 import { readPause, type PauseRecord } from '../stream/pause-flag.js';
 import { GateWait, gateWhere, type GateWaitDeps } from './gate-wait.js';
+import type { RevokeList } from '../stream/revokes.js';
 
 export interface PauseGateDeps extends GateWaitDeps {
   redis: () => Redis;
@@ -10,6 +11,8 @@ export interface PauseGateDeps extends GateWaitDeps {
   stage: { name: string; pausePollMs: number; watchdogIntervalMs: number };
   consumer: string;
   logger: Logger;
+  /** Revoked ids (`pipeline revoke`), read with the flag in the same round trip. @defaultValue none */
+  revokes?: RevokeList;
 }
 
 /**
@@ -17,6 +20,8 @@ export interface PauseGateDeps extends GateWaitDeps {
  * flag is read at most every `pausePollMs`; while it is set the loop reads nothing, runs no retry
  * and its reclaimer claims nothing, and the wait counts as progress for the watchdog (told every
  * `watchdogIntervalMs`). `stage.paused` and `stage.resumed` are logged once per change.
+ * Each read of the flag also reads the revokes made since the last (lib/stream/revokes.ts), on
+ * the same auto-pipelined connection: a revoke is seen within `pausePollMs`, paused or not.
  */
 export class PauseGate {
   /** The flag as last read; undefined: not paused. */
@@ -63,7 +68,8 @@ export class PauseGate {
 
   private async read(): Promise<void> {
     const { stage, consumer, logger } = this.d;
-    const now = await readPause(this.d.redis(), this.d.keys, stage.name);
+    const redis = this.d.redis();
+    const [now] = await Promise.all([readPause(redis, this.d.keys, stage.name), this.d.revokes?.poll(redis)]);
     this.checkedAt = performance.now();
     const where = gateWhere(stage.name, consumer, this.d.keys);
     if (now && !this.paused) logger.info('stage.paused', { ...where, by: now.by, at: now.at, ...(now.reason ? { reason: now.reason } : {}) });

@@ -4,7 +4,7 @@ import { createLogger, stderrSink } from '../../lib/observe/logger.js';
 import type { Shards } from '../../lib/redis/shard.js';
 import { counted } from '../../lib/core/counted.js';
 
-/** `produce --wait`: some record this run sent was dead-lettered (all others stored or sent to review). */
+/** `produce --wait`: some record this run sent was dead-lettered (all others stored, sent to review or revoked). */
 export const EXIT_DEAD_LETTERED = 4;
 /** `produce --wait --wait-timeout ms`: records of this run had no end yet when the time was up (precedes 4 and 1). */
 export const EXIT_STILL_WAITING = 5;
@@ -89,17 +89,23 @@ export function waitingLine(e: FeedEnds, seconds: number, json: boolean): string
 }
 
 export function progressLine(e: FeedEnds): string {
-  return `waiting: ${e.ids} ids  stored ${e.stored}  review ${e.review}  dead-lettered ${deadCount(e)}  in flight ${e.waiting}`;
+  return `waiting: ${e.ids} ids  stored ${e.stored}  review ${e.review}  revoked ${e.revoked}  dead-lettered ${deadCount(e)}  in flight ${e.waiting}`;
 }
 
 /** `produce: 1000 ids: 990 stored, 5 review, 3 dead-lettered (max_deliveries 3), 2 still in flight ...` and a line of example ids per kind. */
 export function summaryText(e: FeedEnds, timeoutMs: number | undefined): string {
   const dead = Object.entries(e.deadLettered).map(([r, n]) => `${r} ${n}`);
-  const parts = [`${e.stored} stored`, `${e.review} review`, `${deadCount(e)} dead-lettered${dead.length ? ` (${dead.join(', ')})` : ''}`];
+  const parts = [
+    `${e.stored} stored`,
+    `${e.review} review`,
+    ...(e.revoked ? [`${e.revoked} revoked`] : []),
+    `${deadCount(e)} dead-lettered${dead.length ? ` (${dead.join(', ')})` : ''}`,
+  ];
   if (e.waiting > 0) parts.push(`${e.waiting} still in flight after --wait-timeout ${timeoutMs} ms`);
   const lines = [`produce: ${counted(e.ids, 'id')} sent by this run: ${parts.join(', ')}`];
   const more = (n: number, shown: number) => (n > shown ? ', ...' : '');
   if (e.examples.review.length) lines.push(`  review: ${e.examples.review.join(', ')}${more(e.review, e.examples.review.length)}`);
+  if (e.examples.revoked.length) lines.push(`  revoked: ${e.examples.revoked.join(', ')}${more(e.revoked, e.examples.revoked.length)} (pipeline revoke)`);
   if (e.examples.deadLettered.length)
     lines.push(`  dead-lettered: ${e.examples.deadLettered.join(', ')}${more(deadCount(e), e.examples.deadLettered.length)} (pipeline dlq list)`);
   if (e.examples.waiting.length) lines.push(`  in flight: ${e.examples.waiting.join(', ')}${more(e.waiting, e.examples.waiting.length)}`);

@@ -5,6 +5,7 @@ import { webhooksProgram } from './webhooks-program.js';
 import { priorsProgram } from './priors-program.js';
 import { purgeProgram } from './purge-program.js';
 import { produceProgram } from './produce-program.js';
+import { revokeProgram } from './revoke-program.js';
 import { PARENT_POLL_MS } from '../../lib/core/parent-watch.js';
 import { integer, maxLagOption, nonNegativeMs, port, positiveInt, positiveMs, positiveSeconds, share } from './option-values.js';
 
@@ -309,8 +310,6 @@ export function buildProgram(): Command {
     .argument('<action>', 'load | status')
     .action(run((action: string) => functionsCommand(action, global())));
 
-  program.addCommand(dlqCommand(global, run));
-  program.addCommand(purgeProgram(global, run));
-  program.addCommand(priorsProgram(global, run));
+  for (const sub of [dlqCommand, purgeProgram, revokeProgram, priorsProgram]) program.addCommand(sub(global, run));
   return program;
 }

@@ -19,7 +19,7 @@ const loadDeadLetters = () => import('./webhooks-dlq.js');
 export function webhooksProgram(global: () => GlobalOptions, run: Run, parentPollOption: ParentPollOption): Command {
   const webhooks = new Command('webhooks')
     .description(
-      "POST each completion (stored, review, dead_lettered) to the config's webhooks, signed (docs/webhooks.md): at least once, retried with backoff, then to {p}:webhooks:dlq; several processes share the work; secrets from each webhook's secretEnv",
+      "POST each completion (stored, review, dead_lettered, revoked) to the config's webhooks, signed (docs/webhooks.md): at least once, retried with backoff, then to {p}:webhooks:dlq; several processes share the work; secrets from each webhook's secretEnv",
     )
     .option(...parentPollOption)
     .action(run(async (o: { parentPollMs?: string }) => (await loadDeliveries()).webhooksCommand({ ...global(), ...o })));

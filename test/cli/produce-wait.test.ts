@@ -84,6 +84,21 @@ test('sharded: dead-lettered ends are exit 4 with their reasons and ids; in flig
   assert.match(late.child.output(), /2 still in flight after --wait-timeout 1500 ms\n {2}in flight: b1, b2/);
 });
 
+test('revoked ends (`pipeline revoke`) end the wait: counted as revoked with their ids, exit 0', async () => {
+  const pipeline = randomPipeline();
+  const shards = new Shards(pipeline, 1);
+  const run = await produceWait(pipeline, ['v1', 'v2', 'v3'], ['--wait', '--wait-timeout', '10000']);
+  await run.produced();
+  await recordCompletions(redis, shards, [...ends(['v1']), ...ends(['v2', 'v3'], 'revoked', 'withdrawn')], SETTINGS);
+  const code = await run.done(15_000);
+  const out = run.child.output();
+  assert.is(code, 0, out);
+  const w = waited(out);
+  assert.equal([w.ids, w.stored, w.revoked, w.waiting], [3, 1, 2, 0], out);
+  assert.match(out, /3 ids sent by this run: 1 stored, 0 review, 2 revoked, 0 dead-lettered/);
+  assert.match(out, /revoked: v[23], v[23] \(pipeline revoke\)/);
+});
+
 test('a resumed --run-id run waits for the records an earlier invocation sent: ended ones by their status, the rest as they end', async () => {
   const pipeline = randomPipeline();
   const shards = new Shards(pipeline, 1);

@@ -2,7 +2,7 @@
  * `pipeline serve` on its own ACL user (`<pipeline>-api`, `PIPELINE_API_REDIS_URL` from `pipeline
  * acl --apply --write-env`): the API's submit, enrich, status and events, and every console view
  * and action (DLQ replay and purge, a review decision, the trimmed-review ack, pause and resume, a
- * stage purge, the data-loss list and ack) run with no refusal
+ * stage purge, revoke, the data-loss list and ack) run with no refusal
  * (the trimmed-review paths with items really trimmed: review-unlisted-2.lua, review-ack-trimmed-2.lua)
  * (Redis' ACL LOG names none for the user), and the user is refused what the server never does.
  */
@@ -119,6 +119,11 @@ test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, 
     assert.is(dry.waiting, 3, JSON.stringify(dry));
     assert.is(purged.purged, 3, JSON.stringify(purged));
     assert.is((await admin.xrange(keys.done, '-', '+')).filter(([, f]) => f.includes('purged')).length, 3, "each purged record's completion");
+    // Revoke (POST /v1/products/{id}/revoke): revoke-3.lua reads the status and the input stream, writes {p}:revokes.
+    const revoked = await call('/v1/products/x9/revoke', { reason: 'acl' });
+    assert.is(revoked.revoked, true, JSON.stringify(revoked));
+    const [, marker] = ((await admin.xrange(keys.revokes, '-', '+')) as [string, string[]][])[0]!;
+    assert.equal(marker, ['k', 'x9', 'c', revoked.cutoff, 'b', 'api:alice', 'r', 'acl']);
     // A data loss as a worker records it (lib/stream/data-loss.ts), listed and acknowledged (the console's banner): {p}:data-lost.
     const now = String(Date.now());
     await admin.hset(keys.dataLost, {
@@ -144,6 +149,7 @@ test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, 
       'data_loss_ack',
       'dlq_purge',
       'dlq_replay',
+      'product_revoke',
       'review_ack_trimmed',
       'review_decision',
       'stage_pause',

@@ -15,6 +15,8 @@ import { resolveConfig, stageRedisUrlEnv } from '../../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig } from '../../lib/config/types.js';
 import { readLabels } from '../../lib/console/labels.js';
 import { aclUsers, applyAcl } from '../../lib/ops/acl.js';
+import { pauseStages, resumeStages } from '../../lib/ops/pause.js';
+import { revokeIds } from '../../lib/ops/revoke.js';
 import { createLogger } from '../../lib/observe/logger.js';
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
@@ -102,6 +104,62 @@ test('a sharded pipeline on the generated ACL users stores every record once, co
     [],
     'no command refused',
   );
+});
+
+test("revoke on a sharded pipeline run by its ACL users: each marker on its id's shard, read there by the stage users; revoked ids end revoked on their shard, the others are stored", async () => {
+  const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../config/rules-only.json'), 'utf8')) as PipelineConfig;
+  const pipeline = randomPipeline();
+  const make = (env: Record<string, string>) =>
+    resolveConfig({ ...raw, pipeline, shards: SHARDS, defaults: { ...raw.defaults, ...FAST, pausePollMs: 100 } }, 'test', {
+      env: { REDIS_URL: server.url, ...env },
+    });
+  const users = aclUsers(make({}), { dataAccess: stageDataAccess });
+  await applyAcl(admin, users);
+  const env: Record<string, string> = {};
+  for (const u of users) if (u.stage) env[stageRedisUrlEnv(u.stage)] = u.url;
+  const config = make(env);
+  const shards = configShards(config);
+  const logs: string[] = [];
+  const workers = config.stages.map((s) => {
+    const w = new Worker({ config, stage: s.name, stages: STAGES, logger: createLogger({ stage: s.name }, 'warn', (line) => logs.push(line)) });
+    w.run().catch((err: unknown) => logs.push(`worker ${s.name} failed: ${String(err)}`));
+    return w;
+  });
+  const producer = new Redis(users.find((u) => u.role === 'producer')!.url, { maxRetriesPerRequest: 2 });
+  const ids = Array.from({ length: 12 }, (_, i) => `v${i}`);
+  const revoked = ids.slice(0, 6);
+  try {
+    assert.is(new Set(revoked.map((id) => shards.shardOf(id))).size, SHARDS, 'the revoked ids are on every shard');
+    await pauseStages(admin, config, 'preprocess', { by: 'test' });
+    await new Promise((res) => setTimeout(res, 500)); // every consumer has read the flag (pausePollMs 100)
+    const lines = ids.map((id, i) => JSON.stringify({ id, title: `Acme widget ${i}` }));
+    await produce(producer, Readable.from([lines.join('\n')]), {
+      stream: shards.shard(0).stream(config.input),
+      streamFor: (k) => shards.keysFor(k).stream(config.input),
+      source: 'test',
+      maxRecordBytes: 65536,
+    });
+    const results = await revokeIds(admin, config, revoked, { by: 'test', reason: 'withdrawn' });
+    assert.ok(
+      results.every((r) => r.outcome === 'revoked'),
+      JSON.stringify(results),
+    );
+    for (const id of revoked) {
+      const mine = (await admin.xrange(shards.keysFor(id).revokes, '-', '+')).map(([, f]) => f[1]);
+      assert.ok(mine.includes(id), `${id}'s marker on its shard ${shards.keysFor(id).tag}`);
+    }
+    await resumeStages(admin, config, 'preprocess');
+    const ended = async () => (await Promise.all(ids.map((id) => readStatus(admin, shards.keysFor(id).status(id))))).map((s) => s.s);
+    await waitFor('every id ended', async () => (await ended()).every((s) => s !== undefined), 20_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${(await ended()).join(' ')}; ${logs.slice(0, 3).join(' | ')}`);
+    });
+    assert.equal(await ended(), [...revoked.map(() => 'revoked'), ...ids.slice(6).map(() => 'stored')]);
+    for (const id of revoked) assert.is(await admin.exists(shards.keysFor(id).product(id)), 0, `${id} not stored`);
+  } finally {
+    producer.disconnect();
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+  assert.equal(logs, [], 'nothing refused or failed');
 });
 
 /** A sharded rules-only pipeline with logs.stream on, its ACL users applied, configured with the stage users' URLs. */

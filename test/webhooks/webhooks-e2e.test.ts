@@ -62,7 +62,7 @@ test('config errors name the field: bad URL, unknown event, unknown key, bad sec
     assert.match(err.reason, why);
   }
   const [h] = configWith([HOOK]).webhooks;
-  assert.equal(h!.events, ['stored', 'review', 'dead_lettered']);
+  assert.equal(h!.events, ['stored', 'review', 'dead_lettered', 'revoked']);
   assert.equal([h!.timeoutMs, h!.maxAttempts, h!.backoffBaseMs, h!.backoffMaxMs, h!.concurrency], [10_000, 8, 1_000, 60_000, 4]);
   assert.equal(configWith(undefined).webhooks, []);
   // The secret is read at the start of `pipeline webhooks` only.

@@ -77,15 +77,17 @@ test('each completion is POSTed once, signed, with its event id and the SSE comp
   try {
     await complete(keys, [stored('a1'), { key: 'a2', status: 'review', stage: 'validate', reason: 'review' }]);
     await complete(keys, [{ key: 'a3', status: 'dead_lettered', stage: 'validate', reason: 'permanent_error', error: 'bad gtin' }]);
-    await waitFor('3 deliveries', () => rx.received.length >= 3 && only.received.length >= 1);
+    await complete(keys, [{ key: 'a4', status: 'revoked', stage: 'preprocess', by: 'cli:ann', reason: 'withdrawn' }]);
+    await waitFor('4 deliveries', () => rx.received.length >= 4 && only.received.length >= 1);
     await new Promise((r) => setTimeout(r, 300)); // nothing more comes
-    assert.is(rx.received.length, 3, 'once each');
+    assert.is(rx.received.length, 4, 'once each');
     assert.equal(
       bodies(rx.received).map((b) => [b.key, b.status]),
       [
         ['a1', 'stored'],
         ['a2', 'review'],
         ['a3', 'dead_lettered'],
+        ['a4', 'revoked'],
       ],
     );
     assert.equal(
@@ -102,8 +104,9 @@ test('each completion is POSTed once, signed, with its event id and the SSE comp
       assert.ok(Math.abs(Number(r.headers['x-pipeline-timestamp']) - Date.now() / 1000) < 60);
     }
     assert.equal(Object.keys(bodies(rx.received)[2]!).sort(), ['at', 'error', 'id', 'key', 'reason', 'stage', 'status']);
+    assert.equal([bodies(rx.received)[3]!.by, bodies(rx.received)[3]!.reason], ['cli:ann', 'withdrawn'], 'a revoke says who and why');
     await waitFor('acked', async () => (await pending(keys)) === 0 && (await pending(keys, 'stored-only')) === 0);
-    assert.is(count('webhooks.delivered'), 4);
+    assert.is(count('webhooks.delivered'), 5);
     assert.ok(logs.some((l) => l.includes('"event":"webhook.delivered"') && l.includes('"webhook":"app"') && l.includes(`"event_id":"${ids[0]}"`)));
     await hooks.stop();
     assert.equal(await redis.xinfo('CONSUMERS', keys.done, webhookGroup('app')), [], 'a graceful stop leaves the group');

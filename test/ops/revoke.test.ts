@@ -1,0 +1,222 @@
+import { Readable } from 'node:stream';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { resolveConfig } from '../../lib/config/load.js';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import { pauseStages, resumeStages } from '../../lib/ops/pause.js';
+import { revokeIds } from '../../lib/ops/revoke.js';
+import { createLogger } from '../../lib/observe/logger.js';
+import { produce } from '../../lib/producer/producer.js';
+import { Keys } from '../../lib/redis/keys.js';
+import { readStatus } from '../../lib/stream/status-value.js';
+import { ok, type StageFactory } from '../../lib/worker/stage.js';
+import { Worker } from '../../lib/worker/worker.js';
+import { StageProcess } from '../../lib/worker/process.js';
+import { STAGES } from '../../stages/index.js';
+import { cli, exited, FAST, stageThenStore, writeConfig } from '../helpers/pipeline.js';
+import { countingMetrics } from '../helpers/outage-records.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
+
+const { server, redis } = await redisForFile(test);
+
+/** Records whose title is `hold` wait in the stage until `gate.open`; every call is counted by key. */
+const gate = { open: true };
+const seen = new Map<string, number>();
+const gated: StageFactory = () => ({
+  kind: 'gated',
+  async process(batch) {
+    for (const m of batch) seen.set(m.envelope.key, (seen.get(m.envelope.key) ?? 0) + 1);
+    if (batch.some((m) => m.envelope.input.title === 'hold')) await waitFor('the gate', () => gate.open, 20_000, 10);
+    return batch.map(() => ok({ passed: true }));
+  },
+});
+
+const OPTIONS = { ...FAST, batchSize: 5, pausePollMs: 100 };
+
+/** `preprocess` (the gated kind) then store, in-process, with their metrics counted and their log lines kept. */
+function start(pipeline: string) {
+  const config = resolveConfig(stageThenStore(pipeline, { name: 'preprocess', kind: 'gated' }, OPTIONS), 'test', { env: { REDIS_URL: server.url } });
+  const lines: Record<string, unknown>[] = [];
+  const metrics = countingMetrics();
+  const workers = ['preprocess', 'store'].map(
+    (stage) => new Worker({ config, stage, stages: { ...STAGES, gated }, metrics, logger: createLogger({ stage }, 'info', (l) => lines.push(JSON.parse(l))) }),
+  );
+  const runs = workers.map((w) => w.run());
+  return {
+    config,
+    keys: new Keys(pipeline),
+    lines,
+    metrics,
+    stop: async () => {
+      await Promise.all(workers.map((w) => w.stop()));
+      await Promise.all(runs);
+    },
+  };
+}
+
+const records = (prefix: string, n: number, title = 'x') => Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, title }));
+
+async function produceRecords(keys: Keys, list: object[]): Promise<void> {
+  await produce(redis, Readable.from([list.map((r) => JSON.stringify(r)).join('\n')]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
+}
+
+const pending = async (keys: Keys) =>
+  ((await redis.xinfo('GROUPS', keys.stream('in'))) as unknown[][])
+    .map((row) => new Map(Array.from({ length: row.length / 2 }, (_, i) => [String(row[2 * i]), row[2 * i + 1]])))
+    .find((g) => g.get('name') === 'preprocess')
+    ?.get('pending');
+
+/** The worker holds a batch of 2 (`h0`, `h1`), then the stage is paused: what comes next waits in its stream. */
+async function holdThenPause(keys: Keys, config: ResolvedConfig): Promise<void> {
+  gate.open = false;
+  await produceRecords(keys, records('h', 2, 'hold'));
+  await waitFor('2 pending', async () => Number(await pending(keys)) === 2);
+  await pauseStages(redis, config, 'preprocess', { by: 'test' });
+}
+
+test("pipeline revoke while records wait: they end revoked (status, completion, counter, log), never run nor stored; one in the stage's hands is revoked by the store; the others are stored; produced again after, stored", async () => {
+  const pipeline = randomPipeline();
+  const run = start(pipeline);
+  const { keys, config } = run;
+  try {
+    await holdThenPause(keys, config);
+    await produceRecords(keys, records('w', 5));
+    const cliConfig = writeConfig(pipeline, OPTIONS);
+    const revoke = cli(['--config', cliConfig, 'revoke', 'w1', 'w3', 'h0', '--reason', 'withdrawn', '--json'], server.url);
+    assert.is(await exited(revoke), 0, revoke.output());
+    const said = revoke
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{"event":"revoke"'))
+      .map((l) => JSON.parse(l) as { id: string; outcome: string; was: string });
+    assert.equal(
+      said.map((r) => [r.id, r.outcome, r.was]),
+      [
+        ['w1', 'revoked', 'unknown'],
+        ['w3', 'revoked', 'unknown'],
+        ['h0', 'revoked', 'unknown'],
+      ],
+    );
+    await new Promise((res) => setTimeout(res, 400)); // the store's consumer has read the marker (pausePollMs 100) before h0 reaches it
+    gate.open = true;
+    await resumeStages(redis, config, 'preprocess');
+    await waitFor('4 stored', async () => (await redis.scard(keys.products)) === 4).catch(async (e: Error) => {
+      throw new Error(
+        e.message +
+          JSON.stringify(await redis.smembers(keys.products)) +
+          JSON.stringify(run.lines.filter((l) => l.level !== 'info' || String(l.event).includes('revok'))),
+      );
+    });
+    await waitFor('3 revoked', async () =>
+      (await Promise.all(['w1', 'w3', 'h0'].map((id) => readStatus(redis, keys.status(id))))).every((s) => s.s === 'revoked'),
+    );
+    assert.equal((await redis.smembers(keys.products)).sort(), ['h1', 'w0', 'w2', 'w4']);
+    for (const id of ['w1', 'w3']) {
+      assert.is(seen.get(id), undefined, `${id} never ran`);
+      const s = await readStatus(redis, keys.status(id));
+      assert.equal([s.g, s.b, s.r], ['preprocess', `cli:${(await import('node:os')).userInfo().username}`, 'withdrawn']);
+    }
+    assert.is(seen.get('h0'), 1, 'h0 was in the stage when revoked: it ran there');
+    assert.is((await readStatus(redis, keys.status('h0'))).g, 'store', 'the store, the next stage to read it, ended it');
+    assert.is(run.metrics.counts.get('messages.revoked'), 3);
+    const done = (await redis.xrange(keys.done, '-', '+')) as [string, string[]][];
+    assert.equal(
+      done
+        .filter(([, f]) => f[f.indexOf('s') + 1] === 'revoked')
+        .map(([, f]) => f[f.indexOf('k') + 1])
+        .sort(),
+      ['h0', 'w1', 'w3'],
+    );
+    const logged = run.lines.filter((l) => l.event === 'message.revoked');
+    assert.equal(logged.map((l) => l.key).sort(), ['h0', 'w1', 'w3']);
+    for (const l of logged) assert.ok(l.stage && l.consumer && l.id && l.by && l.reason === 'withdrawn', JSON.stringify(l));
+
+    // Submitted after the revoke: processed normally.
+    await produceRecords(keys, records('w', 2).slice(1));
+    await waitFor('w1 stored', async () => (await readStatus(redis, keys.status('w1'))).s === 'stored');
+    assert.is(seen.get('w1'), 1);
+  } finally {
+    gate.open = true;
+    await run.stop();
+  }
+});
+
+test('revoke of an id whose trip ended answers its status and changes nothing (CLI exit 6); --wait reports revoked, --wait-timeout while paused exits 5', async () => {
+  const pipeline = randomPipeline();
+  const run = start(pipeline);
+  const { keys, config } = run;
+  const cliConfig = writeConfig(pipeline, OPTIONS);
+  try {
+    await produceRecords(keys, records('s', 1));
+    await waitFor('s0 stored', async () => (await readStatus(redis, keys.status('s0'))).s === 'stored');
+    const ended = cli(['--config', cliConfig, 'revoke', 's0'], server.url);
+    assert.is(await exited(ended), 6, ended.output());
+    assert.match(ended.output(), /s0: not revoked, its trip ended stored/);
+    assert.is(await redis.exists(keys.revokes), 0, 'no marker written');
+    assert.equal(await revokeIds(redis, config, ['s0'], { by: 'test' }), [{ id: 's0', outcome: 'ended', status: 'stored' }]);
+    assert.is((await readStatus(redis, keys.status('s0'))).s, 'stored');
+
+    await holdThenPause(keys, config);
+    await produceRecords(keys, records('q', 2));
+    const late = cli(['--config', cliConfig, 'revoke', 'q0', '--wait', '--wait-timeout', '300'], server.url);
+    assert.is(await exited(late), 5, late.output());
+    assert.match(late.output(), /q0: revoked, not ended yet after --wait-timeout/);
+    const waiting = cli(['--config', cliConfig, 'revoke', 'q1', '--wait'], server.url);
+    await waitFor('q1 marked', async () => (await redis.xlen(keys.revokes)) === 2);
+    gate.open = true;
+    await resumeStages(redis, config, 'preprocess');
+    assert.is(await exited(waiting), 0, waiting.output());
+    assert.match(waiting.output(), /^q1: revoked$/m);
+    await waitFor('q0 revoked', async () => (await readStatus(redis, keys.status('q0'))).s === 'revoked');
+  } finally {
+    gate.open = true;
+    await run.stop();
+  }
+});
+
+test('an id revoked before it is produced is processed when it comes: the cut-off is the input stream at the revoke', async () => {
+  const pipeline = randomPipeline();
+  const run = start(pipeline);
+  const { keys, config } = run;
+  try {
+    await produceRecords(keys, records('a', 3));
+    await waitFor('3 stored', async () => (await redis.scard(keys.products)) === 3);
+    const [r] = await revokeIds(redis, config, ['later'], { by: 'test' });
+    assert.is(r!.outcome, 'revoked');
+    const last = ((await redis.xrevrange(keys.stream('in'), '+', '-', 'COUNT', 1)) as [string, string[]][])[0]![0];
+    assert.is(r!.outcome === 'revoked' && r!.cutoff, last, "the cut-off is the input stream's last id");
+    await new Promise((res) => setTimeout(res, 300)); // the workers have read the marker
+    await produceRecords(keys, [{ id: 'later', title: 'x' }]);
+    await waitFor('later stored', async () => (await readStatus(redis, keys.status('later'))).s === 'stored');
+    assert.is(run.metrics.counts.get('messages.revoked'), undefined);
+  } finally {
+    await run.stop();
+  }
+});
+
+test('a record revoked while in a stage whose next stage runs fused in the same process: the fused stage acks it revoked', async () => {
+  const pipeline = randomPipeline();
+  const config = resolveConfig(stageThenStore(pipeline, { name: 'preprocess', kind: 'gated' }, OPTIONS), 'test', { env: { REDIS_URL: server.url } });
+  const keys = new Keys(pipeline);
+  const proc = new StageProcess({ config, stages: ['preprocess', 'store'], kinds: { ...STAGES, gated }, logger: createLogger({}, 'error', () => {}) });
+  const running = proc.run();
+  try {
+    gate.open = false;
+    await produceRecords(keys, [{ id: 'f0', title: 'hold' }]);
+    await waitFor('f0 in the stage', () => seen.get('f0') === 1);
+    await revokeIds(redis, config, ['f0'], { by: 'test' });
+    await new Promise((res) => setTimeout(res, 400)); // the store's consumer has read the marker (pausePollMs 100)
+    gate.open = true;
+    await waitFor('f0 ended', async () => (await readStatus(redis, keys.status('f0'))).s !== undefined);
+    const s = await readStatus(redis, keys.status('f0'));
+    assert.equal([s.s, s.g], ['revoked', 'store']);
+    assert.is(await redis.exists(keys.product('f0')), 0, 'not stored');
+    assert.is(await redis.xlen(keys.stream('store')), 0, 'it went fused, not through the store stream');
+  } finally {
+    gate.open = true;
+    await proc.stop();
+    await running;
+  }
+});
+
+test.run();

@@ -1,0 +1,50 @@
+/**
+ * The revoke cut-off rule (lib/stream/revokes.ts): a version is revoked when its origin (the input
+ * entry id) is at or before the input stream's last id at the revoke, compared as Redis stream ids;
+ * and a worker's in-memory list, read from the revokes stream in chunks and forgotten after revokeTtlMs.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Keys } from '../../lib/redis/keys.js';
+import { isRevokedVersion, RevokeList } from '../../lib/stream/revokes.js';
+import { randomPipeline, redisForFile } from '../helpers/redis.js';
+
+const { redis } = await redisForFile(test);
+
+test('cut-off: at or before is revoked, after is not; ids compared as numbers (ms, then a sequence past 2^53), not as text', () => {
+  const m = { cutoff: '1700000000000-5' };
+  assert.ok(isRevokedVersion(m, '1700000000000-5'), 'the last entry at the revoke');
+  assert.ok(isRevokedVersion(m, '1700000000000-4'));
+  assert.ok(isRevokedVersion(m, '999999999999-9'), 'fewer digits, earlier (as text it is later)');
+  assert.not.ok(isRevokedVersion(m, '1700000000000-6'), 'the next entry: submitted after');
+  assert.not.ok(isRevokedVersion(m, '1700000000001-0'));
+  assert.not.ok(isRevokedVersion({ cutoff: '5-9007199254740993' }, '5-9007199254740994'), 'sequences past a double');
+  assert.ok(isRevokedVersion({ cutoff: '5-9007199254740993' }, '5-9007199254740992'));
+  assert.not.ok(isRevokedVersion({ cutoff: '0-0' }, '1-0'), 'revoked before anything was produced: every version is after');
+});
+
+test('cut-off: a version without an origin (from before origins) is older than any revoke: revoked', () => {
+  assert.ok(isRevokedVersion({ cutoff: '0-0' }, undefined));
+});
+
+test('RevokeList: reads every marker (past one chunk), answers per key and version, a later revoke of a key replaces its cut-off, forgets after ttl', async () => {
+  const keys = new Keys(randomPipeline());
+  const p = redis.pipeline();
+  for (let i = 0; i < 1203; i++) p.xadd(keys.revokes, '*', 'k', `id${i}`, 'c', '100-0', 'b', 'cli:ann');
+  await p.exec();
+  const list = new RevokeList(keys, 60_000);
+  assert.is(list.match('id0', '1-0'), undefined, 'nothing known before the first poll');
+  await list.poll(redis);
+  assert.is(list.size, 1203);
+  assert.is(list.match('id1202', '100-0')?.by, 'cli:ann');
+  assert.is(list.match('id1202', '100-1'), undefined);
+  assert.is(list.match('other', '1-0'), undefined);
+  await redis.xadd(keys.revokes, '*', 'k', 'id0', 'c', '200-0', 'b', 'api:bob', 'r', 'again');
+  await list.poll(redis);
+  assert.equal(list.match('id0', '150-0')?.reason, 'again', 'the later cut-off');
+  assert.is(list.size, 1203);
+  await list.poll(redis, Date.now() + 60_001);
+  assert.is(list.size, 0, 'forgotten after ttl');
+});
+
+test.run();
