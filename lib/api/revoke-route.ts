@@ -8,14 +8,14 @@ import { REVOKE_ID_MAX, REVOKE_REASON_MAX, revokeIds } from '../ops/revoke.js';
 const ERROR = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } } } as const;
 
 /**
- * The admin's `POST /v1/products/{id}/revoke` (body `{"reason": "..."}`, optional; lib/ops/revoke.ts):
+ * The admin's `POST /v1/products/{id}/revoke` (body `{"reason": "...", "force": true}`, optional; lib/ops/revoke.ts):
  * 202 when marked (a version submitted before is acked unprocessed by the next stage that reads it,
  * its trip ending `revoked`; an id not seen yet is marked too), 409 with the status when the id's
- * trip had ended (nothing changes). Audited in `{p}:console:audit` (`product_revoke`) with the token's name.
+ * trip had ended (nothing changes; with `force` it is marked: a version produced again since is revoked). Audited in `{p}:console:audit` (`product_revoke`) with the token's name.
  */
 export function registerRevoke(app: FastifyInstance): void {
   const { config, redis, keys, logger } = app.pipeline;
-  app.post<{ Params: { id: string }; Body: { reason?: string } | null }>(
+  app.post<{ Params: { id: string }; Body: { reason?: string; force?: boolean } | null }>(
     '/v1/products/:id/revoke',
     {
       onRequest: requireRole('admin'),
@@ -25,7 +25,14 @@ export function registerRevoke(app: FastifyInstance): void {
           'revoke an id (Celery revoke): a version submitted before is acked unprocessed by the next stage that reads it, its trip ending revoked; 409 when its trip had ended',
         params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: REVOKE_ID_MAX } } },
         querystring: NO_QUERY,
-        body: { type: ['object', 'null'], additionalProperties: false, properties: { reason: { type: 'string', maxLength: REVOKE_REASON_MAX } } },
+        body: {
+          type: ['object', 'null'],
+          additionalProperties: false,
+          properties: {
+            reason: { type: 'string', maxLength: REVOKE_REASON_MAX },
+            force: { type: 'boolean', description: 'revoke it even when its last trip ended: a version produced again since is revoked too' },
+          },
+        },
         response: {
           202: {
             type: 'object',
@@ -47,7 +54,8 @@ export function registerRevoke(app: FastifyInstance): void {
     async (req, reply) => {
       const { id } = req.params;
       const reason = req.body?.reason?.trim() || undefined;
-      const [r] = await revokeIds(redis, config, [id], { by: `api:${req.principal!.name}`, reason });
+      const force = req.body?.force === true;
+      const [r] = await revokeIds(redis, config, [id], { by: `api:${req.principal!.name}`, reason, force });
       await audit(redis, keys, logger, {
         action: 'product_revoke',
         by: req.principal!.name,

@@ -15,20 +15,25 @@
   ARGV[3]  why ('' when not given)
   ARGV[4]  how long markers are kept (ms, limits.revokeTtlMs)
   ARGV[5]  the final statuses, space-separated
+  ARGV[6]  '1': mark it even when its trip has ended (a version produced again since is revoked too)
 
-  Returns: {'ended', status} when the trip had ended; {'marked', cut-off, status before or ''}.
+  Returns: {'ended', status} when the trip had ended; {'marked', cut-off, status before or '', the
+  status value before as stored or ''} (a wait for the id's end waits for another value).
 ]]
 local status = ''
 local ok, raw = pcall(redis.call, 'GET', KEYS[1])
 if not ok then
   -- A status kept as a hash by an older version (lib/stream/status-value.ts).
   status = redis.call('HGET', KEYS[1], 's') or ''
+  raw = ''
 elseif raw then
   local decoded, v = pcall(cjson.decode, raw)
   if decoded and type(v) == 'table' and type(v.s) == 'string' then status = v.s end
 end
-for s in string.gmatch(ARGV[5], '%S+') do
-  if s == status then return { 'ended', status } end
+if ARGV[6] ~= '1' then
+  for s in string.gmatch(ARGV[5], '%S+') do
+    if s == status then return { 'ended', status } end
+  end
 end
 local cutoff = '0-0'
 if redis.call('EXISTS', KEYS[2]) == 1 then
@@ -47,4 +52,4 @@ local ms = tonumber(string.match(id, '^(%d+)-'))
 local ttl = tonumber(ARGV[4])
 if ms > ttl then redis.call('XTRIM', KEYS[3], 'MINID', '~', tostring(ms - ttl)) end
 redis.call('PEXPIRE', KEYS[3], ttl)
-return { 'marked', cutoff, status }
+return { 'marked', cutoff, status, raw or '' }

@@ -5,7 +5,8 @@ import { sleep } from '../core/backoff.js';
 import { Script } from '../redis/script.js';
 import { configShards } from '../redis/shard.js';
 import { FINAL_STATUSES } from '../stream/done.js';
-import { readStatus } from '../stream/status-value.js';
+import { decodeStatus } from '../stream/status-value.js';
+import { isWrongType } from '../core/redis-replies.js';
 
 /**
  * Revoking ids (`pipeline revoke`, `POST /v1/products/{id}/revoke`), as Celery's `revoke(id)`: a
@@ -32,8 +33,11 @@ export class RevokeInputError extends PipelineError {
 }
 
 export type RevokeResult =
-  /** Marked: `was` the id's status then (`unknown`: none, not seen yet or sent by `pipeline produce`); `cutoff` the input stream's last id. */
-  | { id: string; outcome: 'revoked'; was: string; cutoff: string }
+  /**
+   * Marked: `was` the id's status then (`unknown`: none, not seen yet or sent by `pipeline produce`);
+   * `cutoff` the input stream's last id; `statusThen` its status value as stored ('' none): an end is a new value.
+   */
+  | { id: string; outcome: 'revoked'; was: string; cutoff: string; statusThen: string }
   /** Its trip had ended (stored, review, dead_lettered, revoked): nothing changed. */
   | { id: string; outcome: 'ended'; status: string };
 
@@ -47,20 +51,29 @@ export function checkRevokeInput(ids: readonly string[], reason: string | undefi
   if (reason !== undefined && reason.length > REVOKE_REASON_MAX) throw new RevokeInputError('reason', `longer than ${REVOKE_REASON_MAX} characters`);
 }
 
-/** Revoke each id, on its record's shard (one script call each: revokes are rare, and each is one step). */
-export async function revokeIds(redis: Redis, config: ResolvedConfig, ids: readonly string[], who: { by: string; reason?: string }): Promise<RevokeResult[]> {
+/**
+ * Revoke each id, on its record's shard (one script call each: revokes are rare, and each is one step).
+ * `force`: mark it even when its last trip ended (`was` then says how): a version produced again
+ * since by `pipeline produce`, which writes no `queued` status, is revoked too.
+ */
+export async function revokeIds(
+  redis: Redis,
+  config: ResolvedConfig,
+  ids: readonly string[],
+  who: { by: string; reason?: string; force?: boolean },
+): Promise<RevokeResult[]> {
   checkRevokeInput(ids, who.reason);
   const shards = configShards(config);
   const finals = [...FINAL_STATUSES].join(' ');
   const out: RevokeResult[] = [];
   for (const id of ids) {
     const k = shards.keysFor(id);
-    const [outcome, a, b] = await script.run<[string, string, string?]>(
+    const [outcome, a, b, raw] = await script.run<[string, string, string?, string?]>(
       redis,
       [k.status(id), k.stream(config.input), k.revokes],
-      [id, who.by, who.reason ?? '', config.limits.revokeTtlMs, finals],
+      [id, who.by, who.reason ?? '', config.limits.revokeTtlMs, finals, who.force ? '1' : '0'],
     );
-    out.push(outcome === 'ended' ? { id, outcome: 'ended', status: a } : { id, outcome: 'revoked', was: b || 'unknown', cutoff: a });
+    out.push(outcome === 'ended' ? { id, outcome: 'ended', status: a } : { id, outcome: 'revoked', was: b || 'unknown', cutoff: a, statusThen: raw ?? '' });
   }
   return out;
 }
@@ -73,19 +86,29 @@ export interface RevokeWaitOptions {
 }
 
 /**
- * Wait for the final status of ids just marked (`--wait`): `revoked`, or what they became instead
- * (a record already in the store's hands is stored). Ids still without one at the deadline: `waiting`.
+ * Wait for the end of ids just marked (`--wait`): a final status written after the revoke (another
+ * value than `statusThen`), `revoked` or what they became instead (a record already in the store's
+ * hands is stored). Ids still without one at the deadline: `waiting`.
  */
-export async function waitRevoked(redis: Redis, config: ResolvedConfig, ids: readonly string[], o: RevokeWaitOptions = {}): Promise<Map<string, string>> {
+export async function waitRevoked(
+  redis: Redis,
+  config: ResolvedConfig,
+  marked: readonly Pick<RevokeResult & { outcome: 'revoked' }, 'id' | 'statusThen'>[],
+  o: RevokeWaitOptions = {},
+): Promise<Map<string, string>> {
   const shards = configShards(config);
   const deadline = o.timeoutMs === undefined ? Infinity : Date.now() + o.timeoutMs;
   const ends = new Map<string, string>();
-  let left = [...new Set(ids)];
+  const then = new Map(marked.map((m) => [m.id, m.statusThen]));
+  let left = [...then.keys()];
   for (;;) {
-    // One GET per id, on its shard's slot (a Cluster takes no cross-slot MGET).
-    const values = await Promise.all(left.map((id) => readStatus(redis, shards.keysFor(id).status(id))));
+    // One GET per id, on its shard's slot (a Cluster takes no cross-slot MGET); a legacy hash status is no new end.
+    const values = await Promise.all(
+      left.map((id) => redis.get(shards.keysFor(id).status(id)).catch((err: unknown) => (isWrongType(err) ? null : Promise.reject(err)))),
+    );
     left = left.filter((id, i) => {
-      const s = values[i]!.s;
+      const raw = values[i] ?? '';
+      const s = raw === then.get(id) ? undefined : decodeStatus(raw || null).s;
       if (s === undefined || !FINAL_STATUSES.has(s)) return true;
       ends.set(id, s);
       return false;

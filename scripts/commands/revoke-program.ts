@@ -10,11 +10,12 @@ export function revokeProgram(global: () => GlobalOptions, run: <A extends unkno
     )
     .argument('<id...>', 'product ids')
     .option('--reason <text>', 'why, kept with the revoke and logged by the stage that acks it')
+    .option('--force', 'revoke an id whose last trip ended too: a version of it produced again since (pipeline produce writes no queued status) is revoked')
     .option('--wait', 'then wait for each id to end, and print how it ended: revoked, or what it became (a record in the hands of the store is stored; exit 6)')
     .option('--wait-timeout <ms>', 'with --wait: stop waiting after ms (exit 5 when some id has not ended; default: no deadline)', positiveMs)
     .option('--json', 'one JSON line per id on stdout')
     .action(
-      run(async (ids: string[], o: { reason?: string; wait?: boolean; waitTimeout?: string; json?: boolean }) => {
+      run(async (ids: string[], o: { reason?: string; force?: boolean; wait?: boolean; waitTimeout?: string; json?: boolean }) => {
         const { revokeCommand } = await import('./revoke.js');
         await revokeCommand(ids, { ...global(), ...o });
       }),

@@ -48,6 +48,10 @@ test('revoke through the API: admin only, marked with who and why and the input 
     assert.is(ended.json().status, 'stored');
     assert.match(ended.json().message, /done1.*stored/);
     assert.is((await markers()).length, 2, 'nothing written for an ended id');
+    const forced = await post('done1', ADMIN, { force: true });
+    assert.is(forced.statusCode, 202, forced.body);
+    assert.is(forced.json().was, 'stored', 'marked for a version produced again since');
+    assert.equal((await markers())[2]!.slice(0, 2), ['k', 'done1']);
 
     const long = await post('p3', ADMIN, { reason: 'x'.repeat(501) });
     assert.is(long.statusCode, 400, long.body);
@@ -58,7 +62,7 @@ test('revoke through the API: admin only, marked with who and why and the input 
     const badId = await post(' ', ADMIN);
     assert.is(badId.statusCode, 400, badId.body);
     assert.match(badId.json().message, /"id"/);
-    assert.is((await markers()).length, 2, 'nothing written for a bad request');
+    assert.is((await markers()).length, 3, 'nothing written for a bad request');
 
     await recordCompletions(redis, keys, [{ key: 'p1', status: 'revoked', stage: 'validate', by: 'api:alice', reason: 'withdrawn' }], {
       maxLen: 100,
@@ -80,6 +84,7 @@ test('revoke through the API: admin only, marked with who and why and the input 
       ['alice', 'p1', 'revoked'],
       ['alice', 'p2', 'revoked'],
       ['alice', 'done1', 'ended'],
+      ['alice', 'done1', 'revoked'],
       ['alice', 'p1', 'ended'],
     ]);
 

@@ -141,7 +141,7 @@ test("pipeline revoke while records wait: they end revoked (status, completion, 
   }
 });
 
-test('revoke of an id whose trip ended answers its status and changes nothing (CLI exit 6); --wait reports revoked, --wait-timeout while paused exits 5', async () => {
+test('revoke of an id whose trip ended answers its status and changes nothing (CLI exit 6), unless --force, which revokes a version produced again; --wait reports revoked, --wait-timeout while paused exits 5', async () => {
   const pipeline = randomPipeline();
   const run = start(pipeline);
   const { keys, config } = run;
@@ -161,13 +161,20 @@ test('revoke of an id whose trip ended answers its status and changes nothing (C
     const late = cli(['--config', cliConfig, 'revoke', 'q0', '--wait', '--wait-timeout', '300'], server.url);
     assert.is(await exited(late), 5, late.output());
     assert.match(late.output(), /q0: revoked, not ended yet after --wait-timeout/);
-    const waiting = cli(['--config', cliConfig, 'revoke', 'q1', '--wait'], server.url);
-    await waitFor('q1 marked', async () => (await redis.xlen(keys.revokes)) === 2);
+    // s0 produced again (`pipeline produce` writes no queued status): its stored status answers, unless --force.
+    await produceRecords(keys, records('s', 1));
+    const stale = cli(['--config', cliConfig, 'revoke', 's0'], server.url);
+    assert.is(await exited(stale), 6, stale.output());
+    const waiting = cli(['--config', cliConfig, 'revoke', 'q1', 's0', '--force', '--wait'], server.url);
+    await waitFor('q1 and s0 marked', async () => (await redis.xlen(keys.revokes)) === 3);
+    await new Promise((res) => setTimeout(res, 400)); // every consumer has read the markers (pausePollMs 100)
     gate.open = true;
     await resumeStages(redis, config, 'preprocess');
     assert.is(await exited(waiting), 0, waiting.output());
     assert.match(waiting.output(), /^q1: revoked$/m);
+    assert.match(waiting.output(), /^s0: revoked$/m, 'the end written after the revoke, not the stored one before');
     await waitFor('q0 revoked', async () => (await readStatus(redis, keys.status('q0'))).s === 'revoked');
+    assert.is(seen.get('s0'), 1, 's0 ran once: its second version was revoked');
   } finally {
     gate.open = true;
     await run.stop();
