@@ -68,7 +68,7 @@ export const RUN_ID_OPTION = [
 /** `produce --wait` (scripts/commands/produce-wait.ts). */
 export const WAIT_OPTION = new Option(
   '--wait',
-  'then wait until every record this run sent is stored, sent to review or dead-lettered, and print how many of each (exit 4: some dead-lettered; 5: some still in flight at --wait-timeout)',
+  'then wait until every record this run sent is stored, sent to review, dead-lettered or revoked, and print how many of each (exit 4: some dead-lettered; 5: some still in flight at --wait-timeout)',
 );
 
 /** `produce --wait-timeout <ms>`: no deadline by default (how long a feed takes depends on its size, its models and the other traffic). */
