@@ -93,7 +93,7 @@ export interface RevokeWaitOptions {
 export async function waitRevoked(
   redis: Redis,
   config: ResolvedConfig,
-  marked: readonly Pick<RevokeResult & { outcome: 'revoked' }, 'id' | 'statusThen'>[],
+  marked: readonly Pick<Extract<RevokeResult, { outcome: 'revoked' }>, 'id' | 'statusThen'>[],
   o: RevokeWaitOptions = {},
 ): Promise<Map<string, string>> {
   const shards = configShards(config);
