@@ -79,7 +79,19 @@ export function apiGrants(config: ResolvedConfig): ApiGrants {
   // The shards' records only (configShards: a sharded pipeline's own {p}:data-lost is never written).
   const dataLost = Keys.shards(config.pipeline, config.shards).map((k) => k.dataLost);
   const epochs = Keys.shards(config.pipeline, config.shards).map((k) => k.epoch);
-  const scriptKeys = uniq([...stageStreams, ...inputs, ...submitMarkers, ...statuses, ...dlq, ...done, ...review, ...consoleKeys, ...reviewed, ...labels, ...revokes]);
+  const scriptKeys = uniq([
+    ...stageStreams,
+    ...inputs,
+    ...submitMarkers,
+    ...statuses,
+    ...dlq,
+    ...done,
+    ...review,
+    ...consoleKeys,
+    ...reviewed,
+    ...labels,
+    ...revokes,
+  ]);
   const selectors: KeyGrant[] = [
     // Submit, DLQ replay, a review decision: what the producer and the admin's `dlq replay` write.
     { keys: uniq([...inputs, ...stageStreams]), mode: 'w', commands: ['xadd'] },

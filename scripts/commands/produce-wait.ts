@@ -81,6 +81,7 @@ export function waitingLine(e: FeedEnds, seconds: number, json: boolean): string
       ids: e.ids,
       stored: e.stored,
       review: e.review,
+      revoked: e.revoked,
       deadLettered: e.deadLettered,
       waiting: e.waiting,
       seconds,

@@ -140,7 +140,10 @@ test('off a terminal (CI, cron) the wait says where it stands every --progress-e
   const run = await produceWait(pipeline, ['f1', 'f2', 'f3'], ['--wait', '--wait-timeout', '20000', '--progress-every', '200']);
   await run.produced();
   await waitFor('two progress lines', () => progress(run.child.output()).length >= 2, 5_000);
-  assert.match(progress(run.child.output())[0]!, /^produce: waiting: 3 ids {2}stored 0 {2}review 0 {2}dead-lettered 0 {2}in flight 3 {2}\(\d+ s\)$/);
+  assert.match(
+    progress(run.child.output())[0]!,
+    /^produce: waiting: 3 ids {2}stored 0 {2}review 0 {2}revoked 0 {2}dead-lettered 0 {2}in flight 3 {2}\(\d+ s\)$/,
+  );
   await recordCompletions(redis, shards, ends(['f1']), SETTINGS);
   await waitFor('a line with f1 stored', () => progress(run.child.output()).some((l) => l.includes('stored 1 ')), 5_000);
   await recordCompletions(redis, shards, ends(['f2', 'f3']), SETTINGS);
@@ -154,7 +157,7 @@ test('off a terminal (CI, cron) the wait says where it stands every --progress-e
     .filter((l) => l.includes('"produce.waiting"'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.ok(lines.length >= 2, json.child.output());
-  assert.equal({ ...lines[0], seconds: 0 }, { event: 'produce.waiting', ids: 2, stored: 0, review: 0, deadLettered: {}, waiting: 2, seconds: 0 });
+  assert.equal({ ...lines[0], seconds: 0 }, { event: 'produce.waiting', ids: 2, stored: 0, review: 0, revoked: 0, deadLettered: {}, waiting: 2, seconds: 0 });
   assert.ok((lines.at(-1)!.seconds as number) > (lines[0]!.seconds as number), 'seconds since the wait began');
   assert.not.match(json.child.output(), /produce: waiting: /, 'no text lines with --json');
 
