@@ -1,6 +1,7 @@
 // The products view: one product's trip by id, and the recently stored products, filtered.
 import { api } from './api.js';
 import { $, showError, td } from './ui.js';
+import { forgetRevoke, revokeButton } from './revoke.js';
 
 const note = (text) => $('#trace').replaceChildren(Object.assign(document.createElement('p'), { className: 'muted', textContent: text }));
 
@@ -13,13 +14,19 @@ async function trace(id) {
   const older =
     dlq && !dlq.complete ? ` among the newest ${dlq.scanned} dead letters (older ones are not searched: the Dead letters tab pages through them all)` : '';
   // Nothing known: said in words (an empty table with the state "unknown" had been all).
-  if (t.state === 'unknown' && !t.hops.length)
-    return note(`No product ${id}: not stored, not among the newest entries of any stream, and no dead letter of it${older}.`);
+  if (t.state === 'unknown' && !t.hops.length) {
+    note(`No product ${id}: not stored, not among the newest entries of any stream, and no dead letter of it${older}. `);
+    // It may wait deeper in a backlog than searched, or not be sent yet: a revoke marks it all the same.
+    if (!t.tripEnded) $('#trace p').append(revokeButton(id, trace, false));
+    return;
+  }
   const host = $('#trace');
   host.innerHTML =
     '<h2></h2><table class="hops"><thead><tr><th>stage</th><th>consumer</th><th>wait ms</th><th>batch ms</th><th>batch size</th><th>output</th></tr></thead><tbody></tbody></table>';
   host.querySelector('h2').innerHTML = `<span></span> · <span class="state ${t.state}">${t.state.replace('_', ' ')}</span>`;
   host.querySelector('h2 span').textContent = t.id;
+  // Offered while its trip has not ended (an ended one would answer 409: nothing to revoke).
+  if (!t.tripEnded) host.querySelector('h2').append(' ', revokeButton(t.id, trace));
   const body = host.querySelector('tbody');
   for (const h of t.hops) {
     const tr = document.createElement('tr');
@@ -33,9 +40,13 @@ async function trace(id) {
     tr.append(td(h.stage), td(h.consumer), td(h.waitMs, 'num'), td(h.batchMs, 'num'), td(h.batch, 'num'), out);
     body.append(tr);
   }
-  // A product no stage has handed on yet (its stage has no worker, or is behind) had an empty table.
+  // A product no stage has handed on yet (its stage has no worker, or is behind) had an empty table;
+  // one whose trip ended so (revoked or dead-lettered at its first stage) is waiting for nothing.
   if (!t.hops.length) {
-    const none = td(`No stage has handed ${t.id} on yet: its stage has not run it (no worker, or behind: see Workers).`, 'muted');
+    const text = t.tripEnded
+      ? `No stage handed ${t.id} on.`
+      : `No stage has handed ${t.id} on yet: its stage has not run it (no worker, or behind: see Workers).`;
+    const none = td(text, 'muted');
     none.colSpan = 6;
     const tr = document.createElement('tr');
     tr.append(none);
@@ -54,6 +65,7 @@ async function trace(id) {
 export async function showProducts() {
   $('#find').onsubmit = (e) => {
     e.preventDefault();
+    forgetRevoke();
     trace($('#find-id').value.trim()).catch(showError);
   };
   const load = async () => {
@@ -80,6 +92,7 @@ export async function showProducts() {
       a.addEventListener('click', (e) => {
         e.preventDefault();
         $('#find-id').value = p.id;
+        forgetRevoke();
         trace(p.id).catch(showError);
       });
       id.append(a);

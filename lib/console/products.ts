@@ -9,6 +9,7 @@ import { scanDeadLetters, decodeDeadLetter } from '../ops/dlq.js';
 import { hopTimings, type HopTiming } from './hops.js';
 import { storedLookup, type StoredLookup } from './stored.js';
 import { readStatus } from '../stream/status-value.js';
+import { FINAL_STATUSES } from '../stream/done.js';
 
 /** Where a product is now, as far as Redis still tells. */
 export type ProductState = 'stored' | 'in_flight' | 'review' | 'dead_lettered' | 'revoked' | 'unknown';
@@ -16,6 +17,11 @@ export type ProductState = 'stored' | 'in_flight' | 'review' | 'dead_lettered' |
 export interface ProductTrace {
   id: string;
   state: ProductState;
+  /**
+   * Its trip has ended: its state or its id's status is final (stored, review, dead_lettered, revoked),
+   * so a revoke would change nothing (409) and the console offers none.
+   */
+  tripEnded: boolean;
   /** Stored: the indexed fields (category, brand, mpn, ..., reviewedBy, storedAt). */
   stored?: Record<string, string>;
   /** Stages visited, in order, with wait and batch times. */
@@ -74,7 +80,7 @@ export async function traceProduct(
   dlqScanLimit = 10_000,
   lookup: StoredLookup = redisLookup(redis, keys),
 ): Promise<ProductTrace> {
-  const out: ProductTrace = { id, state: 'unknown', hops: [], outputs: {}, deadLetters: [] };
+  const out: ProductTrace = { id, state: 'unknown', tripEnded: false, hops: [], outputs: {}, deadLetters: [] };
   const stored = await lookup(id);
   let env: Pick<Envelope, 'hops' | 'outputs' | 'producedAt' | 'input'> | undefined;
   if (stored) {
@@ -112,6 +118,7 @@ export async function traceProduct(
     out.state = 'revoked';
     out.revoked = { stage: status.g ?? '', by: status.b ?? 'unknown', ...(status.r ? { reason: status.r } : {}), at: Number(status.t ?? 0) };
   }
+  out.tripEnded = FINAL_STATUSES.has(out.state) || FINAL_STATUSES.has(status.s ?? '');
   if (env) {
     out.hops = hopTimings(env);
     out.outputs = env.outputs;
