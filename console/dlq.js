@@ -217,7 +217,7 @@ function emptyRow(columns, text) {
 /**
  * What an audit entry did, after its action's name: the entries a replay or purge removed, a
  * review decision's product and category, the stages a pause or resume flagged (with the reason),
- * the stage a stage purge emptied,
+ * the stage a stage purge emptied, the id a revoke named,
  * the records a data-loss acknowledgement cleared. A pause had been listed as a bare `stage_pause`,
  * not saying which stage nor why.
  */
@@ -230,5 +230,8 @@ function auditDetail(a) {
   if (a.action === 'stage_pause') parts.push(`${(a.stages ?? []).join(', ')}${a.reason ? `: ${a.reason}` : ''}`);
   if (a.action === 'stage_resume') parts.push(a.stages?.length ? a.stages.join(', ') : `none (${a.target} was not paused)`);
   if (a.action === 'data_loss_ack') parts.push(`${(a.records ?? []).length} record(s)`);
+  // A product revoke (the products view's Revoke, POST /v1/products/{id}/revoke): which id, whether it was marked, why.
+  if (a.action === 'product_revoke')
+    parts.push(`${a.id}: ${a.outcome === 'ended' ? 'not revoked, its trip had ended' : a.outcome}${a.reason ? `: ${a.reason}` : ''}`);
   return parts.map((p) => ` · ${p}`).join('');
 }

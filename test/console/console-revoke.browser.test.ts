@@ -127,6 +127,12 @@ test('an admin revokes a record queued behind a paused stage: marked with its cu
   assert.match((await b.page.textContent('#revoke-result')) ?? '', /^st-1 was not revoked: its trip had ended stored; nothing changed\./);
   assert.is(await revokeButton(b.page).count(), 0);
   assert.is((await readStatus(redis, keys.status('st-1'))).s, 'stored');
+  // Recent actions name the id, the outcome and the reason (they had listed a bare "product_revoke").
+  await b.page.click('#tab-dlq');
+  await b.page.waitForSelector('#audit li:has-text("product_revoke")');
+  const actions = await b.page.locator('#audit li').allTextContents();
+  assert.match(actions[0]!, /bob · product_revoke · st-1: not revoked, its trip had ended$/);
+  assert.match(actions[1]!, /alice · product_revoke · rk-1: revoked: withdrawn from the catalogue$/);
   assert.equal([...a.errors, ...b.errors], []);
   await a.page.close();
   await b.page.close();
