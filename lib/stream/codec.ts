@@ -53,6 +53,12 @@ export interface Envelope {
    */
   rebuilt?: 'reprocess' | 'review' | 'match';
   /**
+   * A rebuilt version's entry id where it re-entered the pipeline, set by the first stage that
+   * read it: when it was made, in the Redis server's time, which a revoke's marker is compared
+   * with (lib/stream/revokes.ts), its origin being the version's it was built from.
+   */
+  rebuiltAt?: string;
+  /**
    * The title's token ids from the first model stage that tokenised it, for later model stages
    * with the same tokenizer (stages/domain/carried-tokens.ts). Not stored with the product.
    */

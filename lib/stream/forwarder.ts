@@ -77,6 +77,7 @@ export class Forwarder {
     const envelope = decodeEnvelope(payload);
     if (key !== undefined && key !== envelope.key) throw new DecodeError(`entry key ${key} does not match envelope key ${envelope.key}`);
     if (this.d.readsInput && envelope.origin === undefined) envelope.origin = entry.id;
+    if (envelope.rebuilt !== undefined && envelope.rebuiltAt === undefined) envelope.rebuiltAt = entry.id;
     return { id: entry.id, stream: this.d.stage.input, envelope };
   }
 

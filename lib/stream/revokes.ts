@@ -23,13 +23,22 @@ export interface RevokeMarker {
  * stamps, lib/stream/forwarder.ts) is at or before the marker's cut-off, the input stream's last
  * id when the revoke was made: it was submitted before. Both ids were assigned by the same Redis
  * stream, in order, so no clock takes part. A version without an origin (written before origins
- * existed) can only be older: revoked. Pure.
+ * existed) can only be older: revoked. A rebuilt version (`pipeline reprocess`, a review decision)
+ * carries the origin of the one it was built from, which says nothing of when it was made: it is
+ * revoked when `rebuiltAt`, the entry id it re-entered the pipeline with, is at or before the
+ * marker's own entry id, both assigned by the Redis server of the id's shard. Pure.
  */
-export function isRevokedVersion(marker: Pick<RevokeMarker, 'cutoff'>, origin: string | undefined): boolean {
+export function isRevokedVersion(marker: Pick<RevokeMarker, 'cutoff' | 'entry'>, origin: string | undefined, rebuiltAt?: string): boolean {
+  if (rebuiltAt !== undefined) return atOrBefore(rebuiltAt, marker.entry);
   if (origin === undefined) return true;
-  const o = parseStreamId(origin);
-  const c = parseStreamId(marker.cutoff);
-  if (!o || !c) return true; // not an id: nothing says it came later
+  return atOrBefore(origin, marker.cutoff);
+}
+
+/** `id` is at or before `limit` (stream ids); true when either is not an id: nothing says it came later. */
+function atOrBefore(id: string, limit: string): boolean {
+  const o = parseStreamId(id);
+  const c = parseStreamId(limit);
+  if (!o || !c) return true;
   return compareStreamIds(o, c) <= 0;
 }
 
@@ -54,11 +63,11 @@ export class RevokeList {
     return this.markers.size;
   }
 
-  /** The marker that revokes this version of `key`, if any: one map lookup, then the cut-off rule. */
-  match(key: string, origin: string | undefined): RevokeMarker | undefined {
+  /** The marker that revokes this version of `key` (its envelope's origin and rebuiltAt), if any: one map lookup, then the cut-off rule. */
+  match(key: string, origin: string | undefined, rebuiltAt?: string): RevokeMarker | undefined {
     if (this.markers.size === 0) return undefined;
     const m = this.markers.get(key);
-    return m && isRevokedVersion(m, origin) ? m : undefined;
+    return m && isRevokedVersion(m, origin, rebuiltAt) ? m : undefined;
   }
 
   /** Read what was added since the last poll. */

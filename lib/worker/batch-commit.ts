@@ -33,7 +33,7 @@ export function decodeBatch(
     }
     try {
       const msg = forwarder.decode(q.entry);
-      const revoked = revokes?.match(msg.envelope.key, msg.envelope.origin);
+      const revoked = revokes?.match(msg.envelope.key, msg.envelope.origin, msg.envelope.rebuiltAt);
       if (revoked) {
         forwards.push(forwarder.revoke(msg, revoked));
         continue;

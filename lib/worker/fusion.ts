@@ -96,7 +96,7 @@ export async function runFusedBatch(p: FusedParts, all: Message[]): Promise<(For
   if (!p.revokes?.size) return runFusedMessages(p, all); // no revoke known: no work per batch
   // Revoked on the way here (`pipeline revoke`): acked without running, as the stage's own consumer would.
   const { revokes } = p;
-  const revoked = all.map((m) => revokes.match(m.envelope.key, m.envelope.origin));
+  const revoked = all.map((m) => revokes.match(m.envelope.key, m.envelope.origin, m.envelope.rebuiltAt));
   const messages = all.filter((_, i) => !revoked[i]);
   const ran = await runFusedMessages(p, messages);
   let j = 0;

@@ -226,4 +226,35 @@ test('a record revoked while in a stage whose next stage runs fused in the same 
   }
 });
 
+test('a version rebuilt after a revoke (pipeline reprocess) runs: the revoke stops only what was made before it', async () => {
+  const pipeline = randomPipeline();
+  const run = start(pipeline);
+  const { keys, config } = run;
+  const cliConfig = writeConfig(pipeline, OPTIONS);
+  try {
+    await produceRecords(keys, records('r', 2));
+    await waitFor('2 stored', async () => (await redis.scard(keys.products)) === 2);
+    // r0 produced again (a wrong version), revoked (--force: its status still reads stored) before it runs.
+    await holdThenPause(keys, config);
+    await produceRecords(keys, records('r', 1));
+    await revokeIds(redis, config, ['r0'], { by: 'test', force: true });
+    await new Promise((res) => setTimeout(res, 400)); // every consumer has read the marker (pausePollMs 100)
+    gate.open = true;
+    await resumeStages(redis, config, 'preprocess');
+    await waitFor('r0 revoked', async () => (await readStatus(redis, keys.status('r0'))).s === 'revoked');
+    assert.is(seen.get('r0'), 1, 'the version produced before the revoke did not run');
+    // Reprocessed after the revoke: both products run again, r0 included.
+    const re = cli(['--config', cliConfig, 'reprocess', '--from-stage', 'preprocess'], server.url);
+    assert.is(await exited(re), 0, re.output());
+    await waitFor('r0 and r1 run again', () => seen.get('r0') === 2 && seen.get('r1') === 2).catch((e: Error) => {
+      throw new Error(`${e.message}: r0 ran ${seen.get('r0')}, r1 ${seen.get('r1')}; r0 revoked ${run.metrics.counts.get('messages.revoked')} times`);
+    });
+    await waitFor('r0 stored', async () => (await readStatus(redis, keys.status('r0'))).s === 'stored');
+    assert.is(run.metrics.counts.get('messages.revoked'), 1);
+  } finally {
+    gate.open = true;
+    await run.stop();
+  }
+});
+
 test.run();

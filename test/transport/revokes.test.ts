@@ -1,6 +1,7 @@
 /**
  * The revoke cut-off rule (lib/stream/revokes.ts): a version is revoked when its origin (the input
- * entry id) is at or before the input stream's last id at the revoke, compared as Redis stream ids;
+ * entry id) is at or before the input stream's last id at the revoke, compared as Redis stream ids
+ * (a rebuilt version: when it re-entered the pipeline, against the revoke's own entry id);
  * and a worker's in-memory list, read from the revokes stream in chunks and forgotten after revokeTtlMs.
  */
 import { test } from 'uvu';
@@ -12,19 +13,28 @@ import { randomPipeline, redisForFile } from '../helpers/redis.js';
 const { redis } = await redisForFile(test);
 
 test('cut-off: at or before is revoked, after is not; ids compared as numbers (ms, then a sequence past 2^53), not as text', () => {
-  const m = { cutoff: '1700000000000-5' };
+  const m = { cutoff: '1700000000000-5', entry: '1700000000900-0' };
   assert.ok(isRevokedVersion(m, '1700000000000-5'), 'the last entry at the revoke');
   assert.ok(isRevokedVersion(m, '1700000000000-4'));
   assert.ok(isRevokedVersion(m, '999999999999-9'), 'fewer digits, earlier (as text it is later)');
   assert.not.ok(isRevokedVersion(m, '1700000000000-6'), 'the next entry: submitted after');
   assert.not.ok(isRevokedVersion(m, '1700000000001-0'));
-  assert.not.ok(isRevokedVersion({ cutoff: '5-9007199254740993' }, '5-9007199254740994'), 'sequences past a double');
-  assert.ok(isRevokedVersion({ cutoff: '5-9007199254740993' }, '5-9007199254740992'));
-  assert.not.ok(isRevokedVersion({ cutoff: '0-0' }, '1-0'), 'revoked before anything was produced: every version is after');
+  assert.not.ok(isRevokedVersion({ cutoff: '5-9007199254740993', entry: '9-0' }, '5-9007199254740994'), 'sequences past a double');
+  assert.ok(isRevokedVersion({ cutoff: '5-9007199254740993', entry: '9-0' }, '5-9007199254740992'));
+  assert.not.ok(isRevokedVersion({ cutoff: '0-0', entry: '9-0' }, '1-0'), 'revoked before anything was produced: every version is after');
 });
 
 test('cut-off: a version without an origin (from before origins) is older than any revoke: revoked', () => {
-  assert.ok(isRevokedVersion({ cutoff: '0-0' }, undefined));
+  assert.ok(isRevokedVersion({ cutoff: '0-0', entry: '9-0' }, undefined));
+});
+
+test("a rebuilt version (reprocess, review decision) is revoked when it re-entered the pipeline at or before the marker's entry, whatever its origin", () => {
+  const m = { cutoff: '1700000000000-5', entry: '1700000000900-0' };
+  const origin = '1700000000000-3'; // the stored version's, before the cut-off
+  assert.ok(isRevokedVersion(m, origin, '1700000000800-0'), 'rebuilt before the revoke');
+  assert.ok(isRevokedVersion(m, origin, '1700000000900-0'));
+  assert.not.ok(isRevokedVersion(m, origin, '1700000000901-0'), 'rebuilt after the revoke: runs');
+  assert.not.ok(isRevokedVersion(m, '1700000000001-0', '1700000000901-0'), 'its origin does not decide');
 });
 
 test('RevokeList: reads every marker (past one chunk), answers per key and version, a later revoke of a key replaces its cut-off, forgets after ttl', async () => {
