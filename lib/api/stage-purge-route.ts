@@ -68,6 +68,9 @@ interface PurgeBody {
   until?: Record<string, string>;
 }
 
+/** A stream id's parts (ms, sequence) are below this. */
+const ID_PART_LIMIT = 2n ** 64n;
+
 const badField = (field: string, message: string) => ({ error: 'bad_request', message, field });
 
 /**
@@ -115,6 +118,10 @@ export function registerStagePurge(app: FastifyInstance): void {
       const stray = Object.keys(body.until ?? {}).find((s) => !streams.includes(s));
       if (stray !== undefined)
         return reply.code(400).send(badField('until', `until names ${JSON.stringify(stray)}, not an input stream of ${stage} here (${streams.join(', ')})`));
+      // The schema checks the form; Redis refuses a part of 2^64 or more, with no word of the field.
+      const huge = Object.entries(body.until ?? {}).find(([, id]) => id.split('-').some((part) => BigInt(part) >= ID_PART_LIMIT));
+      if (huge !== undefined)
+        return reply.code(400).send(badField('until', `until ${JSON.stringify(huge[0])}: ${huge[1]} is no stream id (each part is below 2^64)`));
 
       if (body.dryRun) {
         const until = await purgeBounds(redis, config, stage, body.shard);

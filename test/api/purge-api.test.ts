@@ -123,13 +123,14 @@ test('dry run, then a purge bounded by its until: those entries dead-lettered, l
       [{ count: 1.5 }, /count/],
       [{ shard: 1 }, /shard/],
       [{ until: { [input]: 'soon' } }, /until/],
+      [{ until: { [input]: '99999999999999999999-0' } }, /until/],
       [{ until: { [keys.stream('validate')]: '1-0' } }, /until/],
       [{ dryrun: true }, /dryrun/],
     ];
     for (const [body, field] of bad) {
       const r = await post('/v1/stages/preprocess/purge', ADMIN, body);
       assert.is(r.statusCode, 400, `${JSON.stringify(body)}: ${r.body}`);
-      assert.match(r.body, field);
+      assert.match(r.body, field, r.body);
     }
     assert.equal(await waitingKeys(input), ['good2'], 'the 400s purged nothing');
 
