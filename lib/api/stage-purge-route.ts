@@ -56,6 +56,7 @@ const ANSWER = {
     until: { type: 'object', additionalProperties: { type: 'string' } },
     purged: { type: 'integer' },
     shards: SHARDS,
+    stopped: { type: 'boolean', description: 'the server was closing: the purge ended after `purged` entries (send it again to go on)' },
     seconds: { type: 'number' },
   },
 } as const;
@@ -79,10 +80,16 @@ const badField = (field: string, message: string) => ({ error: 'bad_request', me
  * audited (`stage_purge`), counted and logged as other dead letters (lib/ops/stage-purge-report.ts).
  * `{"dryRun": true}` purges nothing and answers `waiting` and `until`; a purge sent that `until`
  * takes at most those entries (records taken after the dry run wait for the stage as usual). The
- * API's Redis user may not create a stage's group: a stage no worker has read yet is a 409.
+ * API's Redis user may not create a stage's group: a stage no worker has read yet is a 409. The
+ * server closing ends a purge after its chunk in hand (`stopped`).
  */
 export function registerStagePurge(app: FastifyInstance): void {
   const { config, redis, keys, logger, metrics } = app.pipeline;
+  // A closing server waits for requests in flight: a purge ends after its chunk in hand, not its backlog.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
 
   app.post<{ Params: { stage: string }; Body: PurgeBody | null }>(
     '/v1/stages/:stage/purge',
@@ -147,12 +154,13 @@ export function registerStagePurge(app: FastifyInstance): void {
         const summary = await purgeStage(redis, config, stage, {
           by,
           createGroup: false,
+          stop: () => closing,
           ...(body.until ? { until: new Map(Object.entries(body.until)) } : {}),
           ...(body.count === undefined ? {} : { count: body.count }),
           ...(body.chunk === undefined ? {} : { chunk: body.chunk }),
           ...(body.shard === undefined ? {} : { shard: body.shard }),
         });
-        await done(summary, false);
+        await done(summary, summary.stopped === true);
         return { ...summary, seconds: (Date.now() - t0) / 1000 };
       } catch (err) {
         if (!(err instanceof StagePurgeError)) throw err;

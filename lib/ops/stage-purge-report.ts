@@ -5,7 +5,7 @@ import type { PurgeSummary } from './stage-purge.js';
 /**
  * A stage purge's dead letters, counted and logged as the workers' are (`messages.dead_lettered`
  * with `reason: purged`, and one warn line `stage.purge` instead of one per entry): a purge from the
- * CLI or the API shows on the same dashboards and alerts as other dead letters. `stopped`: an error
+ * CLI or the API shows on the same dashboards and alerts as other dead letters. `stopped`: an error (or the API server closing)
  * ended it after `summary.purged` entries.
  */
 export function reportPurge(metrics: Metrics, logger: Logger, summary: PurgeSummary, by: string, stopped = false): void {

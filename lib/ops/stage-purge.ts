@@ -41,6 +41,8 @@ export interface PurgeOptions {
    * stage's group, lib/ops/acl-api.ts). @defaultValue true
    */
   createGroup?: boolean;
+  /** Asked before each chunk: true ends the purge there, `stopped` in its summary (the API server closing). @defaultValue never */
+  stop?: () => boolean;
 }
 
 /** What a purge did on one shard's stream. */
@@ -55,6 +57,8 @@ export interface PurgeSummary {
   stage: string;
   purged: number;
   shards: ShardPurge[];
+  /** `stop` ended it before the entries it would have taken were all purged. */
+  stopped?: true;
 }
 
 /** A purge stopped by an error: `done` is what it had dead-lettered before; a re-run goes on from there. */
@@ -156,7 +160,7 @@ export async function purgeStage(redis: Redis, config: ResolvedConfig, stageName
   const statusPrefix = JSON.stringify({ s: 'dead_lettered', g: stage.name, r: 'purged', x: error }).slice(0, -1) + ',';
   try {
     const until = o.until ?? (await purgeBounds(redis, config, stage.name, o.shard));
-    for (const keys of shardKeys(config, o.shard)) {
+    shards: for (const keys of shardKeys(config, o.shard)) {
       const key = keys.stream(stage.input);
       const done: ShardPurge = { ...(keys.shard === undefined ? {} : { shard: keys.shard }), stream: key, purged: 0 };
       summary.shards.push(done);
@@ -165,6 +169,10 @@ export async function purgeStage(redis: Redis, config: ResolvedConfig, stageName
         if (last === undefined) break; // no stream when the bounds were read: nothing was waiting
         const want = Math.min(chunk, (o.count ?? Infinity) - summary.purged);
         if (want <= 0) break;
+        if (o.stop?.()) {
+          summary.stopped = true;
+          break shards;
+        }
         const info = await streamInfo(redis, key);
         if (!info.stream) break;
         const group = info.groups.find((g) => g.get('name') === stage.name);

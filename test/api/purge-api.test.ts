@@ -16,8 +16,9 @@ import { noopMetrics, type Metrics, type Tags } from '../../lib/observe/metrics.
 import { Keys } from '../../lib/redis/keys.js';
 import { readStatus } from '../../lib/stream/status-value.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
-import { randomPipeline, redisForFile } from '../helpers/redis.js';
+import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { ADMIN, auth, READ, TOKENS } from '../helpers/console.js';
+import { listeningApi } from '../helpers/api-server.js';
 
 const { server, redis } = await redisForFile(test);
 
@@ -197,6 +198,36 @@ test('an API user whose grants predate the route (no XGROUP SETID): a 500 naming
   } finally {
     await app.close();
   }
+});
+
+test('the server closing during a long purge: the purge stops after its chunk in hand and answers what it did (stopped), audited; the close does not wait out the backlog', async () => {
+  const pipeline = randomPipeline('purgeclose');
+  const keys = new Keys(pipeline);
+  const input = keys.stream('in');
+  const config = rulesOnlyConfig(server.url, pipeline);
+  await redis.xgroup('CREATE', input, 'preprocess', '$', 'MKSTREAM');
+  const batch = redis.pipeline();
+  for (let i = 0; i < 5000; i++) batch.xadd(input, '*', 'k', `c${i}`, 'e', 'x');
+  await batch.exec();
+  const { app, base } = await listeningApi(config, ADMIN);
+  const answer = fetch(`${base}/v1/stages/preprocess/purge`, {
+    method: 'POST',
+    headers: { ...auth(ADMIN), 'content-type': 'application/json' },
+    body: JSON.stringify({ chunk: 1 }),
+  });
+  await waitFor('the purge under way', async () => (await redis.xlen(keys.dlq)) > 0, 10_000, 5);
+  await app.close();
+  const res = await answer;
+  const body = (await res.json()) as { purged: number; stopped?: boolean };
+  assert.is(res.status, 200, JSON.stringify(body));
+  assert.is(body.stopped, true, JSON.stringify(body));
+  assert.ok(body.purged < 5000, `stopped early: ${body.purged}`);
+  assert.is(await redis.xlen(keys.dlq), body.purged, 'the answer says what was dead-lettered');
+  const trail = await readAudit(redis, keys);
+  assert.equal(
+    trail.map((e) => [e.action, e.purged, e.stopped]),
+    [['stage_purge', body.purged, true]],
+  );
 });
 
 test.run();
