@@ -53,9 +53,10 @@ export interface Envelope {
    */
   rebuilt?: 'reprocess' | 'review' | 'match';
   /**
-   * A rebuilt version's entry id where it re-entered the pipeline, set by the first stage that
-   * read it: when it was made, in the Redis server's time, which a revoke's marker is compared
-   * with (lib/stream/revokes.ts), its origin being the version's it was built from.
+   * The entry id a version rebuilt by `pipeline reprocess` or a review decision re-entered the
+   * pipeline with, set by the first stage that read it: when it was made, in the Redis server's
+   * time, which a revoke's marker is compared with (lib/stream/revokes.ts), its origin being the
+   * version's it was built from.
    */
   rebuiltAt?: string;
   /**

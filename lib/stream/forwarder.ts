@@ -77,7 +77,8 @@ export class Forwarder {
     const envelope = decodeEnvelope(payload);
     if (key !== undefined && key !== envelope.key) throw new DecodeError(`entry key ${key} does not match envelope key ${envelope.key}`);
     if (this.d.readsInput && envelope.origin === undefined) envelope.origin = entry.id;
-    if (envelope.rebuilt !== undefined && envelope.rebuiltAt === undefined) envelope.rebuiltAt = entry.id;
+    // An operator's rebuild is a new act, ordered by when it re-entered; the match stage's re-check re-sends the version it had (its origin rules).
+    if ((envelope.rebuilt === 'reprocess' || envelope.rebuilt === 'review') && envelope.rebuiltAt === undefined) envelope.rebuiltAt = entry.id;
     return { id: entry.id, stream: this.d.stage.input, envelope };
   }
 
