@@ -86,15 +86,22 @@ export class RevokeList {
     const f: Record<string, string> = {};
     for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
     if (!f.k || !f.c) return; // not a marker this version writes
-    // A later revoke of the same id replaces the earlier: its cut-off is later.
+    // A later revoke of the same id replaces the earlier: its cut-off is later. Deleted first, so the
+    // map keeps the markers in entry order (forget stops at the first one it keeps).
+    this.markers.delete(f.k);
     this.markers.set(f.k, { cutoff: f.c, by: f.b ?? 'unknown', entry, ...(f.r ? { reason: f.r } : {}) });
   }
 
-  /** Drop markers past `ttlMs` (Redis trims them from the stream too): this process's clock only decides when to forget one. */
+  /**
+   * Drop markers past `ttlMs` (Redis trims them from the stream too): this process's clock only
+   * decides when to forget one. Oldest first, up to the first one kept: a poll costs what it drops,
+   * not every marker held.
+   */
   private forget(now: number): void {
     for (const [k, m] of this.markers) {
       const at = Number(m.entry.split('-')[0]);
-      if (at + this.ttlMs < now) this.markers.delete(k);
+      if (at + this.ttlMs >= now) break;
+      this.markers.delete(k);
     }
   }
 }
