@@ -37,8 +37,9 @@ export interface ApiGrants {
  *   CREATE/SETID, XREADGROUP, XACK), the decisions `{p}:reviewed:*` and the labels `{p}:labels`;
  * - pausing and resuming a stage (`POST /v1/stages/:stage/pause|resume`, the console's button): HSET,
  *   HDEL and DEL of the paused flags `{p}:paused:*` (lib/ops/pause.ts);
- * - revoking an id (`POST /v1/products/{id}/revoke`, `revoke-3.lua`): XADD, XTRIM and PEXPIRE of each
- *   shard's revokes stream `{p}:revokes` (the status and the input stream's last id are reads of the root);
+ * - revoking an id (`POST /v1/products/{id}/revoke`, `revoke-4.lua`): XADD, XTRIM and PEXPIRE of each
+ *   shard's revokes stream `{p}:revokes`, DEL of the id's reprocess marker `{p}:reprocess:<id>` (the
+ *   status and the input stream's last id are reads of the root);
  * - acknowledging a data loss (`POST /v1/data-loss/ack`, the console's Acknowledge): HSET of the
  *   `acked` field of each shard's record `{p}:data-lost` (lib/ops/data-loss.ts; reading it is a read of the root);
  * - the server's data-loss watch (lib/api/data-loss-watch.ts): SET (NX) of each shard's marker
@@ -76,6 +77,7 @@ export function apiGrants(config: ResolvedConfig): ApiGrants {
   const paused = each((k) => [k.paused('*')]);
   // The shards' only (configShards: a sharded pipeline's records, and so its revokes, are on the shards).
   const revokes = Keys.shards(config.pipeline, config.shards).map((k) => k.revokes);
+  const reprocessMarkers = Keys.shards(config.pipeline, config.shards).map((k) => k.reprocess('*'));
   // The shards' records only (configShards: a sharded pipeline's own {p}:data-lost is never written).
   const dataLost = Keys.shards(config.pipeline, config.shards).map((k) => k.dataLost);
   const epochs = Keys.shards(config.pipeline, config.shards).map((k) => k.epoch);
@@ -91,6 +93,7 @@ export function apiGrants(config: ResolvedConfig): ApiGrants {
     ...reviewed,
     ...labels,
     ...revokes,
+    ...reprocessMarkers,
   ]);
   const selectors: KeyGrant[] = [
     // Submit, DLQ replay, a review decision: what the producer and the admin's `dlq replay` write.
@@ -109,12 +112,13 @@ export function apiGrants(config: ResolvedConfig): ApiGrants {
     { keys: labels, mode: 'w', commands: ['xadd'] },
     { keys: paused, mode: 'rw', commands: ['hset', 'hdel', 'del'] },
     { keys: revokes, mode: 'rw', commands: ['xadd', 'xtrim', 'pexpire'] },
+    { keys: reprocessMarkers, mode: 'w', commands: ['del'] },
     // The data-loss ack (DEL), and the server's own watch: the marker written if absent, a loss recorded.
     { keys: dataLost, mode: 'rw', commands: DATA_LOST_COMMANDS },
     { keys: epochs, mode: 'rw', commands: EPOCH_COMMANDS },
   ];
   const summary =
     `read-only on ${readKeys.join(', ')}; XADD to ${uniq([...inputs, ...stageStreams]).join(', ')} (submit, DLQ replay, review decisions); ` +
-    `SET ${statuses.join(', ')}; XDEL ${dlq.join(', ')}; XADD ${uniq([...dlq, ...done]).join(', ')} and XGROUP SETID on ${stageStreams.join(', ')} (a stage purge); the console group of ${review.join(', ')}; writes ${[...consoleKeys, ...reviewed, ...labels].join(', ')}; HSET/HDEL/DEL ${paused.join(', ')} (pause, resume); XADD/XTRIM/PEXPIRE ${revokes.join(', ')} (revoke); SET ${epochs.join(', ')} and HSETNX/HSET/HINCRBY ${dataLost.join(', ')} (its data-loss watch; HSET of its acked field: the data-loss ack) (pipeline serve: the HTTP API and the console)`;
+    `SET ${statuses.join(', ')}; XDEL ${dlq.join(', ')}; XADD ${uniq([...dlq, ...done]).join(', ')} and XGROUP SETID on ${stageStreams.join(', ')} (a stage purge); the console group of ${review.join(', ')}; writes ${[...consoleKeys, ...reviewed, ...labels].join(', ')}; HSET/HDEL/DEL ${paused.join(', ')} (pause, resume); XADD/XTRIM/PEXPIRE ${revokes.join(', ')} and DEL ${reprocessMarkers.join(', ')} (revoke); SET ${epochs.join(', ')} and HSETNX/HSET/HINCRBY ${dataLost.join(', ')} (its data-loss watch; HSET of its acked field: the data-loss ack) (pipeline serve: the HTTP API and the console)`;
   return { readKeys, scriptKeys, selectors, summary };
 }

@@ -11,11 +11,11 @@ import { isWrongType } from '../core/redis-replies.js';
 /**
  * Revoking ids (`pipeline revoke`, `POST /v1/products/{id}/revoke`), as Celery's `revoke(id)`: a
  * version of the id submitted before the revoke is acked unprocessed by the next stage that reads
- * it, its trip ending `revoked` (lib/stream/revokes.ts has the cut-off rule, lib/lua/revoke-3.lua
+ * it, its trip ending `revoked` (lib/stream/revokes.ts has the cut-off rule, lib/lua/revoke-4.lua
  * writes the marker). An id whose trip has ended changes nothing. Best effort: a record already in
  * a stage's hands (the store's included) finishes there.
  */
-const script = new Script('revoke-3');
+const script = new Script('revoke-4');
 
 /** The longest `reason` a revoke takes (it is logged, kept in the marker and in the id's status). */
 export const REVOKE_REASON_MAX = 500;
@@ -70,7 +70,7 @@ export async function revokeIds(
     const k = shards.keysFor(id);
     const [outcome, a, b, raw] = await script.run<[string, string, string?, string?]>(
       redis,
-      [k.status(id), k.stream(config.input), k.revokes],
+      [k.status(id), k.stream(config.input), k.revokes, k.reprocess(id)],
       [id, who.by, who.reason ?? '', config.limits.revokeTtlMs, finals, who.force ? '1' : '0'],
     );
     out.push(outcome === 'ended' ? { id, outcome: 'ended', status: a } : { id, outcome: 'revoked', was: b || 'unknown', cutoff: a, statusThen: raw ?? '' });

@@ -4,7 +4,7 @@ import { compareStreamIds, parseStreamId } from './stream-id.js';
 
 /**
  * Revoked ids as a worker knows them: the revokes stream of its shard (`{p}:revokes`, Keys.revokes,
- * written by lib/lua/revoke-3.lua) read into memory, at start from its beginning and then only
+ * written by lib/lua/revoke-4.lua) read into memory, at start from its beginning and then only
  * what is new, with the stage's paused flag (lib/worker/pause-gate.ts): no Redis call per batch,
  * one map lookup per record.
  */

@@ -119,7 +119,7 @@ test('pipeline serve as the API user of `pipeline acl --apply`: submit, enrich, 
     assert.is(dry.waiting, 3, JSON.stringify(dry));
     assert.is(purged.purged, 3, JSON.stringify(purged));
     assert.is((await admin.xrange(keys.done, '-', '+')).filter(([, f]) => f.includes('purged')).length, 3, "each purged record's completion");
-    // Revoke (POST /v1/products/{id}/revoke): revoke-3.lua reads the status and the input stream, writes {p}:revokes.
+    // Revoke (POST /v1/products/{id}/revoke): revoke-4.lua reads the status and the input stream, writes {p}:revokes, deletes the id's reprocess marker.
     const revoked = await call('/v1/products/x9/revoke', { reason: 'acl' });
     assert.is(revoked.revoked, true, JSON.stringify(revoked));
     const [, marker] = ((await admin.xrange(keys.revokes, '-', '+')) as [string, string[]][])[0]!;

@@ -257,4 +257,35 @@ test('a version rebuilt after a revoke (pipeline reprocess) runs: the revoke sto
   }
 });
 
+test('a reprocessed version revoked: the next pipeline reprocess puts the product back (the revoke took its marker), not skipped as in flight', async () => {
+  const pipeline = randomPipeline();
+  const run = start(pipeline);
+  const { keys, config } = run;
+  const cliConfig = writeConfig(pipeline, OPTIONS);
+  const summary = (out: string) =>
+    JSON.parse(out.split('\n').find((l) => l.includes('"reprocess.done"'))!) as { reprocessed: number; skipped: { inFlight: number } };
+  try {
+    await produceRecords(keys, records('z', 1));
+    await waitFor('z0 stored', async () => (await readStatus(redis, keys.status('z0'))).s === 'stored');
+    await holdThenPause(keys, config); // h0, h1 in the stage's hands; what comes next waits
+    const first = cli(['--config', cliConfig, 'reprocess', '--from-stage', 'preprocess'], server.url);
+    assert.is(await exited(first), 0, first.output());
+    assert.is(await redis.exists(keys.reprocess('z0')), 1, 'z0 put back, marked in flight');
+    await revokeIds(redis, config, ['z0'], { by: 'test', force: true });
+    await new Promise((res) => setTimeout(res, 400)); // every consumer has read the marker (pausePollMs 100)
+    gate.open = true;
+    await resumeStages(redis, config, 'preprocess');
+    await waitFor('z0 revoked', async () => (await readStatus(redis, keys.status('z0'))).s === 'revoked');
+    await waitFor('h0 and h1 stored', async () => (await redis.scard(keys.products)) === 3);
+    const again = cli(['--config', cliConfig, 'reprocess', '--from-stage', 'preprocess'], server.url);
+    assert.is(await exited(again), 0, again.output());
+    const s = summary(again.output());
+    assert.equal([s.reprocessed, s.skipped.inFlight], [3, 0], again.output());
+    await waitFor('z0 stored again', async () => (await readStatus(redis, keys.status('z0'))).s === 'stored');
+  } finally {
+    gate.open = true;
+    await run.stop();
+  }
+});
+
 test.run();

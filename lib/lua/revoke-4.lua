@@ -5,11 +5,14 @@
   last generated id now. Every version of the id that got an input entry id (the envelope's
   origin) up to the cut-off was submitted before the revoke; one after it is processed normally.
   Redis assigned both ids, in order: no clock decides. Old markers are trimmed by the new entry's
-  own (server-time) id, and the stream expires with the last of them.
+  own (server-time) id, and the stream expires with the last of them. The id's `pipeline reprocess`
+  marker goes: the version it put back was made before the revoke, so it is revoked (or, in the
+  store's hands, stored), and a reprocess run after the revoke must not skip the id as in flight.
 
   KEYS[1]  the id's status ({p}:status:<id>)
   KEYS[2]  the input stream ({p}:<input>)
   KEYS[3]  the revokes stream ({p}:revokes)
+  KEYS[4]  the id's reprocess marker ({p}:reprocess:<id>)
   ARGV[1]  the id
   ARGV[2]  who (cli:<user>, api:<token name>)
   ARGV[3]  why ('' when not given)
@@ -52,4 +55,5 @@ local ms = tonumber(string.match(id, '^(%d+)-'))
 local ttl = tonumber(ARGV[4])
 if ms > ttl then redis.call('XTRIM', KEYS[3], 'MINID', '~', tostring(ms - ttl)) end
 redis.call('PEXPIRE', KEYS[3], ttl)
+redis.call('DEL', KEYS[4])
 return { 'marked', cutoff, status, raw or '' }
