@@ -51,6 +51,7 @@ export class RevokeList {
   private readonly markers = new Map<string, RevokeMarker>();
   /** The last entry read ("-": none yet, read from the beginning). */
   private last = '-';
+  private examined = 0;
 
   constructor(
     private readonly keys: Keys,
@@ -61,6 +62,11 @@ export class RevokeList {
   /** How many ids are revoked now. */
   get size(): number {
     return this.markers.size;
+  }
+
+  /** Markers the last poll's expiry looked at: what it dropped plus one, not every marker held. */
+  get examinedLastPoll(): number {
+    return this.examined;
   }
 
   /** The marker that revokes this version of `key` (its envelope's origin and rebuiltAt), if any: one map lookup, then the cut-off rule. */
@@ -98,7 +104,9 @@ export class RevokeList {
    * not every marker held.
    */
   private forget(now: number): void {
+    this.examined = 0;
     for (const [k, m] of this.markers) {
+      this.examined++;
       const at = Number(m.entry.split('-')[0]);
       if (at + this.ttlMs >= now) break;
       this.markers.delete(k);

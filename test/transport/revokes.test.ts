@@ -74,24 +74,20 @@ test('RevokeList: a key revoked again outlives its first marker; a poll with man
   assert.is(list.match('b', '1-0'), undefined, 'b forgotten');
   assert.ok(againAt > firstAt);
 
-  // 300000 markers held, none due: a poll that finds nothing new must not walk them all.
+  // 20000 markers held, none due: a poll that finds nothing new must not walk them all.
   const many = new Keys(randomPipeline());
-  for (let i = 0; i < 300_000; i += 10_000) {
+  for (let i = 0; i < 20_000; i += 10_000) {
     const p = redis.pipeline();
     for (let j = i; j < i + 10_000; j++) p.xadd(many.revokes, '*', 'k', `id${j}`, 'c', '1-0', 'b', 'cli:ann');
     await p.exec();
   }
   const big = new RevokeList(many, ttl);
   await big.poll(redis);
-  assert.is(big.size, 300_000);
-  const times: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const t0 = performance.now();
-    await big.poll(redis);
-    times.push(performance.now() - t0);
-  }
-  // The scan of every marker took about 100 ms a poll here; one XRANGE round trip takes about 1.
-  assert.ok(Math.min(...times) < 30, `a poll took ${Math.min(...times).toFixed(1)} ms at best`);
+  assert.is(big.size, 20_000);
+  await big.poll(redis);
+  // The expiry looks at the oldest marker only (none due): it had walked all 20000 on every poll.
+  assert.is(big.examinedLastPoll, 1);
+  assert.is(big.size, 20_000);
   await redis.del(many.revokes);
 });
 
