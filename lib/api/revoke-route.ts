@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { requireRole } from './auth.js';
 import { refuseBadProductId } from './errors.js';
-import { NO_QUERY } from './strict-schemas.js';
+import { FIELD_ERROR, NO_QUERY } from './strict-schemas.js';
 import { audit } from '../ops/audit.js';
 import { REVOKE_ID_MAX, REVOKE_REASON_MAX, revokeIds } from '../ops/revoke.js';
 
-const ERROR = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } } } as const;
+const ERROR = FIELD_ERROR;
 
 /**
  * The admin's `POST /v1/products/{id}/revoke` (body `{"reason": "...", "force": true}`, optional; lib/ops/revoke.ts):

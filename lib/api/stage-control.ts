@@ -1,18 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { requireRole } from './auth.js';
-import { NO_BODY, NO_QUERY } from './strict-schemas.js';
+import { FIELD_ERROR, NO_BODY, NO_QUERY, stageParams } from './strict-schemas.js';
 import { audit } from '../ops/audit.js';
 import { pausedStages, pauseStages, resumeStages, UnknownStageError } from '../ops/pause.js';
 
 /** The longest `reason` a pause takes (it is shown by status, top, health and the console). */
 export const PAUSE_REASON_MAX = 500;
 
-const ERROR = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } } } as const;
-const PARAMS = {
-  type: 'object',
-  required: ['stage'],
-  properties: { stage: { type: 'string', pattern: '^[A-Za-z0-9_.:-]+$', maxLength: 200, description: 'a stage of the config, or all' } },
-} as const;
+const ERROR = FIELD_ERROR;
+const PARAMS = stageParams('a stage of the config, or all');
 const PAUSED = {
   type: ['object', 'null'],
   properties: { by: { type: 'string' }, at: { type: 'integer' }, reason: { type: 'string' } },

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { requireRole } from './auth.js';
 import { GrantMissing } from './errors.js';
 import { isPermissionRefusal } from '../core/failure-policy.js';
-import { NO_QUERY } from './strict-schemas.js';
+import { FIELD_ERROR, NO_QUERY, stageParams } from './strict-schemas.js';
 import { audit } from '../ops/audit.js';
 import { UnknownStageError } from '../ops/pause.js';
 import { NoStageGroupError, purgeBounds, purgeStage, StagePurgeError, countWaiting, type PurgeSummary } from '../ops/stage-purge.js';
@@ -14,12 +14,8 @@ export const PURGE_CHUNK_MAX = 5_000;
 /** The largest `count` a purge request takes. */
 export const PURGE_COUNT_MAX = 1_000_000_000;
 
-const ERROR = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } } } as const;
-const PARAMS = {
-  type: 'object',
-  required: ['stage'],
-  properties: { stage: { type: 'string', pattern: '^[A-Za-z0-9_.:-]+$', maxLength: 200, description: 'a stage of the config' } },
-} as const;
+const ERROR = FIELD_ERROR;
+const PARAMS = stageParams('a stage of the config');
 const UNTIL = {
   type: 'object',
   description: "per input stream key, the last entry id the purge may take: the dry run's `until`",

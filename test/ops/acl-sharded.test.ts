@@ -34,17 +34,22 @@ const RECORDS = 40;
 const server = await startRedis();
 const admin = client(server.url);
 
-test('a sharded pipeline on the generated ACL users stores every record once, completes it on its shard, and dead-letters none', async () => {
+/**
+ * The sharded rules-only pipeline (`defaults` over FAST) run by its generated ACL users: the stage
+ * workers in-process, their warnings and failures in `logs`, and a connection as the producer user.
+ */
+async function runOnAclUsers(defaults: Record<string, unknown>) {
   const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../config/rules-only.json'), 'utf8')) as PipelineConfig;
   const pipeline = randomPipeline();
   const make = (env: Record<string, string>) =>
-    resolveConfig({ ...raw, pipeline, shards: SHARDS, defaults: { ...raw.defaults, ...FAST } }, 'test', { env: { REDIS_URL: server.url, ...env } });
+    resolveConfig({ ...raw, pipeline, shards: SHARDS, defaults: { ...raw.defaults, ...FAST, ...defaults } }, 'test', {
+      env: { REDIS_URL: server.url, ...env },
+    });
   const users = aclUsers(make({}), { dataAccess: stageDataAccess });
   await applyAcl(admin, users);
   const env: Record<string, string> = {};
   for (const u of users) if (u.stage) env[stageRedisUrlEnv(u.stage)] = u.url;
   const config = make(env);
-  const shards = configShards(config);
   const logs: string[] = [];
   const workers = config.stages.map((s) => {
     const w = new Worker({ config, stage: s.name, stages: STAGES, logger: createLogger({ stage: s.name }, 'warn', (line) => logs.push(line)) });
@@ -52,6 +57,11 @@ test('a sharded pipeline on the generated ACL users stores every record once, co
     return w;
   });
   const producer = new Redis(users.find((u) => u.role === 'producer')!.url, { maxRetriesPerRequest: 2 });
+  return { pipeline, config, shards: configShards(config), logs, workers, producer };
+}
+
+test('a sharded pipeline on the generated ACL users stores every record once, completes it on its shard, and dead-letters none', async () => {
+  const { pipeline, config, shards, logs, workers, producer } = await runOnAclUsers({});
   const ids = Array.from({ length: RECORDS }, (_, i) => `s${i}`);
   try {
     const lines = ids.map((id, i) => JSON.stringify({ id, title: `Acme widget ${i}`, ...(i % 2 ? { mpn: `AW-${i}` } : {}) }));
@@ -107,25 +117,7 @@ test('a sharded pipeline on the generated ACL users stores every record once, co
 });
 
 test("revoke on a sharded pipeline run by its ACL users: each marker on its id's shard, read there by the stage users; revoked ids end revoked on their shard, the others are stored", async () => {
-  const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../config/rules-only.json'), 'utf8')) as PipelineConfig;
-  const pipeline = randomPipeline();
-  const make = (env: Record<string, string>) =>
-    resolveConfig({ ...raw, pipeline, shards: SHARDS, defaults: { ...raw.defaults, ...FAST, pausePollMs: 100 } }, 'test', {
-      env: { REDIS_URL: server.url, ...env },
-    });
-  const users = aclUsers(make({}), { dataAccess: stageDataAccess });
-  await applyAcl(admin, users);
-  const env: Record<string, string> = {};
-  for (const u of users) if (u.stage) env[stageRedisUrlEnv(u.stage)] = u.url;
-  const config = make(env);
-  const shards = configShards(config);
-  const logs: string[] = [];
-  const workers = config.stages.map((s) => {
-    const w = new Worker({ config, stage: s.name, stages: STAGES, logger: createLogger({ stage: s.name }, 'warn', (line) => logs.push(line)) });
-    w.run().catch((err: unknown) => logs.push(`worker ${s.name} failed: ${String(err)}`));
-    return w;
-  });
-  const producer = new Redis(users.find((u) => u.role === 'producer')!.url, { maxRetriesPerRequest: 2 });
+  const { config, shards, logs, workers, producer } = await runOnAclUsers({ pausePollMs: 100 });
   const ids = Array.from({ length: 12 }, (_, i) => `v${i}`);
   const revoked = ids.slice(0, 6);
   try {

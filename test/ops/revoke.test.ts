@@ -1,77 +1,30 @@
-import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../../lib/config/load.js';
-import type { ResolvedConfig } from '../../lib/config/types.js';
-import { pauseStages, resumeStages } from '../../lib/ops/pause.js';
+import { resumeStages } from '../../lib/ops/pause.js';
 import { revokeIds } from '../../lib/ops/revoke.js';
 import { createLogger } from '../../lib/observe/logger.js';
-import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { readStatus } from '../../lib/stream/status-value.js';
-import { ok, type StageFactory } from '../../lib/worker/stage.js';
-import { Worker } from '../../lib/worker/worker.js';
 import { StageProcess } from '../../lib/worker/process.js';
 import { STAGES } from '../../stages/index.js';
 import { cli, exited, FAST, stageThenStore, writeConfig } from '../helpers/pipeline.js';
 import { countingMetrics } from '../helpers/outage-records.js';
+import { heldStageRig } from '../helpers/held-stage.js';
 import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 
 const { server, redis } = await redisForFile(test);
 
-/** Records whose title is `hold` wait in the stage until `gate.open`; every call is counted by key. */
-const gate = { open: true };
-const seen = new Map<string, number>();
-const gated: StageFactory = () => ({
-  kind: 'gated',
-  async process(batch) {
-    for (const m of batch) seen.set(m.envelope.key, (seen.get(m.envelope.key) ?? 0) + 1);
-    if (batch.some((m) => m.envelope.input.title === 'hold')) await waitFor('the gate', () => gate.open, 20_000, 10);
-    return batch.map(() => ok({ passed: true }));
-  },
-});
-
 const OPTIONS = { ...FAST, batchSize: 5, pausePollMs: 100 };
+const rig = heldStageRig(redis, server.url);
+const { gate, seen, gated, records, produceRecords, holdThenPause } = rig;
 
 /** `preprocess` (the gated kind) then store, in-process, with their metrics counted and their log lines kept. */
 function start(pipeline: string) {
-  const config = resolveConfig(stageThenStore(pipeline, { name: 'preprocess', kind: 'gated' }, OPTIONS), 'test', { env: { REDIS_URL: server.url } });
   const lines: Record<string, unknown>[] = [];
   const metrics = countingMetrics();
-  const workers = ['preprocess', 'store'].map(
-    (stage) => new Worker({ config, stage, stages: { ...STAGES, gated }, metrics, logger: createLogger({ stage }, 'info', (l) => lines.push(JSON.parse(l))) }),
-  );
-  const runs = workers.map((w) => w.run());
-  return {
-    config,
-    keys: new Keys(pipeline),
-    lines,
-    metrics,
-    stop: async () => {
-      await Promise.all(workers.map((w) => w.stop()));
-      await Promise.all(runs);
-    },
-  };
-}
-
-const records = (prefix: string, n: number, title = 'x') => Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, title }));
-
-async function produceRecords(keys: Keys, list: object[]): Promise<void> {
-  await produce(redis, Readable.from([list.map((r) => JSON.stringify(r)).join('\n')]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
-}
-
-const pending = async (keys: Keys) =>
-  ((await redis.xinfo('GROUPS', keys.stream('in'))) as unknown[][])
-    .map((row) => new Map(Array.from({ length: row.length / 2 }, (_, i) => [String(row[2 * i]), row[2 * i + 1]])))
-    .find((g) => g.get('name') === 'preprocess')
-    ?.get('pending');
-
-/** The worker holds a batch of 2 (`h0`, `h1`), then the stage is paused: what comes next waits in its stream. */
-async function holdThenPause(keys: Keys, config: ResolvedConfig): Promise<void> {
-  gate.open = false;
-  await produceRecords(keys, records('h', 2, 'hold'));
-  await waitFor('2 pending', async () => Number(await pending(keys)) === 2);
-  await pauseStages(redis, config, 'preprocess', { by: 'test' });
+  const run = rig.start(pipeline, { options: OPTIONS, metrics, logger: (stage) => createLogger({ stage }, 'info', (l) => lines.push(JSON.parse(l))) });
+  return { ...run, lines, metrics };
 }
 
 test("pipeline revoke while records wait: they end revoked (status, completion, counter, log), never run nor stored; one in the stage's hands is revoked by the store; the others are stored; produced again after, stored", async () => {

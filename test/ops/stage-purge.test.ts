@@ -1,72 +1,19 @@
-import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../../lib/config/load.js';
-import type { ResolvedConfig } from '../../lib/config/types.js';
 import { aclUsers, applyAcl } from '../../lib/ops/acl.js';
-import { pauseStages, resumeStages } from '../../lib/ops/pause.js';
+import { resumeStages } from '../../lib/ops/pause.js';
 import { purgeBounds, purgeStage } from '../../lib/ops/stage-purge.js';
-import { silentLogger } from '../../lib/observe/logger.js';
-import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { readStatus } from '../../lib/stream/status-value.js';
-import { ok, type StageFactory } from '../../lib/worker/stage.js';
-import { Worker } from '../../lib/worker/worker.js';
-import { STAGES } from '../../stages/index.js';
 import { cli, exited, FAST, stageThenStore, writeConfig } from '../helpers/pipeline.js';
 import { randomPipeline, redisForFile, waitFor } from '../helpers/redis.js';
 import { listener } from '../helpers/statsd.js';
+import { heldStageRig } from '../helpers/held-stage.js';
 
 const { server, redis } = await redisForFile(test);
 
-/** Records whose title is `hold` wait in the stage until `gate.open`, `slow` ones take 20 ms a batch; every call is counted by key. */
-const gate = { open: true };
-const seen = new Map<string, number>();
-const gated: StageFactory = () => ({
-  kind: 'gated',
-  async process(batch) {
-    for (const m of batch) seen.set(m.envelope.key, (seen.get(m.envelope.key) ?? 0) + 1);
-    if (batch.some((m) => m.envelope.input.title === 'hold')) await waitFor('the gate', () => gate.open, 20_000, 10);
-    if (batch.some((m) => m.envelope.input.title === 'slow')) await new Promise((r) => setTimeout(r, 20));
-    return batch.map(() => ok({ passed: true }));
-  },
-});
-
-/** `preprocess` (the gated kind, reading `in`) then store, run in-process; the CLI uses a rules-only config of the same name (same stage, same stream). */
-function start(pipeline: string) {
-  const config = resolveConfig(stageThenStore(pipeline, { name: 'preprocess', kind: 'gated' }, { ...FAST, batchSize: 5 }), 'test', {
-    env: { REDIS_URL: server.url },
-  });
-  const workers = ['preprocess', 'store'].map((stage) => new Worker({ config, stage, stages: { ...STAGES, gated }, logger: silentLogger }));
-  const runs = workers.map((w) => w.run());
-  return {
-    config,
-    keys: new Keys(pipeline),
-    stop: async () => {
-      await Promise.all(workers.map((w) => w.stop()));
-      await Promise.all(runs);
-    },
-  };
-}
-
-const records = (prefix: string, n: number, title = 'x') => Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, title }));
-
-async function produceRecords(keys: Keys, list: object[]): Promise<void> {
-  await produce(redis, Readable.from([list.map((r) => JSON.stringify(r)).join('\n')]), { stream: keys.stream('in'), source: 'test', maxRecordBytes: 65536 });
-}
-
-const group = async (keys: Keys) =>
-  ((await redis.xinfo('GROUPS', keys.stream('in'))) as unknown[][])
-    .map((row) => new Map(Array.from({ length: row.length / 2 }, (_, i) => [String(row[2 * i]), row[2 * i + 1]])))
-    .find((g) => g.get('name') === 'preprocess');
-
-/** The worker holds a batch of 2 (so no read of its is in flight), then the stage is paused: what comes next waits. */
-async function holdThenPause(keys: Keys, config: ResolvedConfig): Promise<void> {
-  gate.open = false;
-  await produceRecords(keys, records('h', 2, 'hold'));
-  await waitFor('2 pending', async () => Number((await group(keys))?.get('pending')) === 2);
-  await pauseStages(redis, config, 'preprocess', { by: 'test' });
-}
+const { gate, seen, start, records, produceRecords, group, holdThenPause } = heldStageRig(redis, server.url);
 
 async function purgedKeys(keys: Keys): Promise<string[]> {
   const rows = (await redis.xrange(keys.dlq, '-', '+')) as [string, string[]][];
