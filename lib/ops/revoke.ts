@@ -52,7 +52,8 @@ export function checkRevokeInput(ids: readonly string[], reason: string | undefi
 }
 
 /**
- * Revoke each id, on its record's shard (one script call each: revokes are rare, and each is one step).
+ * Revoke each id, on its record's shard: one script call each (each is one step), sent together so
+ * a list of ids costs one round trip, not one per id.
  * `force`: mark it even when its last trip ended (`was` then says how): a version produced again
  * since by `pipeline produce`, which writes no `queued` status, is revoked too.
  */
@@ -65,17 +66,17 @@ export async function revokeIds(
   checkRevokeInput(ids, who.reason);
   const shards = configShards(config);
   const finals = [...FINAL_STATUSES].join(' ');
-  const out: RevokeResult[] = [];
-  for (const id of ids) {
-    const k = shards.keysFor(id);
-    const [outcome, a, b, raw] = await script.run<[string, string, string?, string?]>(
-      redis,
-      [k.status(id), k.stream(config.input), k.revokes, k.reprocess(id)],
-      [id, who.by, who.reason ?? '', config.limits.revokeTtlMs, finals, who.force ? '1' : '0'],
-    );
-    out.push(outcome === 'ended' ? { id, outcome: 'ended', status: a } : { id, outcome: 'revoked', was: b || 'unknown', cutoff: a, statusThen: raw ?? '' });
-  }
-  return out;
+  return Promise.all(
+    ids.map(async (id): Promise<RevokeResult> => {
+      const k = shards.keysFor(id);
+      const [outcome, a, b, raw] = await script.run<[string, string, string?, string?]>(
+        redis,
+        [k.status(id), k.stream(config.input), k.revokes, k.reprocess(id)],
+        [id, who.by, who.reason ?? '', config.limits.revokeTtlMs, finals, who.force ? '1' : '0'],
+      );
+      return outcome === 'ended' ? { id, outcome: 'ended', status: a } : { id, outcome: 'revoked', was: b || 'unknown', cutoff: a, statusThen: raw ?? '' };
+    }),
+  );
 }
 
 export interface RevokeWaitOptions {
