@@ -272,4 +272,14 @@ test('every repository path written in code spans of the README, CONTRIBUTING.md
   assert.equal(missing, [], 'paths that are not in the repository');
 });
 
+test("docs/architecture.md's map of the code has a row for every folder of lib/ and every top-level folder (docs/ and dot-folders aside)", () => {
+  const page = readFileSync(join(REPO, 'docs/architecture.md'), 'utf8');
+  const rows = new Set([...page.matchAll(/^\| `([\w./-]+)\/`/gm)].map((m) => m[1]!));
+  const tracked = execFileSync('git', ['ls-files'], { cwd: REPO, encoding: 'utf8' }).split('\n');
+  const top = new Set(tracked.filter((f) => f.includes('/') && !f.startsWith('.') && !f.startsWith('docs/')).map((f) => f.split('/')[0]!));
+  const lib = new Set(tracked.filter((f) => /^lib\/[^/]+\//.test(f)).map((f) => f.split('/').slice(0, 2).join('/')));
+  const unmapped = [...top, ...lib].filter((f) => f !== 'lib' && !rows.has(f));
+  assert.equal(unmapped.sort(), [], 'folders with no row in "Where things live"');
+});
+
 test.run();
