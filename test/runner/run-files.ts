@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { counted } from '../../lib/core/counted.js';
 import { DEFAULT_FILE_TIMEOUT_S, DEFAULT_KILL_GRACE_S } from './run-args.js';
 import { killTree, proc } from './run-tree.js';
 
@@ -192,3 +193,7 @@ export async function runFiles(
   sum.failedFiles.sort();
   return sum;
 }
+
+/** The run's last two lines: how many files in how long, then how many tests `passed, N failed`. */
+export const runTally = (files: number, ms: number, jobs: number, sum: RunSummary): string =>
+  `${counted(files, 'file')} in ${(ms / 1000).toFixed(0)}s, ${jobs} at a time\n${sum.passed} passed, ${sum.failed} failed\n`;

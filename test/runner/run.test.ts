@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_FILE_TIMEOUT_S, DEFAULT_JOBS, DEFAULT_KILL_GRACE_S, parseArgs } from './run-args.js';
-import { runFiles } from './run-files.js';
+import { runFiles, runTally } from './run-files.js';
 
 /** How long a paired fixture waits to see its partner running (env PAIR_WAIT_MS of the fixture). @defaultValue 20000 */
 const PAIR_WAIT_MS = 20_000;
@@ -113,6 +113,12 @@ test('--jobs 1: one file at a time (a never sees b running)', async () => {
   } finally {
     delete process.env.PAIR_WAIT_MS;
   }
+});
+
+test("the closing lines: files counted with their noun (a single file read `1 files`), then the tests' `N passed, N failed`", () => {
+  const sum = { passed: 5, failed: 0, failedFiles: [] };
+  assert.is(runTally(1, 1200, 2, sum), '1 file in 1s, 2 at a time\n5 passed, 0 failed\n');
+  assert.is(runTally(4, 3000, 2, { passed: 3, failed: 1, failedFiles: ['c.test.ts'] }), '4 files in 3s, 2 at a time\n3 passed, 1 failed\n');
 });
 
 test('--jobs N, --jobs=N, -j N, env TEST_JOBS; default 2 or the CPUs if fewer; a bad count is an error', () => {

@@ -15,7 +15,7 @@
 import { resolve } from 'node:path';
 import { RUN_ALONE } from './run-alone.js';
 import { parseArgs } from './run-args.js';
-import { runFiles, stopRunning, testFiles, unmatched } from './run-files.js';
+import { runFiles, runTally, stopRunning, testFiles, unmatched } from './run-files.js';
 
 /** test/: the files are found in its topic folders and named by their path under it. */
 const dir = resolve(import.meta.dirname, '..');
@@ -55,6 +55,5 @@ const { passed, failed, failedFiles } = await runFiles(dir, files, {
   write: (block) => process.stdout.write(block),
 });
 if (failedFiles.length) process.stdout.write(`failed files: ${failedFiles.join(', ')}\n`);
-process.stdout.write(`${files.length} files in ${((Date.now() - t0) / 1000).toFixed(0)}s, ${jobs} at a time\n`);
-process.stdout.write(`${passed} passed, ${failed} failed\n`);
+process.stdout.write(runTally(files.length, Date.now() - t0, jobs, { passed, failed, failedFiles }));
 process.exit(interrupted ? 130 : failed > 0 ? 1 : 0);
