@@ -2,8 +2,9 @@
 /**
  * A sink of your own, written to the sink contract (docs/extending.md): one JSON line per stored
  * version of a product, appended to a file. Used by the store stage through
- * `"settings": { "sink": "module:./jsonl-sink.js", "file": "..." }`; the file is `settings.file`
- * (relative to the working directory), or env PRICE_EXAMPLE_OUT.
+ * `"settings": { "sink": "module:./jsonl-sink.js", "file": "..." }`; the file is `settings.file`,
+ * relative to the config file as every path in a config is (docs/configuration.md "Paths"), or env
+ * PRICE_EXAMPLE_OUT.
  *
  * Delivery to a sink is at least once: a worker killed after `write` and before the batch's ack,
  * or a batch retried after a failure, brings products to `write` again, with the same `stream` and
@@ -20,6 +21,7 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync, fstatSync, ftruncateSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 
 /**
  * Stream entry ids ("<ms>-<seq>") in order: -1, 0 or 1.
@@ -74,7 +76,7 @@ export function readIndex(file) {
 
 /** @type {(ctx: import('streamline-enrich').StageContext) => import('streamline-enrich/sink').Sink} */
 export function createSink(ctx) {
-  const file = process.env.PRICE_EXAMPLE_OUT ?? String(ctx.stage.settings.file ?? 'prices.jsonl');
+  const file = process.env.PRICE_EXAMPLE_OUT ?? resolve(dirname(ctx.config.source), String(ctx.stage.settings.file ?? 'prices.jsonl'));
   /** @type {Map<string, Written>} */
   let index = new Map();
   return {

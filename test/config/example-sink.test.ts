@@ -29,8 +29,9 @@ const product = (key: string, entryId: string, version: string, amount: number):
   doc: { outputs: { price: { amount, currency: 'EUR' } } },
   storedAt: 1,
 });
+/** The example's sink as a store stage of a config file in `dir` builds it. */
 const sinkOn = async (file: string) => {
-  const sink = createSink({ stage: { name: 'store', settings: { file } } } as unknown as StageContext);
+  const sink = createSink({ config: { source: join(dir, 'pipeline.json') }, stage: { name: 'store', settings: { file } } } as unknown as StageContext);
   await sink.init!();
   return sink;
 };
@@ -41,6 +42,16 @@ const lines = (file: string) =>
     .slice(0, -1)
     .filter(Boolean)
     .map((l) => JSON.parse(l) as { key: string; price: { amount: number }; entryId: string });
+
+test("a relative `file` is the config file's folder's, as every path in a config is, not the working directory's", async () => {
+  const sink = await sinkOn('relative.jsonl');
+  await sink.write([product('p1', '1-0', '10-0', 1)]);
+  assert.equal(
+    lines(join(dir, 'relative.jsonl')).map((l) => l.key),
+    ['p1'],
+  );
+  assert.not.ok(existsSync(resolve('relative.jsonl')), 'written in the working directory');
+});
 
 test('a batch written again (by this sink or a restarted one) adds no line; an older version is dropped as stale, a newer one appended', async () => {
   const file = join(dir, 'unit.jsonl');
