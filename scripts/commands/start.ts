@@ -101,7 +101,8 @@ export function formatSummary(
     out.push('  per route (stored products):');
     const width = Math.max(40, ...Object.keys(routes).map((r) => r.length));
     for (const [r, n] of Object.entries(routes).sort((a, b) => b[1] - a[1])) out.push(`    ${r.padEnd(width)} ${n}`);
-    out.push('  examples:', ...stored.examples);
+    // A pipeline whose stages find no model number or barcode (a config of your own stages) has none to show.
+    if (stored.examples.length) out.push('  examples:', ...stored.examples);
   } else out.push(`  per route (stored products): in the ${sink} sink (pipeline export --sink ${sink})`);
   out.push(`  dlq        ${Math.max(0, s.dlq - before.dlq)}`);
   if (sink === 'redis') {

@@ -151,4 +151,15 @@ test("pipeline start's summary under the postgres sink says where the products a
   assert.not.match(pg, /stored {5}0/);
 });
 
+test("pipeline start's summary shows the examples heading only over examples (a pipeline of your own stages printed it bare)", () => {
+  const config = { pipeline: 'p', stages: [{ name: 'store', kind: 'store', settings: { sink: 'redis' } }], routes: {} } as unknown as ResolvedConfig;
+  const counts = { 'preprocess→price→store': 5 };
+  const none = formatSummary(config, { ...status, stored: 5 }, empty, 5, 0, { counts, examples: [] }, 1);
+  assert.not.match(none, /examples:/);
+  assert.match(none, /preprocess→price→store +5\n {2}dlq/);
+  const line = '    Koss EQ50\n      → {"brand":"Koss","mpn":"EQ50"}';
+  const some = formatSummary(config, { ...status, stored: 5 }, empty, 5, 0, { counts, examples: [line] }, 1);
+  assert.match(some, /\n {2}examples:\n {4}Koss EQ50\n/);
+});
+
 test.run();
