@@ -214,8 +214,8 @@ const SCRIPT_HELP: Record<string, string> = {
   'bench:cluster': 'bench/cluster.ts',
   'bench:handoff': 'bench/handoff-cost.ts',
   'bench:match': 'bench/match.ts',
-  chaos: 'scripts/chaos.ts',
-  soak: 'scripts/soak.ts',
+  chaos: 'scripts/scenarios/chaos.ts',
+  soak: 'scripts/scenarios/soak.ts',
   models: 'training/build.ts',
 };
 

@@ -2,7 +2,7 @@
  * The layout rules of docs/development.md, checked on the source tree (no server needed; also
  * `npm run check:layout`): no import cycle between files (the console's browser scripts too); lib/ folders import only down their
  * layers; nothing in lib/ imports stages/, scripts/ or the tools beside them; scripts/ holds entry
- * points only; test/ holds folders only; no source file over 350 lines.
+ * points only, and only scenario code imports scripts/scenarios/; test/ holds folders only; no source file over 350 lines.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -40,7 +40,7 @@ const KNOWN_BREACHES: Record<string, string> = {
   'lib/config/load.ts -> lib/stream/router.ts': 'config validation compiles the routes with the router itself, so a config error names the rule',
 };
 /** Files in scripts/ that are not entry points: the dev loader hooks the entry points load. */
-const SCRIPT_ENTRIES = /^(pipeline\.mjs|cli\.ts|chaos\.ts|soak\.ts|build\.mjs|register\.mjs|skip-node-modules\.mjs|source-condition\.mjs)$/;
+const SCRIPT_ENTRIES = /^(pipeline\.mjs|cli\.ts|build\.mjs|register\.mjs|skip-node-modules\.mjs|source-condition\.mjs)$/;
 
 function walk(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -126,11 +126,28 @@ test(`no source file over ${MAX_LINES} lines`, () => {
   );
 });
 
-test('scripts/ holds entry points only (its helpers live in scripts/commands/)', () => {
+test('scripts/ holds entry points only (helpers live in scripts/commands/, scenario runs in scripts/scenarios/)', () => {
   const top = readdirSync(join(REPO, 'scripts')).filter((n) => statSync(join(REPO, 'scripts', n)).isFile());
   assert.equal(
     top.filter((n) => !SCRIPT_ENTRIES.test(n)),
     [],
+  );
+});
+
+/** Imports of scripts/scenarios/ from outside it and test/: the CLI (compiled to dist/) never carries the scenario runs. */
+export const scenarioLeaks = (g: Map<string, string[]>): string[] =>
+  [...g].flatMap(([from, tos]) =>
+    from.startsWith('scripts/scenarios/') || from.startsWith('test/')
+      ? []
+      : tos.filter((to) => to.startsWith('scripts/scenarios/')).map((to) => `${from} imports ${to}`),
+  );
+
+test('only the scenario runs and their tests import scripts/scenarios/ (a helper a command shares stays in scripts/commands/)', () => {
+  assert.equal(scenarioLeaks(graph), []);
+  assert.equal(
+    scenarioLeaks(new Map([['scripts/commands/up.ts', ['scripts/scenarios/fault-run.ts']]])),
+    ['scripts/commands/up.ts imports scripts/scenarios/fault-run.ts'],
+    'the check can fail',
   );
 });
 

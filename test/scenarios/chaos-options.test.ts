@@ -14,7 +14,10 @@ const ROOT = resolve(import.meta.dirname, '../..');
 /** The chaos script as a child, stopped after `limitMs`. */
 function chaos(args: string[], limitMs: number): Promise<{ code: number | null; out: string }> {
   return new Promise((res) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, 'scripts/chaos.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, 'scripts/scenarios/chaos.ts'), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));

@@ -36,7 +36,7 @@ const accepts = (port: number) =>
 test('chaos whose parent (sh, standing in for npm/npx) is SIGKILLed: it stops the workers and redis-server and exits', async () => {
   // sh stays the parent (a command after the script keeps it from exec-ing it), as npm and tsx do.
   const args = ['--records', '1000000', '--rate', '200', '--workers', '1', '--max-kills', '0', '--redis-restarts', '0', '--parent-poll-ms', '200'];
-  const sh = spawn('sh', ['-c', `"$0" --import tsx scripts/chaos.ts "$@"; echo sh-done`, process.execPath, ...args], {
+  const sh = spawn('sh', ['-c', `"$0" --import tsx scripts/scenarios/chaos.ts "$@"; echo sh-done`, process.execPath, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,5 +1,5 @@
 /**
- * The count behind `npm run chaos` and `npm run soak` (scripts/commands/chaos-tally.ts) on a real
+ * The count behind `npm run chaos` and `npm run soak` (scripts/scenarios/chaos-tally.ts) on a real
  * redis-server: every record those runs make is good, so one dead-lettered as bad is lost unless a
  * model stage (which may refuse a record for good) is in the config.
  */
@@ -12,7 +12,7 @@ import type { PipelineConfig } from '../../lib/config/types.js';
 import { configShards } from '../../lib/redis/shard.js';
 import { encodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, newEnvelope, type Envelope } from '../../lib/stream/codec.js';
 import { deadLetterForward, type DeadLetterReason } from '../../lib/stream/deadletter.js';
-import { hasModelStage, tallyChaos } from '../../scripts/commands/chaos-tally.js';
+import { hasModelStage, tallyChaos } from '../../scripts/scenarios/chaos-tally.js';
 import { randomPipeline, redisForFile } from '../helpers/redis.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');

@@ -9,7 +9,10 @@ const ROOT = resolve(import.meta.dirname, '../..');
 /** `npm run chaos` with its short settings, as a child process; resolves with its exit code and output. */
 function chaos(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((res) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, 'scripts/chaos.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, 'scripts/scenarios/chaos.ts'), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));

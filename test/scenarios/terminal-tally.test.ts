@@ -1,5 +1,5 @@
 /**
- * The chaos and soak counts of the terminal streams (scripts/commands/terminal-tally.ts): a record
+ * The chaos and soak counts of the terminal streams (scripts/scenarios/terminal-tally.ts): a record
  * routed to review by two stages (classify: low confidence; validate: a missing attribute) is
  * routing, not a duplicate; the same stage sending it twice is. The soak run had counted the first
  * as "duplicated" and failed.
@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configShards } from '../../lib/redis/shard.js';
 import { encodeEnvelope, FIELD_ENVELOPE, FIELD_KEY, newEnvelope } from '../../lib/stream/codec.js';
-import { tallyTerminal } from '../../scripts/commands/terminal-tally.js';
+import { tallyTerminal } from '../../scripts/scenarios/terminal-tally.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
 import { randomPipeline, redisForFile } from '../helpers/redis.js';
 

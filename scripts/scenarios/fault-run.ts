@@ -17,7 +17,7 @@ import type { RedisServer } from '../../lib/redis/server.js';
 import { isLivenessMarker } from '../../lib/redis/keys.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
 import { watchParents } from '../../lib/core/parent-watch.js';
-import { createSupervisor } from './up.js';
+import { createSupervisor } from '../commands/up.js';
 
 export interface FaultRunOptions {
   dir: string;

@@ -15,7 +15,7 @@
  * without a model stage one dead-lettered is lost); `duplicated` = records stored from more than
  * one production (`copies` > 1, by lineage) or sent to a terminal stream twice by one stage;
  * `forwarded twice` = records a stage forwarded twice (one production in two entries of a stream,
- * scripts/commands/forward-tally.ts) among the entries the streams still hold: the soak keeps
+ * scripts/scenarios/forward-tally.ts) among the entries the streams still hold: the soak keeps
  * trimming acked entries (its Redis memory is measured), so `unchecked (trimmed)` says how many
  * could not be checked. Exit 1 if anything was lost, duplicated or forwarded twice, or the DLQ
  * holds anything else.
@@ -35,16 +35,16 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
-import { sleep } from '../lib/core/backoff.js';
-import type { PipelineConfig } from '../lib/config/types.js';
-import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
-import { createLogger } from '../lib/observe/logger.js';
-import { produce } from '../lib/producer/producer.js';
-import { RedisServer } from '../lib/redis/server.js';
-import { prng } from './commands/chaos-input.js';
-import { hasModelStage, tallyChaos, tallyFailures } from './commands/chaos-tally.js';
-import { startFaultRun } from './commands/fault-run.js';
-import { REPO } from './commands/common.js';
+import { sleep } from '../../lib/core/backoff.js';
+import type { PipelineConfig } from '../../lib/config/types.js';
+import { isIdle, pipelineStatus } from '../../lib/ops/inspect.js';
+import { createLogger } from '../../lib/observe/logger.js';
+import { produce } from '../../lib/producer/producer.js';
+import { RedisServer } from '../../lib/redis/server.js';
+import { prng } from './chaos-input.js';
+import { hasModelStage, tallyChaos, tallyFailures } from './chaos-tally.js';
+import { startFaultRun } from './fault-run.js';
+import { REPO } from '../commands/common.js';
 
 const o = new Command('soak')
   .description('records through the full model pipeline while a worker is SIGKILLed every interval; checks nothing is lost or duplicated and memory stays flat')

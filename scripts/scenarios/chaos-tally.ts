@@ -1,5 +1,5 @@
 /**
- * The count of `npm run chaos` and `npm run soak` (scripts/chaos.ts, scripts/soak.ts), once the
+ * The count of `npm run chaos` and `npm run soak` (scripts/scenarios/chaos.ts, scripts/scenarios/soak.ts), once the
  * pipeline has drained: each good record stored (and in how many copies), in a terminal stream, or
  * dead-lettered as bad; a record a stage forwarded twice (forward-tally.ts); the DLQ; what the
  * input streams received. Records are `<prefix>0` ..

@@ -1,5 +1,5 @@
 /**
- * The input of `npm run chaos` (scripts/chaos.ts): a seeded PRNG, and the JSONL it produces, good
+ * The input of `npm run chaos` (scripts/scenarios/chaos.ts): a seeded PRNG, and the JSONL it produces, good
  * records (some with an mpn or a UPC in the description) with one bad line every `badEvery` lines.
  */
 import { sleep } from '../../lib/core/backoff.js';

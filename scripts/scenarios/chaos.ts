@@ -11,7 +11,7 @@
  * than one production (`copies` > 1, counted by lineage: the producer sending a record twice; the
  * producer's exactly-once batches make that impossible, and `produced twice` checks it
  * independently from the input stream's entries-added); `forwarded twice` = records a stage
- * forwarded twice, one production in two entries of a stream (scripts/commands/forward-tally.ts:
+ * forwarded twice, one production in two entries of a stream (scripts/scenarios/forward-tally.ts:
  * the atomic hand-off makes that impossible; the run keeps its streams untrimmed,
  * `streams.trimAcked` false, so every entry is checked, and `unchecked` says how many were not); `lost` = good
  * records neither stored nor in a terminal stream (nor, when the config has a model stage, which
@@ -31,18 +31,18 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
-import { sleep } from '../lib/core/backoff.js';
-import type { PipelineConfig } from '../lib/config/types.js';
-import { appendBatchOnce } from '../lib/stream/handoff.js';
-import { isTransientRedisError } from '../lib/core/failure-policy.js';
-import { isIdle, pipelineStatus } from '../lib/ops/inspect.js';
-import { createLogger } from '../lib/observe/logger.js';
-import { produce } from '../lib/producer/producer.js';
-import { RedisServer } from '../lib/redis/server.js';
-import { ChaosInput, prng } from './commands/chaos-input.js';
-import { hasModelStage, tallyChaos, tallyFailures } from './commands/chaos-tally.js';
-import { startFaultRun } from './commands/fault-run.js';
-import { REPO } from './commands/common.js';
+import { sleep } from '../../lib/core/backoff.js';
+import type { PipelineConfig } from '../../lib/config/types.js';
+import { appendBatchOnce } from '../../lib/stream/handoff.js';
+import { isTransientRedisError } from '../../lib/core/failure-policy.js';
+import { isIdle, pipelineStatus } from '../../lib/ops/inspect.js';
+import { createLogger } from '../../lib/observe/logger.js';
+import { produce } from '../../lib/producer/producer.js';
+import { RedisServer } from '../../lib/redis/server.js';
+import { ChaosInput, prng } from './chaos-input.js';
+import { hasModelStage, tallyChaos, tallyFailures } from './chaos-tally.js';
+import { startFaultRun } from './fault-run.js';
+import { REPO } from '../commands/common.js';
 
 /** 0 (no bad lines) or an integer >= 2: with 1 every line would be bad and the N good records never made. */
 function badEveryValue(v: string): string {
