@@ -3,13 +3,13 @@ import type { ServerResponse } from 'node:http';
 import { requireRole } from '../api/auth.js';
 import { assertRedisReady, refuseBadProductId } from '../api/errors.js';
 import { writeOrCut } from '../api/events.js';
+import { registerMetricsRoute } from '../api/metrics-route.js';
 import { NO_QUERY, queryOf } from '../api/strict-schemas.js';
 import { parseGroups } from '../stream/category-groups.js';
 import { audit, readAudit } from './audit.js';
 import { registerActions } from './actions.js';
 import { pipelineGraph } from './graph.js';
 import { CONSOLE_DEFAULTS, type ConsoleOptions } from './options.js';
-import { createPrometheus } from './prometheus.js';
 import { recentProducts, traceProduct } from './products.js';
 import { reviewPages } from './review-merge.js';
 import { ConsoleSampler } from './sampler.js';
@@ -30,7 +30,7 @@ const read = requireRole('read');
 /**
  * The web console, a Fastify plugin for `pipeline serve` (lib/api/server.ts): the page at `/`
  * (files of console/, served from memory), its JSON API under `/console/api`, live samples over
- * Server-Sent Events, and `GET /metrics` (Prometheus). Reading needs the `read` role, acting
+ * Server-Sent Events, and `GET /metrics` (Prometheus, lib/api/metrics-route.ts). Reading needs the `read` role, acting
  * (replay, purge, review decisions) `admin`; every action is audited with the token's name.
  * Uses the server's one command connection (`app.pipeline.redis`): no connection of its own.
  * A sharded pipeline (config `shards` > 1): every view reads every shard (`app.pipeline.shards`),
@@ -265,13 +265,7 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
 
   registerActions(app, o, log, lookup, unknownStage);
 
-  if (o.metrics) {
-    const registry = createPrometheus(config, () => sampler.last, { requestMetrics: app.pipeline.requestMetrics });
-    app.get('/metrics', { onRequest: read, schema: { hide: true } as never }, async (_req, reply) => {
-      if (!sampler.last) await sampler.sampleOnce();
-      return reply.type(registry.contentType).send(await registry.metrics());
-    });
-  }
+  if (o.metrics) registerMetricsRoute(app, config, sampler);
 
   sampler.start();
   app.addHook('preClose', async () => {

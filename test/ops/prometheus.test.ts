@@ -1,8 +1,8 @@
-/** `/metrics` counters made from Redis's own counts (lib/console/prometheus.ts): monotonic, and they go on after Redis's count starts again. */
+/** `/metrics` counters made from Redis's own counts (lib/api/metrics-route.ts): monotonic, and they go on after Redis's count starts again. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../../lib/config/load.js';
-import { createPrometheus } from '../../lib/console/prometheus.js';
+import { createPrometheus } from '../../lib/api/metrics-route.js';
 import type { ConsoleSample } from '../../lib/console/sampler.js';
 import { METRIC_CATALOG } from '../../lib/observe/metrics.js';
 import { statsdMapping } from '../../deploy/render.js';

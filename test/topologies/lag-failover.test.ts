@@ -16,7 +16,7 @@ import { Backpressure } from '../../lib/producer/backpressure.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { REVIEW_GROUP } from '../../lib/console/review.js';
 import { reviewCounts } from '../../lib/console/review-trimmed.js';
-import { createPrometheus } from '../../lib/console/prometheus.js';
+import { createPrometheus } from '../../lib/api/metrics-route.js';
 import { ConsoleSampler, type ConsoleSample } from '../../lib/console/sampler.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { renderFrame, TopSampler } from '../../scripts/commands/top.js';

@@ -1,8 +1,11 @@
+import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ResolvedConfig } from '../config/types.js';
 import { METRIC_CATALOG, prometheusName, type MetricSpec } from '../observe/metrics.js';
 import { storeSink } from '../ops/inspect.js';
-import type { ConsoleSample } from './sampler.js';
+// Type-only: the samples come from the console's sampler, which the console plugin runs and passes in.
+import type { ConsoleSample, ConsoleSampler } from '../console/sampler.js';
+import { requireRole } from './auth.js';
 
 const spec = (name: string): MetricSpec => {
   const s = METRIC_CATALOG.find((m) => m.name === name);
@@ -11,7 +14,20 @@ const spec = (name: string): MetricSpec => {
 };
 
 /**
- * `GET /metrics` of `pipeline serve`: prom-client gauges and counters filled from the console
+ * `GET /metrics` of `pipeline serve` (`console.metrics`, on by default), registered by the console
+ * plugin beside the sampler it reads: the registry below, served to the `read` role. A scrape before
+ * the sampler's first sample takes one at once.
+ */
+export function registerMetricsRoute(app: FastifyInstance, config: ResolvedConfig, sampler: ConsoleSampler): void {
+  const registry = createPrometheus(config, () => sampler.last, { requestMetrics: app.pipeline.requestMetrics });
+  app.get('/metrics', { onRequest: requireRole('read'), schema: { hide: true } as never }, async (_req, reply) => {
+    if (!sampler.last) await sampler.sampleOnce();
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
+}
+
+/**
+ * The registry `GET /metrics` serves: prom-client gauges and counters filled from the console
  * sampler's latest sample at scrape time (no extra Redis round trip per scrape). Served: the
  * monitor's backlog gauges (stream.length, group.lag/pending/consumers, dlq.length,
  * store.products) and messages.in / messages.out per stage, counted by Redis itself (the group's
