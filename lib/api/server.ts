@@ -18,7 +18,7 @@ import { badPath, errorHandler, fromStore, Unavailable } from './errors.js';
 import { registerRoutes } from './routes.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { Completions } from '../stream/completions.js';
-import { watchDataLoss } from './data-loss-watch.js';
+import { watchDataLoss } from './server-data-loss-watch.js';
 import { guardEviction, type EvictionGuard } from './eviction-guard.js';
 import { buildValidator } from './validators.js';
 import { countRequest, registerRequestMetrics, UNMATCHED } from './request-metrics.js';
@@ -142,7 +142,7 @@ export interface ServerOptions {
  * routes with `requireRole('admin')` from lib/api/auth.ts (`request.principal` is already set by
  * the server's onRequest hook). Its schemas appear in `/openapi.json` like the API's own.
  *
- * A data-loss watch (lib/api/data-loss-watch.ts) reads each shard's marker `{p}:epoch` every
+ * A data-loss watch (lib/api/server-data-loss-watch.ts) reads each shard's marker `{p}:epoch` every
  * `dataLossCheckMs`, on the command connection, so a Redis that lost the pipeline's data is said
  * (`redis.data_lost`, the record `/readyz` shows) with no worker running. Redis's
  * `maxmemory-policy` is checked as the workers do (lib/api/eviction-guard.ts): `allkeys-*` at build
@@ -315,7 +315,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   for (const p of options.plugins ?? []) await app.register(p.plugin, p.opts ?? {});
 
   completions.start();
-  // Redis losing the pipeline's data is seen with no worker running too (lib/api/data-loss-watch.ts).
+  // Redis losing the pipeline's data is seen with no worker running too (lib/api/server-data-loss-watch.ts).
   const dataLoss = watchDataLoss({ config, shards: shards.all, redis, logger });
   // Closing: waiting requests are answered now (202 with their current status) and SSE streams
   // ended, so the server's close does not wait out their deadlines; Redis closes last.

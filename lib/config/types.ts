@@ -57,7 +57,7 @@ export interface StageOptions {
   aliveTtlMs: number;
   /** The read loop is stalled when no read returned and no batch finished for `blockMs` + this; the watchdog then resets the stuck connection and stops the liveness marker. Also how long transient read-loop errors in a row are logged at warn before `consumer.loop_error` is an error line. @defaultValue 30000 */
   stallTimeoutMs: number;
-  /** How often a worker reads the data-loss marker (`{p}:epoch`) it saw at start: gone or changed means Redis lost data (lib/worker/data-loss-watch.ts); the API server reads it at the smallest of the stages' values (lib/api/data-loss-watch.ts). A worker and the API server read Redis's maxmemory-policy as often (lib/worker/policy-watch.ts, lib/api/eviction-guard.ts). @defaultValue 5000 */
+  /** How often a worker reads the data-loss marker (`{p}:epoch`) it saw at start: gone or changed means Redis lost data (lib/worker/data-loss-watch.ts); the API server reads it at the smallest of the stages' values (lib/api/server-data-loss-watch.ts). A worker and the API server read Redis's maxmemory-policy as often (lib/worker/policy-watch.ts, lib/api/eviction-guard.ts). @defaultValue 5000 */
   dataLossCheckMs: number;
   /**
    * How often a consumer reads its stage's paused flag (`{p}:paused:<stage>`, `pipeline pause`): a

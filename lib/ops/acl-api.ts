@@ -42,7 +42,7 @@ export interface ApiGrants {
  *   status and the input stream's last id are reads of the root);
  * - acknowledging a data loss (`POST /v1/data-loss/ack`, the console's Acknowledge): HSET of the
  *   `acked` field of each shard's record `{p}:data-lost` (lib/ops/data-loss.ts; reading it is a read of the root);
- * - the server's data-loss watch (lib/api/data-loss-watch.ts): SET (NX) of each shard's marker
+ * - the server's data-loss watch (lib/api/server-data-loss-watch.ts): SET (NX) of each shard's marker
  *   `{p}:epoch` (GET is a read of the root) and HSETNX/HSET/HINCRBY of its record `{p}:data-lost`;
  * - DLQ replay and a review decision: XADD to any stage's input stream (`dlq-replay-2.lua`,
  *   `review-decide-N.lua`); DLQ purge and replay: XDEL of dead letters;

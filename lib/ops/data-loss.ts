@@ -4,7 +4,7 @@ import { configShards } from '../redis/shard.js';
 import { API_WITNESS, parseDataLoss, type DataLossRecord } from '../stream/data-loss.js';
 
 /**
- * The data losses workers (and the API server: lib/api/data-loss-watch.ts) recorded (`{p}:data-lost`, one per shard: lib/stream/data-loss.ts), as
+ * The data losses workers (and the API server: lib/api/server-data-loss-watch.ts) recorded (`{p}:data-lost`, one per shard: lib/stream/data-loss.ts), as
  * `pipeline status` and `pipeline health` show them until an operator acknowledges them
  * (`pipeline health --ack-data-loss`, which marks the records acknowledged).
  */

@@ -17,7 +17,7 @@ import type { Keys } from '../redis/keys.js';
  */
 export type DataLossSign = 'group_vanished' | 'marker_gone' | 'marker_changed';
 
-/** The `stage` of a report made by the API server's watch (`pipeline serve`: lib/api/data-loss-watch.ts), not a worker's. */
+/** The `stage` of a report made by the API server's watch (`pipeline serve`: lib/api/server-data-loss-watch.ts), not a worker's. */
 export const API_WITNESS = 'api';
 
 /** Who saw it. */

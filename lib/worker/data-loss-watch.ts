@@ -15,7 +15,8 @@ export interface DataLossWatchDeps extends DataLossWitness {
  * A worker's watch for Redis losing its data (lib/stream/data-loss.ts): one data-loss marker per
  * shard it reads, adopted at start (written if absent: a fresh Redis raises nothing), read again
  * every `dataLossCheckMs`, and told by the read loop when its group vanished (NOGROUP). A loss is
- * reported and the pipeline goes on: the group is made again, the marker written anew.
+ * reported and the pipeline goes on: the group is made again, the marker written anew. The API
+ * server runs the same watch on the markers alone (lib/api/server-data-loss-watch.ts).
  */
 export class DataLossWatch {
   private readonly markers = new Map<string, EpochMarker>();

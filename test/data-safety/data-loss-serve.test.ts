@@ -1,5 +1,5 @@
 /**
- * The API server watches the data-loss marker itself (lib/api/data-loss-watch.ts): with no worker
+ * The API server watches the data-loss marker itself (lib/api/server-data-loss-watch.ts): with no worker
  * running (stopped for a deploy), a redis-server without persistence restarted empty under `pipeline
  * serve` gives the server's own `redis.data_lost` line (stage `api`) and the record `{p}:data-lost`,
  * which `/readyz` and `GET /v1/data-loss` show; as the API user of `pipeline acl --apply` too

@@ -7,7 +7,7 @@ import type { Keys } from '../redis/keys.js';
 import { API_WITNESS } from '../stream/data-loss.js';
 import { DataLossWatch } from '../worker/data-loss-watch.js';
 
-/** The running watch of lib/api/data-loss-watch.ts. */
+/** The running watch of lib/api/server-data-loss-watch.ts. */
 export interface ApiDataLossWatch {
   /** Stop reading; a check in flight is waited for at most `waitMs`; the counter's client closed. */
   stop(waitMs: number): Promise<void>;
