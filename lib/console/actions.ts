@@ -4,7 +4,7 @@ import { BadRecordError, errorMessage, ReviewConflictError, RouteError } from '.
 import type { Logger } from '../observe/logger.js';
 import { getDeadLetter, purgeDeadLetters, replayDeadLetters, type ReplayResult } from '../ops/dlq.js';
 import { Backpressure, retryAfterFor } from '../producer/backpressure.js';
-import { audit } from './audit.js';
+import { audit } from '../ops/audit.js';
 import type { ConsoleOptions } from './options.js';
 import { decideReview, decisionOf } from './review-decide.js';
 import { ackTrimmed } from './review-trimmed.js';

@@ -6,7 +6,7 @@ import { writeOrCut } from '../api/events.js';
 import { registerMetricsRoute } from '../api/metrics-route.js';
 import { NO_QUERY, queryOf } from '../api/strict-schemas.js';
 import { parseGroups } from '../stream/category-groups.js';
-import { audit, readAudit } from './audit.js';
+import { audit, readAudit } from '../ops/audit.js';
 import { registerActions } from './actions.js';
 import { pipelineGraph } from './graph.js';
 import { CONSOLE_DEFAULTS, type ConsoleOptions } from './options.js';

@@ -9,7 +9,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildServer } from '../../lib/api/server.js';
-import { readAudit } from '../../lib/console/audit.js';
+import { readAudit } from '../../lib/ops/audit.js';
 import { createLogger, silentLogger } from '../../lib/observe/logger.js';
 import { aclUsers, applyAcl } from '../../lib/ops/acl.js';
 import { noopMetrics, type Metrics, type Tags } from '../../lib/observe/metrics.js';

@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readAudit } from '../../lib/console/audit.js';
+import { readAudit } from '../../lib/ops/audit.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { recordCompletions } from '../../lib/stream/done.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';

@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { auditKey } from '../../lib/console/audit.js';
+import { auditKey } from '../../lib/ops/audit.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { rulesOnlyConfig } from '../helpers/pipeline.js';
 import { randomPipeline, redisForFile } from '../helpers/redis.js';

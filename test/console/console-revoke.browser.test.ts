@@ -8,7 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Page } from 'playwright-core';
-import { readAudit } from '../../lib/console/audit.js';
+import { readAudit } from '../../lib/ops/audit.js';
 import { pauseStages, resumeStages } from '../../lib/ops/pause.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { readStatus } from '../../lib/stream/status-value.js';

@@ -8,7 +8,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readAudit } from '../../lib/console/audit.js';
+import { readAudit } from '../../lib/ops/audit.js';
 import { silentLogger } from '../../lib/observe/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { serverTimeMs } from '../../lib/redis/server-time.js';
