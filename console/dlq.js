@@ -223,7 +223,9 @@ function emptyRow(columns, text) {
  */
 function auditDetail(a) {
   const parts = [];
-  if (a.action === 'stage_purge') parts.push(`${a.stage}${a.stopped ? ' (stopped by an error)' : ''}`);
+  // Stopped part way: by an error (named), or by the server closing (no error: sent again, it goes on).
+  if (a.action === 'stage_purge')
+    parts.push(`${a.stage}${!a.stopped ? '' : a.error ? ` (stopped by an error: ${a.error})` : ' (stopped: the server was closing)'}`);
   if (a.replayed !== undefined) parts.push(`replayed ${a.replayed}`);
   if (a.purged !== undefined) parts.push(`purged ${a.purged}`);
   if (a.category) parts.push(`${a.key} → ${a.category}`);

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { requireRole } from './auth.js';
 import { GrantMissing } from './errors.js';
+import { errorMessage } from '../core/errors.js';
 import { isPermissionRefusal } from '../core/failure-policy.js';
 import { FIELD_ERROR, NO_QUERY, stageParams } from './strict-schemas.js';
 import { audit } from '../ops/audit.js';
@@ -135,7 +136,8 @@ export function registerStagePurge(app: FastifyInstance): void {
       }
       const by = `api:${req.principal!.name}`;
       const t0 = Date.now();
-      const done = async (summary: PurgeSummary, stopped: boolean) => {
+      // `error`: what stopped a purge part way; a stopped one without it was stopped by the server closing.
+      const done = async (summary: PurgeSummary, stopped: boolean, error?: unknown) => {
         reportPurge(metrics, logger, summary, by, stopped);
         await audit(redis, keys, logger, {
           action: 'stage_purge',
@@ -144,6 +146,7 @@ export function registerStagePurge(app: FastifyInstance): void {
           stage,
           purged: summary.purged,
           ...(stopped ? { stopped: true } : {}),
+          ...(error === undefined ? {} : { error: errorMessage(error) }),
         });
       };
       try {
@@ -161,7 +164,7 @@ export function registerStagePurge(app: FastifyInstance): void {
       } catch (err) {
         if (!(err instanceof StagePurgeError)) throw err;
         // What was dead-lettered before the error is counted and audited; a purge sent again goes on from there.
-        if (err.done.purged > 0) await done(err.done, true);
+        if (err.done.purged > 0) await done(err.done, true, err.cause);
         if (err.cause instanceof NoStageGroupError) return reply.code(409).send({ error: 'conflict', message: err.message, field: 'stage' });
         if (isPermissionRefusal(err.cause)) throw new GrantMissing('a stage purge (stage-purge-N.lua)', err.cause);
         throw err.cause;

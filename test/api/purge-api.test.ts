@@ -200,22 +200,27 @@ test('an API user whose grants predate the route (no XGROUP SETID): a 500 naming
   }
 });
 
-test('the server closing during a long purge: the purge stops after its chunk in hand and answers what it did (stopped), audited; the close does not wait out the backlog', async () => {
-  const pipeline = randomPipeline('purgeclose');
+/** 5000 entries waiting for preprocess and a purge of them under way, one entry per chunk, through a listening server. */
+async function purgeUnderWay(prefix: string) {
+  const pipeline = randomPipeline(prefix);
   const keys = new Keys(pipeline);
   const input = keys.stream('in');
-  const config = rulesOnlyConfig(server.url, pipeline);
   await redis.xgroup('CREATE', input, 'preprocess', '$', 'MKSTREAM');
   const batch = redis.pipeline();
-  for (let i = 0; i < 5000; i++) batch.xadd(input, '*', 'k', `c${i}`, 'e', 'x');
+  for (let i = 0; i < 5000; i++) batch.xadd(input, '*', 'k', `${prefix}${i}`, 'e', 'x');
   await batch.exec();
-  const { app, base } = await listeningApi(config, ADMIN);
+  const { app, base } = await listeningApi(rulesOnlyConfig(server.url, pipeline), ADMIN);
   const answer = fetch(`${base}/v1/stages/preprocess/purge`, {
     method: 'POST',
     headers: { ...auth(ADMIN), 'content-type': 'application/json' },
     body: JSON.stringify({ chunk: 1 }),
   });
   await waitFor('the purge under way', async () => (await redis.xlen(keys.dlq)) > 0, 10_000, 5);
+  return { keys, input, app, answer };
+}
+
+test('the server closing during a long purge: the purge stops after its chunk in hand and answers what it did (stopped), audited; the close does not wait out the backlog', async () => {
+  const { keys, app, answer } = await purgeUnderWay('purgeclose');
   await app.close();
   const res = await answer;
   const body = (await res.json()) as { purged: number; stopped?: boolean };
@@ -225,9 +230,29 @@ test('the server closing during a long purge: the purge stops after its chunk in
   assert.is(await redis.xlen(keys.dlq), body.purged, 'the answer says what was dead-lettered');
   const trail = await readAudit(redis, keys);
   assert.equal(
-    trail.map((e) => [e.action, e.purged, e.stopped]),
-    [['stage_purge', body.purged, true]],
+    trail.map((e) => [e.action, e.purged, e.stopped, e.error]),
+    [['stage_purge', body.purged, true, undefined]],
+    'stopped by the close, not by an error',
   );
+});
+
+test('an error part way through a purge: what was purged before it is audited as stopped, with the error named', async () => {
+  const { keys, input, app, answer } = await purgeUnderWay('purgeerr');
+  try {
+    // The stage's group gone under the purge (an operator's XGROUP DESTROY): the next chunk fails.
+    await redis.xgroup('DESTROY', input, 'preprocess');
+    const res = await answer;
+    assert.ok(res.status >= 400, `refused: ${res.status}`);
+    const purged = await redis.xlen(keys.dlq);
+    const trail = await readAudit(redis, keys);
+    assert.equal(
+      trail.map((e) => [e.action, e.purged, e.stopped]),
+      [['stage_purge', purged, true]],
+    );
+    assert.match(String(trail[0]!.error), /preprocess/, `the error named: ${JSON.stringify(trail[0])}`);
+  } finally {
+    await app.close();
+  }
 });
 
 test.run();

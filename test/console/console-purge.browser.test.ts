@@ -13,6 +13,8 @@ import { randomPipeline } from '../helpers/redis.js';
 import { signedIn } from '../helpers/browser.js';
 import { consoleInBrowser } from '../helpers/console-browser.js';
 import { ADMIN, READ } from '../helpers/console.js';
+import { audit } from '../../lib/ops/audit.js';
+import { createLogger } from '../../lib/observe/logger.js';
 
 const pipeline = randomPipeline('cpu');
 const keys = new Keys(pipeline);
@@ -74,6 +76,28 @@ test('workers view: Purge confirms with the count waiting, Cancel purges nothing
   await page.waitForSelector('#audit li:has-text("stage_purge")');
   const actions = await page.locator('#audit li').allTextContents();
   assert.match(actions[0]!, /alice · stage_purge · preprocess · purged 5$/);
+  assert.equal(errors, []);
+  await page.close();
+});
+
+test('Recent actions say why a stage purge stopped part way: the server closing is no error, an error is named', async () => {
+  // As lib/api/stage-purge-route.ts audits them: stopped by the server closing, and by an error.
+  const logger = createLogger({ component: 'test' }, 'error');
+  await audit(redis, keys, logger, { action: 'stage_purge', by: 'alice', requestId: 'r1', stage: 'preprocess', purged: 3, stopped: true });
+  await audit(redis, keys, logger, {
+    action: 'stage_purge',
+    by: 'alice',
+    requestId: 'r2',
+    stage: 'preprocess',
+    purged: 4,
+    stopped: true,
+    error: 'OOM command not allowed',
+  });
+  const { page, errors } = await signedIn(browser, url, ADMIN, 'dlq');
+  await page.waitForSelector('#audit li:has-text("purged 4")');
+  const actions = await page.locator('#audit li').allTextContents();
+  assert.match(actions[0]!, /stage_purge · preprocess \(stopped by an error: OOM command not allowed\) · purged 4$/);
+  assert.match(actions[1]!, /stage_purge · preprocess \(stopped: the server was closing\) · purged 3$/);
   assert.equal(errors, []);
   await page.close();
 });
