@@ -99,11 +99,6 @@ function shardKeys(config: ResolvedConfig, shard?: number): readonly Keys[] {
   return shard === undefined ? space.all : [space.shard(shard)];
 }
 
-/** Entries waiting for `stage` (its group's lag on each shard's stream; at least LAG_ESTIMATE_CAP when Redis cannot tell and more are there). */
-export async function waitingEntries(redis: Redis, config: ResolvedConfig, stageName: string, shard?: number): Promise<number> {
-  return (await countWaiting(redis, config, stageName, shard)).waiting;
-}
-
 /** What waits for a stage (countWaiting). */
 export interface WaitingCount {
   waiting: number;

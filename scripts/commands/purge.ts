@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline/promises';
-import { purgeBounds, purgeStage, StagePurgeError, waitingEntries, type PurgeSummary } from '../../lib/ops/stage-purge.js';
+import { countWaiting, purgeBounds, purgeStage, StagePurgeError, type PurgeSummary } from '../../lib/ops/stage-purge.js';
 import { isPermissionRefusal } from '../../lib/core/failure-policy.js';
 import { createLogger, stderrSink } from '../../lib/observe/logger.js';
 import { createMetrics } from '../../lib/observe/metrics.js';
@@ -13,10 +13,13 @@ export interface PurgeCommandOptions extends GlobalOptions {
   shard?: string;
 }
 
-async function confirmed(stage: string, waiting: number): Promise<boolean> {
+/** How many wait, as counted: when Redis cannot tell a lag (after a deletion, a restart from the AOF) the count is a floor, and every waiting entry is purged. */
+const entriesWaiting = (n: number, atLeast: boolean) => (atLeast ? `at least ${n} entries wait (Redis cannot tell how many more)` : `${n} entries wait`);
+
+async function confirmed(stage: string, waiting: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    const answer = await rl.question(`dead-letter the ${waiting} entries waiting for ${stage} (reason purged; \`pipeline dlq replay\` puts them back)? [y/N] `);
+    const answer = await rl.question(`${stage}: ${waiting}; dead-letter them all (reason purged; \`pipeline dlq replay\` puts them back)? [y/N] `);
     return /^y(es)?$/i.test(answer.trim());
   } finally {
     rl.close();
@@ -35,10 +38,10 @@ export async function purgeCommand(stage: string, opts: PurgeCommandOptions): Pr
   try {
     // The entries counted (and confirmed) are the ones purged: records added after this (API, producers) are not.
     const until = await purgeBounds(redis, config, stage, shard);
-    const waiting = await waitingEntries(redis, config, stage, shard);
+    const counted = await countWaiting(redis, config, stage, shard);
+    const waiting = entriesWaiting(counted.waiting, counted.atLeast);
     if (!opts.yes) {
-      if (!process.stdin.isTTY)
-        throw new Error(`pipeline purge ${stage}: ${waiting} entries wait; not a terminal, so nobody can confirm: pass --yes to dead-letter them`);
+      if (!process.stdin.isTTY) throw new Error(`pipeline purge ${stage}: ${waiting}; not a terminal, so nobody can confirm: pass --yes to dead-letter them`);
       if (!(await confirmed(stage, waiting))) {
         process.stderr.write('nothing purged\n');
         return;

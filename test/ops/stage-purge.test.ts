@@ -154,6 +154,23 @@ test('refused without --yes off a terminal, for an unknown stage (naming the sta
   assert.is((await group(keys))?.get('lag'), 5, 'all 5 still wait');
 });
 
+test('Redis cannot tell the lag (an entry deleted past the group): the refusal off a terminal says at least the entries counted wait, not that only they do', async () => {
+  const pipeline = randomPipeline();
+  const keys = new Keys(pipeline);
+  await redis.xgroup('CREATE', keys.stream('in'), 'preprocess', '$', 'MKSTREAM');
+  const batch = redis.pipeline();
+  for (let i = 0; i < 1200; i++) batch.xadd(keys.stream('in'), '*', 'k', `l${i}`, 'e', 'x');
+  await batch.exec();
+  const entries = (await redis.xrange(keys.stream('in'), '-', '+')) as [string, string[]][];
+  await redis.xdel(keys.stream('in'), entries[600]![0]);
+  assert.is((await group(keys))?.get('lag'), null, 'Redis reports no lag');
+
+  const noYes = cli(['--config', writeConfig(pipeline), 'purge', 'preprocess'], server.url);
+  assert.is.not(await exited(noYes), 0, noYes.output());
+  assert.match(noYes.output(), /at least 1000 entries wait \(Redis cannot tell how many more\); not a terminal/);
+  assert.is(await redis.xlen(keys.dlq), 0, 'nothing dead-lettered');
+});
+
 test("a sharded pipeline: every shard's stream, or --shard; a group Redis keeps no entries-read count for reads lag 0 once all is purged; a stage with no group yet gets it", async () => {
   const pipeline = randomPipeline();
   const config = resolveConfig({ ...stageThenStore(pipeline, { name: 'preprocess', kind: 'preprocess' }), shards: 2 }, 'test', {
