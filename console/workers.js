@@ -59,7 +59,7 @@ async function purgeWaiting(stage) {
   const ok = confirm(
     `Purge ${stage}? The ${dry.waiting} entries waiting for it (read by no worker yet) go to the dead letters with reason purged; ` +
       'Replay in the Dead letters view puts them back. Entries a worker holds, and records taken after this, stay.' +
-      // Redis could not tell the lag: only the entries counted are purged (`count`), the rest wait for another Purge.
+      // Redis could not tell the lag: only the entries counted are purged (the dry run's `until` stops at the last counted on each shard), the rest wait for another Purge.
       (dry.atLeast ? ` More may wait: Redis cannot tell how many; only these ${dry.waiting} are purged.` : ''),
   );
   if (!ok) return;

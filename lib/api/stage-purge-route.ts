@@ -9,6 +9,7 @@ import { UnknownStageError } from '../ops/pause.js';
 import { NoStageGroupError, purgeBounds, purgeStage, StagePurgeError, countWaiting, type PurgeSummary } from '../ops/stage-purge.js';
 import { reportPurge } from '../ops/stage-purge-report.js';
 import { configShards } from '../redis/shard.js';
+import { compareIds } from '../stream/stream-id.js';
 
 /** The largest `chunk` a purge request takes: each chunk is one script call that holds Redis for its entries. */
 export const PURGE_CHUNK_MAX = 5_000;
@@ -48,7 +49,7 @@ const ANSWER = {
     atLeast: {
       type: 'boolean',
       description:
-        'dry run: Redis could not tell the lag and `waiting` is what was counted (1000 per shard), more may wait; send `count: waiting` to purge no more',
+        'dry run: Redis could not tell the lag and `waiting` is what was counted (1000 per shard), more may wait; `until` stops at the last entry counted there, so a purge sent it takes those',
     },
     until: { type: 'object', additionalProperties: { type: 'string' } },
     purged: { type: 'integer' },
@@ -129,7 +130,9 @@ export function registerStagePurge(app: FastifyInstance): void {
 
       if (body.dryRun) {
         const until = await purgeBounds(redis, config, stage, body.shard);
-        const { waiting, atLeast, noGroup } = await countWaiting(redis, config, stage, body.shard);
+        const { waiting, atLeast, noGroup, lastCounted } = await countWaiting(redis, config, stage, body.shard);
+        // Where Redis could not tell the lag, `until` stops at the last entry counted: a purge sent it takes those, shard by shard.
+        for (const [stream, last] of lastCounted) if (compareIds(last, until.get(stream) ?? last) < 0) until.set(stream, last);
         // Said before a confirmation, not after: the purge would be refused (the user may not create the group).
         if (noGroup.length) return reply.code(409).send({ error: 'conflict', message: new NoStageGroupError(stage, noGroup[0]!).message, field: 'stage' });
         return { stage, waiting, ...(atLeast ? { atLeast } : {}), until: Object.fromEntries(until) };

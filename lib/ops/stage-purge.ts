@@ -106,6 +106,8 @@ export interface WaitingCount {
   atLeast: boolean;
   /** The streams with entries but no group of the stage yet (no worker has read them): all their entries count as waiting. */
   noGroup: string[];
+  /** Per stream whose count stopped at LAG_ESTIMATE_CAP, the last entry counted: a purge bounded there takes the entries counted. */
+  lastCounted: Map<string, string>;
 }
 
 /** The entries waiting for `stage` on each shard's stream (or `shard`'s). */
@@ -114,6 +116,7 @@ export async function countWaiting(redis: Redis, config: ResolvedConfig, stageNa
   let waiting = 0;
   let atLeast = false;
   const noGroup: string[] = [];
+  const lastCounted = new Map<string, string>();
   for (const keys of shardKeys(config, shard)) {
     const key = keys.stream(stage.input);
     const info = await streamInfo(redis, key);
@@ -128,9 +131,14 @@ export async function countWaiting(redis: Redis, config: ResolvedConfig, stageNa
     const end = { length: Number(info.stream.get('length')), lastId: String(info.stream.get('last-generated-id')) };
     const backlog = await groupBacklog(redis, key, group, end, LAG_ESTIMATE_CAP);
     waiting += backlog.lag ?? 0;
-    if (backlog.lagEstimated && backlog.lag === LAG_ESTIMATE_CAP) atLeast = true;
+    if (backlog.lagEstimated && backlog.lag === LAG_ESTIMATE_CAP) {
+      atLeast = true;
+      // The entries counted (read again: rare, Redis tells the lag but after deletions or an AOF restart).
+      const counted = (await redis.xrange(key, `(${String(group.get('last-delivered-id'))}`, '+', 'COUNT', LAG_ESTIMATE_CAP)) as [string, unknown][];
+      if (counted.length) lastCounted.set(key, counted.at(-1)![0]);
+    }
   }
-  return { waiting, atLeast, noGroup };
+  return { waiting, atLeast, noGroup, lastCounted };
 }
 
 /** Each of the stage's input streams (every shard's, or `shard`'s) and its last entry id now: what a purge started now may take at most. */

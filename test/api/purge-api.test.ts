@@ -6,9 +6,12 @@
  * (`stage.purge`). A read token is a 403, an unknown stage a 404, a bad field a 400 naming it, and a
  * stage no worker has read yet (no group: the API's Redis user may not create one) a 409.
  */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildServer } from '../../lib/api/server.js';
+import { resolveConfig } from '../../lib/config/load.js';
 import { readAudit } from '../../lib/ops/audit.js';
 import { createLogger, silentLogger } from '../../lib/observe/logger.js';
 import { aclUsers, applyAcl } from '../../lib/ops/acl.js';
@@ -194,6 +197,45 @@ test('an API user whose grants predate the route (no XGROUP SETID): a 500 naming
     assert.match(
       r.json().message,
       /^Redis refused this server's user a stage purge \(stage-purge-N.lua\) \(.*can't run this command.*\): grant it with `pipeline acl --apply` of this version$/,
+    );
+  } finally {
+    await app.close();
+  }
+});
+
+test("the console's purge (the dry run's until and count) on shards whose lag Redis cannot tell takes the entries the dry run counted on each shard, not the count from the first shard alone", async () => {
+  const pipeline = randomPipeline('purgecap');
+  const raw = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../config/rules-only.json'), 'utf8')) as object;
+  const config = resolveConfig({ ...raw, pipeline, shards: 2 }, 'test', { env: { REDIS_URL: server.url } });
+  const [k0, k1] = Keys.shards(pipeline, 2) as [Keys, Keys];
+  for (const k of [k0, k1]) {
+    await redis.xgroup('CREATE', k.stream('in'), 'preprocess', '$', 'MKSTREAM');
+    const batch = redis.pipeline();
+    for (let i = 0; i < 1500; i++) batch.xadd(k.stream('in'), '*', 'k', `s${k.shard}-${i}`, 'e', 'x');
+    await batch.exec();
+    // An entry deleted past the group: Redis reports no lag, the dry run counts 1000 here.
+    const entries = (await redis.xrange(k.stream('in'), '-', '+')) as [string, string[]][];
+    await redis.xdel(k.stream('in'), entries[1200]![0]);
+  }
+  const { app, base } = await listeningApi(config, ADMIN);
+  try {
+    const post = async (body: unknown) =>
+      fetch(`${base}/v1/stages/preprocess/purge`, {
+        method: 'POST',
+        headers: { ...auth(ADMIN), 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const dry = (await (await post({ dryRun: true })).json()) as { waiting: number; atLeast?: boolean; until: Record<string, string> };
+    assert.is(dry.waiting, 2000, JSON.stringify(dry));
+    assert.is(dry.atLeast, true);
+    const done = (await (await post({ until: dry.until, count: dry.waiting })).json()) as { purged: number; shards: { shard: number; purged: number }[] };
+    assert.equal(
+      done.shards.map((x) => [x.shard, x.purged]),
+      [
+        [0, 1000],
+        [1, 1000],
+      ],
+      'the 1000 counted on each shard',
     );
   } finally {
     await app.close();
