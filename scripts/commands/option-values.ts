@@ -83,5 +83,5 @@ export const DEFAULT_WAIT_PROGRESS_MS = 10_000;
 /** `produce --progress-every <ms>`: on a terminal the wait's line is redrawn in place instead. */
 export const WAIT_PROGRESS_OPTION = new Option(
   '--progress-every <ms>',
-  `with --wait and stderr not a terminal (CI, cron): a progress line on stderr every ms (how many ids are stored, review, dead-lettered, in flight); 0 = none (default: ${DEFAULT_WAIT_PROGRESS_MS})`,
+  `with --wait and stderr not a terminal (CI, cron): a progress line on stderr every ms (how many ids are stored, review, revoked, dead-lettered, in flight); 0 = none (default: ${DEFAULT_WAIT_PROGRESS_MS})`,
 ).argParser(nonNegativeMs);
