@@ -2,18 +2,18 @@
  * The test runner (test/runner/run.ts, test/runner/run-files.ts) on fixture test files in a temp dir (not
  * test/, so `npm test` never runs them): two files run at once (each waits to see the other
  * running), a run-alone file runs afterwards with nothing beside it, each file's output comes as
- * one block, each file has its own TMPDIR (removed after), a file over its time limit is ended with
+ * one block, each file has its own TMPDIR (removed after; only tsx's cache in it is shared), a file over its time limit is ended with
  * the processes it started and counted failed while the run goes on, and `--jobs`,
  * `--file-timeout`, `--kill-grace` and their environment variables are read as
  * docs/development.md says.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_FILE_TIMEOUT_S, DEFAULT_JOBS, DEFAULT_KILL_GRACE_S, parseArgs } from './run-args.js';
-import { runFiles, runTally } from './run-files.js';
+import { runFiles, runTally, TSX_CACHE } from './run-files.js';
 
 /** How long a paired fixture waits to see its partner running (env PAIR_WAIT_MS of the fixture). @defaultValue 20000 */
 const PAIR_WAIT_MS = 20_000;
@@ -28,9 +28,10 @@ writeFileSync(join(fx, 'package.json'), '{"type":"module"}\n');
 function paired(name: string, partner: string): void {
   writeFileSync(
     join(fx, `${name}.test.ts`),
-    `import { existsSync, writeFileSync, rmSync } from 'node:fs';
+    `import { existsSync, realpathSync, writeFileSync, rmSync } from 'node:fs';
 const m = (n: string, s: string) => ${JSON.stringify(marks)} + '/' + n + '.' + s;
 writeFileSync(m('${name}', 'tmpdir'), process.env.TMPDIR ?? '');
+writeFileSync(m('${name}', 'tsx'), realpathSync(process.env.TMPDIR + '/${TSX_CACHE}'));
 writeFileSync(m('${name}', 'running'), '');
 const alone = existsSync(m('z', 'running')) || existsSync(m('z', 'ended'));
 const deadline = Date.now() + Number(process.env.PAIR_WAIT_MS ?? ${PAIR_WAIT_MS});
@@ -98,6 +99,9 @@ test('--jobs 2: two files run at once, the run-alone one afterwards alone; each 
     assert.ok(t.startsWith(tmpdir()), `${t} under the temp dir`);
     assert.not.ok(existsSync(t), `${t} removed when its file ended`);
   }
+  // tsx's cache is the one folder the files share: each TMPDIR links it to the runner's, which outlives them.
+  const shared = realpathSync(join(tmpdir(), TSX_CACHE));
+  assert.equal([readFileSync(join(marks, 'a.tsx'), 'utf8'), readFileSync(join(marks, 'b.tsx'), 'utf8')], [shared, shared]);
 });
 
 test('--jobs 1: one file at a time (a never sees b running)', async () => {
