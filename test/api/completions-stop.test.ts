@@ -59,7 +59,8 @@ test('stop during a read backoff ends the loop at once: its sleep is cleared, no
     await waitFor('a failed read', () => completions.errors >= 1);
     const startedAt = Date.now();
     await completions.stop();
-    assert.ok(Date.now() - startedAt < 300, `stop took ${Date.now() - startedAt} ms`);
+    // Half the 5 s backoff: a neighbour file taking a core can stretch "at once" past a few hundred ms, never to a backoff slept out.
+    assert.ok(Date.now() - startedAt < 2_500, `stop took ${Date.now() - startedAt} ms`);
     assert.ok(timers() <= before, `timers before start ${before}, after stop ${timers()}: ${process.getActiveResourcesInfo().join(', ')}`);
     const readsAtStop = reads;
     await new Promise((res) => setTimeout(res, 200));
