@@ -10,20 +10,12 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  AutoModel,
-  AutoModelForSequenceClassification,
-  AutoModelForTokenClassification,
-  AutoTokenizer,
-  env,
-  type PreTrainedModel,
-  type PreTrainedTokenizer,
-  type Tensor,
-} from '@huggingface/transformers';
+import type { PreTrainedModel, PreTrainedTokenizer, Tensor } from '@huggingface/transformers';
 import { ModelFilesError, ModelLoadError } from '../core/errors.js';
 import { modelFileProblem } from './model-files.js';
 import { DEFAULT_MODEL_PATH } from './provenance.js';
 import { tokenizeRows, tokenizerId, type PadOptions, type TokenizedBatch, type TokenRows } from './token-rows.js';
+import { transformers } from './transformers.js';
 
 export { DEFAULT_MODEL_PATH, ModelFilesError, ModelLoadError };
 export type { TokenizedBatch, TokenRows };
@@ -54,9 +46,9 @@ export interface ModelLoadOptions {
 export type ModelTask = 'sequence-classification' | 'token-classification' | 'feature-extraction';
 
 const AUTO_CLASSES = {
-  'sequence-classification': AutoModelForSequenceClassification,
-  'token-classification': AutoModelForTokenClassification,
-  'feature-extraction': AutoModel,
+  'sequence-classification': 'AutoModelForSequenceClassification',
+  'token-classification': 'AutoModelForTokenClassification',
+  'feature-extraction': 'AutoModel',
 } as const;
 
 export interface LoadedModel {
@@ -129,6 +121,7 @@ export async function loadModel(name: string, task: ModelTask, options: ModelLoa
   // hub model is not turned off by a local one.
   const id = local ? folder : name;
   const from = { local_files_only: local || !remote };
+  const { AutoTokenizer, env, [AUTO_CLASSES[task]]: Auto } = await transformers();
   env.allowLocalModels = true;
   if (remote && !local) env.allowRemoteModels = true;
   let tokenizer: PreTrainedTokenizer;
@@ -137,7 +130,7 @@ export async function loadModel(name: string, task: ModelTask, options: ModelLoa
     // In parallel: the tokenizer's JSON is parsed while ONNX Runtime reads and initialises the model.
     [tokenizer, model] = await Promise.all([
       AutoTokenizer.from_pretrained(id, from),
-      AUTO_CLASSES[task].from_pretrained(id, {
+      Auto.from_pretrained(id, {
         ...from,
         session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 },
       }),

@@ -7,7 +7,8 @@
  * another `tokenizerId` and tokenises for itself.
  */
 import { createHash } from 'node:crypto';
-import { Tensor, type PreTrainedTokenizer } from '@huggingface/transformers';
+import type { PreTrainedTokenizer, Tensor } from '@huggingface/transformers';
+import { transformersLoaded } from './transformers.js';
 
 /**
  * Per text of a batch: its token ids (special tokens included, truncated, unpadded) when already
@@ -74,6 +75,7 @@ export function batchOfRows(rows: readonly (readonly number[])[], o: PadOptions)
       mask[start + s] = 1n;
     }
   });
+  const { Tensor } = transformersLoaded(); // rows come from a loaded model's tokenizer
   const batch: TokenizedBatch = { input_ids: new Tensor('int64', ids, [n, seq]), attention_mask: new Tensor('int64', mask, [n, seq]) };
   if (o.typeIds) batch.token_type_ids = new Tensor('int64', new BigInt64Array(n * seq), [n, seq]);
   return batch;
