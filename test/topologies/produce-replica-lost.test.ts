@@ -16,14 +16,14 @@ import type { RedisServer } from '../../lib/redis/server.js';
 import { cli, exitedWithin, writeConfig } from '../helpers/pipeline.js';
 import { client, randomPipeline, startRedis, waitFor } from '../helpers/redis.js';
 
-const master = await startRedis({ port: 16251 });
+const master = await startRedis();
 const admin = client(master.url);
 const files: string[] = [];
 const replicas: RedisServer[] = [];
 
-/** A replica of the master on `port`, linked (the master counts it); its process id, to kill it. */
-async function startReplica(port: number): Promise<number> {
-  const replica = await startRedis({ port, settings: { replicaof: `127.0.0.1 ${master.port}` } });
+/** A replica of the master on a free port, linked (the master counts it); its process id, to kill it. */
+async function startReplica(): Promise<number> {
+  const replica = await startRedis({ settings: { replicaof: `127.0.0.1 ${master.port}` } });
   replicas.push(replica);
   await waitFor('the master counts its replica', async () => /connected_slaves:1/.test(await admin.info('replication')), 20_000);
   const r = client(replica.url);
@@ -44,7 +44,7 @@ const lines = (from: number, to: number) =>
   Array.from({ length: to - from }, (_, i) => JSON.stringify({ id: `r${from + i}`, title: 'Acme widget' })).join('\n') + '\n';
 
 test('the library produce(), a retry limit shorter than replicaDropMs: the lost replica is waited out all the same, then onReplicaLost, every record once', async () => {
-  const pid = await startReplica(16253);
+  const pid = await startReplica();
   const stream = new Keys(randomPipeline('rm')).stream('in');
   const body = new PassThrough();
   const lost: string[] = [];
@@ -75,7 +75,7 @@ test('the library produce(), a retry limit shorter than replicaDropMs: the lost 
 });
 
 test('the only replica killed mid-produce, no failover: produce says the replica is gone, goes on without WAIT, exit 0, every record in once', async () => {
-  const replicaPid = await startReplica(16252);
+  const replicaPid = await startReplica();
   const pipeline = randomPipeline('rl');
   const input = new Keys(pipeline).stream('in');
   const config = writeConfig(pipeline);
