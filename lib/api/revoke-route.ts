@@ -5,8 +5,6 @@ import { FIELD_ERROR, NO_QUERY } from './strict-schemas.js';
 import { audit } from '../ops/audit.js';
 import { REVOKE_ID_MAX, REVOKE_REASON_MAX, revokeIds } from '../ops/revoke.js';
 
-const ERROR = FIELD_ERROR;
-
 /**
  * The admin's `POST /v1/products/{id}/revoke` (body `{"reason": "...", "force": true}`, optional; lib/ops/revoke.ts):
  * 202 when marked (a version submitted before is acked unprocessed by the next stage that reads it,
@@ -43,7 +41,7 @@ export function registerRevoke(app: FastifyInstance): void {
               cutoff: { type: 'string', description: "the input stream's last id: versions up to it are revoked" },
             },
           },
-          400: ERROR,
+          400: FIELD_ERROR,
           409: {
             type: 'object',
             properties: { error: { type: 'string' }, message: { type: 'string' }, id: { type: 'string' }, status: { type: 'string' } },

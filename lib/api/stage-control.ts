@@ -7,7 +7,6 @@ import { pausedStages, pauseStages, resumeStages, UnknownStageError } from '../o
 /** The longest `reason` a pause takes (it is shown by status, top, health and the console). */
 export const PAUSE_REASON_MAX = 500;
 
-const ERROR = FIELD_ERROR;
 const PARAMS = stageParams('a stage of the config, or all');
 const PAUSED = {
   type: ['object', 'null'],
@@ -56,7 +55,7 @@ export function registerStageControl(app: FastifyInstance): void {
         params: PARAMS,
         querystring: NO_QUERY,
         body: { type: ['object', 'null'], additionalProperties: false, properties: { reason: { type: 'string', maxLength: PAUSE_REASON_MAX } } },
-        response: { 200: STAGES, 400: ERROR, 404: ERROR },
+        response: { 200: STAGES, 400: FIELD_ERROR, 404: FIELD_ERROR },
       },
     },
     async (req, reply) => {
@@ -83,7 +82,7 @@ export function registerStageControl(app: FastifyInstance): void {
         params: PARAMS,
         querystring: NO_QUERY,
         body: NO_BODY,
-        response: { 200: STAGES, 400: ERROR, 404: ERROR },
+        response: { 200: STAGES, 400: FIELD_ERROR, 404: FIELD_ERROR },
       },
     },
     async (req, reply) => {

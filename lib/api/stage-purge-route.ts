@@ -16,7 +16,6 @@ export const PURGE_CHUNK_MAX = 5_000;
 /** The largest `count` a purge request takes. */
 export const PURGE_COUNT_MAX = 1_000_000_000;
 
-const ERROR = FIELD_ERROR;
 const PARAMS = stageParams('a stage of the config');
 const UNTIL = {
   type: 'object',
@@ -99,7 +98,7 @@ export function registerStagePurge(app: FastifyInstance): void {
         params: PARAMS,
         querystring: NO_QUERY,
         body: PURGE_BODY,
-        response: { 200: ANSWER, 400: ERROR, 404: ERROR, 409: ERROR },
+        response: { 200: ANSWER, 400: FIELD_ERROR, 404: FIELD_ERROR, 409: FIELD_ERROR },
       },
     },
     async (req, reply) => {

@@ -133,9 +133,7 @@ export async function countWaiting(redis: Redis, config: ResolvedConfig, stageNa
     waiting += backlog.lag ?? 0;
     if (backlog.lagEstimated && backlog.lag === LAG_ESTIMATE_CAP) {
       atLeast = true;
-      // The entries counted (read again: rare, Redis tells the lag but after deletions or an AOF restart).
-      const counted = (await redis.xrange(key, `(${String(group.get('last-delivered-id'))}`, '+', 'COUNT', LAG_ESTIMATE_CAP)) as [string, unknown][];
-      if (counted.length) lastCounted.set(key, counted.at(-1)![0]);
+      if (backlog.lastCountedId !== undefined) lastCounted.set(key, backlog.lastCountedId);
     }
   }
   return { waiting, atLeast, noGroup, lastCounted };

@@ -11,6 +11,8 @@ export interface GroupBacklog {
   lag: number | null;
   /** True when `lag` was counted (XRANGE, at most the cap: at the cap, a lower bound), not reported. */
   lagEstimated?: true;
+  /** When counted: the last entry counted (none when there were none), where a bound on what was counted ends. */
+  lastCountedId?: string;
 }
 
 /** The stream a group is on, as XINFO STREAM reports it. */
@@ -22,11 +24,12 @@ export interface StreamEnd {
 
 /**
  * The entries after `afterId` (those not yet delivered to a group that was delivered `afterId`),
- * counted with one XRANGE of at most `cap` entries; null when they cannot be read.
+ * counted with one XRANGE of at most `cap` entries, and the last of them; null when they cannot be read.
  */
-async function countAfter(redis: Redis, key: string, afterId: string, cap: number): Promise<number | null> {
+async function countAfter(redis: Redis, key: string, afterId: string, cap: number): Promise<{ count: number; lastId?: string } | null> {
   try {
-    return ((await redis.xrange(key, `(${afterId}`, '+', 'COUNT', cap)) as unknown[]).length;
+    const entries = (await redis.xrange(key, `(${afterId}`, '+', 'COUNT', cap)) as [string, unknown][];
+    return entries.length ? { count: entries.length, lastId: entries.at(-1)![0] } : { count: 0 };
   } catch (err) {
     if (isNoPermReply(err)) return null; // a user that may not XRANGE: the lag stays unknown
     throw err;
@@ -51,5 +54,6 @@ export async function groupBacklog(redis: Redis, key: string, group: Map<string,
   });
   if (lag !== null || !(cap > 0)) return { lag };
   const counted = await countAfter(redis, key, lastDeliveredId, cap);
-  return counted === null ? { lag: null } : { lag: counted, lagEstimated: true };
+  if (counted === null) return { lag: null };
+  return { lag: counted.count, lagEstimated: true, ...(counted.lastId === undefined ? {} : { lastCountedId: counted.lastId }) };
 }
