@@ -79,6 +79,16 @@ export class UnsupportedBody extends Error {
   override name = 'UnsupportedBody';
 }
 
+/** An entry id a request names that is no entry (not `<ms>-<seq>`, a part of 2^64 or more, no such shard): 400 naming `field`, the request's field that held it. */
+export class BadEntryId extends BadIdError {
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+  }
+}
+
 /** What a caller is told when the store's sink cannot be read now: its address and error are for the server's log only. */
 export const STORE_UNAVAILABLE = 'the data store is unavailable';
 
@@ -209,6 +219,7 @@ export function errorHandler(retryAfterSeconds: number, cutOff: (request: Fastif
         message: `${route} does not read ${echo(request.headers['content-type'] ?? 'a body without a Content-Type')}: send ${typesRead(route).join(', ')}`,
       });
     }
+    if (err instanceof BadEntryId) return reply.code(400).send({ error: 'bad_request', message: err.message, field: err.field });
     if (err instanceof BadIdError) return reply.code(400).send({ error: 'bad_request', message: err.message });
     if (err instanceof RevokeInputError) return reply.code(400).send({ error: 'bad_request', message: err.message, field: err.field });
     // Fastify's own text ("Request body is too large") named neither the limit nor the setting.

@@ -319,7 +319,7 @@ export function registerActions(
           .code(400)
           .send({ error: 'bad_request', message: 'body: name the trimmed review items with ids, or all: true (with until, the newest one seen)' });
       // By shard: the references given, or every shard's trimmed items up to `until` (its place in the merged order).
-      const bound = until === undefined ? undefined : parseRef(shards, until);
+      const bound = until === undefined ? undefined : parseRef(shards, until, undefined, 'until');
       const acknowledged: string[] = [];
       const work = ids?.length ? [...byShard(shards, ids)] : shards.all.map((_, i) => [i, undefined] as const);
       for (const [shard, list] of work) {

@@ -77,7 +77,7 @@ export async function dlqPage(
   q: DlqPageQuery,
   scanLimit: number,
 ): Promise<{ entries: ListedDeadLetter[]; scanned: number; complete: boolean; scannedTo: string }> {
-  const cursor = q.after ? parseRef(shards, q.after) : undefined;
+  const cursor = q.after ? parseRef(shards, q.after, undefined, 'after') : undefined;
   const scans = await Promise.all(
     shards.all.map((keys, i) =>
       scanDeadLetters(redis, keys, { stage: q.stage, reason: q.reason, count: q.count, after: cursor && boundOn(i, cursor), scanLimit }),
@@ -122,7 +122,7 @@ export interface DlqSelection {
 export async function selectedByShard(redis: Redis, shards: Shards, b: DlqSelection, max: number): Promise<Map<number, string[]> | undefined> {
   if (b.ids?.length) return byShard(shards, b.ids);
   if (!b.reason && !b.stage && !b.all) return undefined;
-  const until = b.until ? parseRef(shards, b.until) : undefined;
+  const until = b.until ? parseRef(shards, b.until, undefined, 'until') : undefined;
   const lists = await Promise.all(
     shards.all.map((keys, i) => listDeadLetters(redis, keys, { count: max, reason: b.reason, stage: b.stage, until: until && boundOn(i, until) })),
   );

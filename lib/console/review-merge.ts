@@ -26,7 +26,7 @@ export interface MergedReviewPage extends Omit<ReviewPage, 'items' | 'closed' | 
  * Unsharded, the shard's own page as reviewPage gives it.
  */
 export async function reviewPages(redis: Redis, shards: Shards, o: ReviewPageOptions = {}): Promise<MergedReviewPage> {
-  const cursor = o.after ? parseRef(shards, o.after) : undefined;
+  const cursor = o.after ? parseRef(shards, o.after, undefined, 'after') : undefined;
   if (shards.count === 1) return reviewPage(redis, shards.all[0]!, { ...o, after: cursor?.id });
   const count = o.count ?? 50;
   const pages = await Promise.all(shards.all.map((keys, i) => reviewPage(redis, keys, { ...o, count, after: cursor && boundOn(i, cursor) })));

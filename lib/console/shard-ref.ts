@@ -1,5 +1,6 @@
 import { compareIds } from '../stream/stream-id.js';
-import { BadIdError } from '../core/errors.js';
+import { echo } from '../api/echo.js';
+import { BadEntryId } from '../api/errors.js';
 import type { Keys } from '../redis/keys.js';
 import type { Shards } from '../redis/shard.js';
 
@@ -20,30 +21,43 @@ export const shardField = (shards: Shards, i: number): { shard?: number } => (sh
 /** The reference of entry `id` of shard `i`: `<i>/<id>` when sharded, `id` when not. */
 export const refOf = (shards: Shards, i: number, id: string): string => (shards.count > 1 ? `${i}/${id}` : id);
 
-/**
- * The shard and id a reference names. Throws BadIdError (answered 400) for a bare id in a sharded
- * pipeline (ambiguous), a `<shard>/` in an unsharded one, or a shard the pipeline does not have.
- * `shard` (a query parameter) names the shard of a bare id instead.
- */
-export function parseRef(shards: Shards, ref: string, shard?: number): { shard: number; keys: Keys; id: string } {
-  const m = /^(?:(\d+)\/)?(\d+-\d+)$/.exec(ref);
-  if (!m) throw new BadIdError(`entry ${JSON.stringify(ref)}: expected <ms>-<seq>${shards.count > 1 ? ' or <shard>/<ms>-<seq>' : ''}`);
-  const named = m[1] === undefined ? shard : Number(m[1]);
-  if (shards.count === 1) {
-    if (named !== undefined && named !== 0) throw new BadIdError(`entry ${ref}: the pipeline is not sharded, name entries by their id alone`);
-    return { shard: 0, keys: shards.all[0]!, id: m[2]! };
-  }
-  if (named === undefined) throw new BadIdError(`entry ${ref}: the pipeline has ${shards.count} shards, name the entry's shard (<shard>/<id>, or ?shard=)`);
-  const keys = shards.all[named];
-  if (!keys) throw new BadIdError(`entry ${ref}: no shard ${named} (the pipeline has ${shards.count})`);
-  return { shard: named, keys, id: m[2]! };
+/** A stream id's parts (ms, sequence) are below this: Redis refuses a larger one with its own text (naming its script, not the field). */
+const ID_PART_LIMIT = 2n ** 64n;
+
+/** A part of 2^64 or more, its length checked first: a 10 MB part read as a BigInt holds the event loop for seconds. */
+function pastLimit(digits: string): boolean {
+  const d = digits.replace(/^0+/, '');
+  return d.length > 20 || BigInt(d || '0') >= ID_PART_LIMIT;
 }
 
-/** References grouped by shard, in the order given within each (every one checked as parseRef does). */
-export function byShard(shards: Shards, refs: readonly string[]): Map<number, string[]> {
+/**
+ * The shard and id a reference names. Throws BadEntryId (answered 400 naming `field`, the request's
+ * field that held it) for a bare id in a sharded pipeline (ambiguous), a `<shard>/` in an unsharded
+ * one, a shard the pipeline does not have, or an id part of 2^64 or more.
+ * `shard` (a query parameter) names the shard of a bare id instead.
+ */
+export function parseRef(shards: Shards, ref: string, shard?: number, field = 'id'): { shard: number; keys: Keys; id: string } {
+  const m = /^(?:(\d+)\/)?(\d+)-(\d+)$/.exec(ref);
+  if (!m) throw new BadEntryId(`entry ${JSON.stringify(ref)}: expected <ms>-<seq>${shards.count > 1 ? ' or <shard>/<ms>-<seq>' : ''}`, field);
+  if (pastLimit(m[2]!) || pastLimit(m[3]!)) throw new BadEntryId(`${field} ${JSON.stringify(echo(ref))}: each part of a stream id is below 2^64`, field);
+  const id = `${m[2]}-${m[3]}`;
+  const named = m[1] === undefined ? shard : Number(m[1]);
+  if (shards.count === 1) {
+    if (named !== undefined && named !== 0) throw new BadEntryId(`entry ${ref}: the pipeline is not sharded, name entries by their id alone`, field);
+    return { shard: 0, keys: shards.all[0]!, id };
+  }
+  if (named === undefined)
+    throw new BadEntryId(`entry ${ref}: the pipeline has ${shards.count} shards, name the entry's shard (<shard>/<id>, or ?shard=)`, field);
+  const keys = shards.all[named];
+  if (!keys) throw new BadEntryId(`entry ${ref}: no shard ${named} (the pipeline has ${shards.count})`, field);
+  return { shard: named, keys, id };
+}
+
+/** References grouped by shard, in the order given within each (every one checked as parseRef does; `field` names them). */
+export function byShard(shards: Shards, refs: readonly string[], field = 'ids'): Map<number, string[]> {
   const out = new Map<number, string[]>();
   for (const r of refs) {
-    const { shard, id } = parseRef(shards, r);
+    const { shard, id } = parseRef(shards, r, undefined, field);
     const list = out.get(shard) ?? [];
     list.push(id);
     out.set(shard, list);

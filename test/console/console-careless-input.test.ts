@@ -150,4 +150,32 @@ test('a body type no parser reads is a 415 listing the types that route reads (N
   }
 });
 
+test('an entry id past 2^64 (where an id, ids, after or until is read) is a 400 naming the field and the id, not Redis error text; nothing acted on', async () => {
+  await addDeadLetter(redis, keys, { id: 'huge-1', title: 'Koss EQ50 3-Band Stereo Equalizer' });
+  const huge = '18446744073709551616-0'; // 2^64: Redis refuses it ("ERR Invalid stream ID ...", with its script's name)
+  const said = (field: string, ref = huge) => ({
+    error: 'bad_request',
+    message: `${field} ${JSON.stringify(ref)}: each part of a stream id is below 2^64`,
+    field,
+  });
+  for (const [what, r, field] of [
+    ['dead letter', await app.inject({ method: 'GET', url: `/console/api/dlq/${huge}`, headers: auth(ADMIN) }), 'id'],
+    ['dlq page', await app.inject({ method: 'GET', url: `/console/api/dlq?after=${huge}`, headers: auth(ADMIN) }), 'after'],
+    ['review page', await app.inject({ method: 'GET', url: `/console/api/review?after=${huge}`, headers: auth(ADMIN) }), 'after'],
+    ['replay', await post('/console/api/dlq/replay', { ids: [huge] }), 'ids'],
+    ['purge', await post('/console/api/dlq/purge', { all: true, until: huge }), 'until'],
+    ['decide', await post(`/console/api/review/${huge}`, { category: 'audio' }), 'id'],
+    ['trimmed ack', await post('/console/api/review/trimmed/ack', { ids: [huge] }), 'ids'],
+    ['trimmed ack all', await post('/console/api/review/trimmed/ack', { all: true, until: huge }), 'until'],
+  ] as const) {
+    assert.is(r.statusCode, 400, `${what}: ${r.body}`);
+    assert.equal(r.json(), said(field), what);
+  }
+  // The sequence part too; 2^64 - 1 is an id (nothing found, nothing refused).
+  assert.equal((await post('/console/api/dlq/purge', { ids: ['1-18446744073709551616'] })).json(), said('ids', '1-18446744073709551616'));
+  assert.equal((await post('/console/api/dlq/purge', { ids: ['18446744073709551615-0'] })).json(), { purged: 0 });
+  assert.is(await redis.xlen(keys.dlq), 1, 'nothing replayed or purged');
+  await redis.del(keys.dlq);
+});
+
 test.run();
