@@ -258,6 +258,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // First: the answers of the hooks below (closing, auth) are counted too.
   registerRequestMetrics(app, metrics, (request) => clientErrors.cutOff(request));
   app.addHook('onRequest', async (request, reply) => {
+    // On the raw response, so an answer a route writes itself (the SSE streams, hijacked) carries them too.
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.raw.setHeader(name, value);
     clientErrors.track(request, (listener) => reply.raw.once('close', listener));
     if (closing) {
       reply.header('x-request-id', request.id).header('connection', 'close');
@@ -273,7 +275,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // began was not idle then, and held the process open for Node's keep-alive timeout (72 s).
     // A refusal ends it too: its body, maybe large and never to be read, does not hold the socket.
     if (closing || reply.statusCode === 401 || reply.statusCode === 403 || reply.statusCode === 413) reply.header('connection', 'close');
-    reply.headers(SECURITY_HEADERS);
   });
   // One line per request, with the request id (responses to errors log the error too).
   app.addHook('onResponse', async (request, reply) => {

@@ -93,11 +93,15 @@ test('without tokens: a cross-site form POST and a DNS-rebound Host (127.0.0.1.<
 test('security headers on the console page and API answers; a 401 ends its connection', async () => {
   const { app, base } = await listening();
   try {
-    for (const path of ['/console/', '/healthz']) {
-      const r = await fetch(base + path);
+    for (const path of ['/console/', '/healthz', '/v1/events']) {
+      // The event stream too: its answer is written by the route itself, past Fastify's onSend hooks.
+      const ctrl = new AbortController();
+      const r = await fetch(base + path, { headers: { authorization: `Bearer ${TOKEN}` }, signal: ctrl.signal });
       assert.match(r.headers.get('content-security-policy') ?? '', /default-src 'self'.*frame-ancestors 'none'/, path);
       assert.is(r.headers.get('x-content-type-options'), 'nosniff', path);
       assert.is(r.headers.get('x-frame-options'), 'DENY', path);
+      assert.is(r.headers.get('referrer-policy'), 'no-referrer', path);
+      ctrl.abort();
     }
     // The client's request id is echoed when it is a short token; a long or odd one is replaced (it was logged and audited as sent).
     assert.is((await fetch(`${base}/healthz`, { headers: { 'x-request-id': 'trace-42.a:b' } })).headers.get('x-request-id'), 'trace-42.a:b');
