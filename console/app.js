@@ -10,6 +10,8 @@ import { showWriteRefusal } from './write-refusal.js';
 import { $, onUnauthorized, showError, state, td } from './ui.js';
 
 const views = { pipeline: () => {}, dlq: showDlq, review: showReview, products: showProducts, workers: showWorkers };
+// A tab of the page: `in` would take every name an object has (`#constructor` had shown no tab at all).
+const isView = (name) => Object.hasOwn(views, name);
 
 function selectTab(name) {
   for (const b of document.querySelectorAll('#tabs button')) {
@@ -155,7 +157,7 @@ async function begin() {
     },
     (s) => ($('#live-state').textContent = s),
   );
-  selectTab(location.hash.slice(1) in views ? location.hash.slice(1) : 'pipeline');
+  selectTab(isView(location.hash.slice(1)) ? location.hash.slice(1) : 'pipeline');
 }
 
 onUnauthorized(signIn);
@@ -182,7 +184,7 @@ document.addEventListener('DOMContentLoaded', () => {
   // Back and forward move between tabs (the hash changed, the view had not).
   window.addEventListener('hashchange', () => {
     const name = location.hash.slice(1);
-    if (name in views && $(`#${name}`)?.hidden) selectTab(name);
+    if (isView(name) && $(`#${name}`)?.hidden) selectTab(name);
   });
   start().catch(showError);
 });

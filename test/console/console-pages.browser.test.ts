@@ -152,6 +152,16 @@ test('find by id: an unknown id and an empty one say so (an empty table had been
   await page.close();
 });
 
+test('a link to a tab the page lacks opens the pipeline tab, a name every object has (#constructor, #toString) too: it had shown no tab at all', async () => {
+  for (const tab of ['no-such-tab', 'constructor', 'toString', '__proto__']) {
+    const { page, errors } = await open(tab);
+    await page.waitForSelector('#pipeline:not([hidden])');
+    assert.equal(await page.$$eval('#tabs button.active', (bs) => bs.map((b) => b.getAttribute('data-tab'))), ['pipeline'], tab);
+    assert.equal(errors, [], tab);
+    await page.close();
+  }
+});
+
 test('loading the page and signing in asks for nothing the server lacks: no 404 (the browser had asked for /favicon.ico: a 404 logged per load)', async () => {
   const page = await browser.newPage();
   // (The page's first /console/api/me is a 401 by design: it asks for a token then.)
