@@ -35,6 +35,8 @@ declare module 'fastify' {
 
 /** A token's name, given as `role@name:token`: what logs, the console's audit and review decisions say. */
 const TOKEN_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+/** The shortest token taken: a role this long or longer is not repeated in an error (an entry written `token:role` has its secret there). */
+const TOKEN_MIN = 16;
 
 /**
  * Tokens from the environment: `API_TOKENS="role[+role][@name]:token,..."`, for example
@@ -59,10 +61,12 @@ export function parseTokens(spec: string | undefined, where = 'API_TOKENS'): Api
         throw new ConfigError(`${where}[${i}]`, `name ${JSON.stringify(name)}: 1 to 64 letters, digits, ".", "_" or "-"`);
       const roles = (at >= 0 ? head.slice(0, at) : head).split('+').map((r) => r.trim());
       for (const r of roles)
-        if (!(ROLES as readonly string[]).includes(r))
-          throw new ConfigError(`${where}[${i}]`, `unknown role ${JSON.stringify(r)} (known: ${ROLES.join(', ')})`);
+        if (!(ROLES as readonly string[]).includes(r)) {
+          const said = r.length < TOKEN_MIN ? JSON.stringify(r) : '(not shown: as long as a token)';
+          throw new ConfigError(`${where}[${i}]`, `unknown role ${said}; an entry is role[+role][@name]:token (known roles: ${ROLES.join(', ')})`);
+        }
       const token = entry.slice(colon + 1).trim();
-      if (token.length < 16) throw new ConfigError(`${where}[${i}]`, 'token shorter than 16 characters');
+      if (token.length < TOKEN_MIN) throw new ConfigError(`${where}[${i}]`, `token shorter than ${TOKEN_MIN} characters`);
       return { token, roles: roles as Role[], name: name ?? `${roles[0]}-${i}` };
     });
 }

@@ -31,6 +31,19 @@ test('role@name:token names the token (two admins had been admin-1 and admin-2, 
   assert.throws(() => parseTokens(`boss@alice:${ALICE}`), /unknown role "boss"/);
 });
 
+test('an entry written token first (token:role) is refused without the token in the message, which is logged', () => {
+  for (const spec of [`${ALICE}:admin`, `${ALICE}:admin@alice`, `read:viewer-token-012345678,${BOB}+read:x`]) {
+    let message = '';
+    try {
+      parseTokens(spec);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    assert.match(message, /unknown role \(not shown: as long as a token\); an entry is role\[\+role\]\[@name\]:token/, spec);
+    for (const secret of [ALICE, BOB]) assert.not.ok(message.includes(secret), `${spec}: ${message}`);
+  }
+});
+
 test("the console says who is signed in by the token's name", async () => {
   const server = await startRedis();
   const config = rulesOnlyConfig(server.url, randomPipeline('tok'));
