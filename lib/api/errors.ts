@@ -131,12 +131,15 @@ export function overloadCode(err: unknown): 429 | 503 | undefined {
   return undefined;
 }
 
-/** The answer to a path the router refuses (Fastify's `frameworkErrors`): a %-escape that does not decode, a parameter over `maxParamLength`, or any other. */
-export function badPath(code: string, maxParamLength: number): { error: string; message: string } {
+/** The answer to a path the router refuses (Fastify's `frameworkErrors`, `url` the request's): a %-escape that does not decode, a parameter over `maxParamLength`, or any other. */
+export function badPath(code: string, maxParamLength: number, url: string): { error: string; message: string } {
   if (code === 'FST_ERR_MAX_PARAM_LENGTH')
     return { error: 'too_long', message: `a path parameter is over ${maxParamLength} characters (a product id is at most 256, URL-encoded)` };
+  // The router refuses both alike: a % without its two hex digits, and escapes that are not UTF-8 (%C0%AF, %ED%A0%80).
   if (code === 'FST_ERR_BAD_URL')
-    return { error: 'bad_request', message: 'the path is not a valid URL: a % not followed by two hex digits (URL-encode an id)' };
+    return /%(?![0-9A-Fa-f]{2})/.test(url.split('?')[0]!)
+      ? { error: 'bad_request', message: 'the path is not a valid URL: a % not followed by two hex digits (URL-encode an id)' }
+      : { error: 'bad_request', message: 'the path is not a valid URL: its %-escapes do not decode as UTF-8 (URL-encode an id as UTF-8)' };
   return { error: 'bad_request', message: `the path cannot be routed (${code})` };
 }
 

@@ -233,7 +233,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         .code(status)
         .headers(SECURITY_HEADERS)
         .header('x-request-id', request.id)
-        .send(badPath(err.code, 256 * 12));
+        .send(badPath(err.code, 256 * 12, request.url));
     },
     // Closing: the onRequest hook below answers 503 with Retry-After and the request id (Fastify's own 503 has neither).
     return503OnClosing: false,

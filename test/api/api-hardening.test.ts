@@ -124,6 +124,16 @@ test("a path the router refuses (a bad %-escape, an over-long id) is answered in
       error: 'bad_request',
       message: 'the path is not a valid URL: a % not followed by two hex digits (URL-encode an id)',
     });
+    // Two hex digits that do not decode as UTF-8 (an overlong "/", a lone surrogate): said as that, not as a missing digit.
+    for (const escape of ['%C0%AF', '%ED%A0%80']) {
+      const notUtf8 = await fetch(`${base}/v1/products/a${escape}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.is(notUtf8.status, 400, escape);
+      assert.equal(
+        await notUtf8.json(),
+        { error: 'bad_request', message: 'the path is not a valid URL: its %-escapes do not decode as UTF-8 (URL-encode an id as UTF-8)' },
+        escape,
+      );
+    }
     const long = await fetch(`${base}/v1/products/${'a'.repeat(4_000)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
     assert.is(long.status, 414);
     assert.equal(await long.json(), { error: 'too_long', message: 'a path parameter is over 3072 characters (a product id is at most 256, URL-encoded)' });
