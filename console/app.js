@@ -45,6 +45,12 @@ function onSample(sample) {
   // A sharded pipeline's figures are sums: each shard's own in the tooltip.
   $('#dlq-total').title = sample.shards ? sample.shards.map((sh) => `shard ${sh.shard}: ${sh.dlq}`).join(' · ') : '';
   $('#dlq-badge').textContent = sample.dlq || '';
+  // Records that ended revoked (all time) and the revoke marks still kept (limits.revokeTtlMs), as `pipeline status` shows them.
+  $('#revoked-total').textContent = sample.revoked;
+  $('#revoke-marks').textContent = sample.revokeMarks;
+  const perShard = (f) => (sample.shards ? sample.shards.map((sh) => `shard ${sh.shard}: ${f(sh)}`).join(' · ') : '');
+  $('#revoked-total').title = perShard((sh) => sh.revoked);
+  $('#revoke-marks').title = perShard((sh) => sh.revokeMarks);
   dlqCount(sample.dlq, sample.at);
   // Entries not decided yet, not the stream's length (decided ones stay in the stream).
   const review = sample.terminal.find((t) => t.stream === 'review');

@@ -232,8 +232,10 @@ function auditDetail(a) {
   if (a.action === 'stage_pause') parts.push(`${(a.stages ?? []).join(', ')}${a.reason ? `: ${a.reason}` : ''}`);
   if (a.action === 'stage_resume') parts.push(a.stages?.length ? a.stages.join(', ') : `none (${a.target} was not paused)`);
   if (a.action === 'data_loss_ack') parts.push(`${(a.records ?? []).length} record(s)`);
-  // A product revoke (the products view's Revoke, POST /v1/products/{id}/revoke): which id, whether it was marked, why.
+  // A product revoke (the products view's Revoke or Revoke anyway, POST /v1/products/{id}/revoke): which id, whether it was marked (forced), why.
   if (a.action === 'product_revoke')
-    parts.push(`${a.id}: ${a.outcome === 'ended' ? 'not revoked, its trip had ended' : a.outcome}${a.reason ? `: ${a.reason}` : ''}`);
+    parts.push(
+      `${a.id}: ${a.outcome === 'ended' ? 'not revoked, its trip had ended' : `${a.outcome}${a.force ? ' (forced: its last trip had ended)' : ''}`}${a.reason ? `: ${a.reason}` : ''}`,
+    );
   return parts.map((p) => ` · ${p}`).join('');
 }

@@ -1,7 +1,7 @@
 // The products view: one product's trip by id, and the recently stored products, filtered.
 import { api } from './api.js';
 import { $, showError, td } from './ui.js';
-import { forgetRevoke, revokeButton } from './revoke.js';
+import { forceRevokeButton, forgetRevoke, revokeButton } from './revoke.js';
 
 const note = (text) => $('#trace').replaceChildren(Object.assign(document.createElement('p'), { className: 'muted', textContent: text }));
 
@@ -17,7 +17,7 @@ async function trace(id) {
   if (t.state === 'unknown' && !t.hops.length) {
     note(`No product ${id}: not stored, not among the newest entries of any stream, and no dead letter of it${older}. `);
     // It may wait deeper in a backlog than searched, or not be sent yet: a revoke marks it all the same.
-    if (!t.tripEnded) $('#trace p').append(revokeButton(id, trace, false));
+    $('#trace p').append(t.tripEnded ? forceRevokeButton(id, trace, t.lastEnd) : revokeButton(id, trace, false));
     return;
   }
   const host = $('#trace');
@@ -25,8 +25,9 @@ async function trace(id) {
     '<h2></h2><table class="hops"><thead><tr><th>stage</th><th>consumer</th><th>wait ms</th><th>batch ms</th><th>batch size</th><th>output</th></tr></thead><tbody></tbody></table>';
   host.querySelector('h2').innerHTML = `<span></span> · <span class="state ${t.state}">${t.state.replace('_', ' ')}</span>`;
   host.querySelector('h2 span').textContent = t.id;
-  // Offered while its trip has not ended (an ended one would answer 409: nothing to revoke).
-  if (!t.tripEnded) host.querySelector('h2').append(' ', revokeButton(t.id, trace));
+  // Revoke while its trip has not ended (an ended one answers 409); after, Revoke anyway (force): a
+  // version `pipeline produce` sent again has no queued status, so the id reads as ended while it waits.
+  host.querySelector('h2').append(' ', t.tripEnded ? forceRevokeButton(t.id, trace, t.lastEnd) : revokeButton(t.id, trace));
   const body = host.querySelector('tbody');
   for (const h of t.hops) {
     const tr = document.createElement('tr');

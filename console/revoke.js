@@ -1,6 +1,7 @@
 // The products view's Revoke: the admin's POST /v1/products/{id}/revoke (audited), as Flower's
 // task page revokes a task. It asks why and confirms, says the answer (marked, with the cut-off; or
-// the end the trip had reached), then follows the id's status until its trip ends.
+// the end the trip had reached), then follows the id's status until its trip ends. An id whose last
+// trip ended gets Revoke anyway instead: the same POST with `force`, as `pipeline revoke --force`.
 import { api, HttpError } from './api.js';
 import { $, button } from './ui.js';
 
@@ -42,11 +43,24 @@ const where = (s) => (s ? `${s.status.replace('_', ' ')}${s.stage ? ` at ${s.sta
  */
 export const revokeButton = (id, redraw, known = true) => button('Revoke', () => revoke(id, redraw, known), 'danger admin-only product-revoke');
 
-async function revoke(id, redraw, known) {
+/**
+ * The Revoke anyway button of product `id` whose last trip ended `ended` (stored, review, ...): a
+ * version `pipeline produce` sent again since has no `queued` status, so the id reads as ended while
+ * that version waits in a stream. Admin only, as Revoke.
+ */
+export const forceRevokeButton = (id, redraw, ended) =>
+  button('Revoke anyway', () => revoke(id, redraw, true, ended), 'danger admin-only product-revoke-force');
+
+async function revoke(id, redraw, known, ended) {
+  const force = ended !== undefined;
   const reason = prompt(
-    `Revoke ${id}? ` +
-      (known ? '' : 'Nothing of it is found here (it may wait deeper in a backlog than the trace searches, or not be sent yet). ') +
-      'Every version of it sent before now is acked unprocessed by the next stage that reads it and ends revoked; one sent after is processed. ' +
+    (force
+      ? `The last trip of ${id} ended ${ended.replace('_', ' ')}. Revoke it anyway (force, as pipeline revoke --force)? ` +
+        'That trip stays as it ended (a stored product stays stored); a version of it sent again since (pipeline produce writes no queued status, so it shows as ended) ' +
+        'is acked unprocessed by the next stage that reads it and ends revoked; one sent after now is processed. '
+      : `Revoke ${id}? ` +
+        (known ? '' : 'Nothing of it is found here (it may wait deeper in a backlog than the trace searches, or not be sent yet). ') +
+        'Every version of it sent before now is acked unprocessed by the next stage that reads it and ends revoked; one sent after is processed. ') +
       'One already in a stage’s hands finishes there. Cancel revokes nothing. Reason (optional):',
     '',
   );
@@ -55,13 +69,16 @@ async function revoke(id, redraw, known) {
   const gen = generation;
   say(`Revoking ${id}…`);
   let marked;
+  // Forced: the end it has now is the last trip's; only another one (status or time) is the end of what was revoked.
+  const before = force ? await statusOf(id).catch(() => null) : null;
+  const body = { ...(reason.trim() ? { reason: reason.trim() } : {}), ...(force ? { force: true } : {}) };
   try {
-    marked = await api(`/v1/products/${encodeURIComponent(id)}/revoke`, { method: 'POST', body: reason.trim() ? { reason: reason.trim() } : {} });
+    marked = await api(`/v1/products/${encodeURIComponent(id)}/revoke`, { method: 'POST', body });
   } catch (err) {
     if (err instanceof HttpError && err.status === 409) {
       say(
         `${id} was not revoked: its trip had ended ${err.body?.status ?? '(status not said)'}; nothing changed. ` +
-          'A version sent again with pipeline produce (which writes no queued status) is revoked with pipeline revoke --force.',
+          'A version sent again with pipeline produce (which writes no queued status) is revoked with Revoke anyway.',
       );
       return redraw(id);
     }
@@ -74,30 +91,49 @@ async function revoke(id, redraw, known) {
     return;
   }
   const was = marked.was === 'unknown' ? 'it had no status yet' : `it was ${marked.was.replace('_', ' ')}`;
-  const head = `Revoked ${id} (${was}): versions sent up to input entry ${marked.cutoff} end revoked at the next stage that reads them.`;
+  const head = force
+    ? `Revoked ${id} anyway (its last trip ended ${marked.was.replace('_', ' ')}): versions sent up to input entry ${marked.cutoff} end revoked at the next stage that reads them.`
+    : `Revoked ${id} (${was}): versions sent up to input entry ${marked.cutoff} end revoked at the next stage that reads them.`;
   say(`${head} Following its status…`);
-  await follow(id, gen, head, redraw);
+  await follow(id, gen, head, redraw, before);
 }
+
+/** GET /v1/products/{id}, null for an id without a status (404). */
+async function statusOf(id, waitMs = 0) {
+  try {
+    return await api(`/v1/products/${encodeURIComponent(id)}${waitMs ? `?wait_ms=${waitMs}` : ''}`);
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 404) return null;
+    throw err;
+  }
+}
+
+/** An end other than `before` (a forced revoke's last trip: the same status and time is that trip's, not a new one). */
+const newEnd = (s, before) => s && FINAL.has(s.status) && !(before && before.status === s.status && before.at === s.at);
 
 /**
  * Read the id's status until its trip ends (then draw its trace again) or another product is traced:
- * at once first (where it stands is said now), then long polls.
+ * at once first (where it stands is said now), then long polls. `before`: a forced revoke's status
+ * then, whose end is not waited for (a long poll of an ended id answers at once: `pollMs` apart).
  */
-async function follow(id, gen, head, redraw, o = FOLLOW) {
+async function follow(id, gen, head, redraw, before, o = FOLLOW) {
   for (let wait = 0; ; wait = o.waitMs) {
-    let s = null;
+    let s;
     try {
-      s = await api(`/v1/products/${encodeURIComponent(id)}${wait ? `?wait_ms=${wait}` : ''}`);
+      s = await statusOf(id, wait);
     } catch (err) {
       if (gen !== generation) return;
-      if (!(err instanceof HttpError && err.status === 404)) {
-        say(`${head} Following its status stopped: ${describe(err)}. Find it again to see where it is.`, true);
-        if (err instanceof HttpError && err.status === 401) throw err;
-        return;
-      }
+      say(`${head} Following its status stopped: ${describe(err)}. Find it again to see where it is.`, true);
+      if (err instanceof HttpError && err.status === 401) throw err;
+      return;
     }
     if (gen !== generation) return;
-    if (s && FINAL.has(s.status)) {
+    if (before && s && FINAL.has(s.status) && !newEnd(s, before)) {
+      say(`${head} Now ${where(s)} (its last trip); a version sent again ends when the next stage reads it (none sent: nothing more happens).`);
+      await new Promise((r) => setTimeout(r, o.pollMs));
+      continue;
+    }
+    if (newEnd(s, before)) {
       await redraw(id);
       // A record already in a stage's hands finishes there (the store's included): said, not hidden.
       const how = s.status === 'revoked' ? '' : ': it was in a stage’s hands already, which finished it (a revoke is best effort)';

@@ -30,7 +30,7 @@ export function registerMetricsRoute(app: FastifyInstance, config: ResolvedConfi
  * The registry `GET /metrics` serves: prom-client gauges and counters filled from the console
  * sampler's latest sample at scrape time (no extra Redis round trip per scrape). Served: the
  * monitor's backlog gauges (stream.length, group.lag/pending/consumers, dlq.length,
- * store.products) and messages.in / messages.out per stage, counted by Redis itself (the group's
+ * revokes.marks, revoked.records, store.products) and messages.in / messages.out per stage, counted by Redis itself (the group's
  * entries-read, and entries-read minus pending), so the dashboard's backlog and throughput panels
  * work without StatsD; with `opts.requestMetrics`, the server's own request counts and timings
  * too (one process's: behind a load balancer Prometheus sums the servers). Per-batch timings and
@@ -68,6 +68,8 @@ export function createPrometheus(
   gauge('group.pending', ['stage'], (g, s) => s.stages.forEach((st) => g.set({ stage: st.stage }, st.pending)));
   gauge('group.consumers', ['stage'], (g, s) => s.stages.forEach((st) => g.set({ stage: st.stage }, st.consumers)));
   gauge('dlq.length', [], (g, s) => g.set(s.dlq));
+  gauge('revokes.marks', [], (g, s) => g.set(s.revokeMarks));
+  gauge('revoked.records', [], (g, s) => g.set(s.revoked));
   // Only the Redis sink's products are counted: an unset gauge without labels reads 0, which another sink's store is not.
   if (storeSink(config) === 'redis') gauge('store.products', [], (g, s) => g.set(s.stored ?? 0));
   // Counters from Redis' own counts: increased by what Redis counted since the last scrape.

@@ -9,7 +9,7 @@ import { REVOKE_ID_MAX, REVOKE_REASON_MAX, revokeIds } from '../ops/revoke.js';
  * The admin's `POST /v1/products/{id}/revoke` (body `{"reason": "...", "force": true}`, optional; lib/ops/revoke.ts):
  * 202 when marked (a version submitted before is acked unprocessed by the next stage that reads it,
  * its trip ending `revoked`; an id not seen yet is marked too), 409 with the status when the id's
- * trip had ended (nothing changes; with `force` it is marked: a version produced again since is revoked). Audited in `{p}:console:audit` (`product_revoke`) with the token's name.
+ * trip had ended (nothing changes; with `force` it is marked: a version produced again since is revoked). Audited in `{p}:console:audit` (`product_revoke`, with `force` when given) with the token's name.
  */
 export function registerRevoke(app: FastifyInstance): void {
   const { config, redis, keys, logger } = app.pipeline;
@@ -60,6 +60,7 @@ export function registerRevoke(app: FastifyInstance): void {
         requestId: req.id,
         id,
         outcome: r!.outcome,
+        ...(force ? { force } : {}),
         ...(reason ? { reason } : {}),
       });
       if (r!.outcome === 'ended')

@@ -19,9 +19,11 @@ export interface ProductTrace {
   state: ProductState;
   /**
    * Its trip has ended: its state or its id's status is final (stored, review, dead_lettered, revoked),
-   * so a revoke would change nothing (409) and the console offers none.
+   * so a revoke changes nothing (409) unless forced: the console offers Revoke anyway.
    */
   tripEnded: boolean;
+  /** How its last trip ended (stored, review, dead_lettered, revoked), when it has: what Revoke anyway's confirmation names. */
+  lastEnd?: string;
   /** Stored: the indexed fields (category, brand, mpn, ..., reviewedBy, storedAt). */
   stored?: Record<string, string>;
   /** Stages visited, in order, with wait and batch times. */
@@ -119,6 +121,8 @@ export async function traceProduct(
     out.revoked = { stage: status.g ?? '', by: status.b ?? 'unknown', ...(status.r ? { reason: status.r } : {}), at: Number(status.t ?? 0) };
   }
   out.tripEnded = FINAL_STATUSES.has(out.state) || FINAL_STATUSES.has(status.s ?? '');
+  // A version sent again reads in_flight while the status still says how the last trip ended.
+  if (out.tripEnded) out.lastEnd = FINAL_STATUSES.has(out.state) ? out.state : status.s;
   if (env) {
     out.hops = hopTimings(env);
     out.outputs = env.outputs;

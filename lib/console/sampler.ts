@@ -7,7 +7,7 @@ import { timerOrEvent } from '../core/sleep.js';
 import { errorMessage } from '../core/errors.js';
 import { assertRedisReady } from '../api/errors.js';
 import type { Logger } from '../observe/logger.js';
-import { backlog, DlqTally, pipelineStatus, type PipelineStatus } from '../ops/inspect.js';
+import { backlog, DlqTally, pipelineStatus, revokeFigures, type PipelineStatus, type RevokeFigures } from '../ops/inspect.js';
 import { counterDelta, perSecond, readCount, shardCounters } from '../ops/rates.js';
 import { Keys } from '../redis/keys.js';
 import { stageLatencies } from './hops.js';
@@ -43,7 +43,8 @@ export interface StageSample {
   deadLetters: number | null;
 }
 
-export interface ConsoleSample {
+/** `revokeMarks` and `revoked`: the revoke marks outstanding and the records that ended revoked, as PipelineStatus has them. */
+export interface ConsoleSample extends RevokeFigures {
   at: number;
   stages: StageSample[];
   /**
@@ -67,7 +68,7 @@ export interface ConsoleSample {
    * Sharded pipelines only: each shard's DLQ length and per stage its length, lag and pending
    * (`stages` and `dlq` above are their sums; `consumers` there is the most any shard's group has).
    */
-  shards?: { shard: number; dlq: number; stages: { stage: string; length: number; lag: number | null; pending: number }[] }[];
+  shards?: ({ shard: number; dlq: number; stages: { stage: string; length: number; lag: number | null; pending: number }[] } & RevokeFigures)[];
   /** Nothing of the pipeline in Redis yet (lib/ops/pipeline-presence.ts): the page says so, with the pipelines Redis holds. */
   nothingYet: boolean;
   /** The data losses the workers recorded and no one acknowledged yet (lib/ops/data-loss.ts): the console's red banner; [] when none. */
@@ -325,6 +326,7 @@ export class ConsoleSampler {
       nothingYet: nothingYet(status),
       terminal: status.streams.filter((s) => !s.stage).map((s) => ({ stream: s.stream, length: s.length, ...(s.stream === 'review' && review ? review : {}) })),
       dlq: status.dlq,
+      ...revokeFigures(status),
       // The products set counts the Redis sink's products only: 0 for a Postgres store had read as "nothing stored".
       stored: (this.o.sink ?? 'redis') === 'redis' ? status.stored : null,
       sink: this.o.sink ?? 'redis',
@@ -333,6 +335,7 @@ export class ConsoleSampler {
             shards: status.shards.map((sh) => ({
               shard: sh.shard,
               dlq: sh.dlq,
+              ...revokeFigures(sh),
               stages: sh.streams
                 .filter((st) => st.stage)
                 .map((st) => ({ stage: st.stage!, length: st.length, lag: backlog(st), pending: st.group?.pending ?? 0 })),

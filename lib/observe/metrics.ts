@@ -189,6 +189,8 @@ export const METRIC_CATALOG: readonly MetricSpec[] = [
     help: 'consumers in the stage group (a cleanly stopped worker leaves at once; a crashed one stays until consumerIdleRemoveMs)',
   },
   { name: 'dlq.length', type: 'gauge', tags: [], from: 'monitor', help: 'entries in the dead-letter stream' },
+  { name: 'revokes.marks', type: 'gauge', tags: [], from: 'monitor', help: 'revoke marks outstanding (pipeline revoke): entries of {p}:revokes' },
+  { name: 'revoked.records', type: 'gauge', tags: [], from: 'monitor', help: 'records that ended revoked, all time (the counter {p}:revoked)' },
   {
     name: 'webhooks.lag',
     type: 'gauge',

@@ -117,12 +117,14 @@ export function stageGrants(config: ResolvedConfig, stage: ResolvedStage, dataAc
   const paused = each((k) => [k.paused(stage.name)]);
   // Revoked ids (`pipeline revoke`), read with the paused flag (lib/stream/revokes.ts): read-only.
   const revokes = each((k) => [k.revokes]);
+  // The count of records ended revoked, INCR beside their completion (lib/stream/done.ts).
+  const revokedCounts = each((k) => [k.revokedCount]);
   // The token bucket of a stage with a `rateLimit`, taken from before each read (lib/worker/rate-gate.ts): its function's keys and commands.
   const buckets = stage.rateLimit ? each((k) => [k.rateLimit(stage.name)]) : [];
   // The liveness marker is written by FCALL too (lib/lua/liveness-3.lua, allow-oom: it holds while Redis is full), with its registration and alive key.
   const scriptKeys = uniq([...own, ...fences, ...liveness, ...targets, ...each((k) => [k.dlq]), ...buckets, ...data.flatMap((g) => g.keys)]);
   const summary =
-    `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL/GET ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; HGETALL ${paused.join(', ')}; XRANGE ${revokes.join(', ')}; SET ${statuses.join(', ')}; GET/SET ${epochs.join(', ')}; HSETNX/HSET/HINCRBY/HGETALL ${dataLost.join(', ')}` +
+    `reads ${own.join(', ')} as group ${stage.name}; XADD to ${appends.join(', ')}; SET/DEL/GET ${liveness.join(', ')}; GET/SET ${fences.join(', ')}; HGETALL ${paused.join(', ')}; XRANGE ${revokes.join(', ')}; INCR ${revokedCounts.join(', ')}; SET ${statuses.join(', ')}; GET/SET ${epochs.join(', ')}; HSETNX/HSET/HINCRBY/HGETALL ${dataLost.join(', ')}` +
     (buckets.length ? `; HMGET/HSET/PEXPIRE ${buckets.join(', ')}, TIME` : '') +
     (data.length ? `; ${data.map((g) => `${g.commands.join(' ')} on ${g.keys.join(' ')}`).join('; ')}` : '');
   const selectors: KeyGrant[] = [
@@ -137,6 +139,7 @@ export function stageGrants(config: ResolvedConfig, stage: ResolvedStage, dataAc
     { keys: dataLost, mode: 'rw', commands: DATA_LOST_COMMANDS },
     { keys: paused, mode: 'r', commands: ['hgetall'] },
     { keys: revokes, mode: 'r', commands: ['xrange'] },
+    { keys: revokedCounts, mode: 'rw', commands: ['incr'] },
     ...(buckets.length ? [{ keys: buckets, mode: 'rw' as const, commands: RATE_LIMIT_COMMANDS }] : []),
     ...data,
   ];

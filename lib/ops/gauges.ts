@@ -27,7 +27,7 @@ export interface GaugeSamplerOptions {
 
 /**
  * Send one status sample as gauges (names in METRIC_CATALOG: stream.length, group.*, dlq.length,
- * store.products, webhooks.lag). `redisStore` false (another sink holds the products): no store.products, rather than a false 0.
+ * revokes.marks, revoked.records, store.products, webhooks.lag). `redisStore` false (another sink holds the products): no store.products, rather than a false 0.
  * A lag Redis cannot tell (null) is not sent, rather than a made-up number.
  */
 export function emitGauges(metrics: Metrics, status: PipelineStatus, redisStore = true, webhooks: readonly WebhookGroup[] = []): void {
@@ -40,6 +40,8 @@ export function emitGauges(metrics: Metrics, status: PipelineStatus, redisStore 
     metrics.gauge('group.consumers', s.group?.consumers ?? 0, { stage: s.stage });
   }
   metrics.gauge('dlq.length', status.dlq);
+  metrics.gauge('revokes.marks', status.revokeMarks);
+  metrics.gauge('revoked.records', status.revoked);
   if (redisStore) metrics.gauge('store.products', status.stored);
   for (const h of webhooks) if (h.lag !== null) metrics.gauge('webhooks.lag', h.lag, { webhook: h.name });
 }

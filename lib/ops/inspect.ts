@@ -45,10 +45,20 @@ export interface PipelineStatus {
   streams: StreamStatus[];
   dlq: number;
   stored: number;
+  /** Revoke marks outstanding: entries of the revokes stream(s) `{p}:revokes`, kept `limits.revokeTtlMs` (lib/ops/revoke.ts). */
+  revokeMarks: number;
+  /** Records that ended `revoked`, all time (the counter `{p}:revoked`, Keys.revokedCount). */
+  revoked: number;
   at: number;
   /** Only for a sharded pipeline (config `shards` > 1): each shard's own numbers, in shard order. */
   shards?: ShardStatus[];
 }
+
+/** The revoke figures a status carries (pipeline-wide and per shard). */
+export type RevokeFigures = Pick<PipelineStatus, 'revokeMarks' | 'revoked'>;
+
+/** Just the revoke figures of a status (the console's sample copies them). */
+export const revokeFigures = ({ revokeMarks, revoked }: RevokeFigures): RevokeFigures => ({ revokeMarks, revoked });
 
 export interface ShardStatus {
   shard: number;
@@ -57,6 +67,8 @@ export interface ShardStatus {
   streams: StreamStatus[];
   dlq: number;
   stored: number;
+  revokeMarks: number;
+  revoked: number;
 }
 
 export { pairs } from '../core/reply-pairs.js';
@@ -103,15 +115,20 @@ export interface StatusOptions {
   lagEstimateCap?: number;
 }
 
-/** One key set's stage streams, terminal streams, DLQ and store count. */
+/** One key set's stage streams, terminal streams, DLQ, store count, revoke marks and revoked count. */
 async function keysStatus(redis: Redis, config: ResolvedConfig, keys: Keys, o: StatusOptions): Promise<Omit<ShardStatus, 'shard' | 'tag'>> {
   const cap = o.lagEstimateCap ?? LAG_ESTIMATE_CAP;
   const streams = await Promise.all([
     ...config.stages.map((s) => streamStatus(redis, keys.stream(s.input), s.input, s.name, s.name, cap)),
     ...config.streams.terminal.map((t) => streamStatus(redis, keys.stream(t), t, undefined, o.terminalGroup, cap)),
   ]);
-  const [dlq, stored] = await Promise.all([redis.xlen(keys.dlq), redis.scard(keys.products)]);
-  return { streams, dlq, stored };
+  const [dlq, stored, revokeMarks, revoked] = await Promise.all([
+    redis.xlen(keys.dlq),
+    redis.scard(keys.products),
+    redis.xlen(keys.revokes),
+    redis.get(keys.revokedCount),
+  ]);
+  return { streams, dlq, stored, revokeMarks, revoked: Number(revoked ?? 0) };
 }
 
 /** Every stage stream, terminal stream and the DLQ (of every shard), read in one auto-pipelined round. */
@@ -125,8 +142,17 @@ export async function pipelineStatus(redis: Redis, config: ResolvedConfig, o: St
       `{${config.pipeline}:*}`,
     ),
   );
-  const total = (k: 'dlq' | 'stored') => shards.reduce((n, s) => n + s[k], 0);
-  return { pipeline: config.pipeline, streams, dlq: total('dlq'), stored: total('stored'), at: Date.now(), shards };
+  const total = (k: 'dlq' | 'stored' | 'revokeMarks' | 'revoked') => shards.reduce((n, s) => n + s[k], 0);
+  return {
+    pipeline: config.pipeline,
+    streams,
+    dlq: total('dlq'),
+    stored: total('stored'),
+    revokeMarks: total('revokeMarks'),
+    revoked: total('revoked'),
+    at: Date.now(),
+    shards,
+  };
 }
 
 const laterId = (a: string, b: string) => (idTime(a) > idTime(b) || (idTime(a) === idTime(b) && Number(a.split('-')[1]) > Number(b.split('-')[1])) ? a : b);

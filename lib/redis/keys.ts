@@ -114,6 +114,14 @@ export class Keys {
   get revokes(): string {
     return `${this.tag}:revokes`;
   }
+  /**
+   * How many records ended `revoked` (a counter: INCR with each revoked completion, lib/stream/done.ts),
+   * for `pipeline status`, `top`, the console and `/metrics`; no TTL. A worker that dies between a
+   * revoked record's completion and its ack writes that completion again, and it is counted again.
+   */
+  get revokedCount(): string {
+    return `${this.tag}:revoked`;
+  }
   /** Small hash with one id's last known status (queued, stored, review, dead_lettered, revoked), with a TTL (lib/stream/done.ts). */
   status(key: string): string {
     return `${this.tag}:status:${key}`;

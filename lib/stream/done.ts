@@ -80,6 +80,8 @@ export async function recordCompletions(redis: Redis, keys: Keys | Shards, list:
     if (c.error) status.x = c.error.slice(0, 500);
     if (c.by) status.b = c.by;
     p.set(keys.status(c.key), encodeStatus(status), 'PX', s.statusTtlMs);
+    // Counted with the end it counts (`pipeline status`, the console, `/metrics`): no scan of statuses.
+    if (c.status === 'revoked') p.incr(keys.revokedCount);
   }
   const replies = (await p.exec()) ?? [];
   for (const [err] of replies) if (err) throw err;

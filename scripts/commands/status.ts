@@ -147,14 +147,20 @@ export function formatStatus(
     const master = masterOf?.(slot);
     // Another sink's products are not in Redis: no per-shard count (it had said `stored 0` under the header's "not counted here").
     const stored = sink === 'redis' ? `, stored ${sh.stored}` : '';
-    return `shard ${sh.shard} ${sh.tag} slot ${slot}${master ? ` on ${master}` : ''}: lag ${lag ?? '?'}, pending ${pending}, dlq ${sh.dlq}${stored}`;
+    return `shard ${sh.shard} ${sh.tag} slot ${slot}${master ? ` on ${master}` : ''}: lag ${lag ?? '?'}, pending ${pending}, dlq ${sh.dlq}, ${revokesText(sh, ', ')}${stored}`;
   });
   const stored = storedText(s.stored, sink);
-  const head = `pipeline ${s.pipeline}  ${stored}${s.shards ? `  shards ${s.shards.length}` : ''}`;
+  const head = `pipeline ${s.pipeline}  ${stored}  ${revokesText(s)}${s.shards ? `  shards ${s.shards.length}` : ''}`;
   const note = [fusedLine(fused), rateLimitLine(limits)].filter((l) => l !== undefined).join('\n');
   const waits = [pausedLine(paused), permissionsLine(waiting), outagesLine(outages)].filter((l) => l !== undefined).join('\n');
   return `${head}\n${lines.join('\n')}\n${shards.length ? shards.join('\n') + '\n' : ''}${note ? `\n${note}\n` : ''}${waits ? `\n${waits}\n` : ''}`;
 }
+
+/**
+ * `revoked N  revoke marks M` (status, top; `sep` between them): records that ended revoked, all
+ * time, and the revoke marks outstanding (`pipeline revoke`'s, kept `limits.revokeTtlMs`).
+ */
+export const revokesText = (s: { revoked: number; revokeMarks: number }, sep = '  '): string => `revoked ${s.revoked}${sep}revoke marks ${s.revokeMarks}`;
 
 /**
  * `stored N` for the redis sink; another sink holds its own products (Postgres: `pipeline export
@@ -228,7 +234,7 @@ export async function statusOutput(redis: Redis, config: ResolvedConfig, json = 
   return { text, status };
 }
 
-/** `pipeline status`: per stream length, group lag, pending, consumers; DLQ length; stored count; the fused stages; the stages waiting for a missing permission or out an outage. */
+/** `pipeline status`: per stream length, group lag, pending, consumers; DLQ length; stored count; revoked count and revoke marks; the fused stages; the stages waiting for a missing permission or out an outage. */
 export async function statusCommand(opts: GlobalOptions & { json?: boolean }): Promise<void> {
   const config = loadConfig(opts);
   // Read-only, and perhaps run where the models are not: a warning, in the words `up` refuses to start with.

@@ -8,7 +8,7 @@ import { createClient } from '../../lib/redis/url.js';
 import { configShards, type Shards } from '../../lib/redis/shard.js';
 import { liveFusedRoutes } from '../../lib/ops/fusion-live.js';
 import { cliRedis, loadConfig, type GlobalOptions } from './common.js';
-import { fusedLine, pausedLine, pausedRows, rateLimitLine, rateLimitRows, storedText, type PausedRow, type RateLimitRow } from './status.js';
+import { fusedLine, pausedLine, pausedRows, rateLimitLine, rateLimitRows, revokesText, storedText, type PausedRow, type RateLimitRow } from './status.js';
 import { storeSink } from '../../lib/ops/inspect.js';
 import { consumerWaits, type OutageWaitRow, type PermissionWaitRow } from '../../lib/ops/consumer-waits.js';
 import { writeRefusal, writeRefusalLine } from '../../lib/ops/write-refusal.js';
@@ -46,6 +46,10 @@ export interface TopFrame {
   rows: TopRow[];
   dlq: number;
   stored: number;
+  /** Records that ended `revoked`, all time. */
+  revoked: number;
+  /** Revoke marks outstanding (`{p}:revokes`, every shard's). */
+  revokeMarks: number;
   /** The store stage's sink: `stored` counts the redis sink's products only. @defaultValue redis */
   sink?: string;
   /** Stages that run fused after another, as their workers report (lib/ops/fusion-live.ts): their streams see only what is not. */
@@ -128,6 +132,8 @@ export class TopSampler {
       rows,
       dlq: status.dlq,
       stored: status.stored,
+      revoked: status.revoked,
+      revokeMarks: status.revokeMarks,
       sink: storeSink(this.config),
       fused,
       waiting: waits.permissions,
@@ -187,7 +193,7 @@ export function renderFrame(f: TopFrame, intervalMs: number): string {
       '',
       ...lines,
       '',
-      `dlq ${f.dlq}  ${storedText(f.stored, f.sink ?? 'redis')}`,
+      `dlq ${f.dlq}  ${storedText(f.stored, f.sink ?? 'redis')}  ${revokesText(f)}`,
       ...fused,
       ...limits,
       ...paused,

@@ -24,6 +24,8 @@ const status: PipelineStatus = {
   ],
   dlq: 0,
   stored: 0,
+  revokeMarks: 0,
+  revoked: 0,
   at: 0,
 };
 
@@ -48,12 +50,15 @@ test('a lag Redis could not report and was counted shows as ~N', () => {
 });
 
 test("another sink's products are not counted as 0: the header says where they are", () => {
-  assert.match(formatStatus(status), /^pipeline p {2}stored 0\n/);
-  assert.match(formatStatus(status, undefined, 'postgres'), /^pipeline p {2}stored: in the postgres sink \(not counted here\)\n/);
+  assert.match(formatStatus(status), /^pipeline p {2}stored 0 {2}revoked 0 {2}revoke marks 0\n/);
+  assert.match(
+    formatStatus(status, undefined, 'postgres'),
+    /^pipeline p {2}stored: in the postgres sink \(not counted here\) {2}revoked 0 {2}revoke marks 0\n/,
+  );
 });
 
 test("a sharded pipeline's shard lines under another sink say no stored count (they said `stored 0` beneath the header's `not counted here`)", () => {
-  const shard = (n: number) => ({ shard: n, tag: `{p:${n}}`, streams: status.streams, dlq: n, stored: 0 });
+  const shard = (n: number) => ({ shard: n, tag: `{p:${n}}`, streams: status.streams, dlq: n, stored: 0, revokeMarks: 0, revoked: 0 });
   const sharded: PipelineStatus = { ...status, dlq: 1, shards: [shard(0), shard(1)] };
   const lines = (sink?: string) =>
     formatStatus(sharded, undefined, sink)
@@ -66,8 +71,18 @@ test("a sharded pipeline's shard lines under another sink say no stored count (t
   );
   const postgres = lines('postgres');
   assert.equal(postgres.length, 2);
-  assert.match(postgres[1]!, /^shard 1 \{p:1\} slot \d+: lag 5, pending 1, dlq 1$/);
+  assert.match(postgres[1]!, /^shard 1 \{p:1\} slot \d+: lag 5, pending 1, dlq 1, revoked 0, revoke marks 0$/);
   assert.not.match(postgres.join('\n'), /stored/);
+});
+
+test('the revoked records and the revoke marks outstanding: in the header, per shard, and in `top`', () => {
+  const shard = (n: number) => ({ shard: n, tag: `{p:${n}}`, streams: status.streams, dlq: 0, stored: 0, revokeMarks: n + 1, revoked: 2 * n });
+  const sharded: PipelineStatus = { ...status, revokeMarks: 3, revoked: 2, shards: [shard(0), shard(1)] };
+  const text = formatStatus(sharded);
+  assert.match(text, /^pipeline p {2}stored 0 {2}revoked 2 {2}revoke marks 3 {2}shards 2\n/);
+  assert.match(text, /\nshard 1 \{p:1\} slot \d+: lag 5, pending 1, dlq 0, revoked 2, revoke marks 2, stored 0\n/);
+  const frame = { pipeline: 'p', at: 0, rows: [], dlq: 1, stored: 4, revoked: 7, revokeMarks: 5, fused: [] };
+  assert.match(renderFrame(frame, 1000), /\ndlq 1 {2}stored 4 {2}revoked 7 {2}revoke marks 5\n/);
 });
 
 test("the table names the stages that run fused, as `top` does (their rows read 0 added, 0 consumers: an idle stage's, unexplained)", () => {
@@ -91,13 +106,13 @@ test('a stage fused after several (validate after each extractor) is named once 
   ];
   const line = 'classify after preprocess, validate after extract.a/extract.b, match after validate';
   assert.ok(formatStatus(status, undefined, 'redis', fused).endsWith(`: ${line}\n`), 'status');
-  const frame = { pipeline: 'p', at: 0, rows: [], dlq: 0, stored: 0, fused };
+  const frame = { pipeline: 'p', at: 0, rows: [], dlq: 0, stored: 0, revoked: 0, revokeMarks: 0, fused };
   assert.ok(renderFrame(frame, 1000).endsWith(`: ${line}\n`), 'top');
   assert.is(renderFrame(frame, 1000).match(/validate after/g)?.length, 1);
 });
 
 /** The pipeline before a first run: nothing in Redis. */
-const empty: PipelineStatus = { pipeline: 'p', streams: [], dlq: 0, stored: 0, at: 0 };
+const empty: PipelineStatus = { pipeline: 'p', streams: [], dlq: 0, stored: 0, revokeMarks: 0, revoked: 0, at: 0 };
 
 test("pipeline start's summary is this run's: reads, terminal entries, dead letters and stored products less what was there before (they were all-time totals)", () => {
   const config = { pipeline: 'p', stages: [{ name: 'store', kind: 'store', settings: { sink: 'redis' } }], routes: {} } as unknown as ResolvedConfig;

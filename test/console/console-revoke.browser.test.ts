@@ -8,7 +8,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Page } from 'playwright-core';
+import { Readable } from 'node:stream';
 import { readAudit } from '../../lib/ops/audit.js';
+import { produce } from '../../lib/producer/producer.js';
 import { pauseStages, resumeStages } from '../../lib/ops/pause.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { readStatus } from '../../lib/stream/status-value.js';
@@ -136,6 +138,70 @@ test('an admin revokes a record queued behind a paused stage: marked with its cu
   assert.equal([...a.errors, ...b.errors], []);
   await a.page.close();
   await b.page.close();
+});
+
+test('an id stored, then produced again: the page offers Revoke anyway (admin only), says the last trip ended and what force does, marks it audited, follows until the new version ends revoked; the overview and /metrics count it', async () => {
+  await submit('fz-1');
+  await waitFor('fz-1 stored', async () => (await readStatus(redis, keys.status('fz-1'))).s === 'stored');
+  await pauseStages(redis, config, 'preprocess', { by: 'test' });
+  await new Promise((res) => setTimeout(res, 500)); // every consumer has read the flag (pausePollMs 100)
+  // As `pipeline produce` sends it: no queued status, so the id reads as ended while this version waits.
+  await produce(redis, Readable.from([JSON.stringify({ id: 'fz-1', title: 'Kensington K72349US Wireless Mouse, v2' })]), {
+    stream: keys.stream('in'),
+    source: 'test',
+    maxRecordBytes: 65536,
+  });
+  const ro = await signedIn(browser, url, READ, 'products');
+  await find(ro.page, 'fz-1');
+  await ro.page.waitForSelector('#trace .state.stored');
+  assert.is(await ro.page.locator('#trace button.product-revoke-force').isVisible(), false, 'read-only: hidden');
+  await ro.page.close();
+
+  const { page, errors } = await signedIn(browser, url, ADMIN, 'products');
+  await find(page, 'fz-1');
+  await page.waitForSelector('#trace .state.stored');
+  assert.is(await revokeButton(page).count(), 0, 'no plain Revoke: it would answer 409');
+  let asked = '';
+  page.once('dialog', (d) => {
+    asked = d.message();
+    void d.accept('sent again by mistake');
+  });
+  await page.click('#trace button.product-revoke-force');
+  await page.waitForSelector('#revoke-result:has-text("(its last trip)")');
+  assert.match(
+    asked,
+    /^The last trip of fz-1 ended stored\. Revoke it anyway \(force, as pipeline revoke --force\)\? That trip stays as it ended .*Reason \(optional\):$/s,
+  );
+  const cutoff = (await redis.xrevrange(keys.stream('in'), '+', '-', 'COUNT', 1))[0]![0];
+  assert.match(
+    (await page.textContent('#revoke-result')) ?? '',
+    new RegExp(`^Revoked fz-1 anyway \\(its last trip ended stored\\): versions sent up to input entry ${cutoff} .* Now stored at store \\(its last trip\\)`),
+  );
+  const [audited] = await readAudit(redis, keys);
+  assert.equal([audited!.action, audited!.id, audited!.outcome, audited!.force, audited!.by], ['product_revoke', 'fz-1', 'revoked', true, 'alice']);
+
+  await resumeStages(redis, config, 'preprocess');
+  await page.waitForSelector('#revoke-result:has-text("It ended")');
+  assert.match((await page.textContent('#revoke-result')) ?? '', /It ended revoked at preprocess\.$/);
+  assert.is((await readStatus(redis, keys.status('fz-1'))).s, 'revoked');
+  assert.is(await redis.exists(keys.product('fz-1')), 1, 'the stored product of the ended trip stays');
+
+  // Recent actions say it was forced; the overview and /metrics count rk-1 and fz-1 revoked, and their two marks.
+  await page.click('#tab-dlq');
+  await page.waitForSelector('#audit li:has-text("fz-1")');
+  assert.match(
+    (await page.locator('#audit li').allTextContents())[0]!,
+    /alice · product_revoke · fz-1: revoked \(forced: its last trip had ended\): sent again by mistake$/,
+  );
+  await page.click('#tab-pipeline');
+  await page.waitForSelector('#revoked-total:text-is("2")');
+  assert.is(await page.textContent('#revoke-marks'), '2');
+  await waitFor('/metrics counts them', async () => {
+    const body = (await app.inject({ method: 'GET', url: '/metrics', headers: auth(READ) })).body;
+    return /\npipeline_revoked_records\{[^}]*\} 2\n/.test(body) && /\npipeline_revokes_marks\{[^}]*\} 2\n/.test(body);
+  });
+  assert.equal(errors, []);
+  await page.close();
 });
 
 test.run();

@@ -15,6 +15,7 @@ import { resolveConfig, stageRedisUrlEnv } from '../../lib/config/load.js';
 import type { PipelineConfig, ResolvedConfig } from '../../lib/config/types.js';
 import { readLabels } from '../../lib/console/labels.js';
 import { aclUsers, applyAcl } from '../../lib/ops/acl.js';
+import { pipelineStatus } from '../../lib/ops/inspect.js';
 import { pauseStages, resumeStages } from '../../lib/ops/pause.js';
 import { revokeIds } from '../../lib/ops/revoke.js';
 import { createLogger } from '../../lib/observe/logger.js';
@@ -147,6 +148,13 @@ test("revoke on a sharded pipeline run by its ACL users: each marker on its id's
     });
     assert.equal(await ended(), [...revoked.map(() => 'revoked'), ...ids.slice(6).map(() => 'stored')]);
     for (const id of revoked) assert.is(await admin.exists(shards.keysFor(id).product(id)), 0, `${id} not stored`);
+    // Counted on each record's shard by its stage user (INCR of {p:N}:revoked), summed by the status.
+    const status = await pipelineStatus(admin, config);
+    assert.equal([status.revoked, status.revokeMarks], [6, 6]);
+    assert.equal(
+      status.shards!.map((sh) => [sh.revoked, sh.revokeMarks]),
+      shards.all.map((k) => revoked.filter((id) => shards.keysFor(id) === k).length).map((n) => [n, n]),
+    );
   } finally {
     producer.disconnect();
     await Promise.all(workers.map((w) => w.stop()));

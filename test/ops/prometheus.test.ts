@@ -24,7 +24,15 @@ test('messages_in/out keep counting after a Redis restart made the groups again 
   let sample: ConsoleSample | undefined;
   const registry = createPrometheus(config, () => sample);
   const at = (read: number, pending: number) => {
-    sample = { stages: [], terminal: [], dlq: 0, stored: 0, totals: [{ stage: 'preprocess', read, pending }] } as unknown as ConsoleSample;
+    sample = {
+      stages: [],
+      terminal: [],
+      dlq: 0,
+      revokeMarks: 0,
+      revoked: 0,
+      stored: 0,
+      totals: [{ stage: 'preprocess', read, pending }],
+    } as unknown as ConsoleSample;
   };
   const value = async (name: string) => {
     const m = (await registry.getMetricsAsJSON()).find((x) => x.name.endsWith(name))!;
@@ -45,7 +53,7 @@ test('messages_in/out keep counting after a Redis restart made the groups again 
 });
 
 test('store.products is absent from /metrics when the store stage writes to Postgres (it read 0: SCARD of a Redis set that sink never fills)', async () => {
-  const sample = { stages: [], terminal: [], dlq: 0, stored: 0, totals: [] } as unknown as ConsoleSample;
+  const sample = { stages: [], terminal: [], dlq: 0, revokeMarks: 0, revoked: 0, stored: 0, totals: [] } as unknown as ConsoleSample;
   const names = async (c: typeof config) => (await createPrometheus(c, () => sample).getMetricsAsJSON()).map((m) => m.name);
   assert.ok((await names(config)).includes('pipeline_store_products'), 'with the Redis store');
   const pg = resolveConfig(

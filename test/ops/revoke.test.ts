@@ -83,6 +83,19 @@ test("pipeline revoke while records wait: they end revoked (status, completion, 
     const logged = run.lines.filter((l) => l.event === 'message.revoked');
     assert.equal(logged.map((l) => l.key).sort(), ['h0', 'w1', 'w3']);
     for (const l of logged) assert.ok(l.stage && l.consumer && l.id && l.by && l.reason === 'withdrawn', JSON.stringify(l));
+    // What an operator sees of it: the records that ended revoked and the marks outstanding, in `status` and `status --json`.
+    const status = cli(['--config', cliConfig, 'status', '--json'], server.url);
+    assert.is(await exited(status), 0, status.output());
+    const json = JSON.parse(
+      status
+        .output()
+        .split('\n')
+        .find((l) => l.startsWith('{'))!,
+    ) as { revoked: number; revokeMarks: number };
+    assert.equal([json.revoked, json.revokeMarks], [3, 3]);
+    const table = cli(['--config', cliConfig, 'status'], server.url);
+    assert.is(await exited(table), 0, table.output());
+    assert.match(table.output(), new RegExp(`^pipeline ${pipeline} {2}stored 4 {2}revoked 3 {2}revoke marks 3$`, 'm'));
 
     // Submitted after the revoke: processed normally.
     await produceRecords(keys, records('w', 2).slice(1));

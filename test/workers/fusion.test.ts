@@ -80,7 +80,7 @@ test('fusedRoutes: the shipped config fuses preprocess into classify and extract
   const edges = pipelineGraph(shipped).edges;
   assert.ok(edges.find((e) => e.from === 'preprocess' && e.to === 'classify')!.fused);
   assert.not.ok(edges.find((e) => e.from === 'classify' && e.to === 'extract.computing')!.fused, 'another process');
-  const frame = { pipeline: 'p', at: 0, rows: [], dlq: 0, stored: 0, fused: fusedRoutes(shipped) };
+  const frame = { pipeline: 'p', at: 0, rows: [], dlq: 0, stored: 0, revoked: 0, revokeMarks: 0, fused: fusedRoutes(shipped) };
   assert.match(renderFrame(frame, 1000), /fused .*: classify after preprocess, validate after extract\.electronics/);
 });
 
