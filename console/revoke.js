@@ -92,7 +92,7 @@ async function revoke(id, redraw, known, ended) {
   }
   const was = marked.was === 'unknown' ? 'it had no status yet' : `it was ${marked.was.replace('_', ' ')}`;
   const head = force
-    ? `Revoked ${id} anyway (its last trip ended ${marked.was.replace('_', ' ')}): versions sent up to input entry ${marked.cutoff} end revoked at the next stage that reads them.`
+    ? `Revoked ${id} anyway (its last trip ended ${(marked.was === 'unknown' ? ended : marked.was).replace('_', ' ')}): versions sent up to input entry ${marked.cutoff} end revoked at the next stage that reads them.`
     : `Revoked ${id} (${was}): versions sent up to input entry ${marked.cutoff} end revoked at the next stage that reads them.`;
   say(`${head} Following its status…`);
   await follow(id, gen, head, redraw, before);

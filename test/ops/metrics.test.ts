@@ -8,6 +8,8 @@ import { createLogger, silentLogger } from '../../lib/observe/logger.js';
 import { createMetrics, METRIC_CATALOG, noopMetrics } from '../../lib/observe/metrics.js';
 import { produce } from '../../lib/producer/producer.js';
 import { Keys } from '../../lib/redis/keys.js';
+import { revokeIds } from '../../lib/ops/revoke.js';
+import { recordCompletions } from '../../lib/stream/done.js';
 import { Readable } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -87,7 +89,7 @@ test('a run sends the documented metrics: counts per stage, routes, batch sizes,
   assert.is(last(lines, 'store.products'), N);
 });
 
-test('gauges report backlog while work waits: lag per stage before any worker, dead letters in the DLQ', async () => {
+test('gauges report backlog while work waits: lag per stage before any worker, dead letters in the DLQ, revoke marks and records ended revoked', async () => {
   const statsd = await listener();
   const cfg = config(server.url, randomPipeline('g'), { enabled: true, host: '127.0.0.1', port: statsd.port, flushIntervalMs: 20 });
   const keys = new Keys(cfg.pipeline);
@@ -97,6 +99,9 @@ test('gauges report backlog while work waits: lag per stage before any worker, d
     maxRecordBytes: 65536,
   });
   await redis.xadd(keys.dlq, '*', 'stage', 'validate', 'reason', 'max_deliveries');
+  // Two marks (g1, g2); one record ended revoked, as a worker writes its completion (the counter goes with it).
+  await revokeIds(redis, cfg, ['g1', 'g2'], { by: 'test' });
+  await recordCompletions(redis, keys, [{ key: 'g1', status: 'revoked', stage: 'preprocess', by: 'test' }], { maxLen: 100, statusTtlMs: 60_000 });
   const metrics = createMetrics(cfg.metrics, { pipeline: cfg.pipeline }, silentLogger);
   const sampler = new GaugeSampler({ redis, config: cfg, metrics, logger: silentLogger, intervalMs: 50 });
   sampler.start();
@@ -109,6 +114,7 @@ test('gauges report backlog while work waits: lag per stage before any worker, d
   assert.is(last(statsd.lines, 'group.consumers', { stage: 'preprocess' }), 0);
   assert.is(last(statsd.lines, 'stream.length', { stream: 'in' }), 25);
   assert.is(last(statsd.lines, 'stream.length', { stream: 'review' }), 0, 'terminal streams are sampled too');
+  assert.equal([last(statsd.lines, 'revokes.marks'), last(statsd.lines, 'revoked.records')], [2, 1]);
 });
 
 test('an unreachable StatsD (every datagram refused) does not fail or stop the data path', async () => {
