@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FAST, oneStageToOut } from '../helpers/pipeline.js';
+import { BIN } from '../helpers/bin.js';
 import { randomPipeline, startRedis } from '../helpers/redis.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -25,7 +26,7 @@ test.after(async () => {
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), ...args], {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd: dir,
     encoding: 'utf8',
     env: { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'error', ...env },

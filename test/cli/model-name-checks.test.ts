@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomPipeline, startRedis } from '../helpers/redis.js';
+import { BIN, SOURCE_BIN } from '../helpers/bin.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'model-name-'));
@@ -30,8 +31,9 @@ writeFileSync(file, JSON.stringify(config));
 // The shipped models folder, remote loading off: as a new user runs it.
 const { ALLOW_REMOTE_MODELS: _remote, MODELS_DIR: _dir, ...env } = process.env;
 
-function cli(args: string[]) {
-  return spawnSync(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), '--config', file, ...args], {
+/** `deploy render` is in the sources only (the compiled CLI refuses it): `bin` SOURCE_BIN for it. */
+function cli(args: string[], bin = BIN) {
+  return spawnSync(process.execPath, [bin, '--config', file, ...args], {
     cwd: REPO,
     encoding: 'utf8',
     env: { ...env, REDIS_URL: server.url, LOG_LEVEL: 'error' },
@@ -52,7 +54,7 @@ test('up refuses the misspelt model before any worker starts (the line the other
 
 // Only --check: a `deploy render` this check let through would write the repository's deploy/ files (render refuses before either writes or compares).
 test('deploy render --check refuses it with the same line, before comparing any file', () => {
-  const r = cli(['deploy', 'render', '--check']);
+  const r = cli(['deploy', 'render', '--check'], SOURCE_BIN);
   assert.is(r.status, 1, `${r.stdout}${r.stderr}`);
   assert.is(refusal.exec(r.stderr)?.[1], upLine, r.stderr);
   assert.is(r.stdout, '', 'nothing compared');

@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { BIN } from './bin.js';
 
 /** Timers shrunk so reclaim, retries and shutdown happen in milliseconds. */
 export const FAST: Partial<StageOptions> = {
@@ -131,7 +132,7 @@ export function writeConfig(pipeline: string, defaults: Partial<StageOptions> = 
   return file;
 }
 
-export const BIN = resolve(import.meta.dirname, '../../scripts/pipeline.mjs');
+export { BIN, SOURCE_BIN } from './bin.js';
 
 /** `pipeline <args>` as a child process with REDIS_URL set; output collected. `keepStdin`: stdin stays open for the test to write (and end). */
 export function cli(args: string[], url: string, opts: { input?: string | Buffer; keepStdin?: boolean } = {}): ChildProcess & { output: () => string } {

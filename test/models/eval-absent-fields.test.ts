@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { BIN } from '../helpers/bin.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const DATA = resolve(REPO, '../shared/data/products');
@@ -30,7 +31,7 @@ test('rows with only title and category: subcategory, brand and mpn not measured
   const r = spawnSync(
     process.execPath,
     [
-      join(REPO, 'scripts/pipeline.mjs'),
+      BIN,
       'eval',
       '--input',
       'bare.jsonl',

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { BIN } from '../helpers/bin.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const DATA = resolve(REPO, '../shared/data/products');
@@ -24,7 +25,7 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 const evalRun = (args: string[]) =>
   spawnSync(
     process.execPath,
-    [join(REPO, 'scripts/pipeline.mjs'), 'eval', '--train', 'train.jsonl', '--slices', 'none', '--gtin-share', '0', '--bad-gtin-share', '0', ...args],
+    [BIN, 'eval', '--train', 'train.jsonl', '--slices', 'none', '--gtin-share', '0', '--bad-gtin-share', '0', ...args],
     { cwd: dir, encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'error' }, timeout: 300_000 },
   );
 

@@ -16,6 +16,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { checkCategories, classifierCategories } from '../../training/eval/categories.js';
 import { modelLabels, scoreFine } from '../../training/eval/fine.js';
+import { BIN } from '../helpers/bin.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const DATA = resolve(REPO, '../shared/data/products');
@@ -32,7 +33,7 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 function evalRun(args: string[]) {
   return spawnSync(
     process.execPath,
-    [join(REPO, 'scripts/pipeline.mjs'), 'eval', '--train', 'train.jsonl', '--gtin-share', '0', '--bad-gtin-share', '0', ...args],
+    [BIN, 'eval', '--train', 'train.jsonl', '--gtin-share', '0', '--bad-gtin-share', '0', ...args],
     {
       cwd: dir,
       encoding: 'utf8',

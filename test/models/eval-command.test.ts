@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { attributeSpans, GROUPS } from '../../training/labels.js';
+import { BIN } from '../helpers/bin.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const DATA = resolve(REPO, '../shared/data/products');
@@ -33,7 +34,7 @@ test('eval scores any labelled JSONL: baseline, every slice, calibration, subcat
   const r = spawnSync(
     process.execPath,
     [
-      join(REPO, 'scripts/pipeline.mjs'),
+      BIN,
       'eval',
       // Relative to the current directory, run from elsewhere (they had been resolved against the package).
       '--input',

@@ -18,6 +18,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadLabelled } from '../../training/eval/dataset.js';
 import { buildProgram } from '../../scripts/commands/program.js';
+import { BIN } from '../helpers/bin.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const DATA = resolve(REPO, '../shared/data/products');
@@ -198,7 +199,7 @@ test('eval: a numeric MPN is scored, repeated ids are said, and CRLF, a 10,000-c
   const r = spawnSync(
     process.execPath,
     [
-      join(REPO, 'scripts/pipeline.mjs'),
+      BIN,
       'eval',
       '--input',
       'input.jsonl',

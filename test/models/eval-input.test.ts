@@ -17,6 +17,7 @@ import * as assert from 'uvu/assert';
 import { loadLabelled } from '../../training/eval/dataset.js';
 import { startRedis } from '../helpers/redis.js';
 import { typedIn } from '../../scripts/commands/common.js';
+import { BIN } from '../helpers/bin.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const DATA = resolve(REPO, '../shared/data/products');
@@ -35,7 +36,7 @@ function evalRun(args: string[], cwd = dir, env: NodeJS.ProcessEnv = {}) {
   const t0 = Date.now();
   const r = spawnSync(
     process.execPath,
-    [join(REPO, 'scripts/pipeline.mjs'), 'eval', '--slices', 'none', '--gtin-share', '0', '--bad-gtin-share', '0', ...args],
+    [BIN, 'eval', '--slices', 'none', '--gtin-share', '0', '--bad-gtin-share', '0', ...args],
     {
       cwd,
       encoding: 'utf8',

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { exited } from '../helpers/pipeline.js';
+import { BIN } from '../helpers/bin.js';
 import { redisForFile, waitFor } from '../helpers/redis.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -38,7 +39,7 @@ async function evalKeys(): Promise<string[]> {
 test('a finished eval leaves none of its keys', async () => {
   writeFileSync(join(dir, 'small.jsonl'), dev.slice(0, 20).join('\n') + '\n');
   await redis.set('{other}:keep', '1');
-  const r = spawnSync(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), ...ARGS, '--input', 'small.jsonl'], { cwd: dir, encoding: 'utf8', env });
+  const r = spawnSync(process.execPath, [BIN, ...ARGS, '--input', 'small.jsonl'], { cwd: dir, encoding: 'utf8', env });
   assert.is(r.status, 0, r.stderr);
   // Logged on stderr: stdout is the report alone (test/models/eval-stdout.test.ts).
   assert.match(r.stderr, /"event":"job.keys_deleted".*"keys":[1-9]/);
@@ -50,7 +51,7 @@ test('a finished eval leaves none of its keys', async () => {
 test('an eval stopped by Ctrl-C (SIGINT) mid-run leaves none of its keys', async () => {
   writeFileSync(join(dir, 'big.jsonl'), dev.slice(0, 2000).join('\n') + '\n');
   const before = new Set(await evalKeys());
-  const child = spawn(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), ...ARGS, '--input', 'big.jsonl'], {
+  const child = spawn(process.execPath, [BIN, ...ARGS, '--input', 'big.jsonl'], {
     cwd: dir,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -74,7 +75,7 @@ test('an eval stopped by Ctrl-C (SIGINT) mid-run leaves none of its keys', async
 test('an eval whose reader stopped early (`pipeline eval 2>&1 | head`) stops as on Ctrl-C and leaves none of its keys (it had died on the closed pipe)', async () => {
   writeFileSync(join(dir, 'mid.jsonl'), dev.slice(0, 300).join('\n') + '\n');
   const before = new Set(await evalKeys());
-  const child = spawn(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), ...ARGS, '--input', 'mid.jsonl'], {
+  const child = spawn(process.execPath, [BIN, ...ARGS, '--input', 'mid.jsonl'], {
     cwd: dir,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { exited } from '../helpers/pipeline.js';
+import { BIN } from '../helpers/bin.js';
 import { client, redisForFile } from '../helpers/redis.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -58,7 +59,7 @@ events.on('pmessage', (_pattern: string, channel: string, event: string) => {
 async function evalRun(chunk: number): Promise<{ stdout: string; stderr: string; peak: { product: number; status: number; vectors: number } }> {
   live.peak = { product: 0, status: 0, vectors: 0 };
   const args = ['eval', '--input', 'input.jsonl', '--train', 'train.jsonl', '--slices', 'none', '--timeout', '120000', '--chunk', String(chunk)];
-  const child = spawn(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), ...args], {
+  const child = spawn(process.execPath, [BIN, ...args], {
     cwd: dir,
     env: { ...process.env, REDIS_URL: server.url, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,13 +4,12 @@ import { expectedCalibrationError, routingThresholds, thresholdTable } from '../
 import { loadLabelled, type LabelledRow } from '../../training/eval/dataset.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { NaiveBayes, features } from '../../training/eval/naive-bayes.js';
 import { parseSliceNames, planSlices, scoreSlice } from '../../training/eval/slice-runs.js';
 import { brandLast, firstWords, makeSlices, removeValue } from '../../training/eval/slices.js';
-
-const REPO = resolve(import.meta.dirname, '../..');
+import { BIN } from '../helpers/bin.js';
 
 test('naive Bayes features are lower-cased word unigrams and bigrams', () => {
   assert.equal(features('HP 61-XL Ink', true), ['hp', '61', 'xl', 'ink', 'hp 61', '61 xl', 'xl ink']);
@@ -149,7 +148,7 @@ test('parseSliceNames: an empty value, or an empty name in a list, is refused na
 });
 
 test("pipeline eval --slices '' is a usage error before anything starts, not a run without slices", () => {
-  const r = spawnSync(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), 'eval', '--slices', '', '--limit', '1'], {
+  const r = spawnSync(process.execPath, [BIN, 'eval', '--slices', '', '--limit', '1'], {
     encoding: 'utf8',
     env: { ...process.env, REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'error' },
     timeout: 60_000,

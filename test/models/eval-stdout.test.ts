@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { BIN } from '../helpers/bin.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const DATA = resolve(REPO, '../shared/data/products');
@@ -37,7 +38,7 @@ for (const level of ['info', 'debug']) {
     const { REDIS_URL: _r, ...env } = process.env;
     const r = spawnSync(
       process.execPath,
-      [join(REPO, 'scripts/pipeline.mjs'), 'eval', '--input', 'input.jsonl', '--train', 'train.jsonl', '--slices', 'none', '--timeout', '120000'],
+      [BIN, 'eval', '--input', 'input.jsonl', '--train', 'train.jsonl', '--slices', 'none', '--timeout', '120000'],
       { cwd: dir, encoding: 'utf8', env: { ...env, LOG_LEVEL: level }, timeout: RUN_DEADLINE_MS },
     );
     assert.is(r.status, 0, r.stderr);

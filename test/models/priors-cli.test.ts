@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileError } from '../../lib/core/errors.js';
 import { readTitles } from '../../scripts/commands/priors.js';
+import { BIN } from '../helpers/bin.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const DATA = resolve(REPO, '../shared/data/products');
@@ -25,7 +26,7 @@ const writeRows = (name: string, rows: unknown[]) => {
   return join(dir, name);
 };
 const pipeline = (args: string[]) =>
-  spawnSync(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'error' } });
+  spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'error' } });
 
 /** The default config with the classify stage's settings extended. */
 function configWith(settings: Record<string, unknown>): string {
@@ -96,7 +97,7 @@ test('priors reads its files as every JSONL file the CLI reads: a byte order mar
 
 test('without the data set and without --reference, the error says where the reference titles come from', () => {
   const feed = writeRows('two.jsonl', [{ title: 'Sony MDR-7506 Headphones' }]);
-  const r = spawnSync(process.execPath, [join(REPO, 'scripts/pipeline.mjs'), 'priors', '--input', feed], {
+  const r = spawnSync(process.execPath, [BIN, 'priors', '--input', feed], {
     cwd: dir,
     encoding: 'utf8',
     env: { ...process.env, LOG_LEVEL: 'error', PRODUCTS_DATA: join(dir, 'nowhere') },

@@ -23,11 +23,13 @@ export interface FileResult {
   block: string;
 }
 
-export interface FileLimits {
+export interface FileOptions {
   /** A file running longer is ended (its process tree) and counted failed; 0: no limit. @defaultValue 300000 (DEFAULT_FILE_TIMEOUT_S) */
   fileTimeoutMs?: number;
   /** Between SIGTERM and SIGKILL of an ended file's processes, and then the longest wait for its output to close. @defaultValue 5000 (DEFAULT_KILL_GRACE_S) */
   killGraceMs?: number;
+  /** Variables added to the environment of each file, read as the file starts (TEST_DIST=1 once the run's build is done: test/runner/run-build.ts). */
+  env?: () => Record<string, string>;
 }
 
 /** Folders of test/ that hold no test files of their own: shared code and the files tests start. */
@@ -98,7 +100,7 @@ function endedLine(why: string, out: string, killGraceMs: number): string {
  * its own TMPDIR (mode 1777, removed when it ends). Over `fileTimeoutMs` it is ended and counted
  * failed, its output so far in its block with a line `timed out after N s`.
  */
-export function runFile(dir: string, f: string, limits: FileLimits = {}): Promise<FileResult> {
+export function runFile(dir: string, f: string, limits: FileOptions = {}): Promise<FileResult> {
   const timeoutMs = limits.fileTimeoutMs ?? DEFAULT_FILE_TIMEOUT_S * 1000;
   const graceMs = limits.killGraceMs ?? DEFAULT_KILL_GRACE_S * 1000;
   const t0 = Date.now();
@@ -106,7 +108,7 @@ export function runFile(dir: string, f: string, limits: FileLimits = {}): Promis
   chmodSync(tmp, 0o1777); // as /tmp: servers run as another user (PostgreSQL as `postgres` under root) make their dirs here
   shareTsxCache(tmp);
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', join(dir, f)], {
-    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'error', TMPDIR: tmp },
+    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'error', ...limits.env?.(), TMPDIR: tmp },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -162,7 +164,7 @@ export function runFile(dir: string, f: string, limits: FileLimits = {}): Promis
 }
 
 /** `files` of `dir`, `jobs` at a time (none started once stopRunning was called); `done` gets each result as its file ends. */
-export async function runPool(dir: string, files: readonly string[], jobs: number, done: (r: FileResult) => void, limits: FileLimits = {}): Promise<void> {
+export async function runPool(dir: string, files: readonly string[], jobs: number, done: (r: FileResult) => void, limits: FileOptions = {}): Promise<void> {
   const queue = [...files];
   const lane = async () => {
     for (let f = queue.shift(); f !== undefined && !stopping; f = queue.shift()) done(await runFile(dir, f, limits));
@@ -181,7 +183,7 @@ export interface RunSummary {
 export async function runFiles(
   dir: string,
   files: readonly string[],
-  opts: { jobs: number; alone: Readonly<Record<string, string>>; write: (block: string) => void } & FileLimits,
+  opts: { jobs: number; alone: Readonly<Record<string, string>>; write: (block: string) => void } & FileOptions,
 ): Promise<RunSummary> {
   const sum: RunSummary = { passed: 0, failed: 0, failedFiles: [] };
   const done = (r: FileResult) => {
@@ -190,7 +192,7 @@ export async function runFiles(
     sum.failed += r.bad;
     if (r.bad > 0) sum.failedFiles.push(r.file);
   };
-  const limits: FileLimits = { fileTimeoutMs: opts.fileTimeoutMs, killGraceMs: opts.killGraceMs };
+  const limits: FileOptions = { fileTimeoutMs: opts.fileTimeoutMs, killGraceMs: opts.killGraceMs, env: opts.env };
   await runPool(
     dir,
     files.filter((f) => !(f in opts.alone)),

@@ -12,7 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { alive, killAll } from '../helpers/processes.js';
 import { waitFor } from '../helpers/redis.js';
-import { runFiles, stopRunning, type FileLimits } from './run-files.js';
+import { runFiles, stopRunning, type FileOptions } from './run-files.js';
 
 /** The fixture's limit: long enough for tsx to start it on a busy machine, short for the test. */
 const TIMEOUT_MS = 6_000;
@@ -56,7 +56,7 @@ function leftovers(): number[] {
   return [...read('hang.pids'), ...read('escaped.pid')];
 }
 
-async function run(files: string[], limits: FileLimits): Promise<{ blocks: string[]; sum: Awaited<ReturnType<typeof runFiles>> }> {
+async function run(files: string[], limits: FileOptions): Promise<{ blocks: string[]; sum: Awaited<ReturnType<typeof runFiles>> }> {
   const blocks: string[] = [];
   const deadline = new Promise<never>((_, reject) =>
     setTimeout(() => reject(new Error(`the run had not ended ${RUN_DEADLINE_MS} ms after it began: ${blocks.join('')}`)), RUN_DEADLINE_MS).unref(),

@@ -5,7 +5,7 @@
  * one block, each file has its own TMPDIR (removed after; only tsx's cache in it is shared), a file over its time limit is ended with
  * the processes it started and counted failed while the run goes on, and `--jobs`,
  * `--file-timeout`, `--kill-grace` and their environment variables are read as
- * docs/development.md says.
+ * docs/development.md says; the run's build gives TEST_DIST=1 to the files started after it succeeded.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_FILE_TIMEOUT_S, DEFAULT_JOBS, DEFAULT_KILL_GRACE_S, parseArgs } from './run-args.js';
+import { startBuild } from './run-build.js';
 import { runFiles, runTally, TSX_CACHE } from './run-files.js';
 
 /** How long a paired fixture waits to see its partner running (env PAIR_WAIT_MS of the fixture). @defaultValue 20000 */
@@ -149,6 +150,40 @@ test('--file-timeout S / TEST_FILE_TIMEOUT (default 300 s, 0: none), --kill-grac
   for (const bad of ['-1', 'soon', 'Infinity'])
     assert.match(parseArgs(['--file-timeout', bad], {}).error ?? '', /--file-timeout \/ TEST_FILE_TIMEOUT \(seconds\): expected a number >= 0/, bad);
   assert.match(parseArgs([], { TEST_KILL_GRACE: 'x' }).error ?? '', /--kill-grace \/ TEST_KILL_GRACE \(seconds\): expected a number >= 0, got "x"/);
+});
+
+test('each file gets the environment `env` gives as it starts: TEST_DIST=1 for the files started after the build', async () => {
+  freshMarks();
+  for (const n of ['d1', 'd2'])
+    writeFileSync(
+      join(fx, `${n}.test.ts`),
+      `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marks)} + '/${n}.dist', process.env.TEST_DIST ?? 'unset');\nconsole.log('Total:     1\\nPassed:    1');\n`,
+    );
+  let calls = 0;
+  const env = (): Record<string, string> => (calls++ === 0 ? {} : { TEST_DIST: '1' });
+  const blocks: string[] = [];
+  const sum = await runFiles(fx, ['d1.test.ts', 'd2.test.ts'], { jobs: 1, alone: {}, env, write: (b) => blocks.push(b) });
+  assert.is(sum.failed, 0, blocks.join(''));
+  assert.equal([readFileSync(join(marks, 'd1.dist'), 'utf8'), readFileSync(join(marks, 'd2.dist'), 'utf8')], ['unset', '1']);
+});
+
+test('the build: TEST_DIST=1 once scripts/build.mjs exited 0; none while it runs, nor after it failed (its output kept)', async () => {
+  const root = (name: string, code: number) => {
+    const dir = join(fx, name);
+    mkdirSync(join(dir, 'scripts'), { recursive: true });
+    writeFileSync(join(dir, 'scripts/build.mjs'), `console.log('${name} build'); setTimeout(() => process.exit(${code}), 200);\n`);
+    return dir;
+  };
+  const good = startBuild(root('good', 0));
+  assert.equal(good.env(), {}, 'nothing while the build runs');
+  const done = await good.ended;
+  assert.ok(done.ok && done.ms >= 200, JSON.stringify(done));
+  assert.equal(good.env(), { TEST_DIST: '1' });
+  const bad = startBuild(root('bad', 1));
+  const failed = await bad.ended;
+  assert.not.ok(failed.ok);
+  assert.match(failed.output, /bad build/);
+  assert.equal(bad.env(), {}, 'a failed build: the files run the sources');
 });
 
 test.after(() => rmSync(fx, { recursive: true, force: true }));

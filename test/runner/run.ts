@@ -10,11 +10,14 @@
  * ends), so two files never share a path under the temp dir nor reap each other's servers.
  * A file running over `--file-timeout S` (env TEST_FILE_TIMEOUT; default 300 s) is ended with every
  * process it started and counted failed (`timed out after N s` in its block); the others go on.
+ * The run starts by compiling dist/ from the sources beside the first files; the files started after
+ * it start the compiled CLI (test/runner/run-build.ts), and the run ends with the build's time.
  * The workings are in test/runner/run-files.ts, the options in test/runner/run-args.ts.
  */
 import { resolve } from 'node:path';
 import { RUN_ALONE } from './run-alone.js';
 import { parseArgs } from './run-args.js';
+import { startBuild } from './run-build.js';
 import { runFiles, runTally, stopRunning, testFiles, unmatched } from './run-files.js';
 
 /** test/: the files are found in its topic folders and named by their path under it. */
@@ -47,13 +50,22 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
   });
 
 const t0 = Date.now();
+const build = startBuild();
 const { passed, failed, failedFiles } = await runFiles(dir, files, {
   jobs,
   alone: RUN_ALONE,
   fileTimeoutMs,
   killGraceMs,
+  env: build.env,
   write: (block) => process.stdout.write(block),
 });
+// Awaited even when every file ended first: a build cut short would leave dist/ half written.
+const built = await build.ended;
+process.stdout.write(
+  built.ok
+    ? `dist/ built in ${(built.ms / 1000).toFixed(0)}s; the files started after ran the compiled CLI\n`
+    : `dist/ not built (every file ran the sources):\n${built.output}`,
+);
 if (failedFiles.length) process.stdout.write(`failed files: ${failedFiles.join(', ')}\n`);
 process.stdout.write(runTally(files.length, Date.now() - t0, jobs, { passed, failed, failedFiles }));
 process.exit(interrupted ? 130 : failed > 0 ? 1 : 0);
