@@ -1,8 +1,9 @@
 /**
  * The compiled build (docs/development.md): `scripts/build.mjs` compiles to a fresh folder, and
  * the compiled CLI runs without tsx, finds its Lua scripts (copied beside it) and config (from the
- * package root), and carries records through a real pipeline. The sources, not dist/, are what
- * every other test runs.
+ * package root), and carries records through a real pipeline. The other tests run the sources:
+ * their own code through tsx, the CLI they start compiled from them at the run's start
+ * (test/runner/run-build.ts), or through tsx when a file runs alone.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
