@@ -107,8 +107,11 @@ export function runFile(dir: string, f: string, limits: FileOptions = {}): Promi
   const tmp = mkdtempSync(join(tmpdir(), `test-${f.replace(/\.test\.ts$/, '').replaceAll('/', '-')}-`)); // f may be folder/name
   chmodSync(tmp, 0o1777); // as /tmp: servers run as another user (PostgreSQL as `postgres` under root) make their dirs here
   shareTsxCache(tmp);
+  // TEST_DIST is this run's word (its own build succeeded), never inherited: a run inside a run (the
+  // runner's own tests) would otherwise send its files to a dist/ it did not build.
+  const { TEST_DIST: _outer, ...inherited } = process.env;
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', join(dir, f)], {
-    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'error', ...limits.env?.(), TMPDIR: tmp },
+    env: { ...inherited, LOG_LEVEL: process.env.LOG_LEVEL ?? 'error', ...limits.env?.(), TMPDIR: tmp },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
