@@ -89,6 +89,27 @@ export class BadEntryId extends BadIdError {
   }
 }
 
+/**
+ * A request that would hold its connection open (an SSE stream, a `wait_ms` long-poll, an enrich)
+ * while its caller, or the whole server, already has its cap of them open (lib/api/wait-slots.ts):
+ * 429 `too_many_waits` with Retry-After, naming the setting, its connection closed.
+ */
+export class TooManyWaits extends Error {
+  override name = 'TooManyWaits';
+  constructor(
+    readonly limit: 'maxWaits' | 'maxWaitsPerCaller',
+    readonly max: number,
+    /** The caller refused: its token's name, or its address without tokens. */
+    readonly caller: string,
+  ) {
+    super(
+      limit === 'maxWaitsPerCaller'
+        ? `caller ${JSON.stringify(caller)} has api.maxWaitsPerCaller (${max}) waits and streams open (SSE streams, wait_ms, enrich): retry once one of them ends`
+        : `the server has api.maxWaits (${max}) waits and streams open (SSE streams, wait_ms, enrich), every caller's: retry later`,
+    );
+  }
+}
+
 /** What a caller is told when the store's sink cannot be read now: its address and error are for the server's log only. */
 export const STORE_UNAVAILABLE = 'the data store is unavailable';
 
@@ -189,6 +210,15 @@ export function errorHandler(retryAfterSeconds: number, cutOff: (request: Fastif
       // The sink's own error names its internal address: logged here (with the request id), never sent.
       request.log.warn({ err: err.cause, status: 503 }, 'api.store_unavailable');
       return reply.header('retry-after', String(retryAfterSeconds)).code(503).send({ error: 'unavailable', message: STORE_UNAVAILABLE });
+    }
+    if (err instanceof TooManyWaits) {
+      request.log.warn({ caller: err.caller, limit: `api.${err.limit}`, max: err.max, status: 429 }, 'api.waits_refused');
+      // Its connection is closed too: a client opening waits in a loop does not keep the refused connections idle.
+      return reply
+        .header('retry-after', String(retryAfterSeconds))
+        .header('connection', 'close')
+        .code(429)
+        .send({ error: 'too_many_waits', message: err.message, limit: `api.${err.limit}`, max: err.max });
     }
     const code = overloadCode(err);
     if (err instanceof ReplicasUnacknowledged) {

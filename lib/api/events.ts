@@ -37,7 +37,7 @@ export { FrameBatch, streamIdInRange } from './sse-frames.js';
  * when the server closes.
  */
 export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler): void {
-  const { redis, shards, completions, limits } = app.pipeline;
+  const { redis, shards, completions, limits, waits } = app.pipeline;
   const open = new Set<ServerResponse>();
   app.addHook('preClose', async () => {
     for (const res of open) res.end();
@@ -59,6 +59,7 @@ export function registerEvents(app: FastifyInstance, guard: onRequestHookHandler
     '/v1/events',
     {
       onRequest: guard,
+      preHandler: waits.guard(),
       schema: {
         summary: 'completions as Server-Sent Events (text/event-stream), resumable with Last-Event-ID',
         querystring: { type: 'object', properties: { last_event_id: { type: 'string', pattern: POSITION_RE.source } }, additionalProperties: false },

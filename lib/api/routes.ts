@@ -45,7 +45,7 @@ const STATUS = {
 
 /** The `/v1` routes, `/healthz` and `/readyz` (registered by buildServer). */
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
-  const { config, shards, redis, completions, eviction, limits, readProduct } = app.pipeline;
+  const { config, shards, redis, completions, eviction, limits, waits, readProduct } = app.pipeline;
   const first = inputStage(config);
   // The input stage and every stage after it, each against its own maxLag (lib/producer/backpressure.ts); sharded, per
   // shard (maxLag applies to each shard), and a request is checked on the shards its records go to.
@@ -183,6 +183,8 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     {
       onRequest: requireRole('read'),
       preValidation: refuseBadProductId,
+      // A long-poll holds its connection: a slot of the caller's maxWaitsPerCaller (a plain status read takes none).
+      preHandler: waits.guard((request) => Math.min((request.query as { wait_ms?: number }).wait_ms ?? 0, limits.maxWaitMs) > 0),
       schema: {
         summary: 'status of one id (404: never seen); ?wait_ms long-polls until it is final',
         params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['id'] },
@@ -191,7 +193,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
           properties: { wait_ms: { type: 'integer', minimum: 0, description: `capped at maxWaitMs (${limits.maxWaitMs})` } },
           additionalProperties: false,
         },
-        response: { 200: STATUS, 400: ERROR, 404: ERROR, 503: ERROR },
+        response: { 200: STATUS, 400: ERROR, 404: ERROR, 429: ERROR, 503: ERROR },
       },
     },
     async (request, reply) => {
@@ -215,6 +217,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
     '/v1/enrich',
     {
       onRequest: requireRole('submit'),
+      preHandler: waits.guard(),
       schema: {
         summary: 'submit one record and wait for the result: 200 with the stored product (or its final status), 202 when timeout_ms passes first',
         querystring: {

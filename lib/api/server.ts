@@ -25,6 +25,7 @@ import { countRequest, registerRequestMetrics, UNMATCHED } from './request-metri
 import { RouteMethods } from './route-methods.js';
 import { ClientErrors } from './client-errors.js';
 import { echo } from './echo.js';
+import { WaitSlots } from './wait-slots.js';
 
 /** What the routes (and plugins such as the console) share: decorated on the instance as `app.pipeline`. */
 export interface ApiContext {
@@ -42,6 +43,8 @@ export interface ApiContext {
   /** Redis's maxmemory-policy, read again every `dataLossCheckMs`: submissions are refused while it is `allkeys-*` (lib/api/eviction-guard.ts). */
   eviction: EvictionGuard;
   limits: ApiLimits;
+  /** The waits and streams open, per caller and in all (`api.maxWaitsPerCaller`, `api.maxWaits`): a route that holds its connection open takes a slot with `waits.guard()` as its preHandler. */
+  waits: WaitSlots;
   logger: Logger;
   /**
    * The request metrics (`pipeline_api_requests_total`, `pipeline_api_request_seconds`,
@@ -244,7 +247,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   // Response schemas document (in /openapi.json); they never filter what is sent.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
-  const base = { config, keys, shards, redis, connections, completions, eviction, limits, logger, requestMetrics, metrics };
+  // Per caller: its token's name; without tokens every caller is `open`, so its remote address.
+  const waits = new WaitSlots(limits, (request) => (tokens.length > 0 ? (request.principal?.name ?? 'unknown') : request.ip));
+  const base = { config, keys, shards, redis, connections, completions, eviction, limits, waits, logger, requestMetrics, metrics };
   const reader: ReturnType<NonNullable<ServerOptions['productReader']>> = options.productReader?.(base) ?? { read: async () => null };
   // An outage of the sink answers 503 "the data store is unavailable", its error (an internal address) in the log only.
   const read: ProductReader = (key) => fromStore(() => reader.read(key));

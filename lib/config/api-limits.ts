@@ -53,6 +53,10 @@ export interface ApiLimits {
   keepAliveTimeoutMs: number;
   /** Most open connections; more are refused at connect, so clients cannot use up the process's file descriptors (which its Redis connections need too). @defaultValue 10000 */
   maxConnections: number;
+  /** Most requests holding their connection open at once (SSE streams, `wait_ms` long-polls, enrich), every caller's: more are answered 429 `too_many_waits`; below `maxConnections`, so `/healthz`, `/metrics` and submissions are still served. @defaultValue 9000 */
+  maxWaits: number;
+  /** Most requests holding their connection open at once for one caller (its token's name; without tokens, its remote address): more are answered 429 `too_many_waits`. @defaultValue 1000 */
+  maxWaitsPerCaller: number;
   /** A command on the API's Redis connection not answered within this fails: 503 (reads), a retried submit call (writes), `/readyz` 503. @defaultValue 5000 */
   redisCommandTimeoutMs: number;
   /** How long a submit call's marker (`{p}:in:submit:<token>`) is kept: a copy of the call re-sent within it (after a dropped connection) adds nothing. @defaultValue 3600000 */
@@ -102,6 +106,8 @@ export const API_DEFAULTS: ApiLimits = {
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 72_000,
   maxConnections: 10_000,
+  maxWaits: 9_000,
+  maxWaitsPerCaller: 1_000,
   redisCommandTimeoutMs: 5_000,
   submitDedupMs: 3_600_000,
   submitRetryMs: 10_000,

@@ -275,6 +275,13 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
   checkSection('api', object('api', cfg.api), api);
   if (api.retryAfterMaxSeconds < api.retryAfterSeconds)
     throw new ConfigError('api.retryAfterMaxSeconds', `${api.retryAfterMaxSeconds} is below api.retryAfterSeconds (${api.retryAfterSeconds})`);
+  // The waits' caps leave connections for the rest (health, metrics, submissions).
+  if (api.maxWaits >= api.maxConnections)
+    throw new ConfigError(
+      'api.maxWaits',
+      `${api.maxWaits} is not below api.maxConnections (${api.maxConnections}): /healthz and /metrics need connections left`,
+    );
+  if (api.maxWaitsPerCaller > api.maxWaits) throw new ConfigError('api.maxWaitsPerCaller', `${api.maxWaitsPerCaller} is above api.maxWaits (${api.maxWaits})`);
   // The web console's timers and caps (the same commands): the plugin's options override them.
   const consoleOptions = { ...CONSOLE_DEFAULTS, ...object('console', cfg.console) };
   checkSection('console', object('console', cfg.console), consoleOptions);

@@ -121,7 +121,9 @@ export async function consolePlugin(app: FastifyInstance, opts: Partial<ConsoleO
 
   // Live samples: one SSE stream per client, fed from the sampler (no Redis read per client).
   const streams = new Set<ServerResponse>();
-  app.get('/console/api/events', { onRequest: read, schema: { querystring: NO_QUERY } }, (req: FastifyRequest, reply: FastifyReply) => {
+  // A stream holds its connection: a slot of the caller's api.maxWaitsPerCaller (lib/api/wait-slots.ts).
+  const live = { onRequest: read, preHandler: app.pipeline.waits.guard(), schema: { querystring: NO_QUERY } };
+  app.get('/console/api/events', live, (req: FastifyRequest, reply: FastifyReply) => {
     // HEAD (Fastify adds it for every GET): the headers only; a stream opened for HEAD sends nothing and never ends.
     if (req.method === 'HEAD') return reply.header('content-type', 'text/event-stream').header('cache-control', 'no-cache').send();
     reply.hijack();

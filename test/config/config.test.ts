@@ -202,4 +202,15 @@ test("a bad PIPELINE from the environment is named as the variable, not as the f
   }
 });
 
+test('the waits caps: api.maxWaits below api.maxConnections (health and metrics keep connections), api.maxWaitsPerCaller not above api.maxWaits', () => {
+  fails({ ...base(), api: { maxWaits: 10_000 } }, /api\.maxWaits: 10000 is not below api\.maxConnections \(10000\)/);
+  fails({ ...base(), api: { maxWaits: 50, maxWaitsPerCaller: 51 } }, /api\.maxWaitsPerCaller: 51 is above api\.maxWaits \(50\)/);
+  fails({ ...base(), api: { maxWaitsPerCaller: 0 } }, /api\.maxWaitsPerCaller: expected an integer/);
+  const c = resolveConfig({ ...base(), api: { maxConnections: 200, maxWaits: 150, maxWaitsPerCaller: 20 } }, 'x', {
+    env: {},
+    knownKinds: ['preprocess', 'store'],
+  });
+  assert.equal([c.api.maxWaits, c.api.maxWaitsPerCaller], [150, 20]);
+});
+
 test.run();
