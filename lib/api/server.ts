@@ -26,6 +26,7 @@ import { RouteMethods } from './route-methods.js';
 import { ClientErrors } from './client-errors.js';
 import { echo } from './echo.js';
 import { WaitSlots } from './wait-slots.js';
+import { ConnectionDrain } from './connection-drain.js';
 
 /** What the routes (and plugins such as the console) share: decorated on the instance as `app.pipeline`. */
 export interface ApiContext {
@@ -137,7 +138,8 @@ export interface ServerOptions {
  * The HTTP API (`pipeline serve`): a Fastify instance with the auth hook, the `/v1` routes,
  * `/healthz`, `/readyz` and `/openapi.json` registered, not yet listening. The caller listens
  * (`await app.listen({ host, port })`) and closes (`await app.close()`: stops accepting, answers
- * new requests 503, waits for in-flight ones, ends SSE streams, then closes the Redis connections).
+ * new requests 503, ends SSE streams and connections with no request in flight, waits for in-flight
+ * requests at most `drainTimeoutMs` (lib/api/connection-drain.ts), then closes the Redis connections).
  *
  * **Plugins (the console):** pass them as `options.plugins`, or register them on the returned
  * instance before `listen`: `app.register(consolePlugin, { prefix: '/console' })`. A plugin sees
@@ -258,6 +260,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.decorate('pipeline', { ...base, readProduct: read, readProducts } satisfies ApiContext);
 
   app.server.maxConnections = limits.maxConnections;
+  // Closing ends the connections with nothing in flight, and waits for the others at most `drainTimeoutMs`.
+  new ConnectionDrain(app.server, limits.drainTimeoutMs, logger);
   const authenticate = authenticator(tokens);
   let closing = false;
   // First: the answers of the hooks below (closing, auth) are counted too.

@@ -51,6 +51,8 @@ export interface ApiLimits {
    * balancer, not the server, closes an idle connection first. @defaultValue 72000
    */
   keepAliveTimeoutMs: number;
+  /** Closing, the server waits this long for the requests in flight (an answer a client does not read, a body it never sends); then it closes their connections. @defaultValue 15000 */
+  drainTimeoutMs: number;
   /** Most open connections; more are refused at connect, so clients cannot use up the process's file descriptors (which its Redis connections need too). @defaultValue 10000 */
   maxConnections: number;
   /** Most requests holding their connection open at once (SSE streams, `wait_ms` long-polls, enrich), every caller's: more are answered 429 `too_many_waits`; below `maxConnections`, so `/healthz`, `/metrics` and submissions are still served. @defaultValue 9000 */
@@ -105,6 +107,7 @@ export const API_DEFAULTS: ApiLimits = {
   sseStallMs: 30_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 72_000,
+  drainTimeoutMs: 15_000,
   maxConnections: 10_000,
   maxWaits: 9_000,
   maxWaitsPerCaller: 1_000,
