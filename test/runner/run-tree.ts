@@ -16,8 +16,16 @@ interface Proc {
   start: string;
 }
 
+/** What /proc/<pid>/stat says of a process. */
+export interface ProcStat {
+  ppid: number;
+  pgid: number;
+  state: string;
+  start: string;
+}
+
 /** Parent pid, process group, state and start time of `pid` from /proc/<pid>/stat; undefined when it is gone. */
-function stat(pid: number): { ppid: number; pgid: number; state: string; start: string } | undefined {
+function stat(pid: number): ProcStat | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
@@ -33,7 +41,7 @@ function stat(pid: number): { ppid: number; pgid: number; state: string; start: 
  * start time recorded are walked from: a pid reused meanwhile is not followed. (A group's id is never
  * reused while the group has a member.)
  */
-export function treeOf(from: readonly Proc[], group?: number): Proc[] {
+export function treeOf(from: readonly Proc[], group?: number, readStat: (pid: number) => ProcStat | undefined = stat): Proc[] {
   let pids: number[];
   try {
     pids = readdirSync('/proc')
@@ -42,7 +50,13 @@ export function treeOf(from: readonly Proc[], group?: number): Proc[] {
   } catch {
     return [];
   }
-  const stats = new Map(pids.flatMap((pid) => (stat(pid) ? [[pid, stat(pid)!] as const] : [])));
+  // Read once per pid: a process may exit between two reads (it had crashed the walk with an undefined stat).
+  const stats = new Map(
+    pids.flatMap((pid) => {
+      const s = readStat(pid);
+      return s ? [[pid, s] as const] : [];
+    }),
+  );
   const children = new Map<number, number[]>();
   for (const [pid, s] of stats) children.set(s.ppid, [...(children.get(s.ppid) ?? []), pid]);
   const found = new Set<number>();
