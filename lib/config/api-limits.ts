@@ -55,9 +55,9 @@ export interface ApiLimits {
   drainTimeoutMs: number;
   /** Most open connections; more are refused at connect, so clients cannot use up the process's file descriptors (which its Redis connections need too). @defaultValue 10000 */
   maxConnections: number;
-  /** Most requests holding their connection open at once (SSE streams, `wait_ms` long-polls, enrich), every caller's: more are answered 429 `too_many_waits`; below `maxConnections`, so `/healthz`, `/metrics` and submissions are still served. @defaultValue 9000 */
+  /** Most requests holding their connection open at once (SSE streams, `wait_ms` long-polls, enrich), every caller's: more are answered 429 `too_many_waits`; below `maxConnections`, so `/healthz`, `/metrics` and submissions are still served. @defaultValue 9000 (unset in a config: nine tenths of `maxConnections`, at most 9000) */
   maxWaits: number;
-  /** Most requests holding their connection open at once for one caller (its token's name; without tokens, its remote address): more are answered 429 `too_many_waits`. @defaultValue 1000 */
+  /** Most requests holding their connection open at once for one caller (its token's name; without tokens, its remote address): more are answered 429 `too_many_waits`. @defaultValue 1000 (unset in a config: at most `maxWaits`) */
   maxWaitsPerCaller: number;
   /** A command on the API's Redis connection not answered within this fails: 503 (reads), a retried submit call (writes), `/readyz` 503. @defaultValue 5000 */
   redisCommandTimeoutMs: number;

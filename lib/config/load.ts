@@ -271,8 +271,13 @@ export function resolveConfig(raw: unknown, source = '<inline>', opts: LoadOptio
   if (supervisor.restartMaxMs < supervisor.restartBaseMs)
     throw new ConfigError('supervisor.restartMaxMs', `${supervisor.restartMaxMs} is below supervisor.restartBaseMs (${supervisor.restartBaseMs})`);
   // The HTTP API's limits (pipeline serve, up --serve, start --serve): buildServer's `limits` override them.
-  const api = { ...API_DEFAULTS, ...object('api', cfg.api) } as ApiLimits;
-  checkSection('api', object('api', cfg.api), api);
+  const apiGiven = object('api', cfg.api);
+  const api = { ...API_DEFAULTS, ...apiGiven } as ApiLimits;
+  checkSection('api', apiGiven, api);
+  // Unset, the waits' caps follow a lowered maxConnections (nine tenths of it; one caller at most all
+  // of them): a config that set maxConnections below the default 9000 waits still loads.
+  if (apiGiven.maxWaits === undefined) api.maxWaits = Math.min(API_DEFAULTS.maxWaits, Math.floor(api.maxConnections * 0.9));
+  if (apiGiven.maxWaitsPerCaller === undefined) api.maxWaitsPerCaller = Math.min(API_DEFAULTS.maxWaitsPerCaller, api.maxWaits);
   if (api.retryAfterMaxSeconds < api.retryAfterSeconds)
     throw new ConfigError('api.retryAfterMaxSeconds', `${api.retryAfterMaxSeconds} is below api.retryAfterSeconds (${api.retryAfterSeconds})`);
   // The waits' caps leave connections for the rest (health, metrics, submissions).

@@ -202,6 +202,17 @@ test("a bad PIPELINE from the environment is named as the variable, not as the f
   }
 });
 
+test('the waits caps unset follow a lowered api.maxConnections: nine tenths of it, one caller at most all of them', () => {
+  const opts = { env: {}, knownKinds: ['preprocess', 'store'] };
+  const low = resolveConfig({ ...base(), api: { maxConnections: 500 } }, 'x', opts);
+  assert.equal([low.api.maxWaits, low.api.maxWaitsPerCaller], [450, 450]);
+  const mid = resolveConfig({ ...base(), api: { maxConnections: 2000 } }, 'x', opts);
+  assert.equal([mid.api.maxWaits, mid.api.maxWaitsPerCaller], [1800, 1000]);
+  const dflt = resolveConfig(base(), 'x', opts);
+  assert.equal([dflt.api.maxWaits, dflt.api.maxWaitsPerCaller], [9000, 1000]);
+  fails({ ...base(), api: { maxConnections: 500, maxWaits: 600 } }, /api\.maxWaits: 600 is not below api\.maxConnections \(500\)/);
+});
+
 test('the waits caps: api.maxWaits below api.maxConnections (health and metrics keep connections), api.maxWaitsPerCaller not above api.maxWaits', () => {
   fails({ ...base(), api: { maxWaits: 10_000 } }, /api\.maxWaits: 10000 is not below api\.maxConnections \(10000\)/);
   fails({ ...base(), api: { maxWaits: 50, maxWaitsPerCaller: 51 } }, /api\.maxWaitsPerCaller: 51 is above api\.maxWaits \(50\)/);
